@@ -1,0 +1,21 @@
+//! quantscope: quantize tensors with every scheme that matters and measure what each costs.
+//!
+//! The core ([`formats`], [`schemes`], [`stats`], [`report`]) is plain Rust with no
+//! dependency on the web; [`wasm`] is the whole JavaScript surface, and `src/bin/quantscope.rs`
+//! is the native CLI. Both call [`report`], so the page and the CLI show the same numbers.
+
+pub mod error;
+pub mod formats;
+pub mod report;
+pub mod samples;
+pub mod schemes;
+pub mod stats;
+pub mod tensor;
+
+#[cfg(target_arch = "wasm32")]
+pub mod plot;
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
+
+pub use error::{Error, Result};
+pub use tensor::Tensor;

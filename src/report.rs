@@ -1,0 +1,86 @@
+//! What the page, the CLI and the JSON show: a tensor's statistics and, per scheme, what
+//! quantizing it costs. One code path for all three, so they cannot disagree.
+
+use crate::error::Result;
+use crate::schemes::{self, Param};
+use crate::stats::histogram::{histogram, Histogram};
+use crate::stats::metrics::{error_metrics, ErrorMetrics};
+use crate::stats::summary::{summarize, Summary};
+use crate::tensor::Tensor;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TensorReport {
+    pub name: String,
+    pub dtype: String,
+    pub shape: Vec<usize>,
+    pub stats: Summary,
+}
+
+pub fn tensor_report(t: &Tensor) -> TensorReport {
+    TensorReport { name: t.name.clone(), dtype: t.dtype.clone(), shape: t.shape.clone(), stats: summarize(&t.data) }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SchemeReport {
+    pub scheme: String,
+    pub description: String,
+    #[serde(flatten)]
+    pub metrics: ErrorMetrics,
+    /// Packed bits per element, scales and zero points included.
+    pub bits_per_weight: f64,
+    pub bytes: usize,
+    /// FP32 bytes / packed bytes.
+    pub compression_ratio: f64,
+    pub clipped_fraction: f64,
+    pub levels_used: usize,
+    pub levels_total: usize,
+    pub params: Vec<Param>,
+}
+
+/// Histograms of one scheme's round trip, on a shared range.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistogramPair {
+    pub original: Histogram,
+    pub dequantized: Histogram,
+}
+
+/// Quantizes `t` with the scheme `id` and measures the result. Parameters are trimmed to the
+/// first `max_params` groups so a per-group report stays small.
+pub fn scheme_report(t: &Tensor, id: &str) -> Result<(SchemeReport, Vec<f32>)> {
+    let scheme = schemes::by_id(id)?;
+    let q = scheme.quantize(&t.data, &t.shape)?;
+    let metrics = error_metrics(&t.data, &q.dequantized);
+    let n = t.data.len();
+    let finite = metrics.compared;
+    let report = SchemeReport {
+        scheme: scheme.id().to_string(),
+        description: scheme.description(),
+        metrics,
+        bits_per_weight: if n == 0 { 0.0 } else { q.packed.len() as f64 * 8.0 / n as f64 },
+        bytes: q.packed.len(),
+        compression_ratio: if q.packed.is_empty() { 0.0 } else { (n * 4) as f64 / q.packed.len() as f64 },
+        clipped_fraction: if finite == 0 { 0.0 } else { q.clipped as f64 / finite as f64 },
+        levels_used: q.levels_used,
+        levels_total: q.levels_total,
+        params: q.params.into_iter().map(|p| Param { name: p.name, values: p.values.into_iter().take(MAX_PARAMS_SHOWN).collect() }).collect(),
+    };
+    Ok((report, q.dequantized))
+}
+
+/// How many per-group parameters a report carries.
+pub const MAX_PARAMS_SHOWN: usize = 16;
+
+/// Histograms of the original and the dequantized values over the original's finite range
+/// (or `range` when given), `bins` bins each.
+pub fn histograms(original: &[f32], dequantized: &[f32], bins: usize, range: Option<(f64, f64)>) -> HistogramPair {
+    let (lo, hi) = range.unwrap_or_else(|| {
+        let s = summarize(original);
+        if s.min.is_nan() {
+            (0.0, 0.0)
+        } else {
+            (s.min, s.max)
+        }
+    });
+    HistogramPair { original: histogram(original, bins, lo, hi), dequantized: histogram(dequantized, bins, lo, hi) }
+}
