@@ -21,8 +21,7 @@
 //! quantscope's rules where the reference has none: NaN is excluded from the range and encodes
 //! as the zero point (x̂ = 0); ±Inf is excluded from the range and saturates to qmax/qmin (ORT would give −128 for
 //! −Inf in INT8); a value whose dequantized product exceeds f32::MAX becomes ±Inf, as in f32; an
-//! empty tensor has no groups and packs to zero bytes. Where ORT's f32 `rmax − rmin` would
-//! overflow to Inf (|values| near f32::MAX) we subtract in f64 instead of returning Inf scales.
+//! empty tensor has no groups and packs to zero bytes.
 //!
 //! Packed layout (little-endian): the f32 scale of every group, then (asymmetric only) the
 //! zero point of every group as one byte, then the codes: INT8 one byte each (i8 two's
@@ -66,6 +65,11 @@ pub fn ids() -> Vec<String> {
         }
     }
     ids
+}
+
+/// The integer scheme with this id, if it is one.
+pub fn by_id(id: &str) -> Option<Box<dyn Scheme>> {
+    IntScheme::from_id(id).map(|s| Box::new(s) as Box<dyn Scheme>)
 }
 
 impl IntScheme {
@@ -169,12 +173,8 @@ pub fn scale_zero_point(rmin: f32, rmax: f32, qmin: i32, qmax: i32, symmetric: b
     } else {
         (rmin, rmax)
     };
-    // ORT subtracts in f32 then widens; only where that overflows do we subtract in f64.
-    let dr = match rmax - rmin {
-        d if d.is_finite() => d as f64,
-        _ => rmax as f64 - rmin as f64,
-    };
-    let scale = dr / (qmax - qmin) as f64;
+    // ORT (1.32) widens both ends to f64 before subtracting, so |values| near f32::MAX work.
+    let scale = (rmax as f64 - rmin as f64) / (qmax - qmin) as f64;
     if scale < f32::MIN_POSITIVE as f64 {
         return (1.0, 0);
     }
@@ -388,7 +388,6 @@ mod tests {
 
     #[test]
     fn huge_values_do_not_overflow_the_scale() {
-        // ORT's f32 `rmax - rmin` would be Inf here and every code 0.
         let q = int8_sym().quantize(&[f32::MAX, -f32::MAX, 1.0], &[3]).unwrap();
         let scale = f32::from_le_bytes(q.packed[..4].try_into().unwrap());
         assert!(scale.is_finite() && scale > 1e36);

@@ -43,15 +43,15 @@ pub trait Scheme: Send + Sync {
     fn dequantize(&self, packed: &[u8], shape: &[usize]) -> Result<Vec<f32>>;
 }
 
-/// Every scheme id, in the order the page lists them.
+/// Every scheme id, in the order the page lists them. Each family adds its ids here.
 pub fn all_ids() -> Vec<String> {
-    int::ids()
+    let mut ids = Vec::new();
+    ids.extend(int::ids());
+    ids
 }
 
-/// The scheme with this id.
+/// The scheme with this id. Each family's `by_id` answers for its own ids.
 pub fn by_id(id: &str) -> Result<Box<dyn Scheme>> {
-    if let Some(s) = int::IntScheme::from_id(id) {
-        return Ok(Box::new(s));
-    }
-    Err(Error::UnknownScheme(id.to_string()))
+    let found = int::by_id(id);
+    found.ok_or_else(|| Error::UnknownScheme(id.to_string()))
 }
