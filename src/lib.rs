@@ -19,3 +19,7 @@ pub mod wasm;
 
 pub use error::{Error, Result};
 pub use tensor::Tensor;
+
+// Unit tests marked for wasm-bindgen-test run in headless Chromium, not Node.
+#[cfg(all(test, target_arch = "wasm32"))]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);

@@ -1,13 +1,17 @@
 //! The integer schemes against ONNX Runtime's `compute_scale_zp` + `quantize_nparray`
 //! (fixtures from scripts/fixtures/make_fixtures.py): scales, zero points and codes bit-exact.
 
+#[macro_use]
 mod common;
-use common::{bits, f32s, read_json};
+use common::{bits, f32s, json};
 use quantscope::schemes::{self, int::IntScheme};
 
-#[test]
+browser_tests!();
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
 fn every_int_scheme_matches_onnx_runtime() {
-    let fixtures = read_json("int/ort_int.json");
+    let fixtures = json(fixture_str!("int/ort_int.json"));
     let inputs = &fixtures["inputs"];
     let cases = fixtures["cases"].as_array().unwrap();
     assert!(cases.len() >= 300, "fixture file looks truncated");

@@ -1,9 +1,21 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! .npy files written by numpy (scripts/fixtures/make_fixtures.py) read back exactly, and the
 //! malformed ones fail with the expected messages.
 
+#[macro_use]
 mod common;
-use common::{bits, f32s, fixture, read_json};
+use common::{bits, f32s};
 use quantscope::formats;
+use std::path::PathBuf;
+
+// Read from disk: the set of files is listed by the expected-values JSON, so this stays native.
+fn fixture(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(path)
+}
+
+fn read_json(path: &str) -> serde_json::Value {
+    common::json(&std::fs::read_to_string(fixture(path)).unwrap())
+}
 
 #[test]
 fn numpy_written_files_read_back_exactly() {
@@ -28,6 +40,12 @@ fn malformed_files_fail_with_specific_messages() {
         let err = formats::load(name, &bytes).expect_err(name).to_string();
         assert!(err.contains(message.as_str().unwrap()), "{name}: got '{err}'");
     }
+}
+
+#[test]
+fn e2e_file_loads_in_wasm_too() {
+    let t = &formats::load("e2e_weights.npy", fixture_bytes!("npy/e2e_weights.npy")).unwrap()[0];
+    assert_eq!(t.shape, vec![64, 48]);
 }
 
 #[test]

@@ -1,22 +1,51 @@
-//! Helpers shared by the fixture tests.
-#![allow(dead_code)]
+//! Helpers shared by the integration tests. Fixtures are compiled in with `include_*!` so the
+//! same tests run natively and in headless Chromium (wasm32 has no file system).
+//!
+//! A test that runs on both targets is written as:
+//! ```ignore
+//! #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+//! #[cfg_attr(not(target_arch = "wasm32"), test)]
+//! fn name() { ... }
+//! ```
+//! with `browser_tests!();` once at the top of the file.
+#![allow(dead_code, unused_macros)]
 
-use std::path::PathBuf;
-
-pub fn fixture(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(path)
+/// The text of a fixture file under tests/fixtures/, compiled in.
+macro_rules! fixture_str {
+    ($path:literal) => {
+        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/", $path))
+    };
 }
 
-pub fn read_json(path: &str) -> serde_json::Value {
-    let text = std::fs::read_to_string(fixture(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).unwrap()
+/// The bytes of a fixture file under tests/fixtures/, compiled in.
+macro_rules! fixture_bytes {
+    ($path:literal) => {
+        include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/", $path))
+    };
 }
 
-/// f32 values from the hex bit patterns the fixture script writes.
+/// Makes wasm-bindgen-test run this file's tests in the browser.
+macro_rules! browser_tests {
+    () => {
+        #[cfg(target_arch = "wasm32")]
+        wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+    };
+}
+
+pub fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).expect("fixture is valid JSON")
+}
+
+/// f32 values from the hex bit patterns the fixture scripts write.
 pub fn f32s(v: &serde_json::Value) -> Vec<f32> {
     v.as_array().unwrap().iter().map(|h| f32::from_bits(u32::from_str_radix(h.as_str().unwrap(), 16).unwrap())).collect()
 }
 
 pub fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// Bytes from a hex string.
+pub fn hex_bytes(s: &str) -> Vec<u8> {
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
