@@ -2,7 +2,7 @@
 //! quantizing it costs. One code path for all three, so they cannot disagree.
 
 use crate::error::Result;
-use crate::schemes::{self, Param};
+use crate::schemes::{self, Param, Scheme};
 use crate::stats::histogram::{histogram, Histogram};
 use crate::stats::metrics::{error_metrics, ErrorMetrics};
 use crate::stats::summary::{summarize, Summary};
@@ -48,7 +48,11 @@ pub struct HistogramPair {
 /// Quantizes `t` with the scheme `id` and measures the result. Parameters are trimmed to the
 /// first `max_params` groups so a per-group report stays small.
 pub fn scheme_report(t: &Tensor, id: &str) -> Result<(SchemeReport, Vec<f32>)> {
-    let scheme = schemes::by_id(id)?;
+    scheme_report_with(t, schemes::by_id(id)?.as_ref())
+}
+
+/// As [`scheme_report`], for a scheme already built (e.g. with a per-channel axis applied).
+pub fn scheme_report_with(t: &Tensor, scheme: &dyn Scheme) -> Result<(SchemeReport, Vec<f32>)> {
     let q = scheme.quantize(&t.data, &t.shape)?;
     let metrics = error_metrics(&t.data, &q.dequantized);
     let n = t.data.len();

@@ -21,7 +21,7 @@ export function fmt(v, { nullText = '—' } = {}) {
   if (v === null || v === undefined) return nullText;
   if (Number.isInteger(v) && Math.abs(v) < 1e15) return v.toLocaleString('en-US');
   const a = Math.abs(v);
-  if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential(4);
+  if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential(5);
   return Number(v.toPrecision(6)).toString();
 }
 
@@ -217,7 +217,7 @@ async function main() {
   await init();
   state.schemeIds = scheme_list().map((s) => s.id);
   const select = $('#sample-kind');
-  for (const [id, description] of sample_list()) select.add(new Option(`${id} — ${description}`, id));
+  for (const [id, description] of sample_list()) { const o = new Option(id, id); o.title = description; select.add(o); }
   wireInput();
   // Start with a sample so there is something to look at.
   added(await state.client.request('add_sample', ['normal', 256, 256, 42]));

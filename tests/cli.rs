@@ -1,0 +1,91 @@
+//! The native CLI, run as a user would, checked against numbers computed by numpy and ONNX
+//! Runtime (tests/fixtures/npy/expected.json, written by scripts/fixtures/make_fixtures.py).
+#![cfg(all(feature = "cli", not(target_arch = "wasm32")))]
+
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn fixture(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(path)
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_quantscope")).args(args).output().expect("the CLI runs")
+}
+
+fn json_of(out: &Output) -> Value {
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
+}
+
+fn close(a: f64, b: f64, rel: f64) -> bool {
+    (a - b).abs() <= rel * b.abs().max(1e-30)
+}
+
+#[test]
+fn compare_json_matches_numpy_and_onnx_runtime() {
+    let expected: Value = serde_json::from_str(&std::fs::read_to_string(fixture("npy/expected.json")).unwrap()).unwrap();
+    let want = &expected["e2e_weights"];
+    let file = fixture("npy/e2e_weights.npy");
+    let got = json_of(&run(&["compare", file.to_str().unwrap(), "--scheme", "int8_sym", "--json"]));
+    let stats = &got["tensor"]["stats"];
+    assert_eq!(stats["nan_count"], want["nan_count"]);
+    assert_eq!(stats["min"].as_f64(), want["min"].as_f64());
+    assert_eq!(stats["max"].as_f64(), want["max"].as_f64());
+    assert!(close(stats["mean"].as_f64().unwrap(), want["mean"].as_f64().unwrap(), 1e-12));
+    assert!(close(stats["std"].as_f64().unwrap(), want["std"].as_f64().unwrap(), 1e-12));
+    let int8 = &got["schemes"][0];
+    assert_eq!(int8["scheme"], "int8_sym");
+    // The scale is an f32: exact. Sums are f64 in both: equal to rounding.
+    assert_eq!(int8["params"][0]["values"][0].as_f64(), want["int8_sym"]["scale"].as_f64());
+    for key in ["mse", "sqnr_db", "max_abs_error"] {
+        let (g, w) = (int8[key].as_f64().unwrap(), want["int8_sym"][key].as_f64().unwrap());
+        assert!(close(g, w, 1e-9), "{key}: {g} vs numpy {w}");
+    }
+    // 64×48 int8 codes + one f32 scale.
+    assert_eq!(int8["bytes"], 64 * 48 + 4);
+}
+
+#[test]
+fn compare_defaults_to_every_scheme() {
+    let file = fixture("npy/f32_c.npy");
+    let got = json_of(&run(&["compare", file.to_str().unwrap(), "--json"]));
+    assert_eq!(got["schemes"].as_array().unwrap().len(), quantscope::schemes::all_ids().len());
+}
+
+#[test]
+fn quantize_writes_packed_bytes_and_dequantized_npy() {
+    let dir = std::env::temp_dir().join(format!("quantscope-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (out, deq) = (dir.join("w.bin"), dir.join("w_deq.npy"));
+    let file = fixture("npy/f32_c.npy");
+    let status = run(&["quantize", file.to_str().unwrap(), "--scheme", "int4_asym_channel", "--out", out.to_str().unwrap(), "--dequantized", deq.to_str().unwrap()]);
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    // 3 channels × (f32 scale + u8 zero point), then 15 codes at two per byte.
+    assert_eq!(std::fs::read(&out).unwrap().len(), 3 * 5 + 8);
+    let t = &quantscope::formats::load("w_deq.npy", &std::fs::read(&deq).unwrap()).unwrap()[0];
+    assert_eq!(t.shape, vec![3, 5]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bad_input_gives_a_message_and_exit_code_1() {
+    let file = fixture("npy/malformed/truncated_data.npy");
+    let out = run(&["inspect", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("truncated_data.npy: truncated .npy file: the data needs 188 bytes"), "{err}");
+    let out = run(&["compare", fixture("npy/f32_c.npy").to_str().unwrap(), "--scheme", "int3_sym"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown scheme 'int3_sym'"));
+    let out = run(&["compare", fixture("npy/f32_c.npy").to_str().unwrap(), "--tensor", "nope"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no tensor named 'nope'"));
+}
+
+#[test]
+fn bad_usage_gives_exit_code_2() {
+    assert_eq!(run(&[]).status.code(), Some(2));
+    assert_eq!(run(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(run(&["quantize", "x.npy"]).status.code(), Some(2));
+}

@@ -1,0 +1,47 @@
+// Shared set-up for the end-to-end tests: serve the repo, launch Debian's Chromium headless.
+import { chromium } from 'playwright-core';
+import { mkdir, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startServer } from '../../scripts/serve.mjs';
+
+export const SCREENSHOTS = new URL('../../test-results/', import.meta.url).pathname;
+
+export async function launch() {
+  const server = await startServer(0);
+  const userDataDir = await mkdtemp(join(tmpdir(), 'quantscope-chromium-'));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+    viewport: { width: 1280, height: 900 },
+  });
+  await mkdir(SCREENSHOTS, { recursive: true });
+  const url = `http://127.0.0.1:${server.address().port}/`;
+  return {
+    url,
+    context,
+    async page() {
+      const page = await context.newPage();
+      page.errors = [];
+      page.on('pageerror', (e) => page.errors.push(e.message));
+      page.on('console', (m) => { if (m.type() === 'error') page.errors.push(m.text()); });
+      return page;
+    },
+    async close() {
+      await context.close();
+      server.close();
+    },
+  };
+}
+
+// Drops files onto `selector` as a user's drag and drop does: a real DataTransfer with Files.
+export async function dropFiles(page, selector, files) {
+  const dataTransfer = await page.evaluateHandle((files) => {
+    const dt = new DataTransfer();
+    for (const { name, bytes } of files) dt.items.add(new File([new Uint8Array(bytes)], name));
+    return dt;
+  }, files.map(({ name, bytes }) => ({ name, bytes: [...bytes] })));
+  await page.dispatchEvent(selector, 'drop', { dataTransfer });
+}

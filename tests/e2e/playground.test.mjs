@@ -1,0 +1,98 @@
+// End to end: the page as a visitor uses it, in headless Chromium.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { launch, dropFiles, SCREENSHOTS } from './browser.mjs';
+
+const fixtures = new URL('../fixtures/npy/', import.meta.url);
+const expected = JSON.parse(await readFile(new URL('expected.json', fixtures), 'utf8'));
+let browser;
+
+before(async () => { browser = await launch(); });
+after(async () => { await browser?.close(); });
+
+// The page shows numbers rounded to 6 significant digits; compare at that precision.
+function assertShown(text, value, what) {
+  const shown = Number(text.replace(/,/g, ''));
+  assert.ok(Math.abs(shown - value) <= 1e-5 * Math.abs(value), `${what}: page shows ${text}, reference ${value}`);
+}
+
+async function stat(page, section, key) {
+  return (await page.locator(`${section} [data-stat="${key}"]`).textContent()).trim();
+}
+
+test('starts with a built-in sample and draws its histogram', async () => {
+  const page = await browser.page();
+  await page.goto(browser.url);
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
+  assert.match(await page.locator('#tensor-title').textContent(), /sample:normal/);
+  assert.equal(await stat(page, '#tensor-stats', 'shape'), '[256, 256]');
+  assert.ok(await page.locator('#scheme-table tbody tr').count() >= 30);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test('a dropped .npy shows the reference statistics and int8_sym numbers', async () => {
+  const page = await browser.page();
+  await page.goto(browser.url);
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
+  const bytes = await readFile(new URL('e2e_weights.npy', fixtures));
+  await dropFiles(page, '#drop-zone', [{ name: 'e2e_weights.npy', bytes }]);
+  await page.waitForFunction(() => document.querySelector('#tensor-title').textContent === 'e2e_weights');
+  await page.waitForSelector('#scheme-stats [data-stat="sqnr"]');
+  const want = expected.e2e_weights;
+  assert.equal(await stat(page, '#tensor-stats', 'shape'), '[64, 48]');
+  assert.equal(await stat(page, '#tensor-stats', 'nan'), String(want.nan_count));
+  assertShown(await stat(page, '#tensor-stats', 'min'), want.min, 'min');
+  assertShown(await stat(page, '#tensor-stats', 'max'), want.max, 'max');
+  assertShown(await stat(page, '#tensor-stats', 'mean'), want.mean, 'mean');
+  assertShown(await stat(page, '#tensor-stats', 'std'), want.std, 'std');
+  assert.equal(await page.locator('#selected-scheme-name').textContent(), 'int8_sym');
+  assertShown(await stat(page, '#scheme-stats', 'scale'), want.int8_sym.scale, 'scale');
+  assertShown(await stat(page, '#scheme-stats', 'mse'), want.int8_sym.mse, 'MSE');
+  assertShown(await stat(page, '#scheme-stats', 'sqnr'), want.int8_sym.sqnr_db, 'SQNR');
+  assertShown(await stat(page, '#scheme-stats', 'max_abs_error'), want.int8_sym.max_abs_error, 'max abs error');
+
+  // The histogram canvas has drawn pixels in both series' colours, not a blank canvas.
+  const colours = await page.evaluate(() => {
+    const c = document.querySelector('#histogram');
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let blueish = 0, orangeish = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      const [r, g, b] = [d[i], d[i + 1], d[i + 2]];
+      if (b > 150 && r < 150) blueish++;
+      if (r > 180 && g < 170 && b < 120) orangeish++;
+    }
+    return { blueish, orangeish };
+  });
+  assert.ok(colours.blueish > 500 && colours.orangeish > 100, JSON.stringify(colours));
+  await page.screenshot({ path: `${SCREENSHOTS}playground.png`, fullPage: true });
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test('a malformed file shows a specific error and the page keeps working', async () => {
+  const page = await browser.page();
+  await page.goto(browser.url);
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
+  const bytes = await readFile(new URL('malformed/truncated_data.npy', fixtures));
+  const good = await readFile(new URL('f32_c.npy', fixtures));
+  await dropFiles(page, '#drop-zone', [{ name: 'truncated_data.npy', bytes }, { name: 'f32_c.npy', bytes: good }]);
+  await page.waitForSelector('#error:not([hidden])');
+  assert.match(await page.locator('#error').textContent(), /truncated_data\.npy: truncated \.npy file: the data needs 188 bytes/);
+  // The good file dropped with it still loads.
+  await page.waitForFunction(() => document.querySelector('#tensor-title').textContent === 'f32_c');
+  await page.screenshot({ path: `${SCREENSHOTS}error.png` });
+  await page.close();
+});
+
+test('choosing a scheme in the table redraws its numbers', async () => {
+  const page = await browser.page();
+  await page.goto(browser.url);
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
+  await page.locator('#scheme-table tbody tr[data-scheme="int4_asym_g32"]').click();
+  await page.waitForFunction(() => document.querySelector('#selected-scheme-name').textContent === 'int4_asym_g32');
+  const bpw = await stat(page, '#scheme-stats', 'bpw');
+  assert.equal(bpw, '5.25'); // 4 bits + (f32 scale + u8 zero point) / 32
+  await page.close();
+});
