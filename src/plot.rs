@@ -1,11 +1,11 @@
 //! Charts drawn with plotters onto a page `<canvas>` (main thread only; the numbers come from
-//! the worker).
+//! the worker, serialized, and are read back here).
 
 use plotters::prelude::*;
 use plotters_canvas::CanvasBackend;
 use serde::Deserialize;
 
-/// A histogram as it arrives from JS (the serialized `stats::histogram::Histogram`).
+/// A histogram as it arrives from JS (a serialized `stats::histogram::Histogram`).
 #[derive(Debug, Deserialize)]
 pub struct HistogramIn {
     pub lo: f64,
@@ -13,60 +13,139 @@ pub struct HistogramIn {
     pub counts: Vec<f64>,
 }
 
+/// What `draw_histograms` draws: bar series sharing one x axis, and vertical markers.
 #[derive(Debug, Deserialize)]
-pub struct HistogramPairIn {
-    pub original: HistogramIn,
-    pub dequantized: HistogramIn,
+pub struct HistogramChart {
+    pub title: String,
+    pub x_label: String,
+    pub series: Vec<Series>,
+    #[serde(default)]
+    pub markers: Vec<Marker>,
 }
 
-const ORIGINAL: RGBColor = RGBColor(37, 99, 235);
-const DEQUANTIZED: RGBColor = RGBColor(234, 88, 12);
+#[derive(Debug, Deserialize)]
+pub struct Series {
+    pub label: String,
+    pub histogram: HistogramIn,
+}
 
-/// Original values as filled bars, dequantized values as bars on top, sharing axes.
-pub fn draw_histogram_pair(canvas: web_sys::HtmlCanvasElement, pair: &HistogramPairIn, title: &str) -> Result<(), String> {
-    let (o, d) = (&pair.original, &pair.dequantized);
-    if o.counts.is_empty() || !(o.lo < o.hi) || !o.lo.is_finite() || !o.hi.is_finite() {
-        return Err("histogram has no bins or no finite range".into());
+/// A vertical line at `x` (e.g. a calibration clip).
+#[derive(Debug, Deserialize)]
+pub struct Marker {
+    pub x: f64,
+    pub label: String,
+}
+
+/// One point of the SQNR-vs-bits chart.
+#[derive(Debug, Deserialize)]
+pub struct SchemePoint {
+    pub scheme: String,
+    pub bits_per_weight: f64,
+    pub sqnr_db: Option<f64>,
+}
+
+const PALETTE: [RGBColor; 3] = [RGBColor(37, 99, 235), RGBColor(234, 88, 12), RGBColor(22, 163, 74)];
+const MARKER: RGBColor = RGBColor(190, 18, 60);
+
+type DrawResult<T> = Result<T, String>;
+
+fn err<E: std::fmt::Debug>(e: E) -> String {
+    format!("drawing failed: {e:?}")
+}
+
+fn backend(canvas: web_sys::HtmlCanvasElement) -> DrawResult<CanvasBackend> {
+    CanvasBackend::with_canvas_object(canvas).ok_or_else(|| "the canvas has no 2D context".to_string())
+}
+
+/// Bar series over a shared x range (the first series' range), translucent so overlaps show.
+pub fn draw_histograms(canvas: web_sys::HtmlCanvasElement, chart: &HistogramChart) -> DrawResult<()> {
+    let first = &chart.series.first().ok_or("no series to draw")?.histogram;
+    let (lo, hi) = (first.lo, first.hi);
+    if !(lo < hi && lo.is_finite() && hi.is_finite()) {
+        return Err("the histogram has no finite range".into());
     }
-    let backend = CanvasBackend::with_canvas_object(canvas).ok_or("the canvas has no 2D context")?;
-    let root = backend.into_drawing_area();
-    let e = |e: DrawingAreaErrorKind<_>| format!("drawing failed: {e:?}");
-    root.fill(&WHITE).map_err(e)?;
-    let ymax = o.counts.iter().chain(&d.counts).cloned().fold(1.0, f64::max) * 1.05;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 16))
+    for s in &chart.series {
+        if s.histogram.counts.is_empty() || !(s.histogram.lo < s.histogram.hi) {
+            return Err(format!("series '{}' has no bins", s.label));
+        }
+    }
+    let root = backend(canvas)?.into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let ymax = chart.series.iter().flat_map(|s| s.histogram.counts.iter()).cloned().fold(1.0, f64::max) * 1.05;
+    let mut ctx = ChartBuilder::on(&root)
+        .caption(&chart.title, ("sans-serif", 16))
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(56)
-        .build_cartesian_2d(o.lo..o.hi, 0.0..ymax)
-        .map_err(e)?;
-    chart
-        .configure_mesh()
-        .x_desc("value")
+        .build_cartesian_2d(lo..hi, 0.0..ymax)
+        .map_err(err)?;
+    ctx.configure_mesh()
+        .x_desc(chart.x_label.as_str())
         .y_desc("count")
         .light_line_style(WHITE.mix(0.0))
         .x_label_formatter(&|v| format!("{v:.3}"))
         .y_label_formatter(&|v| format!("{v:.0}"))
         .draw()
-        .map_err(e)?;
-    for (h, color, label) in [(o, ORIGINAL, "original"), (d, DEQUANTIZED, "dequantized")] {
+        .map_err(err)?;
+    for (k, s) in chart.series.iter().enumerate() {
+        let color = PALETTE[k % PALETTE.len()];
+        let h = &s.histogram;
         let width = (h.hi - h.lo) / h.counts.len() as f64;
-        chart
-            .draw_series(h.counts.iter().enumerate().filter(|(_, &c)| c > 0.0).map(|(i, &c)| {
-                let x0 = h.lo + i as f64 * width;
-                Rectangle::new([(x0, 0.0), (x0 + width, c)], color.mix(0.55).filled())
-            }))
-            .map_err(e)?
-            .label(label)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.mix(0.55).filled()));
+        ctx.draw_series(h.counts.iter().enumerate().filter(|(_, &c)| c > 0.0).map(|(i, &c)| {
+            let x0 = h.lo + i as f64 * width;
+            Rectangle::new([(x0, 0.0), (x0 + width, c)], color.mix(0.55).filled())
+        }))
+        .map_err(err)?
+        .label(s.label.as_str())
+        .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.mix(0.55).filled()));
     }
-    chart
-        .configure_series_labels()
+    for m in chart.markers.iter().filter(|m| m.x >= lo && m.x <= hi) {
+        ctx.draw_series(LineSeries::new([(m.x, 0.0), (m.x, ymax)], MARKER.stroke_width(2)))
+            .map_err(err)?
+            .label(m.label.as_str())
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 12, y)], MARKER.stroke_width(2)));
+    }
+    ctx.configure_series_labels()
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK.mix(0.3))
         .position(SeriesLabelPosition::UpperRight)
         .draw()
-        .map_err(e)?;
-    root.present().map_err(e)?;
-    Ok(())
+        .map_err(err)?;
+    root.present().map_err(err)
+}
+
+/// SQNR (dB) against bits per weight, one labelled point per scheme; `selected` is ringed.
+/// Exact round trips (SQNR = ∞) are drawn at the top edge.
+pub fn draw_sqnr_chart(canvas: web_sys::HtmlCanvasElement, points: &[SchemePoint], selected: &str) -> DrawResult<()> {
+    let finite: Vec<f64> = points.iter().filter_map(|p| p.sqnr_db).filter(|v| v.is_finite()).collect();
+    if points.is_empty() {
+        return Err("no schemes to plot".into());
+    }
+    let ymax = finite.iter().cloned().fold(10.0, f64::max) + 8.0;
+    let ymin = finite.iter().cloned().fold(0.0, f64::min).min(0.0);
+    let xmax = points.iter().map(|p| p.bits_per_weight).fold(1.0, f64::max) * 1.08;
+    let root = backend(canvas)?.into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let mut ctx = ChartBuilder::on(&root)
+        .caption("SQNR against bits per weight", ("sans-serif", 16))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(48)
+        .build_cartesian_2d(0.0..xmax, ymin..ymax)
+        .map_err(err)?;
+    ctx.configure_mesh()
+        .x_desc("bits per weight (scales included)")
+        .y_desc("SQNR (dB)")
+        .light_line_style(BLACK.mix(0.05))
+        .draw()
+        .map_err(err)?;
+    let y_of = |p: &SchemePoint| p.sqnr_db.filter(|v| v.is_finite()).unwrap_or(ymax - 2.0);
+    ctx.draw_series(points.iter().map(|p| {
+        let color = if p.scheme == selected { MARKER } else { PALETTE[0] };
+        EmptyElement::at((p.bits_per_weight, y_of(p)))
+            + Circle::new((0, 0), if p.scheme == selected { 6 } else { 4 }, color.filled())
+            + Text::new(p.scheme.clone(), (6, -12), ("sans-serif", 11).into_font().color(&BLACK.mix(0.7)))
+    }))
+    .map_err(err)?;
+    root.present().map_err(err)
 }

@@ -38,11 +38,13 @@ pub struct SchemeReport {
     pub params: Vec<Param>,
 }
 
-/// Histograms of one scheme's round trip, on a shared range.
+/// Histograms of one scheme's round trip: original and dequantized values on a shared range,
+/// and the error x − x̂ on a range symmetric about 0.
 #[derive(Debug, Clone, Serialize)]
 pub struct HistogramPair {
     pub original: Histogram,
     pub dequantized: Histogram,
+    pub error: Histogram,
 }
 
 /// Quantizes `t` with the scheme `id` and measures the result. Parameters are trimmed to the
@@ -76,7 +78,7 @@ pub fn scheme_report_with(t: &Tensor, scheme: &dyn Scheme) -> Result<(SchemeRepo
 pub const MAX_PARAMS_SHOWN: usize = 16;
 
 /// Histograms of the original and the dequantized values over the original's finite range
-/// (or `range` when given), `bins` bins each.
+/// (or `range` when given, so two schemes can share axes), `bins` bins each, and of the error.
 pub fn histograms(original: &[f32], dequantized: &[f32], bins: usize, range: Option<(f64, f64)>) -> HistogramPair {
     let (lo, hi) = range.unwrap_or_else(|| {
         let s = summarize(original);
@@ -86,5 +88,39 @@ pub fn histograms(original: &[f32], dequantized: &[f32], bins: usize, range: Opt
             (s.min, s.max)
         }
     });
-    HistogramPair { original: histogram(original, bins, lo, hi), dequantized: histogram(dequantized, bins, lo, hi) }
+    // Errors over the elements whose original is finite, as the metrics define them.
+    let errors: Vec<f32> =
+        original.iter().zip(dequantized).filter(|(x, _)| x.is_finite()).map(|(&x, &y)| x - y).collect();
+    let reach = summarize(&errors).abs_max;
+    HistogramPair {
+        original: histogram(original, bins, lo, hi),
+        dequantized: histogram(dequantized, bins, lo, hi),
+        error: histogram(&errors, bins, -reach, reach),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_share_the_original_range_and_bin_the_error() {
+        let h = histograms(&[0.0, 1.0, 2.0, f32::NAN], &[0.0, 1.5, 2.0, 0.0], 4, None);
+        assert_eq!((h.original.lo, h.original.hi), (0.0, 2.0));
+        assert_eq!((h.dequantized.lo, h.dequantized.hi), (0.0, 2.0));
+        // Errors 0, −0.5, 0 on [−0.5, 0.5]: one in the first bin, two in the third.
+        assert_eq!(h.error.counts, vec![1, 0, 2, 0]);
+        let fixed = histograms(&[0.0, 1.0], &[0.0, 1.0], 2, Some((-4.0, 4.0)));
+        assert_eq!((fixed.original.lo, fixed.original.hi), (-4.0, 4.0));
+    }
+
+    #[test]
+    fn scheme_report_measures_bits_from_packed_bytes() {
+        let t = Tensor::new("t", vec![2, 64], "float32", (0..128).map(|i| i as f32 / 64.0 - 1.0).collect());
+        let (r, deq) = scheme_report(&t, "int4_asym_g32").unwrap();
+        assert_eq!(r.bytes, 4 * 5 + 64);
+        assert_eq!(r.bits_per_weight, 5.25);
+        assert_eq!(deq.len(), 128);
+        assert!(scheme_report(&t, "nope").is_err());
+    }
 }

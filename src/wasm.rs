@@ -42,6 +42,13 @@ struct Comparison<'a> {
     histogram: Option<HistogramPair>,
 }
 
+#[derive(Default, serde::Deserialize)]
+struct CompareOptions {
+    bins: Option<usize>,
+    histogram_scheme: Option<String>,
+    range: Option<[f64; 2]>,
+}
+
 #[derive(Serialize)]
 struct SchemeInfo {
     id: String,
@@ -79,18 +86,33 @@ impl Workspace {
     }
 
     /// Quantizes tensor `index` with each scheme in `scheme_ids` (a JS array of ids) and
-    /// returns `{tensor, schemes: [...], histogram}`; the histogram pair (with `bins` bins) is
-    /// for `histogram_scheme` when it is one of the ids.
-    pub fn compare(&self, index: usize, scheme_ids: JsValue, bins: usize, histogram_scheme: Option<String>) -> Result<JsValue, JsError> {
+    /// returns `{tensor, schemes: [...], histogram}`. `options` is `{bins, histogram_scheme,
+    /// range}`: the histograms (`bins` bins, over `range` = [lo, hi] when given, else the
+    /// tensor's range) are for `histogram_scheme` when it is one of the ids.
+    pub fn compare(&self, index: usize, scheme_ids: JsValue, options: JsValue) -> Result<JsValue, JsError> {
         let t = self.tensors.get(index).ok_or_else(|| JsError::new(&format!("no tensor at index {index}")))?;
         let ids: Vec<String> = serde_wasm_bindgen::from_value(scheme_ids)
             .map_err(|e| JsError::new(&format!("scheme ids must be an array of strings: {e}")))?;
+        let options: CompareOptions = if options.is_undefined() || options.is_null() {
+            CompareOptions::default()
+        } else {
+            serde_wasm_bindgen::from_value(options).map_err(|e| JsError::new(&format!("bad compare options: {e}")))?
+        };
+        let bins = options.bins.unwrap_or(64);
+        if bins == 0 || bins > crate::stats::histogram::MAX_BINS {
+            return Err(JsError::new(&format!("bins must be between 1 and {}", crate::stats::histogram::MAX_BINS)));
+        }
+        let range = match options.range {
+            Some([lo, hi]) if lo.is_finite() && hi.is_finite() && lo < hi => Some((lo, hi)),
+            Some(r) => return Err(JsError::new(&format!("histogram range {r:?} must be two finite numbers, lo < hi"))),
+            None => None,
+        };
         let mut reports = Vec::with_capacity(ids.len());
         let mut histogram = None;
         for id in &ids {
             let (r, dequantized) = report::scheme_report(t, id).map_err(js_err)?;
-            if histogram_scheme.as_deref() == Some(id.as_str()) {
-                histogram = Some(report::histograms(&t.data, &dequantized, bins, None));
+            if options.histogram_scheme.as_deref() == Some(id.as_str()) {
+                histogram = Some(report::histograms(&t.data, &dequantized, bins, range));
             }
             reports.push(r);
         }
@@ -124,10 +146,19 @@ pub fn sample_list() -> Result<JsValue, JsError> {
     to_js(&samples::KINDS)
 }
 
-/// Draws a histogram pair (as `compare` returns it) onto `canvas` with plotters.
+/// Draws bar histograms (`plot::HistogramChart`: `{title, x_label, series: [{label,
+/// histogram}], markers: [{x, label}]}`) onto `canvas` with plotters.
 #[wasm_bindgen]
-pub fn draw_histogram(canvas: web_sys::HtmlCanvasElement, pair: JsValue, title: &str) -> Result<(), JsError> {
-    let pair: crate::plot::HistogramPairIn = serde_wasm_bindgen::from_value(pair)
-        .map_err(|e| JsError::new(&format!("histogram data is malformed: {e}")))?;
-    crate::plot::draw_histogram_pair(canvas, &pair, title).map_err(|e| JsError::new(&e))
+pub fn draw_histograms(canvas: web_sys::HtmlCanvasElement, chart: JsValue) -> Result<(), JsError> {
+    let chart: crate::plot::HistogramChart =
+        serde_wasm_bindgen::from_value(chart).map_err(|e| JsError::new(&format!("histogram chart is malformed: {e}")))?;
+    crate::plot::draw_histograms(canvas, &chart).map_err(|e| JsError::new(&e))
+}
+
+/// Draws SQNR against bits per weight for scheme reports (`[{scheme, bits_per_weight, sqnr_db}]`).
+#[wasm_bindgen]
+pub fn draw_sqnr_chart(canvas: web_sys::HtmlCanvasElement, reports: JsValue, selected: &str) -> Result<(), JsError> {
+    let points: Vec<crate::plot::SchemePoint> =
+        serde_wasm_bindgen::from_value(reports).map_err(|e| JsError::new(&format!("scheme points are malformed: {e}")))?;
+    crate::plot::draw_sqnr_chart(canvas, &points, selected).map_err(|e| JsError::new(&e))
 }

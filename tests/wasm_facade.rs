@@ -41,7 +41,8 @@ fn compare_reports_int8_sym_with_histogram() {
     let mut ws = Workspace::new();
     ws.load_file("w.npy", &npy_f32(&[1.01, -0.03, 2.54, 0.0])).unwrap();
     let ids = serde_wasm_bindgen::to_value(&["int8_sym"]).unwrap();
-    let r = ws.compare(0, ids, 8, Some("int8_sym".into())).unwrap();
+    let options = js_sys::JSON::parse(r#"{"bins": 8, "histogram_scheme": "int8_sym"}"#).unwrap();
+    let r = ws.compare(0, ids, options).unwrap();
     let scheme = js_sys::Array::from(&get(&r, "schemes")).get(0);
     let scale = js_sys::Array::from(&get(&js_sys::Array::from(&get(&scheme, "params")).get(0), "values")).get(0);
     assert_eq!(scale.as_f64().unwrap() as f32, (2.54f32 as f64 / 127.0) as f32);
@@ -55,8 +56,12 @@ fn unknown_scheme_and_bad_index_are_errors() {
     let mut ws = Workspace::new();
     ws.add_sample("normal", 4, 4, 1).unwrap();
     let ids = serde_wasm_bindgen::to_value(&["int9_sym"]).unwrap();
-    assert!(ws.compare(0, ids, 8, None).is_err());
+    assert!(ws.compare(0, ids, JsValue::UNDEFINED).is_err());
     let ids = serde_wasm_bindgen::to_value(&["int8_sym"]).unwrap();
-    assert!(ws.compare(5, ids, 8, None).is_err());
+    assert!(ws.compare(5, ids.clone(), JsValue::UNDEFINED).is_err());
+    let bad_range = js_sys::JSON::parse(r#"{"range": [1, -1]}"#).unwrap();
+    assert!(ws.compare(0, ids.clone(), bad_range).is_err());
+    let bad_bins = js_sys::JSON::parse(r#"{"bins": 0}"#).unwrap();
+    assert!(ws.compare(0, ids, bad_bins).is_err());
     assert!(js_sys::Array::from(&scheme_list().unwrap()).length() >= 30);
 }

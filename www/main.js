@@ -1,10 +1,9 @@
-// The page: file input, tensor list, statistics, scheme table and histogram. The numbers come
+// The page: file input, tensor list, statistics, scheme comparison and charts. The numbers come
 // from the worker (www/worker.js); this thread only renders them and draws with plotters.
-import init, { draw_histogram, sample_list, scheme_list } from './pkg/quantscope.js';
+import init, { draw_histograms, draw_sqnr_chart, sample_list, scheme_list } from './pkg/quantscope.js';
 import { WorkerClient } from './client.js';
 
 const $ = (sel) => document.querySelector(sel);
-const HISTOGRAM_BINS = 96;
 const DEFAULT_SCHEME = 'int8_sym';
 
 const state = {
@@ -12,11 +11,13 @@ const state = {
   tensors: [],        // [{index, name, dtype, shape, stats}]
   selected: null,     // tensor index
   scheme: DEFAULT_SCHEME,
-  schemeIds: [],
-  running: null,      // {cancel} of the comparison under way
+  schemes: [],        // [{id, description}]
+  reports: [],        // the last full comparison, one report per scheme
+  sort: { key: null, descending: false },
+  running: null,      // {cancel} of the full comparison under way
 };
 
-// Numbers: compact, exact enough to check by hand; null means "none" (or ∞ where said).
+// Numbers: compact, 6 significant digits; null means "none" (or ∞ where said).
 export function fmt(v, { nullText = '—' } = {}) {
   if (v === null || v === undefined) return nullText;
   if (Number.isInteger(v) && Math.abs(v) < 1e15) return v.toLocaleString('en-US');
@@ -76,36 +77,73 @@ function renderTensor(t) {
   ]);
 }
 
+function param(r, name) {
+  return r.params.find((p) => p.name === name);
+}
+
 function renderScheme(r) {
   $('#selected-scheme-name').textContent = r.scheme;
-  const scale = r.params.find((p) => p.name === 'scale');
-  const zp = r.params.find((p) => p.name === 'zero_point');
-  const first = (p) => (p.values.length === 1 ? fmt(p.values[0]) : `${fmt(p.values[0])}, … (${p.values.length}+ groups)`);
+  $('#scheme-picker').value = r.scheme;
+  $('#scheme-description').textContent = r.description;
+  const first = (p) => (p.values.length === 1 ? fmt(p.values[0]) : `${fmt(p.values[0])}, ${fmt(p.values[1])}, …`);
+  const shown = r.params.map((p) => [p.name.replace(/_/g, ' '), first(p), p.name]);
   statsList($('#scheme-stats'), [
-    ...(scale ? [['scale', first(scale), 'scale']] : []),
-    ...(zp ? [['zero point', first(zp), 'zero_point']] : []),
+    ...shown,
     ['MSE', fmt(r.mse), 'mse'],
     ['SQNR (dB)', fmt(r.sqnr_db, { nullText: '∞ (exact)' }), 'sqnr'],
     ['max |error|', fmt(r.max_abs_error), 'max_abs_error'],
+    ['mean |error|', fmt(r.mean_abs_error), 'mean_abs_error'],
+    ['cosine similarity', fmt(r.cosine_similarity), 'cosine'],
     ['bits / weight', fmt(r.bits_per_weight), 'bpw'],
     ['bytes', fmt(r.bytes), 'bytes'],
+    ['× smaller than FP32', fmt(r.compression_ratio), 'compression'],
     ['levels used', `${fmt(r.levels_used)} of ${fmt(r.levels_total)}`, 'levels'],
     ['clipped', `${fmt(100 * r.clipped_fraction)} %`, 'clipped'],
   ]);
 }
 
-function renderTable(reports) {
-  const body = $('#scheme-table tbody');
-  body.replaceChildren(...reports.map((r) => {
+const COLUMNS = [
+  ['scheme', (r) => r.scheme],
+  ['bits_per_weight', (r) => fmt(r.bits_per_weight)],
+  ['bytes', (r) => fmt(r.bytes)],
+  ['compression_ratio', (r) => fmt(r.compression_ratio)],
+  ['mse', (r) => fmt(r.mse)],
+  ['sqnr_db', (r) => fmt(r.sqnr_db, { nullText: '∞' })],
+  ['max_abs_error', (r) => fmt(r.max_abs_error)],
+  ['cosine_similarity', (r) => fmt(r.cosine_similarity)],
+  ['clipped_fraction', (r) => `${fmt(100 * r.clipped_fraction)} %`],
+  ['levels_used', (r) => `${r.levels_used}/${r.levels_total}`],
+];
+
+// Sort value of a report for a column: null SQNR is +∞ (an exact round trip).
+function sortValue(r, key) {
+  if (key === 'sqnr_db' && r.sqnr_db === null) return Infinity;
+  return r[key];
+}
+
+function renderTable() {
+  const { key, descending } = state.sort;
+  const rows = [...state.reports];
+  if (key) {
+    rows.sort((a, b) => {
+      const [x, y] = [sortValue(a, key), sortValue(b, key)];
+      const c = typeof x === 'string' ? x.localeCompare(y) : x - y;
+      return descending ? -c : c;
+    });
+  }
+  for (const th of document.querySelectorAll('#scheme-table th[data-key]')) {
+    th.setAttribute('aria-sort', th.dataset.key === key ? (descending ? 'descending' : 'ascending') : 'none');
+  }
+  $('#scheme-table tbody').replaceChildren(...rows.map((r) => {
     const tr = document.createElement('tr');
     tr.dataset.scheme = r.scheme;
     tr.tabIndex = 0;
     tr.title = r.description;
     tr.setAttribute('aria-selected', String(r.scheme === state.scheme));
-    for (const v of [r.scheme, fmt(r.bits_per_weight), fmt(r.bytes), fmt(r.mse), fmt(r.sqnr_db, { nullText: '∞' }),
-      fmt(r.max_abs_error), `${r.levels_used}/${r.levels_total}`]) {
+    for (const [col, show] of COLUMNS) {
       const td = document.createElement('td');
-      td.textContent = v;
+      td.textContent = show(r);
+      td.dataset.col = col;
       tr.append(td);
     }
     tr.onclick = () => selectScheme(r.scheme);
@@ -114,30 +152,77 @@ function renderTable(reports) {
   }));
 }
 
-function drawHistogram(pair, scheme) {
+function drawCharts(r, histogram) {
   try {
-    draw_histogram($('#histogram'), pair, `original vs ${scheme} dequantized`);
+    // Calibration clips, when the scheme reports one per tensor, are drawn as red lines.
+    const markers = [];
+    for (const name of ['clip_lo', 'clip_hi']) {
+      const p = param(r, name);
+      if (p && p.values.length === 1) markers.push({ x: p.values[0], label: name.replace('_', ' ') });
+    }
+    draw_histograms($('#histogram'), {
+      title: `original vs ${r.scheme} dequantized`, x_label: 'value', markers,
+      series: [{ label: 'original', histogram: histogram.original }, { label: 'dequantized', histogram: histogram.dequantized }],
+    });
+    draw_histograms($('#error-histogram'), {
+      title: `${r.scheme} error (original − dequantized)`, x_label: 'error',
+      series: [{ label: 'error', histogram: histogram.error }],
+    });
   } catch (err) {
-    showError(`could not draw the histogram: ${err.message}`);
+    showError(`could not draw the histograms: ${err.message}`);
   }
 }
 
-// Quantizes the selected tensor with `ids`, showing progress; resolves to the comparison.
-async function compare(ids) {
+function drawSqnrChart() {
+  if (!state.reports.length) return;
+  try {
+    draw_sqnr_chart($('#sqnr-chart'), state.reports, state.scheme);
+  } catch (err) {
+    showError(`could not draw the SQNR chart: ${err.message}`);
+  }
+}
+
+function histogramOptions() {
+  const lo = $('#range-lo').value, hi = $('#range-hi').value;
+  const range = lo !== '' && hi !== '' ? [Number(lo), Number(hi)] : null;
+  return { bins: Number($('#bins').value), histogram_scheme: state.scheme, range };
+}
+
+// One scheme on the selected tensor, with its histograms.
+async function showScheme() {
+  const r = await state.client.request('compare', [state.selected, [state.scheme], histogramOptions()]);
+  renderScheme(r.schemes[0]);
+  drawCharts(r.schemes[0], r.histogram);
+}
+
+// Every scheme on the selected tensor, with progress and Cancel.
+async function compareAll() {
   state.running?.cancel();
   const row = $('#progress-row');
   const bar = $('#progress');
-  const job = state.client.start('compare', [state.selected, ids, HISTOGRAM_BINS, state.scheme], {
-    onProgress: (done, total) => { bar.max = total; bar.value = done; },
+  const ids = state.schemes.map((s) => s.id);
+  const job = state.client.start('compare', [state.selected, ids, { bins: 1 }], {
+    onProgress: (done, total) => {
+      bar.max = total;
+      bar.value = done;
+      $('#progress-text').textContent = `${done} of ${total} schemes`;
+    },
   });
   state.running = job;
   const slow = setTimeout(() => { row.hidden = false; }, 150);
   try {
-    return await job.promise;
+    const all = await job.promise;
+    state.reports = all.schemes;
+    renderTable();
+    drawSqnrChart();
   } finally {
     clearTimeout(slow);
     if (state.running === job) { state.running = null; row.hidden = true; }
   }
+}
+
+function reportError(err) {
+  if (!err.cancelled) showError(err.message);
 }
 
 async function selectTensor(index) {
@@ -146,29 +231,23 @@ async function selectTensor(index) {
   const t = state.tensors.find((x) => x.index === index);
   $('#tensor').hidden = false;
   renderTensor(t);
+  $('#range-lo').value = '';
+  $('#range-hi').value = '';
   try {
-    // The selected scheme first, so its numbers and histogram appear at once.
-    const first = await compare([state.scheme]);
-    renderScheme(first.schemes[0]);
-    if (first.histogram) drawHistogram(first.histogram, state.scheme);
-    const all = await compare(state.schemeIds);
-    renderTable(all.schemes);
+    await showScheme();
     document.body.dataset.ready = 'true';
+    await compareAll();
+    document.body.dataset.compared = 'true';
   } catch (err) {
-    if (!err.cancelled) showError(err.message);
+    reportError(err);
   }
 }
 
 async function selectScheme(id) {
   state.scheme = id;
   for (const tr of document.querySelectorAll('#scheme-table tbody tr')) tr.setAttribute('aria-selected', String(tr.dataset.scheme === id));
-  try {
-    const r = await compare([id]);
-    renderScheme(r.schemes[0]);
-    if (r.histogram) drawHistogram(r.histogram, id);
-  } catch (err) {
-    if (!err.cancelled) showError(err.message);
-  }
+  drawSqnrChart();
+  await showScheme().catch(reportError);
 }
 
 function added(list) {
@@ -211,11 +290,26 @@ function wireInput() {
     }
   };
   $('#cancel').onclick = () => state.running?.cancel();
+  $('#scheme-picker').onchange = (e) => selectScheme(e.target.value);
+  for (const id of ['#bins', '#range-lo', '#range-hi']) $(id).onchange = () => showScheme().catch(reportError);
+  $('#range-reset').onclick = () => { $('#range-lo').value = ''; $('#range-hi').value = ''; showScheme().catch(reportError); };
+  for (const th of document.querySelectorAll('#scheme-table th[data-key]')) {
+    th.tabIndex = 0;
+    const sort = () => {
+      const key = th.dataset.key;
+      state.sort = { key, descending: state.sort.key === key ? !state.sort.descending : false };
+      renderTable();
+    };
+    th.onclick = sort;
+    th.onkeydown = (e) => { if (e.key === 'Enter') sort(); };
+  }
 }
 
 async function main() {
   await init();
-  state.schemeIds = scheme_list().map((s) => s.id);
+  state.schemes = scheme_list();
+  const picker = $('#scheme-picker');
+  for (const s of state.schemes) { const o = new Option(s.id, s.id); o.title = s.description; picker.add(o); }
   const select = $('#sample-kind');
   for (const [id, description] of sample_list()) { const o = new Option(id, id); o.title = description; select.add(o); }
   wireInput();

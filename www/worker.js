@@ -20,16 +20,18 @@ const ops = {
   add_sample: (ws, _id, [kind, rows, cols, seed]) => ws.add_sample(kind, rows, cols, seed),
 
   // Scheme by scheme, so progress can be shown and a cancel can land between two schemes.
-  async compare(ws, id, [index, schemeIds, bins, histogramScheme]) {
+  async compare(ws, id, [index, schemeIds, options]) {
     let tensor = null, histogram = null;
     const schemes = [];
     for (const [done, scheme] of schemeIds.entries()) {
-      const r = ws.compare(index, [scheme], bins, histogramScheme === scheme ? scheme : undefined);
+      const r = ws.compare(index, [scheme], options);
       tensor = r.tensor;
       schemes.push(r.schemes[0]);
       histogram = r.histogram ?? histogram;
-      self.postMessage({ id, type: 'progress', done: done + 1, total: schemeIds.length });
-      await checkpoint(id);
+      if (schemeIds.length > 1) {
+        self.postMessage({ id, type: 'progress', done: done + 1, total: schemeIds.length });
+        await checkpoint(id);
+      }
     }
     return { tensor, schemes, histogram };
   },

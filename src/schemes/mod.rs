@@ -3,6 +3,7 @@
 //! A scheme turns f32 values into packed bytes in its documented layout and back. Bits per
 //! weight are measured from the packed bytes, so scale and zero-point overhead is counted.
 
+pub mod ggml;
 pub mod int;
 
 use crate::error::{Error, Result};
@@ -47,11 +48,12 @@ pub trait Scheme: Send + Sync {
 pub fn all_ids() -> Vec<String> {
     let mut ids = Vec::new();
     ids.extend(int::ids());
+    ids.extend(ggml::ids());
     ids
 }
 
 /// The scheme with this id. Each family's `by_id` answers for its own ids.
 pub fn by_id(id: &str) -> Result<Box<dyn Scheme>> {
-    let found = int::by_id(id);
+    let found = int::by_id(id).or_else(|| ggml::by_id(id));
     found.ok_or_else(|| Error::UnknownScheme(id.to_string()))
 }

@@ -24,9 +24,11 @@ async function stat(page, section, key) {
 test('starts with a built-in sample and draws its histogram', async () => {
   const page = await browser.page();
   await page.goto(browser.url);
-  await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
+  await page.waitForSelector('body[data-ready="true"]', { state: 'attached', timeout: 30000 });
   assert.match(await page.locator('#tensor-title').textContent(), /sample:normal/);
   assert.equal(await stat(page, '#tensor-stats', 'shape'), '[256, 256]');
+  await page.waitForSelector('body[data-compared="true"]', { state: 'attached', timeout: 120000 });
+  assert.equal(await page.locator('#scheme-table tbody tr').count(), await page.locator('#scheme-picker option').count());
   assert.ok(await page.locator('#scheme-table tbody tr').count() >= 30);
   assert.deepEqual(page.errors, []);
   await page.close();
@@ -35,7 +37,7 @@ test('starts with a built-in sample and draws its histogram', async () => {
 test('a dropped .npy shows the reference statistics and int8_sym numbers', async () => {
   const page = await browser.page();
   await page.goto(browser.url);
-  await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
+  await page.waitForSelector('body[data-ready="true"]', { state: 'attached', timeout: 30000 });
   const bytes = await readFile(new URL('e2e_weights.npy', fixtures));
   await dropFiles(page, '#drop-zone', [{ name: 'e2e_weights.npy', bytes }]);
   await page.waitForFunction(() => document.querySelector('#tensor-title').textContent === 'e2e_weights');
@@ -74,7 +76,7 @@ test('a dropped .npy shows the reference statistics and int8_sym numbers', async
 test('a malformed file shows a specific error and the page keeps working', async () => {
   const page = await browser.page();
   await page.goto(browser.url);
-  await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
+  await page.waitForSelector('body[data-ready="true"]', { state: 'attached', timeout: 30000 });
   const bytes = await readFile(new URL('malformed/truncated_data.npy', fixtures));
   const good = await readFile(new URL('f32_c.npy', fixtures));
   await dropFiles(page, '#drop-zone', [{ name: 'truncated_data.npy', bytes }, { name: 'f32_c.npy', bytes: good }]);
@@ -89,10 +91,54 @@ test('a malformed file shows a specific error and the page keeps working', async
 test('choosing a scheme in the table redraws its numbers', async () => {
   const page = await browser.page();
   await page.goto(browser.url);
-  await page.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
+  await page.waitForSelector('body[data-compared="true"]', { state: 'attached', timeout: 120000 });
   await page.locator('#scheme-table tbody tr[data-scheme="int4_asym_g32"]').click();
   await page.waitForFunction(() => document.querySelector('#selected-scheme-name').textContent === 'int4_asym_g32');
-  const bpw = await stat(page, '#scheme-stats', 'bpw');
-  assert.equal(bpw, '5.25'); // 4 bits + (f32 scale + u8 zero point) / 32
+  assert.equal(await stat(page, '#scheme-stats', 'bpw'), '5.25'); // 4 bits + (f32 scale + u8 zero point) / 32
+  assert.equal(await page.locator('#scheme-picker').inputValue(), 'int4_asym_g32');
+  // The picker selects too.
+  await page.locator('#scheme-picker').selectOption('int2_sym');
+  await page.waitForFunction(() => document.querySelector('#selected-scheme-name').textContent === 'int2_sym');
+  await page.close();
+});
+
+test('the table sorts by any column, both ways', async () => {
+  const page = await browser.page();
+  await page.goto(browser.url);
+  await page.waitForSelector('body[data-compared="true"]', { state: 'attached', timeout: 120000 });
+  const column = async (col) => page.$$eval(`#scheme-table tbody td[data-col="${col}"]`, (tds) => tds.map((td) => td.textContent));
+  await page.locator('#scheme-table th[data-key="bits_per_weight"]').click();
+  const ascending = (await column('bits_per_weight')).map(Number);
+  assert.deepEqual(ascending, [...ascending].sort((a, b) => a - b));
+  await page.locator('#scheme-table th[data-key="bits_per_weight"]').click();
+  const descending = (await column('bits_per_weight')).map(Number);
+  assert.deepEqual(descending, [...ascending].sort((a, b) => b - a));
+  assert.equal(await page.locator('#scheme-table th[data-key="bits_per_weight"]').getAttribute('aria-sort'), 'descending');
+  await page.close();
+});
+
+test('charts: SQNR vs bits, error histogram, and a fixed histogram range', async () => {
+  const page = await browser.page();
+  await page.goto(browser.url);
+  await page.waitForSelector('body[data-compared="true"]', { state: 'attached', timeout: 120000 });
+  const inked = (sel) => page.evaluate((sel) => {
+    const c = document.querySelector(sel);
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) if (d[i] < 200 || d[i + 1] < 200 || d[i + 2] < 200) n++;
+    return n;
+  }, sel);
+  assert.ok(await inked('#sqnr-chart') > 2000, 'the SQNR chart is drawn');
+  assert.ok(await inked('#error-histogram') > 2000, 'the error histogram is drawn');
+  const before = await page.locator('#histogram').screenshot();
+  await page.fill('#range-lo', '-1');
+  await page.fill('#range-hi', '1');
+  await page.locator('#range-hi').dispatchEvent('change');
+  await page.waitForFunction(() => true);
+  await page.waitForTimeout(300);
+  const after = await page.locator('#histogram').screenshot();
+  assert.notDeepEqual(before, after, 'a fixed range redraws the histogram');
+  await page.screenshot({ path: `${SCREENSHOTS}charts.png`, fullPage: true });
+  assert.deepEqual(page.errors, []);
   await page.close();
 });

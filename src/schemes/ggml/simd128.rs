@@ -1,0 +1,362 @@
+//! SIMD128 kernels for the GGML legacy block types (wasm32 with `+simd128` only).
+//!
+//! Every kernel must equal the scalar reference in `reference.rs` bit for bit; each names the
+//! reference function it reproduces. `tests/ggml_fixtures.rs` holds them to it in headless
+//! Chromium on property inputs, awkward lengths and arbitrary packed bytes.
+//!
+//! Quantization keeps the reference's exact f32 operations: the scale is computed in scalar
+//! code exactly as the reference does (`d = amax/127`, `id = d ? 1/d : 0`), then every lane
+//! computes `x*id` (never `x/d`), adds the same bias and truncates (or rounds half away from
+//! zero for Q8_0). Blocks the fast path does not cover — a NaN or ±Inf anywhere in the block,
+//! `1/d` overflowing (tiny blocks) or `max − min` overflowing — go to the scalar reference
+//! block function, so quantscope's rules for them live in one place.
+//!
+//! Kernels: quantize and dequantize all six types. MXFP4's nearest-value search is the
+//! reference's brute force over the 16 codes, four lanes at a time, with the same f32 errors.
+
+use super::reference::{self, fp16_bits, fp16_value, inverse, KVALUES_MXFP4};
+use super::{GgmlType, QK};
+use core::arch::wasm32::*;
+
+/// The SIMD quantizer for `ty`, if there is one. Returns the clip count.
+pub fn quantize_row(ty: GgmlType, x: &[f32], out: &mut [u8]) -> Option<usize> {
+    let bb = ty.block_bytes();
+    let block: fn(GgmlType, &[f32], &mut [u8]) -> usize = match ty {
+        GgmlType::Q8_0 => q8_0_block,
+        GgmlType::Q4_0 | GgmlType::Q5_0 => symmetric_block,
+        GgmlType::Q4_1 | GgmlType::Q5_1 => min_block,
+        GgmlType::Mxfp4 => mxfp4_block,
+    };
+    Some(x.chunks_exact(QK).zip(out.chunks_exact_mut(bb)).map(|(x, o)| block(ty, x, o)).sum())
+}
+
+/// The SIMD dequantizer for `ty`; returns false if there is none.
+pub fn dequantize_row(ty: GgmlType, packed: &[u8], out: &mut [f32]) -> bool {
+    let bb = ty.block_bytes();
+    for (b, o) in packed.chunks_exact(bb).zip(out.chunks_exact_mut(QK)) {
+        match ty {
+            GgmlType::Q8_0 => q8_0_dequantize_block(b, o),
+            _ => nibble_dequantize_block(ty, b, o),
+        }
+    }
+    true
+}
+
+// ------------------------------------------------------------------------------ helpers
+
+/// The 32 values of a block as eight f32x4.
+#[inline(always)]
+fn load_block(x: &[f32]) -> [v128; 8] {
+    let x = &x[..QK];
+    // SAFETY: `x` holds 32 f32 = 8 × 16 bytes; wasm's v128.load has no alignment requirement.
+    core::array::from_fn(|k| unsafe { v128_load(x.as_ptr().add(4 * k) as *const v128) })
+}
+
+#[inline(always)]
+fn load16(b: &[u8]) -> v128 {
+    let b = &b[..16];
+    // SAFETY: 16 readable bytes; no alignment requirement.
+    unsafe { v128_load(b.as_ptr() as *const v128) }
+}
+
+#[inline(always)]
+fn store16(o: &mut [u8], v: v128) {
+    let o = &mut o[..16];
+    // SAFETY: 16 writable bytes; no alignment requirement.
+    unsafe { v128_store(o.as_mut_ptr() as *mut v128, v) }
+}
+
+#[inline(always)]
+fn store_f32x4(o: &mut [f32], v: v128) {
+    let o = &mut o[..4];
+    // SAFETY: 4 writable f32; no alignment requirement.
+    unsafe { v128_store(o.as_mut_ptr() as *mut v128, v) }
+}
+
+/// The largest `|x|` as bits. For non-negative floats the integer order is the float order, so
+/// this is the reference's `amax` exactly; bits ≥ 0x7F80_0000 mean a NaN or ±Inf is present.
+#[inline(always)]
+fn max_abs_bits(v: &[v128; 8]) -> u32 {
+    let m = u32x4_splat(0x7FFF_FFFF);
+    let acc = v[1..].iter().fold(v128_and(v[0], m), |acc, &x| u32x4_max(acc, v128_and(x, m)));
+    let lanes = [
+        u32x4_extract_lane::<0>(acc),
+        u32x4_extract_lane::<1>(acc),
+        u32x4_extract_lane::<2>(acc),
+        u32x4_extract_lane::<3>(acc),
+    ];
+    lanes.into_iter().max().unwrap()
+}
+
+/// Index of the first value with `|x|` bits equal to `target` (the reference's first strict max).
+#[inline(always)]
+fn first_abs_index(v: &[v128; 8], target: u32) -> usize {
+    let (m, t) = (u32x4_splat(0x7FFF_FFFF), u32x4_splat(target));
+    let mut mask = 0u32;
+    for (k, &x) in v.iter().enumerate() {
+        mask |= (i32x4_bitmask(i32x4_eq(v128_and(x, m), t)) as u32) << (4 * k);
+    }
+    mask.trailing_zeros() as usize
+}
+
+/// `roundf` per lane (half away from zero): `trunc(p)` plus ±1 when `|p − trunc(p)| ≥ 0.5`.
+/// `p − trunc(p)` is exact, so this never double-rounds (unlike `floor(p + 0.5)`).
+#[inline(always)]
+fn roundf(p: v128) -> v128 {
+    let t = f32x4_trunc(p);
+    let frac = f32x4_abs(f32x4_sub(p, t));
+    let signed_one = v128_or(v128_and(p, u32x4_splat(0x8000_0000)), f32x4_splat(1.0));
+    f32x4_add(t, v128_and(f32x4_ge(frac, f32x4_splat(0.5)), signed_one))
+}
+
+/// Truncates `p + bias` to i32 (the reference's `(int8_t)` cast), counts lanes outside
+/// `[0, hi]` as clipped and clamps. Mirrors `reference::trunc_code` for finite `p`.
+#[inline(always)]
+fn trunc_codes(p: [v128; 8], bias: f32, hi: i32, clipped: &mut u32) -> [v128; 8] {
+    let (b, zero, top) = (f32x4_splat(bias), i32x4_splat(0), i32x4_splat(hi));
+    core::array::from_fn(|k| {
+        let q = i32x4_trunc_sat_f32x4(f32x4_add(p[k], b));
+        *clipped += (i32x4_bitmask(v128_or(i32x4_gt(q, top), i32x4_lt(q, zero))) as u32).count_ones();
+        i32x4_min(i32x4_max(q, zero), top)
+    })
+}
+
+/// Packs 32 codes (i32 lanes, elements 0..16 in `q[0..4]`, 16..32 in `q[4..8]`) into ggml's
+/// nibbles: byte j = code j | code (j+16) << 4. Mirrors `reference::pack_nibbles`.
+#[inline(always)]
+fn pack_nibbles(q: &[v128; 8]) -> v128 {
+    let b: [v128; 4] = core::array::from_fn(|k| {
+        v128_or(v128_and(q[k], i32x4_splat(0x0F)), i32x4_shl(v128_and(q[k + 4], i32x4_splat(0x0F)), 4))
+    });
+    u8x16_narrow_i16x8(i16x8_narrow_i32x4(b[0], b[1]), i16x8_narrow_i32x4(b[2], b[3]))
+}
+
+/// Bit 4 of each code, element j at bit j. Mirrors `reference::pack_qh`.
+#[inline(always)]
+fn pack_qh(q: &[v128; 8]) -> [u8; 4] {
+    let mut qh = 0u32;
+    for (k, &x) in q.iter().enumerate() {
+        qh |= (i32x4_bitmask(i32x4_shl(x, 27)) as u32) << (4 * k);
+    }
+    qh.to_le_bytes()
+}
+
+// ---------------------------------------------------------------------------- quantize
+
+/// Q8_0, one block. Reference: `reference::quantize_block` for `GgmlType::Q8_0`.
+fn q8_0_block(ty: GgmlType, x: &[f32], out: &mut [u8]) -> usize {
+    let v = load_block(x);
+    let amax_bits = max_abs_bits(&v);
+    if amax_bits >= 0x7F80_0000 {
+        return reference::quantize_block(ty, x, out);
+    }
+    let d = f32::from_bits(amax_bits) / 127.0;
+    let id = inverse(d);
+    if !id.is_finite() {
+        return reference::quantize_block(ty, x, out);
+    }
+    out[..2].copy_from_slice(&fp16_bits(d).to_le_bytes());
+    let idv = f32x4_splat(id);
+    // |x·id| ≤ 127·(1 + 2⁻²²) here, so roundf never leaves [−127, 127]: nothing clips.
+    let q: [v128; 8] = core::array::from_fn(|k| i32x4_trunc_sat_f32x4(roundf(f32x4_mul(v[k], idv))));
+    let lo = i8x16_narrow_i16x8(i16x8_narrow_i32x4(q[0], q[1]), i16x8_narrow_i32x4(q[2], q[3]));
+    let hi = i8x16_narrow_i16x8(i16x8_narrow_i32x4(q[4], q[5]), i16x8_narrow_i32x4(q[6], q[7]));
+    store16(&mut out[2..18], lo);
+    store16(&mut out[18..34], hi);
+    0
+}
+
+/// Q4_0 and Q5_0, one block. Reference: `reference::quantize_block` (d = max/−8 or max/−16,
+/// codes `trunc(x·id + 8.5)` / `trunc(x·id + 16.5)` clamped to 15 / 31).
+fn symmetric_block(ty: GgmlType, x: &[f32], out: &mut [u8]) -> usize {
+    let v = load_block(x);
+    let amax_bits = max_abs_bits(&v);
+    if amax_bits >= 0x7F80_0000 {
+        return reference::quantize_block(ty, x, out);
+    }
+    // The reference keeps max = +0.0 for an all-zero block.
+    let max = if amax_bits == 0 { 0.0 } else { x[first_abs_index(&v, amax_bits)] };
+    let (div, bias, hi) = if ty == GgmlType::Q4_0 { (-8.0f32, 8.5f32, 15) } else { (-16.0, 16.5, 31) };
+    let d = max / div;
+    let id = inverse(d);
+    if !id.is_finite() {
+        return reference::quantize_block(ty, x, out);
+    }
+    out[..2].copy_from_slice(&fp16_bits(d).to_le_bytes());
+    let idv = f32x4_splat(id);
+    let mut clipped = 0;
+    let q = trunc_codes(core::array::from_fn(|k| f32x4_mul(v[k], idv)), bias, hi, &mut clipped);
+    if ty == GgmlType::Q4_0 {
+        store16(&mut out[2..18], pack_nibbles(&q));
+    } else {
+        out[2..6].copy_from_slice(&pack_qh(&q));
+        store16(&mut out[6..22], pack_nibbles(&q));
+    }
+    clipped as usize
+}
+
+/// Horizontal reduce with the reference's strict comparison.
+#[inline(always)]
+fn reduce(acc: v128, better: impl Fn(f32, f32) -> bool) -> f32 {
+    let lanes = [
+        f32x4_extract_lane::<0>(acc),
+        f32x4_extract_lane::<1>(acc),
+        f32x4_extract_lane::<2>(acc),
+        f32x4_extract_lane::<3>(acc),
+    ];
+    lanes[1..].iter().fold(lanes[0], |m, &l| if better(l, m) { l } else { m })
+}
+
+/// Q4_1 and Q5_1, one block. Reference: `reference::quantize_block` (min/max with strict
+/// comparisons, d = (max−min)/15 or /31, codes `trunc((x−min)·id + 0.5)` clamped).
+fn min_block(ty: GgmlType, x: &[f32], out: &mut [u8]) -> usize {
+    let v = load_block(x);
+    if max_abs_bits(&v) >= 0x7F80_0000 {
+        return reference::quantize_block(ty, x, out);
+    }
+    // pmin/pmax are `b < a ? b : a` / `a < b ? b : a`: the reference's `if (v < min) min = v`.
+    let (mut mn, mut mx) = (v[0], v[0]);
+    for &x in &v[1..] {
+        mn = f32x4_pmin(mn, x);
+        mx = f32x4_pmax(mx, x);
+    }
+    let (mut min, mut max) = (reduce(mn, |a, b| a < b), reduce(mx, |a, b| a > b));
+    // Which zero the reference keeps depends on order across lanes: it is the block's first
+    // zero (no value is below a zero min, so the first zero met replaces min and stays).
+    if min == 0.0 {
+        min = *x.iter().find(|&&v| v == 0.0).unwrap();
+    }
+    if max == 0.0 {
+        max = *x.iter().find(|&&v| v == 0.0).unwrap();
+    }
+    let d = (max - min) / if ty == GgmlType::Q4_1 { 15.0 } else { 31.0 };
+    let id = inverse(d);
+    if !d.is_finite() || !id.is_finite() {
+        return reference::quantize_block(ty, x, out);
+    }
+    out[..2].copy_from_slice(&fp16_bits(d).to_le_bytes());
+    out[2..4].copy_from_slice(&fp16_bits(min).to_le_bytes());
+    let (idv, minv) = (f32x4_splat(id), f32x4_splat(min));
+    let hi = if ty == GgmlType::Q4_1 { 15 } else { 31 };
+    let mut clipped = 0;
+    let q = trunc_codes(core::array::from_fn(|k| f32x4_mul(f32x4_sub(v[k], minv), idv)), 0.5, hi, &mut clipped);
+    if ty == GgmlType::Q4_1 {
+        store16(&mut out[4..20], pack_nibbles(&q));
+    } else {
+        out[4..8].copy_from_slice(&pack_qh(&q));
+        store16(&mut out[8..24], pack_nibbles(&q));
+    }
+    clipped as usize
+}
+
+/// MXFP4, one block. Reference: `reference::quantize_block` for `GgmlType::Mxfp4` (exponent
+/// from `mxfp4_exponent(amax)`, then `best_index_mxfp4`: the first code with the strictly
+/// smallest `|kvalue·d − x|`, every error rounded in f32 exactly as the reference does).
+fn mxfp4_block(ty: GgmlType, x: &[f32], out: &mut [u8]) -> usize {
+    let v = load_block(x);
+    let amax_bits = max_abs_bits(&v);
+    if amax_bits >= 0x7F80_0000 {
+        return reference::quantize_block(ty, x, out);
+    }
+    let e = reference::mxfp4_exponent(f32::from_bits(amax_bits));
+    let d = reference::e8m0_to_fp32_half(e);
+    out[0] = e;
+    let limit = f32x4_splat(12.0 * d);
+    let mut clipped = 0u32;
+    let q: [v128; 8] = core::array::from_fn(|k| {
+        let x = v[k];
+        clipped += (i32x4_bitmask(f32x4_gt(f32x4_abs(x), limit)) as u32).count_ones();
+        let mut best = i32x4_splat(0);
+        let mut best_err = f32x4_abs(f32x4_sub(f32x4_splat(KVALUES_MXFP4[0] as f32 * d), x));
+        for (i, &kv) in KVALUES_MXFP4.iter().enumerate().skip(1) {
+            let err = f32x4_abs(f32x4_sub(f32x4_splat(kv as f32 * d), x));
+            let better = f32x4_lt(err, best_err);
+            best = v128_bitselect(i32x4_splat(i as i32), best, better);
+            best_err = v128_bitselect(err, best_err, better);
+        }
+        best
+    });
+    store16(&mut out[1..17], pack_nibbles(&q));
+    clipped as usize
+}
+
+// -------------------------------------------------------------------------- dequantize
+
+/// Widens 16 i8 lanes to f32 and stores `f(value)` for each into `o[..16]`.
+#[inline(always)]
+fn store_i8x16_as_f32(codes: v128, o: &mut [f32], f: impl Fn(v128) -> v128) {
+    let (w0, w1) = (i16x8_extend_low_i8x16(codes), i16x8_extend_high_i8x16(codes));
+    let parts = [
+        i32x4_extend_low_i16x8(w0),
+        i32x4_extend_high_i16x8(w0),
+        i32x4_extend_low_i16x8(w1),
+        i32x4_extend_high_i16x8(w1),
+    ];
+    for (k, p) in parts.into_iter().enumerate() {
+        store_f32x4(&mut o[4 * k..], f(f32x4_convert_i32x4(p)));
+    }
+}
+
+/// Q8_0, one block: `q as f32 * d`. Reference: `reference::dequantize_block` for Q8_0.
+fn q8_0_dequantize_block(b: &[u8], o: &mut [f32]) {
+    let d = f32x4_splat(fp16_value(u16::from_le_bytes([b[0], b[1]])));
+    store_i8x16_as_f32(load16(&b[2..18]), &mut o[..16], |q| f32x4_mul(q, d));
+    store_i8x16_as_f32(load16(&b[18..34]), &mut o[16..32], |q| f32x4_mul(q, d));
+}
+
+/// Bit 4 for 16 elements from two `qh` bytes (bit j of each byte → element j).
+#[inline(always)]
+fn qh_bits(qh: u32, first_byte: u8) -> v128 {
+    let i = first_byte;
+    let j = first_byte + 1;
+    let spread = u8x16_swizzle(u32x4_splat(qh), u8x16(i, i, i, i, i, i, i, i, j, j, j, j, j, j, j, j));
+    let bit = v128_and(spread, u8x16(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128));
+    v128_and(i8x16_ne(bit, u8x16_splat(0)), u8x16_splat(0x10))
+}
+
+/// Q4_0, Q4_1, Q5_0, Q5_1 and MXFP4, one block. Reference: `reference::dequantize_block`
+/// (`d * (q − 8|16)`, `d * q + m`, `d * kvalues[q]`, each a separate f32 rounding).
+fn nibble_dequantize_block(ty: GgmlType, b: &[u8], o: &mut [f32]) {
+    let h = |i: usize| fp16_value(u16::from_le_bytes([b[i], b[i + 1]]));
+    let qs_at = match ty {
+        GgmlType::Q4_0 => 2,
+        GgmlType::Q4_1 => 4,
+        GgmlType::Q5_0 => 6,
+        GgmlType::Q5_1 => 8,
+        _ => 1,
+    };
+    let qs = load16(&b[qs_at..qs_at + 16]);
+    let mut lo = v128_and(qs, u8x16_splat(0x0F));
+    let mut hi = u8x16_shr(qs, 4);
+    if matches!(ty, GgmlType::Q5_0 | GgmlType::Q5_1) {
+        let qh = u32::from_le_bytes([b[qs_at - 4], b[qs_at - 3], b[qs_at - 2], b[qs_at - 1]]);
+        lo = v128_or(lo, qh_bits(qh, 0));
+        hi = v128_or(hi, qh_bits(qh, 2));
+    }
+    let (first, second) = o.split_at_mut(16);
+    match ty {
+        GgmlType::Q4_0 | GgmlType::Q5_0 => {
+            let d = f32x4_splat(h(0));
+            let off = u8x16_splat(if ty == GgmlType::Q4_0 { 8 } else { 16 });
+            // Codes ≤ 31, so `q − off` fits i8 and widens signed.
+            store_i8x16_as_f32(i8x16_sub(lo, off), first, |q| f32x4_mul(d, q));
+            store_i8x16_as_f32(i8x16_sub(hi, off), second, |q| f32x4_mul(d, q));
+        }
+        GgmlType::Q4_1 | GgmlType::Q5_1 => {
+            let (d, m) = (f32x4_splat(h(0)), f32x4_splat(h(2)));
+            // Codes ≤ 31 are non-negative as i8.
+            store_i8x16_as_f32(lo, first, |q| f32x4_add(f32x4_mul(d, q), m));
+            store_i8x16_as_f32(hi, second, |q| f32x4_add(f32x4_mul(d, q), m));
+        }
+        GgmlType::Mxfp4 => {
+            let d = f32x4_splat(reference::e8m0_to_fp32_half(b[0]));
+            let k = KVALUES_MXFP4;
+            let table = i8x16(
+                k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13], k[14], k[15],
+            );
+            store_i8x16_as_f32(u8x16_swizzle(table, lo), first, |q| f32x4_mul(d, q));
+            store_i8x16_as_f32(u8x16_swizzle(table, hi), second, |q| f32x4_mul(d, q));
+        }
+        GgmlType::Q8_0 => unreachable!("Q8_0 has its own kernel"),
+    }
+}
