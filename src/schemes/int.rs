@@ -23,6 +23,15 @@
 //! −Inf in INT8); a value whose dequantized product exceeds f32::MAX becomes ±Inf, as in f32; an
 //! empty tensor has no groups and packs to zero bytes.
 //!
+//! Calibration: an id may end in a calibration suffix, `_p<P>` (percentile, e.g. `_p99.9`),
+//! `_mse` or `_entropy` (see [`crate::stats::calibration`] for the exact definitions). The
+//! calibrated range of each group replaces its min/max and goes through the same scale and
+//! zero-point computation; values outside it are clamped (and counted in `clipped`). Calibrated
+//! schemes also report, per group, `clip_lo` and `clip_hi`: the range the scale was computed
+//! from (widened to include 0, mirrored when symmetric). Without a suffix (min-max) nothing
+//! changes. Id grammar:
+//! `int{8,4,2}_{sym,asym}[_channel[<axis>]|_g{32,64,128}][_p<P>|_mse|_entropy]`.
+//!
 //! Packed layout (little-endian): the f32 scale of every group, then (asymmetric only) the
 //! zero point of every group as one byte, then the codes: INT8 one byte each (i8 two's
 //! complement when symmetric, u8 when asymmetric); INT4 two per byte and INT2 four per byte,
@@ -30,6 +39,8 @@
 
 use super::{Param, Quantized, Scheme};
 use crate::error::{Error, Result};
+use crate::stats::calibration::Calibration;
+use crate::stats::summary::min_max;
 
 /// How values are grouped to share one scale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,12 +58,20 @@ pub struct IntScheme {
     pub bits: u32,
     pub symmetric: bool,
     pub granularity: Granularity,
+    pub calibration: Calibration,
 }
 
 const BITS: [u32; 3] = [8, 4, 2];
 const GROUP_SIZES: [usize; 3] = [32, 64, 128];
 
-/// Every integer scheme id: `int{8,4,2}_{sym,asym}` with suffix ``, `_channel`, `_g{32,64,128}`.
+/// The calibration suffixes [`ids`] lists for per-tensor schemes, and for per-channel ones
+/// (any suffix parses on any id).
+pub const LISTED_CALIBRATIONS: [&str; 4] = ["p99.9", "p99.99", "mse", "entropy"];
+pub const LISTED_CHANNEL_CALIBRATIONS: [&str; 2] = ["p99.9", "mse"];
+
+/// Every listed integer scheme id: `int{8,4,2}_{sym,asym}` with suffix ``, `_channel`,
+/// `_g{32,64,128}`; then the per-tensor ids with each of [`LISTED_CALIBRATIONS`] and the
+/// per-channel ids with each of [`LISTED_CHANNEL_CALIBRATIONS`].
 pub fn ids() -> Vec<String> {
     let mut ids = Vec::new();
     for bits in BITS {
@@ -64,7 +83,30 @@ pub fn ids() -> Vec<String> {
             }
         }
     }
+    for bits in BITS {
+        for kind in ["sym", "asym"] {
+            for cal in LISTED_CALIBRATIONS {
+                ids.push(format!("int{bits}_{kind}_{cal}"));
+            }
+            // Entropy costs ~10^6 operations per group: per channel it takes seconds on a
+            // large matrix (13 s for 256 channels in Chromium, measured), so it is not listed.
+            for cal in LISTED_CHANNEL_CALIBRATIONS {
+                ids.push(format!("int{bits}_{kind}_channel_{cal}"));
+            }
+        }
+    }
     ids
+}
+
+/// The code range of a `bits`-wide scheme: `[-(2^(b-1)-1), 2^(b-1)-1]` when symmetric,
+/// `[0, 2^b - 1]` otherwise.
+pub fn qrange(bits: u32, symmetric: bool) -> (i32, i32) {
+    if symmetric {
+        let m = (1i32 << (bits - 1)) - 1;
+        (-m, m)
+    } else {
+        (0, (1i32 << bits) - 1)
+    }
 }
 
 /// The integer scheme with this id, if it is one.
@@ -81,11 +123,32 @@ impl IntScheme {
             Granularity::Group { size } => format!("_g{size}"),
         };
         let id = format!("int{bits}_{}{suffix}", if symmetric { "sym" } else { "asym" });
-        IntScheme { id, bits, symmetric, granularity }
+        IntScheme { id, bits, symmetric, granularity, calibration: Calibration::MinMax }
     }
 
-    /// Parses ids such as `int8_sym`, `int4_asym_channel`, `int2_sym_g64`.
+    /// The same scheme with another calibration (its id gains the suffix).
+    pub fn with_calibration(&self, calibration: Calibration) -> Self {
+        let mut s = Self::new(self.bits, self.symmetric, self.granularity);
+        if calibration != Calibration::MinMax {
+            s.id = format!("{}_{}", s.id, calibration.suffix());
+        }
+        s.calibration = calibration;
+        s
+    }
+
+    /// Parses ids such as `int8_sym`, `int4_asym_channel`, `int2_sym_g64`, `int8_sym_p99.9`,
+    /// `int4_asym_channel_mse`.
     pub fn from_id(id: &str) -> Option<Self> {
+        match id.rsplit_once('_') {
+            Some((base, suffix)) => match Calibration::parse(suffix) {
+                Some(c) => Self::from_base_id(base).map(|s| s.with_calibration(c)),
+                None => Self::from_base_id(id),
+            },
+            None => None,
+        }
+    }
+
+    fn from_base_id(id: &str) -> Option<Self> {
         let rest = id.strip_prefix("int")?;
         let (bits, rest) = rest.split_once('_')?;
         let bits: u32 = bits.parse().ok().filter(|b| BITS.contains(b))?;
@@ -115,24 +178,21 @@ impl IntScheme {
 
     /// The same scheme with per-channel scales along `axis`.
     pub fn with_axis(&self, axis: usize) -> Self {
-        Self::new(self.bits, self.symmetric, Granularity::Channel { axis })
+        Self::new(self.bits, self.symmetric, Granularity::Channel { axis }).with_calibration(self.calibration)
     }
 
     pub fn qrange(&self) -> (i32, i32) {
-        if self.symmetric {
-            let m = (1i32 << (self.bits - 1)) - 1;
-            (-m, m)
-        } else {
-            (0, (1i32 << self.bits) - 1)
-        }
+        qrange(self.bits, self.symmetric)
     }
 }
 
-/// Maps element index → group index for a granularity over a tensor of `shape`.
+/// Maps element index → group index for a granularity over a tensor of `shape`. The elements
+/// form contiguous chunks of `inner` elements, chunk `c` belonging to group `c % modulus`
+/// (`c` for groups), which is how the kernels walk them.
 #[derive(Debug, Clone, Copy)]
 struct Grouping {
     groups: usize,
-    /// group = (i / inner) % outer_mod for channels; i / size for groups.
+    /// group = (i / inner) % modulus for channels; i / size for groups; 0 for the tensor.
     inner: usize,
     modulus: usize,
 }
@@ -140,7 +200,7 @@ struct Grouping {
 impl Grouping {
     fn new(granularity: Granularity, shape: &[usize], n: usize) -> Result<Self> {
         Ok(match granularity {
-            Granularity::Tensor => Grouping { groups: usize::from(n > 0), inner: 1, modulus: 1 },
+            Granularity::Tensor => Grouping { groups: usize::from(n > 0), inner: n.max(1), modulus: 1 },
             Granularity::Group { size } => Grouping { groups: n.div_ceil(size), inner: size, modulus: usize::MAX },
             Granularity::Channel { axis } => {
                 let dim = *shape.get(axis).ok_or_else(|| {
@@ -154,10 +214,16 @@ impl Grouping {
 
     #[inline]
     fn of(&self, i: usize) -> usize {
+        self.of_chunk(i / self.inner)
+    }
+
+    /// The group of chunk `c` (elements `c·inner ..`).
+    #[inline]
+    fn of_chunk(&self, c: usize) -> usize {
         if self.modulus == usize::MAX {
-            i / self.inner
+            c
         } else {
-            (i / self.inner) % self.modulus
+            c % self.modulus
         }
     }
 }
@@ -223,25 +289,18 @@ impl Scheme for IntScheme {
     fn quantize(&self, values: &[f32], shape: &[usize]) -> Result<Quantized> {
         let (qmin, qmax) = self.qrange();
         let grouping = Grouping::new(self.granularity, shape, values.len())?;
-        let mut ranges = vec![(f32::INFINITY, f32::NEG_INFINITY); grouping.groups];
-        for (i, &x) in values.iter().enumerate() {
-            if x.is_finite() {
-                let r = &mut ranges[grouping.of(i)];
-                r.0 = r.0.min(x);
-                r.1 = r.1.max(x);
-            }
-        }
+        let ranges = self.ranges(values, &grouping);
         let params: Vec<(f32, i32)> =
             ranges.iter().map(|&(lo, hi)| scale_zero_point(lo, hi, qmin, qmax, self.symmetric)).collect();
-        let mut codes = Vec::with_capacity(values.len());
+        let mut codes = vec![0i32; values.len()];
         let mut clipped = 0;
+        for (c, (chunk, out)) in values.chunks(grouping.inner).zip(codes.chunks_mut(grouping.inner)).enumerate() {
+            let (scale, zp) = params[grouping.of_chunk(c)];
+            clipped += kernels::quantize(chunk, scale, zp, qmin, qmax, out);
+        }
         let mut seen = vec![false; (qmax - qmin + 1) as usize];
-        for (i, &x) in values.iter().enumerate() {
-            let (scale, zp) = params[grouping.of(i)];
-            let (q, was_clipped) = quantize_value(x, scale, zp, qmin, qmax);
-            clipped += was_clipped as usize;
+        for &q in &codes {
             seen[(q - qmin) as usize] = true;
-            codes.push(q);
         }
         let packed = self.pack(&params, &codes);
         let dequantized = codes
@@ -255,6 +314,11 @@ impl Scheme for IntScheme {
         let mut out_params = vec![Param { name: "scale", values: params.iter().map(|p| p.0 as f64).collect() }];
         if !self.symmetric {
             out_params.push(Param { name: "zero_point", values: params.iter().map(|p| p.1 as f64).collect() });
+        }
+        if self.calibration != Calibration::MinMax {
+            let clips: Vec<(f32, f32)> = ranges.iter().map(|&(lo, hi)| effective_range(lo, hi, self.symmetric)).collect();
+            out_params.push(Param { name: "clip_lo", values: clips.iter().map(|c| c.0 as f64).collect() });
+            out_params.push(Param { name: "clip_hi", values: clips.iter().map(|c| c.1 as f64).collect() });
         }
         Ok(Quantized {
             packed,
@@ -295,7 +359,39 @@ impl Scheme for IntScheme {
     }
 }
 
+/// The range `scale_zero_point` computes the scale from: `[lo, hi]` widened to include 0 and,
+/// when symmetric, mirrored to `[-absmax, absmax]` (`[0, 0]` for a group without finite values).
+pub fn effective_range(lo: f32, hi: f32, symmetric: bool) -> (f32, f32) {
+    let lo = if lo.is_finite() { lo.min(0.0) } else { 0.0 };
+    let hi = if hi.is_finite() { hi.max(0.0) } else { 0.0 };
+    if symmetric {
+        let m = lo.abs().max(hi.abs());
+        (-m, m)
+    } else {
+        (lo, hi)
+    }
+}
+
 impl IntScheme {
+    /// Each group's range: the finite min/max, or the calibrated clipping range.
+    fn ranges(&self, values: &[f32], grouping: &Grouping) -> Vec<(f32, f32)> {
+        if self.calibration == Calibration::MinMax {
+            let mut ranges = vec![(f32::INFINITY, f32::NEG_INFINITY); grouping.groups];
+            for (c, chunk) in values.chunks(grouping.inner).enumerate() {
+                let (lo, hi) = min_max(chunk);
+                let r = &mut ranges[grouping.of_chunk(c)];
+                r.0 = r.0.min(lo);
+                r.1 = r.1.max(hi);
+            }
+            return ranges;
+        }
+        let mut finite = vec![Vec::new(); grouping.groups];
+        for (c, chunk) in values.chunks(grouping.inner).enumerate() {
+            finite[grouping.of_chunk(c)].extend(chunk.iter().copied().filter(|x| x.is_finite()));
+        }
+        finite.iter().map(|v| self.calibration.range(v, self.bits, self.symmetric)).collect()
+    }
+
     fn pack(&self, params: &[(f32, i32)], codes: &[i32]) -> Vec<u8> {
         let per_byte = 8 / self.bits as usize;
         let mask = (1u32 << self.bits) - 1;
@@ -322,6 +418,60 @@ impl IntScheme {
         } else {
             raw as i32
         }
+    }
+}
+
+/// The quantizer's per-element loop: the scalar reference, the SIMD128 kernel that must equal
+/// it bit for bit, and the one place that picks between them.
+pub mod kernels {
+    use super::quantize_value;
+
+    /// Quantizes `values` with one scale and zero point into `out` (same length) and returns how
+    /// many finite values were clamped. The reference: [`quantize_value`] per element.
+    pub fn quantize_ref(values: &[f32], scale: f32, zero_point: i32, qmin: i32, qmax: i32, out: &mut [i32]) -> usize {
+        assert_eq!(values.len(), out.len());
+        let mut clipped = 0;
+        for (&x, o) in values.iter().zip(out.iter_mut()) {
+            let (q, c) = quantize_value(x, scale, zero_point, qmin, qmax);
+            *o = q;
+            clipped += c as usize;
+        }
+        clipped
+    }
+
+    /// SIMD128 version of [`quantize_ref`], bit-identical: `f32x4_div`, then `f32x4_nearest`
+    /// (round half to even, as `round_ties_even`), `+ zp` in f32, compare-and-select clamping,
+    /// NaN lanes replaced by the zero point, finite clamped lanes counted from a bitmask.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    pub fn quantize_simd(values: &[f32], scale: f32, zero_point: i32, qmin: i32, qmax: i32, out: &mut [i32]) -> usize {
+        use core::arch::wasm32::*;
+        assert_eq!(values.len(), out.len());
+        let (vs, vzp, vlo, vhi, vinf) =
+            (f32x4_splat(scale), f32x4_splat(zero_point as f32), f32x4_splat(qmin as f32), f32x4_splat(qmax as f32), f32x4_splat(f32::INFINITY));
+        let mut clipped = 0usize;
+        let n4 = values.len() / 4 * 4;
+        for (x4, o4) in values[..n4].chunks_exact(4).zip(out[..n4].chunks_exact_mut(4)) {
+            // SAFETY: chunks of exactly 4 f32/i32; unaligned loads and stores are allowed.
+            let x = unsafe { v128_load(x4.as_ptr() as *const v128) };
+            let q = f32x4_add(f32x4_nearest(f32x4_div(x, vs)), vzp);
+            let (lt, gt) = (f32x4_lt(q, vlo), f32x4_gt(q, vhi));
+            let q = v128_bitselect(vlo, v128_bitselect(vhi, q, gt), lt);
+            let nan = f32x4_ne(x, x);
+            let q = v128_bitselect(vzp, q, nan);
+            let finite = f32x4_lt(f32x4_abs(x), vinf);
+            clipped += i32x4_bitmask(v128_and(v128_or(lt, gt), finite)).count_ones() as usize;
+            unsafe { v128_store(o4.as_mut_ptr() as *mut v128, i32x4_trunc_sat_f32x4(q)) };
+        }
+        clipped + quantize_ref(&values[n4..], scale, zero_point, qmin, qmax, &mut out[n4..])
+    }
+
+    /// The kernel the schemes use.
+    #[inline]
+    pub fn quantize(values: &[f32], scale: f32, zero_point: i32, qmin: i32, qmax: i32, out: &mut [i32]) -> usize {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        return quantize_simd(values, scale, zero_point, qmin, qmax, out);
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        return quantize_ref(values, scale, zero_point, qmin, qmax, out);
     }
 }
 

@@ -27,23 +27,77 @@ pub fn histogram(values: &[f32], bins: usize, lo: f64, hi: f64) -> Histogram {
     let bins = bins.clamp(1, MAX_BINS);
     let (lo, hi) = if lo < hi { (lo, hi) } else { (lo - 0.5, lo + 0.5) };
     let mut counts = vec![0u64; bins];
-    let (mut below, mut above) = (0, 0);
-    let scale = bins as f64 / (hi - lo);
-    for &v in values {
-        if !v.is_finite() {
-            continue;
-        }
-        let v = v as f64;
-        if v < lo {
-            below += 1;
-        } else if v > hi {
-            above += 1;
-        } else {
-            let bin = (((v - lo) * scale) as usize).min(bins - 1);
-            counts[bin] += 1;
-        }
-    }
+    let (below, above) = kernels::bin(values, lo, hi, &mut counts);
     Histogram { lo, hi, counts, below, above }
+}
+
+/// The binning loop of [`histogram`]: scalar reference, SIMD128 kernel, one dispatch.
+pub mod kernels {
+    /// Adds the finite `values` into `counts` (equal bins over `[lo, hi]`, `lo < hi`, `hi` in the
+    /// last bin) and returns `(below, above)`. The bin is `⌊(v − lo)·(bins/(hi − lo))⌋` in f64,
+    /// capped at the last bin.
+    pub fn bin_ref(values: &[f32], lo: f64, hi: f64, counts: &mut [u64]) -> (u64, u64) {
+        let bins = counts.len();
+        let (mut below, mut above) = (0, 0);
+        let scale = bins as f64 / (hi - lo);
+        for &v in values {
+            if !v.is_finite() {
+                continue;
+            }
+            let v = v as f64;
+            if v < lo {
+                below += 1;
+            } else if v > hi {
+                above += 1;
+            } else {
+                let bin = (((v - lo) * scale) as usize).min(bins - 1);
+                counts[bin] += 1;
+            }
+        }
+        (below, above)
+    }
+
+    /// SIMD128 [`bin_ref`], bit-identical counts: the same f64 subtract and multiply two lanes
+    /// at a time, truncated with `i32x4_trunc_sat_f64x2_zero` (indices are < bins ≤ 4096, so
+    /// saturation never bites), then scalar increments.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    pub fn bin_simd(values: &[f32], lo: f64, hi: f64, counts: &mut [u64]) -> (u64, u64) {
+        use core::arch::wasm32::*;
+        let bins = counts.len();
+        let scale = bins as f64 / (hi - lo);
+        let (vlo, vhi, vscale, inf) = (f64x2_splat(lo), f64x2_splat(hi), f64x2_splat(scale), f64x2_splat(f64::INFINITY));
+        let (mut below, mut above) = (0u64, 0u64);
+        let n2 = values.len() / 2 * 2;
+        for i in (0..n2).step_by(2) {
+            let v = f64x2(values[i] as f64, values[i + 1] as f64);
+            let fin = f64x2_lt(f64x2_abs(v), inf);
+            let lt = v128_and(f64x2_lt(v, vlo), fin);
+            let gt = v128_and(f64x2_gt(v, vhi), fin);
+            below += i64x2_bitmask(lt).count_ones() as u64;
+            above += i64x2_bitmask(gt).count_ones() as u64;
+            let inside = i64x2_bitmask(v128_andnot(fin, v128_or(lt, gt)));
+            if inside != 0 {
+                let idx = i32x4_trunc_sat_f64x2_zero(f64x2_mul(f64x2_sub(v, vlo), vscale));
+                if inside & 1 != 0 {
+                    counts[(i32x4_extract_lane::<0>(idx) as usize).min(bins - 1)] += 1;
+                }
+                if inside & 2 != 0 {
+                    counts[(i32x4_extract_lane::<1>(idx) as usize).min(bins - 1)] += 1;
+                }
+            }
+        }
+        let (b, a) = bin_ref(&values[n2..], lo, hi, counts);
+        (below + b, above + a)
+    }
+
+    /// The kernel [`super::histogram`] uses.
+    #[inline]
+    pub fn bin(values: &[f32], lo: f64, hi: f64, counts: &mut [u64]) -> (u64, u64) {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        return bin_simd(values, lo, hi, counts);
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        return bin_ref(values, lo, hi, counts);
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Statistics: a tensor's summary, the error a scheme introduces, and histograms.
 //! Non-finite inputs are counted and left out of every sum, so one NaN cannot poison a tensor.
 
+pub mod calibration;
 pub mod histogram;
 pub mod metrics;
 pub mod summary;
