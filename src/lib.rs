@@ -4,6 +4,7 @@
 //! dependency on the web; [`wasm`] is the whole JavaScript surface, and `src/bin/quantscope.rs`
 //! is the native CLI. Both call [`report`], so the page and the CLI show the same numbers.
 
+pub mod bench;
 pub mod error;
 pub mod formats;
 pub mod report;

@@ -9,6 +9,7 @@ use crate::tensor::Tensor;
 use crate::{formats, samples, schemes};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsError> {
     value
@@ -161,4 +162,38 @@ pub fn draw_sqnr_chart(canvas: web_sys::HtmlCanvasElement, reports: JsValue, sel
     let points: Vec<crate::plot::SchemePoint> =
         serde_wasm_bindgen::from_value(reports).map_err(|e| JsError::new(&format!("scheme points are malformed: {e}")))?;
     crate::plot::draw_sqnr_chart(canvas, &points, selected).map_err(|e| JsError::new(&e))
+}
+
+/// `performance.now()` of the global scope (window or worker).
+fn performance_now() -> f64 {
+    let performance = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("performance")).unwrap_or(JsValue::UNDEFINED);
+    js_sys::Reflect::get(&performance, &JsValue::from_str("now"))
+        .ok()
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+        .and_then(|f| f.call0(&performance).ok())
+        .and_then(|v| v.as_f64())
+        .unwrap_or(0.0)
+}
+
+/// The scheme ids the bench page measures.
+#[wasm_bindgen]
+pub fn bench_ids() -> Vec<String> {
+    crate::bench::bench_ids()
+}
+
+/// Times one scheme on a `normal` sample of `elements` values (fastest of `reps`); returns
+/// `{scheme, elements, quantize_mb_s, dequantize_mb_s, metrics_mb_s}`.
+#[wasm_bindgen]
+pub fn bench_scheme(id: &str, elements: usize, reps: usize) -> Result<JsValue, JsError> {
+    let cols = 4096.min(elements.max(1));
+    let t = samples::generate("normal", elements / cols, cols, 1).map_err(js_err)?;
+    let scheme = schemes::by_id(id).map_err(js_err)?;
+    let r = crate::bench::bench_scheme(scheme.as_ref(), &t.data, &t.shape, reps, &performance_now).map_err(js_err)?;
+    to_js(&r)
+}
+
+/// True when this build was compiled with SIMD128 (the bench page labels its columns by it).
+#[wasm_bindgen]
+pub fn simd128_enabled() -> bool {
+    cfg!(target_feature = "simd128")
 }

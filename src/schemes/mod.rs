@@ -5,6 +5,7 @@
 
 pub mod ggml;
 pub mod int;
+pub mod kquants;
 
 use crate::error::{Error, Result};
 use serde::Serialize;
@@ -49,11 +50,12 @@ pub fn all_ids() -> Vec<String> {
     let mut ids = Vec::new();
     ids.extend(int::ids());
     ids.extend(ggml::ids());
+    ids.extend(kquants::ids());
     ids
 }
 
 /// The scheme with this id. Each family's `by_id` answers for its own ids.
 pub fn by_id(id: &str) -> Result<Box<dyn Scheme>> {
-    let found = int::by_id(id).or_else(|| ggml::by_id(id));
+    let found = int::by_id(id).or_else(|| ggml::by_id(id)).or_else(|| kquants::by_id(id));
     found.ok_or_else(|| Error::UnknownScheme(id.to_string()))
 }
