@@ -1,14 +1,29 @@
 //! File formats: a cheap [`sniff`] on the first bytes, then the format's full parser.
+//! Each parser returns a [`LoadedFile`]: the tensors (values as f32) and what else the file
+//! says about itself (metadata key/values, a model's graph summary).
 
 pub mod npy;
 
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
+use serde::Serialize;
 
 /// The formats quantscope reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Format {
     Npy,
+}
+
+/// Everything read from one file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LoadedFile {
+    pub format: Format,
+    /// Key/value metadata as display strings, in file order (e.g. GGUF keys, safetensors
+    /// `__metadata__`); empty when the format has none.
+    pub metadata: Vec<(String, String)>,
+    #[serde(skip)]
+    pub tensors: Vec<Tensor>,
 }
 
 /// Recognises a format from the first bytes of a file (a few dozen bytes suffice).
@@ -20,14 +35,29 @@ pub fn sniff(first_bytes: &[u8]) -> Option<Format> {
     }
 }
 
-/// Reads every tensor in a file. `file_name` names the tensors of single-tensor formats.
-pub fn load(file_name: &str, bytes: &[u8]) -> Result<Vec<Tensor>> {
-    let stem = file_name.rsplit(['/', '\\']).next().unwrap_or(file_name);
-    let stem = stem.strip_suffix(".npy").unwrap_or(stem);
-    match sniff(bytes) {
-        Some(Format::Npy) => Ok(vec![npy::parse(stem, bytes)?]),
-        // A file named .npy that does not sniff as one gets the parser's specific complaint.
-        None if file_name.ends_with(".npy") => Ok(vec![npy::parse(stem, bytes)?]),
-        None => Err(Error::UnknownFormat),
+/// The file name without directories and without `extension`.
+fn stem<'a>(file_name: &'a str, extension: &str) -> &'a str {
+    let base = file_name.rsplit(['/', '\\']).next().unwrap_or(file_name);
+    base.strip_suffix(extension).unwrap_or(base)
+}
+
+/// Reads a whole file. `file_name` names the tensor of single-tensor formats and, when the
+/// bytes do not sniff as any format, picks the parser whose specific complaint is shown.
+pub fn load_file(file_name: &str, bytes: &[u8]) -> Result<LoadedFile> {
+    let format = match sniff(bytes) {
+        Some(f) => f,
+        None if file_name.ends_with(".npy") => Format::Npy,
+        None => return Err(Error::UnknownFormat),
+    };
+    match format {
+        Format::Npy => {
+            let tensor = npy::parse(stem(file_name, ".npy"), bytes)?;
+            Ok(LoadedFile { format, metadata: Vec::new(), tensors: vec![tensor] })
+        }
     }
+}
+
+/// Reads every tensor in a file (see [`load_file`]).
+pub fn load(file_name: &str, bytes: &[u8]) -> Result<Vec<Tensor>> {
+    load_file(file_name, bytes).map(|f| f.tensors)
 }
