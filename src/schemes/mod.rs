@@ -3,6 +3,8 @@
 //! A scheme turns f32 values into packed bytes in its documented layout and back. Bits per
 //! weight are measured from the packed bytes, so scale and zero-point overhead is counted.
 
+pub mod bnb;
+pub mod float;
 pub mod ggml;
 pub mod int;
 pub mod kquants;
@@ -48,14 +50,20 @@ pub trait Scheme: Send + Sync {
 /// Every scheme id, in the order the page lists them. Each family adds its ids here.
 pub fn all_ids() -> Vec<String> {
     let mut ids = Vec::new();
+    ids.extend(float::ids());
     ids.extend(int::ids());
     ids.extend(ggml::ids());
     ids.extend(kquants::ids());
+    ids.extend(bnb::ids());
     ids
 }
 
 /// The scheme with this id. Each family's `by_id` answers for its own ids.
 pub fn by_id(id: &str) -> Result<Box<dyn Scheme>> {
-    let found = int::by_id(id).or_else(|| ggml::by_id(id)).or_else(|| kquants::by_id(id));
+    let found = float::by_id(id)
+        .or_else(|| int::by_id(id))
+        .or_else(|| ggml::by_id(id))
+        .or_else(|| kquants::by_id(id))
+        .or_else(|| bnb::by_id(id));
     found.ok_or_else(|| Error::UnknownScheme(id.to_string()))
 }

@@ -1,0 +1,39 @@
+// `npm run bench`: the native bench and the bench page (SIMD128 and scalar wasm builds) in
+// headless Chromium, in one run, printed side by side with ratios.
+//   QUANTSCOPE_BENCH_N=1048576 npm run bench   (default 16M elements)
+import { execFileSync } from 'node:child_process';
+import { launch } from '../tests/e2e/browser.mjs';
+
+const n = Number(process.env.QUANTSCOPE_BENCH_N ?? 1 << 24);
+const sh = (cmd, args, env = {}) => execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } }).toString();
+
+console.error('[bench] building the SIMD128 and the scalar wasm (release)');
+sh('bash', ['scripts/build-wasm.sh']);
+sh('bash', ['scripts/build-wasm.sh', '--no-simd']);
+console.error('[bench] native bench (cargo bench, release)');
+const native = JSON.parse(sh('cargo', ['bench', '--bench', 'throughput', '--', '--json'], { QUANTSCOPE_BENCH_N: String(n) }).trim().split('\n').pop());
+
+console.error('[bench] bench page in headless Chromium');
+const browser = await launch();
+const page = await browser.page();
+await page.goto(`${browser.url}www/bench.html?n=${n}`);
+await page.waitForSelector('body[data-done="true"]', { state: 'attached', timeout: 30 * 60 * 1000 });
+const wasm = await page.evaluate(() => window.benchResults);
+const errors = await page.evaluate(() => window.benchErrors);
+await browser.close();
+
+const by = (build) => Object.fromEntries(wasm.filter((r) => r.build === build).map((r) => [r.scheme, r]));
+const simd = by('simd128'), scalar = by('scalar');
+const f = (v) => (v === undefined ? '-' : v >= 100 ? v.toFixed(0) : v.toFixed(1));
+const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}×` : '-');
+console.log(`\n${n.toLocaleString('en-US')} f32 elements; MB/s of input (fastest of 3); ratios from this one run`);
+for (const op of ['quantize', 'dequantize', 'metrics']) {
+  const key = `${op}_mb_s`;
+  console.log(`\n${op}`);
+  console.log(`${'scheme'.padEnd(16)} ${'simd128'.padStart(9)} ${'scalar'.padStart(9)} ${'native'.padStart(9)} ${'simd/scalar'.padStart(12)} ${'native/simd'.padStart(12)}`);
+  for (const r of native) {
+    const s = simd[r.scheme]?.[key], c = scalar[r.scheme]?.[key], nat = r[key];
+    console.log(`${r.scheme.padEnd(16)} ${f(s).padStart(9)} ${f(c).padStart(9)} ${f(nat).padStart(9)} ${ratio(s, c).padStart(12)} ${ratio(nat, s).padStart(12)}`);
+  }
+}
+if (errors.length) console.log(`\nerrors:\n${errors.join('\n')}`);

@@ -1,0 +1,105 @@
+//! SIMD128 kernels for the bitsandbytes 4-bit hot paths, each bit-identical to its scalar
+//! reference in `super` (`block_absmax_ref`, `encode_block_ref`, `decode_codes_ref`);
+//! tests/bnb_fixtures.rs runs both on every f32 bit-pattern class and awkward lengths, and the
+//! fixture tests run through these kernels in the browser. Tails go through the reference.
+
+use super::{Code4, Scaling, BLOCK};
+use core::arch::wasm32::*;
+
+/// Max |x| over finite x; reference `block_absmax_ref`. Max is exact and order-free, so
+/// four lanes then a horizontal max equal the sequential fold.
+pub fn block_absmax(block: &[f32]) -> f32 {
+    let n4 = block.len() / 4 * 4;
+    let mut acc = f32x4_splat(0.0);
+    for i in (0..n4).step_by(4) {
+        // SAFETY: i + 4 <= block.len(); wasm loads need no alignment.
+        let x = unsafe { v128_load(block.as_ptr().add(i) as *const v128) };
+        let a = f32x4_abs(x);
+        // Non-finite lanes (NaN compares false) become 0.
+        let finite = f32x4_lt(a, f32x4_splat(f32::INFINITY));
+        acc = f32x4_max(acc, v128_and(a, finite));
+    }
+    let lanes = [f32x4_extract_lane::<0>(acc), f32x4_extract_lane::<1>(acc), f32x4_extract_lane::<2>(acc), f32x4_extract_lane::<3>(acc)];
+    let tail = super::block_absmax_ref(&block[n4..]);
+    lanes.into_iter().fold(tail, f32::max)
+}
+
+/// 4-bit codes of one block; reference `encode_block_ref`: scale (f32 mul or div, as IEEE
+/// requires on both paths), clamp to [−1, 1], count the midpoints strictly below (15 compares,
+/// each mask −1 subtracted), NaN → the position of 0.0, then the sorted position → code
+/// through the table's argsort (identity for NF4).
+pub fn encode_block(code: Code4, block: &[f32], scaling: Scaling, out: &mut [u8]) {
+    let bounds = code.bounds();
+    let order = code.order();
+    let zero = i32x4_splat(code.zero_position() as i32);
+    let n4 = block.len() / 4 * 4;
+    for i in (0..n4).step_by(4) {
+        // SAFETY: i + 4 <= block.len().
+        let x = unsafe { v128_load(block.as_ptr().add(i) as *const v128) };
+        let s = match scaling {
+            Scaling::Mul(r) => f32x4_mul(x, f32x4_splat(r)),
+            Scaling::Div(d) => f32x4_div(x, f32x4_splat(d)),
+        };
+        let c = f32x4_min(f32x4_max(s, f32x4_splat(-1.0)), f32x4_splat(1.0));
+        let mut k = i32x4_splat(0);
+        for &b in &bounds {
+            k = i32x4_sub(k, f32x4_lt(f32x4_splat(b), c));
+        }
+        k = v128_bitselect(zero, k, f32x4_ne(s, s));
+        out[i] = order[i32x4_extract_lane::<0>(k) as usize];
+        out[i + 1] = order[i32x4_extract_lane::<1>(k) as usize];
+        out[i + 2] = order[i32x4_extract_lane::<2>(k) as usize];
+        out[i + 3] = order[i32x4_extract_lane::<3>(k) as usize];
+    }
+    super::encode_block_ref(code, &block[n4..], scaling, &mut out[n4..]);
+}
+
+/// `table[code] · absmax`; reference `decode_codes_ref`. Sixteen codes (8 bytes) per step: the
+/// nibbles are split and interleaved high-first, the 16-entry f32 table is looked up with four
+/// byte-plane swizzles, the planes are re-interleaved into four f32x4 and multiplied.
+pub fn decode_codes(table: &[f32; 16], packed: &[u8], absmax: &[f32], out: &mut [f32]) {
+    let bytes: [[u8; 16]; 4] = std::array::from_fn(|p| std::array::from_fn(|c| table[c].to_bits().to_le_bytes()[p]));
+    // SAFETY: [u8; 16] and v128 have the same size; unaligned loads are fine in wasm.
+    let planes: [v128; 4] = bytes.map(|b| unsafe { v128_load(b.as_ptr() as *const v128) });
+    let n = out.len();
+    let mut start = 0;
+    while start < n {
+        let end = (start + BLOCK).min(n);
+        let scale = f32x4_splat(absmax[start / BLOCK]);
+        let mut i = start;
+        // Blocks start at even offsets (64 | start), so element i is the high nibble of byte i/2.
+        while i + 16 <= end {
+            // SAFETY: bytes i/2 .. i/2 + 8 exist since packed.len() * 2 >= n >= i + 16; the
+            // stores write out[i .. i + 16], in bounds.
+            unsafe {
+                let raw = v128_load64_zero(packed.as_ptr().add(i / 2) as *const u64);
+                let hi = u8x16_shr(raw, 4);
+                let lo = v128_and(raw, u8x16_splat(0x0f));
+                let idx = i8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(hi, lo);
+                let p0 = u8x16_swizzle(planes[0], idx);
+                let p1 = u8x16_swizzle(planes[1], idx);
+                let p2 = u8x16_swizzle(planes[2], idx);
+                let p3 = u8x16_swizzle(planes[3], idx);
+                let lo01 = i8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(p0, p1);
+                let hi01 = i8x16_shuffle::<8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31>(p0, p1);
+                let lo23 = i8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(p2, p3);
+                let hi23 = i8x16_shuffle::<8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31>(p2, p3);
+                let v0 = i8x16_shuffle::<0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23>(lo01, lo23);
+                let v1 = i8x16_shuffle::<8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31>(lo01, lo23);
+                let v2 = i8x16_shuffle::<0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23>(hi01, hi23);
+                let v3 = i8x16_shuffle::<8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31>(hi01, hi23);
+                let o = out.as_mut_ptr().add(i) as *mut v128;
+                v128_store(o, f32x4_mul(v0, scale));
+                v128_store(o.add(1), f32x4_mul(v1, scale));
+                v128_store(o.add(2), f32x4_mul(v2, scale));
+                v128_store(o.add(3), f32x4_mul(v3, scale));
+            }
+            i += 16;
+        }
+        // The tail of the block: the reference on a 64-aligned view keeps i / 64 meaning.
+        if i < end {
+            super::decode_codes_ref(table, &packed[i / 2..], &absmax[start / BLOCK..start / BLOCK + 1], &mut out[i..end]);
+        }
+        start = end;
+    }
+}

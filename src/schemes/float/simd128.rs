@@ -1,0 +1,119 @@
+//! SIMD128 kernels for the FP16/BF16 conversions. Each names the scalar reference it must
+//! equal bit for bit (the `half` crate, via `super::*_ref`), including NaN payloads,
+//! subnormals, overflow and ties; tests/float_fixtures.rs checks them against the reference on
+//! random bit patterns of every class and awkward lengths. Eight elements per step (two
+//! f32x4 ↔ one u16x8); the tail goes through the reference.
+
+use core::arch::wasm32::*;
+
+/// f32 → FP16 bits; reference `half::f16::from_f32` (`super::f32_to_f16_bits_ref`).
+/// Normal range: RNE by integer add (F. Giesen's float_to_half_fast3_rtne); subnormals: adding
+/// 0.5 in f32 lets the FPU round at the FP16 subnormal quantum 2^-24; NaN keeps the top
+/// mantissa bits and sets the quiet bit, as `half` does.
+pub fn f32_to_f16_bits(src: &[f32], dst: &mut [u16]) {
+    let n8 = src.len() / 8 * 8;
+    for i in (0..n8).step_by(8) {
+        // SAFETY: i + 8 <= len for both slices (equal lengths checked by the caller); wasm
+        // loads and stores have no alignment requirement.
+        unsafe {
+            let lo = f32x4_to_f16(v128_load(src.as_ptr().add(i) as *const v128));
+            let hi = f32x4_to_f16(v128_load(src.as_ptr().add(i + 4) as *const v128));
+            v128_store(dst.as_mut_ptr().add(i) as *mut v128, u16x8_narrow_i32x4(lo, hi));
+        }
+    }
+    super::f32_to_f16_bits_ref(&src[n8..], &mut dst[n8..]);
+}
+
+#[inline(always)]
+fn f32x4_to_f16(x: v128) -> v128 {
+    let sign = v128_and(x, u32x4_splat(0x8000_0000));
+    let a = v128_xor(x, sign);
+    // Normal: add the exponent rebias, 0xfff and the kept lsb, then shift (RNE).
+    let odd = v128_and(u32x4_shr(a, 13), u32x4_splat(1));
+    let normal = u32x4_shr(i32x4_add(i32x4_add(a, u32x4_splat(0xc800_0fff)), odd), 13);
+    // Subnormal (|x| < 2^-14): f32(|x|) + 0.5 rounds at 2^-24.
+    let sub = i32x4_sub(f32x4_add(a, f32x4_splat(0.5)), u32x4_splat(0x3f00_0000));
+    let nan = v128_or(u32x4_splat(0x7e00), u32x4_shr(v128_and(a, u32x4_splat(0x7f_ffff)), 13));
+    let mut r = v128_bitselect(sub, normal, u32x4_lt(a, u32x4_splat(0x3880_0000)));
+    r = v128_bitselect(u32x4_splat(0x7c00), r, u32x4_ge(a, u32x4_splat(0x4780_0000)));
+    r = v128_bitselect(nan, r, u32x4_gt(a, u32x4_splat(0x7f80_0000)));
+    v128_or(r, u32x4_shr(sign, 16))
+}
+
+/// FP16 bits → f32; reference `half::f16::to_f32` (`super::f16_bits_to_f32_ref`).
+pub fn f16_bits_to_f32(src: &[u16], dst: &mut [f32]) {
+    let n8 = src.len() / 8 * 8;
+    for i in (0..n8).step_by(8) {
+        // SAFETY: as above.
+        unsafe {
+            let h = v128_load(src.as_ptr().add(i) as *const v128);
+            v128_store(dst.as_mut_ptr().add(i) as *mut v128, f16_to_f32x4(u32x4_extend_low_u16x8(h)));
+            v128_store(dst.as_mut_ptr().add(i + 4) as *mut v128, f16_to_f32x4(u32x4_extend_high_u16x8(h)));
+        }
+    }
+    super::f16_bits_to_f32_ref(&src[n8..], &mut dst[n8..]);
+}
+
+#[inline(always)]
+fn f16_to_f32x4(h: v128) -> v128 {
+    let sign = i32x4_shl(v128_and(h, u32x4_splat(0x8000)), 16);
+    let em = v128_and(h, u32x4_splat(0x7fff));
+    let shifted = i32x4_shl(em, 13);
+    let exp = v128_and(shifted, u32x4_splat(0x0f80_0000));
+    let o = i32x4_add(shifted, u32x4_splat(112 << 23));
+    // Inf/NaN: rebias to the f32 all-ones exponent; NaN also gets the quiet bit (as `half`).
+    let quiet = v128_and(u32x4_gt(em, u32x4_splat(0x7c00)), u32x4_splat(0x0040_0000));
+    let infnan = v128_or(i32x4_add(o, u32x4_splat(112 << 23)), quiet);
+    // Zero/subnormal: (2^-14 · (1 + m/1024)) − 2^-14 = m · 2^-24, exact.
+    let sub = f32x4_sub(i32x4_add(o, u32x4_splat(1 << 23)), u32x4_splat(113 << 23));
+    let mut r = v128_bitselect(infnan, o, i32x4_eq(exp, u32x4_splat(0x0f80_0000)));
+    r = v128_bitselect(sub, r, i32x4_eq(exp, u32x4_splat(0)));
+    v128_or(r, sign)
+}
+
+/// f32 → BF16 bits; reference `half::bf16::from_f32` (`super::f32_to_bf16_bits_ref`): RNE on
+/// the dropped 16 bits, NaN → top half with the quiet bit set.
+pub fn f32_to_bf16_bits(src: &[f32], dst: &mut [u16]) {
+    let n8 = src.len() / 8 * 8;
+    for i in (0..n8).step_by(8) {
+        // SAFETY: as above.
+        unsafe {
+            let lo = f32x4_to_bf16(v128_load(src.as_ptr().add(i) as *const v128));
+            let hi = f32x4_to_bf16(v128_load(src.as_ptr().add(i + 4) as *const v128));
+            v128_store(dst.as_mut_ptr().add(i) as *mut v128, u16x8_narrow_i32x4(lo, hi));
+        }
+    }
+    super::f32_to_bf16_bits_ref(&src[n8..], &mut dst[n8..]);
+}
+
+#[inline(always)]
+fn f32x4_to_bf16(x: v128) -> v128 {
+    let top = u32x4_shr(x, 16);
+    let round_bit = v128_and(x, u32x4_splat(0x8000));
+    let sticky_or_odd = v128_and(x, u32x4_splat(0x1_7fff));
+    // Both masks all-ones → subtract −1.
+    let up = v128_and(v128_not(i32x4_eq(round_bit, u32x4_splat(0))), v128_not(i32x4_eq(sticky_or_odd, u32x4_splat(0))));
+    let rounded = i32x4_sub(top, up);
+    let is_nan = u32x4_gt(v128_and(x, u32x4_splat(0x7fff_ffff)), u32x4_splat(0x7f80_0000));
+    v128_bitselect(v128_or(top, u32x4_splat(0x40)), rounded, is_nan)
+}
+
+/// BF16 bits → f32; reference `half::bf16::to_f32` (`super::bf16_bits_to_f32_ref`).
+pub fn bf16_bits_to_f32(src: &[u16], dst: &mut [f32]) {
+    let n8 = src.len() / 8 * 8;
+    for i in (0..n8).step_by(8) {
+        // SAFETY: as above.
+        unsafe {
+            let h = v128_load(src.as_ptr().add(i) as *const v128);
+            v128_store(dst.as_mut_ptr().add(i) as *mut v128, bf16_to_f32x4(u32x4_extend_low_u16x8(h)));
+            v128_store(dst.as_mut_ptr().add(i + 4) as *mut v128, bf16_to_f32x4(u32x4_extend_high_u16x8(h)));
+        }
+    }
+    super::bf16_bits_to_f32_ref(&src[n8..], &mut dst[n8..]);
+}
+
+#[inline(always)]
+fn bf16_to_f32x4(h: v128) -> v128 {
+    let quiet = v128_and(u32x4_gt(v128_and(h, u32x4_splat(0x7fff)), u32x4_splat(0x7f80)), u32x4_splat(0x40));
+    i32x4_shl(v128_or(h, quiet), 16)
+}
