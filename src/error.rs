@@ -20,6 +20,9 @@ pub enum NpyError {
     ShapeTooLarge { shape: Vec<u64> },
     /// The data section is shorter or longer than the shape and dtype say.
     DataLengthMismatch { expected: u64, actual: u64 },
+    /// Memory for the decoded values could not be allocated (a browser tab's wasm memory is
+    /// limited to a few GiB).
+    OutOfMemory { bytes: u64 },
 }
 
 impl fmt::Display for NpyError {
@@ -39,6 +42,9 @@ impl fmt::Display for NpyError {
             }
             NpyError::DataLengthMismatch { expected, actual } => {
                 write!(f, ".npy data is {actual} bytes but the header's shape and dtype need {expected}")
+            }
+            NpyError::OutOfMemory { bytes } => {
+                write!(f, "not enough memory to decode the tensor ({} MiB of f32 values)", bytes >> 20)
             }
         }
     }

@@ -272,7 +272,10 @@ pub fn parse(name: &str, bytes: &[u8]) -> Result<Tensor, NpyError> {
     if data.len() as u64 != expected {
         return Err(NpyError::DataLengthMismatch { expected, actual: data.len() as u64 });
     }
-    let values = decode(kind, big_endian, data);
+    // Fail with a message, not an abort, when the tab cannot hold the decoded values.
+    let mut values = Vec::new();
+    values.try_reserve_exact(count as usize).map_err(|_| NpyError::OutOfMemory { bytes: count * 4 })?;
+    decode(kind, big_endian, data, &mut values);
     let shape: Vec<usize> = header.shape.iter().map(|&d| d as usize).collect();
     let values = if header.fortran_order && shape.len() > 1 { fortran_to_c_order(&values, &shape) } else { values };
     Ok(Tensor::new(name, shape, kind.numpy_name(), values))
@@ -280,30 +283,28 @@ pub fn parse(name: &str, bytes: &[u8]) -> Result<Tensor, NpyError> {
 
 /// Decodes raw elements to f32. Integers wider than 24 bits and float64 lose precision here;
 /// quantscope quantizes f32 values, as the reference quantizers do.
-fn decode(kind: Kind, big_endian: bool, data: &[u8]) -> Vec<f32> {
-    fn each<const N: usize>(data: &[u8], big_endian: bool, f: impl Fn([u8; N]) -> f32) -> Vec<f32> {
-        data.chunks_exact(N)
-            .map(|c| {
-                let mut b: [u8; N] = c.try_into().expect("chunks_exact yields N bytes");
-                if big_endian {
-                    b.reverse();
-                }
-                f(b)
-            })
-            .collect()
+fn decode(kind: Kind, big_endian: bool, data: &[u8], out: &mut Vec<f32>) {
+    fn each<const N: usize>(data: &[u8], big_endian: bool, out: &mut Vec<f32>, f: impl Fn([u8; N]) -> f32) {
+        out.extend(data.chunks_exact(N).map(|c| {
+            let mut b: [u8; N] = c.try_into().expect("chunks_exact yields N bytes");
+            if big_endian {
+                b.reverse();
+            }
+            f(b)
+        }));
     }
     match kind {
-        Kind::F16 => each(data, big_endian, |b: [u8; 2]| f16::from_le_bytes(b).to_f32()),
-        Kind::F32 => each(data, big_endian, f32::from_le_bytes),
-        Kind::F64 => each(data, big_endian, |b| f64::from_le_bytes(b) as f32),
-        Kind::I8 => data.iter().map(|&b| b as i8 as f32).collect(),
-        Kind::U8 => data.iter().map(|&b| b as f32).collect(),
-        Kind::I16 => each(data, big_endian, |b| i16::from_le_bytes(b) as f32),
-        Kind::U16 => each(data, big_endian, |b| u16::from_le_bytes(b) as f32),
-        Kind::I32 => each(data, big_endian, |b| i32::from_le_bytes(b) as f32),
-        Kind::U32 => each(data, big_endian, |b| u32::from_le_bytes(b) as f32),
-        Kind::I64 => each(data, big_endian, |b| i64::from_le_bytes(b) as f32),
-        Kind::U64 => each(data, big_endian, |b| u64::from_le_bytes(b) as f32),
+        Kind::F16 => each(data, big_endian, out, |b: [u8; 2]| f16::from_le_bytes(b).to_f32()),
+        Kind::F32 => each(data, big_endian, out, f32::from_le_bytes),
+        Kind::F64 => each(data, big_endian, out, |b| f64::from_le_bytes(b) as f32),
+        Kind::I8 => out.extend(data.iter().map(|&b| b as i8 as f32)),
+        Kind::U8 => out.extend(data.iter().map(|&b| b as f32)),
+        Kind::I16 => each(data, big_endian, out, |b| i16::from_le_bytes(b) as f32),
+        Kind::U16 => each(data, big_endian, out, |b| u16::from_le_bytes(b) as f32),
+        Kind::I32 => each(data, big_endian, out, |b| i32::from_le_bytes(b) as f32),
+        Kind::U32 => each(data, big_endian, out, |b| u32::from_le_bytes(b) as f32),
+        Kind::I64 => each(data, big_endian, out, |b| i64::from_le_bytes(b) as f32),
+        Kind::U64 => each(data, big_endian, out, |b| u64::from_le_bytes(b) as f32),
     }
 }
 
