@@ -14,11 +14,14 @@ pub struct TensorReport {
     pub name: String,
     pub dtype: String,
     pub shape: Vec<usize>,
+    /// Bytes as stored in the file (from the dtype); `null` for a dtype of unknown size.
+    pub stored_bytes: Option<u64>,
     pub stats: Summary,
 }
 
 pub fn tensor_report(t: &Tensor) -> TensorReport {
-    TensorReport { name: t.name.clone(), dtype: t.dtype.clone(), shape: t.shape.clone(), stats: summarize(&t.data) }
+    let stored_bytes = crate::tensor::stored_bits(&t.dtype).map(|b| (b * t.data.len() as f64 / 8.0).ceil() as u64);
+    TensorReport { name: t.name.clone(), dtype: t.dtype.clone(), shape: t.shape.clone(), stored_bytes, stats: summarize(&t.data) }
 }
 
 #[derive(Debug, Clone, Serialize)]

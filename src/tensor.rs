@@ -38,3 +38,48 @@ pub fn checked_element_count(shape: &[u64]) -> Option<u64> {
         .try_fold(1u64, |acc, &d| acc.checked_mul(d))
         .filter(|&n| n <= MAX_ELEMENTS)
 }
+
+/// Bits per element as stored in a file, for the dtype names the readers use (numpy names,
+/// safetensors names in lowercase, ggml type names); `None` for a name it does not know.
+pub fn stored_bits(dtype: &str) -> Option<f64> {
+    Some(match dtype {
+        "float64" | "f64" | "int64" | "i64" | "uint64" | "u64" => 64.0,
+        "float32" | "f32" | "int32" | "i32" | "uint32" | "u32" => 32.0,
+        "float16" | "f16" | "bfloat16" | "bf16" | "int16" | "i16" | "uint16" | "u16" => 16.0,
+        "int8" | "i8" | "uint8" | "u8" | "bool" => 8.0,
+        d if d.starts_with("float8") || d.starts_with("f8") => 8.0,
+        "q8_0" => 8.5,
+        "q4_0" => 4.5,
+        "q4_1" => 5.0,
+        "q5_0" => 5.5,
+        "q5_1" => 6.0,
+        "mxfp4" => 4.25,
+        "q2_k" => 2.625,
+        "q3_k" => 3.4375,
+        "q4_k" => 4.5,
+        "q5_k" => 5.5,
+        "q6_k" => 6.5625,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn element_counts_are_checked() {
+        assert_eq!(checked_element_count(&[]), Some(1));
+        assert_eq!(checked_element_count(&[3, 0, 5]), Some(0));
+        assert_eq!(checked_element_count(&[1 << 20, 1 << 20]), None);
+        assert_eq!(checked_element_count(&[u64::MAX, 2]), None);
+    }
+
+    #[test]
+    fn stored_bits_know_the_reader_dtypes() {
+        assert_eq!(stored_bits("float16"), Some(16.0));
+        assert_eq!(stored_bits("float8_e4m3fn"), Some(8.0));
+        assert_eq!(stored_bits("q4_k"), Some(4.5));
+        assert_eq!(stored_bits("complex64"), None);
+    }
+}

@@ -36,6 +36,14 @@ struct Loaded {
 }
 
 #[derive(Serialize)]
+struct LoadedFileInfo<'a> {
+    file: &'a str,
+    format: formats::Format,
+    metadata: &'a [(String, String)],
+    tensors: Vec<Loaded>,
+}
+
+#[derive(Serialize)]
 struct Comparison<'a> {
     tensor: report::TensorReport,
     schemes: &'a [report::SchemeReport],
@@ -63,27 +71,30 @@ impl Workspace {
         Workspace::default()
     }
 
-    /// Parses a file and adds its tensors; returns `[{index, name, dtype, shape, stats}]`.
+    /// Parses a file and adds its tensors; returns `{file, format, metadata: [[key, value]],
+    /// tensors: [{index, name, dtype, shape, stored_bytes, stats}]}`.
     pub fn load_file(&mut self, file_name: &str, bytes: &[u8]) -> Result<JsValue, JsError> {
-        let tensors = formats::load(file_name, bytes).map_err(|e| JsError::new(&format!("{file_name}: {e}")))?;
-        self.add(tensors)
+        let mut loaded = formats::load_file(file_name, bytes).map_err(|e| JsError::new(&format!("{file_name}: {e}")))?;
+        let tensors = self.add(std::mem::take(&mut loaded.tensors));
+        to_js(&LoadedFileInfo { file: file_name, format: loaded.format, metadata: &loaded.metadata, tensors })
     }
 
     /// Generates a built-in sample tensor (see `samples::KINDS`) and adds it.
+    /// Returns `[{index, name, dtype, shape, stored_bytes, stats}]`.
     pub fn add_sample(&mut self, kind: &str, rows: usize, cols: usize, seed: u32) -> Result<JsValue, JsError> {
         let t = samples::generate(kind, rows, cols, seed as u64).map_err(js_err)?;
-        self.add(vec![t])
+        to_js(&self.add(vec![t]))
     }
 
-    fn add(&mut self, tensors: Vec<Tensor>) -> Result<JsValue, JsError> {
+    fn add(&mut self, tensors: Vec<Tensor>) -> Vec<Loaded> {
         let start = self.tensors.len();
-        let loaded: Vec<Loaded> = tensors
+        let loaded = tensors
             .iter()
             .enumerate()
             .map(|(i, t)| Loaded { index: start + i, report: report::tensor_report(t) })
             .collect();
         self.tensors.extend(tensors);
-        to_js(&loaded)
+        loaded
     }
 
     /// Quantizes tensor `index` with each scheme in `scheme_ids` (a JS array of ids) and

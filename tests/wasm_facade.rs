@@ -20,7 +20,9 @@ fn npy_f32(values: &[f32]) -> Vec<u8> {
 fn load_file_returns_tensor_reports() {
     let mut ws = Workspace::new();
     let loaded = ws.load_file("w.npy", &npy_f32(&[1.0, -2.0, 3.0])).unwrap();
-    let first = js_sys::Array::from(&loaded).get(0);
+    assert_eq!(get(&loaded, "format").as_string().unwrap(), "npy");
+    let first = js_sys::Array::from(&get(&loaded, "tensors")).get(0);
+    assert_eq!(get(&first, "stored_bytes").as_f64().unwrap(), 12.0);
     assert_eq!(get(&first, "name").as_string().unwrap(), "w");
     assert_eq!(get(&get(&first, "stats"), "max").as_f64().unwrap(), 3.0);
     assert_eq!(ws.len(), 1);

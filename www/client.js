@@ -10,10 +10,10 @@ export class WorkerClient {
       if (data.type === 'progress') return p.onProgress?.(data.done, data.total);
       this.pending.delete(data.id);
       if (data.type === 'result') p.resolve(data.value);
-      else p.reject(Object.assign(new Error(data.message), { cancelled: !!data.cancelled }));
+      else p.reject(Object.assign(new Error(data.message), { cancelled: !!data.cancelled, fatal: !!data.fatal }));
     };
     this.worker.onerror = (e) => {
-      const err = new Error(`the worker failed: ${e.message ?? 'unknown error'}`);
+      const err = Object.assign(new Error(`the worker failed: ${e.message ?? 'unknown error'}`), { fatal: true });
       for (const p of this.pending.values()) p.reject(err);
       this.pending.clear();
     };
@@ -25,6 +25,12 @@ export class WorkerClient {
     const promise = new Promise((resolve, reject) => this.pending.set(id, { resolve, reject, onProgress }));
     this.worker.postMessage({ id, op, args }, transfer);
     return { promise, cancel: () => this.worker.postMessage({ op: 'cancel', target: id }) };
+  }
+
+  terminate() {
+    this.worker.terminate();
+    for (const p of this.pending.values()) p.reject(Object.assign(new Error('cancelled'), { cancelled: true }));
+    this.pending.clear();
   }
 
   request(op, args, options) {

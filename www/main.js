@@ -1,6 +1,6 @@
 // The page: file input, tensor list, statistics, scheme comparison and charts. The numbers come
 // from the worker (www/worker.js); this thread only renders them and draws with plotters.
-import init, { draw_histograms, draw_sqnr_chart, sample_list, scheme_list } from './pkg/quantscope.js';
+import init, { bench_ids, draw_histograms, draw_sqnr_chart, sample_list, scheme_list } from './pkg/quantscope.js';
 import { WorkerClient } from './client.js';
 
 const $ = (sel) => document.querySelector(sel);
@@ -8,14 +8,26 @@ const DEFAULT_SCHEME = 'int8_sym';
 
 const state = {
   client: new WorkerClient(),
-  tensors: [],        // [{index, name, dtype, shape, stats}]
+  tensors: [],        // [{index, name, dtype, shape, stored_bytes, stats, file}]
+  files: [],          // [{file, format, metadata: [[key, value]], count}]
   selected: null,     // tensor index
   scheme: DEFAULT_SCHEME,
   schemes: [],        // [{id, description}]
   reports: [],        // the last full comparison, one report per scheme
   sort: { key: null, descending: false },
   running: null,      // {cancel} of the full comparison under way
+  modelJob: null,     // {cancel} of the whole-model comparison under way
 };
+
+const params = (t) => t.shape.reduce((a, b) => a * b, 1);
+
+function bytesText(n) {
+  if (n === null || n === undefined) return '—';
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
+  return `${i ? n.toPrecision(3) : n} ${units[i]}`;
+}
 
 // Numbers: compact, 6 significant digits; null means "none" (or ∞ where said).
 export function fmt(v, { nullText = '—' } = {}) {
@@ -45,20 +57,99 @@ function statsList(el, entries) {
   }));
 }
 
+function visibleTensors() {
+  const filter = $('#tensor-filter').value.trim().toLowerCase();
+  const key = $('#tensor-sort').value;
+  const list = state.tensors.filter((t) => t.name.toLowerCase().includes(filter));
+  const by = {
+    index: (a, b) => a.index - b.index,
+    name: (a, b) => a.name.localeCompare(b.name),
+    params: (a, b) => params(b) - params(a),
+    std: (a, b) => (b.stats.std ?? -1) - (a.stats.std ?? -1),
+  }[key];
+  return list.sort(by);
+}
+
 function renderTensorList() {
   const list = $('#tensor-list');
-  list.replaceChildren(...state.tensors.map((t) => {
+  list.replaceChildren(...visibleTensors().map((t) => {
     const li = document.createElement('li');
     li.tabIndex = 0;
     li.setAttribute('role', 'option');
     li.setAttribute('aria-selected', String(t.index === state.selected));
+    li.dataset.index = t.index;
     li.innerHTML = '<span></span><small></small>';
     li.firstChild.textContent = t.name;
-    li.lastChild.textContent = `${t.dtype} [${t.shape.join(', ')}]`;
+    li.lastChild.textContent = `${t.dtype} [${t.shape.join(', ')}] · ${fmt(params(t))} params · std ${fmt(t.stats.std)}`;
     li.onclick = () => selectTensor(t.index);
     li.onkeydown = (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); selectTensor(t.index); } };
     return li;
   }));
+}
+
+// Memory to run a model: parameters × bits / 8 × 1.2 (activations, buffers and runtime).
+const memory = (parameters, bits) => (parameters * bits) / 8 * 1.2;
+
+function renderModel() {
+  const section = $('#model');
+  section.hidden = state.tensors.length === 0;
+  const total = state.tensors.reduce((a, t) => a + params(t), 0);
+  const stored = state.tensors.reduce((a, t) => a + (t.stored_bytes ?? 0), 0);
+  statsList($('#model-stats'), [
+    ['tensors', fmt(state.tensors.length), 'tensors'],
+    ['parameters', fmt(total), 'parameters'],
+    ['size as stored', bytesText(stored), 'stored'],
+    ['bits / weight as stored', total ? fmt((8 * stored) / total) : '—', 'stored_bpw'],
+    ['memory at FP32', bytesText(memory(total, 32)), 'memory_fp32'],
+    ['memory as stored', total ? bytesText(memory(total, (8 * stored) / total)) : '—', 'memory_stored'],
+  ]);
+  $('#file-list').replaceChildren(...state.files.map((f) => {
+    const card = document.createElement('details');
+    card.className = 'file-card';
+    const summary = document.createElement('summary');
+    summary.textContent = `${f.file} — ${f.format}, ${f.count} tensor${f.count === 1 ? '' : 's'}, ${f.metadata.length} metadata entries`;
+    const table = document.createElement('table');
+    for (const [k, v] of f.metadata) {
+      const tr = table.insertRow();
+      tr.insertCell().textContent = k;
+      tr.insertCell().textContent = v;
+    }
+    card.append(summary, table);
+    return card;
+  }));
+}
+
+async function compareModel() {
+  state.modelJob?.cancel();
+  const row = $('#model-progress-row');
+  const bar = $('#model-progress');
+  const ids = bench_ids();
+  const job = state.client.start('compare_model', [state.tensors.map((t) => t.index), ids], {
+    onProgress: (done, total) => {
+      bar.max = total;
+      bar.value = done;
+      $('#model-progress-text').textContent = `${done} of ${total} tensor × scheme pairs`;
+    },
+  });
+  state.modelJob = job;
+  row.hidden = false;
+  try {
+    const rows = await job.promise;
+    const total = state.tensors.reduce((a, t) => a + params(t), 0);
+    $('#model-table tbody').replaceChildren(...rows.map((r) => {
+      const tr = document.createElement('tr');
+      tr.dataset.scheme = r.scheme;
+      for (const v of [r.scheme, fmt(r.bits_per_weight), bytesText(r.bytes), bytesText(memory(total, r.bits_per_weight)),
+        fmt(r.mse), fmt(r.sqnr_db, { nullText: '∞' })]) tr.insertCell().textContent = v;
+      return tr;
+    }));
+    $('#model-table').hidden = false;
+    document.body.dataset.modelCompared = 'true';
+  } catch (err) {
+    reportError(err);
+  } finally {
+    if (state.modelJob === job) { state.modelJob = null; row.hidden = true; }
+  }
 }
 
 function renderTensor(t) {
@@ -222,7 +313,24 @@ async function compareAll() {
 }
 
 function reportError(err) {
-  if (!err.cancelled) showError(err.message);
+  if (err.cancelled) return;
+  if (err.fatal) return restartWorker(err);
+  showError(err.message);
+}
+
+// The worker's wasm trapped (most likely out of memory): its tensors are gone with it.
+function restartWorker(err) {
+  state.client.terminate();
+  state.client = new WorkerClient();
+  state.tensors = [];
+  state.files = [];
+  state.selected = null;
+  state.reports = [];
+  renderTensorList();
+  renderModel();
+  $('#tensor').hidden = true;
+  showError(`The computation failed (${err.message}), most likely for lack of memory. ` +
+    'quantscope restarted its worker; add your files again, or a smaller tensor.');
 }
 
 async function selectTensor(index) {
@@ -250,9 +358,11 @@ async function selectScheme(id) {
   await showScheme().catch(reportError);
 }
 
-function added(list) {
+function added(list, file = null) {
+  if (file) state.files.push({ file: file.file, format: file.format, metadata: file.metadata, count: list.length });
   state.tensors.push(...list);
   renderTensorList();
+  renderModel();
   if (list.length) selectTensor(list[0].index);
 }
 
@@ -261,8 +371,10 @@ async function loadFiles(files) {
   for (const file of files) {
     try {
       const bytes = await file.arrayBuffer();
-      added(await state.client.request('load_file', [file.name, bytes], { transfer: [bytes] }));
+      const loaded = await state.client.request('load_file', [file.name, bytes], { transfer: [bytes] });
+      added(loaded.tensors, loaded);
     } catch (err) {
+      if (err.fatal) return restartWorker(err);
       errors.push(err.message);
     }
   }
@@ -290,6 +402,10 @@ function wireInput() {
     }
   };
   $('#cancel').onclick = () => state.running?.cancel();
+  $('#model-compare').onclick = () => compareModel();
+  $('#model-cancel').onclick = () => state.modelJob?.cancel();
+  $('#tensor-filter').oninput = renderTensorList;
+  $('#tensor-sort').onchange = renderTensorList;
   $('#scheme-picker').onchange = (e) => selectScheme(e.target.value);
   for (const id of ['#bins', '#range-lo', '#range-hi']) $(id).onchange = () => showScheme().catch(reportError);
   $('#range-reset').onclick = () => { $('#range-lo').value = ''; $('#range-hi').value = ''; showScheme().catch(reportError); };

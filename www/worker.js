@@ -35,6 +35,33 @@ const ops = {
     }
     return { tensor, schemes, histogram };
   },
+
+  // Every scheme on every tensor, aggregated per scheme: parameter-weighted MSE and SQNR over
+  // all weights (Σx² / Σe², with Σx² = n·(std² + mean²) from each tensor's statistics).
+  async compare_model(ws, id, [indices, schemeIds]) {
+    const totals = new Map(schemeIds.map((s) => [s, { scheme: s, bytes: 0, elements: 0, compared: 0, squared_error: 0, signal: 0 }]));
+    const total = indices.length * schemeIds.length;
+    let done = 0;
+    for (const index of indices) {
+      for (const scheme of schemeIds) {
+        const r = ws.compare(index, [scheme], { bins: 1 });
+        const s = r.schemes[0], stats = r.tensor.stats, t = totals.get(scheme);
+        t.bytes += s.bytes;
+        t.elements += stats.count;
+        t.compared += s.compared;
+        t.squared_error += s.mse * s.compared;
+        if (s.compared > 0) t.signal += s.compared * (stats.std ** 2 + stats.mean ** 2);
+        self.postMessage({ id, type: 'progress', done: ++done, total });
+        await checkpoint(id);
+      }
+    }
+    return [...totals.values()].map((t) => ({
+      ...t,
+      bits_per_weight: t.elements ? (8 * t.bytes) / t.elements : 0,
+      mse: t.compared ? t.squared_error / t.compared : 0,
+      sqnr_db: t.squared_error > 0 ? 10 * Math.log10(t.signal / t.squared_error) : null,
+    }));
+  },
 };
 
 self.onmessage = async ({ data }) => {
@@ -50,7 +77,10 @@ self.onmessage = async ({ data }) => {
     self.postMessage({ id, type: 'result', value });
   } catch (err) {
     const message = err instanceof Cancelled ? 'cancelled' : String(err?.message ?? err);
-    self.postMessage({ id, type: 'error', message, cancelled: err instanceof Cancelled });
+    // A trap (e.g. memory exhausted) leaves the wasm instance unusable: say so, so the page
+    // can start a fresh worker.
+    const fatal = err instanceof WebAssembly.RuntimeError;
+    self.postMessage({ id, type: 'error', message, cancelled: err instanceof Cancelled, fatal });
   } finally {
     cancelled.delete(id);
   }

@@ -142,3 +142,41 @@ test('charts: SQNR vs bits, error histogram, and a fixed histogram range', async
   assert.deepEqual(page.errors, []);
   await page.close();
 });
+
+test('model summary, tensor filter and the whole-model comparison with cancel', async () => {
+  const page = await browser.page();
+  await page.goto(browser.url);
+  await page.waitForSelector('body[data-compared="true"]', { state: 'attached', timeout: 120000 });
+  const files = ['f32_c.npy', 'e2e_weights.npy'];
+  await dropFiles(page, '#drop-zone', await Promise.all(files.map(async (name) => ({ name, bytes: await readFile(new URL(name, fixtures)) }))));
+  await page.waitForFunction(() => document.querySelectorAll('#tensor-list li').length === 3);
+  // 256×256 sample + 3×5 + 64×48, all float32.
+  assert.equal(await stat(page, '#model-stats', 'parameters'), (65536 + 15 + 3072).toLocaleString('en-US'));
+  assert.equal(await stat(page, '#model-stats', 'stored_bpw'), '32');
+  assert.match(await page.locator('#file-list').textContent(), /e2e_weights\.npy — npy, 1 tensor/);
+
+  await page.fill('#tensor-filter', 'e2e');
+  assert.deepEqual(await page.$$eval('#tensor-list li span', (s) => s.map((x) => x.textContent)), ['e2e_weights']);
+  await page.fill('#tensor-filter', '');
+  await page.selectOption('#tensor-sort', 'params');
+  assert.deepEqual(await page.$$eval('#tensor-list li span', (s) => s.map((x) => x.textContent)), ['sample:normal', 'e2e_weights', 'f32_c']);
+
+  // Cancel stops it: the progress row goes away and no table appears.
+  await page.click('#model-compare');
+  await page.waitForSelector('#model-progress-row:not([hidden])');
+  await page.click('#model-cancel');
+  await page.waitForSelector('#model-progress-row', { state: 'hidden' });
+  assert.equal(await page.locator('#model-table').isHidden(), true);
+  assert.equal(await page.locator('#error').isHidden(), true, 'a cancel is not an error');
+
+  await page.click('#model-compare');
+  await page.waitForSelector('body[data-model-compared="true"]', { state: 'attached', timeout: 120000 });
+  const row = await page.$$eval('#model-table tr[data-scheme="int8_sym"] td', (tds) => tds.map((td) => td.textContent));
+  // One f32 scale per tensor on top of 8 bits per weight.
+  const n = 65536 + 15 + 3072;
+  assertShown(row[1], (8 * (n + 12)) / n, 'int8_sym bits per weight over the model');
+  assert.ok(Number(row[5]) > 35 && Number(row[5]) < 50, `int8 SQNR over the model: ${row[5]}`);
+  await page.screenshot({ path: `${SCREENSHOTS}model.png`, fullPage: true });
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
