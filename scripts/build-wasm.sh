@@ -15,8 +15,8 @@ for arg in "$@"; do
     *) echo "unknown option $arg" >&2; exit 2 ;;
   esac
 done
-target_dir=target
-[ "$out" = www/pkg-nosimd ] && target_dir=target/nosimd
+target_dir=${CARGO_TARGET_DIR:-target}
+[ "$out" = www/pkg-nosimd ] && target_dir=${CARGO_TARGET_DIR:-target}/nosimd
 
 cargo build --lib --target wasm32-unknown-unknown --profile "$profile" --target-dir "$target_dir"
 dir=$([ "$profile" = dev ] && echo debug || echo release)
