@@ -140,11 +140,21 @@ pub fn draw_sqnr_chart(canvas: web_sys::HtmlCanvasElement, points: &[SchemePoint
         .draw()
         .map_err(err)?;
     let y_of = |p: &SchemePoint| p.sqnr_db.filter(|v| v.is_finite()).unwrap_or(ymax - 2.0);
-    ctx.draw_series(points.iter().map(|p| {
-        let color = if p.scheme == selected { MARKER } else { PALETTE[0] };
+    // Every point is drawn; only the selected scheme and one id per family variant are
+    // labelled, so ~90 labels do not pile up into an unreadable smear.
+    let labelled = |id: &str| {
+        id == selected
+            || !(id.contains("_g") || id.contains("_channel") || id.contains("_p9") || id.ends_with("_mse") || id.ends_with("_entropy"))
+    };
+    ctx.draw_series(points.iter().filter(|p| p.scheme != selected).map(|p| {
+        Circle::new((p.bits_per_weight, y_of(p)), 4, PALETTE[0].mix(0.7).filled())
+    }))
+    .map_err(err)?;
+    ctx.draw_series(points.iter().filter(|p| labelled(&p.scheme)).map(|p| {
+        let (color, radius) = if p.scheme == selected { (MARKER, 6) } else { (PALETTE[0], 4) };
         EmptyElement::at((p.bits_per_weight, y_of(p)))
-            + Circle::new((0, 0), if p.scheme == selected { 6 } else { 4 }, color.filled())
-            + Text::new(p.scheme.clone(), (6, -12), ("sans-serif", 11).into_font().color(&BLACK.mix(0.7)))
+            + Circle::new((0, 0), radius, color.filled())
+            + Text::new(p.scheme.clone(), (6, -12), ("sans-serif", 11).into_font().color(&BLACK.mix(0.75)))
     }))
     .map_err(err)?;
     root.present().map_err(err)
