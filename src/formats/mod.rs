@@ -2,7 +2,11 @@
 //! Each parser returns a [`LoadedFile`]: the tensors (values as f32) and what else the file
 //! says about itself (metadata key/values, a model's graph summary).
 
+pub mod gguf;
 pub mod npy;
+pub mod npz;
+pub mod onnx;
+pub mod safetensors;
 
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;
@@ -13,6 +17,10 @@ use serde::Serialize;
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     Npy,
+    Safetensors,
+    Npz,
+    Gguf,
+    Onnx,
 }
 
 /// Everything read from one file.
@@ -30,6 +38,18 @@ pub struct LoadedFile {
 pub fn sniff(first_bytes: &[u8]) -> Option<Format> {
     if npy::sniff(first_bytes) {
         Some(Format::Npy)
+    } else if gguf::sniff(first_bytes) {
+        Some(Format::Gguf)
+    } else if npz::sniff(first_bytes) {
+        // Any zip sniffs as .npz: other zip-based formats (.pth, .keras) are not read here.
+        Some(Format::Npz)
+    } else if safetensors::sniff(first_bytes) {
+        // A weak signature (a length then `{`), so after the magic-number formats; it checks the
+        // length against the whole file, so it wants all the bytes, not just the first few.
+        Some(Format::Safetensors)
+    } else if onnx::sniff(first_bytes) {
+        // No magic at all (a protobuf's first field tag and a small version), so after the rest.
+        Some(Format::Onnx)
     } else {
         None
     }
@@ -47,6 +67,10 @@ pub fn load_file(file_name: &str, bytes: &[u8]) -> Result<LoadedFile> {
     let format = match sniff(bytes) {
         Some(f) => f,
         None if file_name.ends_with(".npy") => Format::Npy,
+        None if file_name.ends_with(".safetensors") => Format::Safetensors,
+        None if file_name.ends_with(".npz") => Format::Npz,
+        None if file_name.ends_with(".gguf") => Format::Gguf,
+        None if file_name.ends_with(".onnx") => Format::Onnx,
         None => return Err(Error::UnknownFormat),
     };
     match format {
@@ -54,6 +78,10 @@ pub fn load_file(file_name: &str, bytes: &[u8]) -> Result<LoadedFile> {
             let tensor = npy::parse(stem(file_name, ".npy"), bytes)?;
             Ok(LoadedFile { format, metadata: Vec::new(), tensors: vec![tensor] })
         }
+        Format::Safetensors => safetensors::load(bytes),
+        Format::Npz => npz::load(bytes),
+        Format::Gguf => gguf::parse(bytes),
+        Format::Onnx => onnx::parse(bytes),
     }
 }
 
