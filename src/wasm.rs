@@ -80,6 +80,23 @@ impl Workspace {
     }
 
     /// Generates a built-in sample tensor (see `samples::KINDS`) and adds it.
+    /// Loads a sharded safetensors checkpoint: the `*.safetensors.index.json` and the shard
+    /// files dropped with it (`shard_names`: array of strings, `shards`: array of Uint8Array,
+    /// in the same order). Returns what `load_file` returns.
+    pub fn load_sharded(&mut self, index_name: &str, index: &[u8], shard_names: JsValue, shards: js_sys::Array) -> Result<JsValue, JsError> {
+        let names: Vec<String> = serde_wasm_bindgen::from_value(shard_names)
+            .map_err(|e| JsError::new(&format!("shard names must be an array of strings: {e}")))?;
+        if names.len() != shards.length() as usize {
+            return Err(JsError::new("one byte array is needed per shard name"));
+        }
+        let bytes: Vec<Vec<u8>> = shards.iter().map(|b| js_sys::Uint8Array::new(&b).to_vec()).collect();
+        let pairs: Vec<(&str, &[u8])> = names.iter().map(String::as_str).zip(bytes.iter().map(Vec::as_slice)).collect();
+        let mut loaded = formats::safetensors::load_sharded(index, &pairs).map_err(|e| JsError::new(&format!("{index_name}: {e}")))?;
+        drop(bytes);
+        let tensors = self.add(std::mem::take(&mut loaded.tensors));
+        to_js(&LoadedFileInfo { file: index_name, format: loaded.format, metadata: &loaded.metadata, tensors })
+    }
+
     /// Returns `[{index, name, dtype, shape, stored_bytes, stats}]`.
     pub fn add_sample(&mut self, kind: &str, rows: usize, cols: usize, seed: u32) -> Result<JsValue, JsError> {
         let t = samples::generate(kind, rows, cols, seed as u64).map_err(js_err)?;

@@ -89,3 +89,18 @@ fn bad_usage_gives_exit_code_2() {
     assert_eq!(run(&["frobnicate"]).status.code(), Some(2));
     assert_eq!(run(&["quantize", "x.npy"]).status.code(), Some(2));
 }
+
+#[test]
+fn inspect_reads_every_format_and_sharded_checkpoints() {
+    let files = ["gguf/tiny.gguf", "onnx/tiny.onnx", "safetensors/all_dtypes.safetensors", "safetensors/model.safetensors.index.json"];
+    let paths: Vec<String> = files.iter().map(|f| fixture(f).to_str().unwrap().to_string()).collect();
+    let mut args = vec!["inspect", "--json"];
+    args.extend(paths.iter().map(String::as_str));
+    let got = json_of(&run(&args));
+    assert_eq!(got.as_array().unwrap().len(), 4);
+    for f in got.as_array().unwrap() {
+        assert!(!f["tensors"].as_array().unwrap().is_empty(), "{}: no tensors", f["file"]);
+    }
+    let sharded = &got[3]["tensors"];
+    assert_eq!(sharded.as_array().unwrap().len(), 3);
+}

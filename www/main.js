@@ -366,17 +366,45 @@ function added(list, file = null) {
   if (list.length) selectTensor(list[0].index);
 }
 
+// A sharded safetensors checkpoint arrives as its index plus the shards it names, dropped
+// together; every other file loads on its own.
+function groupSharded(files) {
+  const groups = [];
+  const rest = new Set(files);
+  for (const index of files.filter((f) => f.name.endsWith('.safetensors.index.json'))) {
+    rest.delete(index);
+    const shards = files.filter((f) => f.name.endsWith('.safetensors') && rest.has(f));
+    shards.forEach((f) => rest.delete(f));
+    groups.push({ index, shards });
+  }
+  return { groups, singles: [...rest] };
+}
+
 async function loadFiles(files) {
   const errors = [];
-  for (const file of files) {
+  const { groups, singles } = groupSharded(files);
+  const load = async (fn) => {
     try {
-      const bytes = await file.arrayBuffer();
-      const loaded = await state.client.request('load_file', [file.name, bytes], { transfer: [bytes] });
+      const loaded = await fn();
       added(loaded.tensors, loaded);
     } catch (err) {
-      if (err.fatal) return restartWorker(err);
+      if (err.fatal) { restartWorker(err); return false; }
       errors.push(err.message);
     }
+    return true;
+  };
+  for (const { index, shards } of groups) {
+    const buffers = await Promise.all([index, ...shards].map((f) => f.arrayBuffer()));
+    const ok = await load(() => state.client.request('load_sharded',
+      [index.name, buffers[0], shards.map((f) => f.name), buffers.slice(1)], { transfer: buffers }));
+    if (!ok) return;
+  }
+  for (const file of singles) {
+    const ok = await load(async () => {
+      const bytes = await file.arrayBuffer();
+      return state.client.request('load_file', [file.name, bytes], { transfer: [bytes] });
+    });
+    if (!ok) return;
   }
   showError(errors.join('\n'));
 }

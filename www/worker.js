@@ -17,6 +17,8 @@ async function checkpoint(id) {
 
 const ops = {
   load_file: (ws, _id, [name, bytes]) => ws.load_file(name, new Uint8Array(bytes)),
+  load_sharded: (ws, _id, [indexName, index, shardNames, shards]) =>
+    ws.load_sharded(indexName, new Uint8Array(index), shardNames, shards.map((b) => new Uint8Array(b))),
   add_sample: (ws, _id, [kind, rows, cols, seed]) => ws.add_sample(kind, rows, cols, seed),
 
   // Scheme by scheme, so progress can be shown and a cancel can land between two schemes.

@@ -70,7 +70,28 @@ fn usage(msg: impl std::fmt::Display) -> Failure {
 fn load(path: &PathBuf) -> Result<Vec<Tensor>, Failure> {
     let name = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    if name.ends_with(".safetensors.index.json") {
+        return load_sharded(path, &bytes);
+    }
     formats::load(&name, &bytes).map_err(|e| bad_input(format!("{name}: {e}")))
+}
+
+/// A sharded safetensors checkpoint: the shards the index names, read from beside it.
+fn load_sharded(index_path: &PathBuf, index: &[u8]) -> Result<Vec<Tensor>, Failure> {
+    let name = index_path.display().to_string();
+    let parsed: serde_json::Value = serde_json::from_slice(index).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    let mut shard_names: Vec<String> = parsed["weight_map"]
+        .as_object()
+        .map(|m| m.values().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    shard_names.sort();
+    shard_names.dedup();
+    let dir = index_path.parent().unwrap_or(std::path::Path::new("."));
+    // A shard that cannot be read is left out, so the parser names the missing one.
+    let shards: Vec<(String, Vec<u8>)> =
+        shard_names.into_iter().filter_map(|s| std::fs::read(dir.join(&s)).ok().map(|b| (s, b))).collect();
+    let pairs: Vec<(&str, &[u8])> = shards.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
+    formats::safetensors::load_sharded(index, &pairs).map(|f| f.tensors).map_err(|e| bad_input(format!("{name}: {e}")))
 }
 
 fn pick_tensor(mut tensors: Vec<Tensor>, wanted: &Option<String>) -> Result<Tensor, Failure> {

@@ -180,3 +180,28 @@ test('model summary, tensor filter and the whole-model comparison with cancel', 
   assert.deepEqual(page.errors, []);
   await page.close();
 });
+
+test('real weight files: GGUF metadata, ONNX summary and a sharded safetensors checkpoint', async () => {
+  const page = await browser.page();
+  await page.goto(browser.url);
+  await page.waitForSelector('body[data-ready="true"]', { state: 'attached', timeout: 30000 });
+  const read = async (path) => ({ name: path.split('/').pop(), bytes: await readFile(new URL(`../fixtures/${path}`, import.meta.url)) });
+  await dropFiles(page, '#drop-zone', await Promise.all([
+    'gguf/tiny.gguf', 'onnx/tiny.onnx', 'safetensors/model.safetensors.index.json',
+    'safetensors/model-00001-of-00002.safetensors', 'safetensors/model-00002-of-00002.safetensors',
+  ].map(read)));
+  await page.waitForFunction(() => document.querySelectorAll('#file-list details').length === 3, null, { timeout: 30000 });
+  const cards = await page.$$eval('#file-list summary', (s) => s.map((x) => x.textContent));
+  assert.ok(cards.some((c) => /model\.safetensors\.index\.json — safetensors, 3 tensors/.test(c)), cards.join(' | '));
+  assert.ok(cards.some((c) => /tiny\.gguf — gguf/.test(c)), cards.join(' | '));
+  assert.ok(cards.some((c) => /tiny\.onnx — onnx/.test(c)), cards.join(' | '));
+  const metadata = await page.locator('#file-list').textContent();
+  assert.match(metadata, /general\.architecture/);
+  assert.match(metadata, /two shards/);
+  // A missing shard is named.
+  await dropFiles(page, '#drop-zone', [await read('safetensors/model.safetensors.index.json'), await read('safetensors/model-00001-of-00002.safetensors')]);
+  await page.waitForSelector('#error:not([hidden])');
+  assert.match(await page.locator('#error').textContent(), /shard 'model-00002-of-00002\.safetensors'.*was not given/);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
