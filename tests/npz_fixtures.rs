@@ -65,29 +65,11 @@ const MALFORMED: &[(&str, &[u8])] = &[
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn malformed_archives_fail_with_specific_messages() {
-    let expected = common::json(fixture_str!("npz/malformed/expected_errors.json"));
-    let expected = expected.as_object().unwrap();
-    assert_eq!(expected.len(), MALFORMED.len(), "every malformed fixture is listed here");
-    for (name, bytes) in MALFORMED {
-        let message = expected[*name].as_str().unwrap();
-        let err = formats::load(name, bytes).expect_err(name).to_string();
-        assert!(err.contains(message), "{name}: got '{err}', want '{message}'");
-    }
+    common::check_malformed(fixture_str!("npz/malformed/expected_errors.json"), MALFORMED);
 }
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn every_truncation_and_byte_flip_is_handled_without_panicking() {
-    // A cheap stand-in for the fuzz target: every prefix must fail cleanly, every single-byte
-    // corruption must either fail cleanly or still read.
-    let bytes = fixture_bytes!("npz/deflated.npz");
-    for len in 0..bytes.len() {
-        assert!(formats::load("cut.npz", &bytes[..len]).is_err(), "prefix of {len} bytes");
-    }
-    let mut copy = bytes.to_vec();
-    for i in 0..copy.len() {
-        copy[i] ^= 0xA5;
-        let _ = formats::load("flipped.npz", &copy);
-        copy[i] ^= 0xA5;
-    }
+    common::check_truncations_and_flips("deflated.npz", fixture_bytes!("npz/deflated.npz"));
 }

@@ -55,16 +55,5 @@ fn sniffed_without_the_extension() {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn malformed_files_fail_with_specific_messages() {
-    let expected = common::json(fixture_str!("onnx/malformed/expected_errors.json"));
-    let expected = expected.as_object().unwrap();
-    let mut listed: Vec<&str> = MALFORMED.iter().map(|(n, _)| *n).collect();
-    let mut in_json: Vec<&str> = expected.keys().map(String::as_str).collect();
-    listed.sort();
-    in_json.sort();
-    assert_eq!(listed, in_json, "MALFORMED must list every file in expected_errors.json");
-    for (name, bytes) in MALFORMED {
-        let err = formats::load_file(name, bytes).expect_err(name).to_string();
-        let want = expected[*name].as_str().unwrap();
-        assert!(err.contains(want), "{name}: got '{err}', expected it to contain '{want}'");
-    }
+    common::check_malformed(fixture_str!("onnx/malformed/expected_errors.json"), MALFORMED);
 }
