@@ -84,7 +84,7 @@ pub fn draw_histograms(canvas: web_sys::HtmlCanvasElement, chart: &HistogramChar
         .y_desc("count")
         .light_line_style(WHITE.mix(0.0))
         .x_label_formatter(&|v| format!("{v:.3}"))
-        .y_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&|v| if ymax < 20.0 { format!("{v:.1}") } else { format!("{v:.0}") })
         .draw()
         .map_err(err)?;
     for (k, s) in chart.series.iter().enumerate() {
