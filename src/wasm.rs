@@ -148,6 +148,23 @@ impl Workspace {
         to_js(&Comparison { tensor: report::tensor_report(t), schemes: &reports, histogram })
     }
 
+    /// The bytes of a download for tensor `index`: `"original"` (float32 .npy of the values as
+    /// loaded), `"dequantized"` (float32 .npy of `scheme`'s round trip) or `"packed"` (`scheme`'s
+    /// packed bytes, in the layout the README documents).
+    pub fn export(&self, index: usize, what: &str, scheme: Option<String>) -> Result<Vec<u8>, JsError> {
+        let t = self.tensors.get(index).ok_or_else(|| JsError::new(&format!("no tensor at index {index}")))?;
+        if what == "original" {
+            return Ok(formats::npy::write_f32(&t.shape, &t.data));
+        }
+        let id = scheme.ok_or_else(|| JsError::new(&format!("exporting '{what}' needs a scheme")))?;
+        let q = schemes::by_id(&id).and_then(|s| s.quantize(&t.data, &t.shape)).map_err(js_err)?;
+        match what {
+            "dequantized" => Ok(formats::npy::write_f32(&t.shape, &q.dequantized)),
+            "packed" => Ok(q.packed),
+            other => Err(JsError::new(&format!("unknown export '{other}' (original, dequantized or packed)"))),
+        }
+    }
+
     /// How many tensors are loaded.
     pub fn len(&self) -> usize {
         self.tensors.len()

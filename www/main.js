@@ -409,6 +409,28 @@ async function loadFiles(files) {
   showError(errors.join('\n'));
 }
 
+// Saves bytes from the worker as a file, the way a browser download works.
+function saveBytes(bytes, fileName) {
+  const url = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = fileName;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+async function download(what) {
+  const t = state.tensors.find((x) => x.index === state.selected);
+  if (!t) return;
+  const base = t.name.replace(/[^A-Za-z0-9._-]+/g, '_');
+  const fileName = { original: `${base}.npy`, dequantized: `${base}.${state.scheme}.dequantized.npy`, packed: `${base}.${state.scheme}.bin` }[what];
+  try {
+    saveBytes(await state.client.request('export', [t.index, what, state.scheme]), fileName);
+  } catch (err) {
+    reportError(err);
+  }
+}
+
 function wireInput() {
   const zone = $('#drop-zone');
   const input = $('#file-input');
@@ -431,6 +453,7 @@ function wireInput() {
   };
   $('#cancel').onclick = () => state.running?.cancel();
   $('#model-compare').onclick = () => compareModel();
+  for (const b of document.querySelectorAll('[data-export]')) b.onclick = () => download(b.dataset.export);
   $('#model-cancel').onclick = () => state.modelJob?.cancel();
   $('#tensor-filter').oninput = renderTensorList;
   $('#tensor-sort').onchange = renderTensorList;

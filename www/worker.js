@@ -20,6 +20,7 @@ const ops = {
   load_sharded: (ws, _id, [indexName, index, shardNames, shards]) =>
     ws.load_sharded(indexName, new Uint8Array(index), shardNames, shards.map((b) => new Uint8Array(b))),
   add_sample: (ws, _id, [kind, rows, cols, seed]) => ws.add_sample(kind, rows, cols, seed),
+  export: (ws, _id, [index, what, scheme]) => ws.export(index, what, scheme),
 
   // Scheme by scheme, so progress can be shown and a cancel can land between two schemes.
   async compare(ws, id, [index, schemeIds, options]) {

@@ -205,3 +205,27 @@ test('real weight files: GGUF metadata, ONNX summary and a sharded safetensors c
   assert.deepEqual(page.errors, []);
   await page.close();
 });
+
+test('downloads: the original as .npy and a scheme\'s packed bytes', async () => {
+  const page = await browser.page();
+  await page.goto(browser.url);
+  await page.waitForSelector('body[data-ready="true"]', { state: 'attached', timeout: 30000 });
+  await dropFiles(page, '#drop-zone', [{ name: 'e2e_weights.npy', bytes: await readFile(new URL('e2e_weights.npy', fixtures)) }]);
+  await page.waitForFunction(() => document.querySelector('#tensor-title').textContent === 'e2e_weights');
+  const save = async (what) => {
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click(`[data-export="${what}"]`)]);
+    const path = `${SCREENSHOTS}${download.suggestedFilename()}`;
+    await download.saveAs(path);
+    return { name: download.suggestedFilename(), bytes: await readFile(path) };
+  };
+  const original = await save('original');
+  assert.equal(original.name, 'e2e_weights.npy');
+  const source = await readFile(new URL('e2e_weights.npy', fixtures));
+  // Same float32 values (the header may be padded differently).
+  assert.deepEqual(original.bytes.subarray(original.bytes.length - 64 * 48 * 4), source.subarray(source.length - 64 * 48 * 4));
+  const packed = await save('packed');
+  assert.equal(packed.name, 'e2e_weights.int8_sym.bin');
+  assert.equal(packed.bytes.length, 4 + 64 * 48);
+  assert.equal(packed.bytes.readFloatLE(0), Math.fround(expected.e2e_weights.int8_sym.scale));
+  await page.close();
+});
