@@ -29,6 +29,7 @@ test('starts with a built-in sample and draws its histogram', async () => {
   assert.equal(await stat(page, '#tensor-stats', 'shape'), '[256, 256]');
   await page.waitForSelector('body[data-compared="true"]', { state: 'attached', timeout: 120000 });
   assert.equal(await page.locator('#scheme-table tbody tr').count(), await page.locator('#scheme-picker option').count());
+  assert.equal(await page.locator('#progress-row').isHidden(), true, 'the progress row goes away when done');
   assert.ok(await page.locator('#scheme-table tbody tr').count() >= 30);
   assert.deepEqual(page.errors, []);
   await page.close();
