@@ -49,6 +49,18 @@ const MARKER: RGBColor = RGBColor(190, 18, 60);
 
 type DrawResult<T> = Result<T, String>;
 
+/// A tick label with as many decimals as the axis span needs (an error axis spans 1e-3, a
+/// weight axis 0.3, a count axis thousands); scientific notation outside [1e-2, 1e5].
+fn tick(v: f64, span: f64) -> String {
+    if span <= 0.0 || !span.is_finite() || !(1e-2..1e5).contains(&span) {
+        return format!("{v:.1e}");
+    }
+    let decimals = (2.0 - span.log10().floor()).clamp(0.0, 6.0) as usize;
+    let text = format!("{v:.decimals$}");
+    // "-0.000" reads as a sign error; show it as 0.
+    if text.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') { "0".into() } else { text }
+}
+
 fn err<E: std::fmt::Debug>(e: E) -> String {
     format!("drawing failed: {e:?}")
 }
@@ -83,7 +95,7 @@ pub fn draw_histograms(canvas: web_sys::HtmlCanvasElement, chart: &HistogramChar
         .x_desc(chart.x_label.as_str())
         .y_desc("count")
         .light_line_style(WHITE.mix(0.0))
-        .x_label_formatter(&|v| format!("{v:.3}"))
+        .x_label_formatter(&|v| tick(*v, hi - lo))
         .y_label_formatter(&|v| if ymax < 20.0 { format!("{v:.1}") } else { format!("{v:.0}") })
         .draw()
         .map_err(err)?;
@@ -158,4 +170,18 @@ pub fn draw_sqnr_chart(canvas: web_sys::HtmlCanvasElement, points: &[SchemePoint
     }))
     .map_err(err)?;
     root.present().map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tick;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test]
+    fn tick_labels_follow_the_axis_span() {
+        assert_eq!(tick(0.05, 0.3), "0.050");
+        assert_eq!(tick(-0.0001, 0.3), "0");
+        assert_eq!(tick(0.0012, 0.004), "1.2e-3");
+        assert_eq!(tick(1500.0, 4000.0), "1500");
+    }
 }

@@ -335,6 +335,7 @@ function restartWorker(err) {
 
 async function selectTensor(index) {
   state.selected = index;
+  document.body.dataset.compared = 'false';
   renderTensorList();
   const t = state.tensors.find((x) => x.index === index);
   $('#tensor').hidden = false;

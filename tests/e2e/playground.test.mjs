@@ -69,6 +69,7 @@ test('a dropped .npy shows the reference statistics and int8_sym numbers', async
     return { blueish, orangeish };
   });
   assert.ok(colours.blueish > 500 && colours.orangeish > 100, JSON.stringify(colours));
+  await page.waitForSelector('body[data-compared="true"]', { state: 'attached', timeout: 120000 });
   await page.screenshot({ path: `${SCREENSHOTS}playground.png`, fullPage: true });
   assert.deepEqual(page.errors, []);
   await page.close();
