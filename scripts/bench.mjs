@@ -11,7 +11,11 @@ console.error('[bench] building the SIMD128 and the scalar wasm (release)');
 sh('bash', ['scripts/build-wasm.sh']);
 sh('bash', ['scripts/build-wasm.sh', '--no-simd']);
 console.error('[bench] native bench (cargo bench, release)');
-const native = JSON.parse(sh('cargo', ['bench', '--bench', 'throughput', '--', '--json'], { QUANTSCOPE_BENCH_N: String(n) }).trim().split('\n').pop());
+// glibc would mmap (and page-fault) every 64 MB result afresh; the wasm heap reuses its grown
+// memory. Keeping large blocks in the heap makes the native figures measure the same work.
+const glibcTunables = 'glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=4294967296';
+const native = JSON.parse(sh('cargo', ['bench', '--bench', 'throughput', '--', '--json'],
+  { QUANTSCOPE_BENCH_N: String(n), GLIBC_TUNABLES: glibcTunables }).trim().split('\n').pop());
 
 console.error('[bench] bench page in headless Chromium');
 const browser = await launch();
