@@ -52,6 +52,9 @@ type DrawResult<T> = Result<T, String>;
 /// A tick label with as many decimals as the axis span needs (an error axis spans 1e-3, a
 /// weight axis 0.3, a count axis thousands); scientific notation outside [1e-2, 1e5].
 fn tick(v: f64, span: f64) -> String {
+    if v.abs() <= span.abs() * 1e-9 {
+        return "0".into();
+    }
     if span <= 0.0 || !span.is_finite() || !(1e-2..1e5).contains(&span) {
         return format!("{v:.1e}");
     }
@@ -183,5 +186,6 @@ mod tests {
         assert_eq!(tick(-0.0001, 0.3), "0");
         assert_eq!(tick(0.0012, 0.004), "1.2e-3");
         assert_eq!(tick(1500.0, 4000.0), "1500");
+        assert_eq!(tick(0.0, 0.004), "0");
     }
 }
