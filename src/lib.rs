@@ -5,12 +5,15 @@
 //! is the native CLI. Both call [`report`], so the page and the CLI show the same numbers.
 
 pub mod bench;
+pub mod engine;
 pub mod error;
 pub mod formats;
+pub mod gemm;
 pub mod report;
 pub mod samples;
 pub mod schemes;
 pub mod stats;
+pub mod teach;
 pub mod tensor;
 
 #[cfg(target_arch = "wasm32")]

@@ -11,13 +11,13 @@ use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsError> {
+pub(crate) fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsError> {
     value
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .map_err(|e| JsError::new(&format!("could not serialize the result: {e}")))
 }
 
-fn js_err(e: crate::Error) -> JsError {
+pub(crate) fn js_err(e: crate::Error) -> JsError {
     JsError::new(&e.to_string())
 }
 
@@ -103,6 +103,11 @@ impl Workspace {
         to_js(&self.add(vec![t]))
     }
 
+    /// Tensor `index`, for every operation on a loaded tensor (the Learn view's too).
+    pub(crate) fn tensor(&self, index: usize) -> Result<&Tensor, JsError> {
+        self.tensors.get(index).ok_or_else(|| JsError::new(&format!("no tensor at index {index}")))
+    }
+
     fn add(&mut self, tensors: Vec<Tensor>) -> Vec<Loaded> {
         let start = self.tensors.len();
         let loaded = tensors
@@ -119,7 +124,7 @@ impl Workspace {
     /// range}`: the histograms (`bins` bins, over `range` = [lo, hi] when given, else the
     /// tensor's range) are for `histogram_scheme` when it is one of the ids.
     pub fn compare(&self, index: usize, scheme_ids: JsValue, options: JsValue) -> Result<JsValue, JsError> {
-        let t = self.tensors.get(index).ok_or_else(|| JsError::new(&format!("no tensor at index {index}")))?;
+        let t = self.tensor(index)?;
         let ids: Vec<String> = serde_wasm_bindgen::from_value(scheme_ids)
             .map_err(|e| JsError::new(&format!("scheme ids must be an array of strings: {e}")))?;
         let options: CompareOptions = if options.is_undefined() || options.is_null() {
@@ -152,7 +157,7 @@ impl Workspace {
     /// loaded), `"dequantized"` (float32 .npy of `scheme`'s round trip) or `"packed"` (`scheme`'s
     /// packed bytes, in the layout the README documents).
     pub fn export(&self, index: usize, what: &str, scheme: Option<String>) -> Result<Vec<u8>, JsError> {
-        let t = self.tensors.get(index).ok_or_else(|| JsError::new(&format!("no tensor at index {index}")))?;
+        let t = self.tensor(index)?;
         if what == "original" {
             return Ok(formats::npy::write_f32(&t.shape, &t.data));
         }

@@ -2,6 +2,10 @@
 // from the worker (www/worker.js); this thread only renders them and draws with plotters.
 import init, { bench_ids, draw_histograms, draw_sqnr_chart, sample_list, scheme_list } from './pkg/quantscope.js';
 import { WorkerClient } from './client.js';
+import { app } from './app.js';
+import { wireViews } from './views.js';
+import { mountLearn } from './learn/panels.js';
+import { mountRun } from './run/page.js';
 
 const $ = (sel) => document.querySelector(sel);
 const DEFAULT_SCHEME = 'int8_sym';
@@ -322,7 +326,12 @@ function reportError(err) {
 function restartWorker(err) {
   state.client.terminate();
   state.client = new WorkerClient();
+  app.client = state.client;
   state.tensors = [];
+  app.tensors = state.tensors;
+  app.selected = null;
+  app.emit('client-restarted');
+  app.emit('tensors-changed');
   state.files = [];
   state.selected = null;
   state.reports = [];
@@ -335,6 +344,8 @@ function restartWorker(err) {
 
 async function selectTensor(index) {
   state.selected = index;
+  app.selected = index;
+  app.emit('tensor-selected', { index });
   document.body.dataset.compared = 'false';
   renderTensorList();
   const t = state.tensors.find((x) => x.index === index);
@@ -362,6 +373,7 @@ async function selectScheme(id) {
 function added(list, file = null) {
   if (file) state.files.push({ file: file.file, format: file.format, metadata: file.metadata, count: list.length });
   state.tensors.push(...list);
+  app.emit('tensors-changed');
   renderTensorList();
   renderModel();
   if (list.length) selectTensor(list[0].index);
@@ -474,6 +486,9 @@ function wireInput() {
 }
 
 async function main() {
+  app.client = state.client;
+  app.tensors = state.tensors;
+  wireViews();
   await init();
   state.schemes = scheme_list();
   const picker = $('#scheme-picker');
@@ -481,6 +496,8 @@ async function main() {
   const select = $('#sample-kind');
   for (const [id, description] of sample_list()) { const o = new Option(id, id); o.title = description; select.add(o); }
   wireInput();
+  mountLearn();
+  mountRun();
   // Start with a sample so there is something to look at.
   added(await state.client.request('add_sample', ['normal', 256, 256, 42]));
 }

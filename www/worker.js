@@ -3,6 +3,8 @@
 // then {id, type: 'result', value} or {id, type: 'error', message}. {op: 'cancel', target} stops
 // a long request between two steps.
 import init, { Workspace } from './pkg/quantscope.js';
+import { learnOps } from './learn/ops.js';
+import { runOps } from './run/ops.js';
 
 const ready = init().then(() => new Workspace());
 const cancelled = new Set();
@@ -15,7 +17,7 @@ async function checkpoint(id) {
   if (cancelled.has(id)) throw new Cancelled('cancelled');
 }
 
-const ops = {
+const coreOps = {
   load_file: (ws, _id, [name, bytes]) => ws.load_file(name, new Uint8Array(bytes)),
   load_sharded: (ws, _id, [indexName, index, shardNames, shards]) =>
     ws.load_sharded(indexName, new Uint8Array(index), shardNames, shards.map((b) => new Uint8Array(b))),
@@ -66,6 +68,8 @@ const ops = {
     }));
   },
 };
+
+const ops = { ...coreOps, ...learnOps, ...runOps };
 
 self.onmessage = async ({ data }) => {
   const { id, op, args } = data;

@@ -1,0 +1,14 @@
+// What the page's views share: the worker client (replaced when the worker restarts), the
+// loaded tensors and the selected one, and events. main.js owns the Inspect view and keeps
+// these up to date; the Learn and Run views read them and listen for:
+//   'tensors-changed'  — tensors were added or the worker restarted (app.tensors replaced)
+//   'tensor-selected'  — detail: {index}
+//   'client-restarted' — app.client is a fresh worker; every worker-side handle is gone
+export const app = {
+  client: null,
+  tensors: [],        // [{index, name, dtype, shape, stored_bytes, stats}]
+  selected: null,     // tensor index
+  events: new EventTarget(),
+  emit(type, detail) { this.events.dispatchEvent(new CustomEvent(type, { detail })); },
+  on(type, fn) { this.events.addEventListener(type, (e) => fn(e.detail)); },
+};

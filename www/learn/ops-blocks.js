@@ -1,0 +1,2 @@
+// Worker operations of the panels 'Granularity', 'Memory' and 'Compare schemes'.
+export const blocksOps = {};

@@ -1,0 +1,2 @@
+// Worker operations of the panels 'How numbers are stored', 'Scale and zero point' and 'Clipping'.
+export const numbersOps = {};

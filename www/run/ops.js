@@ -1,0 +1,2 @@
+// Worker operations of the Run view (the model engine).
+export const runOps = {};
