@@ -9,6 +9,7 @@ pub mod engine;
 pub mod error;
 pub mod formats;
 pub mod gemm;
+pub mod mnist;
 pub mod report;
 pub mod samples;
 pub mod schemes;

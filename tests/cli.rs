@@ -104,3 +104,50 @@ fn inspect_reads_every_format_and_sharded_checkpoints() {
     let sharded = &got[3]["tensors"];
     assert_eq!(sharded.as_array().unwrap().len(), 3);
 }
+
+#[test]
+fn run_executes_an_onnx_model_on_npy_inputs() {
+    use prost::Message;
+    use quantscope::engine::tensor_proto;
+    use quantscope::formats::onnx::proto::TensorProto;
+    let case = fixture("onnx_node/ort/mlp_fp32");
+    let pb = |p: PathBuf| tensor_proto::decode(&TensorProto::decode(std::fs::read(p).unwrap().as_slice()).unwrap(), "t").unwrap();
+    let x = pb(case.join("test_data_set_0/input_0.pb"));
+    let want = pb(case.join("test_data_set_0/output_0.pb")).to_f32_vec();
+    let dir = std::env::temp_dir().join(format!("quantscope-cli-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("x.npy");
+    std::fs::write(&input, quantscope::formats::npy::write_f32(x.shape(), &x.to_f32_vec())).unwrap();
+    let model = case.join("model.onnx");
+    let (model, input) = (model.to_str().unwrap(), input.to_str().unwrap());
+
+    // FP32 to .npy: ONNX Runtime's output within float tolerance.
+    let out = dir.join("y.npy");
+    let r = run(&["run", model, "--input", &format!("x={input}"), "--out", out.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let y = quantscope::formats::npy::parse("y.npy", &std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(y.shape, [4, 10]);
+    assert!(y.data.iter().zip(&want).all(|(a, b)| (a - b).abs() <= 1e-5 + 1e-5 * b.abs()));
+
+    // int8 dynamic to .npz (a bare file names the only input); close to FP32.
+    let out = dir.join("y.npz");
+    let r = run(&["run", model, "--input", input, "--scheme", "int8_dynamic_channel", "--out", out.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("int8 dynamic (per channel)"));
+    let y = quantscope::formats::npz::parse(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!((y[0].name.as_str(), y[0].shape.clone()), ("y", vec![4, 10]));
+    assert!(y[0].data.iter().zip(&want).all(|(a, b)| (a - b).abs() < 0.1));
+
+    // Without --out: shapes and first values on stdout; weight-only with a scheme id.
+    let r = run(&["run", model, "--input", input, "--scheme", "q4_0"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(String::from_utf8_lossy(&r.stdout).starts_with("y  float32 [4, 10]  ["));
+
+    // Errors: a bad scheme is a usage error; a wrong input shape names the input.
+    assert_eq!(run(&["run", model, "--input", input, "--scheme", "int9"]).status.code(), Some(2));
+    std::fs::write(dir.join("bad.npy"), quantscope::formats::npy::write_f32(&[4, 7], &[0.0; 28])).unwrap();
+    let r = run(&["run", model, "--input", dir.join("bad.npy").to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("model input 'x': has shape [4, 7]"), "{}", String::from_utf8_lossy(&r.stderr));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -3,13 +3,20 @@ const pkg = new URL(self.location.href).searchParams.get('pkg') ?? 'pkg';
 const wasm = await import(`./${pkg}/quantscope.js`);
 await wasm.default();
 
-self.onmessage = ({ data: { elements, reps } }) => {
+self.onmessage = ({ data: { elements, reps, only, gemmMs, gemmReps } }) => {
   const build = wasm.simd128_enabled() ? 'simd128' : 'scalar';
-  for (const id of wasm.bench_ids()) {
+  for (const id of only === 'gemm' ? [] : wasm.bench_ids()) {
     try {
       self.postMessage({ type: 'result', build, result: wasm.bench_scheme(id, elements, reps) });
     } catch (err) {
       self.postMessage({ type: 'error', build, scheme: id, message: String(err.message ?? err) });
+    }
+  }
+  if (only !== 'schemes') {
+    try {
+      self.postMessage({ type: 'gemm', build, results: wasm.bench_gemm(gemmMs, gemmReps) });
+    } catch (err) {
+      self.postMessage({ type: 'error', build, scheme: 'gemm', message: String(err.message ?? err) });
     }
   }
   self.postMessage({ type: 'done', build });

@@ -6,9 +6,14 @@ import { app } from './app.js';
 import { wireViews } from './views.js';
 import { mountLearn } from './learn/panels.js';
 import { mountRun } from './run/page.js';
+import { getParam, setParams } from './urlstate.js';
+import { wireTour } from './tour.js';
+import { cancelLoad, drawStreamedHistogram, openFile, renderGgufFiles, tooBigNotice, wireGgufExport } from './bigfiles.js';
 
 const $ = (sel) => document.querySelector(sel);
 const DEFAULT_SCHEME = 'int8_sym';
+// Tensors up to this many values get every scheme compared as soon as they are selected.
+const AUTO_COMPARE_MAX = 1 << 22;
 
 const state = {
   client: new WorkerClient(),
@@ -121,6 +126,7 @@ function renderModel() {
     card.append(summary, table);
     return card;
   }));
+  renderGgufFiles(state.files);
 }
 
 async function compareModel() {
@@ -128,7 +134,13 @@ async function compareModel() {
   const row = $('#model-progress-row');
   const bar = $('#model-progress');
   const ids = bench_ids();
-  const job = state.client.start('compare_model', [state.tensors.map((t) => t.index), ids], {
+  // Tensors too big to compare (from large files) are left out and counted below the table.
+  const skipped = state.tensors.filter((t) => t.comparable === false);
+  const indices = state.tensors.filter((t) => t.comparable !== false).map((t) => t.index);
+  $('#model-skipped').hidden = !skipped.length;
+  $('#model-skipped').textContent = skipped.length ? `Left out: ${skipped.length} tensor${skipped.length === 1 ? '' : 's'} ` +
+    `(${fmt(skipped.reduce((a, t) => a + params(t), 0))} parameters) too big to compare: ${skipped.map((t) => t.name).join(', ')}.` : '';
+  const job = state.client.start('compare_model', [indices, ids], {
     onProgress: (done, total) => {
       bar.max = total;
       bar.value = done;
@@ -139,7 +151,7 @@ async function compareModel() {
   row.hidden = false;
   try {
     const rows = await job.promise;
-    const total = state.tensors.reduce((a, t) => a + params(t), 0);
+    const total = state.tensors.filter((t) => t.comparable !== false).reduce((a, t) => a + params(t), 0);
     $('#model-table tbody').replaceChildren(...rows.map((r) => {
       const tr = document.createElement('tr');
       tr.dataset.scheme = r.scheme;
@@ -285,6 +297,8 @@ function histogramOptions() {
 
 // One scheme on the selected tensor, with its histograms.
 async function showScheme() {
+  const t = state.tensors.find((x) => x.index === state.selected);
+  if (t?.comparable === false) return drawStreamedHistogram(state.client, t, histogramOptions());
   const r = await state.client.request('compare', [state.selected, [state.scheme], histogramOptions()]);
   renderScheme(r.schemes[0]);
   drawCharts(r.schemes[0], r.histogram);
@@ -308,6 +322,8 @@ async function compareAll() {
   try {
     const all = await job.promise;
     state.reports = all.schemes;
+    app.reports = all.schemes;
+    app.emit('reports-changed');
     renderTable();
     drawSqnrChart();
   } finally {
@@ -345,17 +361,34 @@ function restartWorker(err) {
 async function selectTensor(index) {
   state.selected = index;
   app.selected = index;
+  app.reports = [];
   app.emit('tensor-selected', { index });
   document.body.dataset.compared = 'false';
   renderTensorList();
   const t = state.tensors.find((x) => x.index === index);
+  setParams({ tensor: t.name });
   $('#tensor').hidden = false;
   renderTensor(t);
+  const tooBig = t.comparable === false;
+  $('#tensor').toggleAttribute('data-too-big', tooBig);
+  $('#tensor-too-big').hidden = !tooBig;
+  $('#tensor-too-big').textContent = tooBig ? tooBigNotice(t, fmt(params(t))) : '';
   $('#range-lo').value = '';
   $('#range-hi').value = '';
   try {
     await showScheme();
     document.body.dataset.ready = 'true';
+    if (tooBig) { document.body.dataset.compared = 'skipped'; return; }
+    // All ~90 schemes on tens of millions of values take minutes: only on request.
+    const manual = params(t) > AUTO_COMPARE_MAX;
+    $('#compare-all-row').hidden = !manual;
+    if (manual) {
+      state.reports = [];
+      renderTable();
+      $('#compare-all-text').textContent = `${fmt(params(t))} values: comparing all ${state.schemes.length} schemes takes a while.`;
+      document.body.dataset.compared = 'manual';
+      return;
+    }
     await compareAll();
     document.body.dataset.compared = 'true';
   } catch (err) {
@@ -365,13 +398,16 @@ async function selectTensor(index) {
 
 async function selectScheme(id) {
   state.scheme = id;
+  app.scheme = id;
+  setParams({ scheme: id });
+  app.emit('scheme-selected', { id });
   for (const tr of document.querySelectorAll('#scheme-table tbody tr')) tr.setAttribute('aria-selected', String(tr.dataset.scheme === id));
   drawSqnrChart();
   await showScheme().catch(reportError);
 }
 
 function added(list, file = null) {
-  if (file) state.files.push({ file: file.file, format: file.format, metadata: file.metadata, count: list.length });
+  if (file) state.files.push({ file: file.file, format: file.format, metadata: file.metadata, count: list.length, indices: list.map((t) => t.index) });
   state.tensors.push(...list);
   app.emit('tensors-changed');
   renderTensorList();
@@ -402,7 +438,7 @@ async function loadFiles(files) {
       added(loaded.tensors, loaded);
     } catch (err) {
       if (err.fatal) { restartWorker(err); return false; }
-      errors.push(err.message);
+      if (!err.cancelled) errors.push(err.message);
     }
     return true;
   };
@@ -412,11 +448,10 @@ async function loadFiles(files) {
       [index.name, buffers[0], shards.map((f) => f.name), buffers.slice(1)], { transfer: buffers }));
     if (!ok) return;
   }
+  // Each file is handed to the worker as a File, not read here: safetensors and GGUF are read
+  // there piece by piece (a 2 GB model never sits whole in memory), the rest whole.
   for (const file of singles) {
-    const ok = await load(async () => {
-      const bytes = await file.arrayBuffer();
-      return state.client.request('load_file', [file.name, bytes], { transfer: [bytes] });
-    });
+    const ok = await load(() => openFile(state.client, file));
     if (!ok) return;
   }
   showError(errors.join('\n'));
@@ -465,6 +500,17 @@ function wireInput() {
     }
   };
   $('#cancel').onclick = () => state.running?.cancel();
+  $('#load-cancel').onclick = cancelLoad;
+  $('#compare-all').onclick = async () => {
+    $('#compare-all-row').hidden = true;
+    try {
+      await compareAll();
+      document.body.dataset.compared = 'true';
+    } catch (err) {
+      reportError(err);
+    }
+  };
+  wireGgufExport({ files: () => state.files, client: () => state.client, saveBytes, reportError });
   $('#model-compare').onclick = () => compareModel();
   for (const b of document.querySelectorAll('[data-export]')) b.onclick = () => download(b.dataset.export);
   $('#model-cancel').onclick = () => state.modelJob?.cancel();
@@ -489,6 +535,8 @@ async function main() {
   app.client = state.client;
   app.tensors = state.tensors;
   wireViews();
+  // Other views add tensors too (the Learn panels' samples): keep the list and model current.
+  app.on('tensors-changed', () => { renderTensorList(); renderModel(); });
   await init();
   state.schemes = scheme_list();
   const picker = $('#scheme-picker');
@@ -498,8 +546,16 @@ async function main() {
   wireInput();
   mountLearn();
   mountRun();
-  // Start with a sample so there is something to look at.
-  added(await state.client.request('add_sample', ['normal', 256, 256, 42]));
+  wireTour();
+  // Start with a sample so there is something to look at. A shared link (see urlstate.js) names
+  // its scheme and, for a built-in sample, its tensor (`tensor=sample:laplace`).
+  const scheme = getParam('scheme');
+  if (state.schemes.some((x) => x.id === scheme)) state.scheme = scheme;
+  app.scheme = state.scheme;
+  const kind = getParam('tensor')?.match(/^sample:(.+)$/)?.[1];
+  const start = sample_list().some(([id]) => id === kind) ? kind : 'normal';
+  $('#sample-kind').value = start;
+  added(await state.client.request('add_sample', [start, 256, 256, 42]));
 }
 
 main().catch((err) => showError(`quantscope failed to start: ${err.message}`));

@@ -1,5 +1,6 @@
 // The page's three views (Inspect, Learn, Run a model) as tabs; the view is kept in the URL's
 // hash (`#learn`, `#run`, ...) so a link opens it.
+import { setView } from './urlstate.js';
 const VIEWS = ['inspect', 'learn', 'run'];
 
 export function currentView() {
@@ -16,7 +17,8 @@ export function showView(name, { updateHash = true } = {}) {
     tab.tabIndex = v === name ? 0 : -1;
   }
   document.body.dataset.view = name;
-  if (updateHash && currentView() !== name) history.replaceState(null, '', `#${name}`);
+  // The settings after the view (`#learn?bits=4`, see urlstate.js) stay in the URL.
+  if (updateHash && currentView() !== name) setView(name);
   window.dispatchEvent(new CustomEvent('view-shown', { detail: { view: name } }));
 }
 

@@ -2,17 +2,26 @@
 // Protocol: the page posts {id, op, args}; the worker answers {id, type: 'progress', done, total},
 // then {id, type: 'result', value} or {id, type: 'error', message}. {op: 'cancel', target} stops
 // a long request between two steps.
-import init, { Workspace } from './pkg/quantscope.js';
+import init, { Workspace, wasm_memory_bytes } from './pkg/quantscope.js';
 import { learnOps } from './learn/ops.js';
 import { runOps } from './run/ops.js';
 
 const ready = init().then(() => new Workspace());
 const cancelled = new Set();
+// For the bench (scripts/bench.mjs reads it through Playwright): bytes of wasm memory, which
+// only grows, so after an operation it is that operation's high-water mark.
+self.quantscopeMemory = async () => { await ready; return wasm_memory_bytes(); };
 
-class Cancelled extends Error {}
+// Values whose statistics one step of open_file streams (about 20–60 ms of work), and bytes of
+// GGUF export gathered before they are folded into a Blob (which the browser may keep on disk).
+const OPEN_STEP_VALUES = 1 << 22;
+const EXPORT_FOLD_BYTES = 64 << 20;
 
-// Let queued messages (a cancel) run, then check whether this request was cancelled.
-async function checkpoint(id) {
+export class Cancelled extends Error {}
+
+// Let queued messages (a cancel) run, then check whether this request was cancelled. Exported
+// for long ops of other modules (www/run/mnist-ops.js).
+export async function checkpoint(id) {
   await new Promise((r) => setTimeout(r, 0));
   if (cancelled.has(id)) throw new Cancelled('cancelled');
 }
@@ -23,6 +32,53 @@ const coreOps = {
     ws.load_sharded(indexName, new Uint8Array(index), shardNames, shards.map((b) => new Uint8Array(b))),
   add_sample: (ws, _id, [kind, rows, cols, seed]) => ws.add_sample(kind, rows, cols, seed),
   export: (ws, _id, [index, what, scheme]) => ws.export(index, what, scheme),
+
+  // A dropped File, never copied whole: .safetensors/.gguf headers are parsed, then every
+  // tensor's statistics are streamed from the file in steps (progress in values, cancel between
+  // steps). Other formats are read whole inside open_file, as load_file reads them.
+  async open_file(ws, id, [file]) {
+    const opened = ws.open_file(file.name, file);
+    try {
+      for (;;) {
+        const step = ws.open_step(opened.file_id, OPEN_STEP_VALUES);
+        self.postMessage({ id, type: 'progress', done: step.done, total: step.total });
+        if (step.finished) return step.info;
+        await checkpoint(id);
+      }
+    } catch (err) {
+      ws.close_file(opened.file_id);
+      throw err;
+    }
+  },
+
+  // The values of a tensor too big to compare, counted chunk by chunk from its file.
+  histogram_streamed: (ws, _id, [index, bins, range]) => ws.histogram_streamed(index, bins, range ?? null),
+
+  // A whole model as GGUF: the header, then each tensor quantized a chunk at a time; the pieces
+  // are gathered into a Blob that is posted back (no copy of the file stays in wasm memory).
+  async export_gguf(ws, id, [indices, scheme, name]) {
+    const plan = ws.export_gguf_begin(indices, scheme, name);
+    let blob = new Blob([]);
+    let parts = [], pending = 0, written = 0;
+    try {
+      for (let piece = ws.export_gguf_step(); piece !== undefined; piece = ws.export_gguf_step()) {
+        parts.push(piece);
+        pending += piece.length;
+        written += piece.length;
+        if (pending >= EXPORT_FOLD_BYTES) {
+          blob = new Blob([blob, ...parts]);
+          parts = [];
+          pending = 0;
+        }
+        self.postMessage({ id, type: 'progress', done: written, total: plan.bytes });
+        await checkpoint(id);
+      }
+    } catch (err) {
+      ws.export_gguf_cancel();
+      throw err;
+    }
+    return { plan, blob: new Blob([blob, ...parts], { type: 'application/octet-stream' }) };
+  },
 
   // Scheme by scheme, so progress can be shown and a cancel can land between two schemes.
   async compare(ws, id, [index, schemeIds, options]) {

@@ -4,6 +4,9 @@
 //!   quantscope compare FILE [--tensor NAME] [--scheme ID]... [--axis N] [--json]
 //!   quantscope quantize FILE [--tensor NAME] --scheme ID [--axis N] --out OUT.bin [--dequantized DEQ.npy]
 //!   quantscope schemes [--json]
+//!   quantscope export MODEL --scheme TYPE --out OUT.gguf
+//!   quantscope eval [--model www/models/mnist_mlp.onnx] [--data www/models/mnist_test.npz] [--json]
+//!   quantscope run MODEL.onnx --input [NAME=]X.npy... [--scheme VARIANT] [--calibration [NAME=]C.npy...] [--out Y.npy|Y.npz]
 //!
 //! Exit codes: 0 success, 1 bad input (a message on stderr), 2 bad usage.
 
@@ -18,7 +21,12 @@ const USAGE: &str = "usage:
   quantscope inspect FILE... [--json]
   quantscope compare FILE [--tensor NAME] [--scheme ID|all]... [--axis N] [--json]
   quantscope quantize FILE [--tensor NAME] --scheme ID [--axis N] --out OUT.bin [--dequantized DEQ.npy]
-  quantscope schemes [--json]";
+  quantscope schemes [--json]
+  quantscope export MODEL --scheme TYPE --out OUT.gguf   (TYPE: a ggml type, e.g. q4_0, q4_k, q8_0, f16)
+  quantscope eval [--model MODEL.onnx] [--data TEST.npz] [--json]
+  quantscope run MODEL.onnx --input [NAME=]X.npy... [--scheme VARIANT] [--calibration [NAME=]C.npy...] [--out Y.npy|Y.npz]
+      (VARIANT: fp32, int8_dynamic[_channel], int8_static[_percentile|_entropy|_mse], int4_dynamic,
+       or any scheme id for weight-only; int8_static calibrates on --calibration, else on the inputs)";
 
 #[derive(Default)]
 struct Args {
@@ -29,7 +37,11 @@ struct Args {
     axis: Option<usize>,
     out: Option<PathBuf>,
     dequantized: Option<PathBuf>,
+    model: Option<PathBuf>,
+    data: Option<PathBuf>,
     json: bool,
+    inputs: Vec<String>,
+    calibration: Vec<String>,
 }
 
 fn parse_args() -> Result<Args, lexopt::Error> {
@@ -44,6 +56,10 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Long("axis") => args.axis = Some(parser.value()?.parse()?),
             Long("out") => args.out = Some(parser.value()?.into()),
             Long("dequantized") => args.dequantized = Some(parser.value()?.into()),
+            Long("model") => args.model = Some(parser.value()?.into()),
+            Long("data") => args.data = Some(parser.value()?.into()),
+            Long("input") => args.inputs.push(parser.value()?.string()?),
+            Long("calibration") => args.calibration.push(parser.value()?.string()?),
             Short('h') | Long("help") => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -138,6 +154,28 @@ fn print_json<T: Serialize>(value: &T) {
     println!("{}", serde_json::to_string_pretty(value).expect("reports serialize"));
 }
 
+/// Every tensor's report with its statistics streamed from disk a chunk at a time, so a 2 GB
+/// safetensors or GGUF file is never read whole (src/formats/lazy.rs).
+fn streamed_reports(path: &PathBuf) -> Result<Vec<TensorReport>, Failure> {
+    let name = path.display().to_string();
+    let named = |e: quantscope::Error| bad_input(format!("{name}: {e}"));
+    let source = formats::bytesource::FileSource::open(path).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    let file = formats::lazy::open(&name, std::rc::Rc::new(source)).map_err(named)?;
+    let summaries = file.summaries().map_err(named)?;
+    Ok(file
+        .tensors
+        .iter()
+        .zip(summaries)
+        .map(|(t, stats)| TensorReport {
+            name: t.name.clone(),
+            dtype: t.dtype.clone(),
+            shape: t.shape.iter().map(|&d| d as usize).collect(),
+            stored_bytes: t.stored_bytes(),
+            stats,
+        })
+        .collect())
+}
+
 fn inspect(args: &Args) -> Result<(), Failure> {
     if args.files.is_empty() {
         return Err(usage("inspect needs at least one FILE"));
@@ -149,8 +187,12 @@ fn inspect(args: &Args) -> Result<(), Failure> {
     }
     let mut out = Vec::new();
     for path in &args.files {
-        let tensors = load(path)?;
-        out.push(FileReport { file: path.display().to_string(), tensors: tensors.iter().map(report::tensor_report).collect() });
+        let tensors = if path.to_string_lossy().ends_with(".safetensors.index.json") {
+            load(path)?.iter().map(report::tensor_report).collect()
+        } else {
+            streamed_reports(path)?
+        };
+        out.push(FileReport { file: path.display().to_string(), tensors });
     }
     if args.json {
         print_json(&out);
@@ -219,6 +261,43 @@ fn quantize(args: &Args) -> Result<(), Failure> {
     Ok(())
 }
 
+/// A whole model as GGUF in one ggml type. Safetensors and GGUF models are read a chunk at a
+/// time (src/formats/lazy.rs), so any size works in bounded memory.
+fn export_gguf(args: &Args) -> Result<(), Failure> {
+    use quantscope::formats::gguf_writer::{self, OutType};
+    let [file] = args.files.as_slice() else { return Err(usage("export takes exactly one MODEL")) };
+    let [id] = args.schemes.as_slice() else { return Err(usage("export takes exactly one --scheme TYPE")) };
+    let out = args.out.as_ref().ok_or_else(|| usage("export needs --out OUT.gguf"))?;
+    let ty = OutType::from_id(id).ok_or_else(|| {
+        usage(format!("'{id}' is not a ggml type a GGUF can hold ({})", OutType::ALL.map(|t| t.id()).join(", ")))
+    })?;
+    let name = file.display().to_string();
+    let source = formats::bytesource::FileSource::open(file).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    let model = formats::lazy::open(&name, std::rc::Rc::new(source)).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    let stem = file.file_name().and_then(|n| n.to_str()).unwrap_or("model");
+    let stem = stem.split('.').next().unwrap_or(stem);
+    let written = std::fs::File::create(out).map_err(|e| bad_input(format!("{}: {e}", out.display())));
+    let plan = written.and_then(|f| {
+        let mut last = 0;
+        gguf_writer::write_file(&model, stem, ty, std::io::BufWriter::new(f), |done, total| {
+            if done != last {
+                last = done;
+                eprint!("\r{done}/{total} tensors");
+            }
+        })
+        .map_err(bad_input)
+    });
+    eprintln!();
+    let plan = plan.inspect_err(|_| {
+        let _ = std::fs::remove_file(out);
+    })?;
+    for t in plan.tensors.iter().filter(|t| t.note.is_some()) {
+        eprintln!("  {}: {}", t.name, t.note.as_deref().unwrap_or_default());
+    }
+    eprintln!("{name} → {} ({} tensors, {} bytes, {})", out.display(), plan.tensors.len(), plan.len, ty.id());
+    Ok(())
+}
+
 fn list_schemes(args: &Args) -> Result<(), Failure> {
     #[derive(Serialize)]
     struct Info {
@@ -240,6 +319,139 @@ fn list_schemes(args: &Args) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The built-in MNIST model's accuracy table: every variant of `mnist::table_variants` on every
+/// test digit, with its stored size and batch-1 latency (the Run view's table).
+fn eval(args: &Args) -> Result<(), Failure> {
+    use quantscope::mnist;
+    if !args.files.is_empty() {
+        return Err(usage("eval takes --model and --data, not file arguments"));
+    }
+    let read = |p: &Option<PathBuf>, default: &str| {
+        let path = p.clone().unwrap_or_else(|| PathBuf::from(default));
+        std::fs::read(&path).map(|b| (path.display().to_string(), b)).map_err(|e| bad_input(format!("{}: {e}", path.display())))
+    };
+    let (model_name, model_bytes) = read(&args.model, "www/models/mnist_mlp.onnx")?;
+    let (data_name, data_bytes) = read(&args.data, "www/models/mnist_test.npz")?;
+    let model = quantscope::engine::Model::from_onnx(&model_bytes).map_err(|e| bad_input(format!("{model_name}: {e}")))?;
+    let set = mnist::TestSet::from_npz(&data_bytes).map_err(|e| bad_input(format!("{data_name}: {e}")))?;
+    let start = std::time::Instant::now();
+    let now_ms = || start.elapsed().as_secs_f64() * 1e3;
+    if !args.json {
+        println!("{model_name} on {} test digits of {data_name}", set.len());
+        println!("{:<32} {:<12} {:>9} {:>11} {:>11} {:>9} {:>12}", "variant", "kind", "accuracy", "right", "size", "smaller", "latency µs");
+    }
+    let fp32_bytes = std::cell::Cell::new(0u64);
+    let rows = mnist::accuracy_table(&model, &set, &mnist::table_variants(), &now_ms, |r| {
+        if fp32_bytes.get() == 0 {
+            fp32_bytes.set(r.bytes);
+        }
+        if !args.json {
+            println!(
+                "{:<32} {:<12} {:>8.2}% {:>11} {:>11} {:>8.1}× {:>12.1}",
+                r.label,
+                r.group,
+                100.0 * r.evaluation.accuracy,
+                format!("{}/{}", r.evaluation.correct, r.evaluation.count),
+                r.bytes,
+                fp32_bytes.get() as f64 / r.bytes.max(1) as f64,
+                r.latency_micros
+            );
+        }
+    })
+    .map_err(|e| bad_input(format!("{model_name}: {e}")))?;
+    if args.json {
+        print_json(&rows);
+    }
+    Ok(())
+}
+
+/// `[NAME=]FILE.npy` arguments as values of the model's inputs (a bare FILE names the model's
+/// only input). .npy values arrive as f32 and are converted to the input's declared dtype.
+fn model_inputs(model: &quantscope::engine::Model, specs: &[String]) -> Result<Vec<(String, quantscope::engine::Value)>, Failure> {
+    use quantscope::engine::{DType, Value};
+    let mut out = Vec::new();
+    for spec in specs {
+        let (name, path) = match spec.split_once('=') {
+            Some((n, p)) => (n.to_string(), p.to_string()),
+            None => match model.inputs() {
+                [only] => (only.name.clone(), spec.clone()),
+                _ => return Err(usage(format!("--input {spec}: the model has several inputs, so write NAME=FILE.npy"))),
+            },
+        };
+        let bytes = std::fs::read(&path).map_err(|e| bad_input(format!("{path}: {e}")))?;
+        let t = formats::npy::parse(&path, &bytes).map_err(|e| bad_input(format!("{path}: {e}")))?;
+        let dtype = model.inputs().iter().find(|i| i.name == name).and_then(|i| i.dtype).unwrap_or(DType::F32);
+        let v = Value::from_f32(dtype, t.shape.clone(), &t.data).map_err(|e| bad_input(format!("{path}: {e}")))?;
+        out.push((name, v));
+    }
+    Ok(out)
+}
+
+/// Runs an ONNX model on .npy inputs, optionally quantized first.
+fn run_model(args: &Args) -> Result<(), Failure> {
+    use quantscope::engine::{Model, QuantizeConfig, QuantizeKind, STATIC_PERCENTILE};
+    use quantscope::stats::calibration::Calibration;
+    let [file] = args.files.as_slice() else { return Err(usage("run takes exactly one MODEL.onnx")) };
+    if args.inputs.is_empty() {
+        return Err(usage("run needs --input [NAME=]X.npy for the model's inputs"));
+    }
+    let name = file.display().to_string();
+    let bytes = std::fs::read(file).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    let model = Model::from_onnx(&bytes).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    let inputs = model_inputs(&model, &args.inputs)?;
+    let scheme = match args.schemes.as_slice() {
+        [] => "fp32",
+        [one] => one.as_str(),
+        _ => return Err(usage("run takes at most one --scheme")),
+    };
+    let static_kind = |calibration| -> Result<QuantizeKind, Failure> {
+        let batch = if args.calibration.is_empty() { inputs.clone() } else { model_inputs(&model, &args.calibration)? };
+        Ok(QuantizeKind::Int8Static { per_channel: true, calibration, inputs: vec![batch] })
+    };
+    let kind = match scheme {
+        "fp32" => QuantizeKind::Fp32,
+        "int8_dynamic" => QuantizeKind::Int8Dynamic { per_channel: false },
+        "int8_dynamic_channel" => QuantizeKind::Int8Dynamic { per_channel: true },
+        "int4_dynamic" => QuantizeKind::Int4Dynamic { per_channel: true },
+        "int8_static" => static_kind(Calibration::MinMax)?,
+        "int8_static_percentile" => static_kind(STATIC_PERCENTILE)?,
+        "int8_static_entropy" => static_kind(Calibration::Entropy)?,
+        "int8_static_mse" => static_kind(Calibration::Mse)?,
+        id => {
+            schemes::by_id(id).map_err(|_| usage(format!("unknown --scheme '{id}' (a variant name or a scheme id)")))?;
+            QuantizeKind::WeightOnly { scheme: id.to_string() }
+        }
+    };
+    let model = model.quantize(&QuantizeConfig::new(kind)).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    let named: Vec<(&str, quantscope::engine::Value)> = inputs.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
+    let start = std::time::Instant::now();
+    let outputs = model.run(&named).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    let micros = start.elapsed().as_secs_f64() * 1e6;
+    eprintln!("{name}: {} ({} bytes of weights), {micros:.0} µs", model.description(), model.stored_bytes());
+    match &args.out {
+        Some(out) => {
+            let values: Vec<Vec<f32>> = outputs.iter().map(|(_, v)| v.to_f32_vec()).collect();
+            let bytes = if outputs.len() == 1 && !out.to_string_lossy().ends_with(".npz") {
+                formats::npy::write_f32(outputs[0].1.shape(), &values[0])
+            } else {
+                let arrays: Vec<(&str, &[usize], &[f32])> =
+                    outputs.iter().zip(&values).map(|((n, v), x)| (n.as_str(), v.shape(), x.as_slice())).collect();
+                formats::npz::write_f32(&arrays)
+            };
+            std::fs::write(out, bytes).map_err(|e| bad_input(format!("{}: {e}", out.display())))?;
+        }
+        None => {
+            for (n, v) in &outputs {
+                let x = v.to_f32_vec();
+                let first: Vec<String> = x.iter().take(8).map(|&e| fmt_num(e as f64)).collect();
+                let more = if x.len() > 8 { ", ..." } else { "" };
+                println!("{n}  {} {:?}  [{}{more}]", v.dtype(), v.shape(), first.join(", "));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let result = match parse_args() {
         Err(e) => Err(usage(e)),
@@ -248,6 +460,9 @@ fn main() -> ExitCode {
             "compare" => compare(&args),
             "quantize" => quantize(&args),
             "schemes" => list_schemes(&args),
+            "export" => export_gguf(&args),
+            "eval" => eval(&args),
+            "run" => run_model(&args),
             "" => Err(usage("no command given")),
             other => Err(usage(format!("unknown command '{other}'"))),
         },

@@ -73,7 +73,7 @@ pub fn sniff(bytes: &[u8]) -> bool {
 
 /// How quantscope handles one ggml type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Decode {
+pub(crate) enum Decode {
     F32,
     F16,
     Bf16,
@@ -90,16 +90,16 @@ enum Decode {
 
 /// A ggml type: name, values per block, bytes per block (`type_traits` in `ggml/src/ggml.c`).
 #[derive(Debug, Clone, Copy)]
-struct GgmlTypeInfo {
-    name: &'static str,
-    block: u64,
-    bytes: u64,
-    decode: Decode,
+pub(crate) struct GgmlTypeInfo {
+    pub(crate) name: &'static str,
+    pub(crate) block: u64,
+    pub(crate) bytes: u64,
+    pub(crate) decode: Decode,
 }
 
 /// The ggml type with this id (`enum ggml_type` in `ggml/include/ggml.h`). Ids 4, 5, 31–33
 /// and 36–38 were removed from ggml and are unknown here too.
-fn ggml_type(id: u32) -> Option<GgmlTypeInfo> {
+pub(crate) fn ggml_type(id: u32) -> Option<GgmlTypeInfo> {
     use Decode::*;
     let (name, block, bytes, decode) = match id {
         0 => ("f32", 1, 4, F32),
@@ -346,18 +346,44 @@ fn read_value(
 }
 
 /// One tensor's header, validated.
-struct TensorInfo {
-    name: String,
+pub(crate) struct TensorInfo {
+    pub(crate) name: String,
     /// Row-major (dims reversed).
-    shape: Vec<u64>,
-    ty: GgmlTypeInfo,
-    type_id: u32,
-    offset: u64,
-    size: u64,
+    pub(crate) shape: Vec<u64>,
+    pub(crate) ty: GgmlTypeInfo,
+    pub(crate) type_id: u32,
+    /// Within the data section.
+    pub(crate) offset: u64,
+    pub(crate) size: u64,
 }
 
-/// Parses a whole GGUF file.
-pub fn parse(bytes: &[u8]) -> Result<LoadedFile, Error> {
+/// One metadata key/value as stored: the key, its `gguf_type` and the value's bytes (for an
+/// array: element type, length and elements), so a writer can copy it unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawKv {
+    pub key: String,
+    pub value_type: u32,
+    pub value: Vec<u8>,
+}
+
+/// Everything before the data section, validated against the file's length.
+pub(crate) struct Header {
+    /// Display strings, starting with `gguf.version`.
+    pub(crate) metadata: Vec<(String, String)>,
+    pub(crate) raw: Vec<RawKv>,
+    pub(crate) data_start: u64,
+    pub(crate) infos: Vec<TensorInfo>,
+}
+
+/// The most header bytes [`super::lazy`] reads to find the data section (a header with a
+/// 256k-token vocabulary is a few MB).
+pub const MAX_HEADER_BYTES: u64 = 256 << 20;
+
+/// Parses the header of a GGUF file of `file_len` bytes from `prefix`, its first bytes. When the
+/// prefix ends inside the header the error is [`GgufError::Truncated`]; a caller holding only a
+/// prefix of the file reads more and tries again. Tensor sizes, alignment, bounds and overlaps
+/// are checked against `file_len`.
+pub(crate) fn parse_header(bytes: &[u8], file_len: u64) -> Result<Header, Error> {
     let mut r = Reader { bytes, pos: 0 };
     if bytes.len() < MAGIC.len() {
         return Err(if MAGIC.starts_with(bytes) {
@@ -384,6 +410,7 @@ pub fn parse(bytes: &[u8]) -> Result<LoadedFile, Error> {
     }
 
     let mut metadata = vec![("gguf.version".to_string(), version.to_string())];
+    let mut raw = Vec::new();
     let mut alignment = DEFAULT_ALIGNMENT;
     let mut keys = std::collections::HashSet::new();
     for i in 0..kv_count {
@@ -402,6 +429,7 @@ pub fn parse(bytes: &[u8]) -> Result<LoadedFile, Error> {
                 _ => return Err(GgufError::BadAlignment(text).into()),
             }
         }
+        raw.push(RawKv { key: key.to_string(), value_type: t, value: bytes[start..r.pos].to_vec() });
         metadata.push((key.to_string(), text));
     }
 
@@ -441,20 +469,14 @@ pub fn parse(bytes: &[u8]) -> Result<LoadedFile, Error> {
 
     // The data section starts at the next multiple of the alignment.
     let data_start = (r.pos as u64).div_ceil(alignment).saturating_mul(alignment);
-    let data = bytes.get(data_start as usize..).unwrap_or(&[]);
+    let data_len = file_len.saturating_sub(data_start);
     for t in &infos {
         if t.offset % alignment != 0 {
             return Err(GgufError::MisalignedTensor { name: t.name.clone(), offset: t.offset, alignment }.into());
         }
         let end = t.offset.checked_add(t.size);
-        if !matches!(end, Some(end) if end <= data.len() as u64) {
-            return Err(GgufError::TensorOutOfBounds {
-                name: t.name.clone(),
-                offset: t.offset,
-                size: t.size,
-                data_len: data.len() as u64,
-            }
-            .into());
+        if !matches!(end, Some(end) if end <= data_len) {
+            return Err(GgufError::TensorOutOfBounds { name: t.name.clone(), offset: t.offset, size: t.size, data_len }.into());
         }
     }
     let mut by_offset: Vec<&TensorInfo> = infos.iter().filter(|t| t.size > 0).collect();
@@ -464,12 +486,18 @@ pub fn parse(bytes: &[u8]) -> Result<LoadedFile, Error> {
             return Err(GgufError::OverlappingTensors { first: pair[0].name.clone(), second: pair[1].name.clone() }.into());
         }
     }
+    Ok(Header { metadata, raw, data_start, infos })
+}
 
+/// Parses a whole GGUF file.
+pub fn parse(bytes: &[u8]) -> Result<LoadedFile, Error> {
+    let Header { mut metadata, data_start, infos, .. } = parse_header(bytes, bytes.len() as u64)?;
+    let data = bytes.get(data_start as usize..).unwrap_or(&[]);
     let mut tensors = Vec::new();
     let mut decoded_total = 0u64;
     for t in infos {
         if t.ty.decode == Decode::Unsupported {
-            metadata.push((format!("unsupported tensor {}", t.name), format!("ggml type {} ({})", t.type_id, t.ty.name)));
+            metadata.push(unsupported_entry(&t));
             continue;
         }
         let count = checked_element_count(&t.shape);
@@ -490,8 +518,13 @@ pub fn parse(bytes: &[u8]) -> Result<LoadedFile, Error> {
     Ok(LoadedFile { format: Format::Gguf, metadata, tensors })
 }
 
+/// The metadata entry naming a tensor of a type quantscope does not decode.
+pub(crate) fn unsupported_entry(t: &TensorInfo) -> (String, String) {
+    (format!("unsupported tensor {}", t.name), format!("ggml type {} ({})", t.type_id, t.ty.name))
+}
+
 /// Decodes one tensor's bytes (already checked to be exactly its size) to f32.
-fn decode(ty: GgmlTypeInfo, raw: &[u8], shape: &[usize]) -> Result<Vec<f32>, Error> {
+pub(crate) fn decode(ty: GgmlTypeInfo, raw: &[u8], shape: &[usize]) -> Result<Vec<f32>, Error> {
     fn each<const N: usize>(raw: &[u8], f: impl Fn([u8; N]) -> f32) -> Vec<f32> {
         raw.chunks_exact(N).map(|c| f(c.try_into().expect("chunks_exact yields N bytes"))).collect()
     }

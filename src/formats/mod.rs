@@ -2,7 +2,11 @@
 //! Each parser returns a [`LoadedFile`]: the tensors (values as f32) and what else the file
 //! says about itself (metadata key/values, a model's graph summary).
 
+pub mod bytesource;
 pub mod gguf;
+pub mod gguf_writer;
+pub mod lazy;
+pub mod lazy_store;
 pub mod npy;
 pub mod npz;
 pub mod onnx;

@@ -109,6 +109,21 @@ pub fn load(bytes: &[u8]) -> Result<LoadedFile> {
     Ok(LoadedFile { format: Format::Npz, metadata: Vec::new(), tensors: parse(bytes)? })
 }
 
+/// Writes float32 arrays as an uncompressed `.npz` (what `numpy.savez` writes): one stored
+/// member `name.npy` per array, in order.
+pub fn write_f32(arrays: &[(&str, &[usize], &[f32])]) -> Vec<u8> {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(CompressionMethod::Stored).large_file(false);
+    for (name, shape, values) in arrays {
+        let npy = npy::write_f32(shape, values);
+        // Writing into a Vec cannot fail; only a name the zip format cannot hold could.
+        zip.start_file(format!("{name}.npy"), options).expect("a zip member name");
+        zip.write_all(&npy).expect("writing to memory");
+    }
+    zip.finish().expect("writing to memory").into_inner()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,5 +244,13 @@ mod tests {
         let npy = npy::write_f32(&[1], &[7.0]);
         let f = crate::formats::load_file("x.bin", &stored("v.npy", &npy)).unwrap();
         assert_eq!((f.format, f.tensors[0].name.as_str()), (Format::Npz, "v"));
+    }
+
+    #[test]
+    fn written_archives_read_back() {
+        let bytes = write_f32(&[("y", &[2, 2], &[1.0, -2.0, 3.5, 0.0]), ("z", &[], &[7.0])]);
+        let t = parse(&bytes).unwrap();
+        assert_eq!((t[0].name.as_str(), t[0].shape.clone(), t[0].data.clone()), ("y", vec![2, 2], vec![1.0, -2.0, 3.5, 0.0]));
+        assert_eq!((t[1].name.as_str(), t[1].shape.clone(), t[1].data.clone()), ("z", vec![], vec![7.0]));
     }
 }

@@ -3,8 +3,9 @@
 //! The protobuf is decoded with `prost` into hand-written messages covering only what
 //! quantscope shows (no protoc, no build script). Field numbers are those of `onnx/onnx.proto`
 //! (ONNX 1.17+, `syntax = "proto2"`, so scalars are `Option`s); fields not declared here
-//! (node attributes and their subgraphs, doc strings, training info, functions, sparse
-//! initializers) are skipped by prost as unknown fields.
+//! (attribute subgraphs, doc strings, training info, functions, sparse initializers) are
+//! skipped by prost as unknown fields. Node attributes are declared for the model engine
+//! (`crate::engine`); this reader does not use them.
 //!
 //! Initializers decoded to f32: FLOAT, FLOAT16, BFLOAT16, DOUBLE, INT8, UINT8, INT16, UINT16,
 //! INT32, UINT32, INT64, UINT64 and BOOL, from `raw_data` (little-endian, as the spec fixes it)
@@ -95,7 +96,7 @@ pub mod proto {
         pub output: Vec<ValueInfoProto>,
     }
 
-    /// `message NodeProto`; `attribute` (5) is left out (skipped as an unknown field).
+    /// `message NodeProto`.
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct NodeProto {
         #[prost(string, repeated, tag = "1")]
@@ -108,6 +109,40 @@ pub mod proto {
         pub op_type: Option<String>,
         #[prost(string, optional, tag = "7")]
         pub domain: Option<String>,
+        #[prost(message, repeated, tag = "5")]
+        pub attribute: Vec<AttributeProto>,
+    }
+
+    /// `message AttributeProto`, without its graph, sparse-tensor and type-proto arms (the
+    /// engine runs no subgraphs; those fields are skipped as unknown).
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct AttributeProto {
+        #[prost(string, optional, tag = "1")]
+        pub name: Option<String>,
+        /// `AttributeType`: 1 FLOAT, 2 INT, 3 STRING, 4 TENSOR, 5 GRAPH, 6 FLOATS, 7 INTS,
+        /// 8 STRINGS, 9 TENSORS, 10 GRAPHS, 11 SPARSE_TENSOR, 12 SPARSE_TENSORS, 13 TYPE_PROTO,
+        /// 14 TYPE_PROTOS.
+        #[prost(int32, optional, tag = "20")]
+        pub r#type: Option<i32>,
+        /// Set when the attribute refers to an attribute of an enclosing function.
+        #[prost(string, optional, tag = "21")]
+        pub ref_attr_name: Option<String>,
+        #[prost(float, optional, tag = "2")]
+        pub f: Option<f32>,
+        #[prost(int64, optional, tag = "3")]
+        pub i: Option<i64>,
+        #[prost(bytes = "vec", optional, tag = "4")]
+        pub s: Option<Vec<u8>>,
+        #[prost(message, optional, tag = "5")]
+        pub t: Option<TensorProto>,
+        #[prost(float, repeated, packed = "false", tag = "7")]
+        pub floats: Vec<f32>,
+        #[prost(int64, repeated, packed = "false", tag = "8")]
+        pub ints: Vec<i64>,
+        #[prost(bytes = "vec", repeated, tag = "9")]
+        pub strings: Vec<Vec<u8>>,
+        #[prost(message, repeated, tag = "10")]
+        pub tensors: Vec<TensorProto>,
     }
 
     /// `message TensorProto`.

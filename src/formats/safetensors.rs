@@ -11,7 +11,7 @@
 
 use super::{Format, LoadedFile};
 use crate::error::{Result, SafetensorsError};
-use crate::tensor::{checked_element_count, Tensor};
+use crate::tensor::{Tensor, MAX_ELEMENTS};
 use half::{bf16, f16};
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use std::collections::HashMap;
@@ -22,7 +22,7 @@ pub const MAX_HEADER_LEN: u64 = 100_000_000;
 
 /// Element types quantscope decodes from safetensors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     F64,
     F32,
     F16,
@@ -63,7 +63,7 @@ impl Kind {
         })
     }
 
-    fn size(self) -> u64 {
+    pub(crate) fn size(self) -> u64 {
         match self {
             Kind::F8E4M3 | Kind::F8E5M2 | Kind::I8 | Kind::U8 | Kind::Bool => 1,
             Kind::F16 | Kind::BF16 | Kind::I16 | Kind::U16 => 2,
@@ -73,7 +73,7 @@ impl Kind {
     }
 
     /// The NumPy / ml_dtypes name, which is what [`Tensor::dtype`] holds for every format.
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Kind::F64 => "float64",
             Kind::F32 => "float32",
@@ -179,32 +179,45 @@ pub fn sniff_with_len(first_bytes: &[u8], file_len: u64) -> bool {
     }
 }
 
-/// The byte range of one tensor, validated.
-struct Span {
-    name: String,
-    kind: Kind,
-    shape: Vec<usize>,
-    start: u64,
-    end: u64,
+/// The byte range of one tensor, validated: `start..end` within the data section (which begins
+/// at byte `8 + header length` of the file).
+pub(crate) struct Span {
+    pub(crate) name: String,
+    pub(crate) kind: Kind,
+    pub(crate) shape: Vec<u64>,
+    pub(crate) start: u64,
+    pub(crate) end: u64,
 }
 
 /// `__metadata__` entries in file order.
 pub type Metadata = Vec<(String, String)>;
 
-/// Parses a whole safetensors file: its `__metadata__` (in file order) and its tensors (in
-/// header order, values widened to f32).
-pub fn parse(bytes: &[u8]) -> Result<(Metadata, Vec<Tensor>), SafetensorsError> {
-    let available = bytes.len() as u64;
-    let n = header_len(bytes).ok_or(SafetensorsError::Truncated { needed: 8, available })?;
+/// Where the data section starts (8 + the header length), from the first 8 bytes of a file of
+/// `file_len` bytes: the length field must be plausible and the header must fit in the file.
+pub(crate) fn data_start(first_bytes: &[u8], file_len: u64) -> Result<u64, SafetensorsError> {
+    let n = header_len(first_bytes).ok_or(SafetensorsError::Truncated { needed: 8, available: file_len.min(8) })?;
     if !(2..=MAX_HEADER_LEN).contains(&n) {
         return Err(SafetensorsError::BadHeaderLength(n));
     }
     let data_start = 8 + n; // n <= 100 MB: cannot overflow
-    let header_bytes = bytes
+    if data_start > file_len {
+        return Err(SafetensorsError::HeaderPastEnd { header_len: n, available: file_len - 8 });
+    }
+    Ok(data_start)
+}
+
+/// Parses and checks the header of a file of `file_len` bytes from `prefix`, its first
+/// [`data_start`] bytes (or more). Tensors of more than `max_elements` elements are refused
+/// (the whole-file reader caps them at [`crate::tensor::MAX_ELEMENTS`]; the lazy reader, which
+/// streams them, only at what the file can hold). Returns the metadata and the tensors' spans
+/// in header order; the spans are checked to tile the data section exactly.
+pub(crate) fn parse_header(prefix: &[u8], file_len: u64, max_elements: u64) -> Result<(Metadata, Vec<Span>), SafetensorsError> {
+    let data_start = data_start(prefix, file_len)?;
+    let header_bytes = prefix
         .get(8..data_start as usize)
-        .ok_or(SafetensorsError::HeaderPastEnd { header_len: n, available: available - 8 })?;
+        .ok_or(SafetensorsError::HeaderPastEnd { header_len: data_start - 8, available: prefix.len() as u64 - 8 })?;
     let header: Header = serde_json::from_slice(header_bytes).map_err(|e| SafetensorsError::BadHeader(e.to_string()))?;
-    let data_len = available - data_start;
+    let data_len = file_len - data_start;
 
     let mut spans = Vec::with_capacity(header.tensors.len());
     let mut seen = std::collections::HashSet::new();
@@ -214,18 +227,23 @@ pub fn parse(bytes: &[u8]) -> Result<(Metadata, Vec<Tensor>), SafetensorsError> 
         }
         let kind = Kind::from_header(&info.dtype)
             .ok_or_else(|| SafetensorsError::UnsupportedDtype { tensor: name.clone(), dtype: info.dtype.clone() })?;
-        let count = checked_element_count(&info.shape)
-            .ok_or_else(|| SafetensorsError::ShapeTooLarge { tensor: name.clone(), shape: info.shape.clone() })?;
+        let expected = info
+            .shape
+            .iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+            .filter(|&n| n <= max_elements)
+            .and_then(|n| n.checked_mul(kind.size()));
+        let Some(expected) = expected else {
+            return Err(SafetensorsError::ShapeTooLarge { tensor: name, shape: info.shape });
+        };
         let (start, end) = info.data_offsets;
         if start > end || end > data_len {
             return Err(SafetensorsError::OffsetsOutOfBounds { tensor: name, start, end, data_len });
         }
-        let expected = count * kind.size(); // <= 2^28 * 8: cannot overflow
         if end - start != expected {
             return Err(SafetensorsError::DataLengthMismatch { tensor: name, expected, actual: end - start });
         }
-        let shape = info.shape.iter().map(|&d| d as usize).collect();
-        spans.push(Span { name, kind, shape, start, end });
+        spans.push(Span { name, kind, shape: info.shape, start, end });
     }
 
     // The format requires the ranges to tile the data section exactly; say which rule is broken.
@@ -247,7 +265,13 @@ pub fn parse(bytes: &[u8]) -> Result<(Metadata, Vec<Tensor>), SafetensorsError> 
     if covered != data_len {
         return Err(SafetensorsError::UnclaimedBytes { start: covered, end: data_len });
     }
+    Ok((header.metadata, spans))
+}
 
+/// Parses a whole safetensors file: its `__metadata__` (in file order) and its tensors (in
+/// header order, values widened to f32).
+pub fn parse(bytes: &[u8]) -> Result<(Metadata, Vec<Tensor>), SafetensorsError> {
+    let (metadata, spans) = parse_header(bytes, bytes.len() as u64, MAX_ELEMENTS)?;
     // The reference parser must agree; its data views are what we decode.
     let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| SafetensorsError::Rejected(e.to_string()))?;
     let mut tensors = Vec::with_capacity(spans.len());
@@ -257,9 +281,10 @@ pub fn parse(bytes: &[u8]) -> Result<(Metadata, Vec<Tensor>), SafetensorsError> 
         if data.len() as u64 != s.end - s.start {
             return Err(SafetensorsError::Rejected(format!("tensor '{}': the crate's view disagrees with the header", s.name)));
         }
-        tensors.push(Tensor::new(s.name, s.shape, s.kind.name(), decode(s.kind, data)));
+        let shape = s.shape.iter().map(|&d| d as usize).collect();
+        tensors.push(Tensor::new(s.name, shape, s.kind.name(), decode(s.kind, data)));
     }
-    Ok((header.metadata, tensors))
+    Ok((metadata, tensors))
 }
 
 /// Reads a whole safetensors file (see [`parse`]).
@@ -293,7 +318,7 @@ pub fn f8_e5m2_to_f32(b: u8) -> f32 {
 
 /// Decodes little-endian elements to f32. Integers wider than 24 bits and float64 lose precision,
 /// as in the .npy reader.
-fn decode(kind: Kind, data: &[u8]) -> Vec<f32> {
+pub(crate) fn decode(kind: Kind, data: &[u8]) -> Vec<f32> {
     fn each<const N: usize>(data: &[u8], f: impl Fn([u8; N]) -> f32) -> Vec<f32> {
         data.chunks_exact(N).map(|c| f(c.try_into().expect("chunks_exact yields N bytes"))).collect()
     }

@@ -18,17 +18,30 @@ impl Histogram {
     pub fn bin_width(&self) -> f64 {
         (self.hi - self.lo) / self.counts.len() as f64
     }
+
+    /// No values yet in `bins` bins over [lo, hi] (clamped and widened as [`histogram`] does);
+    /// [`Histogram::add`] counts values in, chunk by chunk for a tensor streamed from a file.
+    pub fn empty(bins: usize, lo: f64, hi: f64) -> Histogram {
+        let bins = bins.clamp(1, MAX_BINS);
+        let (lo, hi) = if lo < hi { (lo, hi) } else { (lo - 0.5, lo + 0.5) };
+        Histogram { lo, hi, counts: vec![0; bins], below: 0, above: 0 }
+    }
+
+    /// Counts the finite `values` in; adding a tensor in chunks gives the counts of one call.
+    pub fn add(&mut self, values: &[f32]) {
+        let (below, above) = kernels::bin(values, self.lo, self.hi, &mut self.counts);
+        self.below += below;
+        self.above += above;
+    }
 }
 
 /// Counts the finite `values` into `bins` equal bins over [lo, hi]; `hi` itself falls in the
 /// last bin, as numpy.histogram does. A degenerate range (lo == hi) is widened by ±0.5 so a
 /// constant tensor still gets a visible bar.
 pub fn histogram(values: &[f32], bins: usize, lo: f64, hi: f64) -> Histogram {
-    let bins = bins.clamp(1, MAX_BINS);
-    let (lo, hi) = if lo < hi { (lo, hi) } else { (lo - 0.5, lo + 0.5) };
-    let mut counts = vec![0u64; bins];
-    let (below, above) = kernels::bin(values, lo, hi, &mut counts);
-    Histogram { lo, hi, counts, below, above }
+    let mut h = Histogram::empty(bins, lo, hi);
+    h.add(values);
+    h
 }
 
 /// The binning loop of [`histogram`]: scalar reference, SIMD128 kernel, one dispatch.
@@ -115,6 +128,16 @@ mod tests {
     fn out_of_range_and_non_finite_values() {
         let h = histogram(&[-1.0, 0.5, 3.0, f32::NAN, f32::INFINITY], 2, 0.0, 1.0);
         assert_eq!((h.counts.clone(), h.below, h.above), (vec![0, 1], 1, 1));
+    }
+
+    #[test]
+    fn chunks_add_up_to_one_call() {
+        let values: Vec<f32> = (0..1000).map(|i| ((i * 37) % 101) as f32 / 10.0 - 3.0).collect();
+        let whole = histogram(&values, 17, -2.0, 6.0);
+        let mut chunked = Histogram::empty(17, -2.0, 6.0);
+        values.chunks(333).for_each(|c| chunked.add(c));
+        assert_eq!(chunked, whole);
+        assert!(whole.below > 0 && whole.above > 0);
     }
 
     #[test]

@@ -1,2 +1,5 @@
 // Worker operations of the Run view (the model engine).
-export const runOps = {};
+import { engineOps } from './engine-ops.js';
+import { mnistOps } from './mnist-ops.js';
+
+export const runOps = { ...engineOps, ...mnistOps };

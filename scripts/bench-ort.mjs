@@ -1,0 +1,37 @@
+// The built-in MNIST model in quantscope and in onnxruntime-web (wasm backend, one thread), in
+// the same headless Chromium: accuracy, batch-1 latency and batch-256 throughput, FP32 and
+// int8, with the ratios. Part of `npm run bench`; on its own (after scripts/build-wasm.sh):
+//   node scripts/bench-ort.mjs
+import { launch } from '../tests/e2e/browser.mjs';
+
+export async function benchOrt() {
+  console.error('[bench] MNIST model: quantscope against onnxruntime-web in headless Chromium');
+  const browser = await launch();
+  let results, errors;
+  try {
+    const page = await browser.page();
+    await page.goto(`${browser.url}www/bench-ort.html`);
+    await page.waitForSelector('body[data-done="true"]', { state: 'attached', timeout: 10 * 60 * 1000 });
+    results = await page.evaluate(() => window.ortBenchResults);
+    errors = await page.evaluate(() => window.ortBenchErrors);
+  } finally {
+    await browser.close();
+  }
+  const get = (model, engine) => results.find((r) => r.model === model && r.engine === engine);
+  console.log('\nMNIST MLP 784-100-100-10 (www/models), one Web Worker; onnxruntime-web ' +
+    '(wasm, 1 thread) runs ORT quantize_dynamic\'s int8 model; median of 15 rounds');
+  console.log(`${'model'.padEnd(6)} ${'engine'.padEnd(16)} ${'accuracy'.padStart(9)} ${'batch-1 µs'.padStart(11)} ${'batch-256 inf/s'.padStart(16)}`);
+  for (const r of results) {
+    console.log(`${r.model.padEnd(6)} ${r.engine.padEnd(16)} ${`${(100 * r.accuracy).toFixed(2)}%`.padStart(9)} ${r.latency_us.toFixed(1).padStart(11)} ${r.throughput.toFixed(0).padStart(16)}`);
+  }
+  console.log('ratios (ORT time ÷ quantscope time: above 1× quantscope is faster)');
+  for (const model of ['FP32', 'INT8']) {
+    const q = get(model, 'quantscope'), o = get(model, 'onnxruntime-web');
+    if (!q || !o) continue;
+    console.log(`${model.padEnd(6)} batch 1: ${(o.latency_us / q.latency_us).toFixed(2)}×   batch 256: ${(q.throughput / o.throughput).toFixed(2)}×`);
+  }
+  if (errors.length) console.log(`errors:\n${errors.join('\n')}`);
+  return results;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await benchOrt();

@@ -1,0 +1,130 @@
+//! Prepacked right-hand matrices. Weights are constant, so the engine packs each once, at load
+//! time, into the layout the kernels stream: column panels of [`NR`] columns, zero-padded at the
+//! right edge (and, for the integer B, at the bottom to an even k).
+
+use super::{zero_point, Int8};
+
+/// Columns per packed panel: two 4-lane vectors, so a kernel row keeps two accumulators.
+pub const NR: usize = 8;
+
+/// Eight i16: one 16-byte vector, 16-byte aligned so no vector load straddles a cache line.
+#[derive(Clone, Copy, Default, Debug, PartialEq)]
+#[repr(C, align(16))]
+pub(crate) struct I16x8(pub [i16; 8]);
+
+/// Four f32: one 16-byte vector, 16-byte aligned.
+#[derive(Clone, Copy, Default, Debug, PartialEq)]
+#[repr(C, align(16))]
+pub(crate) struct F32x4(pub [f32; 4]);
+
+/// An 8-bit B (k×n, row-major) with its zero points subtracted, widened to i16 and packed for
+/// [`super::matmul_integer_packed`].
+///
+/// Layout: panel `p` (columns `8p..8p+8`), k-pair `q` (rows `2q`, `2q+1`) is two vectors,
+/// `[B'(2q,c), B'(2q+1,c)]` for columns `c = 8p..8p+4`, then for `8p+4..8p+8`, where
+/// `B'(l,c) = B[l][c] − b_zp[c]` (0 beyond k or n). One `i32x4.dot_i16x8_s` of such a vector
+/// with a broadcast pair `(A'(i,2q), A'(i,2q+1))` adds that k-pair's products to four columns of
+/// row `i`. `B'` lies in [−255, 255], so every product and pair sum is exact in i32.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PackedI8B {
+    k: usize,
+    n: usize,
+    pub(crate) data: Vec<I16x8>,
+}
+
+impl PackedI8B {
+    /// Packs `b` (k×n, row-major). `b_zp` holds one zero point for all columns or one per
+    /// column (length n), each within `B`'s range (u8: 0..=255, i8: −128..=127), as
+    /// MatMulInteger's `b_zero_point` tensor of B's type guarantees.
+    ///
+    /// Panics if `b` is shorter than k×n or `b_zp` has another length or an out-of-range value.
+    pub fn new<B: Int8>(k: usize, n: usize, b: &[B], b_zp: &[i32]) -> Self {
+        assert!(b.len() >= k * n, "PackedI8B: b is shorter than k×n");
+        super::check_zero_points::<B>("b_zp", b_zp, n, "column");
+        let kp = k.div_ceil(2);
+        let panels = n.div_ceil(NR);
+        let mut data = vec![I16x8::default(); panels * kp * 2];
+        for p in 0..panels {
+            for c in 0..NR.min(n - p * NR) {
+                let col = p * NR + c;
+                let zb = zero_point(b_zp, col);
+                for l in 0..k {
+                    let v = (b[l * n + col].to_i32() - zb) as i16;
+                    data[(p * kp + l / 2) * 2 + c / 4].0[(c % 4) * 2 + l % 2] = v;
+                }
+            }
+        }
+        PackedI8B { k, n, data }
+    }
+
+    /// Rows of B (the shared dimension).
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Columns of B (of the output).
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Bytes held (for memory reports).
+    pub fn size_bytes(&self) -> usize {
+        self.data.len() * core::mem::size_of::<I16x8>()
+    }
+
+    /// The k-pairs of panel `p`: `2·⌈k/2⌉` vectors.
+    pub(crate) fn panel(&self, p: usize) -> &[I16x8] {
+        let len = self.k.div_ceil(2) * 2;
+        &self.data[p * len..(p + 1) * len]
+    }
+}
+
+/// An f32 B (k×n, row-major) packed for [`super::gemm_f32_packed`].
+///
+/// Layout: panel `p` (columns `8p..8p+8`), row `l` is two vectors `B[l][8p..8p+4]`,
+/// `B[l][8p+4..8p+8]` (0 beyond n).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PackedF32B {
+    k: usize,
+    n: usize,
+    pub(crate) data: Vec<F32x4>,
+}
+
+impl PackedF32B {
+    /// Packs `b` (k×n, row-major). Panics if `b` is shorter than k×n.
+    pub fn new(k: usize, n: usize, b: &[f32]) -> Self {
+        assert!(b.len() >= k * n, "PackedF32B: b is shorter than k×n");
+        let panels = n.div_ceil(NR);
+        let mut data = vec![F32x4::default(); panels * k * 2];
+        for p in 0..panels {
+            let cols = NR.min(n - p * NR);
+            for l in 0..k {
+                for c in 0..cols {
+                    data[(p * k + l) * 2 + c / 4].0[c % 4] = b[l * n + p * NR + c];
+                }
+            }
+        }
+        PackedF32B { k, n, data }
+    }
+
+    /// Rows of B (the shared dimension).
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Columns of B (of the output).
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Bytes held (for memory reports).
+    pub fn size_bytes(&self) -> usize {
+        self.data.len() * core::mem::size_of::<F32x4>()
+    }
+
+    /// The rows of panel `p`: `2·k` vectors.
+    pub(crate) fn panel(&self, p: usize) -> &[F32x4] {
+        let len = self.k * 2;
+        &self.data[p * len..(p + 1) * len]
+    }
+}

@@ -1,0 +1,47 @@
+//! Scalar kernels over the packed layouts, for targets without SIMD128 (native, the scalar wasm
+//! build). They do the reference's arithmetic in the reference's order — wrapping i32 for the
+//! integer GEMM, `c += a·b` over l in order for f32 — so they equal it bit for bit.
+
+use super::pack::{PackedF32B, PackedI8B, NR};
+use super::{zero_point, Int8};
+
+/// See [`super::matmul_integer_packed`].
+pub fn matmul_integer_packed<A: Int8>(m: usize, a: &[A], a_zp: &[i32], b: &PackedI8B, c: &mut [i32]) {
+    let (k, n) = (b.k(), b.n());
+    let mut row = vec![0i32; k.div_ceil(2) * 2];
+    for i in 0..m {
+        let za = zero_point(a_zp, i);
+        for (r, x) in row.iter_mut().zip(&a[i * k..(i + 1) * k]) {
+            *r = x.to_i32() - za;
+        }
+        for p in 0..n.div_ceil(NR) {
+            let mut acc = [0i32; NR];
+            for (pair, v) in row.chunks_exact(2).zip(b.panel(p).chunks_exact(2)) {
+                for (col, acc) in acc.iter_mut().enumerate() {
+                    let y = &v[col / 4].0[(col % 4) * 2..];
+                    *acc = acc.wrapping_add(pair[0] * y[0] as i32 + pair[1] * y[1] as i32);
+                }
+            }
+            let cols = NR.min(n - p * NR);
+            c[i * n + p * NR..][..cols].copy_from_slice(&acc[..cols]);
+        }
+    }
+}
+
+/// See [`super::gemm_f32_packed`].
+pub fn gemm_f32_packed(m: usize, a: &[f32], b: &PackedF32B, c: &mut [f32]) {
+    let (k, n) = (b.k(), b.n());
+    for i in 0..m {
+        let row = &a[i * k..(i + 1) * k];
+        for p in 0..n.div_ceil(NR) {
+            let mut acc = [0f32; NR];
+            for (&x, v) in row.iter().zip(b.panel(p).chunks_exact(2)) {
+                for (col, acc) in acc.iter_mut().enumerate() {
+                    *acc += x * v[col / 4].0[col % 4];
+                }
+            }
+            let cols = NR.min(n - p * NR);
+            c[i * n + p * NR..][..cols].copy_from_slice(&acc[..cols]);
+        }
+    }
+}

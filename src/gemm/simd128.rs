@@ -1,0 +1,296 @@
+//! SIMD128 kernels (wasm32 with `+simd128` only). Each must equal its scalar reference bit for
+//! bit: [`matmul_integer_packed`] ↔ `reference::matmul_integer`, [`gemm_f32_packed`] ↔
+//! `reference::gemm_f32`, [`requantize_u8`]/[`requantize_i8`] ↔ `reference::requantize_*`.
+//! `tests/gemm.rs` holds them to it in headless Chromium.
+//!
+//! Design (GotoBLAS-style, sized for V8's 15 allocatable xmm registers):
+//! - B is prepacked in panels of 8 columns ([`PackedI8B`], [`PackedF32B`]); A is packed per call
+//!   into blocks of up to `MR` = 4 rows, step-major (`[step][row]`), one 32-bit word per row and
+//!   step: an i16 pair `(A'(i,2q), A'(i,2q+1))` for the integer kernel (A' = A − zero point), an
+//!   f32 for the float one. One pointer then addresses a whole block.
+//! - The micro-kernel keeps a 4×8 tile of C in 8 accumulators. Per step it loads the panel's two
+//!   vectors, broadcasts each row's word (`v128.load32_splat`) and does one multiply-accumulate
+//!   per accumulator ([`Mac`]): 8 acc + 2 B + 4 broadcasts + 1 temporary = 15 registers.
+//! - Integer: `i32x4.dot_i16x8_s` of the broadcast pair with the panel vector adds two k's
+//!   products to four columns, wrapping as the reference's sum does; A' and B' lie in
+//!   [−255, 255], so the i16 operands are exact.
+//! - f32: `f32x4.mul` then `f32x4.add` — not a fused multiply-add, which would round once and
+//!   break bit-exactness — each C element summed over l in order, as the reference does.
+//! - A single row (batch 1, or the last row of a batch) runs against four panels at once
+//!   ([`row_tile`]): one broadcast serves eight accumulators instead of two.
+//!
+//! Measured in Node 20 (V8 11.3; CPU time, fastest of 7) on a 3.2 GHz Zen 3, where a register-
+//! only `vpmaddwd`+`vpaddd` loop peaks at 81 GOP/s:
+//! - 4×8 tile: int8 512³ 64–66 GOP/s, f32 512³ 29–33 GOP/s. 5×8 spills (43 and 18 GOP/s).
+//! - Broadcasting A with one `v128.load` + four `i32x4.shuffle`s instead of four
+//!   `load32_splat`s: int8 unchanged, f32 10% slower. Kept the loads.
+//! - Blocking A in chunks of 64 rows (B panel reused from L1 across the chunk) against one row
+//!   block at a time over all panels: no measurable difference at these sizes (k ≤ 784); kept
+//!   the chunks, which bound the packed-A buffer.
+//! - The four-panel row kernel: 1×784×100 int8 4.0 → 3.4 µs; f32 10.2 → µs (see below).
+//! - V8 emits one `lea` per load at a constant offset (LLVM leaves `ptr + C` unfolded inside
+//!   loops); the loops are front-end bound at ~30 instructions per step.
+
+use super::pack::{PackedF32B, PackedI8B, NR};
+use super::{zero_point, Int8};
+use core::arch::wasm32::*;
+
+/// Rows per micro-kernel tile.
+const MR: usize = 4;
+
+/// Rows of A packed at a time: 64 rows × steps × 4 bytes stays in L2 (128 KB at k = 512 f32)
+/// while each 8-column B panel, brought into L1 by the chunk's first block, serves all 16.
+const MC: usize = 64;
+
+/// One multiply-accumulate of a broadcast A word with a B vector.
+trait Mac {
+    fn mac(acc: v128, a: v128, b: v128) -> v128;
+}
+
+/// i16 pairs: `acc + dot(a, b)`.
+struct DotI16;
+impl Mac for DotI16 {
+    #[inline(always)]
+    fn mac(acc: v128, a: v128, b: v128) -> v128 {
+        i32x4_add(acc, i32x4_dot_i16x8(a, b))
+    }
+}
+
+/// f32: `acc + a·b`, rounded twice.
+struct MulAddF32;
+impl Mac for MulAddF32 {
+    #[inline(always)]
+    fn mac(acc: v128, a: v128, b: v128) -> v128 {
+        f32x4_add(acc, f32x4_mul(a, b))
+    }
+}
+
+/// An R×8 tile over `steps` steps: `a` is a packed A block (`[step][row]` words), `b` a panel
+/// (two vectors per step). Both accumulator types start at all-zero bits (0 and +0.0).
+#[inline(always)]
+unsafe fn tile<M: Mac, const R: usize>(steps: usize, mut a: *const u32, mut b: *const v128) -> [[v128; 2]; R] {
+    let mut acc = [[u64x2_splat(0); 2]; R];
+    for _ in 0..steps {
+        let b0 = v128_load(b);
+        let b1 = v128_load(b.add(1));
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let s = v128_load32_splat(a.add(r));
+            acc[0] = M::mac(acc[0], s, b0);
+            acc[1] = M::mac(acc[1], s, b1);
+        }
+        a = a.add(R);
+        b = b.add(2);
+    }
+    acc
+}
+
+/// One row of A (`steps` words) against P panels: a 1×8P tile.
+#[inline(always)]
+unsafe fn row_tile<M: Mac, const P: usize>(steps: usize, mut a: *const u32, mut b: [*const v128; P]) -> [[v128; 2]; P] {
+    let mut acc = [[u64x2_splat(0); 2]; P];
+    for _ in 0..steps {
+        let s = v128_load32_splat(a);
+        for (acc, b) in acc.iter_mut().zip(b.iter_mut()) {
+            acc[0] = M::mac(acc[0], s, v128_load(*b));
+            acc[1] = M::mac(acc[1], s, v128_load(b.add(1)));
+            *b = b.add(2);
+        }
+        a = a.add(1);
+    }
+    acc
+}
+
+/// Writes an R×8 tile to C (4-byte elements, row stride n) at (i0, j0), only the `cols`
+/// columns inside C.
+#[inline(always)]
+fn store_tile<const R: usize>(acc: &[[v128; 2]; R], c: &mut [u32], n: usize, i0: usize, j0: usize, cols: usize) {
+    for (r, acc) in acc.iter().enumerate() {
+        let row = &mut c[(i0 + r) * n + j0..][..cols];
+        let mut tmp = [0u32; NR];
+        let dst = if cols == NR { row.as_mut_ptr() } else { tmp.as_mut_ptr() };
+        // SAFETY: `dst` is 8 writable u32 (the row when it has 8 columns, else `tmp`).
+        unsafe {
+            v128_store(dst as *mut v128, acc[0]);
+            v128_store(dst.add(4) as *mut v128, acc[1]);
+        }
+        if cols != NR {
+            row.copy_from_slice(&tmp[..cols]);
+        }
+    }
+}
+
+/// B as the kernels see it: `panels` panels of `2·steps` vectors from `data`, n columns.
+#[derive(Clone, Copy)]
+struct Panels {
+    data: *const v128,
+    steps: usize,
+    n: usize,
+}
+
+impl Panels {
+    fn count(self) -> usize {
+        self.n.div_ceil(NR)
+    }
+    fn get(self, p: usize) -> *const v128 {
+        debug_assert!(p < self.count());
+        // SAFETY: panel p < count lies inside the packed data (count · 2·steps vectors).
+        unsafe { self.data.add(p * 2 * self.steps) }
+    }
+}
+
+/// Rows `i0..i0+rows` of C from their packed A blocks (`ap`: blocks of MR rows, then the
+/// rest), panel by panel. Not inlined: on its own the function keeps its pointers and counters
+/// in registers.
+#[inline(never)]
+fn chunk<M: Mac>(ap: &[u32], rows: usize, b: Panels, c: &mut [u32], i0: usize) {
+    let (steps, n) = (b.steps, b.n);
+    assert!(ap.len() == rows * steps && c.len() >= (i0 + rows) * n);
+    let full = rows / MR * MR;
+    // SAFETY (all kernel calls): block r0 holds R·steps words from ap[r0·steps], and every
+    // panel 2·steps vectors, which is all the kernels read.
+    let tail = unsafe { ap.as_ptr().add(full * steps) };
+    for p in 0..b.count() {
+        let (j0, cols) = (p * NR, NR.min(n - p * NR));
+        for r0 in (0..full).step_by(MR) {
+            let acc = unsafe { tile::<M, MR>(steps, ap.as_ptr().add(r0 * steps), b.get(p)) };
+            store_tile::<MR>(&acc, c, n, i0 + r0, j0, cols);
+        }
+        match rows - full {
+            3 => store_tile::<3>(&unsafe { tile::<M, 3>(steps, tail, b.get(p)) }, c, n, i0 + full, j0, cols),
+            2 => store_tile::<2>(&unsafe { tile::<M, 2>(steps, tail, b.get(p)) }, c, n, i0 + full, j0, cols),
+            _ => {}
+        }
+    }
+    if rows - full == 1 {
+        let mut p = 0;
+        while p + 4 <= b.count() {
+            let acc = unsafe { row_tile::<M, 4>(steps, tail, core::array::from_fn(|i| b.get(p + i))) };
+            for (i, acc) in acc.iter().enumerate() {
+                let j0 = (p + i) * NR;
+                store_tile::<1>(&[*acc], c, n, i0 + full, j0, NR.min(n - j0));
+            }
+            p += 4;
+        }
+        for p in p..b.count() {
+            let acc = unsafe { row_tile::<M, 1>(steps, tail, [b.get(p)]) };
+            store_tile::<1>(&acc, c, n, i0 + full, p * NR, NR.min(n - p * NR));
+        }
+    }
+}
+
+/// Packs A in chunks of MC rows (`pack(i, out)` writes row i's `steps` words to
+/// `out[step·R]`, R the rows of its block) and runs [`chunk`] on each.
+fn drive<M: Mac>(m: usize, b: Panels, c: &mut [u32], pack: impl Fn(usize, &mut [u32], usize)) {
+    let steps = b.steps;
+    let mut ap = vec![0u32; steps * MC.min(m)];
+    for i0 in (0..m).step_by(MC) {
+        let rows = MC.min(m - i0);
+        let full = rows / MR * MR;
+        for r in (0..rows).filter(|_| steps > 0) {
+            let (block, r_in, block_rows) = if r < full { (r / MR * MR, r % MR, MR) } else { (full, r - full, rows - full) };
+            // Row r's words go to ap[block·steps + step·block_rows + r_in].
+            pack(i0 + r, &mut ap[block * steps + r_in..], block_rows);
+        }
+        chunk::<M>(&ap[..rows * steps], rows, b, c, i0);
+    }
+}
+
+/// `&mut [T]` of a 4-byte plain type as words.
+fn words_mut<T: Copy>(c: &mut [T]) -> &mut [u32] {
+    assert!(core::mem::size_of::<T>() == 4);
+    // SAFETY: T is i32 or f32 here: same size and alignment as u32, every bit pattern valid.
+    unsafe { core::slice::from_raw_parts_mut(c.as_mut_ptr() as *mut u32, c.len()) }
+}
+
+// ------------------------------------------------------------------------------ entry points
+
+/// See [`super::matmul_integer_packed`]; arguments already checked.
+pub fn matmul_integer_packed<A: Int8>(m: usize, a: &[A], a_zp: &[i32], b: &PackedI8B, c: &mut [i32]) {
+    let (k, n) = (b.k(), b.n());
+    let panels = Panels { data: b.data.as_ptr() as *const v128, steps: k.div_ceil(2), n };
+    drive::<DotI16>(m, panels, words_mut(c), |i, out, stride| {
+        let za = zero_point(a_zp, i);
+        let row = &a[i * k..(i + 1) * k];
+        let mut pairs = row.chunks_exact(2);
+        for (q, pair) in (&mut pairs).enumerate() {
+            let lo = (pair[0].to_i32() - za) as u16 as u32;
+            let hi = (pair[1].to_i32() - za) as u16 as u32;
+            out[q * stride] = lo | hi << 16;
+        }
+        if let [last] = pairs.remainder() {
+            out[k / 2 * stride] = (last.to_i32() - za) as u16 as u32; // paired with 0
+        }
+    });
+}
+
+/// See [`super::gemm_f32_packed`]; arguments already checked.
+pub fn gemm_f32_packed(m: usize, a: &[f32], b: &PackedF32B, c: &mut [f32]) {
+    let (k, n) = (b.k(), b.n());
+    let panels = Panels { data: b.data.as_ptr() as *const v128, steps: k, n };
+    drive::<MulAddF32>(m, panels, words_mut(c), |i, out, stride| {
+        for (l, x) in a[i * k..(i + 1) * k].iter().enumerate() {
+            out[l * stride] = x.to_bits();
+        }
+    });
+}
+
+// ------------------------------------------------------------------------------ requantize
+
+/// Four lanes of `reference::requantize_value`, before the zero point is added. `pmax`/`pmin`
+/// (`b < a ? b : a` forms) put NaN on the lower bound as `f32::max`/`min` do.
+#[inline(always)]
+fn requantize4(acc: v128, mult: v128, lo: v128, hi: v128) -> v128 {
+    let v = f32x4_mul(f32x4_convert_i32x4(acc), mult);
+    let v = f32x4_pmin(hi, f32x4_pmax(lo, v));
+    i32x4_trunc_sat_f32x4(f32x4_nearest(v))
+}
+
+fn requantize(acc: &[i32], multiplier: &[f32], zp: i32, qmin: i32, qmax: i32, out: &mut [u8], signed: bool) {
+    super::check_requantize(acc, multiplier, zp, qmin, qmax, out.len());
+    let n = multiplier.len();
+    let (lo, hi, z) = (f32x4_splat((qmin - zp) as f32), f32x4_splat((qmax - zp) as f32), i32x4_splat(zp));
+    let narrow = |v: [v128; 4]| {
+        let w0 = i16x8_narrow_i32x4(v[0], v[1]);
+        let w1 = i16x8_narrow_i32x4(v[2], v[3]);
+        if signed {
+            i8x16_narrow_i16x8(w0, w1)
+        } else {
+            u8x16_narrow_i16x8(w0, w1)
+        }
+    };
+    // Per tensor: one long row; per column: rows of n.
+    let row_len = if n == 1 { acc.len().max(1) } else { n };
+    for (row_in, row_out) in acc.chunks(row_len).zip(out.chunks_mut(row_len)) {
+        let mut j = 0;
+        while j + 16 <= row_in.len() {
+            let v: [v128; 4] = core::array::from_fn(|h| {
+                let o = j + 4 * h;
+                // SAFETY: o + 4 ≤ row length, for the accumulators and (per column) multipliers.
+                unsafe {
+                    let x = v128_load(row_in.as_ptr().add(o) as *const v128);
+                    let m = if n == 1 { f32x4_splat(multiplier[0]) } else { v128_load(multiplier.as_ptr().add(o) as *const v128) };
+                    i32x4_add(requantize4(x, m, lo, hi), z)
+                }
+            });
+            // SAFETY: 16 writable bytes at j.
+            unsafe { v128_store(row_out.as_mut_ptr().add(j) as *mut v128, narrow(v)) };
+            j += 16;
+        }
+        for (jj, (o, &x)) in row_out[j..row_in.len()].iter_mut().zip(&row_in[j..]).enumerate() {
+            let m = multiplier[if n == 1 { 0 } else { j + jj }];
+            *o = super::reference::requantize_value(x, m, zp, qmin, qmax) as u8;
+        }
+    }
+}
+
+/// See [`super::requantize_u8`].
+pub fn requantize_u8(acc: &[i32], multiplier: &[f32], zero_point: i32, out: &mut [u8]) {
+    requantize(acc, multiplier, zero_point, 0, 255, out, false)
+}
+
+/// See [`super::requantize_i8`].
+pub fn requantize_i8(acc: &[i32], multiplier: &[f32], zero_point: i32, out: &mut [i8]) {
+    // SAFETY: i8 and u8 have the same size and alignment; every byte pattern is valid for both.
+    let bytes = unsafe { core::slice::from_raw_parts_mut(out.as_mut_ptr() as *mut u8, out.len()) };
+    requantize(acc, multiplier, zero_point, -128, 127, bytes, true)
+}

@@ -1,0 +1,214 @@
+// End to end: the Run view — the built-in MNIST model drawn on and fed test digits, its
+// accuracy table against ONNX Runtime's committed figures, the per-layer chart, and a user's own
+// models (one that runs, one with an op the engine lacks).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { launch, dropFiles, SCREENSHOTS } from './browser.mjs';
+import { toMnist } from '../../www/run/preprocess.js';
+
+const expected = JSON.parse(await readFile(new URL('../fixtures/mnist/expected.json', import.meta.url), 'utf8'));
+const ortFp32 = [...expected.fp32.predictions].map(Number);
+let browser;
+
+before(async () => { browser = await launch(); });
+after(async () => { await browser?.close(); });
+
+async function openRun() {
+  const page = await browser.page();
+  await page.goto(`${browser.url}#run`);
+  await page.waitForFunction(() => /held-out test digits/.test(document.querySelector('#run-model-status')?.textContent ?? ''), null, { timeout: 60000 });
+  return page;
+}
+
+// The prediction table's "predicted" row: [FP32, INT8, INT4, chosen].
+async function predicted(page) {
+  return page.$$eval('#run-predictions tfoot tr:first-child td', (tds) => tds.map((td) => Number(td.textContent)));
+}
+
+// Waits until the prediction table shows the latest request, made after `previous`.
+async function waitForPrediction(page, previous) {
+  await page.waitForFunction((prev) => {
+    const t = document.querySelector('#run-predictions');
+    return Number(t.dataset.rendered) > prev && t.dataset.rendered === t.dataset.requested;
+  }, previous, { timeout: 30000 });
+}
+
+const snapshot = (page) => page.evaluate(() => Number(document.querySelector('#run-predictions').dataset.requested ?? 0));
+
+test('preprocessing puts a drawing in a 20-pixel box centred by mass, as MNIST does', () => {
+  // A thick off-centre "L" on a 280×280 pad: 200 px tall, 100 px wide.
+  const ink = new Float32Array(280 * 280);
+  for (let y = 20; y < 220; y++) for (let x = 30; x < 50; x++) ink[y * 280 + x] = 1;
+  for (let y = 200; y < 220; y++) for (let x = 30; x < 130; x++) ink[y * 280 + x] = 1;
+  const img = toMnist(ink, 280, 280);
+  let top = 28, bottom = -1, left = 28, right = -1, mass = 0, my = 0, mx = 0;
+  for (let y = 0; y < 28; y++) {
+    for (let x = 0; x < 28; x++) {
+      const v = img[y * 28 + x];
+      if (v > 0) { top = Math.min(top, y); bottom = Math.max(bottom, y); left = Math.min(left, x); right = Math.max(right, x); }
+      mass += v; my += v * y; mx += v * x;
+    }
+  }
+  assert.equal(bottom - top + 1, 20, 'the longer side is 20 pixels');
+  assert.equal(right - left + 1, 10, 'the aspect ratio is kept');
+  assert.ok(Math.abs(my / mass - 14) <= 0.5 && Math.abs(mx / mass - 14) <= 0.5, `centre of mass (${my / mass}, ${mx / mass})`);
+  assert.ok(Math.max(...img) <= 1 && Math.min(...img) >= 0);
+  assert.equal(toMnist(new Float32Array(280 * 280), 280, 280), null, 'no ink, no image');
+});
+
+test('test digits: the FP32 prediction is the one ONNX Runtime (and the Rust engine) computes', async () => {
+  const page = await openRun();
+  await waitForPrediction(page, 0);
+  assert.match(await page.locator('#run-source').textContent(), /test digit #0, labelled \d/);
+  for (let i = 0; i < 6; i++) {
+    const index = Number(await page.locator('#run-index').inputValue());
+    const [fp32, int8, int4] = await predicted(page);
+    assert.equal(fp32, ortFp32[index], `test digit ${index}: FP32 predicts ${fp32}, ORT ${ortFp32[index]}`);
+    // These first digits are not borderline: the quantized models agree.
+    assert.equal(int8, fp32, `test digit ${index}: INT8`);
+    assert.equal(int4, fp32, `test digit ${index}: INT4`);
+    const before = await snapshot(page);
+    await page.click('#run-next');
+    await waitForPrediction(page, before);
+  }
+  // Keyboard: type an index.
+  const before = await snapshot(page);
+  await page.fill('#run-index', '1234');
+  await page.press('#run-index', 'Enter');
+  await waitForPrediction(page, before);
+  assert.equal((await predicted(page))[0], ortFp32[1234]);
+  assert.match(await page.locator('#run-source').textContent(), /#1234/);
+  await page.locator('#run-digits').screenshot({ path: `${SCREENSHOTS}run-test-digit.png` });
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+// Mouse strokes on the pad, in pad pixels (0–280).
+async function stroke(page, points) {
+  const box = await page.locator('#run-pad').boundingBox();
+  const at = ([x, y]) => [box.x + (x / 280) * box.width, box.y + (y / 280) * box.height];
+  await page.mouse.move(...at(points[0]));
+  await page.mouse.down();
+  for (const p of points.slice(1)) await page.mouse.move(...at(p), { steps: 4 });
+  await page.mouse.up();
+}
+
+test('drawing a digit with the mouse gets a prediction', async () => {
+  const page = await openRun();
+  await waitForPrediction(page, 0);
+  await page.click('#run-clear');
+  // A "1": one slightly slanted vertical stroke.
+  let before = await snapshot(page);
+  await stroke(page, [[150, 40], [145, 120], [138, 240]]);
+  await waitForPrediction(page, before);
+  assert.equal(await page.locator('#run-source').textContent(), 'your drawing');
+  assert.equal((await predicted(page))[0], 1, 'a vertical stroke reads as 1');
+  // A "0": an ellipse.
+  await page.click('#run-clear');
+  const ellipse = Array.from({ length: 41 }, (_, i) => [140 + 60 * Math.sin((i / 40) * 2 * Math.PI), 140 - 95 * Math.cos((i / 40) * 2 * Math.PI)]);
+  before = await snapshot(page);
+  await stroke(page, ellipse);
+  await waitForPrediction(page, before);
+  assert.equal((await predicted(page))[0], 0, 'an ellipse reads as 0');
+  // A "7": a bar and a diagonal.
+  await page.click('#run-clear');
+  before = await snapshot(page);
+  await stroke(page, [[70, 50], [210, 50], [170, 130], [120, 240]]);
+  await waitForPrediction(page, before);
+  assert.equal((await predicted(page))[0], 7, 'a bar and a diagonal read as 7');
+  // The model's input (the preview) has ink.
+  const inked = await page.evaluate(() => {
+    const d = document.querySelector('#run-preview').getContext('2d').getImageData(0, 0, 28, 28).data;
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) if (d[i] > 0) n++;
+    return n;
+  });
+  assert.ok(inked > 20, `${inked} inked pixels in the 28×28 input`);
+  await page.locator('#run-digits').screenshot({ path: `${SCREENSHOTS}run-drawn-7.png` });
+  // Keyboard drawing: focus the pad, arrows draw.
+  await page.click('#run-clear');
+  before = await snapshot(page);
+  await page.focus('#run-pad');
+  for (const key of ['ArrowUp', 'ArrowUp', 'ArrowUp', 'ArrowUp', 'ArrowUp', 'ArrowUp']) await page.keyboard.press(key);
+  await waitForPrediction(page, before);
+  assert.equal(await page.locator('#run-source').textContent(), 'your drawing');
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test('the accuracy table reproduces ONNX Runtime\'s FP32 accuracy, and the per-layer chart draws', async () => {
+  const page = await openRun();
+  await page.waitForSelector('#run-accuracy-table:not([hidden])', { timeout: 240000 });
+  const rows = await page.$$eval('#run-accuracy-table tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+  const byLabel = Object.fromEntries(rows.map((r) => [r[0], r]));
+  assert.equal(rows[0][0], 'FP32');
+  assert.equal(byLabel.FP32[4], `${expected.fp32.correct} / ${expected.fp32.count}`, 'FP32 gets exactly ORT\'s digits right');
+  assert.equal(byLabel.FP32[2], `${(100 * expected.fp32.accuracy).toFixed(2)}%`);
+  const int8Right = Number(byLabel['INT8 dynamic'][4].split(' / ')[0]);
+  assert.ok(Math.abs(int8Right - expected.int8_dynamic_ort.correct) <= 10, `INT8 ${int8Right} vs ORT ${expected.int8_dynamic_ort.correct}`);
+  for (const label of ['INT8 static (min-max)', 'INT8 static (entropy)', 'INT4 dynamic', 'q4_k', 'nf4', 'fp8_e4m3']) {
+    assert.ok(byLabel[label], `the table has ${label}`);
+  }
+  assert.match(await page.locator('#run-accuracy-summary').textContent(), /^FP32 96\.00% → INT8 9\d\.\d\d%, 350 KB → 8\d KB/);
+  assert.equal(await page.locator('#run-accuracy-progress').isHidden(), true);
+
+  // Per-layer sensitivity with the default (int2) scheme: one bar per Gemm and one for all.
+  await page.click('#run-sensitivity-start');
+  await page.waitForSelector('#run-sensitivity-table:not([hidden])', { timeout: 120000 });
+  const layers = await page.$$eval('#run-sensitivity-table tbody tr', (trs) => trs.map((tr) => tr.cells[0].textContent));
+  assert.deepEqual(layers, ['fc1', 'fc2', 'fc3', 'all layers']);
+  assert.equal(await page.locator('#run-sensitivity-chart svg rect').count(), 4);
+  await page.locator('#run-accuracy').screenshot({ path: `${SCREENSHOTS}run-accuracy.png` });
+  await page.locator('#run-sensitivity').screenshot({ path: `${SCREENSHOTS}run-sensitivity.png` });
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test('the accuracy run can be cancelled', async () => {
+  const page = await openRun();
+  await page.waitForSelector('#run-accuracy-progress:not([hidden])', { timeout: 30000 });
+  await page.click('#run-accuracy-progress button');
+  await page.waitForSelector('#run-accuracy-progress', { state: 'hidden', timeout: 30000 });
+  assert.equal(await page.locator('#run-accuracy-error').isHidden(), true, 'a cancel is not an error');
+  assert.equal(await page.locator('#run-accuracy-start').isDisabled(), false);
+  await page.close();
+});
+
+// A float32 .npy in memory, as numpy.save writes it.
+function npyF32(shape, values) {
+  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  header += ' '.repeat((64 - ((10 + header.length + 1) % 64)) % 64) + '\n';
+  const out = new Uint8Array(10 + header.length + 4 * values.length);
+  out.set([0x93, ...Buffer.from('NUMPY'), 1, 0, header.length & 255, header.length >> 8]);
+  out.set(Buffer.from(header, 'latin1'), 10);
+  out.set(new Uint8Array(Float32Array.from(values).buffer), 10 + header.length);
+  return out;
+}
+
+test('a user\'s own model: FP32 against quantized per output, and a clear error for an unsupported op', async () => {
+  const page = await openRun();
+  const model = await readFile(new URL('../../www/models/mnist_mlp.onnx', import.meta.url));
+  // Three inputs of the model's own shape: a blank, a bright and a half-grey image.
+  const input = npyF32([3, 784], [...new Array(784).fill(0), ...new Array(784).fill(1), ...new Array(784).fill(0.5)]);
+  await dropFiles(page, '#run-custom-drop', [{ name: 'mnist_copy.onnx', bytes: model }, { name: 'three.npy', bytes: input }]);
+  await page.waitForSelector('#run-custom-table:not([hidden])', { timeout: 30000 });
+  const row = await page.$$eval('#run-custom-table tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+  assert.equal(row.length, 1);
+  assert.equal(row[0][0], 'probabilities');
+  assert.equal(row[0][1], '[3, 10]');
+  assert.ok(Number(row[0][4]) > 20, `SQNR ${row[0][4]} dB`);
+  assert.match(await page.locator('#run-custom-input').textContent(), /input \[3, 784\]: three\.npy/);
+  assert.match(await page.locator('#run-custom-model').textContent(), /Gemm ×3/);
+  await page.locator('#run-custom').screenshot({ path: `${SCREENSHOTS}run-custom.png` });
+
+  const bad = await readFile(new URL('../fixtures/mnist/erf_unsupported.onnx', import.meta.url));
+  await dropFiles(page, '#run-custom-drop', [{ name: 'erf_unsupported.onnx', bytes: bad }]);
+  await page.waitForSelector('#run-custom-error:not([hidden])', { timeout: 30000 });
+  const message = await page.locator('#run-custom-error').textContent();
+  assert.match(message, /erf_unsupported\.onnx/);
+  assert.match(message, /node 'gelu_erf': op 'Erf' is not supported/);
+  assert.equal(await page.locator('#run-custom-table').isHidden(), true, 'the previous model\'s results are gone');
+  await page.locator('#run-custom').screenshot({ path: `${SCREENSHOTS}run-custom-error.png` });
+  await page.close();
+});

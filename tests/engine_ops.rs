@@ -1,0 +1,400 @@
+//! The engine's errors and op edge cases, on models built in code (natively and in Chromium):
+//! each malformed model gives its own error naming the node and op; ops handle empty
+//! tensors, broadcasting corners, padding and batching; integer ops agree with a naive
+//! reference bit for bit.
+
+#[macro_use]
+mod common;
+
+use quantscope::engine::builder::{attr_float, attr_int, attr_ints, attr_string, attr_tensor, GraphBuilder};
+use quantscope::engine::{DType, Data, Dim, EngineError, Model, Value};
+
+browser_tests!();
+
+fn model(g: &GraphBuilder) -> Model {
+    Model::from_onnx(&g.build()).expect("model loads")
+}
+
+fn load_err(g: &GraphBuilder) -> EngineError {
+    Model::from_onnx(&g.build()).expect_err("the model must not load")
+}
+
+/// A one-node model `y = op(inputs...)`; an empty shape declares none (any rank).
+fn one(op: &str, inputs: &[(&str, DType, &[Option<usize>])], attrs: Vec<quantscope::formats::onnx::proto::AttributeProto>) -> GraphBuilder {
+    let mut g = GraphBuilder::new(21);
+    for (n, d, s) in inputs {
+        if s.is_empty() {
+            g.input_unshaped(n, *d);
+        } else {
+            g.input(n, *d, s);
+        }
+    }
+    let names: Vec<&str> = inputs.iter().map(|i| i.0).collect();
+    g.node(op, "n", &names, &["y"], attrs);
+    g.output("y", DType::F32, &[]);
+    g
+}
+
+fn run1(m: &Model, inputs: Vec<(&str, Value)>) -> Result<Value, EngineError> {
+    m.run(&inputs).map(|mut o| o.remove(0).1)
+}
+
+// ---------------------------------------------------------------------------- load errors
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn unknown_op_names_node_and_op() {
+    let mut g = GraphBuilder::new(17);
+    g.input("x", DType::F32, &[Some(2)]).node("Frobnicate", "mystery", &["x"], &["y"], vec![]).output("y", DType::F32, &[Some(2)]);
+    let e = load_err(&g);
+    assert_eq!(e, EngineError::UnsupportedOp { node: "mystery".into(), op: "Frobnicate".into(), domain: String::new() });
+    assert_eq!(e.to_string(), "node 'mystery': op 'Frobnicate' is not supported by the engine");
+    let mut g = GraphBuilder::new(17);
+    g.input("x", DType::F32, &[Some(2)]).node_in_domain("com.microsoft", "QLinearAdd", "qa", &["x"], &["y"]).output("y", DType::F32, &[]);
+    assert!(load_err(&g).to_string().contains("op 'com.microsoft.QLinearAdd' is not supported"));
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn missing_input_duplicate_output_and_missing_graph_output() {
+    let mut g = GraphBuilder::new(17);
+    g.input("x", DType::F32, &[Some(2)]).node("Add", "add", &["x", "ghost"], &["y"], vec![]).output("y", DType::F32, &[]);
+    assert_eq!(load_err(&g), EngineError::MissingInput { node: "add".into(), op: "Add".into(), input: "ghost".into() });
+
+    let mut g = GraphBuilder::new(17);
+    g.input("x", DType::F32, &[Some(2)]).node("Relu", "a", &["x"], &["y"], vec![]).node("Relu", "b", &["x"], &["y"], vec![]).output("y", DType::F32, &[]);
+    assert_eq!(load_err(&g), EngineError::DuplicateOutput { node: "b".into(), op: "Relu".into(), output: "y".into() });
+
+    let mut g = GraphBuilder::new(17);
+    g.input("x", DType::F32, &[Some(2)]).node("Relu", "a", &["x"], &["y"], vec![]).output("z", DType::F32, &[]);
+    assert_eq!(load_err(&g).to_string(), "graph output 'z' is not produced by any node");
+
+    // A required input given as "" (omitted).
+    let mut g = GraphBuilder::new(17);
+    g.input("x", DType::F32, &[Some(2)]).node("Add", "add", &["x", ""], &["y"], vec![]).output("y", DType::F32, &[]);
+    assert!(matches!(load_err(&g), EngineError::MissingInput { .. }));
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn cycle_is_detected() {
+    let mut g = GraphBuilder::new(17);
+    g.input("x", DType::F32, &[Some(2)])
+        .node("Add", "a", &["x", "c"], &["b"], vec![])
+        .node("Relu", "r", &["b"], &["c"], vec![])
+        .node("Relu", "out", &["c"], &["y"], vec![])
+        .output("y", DType::F32, &[]);
+    match load_err(&g) {
+        EngineError::Cycle { nodes } => assert_eq!(nodes, ["'a' (Add)", "'r' (Relu)", "'out' (Relu)"]),
+        e => panic!("expected a cycle, got {e}"),
+    }
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn bad_and_unsupported_attributes_fail_at_load() {
+    let g = one("Conv", &[("x", DType::F32, &[]), ("w", DType::F32, &[])], vec![attr_string("auto_pad", "SIDEWAYS")]);
+    let e = load_err(&g);
+    assert!(matches!(&e, EngineError::BadAttribute { attribute, .. } if attribute == "auto_pad"), "{e}");
+    let g = one("Relu", &[("x", DType::F32, &[])], vec![attr_float("alpha", 0.1)]);
+    assert_eq!(load_err(&g).to_string(), "node 'n' (Relu): not supported: attribute 'alpha' is not supported");
+    let g = one("Cast", &[("x", DType::F32, &[])], vec![attr_int("to", 8)]);
+    assert!(load_err(&g).to_string().contains("casting to STRING (8) is not supported"));
+    let g = one("Gemm", &[("a", DType::F32, &[]), ("b", DType::F32, &[])], vec![attr_ints("alpha", &[1])]);
+    assert!(load_err(&g).to_string().contains("attribute 'alpha' must be a float"));
+    let mut g = one("BatchNormalization", &[("x", DType::F32, &[]), ("s", DType::F32, &[]), ("b", DType::F32, &[]), ("m", DType::F32, &[]), ("v", DType::F32, &[])], vec![attr_int("training_mode", 1)]);
+    g.output("y2", DType::F32, &[]);
+    assert!(matches!(load_err(&g), EngineError::Unsupported { .. }));
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn not_an_onnx_model() {
+    assert!(matches!(Model::from_onnx(b"GGUF\x03\x00"), Err(EngineError::Decode(_))));
+    let bytes = {
+        let mut g = GraphBuilder::new(17);
+        g.input("x", DType::F32, &[Some(2)]).node("Relu", "r", &["x"], &["y"], vec![]).output("y", DType::F32, &[]);
+        g.build()
+    };
+    for cut in 0..bytes.len() {
+        let _ = Model::from_onnx(&bytes[..cut]); // never panics
+    }
+}
+
+// ----------------------------------------------------------------------------- run errors
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn inputs_are_checked_against_the_declaration() {
+    let mut g = GraphBuilder::new(17);
+    g.input("x", DType::F32, &[None, Some(3)]).input("z", DType::F32, &[None, Some(3)]);
+    g.node("Add", "add", &["x", "z"], &["y"], vec![]).output("y", DType::F32, &[None, Some(3)]);
+    let m = model(&g);
+    assert_eq!(m.inputs()[0].shape, Some(vec![Dim::Symbolic("N".into()), Dim::Fixed(3)]));
+    let v = |n: usize| Value::f32(vec![n, 3], vec![1.0; n * 3]);
+    assert!(m.run(&[("x", v(2)), ("z", v(2))]).is_ok());
+    let e = m.run(&[("x", v(2)), ("z", v(5))]).unwrap_err();
+    assert_eq!(e.to_string(), "model input 'z': has N = 5 on axis 0, but another input has N = 2");
+    let e = m.run(&[("x", Value::f32(vec![2, 4], vec![0.0; 8])), ("z", v(2))]).unwrap_err();
+    assert!(e.to_string().contains("declares dimension 1 = 3"), "{e}");
+    let e = m.run(&[("x", Value::f32(vec![6], vec![0.0; 6])), ("z", v(2))]).unwrap_err();
+    assert!(e.to_string().contains("rank 1) but the model declares rank 2"), "{e}");
+    let e = m.run(&[("x", Value::i64(vec![2, 3], vec![0; 6])), ("z", v(2))]).unwrap_err();
+    assert_eq!(e.to_string(), "model input 'x': is int64 but the model declares float32");
+    assert_eq!(m.run(&[("x", v(2))]).unwrap_err(), EngineError::InputNotGiven { name: "z".into() });
+    assert!(matches!(m.run(&[("x", v(2)), ("z", v(2)), ("w", v(2))]).unwrap_err(), EngineError::UnknownInput { .. }));
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn wrong_rank_and_shape_mismatch_name_the_node() {
+    let g = one("Gemm", &[("a", DType::F32, &[Some(2), Some(3)]), ("b", DType::F32, &[Some(3)])], vec![]);
+    let m = model(&g);
+    let e = run1(&m, vec![("a", Value::f32(vec![2, 3], vec![0.0; 6])), ("b", Value::f32(vec![3], vec![0.0; 3]))]).unwrap_err();
+    assert_eq!(e, EngineError::Rank { node: "n".into(), op: "Gemm".into(), input: "b".into(), expected: "2".into(), got: 1 });
+    assert_eq!(e.to_string(), "node 'n' (Gemm): input 'b' has rank 1, expected 2");
+
+    let g = one("MatMul", &[("a", DType::F32, &[Some(2), Some(3)]), ("b", DType::F32, &[Some(4), Some(2)])], vec![]);
+    let e = run1(&model(&g), vec![("a", Value::f32(vec![2, 3], vec![0.0; 6])), ("b", Value::f32(vec![4, 2], vec![0.0; 8]))]).unwrap_err();
+    assert_eq!(e.to_string(), "node 'n' (MatMul): shape mismatch: cannot multiply [2, 3] by [4, 2]: inner dimensions 3 and 4 differ");
+
+    let g = one("Add", &[("a", DType::F32, &[Some(2), Some(3)]), ("b", DType::F32, &[Some(2)])], vec![]);
+    let e = run1(&model(&g), vec![("a", Value::f32(vec![2, 3], vec![0.0; 6])), ("b", Value::f32(vec![2], vec![0.0; 2]))]).unwrap_err();
+    assert!(matches!(e, EngineError::ShapeMismatch { .. }), "{e}");
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn constant_folding_reports_errors_at_load() {
+    // A Reshape of a constant to an impossible shape fails when the model loads.
+    let mut g = GraphBuilder::new(17);
+    g.input("x", DType::F32, &[Some(1)]);
+    g.initializer("w", &Value::f32(vec![2, 3], vec![0.0; 6]));
+    g.initializer("s", &Value::i64(vec![1], vec![4]));
+    g.node("Reshape", "r", &["w", "s"], &["w2"], vec![]).node("Add", "a", &["x", "w2"], &["y"], vec![]).output("y", DType::F32, &[]);
+    assert!(matches!(load_err(&g), EngineError::ShapeMismatch { node, .. } if node == "r"));
+}
+
+// ------------------------------------------------------------------------ op edge cases
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn broadcasting_corners_and_in_place_reuse() {
+    let g = one("Sub", &[("a", DType::F32, &[]), ("b", DType::F32, &[])], vec![]);
+    let m = model(&g);
+    let a = Value::f32(vec![2, 1, 3], vec![1., 2., 3., 4., 5., 6.]);
+    let b = Value::f32(vec![2, 1], vec![10., 20.]);
+    let y = run1(&m, vec![("a", a), ("b", b)]).unwrap();
+    assert_eq!(y.shape(), [2, 2, 3]);
+    assert_eq!(y.to_f32_vec(), [-9., -8., -7., -19., -18., -17., -6., -5., -4., -16., -15., -14.]);
+    // Empty tensors broadcast to empty outputs.
+    let y = run1(&m, vec![("a", Value::f32(vec![0, 3], vec![])), ("b", Value::f32(vec![1], vec![1.]))]).unwrap();
+    assert_eq!(y.shape(), [0, 3]);
+    // Integer division truncates; by zero is an error.
+    let g = one("Div", &[("a", DType::I32, &[]), ("b", DType::I32, &[])], vec![]);
+    let m = model(&g);
+    let y = run1(&m, vec![("a", Value::i32(vec![3], vec![7, -7, 9])), ("b", Value::i32(vec![3], vec![2, 2, -4]))]).unwrap();
+    assert_eq!(y.data(), &Data::I32(vec![3, -3, -2]));
+    let e = run1(&m, vec![("a", Value::i32(vec![1], vec![1])), ("b", Value::i32(vec![1], vec![0]))]).unwrap_err();
+    assert_eq!(e.to_string(), "node 'n' (Div): integer division by zero");
+    // Mixed dtypes are refused.
+    let g = one("Mul", &[("a", DType::F32, &[]), ("b", DType::I64, &[])], vec![]);
+    let e = run1(&model(&g), vec![("a", Value::f32(vec![1], vec![1.])), ("b", Value::i64(vec![1], vec![1]))]).unwrap_err();
+    assert!(matches!(e, EngineError::Dtype { .. }));
+    // A chain of elementwise ops over an intermediate works in place and gives the same values.
+    let mut g = GraphBuilder::new(17);
+    g.input("x", DType::F32, &[Some(4)]).initializer("c", &Value::f32(vec![1], vec![2.0]));
+    g.node("Mul", "m", &["x", "c"], &["t"], vec![]).node("Relu", "r", &["t"], &["u"], vec![]).node("Add", "a", &["u", "x"], &["y"], vec![]);
+    g.output("y", DType::F32, &[]);
+    let y = run1(&model(&g), vec![("x", Value::f32(vec![4], vec![-1., 0.5, 2., -3.]))]).unwrap();
+    assert_eq!(y.to_f32_vec(), [-1., 1.5, 6., -3.]);
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn gemm_with_constant_transposed_weights_and_bias() {
+    // y = 0.5 · x · Wᵀ + 2 · b, W constant (prepacked at load).
+    let mut g = GraphBuilder::new(17);
+    g.input("x", DType::F32, &[None, Some(3)]);
+    g.initializer("w", &Value::f32(vec![2, 3], vec![1., 2., 3., 4., 5., 6.]));
+    g.initializer("b", &Value::f32(vec![2], vec![1., -1.]));
+    g.node("Gemm", "fc", &["x", "w", "b"], &["y"], vec![attr_int("transB", 1), attr_float("alpha", 0.5), attr_float("beta", 2.0)]);
+    g.output("y", DType::F32, &[None, Some(2)]);
+    let m = model(&g);
+    let y = run1(&m, vec![("x", Value::f32(vec![2, 3], vec![1., 0., 0., 1., 1., 1.]))]).unwrap();
+    assert_eq!(y.to_f32_vec(), [0.5 + 2., 2. - 2., 3. + 2., 7.5 - 2.]);
+    assert_eq!(m.parameter_count(), 8);
+    assert_eq!(m.stored_bytes(), 32);
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn conv_matches_a_direct_loop() {
+    // Grouped, strided, dilated, asymmetrically padded conv against a naive definition.
+    let (n, c, h, w, m, g) = (2usize, 4usize, 7usize, 6usize, 6usize, 2usize);
+    let (kh, kw, sh, sw, dh, dw) = (3usize, 2usize, 2usize, 1usize, 1usize, 2usize);
+    let (pt, pl, pb, pr) = (1usize, 0usize, 2usize, 1usize);
+    let x: Vec<f32> = (0..n * c * h * w).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
+    let wt: Vec<f32> = (0..m * (c / g) * kh * kw).map(|i| ((i * 53 % 89) as f32 - 44.0) / 40.0).collect();
+    let b: Vec<f32> = (0..m).map(|i| i as f32 * 0.25).collect();
+    let mut gb = GraphBuilder::new(17);
+    gb.input("x", DType::F32, &[Some(n), Some(c), Some(h), Some(w)]);
+    gb.initializer("w", &Value::f32(vec![m, c / g, kh, kw], wt.clone())).initializer("b", &Value::f32(vec![m], b.clone()));
+    gb.node("Conv", "conv", &["x", "w", "b"], &["y"], vec![
+        attr_int("group", g as i64),
+        attr_ints("strides", &[sh as i64, sw as i64]),
+        attr_ints("dilations", &[dh as i64, dw as i64]),
+        attr_ints("pads", &[pt as i64, pl as i64, pb as i64, pr as i64]),
+    ]);
+    gb.output("y", DType::F32, &[]);
+    let y = run1(&model(&gb), vec![("x", Value::f32(vec![n, c, h, w], x.clone()))]).unwrap();
+    let oh = (h + pt + pb - dh * (kh - 1) - 1) / sh + 1;
+    let ow = (w + pl + pr - dw * (kw - 1) - 1) / sw + 1;
+    assert_eq!(y.shape(), [n, m, oh, ow]);
+    let got = y.to_f32_vec();
+    let cg = c / g;
+    for img in 0..n {
+        for oc in 0..m {
+            let grp = oc / (m / g);
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut acc = b[oc] as f64;
+                    for ic in 0..cg {
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let iy = (oy * sh + ky * dh) as i64 - pt as i64;
+                                let ix = (ox * sw + kx * dw) as i64 - pl as i64;
+                                if iy < 0 || ix < 0 || iy >= h as i64 || ix >= w as i64 {
+                                    continue;
+                                }
+                                let xv = x[((img * c + grp * cg + ic) * h + iy as usize) * w + ix as usize] as f64;
+                                let wv = wt[((oc * cg + ic) * kh + ky) * kw + kx] as f64;
+                                acc += xv * wv;
+                            }
+                        }
+                    }
+                    let v = got[((img * m + oc) * oh + oy) * ow + ox] as f64;
+                    assert!((v - acc).abs() < 1e-4, "({img},{oc},{oy},{ox}): {v} vs {acc}");
+                }
+            }
+        }
+    }
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn integer_ops_match_a_naive_reference() {
+    // MatMulInteger with per-row a_zero_point and per-column b_zero_point, awkward sizes.
+    for (mm, k, n) in [(1, 1, 1), (3, 17, 5), (4, 33, 15), (2, 0, 3)] {
+        let a: Vec<u8> = (0..mm * k).map(|i| (i * 89 % 256) as u8).collect();
+        let b: Vec<i8> = (0..k * n).map(|i| ((i * 61 % 256) as i32 - 128) as i8).collect();
+        let az: Vec<u8> = (0..mm).map(|i| (100 + i * 7) as u8).collect();
+        let bz: Vec<i8> = (0..n).map(|j| (j as i8) - 3).collect();
+        let mut g = GraphBuilder::new(10);
+        g.input("a", DType::U8, &[Some(mm), Some(k)]).input("b", DType::I8, &[Some(k), Some(n)]);
+        g.input("az", DType::U8, &[Some(mm)]).input("bz", DType::I8, &[Some(n)]);
+        g.node("MatMulInteger", "mmi", &["a", "b", "az", "bz"], &["y"], vec![]).output("y", DType::I32, &[]);
+        let y = run1(
+            &model(&g),
+            vec![
+                ("a", Value::u8(vec![mm, k], a.clone())),
+                ("b", Value::i8(vec![k, n], b.clone())),
+                ("az", Value::u8(vec![mm], az.clone())),
+                ("bz", Value::i8(vec![n], bz.clone())),
+            ],
+        )
+        .unwrap();
+        let want: Vec<i32> = (0..mm * n)
+            .map(|idx| {
+                let (i, j) = (idx / n, idx % n);
+                (0..k).map(|l| (a[i * k + l] as i32 - az[i] as i32) * (b[l * n + j] as i32 - bz[j] as i32)).sum()
+            })
+            .collect();
+        assert_eq!(y.data(), &Data::I32(want), "{mm}×{k}×{n}");
+    }
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn quantize_dequantize_edge_cases() {
+    // Saturation, ties to even, NaN → zero point; DequantizeLinear of int32 needs zp 0.
+    let mut g = GraphBuilder::new(21);
+    g.input("x", DType::F32, &[Some(6)]);
+    g.initializer("s", &Value::scalar_f32(0.5)).initializer("z", &Value::i8(vec![], vec![-1]));
+    g.node("QuantizeLinear", "q", &["x", "s", "z"], &["y"], vec![]).output("y", DType::I8, &[]);
+    let y = run1(&model(&g), vec![("x", Value::f32(vec![6], vec![0.25, 0.75, 1000., -1000., f32::NAN, -0.25]))]).unwrap();
+    assert_eq!(y.data(), &Data::I8(vec![-1, 1, 127, -128, -1, -1]));
+
+    let mut g = GraphBuilder::new(21);
+    g.input("q", DType::I32, &[Some(2)]);
+    g.initializer("s", &Value::scalar_f32(0.5)).initializer("z", &Value::i32(vec![], vec![3]));
+    g.node("DequantizeLinear", "dq", &["q", "s", "z"], &["y"], vec![]).output("y", DType::F32, &[]);
+    let e = run1(&model(&g), vec![("q", Value::i32(vec![2], vec![1, 2]))]).unwrap_err();
+    assert!(matches!(e, EngineError::InvalidValue { .. }), "{e}");
+
+    // A per-axis scale whose length does not match the axis.
+    let mut g = GraphBuilder::new(21);
+    g.input("x", DType::F32, &[Some(2), Some(3)]);
+    g.initializer("s", &Value::f32(vec![4], vec![1.0; 4]));
+    g.node("QuantizeLinear", "q", &["x", "s"], &["y"], vec![attr_int("axis", 1)]).output("y", DType::U8, &[]);
+    let e = run1(&model(&g), vec![("x", Value::f32(vec![2, 3], vec![0.0; 6]))]).unwrap_err();
+    assert!(matches!(e, EngineError::ShapeMismatch { .. }), "{e}");
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn shape_ops_and_constants() {
+    // Constant → Shape → Gather → Unsqueeze → Concat → Reshape: folded at load.
+    let mut g = GraphBuilder::new(13);
+    g.input("x", DType::F32, &[Some(2), Some(3), Some(4)]);
+    g.node("Constant", "k", &[], &["idx"], vec![attr_tensor("value", &Value::i64(vec![], vec![-1]))]);
+    g.node("Shape", "s", &["x"], &["shape"], vec![]);
+    g.node("Gather", "gth", &["shape", "idx"], &["last"], vec![attr_int("axis", 0)]);
+    g.node("Constant", "ax", &[], &["axes"], vec![attr_tensor("value", &Value::i64(vec![1], vec![0]))]);
+    g.node("Unsqueeze", "u", &["last", "axes"], &["last1"], vec![]);
+    g.node("Constant", "m1", &[], &["minus1"], vec![attr_tensor("value", &Value::i64(vec![1], vec![-1]))]);
+    g.node("Concat", "c", &["minus1", "last1"], &["target"], vec![attr_int("axis", 0)]);
+    g.node("Reshape", "r", &["x", "target"], &["y"], vec![]);
+    g.output("y", DType::F32, &[]);
+    let m = model(&g);
+    let x = Value::f32(vec![2, 3, 4], (0..24).map(|i| i as f32).collect());
+    let y = run1(&m, vec![("x", x)]).unwrap();
+    assert_eq!(y.shape(), [6, 4]);
+    // Transpose, Squeeze, Flatten on a 4-D value.
+    let mut g = GraphBuilder::new(11);
+    g.input("x", DType::F32, &[Some(1), Some(2), Some(1), Some(3)]);
+    g.node("Squeeze", "sq", &["x"], &["a"], vec![attr_ints("axes", &[0, 2])]);
+    g.node("Transpose", "t", &["a"], &["b"], vec![]);
+    g.node("Flatten", "f", &["b"], &["y"], vec![attr_int("axis", 0)]);
+    g.output("y", DType::F32, &[]);
+    let y = run1(&model(&g), vec![("x", Value::f32(vec![1, 2, 1, 3], vec![1., 2., 3., 4., 5., 6.]))]).unwrap();
+    assert_eq!((y.shape().to_vec(), y.to_f32_vec()), (vec![1, 6], vec![1., 4., 2., 5., 3., 6.]));
+    let e = run1(&model(&g), vec![("x", Value::f32(vec![1, 2, 1, 3], vec![0.0; 6]))]);
+    assert!(e.is_ok());
+    // Gather out of range.
+    let mut g = GraphBuilder::new(13);
+    g.input("x", DType::F32, &[Some(3)]).input("i", DType::I64, &[Some(1)]);
+    g.node("Gather", "gth", &["x", "i"], &["y"], vec![]).output("y", DType::F32, &[]);
+    let e = run1(&model(&g), vec![("x", Value::f32(vec![3], vec![0.0; 3])), ("i", Value::i64(vec![1], vec![3]))]).unwrap_err();
+    assert_eq!(e.to_string(), "node 'gth' (Gather): index 3 is out of range for axis 0 of size 3");
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn pooling_and_softmax() {
+    let mut g = GraphBuilder::new(13);
+    g.input("x", DType::F32, &[Some(1), Some(1), Some(3), Some(3)]);
+    g.node("MaxPool", "mp", &["x"], &["y", "i"], vec![attr_ints("kernel_shape", &[2, 2]), attr_ints("pads", &[1, 1, 1, 1]), attr_ints("strides", &[2, 2])]);
+    g.output("y", DType::F32, &[]).output("i", DType::I64, &[]);
+    let x = Value::f32(vec![1, 1, 3, 3], vec![1., 9., 2., 3., 4., 8., 7., 5., 6.]);
+    let out = model(&g).run(&[("x", x)]).unwrap();
+    assert_eq!(out[0].1.to_f32_vec(), [1., 9., 7., 8.]);
+    assert_eq!(out[1].1.data(), &Data::I64(vec![0, 1, 6, 5]));
+
+    let g = one("Softmax", &[("x", DType::F32, &[])], vec![attr_int("axis", 0)]);
+    let y = run1(&model(&g), vec![("x", Value::f32(vec![2, 2], vec![0., 1000., 0., 1000.]))]).unwrap();
+    assert_eq!(y.to_f32_vec(), [0.5, 0.5, 0.5, 0.5]);
+    let g = one("Softmax", &[("x", DType::F32, &[])], vec![]);
+    let y = run1(&model(&g), vec![("x", Value::f32(vec![1, 3], vec![1000., 1000., f32::NEG_INFINITY]))]).unwrap();
+    assert_eq!(y.to_f32_vec(), [0.5, 0.5, 0.0]);
+}

@@ -1,0 +1,98 @@
+// The built-in MNIST model in quantscope's engine and in onnxruntime-web, in one worker:
+// FP32 (www/models/mnist_mlp.onnx in both) and int8 (quantscope's "INT8 dynamic" variant of it;
+// for ORT, www/models/mnist_mlp_int8_ort.onnx, the same model through ORT's own quantize_dynamic).
+// ORT runs its wasm backend on one thread, served from node_modules (no CDN).
+//
+// Each figure is the median over rounds of the mean time per call, a call being what a page
+// pays for one inference: quantscope's BenchModel.run (input copied in, probabilities copied
+// out) or ORT's `await session.run(...)`. Rounds are long enough that the 0.1 ms resolution of
+// performance.now() (without cross-origin isolation) does not matter.
+import init, { BenchModel, mnist_test_set } from './pkg/quantscope.js';
+import * as ort from '../node_modules/onnxruntime-web/dist/ort.wasm.min.mjs';
+
+const PIXELS = 784;
+const BATCH = 256;
+const ROUNDS = 15;
+const ROUND_MS = 40;
+
+ort.env.wasm.wasmPaths = new URL('../node_modules/onnxruntime-web/dist/', import.meta.url).href;
+ort.env.wasm.numThreads = 1;
+ort.env.wasm.proxy = false;
+
+const say = (text) => self.postMessage({ type: 'status', text });
+const fetchBytes = async (path) => {
+  const res = await fetch(new URL(path, import.meta.url));
+  if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
+  return new Uint8Array(await res.arrayBuffer());
+};
+
+// Median over ROUNDS of the mean ms per call of `call` (async or not).
+async function medianMs(call) {
+  let reps = 1;
+  for (;;) { // warm up and size a round
+    const t0 = performance.now();
+    for (let i = 0; i < reps; i++) await call();
+    if (performance.now() - t0 >= ROUND_MS) break;
+    reps *= 2;
+  }
+  const rounds = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const t0 = performance.now();
+    for (let i = 0; i < reps; i++) await call();
+    rounds.push((performance.now() - t0) / reps);
+  }
+  rounds.sort((a, b) => a - b);
+  return rounds[ROUNDS >> 1];
+}
+
+function countCorrect(probs, labels, offset) {
+  let correct = 0;
+  for (let i = 0; i < probs.length / 10; i++) {
+    let best = 0;
+    for (let d = 1; d < 10; d++) if (probs[i * 10 + d] > probs[i * 10 + best]) best = d;
+    if (best === labels[offset + i]) correct++;
+  }
+  return correct;
+}
+
+async function main() {
+  await init();
+  say('loading the models and the test digits');
+  const [fp32Bytes, ortInt8Bytes, testBytes] = await Promise.all([
+    fetchBytes('models/mnist_mlp.onnx'), fetchBytes('models/mnist_mlp_int8_ort.onnx'), fetchBytes('models/mnist_test.npz')]);
+  const set = mnist_test_set(testBytes);
+  const images = set.images, labels = set.labels;
+
+  const engines = [];
+  for (const [model, qsInt8, ortBytes] of [['FP32', false, fp32Bytes], ['INT8', true, ortInt8Bytes]]) {
+    const qs = new BenchModel(fp32Bytes, qsInt8);
+    engines.push({ model, engine: 'quantscope', run: (x, n) => qs.run(x, n) });
+    const session = await ort.InferenceSession.create(ortBytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+    engines.push({
+      model, engine: 'onnxruntime-web',
+      run: async (x, n) => (await session.run({ input: new ort.Tensor('float32', x, [n, PIXELS]) })).probabilities.data,
+    });
+  }
+
+  for (const e of engines) {
+    say(`${e.engine} ${e.model}: accuracy`);
+    let correct = 0;
+    for (let start = 0; start < set.count; start += BATCH) {
+      const n = Math.min(BATCH, set.count - start);
+      correct += countCorrect(await e.run(images.subarray(start * PIXELS, (start + n) * PIXELS), n), labels, start);
+    }
+    say(`${e.engine} ${e.model}: batch 1`);
+    const one = images.slice(0, PIXELS);
+    const latencyMs = await medianMs(() => e.run(one, 1));
+    say(`${e.engine} ${e.model}: batch ${BATCH}`);
+    const batch = images.slice(0, BATCH * PIXELS);
+    const batchMs = await medianMs(() => e.run(batch, BATCH));
+    self.postMessage({ type: 'result', result: {
+      model: e.model, engine: e.engine, correct, count: set.count, accuracy: correct / set.count,
+      latency_us: latencyMs * 1e3, throughput: BATCH / (batchMs / 1e3),
+    } });
+  }
+  self.postMessage({ type: 'done' });
+}
+
+main().catch((err) => self.postMessage({ type: 'error', message: String(err?.message ?? err) }));

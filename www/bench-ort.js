@@ -1,0 +1,26 @@
+// The ORT comparison page: runs www/bench-ort-worker.js and leaves its figures in
+// `window.ortBenchResults` (and errors in `window.ortBenchErrors`) for scripts/bench.mjs.
+const status = document.querySelector('#status');
+const body = document.querySelector('#results tbody');
+window.ortBenchResults = [];
+window.ortBenchErrors = [];
+
+const worker = new Worker('bench-ort-worker.js', { type: 'module' });
+await new Promise((resolve) => {
+  worker.onerror = (e) => { window.ortBenchErrors.push(`worker: ${e.message}`); resolve(); };
+  worker.onmessage = ({ data }) => {
+    if (data.type === 'status') status.textContent = data.text;
+    else if (data.type === 'error') { window.ortBenchErrors.push(data.message); resolve(); }
+    else if (data.type === 'result') {
+      const r = data.result;
+      window.ortBenchResults.push(r);
+      const tr = body.insertRow();
+      for (const v of [r.model, r.engine, `${(100 * r.accuracy).toFixed(2)}%`, r.latency_us.toFixed(1), r.throughput.toFixed(0)]) {
+        tr.insertCell().textContent = v;
+      }
+    } else if (data.type === 'done') resolve();
+  };
+});
+worker.terminate();
+status.textContent = window.ortBenchErrors.length ? `failed: ${window.ortBenchErrors.join('; ')}` : 'done';
+document.body.dataset.done = 'true';

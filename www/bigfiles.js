@@ -1,0 +1,124 @@
+// Big files in the Inspect view: opening a dropped File in the worker with progress and Cancel
+// (never read whole on this thread), the streamed histogram of a tensor too big to compare, and
+// the Model section's "Download model as GGUF". main.js calls these; the work is in the worker.
+import { draw_histograms, gguf_types } from './pkg/quantscope.js';
+
+const $ = (sel) => document.querySelector(sel);
+
+const percent = (done, total) => (total ? Math.floor((100 * done) / total) : 100);
+
+function mb(bytes) {
+  if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(2)} GB`;
+  if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`;
+  return `${(bytes / 1e3).toFixed(1)} KB`;
+}
+
+let loadJob = null;
+
+// Opens one file in the worker (op open_file): its header, then every tensor's statistics
+// streamed from the file, shown as a progress bar with Cancel. Resolves to what load_file gives.
+export async function openFile(client, file) {
+  const row = $('#load-progress-row');
+  const bar = $('#load-progress');
+  const text = $('#load-progress-text');
+  text.textContent = `${file.name}: reading the header…`;
+  bar.removeAttribute('value');
+  const job = client.start('open_file', [file], {
+    onProgress: (done, total) => {
+      bar.max = total || 1;
+      bar.value = done;
+      text.textContent = `${file.name} (${mb(file.size)}): statistics ${percent(done, total)} %`;
+    },
+  });
+  loadJob = job;
+  row.hidden = false;
+  try {
+    return await job.promise;
+  } finally {
+    if (loadJob === job) { loadJob = null; row.hidden = true; }
+  }
+}
+
+// Draws the histogram of tensor `t` (not comparable: too big) counted from its file.
+export async function drawStreamedHistogram(client, t, { bins, range }) {
+  const histogram = await client.request('histogram_streamed', [t.index, bins, range]);
+  draw_histograms($('#histogram'), {
+    title: `${t.name}: values streamed from the file`, x_label: 'value', markers: [],
+    series: [{ label: 'original', histogram }],
+  });
+}
+
+// The notice shown instead of the scheme comparison for a tensor over the page's cap.
+export function tooBigNotice(t, count) {
+  return `${t.name} has ${count} values, more than the scheme comparison holds in memory for a tensor ` +
+    'read from a large file (2^26 = 67,108,864). Its statistics and the histogram below were streamed ' +
+    'from the file; it is still part of the model summary and of the GGUF export.';
+}
+
+let exportJob = null;
+
+// The GGUF export control: pick one loaded file and a ggml type, then the worker quantizes every
+// tensor of that file and the page saves the .gguf it assembles.
+export function wireGgufExport({ files, client, saveBytes, reportError }) {
+  const types = $('#gguf-type');
+  for (const t of gguf_types()) types.add(new Option(`${t.id} (${+t.bits_per_weight.toFixed(4)} bits/weight)`, t.id));
+  types.value = 'q4_0';
+  $('#gguf-cancel').onclick = () => exportJob?.cancel();
+  $('#gguf-export').onclick = async () => {
+    const f = files()[Number($('#gguf-file').value)];
+    if (!f) return;
+    const type = types.value;
+    const base = f.file.replace(/\.(safetensors\.index\.json|safetensors|gguf|npz|npy|onnx)$/, '').replace(/[^A-Za-z0-9._-]+/g, '_');
+    const row = $('#gguf-progress-row');
+    const bar = $('#gguf-progress');
+    const result = $('#gguf-result');
+    result.hidden = true;
+    exportJob?.cancel();
+    const job = client().start('export_gguf', [f.indices, type, base], {
+      onProgress: (done, total) => {
+        bar.max = total;
+        bar.value = done;
+        $('#gguf-progress-text').textContent = `${mb(done)} of ${mb(total)}`;
+      },
+    });
+    exportJob = job;
+    row.hidden = false;
+    try {
+      const { plan, blob } = await job.promise;
+      const name = `${base}.${type}.gguf`;
+      saveBytes(blob, name);
+      result.textContent = describePlan(name, plan);
+      result.hidden = false;
+      document.body.dataset.ggufExported = 'true';
+    } catch (err) {
+      reportError(err);
+    } finally {
+      if (exportJob === job) { exportJob = null; row.hidden = true; }
+    }
+  };
+}
+
+// "model.q4_0.gguf: 12.3 MB; 10 tensors as q4_0, 2 as f32 (1-D: kept in f32, as llama.cpp does)".
+function describePlan(name, plan) {
+  const byType = new Map();
+  for (const t of plan.tensors) byType.set(t.type, (byType.get(t.type) ?? 0) + 1);
+  const counts = [...byType].map(([type, n]) => `${n} as ${type}`).join(', ');
+  const notes = plan.tensors.filter((t) => t.note);
+  const shown = notes.slice(0, 3).map((t) => `${t.name}: ${t.note}`);
+  const more = notes.length > 3 ? `; ${notes.length - 3} more fell back` : '';
+  return `${name}: ${mb(plan.bytes)}; ${counts}.${shown.length ? ` ${shown.join('; ')}${more}.` : ''}`;
+}
+
+// Lists the loaded files in the export picker (keeping the choice) and enables the button.
+export function renderGgufFiles(files) {
+  const select = $('#gguf-file');
+  const keep = select.value;
+  select.replaceChildren(...files.map((f, i) => new Option(`${f.file} (${f.count} tensors)`, String(i))));
+  select.value = keep !== '' && Number(keep) < files.length ? keep : String(files.length - 1);
+  $('#gguf-export').disabled = files.length === 0;
+  $('#gguf-none').hidden = files.length > 0;
+}
+
+export function cancelLoad() {
+  loadJob?.cancel();
+}

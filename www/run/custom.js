@@ -1,0 +1,147 @@
+// A user's own model: drop a small .onnx (and optionally a .npy input), then compare its FP32
+// outputs with a quantized copy's, output by output. The worker loads and runs both
+// (`custom_load`, `custom_compare` in mnist-ops.js).
+import { app } from '../app.js';
+import { $, el, formatBytes, fail, clearError, opsText } from './ui.js';
+
+const MARKUP = `
+  <h2 id="run-custom-title">Your own model</h2>
+  <p class="hint">Drop a small .onnx model — and, if you like, a .npy array as its first input — to compare its
+    FP32 outputs with a quantized copy's. Without a .npy every input gets seeded random values from N(0, 1)
+    (symbolic dimensions set to 1). Nothing is uploaded.</p>
+  <div id="run-custom-drop" class="run-drop" tabindex="0" role="button" aria-describedby="run-custom-drop-help">
+    <p><strong>Drop an .onnx model (and a .npy input) here</strong></p>
+    <p id="run-custom-drop-help" class="hint">or press Enter to choose files</p>
+    <input id="run-custom-file" type="file" accept=".onnx,.npy" multiple hidden>
+  </div>
+  <div id="run-custom-error" class="run-error" role="alert" hidden></div>
+  <dl id="run-custom-model" class="stats" hidden></dl>
+  <div class="run-row" id="run-custom-controls" hidden>
+    <label for="run-custom-scheme">quantized with</label> <select id="run-custom-scheme"></select>
+    <button id="run-custom-run" type="button">Run FP32 and quantized</button>
+  </div>
+  <p id="run-custom-input" class="hint" aria-live="polite"></p>
+  <div class="table-wrap">
+    <table id="run-custom-table" hidden>
+      <thead><tr><th scope="col">output</th><th scope="col">shape</th><th scope="col">max |error|</th>
+        <th scope="col">mean |error|</th><th scope="col">SQNR (dB)</th><th scope="col">cosine</th>
+        <th scope="col" title="rows (over the last axis) whose largest value is at the same index">argmax agrees</th></tr></thead>
+      <tbody></tbody>
+    </table>
+  </div>
+  <p id="run-custom-latency" class="hint"></p>`;
+
+const state = { model: null, input: null, busy: false };
+
+export function mountCustom(section) {
+  section.innerHTML = MARKUP;
+  const drop = $('#run-custom-drop'), input = $('#run-custom-file');
+  drop.onclick = () => input.click();
+  drop.onkeydown = (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); input.click(); } };
+  drop.ondragover = (e) => { e.preventDefault(); drop.classList.add('dragging'); };
+  drop.ondragleave = () => drop.classList.remove('dragging');
+  drop.ondrop = (e) => {
+    e.preventDefault();
+    drop.classList.remove('dragging');
+    takeFiles([...e.dataTransfer.files]);
+  };
+  input.onchange = () => { takeFiles([...input.files]); input.value = ''; };
+  $('#run-custom-run').onclick = () => compare();
+  $('#run-custom-scheme').onchange = () => { if (state.model) compare(); };
+  document.addEventListener('run-model-loaded', ({ detail }) => {
+    const picker = $('#run-custom-scheme');
+    const previous = picker.value;
+    picker.replaceChildren(...detail.variants.filter((v) => v.config.kind !== 'fp32')
+      .map((v) => Object.assign(new Option(v.label, JSON.stringify(v.config)), { title: v.description })));
+    const fallback = detail.variants.find((v) => v.config.kind === 'int8_dynamic') ?? detail.variants[1];
+    picker.value = [...picker.options].some((o) => o.value === previous) ? previous : JSON.stringify(fallback.config);
+  });
+  app.on('client-restarted', () => {
+    state.model = null;
+    $('#run-custom-model').hidden = true;
+    $('#run-custom-controls').hidden = true;
+    $('#run-custom-table').hidden = true;
+  });
+}
+
+async function takeFiles(files) {
+  clearError('#run-custom-error');
+  const onnx = files.find((f) => f.name.toLowerCase().endsWith('.onnx'));
+  const npy = files.find((f) => f.name.toLowerCase().endsWith('.npy'));
+  const other = files.filter((f) => f !== onnx && f !== npy);
+  if (other.length) {
+    fail('#run-custom-error', `${other.map((f) => f.name).join(', ')}: not an .onnx model or a .npy input`);
+    if (!onnx && !npy) return;
+  }
+  if (npy) state.input = { name: npy.name, bytes: await npy.arrayBuffer() };
+  if (onnx) {
+    state.model = null;
+    for (const id of ['#run-custom-table', '#run-custom-model', '#run-custom-controls']) $(id).hidden = true;
+    $('#run-custom-latency').textContent = '';
+    $('#run-custom-input').textContent = '';
+    try {
+      const bytes = await onnx.arrayBuffer();
+      // The engine's message names the file, the node and the op.
+      state.model = await app.client.request('custom_load', [onnx.name, bytes], { transfer: [bytes] });
+    } catch (err) {
+      fail('#run-custom-error', err.message);
+      return;
+    }
+    renderModel(state.model);
+  }
+  if (state.model) await compare();
+  else if (npy) $('#run-custom-input').textContent = `Input ${npy.name} is ready; now drop a model.`;
+}
+
+function renderModel(info) {
+  const dl = $('#run-custom-model');
+  dl.replaceChildren();
+  const sig = (list) => list.map((v) => `${v.name} ${v.dtype} [${v.shape.join(', ')}]`).join('; ');
+  for (const [k, v] of [['model', info.name], ['inputs', sig(info.inputs)], ['outputs', sig(info.outputs)],
+    ['ops', opsText(info.ops)], ['parameters', info.parameters.toLocaleString('en-US')], ['size', formatBytes(info.bytes)]]) {
+    dl.append(el('div', {}, el('dt', {}, k), el('dd', {}, v)));
+  }
+  dl.hidden = false;
+  $('#run-custom-controls').hidden = false;
+}
+
+async function compare() {
+  if (!state.model || state.busy) return;
+  if (!$('#run-custom-scheme').value) {
+    fail('#run-custom-error', 'The list of schemes is not there yet: the built-in model is still loading.');
+    return;
+  }
+  state.busy = true;
+  $('#run-custom-run').disabled = true;
+  clearError('#run-custom-error');
+  try {
+    const config = JSON.parse($('#run-custom-scheme').value);
+    // A copy of the .npy bytes goes over, so it can be reused with the next scheme.
+    const npy = state.input ? state.input.bytes.slice(0) : null;
+    const r = await app.client.request('custom_compare', [config, npy], { transfer: npy ? [npy] : [] });
+    $('#run-custom-input').textContent = r.inputs.map((i) =>
+      `${i.name} [${i.shape.join(', ')}]: ${i.source === 'npy' ? state.input.name : 'seeded random N(0, 1)'}`).join('; ');
+    const body = $('#run-custom-table tbody');
+    body.replaceChildren();
+    for (const o of r.outputs) {
+      const tr = body.insertRow();
+      const m = o.metrics;
+      for (const text of [o.name, `[${o.shape.join(', ')}]`, m ? m.max_abs_error.toPrecision(3) : '—',
+        m ? m.mean_abs_error.toPrecision(3) : '—', m?.sqnr_db == null ? '—' : m.sqnr_db.toFixed(1),
+        m ? m.cosine_similarity.toFixed(5) : '—', agreement(o.argmax_agreement)]) {
+        tr.insertCell().textContent = text;
+      }
+    }
+    $('#run-custom-table').hidden = false;
+    $('#run-custom-latency').textContent = `FP32: ${r.fp32.micros.toFixed(0)} µs, ${formatBytes(r.fp32.bytes)}; ` +
+      `${r.quantized.description}: ${r.quantized.micros.toFixed(0)} µs, ${formatBytes(r.quantized.bytes)}.`;
+  } catch (err) {
+    const input = state.input ? ` with ${state.input.name}` : '';
+    fail('#run-custom-error', `Running ${state.model.name}${input}: ${err.message}`);
+  } finally {
+    state.busy = false;
+    $('#run-custom-run').disabled = false;
+  }
+}
+
+const agreement = (a) => (a === null || a === undefined ? '—' : a === 1 ? 'yes' : a === 0 ? 'no' : `${(100 * a).toFixed(1)}% of rows`);

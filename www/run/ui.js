@@ -1,0 +1,66 @@
+// Small DOM helpers shared by the Run view's panels.
+export const $ = (selector, root = document) => root.querySelector(selector);
+
+// el('td', {class: 'x', title: 'y'}, 'text', child, ...)
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    node.setAttribute(k, v === true ? '' : String(v));
+  }
+  node.append(...children);
+  return node;
+}
+
+export function formatBytes(n) {
+  if (n === undefined || n === null) return '—';
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(n < 10 * 1024 ? 1 : 0)} KB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+}
+
+// [['Gemm', 3], ['Relu', 2]] (the engine's op counts) → 'Gemm ×3, Relu ×2'
+export function opsText(ops) {
+  return ops.map(([op, n]) => (n > 1 ? `${op} ×${n}` : op)).join(', ');
+}
+
+export const formatPct = (x, digits = 1) => `${(100 * x).toFixed(digits)}%`;
+
+export function fail(selector, message) {
+  const box = $(selector);
+  box.textContent = message;
+  box.hidden = false;
+}
+
+export function clearError(selector) {
+  const box = $(selector);
+  box.hidden = true;
+  box.textContent = '';
+}
+
+// Runs a long worker request with a progress bar and a Cancel button in `row` (which holds a
+// <progress>, a text span and a button). Resolves to the value, or null if cancelled.
+export async function withProgress(row, start, label) {
+  const bar = $('progress', row), text = $('.run-progress-text', row), cancel = $('button', row);
+  bar.value = 0;
+  text.textContent = `${label}…`;
+  row.hidden = false;
+  const job = start((done, total) => {
+    bar.max = total;
+    bar.value = done;
+    text.textContent = `${label}: ${done} / ${total}`;
+  });
+  cancel.onclick = () => job.cancel();
+  try {
+    return await job.promise;
+  } catch (err) {
+    if (err.cancelled) return null;
+    throw err;
+  } finally {
+    row.hidden = true;
+  }
+}
+
+export const progressRow = (id) => `<div class="run-progress-row" id="${id}" hidden>
+  <progress max="1" value="0"></progress><span class="run-progress-text" aria-live="polite"></span>
+  <button type="button">Cancel</button></div>`;
