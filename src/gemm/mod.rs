@@ -10,16 +10,33 @@
 //!   [`gemm_f32_packed`] / [`matmul_integer_packed`] per call. This is the fast path, and at
 //!   batch 1 (m = 1) the only fast one: packing B costs as much as the product itself.
 //!
+//! A QLinearMatMul-style layer with constant weights:
+//! ```
+//! use quantscope::gemm::{matmul_integer_packed, qlinear_multiplier, requantize_u8, PackedI8B};
+//! let (m, k, n) = (2, 3, 2);
+//! let w: Vec<i8> = vec![1, -2, 3, 4, 5, -6]; // k×n
+//! let packed = PackedI8B::new(k, n, &w, &[0]); // once, when the model loads
+//! let x: Vec<u8> = vec![130, 128, 126, 128, 129, 127]; // m×k, zero point 128
+//! let mut acc = vec![0i32; m * n];
+//! matmul_integer_packed(m, &x, &[128], &packed, &mut acc); // per call
+//! assert_eq!(acc, [-8, 8, -2, 10]);
+//! let mult = qlinear_multiplier(0.5, 0.25, 0.125); // a_scale·b_scale/y_scale = 1
+//! let mut y = vec![0u8; m * n];
+//! requantize_u8(&acc, &[mult], 100, &mut y);
+//! assert_eq!(y, [92, 108, 98, 110]);
+//! ```
+//!
 //! Exactness: the integer GEMM is bit-exact with [`reference::matmul_integer`] (wrapping i32)
 //! on every target. The f32 GEMM is bit-exact with [`reference::gemm_f32`] too: every kernel
-//! computes each C[i][j] as `((0 + a₀b₀) + a₁b₁) + …` over l in order, with a separately
+//! computes each `C[i][j]` as `((0 + a₀b₀) + a₁b₁) + …` over l in order, with a separately
 //! rounded multiply and add (no FMA), which is exactly the reference's sum. The tolerance a
 //! caller comparing against another library (a different summation order) should use is
 //! `|Δ| ≤ k·ε·Σ_l |a_il·b_lj|` (ε = 2⁻²⁴).
 //!
-//! Kernels: on wasm32 with `simd128`, [`simd128`] (register-blocked micro-kernels); elsewhere
-//! the scalar [`portable`] kernels over the same packed layout, and the [`reference`] for the
-//! unpacked entry points. The choice is made in this file only.
+//! Kernels: on wasm32 with `simd128`, `simd128.rs` (register-blocked micro-kernels; its header
+//! records the design and the measurements behind it); elsewhere the scalar `portable.rs`
+//! kernels over the same packed layout, and the [`mod@reference`] for the unpacked entry points.
+//! The choice is made in this file only.
 //!
 //! Requantization ([`requantize_u8`], [`requantize_i8`]) follows ONNX Runtime's CPU kernels
 //! (`MlasRequantizeOutput`, used by QLinearMatMul and QLinearConv): `acc as f32 × multiplier`
@@ -125,7 +142,7 @@ pub fn gemm_f32_packed(m: usize, a: &[f32], b: &PackedF32B, c: &mut [f32]) {
     portable::gemm_f32_packed(m, a, b, c)
 }
 
-/// C[i][j] = Σ_l (A[i][l] − a_zp[i]) · (B[l][j] − b_zp[j]) with wrapping i32 arithmetic
+/// `C[i][j] = Σ_l (A[i][l] − a_zp[i]) · (B[l][j] − b_zp[j])` with wrapping i32 arithmetic
 /// (C is overwritten). `a_zp` holds one zero point for all rows or one per row (length m);
 /// `b_zp` one for all columns or one per column (length n), as MatMulInteger allows. Zero
 /// points must lie in their element type's range (MatMulInteger's zero-point tensors have A's

@@ -42,16 +42,22 @@ impl PackedI8B {
         assert!(b.len() >= k * n, "PackedI8B: b is shorter than k×n");
         super::check_zero_points::<B>("b_zp", b_zp, n, "column");
         let kp = k.div_ceil(2);
-        let panels = n.div_ceil(NR);
-        let mut data = vec![I16x8::default(); panels * kp * 2];
-        for p in 0..panels {
-            for c in 0..NR.min(n - p * NR) {
-                let col = p * NR + c;
-                let zb = zero_point(b_zp, col);
-                for l in 0..k {
-                    let v = (b[l * n + col].to_i32() - zb) as i16;
-                    data[(p * kp + l / 2) * 2 + c / 4].0[(c % 4) * 2 + l % 2] = v;
+        let mut data = Vec::with_capacity(n.div_ceil(NR) * kp * 2);
+        for j0 in (0..n).step_by(NR) {
+            let cols = NR.min(n - j0);
+            let zb: [i32; NR] = core::array::from_fn(|c| if c < cols { zero_point(b_zp, j0 + c) } else { 0 });
+            for q in 0..kp {
+                // Columns c of rows 2q, 2q+1 → i16 slots 2c, 2c+1 (0 past k or n).
+                let mut pair = [0i16; 2 * NR];
+                for h in 0..2 {
+                    if let Some(row) = b.get((2 * q + h) * n + j0..).filter(|_| 2 * q + h < k) {
+                        for (c, x) in row[..cols].iter().enumerate() {
+                            pair[2 * c + h] = (x.to_i32() - zb[c]) as i16;
+                        }
+                    }
                 }
+                data.push(I16x8(pair[..8].try_into().unwrap()));
+                data.push(I16x8(pair[8..].try_into().unwrap()));
             }
         }
         PackedI8B { k, n, data }
@@ -94,14 +100,14 @@ impl PackedF32B {
     /// Packs `b` (k×n, row-major). Panics if `b` is shorter than k×n.
     pub fn new(k: usize, n: usize, b: &[f32]) -> Self {
         assert!(b.len() >= k * n, "PackedF32B: b is shorter than k×n");
-        let panels = n.div_ceil(NR);
-        let mut data = vec![F32x4::default(); panels * k * 2];
-        for p in 0..panels {
-            let cols = NR.min(n - p * NR);
+        let mut data = Vec::with_capacity(n.div_ceil(NR) * k * 2);
+        for j0 in (0..n).step_by(NR) {
+            let cols = NR.min(n - j0);
             for l in 0..k {
-                for c in 0..cols {
-                    data[(p * k + l) * 2 + c / 4].0[c % 4] = b[l * n + p * NR + c];
-                }
+                let mut row = [0f32; NR];
+                row[..cols].copy_from_slice(&b[l * n + j0..][..cols]);
+                data.push(F32x4(row[..4].try_into().unwrap()));
+                data.push(F32x4(row[4..].try_into().unwrap()));
             }
         }
         PackedF32B { k, n, data }

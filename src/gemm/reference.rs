@@ -2,7 +2,7 @@
 
 use super::{zero_point, Int8};
 
-/// C = A · B, summing over l in order for each C[i][j].
+/// C = A · B, summing over l in order for each `C[i][j]`.
 pub fn gemm_f32(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "gemm_f32: slices shorter than m×k, k×n, m×n");
     for i in 0..m {

@@ -18,18 +18,27 @@
 //!   break bit-exactness — each C element summed over l in order, as the reference does.
 //! - A single row (batch 1, or the last row of a batch) runs against four panels at once
 //!   ([`row_tile`]): one broadcast serves eight accumulators instead of two.
+//! - A is packed with SIMD too: for a 4-row block, 8 bytes per row widened to i16 minus the
+//!   zero point and a 4×4 word transpose (f32: 4 floats per row, same transpose).
 //!
-//! Measured in Node 20 (V8 11.3; CPU time, fastest of 7) on a 3.2 GHz Zen 3, where a register-
-//! only `vpmaddwd`+`vpaddd` loop peaks at 81 GOP/s:
-//! - 4×8 tile: int8 512³ 64–66 GOP/s, f32 512³ 29–33 GOP/s. 5×8 spills (43 and 18 GOP/s).
-//! - Broadcasting A with one `v128.load` + four `i32x4.shuffle`s instead of four
+//! Measurements behind these choices (Node 20 / V8 11.3, CPU time, fastest of 7; a 3.2 GHz
+//! Zen 3 where a register-only `vpmaddwd`+`vpaddd` loop peaks at 81 GOP/s):
+//! - 4×8 tile: int8 512³ 64–66 GOP/s, f32 512³ 29–33 GOP/s. A 5×8 tile spills (43 and 18).
+//! - Broadcasting A by one `v128.load` + four `i32x4.shuffle`s instead of four
 //!   `load32_splat`s: int8 unchanged, f32 10% slower. Kept the loads.
-//! - Blocking A in chunks of 64 rows (B panel reused from L1 across the chunk) against one row
-//!   block at a time over all panels: no measurable difference at these sizes (k ≤ 784); kept
-//!   the chunks, which bound the packed-A buffer.
-//! - The four-panel row kernel: 1×784×100 int8 4.0 → 3.4 µs; f32 10.2 → µs (see below).
-//! - V8 emits one `lea` per load at a constant offset (LLVM leaves `ptr + C` unfolded inside
-//!   loops); the loops are front-end bound at ~30 instructions per step.
+//! - Chunks of 64 rows (each B panel reused from L1 across the chunk) against one 4-row block
+//!   over all panels: no measurable difference at k ≤ 784; kept, as they bound the A buffer.
+//! - Four-panel single-row kernel: 1×784×100 int8 4.0 → 3.4 µs, f32 10.2 → 7.2 µs.
+//! - SIMD A packing instead of a scalar loop: int8 256×784×100 707 → 625 µs, 512³ 66 → 69
+//!   GOP/s; the int8 MLP forward at batch 256 868 → 770 µs.
+//! - V8 computes each `ptr + C` address with an `lea` (LLVM does not fold constant offsets
+//!   into wasm load offsets inside these loops); the loops run ~30 x64 instructions per step
+//!   and are front-end bound, at ~80% of the register-only peak.
+//!
+//! In headless Chromium 156, against onnxruntime-web 1.30 (wasm, one thread) on the same
+//! machine and load:
+//! MatMulInteger 512³ (B constant) 52–53 GOP/s and MatMul f32 21–23 GOP/s, against 64–71 and
+//! 27–37 GOP/s here.
 
 use super::pack::{PackedF32B, PackedI8B, NR};
 use super::{zero_point, Int8};
@@ -178,18 +187,21 @@ fn chunk<M: Mac>(ap: &[u32], rows: usize, b: Panels, c: &mut [u32], i0: usize) {
     }
 }
 
-/// Packs A in chunks of MC rows (`pack(i, out)` writes row i's `steps` words to
-/// `out[step·R]`, R the rows of its block) and runs [`chunk`] on each.
-fn drive<M: Mac>(m: usize, b: Panels, c: &mut [u32], pack: impl Fn(usize, &mut [u32], usize)) {
+/// Packs A in chunks of MC rows and runs [`chunk`] on each. `pack(i, rows, out)` writes the
+/// block of rows `i..i+rows` (rows ≤ MR) as `out[step·rows + r]`, `steps` words per row.
+fn drive<M: Mac>(m: usize, b: Panels, c: &mut [u32], pack: impl Fn(usize, usize, &mut [u32])) {
     let steps = b.steps;
     let mut ap = vec![0u32; steps * MC.min(m)];
     for i0 in (0..m).step_by(MC) {
         let rows = MC.min(m - i0);
         let full = rows / MR * MR;
-        for r in (0..rows).filter(|_| steps > 0) {
-            let (block, r_in, block_rows) = if r < full { (r / MR * MR, r % MR, MR) } else { (full, r - full, rows - full) };
-            // Row r's words go to ap[block·steps + step·block_rows + r_in].
-            pack(i0 + r, &mut ap[block * steps + r_in..], block_rows);
+        if steps > 0 {
+            for r0 in (0..full).step_by(MR) {
+                pack(i0 + r0, MR, &mut ap[r0 * steps..(r0 + MR) * steps]);
+            }
+            if rows > full {
+                pack(i0 + full, rows - full, &mut ap[full * steps..rows * steps]);
+            }
         }
         chunk::<M>(&ap[..rows * steps], rows, b, c, i0);
     }
@@ -202,36 +214,109 @@ fn words_mut<T: Copy>(c: &mut [T]) -> &mut [u32] {
     unsafe { core::slice::from_raw_parts_mut(c.as_mut_ptr() as *mut u32, c.len()) }
 }
 
+/// Four rows of four words each, transposed: out[j] holds word j of rows 0..4.
+#[inline(always)]
+fn transpose4(r: [v128; 4]) -> [v128; 4] {
+    let t0 = i32x4_shuffle::<0, 4, 1, 5>(r[0], r[1]);
+    let t1 = i32x4_shuffle::<0, 4, 1, 5>(r[2], r[3]);
+    let t2 = i32x4_shuffle::<2, 6, 3, 7>(r[0], r[1]);
+    let t3 = i32x4_shuffle::<2, 6, 3, 7>(r[2], r[3]);
+    [i64x2_shuffle::<0, 2>(t0, t1), i64x2_shuffle::<1, 3>(t0, t1), i64x2_shuffle::<0, 2>(t2, t3), i64x2_shuffle::<1, 3>(t2, t3)]
+}
+
+#[inline(always)]
+fn store_words(out: &mut [u32], v: v128) {
+    let out = &mut out[..4];
+    // SAFETY: four writable words.
+    unsafe { v128_store(out.as_mut_ptr() as *mut v128, v) }
+}
+
+/// Packs rows `i..i+rows` of the 8-bit A into i16-pair words (see [`drive`]). Eight k at a
+/// time: 8 bytes per row widened to i16, the row's zero point subtracted, four rows
+/// transposed into step-major order; the rest (and blocks of 2–3 rows) one word at a time.
+fn pack_a_i8<A: Int8>(a: &[A], k: usize, a_zp: &[i32], i: usize, rows: usize, out: &mut [u32]) {
+    // SAFETY: A is u8 or i8 (the trait is sealed): one byte, any bit pattern.
+    let bytes = unsafe { core::slice::from_raw_parts(a.as_ptr() as *const u8, a.len()) };
+    let widen = |r: usize, l: usize| -> v128 {
+        let src = &bytes[(i + r) * k + l..][..8];
+        // SAFETY: 8 readable bytes.
+        let v = unsafe { v128_load64_zero(src.as_ptr() as *const u64) };
+        let w = if A::SIGNED { i16x8_extend_low_i8x16(v) } else { u16x8_extend_low_u8x16(v) };
+        // Zero points lie in the type's range, so the difference fits i16.
+        i16x8_sub(w, i16x8_splat(zero_point(a_zp, i + r) as i16))
+    };
+    let groups = if rows == MR || rows == 1 { k / 8 } else { 0 };
+    for g in 0..groups {
+        if rows == 1 {
+            store_words(&mut out[4 * g..], widen(0, 8 * g));
+        } else {
+            let t = transpose4(core::array::from_fn(|r| widen(r, 8 * g)));
+            for (j, v) in t.into_iter().enumerate() {
+                store_words(&mut out[(4 * g + j) * MR..], v);
+            }
+        }
+    }
+    for r in 0..rows {
+        let za = zero_point(a_zp, i + r);
+        let row = &a[(i + r) * k..(i + r + 1) * k];
+        for q in groups * 4..k.div_ceil(2) {
+            let lo = (row[2 * q].to_i32() - za) as u16 as u32;
+            let hi = row.get(2 * q + 1).map_or(0, |x| (x.to_i32() - za) as u16 as u32); // odd k: paired with 0
+            out[q * rows + r] = lo | hi << 16;
+        }
+    }
+}
+
+/// Packs rows `i..i+rows` of the f32 A (see [`drive`]): four rows four k at a time through a
+/// transpose, a single row as a copy, the rest one word at a time.
+fn pack_a_f32(a: &[f32], k: usize, i: usize, rows: usize, out: &mut [u32]) {
+    let row = |r: usize| &a[(i + r) * k..(i + r + 1) * k];
+    let mut done = 0;
+    if rows == 1 {
+        for (o, x) in out.iter_mut().zip(row(0)) {
+            *o = x.to_bits();
+        }
+        done = k;
+    } else if rows == MR {
+        for g in 0..k / 4 {
+            let t = transpose4(core::array::from_fn(|r| {
+                let src = &row(r)[4 * g..][..4];
+                // SAFETY: four readable f32.
+                unsafe { v128_load(src.as_ptr() as *const v128) }
+            }));
+            for (j, v) in t.into_iter().enumerate() {
+                store_words(&mut out[(4 * g + j) * MR..], v);
+            }
+        }
+        done = k / 4 * 4;
+    }
+    for r in 0..rows {
+        for l in done..k {
+            out[l * rows + r] = row(r)[l].to_bits();
+        }
+    }
+}
+
 // ------------------------------------------------------------------------------ entry points
 
 /// See [`super::matmul_integer_packed`]; arguments already checked.
 pub fn matmul_integer_packed<A: Int8>(m: usize, a: &[A], a_zp: &[i32], b: &PackedI8B, c: &mut [i32]) {
     let (k, n) = (b.k(), b.n());
     let panels = Panels { data: b.data.as_ptr() as *const v128, steps: k.div_ceil(2), n };
-    drive::<DotI16>(m, panels, words_mut(c), |i, out, stride| {
-        let za = zero_point(a_zp, i);
-        let row = &a[i * k..(i + 1) * k];
-        let mut pairs = row.chunks_exact(2);
-        for (q, pair) in (&mut pairs).enumerate() {
-            let lo = (pair[0].to_i32() - za) as u16 as u32;
-            let hi = (pair[1].to_i32() - za) as u16 as u32;
-            out[q * stride] = lo | hi << 16;
-        }
-        if let [last] = pairs.remainder() {
-            out[k / 2 * stride] = (last.to_i32() - za) as u16 as u32; // paired with 0
-        }
-    });
+    drive::<DotI16>(m, panels, words_mut(c), |i, rows, out| pack_a_i8(a, k, a_zp, i, rows, out));
 }
 
 /// See [`super::gemm_f32_packed`]; arguments already checked.
 pub fn gemm_f32_packed(m: usize, a: &[f32], b: &PackedF32B, c: &mut [f32]) {
     let (k, n) = (b.k(), b.n());
     let panels = Panels { data: b.data.as_ptr() as *const v128, steps: k, n };
-    drive::<MulAddF32>(m, panels, words_mut(c), |i, out, stride| {
-        for (l, x) in a[i * k..(i + 1) * k].iter().enumerate() {
-            out[l * stride] = x.to_bits();
-        }
-    });
+    if m == 1 {
+        // A single row is already in packed order (one word per step): skip the copy.
+        // SAFETY: f32 and u32 have the same size and alignment; any bits are a valid u32.
+        let row = unsafe { core::slice::from_raw_parts(a.as_ptr() as *const u32, k) };
+        return chunk::<MulAddF32>(row, 1, panels, words_mut(c), 0);
+    }
+    drive::<MulAddF32>(m, panels, words_mut(c), |i, rows, out| pack_a_f32(a, k, i, rows, out));
 }
 
 // ------------------------------------------------------------------------------ requantize
