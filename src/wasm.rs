@@ -37,8 +37,10 @@ pub struct Workspace {
     store: RefCell<TensorStore>,
     /// Statistics scans of files being opened, by file id, with the files' tensor indices.
     scans: HashMap<usize, (StatsScan, Vec<usize>)>,
-    /// The GGUF being written, if any.
-    gguf_export: Option<GgufExport>,
+    /// GGUF files being written, by export id (a cancelled export's last step may run after
+    /// the next one has begun, so each has its own).
+    gguf_exports: HashMap<u32, GgufExport>,
+    next_export_id: u32,
 }
 
 /// The most values of a lazily read tensor the page decodes for a comparison, a download or a
@@ -266,6 +268,7 @@ struct ExportTensor<'a> {
 
 #[derive(Serialize)]
 struct ExportPlan<'a> {
+    export_id: u32,
     scheme: &'static str,
     bytes: u64,
     tensors: Vec<ExportTensor<'a>>,
@@ -303,6 +306,30 @@ impl Workspace {
         let named = |e: crate::Error| JsError::new(&format!("{file_name}: {e}"));
         let source = Rc::new(BlobSource::new(blob)?);
         let file = lazy::open(file_name, source).map_err(named)?;
+        self.begin_scan(file)
+    }
+
+    /// Opens a sharded safetensors checkpoint as [`Workspace::open_file`] opens one file: the
+    /// index's bytes, and its shards as `File`s (`shard_names` and `shards` in the same order),
+    /// only their headers read. Returns what `open_file` returns; then call `open_step`.
+    pub fn open_sharded(&mut self, index_name: &str, index: &[u8], shard_names: JsValue, shards: js_sys::Array) -> Result<JsValue, JsError> {
+        let names: Vec<String> = serde_wasm_bindgen::from_value(shard_names)
+            .map_err(|e| JsError::new(&format!("shard names must be an array of strings: {e}")))?;
+        if names.len() != shards.length() as usize {
+            return Err(JsError::new("one File is needed per shard name"));
+        }
+        let mut sources: Vec<(String, Rc<dyn ByteSource>)> = Vec::with_capacity(names.len());
+        for (name, blob) in names.into_iter().zip(shards.iter()) {
+            let blob: web_sys::Blob = blob.dyn_into().map_err(|_| JsError::new(&format!("shard '{name}' is not a File")))?;
+            sources.push((name, Rc::new(BlobSource::new(blob)?)));
+        }
+        let file = lazy::open_sharded(index_name, index, sources).map_err(|e| JsError::new(&format!("{index_name}: {e}")))?;
+        self.begin_scan(file)
+    }
+
+    /// Adds an opened file and starts the scan of its statistics; returns `{file_id, file,
+    /// format, tensors: count, total: values}`.
+    fn begin_scan(&mut self, file: lazy::LazyFile) -> Result<JsValue, JsError> {
         let scan = StatsScan::new(&file);
         #[derive(Serialize)]
         struct Opened<'a> {
@@ -312,10 +339,10 @@ impl Workspace {
             tensors: usize,
             total: f64,
         }
-        let (format, count, total) = (file.format, file.tensors.len(), scan.total as f64);
+        let (name, format, count, total) = (file.name.clone(), file.format, file.tensors.len(), scan.total as f64);
         let (file_id, indices) = self.store.get_mut().add_file(file);
         self.scans.insert(file_id, (scan, indices));
-        to_js(&Opened { file_id, file: file_name, format, tensors: count, total })
+        to_js(&Opened { file_id, file: &name, format, tensors: count, total })
     }
 
     /// Streams about `budget` more values of file `file_id`'s tensors into their statistics.
@@ -385,8 +412,9 @@ impl Workspace {
 
     /// Plans a GGUF of tensors `indices` (a JS array, in file order) quantized as `scheme` (a
     /// ggml type id, see `gguf_types`); when they all come from one GGUF file its metadata is
-    /// kept. `name` is `general.name` if the source has none. Returns `{scheme, bytes, tensors:
-    /// [{name, type, bytes, note}]}`; then call [`Workspace::export_gguf_step`] for the bytes.
+    /// kept. `name` is `general.name` if the source has none. Returns `{export_id, scheme, bytes,
+    /// tensors: [{name, type, bytes, note}]}`; then call [`Workspace::export_gguf_step`] with
+    /// the id for the bytes.
     pub fn export_gguf_begin(&mut self, indices: JsValue, scheme: &str, name: &str) -> Result<JsValue, JsError> {
         let indices: Vec<usize> =
             serde_wasm_bindgen::from_value(indices).map_err(|e| JsError::new(&format!("indices must be an array of numbers: {e}")))?;
@@ -406,39 +434,36 @@ impl Workspace {
         };
         let metadata = gguf_writer::metadata_for(&source_kvs, name, requested);
         let plan = gguf_writer::plan(&metadata, &tensors, requested).map_err(js_err)?;
+        let export_id = self.next_export_id;
+        self.next_export_id += 1;
         let out = ExportPlan {
+            export_id,
             scheme: requested.id(),
             bytes: plan.len,
             tensors: plan.tensors.iter().map(|t| ExportTensor { name: &t.name, ty: t.ty.id(), bytes: t.size, note: t.note.as_deref() }).collect(),
         };
         let value = to_js(&out)?;
-        self.gguf_export = Some(GgufExport { export: gguf_writer::Export::new(plan), indices });
+        self.gguf_exports.insert(export_id, GgufExport { export: gguf_writer::Export::new(plan), indices });
         Ok(value)
     }
 
     /// The next piece of the GGUF being exported (the header, then a chunk of a tensor) as a
     /// `Uint8Array`, or `undefined` when the file is complete.
-    pub fn export_gguf_step(&mut self) -> Result<Option<Vec<u8>>, JsError> {
-        let job = self.gguf_export.as_mut().ok_or_else(|| JsError::new("no GGUF export is under way"))?;
+    pub fn export_gguf_step(&mut self, export_id: u32) -> Result<Option<Vec<u8>>, JsError> {
+        let job = self.gguf_exports.get_mut(&export_id).ok_or_else(|| JsError::new(&format!("no GGUF export {export_id} is under way")))?;
         let store = self.store.get_mut();
         let indices = &job.indices;
         let mut read = |k: usize, start: u64, count: usize| store.read_values(indices[k], start, count);
-        let piece = job.export.next_piece(&mut read).map_err(js_err)?;
-        if piece.is_none() {
-            self.gguf_export = None;
+        let piece = job.export.next_piece(&mut read);
+        if !matches!(piece, Ok(Some(_))) {
+            self.gguf_exports.remove(&export_id);
         }
-        Ok(piece)
+        piece.map_err(js_err)
     }
 
-    /// `{done, total}` of the export under way, in tensors.
-    pub fn export_gguf_progress(&self) -> Result<JsValue, JsError> {
-        let job = self.gguf_export.as_ref().ok_or_else(|| JsError::new("no GGUF export is under way"))?;
-        to_js(&Progress { done: job.export.tensors_done() as f64, total: job.export.plan.tensors.len() as f64, finished: false })
-    }
-
-    /// Abandons the export under way.
-    pub fn export_gguf_cancel(&mut self) {
-        self.gguf_export = None;
+    /// Abandons export `export_id`.
+    pub fn export_gguf_cancel(&mut self, export_id: u32) {
+        self.gguf_exports.remove(&export_id);
     }
 }
 

@@ -1,5 +1,7 @@
 //! The stable-Rust fuzz driver (fuzz/stable_driver.rs, scripts/fuzz.sh's fallback when nightly
 //! or cargo-fuzz is missing) runs every target for 2 s in all: mutated fixtures, no panic.
+//! Native only (it reads the fixture directories and keeps time with `Instant`).
+#![cfg(not(target_arch = "wasm32"))]
 
 #[path = "../fuzz/stable_driver.rs"]
 mod driver;

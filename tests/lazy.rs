@@ -2,6 +2,8 @@
 //! errors as the whole-file readers, read in bounded pieces; statistics streamed chunk by chunk;
 //! the memory budget of the tensor store. Native only (it lists fixture directories).
 
+#![cfg(not(target_arch = "wasm32"))]
+
 use quantscope::formats::bytesource::ByteSource;
 use quantscope::formats::lazy::{self, StatsScan, CHUNK_ELEMENTS};
 use quantscope::formats::lazy_store::TensorStore;
@@ -294,4 +296,33 @@ fn whole_file_formats_stay_resident_and_big_ones_are_refused() {
     assert!(Path::new(FIXTURES).join("npy/f32_c.npy").exists());
     let err = open_bytes("nothing", vec![1, 2, 3]).unwrap_err();
     assert_eq!(err, Error::UnknownFormat);
+}
+
+#[test]
+fn sharded_checkpoints_open_lazily_with_the_same_tensors_and_errors() {
+    let index = fixture("safetensors/model.safetensors.index.json");
+    let shard = |n: &str| (n.to_string(), fixture(&format!("safetensors/{n}")));
+    let shards = [shard("model-00001-of-00002.safetensors"), shard("model-00002-of-00002.safetensors")];
+    let sources = |list: &[(String, Vec<u8>)]| -> Vec<(String, Rc<dyn ByteSource>)> {
+        list.iter().map(|(n, b)| (format!("dir/{n}"), Rc::new(b.clone()) as Rc<dyn ByteSource>)).collect()
+    };
+    let pairs: Vec<(&str, &[u8])> = shards.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
+    let whole = formats::safetensors::load_sharded(&index, &pairs).unwrap();
+    let file = lazy::open_sharded("model.safetensors.index.json", &index, sources(&shards)).unwrap();
+    assert_eq!(file.metadata, whole.metadata);
+    assert_eq!(file.tensors.len(), whole.tensors.len());
+    for (i, w) in whole.tensors.iter().enumerate() {
+        let t = file.materialize(i).unwrap();
+        assert_eq!((&t.name, &t.shape, &t.data), (&w.name, &w.shape, &w.data));
+    }
+    // A missing shard, and a broken one, fail as the whole reader fails.
+    let missing = lazy::open_sharded("i", &index, sources(&shards[..1])).unwrap_err();
+    assert_eq!(missing, formats::safetensors::load_sharded(&index, &pairs[..1]).unwrap_err());
+    let broken = [shards[0].clone(), (shards[1].0.clone(), shards[1].1[..10].to_vec())];
+    let broken_pairs: Vec<(&str, &[u8])> = broken.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
+    assert_eq!(
+        lazy::open_sharded("i", &index, sources(&broken)).unwrap_err(),
+        formats::safetensors::load_sharded(&index, &broken_pairs).unwrap_err()
+    );
+    assert!(matches!(lazy::open_sharded("i", b"{}", vec![]).unwrap_err(), Error::Safetensors(_)));
 }

@@ -71,10 +71,12 @@ fn a_gguf_blob_opens_in_steps_and_exports_byte_for_byte() {
     }
     let plan = ws.export_gguf_begin(indices.into(), "q4_k", "source").unwrap();
     assert_eq!(get(&plan, "bytes").as_f64(), Some(Q4_K.len() as f64));
+    let id = get(&plan, "export_id").as_f64().unwrap() as u32;
     let mut out = Vec::new();
-    while let Some(piece) = ws.export_gguf_step().unwrap() {
+    while let Some(piece) = ws.export_gguf_step(id).unwrap() {
         out.extend(piece);
     }
+    assert!(ws.export_gguf_step(id).is_err(), "a finished export is forgotten");
     assert!(out == Q4_K, "the exported bytes differ from gguf-py's file");
     assert!(ws.export_gguf_begin(js_sys::Array::new().into(), "int8_sym", "x").is_err(), "not a ggml type");
 }
@@ -130,4 +132,24 @@ fn malformed_blobs_fail_with_the_file_name_and_the_reason() {
     let (info, steps) = open(&mut ws, "w.npy", blob(&[&js_sys::Uint8Array::from(&npy[..])]), 1.0);
     assert_eq!(steps, 1);
     assert_eq!(get(&info, "format").as_string().unwrap(), "npy");
+}
+
+#[wasm_bindgen_test]
+fn sharded_checkpoints_open_from_files() {
+    let index = fixture_bytes!("safetensors/model.safetensors.index.json");
+    let one = js_sys::Uint8Array::from(&fixture_bytes!("safetensors/model-00001-of-00002.safetensors")[..]);
+    let two = js_sys::Uint8Array::from(&fixture_bytes!("safetensors/model-00002-of-00002.safetensors")[..]);
+    let names = serde_wasm_bindgen::to_value(&["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]).unwrap();
+    let shards = js_sys::Array::of2(&blob(&[&one]), &blob(&[&two]));
+    let mut ws = Workspace::new();
+    let opened = ws.open_sharded("model.safetensors.index.json", index, names, shards).unwrap();
+    let id = get(&opened, "file_id").as_f64().unwrap() as usize;
+    let step = ws.open_step(id, 1e9).unwrap();
+    assert_eq!(get(&step, "finished").as_bool(), Some(true));
+    assert_eq!(js_sys::Array::from(&get(&get(&step, "info"), "tensors")).length(), 3);
+    // A missing shard is named.
+    let names = serde_wasm_bindgen::to_value(&["model-00001-of-00002.safetensors"]).unwrap();
+    let err = ws.open_sharded("i.json", index, names, js_sys::Array::of1(&blob(&[&one]))).err().unwrap();
+    let text = get(&JsValue::from(err), "message").as_string().unwrap();
+    assert!(text.contains("shard 'model-00002-of-00002.safetensors'") && text.contains("was not given"), "{text}");
 }

@@ -17,17 +17,29 @@ let loadJob = null;
 
 // Opens one file in the worker (op open_file): its header, then every tensor's statistics
 // streamed from the file, shown as a progress bar with Cancel. Resolves to what load_file gives.
-export async function openFile(client, file) {
+export function openFile(client, file) {
+  return track(client, 'open_file', [file], file.name, file.size);
+}
+
+// A sharded safetensors checkpoint: the index (a small JSON, read here) and its shards as Files.
+export async function openSharded(client, index, shards) {
+  const bytes = await index.arrayBuffer();
+  const size = shards.reduce((a, f) => a + f.size, 0);
+  return track(client, 'open_sharded', [index.name, bytes, shards], index.name, size, [bytes]);
+}
+
+async function track(client, op, args, name, size, transfer = []) {
   const row = $('#load-progress-row');
   const bar = $('#load-progress');
   const text = $('#load-progress-text');
-  text.textContent = `${file.name}: reading the header…`;
+  text.textContent = `${name}: reading the header…`;
   bar.removeAttribute('value');
-  const job = client.start('open_file', [file], {
+  const job = client.start(op, args, {
+    transfer,
     onProgress: (done, total) => {
       bar.max = total || 1;
       bar.value = done;
-      text.textContent = `${file.name} (${mb(file.size)}): statistics ${percent(done, total)} %`;
+      text.textContent = `${name} (${mb(size)}): statistics ${percent(done, total)} %`;
     },
   });
   loadJob = job;
@@ -115,6 +127,7 @@ export function renderGgufFiles(files) {
   const keep = select.value;
   select.replaceChildren(...files.map((f, i) => new Option(`${f.file} (${f.count} tensors)`, String(i))));
   select.value = keep !== '' && Number(keep) < files.length ? keep : String(files.length - 1);
+  select.closest('label').hidden = files.length === 0;
   $('#gguf-export').disabled = files.length === 0;
   $('#gguf-none').hidden = files.length > 0;
 }

@@ -8,7 +8,7 @@ import { mountLearn } from './learn/panels.js';
 import { mountRun } from './run/page.js';
 import { getParam, setParams } from './urlstate.js';
 import { wireTour } from './tour.js';
-import { cancelLoad, drawStreamedHistogram, openFile, renderGgufFiles, tooBigNotice, wireGgufExport } from './bigfiles.js';
+import { cancelLoad, drawStreamedHistogram, openFile, openSharded, renderGgufFiles, tooBigNotice, wireGgufExport } from './bigfiles.js';
 
 const $ = (sel) => document.querySelector(sel);
 const DEFAULT_SCHEME = 'int8_sym';
@@ -443,9 +443,7 @@ async function loadFiles(files) {
     return true;
   };
   for (const { index, shards } of groups) {
-    const buffers = await Promise.all([index, ...shards].map((f) => f.arrayBuffer()));
-    const ok = await load(() => state.client.request('load_sharded',
-      [index.name, buffers[0], shards.map((f) => f.name), buffers.slice(1)], { transfer: buffers }));
+    const ok = await load(() => openSharded(state.client, index, shards));
     if (!ok) return;
   }
   // Each file is handed to the worker as a File, not read here: safetensors and GGUF are read

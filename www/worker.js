@@ -26,6 +26,22 @@ export async function checkpoint(id) {
   if (cancelled.has(id)) throw new Cancelled('cancelled');
 }
 
+// Streams the statistics of a file just opened, a step at a time, with progress; a cancel or an
+// error closes the file. Resolves to what load_file gives.
+async function streamStatistics(ws, id, opened) {
+  try {
+    for (;;) {
+      const step = ws.open_step(opened.file_id, OPEN_STEP_VALUES);
+      self.postMessage({ id, type: 'progress', done: step.done, total: step.total });
+      if (step.finished) return step.info;
+      await checkpoint(id);
+    }
+  } catch (err) {
+    ws.close_file(opened.file_id);
+    throw err;
+  }
+}
+
 const coreOps = {
   load_file: (ws, _id, [name, bytes]) => ws.load_file(name, new Uint8Array(bytes)),
   load_sharded: (ws, _id, [indexName, index, shardNames, shards]) =>
@@ -36,20 +52,10 @@ const coreOps = {
   // A dropped File, never copied whole: .safetensors/.gguf headers are parsed, then every
   // tensor's statistics are streamed from the file in steps (progress in values, cancel between
   // steps). Other formats are read whole inside open_file, as load_file reads them.
-  async open_file(ws, id, [file]) {
-    const opened = ws.open_file(file.name, file);
-    try {
-      for (;;) {
-        const step = ws.open_step(opened.file_id, OPEN_STEP_VALUES);
-        self.postMessage({ id, type: 'progress', done: step.done, total: step.total });
-        if (step.finished) return step.info;
-        await checkpoint(id);
-      }
-    } catch (err) {
-      ws.close_file(opened.file_id);
-      throw err;
-    }
-  },
+  open_file: (ws, id, [file]) => streamStatistics(ws, id, ws.open_file(file.name, file)),
+  // A sharded checkpoint the same way: the index's bytes, the shards as Files.
+  open_sharded: (ws, id, [indexName, index, shards]) =>
+    streamStatistics(ws, id, ws.open_sharded(indexName, new Uint8Array(index), shards.map((f) => f.name), shards)),
 
   // The values of a tensor too big to compare, counted chunk by chunk from its file.
   histogram_streamed: (ws, _id, [index, bins, range]) => ws.histogram_streamed(index, bins, range ?? null),
@@ -61,7 +67,7 @@ const coreOps = {
     let blob = new Blob([]);
     let parts = [], pending = 0, written = 0;
     try {
-      for (let piece = ws.export_gguf_step(); piece !== undefined; piece = ws.export_gguf_step()) {
+      for (let piece = ws.export_gguf_step(plan.export_id); piece !== undefined; piece = ws.export_gguf_step(plan.export_id)) {
         parts.push(piece);
         pending += piece.length;
         written += piece.length;
@@ -74,7 +80,7 @@ const coreOps = {
         await checkpoint(id);
       }
     } catch (err) {
-      ws.export_gguf_cancel();
+      ws.export_gguf_cancel(plan.export_id);
       throw err;
     }
     return { plan, blob: new Blob([blob, ...parts], { type: 'application/octet-stream' }) };

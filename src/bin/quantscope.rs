@@ -154,14 +154,39 @@ fn print_json<T: Serialize>(value: &T) {
     println!("{}", serde_json::to_string_pretty(value).expect("reports serialize"));
 }
 
-/// Every tensor's report with its statistics streamed from disk a chunk at a time, so a 2 GB
-/// safetensors or GGUF file is never read whole (src/formats/lazy.rs).
-fn streamed_reports(path: &PathBuf) -> Result<Vec<TensorReport>, Failure> {
+/// A file opened lazily (src/formats/lazy.rs): safetensors and GGUF headers only, so a 2 GB
+/// model is never read whole; a `*.safetensors.index.json` with its shards from beside it.
+fn open_lazily(path: &PathBuf) -> Result<formats::lazy::LazyFile, Failure> {
+    use formats::bytesource::{ByteSource, FileSource};
+    use std::rc::Rc;
     let name = path.display().to_string();
     let named = |e: quantscope::Error| bad_input(format!("{name}: {e}"));
-    let source = formats::bytesource::FileSource::open(path).map_err(|e| bad_input(format!("{name}: {e}")))?;
-    let file = formats::lazy::open(&name, std::rc::Rc::new(source)).map_err(named)?;
-    let summaries = file.summaries().map_err(named)?;
+    if !name.ends_with(".safetensors.index.json") {
+        let source = FileSource::open(path).map_err(|e| bad_input(format!("{name}: {e}")))?;
+        return formats::lazy::open(&name, Rc::new(source)).map_err(named);
+    }
+    let index = std::fs::read(path).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    let parsed: serde_json::Value = serde_json::from_slice(&index).unwrap_or_default();
+    let mut shard_names: Vec<String> = parsed["weight_map"]
+        .as_object()
+        .map(|m| m.values().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    shard_names.sort();
+    shard_names.dedup();
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    // A shard that cannot be opened is left out, so the reader names the missing one.
+    let shards: Vec<(String, Rc<dyn ByteSource>)> = shard_names
+        .into_iter()
+        .filter_map(|s| FileSource::open(&dir.join(&s)).ok().map(|f| (s, Rc::new(f) as Rc<dyn ByteSource>)))
+        .collect();
+    formats::lazy::open_sharded(&name, &index, shards).map_err(named)
+}
+
+/// Every tensor's report with its statistics streamed from disk a chunk at a time.
+fn streamed_reports(path: &PathBuf) -> Result<Vec<TensorReport>, Failure> {
+    let name = path.display().to_string();
+    let file = open_lazily(path)?;
+    let summaries = file.summaries().map_err(|e| bad_input(format!("{name}: {e}")))?;
     Ok(file
         .tensors
         .iter()
@@ -187,11 +212,7 @@ fn inspect(args: &Args) -> Result<(), Failure> {
     }
     let mut out = Vec::new();
     for path in &args.files {
-        let tensors = if path.to_string_lossy().ends_with(".safetensors.index.json") {
-            load(path)?.iter().map(report::tensor_report).collect()
-        } else {
-            streamed_reports(path)?
-        };
+        let tensors = streamed_reports(path)?;
         out.push(FileReport { file: path.display().to_string(), tensors });
     }
     if args.json {
@@ -272,8 +293,7 @@ fn export_gguf(args: &Args) -> Result<(), Failure> {
         usage(format!("'{id}' is not a ggml type a GGUF can hold ({})", OutType::ALL.map(|t| t.id()).join(", ")))
     })?;
     let name = file.display().to_string();
-    let source = formats::bytesource::FileSource::open(file).map_err(|e| bad_input(format!("{name}: {e}")))?;
-    let model = formats::lazy::open(&name, std::rc::Rc::new(source)).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    let model = open_lazily(file)?;
     let stem = file.file_name().and_then(|n| n.to_str()).unwrap_or("model");
     let stem = stem.split('.').next().unwrap_or(stem);
     let written = std::fs::File::create(out).map_err(|e| bad_input(format!("{}: {e}", out.display())));

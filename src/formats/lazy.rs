@@ -63,8 +63,8 @@ impl Encoding {
 enum Storage {
     /// Decoded already (formats read whole).
     Resident(Rc<Tensor>),
-    /// `size` bytes at `offset` in the file.
-    InFile { offset: u64, size: u64, encoding: Encoding },
+    /// `size` bytes at `offset` in source `source` of the file (a shard of a sharded checkpoint).
+    InFile { source: usize, offset: u64, size: u64, encoding: Encoding },
 }
 
 /// One tensor of a [`LazyFile`]: what it is, and where its values are.
@@ -112,7 +112,8 @@ pub struct LazyFile {
     /// A GGUF file's metadata as stored, for a writer that keeps it; empty for other formats.
     pub gguf_kvs: Vec<gguf::RawKv>,
     pub tensors: Vec<LazyTensor>,
-    source: Rc<dyn ByteSource>,
+    /// The file, or the shards of a sharded checkpoint.
+    sources: Vec<Rc<dyn ByteSource>>,
 }
 
 impl std::fmt::Debug for LazyFile {
@@ -148,19 +149,20 @@ fn detect(name: &str, source: &dyn ByteSource) -> Result<Format> {
 /// Opens a file: safetensors and GGUF lazily (header only), every other format read whole.
 pub fn open(name: &str, source: Rc<dyn ByteSource>) -> Result<LazyFile> {
     let format = detect(name, source.as_ref())?;
-    let mut file = LazyFile { name: name.to_string(), format, metadata: Vec::new(), gguf_kvs: Vec::new(), tensors: Vec::new(), source };
+    let mut file =
+        LazyFile { name: name.to_string(), format, metadata: Vec::new(), gguf_kvs: Vec::new(), tensors: Vec::new(), sources: vec![source] };
     match format {
-        Format::Safetensors => open_safetensors(&mut file)?,
+        Format::Safetensors => (file.metadata, file.tensors) = safetensors_header(file.sources[0].as_ref(), 0)?,
         Format::Gguf => open_gguf(&mut file)?,
         _ => {
-            let len = file.source.len();
+            let len = file.sources[0].len();
             if len > MAX_WHOLE_FILE {
                 return Err(Error::Read(format!(
                     "{len} bytes is too large to read whole ({} MiB at most); only .safetensors and .gguf files are read piece by piece",
                     MAX_WHOLE_FILE >> 20
                 )));
             }
-            let bytes = file.source.read_at(0, len as usize)?;
+            let bytes = file.sources[0].read_at(0, len as usize)?;
             let loaded = super::load_file(name, &bytes)?;
             file.metadata = loaded.metadata;
             file.tensors = loaded
@@ -178,32 +180,70 @@ pub fn open(name: &str, source: Rc<dyn ByteSource>) -> Result<LazyFile> {
     Ok(file)
 }
 
-fn open_safetensors(file: &mut LazyFile) -> Result<()> {
-    let len = file.source.len();
-    let first = file.source.read_at(0, len.min(8) as usize)?;
+/// The metadata and tensors of a safetensors file, source `k` of the file being opened.
+fn safetensors_header(source: &dyn ByteSource, k: usize) -> Result<(safetensors::Metadata, Vec<LazyTensor>)> {
+    let len = source.len();
+    let first = source.read_at(0, len.min(8) as usize)?;
     let data_start = safetensors::data_start(&first, len)?;
-    let prefix = file.source.read_at(0, data_start as usize)?;
+    let prefix = source.read_at(0, data_start as usize)?;
     // No element cap: the data must fit in the file, and big tensors are streamed.
     let (metadata, spans) = safetensors::parse_header(&prefix, len, u64::MAX)?;
-    file.metadata = metadata;
-    file.tensors = spans
+    let tensors = spans
         .into_iter()
         .map(|s| LazyTensor {
             name: s.name,
             dtype: s.kind.name().to_string(),
             shape: s.shape,
-            storage: Storage::InFile { offset: data_start + s.start, size: s.end - s.start, encoding: Encoding::Safetensors(s.kind) },
+            storage: Storage::InFile { source: k, offset: data_start + s.start, size: s.end - s.start, encoding: Encoding::Safetensors(s.kind) },
         })
         .collect();
-    Ok(())
+    Ok((metadata, tensors))
+}
+
+/// Opens a sharded safetensors checkpoint lazily: the index JSON (`model.safetensors.index.json`)
+/// and its shards as (file name, source). The same checks and errors as
+/// [`safetensors::load_sharded`] (a missing shard is named before any shard is read; a shard's
+/// own error names it), but only the shards' headers are read. Tensors come in the index's order.
+pub fn open_sharded(index_name: &str, index_json: &[u8], shards: Vec<(String, Rc<dyn ByteSource>)>) -> Result<LazyFile> {
+    use crate::error::SafetensorsError;
+    let names: Vec<&str> = shards.iter().map(|(n, _)| n.as_str()).collect();
+    let index = safetensors::parse_index(index_json, &names)?;
+    let mut file = LazyFile {
+        name: index_name.to_string(),
+        format: Format::Safetensors,
+        metadata: index.metadata,
+        gguf_kvs: Vec::new(),
+        tensors: Vec::new(),
+        sources: Vec::new(),
+    };
+    let mut by_shard: std::collections::HashMap<&str, std::collections::HashMap<String, LazyTensor>> = Default::default();
+    for (shard, _) in &index.shards {
+        let (_, source) = shards.iter().find(|(n, _)| safetensors::base_name(n) == safetensors::base_name(shard)).expect("parse_index checked");
+        let k = file.sources.len();
+        file.sources.push(Rc::clone(source));
+        let (_, tensors) = safetensors_header(source.as_ref(), k).map_err(|e| match e {
+            Error::Safetensors(e) => SafetensorsError::InShard { shard: shard.clone(), error: Box::new(e) }.into(),
+            other => other,
+        })?;
+        by_shard.insert(shard, tensors.into_iter().map(|t| (t.name.clone(), t)).collect());
+    }
+    for (tensor, shard) in &index.weight_map {
+        let t = by_shard
+            .get_mut(shard.as_str())
+            .and_then(|m| m.remove(tensor))
+            .ok_or_else(|| SafetensorsError::TensorNotInShard { tensor: tensor.clone(), shard: shard.clone() })?;
+        file.tensors.push(t);
+    }
+    Ok(file)
 }
 
 fn open_gguf(file: &mut LazyFile) -> Result<()> {
-    let len = file.source.len();
+    let source = Rc::clone(&file.sources[0]);
+    let len = source.len();
     // Most headers fit in 1 MiB; a long vocabulary needs a few more reads, 4× longer each time.
     let mut want = len.min(1 << 20);
     let header = loop {
-        let prefix = file.source.read_at(0, want as usize)?;
+        let prefix = source.read_at(0, want as usize)?;
         match gguf::parse_header(&prefix, len) {
             Err(Error::Gguf(GgufError::Truncated { .. })) if want < len => {
                 if want >= gguf::MAX_HEADER_BYTES {
@@ -222,7 +262,7 @@ fn open_gguf(file: &mut LazyFile) -> Result<()> {
             continue;
         }
         file.tensors.push(LazyTensor {
-            storage: Storage::InFile { offset: header.data_start + t.offset, size: t.size, encoding: Encoding::Ggml(t.ty) },
+            storage: Storage::InFile { source: 0, offset: header.data_start + t.offset, size: t.size, encoding: Encoding::Ggml(t.ty) },
             name: t.name,
             dtype: t.ty.name.to_string(),
             shape: t.shape,
@@ -241,7 +281,7 @@ impl LazyFile {
         let count = (count as u64).min(n.saturating_sub(start));
         match &t.storage {
             Storage::Resident(r) => Ok(r.data[start as usize..(start + count) as usize].to_vec()),
-            Storage::InFile { offset, encoding, .. } => {
+            Storage::InFile { source, offset, encoding, .. } => {
                 let block = encoding.block();
                 if start % block != 0 || (count % block != 0 && start + count != n) {
                     return Err(Error::InvalidArgument(format!(
@@ -252,7 +292,7 @@ impl LazyFile {
                 }
                 let first_byte = offset + start / block * encoding.block_bytes();
                 let bytes = count.div_ceil(block) * encoding.block_bytes();
-                let raw = self.source.read_at(first_byte, usize::try_from(bytes).map_err(|_| too_large(t, "one read"))?)?;
+                let raw = self.sources[*source].read_at(first_byte, usize::try_from(bytes).map_err(|_| too_large(t, "one read"))?)?;
                 encoding.decode(&raw, count as usize)
             }
         }
@@ -310,7 +350,7 @@ fn too_large(t: &LazyTensor, operation: &'static str) -> Error {
 }
 
 fn out_of_memory(t: &LazyTensor) -> Error {
-    Error::Read(format!("not enough memory to hold tensor '{}' ({} MiB of f32 values)", t.name, t.elements() * 4 >> 20))
+    Error::Read(format!("not enough memory to hold tensor '{}' ({} MiB of f32 values)", t.name, (t.elements() * 4) >> 20))
 }
 
 /// Summary statistics of every tensor of a file, computed a chunk at a time so a caller (the
@@ -351,6 +391,9 @@ impl StatsScan {
                 self.next = n;
             } else if self.next < n {
                 let values = file.read_values(self.tensor, self.next, CHUNK_ELEMENTS)?;
+                if values.is_empty() {
+                    return Err(Error::Read(format!("tensor '{}' decoded to no values at {}", t.name, self.next)));
+                }
                 self.current.add(&values);
                 self.next += values.len() as u64;
             }
@@ -363,10 +406,5 @@ impl StatsScan {
             }
         }
         Ok(true)
-    }
-
-    /// True when every tensor is summarised.
-    pub fn finished(&self, file: &LazyFile) -> bool {
-        self.tensor >= file.tensors.len()
     }
 }

@@ -350,16 +350,22 @@ struct Index {
 }
 
 /// The file name without directories.
-fn base_name(path: &str) -> &str {
+pub(crate) fn base_name(path: &str) -> &str {
     path.rsplit(['/', '\\']).next().unwrap_or(path)
 }
 
-/// Reads a sharded checkpoint: the index JSON (`weight_map`: tensor name -> shard file name) and
-/// the shard files as `(file name, bytes)`. Every shard the index names must be given (matched by
-/// file name, directories ignored); the tensors come back in the index's order, and the metadata
-/// is the index's `metadata` object (non-string values shown as JSON). Shards are parsed whole,
-/// so a tensor a shard holds but the index does not list is not returned.
-pub fn load_sharded(index_json: &[u8], shards: &[(&str, &[u8])]) -> Result<LoadedFile> {
+/// A parsed shard index: its metadata for display, the `weight_map` in file order (tensor,
+/// shard), and each shard it names once with the first tensor mapped to it.
+pub(crate) struct ShardIndex {
+    pub(crate) metadata: Metadata,
+    pub(crate) weight_map: Vec<(String, String)>,
+    pub(crate) shards: Vec<(String, String)>,
+}
+
+/// Parses `model.safetensors.index.json` and checks that every shard it names is among
+/// `given` (file names, directories ignored), so the first complaint is a missing file rather
+/// than whatever a later shard happens to contain.
+pub(crate) fn parse_index(index_json: &[u8], given: &[&str]) -> Result<ShardIndex, SafetensorsError> {
     let index: Index = serde_json::from_slice(index_json).map_err(|e| SafetensorsError::BadIndex(e.to_string()))?;
     let metadata = index
         .metadata
@@ -372,37 +378,45 @@ pub fn load_sharded(index_json: &[u8], shards: &[(&str, &[u8])]) -> Result<Loade
                 .collect()
         })
         .unwrap_or_default();
-
-    // Every shard is checked for presence before any is parsed, so the first complaint is the
-    // missing file rather than whatever a later shard happens to contain.
-    let mut needed: Vec<(&str, &str)> = Vec::new(); // (shard, first tensor mapped to it)
+    let mut shards: Vec<(String, String)> = Vec::new(); // (shard, first tensor mapped to it)
     for (tensor, shard) in &index.weight_map.0 {
-        if !needed.iter().any(|(s, _)| *s == shard) {
-            needed.push((shard, tensor));
+        if !shards.iter().any(|(s, _)| s == shard) {
+            shards.push((shard.clone(), tensor.clone()));
         }
     }
+    for (shard, tensor) in &shards {
+        if !given.iter().any(|name| base_name(name) == base_name(shard)) {
+            return Err(SafetensorsError::MissingShard { shard: shard.clone(), tensor: tensor.clone() });
+        }
+    }
+    Ok(ShardIndex { metadata, weight_map: index.weight_map.0, shards })
+}
+
+/// Reads a sharded checkpoint: the index JSON (`weight_map`: tensor name -> shard file name) and
+/// the shard files as `(file name, bytes)`. Every shard the index names must be given (matched by
+/// file name, directories ignored); the tensors come back in the index's order, and the metadata
+/// is the index's `metadata` object (non-string values shown as JSON). Shards are parsed whole,
+/// so a tensor a shard holds but the index does not list is not returned.
+pub fn load_sharded(index_json: &[u8], shards: &[(&str, &[u8])]) -> Result<LoadedFile> {
+    let names: Vec<&str> = shards.iter().map(|(n, _)| *n).collect();
+    let index = parse_index(index_json, &names)?;
     let find = |shard: &str| shards.iter().find(|(name, _)| base_name(name) == base_name(shard));
-    for &(shard, tensor) in &needed {
-        if find(shard).is_none() {
-            return Err(SafetensorsError::MissingShard { shard: shard.to_string(), tensor: tensor.to_string() }.into());
-        }
-    }
     let mut by_shard: HashMap<&str, HashMap<String, Tensor>> = HashMap::new();
-    for &(shard, _) in &needed {
+    for (shard, _) in &index.shards {
         let (_, bytes) = find(shard).expect("checked above");
         let (_, tensors) = parse(bytes)
             .map_err(|e| SafetensorsError::InShard { shard: shard.to_string(), error: Box::new(e) })?;
-        by_shard.insert(shard, tensors.into_iter().map(|t| (t.name.clone(), t)).collect());
+        by_shard.insert(shard.as_str(), tensors.into_iter().map(|t| (t.name.clone(), t)).collect());
     }
-    let mut tensors = Vec::with_capacity(index.weight_map.0.len());
-    for (tensor, shard) in &index.weight_map.0 {
+    let mut tensors = Vec::with_capacity(index.weight_map.len());
+    for (tensor, shard) in &index.weight_map {
         let t = by_shard
             .get_mut(shard.as_str())
             .and_then(|m| m.remove(tensor))
             .ok_or_else(|| SafetensorsError::TensorNotInShard { tensor: tensor.clone(), shard: shard.clone() })?;
         tensors.push(t);
     }
-    Ok(LoadedFile { format: Format::Safetensors, metadata, tensors })
+    Ok(LoadedFile { format: Format::Safetensors, metadata: index.metadata, tensors })
 }
 
 #[cfg(test)]
