@@ -220,7 +220,7 @@ fn main() {
         let artifact = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fuzz/artifacts/stable/{t}-{seed}.bin"));
         let r = fuzz(&root, t, Duration::from_secs_f64(secs), seed, Some(artifact.clone()));
         match r.crash {
-            None => println!("{t}: {} inputs in {secs} s, no panic (seed {seed})", r.runs),
+            None => println!("{}: {} inputs in {secs} s, no panic (seed {seed})", r.target, r.runs),
             Some(_) => {
                 eprintln!("{t}: PANIC after {} inputs (seed {seed}); input saved to {}", r.runs, artifact.display());
                 std::process::exit(1);

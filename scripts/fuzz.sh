@@ -48,7 +48,7 @@ if [ $stable = 0 ] && [ -z "$missing" ]; then
         *) dirs="$t $t/malformed" ;;
       esac
       for d in $dirs; do
-        find "tests/fixtures/$d" -maxdepth 1 -type f ! -name '*.json' -size -1M -exec cp {} "$corpus/" \; 2>/dev/null || true
+        find "tests/fixtures/$d" -maxdepth 1 -type f ! -name '*.json' -size -1024k -exec cp {} "$corpus/" \; 2>/dev/null || true
       done
     fi
     cargo +nightly fuzz run "$t" "$corpus" -- -max_total_time="$seconds" -rss_limit_mb=4096
