@@ -42,21 +42,53 @@ fn sigmoid64(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
+// NaN stays NaN (not `max`, which would give 0).
+fn relu32(x: f32) -> f32 {
+    if x > 0.0 || x.is_nan() {
+        x
+    } else {
+        0.0
+    }
+}
+
+fn relu64(x: f64) -> f64 {
+    if x > 0.0 || x.is_nan() {
+        x
+    } else {
+        0.0
+    }
+}
+
+/// `f` on every element, in place. Generic, so each activation is its own inlined loop: through
+/// a `fn` pointer, Relu cost an indirect call per element (a quarter of the MNIST MLP's batch-256
+/// time in Chromium).
+fn map_in_place<T: Copy>(x: &mut [T], f: impl Fn(T) -> T) {
+    x.iter_mut().for_each(|e| *e = f(*e));
+}
+
 impl Unary {
-    fn f32_fn(&self) -> fn(f32) -> f32 {
+    fn f32_on(&self, x: &mut [f32]) {
         match self.kind {
-            // NaN stays NaN (not `max`, which would give 0).
-            UnaryKind::Relu => |x: f32| if x > 0.0 || x.is_nan() { x } else { 0.0 },
-            UnaryKind::Sigmoid => sigmoid32,
-            UnaryKind::Tanh => f32::tanh,
+            UnaryKind::Relu => map_in_place(x, relu32),
+            UnaryKind::Sigmoid => map_in_place(x, sigmoid32),
+            UnaryKind::Tanh => map_in_place(x, f32::tanh),
         }
     }
 
-    fn f64_fn(&self) -> fn(f64) -> f64 {
+    fn f64_on(&self, x: &mut [f64]) {
         match self.kind {
-            UnaryKind::Relu => |x: f64| if x > 0.0 || x.is_nan() { x } else { 0.0 },
-            UnaryKind::Sigmoid => sigmoid64,
-            UnaryKind::Tanh => f64::tanh,
+            UnaryKind::Relu => map_in_place(x, relu64),
+            UnaryKind::Sigmoid => map_in_place(x, sigmoid64),
+            UnaryKind::Tanh => map_in_place(x, f64::tanh),
+        }
+    }
+
+    /// The f32 function, for half-precision elements (computed in f32, rounded once).
+    fn f32_fn(&self) -> fn(f32) -> f32 {
+        match self.kind {
+            UnaryKind::Relu => relu32,
+            UnaryKind::Sigmoid => sigmoid32,
+            UnaryKind::Tanh => f32::tanh,
         }
     }
 
@@ -66,17 +98,17 @@ impl Unary {
         if v.dtype().minifloat().is_some() {
             return Err(dtype_err(format!("{:?} does not accept {dtype}", self.kind)));
         }
-        let (f, g) = (self.f32_fn(), self.f64_fn());
+        let f = self.f32_fn();
         let relu = self.kind == UnaryKind::Relu;
         match v.data_mut() {
-            Data::F32(x) => x.iter_mut().for_each(|e| *e = f(*e)),
-            Data::F64(x) => x.iter_mut().for_each(|e| *e = g(*e)),
-            Data::F16(x) => x.iter_mut().for_each(|e| *e = f16::from_f32(f(e.to_f32()))),
-            Data::BF16(x) => x.iter_mut().for_each(|e| *e = bf16::from_f32(f(e.to_f32()))),
-            Data::I8(x) if relu => x.iter_mut().for_each(|e| *e = (*e).max(0)),
-            Data::I16(x) if relu => x.iter_mut().for_each(|e| *e = (*e).max(0)),
-            Data::I32(x) if relu => x.iter_mut().for_each(|e| *e = (*e).max(0)),
-            Data::I64(x) if relu => x.iter_mut().for_each(|e| *e = (*e).max(0)),
+            Data::F32(x) => self.f32_on(x),
+            Data::F64(x) => self.f64_on(x),
+            Data::F16(x) => map_in_place(x, |e| f16::from_f32(f(e.to_f32()))),
+            Data::BF16(x) => map_in_place(x, |e| bf16::from_f32(f(e.to_f32()))),
+            Data::I8(x) if relu => map_in_place(x, |e| e.max(0)),
+            Data::I16(x) if relu => map_in_place(x, |e| e.max(0)),
+            Data::I32(x) if relu => map_in_place(x, |e| e.max(0)),
+            Data::I64(x) if relu => map_in_place(x, |e| e.max(0)),
             _ => return Err(dtype_err(format!("{:?} does not accept {dtype}", self.kind))),
         }
         Ok(())

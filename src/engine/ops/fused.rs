@@ -94,19 +94,11 @@ impl Op for QuantMatMul {
         quantize_u8_into(xs, scale, zp, &mut q);
         let mut acc = vec![0i32; m * n];
         crate::gemm::matmul_integer_packed(m, &q, &[zp as i32], &self.packed, &mut acc);
-        // acc · (x_scale · w_scale[j]) (+ bias[j]), written over the accumulators' buffer.
-        let ws = &self.weights.scales;
-        let per_channel = ws.len() > 1;
-        let mut y: Vec<f32> = acc.into_iter().map(|a| a as f32).collect();
-        for row in y.chunks_mut(n.max(1)) {
-            for (j, v) in row.iter_mut().enumerate() {
-                let s = scale * ws[if per_channel { j } else { 0 }];
-                *v = match &self.bias {
-                    Some(b) => *v * s + b[j],
-                    None => *v * s,
-                };
-            }
-        }
+        // acc · (x_scale · w_scale[j]) (+ bias[j]); the multiplier is the graph's
+        // `x_scale · w_scale` product, rounded once per column as ORT's Mul of the two scales.
+        let multiplier: Vec<f32> = (0..n).map(|j| scale * self.weights.scale(j)).collect();
+        let mut y = vec![0.0f32; acc.len()];
+        super::act_kernels::rescale(&acc, &multiplier, self.bias.as_deref(), &mut y);
         let mut shape = x.shape().to_vec();
         *shape.last_mut().expect("rank checked") = n;
         Ok(vec![Value::f32(shape, y)])

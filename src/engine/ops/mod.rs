@@ -6,6 +6,7 @@
 //! An op whose inputs include constants may [`Op::specialize`] itself at load time (Gemm keeps
 //! a transposed copy of a constant `B`, so the run does not transpose it again).
 
+pub mod act_kernels;
 pub mod activation;
 pub mod cast;
 pub mod conv;

@@ -299,29 +299,16 @@ pub fn build_dynamic_quantize_linear(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn 
 
 /// Scale and zero point of DynamicQuantizeLinear for `x` (u8, see the module docs).
 pub fn dynamic_params(x: &[f32]) -> (f32, u8) {
-    let (mut lo, mut hi) = (0.0f32, 0.0f32);
-    for &v in x {
-        // NaN never wins a comparison, so it does not move the range.
-        if v < lo {
-            lo = v;
-        }
-        if v > hi {
-            hi = v;
-        }
-    }
+    let (lo, hi) = super::act_kernels::range(x);
     let scale = if hi == lo { 1.0 } else { (hi - lo) / 255.0 };
     let zp = (0.0 - lo / scale).clamp(0.0, 255.0).round_ties_even() as u8;
     (scale, zp)
 }
 
-/// Quantizes `x` to u8 with a scale and zero point (the DynamicQuantizeLinear formula).
+/// Quantizes `x` to u8 with a scale and zero point (the DynamicQuantizeLinear formula; NaN → 0,
+/// like MLAS's conversion of a NaN lane).
 pub fn quantize_u8_into(x: &[f32], scale: f32, zp: u8, out: &mut [u8]) {
-    let z = zp as f32;
-    for (o, &v) in out.iter_mut().zip(x) {
-        let q = (v / scale).round_ties_even() + z;
-        // NaN → 0 through `as`, like MLAS's conversion of a NaN lane.
-        *o = q.clamp(0.0, 255.0) as u8;
-    }
+    super::act_kernels::quantize_u8(x, scale, zp, out)
 }
 
 impl Op for DynamicQuantizeLinear {
