@@ -197,6 +197,25 @@ fn broadcasting_corners_and_in_place_reuse() {
     assert_eq!(y.data(), &Data::I32(vec![3, -3, -2]));
     let e = run1(&m, vec![("a", Value::i32(vec![1], vec![1])), ("b", Value::i32(vec![1], vec![0]))]).unwrap_err();
     assert_eq!(e.to_string(), "node 'n' (Div): integer division by zero");
+    // Narrow integers wrap as their own arithmetic does (they run widened to i64 and truncated).
+    let bin = |op: &str, dt: DType, a: Value, b: Value| run1(&model(&one(op, &[("a", dt, &[]), ("b", dt, &[])], vec![])), vec![("a", a), ("b", b)]).unwrap();
+    let v8 = |x: Vec<i8>| Value::new(vec![x.len()], Data::I8(x));
+    assert_eq!(bin("Add", DType::I8, v8(vec![100, -128, 127]), v8(vec![100, -1, 1])).data(), &Data::I8(vec![-56, 127, -128]));
+    assert_eq!(bin("Div", DType::I8, v8(vec![-128, -7]), v8(vec![-1, 2])).data(), &Data::I8(vec![-128, -3]));
+    let u8v = |x: Vec<u8>| Value::new(vec![x.len()], Data::U8(x));
+    assert_eq!(bin("Mul", DType::U8, u8v(vec![200, 16]), u8v(vec![2, 16])).data(), &Data::U8(vec![144, 0]));
+    assert_eq!(bin("Sub", DType::U8, u8v(vec![1]), u8v(vec![2])).data(), &Data::U8(vec![255]));
+    let u32v = |x: Vec<u32>| Value::new(vec![x.len()], Data::U32(x));
+    assert_eq!(bin("Div", DType::U32, u32v(vec![u32::MAX, 7]), u32v(vec![2, 7])).data(), &Data::U32(vec![u32::MAX / 2, 1]));
+    assert_eq!(bin("Mul", DType::U32, u32v(vec![u32::MAX]), u32v(vec![u32::MAX])).data(), &Data::U32(vec![1]));
+    let i32v = |x: Vec<i32>| Value::new(vec![x.len()], Data::I32(x));
+    assert_eq!(bin("Div", DType::I32, i32v(vec![i32::MIN]), i32v(vec![-1])).data(), &Data::I32(vec![i32::MIN]));
+    assert_eq!(bin("Mul", DType::I32, i32v(vec![i32::MAX]), i32v(vec![2])).data(), &Data::I32(vec![-2]));
+    // FLOAT16 rounds once per element, as the type's own `+` does.
+    let h = |x: &[f32]| Value::new(vec![x.len()], Data::F16(x.iter().map(|&v| half::f16::from_f32(v)).collect()));
+    let (xa, xb) = ([1.0f32, 2048.0, 0.1, 65504.0], [0.000_488_28, 1.0, 0.2, 65504.0]);
+    let want: Vec<half::f16> = xa.iter().zip(&xb).map(|(&p, &q)| half::f16::from_f32(p) + half::f16::from_f32(q)).collect();
+    assert_eq!(bin("Add", DType::F16, h(&xa), h(&xb)).data(), &Data::F16(want));
     // Mixed dtypes are refused.
     let g = one("Mul", &[("a", DType::F32, &[]), ("b", DType::I64, &[])], vec![]);
     let e = run1(&model(&g), vec![("a", Value::f32(vec![1], vec![1.])), ("b", Value::i64(vec![1], vec![1]))]).unwrap_err();
