@@ -7,13 +7,14 @@ import { launch } from '../tests/e2e/browser.mjs';
 export async function benchOrt() {
   console.error('[bench] MNIST model: quantscope against onnxruntime-web in headless Chromium');
   const browser = await launch();
-  let results, errors;
+  let results, errors, gemm;
   try {
     const page = await browser.page();
     await page.goto(`${browser.url}www/bench-ort.html`);
     await page.waitForSelector('body[data-done="true"]', { state: 'attached', timeout: 10 * 60 * 1000 });
     results = await page.evaluate(() => window.ortBenchResults);
     errors = await page.evaluate(() => window.ortBenchErrors);
+    gemm = await page.evaluate(() => window.ortBenchGemm);
   } finally {
     await browser.close();
   }
@@ -30,8 +31,14 @@ export async function benchOrt() {
     if (!q || !o) continue;
     console.log(`${model.padEnd(6)} batch 1: ${(o.latency_us / q.latency_us).toFixed(2)}×   batch 256: ${(q.throughput / o.throughput).toFixed(2)}×`);
   }
+  console.log('\nGEMM 512×512×512 through each engine\'s run (B a constant, input and output copied); median of 15 rounds');
+  for (const r of gemm) console.log(`${r.op.padEnd(14)} ${r.engine.padEnd(16)} ${r.micros.toFixed(0).padStart(7)} µs ${r.gop_s.toFixed(1).padStart(7)} GOP/s`);
+  for (const op of ['MatMulInteger', 'MatMul']) {
+    const [q, o] = ['quantscope', 'onnxruntime-web'].map((e) => gemm.find((r) => r.op === op && r.engine === e));
+    if (q && o) console.log(`${op} ratio (quantscope GOP/s ÷ onnxruntime-web GOP/s): ${(q.gop_s / o.gop_s).toFixed(2)}×`);
+  }
   if (errors.length) console.log(`errors:\n${errors.join('\n')}`);
-  return results;
+  return { results, gemm };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await benchOrt();

@@ -7,13 +7,14 @@
 // pays for one inference: quantscope's BenchModel.run (input copied in, probabilities copied
 // out) or ORT's `await session.run(...)`. Rounds are long enough that the 0.1 ms resolution of
 // performance.now() (without cross-origin isolation) does not matter.
-import init, { BenchModel, mnist_test_set } from './pkg/quantscope.js';
+import init, { BenchGemmModel, BenchModel, gemm_model_onnx, mnist_test_set } from './pkg/quantscope.js';
 import * as ort from '../node_modules/onnxruntime-web/dist/ort.wasm.min.mjs';
 
 const PIXELS = 784;
 const BATCH = 256;
 const ROUNDS = 15;
 const ROUND_MS = 40;
+const GEMM = 512;
 
 ort.env.wasm.wasmPaths = new URL('../node_modules/onnxruntime-web/dist/', import.meta.url).href;
 ort.env.wasm.numThreads = 1;
@@ -91,6 +92,30 @@ async function main() {
       model: e.model, engine: e.engine, correct, count: set.count, accuracy: correct / set.count,
       latency_us: latencyMs * 1e3, throughput: BATCH / (batchMs / 1e3),
     } });
+  }
+
+  // A 512×512×512 GEMM through each engine's whole run: MatMulInteger (u8 × constant i8) and
+  // MatMul (f32 × constant f32), the same generated model in both.
+  const [m, k, n] = [GEMM, GEMM, GEMM];
+  for (const int8 of [true, false]) {
+    const bytes = gemm_model_onnx(int8, m, k, n);
+    const a = int8 ? Uint8Array.from({ length: m * k }, (_, i) => (i * 37) & 255) : Float32Array.from({ length: m * k }, (_, i) => ((i * 37) & 255) / 255 - 0.5);
+    const qs = new BenchGemmModel(bytes, m, k);
+    const session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+    const type = int8 ? 'uint8' : 'float32';
+    const runs = [
+      ['quantscope', () => (int8 ? qs.run_u8(a) : qs.run_f32(a))],
+      ['onnxruntime-web', async () => (await session.run({ a: new ort.Tensor(type, a, [m, k]) })).y.data],
+    ];
+    // Both must compute the same product before either is timed.
+    const [ours, theirs] = [await runs[0][1](), await runs[1][1]()];
+    const worst = ours.reduce((w, v, i) => Math.max(w, Math.abs(v - theirs[i])), 0);
+    if (int8 ? worst !== 0 : worst > 1e-2) throw new Error(`GEMM ${int8 ? 'int8' : 'f32'}: the engines differ by ${worst}`);
+    for (const [engine, run] of runs) {
+      say(`${engine} ${int8 ? 'MatMulInteger' : 'MatMul'} ${m}³`);
+      const ms = await medianMs(run);
+      self.postMessage({ type: 'gemm', result: { op: int8 ? 'MatMulInteger' : 'MatMul', engine, m, k, n, micros: ms * 1e3, gop_s: (2 * m * k * n) / (ms * 1e6) } });
+    }
   }
   self.postMessage({ type: 'done' });
 }

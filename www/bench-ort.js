@@ -4,6 +4,7 @@ const status = document.querySelector('#status');
 const body = document.querySelector('#results tbody');
 window.ortBenchResults = [];
 window.ortBenchErrors = [];
+window.ortBenchGemm = [];
 
 const worker = new Worker('bench-ort-worker.js', { type: 'module' });
 await new Promise((resolve) => {
@@ -16,6 +17,13 @@ await new Promise((resolve) => {
       window.ortBenchResults.push(r);
       const tr = body.insertRow();
       for (const v of [r.model, r.engine, `${(100 * r.accuracy).toFixed(2)}%`, r.latency_us.toFixed(1), r.throughput.toFixed(0)]) {
+        tr.insertCell().textContent = v;
+      }
+    } else if (data.type === 'gemm') {
+      const r = data.result;
+      window.ortBenchGemm.push(r);
+      const tr = body.insertRow();
+      for (const v of [`${r.op} ${r.m}×${r.k}×${r.n}`, r.engine, '', `${r.micros.toFixed(0)} µs`, `${r.gop_s.toFixed(1)} GOP/s`]) {
         tr.insertCell().textContent = v;
       }
     } else if (data.type === 'done') resolve();

@@ -92,20 +92,32 @@ fn load(path: &PathBuf) -> Result<Vec<Tensor>, Failure> {
     formats::load(&name, &bytes).map_err(|e| bad_input(format!("{name}: {e}")))
 }
 
+/// The shard files a parsed `*.safetensors.index.json` names (its `weight_map`'s values, once
+/// each), with their paths beside the index.
+fn shard_paths(index_path: &std::path::Path, index: &serde_json::Value) -> Vec<(String, PathBuf)> {
+    let mut names: Vec<String> = index["weight_map"]
+        .as_object()
+        .map(|m| m.values().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    names.sort();
+    names.dedup();
+    let dir = index_path.parent().unwrap_or(std::path::Path::new("."));
+    names
+        .into_iter()
+        .map(|s| {
+            let path = dir.join(&s);
+            (s, path)
+        })
+        .collect()
+}
+
 /// A sharded safetensors checkpoint: the shards the index names, read from beside it.
 fn load_sharded(index_path: &PathBuf, index: &[u8]) -> Result<Vec<Tensor>, Failure> {
     let name = index_path.display().to_string();
     let parsed: serde_json::Value = serde_json::from_slice(index).map_err(|e| bad_input(format!("{name}: {e}")))?;
-    let mut shard_names: Vec<String> = parsed["weight_map"]
-        .as_object()
-        .map(|m| m.values().filter_map(|v| v.as_str().map(str::to_string)).collect())
-        .unwrap_or_default();
-    shard_names.sort();
-    shard_names.dedup();
-    let dir = index_path.parent().unwrap_or(std::path::Path::new("."));
     // A shard that cannot be read is left out, so the parser names the missing one.
     let shards: Vec<(String, Vec<u8>)> =
-        shard_names.into_iter().filter_map(|s| std::fs::read(dir.join(&s)).ok().map(|b| (s, b))).collect();
+        shard_paths(index_path, &parsed).into_iter().filter_map(|(s, path)| std::fs::read(path).ok().map(|b| (s, b))).collect();
     let pairs: Vec<(&str, &[u8])> = shards.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
     formats::safetensors::load_sharded(index, &pairs).map(|f| f.tensors).map_err(|e| bad_input(format!("{name}: {e}")))
 }
@@ -166,18 +178,12 @@ fn open_lazily(path: &PathBuf) -> Result<formats::lazy::LazyFile, Failure> {
         return formats::lazy::open(&name, Rc::new(source)).map_err(named);
     }
     let index = std::fs::read(path).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    // Bad JSON is left to the reader, which says what is wrong with it.
     let parsed: serde_json::Value = serde_json::from_slice(&index).unwrap_or_default();
-    let mut shard_names: Vec<String> = parsed["weight_map"]
-        .as_object()
-        .map(|m| m.values().filter_map(|v| v.as_str().map(str::to_string)).collect())
-        .unwrap_or_default();
-    shard_names.sort();
-    shard_names.dedup();
-    let dir = path.parent().unwrap_or(std::path::Path::new("."));
     // A shard that cannot be opened is left out, so the reader names the missing one.
-    let shards: Vec<(String, Rc<dyn ByteSource>)> = shard_names
+    let shards: Vec<(String, Rc<dyn ByteSource>)> = shard_paths(path, &parsed)
         .into_iter()
-        .filter_map(|s| FileSource::open(&dir.join(&s)).ok().map(|f| (s, Rc::new(f) as Rc<dyn ByteSource>)))
+        .filter_map(|(s, p)| FileSource::open(&p).ok().map(|f| (s, Rc::new(f) as Rc<dyn ByteSource>)))
         .collect();
     formats::lazy::open_sharded(&name, &index, shards).map_err(named)
 }

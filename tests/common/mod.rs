@@ -80,3 +80,14 @@ pub fn check_truncations_and_flips(file_name: &str, bytes: &[u8]) {
         copy[i] ^= 0xA5;
     }
 }
+
+/// A seeded xorshift64 for property inputs: the same values on every target.
+pub struct Xorshift(pub u64);
+impl Xorshift {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
