@@ -2,6 +2,7 @@
 // `window.ortBenchResults` (and errors in `window.ortBenchErrors`) for scripts/bench.mjs.
 const status = document.querySelector('#status');
 const body = document.querySelector('#results tbody');
+const gemmBody = document.querySelector('#gemm tbody');
 window.ortBenchResults = [];
 window.ortBenchErrors = [];
 window.ortBenchGemm = [];
@@ -22,8 +23,8 @@ await new Promise((resolve) => {
     } else if (data.type === 'gemm') {
       const r = data.result;
       window.ortBenchGemm.push(r);
-      const tr = body.insertRow();
-      for (const v of [`${r.op} ${r.m}×${r.k}×${r.n}`, r.engine, '', `${r.micros.toFixed(0)} µs`, `${r.gop_s.toFixed(1)} GOP/s`]) {
+      const tr = gemmBody.insertRow();
+      for (const v of [`${r.op} ${r.m}×${r.k}×${r.n}`, r.engine, r.micros.toFixed(0), r.gop_s.toFixed(1)]) {
         tr.insertCell().textContent = v;
       }
     } else if (data.type === 'done') resolve();
