@@ -1,8 +1,10 @@
 //! quantscope: quantize tensors with every scheme that matters and measure what each costs.
 //!
 //! The core ([`formats`], [`schemes`], [`stats`], [`report`]) is plain Rust with no
-//! dependency on the web; [`wasm`] is the whole JavaScript surface, and `src/bin/quantscope.rs`
-//! is the native CLI. Both call [`report`], so the page and the CLI show the same numbers.
+//! dependency on the web. The wasm build makes two modules from this crate (see the `workbench`
+//! and `runner` features): `wasm` (and the `teach` panels' exports) is the workbench's
+//! JavaScript surface, `engine::wasm` and `mnist`'s exports the runner's. `src/bin/quantscope.rs`
+//! is the native CLI; it and the page both call [`report`], so they show the same numbers.
 
 pub mod bench;
 pub mod engine;
@@ -18,8 +20,10 @@ pub mod teach;
 pub mod tensor;
 
 #[cfg(target_arch = "wasm32")]
+mod js;
+#[cfg(all(target_arch = "wasm32", feature = "workbench"))]
 pub mod plot;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "workbench"))]
 pub mod wasm;
 
 pub use error::{Error, Result};

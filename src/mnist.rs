@@ -343,13 +343,13 @@ pub fn argmax(values: &[f32]) -> usize {
     best
 }
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "runner"))]
 mod wasm_api {
     //! The test set and the small helpers the Run view's worker ops (www/run/mnist-ops.js) need.
     use super::*;
     use crate::formats::npy;
     use crate::stats::metrics::error_metrics;
-    use crate::wasm::{js_err, to_js};
+    use crate::js::{js_err, to_js};
     use js_sys::{Array, Float32Array, Object, Reflect, Uint8Array};
     use wasm_bindgen::prelude::*;
 

@@ -1,5 +1,7 @@
-//! The whole JavaScript surface. Bytes and plain values in, `Result<_, JsError>` out; results
-//! are serialized to plain JS objects (JSON-compatible: maps as objects, non-finite as null).
+//! The workbench module's JavaScript surface (feature `workbench`; the Run view's engine is the
+//! other module, [`crate::engine::wasm`]). Bytes and plain values in, `Result<_, JsError>` out;
+//! results are serialized to plain JS objects (JSON-compatible: maps as objects, non-finite as
+//! null).
 //!
 //! The worker owns one [`Workspace`] (the loaded tensors); the page's main thread only calls
 //! [`draw_histogram`] with numbers the worker sent it.
@@ -9,6 +11,7 @@ use crate::formats::gguf_writer::{self, OutType};
 use crate::formats::lazy::{self, StatsScan};
 use crate::formats::lazy_store::TensorStore;
 use crate::report::{self, HistogramPair};
+use crate::js::{js_err, performance_now, to_js};
 use crate::tensor::Tensor;
 use crate::{formats, samples, schemes};
 use serde::Serialize;
@@ -17,16 +20,6 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-
-pub(crate) fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsError> {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| JsError::new(&format!("could not serialize the result: {e}")))
-}
-
-pub(crate) fn js_err(e: crate::Error) -> JsError {
-    JsError::new(&e.to_string())
-}
 
 /// The tensors loaded in one worker: in a [`TensorStore`], which decodes lazily opened files'
 /// tensors on demand under a memory budget (hence the `RefCell`: reading a tensor may update
@@ -482,12 +475,6 @@ pub fn gguf_types() -> Result<JsValue, JsError> {
     to_js(&all)
 }
 
-/// Bytes of wasm linear memory now (it only grows; the bench reads its high-water mark).
-#[wasm_bindgen]
-pub fn wasm_memory_bytes() -> f64 {
-    (core::arch::wasm32::memory_size(0) * 65536) as f64
-}
-
 /// Every scheme: `[{id, description}]`.
 #[wasm_bindgen]
 pub fn scheme_list() -> Result<JsValue, JsError> {
@@ -522,17 +509,6 @@ pub fn draw_sqnr_chart(canvas: web_sys::HtmlCanvasElement, reports: JsValue, sel
     crate::plot::draw_sqnr_chart(canvas, &points, selected).map_err(|e| JsError::new(&e))
 }
 
-/// `performance.now()` of the global scope (window or worker).
-pub(crate) fn performance_now() -> f64 {
-    let performance = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("performance")).unwrap_or(JsValue::UNDEFINED);
-    js_sys::Reflect::get(&performance, &JsValue::from_str("now"))
-        .ok()
-        .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
-        .and_then(|f| f.call0(&performance).ok())
-        .and_then(|v| v.as_f64())
-        .unwrap_or(0.0)
-}
-
 /// The scheme ids the bench page measures.
 #[wasm_bindgen]
 pub fn bench_ids() -> Vec<String> {
@@ -548,10 +524,4 @@ pub fn bench_scheme(id: &str, elements: usize, reps: usize) -> Result<JsValue, J
     let scheme = schemes::by_id(id).map_err(js_err)?;
     let r = crate::bench::bench_scheme(scheme.as_ref(), &t.data, &t.shape, reps, &performance_now).map_err(js_err)?;
     to_js(&r)
-}
-
-/// True when this build was compiled with SIMD128 (the bench page labels its columns by it).
-#[wasm_bindgen]
-pub fn simd128_enabled() -> bool {
-    cfg!(target_feature = "simd128")
 }

@@ -1,6 +1,7 @@
 // What the page's views share: the worker client (replaced when the worker restarts), the
 // loaded tensors and the selected one, and events. main.js owns the Inspect view and keeps
-// these up to date; the Learn and Run views read them and listen for:
+// these up to date; the Learn view reads them and listens for (the Run view has its own worker,
+// run/client.js):
 //   'tensors-changed'  — tensors were added or the worker restarted (app.tensors replaced)
 //   'tensor-selected'  — detail: {index}
 //   'client-restarted' — app.client is a fresh worker; every worker-side handle is gone

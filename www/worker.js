@@ -1,13 +1,11 @@
-// The worker owns the wasm instance and every loaded tensor; the page only draws.
-// Protocol: the page posts {id, op, args}; the worker answers {id, type: 'progress', done, total},
-// then {id, type: 'result', value} or {id, type: 'error', message}. {op: 'cancel', target} stops
-// a long request between two steps.
+// The workbench's worker: it owns the workbench wasm module (www/pkg) and every loaded tensor;
+// the page only draws. The Run view's models live in another worker (run/worker.js). The
+// protocol is worker-loop.js's.
 import init, { Workspace, wasm_memory_bytes } from './pkg/quantscope.js';
 import { learnOps } from './learn/ops.js';
-import { runOps } from './run/ops.js';
+import { checkpoint, serve } from './worker-loop.js';
 
 const ready = init().then(() => new Workspace());
-const cancelled = new Set();
 // For the bench (scripts/bench.mjs reads it through Playwright): bytes of wasm memory, which
 // only grows, so after an operation it is that operation's high-water mark.
 self.quantscopeMemory = async () => { await ready; return wasm_memory_bytes(); };
@@ -16,15 +14,6 @@ self.quantscopeMemory = async () => { await ready; return wasm_memory_bytes(); }
 // GGUF export gathered before they are folded into a Blob (which the browser may keep on disk).
 const OPEN_STEP_VALUES = 1 << 22;
 const EXPORT_FOLD_BYTES = 64 << 20;
-
-export class Cancelled extends Error {}
-
-// Let queued messages (a cancel) run, then check whether this request was cancelled. Exported
-// for long ops of other modules (www/run/mnist-ops.js).
-export async function checkpoint(id) {
-  await new Promise((r) => setTimeout(r, 0));
-  if (cancelled.has(id)) throw new Cancelled('cancelled');
-}
 
 // Streams the statistics of a file just opened, a step at a time, with progress; a cancel or an
 // error closes the file. Resolves to what load_file gives.
@@ -131,26 +120,4 @@ const coreOps = {
   },
 };
 
-const ops = { ...coreOps, ...learnOps, ...runOps };
-
-self.onmessage = async ({ data }) => {
-  const { id, op, args } = data;
-  if (op === 'cancel') {
-    cancelled.add(data.target);
-    return;
-  }
-  try {
-    const ws = await ready;
-    if (!ops[op]) throw new Error(`unknown operation ${op}`);
-    const value = await ops[op](ws, id, args);
-    self.postMessage({ id, type: 'result', value });
-  } catch (err) {
-    const message = err instanceof Cancelled ? 'cancelled' : String(err?.message ?? err);
-    // A trap (e.g. memory exhausted) leaves the wasm instance unusable: say so, so the page
-    // can start a fresh worker.
-    const fatal = err instanceof WebAssembly.RuntimeError;
-    self.postMessage({ id, type: 'error', message, cancelled: err instanceof Cancelled, fatal });
-  } finally {
-    cancelled.delete(id);
-  }
-};
+serve(ready, { ...coreOps, ...learnOps });

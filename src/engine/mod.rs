@@ -22,7 +22,7 @@ pub mod ops;
 mod quantize;
 pub mod tensor_proto;
 pub mod value;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "runner"))]
 pub mod wasm;
 
 pub use crate::error::EngineError;

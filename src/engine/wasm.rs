@@ -8,7 +8,7 @@
 
 use super::{DType, IoInfo, Model, QuantizeConfig, QuantizeKind, Value};
 use crate::stats::calibration::Calibration;
-use crate::wasm::to_js;
+use crate::js::{performance_now, to_js};
 use js_sys::{Array, Float32Array, Object, Reflect};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
@@ -67,16 +67,6 @@ struct VariantConfig {
 
 fn err(msg: impl std::fmt::Display) -> JsError {
     JsError::new(&msg.to_string())
-}
-
-/// `performance.now()` of the worker (or window), in milliseconds.
-fn now_ms() -> f64 {
-    let perf = Reflect::get(&js_sys::global(), &"performance".into()).ok();
-    let now = perf.as_ref().and_then(|p| Reflect::get(p, &"now".into()).ok()).and_then(|f| f.dyn_into::<js_sys::Function>().ok());
-    match (perf, now) {
-        (Some(p), Some(f)) => f.call0(&p).ok().and_then(|v| v.as_f64()).unwrap_or(0.0),
-        _ => js_sys::Date::now(),
-    }
 }
 
 fn get(obj: &JsValue, key: &str) -> Result<JsValue, JsError> {
@@ -240,9 +230,9 @@ impl Engine {
         let model = &self.entry(handle)?.model;
         let (names, values): (Vec<String>, Vec<Value>) = read_inputs(model, &inputs)?.into_iter().unzip();
         let named: Vec<(&str, Value)> = names.iter().map(String::as_str).zip(values).collect();
-        let start = now_ms();
+        let start = performance_now();
         let outputs = model.run(&named).map_err(err)?;
-        let mut elapsed = now_ms() - start;
+        let mut elapsed = performance_now() - start;
         let mut runs = 1u32;
         // Doubling batches between clock reads: reading the clock costs a call into JS.
         while elapsed < min_ms && runs < 1 << 14 {
@@ -250,7 +240,7 @@ impl Engine {
                 model.run(&named).map_err(err)?;
             }
             runs *= 2;
-            elapsed = now_ms() - start;
+            elapsed = performance_now() - start;
         }
         let out = Object::new();
         for (name, v) in outputs {

@@ -7,7 +7,7 @@ use wasm_bindgen::prelude::*;
 /// batches, the fastest counts.
 #[wasm_bindgen]
 pub fn bench_gemm(min_ms: f64, reps: usize) -> Result<JsValue, JsError> {
-    crate::wasm::to_js(&super::bench::bench_gemm(&crate::wasm::performance_now, min_ms, reps))
+    crate::js::to_js(&super::bench::bench_gemm(&crate::js::performance_now, min_ms, reps))
 }
 
 /// A one-node ONNX model for comparing GEMMs with onnxruntime-web through each engine's whole

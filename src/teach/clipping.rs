@@ -206,9 +206,10 @@ fn capitalise(s: &str) -> String {
     c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
 }
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "workbench"))]
 mod wasm_api {
-    use crate::wasm::{js_err, to_js, Workspace};
+    use crate::js::{js_err, to_js};
+    use crate::wasm::Workspace;
     use wasm_bindgen::prelude::*;
 
     #[wasm_bindgen]

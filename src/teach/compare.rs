@@ -241,10 +241,11 @@ pub fn pareto_front(points: &[TradeOff]) -> Vec<TradeOff> {
 
 // ------------------------------------------------------------------------------ wasm exports
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "workbench"))]
 mod wasm {
     use crate::plot::HistogramIn;
-    use crate::wasm::{js_err, to_js, Workspace};
+    use crate::js::{js_err, to_js};
+    use crate::wasm::Workspace;
     use plotters::prelude::*;
     use plotters_canvas::CanvasBackend;
     use serde::Deserialize;

@@ -472,9 +472,10 @@ pub fn pick_histogram(values: &[f32], bins: usize) -> Result<PickHistogram> {
     Ok(PickHistogram { lo: h.lo, hi: h.hi, counts: h.counts, picks: best.into_iter().map(|b| b.map(|(_, v)| v)).collect() })
 }
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "workbench"))]
 mod wasm_api {
-    use crate::wasm::{js_err, to_js, Workspace};
+    use crate::js::{js_err, to_js};
+    use crate::wasm::Workspace;
     use wasm_bindgen::prelude::*;
 
     /// Learn view: the typed number in every float format (`formats::NumberReport`).

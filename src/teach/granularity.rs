@@ -444,9 +444,10 @@ pub fn int_group_view(scheme: &IntScheme, packed: &[u8], values: &[f32], shape: 
 
 // ------------------------------------------------------------------------------ wasm exports
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "workbench"))]
 mod wasm {
-    use crate::wasm::{js_err, to_js, Workspace};
+    use crate::js::{js_err, to_js};
+    use crate::wasm::Workspace;
     use wasm_bindgen::prelude::*;
 
     #[wasm_bindgen]

@@ -273,9 +273,10 @@ fn verdict(min: f64, max: f64, negative: usize, sym: &Mapping, asym: &Mapping) -
     }
 }
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "workbench"))]
 mod wasm_api {
-    use crate::wasm::{js_err, to_js, Workspace};
+    use crate::js::{js_err, to_js};
+    use crate::wasm::Workspace;
     use wasm_bindgen::prelude::*;
 
     #[wasm_bindgen]

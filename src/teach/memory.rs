@@ -156,9 +156,9 @@ pub fn memory_table(parameters: f64, shapes: &[Vec<usize>]) -> Result<MemoryTabl
     Ok(MemoryTable { parameters, overhead: OVERHEAD, gpu_gb: GPU_GB.to_vec(), shapes_note, rows })
 }
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "workbench"))]
 mod wasm {
-    use crate::wasm::{js_err, to_js};
+    use crate::js::{js_err, to_js};
     use wasm_bindgen::prelude::*;
 
     /// Learn panel 5: size and memory of `parameters` weights at every precision. `shapes` is

@@ -36,6 +36,23 @@ async function waitForPrediction(page, previous) {
 
 const snapshot = (page) => page.evaluate(() => Number(document.querySelector('#run-predictions').dataset.requested ?? 0));
 
+test('the runner module loads only when the Run view is first shown, in a worker of its own', async () => {
+  const page = await browser.page();
+  // The wasm packages fetched (the page's main thread and its worker each fetch the workbench).
+  const wasm = new Set();
+  page.on('request', (r) => { const m = /\/([^/]+)\/[^/]+\.wasm$/.exec(r.url()); if (m) wasm.add(m[1]); });
+  await page.goto(browser.url);
+  await page.waitForLoadState('networkidle');
+  assert.deepEqual([...wasm], ['pkg'], 'the Inspect view loads the workbench module alone');
+  assert.equal(page.workers().length, 1);
+  await page.click('#tab-run');
+  await page.waitForFunction(() => /held-out test digits/.test(document.querySelector('#run-model-status')?.textContent ?? ''), null, { timeout: 60000 });
+  assert.deepEqual([...wasm], ['pkg', 'pkg-run']);
+  assert.equal(page.workers().length, 2);
+  assert.ok(page.workers().some((w) => w.url().endsWith('/run/worker.js')));
+  await page.close();
+});
+
 test('preprocessing puts a drawing in a 20-pixel box centred by mass, as MNIST does', () => {
   // A thick off-centre "L" on a 280×280 pad: 200 px tall, 100 px wide.
   const ink = new Float32Array(280 * 280);

@@ -1,7 +1,7 @@
 // The built-in model's accuracy table (every variant on every test digit, with size and batch-1
 // latency) and the per-layer sensitivity chart (one layer quantized at a time). Both run in the
 // worker with progress and Cancel.
-import { app } from '../app.js';
+import { runWorker } from './client.js';
 import { $, el, formatBytes, formatPct, fail, clearError, withProgress, progressRow } from './ui.js';
 
 const ACCURACY_MARKUP = `
@@ -71,7 +71,7 @@ async function measureAccuracy(ready) {
   try {
     const model = await ready();
     const rows = await withProgress($('#run-accuracy-progress'),
-      (onProgress) => app.client.start('mnist_accuracy', [model.variants.map((v) => v.config)], { onProgress }),
+      (onProgress) => runWorker.start('mnist_accuracy', [model.variants.map((v) => v.config)], { onProgress }),
       'Evaluating');
     if (rows) renderAccuracy(rows, model.variants);
   } catch (err) {
@@ -118,7 +118,7 @@ async function measureSensitivity(ready) {
     const picker = $('#run-sensitivity-scheme');
     const config = JSON.parse(picker.value);
     const result = await withProgress($('#run-sensitivity-progress'),
-      (onProgress) => app.client.start('mnist_sensitivity', [config], { onProgress }),
+      (onProgress) => runWorker.start('mnist_sensitivity', [config], { onProgress }),
       'Quantizing one layer at a time');
     if (result) renderSensitivity(result, picker.selectedOptions[0].text);
   } catch (err) {

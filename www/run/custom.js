@@ -1,7 +1,7 @@
 // A user's own model: drop a small .onnx (and optionally a .npy input), then compare its FP32
 // outputs with a quantized copy's, output by output. The worker loads and runs both
 // (`custom_load`, `custom_compare` in mnist-ops.js).
-import { app } from '../app.js';
+import { runWorker, onRunRestart } from './client.js';
 import { $, el, formatBytes, fail, clearError, opsText } from './ui.js';
 
 const MARKUP = `
@@ -56,7 +56,7 @@ export function mountCustom(section) {
     const fallback = detail.variants.find((v) => v.config.kind === 'int8_dynamic') ?? detail.variants[1];
     picker.value = [...picker.options].some((o) => o.value === previous) ? previous : JSON.stringify(fallback.config);
   });
-  app.on('client-restarted', () => {
+  onRunRestart(() => {
     state.model = null;
     $('#run-custom-model').hidden = true;
     $('#run-custom-controls').hidden = true;
@@ -82,7 +82,7 @@ async function takeFiles(files) {
     try {
       const bytes = await onnx.arrayBuffer();
       // The engine's message names the file, the node and the op.
-      state.model = await app.client.request('custom_load', [onnx.name, bytes], { transfer: [bytes] });
+      state.model = await runWorker.request('custom_load', [onnx.name, bytes], { transfer: [bytes] });
     } catch (err) {
       fail('#run-custom-error', err.message);
       return;
@@ -118,7 +118,7 @@ async function compare() {
     const config = JSON.parse($('#run-custom-scheme').value);
     // A copy of the .npy bytes goes over, so it can be reused with the next scheme.
     const npy = state.input ? state.input.bytes.slice(0) : null;
-    const r = await app.client.request('custom_compare', [config, npy], { transfer: npy ? [npy] : [] });
+    const r = await runWorker.request('custom_compare', [config, npy], { transfer: npy ? [npy] : [] });
     $('#run-custom-input').textContent = r.inputs.map((i) =>
       `${i.name} [${i.shape.join(', ')}]: ${i.source === 'npy' ? state.input.name : 'seeded random N(0, 1)'}`).join('; ');
     const body = $('#run-custom-table tbody');

@@ -13,8 +13,8 @@
 //   custom_compare    [config, npyBytes | null] → {inputs, outputs: [{name, shape, dtype, metrics,
 //                                          argmax_agreement}], fp32, quantized}
 import { engineOps } from './engine-ops.js';
-import { mnist_test_set, mnist_variants, read_npy_input, output_error } from '../pkg/quantscope.js';
-import { checkpoint } from '../worker.js';
+import { mnist_test_set, mnist_variants, read_npy_input, output_error } from '../pkg-run/quantscope.js';
+import { checkpoint } from '../worker-loop.js';
 
 const PIXELS = 784;
 // Digits per engine run when evaluating: one run of 500 takes well over the 5 ms below which

@@ -1,8 +1,8 @@
 // The Run view: the built-in MNIST model (draw a digit or pick a test digit and see FP32 and
 // quantized predictions side by side), its accuracy table and per-layer sensitivity, and a
-// user's own .onnx model compared FP32 against quantized. The worker does all model work
-// (www/run/mnist-ops.js); this module only draws.
-import { app } from '../app.js';
+// user's own .onnx model compared FP32 against quantized. The Run view's own worker does all
+// model work (run/worker.js, run/mnist-ops.js); this module only draws.
+import { runWorker, onRunRestart } from './client.js';
 import { DrawingPad, drawDigit } from './pad.js';
 import { toMnist } from './preprocess.js';
 import { mountAccuracy } from './accuracy.js';
@@ -108,7 +108,7 @@ export function mountRun() {
   // Load when the view is first shown (the model and test digits are ≈ 0.7 MB).
   const maybeLoad = () => { if (document.body.dataset.view === 'run') ensureLoaded().catch(() => {}); };
   window.addEventListener('view-shown', maybeLoad);
-  app.on('client-restarted', () => {
+  onRunRestart(() => {
     state.loading = null;
     state.model = null;
     maybeLoad();
@@ -138,7 +138,7 @@ async function fetchBytes(url) {
 async function load() {
   clearError('#run-error');
   const [model, test] = await Promise.all([fetchBytes(MODEL_URL), fetchBytes(TEST_URL)]);
-  const info = await app.client.request('mnist_load', ['mnist_mlp.onnx', model, test], { transfer: [model, test] });
+  const info = await runWorker.request('mnist_load', ['mnist_mlp.onnx', model, test], { transfer: [model, test] });
   state.model = info;
   $('#run-model-status').textContent =
     `Built-in model: an MLP 784-100-100-10 trained on MNIST digits (${opsText(info.ops)}; ` +
@@ -187,7 +187,7 @@ async function pickTest(index) {
     const model = await ensureLoaded();
     const n = model.test_count;
     index = ((Math.round(index) % n) + n) % n;
-    const digit = await app.client.request('mnist_digit', [index]);
+    const digit = await runWorker.request('mnist_digit', [index]);
     state.testIndex = index;
     state.pixels = digit.pixels;
     $('#run-index').value = String(index);
@@ -222,7 +222,7 @@ async function predict() {
     await ensureLoaded();
     clearError('#run-error');
     const columns = [...state.fixed, chosenColumn()].filter(Boolean);
-    const results = await app.client.request('mnist_predict', [state.pixels, columns.map((c) => c.config)]);
+    const results = await runWorker.request('mnist_predict', [state.pixels, columns.map((c) => c.config)]);
     if (seq !== state.predictSeq) return;
     renderPredictions(results);
     $('#run-predictions').dataset.rendered = String(seq);
