@@ -1,6 +1,6 @@
 // The built-in MNIST model in quantscope and in onnxruntime-web (wasm backend, one thread), in
 // the same headless Chromium: accuracy, batch-1 latency and batch-256 throughput, FP32 and
-// int8, with the ratios. Part of `npm run bench`; on its own (after scripts/build-wasm.sh):
+// int8, with the ratios. Part of `npm run bench`; on its own (after scripts/build-wasm.sh --bench):
 //   node scripts/bench-ort.mjs
 import { launch } from '../tests/e2e/browser.mjs';
 

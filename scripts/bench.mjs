@@ -19,8 +19,9 @@ if (process.argv.includes('--bigfiles')) {
   process.exit(0);
 }
 
-console.error('[bench] building the SIMD128 and the scalar wasm (release)');
+console.error('[bench] building the page's, the SIMD128 bench and the scalar bench wasm (release)');
 sh('bash', ['scripts/build-wasm.sh']);
+sh('bash', ['scripts/build-wasm.sh', '--bench']);
 sh('bash', ['scripts/build-wasm.sh', '--no-simd']);
 console.error('[bench] native bench (cargo bench, release)');
 // glibc would mmap (and page-fault) every 64 MB result afresh; the wasm heap reuses its grown
@@ -67,7 +68,7 @@ if (only !== 'schemes') {
 }
 if (errors.length) console.log(`\nerrors:\n${errors.join('\n')}`);
 
-// The built-in MNIST model in quantscope and in onnxruntime-web (SIMD128 build in www/pkg).
+// The built-in MNIST model in quantscope and in onnxruntime-web (SIMD128 build in www/pkg-bench).
 await benchOrt();
 
 // Big files last (the SIMD128 build in www/pkg; 4 GB written to a temporary directory and deleted).

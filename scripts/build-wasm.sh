@@ -3,18 +3,20 @@
 #   www/pkg      the workbench (feature `workbench`): files, schemes, the Inspect and Learn views
 #   www/pkg-run  the runner (feature `runner`): the Run view's model engine, in its own worker
 #   scripts/build-wasm.sh            release builds, SIMD128 on (the default, what `npm start` serves)
-#   scripts/build-wasm.sh --no-simd  one release build of both surfaces without simd128, into
-#                                    www/pkg-nosimd (for the bench)
+#   scripts/build-wasm.sh --bench    one release build of everything plus the bench exports
+#                                    (feature `bench`), into www/pkg-bench (for the bench pages)
+#   scripts/build-wasm.sh --no-simd  the same without simd128, into www/pkg-nosimd
 #   scripts/build-wasm.sh --dev      unoptimized builds (faster to compile)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
-profile=release simd=1
+profile=release variant=page
 for arg in "$@"; do
   case "$arg" in
     --dev) profile=dev ;;
-    --no-simd) simd=0 ;;
+    --bench) variant=bench ;;
+    --no-simd) variant=nosimd ;;
     *) echo "unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -39,11 +41,13 @@ build() {
 }
 
 target_dir=${CARGO_TARGET_DIR:-target}
-if [ "$simd" = 1 ]; then
-  # The two builds differ only in features, so cargo reuses every dependency between them.
-  build workbench www/pkg "$target_dir"
-  build runner www/pkg-run "$target_dir"
-else
-  export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=-simd128"
-  build workbench,runner www/pkg-nosimd "$target_dir/nosimd"
-fi
+case "$variant" in
+  page)
+    # The builds differ only in features, so cargo reuses every dependency between them.
+    build workbench www/pkg "$target_dir"
+    build runner www/pkg-run "$target_dir" ;;
+  bench) build workbench,runner,bench www/pkg-bench "$target_dir" ;;
+  nosimd)
+    export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=-simd128"
+    build workbench,runner,bench www/pkg-nosimd "$target_dir/nosimd" ;;
+esac

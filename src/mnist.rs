@@ -39,7 +39,12 @@ impl TestSet {
         let images = take("images").ok_or_else(|| bad("it has no 'images' array"))?;
         let labels = take("labels").ok_or_else(|| bad("it has no 'labels' array"))?;
         let calibration = take("calibration");
+        Self::from_arrays(images, labels, calibration)
+    }
 
+    /// The same from the three arrays (the page unzips the `.npz` in JavaScript, so the runner
+    /// module carries no zip reader).
+    pub fn from_arrays(images: Tensor, labels: Tensor, calibration: Option<Tensor>) -> Result<TestSet> {
         let count = pixel_rows(&images)?;
         if labels.dtype != "uint8" || labels.shape != [count] {
             return Err(bad(format!("'labels' must be uint8 [{count}] to match 'images', not {} {:?}", labels.dtype, labels.shape)));
@@ -358,11 +363,14 @@ mod wasm_api {
         Ok(())
     }
 
-    /// Parses `mnist_test.npz`: `{count, images: Float32Array (count·784, in [0, 1]), labels:
-    /// Uint8Array, calibration: Float32Array}`.
+    /// Reads the members of `mnist_test.npz` (`images.npy`, `labels.npy` and, if there is one,
+    /// `calibration.npy`: www/run/testset.js unzips them): `{count, images: Float32Array
+    /// (count·784, in [0, 1]), labels: Uint8Array, calibration: Float32Array}`.
     #[wasm_bindgen]
-    pub fn mnist_test_set(bytes: &[u8]) -> Result<JsValue, JsError> {
-        let t = TestSet::from_npz(bytes).map_err(js_err)?;
+    pub fn mnist_test_set(images: &[u8], labels: &[u8], calibration: Option<Vec<u8>>) -> Result<JsValue, JsError> {
+        let array = |name: &str, bytes: &[u8]| npy::parse(name, bytes).map_err(|e| js_err(crate::Error::from(e)));
+        let calibration = calibration.map(|c| array("calibration", &c)).transpose()?;
+        let t = TestSet::from_arrays(array("images", images)?, array("labels", labels)?, calibration).map_err(js_err)?;
         let obj = Object::new();
         set(&obj, "count", &JsValue::from(t.len() as u32))?;
         set(&obj, "images", &Float32Array::from(t.images.as_slice()).into())?;
@@ -376,40 +384,6 @@ mod wasm_api {
     #[wasm_bindgen]
     pub fn mnist_variants() -> Result<JsValue, JsError> {
         to_js(&table_variants())
-    }
-
-    /// The built-in model, FP32 or int8 dynamic, for the bench against onnxruntime-web
-    /// (www/bench-ort-worker.js): one `run` is one engine run with its input and output copies,
-    /// as one `InferenceSession.run` is for ORT.
-    #[wasm_bindgen]
-    pub struct BenchModel {
-        model: Model,
-    }
-
-    #[wasm_bindgen]
-    impl BenchModel {
-        /// Loads `bytes` (an ONNX model taking `input` [N, 784]); `int8_dynamic` quantizes it as
-        /// the accuracy table's "INT8 dynamic" row does.
-        #[wasm_bindgen(constructor)]
-        pub fn new(bytes: &[u8], int8_dynamic: bool) -> Result<BenchModel, JsError> {
-            let model = Model::from_onnx(bytes).map_err(|e| js_err(e.into()))?;
-            let model = if int8_dynamic { model.quantize(&QuantizeConfig::new(QuantizeKind::Int8Dynamic { per_channel: false })).map_err(|e| js_err(e.into()))? } else { model };
-            Ok(BenchModel { model })
-        }
-
-        /// Runs `n` digits (`n`·784 pixels) and returns their probabilities (`n`·10).
-        pub fn run(&self, pixels: &[f32], n: usize) -> Result<Float32Array, JsError> {
-            if pixels.len() != n * PIXELS {
-                return Err(JsError::new(&format!("{} pixels are not {n} digits", pixels.len())));
-            }
-            let out = self.model.run(&[(INPUT, Value::f32(vec![n, PIXELS], pixels.to_vec()))]).map_err(|e| js_err(e.into()))?;
-            Ok(Float32Array::from(output_probabilities(&out, n).map_err(js_err)?.as_slice()))
-        }
-
-        /// The variant's weights as stored, in bytes.
-        pub fn stored_bytes(&self) -> f64 {
-            self.model.stored_bytes() as f64
-        }
     }
 
     /// Reads a `.npy` array as a model input: `{shape, dtype, data: Float32Array}`.
@@ -435,6 +409,45 @@ mod wasm_api {
             return Err(JsError::new(&format!("outputs of different lengths: {} and {}", reference.len(), other.len())));
         }
         to_js(&error_metrics(reference, other))
+    }
+
+    #[cfg(feature = "bench")]
+    mod bench_api {
+        use super::*;
+
+        /// The built-in model, FP32 or int8 dynamic, for the bench against onnxruntime-web
+        /// (www/bench-ort-worker.js): one `run` is one engine run with its input and output copies,
+        /// as one `InferenceSession.run` is for ORT.
+        #[wasm_bindgen]
+        pub struct BenchModel {
+            model: Model,
+        }
+
+        #[wasm_bindgen]
+        impl BenchModel {
+            /// Loads `bytes` (an ONNX model taking `input` [N, 784]); `int8_dynamic` quantizes it as
+            /// the accuracy table's "INT8 dynamic" row does.
+            #[wasm_bindgen(constructor)]
+            pub fn new(bytes: &[u8], int8_dynamic: bool) -> Result<BenchModel, JsError> {
+                let model = Model::from_onnx(bytes).map_err(|e| js_err(e.into()))?;
+                let model = if int8_dynamic { model.quantize(&QuantizeConfig::new(QuantizeKind::Int8Dynamic { per_channel: false })).map_err(|e| js_err(e.into()))? } else { model };
+                Ok(BenchModel { model })
+            }
+
+            /// Runs `n` digits (`n`·784 pixels) and returns their probabilities (`n`·10).
+            pub fn run(&self, pixels: &[f32], n: usize) -> Result<Float32Array, JsError> {
+                if pixels.len() != n * PIXELS {
+                    return Err(JsError::new(&format!("{} pixels are not {n} digits", pixels.len())));
+                }
+                let out = self.model.run(&[(INPUT, Value::f32(vec![n, PIXELS], pixels.to_vec()))]).map_err(|e| js_err(e.into()))?;
+                Ok(Float32Array::from(output_probabilities(&out, n).map_err(js_err)?.as_slice()))
+            }
+
+            /// The variant's weights as stored, in bytes.
+            pub fn stored_bytes(&self) -> f64 {
+                self.model.stored_bytes() as f64
+            }
+        }
     }
 }
 

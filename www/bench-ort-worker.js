@@ -1,5 +1,5 @@
-// The built-in MNIST model in quantscope's engine (the runner module, www/pkg-run) and in
-// onnxruntime-web, in one worker:
+// The built-in MNIST model in quantscope's engine (the bench build, www/pkg-bench: the runner's
+// engine plus the bench exports) and in onnxruntime-web, in one worker:
 // FP32 (www/models/mnist_mlp.onnx in both) and int8 (quantscope's "INT8 dynamic" variant of it;
 // for ORT, www/models/mnist_mlp_int8_ort.onnx, the same model through ORT's own quantize_dynamic).
 // ORT runs its wasm backend on one thread, served from node_modules (no CDN).
@@ -8,8 +8,9 @@
 // pays for one inference: quantscope's BenchModel.run (input copied in, probabilities copied
 // out) or ORT's `await session.run(...)`. Rounds are long enough that the 0.1 ms resolution of
 // performance.now() (without cross-origin isolation) does not matter.
-import init, { BenchGemmModel, BenchModel, gemm_model_onnx, mnist_test_set } from './pkg-run/quantscope.js';
+import init, { BenchGemmModel, BenchModel, gemm_model_onnx, mnist_test_set } from './pkg-bench/quantscope.js';
 import * as ort from '../node_modules/onnxruntime-web/dist/ort.wasm.min.mjs';
+import { testSetMembers } from './run/testset.js';
 
 const PIXELS = 784;
 const BATCH = 256;
@@ -62,7 +63,7 @@ async function main() {
   say('loading the models and the test digits');
   const [fp32Bytes, ortInt8Bytes, testBytes] = await Promise.all([
     fetchBytes('models/mnist_mlp.onnx'), fetchBytes('models/mnist_mlp_int8_ort.onnx'), fetchBytes('models/mnist_test.npz')]);
-  const set = mnist_test_set(testBytes);
+  const set = mnist_test_set(...testSetMembers(testBytes));
   const images = set.images, labels = set.labels;
 
   const engines = [];

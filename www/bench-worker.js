@@ -1,26 +1,21 @@
-// Runs the bench for one build: ?schemes=pkg&gemm=pkg-run (SIMD128: the schemes are in the
-// workbench module, the GEMM in the runner) or ?schemes=pkg-nosimd&gemm=pkg-nosimd (scalar).
-const params = new URL(self.location.href).searchParams;
-const load = async (pkg) => {
-  const wasm = await import(`./${pkg}/quantscope.js`);
-  await wasm.default();
-  return wasm;
-};
-const schemes = await load(params.get('schemes') ?? 'pkg');
-const gemm = params.get('gemm') === params.get('schemes') ? schemes : await load(params.get('gemm') ?? 'pkg-run');
+// Runs the bench for one build: ?pkg=pkg-bench (SIMD128) or ?pkg=pkg-nosimd (scalar), both
+// built with the bench exports (scripts/build-wasm.sh --bench, --no-simd).
+const pkg = new URL(self.location.href).searchParams.get('pkg') ?? 'pkg-bench';
+const wasm = await import(`./${pkg}/quantscope.js`);
+await wasm.default();
 
 self.onmessage = ({ data: { elements, reps, only, gemmMs, gemmReps } }) => {
-  const build = schemes.simd128_enabled() ? 'simd128' : 'scalar';
-  for (const id of only === 'gemm' ? [] : schemes.bench_ids()) {
+  const build = wasm.simd128_enabled() ? 'simd128' : 'scalar';
+  for (const id of only === 'gemm' ? [] : wasm.bench_ids()) {
     try {
-      self.postMessage({ type: 'result', build, result: schemes.bench_scheme(id, elements, reps) });
+      self.postMessage({ type: 'result', build, result: wasm.bench_scheme(id, elements, reps) });
     } catch (err) {
       self.postMessage({ type: 'error', build, scheme: id, message: String(err.message ?? err) });
     }
   }
   if (only !== 'schemes') {
     try {
-      self.postMessage({ type: 'gemm', build, results: gemm.bench_gemm(gemmMs, gemmReps) });
+      self.postMessage({ type: 'gemm', build, results: wasm.bench_gemm(gemmMs, gemmReps) });
     } catch (err) {
       self.postMessage({ type: 'error', build, scheme: 'gemm', message: String(err.message ?? err) });
     }

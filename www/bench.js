@@ -24,11 +24,9 @@ const gemmBody = (() => {
   return section.querySelector('tbody');
 })();
 
-// `schemes` and `gemm`: the packages (www/<name>) whose bench_scheme and bench_gemm run.
-function runBuild(schemes, gemm) {
-  const pkg = schemes === gemm ? schemes : `${schemes} + ${gemm}`;
+function runBuild(pkg) {
   return new Promise((resolve) => {
-    const worker = new Worker(`bench-worker.js?schemes=${schemes}&gemm=${gemm}`, { type: 'module' });
+    const worker = new Worker(`bench-worker.js?pkg=${pkg}`, { type: 'module' });
     worker.onerror = (e) => { window.benchErrors.push(`${pkg}: ${e.message}`); resolve(); };
     worker.onmessage = ({ data }) => {
       if (data.type === 'ready') worker.postMessage({ elements, reps, only, gemmMs, gemmReps });
@@ -54,7 +52,7 @@ function runBuild(schemes, gemm) {
 }
 
 status.textContent = `${elements.toLocaleString('en-US')} elements, fastest of ${reps}`;
-await runBuild('pkg', 'pkg-run');
-await runBuild('pkg-nosimd', 'pkg-nosimd');
+await runBuild('pkg-bench');
+await runBuild('pkg-nosimd');
 status.textContent = 'done';
 document.body.dataset.done = 'true';

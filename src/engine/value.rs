@@ -257,6 +257,12 @@ impl Data {
         self.len() == 0
     }
 
+    /// The elements at `order` (each an index into this vector), in the same dtype: the one
+    /// per-dtype loop of the ops that only move elements.
+    pub fn pick(&self, order: &[usize]) -> Data {
+        map_data!(self, v => order.iter().map(|&i| v[i]).collect())
+    }
+
     /// An all-zero vector of `n` elements in the storage of `dtype`.
     pub fn zeros(dtype: DType, n: usize) -> Data {
         match dtype {

@@ -270,7 +270,7 @@ fn data_type(id: i32) -> Option<(&'static str, Option<(&'static str, usize)>)> {
 fn elem_name(id: i32) -> String {
     match data_type(id) {
         Some((_, Some((numpy, _)))) => numpy.to_string(),
-        Some((name, None)) => name.to_lowercase(),
+        Some((name, None)) => name.to_ascii_lowercase(),
         None => format!("type {id}"),
     }
 }

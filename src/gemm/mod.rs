@@ -50,7 +50,7 @@ mod portable;
 pub mod reference;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd128;
-#[cfg(all(target_arch = "wasm32", feature = "runner"))]
+#[cfg(all(target_arch = "wasm32", feature = "bench"))]
 mod wasm_bench;
 
 pub use pack::{PackedF32B, PackedI8B, NR};

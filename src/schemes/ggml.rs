@@ -205,7 +205,7 @@ impl Scheme for GgmlScheme {
         };
         format!(
             "GGML {} ({} bits/weight): blocks of 32, {what}; llama.cpp reference quantizer",
-            self.ty.id().to_uppercase(),
+            self.ty.id().to_ascii_uppercase(),
             self.ty.bits_per_weight()
         )
     }

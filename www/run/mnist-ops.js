@@ -15,6 +15,7 @@
 import { engineOps } from './engine-ops.js';
 import { mnist_test_set, mnist_variants, read_npy_input, output_error } from '../pkg-run/quantscope.js';
 import { checkpoint } from '../worker-loop.js';
+import { testSetMembers } from './testset.js';
 
 const PIXELS = 784;
 // Digits per engine run when evaluating: one run of 500 takes well over the 5 ms below which
@@ -142,7 +143,7 @@ export const mnistOps = {
     }
     mnist.model = null;
     mnist.variants.clear();
-    const set = mnist_test_set(new Uint8Array(testBytes));
+    const set = mnist_test_set(...testSetMembers(new Uint8Array(testBytes)));
     const info = engine.load(name, modelBytes);
     if (!info.inputs.some((i) => i.name === 'input') || !info.outputs.some((o) => o.name === 'probabilities')) {
       engine.free(info.handle);

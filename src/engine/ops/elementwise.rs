@@ -5,9 +5,11 @@
 //! does for float16. When the node owns its first input and the output has its shape, the
 //! result is written over it (no allocation).
 //!
-//! Only four element types have their own loops: f32, f64, i64 and u64. FLOAT16/BFLOAT16 are
-//! widened to f32 and rounded back (what their own `+` does element by element), and the
-//! narrower integers to i64 and truncated back: wrapping add, sub and mul commute with
+//! Only f32, the dtype models compute in, has a loop per op and broadcast pattern (so each one
+//! vectorizes) and an in-place path. f64, i64 and u64 share one strided loop per dtype that picks
+//! the op per element: in models they carry shapes and indices, a few elements each. FLOAT16/
+//! BFLOAT16 are widened to f32 and rounded back (what their own `+` does element by element),
+//! and the narrower integers to i64 and truncated back: wrapping add, sub and mul commute with
 //! truncation, and a truncated i64 quotient is the narrow type's wrapping quotient (i32::MIN / −1
 //! included). Twelve instantiations of every loop were an eighth of the whole .wasm.
 
@@ -163,6 +165,27 @@ fn apply_in_place<T: Copy>(a: &mut [T], ash: &[usize], b: &[T], bsh: &[usize], o
     });
 }
 
+/// `a op b` for the dtypes without their own loops: one strided loop (step 0 on a broadcast
+/// axis), the op picked per element.
+fn compute_strided<T: Arith + Default>(kind: BinaryKind, a: &[T], ash: &[usize], b: &[T], bsh: &[usize], oshape: &[usize]) -> Result<Vec<T>, OpError> {
+    if T::INTEGER && kind == BinaryKind::Div && b.iter().any(|y| y.is_zero()) {
+        return Err(value_err("integer division by zero"));
+    }
+    let mut out = vec![T::default(); oshape.iter().product()];
+    broadcast_runs(oshape, ash, bsh, |ao, bo, oo, len, sa, sb| {
+        for (i, o) in out[oo..oo + len].iter_mut().enumerate() {
+            let (x, y) = (a[ao + i * sa], b[bo + i * sb]);
+            *o = match kind {
+                BinaryKind::Add => x.add(y),
+                BinaryKind::Sub => x.sub(y),
+                BinaryKind::Mul => x.mul(y),
+                BinaryKind::Div => x.div(y),
+            };
+        }
+    });
+    Ok(out)
+}
+
 fn compute<T: Arith + Default>(
     kind: BinaryKind,
     a: &[T],
@@ -210,11 +233,16 @@ fn check(a: &Value, b: &Value) -> Result<Vec<usize>, OpError> {
 
 /// Widens a narrow integer or half-float operand to the type its loops run in, and back.
 macro_rules! widened {
-    ($self:ident, $x:ident, $y:ident, $ash:ident, $bsh:ident, $oshape:ident, $wide:ty, $var:ident, $to:expr, $from:expr) => {{
+    ($self:ident, $x:ident, $y:ident, $ash:ident, $bsh:ident, $oshape:ident, $compute:ident, $wide:ty, $var:ident, $to:expr, $from:expr) => {{
         let (x, y): (Vec<$wide>, Vec<$wide>) = ($x.iter().map($to).collect(), $y.iter().map($to).collect());
-        let out = compute($self.kind, &x, $ash, &y, $bsh, &$oshape, None)?.expect("fresh output");
+        let out = $compute($self.kind, &x, $ash, &y, $bsh, &$oshape)?;
         Data::$var(out.into_iter().map($from).collect())
     }};
+}
+
+/// The f32 loops with a fresh output (what the half floats widen to).
+fn compute_f32(kind: BinaryKind, a: &[f32], ash: &[usize], b: &[f32], bsh: &[usize], oshape: &[usize]) -> Result<Vec<f32>, OpError> {
+    Ok(compute(kind, a, ash, b, bsh, oshape, None)?.expect("fresh output"))
 }
 
 impl Binary {
@@ -223,25 +251,25 @@ impl Binary {
         let oshape = check(a, b)?;
         let (ash, bsh) = (a.shape(), b.shape());
         let data = match (a.data(), b.data()) {
-            (Data::F32(x), Data::F32(y)) => Data::F32(compute(self.kind, x, ash, y, bsh, &oshape, None)?.expect("fresh output")),
-            (Data::F64(x), Data::F64(y)) => Data::F64(compute(self.kind, x, ash, y, bsh, &oshape, None)?.expect("fresh output")),
-            (Data::I64(x), Data::I64(y)) => Data::I64(compute(self.kind, x, ash, y, bsh, &oshape, None)?.expect("fresh output")),
-            (Data::U64(x), Data::U64(y)) => Data::U64(compute(self.kind, x, ash, y, bsh, &oshape, None)?.expect("fresh output")),
-            (Data::F16(x), Data::F16(y)) => widened!(self, x, y, ash, bsh, oshape, f32, F16, |v| v.to_f32(), f16::from_f32),
-            (Data::BF16(x), Data::BF16(y)) => widened!(self, x, y, ash, bsh, oshape, f32, BF16, |v| v.to_f32(), bf16::from_f32),
-            (Data::I8(x), Data::I8(y)) => widened!(self, x, y, ash, bsh, oshape, i64, I8, |&v| v as i64, |v| v as i8),
-            (Data::U8(x), Data::U8(y)) => widened!(self, x, y, ash, bsh, oshape, i64, U8, |&v| v as i64, |v| v as u8),
-            (Data::I16(x), Data::I16(y)) => widened!(self, x, y, ash, bsh, oshape, i64, I16, |&v| v as i64, |v| v as i16),
-            (Data::U16(x), Data::U16(y)) => widened!(self, x, y, ash, bsh, oshape, i64, U16, |&v| v as i64, |v| v as u16),
-            (Data::I32(x), Data::I32(y)) => widened!(self, x, y, ash, bsh, oshape, i64, I32, |&v| v as i64, |v| v as i32),
-            (Data::U32(x), Data::U32(y)) => widened!(self, x, y, ash, bsh, oshape, i64, U32, |&v| v as i64, |v| v as u32),
+            (Data::F32(x), Data::F32(y)) => Data::F32(compute_f32(self.kind, x, ash, y, bsh, &oshape)?),
+            (Data::F64(x), Data::F64(y)) => Data::F64(compute_strided(self.kind, x, ash, y, bsh, &oshape)?),
+            (Data::I64(x), Data::I64(y)) => Data::I64(compute_strided(self.kind, x, ash, y, bsh, &oshape)?),
+            (Data::U64(x), Data::U64(y)) => Data::U64(compute_strided(self.kind, x, ash, y, bsh, &oshape)?),
+            (Data::F16(x), Data::F16(y)) => widened!(self, x, y, ash, bsh, oshape, compute_f32, f32, F16, |v| v.to_f32(), f16::from_f32),
+            (Data::BF16(x), Data::BF16(y)) => widened!(self, x, y, ash, bsh, oshape, compute_f32, f32, BF16, |v| v.to_f32(), bf16::from_f32),
+            (Data::I8(x), Data::I8(y)) => widened!(self, x, y, ash, bsh, oshape, compute_strided, i64, I8, |&v| v as i64, |v| v as i8),
+            (Data::U8(x), Data::U8(y)) => widened!(self, x, y, ash, bsh, oshape, compute_strided, i64, U8, |&v| v as i64, |v| v as u8),
+            (Data::I16(x), Data::I16(y)) => widened!(self, x, y, ash, bsh, oshape, compute_strided, i64, I16, |&v| v as i64, |v| v as i16),
+            (Data::U16(x), Data::U16(y)) => widened!(self, x, y, ash, bsh, oshape, compute_strided, i64, U16, |&v| v as i64, |v| v as u16),
+            (Data::I32(x), Data::I32(y)) => widened!(self, x, y, ash, bsh, oshape, compute_strided, i64, I32, |&v| v as i64, |v| v as i32),
+            (Data::U32(x), Data::U32(y)) => widened!(self, x, y, ash, bsh, oshape, compute_strided, i64, U32, |&v| v as i64, |v| v as u32),
             _ => unreachable!("check() accepted only matching arithmetic dtypes"),
         };
         Ok(Value::new(oshape, data))
     }
 
-    /// `a op b` written over `a` when the broadcast shape is `a`'s own (f32, f64, i64 and u64;
-    /// the widened types get a new value).
+    /// `a op b` written over `a` when the broadcast shape is `a`'s own (f32; other dtypes get a
+    /// new value).
     pub fn apply_in_place(&self, mut a: Value, b: &Value) -> Result<Value, OpError> {
         let oshape = check(&a, b)?;
         if oshape != a.shape() {
@@ -250,9 +278,6 @@ impl Binary {
         let bsh = b.shape();
         match (a.data_mut(), b.data()) {
             (Data::F32(x), Data::F32(y)) => _ = compute(self.kind, &[], &oshape, y, bsh, &oshape, Some(x))?,
-            (Data::F64(x), Data::F64(y)) => _ = compute(self.kind, &[], &oshape, y, bsh, &oshape, Some(x))?,
-            (Data::I64(x), Data::I64(y)) => _ = compute(self.kind, &[], &oshape, y, bsh, &oshape, Some(x))?,
-            (Data::U64(x), Data::U64(y)) => _ = compute(self.kind, &[], &oshape, y, bsh, &oshape, Some(x))?,
             _ => return self.apply(&a, b),
         }
         Ok(a)

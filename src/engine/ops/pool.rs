@@ -123,6 +123,10 @@ fn maxpool<T: Copy + PartialOrd>(x: &[T], channels: usize, geo: &Geometry, stora
     (out, idx)
 }
 
+fn widen<T>(v: &[T], f: impl Fn(&T) -> f32) -> Vec<f32> {
+    v.iter().map(f).collect()
+}
+
 impl Op for MaxPool {
     fn op_type(&self) -> &'static str {
         "MaxPool"
@@ -144,17 +148,20 @@ impl Op for MaxPool {
                 let (o, i) = maxpool(v, channels, &geo, so, f64::NEG_INFINITY);
                 (Data::F64(o), i)
             }
+            // float16 and the 8-bit ints run in f32 and go back exactly: every one of their
+            // values is an f32, and the max picks an element (NaN never wins), so there is no
+            // loop per dtype. The empty-window start, −∞, converts to each type's lowest value.
             Data::F16(v) => {
-                let (o, i) = maxpool(v, channels, &geo, so, f16::NEG_INFINITY);
-                (Data::F16(o), i)
+                let (o, i) = maxpool(&widen(v, |e| e.to_f32()), channels, &geo, so, f32::NEG_INFINITY);
+                (Data::F16(o.into_iter().map(f16::from_f32).collect()), i)
             }
             Data::U8(v) if x.dtype() == DType::U8 => {
-                let (o, i) = maxpool(v, channels, &geo, so, 0u8);
-                (Data::U8(o), i)
+                let (o, i) = maxpool(&widen(v, |&e| e as f32), channels, &geo, so, f32::NEG_INFINITY);
+                (Data::U8(o.into_iter().map(|e| e as u8).collect()), i)
             }
             Data::I8(v) if x.dtype() == DType::I8 => {
-                let (o, i) = maxpool(v, channels, &geo, so, i8::MIN);
-                (Data::I8(o), i)
+                let (o, i) = maxpool(&widen(v, |&e| e as f32), channels, &geo, so, f32::NEG_INFINITY);
+                (Data::I8(o.into_iter().map(|e| e as i8).collect()), i)
             }
             _ => return Err(dtype_err(format!("MaxPool does not accept {}", x.dtype()))),
         };

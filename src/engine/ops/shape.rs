@@ -134,27 +134,29 @@ pub fn build_transpose(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> 
     Ok(Arc::new(Transpose { perm: a.ints("perm")? }))
 }
 
-/// Transposes row-major `x` of `shape` by `perm` (output axis i is input axis perm[i]).
-pub(crate) fn transpose<T: Copy>(x: &[T], shape: &[usize], perm: &[usize]) -> Vec<T> {
+/// For row-major data of `shape` transposed by `perm` (output axis i is input axis perm[i]):
+/// the input index of each output element. Transpose and Gather compute such an order once and
+/// move any dtype's elements with [`crate::engine::value::Data::pick`], so their index loops are
+/// not instantiated per dtype.
+pub(crate) fn transpose_order(shape: &[usize], perm: &[usize]) -> Vec<usize> {
     let rank = shape.len();
+    let total: usize = shape.iter().product();
+    if rank == 0 {
+        return vec![0];
+    }
+    let mut out = Vec::with_capacity(total);
+    if total == 0 {
+        return out;
+    }
     let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
     let in_strides = strides(shape);
     let step: Vec<usize> = perm.iter().map(|&p| in_strides[p]).collect();
-    let mut out = Vec::with_capacity(x.len());
-    if x.is_empty() {
-        return out;
-    }
-    if rank == 0 {
-        return x.to_vec();
-    }
     let mut idx = vec![0usize; rank];
     let mut off = 0usize;
     let inner = out_shape[rank - 1];
     let inner_step = step[rank - 1];
     loop {
-        for j in 0..inner {
-            out.push(x[off + j * inner_step]);
-        }
+        out.extend((0..inner).map(|j| off + j * inner_step));
         let mut d = rank - 1;
         loop {
             if d == 0 {
@@ -202,7 +204,7 @@ impl Op for Transpose {
         };
         let shape = v.shape();
         let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
-        let data = map_data!(v.data(), x => transpose(x, shape, &perm));
+        let data = v.data().pick(&transpose_order(shape, &perm));
         Ok(vec![Value::with_dtype(v.dtype(), out_shape, data)])
     }
 }
@@ -247,12 +249,13 @@ pub fn build_gather(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
     Ok(Arc::new(Gather { axis: a.int("axis", 0)? }))
 }
 
-fn gather<T: Copy>(x: &[T], outer: usize, dim: usize, inner: usize, idx: &[usize]) -> Vec<T> {
+/// The input index of each output element of a Gather of `idx` along an axis of size `dim`.
+fn gather_order(outer: usize, dim: usize, inner: usize, idx: &[usize]) -> Vec<usize> {
     let mut out = Vec::with_capacity(outer * idx.len() * inner);
     for o in 0..outer {
         for &i in idx {
             let at = (o * dim + i) * inner;
-            out.extend_from_slice(&x[at..at + inner]);
+            out.extend(at..at + inner);
         }
     }
     out
@@ -283,7 +286,7 @@ impl Op for Gather {
         let mut out_shape = shape[..axis].to_vec();
         out_shape.extend_from_slice(indices.shape());
         out_shape.extend_from_slice(&shape[axis + 1..]);
-        let out = map_data!(data.data(), x => gather(x, outer, dim, inner, &idx));
+        let out = data.data().pick(&gather_order(outer, dim, inner, &idx));
         Ok(vec![Value::with_dtype(data.dtype(), out_shape, out)])
     }
 }
@@ -423,9 +426,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn transpose_matches_index_arithmetic() {
+    fn transpose_order_matches_index_arithmetic() {
         let x: Vec<i32> = (0..24).collect();
-        let y = transpose(&x, &[2, 3, 4], &[2, 0, 1]);
+        let y: Vec<i32> = transpose_order(&[2, 3, 4], &[2, 0, 1]).iter().map(|&i| x[i]).collect();
         // y[k][i][j] = x[i][j][k]
         for i in 0..2 {
             for j in 0..3 {
@@ -434,7 +437,8 @@ mod tests {
                 }
             }
         }
-        assert!(transpose::<i32>(&[], &[0, 3], &[1, 0]).is_empty());
+        assert!(transpose_order(&[0, 3], &[1, 0]).is_empty());
+        assert_eq!(transpose_order(&[], &[]), vec![0], "a scalar is its own transpose");
     }
 
     #[test]

@@ -220,7 +220,7 @@ impl Scheme for KQuant {
             KQuant::Q6K => "16 sub-blocks of 16, 6-bit symmetric codes, 8-bit scales, f16 d",
         };
         let bpw = self.block_bytes() as f64 * 8.0 / QK_K as f64;
-        format!("GGML {} ({bpw} bits/weight): super-blocks of 256, {what}; llama.cpp reference quantizer", self.id().to_uppercase())
+        format!("GGML {} ({bpw} bits/weight): super-blocks of 256, {what}; llama.cpp reference quantizer", self.id().to_ascii_uppercase())
     }
 
     fn quantize(&self, values: &[f32], _shape: &[usize]) -> Result<Quantized> {
