@@ -19,7 +19,7 @@ if (process.argv.includes('--bigfiles')) {
   process.exit(0);
 }
 
-console.error('[bench] building the page's, the SIMD128 bench and the scalar bench wasm (release)');
+console.error('[bench] building the page modules, the SIMD128 bench build and the scalar bench build (release)');
 sh('bash', ['scripts/build-wasm.sh']);
 sh('bash', ['scripts/build-wasm.sh', '--bench']);
 sh('bash', ['scripts/build-wasm.sh', '--no-simd']);
