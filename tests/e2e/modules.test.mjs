@@ -1,0 +1,27 @@
+// The release modules scripts/build-wasm.sh makes for the page (run after it, as npm test does):
+// each carries only its own JavaScript surface, and the runner — the model runtime the Run view
+// loads, what onnxruntime-web's 14.2 MB wasm compares with — stays under its 300 KB gzipped budget.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { gzipSync } from 'node:zlib';
+
+const pkg = (dir, file) => readFile(new URL(`../../www/${dir}/${file}`, import.meta.url));
+const exportsOf = async (dir) => new Set([...(await pkg(dir, 'quantscope.js')).toString()
+  .matchAll(/^export (?:function|class) (\w+)/gm)].map((m) => m[1]));
+
+test('the workbench and the runner export their own surfaces, and not the GEMM and model benches', async () => {
+  const workbench = await exportsOf('pkg'), runner = await exportsOf('pkg-run');
+  for (const name of ['Workspace', 'scheme_list', 'draw_histograms']) assert.ok(workbench.has(name), name);
+  for (const name of ['Engine', 'mnist_test_set', 'mnist_variants', 'read_npy_input', 'output_error']) assert.ok(runner.has(name), name);
+  for (const name of ['Engine', 'mnist_test_set']) assert.ok(!workbench.has(name), `the workbench has ${name}`);
+  for (const name of ['Workspace', 'draw_histograms']) assert.ok(!runner.has(name), `the runner has ${name}`);
+  for (const name of ['BenchModel', 'BenchGemmModel', 'gemm_model_onnx', 'bench_gemm']) {
+    assert.ok(!workbench.has(name) && !runner.has(name), `${name} ships`);
+  }
+});
+
+test('the runner module is under 300 KB gzipped', async () => {
+  const gz = gzipSync(await pkg('pkg-run', 'quantscope_bg.wasm'), { level: 9 }).length;
+  assert.ok(gz < 300_000, `www/pkg-run/quantscope_bg.wasm is ${gz} bytes gzipped`);
+});
