@@ -53,6 +53,20 @@ test('the runner module loads only when the Run view is first shown, in a worker
   await page.close();
 });
 
+test('a Run worker that cannot start is reported once, not restarted in a loop', async () => {
+  const page = await browser.page();
+  let starts = 0;
+  page.on('request', (r) => { if (r.url().endsWith('/run/worker.js')) starts++; });
+  // The runner's bindings fail to load: the worker dies with an error event (a fatal error).
+  await page.route('**/pkg-run/quantscope.js', (route) => route.abort());
+  await page.goto(`${browser.url}#run`);
+  await page.waitForFunction(() => /did not load/.test(document.querySelector('#run-model-status')?.textContent ?? ''), null, { timeout: 30000 });
+  await page.waitForTimeout(1500);
+  assert.ok(starts <= 2, `the worker was started ${starts} times`);
+  assert.match(await page.textContent('#run-error'), /Could not load the built-in model: the worker failed/);
+  await page.close();
+});
+
 test('preprocessing puts a drawing in a 20-pixel box centred by mass, as MNIST does', () => {
   // A thick off-centre "L" on a 280×280 pad: 200 px tall, 100 px wide.
   const ink = new Float32Array(280 * 280);

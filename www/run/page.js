@@ -109,9 +109,12 @@ export function mountRun() {
   const maybeLoad = () => { if (document.body.dataset.view === 'run') ensureLoaded().catch(() => {}); };
   window.addEventListener('view-shown', maybeLoad);
   onRunRestart(() => {
+    // Reload at once only if the model had loaded: a worker that dies while loading would be
+    // restarted in a loop. Otherwise the next digit (or showing the view again) tries again.
+    const hadModel = state.model !== null;
     state.loading = null;
     state.model = null;
-    maybeLoad();
+    if (hadModel) maybeLoad();
   });
   maybeLoad();
 }
