@@ -31,9 +31,9 @@ export async function benchOrt() {
     if (!q || !o) continue;
     console.log(`${model.padEnd(6)} batch 1: ${(o.latency_us / q.latency_us).toFixed(2)}×   batch 256: ${(q.throughput / o.throughput).toFixed(2)}×`);
   }
-  console.log('\nGEMM 512×512×512 through each engine\'s run (B a constant, input and output copied); median of 15 rounds');
+  console.log('\nGEMM 512×512×512 and Conv 3×3 32→64 channels on 32×32 through each engine\'s run (weights constant, input and output copied); median of 15 rounds');
   for (const r of gemm) console.log(`${r.op.padEnd(14)} ${r.engine.padEnd(16)} ${r.micros.toFixed(0).padStart(7)} µs ${r.gop_s.toFixed(1).padStart(7)} GOP/s`);
-  for (const op of ['MatMulInteger', 'MatMul']) {
+  for (const op of ['MatMulInteger', 'MatMul', 'ConvInteger', 'Conv']) {
     const [q, o] = ['quantscope', 'onnxruntime-web'].map((e) => gemm.find((r) => r.op === op && r.engine === e));
     if (q && o) console.log(`${op} ratio (quantscope GOP/s ÷ onnxruntime-web GOP/s): ${(q.gop_s / o.gop_s).toFixed(2)}×`);
   }

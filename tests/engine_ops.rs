@@ -335,6 +335,94 @@ fn integer_ops_match_a_naive_reference() {
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
+fn integer_conv_matches_a_naive_reference() {
+    // ConvInteger, grouped, strided, dilated and asymmetrically padded, with an x zero point and
+    // per-channel w zero points: W as a constant (packed at load) and as an input (packed per
+    // run) must both give the naive sums exactly; so must QLinearConv's requantized output.
+    let (n, c, h, w, m, g) = (2usize, 4usize, 7usize, 6usize, 6usize, 2usize);
+    let (kh, kw, sh, sw, dh, dw) = (3usize, 2usize, 2usize, 1usize, 1usize, 2usize);
+    let (pt, pl, pb, pr) = (1usize, 0usize, 2usize, 1usize);
+    let cg = c / g;
+    let x: Vec<u8> = (0..n * c * h * w).map(|i| (i * 37 % 256) as u8).collect();
+    let wt: Vec<i8> = (0..m * cg * kh * kw).map(|i| ((i * 53 % 256) as i32 - 128) as i8).collect();
+    let (xz, wz): (u8, Vec<i8>) = (131, (0..m).map(|j| j as i8 * 5 - 12).collect());
+    let oh = (h + pt + pb - dh * (kh - 1) - 1) / sh + 1;
+    let ow = (w + pl + pr - dw * (kw - 1) - 1) / sw + 1;
+    let mut want = vec![0i32; n * m * oh * ow];
+    for img in 0..n {
+        for oc in 0..m {
+            let grp = oc / (m / g);
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut acc = 0i32;
+                    for ic in 0..cg {
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                let iy = (oy * sh + ky * dh) as i64 - pt as i64;
+                                let ix = (ox * sw + kx * dw) as i64 - pl as i64;
+                                // Padding holds the zero point: it adds nothing.
+                                if iy < 0 || ix < 0 || iy >= h as i64 || ix >= w as i64 {
+                                    continue;
+                                }
+                                let xv = x[((img * c + grp * cg + ic) * h + iy as usize) * w + ix as usize] as i32 - xz as i32;
+                                let wv = wt[((oc * cg + ic) * kh + ky) * kw + kx] as i32 - wz[oc] as i32;
+                                acc += xv * wv;
+                            }
+                        }
+                    }
+                    want[((img * m + oc) * oh + oy) * ow + ox] = acc;
+                }
+            }
+        }
+    }
+    let attrs = || {
+        vec![
+            attr_int("group", g as i64),
+            attr_ints("strides", &[sh as i64, sw as i64]),
+            attr_ints("dilations", &[dh as i64, dw as i64]),
+            attr_ints("pads", &[pt as i64, pl as i64, pb as i64, pr as i64]),
+        ]
+    };
+    let (xv, wv) = (Value::u8(vec![n, c, h, w], x.clone()), Value::i8(vec![m, cg, kh, kw], wt.clone()));
+    let (xzv, wzv) = (Value::u8(vec![], vec![xz]), Value::i8(vec![m], wz.clone()));
+    for constant_w in [true, false] {
+        let mut gb = GraphBuilder::new(10);
+        gb.input_unshaped("x", DType::U8).initializer("xz", &xzv).initializer("wz", &wzv);
+        let mut inputs = vec![("x", xv.clone())];
+        if constant_w {
+            gb.initializer("w", &wv);
+        } else {
+            gb.input_unshaped("w", DType::I8);
+            inputs.push(("w", wv.clone()));
+        }
+        gb.node("ConvInteger", "conv", &["x", "w", "xz", "wz"], &["y"], attrs()).output("y", DType::I32, &[]);
+        let y = run1(&model(&gb), inputs).unwrap();
+        assert_eq!(y.shape(), [n, m, oh, ow]);
+        assert_eq!(y.data(), &Data::I32(want.clone()), "W constant: {constant_w}");
+    }
+    // QLinearConv: the same sums, requantized by ORT's rule (round half to even, clamp).
+    let (x_scale, w_scale, y_scale, yz) = (0.02f32, 0.01f32, 0.5f32, 7u8);
+    let requantized: Vec<u8> = want.iter().map(|&a| ((a as f32 * (x_scale * w_scale / y_scale)).round_ties_even() + yz as f32).clamp(0.0, 255.0) as u8).collect();
+    for constant_w in [true, false] {
+        let mut gb = GraphBuilder::new(10);
+        gb.input_unshaped("x", DType::U8).initializer("xs", &Value::scalar_f32(x_scale)).initializer("xz", &xzv);
+        gb.initializer("ws", &Value::scalar_f32(w_scale)).initializer("wz", &wzv);
+        gb.initializer("ys", &Value::scalar_f32(y_scale)).initializer("yz", &Value::u8(vec![], vec![yz]));
+        let mut inputs = vec![("x", xv.clone())];
+        if constant_w {
+            gb.initializer("w", &wv);
+        } else {
+            gb.input_unshaped("w", DType::I8);
+            inputs.push(("w", wv.clone()));
+        }
+        gb.node("QLinearConv", "qconv", &["x", "xs", "xz", "w", "ws", "wz", "ys", "yz"], &["y"], attrs()).output("y", DType::U8, &[]);
+        let y = run1(&model(&gb), inputs).unwrap();
+        assert_eq!(y.data(), &Data::U8(requantized.clone()), "QLinearConv, W constant: {constant_w}");
+    }
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
 fn quantize_dequantize_edge_cases() {
     // Saturation, ties to even, NaN → zero point; DequantizeLinear of int32 needs zp 0.
     let mut g = GraphBuilder::new(21);

@@ -8,7 +8,7 @@
 // pays for one inference: quantscope's BenchModel.run (input copied in, probabilities copied
 // out) or ORT's `await session.run(...)`. Rounds are long enough that the 0.1 ms resolution of
 // performance.now() (without cross-origin isolation) does not matter.
-import init, { BenchGemmModel, BenchModel, gemm_model_onnx, mnist_test_set } from './pkg-bench/quantscope.js';
+import init, { BenchGemmModel, BenchModel, conv_model_onnx, gemm_model_onnx, mnist_test_set } from './pkg-bench/quantscope.js';
 import * as ort from '../node_modules/onnxruntime-web/dist/ort.wasm.min.mjs';
 import { testSetMembers } from './run/testset.js';
 
@@ -17,6 +17,7 @@ const BATCH = 256;
 const ROUNDS = 15;
 const ROUND_MS = 40;
 const GEMM = 512;
+const CONV = { c: 32, size: 32, m: 64 };
 
 ort.env.wasm.wasmPaths = new URL('../node_modules/onnxruntime-web/dist/', import.meta.url).href;
 ort.env.wasm.numThreads = 1;
@@ -96,27 +97,37 @@ async function main() {
     } });
   }
 
-  // A 512×512×512 GEMM through each engine's whole run: MatMulInteger (u8 × constant i8) and
-  // MatMul (f32 × constant f32), the same generated model in both.
+  // A 512×512×512 GEMM and a 3×3 convolution (32 → 64 channels on 32×32, padding 1) through
+  // each engine's whole run, integer (u8 × constant i8 → i32) and f32; the same generated model
+  // in both engines.
   const [m, k, n] = [GEMM, GEMM, GEMM];
+  const cases = [];
   for (const int8 of [true, false]) {
-    const bytes = gemm_model_onnx(int8, m, k, n);
-    const a = int8 ? Uint8Array.from({ length: m * k }, (_, i) => (i * 37) & 255) : Float32Array.from({ length: m * k }, (_, i) => ((i * 37) & 255) / 255 - 0.5);
-    const qs = new BenchGemmModel(bytes, m, k);
+    cases.push({ op: int8 ? 'MatMulInteger' : 'MatMul', int8, bytes: gemm_model_onnx(int8, m, k, n), shape: [m, k], ops: 2 * m * k * n });
+  }
+  for (const int8 of [true, false]) {
+    const { c, size, m: out } = CONV;
+    cases.push({ op: int8 ? 'ConvInteger' : 'Conv', int8, bytes: conv_model_onnx(int8, c, size, out), shape: [1, c, size, size], ops: 2 * out * c * 9 * size * size });
+  }
+  for (const { op, int8, bytes, shape, ops } of cases) {
+    const len = shape.reduce((p, d) => p * d, 1);
+    const a = int8 ? Uint8Array.from({ length: len }, (_, i) => (i * 37) & 255) : Float32Array.from({ length: len }, (_, i) => ((i * 37) & 255) / 255 - 0.5);
+    const qs = new BenchGemmModel(bytes, Uint32Array.from(shape));
     const session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
     const type = int8 ? 'uint8' : 'float32';
     const runs = [
       ['quantscope', () => (int8 ? qs.run_u8(a) : qs.run_f32(a))],
-      ['onnxruntime-web', async () => (await session.run({ a: new ort.Tensor(type, a, [m, k]) })).y.data],
+      ['onnxruntime-web', async () => (await session.run({ a: new ort.Tensor(type, a, shape) })).y.data],
     ];
-    // Both must compute the same product before either is timed.
+    // Both must compute the same result before either is timed.
     const [ours, theirs] = [await runs[0][1](), await runs[1][1]()];
+    if (ours.length !== theirs.length) throw new Error(`${op}: ${ours.length} outputs against ${theirs.length}`);
     const worst = ours.reduce((w, v, i) => Math.max(w, Math.abs(v - theirs[i])), 0);
-    if (int8 ? worst !== 0 : worst > 1e-2) throw new Error(`GEMM ${int8 ? 'int8' : 'f32'}: the engines differ by ${worst}`);
+    if (int8 ? worst !== 0 : worst > 1e-2) throw new Error(`${op}: the engines differ by ${worst}`);
     for (const [engine, run] of runs) {
-      say(`${engine} ${int8 ? 'MatMulInteger' : 'MatMul'} ${m}³`);
+      say(`${engine} ${op}`);
       const ms = await medianMs(run);
-      self.postMessage({ type: 'gemm', result: { op: int8 ? 'MatMulInteger' : 'MatMul', engine, m, k, n, micros: ms * 1e3, gop_s: (2 * m * k * n) / (ms * 1e6) } });
+      self.postMessage({ type: 'gemm', result: { op, engine, shape, micros: ms * 1e3, gop_s: ops / (ms * 1e6) } });
     }
   }
   self.postMessage({ type: 'done' });

@@ -24,7 +24,7 @@ await new Promise((resolve) => {
       const r = data.result;
       window.ortBenchGemm.push(r);
       const tr = gemmBody.insertRow();
-      for (const v of [`${r.op} ${r.m}×${r.k}×${r.n}`, r.engine, r.micros.toFixed(0), r.gop_s.toFixed(1)]) {
+      for (const v of [`${r.op} [${r.shape.join(', ')}]`, r.engine, r.micros.toFixed(0), r.gop_s.toFixed(1)]) {
         tr.insertCell().textContent = v;
       }
     } else if (data.type === 'done') resolve();
