@@ -246,57 +246,85 @@ fn gemm_with_constant_transposed_weights_and_bias() {
     assert_eq!(m.stored_bytes(), 32);
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
-fn conv_matches_a_direct_loop() {
-    // Grouped, strided, dilated, asymmetrically padded conv against a naive definition.
-    let (n, c, h, w, m, g) = (2usize, 4usize, 7usize, 6usize, 6usize, 2usize);
-    let (kh, kw, sh, sw, dh, dw) = (3usize, 2usize, 2usize, 1usize, 1usize, 2usize);
-    let (pt, pl, pb, pr) = (1usize, 0usize, 2usize, 1usize);
-    let x: Vec<f32> = (0..n * c * h * w).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
-    let wt: Vec<f32> = (0..m * (c / g) * kh * kw).map(|i| ((i * 53 % 89) as f32 - 44.0) / 40.0).collect();
-    let b: Vec<f32> = (0..m).map(|i| i as f32 * 0.25).collect();
-    let mut gb = GraphBuilder::new(17);
-    gb.input("x", DType::F32, &[Some(n), Some(c), Some(h), Some(w)]);
-    gb.initializer("w", &Value::f32(vec![m, c / g, kh, kw], wt.clone())).initializer("b", &Value::f32(vec![m], b.clone()));
-    gb.node("Conv", "conv", &["x", "w", "b"], &["y"], vec![
-        attr_int("group", g as i64),
-        attr_ints("strides", &[sh as i64, sw as i64]),
-        attr_ints("dilations", &[dh as i64, dw as i64]),
-        attr_ints("pads", &[pt as i64, pl as i64, pb as i64, pr as i64]),
-    ]);
-    gb.output("y", DType::F32, &[]);
-    let y = run1(&model(&gb), vec![("x", Value::f32(vec![n, c, h, w], x.clone()))]).unwrap();
-    let oh = (h + pt + pb - dh * (kh - 1) - 1) / sh + 1;
-    let ow = (w + pl + pr - dw * (kw - 1) - 1) / sw + 1;
-    assert_eq!(y.shape(), [n, m, oh, ow]);
-    let got = y.to_f32_vec();
-    let cg = c / g;
-    for img in 0..n {
-        for oc in 0..m {
-            let grp = oc / (m / g);
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let mut acc = b[oc] as f64;
-                    for ic in 0..cg {
-                        for ky in 0..kh {
-                            for kx in 0..kw {
-                                let iy = (oy * sh + ky * dh) as i64 - pt as i64;
-                                let ix = (ox * sw + kx * dw) as i64 - pl as i64;
-                                if iy < 0 || ix < 0 || iy >= h as i64 || ix >= w as i64 {
-                                    continue;
+/// The awkward convolution both conv tests use: grouped, strided, dilated, asymmetrically
+/// padded, on two images.
+mod conv_case {
+    use super::*;
+    pub const N: usize = 2;
+    pub const C: usize = 4;
+    pub const H: usize = 7;
+    pub const W: usize = 6;
+    pub const M: usize = 6;
+    pub const G: usize = 2;
+    pub const CG: usize = C / G;
+    const K: [usize; 2] = [3, 2];
+    const STRIDES: [usize; 2] = [2, 1];
+    const DILATIONS: [usize; 2] = [1, 2];
+    const PADS: [usize; 4] = [1, 0, 2, 1];
+
+    pub const W_SHAPE: [usize; 4] = [M, CG, K[0], K[1]];
+    pub const W_LEN: usize = M * CG * K[0] * K[1];
+    pub const X_LEN: usize = N * C * H * W;
+
+    pub fn attrs() -> Vec<quantscope::formats::onnx::proto::AttributeProto> {
+        let ints = |v: &[usize]| v.iter().map(|&d| d as i64).collect::<Vec<_>>();
+        vec![attr_int("group", G as i64), attr_ints("strides", &ints(&STRIDES)), attr_ints("dilations", &ints(&DILATIONS)), attr_ints("pads", &ints(&PADS))]
+    }
+
+    /// The output's spatial size.
+    pub fn out() -> [usize; 2] {
+        [0, 1].map(|d| (if d == 0 { H } else { W } + PADS[d] + PADS[d + 2] - DILATIONS[d] * (K[d] - 1) - 1) / STRIDES[d] + 1)
+    }
+
+    /// The definition, one output at a time: `start(m)` plus `mac(x index, w index)` over the
+    /// taps that fall inside the input (padding adds nothing), in `[N, M, oh, ow]` order.
+    pub fn direct<T: Copy + std::ops::Add<Output = T>>(start: impl Fn(usize) -> T, mac: impl Fn(usize, usize) -> T) -> Vec<T> {
+        let [oh, ow] = out();
+        let mut y = Vec::with_capacity(N * M * oh * ow);
+        for img in 0..N {
+            for oc in 0..M {
+                let grp = oc / (M / G);
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let mut acc = start(oc);
+                        for ic in 0..CG {
+                            for ky in 0..K[0] {
+                                for kx in 0..K[1] {
+                                    let iy = (oy * STRIDES[0] + ky * DILATIONS[0]).checked_sub(PADS[0]).filter(|&v| v < H);
+                                    let ix = (ox * STRIDES[1] + kx * DILATIONS[1]).checked_sub(PADS[1]).filter(|&v| v < W);
+                                    if let (Some(iy), Some(ix)) = (iy, ix) {
+                                        acc = acc + mac(((img * C + grp * CG + ic) * H + iy) * W + ix, ((oc * CG + ic) * K[0] + ky) * K[1] + kx);
+                                    }
                                 }
-                                let xv = x[((img * c + grp * cg + ic) * h + iy as usize) * w + ix as usize] as f64;
-                                let wv = wt[((oc * cg + ic) * kh + ky) * kw + kx] as f64;
-                                acc += xv * wv;
                             }
                         }
+                        y.push(acc);
                     }
-                    let v = got[((img * m + oc) * oh + oy) * ow + ox] as f64;
-                    assert!((v - acc).abs() < 1e-4, "({img},{oc},{oy},{ox}): {v} vs {acc}");
                 }
             }
         }
+        y
+    }
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn conv_matches_a_direct_loop() {
+    use conv_case::*;
+    let x: Vec<f32> = (0..X_LEN).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
+    let wt: Vec<f32> = (0..W_LEN).map(|i| ((i * 53 % 89) as f32 - 44.0) / 40.0).collect();
+    let b: Vec<f32> = (0..M).map(|i| i as f32 * 0.25).collect();
+    let mut gb = GraphBuilder::new(17);
+    gb.input("x", DType::F32, &[Some(N), Some(C), Some(H), Some(W)]);
+    gb.initializer("w", &Value::f32(W_SHAPE.to_vec(), wt.clone())).initializer("b", &Value::f32(vec![M], b.clone()));
+    gb.node("Conv", "conv", &["x", "w", "b"], &["y"], attrs());
+    gb.output("y", DType::F32, &[]);
+    let y = run1(&model(&gb), vec![("x", Value::f32(vec![N, C, H, W], x.clone()))]).unwrap();
+    let [oh, ow] = out();
+    assert_eq!(y.shape(), [N, M, oh, ow]);
+    let want = direct(|oc| b[oc] as f64, |xi, wi| x[xi] as f64 * wt[wi] as f64);
+    for (i, (&v, &w)) in y.to_f32_vec().iter().zip(&want).enumerate() {
+        assert!((v as f64 - w).abs() < 1e-4, "element {i}: {v} vs {w}");
     }
 }
 
@@ -336,55 +364,17 @@ fn integer_ops_match_a_naive_reference() {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn integer_conv_matches_a_naive_reference() {
-    // ConvInteger, grouped, strided, dilated and asymmetrically padded, with an x zero point and
-    // per-channel w zero points: W as a constant (packed at load) and as an input (packed per
-    // run) must both give the naive sums exactly; so must QLinearConv's requantized output.
-    let (n, c, h, w, m, g) = (2usize, 4usize, 7usize, 6usize, 6usize, 2usize);
-    let (kh, kw, sh, sw, dh, dw) = (3usize, 2usize, 2usize, 1usize, 1usize, 2usize);
-    let (pt, pl, pb, pr) = (1usize, 0usize, 2usize, 1usize);
-    let cg = c / g;
-    let x: Vec<u8> = (0..n * c * h * w).map(|i| (i * 37 % 256) as u8).collect();
-    let wt: Vec<i8> = (0..m * cg * kh * kw).map(|i| ((i * 53 % 256) as i32 - 128) as i8).collect();
-    let (xz, wz): (u8, Vec<i8>) = (131, (0..m).map(|j| j as i8 * 5 - 12).collect());
-    let oh = (h + pt + pb - dh * (kh - 1) - 1) / sh + 1;
-    let ow = (w + pl + pr - dw * (kw - 1) - 1) / sw + 1;
-    let mut want = vec![0i32; n * m * oh * ow];
-    for img in 0..n {
-        for oc in 0..m {
-            let grp = oc / (m / g);
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let mut acc = 0i32;
-                    for ic in 0..cg {
-                        for ky in 0..kh {
-                            for kx in 0..kw {
-                                let iy = (oy * sh + ky * dh) as i64 - pt as i64;
-                                let ix = (ox * sw + kx * dw) as i64 - pl as i64;
-                                // Padding holds the zero point: it adds nothing.
-                                if iy < 0 || ix < 0 || iy >= h as i64 || ix >= w as i64 {
-                                    continue;
-                                }
-                                let xv = x[((img * c + grp * cg + ic) * h + iy as usize) * w + ix as usize] as i32 - xz as i32;
-                                let wv = wt[((oc * cg + ic) * kh + ky) * kw + kx] as i32 - wz[oc] as i32;
-                                acc += xv * wv;
-                            }
-                        }
-                    }
-                    want[((img * m + oc) * oh + oy) * ow + ox] = acc;
-                }
-            }
-        }
-    }
-    let attrs = || {
-        vec![
-            attr_int("group", g as i64),
-            attr_ints("strides", &[sh as i64, sw as i64]),
-            attr_ints("dilations", &[dh as i64, dw as i64]),
-            attr_ints("pads", &[pt as i64, pl as i64, pb as i64, pr as i64]),
-        ]
-    };
-    let (xv, wv) = (Value::u8(vec![n, c, h, w], x.clone()), Value::i8(vec![m, cg, kh, kw], wt.clone()));
-    let (xzv, wzv) = (Value::u8(vec![], vec![xz]), Value::i8(vec![m], wz.clone()));
+    // ConvInteger with an x zero point and per-channel w zero points: W as a constant and as a
+    // graph input must both give the definition's sums exactly; so must QLinearConv's
+    // requantized output.
+    use conv_case::*;
+    let x: Vec<u8> = (0..X_LEN).map(|i| (i * 37 % 256) as u8).collect();
+    let wt: Vec<i8> = (0..W_LEN).map(|i| ((i * 53 % 256) as i32 - 128) as i8).collect();
+    let (xz, wz): (u8, Vec<i8>) = (131, (0..M).map(|j| j as i8 * 5 - 12).collect());
+    let want = direct(|_| 0i32, |xi, wi| (x[xi] as i32 - xz as i32) * (wt[wi] as i32 - wz[wi / (W_LEN / M)] as i32));
+    let [oh, ow] = out();
+    let (xv, wv) = (Value::u8(vec![N, C, H, W], x.clone()), Value::i8(W_SHAPE.to_vec(), wt.clone()));
+    let (xzv, wzv) = (Value::u8(vec![], vec![xz]), Value::i8(vec![M], wz.clone()));
     for constant_w in [true, false] {
         let mut gb = GraphBuilder::new(10);
         gb.input_unshaped("x", DType::U8).initializer("xz", &xzv).initializer("wz", &wzv);
@@ -397,7 +387,7 @@ fn integer_conv_matches_a_naive_reference() {
         }
         gb.node("ConvInteger", "conv", &["x", "w", "xz", "wz"], &["y"], attrs()).output("y", DType::I32, &[]);
         let y = run1(&model(&gb), inputs).unwrap();
-        assert_eq!(y.shape(), [n, m, oh, ow]);
+        assert_eq!(y.shape(), [N, M, oh, ow]);
         assert_eq!(y.data(), &Data::I32(want.clone()), "W constant: {constant_w}");
     }
     // QLinearConv: the same sums, requantized by ORT's rule (round half to even, clamp).
