@@ -257,10 +257,22 @@ impl Data {
         self.len() == 0
     }
 
-    /// The elements at `order` (each an index into this vector), in the same dtype: the one
-    /// per-dtype loop of the ops that only move elements.
-    pub fn pick(&self, order: &[usize]) -> Data {
-        map_data!(self, v => order.iter().map(|&i| v[i]).collect())
+    /// `len` elements picked by index, in the same dtype: `order(start, block)` fills `block`
+    /// with the indices (into this vector) of output elements `start..start + block.len()`.
+    /// The one per-dtype loop of the ops that only move elements; the indices come a block at
+    /// a time, so they take little memory whatever the tensor's size.
+    pub fn pick(&self, len: usize, mut order: impl FnMut(usize, &mut [usize])) -> Data {
+        const BLOCK: usize = 1 << 14;
+        let mut block = vec![0usize; BLOCK.min(len)];
+        map_data!(self, v => {
+            let mut out = Vec::with_capacity(len);
+            for start in (0..len).step_by(BLOCK) {
+                let indices = &mut block[..BLOCK.min(len - start)];
+                order(start, indices);
+                out.extend(indices.iter().map(|&i| v[i]));
+            }
+            out
+        })
     }
 
     /// An all-zero vector of `n` elements in the storage of `dtype`.

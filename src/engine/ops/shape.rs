@@ -135,34 +135,30 @@ pub fn build_transpose(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> 
 }
 
 /// For row-major data of `shape` transposed by `perm` (output axis i is input axis perm[i]):
-/// the input index of each output element. Transpose and Gather compute such an order once and
-/// move any dtype's elements with [`crate::engine::value::Data::pick`], so their index loops are
-/// not instantiated per dtype.
-pub(crate) fn transpose_order(shape: &[usize], perm: &[usize]) -> Vec<usize> {
+/// fills `block` with the input index of output elements `start..start + block.len()`.
+/// Transpose and Gather move any dtype's elements by such indices with
+/// [`crate::engine::value::Data::pick`], a block at a time, so their index loops are not
+/// instantiated per dtype and the index list never grows with the tensor.
+pub(crate) fn transpose_indices(shape: &[usize], perm: &[usize], start: usize, block: &mut [usize]) {
     let rank = shape.len();
-    let total: usize = shape.iter().product();
     if rank == 0 {
-        return vec![0];
-    }
-    let mut out = Vec::with_capacity(total);
-    if total == 0 {
-        return out;
+        block.fill(0);
+        return;
     }
     let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
     let in_strides = strides(shape);
     let step: Vec<usize> = perm.iter().map(|&p| in_strides[p]).collect();
+    // The output multi-index of `start`, and its input offset.
     let mut idx = vec![0usize; rank];
-    let mut off = 0usize;
-    let inner = out_shape[rank - 1];
-    let inner_step = step[rank - 1];
-    loop {
-        out.extend((0..inner).map(|j| off + j * inner_step));
-        let mut d = rank - 1;
-        loop {
-            if d == 0 {
-                return out;
-            }
-            d -= 1;
+    let (mut rest, mut off) = (start, 0usize);
+    for d in (0..rank).rev() {
+        idx[d] = rest % out_shape[d].max(1);
+        rest /= out_shape[d].max(1);
+        off += idx[d] * step[d];
+    }
+    for slot in block.iter_mut() {
+        *slot = off;
+        for d in (0..rank).rev() {
             idx[d] += 1;
             off += step[d];
             if idx[d] < out_shape[d] {
@@ -204,7 +200,7 @@ impl Op for Transpose {
         };
         let shape = v.shape();
         let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
-        let data = v.data().pick(&transpose_order(shape, &perm));
+        let data = v.data().pick(v.len(), |start, block| transpose_indices(shape, &perm, start, block));
         Ok(vec![Value::with_dtype(v.dtype(), out_shape, data)])
     }
 }
@@ -249,16 +245,14 @@ pub fn build_gather(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
     Ok(Arc::new(Gather { axis: a.int("axis", 0)? }))
 }
 
-/// The input index of each output element of a Gather of `idx` along an axis of size `dim`.
-fn gather_order(outer: usize, dim: usize, inner: usize, idx: &[usize]) -> Vec<usize> {
-    let mut out = Vec::with_capacity(outer * idx.len() * inner);
-    for o in 0..outer {
-        for &i in idx {
-            let at = (o * dim + i) * inner;
-            out.extend(at..at + inner);
-        }
+/// Fills `block` with the input index of output elements `start..` of a Gather of `idx`
+/// along an axis of size `dim` (`inner` elements after it).
+fn gather_indices(dim: usize, inner: usize, idx: &[usize], start: usize, block: &mut [usize]) {
+    for (p, slot) in (start..).zip(block.iter_mut()) {
+        let (row, k) = (p / inner, p % inner);
+        let (o, j) = (row / idx.len(), row % idx.len());
+        *slot = (o * dim + idx[j]) * inner + k;
     }
-    out
 }
 
 impl Op for Gather {
@@ -281,12 +275,13 @@ impl Op for Gather {
                 usize::try_from(j).ok().filter(|&j| j < dim).ok_or_else(|| value_err(format!("index {i} is out of range for axis {axis} of size {dim}")))
             })
             .collect::<Result<_, _>>()?;
-        let outer = shape[..axis].iter().product();
+        let outer: usize = shape[..axis].iter().product();
         let inner = shape[axis + 1..].iter().product();
         let mut out_shape = shape[..axis].to_vec();
         out_shape.extend_from_slice(indices.shape());
         out_shape.extend_from_slice(&shape[axis + 1..]);
-        let out = data.data().pick(&gather_order(outer, dim, inner, &idx));
+        let len = outer * idx.len() * inner;
+        let out = data.data().pick(len, |start, block| gather_indices(dim, inner, &idx, start, block));
         Ok(vec![Value::with_dtype(data.dtype(), out_shape, out)])
     }
 }
@@ -426,9 +421,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn transpose_order_matches_index_arithmetic() {
+    fn transpose_indices_match_index_arithmetic_from_any_start() {
         let x: Vec<i32> = (0..24).collect();
-        let y: Vec<i32> = transpose_order(&[2, 3, 4], &[2, 0, 1]).iter().map(|&i| x[i]).collect();
+        let mut order = vec![0; 24];
+        transpose_indices(&[2, 3, 4], &[2, 0, 1], 0, &mut order);
+        let y: Vec<i32> = order.iter().map(|&i| x[i]).collect();
         // y[k][i][j] = x[i][j][k]
         for i in 0..2 {
             for j in 0..3 {
@@ -437,8 +434,28 @@ mod tests {
                 }
             }
         }
-        assert!(transpose_order(&[0, 3], &[1, 0]).is_empty());
-        assert_eq!(transpose_order(&[], &[]), vec![0], "a scalar is its own transpose");
+        // A block starting anywhere continues the same order.
+        for start in 0..24 {
+            let mut part = vec![0; 24 - start];
+            transpose_indices(&[2, 3, 4], &[2, 0, 1], start, &mut part);
+            assert_eq!(part, order[start..], "from {start}");
+        }
+        let mut scalar = [7];
+        transpose_indices(&[], &[], 0, &mut scalar);
+        assert_eq!(scalar, [0], "a scalar is its own transpose");
+    }
+
+    #[test]
+    fn pick_moves_elements_across_index_blocks() {
+        // 130 × 257 = 33,410 elements: three blocks of indices.
+        let (r, c) = (130usize, 257usize);
+        let x = crate::engine::value::Data::U16((0..r * c).map(|i| i as u16).collect());
+        let y = x.pick(r * c, |start, block| transpose_indices(&[r, c], &[1, 0], start, block));
+        let crate::engine::value::Data::U16(y) = y else { panic!("the dtype changed") };
+        for (o, &v) in y.iter().enumerate() {
+            let (j, i) = (o / r, o % r);
+            assert_eq!(v as usize, (i * c + j) % 65536, "output {o}");
+        }
     }
 
     #[test]
