@@ -375,9 +375,8 @@ fn integer_conv_matches_a_naive_reference() {
     let [oh, ow] = out();
     let (xv, wv) = (Value::u8(vec![N, C, H, W], x.clone()), Value::i8(W_SHAPE.to_vec(), wt.clone()));
     let (xzv, wzv) = (Value::u8(vec![], vec![xz]), Value::i8(vec![M], wz.clone()));
-    for constant_w in [true, false] {
-        let mut gb = GraphBuilder::new(10);
-        gb.input_unshaped("x", DType::U8).initializer("xz", &xzv).initializer("wz", &wzv);
+    // W as an initializer or as a graph input; returns the run's inputs.
+    let add_w = |gb: &mut GraphBuilder, constant_w: bool| {
         let mut inputs = vec![("x", xv.clone())];
         if constant_w {
             gb.initializer("w", &wv);
@@ -385,6 +384,12 @@ fn integer_conv_matches_a_naive_reference() {
             gb.input_unshaped("w", DType::I8);
             inputs.push(("w", wv.clone()));
         }
+        inputs
+    };
+    for constant_w in [true, false] {
+        let mut gb = GraphBuilder::new(10);
+        gb.input_unshaped("x", DType::U8).initializer("xz", &xzv).initializer("wz", &wzv);
+        let inputs = add_w(&mut gb, constant_w);
         gb.node("ConvInteger", "conv", &["x", "w", "xz", "wz"], &["y"], attrs()).output("y", DType::I32, &[]);
         let y = run1(&model(&gb), inputs).unwrap();
         assert_eq!(y.shape(), [N, M, oh, ow]);
@@ -398,13 +403,7 @@ fn integer_conv_matches_a_naive_reference() {
         gb.input_unshaped("x", DType::U8).initializer("xs", &Value::scalar_f32(x_scale)).initializer("xz", &xzv);
         gb.initializer("ws", &Value::scalar_f32(w_scale)).initializer("wz", &wzv);
         gb.initializer("ys", &Value::scalar_f32(y_scale)).initializer("yz", &Value::u8(vec![], vec![yz]));
-        let mut inputs = vec![("x", xv.clone())];
-        if constant_w {
-            gb.initializer("w", &wv);
-        } else {
-            gb.input_unshaped("w", DType::I8);
-            inputs.push(("w", wv.clone()));
-        }
+        let inputs = add_w(&mut gb, constant_w);
         gb.node("QLinearConv", "qconv", &["x", "xs", "xz", "w", "ws", "wz", "ys", "yz"], &["y"], attrs()).output("y", DType::U8, &[]);
         let y = run1(&model(&gb), inputs).unwrap();
         assert_eq!(y.data(), &Data::U8(requantized.clone()), "QLinearConv, W constant: {constant_w}");
