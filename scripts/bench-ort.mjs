@@ -10,7 +10,7 @@ export async function benchOrt() {
   let results, errors, gemm;
   try {
     const page = await browser.page();
-    await page.goto(`${browser.url}www/bench-ort.html`);
+    await page.goto(`${browser.url}www/bench/bench-ort.html`);
     await page.waitForSelector('body[data-done="true"]', { state: 'attached', timeout: 10 * 60 * 1000 });
     results = await page.evaluate(() => window.ortBenchResults);
     errors = await page.evaluate(() => window.ortBenchErrors);

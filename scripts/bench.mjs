@@ -34,7 +34,7 @@ const nativeGemm = only === 'schemes' ? [] : JSON.parse(sh('cargo', ['bench', '-
 console.error('[bench] bench page in headless Chromium');
 const browser = await launch();
 const page = await browser.page();
-await page.goto(`${browser.url}www/bench.html?n=${n}&only=${only}`);
+await page.goto(`${browser.url}www/bench/bench.html?n=${n}&only=${only}`);
 await page.waitForSelector('body[data-done="true"]', { state: 'attached', timeout: 30 * 60 * 1000 });
 const wasm = await page.evaluate(() => window.benchResults);
 const wasmGemm = await page.evaluate(() => window.benchGemm);

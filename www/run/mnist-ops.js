@@ -16,8 +16,8 @@ import { engineOps } from './engine-ops.js';
 import { mnist_test_set, mnist_variants, read_npy_input, output_error } from '../pkg-run/quantscope.js';
 import { checkpoint } from '../worker-loop.js';
 import { testSetMembers } from './testset.js';
+import { PIXELS, argmax, countCorrect } from '../shared/mnist.js';
 
-const PIXELS = 784;
 // Digits per engine run when evaluating: one run of 500 takes well over the 5 ms below which
 // model_run repeats a run to time it, so no work is repeated.
 const EVAL_BATCH = 500;
@@ -33,12 +33,6 @@ const engine = {
 
 const mnist = { model: null, set: null, variants: new Map() };
 const custom = { model: null };
-
-function argmax(values, start = 0, n = values.length) {
-  let best = start;
-  for (let i = start + 1; i < start + n; i++) if (values[i] > values[best]) best = i;
-  return best - start;
-}
 
 function loaded() {
   if (!mnist.model) throw new Error('the built-in model is not loaded');
@@ -68,14 +62,13 @@ function withCalibration(config) {
 }
 
 // Digits of the test set a variant gets right; progress after each batch, cancellable there.
-async function countCorrect(handle, id, progress) {
+async function testSetCorrect(handle, id, progress) {
   const { set } = loaded();
   let correct = 0;
   for (let start = 0; start < set.count; start += EVAL_BATCH) {
     const n = Math.min(EVAL_BATCH, set.count - start);
     const r = engine.run(handle, { input: { shape: [n, PIXELS], data: set.images.subarray(start * PIXELS, (start + n) * PIXELS) } });
-    const probs = r.outputs.probabilities.data;
-    for (let i = 0; i < n; i++) if (argmax(probs, i * 10, 10) === set.labels[start + i]) correct++;
+    correct += countCorrect(r.outputs.probabilities.data, set.labels, start);
     progress();
     await checkpoint(id);
   }
@@ -181,7 +174,7 @@ export const mnistOps = {
     const rows = [];
     for (const config of configs) {
       const v = variantFor(config);
-      const correct = await countCorrect(v.handle, id, step);
+      const correct = await testSetCorrect(v.handle, id, step);
       rows.push({ accuracy: correct / set.count, correct, count: set.count, bytes: v.bytes, description: v.description });
     }
     // Latencies last: by then V8 has tiered the kernels up from its baseline compiler, which
@@ -198,13 +191,13 @@ export const mnistOps = {
     const { model, set } = loaded();
     const layers = model.nodes.filter((n) => n.quantizable);
     const step = progressReporter(id, (layers.length + 2) * batchesPerPass());
-    const fp32 = await countCorrect(variantFor({ kind: 'fp32' }).handle, id, step);
-    const all = await countCorrect(variantFor(config).handle, id, step);
+    const fp32 = await testSetCorrect(variantFor({ kind: 'fp32' }).handle, id, step);
+    const all = await testSetCorrect(variantFor(config).handle, id, step);
     const out = [];
     for (const layer of layers) {
       const v = engine.variant(model.handle, { ...withCalibration(config), only_nodes: [layer.name] });
       try {
-        out.push({ node: layer.name, op: layer.op_type, accuracy: (await countCorrect(v.handle, id, step)) / set.count });
+        out.push({ node: layer.name, op: layer.op_type, accuracy: (await testSetCorrect(v.handle, id, step)) / set.count });
       } finally {
         engine.free(v.handle);
       }

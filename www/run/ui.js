@@ -1,5 +1,7 @@
-// Small DOM helpers shared by the Run view's panels.
-export const $ = (selector, root = document) => root.querySelector(selector);
+// Small DOM helpers shared by the Run view's panels ($ is the page-wide one, re-exported).
+import { $, showError } from '../shared/dom.js';
+
+export { $ };
 
 // el('td', {class: 'x', title: 'y'}, 'text', child, ...)
 export function el(tag, attrs = {}, ...children) {
@@ -26,17 +28,9 @@ export function opsText(ops) {
 
 export const formatPct = (x, digits = 1) => `${(100 * x).toFixed(digits)}%`;
 
-export function fail(selector, message) {
-  const box = $(selector);
-  box.textContent = message;
-  box.hidden = false;
-}
-
-export function clearError(selector) {
-  const box = $(selector);
-  box.hidden = true;
-  box.textContent = '';
-}
+// Shows `message` in the error box `selector`; clearError empties and hides it.
+export const fail = (selector, message) => showError($(selector), message);
+export const clearError = (selector) => showError($(selector), null);
 
 // Runs a long worker request with a progress bar and a Cancel button in `row` (which holds a
 // <progress>, a text span and a button). Resolves to the value, or null if cancelled.

@@ -26,7 +26,7 @@ const gemmBody = (() => {
 
 function runBuild(pkg) {
   return new Promise((resolve) => {
-    const worker = new Worker(`bench-worker.js?pkg=${pkg}`, { type: 'module' });
+    const worker = new Worker(new URL(`./bench-worker.js?pkg=${pkg}`, import.meta.url), { type: 'module' });
     worker.onerror = (e) => { window.benchErrors.push(`${pkg}: ${e.message}`); resolve(); };
     worker.onmessage = ({ data }) => {
       if (data.type === 'ready') worker.postMessage({ elements, reps, only, gemmMs, gemmReps });

@@ -8,18 +8,18 @@
 // pays for one inference: quantscope's BenchModel.run (input copied in, probabilities copied
 // out) or ORT's `await session.run(...)`. Rounds are long enough that the 0.1 ms resolution of
 // performance.now() (without cross-origin isolation) does not matter.
-import init, { BenchGemmModel, BenchModel, conv_model_onnx, gemm_model_onnx, mnist_test_set } from './pkg-bench/quantscope.js';
-import * as ort from '../node_modules/onnxruntime-web/dist/ort.wasm.min.mjs';
-import { testSetMembers } from './run/testset.js';
+import init, { BenchGemmModel, BenchModel, conv_model_onnx, gemm_model_onnx, mnist_test_set } from '../pkg-bench/quantscope.js';
+import * as ort from '../../node_modules/onnxruntime-web/dist/ort.wasm.min.mjs';
+import { testSetMembers } from '../run/testset.js';
+import { PIXELS, countCorrect } from '../shared/mnist.js';
 
-const PIXELS = 784;
 const BATCH = 256;
 const ROUNDS = 15;
 const ROUND_MS = 40;
 const GEMM = 512;
 const CONV = { c: 32, size: 32, m: 64 };
 
-ort.env.wasm.wasmPaths = new URL('../node_modules/onnxruntime-web/dist/', import.meta.url).href;
+ort.env.wasm.wasmPaths = new URL('../../node_modules/onnxruntime-web/dist/', import.meta.url).href;
 ort.env.wasm.numThreads = 1;
 ort.env.wasm.proxy = false;
 
@@ -49,21 +49,11 @@ async function medianMs(call) {
   return rounds[ROUNDS >> 1];
 }
 
-function countCorrect(probs, labels, offset) {
-  let correct = 0;
-  for (let i = 0; i < probs.length / 10; i++) {
-    let best = 0;
-    for (let d = 1; d < 10; d++) if (probs[i * 10 + d] > probs[i * 10 + best]) best = d;
-    if (best === labels[offset + i]) correct++;
-  }
-  return correct;
-}
-
 async function main() {
   await init();
   say('loading the models and the test digits');
   const [fp32Bytes, ortInt8Bytes, testBytes] = await Promise.all([
-    fetchBytes('models/mnist_mlp.onnx'), fetchBytes('models/mnist_mlp_int8_ort.onnx'), fetchBytes('models/mnist_test.npz')]);
+    fetchBytes('../models/mnist_mlp.onnx'), fetchBytes('../models/mnist_mlp_int8_ort.onnx'), fetchBytes('../models/mnist_test.npz')]);
   const set = mnist_test_set(...testSetMembers(testBytes));
   const images = set.images, labels = set.labels;
 

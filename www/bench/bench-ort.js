@@ -1,4 +1,4 @@
-// The ORT comparison page: runs www/bench-ort-worker.js and leaves its figures in
+// The ORT comparison page: runs www/bench/bench-ort-worker.js and leaves its figures in
 // `window.ortBenchResults` (and errors in `window.ortBenchErrors`) for scripts/bench.mjs.
 const status = document.querySelector('#status');
 const body = document.querySelector('#results tbody');
@@ -7,7 +7,7 @@ window.ortBenchResults = [];
 window.ortBenchErrors = [];
 window.ortBenchGemm = [];
 
-const worker = new Worker('bench-ort-worker.js', { type: 'module' });
+const worker = new Worker(new URL('./bench-ort-worker.js', import.meta.url), { type: 'module' });
 await new Promise((resolve) => {
   worker.onerror = (e) => { window.ortBenchErrors.push(`worker: ${e.message}`); resolve(); };
   worker.onmessage = ({ data }) => {

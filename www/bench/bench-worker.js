@@ -1,7 +1,7 @@
 // Runs the bench for one build: ?pkg=pkg-bench (SIMD128) or ?pkg=pkg-nosimd (scalar), both
-// built with the bench exports (scripts/build-wasm.sh --bench, --no-simd).
+// built with the bench exports (scripts/build-wasm.sh --bench, --no-simd), from www/<pkg>.
 const pkg = new URL(self.location.href).searchParams.get('pkg') ?? 'pkg-bench';
-const wasm = await import(`./${pkg}/quantscope.js`);
+const wasm = await import(`../${pkg}/quantscope.js`);
 await wasm.default();
 
 self.onmessage = ({ data: { elements, reps, only, gemmMs, gemmReps } }) => {
