@@ -1,5 +1,5 @@
 // What the page's views share: the worker client (replaced when the worker restarts), the
-// loaded tensors and the selected one, and events. main.js owns the Inspect view and keeps
+// loaded tensors and the selected one, and events. The Inspect view (inspect/view.js) keeps
 // these up to date; the Learn view reads them and listens for (the Run view has its own worker,
 // run/client.js):
 //   'tensors-changed'  — tensors were added or the worker restarted (app.tensors replaced)

@@ -1,123 +1,15 @@
 // The workbench's worker: it owns the workbench wasm module (www/pkg) and every loaded tensor;
-// the page only draws. The Run view's models live in another worker (run/worker.js). The
+// the page only draws. Its operations are the Inspect view's (inspect/ops.js) and the Learn
+// view's (learn/ops.js). The Run view's models live in another worker (run/worker.js). The
 // protocol is worker-loop.js's.
 import init, { Workspace, wasm_memory_bytes } from './pkg/quantscope.js';
+import { inspectOps } from './inspect/ops.js';
 import { learnOps } from './learn/ops.js';
-import { checkpoint, serve } from './worker-loop.js';
+import { serve } from './worker-loop.js';
 
 const ready = init().then(() => new Workspace());
 // For the bench (scripts/bench.mjs reads it through Playwright): bytes of wasm memory, which
 // only grows, so after an operation it is that operation's high-water mark.
 self.quantscopeMemory = async () => { await ready; return wasm_memory_bytes(); };
 
-// Values whose statistics one step of open_file streams (about 20–60 ms of work), and bytes of
-// GGUF export gathered before they are folded into a Blob (which the browser may keep on disk).
-const OPEN_STEP_VALUES = 1 << 22;
-const EXPORT_FOLD_BYTES = 64 << 20;
-
-// Streams the statistics of a file just opened, a step at a time, with progress; a cancel or an
-// error closes the file. Resolves to what load_file gives.
-async function streamStatistics(ws, id, opened) {
-  try {
-    for (;;) {
-      const step = ws.open_step(opened.file_id, OPEN_STEP_VALUES);
-      self.postMessage({ id, type: 'progress', done: step.done, total: step.total });
-      if (step.finished) return step.info;
-      await checkpoint(id);
-    }
-  } catch (err) {
-    ws.close_file(opened.file_id);
-    throw err;
-  }
-}
-
-const coreOps = {
-  load_file: (ws, _id, [name, bytes]) => ws.load_file(name, new Uint8Array(bytes)),
-  load_sharded: (ws, _id, [indexName, index, shardNames, shards]) =>
-    ws.load_sharded(indexName, new Uint8Array(index), shardNames, shards.map((b) => new Uint8Array(b))),
-  add_sample: (ws, _id, [kind, rows, cols, seed]) => ws.add_sample(kind, rows, cols, seed),
-  export: (ws, _id, [index, what, scheme]) => ws.export(index, what, scheme),
-
-  // A dropped File, never copied whole: .safetensors/.gguf headers are parsed, then every
-  // tensor's statistics are streamed from the file in steps (progress in values, cancel between
-  // steps). Other formats are read whole inside open_file, as load_file reads them.
-  open_file: (ws, id, [file]) => streamStatistics(ws, id, ws.open_file(file.name, file)),
-  // A sharded checkpoint the same way: the index's bytes, the shards as Files.
-  open_sharded: (ws, id, [indexName, index, shards]) =>
-    streamStatistics(ws, id, ws.open_sharded(indexName, new Uint8Array(index), shards.map((f) => f.name), shards)),
-
-  // The values of a tensor too big to compare, counted chunk by chunk from its file.
-  histogram_streamed: (ws, _id, [index, bins, range]) => ws.histogram_streamed(index, bins, range ?? null),
-
-  // A whole model as GGUF: the header, then each tensor quantized a chunk at a time; the pieces
-  // are gathered into a Blob that is posted back (no copy of the file stays in wasm memory).
-  async export_gguf(ws, id, [indices, scheme, name]) {
-    const plan = ws.export_gguf_begin(indices, scheme, name);
-    let blob = new Blob([]);
-    let parts = [], pending = 0, written = 0;
-    try {
-      for (let piece = ws.export_gguf_step(plan.export_id); piece !== undefined; piece = ws.export_gguf_step(plan.export_id)) {
-        parts.push(piece);
-        pending += piece.length;
-        written += piece.length;
-        if (pending >= EXPORT_FOLD_BYTES) {
-          blob = new Blob([blob, ...parts]);
-          parts = [];
-          pending = 0;
-        }
-        self.postMessage({ id, type: 'progress', done: written, total: plan.bytes });
-        await checkpoint(id);
-      }
-    } catch (err) {
-      ws.export_gguf_cancel(plan.export_id);
-      throw err;
-    }
-    return { plan, blob: new Blob([blob, ...parts], { type: 'application/octet-stream' }) };
-  },
-
-  // Scheme by scheme, so progress can be shown and a cancel can land between two schemes.
-  async compare(ws, id, [index, schemeIds, options]) {
-    let tensor = null, histogram = null;
-    const schemes = [];
-    for (const [done, scheme] of schemeIds.entries()) {
-      const r = ws.compare(index, [scheme], options);
-      tensor = r.tensor;
-      schemes.push(r.schemes[0]);
-      histogram = r.histogram ?? histogram;
-      if (schemeIds.length > 1) {
-        self.postMessage({ id, type: 'progress', done: done + 1, total: schemeIds.length });
-        await checkpoint(id);
-      }
-    }
-    return { tensor, schemes, histogram };
-  },
-
-  // Every scheme on every tensor, aggregated per scheme: parameter-weighted MSE and SQNR over
-  // all weights (Σx² / Σe², with Σx² = n·(std² + mean²) from each tensor's statistics).
-  async compare_model(ws, id, [indices, schemeIds]) {
-    const totals = new Map(schemeIds.map((s) => [s, { scheme: s, bytes: 0, elements: 0, compared: 0, squared_error: 0, signal: 0 }]));
-    const total = indices.length * schemeIds.length;
-    let done = 0;
-    for (const index of indices) {
-      for (const scheme of schemeIds) {
-        const r = ws.compare(index, [scheme], { bins: 1 });
-        const s = r.schemes[0], stats = r.tensor.stats, t = totals.get(scheme);
-        t.bytes += s.bytes;
-        t.elements += stats.count;
-        t.compared += s.compared;
-        t.squared_error += s.mse * s.compared;
-        if (s.compared > 0) t.signal += s.compared * (stats.std ** 2 + stats.mean ** 2);
-        self.postMessage({ id, type: 'progress', done: ++done, total });
-        await checkpoint(id);
-      }
-    }
-    return [...totals.values()].map((t) => ({
-      ...t,
-      bits_per_weight: t.elements ? (8 * t.bytes) / t.elements : 0,
-      mse: t.compared ? t.squared_error / t.compared : 0,
-      sqnr_db: t.squared_error > 0 ? 10 * Math.log10(t.signal / t.squared_error) : null,
-    }));
-  },
-};
-
-serve(ready, { ...coreOps, ...learnOps });
+serve(ready, { ...inspectOps, ...learnOps });

@@ -1,9 +1,9 @@
 // Big files in the Inspect view: opening a dropped File in the worker with progress and Cancel
 // (never read whole on this thread), the streamed histogram of a tensor too big to compare, and
-// the Model section's "Download model as GGUF". main.js calls these; the work is in the worker.
-import { draw_histograms, gguf_types } from './pkg/quantscope.js';
-
-const $ = (sel) => document.querySelector(sel);
+// the Model section's "Download model as GGUF". inspect/view.js calls these; the work is in the
+// worker.
+import { draw_histograms, gguf_types } from '../pkg/quantscope.js';
+import { $ } from '../shared/dom.js';
 
 const percent = (done, total) => (total ? Math.floor((100 * done) / total) : 100);
 

@@ -1,16 +1,14 @@
-// The page: file input, tensor list, statistics, scheme comparison and charts. The numbers come
-// from the worker (www/worker.js); this thread only renders them and draws with plotters.
-import init, { bench_ids, draw_histograms, draw_sqnr_chart, sample_list, scheme_list } from './pkg/quantscope.js';
-import { WorkerClient } from './client.js';
-import { app } from './app.js';
-import { wireViews } from './views.js';
-import { mountLearn } from './learn/panels.js';
-import { mountRun } from './run/page.js';
-import { getParam, setParams } from './urlstate.js';
-import { wireTour } from './tour.js';
+// The Inspect view: file input, tensor list, statistics, scheme comparison and charts. The numbers
+// come from the workbench worker (www/worker.js, ops in inspect/ops.js); this thread only renders
+// them and draws with plotters. www/page.js mounts it; it keeps app.js's shared state current.
+import { bench_ids, draw_histograms, draw_sqnr_chart, sample_list, scheme_list } from '../pkg/quantscope.js';
+import { WorkerClient } from '../client.js';
+import { app } from '../app.js';
+import { getParam, setParams } from '../urlstate.js';
+import { $, showError as showIn } from '../shared/dom.js';
+import { fmt } from '../shared/format.js';
 import { cancelLoad, drawStreamedHistogram, openFile, openSharded, renderGgufFiles, tooBigNotice, wireGgufExport } from './bigfiles.js';
 
-const $ = (sel) => document.querySelector(sel);
 const DEFAULT_SCHEME = 'int8_sym';
 // Tensors up to this many values get every scheme compared as soon as they are selected.
 const AUTO_COMPARE_MAX = 1 << 22;
@@ -38,19 +36,9 @@ function bytesText(n) {
   return `${i ? n.toPrecision(3) : n} ${units[i]}`;
 }
 
-// Numbers: compact, 6 significant digits; null means "none" (or ∞ where said).
-export function fmt(v, { nullText = '—' } = {}) {
-  if (v === null || v === undefined) return nullText;
-  if (Number.isInteger(v) && Math.abs(v) < 1e15) return v.toLocaleString('en-US');
-  const a = Math.abs(v);
-  if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential(5);
-  return Number(v.toPrecision(6)).toString();
-}
-
-function showError(message) {
-  const el = $('#error');
-  el.textContent = message;
-  el.hidden = !message;
+// The view's error box (#error), for a message or an Error; '' clears it.
+export function showError(message) {
+  showIn($('#error'), message);
 }
 
 function statsList(el, entries) {
@@ -529,24 +517,27 @@ function wireInput() {
   }
 }
 
-async function main() {
+// Before the wasm module loads: the shared state other views read, kept current.
+export function connectInspect() {
   app.client = state.client;
   app.tensors = state.tensors;
-  wireViews();
   // Other views add tensors too (the Learn panels' samples): keep the list and model current.
   app.on('tensors-changed', () => { renderTensorList(); renderModel(); });
-  await init();
+}
+
+// Once the wasm module is loaded: the scheme and sample pickers and every control.
+export function mountInspect() {
   state.schemes = scheme_list();
   const picker = $('#scheme-picker');
   for (const s of state.schemes) { const o = new Option(s.id, s.id); o.title = s.description; picker.add(o); }
   const select = $('#sample-kind');
   for (const [id, description] of sample_list()) { const o = new Option(id, id); o.title = description; select.add(o); }
   wireInput();
-  mountLearn();
-  mountRun();
-  wireTour();
-  // Start with a sample so there is something to look at. A shared link (see urlstate.js) names
-  // its scheme and, for a built-in sample, its tensor (`tensor=sample:laplace`).
+}
+
+// Starts with a sample so there is something to look at. A shared link (see urlstate.js) names
+// its scheme and, for a built-in sample, its tensor (`tensor=sample:laplace`).
+export async function startInspect() {
   const scheme = getParam('scheme');
   if (state.schemes.some((x) => x.id === scheme)) state.scheme = scheme;
   app.scheme = state.scheme;
@@ -555,5 +546,3 @@ async function main() {
   $('#sample-kind').value = start;
   added(await state.client.request('add_sample', [start, 256, 256, 42]));
 }
-
-main().catch((err) => showError(`quantscope failed to start: ${err.message}`));

@@ -1,56 +1,13 @@
-// Panels 4–6 of the Learn view: granularity (with a block's packed bytes, decoded), memory, and
-// comparing schemes. The numbers come from the worker (www/learn/ops-blocks.js → src/teach/);
-// this thread renders them and draws with plotters (or, for the interactive heat map, the 2D
-// canvas API). Panels compute only while the Learn view is shown, once per tensor and setting.
-import { app } from '../app.js';
-import { getParam, onParamsChanged, setParams } from '../urlstate.js';
-import { draw_sqnr_chart, learn_draw_grid_comparison, learn_draw_nf4_chart, learn_pareto_front } from '../pkg/quantscope.js';
-
-const $ = (sel) => document.querySelector(sel);
-
-// ------------------------------------------------------------------------------- helpers
-
-// Numbers: compact, 6 significant digits; null means "none" (or ∞ where said).
-function fmt(v, { nullText = '—', digits = 6 } = {}) {
-  if (v === null || v === undefined || Number.isNaN(v)) return nullText;
-  if (Number.isInteger(v) && Math.abs(v) < 1e15) return v.toLocaleString('en-US');
-  const a = Math.abs(v);
-  if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential(Math.max(digits - 1, 1));
-  return Number(v.toPrecision(digits)).toString();
-}
-
-// Bytes as GB (10⁹), or MB below one GB, three significant digits.
-function gb(bytes) {
-  if (bytes < 1e9) return `${(bytes / 1e6).toPrecision(3)} MB`;
-  return `${(bytes / 1e9).toPrecision(3)} GB`;
-}
+// Learn panel 4, granularity (#learn-granularity): the tensor at one bit width with one scale per
+// tensor, per channel and per group of 32–128 values, every scale drawn as a heat map (the 2D
+// canvas API), and a block's packed bytes decoded field by field. The numbers come from the
+// worker (learn/ops.js → src/teach/granularity.rs).
+import { getParam, setParams } from '../urlstate.js';
+import { $, showError } from '../shared/dom.js';
+import { fmt } from '../shared/format.js';
+import { latestRequest, learnVisible, selectedTensor } from './common.js';
 
 const hex = (b) => b.toString(16).padStart(2, '0');
-
-function showError(el, err) {
-  const message = err ? String(err.message ?? err) : '';
-  el.textContent = message;
-  el.hidden = !message;
-}
-
-const learnVisible = () => !$('#view-learn').hidden;
-const selectedTensor = () => app.tensors.find((t) => t.index === app.selected) ?? null;
-
-// A request whose answer is dropped if a newer one of the same kind was made meanwhile, so a
-// slow answer for an old tensor never overwrites the current one.
-function latest() {
-  let generation = 0;
-  return async (op, args) => {
-    const mine = ++generation;
-    const value = await app.client.request(op, args);
-    if (mine !== generation) throw Object.assign(new Error('superseded'), { superseded: true });
-    return value;
-  };
-}
-
-const ignorable = (err) => err.superseded || err.cancelled;
-
-// ------------------------------------------------------------------ panel 4: granularity
 
 const GRANULARITIES = [
   { key: 'tensor', suffix: '' },
@@ -79,8 +36,8 @@ const gran = {
   cell: 0,            // selected group index
   format: 'this',     // block view: 'this' (the granularity's own scheme) or a GGML id
   open: false,        // block view shown
-  request: latest(),
-  blockRequest: latest(),
+  request: latestRequest(),
+  blockRequest: latestRequest(),
 };
 
 function choice() {
@@ -109,7 +66,7 @@ async function refreshGranularity() {
     drawHeatmap();
     if (gran.open) await openBlock();
   } catch (err) {
-    if (!ignorable(err)) showError($('#gran-error'), err);
+    showError($('#gran-error'), err);
   }
 }
 
@@ -318,7 +275,7 @@ async function openBlock() {
     renderBlock(view, c);
     showError($('#gran-error'), null);
   } catch (err) {
-    if (!ignorable(err)) showError($('#gran-error'), err);
+    showError($('#gran-error'), err);
   }
 }
 
@@ -372,7 +329,7 @@ function fillBlockFormats() {
   select.value = gran.format;
 }
 
-function mountGranularity() {
+export function mountGranularity() {
   const bits = Number(getParam('bits'));
   if ([8, 4, 2].includes(bits)) gran.bits = bits;
   if (['sym', 'asym'].includes(getParam('kind'))) gran.kind = getParam('kind');
@@ -390,262 +347,20 @@ function mountGranularity() {
   // Keep the block view's state in the link once it is open.
   new MutationObserver(() => setParams({ block: $('#block-view').hidden ? null : 'open' }))
     .observe($('#block-view'), { attributes: true, attributeFilter: ['hidden'] });
-}
 
-// ----------------------------------------------------------------------- panel 5: memory
-
-const memory = {
-  presets: [],        // [[name, parameters]]
-  gpus: [],           // GB
-  mem: '7B',          // a preset name, 'model', or a parameter count
-  table: null,
-  sort: { key: null, descending: false },
-  request: latest(),
-};
-
-function memoryParameters() {
-  if (memory.mem === 'model') {
-    const total = app.tensors.reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
-    return { parameters: total, shapes: app.tensors.map((t) => t.shape), what: `this model (${app.tensors.length} tensor${app.tensors.length === 1 ? '' : 's'})` };
-  }
-  const preset = memory.presets.find(([name]) => name === memory.mem);
-  if (preset) return { parameters: preset[1], shapes: null, what: `the ${preset[0]} preset` };
-  // `13B` (a preset or not) or a plain count from the custom box.
-  const billions = memory.mem.match(/^(\d+(?:\.\d+)?)B$/);
-  const n = billions ? Number(billions[1]) * 1e9 : Number(memory.mem);
-  return { parameters: n, shapes: null, what: billions ? `${memory.mem} parameters` : 'a custom size' };
-}
-
-async function refreshMemory() {
-  if (!learnVisible()) return;
-  if (!memory.presets.length) {
-    [memory.presets, memory.gpus] = await app.client.request('learn_memory_presets', []);
-    renderPresetButtons();
-  }
-  const { parameters, shapes, what } = memoryParameters();
-  try {
-    memory.table = await memory.request('learn_memory_table', [parameters, shapes]);
-    memory.what = what;
-    showError($('#mem-error'), null);
-    renderMemory();
-  } catch (err) {
-    if (!ignorable(err)) showError($('#mem-error'), err);
-  }
-}
-
-function renderPresetButtons() {
-  $('#mem-presets').replaceChildren(...memory.presets.map(([name]) => {
-    const b = document.createElement('button');
-    b.type = 'button';
-    b.dataset.mem = name;
-    b.textContent = name;
-    b.onclick = () => chooseMemory(name);
-    return b;
-  }));
-  markPreset();
-}
-
-function markPreset() {
-  for (const b of document.querySelectorAll('#learn-memory [data-mem]')) b.setAttribute('aria-pressed', String(b.dataset.mem === memory.mem));
-}
-
-function chooseMemory(mem) {
-  memory.mem = mem;
-  setParams({ mem });
-  markPreset();
-  refreshMemory();
-}
-
-function currentScheme() {
-  return app.scheme ?? getParam('scheme') ?? 'int8_sym';
-}
-
-function renderMemory() {
-  const t = memory.table;
-  const { key, descending } = memory.sort;
-  const rows = [...t.rows];
-  if (key) {
-    rows.sort((a, b) => {
-      const c = typeof a[key] === 'string' ? a[key].localeCompare(b[key]) : a[key] - b[key];
-      return descending ? -c : c;
-    });
-  }
-  for (const th of document.querySelectorAll('#mem-table th[data-key]')) {
-    th.setAttribute('aria-sort', th.dataset.key === key ? (descending ? 'descending' : 'ascending') : 'none');
-  }
-  const selected = currentScheme();
-  $('#mem-table tbody').replaceChildren(...rows.map((r) => {
-    const tr = document.createElement('tr');
-    tr.dataset.scheme = r.scheme;
-    if (r.scheme === selected) tr.classList.add('current');
-    if (r.scheme === 'fp32') tr.classList.add('baseline');
-    const cells = [
-      [r.scheme === 'fp32' ? 'fp32 (unquantized)' : r.scheme, 'scheme'],
-      [fmt(r.bits_per_weight, { digits: 5 }), 'bits_per_weight'],
-      [gb(r.size_bytes), 'size_bytes'],
-      [gb(r.memory_bytes), 'memory_bytes'],
-    ];
-    for (const [text, col] of cells) {
-      const td = tr.insertCell();
-      td.textContent = text;
-      td.dataset.col = col;
-      if (col.endsWith('bytes')) td.dataset.bytes = String(r[col]);
-    }
-    r.fits.forEach((fits, i) => {
-      const td = tr.insertCell();
-      td.className = fits ? 'fits' : 'nofit';
-      td.dataset.gpu = String(t.gpu_gb[i]);
-      td.textContent = fits ? '✓ fits' : '✗';
-      td.setAttribute('aria-label', `${fits ? 'fits' : 'does not fit'} in ${t.gpu_gb[i]} GB`);
-    });
-    return tr;
-  }));
-  const row = t.rows.find((r) => r.scheme === selected);
-  const smallest = row ? t.gpu_gb.find((g, i) => row.fits[i]) : undefined;
-  const billions = t.parameters / 1e9;
-  const count = billions >= 0.1 ? `${fmt(billions, { digits: 4 })} billion` : fmt(t.parameters);
-  $('#mem-summary').textContent = `${count} parameters (${memory.what}); ${t.shapes_note}; 1 GB = 10⁹ bytes.` +
-    (row ? ` With ${selected}: ${gb(row.memory_bytes)} — ${smallest ? `fits in ${smallest} GB` : `more than ${t.gpu_gb.at(-1)} GB`}.` : '');
-  $('#learn-memory').dataset.ready = 'true';
-}
-
-function mountMemory() {
-  const mem = getParam('mem');
-  if (mem) memory.mem = mem;
-  $('#mem-model').onclick = () => chooseMemory('model');
-  const apply = () => {
-    const billions = Number($('#mem-custom').value);
-    if (!(billions > 0) || !Number.isFinite(billions)) {
-      showError($('#mem-error'), new Error('Enter the model size in billions of parameters, e.g. 3.8.'));
-      return;
-    }
-    chooseMemory(String(Math.round(billions * 1e9)));
+  return {
+    refresh: () => refreshGranularity().then(fillBlockFormats),
+    tensorSelected() { gran.reportFor = null; },
+    clientRestarted() {
+      gran.report = null;
+      gran.reportFor = null;
+    },
+    // A link followed or edited in place: the settings it carries.
+    paramsChanged(params) {
+      const bits = Number(params.get('bits'));
+      if ([8, 4, 2].includes(bits) && bits !== gran.bits) { gran.bits = bits; $('#gran-bits').value = String(bits); }
+      if (['sym', 'asym'].includes(params.get('kind'))) { gran.kind = params.get('kind'); $('#gran-kind').value = gran.kind; }
+      if (GRANULARITIES.some((g) => g.key === params.get('gran'))) gran.key = params.get('gran');
+    },
   };
-  $('#mem-apply').onclick = apply;
-  $('#mem-custom').onkeydown = (e) => { if (e.key === 'Enter') apply(); };
-  if (/^\d+$/.test(memory.mem)) $('#mem-custom').value = String(Number(memory.mem) / 1e9);
-  for (const th of document.querySelectorAll('#mem-table th[data-key]')) {
-    th.querySelector('button').onclick = () => {
-      const key = th.dataset.key;
-      memory.sort = { key, descending: memory.sort.key === key ? !memory.sort.descending : false };
-      if (memory.table) renderMemory();
-    };
-  }
-}
-
-// ---------------------------------------------------------------------- panel 6: compare
-
-const compare = {
-  nf4: null,
-  gridsFor: null,
-  request: latest(),
-};
-
-function drawComparison() {
-  const reports = app.reports ?? [];
-  const t = selectedTensor();
-  const canvas = $('#cmp-sqnr');
-  if (!reports.length) {
-    $('#cmp-status').textContent = t ? `Comparing every scheme on ${t.name}…` : 'Load a tensor to compare schemes.';
-    return;
-  }
-  $('#cmp-status').textContent = `${reports.length} schemes on ${t?.name ?? 'the tensor'}; ${currentScheme()} is ringed in red.`;
-  try {
-    draw_sqnr_chart(canvas, reports, currentScheme());
-    canvas.dataset.drawn = 'true';
-    const front = learn_pareto_front(reports.map((r) => ({ scheme: r.scheme, bits_per_weight: r.bits_per_weight, sqnr_db: r.sqnr_db })));
-    $('#cmp-front').replaceChildren(...front.map((p) => {
-      const li = document.createElement('li');
-      li.textContent = `${p.scheme} — ${fmt(p.bits_per_weight, { digits: 4 })} bits, ${fmt(p.sqnr_db, { nullText: '∞', digits: 3 })} dB`;
-      return li;
-    }));
-  } catch (err) {
-    showError($('#cmp-error'), err);
-  }
-}
-
-async function drawNf4() {
-  if (compare.nf4) return;
-  try {
-    compare.nf4 = await app.client.request('learn_nf4_chart', []);
-    learn_draw_nf4_chart($('#cmp-nf4'), compare.nf4);
-    $('#cmp-nf4').dataset.drawn = 'true';
-    $('#cmp-nf4-table tbody').replaceChildren(...compare.nf4.levels.map((l) => {
-      const tr = document.createElement('tr');
-      for (const v of [String(l.code), fmt(l.value, { digits: 7 }), fmt(l.z, { digits: 4 }), fmt(l.quantile, { digits: 4 })]) tr.insertCell().textContent = v;
-      return tr;
-    }));
-  } catch (err) {
-    compare.nf4 = null;
-    if (!ignorable(err)) showError($('#cmp-error'), err);
-  }
-}
-
-async function drawGrids() {
-  const t = selectedTensor();
-  if (!t || compare.gridsFor === t.index) return;
-  try {
-    const g = await compare.request('learn_grid_comparison', [t.index, 96]);
-    compare.gridsFor = t.index;
-    learn_draw_grid_comparison($('#cmp-grids'), g);
-    $('#cmp-grids').dataset.drawn = 'true';
-    $('#cmp-grid-table tbody').replaceChildren(...g.grids.map((x) => {
-      const tr = document.createElement('tr');
-      tr.dataset.grid = x.id;
-      for (const v of [x.name, String(x.levels.length), x.formula, fmt(x.mse), fmt(x.sqnr_db, { nullText: '∞' })]) tr.insertCell().textContent = v;
-      return tr;
-    }));
-    showError($('#cmp-error'), null);
-  } catch (err) {
-    if (!ignorable(err)) showError($('#cmp-error'), err);
-  }
-}
-
-async function refreshCompare() {
-  if (!learnVisible()) return;
-  drawComparison();
-  await Promise.all([drawNf4(), drawGrids()]);
-}
-
-// ------------------------------------------------------------------------------- mounting
-
-function refreshAll() {
-  if (!learnVisible() || app.selected === null) return;
-  refreshGranularity().then(fillBlockFormats);
-  refreshMemory();
-  refreshCompare();
-}
-
-export function mountBlocks() {
-  mountGranularity();
-  mountMemory();
-  window.addEventListener('view-shown', (e) => { if (e.detail.view === 'learn') refreshAll(); });
-  app.on('tensor-selected', () => {
-    gran.reportFor = null;
-    compare.gridsFor = null;
-    if (memory.mem === 'model') memory.table = null;
-    refreshAll();
-  });
-  app.on('tensors-changed', () => { if (memory.mem === 'model') refreshAll(); });
-  app.on('client-restarted', () => {
-    gran.report = null;
-    gran.reportFor = null;
-    compare.gridsFor = null;
-    compare.nf4 = null;
-  });
-  app.on('reports-changed', () => { if (learnVisible()) drawComparison(); });
-  app.on('scheme-selected', () => {
-    if (!learnVisible()) return;
-    drawComparison();
-    if (memory.table) renderMemory();
-  });
-  // A link followed or edited in place: apply the settings it carries.
-  onParamsChanged((params) => {
-    const bits = Number(params.get('bits'));
-    if ([8, 4, 2].includes(bits) && bits !== gran.bits) { gran.bits = bits; $('#gran-bits').value = String(bits); }
-    if (['sym', 'asym'].includes(params.get('kind'))) { gran.kind = params.get('kind'); $('#gran-kind').value = gran.kind; }
-    if (GRANULARITIES.some((g) => g.key === params.get('gran'))) gran.key = params.get('gran');
-    if (params.get('mem') && params.get('mem') !== memory.mem) { memory.mem = params.get('mem'); markPreset(); }
-    refreshAll();
-  });
 }
