@@ -1,7 +1,7 @@
-// End to end: the Learn view's panels 4–6 (granularity, memory, compare schemes), driven as a
-// learner would. The decoded values on the page are checked against the bytes the page shows,
-// decoded here independently (ggml's layout: f16 d, then 16 bytes of nibbles, element j in the
-// low nibble of byte j and element j + 16 in its high nibble).
+// End to end: the Learn view's panels 4–6 (www/learn/granularity.js, memory.js, compare.js),
+// driven as a learner would. The decoded values on the page are checked against the bytes the
+// page shows, decoded here independently (ggml's layout: f16 d, then 16 bytes of nibbles,
+// element j in the low nibble of byte j and element j + 16 in its high nibble).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch, SCREENSHOTS } from './browser.mjs';

@@ -1,7 +1,7 @@
-// End to end: the Learn view's first three panels (www/learn/numbers.js) in headless Chromium —
-// a typed number's bits, flipping a bit, the scale and zero point against the Inspect view, and
-// the clipping slider with its calibration markers. Screenshots at desktop and phone widths go
-// to test-results/.
+// End to end: the Learn view's first three panels (www/learn/formats.js, mapping.js,
+// clipping.js) in headless Chromium — a typed number's bits, flipping a bit, the scale and zero
+// point against the Inspect view, and the clipping slider with its calibration markers.
+// Screenshots at desktop and phone widths go to test-results/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch, SCREENSHOTS } from './browser.mjs';
