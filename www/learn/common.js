@@ -4,6 +4,7 @@
 import { app } from '../app.js';
 import { getParam } from '../urlstate.js';
 import { latest } from '../shared/latest.js';
+import { fmt as formatNumber } from '../shared/format.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 
@@ -38,6 +39,9 @@ export function num(v, p = 6) {
     : String(Number(v.toPrecision(p)));
   return text.replace(/-/g, '−');
 }
+
+// shared/format.js's fmt, with NaN shown like a missing value (the Inspect view writes NaN).
+export const fmt = (v, options = {}) => formatNumber(v, { nanText: options.nullText ?? '—', ...options });
 
 export const pct = (f) => `${num(100 * f, 3)} %`;
 

@@ -5,8 +5,7 @@
 import { app } from '../app.js';
 import { draw_sqnr_chart, learn_draw_grid_comparison, learn_draw_nf4_chart, learn_pareto_front } from '../pkg/quantscope.js';
 import { $, showError } from '../shared/dom.js';
-import { fmt } from '../shared/format.js';
-import { currentScheme, latestRequest, learnVisible, selectedTensor } from './common.js';
+import { currentScheme, fmt, latestRequest, learnVisible, selectedTensor } from './common.js';
 
 const compare = {
   nf4: null,

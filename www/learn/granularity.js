@@ -4,8 +4,7 @@
 // worker (learn/ops.js → src/teach/granularity.rs).
 import { getParam, setParams } from '../urlstate.js';
 import { $, showError } from '../shared/dom.js';
-import { fmt } from '../shared/format.js';
-import { latestRequest, learnVisible, selectedTensor } from './common.js';
+import { fmt, latestRequest, learnVisible, selectedTensor } from './common.js';
 
 const hex = (b) => b.toString(16).padStart(2, '0');
 

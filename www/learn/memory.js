@@ -4,8 +4,7 @@
 import { app } from '../app.js';
 import { getParam, setParams } from '../urlstate.js';
 import { $, showError } from '../shared/dom.js';
-import { fmt } from '../shared/format.js';
-import { currentScheme, latestRequest, learnVisible } from './common.js';
+import { currentScheme, fmt, latestRequest, learnVisible } from './common.js';
 
 // Bytes as GB (10⁹), or MB below one GB, three significant digits.
 function gb(bytes) {
