@@ -5,7 +5,7 @@
 //! `--json` prints one JSON array for scripts/bench.mjs; QUANTSCOPE_BENCH_MIN_MS sets the least
 //! duration of one timed batch (default 200 ms).
 
-use quantscope::gemm::bench::bench_gemm;
+use quantscope_gemm::bench::bench_gemm;
 use std::time::Instant;
 
 fn main() {

@@ -3,8 +3,8 @@
 //! QUANTSCOPE_BENCH_N sets the element count (default 16M, as the issue asks); with --json the
 //! figures are printed as one JSON array for scripts/bench.mjs.
 
-use quantscope::bench::{bench_ids, bench_scheme};
-use quantscope::{samples, schemes};
+use quantscope_core::throughput::bench_scheme;
+use quantscope_core::{samples, schemes};
 use std::time::Instant;
 
 fn main() {
@@ -19,7 +19,7 @@ fn main() {
         println!("native, {} elements ({:.0} MB of f32), MB/s of input, fastest of 3", t.data.len(), t.data.len() as f64 * 4e-6);
         println!("{:<16} {:>12} {:>12} {:>12}", "scheme", "quantize", "dequantize", "metrics");
     }
-    for id in bench_ids() {
+    for id in schemes::base_ids() {
         let scheme = schemes::by_id(&id).expect("listed ids resolve");
         let r = bench_scheme(scheme.as_ref(), &t.data, &t.shape, 3, &now).expect("bench runs");
         if !json {

@@ -14,7 +14,7 @@
 //! hook, so also in release builds, which abort on panic) and the driver exits with a failure.
 //! `QUANTSCOPE_FUZZ_SEED=n` makes a run reproducible (it prints its seed).
 
-use quantscope::formats::{self, gguf_writer, lazy, safetensors};
+use quantscope_formats::{self as formats, gguf_writer, lazy, safetensors};
 use std::cell::RefCell;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -212,12 +212,12 @@ fn main() {
         eprintln!("unknown target '{bad}'");
         std::process::exit(2);
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("tests/fixtures");
     let seed = std::env::var("QUANTSCOPE_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
     });
     for t in targets {
-        let artifact = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fuzz/artifacts/stable/{t}-{seed}.bin"));
+        let artifact = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join(format!("fuzz/artifacts/stable/{t}-{seed}.bin"));
         let r = fuzz(&root, t, Duration::from_secs_f64(secs), seed, Some(artifact.clone()));
         match r.crash {
             None => println!("{}: {} inputs in {secs} s, no panic (seed {seed})", r.target, r.runs),

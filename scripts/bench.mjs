@@ -27,9 +27,9 @@ console.error('[bench] native bench (cargo bench, release)');
 // glibc would mmap (and page-fault) every 64 MB result afresh; the wasm heap reuses its grown
 // memory. Keeping large blocks in the heap makes the native figures measure the same work.
 const glibcTunables = 'glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=4294967296';
-const native = only === 'gemm' ? [] : JSON.parse(sh('cargo', ['bench', '--bench', 'throughput', '--', '--json'],
+const native = only === 'gemm' ? [] : JSON.parse(sh('cargo', ['bench', '-p', 'quantscope-core', '--bench', 'throughput', '--', '--json'],
   { QUANTSCOPE_BENCH_N: String(n), GLIBC_TUNABLES: glibcTunables }).trim().split('\n').pop());
-const nativeGemm = only === 'schemes' ? [] : JSON.parse(sh('cargo', ['bench', '--bench', 'gemm', '--', '--json']).trim().split('\n').pop());
+const nativeGemm = only === 'schemes' ? [] : JSON.parse(sh('cargo', ['bench', '-p', 'quantscope-gemm', '--bench', 'gemm', '--', '--json']).trim().split('\n').pop());
 
 console.error('[bench] bench page in headless Chromium');
 const browser = await launch();

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Builds the two wasm modules and their JS bindings (what index.html loads):
-#   www/pkg      the workbench (feature `workbench`): files, schemes, the Inspect and Learn views
-#   www/pkg-run  the runner (feature `runner`): the Run view's model engine, in its own worker
+# Builds the two wasm modules and their JS bindings (what index.html loads), one crate each:
+#   www/pkg      src/workbench (quantscope-workbench): files, schemes, the Inspect and Learn views
+#   www/pkg-run  src/runner (quantscope-runner): the Run view's model engine, in its own worker
 #   scripts/build-wasm.sh            release builds, SIMD128 on (the default, what `npm start` serves)
-#   scripts/build-wasm.sh --bench    one release build of everything plus the bench exports
-#                                    (feature `bench`), into www/pkg-bench (for the bench pages)
+#   scripts/build-wasm.sh --bench    src/bench (quantscope-bench: both modules plus the bench
+#                                    exports) into www/pkg-bench (for the bench pages)
 #   scripts/build-wasm.sh --no-simd  the same without simd128, into www/pkg-nosimd
 #   scripts/build-wasm.sh --dev      unoptimized builds (faster to compile)
 set -euo pipefail
@@ -22,16 +22,17 @@ for arg in "$@"; do
 done
 dir=$([ "$profile" = dev ] && echo debug || echo release)
 
-# build FEATURES OUT TARGET_DIR
+# build CRATE OUT TARGET_DIR
 build() {
-  local features=$1 out=$2 target_dir=$3
-  cargo build --lib --target wasm32-unknown-unknown --profile "$profile" --target-dir "$target_dir" \
-    --no-default-features --features "$features"
-  wasm-bindgen --target web --no-typescript --out-dir "$out" "$target_dir/wasm32-unknown-unknown/$dir/quantscope.wasm"
+  local crate=$1 out=$2 target_dir=$3
+  cargo build -p "quantscope-$crate" --lib --target wasm32-unknown-unknown --profile "$profile" --target-dir "$target_dir"
+  # --out-name: every module is quantscope.js / quantscope_bg.wasm in its own folder.
+  wasm-bindgen --target web --no-typescript --out-name quantscope --out-dir "$out" \
+    "$target_dir/wasm32-unknown-unknown/$dir/quantscope_$crate.wasm"
   # wasm-opt from the npm package binaryen: Debian's is too old for the SIMD proposals.
   if [ "$profile" = release ] && [ -x node_modules/.bin/wasm-opt ]; then
     node_modules/.bin/wasm-opt -O3 --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
-      --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
+      --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue --strip-producers --strip-target-features \
       "$out/quantscope_bg.wasm" -o "$out/quantscope_bg.wasm"
   fi
   local size gz
@@ -43,11 +44,11 @@ build() {
 target_dir=${CARGO_TARGET_DIR:-target}
 case "$variant" in
   page)
-    # The builds differ only in features, so cargo reuses every dependency between them.
+    # The crates share their library dependencies, so cargo builds each of those once.
     build workbench www/pkg "$target_dir"
     build runner www/pkg-run "$target_dir" ;;
-  bench) build workbench,runner,bench www/pkg-bench "$target_dir" ;;
+  bench) build bench www/pkg-bench "$target_dir" ;;
   nosimd)
     export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=-simd128"
-    build workbench,runner,bench www/pkg-nosimd "$target_dir/nosimd" ;;
+    build bench www/pkg-nosimd "$target_dir/nosimd" ;;
 esac

@@ -55,5 +55,5 @@ if [ $stable = 0 ] && [ -z "$missing" ]; then
   done
 else
   [ $stable = 1 ] || echo "cargo fuzz cannot run here: $missing. Falling back to the stable-Rust driver (fuzz/stable_driver.rs)." >&2
-  cargo run --quiet --release --example fuzz_stable -- "$target" "$seconds"
+  cargo run --quiet --release -p quantscope-formats --example fuzz_stable -- "$target" "$seconds"
 fi

@@ -6,5 +6,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = quantscope::formats::load_file("fuzz.gguf", data);
+    let _ = quantscope_formats::load_file("fuzz.gguf", data);
 });

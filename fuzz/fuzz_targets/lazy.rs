@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use quantscope::formats::{gguf_writer, lazy};
+use quantscope_formats::{gguf_writer, lazy};
 use std::rc::Rc;
 
 fuzz_target!(|data: &[u8]| {

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use quantscope::formats;
+use quantscope_formats as formats;
 
 fuzz_target!(|data: &[u8]| {
     let _ = formats::load_file("fuzz.npz", data);

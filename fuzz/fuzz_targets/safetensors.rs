@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use quantscope::formats::{self, safetensors};
+use quantscope_formats::{self as formats, safetensors};
 
 fuzz_target!(|data: &[u8]| {
     let _ = formats::load_file("fuzz.safetensors", data);

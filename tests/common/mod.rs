@@ -13,14 +13,14 @@
 /// The text of a fixture file under tests/fixtures/, compiled in.
 macro_rules! fixture_str {
     ($path:literal) => {
-        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/", $path))
+        include_str!(concat!(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."), "/tests/fixtures/", $path))
     };
 }
 
 /// The bytes of a fixture file under tests/fixtures/, compiled in.
 macro_rules! fixture_bytes {
     ($path:literal) => {
-        include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/", $path))
+        include_bytes!(concat!(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."), "/tests/fixtures/", $path))
     };
 }
 
@@ -48,37 +48,6 @@ pub fn bits(v: &[f32]) -> Vec<u32> {
 /// Bytes from a hex string.
 pub fn hex_bytes(s: &str) -> Vec<u8> {
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
-}
-
-/// Each malformed fixture fails with the message its `expected_errors.json` gives (a substring),
-/// and the JSON lists exactly the files given.
-pub fn check_malformed(expected_errors_json: &str, files: &[(&str, &[u8])]) {
-    let expected = json(expected_errors_json);
-    let expected = expected.as_object().expect("expected_errors.json is an object");
-    let mut listed: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
-    let mut in_json: Vec<&str> = expected.keys().map(String::as_str).collect();
-    listed.sort();
-    in_json.sort();
-    assert_eq!(listed, in_json, "the test must list every file in expected_errors.json");
-    for (name, bytes) in files {
-        let err = quantscope::formats::load_file(name, bytes).expect_err(name).to_string();
-        let want = expected[*name].as_str().unwrap();
-        assert!(err.contains(want), "{name}: got '{err}', expected it to contain '{want}'");
-    }
-}
-
-/// A cheap stand-in for the fuzz targets: every prefix of a good file must fail cleanly, and
-/// every single-byte corruption must either fail cleanly or still read (never panic).
-pub fn check_truncations_and_flips(file_name: &str, bytes: &[u8]) {
-    for len in 0..bytes.len() {
-        assert!(quantscope::formats::load_file(file_name, &bytes[..len]).is_err(), "{file_name}: prefix of {len} bytes read");
-    }
-    let mut copy = bytes.to_vec();
-    for i in 0..copy.len() {
-        copy[i] ^= 0xA5;
-        let _ = quantscope::formats::load_file(file_name, &copy);
-        copy[i] ^= 0xA5;
-    }
 }
 
 /// A seeded xorshift64 for property inputs: the same values on every target.

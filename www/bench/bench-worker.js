@@ -6,7 +6,7 @@ await wasm.default();
 
 self.onmessage = ({ data: { elements, reps, only, gemmMs, gemmReps } }) => {
   const build = wasm.simd128_enabled() ? 'simd128' : 'scalar';
-  for (const id of only === 'gemm' ? [] : wasm.bench_ids()) {
+  for (const id of only === 'gemm' ? [] : wasm.base_scheme_ids()) {
     try {
       self.postMessage({ type: 'result', build, result: wasm.bench_scheme(id, elements, reps) });
     } catch (err) {

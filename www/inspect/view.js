@@ -1,7 +1,7 @@
 // The Inspect view: file input, tensor list, statistics, scheme comparison and charts. The numbers
 // come from the workbench worker (www/worker.js, ops in inspect/ops.js); this thread only renders
 // them and draws with plotters. www/page.js mounts it; it keeps app.js's shared state current.
-import { bench_ids, draw_histograms, draw_sqnr_chart, sample_list, scheme_list } from '../pkg/quantscope.js';
+import { base_scheme_ids, draw_histograms, draw_sqnr_chart, sample_list, scheme_list } from '../pkg/quantscope.js';
 import { WorkerClient } from '../client.js';
 import { app } from '../app.js';
 import { getParam, setParams } from '../urlstate.js';
@@ -121,7 +121,7 @@ async function compareModel() {
   state.modelJob?.cancel();
   const row = $('#model-progress-row');
   const bar = $('#model-progress');
-  const ids = bench_ids();
+  const ids = base_scheme_ids();
   // Tensors too big to compare (from large files) are left out and counted below the table.
   const skipped = state.tensors.filter((t) => t.comparable === false);
   const indices = state.tensors.filter((t) => t.comparable !== false).map((t) => t.index);

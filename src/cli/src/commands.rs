@@ -1,0 +1,494 @@
+//! The commands, their arguments and their output.
+
+use quantscope_core::report::{self, SchemeReport, TensorReport};
+use quantscope_core::schemes::{self, int::IntScheme, Scheme};
+use quantscope_core::Tensor;
+use quantscope_formats as formats;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "usage:
+  quantscope inspect FILE... [--json]
+  quantscope compare FILE [--tensor NAME] [--scheme ID|all]... [--axis N] [--json]
+  quantscope quantize FILE [--tensor NAME] --scheme ID [--axis N] --out OUT.bin [--dequantized DEQ.npy]
+  quantscope schemes [--json]
+  quantscope export MODEL --scheme TYPE --out OUT.gguf   (TYPE: a ggml type, e.g. q4_0, q4_k, q8_0, f16)
+  quantscope eval [--model MODEL.onnx] [--data TEST.npz] [--json]
+  quantscope run MODEL.onnx --input [NAME=]X.npy... [--scheme VARIANT] [--calibration [NAME=]C.npy...] [--out Y.npy|Y.npz]
+      (VARIANT: fp32, int8_dynamic[_channel], int8_static[_percentile|_entropy|_mse], int4_dynamic,
+       or any scheme id for weight-only; int8_static calibrates on --calibration, else on the inputs)";
+
+#[derive(Default)]
+struct Args {
+    command: String,
+    files: Vec<PathBuf>,
+    tensor: Option<String>,
+    schemes: Vec<String>,
+    axis: Option<usize>,
+    out: Option<PathBuf>,
+    dequantized: Option<PathBuf>,
+    model: Option<PathBuf>,
+    data: Option<PathBuf>,
+    json: bool,
+    inputs: Vec<String>,
+    calibration: Vec<String>,
+}
+
+fn parse_args() -> Result<Args, lexopt::Error> {
+    use lexopt::prelude::*;
+    let mut args = Args::default();
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("json") => args.json = true,
+            Long("tensor") => args.tensor = Some(parser.value()?.string()?),
+            Long("scheme") => args.schemes.push(parser.value()?.string()?),
+            Long("axis") => args.axis = Some(parser.value()?.parse()?),
+            Long("out") => args.out = Some(parser.value()?.into()),
+            Long("dequantized") => args.dequantized = Some(parser.value()?.into()),
+            Long("model") => args.model = Some(parser.value()?.into()),
+            Long("data") => args.data = Some(parser.value()?.into()),
+            Long("input") => args.inputs.push(parser.value()?.string()?),
+            Long("calibration") => args.calibration.push(parser.value()?.string()?),
+            Short('h') | Long("help") => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            Value(v) if args.command.is_empty() => args.command = v.string()?,
+            Value(v) => args.files.push(v.into()),
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    Ok(args)
+}
+
+/// A failure with the message to print and the exit code.
+struct Failure(String, u8);
+
+fn bad_input(msg: impl std::fmt::Display) -> Failure {
+    Failure(msg.to_string(), 1)
+}
+
+fn usage(msg: impl std::fmt::Display) -> Failure {
+    Failure(format!("{msg}\n{USAGE}"), 2)
+}
+
+fn load(path: &PathBuf) -> Result<Vec<Tensor>, Failure> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    if name.ends_with(".safetensors.index.json") {
+        return load_sharded(path, &bytes);
+    }
+    formats::load(&name, &bytes).map_err(|e| bad_input(format!("{name}: {e}")))
+}
+
+/// The shard files a parsed `*.safetensors.index.json` names (its `weight_map`'s values, once
+/// each), with their paths beside the index.
+fn shard_paths(index_path: &std::path::Path, index: &serde_json::Value) -> Vec<(String, PathBuf)> {
+    let mut names: Vec<String> = index["weight_map"]
+        .as_object()
+        .map(|m| m.values().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    names.sort();
+    names.dedup();
+    let dir = index_path.parent().unwrap_or(std::path::Path::new("."));
+    names
+        .into_iter()
+        .map(|s| {
+            let path = dir.join(&s);
+            (s, path)
+        })
+        .collect()
+}
+
+/// A sharded safetensors checkpoint: the shards the index names, read from beside it.
+fn load_sharded(index_path: &PathBuf, index: &[u8]) -> Result<Vec<Tensor>, Failure> {
+    let name = index_path.display().to_string();
+    let parsed: serde_json::Value = serde_json::from_slice(index).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    // A shard that cannot be read is left out, so the parser names the missing one.
+    let shards: Vec<(String, Vec<u8>)> =
+        shard_paths(index_path, &parsed).into_iter().filter_map(|(s, path)| std::fs::read(path).ok().map(|b| (s, b))).collect();
+    let pairs: Vec<(&str, &[u8])> = shards.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
+    formats::safetensors::load_sharded(index, &pairs).map(|f| f.tensors).map_err(|e| bad_input(format!("{name}: {e}")))
+}
+
+fn pick_tensor(mut tensors: Vec<Tensor>, wanted: &Option<String>) -> Result<Tensor, Failure> {
+    match wanted {
+        None => tensors.into_iter().next().ok_or_else(|| bad_input("the file holds no tensors")),
+        Some(name) => match tensors.iter().position(|t| &t.name == name) {
+            Some(i) => Ok(tensors.swap_remove(i)),
+            None => Err(bad_input(quantscope_formats::Error::UnknownTensor(name.clone()))),
+        },
+    }
+}
+
+/// Resolves a scheme id, applying `--axis` to per-channel integer schemes.
+fn scheme(id: &str, axis: Option<usize>) -> Result<Box<dyn Scheme>, Failure> {
+    if let (Some(axis), Some(int)) = (axis, IntScheme::from_id(id)) {
+        if matches!(int.granularity, schemes::int::Granularity::Channel { .. }) {
+            return Ok(Box::new(int.with_axis(axis)));
+        }
+    }
+    schemes::by_id(id).map_err(bad_input)
+}
+
+fn scheme_ids(args: &Args) -> Vec<String> {
+    if args.schemes.is_empty() || args.schemes.iter().any(|s| s == "all") {
+        schemes::all_ids()
+    } else {
+        args.schemes.clone()
+    }
+}
+
+fn fmt_num(v: f64) -> String {
+    if !v.is_finite() {
+        return if v.is_nan() { "-".into() } else { "inf".into() };
+    }
+    let a = v.abs();
+    if a != 0.0 && !(1e-3..1e6).contains(&a) {
+        format!("{v:.4e}")
+    } else {
+        format!("{v:.6}").trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+fn print_json<T: Serialize>(value: &T) {
+    println!("{}", serde_json::to_string_pretty(value).expect("reports serialize"));
+}
+
+/// A file opened lazily (src/formats/lazy.rs): safetensors and GGUF headers only, so a 2 GB
+/// model is never read whole; a `*.safetensors.index.json` with its shards from beside it.
+fn open_lazily(path: &PathBuf) -> Result<formats::lazy::LazyFile, Failure> {
+    use formats::bytesource::{ByteSource, FileSource};
+    use std::rc::Rc;
+    let name = path.display().to_string();
+    let named = |e: quantscope_formats::Error| bad_input(format!("{name}: {e}"));
+    if !name.ends_with(".safetensors.index.json") {
+        let source = FileSource::open(path).map_err(|e| bad_input(format!("{name}: {e}")))?;
+        return formats::lazy::open(&name, Rc::new(source)).map_err(named);
+    }
+    let index = std::fs::read(path).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    // Bad JSON is left to the reader, which says what is wrong with it.
+    let parsed: serde_json::Value = serde_json::from_slice(&index).unwrap_or_default();
+    // A shard that cannot be opened is left out, so the reader names the missing one.
+    let shards: Vec<(String, Rc<dyn ByteSource>)> = shard_paths(path, &parsed)
+        .into_iter()
+        .filter_map(|(s, p)| FileSource::open(&p).ok().map(|f| (s, Rc::new(f) as Rc<dyn ByteSource>)))
+        .collect();
+    formats::lazy::open_sharded(&name, &index, shards).map_err(named)
+}
+
+/// Every tensor's report with its statistics streamed from disk a chunk at a time.
+fn streamed_reports(path: &PathBuf) -> Result<Vec<TensorReport>, Failure> {
+    let name = path.display().to_string();
+    let file = open_lazily(path)?;
+    let summaries = file.summaries().map_err(|e| bad_input(format!("{name}: {e}")))?;
+    Ok(file
+        .tensors
+        .iter()
+        .zip(summaries)
+        .map(|(t, stats)| TensorReport {
+            name: t.name.clone(),
+            dtype: t.dtype.clone(),
+            shape: t.shape.iter().map(|&d| d as usize).collect(),
+            stored_bytes: t.stored_bytes(),
+            stats,
+        })
+        .collect())
+}
+
+fn inspect(args: &Args) -> Result<(), Failure> {
+    if args.files.is_empty() {
+        return Err(usage("inspect needs at least one FILE"));
+    }
+    #[derive(Serialize)]
+    struct FileReport {
+        file: String,
+        tensors: Vec<TensorReport>,
+    }
+    let mut out = Vec::new();
+    for path in &args.files {
+        let tensors = streamed_reports(path)?;
+        out.push(FileReport { file: path.display().to_string(), tensors });
+    }
+    if args.json {
+        print_json(&out);
+        return Ok(());
+    }
+    for f in &out {
+        println!("{}", f.file);
+        for t in &f.tensors {
+            let s = &t.stats;
+            println!(
+                "  {}  {} {:?}  min {}  max {}  mean {}  std {}  NaN {}  Inf {}",
+                t.name, t.dtype, t.shape, fmt_num(s.min), fmt_num(s.max), fmt_num(s.mean), fmt_num(s.std), s.nan_count, s.inf_count
+            );
+        }
+    }
+    Ok(())
+}
+
+fn compare(args: &Args) -> Result<(), Failure> {
+    let [file] = args.files.as_slice() else { return Err(usage("compare takes exactly one FILE")) };
+    let tensor = pick_tensor(load(file)?, &args.tensor)?;
+    let mut reports: Vec<SchemeReport> = Vec::new();
+    for id in scheme_ids(args) {
+        let s = scheme(&id, args.axis)?;
+        reports.push(report::scheme_report_with(&tensor, s.as_ref()).map_err(bad_input)?.0);
+    }
+    if args.json {
+        #[derive(Serialize)]
+        struct Comparison<'a> {
+            file: String,
+            tensor: TensorReport,
+            schemes: &'a [SchemeReport],
+        }
+        print_json(&Comparison { file: file.display().to_string(), tensor: report::tensor_report(&tensor), schemes: &reports });
+        return Ok(());
+    }
+    println!("{} {} {:?}", tensor.name, tensor.dtype, tensor.shape);
+    println!("{:<24} {:>9} {:>12} {:>12} {:>10} {:>12}", "scheme", "bits/w", "bytes", "MSE", "SQNR dB", "max |err|");
+    for r in &reports {
+        println!(
+            "{:<24} {:>9} {:>12} {:>12} {:>10} {:>12}",
+            r.scheme,
+            fmt_num(r.bits_per_weight),
+            r.bytes,
+            fmt_num(r.metrics.mse),
+            fmt_num(r.metrics.sqnr_db),
+            fmt_num(r.metrics.max_abs_error)
+        );
+    }
+    Ok(())
+}
+
+fn quantize(args: &Args) -> Result<(), Failure> {
+    let [file] = args.files.as_slice() else { return Err(usage("quantize takes exactly one FILE")) };
+    let [id] = args.schemes.as_slice() else { return Err(usage("quantize takes exactly one --scheme")) };
+    let out = args.out.as_ref().ok_or_else(|| usage("quantize needs --out OUT.bin"))?;
+    let tensor = pick_tensor(load(file)?, &args.tensor)?;
+    let s = scheme(id, args.axis)?;
+    let q = s.quantize(&tensor.data, &tensor.shape).map_err(bad_input)?;
+    std::fs::write(out, &q.packed).map_err(|e| bad_input(format!("{}: {e}", out.display())))?;
+    if let Some(path) = &args.dequantized {
+        let npy = formats::npy::write_f32(&tensor.shape, &q.dequantized);
+        std::fs::write(path, npy).map_err(|e| bad_input(format!("{}: {e}", path.display())))?;
+    }
+    eprintln!("{}: {} {:?} → {} ({} bytes)", tensor.name, s.id(), tensor.shape, out.display(), q.packed.len());
+    Ok(())
+}
+
+/// A whole model as GGUF in one ggml type. Safetensors and GGUF models are read a chunk at a
+/// time (src/formats/lazy.rs), so any size works in bounded memory.
+fn export_gguf(args: &Args) -> Result<(), Failure> {
+    use quantscope_formats::gguf_writer::{self, OutType};
+    let [file] = args.files.as_slice() else { return Err(usage("export takes exactly one MODEL")) };
+    let [id] = args.schemes.as_slice() else { return Err(usage("export takes exactly one --scheme TYPE")) };
+    let out = args.out.as_ref().ok_or_else(|| usage("export needs --out OUT.gguf"))?;
+    let ty = OutType::from_id(id).ok_or_else(|| {
+        usage(format!("'{id}' is not a ggml type a GGUF can hold ({})", OutType::ALL.map(|t| t.id()).join(", ")))
+    })?;
+    let name = file.display().to_string();
+    let model = open_lazily(file)?;
+    let stem = file.file_name().and_then(|n| n.to_str()).unwrap_or("model");
+    let stem = stem.split('.').next().unwrap_or(stem);
+    let written = std::fs::File::create(out).map_err(|e| bad_input(format!("{}: {e}", out.display())));
+    let plan = written.and_then(|f| {
+        let mut last = 0;
+        gguf_writer::write_file(&model, stem, ty, std::io::BufWriter::new(f), |done, total| {
+            if done != last {
+                last = done;
+                eprint!("\r{done}/{total} tensors");
+            }
+        })
+        .map_err(bad_input)
+    });
+    eprintln!();
+    let plan = plan.inspect_err(|_| {
+        let _ = std::fs::remove_file(out);
+    })?;
+    for t in plan.tensors.iter().filter(|t| t.note.is_some()) {
+        eprintln!("  {}: {}", t.name, t.note.as_deref().unwrap_or_default());
+    }
+    eprintln!("{name} → {} ({} tensors, {} bytes, {})", out.display(), plan.tensors.len(), plan.len, ty.id());
+    Ok(())
+}
+
+fn list_schemes(args: &Args) -> Result<(), Failure> {
+    #[derive(Serialize)]
+    struct Info {
+        id: String,
+        description: String,
+    }
+    let mut all = Vec::new();
+    for id in schemes::all_ids() {
+        let description = schemes::by_id(&id).map_err(bad_input)?.description();
+        all.push(Info { id, description });
+    }
+    if args.json {
+        print_json(&all);
+    } else {
+        for i in &all {
+            println!("{:<24} {}", i.id, i.description);
+        }
+    }
+    Ok(())
+}
+
+/// The built-in MNIST model's accuracy table: every variant of `mnist::table_variants` on every
+/// test digit, with its stored size and batch-1 latency (the Run view's table).
+fn eval(args: &Args) -> Result<(), Failure> {
+    use quantscope_engine::mnist;
+    if !args.files.is_empty() {
+        return Err(usage("eval takes --model and --data, not file arguments"));
+    }
+    let read = |p: &Option<PathBuf>, default: &str| {
+        let path = p.clone().unwrap_or_else(|| PathBuf::from(default));
+        std::fs::read(&path).map(|b| (path.display().to_string(), b)).map_err(|e| bad_input(format!("{}: {e}", path.display())))
+    };
+    let (model_name, model_bytes) = read(&args.model, "www/models/mnist_mlp.onnx")?;
+    let (data_name, data_bytes) = read(&args.data, "www/models/mnist_test.npz")?;
+    let model = quantscope_engine::Model::from_onnx(&model_bytes).map_err(|e| bad_input(format!("{model_name}: {e}")))?;
+    let set = mnist::TestSet::from_npz(&data_bytes).map_err(|e| bad_input(format!("{data_name}: {e}")))?;
+    let start = std::time::Instant::now();
+    let now_ms = || start.elapsed().as_secs_f64() * 1e3;
+    if !args.json {
+        println!("{model_name} on {} test digits of {data_name}", set.len());
+        println!("{:<32} {:<12} {:>9} {:>11} {:>11} {:>9} {:>12}", "variant", "kind", "accuracy", "right", "size", "smaller", "latency µs");
+    }
+    let fp32_bytes = std::cell::Cell::new(0u64);
+    let rows = mnist::accuracy_table(&model, &set, &mnist::table_variants(), &now_ms, |r| {
+        if fp32_bytes.get() == 0 {
+            fp32_bytes.set(r.bytes);
+        }
+        if !args.json {
+            println!(
+                "{:<32} {:<12} {:>8.2}% {:>11} {:>11} {:>8.1}× {:>12.1}",
+                r.label,
+                r.group,
+                100.0 * r.evaluation.accuracy,
+                format!("{}/{}", r.evaluation.correct, r.evaluation.count),
+                r.bytes,
+                fp32_bytes.get() as f64 / r.bytes.max(1) as f64,
+                r.latency_micros
+            );
+        }
+    })
+    .map_err(|e| bad_input(format!("{model_name}: {e}")))?;
+    if args.json {
+        print_json(&rows);
+    }
+    Ok(())
+}
+
+/// `[NAME=]FILE.npy` arguments as values of the model's inputs (a bare FILE names the model's
+/// only input). .npy values arrive as f32 and are converted to the input's declared dtype.
+fn model_inputs(model: &quantscope_engine::Model, specs: &[String]) -> Result<Vec<(String, quantscope_engine::Value)>, Failure> {
+    use quantscope_engine::{DType, Value};
+    let mut out = Vec::new();
+    for spec in specs {
+        let (name, path) = match spec.split_once('=') {
+            Some((n, p)) => (n.to_string(), p.to_string()),
+            None => match model.inputs() {
+                [only] => (only.name.clone(), spec.clone()),
+                _ => return Err(usage(format!("--input {spec}: the model has several inputs, so write NAME=FILE.npy"))),
+            },
+        };
+        let bytes = std::fs::read(&path).map_err(|e| bad_input(format!("{path}: {e}")))?;
+        let t = formats::npy::parse(&path, &bytes).map_err(|e| bad_input(format!("{path}: {e}")))?;
+        let dtype = model.inputs().iter().find(|i| i.name == name).and_then(|i| i.dtype).unwrap_or(DType::F32);
+        let v = Value::from_f32(dtype, t.shape.clone(), &t.data).map_err(|e| bad_input(format!("{path}: {e}")))?;
+        out.push((name, v));
+    }
+    Ok(out)
+}
+
+/// Runs an ONNX model on .npy inputs, optionally quantized first.
+fn run_model(args: &Args) -> Result<(), Failure> {
+    use quantscope_engine::{Model, QuantizeConfig, QuantizeKind, STATIC_PERCENTILE};
+    use quantscope_core::schemes::int::calibration::Calibration;
+    let [file] = args.files.as_slice() else { return Err(usage("run takes exactly one MODEL.onnx")) };
+    if args.inputs.is_empty() {
+        return Err(usage("run needs --input [NAME=]X.npy for the model's inputs"));
+    }
+    let name = file.display().to_string();
+    let bytes = std::fs::read(file).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    let model = Model::from_onnx(&bytes).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    let inputs = model_inputs(&model, &args.inputs)?;
+    let scheme = match args.schemes.as_slice() {
+        [] => "fp32",
+        [one] => one.as_str(),
+        _ => return Err(usage("run takes at most one --scheme")),
+    };
+    let static_kind = |calibration| -> Result<QuantizeKind, Failure> {
+        let batch = if args.calibration.is_empty() { inputs.clone() } else { model_inputs(&model, &args.calibration)? };
+        Ok(QuantizeKind::Int8Static { per_channel: true, calibration, inputs: vec![batch] })
+    };
+    let kind = match scheme {
+        "fp32" => QuantizeKind::Fp32,
+        "int8_dynamic" => QuantizeKind::Int8Dynamic { per_channel: false },
+        "int8_dynamic_channel" => QuantizeKind::Int8Dynamic { per_channel: true },
+        "int4_dynamic" => QuantizeKind::Int4Dynamic { per_channel: true },
+        "int8_static" => static_kind(Calibration::MinMax)?,
+        "int8_static_percentile" => static_kind(STATIC_PERCENTILE)?,
+        "int8_static_entropy" => static_kind(Calibration::Entropy)?,
+        "int8_static_mse" => static_kind(Calibration::Mse)?,
+        id => {
+            schemes::by_id(id).map_err(|_| usage(format!("unknown --scheme '{id}' (a variant name or a scheme id)")))?;
+            QuantizeKind::WeightOnly { scheme: id.to_string() }
+        }
+    };
+    let model = model.quantize(&QuantizeConfig::new(kind)).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    let named: Vec<(&str, quantscope_engine::Value)> = inputs.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
+    let start = std::time::Instant::now();
+    let outputs = model.run(&named).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    let micros = start.elapsed().as_secs_f64() * 1e6;
+    eprintln!("{name}: {} ({} bytes of weights), {micros:.0} µs", model.description(), model.stored_bytes());
+    match &args.out {
+        Some(out) => {
+            let values: Vec<Vec<f32>> = outputs.iter().map(|(_, v)| v.to_f32_vec()).collect();
+            let bytes = if outputs.len() == 1 && !out.to_string_lossy().ends_with(".npz") {
+                formats::npy::write_f32(outputs[0].1.shape(), &values[0])
+            } else {
+                let arrays: Vec<(&str, &[usize], &[f32])> =
+                    outputs.iter().zip(&values).map(|((n, v), x)| (n.as_str(), v.shape(), x.as_slice())).collect();
+                formats::npz::write_f32(&arrays)
+            };
+            std::fs::write(out, bytes).map_err(|e| bad_input(format!("{}: {e}", out.display())))?;
+        }
+        None => {
+            for (n, v) in &outputs {
+                let x = v.to_f32_vec();
+                let first: Vec<String> = x.iter().take(8).map(|&e| fmt_num(e as f64)).collect();
+                let more = if x.len() > 8 { ", ..." } else { "" };
+                println!("{n}  {} {:?}  [{}{more}]", v.dtype(), v.shape(), first.join(", "));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn main() -> ExitCode {
+    let result = match parse_args() {
+        Err(e) => Err(usage(e)),
+        Ok(args) => match args.command.as_str() {
+            "inspect" => inspect(&args),
+            "compare" => compare(&args),
+            "quantize" => quantize(&args),
+            "schemes" => list_schemes(&args),
+            "export" => export_gguf(&args),
+            "eval" => eval(&args),
+            "run" => run_model(&args),
+            "" => Err(usage("no command given")),
+            other => Err(usage(format!("unknown command '{other}'"))),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(msg, code)) => {
+            eprintln!("quantscope: {msg}");
+            ExitCode::from(code)
+        }
+    }
+}

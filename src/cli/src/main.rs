@@ -1,0 +1,25 @@
+//! quantscope's command-line tool: the same core as the page, for files on disk and for CI.
+//!
+//!   quantscope inspect FILE... [--json]
+//!   quantscope compare FILE [--tensor NAME] [--scheme ID]... [--axis N] [--json]
+//!   quantscope quantize FILE [--tensor NAME] --scheme ID [--axis N] --out OUT.bin [--dequantized DEQ.npy]
+//!   quantscope schemes [--json]
+//!   quantscope export MODEL --scheme TYPE --out OUT.gguf
+//!   quantscope eval [--model www/models/mnist_mlp.onnx] [--data www/models/mnist_test.npz] [--json]
+//!   quantscope run MODEL.onnx --input [NAME=]X.npy... [--scheme VARIANT] [--calibration [NAME=]C.npy...] [--out Y.npy|Y.npz]
+//!
+//! Exit codes: 0 success, 1 bad input (a message on stderr), 2 bad usage.
+
+//!
+//! Native only: built for wasm32 (a `--workspace` check), the binary is empty.
+
+#[cfg(not(target_arch = "wasm32"))]
+mod commands;
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() -> std::process::ExitCode {
+    commands::main()
+}
+
+#[cfg(target_arch = "wasm32")]
+fn main() {}

@@ -1,0 +1,206 @@
+//! The native CLI, run as a user would, checked against numbers computed by numpy and ONNX
+//! Runtime (tests/fixtures/npy/expected.json, written by scripts/fixtures/make_fixtures.py).
+#![cfg(not(target_arch = "wasm32"))]
+
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn fixture(path: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("tests/fixtures").join(path)
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_quantscope")).args(args).output().expect("the CLI runs")
+}
+
+fn json_of(out: &Output) -> Value {
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
+}
+
+fn close(a: f64, b: f64, rel: f64) -> bool {
+    (a - b).abs() <= rel * b.abs().max(1e-30)
+}
+
+#[test]
+fn compare_json_matches_numpy_and_onnx_runtime() {
+    let expected: Value = serde_json::from_str(&std::fs::read_to_string(fixture("npy/expected.json")).unwrap()).unwrap();
+    let want = &expected["e2e_weights"];
+    let file = fixture("npy/e2e_weights.npy");
+    let got = json_of(&run(&["compare", file.to_str().unwrap(), "--scheme", "int8_sym", "--json"]));
+    let stats = &got["tensor"]["stats"];
+    assert_eq!(stats["nan_count"], want["nan_count"]);
+    assert_eq!(stats["min"].as_f64(), want["min"].as_f64());
+    assert_eq!(stats["max"].as_f64(), want["max"].as_f64());
+    assert!(close(stats["mean"].as_f64().unwrap(), want["mean"].as_f64().unwrap(), 1e-12));
+    assert!(close(stats["std"].as_f64().unwrap(), want["std"].as_f64().unwrap(), 1e-12));
+    let int8 = &got["schemes"][0];
+    assert_eq!(int8["scheme"], "int8_sym");
+    // The scale is an f32: exact. Sums are f64 in both: equal to rounding.
+    assert_eq!(int8["params"][0]["values"][0].as_f64(), want["int8_sym"]["scale"].as_f64());
+    for key in ["mse", "sqnr_db", "max_abs_error"] {
+        let (g, w) = (int8[key].as_f64().unwrap(), want["int8_sym"][key].as_f64().unwrap());
+        assert!(close(g, w, 1e-9), "{key}: {g} vs numpy {w}");
+    }
+    // 64×48 int8 codes + one f32 scale.
+    assert_eq!(int8["bytes"], 64 * 48 + 4);
+}
+
+#[test]
+fn compare_defaults_to_every_scheme() {
+    let file = fixture("npy/f32_c.npy");
+    let got = json_of(&run(&["compare", file.to_str().unwrap(), "--json"]));
+    assert_eq!(got["schemes"].as_array().unwrap().len(), quantscope_core::schemes::all_ids().len());
+}
+
+#[test]
+fn quantize_writes_packed_bytes_and_dequantized_npy() {
+    let dir = std::env::temp_dir().join(format!("quantscope-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (out, deq) = (dir.join("w.bin"), dir.join("w_deq.npy"));
+    let file = fixture("npy/f32_c.npy");
+    let status = run(&["quantize", file.to_str().unwrap(), "--scheme", "int4_asym_channel", "--out", out.to_str().unwrap(), "--dequantized", deq.to_str().unwrap()]);
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    // 3 channels × (f32 scale + u8 zero point), then 15 codes at two per byte.
+    assert_eq!(std::fs::read(&out).unwrap().len(), 3 * 5 + 8);
+    let t = &quantscope_formats::load("w_deq.npy", &std::fs::read(&deq).unwrap()).unwrap()[0];
+    assert_eq!(t.shape, vec![3, 5]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bad_input_gives_a_message_and_exit_code_1() {
+    let file = fixture("npy/malformed/truncated_data.npy");
+    let out = run(&["inspect", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("truncated_data.npy: truncated .npy file: the data needs 188 bytes"), "{err}");
+    let out = run(&["compare", fixture("npy/f32_c.npy").to_str().unwrap(), "--scheme", "int3_sym"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown scheme 'int3_sym'"));
+    let out = run(&["compare", fixture("npy/f32_c.npy").to_str().unwrap(), "--tensor", "nope"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no tensor named 'nope'"));
+}
+
+#[test]
+fn bad_usage_gives_exit_code_2() {
+    assert_eq!(run(&[]).status.code(), Some(2));
+    assert_eq!(run(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(run(&["quantize", "x.npy"]).status.code(), Some(2));
+}
+
+#[test]
+fn inspect_reads_every_format_and_sharded_checkpoints() {
+    let files = ["gguf/tiny.gguf", "onnx/tiny.onnx", "safetensors/all_dtypes.safetensors", "safetensors/model.safetensors.index.json"];
+    let paths: Vec<String> = files.iter().map(|f| fixture(f).to_str().unwrap().to_string()).collect();
+    let mut args = vec!["inspect", "--json"];
+    args.extend(paths.iter().map(String::as_str));
+    let got = json_of(&run(&args));
+    assert_eq!(got.as_array().unwrap().len(), 4);
+    for f in got.as_array().unwrap() {
+        assert!(!f["tensors"].as_array().unwrap().is_empty(), "{}: no tensors", f["file"]);
+    }
+    let sharded = &got[3]["tensors"];
+    assert_eq!(sharded.as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn run_executes_an_onnx_model_on_npy_inputs() {
+    use prost::Message;
+    use quantscope_engine::tensor_proto;
+    use quantscope_formats::onnx::proto::TensorProto;
+    let case = fixture("onnx_node/ort/mlp_fp32");
+    let pb = |p: PathBuf| tensor_proto::decode(&TensorProto::decode(std::fs::read(p).unwrap().as_slice()).unwrap(), "t").unwrap();
+    let x = pb(case.join("test_data_set_0/input_0.pb"));
+    let want = pb(case.join("test_data_set_0/output_0.pb")).to_f32_vec();
+    let dir = std::env::temp_dir().join(format!("quantscope-cli-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("x.npy");
+    std::fs::write(&input, quantscope_formats::npy::write_f32(x.shape(), &x.to_f32_vec())).unwrap();
+    let model = case.join("model.onnx");
+    let (model, input) = (model.to_str().unwrap(), input.to_str().unwrap());
+
+    // FP32 to .npy: ONNX Runtime's output within float tolerance.
+    let out = dir.join("y.npy");
+    let r = run(&["run", model, "--input", &format!("x={input}"), "--out", out.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let y = quantscope_formats::npy::parse("y.npy", &std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(y.shape, [4, 10]);
+    assert!(y.data.iter().zip(&want).all(|(a, b)| (a - b).abs() <= 1e-5 + 1e-5 * b.abs()));
+
+    // int8 dynamic to .npz (a bare file names the only input); close to FP32.
+    let out = dir.join("y.npz");
+    let r = run(&["run", model, "--input", input, "--scheme", "int8_dynamic_channel", "--out", out.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("int8 dynamic (per channel)"));
+    let y = quantscope_formats::npz::parse(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!((y[0].name.as_str(), y[0].shape.clone()), ("y", vec![4, 10]));
+    assert!(y[0].data.iter().zip(&want).all(|(a, b)| (a - b).abs() < 0.1));
+
+    // Without --out: shapes and first values on stdout; weight-only with a scheme id.
+    let r = run(&["run", model, "--input", input, "--scheme", "q4_0"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(String::from_utf8_lossy(&r.stdout).starts_with("y  float32 [4, 10]  ["));
+
+    // Errors: a bad scheme is a usage error; a wrong input shape names the input.
+    assert_eq!(run(&["run", model, "--input", input, "--scheme", "int9"]).status.code(), Some(2));
+    std::fs::write(dir.join("bad.npy"), quantscope_formats::npy::write_f32(&[4, 7], &[0.0; 28])).unwrap();
+    let r = run(&["run", model, "--input", dir.join("bad.npy").to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("model input 'x': has shape [4, 7]"), "{}", String::from_utf8_lossy(&r.stderr));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `export` writes what the library writes (the gguf-py-checked file), reports the
+/// fallbacks, and refuses a scheme that is no ggml type.
+#[test]
+fn the_cli_exports_a_model() {
+    let dir = std::env::temp_dir().join(format!("quantscope-export-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = dir.join("source.gguf");
+    std::fs::copy(fixture("gguf_export/source.gguf"), &src).unwrap();
+    let out = dir.join("out.gguf");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_quantscope"))
+        .args(["export", src.to_str().unwrap(), "--scheme", "q4_k", "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("blk.0.attn_q.weight") && stderr.contains("q5_0"), "fallbacks are reported: {stderr}");
+    let want = std::fs::read(fixture("gguf_export/expected/q4_k.gguf")).unwrap();
+    assert!(std::fs::read(&out).unwrap() == want, "the CLI writes what the library writes");
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_quantscope"))
+        .args(["export", src.to_str().unwrap(), "--scheme", "int8_sym", "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("q4_0"), "the error lists the ggml types");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn mnist_expected() -> Value {
+    serde_json::from_slice(&std::fs::read(fixture("mnist/expected.json")).unwrap()).unwrap()
+}
+
+/// `quantscope eval` prints the same table (run from the repo root, its default paths).
+#[test]
+fn cli_eval_prints_the_table_with_onnxruntimes_fp32_count() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_quantscope")).args(["eval", "--json"]).current_dir(root).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), quantscope_engine::mnist::table_variants().len());
+    assert_eq!(rows[0]["label"], "FP32");
+    assert_eq!(rows[0]["correct"], mnist_expected()["fp32"]["correct"]);
+    assert_eq!(rows[0]["bytes"], 358_440);
+
+    let text = std::process::Command::new(env!("CARGO_BIN_EXE_quantscope")).arg("eval").current_dir(root).output().unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("INT8 static (entropy)") && text.contains("1920/2000"), "{text}");
+
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_quantscope")).args(["eval", "--data", "no/such.npz"]).current_dir(root).output().unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no/such.npz"));
+}

@@ -1,0 +1,15 @@
+//! quantscope's core: tensors, every quantization scheme behind one trait ([`schemes`]), the
+//! statistics that measure what a scheme costs ([`stats`]) and the per-tensor [`report`] that
+//! the page and the CLI both show. Plain Rust: it depends on `half` and `serde` only, and the
+//! compiler keeps it that way (nothing of the web, the file formats or the engine is in reach).
+
+pub mod error;
+pub mod report;
+pub mod samples;
+pub mod schemes;
+pub mod stats;
+pub mod tensor;
+pub mod throughput;
+
+pub use error::{Error, Result};
+pub use tensor::Tensor;

@@ -1,0 +1,593 @@
+//! Uniform integer quantization (INT8/INT4/INT2), symmetric and asymmetric, per tensor, per
+//! channel or per group, with ONNX Runtime's semantics:
+//! `onnxruntime/python/tools/quantization/quant_utils.py`, `compute_scale_zp` and
+//! `quantize_nparray`. In short, for each group:
+//!
+//! * the range is widened to include 0: `rmin = min(min, 0)`, `rmax = max(max, 0)`;
+//! * symmetric: `[qmin, qmax] = [-(2^(b-1)-1), 2^(b-1)-1]` (restricted, e.g. ±127),
+//!   `scale = 2·max(|rmin|, |rmax|) / (qmax − qmin)`, zero point 0;
+//! * asymmetric: `[qmin, qmax] = [0, 2^b − 1]`, `scale = (rmax − rmin) / (qmax − qmin)`,
+//!   `zero_point = round(qmin − rmin / scale)` with the scale still in f64;
+//! * the scale is computed in f64 and rounded once to f32; a scale below f32's smallest normal
+//!   becomes 1 with zero point 0 (all-zero groups);
+//! * `q = clamp(rint(x / scale) + zero_point, qmin, qmax)` in f32, rint rounding half to even;
+//!   dequantized `x̂ = (q − zero_point) · scale` in f32.
+//!
+//! ORT restricts the symmetric range only for INT8/INT16; its INT4 "symmetric" uses [−8, 7]
+//! with scale 2·absmax/15. quantscope restricts every symmetric range ([−7, 7] for INT4,
+//! [−1, 1] for INT2) so that symmetric means symmetric; INT2 has no ORT type at all. The
+//! fixtures run ORT's own `compute_scale_zp` with these ranges.
+//!
+//! quantscope's rules where the reference has none: NaN is excluded from the range and encodes
+//! as the zero point (x̂ = 0); ±Inf is excluded from the range and saturates to qmax/qmin (ORT would give −128 for
+//! −Inf in INT8); a value whose dequantized product exceeds f32::MAX becomes ±Inf, as in f32; an
+//! empty tensor has no groups and packs to zero bytes.
+//!
+//! Calibration: an id may end in a calibration suffix, `_p<P>` (percentile, e.g. `_p99.9`),
+//! `_mse` or `_entropy` (see [`crate::stats::calibration`] for the exact definitions). The
+//! calibrated range of each group replaces its min/max and goes through the same scale and
+//! zero-point computation; values outside it are clamped (and counted in `clipped`). Calibrated
+//! schemes also report, per group, `clip_lo` and `clip_hi`: the range the scale was computed
+//! from (widened to include 0, mirrored when symmetric). Without a suffix (min-max) nothing
+//! changes. Id grammar:
+//! `int{8,4,2}_{sym,asym}[_channel[<axis>]|_g{32,64,128}][_p<P>|_mse|_entropy]`.
+//!
+//! Packed layout (little-endian): the f32 scale of every group, then (asymmetric only) the
+//! zero point of every group as one byte, then the codes: INT8 one byte each (i8 two's
+//! complement when symmetric, u8 when asymmetric); INT4 two per byte and INT2 four per byte,
+//! first element in the lowest bits (ONNX's int4 order), signed codes as two's complement.
+
+pub mod calibration;
+
+use super::{Param, Quantized, Scheme};
+use crate::error::{Error, Result};
+use calibration::Calibration;
+use crate::stats::summary::min_max;
+
+/// How values are grouped to share one scale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Granularity {
+    Tensor,
+    /// One scale per index along an axis (for weights, axis 0 = output channels).
+    Channel { axis: usize },
+    /// Contiguous groups of this many elements in C order; the last may be shorter.
+    Group { size: usize },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntScheme {
+    id: String,
+    pub bits: u32,
+    pub symmetric: bool,
+    pub granularity: Granularity,
+    pub calibration: Calibration,
+}
+
+const BITS: [u32; 3] = [8, 4, 2];
+const GROUP_SIZES: [usize; 3] = [32, 64, 128];
+
+/// The calibration suffixes [`ids`] lists for per-tensor schemes, and for per-channel ones
+/// (any suffix parses on any id).
+pub const LISTED_CALIBRATIONS: [&str; 4] = ["p99.9", "p99.99", "mse", "entropy"];
+pub const LISTED_CHANNEL_CALIBRATIONS: [&str; 2] = ["p99.9", "mse"];
+
+/// Every listed integer scheme id: `int{8,4,2}_{sym,asym}` with suffix ``, `_channel`,
+/// `_g{32,64,128}`; then the per-tensor ids with each of [`LISTED_CALIBRATIONS`] and the
+/// per-channel ids with each of [`LISTED_CHANNEL_CALIBRATIONS`].
+pub fn ids() -> Vec<String> {
+    let mut ids = Vec::new();
+    for bits in BITS {
+        for kind in ["sym", "asym"] {
+            ids.push(format!("int{bits}_{kind}"));
+            ids.push(format!("int{bits}_{kind}_channel"));
+            for g in GROUP_SIZES {
+                ids.push(format!("int{bits}_{kind}_g{g}"));
+            }
+        }
+    }
+    for bits in BITS {
+        for kind in ["sym", "asym"] {
+            for cal in LISTED_CALIBRATIONS {
+                ids.push(format!("int{bits}_{kind}_{cal}"));
+            }
+            // Entropy costs ~10^6 operations per group: per channel it takes seconds on a
+            // large matrix (13 s for 256 channels in Chromium, measured), so it is not listed.
+            for cal in LISTED_CHANNEL_CALIBRATIONS {
+                ids.push(format!("int{bits}_{kind}_channel_{cal}"));
+            }
+        }
+    }
+    ids
+}
+
+/// The code range of a `bits`-wide scheme: `[-(2^(b-1)-1), 2^(b-1)-1]` when symmetric,
+/// `[0, 2^b - 1]` otherwise.
+pub fn qrange(bits: u32, symmetric: bool) -> (i32, i32) {
+    if symmetric {
+        let m = (1i32 << (bits - 1)) - 1;
+        (-m, m)
+    } else {
+        (0, (1i32 << bits) - 1)
+    }
+}
+
+/// The integer scheme with this id, if it is one.
+pub fn by_id(id: &str) -> Option<Box<dyn Scheme>> {
+    IntScheme::from_id(id).map(|s| Box::new(s) as Box<dyn Scheme>)
+}
+
+impl IntScheme {
+    pub fn new(bits: u32, symmetric: bool, granularity: Granularity) -> Self {
+        let suffix = match granularity {
+            Granularity::Tensor => String::new(),
+            Granularity::Channel { axis: 0 } => "_channel".into(),
+            Granularity::Channel { axis } => format!("_channel{axis}"),
+            Granularity::Group { size } => format!("_g{size}"),
+        };
+        let id = format!("int{bits}_{}{suffix}", if symmetric { "sym" } else { "asym" });
+        IntScheme { id, bits, symmetric, granularity, calibration: Calibration::MinMax }
+    }
+
+    /// The same scheme with another calibration (its id gains the suffix).
+    pub fn with_calibration(&self, calibration: Calibration) -> Self {
+        let mut s = Self::new(self.bits, self.symmetric, self.granularity);
+        if calibration != Calibration::MinMax {
+            s.id = format!("{}_{}", s.id, calibration.suffix());
+        }
+        s.calibration = calibration;
+        s
+    }
+
+    /// Parses ids such as `int8_sym`, `int4_asym_channel`, `int2_sym_g64`, `int8_sym_p99.9`,
+    /// `int4_asym_channel_mse`.
+    pub fn from_id(id: &str) -> Option<Self> {
+        match id.rsplit_once('_') {
+            Some((base, suffix)) => match Calibration::parse(suffix) {
+                Some(c) => Self::from_base_id(base).map(|s| s.with_calibration(c)),
+                None => Self::from_base_id(id),
+            },
+            None => None,
+        }
+    }
+
+    fn from_base_id(id: &str) -> Option<Self> {
+        let rest = id.strip_prefix("int")?;
+        let (bits, rest) = rest.split_once('_')?;
+        let bits: u32 = bits.parse().ok().filter(|b| BITS.contains(b))?;
+        let (kind, suffix) = rest.split_once('_').map_or((rest, ""), |(k, s)| (k, s));
+        let symmetric = match kind {
+            "sym" => true,
+            "asym" => false,
+            _ => return None,
+        };
+        let granularity = match suffix {
+            "" => Granularity::Tensor,
+            "channel" => Granularity::Channel { axis: 0 },
+            s => {
+                if let Some(axis) = s.strip_prefix("channel") {
+                    Granularity::Channel { axis: axis.parse().ok()? }
+                } else {
+                    let size: usize = s.strip_prefix('g')?.parse().ok()?;
+                    if !GROUP_SIZES.contains(&size) {
+                        return None;
+                    }
+                    Granularity::Group { size }
+                }
+            }
+        };
+        Some(Self::new(bits, symmetric, granularity))
+    }
+
+    /// The same scheme with per-channel scales along `axis`.
+    pub fn with_axis(&self, axis: usize) -> Self {
+        Self::new(self.bits, self.symmetric, Granularity::Channel { axis }).with_calibration(self.calibration)
+    }
+
+    pub fn qrange(&self) -> (i32, i32) {
+        qrange(self.bits, self.symmetric)
+    }
+}
+
+/// Maps element index → group index for a granularity over a tensor of `shape`. The elements
+/// form contiguous chunks of `inner` elements, chunk `c` belonging to group `c % modulus`
+/// (`c` for groups), which is how the kernels walk them.
+#[derive(Debug, Clone, Copy)]
+struct Grouping {
+    groups: usize,
+    /// group = (i / inner) % modulus for channels; i / size for groups; 0 for the tensor.
+    inner: usize,
+    modulus: usize,
+}
+
+impl Grouping {
+    fn new(granularity: Granularity, shape: &[usize], n: usize) -> Result<Self> {
+        Ok(match granularity {
+            Granularity::Tensor => Grouping { groups: usize::from(n > 0), inner: n.max(1), modulus: 1 },
+            Granularity::Group { size } => Grouping { groups: n.div_ceil(size), inner: size, modulus: usize::MAX },
+            Granularity::Channel { axis } => {
+                let dim = *shape.get(axis).ok_or_else(|| {
+                    Error::InvalidArgument(format!("per-channel axis {axis} is out of range for a tensor of shape {shape:?}"))
+                })?;
+                let inner = shape[axis + 1..].iter().product::<usize>().max(1);
+                Grouping { groups: if n == 0 { 0 } else { dim }, inner, modulus: dim.max(1) }
+            }
+        })
+    }
+
+    #[inline]
+    fn of(&self, i: usize) -> usize {
+        self.of_chunk(i / self.inner)
+    }
+
+    /// The group of chunk `c` (elements `c·inner ..`).
+    #[inline]
+    fn of_chunk(&self, c: usize) -> usize {
+        if self.modulus == usize::MAX {
+            c
+        } else {
+            c % self.modulus
+        }
+    }
+}
+
+/// The scale and zero point of one group, as `compute_scale_zp` computes them.
+/// `rmin`/`rmax` are the group's finite min/max (or +Inf/−Inf if it has no finite value).
+pub fn scale_zero_point(rmin: f32, rmax: f32, qmin: i32, qmax: i32, symmetric: bool) -> (f32, i32) {
+    let rmin = if rmin.is_finite() { rmin.min(0.0) } else { 0.0 };
+    let rmax = if rmax.is_finite() { rmax.max(0.0) } else { 0.0 };
+    let (rmin, rmax) = if symmetric {
+        let absmax = rmin.abs().max(rmax.abs());
+        (-absmax, absmax)
+    } else {
+        (rmin, rmax)
+    };
+    // ORT (1.32) widens both ends to f64 before subtracting, so |values| near f32::MAX work.
+    let scale = (rmax as f64 - rmin as f64) / (qmax - qmin) as f64;
+    if scale < f32::MIN_POSITIVE as f64 {
+        return (1.0, 0);
+    }
+    let zero_point = if symmetric {
+        // round((qmin + qmax) / 2): 0 for the restricted signed ranges.
+        ((qmin + qmax) as f64 / 2.0).round_ties_even() as i32
+    } else {
+        (qmin as f64 - rmin as f64 / scale).round_ties_even() as i32
+    };
+    (scale as f32, zero_point)
+}
+
+/// Quantizes one value: `clamp(rint(x / scale) + zp, qmin, qmax)`; the bool is true when a
+/// finite value was clamped. NaN maps to the zero point.
+#[inline]
+pub fn quantize_value(x: f32, scale: f32, zero_point: i32, qmin: i32, qmax: i32) -> (i32, bool) {
+    if x.is_nan() {
+        return (zero_point, false);
+    }
+    let q = (x / scale).round_ties_even() + zero_point as f32;
+    if q < qmin as f32 {
+        (qmin, x.is_finite())
+    } else if q > qmax as f32 {
+        (qmax, x.is_finite())
+    } else {
+        (q as i32, false)
+    }
+}
+
+impl Scheme for IntScheme {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn description(&self) -> String {
+        let (qmin, qmax) = self.qrange();
+        let kind = if self.symmetric { "symmetric" } else { "asymmetric (zero point)" };
+        let per = match self.granularity {
+            Granularity::Tensor => "per tensor".to_string(),
+            Granularity::Channel { axis } => format!("per channel (axis {axis})"),
+            Granularity::Group { size } => format!("per group of {size}"),
+        };
+        format!("INT{} {kind}, {per}, codes [{qmin}, {qmax}], ONNX Runtime semantics", self.bits)
+    }
+
+    fn quantize(&self, values: &[f32], shape: &[usize]) -> Result<Quantized> {
+        let (qmin, qmax) = self.qrange();
+        let grouping = Grouping::new(self.granularity, shape, values.len())?;
+        let ranges = self.ranges(values, &grouping);
+        let params: Vec<(f32, i32)> =
+            ranges.iter().map(|&(lo, hi)| scale_zero_point(lo, hi, qmin, qmax, self.symmetric)).collect();
+        let mut codes = vec![0i32; values.len()];
+        let mut clipped = 0;
+        for (c, (chunk, out)) in values.chunks(grouping.inner).zip(codes.chunks_mut(grouping.inner)).enumerate() {
+            let (scale, zp) = params[grouping.of_chunk(c)];
+            clipped += kernels::quantize(chunk, scale, zp, qmin, qmax, out);
+        }
+        let mut seen = vec![false; (qmax - qmin + 1) as usize];
+        for &q in &codes {
+            seen[(q - qmin) as usize] = true;
+        }
+        let packed = self.pack(&params, &codes);
+        let dequantized = codes
+            .iter()
+            .enumerate()
+            .map(|(i, &q)| {
+                let (scale, zp) = params[grouping.of(i)];
+                (q - zp) as f32 * scale
+            })
+            .collect();
+        let mut out_params = vec![Param { name: "scale", values: params.iter().map(|p| p.0 as f64).collect() }];
+        if !self.symmetric {
+            out_params.push(Param { name: "zero_point", values: params.iter().map(|p| p.1 as f64).collect() });
+        }
+        if self.calibration != Calibration::MinMax {
+            let clips: Vec<(f32, f32)> = ranges.iter().map(|&(lo, hi)| effective_range(lo, hi, self.symmetric)).collect();
+            out_params.push(Param { name: "clip_lo", values: clips.iter().map(|c| c.0 as f64).collect() });
+            out_params.push(Param { name: "clip_hi", values: clips.iter().map(|c| c.1 as f64).collect() });
+        }
+        Ok(Quantized {
+            packed,
+            dequantized,
+            params: out_params,
+            clipped,
+            levels_used: seen.iter().filter(|&&s| s).count(),
+            levels_total: seen.len(),
+        })
+    }
+
+    fn dequantize(&self, packed: &[u8], shape: &[usize]) -> Result<Vec<f32>> {
+        let n: usize = shape.iter().product();
+        let grouping = Grouping::new(self.granularity, shape, n)?;
+        let header = grouping.groups * if self.symmetric { 4 } else { 5 };
+        let expected = header + (n * self.bits as usize).div_ceil(8);
+        if packed.len() != expected {
+            return Err(Error::InvalidArgument(format!(
+                "{} data for shape {shape:?} is {expected} bytes, got {}",
+                self.id,
+                packed.len()
+            )));
+        }
+        let scales: Vec<f32> =
+            packed[..grouping.groups * 4].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let zero_points: Vec<i32> = if self.symmetric {
+            vec![0; grouping.groups]
+        } else {
+            packed[grouping.groups * 4..header].iter().map(|&z| z as i32).collect()
+        };
+        let body = &packed[header..];
+        Ok((0..n)
+            .map(|i| {
+                let g = grouping.of(i);
+                (self.code(body, i) - zero_points[g]) as f32 * scales[g]
+            })
+            .collect())
+    }
+}
+
+/// The range `scale_zero_point` computes the scale from: `[lo, hi]` widened to include 0 and,
+/// when symmetric, mirrored to `[-absmax, absmax]` (`[0, 0]` for a group without finite values).
+pub fn effective_range(lo: f32, hi: f32, symmetric: bool) -> (f32, f32) {
+    let lo = if lo.is_finite() { lo.min(0.0) } else { 0.0 };
+    let hi = if hi.is_finite() { hi.max(0.0) } else { 0.0 };
+    if symmetric {
+        let m = lo.abs().max(hi.abs());
+        (-m, m)
+    } else {
+        (lo, hi)
+    }
+}
+
+impl IntScheme {
+    /// Each group's range: the finite min/max, or the calibrated clipping range.
+    fn ranges(&self, values: &[f32], grouping: &Grouping) -> Vec<(f32, f32)> {
+        if self.calibration == Calibration::MinMax {
+            let mut ranges = vec![(f32::INFINITY, f32::NEG_INFINITY); grouping.groups];
+            for (c, chunk) in values.chunks(grouping.inner).enumerate() {
+                let (lo, hi) = min_max(chunk);
+                let r = &mut ranges[grouping.of_chunk(c)];
+                r.0 = r.0.min(lo);
+                r.1 = r.1.max(hi);
+            }
+            return ranges;
+        }
+        let mut finite = vec![Vec::new(); grouping.groups];
+        for (c, chunk) in values.chunks(grouping.inner).enumerate() {
+            finite[grouping.of_chunk(c)].extend(chunk.iter().copied().filter(|x| x.is_finite()));
+        }
+        finite.iter().map(|v| self.calibration.range(v, self.bits, self.symmetric)).collect()
+    }
+
+    fn pack(&self, params: &[(f32, i32)], codes: &[i32]) -> Vec<u8> {
+        let per_byte = 8 / self.bits as usize;
+        let mask = (1u32 << self.bits) - 1;
+        let mut out = Vec::with_capacity(params.len() * 5 + codes.len().div_ceil(per_byte));
+        out.extend(params.iter().flat_map(|p| p.0.to_le_bytes()));
+        if !self.symmetric {
+            out.extend(params.iter().map(|p| p.1 as u8));
+        }
+        for chunk in codes.chunks(per_byte) {
+            let byte = chunk.iter().enumerate().fold(0u32, |acc, (k, &q)| acc | ((q as u32 & mask) << (k as u32 * self.bits)));
+            out.push(byte as u8);
+        }
+        out
+    }
+
+    /// The integer code of element `i` in the packed body, sign-extended when symmetric.
+    fn code(&self, body: &[u8], i: usize) -> i32 {
+        let per_byte = 8 / self.bits as usize;
+        let shift = (i % per_byte) as u32 * self.bits;
+        let raw = (body[i / per_byte] as u32 >> shift) & ((1 << self.bits) - 1);
+        if self.symmetric {
+            // Sign-extend a `bits`-wide two's complement code.
+            ((raw << (32 - self.bits)) as i32) >> (32 - self.bits)
+        } else {
+            raw as i32
+        }
+    }
+}
+
+/// The quantizer's per-element loop: the scalar reference, the SIMD128 kernel that must equal
+/// it bit for bit, and the one place that picks between them.
+pub mod kernels {
+    use super::quantize_value;
+
+    /// Quantizes `values` with one scale and zero point into `out` (same length) and returns how
+    /// many finite values were clamped. The reference: [`quantize_value`] per element.
+    pub fn quantize_ref(values: &[f32], scale: f32, zero_point: i32, qmin: i32, qmax: i32, out: &mut [i32]) -> usize {
+        assert_eq!(values.len(), out.len());
+        let mut clipped = 0;
+        for (&x, o) in values.iter().zip(out.iter_mut()) {
+            let (q, c) = quantize_value(x, scale, zero_point, qmin, qmax);
+            *o = q;
+            clipped += c as usize;
+        }
+        clipped
+    }
+
+    /// SIMD128 version of [`quantize_ref`], bit-identical: `f32x4_div`, then `f32x4_nearest`
+    /// (round half to even, as `round_ties_even`), `+ zp` in f32, compare-and-select clamping,
+    /// NaN lanes replaced by the zero point, finite clamped lanes counted from a bitmask.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    pub fn quantize_simd(values: &[f32], scale: f32, zero_point: i32, qmin: i32, qmax: i32, out: &mut [i32]) -> usize {
+        use core::arch::wasm32::*;
+        assert_eq!(values.len(), out.len());
+        let (vs, vzp, vlo, vhi, vinf) =
+            (f32x4_splat(scale), f32x4_splat(zero_point as f32), f32x4_splat(qmin as f32), f32x4_splat(qmax as f32), f32x4_splat(f32::INFINITY));
+        let mut clipped = 0usize;
+        let n4 = values.len() / 4 * 4;
+        for (x4, o4) in values[..n4].chunks_exact(4).zip(out[..n4].chunks_exact_mut(4)) {
+            // SAFETY: chunks of exactly 4 f32/i32; unaligned loads and stores are allowed.
+            let x = unsafe { v128_load(x4.as_ptr() as *const v128) };
+            let q = f32x4_add(f32x4_nearest(f32x4_div(x, vs)), vzp);
+            let (lt, gt) = (f32x4_lt(q, vlo), f32x4_gt(q, vhi));
+            let q = v128_bitselect(vlo, v128_bitselect(vhi, q, gt), lt);
+            let nan = f32x4_ne(x, x);
+            let q = v128_bitselect(vzp, q, nan);
+            let finite = f32x4_lt(f32x4_abs(x), vinf);
+            clipped += i32x4_bitmask(v128_and(v128_or(lt, gt), finite)).count_ones() as usize;
+            unsafe { v128_store(o4.as_mut_ptr() as *mut v128, i32x4_trunc_sat_f32x4(q)) };
+        }
+        clipped + quantize_ref(&values[n4..], scale, zero_point, qmin, qmax, &mut out[n4..])
+    }
+
+    /// The kernel the schemes use.
+    #[inline]
+    pub fn quantize(values: &[f32], scale: f32, zero_point: i32, qmin: i32, qmax: i32, out: &mut [i32]) -> usize {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        return quantize_simd(values, scale, zero_point, qmin, qmax, out);
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        return quantize_ref(values, scale, zero_point, qmin, qmax, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn int8_sym() -> IntScheme {
+        IntScheme::from_id("int8_sym").unwrap()
+    }
+
+    #[test]
+    fn int8_symmetric_hand_checked() {
+        // max|x| = 2.54 → scale = 2.54/127 = 0.02 (in f32); 1.01/0.02 = 50.5 → 50 (half to even);
+        // −0.03/0.02 = −1.5 → −2; 2.54 → 127.
+        let q = int8_sym().quantize(&[1.01, -0.03, 2.54, 0.0], &[4]).unwrap();
+        let scale = f32::from_le_bytes(q.packed[..4].try_into().unwrap());
+        assert_eq!(scale, (2.54f32 as f64 * 2.0 / 254.0) as f32);
+        let codes: Vec<i8> = q.packed[4..].iter().map(|&b| b as i8).collect();
+        assert_eq!(codes, vec![50, -2, 127, 0]);
+        assert_eq!(q.dequantized, vec![50.0 * scale, -2.0 * scale, 127.0 * scale, 0.0]);
+        assert_eq!((q.clipped, q.levels_used, q.levels_total), (0, 4, 255));
+    }
+
+    #[test]
+    fn ties_round_half_to_even() {
+        // max = 127 → scale 1: 0.5 → 0, 1.5 → 2, 2.5 → 2, −0.5 → −0 → 0, −1.5 → −2.
+        let q = int8_sym().quantize(&[127.0, 0.5, 1.5, 2.5, -0.5, -1.5], &[6]).unwrap();
+        let codes: Vec<i8> = q.packed[4..].iter().map(|&b| b as i8).collect();
+        assert_eq!(codes, vec![127, 0, 2, 2, 0, -2]);
+    }
+
+    #[test]
+    fn all_zero_tensor_gets_scale_one() {
+        let q = int8_sym().quantize(&[0.0; 5], &[5]).unwrap();
+        assert_eq!(&q.packed[..4], &1.0f32.to_le_bytes());
+        assert!(q.dequantized.iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn nan_and_inf_do_not_poison_the_scale() {
+        let q = int8_sym().quantize(&[f32::NAN, 1.27, f32::INFINITY, f32::NEG_INFINITY], &[4]).unwrap();
+        let scale = f32::from_le_bytes(q.packed[..4].try_into().unwrap());
+        assert_eq!(scale, (1.27f32 as f64 * 2.0 / 254.0) as f32);
+        let codes: Vec<i8> = q.packed[4..].iter().map(|&b| b as i8).collect();
+        assert_eq!(codes, vec![0, 127, 127, -127]);
+        assert_eq!(q.clipped, 0, "infinities are not counted as clipped finite values");
+    }
+
+    #[test]
+    fn asymmetric_uint8_matches_ort_formula() {
+        // min 0 (widened), max 2.55 → scale 0.01, zero point 0. A ReLU-like tensor.
+        let s = IntScheme::from_id("int8_asym").unwrap();
+        let q = s.quantize(&[0.0, 1.0, 2.55], &[3]).unwrap();
+        assert_eq!(q.packed[4], 0);
+        assert_eq!(&q.packed[5..], &[0, 100, 255]);
+        // min −1, max 1 → scale 2/255, zp = round(0 + 127.5) = 128 (half to even). In f32,
+        // −1/scale = −127.49999 → −127, so −1 encodes as 1, not 0; ORT's quantize_data agrees:
+        // (128, 0.00784314, [1, 255]).
+        let q = s.quantize(&[-1.0, 1.0], &[2]).unwrap();
+        assert_eq!(q.packed[4], 128);
+        assert_eq!(&q.packed[5..], &[1, 255]);
+    }
+
+    #[test]
+    fn huge_values_do_not_overflow_the_scale() {
+        let q = int8_sym().quantize(&[f32::MAX, -f32::MAX, 1.0], &[3]).unwrap();
+        let scale = f32::from_le_bytes(q.packed[..4].try_into().unwrap());
+        assert!(scale.is_finite() && scale > 1e36);
+        let codes: Vec<i8> = q.packed[4..].iter().map(|&b| b as i8).collect();
+        assert_eq!(codes, vec![127, -127, 0]);
+    }
+
+    #[test]
+    fn empty_tensor_packs_to_nothing() {
+        let q = int8_sym().quantize(&[], &[0]).unwrap();
+        assert!(q.packed.is_empty() && q.dequantized.is_empty());
+    }
+
+    #[test]
+    fn every_id_parses_packs_and_round_trips() {
+        let shape = [3usize, 45];
+        let values: Vec<f32> = (0..135).map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0).collect();
+        for id in ids() {
+            let s = IntScheme::from_id(&id).unwrap_or_else(|| panic!("{id} does not parse"));
+            assert_eq!(s.id(), id);
+            let q = s.quantize(&values, &shape).unwrap();
+            let back = s.dequantize(&q.packed, &shape).unwrap();
+            assert_eq!(back, q.dequantized, "{id}: dequantize(packed) differs from quantize's copy");
+            assert!(q.levels_used <= q.levels_total);
+        }
+    }
+
+    #[test]
+    fn per_channel_gives_one_scale_per_row() {
+        let s = IntScheme::from_id("int8_sym_channel").unwrap();
+        let q = s.quantize(&[1.0, -1.0, 10.0, 5.0], &[2, 2]).unwrap();
+        assert_eq!(q.params[0].values, vec![(2.0f64 / 254.0) as f32 as f64, (20.0f64 / 254.0) as f32 as f64]);
+        let axis1 = s.with_axis(1).quantize(&[1.0, -1.0, 10.0, 5.0], &[2, 2]).unwrap();
+        assert_eq!(axis1.params[0].values, vec![(20.0f64 / 254.0) as f32 as f64, (10.0f64 / 254.0) as f32 as f64]);
+        assert!(matches!(s.with_axis(2).quantize(&[1.0], &[1, 1]), Err(Error::InvalidArgument(_))));
+    }
+
+    #[test]
+    fn int4_packs_low_nibble_first() {
+        let s = IntScheme::from_id("int4_sym").unwrap();
+        let q = s.quantize(&[7.0, -7.0, 1.0], &[3]).unwrap();
+        assert_eq!(&q.packed[4..], &[0x97, 0x01]);
+    }
+
+    #[test]
+    fn unknown_ids_are_rejected() {
+        for id in ["int3_sym", "int8", "int8_sym_g48", "int8_foo", "fp8"] {
+            assert!(IntScheme::from_id(id).is_none(), "{id}");
+        }
+    }
+}

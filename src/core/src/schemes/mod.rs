@@ -1,0 +1,76 @@
+//! The scheme library: every quantization scheme behind one trait, looked up by id.
+//!
+//! A scheme turns f32 values into packed bytes in its documented layout and back. Bits per
+//! weight are measured from the packed bytes, so scale and zero-point overhead is counted.
+
+pub mod bnb;
+pub mod float;
+pub mod ggml;
+pub mod int;
+pub mod kquants;
+
+use crate::error::{Error, Result};
+use serde::Serialize;
+
+/// One named parameter of a quantized tensor, for display (e.g. `scale`, `zero_point`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Param {
+    pub name: &'static str,
+    /// Per group (one entry for per-tensor schemes); the page shows the first few.
+    pub values: Vec<f64>,
+}
+
+/// The result of quantizing a tensor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quantized {
+    /// The tensor in the scheme's packed layout, byte for byte.
+    pub packed: Vec<u8>,
+    /// `dequantize(packed)`, kept because every statistic needs it.
+    pub dequantized: Vec<f32>,
+    pub params: Vec<Param>,
+    /// Finite inputs that fell outside the representable range and were clamped.
+    pub clipped: usize,
+    /// Distinct quantization levels (integer codes) that occur, and how many exist.
+    pub levels_used: usize,
+    pub levels_total: usize,
+}
+
+/// A quantization scheme.
+pub trait Scheme: Send + Sync {
+    /// The lowercase id used by the CLI, the page and the JSON, e.g. `int8_sym`.
+    fn id(&self) -> &str;
+    /// One line saying what the scheme does, for the page and `--help`.
+    fn description(&self) -> String;
+    /// Quantizes `values` (C order, of `shape`) to packed bytes and back.
+    fn quantize(&self, values: &[f32], shape: &[usize]) -> Result<Quantized>;
+    /// Decodes packed bytes of a tensor of `shape`.
+    fn dequantize(&self, packed: &[u8], shape: &[usize]) -> Result<Vec<f32>>;
+}
+
+/// Every scheme id, in the order the page lists them. Each family adds its ids here.
+pub fn all_ids() -> Vec<String> {
+    let mut ids = Vec::new();
+    ids.extend(float::ids());
+    ids.extend(int::ids());
+    ids.extend(ggml::ids());
+    ids.extend(kquants::ids());
+    ids.extend(bnb::ids());
+    ids
+}
+
+/// Every listed scheme without a calibration suffix: the Inspect view's default comparison and
+/// the bench's list (a calibrated variant runs the same quantizer after a range search, so its
+/// extra cost is the search).
+pub fn base_ids() -> Vec<String> {
+    all_ids().into_iter().filter(|id| !(id.ends_with("_mse") || id.ends_with("_entropy") || id.contains("_p9"))).collect()
+}
+
+/// The scheme with this id. Each family's `by_id` answers for its own ids.
+pub fn by_id(id: &str) -> Result<Box<dyn Scheme>> {
+    let found = float::by_id(id)
+        .or_else(|| int::by_id(id))
+        .or_else(|| ggml::by_id(id))
+        .or_else(|| kquants::by_id(id))
+        .or_else(|| bnb::by_id(id));
+    found.ok_or_else(|| Error::UnknownScheme(id.to_string()))
+}

@@ -1,0 +1,58 @@
+//! Scheme throughput, shared by the native bench (`benches/throughput.rs`) and the wasm
+//! bench page (`www/bench.html`): the same operations, timed by the caller's clock.
+
+use crate::error::Result;
+use crate::schemes::Scheme;
+use crate::stats::metrics::error_metrics;
+use serde::Serialize;
+
+/// Throughput of one scheme, in MB/s of f32 input (n · 4 bytes / seconds / 10^6).
+#[derive(Debug, Clone, Serialize)]
+pub struct SchemeThroughput {
+    pub scheme: String,
+    pub elements: usize,
+    /// `Scheme::quantize`: packs the bytes and also produces the dequantized copy.
+    pub quantize_mb_s: f64,
+    /// `Scheme::dequantize` of the packed bytes.
+    pub dequantize_mb_s: f64,
+    /// `error_metrics` of the original against the dequantized values.
+    pub metrics_mb_s: f64,
+}
+
+/// Times `scheme` on `values` with `now_ms` (a monotonic clock in milliseconds). Each operation
+/// runs `reps` times and the fastest run counts, so a stray pause does not skew the figure.
+pub fn bench_scheme(scheme: &dyn Scheme, values: &[f32], shape: &[usize], reps: usize, now_ms: &dyn Fn() -> f64) -> Result<SchemeThroughput> {
+    let mb = values.len() as f64 * 4.0 / 1e6;
+    let fastest = |f: &mut dyn FnMut() -> Result<()>| -> Result<f64> {
+        let mut best = f64::INFINITY;
+        for _ in 0..reps.max(1) {
+            let t0 = now_ms();
+            f()?;
+            best = best.min(now_ms() - t0);
+        }
+        Ok(best.max(1e-3) / 1e3)
+    };
+    let mut quantized = None;
+    let q_s = fastest(&mut || {
+        quantized = Some(scheme.quantize(values, shape)?);
+        Ok(())
+    })?;
+    let q = quantized.expect("quantize ran at least once");
+    let mut sink = 0usize;
+    let d_s = fastest(&mut || {
+        sink ^= scheme.dequantize(&q.packed, shape)?.len();
+        Ok(())
+    })?;
+    let m_s = fastest(&mut || {
+        sink ^= error_metrics(values, &q.dequantized).compared;
+        Ok(())
+    })?;
+    std::hint::black_box(sink);
+    Ok(SchemeThroughput {
+        scheme: scheme.id().to_string(),
+        elements: values.len(),
+        quantize_mb_s: mb / q_s,
+        dequantize_mb_s: mb / d_s,
+        metrics_mb_s: mb / m_s,
+    })
+}

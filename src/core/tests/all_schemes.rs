@@ -1,0 +1,110 @@
+//! Properties every registered scheme must have, whatever its family: awkward lengths and
+//! values never panic, `dequantize(packed)` reproduces `quantize`'s own dequantized copy bit for
+//! bit, non-finite inputs never poison finite neighbours, and ids round-trip through the registry.
+
+#[macro_use]
+#[path = "../../../tests/common/mod.rs"]
+mod common;
+use quantscope_core::schemes::{self, Scheme};
+
+browser_tests!();
+
+const LENGTHS: [usize; 10] = [0, 1, 15, 17, 31, 33, 255, 257, 300, 1000];
+
+/// A small seeded generator so failures reproduce.
+fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.2
+        })
+        .collect()
+}
+
+/// Equal bits, or both NaN (wasm does not fix NaN payloads).
+fn same(a: f32, b: f32) -> bool {
+    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+}
+
+fn check_round_trip(s: &dyn Scheme, v: &[f32], shape: &[usize], what: &str) {
+    let id = s.id();
+    let q = s.quantize(v, shape).unwrap_or_else(|e| panic!("{id} {what}: quantize failed: {e}"));
+    assert_eq!(q.dequantized.len(), v.len(), "{id} {what}: dequantized length");
+    let back = s.dequantize(&q.packed, shape).unwrap_or_else(|e| panic!("{id} {what}: dequantize failed: {e}"));
+    if let Some(i) = (0..v.len()).find(|&i| !same(back[i], q.dequantized[i])) {
+        panic!("{id} {what}: element {i}: dequantize(packed) = {} but quantize gave {}", back[i], q.dequantized[i]);
+    }
+    assert!(q.levels_used <= q.levels_total, "{id} {what}: levels");
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn every_scheme_round_trips_awkward_lengths() {
+    for id in schemes::all_ids() {
+        let s = schemes::by_id(&id).unwrap();
+        assert_eq!(s.id(), id, "registry id");
+        for n in LENGTHS {
+            check_round_trip(s.as_ref(), &values(n, n as u64), &[n], &format!("length {n}"));
+        }
+    }
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn every_scheme_survives_special_values() {
+    let cases: [(&str, Vec<f32>); 6] = [
+        ("all zero", vec![0.0; 70]),
+        ("constant", vec![0.3; 70]),
+        ("negative zero", vec![-0.0; 40]),
+        ("subnormals", (0..64).map(|i| f32::from_bits(i as u32 + 1) * if i % 2 == 0 { 1.0 } else { -1.0 }).collect()),
+        ("all NaN", vec![f32::NAN; 64]),
+        ("one huge outlier", { let mut v = values(256, 9); v[100] = 1e4; v }),
+    ];
+    for id in schemes::all_ids() {
+        let s = schemes::by_id(&id).unwrap();
+        for (what, v) in &cases {
+            check_round_trip(s.as_ref(), v, &[v.len()], what);
+            let q = s.quantize(v, &[v.len()]).unwrap();
+            if v.iter().all(|&x| x == 0.0) {
+                assert!(q.dequantized.iter().all(|&y| y == 0.0), "{id} {what}: zeros must stay zero");
+            }
+        }
+    }
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn non_finite_values_do_not_poison_their_neighbours() {
+    let clean = values(256, 3);
+    let mut dirty = clean.clone();
+    for (i, bad) in [(5, f32::NAN), (77, f32::INFINITY), (200, f32::NEG_INFINITY)] {
+        dirty[i] = bad;
+    }
+    for id in schemes::all_ids() {
+        let s = schemes::by_id(&id).unwrap();
+        check_round_trip(s.as_ref(), &dirty, &[256], "with NaN/±Inf");
+        let q = s.quantize(&dirty, &[256]).unwrap();
+        // Every finite input still dequantizes to a finite value.
+        for (i, (&x, &y)) in dirty.iter().zip(&q.dequantized).enumerate() {
+            assert!(!x.is_finite() || y.is_finite(), "{id}: element {i} ({x}) dequantized to {y}");
+        }
+    }
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn dequantize_rejects_packed_bytes_of_the_wrong_length() {
+    for id in schemes::all_ids() {
+        let s = schemes::by_id(&id).unwrap();
+        let q = s.quantize(&values(100, 1), &[100]).unwrap();
+        let mut longer = q.packed.clone();
+        longer.push(0);
+        assert!(s.dequantize(&longer, &[100]).is_err(), "{id}: one byte too many was accepted");
+        if !q.packed.is_empty() {
+            assert!(s.dequantize(&q.packed[..q.packed.len() - 1], &[100]).is_err(), "{id}: one byte too few was accepted");
+        }
+    }
+}

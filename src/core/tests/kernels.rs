@@ -1,0 +1,189 @@
+//! Every SIMD128 kernel against its scalar reference, tract-style: one macro per kernel family,
+//! seeded property-generated inputs (normal, uniform, huge/tiny magnitudes, random u32 bit
+//! patterns including NaN/Inf/subnormals) at awkward lengths. Integer outputs must be
+//! bit-identical; f64 sums carry a tolerance scaled by length. Natively (and in a wasm build
+//! without simd128) the "SIMD" side is the dispatching kernel, i.e. the reference itself, so the
+//! tests still run and check the dispatch; in Chromium (+simd128) they compare the two.
+
+#[macro_use]
+#[path = "../../../tests/common/mod.rs"]
+mod common;
+use quantscope_core::schemes::int::kernels as qk;
+use quantscope_core::stats::histogram::kernels as hk;
+use quantscope_core::stats::metrics::kernels as mk;
+use quantscope_core::stats::summary::kernels as sk;
+
+browser_tests!();
+
+const LENGTHS: [usize; 12] = [0, 1, 2, 3, 4, 5, 15, 17, 31, 33, 255, 257];
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn uniform(&mut self) -> f32 {
+        ((self.next() >> 40) as f32 + 0.5) / (1u64 << 24) as f32
+    }
+    fn normal(&mut self) -> f32 {
+        let (u, v) = (self.uniform() as f64, self.uniform() as f64);
+        ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
+    }
+}
+
+/// Named input generators; `bits` covers NaN (many payloads), ±Inf, subnormals, ±0.
+fn inputs(seed: u64, n: usize) -> Vec<(&'static str, Vec<f32>)> {
+    let mut r = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let special = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -0.0, 0.0, 1e-45, -1e-40, f32::MAX, -f32::MAX, f32::MIN_POSITIVE];
+    vec![
+        ("normal", (0..n).map(|_| r.normal()).collect()),
+        ("uniform", (0..n).map(|_| r.uniform() * 2.0 - 1.0).collect()),
+        ("huge", (0..n).map(|_| r.normal() * 1e37).collect()),
+        ("tiny", (0..n).map(|_| r.normal() * 1e-39).collect()),
+        ("bits", (0..n).map(|_| f32::from_bits(r.next() as u32)).collect()),
+        ("specials", (0..n).map(|_| special[(r.next() % special.len() as u64) as usize]).collect()),
+        ("ties", (0..n).map(|_| ((r.next() % 64) as f32 - 32.0) * 0.5).collect()),
+    ]
+}
+
+fn first_diff<T: PartialEq + std::fmt::Debug>(a: &[T], b: &[T], x: &[f32]) -> Option<String> {
+    a.iter().zip(b).position(|(p, q)| p != q).map(|i| format!("element {i}: input {:?} ({:#010x}): simd {:?} vs ref {:?}", x[i], x[i].to_bits(), a[i], b[i]))
+}
+
+/// Bit-exact integer kernels: `$simd` and `$reference` take (values, params...) and return
+/// (codes, count); the macro runs every generator × length × parameter set.
+macro_rules! quantize_kernel_tests {
+    ($name:ident, $simd:path, $reference:path) => {
+        #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+        #[cfg_attr(not(target_arch = "wasm32"), test)]
+        fn $name() {
+            let params: [(f32, i32, i32, i32); 7] = [
+                (0.02, 0, -127, 127),
+                (2.0 / 255.0, 128, 0, 255),
+                (0.5, 0, -7, 7),
+                (1.0, 3, 0, 15),
+                (1.0, 0, -1, 1),
+                (1e-30, 0, -127, 127),
+                (3e37, 7, 0, 15),
+            ];
+            for &n in &LENGTHS {
+                for (gen, x) in inputs(n as u64 + 1, n) {
+                    for &(scale, zp, qmin, qmax) in &params {
+                        let (mut a, mut b) = (vec![0i32; n], vec![0i32; n]);
+                        let ca = $simd(&x, scale, zp, qmin, qmax, &mut a);
+                        let cb = $reference(&x, scale, zp, qmin, qmax, &mut b);
+                        if let Some(d) = first_diff(&a, &b, &x) {
+                            panic!("{} on {gen}, n = {n}, scale {scale} zp {zp} [{qmin}, {qmax}]: {d}", stringify!($simd));
+                        }
+                        assert_eq!(ca, cb, "{} clipped count on {gen}, n = {n}", stringify!($simd));
+                    }
+                }
+            }
+        }
+    };
+}
+
+/// Moments: counts and min/max exact (−0 == +0), the f64 sum within n·ε·Σ|x|.
+macro_rules! moments_kernel_tests {
+    ($name:ident, $simd:path, $reference:path) => {
+        #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+        #[cfg_attr(not(target_arch = "wasm32"), test)]
+        fn $name() {
+            for &n in &LENGTHS {
+                for (gen, x) in inputs(n as u64 + 101, n) {
+                    let (a, b) = ($simd(&x), $reference(&x));
+                    let what = format!("{} on {gen}, n = {n}", stringify!($simd));
+                    assert_eq!((a.finite, a.nan, a.inf), (b.finite, b.nan, b.inf), "{what}: counts");
+                    assert!(a.min == b.min && a.max == b.max, "{what}: min/max {:?} vs {:?}", (a.min, a.max), (b.min, b.max));
+                    let abs: f64 = x.iter().filter(|v| v.is_finite()).map(|&v| (v as f64).abs()).sum();
+                    let tol = n as f64 * f64::EPSILON * abs;
+                    assert!((a.sum - b.sum).abs() <= tol, "{what}: sum {} vs {} (tolerance {tol})", a.sum, b.sum);
+                }
+            }
+        }
+    };
+}
+
+/// Error-metric sums: `compared` and `max_abs` exact, every f64 sum within n·ε·Σ|term|.
+macro_rules! sums_kernel_tests {
+    ($name:ident, $simd:path, $reference:path) => {
+        #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+        #[cfg_attr(not(target_arch = "wasm32"), test)]
+        fn $name() {
+            for &n in &LENGTHS {
+                let sets = inputs(n as u64 + 202, n);
+                for (gx, x) in &sets {
+                    for (gy, y) in &sets {
+                        let (a, b) = ($simd(x, y), $reference(x, y));
+                        let what = format!("{} on ({gx}, {gy}), n = {n}", stringify!($simd));
+                        assert_eq!(a.compared, b.compared, "{what}: compared");
+                        assert!(a.max_abs == b.max_abs || (a.max_abs.is_nan() && b.max_abs.is_nan()), "{what}: max_abs {} vs {}", a.max_abs, b.max_abs);
+                        // Tolerance from the magnitudes of the terms (the reference sums |terms|).
+                        let mag = |f: &dyn Fn(f64, f64) -> f64| -> f64 {
+                            x.iter().zip(y.iter()).filter(|(p, _)| p.is_finite()).map(|(&p, &q)| f(p as f64, q as f64).abs()).sum()
+                        };
+                        let close = |got: f64, want: f64, m: f64, field: &str| {
+                            let ok = got == want || (got.is_nan() && want.is_nan()) || (got - want).abs() <= n as f64 * f64::EPSILON * m;
+                            assert!(ok, "{what}: {field} {got} vs {want} (tolerance {})", n as f64 * f64::EPSILON * m);
+                        };
+                        close(a.signal, b.signal, mag(&|p, _| p * p), "signal");
+                        close(a.noise, b.noise, mag(&|p, q| (p - q) * (p - q)), "noise");
+                        close(a.abs_sum, b.abs_sum, mag(&|p, q| p - q), "abs_sum");
+                        close(a.dot, b.dot, mag(&|p, q| p * q), "dot");
+                        close(a.deq_sq, b.deq_sq, mag(&|_, q| q * q), "deq_sq");
+                    }
+                }
+            }
+        }
+    };
+}
+
+/// Histogram binning: counts, below and above bit-identical.
+macro_rules! bin_kernel_tests {
+    ($name:ident, $simd:path, $reference:path) => {
+        #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+        #[cfg_attr(not(target_arch = "wasm32"), test)]
+        fn $name() {
+            for &n in &LENGTHS {
+                for (gen, x) in inputs(n as u64 + 303, n) {
+                    for &(bins, lo, hi) in &[(1usize, -1.0f64, 1.0f64), (7, -0.5, 2.0), (64, -3.0, 3.0), (4096, -1e38, 1e38), (33, 1e-40, 1e-39), (10, -f32::MAX as f64, f32::MAX as f64)] {
+                        let (mut a, mut b) = (vec![0u64; bins], vec![0u64; bins]);
+                        let ra = $simd(&x, lo, hi, &mut a);
+                        let rb = $reference(&x, lo, hi, &mut b);
+                        let what = format!("{} on {gen}, n = {n}, {bins} bins over [{lo}, {hi}]", stringify!($simd));
+                        if let Some(i) = a.iter().zip(&b).position(|(p, q)| p != q) {
+                            panic!("{what}: bin {i} has {} vs {}", a[i], b[i]);
+                        }
+                        assert_eq!(ra, rb, "{what}: (below, above)");
+                    }
+                }
+            }
+        }
+    };
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd {
+    use super::*;
+    quantize_kernel_tests!(quantize_simd_matches_ref, qk::quantize_simd, qk::quantize_ref);
+    moments_kernel_tests!(moments_simd_matches_ref, sk::moments_simd, sk::moments_ref);
+    sums_kernel_tests!(metric_sums_simd_match_ref, mk::sums_simd, mk::sums_ref);
+    bin_kernel_tests!(histogram_bin_simd_matches_ref, hk::bin_simd, hk::bin_ref);
+}
+
+// The dispatching kernels against the references, on every target.
+quantize_kernel_tests!(quantize_dispatch_matches_ref, qk::quantize, qk::quantize_ref);
+moments_kernel_tests!(moments_dispatch_matches_ref, sk::moments, sk::moments_ref);
+sums_kernel_tests!(metric_sums_dispatch_match_ref, mk::sums, mk::sums_ref);
+bin_kernel_tests!(histogram_bin_dispatch_matches_ref, hk::bin, hk::bin_ref);
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn simd_kernels_are_compiled_in_the_browser_build() {
+    // The wasm test build uses +simd128 (.cargo/config.toml); make sure the SIMD side is live.
+    #[cfg(target_arch = "wasm32")]
+    assert!(cfg!(target_feature = "simd128"), "wasm tests must run with simd128");
+}

@@ -1,0 +1,468 @@
+//! Conv, ConvInteger and QLinearConv over any number of spatial axes, by im2col and a GEMM
+//! (`quantscope_gemm::gemm_f32` for float, `quantscope_gemm::matmul_integer` for the integer ops):
+//! for each image and group, the input patches become a `C/g·∏k × ∏out` matrix and the output
+//! is `W_g (M/g × C/g·∏k) · patches`. Padding positions hold 0 for float and the input's zero
+//! point for the integer ops, so they contribute nothing.
+//!
+//! The window geometry (auto_pad, pads, strides, dilations, ceil_mode) is shared with pooling.
+
+use super::{attr_err, dtype_err, shape_err, BuildCtx, Inputs, Op, OpError};
+use crate::attr::Attrs;
+use crate::value::{DType, Data, Value};
+use quantscope_gemm::Int8;
+use std::sync::Arc;
+
+/// ONNX `auto_pad`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoPad {
+    NotSet,
+    SameUpper,
+    SameLower,
+    Valid,
+}
+
+/// Window attributes as given (lengths are checked against the input at run time).
+#[derive(Debug, Clone)]
+pub struct WindowAttrs {
+    pub auto_pad: AutoPad,
+    pub kernel_shape: Option<Vec<usize>>,
+    pub strides: Option<Vec<i64>>,
+    pub dilations: Option<Vec<i64>>,
+    /// `[x1_begin, x2_begin, ..., x1_end, x2_end, ...]`.
+    pub pads: Option<Vec<i64>>,
+    pub ceil_mode: bool,
+}
+
+impl WindowAttrs {
+    pub fn parse(a: &Attrs) -> Result<Self, OpError> {
+        let auto_pad = match a.string("auto_pad")?.as_deref() {
+            None | Some("NOTSET") => AutoPad::NotSet,
+            Some("SAME_UPPER") => AutoPad::SameUpper,
+            Some("SAME_LOWER") => AutoPad::SameLower,
+            Some("VALID") => AutoPad::Valid,
+            Some(other) => return Err(attr_err("auto_pad", format!("'{other}' is not NOTSET, SAME_UPPER, SAME_LOWER or VALID"))),
+        };
+        let kernel_shape = match a.ints("kernel_shape")? {
+            Some(k) if k.iter().any(|&x| x < 1) => return Err(attr_err("kernel_shape", format!("{k:?} has a dimension below 1"))),
+            k => k.map(|k| k.iter().map(|&x| x as usize).collect()),
+        };
+        let pads = a.ints("pads")?;
+        if pads.as_ref().is_some_and(|p| p.iter().any(|&x| x < 0)) {
+            return Err(attr_err("pads", "has a negative value"));
+        }
+        Ok(WindowAttrs {
+            auto_pad,
+            kernel_shape,
+            strides: a.ints("strides")?,
+            dilations: a.ints("dilations")?,
+            pads,
+            ceil_mode: a.int("ceil_mode", 0)? != 0,
+        })
+    }
+
+    /// The geometry for `input` spatial sizes and `kernel` sizes.
+    pub fn geometry(&self, input: &[usize], kernel: &[usize]) -> Result<Geometry, OpError> {
+        let r = input.len();
+        let per_axis = |name: &str, v: &Option<Vec<i64>>| -> Result<Vec<usize>, OpError> {
+            match v {
+                None => Ok(vec![1; r]),
+                Some(v) if v.len() == r && v.iter().all(|&x| x >= 1) => Ok(v.iter().map(|&x| x as usize).collect()),
+                Some(v) => Err(attr_err(name, format!("is {v:?}: it needs {r} values (one per spatial axis), each at least 1"))),
+            }
+        };
+        let strides = per_axis("strides", &self.strides)?;
+        let dilations = per_axis("dilations", &self.dilations)?;
+        if kernel.len() != r {
+            return Err(shape_err(format!("the kernel has {} spatial axes but the input has {r}", kernel.len())));
+        }
+        let mut pad_begin = vec![0; r];
+        let mut pad_end = vec![0; r];
+        let mut out = vec![0; r];
+        for i in 0..r {
+            let span = dilations[i] * (kernel[i] - 1) + 1;
+            let (begin, end) = match self.auto_pad {
+                AutoPad::NotSet => match &self.pads {
+                    None => (0, 0),
+                    Some(p) if p.len() == 2 * r => (p[i] as usize, p[i + r] as usize),
+                    Some(p) => return Err(attr_err("pads", format!("is {p:?}: it needs {} values", 2 * r))),
+                },
+                AutoPad::Valid => (0, 0),
+                AutoPad::SameUpper | AutoPad::SameLower => {
+                    let o = input[i].div_ceil(strides[i]);
+                    let total = ((o.max(1) - 1) * strides[i] + span).saturating_sub(input[i]);
+                    let small = total / 2;
+                    if self.auto_pad == AutoPad::SameUpper {
+                        (small, total - small)
+                    } else {
+                        (total - small, small)
+                    }
+                }
+            };
+            let padded = input[i] + begin + end;
+            if padded < span {
+                return Err(shape_err(format!(
+                    "the window ({span} wide with dilation) is larger than spatial axis {i} ({} with padding)",
+                    padded
+                )));
+            }
+            let mut o = if self.ceil_mode { (padded - span).div_ceil(strides[i]) + 1 } else { (padded - span) / strides[i] + 1 };
+            // A window may not start in the end padding (the PyTorch and ONNX reference rule).
+            if self.ceil_mode && (o - 1) * strides[i] >= input[i] + begin {
+                o -= 1;
+            }
+            pad_begin[i] = begin;
+            pad_end[i] = end;
+            out[i] = o;
+        }
+        Ok(Geometry { input: input.to_vec(), kernel: kernel.to_vec(), strides, dilations, pad_begin, pad_end, out })
+    }
+}
+
+/// Resolved window geometry over the spatial axes.
+#[derive(Debug, Clone)]
+pub struct Geometry {
+    pub input: Vec<usize>,
+    pub kernel: Vec<usize>,
+    pub strides: Vec<usize>,
+    pub dilations: Vec<usize>,
+    pub pad_begin: Vec<usize>,
+    pub pad_end: Vec<usize>,
+    pub out: Vec<usize>,
+}
+
+impl Geometry {
+    pub fn out_count(&self) -> usize {
+        self.out.iter().product()
+    }
+
+    pub fn kernel_count(&self) -> usize {
+        self.kernel.iter().product()
+    }
+
+    pub fn in_count(&self) -> usize {
+        self.input.iter().product()
+    }
+
+    /// For axis `d`: the input coordinate of kernel tap `k` at output position `o`, if inside.
+    pub fn coord(&self, d: usize, k: usize, o: usize) -> Option<usize> {
+        let x = (o * self.strides[d] + k * self.dilations[d]).checked_sub(self.pad_begin[d])?;
+        (x < self.input[d]).then_some(x)
+    }
+
+    /// True when im2col would copy the input unchanged (1×…×1 kernel, stride 1, no padding).
+    pub fn is_identity(&self) -> bool {
+        self.kernel.iter().all(|&k| k == 1) && self.strides.iter().all(|&s| s == 1) && self.pad_begin.iter().all(|&p| p == 0) && self.out == self.input
+    }
+
+    /// Writes the patches of `channels` channels of one image (`x`, channel-major) into
+    /// `cols` (`channels·∏k` rows × `∏out` columns); taps outside the input get `pad`.
+    pub fn im2col<T: Copy>(&self, x: &[T], channels: usize, pad: T, cols: &mut [T]) {
+        let r = self.input.len();
+        let (kc, oc, ic) = (self.kernel_count(), self.out_count(), self.in_count());
+        let in_strides = super::strides(&self.input);
+        // Per axis, per (tap, output position): the input coordinate or None.
+        let tables: Vec<Vec<Option<usize>>> = (0..r)
+            .map(|d| (0..self.kernel[d]).flat_map(|k| (0..self.out[d]).map(move |o| (k, o))).map(|(k, o)| self.coord(d, k, o)).collect())
+            .collect();
+        let last = r - 1;
+        let (out_last, outer_out) = (self.out[last], oc / self.out[last].max(1));
+        let mut kidx = vec![0usize; r];
+        let mut oidx = vec![0usize; r.saturating_sub(1)];
+        for c in 0..channels {
+            let xc = &x[c * ic..(c + 1) * ic];
+            for kpos in 0..kc {
+                // kernel multi-index of kpos
+                let mut rem = kpos;
+                for d in (0..r).rev() {
+                    kidx[d] = rem % self.kernel[d];
+                    rem /= self.kernel[d];
+                }
+                let row = &mut cols[(c * kc + kpos) * oc..(c * kc + kpos + 1) * oc];
+                let last_table = &tables[last][kidx[last] * out_last..(kidx[last] + 1) * out_last];
+                oidx.iter_mut().for_each(|v| *v = 0);
+                for op in 0..outer_out {
+                    // Offset and validity of the outer axes.
+                    let mut base = Some(0usize);
+                    for d in 0..last {
+                        base = match (base, tables[d][kidx[d] * self.out[d] + oidx[d]]) {
+                            (Some(b), Some(xd)) => Some(b + xd * in_strides[d]),
+                            _ => None,
+                        };
+                    }
+                    let dst = &mut row[op * out_last..(op + 1) * out_last];
+                    match base {
+                        None => dst.fill(pad),
+                        Some(b) => {
+                            for (v, t) in dst.iter_mut().zip(last_table) {
+                                *v = match t {
+                                    Some(xl) => xc[b + xl],
+                                    None => pad,
+                                };
+                            }
+                        }
+                    }
+                    for d in (0..last).rev() {
+                        oidx[d] += 1;
+                        if oidx[d] < self.out[d] {
+                            break;
+                        }
+                        oidx[d] = 0;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Conv-family attributes: the window plus `group`.
+#[derive(Debug, Clone)]
+pub struct ConvAttrs {
+    pub window: WindowAttrs,
+    pub group: usize,
+}
+
+impl ConvAttrs {
+    fn parse(a: &Attrs) -> Result<Self, OpError> {
+        a.only(&["auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"])?;
+        let group = a.int("group", 1)?;
+        if group < 1 {
+            return Err(attr_err("group", format!("is {group}: it must be at least 1")));
+        }
+        Ok(ConvAttrs { window: WindowAttrs::parse(a)?, group: group as usize })
+    }
+
+    /// Checks X `[N, C, ...]` against W `[M, C/group, k...]`; returns (N, C, M, geometry).
+    pub fn plan(&self, x: &[usize], w: &[usize]) -> Result<(usize, usize, usize, Geometry), OpError> {
+        if x.len() < 3 {
+            return Err(OpError::Rank { input: 0, expected: "at least 3 ([N, C, spatial...])".into(), got: x.len() });
+        }
+        if w.len() != x.len() {
+            return Err(OpError::Rank { input: 1, expected: x.len().to_string(), got: w.len() });
+        }
+        let (n, c, m) = (x[0], x[1], w[0]);
+        let g = self.group;
+        if c % g != 0 || m % g != 0 || w[1] * g != c {
+            return Err(shape_err(format!("X has {c} channels and W is {w:?}: with group {g}, W's dim 1 must be C/group and M divisible by group")));
+        }
+        if let Some(k) = &self.window.kernel_shape {
+            if k.as_slice() != &w[2..] {
+                return Err(shape_err(format!("kernel_shape {k:?} disagrees with W's spatial dims {:?}", &w[2..])));
+            }
+        }
+        let geo = self.window.geometry(&x[2..], &w[2..])?;
+        Ok((n, c, m, geo))
+    }
+}
+
+/// `Conv` (float32).
+#[derive(Debug)]
+pub struct Conv {
+    pub attrs: ConvAttrs,
+}
+
+pub fn build_conv(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
+    let attrs = ConvAttrs::parse(a)?;
+    if attrs.window.ceil_mode {
+        return Err(OpError::Unsupported("ceil_mode on Conv".into()));
+    }
+    Ok(Arc::new(Conv { attrs }))
+}
+
+/// Float convolution: `y[n, m, ...] = Σ w · x + b[m]`.
+pub fn conv_f32(attrs: &ConvAttrs, x: &Value, w: &Value, b: Option<&Value>) -> Result<Value, OpError> {
+    let xs = super::f32_input(x, "X")?;
+    let ws = super::f32_input(w, "W")?;
+    let (n, c, m, geo) = attrs.plan(x.shape(), w.shape())?;
+    let g = attrs.group;
+    let (cg, mg) = (c / g, m / g);
+    let (kk, oc, ic) = (cg * geo.kernel_count(), geo.out_count(), geo.in_count());
+    let bias = match b {
+        Some(b) => {
+            let bs = super::f32_input(b, "B")?;
+            if bs.len() != m {
+                return Err(shape_err(format!("B has {} elements but W has {m} output channels", bs.len())));
+            }
+            Some(bs)
+        }
+        None => None,
+    };
+    let mut y = vec![0.0f32; n * m * oc];
+    let identity = geo.is_identity();
+    let mut cols = if identity { Vec::new() } else { vec![0.0f32; kk * oc] };
+    for img in 0..n {
+        for grp in 0..g {
+            let xg = &xs[(img * c + grp * cg) * ic..(img * c + (grp + 1) * cg) * ic];
+            let patches: &[f32] = if identity {
+                xg
+            } else {
+                geo.im2col(xg, cg, 0.0, &mut cols);
+                &cols
+            };
+            let wg = &ws[grp * mg * kk..(grp + 1) * mg * kk];
+            let yg = &mut y[(img * m + grp * mg) * oc..(img * m + (grp + 1) * mg) * oc];
+            quantscope_gemm::gemm_f32(mg, kk, oc, wg, patches, yg);
+        }
+        if let Some(bs) = bias {
+            for (ch, row) in y[img * m * oc..(img + 1) * m * oc].chunks_mut(oc.max(1)).enumerate() {
+                row.iter_mut().for_each(|v| *v += bs[ch]);
+            }
+        }
+    }
+    let mut shape = vec![n, m];
+    shape.extend_from_slice(&geo.out);
+    Ok(Value::f32(shape, y))
+}
+
+impl Op for Conv {
+    fn op_type(&self) -> &'static str {
+        "Conv"
+    }
+    fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
+        Ok(vec![conv_f32(&self.attrs, inputs.req(0)?, inputs.req(1)?, inputs.get(2))?])
+    }
+}
+
+// --------------------------------------------------------------------- integer convolution
+
+/// A zero point input: absent (0), a scalar, or (when `per_channel` is given) one per channel.
+pub(crate) fn zero_points(v: Option<&Value>, per_channel: Option<usize>, what: &str, dtype: DType) -> Result<Vec<i32>, OpError> {
+    let Some(v) = v else { return Ok(vec![0]) };
+    if v.dtype() != dtype {
+        return Err(dtype_err(format!("{what} is {} but the data it belongs to is {dtype}", v.dtype())));
+    }
+    let zp: Vec<i32> = v.to_i64_vec().ok_or_else(|| dtype_err(format!("{what} must be an integer")))?.into_iter().map(|z| z as i32).collect();
+    match (zp.len(), per_channel) {
+        (1, _) => Ok(zp),
+        (n, Some(c)) if n == c && c > 0 => Ok(zp),
+        (n, _) => Err(shape_err(format!("{what} has {n} elements: it must be a scalar{}", per_channel.map_or(String::new(), |c| format!(" or have {c}"))))),
+    }
+}
+
+/// The int32 accumulators of a quantized convolution: `Σ (x − x_zp)(w − w_zp[m])`.
+pub(crate) fn conv_integer_acc<X: Int8, W: Int8>(
+    attrs: &ConvAttrs,
+    x: &[X],
+    xshape: &[usize],
+    x_zp: X,
+    w: &[W],
+    wshape: &[usize],
+    w_zp: &[i32],
+) -> Result<(Vec<i32>, Vec<usize>), OpError> {
+    let (n, c, m, geo) = attrs.plan(xshape, wshape)?;
+    let g = attrs.group;
+    let (cg, mg) = (c / g, m / g);
+    let (kk, oc, ic) = (cg * geo.kernel_count(), geo.out_count(), geo.in_count());
+    let mut y = vec![0i32; n * m * oc];
+    let mut cols = vec![x_zp; kk * oc];
+    let xz = [x_zp.to_i32()];
+    for img in 0..n {
+        for grp in 0..g {
+            let xg = &x[(img * c + grp * cg) * ic..(img * c + (grp + 1) * cg) * ic];
+            geo.im2col(xg, cg, x_zp, &mut cols);
+            let wg = &w[grp * mg * kk..(grp + 1) * mg * kk];
+            let wz = if w_zp.len() == 1 { w_zp } else { &w_zp[grp * mg..(grp + 1) * mg] };
+            let yg = &mut y[(img * m + grp * mg) * oc..(img * m + (grp + 1) * mg) * oc];
+            quantscope_gemm::matmul_integer(mg, kk, oc, wg, wz, &cols, &xz, yg);
+        }
+    }
+    let mut shape = vec![n, m];
+    shape.extend_from_slice(&geo.out);
+    Ok((y, shape))
+}
+
+/// Dispatches on the (X, W) integer dtypes: u8/i8 each.
+fn conv_integer_any(attrs: &ConvAttrs, x: &Value, x_zp: Option<&Value>, w: &Value, w_zp: Option<&Value>) -> Result<(Vec<i32>, Vec<usize>), OpError> {
+    let m = w.shape().first().copied().unwrap_or(0);
+    let wz = zero_points(w_zp, Some(m), "w_zero_point", w.dtype())?;
+    let xz = zero_points(x_zp, None, "x_zero_point", x.dtype())?[0];
+    match (x.data(), w.data(), x.dtype(), w.dtype()) {
+        (Data::U8(xs), Data::U8(ws), DType::U8, DType::U8) => conv_integer_acc(attrs, xs, x.shape(), xz as u8, ws, w.shape(), &wz),
+        (Data::U8(xs), Data::I8(ws), DType::U8, DType::I8) => conv_integer_acc(attrs, xs, x.shape(), xz as u8, ws, w.shape(), &wz),
+        (Data::I8(xs), Data::U8(ws), DType::I8, DType::U8) => conv_integer_acc(attrs, xs, x.shape(), xz as i8, ws, w.shape(), &wz),
+        (Data::I8(xs), Data::I8(ws), DType::I8, DType::I8) => conv_integer_acc(attrs, xs, x.shape(), xz as i8, ws, w.shape(), &wz),
+        _ => Err(dtype_err(format!("x and w must be uint8 or int8, not {} and {}", x.dtype(), w.dtype()))),
+    }
+}
+
+/// `ConvInteger`: int32 output.
+#[derive(Debug)]
+pub struct ConvInteger {
+    pub attrs: ConvAttrs,
+}
+
+pub fn build_conv_integer(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
+    Ok(Arc::new(ConvInteger { attrs: ConvAttrs::parse(a)? }))
+}
+
+impl Op for ConvInteger {
+    fn op_type(&self) -> &'static str {
+        "ConvInteger"
+    }
+    fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
+        let (acc, shape) = conv_integer_any(&self.attrs, inputs.req(0)?, inputs.get(2), inputs.req(1)?, inputs.get(3))?;
+        Ok(vec![Value::i32(shape, acc)])
+    }
+}
+
+/// `QLinearConv`: quantized in, quantized out.
+#[derive(Debug)]
+pub struct QLinearConv {
+    pub attrs: ConvAttrs,
+}
+
+pub fn build_qlinear_conv(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
+    Ok(Arc::new(QLinearConv { attrs: ConvAttrs::parse(a)? }))
+}
+
+/// A scale input (float32, float16 or bfloat16, as f32): a scalar or (when `per_channel`) one
+/// per channel.
+pub(crate) fn scales(v: &Value, per_channel: Option<usize>, what: &str) -> Result<Vec<f32>, OpError> {
+    if !matches!(v.dtype(), DType::F32 | DType::F16 | DType::BF16) {
+        return Err(dtype_err(format!("{what} must be float32, float16 or bfloat16, not {}", v.dtype())));
+    }
+    let s = v.to_f32_vec();
+    let ok_len = s.len() == 1 || per_channel == Some(s.len());
+    if !ok_len {
+        return Err(shape_err(format!("{what} has {} elements: it must be a scalar{}", s.len(), per_channel.map_or(String::new(), |c| format!(" or have {c}")))));
+    }
+    Ok(s.to_vec())
+}
+
+impl Op for QLinearConv {
+    fn op_type(&self) -> &'static str {
+        "QLinearConv"
+    }
+    fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
+        let (x, w) = (inputs.req(0)?, inputs.req(3)?);
+        let m = w.shape().first().copied().unwrap_or(0);
+        let x_scale = scales(inputs.req(1)?, None, "x_scale")?[0];
+        let w_scale = scales(inputs.req(4)?, Some(m), "w_scale")?;
+        let y_scale = scales(inputs.req(6)?, None, "y_scale")?[0];
+        let y_zp_v = inputs.req(7)?;
+        let (acc, shape) = conv_integer_any(&self.attrs, x, Some(inputs.req(2)?), w, Some(inputs.req(5)?))?;
+        let bias = match inputs.get(8) {
+            Some(b) => {
+                let bs = b.as_i32().filter(|_| b.dtype() == DType::I32).ok_or_else(|| dtype_err(format!("B must be int32, not {}", b.dtype())))?;
+                if bs.len() != m {
+                    return Err(shape_err(format!("B has {} elements but W has {m} output channels", bs.len())));
+                }
+                Some(bs)
+            }
+            None => None,
+        };
+        // ORT's multiplier: x_scale · w_scale[m] / y_scale, in f32.
+        let mult: Vec<f32> = (0..m).map(|ch| x_scale * w_scale[if w_scale.len() == 1 { 0 } else { ch }] / y_scale).collect();
+        let oc: usize = shape[2..].iter().product();
+        let y_zp = zero_points(Some(y_zp_v), None, "y_zero_point", y_zp_v.dtype())?[0];
+        let out_dtype = y_zp_v.dtype();
+        let (qmin, qmax) = out_dtype.int_range().filter(|_| matches!(out_dtype, DType::U8 | DType::I8)).ok_or_else(|| dtype_err(format!("y_zero_point must be uint8 or int8, not {out_dtype}")))?;
+        let mut q = vec![0i32; acc.len()];
+        for (i, (&a, out)) in acc.iter().zip(q.iter_mut()).enumerate() {
+            let ch = (i / oc.max(1)) % m.max(1);
+            let a = a.wrapping_add(bias.map_or(0, |b| b[ch]));
+            *out = super::quant::requantize(a, mult[ch], y_zp, qmin as i32, qmax as i32);
+        }
+        let data = if out_dtype == DType::U8 { Data::U8(q.iter().map(|&v| v as u8).collect()) } else { Data::I8(q.iter().map(|&v| v as i8).collect()) };
+        Ok(vec![Value::new(shape, data)])
+    }
+}

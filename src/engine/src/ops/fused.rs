@@ -1,0 +1,148 @@
+//! The integer ops `Model::quantize` puts in place of MatMul, Gemm and Conv. Each is one node
+//! doing what ONNX Runtime's dynamic (or QDQ-static) graph does in several:
+//!
+//! ```text
+//! x_q, x_scale, x_zp = DynamicQuantizeLinear(x)      (or a calibrated scale and zero point)
+//! acc  = MatMulInteger(x_q, W_q, x_zp, 0)            (ConvInteger for Conv; i32 accumulation)
+//! y    = Cast<float>(acc) · (x_scale · W_scale[j]) + bias[j]
+//! ```
+//!
+//! with the same f32 operations in the same order, so its output equals that graph's bit for
+//! bit (tests/engine_quantize.rs runs both). Weights are symmetric (zero point 0) int8, or int4
+//! codes in [−7, 7] held one per i8, per tensor or per output channel; activations are u8.
+
+use super::conv::{conv_integer_acc, ConvAttrs};
+use super::quant::{dynamic_params, quantize_u8_into};
+use super::{f32_input, shape_err, Inputs, Op, OpError};
+use crate::value::Value;
+use quantscope_gemm::PackedI8B;
+
+/// How a quantized op gets its activations' scale and zero point.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ActQuant {
+    /// Per tensor, from each run's own min/max (DynamicQuantizeLinear).
+    Dynamic,
+    /// Fixed, from calibration.
+    Static { scale: f32, zero_point: u8 },
+}
+
+impl ActQuant {
+    fn params(&self, x: &[f32]) -> (f32, u8) {
+        match *self {
+            ActQuant::Dynamic => dynamic_params(x),
+            ActQuant::Static { scale, zero_point } => (scale, zero_point),
+        }
+    }
+}
+
+/// Symmetric integer weights: codes (zero point 0) and one scale per tensor or per output
+/// channel.
+#[derive(Debug, Clone)]
+pub struct QuantWeights {
+    /// MatMul: K×N row-major (output channel = column). Conv: M × (C/g·∏k).
+    pub codes: Vec<i8>,
+    pub scales: Vec<f32>,
+    /// 8 or 4: the bits a code takes when stored (for the model size).
+    pub bits: u32,
+}
+
+impl QuantWeights {
+    /// Bytes as stored: packed codes plus f32 scales.
+    pub fn stored_bytes(&self) -> u64 {
+        (self.codes.len() as u64 * self.bits as u64).div_ceil(8) + 4 * self.scales.len() as u64
+    }
+
+    #[inline]
+    fn scale(&self, channel: usize) -> f32 {
+        self.scales[if self.scales.len() == 1 { 0 } else { channel }]
+    }
+}
+
+/// MatMul/Gemm with constant weights, integer execution. Input `x` is `[..., K]`.
+#[derive(Debug)]
+pub struct QuantMatMul {
+    pub k: usize,
+    pub n: usize,
+    pub weights: QuantWeights,
+    /// `weights.codes` packed for `quantscope_gemm::matmul_integer_packed`.
+    pub packed: PackedI8B,
+    pub bias: Option<Vec<f32>>,
+    pub act: ActQuant,
+    /// The op this replaces (`MatMul` or `Gemm`), for descriptions.
+    pub replaces: &'static str,
+}
+
+impl Op for QuantMatMul {
+    fn op_type(&self) -> &'static str {
+        "QuantMatMul"
+    }
+
+    fn own_bytes(&self) -> u64 {
+        self.weights.stored_bytes() + 4 * self.bias.as_ref().map_or(0, |b| b.len() as u64)
+    }
+
+    fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
+        let x = inputs.req(0)?;
+        let xs = f32_input(x, "the input")?;
+        let (k, n) = (self.k, self.n);
+        if x.rank() == 0 || x.shape()[x.rank() - 1] != k {
+            return Err(shape_err(format!("the input is {:?} but the weights expect a last dimension of {k}", x.shape())));
+        }
+        let m = xs.len() / k.max(1);
+        let (scale, zp) = self.act.params(xs);
+        let mut q = vec![0u8; xs.len()];
+        quantize_u8_into(xs, scale, zp, &mut q);
+        let mut acc = vec![0i32; m * n];
+        quantscope_gemm::matmul_integer_packed(m, &q, &[zp as i32], &self.packed, &mut acc);
+        // acc · (x_scale · w_scale[j]) (+ bias[j]); the multiplier is the graph's
+        // `x_scale · w_scale` product, rounded once per column as ORT's Mul of the two scales.
+        let multiplier: Vec<f32> = (0..n).map(|j| scale * self.weights.scale(j)).collect();
+        let mut y = vec![0.0f32; acc.len()];
+        super::act_kernels::rescale(&acc, &multiplier, self.bias.as_deref(), &mut y);
+        let mut shape = x.shape().to_vec();
+        *shape.last_mut().expect("rank checked") = n;
+        Ok(vec![Value::f32(shape, y)])
+    }
+}
+
+/// Conv with constant weights, integer execution.
+#[derive(Debug)]
+pub struct QuantConv {
+    pub attrs: ConvAttrs,
+    /// W's shape `[M, C/g, k...]`.
+    pub weight_shape: Vec<usize>,
+    pub weights: QuantWeights,
+    pub bias: Option<Vec<f32>>,
+    pub act: ActQuant,
+}
+
+impl Op for QuantConv {
+    fn op_type(&self) -> &'static str {
+        "QuantConv"
+    }
+
+    fn own_bytes(&self) -> u64 {
+        self.weights.stored_bytes() + 4 * self.bias.as_ref().map_or(0, |b| b.len() as u64)
+    }
+
+    fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
+        let x = inputs.req(0)?;
+        let xs = f32_input(x, "X")?;
+        let (scale, zp) = self.act.params(xs);
+        let mut q = vec![0u8; xs.len()];
+        quantize_u8_into(xs, scale, zp, &mut q);
+        let (acc, shape) = conv_integer_acc(&self.attrs, &q, x.shape(), zp, &self.weights.codes, &self.weight_shape, &[0])?;
+        let m = self.weight_shape[0];
+        let oc: usize = shape[2..].iter().product();
+        let mut y = vec![0.0f32; acc.len()];
+        for (i, (yv, &a)) in y.iter_mut().zip(&acc).enumerate() {
+            let ch = (i / oc.max(1)) % m;
+            let v = a as f32 * (scale * self.weights.scale(ch));
+            *yv = match &self.bias {
+                Some(b) => v + b[ch],
+                None => v,
+            };
+        }
+        Ok(vec![Value::f32(shape, y)])
+    }
+}

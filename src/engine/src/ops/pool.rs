@@ -1,0 +1,260 @@
+//! MaxPool (with its optional Indices output), AveragePool and GlobalAveragePool, over any
+//! number of spatial axes, with the window geometry of Conv (auto_pad, pads, strides,
+//! dilations, ceil_mode).
+//!
+//! AveragePool divides by the taps inside the input (`count_include_pad=0`) or inside the
+//! padded input (`count_include_pad=1`); taps that `ceil_mode` pushes past the end padding
+//! never count, as in PyTorch and the ONNX reference.
+
+use super::conv::{Geometry, WindowAttrs};
+use super::{attr_err, dtype_err, BuildCtx, Inputs, Op, OpError};
+use crate::attr::Attrs;
+use crate::value::{DType, Data, Value};
+use half::f16;
+use std::sync::Arc;
+
+fn check_input(v: &Value) -> Result<(), OpError> {
+    if v.rank() < 3 {
+        return Err(OpError::Rank { input: 0, expected: "at least 3 ([N, C, spatial...])".into(), got: v.rank() });
+    }
+    Ok(())
+}
+
+fn window(a: &Attrs, known: &[&str]) -> Result<WindowAttrs, OpError> {
+    a.only(known)?;
+    let w = WindowAttrs::parse(a)?;
+    if w.kernel_shape.is_none() {
+        return Err(attr_err("kernel_shape", "is required"));
+    }
+    Ok(w)
+}
+
+/// Visits every output position of one channel: `f(out_index, taps)` where `taps` yields the
+/// in-input offsets of the window (row-major within the channel) and the multi-index coords.
+fn for_each_window(geo: &Geometry, mut f: impl FnMut(usize, &mut dyn Iterator<Item = (usize, &[usize])>, usize)) {
+    let r = geo.input.len();
+    let in_strides = super::strides(&geo.input);
+    let kc = geo.kernel_count();
+    let mut oidx = vec![0usize; r];
+    let mut kidx = vec![0usize; r];
+    let mut coords = vec![0usize; r];
+    for o in 0..geo.out_count() {
+        let mut rem = o;
+        for d in (0..r).rev() {
+            oidx[d] = rem % geo.out[d];
+            rem /= geo.out[d];
+        }
+        // Taps inside the padded region (for count_include_pad).
+        let mut padded_taps = 0;
+        let mut taps: Vec<(usize, Vec<usize>)> = Vec::with_capacity(kc);
+        for k in 0..kc {
+            let mut rem = k;
+            for d in (0..r).rev() {
+                kidx[d] = rem % geo.kernel[d];
+                rem /= geo.kernel[d];
+            }
+            let mut inside = true;
+            let mut in_padded = true;
+            let mut off = 0;
+            for d in 0..r {
+                let pos = (oidx[d] * geo.strides[d] + kidx[d] * geo.dilations[d]) as i64 - geo.pad_begin[d] as i64;
+                if pos < -(geo.pad_begin[d] as i64) || pos >= (geo.input[d] + geo.pad_end[d]) as i64 {
+                    in_padded = false;
+                }
+                if pos < 0 || pos >= geo.input[d] as i64 {
+                    inside = false;
+                } else {
+                    coords[d] = pos as usize;
+                    off += pos as usize * in_strides[d];
+                }
+            }
+            padded_taps += in_padded as usize;
+            if inside {
+                taps.push((off, coords.clone()));
+            }
+        }
+        let mut it = taps.iter().map(|(o, c)| (*o, c.as_slice()));
+        f(o, &mut it, padded_taps);
+    }
+}
+
+// -------------------------------------------------------------------------------- MaxPool
+
+#[derive(Debug)]
+pub struct MaxPool {
+    pub window: WindowAttrs,
+    /// 0: Indices count row-major; 1: column-major over the spatial axes.
+    pub storage_order: i64,
+}
+
+pub fn build_maxpool(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
+    let window = window(a, &["auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"])?;
+    Ok(Arc::new(MaxPool { window, storage_order: a.int("storage_order", 0)? }))
+}
+
+/// Max over each window of each channel; also the flat input index of each maximum.
+fn maxpool<T: Copy + PartialOrd>(x: &[T], channels: usize, geo: &Geometry, storage_order: i64, lowest: T) -> (Vec<T>, Vec<i64>) {
+    let (ic, oc) = (geo.in_count(), geo.out_count());
+    let r = geo.input.len();
+    // Column-major spatial strides for storage_order=1.
+    let mut col_strides = vec![1usize; r];
+    for d in 1..r {
+        col_strides[d] = col_strides[d - 1] * geo.input[d - 1];
+    }
+    let mut out = vec![lowest; channels * oc];
+    let mut idx = vec![0i64; channels * oc];
+    for ch in 0..channels {
+        let xc = &x[ch * ic..(ch + 1) * ic];
+        for_each_window(geo, |o, taps, _| {
+            let mut best: Option<(T, usize, Vec<usize>)> = None;
+            for (off, coords) in taps {
+                let v = xc[off];
+                if best.as_ref().map_or(true, |b| v > b.0) {
+                    best = Some((v, off, coords.to_vec()));
+                }
+            }
+            if let Some((v, off, coords)) = best {
+                out[ch * oc + o] = v;
+                let local = if storage_order == 0 { off } else { coords.iter().zip(&col_strides).map(|(c, s)| c * s).sum() };
+                idx[ch * oc + o] = (ch * ic + local) as i64;
+            }
+        });
+    }
+    (out, idx)
+}
+
+fn widen<T>(v: &[T], f: impl Fn(&T) -> f32) -> Vec<f32> {
+    v.iter().map(f).collect()
+}
+
+impl Op for MaxPool {
+    fn op_type(&self) -> &'static str {
+        "MaxPool"
+    }
+    fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
+        let x = inputs.req(0)?;
+        check_input(x)?;
+        let geo = self.window.geometry(&x.shape()[2..], self.window.kernel_shape.as_ref().expect("checked at build"))?;
+        let channels = x.shape()[0] * x.shape()[1];
+        let mut shape = x.shape()[..2].to_vec();
+        shape.extend_from_slice(&geo.out);
+        let so = self.storage_order;
+        let (data, idx) = match x.data() {
+            Data::F32(v) if x.dtype() == DType::F32 => {
+                let (o, i) = maxpool(v, channels, &geo, so, f32::NEG_INFINITY);
+                (Data::F32(o), i)
+            }
+            Data::F64(v) => {
+                let (o, i) = maxpool(v, channels, &geo, so, f64::NEG_INFINITY);
+                (Data::F64(o), i)
+            }
+            // float16 and the 8-bit ints run in f32 and go back exactly: every one of their
+            // values is an f32, and the max picks an element (NaN never wins), so there is no
+            // loop per dtype. The empty-window start, −∞, converts to each type's lowest value.
+            Data::F16(v) => {
+                let (o, i) = maxpool(&widen(v, |e| e.to_f32()), channels, &geo, so, f32::NEG_INFINITY);
+                (Data::F16(o.into_iter().map(f16::from_f32).collect()), i)
+            }
+            Data::U8(v) if x.dtype() == DType::U8 => {
+                let (o, i) = maxpool(&widen(v, |&e| e as f32), channels, &geo, so, f32::NEG_INFINITY);
+                (Data::U8(o.into_iter().map(|e| e as u8).collect()), i)
+            }
+            Data::I8(v) if x.dtype() == DType::I8 => {
+                let (o, i) = maxpool(&widen(v, |&e| e as f32), channels, &geo, so, f32::NEG_INFINITY);
+                (Data::I8(o.into_iter().map(|e| e as i8).collect()), i)
+            }
+            _ => return Err(dtype_err(format!("MaxPool does not accept {}", x.dtype()))),
+        };
+        let idx_shape = shape.clone();
+        Ok(vec![Value::new(shape, data), Value::i64(idx_shape, idx)])
+    }
+}
+
+// ---------------------------------------------------------------------------- AveragePool
+
+#[derive(Debug)]
+pub struct AveragePool {
+    pub window: WindowAttrs,
+    pub count_include_pad: bool,
+}
+
+pub fn build_averagepool(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
+    let window = window(a, &["auto_pad", "ceil_mode", "count_include_pad", "dilations", "kernel_shape", "pads", "strides"])?;
+    Ok(Arc::new(AveragePool { window, count_include_pad: a.int("count_include_pad", 0)? != 0 }))
+}
+
+fn widen_f32(x: &Value, op: &str) -> Result<Vec<f32>, OpError> {
+    match x.data() {
+        Data::F32(v) if x.dtype() == DType::F32 => Ok(v.clone()),
+        Data::F16(v) => Ok(v.iter().map(|e| e.to_f32()).collect()),
+        Data::F64(v) => Ok(v.iter().map(|&e| e as f32).collect()),
+        _ => Err(dtype_err(format!("{op} does not accept {}", x.dtype()))),
+    }
+}
+
+fn narrow_like(x: &Value, y: Vec<f32>) -> Data {
+    match x.dtype() {
+        DType::F16 => Data::F16(y.into_iter().map(f16::from_f32).collect()),
+        DType::F64 => Data::F64(y.into_iter().map(f64::from).collect()),
+        _ => Data::F32(y),
+    }
+}
+
+impl Op for AveragePool {
+    fn op_type(&self) -> &'static str {
+        "AveragePool"
+    }
+    fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
+        let x = inputs.req(0)?;
+        check_input(x)?;
+        let xs = widen_f32(x, "AveragePool")?;
+        let geo = self.window.geometry(&x.shape()[2..], self.window.kernel_shape.as_ref().expect("checked at build"))?;
+        let channels = x.shape()[0] * x.shape()[1];
+        let (ic, oc) = (geo.in_count(), geo.out_count());
+        let mut y = vec![0.0f32; channels * oc];
+        for ch in 0..channels {
+            let xc = &xs[ch * ic..(ch + 1) * ic];
+            for_each_window(&geo, |o, taps, padded| {
+                let (mut sum, mut n) = (0.0f32, 0usize);
+                for (off, _) in taps {
+                    sum += xc[off];
+                    n += 1;
+                }
+                let div = if self.count_include_pad { padded } else { n };
+                y[ch * oc + o] = if div == 0 { 0.0 } else { sum / div as f32 };
+            });
+        }
+        let mut shape = x.shape()[..2].to_vec();
+        shape.extend_from_slice(&geo.out);
+        Ok(vec![Value::new(shape, narrow_like(x, y))])
+    }
+}
+
+// ---------------------------------------------------------------------- GlobalAveragePool
+
+#[derive(Debug)]
+pub struct GlobalAveragePool;
+
+pub fn build_global_averagepool(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
+    a.only(&[])?;
+    Ok(Arc::new(GlobalAveragePool))
+}
+
+impl Op for GlobalAveragePool {
+    fn op_type(&self) -> &'static str {
+        "GlobalAveragePool"
+    }
+    fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
+        let x = inputs.req(0)?;
+        check_input(x)?;
+        let xs = widen_f32(x, "GlobalAveragePool")?;
+        let inner: usize = x.shape()[2..].iter().product();
+        let channels = x.shape()[0] * x.shape()[1];
+        let y: Vec<f32> = (0..channels)
+            .map(|c| if inner == 0 { 0.0 } else { xs[c * inner..(c + 1) * inner].iter().sum::<f32>() / inner as f32 })
+            .collect();
+        let mut shape = x.shape()[..2].to_vec();
+        shape.extend(std::iter::repeat(1).take(x.rank() - 2));
+        Ok(vec![Value::new(shape, narrow_like(x, y))])
+    }
+}

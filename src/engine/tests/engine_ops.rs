@@ -1,0 +1,497 @@
+//! The engine's errors and op edge cases, on models built in code (natively and in Chromium):
+//! each malformed model gives its own error naming the node and op; ops handle empty
+//! tensors, broadcasting corners, padding and batching; integer ops agree with a naive
+//! reference bit for bit.
+
+#[macro_use]
+#[path = "../../../tests/common/mod.rs"]
+mod common;
+
+use quantscope_engine::builder::{attr_float, attr_int, attr_ints, attr_string, attr_tensor, GraphBuilder};
+use quantscope_engine::{DType, Data, Dim, EngineError, Model, Value};
+
+browser_tests!();
+
+fn model(g: &GraphBuilder) -> Model {
+    Model::from_onnx(&g.build()).expect("model loads")
+}
+
+fn load_err(g: &GraphBuilder) -> EngineError {
+    Model::from_onnx(&g.build()).expect_err("the model must not load")
+}
+
+/// A one-node model `y = op(inputs...)`; an empty shape declares none (any rank).
+fn one(op: &str, inputs: &[(&str, DType, &[Option<usize>])], attrs: Vec<quantscope_formats::onnx::proto::AttributeProto>) -> GraphBuilder {
+    let mut g = GraphBuilder::new(21);
+    for (n, d, s) in inputs {
+        if s.is_empty() {
+            g.input_unshaped(n, *d);
+        } else {
+            g.input(n, *d, s);
+        }
+    }
+    let names: Vec<&str> = inputs.iter().map(|i| i.0).collect();
+    g.node(op, "n", &names, &["y"], attrs);
+    g.output("y", DType::F32, &[]);
+    g
+}
+
+fn run1(m: &Model, inputs: Vec<(&str, Value)>) -> Result<Value, EngineError> {
+    m.run(&inputs).map(|mut o| o.remove(0).1)
+}
+
+// ---------------------------------------------------------------------------- load errors
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn unknown_op_names_node_and_op() {
+    let mut g = GraphBuilder::new(17);
+    g.input("x", DType::F32, &[Some(2)]).node("Frobnicate", "mystery", &["x"], &["y"], vec![]).output("y", DType::F32, &[Some(2)]);
+    let e = load_err(&g);
+    assert_eq!(e, EngineError::UnsupportedOp { node: "mystery".into(), op: "Frobnicate".into(), domain: String::new() });
+    assert_eq!(e.to_string(), "node 'mystery': op 'Frobnicate' is not supported by the engine");
+    let mut g = GraphBuilder::new(17);
+    g.input("x", DType::F32, &[Some(2)]).node_in_domain("com.microsoft", "QLinearAdd", "qa", &["x"], &["y"]).output("y", DType::F32, &[]);
+    assert!(load_err(&g).to_string().contains("op 'com.microsoft.QLinearAdd' is not supported"));
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn missing_input_duplicate_output_and_missing_graph_output() {
+    let mut g = GraphBuilder::new(17);
+    g.input("x", DType::F32, &[Some(2)]).node("Add", "add", &["x", "ghost"], &["y"], vec![]).output("y", DType::F32, &[]);
+    assert_eq!(load_err(&g), EngineError::MissingInput { node: "add".into(), op: "Add".into(), input: "ghost".into() });
+
+    let mut g = GraphBuilder::new(17);
+    g.input("x", DType::F32, &[Some(2)]).node("Relu", "a", &["x"], &["y"], vec![]).node("Relu", "b", &["x"], &["y"], vec![]).output("y", DType::F32, &[]);
+    assert_eq!(load_err(&g), EngineError::DuplicateOutput { node: "b".into(), op: "Relu".into(), output: "y".into() });
+
+    let mut g = GraphBuilder::new(17);
+    g.input("x", DType::F32, &[Some(2)]).node("Relu", "a", &["x"], &["y"], vec![]).output("z", DType::F32, &[]);
+    assert_eq!(load_err(&g).to_string(), "graph output 'z' is not produced by any node");
+
+    // A required input given as "" (omitted).
+    let mut g = GraphBuilder::new(17);
+    g.input("x", DType::F32, &[Some(2)]).node("Add", "add", &["x", ""], &["y"], vec![]).output("y", DType::F32, &[]);
+    assert!(matches!(load_err(&g), EngineError::MissingInput { .. }));
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn cycle_is_detected() {
+    let mut g = GraphBuilder::new(17);
+    g.input("x", DType::F32, &[Some(2)])
+        .node("Add", "a", &["x", "c"], &["b"], vec![])
+        .node("Relu", "r", &["b"], &["c"], vec![])
+        .node("Relu", "out", &["c"], &["y"], vec![])
+        .output("y", DType::F32, &[]);
+    match load_err(&g) {
+        EngineError::Cycle { nodes } => assert_eq!(nodes, ["'a' (Add)", "'r' (Relu)", "'out' (Relu)"]),
+        e => panic!("expected a cycle, got {e}"),
+    }
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn bad_and_unsupported_attributes_fail_at_load() {
+    let g = one("Conv", &[("x", DType::F32, &[]), ("w", DType::F32, &[])], vec![attr_string("auto_pad", "SIDEWAYS")]);
+    let e = load_err(&g);
+    assert!(matches!(&e, EngineError::BadAttribute { attribute, .. } if attribute == "auto_pad"), "{e}");
+    let g = one("Relu", &[("x", DType::F32, &[])], vec![attr_float("alpha", 0.1)]);
+    assert_eq!(load_err(&g).to_string(), "node 'n' (Relu): not supported: attribute 'alpha' is not supported");
+    let g = one("Cast", &[("x", DType::F32, &[])], vec![attr_int("to", 8)]);
+    assert!(load_err(&g).to_string().contains("casting to STRING (8) is not supported"));
+    let g = one("Gemm", &[("a", DType::F32, &[]), ("b", DType::F32, &[])], vec![attr_ints("alpha", &[1])]);
+    assert!(load_err(&g).to_string().contains("attribute 'alpha' must be a float"));
+    let mut g = one("BatchNormalization", &[("x", DType::F32, &[]), ("s", DType::F32, &[]), ("b", DType::F32, &[]), ("m", DType::F32, &[]), ("v", DType::F32, &[])], vec![attr_int("training_mode", 1)]);
+    g.output("y2", DType::F32, &[]);
+    assert!(matches!(load_err(&g), EngineError::Unsupported { .. }));
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn not_an_onnx_model() {
+    assert!(matches!(Model::from_onnx(b"GGUF\x03\x00"), Err(EngineError::Decode(_))));
+    let bytes = {
+        let mut g = GraphBuilder::new(17);
+        g.input("x", DType::F32, &[Some(2)]).node("Relu", "r", &["x"], &["y"], vec![]).output("y", DType::F32, &[]);
+        g.build()
+    };
+    for cut in 0..bytes.len() {
+        let _ = Model::from_onnx(&bytes[..cut]); // never panics
+    }
+}
+
+// ----------------------------------------------------------------------------- run errors
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn inputs_are_checked_against_the_declaration() {
+    let mut g = GraphBuilder::new(17);
+    g.input("x", DType::F32, &[None, Some(3)]).input("z", DType::F32, &[None, Some(3)]);
+    g.node("Add", "add", &["x", "z"], &["y"], vec![]).output("y", DType::F32, &[None, Some(3)]);
+    let m = model(&g);
+    assert_eq!(m.inputs()[0].shape, Some(vec![Dim::Symbolic("N".into()), Dim::Fixed(3)]));
+    let v = |n: usize| Value::f32(vec![n, 3], vec![1.0; n * 3]);
+    assert!(m.run(&[("x", v(2)), ("z", v(2))]).is_ok());
+    let e = m.run(&[("x", v(2)), ("z", v(5))]).unwrap_err();
+    assert_eq!(e.to_string(), "model input 'z': has N = 5 on axis 0, but another input has N = 2");
+    let e = m.run(&[("x", Value::f32(vec![2, 4], vec![0.0; 8])), ("z", v(2))]).unwrap_err();
+    assert!(e.to_string().contains("declares dimension 1 = 3"), "{e}");
+    let e = m.run(&[("x", Value::f32(vec![6], vec![0.0; 6])), ("z", v(2))]).unwrap_err();
+    assert!(e.to_string().contains("rank 1) but the model declares rank 2"), "{e}");
+    let e = m.run(&[("x", Value::i64(vec![2, 3], vec![0; 6])), ("z", v(2))]).unwrap_err();
+    assert_eq!(e.to_string(), "model input 'x': is int64 but the model declares float32");
+    assert_eq!(m.run(&[("x", v(2))]).unwrap_err(), EngineError::InputNotGiven { name: "z".into() });
+    assert!(matches!(m.run(&[("x", v(2)), ("z", v(2)), ("w", v(2))]).unwrap_err(), EngineError::UnknownInput { .. }));
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn wrong_rank_and_shape_mismatch_name_the_node() {
+    let g = one("Gemm", &[("a", DType::F32, &[Some(2), Some(3)]), ("b", DType::F32, &[Some(3)])], vec![]);
+    let m = model(&g);
+    let e = run1(&m, vec![("a", Value::f32(vec![2, 3], vec![0.0; 6])), ("b", Value::f32(vec![3], vec![0.0; 3]))]).unwrap_err();
+    assert_eq!(e, EngineError::Rank { node: "n".into(), op: "Gemm".into(), input: "b".into(), expected: "2".into(), got: 1 });
+    assert_eq!(e.to_string(), "node 'n' (Gemm): input 'b' has rank 1, expected 2");
+
+    let g = one("MatMul", &[("a", DType::F32, &[Some(2), Some(3)]), ("b", DType::F32, &[Some(4), Some(2)])], vec![]);
+    let e = run1(&model(&g), vec![("a", Value::f32(vec![2, 3], vec![0.0; 6])), ("b", Value::f32(vec![4, 2], vec![0.0; 8]))]).unwrap_err();
+    assert_eq!(e.to_string(), "node 'n' (MatMul): shape mismatch: cannot multiply [2, 3] by [4, 2]: inner dimensions 3 and 4 differ");
+
+    let g = one("Add", &[("a", DType::F32, &[Some(2), Some(3)]), ("b", DType::F32, &[Some(2)])], vec![]);
+    let e = run1(&model(&g), vec![("a", Value::f32(vec![2, 3], vec![0.0; 6])), ("b", Value::f32(vec![2], vec![0.0; 2]))]).unwrap_err();
+    assert!(matches!(e, EngineError::ShapeMismatch { .. }), "{e}");
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn constant_folding_reports_errors_at_load() {
+    // A Reshape of a constant to an impossible shape fails when the model loads.
+    let mut g = GraphBuilder::new(17);
+    g.input("x", DType::F32, &[Some(1)]);
+    g.initializer("w", &Value::f32(vec![2, 3], vec![0.0; 6]));
+    g.initializer("s", &Value::i64(vec![1], vec![4]));
+    g.node("Reshape", "r", &["w", "s"], &["w2"], vec![]).node("Add", "a", &["x", "w2"], &["y"], vec![]).output("y", DType::F32, &[]);
+    assert!(matches!(load_err(&g), EngineError::ShapeMismatch { node, .. } if node == "r"));
+}
+
+// ------------------------------------------------------------------------ op edge cases
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn broadcasting_corners_and_in_place_reuse() {
+    let g = one("Sub", &[("a", DType::F32, &[]), ("b", DType::F32, &[])], vec![]);
+    let m = model(&g);
+    let a = Value::f32(vec![2, 1, 3], vec![1., 2., 3., 4., 5., 6.]);
+    let b = Value::f32(vec![2, 1], vec![10., 20.]);
+    let y = run1(&m, vec![("a", a), ("b", b)]).unwrap();
+    assert_eq!(y.shape(), [2, 2, 3]);
+    assert_eq!(y.to_f32_vec(), [-9., -8., -7., -19., -18., -17., -6., -5., -4., -16., -15., -14.]);
+    // Empty tensors broadcast to empty outputs.
+    let y = run1(&m, vec![("a", Value::f32(vec![0, 3], vec![])), ("b", Value::f32(vec![1], vec![1.]))]).unwrap();
+    assert_eq!(y.shape(), [0, 3]);
+    // Integer division truncates; by zero is an error.
+    let g = one("Div", &[("a", DType::I32, &[]), ("b", DType::I32, &[])], vec![]);
+    let m = model(&g);
+    let y = run1(&m, vec![("a", Value::i32(vec![3], vec![7, -7, 9])), ("b", Value::i32(vec![3], vec![2, 2, -4]))]).unwrap();
+    assert_eq!(y.data(), &Data::I32(vec![3, -3, -2]));
+    let e = run1(&m, vec![("a", Value::i32(vec![1], vec![1])), ("b", Value::i32(vec![1], vec![0]))]).unwrap_err();
+    assert_eq!(e.to_string(), "node 'n' (Div): integer division by zero");
+    // Narrow integers wrap as their own arithmetic does (they run widened to i64 and truncated).
+    let bin = |op: &str, dt: DType, a: Value, b: Value| run1(&model(&one(op, &[("a", dt, &[]), ("b", dt, &[])], vec![])), vec![("a", a), ("b", b)]).unwrap();
+    let v8 = |x: Vec<i8>| Value::new(vec![x.len()], Data::I8(x));
+    assert_eq!(bin("Add", DType::I8, v8(vec![100, -128, 127]), v8(vec![100, -1, 1])).data(), &Data::I8(vec![-56, 127, -128]));
+    assert_eq!(bin("Div", DType::I8, v8(vec![-128, -7]), v8(vec![-1, 2])).data(), &Data::I8(vec![-128, -3]));
+    let u8v = |x: Vec<u8>| Value::new(vec![x.len()], Data::U8(x));
+    assert_eq!(bin("Mul", DType::U8, u8v(vec![200, 16]), u8v(vec![2, 16])).data(), &Data::U8(vec![144, 0]));
+    assert_eq!(bin("Sub", DType::U8, u8v(vec![1]), u8v(vec![2])).data(), &Data::U8(vec![255]));
+    let u32v = |x: Vec<u32>| Value::new(vec![x.len()], Data::U32(x));
+    assert_eq!(bin("Div", DType::U32, u32v(vec![u32::MAX, 7]), u32v(vec![2, 7])).data(), &Data::U32(vec![u32::MAX / 2, 1]));
+    assert_eq!(bin("Mul", DType::U32, u32v(vec![u32::MAX]), u32v(vec![u32::MAX])).data(), &Data::U32(vec![1]));
+    let i32v = |x: Vec<i32>| Value::new(vec![x.len()], Data::I32(x));
+    assert_eq!(bin("Div", DType::I32, i32v(vec![i32::MIN]), i32v(vec![-1])).data(), &Data::I32(vec![i32::MIN]));
+    assert_eq!(bin("Mul", DType::I32, i32v(vec![i32::MAX]), i32v(vec![2])).data(), &Data::I32(vec![-2]));
+    // FLOAT16 rounds once per element, as the type's own `+` does.
+    let h = |x: &[f32]| Value::new(vec![x.len()], Data::F16(x.iter().map(|&v| half::f16::from_f32(v)).collect()));
+    let (xa, xb) = ([1.0f32, 2048.0, 0.1, 65504.0], [0.000_488_28, 1.0, 0.2, 65504.0]);
+    let want: Vec<half::f16> = xa.iter().zip(&xb).map(|(&p, &q)| half::f16::from_f32(p) + half::f16::from_f32(q)).collect();
+    assert_eq!(bin("Add", DType::F16, h(&xa), h(&xb)).data(), &Data::F16(want));
+    // Mixed dtypes are refused.
+    let g = one("Mul", &[("a", DType::F32, &[]), ("b", DType::I64, &[])], vec![]);
+    let e = run1(&model(&g), vec![("a", Value::f32(vec![1], vec![1.])), ("b", Value::i64(vec![1], vec![1]))]).unwrap_err();
+    assert!(matches!(e, EngineError::Dtype { .. }));
+    // A chain of elementwise ops over an intermediate works in place and gives the same values.
+    let mut g = GraphBuilder::new(17);
+    g.input("x", DType::F32, &[Some(4)]).initializer("c", &Value::f32(vec![1], vec![2.0]));
+    g.node("Mul", "m", &["x", "c"], &["t"], vec![]).node("Relu", "r", &["t"], &["u"], vec![]).node("Add", "a", &["u", "x"], &["y"], vec![]);
+    g.output("y", DType::F32, &[]);
+    let y = run1(&model(&g), vec![("x", Value::f32(vec![4], vec![-1., 0.5, 2., -3.]))]).unwrap();
+    assert_eq!(y.to_f32_vec(), [-1., 1.5, 6., -3.]);
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn gemm_with_constant_transposed_weights_and_bias() {
+    // y = 0.5 · x · Wᵀ + 2 · b, W constant (prepacked at load).
+    let mut g = GraphBuilder::new(17);
+    g.input("x", DType::F32, &[None, Some(3)]);
+    g.initializer("w", &Value::f32(vec![2, 3], vec![1., 2., 3., 4., 5., 6.]));
+    g.initializer("b", &Value::f32(vec![2], vec![1., -1.]));
+    g.node("Gemm", "fc", &["x", "w", "b"], &["y"], vec![attr_int("transB", 1), attr_float("alpha", 0.5), attr_float("beta", 2.0)]);
+    g.output("y", DType::F32, &[None, Some(2)]);
+    let m = model(&g);
+    let y = run1(&m, vec![("x", Value::f32(vec![2, 3], vec![1., 0., 0., 1., 1., 1.]))]).unwrap();
+    assert_eq!(y.to_f32_vec(), [0.5 + 2., 2. - 2., 3. + 2., 7.5 - 2.]);
+    assert_eq!(m.parameter_count(), 8);
+    assert_eq!(m.stored_bytes(), 32);
+}
+
+/// The awkward convolution both conv tests use: grouped, strided, dilated, asymmetrically
+/// padded, on two images.
+mod conv_case {
+    use super::*;
+    pub const N: usize = 2;
+    pub const C: usize = 4;
+    pub const H: usize = 7;
+    pub const W: usize = 6;
+    pub const M: usize = 6;
+    pub const G: usize = 2;
+    pub const CG: usize = C / G;
+    const K: [usize; 2] = [3, 2];
+    const STRIDES: [usize; 2] = [2, 1];
+    const DILATIONS: [usize; 2] = [1, 2];
+    const PADS: [usize; 4] = [1, 0, 2, 1];
+
+    pub const W_SHAPE: [usize; 4] = [M, CG, K[0], K[1]];
+    pub const W_LEN: usize = M * CG * K[0] * K[1];
+    pub const X_LEN: usize = N * C * H * W;
+
+    pub fn attrs() -> Vec<quantscope_formats::onnx::proto::AttributeProto> {
+        let ints = |v: &[usize]| v.iter().map(|&d| d as i64).collect::<Vec<_>>();
+        vec![attr_int("group", G as i64), attr_ints("strides", &ints(&STRIDES)), attr_ints("dilations", &ints(&DILATIONS)), attr_ints("pads", &ints(&PADS))]
+    }
+
+    /// The output's spatial size.
+    pub fn out() -> [usize; 2] {
+        [0, 1].map(|d| (if d == 0 { H } else { W } + PADS[d] + PADS[d + 2] - DILATIONS[d] * (K[d] - 1) - 1) / STRIDES[d] + 1)
+    }
+
+    /// The definition, one output at a time: `start(m)` plus `mac(x index, w index)` over the
+    /// taps that fall inside the input (padding adds nothing), in `[N, M, oh, ow]` order.
+    pub fn direct<T: Copy + std::ops::Add<Output = T>>(start: impl Fn(usize) -> T, mac: impl Fn(usize, usize) -> T) -> Vec<T> {
+        let [oh, ow] = out();
+        let mut y = Vec::with_capacity(N * M * oh * ow);
+        for img in 0..N {
+            for oc in 0..M {
+                let grp = oc / (M / G);
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let mut acc = start(oc);
+                        for ic in 0..CG {
+                            for ky in 0..K[0] {
+                                for kx in 0..K[1] {
+                                    let iy = (oy * STRIDES[0] + ky * DILATIONS[0]).checked_sub(PADS[0]).filter(|&v| v < H);
+                                    let ix = (ox * STRIDES[1] + kx * DILATIONS[1]).checked_sub(PADS[1]).filter(|&v| v < W);
+                                    if let (Some(iy), Some(ix)) = (iy, ix) {
+                                        acc = acc + mac(((img * C + grp * CG + ic) * H + iy) * W + ix, ((oc * CG + ic) * K[0] + ky) * K[1] + kx);
+                                    }
+                                }
+                            }
+                        }
+                        y.push(acc);
+                    }
+                }
+            }
+        }
+        y
+    }
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn conv_matches_a_direct_loop() {
+    use conv_case::*;
+    let x: Vec<f32> = (0..X_LEN).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
+    let wt: Vec<f32> = (0..W_LEN).map(|i| ((i * 53 % 89) as f32 - 44.0) / 40.0).collect();
+    let b: Vec<f32> = (0..M).map(|i| i as f32 * 0.25).collect();
+    let mut gb = GraphBuilder::new(17);
+    gb.input("x", DType::F32, &[Some(N), Some(C), Some(H), Some(W)]);
+    gb.initializer("w", &Value::f32(W_SHAPE.to_vec(), wt.clone())).initializer("b", &Value::f32(vec![M], b.clone()));
+    gb.node("Conv", "conv", &["x", "w", "b"], &["y"], attrs());
+    gb.output("y", DType::F32, &[]);
+    let y = run1(&model(&gb), vec![("x", Value::f32(vec![N, C, H, W], x.clone()))]).unwrap();
+    let [oh, ow] = out();
+    assert_eq!(y.shape(), [N, M, oh, ow]);
+    let want = direct(|oc| b[oc] as f64, |xi, wi| x[xi] as f64 * wt[wi] as f64);
+    for (i, (&v, &w)) in y.to_f32_vec().iter().zip(&want).enumerate() {
+        assert!((v as f64 - w).abs() < 1e-4, "element {i}: {v} vs {w}");
+    }
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn integer_ops_match_a_naive_reference() {
+    // MatMulInteger with per-row a_zero_point and per-column b_zero_point, awkward sizes.
+    for (mm, k, n) in [(1, 1, 1), (3, 17, 5), (4, 33, 15), (2, 0, 3)] {
+        let a: Vec<u8> = (0..mm * k).map(|i| (i * 89 % 256) as u8).collect();
+        let b: Vec<i8> = (0..k * n).map(|i| ((i * 61 % 256) as i32 - 128) as i8).collect();
+        let az: Vec<u8> = (0..mm).map(|i| (100 + i * 7) as u8).collect();
+        let bz: Vec<i8> = (0..n).map(|j| (j as i8) - 3).collect();
+        let mut g = GraphBuilder::new(10);
+        g.input("a", DType::U8, &[Some(mm), Some(k)]).input("b", DType::I8, &[Some(k), Some(n)]);
+        g.input("az", DType::U8, &[Some(mm)]).input("bz", DType::I8, &[Some(n)]);
+        g.node("MatMulInteger", "mmi", &["a", "b", "az", "bz"], &["y"], vec![]).output("y", DType::I32, &[]);
+        let y = run1(
+            &model(&g),
+            vec![
+                ("a", Value::u8(vec![mm, k], a.clone())),
+                ("b", Value::i8(vec![k, n], b.clone())),
+                ("az", Value::u8(vec![mm], az.clone())),
+                ("bz", Value::i8(vec![n], bz.clone())),
+            ],
+        )
+        .unwrap();
+        let want: Vec<i32> = (0..mm * n)
+            .map(|idx| {
+                let (i, j) = (idx / n, idx % n);
+                (0..k).map(|l| (a[i * k + l] as i32 - az[i] as i32) * (b[l * n + j] as i32 - bz[j] as i32)).sum()
+            })
+            .collect();
+        assert_eq!(y.data(), &Data::I32(want), "{mm}×{k}×{n}");
+    }
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn integer_conv_matches_a_naive_reference() {
+    // ConvInteger with an x zero point and per-channel w zero points: W as a constant and as a
+    // graph input must both give the definition's sums exactly; so must QLinearConv's
+    // requantized output.
+    use conv_case::*;
+    let x: Vec<u8> = (0..X_LEN).map(|i| (i * 37 % 256) as u8).collect();
+    let wt: Vec<i8> = (0..W_LEN).map(|i| ((i * 53 % 256) as i32 - 128) as i8).collect();
+    let (xz, wz): (u8, Vec<i8>) = (131, (0..M).map(|j| j as i8 * 5 - 12).collect());
+    let want = direct(|_| 0i32, |xi, wi| (x[xi] as i32 - xz as i32) * (wt[wi] as i32 - wz[wi / (W_LEN / M)] as i32));
+    let [oh, ow] = out();
+    let (xv, wv) = (Value::u8(vec![N, C, H, W], x.clone()), Value::i8(W_SHAPE.to_vec(), wt.clone()));
+    let (xzv, wzv) = (Value::u8(vec![], vec![xz]), Value::i8(vec![M], wz.clone()));
+    // W as an initializer or as a graph input; returns the run's inputs.
+    let add_w = |gb: &mut GraphBuilder, constant_w: bool| {
+        let mut inputs = vec![("x", xv.clone())];
+        if constant_w {
+            gb.initializer("w", &wv);
+        } else {
+            gb.input_unshaped("w", DType::I8);
+            inputs.push(("w", wv.clone()));
+        }
+        inputs
+    };
+    for constant_w in [true, false] {
+        let mut gb = GraphBuilder::new(10);
+        gb.input_unshaped("x", DType::U8).initializer("xz", &xzv).initializer("wz", &wzv);
+        let inputs = add_w(&mut gb, constant_w);
+        gb.node("ConvInteger", "conv", &["x", "w", "xz", "wz"], &["y"], attrs()).output("y", DType::I32, &[]);
+        let y = run1(&model(&gb), inputs).unwrap();
+        assert_eq!(y.shape(), [N, M, oh, ow]);
+        assert_eq!(y.data(), &Data::I32(want.clone()), "W constant: {constant_w}");
+    }
+    // QLinearConv: the same sums, requantized by ORT's rule (round half to even, clamp).
+    let (x_scale, w_scale, y_scale, yz) = (0.02f32, 0.01f32, 0.5f32, 7u8);
+    let requantized: Vec<u8> = want.iter().map(|&a| ((a as f32 * (x_scale * w_scale / y_scale)).round_ties_even() + yz as f32).clamp(0.0, 255.0) as u8).collect();
+    for constant_w in [true, false] {
+        let mut gb = GraphBuilder::new(10);
+        gb.input_unshaped("x", DType::U8).initializer("xs", &Value::scalar_f32(x_scale)).initializer("xz", &xzv);
+        gb.initializer("ws", &Value::scalar_f32(w_scale)).initializer("wz", &wzv);
+        gb.initializer("ys", &Value::scalar_f32(y_scale)).initializer("yz", &Value::u8(vec![], vec![yz]));
+        let inputs = add_w(&mut gb, constant_w);
+        gb.node("QLinearConv", "qconv", &["x", "xs", "xz", "w", "ws", "wz", "ys", "yz"], &["y"], attrs()).output("y", DType::U8, &[]);
+        let y = run1(&model(&gb), inputs).unwrap();
+        assert_eq!(y.data(), &Data::U8(requantized.clone()), "QLinearConv, W constant: {constant_w}");
+    }
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn quantize_dequantize_edge_cases() {
+    // Saturation, ties to even, NaN → zero point; DequantizeLinear of int32 needs zp 0.
+    let mut g = GraphBuilder::new(21);
+    g.input("x", DType::F32, &[Some(6)]);
+    g.initializer("s", &Value::scalar_f32(0.5)).initializer("z", &Value::i8(vec![], vec![-1]));
+    g.node("QuantizeLinear", "q", &["x", "s", "z"], &["y"], vec![]).output("y", DType::I8, &[]);
+    let y = run1(&model(&g), vec![("x", Value::f32(vec![6], vec![0.25, 0.75, 1000., -1000., f32::NAN, -0.25]))]).unwrap();
+    assert_eq!(y.data(), &Data::I8(vec![-1, 1, 127, -128, -1, -1]));
+
+    let mut g = GraphBuilder::new(21);
+    g.input("q", DType::I32, &[Some(2)]);
+    g.initializer("s", &Value::scalar_f32(0.5)).initializer("z", &Value::i32(vec![], vec![3]));
+    g.node("DequantizeLinear", "dq", &["q", "s", "z"], &["y"], vec![]).output("y", DType::F32, &[]);
+    let e = run1(&model(&g), vec![("q", Value::i32(vec![2], vec![1, 2]))]).unwrap_err();
+    assert!(matches!(e, EngineError::InvalidValue { .. }), "{e}");
+
+    // A per-axis scale whose length does not match the axis.
+    let mut g = GraphBuilder::new(21);
+    g.input("x", DType::F32, &[Some(2), Some(3)]);
+    g.initializer("s", &Value::f32(vec![4], vec![1.0; 4]));
+    g.node("QuantizeLinear", "q", &["x", "s"], &["y"], vec![attr_int("axis", 1)]).output("y", DType::U8, &[]);
+    let e = run1(&model(&g), vec![("x", Value::f32(vec![2, 3], vec![0.0; 6]))]).unwrap_err();
+    assert!(matches!(e, EngineError::ShapeMismatch { .. }), "{e}");
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn shape_ops_and_constants() {
+    // Constant → Shape → Gather → Unsqueeze → Concat → Reshape: folded at load.
+    let mut g = GraphBuilder::new(13);
+    g.input("x", DType::F32, &[Some(2), Some(3), Some(4)]);
+    g.node("Constant", "k", &[], &["idx"], vec![attr_tensor("value", &Value::i64(vec![], vec![-1]))]);
+    g.node("Shape", "s", &["x"], &["shape"], vec![]);
+    g.node("Gather", "gth", &["shape", "idx"], &["last"], vec![attr_int("axis", 0)]);
+    g.node("Constant", "ax", &[], &["axes"], vec![attr_tensor("value", &Value::i64(vec![1], vec![0]))]);
+    g.node("Unsqueeze", "u", &["last", "axes"], &["last1"], vec![]);
+    g.node("Constant", "m1", &[], &["minus1"], vec![attr_tensor("value", &Value::i64(vec![1], vec![-1]))]);
+    g.node("Concat", "c", &["minus1", "last1"], &["target"], vec![attr_int("axis", 0)]);
+    g.node("Reshape", "r", &["x", "target"], &["y"], vec![]);
+    g.output("y", DType::F32, &[]);
+    let m = model(&g);
+    let x = Value::f32(vec![2, 3, 4], (0..24).map(|i| i as f32).collect());
+    let y = run1(&m, vec![("x", x)]).unwrap();
+    assert_eq!(y.shape(), [6, 4]);
+    // Transpose, Squeeze, Flatten on a 4-D value.
+    let mut g = GraphBuilder::new(11);
+    g.input("x", DType::F32, &[Some(1), Some(2), Some(1), Some(3)]);
+    g.node("Squeeze", "sq", &["x"], &["a"], vec![attr_ints("axes", &[0, 2])]);
+    g.node("Transpose", "t", &["a"], &["b"], vec![]);
+    g.node("Flatten", "f", &["b"], &["y"], vec![attr_int("axis", 0)]);
+    g.output("y", DType::F32, &[]);
+    let y = run1(&model(&g), vec![("x", Value::f32(vec![1, 2, 1, 3], vec![1., 2., 3., 4., 5., 6.]))]).unwrap();
+    assert_eq!((y.shape().to_vec(), y.to_f32_vec()), (vec![1, 6], vec![1., 4., 2., 5., 3., 6.]));
+    let e = run1(&model(&g), vec![("x", Value::f32(vec![1, 2, 1, 3], vec![0.0; 6]))]);
+    assert!(e.is_ok());
+    // Gather out of range.
+    let mut g = GraphBuilder::new(13);
+    g.input("x", DType::F32, &[Some(3)]).input("i", DType::I64, &[Some(1)]);
+    g.node("Gather", "gth", &["x", "i"], &["y"], vec![]).output("y", DType::F32, &[]);
+    let e = run1(&model(&g), vec![("x", Value::f32(vec![3], vec![0.0; 3])), ("i", Value::i64(vec![1], vec![3]))]).unwrap_err();
+    assert_eq!(e.to_string(), "node 'gth' (Gather): index 3 is out of range for axis 0 of size 3");
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn pooling_and_softmax() {
+    let mut g = GraphBuilder::new(13);
+    g.input("x", DType::F32, &[Some(1), Some(1), Some(3), Some(3)]);
+    g.node("MaxPool", "mp", &["x"], &["y", "i"], vec![attr_ints("kernel_shape", &[2, 2]), attr_ints("pads", &[1, 1, 1, 1]), attr_ints("strides", &[2, 2])]);
+    g.output("y", DType::F32, &[]).output("i", DType::I64, &[]);
+    let x = Value::f32(vec![1, 1, 3, 3], vec![1., 9., 2., 3., 4., 8., 7., 5., 6.]);
+    let out = model(&g).run(&[("x", x)]).unwrap();
+    assert_eq!(out[0].1.to_f32_vec(), [1., 9., 7., 8.]);
+    assert_eq!(out[1].1.data(), &Data::I64(vec![0, 1, 6, 5]));
+
+    let g = one("Softmax", &[("x", DType::F32, &[])], vec![attr_int("axis", 0)]);
+    let y = run1(&model(&g), vec![("x", Value::f32(vec![2, 2], vec![0., 1000., 0., 1000.]))]).unwrap();
+    assert_eq!(y.to_f32_vec(), [0.5, 0.5, 0.5, 0.5]);
+    let g = one("Softmax", &[("x", DType::F32, &[])], vec![]);
+    let y = run1(&model(&g), vec![("x", Value::f32(vec![1, 3], vec![1000., 1000., f32::NEG_INFINITY]))]).unwrap();
+    assert_eq!(y.to_f32_vec(), [0.5, 0.5, 0.0]);
+}

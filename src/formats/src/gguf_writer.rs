@@ -1,0 +1,487 @@
+//! GGUF writer: a whole model quantized to one ggml type, in the layout llama.cpp and gguf-py
+//! read (`docs/gguf.md`; byte for byte what gguf-py's `GGUFWriter` writes for the same
+//! metadata and tensors, which `tests/gguf_export.rs` checks):
+//!
+//! ```text
+//! "GGUF" | u32 3 | u64 tensor_count | u64 kv_count | kvs | tensor infos | zero padding to 32
+//! tensor data, each tensor's bytes followed by zero padding to a multiple of 32
+//! ```
+//!
+//! A tensor info's dims are ggml's `ne`, innermost first: the numpy shape reversed. Offsets are
+//! relative to the data section. The packed bytes come from the scheme library, whose GGML
+//! layouts are exactly gguf's tensor bytes; a tensor is quantized a chunk of whole blocks at a
+//! time, so a model of any size is written in bounded memory.
+//!
+//! # Which type each tensor gets ([`choose_type`])
+//!
+//! Following llama.cpp's `llama-quantize` (`src/llama-quant.cpp`) and `convert_hf_to_gguf.py`:
+//! * tensors with fewer than 2 dims (norms, biases) are written as F32 whatever was asked for,
+//!   as the converter and `llama-quantize` keep them;
+//! * a 2-D+ tensor whose rows (`ne[0]`) are not a whole number of the type's blocks falls back:
+//!   Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0 (llama.cpp's choices), Q2_K and Q3_K → Q4_0
+//!   (llama.cpp picks IQ4_NL, which quantscope does not write; Q4_0 has the same block of 32 and
+//!   size), and if the rows are not a multiple of 32 either (or the type was a 32-block one), F16.
+//!   Each fallback is reported in [`PlannedTensor::note`].
+//!
+//! # Metadata ([`metadata_for`])
+//!
+//! A GGUF source's key/values are copied unchanged, in order, except `general.alignment` (this
+//! writer always aligns to 32), `general.file_type`, `general.quantization_version` and
+//! `general.quantized_by`, which are written at the end: the llama.cpp file type of the chosen
+//! scheme, ggml's quantization version 2 and `quantscope`. `general.name` is added from the file
+//! name when the source has none (safetensors files carry no architecture: such a GGUF reads
+//! with gguf-py but llama.cpp also needs `general.architecture` and its hyperparameters).
+
+use super::gguf::{self, RawKv};
+use super::lazy::{LazyFile, CHUNK_ELEMENTS};
+use crate::error::{Error, Result};
+use std::io::Write;
+
+/// Data alignment (`GGUF_DEFAULT_ALIGNMENT`).
+pub const ALIGNMENT: u64 = 32;
+/// `GGML_QNT_VERSION`, written as `general.quantization_version`.
+pub const QUANTIZATION_VERSION: u32 = 2;
+
+/// GGUF metadata value types used here (`enum gguf_type`).
+const TYPE_U32: u32 = 4;
+const TYPE_STRING: u32 = 8;
+
+/// A ggml type the writer produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutType {
+    F32,
+    F16,
+    Bf16,
+    Q8_0,
+    Q4_0,
+    Q4_1,
+    Q5_0,
+    Q5_1,
+    Mxfp4,
+    Q2K,
+    Q3K,
+    Q4K,
+    Q5K,
+    Q6K,
+}
+
+impl OutType {
+    /// Every type, in the order the page lists them.
+    pub const ALL: [OutType; 14] = [
+        OutType::Q8_0,
+        OutType::Q6K,
+        OutType::Q5_1,
+        OutType::Q5_0,
+        OutType::Q5K,
+        OutType::Q4_1,
+        OutType::Q4_0,
+        OutType::Q4K,
+        OutType::Mxfp4,
+        OutType::Q3K,
+        OutType::Q2K,
+        OutType::Bf16,
+        OutType::F16,
+        OutType::F32,
+    ];
+
+    /// The id (lowercase ggml type name; the scheme id for the quantized types).
+    pub fn id(self) -> &'static str {
+        match self {
+            OutType::F32 => "f32",
+            OutType::F16 => "f16",
+            OutType::Bf16 => "bf16",
+            OutType::Q8_0 => "q8_0",
+            OutType::Q4_0 => "q4_0",
+            OutType::Q4_1 => "q4_1",
+            OutType::Q5_0 => "q5_0",
+            OutType::Q5_1 => "q5_1",
+            OutType::Mxfp4 => "mxfp4",
+            OutType::Q2K => "q2_k",
+            OutType::Q3K => "q3_k",
+            OutType::Q4K => "q4_k",
+            OutType::Q5K => "q5_k",
+            OutType::Q6K => "q6_k",
+        }
+    }
+
+    /// The type with this id; the scheme ids `fp16` and `fp32` are accepted too.
+    pub fn from_id(id: &str) -> Option<OutType> {
+        let id = match id {
+            "fp16" => "f16",
+            "fp32" => "f32",
+            other => other,
+        };
+        Self::ALL.into_iter().find(|t| t.id() == id)
+    }
+
+    /// `enum ggml_type`.
+    pub fn ggml_type(self) -> u32 {
+        match self {
+            OutType::F32 => 0,
+            OutType::F16 => 1,
+            OutType::Q4_0 => 2,
+            OutType::Q4_1 => 3,
+            OutType::Q5_0 => 6,
+            OutType::Q5_1 => 7,
+            OutType::Q8_0 => 8,
+            OutType::Q2K => 10,
+            OutType::Q3K => 11,
+            OutType::Q4K => 12,
+            OutType::Q5K => 13,
+            OutType::Q6K => 14,
+            OutType::Bf16 => 30,
+            OutType::Mxfp4 => 39,
+        }
+    }
+
+    /// `llama_ftype` of a model mostly in this type (`general.file_type`). quantscope writes
+    /// every 2-D tensor in one type, so the K types get the `_S` (uniform) variant.
+    pub fn file_type(self) -> u32 {
+        match self {
+            OutType::F32 => 0,
+            OutType::F16 => 1,
+            OutType::Q4_0 => 2,
+            OutType::Q4_1 => 3,
+            OutType::Q8_0 => 7,
+            OutType::Q5_0 => 8,
+            OutType::Q5_1 => 9,
+            OutType::Q2K => 10,
+            OutType::Q3K => 11,
+            OutType::Q4K => 14,
+            OutType::Q5K => 16,
+            OutType::Q6K => 18,
+            OutType::Bf16 => 32,
+            OutType::Mxfp4 => 38,
+        }
+    }
+
+    fn info(self) -> gguf::GgmlTypeInfo {
+        gguf::ggml_type(self.ggml_type()).expect("every OutType is a ggml type the reader knows")
+    }
+
+    /// Values per block (1 for F32/F16/BF16).
+    pub fn block(self) -> u64 {
+        self.info().block
+    }
+
+    /// Bytes of `elements` values (a whole number of blocks).
+    pub fn size_of(self, elements: u64) -> Option<u64> {
+        let info = self.info();
+        (elements / info.block).checked_mul(info.bytes)
+    }
+
+    /// The scheme whose packed bytes are this type's tensor bytes (`None` for F32).
+    fn scheme_id(self) -> Option<&'static str> {
+        match self {
+            OutType::F32 => None,
+            OutType::F16 => Some("fp16"),
+            other => Some(other.id()),
+        }
+    }
+
+    /// What llama.cpp writes instead when rows are not a whole number of blocks.
+    fn fallback(self) -> OutType {
+        match self {
+            OutType::Q2K | OutType::Q3K => OutType::Q4_0,
+            OutType::Q4K => OutType::Q5_0,
+            OutType::Q5K => OutType::Q5_1,
+            OutType::Q6K => OutType::Q8_0,
+            _ => OutType::F16,
+        }
+    }
+}
+
+/// The type a tensor of `shape` (numpy order) is written in when `requested` was asked for, and
+/// why it differs, if it does (see the module docs).
+pub fn choose_type(shape: &[u64], requested: OutType) -> (OutType, Option<String>) {
+    if shape.len() < 2 {
+        return if requested == OutType::F32 {
+            (OutType::F32, None)
+        } else {
+            (OutType::F32, Some("1-D: kept in f32, as llama.cpp does".to_string()))
+        };
+    }
+    let row = *shape.last().expect("2 dims or more");
+    let mut ty = requested;
+    while row % ty.block() != 0 {
+        let next = ty.fallback();
+        if next == ty {
+            break; // F16 has blocks of 1: unreachable
+        }
+        ty = next;
+    }
+    if ty == requested {
+        (ty, None)
+    } else {
+        (ty, Some(format!("rows of {row} are not a multiple of {}'s {} values: written as {}", requested.id(), requested.block(), ty.id())))
+    }
+}
+
+/// A metadata value to write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    U32(u32),
+    Str(String),
+    /// Copied from a source file: its `gguf_type` and value bytes.
+    Raw { value_type: u32, bytes: Vec<u8> },
+}
+
+/// The metadata for a model exported as `requested`: `source`'s key/values (a GGUF source;
+/// empty otherwise) and the `general.*` keys this writer sets. `name` is `general.name` when
+/// the source has none.
+pub fn metadata_for(source: &[RawKv], name: &str, requested: OutType) -> Vec<(String, Value)> {
+    const SET_HERE: [&str; 4] = ["general.alignment", "general.file_type", "general.quantization_version", "general.quantized_by"];
+    let mut out: Vec<(String, Value)> = source
+        .iter()
+        .filter(|kv| !SET_HERE.contains(&kv.key.as_str()))
+        .map(|kv| (kv.key.clone(), Value::Raw { value_type: kv.value_type, bytes: kv.value.clone() }))
+        .collect();
+    if !out.iter().any(|(k, _)| k == "general.name") {
+        out.push(("general.name".into(), Value::Str(name.to_string())));
+    }
+    out.push(("general.file_type".into(), Value::U32(requested.file_type())));
+    out.push(("general.quantization_version".into(), Value::U32(QUANTIZATION_VERSION)));
+    out.push(("general.quantized_by".into(), Value::Str("quantscope".into())));
+    out
+}
+
+/// One tensor as it will be written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedTensor {
+    pub name: String,
+    /// Numpy order (the file stores it reversed).
+    pub shape: Vec<u64>,
+    pub ty: OutType,
+    /// Why `ty` is not the requested type, if it is not.
+    pub note: Option<String>,
+    /// Byte offset in the output file (absolute).
+    pub offset: u64,
+    /// Bytes of data, before the padding.
+    pub size: u64,
+}
+
+/// Where everything goes: the header bytes (padded to the data section) and each tensor.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub header: Vec<u8>,
+    pub tensors: Vec<PlannedTensor>,
+    /// Bytes of the whole file.
+    pub len: u64,
+}
+
+fn padded(n: u64) -> u64 {
+    n.div_ceil(ALIGNMENT) * ALIGNMENT
+}
+
+fn put_string(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// Lays out a file of these tensors (name, numpy shape), each in the type [`choose_type`] picks.
+pub fn plan(metadata: &[(String, Value)], tensors: &[(String, Vec<u64>)], requested: OutType) -> Result<Plan> {
+    let mut names = std::collections::HashSet::new();
+    let mut planned = Vec::with_capacity(tensors.len());
+    let mut offset = 0u64; // within the data section, for now
+    for (name, shape) in tensors {
+        if !names.insert(name.as_str()) {
+            return Err(Error::invalid(format!("two tensors are named '{name}'; a GGUF file needs distinct names")));
+        }
+        let (ty, note) = choose_type(shape, requested);
+        let elements = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
+        let size = elements.and_then(|n| ty.size_of(n));
+        let size = size.ok_or_else(|| Error::invalid(format!("tensor '{name}' shape {shape:?} overflows")))?;
+        planned.push(PlannedTensor { name: name.clone(), shape: shape.clone(), ty, note, offset, size });
+        offset = offset.checked_add(padded(size)).ok_or_else(|| Error::invalid("the model's size overflows".into()))?;
+    }
+
+    let mut h = Vec::new();
+    h.extend_from_slice(gguf::MAGIC);
+    h.extend_from_slice(&3u32.to_le_bytes());
+    h.extend_from_slice(&(planned.len() as u64).to_le_bytes());
+    h.extend_from_slice(&(metadata.len() as u64).to_le_bytes());
+    for (key, value) in metadata {
+        put_string(&mut h, key);
+        match value {
+            Value::U32(v) => {
+                h.extend_from_slice(&TYPE_U32.to_le_bytes());
+                h.extend_from_slice(&v.to_le_bytes());
+            }
+            Value::Str(s) => {
+                h.extend_from_slice(&TYPE_STRING.to_le_bytes());
+                put_string(&mut h, s);
+            }
+            Value::Raw { value_type, bytes } => {
+                h.extend_from_slice(&value_type.to_le_bytes());
+                h.extend_from_slice(bytes);
+            }
+        }
+    }
+    for t in &planned {
+        put_string(&mut h, &t.name);
+        // ggml tensors have at least one dim; a scalar is [1].
+        let dims: Vec<u64> = if t.shape.is_empty() { vec![1] } else { t.shape.iter().rev().copied().collect() };
+        h.extend_from_slice(&(dims.len() as u32).to_le_bytes());
+        dims.iter().for_each(|d| h.extend_from_slice(&d.to_le_bytes()));
+        h.extend_from_slice(&t.ty.ggml_type().to_le_bytes());
+        h.extend_from_slice(&t.offset.to_le_bytes());
+    }
+    h.resize(padded(h.len() as u64) as usize, 0);
+    let data_start = h.len() as u64;
+    for t in &mut planned {
+        t.offset += data_start;
+    }
+    Ok(Plan { header: h, tensors: planned, len: data_start + offset })
+}
+
+/// `values` (a whole number of `ty`'s blocks, or a tensor's last chunk) as `ty`'s bytes.
+pub fn encode(ty: OutType, values: &[f32]) -> Result<Vec<u8>> {
+    match ty.scheme_id() {
+        None => Ok(values.iter().flat_map(|v| v.to_le_bytes()).collect()),
+        Some(id) => Ok(quantscope_core::schemes::by_id(id)?.quantize(values, &[values.len()])?.packed),
+    }
+}
+
+/// The zeros that follow a tensor of `size` bytes.
+pub fn padding(size: u64) -> Vec<u8> {
+    vec![0; (padded(size) - size) as usize]
+}
+
+/// A model's tensors in `file` planned as `requested`, with its metadata kept (see
+/// [`metadata_for`]); `name` is `general.name` when the file has none.
+pub fn plan_file(file: &LazyFile, name: &str, requested: OutType) -> Result<Plan> {
+    let metadata = metadata_for(&file.gguf_kvs, name, requested);
+    let tensors: Vec<(String, Vec<u64>)> = file.tensors.iter().map(|t| (t.name.clone(), t.shape.clone())).collect();
+    plan(&metadata, &tensors, requested)
+}
+
+/// Values `start .. start + count` of tensor `k` (the plan's order), cut at its end: how an
+/// [`Export`] reads the model.
+pub type ReadValues<'a> = dyn FnMut(usize, u64, usize) -> Result<Vec<f32>> + 'a;
+
+/// A file being written a piece at a time: the header, then each tensor in chunks of
+/// [`CHUNK_ELEMENTS`] values (its last chunk followed by its padding). The page's worker sends
+/// each piece on as it comes, so no more than a chunk is in wasm memory.
+#[derive(Debug, Clone)]
+pub struct Export {
+    pub plan: Plan,
+    tensor: usize,
+    next: u64,
+    header_sent: bool,
+    /// Bytes produced so far.
+    pub written: u64,
+}
+
+impl Export {
+    /// Starts writing `plan`.
+    pub fn new(plan: Plan) -> Export {
+        Export { plan, tensor: 0, next: 0, header_sent: false, written: 0 }
+    }
+
+    /// Tensors finished so far.
+    pub fn tensors_done(&self) -> usize {
+        self.tensor
+    }
+
+    /// The next piece of the file, or `None` when it is complete.
+    pub fn next_piece(&mut self, read: &mut ReadValues) -> Result<Option<Vec<u8>>> {
+        let piece = if !self.header_sent {
+            self.header_sent = true;
+            self.plan.header.clone()
+        } else if let Some(t) = self.plan.tensors.get(self.tensor) {
+            debug_assert!(self.next > 0 || self.written == t.offset);
+            let n: u64 = t.shape.iter().product();
+            let values = read(self.tensor, self.next, CHUNK_ELEMENTS)?;
+            let mut bytes = encode(t.ty, &values)?;
+            self.next += values.len() as u64;
+            if self.next >= n || values.is_empty() {
+                if self.next != n {
+                    return Err(Error::Read(format!("tensor '{}' ended after {} of its {n} values", t.name, self.next)));
+                }
+                if bytes.len() as u64 != t.size - (self.written - t.offset) {
+                    return Err(Error::invalid(format!("tensor '{}' encoded to an unexpected size", t.name)));
+                }
+                bytes.extend_from_slice(&padding(t.size));
+                self.tensor += 1;
+                self.next = 0;
+            }
+            bytes
+        } else {
+            return Ok(None);
+        };
+        self.written += piece.len() as u64;
+        Ok(Some(piece))
+    }
+}
+
+/// Writes `file`'s tensors as a GGUF of `requested` to `out`, a chunk at a time; calls
+/// `progress(tensors done, tensors)` after each piece. Returns the plan (types and notes).
+pub fn write_file(file: &LazyFile, name: &str, requested: OutType, mut out: impl Write, mut progress: impl FnMut(usize, usize)) -> Result<Plan> {
+    let mut export = Export::new(plan_file(file, name, requested)?);
+    let io = |e: std::io::Error| Error::Read(format!("could not write the GGUF file: {e}"));
+    let mut read = |k: usize, start: u64, count: usize| file.read_values(k, start, count);
+    while let Some(piece) = export.next_piece(&mut read)? {
+        out.write_all(&piece).map_err(io)?;
+        progress(export.tensors_done(), export.plan.tensors.len());
+    }
+    out.flush().map_err(io)?;
+    debug_assert_eq!(export.written, export.plan.len);
+    Ok(export.plan)
+}
+
+/// A whole GGUF in memory (tests; small models).
+pub fn write_to_vec(file: &LazyFile, name: &str, requested: OutType) -> Result<(Vec<u8>, Plan)> {
+    let mut out = Vec::new();
+    let plan = write_file(file, name, requested, &mut out, |_, _| {})?;
+    Ok((out, plan))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_fall_back_as_llama_quantize_does() {
+        assert_eq!(choose_type(&[4, 256], OutType::Q4K), (OutType::Q4K, None));
+        assert_eq!(choose_type(&[4, 64], OutType::Q4K).0, OutType::Q5_0);
+        assert_eq!(choose_type(&[4, 64], OutType::Q6K).0, OutType::Q8_0);
+        assert_eq!(choose_type(&[4, 64], OutType::Q5K).0, OutType::Q5_1);
+        assert_eq!(choose_type(&[4, 64], OutType::Q2K).0, OutType::Q4_0);
+        assert_eq!(choose_type(&[4, 48], OutType::Q3K).0, OutType::F16);
+        assert_eq!(choose_type(&[4, 48], OutType::Q8_0).0, OutType::F16);
+        assert_eq!(choose_type(&[4, 48], OutType::Bf16), (OutType::Bf16, None));
+        let (ty, note) = choose_type(&[64], OutType::Q4_0);
+        assert_eq!(ty, OutType::F32);
+        assert!(note.unwrap().contains("1-D"));
+        assert_eq!(choose_type(&[64], OutType::F32), (OutType::F32, None));
+    }
+
+    #[test]
+    fn ids_round_trip_and_match_the_reader() {
+        for t in OutType::ALL {
+            assert_eq!(OutType::from_id(t.id()), Some(t));
+            assert_eq!(gguf::ggml_type(t.ggml_type()).unwrap().name, t.id());
+        }
+        assert_eq!(OutType::from_id("fp16"), Some(OutType::F16));
+        assert_eq!(OutType::from_id("int8_sym"), None);
+    }
+
+    #[test]
+    fn metadata_replaces_the_keys_it_sets_and_keeps_the_rest_in_order() {
+        let raw = |key: &str| RawKv { key: key.into(), value_type: TYPE_U32, value: 7u32.to_le_bytes().to_vec() };
+        let source = [raw("general.architecture"), raw("general.file_type"), raw("llama.context_length"), raw("general.alignment")];
+        let m = metadata_for(&source, "m", OutType::Q4_0);
+        let keys: Vec<&str> = m.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["general.architecture", "llama.context_length", "general.name", "general.file_type", "general.quantization_version", "general.quantized_by"]
+        );
+        assert_eq!(m[3].1, Value::U32(2));
+    }
+
+    #[test]
+    fn duplicate_names_are_refused() {
+        let t = vec![("a".to_string(), vec![2u64, 32]), ("a".to_string(), vec![32u64])];
+        assert!(plan(&[], &t, OutType::Q8_0).unwrap_err().to_string().contains("'a'"));
+    }
+}

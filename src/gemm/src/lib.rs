@@ -1,0 +1,197 @@
+//! Matrix multiplication for the model engine: f32 GEMM and 8-bit integer GEMM with zero
+//! points (ONNX `MatMulInteger` semantics), plus the requantization QLinearMatMul/QLinearConv
+//! apply to the i32 result.
+//!
+//! All matrices are row-major and contiguous: A is m×k, B is k×n, C is m×n.
+//!
+//! Two ways in, same results:
+//! - [`gemm_f32`], [`matmul_integer`]: B as given; it is packed on every call.
+//! - [`PackedF32B`] / [`PackedI8B`] packed once (weights are constant), then
+//!   [`gemm_f32_packed`] / [`matmul_integer_packed`] per call. This is the fast path, and at
+//!   batch 1 (m = 1) the only fast one: packing B costs as much as the product itself.
+//!
+//! A QLinearMatMul-style layer with constant weights:
+//! ```
+//! use quantscope_gemm::{matmul_integer_packed, qlinear_multiplier, requantize_u8, PackedI8B};
+//! let (m, k, n) = (2, 3, 2);
+//! let w: Vec<i8> = vec![1, -2, 3, 4, 5, -6]; // k×n
+//! let packed = PackedI8B::new(k, n, &w, &[0]); // once, when the model loads
+//! let x: Vec<u8> = vec![130, 128, 126, 128, 129, 127]; // m×k, zero point 128
+//! let mut acc = vec![0i32; m * n];
+//! matmul_integer_packed(m, &x, &[128], &packed, &mut acc); // per call
+//! assert_eq!(acc, [-8, 8, -2, 10]);
+//! let mult = qlinear_multiplier(0.5, 0.25, 0.125); // a_scale·b_scale/y_scale = 1
+//! let mut y = vec![0u8; m * n];
+//! requantize_u8(&acc, &[mult], 100, &mut y);
+//! assert_eq!(y, [92, 108, 98, 110]);
+//! ```
+//!
+//! Exactness: the integer GEMM is bit-exact with [`reference::matmul_integer`] (wrapping i32)
+//! on every target. The f32 GEMM is bit-exact with [`reference::gemm_f32`] too: every kernel
+//! computes each `C[i][j]` as `((0 + a₀b₀) + a₁b₁) + …` over l in order, with a separately
+//! rounded multiply and add (no FMA), which is exactly the reference's sum. The tolerance a
+//! caller comparing against another library (a different summation order) should use is
+//! `|Δ| ≤ k·ε·Σ_l |a_il·b_lj|` (ε = 2⁻²⁴).
+//!
+//! Kernels: on wasm32 with `simd128`, `simd128.rs` (register-blocked micro-kernels; its header
+//! records the design and the measurements behind it); elsewhere the scalar `portable.rs`
+//! kernels over the same packed layout, and the [`mod@reference`] for the unpacked entry points.
+//! The choice is made in this file only.
+//!
+//! Requantization ([`requantize_u8`], [`requantize_i8`]) follows ONNX Runtime's CPU kernels
+//! (`MlasRequantizeOutput`, used by QLinearMatMul and QLinearConv): `acc as f32 × multiplier`
+//! in f32, clamped, rounded half to even, plus the zero point. ONNX's Python reference
+//! (`onnx/reference/ops/op_qlinear_matmul.py`) multiplies in f64 instead and can differ by one
+//! where the f32 product rounds onto a .5 tie; quantscope matches ONNX Runtime.
+
+pub mod bench;
+mod pack;
+mod portable;
+pub mod reference;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128;
+
+pub use pack::{PackedF32B, PackedI8B, NR};
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for u8 {}
+    impl Sealed for i8 {}
+}
+
+/// An 8-bit integer element: `u8` or `i8`, as MatMulInteger's A and B may be either.
+/// Sealed: the SIMD kernels read these as bytes.
+pub trait Int8: Copy + Send + Sync + 'static + sealed::Sealed {
+    /// Whether the bytes are two's-complement signed.
+    const SIGNED: bool;
+    /// The smallest and largest value, as i32 (the valid zero-point range).
+    const MIN: i32;
+    const MAX: i32;
+    fn to_i32(self) -> i32;
+}
+
+impl Int8 for u8 {
+    const SIGNED: bool = false;
+    const MIN: i32 = 0;
+    const MAX: i32 = 255;
+    #[inline(always)]
+    fn to_i32(self) -> i32 {
+        self as i32
+    }
+}
+
+impl Int8 for i8 {
+    const SIGNED: bool = true;
+    const MIN: i32 = -128;
+    const MAX: i32 = 127;
+    #[inline(always)]
+    fn to_i32(self) -> i32 {
+        self as i32
+    }
+}
+
+#[inline(always)]
+pub(crate) fn zero_point(zp: &[i32], i: usize) -> i32 {
+    if zp.len() == 1 {
+        zp[0]
+    } else {
+        zp[i]
+    }
+}
+
+/// Zero points: one, or one per row/column (`count`), each within `T`'s range. In range, every
+/// `x − zp` lies in [−255, 255], which is what lets the kernels work in i16.
+pub(crate) fn check_zero_points<T: Int8>(name: &str, zp: &[i32], count: usize, per: &str) {
+    assert!(zp.len() == 1 || zp.len() == count, "{name}: one zero point or one per {per} ({count}), got {}", zp.len());
+    assert!(
+        zp.iter().all(|z| (T::MIN..=T::MAX).contains(z)),
+        "{name}: zero points must lie in [{}, {}] (the element type's range)",
+        T::MIN,
+        T::MAX
+    );
+}
+
+pub(crate) fn check_requantize(acc: &[i32], multiplier: &[f32], zp: i32, qmin: i32, qmax: i32, out_len: usize) {
+    assert!(!multiplier.is_empty(), "requantize: no multiplier");
+    assert!(acc.len() % multiplier.len() == 0, "requantize: {} values are not rows of {} columns", acc.len(), multiplier.len());
+    assert!(out_len >= acc.len(), "requantize: out is shorter than acc");
+    assert!((qmin..=qmax).contains(&zp), "requantize: zero point {zp} outside [{qmin}, {qmax}]");
+}
+
+/// C = A · B in f32 (C is overwritten). Bit-exact with [`reference::gemm_f32`].
+pub fn gemm_f32(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "gemm_f32: slices shorter than m×k, k×n, m×n");
+        return simd128::gemm_f32_packed(m, a, &PackedF32B::new(k, n, b), c);
+    }
+    #[allow(unreachable_code)]
+    reference::gemm_f32(m, k, n, a, b, c)
+}
+
+/// C = A · B in f32 with B prepacked (`b.k()`×`b.n()`; A is m×k, C is m×n, overwritten).
+/// Bit-exact with [`reference::gemm_f32`].
+pub fn gemm_f32_packed(m: usize, a: &[f32], b: &PackedF32B, c: &mut [f32]) {
+    let (k, n) = (b.k(), b.n());
+    assert!(a.len() >= m * k && c.len() >= m * n, "gemm_f32_packed: slices shorter than m×k, m×n");
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return simd128::gemm_f32_packed(m, a, b, c);
+    #[allow(unreachable_code)]
+    portable::gemm_f32_packed(m, a, b, c)
+}
+
+/// `C[i][j] = Σ_l (A[i][l] − a_zp[i]) · (B[l][j] − b_zp[j])` with wrapping i32 arithmetic
+/// (C is overwritten). `a_zp` holds one zero point for all rows or one per row (length m);
+/// `b_zp` one for all columns or one per column (length n), as MatMulInteger allows. Zero
+/// points must lie in their element type's range (MatMulInteger's zero-point tensors have A's
+/// and B's types); anything else panics.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_integer<A: Int8, B: Int8>(m: usize, k: usize, n: usize, a: &[A], a_zp: &[i32], b: &[B], b_zp: &[i32], c: &mut [i32]) {
+    check_zero_points::<A>("a_zp", a_zp, m, "row");
+    check_zero_points::<B>("b_zp", b_zp, n, "column");
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "matmul_integer: slices shorter than m×k, k×n, m×n");
+        return simd128::matmul_integer_packed(m, a, a_zp, &PackedI8B::new(k, n, b, b_zp), c);
+    }
+    #[allow(unreachable_code)]
+    reference::matmul_integer(m, k, n, a, a_zp, b, b_zp, c)
+}
+
+/// [`matmul_integer`] with B prepacked (its zero points are in the packing): A is
+/// m×`b.k()`, C is m×`b.n()` (overwritten). Bit-exact with [`reference::matmul_integer`].
+pub fn matmul_integer_packed<A: Int8>(m: usize, a: &[A], a_zp: &[i32], b: &PackedI8B, c: &mut [i32]) {
+    let (k, n) = (b.k(), b.n());
+    assert!(a.len() >= m * k && c.len() >= m * n, "matmul_integer_packed: slices shorter than m×k, m×n");
+    check_zero_points::<A>("a_zp", a_zp, m, "row");
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return simd128::matmul_integer_packed(m, a, a_zp, b, c);
+    #[allow(unreachable_code)]
+    portable::matmul_integer_packed(m, a, a_zp, b, c)
+}
+
+/// QLinearMatMul's output multiplier as ONNX Runtime computes it: `a_scale · b_scale / y_scale`
+/// in f32, left to right. Per-column when `b_scale` is per column.
+pub fn qlinear_multiplier(a_scale: f32, b_scale: f32, y_scale: f32) -> f32 {
+    a_scale * b_scale / y_scale
+}
+
+/// Requantizes i32 accumulators to u8 (ONNX Runtime's `MlasRequantizeOutput`): each value is
+/// `clamp(round_half_even(acc as f32 × multiplier) + zero_point, 0, 255)`, the product in
+/// f32. `multiplier` holds one value (per tensor) or one per column: then `acc` is rows of
+/// `multiplier.len()` columns. Add a bias to `acc` (wrapping) first where there is one.
+/// Panics if `out` is shorter than `acc` or `zero_point` is outside 0..=255.
+pub fn requantize_u8(acc: &[i32], multiplier: &[f32], zero_point: i32, out: &mut [u8]) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return simd128::requantize_u8(acc, multiplier, zero_point, out);
+    #[allow(unreachable_code)]
+    reference::requantize_u8(acc, multiplier, zero_point, out)
+}
+
+/// [`requantize_u8`] to i8: clamped to −128..=127; `zero_point` within that range.
+pub fn requantize_i8(acc: &[i32], multiplier: &[f32], zero_point: i32, out: &mut [i8]) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return simd128::requantize_i8(acc, multiplier, zero_point, out);
+    #[allow(unreachable_code)]
+    reference::requantize_i8(acc, multiplier, zero_point, out)
+}

@@ -1,0 +1,509 @@
+//! Learn panel 4, granularity: how many values share one scale, and what that buys.
+//!
+//! [`granularity_report`] quantizes a tensor with the same integer scheme at five
+//! granularities — one scale per tensor, per output channel (axis 0), per group of 32, 64 and
+//! 128 contiguous values — and returns each one's error and every group's scale, for the
+//! page's heat map. The numbers are the scheme library's own ([`quantscope_core::schemes::int`]), measured
+//! with the same [`error_metrics`] as [`quantscope_core::report::scheme_report`].
+//!
+//! [`block_view`] opens one block of the packed bytes and decodes it field by field — the f16
+//! scale of a Q4_0 block, its 16 bytes of nibbles (low nibble = element `j`, high nibble =
+//! element `j + 16`), each code turned back into `d·(q − 8)` — so a learner can check the layout
+//! the README documents against real bytes. The decoder here is written out for teaching, apart
+//! from the library's kernels; tests hold it bit-exact to the schemes' dequantization and to
+//! gguf-py's bytes in `tests/fixtures/ggml`.
+
+use quantscope_core::error::{Error, Result};
+use quantscope_core::schemes::ggml::{reference, GgmlType, QK};
+use quantscope_core::schemes::int::{Granularity, IntScheme};
+use quantscope_core::schemes::{self, Scheme};
+use quantscope_core::stats::finite_or_null;
+use quantscope_core::stats::metrics::error_metrics;
+use quantscope_core::tensor::Tensor;
+use serde::Serialize;
+
+/// The granularities the panel compares, as suffixes of an integer scheme id.
+pub const GRANULARITIES: [(&str, &str); 5] = [
+    ("", "per tensor"),
+    ("_channel", "per channel"),
+    ("_g32", "per group of 32"),
+    ("_g64", "per group of 64"),
+    ("_g128", "per group of 128"),
+];
+
+/// Widest heat-map row when the groups do not line up with the tensor's rows.
+const WRAP_COLUMNS: usize = 64;
+
+/// One granularity on one tensor: its error and all of its scales.
+#[derive(Debug, Clone, Serialize)]
+pub struct GranularityChoice {
+    /// The scheme id, e.g. `int4_sym_g32`.
+    pub scheme: String,
+    /// "per tensor", "per channel", "per group of 32", ...
+    pub label: &'static str,
+    pub mse: f64,
+    /// `null` when the round trip is exact.
+    #[serde(serialize_with = "finite_or_null")]
+    pub sqnr_db: f64,
+    /// Packed bits per element, scales included.
+    pub bits_per_weight: f64,
+    /// Number of groups (= scales).
+    pub groups: usize,
+    /// Group `k` starts at element `k · element_stride` (C order).
+    pub element_stride: usize,
+    /// Heat-map layout: group `k` is drawn at row `k / grid_columns`, column `k % grid_columns`.
+    pub grid_columns: usize,
+    /// What a heat-map row and column are, e.g. "256 rows × 8 groups of 32".
+    pub grid_caption: String,
+    /// Every group's scale, in group order. (The wasm export sends these as a Float32Array.)
+    #[serde(skip)]
+    pub scales: Vec<f32>,
+    /// Every group's zero point (asymmetric schemes only).
+    #[serde(skip)]
+    pub zero_points: Vec<f32>,
+}
+
+/// The five granularities of `int{bits}_{sym|asym}` on one tensor.
+#[derive(Debug, Clone, Serialize)]
+pub struct GranularityReport {
+    pub bits: u32,
+    pub symmetric: bool,
+    pub shape: Vec<usize>,
+    pub choices: Vec<GranularityChoice>,
+}
+
+/// Quantizes `t` with `int{bits}_{sym|asym}` at each of [`GRANULARITIES`].
+pub fn granularity_report(t: &Tensor, bits: u32, symmetric: bool) -> Result<GranularityReport> {
+    if ![8, 4, 2].contains(&bits) {
+        return Err(Error::InvalidArgument(format!("bit width {bits} is not one of 8, 4, 2")));
+    }
+    if t.data.is_empty() {
+        return Err(Error::InvalidArgument(format!("tensor '{}' is empty: there is nothing to group", t.name)));
+    }
+    let base = format!("int{bits}_{}", if symmetric { "sym" } else { "asym" });
+    let n = t.data.len();
+    let rows = t.shape.first().copied().unwrap_or(1).max(1);
+    let inner = n / rows;
+    let mut choices = Vec::with_capacity(GRANULARITIES.len());
+    for (suffix, label) in GRANULARITIES {
+        let scheme = IntScheme::from_id(&format!("{base}{suffix}"))
+            .ok_or_else(|| Error::UnknownScheme(format!("{base}{suffix}")))?;
+        let q = scheme.quantize(&t.data, &t.shape)?;
+        let metrics = error_metrics(&t.data, &q.dequantized);
+        let param = |name: &str| -> Vec<f32> {
+            q.params.iter().find(|p| p.name == name).map(|p| p.values.iter().map(|&v| v as f32).collect()).unwrap_or_default()
+        };
+        let scales = param("scale");
+        let groups = scales.len();
+        let (element_stride, grid_columns, grid_caption) = match scheme.granularity {
+            Granularity::Tensor => (n, 1, "one scale for all the tensor's values".to_string()),
+            Granularity::Channel { .. } => (inner, 1, format!("{rows} channels (rows), one scale each")),
+            Granularity::Group { size } if t.shape.len() >= 2 && inner % size == 0 => {
+                (size, inner / size, format!("{rows} rows × {} groups of {size}", inner / size))
+            }
+            Granularity::Group { size } => {
+                let cols = groups.min(WRAP_COLUMNS);
+                (size, cols, format!("{groups} groups of {size} in C order, {cols} per heat-map row"))
+            }
+        };
+        choices.push(GranularityChoice {
+            scheme: scheme.id().to_string(),
+            label,
+            mse: metrics.mse,
+            sqnr_db: metrics.sqnr_db,
+            bits_per_weight: q.packed.len() as f64 * 8.0 / n as f64,
+            groups,
+            element_stride,
+            grid_columns,
+            grid_caption,
+            zero_points: param("zero_point"),
+            scales,
+        });
+    }
+    Ok(GranularityReport { bits, symmetric, shape: t.shape.clone(), choices })
+}
+
+// ------------------------------------------------------------------------------ block view
+
+/// Elements a block view lists at most (a whole group of 128; the first 128 of a channel).
+pub const MAX_ELEMENTS_SHOWN: usize = 128;
+
+/// One header field of a block: where it sits in the packed tensor and what it decodes to.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Field {
+    /// e.g. `d`, `m`, `qh`, `scale`, `zero_point`.
+    pub name: &'static str,
+    /// Its type as stored, e.g. `f16`, `f32`, `u8`, `u32`, `e8m0`.
+    pub kind: &'static str,
+    /// Byte offset in the packed tensor.
+    pub offset: usize,
+    pub bytes: Vec<u8>,
+    pub value: f64,
+}
+
+/// One element of a block: its code's bits in the packed bytes and how it decodes.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ElementView {
+    /// Index in the tensor (C order).
+    pub index: usize,
+    /// Position inside the block or group.
+    pub position: usize,
+    pub original: f32,
+    /// Byte offset (in the packed tensor) of the byte holding the code's low bits.
+    pub byte_offset: usize,
+    /// That byte.
+    pub byte: u8,
+    /// Bit position of the code inside the byte (0 = lowest; 4 = high nibble).
+    pub shift: u32,
+    /// Where the bits are, in words: "low nibble", "high nibble", "bits 2–3", "byte".
+    pub place: String,
+    /// The stored code (two's complement codes sign-extended; Q5's 5th bit included).
+    pub code: i32,
+    /// The decoded value, computed here step by step.
+    pub decoded: f32,
+}
+
+/// One block (GGML) or group (integer schemes) of a packed tensor, decoded.
+#[derive(Debug, Clone, Serialize)]
+pub struct BlockView {
+    pub scheme: String,
+    /// Block or group index.
+    pub block: usize,
+    /// First element of the block and how many of the tensor's elements it holds.
+    pub first_element: usize,
+    pub elements_in_block: usize,
+    /// The block's layout in one line, e.g. `block_q4_0 = f16 d, u8 qs[16] (18 bytes)`.
+    pub layout: String,
+    /// How a code becomes a value, e.g. `x̂ = d · (q − 8)`.
+    pub formula: String,
+    /// Where the packed block's bytes start and how many there are, when they are contiguous
+    /// (GGML blocks); integer schemes keep scales and codes apart.
+    pub block_offset: Option<usize>,
+    pub block_len: Option<usize>,
+    pub fields: Vec<Field>,
+    /// The first [`MAX_ELEMENTS_SHOWN`] elements.
+    pub elements: Vec<ElementView>,
+}
+
+/// The schemes [`block_view`] can open: the GGML legacy types and every integer scheme.
+pub fn can_view(id: &str) -> bool {
+    GgmlType::from_id(id).is_some() || IntScheme::from_id(id).is_some()
+}
+
+/// Quantizes `t` with `scheme_id` and decodes the block (GGML) or group (integer scheme) that
+/// holds element `element`.
+pub fn block_view(t: &Tensor, scheme_id: &str, element: usize) -> Result<BlockView> {
+    if element >= t.data.len() {
+        return Err(Error::InvalidArgument(format!(
+            "element {element} is outside tensor '{}' of {} values",
+            t.name,
+            t.data.len()
+        )));
+    }
+    if let Some(ty) = GgmlType::from_id(scheme_id) {
+        let packed = schemes::by_id(scheme_id)?.quantize(&t.data, &t.shape)?.packed;
+        return Ok(ggml_block_view(ty, &packed, &t.data, element / QK));
+    }
+    if let Some(scheme) = IntScheme::from_id(scheme_id) {
+        let packed = scheme.quantize(&t.data, &t.shape)?.packed;
+        return int_group_view(&scheme, &packed, &t.data, &t.shape, element);
+    }
+    Err(Error::InvalidArgument(format!(
+        "the block view opens the GGML types q8_0, q4_0, q4_1, q5_0, q5_1, mxfp4 and the integer schemes, not '{scheme_id}'"
+    )))
+}
+
+fn f16_at(b: &[u8], at: usize) -> f32 {
+    reference::fp16_value(u16::from_le_bytes([b[at], b[at + 1]]))
+}
+
+/// Decodes GGML block `block` of `packed` (a whole tensor of `values.len()` elements).
+pub fn ggml_block_view(ty: GgmlType, packed: &[u8], values: &[f32], block: usize) -> BlockView {
+    let bb = ty.block_bytes();
+    let start = block * bb;
+    let b = &packed[start..start + bb];
+    let field = |name, kind, at: usize, len: usize, value: f64| Field {
+        name,
+        kind,
+        offset: start + at,
+        bytes: b[at..at + len].to_vec(),
+        value,
+    };
+    // (header fields, offset of qs, layout, formula)
+    let (fields, qs_at, layout, formula) = match ty {
+        GgmlType::Q8_0 => (
+            vec![field("d", "f16", 0, 2, f16_at(b, 0) as f64)],
+            2,
+            "block_q8_0 = f16 d, i8 qs[32] (34 bytes)",
+            "x̂ = d · q, q a signed byte",
+        ),
+        GgmlType::Q4_0 => (
+            vec![field("d", "f16", 0, 2, f16_at(b, 0) as f64)],
+            2,
+            "block_q4_0 = f16 d, u8 qs[16] (18 bytes)",
+            "x̂ = d · (q − 8)",
+        ),
+        GgmlType::Q4_1 => (
+            vec![field("d", "f16", 0, 2, f16_at(b, 0) as f64), field("m", "f16", 2, 2, f16_at(b, 2) as f64)],
+            4,
+            "block_q4_1 = f16 d, f16 m, u8 qs[16] (20 bytes)",
+            "x̂ = d · q + m",
+        ),
+        GgmlType::Q5_0 => (
+            vec![
+                field("d", "f16", 0, 2, f16_at(b, 0) as f64),
+                field("qh", "u32", 2, 4, u32::from_le_bytes([b[2], b[3], b[4], b[5]]) as f64),
+            ],
+            6,
+            "block_q5_0 = f16 d, u8 qh[4], u8 qs[16] (22 bytes)",
+            "q = nibble + 16 · (bit j of qh);  x̂ = d · (q − 16)",
+        ),
+        GgmlType::Q5_1 => (
+            vec![
+                field("d", "f16", 0, 2, f16_at(b, 0) as f64),
+                field("m", "f16", 2, 2, f16_at(b, 2) as f64),
+                field("qh", "u32", 4, 4, u32::from_le_bytes([b[4], b[5], b[6], b[7]]) as f64),
+            ],
+            8,
+            "block_q5_1 = f16 d, f16 m, u8 qh[4], u8 qs[16] (24 bytes)",
+            "q = nibble + 16 · (bit j of qh);  x̂ = d · q + m",
+        ),
+        GgmlType::Mxfp4 => (
+            vec![field("e", "e8m0", 0, 1, reference::e8m0_to_fp32_half(b[0]) as f64)],
+            1,
+            "block_mxfp4 = u8 e (E8M0), u8 qs[16] (17 bytes)",
+            "x̂ = 2^(e−128) · kvalues[q], kvalues = 2·E2M1 = [0, 1, 2, 3, 4, 6, 8, 12, −0, −1, …, −12]",
+        ),
+    };
+    let d = f16_at(b, 0);
+    let m = if matches!(ty, GgmlType::Q4_1 | GgmlType::Q5_1) { f16_at(b, 2) } else { 0.0 };
+    let qh = match ty {
+        GgmlType::Q5_0 => u32::from_le_bytes([b[2], b[3], b[4], b[5]]),
+        GgmlType::Q5_1 => u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+        _ => 0,
+    };
+    let first = block * QK;
+    let in_block = values.len().saturating_sub(first).min(QK);
+    let elements = (0..in_block)
+        .map(|j| {
+            let (at, shift, place) = match ty {
+                GgmlType::Q8_0 => (qs_at + j, 0, "byte".to_string()),
+                _ if j < QK / 2 => (qs_at + j, 0, format!("low nibble of qs[{j}]")),
+                _ => (qs_at + j - QK / 2, 4, format!("high nibble of qs[{}]", j - QK / 2)),
+            };
+            let byte = b[at];
+            let (code, decoded) = match ty {
+                GgmlType::Q8_0 => {
+                    let q = byte as i8 as i32;
+                    (q, q as f32 * d)
+                }
+                GgmlType::Q4_0 => {
+                    let q = ((byte >> shift) & 0xF) as i32;
+                    (q, d * (q - 8) as f32)
+                }
+                GgmlType::Q4_1 => {
+                    let q = ((byte >> shift) & 0xF) as i32;
+                    (q, d * q as f32 + m)
+                }
+                GgmlType::Q5_0 | GgmlType::Q5_1 => {
+                    let q = (((byte >> shift) & 0xF) as u32 | (((qh >> j) & 1) << 4)) as i32;
+                    if ty == GgmlType::Q5_0 {
+                        (q, d * (q - 16) as f32)
+                    } else {
+                        (q, d * q as f32 + m)
+                    }
+                }
+                GgmlType::Mxfp4 => {
+                    let q = ((byte >> shift) & 0xF) as i32;
+                    (q, reference::e8m0_to_fp32_half(b[0]) * reference::KVALUES_MXFP4[q as usize] as f32)
+                }
+            };
+            let place = if matches!(ty, GgmlType::Q5_0 | GgmlType::Q5_1) { format!("{place} + bit {j} of qh") } else { place };
+            ElementView {
+                index: first + j,
+                position: j,
+                original: values[first + j],
+                byte_offset: start + at,
+                byte,
+                shift,
+                place,
+                code,
+                decoded,
+            }
+        })
+        .collect();
+    BlockView {
+        scheme: ty.id().to_string(),
+        block,
+        first_element: first,
+        elements_in_block: in_block,
+        layout: layout.to_string(),
+        formula: formula.to_string(),
+        block_offset: Some(start),
+        block_len: Some(bb),
+        fields,
+        elements,
+    }
+}
+
+/// Decodes the group of an integer scheme that holds `element`, from the packed tensor:
+/// f32 scales of every group, then (asymmetric) one zero-point byte per group, then the codes.
+pub fn int_group_view(scheme: &IntScheme, packed: &[u8], values: &[f32], shape: &[usize], element: usize) -> Result<BlockView> {
+    let n = values.len();
+    // Which group holds `element`, and the elements of that group in order.
+    let (groups, group, members): (usize, usize, Box<dyn Iterator<Item = usize>>) = match scheme.granularity {
+        Granularity::Tensor => (1, 0, Box::new(0..n)),
+        Granularity::Group { size } => {
+            let g = element / size;
+            (n.div_ceil(size), g, Box::new(g * size..((g + 1) * size).min(n)))
+        }
+        Granularity::Channel { axis } => {
+            let dim = *shape.get(axis).ok_or_else(|| {
+                Error::InvalidArgument(format!("per-channel axis {axis} is out of range for a tensor of shape {shape:?}"))
+            })?;
+            let inner: usize = shape[axis + 1..].iter().product::<usize>().max(1);
+            let c = (element / inner) % dim;
+            // Chunks of `inner` elements, every `dim`-th one belonging to channel c.
+            (dim, c, Box::new((0..n / inner).filter(move |k| k % dim == c).flat_map(move |k| k * inner..(k + 1) * inner)))
+        }
+    };
+    let members: Vec<usize> = members.collect();
+    let header = groups * if scheme.symmetric { 4 } else { 5 };
+    let expected = header + (n * scheme.bits as usize).div_ceil(8);
+    if packed.len() != expected {
+        return Err(Error::InvalidArgument(format!("{} data is {expected} bytes, got {}", scheme.id(), packed.len())));
+    }
+    let at = 4 * group;
+    let scale = f32::from_le_bytes([packed[at], packed[at + 1], packed[at + 2], packed[at + 3]]);
+    let mut fields = vec![Field { name: "scale", kind: "f32", offset: at, bytes: packed[at..at + 4].to_vec(), value: scale as f64 }];
+    let zero_point = if scheme.symmetric {
+        0
+    } else {
+        let at = 4 * groups + group;
+        fields.push(Field { name: "zero_point", kind: "u8", offset: at, bytes: vec![packed[at]], value: packed[at] as f64 });
+        packed[at] as i32
+    };
+    let bits = scheme.bits;
+    let per_byte = 8 / bits as usize;
+    let elements = members
+        .iter()
+        .take(MAX_ELEMENTS_SHOWN)
+        .enumerate()
+        .map(|(position, &i)| {
+            let byte_offset = header + i / per_byte;
+            let shift = (i % per_byte) as u32 * bits;
+            let byte = packed[byte_offset];
+            let raw = (byte as u32 >> shift) & ((1 << bits) - 1);
+            let code = if scheme.symmetric { ((raw << (32 - bits)) as i32) >> (32 - bits) } else { raw as i32 };
+            let place = match bits {
+                8 => "byte".to_string(),
+                4 if shift == 0 => "low nibble".to_string(),
+                4 => "high nibble".to_string(),
+                _ => format!("bits {}–{}", shift, shift + 1),
+            };
+            ElementView {
+                index: i,
+                position,
+                original: values[i],
+                byte_offset,
+                byte,
+                shift,
+                place,
+                code,
+                decoded: (code - zero_point) as f32 * scale,
+            }
+        })
+        .collect();
+    let codes = match (bits, scheme.symmetric) {
+        (8, true) => "one i8 per value",
+        (8, false) => "one u8 per value",
+        (4, _) => "two per byte, first value in the low nibble",
+        _ => "four per byte, first value in the lowest bits",
+    };
+    let (layout, formula) = if scheme.symmetric {
+        (format!("f32 scale × {groups} groups, then {bits}-bit codes ({codes}), two's complement"), "x̂ = scale · q".to_string())
+    } else {
+        (
+            format!("f32 scale × {groups} groups, u8 zero point × {groups}, then {bits}-bit unsigned codes ({codes})"),
+            "x̂ = scale · (q − zero_point)".to_string(),
+        )
+    };
+    Ok(BlockView {
+        scheme: scheme.id().to_string(),
+        block: group,
+        first_element: members.first().copied().unwrap_or(0),
+        elements_in_block: members.len(),
+        layout,
+        formula,
+        block_offset: None,
+        block_len: None,
+        fields,
+        elements,
+    })
+}
+
+// ------------------------------------------------------------------------------ wasm exports
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matrix(rows: usize, cols: usize) -> Tensor {
+        // Row r has values of magnitude ~ (r + 1), so per-channel scales differ by row.
+        let data = (0..rows * cols).map(|i| ((i % cols) as f32 / cols as f32 - 0.5) * ((i / cols) + 1) as f32).collect();
+        Tensor::new("m", vec![rows, cols], "float32", data)
+    }
+
+    #[test]
+    fn per_channel_scales_follow_each_row() {
+        let t = matrix(4, 64);
+        let r = granularity_report(&t, 4, true).unwrap();
+        let channel = &r.choices[1];
+        assert_eq!(channel.scheme, "int4_sym_channel");
+        assert_eq!(channel.groups, 4);
+        for (row, &s) in channel.scales.iter().enumerate() {
+            // absmax of row r is 0.5·(r+1); symmetric INT4 scale = absmax / 7.
+            assert!((s - 0.5 * (row + 1) as f32 / 7.0).abs() < 1e-6, "row {row}: {s}");
+        }
+        let g32 = &r.choices[2];
+        assert_eq!((g32.groups, g32.grid_columns, g32.element_stride), (8, 2, 32));
+        assert_eq!(g32.grid_caption, "4 rows × 2 groups of 32");
+    }
+
+    #[test]
+    fn finer_groups_never_lose_to_coarser_ones_here() {
+        let r = granularity_report(&matrix(8, 128), 4, true).unwrap();
+        let mse: Vec<f64> = r.choices.iter().map(|c| c.mse).collect();
+        assert!(mse[0] > mse[1], "per channel beats per tensor when rows differ: {mse:?}");
+        assert!(mse[4] >= mse[3] && mse[3] >= mse[2], "g32 ≤ g64 ≤ g128: {mse:?}");
+    }
+
+    #[test]
+    fn odd_shapes_wrap_the_heat_map_and_bad_input_is_refused() {
+        let t = Tensor::new("v", vec![100], "float32", (0..100).map(|i| i as f32).collect());
+        let r = granularity_report(&t, 8, false).unwrap();
+        assert_eq!((r.choices[2].groups, r.choices[2].grid_columns), (4, 4));
+        assert_eq!(r.choices[2].zero_points.len(), 4);
+        assert!(granularity_report(&t, 3, true).unwrap_err().to_string().contains("bit width 3"));
+        let empty = Tensor::new("e", vec![0], "float32", vec![]);
+        assert!(granularity_report(&empty, 4, true).unwrap_err().to_string().contains("empty"));
+        assert!(block_view(&t, "q4_0", 100).unwrap_err().to_string().contains("element 100"));
+        assert!(block_view(&t, "nf4", 0).unwrap_err().to_string().contains("not 'nf4'"));
+    }
+
+    #[test]
+    fn q4_0_block_view_reads_low_then_high_nibbles() {
+        // One block, max = 8 → d = −1, so x = 8 − c encodes as code c: elements 0..15 get codes
+        // 0..15 (low nibbles), elements 16..31 codes 15..0 (high nibbles).
+        let x: Vec<f32> = (0..32).map(|j| 8.0 - if j < 16 { j } else { 31 - j } as f32).collect();
+        let t = Tensor::new("b", vec![32], "float32", x);
+        let v = block_view(&t, "q4_0", 5).unwrap();
+        assert_eq!(v.fields[0].bytes, 0xbc00u16.to_le_bytes().to_vec());
+        assert_eq!(v.fields[0].value, -1.0);
+        assert_eq!(v.elements[3].place, "low nibble of qs[3]");
+        assert_eq!((v.elements[3].byte_offset, v.elements[3].code, v.elements[3].decoded), (5, 3, 5.0));
+        assert_eq!((v.elements[19].byte_offset, v.elements[19].shift, v.elements[19].code), (5, 4, 12));
+        assert_eq!((v.elements[19].original, v.elements[19].decoded), (-4.0, -4.0));
+        assert_eq!(v.elements[19].place, "high nibble of qs[3]");
+    }
+}

@@ -1,0 +1,30 @@
+use quantscope_wasm_common::{js_err, to_js};
+use crate::Workspace;
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen]
+impl Workspace {
+    /// Learn panel 4: `int{bits}_{sym|asym}` per tensor, per channel and per group of
+    /// 32/64/128 on tensor `index`. Returns `{bits, symmetric, shape, choices: [{scheme,
+    /// label, mse, sqnr_db, bits_per_weight, groups, element_stride, grid_columns,
+    /// grid_caption, scales: Float32Array, zero_points: Float32Array}]}`.
+    pub fn learn_granularity(&self, index: usize, bits: u32, symmetric: bool) -> Result<JsValue, JsError> {
+        let t = self.tensor(index)?;
+        let r = quantscope_learn::granularity::granularity_report(&t, bits, symmetric).map_err(js_err)?;
+        let out = to_js(&r)?;
+        let choices = js_sys::Reflect::get(&out, &"choices".into()).map_err(|_| JsError::new("no choices"))?;
+        for (k, c) in r.choices.iter().enumerate() {
+            let obj = js_sys::Reflect::get(&choices, &(k as u32).into()).map_err(|_| JsError::new("no choice"))?;
+            let set = |name: &str, v: &[f32]| js_sys::Reflect::set(&obj, &name.into(), &js_sys::Float32Array::from(v).into());
+            set("scales", &c.scales).and(set("zero_points", &c.zero_points)).map_err(|_| JsError::new("could not attach the scales"))?;
+        }
+        Ok(out)
+    }
+
+    /// Learn panel 4: the packed bytes of the block (GGML) or group (integer scheme) of
+    /// `scheme` that holds element `element` of tensor `index`, decoded field by field.
+    pub fn learn_block_view(&self, index: usize, scheme: &str, element: usize) -> Result<JsValue, JsError> {
+        let t = self.tensor(index)?;
+        to_js(&quantscope_learn::granularity::block_view(&t, scheme, element).map_err(js_err)?)
+    }
+}

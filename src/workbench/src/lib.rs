@@ -1,0 +1,20 @@
+//! The workbench: the module the Inspect and Learn views load (`www/pkg`). A thin
+//! `#[wasm_bindgen]` facade over the library crates — the loaded files ([`store`], plain Rust,
+//! tested natively), the [`Workspace`] the worker owns, the Learn panels' exports and the
+//! plots. Nothing here computes a number the CLI does not also get from the library crates.
+
+pub mod store;
+
+#[cfg(target_arch = "wasm32")]
+mod learn;
+#[cfg(target_arch = "wasm32")]
+pub mod plot;
+#[cfg(target_arch = "wasm32")]
+mod workspace;
+
+#[cfg(target_arch = "wasm32")]
+pub use workspace::*;
+
+// Unit tests marked for wasm-bindgen-test run in headless Chromium, not Node.
+#[cfg(all(test, target_arch = "wasm32"))]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);

@@ -1,0 +1,69 @@
+//! The JS facade, exercised in headless Chromium through wasm-bindgen-test
+//! (`cargo test --target wasm32-unknown-unknown`, run by scripts/test.sh).
+#![cfg(target_arch = "wasm32")]
+
+use quantscope_workbench::{scheme_list, Workspace};
+use wasm_bindgen::JsValue;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn get(v: &JsValue, key: &str) -> JsValue {
+    js_sys::Reflect::get(v, &JsValue::from_str(key)).unwrap()
+}
+
+fn npy_f32(values: &[f32]) -> Vec<u8> {
+    quantscope_formats::npy::write_f32(&[values.len()], values)
+}
+
+#[wasm_bindgen_test]
+fn load_file_returns_tensor_reports() {
+    let mut ws = Workspace::new();
+    let loaded = ws.load_file("w.npy", &npy_f32(&[1.0, -2.0, 3.0])).unwrap();
+    assert_eq!(get(&loaded, "format").as_string().unwrap(), "npy");
+    let first = js_sys::Array::from(&get(&loaded, "tensors")).get(0);
+    assert_eq!(get(&first, "stored_bytes").as_f64().unwrap(), 12.0);
+    assert_eq!(get(&first, "name").as_string().unwrap(), "w");
+    assert_eq!(get(&get(&first, "stats"), "max").as_f64().unwrap(), 3.0);
+    assert_eq!(ws.len(), 1);
+}
+
+#[wasm_bindgen_test]
+fn malformed_file_is_a_js_error_not_a_panic() {
+    let mut ws = Workspace::new();
+    let err = ws.load_file("bad.npy", b"\x93NUMPY\x01\x00\xff").unwrap_err();
+    let message = JsValue::from(err);
+    let text = get(&message, "message").as_string().unwrap();
+    assert!(text.starts_with("bad.npy: truncated .npy file"), "{text}");
+    assert_eq!(ws.len(), 0);
+}
+
+#[wasm_bindgen_test]
+fn compare_reports_int8_sym_with_histogram() {
+    let mut ws = Workspace::new();
+    ws.load_file("w.npy", &npy_f32(&[1.01, -0.03, 2.54, 0.0])).unwrap();
+    let ids = serde_wasm_bindgen::to_value(&["int8_sym"]).unwrap();
+    let options = js_sys::JSON::parse(r#"{"bins": 8, "histogram_scheme": "int8_sym"}"#).unwrap();
+    let r = ws.compare(0, ids, options).unwrap();
+    let scheme = js_sys::Array::from(&get(&r, "schemes")).get(0);
+    let scale = js_sys::Array::from(&get(&js_sys::Array::from(&get(&scheme, "params")).get(0), "values")).get(0);
+    assert_eq!(scale.as_f64().unwrap() as f32, (2.54f32 as f64 / 127.0) as f32);
+    assert_eq!(get(&scheme, "bytes").as_f64().unwrap(), 8.0);
+    let counts = js_sys::Array::from(&get(&get(&get(&r, "histogram"), "original"), "counts"));
+    assert_eq!(counts.length(), 8);
+}
+
+#[wasm_bindgen_test]
+fn unknown_scheme_and_bad_index_are_errors() {
+    let mut ws = Workspace::new();
+    ws.add_sample("normal", 4, 4, 1).unwrap();
+    let ids = serde_wasm_bindgen::to_value(&["int9_sym"]).unwrap();
+    assert!(ws.compare(0, ids, JsValue::UNDEFINED).is_err());
+    let ids = serde_wasm_bindgen::to_value(&["int8_sym"]).unwrap();
+    assert!(ws.compare(5, ids.clone(), JsValue::UNDEFINED).is_err());
+    let bad_range = js_sys::JSON::parse(r#"{"range": [1, -1]}"#).unwrap();
+    assert!(ws.compare(0, ids.clone(), bad_range).is_err());
+    let bad_bins = js_sys::JSON::parse(r#"{"bins": 0}"#).unwrap();
+    assert!(ws.compare(0, ids, bad_bins).is_err());
+    assert!(js_sys::Array::from(&scheme_list().unwrap()).length() >= 30);
+}
