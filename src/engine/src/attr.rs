@@ -1,6 +1,6 @@
 //! Typed access to a node's attributes, with errors naming the attribute.
 
-use super::ops::OpError;
+use crate::op::OpError;
 use super::tensor_proto;
 use super::value::Value;
 use quantscope_formats::onnx::proto::AttributeProto;

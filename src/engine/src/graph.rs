@@ -411,20 +411,6 @@ impl Model {
         self.opset
     }
 
-    /// The nodes as they run (after constant folding), in execution order.
-    pub fn nodes(&self) -> Vec<NodeInfo> {
-        self.nodes
-            .iter()
-            .map(|n| NodeInfo {
-                name: n.name.clone(),
-                op_type: n.op.op_type().to_string(),
-                inputs: self.input_names(n),
-                outputs: n.outputs.iter().map(|s| s.map_or_else(String::new, |s| self.names[s].clone())).collect(),
-                quantizable: super::quantize::quantizable(self, n),
-            })
-            .collect()
-    }
-
     /// Runs the model on named inputs; returns every graph output by name, in graph order.
     pub fn run(&self, inputs: &[(&str, Value)]) -> Result<Vec<(String, Value)>, EngineError> {
         self.execute(inputs, None)

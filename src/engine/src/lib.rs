@@ -19,6 +19,7 @@ pub mod attr;
 pub mod builder;
 mod error;
 mod graph;
+pub mod op;
 pub mod mnist;
 pub mod ops;
 mod quantize;

@@ -22,7 +22,7 @@
 //! plus each quantized node's codes (bits/8 each) and f32 scales and bias; weight-only
 //! weights count their scheme's packed bytes.
 
-use super::graph::{count_ops, Model, Node};
+use super::graph::{count_ops, Model, Node, NodeInfo};
 use super::ops::conv::Conv;
 use super::ops::fused::{ActQuant, QuantConv, QuantMatMul, QuantWeights};
 use super::ops::matmul::{transpose2, Gemm, MatMul};
@@ -145,6 +145,24 @@ fn target(m: &Model, node: &Node, with_weights: bool) -> Option<Target> {
         return Some(Target { out_major, out, inner: wx.len() / out.max(1), bias, weight_slot });
     }
     None
+}
+
+// `nodes` is here, not in graph.rs, because which nodes are quantizable is the quantizer's
+// knowledge; the graph does not ask it.
+impl Model {
+    /// The nodes as they run (after constant folding), in execution order.
+    pub fn nodes(&self) -> Vec<NodeInfo> {
+        self.nodes
+            .iter()
+            .map(|n| NodeInfo {
+                name: n.name.clone(),
+                op_type: n.op.op_type().to_string(),
+                inputs: self.input_names(n),
+                outputs: n.outputs.iter().map(|s| s.map_or_else(String::new, |s| self.names[s].clone())).collect(),
+                quantizable: quantizable(self, n),
+            })
+            .collect()
+    }
 }
 
 /// True when `quantize` can rewrite this node.

@@ -2,7 +2,7 @@
 //! rounded once); Relu also takes signed integers (opset 14). Each works in place when the
 //! node owns its input.
 
-use super::{dtype_err, norm_axis, BuildCtx, Inputs, Op, OpError};
+use crate::op::{dtype_err, norm_axis, BuildCtx, Inputs, Op, OpError};
 use crate::attr::Attrs;
 use crate::value::{Data, Value};
 use half::{bf16, f16};

@@ -4,7 +4,7 @@
 //! even. FLOAT8/FLOAT4 targets saturate to ±max by default (`saturate=1`); with `saturate=0`
 //! an out-of-range value becomes NaN (E4M3FN) or ±Inf (E5M2), as ONNX specifies.
 
-use super::{attr_err, BuildCtx, Inputs, Op, OpError};
+use crate::op::{attr_err, BuildCtx, Inputs, Op, OpError};
 use crate::attr::Attrs;
 use crate::value::{DType, Data, Value};
 use half::{bf16, f16};

@@ -6,7 +6,7 @@
 //!
 //! The window geometry (auto_pad, pads, strides, dilations, ceil_mode) is shared with pooling.
 
-use super::{attr_err, dtype_err, shape_err, BuildCtx, Inputs, Op, OpError};
+use crate::op::{scales, zero_points, attr_err, dtype_err, shape_err, BuildCtx, Inputs, Op, OpError};
 use crate::attr::Attrs;
 use crate::value::{DType, Data, Value};
 use quantscope_gemm::Int8;
@@ -159,7 +159,7 @@ impl Geometry {
     pub fn im2col<T: Copy>(&self, x: &[T], channels: usize, pad: T, cols: &mut [T]) {
         let r = self.input.len();
         let (kc, oc, ic) = (self.kernel_count(), self.out_count(), self.in_count());
-        let in_strides = super::strides(&self.input);
+        let in_strides = crate::op::strides(&self.input);
         // Per axis, per (tap, output position): the input coordinate or None.
         let tables: Vec<Vec<Option<usize>>> = (0..r)
             .map(|d| (0..self.kernel[d]).flat_map(|k| (0..self.out[d]).map(move |o| (k, o))).map(|(k, o)| self.coord(d, k, o)).collect())
@@ -270,15 +270,15 @@ pub fn build_conv(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
 
 /// Float convolution: `y[n, m, ...] = Σ w · x + b[m]`.
 pub fn conv_f32(attrs: &ConvAttrs, x: &Value, w: &Value, b: Option<&Value>) -> Result<Value, OpError> {
-    let xs = super::f32_input(x, "X")?;
-    let ws = super::f32_input(w, "W")?;
+    let xs = crate::op::f32_input(x, "X")?;
+    let ws = crate::op::f32_input(w, "W")?;
     let (n, c, m, geo) = attrs.plan(x.shape(), w.shape())?;
     let g = attrs.group;
     let (cg, mg) = (c / g, m / g);
     let (kk, oc, ic) = (cg * geo.kernel_count(), geo.out_count(), geo.in_count());
     let bias = match b {
         Some(b) => {
-            let bs = super::f32_input(b, "B")?;
+            let bs = crate::op::f32_input(b, "B")?;
             if bs.len() != m {
                 return Err(shape_err(format!("B has {} elements but W has {m} output channels", bs.len())));
             }
@@ -323,20 +323,6 @@ impl Op for Conv {
 }
 
 // --------------------------------------------------------------------- integer convolution
-
-/// A zero point input: absent (0), a scalar, or (when `per_channel` is given) one per channel.
-pub(crate) fn zero_points(v: Option<&Value>, per_channel: Option<usize>, what: &str, dtype: DType) -> Result<Vec<i32>, OpError> {
-    let Some(v) = v else { return Ok(vec![0]) };
-    if v.dtype() != dtype {
-        return Err(dtype_err(format!("{what} is {} but the data it belongs to is {dtype}", v.dtype())));
-    }
-    let zp: Vec<i32> = v.to_i64_vec().ok_or_else(|| dtype_err(format!("{what} must be an integer")))?.into_iter().map(|z| z as i32).collect();
-    match (zp.len(), per_channel) {
-        (1, _) => Ok(zp),
-        (n, Some(c)) if n == c && c > 0 => Ok(zp),
-        (n, _) => Err(shape_err(format!("{what} has {n} elements: it must be a scalar{}", per_channel.map_or(String::new(), |c| format!(" or have {c}"))))),
-    }
-}
 
 /// The int32 accumulators of a quantized convolution: `Σ (x − x_zp)(w − w_zp[m])`.
 pub(crate) fn conv_integer_acc<X: Int8, W: Int8>(
@@ -412,20 +398,6 @@ pub struct QLinearConv {
 
 pub fn build_qlinear_conv(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
     Ok(Arc::new(QLinearConv { attrs: ConvAttrs::parse(a)? }))
-}
-
-/// A scale input (float32, float16 or bfloat16, as f32): a scalar or (when `per_channel`) one
-/// per channel.
-pub(crate) fn scales(v: &Value, per_channel: Option<usize>, what: &str) -> Result<Vec<f32>, OpError> {
-    if !matches!(v.dtype(), DType::F32 | DType::F16 | DType::BF16) {
-        return Err(dtype_err(format!("{what} must be float32, float16 or bfloat16, not {}", v.dtype())));
-    }
-    let s = v.to_f32_vec();
-    let ok_len = s.len() == 1 || per_channel == Some(s.len());
-    if !ok_len {
-        return Err(shape_err(format!("{what} has {} elements: it must be a scalar{}", s.len(), per_channel.map_or(String::new(), |c| format!(" or have {c}")))));
-    }
-    Ok(s.to_vec())
 }
 
 impl Op for QLinearConv {

@@ -13,7 +13,7 @@
 //! truncation, and a truncated i64 quotient is the narrow type's wrapping quotient (i32::MIN / −1
 //! included). Twelve instantiations of every loop were an eighth of the whole .wasm.
 
-use super::{broadcast_shapes, dtype_err, strides, value_err, BuildCtx, Inputs, Op, OpError};
+use crate::op::{broadcast_shapes, dtype_err, strides, value_err, BuildCtx, Inputs, Op, OpError};
 use crate::attr::Attrs;
 use crate::value::{Data, Value};
 use half::{bf16, f16};

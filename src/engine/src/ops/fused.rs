@@ -13,7 +13,7 @@
 
 use super::conv::{conv_integer_acc, ConvAttrs};
 use super::quant::{dynamic_params, quantize_u8_into};
-use super::{f32_input, shape_err, Inputs, Op, OpError};
+use crate::op::{f32_input, shape_err, Inputs, Op, OpError};
 use crate::value::Value;
 use quantscope_gemm::PackedI8B;
 

@@ -7,7 +7,7 @@
 //! packs it.
 
 use super::elementwise::broadcast_runs;
-use super::{broadcast_shapes, dtype_err, expect_rank, shape_err, BuildCtx, Inputs, Op, OpError};
+use crate::op::{broadcast_shapes, dtype_err, expect_rank, shape_err, BuildCtx, Inputs, Op, OpError};
 use crate::attr::Attrs;
 use crate::value::{Data, DType, Value};
 use quantscope_gemm::PackedF32B;
@@ -215,7 +215,7 @@ impl Gemm {
     /// B as K×N f32 (transposed when `trans_b`).
     fn b_matrix(&self, b: &Value) -> Result<(usize, usize, Vec<f32>), OpError> {
         expect_rank(b, 1, 2)?;
-        let x = super::f32_input(b, "Gemm's B")?;
+        let x = crate::op::f32_input(b, "Gemm's B")?;
         let (r, c) = (b.shape()[0], b.shape()[1]);
         Ok(if self.trans_b { (c, r, transpose2(x, r, c)) } else { (r, c, x.to_vec()) })
     }
@@ -239,7 +239,7 @@ impl Op for Gemm {
     fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
         let a = inputs.req(0)?;
         expect_rank(a, 0, 2)?;
-        let ax = super::f32_input(a, "Gemm's A")?;
+        let ax = crate::op::f32_input(a, "Gemm's A")?;
         let (m, k) = if self.trans_a { (a.shape()[1], a.shape()[0]) } else { (a.shape()[0], a.shape()[1]) };
         let a_t;
         let am: &[f32] = if self.trans_a {
@@ -267,7 +267,7 @@ impl Op for Gemm {
             y.iter_mut().for_each(|v| *v *= self.alpha);
         }
         if let Some(c) = inputs.get(2) {
-            let cx = super::f32_input(c, "Gemm's C")?;
+            let cx = crate::op::f32_input(c, "Gemm's C")?;
             let out = [m, n];
             if broadcast_shapes(c.shape(), &out).ok().as_deref() != Some(&out[..]) {
                 return Err(shape_err(format!("C of shape {:?} does not broadcast to {m}×{n}", c.shape())));

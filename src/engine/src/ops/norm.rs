@@ -2,7 +2,7 @@
 //! channel (axis 1). Training mode (`training_mode=1`, or the extra outputs it produces) is
 //! not supported and fails at load time.
 
-use super::{f32_input, shape_err, BuildCtx, Inputs, Op, OpError};
+use crate::op::{f32_input, shape_err, BuildCtx, Inputs, Op, OpError};
 use crate::attr::Attrs;
 use crate::value::{Data, Value};
 use std::sync::Arc;
@@ -49,7 +49,7 @@ impl Op for BatchNorm {
         let mut x = inputs.take_or_clone(0)?;
         let dtype = x.dtype();
         let Data::F32(xs) = x.data_mut() else {
-            return Err(super::dtype_err(format!("X must be float32, not {dtype}")));
+            return Err(crate::op::dtype_err(format!("X must be float32, not {dtype}")));
         };
         if inner > 0 {
             for (chunk_index, chunk) in xs.chunks_mut(inner).enumerate() {

@@ -7,7 +7,7 @@
 //! never count, as in PyTorch and the ONNX reference.
 
 use super::conv::{Geometry, WindowAttrs};
-use super::{attr_err, dtype_err, BuildCtx, Inputs, Op, OpError};
+use crate::op::{attr_err, dtype_err, BuildCtx, Inputs, Op, OpError};
 use crate::attr::Attrs;
 use crate::value::{DType, Data, Value};
 use half::f16;
@@ -33,7 +33,7 @@ fn window(a: &Attrs, known: &[&str]) -> Result<WindowAttrs, OpError> {
 /// in-input offsets of the window (row-major within the channel) and the multi-index coords.
 fn for_each_window(geo: &Geometry, mut f: impl FnMut(usize, &mut dyn Iterator<Item = (usize, &[usize])>, usize)) {
     let r = geo.input.len();
-    let in_strides = super::strides(&geo.input);
+    let in_strides = crate::op::strides(&geo.input);
     let kc = geo.kernel_count();
     let mut oidx = vec![0usize; r];
     let mut kidx = vec![0usize; r];

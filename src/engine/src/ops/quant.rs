@@ -11,9 +11,9 @@
 //!   `a_scale · b_scale / y_scale`: `y = saturate(rint(acc · multiplier) + y_zero_point)`
 //!   (MLAS `MlasRequantizeOutput`).
 
-use super::conv::{scales, zero_points};
 use super::matmul::MatmulPlan;
-use super::{attr_err, cast, dtype_err, norm_axis, shape_err, value_err, BuildCtx, Inputs, Op, OpError};
+use crate::op::{scales, zero_points, attr_err, dtype_err, norm_axis, shape_err, value_err, BuildCtx, Inputs, Op, OpError};
+use super::cast;
 use crate::attr::Attrs;
 use crate::value::{DType, Data, Value};
 use quantscope_gemm::{Int8, PackedI8B};
@@ -318,7 +318,7 @@ impl Op for DynamicQuantizeLinear {
 
     fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
         let x = inputs.req(0)?;
-        let xs = super::f32_input(x, "x")?;
+        let xs = crate::op::f32_input(x, "x")?;
         let (scale, zp) = dynamic_params(xs);
         let mut q = vec![0u8; xs.len()];
         quantize_u8_into(xs, scale, zp, &mut q);

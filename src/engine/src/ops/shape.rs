@@ -2,7 +2,7 @@
 //! Identity. They work on every dtype (the storage is moved, never converted); Reshape,
 //! Flatten, Squeeze, Unsqueeze and Identity reuse the input's buffer when the node owns it.
 
-use super::{dtype_err, norm_axis, shape_err, strides, value_err, BuildCtx, Inputs, Op, OpError};
+use crate::op::{dtype_err, norm_axis, shape_err, strides, value_err, BuildCtx, Inputs, Op, OpError};
 use crate::attr::Attrs;
 use crate::value::{map_data, Elem, Value};
 use std::sync::Arc;
@@ -295,7 +295,7 @@ pub struct Concat {
 
 pub fn build_concat(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
     a.only(&["axis"])?;
-    let axis = a.int_opt("axis")?.ok_or_else(|| super::attr_err("axis", "is required"))?;
+    let axis = a.int_opt("axis")?.ok_or_else(|| crate::op::attr_err("axis", "is required"))?;
     Ok(Arc::new(Concat { axis }))
 }
 
@@ -359,7 +359,7 @@ pub fn build_unsqueeze(a: &Attrs, ctx: &BuildCtx) -> Result<Arc<dyn Op>, OpError
     a.only(&["axes"])?;
     let axes = a.ints("axes")?;
     if axes.is_none() && ctx.n_inputs < 2 {
-        return Err(super::attr_err("axes", "is required (as an attribute before opset 13, else as input 2)"));
+        return Err(crate::op::attr_err("axes", "is required (as an attribute before opset 13, else as input 2)"));
     }
     Ok(Arc::new(SqueezeOp { squeeze: false, axes }))
 }
