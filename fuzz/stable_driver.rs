@@ -78,7 +78,8 @@ impl Rng {
 }
 
 /// Integers that make length, count and offset fields interesting.
-const INTERESTING: &[u64] = &[0, 1, 2, 7, 8, 31, 32, 33, 255, 256, 4096, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff, 1 << 32, 1 << 40, u64::MAX >> 1, u64::MAX];
+const INTERESTING: &[u64] =
+    &[0, 1, 2, 7, 8, 31, 32, 33, 255, 256, 4096, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff, 1 << 32, 1 << 40, u64::MAX >> 1, u64::MAX];
 
 /// One random mutation of `input`, sometimes spliced with `other`.
 fn mutate(rng: &mut Rng, input: &[u8], other: &[u8]) -> Vec<u8> {
@@ -213,9 +214,10 @@ fn main() {
         std::process::exit(2);
     }
     let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("tests/fixtures");
-    let seed = std::env::var("QUANTSCOPE_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
-    });
+    let seed = std::env::var("QUANTSCOPE_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1));
     for t in targets {
         let artifact = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join(format!("fuzz/artifacts/stable/{t}-{seed}.bin"));
         let r = fuzz(&root, t, Duration::from_secs_f64(secs), seed, Some(artifact.clone()));

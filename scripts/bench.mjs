@@ -56,7 +56,7 @@ for (const op of only === 'gemm' ? [] : ['quantize', 'dequantize', 'metrics']) {
   }
 }
 if (only !== 'schemes') {
-  // GEMM: GOP/s (2·m·n·k ops) and µs per call, fastest batch; see src/gemm/bench.rs.
+  // GEMM: GOP/s (2·m·n·k ops) and µs per call, fastest batch; see src/gemm/src/bench.rs.
   const gemm = (build) => Object.fromEntries(wasmGemm.filter((r) => r.build === build).map((r) => [r.case, r]));
   const gs = gemm('simd128'), gc = gemm('scalar');
   console.log('\nGEMM (GOP/s; µs per call for the SIMD128 build)');

@@ -19,6 +19,14 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
 
+# npm test checks formatting and lints.
+for component in clippy rustfmt; do
+  if ! rustup component list --installed | grep -q "^$component"; then
+    log "adding rust component $component"
+    rustup component add "$component"
+  fi
+done
+
 if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION\$"; then
   # No --locked: the registry mirror lacks one locked dependency of wasm-bindgen-cli.
   log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 2.5 minutes)"

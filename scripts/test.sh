@@ -8,6 +8,11 @@ export CHROMEDRIVER=/usr/bin/chromedriver
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 
+step "formatting and lints (cargo fmt --check; clippy, native and wasm32, warnings are errors)"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --workspace --all-targets --target wasm32-unknown-unknown -- -D warnings
+
 step "native tests (cargo test --workspace)"
 cargo test --workspace
 

@@ -1,4 +1,4 @@
-//! Arbitrary bytes through the lazy readers (src/formats/lazy.rs) as GGUF and as safetensors:
+//! Arbitrary bytes through the lazy readers (src/formats/src/lazy.rs) as GGUF and as safetensors:
 //! header parsed from a prefix, statistics streamed chunk by chunk, every tensor decoded, and a
 //! GGUF export of the result. None may panic or allocate past the caps.
 #![no_main]

@@ -1,6 +1,6 @@
 // The bench page: runs every scheme in a worker for the SIMD128 build, then the scalar build,
 // and leaves the figures in `window.benchResults` for scripts/bench.mjs; then the GEMM cases
-// (`bench_gemm`, src/gemm/bench.rs) into `window.benchGemm`.
+// (`bench_gemm`, src/gemm/src/bench.rs) into `window.benchGemm`.
 // ?only=gemm or ?only=schemes runs one part; ?gemm_ms= (least ms per timed batch, default 20)
 // and ?gemm_reps= (batches, the fastest counts; default 10) tune the GEMM timing.
 const params = new URL(location.href).searchParams;

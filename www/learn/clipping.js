@@ -1,6 +1,6 @@
 // Learn panel 3, clipping and calibration (#learn-clipping): a clip c on a slider, the values it
 // clamps, the MSE against c (computed a slice at a time) and what each calibration method picks.
-// The numbers come from the worker (learn/ops.js → src/teach/clipping.rs).
+// The numbers come from the worker (learn/ops.js → src/learn/src/clipping.rs).
 import { app } from '../app.js';
 import { showError } from '../shared/dom.js';
 import { defaultTensor, ensureSample, fillTensorSelect, h, latestRequest, num, pct, redrawOnResize, s, scale, statList, svgWidth } from './common.js';

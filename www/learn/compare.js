@@ -1,7 +1,7 @@
 // Learn panel 6, compare schemes (#learn-compare): SQNR against bits per weight for every scheme
 // (the Inspect view's comparison, app.reports) with the schemes no other beats, NF4's levels on
 // the normal density, and the INT4, NF4 and FP4 grids over the tensor's histogram. The numbers
-// come from the worker (learn/ops.js → src/teach/compare.rs); plotters draws the charts.
+// come from the worker (learn/ops.js → src/learn/src/compare.rs); plotters draws the charts.
 import { app } from '../app.js';
 import { draw_sqnr_chart, learn_draw_grid_comparison, learn_draw_nf4_chart, learn_pareto_front } from '../pkg/quantscope.js';
 import { $, showError } from '../shared/dom.js';

@@ -1,6 +1,6 @@
 // Learn panel 1, how numbers are stored (#learn-formats): a typed number (or one picked from the
 // tensor's histogram) in every float format, bit by bit, with bits to flip; the formats' ranges
-// and the integer types. The numbers come from the worker (learn/ops.js → src/teach/formats.rs).
+// and the integer types. The numbers come from the worker (learn/ops.js → src/learn/src/number_formats.rs).
 import { app } from '../app.js';
 import { showError } from '../shared/dom.js';
 import { defaultTensor, h, latestRequest, learnVisible, num, redrawOnResize, s, scale, svgWidth } from './common.js';

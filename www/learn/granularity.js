@@ -1,7 +1,7 @@
 // Learn panel 4, granularity (#learn-granularity): the tensor at one bit width with one scale per
 // tensor, per channel and per group of 32–128 values, every scale drawn as a heat map (the 2D
 // canvas API), and a block's packed bytes decoded field by field. The numbers come from the
-// worker (learn/ops.js → src/teach/granularity.rs).
+// worker (learn/ops.js → src/learn/src/granularity.rs).
 import { getParam, setParams } from '../urlstate.js';
 import { $, showError } from '../shared/dom.js';
 import { fmt, latestRequest, learnVisible, selectedTensor } from './common.js';

@@ -1,6 +1,6 @@
 // Learn panel 2, scale and zero point (#learn-mapping): the tensor mapped to integer codes
 // symmetrically and asymmetrically, both grids on one number line, and a few values' round trips.
-// The numbers come from the worker (learn/ops.js → src/teach/mapping.rs).
+// The numbers come from the worker (learn/ops.js → src/learn/src/mapping.rs).
 import { app } from '../app.js';
 import { showError } from '../shared/dom.js';
 import { defaultTensor, ensureSample, fillTensorSelect, h, latestRequest, num, redrawOnResize, s, scale, statList, svgWidth } from './common.js';

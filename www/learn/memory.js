@@ -1,6 +1,6 @@
 // Learn panel 5, memory (#learn-memory): parameters × bits per weight ÷ 8 × 1.2 for preset model
 // sizes, the loaded model or a custom size, at every scheme, against common GPU memory sizes.
-// The numbers come from the worker (learn/ops.js → src/teach/memory.rs).
+// The numbers come from the worker (learn/ops.js → src/learn/src/memory.rs).
 import { app } from '../app.js';
 import { getParam, setParams } from '../urlstate.js';
 import { $, showError } from '../shared/dom.js';

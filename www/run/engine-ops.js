@@ -1,4 +1,4 @@
-// Worker operations of the model engine (src/engine/wasm.rs): one `Engine` registry of loaded
+// Worker operations of the model engine (src/runner/src/engine.rs): one `Engine` registry of loaded
 // models per worker, created on first use (the worker has initialised the wasm by then).
 //
 //   model_load    [name, bytes: ArrayBuffer]  → {handle, name, inputs: [{name, dtype, shape}],

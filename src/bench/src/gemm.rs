@@ -42,7 +42,10 @@ pub fn gemm_model_onnx(int8: bool, m: usize, k: usize, n: usize) -> Vec<u8> {
     use quantscope_engine::DType;
     let (a_type, y_type, op) = if int8 { (DType::U8, DType::I32, "MatMulInteger") } else { (DType::F32, DType::F32, "MatMul") };
     let mut g = GraphBuilder::new(17);
-    g.input("a", a_type, &[Some(m), Some(k)]).initializer("B", &weights(int8, vec![k, n])).node(op, "gemm", &["a", "B"], &["y"], vec![]).output("y", y_type, &[Some(m), Some(n)]);
+    g.input("a", a_type, &[Some(m), Some(k)])
+        .initializer("B", &weights(int8, vec![k, n]))
+        .node(op, "gemm", &["a", "B"], &["y"], vec![])
+        .output("y", y_type, &[Some(m), Some(n)]);
     g.build()
 }
 

@@ -20,8 +20,12 @@ impl BenchModel {
     /// the accuracy table's "INT8 dynamic" row does.
     #[wasm_bindgen(constructor)]
     pub fn new(bytes: &[u8], int8_dynamic: bool) -> Result<BenchModel, JsError> {
-        let model = Model::from_onnx(bytes).map_err(|e| js_err(e))?;
-        let model = if int8_dynamic { model.quantize(&QuantizeConfig::new(QuantizeKind::Int8Dynamic { per_channel: false })).map_err(|e| js_err(e))? } else { model };
+        let model = Model::from_onnx(bytes).map_err(js_err)?;
+        let model = if int8_dynamic {
+            model.quantize(&QuantizeConfig::new(QuantizeKind::Int8Dynamic { per_channel: false })).map_err(js_err)?
+        } else {
+            model
+        };
         Ok(BenchModel { model })
     }
 
@@ -30,7 +34,7 @@ impl BenchModel {
         if pixels.len() != n * PIXELS {
             return Err(JsError::new(&format!("{} pixels are not {n} digits", pixels.len())));
         }
-        let out = self.model.run(&[(INPUT, Value::f32(vec![n, PIXELS], pixels.to_vec()))]).map_err(|e| js_err(e))?;
+        let out = self.model.run(&[(INPUT, Value::f32(vec![n, PIXELS], pixels.to_vec()))]).map_err(js_err)?;
         Ok(Float32Array::from(output_probabilities(&out, n).map_err(js_err)?.as_slice()))
     }
 

@@ -86,10 +86,8 @@ fn load(path: &PathBuf) -> Result<Vec<Tensor>, Failure> {
 /// The shard files a parsed `*.safetensors.index.json` names (its `weight_map`'s values, once
 /// each), with their paths beside the index.
 fn shard_paths(index_path: &std::path::Path, index: &serde_json::Value) -> Vec<(String, PathBuf)> {
-    let mut names: Vec<String> = index["weight_map"]
-        .as_object()
-        .map(|m| m.values().filter_map(|v| v.as_str().map(str::to_string)).collect())
-        .unwrap_or_default();
+    let mut names: Vec<String> =
+        index["weight_map"].as_object().map(|m| m.values().filter_map(|v| v.as_str().map(str::to_string)).collect()).unwrap_or_default();
     names.sort();
     names.dedup();
     let dir = index_path.parent().unwrap_or(std::path::Path::new("."));
@@ -103,7 +101,7 @@ fn shard_paths(index_path: &std::path::Path, index: &serde_json::Value) -> Vec<(
 }
 
 /// A sharded safetensors checkpoint: the shards the index names, read from beside it.
-fn load_sharded(index_path: &PathBuf, index: &[u8]) -> Result<Vec<Tensor>, Failure> {
+fn load_sharded(index_path: &std::path::Path, index: &[u8]) -> Result<Vec<Tensor>, Failure> {
     let name = index_path.display().to_string();
     let parsed: serde_json::Value = serde_json::from_slice(index).map_err(|e| bad_input(format!("{name}: {e}")))?;
     // A shard that cannot be read is left out, so the parser names the missing one.
@@ -157,7 +155,7 @@ fn print_json<T: Serialize>(value: &T) {
     println!("{}", serde_json::to_string_pretty(value).expect("reports serialize"));
 }
 
-/// A file opened lazily (src/formats/lazy.rs): safetensors and GGUF headers only, so a 2 GB
+/// A file opened lazily (src/formats/src/lazy.rs): safetensors and GGUF headers only, so a 2 GB
 /// model is never read whole; a `*.safetensors.index.json` with its shards from beside it.
 fn open_lazily(path: &PathBuf) -> Result<formats::lazy::LazyFile, Failure> {
     use formats::bytesource::{ByteSource, FileSource};
@@ -222,7 +220,15 @@ fn inspect(args: &Args) -> Result<(), Failure> {
             let s = &t.stats;
             println!(
                 "  {}  {} {:?}  min {}  max {}  mean {}  std {}  NaN {}  Inf {}",
-                t.name, t.dtype, t.shape, fmt_num(s.min), fmt_num(s.max), fmt_num(s.mean), fmt_num(s.std), s.nan_count, s.inf_count
+                t.name,
+                t.dtype,
+                t.shape,
+                fmt_num(s.min),
+                fmt_num(s.max),
+                fmt_num(s.mean),
+                fmt_num(s.std),
+                s.nan_count,
+                s.inf_count
             );
         }
     }
@@ -280,15 +286,14 @@ fn quantize(args: &Args) -> Result<(), Failure> {
 }
 
 /// A whole model as GGUF in one ggml type. Safetensors and GGUF models are read a chunk at a
-/// time (src/formats/lazy.rs), so any size works in bounded memory.
+/// time (src/formats/src/lazy.rs), so any size works in bounded memory.
 fn export_gguf(args: &Args) -> Result<(), Failure> {
     use quantscope_formats::gguf_writer::{self, OutType};
     let [file] = args.files.as_slice() else { return Err(usage("export takes exactly one MODEL")) };
     let [id] = args.schemes.as_slice() else { return Err(usage("export takes exactly one --scheme TYPE")) };
     let out = args.out.as_ref().ok_or_else(|| usage("export needs --out OUT.gguf"))?;
-    let ty = OutType::from_id(id).ok_or_else(|| {
-        usage(format!("'{id}' is not a ggml type a GGUF can hold ({})", OutType::ALL.map(|t| t.id()).join(", ")))
-    })?;
+    let ty = OutType::from_id(id)
+        .ok_or_else(|| usage(format!("'{id}' is not a ggml type a GGUF can hold ({})", OutType::ALL.map(|t| t.id()).join(", "))))?;
     let name = file.display().to_string();
     let model = open_lazily(file)?;
     let stem = file.file_name().and_then(|n| n.to_str()).unwrap_or("model");
@@ -406,8 +411,8 @@ fn model_inputs(model: &quantscope_engine::Model, specs: &[String]) -> Result<Ve
 
 /// Runs an ONNX model on .npy inputs, optionally quantized first.
 fn run_model(args: &Args) -> Result<(), Failure> {
-    use quantscope_engine::{Model, QuantizeConfig, QuantizeKind, STATIC_PERCENTILE};
     use quantscope_core::schemes::int::calibration::Calibration;
+    use quantscope_engine::{Model, QuantizeConfig, QuantizeKind, STATIC_PERCENTILE};
     let [file] = args.files.as_slice() else { return Err(usage("run takes exactly one MODEL.onnx")) };
     if args.inputs.is_empty() {
         return Err(usage("run needs --input [NAME=]X.npy for the model's inputs"));

@@ -60,7 +60,16 @@ fn quantize_writes_packed_bytes_and_dequantized_npy() {
     std::fs::create_dir_all(&dir).unwrap();
     let (out, deq) = (dir.join("w.bin"), dir.join("w_deq.npy"));
     let file = fixture("npy/f32_c.npy");
-    let status = run(&["quantize", file.to_str().unwrap(), "--scheme", "int4_asym_channel", "--out", out.to_str().unwrap(), "--dequantized", deq.to_str().unwrap()]);
+    let status = run(&[
+        "quantize",
+        file.to_str().unwrap(),
+        "--scheme",
+        "int4_asym_channel",
+        "--out",
+        out.to_str().unwrap(),
+        "--dequantized",
+        deq.to_str().unwrap(),
+    ]);
     assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
     // 3 channels × (f32 scale + u8 zero point), then 15 codes at two per byte.
     assert_eq!(std::fs::read(&out).unwrap().len(), 3 * 5 + 8);
@@ -200,7 +209,11 @@ fn cli_eval_prints_the_table_with_onnxruntimes_fp32_count() {
     let text = String::from_utf8(text.stdout).unwrap();
     assert!(text.contains("INT8 static (entropy)") && text.contains("1920/2000"), "{text}");
 
-    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_quantscope")).args(["eval", "--data", "no/such.npz"]).current_dir(root).output().unwrap();
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_quantscope"))
+        .args(["eval", "--data", "no/such.npz"])
+        .current_dir(root)
+        .output()
+        .unwrap();
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no/such.npz"));
 }

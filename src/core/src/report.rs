@@ -72,7 +72,11 @@ pub fn scheme_report_with(t: &Tensor, scheme: &dyn Scheme) -> Result<(SchemeRepo
         clipped_fraction: if finite == 0 { 0.0 } else { q.clipped as f64 / finite as f64 },
         levels_used: q.levels_used,
         levels_total: q.levels_total,
-        params: q.params.into_iter().map(|p| Param { name: p.name, values: p.values.into_iter().take(MAX_PARAMS_SHOWN).collect() }).collect(),
+        params: q
+            .params
+            .into_iter()
+            .map(|p| Param { name: p.name, values: p.values.into_iter().take(MAX_PARAMS_SHOWN).collect() })
+            .collect(),
     };
     Ok((report, q.dequantized))
 }
@@ -92,8 +96,7 @@ pub fn histograms(original: &[f32], dequantized: &[f32], bins: usize, range: Opt
         }
     });
     // Errors over the elements whose original is finite, as the metrics define them.
-    let errors: Vec<f32> =
-        original.iter().zip(dequantized).filter(|(x, _)| x.is_finite()).map(|(&x, &y)| x - y).collect();
+    let errors: Vec<f32> = original.iter().zip(dequantized).filter(|(x, _)| x.is_finite()).map(|(&x, &y)| x - y).collect();
     let reach = summarize(&errors).abs_max;
     HistogramPair {
         original: histogram(original, bins, lo, hi),

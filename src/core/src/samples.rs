@@ -44,9 +44,10 @@ impl Rng {
 
 /// Generates the sample `kind` as a 2-D tensor of `rows × cols`.
 pub fn generate(kind: &str, rows: usize, cols: usize, seed: u64) -> Result<Tensor> {
-    let n = rows.checked_mul(cols).filter(|&n| n > 0 && n <= MAX_SAMPLE_ELEMENTS).ok_or_else(|| {
-        Error::InvalidArgument(format!("sample size {rows}×{cols} must be between 1 and {MAX_SAMPLE_ELEMENTS} elements"))
-    })?;
+    let n = rows
+        .checked_mul(cols)
+        .filter(|&n| n > 0 && n <= MAX_SAMPLE_ELEMENTS)
+        .ok_or_else(|| Error::InvalidArgument(format!("sample size {rows}×{cols} must be between 1 and {MAX_SAMPLE_ELEMENTS} elements")))?;
     let mut rng = Rng::new(seed);
     let data: Vec<f32> = match kind {
         "normal" => (0..n).map(|_| (0.02 * rng.normal()) as f32).collect(),

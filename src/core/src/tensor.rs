@@ -33,10 +33,7 @@ impl Tensor {
 
 /// The element count of `shape`, or `None` if it overflows or exceeds [`MAX_ELEMENTS`].
 pub fn checked_element_count(shape: &[u64]) -> Option<u64> {
-    shape
-        .iter()
-        .try_fold(1u64, |acc, &d| acc.checked_mul(d))
-        .filter(|&n| n <= MAX_ELEMENTS)
+    shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d)).filter(|&n| n <= MAX_ELEMENTS)
 }
 
 /// Bits per element as stored in a file, for the dtype names the readers use (numpy names,
@@ -48,18 +45,8 @@ pub fn stored_bits(dtype: &str) -> Option<f64> {
         "float16" | "f16" | "bfloat16" | "bf16" | "int16" | "i16" | "uint16" | "u16" => 16.0,
         "int8" | "i8" | "uint8" | "u8" | "bool" => 8.0,
         d if d.starts_with("float8") || d.starts_with("f8") => 8.0,
-        "q8_0" => 8.5,
-        "q4_0" => 4.5,
-        "q4_1" => 5.0,
-        "q5_0" => 5.5,
-        "q5_1" => 6.0,
-        "mxfp4" => 4.25,
-        "q2_k" => 2.625,
-        "q3_k" => 3.4375,
-        "q4_k" => 4.5,
-        "q5_k" => 5.5,
-        "q6_k" => 6.5625,
-        _ => return None,
+        // Block types: as stored, scales included.
+        other => return crate::ggml_types::by_name(other).map(|t| t.bits_per_weight()),
     })
 }
 

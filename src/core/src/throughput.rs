@@ -21,7 +21,13 @@ pub struct SchemeThroughput {
 
 /// Times `scheme` on `values` with `now_ms` (a monotonic clock in milliseconds). Each operation
 /// runs `reps` times and the fastest run counts, so a stray pause does not skew the figure.
-pub fn bench_scheme(scheme: &dyn Scheme, values: &[f32], shape: &[usize], reps: usize, now_ms: &dyn Fn() -> f64) -> Result<SchemeThroughput> {
+pub fn bench_scheme(
+    scheme: &dyn Scheme,
+    values: &[f32],
+    shape: &[usize],
+    reps: usize,
+    now_ms: &dyn Fn() -> f64,
+) -> Result<SchemeThroughput> {
     let mb = values.len() as f64 * 4.0 / 1e6;
     let fastest = |f: &mut dyn FnMut() -> Result<()>| -> Result<f64> {
         let mut best = f64::INFINITY;

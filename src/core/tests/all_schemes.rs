@@ -61,7 +61,11 @@ fn every_scheme_survives_special_values() {
         ("negative zero", vec![-0.0; 40]),
         ("subnormals", (0..64).map(|i| f32::from_bits(i as u32 + 1) * if i % 2 == 0 { 1.0 } else { -1.0 }).collect()),
         ("all NaN", vec![f32::NAN; 64]),
-        ("one huge outlier", { let mut v = values(256, 9); v[100] = 1e4; v }),
+        ("one huge outlier", {
+            let mut v = values(256, 9);
+            v[100] = 1e4;
+            v
+        }),
     ];
     for id in schemes::all_ids() {
         let s = schemes::by_id(&id).unwrap();

@@ -35,14 +35,28 @@ fn synthetic(n: usize) -> Vec<f32> {
 fn same_f32(what: &str, got: &[f32], want: &[f32]) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     if let Some(i) = got.iter().zip(want).position(|(a, b)| a.to_bits() != b.to_bits()) {
-        panic!("{what}: element {i} (block {}) is {:e} ({:#010x}), bitsandbytes gives {:e} ({:#010x})", i / 64, got[i], got[i].to_bits(), want[i], want[i].to_bits());
+        panic!(
+            "{what}: element {i} (block {}) is {:e} ({:#010x}), bitsandbytes gives {:e} ({:#010x})",
+            i / 64,
+            got[i],
+            got[i].to_bits(),
+            want[i],
+            want[i].to_bits()
+        );
     }
 }
 
 fn same_bytes(what: &str, got: &[u8], want: &[u8]) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     if let Some(i) = got.iter().zip(want).position(|(a, b)| a != b) {
-        panic!("{what}: byte {i} (elements {}, {}; block {}) is {:#04x}, bitsandbytes gives {:#04x}", 2 * i, 2 * i + 1, 2 * i / 64, got[i], want[i]);
+        panic!(
+            "{what}: byte {i} (elements {}, {}; block {}) is {:#04x}, bitsandbytes gives {:#04x}",
+            2 * i,
+            2 * i + 1,
+            2 * i / 64,
+            got[i],
+            want[i]
+        );
     }
 }
 
@@ -154,7 +168,12 @@ fn bnb_kernels_equal_the_reference() {
                     bnb::encode_block(code, &block, scaling, &mut got);
                     bnb::encode_block_ref(code, &block, scaling, &mut want);
                     if let Some(i) = got.iter().zip(&want).position(|(a, b)| a != b) {
-                        panic!("encode_block {code:?} {scaling:?} (round {round}, n={n}): element {i} = {:#010x} gives {}, reference {}", block[i].to_bits(), got[i], want[i]);
+                        panic!(
+                            "encode_block {code:?} {scaling:?} (round {round}, n={n}): element {i} = {:#010x} gives {}, reference {}",
+                            block[i].to_bits(),
+                            got[i],
+                            want[i]
+                        );
                     }
                 }
             }
@@ -170,7 +189,12 @@ fn bnb_kernels_equal_the_reference() {
                 bnb::decode_codes_ref(&table, &packed, &absmax, &mut want);
                 // NaN · x has an unspecified NaN payload in wasm (scalar and SIMD alike).
                 if let Some(i) = got.iter().zip(&want).position(|(a, b)| a.to_bits() != b.to_bits() && !(a.is_nan() && b.is_nan())) {
-                    panic!("decode_codes {code:?} (round {round}, n={n}): element {i} (block {}) gives {:#010x}, reference {:#010x}", i / 64, got[i].to_bits(), want[i].to_bits());
+                    panic!(
+                        "decode_codes {code:?} (round {round}, n={n}): element {i} (block {}) gives {:#010x}, reference {:#010x}",
+                        i / 64,
+                        got[i].to_bits(),
+                        want[i].to_bits()
+                    );
                 }
             }
         }
@@ -180,6 +204,8 @@ fn bnb_kernels_equal_the_reference() {
 /// The browser run must exercise the SIMD128 kernels, not the scalar fallbacks.
 #[cfg(target_arch = "wasm32")]
 #[wasm_bindgen_test::wasm_bindgen_test]
+// Constant within one build, and which build ran is the point.
+#[allow(clippy::assertions_on_constants)]
 fn wasm_build_uses_simd128() {
     assert!(cfg!(target_feature = "simd128"), "built without +simd128: the kernels above were not tested");
 }

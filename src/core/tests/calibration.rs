@@ -1,13 +1,15 @@
-//! Calibration (src/stats/calibration.rs): ONNX Runtime's own HistogramCollector
+//! Calibration (src/core/src/schemes/int/calibration.rs): ONNX Runtime's own HistogramCollector
 //! (scripts/fixtures/make_calibration.py) for percentile and entropy, bit-exact, plus hand-checked
 //! cases and properties.
 
+// The bin edges below are exact f32 values written in full (e.g. 202·1000/2048).
+#![allow(clippy::excessive_precision)]
 #[macro_use]
 #[path = "../../../tests/common/mod.rs"]
 mod common;
 use common::{bits, f32s, json};
-use quantscope_core::schemes::{int::IntScheme, Scheme};
 use quantscope_core::schemes::int::calibration::Calibration;
+use quantscope_core::schemes::{int::IntScheme, Scheme};
 use quantscope_core::stats::metrics::error_metrics;
 
 browser_tests!();
@@ -47,7 +49,13 @@ fn percentile_and_entropy_match_onnx_runtime() {
                     continue 'cases;
                 }
             }
-            assert_eq!((lo.to_bits(), hi.to_bits()), (want_lo[g].to_bits(), want_hi[g].to_bits()), "{what}: group {g} range ({lo}, {hi}) vs ORT ({}, {})", want_lo[g], want_hi[g]);
+            assert_eq!(
+                (lo.to_bits(), hi.to_bits()),
+                (want_lo[g].to_bits(), want_hi[g].to_bits()),
+                "{what}: group {g} range ({lo}, {hi}) vs ORT ({}, {})",
+                want_lo[g],
+                want_hi[g]
+            );
         }
         let want_scales = f32s(&case["scales"]);
         let got_scales: Vec<f32> = q.packed[..groups * 4].chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
@@ -111,7 +119,19 @@ fn ids_parse_and_round_trip() {
         assert_eq!((s.id(), s.calibration), (id, cal));
         assert_eq!(s.with_axis(1).calibration, cal);
     }
-    for bad in ["int8_sym_p99.90", "int8_sym_p0", "int8_sym_p100.5", "int8_sym_p", "int8_sym_p.9", "int8_sym_p099", "int8_sym_mse_mse", "int8_mse", "int8_sym_minmax", "int8_sym_p99.9999999", "int8_sym_p1e2"] {
+    for bad in [
+        "int8_sym_p99.90",
+        "int8_sym_p0",
+        "int8_sym_p100.5",
+        "int8_sym_p",
+        "int8_sym_p.9",
+        "int8_sym_p099",
+        "int8_sym_mse_mse",
+        "int8_mse",
+        "int8_sym_minmax",
+        "int8_sym_p99.9999999",
+        "int8_sym_p1e2",
+    ] {
         assert!(IntScheme::from_id(bad).is_none(), "{bad} should not parse");
     }
     for id in quantscope_core::schemes::int::ids() {
@@ -255,7 +275,12 @@ fn entropy_clips_the_outliers_of_a_gaussian() {
 fn calibrated_schemes_round_trip_and_handle_edge_cases() {
     for id in ["int8_sym_p99.9", "int4_asym_channel_entropy", "int2_sym_g32_mse", "int8_asym_g64_p95"] {
         let s = IntScheme::from_id(id).unwrap();
-        for (v, shape) in [(vec![], vec![0usize, 3]), (vec![f32::NAN; 6], vec![2, 3]), (vec![0.0; 6], vec![2, 3]), (vec![f32::MAX, -f32::MAX, 1.0, f32::INFINITY, 0.5, -2.0], vec![2, 3])] {
+        for (v, shape) in [
+            (vec![], vec![0usize, 3]),
+            (vec![f32::NAN; 6], vec![2, 3]),
+            (vec![0.0; 6], vec![2, 3]),
+            (vec![f32::MAX, -f32::MAX, 1.0, f32::INFINITY, 0.5, -2.0], vec![2, 3]),
+        ] {
             let q = s.quantize(&v, &shape).unwrap();
             assert_eq!(s.dequantize(&q.packed, &shape).unwrap(), q.dequantized, "{id} {v:?}");
             for (x, y) in v.iter().zip(&q.dequantized) {

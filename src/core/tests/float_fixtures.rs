@@ -6,8 +6,8 @@
 #[path = "../../../tests/common/mod.rs"]
 mod common;
 use common::{bits, f32s, json};
-use quantscope_core::schemes::float::{self, FloatFormat};
 use quantscope_core::schemes;
+use quantscope_core::schemes::float::{self, FloatFormat};
 
 browser_tests!();
 
@@ -39,7 +39,13 @@ fn every_float_format_matches_the_references() {
         let got = unpack(&q.packed, nbits, values.len());
         let want: Vec<u16> = case["codes"].as_array().unwrap().iter().map(|c| c.as_u64().unwrap() as u16).collect();
         if let Some(i) = got.iter().zip(&want).position(|(a, b)| a != b) {
-            panic!("{what}: element {i} (input {:#010x} = {:e}) encodes to {:#x}, the reference gives {:#x}", values[i].to_bits(), values[i], got[i], want[i]);
+            panic!(
+                "{what}: element {i} (input {:#010x} = {:e}) encodes to {:#x}, the reference gives {:#x}",
+                values[i].to_bits(),
+                values[i],
+                got[i],
+                want[i]
+            );
         }
         let deq = f32s(&case["dequantized"]);
         for (i, (g, w)) in q.dequantized.iter().zip(&deq).enumerate() {
@@ -94,9 +100,17 @@ fn property_inputs(rng: &mut Rng, n: usize) -> Vec<f32> {
             match i % 6 {
                 0 | 1 => f32::from_bits(u),
                 // Exponents around FP16's range (2^-26 .. 2^17) with low-bit patterns that make ties.
-                2 => f32::from_bits((u & 0x8000_0000) | ((((r as u32) % 44) + 101) << 23) | (u & 0x7f_e000) | [0, 0x1000, 0x0fff, 0x1001][(r >> 8) as usize % 4]),
+                2 => f32::from_bits(
+                    (u & 0x8000_0000)
+                        | ((((r as u32) % 44) + 101) << 23)
+                        | (u & 0x7f_e000)
+                        | [0, 0x1000, 0x0fff, 0x1001][(r >> 8) as usize % 4],
+                ),
                 3 => f32::from_bits((u & 0xffff_0000) | [0x8000, 0x7fff, 0x8001, 0][(r >> 8) as usize % 4]),
-                4 => [0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, 65504.0, 65520.0, 65519.996, f32::MAX, f32::MIN_POSITIVE, 1e-45][(r % 11) as usize],
+                4 => {
+                    [0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, 65504.0, 65520.0, 65519.996, f32::MAX, f32::MIN_POSITIVE, 1e-45]
+                        [(r % 11) as usize]
+                }
                 _ => f32::from_bits(u & 0x807f_ffff), // f32 subnormals and zeros
             }
         })
@@ -122,7 +136,12 @@ fn f16_and_bf16_kernels_equal_the_reference() {
                 kernel(&src, &mut got);
                 reference(&src, &mut want);
                 if let Some(i) = got.iter().zip(&want).position(|(a, b)| a != b) {
-                    panic!("{name} (round {round}, n={n}): element {i} = {:#010x} gives {:#06x}, reference {:#06x}", src[i].to_bits(), got[i], want[i]);
+                    panic!(
+                        "{name} (round {round}, n={n}): element {i} = {:#010x} gives {:#06x}, reference {:#06x}",
+                        src[i].to_bits(),
+                        got[i],
+                        want[i]
+                    );
                 }
             }
         }
@@ -168,6 +187,8 @@ fn f16_kernel_equals_the_reference_on_a_sweep_of_all_f32() {
 /// The browser run must exercise the SIMD128 kernels, not the scalar fallbacks.
 #[cfg(target_arch = "wasm32")]
 #[wasm_bindgen_test::wasm_bindgen_test]
+// Constant within one build, and which build ran is the point.
+#[allow(clippy::assertions_on_constants)]
 fn wasm_build_uses_simd128() {
     assert!(cfg!(target_feature = "simd128"), "built without +simd128: the kernels above were not tested");
 }

@@ -83,10 +83,8 @@ fn every_ggml_type_matches_gguf_py() {
             panic!("{what}: packed bytes differ from gguf-py at {diff}");
         }
         let deq_hex = case["dequantized"].as_str().unwrap();
-        let want_deq: Vec<f32> = (0..deq_hex.len())
-            .step_by(8)
-            .map(|i| f32::from_bits(u32::from_str_radix(&deq_hex[i..i + 8], 16).unwrap()))
-            .collect();
+        let want_deq: Vec<f32> =
+            (0..deq_hex.len()).step_by(8).map(|i| f32::from_bits(u32::from_str_radix(&deq_hex[i..i + 8], 16).unwrap())).collect();
         if let Some(diff) = first_value_diff(&q.dequantized, &want_deq) {
             panic!("{what}: dequantized differs from gguf-py at {diff}");
         }
@@ -167,17 +165,8 @@ const LENGTHS: [usize; 14] = [0, 1, 15, 16, 17, 31, 32, 33, 63, 65, 255, 256, 25
 fn property_inputs() -> Vec<(String, Vec<f32>)> {
     let mut rng = Rng(0x5EED_6767);
     let mut out = Vec::new();
-    let dists: [&str; 9] = [
-        "normal",
-        "scaled_normal",
-        "uniform",
-        "huge",
-        "tiny",
-        "subnormal",
-        "half_integers",
-        "sparse_specials",
-        "mixed_scales",
-    ];
+    let dists: [&str; 9] =
+        ["normal", "scaled_normal", "uniform", "huge", "tiny", "subnormal", "half_integers", "sparse_specials", "mixed_scales"];
     for dist in dists {
         for &n in &LENGTHS {
             let v: Vec<f32> = (0..n)

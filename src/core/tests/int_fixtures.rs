@@ -50,7 +50,11 @@ fn unpack(body: &[u8], bits: u32, signed: bool, n: usize) -> Vec<i64> {
     (0..n)
         .map(|i| {
             let raw = (body[i / per_byte] >> ((i % per_byte) as u32 * bits)) as i64 & ((1 << bits) - 1);
-            if signed && raw >= 1 << (bits - 1) { raw - (1 << bits) } else { raw }
+            if signed && raw >= 1 << (bits - 1) {
+                raw - (1 << bits)
+            } else {
+                raw
+            }
         })
         .collect()
 }

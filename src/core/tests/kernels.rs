@@ -50,7 +50,10 @@ fn inputs(seed: u64, n: usize) -> Vec<(&'static str, Vec<f32>)> {
 }
 
 fn first_diff<T: PartialEq + std::fmt::Debug>(a: &[T], b: &[T], x: &[f32]) -> Option<String> {
-    a.iter().zip(b).position(|(p, q)| p != q).map(|i| format!("element {i}: input {:?} ({:#010x}): simd {:?} vs ref {:?}", x[i], x[i].to_bits(), a[i], b[i]))
+    a.iter()
+        .zip(b)
+        .position(|(p, q)| p != q)
+        .map(|i| format!("element {i}: input {:?} ({:#010x}): simd {:?} vs ref {:?}", x[i], x[i].to_bits(), a[i], b[i]))
 }
 
 /// Bit-exact integer kernels: `$simd` and `$reference` take (values, params...) and return
@@ -120,7 +123,12 @@ macro_rules! sums_kernel_tests {
                         let (a, b) = ($simd(x, y), $reference(x, y));
                         let what = format!("{} on ({gx}, {gy}), n = {n}", stringify!($simd));
                         assert_eq!(a.compared, b.compared, "{what}: compared");
-                        assert!(a.max_abs == b.max_abs || (a.max_abs.is_nan() && b.max_abs.is_nan()), "{what}: max_abs {} vs {}", a.max_abs, b.max_abs);
+                        assert!(
+                            a.max_abs == b.max_abs || (a.max_abs.is_nan() && b.max_abs.is_nan()),
+                            "{what}: max_abs {} vs {}",
+                            a.max_abs,
+                            b.max_abs
+                        );
                         // Tolerance from the magnitudes of the terms (the reference sums |terms|).
                         let mag = |f: &dyn Fn(f64, f64) -> f64| -> f64 {
                             x.iter().zip(y.iter()).filter(|(p, _)| p.is_finite()).map(|(&p, &q)| f(p as f64, q as f64).abs()).sum()
@@ -149,7 +157,14 @@ macro_rules! bin_kernel_tests {
         fn $name() {
             for &n in &LENGTHS {
                 for (gen, x) in inputs(n as u64 + 303, n) {
-                    for &(bins, lo, hi) in &[(1usize, -1.0f64, 1.0f64), (7, -0.5, 2.0), (64, -3.0, 3.0), (4096, -1e38, 1e38), (33, 1e-40, 1e-39), (10, -f32::MAX as f64, f32::MAX as f64)] {
+                    for &(bins, lo, hi) in &[
+                        (1usize, -1.0f64, 1.0f64),
+                        (7, -0.5, 2.0),
+                        (64, -3.0, 3.0),
+                        (4096, -1e38, 1e38),
+                        (33, 1e-40, 1e-39),
+                        (10, -f32::MAX as f64, f32::MAX as f64),
+                    ] {
                         let (mut a, mut b) = (vec![0u64; bins], vec![0u64; bins]);
                         let ra = $simd(&x, lo, hi, &mut a);
                         let rb = $reference(&x, lo, hi, &mut b);
@@ -182,6 +197,8 @@ bin_kernel_tests!(histogram_bin_dispatch_matches_ref, hk::bin, hk::bin_ref);
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
+// Constant within one build, and which build ran is the point.
+#[allow(clippy::assertions_on_constants)]
 fn simd_kernels_are_compiled_in_the_browser_build() {
     // The wasm test build uses +simd128 (.cargo/config.toml); make sure the SIMD side is live.
     #[cfg(target_arch = "wasm32")]

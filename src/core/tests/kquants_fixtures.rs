@@ -37,7 +37,14 @@ fn assert_same_values(got: &[f32], want: &[f32], what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     let same = |a: f32, b: f32| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
     if let Some(i) = got.iter().zip(want).position(|(&a, &b)| !same(a, b)) {
-        panic!("{what}: element {i} (block {}) is {:e} ({:08x}), want {:e} ({:08x})", i / QK_K, got[i], got[i].to_bits(), want[i], want[i].to_bits());
+        panic!(
+            "{what}: element {i} (block {}) is {:e} ({:08x}), want {:e} ({:08x})",
+            i / QK_K,
+            got[i],
+            got[i].to_bits(),
+            want[i],
+            want[i].to_bits()
+        );
     }
 }
 

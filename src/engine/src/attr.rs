@@ -1,8 +1,8 @@
 //! Typed access to a node's attributes, with errors naming the attribute.
 
-use crate::op::OpError;
 use super::tensor_proto;
 use super::value::Value;
+use crate::op::OpError;
 use quantscope_formats::onnx::proto::AttributeProto;
 
 /// `AttributeProto.AttributeType` values the engine reads.
@@ -110,10 +110,7 @@ impl<'a> Attrs<'a> {
         match self.ints(name)? {
             None => Ok(vec![default; n]),
             Some(v) if v.len() == n && v.iter().all(|&x| x >= 1) => Ok(v.iter().map(|&x| x as usize).collect()),
-            Some(v) => Err(OpError::Attribute {
-                name: name.to_string(),
-                why: format!("is {v:?}: it needs {n} values, each at least 1"),
-            }),
+            Some(v) => Err(OpError::Attribute { name: name.to_string(), why: format!("is {v:?}: it needs {n} values, each at least 1") }),
         }
     }
 }

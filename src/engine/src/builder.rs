@@ -14,8 +14,8 @@
 
 use super::tensor_proto;
 use super::value::{DType, Value};
-use quantscope_formats::onnx::proto::*;
 use prost::Message;
+use quantscope_formats::onnx::proto::*;
 
 /// A graph under construction.
 #[derive(Debug, Clone, Default)]

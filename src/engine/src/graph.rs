@@ -11,8 +11,8 @@ use super::ops::{self, BuildCtx, Input, Inputs, Op, OpError};
 use super::tensor_proto;
 use super::value::{DType, Value};
 use crate::error::EngineError;
-use quantscope_formats::onnx::proto::{DimensionValue, ModelProto, NodeProto, ValueInfoProto};
 use prost::Message;
+use quantscope_formats::onnx::proto::{DimensionValue, ModelProto, NodeProto, ValueInfoProto};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -151,7 +151,9 @@ pub(crate) fn count_ops<'a>(types: impl Iterator<Item = &'a str>) -> Vec<(String
 fn constant_value(node: &NodeProto, name: &str) -> Result<Value, EngineError> {
     let attrs = Attrs::new(&node.attribute);
     let err = |e| node_error(name, "Constant", &[], e);
-    attrs.only(&["value", "value_float", "value_floats", "value_int", "value_ints", "value_string", "value_strings", "sparse_value"]).map_err(err)?;
+    attrs
+        .only(&["value", "value_float", "value_floats", "value_int", "value_ints", "value_string", "value_strings", "sparse_value"])
+        .map_err(err)?;
     if let Some(v) = attrs.tensor("value").map_err(err)? {
         return Ok(v);
     }
@@ -240,18 +242,34 @@ impl Model {
             let op = if op_type == ops::CONSTANT {
                 None
             } else {
-                let spec = ops::lookup(&op_type).ok_or_else(|| EngineError::UnsupportedOp { node: name.clone(), op: op_type.clone(), domain: domain.clone() })?;
+                let spec = ops::lookup(&op_type).ok_or_else(|| EngineError::UnsupportedOp {
+                    node: name.clone(),
+                    op: op_type.clone(),
+                    domain: domain.clone(),
+                })?;
                 let given = n.input.len();
                 if given < spec.inputs.0 || n.input.iter().take(spec.required).any(|s| s.is_empty()) {
                     let missing = (0..spec.required).find(|&k| n.input.get(k).map_or(true, |s| s.is_empty())).unwrap_or(0);
-                    return Err(EngineError::MissingInput { node: name, op: op_type, input: format!("(required input {missing} is not given)") });
+                    return Err(EngineError::MissingInput {
+                        node: name,
+                        op: op_type,
+                        input: format!("(required input {missing} is not given)"),
+                    });
                 }
                 if given > spec.inputs.1 {
-                    return Err(EngineError::Unsupported { node: name, op: op_type, why: format!("{given} inputs (at most {})", spec.inputs.1) });
+                    return Err(EngineError::Unsupported {
+                        node: name,
+                        op: op_type,
+                        why: format!("{given} inputs (at most {})", spec.inputs.1),
+                    });
                 }
                 let outs = n.output.len();
                 if outs < spec.outputs.0 || outs > spec.outputs.1 {
-                    return Err(EngineError::Unsupported { node: name, op: op_type, why: format!("{outs} outputs (the engine produces {}..={})", spec.outputs.0, spec.outputs.1) });
+                    return Err(EngineError::Unsupported {
+                        node: name,
+                        op: op_type,
+                        why: format!("{outs} outputs (the engine produces {}..={})", spec.outputs.0, spec.outputs.1),
+                    });
                 }
                 let ctx = BuildCtx { opset, n_inputs: given, n_outputs: outs };
                 Some(spec.build(&Attrs::new(&n.attribute), &ctx).map_err(|e| node_error(&name, &op_type, &n.input, e))?)
@@ -274,7 +292,11 @@ impl Model {
                 // Constant: evaluated now; the node disappears.
                 let v = constant_value(n, &name)?;
                 stored_bytes += v.stored_bytes();
-                let slot = outputs.first().copied().flatten().ok_or_else(|| EngineError::Unsupported { node: name.clone(), op: op_type.clone(), why: "a Constant without an output".into() })?;
+                let slot = outputs.first().copied().flatten().ok_or_else(|| EngineError::Unsupported {
+                    node: name.clone(),
+                    op: op_type.clone(),
+                    why: "a Constant without an output".into(),
+                })?;
                 constants[slot] = Some(Arc::new(v));
             }
             pending.push(Pending { proto: n, name, op, outputs });
@@ -290,7 +312,11 @@ impl Model {
                     ins.push(None);
                     continue;
                 }
-                let slot = *slot_of.get(s).ok_or_else(|| EngineError::MissingInput { node: p.name.clone(), op: op.op_type().to_string(), input: s.clone() })?;
+                let slot = *slot_of.get(s).ok_or_else(|| EngineError::MissingInput {
+                    node: p.name.clone(),
+                    op: op.op_type().to_string(),
+                    input: s.clone(),
+                })?;
                 ins.push(Some(slot));
             }
             nodes.push(Node { name: p.name, op, inputs: ins, outputs: p.outputs });
@@ -339,7 +365,8 @@ impl Model {
             // DequantizeLinear stays a node: folding it would turn int8 weights into f32
             // constants and misstate the model's size.
             if all_const && !node.inputs.is_empty() && node.op.op_type() != "DequantizeLinear" {
-                let outs = node.op.run(&mut Inputs::refs(&consts)).map_err(|e| node_error(&node.name, node.op.op_type(), &input_names, e))?;
+                let outs =
+                    node.op.run(&mut Inputs::refs(&consts)).map_err(|e| node_error(&node.name, node.op.op_type(), &input_names, e))?;
                 for (slot, v) in node.outputs.iter().zip(outs) {
                     if let Some(s) = slot {
                         self.constants[*s] = Some(Arc::new(v));
@@ -440,7 +467,12 @@ impl Model {
             }
             if let Some(shape) = &io.shape {
                 if shape.len() != v.rank() {
-                    return Err(mismatch(format!("has shape {:?} (rank {}) but the model declares rank {}", v.shape(), v.rank(), shape.len())));
+                    return Err(mismatch(format!(
+                        "has shape {:?} (rank {}) but the model declares rank {}",
+                        v.shape(),
+                        v.rank(),
+                        shape.len()
+                    )));
                 }
                 for (axis, (d, &got)) in shape.iter().zip(v.shape()).enumerate() {
                     match d {
@@ -503,7 +535,11 @@ impl Model {
                                     (Some(v), _) | (None, Some(v)) => v,
                                     // Only an optional output its producer did not make.
                                     (None, None) => {
-                                        return Err(EngineError::MissingInput { node: node.name.clone(), op: node.op.op_type().into(), input: self.names[s].clone() })
+                                        return Err(EngineError::MissingInput {
+                                            node: node.name.clone(),
+                                            op: node.op.op_type().into(),
+                                            input: self.names[s].clone(),
+                                        })
                                     }
                                 },
                             };
@@ -535,9 +571,11 @@ impl Model {
                 (None, None) => match slots[s].take() {
                     Some(v) => v,
                     // The same value listed twice as an output.
-                    None => result.iter().find(|(n, _): &&(String, Value)| *n == io.name).map(|(_, v)| v.clone()).ok_or_else(|| {
-                        EngineError::MissingGraphOutput { output: io.name.clone() }
-                    })?,
+                    None => result
+                        .iter()
+                        .find(|(n, _): &&(String, Value)| *n == io.name)
+                        .map(|(_, v)| v.clone())
+                        .ok_or_else(|| EngineError::MissingGraphOutput { output: io.name.clone() })?,
                 },
             };
             result.push((io.name.clone(), v));
@@ -577,7 +615,8 @@ fn toposort(nodes: Vec<Node>, slots: usize) -> Result<Vec<Node>, EngineError> {
         }
     }
     if order.len() != nodes.len() {
-        let stuck: Vec<String> = (0..nodes.len()).filter(|i| indegree[*i] > 0).map(|i| format!("'{}' ({})", nodes[i].name, nodes[i].op.op_type())).collect();
+        let stuck: Vec<String> =
+            (0..nodes.len()).filter(|i| indegree[*i] > 0).map(|i| format!("'{}' ({})", nodes[i].name, nodes[i].op.op_type())).collect();
         return Err(EngineError::Cycle { nodes: stuck });
     }
     let mut slots_of: Vec<Option<Node>> = nodes.into_iter().map(Some).collect();

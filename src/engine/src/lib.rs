@@ -10,17 +10,18 @@
 //!   execution with dynamic or calibrated activations, or weight-only round trips through any
 //!   scheme of [`quantscope_core::schemes`].
 //!
-//! Ops live in [`ops`], one file per family; [`ops::supported_ops`] lists them. Matrix
-//! products go through [`quantscope_gemm`]. The conformance suite (tests/engine_conformance.rs)
-//! runs ONNX's own node tests for these ops; tests/engine_ort.rs compares ONNX Runtime's
-//! quantized models and integer ops with ORT's outputs.
+//! Ops live in [`ops`], one file per family ([`op`] is what they share); [`ops::supported_ops`]
+//! lists them. Matrix products go through [`quantscope_gemm`]. The conformance suite
+//! (src/engine/tests/engine_conformance.rs) runs ONNX's own node tests for these ops;
+//! src/engine/tests/engine_quantize.rs runs ONNX Runtime's quantized models and integer ops
+//! against ORT's outputs.
 
 pub mod attr;
 pub mod builder;
 mod error;
 mod graph;
-pub mod op;
 pub mod mnist;
+pub mod op;
 pub mod ops;
 mod quantize;
 pub mod tensor_proto;

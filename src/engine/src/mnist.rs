@@ -175,10 +175,7 @@ pub fn predictions(model: &Model, images: &[f32], batch: usize) -> Result<Vec<u8
 
 /// The `probabilities` output as f32, checked to be n × 10.
 pub fn output_probabilities(outputs: &[(String, Value)], n: usize) -> Result<Vec<f32>> {
-    let (_, v) = outputs
-        .iter()
-        .find(|(name, _)| name == OUTPUT)
-        .ok_or_else(|| invalid(format!("the model has no output '{OUTPUT}'")))?;
+    let (_, v) = outputs.iter().find(|(name, _)| name == OUTPUT).ok_or_else(|| invalid(format!("the model has no output '{OUTPUT}'")))?;
     if v.shape() != [n, CLASSES] {
         return Err(invalid(format!("output '{OUTPUT}' has shape {:?}, not [{n}, {CLASSES}]", v.shape())));
     }
@@ -224,7 +221,8 @@ pub struct Variant {
 
 /// The weight-only schemes of the table: the float casts and the block formats people ship,
 /// down to 2 bits, where this model starts to break.
-pub const WEIGHT_ONLY_SCHEMES: [&str; 11] = ["fp16", "fp8_e4m3", "q8_0", "int8_sym_channel", "q4_0", "q4_k", "nf4", "mxfp4", "q3_k", "q2_k", "int2_sym_channel"];
+pub const WEIGHT_ONLY_SCHEMES: [&str; 11] =
+    ["fp16", "fp8_e4m3", "q8_0", "int8_sym_channel", "q4_0", "q4_k", "nf4", "mxfp4", "q3_k", "q2_k", "int2_sym_channel"];
 
 /// The table's rows: FP32, the integer variants (dynamic, static with each calibration, int4),
 /// then weight-only schemes.
@@ -240,7 +238,12 @@ pub fn table_variants() -> Vec<Variant> {
             spec: Spec::Int8Dynamic,
         },
     ];
-    for (name, id, cal) in [("min-max", "minmax", Calibration::MinMax), ("percentile 99.999", "percentile", STATIC_PERCENTILE), ("entropy", "entropy", Calibration::Entropy), ("MSE", "mse", Calibration::Mse)] {
+    for (name, id, cal) in [
+        ("min-max", "minmax", Calibration::MinMax),
+        ("percentile 99.999", "percentile", STATIC_PERCENTILE),
+        ("entropy", "entropy", Calibration::Entropy),
+        ("MSE", "mse", Calibration::Mse),
+    ] {
         v.push(Variant {
             label: format!("INT8 static ({name})"),
             group: "integer",
@@ -307,7 +310,13 @@ pub struct AccuracyRow {
 /// Every variant of `variants` built from `model` and measured on `set`. `now_ms` is a
 /// monotonic clock in milliseconds (the caller's: `Instant` natively, `performance.now()` in a
 /// browser); `on_row` sees each row as it is done.
-pub fn accuracy_table(model: &Model, set: &TestSet, variants: &[Variant], now_ms: &dyn Fn() -> f64, mut on_row: impl FnMut(&AccuracyRow)) -> Result<Vec<AccuracyRow>> {
+pub fn accuracy_table(
+    model: &Model,
+    set: &TestSet,
+    variants: &[Variant],
+    now_ms: &dyn Fn() -> f64,
+    mut on_row: impl FnMut(&AccuracyRow),
+) -> Result<Vec<AccuracyRow>> {
     let first = set.image(0).ok_or_else(|| bad("it holds no digits"))?;
     let mut rows = Vec::with_capacity(variants.len());
     for v in variants {

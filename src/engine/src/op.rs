@@ -15,12 +15,19 @@ use std::sync::Arc;
 #[derive(Debug, Clone, PartialEq)]
 pub enum OpError {
     /// Input number `input` has rank `got`; `expected` says what was wanted.
-    Rank { input: usize, expected: String, got: usize },
+    Rank {
+        input: usize,
+        expected: String,
+        got: usize,
+    },
     Shape(String),
     Dtype(String),
     Value(String),
     Unsupported(String),
-    Attribute { name: String, why: String },
+    Attribute {
+        name: String,
+        why: String,
+    },
 }
 
 pub(crate) fn shape_err(why: impl Into<String>) -> OpError {
@@ -202,11 +209,15 @@ pub(crate) fn zero_points(v: Option<&Value>, per_channel: Option<usize>, what: &
     if v.dtype() != dtype {
         return Err(dtype_err(format!("{what} is {} but the data it belongs to is {dtype}", v.dtype())));
     }
-    let zp: Vec<i32> = v.to_i64_vec().ok_or_else(|| dtype_err(format!("{what} must be an integer")))?.into_iter().map(|z| z as i32).collect();
+    let zp: Vec<i32> =
+        v.to_i64_vec().ok_or_else(|| dtype_err(format!("{what} must be an integer")))?.into_iter().map(|z| z as i32).collect();
     match (zp.len(), per_channel) {
         (1, _) => Ok(zp),
         (n, Some(c)) if n == c && c > 0 => Ok(zp),
-        (n, _) => Err(shape_err(format!("{what} has {n} elements: it must be a scalar{}", per_channel.map_or(String::new(), |c| format!(" or have {c}"))))),
+        (n, _) => Err(shape_err(format!(
+            "{what} has {n} elements: it must be a scalar{}",
+            per_channel.map_or(String::new(), |c| format!(" or have {c}"))
+        ))),
     }
 }
 
@@ -219,7 +230,11 @@ pub(crate) fn scales(v: &Value, per_channel: Option<usize>, what: &str) -> Resul
     let s = v.to_f32_vec();
     let ok_len = s.len() == 1 || per_channel == Some(s.len());
     if !ok_len {
-        return Err(shape_err(format!("{what} has {} elements: it must be a scalar{}", s.len(), per_channel.map_or(String::new(), |c| format!(" or have {c}")))));
+        return Err(shape_err(format!(
+            "{what} has {} elements: it must be a scalar{}",
+            s.len(),
+            per_channel.map_or(String::new(), |c| format!(" or have {c}"))
+        )));
     }
     Ok(s.to_vec())
 }

@@ -28,9 +28,9 @@ use super::ops::fused::{ActQuant, QuantConv, QuantMatMul, QuantWeights};
 use super::ops::matmul::{transpose2, Gemm, MatMul};
 use super::value::Value;
 use crate::error::EngineError;
-use quantscope_gemm::PackedI8B;
-use quantscope_core::schemes::int::{qrange, quantize_value, scale_zero_point};
 use quantscope_core::schemes::int::calibration::Calibration;
+use quantscope_core::schemes::int::{qrange, quantize_value, scale_zero_point};
+use quantscope_gemm::PackedI8B;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -207,7 +207,10 @@ impl Model {
             }
             QuantizeKind::Int4Dynamic { per_channel } => {
                 out.rewrite_integer(&selected, 4, *per_channel, &HashMap::new())?;
-                format!("int4 dynamic ({}): int4 weights (codes ±7), u8 activations quantized per run, i32 accumulation", granularity(*per_channel))
+                format!(
+                    "int4 dynamic ({}): int4 weights (codes ±7), u8 activations quantized per run, i32 accumulation",
+                    granularity(*per_channel)
+                )
             }
             QuantizeKind::Int8Static { per_channel, calibration, inputs } => {
                 let act = self.calibrate(&selected, *calibration, inputs)?;
@@ -241,7 +244,11 @@ impl Model {
         let Some(only) = only else { return Ok(all) };
         let mut picked = Vec::new();
         for name in only {
-            let i = self.nodes.iter().position(|n| &n.name == name).ok_or_else(|| EngineError::Quantize(format!("the model has no node named '{name}'")))?;
+            let i = self
+                .nodes
+                .iter()
+                .position(|n| &n.name == name)
+                .ok_or_else(|| EngineError::Quantize(format!("the model has no node named '{name}'")))?;
             if !all.contains(&i) {
                 return Err(EngineError::Quantize(format!(
                     "node '{name}' ({}) is not a MatMul, Gemm or Conv with constant weights",
@@ -258,7 +265,12 @@ impl Model {
 
     /// Runs the FP32 model on the calibration batches and turns each selected node's input
     /// range into a u8 scale and zero point.
-    fn calibrate(&self, selected: &[usize], method: Calibration, batches: &[Vec<(String, Value)>]) -> Result<HashMap<usize, ActQuant>, EngineError> {
+    fn calibrate(
+        &self,
+        selected: &[usize],
+        method: Calibration,
+        batches: &[Vec<(String, Value)>],
+    ) -> Result<HashMap<usize, ActQuant>, EngineError> {
         if batches.is_empty() {
             return Err(EngineError::Quantize("static quantization needs at least one calibration batch".into()));
         }
@@ -271,7 +283,8 @@ impl Model {
                     buf.extend(x.iter().copied().filter(|x| x.is_finite()));
                 }
             };
-            self.execute(&named, Some(&mut observe)).map_err(|e| EngineError::Quantize(format!("a calibration batch failed to run: {e}")))?;
+            self.execute(&named, Some(&mut observe))
+                .map_err(|e| EngineError::Quantize(format!("a calibration batch failed to run: {e}")))?;
         }
         let mut params = HashMap::new();
         for &i in selected {
@@ -285,7 +298,13 @@ impl Model {
     }
 
     /// Replaces the selected nodes by integer ops.
-    fn rewrite_integer(&mut self, selected: &[usize], bits: u32, per_channel: bool, act: &HashMap<usize, ActQuant>) -> Result<(), EngineError> {
+    fn rewrite_integer(
+        &mut self,
+        selected: &[usize],
+        bits: u32,
+        per_channel: bool,
+        act: &HashMap<usize, ActQuant>,
+    ) -> Result<(), EngineError> {
         for &i in selected {
             let node = &self.nodes[i];
             let t = target(self, node, true).expect("selected nodes are quantizable");
@@ -294,7 +313,16 @@ impl Model {
             let any = node.op.as_any();
             let (op, replaces): (Arc<dyn super::ops::Op>, &str) = if let Some(conv) = any.downcast_ref::<Conv>() {
                 let wshape = self.constants[t.weight_slot].as_ref().expect("constant weight").shape().to_vec();
-                (Arc::new(QuantConv { attrs: conv.attrs.clone(), weight_shape: wshape, weights: QuantWeights { codes, scales, bits }, bias: t.bias, act }), "Conv")
+                (
+                    Arc::new(QuantConv {
+                        attrs: conv.attrs.clone(),
+                        weight_shape: wshape,
+                        weights: QuantWeights { codes, scales, bits },
+                        bias: t.bias,
+                        act,
+                    }),
+                    "Conv",
+                )
             } else {
                 // The integer GEMM takes weights K×N.
                 let kn = transpose2(&codes, t.out, t.inner);

@@ -8,9 +8,9 @@
 
 use super::value::{checked_count, DType, Data, Value};
 use crate::error::EngineError;
-use quantscope_formats::onnx::proto::TensorProto;
-use quantscope_core::tensor::MAX_ELEMENTS;
 use half::{bf16, f16};
+use quantscope_core::tensor::MAX_ELEMENTS;
+use quantscope_formats::onnx::proto::TensorProto;
 
 fn bad(name: &str, why: impl Into<String>) -> EngineError {
     EngineError::BadTensor { name: name.to_string(), why: why.into() }

@@ -12,9 +12,9 @@
 //! Native only: the fixtures are hundreds of files read from disk.
 #![cfg(not(target_arch = "wasm32"))]
 
+use prost::Message;
 use quantscope_engine::{tensor_proto, Data, Model, Value};
 use quantscope_formats::onnx::proto::TensorProto;
-use prost::Message;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -1,4 +1,4 @@
-//! The activation kernels of the quantized ops (`src/engine/ops/act_kernels.rs`) against their
+//! The activation kernels of the quantized ops (`src/engine/src/ops/act_kernels.rs`) against their
 //! scalar references, bit for bit, on awkward lengths and awkward values. In Chromium the
 //! dispatching functions run the SIMD128 kernels; natively they are the references, so these
 //! tests matter in the browser run (and check the references' own definitions natively).

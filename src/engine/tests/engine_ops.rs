@@ -63,7 +63,11 @@ fn missing_input_duplicate_output_and_missing_graph_output() {
     assert_eq!(load_err(&g), EngineError::MissingInput { node: "add".into(), op: "Add".into(), input: "ghost".into() });
 
     let mut g = GraphBuilder::new(17);
-    g.input("x", DType::F32, &[Some(2)]).node("Relu", "a", &["x"], &["y"], vec![]).node("Relu", "b", &["x"], &["y"], vec![]).output("y", DType::F32, &[]);
+    g.input("x", DType::F32, &[Some(2)]).node("Relu", "a", &["x"], &["y"], vec![]).node("Relu", "b", &["x"], &["y"], vec![]).output(
+        "y",
+        DType::F32,
+        &[],
+    );
     assert_eq!(load_err(&g), EngineError::DuplicateOutput { node: "b".into(), op: "Relu".into(), output: "y".into() });
 
     let mut g = GraphBuilder::new(17);
@@ -103,7 +107,11 @@ fn bad_and_unsupported_attributes_fail_at_load() {
     assert!(load_err(&g).to_string().contains("casting to STRING (8) is not supported"));
     let g = one("Gemm", &[("a", DType::F32, &[]), ("b", DType::F32, &[])], vec![attr_ints("alpha", &[1])]);
     assert!(load_err(&g).to_string().contains("attribute 'alpha' must be a float"));
-    let mut g = one("BatchNormalization", &[("x", DType::F32, &[]), ("s", DType::F32, &[]), ("b", DType::F32, &[]), ("m", DType::F32, &[]), ("v", DType::F32, &[])], vec![attr_int("training_mode", 1)]);
+    let mut g = one(
+        "BatchNormalization",
+        &[("x", DType::F32, &[]), ("s", DType::F32, &[]), ("b", DType::F32, &[]), ("m", DType::F32, &[]), ("v", DType::F32, &[])],
+        vec![attr_int("training_mode", 1)],
+    );
     g.output("y2", DType::F32, &[]);
     assert!(matches!(load_err(&g), EngineError::Unsupported { .. }));
 }
@@ -199,7 +207,9 @@ fn broadcasting_corners_and_in_place_reuse() {
     let e = run1(&m, vec![("a", Value::i32(vec![1], vec![1])), ("b", Value::i32(vec![1], vec![0]))]).unwrap_err();
     assert_eq!(e.to_string(), "node 'n' (Div): integer division by zero");
     // Narrow integers wrap as their own arithmetic does (they run widened to i64 and truncated).
-    let bin = |op: &str, dt: DType, a: Value, b: Value| run1(&model(&one(op, &[("a", dt, &[]), ("b", dt, &[])], vec![])), vec![("a", a), ("b", b)]).unwrap();
+    let bin = |op: &str, dt: DType, a: Value, b: Value| {
+        run1(&model(&one(op, &[("a", dt, &[]), ("b", dt, &[])], vec![])), vec![("a", a), ("b", b)]).unwrap()
+    };
     let v8 = |x: Vec<i8>| Value::new(vec![x.len()], Data::I8(x));
     assert_eq!(bin("Add", DType::I8, v8(vec![100, -128, 127]), v8(vec![100, -1, 1])).data(), &Data::I8(vec![-56, 127, -128]));
     assert_eq!(bin("Div", DType::I8, v8(vec![-128, -7]), v8(vec![-1, 2])).data(), &Data::I8(vec![-128, -3]));
@@ -242,7 +252,8 @@ fn gemm_with_constant_transposed_weights_and_bias() {
     g.output("y", DType::F32, &[None, Some(2)]);
     let m = model(&g);
     let y = run1(&m, vec![("x", Value::f32(vec![2, 3], vec![1., 0., 0., 1., 1., 1.]))]).unwrap();
-    assert_eq!(y.to_f32_vec(), [0.5 + 2., 2. - 2., 3. + 2., 7.5 - 2.]);
+    // alpha·x·Wᵀ + beta·b: [0.5·1 + 2·1, 0.5·4 − 2·1, 0.5·6 + 2·1, 0.5·15 − 2·1].
+    assert_eq!(y.to_f32_vec(), [2.5, 0., 5., 5.5]);
     assert_eq!(m.parameter_count(), 8);
     assert_eq!(m.stored_bytes(), 32);
 }
@@ -269,7 +280,12 @@ mod conv_case {
 
     pub fn attrs() -> Vec<quantscope_formats::onnx::proto::AttributeProto> {
         let ints = |v: &[usize]| v.iter().map(|&d| d as i64).collect::<Vec<_>>();
-        vec![attr_int("group", G as i64), attr_ints("strides", &ints(&STRIDES)), attr_ints("dilations", &ints(&DILATIONS)), attr_ints("pads", &ints(&PADS))]
+        vec![
+            attr_int("group", G as i64),
+            attr_ints("strides", &ints(&STRIDES)),
+            attr_ints("dilations", &ints(&DILATIONS)),
+            attr_ints("pads", &ints(&PADS)),
+        ]
     }
 
     /// The output's spatial size.
@@ -294,7 +310,8 @@ mod conv_case {
                                     let iy = (oy * STRIDES[0] + ky * DILATIONS[0]).checked_sub(PADS[0]).filter(|&v| v < H);
                                     let ix = (ox * STRIDES[1] + kx * DILATIONS[1]).checked_sub(PADS[1]).filter(|&v| v < W);
                                     if let (Some(iy), Some(ix)) = (iy, ix) {
-                                        acc = acc + mac(((img * C + grp * CG + ic) * H + iy) * W + ix, ((oc * CG + ic) * K[0] + ky) * K[1] + kx);
+                                        acc = acc
+                                            + mac(((img * C + grp * CG + ic) * H + iy) * W + ix, ((oc * CG + ic) * K[0] + ky) * K[1] + kx);
                                     }
                                 }
                             }
@@ -398,7 +415,8 @@ fn integer_conv_matches_a_naive_reference() {
     }
     // QLinearConv: the same sums, requantized by ORT's rule (round half to even, clamp).
     let (x_scale, w_scale, y_scale, yz) = (0.02f32, 0.01f32, 0.5f32, 7u8);
-    let requantized: Vec<u8> = want.iter().map(|&a| ((a as f32 * (x_scale * w_scale / y_scale)).round_ties_even() + yz as f32).clamp(0.0, 255.0) as u8).collect();
+    let requantized: Vec<u8> =
+        want.iter().map(|&a| ((a as f32 * (x_scale * w_scale / y_scale)).round_ties_even() + yz as f32).clamp(0.0, 255.0) as u8).collect();
     for constant_w in [true, false] {
         let mut gb = GraphBuilder::new(10);
         gb.input_unshaped("x", DType::U8).initializer("xs", &Value::scalar_f32(x_scale)).initializer("xz", &xzv);
@@ -481,7 +499,13 @@ fn shape_ops_and_constants() {
 fn pooling_and_softmax() {
     let mut g = GraphBuilder::new(13);
     g.input("x", DType::F32, &[Some(1), Some(1), Some(3), Some(3)]);
-    g.node("MaxPool", "mp", &["x"], &["y", "i"], vec![attr_ints("kernel_shape", &[2, 2]), attr_ints("pads", &[1, 1, 1, 1]), attr_ints("strides", &[2, 2])]);
+    g.node(
+        "MaxPool",
+        "mp",
+        &["x"],
+        &["y", "i"],
+        vec![attr_ints("kernel_shape", &[2, 2]), attr_ints("pads", &[1, 1, 1, 1]), attr_ints("strides", &[2, 2])],
+    );
     g.output("y", DType::F32, &[]).output("i", DType::I64, &[]);
     let x = Value::f32(vec![1, 1, 3, 3], vec![1., 9., 2., 3., 4., 8., 7., 5., 6.]);
     let out = model(&g).run(&[("x", x)]).unwrap();

@@ -4,16 +4,16 @@
 //!   bit, what the engine gives running ONNX Runtime's `quantize_dynamic` of the same model
 //!   (same int8 weights and scales, same DynamicQuantizeLinear → MatMulInteger/ConvInteger →
 //!   Cast → Mul → Add arithmetic; those ops are themselves checked against ORT in
-//!   tests/engine_conformance.rs).
+//!   src/engine/tests/engine_conformance.rs).
 //! * Every mode stays close to FP32 on the fixtures, sizes are what the layouts say, and
 //!   `only_nodes` quantizes only the nodes named.
 #![cfg(not(target_arch = "wasm32"))]
 
 use prost::Message;
-use quantscope_engine::{tensor_proto, Model, QuantizeConfig, QuantizeKind, Value};
-use quantscope_engine::EngineError;
-use quantscope_formats::onnx::proto::TensorProto;
 use quantscope_core::schemes::int::calibration::Calibration;
+use quantscope_engine::EngineError;
+use quantscope_engine::{tensor_proto, Model, QuantizeConfig, QuantizeKind, Value};
+use quantscope_formats::onnx::proto::TensorProto;
 use std::path::{Path, PathBuf};
 
 fn dir(case: &str) -> PathBuf {
@@ -111,7 +111,8 @@ fn static_quantization_is_no_worse_than_onnx_runtime_qdq() {
     let x = input("mlp_fp32");
     let m = load("mlp_fp32");
     let reference = run(&m, &x);
-    let ours = quantize(&m, QuantizeKind::Int8Static { per_channel: false, calibration: Calibration::MinMax, inputs: calibration("mlp_fp32") });
+    let ours =
+        quantize(&m, QuantizeKind::Int8Static { per_channel: false, calibration: Calibration::MinMax, inputs: calibration("mlp_fp32") });
     let ours = rel_err(&run(&ours, &x), &reference);
     let theirs = rel_err(&run(&load("mlp_qdq"), &x), &reference);
     assert!(ours <= theirs && theirs < 0.25, "engine {ours}, ORT QDQ {theirs}");
@@ -153,7 +154,9 @@ fn only_nodes_quantizes_just_those() {
     let e = rel_err(&run(&q, &x), &run(&m, &x));
     assert!(e > 0.0 && e < 0.05, "{e}");
 
-    let bad = |only: &str| m.quantize(&QuantizeConfig { kind: QuantizeKind::Int8Dynamic { per_channel: true }, only_nodes: Some(vec![only.into()]) });
+    let bad = |only: &str| {
+        m.quantize(&QuantizeConfig { kind: QuantizeKind::Int8Dynamic { per_channel: true }, only_nodes: Some(vec![only.into()]) })
+    };
     assert_eq!(bad("nope").unwrap_err(), EngineError::Quantize("the model has no node named 'nope'".into()));
     assert!(bad("relu0").unwrap_err().to_string().contains("is not a MatMul, Gemm or Conv with constant weights"));
 }
@@ -173,4 +176,3 @@ fn quantize_errors_are_specific() {
         .unwrap_err();
     assert!(e.to_string().contains("a calibration batch failed to run"), "{e}");
 }
-

@@ -10,9 +10,9 @@
 #[path = "../../../tests/common/mod.rs"]
 mod common;
 
-use quantscope_engine::Model;
-use quantscope_engine::mnist::{self, Spec, TestSet, BATCH};
 use quantscope_core::schemes::int::calibration::Calibration;
+use quantscope_engine::mnist::{self, Spec, TestSet, BATCH};
+use quantscope_engine::Model;
 
 browser_tests!();
 
@@ -68,7 +68,9 @@ fn fp32_gets_exactly_the_digits_onnxruntime_gets() {
     // The probabilities themselves, for the first digits: f32 sums in another order.
     let first = e["first_probabilities"]["fp32"].as_array().unwrap();
     let n = first.len();
-    let out = model.run(&[(mnist::INPUT, quantscope_engine::Value::f32(vec![n, mnist::PIXELS], set.images[..n * mnist::PIXELS].to_vec()))]).unwrap();
+    let out = model
+        .run(&[(mnist::INPUT, quantscope_engine::Value::f32(vec![n, mnist::PIXELS], set.images[..n * mnist::PIXELS].to_vec()))])
+        .unwrap();
     let probs = mnist::output_probabilities(&out, n).unwrap();
     for (i, row) in first.iter().enumerate() {
         for (d, want) in row.as_array().unwrap().iter().enumerate() {
@@ -181,7 +183,10 @@ fn a_malformed_test_set_is_a_clear_error() {
     let images = npy_u8(&[2, 784], &[0; 2 * 784]);
     let cases: [(Vec<u8>, &str); 4] = [
         (npz(&[("labels.npy", npy_u8(&[2], &[1, 2]))]), "no 'images' array"),
-        (npz(&[("images.npy", npy_u8(&[2, 28, 28], &[0; 2 * 784])), ("labels.npy", npy_u8(&[2], &[1, 2]))]), "'images' must be uint8 [N, 784]"),
+        (
+            npz(&[("images.npy", npy_u8(&[2, 28, 28], &[0; 2 * 784])), ("labels.npy", npy_u8(&[2], &[1, 2]))]),
+            "'images' must be uint8 [N, 784]",
+        ),
         (npz(&[("images.npy", images.clone()), ("labels.npy", npy_u8(&[3], &[1, 2, 3]))]), "'labels' must be uint8 [2]"),
         (npz(&[("images.npy", images), ("labels.npy", npy_u8(&[2], &[1, 12]))]), "label 1 is 12, not a digit"),
     ];

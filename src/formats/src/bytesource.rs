@@ -2,7 +2,7 @@
 //! ([`super::lazy`]) ask for a header prefix and then for one tensor's byte range at a time.
 //!
 //! Implemented here for bytes already in memory and (natively) for [`std::fs::File`]; the page's
-//! worker implements it for a `Blob` with `FileReaderSync` (`src/wasm.rs`), so a 2 GB file is
+//! worker implements it for a `Blob` with `FileReaderSync` (`src/workbench/src/workspace.rs`), so a 2 GB file is
 //! never copied into wasm memory whole.
 
 use crate::error::{Error, Result};

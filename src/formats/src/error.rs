@@ -27,7 +27,12 @@ pub enum Error {
     Read(String),
     /// A tensor too large for an operation that needs all its values in memory at once
     /// (`operation` says which, e.g. "the scheme comparison").
-    TensorTooLarge { tensor: String, elements: u64, limit: u64, operation: &'static str },
+    TensorTooLarge {
+        tensor: String,
+        elements: u64,
+        limit: u64,
+        operation: &'static str,
+    },
 }
 
 impl fmt::Display for Error {

@@ -40,9 +40,9 @@
 
 use super::{Format, LoadedFile};
 use crate::error::Error;
-use std::fmt;
-use quantscope_core::tensor::{checked_element_count, Tensor, MAX_ELEMENTS};
 use half::{bf16, f16};
+use quantscope_core::tensor::{checked_element_count, Tensor, MAX_ELEMENTS};
+use std::fmt;
 
 /// Errors reading GGUF files (see `formats::gguf`). Each variant names what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,10 +93,9 @@ impl fmt::Display for GgufError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             GgufError::BadMagic => write!(f, "not a GGUF file: it does not start with 'GGUF'"),
-            GgufError::Truncated { what, offset, needed, available } => write!(
-                f,
-                "truncated GGUF file: the {what} at byte {offset} needs {needed} bytes but only {available} are left"
-            ),
+            GgufError::Truncated { what, offset, needed, available } => {
+                write!(f, "truncated GGUF file: the {what} at byte {offset} needs {needed} bytes but only {available} are left")
+            }
             GgufError::UnsupportedVersion(v) if matches!(v.swap_bytes(), 2 | 3) => {
                 write!(f, "big-endian GGUF file (version {}): only little-endian GGUF is read", v.swap_bytes())
             }
@@ -128,19 +127,16 @@ impl fmt::Display for GgufError {
             GgufError::ShapeOverflow { name, dims } => {
                 write!(f, "GGUF tensor '{name}' dims {dims:?} overflow: its size does not fit in 64 bits")
             }
-            GgufError::RowNotBlockMultiple { name, row, type_name, block } => write!(
-                f,
-                "GGUF tensor '{name}' has rows of {row} values, not a multiple of {type_name}'s block size {block}"
-            ),
+            GgufError::RowNotBlockMultiple { name, row, type_name, block } => {
+                write!(f, "GGUF tensor '{name}' has rows of {row} values, not a multiple of {type_name}'s block size {block}")
+            }
             GgufError::DuplicateTensor(name) => write!(f, "GGUF tensor name '{name}' appears twice"),
-            GgufError::MisalignedTensor { name, offset, alignment } => write!(
-                f,
-                "GGUF tensor '{name}' data offset {offset} is not a multiple of the alignment {alignment}"
-            ),
-            GgufError::TensorOutOfBounds { name, offset, size, data_len } => write!(
-                f,
-                "GGUF tensor '{name}' data (offset {offset}, {size} bytes) runs past the end of the {data_len}-byte data section"
-            ),
+            GgufError::MisalignedTensor { name, offset, alignment } => {
+                write!(f, "GGUF tensor '{name}' data offset {offset} is not a multiple of the alignment {alignment}")
+            }
+            GgufError::TensorOutOfBounds { name, offset, size, data_len } => {
+                write!(f, "GGUF tensor '{name}' data (offset {offset}, {size} bytes) runs past the end of the {data_len}-byte data section")
+            }
             GgufError::OverlappingTensors { first, second } => {
                 write!(f, "GGUF tensors '{first}' and '{second}' overlap in the data section")
             }
@@ -150,7 +146,6 @@ impl fmt::Display for GgufError {
         }
     }
 }
-
 
 pub const MAGIC: &[u8; 4] = b"GGUF";
 /// Longest string (key, value, tensor name) read, in bytes. Chat templates are a few KB;
@@ -206,49 +201,24 @@ pub(crate) struct GgmlTypeInfo {
     pub(crate) decode: Decode,
 }
 
-/// The ggml type with this id (`enum ggml_type` in `ggml/include/ggml.h`). Ids 4, 5, 31–33
-/// and 36–38 were removed from ggml and are unknown here too.
+/// The ggml type with this id, from `quantscope_core::ggml_types` (ids ggml removed are unknown
+/// here too), and how this reader decodes it.
 pub(crate) fn ggml_type(id: u32) -> Option<GgmlTypeInfo> {
     use Decode::*;
-    let (name, block, bytes, decode) = match id {
-        0 => ("f32", 1, 4, F32),
-        1 => ("f16", 1, 2, F16),
-        2 => ("q4_0", 32, 18, Scheme),
-        3 => ("q4_1", 32, 20, Scheme),
-        6 => ("q5_0", 32, 22, Scheme),
-        7 => ("q5_1", 32, 24, Scheme),
-        8 => ("q8_0", 32, 34, Scheme),
-        // block_q8_1 is ggml_half2 ds + 32 × i8 (gguf-py's table still says 40, from an older f32 layout).
-        9 => ("q8_1", 32, 36, Unsupported),
-        10 => ("q2_k", 256, 84, Scheme),
-        11 => ("q3_k", 256, 110, Scheme),
-        12 => ("q4_k", 256, 144, Scheme),
-        13 => ("q5_k", 256, 176, Scheme),
-        14 => ("q6_k", 256, 210, Scheme),
-        15 => ("q8_k", 256, 292, Unsupported),
-        16 => ("iq2_xxs", 256, 66, Unsupported),
-        17 => ("iq2_xs", 256, 74, Unsupported),
-        18 => ("iq3_xxs", 256, 98, Unsupported),
-        19 => ("iq1_s", 256, 50, Unsupported),
-        20 => ("iq4_nl", 32, 18, Unsupported),
-        21 => ("iq3_s", 256, 110, Unsupported),
-        22 => ("iq2_s", 256, 82, Unsupported),
-        23 => ("iq4_xs", 256, 136, Unsupported),
-        24 => ("i8", 1, 1, I8),
-        25 => ("i16", 1, 2, I16),
-        26 => ("i32", 1, 4, I32),
-        27 => ("i64", 1, 8, I64),
-        28 => ("f64", 1, 8, F64),
-        29 => ("iq1_m", 256, 56, Unsupported),
-        30 => ("bf16", 1, 2, Bf16),
-        34 => ("tq1_0", 256, 54, Unsupported),
-        35 => ("tq2_0", 256, 66, Unsupported),
-        39 => ("mxfp4", 32, 17, Scheme),
-        40 => ("nvfp4", 64, 36, Unsupported),
-        41 => ("q1_0", 128, 18, Unsupported),
-        _ => return None,
+    let t = quantscope_core::ggml_types::by_id(id)?;
+    let decode = match t.name {
+        "f32" => F32,
+        "f16" => F16,
+        "bf16" => Bf16,
+        "f64" => F64,
+        "i8" => I8,
+        "i16" => I16,
+        "i32" => I32,
+        "i64" => I64,
+        "q4_0" | "q4_1" | "q5_0" | "q5_1" | "q8_0" | "q2_k" | "q3_k" | "q4_k" | "q5_k" | "q6_k" | "mxfp4" => Scheme,
+        _ => Unsupported,
     };
-    Some(GgmlTypeInfo { name, block, bytes, decode })
+    Some(GgmlTypeInfo { name: t.name, block: t.block, bytes: t.bytes, decode })
 }
 
 /// A cursor over the file that never reads past the end.
@@ -259,12 +229,8 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: u64, what: &dyn Fn() -> String) -> Result<&'a [u8], GgufError> {
-        let truncated = || GgufError::Truncated {
-            what: what(),
-            offset: self.pos as u64,
-            needed: n,
-            available: (self.bytes.len() - self.pos) as u64,
-        };
+        let truncated =
+            || GgufError::Truncated { what: what(), offset: self.pos as u64, needed: n, available: (self.bytes.len() - self.pos) as u64 };
         let n = usize::try_from(n).map_err(|_| truncated())?;
         let end = self.pos.checked_add(n).ok_or_else(truncated)?;
         let out = self.bytes.get(self.pos..end).ok_or_else(truncated)?;
@@ -359,14 +325,7 @@ fn display_float<T: std::fmt::Display + std::fmt::LowerExp + Into<f64> + Copy>(v
 /// Reads one metadata value of type `t` and returns its display text, or `None` when
 /// `display` is false (an array element past the preview: read and checked, not formatted).
 /// `quoted` puts strings in quotes (inside arrays). `depth` counts enclosing arrays.
-fn read_value(
-    r: &mut Reader,
-    t: u32,
-    key: &str,
-    depth: usize,
-    display: bool,
-    quoted: bool,
-) -> Result<Option<String>, GgufError> {
+fn read_value(r: &mut Reader, t: u32, key: &str, depth: usize, display: bool, quoted: bool) -> Result<Option<String>, GgufError> {
     let what = || format!("value of '{key}'");
     macro_rules! num {
         ($ty:ty) => {{

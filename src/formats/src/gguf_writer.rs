@@ -1,6 +1,6 @@
 //! GGUF writer: a whole model quantized to one ggml type, in the layout llama.cpp and gguf-py
 //! read (`docs/gguf.md`; byte for byte what gguf-py's `GGUFWriter` writes for the same
-//! metadata and tensors, which `tests/gguf_export.rs` checks):
+//! metadata and tensors, which `src/formats/tests/gguf_export.rs` checks):
 //!
 //! ```text
 //! "GGUF" | u32 3 | u64 tensor_count | u64 kv_count | kvs | tensor infos | zero padding to 32
@@ -35,6 +35,7 @@
 use super::gguf::{self, RawKv};
 use super::lazy::{LazyFile, CHUNK_ELEMENTS};
 use crate::error::{Error, Result};
+use quantscope_core::ggml_types::{self, GgmlType};
 use std::io::Write;
 
 /// Data alignment (`GGUF_DEFAULT_ALIGNMENT`).
@@ -114,45 +115,19 @@ impl OutType {
         Self::ALL.into_iter().find(|t| t.id() == id)
     }
 
+    fn facts(self) -> &'static GgmlType {
+        ggml_types::by_name(self.id()).expect("every OutType is in the ggml type table")
+    }
+
     /// `enum ggml_type`.
     pub fn ggml_type(self) -> u32 {
-        match self {
-            OutType::F32 => 0,
-            OutType::F16 => 1,
-            OutType::Q4_0 => 2,
-            OutType::Q4_1 => 3,
-            OutType::Q5_0 => 6,
-            OutType::Q5_1 => 7,
-            OutType::Q8_0 => 8,
-            OutType::Q2K => 10,
-            OutType::Q3K => 11,
-            OutType::Q4K => 12,
-            OutType::Q5K => 13,
-            OutType::Q6K => 14,
-            OutType::Bf16 => 30,
-            OutType::Mxfp4 => 39,
-        }
+        self.facts().id
     }
 
     /// `llama_ftype` of a model mostly in this type (`general.file_type`). quantscope writes
     /// every 2-D tensor in one type, so the K types get the `_S` (uniform) variant.
     pub fn file_type(self) -> u32 {
-        match self {
-            OutType::F32 => 0,
-            OutType::F16 => 1,
-            OutType::Q4_0 => 2,
-            OutType::Q4_1 => 3,
-            OutType::Q8_0 => 7,
-            OutType::Q5_0 => 8,
-            OutType::Q5_1 => 9,
-            OutType::Q2K => 10,
-            OutType::Q3K => 11,
-            OutType::Q4K => 14,
-            OutType::Q5K => 16,
-            OutType::Q6K => 18,
-            OutType::Bf16 => 32,
-            OutType::Mxfp4 => 38,
-        }
+        self.facts().file_type.expect("every OutType has a file type in the table")
     }
 
     fn info(self) -> gguf::GgmlTypeInfo {
@@ -223,7 +198,10 @@ pub enum Value {
     U32(u32),
     Str(String),
     /// Copied from a source file: its `gguf_type` and value bytes.
-    Raw { value_type: u32, bytes: Vec<u8> },
+    Raw {
+        value_type: u32,
+        bytes: Vec<u8>,
+    },
 }
 
 /// The metadata for a model exported as `requested`: `source`'s key/values (a GGUF source;
@@ -416,7 +394,13 @@ impl Export {
 
 /// Writes `file`'s tensors as a GGUF of `requested` to `out`, a chunk at a time; calls
 /// `progress(tensors done, tensors)` after each piece. Returns the plan (types and notes).
-pub fn write_file(file: &LazyFile, name: &str, requested: OutType, mut out: impl Write, mut progress: impl FnMut(usize, usize)) -> Result<Plan> {
+pub fn write_file(
+    file: &LazyFile,
+    name: &str,
+    requested: OutType,
+    mut out: impl Write,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Plan> {
     let mut export = Export::new(plan_file(file, name, requested)?);
     let io = |e: std::io::Error| Error::Read(format!("could not write the GGUF file: {e}"));
     let mut read = |k: usize, start: u64, count: usize| file.read_values(k, start, count);
@@ -474,7 +458,14 @@ mod tests {
         let keys: Vec<&str> = m.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
             keys,
-            ["general.architecture", "llama.context_length", "general.name", "general.file_type", "general.quantization_version", "general.quantized_by"]
+            [
+                "general.architecture",
+                "llama.context_length",
+                "general.name",
+                "general.file_type",
+                "general.quantization_version",
+                "general.quantized_by"
+            ]
         );
         assert_eq!(m[3].1, Value::U32(2));
     }

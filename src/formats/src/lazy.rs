@@ -139,10 +139,16 @@ fn detect(name: &str, source: &dyn ByteSource) -> Result<Format> {
     } else {
         None
     };
-    let by_name = [(".npy", Format::Npy), (".safetensors", Format::Safetensors), (".npz", Format::Npz), (".gguf", Format::Gguf), (".onnx", Format::Onnx)]
-        .into_iter()
-        .find(|(ext, _)| name.ends_with(ext))
-        .map(|(_, f)| f);
+    let by_name = [
+        (".npy", Format::Npy),
+        (".safetensors", Format::Safetensors),
+        (".npz", Format::Npz),
+        (".gguf", Format::Gguf),
+        (".onnx", Format::Onnx),
+    ]
+    .into_iter()
+    .find(|(ext, _)| name.ends_with(ext))
+    .map(|(_, f)| f);
     by_bytes.or(by_name).ok_or(Error::UnknownFormat)
 }
 
@@ -194,7 +200,12 @@ fn safetensors_header(source: &dyn ByteSource, k: usize) -> Result<(safetensors:
             name: s.name,
             dtype: s.kind.name().to_string(),
             shape: s.shape,
-            storage: Storage::InFile { source: k, offset: data_start + s.start, size: s.end - s.start, encoding: Encoding::Safetensors(s.kind) },
+            storage: Storage::InFile {
+                source: k,
+                offset: data_start + s.start,
+                size: s.end - s.start,
+                encoding: Encoding::Safetensors(s.kind),
+            },
         })
         .collect();
     Ok((metadata, tensors))
@@ -218,7 +229,8 @@ pub fn open_sharded(index_name: &str, index_json: &[u8], shards: Vec<(String, Rc
     };
     let mut by_shard: std::collections::HashMap<&str, std::collections::HashMap<String, LazyTensor>> = Default::default();
     for (shard, _) in &index.shards {
-        let (_, source) = shards.iter().find(|(n, _)| safetensors::base_name(n) == safetensors::base_name(shard)).expect("parse_index checked");
+        let (_, source) =
+            shards.iter().find(|(n, _)| safetensors::base_name(n) == safetensors::base_name(shard)).expect("parse_index checked");
         let k = file.sources.len();
         file.sources.push(Rc::clone(source));
         let (_, tensors) = safetensors_header(source.as_ref(), k).map_err(|e| match e {

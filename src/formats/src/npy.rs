@@ -4,9 +4,9 @@
 //! the raw elements. Every length is checked against the bytes present before anything is
 //! allocated, so a lying header cannot make us allocate what it claims.
 
-use std::fmt;
-use quantscope_core::tensor::{checked_element_count, Tensor};
 use half::f16;
+use quantscope_core::tensor::{checked_element_count, Tensor};
+use std::fmt;
 
 /// Errors reading `.npy` files. Each variant names what is wrong so the page can show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +54,6 @@ impl fmt::Display for NpyError {
         }
     }
 }
-
 
 pub const MAGIC: &[u8] = b"\x93NUMPY";
 /// NumPy itself refuses headers longer than this (`_MAX_HEADER_SIZE` in format.py).
@@ -173,8 +172,8 @@ impl<'a> HeaderParser<'a> {
         let start = self.pos;
         while let Some(&c) = self.s.get(self.pos) {
             if c == quote {
-                let text = std::str::from_utf8(&self.s[start..self.pos])
-                    .map_err(|_| NpyError::BadHeader("header string is not UTF-8".into()))?;
+                let text =
+                    std::str::from_utf8(&self.s[start..self.pos]).map_err(|_| NpyError::BadHeader("header string is not UTF-8".into()))?;
                 self.pos += 1;
                 return Ok(text.to_string());
             }
@@ -196,10 +195,7 @@ impl<'a> HeaderParser<'a> {
         match self.word() {
             b"True" => Ok(true),
             b"False" => Ok(false),
-            other => Err(NpyError::BadHeader(format!(
-                "fortran_order must be True or False, not '{}'",
-                String::from_utf8_lossy(other)
-            ))),
+            other => Err(NpyError::BadHeader(format!("fortran_order must be True or False, not '{}'", String::from_utf8_lossy(other)))),
         }
     }
 
@@ -304,11 +300,8 @@ pub fn parse(name: &str, bytes: &[u8]) -> Result<Tensor, NpyError> {
         return Err(NpyError::BadHeader(format!("header length {header_len} exceeds NumPy's limit of {MAX_HEADER_LEN}")));
     }
     let data_start = header_start + header_len;
-    let header_bytes = bytes.get(header_start..data_start).ok_or(NpyError::Truncated {
-        what: "header",
-        needed: data_start as u64,
-        available,
-    })?;
+    let header_bytes =
+        bytes.get(header_start..data_start).ok_or(NpyError::Truncated { what: "header", needed: data_start as u64, available })?;
     let header = HeaderParser { s: header_bytes, pos: 0 }.header()?;
     let (kind, big_endian) = parse_descr(&header.descr)?;
     let count = checked_element_count(&header.shape).ok_or_else(|| NpyError::ShapeTooLarge { shape: header.shape.clone() })?;
@@ -466,10 +459,7 @@ mod tests {
         assert_eq!(parse("x", &long), Err(NpyError::DataLengthMismatch { expected: 16, actual: 17 }));
         assert!(matches!(parse("x", &npy("<c8", false, "(1,)", &[0; 8])), Err(NpyError::UnsupportedDtype(_))));
         assert!(matches!(parse("x", &npy("<f4", false, "(a,)", &[])), Err(NpyError::BadHeader(_))));
-        assert!(matches!(
-            parse("x", &npy("<f4", false, "(4294967296, 4294967296)", &[])),
-            Err(NpyError::ShapeTooLarge { .. })
-        ));
+        assert!(matches!(parse("x", &npy("<f4", false, "(4294967296, 4294967296)", &[])), Err(NpyError::ShapeTooLarge { .. })));
     }
 
     #[test]

@@ -14,8 +14,8 @@
 use super::{npy, Format, LoadedFile};
 use crate::error::Result;
 use crate::npy::NpyError;
-use std::fmt;
 use quantscope_core::tensor::MAX_ELEMENTS;
+use std::fmt;
 use std::io::{Cursor, Read};
 use zip::CompressionMethod;
 
@@ -60,10 +60,9 @@ impl fmt::Display for NpzError {
                 ".npz member '{member}' claims {declared} bytes from {compressed} compressed: a ratio over 1000:1 looks like a zip bomb"
             ),
             Corrupt { member, why } => write!(f, ".npz member '{member}' is corrupt: {why}"),
-            SizeMismatch { member, declared, actual } if actual > declared => write!(
-                f,
-                ".npz member '{member}' declares {declared} bytes but inflates to more (reading stopped there)"
-            ),
+            SizeMismatch { member, declared, actual } if actual > declared => {
+                write!(f, ".npz member '{member}' declares {declared} bytes but inflates to more (reading stopped there)")
+            }
             SizeMismatch { member, declared, actual } => {
                 write!(f, ".npz member '{member}' declares {declared} bytes but inflates to only {actual}")
             }
@@ -71,7 +70,6 @@ impl fmt::Display for NpzError {
         }
     }
 }
-
 
 /// Room for a .npy member's magic, version, length and header (NumPy caps the header at 10,000).
 const NPY_HEADER_ALLOWANCE: u64 = 16 * 1024;
@@ -289,10 +287,7 @@ mod tests {
             parse(&zip(&[("w.npy", 0, &npy, n - 8, crc(&npy))])),
             Err(NpzError::SizeMismatch { member: "w.npy".into(), declared: n as u64 - 8, actual: n as u64 - 7 })
         );
-        assert_eq!(
-            parse(&stored("w.npy", b"PK not npy")),
-            Err(NpzError::Npy { member: "w.npy".into(), error: NpyError::BadMagic })
-        );
+        assert_eq!(parse(&stored("w.npy", b"PK not npy")), Err(NpzError::Npy { member: "w.npy".into(), error: NpyError::BadMagic }));
     }
 
     #[test]

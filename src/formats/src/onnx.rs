@@ -36,10 +36,10 @@
 
 use super::{Format, LoadedFile};
 use crate::error::Error;
-use std::fmt;
-use quantscope_core::tensor::{checked_element_count, Tensor, MAX_ELEMENTS};
 use half::{bf16, f16};
 use prost::Message;
+use quantscope_core::tensor::{checked_element_count, Tensor, MAX_ELEMENTS};
+use std::fmt;
 
 /// The subset of `onnx.proto` quantscope reads. Field numbers cite onnx.proto.
 pub mod proto {
@@ -261,7 +261,6 @@ impl fmt::Display for OnnxError {
     }
 }
 
-
 /// True when `bytes` starts like an ONNX ModelProto (see the module docs).
 pub fn sniff(bytes: &[u8]) -> bool {
     match bytes {
@@ -362,8 +361,7 @@ pub fn parse(bytes: &[u8]) -> Result<LoadedFile, Error> {
         metadata.push((p.key.clone().unwrap_or_default(), p.value.clone().unwrap_or_default()));
     }
     // Before IR 4 initializers were also listed as graph inputs; show only the real inputs.
-    let initializer_names: std::collections::HashSet<&str> =
-        graph.initializer.iter().filter_map(|t| t.name.as_deref()).collect();
+    let initializer_names: std::collections::HashSet<&str> = graph.initializer.iter().filter_map(|t| t.name.as_deref()).collect();
     for v in graph.input.iter().filter(|v| !initializer_names.contains(v.name.as_deref().unwrap_or(""))) {
         metadata.push((format!("input {}", v.name.as_deref().unwrap_or("")), value_info_text(v)));
     }
@@ -390,10 +388,7 @@ pub fn parse(bytes: &[u8]) -> Result<LoadedFile, Error> {
         if t.data_location == Some(1) || !t.external_data.is_empty() {
             let location = t.external_data.iter().find(|e| e.key.as_deref() == Some("location"));
             let location = location.and_then(|e| e.value.as_deref()).unwrap_or("?");
-            metadata.push((
-                format!("external initializer {name}"),
-                format!("external data is not supported (stored in '{location}')"),
-            ));
+            metadata.push((format!("external initializer {name}"), format!("external data is not supported (stored in '{location}')")));
             continue;
         }
         let Some((numpy, size)) = decoded else {

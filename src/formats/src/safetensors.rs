@@ -11,11 +11,11 @@
 
 use super::{Format, LoadedFile};
 use crate::error::Result;
-use std::fmt;
-use quantscope_core::tensor::{Tensor, MAX_ELEMENTS};
 use half::{bf16, f16};
+use quantscope_core::tensor::{Tensor, MAX_ELEMENTS};
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use std::collections::HashMap;
+use std::fmt;
 
 /// Errors reading safetensors files (and sharded sets of them).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,35 +61,26 @@ impl fmt::Display for SafetensorsError {
             Truncated { needed, available } => {
                 write!(f, "truncated safetensors file: the header length needs {needed} bytes but only {available} are there")
             }
-            BadHeaderLength(n) => write!(
-                f,
-                "safetensors header length {n} is not plausible (2 to {} bytes)",
-                MAX_HEADER_LEN
-            ),
-            HeaderPastEnd { header_len, available } => write!(
-                f,
-                "truncated safetensors file: the header is {header_len} bytes but only {available} follow the length"
-            ),
+            BadHeaderLength(n) => write!(f, "safetensors header length {n} is not plausible (2 to {} bytes)", MAX_HEADER_LEN),
+            HeaderPastEnd { header_len, available } => {
+                write!(f, "truncated safetensors file: the header is {header_len} bytes but only {available} follow the length")
+            }
             BadHeader(why) => write!(f, "malformed safetensors header: {why}"),
             DuplicateTensor(name) => write!(f, "safetensors header lists tensor '{name}' twice"),
-            UnsupportedDtype { tensor, dtype } => write!(
-                f,
-                "tensor '{tensor}' has unsupported safetensors dtype '{dtype}' (quantscope reads {})",
-                SUPPORTED_DTYPES
-            ),
+            UnsupportedDtype { tensor, dtype } => {
+                write!(f, "tensor '{tensor}' has unsupported safetensors dtype '{dtype}' (quantscope reads {})", SUPPORTED_DTYPES)
+            }
             ShapeTooLarge { tensor, shape } => write!(
                 f,
                 "tensor '{tensor}': shape {shape:?} has too many elements (the limit is {} elements)",
                 quantscope_core::tensor::MAX_ELEMENTS
             ),
-            OffsetsOutOfBounds { tensor, start, end, data_len } => write!(
-                f,
-                "tensor '{tensor}': data_offsets [{start}, {end}] fall outside the {data_len}-byte data section"
-            ),
-            DataLengthMismatch { tensor, expected, actual } => write!(
-                f,
-                "tensor '{tensor}': data_offsets span {actual} bytes but its shape and dtype need {expected}"
-            ),
+            OffsetsOutOfBounds { tensor, start, end, data_len } => {
+                write!(f, "tensor '{tensor}': data_offsets [{start}, {end}] fall outside the {data_len}-byte data section")
+            }
+            DataLengthMismatch { tensor, expected, actual } => {
+                write!(f, "tensor '{tensor}': data_offsets span {actual} bytes but its shape and dtype need {expected}")
+            }
             Overlap { first, second } => write!(f, "tensors '{first}' and '{second}' overlap in the data section"),
             UnclaimedBytes { start, end } => {
                 write!(f, "bytes {start}..{end} of the safetensors data section belong to no tensor")
@@ -106,7 +97,6 @@ impl fmt::Display for SafetensorsError {
         }
     }
 }
-
 
 /// The safetensors crate's cap on the header (`MAX_HEADER_SIZE` in `safetensors/src/tensor.rs`).
 pub const MAX_HEADER_LEN: u64 = 100_000_000;
@@ -495,8 +485,7 @@ pub fn load_sharded(index_json: &[u8], shards: &[(&str, &[u8])]) -> Result<Loade
     let mut by_shard: HashMap<&str, HashMap<String, Tensor>> = HashMap::new();
     for (shard, _) in &index.shards {
         let (_, bytes) = find(shard).expect("checked above");
-        let (_, tensors) = parse(bytes)
-            .map_err(|e| SafetensorsError::InShard { shard: shard.to_string(), error: Box::new(e) })?;
+        let (_, tensors) = parse(bytes).map_err(|e| SafetensorsError::InShard { shard: shard.to_string(), error: Box::new(e) })?;
         by_shard.insert(shard.as_str(), tensors.into_iter().map(|t| (t.name.clone(), t)).collect());
     }
     let mut tensors = Vec::with_capacity(index.weight_map.len());
@@ -527,7 +516,10 @@ mod tests {
     }
 
     fn err(bytes: &[u8]) -> SafetensorsError {
-        parse(bytes).err().expect("parse should fail")
+        match parse(bytes) {
+            Err(e) => e,
+            Ok(_) => panic!("parse should fail"),
+        }
     }
 
     const TWO: &str = r#"{"__metadata__":{"z":"1","a":"2"},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"BF16","shape":[1,2],"data_offsets":[8,12]}}"#;
@@ -570,7 +562,7 @@ mod tests {
         assert_eq!(f8_e4m3fn_to_f32(0x80).to_bits(), (-0.0f32).to_bits());
         assert!(f8_e4m3fn_to_f32(0x7f).is_nan() && f8_e4m3fn_to_f32(0xff).is_nan());
         assert_eq!(f8_e4m3fn_to_f32(0x78), 256.0); // exponent 15 with mantissa != 7 is finite
-        // E5M2: max 57344, Inf at 0x7c, NaN above, min subnormal 2^-16.
+                                                   // E5M2: max 57344, Inf at 0x7c, NaN above, min subnormal 2^-16.
         assert_eq!(f8_e5m2_to_f32(0x7b), 57344.0);
         assert_eq!(f8_e5m2_to_f32(0x7c), f32::INFINITY);
         assert_eq!(f8_e5m2_to_f32(0xfc), f32::NEG_INFINITY);
@@ -597,17 +589,11 @@ mod tests {
         let big = r#"{"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}}"#;
         assert!(matches!(err(&file(big, &[0; 4])), SafetensorsError::ShapeTooLarge { .. }));
         let past = r#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#;
-        assert_eq!(
-            err(&file(past, &[0; 4])),
-            SafetensorsError::OffsetsOutOfBounds { tensor: "w".into(), start: 0, end: 8, data_len: 4 }
-        );
+        assert_eq!(err(&file(past, &[0; 4])), SafetensorsError::OffsetsOutOfBounds { tensor: "w".into(), start: 0, end: 8, data_len: 4 });
         let reversed = r#"{"w":{"dtype":"F32","shape":[0],"data_offsets":[4,0]}}"#;
         assert!(matches!(err(&file(reversed, &[0; 4])), SafetensorsError::OffsetsOutOfBounds { .. }));
         let short = r#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}"#;
-        assert_eq!(
-            err(&file(short, &[0; 4])),
-            SafetensorsError::DataLengthMismatch { tensor: "w".into(), expected: 8, actual: 4 }
-        );
+        assert_eq!(err(&file(short, &[0; 4])), SafetensorsError::DataLengthMismatch { tensor: "w".into(), expected: 8, actual: 4 });
         let overlap = r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#;
         assert_eq!(err(&file(overlap, &[0; 8])), SafetensorsError::Overlap { first: "a".into(), second: "b".into() });
         let gap = r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#;
@@ -636,20 +622,14 @@ mod tests {
         assert_eq!(f.metadata, vec![("total_size".into(), "8".into())]);
         assert_eq!(f.tensors.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["y", "x"]);
         let missing = load_sharded(index, &[("m-1.safetensors", &a)]).unwrap_err();
-        assert_eq!(
-            missing,
-            SafetensorsError::MissingShard { shard: "m-2.safetensors".into(), tensor: "y".into() }.into()
-        );
+        assert_eq!(missing, SafetensorsError::MissingShard { shard: "m-2.safetensors".into(), tensor: "y".into() }.into());
         assert!(missing.to_string().contains("m-2.safetensors"));
         let wrong = br#"{"weight_map":{"z":"m-1.safetensors"}}"#;
         assert_eq!(
             load_sharded(wrong, &[("m-1.safetensors", &a)]).unwrap_err(),
             SafetensorsError::TensorNotInShard { tensor: "z".into(), shard: "m-1.safetensors".into() }.into()
         );
-        assert!(matches!(
-            load_sharded(b"{}", &[]).unwrap_err(),
-            crate::Error::Safetensors(SafetensorsError::BadIndex(_))
-        ));
+        assert!(matches!(load_sharded(b"{}", &[]).unwrap_err(), crate::Error::Safetensors(SafetensorsError::BadIndex(_))));
         let broken = load_sharded(index, &[("m-1.safetensors", &a), ("m-2.safetensors", &b[..10])]).unwrap_err();
         assert!(matches!(broken, crate::Error::Safetensors(SafetensorsError::InShard { .. })), "{broken}");
     }

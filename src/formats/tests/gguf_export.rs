@@ -1,4 +1,4 @@
-//! The GGUF writer (src/formats/gguf_writer.rs) against gguf-py: for every ggml type, the model
+//! The GGUF writer (src/formats/src/gguf_writer.rs) against gguf-py: for every ggml type, the model
 //! in tests/fixtures/gguf_export/source.gguf exported by quantscope must be byte for byte the
 //! file gguf-py's GGUFWriter writes with llama.cpp's quantization
 //! (scripts/fixtures/make_gguf_export_check.py), so gguf-py's GGUFReader and llama.cpp read it
@@ -105,7 +105,8 @@ fn safetensors_models_export_in_chunks() {
     let n = rows * 1024;
     let values: Vec<f32> = (0..n as u64).map(|i| ((i * 7919) % 2001) as f32 / 1000.0 - 1.0).collect();
     let bf: Vec<u8> = values.iter().flat_map(|&v| half::bf16::from_f32(v).to_le_bytes()).collect();
-    let json = format!(r#"{{"__metadata__":{{"format":"pt"}},"w":{{"dtype":"BF16","shape":[{rows},1024],"data_offsets":[0,{}]}}}}"#, bf.len());
+    let json =
+        format!(r#"{{"__metadata__":{{"format":"pt"}},"w":{{"dtype":"BF16","shape":[{rows},1024],"data_offsets":[0,{}]}}}}"#, bf.len());
     let mut file = (json.len() as u64).to_le_bytes().to_vec();
     file.extend(json.as_bytes());
     file.extend(&bf);

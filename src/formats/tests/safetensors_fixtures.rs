@@ -90,9 +90,12 @@ fn sharded_set_names_the_missing_shard() {
     );
     let err = safetensors::load_sharded(b"{\"metadata\": {}}", &[]).unwrap_err().to_string();
     assert!(err.contains("malformed safetensors index: missing field `weight_map`"), "{err}");
-    let err = safetensors::load_sharded(INDEX, &[("model-00001-of-00002.safetensors", SHARD1), ("model-00002-of-00002.safetensors", &SHARD2[..20])])
-        .unwrap_err()
-        .to_string();
+    let err = safetensors::load_sharded(
+        INDEX,
+        &[("model-00001-of-00002.safetensors", SHARD1), ("model-00002-of-00002.safetensors", &SHARD2[..20])],
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.starts_with("shard 'model-00002-of-00002.safetensors': truncated safetensors file"), "{err}");
 }
 

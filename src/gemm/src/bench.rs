@@ -94,8 +94,11 @@ pub fn bench_gemm(now_ms: &dyn Fn() -> f64, min_ms: f64, reps: usize) -> Vec<Gem
     push(format!("f32 {s}x{s}x{s}"), (s, s, s), ops(s, s, s), t);
 
     // The MLP, layer by layer and whole, at batch 1 and 256.
-    let weights: Vec<(Vec<i8>, Vec<f32>)> =
-        MLP.iter().enumerate().map(|(i, &(k, n))| (bytes(k * n, 10 + i as u64, |x| x as i8), bytes(k * n, 20 + i as u64, |x| x as f32 / u32::MAX as f32 - 0.5))).collect();
+    let weights: Vec<(Vec<i8>, Vec<f32>)> = MLP
+        .iter()
+        .enumerate()
+        .map(|(i, &(k, n))| (bytes(k * n, 10 + i as u64, |x| x as i8), bytes(k * n, 20 + i as u64, |x| x as f32 / u32::MAX as f32 - 0.5)))
+        .collect();
     let packed: Vec<(PackedI8B, PackedF32B)> =
         MLP.iter().zip(&weights).map(|(&(k, n), (w, wf))| (PackedI8B::new(k, n, w, &[0]), PackedF32B::new(k, n, wf))).collect();
     for m in [1, 256] {

@@ -1,7 +1,7 @@
 //! SIMD128 kernels (wasm32 with `+simd128` only). Each must equal its scalar reference bit for
 //! bit: [`matmul_integer_packed`] ↔ `reference::matmul_integer`, [`gemm_f32_packed`] ↔
 //! `reference::gemm_f32`, [`requantize_u8`]/[`requantize_i8`] ↔ `reference::requantize_*`.
-//! `tests/gemm.rs` holds them to it in headless Chromium.
+//! `src/gemm/tests/gemm.rs` holds them to it in headless Chromium.
 //!
 //! Design (GotoBLAS-style, sized for V8's 15 allocatable xmm registers):
 //! - B is prepacked in panels of 8 columns ([`PackedI8B`], [`PackedF32B`]); A is packed per call

@@ -83,7 +83,10 @@ fn zero_points<T: FromI32>(r: &mut Rng, count: usize, per: bool, extreme: bool) 
 }
 
 fn first_diff<T: PartialEq + std::fmt::Debug>(got: &[T], want: &[T], n: usize) -> Option<String> {
-    got.iter().zip(want).position(|(g, w)| g != w).map(|i| format!("C[{}][{}]: kernel {:?}, reference {:?}", i / n.max(1), i % n.max(1), got[i], want[i]))
+    got.iter()
+        .zip(want)
+        .position(|(g, w)| g != w)
+        .map(|i| format!("C[{}][{}]: kernel {:?}, reference {:?}", i / n.max(1), i % n.max(1), got[i], want[i]))
 }
 
 /// One shape, one type pair: the dispatching unpacked and packed entry points against the
@@ -97,7 +100,11 @@ fn check_integer<A: FromI32, B: FromI32>(r: &mut Rng, (m, k, n): (usize, usize, 
     reference::matmul_integer(m, k, n, &a, &a_zp, &b, &b_zp, &mut want);
     let mut got = vec![i32::MIN; m * n];
     gemm::matmul_integer(m, k, n, &a, &a_zp, &b, &b_zp, &mut got);
-    let what = format!("{}×{} m={m} k={k} n={n} per-row/column zp {per} extreme {extreme}", std::any::type_name::<A>(), std::any::type_name::<B>());
+    let what = format!(
+        "{}×{} m={m} k={k} n={n} per-row/column zp {per} extreme {extreme}",
+        std::any::type_name::<A>(),
+        std::any::type_name::<B>()
+    );
     if let Some(d) = first_diff(&got, &want, n) {
         panic!("matmul_integer {what}: {d}");
     }

@@ -196,7 +196,8 @@ pub fn grid_comparison(t: &Tensor, bins: usize) -> Result<GridComparison> {
 
     // FP4 E2M1 with a scale absmax / 6 (as MXFP4/NVFP4 scale their blocks).
     let step = absmax / 6.0;
-    let mut fp4: Vec<f64> = E2M1_MAGNITUDES.iter().rev().map(|&v| -v * step).chain(E2M1_MAGNITUDES[1..].iter().map(|&v| v * step)).collect();
+    let mut fp4: Vec<f64> =
+        E2M1_MAGNITUDES.iter().rev().map(|&v| -v * step).chain(E2M1_MAGNITUDES[1..].iter().map(|&v| v * step)).collect();
     fp4.dedup();
     let m = error_metrics(&t.data, &round_to_levels(&t.data, &fp4));
     grids.push(Grid {
@@ -264,7 +265,8 @@ mod tests {
     #[test]
     fn pareto_front_drops_dominated_points() {
         let p = |s: &str, b: f64, q: Option<f64>| TradeOff { scheme: s.into(), bits_per_weight: b, sqnr_db: q };
-        let points = vec![p("a", 4.5, Some(20.0)), p("b", 4.5, Some(22.0)), p("c", 5.0, Some(21.0)), p("d", 8.0, Some(40.0)), p("e", 16.0, None)];
+        let points =
+            vec![p("a", 4.5, Some(20.0)), p("b", 4.5, Some(22.0)), p("c", 5.0, Some(21.0)), p("d", 8.0, Some(40.0)), p("e", 16.0, None)];
         let names: Vec<String> = pareto_front(&points).into_iter().map(|t| t.scheme).collect();
         assert_eq!(names, vec!["b", "d", "e"]);
     }

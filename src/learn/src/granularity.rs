@@ -86,8 +86,7 @@ pub fn granularity_report(t: &Tensor, bits: u32, symmetric: bool) -> Result<Gran
     let inner = n / rows;
     let mut choices = Vec::with_capacity(GRANULARITIES.len());
     for (suffix, label) in GRANULARITIES {
-        let scheme = IntScheme::from_id(&format!("{base}{suffix}"))
-            .ok_or_else(|| Error::UnknownScheme(format!("{base}{suffix}")))?;
+        let scheme = IntScheme::from_id(&format!("{base}{suffix}")).ok_or_else(|| Error::UnknownScheme(format!("{base}{suffix}")))?;
         let q = scheme.quantize(&t.data, &t.shape)?;
         let metrics = error_metrics(&t.data, &q.dequantized);
         let param = |name: &str| -> Vec<f32> {
@@ -194,11 +193,7 @@ pub fn can_view(id: &str) -> bool {
 /// holds element `element`.
 pub fn block_view(t: &Tensor, scheme_id: &str, element: usize) -> Result<BlockView> {
     if element >= t.data.len() {
-        return Err(Error::InvalidArgument(format!(
-            "element {element} is outside tensor '{}' of {} values",
-            t.name,
-            t.data.len()
-        )));
+        return Err(Error::InvalidArgument(format!("element {element} is outside tensor '{}' of {} values", t.name, t.data.len())));
     }
     if let Some(ty) = GgmlType::from_id(scheme_id) {
         let packed = schemes::by_id(scheme_id)?.quantize(&t.data, &t.shape)?.packed;
@@ -222,13 +217,8 @@ pub fn ggml_block_view(ty: GgmlType, packed: &[u8], values: &[f32], block: usize
     let bb = ty.block_bytes();
     let start = block * bb;
     let b = &packed[start..start + bb];
-    let field = |name, kind, at: usize, len: usize, value: f64| Field {
-        name,
-        kind,
-        offset: start + at,
-        bytes: b[at..at + len].to_vec(),
-        value,
-    };
+    let field =
+        |name, kind, at: usize, len: usize, value: f64| Field { name, kind, offset: start + at, bytes: b[at..at + len].to_vec(), value };
     // (header fields, offset of qs, layout, formula)
     let (fields, qs_at, layout, formula) = match ty {
         GgmlType::Q8_0 => (
@@ -237,12 +227,9 @@ pub fn ggml_block_view(ty: GgmlType, packed: &[u8], values: &[f32], block: usize
             "block_q8_0 = f16 d, i8 qs[32] (34 bytes)",
             "x̂ = d · q, q a signed byte",
         ),
-        GgmlType::Q4_0 => (
-            vec![field("d", "f16", 0, 2, f16_at(b, 0) as f64)],
-            2,
-            "block_q4_0 = f16 d, u8 qs[16] (18 bytes)",
-            "x̂ = d · (q − 8)",
-        ),
+        GgmlType::Q4_0 => {
+            (vec![field("d", "f16", 0, 2, f16_at(b, 0) as f64)], 2, "block_q4_0 = f16 d, u8 qs[16] (18 bytes)", "x̂ = d · (q − 8)")
+        }
         GgmlType::Q4_1 => (
             vec![field("d", "f16", 0, 2, f16_at(b, 0) as f64), field("m", "f16", 2, 2, f16_at(b, 2) as f64)],
             4,

@@ -12,13 +12,13 @@
 //! the loaded tensors' own shapes.
 
 use quantscope_core::error::{Error, Result};
+use quantscope_core::schemes;
 use quantscope_core::schemes::bnb::{BnbScheme, BLOCK, DQ_BLOCK};
 use quantscope_core::schemes::float::FloatFormat;
 use quantscope_core::schemes::ggml::{GgmlType, QK};
+use quantscope_core::schemes::int::calibration::Calibration;
 use quantscope_core::schemes::int::{Granularity, IntScheme};
 use quantscope_core::schemes::kquants::{KQuant, QK_K};
-use quantscope_core::schemes;
-use quantscope_core::schemes::int::calibration::Calibration;
 use serde::Serialize;
 
 /// Activations, cache and runtime on top of the weights.
@@ -50,9 +50,7 @@ pub fn packed_bytes(id: &str, shape: &[usize]) -> Result<u64> {
                 Some(&d) if n > 0 => d as u64,
                 Some(_) => 0,
                 None => {
-                    return Err(Error::InvalidArgument(format!(
-                        "per-channel axis {axis} is out of range for a tensor of shape {shape:?}"
-                    )))
+                    return Err(Error::InvalidArgument(format!("per-channel axis {axis} is out of range for a tensor of shape {shape:?}")))
                 }
             },
             Granularity::Group { size } => n.div_ceil(size as u64),
@@ -92,10 +90,7 @@ pub fn layout_bits_per_weight(id: &str, shapes: &[Vec<usize>]) -> Result<f64> {
 /// Every scheme id with a distinct layout: the registry without the calibrated integer
 /// variants (`_p99.9`, `_mse`, ...), which pack exactly like their min-max base.
 pub fn layout_ids() -> Vec<String> {
-    schemes::all_ids()
-        .into_iter()
-        .filter(|id| IntScheme::from_id(id).map_or(true, |s| s.calibration == Calibration::MinMax))
-        .collect()
+    schemes::all_ids().into_iter().filter(|id| IntScheme::from_id(id).map_or(true, |s| s.calibration == Calibration::MinMax)).collect()
 }
 
 /// One precision in the memory table.

@@ -5,7 +5,7 @@
 //!
 //! Nothing here encodes or decodes on its own: FP32 is Rust's `f32`, and every narrower format
 //! goes through the scheme library's scalar reference ([`FloatFormat::encode`] /
-//! [`FloatFormat::decode`]), which tests/float_fixtures.rs holds to numpy, ml_dtypes and ONNX.
+//! [`FloatFormat::decode`]), which src/core/tests/float_fixtures.rs holds to numpy, ml_dtypes and ONNX.
 //! A typed number is read as f64, rounded once to f32 (as every tensor value is) and then cast,
 //! exactly as the `fp16`, `fp8_e4m3`, … schemes cast a tensor; errors are measured against the
 //! typed number.
@@ -314,7 +314,9 @@ fn note(f: Format, v: f32, kind: Kind, typed: Option<f64>) -> Option<String> {
     }
     match kind {
         Kind::Zero if t != 0.0 => Some(format!("below half the smallest subnormal ({}): underflows to 0", exact_decimal(min_sub as f32))),
-        Kind::Subnormal => Some(format!("subnormal: below the smallest normal {}, so fewer significant bits", exact_decimal(min_normal as f32))),
+        Kind::Subnormal => {
+            Some(format!("subnormal: below the smallest normal {}, so fewer significant bits", exact_decimal(min_normal as f32)))
+        }
         _ => None,
     }
 }

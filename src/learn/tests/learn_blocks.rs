@@ -14,12 +14,12 @@
 mod common;
 use common::{f32s, hex_bytes, json};
 use quantscope_core::report::{scheme_report, MAX_PARAMS_SHOWN};
-use quantscope_core::schemes::ggml::{GgmlType, QK};
 use quantscope_core::schemes;
-use quantscope_learn::compare::{grid_comparison, nf4_chart, nf4_levels, normal_quantile, NF4_OFFSET};
-use quantscope_learn::granularity::{block_view, granularity_report, ggml_block_view, MAX_ELEMENTS_SHOWN};
-use quantscope_learn::memory::{layout_bits_per_weight, layout_ids, memory_table, packed_bytes, GPU_GB};
+use quantscope_core::schemes::ggml::{GgmlType, QK};
 use quantscope_core::{samples, Tensor};
+use quantscope_learn::compare::{grid_comparison, nf4_chart, nf4_levels, normal_quantile, NF4_OFFSET};
+use quantscope_learn::granularity::{block_view, ggml_block_view, granularity_report, MAX_ELEMENTS_SHOWN};
+use quantscope_learn::memory::{layout_bits_per_weight, layout_ids, memory_table, packed_bytes, GPU_GB};
 
 browser_tests!();
 
@@ -124,7 +124,13 @@ fn int_group_view_matches_onnx_runtime_scales_and_codes() {
             };
             for e in &v.elements {
                 assert_eq!(e.code as i64, codes[e.index], "{what}: element {} code", e.index);
-                assert!(same_f32(e.decoded, want_deq[e.index]), "{what}: element {} decodes to {}, ORT {}", e.index, e.decoded, want_deq[e.index]);
+                assert!(
+                    same_f32(e.decoded, want_deq[e.index]),
+                    "{what}: element {} decodes to {}, ORT {}",
+                    e.index,
+                    e.decoded,
+                    want_deq[e.index]
+                );
                 assert!(same_f32(e.decoded, (e.code as i64 - zp) as f32 * scales[v.block]), "{what}");
             }
             groups_checked += 1;

@@ -1,4 +1,4 @@
-//! The Learn view's first three panels (src/teach/{formats,mapping,clipping}.rs) against the
+//! The Learn view's first three panels (src/learn/src/{formats,mapping,clipping}.rs) against the
 //! references the scheme library is tested with: the float casts against numpy / ml_dtypes /
 //! ONNX (tests/fixtures/float), the integer mappings against ONNX Runtime
 //! (tests/fixtures/int, tests/fixtures/calibration), and hand-known constants. Every test runs
@@ -11,8 +11,8 @@ use common::{bits, f32s, json};
 use quantscope_core::schemes::{self, int::IntScheme, Scheme};
 use quantscope_core::stats::metrics::error_metrics;
 use quantscope_learn::clipping::{self, clip_point};
-use quantscope_learn::number_formats::{self, decode_code, exact_decimal, explain_number, Kind};
 use quantscope_learn::mapping::mapping;
+use quantscope_learn::number_formats::{self, decode_code, exact_decimal, explain_number, Kind};
 
 browser_tests!();
 
@@ -95,7 +95,8 @@ fn format_ranges_are_the_known_constants() {
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn integer_ranges_and_quantscopes_restricted_symmetric_range() {
     let ints = number_formats::facts().ints;
-    let want = [(8, (0, 255), (-128, 127), 256, (-127, 127), 255), (4, (0, 15), (-8, 7), 16, (-7, 7), 15), (2, (0, 3), (-2, 1), 4, (-1, 1), 3)];
+    let want =
+        [(8, (0, 255), (-128, 127), 256, (-127, 127), 255), (4, (0, 15), (-8, 7), 16, (-7, 7), 15), (2, (0, 3), (-2, 1), 4, (-1, 1), 3)];
     assert_eq!(ints.len(), 3);
     for ((bits, unsigned, signed, distinct, sym, sym_distinct), f) in want.into_iter().zip(&ints) {
         assert_eq!(f.bits, bits);
@@ -116,10 +117,16 @@ fn exact_decimals_match_pythons_decimal() {
     assert_eq!(exact_decimal(65504.0), "65504");
     assert_eq!(exact_decimal(2f32.powi(-24)), "0.000000059604644775390625");
     let tiny = exact_decimal(f32::from_bits(1));
-    assert!(tiny.starts_with("0.00000000000000000000000000000000000000000000140129846432481707092372958328991613128026194187651577"), "{tiny}");
+    assert!(
+        tiny.starts_with("0.00000000000000000000000000000000000000000000140129846432481707092372958328991613128026194187651577"),
+        "{tiny}"
+    );
     assert!(tiny.ends_with("836212158203125") && tiny.len() == 2 + 149, "{tiny}");
     assert_eq!(exact_decimal(f32::MAX), "340282346638528859811704183484516925440");
-    assert_eq!((exact_decimal(f32::INFINITY), exact_decimal(f32::NEG_INFINITY), exact_decimal(f32::NAN)), ("+∞".into(), "−∞".into(), "NaN".into()));
+    assert_eq!(
+        (exact_decimal(f32::INFINITY), exact_decimal(f32::NEG_INFINITY), exact_decimal(f32::NAN)),
+        ("+∞".into(), "−∞".into(), "NaN".into())
+    );
 }
 
 /// Every value of every float fixture: the panel's code and value are the reference's, and the
@@ -214,11 +221,20 @@ fn toggled_bits_decode_like_the_scheme_library() {
     assert_eq!(decode_code("fp8_e5m2", 0xfc, None).unwrap().exact, "−∞");
     assert_eq!(decode_code("fp32", 0x0000_0001, None).unwrap().kind, Kind::Subnormal);
     // Every FP8/FP4 code against the scheme library's decoder.
-    for (id, format) in [("fp8_e4m3", schemes::float::FloatFormat::Fp8E4m3), ("fp8_e5m2", schemes::float::FloatFormat::Fp8E5m2), ("fp4_e2m1", schemes::float::FloatFormat::Fp4E2m1)] {
+    for (id, format) in [
+        ("fp8_e4m3", schemes::float::FloatFormat::Fp8E4m3),
+        ("fp8_e5m2", schemes::float::FloatFormat::Fp8E5m2),
+        ("fp4_e2m1", schemes::float::FloatFormat::Fp4E2m1),
+    ] {
         for code in 0..(1u32 << format.bits()) {
             let s = decode_code(id, code, None).unwrap();
             let want = format.decode(code as u16);
-            assert!(s.value.to_bits() == (want as f64).to_bits() || (want.is_nan() && s.kind == Kind::Nan) || (want.is_infinite() && s.kind == Kind::Infinity), "{id} {code:#x}");
+            assert!(
+                s.value.to_bits() == (want as f64).to_bits()
+                    || (want.is_nan() && s.kind == Kind::Nan)
+                    || (want.is_infinite() && s.kind == Kind::Infinity),
+                "{id} {code:#x}"
+            );
             assert_eq!(u32::from_str_radix(&field_bits(&s).replace(' ', ""), 2).unwrap(), code, "{id} {code:#x} fields");
         }
     }
@@ -257,7 +273,9 @@ fn mappings_match_onnx_runtime_and_the_inspect_view() {
     let mut checked = 0;
     for case in fixtures["cases"].as_array().unwrap() {
         let id = case["scheme"].as_str().unwrap();
-        let Some(kind) = id.strip_prefix("int").and_then(|r| r.split_once('_')).filter(|(_, k)| *k == "sym" || *k == "asym") else { continue };
+        let Some(kind) = id.strip_prefix("int").and_then(|r| r.split_once('_')).filter(|(_, k)| *k == "sym" || *k == "asym") else {
+            continue;
+        };
         let bits: u32 = kind.0.parse().unwrap();
         let values = f32s(&fixtures["inputs"][case["input"].as_str().unwrap()]["values"]);
         if !values.iter().any(|x| x.is_finite()) {
@@ -284,7 +302,9 @@ fn mappings_match_onnx_runtime_and_the_inspect_view() {
         assert_eq!(m.grid.len(), (m.qmax - m.qmin + 1) as usize);
         assert_eq!(m.grid[(m.zero_point - m.qmin) as usize], 0.0);
         // The MSE the Inspect view shows for the same scheme.
-        let (report, _) = quantscope_core::report::scheme_report(&quantscope_core::Tensor::new("t", vec![values.len()], "float32", values.clone()), id).unwrap();
+        let (report, _) =
+            quantscope_core::report::scheme_report(&quantscope_core::Tensor::new("t", vec![values.len()], "float32", values.clone()), id)
+                .unwrap();
         assert_eq!(m.mse.to_bits(), report.metrics.mse.to_bits(), "{what}: MSE");
         assert_eq!(m.levels_used, report.levels_used);
         checked += 1;
@@ -421,7 +441,10 @@ fn percentile_and_entropy_markers_are_onnx_runtimes_clips() {
             let markers = clipping::markers(&values, bits).unwrap();
             for suffix in ["p99.9", "p99.99", "entropy"] {
                 let id = format!("int{bits}_sym_{suffix}");
-                let Some(case) = fixtures["cases"].as_array().unwrap().iter().find(|c| c["scheme"] == id.as_str() && c["input"] == input) else { continue };
+                let Some(case) = fixtures["cases"].as_array().unwrap().iter().find(|c| c["scheme"] == id.as_str() && c["input"] == input)
+                else {
+                    continue;
+                };
                 let (lo, hi) = (f32s(&case["lo"])[0], f32s(&case["hi"])[0]);
                 let m = markers.iter().find(|m| m.scheme == id).unwrap();
                 assert_eq!(m.clip as f32, lo.abs().max(hi.abs()), "{id} on {input}: clip");
@@ -456,4 +479,3 @@ fn outliers_stretch_min_max() {
     assert!(clipping::setup(&[0.0; 4], 8, 50).unwrap_err().to_string().contains("every value is 0"));
     assert!(clipping::setup(&[1.0], 8, 1).is_err());
 }
-

@@ -6,10 +6,10 @@
 //! converted to each model input's declared dtype (integers must be whole), outputs are
 //! widened to f32 with their dtype named.
 
-use quantscope_engine::{DType, IoInfo, Model, QuantizeConfig, QuantizeKind, Value};
-use quantscope_core::schemes::int::calibration::Calibration;
-use quantscope_wasm_common::{js_err as err, performance_now, to_js};
 use js_sys::{Array, Float32Array, Object, Reflect};
+use quantscope_core::schemes::int::calibration::Calibration;
+use quantscope_engine::{DType, IoInfo, Model, QuantizeConfig, QuantizeKind, Value};
+use quantscope_wasm_common::{js_err as err, performance_now, to_js};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -65,7 +65,6 @@ struct VariantConfig {
     only_nodes: Option<Vec<String>>,
 }
 
-
 fn get(obj: &JsValue, key: &str) -> Result<JsValue, JsError> {
     Reflect::get(obj, &key.into()).map_err(|_| err(format!("cannot read '{key}'")))
 }
@@ -105,10 +104,11 @@ fn read_inputs(model: &Model, obj: &JsValue) -> Result<Vec<(String, Value)>, JsE
 /// Calibration inputs as batches: one, or several when the model fixes the batch size and
 /// the data holds a multiple of it (e.g. 64 images for a model declared `[1, 784]`).
 fn calibration_batches(model: &Model, inputs: Vec<(String, Value)>) -> Vec<Vec<(String, Value)>> {
-    let fixed_batch = |name: &str| match model.inputs().iter().find(|i| i.name == name).and_then(|i| i.shape.as_ref()).and_then(|s| s.first()) {
-        Some(quantscope_engine::Dim::Fixed(d)) if *d > 0 => Some(*d),
-        _ => None,
-    };
+    let fixed_batch =
+        |name: &str| match model.inputs().iter().find(|i| i.name == name).and_then(|i| i.shape.as_ref()).and_then(|s| s.first()) {
+            Some(quantscope_engine::Dim::Fixed(d)) if *d > 0 => Some(*d),
+            _ => None,
+        };
     let splits: Vec<Option<usize>> = inputs
         .iter()
         .map(|(n, v)| fixed_batch(n).filter(|&d| v.rank() > 0 && v.shape()[0] > d && v.shape()[0] % d == 0).map(|d| v.shape()[0] / d))
@@ -152,7 +152,10 @@ impl Engine {
     }
 
     fn entry(&self, handle: u32) -> Result<&Entry, JsError> {
-        self.models.get(handle as usize).and_then(Option::as_ref).ok_or_else(|| err(format!("no model with handle {handle} (freed, or never loaded)")))
+        self.models
+            .get(handle as usize)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| err(format!("no model with handle {handle} (freed, or never loaded)")))
     }
 
     fn add(&mut self, name: String, model: Model) -> u32 {
@@ -208,7 +211,9 @@ impl Engine {
                 QuantizeKind::Int8Static { per_channel: c.per_channel.unwrap_or(false), calibration, inputs }
             }
             "weight_only" => QuantizeKind::WeightOnly { scheme: c.scheme.ok_or_else(|| err("weight_only needs a scheme id"))? },
-            other => return Err(err(format!("unknown variant kind '{other}' (fp32, int8_dynamic, int8_static, int4_dynamic, weight_only)"))),
+            other => {
+                return Err(err(format!("unknown variant kind '{other}' (fp32, int8_dynamic, int8_static, int4_dynamic, weight_only)")))
+            }
         };
         let model = base.quantize(&QuantizeConfig { kind, only_nodes: c.only_nodes }).map_err(err)?;
         let name = format!("{} [{}]", self.entry(handle)?.name, c.kind);

@@ -1,10 +1,10 @@
 //! The test set and the small helpers the Run view's worker ops (www/run/mnist-ops.js) need.
 
+use js_sys::{Array, Float32Array, Object, Reflect, Uint8Array};
+use quantscope_core::stats::metrics::error_metrics;
 use quantscope_engine::mnist::*;
 use quantscope_formats::npy;
-use quantscope_core::stats::metrics::error_metrics;
 use quantscope_wasm_common::{js_err, to_js};
-use js_sys::{Array, Float32Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 
 fn set(obj: &Object, key: &str, value: &JsValue) -> Result<(), JsError> {

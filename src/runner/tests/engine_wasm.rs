@@ -10,9 +10,7 @@
 mod common;
 
 use js_sys::{Array, Float32Array, Object, Reflect};
-use quantscope_engine::builder::{attr_int, GraphBuilder};
 use quantscope_runner::engine::Engine;
-use quantscope_engine::{DType, Value};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::wasm_bindgen_test;
@@ -70,10 +68,8 @@ fn load_describes_the_model() {
     assert_eq!(get(&m, "inputs.0.shape.0").as_string().unwrap(), "N");
     assert_eq!(get(&m, "inputs.0.shape.1").as_f64(), Some(48.0));
     assert_eq!(get(&m, "outputs.0.shape.1").as_f64(), Some(10.0));
-    let ops: Vec<(String, f64)> = Array::from(&get(&m, "ops"))
-        .iter()
-        .map(|p| (get(&p, "0").as_string().unwrap(), get(&p, "1").as_f64().unwrap()))
-        .collect();
+    let ops: Vec<(String, f64)> =
+        Array::from(&get(&m, "ops")).iter().map(|p| (get(&p, "0").as_string().unwrap(), get(&p, "1").as_f64().unwrap())).collect();
     assert_eq!(ops, [("Add".into(), 3.0), ("MatMul".into(), 3.0), ("Relu".into(), 2.0)]);
     let params = (48 * 32 + 32 * 24 + 24 * 10 + 32 + 24 + 10) as f64;
     assert_eq!(get(&m, "parameters").as_f64(), Some(params));
@@ -148,26 +144,4 @@ fn errors_are_thrown_with_clear_messages() {
     e.free(0).unwrap();
     assert!(message(e.run(0, named("x", tensor(&[1, 48], &[0.0; 48])), None).unwrap_err()).contains("no model with handle 0"));
     assert!(e.free(0).is_err());
-}
-
-/// The 784-100-100-10 MLP (Gemm + Relu), random weights.
-fn mnist_mlp() -> Vec<u8> {
-    let mut g = GraphBuilder::new(17);
-    g.input("x", DType::F32, &[Some(1), Some(784)]);
-    let sizes = [784, 100, 100, 10];
-    let mut x = "x".to_string();
-    for i in 0..3 {
-        let (k, n) = (sizes[i], sizes[i + 1]);
-        let w: Vec<f32> = input_data(n * k, i as u32 + 11).iter().map(|v| v / (k as f32).sqrt()).collect();
-        g.initializer(&format!("w{i}"), &Value::f32(vec![n, k], w));
-        g.initializer(&format!("b{i}"), &Value::f32(vec![n], input_data(n, 5).iter().map(|v| v * 0.1).collect()));
-        let out = if i == 2 { "y".to_string() } else { format!("h{i}") };
-        g.node("Gemm", &format!("fc{i}"), &[&x, &format!("w{i}"), &format!("b{i}")], &[&out], vec![attr_int("transB", 1)]);
-        if i < 2 {
-            g.node("Relu", &format!("relu{i}"), &[&out], &[&format!("r{i}")], vec![]);
-            x = format!("r{i}");
-        }
-    }
-    g.output("y", DType::F32, &[Some(1), Some(10)]);
-    g.build()
 }

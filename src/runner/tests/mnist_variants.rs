@@ -40,7 +40,8 @@ fn the_pages_configs_build_the_same_variants_as_the_cli() {
         let mut config = v.config.clone();
         if config["kind"] == "int8_static" {
             // As www/run/mnist-ops.js sends them: the 256 calibration digits as one batch.
-            config["calibration_inputs"] = serde_json::json!({"input": {"shape": [set.calibration_len(), mnist::PIXELS], "data": set.calibration}});
+            config["calibration_inputs"] =
+                serde_json::json!({"input": {"shape": [set.calibration_len(), mnist::PIXELS], "data": set.calibration}});
         }
         let built = engine.variant(handle, to_js(&config)).map_err(JsValue::from).unwrap();
         let cli = model.quantize(&v.spec.config(&set).unwrap()).unwrap();

@@ -24,7 +24,10 @@ pub fn js_err(e: impl std::fmt::Display) -> JsError {
 pub fn performance_now() -> f64 {
     let global = js_sys::global();
     let performance = js_sys::Reflect::get(&global, &JsValue::from_str("performance")).ok().filter(|p| p.is_object());
-    let now = performance.as_ref().and_then(|p| js_sys::Reflect::get(p, &JsValue::from_str("now")).ok()).and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+    let now = performance
+        .as_ref()
+        .and_then(|p| js_sys::Reflect::get(p, &JsValue::from_str("now")).ok())
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
     match (performance, now) {
         (Some(p), Some(f)) => f.call0(&p).ok().and_then(|v| v.as_f64()).unwrap_or(0.0),
         _ => js_sys::Date::now(),

@@ -61,7 +61,11 @@ fn tick(v: f64, span: f64) -> String {
     let decimals = (2.0 - span.log10().floor()).clamp(0.0, 6.0) as usize;
     let text = format!("{v:.decimals$}");
     // "-0.000" reads as a sign error; show it as 0.
-    if text.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') { "0".into() } else { text }
+    if text.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') {
+        "0".into()
+    } else {
+        text
+    }
 }
 
 fn err<E: std::fmt::Debug>(e: E) -> String {
@@ -80,7 +84,8 @@ pub fn draw_histograms(canvas: web_sys::HtmlCanvasElement, chart: &HistogramChar
         return Err("the histogram has no finite range".into());
     }
     for s in &chart.series {
-        if s.histogram.counts.is_empty() || !(s.histogram.lo < s.histogram.hi) {
+        // NaN bounds fail too: only lo < hi is a range.
+        if s.histogram.counts.is_empty() || s.histogram.lo.partial_cmp(&s.histogram.hi) != Some(std::cmp::Ordering::Less) {
             return Err(format!("series '{}' has no bins", s.label));
         }
     }
@@ -161,9 +166,9 @@ pub fn draw_sqnr_chart(canvas: web_sys::HtmlCanvasElement, points: &[SchemePoint
         id == selected
             || !(id.contains("_g") || id.contains("_channel") || id.contains("_p9") || id.ends_with("_mse") || id.ends_with("_entropy"))
     };
-    ctx.draw_series(points.iter().filter(|p| p.scheme != selected).map(|p| {
-        Circle::new((p.bits_per_weight, y_of(p)), 4, PALETTE[0].mix(0.7).filled())
-    }))
+    ctx.draw_series(
+        points.iter().filter(|p| p.scheme != selected).map(|p| Circle::new((p.bits_per_weight, y_of(p)), 4, PALETTE[0].mix(0.7).filled())),
+    )
     .map_err(err)?;
     ctx.draw_series(points.iter().filter(|p| labelled(&p.scheme)).map(|p| {
         let (color, radius) = if p.scheme == selected { (MARKER, 6) } else { (PALETTE[0], 4) };

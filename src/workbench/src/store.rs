@@ -3,11 +3,11 @@
 //! kept under a memory budget, the least recently used dropped first. Every tensor has a stable
 //! index for the life of the store; closing a file (a cancelled open) leaves its indices empty.
 
-use quantscope_formats::lazy::LazyFile;
-use quantscope_formats::{Error, Result};
 use quantscope_core::report::TensorReport;
 use quantscope_core::stats::summary::{summarize, Summary};
 use quantscope_core::tensor::Tensor;
+use quantscope_formats::lazy::LazyFile;
+use quantscope_formats::{Error, Result};
 use std::rc::Rc;
 
 /// Bytes of decoded f32 values the store keeps from lazily opened files by default: room for a
@@ -258,11 +258,6 @@ impl TensorStore {
 
     /// Indices of the cached (decoded) lazily read tensors, for tests and the bench.
     pub fn cached_indices(&self) -> Vec<usize> {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| matches!(s.values, Values::InFile { cached: Some(_), .. }))
-            .map(|(i, _)| i)
-            .collect()
+        self.slots.iter().enumerate().filter(|(_, s)| matches!(s.values, Values::InFile { cached: Some(_), .. })).map(|(i, _)| i).collect()
     }
 }

@@ -102,7 +102,13 @@ impl Workspace {
     /// Loads a sharded safetensors checkpoint: the `*.safetensors.index.json` and the shard
     /// files dropped with it (`shard_names`: array of strings, `shards`: array of Uint8Array,
     /// in the same order). Returns what `load_file` returns.
-    pub fn load_sharded(&mut self, index_name: &str, index: &[u8], shard_names: JsValue, shards: js_sys::Array) -> Result<JsValue, JsError> {
+    pub fn load_sharded(
+        &mut self,
+        index_name: &str,
+        index: &[u8],
+        shard_names: JsValue,
+        shards: js_sys::Array,
+    ) -> Result<JsValue, JsError> {
         let names: Vec<String> = serde_wasm_bindgen::from_value(shard_names)
             .map_err(|e| JsError::new(&format!("shard names must be an array of strings: {e}")))?;
         if names.len() != shards.length() as usize {
@@ -306,7 +312,13 @@ impl Workspace {
     /// Opens a sharded safetensors checkpoint as [`Workspace::open_file`] opens one file: the
     /// index's bytes, and its shards as `File`s (`shard_names` and `shards` in the same order),
     /// only their headers read. Returns what `open_file` returns; then call `open_step`.
-    pub fn open_sharded(&mut self, index_name: &str, index: &[u8], shard_names: JsValue, shards: js_sys::Array) -> Result<JsValue, JsError> {
+    pub fn open_sharded(
+        &mut self,
+        index_name: &str,
+        index: &[u8],
+        shard_names: JsValue,
+        shards: js_sys::Array,
+    ) -> Result<JsValue, JsError> {
         let names: Vec<String> = serde_wasm_bindgen::from_value(shard_names)
             .map_err(|e| JsError::new(&format!("shard names must be an array of strings: {e}")))?;
         if names.len() != shards.length() as usize {
@@ -381,7 +393,11 @@ impl Workspace {
             Ok(Some([lo, hi])) if lo.is_finite() && hi.is_finite() && lo < hi => (lo, hi),
             _ => {
                 let s = store.report(index).map_err(js_err)?.stats;
-                if s.min.is_nan() { (0.0, 0.0) } else { (s.min, s.max) }
+                if s.min.is_nan() {
+                    (0.0, 0.0)
+                } else {
+                    (s.min, s.max)
+                }
             }
         };
         let mut h = quantscope_core::stats::histogram::Histogram::empty(bins, lo, hi);
@@ -434,7 +450,11 @@ impl Workspace {
             export_id,
             scheme: requested.id(),
             bytes: plan.len,
-            tensors: plan.tensors.iter().map(|t| ExportTensor { name: &t.name, ty: t.ty.id(), bytes: t.size, note: t.note.as_deref() }).collect(),
+            tensors: plan
+                .tensors
+                .iter()
+                .map(|t| ExportTensor { name: &t.name, ty: t.ty.id(), bytes: t.size, note: t.note.as_deref() })
+                .collect(),
         };
         let value = to_js(&out)?;
         self.gguf_exports.insert(export_id, GgufExport { export: gguf_writer::Export::new(plan), indices });

@@ -1,15 +1,15 @@
-//! Lazily opened files (src/formats/lazy.rs, lazy_store.rs): the same tensors, metadata and
+//! Lazily opened files (src/formats/src/lazy.rs, lazy_store.rs): the same tensors, metadata and
 //! errors as the whole-file readers, read in bounded pieces; statistics streamed chunk by chunk;
 //! the memory budget of the tensor store. Native only (it lists fixture directories).
 
 #![cfg(not(target_arch = "wasm32"))]
 
+use quantscope_core::stats::summary::summarize;
 use quantscope_formats::bytesource::ByteSource;
 use quantscope_formats::lazy::{self, StatsScan, CHUNK_ELEMENTS};
-use quantscope_workbench::store::TensorStore;
 use quantscope_formats::{self as formats, Format};
-use quantscope_core::stats::summary::summarize;
 use quantscope_formats::{Error, Result};
+use quantscope_workbench::store::TensorStore;
 use std::cell::{Cell, RefCell};
 use std::path::Path;
 use std::rc::Rc;
@@ -123,7 +123,10 @@ fn streamed_statistics_match_the_whole_tensor_summary() {
             let want = summarize(&file.materialize(i).unwrap().data);
             assert_eq!((s.count, s.nan_count, s.inf_count), (want.count, want.nan_count, want.inf_count));
             let close = |a: f64, b: f64| (a.is_nan() && b.is_nan()) || (a - b).abs() <= 1e-9 * b.abs().max(1e-30);
-            assert!(close(s.min, want.min) && close(s.max, want.max) && close(s.mean, want.mean) && close(s.std, want.std), "{path} #{i}: {s:?} vs {want:?}");
+            assert!(
+                close(s.min, want.min) && close(s.max, want.max) && close(s.mean, want.mean) && close(s.std, want.std),
+                "{path} #{i}: {s:?} vs {want:?}"
+            );
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The worker's big-file surface (src/wasm.rs): `open_file` on a `Blob` read with
+//! The worker's big-file surface (src/workbench/src/workspace.rs): `open_file` on a `Blob` read with
 //! `FileReaderSync`, statistics streamed in steps, the comparison cap, closing a file, streamed
 //! histograms and the GGUF export in pieces. Runs in a dedicated worker in headless Chromium
 //! (FileReaderSync exists only in workers):
@@ -8,7 +8,7 @@
 #[macro_use]
 #[path = "../../../tests/common/mod.rs"]
 mod common;
-use quantscope_workbench::{PAGE_MAX_ELEMENTS, Workspace};
+use quantscope_workbench::{Workspace, PAGE_MAX_ELEMENTS};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 
@@ -87,11 +87,15 @@ fn tensors_over_the_cap_stream_but_are_not_compared() {
     // A U8 tensor of 2^26 + 1024 values: the data is one 1 MiB part repeated 64 times plus 1024
     // bytes, so the test itself never holds it.
     let n = PAGE_MAX_ELEMENTS + 1024;
-    let json = format!(r#"{{"big":{{"dtype":"U8","shape":[{n}],"data_offsets":[0,{n}]}},"small":{{"dtype":"F32","shape":[2],"data_offsets":[{n},{}]}}}}"#, n + 8);
+    let json = format!(
+        r#"{{"big":{{"dtype":"U8","shape":[{n}],"data_offsets":[0,{n}]}},"small":{{"dtype":"F32","shape":[2],"data_offsets":[{n},{}]}}}}"#,
+        n + 8
+    );
     let mut header = (json.len() as u64).to_le_bytes().to_vec();
     header.extend(json.as_bytes());
     let mib: Vec<u8> = (0..1 << 20).map(|i| (i % 5) as u8).collect();
-    let (head, part, tail) = (js_sys::Uint8Array::from(&header[..]), js_sys::Uint8Array::from(&mib[..]), js_sys::Uint8Array::from(&mib[..1024]));
+    let (head, part, tail) =
+        (js_sys::Uint8Array::from(&header[..]), js_sys::Uint8Array::from(&mib[..]), js_sys::Uint8Array::from(&mib[..1024]));
     let small = js_sys::Uint8Array::from(&[1.5f32.to_le_bytes(), (-2.0f32).to_le_bytes()].concat()[..]);
     let mut parts = vec![&head];
     parts.extend(std::iter::repeat(&part).take(64));

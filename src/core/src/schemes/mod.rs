@@ -67,10 +67,7 @@ pub fn base_ids() -> Vec<String> {
 
 /// The scheme with this id. Each family's `by_id` answers for its own ids.
 pub fn by_id(id: &str) -> Result<Box<dyn Scheme>> {
-    let found = float::by_id(id)
-        .or_else(|| int::by_id(id))
-        .or_else(|| ggml::by_id(id))
-        .or_else(|| kquants::by_id(id))
-        .or_else(|| bnb::by_id(id));
+    let found =
+        float::by_id(id).or_else(|| int::by_id(id)).or_else(|| ggml::by_id(id)).or_else(|| kquants::by_id(id)).or_else(|| bnb::by_id(id));
     found.ok_or_else(|| Error::UnknownScheme(id.to_string()))
 }

@@ -87,7 +87,8 @@ pub mod kernels {
             s_hi = f64x2_add(s_hi, f64x2_promote_low_f32x4(i32x4_shuffle::<2, 3, 0, 1>(xz, xz)));
         }
         let tail = moments_ref(&values[n4..]);
-        let lanes = |v: v128| [f32x4_extract_lane::<0>(v), f32x4_extract_lane::<1>(v), f32x4_extract_lane::<2>(v), f32x4_extract_lane::<3>(v)];
+        let lanes =
+            |v: v128| [f32x4_extract_lane::<0>(v), f32x4_extract_lane::<1>(v), f32x4_extract_lane::<2>(v), f32x4_extract_lane::<3>(v)];
         let min = lanes(vmin).into_iter().fold(tail.min, f32::min);
         let max = lanes(vmax).into_iter().fold(tail.max, f32::max);
         let s = f64x2_add(s_lo, s_hi);
@@ -263,7 +264,10 @@ mod tests {
             let mut s = StreamingSummary::new();
             values.chunks(chunk).for_each(|c| s.add(c));
             let got = s.finish();
-            assert_eq!((got.count, got.nan_count, got.inf_count, got.min, got.max), (whole.count, whole.nan_count, whole.inf_count, whole.min, whole.max));
+            assert_eq!(
+                (got.count, got.nan_count, got.inf_count, got.min, got.max),
+                (whole.count, whole.nan_count, whole.inf_count, whole.min, whole.max)
+            );
             assert!((got.mean - whole.mean).abs() <= 1e-12 * whole.mean.abs(), "chunk {chunk}: {} vs {}", got.mean, whole.mean);
             assert!((got.std - whole.std).abs() <= 1e-9 * whole.std, "chunk {chunk}: {} vs {}", got.std, whole.std);
         }

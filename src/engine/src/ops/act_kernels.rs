@@ -2,7 +2,7 @@
 //! DynamicQuantizeLinear, quantization to u8, and the rescale of the i32 accumulators to f32.
 //! Each has a scalar reference (the definition, in [`reference`]), a SIMD128 kernel that must
 //! equal it bit for bit, and a dispatching function here that picks between them — the only
-//! place that does. `tests/engine_kernels.rs` holds the kernels to the references in Chromium.
+//! place that does. `src/engine/tests/engine_kernels.rs` holds the kernels to the references in Chromium.
 //!
 //! Why they have kernels at all: at batch 256 the MNIST MLP's first layer quantizes 200,704
 //! activations per run. Scalar, the range and the quantization took about as long as the int8
@@ -68,7 +68,8 @@ mod simd128 {
             lo = f32x4_pmin(lo, v);
             hi = f32x4_pmax(hi, v);
         }
-        let lanes = |v: v128| [f32x4_extract_lane::<0>(v), f32x4_extract_lane::<1>(v), f32x4_extract_lane::<2>(v), f32x4_extract_lane::<3>(v)];
+        let lanes =
+            |v: v128| [f32x4_extract_lane::<0>(v), f32x4_extract_lane::<1>(v), f32x4_extract_lane::<2>(v), f32x4_extract_lane::<3>(v)];
         let (tail_lo, tail_hi) = super::reference::range(&x[n4..]);
         let lo = lanes(lo).into_iter().fold(tail_lo, |m, v| if v < m { v } else { m });
         let hi = lanes(hi).into_iter().fold(tail_hi, |m, v| if v > m { v } else { m });

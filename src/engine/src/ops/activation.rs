@@ -2,8 +2,8 @@
 //! rounded once); Relu also takes signed integers (opset 14). Each works in place when the
 //! node owns its input.
 
-use crate::op::{dtype_err, norm_axis, BuildCtx, Inputs, Op, OpError};
 use crate::attr::Attrs;
+use crate::op::{dtype_err, norm_axis, BuildCtx, Inputs, Op, OpError};
 use crate::value::{Data, Value};
 use half::{bf16, f16};
 use std::sync::Arc;

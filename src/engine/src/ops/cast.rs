@@ -4,8 +4,8 @@
 //! even. FLOAT8/FLOAT4 targets saturate to ±max by default (`saturate=1`); with `saturate=0`
 //! an out-of-range value becomes NaN (E4M3FN) or ±Inf (E5M2), as ONNX specifies.
 
-use crate::op::{attr_err, BuildCtx, Inputs, Op, OpError};
 use crate::attr::Attrs;
+use crate::op::{attr_err, BuildCtx, Inputs, Op, OpError};
 use crate::value::{DType, Data, Value};
 use half::{bf16, f16};
 use std::sync::Arc;
@@ -19,9 +19,8 @@ pub struct Cast {
 pub fn build_cast(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
     a.only(&["to", "saturate", "round_mode"])?;
     let id = a.int_opt("to")?.ok_or_else(|| attr_err("to", "is required"))?;
-    let to = DType::from_onnx(id as i32).ok_or_else(|| {
-        OpError::Unsupported(format!("casting to {} ({id}) is not supported", DType::onnx_name(id as i32)))
-    })?;
+    let to = DType::from_onnx(id as i32)
+        .ok_or_else(|| OpError::Unsupported(format!("casting to {} ({id}) is not supported", DType::onnx_name(id as i32))))?;
     if a.string("round_mode")?.is_some_and(|m| m != "up") {
         return Err(OpError::Unsupported("round_mode other than 'up' is not supported".into()));
     }

@@ -6,8 +6,8 @@
 //!
 //! The window geometry (auto_pad, pads, strides, dilations, ceil_mode) is shared with pooling.
 
-use crate::op::{scales, zero_points, attr_err, dtype_err, shape_err, BuildCtx, Inputs, Op, OpError};
 use crate::attr::Attrs;
+use crate::op::{attr_err, dtype_err, scales, shape_err, zero_points, BuildCtx, Inputs, Op, OpError};
 use crate::value::{DType, Data, Value};
 use quantscope_gemm::Int8;
 use std::sync::Arc;
@@ -151,7 +151,10 @@ impl Geometry {
 
     /// True when im2col would copy the input unchanged (1×…×1 kernel, stride 1, no padding).
     pub fn is_identity(&self) -> bool {
-        self.kernel.iter().all(|&k| k == 1) && self.strides.iter().all(|&s| s == 1) && self.pad_begin.iter().all(|&p| p == 0) && self.out == self.input
+        self.kernel.iter().all(|&k| k == 1)
+            && self.strides.iter().all(|&s| s == 1)
+            && self.pad_begin.iter().all(|&p| p == 0)
+            && self.out == self.input
     }
 
     /// Writes the patches of `channels` channels of one image (`x`, channel-major) into
@@ -242,7 +245,9 @@ impl ConvAttrs {
         let (n, c, m) = (x[0], x[1], w[0]);
         let g = self.group;
         if c % g != 0 || m % g != 0 || w[1] * g != c {
-            return Err(shape_err(format!("X has {c} channels and W is {w:?}: with group {g}, W's dim 1 must be C/group and M divisible by group")));
+            return Err(shape_err(format!(
+                "X has {c} channels and W is {w:?}: with group {g}, W's dim 1 must be C/group and M divisible by group"
+            )));
         }
         if let Some(k) = &self.window.kernel_shape {
             if k.as_slice() != &w[2..] {
@@ -357,7 +362,13 @@ pub(crate) fn conv_integer_acc<X: Int8, W: Int8>(
 }
 
 /// Dispatches on the (X, W) integer dtypes: u8/i8 each.
-fn conv_integer_any(attrs: &ConvAttrs, x: &Value, x_zp: Option<&Value>, w: &Value, w_zp: Option<&Value>) -> Result<(Vec<i32>, Vec<usize>), OpError> {
+fn conv_integer_any(
+    attrs: &ConvAttrs,
+    x: &Value,
+    x_zp: Option<&Value>,
+    w: &Value,
+    w_zp: Option<&Value>,
+) -> Result<(Vec<i32>, Vec<usize>), OpError> {
     let m = w.shape().first().copied().unwrap_or(0);
     let wz = zero_points(w_zp, Some(m), "w_zero_point", w.dtype())?;
     let xz = zero_points(x_zp, None, "x_zero_point", x.dtype())?[0];
@@ -414,7 +425,10 @@ impl Op for QLinearConv {
         let (acc, shape) = conv_integer_any(&self.attrs, x, Some(inputs.req(2)?), w, Some(inputs.req(5)?))?;
         let bias = match inputs.get(8) {
             Some(b) => {
-                let bs = b.as_i32().filter(|_| b.dtype() == DType::I32).ok_or_else(|| dtype_err(format!("B must be int32, not {}", b.dtype())))?;
+                let bs = b
+                    .as_i32()
+                    .filter(|_| b.dtype() == DType::I32)
+                    .ok_or_else(|| dtype_err(format!("B must be int32, not {}", b.dtype())))?;
                 if bs.len() != m {
                     return Err(shape_err(format!("B has {} elements but W has {m} output channels", bs.len())));
                 }
@@ -427,14 +441,21 @@ impl Op for QLinearConv {
         let oc: usize = shape[2..].iter().product();
         let y_zp = zero_points(Some(y_zp_v), None, "y_zero_point", y_zp_v.dtype())?[0];
         let out_dtype = y_zp_v.dtype();
-        let (qmin, qmax) = out_dtype.int_range().filter(|_| matches!(out_dtype, DType::U8 | DType::I8)).ok_or_else(|| dtype_err(format!("y_zero_point must be uint8 or int8, not {out_dtype}")))?;
+        let (qmin, qmax) = out_dtype
+            .int_range()
+            .filter(|_| matches!(out_dtype, DType::U8 | DType::I8))
+            .ok_or_else(|| dtype_err(format!("y_zero_point must be uint8 or int8, not {out_dtype}")))?;
         let mut q = vec![0i32; acc.len()];
         for (i, (&a, out)) in acc.iter().zip(q.iter_mut()).enumerate() {
             let ch = (i / oc.max(1)) % m.max(1);
             let a = a.wrapping_add(bias.map_or(0, |b| b[ch]));
             *out = super::quant::requantize(a, mult[ch], y_zp, qmin as i32, qmax as i32);
         }
-        let data = if out_dtype == DType::U8 { Data::U8(q.iter().map(|&v| v as u8).collect()) } else { Data::I8(q.iter().map(|&v| v as i8).collect()) };
+        let data = if out_dtype == DType::U8 {
+            Data::U8(q.iter().map(|&v| v as u8).collect())
+        } else {
+            Data::I8(q.iter().map(|&v| v as i8).collect())
+        };
         Ok(vec![Value::new(shape, data)])
     }
 }

@@ -13,8 +13,8 @@
 //! truncation, and a truncated i64 quotient is the narrow type's wrapping quotient (i32::MIN / −1
 //! included). Twelve instantiations of every loop were an eighth of the whole .wasm.
 
-use crate::op::{broadcast_shapes, dtype_err, strides, value_err, BuildCtx, Inputs, Op, OpError};
 use crate::attr::Attrs;
+use crate::op::{broadcast_shapes, dtype_err, strides, value_err, BuildCtx, Inputs, Op, OpError};
 use crate::value::{Data, Value};
 use half::{bf16, f16};
 use std::sync::Arc;
@@ -167,7 +167,14 @@ fn apply_in_place<T: Copy>(a: &mut [T], ash: &[usize], b: &[T], bsh: &[usize], o
 
 /// `a op b` for the dtypes without their own loops: one strided loop (step 0 on a broadcast
 /// axis), the op picked per element.
-fn compute_strided<T: Arith + Default>(kind: BinaryKind, a: &[T], ash: &[usize], b: &[T], bsh: &[usize], oshape: &[usize]) -> Result<Vec<T>, OpError> {
+fn compute_strided<T: Arith + Default>(
+    kind: BinaryKind,
+    a: &[T],
+    ash: &[usize],
+    b: &[T],
+    bsh: &[usize],
+    oshape: &[usize],
+) -> Result<Vec<T>, OpError> {
     if T::INTEGER && kind == BinaryKind::Div && b.iter().any(|y| y.is_zero()) {
         return Err(value_err("integer division by zero"));
     }
@@ -256,7 +263,9 @@ impl Binary {
             (Data::I64(x), Data::I64(y)) => Data::I64(compute_strided(self.kind, x, ash, y, bsh, &oshape)?),
             (Data::U64(x), Data::U64(y)) => Data::U64(compute_strided(self.kind, x, ash, y, bsh, &oshape)?),
             (Data::F16(x), Data::F16(y)) => widened!(self, x, y, ash, bsh, oshape, compute_f32, f32, F16, |v| v.to_f32(), f16::from_f32),
-            (Data::BF16(x), Data::BF16(y)) => widened!(self, x, y, ash, bsh, oshape, compute_f32, f32, BF16, |v| v.to_f32(), bf16::from_f32),
+            (Data::BF16(x), Data::BF16(y)) => {
+                widened!(self, x, y, ash, bsh, oshape, compute_f32, f32, BF16, |v| v.to_f32(), bf16::from_f32)
+            }
             (Data::I8(x), Data::I8(y)) => widened!(self, x, y, ash, bsh, oshape, compute_strided, i64, I8, |&v| v as i64, |v| v as i8),
             (Data::U8(x), Data::U8(y)) => widened!(self, x, y, ash, bsh, oshape, compute_strided, i64, U8, |&v| v as i64, |v| v as u8),
             (Data::I16(x), Data::I16(y)) => widened!(self, x, y, ash, bsh, oshape, compute_strided, i64, I16, |&v| v as i64, |v| v as i16),

@@ -8,7 +8,7 @@
 //! ```
 //!
 //! with the same f32 operations in the same order, so its output equals that graph's bit for
-//! bit (tests/engine_quantize.rs runs both). Weights are symmetric (zero point 0) int8, or int4
+//! bit (src/engine/tests/engine_quantize.rs runs both). Weights are symmetric (zero point 0) int8, or int4
 //! codes in [−7, 7] held one per i8, per tensor or per output channel; activations are u8.
 
 use super::conv::{conv_integer_acc, ConvAttrs};

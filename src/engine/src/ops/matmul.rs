@@ -7,11 +7,11 @@
 //! packs it.
 
 use super::elementwise::broadcast_runs;
-use crate::op::{broadcast_shapes, dtype_err, expect_rank, shape_err, BuildCtx, Inputs, Op, OpError};
 use crate::attr::Attrs;
-use crate::value::{Data, DType, Value};
-use quantscope_gemm::PackedF32B;
+use crate::op::{broadcast_shapes, dtype_err, expect_rank, shape_err, BuildCtx, Inputs, Op, OpError};
+use crate::value::{DType, Data, Value};
 use half::{bf16, f16};
+use quantscope_gemm::PackedF32B;
 use std::sync::Arc;
 
 /// Row-major transpose of an `rows × cols` matrix.
@@ -175,7 +175,12 @@ impl Op for MatMul {
             (Some(pb), Some(x)) if a.rank() >= 1 => {
                 let (k, n) = (pb.k(), pb.n());
                 if a.shape()[a.rank() - 1] != k {
-                    return Err(shape_err(format!("cannot multiply {:?} by {:?}: inner dimensions {} and {k} differ", a.shape(), b.shape(), a.shape()[a.rank() - 1])));
+                    return Err(shape_err(format!(
+                        "cannot multiply {:?} by {:?}: inner dimensions {} and {k} differ",
+                        a.shape(),
+                        b.shape(),
+                        a.shape()[a.rank() - 1]
+                    )));
                 }
                 let m = x.len().checked_div(k).unwrap_or_else(|| a.shape()[..a.rank() - 1].iter().product());
                 let mut y = vec![0.0f32; m * n];

@@ -2,8 +2,8 @@
 //! channel (axis 1). Training mode (`training_mode=1`, or the extra outputs it produces) is
 //! not supported and fails at load time.
 
-use crate::op::{f32_input, shape_err, BuildCtx, Inputs, Op, OpError};
 use crate::attr::Attrs;
+use crate::op::{f32_input, shape_err, BuildCtx, Inputs, Op, OpError};
 use crate::value::{Data, Value};
 use std::sync::Arc;
 

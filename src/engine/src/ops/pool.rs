@@ -7,8 +7,8 @@
 //! never count, as in PyTorch and the ONNX reference.
 
 use super::conv::{Geometry, WindowAttrs};
-use crate::op::{attr_err, dtype_err, BuildCtx, Inputs, Op, OpError};
 use crate::attr::Attrs;
+use crate::op::{attr_err, dtype_err, BuildCtx, Inputs, Op, OpError};
 use crate::value::{DType, Data, Value};
 use half::f16;
 use std::sync::Arc;

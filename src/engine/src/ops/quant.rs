@@ -11,13 +11,13 @@
 //!   `a_scale · b_scale / y_scale`: `y = saturate(rint(acc · multiplier) + y_zero_point)`
 //!   (MLAS `MlasRequantizeOutput`).
 
-use super::matmul::MatmulPlan;
-use crate::op::{scales, zero_points, attr_err, dtype_err, norm_axis, shape_err, value_err, BuildCtx, Inputs, Op, OpError};
 use super::cast;
+use super::matmul::MatmulPlan;
 use crate::attr::Attrs;
+use crate::op::{attr_err, dtype_err, norm_axis, scales, shape_err, value_err, zero_points, BuildCtx, Inputs, Op, OpError};
 use crate::value::{DType, Data, Value};
-use quantscope_gemm::{Int8, PackedI8B};
 use half::{bf16, f16};
+use quantscope_gemm::{Int8, PackedI8B};
 use std::sync::Arc;
 
 /// `saturate(rint(acc · multiplier) + zp)` into `[qmin, qmax]`.
@@ -42,9 +42,17 @@ pub fn quantize_f32(x: f32, scale: f32, zp: i32, qmin: i32, qmax: i32) -> i32 {
 pub enum ScaleMap {
     Tensor,
     /// One per index of the axis: element i uses `(i / inner) % dim`.
-    Axis { dim: usize, inner: usize },
+    Axis {
+        dim: usize,
+        inner: usize,
+    },
     /// Blocks of `block` along the axis (scale dim `sdim` = ceil(dim / block)).
-    Block { dim: usize, inner: usize, block: usize, sdim: usize },
+    Block {
+        dim: usize,
+        inner: usize,
+        block: usize,
+        sdim: usize,
+    },
 }
 
 impl ScaleMap {
@@ -61,7 +69,9 @@ impl ScaleMap {
             for d in 0..data.len() {
                 let want = if d == ax { sdim } else { data[d] };
                 if scale[d] != want {
-                    return Err(shape_err(format!("scale shape {scale:?} does not fit data {data:?} with block_size {block} on axis {ax}")));
+                    return Err(shape_err(format!(
+                        "scale shape {scale:?} does not fit data {data:?} with block_size {block} on axis {ax}"
+                    )));
                 }
             }
             return Ok(ScaleMap::Block { dim, inner: data[ax + 1..].iter().product(), block, sdim });
@@ -120,14 +130,20 @@ pub fn build_quantize_linear(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpE
     a.only(&["axis", "block_size", "output_dtype", "saturate", "precision"])?;
     let output_dtype = match a.int("output_dtype", 0)? {
         0 => None,
-        id => Some(DType::from_onnx(id as i32).ok_or_else(|| {
-            OpError::Unsupported(format!("output_dtype {} ({id})", DType::onnx_name(id as i32)))
-        })?),
+        id => Some(
+            DType::from_onnx(id as i32)
+                .ok_or_else(|| OpError::Unsupported(format!("output_dtype {} ({id})", DType::onnx_name(id as i32))))?,
+        ),
     };
     if a.int("precision", 0)? != 0 {
         return Err(OpError::Unsupported("the precision attribute".into()));
     }
-    Ok(Arc::new(QuantizeLinear { axis: a.int("axis", 1)?, block_size: a.int("block_size", 0)?, output_dtype, saturate: a.int("saturate", 1)? != 0 }))
+    Ok(Arc::new(QuantizeLinear {
+        axis: a.int("axis", 1)?,
+        block_size: a.int("block_size", 0)?,
+        output_dtype,
+        saturate: a.int("saturate", 1)? != 0,
+    }))
 }
 
 impl Op for QuantizeLinear {
@@ -178,7 +194,10 @@ impl Op for QuantizeLinear {
                 .collect();
             return Ok(vec![Value::with_dtype(out_dtype, shape, Data::U8(codes))]);
         }
-        let (qmin, qmax) = out_dtype.int_range().filter(|_| out_dtype != DType::U32).ok_or_else(|| dtype_err(format!("cannot quantize to {out_dtype}")))?;
+        let (qmin, qmax) = out_dtype
+            .int_range()
+            .filter(|_| out_dtype != DType::U32)
+            .ok_or_else(|| dtype_err(format!("cannot quantize to {out_dtype}")))?;
         let zs: Vec<i64> = match zp {
             Some(z) => z.to_i64_vec().expect("integer zero point"),
             None => vec![0],
@@ -334,7 +353,12 @@ fn mm_zero_points(v: Option<&Value>, per: usize, what: &str, dtype: DType) -> Re
 }
 
 /// The int32 product of two 8-bit operands with zero points, batched like MatMul.
-pub fn matmul_integer_value(a: &Value, a_zp: Option<&Value>, b: &Value, b_zp: Option<&Value>) -> Result<(Vec<i32>, Vec<usize>, MatmulPlan), OpError> {
+pub fn matmul_integer_value(
+    a: &Value,
+    a_zp: Option<&Value>,
+    b: &Value,
+    b_zp: Option<&Value>,
+) -> Result<(Vec<i32>, Vec<usize>, MatmulPlan), OpError> {
     if a.rank() == 0 || b.rank() == 0 {
         return Err(OpError::Rank { input: if a.rank() == 0 { 0 } else { 1 }, expected: "at least 1".into(), got: 0 });
     }
@@ -345,7 +369,16 @@ pub fn matmul_integer_value(a: &Value, a_zp: Option<&Value>, b: &Value, b_zp: Op
     fn go<A: Int8, B: Int8>(plan: &MatmulPlan, a: &[A], az: &[i32], b: &[B], bz: &[i32], out: &mut [i32]) {
         let (m, k, n) = (plan.m, plan.k, plan.n);
         plan.for_each_batch(|ai, bi, oi| {
-            quantscope_gemm::matmul_integer(m, k, n, &a[ai * m * k..(ai + 1) * m * k], az, &b[bi * k * n..(bi + 1) * k * n], bz, &mut out[oi * m * n..(oi + 1) * m * n]);
+            quantscope_gemm::matmul_integer(
+                m,
+                k,
+                n,
+                &a[ai * m * k..(ai + 1) * m * k],
+                az,
+                &b[bi * k * n..(bi + 1) * k * n],
+                bz,
+                &mut out[oi * m * n..(oi + 1) * m * n],
+            );
         });
     }
     match (a.data(), b.data(), a.dtype(), b.dtype()) {
@@ -452,7 +485,11 @@ impl Op for QLinearMatMul {
                 requantize(v, pick(&a_scale, i) * pick(&b_scale, j) / y_scale, y_zp, qmin as i32, qmax as i32)
             })
             .collect();
-        let data = if out_dtype == DType::U8 { Data::U8(q.iter().map(|&v| v as u8).collect()) } else { Data::I8(q.iter().map(|&v| v as i8).collect()) };
+        let data = if out_dtype == DType::U8 {
+            Data::U8(q.iter().map(|&v| v as u8).collect())
+        } else {
+            Data::I8(q.iter().map(|&v| v as i8).collect())
+        };
         Ok(vec![Value::new(shape, data)])
     }
 }

@@ -2,8 +2,8 @@
 //! Identity. They work on every dtype (the storage is moved, never converted); Reshape,
 //! Flatten, Squeeze, Unsqueeze and Identity reuse the input's buffer when the node owns it.
 
-use crate::op::{dtype_err, norm_axis, shape_err, strides, value_err, BuildCtx, Inputs, Op, OpError};
 use crate::attr::Attrs;
+use crate::op::{dtype_err, norm_axis, shape_err, strides, value_err, BuildCtx, Inputs, Op, OpError};
 use crate::value::{map_data, Elem, Value};
 use std::sync::Arc;
 
@@ -92,9 +92,9 @@ pub(crate) fn reshape_target(input: &[usize], spec: &[i64], allow_zero: bool) ->
                 1
             }
             -1 => return Err(value_err(format!("shape {spec:?} has more than one -1"))),
-            0 if !allow_zero => *input
-                .get(i)
-                .ok_or_else(|| shape_err(format!("shape {spec:?} copies dimension {i} (0) but the input {input:?} has rank {}", input.len())))?,
+            0 if !allow_zero => *input.get(i).ok_or_else(|| {
+                shape_err(format!("shape {spec:?} copies dimension {i} (0) but the input {input:?} has rank {}", input.len()))
+            })?,
             d if d >= 0 => d as usize,
             d => return Err(value_err(format!("shape {spec:?} has the negative dimension {d}"))),
         });
@@ -272,7 +272,10 @@ impl Op for Gather {
             .iter()
             .map(|&i| {
                 let j = if i < 0 { i + dim as i64 } else { i };
-                usize::try_from(j).ok().filter(|&j| j < dim).ok_or_else(|| value_err(format!("index {i} is out of range for axis {axis} of size {dim}")))
+                usize::try_from(j)
+                    .ok()
+                    .filter(|&j| j < dim)
+                    .ok_or_else(|| value_err(format!("index {i} is out of range for axis {axis} of size {dim}")))
             })
             .collect::<Result<_, _>>()?;
         let outer: usize = shape[..axis].iter().product();
@@ -333,7 +336,11 @@ impl Op for Concat {
             }
             for d in (0..rank).filter(|&d| d != axis) {
                 if p.shape()[d] != first.shape()[d] {
-                    return Err(shape_err(format!("input {i} has shape {:?}, input 0 {:?}: only axis {axis} may differ", p.shape(), first.shape())));
+                    return Err(shape_err(format!(
+                        "input {i} has shape {:?}, input 0 {:?}: only axis {axis} may differ",
+                        p.shape(),
+                        first.shape()
+                    )));
                 }
             }
             out_shape[axis] += p.shape()[axis];

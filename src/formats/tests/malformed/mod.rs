@@ -32,4 +32,3 @@ pub fn check_truncations_and_flips(file_name: &str, bytes: &[u8]) {
         copy[i] ^= 0xA5;
     }
 }
-

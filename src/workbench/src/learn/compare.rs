@@ -1,8 +1,8 @@
 use crate::plot::HistogramIn;
-use quantscope_wasm_common::{js_err, to_js};
 use crate::Workspace;
 use plotters::prelude::*;
 use plotters_canvas::CanvasBackend;
+use quantscope_wasm_common::{js_err, to_js};
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
@@ -102,9 +102,12 @@ pub fn learn_draw_nf4_chart(canvas: web_sys::HtmlCanvasElement, chart: JsValue) 
         .label("NF4: 16 levels at normal quantiles")
         .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], BLUE.filled()));
     ctx.draw_series(c.levels.iter().map(|l| Circle::new((l.z, pdf(l.z)), 3, BLUE.filled()))).map_err(err)?;
-    ctx.draw_series(c.levels.iter().filter(|l| l.value.abs() == 1.0 || l.value == 0.0).map(|l| {
-        Text::new(format!("{:+.0}", l.value), (l.z, pdf(l.z) + 0.035), ("sans-serif", 11).into_font().color(&BLUE))
-    }))
+    ctx.draw_series(
+        c.levels
+            .iter()
+            .filter(|l| l.value.abs() == 1.0 || l.value == 0.0)
+            .map(|l| Text::new(format!("{:+.0}", l.value), (l.z, pdf(l.z) + 0.035), ("sans-serif", 11).into_font().color(&BLUE))),
+    )
     .map_err(err)?;
     ctx.draw_series((-7..=7).map(|q| {
         let z = q as f64 / 7.0 * c.z_max;
@@ -128,7 +131,8 @@ pub fn learn_draw_nf4_chart(canvas: web_sys::HtmlCanvasElement, chart: JsValue) 
 pub fn learn_draw_grid_comparison(canvas: web_sys::HtmlCanvasElement, data: JsValue) -> Result<(), JsError> {
     let d: GridsIn = serde_wasm_bindgen::from_value(data).map_err(|e| JsError::new(&format!("grid data is malformed: {e}")))?;
     let h = &d.histogram;
-    if h.counts.is_empty() || !(h.lo < h.hi) {
+    // NaN bounds fail too: only lo < hi is a range.
+    if h.counts.is_empty() || h.lo.partial_cmp(&h.hi) != Some(std::cmp::Ordering::Less) {
         return Err(JsError::new("the histogram has no bins"));
     }
     let root = backend(canvas)?.into_drawing_area();
@@ -159,8 +163,7 @@ pub fn learn_draw_grid_comparison(canvas: web_sys::HtmlCanvasElement, data: JsVa
             Rectangle::new([(x0, 0.0), (x0 + width, c)], BARS.mix(0.7).filled())
         }))
         .map_err(err)?;
-        ctx.draw_series(g.levels.iter().map(|&x| PathElement::new([(x, 0.0), (x, ymax)], color.mix(0.9).stroke_width(2))))
-            .map_err(err)?;
+        ctx.draw_series(g.levels.iter().map(|&x| PathElement::new([(x, 0.0), (x, ymax)], color.mix(0.9).stroke_width(2)))).map_err(err)?;
     }
     root.present().map_err(err)
 }

@@ -1,5 +1,5 @@
-use quantscope_wasm_common::{js_err, to_js};
 use crate::Workspace;
+use quantscope_wasm_common::{js_err, to_js};
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen]

@@ -67,13 +67,13 @@ pub const ABSMAX_FLOOR: f32 = 1e-38;
 
 /// NF4 (`get_4bit_type("nf4")`), as f32 bit patterns.
 const NF4_BITS: [u32; 16] = [
-    0xbf800000, 0xbf3239b1, 0xbf066b30, 0xbeca32a0, 0xbe91a24d, 0xbe3d353f, 0xbdba7871, 0x00000000,
-    0x3da2faff, 0x3e24cae3, 0x3e7c04dd, 0x3ead033a, 0x3ee1a4b8, 0x3f1007ab, 0x3f3913b3, 0x3f800000,
+    0xbf800000, 0xbf3239b1, 0xbf066b30, 0xbeca32a0, 0xbe91a24d, 0xbe3d353f, 0xbdba7871, 0x00000000, 0x3da2faff, 0x3e24cae3, 0x3e7c04dd,
+    0x3ead033a, 0x3ee1a4b8, 0x3f1007ab, 0x3f3913b3, 0x3f800000,
 ];
 /// bnb's FP4 (`get_4bit_type("fp4")`: the table / 12 in f32), as f32 bit patterns.
 const FP4_BITS: [u32; 16] = [
-    0x00000000, 0x3baaaaab, 0x3f2aaaab, 0x3f800000, 0x3eaaaaab, 0x3f000000, 0x3e2aaaab, 0x3e800000,
-    0x00000000, 0xbbaaaaab, 0xbf2aaaab, 0xbf800000, 0xbeaaaaab, 0xbf000000, 0xbe2aaaab, 0xbe800000,
+    0x00000000, 0x3baaaaab, 0x3f2aaaab, 0x3f800000, 0x3eaaaaab, 0x3f000000, 0x3e2aaaab, 0x3e800000, 0x00000000, 0xbbaaaaab, 0xbf2aaaab,
+    0xbf800000, 0xbeaaaaab, 0xbf000000, 0xbe2aaaab, 0xbe800000,
 ];
 /// `torch.argsort(fp4)` as bnb computes it (the +0 at index 0 sorts before the one at 8).
 const FP4_ORDER: [u8; 16] = [11, 10, 13, 12, 15, 14, 9, 0, 8, 1, 6, 7, 4, 5, 2, 3];
@@ -300,6 +300,9 @@ fn add<const L: usize>(a: &mut [f32; L], b: &[f32; L]) {
 }
 
 /// ATen `row_sum` (ilp_factor 4) over `size` vector items.
+// The rows are indexed as ATen's loop indexes them, so the order of additions (and so
+// every bit of the result) is ATen's.
+#[allow(clippy::needless_range_loop)]
 fn row_sum<const L: usize>(item: &dyn Fn(usize) -> [f32; L], size: usize) -> [f32; L] {
     const ROWS: usize = 4;
     let size_ilp = size / ROWS;
@@ -493,14 +496,7 @@ impl Scheme for BnbScheme {
         for &c in &codes {
             seen[c as usize] = true;
         }
-        Ok(Quantized {
-            packed,
-            dequantized,
-            params,
-            clipped: 0,
-            levels_used: seen.iter().filter(|&&s| s).count(),
-            levels_total: 16,
-        })
+        Ok(Quantized { packed, dequantized, params, clipped: 0, levels_used: seen.iter().filter(|&&s| s).count(), levels_total: 16 })
     }
 
     fn dequantize(&self, packed: &[u8], shape: &[usize]) -> Result<Vec<f32>> {

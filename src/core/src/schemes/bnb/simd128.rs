@@ -1,6 +1,6 @@
 //! SIMD128 kernels for the bitsandbytes 4-bit hot paths, each bit-identical to its scalar
 //! reference in `super` (`block_absmax_ref`, `encode_block_ref`, `decode_codes_ref`);
-//! tests/bnb_fixtures.rs runs both on every f32 bit-pattern class and awkward lengths, and the
+//! src/core/tests/bnb_fixtures.rs runs both on every f32 bit-pattern class and awkward lengths, and the
 //! fixture tests run through these kernels in the browser. Tails go through the reference.
 
 use super::{Code4, Scaling, BLOCK};

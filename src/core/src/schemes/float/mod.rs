@@ -266,7 +266,7 @@ impl FloatFormat {
 // ------------------------------------------------------------------ hot paths: kernel choice
 // Each function below is the one place its kernel is chosen. The scalar references are the
 // `*_ref` functions and `half`'s conversions; the SIMD128 kernels must equal them bit for bit
-// (tests/float_fixtures.rs checks every f32 bit-pattern class and awkward lengths).
+// (src/core/tests/float_fixtures.rs checks every f32 bit-pattern class and awkward lengths).
 
 /// f32 → FP16 bits (RNE, `half::f16::from_f32`). `dst.len()` must equal `src.len()`.
 pub fn f32_to_f16_bits(src: &[f32], dst: &mut [u16]) {

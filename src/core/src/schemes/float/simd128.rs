@@ -1,6 +1,6 @@
 //! SIMD128 kernels for the FP16/BF16 conversions. Each names the scalar reference it must
 //! equal bit for bit (the `half` crate, via `super::*_ref`), including NaN payloads,
-//! subnormals, overflow and ties; tests/float_fixtures.rs checks them against the reference on
+//! subnormals, overflow and ties; src/core/tests/float_fixtures.rs checks them against the reference on
 //! random bit patterns of every class and awkward lengths. Eight elements per step (two
 //! f32x4 ↔ one u16x8); the tail goes through the reference.
 

@@ -1,7 +1,7 @@
 //! SIMD128 kernels for the GGML legacy block types (wasm32 with `+simd128` only).
 //!
 //! Every kernel must equal the scalar reference in `reference.rs` bit for bit; each names the
-//! reference function it reproduces. `tests/ggml_fixtures.rs` holds them to it in headless
+//! reference function it reproduces. `src/core/tests/ggml_fixtures.rs` holds them to it in headless
 //! Chromium on property inputs, awkward lengths and arbitrary packed bytes.
 //!
 //! Quantization keeps the reference's exact f32 operations: the scale is computed in scalar
@@ -79,12 +79,7 @@ fn store_f32x4(o: &mut [f32], v: v128) {
 fn max_abs_bits(v: &[v128; 8]) -> u32 {
     let m = u32x4_splat(0x7FFF_FFFF);
     let acc = v[1..].iter().fold(v128_and(v[0], m), |acc, &x| u32x4_max(acc, v128_and(x, m)));
-    let lanes = [
-        u32x4_extract_lane::<0>(acc),
-        u32x4_extract_lane::<1>(acc),
-        u32x4_extract_lane::<2>(acc),
-        u32x4_extract_lane::<3>(acc),
-    ];
+    let lanes = [u32x4_extract_lane::<0>(acc), u32x4_extract_lane::<1>(acc), u32x4_extract_lane::<2>(acc), u32x4_extract_lane::<3>(acc)];
     lanes.into_iter().max().unwrap()
 }
 
@@ -125,9 +120,8 @@ fn trunc_codes(p: [v128; 8], bias: f32, hi: i32, clipped: &mut u32) -> [v128; 8]
 /// nibbles: byte j = code j | code (j+16) << 4. Mirrors `reference::pack_nibbles`.
 #[inline(always)]
 fn pack_nibbles(q: &[v128; 8]) -> v128 {
-    let b: [v128; 4] = core::array::from_fn(|k| {
-        v128_or(v128_and(q[k], i32x4_splat(0x0F)), i32x4_shl(v128_and(q[k + 4], i32x4_splat(0x0F)), 4))
-    });
+    let b: [v128; 4] =
+        core::array::from_fn(|k| v128_or(v128_and(q[k], i32x4_splat(0x0F)), i32x4_shl(v128_and(q[k + 4], i32x4_splat(0x0F)), 4)));
     u8x16_narrow_i16x8(i16x8_narrow_i32x4(b[0], b[1]), i16x8_narrow_i32x4(b[2], b[3]))
 }
 
@@ -198,12 +192,7 @@ fn symmetric_block(ty: GgmlType, x: &[f32], out: &mut [u8]) -> usize {
 /// Horizontal reduce with the reference's strict comparison.
 #[inline(always)]
 fn reduce(acc: v128, better: impl Fn(f32, f32) -> bool) -> f32 {
-    let lanes = [
-        f32x4_extract_lane::<0>(acc),
-        f32x4_extract_lane::<1>(acc),
-        f32x4_extract_lane::<2>(acc),
-        f32x4_extract_lane::<3>(acc),
-    ];
+    let lanes = [f32x4_extract_lane::<0>(acc), f32x4_extract_lane::<1>(acc), f32x4_extract_lane::<2>(acc), f32x4_extract_lane::<3>(acc)];
     lanes[1..].iter().fold(lanes[0], |m, &l| if better(l, m) { l } else { m })
 }
 
@@ -286,12 +275,7 @@ fn mxfp4_block(ty: GgmlType, x: &[f32], out: &mut [u8]) -> usize {
 #[inline(always)]
 fn store_i8x16_as_f32(codes: v128, o: &mut [f32], f: impl Fn(v128) -> v128) {
     let (w0, w1) = (i16x8_extend_low_i8x16(codes), i16x8_extend_high_i8x16(codes));
-    let parts = [
-        i32x4_extend_low_i16x8(w0),
-        i32x4_extend_high_i16x8(w0),
-        i32x4_extend_low_i16x8(w1),
-        i32x4_extend_high_i16x8(w1),
-    ];
+    let parts = [i32x4_extend_low_i16x8(w0), i32x4_extend_high_i16x8(w0), i32x4_extend_low_i16x8(w1), i32x4_extend_high_i16x8(w1)];
     for (k, p) in parts.into_iter().enumerate() {
         store_f32x4(&mut o[4 * k..], f(f32x4_convert_i32x4(p)));
     }
@@ -351,9 +335,7 @@ fn nibble_dequantize_block(ty: GgmlType, b: &[u8], o: &mut [f32]) {
         GgmlType::Mxfp4 => {
             let d = f32x4_splat(reference::e8m0_to_fp32_half(b[0]));
             let k = KVALUES_MXFP4;
-            let table = i8x16(
-                k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13], k[14], k[15],
-            );
+            let table = i8x16(k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9], k[10], k[11], k[12], k[13], k[14], k[15]);
             store_i8x16_as_f32(u8x16_swizzle(table, lo), first, |q| f32x4_mul(d, q));
             store_i8x16_as_f32(u8x16_swizzle(table, hi), second, |q| f32x4_mul(d, q));
         }

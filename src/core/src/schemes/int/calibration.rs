@@ -15,6 +15,7 @@
 //!   - asymmetric: a histogram of `x` over `[-T, T]`, `T = max|x|`; with `c = (100 − P)/200`,
 //!     range `[edges[searchsorted(cdf, c)], edges[searchsorted(cdf, 1 − c)]]` (both tails);
 //!   - then, as ORT, the range is clamped to `[min, max]` of the values, so `|clip| ≤ absmax`.
+//!
 //!   Because the clip is a bin's left edge, even `p100` clips the largest value to the left
 //!   edge of its bin (ORT does the same).
 //! * **mse** (`_mse`): a grid search over the clip. With `[rmin, rmax]` the min-max range widened
@@ -132,9 +133,8 @@ pub fn np_histogram_f32(values: &[f32], bins: usize, first: f32, last: f32) -> O
     // numpy.linspace(first, last, bins + 1, dtype=float32): y = arange·step + start, y[-1] = stop.
     let div = bins as f32;
     let step = delta / div;
-    let mut edges: Vec<f32> = (0..=bins)
-        .map(|i| if step == 0.0 { (i as f32 / div) * delta + first } else { i as f32 * step + first })
-        .collect();
+    let mut edges: Vec<f32> =
+        (0..=bins).map(|i| if step == 0.0 { (i as f32 / div) * delta + first } else { i as f32 * step + first }).collect();
     edges[bins] = last;
     let mut counts = vec![0u64; bins];
     for &x in values {

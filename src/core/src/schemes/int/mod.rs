@@ -41,17 +41,21 @@ pub mod calibration;
 
 use super::{Param, Quantized, Scheme};
 use crate::error::{Error, Result};
-use calibration::Calibration;
 use crate::stats::summary::min_max;
+use calibration::Calibration;
 
 /// How values are grouped to share one scale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Granularity {
     Tensor,
     /// One scale per index along an axis (for weights, axis 0 = output channels).
-    Channel { axis: usize },
+    Channel {
+        axis: usize,
+    },
     /// Contiguous groups of this many elements in C order; the last may be shorter.
-    Group { size: usize },
+    Group {
+        size: usize,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -292,8 +296,7 @@ impl Scheme for IntScheme {
         let (qmin, qmax) = self.qrange();
         let grouping = Grouping::new(self.granularity, shape, values.len())?;
         let ranges = self.ranges(values, &grouping);
-        let params: Vec<(f32, i32)> =
-            ranges.iter().map(|&(lo, hi)| scale_zero_point(lo, hi, qmin, qmax, self.symmetric)).collect();
+        let params: Vec<(f32, i32)> = ranges.iter().map(|&(lo, hi)| scale_zero_point(lo, hi, qmin, qmax, self.symmetric)).collect();
         let mut codes = vec![0i32; values.len()];
         let mut clipped = 0;
         for (c, (chunk, out)) in values.chunks(grouping.inner).zip(codes.chunks_mut(grouping.inner)).enumerate() {
@@ -338,19 +341,12 @@ impl Scheme for IntScheme {
         let header = grouping.groups * if self.symmetric { 4 } else { 5 };
         let expected = header + (n * self.bits as usize).div_ceil(8);
         if packed.len() != expected {
-            return Err(Error::InvalidArgument(format!(
-                "{} data for shape {shape:?} is {expected} bytes, got {}",
-                self.id,
-                packed.len()
-            )));
+            return Err(Error::InvalidArgument(format!("{} data for shape {shape:?} is {expected} bytes, got {}", self.id, packed.len())));
         }
         let scales: Vec<f32> =
             packed[..grouping.groups * 4].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-        let zero_points: Vec<i32> = if self.symmetric {
-            vec![0; grouping.groups]
-        } else {
-            packed[grouping.groups * 4..header].iter().map(|&z| z as i32).collect()
-        };
+        let zero_points: Vec<i32> =
+            if self.symmetric { vec![0; grouping.groups] } else { packed[grouping.groups * 4..header].iter().map(|&z| z as i32).collect() };
         let body = &packed[header..];
         Ok((0..n)
             .map(|i| {
@@ -448,8 +444,13 @@ pub mod kernels {
     pub fn quantize_simd(values: &[f32], scale: f32, zero_point: i32, qmin: i32, qmax: i32, out: &mut [i32]) -> usize {
         use core::arch::wasm32::*;
         assert_eq!(values.len(), out.len());
-        let (vs, vzp, vlo, vhi, vinf) =
-            (f32x4_splat(scale), f32x4_splat(zero_point as f32), f32x4_splat(qmin as f32), f32x4_splat(qmax as f32), f32x4_splat(f32::INFINITY));
+        let (vs, vzp, vlo, vhi, vinf) = (
+            f32x4_splat(scale),
+            f32x4_splat(zero_point as f32),
+            f32x4_splat(qmin as f32),
+            f32x4_splat(qmax as f32),
+            f32x4_splat(f32::INFINITY),
+        );
         let mut clipped = 0usize;
         let n4 = values.len() / 4 * 4;
         for (x4, o4) in values[..n4].chunks_exact(4).zip(out[..n4].chunks_exact_mut(4)) {

@@ -4,7 +4,7 @@
 //!
 //! [`dequantize_q4_k`] and [`dequantize_q6_k`] are the hot paths: each picks its kernel in one
 //! place, the SIMD128 kernel in [`super::simd128`] on wasm32 with `+simd128`, else the scalar
-//! reference here. The kernels must equal the reference bit for bit (tests/kquants_fixtures.rs).
+//! reference here. The kernels must equal the reference bit for bit (src/core/tests/kquants_fixtures.rs).
 
 use super::reference::{fp16_to_fp32, get_scale_min_k4, q3_scale};
 use super::QK_K;

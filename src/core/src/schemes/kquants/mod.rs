@@ -267,23 +267,13 @@ impl Scheme for KQuant {
         }
         let (d_at, dmin_at) = kind.d_offsets();
         let f16s = |at: usize| -> Vec<f64> {
-            packed
-                .chunks_exact(bb)
-                .map(|b| reference::fp16_to_fp32(u16::from_le_bytes([b[at], b[at + 1]])) as f64)
-                .collect()
+            packed.chunks_exact(bb).map(|b| reference::fp16_to_fp32(u16::from_le_bytes([b[at], b[at + 1]])) as f64).collect()
         };
         let mut params = vec![Param { name: "d", values: f16s(d_at) }];
         if let Some(at) = dmin_at {
             params.push(Param { name: "dmin", values: f16s(at) });
         }
-        Ok(Quantized {
-            packed,
-            dequantized,
-            params,
-            clipped,
-            levels_used: seen.iter().filter(|&&s| s).count(),
-            levels_total: top + 1,
-        })
+        Ok(Quantized { packed, dequantized, params, clipped, levels_used: seen.iter().filter(|&&s| s).count(), levels_total: top + 1 })
     }
 
     fn dequantize(&self, packed: &[u8], shape: &[usize]) -> Result<Vec<f32>> {

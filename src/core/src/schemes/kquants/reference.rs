@@ -383,8 +383,7 @@ pub fn quantize_q3_k(x: &[f32; QK_K], out: &mut [u8]) {
     }
     for j in (0..QK_K).step_by(128) {
         for k in 0..32 {
-            qs[j / 4 + k] =
-                (l[j + k] | (l[j + k + 32] << 2) | (l[j + k + 64] << 4) | (l[j + k + 96] << 6)) as u8;
+            qs[j / 4 + k] = (l[j + k] | (l[j + k + 32] << 2) | (l[j + k + 64] << 4) | (l[j + k + 96] << 6)) as u8;
         }
     }
     dd.copy_from_slice(&d_bits.to_le_bytes());

@@ -4,7 +4,7 @@
 //! with the per-sub-block factors formed once in scalar f32; the kernels form the same factors
 //! the same way, convert the small integer codes to f32 exactly, and do the same one multiply
 //! and one subtract per lane (wasm has no implicit FMA). Only NaN payloads may differ, which
-//! wasm leaves unspecified anyway. Checked by tests/kquants_fixtures.rs in headless Chromium.
+//! wasm leaves unspecified anyway. Checked by src/core/tests/kquants_fixtures.rs in headless Chromium.
 
 use core::arch::wasm32::*;
 

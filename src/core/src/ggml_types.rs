@@ -1,0 +1,102 @@
+//! One table of ggml type facts — id, name, values per block, bytes per block, and the
+//! `llama_ftype` of a model written mostly in the type — for everything that needs them: the
+//! GGUF reader and writer, lazy decoding, stored bits per weight.
+//!
+//! Ids: `enum ggml_type` (`ggml/include/ggml.h`); block and bytes: `type_traits` in
+//! `ggml/src/ggml.c`; file types: `enum llama_ftype` (`include/llama.h`), the `_S` (uniform)
+//! variant for the K types, since one type for every tensor is what the file says. Ids 4, 5,
+//! 31–33 and 36–38 were removed from ggml and are not listed.
+
+/// Facts about one ggml type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GgmlType {
+    /// `enum ggml_type`.
+    pub id: u32,
+    /// ggml's lowercase name (also the scheme id where quantscope has the scheme).
+    pub name: &'static str,
+    /// Values per block (1 for the plain number types).
+    pub block: u64,
+    /// Bytes per block.
+    pub bytes: u64,
+    /// `general.file_type` of a model in this type, for the types quantscope writes (checked
+    /// against gguf-py's files in src/formats/tests/gguf_export.rs).
+    pub file_type: Option<u32>,
+}
+
+impl GgmlType {
+    /// Bits per weight as stored, scales included.
+    pub fn bits_per_weight(&self) -> f64 {
+        self.bytes as f64 * 8.0 / self.block as f64
+    }
+}
+
+const fn t(id: u32, name: &'static str, block: u64, bytes: u64, file_type: Option<u32>) -> GgmlType {
+    GgmlType { id, name, block, bytes, file_type }
+}
+
+/// Every ggml type, by id.
+pub static GGML_TYPES: &[GgmlType] = &[
+    t(0, "f32", 1, 4, Some(0)),
+    t(1, "f16", 1, 2, Some(1)),
+    t(2, "q4_0", 32, 18, Some(2)),
+    t(3, "q4_1", 32, 20, Some(3)),
+    t(6, "q5_0", 32, 22, Some(8)),
+    t(7, "q5_1", 32, 24, Some(9)),
+    t(8, "q8_0", 32, 34, Some(7)),
+    // block_q8_1 is ggml_half2 ds + 32 × i8 (gguf-py's table still says 40, from an older f32 layout).
+    t(9, "q8_1", 32, 36, None),
+    t(10, "q2_k", 256, 84, Some(10)),
+    t(11, "q3_k", 256, 110, Some(11)),
+    t(12, "q4_k", 256, 144, Some(14)),
+    t(13, "q5_k", 256, 176, Some(16)),
+    t(14, "q6_k", 256, 210, Some(18)),
+    t(15, "q8_k", 256, 292, None),
+    t(16, "iq2_xxs", 256, 66, None),
+    t(17, "iq2_xs", 256, 74, None),
+    t(18, "iq3_xxs", 256, 98, None),
+    t(19, "iq1_s", 256, 50, None),
+    t(20, "iq4_nl", 32, 18, None),
+    t(21, "iq3_s", 256, 110, None),
+    t(22, "iq2_s", 256, 82, None),
+    t(23, "iq4_xs", 256, 136, None),
+    t(24, "i8", 1, 1, None),
+    t(25, "i16", 1, 2, None),
+    t(26, "i32", 1, 4, None),
+    t(27, "i64", 1, 8, None),
+    t(28, "f64", 1, 8, None),
+    t(29, "iq1_m", 256, 56, None),
+    t(30, "bf16", 1, 2, Some(32)),
+    t(34, "tq1_0", 256, 54, None),
+    t(35, "tq2_0", 256, 66, None),
+    t(39, "mxfp4", 32, 17, Some(38)),
+    t(40, "nvfp4", 64, 36, None),
+    t(41, "q1_0", 128, 18, None),
+];
+
+/// The type with this id.
+pub fn by_id(id: u32) -> Option<&'static GgmlType> {
+    GGML_TYPES.iter().find(|t| t.id == id)
+}
+
+/// The type with this name.
+pub fn by_name(name: &str) -> Option<&'static GgmlType> {
+    GGML_TYPES.iter().find(|t| t.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_and_names_are_unique_and_blocks_whole() {
+        for (i, a) in GGML_TYPES.iter().enumerate() {
+            assert!(a.block >= 1 && a.bytes >= 1, "{}", a.name);
+            for b in &GGML_TYPES[i + 1..] {
+                assert!(a.id != b.id && a.name != b.name, "{} and {}", a.name, b.name);
+            }
+        }
+        assert_eq!(by_name("q4_k").map(GgmlType::bits_per_weight), Some(4.5));
+        assert_eq!(by_id(39).map(|t| t.name), Some("mxfp4"));
+        assert!(by_id(4).is_none(), "removed ids stay unknown");
+    }
+}
