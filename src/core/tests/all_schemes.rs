@@ -1,6 +1,7 @@
 //! Properties every registered scheme must have, whatever its family: awkward lengths and
 //! values never panic, `dequantize(packed)` reproduces `quantize`'s own dequantized copy bit for
-//! bit, non-finite inputs never poison finite neighbours, and ids round-trip through the registry.
+//! bit, `schemes::packed_len` is the length `quantize` packs, non-finite inputs never poison
+//! finite neighbours, and ids round-trip through the registry.
 
 #[macro_use]
 #[path = "../../../tests/common/mod.rs"]
@@ -38,6 +39,8 @@ fn check_round_trip(s: &dyn Scheme, v: &[f32], shape: &[usize], what: &str) {
         panic!("{id} {what}: element {i}: dequantize(packed) = {} but quantize gave {}", back[i], q.dequantized[i]);
     }
     assert!(q.levels_used <= q.levels_total, "{id} {what}: levels");
+    let layout = schemes::packed_len(id, shape).unwrap_or_else(|e| panic!("{id} {what}: packed_len failed: {e}"));
+    assert_eq!(layout, q.packed.len() as u64, "{id} {what}: packed_len disagrees with the bytes quantize wrote");
 }
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]

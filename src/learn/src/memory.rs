@@ -6,19 +6,15 @@
 //!
 //! Bits per weight include every scale, zero point and block header. They depend on the
 //! tensors' shapes (a per-channel scale costs 32 bits per row; a K-quant super-block is 256
-//! values), so [`packed_bytes`] computes a scheme's packed size from its documented layout for
-//! any shape, and the tests hold it equal to the bytes the scheme actually writes. The presets
+//! values), so [`packed_bytes`] asks the scheme library for a packed size from the documented
+//! layout (`schemes::packed_len`) for any shape, and the tests hold it equal to the bytes the scheme actually writes. The presets
 //! (7B, 8B, 13B, 70B) assume square 4096 × 4096 layers ([`TYPICAL_LAYER`]); "this model" uses
 //! the loaded tensors' own shapes.
 
 use quantscope_core::error::{Error, Result};
 use quantscope_core::schemes;
-use quantscope_core::schemes::bnb::{BnbScheme, BLOCK, DQ_BLOCK};
-use quantscope_core::schemes::float::FloatFormat;
-use quantscope_core::schemes::ggml::{GgmlType, QK};
 use quantscope_core::schemes::int::calibration::Calibration;
-use quantscope_core::schemes::int::{Granularity, IntScheme};
-use quantscope_core::schemes::kquants::{KQuant, QK_K};
+use quantscope_core::schemes::int::IntScheme;
 use serde::Serialize;
 
 /// Activations, cache and runtime on top of the weights.
@@ -38,43 +34,7 @@ pub fn memory_bytes(parameters: f64, bits_per_weight: f64) -> f64 {
 /// The bytes `id` packs a tensor of `shape` into, from the scheme's documented layout (see the
 /// README's tables); equal to `scheme.quantize(..).packed.len()`.
 pub fn packed_bytes(id: &str, shape: &[usize]) -> Result<u64> {
-    let n = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64));
-    let n = n.ok_or_else(|| Error::InvalidArgument(format!("shape {shape:?} has too many elements")))?;
-    if let Some(f) = FloatFormat::from_id(id) {
-        return Ok((n * f.bits() as u64).div_ceil(8));
-    }
-    if let Some(s) = IntScheme::from_id(id) {
-        let groups = match s.granularity {
-            Granularity::Tensor => u64::from(n > 0),
-            Granularity::Channel { axis } => match shape.get(axis) {
-                Some(&d) if n > 0 => d as u64,
-                Some(_) => 0,
-                None => {
-                    return Err(Error::InvalidArgument(format!("per-channel axis {axis} is out of range for a tensor of shape {shape:?}")))
-                }
-            },
-            Granularity::Group { size } => n.div_ceil(size as u64),
-        };
-        // f32 scale per group, a zero-point byte per group when asymmetric, packed codes.
-        let header = groups * if s.symmetric { 4 } else { 5 };
-        return Ok(header + (n * s.bits as u64).div_ceil(8));
-    }
-    if let Some(ty) = GgmlType::from_id(id) {
-        return Ok(n.div_ceil(QK as u64) * ty.block_bytes() as u64);
-    }
-    if let Some(k) = KQuant::from_id(id) {
-        return Ok(n.div_ceil(QK_K as u64) * k.block_bytes() as u64);
-    }
-    if let Some(b) = BnbScheme::from_id(id) {
-        if n == 0 {
-            return Ok(0);
-        }
-        let (codes, blocks) = (n.div_ceil(2), n.div_ceil(BLOCK as u64));
-        // Codes, then f32 absmax per block — or, double-quantized, a u8 per block, an f32 per
-        // 256 blocks and one f32 offset.
-        return Ok(if b.double_quant { codes + blocks + 4 * blocks.div_ceil(DQ_BLOCK as u64) + 4 } else { codes + 4 * blocks });
-    }
-    Err(Error::UnknownScheme(id.to_string()))
+    schemes::packed_len(id, shape)
 }
 
 /// Bits per weight of `id` over tensors of the given shapes: Σ packed bits / Σ elements.

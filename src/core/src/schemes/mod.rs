@@ -65,6 +65,28 @@ pub fn base_ids() -> Vec<String> {
     all_ids().into_iter().filter(|id| !(id.ends_with("_mse") || id.ends_with("_entropy") || id.contains("_p9"))).collect()
 }
 
+/// The bytes a tensor of `shape` packs into under `id`, from the scheme's documented layout
+/// (what the memory panel needs for shapes it never quantizes); equal to
+/// `by_id(id)?.quantize(..).packed.len()`. Each family answers for its own ids, as for `by_id`.
+/// A free function rather than a `Scheme` method: a trait method would be linked into every
+/// module that holds a `dyn Scheme`, the Run view's among them, which never asks.
+pub fn packed_len(id: &str, shape: &[usize]) -> Result<u64> {
+    let found = float::packed_len(id, shape)
+        .or_else(|| int::packed_len(id, shape))
+        .or_else(|| ggml::packed_len(id, shape))
+        .or_else(|| kquants::packed_len(id, shape))
+        .or_else(|| bnb::packed_len(id, shape));
+    found.unwrap_or_else(|| Err(Error::UnknownScheme(id.to_string())))
+}
+
+/// The element count of `shape`, or an error when it overflows.
+pub(crate) fn element_count(shape: &[usize]) -> Result<u64> {
+    shape
+        .iter()
+        .try_fold(1u64, |a, &d| a.checked_mul(d as u64))
+        .ok_or_else(|| Error::InvalidArgument(format!("shape {shape:?} has too many elements")))
+}
+
 /// The scheme with this id. Each family's `by_id` answers for its own ids.
 pub fn by_id(id: &str) -> Result<Box<dyn Scheme>> {
     let found =

@@ -404,6 +404,25 @@ pub fn by_id(id: &str) -> Option<Box<dyn Scheme>> {
     BnbScheme::from_id(id).map(|s| Box::new(s) as Box<dyn Scheme>)
 }
 
+/// The bytes a tensor of `shape` packs into under `id` (`None`: not this family's id), from the
+/// layout alone; equal to `quantize(..).packed.len()`.
+pub fn packed_len(id: &str, shape: &[usize]) -> Option<Result<u64>> {
+    let b = BnbScheme::from_id(id)?;
+    Some(super::element_count(shape).map(|n| {
+        if n == 0 {
+            return 0;
+        }
+        let (codes, blocks) = (n.div_ceil(2), n.div_ceil(BLOCK as u64));
+        // Codes, then f32 absmax per block — or, double-quantized, a u8 per block, an f32 per
+        // 256 blocks and one f32 offset.
+        if b.double_quant {
+            codes + blocks + 4 * blocks.div_ceil(DQ_BLOCK as u64) + 4
+        } else {
+            codes + 4 * blocks
+        }
+    }))
+}
+
 /// The pieces of a packed tensor.
 struct Layout {
     codes: usize,

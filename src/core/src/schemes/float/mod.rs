@@ -345,6 +345,13 @@ pub fn by_id(id: &str) -> Option<Box<dyn Scheme>> {
     FloatFormat::from_id(id).map(|format| Box::new(FloatScheme { format }) as Box<dyn Scheme>)
 }
 
+/// The bytes a tensor of `shape` packs into under `id` (`None`: not this family's id), from the
+/// layout alone; equal to `quantize(..).packed.len()`.
+pub fn packed_len(id: &str, shape: &[usize]) -> Option<Result<u64>> {
+    let format = FloatFormat::from_id(id)?;
+    Some(super::element_count(shape).map(|n| (n * format.bits() as u64).div_ceil(8)))
+}
+
 impl FloatScheme {
     /// Codes → packed bytes (little-endian elements; FP4 low nibble first).
     fn pack(&self, codes: &[u16]) -> Vec<u8> {

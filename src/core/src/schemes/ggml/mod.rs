@@ -132,6 +132,13 @@ pub fn by_id(id: &str) -> Option<Box<dyn Scheme>> {
     GgmlType::from_id(id).map(|ty| Box::new(GgmlScheme { ty }) as Box<dyn Scheme>)
 }
 
+/// The bytes a tensor of `shape` packs into under `id` (`None`: not this family's id), from the
+/// layout alone; equal to `quantize(..).packed.len()`.
+pub fn packed_len(id: &str, shape: &[usize]) -> Option<Result<u64>> {
+    let ty = GgmlType::from_id(id)?;
+    Some(super::element_count(shape).map(|n| n.div_ceil(QK as u64) * ty.block_bytes() as u64))
+}
+
 /// Quantizes whole blocks (`x.len()` a multiple of 32, `out.len()` = blocks × block bytes) and
 /// returns how many finite values saturated. The one place the quantize kernel is chosen: the
 /// SIMD128 kernel where there is one, else [`reference::quantize_row`].

@@ -120,6 +120,28 @@ pub fn by_id(id: &str) -> Option<Box<dyn Scheme>> {
     IntScheme::from_id(id).map(|s| Box::new(s) as Box<dyn Scheme>)
 }
 
+/// The bytes a tensor of `shape` packs into under `id` (`None`: not this family's id), from the
+/// layout alone; equal to `quantize(..).packed.len()`.
+pub fn packed_len(id: &str, shape: &[usize]) -> Option<Result<u64>> {
+    let s = IntScheme::from_id(id)?;
+    Some(super::element_count(shape).and_then(|n| {
+        let groups = match s.granularity {
+            Granularity::Tensor => u64::from(n > 0),
+            Granularity::Channel { axis } => match shape.get(axis) {
+                Some(&d) if n > 0 => d as u64,
+                Some(_) => 0,
+                None => {
+                    return Err(Error::InvalidArgument(format!("per-channel axis {axis} is out of range for a tensor of shape {shape:?}")))
+                }
+            },
+            Granularity::Group { size } => n.div_ceil(size as u64),
+        };
+        // f32 scale per group, a zero-point byte per group when asymmetric, packed codes.
+        let header = groups * if s.symmetric { 4 } else { 5 };
+        Ok(header + (n * s.bits as u64).div_ceil(8))
+    }))
+}
+
 impl IntScheme {
     pub fn new(bits: u32, symmetric: bool, granularity: Granularity) -> Self {
         let suffix = match granularity {

@@ -69,6 +69,13 @@ pub fn by_id(id: &str) -> Option<Box<dyn Scheme>> {
     KQuant::from_id(id).map(|k| Box::new(k) as Box<dyn Scheme>)
 }
 
+/// The bytes a tensor of `shape` packs into under `id` (`None`: not this family's id), from the
+/// layout alone; equal to `quantize(..).packed.len()`.
+pub fn packed_len(id: &str, shape: &[usize]) -> Option<Result<u64>> {
+    let k = KQuant::from_id(id)?;
+    Some(super::element_count(shape).map(|n| n.div_ceil(QK_K as u64) * k.block_bytes() as u64))
+}
+
 impl KQuant {
     pub const ALL: [KQuant; 5] = [KQuant::Q2K, KQuant::Q3K, KQuant::Q4K, KQuant::Q5K, KQuant::Q6K];
 
