@@ -24,8 +24,8 @@
 
 use super::graph::{count_ops, Model, Node, NodeInfo};
 use super::ops::conv::Conv;
-use super::ops::fused::{ActQuant, QuantConv, QuantMatMul, QuantWeights};
 use super::ops::matmul::{transpose2, Gemm, MatMul};
+use super::ops::quantized::{ActQuant, QuantConv, QuantMatMul, QuantWeights};
 use super::value::Value;
 use crate::error::EngineError;
 use quantscope_core::schemes::int::calibration::Calibration;
@@ -436,8 +436,8 @@ fn recount(counts: &mut Vec<(String, usize)>, from: &str, to: &str) {
 #[cfg(test)]
 mod tests {
     use crate::builder::{attr_int, GraphBuilder};
-    use crate::ops::fused::QuantMatMul;
     use crate::ops::matmul::{Gemm, MatMul};
+    use crate::ops::quantized::QuantMatMul;
     use crate::{DType, Model, QuantizeConfig, QuantizeKind, Value};
 
     /// A Gemm (transB) then a MatMul, both with constant weights.

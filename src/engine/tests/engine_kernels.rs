@@ -1,4 +1,4 @@
-//! The activation kernels of the quantized ops (`src/engine/src/ops/act_kernels.rs`) against their
+//! The activation kernels of the quantized ops (`src/engine/src/ops/activation_quant.rs`) against their
 //! scalar references, bit for bit, on awkward lengths and awkward values. In Chromium the
 //! dispatching functions run the SIMD128 kernels; natively they are the references, so these
 //! tests matter in the browser run (and check the references' own definitions natively).
@@ -6,7 +6,7 @@
 #[macro_use]
 #[path = "../../../tests/common/mod.rs"]
 mod common;
-use quantscope_engine::ops::act_kernels::{self as k, reference};
+use quantscope_engine::ops::activation_quant::{self as k, reference};
 
 browser_tests!();
 

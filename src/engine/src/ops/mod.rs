@@ -2,16 +2,16 @@
 //! load time (so a bad attribute fails the load, not the first run) and run on typed values.
 //! What every op is built on ([`Op`], [`Inputs`], [`OpError`]) is `crate::op`.
 
-pub mod act_kernels;
 pub mod activation;
+pub mod activation_quant;
 pub mod cast;
 pub mod conv;
 pub mod elementwise;
-pub mod fused;
 pub mod matmul;
 pub mod norm;
 pub mod pool;
 pub mod quant;
+pub mod quantized;
 pub mod shape;
 
 use crate::attr::Attrs;

@@ -318,7 +318,7 @@ pub fn build_dynamic_quantize_linear(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn 
 
 /// Scale and zero point of DynamicQuantizeLinear for `x` (u8, see the module docs).
 pub fn dynamic_params(x: &[f32]) -> (f32, u8) {
-    let (lo, hi) = super::act_kernels::range(x);
+    let (lo, hi) = super::activation_quant::range(x);
     let scale = if hi == lo { 1.0 } else { (hi - lo) / 255.0 };
     let zp = (0.0 - lo / scale).clamp(0.0, 255.0).round_ties_even() as u8;
     (scale, zp)
@@ -327,7 +327,7 @@ pub fn dynamic_params(x: &[f32]) -> (f32, u8) {
 /// Quantizes `x` to u8 with a scale and zero point (the DynamicQuantizeLinear formula; NaN → 0,
 /// like MLAS's conversion of a NaN lane).
 pub fn quantize_u8_into(x: &[f32], scale: f32, zp: u8, out: &mut [u8]) {
-    super::act_kernels::quantize_u8(x, scale, zp, out)
+    super::activation_quant::quantize_u8(x, scale, zp, out)
 }
 
 impl Op for DynamicQuantizeLinear {

@@ -98,7 +98,7 @@ impl Op for QuantMatMul {
         // `x_scale · w_scale` product, rounded once per column as ORT's Mul of the two scales.
         let multiplier: Vec<f32> = (0..n).map(|j| scale * self.weights.scale(j)).collect();
         let mut y = vec![0.0f32; acc.len()];
-        super::act_kernels::rescale(&acc, &multiplier, self.bias.as_deref(), &mut y);
+        super::activation_quant::rescale(&acc, &multiplier, self.bias.as_deref(), &mut y);
         let mut shape = x.shape().to_vec();
         *shape.last_mut().expect("rank checked") = n;
         Ok(vec![Value::f32(shape, y)])
