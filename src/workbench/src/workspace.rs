@@ -3,8 +3,9 @@
 //! results are serialized to plain JS objects (JSON-compatible: maps as objects, non-finite as
 //! null).
 //!
-//! The worker owns one [`Workspace`] (the loaded tensors); the page's main thread only calls
-//! [`draw_histogram`] with numbers the worker sent it.
+//! The worker owns one [`Workspace`] (the loaded tensors); the page's main thread only calls the
+//! drawing exports ([`draw_histograms`], [`draw_sqnr_chart`], the Learn charts) with numbers the
+//! worker sent it.
 
 use crate::store::TensorStore;
 use quantscope_core::report::{self, HistogramPair};
