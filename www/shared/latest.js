@@ -7,7 +7,8 @@
 // `request(promise)` settles as the promise does when no newer request went through the same
 // guard meanwhile. Otherwise the answer (value or error) is dropped and it rejects with a
 // Superseded error (`superseded: true`), which showError (dom.js) ignores: a slow answer for an
-// old tensor or setting never overwrites the current one.
+// old tensor or setting never overwrites the current one. `request.supersede()` drops every
+// answer still outstanding without sending a new request (the selection they were for changed).
 export class Superseded extends Error {
   constructor() {
     super('superseded');
@@ -17,7 +18,7 @@ export class Superseded extends Error {
 
 export function latest() {
   let generation = 0;
-  return async (promise) => {
+  const request = async (promise) => {
     const mine = ++generation;
     let value;
     try {
@@ -28,4 +29,6 @@ export function latest() {
     if (mine !== generation) throw new Superseded();
     return value;
   };
+  request.supersede = () => { generation++; };
+  return request;
 }
