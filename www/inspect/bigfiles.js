@@ -52,8 +52,9 @@ async function track(client, op, args, name, size, transfer = []) {
 }
 
 // Draws the histogram of tensor `t` (not comparable: too big) counted from its file.
-export async function drawStreamedHistogram(client, t, { bins, range }) {
-  const histogram = await client.request('histogram_streamed', [t.index, bins, range]);
+// `guard` is the view's latest() guard (shared/latest.js): an answer for an older selection is dropped.
+export async function drawStreamedHistogram(client, t, { bins, range }, guard = (p) => p) {
+  const histogram = await guard(client.request('histogram_streamed', [t.index, bins, range]));
   draw_histograms($('#histogram'), {
     title: `${t.name}: values streamed from the file`, x_label: 'value', markers: [],
     series: [{ label: 'original', histogram }],

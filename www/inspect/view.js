@@ -7,6 +7,7 @@ import { app } from '../app.js';
 import { getParam, setParams } from '../urlstate.js';
 import { $, showError as showIn } from '../shared/dom.js';
 import { fmt } from '../shared/format.js';
+import { latest } from '../shared/latest.js';
 import { cancelLoad, drawStreamedHistogram, openFile, openSharded, renderGgufFiles, tooBigNotice, wireGgufExport } from './bigfiles.js';
 
 const DEFAULT_SCHEME = 'int8_sym';
@@ -27,6 +28,55 @@ const state = {
 };
 
 const params = (t) => t.shape.reduce((a, b) => a * b, 1);
+
+// The page's one request-generation rule (shared/latest.js) for every request whose answer depends
+// on the selection: an answer for a tensor, scheme or setting that is no longer current is dropped.
+const guards = { scheme: latest(), all: latest(), model: latest() };
+
+// The panels that show a result for the selection. From the moment the selection changes until
+// their own answer arrives they hold no number of the previous selection: cleared, dimmed,
+// aria-busy, with a "computing…" note above them.
+const PANELS = {
+  scheme: ['#scheme-stats', '#histogram', '#error-histogram'],
+  all: ['#sqnr-chart', '#scheme-table'],
+};
+
+function setBusy(panel, busy, text = 'computing…') {
+  const els = PANELS[panel].map((selector) => $(selector));
+  for (const el of els) {
+    el.setAttribute('aria-busy', String(busy));
+    el.classList.toggle('busy', busy);
+  }
+  let note = $(`#busy-${panel}`);
+  if (!note) {
+    note = document.createElement('p');
+    note.id = `busy-${panel}`;
+    note.className = 'busy-note';
+    note.setAttribute('role', 'status');
+    els[0].before(note);
+  }
+  note.hidden = !busy;
+  note.textContent = busy ? text : '';
+}
+
+function clearCanvas(canvas) {
+  canvas.getContext('2d').clearRect(0, 0, canvas.width, canvas.height);
+}
+
+// The selected-scheme report and its histograms, emptied.
+function clearSchemePanel() {
+  $('#scheme-stats').replaceChildren();
+  clearCanvas($('#histogram'));
+  clearCanvas($('#error-histogram'));
+}
+
+// The all-schemes table and SQNR chart, emptied.
+function clearAllPanel() {
+  state.reports = [];
+  app.reports = [];
+  renderTable();
+  clearCanvas($('#sqnr-chart'));
+}
 
 function bytesText(n) {
   if (n === null || n === undefined) return '—';
@@ -130,6 +180,7 @@ async function compareModel() {
     `(${fmt(skipped.reduce((a, t) => a + params(t), 0))} parameters) too big to compare: ${skipped.map((t) => t.name).join(', ')}.` : '';
   const job = state.client.start('compare_model', [indices, ids], {
     onProgress: (done, total) => {
+      if (state.modelJob !== job) return;
       bar.max = total;
       bar.value = done;
       $('#model-progress-text').textContent = `${done} of ${total} tensor × scheme pairs`;
@@ -138,7 +189,7 @@ async function compareModel() {
   state.modelJob = job;
   row.hidden = false;
   try {
-    const rows = await job.promise;
+    const rows = await guards.model(job.promise);
     const total = state.tensors.filter((t) => t.comparable !== false).reduce((a, t) => a + params(t), 0);
     $('#model-table tbody').replaceChildren(...rows.map((r) => {
       const tr = document.createElement('tr');
@@ -283,13 +334,30 @@ function histogramOptions() {
   return { bins: Number($('#bins').value), histogram_scheme: state.scheme, range };
 }
 
-// One scheme on the selected tensor, with its histograms.
-async function showScheme() {
+// One scheme on the selected tensor, with its histograms. `clear` empties the panel first (a new
+// tensor or scheme); a new bin count or range only dims it until the new histograms arrive.
+async function showScheme({ clear = true } = {}) {
   const t = state.tensors.find((x) => x.index === state.selected);
-  if (t?.comparable === false) return drawStreamedHistogram(state.client, t, histogramOptions());
-  const r = await state.client.request('compare', [state.selected, [state.scheme], histogramOptions()]);
-  renderScheme(r.schemes[0]);
-  drawCharts(r.schemes[0], r.histogram);
+  if (!t) return;
+  if (clear) clearSchemePanel();
+  const tooBig = t.comparable === false;
+  setBusy('scheme', true, tooBig ? `reading the histogram of ${t.name}…` : `computing ${state.scheme} on ${t.name}…`);
+  try {
+    if (tooBig) {
+      $('#scheme-stats').replaceChildren();
+      clearCanvas($('#error-histogram'));
+      await drawStreamedHistogram(state.client, t, histogramOptions(), guards.scheme);
+    } else {
+      const r = await guards.scheme(state.client.request('compare', [state.selected, [state.scheme], histogramOptions()]));
+      renderScheme(r.schemes[0]);
+      drawCharts(r.schemes[0], r.histogram);
+    }
+  } catch (err) {
+    // A superseded answer leaves the panel to the newer request, still busy.
+    if (!err.superseded) setBusy('scheme', false);
+    throw err;
+  }
+  setBusy('scheme', false);
 }
 
 // Every scheme on the selected tensor, with progress and Cancel.
@@ -298,8 +366,12 @@ async function compareAll() {
   const row = $('#progress-row');
   const bar = $('#progress');
   const ids = state.schemes.map((s) => s.id);
+  const t = state.tensors.find((x) => x.index === state.selected);
+  clearAllPanel();
+  setBusy('all', true, `comparing every scheme on ${t.name}…`);
   const job = state.client.start('compare', [state.selected, ids, { bins: 1 }], {
     onProgress: (done, total) => {
+      if (state.running !== job) return;
       bar.max = total;
       bar.value = done;
       $('#progress-text').textContent = `${done} of ${total} schemes`;
@@ -308,12 +380,16 @@ async function compareAll() {
   state.running = job;
   const slow = setTimeout(() => { row.hidden = false; }, 150);
   try {
-    const all = await job.promise;
+    const all = await guards.all(job.promise);
     state.reports = all.schemes;
     app.reports = all.schemes;
     app.emit('reports-changed');
     renderTable();
     drawSqnrChart();
+    setBusy('all', false);
+  } catch (err) {
+    if (!err.superseded) setBusy('all', false);
+    throw err;
   } finally {
     clearTimeout(slow);
     if (state.running === job) { state.running = null; row.hidden = true; }
@@ -321,7 +397,7 @@ async function compareAll() {
 }
 
 function reportError(err) {
-  if (err.cancelled) return;
+  if (err.cancelled || err.superseded) return;
   if (err.fatal) return restartWorker(err);
   showError(err.message);
 }
@@ -338,7 +414,11 @@ function restartWorker(err) {
   app.emit('tensors-changed');
   state.files = [];
   state.selected = null;
-  state.reports = [];
+  for (const guard of Object.values(guards)) guard.supersede();
+  clearSchemePanel();
+  clearAllPanel();
+  setBusy('scheme', false);
+  setBusy('all', false);
   renderTensorList();
   renderModel();
   $('#tensor').hidden = true;
@@ -349,30 +429,38 @@ function restartWorker(err) {
 async function selectTensor(index) {
   state.selected = index;
   app.selected = index;
-  app.reports = [];
+  // The previous selection's comparison: stopped, and its answer dropped if it still arrives.
+  state.running?.cancel();
+  guards.all.supersede();
+  const t = state.tensors.find((x) => x.index === index);
+  const tooBig = t.comparable === false;
+  const manual = params(t) > AUTO_COMPARE_MAX;
+  clearAllPanel();
+  setBusy('all', !tooBig && !manual, `waiting to compare every scheme on ${t.name}…`);
   app.emit('tensor-selected', { index });
   document.body.dataset.compared = 'false';
   renderTensorList();
-  const t = state.tensors.find((x) => x.index === index);
   setParams({ tensor: t.name });
   $('#tensor').hidden = false;
   renderTensor(t);
-  const tooBig = t.comparable === false;
   $('#tensor').toggleAttribute('data-too-big', tooBig);
   $('#tensor-too-big').hidden = !tooBig;
   $('#tensor-too-big').textContent = tooBig ? tooBigNotice(t, fmt(params(t))) : '';
   $('#range-lo').value = '';
   $('#range-hi').value = '';
   try {
-    await showScheme();
+    try {
+      await showScheme();
+    } catch (err) {
+      // Superseded by a newer scheme or histogram setting for this same tensor: carry on.
+      if (!err.superseded || state.selected !== index) throw err;
+    }
+    if (state.selected !== index) return;
     document.body.dataset.ready = 'true';
     if (tooBig) { document.body.dataset.compared = 'skipped'; return; }
     // All ~90 schemes on tens of millions of values take minutes: only on request.
-    const manual = params(t) > AUTO_COMPARE_MAX;
     $('#compare-all-row').hidden = !manual;
     if (manual) {
-      state.reports = [];
-      renderTable();
       $('#compare-all-text').textContent = `${fmt(params(t))} values: comparing all ${state.schemes.length} schemes takes a while.`;
       document.body.dataset.compared = 'manual';
       return;
@@ -503,8 +591,8 @@ function wireInput() {
   $('#tensor-filter').oninput = renderTensorList;
   $('#tensor-sort').onchange = renderTensorList;
   $('#scheme-picker').onchange = (e) => selectScheme(e.target.value);
-  for (const id of ['#bins', '#range-lo', '#range-hi']) $(id).onchange = () => showScheme().catch(reportError);
-  $('#range-reset').onclick = () => { $('#range-lo').value = ''; $('#range-hi').value = ''; showScheme().catch(reportError); };
+  for (const id of ['#bins', '#range-lo', '#range-hi']) $(id).onchange = () => showScheme({ clear: false }).catch(reportError);
+  $('#range-reset').onclick = () => { $('#range-lo').value = ''; $('#range-hi').value = ''; showScheme({ clear: false }).catch(reportError); };
   for (const th of document.querySelectorAll('#scheme-table th[data-key]')) {
     th.tabIndex = 0;
     const sort = () => {
