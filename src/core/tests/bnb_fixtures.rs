@@ -159,14 +159,14 @@ fn bnb_kernels_equal_the_reference() {
     for round in 0..20u64 {
         for n in LENGTHS {
             let block = property_inputs(&mut rng, n, round);
-            let (got, want) = (bnb::block_absmax(&block), bnb::block_absmax_ref(&block));
+            let (got, want) = (bnb::block_absmax(&block), bnb::reference::block_absmax(&block));
             assert_eq!(got.to_bits(), want.to_bits(), "block_absmax (round {round}, n={n})");
             let m = want.max(bnb::ABSMAX_FLOOR);
             for code in [Code4::Nf4, Code4::Fp4] {
                 for scaling in [Scaling::Mul(1.0 / m), Scaling::Div(m), Scaling::Mul(1.0), Scaling::Div(0.37)] {
                     let (mut got, mut want) = (vec![0u8; n], vec![0u8; n]);
                     bnb::encode_block(code, &block, scaling, &mut got);
-                    bnb::encode_block_ref(code, &block, scaling, &mut want);
+                    bnb::reference::encode_block(code, &block, scaling, &mut want);
                     if let Some(i) = got.iter().zip(&want).position(|(a, b)| a != b) {
                         panic!(
                             "encode_block {code:?} {scaling:?} (round {round}, n={n}): element {i} = {:#010x} gives {}, reference {}",
@@ -186,7 +186,7 @@ fn bnb_kernels_equal_the_reference() {
                 let (mut got, mut want) = (vec![0f32; n], vec![0f32; n]);
                 let table = code.dequant_table(&[n]);
                 bnb::decode_codes(&table, &packed, &absmax, &mut got);
-                bnb::decode_codes_ref(&table, &packed, &absmax, &mut want);
+                bnb::reference::decode_codes(&table, &packed, &absmax, &mut want);
                 // NaN · x has an unspecified NaN payload in wasm (scalar and SIMD alike).
                 if let Some(i) = got.iter().zip(&want).position(|(a, b)| a.to_bits() != b.to_bits() && !(a.is_nan() && b.is_nan())) {
                     panic!(

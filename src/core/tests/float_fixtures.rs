@@ -125,8 +125,8 @@ fn f16_and_bf16_kernels_equal_the_reference() {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     type Enc = fn(&[f32], &mut [u16]);
     let encoders: [(&str, Enc, Enc); 2] = [
-        ("f32_to_f16_bits", float::f32_to_f16_bits, float::f32_to_f16_bits_ref),
-        ("f32_to_bf16_bits", float::f32_to_bf16_bits, float::f32_to_bf16_bits_ref),
+        ("f32_to_f16_bits", float::f32_to_f16_bits, float::reference::f32_to_f16_bits),
+        ("f32_to_bf16_bits", float::f32_to_bf16_bits, float::reference::f32_to_bf16_bits),
     ];
     for round in 0..8 {
         for n in LENGTHS {
@@ -150,8 +150,8 @@ fn f16_and_bf16_kernels_equal_the_reference() {
     let all: Vec<u16> = (0..=u16::MAX).collect();
     type Dec = fn(&[u16], &mut [f32]);
     let decoders: [(&str, Dec, Dec); 2] = [
-        ("f16_bits_to_f32", float::f16_bits_to_f32, float::f16_bits_to_f32_ref),
-        ("bf16_bits_to_f32", float::bf16_bits_to_f32, float::bf16_bits_to_f32_ref),
+        ("f16_bits_to_f32", float::f16_bits_to_f32, float::reference::f16_bits_to_f32),
+        ("bf16_bits_to_f32", float::bf16_bits_to_f32, float::reference::bf16_bits_to_f32),
     ];
     for (name, kernel, reference) in decoders {
         for start in [0usize, 1, 3] {
@@ -173,8 +173,8 @@ fn f16_kernel_equals_the_reference_on_a_sweep_of_all_f32() {
     let src: Vec<f32> = (0..=u32::MAX / 4097).map(|k| f32::from_bits(k * 4097)).collect();
     let (mut got, mut want) = (vec![0u16; src.len()], vec![0u16; src.len()]);
     for (name, kernel, reference) in [
-        ("f16", float::f32_to_f16_bits as fn(&[f32], &mut [u16]), float::f32_to_f16_bits_ref as fn(&[f32], &mut [u16])),
-        ("bf16", float::f32_to_bf16_bits, float::f32_to_bf16_bits_ref),
+        ("f16", float::f32_to_f16_bits as fn(&[f32], &mut [u16]), float::reference::f32_to_f16_bits as fn(&[f32], &mut [u16])),
+        ("bf16", float::f32_to_bf16_bits, float::reference::f32_to_bf16_bits),
     ] {
         kernel(&src, &mut got);
         reference(&src, &mut want);

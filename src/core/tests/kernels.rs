@@ -8,10 +8,8 @@
 #[macro_use]
 #[path = "../../../tests/common/mod.rs"]
 mod common;
-use quantscope_core::schemes::int::kernels as qk;
-use quantscope_core::stats::histogram::kernels as hk;
-use quantscope_core::stats::metrics::kernels as mk;
-use quantscope_core::stats::summary::kernels as sk;
+use quantscope_core::schemes::int;
+use quantscope_core::stats::{histogram, metrics, summary};
 
 browser_tests!();
 
@@ -183,17 +181,17 @@ macro_rules! bin_kernel_tests {
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd {
     use super::*;
-    quantize_kernel_tests!(quantize_simd_matches_ref, qk::quantize_simd, qk::quantize_ref);
-    moments_kernel_tests!(moments_simd_matches_ref, sk::moments_simd, sk::moments_ref);
-    sums_kernel_tests!(metric_sums_simd_match_ref, mk::sums_simd, mk::sums_ref);
-    bin_kernel_tests!(histogram_bin_simd_matches_ref, hk::bin_simd, hk::bin_ref);
+    quantize_kernel_tests!(quantize_simd_matches_ref, int::simd128::quantize_codes, int::reference::quantize_codes);
+    moments_kernel_tests!(moments_simd_matches_ref, summary::simd128::moments, summary::reference::moments);
+    sums_kernel_tests!(metric_sums_simd_match_ref, metrics::simd128::sums, metrics::reference::sums);
+    bin_kernel_tests!(histogram_bin_simd_matches_ref, histogram::simd128::bin, histogram::reference::bin);
 }
 
 // The dispatching kernels against the references, on every target.
-quantize_kernel_tests!(quantize_dispatch_matches_ref, qk::quantize, qk::quantize_ref);
-moments_kernel_tests!(moments_dispatch_matches_ref, sk::moments, sk::moments_ref);
-sums_kernel_tests!(metric_sums_dispatch_match_ref, mk::sums, mk::sums_ref);
-bin_kernel_tests!(histogram_bin_dispatch_matches_ref, hk::bin, hk::bin_ref);
+quantize_kernel_tests!(quantize_dispatch_matches_ref, int::quantize_codes, int::reference::quantize_codes);
+moments_kernel_tests!(moments_dispatch_matches_ref, summary::moments, summary::reference::moments);
+sums_kernel_tests!(metric_sums_dispatch_match_ref, metrics::sums, metrics::reference::sums);
+bin_kernel_tests!(histogram_bin_dispatch_matches_ref, histogram::bin, histogram::reference::bin);
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]

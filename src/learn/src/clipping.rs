@@ -10,7 +10,7 @@
 //! schemes themselves, see `stats::calibration`) agree exactly where they meet.
 
 use quantscope_core::error::{Error, Result};
-use quantscope_core::schemes::int::{kernels, qrange, scale_zero_point, IntScheme};
+use quantscope_core::schemes::int::{qrange, quantize_codes, scale_zero_point, IntScheme};
 use quantscope_core::schemes::Scheme;
 use quantscope_core::stats::histogram::{histogram, Histogram};
 use quantscope_core::stats::metrics::error_metrics;
@@ -92,7 +92,7 @@ fn clip_point_with(values: &[f32], bits: u32, clip: f32, codes: &mut [i32], dequ
     let (qmin, qmax) = qrange(bits, true);
     // What `IntScheme::quantize` does for a group whose calibrated range is (−clip, clip).
     let (scale, zp) = scale_zero_point(-clip, clip, qmin, qmax, true);
-    let clipped = kernels::quantize(values, scale, zp, qmin, qmax, codes);
+    let clipped = quantize_codes(values, scale, zp, qmin, qmax, codes);
     for (d, &q) in dequantized.iter_mut().zip(codes.iter()) {
         *d = (q - zp) as f32 * scale;
     }

@@ -461,7 +461,7 @@ pub fn pick_histogram(values: &[f32], bins: usize) -> Result<PickHistogram> {
         return Err(Error::InvalidArgument("the tensor has no finite values".into()));
     }
     let h = quantscope_core::stats::histogram::histogram(values, bins, lo as f64, hi as f64);
-    // The same bin index as the histogram's kernel (stats::histogram::kernels::bin_ref).
+    // The same bin index as the histogram's kernel (stats::histogram::reference::bin).
     let scale = bins as f64 / (h.hi - h.lo);
     let mut best: Vec<Option<(f64, f32)>> = vec![None; bins];
     for &v in values.iter().filter(|v| v.is_finite()) {

@@ -50,8 +50,9 @@
 //!   Bits per weight → 4 + 8/64 + 32/(64·256) ≈ 4.127.
 //!
 //! Hot paths ([`block_absmax`], [`encode_block`], [`decode_codes`]) pick the SIMD128 kernel
-//! (bnb/simd128.rs) on wasm32+simd128 and the scalar `*_ref` otherwise.
+//! (bnb/simd128.rs) on wasm32+simd128 and the scalar reference (bnb/reference.rs) otherwise.
 
+pub mod reference;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod simd128;
 
@@ -205,7 +206,7 @@ pub fn block_absmax(block: &[f32]) -> f32 {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     return simd128::block_absmax(block);
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    block_absmax_ref(block)
+    reference::block_absmax(block)
 }
 
 /// Codes (one per byte, unpacked) of one block.
@@ -214,7 +215,7 @@ pub fn encode_block(code: Code4, block: &[f32], scaling: Scaling, out: &mut [u8]
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     simd128::encode_block(code, block, scaling, out);
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    encode_block_ref(code, block, scaling, out);
+    reference::encode_block(code, block, scaling, out);
 }
 
 /// Dequantizes n values from packed codes (high nibble first), `table[code] · absmax` with one
@@ -224,25 +225,7 @@ pub fn decode_codes(table: &[f32; 16], packed: &[u8], absmax: &[f32], out: &mut 
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     simd128::decode_codes(table, packed, absmax, out);
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    decode_codes_ref(table, packed, absmax, out);
-}
-
-pub fn block_absmax_ref(block: &[f32]) -> f32 {
-    block.iter().filter(|x| x.is_finite()).fold(0.0f32, |m, x| m.max(x.abs()))
-}
-
-pub fn encode_block_ref(code: Code4, block: &[f32], scaling: Scaling, out: &mut [u8]) {
-    let bounds = code.bounds();
-    for (o, &x) in out.iter_mut().zip(block) {
-        *o = code.encode_scaled(&bounds, scaling.apply(x));
-    }
-}
-
-pub fn decode_codes_ref(table: &[f32; 16], packed: &[u8], absmax: &[f32], out: &mut [f32]) {
-    for (i, o) in out.iter_mut().enumerate() {
-        let c = (packed[i / 2] >> if i % 2 == 0 { 4 } else { 0 }) & 0xf;
-        *o = table[c as usize] * absmax[i / BLOCK];
-    }
+    reference::decode_codes(table, packed, absmax, out);
 }
 
 // --------------------------------------------------------------------- the reference steps

@@ -1,12 +1,12 @@
 //! SIMD128 kernels for the bitsandbytes 4-bit hot paths, each bit-identical to its scalar
-//! reference in `super` (`block_absmax_ref`, `encode_block_ref`, `decode_codes_ref`);
+//! reference in reference.rs;
 //! src/core/tests/bnb_fixtures.rs runs both on every f32 bit-pattern class and awkward lengths, and the
 //! fixture tests run through these kernels in the browser. Tails go through the reference.
 
 use super::{Code4, Scaling, BLOCK};
 use core::arch::wasm32::*;
 
-/// Max |x| over finite x; reference `block_absmax_ref`. Max is exact and order-free, so
+/// Max |x| over finite x; reference `reference::block_absmax`. Max is exact and order-free, so
 /// four lanes then a horizontal max equal the sequential fold.
 pub fn block_absmax(block: &[f32]) -> f32 {
     let n4 = block.len() / 4 * 4;
@@ -20,11 +20,11 @@ pub fn block_absmax(block: &[f32]) -> f32 {
         acc = f32x4_max(acc, v128_and(a, finite));
     }
     let lanes = [f32x4_extract_lane::<0>(acc), f32x4_extract_lane::<1>(acc), f32x4_extract_lane::<2>(acc), f32x4_extract_lane::<3>(acc)];
-    let tail = super::block_absmax_ref(&block[n4..]);
+    let tail = super::reference::block_absmax(&block[n4..]);
     lanes.into_iter().fold(tail, f32::max)
 }
 
-/// 4-bit codes of one block; reference `encode_block_ref`: scale (f32 mul or div, as IEEE
+/// 4-bit codes of one block; reference `reference::encode_block`: scale (f32 mul or div, as IEEE
 /// requires on both paths), clamp to [−1, 1], count the midpoints strictly below (15 compares,
 /// each mask −1 subtracted), NaN → the position of 0.0, then the sorted position → code
 /// through the table's argsort (identity for NF4).
@@ -51,10 +51,10 @@ pub fn encode_block(code: Code4, block: &[f32], scaling: Scaling, out: &mut [u8]
         out[i + 2] = order[i32x4_extract_lane::<2>(k) as usize];
         out[i + 3] = order[i32x4_extract_lane::<3>(k) as usize];
     }
-    super::encode_block_ref(code, &block[n4..], scaling, &mut out[n4..]);
+    super::reference::encode_block(code, &block[n4..], scaling, &mut out[n4..]);
 }
 
-/// `table[code] · absmax`; reference `decode_codes_ref`. Sixteen codes (8 bytes) per step: the
+/// `table[code] · absmax`; reference `reference::decode_codes`. Sixteen codes (8 bytes) per step: the
 /// nibbles are split and interleaved high-first, the 16-entry f32 table is looked up with four
 /// byte-plane swizzles, the planes are re-interleaved into four f32x4 and multiplied.
 pub fn decode_codes(table: &[f32; 16], packed: &[u8], absmax: &[f32], out: &mut [f32]) {
@@ -98,7 +98,7 @@ pub fn decode_codes(table: &[f32; 16], packed: &[u8], absmax: &[f32], out: &mut 
         }
         // The tail of the block: the reference on a 64-aligned view keeps i / 64 meaning.
         if i < end {
-            super::decode_codes_ref(table, &packed[i / 2..], &absmax[start / BLOCK..start / BLOCK + 1], &mut out[i..end]);
+            super::reference::decode_codes(table, &packed[i / 2..], &absmax[start / BLOCK..start / BLOCK + 1], &mut out[i..end]);
         }
         start = end;
     }

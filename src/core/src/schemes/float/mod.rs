@@ -32,6 +32,7 @@
 //! [`f16_bits_to_f32`], [`f32_to_bf16_bits`] and [`bf16_bits_to_f32`], which pick the SIMD128
 //! kernel (float/simd128.rs) on wasm32+simd128 and the scalar reference otherwise.
 
+pub mod reference;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod simd128;
 
@@ -264,8 +265,8 @@ impl FloatFormat {
 }
 
 // ------------------------------------------------------------------ hot paths: kernel choice
-// Each function below is the one place its kernel is chosen. The scalar references are the
-// `*_ref` functions and `half`'s conversions; the SIMD128 kernels must equal them bit for bit
+// Each function below is the one place its kernel is chosen. The scalar references are in
+// reference.rs (`half`'s conversions); the SIMD128 kernels must equal them bit for bit
 // (src/core/tests/float_fixtures.rs checks every f32 bit-pattern class and awkward lengths).
 
 /// f32 → FP16 bits (RNE, `half::f16::from_f32`). `dst.len()` must equal `src.len()`.
@@ -274,7 +275,7 @@ pub fn f32_to_f16_bits(src: &[f32], dst: &mut [u16]) {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     simd128::f32_to_f16_bits(src, dst);
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    f32_to_f16_bits_ref(src, dst);
+    reference::f32_to_f16_bits(src, dst);
 }
 
 /// FP16 bits → f32 (exact, `half::f16::to_f32`).
@@ -283,7 +284,7 @@ pub fn f16_bits_to_f32(src: &[u16], dst: &mut [f32]) {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     simd128::f16_bits_to_f32(src, dst);
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    f16_bits_to_f32_ref(src, dst);
+    reference::f16_bits_to_f32(src, dst);
 }
 
 /// f32 → BF16 bits (RNE, `half::bf16::from_f32`).
@@ -292,7 +293,7 @@ pub fn f32_to_bf16_bits(src: &[f32], dst: &mut [u16]) {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     simd128::f32_to_bf16_bits(src, dst);
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    f32_to_bf16_bits_ref(src, dst);
+    reference::f32_to_bf16_bits(src, dst);
 }
 
 /// BF16 bits → f32 (exact, `half::bf16::to_f32`).
@@ -301,31 +302,7 @@ pub fn bf16_bits_to_f32(src: &[u16], dst: &mut [f32]) {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     simd128::bf16_bits_to_f32(src, dst);
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    bf16_bits_to_f32_ref(src, dst);
-}
-
-pub fn f32_to_f16_bits_ref(src: &[f32], dst: &mut [u16]) {
-    for (d, &x) in dst.iter_mut().zip(src) {
-        *d = half::f16::from_f32(x).to_bits();
-    }
-}
-
-pub fn f16_bits_to_f32_ref(src: &[u16], dst: &mut [f32]) {
-    for (d, &h) in dst.iter_mut().zip(src) {
-        *d = half::f16::from_bits(h).to_f32();
-    }
-}
-
-pub fn f32_to_bf16_bits_ref(src: &[f32], dst: &mut [u16]) {
-    for (d, &x) in dst.iter_mut().zip(src) {
-        *d = half::bf16::from_f32(x).to_bits();
-    }
-}
-
-pub fn bf16_bits_to_f32_ref(src: &[u16], dst: &mut [f32]) {
-    for (d, &h) in dst.iter_mut().zip(src) {
-        *d = half::bf16::from_bits(h).to_f32();
-    }
+    reference::bf16_bits_to_f32(src, dst);
 }
 
 // ------------------------------------------------------------------------------ the scheme

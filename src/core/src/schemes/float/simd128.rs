@@ -1,12 +1,12 @@
 //! SIMD128 kernels for the FP16/BF16 conversions. Each names the scalar reference it must
-//! equal bit for bit (the `half` crate, via `super::*_ref`), including NaN payloads,
+//! equal bit for bit (the `half` crate, via `super::reference`), including NaN payloads,
 //! subnormals, overflow and ties; src/core/tests/float_fixtures.rs checks them against the reference on
 //! random bit patterns of every class and awkward lengths. Eight elements per step (two
 //! f32x4 ↔ one u16x8); the tail goes through the reference.
 
 use core::arch::wasm32::*;
 
-/// f32 → FP16 bits; reference `half::f16::from_f32` (`super::f32_to_f16_bits_ref`).
+/// f32 → FP16 bits; reference `half::f16::from_f32` (`super::reference::f32_to_f16_bits`).
 /// Normal range: RNE by integer add (F. Giesen's float_to_half_fast3_rtne); subnormals: adding
 /// 0.5 in f32 lets the FPU round at the FP16 subnormal quantum 2^-24; NaN keeps the top
 /// mantissa bits and sets the quiet bit, as `half` does.
@@ -21,7 +21,7 @@ pub fn f32_to_f16_bits(src: &[f32], dst: &mut [u16]) {
             v128_store(dst.as_mut_ptr().add(i) as *mut v128, u16x8_narrow_i32x4(lo, hi));
         }
     }
-    super::f32_to_f16_bits_ref(&src[n8..], &mut dst[n8..]);
+    super::reference::f32_to_f16_bits(&src[n8..], &mut dst[n8..]);
 }
 
 #[inline(always)]
@@ -40,7 +40,7 @@ fn f32x4_to_f16(x: v128) -> v128 {
     v128_or(r, u32x4_shr(sign, 16))
 }
 
-/// FP16 bits → f32; reference `half::f16::to_f32` (`super::f16_bits_to_f32_ref`).
+/// FP16 bits → f32; reference `half::f16::to_f32` (`super::reference::f16_bits_to_f32`).
 pub fn f16_bits_to_f32(src: &[u16], dst: &mut [f32]) {
     let n8 = src.len() / 8 * 8;
     for i in (0..n8).step_by(8) {
@@ -51,7 +51,7 @@ pub fn f16_bits_to_f32(src: &[u16], dst: &mut [f32]) {
             v128_store(dst.as_mut_ptr().add(i + 4) as *mut v128, f16_to_f32x4(u32x4_extend_high_u16x8(h)));
         }
     }
-    super::f16_bits_to_f32_ref(&src[n8..], &mut dst[n8..]);
+    super::reference::f16_bits_to_f32(&src[n8..], &mut dst[n8..]);
 }
 
 #[inline(always)]
@@ -71,7 +71,7 @@ fn f16_to_f32x4(h: v128) -> v128 {
     v128_or(r, sign)
 }
 
-/// f32 → BF16 bits; reference `half::bf16::from_f32` (`super::f32_to_bf16_bits_ref`): RNE on
+/// f32 → BF16 bits; reference `half::bf16::from_f32` (`super::reference::f32_to_bf16_bits`): RNE on
 /// the dropped 16 bits, NaN → top half with the quiet bit set.
 pub fn f32_to_bf16_bits(src: &[f32], dst: &mut [u16]) {
     let n8 = src.len() / 8 * 8;
@@ -83,7 +83,7 @@ pub fn f32_to_bf16_bits(src: &[f32], dst: &mut [u16]) {
             v128_store(dst.as_mut_ptr().add(i) as *mut v128, u16x8_narrow_i32x4(lo, hi));
         }
     }
-    super::f32_to_bf16_bits_ref(&src[n8..], &mut dst[n8..]);
+    super::reference::f32_to_bf16_bits(&src[n8..], &mut dst[n8..]);
 }
 
 #[inline(always)]
@@ -98,7 +98,7 @@ fn f32x4_to_bf16(x: v128) -> v128 {
     v128_bitselect(v128_or(top, u32x4_splat(0x40)), rounded, is_nan)
 }
 
-/// BF16 bits → f32; reference `half::bf16::to_f32` (`super::bf16_bits_to_f32_ref`).
+/// BF16 bits → f32; reference `half::bf16::to_f32` (`super::reference::bf16_bits_to_f32`).
 pub fn bf16_bits_to_f32(src: &[u16], dst: &mut [f32]) {
     let n8 = src.len() / 8 * 8;
     for i in (0..n8).step_by(8) {
@@ -109,7 +109,7 @@ pub fn bf16_bits_to_f32(src: &[u16], dst: &mut [f32]) {
             v128_store(dst.as_mut_ptr().add(i + 4) as *mut v128, bf16_to_f32x4(u32x4_extend_high_u16x8(h)));
         }
     }
-    super::bf16_bits_to_f32_ref(&src[n8..], &mut dst[n8..]);
+    super::reference::bf16_bits_to_f32(&src[n8..], &mut dst[n8..]);
 }
 
 #[inline(always)]

@@ -38,6 +38,11 @@
 //! first element in the lowest bits (ONNX's int4 order), signed codes as two's complement.
 
 pub mod calibration;
+// The per-element quantize loop: `reference` is its definition, `simd128` must equal it bit for
+// bit (src/core/tests/kernels.rs), and `quantize_codes` below is the one place that picks.
+pub mod reference;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub mod simd128;
 
 use super::{Param, Quantized, Scheme};
 use crate::error::{Error, Result};
@@ -323,7 +328,7 @@ impl Scheme for IntScheme {
         let mut clipped = 0;
         for (c, (chunk, out)) in values.chunks(grouping.inner).zip(codes.chunks_mut(grouping.inner)).enumerate() {
             let (scale, zp) = params[grouping.of_chunk(c)];
-            clipped += kernels::quantize(chunk, scale, zp, qmin, qmax, out);
+            clipped += quantize_codes(chunk, scale, zp, qmin, qmax, out);
         }
         let mut seen = vec![false; (qmax - qmin + 1) as usize];
         for &q in &codes {
@@ -441,63 +446,13 @@ impl IntScheme {
     }
 }
 
-/// The quantizer's per-element loop: the scalar reference, the SIMD128 kernel that must equal
-/// it bit for bit, and the one place that picks between them.
-pub mod kernels {
-    use super::quantize_value;
-
-    /// Quantizes `values` with one scale and zero point into `out` (same length) and returns how
-    /// many finite values were clamped. The reference: [`quantize_value`] per element.
-    pub fn quantize_ref(values: &[f32], scale: f32, zero_point: i32, qmin: i32, qmax: i32, out: &mut [i32]) -> usize {
-        assert_eq!(values.len(), out.len());
-        let mut clipped = 0;
-        for (&x, o) in values.iter().zip(out.iter_mut()) {
-            let (q, c) = quantize_value(x, scale, zero_point, qmin, qmax);
-            *o = q;
-            clipped += c as usize;
-        }
-        clipped
-    }
-
-    /// SIMD128 version of [`quantize_ref`], bit-identical: `f32x4_div`, then `f32x4_nearest`
-    /// (round half to even, as `round_ties_even`), `+ zp` in f32, compare-and-select clamping,
-    /// NaN lanes replaced by the zero point, finite clamped lanes counted from a bitmask.
+/// The kernel the schemes use.
+#[inline]
+pub fn quantize_codes(values: &[f32], scale: f32, zero_point: i32, qmin: i32, qmax: i32, out: &mut [i32]) -> usize {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    pub fn quantize_simd(values: &[f32], scale: f32, zero_point: i32, qmin: i32, qmax: i32, out: &mut [i32]) -> usize {
-        use core::arch::wasm32::*;
-        assert_eq!(values.len(), out.len());
-        let (vs, vzp, vlo, vhi, vinf) = (
-            f32x4_splat(scale),
-            f32x4_splat(zero_point as f32),
-            f32x4_splat(qmin as f32),
-            f32x4_splat(qmax as f32),
-            f32x4_splat(f32::INFINITY),
-        );
-        let mut clipped = 0usize;
-        let n4 = values.len() / 4 * 4;
-        for (x4, o4) in values[..n4].chunks_exact(4).zip(out[..n4].chunks_exact_mut(4)) {
-            // SAFETY: chunks of exactly 4 f32/i32; unaligned loads and stores are allowed.
-            let x = unsafe { v128_load(x4.as_ptr() as *const v128) };
-            let q = f32x4_add(f32x4_nearest(f32x4_div(x, vs)), vzp);
-            let (lt, gt) = (f32x4_lt(q, vlo), f32x4_gt(q, vhi));
-            let q = v128_bitselect(vlo, v128_bitselect(vhi, q, gt), lt);
-            let nan = f32x4_ne(x, x);
-            let q = v128_bitselect(vzp, q, nan);
-            let finite = f32x4_lt(f32x4_abs(x), vinf);
-            clipped += i32x4_bitmask(v128_and(v128_or(lt, gt), finite)).count_ones() as usize;
-            unsafe { v128_store(o4.as_mut_ptr() as *mut v128, i32x4_trunc_sat_f32x4(q)) };
-        }
-        clipped + quantize_ref(&values[n4..], scale, zero_point, qmin, qmax, &mut out[n4..])
-    }
-
-    /// The kernel the schemes use.
-    #[inline]
-    pub fn quantize(values: &[f32], scale: f32, zero_point: i32, qmin: i32, qmax: i32, out: &mut [i32]) -> usize {
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        return quantize_simd(values, scale, zero_point, qmin, qmax, out);
-        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-        return quantize_ref(values, scale, zero_point, qmin, qmax, out);
-    }
+    return simd128::quantize_codes(values, scale, zero_point, qmin, qmax, out);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    return reference::quantize_codes(values, scale, zero_point, qmin, qmax, out);
 }
 
 #[cfg(test)]

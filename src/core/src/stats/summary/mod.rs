@@ -2,6 +2,15 @@
 
 use serde::Serialize;
 
+// The kernel, the single pass of `summarize`, `min_max` and `StreamingSummary::add`: `reference`
+// is its definition, `simd128` must equal it (src/core/tests/kernels.rs holds them to each other),
+// and `moments` below is the one place that picks.
+pub mod reference;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub mod simd128;
+
+pub use reference::Moments;
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
     /// All elements, finite or not.
@@ -26,96 +35,23 @@ pub struct Summary {
 /// integer schemes and calibration use for their per-group ranges.
 #[inline]
 pub fn min_max(values: &[f32]) -> (f32, f32) {
-    let m = kernels::moments(values);
+    let m = moments(values);
     (m.min, m.max)
 }
 
-/// The single pass of [`summarize`] and [`min_max`]: scalar reference, SIMD128 kernel, and the
-/// one place that picks between them.
-pub mod kernels {
-    /// Counts, range and sum of a slice. `min`/`max` are over finite values (`+Inf`/`−Inf` when
-    /// there are none); `sum` is Σ finite values in f64.
-    #[derive(Debug, Clone, Copy, PartialEq)]
-    pub struct Moments {
-        pub min: f32,
-        pub max: f32,
-        pub sum: f64,
-        pub finite: usize,
-        pub nan: usize,
-        pub inf: usize,
-    }
-
-    pub fn moments_ref(values: &[f32]) -> Moments {
-        let mut m = Moments { min: f32::INFINITY, max: f32::NEG_INFINITY, sum: 0.0, finite: 0, nan: 0, inf: 0 };
-        for &v in values {
-            if v.is_nan() {
-                m.nan += 1;
-            } else if v.is_infinite() {
-                m.inf += 1;
-            } else {
-                m.finite += 1;
-                m.min = m.min.min(v);
-                m.max = m.max.max(v);
-                m.sum += v as f64;
-            }
-        }
-        m
-    }
-
-    /// SIMD128 [`moments_ref`]: counts, min and max are identical (−0 and +0 compare equal, so
-    /// either zero may be returned); the sum is accumulated in two f64x2 accumulators (lanes
-    /// 0,1 and 2,3), so it differs from the sequential sum by at most the usual reordering
-    /// bound, ≈ n·ε₆₄·Σ|x|.
+/// The kernel the crate uses.
+#[inline]
+pub fn moments(values: &[f32]) -> Moments {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    pub fn moments_simd(values: &[f32]) -> Moments {
-        use core::arch::wasm32::*;
-        let n4 = values.len() / 4 * 4;
-        let (inf, ninf) = (f32x4_splat(f32::INFINITY), f32x4_splat(f32::NEG_INFINITY));
-        let (mut vmin, mut vmax) = (inf, ninf);
-        let (mut s_lo, mut s_hi) = (f64x2_splat(0.0), f64x2_splat(0.0));
-        let (mut finite, mut nan) = (0usize, 0usize);
-        for x4 in values[..n4].chunks_exact(4) {
-            // SAFETY: a chunk of exactly 4 f32; unaligned loads are allowed.
-            let x = unsafe { v128_load(x4.as_ptr() as *const v128) };
-            let fin = f32x4_lt(f32x4_abs(x), inf);
-            finite += i32x4_bitmask(fin).count_ones() as usize;
-            nan += i32x4_bitmask(f32x4_ne(x, x)).count_ones() as usize;
-            vmin = f32x4_pmin(vmin, v128_bitselect(x, inf, fin));
-            vmax = f32x4_pmax(vmax, v128_bitselect(x, ninf, fin));
-            let xz = v128_and(x, fin);
-            s_lo = f64x2_add(s_lo, f64x2_promote_low_f32x4(xz));
-            s_hi = f64x2_add(s_hi, f64x2_promote_low_f32x4(i32x4_shuffle::<2, 3, 0, 1>(xz, xz)));
-        }
-        let tail = moments_ref(&values[n4..]);
-        let lanes =
-            |v: v128| [f32x4_extract_lane::<0>(v), f32x4_extract_lane::<1>(v), f32x4_extract_lane::<2>(v), f32x4_extract_lane::<3>(v)];
-        let min = lanes(vmin).into_iter().fold(tail.min, f32::min);
-        let max = lanes(vmax).into_iter().fold(tail.max, f32::max);
-        let s = f64x2_add(s_lo, s_hi);
-        Moments {
-            min,
-            max,
-            sum: (f64x2_extract_lane::<0>(s) + f64x2_extract_lane::<1>(s)) + tail.sum,
-            finite: finite + tail.finite,
-            nan: nan + tail.nan,
-            inf: (n4 - finite - nan) + tail.inf,
-        }
-    }
-
-    /// The kernel the crate uses.
-    #[inline]
-    pub fn moments(values: &[f32]) -> Moments {
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        return moments_simd(values);
-        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-        return moments_ref(values);
-    }
+    return simd128::moments(values);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    return reference::moments(values);
 }
 
 /// Summarises `values`. Sums are taken in f64, in two passes for the variance (the one-pass
 /// formula loses everything on tensors with a large mean).
 pub fn summarize(values: &[f32]) -> Summary {
-    let kernels::Moments { min, max, sum, finite, nan: nan_count, inf: inf_count } = kernels::moments(values);
+    let Moments { min, max, sum, finite, nan: nan_count, inf: inf_count } = moments(values);
     if finite == 0 {
         let nan = f64::NAN;
         return Summary { count: values.len(), nan_count, inf_count, min: nan, max: nan, mean: nan, std: nan, abs_max: 0.0 };
@@ -165,7 +101,7 @@ impl StreamingSummary {
 
     /// Adds one chunk of values.
     pub fn add(&mut self, values: &[f32]) {
-        let m = kernels::moments(values);
+        let m = moments(values);
         let mut chunk = StreamingSummary {
             count: values.len() as u64,
             nan: m.nan as u64,

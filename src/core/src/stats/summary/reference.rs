@@ -1,0 +1,31 @@
+//! The scalar reference of the single pass of `summarize`, `min_max` and `StreamingSummary::add`:
+//! the definition the SIMD128 kernel must equal.
+
+/// Counts, range and sum of a slice. `min`/`max` are over finite values (`+Inf`/`−Inf` when
+/// there are none); `sum` is Σ finite values in f64.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Moments {
+    pub min: f32,
+    pub max: f32,
+    pub sum: f64,
+    pub finite: usize,
+    pub nan: usize,
+    pub inf: usize,
+}
+
+pub fn moments(values: &[f32]) -> Moments {
+    let mut m = Moments { min: f32::INFINITY, max: f32::NEG_INFINITY, sum: 0.0, finite: 0, nan: 0, inf: 0 };
+    for &v in values {
+        if v.is_nan() {
+            m.nan += 1;
+        } else if v.is_infinite() {
+            m.inf += 1;
+        } else {
+            m.finite += 1;
+            m.min = m.min.min(v);
+            m.max = m.max.max(v);
+            m.sum += v as f64;
+        }
+    }
+    m
+}

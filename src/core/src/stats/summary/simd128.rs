@@ -1,0 +1,42 @@
+//! The SIMD128 kernel of the single pass of `summarize`, `min_max` and `StreamingSummary::add`
+//! (wasm32 + simd128 only).
+
+use super::reference::Moments;
+use core::arch::wasm32::*;
+
+/// SIMD128 [`super::reference::moments`]: counts, min and max are identical (−0 and +0 compare equal, so
+/// either zero may be returned); the sum is accumulated in two f64x2 accumulators (lanes
+/// 0,1 and 2,3), so it differs from the sequential sum by at most the usual reordering
+/// bound, ≈ n·ε₆₄·Σ|x|.
+pub fn moments(values: &[f32]) -> Moments {
+    let n4 = values.len() / 4 * 4;
+    let (inf, ninf) = (f32x4_splat(f32::INFINITY), f32x4_splat(f32::NEG_INFINITY));
+    let (mut vmin, mut vmax) = (inf, ninf);
+    let (mut s_lo, mut s_hi) = (f64x2_splat(0.0), f64x2_splat(0.0));
+    let (mut finite, mut nan) = (0usize, 0usize);
+    for x4 in values[..n4].chunks_exact(4) {
+        // SAFETY: a chunk of exactly 4 f32; unaligned loads are allowed.
+        let x = unsafe { v128_load(x4.as_ptr() as *const v128) };
+        let fin = f32x4_lt(f32x4_abs(x), inf);
+        finite += i32x4_bitmask(fin).count_ones() as usize;
+        nan += i32x4_bitmask(f32x4_ne(x, x)).count_ones() as usize;
+        vmin = f32x4_pmin(vmin, v128_bitselect(x, inf, fin));
+        vmax = f32x4_pmax(vmax, v128_bitselect(x, ninf, fin));
+        let xz = v128_and(x, fin);
+        s_lo = f64x2_add(s_lo, f64x2_promote_low_f32x4(xz));
+        s_hi = f64x2_add(s_hi, f64x2_promote_low_f32x4(i32x4_shuffle::<2, 3, 0, 1>(xz, xz)));
+    }
+    let tail = super::reference::moments(&values[n4..]);
+    let lanes = |v: v128| [f32x4_extract_lane::<0>(v), f32x4_extract_lane::<1>(v), f32x4_extract_lane::<2>(v), f32x4_extract_lane::<3>(v)];
+    let min = lanes(vmin).into_iter().fold(tail.min, f32::min);
+    let max = lanes(vmax).into_iter().fold(tail.max, f32::max);
+    let s = f64x2_add(s_lo, s_hi);
+    Moments {
+        min,
+        max,
+        sum: (f64x2_extract_lane::<0>(s) + f64x2_extract_lane::<1>(s)) + tail.sum,
+        finite: finite + tail.finite,
+        nan: nan + tail.nan,
+        inf: (n4 - finite - nan) + tail.inf,
+    }
+}
