@@ -1,6 +1,7 @@
 //! One table of ggml type facts — id, name, values per block, bytes per block, and the
 //! `llama_ftype` of a model written mostly in the type — for everything that needs them: the
-//! GGUF reader and writer, lazy decoding, stored bits per weight.
+//! GGUF reader and writer, lazy decoding, stored bits per weight, and the ggml schemes' own
+//! block sizes.
 //!
 //! Ids: `enum ggml_type` (`ggml/include/ggml.h`); block and bytes: `type_traits` in
 //! `ggml/src/ggml.c`; file types: `enum llama_ftype` (`include/llama.h`), the `_S` (uniform)
@@ -34,22 +35,36 @@ const fn t(id: u32, name: &'static str, block: u64, bytes: u64, file_type: Optio
     GgmlType { id, name, block, bytes, file_type }
 }
 
+// The types quantscope has schemes for, by name, so the schemes read their block sizes from
+// this table at compile time (schemes::ggml::GgmlType::facts, schemes::kquants::KQuant::facts).
+pub const Q4_0: GgmlType = t(2, "q4_0", 32, 18, Some(2));
+pub const Q4_1: GgmlType = t(3, "q4_1", 32, 20, Some(3));
+pub const Q5_0: GgmlType = t(6, "q5_0", 32, 22, Some(8));
+pub const Q5_1: GgmlType = t(7, "q5_1", 32, 24, Some(9));
+pub const Q8_0: GgmlType = t(8, "q8_0", 32, 34, Some(7));
+pub const Q2_K: GgmlType = t(10, "q2_k", 256, 84, Some(10));
+pub const Q3_K: GgmlType = t(11, "q3_k", 256, 110, Some(11));
+pub const Q4_K: GgmlType = t(12, "q4_k", 256, 144, Some(14));
+pub const Q5_K: GgmlType = t(13, "q5_k", 256, 176, Some(16));
+pub const Q6_K: GgmlType = t(14, "q6_k", 256, 210, Some(18));
+pub const MXFP4: GgmlType = t(39, "mxfp4", 32, 17, Some(38));
+
 /// Every ggml type, by id.
 pub static GGML_TYPES: &[GgmlType] = &[
     t(0, "f32", 1, 4, Some(0)),
     t(1, "f16", 1, 2, Some(1)),
-    t(2, "q4_0", 32, 18, Some(2)),
-    t(3, "q4_1", 32, 20, Some(3)),
-    t(6, "q5_0", 32, 22, Some(8)),
-    t(7, "q5_1", 32, 24, Some(9)),
-    t(8, "q8_0", 32, 34, Some(7)),
+    Q4_0,
+    Q4_1,
+    Q5_0,
+    Q5_1,
+    Q8_0,
     // block_q8_1 is ggml_half2 ds + 32 × i8 (gguf-py's table still says 40, from an older f32 layout).
     t(9, "q8_1", 32, 36, None),
-    t(10, "q2_k", 256, 84, Some(10)),
-    t(11, "q3_k", 256, 110, Some(11)),
-    t(12, "q4_k", 256, 144, Some(14)),
-    t(13, "q5_k", 256, 176, Some(16)),
-    t(14, "q6_k", 256, 210, Some(18)),
+    Q2_K,
+    Q3_K,
+    Q4_K,
+    Q5_K,
+    Q6_K,
     t(15, "q8_k", 256, 292, None),
     t(16, "iq2_xxs", 256, 66, None),
     t(17, "iq2_xs", 256, 74, None),
@@ -68,7 +83,7 @@ pub static GGML_TYPES: &[GgmlType] = &[
     t(30, "bf16", 1, 2, Some(32)),
     t(34, "tq1_0", 256, 54, None),
     t(35, "tq2_0", 256, 66, None),
-    t(39, "mxfp4", 32, 17, Some(38)),
+    MXFP4,
     t(40, "nvfp4", 64, 36, None),
     t(41, "q1_0", 128, 18, None),
 ];
@@ -98,5 +113,18 @@ mod tests {
         assert_eq!(by_name("q4_k").map(GgmlType::bits_per_weight), Some(4.5));
         assert_eq!(by_id(39).map(|t| t.name), Some("mxfp4"));
         assert!(by_id(4).is_none(), "removed ids stay unknown");
+    }
+
+    #[test]
+    fn each_scheme_reads_its_own_row() {
+        use crate::schemes::{ggml, kquants};
+        for t in ggml::GgmlType::ALL {
+            assert_eq!((t.facts().name, t.facts().block as usize), (t.id(), ggml::QK));
+            assert_eq!(by_name(t.id()), Some(t.facts()));
+        }
+        for k in kquants::KQuant::ALL {
+            assert_eq!((k.facts().name, k.facts().block as usize), (k.id(), kquants::QK_K));
+            assert_eq!(by_name(k.id()), Some(k.facts()));
+        }
     }
 }

@@ -62,9 +62,10 @@ pub mod simd128;
 
 use super::{Param, Quantized, Scheme};
 use crate::error::{Error, Result};
+use crate::ggml_types;
 
 /// Values per block, for every legacy type (QK4_0 = QK4_1 = QK5_0 = QK5_1 = QK8_0 = QK_MXFP4).
-pub const QK: usize = 32;
+pub const QK: usize = ggml_types::Q8_0.block as usize;
 
 /// One of the GGML legacy block types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,16 +96,21 @@ impl GgmlType {
         Self::ALL.into_iter().find(|t| t.id() == id)
     }
 
-    /// Bytes per block of 32 values (`sizeof(block_*)`).
-    pub fn block_bytes(self) -> usize {
+    /// The type's row in the ggml type table (id, block, bytes, file type).
+    pub fn facts(self) -> &'static ggml_types::GgmlType {
         match self {
-            GgmlType::Q8_0 => 34,
-            GgmlType::Q4_0 => 18,
-            GgmlType::Q4_1 => 20,
-            GgmlType::Q5_0 => 22,
-            GgmlType::Q5_1 => 24,
-            GgmlType::Mxfp4 => 17,
+            GgmlType::Q8_0 => &ggml_types::Q8_0,
+            GgmlType::Q4_0 => &ggml_types::Q4_0,
+            GgmlType::Q4_1 => &ggml_types::Q4_1,
+            GgmlType::Q5_0 => &ggml_types::Q5_0,
+            GgmlType::Q5_1 => &ggml_types::Q5_1,
+            GgmlType::Mxfp4 => &ggml_types::MXFP4,
         }
+    }
+
+    /// Bytes per block of 32 values (`sizeof(block_*)`, from the ggml type table).
+    pub fn block_bytes(self) -> usize {
+        self.facts().bytes as usize
     }
 
     /// Bits of one code.

@@ -42,9 +42,10 @@ pub mod simd128;
 
 use super::{Param, Quantized, Scheme};
 use crate::error::{Error, Result};
+use crate::ggml_types;
 
 /// Values per super-block (ggml's `QK_K`).
-pub const QK_K: usize = 256;
+pub const QK_K: usize = ggml_types::Q4_K.block as usize;
 
 /// Some bits of a code inside a block: (byte offset, shift, mask).
 type BitField = (usize, u32, u8);
@@ -104,15 +105,20 @@ impl KQuant {
         }
     }
 
-    /// `sizeof(block_qN_K)`.
-    pub fn block_bytes(self) -> usize {
+    /// The type's row in the ggml type table (id, block, bytes, file type).
+    pub fn facts(self) -> &'static ggml_types::GgmlType {
         match self {
-            KQuant::Q2K => 84,
-            KQuant::Q3K => 110,
-            KQuant::Q4K => 144,
-            KQuant::Q5K => 176,
-            KQuant::Q6K => 210,
+            KQuant::Q2K => &ggml_types::Q2_K,
+            KQuant::Q3K => &ggml_types::Q3_K,
+            KQuant::Q4K => &ggml_types::Q4_K,
+            KQuant::Q5K => &ggml_types::Q5_K,
+            KQuant::Q6K => &ggml_types::Q6_K,
         }
+    }
+
+    /// `sizeof(block_qN_K)`, from the ggml type table.
+    pub fn block_bytes(self) -> usize {
+        self.facts().bytes as usize
     }
 
     /// Byte offsets of the f16 `d` and (if the type has one) `dmin` in a block.
