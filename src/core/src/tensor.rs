@@ -45,6 +45,8 @@ pub fn stored_bits(dtype: &str) -> Option<f64> {
         "float16" | "f16" | "bfloat16" | "bf16" | "int16" | "i16" | "uint16" | "u16" => 16.0,
         "int8" | "i8" | "uint8" | "u8" | "bool" => 8.0,
         d if d.starts_with("float8") || d.starts_with("f8") => 8.0,
+        "int4" | "uint4" | "float4_e2m1" => 4.0,
+        "int2" | "uint2" => 2.0,
         // Block types: as stored, scales included.
         other => return crate::ggml_types::by_name(other).map(|t| t.bits_per_weight()),
     })
@@ -67,6 +69,7 @@ mod tests {
         assert_eq!(stored_bits("float16"), Some(16.0));
         assert_eq!(stored_bits("float8_e4m3fn"), Some(8.0));
         assert_eq!(stored_bits("q4_k"), Some(4.5));
+        assert_eq!((stored_bits("int4"), stored_bits("float4_e2m1"), stored_bits("uint2")), (Some(4.0), Some(4.0), Some(2.0)));
         assert_eq!(stored_bits("complex64"), None);
     }
 }

@@ -7,18 +7,18 @@
 //! skipped by prost as unknown fields. Node attributes are declared for the model engine
 //! (`quantscope-engine`); this reader does not use them.
 //!
-//! Initializers decoded to f32: FLOAT, FLOAT16, BFLOAT16, DOUBLE, INT8, UINT8, INT16, UINT16,
-//! INT32, UINT32, INT64, UINT64 and BOOL, from `raw_data` (little-endian, as the spec fixes it)
-//! or from the typed field the spec assigns to the type (`float_data`, `int32_data` — which
-//! holds FLOAT16/BFLOAT16 as bit patterns —, `int64_data`, `double_data`, `uint64_data`).
-//! `Tensor::dtype` is the NumPy name (`float32`, `float16`, `bfloat16`, `int8`, ...).
+//! Initializers are decoded by [`tensor::decode`], the decoder the model engine uses too, and
+//! widened to f32: every type with a [`tensor::DType`] — FLOAT, FLOAT16, BFLOAT16, DOUBLE, the
+//! 8/16/32/64-bit integers, BOOL, FLOAT8E4M3FN, FLOAT8E5M2, FLOAT4E2M1, INT4, UINT4, INT2 and
+//! UINT2 (codes decoded exactly) — from `raw_data` or the typed field the spec assigns.
+//! `Tensor::dtype` is the NumPy-style name (`float32`, `bfloat16`, `int4`, `float8_e4m3fn`, ...).
 //!
 //! Like the GGUF reader, a model loads even when some initializers cannot be decoded; these are
 //! named in the metadata instead:
 //! * external data (`data_location = EXTERNAL`): `external initializer <name>` →
 //!   `external data is not supported (stored in '<location>')` — a browser has only the one file;
-//! * a data type ONNX defines but quantscope does not decode (STRING, COMPLEX*, FLOAT8*, INT4,
-//!   UINT4, FLOAT4E2M1, ...): `unsupported initializer <name>` → `data type <NAME> (<n>)`;
+//! * a data type ONNX defines but quantscope does not decode (STRING, COMPLEX*, the FNUZ
+//!   floats, FLOAT8E8M0): `unsupported initializer <name>` → `data type <NAME> (<n>)`;
 //! * more than [`MAX_ELEMENTS`] elements (alone or in total): `skipped initializer <name>`.
 //!
 //! Errors: bytes that are not a protobuf ModelProto (including truncation), a model without a
@@ -36,192 +36,15 @@
 
 use super::{Format, LoadedFile};
 use crate::error::Error;
-use half::{bf16, f16};
 use prost::Message;
 use quantscope_core::tensor::{checked_element_count, Tensor, MAX_ELEMENTS};
 use std::fmt;
 
-/// The subset of `onnx.proto` quantscope reads. Field numbers cite onnx.proto.
-pub mod proto {
-    /// `message ModelProto`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct ModelProto {
-        #[prost(int64, optional, tag = "1")]
-        pub ir_version: Option<i64>,
-        #[prost(message, repeated, tag = "8")]
-        pub opset_import: Vec<OperatorSetIdProto>,
-        #[prost(string, optional, tag = "2")]
-        pub producer_name: Option<String>,
-        #[prost(string, optional, tag = "3")]
-        pub producer_version: Option<String>,
-        #[prost(string, optional, tag = "4")]
-        pub domain: Option<String>,
-        #[prost(int64, optional, tag = "5")]
-        pub model_version: Option<i64>,
-        #[prost(message, optional, tag = "7")]
-        pub graph: Option<GraphProto>,
-        #[prost(message, repeated, tag = "14")]
-        pub metadata_props: Vec<StringStringEntryProto>,
-    }
+/// The subset of `onnx.proto` quantscope reads.
+pub mod proto;
+pub mod tensor;
 
-    /// `message OperatorSetIdProto`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct OperatorSetIdProto {
-        #[prost(string, optional, tag = "1")]
-        pub domain: Option<String>,
-        #[prost(int64, optional, tag = "2")]
-        pub version: Option<i64>,
-    }
-
-    /// `message StringStringEntryProto`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct StringStringEntryProto {
-        #[prost(string, optional, tag = "1")]
-        pub key: Option<String>,
-        #[prost(string, optional, tag = "2")]
-        pub value: Option<String>,
-    }
-
-    /// `message GraphProto`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct GraphProto {
-        #[prost(message, repeated, tag = "1")]
-        pub node: Vec<NodeProto>,
-        #[prost(string, optional, tag = "2")]
-        pub name: Option<String>,
-        #[prost(message, repeated, tag = "5")]
-        pub initializer: Vec<TensorProto>,
-        #[prost(message, repeated, tag = "11")]
-        pub input: Vec<ValueInfoProto>,
-        #[prost(message, repeated, tag = "12")]
-        pub output: Vec<ValueInfoProto>,
-    }
-
-    /// `message NodeProto`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct NodeProto {
-        #[prost(string, repeated, tag = "1")]
-        pub input: Vec<String>,
-        #[prost(string, repeated, tag = "2")]
-        pub output: Vec<String>,
-        #[prost(string, optional, tag = "3")]
-        pub name: Option<String>,
-        #[prost(string, optional, tag = "4")]
-        pub op_type: Option<String>,
-        #[prost(string, optional, tag = "7")]
-        pub domain: Option<String>,
-        #[prost(message, repeated, tag = "5")]
-        pub attribute: Vec<AttributeProto>,
-    }
-
-    /// `message AttributeProto`, without its graph, sparse-tensor and type-proto arms (the
-    /// engine runs no subgraphs; those fields are skipped as unknown).
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct AttributeProto {
-        #[prost(string, optional, tag = "1")]
-        pub name: Option<String>,
-        /// `AttributeType`: 1 FLOAT, 2 INT, 3 STRING, 4 TENSOR, 5 GRAPH, 6 FLOATS, 7 INTS,
-        /// 8 STRINGS, 9 TENSORS, 10 GRAPHS, 11 SPARSE_TENSOR, 12 SPARSE_TENSORS, 13 TYPE_PROTO,
-        /// 14 TYPE_PROTOS.
-        #[prost(int32, optional, tag = "20")]
-        pub r#type: Option<i32>,
-        /// Set when the attribute refers to an attribute of an enclosing function.
-        #[prost(string, optional, tag = "21")]
-        pub ref_attr_name: Option<String>,
-        #[prost(float, optional, tag = "2")]
-        pub f: Option<f32>,
-        #[prost(int64, optional, tag = "3")]
-        pub i: Option<i64>,
-        #[prost(bytes = "vec", optional, tag = "4")]
-        pub s: Option<Vec<u8>>,
-        #[prost(message, optional, tag = "5")]
-        pub t: Option<TensorProto>,
-        #[prost(float, repeated, packed = "false", tag = "7")]
-        pub floats: Vec<f32>,
-        #[prost(int64, repeated, packed = "false", tag = "8")]
-        pub ints: Vec<i64>,
-        #[prost(bytes = "vec", repeated, tag = "9")]
-        pub strings: Vec<Vec<u8>>,
-        #[prost(message, repeated, tag = "10")]
-        pub tensors: Vec<TensorProto>,
-    }
-
-    /// `message TensorProto`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct TensorProto {
-        #[prost(int64, repeated, tag = "1")]
-        pub dims: Vec<i64>,
-        #[prost(int32, optional, tag = "2")]
-        pub data_type: Option<i32>,
-        #[prost(float, repeated, tag = "4")]
-        pub float_data: Vec<f32>,
-        #[prost(int32, repeated, tag = "5")]
-        pub int32_data: Vec<i32>,
-        #[prost(int64, repeated, tag = "7")]
-        pub int64_data: Vec<i64>,
-        #[prost(string, optional, tag = "8")]
-        pub name: Option<String>,
-        #[prost(bytes = "vec", optional, tag = "9")]
-        pub raw_data: Option<Vec<u8>>,
-        #[prost(double, repeated, tag = "10")]
-        pub double_data: Vec<f64>,
-        #[prost(uint64, repeated, tag = "11")]
-        pub uint64_data: Vec<u64>,
-        #[prost(message, repeated, tag = "13")]
-        pub external_data: Vec<StringStringEntryProto>,
-        /// `DataLocation`: 0 DEFAULT, 1 EXTERNAL.
-        #[prost(int32, optional, tag = "14")]
-        pub data_location: Option<i32>,
-    }
-
-    /// `message ValueInfoProto`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct ValueInfoProto {
-        #[prost(string, optional, tag = "1")]
-        pub name: Option<String>,
-        #[prost(message, optional, tag = "2")]
-        pub r#type: Option<TypeProto>,
-    }
-
-    /// `message TypeProto`: only the `tensor_type` (1) arm of its `value` oneof.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct TypeProto {
-        #[prost(message, optional, tag = "1")]
-        pub tensor_type: Option<TypeProtoTensor>,
-    }
-
-    /// `message TypeProto.Tensor`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct TypeProtoTensor {
-        #[prost(int32, optional, tag = "1")]
-        pub elem_type: Option<i32>,
-        #[prost(message, optional, tag = "2")]
-        pub shape: Option<TensorShapeProto>,
-    }
-
-    /// `message TensorShapeProto`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct TensorShapeProto {
-        #[prost(message, repeated, tag = "1")]
-        pub dim: Vec<Dimension>,
-    }
-
-    /// `message TensorShapeProto.Dimension`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Dimension {
-        #[prost(oneof = "DimensionValue", tags = "1, 2")]
-        pub value: Option<DimensionValue>,
-    }
-
-    /// The `value` oneof of `Dimension`.
-    #[derive(Clone, PartialEq, prost::Oneof)]
-    pub enum DimensionValue {
-        #[prost(int64, tag = "1")]
-        DimValue(i64),
-        #[prost(string, tag = "2")]
-        DimParam(String),
-    }
-}
+use tensor::{DType, TensorError};
 
 use proto::*;
 
@@ -270,44 +93,11 @@ pub fn sniff(bytes: &[u8]) -> bool {
     }
 }
 
-/// `TensorProto.DataType`: its name, and the NumPy dtype name and element size when decoded.
-fn data_type(id: i32) -> Option<(&'static str, Option<(&'static str, usize)>)> {
-    Some(match id {
-        1 => ("FLOAT", Some(("float32", 4))),
-        2 => ("UINT8", Some(("uint8", 1))),
-        3 => ("INT8", Some(("int8", 1))),
-        4 => ("UINT16", Some(("uint16", 2))),
-        5 => ("INT16", Some(("int16", 2))),
-        6 => ("INT32", Some(("int32", 4))),
-        7 => ("INT64", Some(("int64", 8))),
-        8 => ("STRING", None),
-        9 => ("BOOL", Some(("bool", 1))),
-        10 => ("FLOAT16", Some(("float16", 2))),
-        11 => ("DOUBLE", Some(("float64", 8))),
-        12 => ("UINT32", Some(("uint32", 4))),
-        13 => ("UINT64", Some(("uint64", 8))),
-        14 => ("COMPLEX64", None),
-        15 => ("COMPLEX128", None),
-        16 => ("BFLOAT16", Some(("bfloat16", 2))),
-        17 => ("FLOAT8E4M3FN", None),
-        18 => ("FLOAT8E4M3FNUZ", None),
-        19 => ("FLOAT8E5M2", None),
-        20 => ("FLOAT8E5M2FNUZ", None),
-        21 => ("UINT4", None),
-        22 => ("INT4", None),
-        23 => ("FLOAT4E2M1", None),
-        24 => ("FLOAT8E8M0", None),
-        25 => ("UINT2", None),
-        26 => ("INT2", None),
-        _ => return None,
-    })
-}
-
 /// The NumPy-style name of an element type, for graph input/output summaries.
 fn elem_name(id: i32) -> String {
-    match data_type(id) {
-        Some((_, Some((numpy, _)))) => numpy.to_string(),
-        Some((name, None)) => name.to_ascii_lowercase(),
+    match DType::from_onnx(id) {
+        Some(dtype) => dtype.name().to_string(),
+        None if DType::onnx_defined(id) => DType::onnx_name(id).to_ascii_lowercase(),
         None => format!("type {id}"),
     }
 }
@@ -382,19 +172,20 @@ pub fn parse(bytes: &[u8]) -> Result<LoadedFile, Error> {
             return Err(OnnxError::BadDims { name, dims: t.dims.clone() }.into());
         };
         let type_id = t.data_type.unwrap_or(0);
-        let Some((type_name, decoded)) = data_type(type_id) else {
+        if !DType::onnx_defined(type_id) {
             return Err(OnnxError::UnknownDataType { name, data_type: type_id }.into());
-        };
+        }
         if t.data_location == Some(1) || !t.external_data.is_empty() {
             let location = t.external_data.iter().find(|e| e.key.as_deref() == Some("location"));
             let location = location.and_then(|e| e.value.as_deref()).unwrap_or("?");
             metadata.push((format!("external initializer {name}"), format!("external data is not supported (stored in '{location}')")));
             continue;
         }
-        let Some((numpy, size)) = decoded else {
-            metadata.push((format!("unsupported initializer {name}"), format!("data type {type_name} ({type_id})")));
+        let Some(dtype) = DType::from_onnx(type_id) else {
+            metadata.push((format!("unsupported initializer {name}"), format!("data type {} ({type_id})", DType::onnx_name(type_id))));
             continue;
         };
+        let numpy = dtype.name();
         let total = checked_element_count(&dims).and_then(|n| decoded_total.checked_add(n)).filter(|&n| n <= MAX_ELEMENTS);
         let Some(total) = total else {
             metadata.push((
@@ -403,16 +194,16 @@ pub fn parse(bytes: &[u8]) -> Result<LoadedFile, Error> {
             ));
             continue;
         };
-        let count = total - decoded_total;
         decoded_total = total;
-        let values = decode(t, type_id, size, count).map_err(|(field, actual)| OnnxError::DataLengthMismatch {
-            name: name.clone(),
-            field,
-            expected: if field == "raw_data" { count * size as u64 } else { count },
-            actual,
-        })?;
-        let shape = dims.iter().map(|&d| d as usize).collect();
-        tensors.push(Tensor::new(name, shape, numpy, values));
+        let decoded = match tensor::decode(t) {
+            Ok(d) => d,
+            Err(TensorError::Length { field, actual, expected }) => {
+                return Err(OnnxError::DataLengthMismatch { name, field, expected, actual }.into())
+            }
+            // Type, location, dims and size were checked above.
+            Err(e) => unreachable!("initializer {name}: {e} after the checks"),
+        };
+        tensors.push(Tensor::new(name, decoded.shape, numpy, decoded.data.into_f32(dtype)));
     }
     Ok(LoadedFile { format: Format::Onnx, metadata, tensors })
 }
@@ -434,52 +225,6 @@ fn op_counts(nodes: &[NodeProto]) -> String {
     }
     counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     counts.iter().map(|(op, c)| format!("{op} ×{c}")).collect::<Vec<_>>().join(", ")
-}
-
-/// Decodes an initializer's `count` values of type `type_id` (element size `size`) from
-/// `raw_data` or the typed field. On a length mismatch, returns the field and its length
-/// (bytes for `raw_data`, elements otherwise).
-fn decode(t: &TensorProto, type_id: i32, size: usize, count: u64) -> Result<Vec<f32>, (&'static str, u64)> {
-    fn each<const N: usize>(raw: &[u8], f: impl Fn([u8; N]) -> f32) -> Vec<f32> {
-        raw.chunks_exact(N).map(|c| f(c.try_into().expect("chunks_exact yields N bytes"))).collect()
-    }
-    if let Some(raw) = &t.raw_data {
-        if raw.len() as u64 != count * size as u64 {
-            return Err(("raw_data", raw.len() as u64));
-        }
-        return Ok(match type_id {
-            1 => each(raw, f32::from_le_bytes),
-            2 => raw.iter().map(|&b| b as f32).collect(),
-            3 => raw.iter().map(|&b| b as i8 as f32).collect(),
-            4 => each(raw, |b| u16::from_le_bytes(b) as f32),
-            5 => each(raw, |b| i16::from_le_bytes(b) as f32),
-            6 => each(raw, |b| i32::from_le_bytes(b) as f32),
-            7 => each(raw, |b| i64::from_le_bytes(b) as f32),
-            9 => raw.iter().map(|&b| (b != 0) as u8 as f32).collect(),
-            10 => each(raw, |b| f16::from_le_bytes(b).to_f32()),
-            11 => each(raw, |b| f64::from_le_bytes(b) as f32),
-            12 => each(raw, |b| u32::from_le_bytes(b) as f32),
-            13 => each(raw, |b| u64::from_le_bytes(b) as f32),
-            16 => each(raw, |b| bf16::from_le_bytes(b).to_f32()),
-            _ => unreachable!("only decodable types reach decode"),
-        });
-    }
-    fn typed<T: Copy>(field: &'static str, v: &[T], count: u64, f: impl Fn(T) -> f32) -> Result<Vec<f32>, (&'static str, u64)> {
-        if v.len() as u64 != count {
-            return Err((field, v.len() as u64));
-        }
-        Ok(v.iter().map(|&x| f(x)).collect())
-    }
-    match type_id {
-        1 => typed("float_data", &t.float_data, count, |x| x),
-        11 => typed("double_data", &t.double_data, count, |x| x as f32),
-        7 => typed("int64_data", &t.int64_data, count, |x| x as f32),
-        12 | 13 => typed("uint64_data", &t.uint64_data, count, |x| x as f32),
-        10 => typed("int32_data", &t.int32_data, count, |x| f16::from_bits(x as u16).to_f32()),
-        16 => typed("int32_data", &t.int32_data, count, |x| bf16::from_bits(x as u16).to_f32()),
-        9 => typed("int32_data", &t.int32_data, count, |x| (x != 0) as u8 as f32),
-        _ => typed("int32_data", &t.int32_data, count, |x| x as f32),
-    }
 }
 
 #[cfg(test)]
@@ -548,6 +293,36 @@ mod tests {
         let m: std::collections::HashMap<_, _> = f.metadata.into_iter().collect();
         assert_eq!(m["external initializer e"], "external data is not supported (stored in 'w.bin')");
         assert_eq!(m["unsupported initializer s"], "data type STRING (8)");
+    }
+
+    #[test]
+    fn narrow_initializers_are_widened_exactly() {
+        let raw = |name: &str, dims: &[i64], data_type: i32, bytes: &[u8]| TensorProto {
+            raw_data: Some(bytes.to_vec()),
+            ..tensor(name, dims, data_type)
+        };
+        let f = parse(&model(
+            vec![
+                raw("i4", &[3], 22, &[0x8f, 0x01]),
+                raw("u4", &[2], 21, &[0xf3]),
+                raw("f8", &[2], 17, &[0x38, 0xb8]),
+                raw("f4", &[2], 23, &[0xf2]),
+                raw("u2", &[3], 25, &[0b10_00_11]),
+            ],
+            vec![],
+        ))
+        .unwrap();
+        let got: Vec<(&str, &str, Vec<f32>)> = f.tensors.iter().map(|t| (t.name.as_str(), t.dtype.as_str(), t.data.clone())).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("i4", "int4", vec![-1.0, -8.0, 1.0]),
+                ("u4", "uint4", vec![3.0, 15.0]),
+                ("f8", "float8_e4m3fn", vec![1.0, -1.0]),
+                ("f4", "float4_e2m1", vec![1.0, -6.0]),
+                ("u2", "uint2", vec![3.0, 0.0, 2.0]),
+            ]
+        );
     }
 
     #[test]
