@@ -146,25 +146,7 @@ impl Value {
 
     /// Every element as f32 (integers converted, FP8/FP4 codes decoded, bool as 0/1).
     pub fn to_f32_vec(&self) -> Vec<f32> {
-        if let Some(mf) = self.dtype.minifloat() {
-            let Data::U8(codes) = &self.data else { unreachable!("minifloat values are stored as u8 codes") };
-            return codes.iter().map(|&c| mf.decode(c as u16)).collect();
-        }
-        match &self.data {
-            Data::F32(v) => v.clone(),
-            Data::F64(v) => v.iter().map(|&x| x as f32).collect(),
-            Data::F16(v) => v.iter().map(|x| x.to_f32()).collect(),
-            Data::BF16(v) => v.iter().map(|x| x.to_f32()).collect(),
-            Data::I8(v) => v.iter().map(|&x| x as f32).collect(),
-            Data::U8(v) => v.iter().map(|&x| x as f32).collect(),
-            Data::I16(v) => v.iter().map(|&x| x as f32).collect(),
-            Data::U16(v) => v.iter().map(|&x| x as f32).collect(),
-            Data::I32(v) => v.iter().map(|&x| x as f32).collect(),
-            Data::U32(v) => v.iter().map(|&x| x as f32).collect(),
-            Data::I64(v) => v.iter().map(|&x| x as f32).collect(),
-            Data::U64(v) => v.iter().map(|&x| x as f32).collect(),
-            Data::Bool(v) => v.iter().map(|&x| x as u8 as f32).collect(),
-        }
+        self.data.to_f32(self.dtype)
     }
 
     /// Every element as f64 (exact for all but 64-bit integers beyond 2^53).

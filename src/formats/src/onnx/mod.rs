@@ -44,7 +44,7 @@ use std::fmt;
 pub mod proto;
 pub mod tensor;
 
-use tensor::{DType, TensorError};
+use tensor::{DType, Data, TensorError};
 
 use proto::*;
 
@@ -203,7 +203,11 @@ pub fn parse(bytes: &[u8]) -> Result<LoadedFile, Error> {
             // Type, location, dims and size were checked above.
             Err(e) => unreachable!("initializer {name}: {e} after the checks"),
         };
-        tensors.push(Tensor::new(name, decoded.shape, numpy, decoded.data.into_f32(dtype)));
+        let values = match decoded.data {
+            Data::F32(v) => v,
+            other => other.to_f32(dtype),
+        };
+        tensors.push(Tensor::new(name, decoded.shape, numpy, values));
     }
     Ok(LoadedFile { format: Format::Onnx, metadata, tensors })
 }

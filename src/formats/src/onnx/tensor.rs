@@ -313,14 +313,14 @@ impl Data {
         })
     }
 
-    /// Every element of a `dtype` tensor widened to f32, as the Inspect view shows it (no copy for FLOAT): integers
-    /// and bools by value (64-bit ones rounded to nearest), FLOAT8/FLOAT4 codes decoded exactly.
-    pub fn into_f32(self, dtype: DType) -> Vec<f32> {
-        if let (Some(format), Data::U8(codes)) = (dtype.minifloat(), &self) {
+    /// Every element of a `dtype` tensor widened to f32: integers and bools by value (64-bit
+    /// ones rounded to nearest), FLOAT8/FLOAT4 codes decoded exactly.
+    pub fn to_f32(&self, dtype: DType) -> Vec<f32> {
+        if let (Some(format), Data::U8(codes)) = (dtype.minifloat(), self) {
             return codes.iter().map(|&c| format.decode(c as u16)).collect();
         }
         match self {
-            Data::F32(v) => v,
+            Data::F32(v) => v.clone(),
             Data::F64(v) => v.iter().map(|&x| x as f32).collect(),
             Data::F16(v) => v.iter().map(|x| x.to_f32()).collect(),
             Data::BF16(v) => v.iter().map(|x| x.to_f32()).collect(),
