@@ -60,3 +60,16 @@ impl Xorshift {
         self.0
     }
 }
+
+/// FNV-1a 64 over the little-endian bytes of f32 bit patterns: the hash the fixture scripts
+/// write for large outputs (scripts/fixtures/make_ggml_dequant.py).
+pub fn fnv1a64(values: &[f32]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for v in values {
+        for byte in v.to_bits().to_le_bytes() {
+            h ^= byte as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h
+}

@@ -86,6 +86,7 @@ pub static GGML_TYPES: &[GgmlType] = &[
     MXFP4,
     t(40, "nvfp4", 64, 36, None),
     t(41, "q1_0", 128, 18, None),
+    t(42, "q2_0", 64, 18, None),
 ];
 
 /// The type with this id.

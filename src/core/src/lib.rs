@@ -4,6 +4,7 @@
 //! compiler keeps it that way (nothing of the web, the file formats or the engine is in reach).
 
 pub mod error;
+pub mod ggml_dequant;
 pub mod ggml_types;
 pub mod report;
 pub mod samples;

@@ -12,18 +12,19 @@
 //! a u64 length and the elements (arrays may nest). GGUF dims are innermost-first (ggml's
 //! `ne[0]` is the row length), so the row-major shape is the dims reversed.
 //!
-//! Every tensor is decoded to f32: `f32`, `f16`, `bf16`, `f64`, `i8`, `i16`, `i32`, `i64`
-//! directly, and the block types the scheme library implements (`q4_0`, `q4_1`, `q5_0`,
-//! `q5_1`, `q8_0`, `mxfp4`, `q2_k` … `q6_k`) through [`quantscope_core::schemes::by_id`], bit-exact
-//! with gguf-py. `Tensor::dtype` is the ggml type name in lowercase.
+//! Every tensor of every type ggml defines is decoded to f32: `f32`, `f16`, `bf16`, `f64`,
+//! `i8`, `i16`, `i32`, `i64` directly; the block types the scheme library implements (`q4_0`,
+//! `q4_1`, `q5_0`, `q5_1`, `q8_0`, `mxfp4`, `q2_k` … `q6_k`) through
+//! [`quantscope_core::schemes::by_id`], bit-exact with gguf-py; and the rest (IQ1_S … IQ4_XS,
+//! TQ1_0, TQ2_0, NVFP4, Q1_0, Q2_0, Q8_1, Q8_K) through [`quantscope_core::ggml_dequant`],
+//! bit-exact with llama.cpp. `Tensor::dtype` is the ggml type name in lowercase; a type id
+//! ggml does not define (or has removed) is an error naming the id.
 //!
 //! # What is skipped rather than refused
 //!
 //! A whole model should load even if a few of its tensors cannot be decoded, so these tensors
 //! are left out of [`LoadedFile::tensors`] and named in the metadata instead:
 //!
-//! * a ggml type that ggml defines but quantscope does not decode (the IQ*, TQ*, Q8_1, Q8_K,
-//!   NVFP4, Q1_0 families): key `unsupported tensor <name>`, value `ggml type <n> (<type>)`;
 //! * a tensor of more than [`MAX_ELEMENTS`] elements, or one that would take the decoded total
 //!   past [`MAX_ELEMENTS`] (a browser tab cannot hold more as f32): key `skipped tensor <name>`.
 //!
@@ -122,7 +123,10 @@ impl fmt::Display for GgufError {
                 write!(f, "GGUF tensor '{name}' has {n_dims} dims, more than the limit of {limit}")
             }
             GgufError::UnknownType { name, type_id } => {
-                write!(f, "GGUF tensor '{name}' has unknown ggml type {type_id}")
+                write!(
+                    f,
+                    "GGUF tensor '{name}' has unknown ggml type {type_id} (not an id of ggml.h's enum ggml_type, or one ggml removed)"
+                )
             }
             GgufError::ShapeOverflow { name, dims } => {
                 write!(f, "GGUF tensor '{name}' dims {dims:?} overflow: its size does not fit in 64 bits")
@@ -188,8 +192,8 @@ pub(crate) enum Decode {
     I64,
     /// Through the scheme with this id.
     Scheme,
-    /// Known to ggml, not decoded here.
-    Unsupported,
+    /// Through `quantscope_core::ggml_dequant` (the types quantscope reads but does not write).
+    Dequant,
 }
 
 /// A ggml type: name, values per block, bytes per block (`type_traits` in `ggml/src/ggml.c`).
@@ -216,7 +220,9 @@ pub(crate) fn ggml_type(id: u32) -> Option<GgmlTypeInfo> {
         "i32" => I32,
         "i64" => I64,
         "q4_0" | "q4_1" | "q5_0" | "q5_1" | "q8_0" | "q2_k" | "q3_k" | "q4_k" | "q5_k" | "q6_k" | "mxfp4" => Scheme,
-        _ => Unsupported,
+        name if quantscope_core::ggml_dequant::dequantizer(name).is_some() => Dequant,
+        // Every type in the table decodes (a test says so); a new one is unknown until it does.
+        _ => return None,
     };
     Some(GgmlTypeInfo { name: t.name, block: t.block, bytes: t.bytes, decode })
 }
@@ -419,7 +425,6 @@ pub(crate) struct TensorInfo {
     /// Row-major (dims reversed).
     pub(crate) shape: Vec<u64>,
     pub(crate) ty: GgmlTypeInfo,
-    pub(crate) type_id: u32,
     /// Within the data section.
     pub(crate) offset: u64,
     pub(crate) size: u64,
@@ -532,7 +537,7 @@ pub(crate) fn parse_header(bytes: &[u8], file_len: u64) -> Result<Header, Error>
             return Err(GgufError::DuplicateTensor(name).into());
         }
         let shape = dims.into_iter().rev().collect();
-        infos.push(TensorInfo { name, shape, ty, type_id, offset, size });
+        infos.push(TensorInfo { name, shape, ty, offset, size });
     }
 
     // The data section starts at the next multiple of the alignment.
@@ -564,10 +569,6 @@ pub fn parse(bytes: &[u8]) -> Result<LoadedFile, Error> {
     let mut tensors = Vec::new();
     let mut decoded_total = 0u64;
     for t in infos {
-        if t.ty.decode == Decode::Unsupported {
-            metadata.push(unsupported_entry(&t));
-            continue;
-        }
         let count = checked_element_count(&t.shape);
         let within_total = count.and_then(|n| decoded_total.checked_add(n)).filter(|&total| total <= MAX_ELEMENTS);
         let Some(total) = within_total else {
@@ -586,11 +587,6 @@ pub fn parse(bytes: &[u8]) -> Result<LoadedFile, Error> {
     Ok(LoadedFile { format: Format::Gguf, metadata, tensors })
 }
 
-/// The metadata entry naming a tensor of a type quantscope does not decode.
-pub(crate) fn unsupported_entry(t: &TensorInfo) -> (String, String) {
-    (format!("unsupported tensor {}", t.name), format!("ggml type {} ({})", t.type_id, t.ty.name))
-}
-
 /// Decodes one tensor's bytes (already checked to be exactly its size) to f32.
 pub(crate) fn decode(ty: GgmlTypeInfo, raw: &[u8], shape: &[usize]) -> Result<Vec<f32>, Error> {
     fn each<const N: usize>(raw: &[u8], f: impl Fn([u8; N]) -> f32) -> Vec<f32> {
@@ -606,7 +602,11 @@ pub(crate) fn decode(ty: GgmlTypeInfo, raw: &[u8], shape: &[usize]) -> Result<Ve
         Decode::I32 => each(raw, |b| i32::from_le_bytes(b) as f32),
         Decode::I64 => each(raw, |b| i64::from_le_bytes(b) as f32),
         Decode::Scheme => quantscope_core::schemes::by_id(ty.name)?.dequantize(raw, shape)?,
-        Decode::Unsupported => unreachable!("unsupported tensors are skipped before decoding"),
+        Decode::Dequant => {
+            let mut out = vec![0f32; raw.len() / ty.bytes as usize * ty.block as usize];
+            quantscope_core::ggml_dequant::dequantize(ty.name, raw, &mut out).expect("the size was checked against the type's blocks");
+            out
+        }
     })
 }
 
@@ -735,11 +735,15 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_types_are_listed_not_loaded() {
+    fn every_type_in_the_table_decodes() {
+        for t in quantscope_core::ggml_types::GGML_TYPES {
+            assert!(ggml_type(t.id).is_some(), "{} has a decoder", t.name);
+        }
+        // An IQ tensor loads: an all-zero iq2_xxs block has d = 0, so every value is 0.
         let f = Builder::new().tensor("iq", &[256], 16, 0).data(&[0; 66]).build();
         let file = parse(&f).unwrap();
-        assert!(file.tensors.is_empty());
-        assert_eq!(file.metadata.last().unwrap(), &("unsupported tensor iq".to_string(), "ggml type 16 (iq2_xxs)".to_string()));
+        assert_eq!((file.tensors[0].dtype.as_str(), file.tensors[0].data.len()), ("iq2_xxs", 256));
+        assert!(file.tensors[0].data.iter().all(|&v| v == 0.0));
     }
 
     #[test]

@@ -269,10 +269,6 @@ fn open_gguf(file: &mut LazyFile) -> Result<()> {
     file.metadata = header.metadata;
     file.gguf_kvs = header.raw;
     for t in header.infos {
-        if t.ty.decode == gguf::Decode::Unsupported {
-            file.metadata.push(gguf::unsupported_entry(&t));
-            continue;
-        }
         file.tensors.push(LazyTensor {
             storage: Storage::InFile { source: 0, offset: header.data_start + t.offset, size: t.size, encoding: Encoding::Ggml(t.ty) },
             name: t.name,

@@ -68,6 +68,30 @@ fn gguf_py_written_file_reads_back_exactly() {
     check_file("tiny.gguf", fixture_bytes!("gguf/tiny.gguf"));
 }
 
+/// One tensor of every type quantscope reads but does not write (IQ*, TQ*, NVFP4, Q1_0, Q8_K),
+/// in a file gguf-py wrote: the values hash to llama.cpp's (scripts/fixtures/make_ggml_dequant.py).
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn every_read_only_ggml_type_reads_as_llama_cpp_dequantizes_it() {
+    let expected = common::json(fixture_str!("ggml_dequant/types.json"));
+    let file = formats::load_file("types.gguf", fixture_bytes!("ggml_dequant/types.gguf")).unwrap();
+    let want = expected.as_object().unwrap();
+    assert_eq!(file.tensors.len(), want.len());
+    assert_eq!(want.len(), 14);
+    for t in &file.tensors {
+        let w = &want[&t.name];
+        assert_eq!(t.dtype, w["dtype"].as_str().unwrap());
+        let shape: Vec<usize> = w["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+        assert_eq!(t.shape, shape, "{}", t.name);
+        assert_eq!(
+            format!("{:016x}", common::fnv1a64(&t.data)),
+            w["fnv1a64"].as_str().unwrap(),
+            "{}: values differ from llama.cpp's",
+            t.name
+        );
+    }
+}
+
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn version_2_reads_like_version_3() {
@@ -78,8 +102,8 @@ fn version_2_reads_like_version_3() {
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
-fn unsupported_tensor_types_are_listed_in_metadata() {
-    check_file("unsupported.gguf", fixture_bytes!("gguf/unsupported.gguf"));
+fn an_iq_tensor_reads_as_gguf_py_dequantizes_it() {
+    check_file("iq4_nl.gguf", fixture_bytes!("gguf/iq4_nl.gguf"));
 }
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
