@@ -233,12 +233,12 @@ test('a user\'s own model: FP32 against quantized per output, and a clear error 
   assert.match(await page.locator('#run-custom-model').textContent(), /Gemm ×3/);
   await page.locator('#run-custom').screenshot({ path: `${SCREENSHOTS}run-custom.png` });
 
-  const bad = await readFile(new URL('../fixtures/mnist/erf_unsupported.onnx', import.meta.url));
-  await dropFiles(page, '#run-custom-drop', [{ name: 'erf_unsupported.onnx', bytes: bad }]);
+  const bad = await readFile(new URL('../fixtures/mnist/einsum_unsupported.onnx', import.meta.url));
+  await dropFiles(page, '#run-custom-drop', [{ name: 'einsum_unsupported.onnx', bytes: bad }]);
   await page.waitForSelector('#run-custom-error:not([hidden])', { timeout: 30000 });
   const message = await page.locator('#run-custom-error').textContent();
-  assert.match(message, /erf_unsupported\.onnx/);
-  assert.match(message, /node 'gelu_erf': op 'Erf' is not supported/);
+  assert.match(message, /einsum_unsupported\.onnx/);
+  assert.match(message, /node 'transpose_einsum': op 'Einsum' is not supported/);
   assert.equal(await page.locator('#run-custom-table').isHidden(), true, 'the previous model\'s results are gone');
   await page.locator('#run-custom').screenshot({ path: `${SCREENSHOTS}run-custom-error.png` });
   await page.close();

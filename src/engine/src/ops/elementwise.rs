@@ -133,6 +133,24 @@ pub(crate) fn broadcast_runs(
     }
 }
 
+/// `f(a, b)` over the numpy broadcast of two shapes, in output order: the generic loop of the
+/// comparison, logic and min/max ops (their tensors are masks and small operands, so one
+/// strided loop serves every dtype).
+pub(crate) fn zip_broadcast<A: Copy, B: Copy, U>(
+    a: &[A],
+    a_shape: &[usize],
+    b: &[B],
+    b_shape: &[usize],
+    f: impl Fn(A, B) -> U,
+) -> Result<(Vec<usize>, Vec<U>), OpError> {
+    let shape = broadcast_shapes(a_shape, b_shape)?;
+    let mut out = Vec::with_capacity(shape.iter().product());
+    broadcast_runs(&shape, a_shape, b_shape, |ao, bo, _, len, sa, sb| {
+        out.extend((0..len).map(|k| f(a[ao + k * sa], b[bo + k * sb])));
+    });
+    Ok((shape, out))
+}
+
 /// `out = op(a, b)` broadcast; `out` is preallocated to the broadcast shape.
 fn apply_into<T: Copy>(a: &[T], ash: &[usize], b: &[T], bsh: &[usize], oshape: &[usize], out: &mut [T], op: impl Fn(T, T) -> T) {
     broadcast_runs(oshape, ash, bsh, |ao, bo, oo, len, sa, sb| {

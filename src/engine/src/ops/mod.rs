@@ -7,12 +7,16 @@ pub mod activation_quant;
 pub mod cast;
 pub mod conv;
 pub mod elementwise;
+pub mod logic;
 pub mod matmul;
+pub mod minmax;
 pub mod norm;
 pub mod pool;
 pub mod quant;
 pub mod quantized;
 pub mod shape;
+pub mod slice;
+pub mod unary;
 
 use crate::attr::Attrs;
 pub use crate::op::{BuildCtx, Input, Inputs, Op, OpError};
@@ -44,6 +48,45 @@ pub static REGISTRY: &[OpSpec] = &[
     spec("Sigmoid", 1, (1, 1), (1, 1), activation::build_sigmoid),
     spec("Tanh", 1, (1, 1), (1, 1), activation::build_tanh),
     spec("Softmax", 1, (1, 1), (1, 1), activation::build_softmax),
+    spec("Abs", 1, (1, 1), (1, 1), unary::build_abs),
+    spec("Neg", 1, (1, 1), (1, 1), unary::build_neg),
+    spec("Sign", 1, (1, 1), (1, 1), unary::build_sign),
+    spec("Floor", 1, (1, 1), (1, 1), unary::build_floor),
+    spec("Ceil", 1, (1, 1), (1, 1), unary::build_ceil),
+    spec("Round", 1, (1, 1), (1, 1), unary::build_round),
+    spec("Sqrt", 1, (1, 1), (1, 1), unary::build_sqrt),
+    spec("Reciprocal", 1, (1, 1), (1, 1), unary::build_reciprocal),
+    spec("Exp", 1, (1, 1), (1, 1), unary::build_exp),
+    spec("Log", 1, (1, 1), (1, 1), unary::build_log),
+    spec("Erf", 1, (1, 1), (1, 1), unary::build_erf),
+    spec("LeakyRelu", 1, (1, 1), (1, 1), unary::build_leaky_relu),
+    spec("Elu", 1, (1, 1), (1, 1), unary::build_elu),
+    spec("Selu", 1, (1, 1), (1, 1), unary::build_selu),
+    spec("Celu", 1, (1, 1), (1, 1), unary::build_celu),
+    spec("HardSigmoid", 1, (1, 1), (1, 1), unary::build_hard_sigmoid),
+    spec("HardSwish", 1, (1, 1), (1, 1), unary::build_hard_swish),
+    spec("Softplus", 1, (1, 1), (1, 1), unary::build_softplus),
+    spec("Softsign", 1, (1, 1), (1, 1), unary::build_softsign),
+    spec("Mish", 1, (1, 1), (1, 1), unary::build_mish),
+    spec("Gelu", 1, (1, 1), (1, 1), unary::build_gelu),
+    spec("ThresholdedRelu", 1, (1, 1), (1, 1), unary::build_thresholded_relu),
+    spec("Clip", 1, (1, 3), (1, 1), unary::build_clip),
+    spec("Equal", 2, (2, 2), (1, 1), logic::build_equal),
+    spec("Less", 2, (2, 2), (1, 1), logic::build_less),
+    spec("Greater", 2, (2, 2), (1, 1), logic::build_greater),
+    spec("LessOrEqual", 2, (2, 2), (1, 1), logic::build_less_or_equal),
+    spec("GreaterOrEqual", 2, (2, 2), (1, 1), logic::build_greater_or_equal),
+    spec("And", 2, (2, 2), (1, 1), logic::build_and),
+    spec("Or", 2, (2, 2), (1, 1), logic::build_or),
+    spec("Xor", 2, (2, 2), (1, 1), logic::build_xor),
+    spec("Not", 1, (1, 1), (1, 1), logic::build_not),
+    spec("Where", 3, (3, 3), (1, 1), logic::build_where),
+    spec("Min", 1, (1, usize::MAX), (1, 1), minmax::build_min),
+    spec("Max", 1, (1, usize::MAX), (1, 1), minmax::build_max),
+    spec("Sum", 1, (1, usize::MAX), (1, 1), minmax::build_sum),
+    spec("Mean", 1, (1, usize::MAX), (1, 1), minmax::build_mean),
+    spec("Pow", 2, (2, 2), (1, 1), minmax::build_pow),
+    spec("PRelu", 2, (2, 2), (1, 1), minmax::build_prelu),
     spec("Gemm", 2, (2, 3), (1, 1), matmul::build_gemm),
     spec("MatMul", 2, (2, 2), (1, 1), matmul::build_matmul),
     spec("Conv", 2, (2, 3), (1, 1), conv::build_conv),
@@ -60,6 +103,12 @@ pub static REGISTRY: &[OpSpec] = &[
     spec("Unsqueeze", 1, (1, 2), (1, 1), shape::build_unsqueeze),
     spec("Squeeze", 1, (1, 2), (1, 1), shape::build_squeeze),
     spec("Identity", 1, (1, 1), (1, 1), shape::build_identity),
+    spec("Slice", 1, (1, 5), (1, 1), slice::build_slice),
+    spec("Split", 1, (1, 2), (1, usize::MAX), slice::build_split),
+    spec("Expand", 2, (2, 2), (1, 1), slice::build_expand),
+    spec("Tile", 2, (2, 2), (1, 1), slice::build_tile),
+    spec("ConstantOfShape", 1, (1, 1), (1, 1), slice::build_constant_of_shape),
+    spec("Range", 3, (3, 3), (1, 1), slice::build_range),
     spec("Cast", 1, (1, 1), (1, 1), cast::build_cast),
     spec("QuantizeLinear", 2, (2, 3), (1, 1), quant::build_quantize_linear),
     spec("DequantizeLinear", 2, (2, 3), (1, 1), quant::build_dequantize_linear),
