@@ -222,6 +222,25 @@ test('another tensor: no Learn panel shows a number of the previous one, at any 
   await page.close();
 });
 
+test('a comparison that finishes while Learn is hidden leaves no "computing…" line behind', async () => {
+  const page = await openLearn();
+  await compareSettled(page);
+  // A new tensor while Learn is shown (its panels say they are computing), then Inspect at once.
+  await page.evaluate(() => { document.querySelector('#sample-kind').value = 'laplace'; document.querySelector('#sample-add').click(); });
+  await page.waitForSelector('#view-learn .busy-note:not([hidden])', { state: 'attached' });
+  await page.click('#tab-inspect');
+  await page.waitForFunction(() => document.body.dataset.compared === 'true' && document.querySelector('#tensor-title')?.textContent === 'sample:laplace',
+    null, { timeout: 120000 });
+  await page.evaluate(() => new Promise((r) => setTimeout(r, 500)));
+  assert.equal(await page.locator('.busy-note:not([hidden])').count(), 0, 'no computing note once done');
+  // Back in Learn, the new tensor's comparison is drawn.
+  await page.click('#tab-learn');
+  await compareSettled(page);
+  assert.match(await page.locator('#cmp-status').textContent(), /on sample:laplace/);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
 test('a fast slider drag: each MSE shown is the one at the clip shown, and the clips shown follow the slider', async () => {
   const page = await openLearn();
   await page.waitForSelector('#learn-clipping[data-ready="true"]', { state: 'attached', timeout: 60000 });

@@ -4,7 +4,7 @@
 import { app } from '../app.js';
 import { showError } from '../shared/dom.js';
 import { latest } from '../shared/latest.js';
-import { defaultTensor, ensureSample, fillTensorSelect, h, latestRequest, markBusy, num, pct, redrawOnResize, s, scale, statList, svgWidth } from './common.js';
+import { defaultTensor, ensureSample, fillTensorSelect, h, latestRequest, markBusy, num, sqnrText, pct, redrawOnResize, s, scale, statList, svgWidth } from './common.js';
 
 const STEPS = 1000;   // slider positions: c = max|x| · k / 1000
 const POINTS = 120;   // points on the MSE curve
@@ -147,7 +147,7 @@ export function mountClipping(section) {
       ['max|x|', num(setup.absmax), 'absmax', setup.absmax],
       ['scale = c / q_max', num(p.scale), 'scale', p.scale],
       ['MSE at c', num(p.mse, 4), 'mse', p.mse],
-      ['SQNR', p.sqnr_db === null ? '∞' : `${num(p.sqnr_db, 4)} dB`, 'sqnr', p.sqnr_db],
+      ['SQNR', `${sqnrText(p.sqnr_db, p.mse, (v) => num(v, 4))} dB`, 'sqnr', p.sqnr_db],
       ['clamped', pct(p.clipped_fraction), 'clipped', p.clipped_fraction],
     ]));
     drawHistogram();

@@ -43,6 +43,14 @@ export function num(v, p = 6) {
 // shared/format.js's fmt, with NaN shown like a missing value (the Inspect view writes NaN).
 export const fmt = (v, options = {}) => formatNumber(v, { nanText: options.nullText ?? '—', ...options });
 
+// An SQNR for reading. The worker sends a non-finite SQNR as null: +∞ for an exact round trip
+// (MSE 0), but −∞ when the error itself is infinite (a round trip that overflows, MSE null).
+// `show` formats a finite value (fmt by default).
+export function sqnrText(db, mse, show = fmt) {
+  if (db === null || db === undefined) return mse === 0 ? '∞' : '−∞';
+  return show(db);
+}
+
 export const pct = (f) => `${num(100 * f, 3)} %`;
 
 export function statList(entries) {

@@ -5,7 +5,7 @@
 import { app } from '../app.js';
 import { draw_sqnr_chart, learn_draw_grid_comparison, learn_draw_nf4_chart, learn_pareto_front } from '../pkg/quantscope.js';
 import { $, showError } from '../shared/dom.js';
-import { currentScheme, fmt, latestRequest, learnVisible, markBusy, pct, selectedTensor } from './common.js';
+import { currentScheme, fmt, latestRequest, learnVisible, markBusy, pct, selectedTensor, sqnrText } from './common.js';
 
 const compare = {
   nf4: null,
@@ -17,15 +17,21 @@ const compare = {
 // the error is 0; a round trip that overflows (fp16 of 10⁵: MSE ∞) is −∞, never "∞ dB".
 const sqnrOf = (r) => (r.sqnr_db === null && r.mse !== 0 ? -Infinity : r.sqnr_db);
 
+// The previous tensor's chart and front go: they are not this tensor's.
+function clearComparison() {
+  const canvas = $('#cmp-sqnr');
+  canvas.getContext('2d').clearRect(0, 0, canvas.width, canvas.height);
+  delete canvas.dataset.drawn;
+  $('#cmp-front').replaceChildren();
+  $('#cmp-status').textContent = '';
+}
+
 function drawComparison() {
   const reports = app.reports ?? [];
   const t = selectedTensor();
   const canvas = $('#cmp-sqnr');
   if (!reports.length) {
-    // The previous tensor's chart and front go: they are not this tensor's.
-    canvas.getContext('2d').clearRect(0, 0, canvas.width, canvas.height);
-    delete canvas.dataset.drawn;
-    $('#cmp-front').replaceChildren();
+    clearComparison();
     $('#cmp-status').textContent = t ? `Comparing every scheme on ${t.name}…` : 'Load a tensor to compare schemes.';
     markBusy([canvas, $('#cmp-front')], t ? `comparing every scheme on ${t.name}…` : null);
     return;
@@ -88,7 +94,7 @@ async function drawGrids() {
     $('#cmp-grid-table tbody').replaceChildren(...g.grids.map((x) => {
       const tr = document.createElement('tr');
       tr.dataset.grid = x.id;
-      for (const v of [x.name, String(x.levels.length), x.formula, fmt(x.mse), fmt(x.sqnr_db, { nullText: '∞' })]) tr.insertCell().textContent = v;
+      for (const v of [x.name, String(x.levels.length), x.formula, fmt(x.mse), sqnrText(x.sqnr_db, x.mse)]) tr.insertCell().textContent = v;
       return tr;
     }));
     $('#cmp-fp4-cast').textContent = castText(g);
@@ -104,12 +110,12 @@ async function drawGrids() {
 function castText(g) {
   const cast = g.fp4_cast;
   const grid = g.grids.find((x) => x.id === 'fp4_e2m1');
-  const db = (v) => (v === null ? '∞' : `${fmt(v, { digits: 3 })} dB`);
+  const db = (v, mse) => `${sqnrText(v, mse, (x) => fmt(x, { digits: 3 }))} dB`;
   return `The ${cast.scheme} scheme (the Inspect view's row) is a cast with no scale: the E2M1 levels ±{0, ½, 1, 1½, 2, 3, 4, 6} ` +
     `are used as they are, so every |x| ≤ ${fmt(cast.zero_below)} becomes 0. On this tensor that is ${pct(cast.zeroed_fraction)} of the values, ` +
-    `and the cast's SQNR is ${db(cast.sqnr_db)} (MSE ${fmt(cast.mse)})${cast.sqnr_db === 0 ? ': the error is the whole signal' : ''}. ` +
+    `and the cast's SQNR is ${db(cast.sqnr_db, cast.mse)} (MSE ${fmt(cast.mse)})${cast.sqnr_db === 0 ? ': the error is the whole signal' : ''}. ` +
     `The FP4 row above first divides by a scale, absmax / 6 = ${fmt(grid.scale, { digits: 4 })}, so the same 15 levels span the tensor: ` +
-    `${db(grid.sqnr_db)}. mxfp4 (Granularity → stored as) keeps such a scale, a power of two, for every block of 32 values.`;
+    `${db(grid.sqnr_db, grid.mse)}. mxfp4 (Granularity → stored as) keeps such a scale, a power of two, for every block of 32 values.`;
 }
 
 async function refreshCompare() {
@@ -122,12 +128,17 @@ export function mountCompare() {
   return {
     refresh: refreshCompare,
     redraw: drawComparison,
+    // The comparison arrived while the view is hidden: no "comparing…" line waits in it; the
+    // chart is drawn when the view is shown.
+    reportsArrivedHidden() { markBusy([$('#cmp-sqnr'), $('#cmp-front')], null); },
     // Another tensor: no grid of the old one stays, and its answer, if still coming, is dropped.
     tensorSelected() {
       compare.gridsFor = null;
       compare.request.supersede();
       clearGrids();
-      drawComparison();
+      clearComparison();
+      // Shown: say what is coming (hidden, the view's refresh does when it is shown).
+      if (learnVisible()) drawComparison();
     },
     clientRestarted() {
       compare.gridsFor = null;

@@ -3,7 +3,7 @@
 // The numbers come from the worker (learn/ops.js → src/learn/src/mapping.rs).
 import { app } from '../app.js';
 import { showError } from '../shared/dom.js';
-import { defaultTensor, ensureSample, fillTensorSelect, h, latestRequest, markBusy, num, redrawOnResize, s, scale, statList, svgWidth } from './common.js';
+import { defaultTensor, ensureSample, fillTensorSelect, h, latestRequest, markBusy, num, sqnrText, redrawOnResize, s, scale, statList, svgWidth } from './common.js';
 
 export function mountMapping(section) {
   const tensor = h('select', { 'aria-label': 'Tensor', 'data-role': 'tensor' });
@@ -94,7 +94,7 @@ export function mountMapping(section) {
         ['float range covered', `${num(m.range[0], 4)} … ${num(m.range[1], 4)}`, 'range'],
         ['codes used', `${m.levels_used} of ${m.levels_total}`, 'levels', m.levels_used],
         ['MSE', num(m.mse, 4), 'mse', m.mse],
-        ['SQNR', m.sqnr_db === null ? '∞' : `${num(m.sqnr_db, 4)} dB`, 'sqnr', m.sqnr_db],
+        ['SQNR', `${sqnrText(m.sqnr_db, m.mse, (v) => num(v, 4))} dB`, 'sqnr', m.sqnr_db],
       ]),
       h('h4', { text: 'Round trips' }),
       h('ol', { class: 'traces' }, ...m.traces.map((t) => traceItem(t, m))));
