@@ -243,6 +243,50 @@ test('a comparison that finishes while Learn is hidden leaves no "computing…" 
   await page.close();
 });
 
+// Quick changes of a setting: whenever a panel shows numbers for another setting than the one
+// selected, they are marked busy (dimmed, aria-busy, a "computing…" line), and the last answer
+// is the last setting's.
+test('quick setting changes: numbers for an older setting are only ever shown marked busy', async () => {
+  const page = await openLearn();
+  await compareSettled(page);
+  await page.waitForSelector('#learn-mapping[data-ready="true"]', { state: 'attached', timeout: 60000 });
+  await page.evaluate(() => {
+    window.__wrong = [];
+    const check = () => {
+      const bits = document.querySelector('#gran-bits').value;
+      const scheme = document.querySelector('#gran-table tbody tr td:nth-child(2)')?.textContent ?? '';
+      if (scheme && !scheme.startsWith(`int${bits}_`) && document.querySelector('#gran-table').getAttribute('aria-busy') !== 'true') {
+        window.__wrong.push(`granularity: ${scheme} shown for ${bits} bits, not busy`);
+      }
+      const mem = document.querySelector('#learn-memory [aria-pressed="true"]')?.dataset.mem;
+      const summary = document.querySelector('#mem-summary').textContent;
+      if (mem && summary && !summary.startsWith(`${mem.replace('B', '')} billion`) && document.querySelector('#mem-table').getAttribute('aria-busy') !== 'true') {
+        window.__wrong.push(`memory: '${summary.slice(0, 30)}' shown for ${mem}, not busy`);
+      }
+      const mapBits = document.querySelector('#learn-mapping [data-role="bits"]').value;
+      const mapScheme = document.querySelector('#learn-mapping [data-mapping="sym"] h3 code')?.textContent ?? '';
+      if (mapScheme && !mapScheme.startsWith(`int${mapBits}_`) && document.querySelector('#learn-mapping .map-cols').getAttribute('aria-busy') !== 'true') {
+        window.__wrong.push(`mapping: ${mapScheme} shown for INT${mapBits}, not busy`);
+      }
+    };
+    window.__observer = new MutationObserver(check);
+    window.__observer.observe(document.getElementById('view-learn'), { subtree: true, childList: true, characterData: true, attributes: true });
+    const choose = (sel, value) => { const s = document.querySelector(sel); s.value = value; s.dispatchEvent(new Event('change')); };
+    for (const b of ['8', '2', '4', '8']) choose('#gran-bits', b);
+    for (const b of ['4', '2', '8', '4']) choose('#learn-mapping [data-role="bits"]', b);
+    for (const m of ['70B', '13B', '8B']) document.querySelector(`#mem-presets [data-mem="${m}"]`).click();
+  });
+  await page.waitForFunction(() => document.querySelector('#gran-table tbody tr td:nth-child(2)')?.textContent === 'int8_sym' &&
+    document.querySelector('#gran-table').getAttribute('aria-busy') !== 'true');
+  await page.waitForFunction(() => document.querySelector('#mem-summary').textContent.startsWith('8 billion'));
+  await page.waitForFunction(() => document.querySelector('#learn-mapping [data-mapping="sym"] h3 code')?.textContent === 'int4_sym' &&
+    document.querySelector('#learn-mapping .map-cols').getAttribute('aria-busy') !== 'true');
+  const wrong = await page.evaluate(() => { window.__observer.disconnect(); return window.__wrong; });
+  assert.deepEqual(wrong.slice(0, 5), []);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
 test('a fast slider drag: each MSE shown is the one at the clip shown, and the clips shown follow the slider', async () => {
   const page = await openLearn();
   await page.waitForSelector('#learn-clipping[data-ready="true"]', { state: 'attached', timeout: 60000 });
