@@ -1,4 +1,4 @@
-// A guided tour: seven steps through the Inspect view and the Learn panels. Each step switches
+// A guided tour: eight steps through the Inspect view, the Learn panels and the Run view. Each step switches
 // to its view, scrolls its element into view, rings it (the rest of the page dims; clicks still
 // go through) and explains it in a small card with Back, Next and Skip. Keyboard: the card takes
 // focus; ←/→ step, Esc skips. The header's "Take the tour" button starts it.
@@ -12,6 +12,8 @@ import { hasParams } from './urlstate.js';
 
 const SEEN_KEY = 'quantscope.tour';
 
+// Each target is small enough to sit beside the card on a phone as on a desktop: the card is
+// placed where it covers none of it (see place()).
 const STEPS = [
   {
     view: 'inspect', target: '#input', title: 'Your tensors',
@@ -26,20 +28,24 @@ const STEPS = [
     text: 'Each dot is one scheme on this tensor: bits per weight across, accuracy (SQNR) up. Up and to the left is better. The table below sorts by any column.',
   },
   {
-    view: 'learn', target: '#learn-formats', title: 'Learn: how numbers are stored',
-    text: 'The Learn view explains quantization step by step: how floats and integers store a number, how a scale and zero point map values to codes, and what clipping buys.',
+    view: 'learn', target: '#learn-format-rows [data-format="fp32"]', fallback: '#learn-formats', title: 'Learn: how numbers are stored',
+    text: 'The Learn view explains quantization step by step. Here, a number\'s bits in each float format — sign, exponent and mantissa, coloured as the key above says; press a bit to flip it. Further down: scale and zero point, and what clipping buys.',
   },
   {
-    view: 'learn', target: '#learn-granularity', title: 'Granularity',
-    text: 'One scale per tensor, per row, or per group of 32 values? Compare their errors, see every scale as a heat map, and click a block to read its packed bytes.',
+    view: 'learn', target: '#gran-table', fallback: '#learn-granularity', title: 'Granularity',
+    text: 'One scale per tensor, per row, or per group of 32 values? Compare their errors here; below, every scale as a heat map, and a click on a block reads its packed bytes.',
   },
   {
-    view: 'learn', target: '#learn-memory', title: 'Will it fit?',
-    text: 'Memory to run a 7B, 13B or 70B model — or the one you loaded — at every precision, and which GPUs it fits.',
+    view: 'learn', target: '#learn-memory .controls', fallback: '#learn-memory', title: 'Will it fit?',
+    text: 'Memory to run a 7B, 13B or 70B model — or the one you loaded — at every precision, and which GPUs it fits: the table below.',
   },
   {
-    view: 'learn', target: '#learn-compare', title: 'Compare schemes',
-    text: 'Size against accuracy for every scheme, why NF4 puts its levels where it does, and INT4, NF4 and FP4 drawn over your tensor\'s values.',
+    view: 'learn', target: '#cmp-sqnr', fallback: '#learn-compare', title: 'Compare schemes',
+    text: 'Size against accuracy for every scheme; below, why NF4 puts its levels where it does, and INT4, NF4 and FP4 drawn over your tensor\'s values.',
+  },
+  {
+    view: 'run', target: '#run-pad', fallback: '#view-run', title: 'Run a model',
+    text: 'Draw a digit here, or step through the test set: a small model classifies it in FP32 and quantized, each with its probabilities. Further down: every scheme\'s test accuracy, size and latency, which layer is most sensitive, and your own ONNX model.',
   },
 ];
 
@@ -100,14 +106,19 @@ function build() {
 
 // The page's layout moves under the ring (a progress bar appears, a table fills in), so while
 // the tour is on the ring follows its element every frame: one getBoundingClientRect each.
+// A step whose element was not there yet scrolls to it once it is.
 function follow() {
   if (index < 0) return;
+  // The step's own element appeared after go() showed its fallback (a panel still computing).
+  const el = targetOf(STEPS[index]);
+  if (el !== revealed) reveal(el);
   place();
   requestAnimationFrame(follow);
 }
 
-// Rings the step's element (in page coordinates, so it scrolls with it) and puts the card in
-// the half of the window the element is not in.
+// Rings the step's element (in page coordinates, so it scrolls with it) and puts the card
+// where it covers none of it: below the element if there is room, else above it (or beside it,
+// on a wide window: the card sits at the right edge). go() scrolls so that one of the two fits.
 function place() {
   if (index < 0) return;
   const el = targetOf(STEPS[index]);
@@ -120,23 +131,50 @@ function place() {
     width: `${Math.min(r.width + 2 * pad, document.documentElement.clientWidth - Math.max(r.left - pad, 0))}px`,
     height: `${r.height + 2 * pad}px`,
   });
-  const centre = r.top + Math.min(r.height, window.innerHeight) / 2;
-  card.classList.toggle('at-top', centre > window.innerHeight / 2);
+  const fit = cardFits(r);
+  if (fit.below) card.classList.remove('at-top');
+  else if (fit.above || fit.beside) card.classList.add('at-top');
+}
+
+const GAP = 16;  // px between the card and the window's edge, and between the card and the ring
+
+// Where the card (fixed to a bottom or top corner, GAP from the edges) clears the element `r`.
+function cardFits(r) {
+  const c = card.getBoundingClientRect();
+  const width = document.documentElement.clientWidth;
+  return {
+    below: r.bottom + GAP / 2 + GAP + c.height <= window.innerHeight,
+    above: r.top - GAP / 2 - GAP - c.height >= 0,
+    beside: r.right + GAP / 2 + GAP + c.width <= width,
+  };
+}
+
+// Scrolls `el` to the top of the window, or just below the card when the card fits neither
+// below, above nor beside it.
+let revealed = null;
+function reveal(el) {
+  revealed = el;
+  if (!el) return;
+  el.scrollIntoView({ block: 'start', behavior: 'instant' });
+  // Leave room above the element for the ring and a glimpse of what is before it.
+  window.scrollBy({ top: -GAP, behavior: 'instant' });
+  const r = el.getBoundingClientRect();
+  const fit = cardFits(r);
+  if (!fit.below && !fit.above && !fit.beside) {
+    window.scrollBy({ top: r.top - (card.getBoundingClientRect().height + GAP + GAP / 2 + 6), behavior: 'instant' });
+  }
 }
 
 function go(i) {
   index = Math.max(0, Math.min(i, STEPS.length - 1));
   const step = STEPS[index];
   showView(step.view);
-  const el = targetOf(step);
-  el?.scrollIntoView({ block: 'start', behavior: 'instant' });
-  // Leave room above the element for the ring and a glimpse of what is before it.
-  window.scrollBy({ top: -16, behavior: 'instant' });
   card.querySelector('#tour-count').textContent = `Step ${index + 1} of ${STEPS.length}`;
   card.querySelector('#tour-title').textContent = step.title;
   card.querySelector('#tour-text').textContent = step.text;
   card.querySelector('#tour-back').disabled = index === 0;
   card.querySelector('#tour-next').textContent = index === STEPS.length - 1 ? 'Finish' : 'Next';
+  reveal(targetOf(step));
   card.dataset.step = String(index + 1);
   ring.dataset.target = step.target;
   place();

@@ -3,7 +3,8 @@
 // The numbers come from the worker (learn/ops.js → src/learn/src/clipping.rs).
 import { app } from '../app.js';
 import { showError } from '../shared/dom.js';
-import { defaultTensor, ensureSample, fillTensorSelect, h, latestRequest, num, pct, redrawOnResize, s, scale, statList, svgWidth } from './common.js';
+import { latest } from '../shared/latest.js';
+import { defaultTensor, ensureSample, fillTensorSelect, h, latestRequest, markBusy, num, sqnrText, pct, redrawOnResize, s, scale, statList, svgWidth } from './common.js';
 
 const STEPS = 1000;   // slider positions: c = max|x| · k / 1000
 const POINTS = 120;   // points on the MSE curve
@@ -23,6 +24,7 @@ export function mountClipping(section) {
   const markers = h('div', { class: 'table-wrap' });
   const markersNote = h('p', { class: 'hint' });
   const verdict = h('p', { class: 'verdict', 'data-role': 'verdict' });
+  const notes = h('div', { class: 'clip-notes', 'data-role': 'notes' });
   section.replaceChildren(
     h('h2', { id: 'learn-clipping-title', text: 'Clipping and calibration' }),
     h('p', { class: 'learn-lede', text: 'Quantizing over [−c, c] instead of the full ±max|x| makes the step c / q_max finer, so ' +
@@ -35,11 +37,17 @@ export function mountClipping(section) {
       h('label', {}, 'Tensor ', tensor), h('label', {}, 'Bits ', bits),
       h('label', { class: 'switch' }, outliers, ' with outliers (sample normal_outliers instead of normal)')),
     h('div', { class: 'clip-slider' }, h('label', { for: 'learn-clip', text: 'clip c' }), slider, output),
-    error, stats, histSvg, curveSvg, progress, verdict, markersNote, markers);
+    error, stats, histSvg, curveSvg, progress, verdict, markersNote, markers, notes);
 
   const state = { index: null, dirty: true, setup: null, curve: null, clip: null, point: null };
   const setupRequest = latestRequest();
+  const curveGuard = latest();
+  // Slider positions: one request at a time (the worker would otherwise queue a hundred), and
+  // an answer for a position the slider has already left is dropped by the guard.
+  const clipGuard = latest();
   let inFlight = false, pendingClip = null;
+  // Everything that shows a number for the current tensor and bit width.
+  const results = [output, stats, histSvg, curveSvg, verdict, markers, notes];
 
   async function refresh() {
     state.dirty = false;
@@ -48,6 +56,21 @@ export function mountClipping(section) {
     syncToggle();
     if (state.index === null) return;
     const index = state.index, b = Number(bits.value);
+    const t = app.tensors.find((x) => x.index === index);
+    // A new tensor or bit width: no number of the old one stays as if it were the new one's.
+    clipGuard.supersede();
+    curveGuard.supersede();
+    pendingClip = null;
+    state.setup = null;
+    state.point = null;
+    state.curve = null;
+    progress.hidden = true;
+    markBusy(results, `computing int${b}_sym clips on ${t?.name ?? 'the tensor'}…`);
+    for (const el of [stats, markers, notes]) el.replaceChildren();
+    for (const el of [histSvg, curveSvg]) el.replaceChildren();
+    output.textContent = '';
+    verdict.textContent = '';
+    markersNote.textContent = '';
     try {
       section.dataset.ready = 'false';
       const setup = await setupRequest('learn_clip_setup', [index, b, POINTS]);
@@ -58,11 +81,14 @@ export function mountClipping(section) {
       showError(error, null);
       renderMarkers();
       verdict.textContent = setup.verdict;
+      notes.replaceChildren(...setup.notes.map((text) => h('p', { class: 'clip-note', text })));
+      markBusy(results, null);
       drawHistogram();
       drawCurve();
       await clipAt(setup.absmax);
       computeCurve(index, b, setup);
     } catch (err) {
+      if (!err.superseded) markBusy(results, null);
       showError(error, err);
     }
   }
@@ -72,15 +98,16 @@ export function mountClipping(section) {
     progress.max = setup.clips.length;
     progress.value = 0;
     try {
-      const curve = await app.client.request('learn_clip_curve', [index, b, setup.clips], {
-        onProgress: (done) => { progress.value = done; },
-      });
+      const curve = await curveGuard(app.client.request('learn_clip_curve', [index, b, setup.clips], {
+        onProgress: (done) => { if (state.setup?.clips === setup.clips) progress.value = done; },
+      }));
       if (state.setup?.clips !== setup.clips) return;
       state.curve = curve;
       drawCurve();
       section.dataset.ready = 'true';
     } catch (err) {
-      if (state.setup?.clips === setup.clips) showError(error, err);
+      // The worker cancels a curve a newer one replaced: that is not an error to show.
+      if (state.setup?.clips === setup.clips && !err.cancelled) showError(error, err);
     } finally {
       if (state.setup?.clips === setup.clips) progress.hidden = true;
     }
@@ -89,11 +116,16 @@ export function mountClipping(section) {
   // One request at a time; a slider that moves meanwhile sends only its last position.
   async function clipAt(clip) {
     state.clip = clip;
-    if (inFlight) { pendingClip = clip; return; }
+    if (inFlight) {
+      // The answer on its way is for a position the slider has left.
+      pendingClip = clip;
+      clipGuard.supersede();
+      return;
+    }
     inFlight = true;
     const setup = state.setup;
     try {
-      const point = await app.client.request('learn_clip_at', [setup.index, setup.bits, clip]);
+      const point = await clipGuard(app.client.request('learn_clip_at', [setup.index, setup.bits, clip]));
       if (state.setup === setup) {
         state.point = point;
         renderPoint();
@@ -115,7 +147,7 @@ export function mountClipping(section) {
       ['max|x|', num(setup.absmax), 'absmax', setup.absmax],
       ['scale = c / q_max', num(p.scale), 'scale', p.scale],
       ['MSE at c', num(p.mse, 4), 'mse', p.mse],
-      ['SQNR', p.sqnr_db === null ? '∞' : `${num(p.sqnr_db, 4)} dB`, 'sqnr', p.sqnr_db],
+      ['SQNR', `${sqnrText(p.sqnr_db, p.mse, (v) => num(v, 4))} dB`, 'sqnr', p.sqnr_db],
       ['clamped', pct(p.clipped_fraction), 'clipped', p.clipped_fraction],
     ]));
     drawHistogram();

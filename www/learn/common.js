@@ -43,6 +43,14 @@ export function num(v, p = 6) {
 // shared/format.js's fmt, with NaN shown like a missing value (the Inspect view writes NaN).
 export const fmt = (v, options = {}) => formatNumber(v, { nanText: options.nullText ?? '—', ...options });
 
+// An SQNR for reading. The worker sends a non-finite SQNR as null: +∞ for an exact round trip
+// (MSE 0), but −∞ when the error itself is infinite (a round trip that overflows, MSE null).
+// `show` formats a finite value (fmt by default).
+export function sqnrText(db, mse, show = fmt) {
+  if (db === null || db === undefined) return mse === 0 ? '∞' : '−∞';
+  return show(db);
+}
+
 export const pct = (f) => `${num(100 * f, 3)} %`;
 
 export function statList(entries) {
@@ -54,10 +62,37 @@ export function statList(entries) {
 export const learnVisible = () => !document.getElementById('view-learn').hidden;
 
 // A worker request through a latest() guard (shared/latest.js): `request(op, args)` rejects
-// with a Superseded error when a newer request of the same guard was sent meanwhile.
+// with a Superseded error when a newer request of the same guard was sent meanwhile;
+// `request.supersede()` drops the answers still on their way (their input changed).
 export function latestRequest() {
   const guard = latest();
-  return (op, args) => guard(app.client.request(op, args));
+  const request = (op, args) => guard(app.client.request(op, args));
+  request.supersede = guard.supersede;
+  return request;
+}
+
+// Marks what shows a result as waiting for its own answer (shared style.css: .busy dims it,
+// .busy-note is the "computing…" line): from the moment an input changes until the answer for
+// it arrives, the old numbers are dimmed and aria-busy, so none of them passes for the new
+// input's. `text` null clears the mark. The note sits before the first element.
+export function markBusy(elements, text) {
+  const els = (Array.isArray(elements) ? elements : [elements]).filter(Boolean);
+  const busy = text !== null && text !== undefined;
+  for (const el of els) {
+    el.classList.toggle('busy', busy);
+    el.setAttribute('aria-busy', String(busy));
+  }
+  const first = els[0];
+  if (!first) return;
+  let note = first.previousElementSibling?.classList.contains('busy-note') ? first.previousElementSibling : null;
+  if (!note && busy) {
+    note = h('p', { class: 'busy-note learn-busy', role: 'status' });
+    first.before(note);
+  }
+  if (note) {
+    note.hidden = !busy;
+    note.textContent = busy ? text : '';
+  }
 }
 
 // The tensor selected in the Inspect view, or null.

@@ -3,12 +3,22 @@
 // and the integer types. The numbers come from the worker (learn/ops.js → src/learn/src/number_formats.rs).
 import { app } from '../app.js';
 import { showError } from '../shared/dom.js';
-import { defaultTensor, h, latestRequest, learnVisible, num, redrawOnResize, s, scale, svgWidth } from './common.js';
+import { latest } from '../shared/latest.js';
+import { defaultTensor, h, latestRequest, learnVisible, markBusy, num, redrawOnResize, s, scale, svgWidth } from './common.js';
 
 // Rust's formula text with its powers as superscripts: 2^(11 − 15) → 2<sup>11 − 15</sup>.
 function formulaHtml(text) {
   const escaped = text.replace(/[&<>]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' }[c]));
   return escaped.replace(/\^\(([^)]*)\)/g, '<sup>$1</sup>').replace(/\^(\d+)/g, '<sup>$1</sup>');
+}
+
+// The colour key of the bit rows: each field's swatch is a bit drawn as the rows draw it.
+function bitKey() {
+  return h('p', { class: 'bit-key', id: 'learn-bit-key' }, h('span', { class: 'hint', text: 'Bits:' }),
+    ...[['sign', 'sign'], ['exponent', 'exponent'], ['mantissa', 'mantissa (fraction)']].map(([field, label]) =>
+      h('span', { class: 'key', 'data-field': field },
+        h('span', { class: `bit swatch ${field}`, 'aria-hidden': 'true' }, '1'), label)),
+    h('span', { class: 'hint', text: 'a filled bit is 1; press one to flip it.' }));
 }
 
 export function mountFormats(section) {
@@ -30,6 +40,7 @@ export function mountFormats(section) {
       'unsigned integers, M the number of mantissa bits.' }),
     h('div', { class: 'learn-controls' }, h('label', { for: 'learn-number', text: 'Number' }), input, error),
     h('figure', { class: 'learn-pick' }, pickSvg, pickCaption),
+    bitKey(),
     rows,
     h('h3', { text: 'Range of each format' }),
     h('p', { class: 'hint', text: 'The largest finite value, the smallest normal (full precision) and smallest subnormal ' +
@@ -46,8 +57,19 @@ export function mountFormats(section) {
   const state = { report: null, edited: new Map(), index: null, histogram: null, dirty: true };
   const request = latestRequest();
   const pickRequest = latestRequest();
+  // One guard per format for flipped bits: a newer flip of the same format, or a new typed
+  // number (which decodes every format afresh), drops the answer to an older flip.
+  const flipGuards = new Map();
+  const flipGuard = (format) => {
+    if (!flipGuards.has(format)) flipGuards.set(format, latest());
+    return flipGuards.get(format);
+  };
+  const pendingCode = new Map();
 
   async function explain() {
+    for (const guard of flipGuards.values()) guard.supersede();
+    pendingCode.clear();
+    if (state.report) markBusy(rows, `reading ${input.value.trim() || 'the number'}…`);
     try {
       const report = await request('learn_number', [input.value]);
       state.report = report;
@@ -55,9 +77,16 @@ export function mountFormats(section) {
       showError(error, null);
       input.removeAttribute('aria-invalid');
       renderRows();
+      markBusy(rows, null);
     } catch (err) {
-      if (!err.superseded) input.setAttribute('aria-invalid', 'true');
+      if (err.superseded) return;
+      input.setAttribute('aria-invalid', 'true');
       showError(error, err);
+      // The rows stay, dimmed, for the last number that could be read — and say so.
+      if (state.report) {
+        markBusy(rows, `Below: ${num(state.report.typed)}, the last number that could be read.`);
+        rows.setAttribute('aria-busy', 'false');
+      }
     }
   }
 
@@ -67,14 +96,19 @@ export function mountFormats(section) {
   }
 
   async function toggle(stored, bit) {
+    // Flips pile up on the code last asked for, so two quick presses flip two bits.
+    const code = ((pendingCode.get(stored.format) ?? stored.code) ^ (2 ** bit)) >>> 0;
+    pendingCode.set(stored.format, code);
     try {
       const typed = state.report.typed;
-      const next = await app.client.request('learn_decode_bits', [stored.format, (stored.code ^ (2 ** bit)) >>> 0, typed]);
+      const next = await flipGuard(stored.format)(app.client.request('learn_decode_bits', [stored.format, code, typed]));
+      pendingCode.delete(stored.format);
       state.edited.set(stored.format, next);
       const focusedBit = bit;
       renderRows();
       rows.querySelector(`[data-format="${stored.format}"] [data-bit="${focusedBit}"]`)?.focus();
     } catch (err) {
+      if (!err.superseded) pendingCode.delete(stored.format);
       showError(error, err);
     }
   }
@@ -103,7 +137,7 @@ export function mountFormats(section) {
       h('div', { class: 'fmt-head' },
         h('h3', { text: st.name }),
         h('span', { class: 'hint', text: `1 sign + ${layout}` }),
-        edited ? h('button', { type: 'button', class: 'fmt-reset', onclick: () => { state.edited.delete(st.format); renderRows(); rows.querySelector(`[data-format="${st.format}"] .bit`)?.focus(); } }, 'back to the typed number') : null),
+        edited ? h('button', { type: 'button', class: 'fmt-reset', onclick: () => { flipGuard(st.format).supersede(); pendingCode.delete(st.format); state.edited.delete(st.format); renderRows(); rows.querySelector(`[data-format="${st.format}"] .bit`)?.focus(); } }, 'back to the typed number') : null),
       bits,
       h('dl', { class: 'fmt-values' },
         h('div', { class: 'wide' }, h('dt', { text: edited ? 'value of these bits' : 'stored value (exact)' }), h('dd', { class: 'exact', 'data-stat': 'exact', text: st.exact })),
@@ -134,8 +168,10 @@ export function mountFormats(section) {
   // The tensor's histogram, one focusable bar per bin; a bar puts one of its values in the box.
   async function drawPicks() {
     const index = defaultTensor();
+    // Another tensor: the old one's bars go at once (a bar would offer one of its values).
+    if (index !== state.index) { pickSvg.replaceChildren(); pickCaption.textContent = ''; state.histogram = null; }
     state.index = index;
-    if (index === null) { pickSvg.replaceChildren(); pickCaption.textContent = ''; return; }
+    if (index === null) return;
     try {
       state.histogram = await pickRequest('learn_pick_histogram', [index, 48]);
       drawPickBars();

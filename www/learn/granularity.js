@@ -4,7 +4,7 @@
 // worker (learn/ops.js → src/learn/src/granularity.rs).
 import { getParam, setParams } from '../urlstate.js';
 import { $, showError } from '../shared/dom.js';
-import { fmt, latestRequest, learnVisible, selectedTensor } from './common.js';
+import { fmt, latestRequest, learnVisible, markBusy, selectedTensor, sqnrText } from './common.js';
 
 const hex = (b) => b.toString(16).padStart(2, '0');
 
@@ -56,17 +56,38 @@ async function refreshGranularity() {
   const key = `${t.index}/${gran.bits}/${gran.kind}`;
   $('#gran-tensor').textContent = `tensor ${t.name} [${t.shape.join(', ')}]`;
   if (gran.reportFor === key) return;
+  // Another tensor: the old one's table, map and block go; another bit width or kind: they dim
+  // until this one's answer arrives.
+  if (gran.report && gran.report.index !== t.index) clearGranularity();
+  markBusy(granResults(), `computing int${gran.bits}_${gran.kind} at every granularity on ${t.name}…`);
   try {
-    gran.report = await gran.request('learn_granularity', [t.index, gran.bits, gran.kind === 'sym']);
+    const report = await gran.request('learn_granularity', [t.index, gran.bits, gran.kind === 'sym']);
+    gran.report = { ...report, index: t.index };
     gran.reportFor = key;
+    markBusy(granResults(), null);
     showError($('#gran-error'), null);
     gran.cell = Math.min(gran.cell, choice().groups - 1);
     renderGranularityTable();
     drawHeatmap();
     if (gran.open) await openBlock();
   } catch (err) {
+    if (!err.superseded) markBusy(granResults(), null);
     showError($('#gran-error'), err);
   }
+}
+
+const granResults = () => [$('#gran-table'), $('#gran-heatmap'), $('#gran-cell'), $('#block-view')];
+
+function clearGranularity() {
+  gran.report = null;
+  gran.blockRequest.supersede();
+  $('#gran-table tbody').replaceChildren();
+  const canvas = $('#gran-heatmap');
+  canvas.getContext('2d').clearRect(0, 0, canvas.width, canvas.height);
+  for (const id of ['#gran-map-scheme', '#gran-caption', '#gran-min', '#gran-max', '#gran-cell']) $(id).textContent = '';
+  $('#block-view').hidden = true;
+  $('#block-table tbody').replaceChildren();
+  $('#block-bytes').replaceChildren();
 }
 
 function renderGranularityTable() {
@@ -77,7 +98,7 @@ function renderGranularityTable() {
     tr.dataset.gran = key;
     tr.tabIndex = 0;
     tr.setAttribute('aria-selected', String(key === gran.key));
-    for (const v of [c.label, c.scheme, fmt(c.groups), fmt(c.bits_per_weight), fmt(c.mse), fmt(c.sqnr_db, { nullText: '∞' })]) {
+    for (const v of [c.label, c.scheme, fmt(c.groups), fmt(c.bits_per_weight), fmt(c.mse), sqnrText(c.sqnr_db, c.mse)]) {
       tr.insertCell().textContent = v;
     }
     const pick = () => selectGranularity(key);
@@ -269,11 +290,15 @@ async function openBlock() {
   gran.open = true;
   const scheme = gran.format === 'this' ? c.scheme : gran.format;
   const element = gran.cell * c.element_stride;
+  const blockResults = [$('#block-bytes'), $('#block-table')];
+  if (!$('#block-view').hidden) markBusy(blockResults, `reading ${scheme} at element ${fmt(element)}…`);
   try {
     const view = await gran.blockRequest('learn_block_view', [t.index, scheme, element]);
     renderBlock(view, c);
+    markBusy(blockResults, null);
     showError($('#gran-error'), null);
   } catch (err) {
+    if (!err.superseded) markBusy(blockResults, null);
     showError($('#gran-error'), err);
   }
 }

@@ -3,7 +3,7 @@
 // The numbers come from the worker (learn/ops.js → src/learn/src/mapping.rs).
 import { app } from '../app.js';
 import { showError } from '../shared/dom.js';
-import { defaultTensor, ensureSample, fillTensorSelect, h, latestRequest, num, redrawOnResize, s, scale, statList, svgWidth } from './common.js';
+import { defaultTensor, ensureSample, fillTensorSelect, h, latestRequest, markBusy, num, sqnrText, redrawOnResize, s, scale, statList, svgWidth } from './common.js';
 
 export function mountMapping(section) {
   const tensor = h('select', { 'aria-label': 'Tensor', 'data-role': 'tensor' });
@@ -28,27 +28,47 @@ export function mountMapping(section) {
       h('label', {}, 'Tensor ', tensor), h('label', {}, 'Bits ', bits), h('label', {}, 'Your value ', value), relu),
     error, line, verdict, cols);
 
-  const state = { index: null, dirty: true, report: null };
+  const state = { index: null, dirty: true, report: null, shownFor: null };
   const request = latestRequest();
+  const results = [line, verdict, cols];
 
   async function refresh() {
     state.dirty = false;
     if (state.index === null || !app.tensors.some((t) => t.index === state.index)) state.index = defaultTensor();
     fillTensorSelect(tensor, state.index);
     if (state.index === null) return;
+    const index = state.index, b = Number(bits.value);
     const own = value.value.trim() === '' ? null : Number(value.value.replace('−', '-'));
     if (own !== null && !Number.isFinite(own)) {
+      // An answer still on its way is for the value before this one.
+      request.supersede();
       value.setAttribute('aria-invalid', 'true');
       showError(error, new Error(`'${value.value}' is not a number`));
+      if (state.report) {
+        markBusy(results, `Below: the mapping before '${value.value}', which is not a number.`);
+        for (const el of results) el.setAttribute('aria-busy', 'false');
+      }
       return;
     }
     value.removeAttribute('aria-invalid');
+    // Another tensor: its predecessor's numbers go; another bit width or value: they dim.
+    if (state.shownFor !== index) {
+      state.report = null;
+      line.replaceChildren();
+      verdict.textContent = '';
+      cols.replaceChildren();
+    }
+    const t = app.tensors.find((x) => x.index === index);
+    markBusy(results, `mapping ${t?.name ?? 'the tensor'} to INT${b}…`);
     try {
-      const r = await request('learn_mapping', [state.index, Number(bits.value), own]);
+      const r = await request('learn_mapping', [index, b, own]);
       state.report = r;
+      state.shownFor = index;
       showError(error, null);
       render(r);
+      markBusy(results, null);
     } catch (err) {
+      if (!err.superseded) markBusy(results, null);
       showError(error, err);
     }
   }
@@ -74,7 +94,7 @@ export function mountMapping(section) {
         ['float range covered', `${num(m.range[0], 4)} … ${num(m.range[1], 4)}`, 'range'],
         ['codes used', `${m.levels_used} of ${m.levels_total}`, 'levels', m.levels_used],
         ['MSE', num(m.mse, 4), 'mse', m.mse],
-        ['SQNR', m.sqnr_db === null ? '∞' : `${num(m.sqnr_db, 4)} dB`, 'sqnr', m.sqnr_db],
+        ['SQNR', `${sqnrText(m.sqnr_db, m.mse, (v) => num(v, 4))} dB`, 'sqnr', m.sqnr_db],
       ]),
       h('h4', { text: 'Round trips' }),
       h('ol', { class: 'traces' }, ...m.traces.map((t) => traceItem(t, m))));

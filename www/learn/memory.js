@@ -4,7 +4,7 @@
 import { app } from '../app.js';
 import { getParam, setParams } from '../urlstate.js';
 import { $, showError } from '../shared/dom.js';
-import { currentScheme, fmt, latestRequest, learnVisible } from './common.js';
+import { currentScheme, fmt, latestRequest, learnVisible, markBusy } from './common.js';
 
 // Bytes as GB (10⁹), or MB below one GB, three significant digits.
 function gb(bytes) {
@@ -41,12 +41,16 @@ async function refreshMemory() {
     renderPresetButtons();
   }
   const { parameters, shapes, what } = memoryParameters();
+  // Until this size's answer arrives, the table on show is another size's: dimmed, aria-busy.
+  if (memory.table) markBusy([$('#mem-summary'), $('#mem-table')], `computing the memory of ${what}…`);
   try {
     memory.table = await memory.request('learn_memory_table', [parameters, shapes]);
     memory.what = what;
     showError($('#mem-error'), null);
     renderMemory();
+    markBusy([$('#mem-summary'), $('#mem-table')], null);
   } catch (err) {
+    if (!err.superseded) markBusy([$('#mem-summary'), $('#mem-table')], null);
     showError($('#mem-error'), err);
   }
 }

@@ -73,7 +73,7 @@ function mountSelectionPanels() {
     granularity.clientRestarted();
     compare.clientRestarted();
   });
-  app.on('reports-changed', () => { if (learnVisible()) compare.redraw(); });
+  app.on('reports-changed', () => { if (learnVisible()) compare.redraw(); else compare.reportsArrivedHidden(); });
   app.on('scheme-selected', () => {
     if (!learnVisible()) return;
     compare.redraw();

@@ -54,6 +54,8 @@ pub struct ClipSetup {
     pub clips: Vec<f32>,
     pub markers: Vec<Marker>,
     pub verdict: String,
+    /// Why a percentile method barely clamps (if one does): one sentence each.
+    pub notes: Vec<String>,
 }
 
 fn check_bits(bits: u32) -> Result<()> {
@@ -156,6 +158,7 @@ pub fn setup(values: &[f32], bits: u32, points: usize) -> Result<ClipSetup> {
     let absmax = absmax(values)?;
     let markers = markers(values, bits)?;
     let verdict = verdict(&markers, absmax as f64);
+    let notes = percentile_notes(values, &markers, absmax as f64);
     Ok(ClipSetup {
         bits,
         qmax: qrange(bits, true).1,
@@ -165,7 +168,64 @@ pub fn setup(values: &[f32], bits: u32, points: usize) -> Result<ClipSetup> {
         clips: clip_grid(absmax, points),
         markers,
         verdict,
+        notes,
     })
+}
+
+/// The percentile methods of [`METHODS`] and the fraction of |x| each may clamp.
+const PERCENTILES: [(&str, f64, &str); 2] = [("percentile 99.9", 0.001, "0.1"), ("percentile 99.99", 0.0001, "0.01")];
+
+/// For each percentile marker whose clip stays within 10 % of max|x| (its step barely finer
+/// than min-max's), why: a percentile clamps at most the largest `1 − p` of the values, and
+/// when more values than that lie far out (beyond max|x| / 2), its clip lands among them.
+/// On `normal_outliers` the outliers are 0.1 % of the values, so p99.9 clamps none of them.
+/// (On fewer than 1 / (1 − p) values a percentile may clamp none at all, and says so.)
+pub fn percentile_notes(values: &[f32], markers: &[Marker], absmax: f64) -> Vec<String> {
+    // One pass: the finite values, those beyond max|x| / 2 and the smallest |x| among them.
+    let (mut n, mut far, mut nearest_far) = (0usize, 0usize, f64::INFINITY);
+    for x in values.iter().filter(|x| x.is_finite()) {
+        n += 1;
+        let m = x.abs() as f64;
+        if m > absmax / 2.0 {
+            far += 1;
+            nearest_far = nearest_far.min(m);
+        }
+    }
+    if n == 0 || absmax <= 0.0 {
+        return Vec::new();
+    }
+    let mut notes = Vec::new();
+    for m in markers {
+        let Some(&(_, tail, tail_percent)) = PERCENTILES.iter().find(|(method, ..)| *method == m.method) else { continue };
+        if m.clip < 0.9 * absmax {
+            continue;
+        }
+        // How many values the percentile may clamp.
+        let may = (tail * n as f64).floor() as usize;
+        if may == 0 {
+            notes.push(format!(
+                "{} clamps nothing here: the largest {tail_percent} % of {} values is less than one value, so its clip is max|x|.",
+                capitalise(m.method),
+                grouped(n),
+            ));
+            continue;
+        }
+        let clamped = (m.clipped_fraction * n as f64).round() as usize;
+        let clamps = if clamped == 0 { "clamps nothing".to_string() } else { format!("clamps only {} values", grouped(clamped)) };
+        notes.push(format!(
+            "{} {clamps} here: it may clamp at most the largest {tail_percent} % of |x| ({} of {} values), but {} values \
+             ({:.3} %) lie beyond half of max|x| (±{}), every one with |x| ≥ {}. With more far-out values than it may clamp, \
+             its clip lands among them, so its step is nearly min-max's.",
+            capitalise(m.method),
+            grouped(may),
+            grouped(n),
+            grouped(far),
+            100.0 * far as f64 / n as f64,
+            super::mapping::short(absmax / 2.0),
+            super::mapping::short(nearest_far),
+        ));
+    }
+    notes
 }
 
 /// Min-max against the best calibrated clip, in one sentence.
@@ -173,6 +233,9 @@ fn verdict(markers: &[Marker], absmax: f64) -> String {
     use super::mapping::short;
     let minmax = &markers[0];
     let best = markers.iter().min_by(|a, b| a.mse.total_cmp(&b.mse)).unwrap_or(minmax);
+    if minmax.mse == 0.0 {
+        return "Min-max stores every value exactly here (MSE 0): each one sits on its grid, so no clip can do better.".into();
+    }
     if best.mse * 1.05 >= minmax.mse {
         // Illustrate with the method that clips hardest.
         let tightest = markers.iter().min_by(|a, b| a.clip.total_cmp(&b.clip)).unwrap_or(minmax);
@@ -199,6 +262,19 @@ fn verdict(markers: &[Marker], absmax: f64) -> String {
         short(absmax),
         short(absmax / best.clip),
     )
+}
+
+/// 65536 → "65,536".
+fn grouped(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn capitalise(s: &str) -> String {

@@ -141,6 +141,38 @@ pub struct GridComparison {
     /// The tensor's values on [−absmax, absmax].
     pub histogram: Histogram,
     pub grids: Vec<Grid>,
+    /// The `fp4_e2m1` scheme itself, a cast with no scale, on the same tensor.
+    pub fp4_cast: CastFigures,
+}
+
+/// What a plain cast to FP4 E2M1 (the `fp4_e2m1` scheme: no scale) does to a tensor, to set
+/// beside the grid scaled to the tensor's absmax. E2M1's smallest nonzero magnitude is 0.5, so
+/// every |x| ≤ 0.25 (0.25 itself ties to the even code, 0) becomes 0: trained weights, with
+/// |x| well below that, all vanish — SQNR 0 dB, the error is the whole signal.
+#[derive(Debug, Clone, Serialize)]
+pub struct CastFigures {
+    pub scheme: &'static str,
+    pub mse: f64,
+    #[serde(serialize_with = "finite_or_null")]
+    pub sqnr_db: f64,
+    /// Nonzero finite values the cast turns into 0, as a fraction of the finite values.
+    pub zeroed_fraction: f64,
+    /// The largest |x| that casts to 0.
+    pub zero_below: f64,
+}
+
+/// The `fp4_e2m1` scheme's round trip of `t`, measured as the Inspect view measures it.
+pub fn fp4_cast(t: &Tensor) -> Result<CastFigures> {
+    let q = quantscope_core::schemes::by_id("fp4_e2m1")?.quantize(&t.data, &t.shape)?;
+    let m = error_metrics(&t.data, &q.dequantized);
+    let zeroed = t.data.iter().zip(&q.dequantized).filter(|(x, d)| x.is_finite() && **x != 0.0 && **d == 0.0).count();
+    Ok(CastFigures {
+        scheme: "fp4_e2m1",
+        mse: m.mse,
+        sqnr_db: m.sqnr_db,
+        zeroed_fraction: if m.compared == 0 { 0.0 } else { zeroed as f64 / m.compared as f64 },
+        zero_below: 0.25,
+    })
 }
 
 /// Rounds every value to the nearest of `levels` (ascending, distinct; ties go to the lower
@@ -210,7 +242,7 @@ pub fn grid_comparison(t: &Tensor, bins: usize) -> Result<GridComparison> {
         sqnr_db: m.sqnr_db,
     });
 
-    Ok(GridComparison { absmax, histogram: histogram(&t.data, bins, -absmax, absmax), grids })
+    Ok(GridComparison { absmax, histogram: histogram(&t.data, bins, -absmax, absmax), grids, fp4_cast: fp4_cast(t)? })
 }
 
 /// A point of the size/accuracy trade-off.

@@ -251,9 +251,9 @@ fn verdict(min: f64, max: f64, negative: usize, sym: &Mapping, asym: &Mapping) -
         format!("Asymmetric MSE is {ratio} lower here because {why}.")
     } else if sym.mse * 1.05 < asym.mse {
         format!(
-            "Symmetric MSE is {}× lower here: the values are nearly centred on 0 ([{}, {}]), so both steps are about the same \
+            "Symmetric MSE is {} lower here: the values are nearly centred on 0 ([{}, {}]), so both steps are about the same \
              ({} vs {}) and symmetric's grid, with 0 at code 0, happens to fit these values better.",
-            times(asym.mse / sym.mse),
+            if sym.mse == 0.0 { "infinitely".to_string() } else { format!("{}×", times(asym.mse / sym.mse)) },
             short(min),
             short(max),
             short(sym.scale),

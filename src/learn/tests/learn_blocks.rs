@@ -298,6 +298,20 @@ fn four_bit_grids_over_a_normal_tensor() {
     assert_eq!(g.grids[0].mse, r.metrics.mse);
     // On Gaussian weights with one scale per tensor, NF4's quantile grid beats the uniform one.
     assert!(g.grids[1].sqnr_db > g.grids[0].sqnr_db + 1.0, "NF4 {} vs INT4 {}", g.grids[1].sqnr_db, g.grids[0].sqnr_db);
+    // The fp4_e2m1 scheme casts without a scale: every weight (|x| < 0.25) becomes 0, so its
+    // SQNR is 0 dB — the figures are the scheme's own, beside a scaled grid that does far better.
+    let (cast, _) = scheme_report(&t, "fp4_e2m1").unwrap();
+    assert_eq!(g.fp4_cast.mse, cast.metrics.mse);
+    assert_eq!(g.fp4_cast.sqnr_db, cast.metrics.sqnr_db);
+    assert_eq!(g.fp4_cast.sqnr_db, 0.0);
+    let nonzero = t.data.iter().filter(|x| **x != 0.0).count() as f64 / t.data.len() as f64;
+    assert_eq!(g.fp4_cast.zeroed_fraction, nonzero);
+    assert!(g.grids[2].sqnr_db > 10.0, "the scaled FP4 grid: {} dB", g.grids[2].sqnr_db);
+    // Values of order 1 survive the cast: only |x| ≤ 0.25 become 0.
+    let wide = Tensor::new("w", vec![4], "float32", vec![0.25, -0.26, 1.0, 6.0]);
+    let w = grid_comparison(&wide, 8).unwrap();
+    assert_eq!(w.fp4_cast.zeroed_fraction, 0.25);
+    assert!(w.fp4_cast.sqnr_db > 10.0, "{}", w.fp4_cast.sqnr_db);
     let zeros = Tensor::new("z", vec![4], "float32", vec![0.0; 4]);
     assert!(grid_comparison(&zeros, 8).unwrap_err().to_string().contains("no nonzero"));
 }

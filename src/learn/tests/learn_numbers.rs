@@ -475,7 +475,49 @@ fn outliers_stretch_min_max() {
     let int8 = setup("normal_outliers", 8);
     assert!(mse(&int8, "int8_sym") < 1.05 * mse(&int8, "_mse"));
     assert!(int8.verdict.starts_with("Min-max is as good as any calibration here"), "{}", int8.verdict);
+    // On the page's sample (256×256, seed 42) the outliers are a little more than 0.1 % of the
+    // values: the 99.9th percentile of |x| is one of them, so percentile 99.9 clamps nothing, and
+    // a note says why, with the counts.
+    let page = quantscope_core::samples::generate("normal_outliers", 256, 256, 42).unwrap().data;
+    let far = page.iter().filter(|x| x.abs() > 0.2).count();
+    assert_eq!(far, 77, "77 of 65,536 values are outliers");
+    for bits in [8, 4] {
+        let s = clipping::setup(&page, bits, 50).unwrap();
+        let p999 = s.markers.iter().find(|m| m.method == "percentile 99.9").unwrap();
+        assert_eq!(p999.clipped_fraction, 0.0);
+        let note = s.notes.iter().find(|t| t.starts_with("Percentile 99.9 clamps nothing here")).expect("a note on percentile 99.9");
+        assert!(note.contains("(65 of 65,536 values), but 77 values (0.117 %) lie beyond half of max|x| (±0.2)"), "{note}");
+        assert!(note.contains("every one with |x| ≥ 0.4"), "{note}");
+    }
+    // With fewer outliers than 0.1 % (4 of 8,192 here) percentile 99.9 clamps them, and no note.
+    let p999 = outliers.markers.iter().find(|m| m.method == "percentile 99.9").unwrap();
+    assert!(p999.clipped_fraction > 0.0 && p999.clip < 0.5 * outliers.absmax, "{p999:?}");
+    assert!(!outliers.notes.iter().any(|t| t.starts_with("Percentile 99.9 ")), "{:?}", outliers.notes);
+    // 0.01 % of 8,192 values is less than one: percentile 99.99 may clamp none, and says so.
+    assert_eq!(
+        normal.notes,
+        ["Percentile 99.99 clamps nothing here: the largest 0.01 % of 8,192 values is less than one value, so its clip is max|x|."]
+    );
     assert!(bits(&outliers.clips).windows(2).all(|w| f32::from_bits(w[0]) < f32::from_bits(w[1])));
     assert!(clipping::setup(&[0.0; 4], 8, 50).unwrap_err().to_string().contains("every value is 0"));
     assert!(clipping::setup(&[1.0], 8, 1).is_err());
+}
+
+/// A tensor that a grid stores exactly (MSE 0) gets sentences with numbers in them, never
+/// `NaN`, `inf` or `∞×`: the verdicts say "exactly" or "infinitely" instead of dividing by 0.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn exact_round_trips_get_sentences_without_nan_or_infinity() {
+    // ±1 and 0: symmetric INT8 stores them exactly (codes ±127, 0); asymmetric does not.
+    let values = [-1.0f32, 0.0, 1.0, 1.0, -1.0, 0.0];
+    let clean = |text: &str| !["NaN", "inf", "∞"].iter().any(|bad| text.replace("infinitely", "").contains(bad));
+    let m = mapping(&values, 8, None).unwrap();
+    assert!(m.verdict.starts_with("Symmetric MSE is infinitely lower"), "{}", m.verdict);
+    for bits in [8, 4] {
+        let s = clipping::setup(&values, bits, 10).unwrap();
+        assert!(s.verdict.starts_with("Min-max stores every value exactly here"), "{}", s.verdict);
+        for text in s.notes.iter().chain([&s.verdict, &m.verdict]) {
+            assert!(clean(text), "{text}");
+        }
+    }
 }
