@@ -79,19 +79,20 @@ impl Op for Comparison {
         let k = self.kind;
         let (sa, sb) = (a.shape(), b.shape());
         let (shape, out) = match (a.data(), b.data()) {
-            (Data::F32(x), Data::F32(y)) => zip_broadcast(x, sa, y, sb, |p, q| k.test(p, q))?,
-            (Data::F64(x), Data::F64(y)) => zip_broadcast(x, sa, y, sb, |p, q| k.test(p, q))?,
-            (Data::F16(x), Data::F16(y)) => zip_broadcast(x, sa, y, sb, |p, q| k.test(p.to_f32(), q.to_f32()))?,
-            (Data::BF16(x), Data::BF16(y)) => zip_broadcast(x, sa, y, sb, |p, q| k.test(p.to_f32(), q.to_f32()))?,
-            (Data::Bool(x), Data::Bool(y)) if k == Compare::Equal => zip_broadcast(x, sa, y, sb, |p, q| p == q)?,
-            (Data::Bool(_), _) => return Err(dtype_err(format!("{} does not accept bool", k.name()))),
-            // Every integer type compares exactly as i128 would; widening to i64 is exact for all
-            // but u64 beyond 2^63, which gets its own loop.
-            (Data::U64(x), Data::U64(y)) => zip_broadcast(x, sa, y, sb, |p, q| k.test(p, q))?,
+            // Every float type in one f64 loop: widening is exact, so order, equality and NaN are
+            // as in the input's own precision.
+            (Data::F64(_), Data::F64(_)) | (Data::F32(_), Data::F32(_)) | (Data::F16(_), Data::F16(_)) | (Data::BF16(_), Data::BF16(_)) => {
+                zip_broadcast(&a.to_f64_vec(), sa, &b.to_f64_vec(), sb, |p, q| k.test(p, q))?
+            }
+            (Data::Bool(_), _) if k != Compare::Equal => return Err(dtype_err(format!("{} does not accept bool", k.name()))),
+            // Every integer type (and bool, for Equal) in one i64 loop: the narrower ones widen
+            // exactly, and u64 with its top bit flipped keeps its order and equality as i64.
             _ => {
-                let (x, y) = (a.to_i64_vec(), b.to_i64_vec());
-                let (Some(x), Some(y)) = (x, y) else { return Err(dtype_err(format!("{} does not accept {dtype}", k.name()))) };
-                zip_broadcast(&x, sa, &y, sb, |p, q| k.test(p, q))?
+                let (Some(x), Some(y)) = (a.to_i64_vec(), b.to_i64_vec()) else {
+                    return Err(dtype_err(format!("{} does not accept {dtype}", k.name())));
+                };
+                let flip = if dtype == DType::U64 { i64::MIN } else { 0 };
+                zip_broadcast(&x, sa, &y, sb, |p, q| k.test(p ^ flip, q ^ flip))?
             }
         };
         Ok(vec![Value::new(shape, Data::Bool(out))])
@@ -205,19 +206,33 @@ impl Op for Where {
             zip_broadcast(&xi, x.shape(), &yi, y.shape(), |p, q| (p, q))?
         };
         let (shape, chosen) = zip_broadcast(cond, c.shape(), &from_x, &xy_shape, |k, (p, q)| if k { p } else { q })?;
-        let both = concat_data(x.data(), y.data());
-        let data = both.pick(chosen.len(), |start, block| block.copy_from_slice(&chosen[start..start + block.len()]));
+        // X then Y in one storage, through Concat's own per-dtype copy (flattened clones: Where's
+        // operands are masks and small tensors in the models that use it).
+        let flat = |v: &Value| v.clone().reshaped(vec![v.len()]);
+        let (fx, fy) = (flat(x), flat(y));
+        let both = super::shape::Concat { axis: 0 }.run(&mut Inputs::refs(&[Some(&fx), Some(&fy)]))?.remove(0);
+        let data = both.data().pick(chosen.len(), |start, block| block.copy_from_slice(&chosen[start..start + block.len()]));
         Ok(vec![Value::with_dtype(x.dtype(), shape, data)])
     }
 }
 
-/// `a` then `b` in one storage of their (common) variant.
-fn concat_data(a: &Data, b: &Data) -> Data {
-    crate::value::map_data!(a, v => {
-        let mut out = v.clone();
-        if let Some(w) = <_ as crate::value::Elem>::slice(b) {
-            out.extend_from_slice(w);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn less(a: Value, b: Value) -> Vec<bool> {
+        let out = Comparison { kind: Compare::Less }.run(&mut Inputs::refs(&[Some(&a), Some(&b)])).unwrap().remove(0);
+        match out.into_data() {
+            Data::Bool(v) => v,
+            _ => unreachable!(),
         }
-        out
-    })
+    }
+
+    #[test]
+    fn u64_beyond_2_63_and_half_precision_compare_by_value() {
+        let u = |v: Vec<u64>| Value::new(vec![v.len()], Data::U64(v));
+        assert_eq!(less(u(vec![1, u64::MAX, 1 << 63]), u(vec![1 << 63, 1 << 63, u64::MAX])), vec![true, false, true]);
+        let h = |v: Vec<f32>| Value::new(vec![v.len()], Data::F16(v.into_iter().map(half::f16::from_f32).collect()));
+        assert_eq!(less(h(vec![-1.0, f32::NAN, 0.5]), h(vec![1.0, 1.0, 0.25])), vec![true, false, false]);
+    }
 }

@@ -2,13 +2,12 @@
 //! as the ONNX spec defines them and its reference evaluator computes them
 //! (`onnx/reference/ops/op_{min,max,sum,mean,pow,prelu}.py`): inputs are folded left to right,
 //! one broadcast pair at a time, in the inputs' dtype (integers wrap; FLOAT16/BFLOAT16 are
-//! computed in f32 and rounded at each step, as numpy does); Min and Max propagate NaN.
+//! computed in f32 and rounded once); Min and Max propagate NaN.
 
 use super::elementwise::zip_broadcast;
 use crate::attr::Attrs;
 use crate::op::{dtype_err, BuildCtx, Inputs, Op, OpError};
-use crate::value::{Data, Value};
-use half::{bf16, f16};
+use crate::value::{DType, Data, Value};
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,21 +114,6 @@ fn fold<T: Num + crate::value::Elem>(kind: Fold, values: &[&Value]) -> Result<Va
     Ok(Value::new(shape, T::wrap(acc)))
 }
 
-/// FLOAT16/BFLOAT16: each step in f32, rounded back, as numpy's half-precision ufuncs do.
-fn fold_half<H: Copy + crate::value::Elem>(kind: Fold, values: &[&Value], to: fn(H) -> f32, from: fn(f32) -> H) -> Result<Value, OpError> {
-    fn slice<H: crate::value::Elem>(v: &Value) -> &[H] {
-        H::slice(v.data()).expect("checked to be one dtype")
-    }
-    let (mut shape, mut acc) = (values[0].shape().to_vec(), slice::<H>(values[0]).to_vec());
-    for v in &values[1..] {
-        (shape, acc) = zip_broadcast(&acc, &shape, slice::<H>(v), v.shape(), |p, q| from(kind.step(to(p), to(q))))?;
-    }
-    if kind == Fold::Mean {
-        acc.iter_mut().for_each(|e| *e = from(to(*e) / values.len() as f32));
-    }
-    Ok(Value::new(shape, H::wrap(acc)))
-}
-
 impl Op for Variadic {
     fn op_type(&self) -> &'static str {
         match self.kind {
@@ -158,8 +142,14 @@ impl Op for Variadic {
         let out = match values[0].data() {
             Data::F32(_) => fold::<f32>(k, &values)?,
             Data::F64(_) => fold::<f64>(k, &values)?,
-            Data::F16(_) => fold_half::<f16>(k, &values, f16::to_f32, f16::from_f32)?,
-            Data::BF16(_) => fold_half::<bf16>(k, &values, bf16::to_f32, bf16::from_f32)?,
+            // Half precision folds in f32 and rounds once (numpy rounds after every step; the
+            // two differ only for a Sum or Mean of three or more inputs, in the last bit).
+            Data::F16(_) | Data::BF16(_) => {
+                let wide: Vec<Value> = values.iter().map(|v| Value::f32(v.shape().to_vec(), v.to_f32_vec())).collect();
+                let out = fold::<f32>(k, &wide.iter().collect::<Vec<_>>())?;
+                let shape = out.shape().to_vec();
+                Value::from_f32(dtype, shape, out.as_f32().expect("fold keeps f32")).map_err(|_| refuse())?
+            }
             Data::I64(_) => fold::<i64>(k, &values)?,
             Data::U64(_) => fold::<u64>(k, &values)?,
             Data::Bool(_) => return Err(refuse()),
@@ -216,30 +206,33 @@ impl Op for Pow {
             return Err(refuse());
         }
         let e = y.to_f64_vec();
+        // One loop per precision: f32 ^ f32 in f32 (numpy's float32 power); a float base with
+        // any other exponent in f64 (numpy promotes), rounded to the base's dtype; half
+        // precision through f32; integers in i64.
         let (shape, data) = match x.data() {
             Data::F32(b) if y.dtype() == x.dtype() => {
                 let (s, v) = zip_broadcast(b, x.shape(), y.as_f32().expect("same dtype"), y.shape(), f32::powf)?;
                 (s, Data::F32(v))
             }
-            Data::F32(b) => {
-                let (s, v) = zip_broadcast(b, x.shape(), &e, y.shape(), |p, q| (p as f64).powf(q) as f32)?;
-                (s, Data::F32(v))
+            Data::F16(_) | Data::BF16(_) if y.dtype().is_float() && y.dtype() != DType::F64 => {
+                let (s, v) = zip_broadcast(&x.to_f32_vec(), x.shape(), &y.to_f32_vec(), y.shape(), f32::powf)?;
+                (s, Value::from_f32(x.dtype(), vec![v.len()], &v).map_err(|_| refuse())?.into_data())
             }
-            Data::F64(b) => {
-                let (s, v) = zip_broadcast(b, x.shape(), &e, y.shape(), f64::powf)?;
-                (s, Data::F64(v))
+            Data::F32(_) | Data::F64(_) | Data::F16(_) | Data::BF16(_) => {
+                let (s, v) = zip_broadcast(&x.to_f64_vec(), x.shape(), &e, y.shape(), f64::powf)?;
+                let data = match x.dtype() {
+                    DType::F64 => Data::F64(v),
+                    _ => Value::from_f32(x.dtype(), vec![v.len()], &v.iter().map(|&p| p as f32).collect::<Vec<_>>())
+                        .map_err(|_| refuse())?
+                        .into_data(),
+                };
+                (s, data)
             }
-            Data::F16(b) => {
-                let (s, v) = zip_broadcast(b, x.shape(), &e, y.shape(), |p, q| f16::from_f32(p.to_f32().powf(q as f32)))?;
-                (s, Data::F16(v))
-            }
-            Data::I32(b) => {
-                let (s, v) = zip_broadcast(b, x.shape(), &e, y.shape(), |p, q| int_pow(p as i64, q, y.dtype().is_float()) as i32)?;
-                (s, Data::I32(v))
-            }
-            Data::I64(b) => {
-                let (s, v) = zip_broadcast(b, x.shape(), &e, y.shape(), |p, q| int_pow(p, q, y.dtype().is_float()))?;
-                (s, Data::I64(v))
+            Data::I32(_) | Data::I64(_) => {
+                let base = x.to_i64_vec().expect("an integer dtype");
+                let float = y.dtype().is_float();
+                let (s, v) = zip_broadcast(&base, x.shape(), &e, y.shape(), |p, q| int_pow(p, q, float))?;
+                (s, if x.dtype() == DType::I32 { Data::I32(v.iter().map(|&p| p as i32).collect()) } else { Data::I64(v) })
             }
             _ => return Err(refuse()),
         };
@@ -288,33 +281,25 @@ impl Op for PRelu {
         if x.dtype() != s.dtype() {
             return Err(dtype_err(format!("PRelu needs X and slope of one dtype, not {} and {}", x.dtype(), s.dtype())));
         }
+        // f32 and f64 in their own loop; half precision through the f32 one, integers in i64.
+        let prelu32 = |p: f32, q: f32| if p < 0.0 { q * p } else { p };
         let (shape, data) = match (x.data(), s.data()) {
             (Data::F32(a), Data::F32(b)) => {
-                let (sh, v) = zip_broadcast(a, x.shape(), b, s.shape(), |p, q| if p < 0.0 { q * p } else { p })?;
+                let (sh, v) = zip_broadcast(a, x.shape(), b, s.shape(), prelu32)?;
                 (sh, Data::F32(v))
             }
             (Data::F64(a), Data::F64(b)) => {
                 let (sh, v) = zip_broadcast(a, x.shape(), b, s.shape(), |p, q| if p < 0.0 { q * p } else { p })?;
                 (sh, Data::F64(v))
             }
-            (Data::F16(a), Data::F16(b)) => {
-                let (sh, v) =
-                    zip_broadcast(
-                        a,
-                        x.shape(),
-                        b,
-                        s.shape(),
-                        |p, q| if p.to_f32() < 0.0 { f16::from_f32(q.to_f32() * p.to_f32()) } else { p },
-                    )?;
-                (sh, Data::F16(v))
+            (Data::F16(_), Data::F16(_)) | (Data::BF16(_), Data::BF16(_)) => {
+                let (sh, v) = zip_broadcast(&x.to_f32_vec(), x.shape(), &s.to_f32_vec(), s.shape(), prelu32)?;
+                (sh, Value::from_f32(x.dtype(), vec![v.len()], &v).map_err(dtype_err)?.into_data())
             }
-            (Data::I32(a), Data::I32(b)) => {
-                let (sh, v) = zip_broadcast(a, x.shape(), b, s.shape(), |p, q| if p < 0 { q.wrapping_mul(p) } else { p })?;
-                (sh, Data::I32(v))
-            }
-            (Data::I64(a), Data::I64(b)) => {
-                let (sh, v) = zip_broadcast(a, x.shape(), b, s.shape(), |p, q| if p < 0 { q.wrapping_mul(p) } else { p })?;
-                (sh, Data::I64(v))
+            (Data::I32(_), Data::I32(_)) | (Data::I64(_), Data::I64(_)) => {
+                let (a, b) = (x.to_i64_vec().expect("integer"), s.to_i64_vec().expect("integer"));
+                let (sh, v) = zip_broadcast(&a, x.shape(), &b, s.shape(), |p, q| if p < 0 { q.wrapping_mul(p) } else { p })?;
+                (sh, if x.dtype() == DType::I32 { Data::I32(v.iter().map(|&p| p as i32).collect()) } else { Data::I64(v) })
             }
             _ => return Err(dtype_err(format!("PRelu does not accept {}", x.dtype()))),
         };
