@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { launch, dropFiles, SCREENSHOTS } from './browser.mjs';
 import { toMnist } from '../../www/run/preprocess.js';
+import { formatMicros } from '../../www/run/ui.js';
 
 const expected = JSON.parse(await readFile(new URL('../fixtures/mnist/expected.json', import.meta.url), 'utf8'));
 const ortFp32 = [...expected.fp32.predictions].map(Number);
@@ -86,6 +87,92 @@ test('preprocessing puts a drawing in a 20-pixel box centred by mass, as MNIST d
   assert.ok(Math.abs(my / mass - 14) <= 0.5 && Math.abs(mx / mass - 14) <= 0.5, `centre of mass (${my / mass}, ${mx / mass})`);
   assert.ok(Math.max(...img) <= 1 && Math.min(...img) >= 0);
   assert.equal(toMnist(new Float32Array(280 * 280), 280, 280), null, 'no ink, no image');
+});
+
+test('latencies read as people read them: µs, then ms, then s', () => {
+  assert.equal(formatMicros(5.04), '5.0 µs');
+  assert.equal(formatMicros(164.2), '164 µs');
+  assert.equal(formatMicros(66600), '66.6 ms');
+  assert.equal(formatMicros(1234), '1.23 ms');
+  assert.equal(formatMicros(2.5e6), '2.50 s');
+});
+
+test('the prediction table\'s latency is the median of repeated timings, and says so', async () => {
+  const page = await openRun();
+  await waitForPrediction(page, 0);
+  assert.equal(await page.textContent('#run-latency-label'), 'latency (median of 7)');
+  const cells = await page.$$eval('#run-predictions tfoot tr:nth-child(2) td', (tds) => tds.map((td) => td.textContent));
+  assert.equal(cells.length, 4);
+  for (const c of cells) assert.match(c, /^\d+(\.\d+)? (µs|ms)$/);
+  await page.close();
+});
+
+// Holds the Run worker's answers to `op` until window.releaseHeld() (a slow answer, on demand).
+async function holdAnswers(page, op) {
+  await page.evaluate((op) => {
+    window.holdOp = op;
+  }, op);
+}
+
+const HOLD_SCRIPT = () => {
+  const Native = window.Worker;
+  window.held = [];
+  window.releaseHeld = () => { const h = window.held; window.held = []; window.holdOp = null; h.forEach((f) => f()); };
+  window.Worker = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.ops = new Map();
+    }
+    postMessage(msg, transfer) {
+      if (msg?.id) this.ops.set(msg.id, msg.op);
+      return super.postMessage(msg, transfer);
+    }
+    set onmessage(fn) {
+      super.onmessage = (e) => {
+        const op = this.ops.get(e.data?.id);
+        if (window.holdOp && op === window.holdOp && e.data.type !== 'progress') window.held.push(() => fn(e));
+        else fn(e);
+      };
+    }
+  };
+};
+
+test('a slow answer for an old input is never shown under a new one', async () => {
+  const page = await browser.page();
+  await page.addInitScript(HOLD_SCRIPT);
+  await page.goto(`${browser.url}#run`);
+  await page.waitForFunction(() => /held-out test digits/.test(document.querySelector('#run-model-status')?.textContent ?? ''), null, { timeout: 60000 });
+  await waitForPrediction(page, 0);
+  // A test digit is asked for; the visitor draws before it arrives: the drawing stays.
+  await holdAnswers(page, 'mnist_digit');
+  await page.click('#run-next');
+  await page.waitForFunction(() => window.held.length === 1, null, { timeout: 30000 });
+  await page.click('#run-clear');
+  let before = await snapshot(page);
+  await stroke(page, [[150, 40], [145, 120], [138, 240]]);
+  await waitForPrediction(page, before);
+  await page.evaluate(() => window.releaseHeld());
+  await page.waitForTimeout(300);
+  assert.equal(await page.textContent('#run-source'), 'your drawing', 'the late test digit did not replace the drawing');
+  assert.equal((await predicted(page))[0], 1);
+  // A prediction for the drawing is held; the next test digit's prediction arrives first.
+  await holdAnswers(page, 'mnist_predict');
+  await page.click('#run-clear');
+  await stroke(page, [[70, 50], [210, 50], [170, 130], [120, 240]]);
+  await page.waitForFunction(() => window.held.length >= 1, null, { timeout: 30000 });
+  const stale = await snapshot(page);
+  await page.evaluate(() => { window.holdOp = null; });
+  await page.fill('#run-index', '3');
+  await page.press('#run-index', 'Enter');
+  await waitForPrediction(page, stale);
+  const fresh = await predicted(page);
+  await page.evaluate(() => window.releaseHeld());
+  await page.waitForTimeout(300);
+  assert.deepEqual(await predicted(page), fresh, 'the held prediction for the old drawing was dropped');
+  assert.equal(fresh[0], ortFp32[3]);
+  assert.match(await page.textContent('#run-source'), /#3/);
+  assert.deepEqual(page.errors, []);
+  await page.close();
 });
 
 test('test digits: the FP32 prediction is the one ONNX Runtime (and the Rust engine) computes', async () => {
@@ -241,5 +328,34 @@ test('a user\'s own model: FP32 against quantized per output, and a clear error 
   assert.match(message, /node 'gelu_erf': op 'Erf' is not supported/);
   assert.equal(await page.locator('#run-custom-table').isHidden(), true, 'the previous model\'s results are gone');
   await page.locator('#run-custom').screenshot({ path: `${SCREENSHOTS}run-custom-error.png` });
+  await page.close();
+});
+
+test('a bad .npy does not stick: a new model starts without it, and Clear forgets model and input', async () => {
+  const page = await openRun();
+  const model = await readFile(new URL('../../www/models/mnist_mlp.onnx', import.meta.url));
+  const wrong = npyF32([2, 5], new Array(10).fill(0.5));
+  await dropFiles(page, '#run-custom-drop', [{ name: 'mnist_copy.onnx', bytes: model }, { name: 'wrong.npy', bytes: wrong }]);
+  await page.waitForSelector('#run-custom-error:not([hidden])', { timeout: 30000 });
+  assert.match(await page.textContent('#run-custom-error'), /with wrong\.npy/);
+  assert.match(await page.textContent('#run-custom-files'), /input wrong\.npy/);
+  // The model alone again: it runs on random inputs, the wrong input is gone.
+  await dropFiles(page, '#run-custom-drop', [{ name: 'mnist_copy.onnx', bytes: model }]);
+  await page.waitForSelector('#run-custom-table:not([hidden])', { timeout: 30000 });
+  assert.equal(await page.locator('#run-custom-error').isHidden(), true);
+  assert.doesNotMatch(await page.textContent('#run-custom-files'), /wrong\.npy/);
+  assert.match(await page.textContent('#run-custom-input'), /seeded random/);
+  // A bad input for this model, then Clear: nothing is left, and the next model starts clean.
+  await dropFiles(page, '#run-custom-drop', [{ name: 'wrong.npy', bytes: wrong }]);
+  await page.waitForSelector('#run-custom-error:not([hidden])', { timeout: 30000 });
+  await page.click('#run-custom-clear');
+  assert.equal(await page.locator('#run-custom-error').isHidden(), true);
+  assert.equal(await page.locator('#run-custom-table').isHidden(), true);
+  assert.equal(await page.textContent('#run-custom-files'), 'No model loaded.');
+  assert.equal(await page.locator('#run-custom-clear').isDisabled(), true);
+  await dropFiles(page, '#run-custom-drop', [{ name: 'mnist_copy.onnx', bytes: model }]);
+  await page.waitForSelector('#run-custom-table:not([hidden])', { timeout: 30000 });
+  assert.equal(await page.locator('#run-custom-error').isHidden(), true);
+  assert.deepEqual(page.errors, []);
   await page.close();
 });

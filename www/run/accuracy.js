@@ -2,7 +2,7 @@
 // latency) and the per-layer sensitivity chart (one layer quantized at a time). Both run in the
 // worker with progress and Cancel.
 import { runWorker } from './client.js';
-import { $, el, formatBytes, formatPct, fail, clearError, withProgress, progressRow } from './ui.js';
+import { $, el, formatBytes, formatMicros, formatPct, fail, clearError, withProgress, progressRow } from './ui.js';
 
 const ACCURACY_MARKUP = `
   <h2 id="run-accuracy-title">Test accuracy, model size and latency per scheme</h2>
@@ -17,7 +17,7 @@ const ACCURACY_MARKUP = `
     <table id="run-accuracy-table" hidden>
       <thead><tr><th scope="col">variant</th><th scope="col" class="run-text">kind</th><th scope="col">test accuracy</th>
         <th scope="col">Δ vs FP32</th><th scope="col">digits right</th><th scope="col">model size</th>
-        <th scope="col">× smaller</th><th scope="col">latency (µs)</th></tr></thead>
+        <th scope="col">× smaller</th><th scope="col">latency</th></tr></thead>
       <tbody></tbody>
     </table>
   </div>`;
@@ -95,7 +95,7 @@ function renderAccuracy(rows, variants) {
       [v.label], [v.group, 'run-text'], [formatPct(r.accuracy, 2)],
       [i === 0 ? '—' : delta === 0 ? '±0' : `${delta > 0 ? '+' : '−'}${Math.abs(delta).toFixed(2)}`, delta < 0 ? 'run-wrong' : ''],
       [`${r.correct} / ${r.count}`], [formatBytes(r.bytes)], [`${(fp32.bytes / r.bytes).toFixed(1)}×`],
-      [r.latency_micros.toFixed(0)],
+      [formatMicros(r.latency_micros)],
     ]) {
       const td = tr.insertCell();
       td.textContent = text;

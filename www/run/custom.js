@@ -2,7 +2,7 @@
 // outputs with a quantized copy's, output by output. The worker loads and runs both
 // (`custom_load`, `custom_compare` in mnist-ops.js).
 import { runWorker, onRunRestart } from './client.js';
-import { $, el, formatBytes, fail, clearError, opsText } from './ui.js';
+import { $, el, formatBytes, formatMicros, fail, clearError, opsText } from './ui.js';
 
 const MARKUP = `
   <h2 id="run-custom-title">Your own model</h2>
@@ -13,6 +13,10 @@ const MARKUP = `
     <p><strong>Drop an .onnx model (and a .npy input) here</strong></p>
     <p id="run-custom-drop-help" class="hint">or press Enter to choose files</p>
     <input id="run-custom-file" type="file" accept=".onnx,.npy" multiple hidden>
+  </div>
+  <div class="run-row">
+    <button id="run-custom-clear" type="button" disabled>Clear model and input</button>
+    <span id="run-custom-files" class="hint" aria-live="polite">No model loaded.</span>
   </div>
   <div id="run-custom-error" class="run-error" role="alert" hidden></div>
   <dl id="run-custom-model" class="stats" hidden></dl>
@@ -47,6 +51,7 @@ export function mountCustom(section) {
   };
   input.onchange = () => { takeFiles([...input.files]); input.value = ''; };
   $('#run-custom-run').onclick = () => compare();
+  $('#run-custom-clear').onclick = () => clearAll();
   $('#run-custom-scheme').onchange = () => { if (state.model) compare(); };
   document.addEventListener('run-model-loaded', ({ detail }) => {
     const picker = $('#run-custom-scheme');
@@ -58,10 +63,34 @@ export function mountCustom(section) {
   });
   onRunRestart(() => {
     state.model = null;
-    $('#run-custom-model').hidden = true;
-    $('#run-custom-controls').hidden = true;
-    $('#run-custom-table').hidden = true;
+    hideResults();
+    showFiles();
   });
+}
+
+// Forgets the model and its input (a bad .npy goes with it) and empties the panel.
+function clearAll() {
+  state.model = null;
+  state.input = null;
+  hideResults();
+  clearError('#run-custom-error');
+  showFiles();
+  runWorker.request('custom_load', [null, null]).catch(() => {});
+}
+
+function hideResults() {
+  for (const id of ['#run-custom-table', '#run-custom-model', '#run-custom-controls']) $(id).hidden = true;
+  $('#run-custom-latency').textContent = '';
+  $('#run-custom-input').textContent = '';
+}
+
+// What the next run uses: the model and the input file, if any.
+function showFiles() {
+  const parts = [];
+  if (state.model) parts.push(`model ${state.model.name}`);
+  if (state.input) parts.push(`input ${state.input.name}`);
+  $('#run-custom-files').textContent = parts.length ? `Loaded: ${parts.join(', ')}.` : 'No model loaded.';
+  $('#run-custom-clear').disabled = parts.length === 0;
 }
 
 async function takeFiles(files) {
@@ -73,22 +102,26 @@ async function takeFiles(files) {
     fail('#run-custom-error', `${other.map((f) => f.name).join(', ')}: not an .onnx model or a .npy input`);
     if (!onnx && !npy) return;
   }
+  // A new model starts without an input: the previous model's .npy (perhaps the wrong one)
+  // does not stick to it. A .npy dropped with it, or after it, is its input.
+  if (onnx) state.input = null;
   if (npy) state.input = { name: npy.name, bytes: await npy.arrayBuffer() };
   if (onnx) {
     state.model = null;
-    for (const id of ['#run-custom-table', '#run-custom-model', '#run-custom-controls']) $(id).hidden = true;
-    $('#run-custom-latency').textContent = '';
-    $('#run-custom-input').textContent = '';
+    hideResults();
+    showFiles();
     try {
       const bytes = await onnx.arrayBuffer();
       // The engine's message names the file, the node and the op.
       state.model = await runWorker.request('custom_load', [onnx.name, bytes], { transfer: [bytes] });
     } catch (err) {
       fail('#run-custom-error', err.message);
+      showFiles();
       return;
     }
     renderModel(state.model);
   }
+  showFiles();
   if (state.model) await compare();
   else if (npy) $('#run-custom-input').textContent = `Input ${npy.name} is ready; now drop a model.`;
 }
@@ -133,8 +166,10 @@ async function compare() {
       }
     }
     $('#run-custom-table').hidden = false;
-    $('#run-custom-latency').textContent = `FP32: ${r.fp32.micros.toFixed(0)} µs, ${formatBytes(r.fp32.bytes)}; ` +
-      `${r.quantized.description}: ${r.quantized.micros.toFixed(0)} µs, ${formatBytes(r.quantized.bytes)}.`;
+    const runs = (n) => (n === 1 ? 'one run' : `median of ${n} runs`);
+    $('#run-custom-latency').textContent = `Latency, one call on these inputs: FP32 ${formatMicros(r.fp32.micros)} ` +
+      `(${runs(r.fp32.samples)}), ${formatBytes(r.fp32.bytes)}; ${r.quantized.description} ${formatMicros(r.quantized.micros)} ` +
+      `(${runs(r.quantized.samples)}), ${formatBytes(r.quantized.bytes)}.`;
   } catch (err) {
     const input = state.input ? ` with ${state.input.name}` : '';
     fail('#run-custom-error', `Running ${state.model.name}${input}: ${err.message}`);
