@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { launch, dropFiles, SCREENSHOTS } from './browser.mjs';
 import { toMnist } from '../../www/run/preprocess.js';
 import { formatMicros } from '../../www/run/ui.js';
+import { wilson } from '../../www/run/stats.js';
 
 const expected = JSON.parse(await readFile(new URL('../fixtures/mnist/expected.json', import.meta.url), 'utf8'));
 const ortFp32 = [...expected.fp32.predictions].map(Number);
@@ -261,9 +262,25 @@ test('the accuracy table reproduces ONNX Runtime\'s FP32 accuracy, and the per-l
   const rows = await page.$$eval('#run-accuracy-table tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
   const byLabel = Object.fromEntries(rows.map((r) => [r[0], r]));
   assert.equal(rows[0][0], 'FP32');
-  assert.equal(byLabel.FP32[4], `${expected.fp32.correct} / ${expected.fp32.count}`, 'FP32 gets exactly ORT\'s digits right');
+  assert.equal(byLabel.FP32[5], `${expected.fp32.correct} / ${expected.fp32.count}`, 'FP32 gets exactly ORT\'s digits right');
   assert.equal(byLabel.FP32[2], `${(100 * expected.fp32.accuracy).toFixed(2)}%`);
-  const int8Right = Number(byLabel['INT8 dynamic'][4].split(' / ')[0]);
+  // Each accuracy with its 95 % interval; Δ paired against FP32, noise said to be noise.
+  const [lo, hi] = wilson(expected.fp32.correct, expected.fp32.count);
+  assert.equal(byLabel.FP32[3], `${(100 * lo).toFixed(2)}–${(100 * hi).toFixed(2)}`);
+  assert.equal(byLabel.FP32[4], 'reference');
+  assert.match(byLabel['INT8 dynamic'][4], /^[+−±]\d*\.?\d+ ± \d+\.\d\d, within noise$|^±0 ± 0\.00, within noise$/);
+  assert.match(byLabel.int2_sym_channel[4], /^−\d+\.\d\d ± \d+\.\d\d, worse$/);
+  const noise = await page.textContent('#run-accuracy-noise');
+  assert.match(noise, /one standard error of an accuracy near 96\.0% is ≈ 0\.44 points/);
+  assert.match(noise, /Not distinguishable from FP32: INT8 dynamic/);
+  assert.match(noise, /Measurably different: .*int2_sym_channel/);
+  // Against another variant: the Δ column follows.
+  await page.selectOption('#run-accuracy-reference', { label: 'q4_k' });
+  assert.equal(await page.textContent('#run-accuracy-delta-head'), 'Δ vs q4_k (points)');
+  const q4k = await page.$$eval('#run-accuracy-table tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)).find((r) => r[0] === 'q4_k'));
+  assert.equal(q4k[4], 'reference');
+  assert.match(await page.textContent('#run-accuracy-noise'), /Not distinguishable from q4_k: [^.]*q3_k/, 'the issue\'s q4_k against q3_k is noise');
+  const int8Right = Number(byLabel['INT8 dynamic'][5].split(' / ')[0]);
   assert.ok(Math.abs(int8Right - expected.int8_dynamic_ort.correct) <= 10, `INT8 ${int8Right} vs ORT ${expected.int8_dynamic_ort.correct}`);
   for (const label of ['INT8 static (min-max)', 'INT8 static (entropy)', 'INT4 dynamic', 'q4_k', 'nf4', 'fp8_e4m3']) {
     assert.ok(byLabel[label], `the table has ${label}`);

@@ -7,7 +7,8 @@
 //   mnist_digit       [index]            → {pixels: Float32Array(784), label}
 //   mnist_predict     [pixels, configs]  → [{probabilities, predicted, micros (median of samples), samples,
 //                                          bytes, description}]
-//   mnist_accuracy    [configs]          → [{accuracy, correct, count, bytes, latency_micros, description}]
+//   mnist_accuracy    [configs]          → [{accuracy, correct, count, right: Uint8Array (1 per digit
+//                                          right), bytes, latency_micros, description}]
 //                                          (progress per batch; cancellable)
 //   mnist_sensitivity [config]           → {fp32_accuracy, all_accuracy, layers: [{node, op, accuracy}]}
 //   custom_load       [name, bytes]      → the engine's model summary
@@ -17,7 +18,7 @@ import { engineOps } from './engine-ops.js';
 import { mnist_test_set, mnist_variants, read_npy_input, output_error } from '../pkg-run/quantscope.js';
 import { checkpoint } from '../worker-loop.js';
 import { testSetMembers } from './testset.js';
-import { PIXELS, argmax, countCorrect } from '../shared/mnist.js';
+import { PIXELS, CLASSES, argmax, countCorrect } from '../shared/mnist.js';
 
 // Digits per engine run when evaluating: one run of 500 takes well over the 5 ms below which
 // model_run repeats a run to time it, so no work is repeated.
@@ -70,13 +71,18 @@ function withCalibration(config) {
 }
 
 // Digits of the test set a variant gets right; progress after each batch, cancellable there.
-async function testSetCorrect(handle, id, progress) {
+// `right`, if given, gets 1 for each digit it gets right (for paired comparisons).
+async function testSetCorrect(handle, id, progress, right = null) {
   const { set } = loaded();
   let correct = 0;
   for (let start = 0; start < set.count; start += EVAL_BATCH) {
     const n = Math.min(EVAL_BATCH, set.count - start);
     const r = engine.run(handle, { input: { shape: [n, PIXELS], data: set.images.subarray(start * PIXELS, (start + n) * PIXELS) } });
-    correct += countCorrect(r.outputs.probabilities.data, set.labels, start);
+    const probs = r.outputs.probabilities.data;
+    if (right) {
+      for (let i = 0; i < n; i++) right[start + i] = argmax(probs, i * CLASSES, CLASSES) === set.labels[start + i] ? 1 : 0;
+    }
+    correct += countCorrect(probs, set.labels, start);
     progress();
     await checkpoint(id);
   }
@@ -200,8 +206,9 @@ export const mnistOps = {
     const rows = [];
     for (const config of configs) {
       const v = variantFor(config);
-      const correct = await testSetCorrect(v.handle, id, step);
-      rows.push({ accuracy: correct / set.count, correct, count: set.count, bytes: v.bytes, description: v.description });
+      const right = new Uint8Array(set.count);
+      const correct = await testSetCorrect(v.handle, id, step, right);
+      rows.push({ accuracy: correct / set.count, correct, count: set.count, right, bytes: v.bytes, description: v.description });
     }
     // Latencies last: by then V8 has tiered the kernels up from its baseline compiler, which
     // would otherwise slow whichever variant is timed first.
