@@ -8,6 +8,7 @@ import { launch, dropFiles, SCREENSHOTS } from './browser.mjs';
 import { toMnist } from '../../www/run/preprocess.js';
 import { formatMicros } from '../../www/run/ui.js';
 import { wilson } from '../../www/run/stats.js';
+import { onnxModel } from './onnx-writer.mjs';
 
 const expected = JSON.parse(await readFile(new URL('../fixtures/mnist/expected.json', import.meta.url), 'utf8'));
 const ortFp32 = [...expected.fp32.predictions].map(Number);
@@ -373,6 +374,41 @@ test('a bad .npy does not stick: a new model starts without it, and Clear forget
   await dropFiles(page, '#run-custom-drop', [{ name: 'mnist_copy.onnx', bytes: model }]);
   await page.waitForSelector('#run-custom-table:not([hidden])', { timeout: 30000 });
   assert.equal(await page.locator('#run-custom-error').isHidden(), true);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test('a model without inputs asks for its open dimensions by their names; argmax only for classifiers', async () => {
+  const page = await openRun();
+  // An image model with named and unnamed open dimensions, and a feature-map output.
+  const model = onnxModel({
+    nodes: [{ op: 'Relu', name: 'relu', inputs: ['image'], outputs: ['features'] }],
+    inputs: [{ name: 'image', shape: ['batch', 3, 'height', '?'] }],
+    outputs: [{ name: 'features', shape: ['batch', 3, 'height', '?'] }],
+  });
+  await dropFiles(page, '#run-custom-drop', [{ name: 'features.onnx', bytes: model }]);
+  await page.waitForSelector('#run-custom-table:not([hidden])', { timeout: 30000 });
+  const fields = await page.$$eval('#run-custom-size-fields label', (ls) => ls.map((l) => [l.textContent.trim(), l.querySelector('input').value]));
+  assert.deepEqual(fields, [['batch', '1'], ['height', '224'], ['image, axis 3', '224']]);
+  assert.match(await page.textContent('#run-custom-input'), /image \[1, 3, 224, 224\]: seeded random/);
+  assert.equal(await page.locator('#run-custom-argmax').isHidden(), true, 'a feature map has no argmax to agree on');
+  // Another size: the run follows.
+  await page.fill('#run-custom-size-fields input[data-key="batch"]', '2');
+  await page.press('#run-custom-size-fields input[data-key="batch"]', 'Enter');
+  await page.waitForFunction(() => /image \[2, 3, 224, 224\]/.test(document.querySelector('#run-custom-input').textContent), null, { timeout: 30000 });
+  assert.equal((await page.$$eval('#run-custom-table tbody td', (tds) => tds.map((t) => t.textContent)))[1], '[2, 3, 224, 224]');
+  // A size that is no size: a specific error, the last results kept.
+  await page.fill('#run-custom-size-fields input[data-key="height"]', '0');
+  await page.press('#run-custom-size-fields input[data-key="height"]', 'Enter');
+  await page.waitForSelector('#run-custom-error:not([hidden])');
+  assert.match(await page.textContent('#run-custom-error'), /the size of 'height' must be a whole number from 1 to 1,000,000, not '0'/);
+  await page.locator('#run-custom').screenshot({ path: `${SCREENSHOTS}run-custom-sizes.png` });
+  // A classifier ([batch, classes]) shows whether the argmax agrees.
+  const mlp = await readFile(new URL('../../www/models/mnist_mlp.onnx', import.meta.url));
+  await dropFiles(page, '#run-custom-drop', [{ name: 'mnist_copy.onnx', bytes: mlp }]);
+  await page.waitForSelector('#run-custom-table:not([hidden])', { timeout: 30000 });
+  assert.equal(await page.locator('#run-custom-argmax').isHidden(), false);
+  assert.match((await page.$$eval('#run-custom-table tbody td', (tds) => tds.map((t) => t.textContent)))[6], /^(yes|no|\d)/);
   assert.deepEqual(page.errors, []);
   await page.close();
 });

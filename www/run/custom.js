@@ -7,8 +7,8 @@ import { $, el, formatBytes, formatMicros, fail, clearError, opsText } from './u
 const MARKUP = `
   <h2 id="run-custom-title">Your own model</h2>
   <p class="hint">Drop a small .onnx model — and, if you like, a .npy array as its first input — to compare its
-    FP32 outputs with a quantized copy's. Without a .npy every input gets seeded random values from N(0, 1)
-    (symbolic dimensions set to 1). Nothing is uploaded.</p>
+    FP32 outputs with a quantized copy's. Without a .npy every input gets seeded random values from N(0, 1),
+    of the sizes you set for its named dimensions. Nothing is uploaded.</p>
   <div id="run-custom-drop" class="run-drop" tabindex="0" role="button" aria-describedby="run-custom-drop-help">
     <p><strong>Drop an .onnx model (and a .npy input) here</strong></p>
     <p id="run-custom-drop-help" class="hint">or press Enter to choose files</p>
@@ -20,6 +20,10 @@ const MARKUP = `
   </div>
   <div id="run-custom-error" class="run-error" role="alert" hidden></div>
   <dl id="run-custom-model" class="stats" hidden></dl>
+  <fieldset id="run-custom-sizes" class="run-sizes" hidden>
+    <legend>Input sizes: the model leaves these dimensions open</legend>
+    <div class="run-row" id="run-custom-size-fields"></div>
+  </fieldset>
   <div class="run-row" id="run-custom-controls" hidden>
     <label for="run-custom-scheme">quantized with</label> <select id="run-custom-scheme"></select>
     <button id="run-custom-run" type="button">Run FP32 and quantized</button>
@@ -29,7 +33,7 @@ const MARKUP = `
     <table id="run-custom-table" hidden>
       <thead><tr><th scope="col">output</th><th scope="col">shape</th><th scope="col">max |error|</th>
         <th scope="col">mean |error|</th><th scope="col">SQNR (dB)</th><th scope="col">cosine</th>
-        <th scope="col" title="rows (over the last axis) whose largest value is at the same index">argmax agrees</th></tr></thead>
+        <th scope="col" id="run-custom-argmax" title="for [classes] and [batch, classes] outputs: rows whose largest value is at the same index">argmax agrees</th></tr></thead>
       <tbody></tbody>
     </table>
   </div>
@@ -79,7 +83,7 @@ function clearAll() {
 }
 
 function hideResults() {
-  for (const id of ['#run-custom-table', '#run-custom-model', '#run-custom-controls']) $(id).hidden = true;
+  for (const id of ['#run-custom-table', '#run-custom-model', '#run-custom-controls', '#run-custom-sizes']) $(id).hidden = true;
   $('#run-custom-latency').textContent = '';
   $('#run-custom-input').textContent = '';
 }
@@ -121,6 +125,7 @@ async function takeFiles(files) {
     }
     renderModel(state.model);
   }
+  if (state.model) renderSizes();
   showFiles();
   if (state.model) await compare();
   else if (npy) $('#run-custom-input').textContent = `Input ${npy.name} is ready; now drop a model.`;
@@ -136,6 +141,76 @@ function renderModel(info) {
   }
   dl.hidden = false;
   $('#run-custom-controls').hidden = false;
+  renderSizes();
+}
+
+// A size for an open dimension, from its name (batch 1, sequence 16, image sides 224, channels 3)
+// or, unnamed, from its place in the shape (NCHW images: [1, 3, 224, 224]).
+function defaultSize(name, axis, rank) {
+  if (/batch|^(n|b|bs)$/i.test(name)) return 1;
+  if (/seq|len|token|time|step/i.test(name)) return 16;
+  if (/height|width|^(h|w)$|size|side/i.test(name)) return 224;
+  if (/chan|^c$/i.test(name)) return 3;
+  if (rank === 4 && axis === 1) return 3;
+  if (rank === 4 && axis >= 2) return 224;
+  if (rank === 3 && axis === 1) return 16;
+  return 1;
+}
+
+// The open dimensions of the inputs that get random values: one field per name (a name means the
+// same size wherever it appears), one per unnamed ('?') axis.
+function openDims() {
+  const dims = new Map();
+  state.model.inputs.forEach((io, i) => {
+    if (i === 0 && state.input) return; // the .npy gives it
+    (io.shape ?? []).forEach((d, axis) => {
+      if (typeof d === 'number') return;
+      const key = d === '?' ? `${io.name}:${axis}` : d;
+      if (!dims.has(key)) {
+        dims.set(key, { key, label: d === '?' ? `${io.name}, axis ${axis}` : d, size: defaultSize(d === '?' ? '' : d, axis, io.shape.length) });
+      }
+    });
+  });
+  return [...dims.values()];
+}
+
+function renderSizes() {
+  const fields = $('#run-custom-size-fields');
+  const previous = Object.fromEntries([...fields.querySelectorAll('input')].map((i) => [i.dataset.key, i.value]));
+  const dims = state.model ? openDims() : [];
+  fields.replaceChildren(...dims.map((d) => {
+    const input = el('input', { type: 'number', min: 1, step: 1, value: previous[d.key] ?? d.size, 'data-key': d.key, inputmode: 'numeric' });
+    input.onchange = () => compare();
+    return el('label', {}, `${d.label} `, input);
+  }));
+  $('#run-custom-sizes').hidden = dims.length === 0;
+}
+
+// Most values one random input may hold (64 MB of f32), so a typo is an error, not a stalled tab.
+const MAX_INPUT_VALUES = 1 << 24;
+
+// The shape of every input that gets random values, from the size fields; throws a message
+// naming the field that is wrong.
+function randomShapes() {
+  const sizes = {};
+  for (const input of $('#run-custom-size-fields').querySelectorAll('input')) {
+    const v = Number(input.value);
+    if (!Number.isInteger(v) || v < 1 || v > 1e6) {
+      throw new Error(`the size of '${input.parentElement.textContent.trim()}' must be a whole number from 1 to 1,000,000, not '${input.value}'`);
+    }
+    sizes[input.dataset.key] = v;
+  }
+  const shapes = {};
+  state.model.inputs.forEach((io, i) => {
+    if ((i === 0 && state.input) || !io.shape) return;
+    const shape = io.shape.map((d, axis) => (typeof d === 'number' ? d : sizes[d === '?' ? `${io.name}:${axis}` : d]));
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (n > MAX_INPUT_VALUES) {
+      throw new Error(`input '${io.name}' [${shape.join(', ')}] would hold ${n.toLocaleString('en-US')} values; at most ${MAX_INPUT_VALUES.toLocaleString('en-US')}`);
+    }
+    shapes[io.name] = shape;
+  });
+  return shapes;
 }
 
 async function compare() {
@@ -149,11 +224,15 @@ async function compare() {
   clearError('#run-custom-error');
   try {
     const config = JSON.parse($('#run-custom-scheme').value);
+    const shapes = randomShapes();
     // A copy of the .npy bytes goes over, so it can be reused with the next scheme.
     const npy = state.input ? state.input.bytes.slice(0) : null;
-    const r = await runWorker.request('custom_compare', [config, npy], { transfer: npy ? [npy] : [] });
+    const r = await runWorker.request('custom_compare', [config, npy, shapes], { transfer: npy ? [npy] : [] });
     $('#run-custom-input').textContent = r.inputs.map((i) =>
       `${i.name} [${i.shape.join(', ')}]: ${i.source === 'npy' ? state.input.name : 'seeded random N(0, 1)'}`).join('; ');
+    // "argmax agrees" means something only for classifier outputs ([classes], [batch, classes]).
+    const classifier = r.outputs.some((o) => o.argmax_agreement !== null);
+    $('#run-custom-argmax').hidden = !classifier;
     const body = $('#run-custom-table tbody');
     body.replaceChildren();
     for (const o of r.outputs) {
@@ -164,6 +243,7 @@ async function compare() {
         m ? m.cosine_similarity.toFixed(5) : '—', agreement(o.argmax_agreement)]) {
         tr.insertCell().textContent = text;
       }
+      tr.cells[6].hidden = !classifier;
     }
     $('#run-custom-table').hidden = false;
     const runs = (n) => (n === 1 ? 'one run' : `median of ${n} runs`);

@@ -12,7 +12,7 @@
 //                                          (progress per batch; cancellable)
 //   mnist_sensitivity [config]           → {fp32_accuracy, all_accuracy, layers: [{node, op, accuracy}]}
 //   custom_load       [name, bytes]      → the engine's model summary
-//   custom_compare    [config, npyBytes | null] → {inputs, outputs: [{name, shape, dtype, metrics,
+//   custom_compare    [config, npyBytes | null, shapes: {input: shape of its random values}] → {inputs, outputs: [{name, shape, dtype, metrics,
 //                                          argmax_agreement}], fp32, quantized}
 import { engineOps } from './engine-ops.js';
 import { mnist_test_set, mnist_variants, read_npy_input, output_error } from '../pkg-run/quantscope.js';
@@ -123,15 +123,19 @@ function progressReporter(id, total) {
   return () => self.postMessage({ id, type: 'progress', done: ++done, total });
 }
 
-// 'N' or '?' dimensions become 1; a model that declares no shape needs a .npy.
-function concreteShape(io) {
+// The page sets the open dimensions (custom.js: the input size fields); a model that declares no
+// shape needs a .npy.
+function concreteShape(io, shape) {
   if (!io.shape) throw new Error(`input '${io.name}' declares no shape: drop a .npy with its values`);
-  return io.shape.map((d) => (typeof d === 'number' ? d : 1));
+  if (!shape || shape.length !== io.shape.length || shape.some((d, i) => typeof io.shape[i] === 'number' && d !== io.shape[i])) {
+    throw new Error(`input '${io.name}' [${io.shape.join(', ')}]: no size given for its open dimensions`);
+  }
+  return shape;
 }
 
 // Seeded N(0, 1) values (integers 0–9 for integer inputs), so a run can be repeated exactly.
-function seededInput(io) {
-  const shape = concreteShape(io);
+function seededInput(io, givenShape) {
+  const shape = concreteShape(io, givenShape);
   const n = shape.reduce((a, b) => a * b, 1);
   let s = 0x9e3779b9;
   const uniform = () => {
@@ -149,10 +153,12 @@ function seededInput(io) {
   return { shape, data };
 }
 
-// Fraction of rows (over the last axis) whose argmax agrees; null for outputs with one class.
+// Fraction of rows whose argmax agrees, for classifier-like outputs only: [classes] or
+// [batch, classes] with two classes or more (a feature map's or a box list's argmax means
+// nothing); null otherwise.
 function argmaxAgreement(a, b, shape) {
   const classes = shape.length ? shape[shape.length - 1] : 1;
-  if (classes < 2 || a.length !== b.length || a.length === 0) return null;
+  if (shape.length > 2 || classes < 2 || a.length !== b.length || a.length === 0) return null;
   const rows = a.length / classes;
   let same = 0;
   for (let r = 0; r < rows; r++) if (argmax(a, r * classes, classes) === argmax(b, r * classes, classes)) same++;
@@ -247,7 +253,7 @@ export const mnistOps = {
     return custom.model;
   },
 
-  custom_compare(_ws, _id, [config, npyBytes]) {
+  custom_compare(_ws, _id, [config, npyBytes, shapes = {}]) {
     const model = custom.model;
     if (!model) throw new Error('drop a model first');
     const inputs = {}, used = [];
@@ -257,7 +263,7 @@ export const mnistOps = {
         inputs[io.name] = { shape: t.shape, data: t.data };
         used.push({ name: io.name, shape: t.shape, source: 'npy' });
       } else {
-        inputs[io.name] = seededInput(io);
+        inputs[io.name] = seededInput(io, shapes[io.name]);
         used.push({ name: io.name, shape: inputs[io.name].shape, source: 'random' });
       }
     });
