@@ -345,7 +345,12 @@ test('a user\'s own model: FP32 against quantized per output, and a clear error 
   assert.match(message, /erf_unsupported\.onnx/);
   assert.match(message, /node 'gelu_erf': op 'Erf' is not supported/);
   assert.equal(await page.locator('#run-custom-table').isHidden(), true, 'the previous model\'s results are gone');
+  assert.equal(await page.getAttribute('#run-custom-refused a', 'href'), 'README.md#run-a-model');
   await page.locator('#run-custom').screenshot({ path: `${SCREENSHOTS}run-custom-error.png` });
+  // Its weights can be inspected instead: the file opens in the Inspect view.
+  await page.click('#run-custom-inspect');
+  await page.waitForFunction(() => document.body.dataset.view === 'inspect');
+  await page.waitForFunction(() => /erf_unsupported\.onnx/.test(document.querySelector('#view-inspect').textContent), null, { timeout: 30000 });
   await page.close();
 });
 

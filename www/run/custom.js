@@ -2,6 +2,7 @@
 // outputs with a quantized copy's, output by output. The worker loads and runs both
 // (`custom_load`, `custom_compare` in mnist-ops.js).
 import { runWorker, onRunRestart } from './client.js';
+import { showView } from '../views.js';
 import { $, el, formatBytes, formatMicros, fail, clearError, opsText } from './ui.js';
 
 const MARKUP = `
@@ -19,6 +20,10 @@ const MARKUP = `
     <span id="run-custom-files" class="hint" aria-live="polite">No model loaded.</span>
   </div>
   <div id="run-custom-error" class="run-error" role="alert" hidden></div>
+  <p id="run-custom-refused" class="run-row hint" hidden>
+    <span>The ops the engine runs are listed in the <a href="README.md#run-a-model" target="_blank" rel="noopener">README</a>.</span>
+    <button id="run-custom-inspect" type="button">Inspect its weights instead</button>
+  </p>
   <dl id="run-custom-model" class="stats" hidden></dl>
   <fieldset id="run-custom-sizes" class="run-sizes" hidden>
     <legend>Input sizes: the model leaves these dimensions open</legend>
@@ -39,7 +44,7 @@ const MARKUP = `
   </div>
   <p id="run-custom-latency" class="hint"></p>`;
 
-const state = { model: null, input: null, busy: false };
+const state = { model: null, input: null, busy: false, refused: null };
 
 export function mountCustom(section) {
   section.innerHTML = MARKUP;
@@ -56,6 +61,7 @@ export function mountCustom(section) {
   input.onchange = () => { takeFiles([...input.files]); input.value = ''; };
   $('#run-custom-run').onclick = () => compare();
   $('#run-custom-clear').onclick = () => clearAll();
+  $('#run-custom-inspect').onclick = () => inspectInstead(state.refused);
   $('#run-custom-scheme').onchange = () => { if (state.model) compare(); };
   document.addEventListener('run-model-loaded', ({ detail }) => {
     const picker = $('#run-custom-scheme');
@@ -72,6 +78,18 @@ export function mountCustom(section) {
   });
 }
 
+// A model the engine refused can still be looked at: its file goes to the Inspect view (through
+// that view's own file input, as if chosen there), which reads its weights.
+function inspectInstead(file) {
+  if (!file) return;
+  const files = new DataTransfer();
+  files.items.add(file);
+  const input = document.getElementById('file-input');
+  input.files = files.files;
+  input.dispatchEvent(new Event('change'));
+  showView('inspect');
+}
+
 // Forgets the model and its input (a bad .npy goes with it) and empties the panel.
 function clearAll() {
   state.model = null;
@@ -83,6 +101,8 @@ function clearAll() {
 }
 
 function hideResults() {
+  state.refused = null;
+  $('#run-custom-refused').hidden = true;
   for (const id of ['#run-custom-table', '#run-custom-model', '#run-custom-controls', '#run-custom-sizes']) $(id).hidden = true;
   $('#run-custom-latency').textContent = '';
   $('#run-custom-input').textContent = '';
@@ -120,6 +140,9 @@ async function takeFiles(files) {
       state.model = await runWorker.request('custom_load', [onnx.name, bytes], { transfer: [bytes] });
     } catch (err) {
       fail('#run-custom-error', err.message);
+      // The engine cannot run it, but its weights can still be inspected.
+      state.refused = onnx;
+      $('#run-custom-refused').hidden = false;
       showFiles();
       return;
     }
