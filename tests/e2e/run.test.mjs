@@ -343,7 +343,7 @@ test('a user\'s own model: FP32 against quantized per output, and a clear error 
   await page.waitForSelector('#run-custom-error:not([hidden])', { timeout: 30000 });
   const message = await page.locator('#run-custom-error').textContent();
   assert.match(message, /erf_unsupported\.onnx/);
-  assert.match(message, /node 'gelu_erf': op 'Erf' is not supported/);
+  assert.match(message, /ops the engine does not run: Erf ×1$/);
   assert.equal(await page.locator('#run-custom-table').isHidden(), true, 'the previous model\'s results are gone');
   assert.equal(await page.getAttribute('#run-custom-refused a', 'href'), 'README.md#run-a-model');
   await page.locator('#run-custom').screenshot({ path: `${SCREENSHOTS}run-custom-error.png` });
@@ -351,6 +351,22 @@ test('a user\'s own model: FP32 against quantized per output, and a clear error 
   await page.click('#run-custom-inspect');
   await page.waitForFunction(() => document.body.dataset.view === 'inspect');
   await page.waitForFunction(() => /erf_unsupported\.onnx/.test(document.querySelector('#view-inspect').textContent), null, { timeout: 30000 });
+  await page.click('#tab-run');
+  // A model lacking several ops is refused once, with every op it lacks and how many nodes use it.
+  const detector = onnxModel({
+    nodes: [
+      { op: 'Erf', name: 'e1', inputs: ['x'], outputs: ['a'] },
+      { op: 'Relu', name: 'r', inputs: ['a'], outputs: ['b'] },
+      { op: 'Floor', name: 'f1', inputs: ['b'], outputs: ['c'] },
+      { op: 'Erf', name: 'e2', inputs: ['c'], outputs: ['d'] },
+      { op: 'NonZero', name: 'nz', inputs: ['d'], outputs: ['y'] },
+    ],
+    inputs: [{ name: 'x', shape: [4] }],
+    outputs: [{ name: 'y', shape: ['?', '?'] }],
+  });
+  await dropFiles(page, '#run-custom-drop', [{ name: 'detector.onnx', bytes: detector }]);
+  await page.waitForFunction(() => /detector\.onnx/.test(document.querySelector('#run-custom-error').textContent), null, { timeout: 30000 });
+  assert.equal(await page.textContent('#run-custom-error'), 'detector.onnx: ops the engine does not run: Erf ×2, Floor ×1, NonZero ×1');
   await page.close();
 });
 
