@@ -106,6 +106,9 @@ test('the prediction table\'s latency is the median of repeated timings, and say
   const cells = await page.$$eval('#run-predictions tfoot tr:nth-child(2) td', (tds) => tds.map((td) => td.textContent));
   assert.equal(cells.length, 4);
   for (const c of cells) assert.match(c, /^\d+(\.\d+)? (µs|ms)$/);
+  // At desktop width all four columns show without scrolling.
+  const [table, box] = await page.$eval('#run-predictions', (t) => [t.scrollWidth, t.parentElement.clientWidth]);
+  assert.ok(table <= box, `the prediction table is ${table} px in a ${box} px box`);
   await page.close();
 });
 
