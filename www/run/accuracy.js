@@ -2,7 +2,8 @@
 // latency) and the per-layer sensitivity chart (one layer quantized at a time). Both run in the
 // worker with progress and Cancel.
 import { runWorker } from './client.js';
-import { $, el, formatBytes, formatPct, fail, clearError, withProgress, progressRow } from './ui.js';
+import { wilson, pairedDifference } from './stats.js';
+import { $, el, formatBytes, formatMicros, formatPct, fail, clearError, withProgress, progressRow } from './ui.js';
 
 const ACCURACY_MARKUP = `
   <h2 id="run-accuracy-title">Test accuracy, model size and latency per scheme</h2>
@@ -13,11 +14,16 @@ const ACCURACY_MARKUP = `
   <button id="run-accuracy-start" type="button">Measure every scheme</button>
   ${progressRow('run-accuracy-progress')}
   <div id="run-accuracy-error" class="run-error" role="alert" hidden></div>
+  <p id="run-accuracy-noise" class="hint" aria-live="polite"></p>
+  <div class="run-row" id="run-accuracy-compare" hidden>
+    <label for="run-accuracy-reference">Δ against</label> <select id="run-accuracy-reference"></select>
+  </div>
   <div class="table-wrap">
     <table id="run-accuracy-table" hidden>
       <thead><tr><th scope="col">variant</th><th scope="col" class="run-text">kind</th><th scope="col">test accuracy</th>
-        <th scope="col">Δ vs FP32</th><th scope="col">digits right</th><th scope="col">model size</th>
-        <th scope="col">× smaller</th><th scope="col">latency (µs)</th></tr></thead>
+        <th scope="col" title="Wilson score interval">95% interval</th>
+        <th scope="col" id="run-accuracy-delta-head" title="percentage points, ±1.96·SE of the paired difference over the same digits">Δ vs FP32 (points)</th><th scope="col">digits right</th><th scope="col">model size</th>
+        <th scope="col">× smaller</th><th scope="col">latency</th></tr></thead>
       <tbody></tbody>
     </table>
   </div>`;
@@ -42,12 +48,14 @@ const SENSITIVITY_MARKUP = `
   </div>`;
 
 let autoStarted = false;
+let measured = null; // the last accuracy run: {rows, variants}
 
 export function mountAccuracy(accuracySection, sensitivitySection, { ready }) {
   accuracySection.innerHTML = ACCURACY_MARKUP;
   sensitivitySection.innerHTML = SENSITIVITY_MARKUP;
   $('#run-accuracy-start').onclick = () => measureAccuracy(ready);
   $('#run-sensitivity-start').onclick = () => measureSensitivity(ready);
+  $('#run-accuracy-reference').onchange = () => renderAccuracy();
   document.addEventListener('run-model-loaded', ({ detail }) => {
     const picker = $('#run-sensitivity-scheme');
     const previous = picker.value;
@@ -73,7 +81,11 @@ async function measureAccuracy(ready) {
     const rows = await withProgress($('#run-accuracy-progress'),
       (onProgress) => runWorker.start('mnist_accuracy', [model.variants.map((v) => v.config)], { onProgress }),
       'Evaluating');
-    if (rows) renderAccuracy(rows, model.variants);
+    if (rows) {
+      measured = { rows, variants: model.variants };
+      fillReferencePicker(model.variants);
+      renderAccuracy();
+    }
   } catch (err) {
     fail('#run-accuracy-error', `The accuracy table failed: ${err.message}`);
   } finally {
@@ -81,21 +93,48 @@ async function measureAccuracy(ready) {
   }
 }
 
-function renderAccuracy(rows, variants) {
+// The Δ column's reference: any measured variant (FP32 first).
+function fillReferencePicker(variants) {
+  const picker = $('#run-accuracy-reference');
+  const previous = picker.value;
+  picker.replaceChildren(...variants.map((v, i) => new Option(v.label, String(i))));
+  picker.value = previous && Number(previous) < variants.length ? previous : '0';
+  $('#run-accuracy-compare').hidden = false;
+}
+
+const points = (x) => (100 * x).toFixed(2);
+const signed = (x) => (x === 0 ? '±0' : `${x > 0 ? '+' : '−'}${points(Math.abs(x))}`);
+
+function renderAccuracy() {
+  const { rows, variants } = measured;
   const fp32 = rows[0];
+  const ref = Number($('#run-accuracy-reference').value) || 0;
+  const refLabel = variants[ref].label;
+  $('#run-accuracy-delta-head').textContent = `Δ vs ${refLabel} (points)`;
+  const within = [], differ = [];
   const body = $('#run-accuracy-table tbody');
   body.replaceChildren();
   rows.forEach((r, i) => {
     const v = variants[i];
     const tr = body.insertRow();
     tr.title = r.description ?? v.description;
-    const delta = 100 * (r.accuracy - fp32.accuracy);
+    const [lo, hi] = wilson(r.correct, r.count);
+    const d = pairedDifference(r.right, rows[ref].right);
+    let delta, deltaClass = '';
+    if (i === ref) delta = 'reference';
+    else {
+      // Paired over the same digits; within ±1.96·SE the two cannot be told apart.
+      const verdict = d.distinguishable ? (d.difference < 0 ? 'worse' : 'better') : 'within noise';
+      delta = `${signed(d.difference)} ± ${points(d.halfWidth)}, ${verdict}`;
+      deltaClass = d.distinguishable ? (d.difference < 0 ? 'run-wrong' : 'run-right') : 'run-noise';
+      (d.distinguishable ? differ : within).push(v.label);
+    }
     for (const [text, cls] of [
       // Two decimals: one digit of 2,000 is 0.05 points.
-      [v.label], [v.group, 'run-text'], [formatPct(r.accuracy, 2)],
-      [i === 0 ? '—' : delta === 0 ? '±0' : `${delta > 0 ? '+' : '−'}${Math.abs(delta).toFixed(2)}`, delta < 0 ? 'run-wrong' : ''],
+      [v.label], [v.group, 'run-text'], [formatPct(r.accuracy, 2)], [`${points(lo)}–${points(hi)}`],
+      [delta, deltaClass],
       [`${r.correct} / ${r.count}`], [formatBytes(r.bytes)], [`${(fp32.bytes / r.bytes).toFixed(1)}×`],
-      [r.latency_micros.toFixed(0)],
+      [formatMicros(r.latency_micros)],
     ]) {
       const td = tr.insertCell();
       td.textContent = text;
@@ -107,6 +146,12 @@ function renderAccuracy(rows, variants) {
   $('#run-accuracy-summary').textContent = int8
     ? `FP32 ${formatPct(fp32.accuracy, 2)} → INT8 ${formatPct(int8.accuracy, 2)}, ${formatBytes(fp32.bytes)} → ${formatBytes(int8.bytes)}, on ${fp32.count.toLocaleString('en-US')} test digits.`
     : '';
+  const se = Math.sqrt((fp32.accuracy * (1 - fp32.accuracy)) / fp32.count);
+  $('#run-accuracy-noise').textContent =
+    `On ${fp32.count.toLocaleString('en-US')} digits one standard error of an accuracy near ${formatPct(fp32.accuracy, 1)} is ` +
+    `≈ ${points(se)} points (the 95% interval column). Every variant sees the same digits, so Δ is paired: it counts ` +
+    `only the digits the two disagree on (±1.96·SE of the paired difference), which tells smaller gaps apart. Not distinguishable from ${refLabel}: ${within.join(', ') || 'none'}. ` +
+    `Measurably different: ${differ.join(', ') || 'none'}.`;
 }
 
 async function measureSensitivity(ready) {

@@ -2,20 +2,33 @@
 // outputs with a quantized copy's, output by output. The worker loads and runs both
 // (`custom_load`, `custom_compare` in mnist-ops.js).
 import { runWorker, onRunRestart } from './client.js';
-import { $, el, formatBytes, fail, clearError, opsText } from './ui.js';
+import { showView } from '../views.js';
+import { $, el, formatBytes, formatMicros, fail, clearError, opsText } from './ui.js';
 
 const MARKUP = `
   <h2 id="run-custom-title">Your own model</h2>
   <p class="hint">Drop a small .onnx model — and, if you like, a .npy array as its first input — to compare its
-    FP32 outputs with a quantized copy's. Without a .npy every input gets seeded random values from N(0, 1)
-    (symbolic dimensions set to 1). Nothing is uploaded.</p>
+    FP32 outputs with a quantized copy's. Without a .npy every input gets seeded random values from N(0, 1),
+    of the sizes you set for its named dimensions. Nothing is uploaded.</p>
   <div id="run-custom-drop" class="run-drop" tabindex="0" role="button" aria-describedby="run-custom-drop-help">
     <p><strong>Drop an .onnx model (and a .npy input) here</strong></p>
     <p id="run-custom-drop-help" class="hint">or press Enter to choose files</p>
     <input id="run-custom-file" type="file" accept=".onnx,.npy" multiple hidden>
   </div>
+  <div class="run-row">
+    <button id="run-custom-clear" type="button" disabled>Clear model and input</button>
+    <span id="run-custom-files" class="hint" aria-live="polite">No model loaded.</span>
+  </div>
   <div id="run-custom-error" class="run-error" role="alert" hidden></div>
+  <p id="run-custom-refused" class="run-row hint" hidden>
+    <span>The ops the engine runs are listed in the <a href="README.md#run-a-model" target="_blank" rel="noopener">README</a>.</span>
+    <button id="run-custom-inspect" type="button">Inspect its weights instead</button>
+  </p>
   <dl id="run-custom-model" class="stats" hidden></dl>
+  <fieldset id="run-custom-sizes" class="run-sizes" hidden>
+    <legend>Input sizes: the model leaves these dimensions open</legend>
+    <div class="run-row" id="run-custom-size-fields"></div>
+  </fieldset>
   <div class="run-row" id="run-custom-controls" hidden>
     <label for="run-custom-scheme">quantized with</label> <select id="run-custom-scheme"></select>
     <button id="run-custom-run" type="button">Run FP32 and quantized</button>
@@ -25,13 +38,13 @@ const MARKUP = `
     <table id="run-custom-table" hidden>
       <thead><tr><th scope="col">output</th><th scope="col">shape</th><th scope="col">max |error|</th>
         <th scope="col">mean |error|</th><th scope="col">SQNR (dB)</th><th scope="col">cosine</th>
-        <th scope="col" title="rows (over the last axis) whose largest value is at the same index">argmax agrees</th></tr></thead>
+        <th scope="col" id="run-custom-argmax" title="for [classes] and [batch, classes] outputs: rows whose largest value is at the same index">argmax agrees</th></tr></thead>
       <tbody></tbody>
     </table>
   </div>
   <p id="run-custom-latency" class="hint"></p>`;
 
-const state = { model: null, input: null, busy: false };
+const state = { model: null, input: null, busy: false, refused: null };
 
 export function mountCustom(section) {
   section.innerHTML = MARKUP;
@@ -47,6 +60,8 @@ export function mountCustom(section) {
   };
   input.onchange = () => { takeFiles([...input.files]); input.value = ''; };
   $('#run-custom-run').onclick = () => compare();
+  $('#run-custom-clear').onclick = () => clearAll();
+  $('#run-custom-inspect').onclick = () => inspectInstead(state.refused);
   $('#run-custom-scheme').onchange = () => { if (state.model) compare(); };
   document.addEventListener('run-model-loaded', ({ detail }) => {
     const picker = $('#run-custom-scheme');
@@ -58,10 +73,48 @@ export function mountCustom(section) {
   });
   onRunRestart(() => {
     state.model = null;
-    $('#run-custom-model').hidden = true;
-    $('#run-custom-controls').hidden = true;
-    $('#run-custom-table').hidden = true;
+    hideResults();
+    showFiles();
   });
+}
+
+// A model the engine refused can still be looked at: its file goes to the Inspect view (through
+// that view's own file input, as if chosen there), which reads its weights.
+function inspectInstead(file) {
+  if (!file) return;
+  const files = new DataTransfer();
+  files.items.add(file);
+  const input = document.getElementById('file-input');
+  input.files = files.files;
+  input.dispatchEvent(new Event('change'));
+  showView('inspect');
+}
+
+// Forgets the model and its input (a bad .npy goes with it) and empties the panel.
+function clearAll() {
+  state.model = null;
+  state.input = null;
+  hideResults();
+  clearError('#run-custom-error');
+  showFiles();
+  runWorker.request('custom_load', [null, null]).catch(() => {});
+}
+
+function hideResults() {
+  state.refused = null;
+  $('#run-custom-refused').hidden = true;
+  for (const id of ['#run-custom-table', '#run-custom-model', '#run-custom-controls', '#run-custom-sizes']) $(id).hidden = true;
+  $('#run-custom-latency').textContent = '';
+  $('#run-custom-input').textContent = '';
+}
+
+// What the next run uses: the model and the input file, if any.
+function showFiles() {
+  const parts = [];
+  if (state.model) parts.push(`model ${state.model.name}`);
+  if (state.input) parts.push(`input ${state.input.name}`);
+  $('#run-custom-files').textContent = parts.length ? `Loaded: ${parts.join(', ')}.` : 'No model loaded.';
+  $('#run-custom-clear').disabled = parts.length === 0;
 }
 
 async function takeFiles(files) {
@@ -73,22 +126,30 @@ async function takeFiles(files) {
     fail('#run-custom-error', `${other.map((f) => f.name).join(', ')}: not an .onnx model or a .npy input`);
     if (!onnx && !npy) return;
   }
+  // A new model starts without an input: the previous model's .npy (perhaps the wrong one)
+  // does not stick to it. A .npy dropped with it, or after it, is its input.
+  if (onnx) state.input = null;
   if (npy) state.input = { name: npy.name, bytes: await npy.arrayBuffer() };
   if (onnx) {
     state.model = null;
-    for (const id of ['#run-custom-table', '#run-custom-model', '#run-custom-controls']) $(id).hidden = true;
-    $('#run-custom-latency').textContent = '';
-    $('#run-custom-input').textContent = '';
+    hideResults();
+    showFiles();
     try {
       const bytes = await onnx.arrayBuffer();
       // The engine's message names the file, the node and the op.
       state.model = await runWorker.request('custom_load', [onnx.name, bytes], { transfer: [bytes] });
     } catch (err) {
       fail('#run-custom-error', err.message);
+      // The engine cannot run it, but its weights can still be inspected.
+      state.refused = onnx;
+      $('#run-custom-refused').hidden = false;
+      showFiles();
       return;
     }
     renderModel(state.model);
   }
+  if (state.model) renderSizes();
+  showFiles();
   if (state.model) await compare();
   else if (npy) $('#run-custom-input').textContent = `Input ${npy.name} is ready; now drop a model.`;
 }
@@ -103,6 +164,76 @@ function renderModel(info) {
   }
   dl.hidden = false;
   $('#run-custom-controls').hidden = false;
+  renderSizes();
+}
+
+// A size for an open dimension, from its name (batch 1, sequence 16, image sides 224, channels 3)
+// or, unnamed, from its place in the shape (NCHW images: [1, 3, 224, 224]).
+function defaultSize(name, axis, rank) {
+  if (/batch|^(n|b|bs)$/i.test(name)) return 1;
+  if (/seq|len|token|time|step/i.test(name)) return 16;
+  if (/height|width|^(h|w)$|size|side/i.test(name)) return 224;
+  if (/chan|^c$/i.test(name)) return 3;
+  if (rank === 4 && axis === 1) return 3;
+  if (rank === 4 && axis >= 2) return 224;
+  if (rank === 3 && axis === 1) return 16;
+  return 1;
+}
+
+// The open dimensions of the inputs that get random values: one field per name (a name means the
+// same size wherever it appears), one per unnamed ('?') axis.
+function openDims() {
+  const dims = new Map();
+  state.model.inputs.forEach((io, i) => {
+    if (i === 0 && state.input) return; // the .npy gives it
+    (io.shape ?? []).forEach((d, axis) => {
+      if (typeof d === 'number') return;
+      const key = d === '?' ? `${io.name}:${axis}` : d;
+      if (!dims.has(key)) {
+        dims.set(key, { key, label: d === '?' ? `${io.name}, axis ${axis}` : d, size: defaultSize(d === '?' ? '' : d, axis, io.shape.length) });
+      }
+    });
+  });
+  return [...dims.values()];
+}
+
+function renderSizes() {
+  const fields = $('#run-custom-size-fields');
+  const previous = Object.fromEntries([...fields.querySelectorAll('input')].map((i) => [i.dataset.key, i.value]));
+  const dims = state.model ? openDims() : [];
+  fields.replaceChildren(...dims.map((d) => {
+    const input = el('input', { type: 'number', min: 1, step: 1, value: previous[d.key] ?? d.size, 'data-key': d.key, inputmode: 'numeric' });
+    input.onchange = () => compare();
+    return el('label', {}, `${d.label} `, input);
+  }));
+  $('#run-custom-sizes').hidden = dims.length === 0;
+}
+
+// Most values one random input may hold (64 MB of f32), so a typo is an error, not a stalled tab.
+const MAX_INPUT_VALUES = 1 << 24;
+
+// The shape of every input that gets random values, from the size fields; throws a message
+// naming the field that is wrong.
+function randomShapes() {
+  const sizes = {};
+  for (const input of $('#run-custom-size-fields').querySelectorAll('input')) {
+    const v = Number(input.value);
+    if (!Number.isInteger(v) || v < 1 || v > 1e6) {
+      throw new Error(`the size of '${input.parentElement.textContent.trim()}' must be a whole number from 1 to 1,000,000, not '${input.value}'`);
+    }
+    sizes[input.dataset.key] = v;
+  }
+  const shapes = {};
+  state.model.inputs.forEach((io, i) => {
+    if ((i === 0 && state.input) || !io.shape) return;
+    const shape = io.shape.map((d, axis) => (typeof d === 'number' ? d : sizes[d === '?' ? `${io.name}:${axis}` : d]));
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (n > MAX_INPUT_VALUES) {
+      throw new Error(`input '${io.name}' [${shape.join(', ')}] would hold ${n.toLocaleString('en-US')} values; at most ${MAX_INPUT_VALUES.toLocaleString('en-US')}`);
+    }
+    shapes[io.name] = shape;
+  });
+  return shapes;
 }
 
 async function compare() {
@@ -116,11 +247,15 @@ async function compare() {
   clearError('#run-custom-error');
   try {
     const config = JSON.parse($('#run-custom-scheme').value);
+    const shapes = randomShapes();
     // A copy of the .npy bytes goes over, so it can be reused with the next scheme.
     const npy = state.input ? state.input.bytes.slice(0) : null;
-    const r = await runWorker.request('custom_compare', [config, npy], { transfer: npy ? [npy] : [] });
+    const r = await runWorker.request('custom_compare', [config, npy, shapes], { transfer: npy ? [npy] : [] });
     $('#run-custom-input').textContent = r.inputs.map((i) =>
       `${i.name} [${i.shape.join(', ')}]: ${i.source === 'npy' ? state.input.name : 'seeded random N(0, 1)'}`).join('; ');
+    // "argmax agrees" means something only for classifier outputs ([classes], [batch, classes]).
+    const classifier = r.outputs.some((o) => o.argmax_agreement !== null);
+    $('#run-custom-argmax').hidden = !classifier;
     const body = $('#run-custom-table tbody');
     body.replaceChildren();
     for (const o of r.outputs) {
@@ -131,10 +266,13 @@ async function compare() {
         m ? m.cosine_similarity.toFixed(5) : '—', agreement(o.argmax_agreement)]) {
         tr.insertCell().textContent = text;
       }
+      tr.cells[6].hidden = !classifier;
     }
     $('#run-custom-table').hidden = false;
-    $('#run-custom-latency').textContent = `FP32: ${r.fp32.micros.toFixed(0)} µs, ${formatBytes(r.fp32.bytes)}; ` +
-      `${r.quantized.description}: ${r.quantized.micros.toFixed(0)} µs, ${formatBytes(r.quantized.bytes)}.`;
+    const runs = (n) => (n === 1 ? 'one run' : `median of ${n} runs`);
+    $('#run-custom-latency').textContent = `Latency, one call on these inputs: FP32 ${formatMicros(r.fp32.micros)} ` +
+      `(${runs(r.fp32.samples)}), ${formatBytes(r.fp32.bytes)}; ${r.quantized.description} ${formatMicros(r.quantized.micros)} ` +
+      `(${runs(r.quantized.samples)}), ${formatBytes(r.quantized.bytes)}.`;
   } catch (err) {
     const input = state.input ? ` with ${state.input.name}` : '';
     fail('#run-custom-error', `Running ${state.model.name}${input}: ${err.message}`);

@@ -21,6 +21,14 @@ export function formatBytes(n) {
   return `${(n / 1024 / 1024).toFixed(1)} MB`;
 }
 
+// A duration in µs as people read it: '164 µs', '66.6 ms', '1.23 s'.
+export function formatMicros(us) {
+  if (!Number.isFinite(us)) return '—';
+  if (us < 1000) return `${us < 10 ? us.toFixed(1) : us.toFixed(0)} µs`;
+  if (us < 1e6) return `${(us / 1000).toFixed(us < 1e4 ? 2 : 1)} ms`;
+  return `${(us / 1e6).toFixed(2)} s`;
+}
+
 // [['Gemm', 3], ['Relu', 2]] (the engine's op counts) → 'Gemm ×3, Relu ×2'
 export function opsText(ops) {
   return ops.map(([op, n]) => (n > 1 ? `${op} ×${n}` : op)).join(', ');

@@ -7,7 +7,9 @@ import { DrawingPad, drawDigit } from './pad.js';
 import { toMnist } from './preprocess.js';
 import { mountAccuracy } from './accuracy.js';
 import { mountCustom } from './custom.js';
-import { $, el, formatBytes, fail, clearError, opsText } from './ui.js';
+import { $, el, formatBytes, formatMicros, fail, clearError, opsText } from './ui.js';
+import { latest } from '../shared/latest.js';
+import { isIgnorable } from '../shared/dom.js';
 
 const MODEL_URL = new URL('../models/mnist_mlp.onnx', import.meta.url);
 const TEST_URL = new URL('../models/mnist_test.npz', import.meta.url);
@@ -61,7 +63,7 @@ const MARKUP = `
           <tbody></tbody>
           <tfoot>
             <tr><th scope="row">predicted</th><td></td><td></td><td></td><td></td></tr>
-            <tr><th scope="row">latency (µs)</th><td></td><td></td><td></td><td></td></tr>
+            <tr><th scope="row" id="run-latency-label" title="one digit (batch 1): the median of repeated timings, each the mean over at least 2 ms of runs">latency (median)</th><td></td><td></td><td></td><td></td></tr>
             <tr><th scope="row">model size</th><td></td><td></td><td></td><td></td></tr>
           </tfoot>
         </table>
@@ -81,14 +83,20 @@ const state = {
   fixed: [],           // the prediction table's fixed columns [{label, config}]
   pixels: null,        // the current 28×28 input (Float32Array) or null
   testIndex: null,     // the test digit shown, or null for a drawing
-  predictSeq: 0,       // latest prediction request; older answers are dropped
+  predictSeq: 0,       // numbers the prediction requests (data-requested / data-rendered)
 };
+
+// Only the newest input's answers count (latest.js): a slow prediction for an old drawing, or a
+// test digit asked for before the visitor drew, is dropped when it arrives.
+const newestPrediction = latest();
+const newestInput = latest();
 
 export function mountRun() {
   const view = document.getElementById('view-run');
   view.innerHTML = MARKUP;
   const pad = new DrawingPad($('#run-pad'), {
     onChange: () => {
+      newestInput.supersede(); // a test digit still on its way is no longer wanted
       state.testIndex = null;
       state.pixels = pad.empty ? null : toMnist(pad.ink(), 280, 280);
       showInput('your drawing');
@@ -190,14 +198,14 @@ async function pickTest(index) {
     const model = await ensureLoaded();
     const n = model.test_count;
     index = ((Math.round(index) % n) + n) % n;
-    const digit = await runWorker.request('mnist_digit', [index]);
+    const digit = await newestInput(runWorker.request('mnist_digit', [index]));
     state.testIndex = index;
     state.pixels = digit.pixels;
     $('#run-index').value = String(index);
     state.pad.showDigit(digit.pixels);
     showInput(`test digit #${index}, labelled ${digit.label}`, digit.label);
   } catch (err) {
-    fail('#run-error', err.message);
+    fail('#run-error', err);
   }
 }
 
@@ -217,6 +225,7 @@ async function predict() {
   $('#run-predictions').dataset.requested = String(seq);
   const body = $('#run-predictions tbody');
   if (!state.pixels) {
+    newestPrediction.supersede();
     body.replaceChildren();
     for (const row of $('#run-predictions tfoot').rows) for (const td of [...row.cells].slice(1)) td.textContent = '';
     return;
@@ -225,12 +234,11 @@ async function predict() {
     await ensureLoaded();
     clearError('#run-error');
     const columns = [...state.fixed, chosenColumn()].filter(Boolean);
-    const results = await runWorker.request('mnist_predict', [state.pixels, columns.map((c) => c.config)]);
-    if (seq !== state.predictSeq) return;
+    const results = await newestPrediction(runWorker.request('mnist_predict', [state.pixels, columns.map((c) => c.config)]));
     renderPredictions(results);
     $('#run-predictions').dataset.rendered = String(seq);
   } catch (err) {
-    if (seq === state.predictSeq) fail('#run-error', `Prediction failed: ${err.message}`);
+    if (!isIgnorable(err)) fail('#run-error', `Prediction failed: ${err.message}`);
   }
 }
 
@@ -252,11 +260,12 @@ function renderPredictions(results) {
     }
   }
   const [predicted, latency, size] = $('#run-predictions tfoot').rows;
+  $('#run-latency-label').textContent = `latency (median of ${results[0]?.samples ?? 1})`;
   results.forEach((r, i) => {
     const cell = predicted.cells[i + 1];
     cell.textContent = String(r.predicted);
     cell.className = state.label === null ? '' : r.predicted === state.label ? 'run-right' : 'run-wrong';
-    latency.cells[i + 1].textContent = r.micros.toFixed(0);
+    latency.cells[i + 1].textContent = formatMicros(r.micros);
     size.cells[i + 1].textContent = formatBytes(r.bytes);
   });
 }

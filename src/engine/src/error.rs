@@ -11,8 +11,9 @@ pub enum EngineError {
     Decode(String),
     /// An initializer, a Constant or a tensor attribute whose data cannot be decoded.
     BadTensor { name: String, why: String },
-    /// An op type the engine does not implement (checked when the model loads).
-    UnsupportedOp { node: String, op: String, domain: String },
+    /// Op types the engine does not implement, checked over the whole graph when the model
+    /// loads: every one of them, in the order the graph first uses them.
+    UnsupportedOps(Vec<MissingOp>),
     /// An attribute value, dtype combination or mode the op implementation does not support.
     Unsupported { node: String, op: String, why: String },
     /// An attribute that is required and missing, of the wrong type, or out of range.
@@ -43,17 +44,26 @@ pub enum EngineError {
     Quantize(String),
 }
 
+/// One op type a model uses that the engine does not implement, and how many nodes use it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingOp {
+    /// The op type, `domain.Op` outside the default ONNX domain (op types have no dots).
+    pub op: String,
+    pub count: usize,
+}
+
 impl fmt::Display for EngineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use EngineError::*;
         match self {
             Decode(why) => write!(f, "cannot load the model: {why}"),
             BadTensor { name, why } => write!(f, "tensor '{name}' cannot be read: {why}"),
-            UnsupportedOp { node, op, domain } if domain.is_empty() || domain == "ai.onnx" => {
-                write!(f, "node '{node}': op '{op}' is not supported by the engine")
-            }
-            UnsupportedOp { node, op, domain } => {
-                write!(f, "node '{node}': op '{domain}.{op}' is not supported by the engine (only the default ONNX domain is)")
+            UnsupportedOps(ops) => {
+                f.write_str("ops the engine does not run:")?;
+                for (i, m) in ops.iter().enumerate() {
+                    write!(f, "{} {} ×{}", if i == 0 { "" } else { "," }, m.op, m.count)?;
+                }
+                Ok(())
             }
             Unsupported { node, op, why } => write!(f, "node '{node}' ({op}): not supported: {why}"),
             BadAttribute { node, op, attribute, why } => write!(f, "node '{node}' ({op}): attribute '{attribute}' {why}"),

@@ -10,7 +10,7 @@ use super::attr::Attrs;
 use super::ops::{self, BuildCtx, Input, Inputs, Op, OpError};
 use super::tensor_proto;
 use super::value::{DType, Value};
-use crate::error::EngineError;
+use crate::error::{EngineError, MissingOp};
 use prost::Message;
 use quantscope_formats::onnx::proto::{DimensionValue, ModelProto, NodeProto, ValueInfoProto};
 use serde::Serialize;
@@ -176,6 +176,27 @@ fn constant_value(node: &NodeProto, name: &str) -> Result<Value, EngineError> {
     })
 }
 
+/// Every node whose op the engine does not implement (another domain, or a default-domain op
+/// not in the registry), grouped by op type: a model is refused once with the whole list, not
+/// one op at a time.
+fn missing_ops(nodes: &[NodeProto]) -> Vec<MissingOp> {
+    let mut missing: Vec<MissingOp> = Vec::new();
+    for n in nodes {
+        let op = n.op_type.as_deref().unwrap_or("");
+        let domain = n.domain.as_deref().unwrap_or("");
+        let default_domain = domain.is_empty() || domain == "ai.onnx";
+        if default_domain && (op == ops::CONSTANT || ops::lookup(op).is_some()) {
+            continue;
+        }
+        let op = if default_domain { op.to_string() } else { format!("{domain}.{op}") };
+        match missing.iter_mut().find(|m| m.op == op) {
+            Some(m) => m.count += 1,
+            None => missing.push(MissingOp { op, count: 1 }),
+        }
+    }
+    missing
+}
+
 impl Model {
     /// Loads an ONNX model: every op is built (unsupported ops and attributes fail here),
     /// every input reference resolved, the nodes sorted, constant subgraphs folded and
@@ -190,6 +211,11 @@ impl Model {
             .filter_map(|o| o.version)
             .max()
             .ok_or_else(|| EngineError::Decode("the model imports no opset for the default ONNX domain".into()))?;
+
+        let missing = missing_ops(&graph.node);
+        if !missing.is_empty() {
+            return Err(EngineError::UnsupportedOps(missing));
+        }
 
         let mut names: Vec<String> = Vec::new();
         let mut constants: Vec<Option<Arc<Value>>> = Vec::new();
@@ -235,18 +261,11 @@ impl Model {
         for (i, n) in graph.node.iter().enumerate() {
             let name = display_name(n, i);
             let op_type = n.op_type.clone().unwrap_or_default();
-            let domain = n.domain.clone().unwrap_or_default();
-            if !(domain.is_empty() || domain == "ai.onnx") {
-                return Err(EngineError::UnsupportedOp { node: name, op: op_type, domain });
-            }
             let op = if op_type == ops::CONSTANT {
                 None
             } else {
-                let spec = ops::lookup(&op_type).ok_or_else(|| EngineError::UnsupportedOp {
-                    node: name.clone(),
-                    op: op_type.clone(),
-                    domain: domain.clone(),
-                })?;
+                // missing_ops has refused every op the registry lacks; this cannot fail.
+                let Some(spec) = ops::lookup(&op_type) else { continue };
                 let given = n.input.len();
                 if given < spec.inputs.0 || n.input.iter().take(spec.required).any(|s| s.is_empty()) {
                     let missing = (0..spec.required).find(|&k| n.input.get(k).map_or(true, |s| s.is_empty())).unwrap_or(0);

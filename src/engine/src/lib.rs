@@ -27,7 +27,7 @@ mod quantize;
 pub mod tensor_proto;
 pub mod value;
 
-pub use error::EngineError;
+pub use error::{EngineError, MissingOp};
 pub use graph::{Dim, IoInfo, Model, NodeInfo};
 pub use quantize::{QuantizeConfig, QuantizeKind, STATIC_PERCENTILE};
 pub use value::{DType, Data, Value};

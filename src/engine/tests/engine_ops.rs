@@ -8,7 +8,7 @@
 mod common;
 
 use quantscope_engine::builder::{attr_float, attr_int, attr_ints, attr_string, attr_tensor, GraphBuilder};
-use quantscope_engine::{DType, Data, Dim, EngineError, Model, Value};
+use quantscope_engine::{DType, Data, Dim, EngineError, MissingOp, Model, Value};
 
 browser_tests!();
 
@@ -44,15 +44,38 @@ fn run1(m: &Model, inputs: Vec<(&str, Value)>) -> Result<Value, EngineError> {
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
-fn unknown_op_names_node_and_op() {
+fn unknown_op_is_named() {
     let mut g = GraphBuilder::new(17);
     g.input("x", DType::F32, &[Some(2)]).node("Frobnicate", "mystery", &["x"], &["y"], vec![]).output("y", DType::F32, &[Some(2)]);
     let e = load_err(&g);
-    assert_eq!(e, EngineError::UnsupportedOp { node: "mystery".into(), op: "Frobnicate".into(), domain: String::new() });
-    assert_eq!(e.to_string(), "node 'mystery': op 'Frobnicate' is not supported by the engine");
+    assert_eq!(e, EngineError::UnsupportedOps(vec![MissingOp { op: "Frobnicate".into(), count: 1 }]));
+    assert_eq!(e.to_string(), "ops the engine does not run: Frobnicate ×1");
     let mut g = GraphBuilder::new(17);
     g.input("x", DType::F32, &[Some(2)]).node_in_domain("com.microsoft", "QLinearAdd", "qa", &["x"], &["y"]).output("y", DType::F32, &[]);
-    assert!(load_err(&g).to_string().contains("op 'com.microsoft.QLinearAdd' is not supported"));
+    assert_eq!(load_err(&g).to_string(), "ops the engine does not run: com.microsoft.QLinearAdd ×1");
+}
+
+/// A detector lacking several ops is refused once, with every missing op and its count, in the
+/// order the graph first uses them (not for the first one alone).
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn every_unsupported_op_is_listed_with_counts() {
+    let mut g = GraphBuilder::new(17);
+    g.input("x", DType::F32, &[Some(2)]);
+    g.node("TopK", "t1", &["x"], &["a"], vec![]);
+    g.node("Relu", "r", &["a"], &["b"], vec![]);
+    g.node("Resize", "up1", &["b"], &["c"], vec![]);
+    g.node("TopK", "t2", &["c"], &["d"], vec![]);
+    for (i, (from, to)) in [("d", "f1"), ("f1", "f2"), ("f2", "f3"), ("f3", "f4")].into_iter().enumerate() {
+        g.node("NonZero", &format!("nonzero{i}"), &[from], &[to], vec![]);
+    }
+    g.node_in_domain("com.microsoft", "FusedConv", "fc", &["f4"], &["y"]);
+    g.output("y", DType::F32, &[]);
+    let e = load_err(&g);
+    let EngineError::UnsupportedOps(missing) = &e else { panic!("{e:?}") };
+    let summary: Vec<(&str, usize)> = missing.iter().map(|m| (m.op.as_str(), m.count)).collect();
+    assert_eq!(summary, [("TopK", 2), ("Resize", 1), ("NonZero", 4), ("com.microsoft.FusedConv", 1)]);
+    assert_eq!(e.to_string(), "ops the engine does not run: TopK ×2, Resize ×1, NonZero ×4, com.microsoft.FusedConv ×1");
 }
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
