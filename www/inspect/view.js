@@ -71,6 +71,7 @@ function clearCanvas(canvas) {
 // The selected-scheme report and its histograms, emptied.
 function clearSchemePanel() {
   $('#scheme-stats').replaceChildren();
+  $('#scheme-flushed').hidden = true;
   clearCanvas($('#histogram'));
   clearCanvas($('#error-histogram'));
 }
@@ -352,10 +353,23 @@ function param(r, name) {
   return r.params.find((p) => p.name === name);
 }
 
+// Every finite value came back as 0 (an unscaled cast such as fp4_e2m1, whose smallest step is
+// 0.5, on weights of std 0.02): SQNR is exactly 0 dB (noise = signal) and there is no direction
+// left to compare (cosine similarity undefined; the core reports 0).
+function flushedToZero(r) {
+  return r.sqnr_db === 0 && (r.cosine_similarity === 0 || Number.isNaN(r.cosine_similarity));
+}
+
 function renderScheme(r) {
   $('#selected-scheme-name').textContent = r.scheme;
   $('#scheme-picker').value = r.scheme;
   $('#scheme-description').textContent = r.description;
+  const flushed = flushedToZero(r);
+  $('#scheme-flushed').hidden = !flushed;
+  $('#scheme-flushed').textContent = flushed ? `${r.scheme} flushed every value of this tensor to 0: it is a cast with ` +
+    'no scale, and all the values are smaller than half its smallest step. The SQNR of 0 dB means the error is the ' +
+    'whole signal; cosine similarity is undefined against an all-zero tensor (shown as —). A scaled scheme of the same ' +
+    'bits (e.g. mxfp4, nf4, int4_sym) keeps the values.' : '';
   const first = (p) => (p.values.length === 1 ? fmt(p.values[0]) : `${fmt(p.values[0])}, ${fmt(p.values[1])}, …`);
   const shown = r.params.map((p) => [p.name.replace(/_/g, ' '), first(p), p.name]);
   statsList($('#scheme-stats'), [
@@ -364,7 +378,7 @@ function renderScheme(r) {
     ['SQNR (dB)', fmt(r.sqnr_db, { nullText: '∞ (exact)' }), 'sqnr'],
     ['max |error|', fmt(r.max_abs_error), 'max_abs_error'],
     ['mean |error|', fmt(r.mean_abs_error), 'mean_abs_error'],
-    ['cosine similarity', fmt(r.cosine_similarity), 'cosine'],
+    ['cosine similarity', flushed ? '—' : fmt(r.cosine_similarity, { nanText: '—' }), 'cosine'],
     ['bits / weight', fmt(r.bits_per_weight), 'bpw'],
     ['bytes', fmt(r.bytes), 'bytes'],
     ['× smaller than FP32', fmt(r.compression_ratio), 'compression'],
@@ -381,7 +395,7 @@ const COLUMNS = [
   ['mse', (r) => fmt(r.mse)],
   ['sqnr_db', (r) => fmt(r.sqnr_db, { nullText: '∞' })],
   ['max_abs_error', (r) => fmt(r.max_abs_error)],
-  ['cosine_similarity', (r) => fmt(r.cosine_similarity)],
+  ['cosine_similarity', (r) => (flushedToZero(r) ? '—' : fmt(r.cosine_similarity, { nanText: '—' }))],
   ['clipped_fraction', (r) => `${fmt(100 * r.clipped_fraction)} %`],
   ['levels_used', (r) => `${r.levels_used}/${r.levels_total}`],
 ];
