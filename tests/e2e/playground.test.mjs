@@ -152,6 +152,9 @@ test('model summary, tensor filter and the whole-model comparison with cancel', 
   const files = ['f32_c.npy', 'e2e_weights.npy'];
   await dropFiles(page, '#drop-zone', await Promise.all(files.map(async (name) => ({ name, bytes: await readFile(new URL(name, fixtures)) }))));
   await page.waitForFunction(() => document.querySelectorAll('#tensor-list li').length === 3);
+  // The Model section shows the file loaded last; all loaded tensors only when asked.
+  assert.equal(await stat(page, '#model-stats', 'parameters'), '3,072');
+  await page.selectOption('#model-scope', 'all');
   // 256×256 sample + 3×5 + 64×48, all float32.
   assert.equal(await stat(page, '#model-stats', 'parameters'), (65536 + 15 + 3072).toLocaleString('en-US'));
   assert.equal(await stat(page, '#model-stats', 'stored_bpw'), '32');
@@ -176,8 +179,8 @@ test('model summary, tensor filter and the whole-model comparison with cancel', 
   const row = await page.$$eval('#model-table tr[data-scheme="int8_sym"] td', (tds) => tds.map((td) => td.textContent));
   // One f32 scale per tensor on top of 8 bits per weight.
   const n = 65536 + 15 + 3072;
-  assertShown(row[1], (8 * (n + 12)) / n, 'int8_sym bits per weight over the model');
-  assert.ok(Number(row[5]) > 35 && Number(row[5]) < 50, `int8 SQNR over the model: ${row[5]}`);
+  assertShown(row[2], (8 * (n + 12)) / n, 'int8_sym bits per weight over the model');
+  assert.ok(Number(row[6]) > 35 && Number(row[6]) < 50, `int8 SQNR over the model: ${row[6]}`);
   await page.screenshot({ path: `${SCREENSHOTS}model.png`, fullPage: true });
   assert.deepEqual(page.errors, []);
   await page.close();

@@ -100,7 +100,7 @@ export function wireGgufExport({ files, client, saveBytes, reportError }) {
       const { plan, blob } = await job.promise;
       const name = `${base}.${type}.gguf`;
       saveBytes(blob, name);
-      result.textContent = describePlan(name, plan);
+      showPlan(result, name, plan);
       result.hidden = false;
       document.body.dataset.ggufExported = 'true';
     } catch (err) {
@@ -111,15 +111,29 @@ export function wireGgufExport({ files, client, saveBytes, reportError }) {
   };
 }
 
-// "model.q4_0.gguf: 12.3 MB; 10 tensors as q4_0, 2 as f32 (1-D: kept in f32, as llama.cpp does)".
-function describePlan(name, plan) {
+// "model.q4_0.gguf: 12.3 MB; 10 tensors as q4_0, 2 as f32.", then every tensor that is not in
+// the requested type and why, in a list that opens on request (a model can have hundreds).
+function showPlan(box, name, plan) {
   const byType = new Map();
   for (const t of plan.tensors) byType.set(t.type, (byType.get(t.type) ?? 0) + 1);
   const counts = [...byType].map(([type, n]) => `${n} as ${type}`).join(', ');
   const notes = plan.tensors.filter((t) => t.note);
-  const shown = notes.slice(0, 3).map((t) => `${t.name}: ${t.note}`);
-  const more = notes.length > 3 ? `; ${notes.length - 3} more fell back` : '';
-  return `${name}: ${mb(plan.bytes)}; ${counts}.${shown.length ? ` ${shown.join('; ')}${more}.` : ''}`;
+  const line = document.createElement('span');
+  line.textContent = `${name}: ${mb(plan.bytes)}; ${counts}.`;
+  box.replaceChildren(line);
+  if (!notes.length) return;
+  const details = document.createElement('details');
+  details.id = 'gguf-fallbacks';
+  const summary = document.createElement('summary');
+  summary.textContent = `${notes.length} tensor${notes.length === 1 ? '' : 's'} not in ${plan.scheme}: show which and why`;
+  const list = document.createElement('ul');
+  list.replaceChildren(...notes.map((t) => {
+    const li = document.createElement('li');
+    li.textContent = `${t.name}: ${t.note}`;
+    return li;
+  }));
+  details.append(summary, list);
+  box.append(' ', details);
 }
 
 // Lists the loaded files in the export picker (keeping the choice) and enables the button.

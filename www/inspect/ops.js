@@ -1,7 +1,20 @@
 // Worker operations of the Inspect view: `(ws, id, args) => value` on the worker's Workspace,
 // merged into the workbench worker's table (www/worker.js). The Learn view's 'Compare schemes'
 // panel reuses `compare`.
+import { gguf_types } from '../pkg/quantscope.js';
 import { checkpoint } from '../worker-loop.js';
+
+// Scheme ids and ggml type ids differ only for the half floats.
+const GGUF_TYPE_OF = { fp16: 'f16' };
+const SCHEME_OF_GGUF_TYPE = { f16: 'fp16' };
+
+// The type each tensor gets in a GGUF export as `type`: the export's plan, made and dropped
+// (planning reads only shapes). [{name, type, bytes, note}] in the order of `indices`.
+function planTypes(ws, indices, type) {
+  const plan = ws.export_gguf_begin(indices, type, 'compare');
+  ws.export_gguf_cancel(plan.export_id);
+  return plan.tensors;
+}
 
 // Values whose statistics one step of open_file streams (about 20–60 ms of work), and bytes of
 // GGUF export gathered before they are folded into a Blob (which the browser may keep on disk).
@@ -85,26 +98,44 @@ export const inspectOps = {
     return { tensor, schemes, histogram };
   },
 
-  // Every scheme on every tensor, aggregated per scheme: parameter-weighted MSE and SQNR over
-  // all weights (Σx² / Σe², with Σx² = n·(std² + mean²) from each tensor's statistics).
-  async compare_model(ws, id, [indices, schemeIds]) {
-    const totals = new Map(schemeIds.map((s) => [s, { scheme: s, bytes: 0, elements: 0, compared: 0, squared_error: 0, signal: 0 }]));
-    const total = indices.length * schemeIds.length;
+  // Every scheme on every tensor of a model, aggregated per scheme: parameter-weighted MSE and SQNR
+  // over all weights (Σx² / Σe², with Σx² = n·(std² + mean²) from each tensor's statistics), and
+  // each tensor's own numbers for the breakdown. A scheme that is a GGUF type is applied as the
+  // GGUF export applies it: export_gguf_begin's plan (formats::gguf_writer::choose_type, the
+  // export's own rule) gives the type each tensor really gets — 1-D tensors f32, rows that are
+  // not whole blocks a fallback type.
+  async compare_model(ws, id, [tensors, schemeIds]) {
+    const indices = tensors.map((t) => t.index);
+    const ggufTypes = new Set(gguf_types().map((t) => t.id));
+    const total = tensors.length * schemeIds.length;
     let done = 0;
-    for (const index of indices) {
-      for (const scheme of schemeIds) {
-        const r = ws.compare(index, [scheme], { bins: 1 });
-        const s = r.schemes[0], stats = r.tensor.stats, t = totals.get(scheme);
-        t.bytes += s.bytes;
-        t.elements += stats.count;
-        t.compared += s.compared;
-        t.squared_error += s.mse * s.compared;
-        if (s.compared > 0) t.signal += s.compared * (stats.std ** 2 + stats.mean ** 2);
+    const rows = [];
+    for (const scheme of schemeIds) {
+      const planned = ggufTypes.has(GGUF_TYPE_OF[scheme] ?? scheme) ? planTypes(ws, indices, GGUF_TYPE_OF[scheme] ?? scheme) : null;
+      const row = { scheme, gguf: planned !== null, bytes: 0, elements: 0, compared: 0, squared_error: 0, signal: 0, tensors: [] };
+      for (const [k, t] of tensors.entries()) {
+        const type = planned ? planned[k].type : scheme;
+        const signal = t.count * (t.std ** 2 + t.mean ** 2);
+        let entry;
+        if (type === 'f32') {
+          // Kept as stored floats: exact.
+          entry = { name: t.name, type, bytes: planned[k].bytes, compared: t.count, mse: 0, sqnr_db: null, note: planned[k].note };
+        } else {
+          const s = ws.compare(t.index, [SCHEME_OF_GGUF_TYPE[type] ?? type], { bins: 1 }).schemes[0];
+          entry = { name: t.name, type, bytes: s.bytes, compared: s.compared, mse: s.mse, sqnr_db: s.sqnr_db, note: planned?.[k].note ?? null };
+        }
+        row.tensors.push(entry);
+        row.bytes += entry.bytes;
+        row.elements += t.count;
+        row.compared += entry.compared;
+        row.squared_error += entry.mse * entry.compared;
+        if (entry.compared > 0) row.signal += signal;
         self.postMessage({ id, type: 'progress', done: ++done, total });
         await checkpoint(id);
       }
+      rows.push(row);
     }
-    return [...totals.values()].map((t) => ({
+    return rows.map((t) => ({
       ...t,
       bits_per_weight: t.elements ? (8 * t.bytes) / t.elements : 0,
       mse: t.compared ? t.squared_error / t.compared : 0,

@@ -25,6 +25,11 @@ const state = {
   sort: { key: null, descending: false },
   running: null,      // {cancel} of the full comparison under way
   modelJob: null,     // {cancel} of the whole-model comparison under way
+  modelRows: [],      // the last whole-model comparison, one row per scheme (inspect/ops.js compare_model)
+  modelSort: { key: null, descending: false },
+  modelBreakdown: null, // the scheme whose per-tensor rows are shown
+  modelKey: '',       // the tensor indices the Model section summarises now
+  newFile: false,     // a file was just added: the Model section switches to it
 };
 
 const params = (t) => t.shape.reduce((a, b) => a * b, 1);
@@ -66,6 +71,7 @@ function clearCanvas(canvas) {
 // The selected-scheme report and its histograms, emptied.
 function clearSchemePanel() {
   $('#scheme-stats').replaceChildren();
+  $('#scheme-flushed').hidden = true;
   clearCanvas($('#histogram'));
   clearCanvas($('#error-histogram'));
 }
@@ -83,7 +89,7 @@ function bytesText(n) {
   const units = ['B', 'KB', 'MB', 'GB', 'TB'];
   let i = 0;
   while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
-  return `${i ? n.toPrecision(3) : n} ${units[i]}`;
+  return `${i ? n.toPrecision(3) : Math.round(n)} ${units[i]}`;
 }
 
 // The view's error box (#error), for a message or an Error; '' clears it.
@@ -137,13 +143,41 @@ function renderTensorList() {
 // Memory to run a model: parameters × bits / 8 × 1.2 (activations, buffers and runtime).
 const memory = (parameters, bits) => (parameters * bits) / 8 * 1.2;
 
+// The tensors the Model section summarises: one loaded file's (the latest by default), or every
+// loaded tensor, built-in samples included, only when "all loaded" is picked.
+const ALL_LOADED = 'all';
+
+function modelTensors() {
+  const scope = $('#model-scope').value;
+  if (scope === ALL_LOADED || scope === '') return state.tensors;
+  const f = state.files[Number(scope)];
+  const mine = new Set(f?.indices ?? []);
+  return state.tensors.filter((t) => mine.has(t.index));
+}
+
+function renderModelScope() {
+  const select = $('#model-scope');
+  const keep = select.value;
+  const options = state.files.map((f, i) => new Option(`${f.file} (${f.count} tensor${f.count === 1 ? '' : 's'})`, String(i)));
+  options.push(new Option(`all loaded tensors (${state.tensors.length}, samples included)`, ALL_LOADED));
+  select.replaceChildren(...options);
+  const kept = keep === ALL_LOADED || (keep !== '' && Number(keep) < state.files.length);
+  select.value = kept && !state.newFile ? keep : (state.files.length ? String(state.files.length - 1) : ALL_LOADED);
+  state.newFile = false;
+}
+
 function renderModel() {
   const section = $('#model');
   section.hidden = state.tensors.length === 0;
-  const total = state.tensors.reduce((a, t) => a + params(t), 0);
-  const stored = state.tensors.reduce((a, t) => a + (t.stored_bytes ?? 0), 0);
+  renderModelScope();
+  const tensors = modelTensors();
+  // Another set of tensors is another model: the comparison shown was not of it.
+  const key = tensors.map((t) => t.index).join(',');
+  if (key !== state.modelKey) { state.modelKey = key; clearModelComparison(); }
+  const total = tensors.reduce((a, t) => a + params(t), 0);
+  const stored = tensors.reduce((a, t) => a + (t.stored_bytes ?? 0), 0);
   statsList($('#model-stats'), [
-    ['tensors', fmt(state.tensors.length), 'tensors'],
+    ['tensors', fmt(tensors.length), 'tensors'],
     ['parameters', fmt(total), 'parameters'],
     ['size as stored', bytesText(stored), 'stored'],
     ['bits / weight as stored', total ? fmt((8 * stored) / total) : '—', 'stored_bpw'],
@@ -167,18 +201,110 @@ function renderModel() {
   renderGgufFiles(state.files);
 }
 
-async function compareModel() {
+// A new scope drops the previous scope's comparison: its numbers are not this model's.
+function clearModelComparison() {
   state.modelJob?.cancel();
+  guards.model.supersede();
+  state.modelRows = [];
+  $('#model-table').hidden = true;
+  $('#model-table tbody').replaceChildren();
+  $('#model-coverage').hidden = true;
+  $('#model-breakdown').hidden = true;
+  $('#model-skipped').hidden = true;
+  document.body.dataset.modelCompared = 'false';
+}
+
+// "3 q4_k, 191 q5_0, 4 f32": the types a scheme's row really used.
+function typeCounts(row) {
+  if (!row.gguf) return `${row.tensors.length} × ${row.scheme}`;
+  const byType = new Map();
+  for (const t of row.tensors) byType.set(t.type, (byType.get(t.type) ?? 0) + 1);
+  return [...byType].map(([type, n]) => `${n} ${type}`).join(', ');
+}
+
+// The tensor with the lowest SQNR under a row's scheme (an exact one never is the worst).
+function worstTensor(row) {
+  let worst = null;
+  for (const t of row.tensors) if (t.sqnr_db !== null && (worst === null || t.sqnr_db < worst.sqnr_db)) worst = t;
+  return worst;
+}
+
+const MODEL_COLUMNS = [
+  ['scheme', (r) => r.scheme, (r) => r.scheme],
+  ['types', typeCounts, typeCounts],
+  ['bits_per_weight', (r) => fmt(r.bits_per_weight), (r) => r.bits_per_weight],
+  ['bytes', (r) => bytesText(r.bytes), (r) => r.bytes],
+  ['memory', (r) => bytesText(memory(r.elements, r.bits_per_weight)), (r) => r.bits_per_weight],
+  ['mse', (r) => fmt(r.mse), (r) => r.mse],
+  ['sqnr_db', (r) => fmt(r.sqnr_db, { nullText: '∞' }), (r) => r.sqnr_db ?? Infinity],
+  ['worst', (r) => { const w = worstTensor(r); return w ? `${w.name} (${fmt(w.sqnr_db, { digits: 4 })} dB)` : '—'; },
+    (r) => worstTensor(r)?.sqnr_db ?? Infinity],
+];
+
+function renderModelTable() {
+  const { key, descending } = state.modelSort;
+  const rows = [...state.modelRows];
+  const column = MODEL_COLUMNS.find(([k]) => k === key);
+  if (column) {
+    rows.sort((a, b) => {
+      const [x, y] = [column[2](a), column[2](b)];
+      const c = typeof x === 'string' ? x.localeCompare(y) : x - y;
+      return descending ? -c : c;
+    });
+  }
+  for (const th of document.querySelectorAll('#model-table th[data-key]')) {
+    th.setAttribute('aria-sort', th.dataset.key === key ? (descending ? 'descending' : 'ascending') : 'none');
+  }
+  $('#model-table tbody').replaceChildren(...rows.map((r) => {
+    const tr = document.createElement('tr');
+    tr.dataset.scheme = r.scheme;
+    tr.dataset.bytes = r.bytes;
+    tr.tabIndex = 0;
+    tr.setAttribute('aria-selected', String(r.scheme === state.modelBreakdown));
+    for (const [col, show] of MODEL_COLUMNS) {
+      const td = tr.insertCell();
+      td.textContent = show(r);
+      td.dataset.col = col;
+    }
+    tr.onclick = () => showModelBreakdown(r.scheme);
+    tr.onkeydown = (e) => { if (e.key === 'Enter') showModelBreakdown(r.scheme); };
+    return tr;
+  }));
+}
+
+// One scheme's row, tensor by tensor, worst SQNR first.
+function showModelBreakdown(scheme) {
+  const row = state.modelRows.find((r) => r.scheme === scheme);
+  if (!row) return;
+  state.modelBreakdown = scheme;
+  for (const tr of document.querySelectorAll('#model-table tbody tr')) tr.setAttribute('aria-selected', String(tr.dataset.scheme === scheme));
+  const box = $('#model-breakdown');
+  $('#model-breakdown-title').textContent = `${scheme}, tensor by tensor (worst SQNR first)`;
+  const sorted = [...row.tensors].sort((a, b) => (a.sqnr_db ?? Infinity) - (b.sqnr_db ?? Infinity));
+  $('#model-breakdown tbody').replaceChildren(...sorted.map((t) => {
+    const tr = document.createElement('tr');
+    for (const v of [t.name, t.type, bytesText(t.bytes), fmt(t.mse), fmt(t.sqnr_db, { nullText: '∞ (exact)' })]) tr.insertCell().textContent = v;
+    if (t.note) tr.title = t.note;
+    return tr;
+  }));
+  box.hidden = false;
+}
+
+async function compareModel() {
+  clearModelComparison();
   const row = $('#model-progress-row');
   const bar = $('#model-progress');
   const ids = base_scheme_ids();
+  const tensors = modelTensors();
   // Tensors too big to compare (from large files) are left out and counted below the table.
-  const skipped = state.tensors.filter((t) => t.comparable === false);
-  const indices = state.tensors.filter((t) => t.comparable !== false).map((t) => t.index);
+  const skipped = tensors.filter((t) => t.comparable === false);
+  const compared = tensors.filter((t) => t.comparable !== false);
   $('#model-skipped').hidden = !skipped.length;
   $('#model-skipped').textContent = skipped.length ? `Left out: ${skipped.length} tensor${skipped.length === 1 ? '' : 's'} ` +
     `(${fmt(skipped.reduce((a, t) => a + params(t), 0))} parameters) too big to compare: ${skipped.map((t) => t.name).join(', ')}.` : '';
-  const job = state.client.start('compare_model', [indices, ids], {
+  const job = state.client.start('compare_model', [compared.map((t) => ({
+    index: t.index, name: t.name, count: t.stats.count, std: t.stats.std ?? 0, mean: t.stats.mean ?? 0,
+  })), ids], {
     onProgress: (done, total) => {
       if (state.modelJob !== job) return;
       bar.max = total;
@@ -189,15 +315,15 @@ async function compareModel() {
   state.modelJob = job;
   row.hidden = false;
   try {
-    const rows = await guards.model(job.promise);
-    const total = state.tensors.filter((t) => t.comparable !== false).reduce((a, t) => a + params(t), 0);
-    $('#model-table tbody').replaceChildren(...rows.map((r) => {
-      const tr = document.createElement('tr');
-      tr.dataset.scheme = r.scheme;
-      for (const v of [r.scheme, fmt(r.bits_per_weight), bytesText(r.bytes), bytesText(memory(total, r.bits_per_weight)),
-        fmt(r.mse), fmt(r.sqnr_db, { nullText: '∞' })]) tr.insertCell().textContent = v;
-      return tr;
-    }));
+    state.modelRows = await guards.model(job.promise);
+    const gguf = state.modelRows.filter((r) => r.gguf).length;
+    $('#model-coverage').textContent = `${ids.length} of the ${state.schemes.length} schemes: every scheme without ` +
+      'a calibration suffix (the _mse, _p99.9, _p99.99 and _entropy variants search a range per tensor; compare them ' +
+      `on one tensor under All schemes). The ${gguf} GGUF types are applied as *Download model as GGUF* writes them: ` +
+      '1-D tensors stay f32 and rows that are not whole blocks fall back, so "types" lists what each tensor really gets. ' +
+      'Click a row for its tensors, worst first.';
+    $('#model-coverage').hidden = false;
+    renderModelTable();
     $('#model-table').hidden = false;
     document.body.dataset.modelCompared = 'true';
   } catch (err) {
@@ -227,10 +353,23 @@ function param(r, name) {
   return r.params.find((p) => p.name === name);
 }
 
+// Every finite value came back as 0 (an unscaled cast such as fp4_e2m1, whose smallest step is
+// 0.5, on weights of std 0.02): SQNR is exactly 0 dB (noise = signal) and there is no direction
+// left to compare (cosine similarity undefined; the core reports 0).
+function flushedToZero(r) {
+  return r.sqnr_db === 0 && (r.cosine_similarity === 0 || Number.isNaN(r.cosine_similarity));
+}
+
 function renderScheme(r) {
   $('#selected-scheme-name').textContent = r.scheme;
   $('#scheme-picker').value = r.scheme;
   $('#scheme-description').textContent = r.description;
+  const flushed = flushedToZero(r);
+  $('#scheme-flushed').hidden = !flushed;
+  $('#scheme-flushed').textContent = flushed ? `${r.scheme} flushed every value of this tensor to 0: it is a cast with ` +
+    'no scale, and all the values are smaller than half its smallest step. The SQNR of 0 dB means the error is the ' +
+    'whole signal; cosine similarity is undefined against an all-zero tensor (shown as —). A scaled scheme of the same ' +
+    'bits (e.g. mxfp4, nf4, int4_sym) keeps the values.' : '';
   const first = (p) => (p.values.length === 1 ? fmt(p.values[0]) : `${fmt(p.values[0])}, ${fmt(p.values[1])}, …`);
   const shown = r.params.map((p) => [p.name.replace(/_/g, ' '), first(p), p.name]);
   statsList($('#scheme-stats'), [
@@ -239,7 +378,7 @@ function renderScheme(r) {
     ['SQNR (dB)', fmt(r.sqnr_db, { nullText: '∞ (exact)' }), 'sqnr'],
     ['max |error|', fmt(r.max_abs_error), 'max_abs_error'],
     ['mean |error|', fmt(r.mean_abs_error), 'mean_abs_error'],
-    ['cosine similarity', fmt(r.cosine_similarity), 'cosine'],
+    ['cosine similarity', flushed ? '—' : fmt(r.cosine_similarity, { nanText: '—' }), 'cosine'],
     ['bits / weight', fmt(r.bits_per_weight), 'bpw'],
     ['bytes', fmt(r.bytes), 'bytes'],
     ['× smaller than FP32', fmt(r.compression_ratio), 'compression'],
@@ -256,7 +395,7 @@ const COLUMNS = [
   ['mse', (r) => fmt(r.mse)],
   ['sqnr_db', (r) => fmt(r.sqnr_db, { nullText: '∞' })],
   ['max_abs_error', (r) => fmt(r.max_abs_error)],
-  ['cosine_similarity', (r) => fmt(r.cosine_similarity)],
+  ['cosine_similarity', (r) => (flushedToZero(r) ? '—' : fmt(r.cosine_similarity, { nanText: '—' }))],
   ['clipped_fraction', (r) => `${fmt(100 * r.clipped_fraction)} %`],
   ['levels_used', (r) => `${r.levels_used}/${r.levels_total}`],
 ];
@@ -483,7 +622,10 @@ async function selectScheme(id) {
 }
 
 function added(list, file = null) {
-  if (file) state.files.push({ file: file.file, format: file.format, metadata: file.metadata, count: list.length, indices: list.map((t) => t.index) });
+  if (file) {
+    state.files.push({ file: file.file, format: file.format, metadata: file.metadata, count: list.length, indices: list.map((t) => t.index) });
+    state.newFile = true;
+  }
   state.tensors.push(...list);
   app.emit('tensors-changed');
   renderTensorList();
@@ -586,6 +728,17 @@ function wireInput() {
   };
   wireGgufExport({ files: () => state.files, client: () => state.client, saveBytes, reportError });
   $('#model-compare').onclick = () => compareModel();
+  $('#model-scope').onchange = renderModel;
+  for (const th of document.querySelectorAll('#model-table th[data-key]')) {
+    th.tabIndex = 0;
+    const sort = () => {
+      const key = th.dataset.key;
+      state.modelSort = { key, descending: state.modelSort.key === key ? !state.modelSort.descending : false };
+      renderModelTable();
+    };
+    th.onclick = sort;
+    th.onkeydown = (e) => { if (e.key === 'Enter') sort(); };
+  }
   for (const b of document.querySelectorAll('[data-export]')) b.onclick = () => download(b.dataset.export);
   $('#model-cancel').onclick = () => state.modelJob?.cancel();
   $('#tensor-filter').oninput = renderTensorList;

@@ -23,7 +23,8 @@ pub struct ErrorMetrics {
     pub sqnr_db: f64,
     pub max_abs_error: f64,
     pub mean_abs_error: f64,
-    /// cos(x, x̂); 1 when both are all zeros.
+    /// cos(x, x̂); 1 when both are all zeros, 0 when only one is (an unscaled cast that flushes
+    /// every value to zero: no direction is kept; the 0/0 would be NaN).
     pub cosine_similarity: f64,
 }
 
@@ -45,7 +46,11 @@ pub fn error_metrics(original: &[f32], dequantized: &[f32]) -> ErrorMetrics {
     }
     let mse = noise / compared as f64;
     let sqnr_db = if noise == 0.0 { f64::INFINITY } else { 10.0 * (signal / noise).log10() };
-    let cosine_similarity = if signal == 0.0 && deq_sq == 0.0 { 1.0 } else { (dot / (signal.sqrt() * deq_sq.sqrt())).clamp(-1.0, 1.0) };
+    let cosine_similarity = match (signal == 0.0, deq_sq == 0.0) {
+        (true, true) => 1.0,
+        (true, false) | (false, true) => 0.0,
+        (false, false) => (dot / (signal.sqrt() * deq_sq.sqrt())).clamp(-1.0, 1.0),
+    };
     ErrorMetrics {
         compared,
         mse,
@@ -86,6 +91,14 @@ mod tests {
         let m = error_metrics(&[0.5, 0.25], &[0.5, 0.25]);
         assert_eq!((m.mse, m.sqnr_db), (0.0, f64::INFINITY));
         assert!((m.cosine_similarity - 1.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn everything_flushed_to_zero_has_a_defined_cosine() {
+        // fp4_e2m1 on trained weights: every |x| < 0.25 rounds to 0. SQNR is 0 dB (noise = signal).
+        let m = error_metrics(&[0.01, -0.02, 0.03], &[0.0, -0.0, 0.0]);
+        assert_eq!((m.sqnr_db, m.cosine_similarity), (0.0, 0.0));
+        assert_eq!(error_metrics(&[0.0, 0.0], &[0.5, 0.0]).cosine_similarity, 0.0);
     }
 
     #[test]
