@@ -1,11 +1,21 @@
 // A dependency-free static server for the playground: serves the repo root (index.html, www/).
 // Usage: node scripts/serve.mjs [--port N]   (PORT env also works; 0 picks a free port)
 import { createServer } from 'node:http';
+import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+
+// The page's Content-Security-Policy, read from index.html's own <meta> (one place states it) and
+// sent with every response: a worker's policy comes with its script's response, not from the page.
+export const CONTENT_SECURITY_POLICY = (() => {
+  const html = readFileSync(join(ROOT, 'index.html'), 'utf8');
+  const policy = html.match(/<meta http-equiv="Content-Security-Policy" content="([^"]+)"/)?.[1];
+  if (!policy) throw new Error('index.html has no Content-Security-Policy <meta>');
+  return policy;
+})();
 const TYPES = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
@@ -27,7 +37,11 @@ export function startServer(port = 0) {
       if (file !== ROOT && !file.startsWith(ROOT + sep)) throw Object.assign(new Error('outside root'), { code: 'ENOENT' });
       if ((await stat(file)).isDirectory()) file = join(file, 'index.html');
       const body = await readFile(file);
-      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' });
+      res.writeHead(200, {
+        'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+        'cache-control': 'no-store',
+        'content-security-policy': CONTENT_SECURITY_POLICY,
+      });
       res.end(body);
     } catch (err) {
       res.writeHead(err.code === 'ENOENT' || err.code === 'EISDIR' ? 404 : 500, { 'content-type': 'text/plain' });

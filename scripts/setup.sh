@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
-# Installs everything quantscope needs to build and test, and nothing that is already there.
-# Idempotent: a second run takes seconds. Called first by `npm start` and `npm test`.
-# Every binary comes from a package registry (crates.io, npm, Debian); nothing is downloaded
-# from anywhere else, because this kind of machine reaches nothing else.
+# Installs what quantscope needs, and nothing that is already there.
+#   scripts/setup.sh serve   what `npm start` needs: build the wasm and serve the page
+#   scripts/setup.sh test    the above plus the test tools (`npm test`, `npm run bench`)
+# Idempotent: a second run takes seconds. Every binary comes from a package registry
+# (crates.io, npm, Debian); nothing is downloaded from anywhere else, because this kind of
+# machine reaches nothing else.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+purpose=${1:-test}
+case "$purpose" in
+  serve | test) ;;
+  *) echo "usage: scripts/setup.sh [serve|test]" >&2; exit 2 ;;
+esac
 
 # Keep in step with the `wasm-bindgen = "=…"` pin in Cargo.toml: the CLI and the crate must match.
 WASM_BINDGEN_VERSION=$(sed -n 's/^wasm-bindgen = { version = "=\([0-9.]*\)".*/\1/p; s/^wasm-bindgen = "=\([0-9.]*\)"/\1/p' Cargo.toml | head -n1)
@@ -14,10 +22,39 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 
 export PATH="$HOME/.cargo/bin:$PATH"
 
+# --- what building and serving the page needs ---------------------------------------------
+
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   log "adding rust target wasm32-unknown-unknown"
   rustup target add wasm32-unknown-unknown
 fi
+
+if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION\$"; then
+  # No --locked: the registry mirror lacks one locked dependency of wasm-bindgen-cli.
+  log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 2.5 minutes)"
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+fi
+
+# npm packages: "dependencies" are what the build and the page use (binaryen's wasm-opt,
+# fflate); "devDependencies" only the tests and the bench (playwright-core, onnxruntime-web,
+# mnist). The stamp says which set is installed, so `npm test` after `npm start` adds the rest.
+stamp=node_modules/.quantscope-setup
+installed=$(cat "$stamp" 2>/dev/null || true)
+want=$([ "$installed" = test ] && echo test || echo "$purpose")
+if [ ! -d node_modules ] || [ package-lock.json -nt "$stamp" ] || [ "$want" != "$installed" ]; then
+  if [ "$want" = serve ]; then
+    log "installing npm packages for building and serving"
+    npm ci --omit=dev --no-audit --no-fund --loglevel=error
+  else
+    log "installing npm packages (with the test tools)"
+    npm ci --no-audit --no-fund --loglevel=error
+  fi
+  echo "$want" >"$stamp"
+fi
+
+[ "$purpose" = serve ] && { log "ready to build and serve"; exit 0; }
+
+# --- what the tests add ---------------------------------------------------------------------
 
 # npm test checks formatting and lints.
 for component in clippy rustfmt; do
@@ -27,15 +64,9 @@ for component in clippy rustfmt; do
   fi
 done
 
-if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION\$"; then
-  # No --locked: the registry mirror lacks one locked dependency of wasm-bindgen-cli.
-  log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 2.5 minutes)"
-  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
-fi
-
 if [ "${QUANTSCOPE_SKIP_WASM_PACK:-0}" != 1 ] && ! wasm-pack --version 2>/dev/null | grep -q "$WASM_PACK_VERSION"; then
-  # For users who prefer `wasm-pack build/test --mode no-install`; our scripts call
-  # wasm-bindgen directly. The npm package `wasm-pack` would download a binary, so not that.
+  # npm test runs the wasm suites with `wasm-pack test`, as the README documents them. The npm
+  # package `wasm-pack` would download a binary, so not that.
   log "installing wasm-pack $WASM_PACK_VERSION (about 2 minutes)"
   cargo install wasm-pack --version "$WASM_PACK_VERSION" --locked
 fi
@@ -45,12 +76,6 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq chromium chromium-driver >/dev/null
-fi
-
-# npm ci only when node_modules is missing or older than the lock file.
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  log "installing npm packages"
-  npm ci --no-audit --no-fund --loglevel=error
 fi
 
 log "toolchain ready"
