@@ -4,7 +4,7 @@
 //! and its int8 variants must land within a stated margin of ORT's quantized models.
 //!
 //!   cargo test -p quantscope-engine --test mnist
-//!   wasm-pack test --headless --chrome --mode no-install src/engine -- --test mnist
+//!   wasm-pack test --headless --chrome --mode no-install src/engine --test mnist
 
 #[macro_use]
 #[path = "../../../tests/common/mod.rs"]

@@ -2,7 +2,7 @@
 //! registry behind the worker ops model_load / model_variant / model_run / model_free. (Its
 //! speed is the bench page's; that weights are packed once is tested in src/engine/tests/mnist.rs.)
 //!
-//!   wasm-pack test --headless --chrome --mode no-install src/runner -- --test engine_wasm
+//!   wasm-pack test --headless --chrome --mode no-install src/runner --test engine_wasm
 #![cfg(target_arch = "wasm32")]
 
 #[macro_use]
