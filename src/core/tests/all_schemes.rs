@@ -10,7 +10,7 @@ use quantscope_core::schemes::{self, Scheme};
 
 browser_tests!();
 
-const LENGTHS: [usize; 10] = [0, 1, 15, 17, 31, 33, 255, 257, 300, 1000];
+const LENGTHS: [usize; 11] = [0, 1, 2, 15, 17, 31, 33, 255, 257, 300, 1000];
 
 /// A small seeded generator so failures reproduce.
 fn values(n: usize, seed: u64) -> Vec<f32> {

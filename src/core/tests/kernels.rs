@@ -54,10 +54,12 @@ fn first_diff<T: PartialEq + std::fmt::Debug>(a: &[T], b: &[T], x: &[f32]) -> Op
         .map(|i| format!("element {i}: input {:?} ({:#010x}): simd {:?} vs ref {:?}", x[i], x[i].to_bits(), a[i], b[i]))
 }
 
-/// Bit-exact integer kernels: `$simd` and `$reference` take (values, params...) and return
-/// (codes, count); the macro runs every generator × length × parameter set.
+/// Bit-exact integer kernels: `$simd` and `$reference` take (values, scale, zp, qmin, qmax,
+/// codes, dequantized) and return the clamped count; the macro runs every generator × length ×
+/// parameter set and compares the code bytes, the dequantized bits and the count. Then the
+/// dequantize kernels `$simd_de`/`$reference_de` on those codes, which must give the same bits.
 macro_rules! quantize_kernel_tests {
-    ($name:ident, $simd:path, $reference:path) => {
+    ($name:ident, $simd:path, $reference:path, $simd_de:path, $reference_de:path) => {
         #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
         #[cfg_attr(not(target_arch = "wasm32"), test)]
         fn $name() {
@@ -73,13 +75,27 @@ macro_rules! quantize_kernel_tests {
             for &n in &LENGTHS {
                 for (gen, x) in inputs(n as u64 + 1, n) {
                     for &(scale, zp, qmin, qmax) in &params {
-                        let (mut a, mut b) = (vec![0i32; n], vec![0i32; n]);
-                        let ca = $simd(&x, scale, zp, qmin, qmax, &mut a);
-                        let cb = $reference(&x, scale, zp, qmin, qmax, &mut b);
+                        let what = format!("{} on {gen}, n = {n}, scale {scale} zp {zp} [{qmin}, {qmax}]", stringify!($simd));
+                        let (mut a, mut b) = (vec![0u8; n], vec![0u8; n]);
+                        let (mut da, mut db) = (vec![0f32; n], vec![0f32; n]);
+                        let ca = $simd(&x, scale, zp, qmin, qmax, &mut a, &mut da);
+                        let cb = $reference(&x, scale, zp, qmin, qmax, &mut b, &mut db);
                         if let Some(d) = first_diff(&a, &b, &x) {
-                            panic!("{} on {gen}, n = {n}, scale {scale} zp {zp} [{qmin}, {qmax}]: {d}", stringify!($simd));
+                            panic!("{what}: codes: {d}");
                         }
-                        assert_eq!(ca, cb, "{} clipped count on {gen}, n = {n}", stringify!($simd));
+                        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                        if let Some(d) = first_diff(&bits(&da), &bits(&db), &x) {
+                            panic!("{what}: dequantized bits: {d}");
+                        }
+                        assert_eq!(ca, cb, "{what}: clipped count");
+                        let signed = qmin < 0;
+                        let (mut ea, mut eb) = (vec![0f32; n], vec![0f32; n]);
+                        $simd_de(&a, signed, scale, zp, &mut ea);
+                        $reference_de(&a, signed, scale, zp, &mut eb);
+                        if let Some(d) = first_diff(&bits(&ea), &bits(&eb), &x) {
+                            panic!("{what}: dequantize kernel: {d}");
+                        }
+                        assert_eq!(bits(&eb), bits(&db), "{what}: dequantizing the codes gives the quantizer's dequantized values");
                     }
                 }
             }
@@ -181,14 +197,26 @@ macro_rules! bin_kernel_tests {
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd {
     use super::*;
-    quantize_kernel_tests!(quantize_simd_matches_ref, int::simd128::quantize_codes, int::reference::quantize_codes);
+    quantize_kernel_tests!(
+        quantize_simd_matches_ref,
+        int::simd128::quantize_group,
+        int::reference::quantize_group,
+        int::simd128::dequantize_group,
+        int::reference::dequantize_group
+    );
     moments_kernel_tests!(moments_simd_matches_ref, summary::simd128::moments, summary::reference::moments);
     sums_kernel_tests!(metric_sums_simd_match_ref, metrics::simd128::sums, metrics::reference::sums);
     bin_kernel_tests!(histogram_bin_simd_matches_ref, histogram::simd128::bin, histogram::reference::bin);
 }
 
 // The dispatching kernels against the references, on every target.
-quantize_kernel_tests!(quantize_dispatch_matches_ref, int::quantize_codes, int::reference::quantize_codes);
+quantize_kernel_tests!(
+    quantize_dispatch_matches_ref,
+    int::quantize_group,
+    int::reference::quantize_group,
+    int::dequantize_group,
+    int::reference::dequantize_group
+);
 moments_kernel_tests!(moments_dispatch_matches_ref, summary::moments, summary::reference::moments);
 sums_kernel_tests!(metric_sums_dispatch_match_ref, metrics::sums, metrics::reference::sums);
 bin_kernel_tests!(histogram_bin_dispatch_matches_ref, histogram::bin, histogram::reference::bin);

@@ -10,7 +10,7 @@
 //! schemes themselves, see `stats::calibration`) agree exactly where they meet.
 
 use quantscope_core::error::{Error, Result};
-use quantscope_core::schemes::int::{qrange, quantize_codes, scale_zero_point, IntScheme};
+use quantscope_core::schemes::int::{qrange, quantize_group, scale_zero_point, IntScheme};
 use quantscope_core::schemes::Scheme;
 use quantscope_core::stats::histogram::{histogram, Histogram};
 use quantscope_core::stats::metrics::error_metrics;
@@ -81,12 +81,12 @@ fn absmax(values: &[f32]) -> Result<f32> {
 
 /// `int{bits}_sym` with its range calibrated to `[−clip, clip]`.
 pub fn clip_point(values: &[f32], bits: u32, clip: f32) -> Result<ClipPoint> {
-    let mut codes = vec![0i32; values.len()];
+    let mut codes = vec![0u8; values.len()];
     let mut dequantized = vec![0f32; values.len()];
     clip_point_with(values, bits, clip, &mut codes, &mut dequantized)
 }
 
-fn clip_point_with(values: &[f32], bits: u32, clip: f32, codes: &mut [i32], dequantized: &mut [f32]) -> Result<ClipPoint> {
+fn clip_point_with(values: &[f32], bits: u32, clip: f32, codes: &mut [u8], dequantized: &mut [f32]) -> Result<ClipPoint> {
     check_bits(bits)?;
     if !(clip.is_finite() && clip > 0.0) {
         return Err(Error::InvalidArgument(format!("the clip must be a positive finite number, got {clip}")));
@@ -94,10 +94,7 @@ fn clip_point_with(values: &[f32], bits: u32, clip: f32, codes: &mut [i32], dequ
     let (qmin, qmax) = qrange(bits, true);
     // What `IntScheme::quantize` does for a group whose calibrated range is (−clip, clip).
     let (scale, zp) = scale_zero_point(-clip, clip, qmin, qmax, true);
-    let clipped = quantize_codes(values, scale, zp, qmin, qmax, codes);
-    for (d, &q) in dequantized.iter_mut().zip(codes.iter()) {
-        *d = (q - zp) as f32 * scale;
-    }
+    let clipped = quantize_group(values, scale, zp, qmin, qmax, codes, dequantized);
     let m = error_metrics(values, dequantized);
     Ok(ClipPoint {
         clip: clip as f64,
@@ -110,7 +107,7 @@ fn clip_point_with(values: &[f32], bits: u32, clip: f32, codes: &mut [i32], dequ
 
 /// [`clip_point`] at each of `clips` (the worker calls it a slice at a time for progress).
 pub fn curve(values: &[f32], bits: u32, clips: &[f32]) -> Result<Vec<ClipPoint>> {
-    let mut codes = vec![0i32; values.len()];
+    let mut codes = vec![0u8; values.len()];
     let mut dequantized = vec![0f32; values.len()];
     clips.iter().map(|&c| clip_point_with(values, bits, c, &mut codes, &mut dequantized)).collect()
 }

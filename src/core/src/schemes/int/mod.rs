@@ -38,8 +38,9 @@
 //! first element in the lowest bits (ONNX's int4 order), signed codes as two's complement.
 
 pub mod calibration;
-// The per-element quantize loop: `reference` is its definition, `simd128` must equal it bit for
-// bit (src/core/tests/kernels.rs), and `quantize_codes` below is the one place that picks.
+// The per-element quantize and dequantize loops: `reference` is their definition, `simd128` must
+// equal it bit for bit (src/core/tests/kernels.rs), and `quantize_group`/`dequantize_group` below
+// are the one place that picks.
 pub mod reference;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod simd128;
@@ -245,11 +246,6 @@ impl Grouping {
         })
     }
 
-    #[inline]
-    fn of(&self, i: usize) -> usize {
-        self.of_chunk(i / self.inner)
-    }
-
     /// The group of chunk `c` (elements `c·inner ..`).
     #[inline]
     fn of_chunk(&self, c: usize) -> usize {
@@ -324,25 +320,22 @@ impl Scheme for IntScheme {
         let grouping = Grouping::new(self.granularity, shape, values.len())?;
         let ranges = self.ranges(values, &grouping);
         let params: Vec<(f32, i32)> = ranges.iter().map(|&(lo, hi)| scale_zero_point(lo, hi, qmin, qmax, self.symmetric)).collect();
-        let mut codes = vec![0i32; values.len()];
+        // One pass per group writes each code's byte and its dequantized value; the bytes are
+        // INT8's packed body as they stand, and INT4/INT2 pack from them.
+        let mut codes = vec![0u8; values.len()];
+        let mut dequantized = vec![0f32; values.len()];
         let mut clipped = 0;
-        for (c, (chunk, out)) in values.chunks(grouping.inner).zip(codes.chunks_mut(grouping.inner)).enumerate() {
+        let chunks = values.chunks(grouping.inner).zip(codes.chunks_mut(grouping.inner)).zip(dequantized.chunks_mut(grouping.inner));
+        for (c, ((chunk, codes), dequantized)) in chunks.enumerate() {
             let (scale, zp) = params[grouping.of_chunk(c)];
-            clipped += quantize_codes(chunk, scale, zp, qmin, qmax, out);
+            clipped += quantize_group(chunk, scale, zp, qmin, qmax, codes, dequantized);
         }
-        let mut seen = vec![false; (qmax - qmin + 1) as usize];
-        for &q in &codes {
-            seen[(q - qmin) as usize] = true;
+        let mut seen = [false; 256];
+        for &b in &codes {
+            seen[b as usize] = true;
         }
-        let packed = self.pack(&params, &codes);
-        let dequantized = codes
-            .iter()
-            .enumerate()
-            .map(|(i, &q)| {
-                let (scale, zp) = params[grouping.of(i)];
-                (q - zp) as f32 * scale
-            })
-            .collect();
+        let levels_used = seen.iter().filter(|&&s| s).count();
+        let packed = self.pack(&params, codes);
         let mut out_params = vec![Param { name: "scale", values: params.iter().map(|p| p.0 as f64).collect() }];
         if !self.symmetric {
             out_params.push(Param { name: "zero_point", values: params.iter().map(|p| p.1 as f64).collect() });
@@ -352,14 +345,7 @@ impl Scheme for IntScheme {
             out_params.push(Param { name: "clip_lo", values: clips.iter().map(|c| c.0 as f64).collect() });
             out_params.push(Param { name: "clip_hi", values: clips.iter().map(|c| c.1 as f64).collect() });
         }
-        Ok(Quantized {
-            packed,
-            dequantized,
-            params: out_params,
-            clipped,
-            levels_used: seen.iter().filter(|&&s| s).count(),
-            levels_total: seen.len(),
-        })
+        Ok(Quantized { packed, dequantized, params: out_params, clipped, levels_used, levels_total: (qmax - qmin + 1) as usize })
     }
 
     fn dequantize(&self, packed: &[u8], shape: &[usize]) -> Result<Vec<f32>> {
@@ -374,13 +360,13 @@ impl Scheme for IntScheme {
             packed[..grouping.groups * 4].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
         let zero_points: Vec<i32> =
             if self.symmetric { vec![0; grouping.groups] } else { packed[grouping.groups * 4..header].iter().map(|&z| z as i32).collect() };
-        let body = &packed[header..];
-        Ok((0..n)
-            .map(|i| {
-                let g = grouping.of(i);
-                (self.code(body, i) - zero_points[g]) as f32 * scales[g]
-            })
-            .collect())
+        let codes = self.unpack(&packed[header..], n);
+        let mut out = vec![0f32; n];
+        for (c, (codes, out)) in codes.chunks(grouping.inner).zip(out.chunks_mut(grouping.inner)).enumerate() {
+            let g = grouping.of_chunk(c);
+            dequantize_group(codes, self.symmetric, scales[g], zero_points[g], out);
+        }
+        Ok(out)
     }
 }
 
@@ -417,47 +403,127 @@ impl IntScheme {
         finite.iter().map(|v| self.calibration.range(v, self.bits, self.symmetric)).collect()
     }
 
-    fn pack(&self, params: &[(f32, i32)], codes: &[i32]) -> Vec<u8> {
-        let per_byte = 8 / self.bits as usize;
-        let mask = (1u32 << self.bits) - 1;
-        let mut out = Vec::with_capacity(params.len() * 5 + codes.len().div_ceil(per_byte));
+    /// The packed layout: scales, zero points (asymmetric), then the codes: INT8's bytes as
+    /// they are, INT4 two and INT2 four to a byte, first element in the lowest bits.
+    fn pack(&self, params: &[(f32, i32)], codes: Vec<u8>) -> Vec<u8> {
+        let mut out = Vec::with_capacity(params.len() * 5 + (codes.len() * self.bits as usize).div_ceil(8));
         out.extend(params.iter().flat_map(|p| p.0.to_le_bytes()));
         if !self.symmetric {
             out.extend(params.iter().map(|p| p.1 as u8));
         }
-        for chunk in codes.chunks(per_byte) {
-            let byte = chunk.iter().enumerate().fold(0u32, |acc, (k, &q)| acc | ((q as u32 & mask) << (k as u32 * self.bits)));
-            out.push(byte as u8);
+        match self.bits {
+            8 => out.extend_from_slice(&codes),
+            4 => {
+                let pairs = codes.chunks_exact(2);
+                let last = pairs.remainder().first().map(|&c| c & 0x0f);
+                out.extend(pairs.map(|p| (p[0] & 0x0f) | (p[1] << 4)));
+                out.extend(last);
+            }
+            _ => {
+                let quads = codes.chunks_exact(4);
+                let last = quads.remainder().iter().rev().fold(None, |acc: Option<u8>, &c| Some((acc.unwrap_or(0) << 2) | (c & 0b11)));
+                out.extend(quads.map(|q| (q[0] & 0b11) | ((q[1] & 0b11) << 2) | ((q[2] & 0b11) << 4) | (q[3] << 6)));
+                out.extend(last);
+            }
         }
         out
     }
 
-    /// The integer code of element `i` in the packed body, sign-extended when symmetric.
-    fn code(&self, body: &[u8], i: usize) -> i32 {
-        let per_byte = 8 / self.bits as usize;
-        let shift = (i % per_byte) as u32 * self.bits;
-        let raw = (body[i / per_byte] as u32 >> shift) & ((1 << self.bits) - 1);
-        if self.symmetric {
-            // Sign-extend a `bits`-wide two's complement code.
-            ((raw << (32 - self.bits)) as i32) >> (32 - self.bits)
-        } else {
-            raw as i32
+    /// The packed body back to one byte per code (i8 two's complement when symmetric, u8
+    /// otherwise), as [`dequantize_group`] reads them.
+    fn unpack(&self, body: &[u8], n: usize) -> Vec<u8> {
+        let bits = self.bits;
+        if bits == 8 {
+            return body[..n].to_vec();
         }
+        // A `bits`-wide two's complement field c sign-extends to the byte as (c ^ half) − half.
+        let half = if self.symmetric { 1u8 << (bits - 1) } else { 0 };
+        let widen = |c: u8| (c ^ half).wrapping_sub(half);
+        let mut codes = vec![0u8; body.len() * (8 / bits) as usize];
+        if bits == 4 {
+            for (pair, &b) in codes.chunks_exact_mut(2).zip(body) {
+                pair[0] = widen(b & 0x0f);
+                pair[1] = widen(b >> 4);
+            }
+        } else {
+            for (quad, &b) in codes.chunks_exact_mut(4).zip(body) {
+                quad[0] = widen(b & 0b11);
+                quad[1] = widen((b >> 2) & 0b11);
+                quad[2] = widen((b >> 4) & 0b11);
+                quad[3] = widen(b >> 6);
+            }
+        }
+        codes.truncate(n);
+        codes
     }
 }
 
-/// The kernel the schemes use.
+/// The per-group quantize kernel the schemes use (see [`reference::quantize_group`]).
 #[inline]
-pub fn quantize_codes(values: &[f32], scale: f32, zero_point: i32, qmin: i32, qmax: i32, out: &mut [i32]) -> usize {
+pub fn quantize_group(
+    values: &[f32],
+    scale: f32,
+    zero_point: i32,
+    qmin: i32,
+    qmax: i32,
+    codes: &mut [u8],
+    dequantized: &mut [f32],
+) -> usize {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    return simd128::quantize_codes(values, scale, zero_point, qmin, qmax, out);
+    return simd128::quantize_group(values, scale, zero_point, qmin, qmax, codes, dequantized);
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    return reference::quantize_codes(values, scale, zero_point, qmin, qmax, out);
+    return reference::quantize_group(values, scale, zero_point, qmin, qmax, codes, dequantized);
+}
+
+/// The per-group dequantize kernel (see [`reference::dequantize_group`]).
+#[inline]
+pub fn dequantize_group(codes: &[u8], signed: bool, scale: f32, zero_point: i32, out: &mut [f32]) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return simd128::dequantize_group(codes, signed, scale, zero_point, out);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    return reference::dequantize_group(codes, signed, scale, zero_point, out);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The packed body by its definition: element i's code, masked to `bits`, at bit i·bits.
+    fn packed_by_definition(bits: u32, codes: &[i32]) -> Vec<u8> {
+        let mut body = vec![0u8; (codes.len() * bits as usize).div_ceil(8)];
+        for (i, &q) in codes.iter().enumerate() {
+            let at = i * bits as usize;
+            body[at / 8] |= ((q as u32 & ((1 << bits) - 1)) << (at % 8)) as u8;
+        }
+        body
+    }
+
+    #[test]
+    fn packed_codes_follow_the_definition_at_every_length() {
+        let values: Vec<f32> = (0..37).map(|i| ((i * 7919) % 23) as f32 - 11.0).collect();
+        for bits in [8, 4, 2] {
+            for kind in ["sym", "asym"] {
+                let s = IntScheme::from_id(&format!("int{bits}_{kind}")).unwrap();
+                for n in 0..values.len() {
+                    let v = &values[..n];
+                    let q = s.quantize(v, &[n]).unwrap();
+                    let (qmin, qmax) = s.qrange();
+                    let header = if n == 0 {
+                        0
+                    } else if s.symmetric {
+                        4
+                    } else {
+                        5
+                    };
+                    let scale = f32::from_le_bytes(q.packed.get(..4).map_or([0; 4], |b| b.try_into().unwrap()));
+                    let zp = if s.symmetric || n == 0 { 0 } else { q.packed[4] as i32 };
+                    let codes: Vec<i32> = v.iter().map(|&x| quantize_value(x, scale, zp, qmin, qmax).0).collect();
+                    assert_eq!(&q.packed[header..], packed_by_definition(bits, &codes), "int{bits}_{kind}, n = {n}");
+                    assert_eq!(s.dequantize(&q.packed, &[n]).unwrap(), q.dequantized, "int{bits}_{kind}, n = {n}");
+                }
+            }
+        }
+    }
 
     fn int8_sym() -> IntScheme {
         IntScheme::from_id("int8_sym").unwrap()

@@ -1,17 +1,38 @@
-//! The scalar reference of the integer quantizer's per-element loop: the definition the
-//! SIMD128 kernel must equal.
+//! The scalar references of the integer quantizer's per-element loops: the definitions the
+//! SIMD128 kernels must equal.
 
 use super::quantize_value;
 
-/// Quantizes `values` with one scale and zero point into `out` (same length) and returns how
-/// many finite values were clamped. The reference: [`quantize_value`] per element.
-pub fn quantize_codes(values: &[f32], scale: f32, zero_point: i32, qmin: i32, qmax: i32, out: &mut [i32]) -> usize {
-    assert_eq!(values.len(), out.len());
+/// Quantizes one group's `values` with one scale and zero point: `codes` gets each code's low
+/// byte (two's complement for signed codes; the packed form of INT8), `dequantized` gets
+/// `(q − zp)·scale` in f32. Returns how many finite values were clamped. The definition:
+/// [`quantize_value`] per element.
+pub fn quantize_group(
+    values: &[f32],
+    scale: f32,
+    zero_point: i32,
+    qmin: i32,
+    qmax: i32,
+    codes: &mut [u8],
+    dequantized: &mut [f32],
+) -> usize {
+    assert!(values.len() == codes.len() && values.len() == dequantized.len());
     let mut clipped = 0;
-    for (&x, o) in values.iter().zip(out.iter_mut()) {
-        let (q, c) = quantize_value(x, scale, zero_point, qmin, qmax);
-        *o = q;
-        clipped += c as usize;
+    for ((&x, c), d) in values.iter().zip(codes.iter_mut()).zip(dequantized.iter_mut()) {
+        let (q, clamped) = quantize_value(x, scale, zero_point, qmin, qmax);
+        *c = q as u8;
+        *d = (q - zero_point) as f32 * scale;
+        clipped += clamped as usize;
     }
     clipped
+}
+
+/// Dequantizes one group's codes (one byte each, read as i8 when `signed`, else u8):
+/// `(q − zp)·scale` in f32, as [`quantize_group`] computes it.
+pub fn dequantize_group(codes: &[u8], signed: bool, scale: f32, zero_point: i32, out: &mut [f32]) {
+    assert_eq!(codes.len(), out.len());
+    for (&c, o) in codes.iter().zip(out.iter_mut()) {
+        let q = if signed { c as i8 as i32 } else { c as i32 };
+        *o = (q - zero_point) as f32 * scale;
+    }
 }
