@@ -292,7 +292,7 @@ impl ExtraType {
                     if at(hi) != at(lo) {
                         self.set_code(out, i, if v > 0.0 { hi } else { lo } as u8);
                     }
-                } else if v.is_finite() && beyond_extremes(nl, at, lo, hi, v) {
+                } else if v.is_finite() && (v > at(hi) || v < at(lo)) && beyond_extremes(nl, at, lo, hi, v) {
                     clipped += 1;
                 }
                 seen[self.code(out, i) as usize] = true;
