@@ -220,10 +220,23 @@ impl ExtraType {
         b[range].fill(byte);
     }
 
+    /// llama.cpp's `dequantize_row_*` for one block of this type (ported in [`ggml_dequant`]).
+    fn block_dequantizer(self) -> ggml_dequant::BlockDequantizer {
+        match self {
+            ExtraType::Iq4Nl => ggml_dequant::iquants::iq4_nl,
+            ExtraType::Iq4Xs => ggml_dequant::iquants::iq4_xs,
+            ExtraType::Nvfp4 => ggml_dequant::blocks::nvfp4,
+            ExtraType::Q2_0 => ggml_dequant::blocks::q2_0,
+            ExtraType::Tq2_0 => ggml_dequant::blocks::tq2_0,
+            ExtraType::Tq1_0 => ggml_dequant::blocks::tq1_0,
+            ExtraType::Q1_0 => ggml_dequant::blocks::q1_0,
+        }
+    }
+
     /// Decodes whole blocks (`y.len()` = block × the number of blocks in `packed`) with
     /// llama.cpp's `dequantize_row_*` port.
     pub fn dequantize_blocks(self, packed: &[u8], y: &mut [f32]) {
-        let f = ggml_dequant::dequantizer(self.id()).expect("every type here has a dequantizer in ggml_dequant");
+        let f = self.block_dequantizer();
         for (b, out) in packed.chunks_exact(self.block_bytes()).zip(y.chunks_exact_mut(self.block())) {
             f(b, out);
         }
@@ -261,6 +274,20 @@ impl ExtraType {
         Ok(self.quantize_impl(values, Some((importance, n_per_row))))
     }
 
+    /// The codes of the two extreme levels, each paired with the code of the next level inward.
+    /// Every type here decodes a code as its place's scale times a fixed table (ascending, or
+    /// E2M1's sign-split one), so these are the extremes at every place; which of the two is the
+    /// top depends on the scale's sign (IQ4's may be negative).
+    fn extreme_codes(self) -> [(u8, u8); 2] {
+        match self {
+            ExtraType::Iq4Nl | ExtraType::Iq4Xs => [(0, 1), (15, 14)],
+            ExtraType::Nvfp4 => [(15, 14), (7, 6)], // −12·d, −8·d and 12·d, 8·d
+            ExtraType::Q2_0 => [(0, 1), (3, 2)],
+            ExtraType::Tq2_0 | ExtraType::Tq1_0 => [(0, 1), (2, 1)],
+            ExtraType::Q1_0 => [(0, 1), (1, 0)],
+        }
+    }
+
     /// Quantizes, applies the NaN/Inf rules, decodes and counts (see the module docs).
     fn quantize_impl(self, values: &[f32], importance: Option<(&[f32], usize)>) -> Quantized {
         let (bs, bb, nl) = (self.block(), self.block_bytes(), self.levels());
@@ -268,8 +295,10 @@ impl ExtraType {
         let mut packed = vec![0u8; blocks * bb];
         let mut buf = vec![0.0f32; bs];
         let mut scratch = vec![0u8; bb];
-        // level_values[c·bs + i]: what value i of the current block decodes to under code c.
-        let mut level_values = vec![0.0f32; nl * bs];
+        let [(ca, ca_in), (cb, cb_in)] = self.extreme_codes();
+        let decode = self.block_dequantizer();
+        // ext[k·bs + i]: what value i of the current block decodes to under code ca, ca_in, cb, cb_in.
+        let mut ext = vec![0.0f32; 4 * bs];
         let mut seen = vec![false; nl];
         let mut clipped = 0;
         for (b, out) in packed.chunks_exact_mut(bb).enumerate() {
@@ -280,20 +309,24 @@ impl ExtraType {
             }
             let weights = importance.map(|(w, n_per_row)| &w[(b * bs) % n_per_row..][..bs]);
             self.quantize_block(&buf, weights, out);
-            for c in 0..nl {
+            for (k, c) in [ca, ca_in, cb, cb_in].into_iter().enumerate() {
                 scratch.copy_from_slice(out);
-                self.fill_codes(&mut scratch, c as u8);
-                self.dequantize_blocks(&scratch, &mut level_values[c * bs..(c + 1) * bs]);
+                self.fill_codes(&mut scratch, c);
+                decode(&scratch, &mut ext[k * bs..(k + 1) * bs]);
             }
             for (i, &v) in chunk.iter().enumerate() {
-                let at = |c: usize| level_values[c * bs + i];
-                let (lo, hi) = extremes(nl, at);
+                let (va, va_in, vb, vb_in) = (ext[i], ext[bs + i], ext[2 * bs + i], ext[3 * bs + i]);
+                let ((top, below_top, hi), (bottom, above_bottom, lo)) =
+                    if vb >= va { ((vb, vb_in, cb), (va, va_in, ca)) } else { ((va, va_in, ca), (vb, vb_in, cb)) };
                 if v.is_infinite() {
-                    if at(hi) != at(lo) {
-                        self.set_code(out, i, if v > 0.0 { hi } else { lo } as u8);
+                    if top != bottom {
+                        self.set_code(out, i, if v > 0.0 { hi } else { lo });
                     }
-                } else if v.is_finite() && (v > at(hi) || v < at(lo)) && beyond_extremes(nl, at, lo, hi, v) {
-                    clipped += 1;
+                } else if top > bottom {
+                    let (v, top, bottom) = (v as f64, top as f64, bottom as f64);
+                    if v > top + (top - below_top as f64) / 2.0 || v < bottom - (above_bottom as f64 - bottom) / 2.0 {
+                        clipped += 1;
+                    }
                 }
                 seen[self.code(out, i) as usize] = true;
             }
@@ -341,33 +374,6 @@ impl ExtraType {
         }
         params
     }
-}
-
-/// The codes (first of equals) whose values are smallest and largest at one place.
-fn extremes(levels: usize, at: impl Fn(usize) -> f32) -> (usize, usize) {
-    let (mut lo, mut hi) = (0, 0);
-    for c in 1..levels {
-        if at(c) < at(lo) {
-            lo = c;
-        }
-        if at(c) > at(hi) {
-            hi = c;
-        }
-    }
-    (lo, hi)
-}
-
-/// Whether `v` lies beyond the top (bottom) level by more than half the step to the next level
-/// inward. Places whose levels are all equal (a zero scale) clip nothing.
-fn beyond_extremes(levels: usize, at: impl Fn(usize) -> f32, lo: usize, hi: usize, v: f32) -> bool {
-    let (top, bottom) = (at(hi) as f64, at(lo) as f64);
-    if top.partial_cmp(&bottom) != Some(std::cmp::Ordering::Greater) {
-        return false;
-    }
-    let below_top = (0..levels).map(|c| at(c) as f64).filter(|&x| x < top).fold(f64::NEG_INFINITY, f64::max);
-    let above_bottom = (0..levels).map(|c| at(c) as f64).filter(|&x| x > bottom).fold(f64::INFINITY, f64::min);
-    let v = v as f64;
-    v > top + (top - below_top) / 2.0 || v < bottom - (above_bottom - bottom) / 2.0
 }
 
 fn check_count(values: &[f32], shape: &[usize]) -> Result<usize> {
@@ -485,6 +491,55 @@ mod tests {
                         t.set_code(&mut one_by_one, i, c);
                     }
                     assert_eq!(filled, one_by_one, "{} code {c}", t.id());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn block_dequantizer_is_ggml_dequants_for_the_type() {
+        for t in ExtraType::ALL {
+            let raw: Vec<u8> = (0..t.block_bytes() * 3).map(|i| (i * 37 % 251) as u8).collect();
+            let (mut ours, mut theirs) = (vec![0.0f32; 3 * t.block()], vec![0.0f32; 3 * t.block()]);
+            t.dequantize_blocks(&raw, &mut ours);
+            ggml_dequant::dequantize(t.id(), &raw, &mut theirs).unwrap();
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&ours), bits(&theirs), "{}", t.id());
+        }
+    }
+
+    #[test]
+    #[allow(clippy::needless_range_loop)] // `i` is a place in every code's decoding
+    fn extreme_codes_are_the_extremes_at_every_place() {
+        // Against every code's decoding, on blocks of either scale sign (IQ4 picks negative
+        // scales for blocks whose largest magnitude is negative).
+        for t in ExtraType::ALL {
+            for seed in 0..6 {
+                let mut x = values(t.block(), seed);
+                if seed % 2 == 1 {
+                    x.iter_mut().for_each(|v| *v = -*v);
+                }
+                let q = t.quantize(&x, &[x.len()]).unwrap();
+                let decoded: Vec<Vec<f32>> = (0..t.levels() as u8)
+                    .map(|c| {
+                        let mut b = q.packed.clone();
+                        t.fill_codes(&mut b, c);
+                        t.dequantize(&b, &[x.len()]).unwrap()
+                    })
+                    .collect();
+                let [(ca, ca_in), (cb, cb_in)] = t.extreme_codes();
+                for i in 0..t.block() {
+                    let at = |c: u8| decoded[c as usize][i];
+                    let all: Vec<f32> = (0..t.levels() as u8).map(at).collect();
+                    let (min, max) = all.iter().fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+                    let (top, top_in, bottom, bottom_in) =
+                        if at(cb) >= at(ca) { (at(cb), at(cb_in), at(ca), at(ca_in)) } else { (at(ca), at(ca_in), at(cb), at(cb_in)) };
+                    assert_eq!((top, bottom), (max, min), "{} seed {seed} place {i}", t.id());
+                    let next_below = all.iter().copied().filter(|&v| v < max).fold(f32::MIN, f32::max);
+                    let next_above = all.iter().copied().filter(|&v| v > min).fold(f32::MAX, f32::min);
+                    if max > min {
+                        assert_eq!((top_in, bottom_in), (next_below, next_above), "{} seed {seed} place {i}", t.id());
+                    }
                 }
             }
         }
