@@ -36,7 +36,9 @@ const fn t(id: u32, name: &'static str, block: u64, bytes: u64, file_type: Optio
 }
 
 // The types quantscope has schemes for, by name, so the schemes read their block sizes from
-// this table at compile time (schemes::ggml::GgmlType::facts, schemes::kquants::KQuant::facts).
+// this table at compile time (schemes::ggml::GgmlType::facts, schemes::kquants::KQuant::facts,
+// schemes::ggml_extra::ExtraType::facts). `file_type` is `enum llama_ftype` (NVFP4's is 39,
+// Q1_0's 40, Q2_0's 41 in the pinned llama.cpp).
 pub const Q4_0: GgmlType = t(2, "q4_0", 32, 18, Some(2));
 pub const Q4_1: GgmlType = t(3, "q4_1", 32, 20, Some(3));
 pub const Q5_0: GgmlType = t(6, "q5_0", 32, 22, Some(8));
@@ -48,6 +50,13 @@ pub const Q4_K: GgmlType = t(12, "q4_k", 256, 144, Some(14));
 pub const Q5_K: GgmlType = t(13, "q5_k", 256, 176, Some(16));
 pub const Q6_K: GgmlType = t(14, "q6_k", 256, 210, Some(18));
 pub const MXFP4: GgmlType = t(39, "mxfp4", 32, 17, Some(38));
+pub const IQ4_NL: GgmlType = t(20, "iq4_nl", 32, 18, Some(25));
+pub const IQ4_XS: GgmlType = t(23, "iq4_xs", 256, 136, Some(30));
+pub const TQ1_0: GgmlType = t(34, "tq1_0", 256, 54, Some(36));
+pub const TQ2_0: GgmlType = t(35, "tq2_0", 256, 66, Some(37));
+pub const NVFP4: GgmlType = t(40, "nvfp4", 64, 36, Some(39));
+pub const Q1_0: GgmlType = t(41, "q1_0", 128, 18, Some(40));
+pub const Q2_0: GgmlType = t(42, "q2_0", 64, 18, Some(41));
 
 /// Every ggml type, by id.
 pub static GGML_TYPES: &[GgmlType] = &[
@@ -70,10 +79,10 @@ pub static GGML_TYPES: &[GgmlType] = &[
     t(17, "iq2_xs", 256, 74, None),
     t(18, "iq3_xxs", 256, 98, None),
     t(19, "iq1_s", 256, 50, None),
-    t(20, "iq4_nl", 32, 18, None),
+    IQ4_NL,
     t(21, "iq3_s", 256, 110, None),
     t(22, "iq2_s", 256, 82, None),
-    t(23, "iq4_xs", 256, 136, None),
+    IQ4_XS,
     t(24, "i8", 1, 1, None),
     t(25, "i16", 1, 2, None),
     t(26, "i32", 1, 4, None),
@@ -81,12 +90,12 @@ pub static GGML_TYPES: &[GgmlType] = &[
     t(28, "f64", 1, 8, None),
     t(29, "iq1_m", 256, 56, None),
     t(30, "bf16", 1, 2, Some(32)),
-    t(34, "tq1_0", 256, 54, None),
-    t(35, "tq2_0", 256, 66, None),
+    TQ1_0,
+    TQ2_0,
     MXFP4,
-    t(40, "nvfp4", 64, 36, None),
-    t(41, "q1_0", 128, 18, None),
-    t(42, "q2_0", 64, 18, None),
+    NVFP4,
+    Q1_0,
+    Q2_0,
 ];
 
 /// The type with this id.
@@ -126,6 +135,9 @@ mod tests {
         for k in kquants::KQuant::ALL {
             assert_eq!((k.facts().name, k.facts().block as usize), (k.id(), kquants::QK_K));
             assert_eq!(by_name(k.id()), Some(k.facts()));
+        }
+        for e in crate::schemes::ggml_extra::ExtraType::ALL {
+            assert_eq!(by_name(e.id()), Some(e.facts()));
         }
     }
 }

@@ -17,11 +17,12 @@
 //! Following llama.cpp's `llama-quantize` (`src/llama-quant.cpp`) and `convert_hf_to_gguf.py`:
 //! * tensors with fewer than 2 dims (norms, biases) are written as F32 whatever was asked for,
 //!   as the converter and `llama-quantize` keep them;
-//! * a 2-D+ tensor whose rows (`ne[0]`) are not a whole number of the type's blocks falls back:
-//!   Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0 (llama.cpp's choices), Q2_K and Q3_K → Q4_0
-//!   (llama.cpp picks IQ4_NL, which quantscope does not write; Q4_0 has the same block of 32 and
-//!   size), and if the rows are not a multiple of 32 either (or the type was a 32-block one), F16.
-//!   Each fallback is reported in [`PlannedTensor::note`].
+//! * a 2-D+ tensor whose rows (`ne[0]`) are not a whole number of the type's blocks falls back
+//!   as `tensor_type_fallback` does: Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0, IQ4_XS → IQ4_NL,
+//!   Q2_K, Q3_K, Q2_0, TQ1_0 and TQ2_0 → Q4_0, and if the rows are not a multiple of 32 either
+//!   (or the type was a 32-block one), F16. llama.cpp defines no fallback for Q1_0 (128) and
+//!   NVFP4 (64) and stops; quantscope writes such tensors as F16. Each fallback is reported in
+//!   [`PlannedTensor::note`].
 //!
 //! # Metadata ([`metadata_for`])
 //!
@@ -64,11 +65,18 @@ pub enum OutType {
     Q4K,
     Q5K,
     Q6K,
+    Iq4Nl,
+    Iq4Xs,
+    Nvfp4,
+    Q2_0,
+    Tq2_0,
+    Tq1_0,
+    Q1_0,
 }
 
 impl OutType {
     /// Every type, in the order the page lists them.
-    pub const ALL: [OutType; 14] = [
+    pub const ALL: [OutType; 21] = [
         OutType::Q8_0,
         OutType::Q6K,
         OutType::Q5_1,
@@ -77,9 +85,16 @@ impl OutType {
         OutType::Q4_1,
         OutType::Q4_0,
         OutType::Q4K,
+        OutType::Iq4Nl,
+        OutType::Nvfp4,
         OutType::Mxfp4,
+        OutType::Iq4Xs,
         OutType::Q3K,
         OutType::Q2K,
+        OutType::Q2_0,
+        OutType::Tq2_0,
+        OutType::Tq1_0,
+        OutType::Q1_0,
         OutType::Bf16,
         OutType::F16,
         OutType::F32,
@@ -102,6 +117,13 @@ impl OutType {
             OutType::Q4K => "q4_k",
             OutType::Q5K => "q5_k",
             OutType::Q6K => "q6_k",
+            OutType::Iq4Nl => "iq4_nl",
+            OutType::Iq4Xs => "iq4_xs",
+            OutType::Nvfp4 => "nvfp4",
+            OutType::Q2_0 => "q2_0",
+            OutType::Tq2_0 => "tq2_0",
+            OutType::Tq1_0 => "tq1_0",
+            OutType::Q1_0 => "q1_0",
         }
     }
 
@@ -154,10 +176,12 @@ impl OutType {
         }
     }
 
-    /// What llama.cpp writes instead when rows are not a whole number of blocks.
+    /// What llama.cpp writes instead when rows are not a whole number of blocks
+    /// (`tensor_type_fallback` in `src/llama-quant.cpp`; F16 where it has none).
     fn fallback(self) -> OutType {
         match self {
-            OutType::Q2K | OutType::Q3K => OutType::Q4_0,
+            OutType::Iq4Xs => OutType::Iq4Nl,
+            OutType::Q2K | OutType::Q3K | OutType::Q2_0 | OutType::Tq1_0 | OutType::Tq2_0 => OutType::Q4_0,
             OutType::Q4K => OutType::Q5_0,
             OutType::Q5K => OutType::Q5_1,
             OutType::Q6K => OutType::Q8_0,
@@ -434,6 +458,16 @@ mod tests {
         assert_eq!(choose_type(&[4, 48], OutType::Q3K).0, OutType::F16);
         assert_eq!(choose_type(&[4, 48], OutType::Q8_0).0, OutType::F16);
         assert_eq!(choose_type(&[4, 48], OutType::Bf16), (OutType::Bf16, None));
+        assert_eq!(choose_type(&[4, 64], OutType::Iq4Xs).0, OutType::Iq4Nl);
+        assert_eq!(choose_type(&[4, 48], OutType::Iq4Xs).0, OutType::F16);
+        assert_eq!(choose_type(&[4, 48], OutType::Iq4Nl).0, OutType::F16);
+        for t in [OutType::Q2_0, OutType::Tq1_0, OutType::Tq2_0] {
+            assert_eq!(choose_type(&[4, 32], t).0, OutType::Q4_0, "{}", t.id());
+        }
+        assert_eq!(choose_type(&[4, 64], OutType::Q2_0), (OutType::Q2_0, None));
+        assert_eq!(choose_type(&[4, 64], OutType::Nvfp4), (OutType::Nvfp4, None));
+        assert_eq!(choose_type(&[4, 32], OutType::Nvfp4).0, OutType::F16, "llama.cpp has no NVFP4 fallback");
+        assert_eq!(choose_type(&[4, 64], OutType::Q1_0).0, OutType::F16, "llama.cpp has no Q1_0 fallback");
         let (ty, note) = choose_type(&[64], OutType::Q4_0);
         assert_eq!(ty, OutType::F32);
         assert!(note.unwrap().contains("1-D"));

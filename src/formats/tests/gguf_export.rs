@@ -29,6 +29,12 @@ const EXPECTED: &[(&str, &[u8])] = &[
     ("mxfp4", fixture_bytes!("gguf_export/expected/mxfp4.gguf")),
     ("q3_k", fixture_bytes!("gguf_export/expected/q3_k.gguf")),
     ("q2_k", fixture_bytes!("gguf_export/expected/q2_k.gguf")),
+    ("iq4_nl", fixture_bytes!("gguf_export/expected/iq4_nl.gguf")),
+    ("iq4_xs", fixture_bytes!("gguf_export/expected/iq4_xs.gguf")),
+    ("nvfp4", fixture_bytes!("gguf_export/expected/nvfp4.gguf")),
+    ("tq2_0", fixture_bytes!("gguf_export/expected/tq2_0.gguf")),
+    ("tq1_0", fixture_bytes!("gguf_export/expected/tq1_0.gguf")),
+    ("q1_0", fixture_bytes!("gguf_export/expected/q1_0.gguf")),
     ("bf16", fixture_bytes!("gguf_export/expected/bf16.gguf")),
     ("f16", fixture_bytes!("gguf_export/expected/f16.gguf")),
     ("f32", fixture_bytes!("gguf_export/expected/f32.gguf")),
@@ -54,7 +60,10 @@ fn first_difference(ours: &[u8], want: &[u8], plan: &gguf_writer::Plan) -> Strin
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn exports_equal_gguf_py_files_for_every_type() {
     let source = open("source.gguf", SOURCE);
-    assert_eq!(EXPECTED.len(), OutType::ALL.len(), "one expected file per type");
+    // Every type but q2_0, which gguf-py 0.19 does not know (its bytes are the scheme's, held to
+    // llama.cpp in src/core/tests/ggml_extra_fixtures.rs, and our reader reads it back below).
+    let without_gguf_py: Vec<_> = OutType::ALL.iter().filter(|t| !EXPECTED.iter().any(|(id, _)| *id == t.id())).collect();
+    assert_eq!(without_gguf_py, [&OutType::Q2_0], "one expected file per type");
     for (id, want) in EXPECTED {
         let ty = OutType::from_id(id).unwrap();
         let (ours, plan) = gguf_writer::write_to_vec(&source, "source", ty).unwrap();

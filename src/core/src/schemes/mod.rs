@@ -6,6 +6,7 @@
 pub mod bnb;
 pub mod float;
 pub mod ggml;
+pub mod ggml_extra;
 pub mod int;
 pub mod kquants;
 
@@ -54,6 +55,7 @@ pub fn all_ids() -> Vec<String> {
     ids.extend(int::ids());
     ids.extend(ggml::ids());
     ids.extend(kquants::ids());
+    ids.extend(ggml_extra::ids());
     ids.extend(bnb::ids());
     ids
 }
@@ -75,6 +77,7 @@ pub fn packed_len(id: &str, shape: &[usize]) -> Result<u64> {
         .or_else(|| int::packed_len(id, shape))
         .or_else(|| ggml::packed_len(id, shape))
         .or_else(|| kquants::packed_len(id, shape))
+        .or_else(|| ggml_extra::packed_len(id, shape))
         .or_else(|| bnb::packed_len(id, shape));
     found.unwrap_or_else(|| Err(Error::UnknownScheme(id.to_string())))
 }
@@ -89,7 +92,11 @@ pub(crate) fn element_count(shape: &[usize]) -> Result<u64> {
 
 /// The scheme with this id. Each family's `by_id` answers for its own ids.
 pub fn by_id(id: &str) -> Result<Box<dyn Scheme>> {
-    let found =
-        float::by_id(id).or_else(|| int::by_id(id)).or_else(|| ggml::by_id(id)).or_else(|| kquants::by_id(id)).or_else(|| bnb::by_id(id));
+    let found = float::by_id(id)
+        .or_else(|| int::by_id(id))
+        .or_else(|| ggml::by_id(id))
+        .or_else(|| kquants::by_id(id))
+        .or_else(|| ggml_extra::by_id(id))
+        .or_else(|| bnb::by_id(id));
     found.ok_or_else(|| Error::UnknownScheme(id.to_string()))
 }

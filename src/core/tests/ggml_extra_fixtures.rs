@@ -1,0 +1,87 @@
+//! IQ4_NL, IQ4_XS, NVFP4, Q2_0, TQ2_0, TQ1_0 and Q1_0 against llama.cpp (fixtures from
+//! scripts/fixtures/make_ggml_extra.py): packed bytes equal `ggml_quantize_chunk`'s byte for byte
+//! (IQ4 also with an importance vector), and quantscope's dequantization of them hashes to the
+//! same FNV-1a 64 as ggml's `dequantize_row_*` output.
+
+#[macro_use]
+#[path = "../../../tests/common/mod.rs"]
+mod common;
+use common::{f32s, fnv1a64, hex_bytes, json};
+use quantscope_core::schemes::ggml_extra::ExtraType;
+use quantscope_core::schemes::{self, Scheme};
+
+browser_tests!();
+
+/// Panics naming the first differing block (and byte) of two packed tensors.
+fn assert_same_blocks(got: &[u8], want: &[u8], block_bytes: usize, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: packed length");
+    if let Some(at) = got.iter().zip(want).position(|(a, b)| a != b) {
+        let b = at / block_bytes;
+        let range = b * block_bytes..(b + 1) * block_bytes;
+        panic!(
+            "{what}: block {b} differs first at byte {} \n got  {:02x?}\n want {:02x?}",
+            at % block_bytes,
+            &got[range.clone()],
+            &want[range]
+        );
+    }
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn every_type_matches_ggml_quantize_chunk_and_its_dequantizer() {
+    let fixtures = json(fixture_str!("ggml_extra/ggml_extra.json"));
+    let (inputs, weighted_inputs) = (&fixtures["inputs"], &fixtures["importance_inputs"]);
+    let cases = fixtures["cases"].as_array().unwrap();
+    assert!(cases.len() >= 100, "fixture file looks truncated");
+    let (mut plain, mut weighted) = (0, 0);
+    for case in cases {
+        let (input, id) = (case["input"].as_str().unwrap(), case["scheme"].as_str().unwrap());
+        let what = format!("{id} on {input}");
+        let kind = ExtraType::from_id(id).unwrap();
+        let want_packed = hex_bytes(case["packed"].as_str().unwrap());
+        let want_hash = case["dequantized_fnv1a64"].as_str().unwrap();
+
+        let (values, shape, q) = if let Some(w) = weighted_inputs.get(input) {
+            weighted += 1;
+            let values = f32s(&w["values"]);
+            let n_per_row = w["n_per_row"].as_u64().unwrap() as usize;
+            let shape = [values.len() / n_per_row, n_per_row];
+            let q = kind.quantize_with_importance(&values, &shape, &f32s(&w["importance"])).unwrap();
+            (values, shape.to_vec(), q)
+        } else {
+            plain += 1;
+            let values = f32s(&inputs[input]["values"]);
+            let shape = vec![values.len()];
+            let q = schemes::by_id(id).unwrap().quantize(&values, &shape).unwrap();
+            (values, shape, q)
+        };
+        assert_same_blocks(&q.packed, &want_packed, kind.block_bytes(), &format!("{what}: packed vs llama.cpp"));
+        let deq = kind.dequantize(&want_packed, &shape).unwrap();
+        assert_eq!(deq.len(), values.len());
+        assert_eq!(format!("{:016x}", fnv1a64(&deq)), want_hash, "{what}: dequantize(llama.cpp bytes) vs dequantize_row");
+        assert_eq!(common::bits(&q.dequantized), common::bits(&deq), "{what}: quantize's own dequantized copy");
+    }
+    assert_eq!((plain, weighted), (105, 6), "every type on every input, IQ4 with importance");
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn awkward_lengths_pad_and_round_trip() {
+    let mut r = common::Xorshift(0x5EED_E47A);
+    for kind in ExtraType::ALL {
+        for n in [0usize, 1, 15, 17, 31, 33, 63, 65, 127, 129, 255, 257, 513] {
+            let values: Vec<f32> = (0..n).map(|_| (r.next() % 2001) as f32 / 1000.0 - 1.0).collect();
+            let q = kind.quantize(&values, &[n]).unwrap();
+            let blocks = n.div_ceil(kind.block());
+            assert_eq!(q.packed.len(), blocks * kind.block_bytes(), "{} n={n}", kind.id());
+            assert_eq!(schemes::packed_len(kind.id(), &[n]).unwrap(), q.packed.len() as u64);
+            // The last block is quantized as if zero-padded.
+            let mut padded = values.clone();
+            padded.resize(blocks * kind.block(), 0.0);
+            let qp = kind.quantize(&padded, &[padded.len()]).unwrap();
+            assert_same_blocks(&q.packed, &qp.packed, kind.block_bytes(), &format!("{} n={n} vs zero-padded", kind.id()));
+            assert_eq!(common::bits(&q.dequantized), common::bits(&qp.dequantized[..n]), "{} n={n}", kind.id());
+        }
+    }
+}
