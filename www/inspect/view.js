@@ -769,8 +769,15 @@ export function connectInspect() {
 // Once the wasm module is loaded: the scheme and sample pickers and every control.
 export function mountInspect() {
   state.schemes = scheme_list();
-  const picker = $('#scheme-picker');
-  for (const s of state.schemes) { const o = new Option(s.id, s.id); o.title = s.description; picker.add(o); }
+  // One <optgroup> per family (the calibrated integer ids in their own), in registry order.
+  const groups = new Map();
+  for (const s of state.schemes) {
+    if (!groups.has(s.family)) groups.set(s.family, Object.assign(document.createElement('optgroup'), { label: s.family }));
+    const o = new Option(s.id, s.id);
+    o.title = s.description;
+    groups.get(s.family).append(o);
+  }
+  $('#scheme-picker').replaceChildren(...groups.values());
   const select = $('#sample-kind');
   for (const [id, description] of sample_list()) { const o = new Option(id, id); o.title = description; select.add(o); }
   wireInput();

@@ -82,6 +82,8 @@ struct CompareOptions {
 struct SchemeInfo {
     id: String,
     description: String,
+    /// The family's label, for the picker's `<optgroup>` (see `schemes::families`).
+    family: &'static str,
 }
 
 #[wasm_bindgen]
@@ -497,13 +499,15 @@ pub fn gguf_types() -> Result<JsValue, JsError> {
     to_js(&all)
 }
 
-/// Every scheme: `[{id, description}]`.
+/// Every scheme, family by family in registry order: `[{id, description, family}]`.
 #[wasm_bindgen]
 pub fn scheme_list() -> Result<JsValue, JsError> {
     let mut out = Vec::new();
-    for id in schemes::all_ids() {
-        let s = schemes::by_id(&id).map_err(js_err)?;
-        out.push(SchemeInfo { id, description: s.description() });
+    for family in schemes::families() {
+        for id in family.ids {
+            let s = schemes::by_id(&id).map_err(js_err)?;
+            out.push(SchemeInfo { id, description: s.description(), family: family.label });
+        }
     }
     to_js(&out)
 }
