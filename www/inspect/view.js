@@ -445,12 +445,13 @@ function drawCharts(r, histogram) {
       const p = param(r, name);
       if (p && p.values.length === 1) markers.push({ x: p.values[0], label: name.replace('_', ' ') });
     }
+    const log_counts = $('#log-counts').checked;
     draw_histograms($('#histogram'), {
-      title: `original vs ${r.scheme} dequantized`, x_label: 'value', markers,
+      title: `original vs ${r.scheme} dequantized`, x_label: 'value', markers, log_counts,
       series: [{ label: 'original', histogram: histogram.original }, { label: 'dequantized', histogram: histogram.dequantized }],
     });
     draw_histograms($('#error-histogram'), {
-      title: `${r.scheme} error (original − dequantized)`, x_label: 'error',
+      title: `${r.scheme} error (original − dequantized)`, x_label: 'error', log_counts,
       series: [{ label: 'error', histogram: histogram.error }],
     });
   } catch (err) {
@@ -470,7 +471,7 @@ function drawSqnrChart() {
 function histogramOptions() {
   const lo = $('#range-lo').value, hi = $('#range-hi').value;
   const range = lo !== '' && hi !== '' ? [Number(lo), Number(hi)] : null;
-  return { bins: Number($('#bins').value), histogram_scheme: state.scheme, range };
+  return { bins: Number($('#bins').value), histogram_scheme: state.scheme, range, log_counts: $('#log-counts').checked };
 }
 
 // One scheme on the selected tensor, with its histograms. `clear` empties the panel first (a new
@@ -745,6 +746,11 @@ function wireInput() {
   $('#tensor-sort').onchange = renderTensorList;
   $('#scheme-picker').onchange = (e) => selectScheme(e.target.value);
   for (const id of ['#bins', '#range-lo', '#range-hi']) $(id).onchange = () => showScheme({ clear: false }).catch(reportError);
+  // Log counts: drawn again from a fresh answer (through the guards, like a new bin count).
+  $('#log-counts').onchange = (e) => {
+    setParams({ counts: e.target.checked ? 'log' : null });
+    showScheme({ clear: false }).catch(reportError);
+  };
   $('#range-reset').onclick = () => { $('#range-lo').value = ''; $('#range-hi').value = ''; showScheme({ clear: false }).catch(reportError); };
   for (const th of document.querySelectorAll('#scheme-table th[data-key]')) {
     th.tabIndex = 0;
@@ -789,6 +795,7 @@ export async function startInspect() {
   const scheme = getParam('scheme');
   if (state.schemes.some((x) => x.id === scheme)) state.scheme = scheme;
   app.scheme = state.scheme;
+  $('#log-counts').checked = getParam('counts') === 'log';
   const kind = getParam('tensor')?.match(/^sample:(.+)$/)?.[1];
   const start = sample_list().some(([id]) => id === kind) ? kind : 'normal';
   $('#sample-kind').value = start;

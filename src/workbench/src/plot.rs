@@ -1,6 +1,8 @@
 //! Charts drawn with plotters onto a page `<canvas>` (main thread only; the numbers come from
 //! the worker, serialized, and are read back here).
 
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters_canvas::CanvasBackend;
 use serde::Deserialize;
@@ -21,6 +23,10 @@ pub struct HistogramChart {
     pub series: Vec<Series>,
     #[serde(default)]
     pub markers: Vec<Marker>,
+    /// Counts on a log axis: a heavy-tailed tensor's few far values (±5 against a std of 0.06)
+    /// are bars of height 0 on a linear one.
+    #[serde(default)]
+    pub log_counts: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,7 +82,9 @@ fn backend(canvas: web_sys::HtmlCanvasElement) -> DrawResult<CanvasBackend> {
     CanvasBackend::with_canvas_object(canvas).ok_or_else(|| "the canvas has no 2D context".to_string())
 }
 
-/// Bar series over a shared x range (the first series' range), translucent so overlaps show.
+/// Bar series over a shared x range (the first series' range), translucent so overlaps show;
+/// counts on a linear axis from 0, or with `log_counts` on a log axis from 0.5 (a bin of 1 is a
+/// visible bar, an empty bin none).
 pub fn draw_histograms(canvas: web_sys::HtmlCanvasElement, chart: &HistogramChart) -> DrawResult<()> {
     let first = &chart.series.first().ok_or("no series to draw")?.histogram;
     let (lo, hi) = (first.lo, first.hi);
@@ -91,20 +99,66 @@ pub fn draw_histograms(canvas: web_sys::HtmlCanvasElement, chart: &HistogramChar
     }
     let root = backend(canvas)?.into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
-    let ymax = chart.series.iter().flat_map(|s| s.histogram.counts.iter()).cloned().fold(1.0, f64::max) * 1.05;
-    let mut ctx = ChartBuilder::on(&root)
+    let peak = chart.series.iter().flat_map(|s| s.histogram.counts.iter()).cloned().fold(1.0, f64::max);
+    if chart.log_counts {
+        // Half a decade of headroom above the tallest bar, as the linear axis has 5 %.
+        draw_bars(&root, chart, lo..hi, (LOG_BASE..peak * 3.0).log_scale(), LOG_BASE, peak * 3.0, "count (log)", |v| {
+            if v < 1.0 {
+                String::new()
+            } else {
+                format!("{v:.0}")
+            }
+        })?;
+    } else {
+        let ymax = peak * 1.05;
+        draw_bars(
+            &root,
+            chart,
+            lo..hi,
+            0.0..ymax,
+            0.0,
+            ymax,
+            "count",
+            |v| if ymax < 20.0 { format!("{v:.1}") } else { format!("{v:.0}") },
+        )?;
+    }
+    root.present().map_err(err)
+}
+
+/// Where the bars of a log-count histogram start: below 1, so a bin of one value has height.
+const LOG_BASE: f64 = 0.5;
+
+/// The bars, markers and legend of [`draw_histograms`] on a y axis `y` (linear or log) whose
+/// bars rise from `base` and whose markers reach `top`.
+#[allow(clippy::too_many_arguments)]
+fn draw_bars<Y>(
+    root: &DrawingArea<CanvasBackend, Shift>,
+    chart: &HistogramChart,
+    x: std::ops::Range<f64>,
+    y: Y,
+    base: f64,
+    top: f64,
+    y_desc: &str,
+    y_label: impl Fn(f64) -> String,
+) -> DrawResult<()>
+where
+    Y: AsRangedCoord<Value = f64>,
+    Y::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    let (lo, hi) = (x.start, x.end);
+    let mut ctx = ChartBuilder::on(root)
         .caption(&chart.title, ("sans-serif", 16))
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(56)
-        .build_cartesian_2d(lo..hi, 0.0..ymax)
+        .build_cartesian_2d(x, y)
         .map_err(err)?;
     ctx.configure_mesh()
         .x_desc(chart.x_label.as_str())
-        .y_desc("count")
+        .y_desc(y_desc)
         .light_line_style(WHITE.mix(0.0))
         .x_label_formatter(&|v| tick(*v, hi - lo))
-        .y_label_formatter(&|v| if ymax < 20.0 { format!("{v:.1}") } else { format!("{v:.0}") })
+        .y_label_formatter(&|v| y_label(*v))
         .draw()
         .map_err(err)?;
     for (k, s) in chart.series.iter().enumerate() {
@@ -113,14 +167,14 @@ pub fn draw_histograms(canvas: web_sys::HtmlCanvasElement, chart: &HistogramChar
         let width = (h.hi - h.lo) / h.counts.len() as f64;
         ctx.draw_series(h.counts.iter().enumerate().filter(|(_, &c)| c > 0.0).map(|(i, &c)| {
             let x0 = h.lo + i as f64 * width;
-            Rectangle::new([(x0, 0.0), (x0 + width, c)], color.mix(0.55).filled())
+            Rectangle::new([(x0, base), (x0 + width, c)], color.mix(0.55).filled())
         }))
         .map_err(err)?
         .label(s.label.as_str())
         .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.mix(0.55).filled()));
     }
     for m in chart.markers.iter().filter(|m| m.x >= lo && m.x <= hi) {
-        ctx.draw_series(LineSeries::new([(m.x, 0.0), (m.x, ymax)], MARKER.stroke_width(2)))
+        ctx.draw_series(LineSeries::new([(m.x, base), (m.x, top)], MARKER.stroke_width(2)))
             .map_err(err)?
             .label(m.label.as_str())
             .legend(|(x, y)| PathElement::new([(x, y), (x + 12, y)], MARKER.stroke_width(2)));
@@ -131,7 +185,7 @@ pub fn draw_histograms(canvas: web_sys::HtmlCanvasElement, chart: &HistogramChar
         .position(SeriesLabelPosition::UpperRight)
         .draw()
         .map_err(err)?;
-    root.present().map_err(err)
+    Ok(())
 }
 
 /// SQNR (dB) against bits per weight, one labelled point per scheme; `selected` is ringed.
