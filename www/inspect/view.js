@@ -28,6 +28,7 @@ const state = {
   modelRows: [],      // the last whole-model comparison, one row per scheme (inspect/ops.js compare_model)
   modelSort: { key: null, descending: false },
   modelBreakdown: null, // the scheme whose per-tensor rows are shown
+  chartPoints: [],    // the SQNR chart's points as drawn: [{scheme, x, y, text, label}]
   modelKey: '',       // the tensor indices the Model section summarises now
   newFile: false,     // a file was just added: the Model section switches to it
 };
@@ -82,6 +83,9 @@ function clearAllPanel() {
   app.reports = [];
   renderTable();
   clearCanvas($('#sqnr-chart'));
+  state.chartPoints = [];
+  delete $('#sqnr-chart').dataset.points;
+  if ($('#sqnr-tip')) $('#sqnr-tip').hidden = true;
 }
 
 function bytesText(n) {
@@ -462,10 +466,42 @@ function drawCharts(r, histogram) {
 function drawSqnrChart() {
   if (!state.reports.length) return;
   try {
-    draw_sqnr_chart($('#sqnr-chart'), state.reports, state.scheme);
+    // Every point as drawn, in canvas pixels, with its label's box or null (no free place).
+    state.chartPoints = draw_sqnr_chart($('#sqnr-chart'), state.reports, state.scheme);
+    $('#sqnr-chart').dataset.points = JSON.stringify(state.chartPoints);
   } catch (err) {
     showError(`could not draw the SQNR chart: ${err.message}`);
   }
+}
+
+// The SQNR chart labels what fits without overlap; hovering any point names it.
+function wireSqnrHover() {
+  const chart = $('#sqnr-chart');
+  const tip = document.createElement('div');
+  tip.id = 'sqnr-tip';
+  tip.setAttribute('role', 'tooltip');
+  tip.hidden = true;
+  chart.after(tip);
+  // Pointer events: a mouse's move, and a finger's tap on a phone.
+  const show = (e) => {
+    const rect = chart.getBoundingClientRect();
+    const [sx, sy] = [chart.width / rect.width, chart.height / rect.height];
+    const [x, y] = [(e.clientX - rect.left) * sx, (e.clientY - rect.top) * sy];
+    let best = null, bestDistance = 10 * sx;
+    for (const p of state.chartPoints) {
+      const d = Math.hypot(p.x - x, p.y - y);
+      if (d < bestDistance) { best = p; bestDistance = d; }
+    }
+    const r = best && state.reports.find((q) => q.scheme === best.scheme);
+    tip.hidden = !r;
+    if (!r) return;
+    tip.textContent = `${best.text}: ${fmt(r.bits_per_weight)} bits/weight` + (r.sqnr_db === null ? '' : `, SQNR ${fmt(r.sqnr_db)} dB`);
+    tip.style.left = `${e.clientX + 12}px`;
+    tip.style.top = `${e.clientY + 12}px`;
+  };
+  chart.addEventListener('pointermove', show);
+  chart.addEventListener('pointerdown', show);
+  chart.addEventListener('pointerleave', () => { tip.hidden = true; });
 }
 
 function histogramOptions() {
@@ -727,6 +763,7 @@ function wireInput() {
       reportError(err);
     }
   };
+  wireSqnrHover();
   wireGgufExport({ files: () => state.files, client: () => state.client, saveBytes, reportError });
   $('#model-compare').onclick = () => compareModel();
   $('#model-scope').onchange = renderModel;

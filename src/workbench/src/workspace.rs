@@ -527,12 +527,14 @@ pub fn draw_histograms(canvas: web_sys::HtmlCanvasElement, chart: JsValue) -> Re
     crate::plot::draw_histograms(canvas, &chart).map_err(|e| JsError::new(&e))
 }
 
-/// Draws SQNR against bits per weight for scheme reports (`[{scheme, bits_per_weight, sqnr_db}]`).
+/// Draws SQNR against bits per weight for scheme reports (`[{scheme, bits_per_weight, sqnr_db,
+/// mse}]`); returns every point as drawn, `[{scheme, x, y, text, label: {x0, y0, x1, y1} or
+/// null}]` in canvas pixels (for the page's hover).
 #[wasm_bindgen]
-pub fn draw_sqnr_chart(canvas: web_sys::HtmlCanvasElement, reports: JsValue, selected: &str) -> Result<(), JsError> {
+pub fn draw_sqnr_chart(canvas: web_sys::HtmlCanvasElement, reports: JsValue, selected: &str) -> Result<JsValue, JsError> {
     let points: Vec<crate::plot::SchemePoint> =
         serde_wasm_bindgen::from_value(reports).map_err(|e| JsError::new(&format!("scheme points are malformed: {e}")))?;
-    crate::plot::draw_sqnr_chart(canvas, &points, selected).map_err(|e| JsError::new(&e))
+    to_js(&crate::plot::draw_sqnr_chart(canvas, &points, selected).map_err(|e| JsError::new(&e))?)
 }
 
 /// Every scheme id without a calibration suffix, in registry order: the Inspect view's
