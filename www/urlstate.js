@@ -2,7 +2,8 @@
 // as a query after it in the hash, readable and shareable:
 //   #learn?tensor=sample:laplace&scheme=q4_0&bits=4&gran=g32
 // Keys in use: tensor (a tensor name; `sample:<kind>` is re-created on load), scheme (the
-// selected scheme), and each panel's settings (bits, kind, gran, block, fmt, mem, ...).
+// selected scheme), counts (`log`: the Inspect histograms' log count axis), and each panel's
+// settings (bits, kind, gran, block, fmt, mem, ...).
 // Writes use history.replaceState: changing a setting does not add a Back-button entry.
 
 function split(hash = location.hash) {

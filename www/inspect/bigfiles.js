@@ -53,10 +53,10 @@ async function track(client, op, args, name, size, transfer = []) {
 
 // Draws the histogram of tensor `t` (not comparable: too big) counted from its file.
 // `guard` is the view's latest() guard (shared/latest.js): an answer for an older selection is dropped.
-export async function drawStreamedHistogram(client, t, { bins, range }, guard = (p) => p) {
+export async function drawStreamedHistogram(client, t, { bins, range, log_counts = false }, guard = (p) => p) {
   const histogram = await guard(client.request('histogram_streamed', [t.index, bins, range]));
   draw_histograms($('#histogram'), {
-    title: `${t.name}: values streamed from the file`, x_label: 'value', markers: [],
+    title: `${t.name}: values streamed from the file`, x_label: 'value', markers: [], log_counts,
     series: [{ label: 'original', histogram }],
   });
 }

@@ -6,7 +6,7 @@ import { WorkerClient } from '../client.js';
 import { app } from '../app.js';
 import { getParam, setParams } from '../urlstate.js';
 import { $, showError as showIn } from '../shared/dom.js';
-import { fmt } from '../shared/format.js';
+import { fmt, sqnrText } from '../shared/format.js';
 import { latest } from '../shared/latest.js';
 import { cancelLoad, drawStreamedHistogram, openFile, openSharded, renderGgufFiles, tooBigNotice, wireGgufExport } from './bigfiles.js';
 
@@ -28,15 +28,19 @@ const state = {
   modelRows: [],      // the last whole-model comparison, one row per scheme (inspect/ops.js compare_model)
   modelSort: { key: null, descending: false },
   modelBreakdown: null, // the scheme whose per-tensor rows are shown
+  chartPoints: [],    // the SQNR chart's points as drawn: [{scheme, x, y, text, label}]
   modelKey: '',       // the tensor indices the Model section summarises now
   newFile: false,     // a file was just added: the Model section switches to it
 };
 
 const params = (t) => t.shape.reduce((a, b) => a * b, 1);
 
+// An SQNR as a number for sorting: null is +∞ for an exact round trip (MSE 0), else −∞.
+const sqnrValue = (r) => r.sqnr_db ?? (r.mse === 0 ? Infinity : -Infinity);
+
 // The page's one request-generation rule (shared/latest.js) for every request whose answer depends
 // on the selection: an answer for a tensor, scheme or setting that is no longer current is dropped.
-const guards = { scheme: latest(), all: latest(), model: latest() };
+const guards = { scheme: latest(), all: latest(), model: latest(), stored: latest() };
 
 // The panels that show a result for the selection. From the moment the selection changes until
 // their own answer arrives they hold no number of the previous selection: cleared, dimmed,
@@ -82,6 +86,9 @@ function clearAllPanel() {
   app.reports = [];
   renderTable();
   clearCanvas($('#sqnr-chart'));
+  state.chartPoints = [];
+  delete $('#sqnr-chart').dataset.points;
+  if ($('#sqnr-tip')) $('#sqnr-tip').hidden = true;
 }
 
 function bytesText(n) {
@@ -225,7 +232,7 @@ function typeCounts(row) {
 // The tensor with the lowest SQNR under a row's scheme (an exact one never is the worst).
 function worstTensor(row) {
   let worst = null;
-  for (const t of row.tensors) if (t.sqnr_db !== null && (worst === null || t.sqnr_db < worst.sqnr_db)) worst = t;
+  for (const t of row.tensors) if (sqnrValue(t) < Infinity && (worst === null || sqnrValue(t) < sqnrValue(worst))) worst = t;
   return worst;
 }
 
@@ -236,9 +243,9 @@ const MODEL_COLUMNS = [
   ['bytes', (r) => bytesText(r.bytes), (r) => r.bytes],
   ['memory', (r) => bytesText(memory(r.elements, r.bits_per_weight)), (r) => r.bits_per_weight],
   ['mse', (r) => fmt(r.mse), (r) => r.mse],
-  ['sqnr_db', (r) => fmt(r.sqnr_db, { nullText: '∞' }), (r) => r.sqnr_db ?? Infinity],
-  ['worst', (r) => { const w = worstTensor(r); return w ? `${w.name} (${fmt(w.sqnr_db, { digits: 4 })} dB)` : '—'; },
-    (r) => worstTensor(r)?.sqnr_db ?? Infinity],
+  ['sqnr_db', (r) => sqnrText(r.sqnr_db, r.mse), (r) => sqnrValue(r)],
+  ['worst', (r) => { const w = worstTensor(r); return w ? `${w.name} (${w.sqnr_db === null ? '−∞' : fmt(w.sqnr_db, { digits: 4 })} dB)` : '—'; },
+    (r) => { const w = worstTensor(r); return w ? sqnrValue(w) : Infinity; }],
 ];
 
 function renderModelTable() {
@@ -280,10 +287,10 @@ function showModelBreakdown(scheme) {
   for (const tr of document.querySelectorAll('#model-table tbody tr')) tr.setAttribute('aria-selected', String(tr.dataset.scheme === scheme));
   const box = $('#model-breakdown');
   $('#model-breakdown-title').textContent = `${scheme}, tensor by tensor (worst SQNR first)`;
-  const sorted = [...row.tensors].sort((a, b) => (a.sqnr_db ?? Infinity) - (b.sqnr_db ?? Infinity));
+  const sorted = [...row.tensors].sort((a, b) => sqnrValue(a) - sqnrValue(b));
   $('#model-breakdown tbody').replaceChildren(...sorted.map((t) => {
     const tr = document.createElement('tr');
-    for (const v of [t.name, t.type, bytesText(t.bytes), fmt(t.mse), fmt(t.sqnr_db, { nullText: '∞ (exact)' })]) tr.insertCell().textContent = v;
+    for (const v of [t.name, t.type, bytesText(t.bytes), fmt(t.mse), sqnrText(t.sqnr_db, t.mse, { exactText: '∞ (exact)' })]) tr.insertCell().textContent = v;
     if (t.note) tr.title = t.note;
     return tr;
   }));
@@ -349,6 +356,41 @@ function renderTensor(t) {
   ]);
 }
 
+// A GGUF tensor stored in a ggml block type (q8_0, q4_k, iq2_xs, tq1_0, mxfp4, ...) is read as
+// its dequantized values: the page says so, and re-quantizes it to its own type to say whether
+// that gives the same values back (the blocks of 32 do, bit for bit — core's
+// requantizing_stored_blocks_to_their_own_type_is_exact; the k-quants choose their scales afresh
+// and do not). The answer is measured, never assumed.
+const BLOCK_TYPE = /^(q\d|iq\d|tq\d|mxfp4|nvfp4)/;
+
+async function showStored(t) {
+  const note = $('#tensor-stored');
+  guards.stored.supersede();
+  const type = BLOCK_TYPE.test(t.dtype) ? t.dtype : null;
+  note.hidden = !type;
+  delete note.dataset.exact;
+  if (!type) { note.textContent = ''; return; }
+  const stored = `${t.name} is stored as ${type.toUpperCase()}: the values read here — its statistics, ` +
+    `histograms and every comparison — are its dequantized ${type} values, not the weights from before it was quantized.`;
+  const own = state.schemes.some((s) => s.id === type);
+  if (!own || t.comparable === false) {
+    note.textContent = `${stored} ${own ? 'It is too big to re-quantize here.' : `quantscope has no ${type} scheme to re-quantize it with.`}`;
+    return;
+  }
+  note.textContent = `${stored} Re-quantizing it to ${type}…`;
+  try {
+    const r = (await guards.stored(state.client.request('compare', [t.index, [type], { bins: 1 }]))).schemes[0];
+    const exact = r.mse === 0;
+    note.dataset.exact = String(exact);
+    note.textContent = `${stored} ` + (exact
+      ? `Re-quantizing it to ${type} gives exactly these values back (MSE 0, SQNR ∞).`
+      : `Re-quantizing it to ${type} does not give these values back exactly (MSE ${fmt(r.mse)}, SQNR ` +
+        `${sqnrText(r.sqnr_db, r.mse)} dB): the ${type} quantizer chooses its block scales afresh from them.`);
+  } catch (err) {
+    if (!err.superseded) reportError(err);
+  }
+}
+
 function param(r, name) {
   return r.params.find((p) => p.name === name);
 }
@@ -375,7 +417,7 @@ function renderScheme(r) {
   statsList($('#scheme-stats'), [
     ...shown,
     ['MSE', fmt(r.mse), 'mse'],
-    ['SQNR (dB)', fmt(r.sqnr_db, { nullText: '∞ (exact)' }), 'sqnr'],
+    ['SQNR (dB)', sqnrText(r.sqnr_db, r.mse, { exactText: '∞ (exact)' }), 'sqnr'],
     ['max |error|', fmt(r.max_abs_error), 'max_abs_error'],
     ['mean |error|', fmt(r.mean_abs_error), 'mean_abs_error'],
     ['cosine similarity', flushed ? '—' : fmt(r.cosine_similarity, { nanText: '—' }), 'cosine'],
@@ -393,16 +435,16 @@ const COLUMNS = [
   ['bytes', (r) => fmt(r.bytes)],
   ['compression_ratio', (r) => fmt(r.compression_ratio)],
   ['mse', (r) => fmt(r.mse)],
-  ['sqnr_db', (r) => fmt(r.sqnr_db, { nullText: '∞' })],
+  ['sqnr_db', (r) => sqnrText(r.sqnr_db, r.mse)],
   ['max_abs_error', (r) => fmt(r.max_abs_error)],
   ['cosine_similarity', (r) => (flushedToZero(r) ? '—' : fmt(r.cosine_similarity, { nanText: '—' }))],
   ['clipped_fraction', (r) => `${fmt(100 * r.clipped_fraction)} %`],
   ['levels_used', (r) => `${r.levels_used}/${r.levels_total}`],
 ];
 
-// Sort value of a report for a column: null SQNR is +∞ (an exact round trip).
+// Sort value of a report for a column: a null SQNR is +∞ or −∞ as sqnrText reads it.
 function sortValue(r, key) {
-  if (key === 'sqnr_db' && r.sqnr_db === null) return Infinity;
+  if (key === 'sqnr_db') return sqnrValue(r);
   return r[key];
 }
 
@@ -445,12 +487,13 @@ function drawCharts(r, histogram) {
       const p = param(r, name);
       if (p && p.values.length === 1) markers.push({ x: p.values[0], label: name.replace('_', ' ') });
     }
+    const log_counts = $('#log-counts').checked;
     draw_histograms($('#histogram'), {
-      title: `original vs ${r.scheme} dequantized`, x_label: 'value', markers,
+      title: `original vs ${r.scheme} dequantized`, x_label: 'value', markers, log_counts,
       series: [{ label: 'original', histogram: histogram.original }, { label: 'dequantized', histogram: histogram.dequantized }],
     });
     draw_histograms($('#error-histogram'), {
-      title: `${r.scheme} error (original − dequantized)`, x_label: 'error',
+      title: `${r.scheme} error (original − dequantized)`, x_label: 'error', log_counts,
       series: [{ label: 'error', histogram: histogram.error }],
     });
   } catch (err) {
@@ -461,16 +504,48 @@ function drawCharts(r, histogram) {
 function drawSqnrChart() {
   if (!state.reports.length) return;
   try {
-    draw_sqnr_chart($('#sqnr-chart'), state.reports, state.scheme);
+    // Every point as drawn, in canvas pixels, with its label's box or null (no free place).
+    state.chartPoints = draw_sqnr_chart($('#sqnr-chart'), state.reports, state.scheme);
+    $('#sqnr-chart').dataset.points = JSON.stringify(state.chartPoints);
   } catch (err) {
     showError(`could not draw the SQNR chart: ${err.message}`);
   }
 }
 
+// The SQNR chart labels what fits without overlap; hovering any point names it.
+function wireSqnrHover() {
+  const chart = $('#sqnr-chart');
+  const tip = document.createElement('div');
+  tip.id = 'sqnr-tip';
+  tip.setAttribute('role', 'tooltip');
+  tip.hidden = true;
+  chart.after(tip);
+  // Pointer events: a mouse's move, and a finger's tap on a phone.
+  const show = (e) => {
+    const rect = chart.getBoundingClientRect();
+    const [sx, sy] = [chart.width / rect.width, chart.height / rect.height];
+    const [x, y] = [(e.clientX - rect.left) * sx, (e.clientY - rect.top) * sy];
+    let best = null, bestDistance = 10 * sx;
+    for (const p of state.chartPoints) {
+      const d = Math.hypot(p.x - x, p.y - y);
+      if (d < bestDistance) { best = p; bestDistance = d; }
+    }
+    const r = best && state.reports.find((q) => q.scheme === best.scheme);
+    tip.hidden = !r;
+    if (!r) return;
+    tip.textContent = `${best.text}: ${fmt(r.bits_per_weight)} bits/weight` + (r.sqnr_db === null ? '' : `, SQNR ${fmt(r.sqnr_db)} dB`);
+    tip.style.left = `${e.clientX + 12}px`;
+    tip.style.top = `${e.clientY + 12}px`;
+  };
+  chart.addEventListener('pointermove', show);
+  chart.addEventListener('pointerdown', show);
+  chart.addEventListener('pointerleave', () => { tip.hidden = true; });
+}
+
 function histogramOptions() {
   const lo = $('#range-lo').value, hi = $('#range-hi').value;
   const range = lo !== '' && hi !== '' ? [Number(lo), Number(hi)] : null;
-  return { bins: Number($('#bins').value), histogram_scheme: state.scheme, range };
+  return { bins: Number($('#bins').value), histogram_scheme: state.scheme, range, log_counts: $('#log-counts').checked };
 }
 
 // One scheme on the selected tensor, with its histograms. `clear` empties the panel first (a new
@@ -585,6 +660,7 @@ async function selectTensor(index) {
   $('#tensor').toggleAttribute('data-too-big', tooBig);
   $('#tensor-too-big').hidden = !tooBig;
   $('#tensor-too-big').textContent = tooBig ? tooBigNotice(t, fmt(params(t))) : '';
+  showStored(t);
   $('#range-lo').value = '';
   $('#range-hi').value = '';
   try {
@@ -726,6 +802,7 @@ function wireInput() {
       reportError(err);
     }
   };
+  wireSqnrHover();
   wireGgufExport({ files: () => state.files, client: () => state.client, saveBytes, reportError });
   $('#model-compare').onclick = () => compareModel();
   $('#model-scope').onchange = renderModel;
@@ -745,6 +822,11 @@ function wireInput() {
   $('#tensor-sort').onchange = renderTensorList;
   $('#scheme-picker').onchange = (e) => selectScheme(e.target.value);
   for (const id of ['#bins', '#range-lo', '#range-hi']) $(id).onchange = () => showScheme({ clear: false }).catch(reportError);
+  // Log counts: drawn again from a fresh answer (through the guards, like a new bin count).
+  $('#log-counts').onchange = (e) => {
+    setParams({ counts: e.target.checked ? 'log' : null });
+    showScheme({ clear: false }).catch(reportError);
+  };
   $('#range-reset').onclick = () => { $('#range-lo').value = ''; $('#range-hi').value = ''; showScheme({ clear: false }).catch(reportError); };
   for (const th of document.querySelectorAll('#scheme-table th[data-key]')) {
     th.tabIndex = 0;
@@ -769,8 +851,15 @@ export function connectInspect() {
 // Once the wasm module is loaded: the scheme and sample pickers and every control.
 export function mountInspect() {
   state.schemes = scheme_list();
-  const picker = $('#scheme-picker');
-  for (const s of state.schemes) { const o = new Option(s.id, s.id); o.title = s.description; picker.add(o); }
+  // One <optgroup> per family (the calibrated integer ids in their own), in registry order.
+  const groups = new Map();
+  for (const s of state.schemes) {
+    if (!groups.has(s.family)) groups.set(s.family, Object.assign(document.createElement('optgroup'), { label: s.family }));
+    const o = new Option(s.id, s.id);
+    o.title = s.description;
+    groups.get(s.family).append(o);
+  }
+  $('#scheme-picker').replaceChildren(...groups.values());
   const select = $('#sample-kind');
   for (const [id, description] of sample_list()) { const o = new Option(id, id); o.title = description; select.add(o); }
   wireInput();
@@ -782,6 +871,7 @@ export async function startInspect() {
   const scheme = getParam('scheme');
   if (state.schemes.some((x) => x.id === scheme)) state.scheme = scheme;
   app.scheme = state.scheme;
+  $('#log-counts').checked = getParam('counts') === 'log';
   const kind = getParam('tensor')?.match(/^sample:(.+)$/)?.[1];
   const start = sample_list().some(([id]) => id === kind) ? kind : 'normal';
   $('#sample-kind').value = start;

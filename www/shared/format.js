@@ -11,3 +11,10 @@ export function fmt(v, { nullText = '—', nanText = 'NaN', digits = 6 } = {}) {
   if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential(Math.max(digits - 1, 1));
   return Number(v.toPrecision(digits)).toString();
 }
+
+// An SQNR in dB for reading. The worker sends a non-finite SQNR as null: +∞ for an exact round
+// trip (MSE 0), −∞ when the error itself is infinite (a round trip that overflows: MSE null too).
+export function sqnrText(db, mse, { exactText = '∞' } = {}) {
+  if (db === null || db === undefined) return mse === 0 ? exactText : '−∞';
+  return fmt(db);
+}

@@ -115,3 +115,33 @@ fn dequantize_rejects_packed_bytes_of_the_wrong_length() {
         }
     }
 }
+
+/// Issue 12, item 13: a calibrated id's description names its calibration (it used to be its
+/// min-max base's, word for word), and the families group all 86 ids once each.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn calibrated_descriptions_name_their_calibration() {
+    let described = |id: &str| schemes::by_id(id).unwrap().description();
+    let cases = [
+        ("int8_sym_p99.9", "99.9th percentile of |x|"),
+        ("int8_asym_p99.9", "0.05th and 99.95th percentiles of x"),
+        ("int4_sym_p99.99", "99.99th percentile of |x|"),
+        ("int8_sym_mse", "MSE calibration"),
+        ("int2_asym_channel_mse", "MSE calibration"),
+        ("int8_sym_entropy", "entropy calibration"),
+        ("int8_sym", "no calibration"),
+    ];
+    for (id, words) in cases {
+        assert!(described(id).contains(words), "{id}: '{}' does not say '{words}'", described(id));
+    }
+    for id in schemes::all_ids().into_iter().filter(|id| schemes::is_calibrated(id)) {
+        let base = id.rsplit_once('_').unwrap().0;
+        assert_ne!(described(&id), described(base), "{id} is described as {base} is");
+        assert!(described(&id).contains("calibration") && !described(&id).contains("no calibration"), "{id}: {}", described(&id));
+    }
+    let families = schemes::families();
+    let grouped: Vec<String> = families.iter().flat_map(|f| f.ids.clone()).collect();
+    assert_eq!(grouped, schemes::all_ids(), "the families list every id once, in registry order");
+    assert_eq!(grouped.len(), 86);
+    assert!(families.iter().all(|f| !f.ids.is_empty()));
+}

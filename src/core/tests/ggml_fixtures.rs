@@ -111,6 +111,36 @@ fn shape_is_flattened_in_c_order() {
     }
 }
 
+/// A GGUF tensor stored as one of these types, re-quantized to its own type, comes back bit for
+/// bit (issue 12, item 17: the page says so): each block's largest |x| dequantizes to exactly
+/// code × d, so the scale recomputed from it is d again and every value lands on its own code.
+/// (The k-quants search their scales afresh and do not: the page measures, it does not assume.)
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn requantizing_stored_blocks_to_their_own_type_is_exact() {
+    let mut s = 12345u64;
+    let mut values: Vec<f32> = (0..64 * 256)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            let u = (s >> 40) as f32 / (1u64 << 24) as f32;
+            // Weights of std ~0.03 with an outlier now and then.
+            (u - 0.5) * 0.1 + if s % 97 == 0 { 0.5 } else { 0.0 }
+        })
+        .collect();
+    values[..QK].fill(0.0);
+    for ty in GgmlType::ALL {
+        let scheme = GgmlScheme::new(ty);
+        let stored = scheme.quantize(&values, &[64, 256]).unwrap();
+        let again = scheme.quantize(&stored.dequantized, &[64, 256]).unwrap();
+        if let Some(d) = first_block_diff(ty, &again.packed, &stored.packed, &stored.dequantized) {
+            panic!("{ty:?} re-quantized differs: {d}");
+        }
+        assert_eq!(again.dequantized, stored.dequantized, "{ty:?}");
+    }
+}
+
 /// `floor(log2f(amax))` rounds up just below a power of two; NumPy's thresholds per binade.
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]

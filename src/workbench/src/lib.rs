@@ -1,8 +1,9 @@
 //! The workbench: the module the Inspect and Learn views load (`www/pkg`). A thin
 //! `#[wasm_bindgen]` facade over the library crates — the loaded files ([`store`], plain Rust,
-//! tested natively), the [`Workspace`] the worker owns, the Learn panels' exports and the
+//! tested natively), chart label placement ([`labels`], likewise), the [`Workspace`] the worker owns, the Learn panels' exports and the
 //! plots. Nothing here computes a number the CLI does not also get from the library crates.
 
+pub mod labels;
 pub mod store;
 
 #[cfg(target_arch = "wasm32")]

@@ -82,6 +82,8 @@ struct CompareOptions {
 struct SchemeInfo {
     id: String,
     description: String,
+    /// The family's label, for the picker's `<optgroup>` (see `schemes::families`).
+    family: &'static str,
 }
 
 #[wasm_bindgen]
@@ -497,13 +499,15 @@ pub fn gguf_types() -> Result<JsValue, JsError> {
     to_js(&all)
 }
 
-/// Every scheme: `[{id, description}]`.
+/// Every scheme, family by family in registry order: `[{id, description, family}]`.
 #[wasm_bindgen]
 pub fn scheme_list() -> Result<JsValue, JsError> {
     let mut out = Vec::new();
-    for id in schemes::all_ids() {
-        let s = schemes::by_id(&id).map_err(js_err)?;
-        out.push(SchemeInfo { id, description: s.description() });
+    for family in schemes::families() {
+        for id in family.ids {
+            let s = schemes::by_id(&id).map_err(js_err)?;
+            out.push(SchemeInfo { id, description: s.description(), family: family.label });
+        }
     }
     to_js(&out)
 }
@@ -523,12 +527,14 @@ pub fn draw_histograms(canvas: web_sys::HtmlCanvasElement, chart: JsValue) -> Re
     crate::plot::draw_histograms(canvas, &chart).map_err(|e| JsError::new(&e))
 }
 
-/// Draws SQNR against bits per weight for scheme reports (`[{scheme, bits_per_weight, sqnr_db}]`).
+/// Draws SQNR against bits per weight for scheme reports (`[{scheme, bits_per_weight, sqnr_db,
+/// mse}]`); returns every point as drawn, `[{scheme, x, y, text, label: {x0, y0, x1, y1} or
+/// null}]` in canvas pixels (for the page's hover).
 #[wasm_bindgen]
-pub fn draw_sqnr_chart(canvas: web_sys::HtmlCanvasElement, reports: JsValue, selected: &str) -> Result<(), JsError> {
+pub fn draw_sqnr_chart(canvas: web_sys::HtmlCanvasElement, reports: JsValue, selected: &str) -> Result<JsValue, JsError> {
     let points: Vec<crate::plot::SchemePoint> =
         serde_wasm_bindgen::from_value(reports).map_err(|e| JsError::new(&format!("scheme points are malformed: {e}")))?;
-    crate::plot::draw_sqnr_chart(canvas, &points, selected).map_err(|e| JsError::new(&e))
+    to_js(&crate::plot::draw_sqnr_chart(canvas, &points, selected).map_err(|e| JsError::new(&e))?)
 }
 
 /// Every scheme id without a calibration suffix, in registry order: the Inspect view's

@@ -64,7 +64,33 @@ pub fn all_ids() -> Vec<String> {
 /// the bench's list (a calibrated variant runs the same quantizer after a range search, so its
 /// extra cost is the search).
 pub fn base_ids() -> Vec<String> {
-    all_ids().into_iter().filter(|id| !(id.ends_with("_mse") || id.ends_with("_entropy") || id.contains("_p9"))).collect()
+    all_ids().into_iter().filter(|id| !is_calibrated(id)).collect()
+}
+
+/// True for a listed id with a calibration suffix (`_p99.9`, `_p99.99`, `_mse`, `_entropy`).
+pub fn is_calibrated(id: &str) -> bool {
+    id.ends_with("_mse") || id.ends_with("_entropy") || id.contains("_p9")
+}
+
+/// One family of schemes, for grouping a picker (the page's `<optgroup>`s).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Family {
+    pub label: &'static str,
+    pub ids: Vec<String>,
+}
+
+/// Every listed id, grouped by family in [`all_ids`] order; the integer family is two groups,
+/// min-max ranges and calibrated ranges.
+pub fn families() -> Vec<Family> {
+    let (calibrated, min_max): (Vec<String>, Vec<String>) = int::ids().into_iter().partition(|id| is_calibrated(id));
+    vec![
+        Family { label: "Float casts (no scale)", ids: float::ids() },
+        Family { label: "Integer, min-max range (ONNX Runtime)", ids: min_max },
+        Family { label: "Integer, calibrated range (percentile, MSE, entropy)", ids: calibrated },
+        Family { label: "GGML blocks of 32 (llama.cpp)", ids: ggml::ids() },
+        Family { label: "GGML k-quants, super-blocks of 256 (llama.cpp)", ids: kquants::ids() },
+        Family { label: "bitsandbytes 4-bit", ids: bnb::ids() },
+    ]
 }
 
 /// The bytes a tensor of `shape` packs into under `id`, from the scheme's documented layout

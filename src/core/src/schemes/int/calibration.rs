@@ -84,6 +84,31 @@ impl Calibration {
         }
     }
 
+    /// How the range is chosen, in words, for a scheme's description (`symmetric`: the
+    /// percentile is of |x|, else of x at both tails): what tells `int8_sym_p99.9` from
+    /// `int8_sym` on the page.
+    pub fn describe(&self, symmetric: bool) -> String {
+        match *self {
+            Calibration::MinMax => "range min to max of the values (no calibration)".into(),
+            Calibration::Percentile { micro } if symmetric => {
+                format!("range clipped at the {}th percentile of |x| (percentile calibration, {PERCENTILE_BINS} bins)", micro as f64 / 1e6)
+            }
+            Calibration::Percentile { micro } => {
+                // Both tails: (100 − P)/2 percent each, as percentile_range cuts them.
+                let (lo, hi) = ((100_000_000 - micro) as f64 / 2e6, (100_000_000 + micro) as f64 / 2e6);
+                format!("range clipped at the {lo}th and {hi}th percentiles of x (percentile calibration, {PERCENTILE_BINS} bins)")
+            }
+            Calibration::Mse => {
+                format!(
+                    "range clipped where the quantization MSE is least (MSE calibration, {MSE_GRID} clips from 1 % to 100 % of min-max)"
+                )
+            }
+            Calibration::Entropy => {
+                format!("range clipped where the KL divergence is least (entropy calibration as TensorRT, {ENTROPY_BINS} bins)")
+            }
+        }
+    }
+
     /// Parses a suffix (`p99.9`, `mse`, `entropy`); only the canonical spelling of a
     /// percentile is accepted (`p99.9`, not `p99.90` or `p099.9`), with at most 6 decimals.
     pub fn parse(s: &str) -> Option<Self> {

@@ -312,7 +312,8 @@ impl Scheme for IntScheme {
             Granularity::Channel { axis } => format!("per channel (axis {axis})"),
             Granularity::Group { size } => format!("per group of {size}"),
         };
-        format!("INT{} {kind}, {per}, codes [{qmin}, {qmax}], ONNX Runtime semantics", self.bits)
+        let range = self.calibration.describe(self.symmetric);
+        format!("INT{} {kind}, {per}, codes [{qmin}, {qmax}], {range}; ONNX Runtime semantics", self.bits)
     }
 
     fn quantize(&self, values: &[f32], shape: &[usize]) -> Result<Quantized> {
