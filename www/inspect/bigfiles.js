@@ -140,7 +140,7 @@ function showPlan(box, name, plan) {
 export function renderGgufFiles(files) {
   const select = $('#gguf-file');
   const keep = select.value;
-  select.replaceChildren(...files.map((f, i) => new Option(`${f.file} (${f.count} tensors)`, String(i))));
+  select.replaceChildren(...files.map((f, i) => new Option(`${f.label ?? f.file} (${f.count} tensors)`, String(i))));
   select.value = keep !== '' && Number(keep) < files.length ? keep : String(files.length - 1);
   select.closest('label').hidden = files.length === 0;
   $('#gguf-export').disabled = files.length === 0;

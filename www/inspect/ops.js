@@ -52,6 +52,9 @@ export const inspectOps = {
   open_sharded: (ws, id, [indexName, index, shards]) =>
     streamStatistics(ws, id, ws.open_sharded(indexName, new Uint8Array(index), shards.map((f) => f.name), shards)),
 
+  // Forgets a file and its tensors (a file dropped again replaces it).
+  close_file: (ws, _id, [fileId]) => ws.close_file(fileId),
+
   // The values of a tensor too big to compare, counted chunk by chunk from its file.
   histogram_streamed: (ws, _id, [index, bins, range]) => ws.histogram_streamed(index, bins, range ?? null),
 

@@ -120,7 +120,7 @@ function statsList(el, entries) {
 function visibleTensors() {
   const filter = $('#tensor-filter').value.trim().toLowerCase();
   const key = $('#tensor-sort').value;
-  const list = state.tensors.filter((t) => t.name.toLowerCase().includes(filter));
+  const list = state.tensors.filter((t) => `${t.file ?? ''} ${t.name}`.toLowerCase().includes(filter));
   const by = {
     index: (a, b) => a.index - b.index,
     name: (a, b) => a.name.localeCompare(b.name),
@@ -140,7 +140,7 @@ function renderTensorList() {
     li.dataset.index = t.index;
     li.innerHTML = '<span></span><small></small>';
     li.firstChild.textContent = t.name;
-    li.lastChild.textContent = `${t.dtype} [${t.shape.join(', ')}] · ${fmt(params(t))} params · std ${fmt(t.stats.std)}`;
+    li.lastChild.textContent = `${t.file ? `${t.file} · ` : ''}${t.dtype} [${t.shape.join(', ')}] · ${fmt(params(t))} params · std ${fmt(t.stats.std)}`;
     li.onclick = () => selectTensor(t.index);
     li.onkeydown = (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); selectTensor(t.index); } };
     return li;
@@ -165,7 +165,7 @@ function modelTensors() {
 function renderModelScope() {
   const select = $('#model-scope');
   const keep = select.value;
-  const options = state.files.map((f, i) => new Option(`${f.file} (${f.count} tensor${f.count === 1 ? '' : 's'})`, String(i)));
+  const options = state.files.map((f, i) => new Option(`${f.label} (${f.count} tensor${f.count === 1 ? '' : 's'})`, String(i)));
   options.push(new Option(`all loaded tensors (${state.tensors.length}, samples included)`, ALL_LOADED));
   select.replaceChildren(...options);
   const kept = keep === ALL_LOADED || (keep !== '' && Number(keep) < state.files.length);
@@ -195,7 +195,7 @@ function renderModel() {
     const card = document.createElement('details');
     card.className = 'file-card';
     const summary = document.createElement('summary');
-    summary.textContent = `${f.file} — ${f.format}, ${f.count} tensor${f.count === 1 ? '' : 's'}, ${f.metadata.length} metadata entries`;
+    summary.textContent = `${f.label} — ${f.format}, ${f.count} tensor${f.count === 1 ? '' : 's'}, ${f.metadata.length} metadata entries`;
     const table = document.createElement('table');
     for (const [k, v] of f.metadata) {
       const tr = table.insertRow();
@@ -654,7 +654,7 @@ async function selectTensor(index) {
   app.emit('tensor-selected', { index });
   document.body.dataset.compared = 'false';
   renderTensorList();
-  setParams({ tensor: t.name });
+  setParams({ tensor: t.name_in_file ?? t.name });
   $('#tensor').hidden = false;
   renderTensor(t);
   $('#tensor').toggleAttribute('data-too-big', tooBig);
@@ -697,16 +697,62 @@ async function selectScheme(id) {
   await showScheme().catch(reportError);
 }
 
-function added(list, file = null) {
+// A file dropped again — the same name and the same size — replaces the one loaded before: its
+// tensors leave the list and the worker (close_file frees them). Any other file whose tensor
+// names are taken keeps them, shown as '<file>: <name>' (a file name taken too gets ' (2)').
+function sameFile(name, size) {
+  return state.files.find((f) => f.file === name && f.size === size) ?? null;
+}
+
+function removeFile(f) {
+  const gone = new Set(f.indices);
+  // In place: app.tensors is this same array.
+  for (let i = state.tensors.length - 1; i >= 0; i--) if (gone.has(state.tensors[i].index)) state.tensors.splice(i, 1);
+  state.files.splice(state.files.indexOf(f), 1);
+  if (f.file_id !== undefined) state.client.request('close_file', [f.file_id]).catch(reportError);
+}
+
+// Names as the page shows them (t.name; t.name_in_file keeps the file's own): unique among the
+// loaded tensors, and with the file they came from (t.file).
+function nameTensors(list, fileLabel) {
+  const taken = new Set(state.tensors.map((t) => t.name));
+  for (const t of list) {
+    t.name_in_file = t.name;
+    t.file = fileLabel;
+    let name = taken.has(t.name) && fileLabel ? `${fileLabel}: ${t.name}` : t.name;
+    for (let n = 2; taken.has(name); n++) name = `${t.name} (${n})`;
+    t.name = name;
+    taken.add(name);
+  }
+}
+
+function added(list, file = null, { size = null } = {}) {
+  const selected = state.tensors.find((t) => t.index === state.selected);
+  let replaced = null;
   if (file) {
-    state.files.push({ file: file.file, format: file.format, metadata: file.metadata, count: list.length, indices: list.map((t) => t.index) });
+    replaced = sameFile(file.file, size);
+    if (replaced) removeFile(replaced);
+    let label = file.file;
+    for (let n = 2; state.files.some((f) => f.label === label); n++) label = `${file.file} (${n})`;
+    nameTensors(list, label);
+    state.files.push({ file: file.file, label, size, file_id: file.file_id, format: file.format, metadata: file.metadata,
+      count: list.length, indices: list.map((t) => t.index) });
     state.newFile = true;
+  } else {
+    nameTensors(list, null);
   }
   state.tensors.push(...list);
+  const note = $('#load-note');
+  note.hidden = !replaced;
+  note.textContent = replaced ? `Replaced ${file.file}: the same file (${fmt(size)} bytes) was loaded again.` : '';
   app.emit('tensors-changed');
   renderTensorList();
   renderModel();
-  if (list.length) selectTensor(list[0].index);
+  // The replaced file's selected tensor stays selected, as the new file's tensor of that name.
+  const same = replaced && selected && replaced.indices.includes(selected.index)
+    ? list.find((t) => t.name_in_file === selected.name_in_file) : null;
+  if (same) selectTensor(same.index);
+  else if (list.length) selectTensor(list[0].index);
 }
 
 // A sharded safetensors checkpoint arrives as its index plus the shards it names, dropped
@@ -726,10 +772,10 @@ function groupSharded(files) {
 async function loadFiles(files) {
   const errors = [];
   const { groups, singles } = groupSharded(files);
-  const load = async (fn) => {
+  const load = async (fn, size) => {
     try {
       const loaded = await fn();
-      added(loaded.tensors, loaded);
+      added(loaded.tensors, loaded, { size });
     } catch (err) {
       if (err.fatal) { restartWorker(err); return false; }
       if (!err.cancelled) errors.push(err.message);
@@ -737,13 +783,13 @@ async function loadFiles(files) {
     return true;
   };
   for (const { index, shards } of groups) {
-    const ok = await load(() => openSharded(state.client, index, shards));
+    const ok = await load(() => openSharded(state.client, index, shards), shards.reduce((a, f) => a + f.size, index.size));
     if (!ok) return;
   }
   // Each file is handed to the worker as a File, not read here: safetensors and GGUF are read
   // there piece by piece (a 2 GB model never sits whole in memory), the rest whole.
   for (const file of singles) {
-    const ok = await load(() => openFile(state.client, file));
+    const ok = await load(() => openFile(state.client, file), file.size);
     if (!ok) return;
   }
   showError(errors.join('\n'));
@@ -762,7 +808,7 @@ function saveBytes(bytes, fileName) {
 async function download(what) {
   const t = state.tensors.find((x) => x.index === state.selected);
   if (!t) return;
-  const base = t.name.replace(/[^A-Za-z0-9._-]+/g, '_');
+  const base = (t.name_in_file ?? t.name).replace(/[^A-Za-z0-9._-]+/g, '_');
   const fileName = { original: `${base}.npy`, dequantized: `${base}.${state.scheme}.dequantized.npy`, packed: `${base}.${state.scheme}.bin` }[what];
   try {
     saveBytes(await state.client.request('export', [t.index, what, state.scheme]), fileName);

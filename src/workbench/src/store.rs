@@ -1,7 +1,8 @@
 //! The tensors one page worker holds: samples and small-file tensors in memory for good, and
 //! tensors of lazily opened files ([`quantscope_formats::lazy`]) decoded when first asked for and
 //! kept under a memory budget, the least recently used dropped first. Every tensor has a stable
-//! index for the life of the store; closing a file (a cancelled open) leaves its indices empty.
+//! index for the life of the store; closing a file (a cancelled open, or a file dropped again,
+//! which replaces it) leaves its indices empty and frees its values, resident ones included.
 
 use quantscope_core::report::TensorReport;
 use quantscope_core::stats::summary::{summarize, Summary};
@@ -33,6 +34,8 @@ struct Slot {
     stored_bytes: Option<u64>,
     summary: Option<Summary>,
     values: Values,
+    /// The file it came from (resident tensors of a file too), for [`TensorStore::close_file`].
+    file: Option<usize>,
 }
 
 /// Every loaded tensor, by index.
@@ -90,6 +93,7 @@ impl TensorStore {
                 stored_bytes,
                 summary,
                 values: Values::Owned(Rc::new(t)),
+                file: None,
             });
         }
         (start..self.slots.len()).collect()
@@ -114,6 +118,7 @@ impl TensorStore {
                 stored_bytes: t.stored_bytes(),
                 summary: None,
                 values,
+                file: Some(id),
             });
         }
         self.files.push(Some(file));
@@ -134,19 +139,18 @@ impl TensorStore {
         }
     }
 
-    /// Forgets file `id` and its tensors (their indices stay taken, and say they were closed).
+    /// Forgets file `id` and its tensors, cached, resident or not (their indices stay taken, and
+    /// say they were closed).
     pub fn close_file(&mut self, id: usize) {
         if let Some(f) = self.files.get_mut(id) {
             *f = None;
         }
         let mut freed = 0;
-        for slot in &mut self.slots {
-            if let Values::InFile { file, cached, .. } = &slot.values {
-                if *file == id {
-                    freed += cached.as_ref().map_or(0, |t| t.data.len() as u64 * 4);
-                    slot.values = Values::Closed;
-                }
+        for slot in self.slots.iter_mut().filter(|s| s.file == Some(id)) {
+            if let Values::InFile { cached: Some(t), .. } = &slot.values {
+                freed += t.data.len() as u64 * 4;
             }
+            slot.values = Values::Closed;
         }
         self.cached_bytes -= freed;
     }

@@ -293,6 +293,22 @@ fn the_store_keeps_decoded_tensors_within_its_budget() {
     assert_eq!(store.cached_bytes(), 0);
 }
 
+/// A file dropped again replaces the first (issue 12, item 11): closing the first frees its
+/// tensors, resident ones (formats read whole) included, and leaves the others alone.
+#[test]
+fn closing_a_file_closes_its_resident_tensors_too() {
+    let mut store = TensorStore::new();
+    let sample = store.add_owned(vec![quantscope_core::Tensor::new("s", vec![2], "float32", vec![1.0, 2.0])]);
+    let (first, old) = store.add_file(open_bytes("x.npy", fixture("npy/f32_c.npy")).unwrap());
+    let (_, new) = store.add_file(open_bytes("x.npy", fixture("npy/f32_c.npy")).unwrap());
+    assert!(store.get(old[0]).is_ok());
+    store.close_file(first);
+    let err = store.get(old[0]).unwrap_err().to_string();
+    assert!(err.contains("was closed with its file"), "{err}");
+    assert!(store.read_values(old[0], 0, 1).is_err());
+    assert!(store.get(new[0]).is_ok() && store.get(sample[0]).is_ok(), "other files and samples stay");
+}
+
 #[test]
 fn whole_file_formats_stay_resident_and_big_ones_are_refused() {
     let file = open_bytes("x.npy", fixture("npy/f32_c.npy")).unwrap();
