@@ -1,4 +1,4 @@
-// End to end: the scheme picker groups its 86 ids by family, and a calibrated id says its
+// End to end: the scheme picker groups its 93 ids by family, and a calibrated id says its
 // calibration instead of repeating its min-max base's description (issue 12, item 13).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,9 +19,9 @@ test('the picker has one group per family, and calibrated ids name their calibra
   const groups = await page.$$eval('#scheme-picker optgroup', (gs) => gs.map((g) => ({
     label: g.label, ids: [...g.querySelectorAll('option')].map((o) => o.value),
   })));
-  assert.equal(groups.length, 6, groups.map((g) => g.label).join(' | '));
+  assert.equal(groups.length, 7, groups.map((g) => g.label).join(' | '));
   const ids = groups.flatMap((g) => g.ids);
-  assert.equal(ids.length, 86);
+  assert.equal(ids.length, 93);
   assert.equal(await page.locator('#scheme-picker > option').count(), 0, 'every option is in a family group');
   const groupOf = (id) => groups.find((g) => g.ids.includes(id)).label;
   assert.match(groupOf('int8_sym_mse'), /calibrated/);

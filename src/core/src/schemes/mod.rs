@@ -89,6 +89,7 @@ pub fn families() -> Vec<Family> {
         Family { label: "Integer, calibrated range (percentile, MSE, entropy)", ids: calibrated },
         Family { label: "GGML blocks of 32 (llama.cpp)", ids: ggml::ids() },
         Family { label: "GGML k-quants, super-blocks of 256 (llama.cpp)", ids: kquants::ids() },
+        Family { label: "GGML IQ4, ternary, FP4 and 1-2 bit types (llama.cpp)", ids: ggml_extra::ids() },
         Family { label: "bitsandbytes 4-bit", ids: bnb::ids() },
     ]
 }
