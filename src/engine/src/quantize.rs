@@ -50,6 +50,26 @@ pub enum QuantizeKind {
     WeightOnly { scheme: String },
 }
 
+/// The scheme of a weight-only variant: every family of `quantscope_core::schemes` but
+/// `ggml_extra` (IQ4, NVFP4, TQ, Q1_0/Q2_0), looked up family by family rather than through
+/// `schemes::by_id` so the Run view's module does not link code it never offers (that family
+/// is 14 KB gzipped, which would take the runner past its 300 KB budget).
+fn weight_only_scheme(id: &str) -> Result<Box<dyn quantscope_core::schemes::Scheme>, EngineError> {
+    use quantscope_core::schemes::{bnb, float, ggml, ggml_extra, int, kquants};
+    float::by_id(id)
+        .or_else(|| int::by_id(id))
+        .or_else(|| ggml::by_id(id))
+        .or_else(|| kquants::by_id(id))
+        .or_else(|| bnb::by_id(id))
+        .ok_or_else(|| {
+            EngineError::Quantize(if ggml_extra::ExtraType::from_id(id).is_some() {
+                format!("weight-only variants take the float, integer, GGML legacy, K-quant and bitsandbytes schemes, not '{id}'")
+            } else {
+                quantscope_core::error::Error::UnknownScheme(id.to_string()).to_string()
+            })
+        })
+}
+
 /// Quantization settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QuantizeConfig {
@@ -343,7 +363,7 @@ impl Model {
 
     /// Replaces the selected nodes' weights by a scheme's round trip.
     fn rewrite_weight_only(&mut self, selected: &[usize], scheme_id: &str) -> Result<HashMap<usize, u64>, EngineError> {
-        let scheme = quantscope_core::schemes::by_id(scheme_id).map_err(|e| EngineError::Quantize(e.to_string()))?;
+        let scheme = weight_only_scheme(scheme_id)?;
         let mut done: HashMap<usize, usize> = HashMap::new();
         let mut packed_bytes: HashMap<usize, u64> = HashMap::new();
         for &i in selected {

@@ -166,6 +166,9 @@ fn quantize_errors_are_specific() {
     let m = load("mlp_fp32");
     let e = m.quantize(&QuantizeConfig::new(QuantizeKind::WeightOnly { scheme: "q9_9".into() })).unwrap_err();
     assert_eq!(e.to_string(), "cannot quantize the model: unknown scheme 'q9_9'");
+    // The ggml_extra family is not linked into the engine's weight-only path (runner size).
+    let e = m.quantize(&QuantizeConfig::new(QuantizeKind::WeightOnly { scheme: "iq4_nl".into() })).unwrap_err();
+    assert!(e.to_string().contains("not 'iq4_nl'"), "{e}");
     let e = m
         .quantize(&QuantizeConfig::new(QuantizeKind::Int8Static { per_channel: true, calibration: Calibration::MinMax, inputs: vec![] }))
         .unwrap_err();

@@ -14,7 +14,7 @@
 //! | `q2_0`   | 64    | 18    | 2.25        | 4      | f16 d = absmax; levels −d, 0, d, 2d        |
 //! | `tq2_0`  | 256   | 66    | 2.0625      | 3      | f16 d = absmax; levels −d, 0, d            |
 //! | `tq1_0`  | 256   | 54    | 1.6875      | 3      | f16 d = absmax; 5 trits per byte           |
-//! | `q1_0`   | 128   | 18    | 1.125       | 2      | f16 d = mean |x|; levels ±d                |
+//! | `q1_0`   | 128   | 18    | 1.125       | 2      | f16 d = mean absolute value; levels ±d     |
 //!
 //! IQ4_NL and IQ4_XS also take llama.cpp's importance matrix (one weight per column of a row),
 //! which changes the scale search: [`ExtraType::quantize_with_importance`]; the [`Scheme`] trait
@@ -126,8 +126,11 @@ impl ExtraType {
     }
 
     /// Quantizes one block of finite values (`x.len() == block()`) into `out`
-    /// (`block_bytes()` long); `importance` is the block's columns of the imatrix.
+    /// (`block_bytes()` long; other lengths panic, as this is the kernel under
+    /// [`Scheme::quantize`], which pads and checks); `importance` is the block's columns of the
+    /// imatrix, used by IQ4 only (the other types ignore it, as in llama.cpp).
     pub fn quantize_block(self, x: &[f32], importance: Option<&[f32]>, out: &mut [u8]) {
+        assert!(x.len() == self.block() && out.len() == self.block_bytes(), "{}: one block in, one block out", self.id());
         let mut codes = [0u8; 256];
         let codes = &mut codes[..x.len()];
         match self {
