@@ -63,7 +63,7 @@ test('the SQNR chart\'s labels never overlap, and every point is named on hover'
   await page.goto(browser.url);
   await compared(page);
   const first = await drawnLabels(page);
-  assert.equal(first.points.length, 86);
+  assert.equal(first.points.length, 93);
   checkLayout(first, 'int8_sym selected');
   const label = (layout, id) => layout.points.find((p) => p.scheme === id).label;
   assert.ok(label(first, 'int8_sym'), 'the selected scheme is labelled');
