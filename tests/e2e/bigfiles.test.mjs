@@ -1,8 +1,8 @@
 // End to end: large files. A ~290 MB safetensors file (generated on disk, deleted after) is
 // opened through the file input; the worker reads it piece by piece with progress and Cancel,
-// the page stays responsive during loading and comparison (no main-thread task does 50 ms of
-// work, from Chrome's trace; and no 'longtask' entry at all when the machine is not overloaded,
-// see mainthread.mjs), a tensor too big to compare says so and shows its streamed histogram,
+// the main thread never reads a byte of it (filereads.mjs: structural, not timed; how long its
+// tasks took is printed from Chrome's trace, see mainthread.mjs, and never asserted, as timings
+// depend on the machine's load), a tensor too big to compare says so and shows its streamed histogram,
 // and the whole-model comparison leaves it out. And: a model exported as GGUF from the page is
 // byte for byte gguf-py's file.
 import { test, before, after } from 'node:test';
@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { launch, SCREENSHOTS } from './browser.mjs';
 import { writeBigSafetensors } from './bigfiles-make.mjs';
 import { watchMainThread } from './mainthread.mjs';
+import { countMainThreadFileReads } from './filereads.mjs';
 import { cpus, loadavg } from 'node:os';
 
 let browser;
@@ -27,6 +28,7 @@ test('a 290 MB safetensors file opens in the worker, piece by piece, without blo
   try {
     const embed = await writeBigSafetensors(path, rows);
     const page = await browser.page();
+    const mainThreadFileReads = await countMainThreadFileReads(page);
     await page.goto(browser.url);
     await page.waitForSelector('body[data-compared="true"]', { state: 'attached', timeout: 60000 });
     const stopWatching = await watchMainThread(page);
@@ -70,10 +72,8 @@ test('a 290 MB safetensors file opens in the worker, piece by piece, without blo
     console.log(`# opened ${(embed.values * 2 / 1e6).toFixed(0)} MB in ${loadSeconds.toFixed(1)} s; main thread over ` +
       `${main.tasks} tasks: longest ${main.longestCpuMs.toFixed(1)} ms of CPU; ${main.longTasks.length} long tasks ` +
       `(wall time), longest ${main.longestWallMs.toFixed(0)} ms; load ${busy.toFixed(1)} per core`);
-    assert.ok(main.selfCheckCpuMs >= 50, `the trace measures CPU time (self-check: ${main.selfCheckCpuMs} ms)`);
-    assert.ok(main.longestCpuMs < 50, `no main-thread task did 50 ms of work (longest: ${main.longestCpuMs} ms)`);
-    // Wall time stretches when other processes take the CPUs; hold it to 50 ms on a quiet machine.
-    if (busy < 1) assert.deepEqual(main.longTasks, [], 'no main-thread task of 50 ms or more (wall time)');
+    // The file went to the worker whole: the main thread started no read of it (nor of any file).
+    assert.deepEqual(await mainThreadFileReads(), [], 'the main thread reads no file bytes');
     assert.deepEqual(page.errors, []);
     await page.close();
   } finally {
