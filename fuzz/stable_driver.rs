@@ -27,7 +27,7 @@ pub const TARGETS: &[(&str, &[&str])] = &[
     ("npz", &["npz", "npz/malformed"]),
     ("safetensors", &["safetensors", "safetensors/malformed"]),
     ("gguf", &["gguf", "gguf/malformed", "gguf_export"]),
-    ("onnx", &["onnx", "onnx/malformed"]),
+    ("onnx", &["onnx", "onnx/malformed", "onnx_weights", "onnx_weights/malformed"]),
     ("lazy", &["safetensors", "gguf", "gguf_export"]),
 ];
 

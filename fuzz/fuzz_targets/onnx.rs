@@ -1,4 +1,4 @@
-//! Arbitrary bytes through the ONNX reader (prost decoding, then the initializer checks): it
+//! Arbitrary bytes through the ONNX reader (prost decoding, subgraphs, then the weight checks): it
 //! must return `Ok` or `Err`, never panic. The `.onnx` name makes `load_file` use the ONNX
 //! parser even when the bytes do not sniff as a ModelProto.
 #![no_main]

@@ -16,7 +16,7 @@ const AUTO_COMPARE_MAX = 1 << 22;
 
 const state = {
   client: new WorkerClient(),
-  tensors: [],        // [{index, name, dtype, shape, stored_bytes, stats, file}]
+  tensors: [],        // [{index, name, dtype, shape, stored_bytes, stats, onnx?}]; onnx: the reader's WeightInfo
   files: [],          // [{file, format, metadata: [[key, value]], count}]
   selected: null,     // tensor index
   scheme: DEFAULT_SCHEME,
@@ -117,13 +117,42 @@ function statsList(el, entries) {
   }));
 }
 
+// What the list shows for a tensor: an ONNX weight by the op that reads it ("Conv 'conv1'
+// weight"), anything else by its name.
+const shownName = (t) => t.onnx?.label ?? t.name;
+
+// The op types that read ONNX weights, each with how many of the given tensors it reads (a
+// weight read by two op types counts in both), in order of first appearance.
+function opGroups(tensors) {
+  const counts = new Map();
+  for (const t of tensors) for (const g of t.onnx?.groups ?? []) counts.set(g, (counts.get(g) ?? 0) + 1);
+  return [...counts];
+}
+const inGroup = (t, op) => !op || (t.onnx?.groups ?? []).includes(op);
+const groupText = (op, n) => `${op} weights (${n})`;
+
+// The op filter above the list: shown once an ONNX model is loaded; keeps its choice while the
+// op still has weights.
+function renderGroupPicker() {
+  const select = $('#tensor-group');
+  const keep = select.value;
+  const groups = opGroups(state.tensors);
+  $('#tensor-group-row').hidden = groups.length === 0;
+  const options = [new Option(`all tensors (${state.tensors.length})`, '')];
+  for (const [op, n] of groups) options.push(new Option(groupText(op, n), op));
+  select.replaceChildren(...options);
+  select.value = groups.some(([op]) => op === keep) ? keep : '';
+}
+
 function visibleTensors() {
   const filter = $('#tensor-filter').value.trim().toLowerCase();
   const key = $('#tensor-sort').value;
-  const list = state.tensors.filter((t) => `${t.file ?? ''} ${t.name}`.toLowerCase().includes(filter));
+  const op = $('#tensor-group').value;
+  const matches = (t) => [t.file ?? '', t.name, t.onnx?.label ?? '', t.onnx?.graph ?? ''].some((s) => s.toLowerCase().includes(filter));
+  const list = state.tensors.filter((t) => matches(t) && inGroup(t, op));
   const by = {
     index: (a, b) => a.index - b.index,
-    name: (a, b) => a.name.localeCompare(b.name),
+    name: (a, b) => shownName(a).localeCompare(shownName(b)),
     params: (a, b) => params(b) - params(a),
     std: (a, b) => (b.stats.std ?? -1) - (a.stats.std ?? -1),
   }[key];
@@ -131,6 +160,7 @@ function visibleTensors() {
 }
 
 function renderTensorList() {
+  renderGroupPicker();
   const list = $('#tensor-list');
   list.replaceChildren(...visibleTensors().map((t) => {
     const li = document.createElement('li');
@@ -139,8 +169,10 @@ function renderTensorList() {
     li.setAttribute('aria-selected', String(t.index === state.selected));
     li.dataset.index = t.index;
     li.innerHTML = '<span></span><small></small>';
-    li.firstChild.textContent = t.name;
-    li.lastChild.textContent = `${t.file ? `${t.file} · ` : ''}${t.dtype} [${t.shape.join(', ')}] · ${fmt(params(t))} params · std ${fmt(t.stats.std)}`;
+    li.firstChild.textContent = shownName(t);
+    // An ONNX weight keeps its ONNX name in view, and says where it lives if not the main graph.
+    const origin = t.onnx ? [t.name_in_file ?? t.name, ...(t.onnx.graph === 'main graph' ? [] : [`in ${t.onnx.graph}`])] : [];
+    li.lastChild.textContent = [...(t.file ? [t.file] : []), ...origin, `${t.dtype} [${t.shape.join(', ')}]`, `${fmt(params(t))} params`, `std ${fmt(t.stats.std)}`].join(' · ');
     li.onclick = () => selectTensor(t.index);
     li.onkeydown = (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); selectTensor(t.index); } };
     return li;
@@ -154,21 +186,32 @@ const memory = (parameters, bits) => (parameters * bits) / 8 * 1.2;
 // loaded tensor, built-in samples included, only when "all loaded" is picked.
 const ALL_LOADED = 'all';
 
+// A scope is a file's index, or `index:Op` for the weights of an ONNX file that one op type reads.
+function fileTensors(i) {
+  const mine = new Set(state.files[i]?.indices ?? []);
+  return state.tensors.filter((t) => mine.has(t.index));
+}
+
 function modelTensors() {
   const scope = $('#model-scope').value;
   if (scope === ALL_LOADED || scope === '') return state.tensors;
-  const f = state.files[Number(scope)];
-  const mine = new Set(f?.indices ?? []);
-  return state.tensors.filter((t) => mine.has(t.index));
+  const [file, op] = scope.split(/:(.*)/s);
+  return fileTensors(Number(file)).filter((t) => inGroup(t, op));
 }
 
 function renderModelScope() {
   const select = $('#model-scope');
   const keep = select.value;
-  const options = state.files.map((f, i) => new Option(`${f.label} (${f.count} tensor${f.count === 1 ? '' : 's'})`, String(i)));
+  const options = [];
+  const values = new Set();
+  state.files.forEach((f, i) => {
+    options.push(new Option(`${f.label} (${f.count} tensor${f.count === 1 ? '' : 's'})`, String(i)));
+    for (const [op, n] of opGroups(fileTensors(i))) options.push(new Option(`${f.label} — ${groupText(op, n)}`, `${i}:${op}`));
+  });
   options.push(new Option(`all loaded tensors (${state.tensors.length}, samples included)`, ALL_LOADED));
+  for (const o of options) values.add(o.value);
   select.replaceChildren(...options);
-  const kept = keep === ALL_LOADED || (keep !== '' && Number(keep) < state.files.length);
+  const kept = values.has(keep);
   select.value = kept && !state.newFile ? keep : (state.files.length ? String(state.files.length - 1) : ALL_LOADED);
   state.newFile = false;
 }
@@ -310,7 +353,7 @@ async function compareModel() {
   $('#model-skipped').textContent = skipped.length ? `Left out: ${skipped.length} tensor${skipped.length === 1 ? '' : 's'} ` +
     `(${fmt(skipped.reduce((a, t) => a + params(t), 0))} parameters) too big to compare: ${skipped.map((t) => t.name).join(', ')}.` : '';
   const job = state.client.start('compare_model', [compared.map((t) => ({
-    index: t.index, name: t.name, count: t.stats.count, std: t.stats.std ?? 0, mean: t.stats.mean ?? 0,
+    index: t.index, name: shownName(t), count: t.stats.count, std: t.stats.std ?? 0, mean: t.stats.mean ?? 0,
   })), ids], {
     onProgress: (done, total) => {
       if (state.modelJob !== job) return;
@@ -340,9 +383,19 @@ async function compareModel() {
   }
 }
 
+// "ONNX name w · initializer in the main graph · read by Conv 'conv1' as W (weight)".
+function originText(w) {
+  const readers = w.consumers.map((c) => `${c.op} '${c.node}' as ${c.input_name}${c.role === c.input_name ? '' : ` (${c.role})`}` +
+    (c.graph === w.graph ? '' : ` in ${c.graph}`));
+  return [`ONNX name ${w.onnx_name}`, `${w.source} in ${w.graph === 'main graph' ? 'the main graph' : w.graph}`,
+    readers.length ? `read by ${readers.join(', ')}` : 'read by no node'].join(' · ');
+}
+
 function renderTensor(t) {
   const s = t.stats;
-  $('#tensor-title').textContent = t.name;
+  $('#tensor-title').textContent = shownName(t);
+  $('#tensor-origin').hidden = !t.onnx;
+  $('#tensor-origin').textContent = t.onnx ? originText(t.onnx) : '';
   statsList($('#tensor-stats'), [
     ['shape', `[${t.shape.join(', ')}]`, 'shape'],
     ['dtype', t.dtype, 'dtype'],
@@ -727,6 +780,8 @@ function nameTensors(list, fileLabel) {
 }
 
 function added(list, file = null, { size = null } = {}) {
+  // An ONNX model's weight descriptions come one per tensor, in the same order.
+  if (file?.weights?.length === list.length) list.forEach((t, i) => { t.onnx = file.weights[i]; });
   const selected = state.tensors.find((t) => t.index === state.selected);
   let replaced = null;
   if (file) {
@@ -866,6 +921,7 @@ function wireInput() {
   $('#model-cancel').onclick = () => state.modelJob?.cancel();
   $('#tensor-filter').oninput = renderTensorList;
   $('#tensor-sort').onchange = renderTensorList;
+  $('#tensor-group').onchange = renderTensorList;
   $('#scheme-picker').onchange = (e) => selectScheme(e.target.value);
   for (const id of ['#bins', '#range-lo', '#range-hi']) $(id).onchange = () => showScheme({ clear: false }).catch(reportError);
   // Log counts: drawn again from a fresh answer (through the guards, like a new bin count).

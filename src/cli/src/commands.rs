@@ -4,6 +4,7 @@ use quantscope_core::report::{self, SchemeReport, TensorReport};
 use quantscope_core::schemes::{self, int::IntScheme, Scheme};
 use quantscope_core::Tensor;
 use quantscope_formats as formats;
+use quantscope_formats::onnx::weights::{WeightInfo, MAIN_GRAPH};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -178,11 +179,13 @@ fn open_lazily(path: &PathBuf) -> Result<formats::lazy::LazyFile, Failure> {
 }
 
 /// Every tensor's report with its statistics streamed from disk a chunk at a time.
-fn streamed_reports(path: &PathBuf) -> Result<Vec<TensorReport>, Failure> {
+/// Every tensor's report, and an ONNX model's weight descriptions (one per tensor; empty for
+/// other formats).
+fn streamed_reports(path: &PathBuf) -> Result<(Vec<TensorReport>, Vec<WeightInfo>), Failure> {
     let name = path.display().to_string();
     let file = open_lazily(path)?;
     let summaries = file.summaries().map_err(|e| bad_input(format!("{name}: {e}")))?;
-    Ok(file
+    let reports = file
         .tensors
         .iter()
         .zip(summaries)
@@ -193,7 +196,20 @@ fn streamed_reports(path: &PathBuf) -> Result<Vec<TensorReport>, Failure> {
             stored_bytes: t.stored_bytes(),
             stats,
         })
-        .collect())
+        .collect();
+    Ok((reports, file.weights))
+}
+
+/// `Conv ×2, MatMul ×3`: how many weights each op type reads, in order of first appearance.
+fn group_counts(weights: &[WeightInfo]) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for g in weights.iter().flat_map(|w| &w.groups) {
+        match counts.iter_mut().find(|(o, _)| *o == g) {
+            Some((_, c)) => *c += 1,
+            None => counts.push((g, 1)),
+        }
+    }
+    counts.iter().map(|(g, c)| format!("{g} ×{c}")).collect::<Vec<_>>().join(", ")
 }
 
 fn inspect(args: &Args) -> Result<(), Failure> {
@@ -204,11 +220,14 @@ fn inspect(args: &Args) -> Result<(), Failure> {
     struct FileReport {
         file: String,
         tensors: Vec<TensorReport>,
+        /// ONNX models: each tensor's label, graph, readers and groups, in the same order.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        weights: Vec<WeightInfo>,
     }
     let mut out = Vec::new();
     for path in &args.files {
-        let tensors = streamed_reports(path)?;
-        out.push(FileReport { file: path.display().to_string(), tensors });
+        let (tensors, weights) = streamed_reports(path)?;
+        out.push(FileReport { file: path.display().to_string(), tensors, weights });
     }
     if args.json {
         print_json(&out);
@@ -216,7 +235,14 @@ fn inspect(args: &Args) -> Result<(), Failure> {
     }
     for f in &out {
         println!("{}", f.file);
-        for t in &f.tensors {
+        if !f.weights.is_empty() {
+            println!("  weights by the op that reads them: {}", group_counts(&f.weights));
+        }
+        for (i, t) in f.tensors.iter().enumerate() {
+            if let Some(w) = f.weights.get(i) {
+                let place = if w.graph == MAIN_GRAPH { String::new() } else { format!(", in {}", w.graph) };
+                println!("  {}  ({}{place})", w.label, w.source);
+            }
             let s = &t.stats;
             println!(
                 "  {}  {} {:?}  min {}  max {}  mean {}  std {}  NaN {}  Inf {}",

@@ -114,6 +114,27 @@ fn inspect_reads_every_format_and_sharded_checkpoints() {
     assert_eq!(sharded.as_array().unwrap().len(), 3);
 }
 
+/// An ONNX model's weights come with the names a person recognises, the graph they live in
+/// and the counts by reading op (tests/fixtures/onnx_weights, see src/formats/tests/onnx_weights.rs).
+#[test]
+fn inspect_names_onnx_weights_by_their_readers() {
+    let path = fixture("onnx_weights/weights.onnx");
+    let out = run(&["inspect", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("weights by the op that reads them: Conv ×2, Mul ×2, Add ×3, Scan ×1, Reshape ×1, MatMul ×3,"), "{text}");
+    assert!(text.contains("  Conv 'backbone.conv1' weight  (initializer)\n  backbone.conv1.weight  float32 [2, 2, 3, 3]"), "{text}");
+    assert!(text.contains("  Add 'loop.add' B  (Constant value_floats, in If 'branch' then_branch / Loop 'then.loop' body)"), "{text}");
+    let got = json_of(&run(&["inspect", "--json", path.to_str().unwrap()]));
+    let weights = got[0]["weights"].as_array().unwrap();
+    assert_eq!(weights.len(), got[0]["tensors"].as_array().unwrap().len());
+    assert_eq!(weights[2]["groups"], serde_json::json!(["Mul", "Add"]));
+    assert!(
+        got[0].get("weights").is_some()
+            && json_of(&run(&["inspect", "--json", fixture("npy/f32_c.npy").to_str().unwrap()]))[0].get("weights").is_none()
+    );
+}
+
 #[test]
 fn run_executes_an_onnx_model_on_npy_inputs() {
     use prost::Message;

@@ -584,7 +584,7 @@ pub fn parse(bytes: &[u8]) -> Result<LoadedFile, Error> {
         let values = decode(t.ty, raw, &shape)?;
         tensors.push(Tensor::new(t.name, shape, t.ty.name, values));
     }
-    Ok(LoadedFile { format: Format::Gguf, metadata, tensors })
+    Ok(LoadedFile { format: Format::Gguf, metadata, tensors, weights: Vec::new() })
 }
 
 /// Decodes one tensor's bytes (already checked to be exactly its size) to f32.

@@ -112,6 +112,8 @@ pub struct LazyFile {
     /// A GGUF file's metadata as stored, for a writer that keeps it; empty for other formats.
     pub gguf_kvs: Vec<gguf::RawKv>,
     pub tensors: Vec<LazyTensor>,
+    /// As [`super::LoadedFile::weights`]: an ONNX model's weight descriptions, empty otherwise.
+    pub weights: Vec<super::onnx::weights::WeightInfo>,
     /// The file, or the shards of a sharded checkpoint.
     sources: Vec<Rc<dyn ByteSource>>,
 }
@@ -155,8 +157,15 @@ fn detect(name: &str, source: &dyn ByteSource) -> Result<Format> {
 /// Opens a file: safetensors and GGUF lazily (header only), every other format read whole.
 pub fn open(name: &str, source: Rc<dyn ByteSource>) -> Result<LazyFile> {
     let format = detect(name, source.as_ref())?;
-    let mut file =
-        LazyFile { name: name.to_string(), format, metadata: Vec::new(), gguf_kvs: Vec::new(), tensors: Vec::new(), sources: vec![source] };
+    let mut file = LazyFile {
+        name: name.to_string(),
+        format,
+        metadata: Vec::new(),
+        gguf_kvs: Vec::new(),
+        tensors: Vec::new(),
+        weights: Vec::new(),
+        sources: vec![source],
+    };
     match format {
         Format::Safetensors => (file.metadata, file.tensors) = safetensors_header(file.sources[0].as_ref(), 0)?,
         Format::Gguf => open_gguf(&mut file)?,
@@ -171,6 +180,7 @@ pub fn open(name: &str, source: Rc<dyn ByteSource>) -> Result<LazyFile> {
             let bytes = file.sources[0].read_at(0, len as usize)?;
             let loaded = super::load_file(name, &bytes)?;
             file.metadata = loaded.metadata;
+            file.weights = loaded.weights;
             file.tensors = loaded
                 .tensors
                 .into_iter()
@@ -225,6 +235,7 @@ pub fn open_sharded(index_name: &str, index_json: &[u8], shards: Vec<(String, Rc
         metadata: index.metadata,
         gguf_kvs: Vec::new(),
         tensors: Vec::new(),
+        weights: Vec::new(),
         sources: Vec::new(),
     };
     let mut by_shard: std::collections::HashMap<&str, std::collections::HashMap<String, LazyTensor>> = Default::default();

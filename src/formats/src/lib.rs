@@ -36,6 +36,10 @@ pub struct LoadedFile {
     pub metadata: Vec<(String, String)>,
     #[serde(skip)]
     pub tensors: Vec<Tensor>,
+    /// ONNX models only (empty otherwise): for each tensor, in the same order, where it lives,
+    /// which ops read it and the name a person recognises (see `onnx::weights`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub weights: Vec<onnx::weights::WeightInfo>,
 }
 
 /// Recognises a format from the first bytes of a file (a few dozen bytes suffice).
@@ -80,7 +84,7 @@ pub fn load_file(file_name: &str, bytes: &[u8]) -> Result<LoadedFile> {
     match format {
         Format::Npy => {
             let tensor = npy::parse(stem(file_name, ".npy"), bytes)?;
-            Ok(LoadedFile { format, metadata: Vec::new(), tensors: vec![tensor] })
+            Ok(LoadedFile { format, metadata: Vec::new(), tensors: vec![tensor], weights: Vec::new() })
         }
         Format::Safetensors => safetensors::load(bytes),
         Format::Npz => npz::load(bytes),

@@ -160,7 +160,7 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<quantscope_core::tensor::Tensor>, NpzEr
 
 /// Reads a whole .npz archive (see [`parse`]).
 pub fn load(bytes: &[u8]) -> Result<LoadedFile> {
-    Ok(LoadedFile { format: Format::Npz, metadata: Vec::new(), tensors: parse(bytes)? })
+    Ok(LoadedFile { format: Format::Npz, metadata: Vec::new(), tensors: parse(bytes)?, weights: Vec::new() })
 }
 
 /// Writes float32 arrays as an uncompressed `.npz` (what `numpy.savez` writes): one stored

@@ -371,7 +371,7 @@ pub fn parse(bytes: &[u8]) -> Result<(Metadata, Vec<Tensor>), SafetensorsError> 
 /// Reads a whole safetensors file (see [`parse`]).
 pub fn load(bytes: &[u8]) -> Result<LoadedFile> {
     let (metadata, tensors) = parse(bytes)?;
-    Ok(LoadedFile { format: Format::Safetensors, metadata, tensors })
+    Ok(LoadedFile { format: Format::Safetensors, metadata, tensors, weights: Vec::new() })
 }
 
 /// float8 E4M3FN (OCP FP8, "fn": finite, NaN only): 1 sign, 4 exponent (bias 7), 3 mantissa bits,
@@ -496,7 +496,7 @@ pub fn load_sharded(index_json: &[u8], shards: &[(&str, &[u8])]) -> Result<Loade
             .ok_or_else(|| SafetensorsError::TensorNotInShard { tensor: tensor.clone(), shard: shard.clone() })?;
         tensors.push(t);
     }
-    Ok(LoadedFile { format: Format::Safetensors, metadata: index.metadata, tensors })
+    Ok(LoadedFile { format: Format::Safetensors, metadata: index.metadata, tensors, weights: Vec::new() })
 }
 
 #[cfg(test)]

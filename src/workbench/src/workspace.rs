@@ -61,6 +61,10 @@ struct LoadedFileInfo<'a> {
     format: formats::Format,
     metadata: &'a [(String, String)],
     tensors: Vec<Loaded>,
+    /// An ONNX model's weight descriptions, one per tensor in the same order (see
+    /// `formats::onnx::weights`); left out for other formats.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    weights: &'a [formats::onnx::weights::WeightInfo],
 }
 
 #[derive(Serialize)]
@@ -94,11 +98,19 @@ impl Workspace {
     }
 
     /// Parses a file and adds its tensors; returns `{file, format, metadata: [[key, value]],
-    /// tensors: [{index, name, dtype, shape, stored_bytes, stats}]}`.
+    /// tensors: [{index, name, dtype, shape, stored_bytes, stats}]}`, and for an ONNX model
+    /// `weights: [{onnx_name, label, source, graph, consumers, groups}]`, one per tensor.
     pub fn load_file(&mut self, file_name: &str, bytes: &[u8]) -> Result<JsValue, JsError> {
         let mut loaded = formats::load_file(file_name, bytes).map_err(|e| JsError::new(&format!("{file_name}: {e}")))?;
         let tensors = self.add(std::mem::take(&mut loaded.tensors));
-        to_js(&LoadedFileInfo { file: file_name, file_id: None, format: loaded.format, metadata: &loaded.metadata, tensors })
+        to_js(&LoadedFileInfo {
+            file: file_name,
+            file_id: None,
+            format: loaded.format,
+            metadata: &loaded.metadata,
+            tensors,
+            weights: &loaded.weights,
+        })
     }
 
     /// Generates a built-in sample tensor (see `samples::KINDS`) and adds it.
@@ -122,7 +134,14 @@ impl Workspace {
         let mut loaded = formats::safetensors::load_sharded(index, &pairs).map_err(|e| JsError::new(&format!("{index_name}: {e}")))?;
         drop(bytes);
         let tensors = self.add(std::mem::take(&mut loaded.tensors));
-        to_js(&LoadedFileInfo { file: index_name, file_id: None, format: loaded.format, metadata: &loaded.metadata, tensors })
+        to_js(&LoadedFileInfo {
+            file: index_name,
+            file_id: None,
+            format: loaded.format,
+            metadata: &loaded.metadata,
+            tensors,
+            weights: &loaded.weights,
+        })
     }
 
     /// Returns `[{index, name, dtype, shape, stored_bytes, stats}]`.
@@ -378,7 +397,14 @@ impl Workspace {
             progress: Progress,
             info: LoadedFileInfo<'a>,
         }
-        let info = LoadedFileInfo { file: &file.name, file_id: Some(file_id), format: file.format, metadata: &file.metadata, tensors };
+        let info = LoadedFileInfo {
+            file: &file.name,
+            file_id: Some(file_id),
+            format: file.format,
+            metadata: &file.metadata,
+            tensors,
+            weights: &file.weights,
+        };
         to_js(&Done { progress, info })
     }
 

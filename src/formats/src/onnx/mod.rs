@@ -1,29 +1,35 @@
-//! ONNX model reader: the initializers become tensors, the graph becomes a summary.
+//! ONNX model reader: every weight becomes a tensor, the graph becomes a summary.
 //!
 //! The protobuf is decoded with `prost` into hand-written messages covering only what
 //! quantscope shows (no protoc, no build script). Field numbers are those of `onnx/onnx.proto`
 //! (ONNX 1.17+, `syntax = "proto2"`, so scalars are `Option`s); fields not declared here
-//! (attribute subgraphs, doc strings, training info, functions, sparse initializers) are
-//! skipped by prost as unknown fields. Node attributes are declared for the model engine
-//! (`quantscope-engine`); this reader does not use them.
+//! (doc strings, training info, functions) are skipped by prost as unknown fields.
 //!
-//! Initializers are decoded by [`tensor::decode`], the decoder the model engine uses too, and
+//! The weights are the initializers and the values of `Constant` nodes, in the main graph and
+//! in every subgraph (`If`, `Loop`, `Scan`, ...), found by [`weights`]; each tensor has a
+//! [`weights::WeightInfo`] in `LoadedFile::weights` (same order) saying where it lives, which
+//! ops read it and in what role, and a name a person recognises ("Conv 'conv1' weight").
+//! Tensors keep their ONNX names. Functions (`ModelProto.functions`) are not searched.
+//!
+//! Weights are decoded by [`tensor::decode`], the decoder the model engine uses too, and
 //! widened to f32: every type with a [`tensor::DType`] — FLOAT, FLOAT16, BFLOAT16, DOUBLE, the
 //! 8/16/32/64-bit integers, BOOL, FLOAT8E4M3FN, FLOAT8E5M2, FLOAT4E2M1, INT4, UINT4, INT2 and
 //! UINT2 (codes decoded exactly) — from `raw_data` or the typed field the spec assigns.
 //! `Tensor::dtype` is the NumPy-style name (`float32`, `bfloat16`, `int4`, `float8_e4m3fn`, ...).
 //!
-//! Like the GGUF reader, a model loads even when some initializers cannot be decoded; these are
-//! named in the metadata instead:
-//! * external data (`data_location = EXTERNAL`): `external initializer <name>` →
+//! Like the GGUF reader, a model loads even when some weights cannot be decoded; these are
+//! named in the metadata instead (`<kind>` is `initializer` or `Constant`):
+//! * external data (`data_location = EXTERNAL`): `external <kind> <name>` →
 //!   `external data is not supported (stored in '<location>')` — a browser has only the one file;
 //! * a data type ONNX defines but quantscope does not decode (STRING, COMPLEX*, the FNUZ
-//!   floats, FLOAT8E8M0): `unsupported initializer <name>` → `data type <NAME> (<n>)`;
-//! * more than [`MAX_ELEMENTS`] elements (alone or in total): `skipped initializer <name>`.
+//!   floats, FLOAT8E8M0): `unsupported <kind> <name>` → `data type <NAME> (<n>)`; likewise
+//!   sparse tensors (`sparse_initializer`, `sparse_value`) and `value_string(s)`;
+//! * more than [`MAX_ELEMENTS`] elements (alone or in total): `skipped <kind> <name>`.
 //!
 //! Errors: bytes that are not a protobuf ModelProto (including truncation), a model without a
-//! graph, negative or overflowing dims, a data type id ONNX does not define, and data whose
-//! length disagrees with the dims.
+//! graph, negative or overflowing dims, a data type id ONNX does not define, data whose
+//! length disagrees with the dims, a `Constant` without a value, a subgraph attribute that is
+//! not a GraphProto, and subgraphs nested too deep.
 //!
 //! # Sniffing
 //!
@@ -42,25 +48,36 @@ use std::fmt;
 
 /// The subset of `onnx.proto` quantscope reads.
 pub mod proto;
+pub mod roles;
 pub mod tensor;
+pub mod weights;
 
 use tensor::{DType, Data, TensorError};
 
 use proto::*;
 
-/// Errors reading ONNX models (see `formats::onnx`). Each variant names what is wrong.
+/// Errors reading ONNX models (see `formats::onnx`). Each variant names what is wrong; `what`
+/// is `initializer` or `Constant` (the weight's kind), `name` its ONNX name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OnnxError {
     /// The bytes are not a protobuf ModelProto (or are truncated); prost's description.
     Decode(String),
     /// A ModelProto without a graph.
     MissingGraph,
-    /// An initializer with a negative dim, or dims whose product overflows 64 bits.
-    BadDims { name: String, dims: Vec<i64> },
-    /// An initializer `data_type` that ONNX does not define.
-    UnknownDataType { name: String, data_type: i32 },
-    /// An initializer whose data (bytes of `raw_data`, else elements of the typed field) disagrees with its dims.
-    DataLengthMismatch { name: String, field: &'static str, expected: u64, actual: u64 },
+    /// A weight with a negative dim, or dims whose product overflows 64 bits.
+    BadDims { what: &'static str, name: String, dims: Vec<i64> },
+    /// A weight `data_type` that ONNX does not define.
+    UnknownDataType { what: &'static str, name: String, data_type: i32 },
+    /// A weight whose data (bytes of `raw_data`, else elements of the typed field) disagrees with its dims.
+    DataLengthMismatch { what: &'static str, name: String, field: &'static str, expected: u64, actual: u64 },
+    /// A `Constant` node with none of the value attributes (`value`, `value_float(s)`,
+    /// `value_int(s)`, `value_string(s)`, `sparse_value`), or one without its value.
+    ConstantWithoutValue { name: String, graph: String },
+    /// A graph-valued attribute (`If`'s `then_branch`, `Loop`'s `body`, ...) whose bytes are
+    /// not a GraphProto; `path` names it, `why` is prost's description.
+    SubgraphDecode { path: String, why: String },
+    /// Subgraphs nested more than `limit` deep (see `weights::MAX_SUBGRAPH_DEPTH`).
+    SubgraphsTooDeep { path: String, limit: usize },
 }
 
 impl fmt::Display for OnnxError {
@@ -70,15 +87,23 @@ impl fmt::Display for OnnxError {
                 write!(f, "not a valid ONNX model (truncated, or not a protobuf ModelProto): {why}")
             }
             OnnxError::MissingGraph => write!(f, "not an ONNX model: the ModelProto has no graph"),
-            OnnxError::BadDims { name, dims } => {
-                write!(f, "ONNX initializer '{name}' has dims {dims:?}: negative or their product overflows")
+            OnnxError::BadDims { what, name, dims } => {
+                write!(f, "ONNX {what} '{name}' has dims {dims:?}: negative or their product overflows")
             }
-            OnnxError::UnknownDataType { name, data_type } => {
-                write!(f, "ONNX initializer '{name}' has unknown data_type {data_type}")
+            OnnxError::UnknownDataType { what, name, data_type } => {
+                write!(f, "ONNX {what} '{name}' has unknown data_type {data_type}")
             }
-            OnnxError::DataLengthMismatch { name, field, expected, actual } => {
+            OnnxError::DataLengthMismatch { what, name, field, expected, actual } => {
                 let unit = if *field == "raw_data" { "bytes" } else { "elements" };
-                write!(f, "ONNX initializer '{name}' {field} has {actual} {unit} but its dims need {expected}")
+                write!(f, "ONNX {what} '{name}' {field} has {actual} {unit} but its dims need {expected}")
+            }
+            OnnxError::ConstantWithoutValue { name, graph } => write!(
+                f,
+                "ONNX Constant '{name}' ({graph}) has no value: none of value, value_float(s), value_int(s), value_string(s), sparse_value is set"
+            ),
+            OnnxError::SubgraphDecode { path, why } => write!(f, "ONNX subgraph {path} is not a valid GraphProto: {why}"),
+            OnnxError::SubgraphsTooDeep { path, limit } => {
+                write!(f, "ONNX subgraph {path} is nested more than {limit} deep (quantscope reads {limit} levels)")
             }
         }
     }
@@ -162,34 +187,55 @@ pub fn parse(bytes: &[u8]) -> Result<LoadedFile, Error> {
     metadata.push(("ops".to_string(), op_counts(&graph.node)));
     metadata.push(("initializers".to_string(), graph.initializer.len().to_string()));
 
+    let scopes = weights::collect_graphs(graph)?;
+    let found = weights::find(&scopes)?;
+    let readers = weights::consumers(&scopes);
+    let constants = found.iter().filter(|w| w.what == "Constant").count();
+    if constants > 0 {
+        metadata.push(("Constant weights".to_string(), constants.to_string()));
+    }
+    if scopes.len() > 1 {
+        let paths: Vec<&str> = scopes[1..].iter().map(|s| s.path.as_str()).collect();
+        metadata.push(("subgraphs".to_string(), format!("{}: {}", paths.len(), paths.join("; "))));
+    }
+
     let mut tensors = Vec::new();
+    let mut infos = Vec::new();
+    let mut taken = std::collections::HashSet::new();
     let mut decoded_total = 0u64;
-    for (i, t) in graph.initializer.iter().enumerate() {
-        let name = t.name.clone().unwrap_or_else(|| format!("initializer #{i}"));
+    for w in &found {
+        let (what, name) = (w.what, w.onnx_name.clone());
+        let t = match &w.value {
+            weights::Value::Tensor(t) => t,
+            weights::Value::Unsupported(why) => {
+                metadata.push((format!("unsupported {what} {name}"), why.clone()));
+                continue;
+            }
+        };
         let dims: Option<Vec<u64>> = t.dims.iter().map(|&d| u64::try_from(d).ok()).collect();
         let dims = dims.filter(|d| d.iter().try_fold(1u64, |a, &x| a.checked_mul(x)).is_some());
         let Some(dims) = dims else {
-            return Err(OnnxError::BadDims { name, dims: t.dims.clone() }.into());
+            return Err(OnnxError::BadDims { what, name, dims: t.dims.clone() }.into());
         };
         let type_id = t.data_type.unwrap_or(0);
         if !DType::onnx_defined(type_id) {
-            return Err(OnnxError::UnknownDataType { name, data_type: type_id }.into());
+            return Err(OnnxError::UnknownDataType { what, name, data_type: type_id }.into());
         }
         if t.data_location == Some(1) || !t.external_data.is_empty() {
             let location = t.external_data.iter().find(|e| e.key.as_deref() == Some("location"));
             let location = location.and_then(|e| e.value.as_deref()).unwrap_or("?");
-            metadata.push((format!("external initializer {name}"), format!("external data is not supported (stored in '{location}')")));
+            metadata.push((format!("external {what} {name}"), format!("external data is not supported (stored in '{location}')")));
             continue;
         }
         let Some(dtype) = DType::from_onnx(type_id) else {
-            metadata.push((format!("unsupported initializer {name}"), format!("data type {} ({type_id})", DType::onnx_name(type_id))));
+            metadata.push((format!("unsupported {what} {name}"), format!("data type {} ({type_id})", DType::onnx_name(type_id))));
             continue;
         };
         let numpy = dtype.name();
         let total = checked_element_count(&dims).and_then(|n| decoded_total.checked_add(n)).filter(|&n| n <= MAX_ELEMENTS);
         let Some(total) = total else {
             metadata.push((
-                format!("skipped initializer {name}"),
+                format!("skipped {what} {name}"),
                 format!("{dims:?} {numpy}: more than the {MAX_ELEMENTS} elements quantscope decodes per file"),
             ));
             continue;
@@ -198,18 +244,23 @@ pub fn parse(bytes: &[u8]) -> Result<LoadedFile, Error> {
         let decoded = match tensor::decode(t) {
             Ok(d) => d,
             Err(TensorError::Length { field, actual, expected }) => {
-                return Err(OnnxError::DataLengthMismatch { name, field, expected, actual }.into())
+                return Err(OnnxError::DataLengthMismatch { what, name, field, expected, actual }.into())
             }
             // Type, location, dims and size were checked above.
-            Err(e) => unreachable!("initializer {name}: {e} after the checks"),
+            Err(e) => unreachable!("{what} {name}: {e} after the checks"),
         };
         let values = match decoded.data {
             Data::F32(v) => v,
             other => other.to_f32(dtype),
         };
-        tensors.push(Tensor::new(name, decoded.shape, numpy, values));
+        let info = weights::describe(w, &scopes, &readers);
+        // Subgraphs may reuse a name; the tensor list and exports want one tensor per name.
+        let unique = if taken.contains(&name) { format!("{name} ({})", info.graph) } else { name };
+        taken.insert(unique.clone());
+        tensors.push(Tensor::new(unique, decoded.shape, numpy, values));
+        infos.push(info);
     }
-    Ok(LoadedFile { format: Format::Onnx, metadata, tensors })
+    Ok(LoadedFile { format: Format::Onnx, metadata, tensors, weights: infos })
 }
 
 /// `Gemm ×3, Relu ×2`: op types by count (most first, then by name), with their domain when
@@ -217,11 +268,7 @@ pub fn parse(bytes: &[u8]) -> Result<LoadedFile, Error> {
 fn op_counts(nodes: &[NodeProto]) -> String {
     let mut counts: Vec<(String, usize)> = Vec::new();
     for n in nodes {
-        let op = n.op_type.as_deref().unwrap_or("?");
-        let op = match n.domain.as_deref() {
-            Some(d) if !d.is_empty() && d != "ai.onnx" => format!("{d}.{op}"),
-            _ => op.to_string(),
-        };
+        let op = weights::op_name(n);
         match counts.iter_mut().find(|(o, _)| *o == op) {
             Some((_, c)) => *c += 1,
             None => counts.push((op, 1)),
@@ -335,19 +382,72 @@ mod tests {
         assert_eq!(err(&ModelProto { ir_version: Some(9), ..Default::default() }.encode_to_vec()), OnnxError::MissingGraph);
         assert!(matches!(err(&model(vec![tensor("t", &[-1], 1)], vec![])), OnnxError::BadDims { .. }));
         assert!(matches!(err(&model(vec![tensor("t", &[1 << 40, 1 << 40], 1)], vec![])), OnnxError::BadDims { .. }));
-        assert_eq!(err(&model(vec![tensor("t", &[1], 99)], vec![])), OnnxError::UnknownDataType { name: "t".into(), data_type: 99 });
+        assert_eq!(
+            err(&model(vec![tensor("t", &[1], 99)], vec![])),
+            OnnxError::UnknownDataType { what: "initializer", name: "t".into(), data_type: 99 }
+        );
         let mut t = tensor("t", &[3], 1);
         t.raw_data = Some(vec![0; 8]);
         assert_eq!(
             err(&model(vec![t], vec![])),
-            OnnxError::DataLengthMismatch { name: "t".into(), field: "raw_data", expected: 12, actual: 8 }
+            OnnxError::DataLengthMismatch { what: "initializer", name: "t".into(), field: "raw_data", expected: 12, actual: 8 }
         );
         let mut t = tensor("t", &[3], 6);
         t.int32_data = vec![1];
         assert_eq!(
             err(&model(vec![t], vec![])),
-            OnnxError::DataLengthMismatch { name: "t".into(), field: "int32_data", expected: 3, actual: 1 }
+            OnnxError::DataLengthMismatch { what: "initializer", name: "t".into(), field: "int32_data", expected: 3, actual: 1 }
         );
+    }
+
+    /// A node holding `graph` as its `body` attribute.
+    fn holder(graph: GraphProto) -> NodeProto {
+        let body = AttributeProto { name: Some("body".into()), r#type: Some(5), g: Some(graph.encode_to_vec()), ..Default::default() };
+        NodeProto { op_type: Some("Loop".into()), name: Some("l".into()), attribute: vec![body], ..Default::default() }
+    }
+
+    #[test]
+    fn subgraphs_nested_too_deep_are_refused() {
+        let nest = |levels: usize| {
+            let mut g = GraphProto::default();
+            for _ in 0..levels {
+                g = GraphProto { node: vec![holder(g)], ..Default::default() };
+            }
+            model(vec![], g.node)
+        };
+        assert!(parse(&nest(weights::MAX_SUBGRAPH_DEPTH)).is_ok());
+        let e = err(&nest(weights::MAX_SUBGRAPH_DEPTH + 1));
+        assert!(matches!(e, OnnxError::SubgraphsTooDeep { limit: weights::MAX_SUBGRAPH_DEPTH, .. }), "{e:?}");
+        assert!(e.to_string().contains("Loop 'l' body / Loop 'l' body"), "{e}");
+    }
+
+    #[test]
+    fn a_name_reused_in_a_subgraph_gets_its_graph_and_its_own_readers() {
+        let mut w = tensor("w", &[1], 1);
+        w.float_data = vec![2.0];
+        let mut inner = w.clone();
+        inner.float_data = vec![3.0];
+        let reader = |op: &str| NodeProto { op_type: Some(op.into()), input: vec!["x".into(), "w".into()], ..Default::default() };
+        let body = GraphProto { initializer: vec![inner], node: vec![reader("Mul")], ..Default::default() };
+        let mut sparse = SparseTensorProto { dims: vec![4], ..Default::default() };
+        sparse.values = Some(tensor("sp", &[1], 1));
+        let bytes = ModelProto {
+            ir_version: Some(9),
+            graph: Some(GraphProto {
+                initializer: vec![w],
+                sparse_initializer: vec![sparse],
+                node: vec![reader("Add"), holder(body)],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let f = parse(&bytes).unwrap();
+        let got: Vec<(&str, f32, &str, &str)> =
+            f.tensors.iter().zip(&f.weights).map(|(t, w)| (t.name.as_str(), t.data[0], w.label.as_str(), w.graph.as_str())).collect();
+        assert_eq!(got, vec![("w", 2.0, "Add '#0' B", "main graph"), ("w (Loop 'l' body)", 3.0, "Mul '#0' B", "Loop 'l' body")]);
+        let m: std::collections::HashMap<_, _> = f.metadata.into_iter().collect();
+        assert_eq!(m["unsupported initializer sp"], "sparse tensor of dims [4]: sparse tensors are not supported");
     }
 
     #[test]

@@ -52,6 +52,9 @@ pub struct GraphProto {
     pub input: Vec<ValueInfoProto>,
     #[prost(message, repeated, tag = "12")]
     pub output: Vec<ValueInfoProto>,
+    /// Sparse initializers: listed by the model reader as not supported, not decoded.
+    #[prost(message, repeated, tag = "15")]
+    pub sparse_initializer: Vec<SparseTensorProto>,
 }
 
 /// `message NodeProto`.
@@ -71,8 +74,10 @@ pub struct NodeProto {
     pub attribute: Vec<AttributeProto>,
 }
 
-/// `message AttributeProto`, without its graph, sparse-tensor and type-proto arms (the
-/// engine runs no subgraphs; those fields are skipped as unknown).
+/// `message AttributeProto`, without its type-proto arms (skipped as unknown). Subgraphs
+/// (`g`, `graphs`) are kept as their encoded bytes: the engine runs none and never pays for
+/// decoding them, and the model reader decodes each on its own so a broken one is named
+/// (`onnx::weights`).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct AttributeProto {
     #[prost(string, optional, tag = "1")]
@@ -101,6 +106,24 @@ pub struct AttributeProto {
     pub strings: Vec<Vec<u8>>,
     #[prost(message, repeated, tag = "10")]
     pub tensors: Vec<TensorProto>,
+    /// A `GraphProto`, encoded (see the struct docs).
+    #[prost(bytes = "vec", optional, tag = "6")]
+    pub g: Option<Vec<u8>>,
+    /// `GraphProto`s, encoded.
+    #[prost(bytes = "vec", repeated, tag = "11")]
+    pub graphs: Vec<Vec<u8>>,
+    #[prost(message, optional, tag = "22")]
+    pub sparse_tensor: Option<SparseTensorProto>,
+}
+
+/// `message SparseTensorProto`: only what names it (the reader does not decode sparse data).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SparseTensorProto {
+    /// The non-zero values; its name is the sparse tensor's name.
+    #[prost(message, optional, tag = "1")]
+    pub values: Option<TensorProto>,
+    #[prost(int64, repeated, tag = "3")]
+    pub dims: Vec<i64>,
 }
 
 /// `message TensorProto`.
