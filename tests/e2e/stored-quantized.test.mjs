@@ -125,7 +125,7 @@ test('an SQNR of −∞ (fp16 overflow) is never shown as ∞', async () => {
   const page = await browser.page();
   await page.goto(browser.url);
   await page.waitForSelector('body[data-ready="true"]', { state: 'attached', timeout: 60000 });
-  await dropFiles(page, '#drop-zone', [{ name: 'big.npy', bytes: npy([1e5, 0.5, -0.25, 2]) }]);
+  await dropFiles(page, '#drop-zone', [{ name: 'big.npy', bytes: npy([1e5, 0.5, -0.25, 2], [2, 2]) }]);
   await page.waitForFunction(() => document.querySelector('#tensor-title').textContent === 'big');
   await compared(page);
   assert.equal((await cells(page, 'fp16')).sqnr_db, '−∞');
@@ -136,6 +136,24 @@ test('an SQNR of −∞ (fp16 overflow) is never shown as ∞', async () => {
   // Sorted by SQNR, ascending, fp16's −∞ comes first.
   await page.click('#scheme-table th[data-key="sqnr_db"]');
   assert.equal(await page.locator('#scheme-table tbody tr').first().getAttribute('data-scheme'), 'fp16');
+  // Its error is infinite, not missing: ∞, and sorted as the largest.
+  assert.equal((await cells(page, 'fp16')).mse, '∞');
+  assert.equal((await cells(page, 'fp16')).max_abs_error, '∞');
+  await page.click('#scheme-table th[data-key="mse"]');
+  await page.click('#scheme-table th[data-key="mse"]');
+  assert.equal(await page.locator('#scheme-table tbody tr').first().getAttribute('data-scheme'), 'fp16', 'largest MSE first');
+
+  // The whole-model comparison: a model with an overflowing tensor has an infinite error under
+  // fp16 (it once added that tensor's error as 0 and read ∞, exact), in its row and breakdown.
+  // The tensor is 2-D, so the GGUF rule keeps it f16 (a 1-D one would stay f32, exact).
+  await page.click('#model-compare');
+  await page.waitForSelector('body[data-model-compared="true"]', { state: 'attached', timeout: 120000 });
+  const row = await page.$$eval('#model-table tr[data-scheme="fp16"] td', (tds) => Object.fromEntries(tds.map((td) => [td.dataset.col, td.textContent])));
+  assert.equal(row.sqnr_db, '−∞');
+  assert.equal(row.mse, '∞');
+  assert.equal(row.worst, 'big (−∞ dB)');
+  await page.click('#model-table tr[data-scheme="fp16"]');
+  assert.deepEqual(await page.$$eval('#model-breakdown tbody td', (tds) => tds.map((td) => td.textContent)).then((c) => c.slice(3)), ['∞', '−∞']);
   assert.deepEqual(page.errors, []);
   await page.close();
 });

@@ -131,7 +131,8 @@ export const inspectOps = {
         row.bytes += entry.bytes;
         row.elements += t.count;
         row.compared += entry.compared;
-        row.squared_error += entry.mse * entry.compared;
+        // A null MSE is an infinite one (the round trip overflowed): so is the model's.
+        row.squared_error += entry.compared > 0 ? (entry.mse ?? Infinity) * entry.compared : 0;
         if (entry.compared > 0) row.signal += signal;
         self.postMessage({ id, type: 'progress', done: ++done, total });
         await checkpoint(id);
@@ -141,8 +142,10 @@ export const inspectOps = {
     return rows.map((t) => ({
       ...t,
       bits_per_weight: t.elements ? (8 * t.bytes) / t.elements : 0,
-      mse: t.compared ? t.squared_error / t.compared : 0,
-      sqnr_db: t.squared_error > 0 ? 10 * Math.log10(t.signal / t.squared_error) : null,
+      // Non-finite numbers travel as null, as the worker's other reports send them (errorText
+      // reads a null MSE as ∞, sqnrText a null SQNR with a non-zero MSE as −∞).
+      mse: !t.compared ? 0 : Number.isFinite(t.squared_error) ? t.squared_error / t.compared : null,
+      sqnr_db: t.squared_error > 0 && Number.isFinite(t.squared_error) ? 10 * Math.log10(t.signal / t.squared_error) : null,
     }));
   },
 };

@@ -6,7 +6,7 @@ import { WorkerClient } from '../client.js';
 import { app } from '../app.js';
 import { getParam, setParams } from '../urlstate.js';
 import { $, showError as showIn } from '../shared/dom.js';
-import { fmt, sqnrText } from '../shared/format.js';
+import { fmt, errorText, sqnrText } from '../shared/format.js';
 import { latest } from '../shared/latest.js';
 import { cancelLoad, drawStreamedHistogram, openFile, openSharded, renderGgufFiles, tooBigNotice, wireGgufExport } from './bigfiles.js';
 
@@ -285,7 +285,7 @@ const MODEL_COLUMNS = [
   ['bits_per_weight', (r) => fmt(r.bits_per_weight), (r) => r.bits_per_weight],
   ['bytes', (r) => bytesText(r.bytes), (r) => r.bytes],
   ['memory', (r) => bytesText(memory(r.elements, r.bits_per_weight)), (r) => r.bits_per_weight],
-  ['mse', (r) => fmt(r.mse), (r) => r.mse],
+  ['mse', (r) => errorText(r.mse), (r) => r.mse ?? Infinity],
   ['sqnr_db', (r) => sqnrText(r.sqnr_db, r.mse), (r) => sqnrValue(r)],
   ['worst', (r) => { const w = worstTensor(r); return w ? `${w.name} (${w.sqnr_db === null ? '−∞' : fmt(w.sqnr_db, { digits: 4 })} dB)` : '—'; },
     (r) => { const w = worstTensor(r); return w ? sqnrValue(w) : Infinity; }],
@@ -333,7 +333,7 @@ function showModelBreakdown(scheme) {
   const sorted = [...row.tensors].sort((a, b) => sqnrValue(a) - sqnrValue(b));
   $('#model-breakdown tbody').replaceChildren(...sorted.map((t) => {
     const tr = document.createElement('tr');
-    for (const v of [t.name, t.type, bytesText(t.bytes), fmt(t.mse), sqnrText(t.sqnr_db, t.mse, { exactText: '∞ (exact)' })]) tr.insertCell().textContent = v;
+    for (const v of [t.name, t.type, bytesText(t.bytes), errorText(t.mse), sqnrText(t.sqnr_db, t.mse, { exactText: '∞ (exact)' })]) tr.insertCell().textContent = v;
     if (t.note) tr.title = t.note;
     return tr;
   }));
@@ -437,7 +437,7 @@ async function showStored(t) {
     note.dataset.exact = String(exact);
     note.textContent = `${stored} ` + (exact
       ? `Re-quantizing it to ${type} gives exactly these values back (MSE 0, SQNR ∞).`
-      : `Re-quantizing it to ${type} does not give these values back exactly (MSE ${fmt(r.mse)}, SQNR ` +
+      : `Re-quantizing it to ${type} does not give these values back exactly (MSE ${errorText(r.mse)}, SQNR ` +
         `${sqnrText(r.sqnr_db, r.mse)} dB): the ${type} quantizer chooses its block scales afresh from them.`);
   } catch (err) {
     if (!err.superseded) reportError(err);
@@ -469,9 +469,9 @@ function renderScheme(r) {
   const shown = r.params.map((p) => [p.name.replace(/_/g, ' '), first(p), p.name]);
   statsList($('#scheme-stats'), [
     ...shown,
-    ['MSE', fmt(r.mse), 'mse'],
+    ['MSE', errorText(r.mse), 'mse'],
     ['SQNR (dB)', sqnrText(r.sqnr_db, r.mse, { exactText: '∞ (exact)' }), 'sqnr'],
-    ['max |error|', fmt(r.max_abs_error), 'max_abs_error'],
+    ['max |error|', errorText(r.max_abs_error), 'max_abs_error'],
     ['mean |error|', fmt(r.mean_abs_error), 'mean_abs_error'],
     ['cosine similarity', flushed ? '—' : fmt(r.cosine_similarity, { nanText: '—' }), 'cosine'],
     ['bits / weight', fmt(r.bits_per_weight), 'bpw'],
@@ -487,17 +487,19 @@ const COLUMNS = [
   ['bits_per_weight', (r) => fmt(r.bits_per_weight)],
   ['bytes', (r) => fmt(r.bytes)],
   ['compression_ratio', (r) => fmt(r.compression_ratio)],
-  ['mse', (r) => fmt(r.mse)],
+  ['mse', (r) => errorText(r.mse)],
   ['sqnr_db', (r) => sqnrText(r.sqnr_db, r.mse)],
-  ['max_abs_error', (r) => fmt(r.max_abs_error)],
+  ['max_abs_error', (r) => errorText(r.max_abs_error)],
   ['cosine_similarity', (r) => (flushedToZero(r) ? '—' : fmt(r.cosine_similarity, { nanText: '—' }))],
   ['clipped_fraction', (r) => `${fmt(100 * r.clipped_fraction)} %`],
   ['levels_used', (r) => `${r.levels_used}/${r.levels_total}`],
 ];
 
-// Sort value of a report for a column: a null SQNR is +∞ or −∞ as sqnrText reads it.
+// Sort value of a report for a column: a null SQNR is +∞ or −∞ as sqnrText reads it, a null
+// error +∞ as errorText reads it.
 function sortValue(r, key) {
   if (key === 'sqnr_db') return sqnrValue(r);
+  if (key === 'mse' || key === 'max_abs_error') return r[key] ?? Infinity;
   return r[key];
 }
 

@@ -4,7 +4,7 @@
 // worker (learn/ops.js → src/learn/src/granularity.rs).
 import { getParam, setParams } from '../urlstate.js';
 import { $, showError } from '../shared/dom.js';
-import { fmt, latestRequest, learnVisible, markBusy, selectedTensor, sqnrText } from './common.js';
+import { errorText, fmt, latestRequest, learnVisible, markBusy, selectedTensor, sqnrText } from './common.js';
 
 const hex = (b) => b.toString(16).padStart(2, '0');
 
@@ -98,7 +98,7 @@ function renderGranularityTable() {
     tr.dataset.gran = key;
     tr.tabIndex = 0;
     tr.setAttribute('aria-selected', String(key === gran.key));
-    for (const v of [c.label, c.scheme, fmt(c.groups), fmt(c.bits_per_weight), fmt(c.mse), sqnrText(c.sqnr_db, c.mse)]) {
+    for (const v of [c.label, c.scheme, fmt(c.groups), fmt(c.bits_per_weight), errorText(c.mse), sqnrText(c.sqnr_db, c.mse)]) {
       tr.insertCell().textContent = v;
     }
     const pick = () => selectGranularity(key);
