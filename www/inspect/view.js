@@ -588,9 +588,13 @@ function wireSqnrHover() {
     const r = best && state.reports.find((q) => q.scheme === best.scheme);
     tip.hidden = !r;
     if (!r) return;
-    tip.textContent = `${best.text}: ${fmt(r.bits_per_weight)} bits/weight` + (r.sqnr_db === null ? '' : `, SQNR ${fmt(r.sqnr_db)} dB`);
-    tip.style.left = `${e.clientX + 12}px`;
-    tip.style.top = `${e.clientY + 12}px`;
+    tip.textContent = `${best.text}: ${fmt(r.bits_per_weight)} bits/weight, SQNR ${sqnrText(r.sqnr_db, r.mse, { exactText: '∞ (exact)' })} dB`;
+    // Beside the pointer, on whichever side keeps the whole tip inside the window.
+    const [w, h] = [tip.offsetWidth, tip.offsetHeight];
+    const left = e.clientX + 12 + w <= window.innerWidth ? e.clientX + 12 : e.clientX - 12 - w;
+    const top = e.clientY + 12 + h <= window.innerHeight ? e.clientY + 12 : e.clientY - 12 - h;
+    tip.style.left = `${Math.max(0, left)}px`;
+    tip.style.top = `${Math.max(0, top)}px`;
   };
   chart.addEventListener('pointermove', show);
   chart.addEventListener('pointerdown', show);
