@@ -340,6 +340,13 @@ function showModelBreakdown(scheme) {
   box.hidden = false;
 }
 
+// Workers for the whole-model comparison: one per core the browser reports, or the URL's
+// #inspect?workers=N (to compare the speed-up, see the README).
+function comparisonWorkers() {
+  const asked = Number(getParam('workers'));
+  return Number.isInteger(asked) && asked > 0 ? asked : (navigator.hardwareConcurrency ?? 2);
+}
+
 async function compareModel() {
   clearModelComparison();
   const row = $('#model-progress-row');
@@ -353,8 +360,8 @@ async function compareModel() {
   $('#model-skipped').textContent = skipped.length ? `Left out: ${skipped.length} tensor${skipped.length === 1 ? '' : 's'} ` +
     `(${fmt(skipped.reduce((a, t) => a + params(t), 0))} parameters) too big to compare: ${skipped.map((t) => t.name).join(', ')}.` : '';
   const job = state.client.start('compare_model', [compared.map((t) => ({
-    index: t.index, name: shownName(t), count: t.stats.count, std: t.stats.std ?? 0, mean: t.stats.mean ?? 0,
-  })), ids], {
+    index: t.index, name: shownName(t), shape: t.shape, count: t.stats.count, std: t.stats.std ?? 0, mean: t.stats.mean ?? 0,
+  })), ids, comparisonWorkers()], {
     onProgress: (done, total) => {
       if (state.modelJob !== job) return;
       bar.max = total;
@@ -365,13 +372,17 @@ async function compareModel() {
   state.modelJob = job;
   row.hidden = false;
   try {
-    state.modelRows = await guards.model(job.promise);
+    const result = await guards.model(job.promise);
+    state.modelRows = result.rows;
     const gguf = state.modelRows.filter((r) => r.gguf).length;
     $('#model-coverage').textContent = `${ids.length} of the ${state.schemes.length} schemes: every scheme without ` +
       'a calibration suffix (the _mse, _p99.9, _p99.99 and _entropy variants search a range per tensor; compare them ' +
       `on one tensor under All schemes). The ${gguf} GGUF types are applied as *Download model as GGUF* writes them: ` +
       '1-D tensors stay f32 and rows that are not whole blocks fall back, so "types" lists what each tensor really gets. ' +
-      'Click a row for its tensors, worst first.';
+      'Click a row for its tensors, worst first. ' +
+      `${fmt(result.pairs)} tensor × scheme round trips on ${result.workers} worker${result.workers === 1 ? '' : 's'} ` +
+      `in ${fmt(result.seconds, { digits: 3 })} s.`;
+    document.body.dataset.modelWorkers = String(result.workers);
     $('#model-coverage').hidden = false;
     renderModelTable();
     $('#model-table').hidden = false;
