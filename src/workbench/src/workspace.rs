@@ -579,8 +579,8 @@ pub fn compare_values(values: Vec<f32>, shape: Vec<u32>, scheme_ids: JsValue) ->
     if elements != Some(values.len()) {
         return Err(JsError::new(&format!("{} values do not fill the shape {shape:?}", values.len())));
     }
-    let ids: Vec<String> = serde_wasm_bindgen::from_value(scheme_ids)
-        .map_err(|e| JsError::new(&format!("scheme ids must be an array of strings: {e}")))?;
+    let ids: Vec<String> =
+        serde_wasm_bindgen::from_value(scheme_ids).map_err(|e| JsError::new(&format!("scheme ids must be an array of strings: {e}")))?;
     let t = Tensor::new("values", shape, "float32", values);
     let reports = ids.iter().map(|id| report::scheme_report(&t, id).map(|(r, _)| r)).collect::<Result<Vec<_>, _>>().map_err(js_err)?;
     to_js(&reports)
