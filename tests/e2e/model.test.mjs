@@ -4,6 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { launch, dropFiles, SCREENSHOTS } from './browser.mjs';
+import { npy } from './npy.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -18,16 +19,6 @@ async function workersBackTo(page, n) {
   return page.workers().length;
 }
 
-// A float32 .npy of `values` shaped `shape`.
-function npy(values, shape) {
-  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}), }`;
-  header += ' '.repeat(64 - ((10 + header.length + 1) % 64)) + '\n';
-  const bytes = new Uint8Array(10 + header.length + 4 * values.length);
-  bytes.set([0x93, ...Buffer.from('NUMPY'), 1, 0, header.length & 255, header.length >> 8]);
-  bytes.set(Buffer.from(header, 'latin1'), 10);
-  new Float32Array(bytes.buffer, 10 + header.length).set(values);
-  return bytes;
-}
 
 const cells = (page, scheme) => page.$$eval(`#model-table tr[data-scheme="${scheme}"] td`, (tds) =>
   Object.fromEntries(tds.map((td) => [td.dataset.col, td.textContent])));
