@@ -230,3 +230,37 @@ fn simd_kernels_are_compiled_in_the_browser_build() {
     #[cfg(target_arch = "wasm32")]
     assert!(cfg!(target_feature = "simd128"), "wasm tests must run with simd128");
 }
+
+/// K-quants' grid search (`make_qkx2_quants`): the dispatching function (four candidates per
+/// SIMD128 pass in Chromium) against the reference's candidate-by-candidate loop, with each
+/// caller's parameters and weights (Q2_K: 16 values, |x|, mean absolute error; Q4_K and Q5_K:
+/// 32 values, rms + |x|), on finite inputs as the quantizers pass them. The codes and the bits
+/// of the scale and min must be identical.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn kquant_grid_search_dispatch_matches_ref() {
+    use quantscope_core::schemes::kquants::{make_qkx2_quants, reference};
+    // (values, nmax, rmin, nstep, use_mad): quantize_q2_k, quantize_q4_k, quantize_q5_k.
+    let callers = [(16, 3, -0.5f32, 15, true), (32, 15, -1.0, 20, false), (32, 31, -0.5, 15, false)];
+    let mut checked = 0;
+    for seed in 0..40u64 {
+        for (name, all) in inputs(seed, 32) {
+            for &(n, nmax, rmin, nstep, use_mad) in &callers {
+                let x: Vec<f32> = all[..n].iter().map(|&v| if v.is_finite() { v } else { 0.0 }).collect();
+                let rms = (x.iter().map(|v| v * v).sum::<f32>() / n as f32).sqrt();
+                let weights: Vec<f32> = x.iter().map(|v| if use_mad { v.abs() } else { rms + v.abs() }).collect();
+                let (mut simd, mut reference_codes) = (vec![0u8; n], vec![0u8; n]);
+                let got = make_qkx2_quants(nmax, &x, &weights, &mut simd, rmin, 0.1, nstep, use_mad);
+                let want = reference::make_qkx2_quants(nmax, &x, &weights, &mut reference_codes, rmin, 0.1, nstep, use_mad);
+                assert_eq!(
+                    (got.0.to_bits(), got.1.to_bits()),
+                    (want.0.to_bits(), want.1.to_bits()),
+                    "{name} seed {seed} nmax {nmax}: scale, min"
+                );
+                assert_eq!(first_diff(&simd, &reference_codes, &x), None, "{name} seed {seed} nmax {nmax}");
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 40 * 7 * 3);
+}

@@ -77,6 +77,29 @@ pub fn packed_len(id: &str, shape: &[usize]) -> Option<Result<u64>> {
     Some(super::element_count(shape).map(|n| n.div_ceil(QK_K as u64) * k.block_bytes() as u64))
 }
 
+/// `make_qkx2_quants` (see `reference::make_qkx2_quants`): the one place its grid search's
+/// kernel is chosen — four candidate scales at a time in SIMD128, else the reference.
+#[allow(clippy::too_many_arguments)]
+pub fn make_qkx2_quants(
+    nmax: i32,
+    x: &[f32],
+    weights: &[f32],
+    l_out: &mut [u8],
+    rmin: f32,
+    rdelta: f32,
+    nstep: i32,
+    use_mad: bool,
+) -> (f32, f32) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return match reference::qkx2_start(nmax, x, weights, l_out, use_mad) {
+        Err(done) => done,
+        Ok(start) if nstep < 1 => (start.scale, -start.min),
+        Ok(start) => simd128::qkx2_search(start, nmax, x, weights, l_out, rmin, rdelta, nstep, use_mad),
+    };
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    reference::make_qkx2_quants(nmax, x, weights, l_out, rmin, rdelta, nstep, use_mad)
+}
+
 impl KQuant {
     pub const ALL: [KQuant; 5] = [KQuant::Q2K, KQuant::Q3K, KQuant::Q4K, KQuant::Q5K, KQuant::Q6K];
 

@@ -160,18 +160,40 @@ fn make_q3_quants(nmax: i32, x: &[f32], l_out: &mut [i8]) -> f32 {
 
 /// `make_qkx2_quants` (Q2_K, Q4_K, Q5_K): an affine fit `x ≈ scale·l − min` with a grid search
 /// over `nstep + 1` candidate inverse scales. Returns `(scale, the_min)` where `the_min = −min ≥ 0`.
+/// The quantizers call it through `super::make_qkx2_quants`, which picks the search's kernel.
 #[allow(clippy::too_many_arguments)]
-fn make_qkx2_quants(
+pub fn make_qkx2_quants(
     nmax: i32,
     x: &[f32],
     weights: &[f32],
     l_out: &mut [u8],
-    laux: &mut [u8],
     rmin: f32,
     rdelta: f32,
     nstep: i32,
     use_mad: bool,
 ) -> (f32, f32) {
+    match qkx2_start(nmax, x, weights, l_out, use_mad) {
+        Err(done) => done,
+        Ok(start) if nstep < 1 => (start.scale, -start.min),
+        Ok(start) => qkx2_search(start, nmax, x, weights, l_out, rmin, rdelta, nstep, use_mad),
+    }
+}
+
+/// Where `make_qkx2_quants`' grid search starts: the range, the weighted sums and the first fit
+/// (`l_out` holds its codes, `best_error` its error).
+#[derive(Debug, Clone, Copy)]
+pub struct Qkx2Start {
+    pub min: f32,
+    pub max: f32,
+    pub sum_w: f32,
+    pub sum_x: f32,
+    pub scale: f32,
+    pub best_error: f32,
+}
+
+/// The part of `make_qkx2_quants` before the grid search. `Err` is its early answer for a
+/// constant block.
+pub fn qkx2_start(nmax: i32, x: &[f32], weights: &[f32], l_out: &mut [u8], use_mad: bool) -> Result<Qkx2Start, (f32, f32)> {
     let n = x.len();
     let mut min = x[0];
     let mut max = x[0];
@@ -193,11 +215,11 @@ fn make_qkx2_quants(
     }
     if max == min {
         l_out.iter_mut().for_each(|l| *l = 0);
-        return (0.0, -min);
+        return Err((0.0, -min));
     }
     let nmaxf = nmax as f32;
-    let mut iscale = nmaxf / (max - min);
-    let mut scale = 1.0 / iscale;
+    let iscale = nmaxf / (max - min);
+    let scale = 1.0 / iscale;
     let mut best_error = 0.0f32;
     for i in 0..n {
         let l = nearest_int(iscale * (x[i] - min));
@@ -206,11 +228,29 @@ fn make_qkx2_quants(
         let diff = if use_mad { diff.abs() } else { diff * diff };
         best_error += weights[i] * diff;
     }
-    if nstep < 1 {
-        return (scale, -min);
-    }
+    Ok(Qkx2Start { min, max, sum_w, sum_x, scale, best_error })
+}
+
+/// `make_qkx2_quants`' grid search, candidate by candidate (`is` = 0..=nstep). As in ggml, a
+/// better fit moves `min`, and every later candidate's scale and codes start from the new one.
+#[allow(clippy::too_many_arguments)]
+pub fn qkx2_search(
+    start: Qkx2Start,
+    nmax: i32,
+    x: &[f32],
+    weights: &[f32],
+    l_out: &mut [u8],
+    rmin: f32,
+    rdelta: f32,
+    nstep: i32,
+    use_mad: bool,
+) -> (f32, f32) {
+    let Qkx2Start { mut min, max, sum_w, sum_x, mut scale, mut best_error } = start;
+    let n = x.len();
+    let nmaxf = nmax as f32;
+    let mut laux = [0u8; 32];
     for is in 0..=nstep {
-        iscale = (rmin + rdelta * is as f32 + nmaxf) / (max - min);
+        let iscale = (rmin + rdelta * is as f32 + nmaxf) / (max - min);
         let (mut sum_l, mut sum_l2, mut sum_xl) = (0.0f32, 0.0f32, 0.0f32);
         for i in 0..n {
             let l = nearest_int(iscale * (x[i] - min)).clamp(0, nmax);
@@ -266,7 +306,6 @@ pub fn q3_scale(scales: &[u8], j: usize) -> i8 {
 /// `quantize_row_q2_K_ref` for one super-block → 84 bytes: scales[16], qs[64], d, dmin.
 pub fn quantize_q2_k(x: &[f32; QK_K], out: &mut [u8]) {
     let mut l = [0u8; QK_K];
-    let mut laux = [0u8; 16];
     let mut weights = [0f32; 16];
     let mut mins = [0f32; QK_K / 16];
     let mut scales = [0f32; QK_K / 16];
@@ -277,7 +316,7 @@ pub fn quantize_q2_k(x: &[f32; QK_K], out: &mut [u8]) {
         for (w, v) in weights.iter_mut().zip(xs) {
             *w = v.abs();
         }
-        let (s, m) = make_qkx2_quants(3, xs, &weights, &mut l[16 * j..16 * j + 16], &mut laux, -0.5, 0.1, 15, true);
+        let (s, m) = super::make_qkx2_quants(3, xs, &weights, &mut l[16 * j..16 * j + 16], -0.5, 0.1, 15, true);
         scales[j] = s;
         mins[j] = m;
         if s > max_scale {
@@ -392,7 +431,6 @@ pub fn quantize_q3_k(x: &[f32; QK_K], out: &mut [u8]) {
 /// The shared first half of Q4_K and Q5_K: per-32 affine fits, 6-bit scales/mins packed into
 /// 12 bytes, the f16 `d`/`dmin`, then the codes recomputed from the quantized scales.
 fn quantize_qkx_scales(x: &[f32; QK_K], nmax: i32, rmin: f32, nstep: i32, head: &mut [u8], l: &mut [u8; QK_K]) {
-    let mut laux = [0u8; 32];
     let mut weights = [0f32; 32];
     let mut mins = [0f32; QK_K / 32];
     let mut scales = [0f32; QK_K / 32];
@@ -407,7 +445,7 @@ fn quantize_qkx_scales(x: &[f32; QK_K], nmax: i32, rmin: f32, nstep: i32, head: 
         for (w, v) in weights.iter_mut().zip(xs) {
             *w = av_x + v.abs();
         }
-        let (s, m) = make_qkx2_quants(nmax, xs, &weights, &mut l[32 * j..32 * j + 32], &mut laux, rmin, 0.1, nstep, false);
+        let (s, m) = super::make_qkx2_quants(nmax, xs, &weights, &mut l[32 * j..32 * j + 32], rmin, 0.1, nstep, false);
         scales[j] = s;
         mins[j] = m;
         if s > max_scale {
