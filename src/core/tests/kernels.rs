@@ -264,3 +264,25 @@ fn kquant_grid_search_dispatch_matches_ref() {
     }
     assert_eq!(checked, 40 * 7 * 3);
 }
+
+/// Q6_K's scale search (`make_qx_quants`, rmse_type 1): the dispatching function (four
+/// candidates per SIMD128 pass in Chromium) against the reference, on groups of 16 finite
+/// values as quantize_q6_k passes them. Codes and the scale's bits must be identical.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn kquant_q6_scale_search_dispatch_matches_ref() {
+    use quantscope_core::schemes::kquants::{make_qx_quants_rmse1, reference};
+    let mut checked = 0;
+    for seed in 0..60u64 {
+        for (name, all) in inputs(seed, 16) {
+            let x: Vec<f32> = all.iter().map(|&v| if v.is_finite() { v } else { 0.0 }).collect();
+            let (mut simd, mut reference_codes) = ([0i8; 16], [0i8; 16]);
+            let got = make_qx_quants_rmse1(32, &x, &mut simd);
+            let want = reference::make_qx_quants_rmse1(32, &x, &mut reference_codes);
+            assert_eq!(got.to_bits(), want.to_bits(), "{name} seed {seed}: scale");
+            assert_eq!(first_diff(&simd, &reference_codes, &x), None, "{name} seed {seed}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 60 * 7);
+}

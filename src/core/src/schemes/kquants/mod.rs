@@ -100,6 +100,18 @@ pub fn make_qkx2_quants(
     reference::make_qkx2_quants(nmax, x, weights, l_out, rmin, rdelta, nstep, use_mad)
 }
 
+/// `make_qx_quants` as Q6_K calls it (see `reference::make_qx_quants_rmse1`): the one place
+/// its search's kernel is chosen — four candidate scales at a time in SIMD128, else the reference.
+pub fn make_qx_quants_rmse1(nmax: i32, x: &[f32], l_out: &mut [i8]) -> f32 {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return match reference::qx_start(nmax, x, l_out) {
+        Err(zero) => zero,
+        Ok(start) => simd128::qx_search(start, nmax, x, l_out),
+    };
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    reference::make_qx_quants_rmse1(nmax, x, l_out)
+}
+
 impl KQuant {
     pub const ALL: [KQuant; 5] = [KQuant::Q2K, KQuant::Q3K, KQuant::Q4K, KQuant::Q5K, KQuant::Q6K];
 

@@ -46,8 +46,27 @@ pub fn fp16_to_fp32(h: u16) -> f32 {
 }
 
 /// `make_qx_quants(n, nmax, x, L, rmse_type = 1, qw = NULL)`, the only form the K-quants use
-/// (Q6_K). Returns the scale; `l` gets codes in `[0, 2·nmax)`.
-fn make_qx_quants_rmse1(nmax: i32, x: &[f32], l_out: &mut [i8]) -> f32 {
+/// (Q6_K). Returns the scale; `l` gets codes in `[0, 2·nmax)`. The quantizer calls it through
+/// `super::make_qx_quants_rmse1`, which picks the search's kernel.
+pub fn make_qx_quants_rmse1(nmax: i32, x: &[f32], l_out: &mut [i8]) -> f32 {
+    match qx_start(nmax, x, l_out) {
+        Err(zero) => zero,
+        Ok(start) => qx_search(start, nmax, x, l_out),
+    }
+}
+
+/// Where `make_qx_quants`' search starts: the signed largest magnitude and the first fit's
+/// scale and score (`l_out` holds its codes).
+#[derive(Debug, Clone, Copy)]
+pub struct QxStart {
+    pub max: f32,
+    pub scale: f32,
+    pub best: f32,
+}
+
+/// The part of `make_qx_quants` before its search over `is` = −9..=9. `Err` is the answer for
+/// an all-zero group.
+pub fn qx_start(nmax: i32, x: &[f32], l_out: &mut [i8]) -> Result<QxStart, f32> {
     let mut max = 0.0f32;
     let mut amax = 0.0f32;
     for &v in x {
@@ -59,9 +78,9 @@ fn make_qx_quants_rmse1(nmax: i32, x: &[f32], l_out: &mut [i8]) -> f32 {
     }
     if amax < GROUP_MAX_EPS {
         l_out.iter_mut().for_each(|l| *l = 0);
-        return 0.0;
+        return Err(0.0);
     }
-    let mut iscale = (-nmax) as f32 / max;
+    let iscale = (-nmax) as f32 / max;
     let mut sumlx = 0.0f32;
     let mut suml2 = 0.0f32;
     for (i, &v) in x.iter().enumerate() {
@@ -71,15 +90,21 @@ fn make_qx_quants_rmse1(nmax: i32, x: &[f32], l_out: &mut [i8]) -> f32 {
         sumlx += w * v * l as f32;
         suml2 += w * l as f32 * l as f32;
     }
-    let mut scale = if suml2 != 0.0 { sumlx / suml2 } else { 0.0 };
-    let mut best = scale * sumlx;
-    for is in -9..=9 {
-        if is == 0 {
-            continue;
-        }
-        iscale = -(nmax as f32 + 0.1f32 * is as f32) / max;
-        sumlx = 0.0;
-        suml2 = 0.0;
+    let scale = if suml2 != 0.0 { sumlx / suml2 } else { 0.0 };
+    Ok(QxStart { max, scale, best: scale * sumlx })
+}
+
+/// The candidates `make_qx_quants` tries after its first fit, in its order.
+pub const QX_CANDIDATES: [i32; 18] = [-9, -8, -7, -6, -5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+
+/// `make_qx_quants`' search, candidate by candidate: each scale's sums are independent of the
+/// others; a better one (by `sumlx²/suml2`) replaces the codes and the best score.
+pub fn qx_search(start: QxStart, nmax: i32, x: &[f32], l_out: &mut [i8]) -> f32 {
+    let QxStart { max, mut scale, mut best } = start;
+    for is in QX_CANDIDATES {
+        let iscale = -(nmax as f32 + 0.1f32 * is as f32) / max;
+        let mut sumlx = 0.0f32;
+        let mut suml2 = 0.0f32;
         for &v in x {
             let l = nearest_int(iscale * v).clamp(-nmax, nmax - 1);
             let w = v * v;
@@ -533,7 +558,7 @@ pub fn quantize_q6_k(x: &[f32; QK_K], out: &mut [u8]) {
     let mut scales = [0f32; QK_K / 16];
     let (mut max_scale, mut max_abs_scale) = (0.0f32, 0.0f32);
     for ib in 0..QK_K / 16 {
-        let scale = make_qx_quants_rmse1(32, &x[16 * ib..16 * ib + 16], &mut l[16 * ib..16 * ib + 16]);
+        let scale = super::make_qx_quants_rmse1(32, &x[16 * ib..16 * ib + 16], &mut l[16 * ib..16 * ib + 16]);
         scales[ib] = scale;
         let abs_scale = scale.abs();
         if abs_scale > max_abs_scale {

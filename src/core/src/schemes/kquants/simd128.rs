@@ -8,7 +8,7 @@
 
 use core::arch::wasm32::*;
 
-use super::reference::{fp16_to_fp32, get_scale_min_k4, Qkx2Start};
+use super::reference::{fp16_to_fp32, get_scale_min_k4, nearest_int, Qkx2Start, QxStart, QX_CANDIDATES};
 use super::QK_K;
 
 /// The 16 unsigned bytes of `v` as four f32x4 (lanes 0–3, 4–7, 8–11, 12–15).
@@ -208,4 +208,43 @@ fn lane_i32(v: v128, c: usize) -> i32 {
         2 => i32x4_extract_lane::<2>(v),
         _ => i32x4_extract_lane::<3>(v),
     }
+}
+
+/// `reference::qx_search` four candidates at a time. Its candidates are independent (each
+/// scale comes from `is` and `max` alone), so all lanes count: lane `c` runs one candidate's
+/// loop over the values with the reference's operations in its order (`((w·v)·l)`,
+/// `((w·l)·l)`), and the scores are then compared in candidate order as the reference does,
+/// each better one raising the bar for the next. Up to 32 values.
+pub fn qx_search(start: QxStart, nmax: i32, x: &[f32], l_out: &mut [i8]) -> f32 {
+    let QxStart { max, mut scale, mut best } = start;
+    let n = x.len();
+    assert!(n <= 32 && l_out.len() >= n);
+    let (magic, mantissa, bias) = (f32x4_splat(12582912.0), i32x4_splat(0x007f_ffff), i32x4_splat(0x0040_0000));
+    let (low, high) = (i32x4_splat(-nmax), i32x4_splat(nmax - 1));
+    let lanes = |v: v128| [f32x4_extract_lane::<0>(v), f32x4_extract_lane::<1>(v), f32x4_extract_lane::<2>(v), f32x4_extract_lane::<3>(v)];
+    for group in QX_CANDIDATES.chunks(4) {
+        let iscale: [f32; 4] = core::array::from_fn(|c| -(nmax as f32 + 0.1f32 * *group.get(c).unwrap_or(&0) as f32) / max);
+        let iv = f32x4(iscale[0], iscale[1], iscale[2], iscale[3]);
+        let (mut sumlx, mut suml2) = (f32x4_splat(0.0), f32x4_splat(0.0));
+        for &v in &x[..n] {
+            // nearest_int(iscale · v), clamped to [−nmax, nmax − 1].
+            let rounded = f32x4_add(f32x4_mul(iv, f32x4_splat(v)), magic);
+            let l = i32x4_min(i32x4_max(i32x4_sub(v128_and(rounded, mantissa), bias), low), high);
+            let lf = f32x4_convert_i32x4(l);
+            let w = v * v;
+            sumlx = f32x4_add(sumlx, f32x4_mul(f32x4_splat(w * v), lf));
+            suml2 = f32x4_add(suml2, f32x4_mul(f32x4_mul(f32x4_splat(w), lf), lf));
+        }
+        let (sx, s2) = (lanes(sumlx), lanes(suml2));
+        for c in 0..group.len() {
+            if s2[c] > 0.0 && sx[c] * sx[c] > best * s2[c] {
+                for (l, &v) in l_out[..n].iter_mut().zip(x) {
+                    *l = (nmax + nearest_int(iscale[c] * v).clamp(-nmax, nmax - 1)) as i8;
+                }
+                scale = sx[c] / s2[c];
+                best = scale * sx[c];
+            }
+        }
+    }
+    scale
 }
