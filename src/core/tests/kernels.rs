@@ -286,3 +286,28 @@ fn kquant_q6_scale_search_dispatch_matches_ref() {
     }
     assert_eq!(checked, 60 * 7);
 }
+
+/// The FP8/FP4 encoders: `encode_slice` (four lanes per SIMD128 step in Chromium) against the
+/// scalar `FloatFormat::encode` on a sweep of the whole f32 bit space (every 4099th pattern:
+/// NaNs, ±Inf, subnormals of both f32 and the targets, ties) and every generator at awkward
+/// lengths.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn minifloat_encode_dispatch_matches_ref() {
+    use quantscope_core::schemes::float::FloatFormat;
+    let sweep: Vec<f32> = (0..=u32::MAX / 4099).map(|k| f32::from_bits(k * 4099)).collect();
+    let mut cases: Vec<(String, Vec<f32>)> = vec![("sweep".into(), sweep)];
+    for (k, &n) in LENGTHS.iter().enumerate() {
+        for (name, x) in inputs(k as u64, n) {
+            cases.push((format!("{name} × {n}"), x));
+        }
+    }
+    for format in [FloatFormat::Fp8E4m3, FloatFormat::Fp8E5m2, FloatFormat::Fp4E2m1] {
+        for (name, x) in &cases {
+            let mut got = vec![0u16; x.len()];
+            format.encode_slice(x, &mut got);
+            let want: Vec<u16> = x.iter().map(|&v| format.encode(v)).collect();
+            assert_eq!(first_diff(&got, &want, x), None, "{} on {name}", format.id());
+        }
+    }
+}
