@@ -129,6 +129,34 @@ test('granularity: the table, the heat map, and a clicked block decoded byte by 
     close(r.decoded, Math.fround(q * d8), `q8_0 element ${r.position}`);
   }
 
+  // Q4_K: the super-block of 256 that holds the group: f16 d, f16 dmin, 12 bytes of 6-bit scales
+  // and mins (ggml's get_scale_min_k4), 128 bytes of nibbles (element j of each 64 in the low
+  // nibble of qs[32·(j/64) + j%32] for j%64 < 32, else the high nibble), decoded here.
+  await page.selectOption('#block-format', 'q4_k');
+  await waitBlock(page, 'q4_k');
+  strip = await byteStrip(page);
+  const superBlock = Math.floor((group * 32) / 256);
+  assert.equal(strip.length, 16 + 64, 'd, dmin, scales, and the 64 code bytes of the first 128 elements');
+  assert.equal(strip[0].offset, superBlock * 144);
+  assert.deepEqual(strip.slice(0, 16).map((b) => b.role), ['d', 'd', 'dmin', 'dmin', ...Array(12).fill('scales')]);
+  const kd = f16(strip[0].byte, strip[1].byte), kdmin = f16(strip[2].byte, strip[3].byte);
+  const sc = strip.slice(4, 16).map((b) => b.byte);
+  const scaleMin = (j) => (j < 4 ? [sc[j] & 63, sc[j + 4] & 63]
+    : [(sc[j + 4] & 0xF) | ((sc[j - 4] >> 6) << 4), (sc[j + 4] >> 4) | ((sc[j] >> 6) << 4)]);
+  const byteAt = new Map(strip.map((b) => [b.offset, b.byte]));
+  const kRows = await blockRows(page);
+  assert.equal(kRows.length, 128, 'the first 128 of the super-block');
+  for (const r of kRows) {
+    const j = r.position;
+    const at = superBlock * 144 + 16 + 32 * Math.floor(j / 64) + (j % 32);
+    const q = j % 64 < 32 ? byteAt.get(at) & 15 : byteAt.get(at) >> 4;
+    const [s6, m6] = scaleMin(Math.floor(j / 32));
+    assert.equal(r.code, q, `q4_k element ${j}`);
+    close(r.decoded, Math.fround(Math.fround(Math.fround(kd * s6) * q) - Math.fround(kdmin * m6)), `q4_k element ${j}`);
+  }
+  assert.match(await page.locator('#block-formula').textContent(), /scales \(u8\[12\]: 8 6-bit scales and 8 6-bit mins, bytes .*\) = scales sc = \[\d+(, \d+){7}\]; mins m = \[\d+(, \d+){7}\]/);
+  await page.locator('#block-view').screenshot({ path: `${SCREENSHOTS}learn-block-q4_k.png` });
+
   // Keyboard: the focused map moves with the arrows and opens with Enter.
   await page.selectOption('#block-format', 'this');
   await page.locator('#gran-heatmap').focus();

@@ -16,6 +16,7 @@
 use quantscope_core::error::{Error, Result};
 use quantscope_core::schemes::ggml::{reference, GgmlType, QK};
 use quantscope_core::schemes::int::{Granularity, IntScheme};
+use quantscope_core::schemes::kquants::{reference as kref, KQuant, QK_K};
 use quantscope_core::schemes::{self, Scheme};
 use quantscope_core::stats::finite_or_null;
 use quantscope_core::stats::metrics::error_metrics;
@@ -138,6 +139,9 @@ pub struct Field {
     pub offset: usize,
     pub bytes: Vec<u8>,
     pub value: f64,
+    /// What the field decodes to when that is more than one number (a K-quant block's
+    /// sub-block scales and mins); the page shows it instead of `value`.
+    pub text: Option<String>,
 }
 
 /// One element of a block: its code's bits in the packed bytes and how it decodes.
@@ -160,6 +164,13 @@ pub struct ElementView {
     pub code: i32,
     /// The decoded value, computed here step by step.
     pub decoded: f32,
+    /// How many bits of the code are in `byte` at `shift` (the rest, if any, is named in `place`).
+    pub low_bits: u32,
+    /// K-quants: the element's sub-block and its factors as ggml forms them, `x̂ = scale·(q −
+    /// bias) − min` with `scale = d·sc` and `min = dmin·m`.
+    pub sub_block: Option<usize>,
+    pub scale: Option<f32>,
+    pub min: Option<f32>,
 }
 
 /// One block (GGML) or group (integer schemes) of a packed tensor, decoded.
@@ -184,9 +195,10 @@ pub struct BlockView {
     pub elements: Vec<ElementView>,
 }
 
-/// The schemes [`block_view`] can open: the GGML legacy types and every integer scheme.
+/// The schemes [`block_view`] can open: the GGML legacy types, the K-quants and every integer
+/// scheme.
 pub fn can_view(id: &str) -> bool {
-    GgmlType::from_id(id).is_some() || IntScheme::from_id(id).is_some()
+    GgmlType::from_id(id).is_some() || KQuant::from_id(id).is_some() || IntScheme::from_id(id).is_some()
 }
 
 /// Quantizes `t` with `scheme_id` and decodes the block (GGML) or group (integer scheme) that
@@ -199,12 +211,16 @@ pub fn block_view(t: &Tensor, scheme_id: &str, element: usize) -> Result<BlockVi
         let packed = schemes::by_id(scheme_id)?.quantize(&t.data, &t.shape)?.packed;
         return Ok(ggml_block_view(ty, &packed, &t.data, element / QK));
     }
+    if let Some(kind) = KQuant::from_id(scheme_id) {
+        let packed = kind.quantize(&t.data, &t.shape)?.packed;
+        return Ok(kquant_block_view(kind, &packed, &t.data, element / QK_K));
+    }
     if let Some(scheme) = IntScheme::from_id(scheme_id) {
         let packed = scheme.quantize(&t.data, &t.shape)?.packed;
         return int_group_view(&scheme, &packed, &t.data, &t.shape, element);
     }
     Err(Error::InvalidArgument(format!(
-        "the block view opens the GGML types q8_0, q4_0, q4_1, q5_0, q5_1, mxfp4 and the integer schemes, not '{scheme_id}'"
+        "the block view opens the GGML types q8_0, q4_0, q4_1, q5_0, q5_1, mxfp4, the K-quants q2_k…q6_k and the integer schemes, not '{scheme_id}'"
     )))
 }
 
@@ -217,8 +233,14 @@ pub fn ggml_block_view(ty: GgmlType, packed: &[u8], values: &[f32], block: usize
     let bb = ty.block_bytes();
     let start = block * bb;
     let b = &packed[start..start + bb];
-    let field =
-        |name, kind, at: usize, len: usize, value: f64| Field { name, kind, offset: start + at, bytes: b[at..at + len].to_vec(), value };
+    let field = |name, kind, at: usize, len: usize, value: f64| Field {
+        name,
+        kind,
+        offset: start + at,
+        bytes: b[at..at + len].to_vec(),
+        value,
+        text: None,
+    };
     // (header fields, offset of qs, layout, formula)
     let (fields, qs_at, layout, formula) = match ty {
         GgmlType::Q8_0 => (
@@ -316,11 +338,144 @@ pub fn ggml_block_view(ty: GgmlType, packed: &[u8], values: &[f32], block: usize
                 place,
                 code,
                 decoded,
+                low_bits: if ty == GgmlType::Q8_0 { 8 } else { 4 },
+                sub_block: None,
+                scale: None,
+                min: None,
             }
         })
         .collect();
     BlockView {
         scheme: ty.id().to_string(),
+        block,
+        first_element: first,
+        elements_in_block: in_block,
+        layout: layout.to_string(),
+        formula: formula.to_string(),
+        block_offset: Some(start),
+        block_len: Some(bb),
+        fields,
+        elements,
+    }
+}
+
+/// Decodes K-quant super-block `block` of `packed` (a whole tensor of `values.len()` values):
+/// `d` (and `dmin`), the packed sub-block scales (and mins) decoded, and each element's code
+/// with the factors ggml forms for its sub-block (`KQuant::sub_affine`, the dequantizer's).
+pub fn kquant_block_view(kind: KQuant, packed: &[u8], values: &[f32], block: usize) -> BlockView {
+    let bb = kind.block_bytes();
+    let start = block * bb;
+    let b = &packed[start..start + bb];
+    let f16 = |at: usize| kref::fp16_to_fp32(u16::from_le_bytes([b[at], b[at + 1]]));
+    let (d_at, dmin_at) = kind.d_offsets();
+    let mut fields = vec![Field {
+        name: "d",
+        kind: "f16",
+        offset: start + d_at,
+        bytes: b[d_at..d_at + 2].to_vec(),
+        value: f16(d_at) as f64,
+        text: None,
+    }];
+    if let Some(at) = dmin_at {
+        fields.push(Field {
+            name: "dmin",
+            kind: "f16",
+            offset: start + at,
+            bytes: b[at..at + 2].to_vec(),
+            value: f16(at) as f64,
+            text: None,
+        });
+    }
+    // The sub-block scales (and mins) as integers, in sub-block order.
+    let (sub, scales_at, scales_len, kind_text): (usize, usize, usize, &'static str) = match kind {
+        KQuant::Q2K => (16, 0, 16, "u8[16]: 4-bit scale | 4-bit min << 4"),
+        KQuant::Q3K => (16, 96, 12, "u8[12]: 16 6-bit scales, stored + 32"),
+        KQuant::Q4K | KQuant::Q5K => (32, 4, 12, "u8[12]: 8 6-bit scales and 8 6-bit mins"),
+        KQuant::Q6K => (16, 192, 16, "i8[16]: one scale per sub-block"),
+    };
+    let per_sub: Vec<(i32, Option<i32>)> = (0..QK_K / sub)
+        .map(|j| match kind {
+            KQuant::Q2K => ((b[j] & 0xF) as i32, Some((b[j] >> 4) as i32)),
+            KQuant::Q3K => (kref::q3_scale(&b[96..108], j) as i32, None),
+            KQuant::Q4K | KQuant::Q5K => {
+                let (s, m) = kref::get_scale_min_k4(j, &b[4..16]);
+                (s as i32, Some(m as i32))
+            }
+            KQuant::Q6K => (b[192 + j] as i8 as i32, None),
+        })
+        .collect();
+    let list = |v: Vec<i32>| v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ");
+    let mut text = format!("scales sc = [{}]", list(per_sub.iter().map(|p| p.0).collect()));
+    if per_sub[0].1.is_some() {
+        text.push_str(&format!("; mins m = [{}]", list(per_sub.iter().map(|p| p.1.unwrap_or(0)).collect())));
+    }
+    fields.push(Field {
+        name: "scales",
+        kind: kind_text,
+        offset: start + scales_at,
+        bytes: b[scales_at..scales_at + scales_len].to_vec(),
+        value: per_sub.len() as f64,
+        text: Some(text),
+    });
+    let (layout, formula) = match kind {
+        KQuant::Q2K => (
+            "block_q2_K = u8 scales[16], u8 qs[64], f16 d, f16 dmin (84 bytes): 256 values in 16 sub-blocks of 16",
+            "x̂ = (d · sc) · q − (dmin · m), sc and m the sub-block's 4-bit scale and min; q 2 bits",
+        ),
+        KQuant::Q3K => (
+            "block_q3_K = u8 hmask[32], u8 qs[64], u8 scales[12], f16 d (110 bytes): 256 values in 16 sub-blocks of 16",
+            "x̂ = (d · sc) · (q − 4), sc the sub-block's 6-bit scale − 32; q = 2 bits of qs + 1 bit of hmask",
+        ),
+        KQuant::Q4K => (
+            "block_q4_K = f16 d, f16 dmin, u8 scales[12], u8 qs[128] (144 bytes): 256 values in 8 sub-blocks of 32",
+            "x̂ = (d · sc) · q − (dmin · m), sc and m the sub-block's 6-bit scale and min; q 4 bits",
+        ),
+        KQuant::Q5K => (
+            "block_q5_K = f16 d, f16 dmin, u8 scales[12], u8 qh[32], u8 qs[128] (176 bytes): 256 values in 8 sub-blocks of 32",
+            "x̂ = (d · sc) · q − (dmin · m); q = 4 bits of qs + 1 bit of qh",
+        ),
+        KQuant::Q6K => (
+            "block_q6_K = u8 ql[128], u8 qh[64], i8 scales[16], f16 d (210 bytes): 256 values in 16 sub-blocks of 16",
+            "x̂ = (d · sc) · (q − 32), sc the sub-block's 8-bit scale; q = 4 bits of ql + 2 bits of qh",
+        ),
+    };
+    let first = block * QK_K;
+    let in_block = values.len().saturating_sub(first).min(QK_K);
+    let elements = (0..in_block.min(MAX_ELEMENTS_SHOWN))
+        .map(|j| {
+            let ((at, shift, mask), high) = kind.code_location(j);
+            let code = kind.code(b, j) as i32;
+            let (scale, min, bias) = kind.sub_affine(b, j);
+            let low = match mask.count_ones() {
+                4 if shift == 0 => format!("low nibble of byte {at}"),
+                4 => format!("high nibble of byte {at}"),
+                w => format!("bits {shift}–{} of byte {at}", shift + w - 1),
+            };
+            let place = match high {
+                None => low,
+                Some((hat, hshift, hmask)) if hmask.count_ones() == 1 => format!("{low} + bit {hshift} of byte {hat}"),
+                Some((hat, hshift, hmask)) => format!("{low} + bits {hshift}–{} of byte {hat}", hshift + hmask.count_ones() - 1),
+            };
+            ElementView {
+                index: first + j,
+                position: j,
+                original: values[first + j],
+                byte_offset: start + at,
+                byte: b[at],
+                shift,
+                place,
+                code,
+                // As the dequantizer forms it (kquants/dequant.rs): (d·sc)·(q − bias) − dmin·m.
+                decoded: scale * (code - bias) as f32 - min,
+                low_bits: mask.count_ones(),
+                sub_block: Some(j / sub),
+                scale: Some(scale),
+                min: Some(min),
+            }
+        })
+        .collect();
+    BlockView {
+        scheme: kind.id().to_string(),
         block,
         first_element: first,
         elements_in_block: in_block,
@@ -362,12 +517,13 @@ pub fn int_group_view(scheme: &IntScheme, packed: &[u8], values: &[f32], shape: 
     }
     let at = 4 * group;
     let scale = f32::from_le_bytes([packed[at], packed[at + 1], packed[at + 2], packed[at + 3]]);
-    let mut fields = vec![Field { name: "scale", kind: "f32", offset: at, bytes: packed[at..at + 4].to_vec(), value: scale as f64 }];
+    let mut fields =
+        vec![Field { name: "scale", kind: "f32", offset: at, bytes: packed[at..at + 4].to_vec(), value: scale as f64, text: None }];
     let zero_point = if scheme.symmetric {
         0
     } else {
         let at = 4 * groups + group;
-        fields.push(Field { name: "zero_point", kind: "u8", offset: at, bytes: vec![packed[at]], value: packed[at] as f64 });
+        fields.push(Field { name: "zero_point", kind: "u8", offset: at, bytes: vec![packed[at]], value: packed[at] as f64, text: None });
         packed[at] as i32
     };
     let bits = scheme.bits;
@@ -398,6 +554,10 @@ pub fn int_group_view(scheme: &IntScheme, packed: &[u8], values: &[f32], shape: 
                 place,
                 code,
                 decoded: (code - zero_point) as f32 * scale,
+                low_bits: bits,
+                sub_block: None,
+                scale: None,
+                min: None,
             }
         })
         .collect();
@@ -492,5 +652,34 @@ mod tests {
         assert_eq!((v.elements[19].byte_offset, v.elements[19].shift, v.elements[19].code), (5, 4, 12));
         assert_eq!((v.elements[19].original, v.elements[19].decoded), (-4.0, -4.0));
         assert_eq!(v.elements[19].place, "high nibble of qs[3]");
+    }
+
+    #[test]
+    fn kquant_block_views_decode_as_the_dequantizer_does() {
+        // Two super-blocks and a short third: every shown element's decoded value is the
+        // scheme's own dequantized value, bit for bit, and its code bits are where it says.
+        let x: Vec<f32> = (0..600).map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.013 + if i % 64 == 7 { 2.5 } else { 0.0 }).collect();
+        let t = Tensor::new("k", vec![600], "float32", x);
+        for kind in KQuant::ALL {
+            let q = kind.quantize(&t.data, &t.shape).unwrap();
+            for element in [0, 300, 599] {
+                let v = block_view(&t, kind.id(), element).unwrap();
+                assert_eq!(v.block, element / QK_K);
+                assert_eq!(v.elements_in_block, if element < 512 { 256 } else { 88 });
+                assert_eq!(v.elements.len(), v.elements_in_block.min(MAX_ELEMENTS_SHOWN));
+                for e in &v.elements {
+                    assert_eq!(e.decoded.to_bits(), q.dequantized[e.index].to_bits(), "{} element {}", kind.id(), e.index);
+                    assert_eq!(e.byte, q.packed[e.byte_offset]);
+                    let low = (e.byte >> e.shift) as i32 & ((1 << e.low_bits) - 1);
+                    assert_eq!(e.code & ((1 << e.low_bits) - 1), low, "{} element {}: low bits", kind.id(), e.index);
+                }
+                assert_eq!(v.fields[0].name, "d");
+                assert!(v.fields.last().unwrap().text.as_ref().unwrap().starts_with("scales sc = ["));
+            }
+        }
+        let v = block_view(&t, "q4_k", 40).unwrap();
+        assert_eq!(v.elements[40].sub_block, Some(1));
+        assert_eq!(v.elements[40].place, "high nibble of byte 24"); // elements 32–63: qs[0..32] high nibbles
+        assert!(block_view(&t, "q4_k", 600).is_err());
     }
 }

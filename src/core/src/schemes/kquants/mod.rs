@@ -48,7 +48,8 @@ use crate::ggml_types;
 pub const QK_K: usize = ggml_types::Q4_K.block as usize;
 
 /// Some bits of a code inside a block: (byte offset, shift, mask).
-type BitField = (usize, u32, u8);
+/// Where bits of a code sit in a block: (byte offset, shift, mask).
+pub type BitField = (usize, u32, u8);
 
 /// One K-quant type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,7 +158,7 @@ impl KQuant {
     }
 
     /// Byte offsets of the f16 `d` and (if the type has one) `dmin` in a block.
-    fn d_offsets(self) -> (usize, Option<usize>) {
+    pub fn d_offsets(self) -> (usize, Option<usize>) {
         match self {
             KQuant::Q2K => (80, Some(82)),
             KQuant::Q3K => (108, None),
@@ -190,7 +191,9 @@ impl KQuant {
     }
 
     /// Where the low bits of element `i` (0..256) live, plus the high bits for Q3/Q5/Q6.
-    fn code_location(self, i: usize) -> (BitField, Option<BitField>) {
+    /// Where element `i`'s code sits in a block: its low bits, and its high bits when they are
+    /// stored apart (Q3_K's hmask, Q5_K's qh, Q6_K's qh).
+    pub fn code_location(self, i: usize) -> (BitField, Option<BitField>) {
         match self {
             KQuant::Q2K | KQuant::Q3K => {
                 let base = if self == KQuant::Q2K { 16 } else { 32 };
@@ -234,8 +237,8 @@ impl KQuant {
         }
     }
 
-    /// Element `i`'s decoding as ggml computes it: `dl·(q − bias) − ml`.
-    fn sub_affine(self, b: &[u8], i: usize) -> (f32, f32, i32) {
+    /// Element `i`'s decoding as ggml computes it: `dl·(q − bias) − ml`, as `(dl, ml, bias)`.
+    pub fn sub_affine(self, b: &[u8], i: usize) -> (f32, f32, i32) {
         let f16 = |at: usize| reference::fp16_to_fp32(u16::from_le_bytes([b[at], b[at + 1]]));
         let (d_at, dmin_at) = self.d_offsets();
         let d = f16(d_at);
