@@ -357,7 +357,12 @@ impl FloatScheme {
         Ok(match self.format.bits() {
             16 => packed.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect(),
             8 => packed.iter().map(|&b| b as u16).collect(),
-            _ => (0..n).map(|i| ((packed[i / 2] >> (4 * (i % 2))) & 0xf) as u16).collect(),
+            _ => {
+                // Two codes per byte, the first in the low nibble.
+                let mut codes: Vec<u16> = packed.iter().flat_map(|&b| [(b & 0xf) as u16, (b >> 4) as u16]).collect();
+                codes.truncate(n);
+                codes
+            }
         })
     }
 }
