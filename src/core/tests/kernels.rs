@@ -311,3 +311,34 @@ fn minifloat_encode_dispatch_matches_ref() {
         }
     }
 }
+
+/// IQ4_NL/IQ4_XS's trial-scale search: the dispatching function (four trials per SIMD128 pass in
+/// Chromium, branch-free `best_index_int8`) against the reference's loop, on blocks of 32 finite
+/// values with the signed largest magnitude as `max` (as the quantizer passes it), both weight
+/// forms (x², and importance-weighted), and two starting bests. The chosen scale's bits must match.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn iq4_scale_search_dispatch_matches_ref() {
+    use quantscope_core::schemes::ggml_extra::iq4::{scale_search, scale_search_reference};
+    let mut checked = 0;
+    for seed in 0..60u64 {
+        for (name, all) in inputs(seed, 32) {
+            let x: Vec<f32> = all.iter().map(|&v| if v.is_finite() { v } else { 0.0 }).collect();
+            let max = x.iter().fold(0.0f32, |m, &v| if v.abs() > m.abs() { v } else { m });
+            if max.abs() < 1e-15 {
+                continue;
+            }
+            let squares: [f32; 32] = core::array::from_fn(|j| x[j] * x[j]);
+            let importance: [f32; 32] = core::array::from_fn(|j| (j % 7) as f32 * 0.3 * (0.5 + x[j].abs()).sqrt());
+            for weight in [&squares, &importance] {
+                for (d, best) in [(0.0, 0.0), (max / -127.0, 1e-3)] {
+                    let got = scale_search(&x, weight, max, d, best);
+                    let want = scale_search_reference(&x, weight, max, d, best);
+                    assert_eq!(got.to_bits(), want.to_bits(), "{name} seed {seed}: {got} vs {want}");
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 60 * 5 * 4, "{checked} cases");
+}

@@ -40,6 +40,8 @@
 pub mod binary;
 pub mod iq4;
 pub mod nvfp4;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub mod simd128;
 pub mod ternary;
 
 use super::{Param, Quantized, Scheme};
