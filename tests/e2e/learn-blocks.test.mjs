@@ -157,6 +157,28 @@ test('granularity: the table, the heat map, and a clicked block decoded byte by 
   assert.match(await page.locator('#block-formula').textContent(), /scales \(u8\[12\]: 8 6-bit scales and 8 6-bit mins, bytes .*\) = scales sc = \[\d+(, \d+){7}\]; mins m = \[\d+(, \d+){7}\]/);
   await page.locator('#block-view').screenshot({ path: `${SCREENSHOTS}learn-block-q4_k.png` });
 
+  // IQ4_XS: f16 d, u16 scales_h, u8 scales_l[4], then 8 blocks of 32 as IQ4_NL's (element j of
+  // a block of 32 in the low nibble of its qs[j % 16] for j < 16, else the high one), each
+  // decoding as d·(ls − 32)·kvalues_iq4nl[q]: decoded here from the page's bytes.
+  await page.selectOption('#block-format', 'iq4_xs');
+  await waitBlock(page, 'iq4_xs');
+  strip = await byteStrip(page);
+  const xsBlock = Math.floor((group * 32) / 256);
+  assert.equal(strip[0].offset, xsBlock * 136);
+  assert.deepEqual(strip.slice(0, 8).map((b) => b.role), ['d', 'd', 'scales_h', 'scales_h', ...Array(4).fill('scales_l')]);
+  const xd = f16(strip[0].byte, strip[1].byte), sh = strip[2].byte | (strip[3].byte << 8);
+  const ls = (ib) => ((strip[4 + (ib >> 1)].byte >> (4 * (ib % 2))) & 15) | (((sh >> (2 * ib)) & 3) << 4);
+  const kvalues = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
+  const xsBytes = new Map(strip.map((b) => [b.offset, b.byte]));
+  for (const r of await blockRows(page)) {
+    const j = r.position, ib = Math.floor(j / 32), w = j % 32;
+    const byte = xsBytes.get(xsBlock * 136 + 8 + 16 * ib + (w % 16));
+    const q = w < 16 ? byte & 15 : byte >> 4;
+    assert.equal(r.code, q, `iq4_xs element ${j}`);
+    close(r.decoded, Math.fround(Math.fround(xd * (ls(ib) - 32)) * kvalues[q]), `iq4_xs element ${j}`);
+  }
+  await page.locator('#block-view').screenshot({ path: `${SCREENSHOTS}learn-block-iq4_xs.png` });
+
   // Keyboard: the focused map moves with the arrows and opens with Enter.
   await page.selectOption('#block-format', 'this');
   await page.locator('#gran-heatmap').focus();

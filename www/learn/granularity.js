@@ -15,7 +15,8 @@ const GRANULARITIES = [
   { key: 'g64', suffix: '_g64' },
   { key: 'g128', suffix: '_g128' },
 ];
-const BLOCK_FORMATS = ['q4_0', 'q4_1', 'q5_0', 'q5_1', 'q8_0', 'mxfp4', 'q2_k', 'q3_k', 'q4_k', 'q5_k', 'q6_k'];
+const BLOCK_FORMATS = ['q4_0', 'q4_1', 'q5_0', 'q5_1', 'q8_0', 'mxfp4', 'q2_k', 'q3_k', 'q4_k', 'q5_k', 'q6_k',
+  'iq4_nl', 'iq4_xs', 'nvfp4', 'tq1_0', 'tq2_0', 'q1_0', 'q2_0'];
 // The K-quants' code offset: x̂ = (d·sc)·(q − bias) − dmin·m.
 const KQUANT_BIAS = { q2_k: 0, q3_k: 4, q4_k: 0, q5_k: 0, q6_k: 32 };
 // Viridis, five stops: a perceptually even colour scale that stays readable in grey.
@@ -230,6 +231,8 @@ function wireHeatmap() {
 // ---- the block view
 
 function computed(view, e) {
+  // The worker writes the product out itself for the types beyond the legacy blocks and K-quants.
+  if (e.computed) return e.computed;
   const id = view.scheme;
   const q = e.code;
   if (id === 'q8_0') return `${q} · d`;
@@ -322,7 +325,7 @@ function renderBlock(view, c) {
   $('#block-title').textContent = `Inside ${view.scheme} ${unit} ${fmt(view.block)} (elements ${fmt(view.first_element)}–${fmt(last)})`;
   $('#block-where').textContent = view.block_offset === null
     ? `its scale and its codes are stored apart: ${view.layout.split(',')[0]} first`
-    : view.scheme !== c.scheme ? `the ${view.scheme.toUpperCase()} ${view.scheme in KQUANT_BIAS ? 'super-block of 256' : 'block of 32'} values that holds this group's first value, bytes ${view.block_offset}–${view.block_offset + view.block_len - 1}`
+    : view.scheme !== c.scheme ? `the ${view.scheme.toUpperCase()} block that holds this group's first value (${view.layout.split(': ')[1] ?? `${fmt(view.elements_in_block)} values`}), bytes ${view.block_offset}–${view.block_offset + view.block_len - 1}`
     : '';
   $('#block-layout').textContent = view.layout;
   const fields = view.fields.map((f) => `${f.name} (${f.kind}, bytes ${f.bytes.map(hex).join(' ')} at ${f.offset}) = ${f.text ?? fmt(f.value)}`);

@@ -15,6 +15,7 @@
 
 use quantscope_core::error::{Error, Result};
 use quantscope_core::schemes::ggml::{reference, GgmlType, QK};
+use quantscope_core::schemes::ggml_extra::{iq4::KVALUES_IQ4NL, nvfp4::ue4m3_to_fp32, ternary::tq1_0_location, ExtraType};
 use quantscope_core::schemes::int::{Granularity, IntScheme};
 use quantscope_core::schemes::kquants::{reference as kref, KQuant, QK_K};
 use quantscope_core::schemes::{self, Scheme};
@@ -166,6 +167,9 @@ pub struct ElementView {
     pub decoded: f32,
     /// How many bits of the code are in `byte` at `shift` (the rest, if any, is named in `place`).
     pub low_bits: u32,
+    /// The decoding with this element's numbers, when the view writes it out itself (the types
+    /// beyond the legacy blocks and the K-quants), e.g. `0.0123 · kvalues_iq4nl[9] = 0.0123 · 13`.
+    pub computed: Option<String>,
     /// K-quants: the element's sub-block and its factors as ggml forms them, `x̂ = scale·(q −
     /// bias) − min` with `scale = d·sc` and `min = dmin·m`.
     pub sub_block: Option<usize>,
@@ -195,10 +199,11 @@ pub struct BlockView {
     pub elements: Vec<ElementView>,
 }
 
-/// The schemes [`block_view`] can open: the GGML legacy types, the K-quants and every integer
+/// The schemes [`block_view`] can open: the GGML legacy types, the K-quants, the other ggml
+/// types the library writes (IQ4_NL, IQ4_XS, NVFP4, TQ1_0, TQ2_0, Q1_0, Q2_0) and every integer
 /// scheme.
 pub fn can_view(id: &str) -> bool {
-    GgmlType::from_id(id).is_some() || KQuant::from_id(id).is_some() || IntScheme::from_id(id).is_some()
+    GgmlType::from_id(id).is_some() || KQuant::from_id(id).is_some() || ExtraType::from_id(id).is_some() || IntScheme::from_id(id).is_some()
 }
 
 /// Quantizes `t` with `scheme_id` and decodes the block (GGML) or group (integer scheme) that
@@ -215,12 +220,16 @@ pub fn block_view(t: &Tensor, scheme_id: &str, element: usize) -> Result<BlockVi
         let packed = kind.quantize(&t.data, &t.shape)?.packed;
         return Ok(kquant_block_view(kind, &packed, &t.data, element / QK_K));
     }
+    if let Some(ty) = ExtraType::from_id(scheme_id) {
+        let packed = ty.quantize(&t.data, &t.shape)?.packed;
+        return Ok(extra_block_view(ty, &packed, &t.data, element / ty.block()));
+    }
     if let Some(scheme) = IntScheme::from_id(scheme_id) {
         let packed = scheme.quantize(&t.data, &t.shape)?.packed;
         return int_group_view(&scheme, &packed, &t.data, &t.shape, element);
     }
     Err(Error::InvalidArgument(format!(
-        "the block view opens the GGML types q8_0, q4_0, q4_1, q5_0, q5_1, mxfp4, the K-quants q2_k…q6_k and the integer schemes, not '{scheme_id}'"
+        "the block view opens the GGML types q8_0, q4_0, q4_1, q5_0, q5_1, mxfp4, the K-quants q2_k…q6_k, iq4_nl, iq4_xs, nvfp4, tq1_0, tq2_0, q1_0, q2_0 and the integer schemes, not '{scheme_id}'"
     )))
 }
 
@@ -339,6 +348,7 @@ pub fn ggml_block_view(ty: GgmlType, packed: &[u8], values: &[f32], block: usize
                 code,
                 decoded,
                 low_bits: if ty == GgmlType::Q8_0 { 8 } else { 4 },
+                computed: None,
                 sub_block: None,
                 scale: None,
                 min: None,
@@ -468,6 +478,7 @@ pub fn kquant_block_view(kind: KQuant, packed: &[u8], values: &[f32], block: usi
                 // As the dequantizer forms it (kquants/dequant.rs): (d·sc)·(q − bias) − dmin·m.
                 decoded: scale * (code - bias) as f32 - min,
                 low_bits: mask.count_ones(),
+                computed: None,
                 sub_block: Some(j / sub),
                 scale: Some(scale),
                 min: Some(min),
@@ -476,6 +487,154 @@ pub fn kquant_block_view(kind: KQuant, packed: &[u8], values: &[f32], block: usi
         .collect();
     BlockView {
         scheme: kind.id().to_string(),
+        block,
+        first_element: first,
+        elements_in_block: in_block,
+        layout: layout.to_string(),
+        formula: formula.to_string(),
+        block_offset: Some(start),
+        block_len: Some(bb),
+        fields,
+        elements,
+    }
+}
+
+/// Decodes block `block` of a ggml type beyond the legacy blocks and the K-quants: its header
+/// fields, and each code with the factor and level it decodes to. `decoded` is the dequantizer's
+/// own value for the element (llama.cpp's `dequantize_row_*` port), and `computed` writes the
+/// same product out with the element's numbers.
+pub fn extra_block_view(ty: ExtraType, packed: &[u8], values: &[f32], block: usize) -> BlockView {
+    let (bb, n) = (ty.block_bytes(), ty.block());
+    let start = block * bb;
+    let b = &packed[start..start + bb];
+    let mut decoded = vec![0.0f32; n];
+    ty.dequantize_blocks(b, &mut decoded);
+    let f16 = |at: usize| kref::fp16_to_fp32(u16::from_le_bytes([b[at], b[at + 1]]));
+    let field = |name, kind, at: usize, len: usize, value: f64, text: Option<String>| Field {
+        name,
+        kind,
+        offset: start + at,
+        bytes: b[at..at + len].to_vec(),
+        value,
+        text,
+    };
+    let list = |v: &[f32]| v.iter().map(|x| format!("{x}")).collect::<Vec<_>>().join(", ");
+    // IQ4_XS's per-32 scales: dl = d·(ls − 32), ls = 4 low bits | 2 high bits << 4.
+    let iq4xs_ls =
+        |ib: usize| ((b[4 + ib / 2] >> (4 * (ib % 2))) & 0xf) as i32 | ((((u16::from_le_bytes([b[2], b[3]]) >> (2 * ib)) & 3) as i32) << 4);
+    let (fields, layout, formula) = match ty {
+        ExtraType::Iq4Nl => (
+            vec![field("d", "f16", 0, 2, f16(0) as f64, None)],
+            "block_iq4_nl = f16 d, u8 qs[16] (18 bytes): 32 values",
+            "x̂ = d · kvalues_iq4nl[q], kvalues_iq4nl = [−127, −104, −83, −65, −49, −35, −22, −10, 1, 13, 25, 38, 53, 69, 89, 113]",
+        ),
+        ExtraType::Iq4Xs => {
+            let dl: Vec<f32> = (0..8).map(|ib| f16(0) * (iq4xs_ls(ib) - 32) as f32).collect();
+            let ls: Vec<f32> = (0..8).map(|ib| iq4xs_ls(ib) as f32).collect();
+            (
+                vec![
+                    field("d", "f16", 0, 2, f16(0) as f64, None),
+                    field("scales_h", "u16: 2 high bits of each ls", 2, 2, u16::from_le_bytes([b[2], b[3]]) as f64, None),
+                    field(
+                        "scales_l",
+                        "u8[4]: 4 low bits of each ls",
+                        4,
+                        4,
+                        0.0,
+                        Some(format!("ls = [{}]; dl = d·(ls − 32) = [{}]", list(&ls), list(&dl))),
+                    ),
+                ],
+                "block_iq4_xs = f16 d, u16 scales_h, u8 scales_l[4], u8 qs[128] (136 bytes): 256 values in 8 blocks of 32",
+                "x̂ = d·(ls − 32) · kvalues_iq4nl[q], ls the block of 32's 6-bit scale",
+            )
+        }
+        ExtraType::Nvfp4 => {
+            let d: Vec<f32> = (0..4).map(|s| ue4m3_to_fp32(b[s])).collect();
+            (
+                vec![field("d", "ue4m3[4]", 0, 4, 0.0, Some(format!("one scale per 16 values (halved) = [{}]", list(&d))))],
+                "block_nvfp4 = u8 d[4] (UE4M3), u8 qs[32] (36 bytes): 64 values in 4 sub-blocks of 16",
+                "x̂ = d[sub-block] · kvalues[q], kvalues = 2·E2M1 = [0, 1, 2, 3, 4, 6, 8, 12, −0, −1, …, −12]",
+            )
+        }
+        ExtraType::Tq2_0 => (
+            vec![field("d", "f16", 64, 2, f16(64) as f64, None)],
+            "block_tq2_0 = u8 qs[64], f16 d (66 bytes): 256 values, 2 bits each",
+            "x̂ = d · (q − 1), q ∈ {0, 1, 2}: a ternary weight −d, 0 or d",
+        ),
+        ExtraType::Tq1_0 => (
+            vec![field("d", "f16", 52, 2, f16(52) as f64, None)],
+            "block_tq1_0 = u8 qs[48], u8 qh[4], f16 d (54 bytes): 256 values, five base-3 digits per byte (1.6875 bits each)",
+            "x̂ = d · (q − 1), q ∈ {0, 1, 2} the value's base-3 digit",
+        ),
+        ExtraType::Q1_0 => (
+            vec![field("d", "f16", 0, 2, f16(0) as f64, None)],
+            "block_q1_0 = f16 d, u8 qs[16] (18 bytes): 128 values, 1 bit each",
+            "x̂ = d if the bit is 1, −d if it is 0",
+        ),
+        ExtraType::Q2_0 => (
+            vec![field("d", "f16", 0, 2, f16(0) as f64, None)],
+            "block_q2_0 = f16 d, u8 qs[16] (18 bytes): 64 values, 2 bits each, lowest first",
+            "x̂ = d · (q − 1), q ∈ {0, 1, 2, 3}",
+        ),
+    };
+    let first = block * n;
+    let in_block = values.len().saturating_sub(first).min(n);
+    let elements = (0..in_block.min(MAX_ELEMENTS_SHOWN))
+        .map(|j| {
+            let code = ty.code(b, j);
+            let (at, shift, low_bits, place) = if ty == ExtraType::Tq1_0 {
+                let (at, digit) = tq1_0_location(j);
+                (at, 0, 8, format!("base-3 digit {digit} of byte {at}"))
+            } else {
+                let (at, shift, mask) = ty.bit_field(j);
+                let w = mask.count_ones();
+                let place =
+                    if w == 1 { format!("bit {shift} of byte {at}") } else { format!("bits {shift}–{} of byte {at}", shift + w - 1) };
+                (at, shift, w, place)
+            };
+            let q = code as i32;
+            let computed = match ty {
+                ExtraType::Iq4Nl => format!("{} · kvalues_iq4nl[{q}] = {} · {}", f16(0), f16(0), KVALUES_IQ4NL[code as usize]),
+                ExtraType::Iq4Xs => {
+                    let ls = iq4xs_ls(j / 32);
+                    format!(
+                        "{} · ({ls} − 32) · kvalues_iq4nl[{q}] = {} · {}",
+                        f16(0),
+                        f16(0) * (ls - 32) as f32,
+                        KVALUES_IQ4NL[code as usize]
+                    )
+                }
+                ExtraType::Nvfp4 => format!(
+                    "{} · kvalues[{q}] = {} · {}",
+                    ue4m3_to_fp32(b[j / 16]),
+                    ue4m3_to_fp32(b[j / 16]),
+                    reference::KVALUES_MXFP4[code as usize]
+                ),
+                ExtraType::Tq2_0 => format!("{} · ({q} − 1)", f16(64)),
+                ExtraType::Tq1_0 => format!("{} · ({q} − 1)", f16(52)),
+                ExtraType::Q1_0 => format!("{}{}", if code == 1 { "" } else { "−" }, f16(0)),
+                ExtraType::Q2_0 => format!("{} · ({q} − 1)", f16(0)),
+            };
+            ElementView {
+                index: first + j,
+                position: j,
+                original: values[first + j],
+                byte_offset: start + at,
+                byte: b[at],
+                shift,
+                place,
+                code: q,
+                decoded: decoded[j],
+                low_bits,
+                computed: Some(computed),
+                sub_block: None,
+                scale: None,
+                min: None,
+            }
+        })
+        .collect();
+    BlockView {
+        scheme: ty.id().to_string(),
         block,
         first_element: first,
         elements_in_block: in_block,
@@ -555,6 +714,7 @@ pub fn int_group_view(scheme: &IntScheme, packed: &[u8], values: &[f32], shape: 
                 code,
                 decoded: (code - zero_point) as f32 * scale,
                 low_bits: bits,
+                computed: None,
                 sub_block: None,
                 scale: None,
                 min: None,
@@ -681,5 +841,42 @@ mod tests {
         assert_eq!(v.elements[40].sub_block, Some(1));
         assert_eq!(v.elements[40].place, "high nibble of byte 24"); // elements 32–63: qs[0..32] high nibbles
         assert!(block_view(&t, "q4_k", 600).is_err());
+    }
+
+    #[test]
+    fn other_ggml_block_views_decode_as_the_dequantizer_does() {
+        let x: Vec<f32> = (0..700).map(|i| ((i * 53 % 97) as f32 - 48.0) * 0.011 + if i % 50 == 3 { -1.7 } else { 0.0 }).collect();
+        let t = Tensor::new("e", vec![700], "float32", x);
+        for ty in ExtraType::ALL {
+            let q = ty.quantize(&t.data, &t.shape).unwrap();
+            for element in [0, 333, 699] {
+                let v = block_view(&t, ty.id(), element).unwrap();
+                assert_eq!(v.block, element / ty.block(), "{}", ty.id());
+                assert_eq!(v.block_len, Some(ty.block_bytes()));
+                for e in &v.elements {
+                    assert_eq!(e.decoded.to_bits(), q.dequantized[e.index].to_bits(), "{} element {}", ty.id(), e.index);
+                    assert_eq!(e.byte, q.packed[e.byte_offset]);
+                    if ty != ExtraType::Tq1_0 {
+                        assert_eq!((e.byte >> e.shift) as i32 & ((1 << e.low_bits) - 1), e.code, "{} element {}", ty.id(), e.index);
+                    }
+                    assert!(e.computed.is_some());
+                }
+            }
+        }
+        // The written-out products are the decoded values: d · level.
+        let v = block_view(&t, "iq4_nl", 40).unwrap();
+        let d = v.fields[0].value as f32;
+        for e in &v.elements {
+            assert_eq!((d * KVALUES_IQ4NL[e.code as usize] as f32).to_bits(), e.decoded.to_bits());
+        }
+        let v = block_view(&t, "nvfp4", 64).unwrap();
+        for e in &v.elements {
+            let d = ue4m3_to_fp32(q_byte(&t, "nvfp4", v.block_offset.unwrap() + e.position / 16));
+            assert_eq!((reference::KVALUES_MXFP4[e.code as usize] as f32 * d).to_bits(), e.decoded.to_bits(), "nvfp4 element {}", e.index);
+        }
+    }
+
+    fn q_byte(t: &Tensor, id: &str, at: usize) -> u8 {
+        schemes::by_id(id).unwrap().quantize(&t.data, &t.shape).unwrap().packed[at]
     }
 }
