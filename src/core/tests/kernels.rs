@@ -239,7 +239,7 @@ fn simd_kernels_are_compiled_in_the_browser_build() {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn kquant_grid_search_dispatch_matches_ref() {
-    use quantscope_core::schemes::kquants::{make_qkx2_quants, reference};
+    use quantscope_core::schemes::kquants::{make_qkx2_quants, reference, reference::Qkx2Params};
     // (values, nmax, rmin, nstep, use_mad): quantize_q2_k, quantize_q4_k, quantize_q5_k.
     let callers = [(16, 3, -0.5f32, 15, true), (32, 15, -1.0, 20, false), (32, 31, -0.5, 15, false)];
     let mut checked = 0;
@@ -250,8 +250,9 @@ fn kquant_grid_search_dispatch_matches_ref() {
                 let rms = (x.iter().map(|v| v * v).sum::<f32>() / n as f32).sqrt();
                 let weights: Vec<f32> = x.iter().map(|v| if use_mad { v.abs() } else { rms + v.abs() }).collect();
                 let (mut simd, mut reference_codes) = (vec![0u8; n], vec![0u8; n]);
-                let got = make_qkx2_quants(nmax, &x, &weights, &mut simd, rmin, 0.1, nstep, use_mad);
-                let want = reference::make_qkx2_quants(nmax, &x, &weights, &mut reference_codes, rmin, 0.1, nstep, use_mad);
+                let params = Qkx2Params { nmax, rmin, rdelta: 0.1, nstep, use_mad };
+                let got = make_qkx2_quants(params, &x, &weights, &mut simd);
+                let want = reference::make_qkx2_quants(params, &x, &weights, &mut reference_codes);
                 assert_eq!(
                     (got.0.to_bits(), got.1.to_bits()),
                     (want.0.to_bits(), want.1.to_bits()),

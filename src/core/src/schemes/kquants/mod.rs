@@ -80,25 +80,15 @@ pub fn packed_len(id: &str, shape: &[usize]) -> Option<Result<u64>> {
 
 /// `make_qkx2_quants` (see `reference::make_qkx2_quants`): the one place its grid search's
 /// kernel is chosen — four candidate scales at a time in SIMD128, else the reference.
-#[allow(clippy::too_many_arguments)]
-pub fn make_qkx2_quants(
-    nmax: i32,
-    x: &[f32],
-    weights: &[f32],
-    l_out: &mut [u8],
-    rmin: f32,
-    rdelta: f32,
-    nstep: i32,
-    use_mad: bool,
-) -> (f32, f32) {
+pub fn make_qkx2_quants(p: reference::Qkx2Params, x: &[f32], weights: &[f32], l_out: &mut [u8]) -> (f32, f32) {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    return match reference::qkx2_start(nmax, x, weights, l_out, use_mad) {
+    return match reference::qkx2_start(p, x, weights, l_out) {
         Err(done) => done,
-        Ok(start) if nstep < 1 => (start.scale, -start.min),
-        Ok(start) => simd128::qkx2_search(start, nmax, x, weights, l_out, rmin, rdelta, nstep, use_mad),
+        Ok(start) if p.nstep < 1 => (start.scale, -start.min),
+        Ok(start) => simd128::qkx2_search(start, p, x, weights, l_out),
     };
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    reference::make_qkx2_quants(nmax, x, weights, l_out, rmin, rdelta, nstep, use_mad)
+    reference::make_qkx2_quants(p, x, weights, l_out)
 }
 
 /// `make_qx_quants` as Q6_K calls it (see `reference::make_qx_quants_rmse1`): the one place

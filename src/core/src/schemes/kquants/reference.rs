@@ -183,24 +183,27 @@ fn make_q3_quants(nmax: i32, x: &[f32], l_out: &mut [i8]) -> f32 {
     }
 }
 
+/// `make_qkx2_quants`' scalar arguments: codes in `0..=nmax`, candidate inverse scales
+/// `(rmin + rdelta·is + nmax) / (max − min)` for `is` in `0..=nstep`, and the error measured as
+/// absolute (`use_mad`) or squared differences. Q2_K: (3, −0.5, 0.1, 15, true); Q4_K:
+/// (15, −1, 0.1, 20, false); Q5_K: (31, −0.5, 0.1, 15, false).
+#[derive(Debug, Clone, Copy)]
+pub struct Qkx2Params {
+    pub nmax: i32,
+    pub rmin: f32,
+    pub rdelta: f32,
+    pub nstep: i32,
+    pub use_mad: bool,
+}
+
 /// `make_qkx2_quants` (Q2_K, Q4_K, Q5_K): an affine fit `x ≈ scale·l − min` with a grid search
 /// over `nstep + 1` candidate inverse scales. Returns `(scale, the_min)` where `the_min = −min ≥ 0`.
 /// The quantizers call it through `super::make_qkx2_quants`, which picks the search's kernel.
-#[allow(clippy::too_many_arguments)]
-pub fn make_qkx2_quants(
-    nmax: i32,
-    x: &[f32],
-    weights: &[f32],
-    l_out: &mut [u8],
-    rmin: f32,
-    rdelta: f32,
-    nstep: i32,
-    use_mad: bool,
-) -> (f32, f32) {
-    match qkx2_start(nmax, x, weights, l_out, use_mad) {
+pub fn make_qkx2_quants(p: Qkx2Params, x: &[f32], weights: &[f32], l_out: &mut [u8]) -> (f32, f32) {
+    match qkx2_start(p, x, weights, l_out) {
         Err(done) => done,
-        Ok(start) if nstep < 1 => (start.scale, -start.min),
-        Ok(start) => qkx2_search(start, nmax, x, weights, l_out, rmin, rdelta, nstep, use_mad),
+        Ok(start) if p.nstep < 1 => (start.scale, -start.min),
+        Ok(start) => qkx2_search(start, p, x, weights, l_out),
     }
 }
 
@@ -218,7 +221,8 @@ pub struct Qkx2Start {
 
 /// The part of `make_qkx2_quants` before the grid search. `Err` is its early answer for a
 /// constant block.
-pub fn qkx2_start(nmax: i32, x: &[f32], weights: &[f32], l_out: &mut [u8], use_mad: bool) -> Result<Qkx2Start, (f32, f32)> {
+pub fn qkx2_start(p: Qkx2Params, x: &[f32], weights: &[f32], l_out: &mut [u8]) -> Result<Qkx2Start, (f32, f32)> {
+    let Qkx2Params { nmax, use_mad, .. } = p;
     let n = x.len();
     let mut min = x[0];
     let mut max = x[0];
@@ -258,18 +262,8 @@ pub fn qkx2_start(nmax: i32, x: &[f32], weights: &[f32], l_out: &mut [u8], use_m
 
 /// `make_qkx2_quants`' grid search, candidate by candidate (`is` = 0..=nstep). As in ggml, a
 /// better fit moves `min`, and every later candidate's scale and codes start from the new one.
-#[allow(clippy::too_many_arguments)]
-pub fn qkx2_search(
-    start: Qkx2Start,
-    nmax: i32,
-    x: &[f32],
-    weights: &[f32],
-    l_out: &mut [u8],
-    rmin: f32,
-    rdelta: f32,
-    nstep: i32,
-    use_mad: bool,
-) -> (f32, f32) {
+pub fn qkx2_search(start: Qkx2Start, p: Qkx2Params, x: &[f32], weights: &[f32], l_out: &mut [u8]) -> (f32, f32) {
+    let Qkx2Params { nmax, rmin, rdelta, nstep, use_mad } = p;
     let Qkx2Start { mut min, max, sum_w, sum_x, mut scale, mut best_error } = start;
     let n = x.len();
     let nmaxf = nmax as f32;
@@ -341,7 +335,8 @@ pub fn quantize_q2_k(x: &[f32; QK_K], out: &mut [u8]) {
         for (w, v) in weights.iter_mut().zip(xs) {
             *w = v.abs();
         }
-        let (s, m) = super::make_qkx2_quants(3, xs, &weights, &mut l[16 * j..16 * j + 16], -0.5, 0.1, 15, true);
+        let params = Qkx2Params { nmax: 3, rmin: -0.5, rdelta: 0.1, nstep: 15, use_mad: true };
+        let (s, m) = super::make_qkx2_quants(params, xs, &weights, &mut l[16 * j..16 * j + 16]);
         scales[j] = s;
         mins[j] = m;
         if s > max_scale {
@@ -470,7 +465,8 @@ fn quantize_qkx_scales(x: &[f32; QK_K], nmax: i32, rmin: f32, nstep: i32, head: 
         for (w, v) in weights.iter_mut().zip(xs) {
             *w = av_x + v.abs();
         }
-        let (s, m) = super::make_qkx2_quants(nmax, xs, &weights, &mut l[32 * j..32 * j + 32], rmin, 0.1, nstep, false);
+        let params = Qkx2Params { nmax, rmin, rdelta: 0.1, nstep, use_mad: false };
+        let (s, m) = super::make_qkx2_quants(params, xs, &weights, &mut l[32 * j..32 * j + 32]);
         scales[j] = s;
         mins[j] = m;
         if s > max_scale {

@@ -8,7 +8,7 @@
 
 use core::arch::wasm32::*;
 
-use super::reference::{fp16_to_fp32, get_scale_min_k4, nearest_int, Qkx2Start, QxStart, QX_CANDIDATES};
+use super::reference::{fp16_to_fp32, get_scale_min_k4, nearest_int, Qkx2Params, Qkx2Start, QxStart, QX_CANDIDATES};
 use super::QK_K;
 
 /// The 16 unsigned bytes of `v` as four f32x4 (lanes 0–3, 4–7, 8–11, 12–15).
@@ -118,18 +118,8 @@ pub fn dequantize_q6_k(packed: &[u8], y: &mut [f32]) {
 /// they are compared in candidate order, and at the first that improves, the ones after it are
 /// dropped and the next pass starts right after it with the new `min`. Improvements are few
 /// (a handful in 16 or 21 candidates), so most lanes count. Up to 32 values, as ggml's callers.
-#[allow(clippy::too_many_arguments)]
-pub fn qkx2_search(
-    start: Qkx2Start,
-    nmax: i32,
-    x: &[f32],
-    weights: &[f32],
-    l_out: &mut [u8],
-    rmin: f32,
-    rdelta: f32,
-    nstep: i32,
-    use_mad: bool,
-) -> (f32, f32) {
+pub fn qkx2_search(start: Qkx2Start, p: Qkx2Params, x: &[f32], weights: &[f32], l_out: &mut [u8]) -> (f32, f32) {
+    let Qkx2Params { nmax, rmin, rdelta, nstep, use_mad } = p;
     let Qkx2Start { mut min, max, sum_w, sum_x, mut scale, mut best_error } = start;
     let n = x.len();
     assert!(n <= 32 && weights.len() >= n && l_out.len() >= n);
