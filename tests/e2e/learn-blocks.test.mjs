@@ -179,6 +179,34 @@ test('granularity: the table, the heat map, and a clicked block decoded byte by 
   }
   await page.locator('#block-view').screenshot({ path: `${SCREENSHOTS}learn-block-iq4_xs.png` });
 
+  // bitsandbytes NF4: the block of 64 holding the group; its codes come first (two per byte, the
+  // first value in the high nibble), its f32 absmax after all codes: 256×256 values → 32,768
+  // code bytes, then 4 bytes per block.
+  await page.selectOption('#block-format', 'nf4');
+  await waitBlock(page, 'nf4');
+  strip = await byteStrip(page);
+  const bnbBlock = Math.floor((group * 32) / 64);
+  const absmaxBytes = strip.filter((b) => b.role === 'absmax');
+  assert.deepEqual(absmaxBytes.map((b) => b.offset), [0, 1, 2, 3].map((i) => 32768 + 4 * bnbBlock + i));
+  const absmax = new DataView(Uint8Array.from(absmaxBytes.map((b) => b.byte)).buffer).getFloat32(0, true);
+  const nf4Bytes = new Map(strip.map((b) => [b.offset, b.byte]));
+  const nf4Rows = await page.$$eval('#block-table tbody tr', (trs) => trs.map((tr) => ({
+    position: Number(tr.querySelector('[data-col="position"]').textContent),
+    code: Number(tr.querySelector('[data-col="code"]').textContent),
+    decoded: tr.querySelector('[data-col="decoded"]').textContent,
+    computed: tr.querySelector('[data-col="computed"]').textContent,
+  })));
+  assert.equal(nf4Rows.length, 64);
+  for (const r of nf4Rows) {
+    const i = bnbBlock * 64 + r.position;
+    const byte = nf4Bytes.get(Math.floor(i / 2));
+    assert.equal(r.code, i % 2 === 0 ? byte >> 4 : byte & 15, `nf4 element ${r.position}`);
+    const level = Number(r.computed.split(' = ')[1].split(' · ')[1]);
+    assert.ok(Math.abs(level) <= 1, r.computed);
+    close(r.decoded, Math.fround(absmax * level), `nf4 element ${r.position}`);
+  }
+  assert.match(await page.locator('#block-title').textContent(), new RegExp(`Inside nf4 block ${bnbBlock.toLocaleString('en-US')} `));
+
   // Keyboard: the focused map moves with the arrows and opens with Enter.
   await page.selectOption('#block-format', 'this');
   await page.locator('#gran-heatmap').focus();

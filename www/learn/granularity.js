@@ -16,7 +16,7 @@ const GRANULARITIES = [
   { key: 'g128', suffix: '_g128' },
 ];
 const BLOCK_FORMATS = ['q4_0', 'q4_1', 'q5_0', 'q5_1', 'q8_0', 'mxfp4', 'q2_k', 'q3_k', 'q4_k', 'q5_k', 'q6_k',
-  'iq4_nl', 'iq4_xs', 'nvfp4', 'tq1_0', 'tq2_0', 'q1_0', 'q2_0'];
+  'iq4_nl', 'iq4_xs', 'nvfp4', 'tq1_0', 'tq2_0', 'q1_0', 'q2_0', 'nf4', 'fp4', 'nf4_dq', 'fp4_dq'];
 // The K-quants' code offset: x̂ = (d·sc)·(q − bias) − dmin·m.
 const KQUANT_BIAS = { q2_k: 0, q3_k: 4, q4_k: 0, q5_k: 0, q6_k: 32 };
 // Viridis, five stops: a perceptually even colour scale that stays readable in grey.
@@ -321,7 +321,8 @@ function renderBlock(view, c) {
   box.dataset.scheme = view.scheme;
   box.dataset.block = String(view.block);
   const last = view.first_element + view.elements_in_block - 1;
-  const unit = view.block_offset === null ? 'group' : 'block';
+  // Integer schemes have groups; every other format (bitsandbytes' too, stored apart) blocks.
+  const unit = view.block_offset === null && view.scheme.startsWith('int') ? 'group' : 'block';
   $('#block-title').textContent = `Inside ${view.scheme} ${unit} ${fmt(view.block)} (elements ${fmt(view.first_element)}–${fmt(last)})`;
   $('#block-where').textContent = view.block_offset === null
     ? `its scale and its codes are stored apart: ${view.layout.split(',')[0]} first`

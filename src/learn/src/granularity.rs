@@ -14,6 +14,7 @@
 //! gguf-py's bytes in `tests/fixtures/ggml`.
 
 use quantscope_core::error::{Error, Result};
+use quantscope_core::schemes::bnb::{dynamic_code, BnbScheme, Code4, BLOCK as BNB_BLOCK, DQ_BLOCK};
 use quantscope_core::schemes::ggml::{reference, GgmlType, QK};
 use quantscope_core::schemes::ggml_extra::{iq4::KVALUES_IQ4NL, nvfp4::ue4m3_to_fp32, ternary::tq1_0_location, ExtraType};
 use quantscope_core::schemes::int::{Granularity, IntScheme};
@@ -200,10 +201,14 @@ pub struct BlockView {
 }
 
 /// The schemes [`block_view`] can open: the GGML legacy types, the K-quants, the other ggml
-/// types the library writes (IQ4_NL, IQ4_XS, NVFP4, TQ1_0, TQ2_0, Q1_0, Q2_0) and every integer
-/// scheme.
+/// types the library writes (IQ4_NL, IQ4_XS, NVFP4, TQ1_0, TQ2_0, Q1_0, Q2_0), bitsandbytes'
+/// 4-bit blocks and every integer scheme.
 pub fn can_view(id: &str) -> bool {
-    GgmlType::from_id(id).is_some() || KQuant::from_id(id).is_some() || ExtraType::from_id(id).is_some() || IntScheme::from_id(id).is_some()
+    GgmlType::from_id(id).is_some()
+        || KQuant::from_id(id).is_some()
+        || ExtraType::from_id(id).is_some()
+        || BnbScheme::from_id(id).is_some()
+        || IntScheme::from_id(id).is_some()
 }
 
 /// Quantizes `t` with `scheme_id` and decodes the block (GGML) or group (integer scheme) that
@@ -224,12 +229,16 @@ pub fn block_view(t: &Tensor, scheme_id: &str, element: usize) -> Result<BlockVi
         let packed = ty.quantize(&t.data, &t.shape)?.packed;
         return Ok(extra_block_view(ty, &packed, &t.data, element / ty.block()));
     }
+    if let Some(scheme) = BnbScheme::from_id(scheme_id) {
+        let q = scheme.quantize(&t.data, &t.shape)?;
+        return Ok(bnb_block_view(scheme, &q.packed, &q.dequantized, &t.data, &t.shape, element / BNB_BLOCK));
+    }
     if let Some(scheme) = IntScheme::from_id(scheme_id) {
         let packed = scheme.quantize(&t.data, &t.shape)?.packed;
         return int_group_view(&scheme, &packed, &t.data, &t.shape, element);
     }
     Err(Error::InvalidArgument(format!(
-        "the block view opens the GGML types q8_0, q4_0, q4_1, q5_0, q5_1, mxfp4, the K-quants q2_k…q6_k, iq4_nl, iq4_xs, nvfp4, tq1_0, tq2_0, q1_0, q2_0 and the integer schemes, not '{scheme_id}'"
+        "the block view opens the GGML types q8_0, q4_0, q4_1, q5_0, q5_1, mxfp4, the K-quants q2_k…q6_k, iq4_nl, iq4_xs, nvfp4, tq1_0, tq2_0, q1_0, q2_0, bitsandbytes' nf4, fp4, nf4_dq, fp4_dq and the integer schemes, not '{scheme_id}'"
     )))
 }
 
@@ -647,6 +656,116 @@ pub fn extra_block_view(ty: ExtraType, packed: &[u8], values: &[f32], block: usi
     }
 }
 
+/// Decodes bitsandbytes block `block` (64 values) of a packed tensor. Its codes and its absmax
+/// are stored apart (codes first, two per byte with the first value in the high nibble; then
+/// one f32 absmax per block, or for `_dq` a u8 per block into bnb's dynamic code, an f32 per 256
+/// blocks and one f32 offset), so the view names each field's offset. `dequantized` is the
+/// scheme's own round trip, which `decoded` shows; `computed` writes out `absmax · table[q]`.
+pub fn bnb_block_view(scheme: BnbScheme, packed: &[u8], dequantized: &[f32], values: &[f32], shape: &[usize], block: usize) -> BlockView {
+    let n = values.len();
+    let (codes_len, blocks) = (n.div_ceil(2), n.div_ceil(BNB_BLOCK));
+    let f32_at = |at: usize| f32::from_le_bytes([packed[at], packed[at + 1], packed[at + 2], packed[at + 3]]);
+    let table = scheme.code.dequant_table(shape);
+    let (fields, absmax) = if scheme.double_quant {
+        let q_at = codes_len + block;
+        let a2_at = codes_len + blocks + 4 * (block / DQ_BLOCK);
+        let off_at = codes_len + blocks + 4 * blocks.div_ceil(DQ_BLOCK);
+        let (q, absmax2, offset) = (packed[q_at], f32_at(a2_at), f32_at(off_at));
+        let absmax = dynamic_code()[q as usize] * absmax2 + offset;
+        let field = |name, kind, at: usize, len: usize, value: f64| Field {
+            name,
+            kind,
+            offset: at,
+            bytes: packed[at..at + len].to_vec(),
+            value,
+            text: None,
+        };
+        (
+            vec![
+                Field {
+                    text: Some(format!("index {q} into the dynamic code = {}", dynamic_code()[q as usize])),
+                    ..field("absmax_q", "u8", q_at, 1, q as f64)
+                },
+                field("absmax2", "f32", a2_at, 4, absmax2 as f64),
+                field("offset", "f32", off_at, 4, offset as f64),
+            ],
+            absmax,
+        )
+    } else {
+        let at = codes_len + 4 * block;
+        (
+            vec![Field {
+                name: "absmax",
+                kind: "f32",
+                offset: at,
+                bytes: packed[at..at + 4].to_vec(),
+                value: f32_at(at) as f64,
+                text: None,
+            }],
+            f32_at(at),
+        )
+    };
+    let short = match scheme.code {
+        Code4::Nf4 => "nf4",
+        Code4::Fp4 => "fp4",
+    };
+    let first = block * BNB_BLOCK;
+    let in_block = n.saturating_sub(first).min(BNB_BLOCK);
+    let elements = (0..in_block)
+        .map(|j| {
+            let i = first + j;
+            let (at, shift) = (i / 2, if i % 2 == 0 { 4 } else { 0 });
+            let code = (packed[at] >> shift) & 0xF;
+            ElementView {
+                index: i,
+                position: j,
+                original: values[i],
+                byte_offset: at,
+                byte: packed[at],
+                shift,
+                place: format!("{} nibble of byte {at}", if shift == 4 { "high" } else { "low" }),
+                code: code as i32,
+                decoded: dequantized[i],
+                low_bits: 4,
+                computed: Some(format!("{absmax} · {short}[{code}] = {absmax} · {}", table[code as usize])),
+                sub_block: None,
+                scale: None,
+                min: None,
+            }
+        })
+        .collect();
+    let table_name = match scheme.code {
+        Code4::Nf4 => "NF4's 16 normal quantiles",
+        Code4::Fp4 => "bitsandbytes' FP4 table",
+    };
+    let (layout, formula) = if scheme.double_quant {
+        (
+            format!(
+                "{codes_len} code bytes, then {blocks} × u8 absmax codes, {} × f32 absmax2, one f32 offset (bitsandbytes, blocks of 64)",
+                blocks.div_ceil(DQ_BLOCK)
+            ),
+            format!("absmax = dynamic[absmax_q] · absmax2 + offset;  x̂ = absmax · table[q], table = {table_name}"),
+        )
+    } else {
+        (
+            format!("{codes_len} code bytes, then {blocks} × f32 absmax (bitsandbytes, blocks of 64)"),
+            format!("x̂ = absmax · table[q], table = {table_name}"),
+        )
+    };
+    BlockView {
+        scheme: scheme.id().to_string(),
+        block,
+        first_element: first,
+        elements_in_block: in_block,
+        layout,
+        formula,
+        block_offset: None,
+        block_len: None,
+        fields,
+        elements,
+    }
+}
+
 /// Decodes the group of an integer scheme that holds `element`, from the packed tensor:
 /// f32 scales of every group, then (asymmetric) one zero-point byte per group, then the codes.
 pub fn int_group_view(scheme: &IntScheme, packed: &[u8], values: &[f32], shape: &[usize], element: usize) -> Result<BlockView> {
@@ -795,7 +914,7 @@ mod tests {
         let empty = Tensor::new("e", vec![0], "float32", vec![]);
         assert!(granularity_report(&empty, 4, true).unwrap_err().to_string().contains("empty"));
         assert!(block_view(&t, "q4_0", 100).unwrap_err().to_string().contains("element 100"));
-        assert!(block_view(&t, "nf4", 0).unwrap_err().to_string().contains("not 'nf4'"));
+        assert!(block_view(&t, "fp16", 0).unwrap_err().to_string().contains("not 'fp16'"));
     }
 
     #[test]
@@ -878,5 +997,31 @@ mod tests {
 
     fn q_byte(t: &Tensor, id: &str, at: usize) -> u8 {
         schemes::by_id(id).unwrap().quantize(&t.data, &t.shape).unwrap().packed[at]
+    }
+
+    #[test]
+    fn bitsandbytes_block_views_decode_as_the_scheme_does() {
+        let x: Vec<f32> = (0..(64 * 300 + 7)).map(|i| ((i * 29 % 83) as f32 - 41.0) * 0.007).collect();
+        let t = Tensor::new("b", vec![x.len()], "float32", x);
+        for id in ["nf4", "fp4", "nf4_dq", "fp4_dq"] {
+            let scheme = BnbScheme::from_id(id).unwrap();
+            let q = scheme.quantize(&t.data, &t.shape).unwrap();
+            let table = scheme.code.dequant_table(&t.shape);
+            for element in [0, 64 * 257 + 3, t.data.len() - 1] {
+                let v = block_view(&t, id, element).unwrap();
+                assert_eq!(v.block, element / 64);
+                // The absmax as the page decodes it from the fields.
+                let absmax = if scheme.double_quant {
+                    dynamic_code()[v.fields[0].value as usize] * v.fields[1].value as f32 + v.fields[2].value as f32
+                } else {
+                    v.fields[0].value as f32
+                };
+                for e in &v.elements {
+                    assert_eq!(e.decoded.to_bits(), q.dequantized[e.index].to_bits(), "{id} element {}", e.index);
+                    assert_eq!((table[e.code as usize] * absmax).to_bits(), e.decoded.to_bits(), "{id} element {}", e.index);
+                    assert_eq!(e.code as u8, (q.packed[e.byte_offset] >> e.shift) & 0xF);
+                }
+            }
+        }
     }
 }
