@@ -163,7 +163,14 @@ pub fn trial_inverse_scales(max: f32) -> [f32; 2 * NTRY as usize + 1] {
 /// The one place its kernel is chosen: four trials per pass in SIMD128 (`simd128.rs`).
 pub fn scale_search(xb: &[f32], weight: &[f32; BLOCK], max: f32, d: f32, best: f32) -> f32 {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    return super::simd128::iq4_scale_search(xb, weight, max, d, best);
+    return super::simd128::iq4_scale_search(
+        xb.try_into().expect("blocks of 32"),
+        weight,
+        &KVALUES_IQ4NL,
+        &trial_inverse_scales(max),
+        d,
+        best,
+    );
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     scale_search_reference(xb, weight, max, d, best)
 }

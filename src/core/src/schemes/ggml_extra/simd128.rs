@@ -2,7 +2,6 @@
 //! `+simd128` only), each bit-identical to the scalar reference it names;
 //! src/core/tests/kernels.rs holds them to it in headless Chromium.
 
-use super::iq4::{trial_inverse_scales, BLOCK, KVALUES_IQ4NL};
 use core::arch::wasm32::*;
 
 /// `iq4::scale_search_reference`, four trial scales per pass. The trials are independent (each
@@ -14,10 +13,13 @@ use core::arch::wasm32::*;
 /// p ≥ levels[15] land on the same answers, 0 and 15), then picks `mu − 1` when
 /// `p − levels[mu−1] < levels[mu] − p` (a tie goes up). The two levels come from a byte swizzle
 /// of the 16-level table. p is finite here: |id·x| ≤ 134 as |x| ≤ |max|.
-pub fn iq4_scale_search(xb: &[f32], weight: &[f32; BLOCK], max: f32, mut d: f32, mut best: f32) -> f32 {
-    let levels_f: [v128; 16] = core::array::from_fn(|k| f32x4_splat(KVALUES_IQ4NL[k] as f32));
+///
+/// The caller passes the levels (`kvalues_iq4nl`) and the trial inverse scales, so this kernel
+/// depends on nothing of `iq4.rs`.
+pub fn iq4_scale_search(xb: &[f32; 32], weight: &[f32; 32], levels: &[i8; 16], trials: &[f32], mut d: f32, mut best: f32) -> f32 {
+    let levels_f: [v128; 16] = core::array::from_fn(|k| f32x4_splat(levels[k] as f32));
     // SAFETY: 16 bytes.
-    let table = unsafe { v128_load(KVALUES_IQ4NL.as_ptr() as *const v128) };
+    let table = unsafe { v128_load(levels.as_ptr() as *const v128) };
     let (one, fifteen) = (i32x4_splat(1), i32x4_splat(15));
     let level_of = |index: v128| {
         // Byte 0 of each i32 lane indexes the table; the other bytes read as 0 (index ≥ 16).
@@ -26,11 +28,10 @@ pub fn iq4_scale_search(xb: &[f32], weight: &[f32; BLOCK], max: f32, mut d: f32,
         f32x4_convert_i32x4(i32x4_shr(i32x4_shl(picked, 24), 24))
     };
     let lanes = |v: v128| [f32x4_extract_lane::<0>(v), f32x4_extract_lane::<1>(v), f32x4_extract_lane::<2>(v), f32x4_extract_lane::<3>(v)];
-    let trials = trial_inverse_scales(max);
     for group in trials.chunks(4) {
         let id = f32x4(group[0], *group.get(1).unwrap_or(&0.0), *group.get(2).unwrap_or(&0.0), *group.get(3).unwrap_or(&0.0));
         let (mut sumqx, mut sumq2) = (f32x4_splat(0.0), f32x4_splat(0.0));
-        for j in 0..BLOCK {
+        for j in 0..32 {
             let x = f32x4_splat(xb[j]);
             let p = f32x4_mul(id, x);
             // −(number of levels ≤ p): each true compare is −1.
