@@ -202,8 +202,9 @@ impl Workspace {
 
     /// A copy of tensor `index`'s values as loaded (a `Float32Array`): what the whole-model
     /// comparison posts to its pool of workers (www/inspect/pool.js, [`compare_values`]).
-    pub fn tensor_values(&self, index: usize) -> Result<Vec<f32>, JsError> {
-        Ok(self.tensor(index)?.data.clone())
+    pub fn tensor_values(&self, index: usize) -> Result<js_sys::Float32Array, JsError> {
+        // Straight from the stored tensor into a JS array: one copy, not a Rust clone first.
+        Ok(js_sys::Float32Array::from(&self.tensor(index)?.data[..]))
     }
 
     /// The bytes of a download for tensor `index`: `"original"` (float32 .npy of the values as

@@ -74,7 +74,7 @@ fn compare_values_gives_the_reports_compare_gives() {
     // SQNR and bytes as the workbench's own comparison of that tensor.
     let mut ws = Workspace::new();
     ws.add_sample("laplace", 16, 64, 7).unwrap();
-    let values = ws.tensor_values(0).unwrap();
+    let values = ws.tensor_values(0).unwrap().to_vec();
     assert_eq!(values.len(), 16 * 64);
     let ids = || serde_wasm_bindgen::to_value(&["q4_k", "int4_sym_g32"]).unwrap();
     let pooled = js_sys::Array::from(&compare_values(values, vec![16, 64], ids()).unwrap());
