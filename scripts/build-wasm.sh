@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the two wasm modules and their JS bindings (what index.html loads), one crate each:
-#   www/pkg      src/workbench (quantscope-workbench): files, schemes, the Inspect and Learn views
+#   www/pkg      src/workbench (quantscope-workbench): files, schemes, the Inspect view, the tensors
+#   www/pkg-learn src/tutor (quantscope-tutor): the Learn view's panels, loaded when Learn opens
 #   www/pkg-run  src/runner (quantscope-runner): the Run view's model engine, in its own worker
 #   scripts/build-wasm.sh            release builds, SIMD128 on (the default, what `npm start` serves)
 #   scripts/build-wasm.sh --bench    src/bench (quantscope-bench: both modules plus the bench
@@ -46,6 +47,7 @@ case "$variant" in
   page)
     # The crates share their library dependencies, so cargo builds each of those once.
     build workbench www/pkg "$target_dir"
+    build tutor www/pkg-learn "$target_dir"
     build runner www/pkg-run "$target_dir" ;;
   bench) build bench www/pkg-bench "$target_dir" ;;
   nosimd)

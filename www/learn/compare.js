@@ -3,7 +3,9 @@
 // the normal density, and the INT4, NF4 and FP4 grids over the tensor's histogram. The numbers
 // come from the worker (learn/ops.js → src/learn/src/compare.rs); plotters draws the charts.
 import { app } from '../app.js';
-import { draw_sqnr_chart, learn_draw_grid_comparison, learn_draw_nf4_chart, learn_pareto_front } from '../pkg/quantscope.js';
+import { draw_sqnr_chart } from '../pkg/quantscope.js';
+import { learn_draw_grid_comparison, learn_draw_nf4_chart, learn_pareto_front } from '../pkg-learn/quantscope.js';
+import { tutorReady } from './module.js';
 import { $, showError } from '../shared/dom.js';
 import { currentScheme, errorText, fmt, latestRequest, learnVisible, markBusy, pct, selectedTensor, sqnrText } from './common.js';
 
@@ -26,7 +28,7 @@ function clearComparison() {
   $('#cmp-status').textContent = '';
 }
 
-function drawComparison() {
+async function drawComparison() {
   const reports = app.reports ?? [];
   const t = selectedTensor();
   const canvas = $('#cmp-sqnr');
@@ -39,6 +41,9 @@ function drawComparison() {
   markBusy([canvas, $('#cmp-front')], null);
   $('#cmp-status').textContent = `${reports.length} schemes on ${t?.name ?? 'the tensor'}; ${currentScheme()} is ringed in red.`;
   try {
+    await tutorReady();
+    // Another tensor's comparison may have come (or gone) while the module loaded.
+    if ((app.reports ?? []) !== reports) return;
     draw_sqnr_chart(canvas, reports, currentScheme());
     canvas.dataset.drawn = 'true';
     const front = learn_pareto_front(reports.map((r) => ({ scheme: r.scheme, bits_per_weight: r.bits_per_weight, sqnr_db: sqnrOf(r) })));
@@ -57,6 +62,7 @@ async function drawNf4() {
   if (compare.nf4) return;
   try {
     compare.nf4 = await app.client.request('learn_nf4_chart', []);
+    await tutorReady();
     learn_draw_nf4_chart($('#cmp-nf4'), compare.nf4);
     $('#cmp-nf4').dataset.drawn = 'true';
     $('#cmp-nf4-table tbody').replaceChildren(...compare.nf4.levels.map((l) => {
@@ -89,6 +95,7 @@ async function drawGrids() {
   try {
     const g = await compare.request('learn_grid_comparison', [t.index, 96]);
     compare.gridsFor = t.index;
+    await tutorReady();
     learn_draw_grid_comparison($('#cmp-grids'), g);
     $('#cmp-grids').dataset.drawn = 'true';
     $('#cmp-grid-table tbody').replaceChildren(...g.grids.map((x) => {
@@ -120,8 +127,7 @@ function castText(g) {
 
 async function refreshCompare() {
   if (!learnVisible()) return;
-  drawComparison();
-  await Promise.all([drawNf4(), drawGrids()]);
+  await Promise.all([drawComparison(), drawNf4(), drawGrids()]);
 }
 
 export function mountCompare() {

@@ -1,9 +1,9 @@
-//! What both page modules' JavaScript surfaces share (`quantscope-workbench` and
-//! `quantscope-runner`): result conversion, errors, the clock, and two exports every module has.
+//! What both page modules' JavaScript surfaces share (`quantscope-workbench`,
+//! `quantscope-tutor` and `quantscope-runner`): result conversion, errors, the clock, and two exports every module has.
 //! wasm32 only: on other targets the crate is empty.
 #![cfg(target_arch = "wasm32")]
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -12,6 +12,15 @@ pub fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsError> {
     value
         .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .map_err(|e| JsError::new(&format!("could not serialize the result: {e}")))
+}
+
+/// A histogram as it arrives from JS (a serialized `stats::histogram::Histogram`), for the charts
+/// both the workbench and the tutor draw.
+#[derive(Debug, Deserialize)]
+pub struct HistogramIn {
+    pub lo: f64,
+    pub hi: f64,
+    pub counts: Vec<f64>,
 }
 
 /// Any of the crates' errors as a thrown JS `Error` with its message.

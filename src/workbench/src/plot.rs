@@ -6,16 +6,9 @@ use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters_canvas::CanvasBackend;
+pub use quantscope_wasm_common::HistogramIn;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsCast;
-
-/// A histogram as it arrives from JS (a serialized `stats::histogram::Histogram`).
-#[derive(Debug, Deserialize)]
-pub struct HistogramIn {
-    pub lo: f64,
-    pub hi: f64,
-    pub counts: Vec<f64>,
-}
 
 /// What `draw_histograms` draws: bar series sharing one x axis, and vertical markers.
 #[derive(Debug, Deserialize)]

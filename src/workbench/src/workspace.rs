@@ -44,6 +44,12 @@ pub struct Workspace {
 pub const PAGE_MAX_ELEMENTS: u64 = 1 << 26;
 
 #[derive(Serialize)]
+struct LessonTensor<'a> {
+    name: &'a str,
+    shape: &'a [usize],
+}
+
+#[derive(Serialize)]
 struct Loaded {
     index: usize,
     #[serde(flatten)]
@@ -205,6 +211,16 @@ impl Workspace {
     pub fn tensor_values(&self, index: usize) -> Result<js_sys::Float32Array, JsError> {
         // Straight from the stored tensor into a JS array: one copy, not a Rust clone first.
         Ok(js_sys::Float32Array::from(&self.tensor(index)?.data[..]))
+    }
+
+    /// Tensor `index` for the Learn view's lesson (the tutor module, `www/pkg-learn`):
+    /// `{name, shape, values: Float32Array}`, the values read (or decoded) once.
+    pub fn lesson_tensor(&self, index: usize) -> Result<JsValue, JsError> {
+        let t = self.tensor(index)?;
+        let out = to_js(&LessonTensor { name: &t.name, shape: &t.shape })?;
+        js_sys::Reflect::set(&out, &"values".into(), &js_sys::Float32Array::from(&t.data[..]))
+            .map_err(|_| JsError::new("could not attach the tensor's values"))?;
+        Ok(out)
     }
 
     /// The bytes of a download for tensor `index`: `"original"` (float32 .npy of the values as

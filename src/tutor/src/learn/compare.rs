@@ -1,18 +1,18 @@
-use crate::plot::HistogramIn;
-use crate::Workspace;
+use crate::Lesson;
 use plotters::prelude::*;
 use plotters_canvas::CanvasBackend;
+use quantscope_wasm_common::HistogramIn;
 use quantscope_wasm_common::{js_err, to_js};
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen]
-impl Workspace {
-    /// Learn panel 6: INT4, NF4 and FP4 grids scaled to tensor `index`, over a `bins`-bin
+impl Lesson {
+    /// Learn panel 6: INT4, NF4 and FP4 grids scaled to the lesson's tensor, over a `bins`-bin
     /// histogram: `{absmax, histogram, grids: [{id, name, formula, scale, levels, mse,
     /// sqnr_db}]}`.
-    pub fn learn_grid_comparison(&self, index: usize, bins: usize) -> Result<JsValue, JsError> {
-        let t = self.tensor(index)?;
+    pub fn learn_grid_comparison(&self, bins: usize) -> Result<JsValue, JsError> {
+        let t = self.tensor()?;
         to_js(&quantscope_learn::compare::grid_comparison(&t, bins).map_err(js_err)?)
     }
 }

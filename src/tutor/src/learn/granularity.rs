@@ -1,15 +1,15 @@
-use crate::Workspace;
+use crate::Lesson;
 use quantscope_wasm_common::{js_err, to_js};
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen]
-impl Workspace {
+impl Lesson {
     /// Learn panel 4: `int{bits}_{sym|asym}` per tensor, per channel and per group of
-    /// 32/64/128 on tensor `index`. Returns `{bits, symmetric, shape, choices: [{scheme,
+    /// 32/64/128 on the lesson's tensor. Returns `{bits, symmetric, shape, choices: [{scheme,
     /// label, mse, sqnr_db, bits_per_weight, groups, element_stride, grid_columns,
     /// grid_caption, scales: Float32Array, zero_points: Float32Array}]}`.
-    pub fn learn_granularity(&self, index: usize, bits: u32, symmetric: bool) -> Result<JsValue, JsError> {
-        let t = self.tensor(index)?;
+    pub fn learn_granularity(&self, bits: u32, symmetric: bool) -> Result<JsValue, JsError> {
+        let t = self.tensor()?;
         let r = quantscope_learn::granularity::granularity_report(&t, bits, symmetric).map_err(js_err)?;
         let out = to_js(&r)?;
         let choices = js_sys::Reflect::get(&out, &"choices".into()).map_err(|_| JsError::new("no choices"))?;
@@ -22,9 +22,9 @@ impl Workspace {
     }
 
     /// Learn panel 4: the packed bytes of the block (GGML) or group (integer scheme) of
-    /// `scheme` that holds element `element` of tensor `index`, decoded field by field.
-    pub fn learn_block_view(&self, index: usize, scheme: &str, element: usize) -> Result<JsValue, JsError> {
-        let t = self.tensor(index)?;
+    /// `scheme` that holds element `element` of the lesson's tensor, decoded field by field.
+    pub fn learn_block_view(&self, scheme: &str, element: usize) -> Result<JsValue, JsError> {
+        let t = self.tensor()?;
         to_js(&quantscope_learn::granularity::block_view(&t, scheme, element).map_err(js_err)?)
     }
 }

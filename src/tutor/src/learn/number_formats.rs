@@ -1,4 +1,4 @@
-use crate::Workspace;
+use crate::Lesson;
 use quantscope_wasm_common::{js_err, to_js};
 use wasm_bindgen::prelude::*;
 
@@ -22,9 +22,9 @@ pub fn learn_format_facts() -> Result<JsValue, JsError> {
 }
 
 #[wasm_bindgen]
-impl Workspace {
-    /// Learn view: a histogram of tensor `index` whose bins carry one of their values.
-    pub fn learn_pick_histogram(&self, index: usize, bins: usize) -> Result<JsValue, JsError> {
-        to_js(&quantscope_learn::number_formats::pick_histogram(&self.tensor(index)?.data, bins).map_err(js_err)?)
+impl Lesson {
+    /// Learn view: a histogram of the lesson's tensor whose bins carry one of their values.
+    pub fn learn_pick_histogram(&self, bins: usize) -> Result<JsValue, JsError> {
+        to_js(&quantscope_learn::number_formats::pick_histogram(&self.tensor()?.data, bins).map_err(js_err)?)
     }
 }
