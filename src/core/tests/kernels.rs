@@ -78,8 +78,9 @@ macro_rules! quantize_kernel_tests {
                         let what = format!("{} on {gen}, n = {n}, scale {scale} zp {zp} [{qmin}, {qmax}]", stringify!($simd));
                         let (mut a, mut b) = (vec![0u8; n], vec![0u8; n]);
                         let (mut da, mut db) = (vec![0f32; n], vec![0f32; n]);
-                        let ca = $simd(&x, scale, zp, qmin, qmax, &mut a, &mut da);
-                        let cb = $reference(&x, scale, zp, qmin, qmax, &mut b, &mut db);
+                        let map = int::GroupMap { scale, zero_point: zp, qmin, qmax };
+                        let ca = $simd(&x, map, &mut a, &mut da);
+                        let cb = $reference(&x, map, &mut b, &mut db);
                         if let Some(d) = first_diff(&a, &b, &x) {
                             panic!("{what}: codes: {d}");
                         }

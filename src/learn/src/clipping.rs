@@ -10,7 +10,7 @@
 //! schemes themselves, see `stats::calibration`) agree exactly where they meet.
 
 use quantscope_core::error::{Error, Result};
-use quantscope_core::schemes::int::{qrange, quantize_group, scale_zero_point, IntScheme};
+use quantscope_core::schemes::int::{qrange, quantize_group, scale_zero_point, GroupMap, IntScheme};
 use quantscope_core::schemes::Scheme;
 use quantscope_core::stats::histogram::{histogram, Histogram};
 use quantscope_core::stats::metrics::error_metrics;
@@ -94,7 +94,7 @@ fn clip_point_with(values: &[f32], bits: u32, clip: f32, codes: &mut [u8], dequa
     let (qmin, qmax) = qrange(bits, true);
     // What `IntScheme::quantize` does for a group whose calibrated range is (−clip, clip).
     let (scale, zp) = scale_zero_point(-clip, clip, qmin, qmax, true);
-    let clipped = quantize_group(values, scale, zp, qmin, qmax, codes, dequantized);
+    let clipped = quantize_group(values, GroupMap { scale, zero_point: zp, qmin, qmax }, codes, dequantized);
     let m = error_metrics(values, dequantized);
     Ok(ClipPoint {
         clip: clip as f64,

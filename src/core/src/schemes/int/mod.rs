@@ -49,6 +49,7 @@ use super::{Param, Quantized, Scheme};
 use crate::error::{Error, Result};
 use crate::stats::summary::min_max;
 use calibration::Calibration;
+pub use reference::GroupMap;
 
 /// How values are grouped to share one scale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -329,7 +330,7 @@ impl Scheme for IntScheme {
         let chunks = values.chunks(grouping.inner).zip(codes.chunks_mut(grouping.inner)).zip(dequantized.chunks_mut(grouping.inner));
         for (c, ((chunk, codes), dequantized)) in chunks.enumerate() {
             let (scale, zp) = params[grouping.of_chunk(c)];
-            clipped += quantize_group(chunk, scale, zp, qmin, qmax, codes, dequantized);
+            clipped += quantize_group(chunk, GroupMap { scale, zero_point: zp, qmin, qmax }, codes, dequantized);
         }
         let levels_used = super::distinct_codes(codes.iter().map(|&b| b as usize), 256, (qmax - qmin + 1) as usize);
         let packed = self.pack(&params, codes);
@@ -457,19 +458,11 @@ impl IntScheme {
 
 /// The per-group quantize kernel the schemes use (see [`reference::quantize_group`]).
 #[inline]
-pub fn quantize_group(
-    values: &[f32],
-    scale: f32,
-    zero_point: i32,
-    qmin: i32,
-    qmax: i32,
-    codes: &mut [u8],
-    dequantized: &mut [f32],
-) -> usize {
+pub fn quantize_group(values: &[f32], map: GroupMap, codes: &mut [u8], dequantized: &mut [f32]) -> usize {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    return simd128::quantize_group(values, scale, zero_point, qmin, qmax, codes, dequantized);
+    return simd128::quantize_group(values, map, codes, dequantized);
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    return reference::quantize_group(values, scale, zero_point, qmin, qmax, codes, dequantized);
+    return reference::quantize_group(values, map, codes, dequantized);
 }
 
 /// The per-group dequantize kernel (see [`reference::dequantize_group`]).

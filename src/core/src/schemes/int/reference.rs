@@ -3,19 +3,22 @@
 
 use super::quantize_value;
 
+/// One group's affine map onto the integer grid: `q = clamp(round(x / scale) + zero_point, qmin,
+/// qmax)`, back as `(q − zero_point) · scale`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GroupMap {
+    pub scale: f32,
+    pub zero_point: i32,
+    pub qmin: i32,
+    pub qmax: i32,
+}
+
 /// Quantizes one group's `values` with one scale and zero point: `codes` gets each code's low
 /// byte (two's complement for signed codes; the packed form of INT8), `dequantized` gets
 /// `(q − zp)·scale` in f32. Returns how many finite values were clamped. The definition:
 /// [`quantize_value`] per element.
-pub fn quantize_group(
-    values: &[f32],
-    scale: f32,
-    zero_point: i32,
-    qmin: i32,
-    qmax: i32,
-    codes: &mut [u8],
-    dequantized: &mut [f32],
-) -> usize {
+pub fn quantize_group(values: &[f32], map: GroupMap, codes: &mut [u8], dequantized: &mut [f32]) -> usize {
+    let GroupMap { scale, zero_point, qmin, qmax } = map;
     assert!(values.len() == codes.len() && values.len() == dequantized.len());
     let mut clipped = 0;
     for ((&x, c), d) in values.iter().zip(codes.iter_mut()).zip(dequantized.iter_mut()) {

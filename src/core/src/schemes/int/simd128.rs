@@ -1,6 +1,7 @@
 //! The SIMD128 kernels of the integer quantizer's per-element loops (wasm32 + simd128 only),
 //! sixteen values a step: four f32x4 lanes quantized, narrowed to one vector of code bytes.
 
+use super::reference::GroupMap;
 use core::arch::wasm32::*;
 
 /// SIMD128 version of [`super::reference::quantize_group`], bit-identical: `f32x4_div`, then
@@ -9,15 +10,8 @@ use core::arch::wasm32::*;
 /// The clamped code is an integer in [qmin, qmax] held exactly in f32, so `(q − zp)·scale` in f32
 /// equals the reference's `(q − zp) as f32 · scale`, and the saturating narrows to bytes are exact
 /// (signed for qmin < 0, unsigned otherwise).
-pub fn quantize_group(
-    values: &[f32],
-    scale: f32,
-    zero_point: i32,
-    qmin: i32,
-    qmax: i32,
-    codes: &mut [u8],
-    dequantized: &mut [f32],
-) -> usize {
+pub fn quantize_group(values: &[f32], map: GroupMap, codes: &mut [u8], dequantized: &mut [f32]) -> usize {
+    let GroupMap { scale, zero_point, qmin, qmax } = map;
     assert!(values.len() == codes.len() && values.len() == dequantized.len());
     let (vs, vzp, vlo, vhi, vinf) = (
         f32x4_splat(scale),
@@ -49,7 +43,7 @@ pub fn quantize_group(
         // SAFETY: c16 holds 16 bytes.
         unsafe { v128_store(c16.as_mut_ptr() as *mut v128, bytes) };
     }
-    clipped + super::reference::quantize_group(&values[n16..], scale, zero_point, qmin, qmax, &mut codes[n16..], &mut dequantized[n16..])
+    clipped + super::reference::quantize_group(&values[n16..], map, &mut codes[n16..], &mut dequantized[n16..])
 }
 
 /// SIMD128 version of [`super::reference::dequantize_group`], bit-identical: bytes widened to
