@@ -1,6 +1,6 @@
 // A user's own model: drop a small .onnx (and optionally a .npy input), then compare its FP32
 // outputs with a quantized copy's, output by output. The worker loads and runs both
-// (`custom_load`, `custom_compare` in mnist-ops.js).
+// (`custom_load`, `custom_compare` in custom-ops.js, on the models module www/pkg-models).
 import { runWorker, onRunRestart } from './client.js';
 import { showView } from '../views.js';
 import { $, el, formatBytes, formatMicros, fail, clearError, opsText } from './ui.js';
