@@ -6,13 +6,19 @@
 //   custom_load       [name, bytes]      → the engine's model summary ([null, null] forgets it)
 //   custom_compare    [config, npyBytes | null, shapes: {input: shape of its random values}]
 //                                        → {inputs, outputs: [{name, shape, dtype, metrics,
-//                                          argmax_agreement}], fp32, quantized}
+//                                          argmax_agreement, preview: the first FP32 values,
+//                                          count}], fp32, quantized}
+//   custom_run        [npyBytes | null, shapes] → {inputs, outputs: {name: {shape, dtype, data}}}:
+//                                          the FP32 model's outputs on the inputs custom_compare
+//                                          uses (all of each output, for a closer look or a test)
 import { argmax } from '../shared/mnist.js';
 import { median } from './stats.js';
 
 // Up to this many timed runs, as many as fit in the budget (at least one).
 export const CUSTOM_SAMPLES = 5;
 const CUSTOM_BUDGET_MS = 1000;
+// FP32 values of each output the table shows.
+const PREVIEW = 4;
 
 // `models` is the loaded module's {engine, read_npy_input, output_error}, set by modelsModule.
 const custom = { model: null, models: null, loading: null };
@@ -83,6 +89,25 @@ function argmaxAgreement(a, b, shape) {
   return same / rows;
 }
 
+// The loaded model's inputs: the .npy for the first one if there is one, seeded random values
+// of the page's sizes for the others.
+function modelInputs(npyBytes, shapes) {
+  const model = custom.model;
+  if (!model) throw new Error('drop a model first');
+  const inputs = {}, used = [];
+  model.inputs.forEach((io, i) => {
+    if (i === 0 && npyBytes) {
+      const t = custom.models.read_npy_input(new Uint8Array(npyBytes));
+      inputs[io.name] = { shape: t.shape, data: t.data };
+      used.push({ name: io.name, shape: t.shape, source: 'npy' });
+    } else {
+      inputs[io.name] = seededInput(io, shapes[io.name]);
+      used.push({ name: io.name, shape: inputs[io.name].shape, source: 'random' });
+    }
+  });
+  return { model, inputs, used };
+}
+
 export const customOps = {
   async custom_load(_ws, _id, [name, bytes]) {
     if (custom.model) custom.models.engine.free(custom.model.handle);
@@ -93,21 +118,14 @@ export const customOps = {
     return custom.model;
   },
 
+  custom_run(_ws, _id, [npyBytes, shapes = {}]) {
+    const { model, inputs, used } = modelInputs(npyBytes, shapes);
+    return { inputs: used, outputs: custom.models.engine.run(model.handle, inputs, 0).outputs };
+  },
+
   custom_compare(_ws, _id, [config, npyBytes, shapes = {}]) {
-    const model = custom.model;
-    if (!model) throw new Error('drop a model first');
-    const { engine, read_npy_input, output_error } = custom.models;
-    const inputs = {}, used = [];
-    model.inputs.forEach((io, i) => {
-      if (i === 0 && npyBytes) {
-        const t = read_npy_input(new Uint8Array(npyBytes));
-        inputs[io.name] = { shape: t.shape, data: t.data };
-        used.push({ name: io.name, shape: t.shape, source: 'npy' });
-      } else {
-        inputs[io.name] = seededInput(io, shapes[io.name]);
-        used.push({ name: io.name, shape: inputs[io.name].shape, source: 'random' });
-      }
-    });
+    const { model, inputs, used } = modelInputs(npyBytes, shapes);
+    const { engine, output_error } = custom.models;
     const full = config.kind === 'int8_static' ? { ...config, calibration_inputs: inputs } : config;
     const reference = timedRun(engine, model.handle, inputs);
     const v = engine.variant(model.handle, full);
@@ -116,7 +134,8 @@ export const customOps = {
       const outputs = Object.entries(reference.outputs).map(([name, ref]) => {
         const q = quantized.outputs[name];
         return { name, shape: ref.shape, dtype: ref.dtype, metrics: output_error(ref.data, q.data),
-          argmax_agreement: argmaxAgreement(ref.data, q.data, ref.shape) };
+          argmax_agreement: argmaxAgreement(ref.data, q.data, ref.shape),
+          preview: Array.from(ref.data.subarray(0, PREVIEW)), count: ref.data.length };
       });
       return { inputs: used, outputs, fp32: { micros: reference.micros, samples: reference.samples, bytes: model.bytes },
         quantized: { micros: quantized.micros, samples: quantized.samples, bytes: v.bytes, description: v.description } };
