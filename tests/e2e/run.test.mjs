@@ -348,18 +348,18 @@ test('a user\'s own model: FP32 against quantized per output, and a clear error 
   // A model lacking several ops is refused once, with every op it lacks and how many nodes use it.
   const detector = onnxModel({
     nodes: [
-      { op: 'TopK', name: 't1', inputs: ['x'], outputs: ['a'] },
+      { op: 'LSTM', name: 't1', inputs: ['x'], outputs: ['a'] },
       { op: 'Relu', name: 'r', inputs: ['a'], outputs: ['b'] },
-      { op: 'Resize', name: 'z1', inputs: ['b'], outputs: ['c'] },
-      { op: 'TopK', name: 't2', inputs: ['c'], outputs: ['d'] },
-      { op: 'NonZero', name: 'nz', inputs: ['d'], outputs: ['y'] },
+      { op: 'Loop', name: 'z1', inputs: ['b'], outputs: ['c'] },
+      { op: 'LSTM', name: 't2', inputs: ['c'], outputs: ['d'] },
+      { op: 'Scan', name: 'nz', inputs: ['d'], outputs: ['y'] },
     ],
     inputs: [{ name: 'x', shape: [4] }],
     outputs: [{ name: 'y', shape: ['?', '?'] }],
   });
   await dropFiles(page, '#run-custom-drop', [{ name: 'detector.onnx', bytes: detector }]);
   await page.waitForFunction(() => /detector\.onnx/.test(document.querySelector('#run-custom-error').textContent), null, { timeout: 30000 });
-  assert.equal(await page.textContent('#run-custom-error'), 'detector.onnx: ops the engine does not run: TopK ×2, Resize ×1, NonZero ×1');
+  assert.equal(await page.textContent('#run-custom-error'), 'detector.onnx: ops the engine does not run: LSTM ×2, Loop ×1, Scan ×1');
   await page.close();
 });
 

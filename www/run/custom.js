@@ -1,6 +1,6 @@
 // A user's own model: drop a small .onnx (and optionally a .npy input), then compare its FP32
 // outputs with a quantized copy's, output by output. The worker loads and runs both
-// (`custom_load`, `custom_compare` in mnist-ops.js).
+// (`custom_load`, `custom_compare` in custom-ops.js, on the models module www/pkg-models).
 import { runWorker, onRunRestart } from './client.js';
 import { showView } from '../views.js';
 import { $, el, formatBytes, formatMicros, fail, clearError, opsText } from './ui.js';
@@ -38,7 +38,8 @@ const MARKUP = `
     <table id="run-custom-table" hidden>
       <thead><tr><th scope="col">output</th><th scope="col">shape</th><th scope="col">max |error|</th>
         <th scope="col">mean |error|</th><th scope="col">SQNR (dB)</th><th scope="col">cosine</th>
-        <th scope="col" id="run-custom-argmax" title="for [classes] and [batch, classes] outputs: rows whose largest value is at the same index">argmax agrees</th></tr></thead>
+        <th scope="col" id="run-custom-argmax" title="for [classes] and [batch, classes] outputs: rows whose largest value is at the same index">argmax agrees</th>
+        <th scope="col" class="run-text" title="the first values of the FP32 model's output">FP32 values</th></tr></thead>
       <tbody></tbody>
     </table>
   </div>
@@ -263,10 +264,11 @@ async function compare() {
       const m = o.metrics;
       for (const text of [o.name, `[${o.shape.join(', ')}]`, m ? m.max_abs_error.toPrecision(3) : '—',
         m ? m.mean_abs_error.toPrecision(3) : '—', m?.sqnr_db == null ? '—' : m.sqnr_db.toFixed(1),
-        m ? m.cosine_similarity.toFixed(5) : '—', agreement(o.argmax_agreement)]) {
+        m ? m.cosine_similarity.toFixed(5) : '—', agreement(o.argmax_agreement), previewText(o)]) {
         tr.insertCell().textContent = text;
       }
       tr.cells[6].hidden = !classifier;
+      tr.cells[7].className = 'run-text run-values';
     }
     $('#run-custom-table').hidden = false;
     const runs = (n) => (n === 1 ? 'one run' : `median of ${n} runs`);
@@ -281,5 +283,9 @@ async function compare() {
     $('#run-custom-run').disabled = false;
   }
 }
+
+// "0.1235, -1.402, 3, … (256 values)": the first FP32 values, 4 significant digits.
+const previewText = (o) => o.preview.map((v) => String(Number(v.toPrecision(4)))).join(', ') +
+  (o.count > o.preview.length ? `, … (${o.count.toLocaleString('en-US')} values)` : '');
 
 const agreement = (a) => (a === null || a === undefined ? '—' : a === 1 ? 'yes' : a === 0 ? 'no' : `${(100 * a).toFixed(1)}% of rows`);

@@ -1,5 +1,5 @@
-// Worker operations of the Run view: the built-in MNIST model and a user's own model, on top of
-// the engine's ops (engine-ops.js). The test digits and every model variant stay in the worker;
+// Worker operations of the Run view's built-in MNIST model, on top of the engine's ops
+// (engine-ops.js; a person's own model is custom-ops.js). The test digits and every model variant stay in the worker;
 // the page gets probabilities, accuracies and error figures back.
 //
 //   mnist_load        [name, modelBytes, testBytes] → {name, inputs, outputs, ops, parameters,
@@ -11,14 +11,12 @@
 //                                          right), bytes, latency_micros, description}]
 //                                          (progress per batch; cancellable)
 //   mnist_sensitivity [config]           → {fp32_accuracy, all_accuracy, layers: [{node, op, accuracy}]}
-//   custom_load       [name, bytes]      → the engine's model summary
-//   custom_compare    [config, npyBytes | null, shapes: {input: shape of its random values}] → {inputs, outputs: [{name, shape, dtype, metrics,
-//                                          argmax_agreement}], fp32, quantized}
 import { engineOps } from './engine-ops.js';
-import { mnist_test_set, mnist_variants, read_npy_input, output_error } from '../pkg-run/quantscope.js';
+import { mnist_test_set, mnist_variants } from '../pkg-run/quantscope.js';
 import { checkpoint } from '../worker-loop.js';
 import { testSetMembers } from './testset.js';
 import { PIXELS, CLASSES, argmax, countCorrect } from '../shared/mnist.js';
+import { median } from './stats.js';
 
 // Digits per engine run when evaluating: one run of 500 takes well over the 5 ms below which
 // model_run repeats a run to time it, so no work is repeated.
@@ -29,9 +27,6 @@ const LATENCY_SAMPLES = 9;
 // (one timing alone moved by 8× between two drawings on a shared machine).
 export const PREDICT_SAMPLES = 7;
 const PREDICT_MIN_MS = 2;
-// A user's model: up to this many timed runs, as many as fit in the budget (at least one).
-export const CUSTOM_SAMPLES = 5;
-const CUSTOM_BUDGET_MS = 1000;
 
 const engine = {
   load: (name, bytes) => engineOps.model_load(null, 0, [name, bytes]),
@@ -41,7 +36,6 @@ const engine = {
 };
 
 const mnist = { model: null, set: null, variants: new Map() };
-const custom = { model: null };
 
 function loaded() {
   if (!mnist.model) throw new Error('the built-in model is not loaded');
@@ -93,11 +87,6 @@ function batchesPerPass() {
   return Math.ceil(loaded().set.count / EVAL_BATCH);
 }
 
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
 
 // The median of `samples` model_run timings of `inputs` (each the mean over ≥ minMs of runs).
 function medianLatency(handle, inputs, samples = LATENCY_SAMPLES, minMs = undefined) {
@@ -108,61 +97,9 @@ function medianLatency(handle, inputs, samples = LATENCY_SAMPLES, minMs = undefi
 
 const firstDigit = () => ({ input: { shape: [1, PIXELS], data: mnist.set.images.subarray(0, PIXELS) } });
 
-// Runs a user's model: its outputs, and the median time of up to CUSTOM_SAMPLES runs (as many as
-// fit in CUSTOM_BUDGET_MS after the first) with how many were timed.
-function timedRun(handle, inputs) {
-  const start = performance.now();
-  const first = engine.run(handle, inputs);
-  const micros = [first.micros];
-  while (micros.length < CUSTOM_SAMPLES && performance.now() - start < CUSTOM_BUDGET_MS) micros.push(engine.run(handle, inputs).micros);
-  return { outputs: first.outputs, micros: median(micros), samples: micros.length };
-}
-
 function progressReporter(id, total) {
   let done = 0;
   return () => self.postMessage({ id, type: 'progress', done: ++done, total });
-}
-
-// The page sets the open dimensions (custom.js: the input size fields); a model that declares no
-// shape needs a .npy.
-function concreteShape(io, shape) {
-  if (!io.shape) throw new Error(`input '${io.name}' declares no shape: drop a .npy with its values`);
-  if (!shape || shape.length !== io.shape.length || shape.some((d, i) => typeof io.shape[i] === 'number' && d !== io.shape[i])) {
-    throw new Error(`input '${io.name}' [${io.shape.join(', ')}]: no size given for its open dimensions`);
-  }
-  return shape;
-}
-
-// Seeded N(0, 1) values (integers 0–9 for integer inputs), so a run can be repeated exactly.
-function seededInput(io, givenShape) {
-  const shape = concreteShape(io, givenShape);
-  const n = shape.reduce((a, b) => a * b, 1);
-  let s = 0x9e3779b9;
-  const uniform = () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const data = new Float32Array(n);
-  const integer = io.dtype && !/^(float|bfloat)/.test(io.dtype);
-  for (let i = 0; i < n; i++) {
-    data[i] = integer ? Math.floor(uniform() * 10)
-      : Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
-  }
-  return { shape, data };
-}
-
-// Fraction of rows whose argmax agrees, for classifier-like outputs only: [classes] or
-// [batch, classes] with two classes or more (a feature map's or a box list's argmax means
-// nothing); null otherwise.
-function argmaxAgreement(a, b, shape) {
-  const classes = shape.length ? shape[shape.length - 1] : 1;
-  if (shape.length > 2 || classes < 2 || a.length !== b.length || a.length === 0) return null;
-  const rows = a.length / classes;
-  let same = 0;
-  for (let r = 0; r < rows; r++) if (argmax(a, r * classes, classes) === argmax(b, r * classes, classes)) same++;
-  return same / rows;
 }
 
 export const mnistOps = {
@@ -242,46 +179,6 @@ export const mnistOps = {
       }
     }
     return { fp32_accuracy: fp32 / set.count, all_accuracy: all / set.count, layers: out };
-  },
-
-  // [null, null] forgets the model (the panel's Clear).
-  custom_load(_ws, _id, [name, bytes]) {
-    if (custom.model) engine.free(custom.model.handle);
-    custom.model = null;
-    if (bytes === null) return null;
-    custom.model = engine.load(name, bytes);
-    return custom.model;
-  },
-
-  custom_compare(_ws, _id, [config, npyBytes, shapes = {}]) {
-    const model = custom.model;
-    if (!model) throw new Error('drop a model first');
-    const inputs = {}, used = [];
-    model.inputs.forEach((io, i) => {
-      if (i === 0 && npyBytes) {
-        const t = read_npy_input(new Uint8Array(npyBytes));
-        inputs[io.name] = { shape: t.shape, data: t.data };
-        used.push({ name: io.name, shape: t.shape, source: 'npy' });
-      } else {
-        inputs[io.name] = seededInput(io, shapes[io.name]);
-        used.push({ name: io.name, shape: inputs[io.name].shape, source: 'random' });
-      }
-    });
-    const full = config.kind === 'int8_static' ? { ...config, calibration_inputs: inputs } : config;
-    const reference = timedRun(model.handle, inputs);
-    const v = engine.variant(model.handle, full);
-    try {
-      const quantized = timedRun(v.handle, inputs);
-      const outputs = Object.entries(reference.outputs).map(([name, ref]) => {
-        const q = quantized.outputs[name];
-        return { name, shape: ref.shape, dtype: ref.dtype, metrics: output_error(ref.data, q.data),
-          argmax_agreement: argmaxAgreement(ref.data, q.data, ref.shape) };
-      });
-      return { inputs: used, outputs, fp32: { micros: reference.micros, samples: reference.samples, bytes: model.bytes },
-        quantized: { micros: quantized.micros, samples: quantized.samples, bytes: v.bytes, description: v.description } };
-    } finally {
-      engine.free(v.handle);
-    }
   },
 };
 

@@ -1,5 +1,6 @@
 // Worker operations of the Run view (the model engine).
 import { engineOps } from './engine-ops.js';
 import { mnistOps } from './mnist-ops.js';
+import { customOps } from './custom-ops.js';
 
-export const runOps = { ...engineOps, ...mnistOps };
+export const runOps = { ...engineOps, ...mnistOps, ...customOps };

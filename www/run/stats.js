@@ -32,3 +32,10 @@ export function pairedDifference(rightA, rightB, z = Z95) {
   const halfWidth = z * se;
   return { difference, halfWidth, onlyA, onlyB, distinguishable: Math.abs(difference) > halfWidth };
 }
+
+// The median of a list of numbers (timings).
+export function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}

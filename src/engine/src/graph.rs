@@ -179,13 +179,13 @@ fn constant_value(node: &NodeProto, name: &str) -> Result<Value, EngineError> {
 /// Every node whose op the engine does not implement (another domain, or a default-domain op
 /// not in the registry), grouped by op type: a model is refused once with the whole list, not
 /// one op at a time.
-fn missing_ops(nodes: &[NodeProto]) -> Vec<MissingOp> {
+fn missing_ops(nodes: &[NodeProto], sets: &[ops::OpSet]) -> Vec<MissingOp> {
     let mut missing: Vec<MissingOp> = Vec::new();
     for n in nodes {
         let op = n.op_type.as_deref().unwrap_or("");
         let domain = n.domain.as_deref().unwrap_or("");
         let default_domain = domain.is_empty() || domain == "ai.onnx";
-        if default_domain && (op == ops::CONSTANT || ops::lookup(op).is_some()) {
+        if default_domain && (op == ops::CONSTANT || ops::lookup(sets, op).is_some()) {
             continue;
         }
         let op = if default_domain { op.to_string() } else { format!("{domain}.{op}") };
@@ -198,10 +198,16 @@ fn missing_ops(nodes: &[NodeProto]) -> Vec<MissingOp> {
 }
 
 impl Model {
-    /// Loads an ONNX model: every op is built (unsupported ops and attributes fail here),
-    /// every input reference resolved, the nodes sorted, constant subgraphs folded and
-    /// constant weights prepacked.
+    /// Loads an ONNX model with every op the engine has ([`ops::ALL`]): every op is built
+    /// (unsupported ops and attributes fail here), every input reference resolved, the nodes
+    /// sorted, constant subgraphs folded and constant weights prepacked.
     pub fn from_onnx(bytes: &[u8]) -> Result<Model, EngineError> {
+        Self::from_onnx_with(bytes, ops::ALL)
+    }
+
+    /// [`Model::from_onnx`] with only the ops of `sets`: a wasm module that names fewer sets
+    /// links fewer ops (the runner loads with [`ops::BUILT_IN`]).
+    pub fn from_onnx_with(bytes: &[u8], sets: &[ops::OpSet]) -> Result<Model, EngineError> {
         let proto = ModelProto::decode(bytes).map_err(|e| EngineError::Decode(format!("not a protobuf ModelProto: {e}")))?;
         let graph = proto.graph.as_ref().ok_or_else(|| EngineError::Decode("the ModelProto has no graph".into()))?;
         let opset = proto
@@ -212,7 +218,7 @@ impl Model {
             .max()
             .ok_or_else(|| EngineError::Decode("the model imports no opset for the default ONNX domain".into()))?;
 
-        let missing = missing_ops(&graph.node);
+        let missing = missing_ops(&graph.node, sets);
         if !missing.is_empty() {
             return Err(EngineError::UnsupportedOps(missing));
         }
@@ -265,7 +271,7 @@ impl Model {
                 None
             } else {
                 // missing_ops has refused every op the registry lacks; this cannot fail.
-                let Some(spec) = ops::lookup(&op_type) else { continue };
+                let Some(spec) = ops::lookup(sets, &op_type) else { continue };
                 let given = n.input.len();
                 if given < spec.inputs.0 || n.input.iter().take(spec.required).any(|s| s.is_empty()) {
                     let missing = (0..spec.required).find(|&k| n.input.get(k).map_or(true, |s| s.is_empty())).unwrap_or(0);

@@ -238,3 +238,44 @@ pub(crate) fn scales(v: &Value, per_channel: Option<usize>, what: &str) -> Resul
     }
     Ok(s.to_vec())
 }
+
+/// A value of a numeric `dtype` from f64 results (reductions and normalizations compute in
+/// f64 and round once): floats rounded to the dtype, integers converted with Rust's
+/// saturating `as` (the results of integer reductions are whole).
+pub(crate) fn from_f64(dtype: DType, shape: Vec<usize>, x: Vec<f64>) -> Result<Value, OpError> {
+    use crate::value::Data;
+    use half::{bf16, f16};
+    let data = match dtype {
+        DType::F32 => Data::F32(x.into_iter().map(|v| v as f32).collect()),
+        DType::F64 => Data::F64(x),
+        DType::F16 => Data::F16(x.into_iter().map(f16::from_f64).collect()),
+        DType::BF16 => Data::BF16(x.into_iter().map(bf16::from_f64).collect()),
+        DType::I64 => Data::I64(x.into_iter().map(|v| v as i64).collect()),
+        DType::I32 => Data::I32(x.into_iter().map(|v| v as i32).collect()),
+        DType::I16 => Data::I16(x.into_iter().map(|v| v as i16).collect()),
+        DType::I8 => Data::I8(x.into_iter().map(|v| v as i8).collect()),
+        DType::U64 => Data::U64(x.into_iter().map(|v| v as u64).collect()),
+        DType::U32 => Data::U32(x.into_iter().map(|v| v as u32).collect()),
+        DType::U16 => Data::U16(x.into_iter().map(|v| v as u16).collect()),
+        DType::U8 => Data::U8(x.into_iter().map(|v| v as u8).collect()),
+        DType::Bool => Data::Bool(x.into_iter().map(|v| v != 0.0).collect()),
+        d => return Err(dtype_err(format!("{d} is not supported here (a float or integer type is)"))),
+    };
+    Ok(Value::with_dtype(dtype, shape, data))
+}
+
+/// The int64/int32 elements of an index-like input (axes, pads, k).
+pub(crate) fn int_list(v: &Value, what: &str) -> Result<Vec<i64>, OpError> {
+    match v.dtype() {
+        DType::I64 | DType::I32 => Ok(v.to_i64_vec().expect("integer dtype")),
+        d => Err(dtype_err(format!("{what} must be int64, not {d}"))),
+    }
+}
+
+/// The input's numbers as f64, refusing what has no numeric meaning here (bool, FP8, FP4).
+pub(crate) fn numbers(v: &Value, what: &str) -> Result<Vec<f64>, OpError> {
+    if matches!(v.dtype(), DType::Bool | DType::F8E4M3FN | DType::F8E5M2 | DType::F4E2M1 | DType::I4 | DType::U4 | DType::I2 | DType::U2) {
+        return Err(dtype_err(format!("{what} cannot be {}", v.dtype())));
+    }
+    Ok(v.to_f64_vec())
+}

@@ -159,3 +159,31 @@ fn onnx_runtime_cases() {
     eprintln!("ONNX Runtime cases: {} of {} match", cases.len() - failures.len(), cases.len());
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
 }
+
+/// The Run view's e2e model (tests/fixtures/run_ops, scripts/fixtures/make_run_ops_model.py:
+/// Pad, the normalizations, DepthToSpace/SpaceToDepth, reductions, TopK, ArgMax, CumSum,
+/// GatherElements) against onnx's reference evaluator, natively: |diff| ≤ 1e-5 + 1e-4·|want|,
+/// indices exactly.
+#[test]
+fn run_ops_model_matches_the_reference_evaluator() {
+    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("tests/fixtures/run_ops");
+    let model = Model::from_onnx(&std::fs::read(dir.join("model.onnx")).unwrap()).expect("the model loads");
+    let x = quantscope_formats::npy::parse("input", &std::fs::read(dir.join("input.npy")).unwrap()).unwrap();
+    let outputs = model.run(&[("x", Value::f32(x.shape.clone(), x.data.clone()))]).expect("the model runs");
+    let expected: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let expected = expected["outputs"].as_object().unwrap();
+    assert_eq!(outputs.len(), expected.len());
+    for (name, got) in &outputs {
+        let want = &expected[name.as_str()];
+        let shape: Vec<usize> = want["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+        assert_eq!(got.shape(), shape, "{name}");
+        let tol = if want["dtype"] == "int64" { Tol::Exact } else { Tol::Close { rtol: 1e-4, atol: 1e-5 } };
+        let data: Vec<f64> = want["data"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let want = if want["dtype"] == "int64" {
+            Value::i64(shape, data.iter().map(|&v| v as i64).collect())
+        } else {
+            Value::f32(shape, data.iter().map(|&v| v as f32).collect())
+        };
+        compare(got, &want, tol).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}

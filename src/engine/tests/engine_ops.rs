@@ -8,7 +8,7 @@
 mod common;
 
 use quantscope_engine::builder::{attr_float, attr_int, attr_ints, attr_string, attr_tensor, GraphBuilder};
-use quantscope_engine::{DType, Data, Dim, EngineError, MissingOp, Model, Value};
+use quantscope_engine::{ops, DType, Data, Dim, EngineError, MissingOp, Model, Value};
 
 browser_tests!();
 
@@ -62,20 +62,42 @@ fn unknown_op_is_named() {
 fn every_unsupported_op_is_listed_with_counts() {
     let mut g = GraphBuilder::new(17);
     g.input("x", DType::F32, &[Some(2)]);
-    g.node("TopK", "t1", &["x"], &["a"], vec![]);
+    g.node("LSTM", "t1", &["x"], &["a"], vec![]);
     g.node("Relu", "r", &["a"], &["b"], vec![]);
-    g.node("Resize", "up1", &["b"], &["c"], vec![]);
-    g.node("TopK", "t2", &["c"], &["d"], vec![]);
+    g.node("Loop", "up1", &["b"], &["c"], vec![]);
+    g.node("LSTM", "t2", &["c"], &["d"], vec![]);
     for (i, (from, to)) in [("d", "f1"), ("f1", "f2"), ("f2", "f3"), ("f3", "f4")].into_iter().enumerate() {
-        g.node("NonZero", &format!("nonzero{i}"), &[from], &[to], vec![]);
+        g.node("Scan", &format!("scan{i}"), &[from], &[to], vec![]);
     }
     g.node_in_domain("com.microsoft", "FusedConv", "fc", &["f4"], &["y"]);
     g.output("y", DType::F32, &[]);
     let e = load_err(&g);
     let EngineError::UnsupportedOps(missing) = &e else { panic!("{e:?}") };
     let summary: Vec<(&str, usize)> = missing.iter().map(|m| (m.op.as_str(), m.count)).collect();
-    assert_eq!(summary, [("TopK", 2), ("Resize", 1), ("NonZero", 4), ("com.microsoft.FusedConv", 1)]);
-    assert_eq!(e.to_string(), "ops the engine does not run: TopK ×2, Resize ×1, NonZero ×4, com.microsoft.FusedConv ×1");
+    assert_eq!(summary, [("LSTM", 2), ("Loop", 1), ("Scan", 4), ("com.microsoft.FusedConv", 1)]);
+    assert_eq!(e.to_string(), "ops the engine does not run: LSTM ×2, Loop ×1, Scan ×4, com.microsoft.FusedConv ×1");
+}
+
+/// The runner loads with the built-in models' op set only: a model using the other ops is
+/// refused there by name (the page sends a person's own model to the models module instead).
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn the_built_in_op_set_refuses_the_other_ops() {
+    let mut g = GraphBuilder::new(17);
+    g.input("x", DType::F32, &[Some(2), Some(3)]);
+    g.node("ReduceMean", "mean", &["x"], &["m"], vec![attr_ints("axes", &[1])]);
+    g.node("Relu", "r", &["m"], &["y"], vec![]);
+    g.output("y", DType::F32, &[]);
+    let e = Model::from_onnx_with(&g.build(), ops::BUILT_IN).expect_err("ReduceMean is not a built-in model's op");
+    assert_eq!(e.to_string(), "ops the engine does not run: ReduceMean ×1");
+    assert!(Model::from_onnx_with(&g.build(), ops::ALL).is_ok());
+    let built_in = ops::supported_ops(ops::BUILT_IN);
+    for op in ["Gemm", "Relu", "Softmax", "MatMulInteger", "DynamicQuantizeLinear", "Cast", "Add", "Mul"] {
+        assert!(built_in.contains(&op), "{op} runs the built-in models");
+    }
+    let all = ops::supported_ops(ops::ALL);
+    assert!(built_in.iter().all(|op| all.contains(op)));
+    assert!(all.len() > built_in.len());
 }
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
@@ -137,6 +159,69 @@ fn bad_and_unsupported_attributes_fail_at_load() {
     );
     g.output("y2", DType::F32, &[]);
     assert!(matches!(load_err(&g), EngineError::Unsupported { .. }));
+}
+
+/// The newer ops' attributes are checked when the model loads, each with its own message.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn bad_attributes_of_the_newer_ops_fail_at_load() {
+    let x = ("x", DType::F32, &[][..]);
+    let pads = ("pads", DType::I64, &[][..]);
+    let cases: Vec<(GraphBuilder, &str)> = vec![
+        (
+            one("Pad", &[x, pads], vec![attr_string("mode", "mirror")]),
+            "attribute 'mode' 'mirror' is not a pad mode (constant, reflect, edge; wrap from opset 19)",
+        ),
+        (one("Pad", &[x], vec![]), "Pad needs its pads input from opset 11 on"),
+        (one("ReduceMean", &[x], vec![attr_int("keepdims", 2)]), "attribute 'keepdims' must be 0 or 1, not 2"),
+        (one("ReduceSum", &[x], vec![attr_int("noop_with_empty_axes", -1)]), "attribute 'noop_with_empty_axes' must be 0 or 1, not -1"),
+        (one("ArgMax", &[x], vec![attr_int("select_last_index", 3)]), "attribute 'select_last_index' must be 0 or 1, not 3"),
+        (one("DepthToSpace", &[x], vec![attr_int("blocksize", 0)]), "attribute 'blocksize' must be positive, not 0"),
+        (
+            one("DepthToSpace", &[x], vec![attr_int("blocksize", 2), attr_string("mode", "RCD")]),
+            "attribute 'mode' must be DCR or CRD, not 'RCD'",
+        ),
+        (one("SpaceToDepth", &[x], vec![]), "attribute 'blocksize' is required"),
+        (one("GroupNormalization", &[x, x, x], vec![]), "attribute 'num_groups' is required"),
+        (
+            one("LayerNormalization", &[x, x], vec![attr_int("stash_type", 0)]),
+            "attribute 'stash_type' only 1 (compute in float32) is supported, not 0",
+        ),
+        (
+            one("ScatterND", &[x, x, x], vec![attr_string("reduction", "avg")]),
+            "attribute 'reduction' must be none, add, mul, max or min, not 'avg'",
+        ),
+        (one("CumSum", &[x, x], vec![attr_int("reverse", 9)]), "attribute 'reverse' must be 0 or 1, not 9"),
+        (one("InstanceNormalization", &[x, x, x], vec![attr_float("epsilon", -1.0)]), "attribute 'epsilon' must not be negative, not -1"),
+    ];
+    for (g, want) in cases {
+        let e = load_err(&g).to_string();
+        assert!(e.ends_with(want), "{e}\n  should end with: {want}");
+    }
+    let mut g = GraphBuilder::new(21);
+    g.input_unshaped("x", DType::F32).input_unshaped("k", DType::I64);
+    g.node("TopK", "top", &["x", "k"], &["v", "i"], vec![attr_int("largest", 5)]);
+    g.output("v", DType::F32, &[]);
+    assert_eq!(load_err(&g).to_string(), "node 'top' (TopK): attribute 'largest' must be 0 or 1, not 5");
+}
+
+/// Pad's modes against numpy.pad (the spec's reference), including pads wider than the axis.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn pad_modes_match_numpy() {
+    let run = |mode: &str, pads: &[i64]| -> Vec<f32> {
+        let mut g = GraphBuilder::new(19);
+        g.input("x", DType::F32, &[Some(4)]);
+        g.initializer("pads", &Value::i64(vec![2], pads.to_vec()));
+        g.node("Pad", "pad", &["x", "pads"], &["y"], vec![attr_string("mode", mode)]);
+        g.output("y", DType::F32, &[]);
+        run1(&model(&g), vec![("x", Value::f32(vec![4], vec![1.0, 2.0, 3.0, 4.0]))]).unwrap().to_f32_vec()
+    };
+    // np.pad([1, 2, 3, 4], (7, 3), mode=...)
+    assert_eq!(run("reflect", &[7, 3]), [2., 1., 2., 3., 4., 3., 2., 1., 2., 3., 4., 3., 2., 1.]);
+    assert_eq!(run("edge", &[2, 1]), [1., 1., 1., 2., 3., 4., 4.]);
+    assert_eq!(run("wrap", &[5, 2]), [4., 1., 2., 3., 4., 1., 2., 3., 4., 1., 2.]);
+    assert_eq!(run("constant", &[1, -2]), [0., 1., 2.]);
 }
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]

@@ -8,17 +8,33 @@
 
 use js_sys::{Array, Float32Array, Object, Reflect};
 use quantscope_core::schemes::int::calibration::Calibration;
-use quantscope_engine::{DType, IoInfo, Model, QuantizeConfig, QuantizeKind, Value};
+use quantscope_engine::{ops, DType, IoInfo, Model, QuantizeConfig, QuantizeKind, Value};
 use quantscope_wasm_common::{js_err as err, performance_now, to_js};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-/// The models loaded in one worker, by handle.
+/// The models loaded in one worker, by handle, and the op sets they may use: `new Engine()`
+/// knows the built-in models' ops ([`ops::BUILT_IN`]), the models module's
+/// `engine_for_any_model()` every op (src/models). The sets are chosen in Rust, by the crate
+/// that exports the constructor, so the runner module never links the ops it does not name.
 #[wasm_bindgen]
-#[derive(Default)]
 pub struct Engine {
     models: Vec<Option<Entry>>,
+    ops: &'static [ops::OpSet],
+}
+
+impl Default for Engine {
+    fn default() -> Engine {
+        Engine::new()
+    }
+}
+
+impl Engine {
+    /// An engine that loads models made of the ops of `sets`.
+    pub fn with_ops(ops: &'static [ops::OpSet]) -> Engine {
+        Engine { models: Vec::new(), ops }
+    }
 }
 
 struct Entry {
@@ -146,9 +162,10 @@ fn parse_calibration(name: &str) -> Result<Calibration, JsError> {
 
 #[wasm_bindgen]
 impl Engine {
+    /// An engine for the built-in models' ops.
     #[wasm_bindgen(constructor)]
     pub fn new() -> Engine {
-        Engine::default()
+        Engine::with_ops(ops::BUILT_IN)
     }
 
     fn entry(&self, handle: u32) -> Result<&Entry, JsError> {
@@ -166,7 +183,7 @@ impl Engine {
     /// Loads an ONNX model; returns `{handle, name, inputs: [{name, dtype, shape}], outputs,
     /// ops: [[op, count]], parameters, bytes, opset, nodes: [{name, op_type, quantizable}]}`.
     pub fn load(&mut self, name: &str, bytes: &[u8]) -> Result<JsValue, JsError> {
-        let model = Model::from_onnx(bytes).map_err(|e| err(format!("{name}: {e}")))?;
+        let model = Model::from_onnx_with(bytes, self.ops).map_err(|e| err(format!("{name}: {e}")))?;
         let handle = self.add(name.to_string(), model);
         self.describe(handle)
     }

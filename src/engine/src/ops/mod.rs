@@ -7,6 +7,7 @@ pub mod activation_quant;
 pub mod cast;
 pub mod conv;
 pub mod elementwise;
+pub mod layout;
 pub mod logic;
 pub mod matmul;
 pub mod minmax;
@@ -14,6 +15,7 @@ pub mod norm;
 pub mod pool;
 pub mod quant;
 pub mod quantized;
+pub mod reduce;
 pub mod shape;
 pub mod slice;
 pub mod unary;
@@ -23,6 +25,9 @@ pub use crate::op::{BuildCtx, Input, Inputs, Op, OpError};
 use std::sync::Arc;
 
 type Builder = fn(&Attrs, &BuildCtx) -> Result<Arc<dyn Op>, OpError>;
+
+/// A table of op types; the loader is given the sets it may use ([`BUILT_IN`] or [`ALL`]).
+pub type OpSet = &'static [OpSpec];
 
 /// An op type: its input count range, its output count range and its builder.
 pub struct OpSpec {
@@ -38,8 +43,11 @@ const fn spec(op_type: &'static str, required: usize, inputs: (usize, usize), ou
     OpSpec { op_type, inputs, outputs, required, build }
 }
 
-/// Every op the engine runs (default ONNX domain).
-pub static REGISTRY: &[OpSpec] = &[
+/// The ops of the built-in MNIST models and their quantized variants (www/models: Gemm, MatMul,
+/// the elementwise and activation ops, Cast and the integer ops): what the runner module
+/// (www/pkg-run) carries. An op set only the models module names is dropped from the runner by
+/// the linker, which is why the loader takes its op sets as an argument.
+pub static BASIC: OpSet = &[
     spec("Add", 2, (2, 2), (1, 1), elementwise::build_add),
     spec("Sub", 2, (2, 2), (1, 1), elementwise::build_sub),
     spec("Mul", 2, (2, 2), (1, 1), elementwise::build_mul),
@@ -48,6 +56,21 @@ pub static REGISTRY: &[OpSpec] = &[
     spec("Sigmoid", 1, (1, 1), (1, 1), activation::build_sigmoid),
     spec("Tanh", 1, (1, 1), (1, 1), activation::build_tanh),
     spec("Softmax", 1, (1, 1), (1, 1), activation::build_softmax),
+    spec("Gemm", 2, (2, 3), (1, 1), matmul::build_gemm),
+    spec("MatMul", 2, (2, 2), (1, 1), matmul::build_matmul),
+    spec("Flatten", 1, (1, 1), (1, 1), shape::build_flatten),
+    spec("Reshape", 2, (2, 2), (1, 1), shape::build_reshape),
+    spec("Identity", 1, (1, 1), (1, 1), shape::build_identity),
+    spec("Cast", 1, (1, 1), (1, 1), cast::build_cast),
+    spec("QuantizeLinear", 2, (2, 3), (1, 1), quant::build_quantize_linear),
+    spec("DequantizeLinear", 2, (2, 3), (1, 1), quant::build_dequantize_linear),
+    spec("DynamicQuantizeLinear", 1, (1, 1), (3, 3), quant::build_dynamic_quantize_linear),
+    spec("MatMulInteger", 2, (2, 4), (1, 1), quant::build_matmul_integer),
+    spec("QLinearMatMul", 8, (8, 8), (1, 1), quant::build_qlinear_matmul),
+];
+
+/// Every other op, for a person's own model (the models module, www/pkg-models).
+pub static EXTRA: OpSet = &[
     spec("Abs", 1, (1, 1), (1, 1), unary::build_abs),
     spec("Neg", 1, (1, 1), (1, 1), unary::build_neg),
     spec("Sign", 1, (1, 1), (1, 1), unary::build_sign),
@@ -87,50 +110,68 @@ pub static REGISTRY: &[OpSpec] = &[
     spec("Mean", 1, (1, usize::MAX), (1, 1), minmax::build_mean),
     spec("Pow", 2, (2, 2), (1, 1), minmax::build_pow),
     spec("PRelu", 2, (2, 2), (1, 1), minmax::build_prelu),
-    spec("Gemm", 2, (2, 3), (1, 1), matmul::build_gemm),
-    spec("MatMul", 2, (2, 2), (1, 1), matmul::build_matmul),
     spec("Conv", 2, (2, 3), (1, 1), conv::build_conv),
     spec("MaxPool", 1, (1, 1), (1, 2), pool::build_maxpool),
     spec("AveragePool", 1, (1, 1), (1, 1), pool::build_averagepool),
     spec("GlobalAveragePool", 1, (1, 1), (1, 1), pool::build_global_averagepool),
     spec("BatchNormalization", 5, (5, 5), (1, 3), norm::build_batchnorm),
-    spec("Flatten", 1, (1, 1), (1, 1), shape::build_flatten),
-    spec("Reshape", 2, (2, 2), (1, 1), shape::build_reshape),
     spec("Transpose", 1, (1, 1), (1, 1), shape::build_transpose),
     spec("Shape", 1, (1, 1), (1, 1), shape::build_shape),
     spec("Gather", 2, (2, 2), (1, 1), shape::build_gather),
     spec("Concat", 1, (1, usize::MAX), (1, 1), shape::build_concat),
     spec("Unsqueeze", 1, (1, 2), (1, 1), shape::build_unsqueeze),
     spec("Squeeze", 1, (1, 2), (1, 1), shape::build_squeeze),
-    spec("Identity", 1, (1, 1), (1, 1), shape::build_identity),
     spec("Slice", 1, (1, 5), (1, 1), slice::build_slice),
     spec("Split", 1, (1, 2), (1, usize::MAX), slice::build_split),
     spec("Expand", 2, (2, 2), (1, 1), slice::build_expand),
     spec("Tile", 2, (2, 2), (1, 1), slice::build_tile),
     spec("ConstantOfShape", 1, (1, 1), (1, 1), slice::build_constant_of_shape),
     spec("Range", 3, (3, 3), (1, 1), slice::build_range),
-    spec("Cast", 1, (1, 1), (1, 1), cast::build_cast),
-    spec("QuantizeLinear", 2, (2, 3), (1, 1), quant::build_quantize_linear),
-    spec("DequantizeLinear", 2, (2, 3), (1, 1), quant::build_dequantize_linear),
-    spec("DynamicQuantizeLinear", 1, (1, 1), (3, 3), quant::build_dynamic_quantize_linear),
-    spec("MatMulInteger", 2, (2, 4), (1, 1), quant::build_matmul_integer),
-    spec("QLinearMatMul", 8, (8, 8), (1, 1), quant::build_qlinear_matmul),
     spec("ConvInteger", 2, (2, 4), (1, 1), conv::build_conv_integer),
     spec("QLinearConv", 8, (8, 9), (1, 1), conv::build_qlinear_conv),
+    spec("ReduceSum", 1, (1, 2), (1, 1), reduce::build_reduce_sum),
+    spec("ReduceMean", 1, (1, 2), (1, 1), reduce::build_reduce_mean),
+    spec("ReduceMax", 1, (1, 2), (1, 1), reduce::build_reduce_max),
+    spec("ReduceMin", 1, (1, 2), (1, 1), reduce::build_reduce_min),
+    spec("ReduceProd", 1, (1, 2), (1, 1), reduce::build_reduce_prod),
+    spec("ReduceL1", 1, (1, 2), (1, 1), reduce::build_reduce_l1),
+    spec("ReduceL2", 1, (1, 2), (1, 1), reduce::build_reduce_l2),
+    spec("ReduceSumSquare", 1, (1, 2), (1, 1), reduce::build_reduce_sum_square),
+    spec("ReduceLogSum", 1, (1, 2), (1, 1), reduce::build_reduce_log_sum),
+    spec("ReduceLogSumExp", 1, (1, 2), (1, 1), reduce::build_reduce_log_sum_exp),
+    spec("ArgMax", 1, (1, 1), (1, 1), reduce::build_argmax),
+    spec("ArgMin", 1, (1, 1), (1, 1), reduce::build_argmin),
+    spec("CumSum", 2, (2, 2), (1, 1), reduce::build_cumsum),
+    spec("TopK", 1, (1, 2), (2, 2), reduce::build_topk),
+    spec("Pad", 1, (1, 4), (1, 1), layout::build_pad),
+    spec("DepthToSpace", 1, (1, 1), (1, 1), layout::build_depth_to_space),
+    spec("SpaceToDepth", 1, (1, 1), (1, 1), layout::build_space_to_depth),
+    spec("GatherElements", 2, (2, 2), (1, 1), layout::build_gather_elements),
+    spec("GatherND", 2, (2, 2), (1, 1), layout::build_gather_nd),
+    spec("ScatterND", 3, (3, 3), (1, 1), layout::build_scatter_nd),
+    spec("LayerNormalization", 2, (2, 3), (1, 3), norm::build_layer_norm),
+    spec("InstanceNormalization", 3, (3, 3), (1, 1), norm::build_instance_norm),
+    spec("GroupNormalization", 3, (3, 3), (1, 1), norm::build_group_norm),
 ];
+
+/// What the built-in models need.
+pub static BUILT_IN: &[OpSet] = &[BASIC];
+
+/// Every op the engine runs (default ONNX domain).
+pub static ALL: &[OpSet] = &[BASIC, EXTRA];
 
 /// `Constant` is evaluated when the model loads (see `graph.rs`), so it is not in the table.
 pub const CONSTANT: &str = "Constant";
 
-/// The op types the engine supports, sorted.
-pub fn supported_ops() -> Vec<&'static str> {
-    let mut ops: Vec<&str> = REGISTRY.iter().map(|s| s.op_type).chain([CONSTANT]).collect();
+/// The op types of `sets`, sorted.
+pub fn supported_ops(sets: &[OpSet]) -> Vec<&'static str> {
+    let mut ops: Vec<&str> = sets.iter().flat_map(|s| s.iter()).map(|s| s.op_type).chain([CONSTANT]).collect();
     ops.sort();
     ops
 }
 
-pub fn lookup(op_type: &str) -> Option<&'static OpSpec> {
-    REGISTRY.iter().find(|s| s.op_type == op_type)
+pub fn lookup(sets: &[OpSet], op_type: &str) -> Option<&'static OpSpec> {
+    sets.iter().flat_map(|s| s.iter()).find(|s| s.op_type == op_type)
 }
 
 impl OpSpec {

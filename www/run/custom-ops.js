@@ -1,0 +1,146 @@
+// Worker operations for a person's own model: drop a small .onnx (and optionally a .npy input),
+// then compare its FP32 outputs with a quantized copy's. They run on the models module
+// (www/pkg-models: the runner's exports plus an engine that knows every op), which this worker
+// imports on the first model dropped; the built-in MNIST model never needs it.
+//
+//   custom_load       [name, bytes]      → the engine's model summary ([null, null] forgets it)
+//   custom_compare    [config, npyBytes | null, shapes: {input: shape of its random values}]
+//                                        → {inputs, outputs: [{name, shape, dtype, metrics,
+//                                          argmax_agreement, preview: the first FP32 values,
+//                                          count}], fp32, quantized}
+//   custom_run        [npyBytes | null, shapes] → {inputs, outputs: {name: {shape, dtype, data}}}:
+//                                          the FP32 model's outputs on the inputs custom_compare
+//                                          uses (all of each output, for a closer look or a test)
+import { argmax } from '../shared/mnist.js';
+import { median } from './stats.js';
+
+// Up to this many timed runs, as many as fit in the budget (at least one).
+export const CUSTOM_SAMPLES = 5;
+const CUSTOM_BUDGET_MS = 1000;
+// FP32 values of each output the table shows.
+const PREVIEW = 4;
+
+// `models` is the loaded module's {engine, read_npy_input, output_error}, set by modelsModule.
+const custom = { model: null, models: null, loading: null };
+
+async function modelsModule() {
+  custom.loading ??= import('../pkg-models/quantscope.js').then(async (m) => {
+    await m.default();
+    custom.models = { engine: m.engine_for_any_model(), read_npy_input: m.read_npy_input, output_error: m.output_error };
+    return custom.models;
+  });
+  try {
+    return await custom.loading;
+  } catch (err) {
+    custom.loading = null; // a failed fetch may succeed next time
+    throw new Error(`could not load the models module: ${err?.message ?? err}`);
+  }
+}
+
+// Runs a model: its outputs, and the median time of up to CUSTOM_SAMPLES runs (as many as fit in
+// CUSTOM_BUDGET_MS after the first) with how many were timed.
+function timedRun(engine, handle, inputs) {
+  const start = performance.now();
+  const first = engine.run(handle, inputs);
+  const micros = [first.micros];
+  while (micros.length < CUSTOM_SAMPLES && performance.now() - start < CUSTOM_BUDGET_MS) micros.push(engine.run(handle, inputs).micros);
+  return { outputs: first.outputs, micros: median(micros), samples: micros.length };
+}
+
+// The page sets the open dimensions (custom.js: the input size fields); a model that declares no
+// shape needs a .npy.
+function concreteShape(io, shape) {
+  if (!io.shape) throw new Error(`input '${io.name}' declares no shape: drop a .npy with its values`);
+  if (!shape || shape.length !== io.shape.length || shape.some((d, i) => typeof io.shape[i] === 'number' && d !== io.shape[i])) {
+    throw new Error(`input '${io.name}' [${io.shape.join(', ')}]: no size given for its open dimensions`);
+  }
+  return shape;
+}
+
+// Seeded N(0, 1) values (integers 0–9 for integer inputs), so a run can be repeated exactly.
+function seededInput(io, givenShape) {
+  const shape = concreteShape(io, givenShape);
+  const n = shape.reduce((a, b) => a * b, 1);
+  let s = 0x9e3779b9;
+  const uniform = () => {
+    s = (s + 0x6d2b79f5) | 0;
+    let t = Math.imul(s ^ (s >>> 15), 1 | s);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const data = new Float32Array(n);
+  const integer = io.dtype && !/^(float|bfloat)/.test(io.dtype);
+  for (let i = 0; i < n; i++) {
+    data[i] = integer ? Math.floor(uniform() * 10)
+      : Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+  }
+  return { shape, data };
+}
+
+// Fraction of rows whose argmax agrees, for classifier-like outputs only: [classes] or
+// [batch, classes] with two classes or more (a feature map's or a box list's argmax means
+// nothing); null otherwise.
+function argmaxAgreement(a, b, shape) {
+  const classes = shape.length ? shape[shape.length - 1] : 1;
+  if (shape.length > 2 || classes < 2 || a.length !== b.length || a.length === 0) return null;
+  const rows = a.length / classes;
+  let same = 0;
+  for (let r = 0; r < rows; r++) if (argmax(a, r * classes, classes) === argmax(b, r * classes, classes)) same++;
+  return same / rows;
+}
+
+// The loaded model's inputs: the .npy for the first one if there is one, seeded random values
+// of the page's sizes for the others.
+function modelInputs(npyBytes, shapes) {
+  const model = custom.model;
+  if (!model) throw new Error('drop a model first');
+  const inputs = {}, used = [];
+  model.inputs.forEach((io, i) => {
+    if (i === 0 && npyBytes) {
+      const t = custom.models.read_npy_input(new Uint8Array(npyBytes));
+      inputs[io.name] = { shape: t.shape, data: t.data };
+      used.push({ name: io.name, shape: t.shape, source: 'npy' });
+    } else {
+      inputs[io.name] = seededInput(io, shapes[io.name]);
+      used.push({ name: io.name, shape: inputs[io.name].shape, source: 'random' });
+    }
+  });
+  return { model, inputs, used };
+}
+
+export const customOps = {
+  async custom_load(_ws, _id, [name, bytes]) {
+    if (custom.model) custom.models.engine.free(custom.model.handle);
+    custom.model = null;
+    if (bytes === null) return null;
+    const { engine } = await modelsModule();
+    custom.model = engine.load(name, new Uint8Array(bytes));
+    return custom.model;
+  },
+
+  custom_run(_ws, _id, [npyBytes, shapes = {}]) {
+    const { model, inputs, used } = modelInputs(npyBytes, shapes);
+    return { inputs: used, outputs: custom.models.engine.run(model.handle, inputs, 0).outputs };
+  },
+
+  custom_compare(_ws, _id, [config, npyBytes, shapes = {}]) {
+    const { model, inputs, used } = modelInputs(npyBytes, shapes);
+    const { engine, output_error } = custom.models;
+    const full = config.kind === 'int8_static' ? { ...config, calibration_inputs: inputs } : config;
+    const reference = timedRun(engine, model.handle, inputs);
+    const v = engine.variant(model.handle, full);
+    try {
+      const quantized = timedRun(engine, v.handle, inputs);
+      const outputs = Object.entries(reference.outputs).map(([name, ref]) => {
+        const q = quantized.outputs[name];
+        return { name, shape: ref.shape, dtype: ref.dtype, metrics: output_error(ref.data, q.data),
+          argmax_agreement: argmaxAgreement(ref.data, q.data, ref.shape),
+          preview: Array.from(ref.data.subarray(0, PREVIEW)), count: ref.data.length };
+      });
+      return { inputs: used, outputs, fp32: { micros: reference.micros, samples: reference.samples, bytes: model.bytes },
+        quantized: { micros: quantized.micros, samples: quantized.samples, bytes: v.bytes, description: v.description } };
+    } finally {
+      engine.free(v.handle);
+    }
+  },
+};
