@@ -55,7 +55,7 @@ test('the whole-model comparison applies the export\'s per-tensor types, sorts, 
   assert.match(q4k.worst, /\(-?[\d.]+ dB\)$/);
   // A scheme with no GGUF type applies to every tensor as itself.
   assert.equal((await cells(page, 'int4_sym')).types, '4 × int4_sym');
-  assert.match(await page.locator('#model-coverage').textContent(), /^57 of the 93 schemes/);
+  assert.match(await page.locator('#model-coverage').textContent(), /^65 of the 101 schemes/);
 
   // Same data bytes as the export: its file is the header plus these, padded to 32.
   await page.selectOption('#gguf-type', 'q4_k');

@@ -58,7 +58,9 @@ test('the workbench module is under 410 KB gzipped', async () => {
   assert.ok(gz < 410_000, `www/pkg/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
-test('the tutor module (the Learn panels) is under 220 KB gzipped', async () => {
+// The tutor links every scheme (the Learn panels look schemes up by id); the k-means family,
+// added in the same session as this ceiling (then 220,000 B), took it from 215,359 to 221,715 B.
+test('the tutor module (the Learn panels) is under 225 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-learn', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 220_000, `www/pkg-learn/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 225_000, `www/pkg-learn/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });

@@ -1,4 +1,4 @@
-// End to end: the scheme picker groups its 93 ids by family, and a calibrated id says its
+// End to end: the scheme picker groups its 101 ids by family, and a calibrated id says its
 // calibration instead of repeating its min-max base's description (issue 12, item 13).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,9 +19,9 @@ test('the picker has one group per family, and calibrated ids name their calibra
   const groups = await page.$$eval('#scheme-picker optgroup', (gs) => gs.map((g) => ({
     label: g.label, ids: [...g.querySelectorAll('option')].map((o) => o.value),
   })));
-  assert.equal(groups.length, 7, groups.map((g) => g.label).join(' | '));
+  assert.equal(groups.length, 8, groups.map((g) => g.label).join(' | '));
   const ids = groups.flatMap((g) => g.ids);
-  assert.equal(ids.length, 93);
+  assert.equal(ids.length, 101);
   assert.equal(await page.locator('#scheme-picker > option').count(), 0, 'every option is in a family group');
   const groupOf = (id) => groups.find((g) => g.ids.includes(id)).label;
   assert.match(groupOf('int8_sym_mse'), /calibrated/);
@@ -29,6 +29,8 @@ test('the picker has one group per family, and calibrated ids name their calibra
   assert.doesNotMatch(groupOf('int8_sym'), /calibrated/);
   assert.notEqual(groupOf('q4_k'), groupOf('q4_0'));
   assert.match(groupOf('nf4'), /bitsandbytes/);
+  assert.match(groupOf('kmeans4_g128'), /k-means/);
+  assert.equal(groupOf('kmeans2'), groupOf('kmeans4_g128'));
 
   // Hover titles: a calibrated id never repeats its base's words.
   const titles = Object.fromEntries(await page.$$eval('#scheme-picker option', (os) => os.map((o) => [o.value, o.title])));

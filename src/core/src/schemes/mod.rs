@@ -8,6 +8,7 @@ pub mod float;
 pub mod ggml;
 pub mod ggml_extra;
 pub mod int;
+pub mod kmeans;
 pub mod kquants;
 
 use crate::error::{Error, Result};
@@ -76,6 +77,7 @@ pub fn all_ids() -> Vec<String> {
     ids.extend(kquants::ids());
     ids.extend(ggml_extra::ids());
     ids.extend(bnb::ids());
+    ids.extend(kmeans::ids());
     ids
 }
 
@@ -110,6 +112,7 @@ pub fn families() -> Vec<Family> {
         Family { label: "GGML k-quants, super-blocks of 256 (llama.cpp)", ids: kquants::ids() },
         Family { label: "GGML IQ4, ternary, FP4 and 1-2 bit types (llama.cpp)", ids: ggml_extra::ids() },
         Family { label: "bitsandbytes 4-bit", ids: bnb::ids() },
+        Family { label: "Weight sharing, k-means codebooks (Deep Compression, coremltools)", ids: kmeans::ids() },
     ]
 }
 
@@ -124,7 +127,8 @@ pub fn packed_len(id: &str, shape: &[usize]) -> Result<u64> {
         .or_else(|| ggml::packed_len(id, shape))
         .or_else(|| kquants::packed_len(id, shape))
         .or_else(|| ggml_extra::packed_len(id, shape))
-        .or_else(|| bnb::packed_len(id, shape));
+        .or_else(|| bnb::packed_len(id, shape))
+        .or_else(|| kmeans::packed_len(id, shape));
     found.unwrap_or_else(|| Err(Error::UnknownScheme(id.to_string())))
 }
 
@@ -143,7 +147,8 @@ pub fn by_id(id: &str) -> Result<Box<dyn Scheme>> {
         .or_else(|| ggml::by_id(id))
         .or_else(|| kquants::by_id(id))
         .or_else(|| ggml_extra::by_id(id))
-        .or_else(|| bnb::by_id(id));
+        .or_else(|| bnb::by_id(id))
+        .or_else(|| kmeans::by_id(id));
     found.ok_or_else(|| Error::UnknownScheme(id.to_string()))
 }
 
