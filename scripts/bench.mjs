@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { launch } from '../tests/e2e/browser.mjs';
 import { benchBigFiles } from './bench-bigfiles.mjs';
 import { benchOrt } from './bench-ort.mjs';
+import { benchPool } from './bench-pool.mjs';
 
 const n = Number(process.env.QUANTSCOPE_BENCH_N ?? 1 << 24);
 const only = process.env.QUANTSCOPE_BENCH_ONLY ?? '';
@@ -16,6 +17,14 @@ if (process.argv.includes('--bigfiles')) {
   console.error('[bench] building the wasm (release)');
   sh('bash', ['scripts/build-wasm.sh']);
   await benchBigFiles();
+  process.exit(0);
+}
+
+// `npm run bench -- --pool`: only the whole-model comparison on 1 worker against the pool.
+if (process.argv.includes('--pool')) {
+  console.error('[bench] building the wasm (release)');
+  sh('bash', ['scripts/build-wasm.sh']);
+  await benchPool();
   process.exit(0);
 }
 
@@ -70,6 +79,9 @@ if (errors.length) console.log(`\nerrors:\n${errors.join('\n')}`);
 
 // The built-in MNIST model in quantscope and in onnxruntime-web (SIMD128 build in www/pkg-bench).
 await benchOrt();
+
+// The whole-model comparison's worker pool against one worker (www/pkg).
+if (!only) await benchPool();
 
 // Big files last (the SIMD128 build in www/pkg; 4 GB written to a temporary directory and deleted).
 if (!only) await benchBigFiles();

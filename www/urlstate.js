@@ -3,7 +3,7 @@
 //   #learn?tensor=sample:laplace&scheme=q4_0&bits=4&gran=g32
 // Keys in use: tensor (a tensor name; `sample:<kind>` is re-created on load), scheme (the
 // selected scheme), counts (`log`: the Inspect histograms' log count axis), and each panel's
-// settings (bits, kind, gran, block, fmt, mem, ...).
+// settings (bits, kind, gran, block, fmt, mem, ...); workers (the whole-model comparison's pool size).
 // Writes use history.replaceState: changing a setting does not add a Back-button entry.
 
 function split(hash = location.hash) {

@@ -5,21 +5,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch, dropFiles, SCREENSHOTS } from './browser.mjs';
+import { npy } from './npy.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
 after(async () => { await browser?.close(); });
 
-// A float32 .npy of `values` with `shape`.
-function npy(values, shape) {
-  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')},), }`;
-  header += ' '.repeat(64 - ((10 + header.length + 1) % 64)) + '\n';
-  const bytes = new Uint8Array(10 + header.length + 4 * values.length);
-  bytes.set([0x93, ...Buffer.from('NUMPY'), 1, 0, header.length & 255, header.length >> 8]);
-  bytes.set(Buffer.from(header, 'latin1'), 10);
-  new Float32Array(bytes.buffer, 10 + header.length).set(values);
-  return bytes;
-}
 
 // A .safetensors of F32 tensors: {name: values} (1-D).
 function safetensors(tensors) {

@@ -129,6 +129,84 @@ test('granularity: the table, the heat map, and a clicked block decoded byte by 
     close(r.decoded, Math.fround(q * d8), `q8_0 element ${r.position}`);
   }
 
+  // Q4_K: the super-block of 256 that holds the group: f16 d, f16 dmin, 12 bytes of 6-bit scales
+  // and mins (ggml's get_scale_min_k4), 128 bytes of nibbles (element j of each 64 in the low
+  // nibble of qs[32·(j/64) + j%32] for j%64 < 32, else the high nibble), decoded here.
+  await page.selectOption('#block-format', 'q4_k');
+  await waitBlock(page, 'q4_k');
+  strip = await byteStrip(page);
+  const superBlock = Math.floor((group * 32) / 256);
+  assert.equal(strip.length, 16 + 64, 'd, dmin, scales, and the 64 code bytes of the first 128 elements');
+  assert.equal(strip[0].offset, superBlock * 144);
+  assert.deepEqual(strip.slice(0, 16).map((b) => b.role), ['d', 'd', 'dmin', 'dmin', ...Array(12).fill('scales')]);
+  const kd = f16(strip[0].byte, strip[1].byte), kdmin = f16(strip[2].byte, strip[3].byte);
+  const sc = strip.slice(4, 16).map((b) => b.byte);
+  const scaleMin = (j) => (j < 4 ? [sc[j] & 63, sc[j + 4] & 63]
+    : [(sc[j + 4] & 0xF) | ((sc[j - 4] >> 6) << 4), (sc[j + 4] >> 4) | ((sc[j] >> 6) << 4)]);
+  const byteAt = new Map(strip.map((b) => [b.offset, b.byte]));
+  const kRows = await blockRows(page);
+  assert.equal(kRows.length, 128, 'the first 128 of the super-block');
+  for (const r of kRows) {
+    const j = r.position;
+    const at = superBlock * 144 + 16 + 32 * Math.floor(j / 64) + (j % 32);
+    const q = j % 64 < 32 ? byteAt.get(at) & 15 : byteAt.get(at) >> 4;
+    const [s6, m6] = scaleMin(Math.floor(j / 32));
+    assert.equal(r.code, q, `q4_k element ${j}`);
+    close(r.decoded, Math.fround(Math.fround(Math.fround(kd * s6) * q) - Math.fround(kdmin * m6)), `q4_k element ${j}`);
+  }
+  assert.match(await page.locator('#block-formula').textContent(), /scales \(u8\[12\]: 8 6-bit scales and 8 6-bit mins, bytes .*\) = scales sc = \[\d+(, \d+){7}\]; mins m = \[\d+(, \d+){7}\]/);
+  await page.locator('#block-view').screenshot({ path: `${SCREENSHOTS}learn-block-q4_k.png` });
+
+  // IQ4_XS: f16 d, u16 scales_h, u8 scales_l[4], then 8 blocks of 32 as IQ4_NL's (element j of
+  // a block of 32 in the low nibble of its qs[j % 16] for j < 16, else the high one), each
+  // decoding as d·(ls − 32)·kvalues_iq4nl[q]: decoded here from the page's bytes.
+  await page.selectOption('#block-format', 'iq4_xs');
+  await waitBlock(page, 'iq4_xs');
+  strip = await byteStrip(page);
+  const xsBlock = Math.floor((group * 32) / 256);
+  assert.equal(strip[0].offset, xsBlock * 136);
+  assert.deepEqual(strip.slice(0, 8).map((b) => b.role), ['d', 'd', 'scales_h', 'scales_h', ...Array(4).fill('scales_l')]);
+  const xd = f16(strip[0].byte, strip[1].byte), sh = strip[2].byte | (strip[3].byte << 8);
+  const ls = (ib) => ((strip[4 + (ib >> 1)].byte >> (4 * (ib % 2))) & 15) | (((sh >> (2 * ib)) & 3) << 4);
+  const kvalues = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
+  const xsBytes = new Map(strip.map((b) => [b.offset, b.byte]));
+  for (const r of await blockRows(page)) {
+    const j = r.position, ib = Math.floor(j / 32), w = j % 32;
+    const byte = xsBytes.get(xsBlock * 136 + 8 + 16 * ib + (w % 16));
+    const q = w < 16 ? byte & 15 : byte >> 4;
+    assert.equal(r.code, q, `iq4_xs element ${j}`);
+    close(r.decoded, Math.fround(Math.fround(xd * (ls(ib) - 32)) * kvalues[q]), `iq4_xs element ${j}`);
+  }
+  await page.locator('#block-view').screenshot({ path: `${SCREENSHOTS}learn-block-iq4_xs.png` });
+
+  // bitsandbytes NF4: the block of 64 holding the group; its codes come first (two per byte, the
+  // first value in the high nibble), its f32 absmax after all codes: 256×256 values → 32,768
+  // code bytes, then 4 bytes per block.
+  await page.selectOption('#block-format', 'nf4');
+  await waitBlock(page, 'nf4');
+  strip = await byteStrip(page);
+  const bnbBlock = Math.floor((group * 32) / 64);
+  const absmaxBytes = strip.filter((b) => b.role === 'absmax');
+  assert.deepEqual(absmaxBytes.map((b) => b.offset), [0, 1, 2, 3].map((i) => 32768 + 4 * bnbBlock + i));
+  const absmax = new DataView(Uint8Array.from(absmaxBytes.map((b) => b.byte)).buffer).getFloat32(0, true);
+  const nf4Bytes = new Map(strip.map((b) => [b.offset, b.byte]));
+  const nf4Rows = await page.$$eval('#block-table tbody tr', (trs) => trs.map((tr) => ({
+    position: Number(tr.querySelector('[data-col="position"]').textContent),
+    code: Number(tr.querySelector('[data-col="code"]').textContent),
+    decoded: tr.querySelector('[data-col="decoded"]').textContent,
+    computed: tr.querySelector('[data-col="computed"]').textContent,
+  })));
+  assert.equal(nf4Rows.length, 64);
+  for (const r of nf4Rows) {
+    const i = bnbBlock * 64 + r.position;
+    const byte = nf4Bytes.get(Math.floor(i / 2));
+    assert.equal(r.code, i % 2 === 0 ? byte >> 4 : byte & 15, `nf4 element ${r.position}`);
+    const level = Number(r.computed.split(' = ')[1].split(' · ')[1]);
+    assert.ok(Math.abs(level) <= 1, r.computed);
+    close(r.decoded, Math.fround(absmax * level), `nf4 element ${r.position}`);
+  }
+  assert.match(await page.locator('#block-title').textContent(), new RegExp(`Inside nf4 block ${bnbBlock.toLocaleString('en-US')} `));
+
   // Keyboard: the focused map moves with the arrows and opens with Enter.
   await page.selectOption('#block-format', 'this');
   await page.locator('#gran-heatmap').focus();

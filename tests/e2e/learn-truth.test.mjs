@@ -14,6 +14,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch, dropFiles, SCREENSHOTS } from './browser.mjs';
+import { npy } from './npy.mjs';
 
 let browser;
 
@@ -405,17 +406,6 @@ test('quickly flipped bits: two presses flip two bits, and a new number drops fl
   await page.close();
 });
 
-// A float32 .npy in memory, as numpy.save writes it.
-function npyF32(shape, data) {
-  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
-  header += ' '.repeat((64 - ((10 + header.length + 1) % 64)) % 64) + '\n';
-  const out = new Uint8Array(10 + header.length + 4 * data.length);
-  out.set([0x93, ...Buffer.from('NUMPY'), 1, 0, header.length & 255, header.length >> 8]);
-  out.set(Buffer.from(header, 'latin1'), 10);
-  out.set(new Uint8Array(Float32Array.from(data).buffer), 10 + header.length);
-  return out;
-}
-
 test('awkward tensors: no NaN, Infinity or undefined anywhere in the Learn view', async () => {
   const page = await openLearn();
   await compareSettled(page);
@@ -433,7 +423,7 @@ test('awkward tensors: no NaN, Infinity or undefined anywhere in the Learn view'
     // One value: a constant.
     ['constant.npy', wave(() => 0.75)],
   ];
-  await dropFiles(page, '#drop-zone', files.map(([name, data]) => ({ name, bytes: npyF32([16, 16], data) })));
+  await dropFiles(page, '#drop-zone', files.map(([name, data]) => ({ name, bytes: npy(data, [16, 16]) })));
   await page.waitForFunction((k) => document.querySelectorAll('#tensor-list li').length === k + 1, files.length);
   const indices = await page.$$eval('#tensor-list li', (lis) => lis.map((li) => [Number(li.dataset.index), li.firstChild.textContent]));
   assert.deepEqual(indices.slice(1).map(([, name]) => name.split(/[.:]/)[0]), files.map(([name]) => name.split('.')[0]));

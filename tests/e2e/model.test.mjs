@@ -3,7 +3,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { launch, SCREENSHOTS } from './browser.mjs';
+import { launch, dropFiles, SCREENSHOTS } from './browser.mjs';
+import { npy } from './npy.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -11,6 +12,14 @@ after(async () => { await browser?.close(); });
 
 const source = new URL('../fixtures/gguf_export/source.gguf', import.meta.url);
 const stat = async (page, key) => (await page.locator(`#model-stats [data-stat="${key}"]`).textContent()).trim();
+// The page's worker count once it has fallen back to `n` (workers end asynchronously), or
+// what it is after 5 s.
+async function workersBackTo(page, n) {
+  for (let i = 0; i < 50 && page.workers().length !== n; i++) await new Promise((r) => setTimeout(r, 100));
+  return page.workers().length;
+}
+
+
 const cells = (page, scheme) => page.$$eval(`#model-table tr[data-scheme="${scheme}"] td`, (tds) =>
   Object.fromEntries(tds.map((td) => [td.dataset.col, td.textContent])));
 
@@ -82,4 +91,51 @@ test('the whole-model comparison applies the export\'s per-tensor types, sorts, 
   }
   assert.deepEqual(page.errors, []);
   await page.close();
+});
+
+test('the whole-model comparison runs on a pool of workers: the same numbers on 1 and on 3, and Cancel stops them', async () => {
+  const tables = [];
+  for (const workers of [1, 3]) {
+    const page = await browser.page();
+    await page.goto(`${browser.url}#inspect?workers=${workers}`);
+    await page.waitForSelector('body[data-ready="true"]', { state: 'attached', timeout: 60000 });
+    await page.setInputFiles('#file-input', source.pathname);
+    await page.waitForFunction(() => document.querySelectorAll('#file-list details').length === 1, null, { timeout: 30000 });
+    const before = page.workers().length;
+    await page.click('#model-compare');
+    await page.waitForSelector('body[data-model-compared="true"]', { state: 'attached', timeout: 120000 });
+    assert.equal(await page.evaluate(() => document.body.dataset.modelWorkers), String(workers));
+    assert.match(await page.locator('#model-coverage').textContent(), new RegExp(`round trips on ${workers} workers? in [\\d.]+ s\\.$`));
+    tables.push(await page.$$eval('#model-table tbody tr', (trs) => trs.map((tr) => tr.textContent)));
+
+    // A pool worker's answer is the tensor's own: its int8_sym row in the breakdown equals the
+    // All-schemes table the workbench worker computes for that tensor alone.
+    await page.click('#model-table tr[data-scheme="int8_sym"]');
+    const breakdown = await page.$$eval('#model-breakdown tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+    const [name, , , mse, sqnr] = breakdown.find((r) => r[1] === 'int8_sym');
+    await page.locator('#tensor-list li').filter({ has: page.locator('span', { hasText: new RegExp(`^${name.replace(/\./g, '\\.')}$`) }) }).click();
+    await page.waitForFunction((n) => document.querySelector('#tensor-title').textContent === n && document.body.dataset.compared === 'true', name, { timeout: 60000 });
+    const own = await page.$$eval('#scheme-table tr[data-scheme="int8_sym"] td', (tds) => Object.fromEntries(tds.map((td) => [td.dataset.col, td.textContent])));
+    assert.deepEqual([own.mse, own.sqnr_db], [mse, sqnr]);
+    // When it is done, the pool's workers are gone.
+    assert.equal(await workersBackTo(page, before), before, 'no pool worker outlives its comparison');
+
+    if (workers === 3) {
+      // Cancel mid-way (a 2M-value tensor: seconds of work): no rows, no error, the pool stopped.
+      const values = new Float32Array(1 << 21).map((_, i) => Math.sin(i * 0.37) * 0.02);
+      await dropFiles(page, '#drop-zone', [{ name: 'wide.npy', bytes: npy(values, [1024, 2048]) }]);
+      await page.waitForFunction(() => document.querySelectorAll('#file-list details').length === 2, null, { timeout: 30000 });
+      await page.click('#model-compare');
+      for (let i = 0; i < 100 && page.workers().length <= before; i++) await new Promise((r) => setTimeout(r, 100));
+      assert.equal(page.workers().length, before + 3, 'the pool is running, 3 workers');
+      await page.click('#model-cancel');
+      await page.waitForSelector('#model-progress-row', { state: 'hidden' });
+      assert.equal(await page.locator('#model-table').isHidden(), true);
+      assert.equal(await page.locator('#error').isHidden(), true);
+      assert.equal(await workersBackTo(page, before), before, 'Cancel terminates the pool');
+    }
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  }
+  assert.deepEqual(tables[1], tables[0], 'the same table on 3 workers as on 1');
 });

@@ -23,8 +23,18 @@ test('the workbench and the runner export their own surfaces, and not the GEMM a
 
 // The budget was 300,000 B until session 8, whose integer fast path (one pass per group, SIMD
 // quantize and dequantize kernels) and calibration descriptions took the runner to 300,765 B.
-// Issue 15 asks for the runner to shrink with the new ops; this is a ceiling, not the goal.
+// Session 9 took it back to 299,889 B (the engine's test-set error no longer links every
+// format's messages). Issue 15 asks for the runner to shrink with the new ops; this is a
+// ceiling, not the goal.
 test('the runner module is under 302 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-run', 'quantscope_bg.wasm'), { level: 9 }).length;
   assert.ok(gz < 302_000, `www/pkg-run/quantscope_bg.wasm is ${gz} bytes gzipped`);
+});
+
+// The workbench (Inspect + Learn: the five readers, every scheme, the plots, the Learn panels)
+// is 489,773 B gzipped (node's zlib, level 9). Issue 15's goal is 300 KB, not met; until a split of the module meets
+// it, this ceiling keeps it from growing unnoticed: new code there must pay for itself.
+test('the workbench module is under 490 KB gzipped', async () => {
+  const gz = gzipSync(await pkg('pkg', 'quantscope_bg.wasm'), { level: 9 }).length;
+  assert.ok(gz < 490_000, `www/pkg/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });

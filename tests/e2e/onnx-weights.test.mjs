@@ -29,7 +29,7 @@ test('every weight of the model is listed by its reader, grouped by op, and one 
   const rows = (await listed(page)).slice(1);
   assert.deepEqual(rows.map(([label]) => label), expected.weights.map((w) => w.label));
   for (const [[, small], w] of rows.map((r, i) => [r, expected.weights[i]])) {
-    assert.ok(small.startsWith(`${w.name} · `), small);
+    assert.ok(small.startsWith(`weights.onnx · ${w.name} · `), small);
     assert.equal(small.includes(`in ${w.graph}`), w.graph !== 'main graph', small);
   }
   assert.ok(rows.some(([, small]) => small.includes("in If 'branch' then_branch / Loop 'then.loop' body")));

@@ -5,6 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { launch, dropFiles, SCREENSHOTS } from './browser.mjs';
+import { npy } from './npy.mjs';
 import { toMnist } from '../../www/run/preprocess.js';
 import { formatMicros } from '../../www/run/ui.js';
 import { wilson } from '../../www/run/stats.js';
@@ -314,22 +315,11 @@ test('the accuracy run can be cancelled', async () => {
   await page.close();
 });
 
-// A float32 .npy in memory, as numpy.save writes it.
-function npyF32(shape, values) {
-  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
-  header += ' '.repeat((64 - ((10 + header.length + 1) % 64)) % 64) + '\n';
-  const out = new Uint8Array(10 + header.length + 4 * values.length);
-  out.set([0x93, ...Buffer.from('NUMPY'), 1, 0, header.length & 255, header.length >> 8]);
-  out.set(Buffer.from(header, 'latin1'), 10);
-  out.set(new Uint8Array(Float32Array.from(values).buffer), 10 + header.length);
-  return out;
-}
-
 test('a user\'s own model: FP32 against quantized per output, and a clear error for an unsupported op', async () => {
   const page = await openRun();
   const model = await readFile(new URL('../../www/models/mnist_mlp.onnx', import.meta.url));
   // Three inputs of the model's own shape: a blank, a bright and a half-grey image.
-  const input = npyF32([3, 784], [...new Array(784).fill(0), ...new Array(784).fill(1), ...new Array(784).fill(0.5)]);
+  const input = npy([...new Array(784).fill(0), ...new Array(784).fill(1), ...new Array(784).fill(0.5)], [3, 784]);
   await dropFiles(page, '#run-custom-drop', [{ name: 'mnist_copy.onnx', bytes: model }, { name: 'three.npy', bytes: input }]);
   await page.waitForSelector('#run-custom-table:not([hidden])', { timeout: 30000 });
   const row = await page.$$eval('#run-custom-table tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
@@ -376,7 +366,7 @@ test('a user\'s own model: FP32 against quantized per output, and a clear error 
 test('a bad .npy does not stick: a new model starts without it, and Clear forgets model and input', async () => {
   const page = await openRun();
   const model = await readFile(new URL('../../www/models/mnist_mlp.onnx', import.meta.url));
-  const wrong = npyF32([2, 5], new Array(10).fill(0.5));
+  const wrong = npy(new Array(10).fill(0.5), [2, 5]);
   await dropFiles(page, '#run-custom-drop', [{ name: 'mnist_copy.onnx', bytes: model }, { name: 'wrong.npy', bytes: wrong }]);
   await page.waitForSelector('#run-custom-error:not([hidden])', { timeout: 30000 });
   assert.match(await page.textContent('#run-custom-error'), /with wrong\.npy/);

@@ -95,6 +95,21 @@ test('the SQNR chart\'s labels never overlap, and every point is named on hover'
   await page.waitForSelector('#sqnr-tip', { state: 'hidden' });
 
   await page.setViewportSize({ width: 390, height: 844 });
+  // On a phone, the rightmost point's tip stays inside the window (it once ran off the right edge).
+  await page.waitForFunction(() => document.querySelector('#sqnr-chart').getBoundingClientRect().width < 390);
+  const narrow = await drawnLabels(page);
+  const rightmost = narrow.points.reduce((a, p) => (p.x > a.x ? p : a));
+  await page.locator('#sqnr-chart').scrollIntoViewIfNeeded();
+  const small = await page.locator('#sqnr-chart').boundingBox();
+  const k = small.width / narrow.width;
+  await page.mouse.move(small.x + rightmost.x * k, small.y + rightmost.y * k);
+  await page.waitForSelector('#sqnr-tip:not([hidden])');
+  const tipBox = await page.locator('#sqnr-tip').boundingBox();
+  assert.ok(tipBox.x >= 0 && tipBox.x + tipBox.width <= 390 && tipBox.y >= 0 && tipBox.y + tipBox.height <= 844,
+    `tip inside the window: ${JSON.stringify(tipBox)}`);
+  assert.match(await page.locator('#sqnr-tip').textContent(), /SQNR (∞ \(exact\)|−∞|-?[\d.e+-]+) dB$/);
+  await page.screenshot({ path: `${SCREENSHOTS}sqnr-tip-390.png` });
+  await page.mouse.move(0, 0);
   await page.locator('#sqnr-chart').screenshot({ path: `${SCREENSHOTS}sqnr-chart-390.png` });
   assert.deepEqual(page.errors, []);
   await page.close();

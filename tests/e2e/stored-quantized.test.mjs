@@ -6,6 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch, dropFiles, SCREENSHOTS } from './browser.mjs';
+import { npy } from './npy.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -24,16 +25,6 @@ async function select(page, name) {
   await compared(page);
 }
 
-// A float32 .npy of `values`, of `shape` (1-D by default).
-function npy(values, shape = [values.length]) {
-  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')},), }`;
-  header += ' '.repeat(64 - ((10 + header.length + 1) % 64)) + '\n';
-  const bytes = new Uint8Array(10 + header.length + 4 * values.length);
-  bytes.set([0x93, ...Buffer.from('NUMPY'), 1, 0, header.length & 255, header.length >> 8]);
-  bytes.set(Buffer.from(header, 'latin1'), 10);
-  new Float32Array(bytes.buffer, 10 + header.length).set(values);
-  return bytes;
-}
 
 test('a tensor stored as Q8_0 says its values are dequantized, and re-quantizing it is exact', async () => {
   const page = await browser.page();
@@ -125,7 +116,7 @@ test('an SQNR of −∞ (fp16 overflow) is never shown as ∞', async () => {
   const page = await browser.page();
   await page.goto(browser.url);
   await page.waitForSelector('body[data-ready="true"]', { state: 'attached', timeout: 60000 });
-  await dropFiles(page, '#drop-zone', [{ name: 'big.npy', bytes: npy([1e5, 0.5, -0.25, 2]) }]);
+  await dropFiles(page, '#drop-zone', [{ name: 'big.npy', bytes: npy([1e5, 0.5, -0.25, 2], [2, 2]) }]);
   await page.waitForFunction(() => document.querySelector('#tensor-title').textContent === 'big');
   await compared(page);
   assert.equal((await cells(page, 'fp16')).sqnr_db, '−∞');
@@ -136,6 +127,24 @@ test('an SQNR of −∞ (fp16 overflow) is never shown as ∞', async () => {
   // Sorted by SQNR, ascending, fp16's −∞ comes first.
   await page.click('#scheme-table th[data-key="sqnr_db"]');
   assert.equal(await page.locator('#scheme-table tbody tr').first().getAttribute('data-scheme'), 'fp16');
+  // Its error is infinite, not missing: ∞, and sorted as the largest.
+  assert.equal((await cells(page, 'fp16')).mse, '∞');
+  assert.equal((await cells(page, 'fp16')).max_abs_error, '∞');
+  await page.click('#scheme-table th[data-key="mse"]');
+  await page.click('#scheme-table th[data-key="mse"]');
+  assert.equal(await page.locator('#scheme-table tbody tr').first().getAttribute('data-scheme'), 'fp16', 'largest MSE first');
+
+  // The whole-model comparison: a model with an overflowing tensor has an infinite error under
+  // fp16 (it once added that tensor's error as 0 and read ∞, exact), in its row and breakdown.
+  // The tensor is 2-D, so the GGUF rule keeps it f16 (a 1-D one would stay f32, exact).
+  await page.click('#model-compare');
+  await page.waitForSelector('body[data-model-compared="true"]', { state: 'attached', timeout: 120000 });
+  const row = await page.$$eval('#model-table tr[data-scheme="fp16"] td', (tds) => Object.fromEntries(tds.map((td) => [td.dataset.col, td.textContent])));
+  assert.equal(row.sqnr_db, '−∞');
+  assert.equal(row.mse, '∞');
+  assert.equal(row.worst, 'big (−∞ dB)');
+  await page.click('#model-table tr[data-scheme="fp16"]');
+  assert.deepEqual(await page.$$eval('#model-breakdown tbody td', (tds) => tds.map((td) => td.textContent)).then((c) => c.slice(3)), ['∞', '−∞']);
   assert.deepEqual(page.errors, []);
   await page.close();
 });

@@ -1,8 +1,9 @@
 // Worker operations of the Inspect view: `(ws, id, args) => value` on the worker's Workspace,
 // merged into the workbench worker's table (www/worker.js). The Learn view's 'Compare schemes'
 // panel reuses `compare`.
-import { gguf_types } from '../pkg/quantscope.js';
+import { compare_values, gguf_types } from '../pkg/quantscope.js';
 import { checkpoint } from '../worker-loop.js';
+import { poolSize, runPool } from './pool.js';
 
 // Scheme ids and ggml type ids differ only for the half floats.
 const GGUF_TYPE_OF = { fp16: 'f16' };
@@ -19,6 +20,9 @@ function planTypes(ws, indices, type) {
 // Values whose statistics one step of open_file streams (about 20–60 ms of work), and bytes of
 // GGUF export gathered before they are folded into a Blob (which the browser may keep on disk).
 const OPEN_STEP_VALUES = 1 << 22;
+// Schemes per job of the whole-model comparison: small enough that a cancel lands soon and the
+// pool's workers share a big tensor's schemes, large enough that few copies of it are posted.
+const SCHEMES_PER_JOB = 8;
 const EXPORT_FOLD_BYTES = 64 << 20;
 
 // Streams the statistics of a file just opened, a step at a time, with progress; a cancel or an
@@ -54,6 +58,9 @@ export const inspectOps = {
 
   // Forgets a file and its tensors (a file dropped again replaces it).
   close_file: (ws, _id, [fileId]) => ws.close_file(fileId),
+
+  // One job of the whole-model comparison, in a pool worker (pool.js): values posted to it.
+  compare_values: (_ws, _id, [values, shape, ids]) => compare_values(values, shape, ids),
 
   // The values of a tensor too big to compare, counted chunk by chunk from its file.
   histogram_streamed: (ws, _id, [index, bins, range]) => ws.histogram_streamed(index, bins, range ?? null),
@@ -106,43 +113,70 @@ export const inspectOps = {
   // each tensor's own numbers for the breakdown. A scheme that is a GGUF type is applied as the
   // GGUF export applies it: export_gguf_begin's plan (formats::gguf_writer::choose_type, the
   // export's own rule) gives the type each tensor really gets — 1-D tensors f32, rows that are
-  // not whole blocks a fallback type.
-  async compare_model(ws, id, [tensors, schemeIds]) {
+  // not whole blocks a fallback type. The quantizing runs on a pool of `workers` workers
+  // (pool.js), a tensor and a few schemes per job; a type several schemes fall back to is
+  // computed once per tensor.
+  async compare_model(ws, id, [tensors, schemeIds, workers]) {
     const indices = tensors.map((t) => t.index);
     const ggufTypes = new Set(gguf_types().map((t) => t.id));
-    const total = tensors.length * schemeIds.length;
+    const plans = schemeIds.map((scheme) => {
+      const type = GGUF_TYPE_OF[scheme] ?? scheme;
+      return ggufTypes.has(type) ? planTypes(ws, indices, type) : null;
+    });
+    // What each (scheme, tensor) pair runs: the scheme itself, or the type its plan gives
+    // ('f32': kept as stored, nothing to run).
+    const typeOf = (s, k) => (plans[s] ? plans[s][k].type : schemeIds[s]);
+    const jobs = [];
+    for (const [k, t] of tensors.entries()) {
+      const ids = [...new Set(schemeIds.map((_, s) => typeOf(s, k)).filter((type) => type !== 'f32')
+        .map((type) => SCHEME_OF_GGUF_TYPE[type] ?? type))];
+      for (let i = 0; i < ids.length; i += SCHEMES_PER_JOB) {
+        jobs.push({ k, shape: t.shape, ids: ids.slice(i, i + SCHEMES_PER_JOB), values: () => ws.tensor_values(t.index) });
+      }
+    }
+    const reports = tensors.map(() => new Map());
+    const total = jobs.reduce((a, j) => a + j.ids.length, 0);
     let done = 0;
-    const rows = [];
-    for (const scheme of schemeIds) {
-      const planned = ggufTypes.has(GGUF_TYPE_OF[scheme] ?? scheme) ? planTypes(ws, indices, GGUF_TYPE_OF[scheme] ?? scheme) : null;
-      const row = { scheme, gguf: planned !== null, bytes: 0, elements: 0, compared: 0, squared_error: 0, signal: 0, tensors: [] };
+    const size = poolSize(workers, jobs.length);
+    const started = performance.now();
+    await runPool(id, jobs, size, (job, answer) => {
+      job.ids.forEach((scheme, i) => reports[job.k].set(scheme, answer[i]));
+      done += job.ids.length;
+      self.postMessage({ id, type: 'progress', done, total });
+    });
+    const seconds = (performance.now() - started) / 1000;
+
+    const rows = schemeIds.map((scheme, s) => {
+      const row = { scheme, gguf: plans[s] !== null, bytes: 0, elements: 0, compared: 0, squared_error: 0, signal: 0, tensors: [] };
       for (const [k, t] of tensors.entries()) {
-        const type = planned ? planned[k].type : scheme;
+        const type = typeOf(s, k);
+        const note = plans[s]?.[k].note ?? null;
         const signal = t.count * (t.std ** 2 + t.mean ** 2);
         let entry;
         if (type === 'f32') {
           // Kept as stored floats: exact.
-          entry = { name: t.name, type, bytes: planned[k].bytes, compared: t.count, mse: 0, sqnr_db: null, note: planned[k].note };
+          entry = { name: t.name, type, bytes: plans[s][k].bytes, compared: t.count, mse: 0, sqnr_db: null, note };
         } else {
-          const s = ws.compare(t.index, [SCHEME_OF_GGUF_TYPE[type] ?? type], { bins: 1 }).schemes[0];
-          entry = { name: t.name, type, bytes: s.bytes, compared: s.compared, mse: s.mse, sqnr_db: s.sqnr_db, note: planned?.[k].note ?? null };
+          const r = reports[k].get(SCHEME_OF_GGUF_TYPE[type] ?? type);
+          entry = { name: t.name, type, bytes: r.bytes, compared: r.compared, mse: r.mse, sqnr_db: r.sqnr_db, note };
         }
         row.tensors.push(entry);
         row.bytes += entry.bytes;
         row.elements += t.count;
         row.compared += entry.compared;
-        row.squared_error += entry.mse * entry.compared;
+        // A null MSE is an infinite one (the round trip overflowed): so is the model's.
+        row.squared_error += entry.compared > 0 ? (entry.mse ?? Infinity) * entry.compared : 0;
         if (entry.compared > 0) row.signal += signal;
-        self.postMessage({ id, type: 'progress', done: ++done, total });
-        await checkpoint(id);
       }
-      rows.push(row);
-    }
-    return rows.map((t) => ({
-      ...t,
-      bits_per_weight: t.elements ? (8 * t.bytes) / t.elements : 0,
-      mse: t.compared ? t.squared_error / t.compared : 0,
-      sqnr_db: t.squared_error > 0 ? 10 * Math.log10(t.signal / t.squared_error) : null,
-    }));
+      return {
+        ...row,
+        bits_per_weight: row.elements ? (8 * row.bytes) / row.elements : 0,
+        // Non-finite numbers travel as null, as the worker's other reports send them (errorText
+        // reads a null MSE as ∞, sqnrText a null SQNR with a non-zero MSE as −∞).
+        mse: !row.compared ? 0 : Number.isFinite(row.squared_error) ? row.squared_error / row.compared : null,
+        sqnr_db: row.squared_error > 0 && Number.isFinite(row.squared_error) ? 10 * Math.log10(row.signal / row.squared_error) : null,
+      };
+    });
+    return { rows, workers: size, seconds, pairs: total };
   },
 };

@@ -6,7 +6,7 @@ import { WorkerClient } from '../client.js';
 import { app } from '../app.js';
 import { getParam, setParams } from '../urlstate.js';
 import { $, showError as showIn } from '../shared/dom.js';
-import { fmt, sqnrText } from '../shared/format.js';
+import { fmt, errorText, sqnrText } from '../shared/format.js';
 import { latest } from '../shared/latest.js';
 import { cancelLoad, drawStreamedHistogram, openFile, openSharded, renderGgufFiles, tooBigNotice, wireGgufExport } from './bigfiles.js';
 
@@ -285,7 +285,7 @@ const MODEL_COLUMNS = [
   ['bits_per_weight', (r) => fmt(r.bits_per_weight), (r) => r.bits_per_weight],
   ['bytes', (r) => bytesText(r.bytes), (r) => r.bytes],
   ['memory', (r) => bytesText(memory(r.elements, r.bits_per_weight)), (r) => r.bits_per_weight],
-  ['mse', (r) => fmt(r.mse), (r) => r.mse],
+  ['mse', (r) => errorText(r.mse), (r) => r.mse ?? Infinity],
   ['sqnr_db', (r) => sqnrText(r.sqnr_db, r.mse), (r) => sqnrValue(r)],
   ['worst', (r) => { const w = worstTensor(r); return w ? `${w.name} (${w.sqnr_db === null ? '−∞' : fmt(w.sqnr_db, { digits: 4 })} dB)` : '—'; },
     (r) => { const w = worstTensor(r); return w ? sqnrValue(w) : Infinity; }],
@@ -333,11 +333,18 @@ function showModelBreakdown(scheme) {
   const sorted = [...row.tensors].sort((a, b) => sqnrValue(a) - sqnrValue(b));
   $('#model-breakdown tbody').replaceChildren(...sorted.map((t) => {
     const tr = document.createElement('tr');
-    for (const v of [t.name, t.type, bytesText(t.bytes), fmt(t.mse), sqnrText(t.sqnr_db, t.mse, { exactText: '∞ (exact)' })]) tr.insertCell().textContent = v;
+    for (const v of [t.name, t.type, bytesText(t.bytes), errorText(t.mse), sqnrText(t.sqnr_db, t.mse, { exactText: '∞ (exact)' })]) tr.insertCell().textContent = v;
     if (t.note) tr.title = t.note;
     return tr;
   }));
   box.hidden = false;
+}
+
+// Workers for the whole-model comparison: one per core the browser reports, or the URL's
+// #inspect?workers=N (to compare the speed-up, see the README).
+function comparisonWorkers() {
+  const asked = Number(getParam('workers'));
+  return Number.isInteger(asked) && asked > 0 ? asked : (navigator.hardwareConcurrency ?? 2);
 }
 
 async function compareModel() {
@@ -353,8 +360,8 @@ async function compareModel() {
   $('#model-skipped').textContent = skipped.length ? `Left out: ${skipped.length} tensor${skipped.length === 1 ? '' : 's'} ` +
     `(${fmt(skipped.reduce((a, t) => a + params(t), 0))} parameters) too big to compare: ${skipped.map((t) => t.name).join(', ')}.` : '';
   const job = state.client.start('compare_model', [compared.map((t) => ({
-    index: t.index, name: shownName(t), count: t.stats.count, std: t.stats.std ?? 0, mean: t.stats.mean ?? 0,
-  })), ids], {
+    index: t.index, name: shownName(t), shape: t.shape, count: t.stats.count, std: t.stats.std ?? 0, mean: t.stats.mean ?? 0,
+  })), ids, comparisonWorkers()], {
     onProgress: (done, total) => {
       if (state.modelJob !== job) return;
       bar.max = total;
@@ -365,13 +372,17 @@ async function compareModel() {
   state.modelJob = job;
   row.hidden = false;
   try {
-    state.modelRows = await guards.model(job.promise);
+    const result = await guards.model(job.promise);
+    state.modelRows = result.rows;
     const gguf = state.modelRows.filter((r) => r.gguf).length;
     $('#model-coverage').textContent = `${ids.length} of the ${state.schemes.length} schemes: every scheme without ` +
       'a calibration suffix (the _mse, _p99.9, _p99.99 and _entropy variants search a range per tensor; compare them ' +
       `on one tensor under All schemes). The ${gguf} GGUF types are applied as *Download model as GGUF* writes them: ` +
       '1-D tensors stay f32 and rows that are not whole blocks fall back, so "types" lists what each tensor really gets. ' +
-      'Click a row for its tensors, worst first.';
+      'Click a row for its tensors, worst first. ' +
+      `${fmt(result.pairs)} tensor × scheme round trips on ${result.workers} worker${result.workers === 1 ? '' : 's'} ` +
+      `in ${fmt(result.seconds, { digits: 3 })} s.`;
+    document.body.dataset.modelWorkers = String(result.workers);
     $('#model-coverage').hidden = false;
     renderModelTable();
     $('#model-table').hidden = false;
@@ -437,7 +448,7 @@ async function showStored(t) {
     note.dataset.exact = String(exact);
     note.textContent = `${stored} ` + (exact
       ? `Re-quantizing it to ${type} gives exactly these values back (MSE 0, SQNR ∞).`
-      : `Re-quantizing it to ${type} does not give these values back exactly (MSE ${fmt(r.mse)}, SQNR ` +
+      : `Re-quantizing it to ${type} does not give these values back exactly (MSE ${errorText(r.mse)}, SQNR ` +
         `${sqnrText(r.sqnr_db, r.mse)} dB): the ${type} quantizer chooses its block scales afresh from them.`);
   } catch (err) {
     if (!err.superseded) reportError(err);
@@ -469,9 +480,9 @@ function renderScheme(r) {
   const shown = r.params.map((p) => [p.name.replace(/_/g, ' '), first(p), p.name]);
   statsList($('#scheme-stats'), [
     ...shown,
-    ['MSE', fmt(r.mse), 'mse'],
+    ['MSE', errorText(r.mse), 'mse'],
     ['SQNR (dB)', sqnrText(r.sqnr_db, r.mse, { exactText: '∞ (exact)' }), 'sqnr'],
-    ['max |error|', fmt(r.max_abs_error), 'max_abs_error'],
+    ['max |error|', errorText(r.max_abs_error), 'max_abs_error'],
     ['mean |error|', fmt(r.mean_abs_error), 'mean_abs_error'],
     ['cosine similarity', flushed ? '—' : fmt(r.cosine_similarity, { nanText: '—' }), 'cosine'],
     ['bits / weight', fmt(r.bits_per_weight), 'bpw'],
@@ -487,17 +498,19 @@ const COLUMNS = [
   ['bits_per_weight', (r) => fmt(r.bits_per_weight)],
   ['bytes', (r) => fmt(r.bytes)],
   ['compression_ratio', (r) => fmt(r.compression_ratio)],
-  ['mse', (r) => fmt(r.mse)],
+  ['mse', (r) => errorText(r.mse)],
   ['sqnr_db', (r) => sqnrText(r.sqnr_db, r.mse)],
-  ['max_abs_error', (r) => fmt(r.max_abs_error)],
+  ['max_abs_error', (r) => errorText(r.max_abs_error)],
   ['cosine_similarity', (r) => (flushedToZero(r) ? '—' : fmt(r.cosine_similarity, { nanText: '—' }))],
   ['clipped_fraction', (r) => `${fmt(100 * r.clipped_fraction)} %`],
   ['levels_used', (r) => `${r.levels_used}/${r.levels_total}`],
 ];
 
-// Sort value of a report for a column: a null SQNR is +∞ or −∞ as sqnrText reads it.
+// Sort value of a report for a column: a null SQNR is +∞ or −∞ as sqnrText reads it, a null
+// error +∞ as errorText reads it.
 function sortValue(r, key) {
   if (key === 'sqnr_db') return sqnrValue(r);
+  if (key === 'mse' || key === 'max_abs_error') return r[key] ?? Infinity;
   return r[key];
 }
 
@@ -586,9 +599,13 @@ function wireSqnrHover() {
     const r = best && state.reports.find((q) => q.scheme === best.scheme);
     tip.hidden = !r;
     if (!r) return;
-    tip.textContent = `${best.text}: ${fmt(r.bits_per_weight)} bits/weight` + (r.sqnr_db === null ? '' : `, SQNR ${fmt(r.sqnr_db)} dB`);
-    tip.style.left = `${e.clientX + 12}px`;
-    tip.style.top = `${e.clientY + 12}px`;
+    tip.textContent = `${best.text}: ${fmt(r.bits_per_weight)} bits/weight, SQNR ${sqnrText(r.sqnr_db, r.mse, { exactText: '∞ (exact)' })} dB`;
+    // Beside the pointer, on whichever side keeps the whole tip inside the window.
+    const [w, h] = [tip.offsetWidth, tip.offsetHeight];
+    const left = e.clientX + 12 + w <= window.innerWidth ? e.clientX + 12 : e.clientX - 12 - w;
+    const top = e.clientY + 12 + h <= window.innerHeight ? e.clientY + 12 : e.clientY - 12 - h;
+    tip.style.left = `${Math.max(0, left)}px`;
+    tip.style.top = `${Math.max(0, top)}px`;
   };
   chart.addEventListener('pointermove', show);
   chart.addEventListener('pointerdown', show);

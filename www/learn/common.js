@@ -6,6 +6,8 @@ import { getParam } from '../urlstate.js';
 import { latest } from '../shared/latest.js';
 import { fmt as formatNumber } from '../shared/format.js';
 
+export { errorText } from '../shared/format.js';
+
 const SVG = 'http://www.w3.org/2000/svg';
 
 // h('p', {class: 'hint', text: '…', onclick: fn}, ...children): an HTML element.

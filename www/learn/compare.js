@@ -5,7 +5,7 @@
 import { app } from '../app.js';
 import { draw_sqnr_chart, learn_draw_grid_comparison, learn_draw_nf4_chart, learn_pareto_front } from '../pkg/quantscope.js';
 import { $, showError } from '../shared/dom.js';
-import { currentScheme, fmt, latestRequest, learnVisible, markBusy, pct, selectedTensor, sqnrText } from './common.js';
+import { currentScheme, errorText, fmt, latestRequest, learnVisible, markBusy, pct, selectedTensor, sqnrText } from './common.js';
 
 const compare = {
   nf4: null,
@@ -94,7 +94,7 @@ async function drawGrids() {
     $('#cmp-grid-table tbody').replaceChildren(...g.grids.map((x) => {
       const tr = document.createElement('tr');
       tr.dataset.grid = x.id;
-      for (const v of [x.name, String(x.levels.length), x.formula, fmt(x.mse), sqnrText(x.sqnr_db, x.mse)]) tr.insertCell().textContent = v;
+      for (const v of [x.name, String(x.levels.length), x.formula, errorText(x.mse), sqnrText(x.sqnr_db, x.mse)]) tr.insertCell().textContent = v;
       return tr;
     }));
     $('#cmp-fp4-cast').textContent = castText(g);
@@ -113,7 +113,7 @@ function castText(g) {
   const db = (v, mse) => `${sqnrText(v, mse, (x) => fmt(x, { digits: 3 }))} dB`;
   return `The ${cast.scheme} scheme (the Inspect view's row) is a cast with no scale: the E2M1 levels ±{0, ½, 1, 1½, 2, 3, 4, 6} ` +
     `are used as they are, so every |x| ≤ ${fmt(cast.zero_below)} becomes 0. On this tensor that is ${pct(cast.zeroed_fraction)} of the values, ` +
-    `and the cast's SQNR is ${db(cast.sqnr_db, cast.mse)} (MSE ${fmt(cast.mse)})${cast.sqnr_db === 0 ? ': the error is the whole signal' : ''}. ` +
+    `and the cast's SQNR is ${db(cast.sqnr_db, cast.mse)} (MSE ${errorText(cast.mse)})${cast.sqnr_db === 0 ? ': the error is the whole signal' : ''}. ` +
     `The FP4 row above first divides by a scale, absmax / 6 = ${fmt(grid.scale, { digits: 4 })}, so the same 15 levels span the tensor: ` +
     `${db(grid.sqnr_db, grid.mse)}. mxfp4 (Granularity → stored as) keeps such a scale, a power of two, for every block of 32 values.`;
 }

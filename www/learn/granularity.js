@@ -4,7 +4,7 @@
 // worker (learn/ops.js → src/learn/src/granularity.rs).
 import { getParam, setParams } from '../urlstate.js';
 import { $, showError } from '../shared/dom.js';
-import { fmt, latestRequest, learnVisible, markBusy, selectedTensor, sqnrText } from './common.js';
+import { errorText, fmt, latestRequest, learnVisible, markBusy, selectedTensor, sqnrText } from './common.js';
 
 const hex = (b) => b.toString(16).padStart(2, '0');
 
@@ -15,7 +15,10 @@ const GRANULARITIES = [
   { key: 'g64', suffix: '_g64' },
   { key: 'g128', suffix: '_g128' },
 ];
-const BLOCK_FORMATS = ['q4_0', 'q4_1', 'q5_0', 'q5_1', 'q8_0', 'mxfp4'];
+const BLOCK_FORMATS = ['q4_0', 'q4_1', 'q5_0', 'q5_1', 'q8_0', 'mxfp4', 'q2_k', 'q3_k', 'q4_k', 'q5_k', 'q6_k',
+  'iq4_nl', 'iq4_xs', 'nvfp4', 'tq1_0', 'tq2_0', 'q1_0', 'q2_0', 'nf4', 'fp4', 'nf4_dq', 'fp4_dq'];
+// The K-quants' code offset: x̂ = (d·sc)·(q − bias) − dmin·m.
+const KQUANT_BIAS = { q2_k: 0, q3_k: 4, q4_k: 0, q5_k: 0, q6_k: 32 };
 // Viridis, five stops: a perceptually even colour scale that stays readable in grey.
 const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
 
@@ -98,7 +101,7 @@ function renderGranularityTable() {
     tr.dataset.gran = key;
     tr.tabIndex = 0;
     tr.setAttribute('aria-selected', String(key === gran.key));
-    for (const v of [c.label, c.scheme, fmt(c.groups), fmt(c.bits_per_weight), fmt(c.mse), sqnrText(c.sqnr_db, c.mse)]) {
+    for (const v of [c.label, c.scheme, fmt(c.groups), fmt(c.bits_per_weight), errorText(c.mse), sqnrText(c.sqnr_db, c.mse)]) {
       tr.insertCell().textContent = v;
     }
     const pick = () => selectGranularity(key);
@@ -228,6 +231,8 @@ function wireHeatmap() {
 // ---- the block view
 
 function computed(view, e) {
+  // The worker writes the product out itself for the types beyond the legacy blocks and K-quants.
+  if (e.computed) return e.computed;
   const id = view.scheme;
   const q = e.code;
   if (id === 'q8_0') return `${q} · d`;
@@ -235,15 +240,19 @@ function computed(view, e) {
   if (id === 'q5_0') return `(${q} − 16) · d`;
   if (id === 'q4_1' || id === 'q5_1') return `${q} · d + m`;
   if (id === 'mxfp4') return `kvalues[${q}] · 2^(e−128)`;
+  if (id in KQUANT_BIAS) {
+    // The sub-block's factors as ggml forms them: d·sc and dmin·m.
+    const bias = KQUANT_BIAS[id];
+    const code = bias ? `(${q} − ${bias})` : String(q);
+    return `${fmt(e.scale, { digits: 4 })} · ${code}${e.min ? ` − ${fmt(e.min, { digits: 4 })}` : ''}  (sub-block ${e.sub_block})`;
+  }
   const zp = view.fields.find((f) => f.name === 'zero_point');
   return zp ? `(${q} − ${zp.value}) · scale` : `${q} · scale`;
 }
 
 // The byte in binary, with the code's bits marked (bit 7 first).
 function bitsCell(view, e) {
-  const width = view.scheme === 'q8_0' ? 8
-    : view.scheme.startsWith('q') || view.scheme === 'mxfp4' ? 4
-    : Number(view.scheme.match(/^int(\d)/)[1]);
+  const width = e.low_bits;
   const span = document.createElement('span');
   span.className = 'code-bits';
   for (let bit = 7; bit >= 0; bit--) {
@@ -252,7 +261,10 @@ function bitsCell(view, e) {
     span.append(d);
     if (bit === 4) span.append(' ');
   }
-  if (view.scheme.startsWith('q5')) span.append(` +qh bit ${e.position}`);
+  if (view.scheme === 'q5_0' || view.scheme === 'q5_1') span.append(` +qh bit ${e.position}`);
+  // A K-quant code's high bits live elsewhere in the block: say where.
+  const high = view.scheme in KQUANT_BIAS ? e.place.indexOf(' + ') : -1;
+  if (high >= 0) span.append(` ${e.place.slice(high + 1)}`);
   return span;
 }
 
@@ -309,14 +321,15 @@ function renderBlock(view, c) {
   box.dataset.scheme = view.scheme;
   box.dataset.block = String(view.block);
   const last = view.first_element + view.elements_in_block - 1;
-  const unit = view.block_offset === null ? 'group' : 'block';
+  // Integer schemes have groups; every other format (bitsandbytes' too, stored apart) blocks.
+  const unit = view.block_offset === null && view.scheme.startsWith('int') ? 'group' : 'block';
   $('#block-title').textContent = `Inside ${view.scheme} ${unit} ${fmt(view.block)} (elements ${fmt(view.first_element)}–${fmt(last)})`;
   $('#block-where').textContent = view.block_offset === null
     ? `its scale and its codes are stored apart: ${view.layout.split(',')[0]} first`
-    : view.scheme !== c.scheme ? `the ${view.scheme.toUpperCase()} block of 32 values that holds this group's first value, bytes ${view.block_offset}–${view.block_offset + view.block_len - 1}`
+    : view.scheme !== c.scheme ? `the ${view.scheme.toUpperCase()} block that holds this group's first value (${view.layout.split(': ')[1] ?? `${fmt(view.elements_in_block)} values`}), bytes ${view.block_offset}–${view.block_offset + view.block_len - 1}`
     : '';
   $('#block-layout').textContent = view.layout;
-  const fields = view.fields.map((f) => `${f.name} (${f.kind}, bytes ${f.bytes.map(hex).join(' ')} at ${f.offset}) = ${fmt(f.value)}`);
+  const fields = view.fields.map((f) => `${f.name} (${f.kind}, bytes ${f.bytes.map(hex).join(' ')} at ${f.offset}) = ${f.text ?? fmt(f.value)}`);
   $('#block-formula').textContent = `${fields.join(';  ')}.  ${view.formula}`;
   renderByteStrip(view);
   const shown = view.elements.length < view.elements_in_block ? ` (first ${view.elements.length} of ${fmt(view.elements_in_block)})` : '';

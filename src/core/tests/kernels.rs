@@ -230,3 +230,116 @@ fn simd_kernels_are_compiled_in_the_browser_build() {
     #[cfg(target_arch = "wasm32")]
     assert!(cfg!(target_feature = "simd128"), "wasm tests must run with simd128");
 }
+
+/// K-quants' grid search (`make_qkx2_quants`): the dispatching function (four candidates per
+/// SIMD128 pass in Chromium) against the reference's candidate-by-candidate loop, with each
+/// caller's parameters and weights (Q2_K: 16 values, |x|, mean absolute error; Q4_K and Q5_K:
+/// 32 values, rms + |x|), on finite inputs as the quantizers pass them. The codes and the bits
+/// of the scale and min must be identical.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn kquant_grid_search_dispatch_matches_ref() {
+    use quantscope_core::schemes::kquants::{make_qkx2_quants, reference, reference::Qkx2Params};
+    // (values, nmax, rmin, nstep, use_mad): quantize_q2_k, quantize_q4_k, quantize_q5_k.
+    let callers = [(16, 3, -0.5f32, 15, true), (32, 15, -1.0, 20, false), (32, 31, -0.5, 15, false)];
+    let mut checked = 0;
+    for seed in 0..40u64 {
+        for (name, all) in inputs(seed, 32) {
+            for &(n, nmax, rmin, nstep, use_mad) in &callers {
+                let x: Vec<f32> = all[..n].iter().map(|&v| if v.is_finite() { v } else { 0.0 }).collect();
+                let rms = (x.iter().map(|v| v * v).sum::<f32>() / n as f32).sqrt();
+                let weights: Vec<f32> = x.iter().map(|v| if use_mad { v.abs() } else { rms + v.abs() }).collect();
+                let (mut simd, mut reference_codes) = (vec![0u8; n], vec![0u8; n]);
+                let params = Qkx2Params { nmax, rmin, rdelta: 0.1, nstep, use_mad };
+                let got = make_qkx2_quants(params, &x, &weights, &mut simd);
+                let want = reference::make_qkx2_quants(params, &x, &weights, &mut reference_codes);
+                assert_eq!(
+                    (got.0.to_bits(), got.1.to_bits()),
+                    (want.0.to_bits(), want.1.to_bits()),
+                    "{name} seed {seed} nmax {nmax}: scale, min"
+                );
+                assert_eq!(first_diff(&simd, &reference_codes, &x), None, "{name} seed {seed} nmax {nmax}");
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 40 * 7 * 3);
+}
+
+/// Q6_K's scale search (`make_qx_quants`, rmse_type 1): the dispatching function (four
+/// candidates per SIMD128 pass in Chromium) against the reference, on groups of 16 finite
+/// values as quantize_q6_k passes them. Codes and the scale's bits must be identical.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn kquant_q6_scale_search_dispatch_matches_ref() {
+    use quantscope_core::schemes::kquants::{make_qx_quants_rmse1, reference};
+    let mut checked = 0;
+    for seed in 0..60u64 {
+        for (name, all) in inputs(seed, 16) {
+            let x: Vec<f32> = all.iter().map(|&v| if v.is_finite() { v } else { 0.0 }).collect();
+            let (mut simd, mut reference_codes) = ([0i8; 16], [0i8; 16]);
+            let got = make_qx_quants_rmse1(32, &x, &mut simd);
+            let want = reference::make_qx_quants_rmse1(32, &x, &mut reference_codes);
+            assert_eq!(got.to_bits(), want.to_bits(), "{name} seed {seed}: scale");
+            assert_eq!(first_diff(&simd, &reference_codes, &x), None, "{name} seed {seed}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 60 * 7);
+}
+
+/// The FP8/FP4 encoders: `encode_slice` (four lanes per SIMD128 step in Chromium) against the
+/// scalar `FloatFormat::encode` on a sweep of the whole f32 bit space (every 4099th pattern:
+/// NaNs, ±Inf, subnormals of both f32 and the targets, ties) and every generator at awkward
+/// lengths.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn minifloat_encode_dispatch_matches_ref() {
+    use quantscope_core::schemes::float::FloatFormat;
+    let sweep: Vec<f32> = (0..=u32::MAX / 4099).map(|k| f32::from_bits(k * 4099)).collect();
+    let mut cases: Vec<(String, Vec<f32>)> = vec![("sweep".into(), sweep)];
+    for (k, &n) in LENGTHS.iter().enumerate() {
+        for (name, x) in inputs(k as u64, n) {
+            cases.push((format!("{name} × {n}"), x));
+        }
+    }
+    for format in [FloatFormat::Fp8E4m3, FloatFormat::Fp8E5m2, FloatFormat::Fp4E2m1] {
+        for (name, x) in &cases {
+            let mut got = vec![0u16; x.len()];
+            format.encode_slice(x, &mut got);
+            let want: Vec<u16> = x.iter().map(|&v| format.encode(v)).collect();
+            assert_eq!(first_diff(&got, &want, x), None, "{} on {name}", format.id());
+        }
+    }
+}
+
+/// IQ4_NL/IQ4_XS's trial-scale search: the dispatching function (four trials per SIMD128 pass in
+/// Chromium, branch-free `best_index_int8`) against the reference's loop, on blocks of 32 finite
+/// values with the signed largest magnitude as `max` (as the quantizer passes it), both weight
+/// forms (x², and importance-weighted), and two starting bests. The chosen scale's bits must match.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn iq4_scale_search_dispatch_matches_ref() {
+    use quantscope_core::schemes::ggml_extra::iq4::{scale_search, scale_search_reference};
+    let mut checked = 0;
+    for seed in 0..60u64 {
+        for (name, all) in inputs(seed, 32) {
+            let x: Vec<f32> = all.iter().map(|&v| if v.is_finite() { v } else { 0.0 }).collect();
+            let max = x.iter().fold(0.0f32, |m, &v| if v.abs() > m.abs() { v } else { m });
+            if max.abs() < 1e-15 {
+                continue;
+            }
+            let squares: [f32; 32] = core::array::from_fn(|j| x[j] * x[j]);
+            let importance: [f32; 32] = core::array::from_fn(|j| (j % 7) as f32 * 0.3 * (0.5 + x[j].abs()).sqrt());
+            for weight in [&squares, &importance] {
+                for (d, best) in [(0.0, 0.0), (max / -127.0, 1e-3)] {
+                    let got = scale_search(&x, weight, max, d, best);
+                    let want = scale_search_reference(&x, weight, max, d, best);
+                    assert_eq!(got.to_bits(), want.to_bits(), "{name} seed {seed}: {got} vs {want}");
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 60 * 5 * 4, "{checked} cases");
+}

@@ -15,8 +15,9 @@ use std::fmt;
 /// What measuring the built-in model can refuse: its test set, the model, an argument.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Error {
-    /// The test set's file could not be read.
-    File(quantscope_formats::Error),
+    /// The test set's `.npz` could not be read. (Its own error, not the formats crate's
+    /// gathered one: that would link every format's messages into the runner module.)
+    File(npz::NpzError),
     /// The model refused to load, quantize or run.
     Engine(EngineError),
     /// Data that does not fit (a pixel count, a missing output, ...): `InvalidArgument`.
@@ -35,8 +36,8 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-impl From<quantscope_formats::Error> for Error {
-    fn from(e: quantscope_formats::Error) -> Self {
+impl From<npz::NpzError> for Error {
+    fn from(e: npz::NpzError) -> Self {
         Error::File(e)
     }
 }
@@ -75,7 +76,7 @@ impl TestSet {
     /// Reads the `.npz` the training script writes: `images` uint8 [N, 784], `labels` uint8 [N]
     /// (each 0–9) and optionally `calibration` uint8 [M, 784].
     pub fn from_npz(bytes: &[u8]) -> Result<TestSet> {
-        let mut tensors = npz::parse(bytes).map_err(quantscope_formats::Error::from)?;
+        let mut tensors = npz::parse(bytes)?;
         let mut take = |name: &str| tensors.iter().position(|t| t.name == name).map(|i| tensors.swap_remove(i));
         let images = take("images").ok_or_else(|| bad("it has no 'images' array"))?;
         let labels = take("labels").ok_or_else(|| bad("it has no 'labels' array"))?;

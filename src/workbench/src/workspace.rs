@@ -200,6 +200,13 @@ impl Workspace {
         to_js(&Comparison { tensor, schemes: &reports, histogram })
     }
 
+    /// A copy of tensor `index`'s values as loaded (a `Float32Array`): what the whole-model
+    /// comparison posts to its pool of workers (www/inspect/pool.js, [`compare_values`]).
+    pub fn tensor_values(&self, index: usize) -> Result<js_sys::Float32Array, JsError> {
+        // Straight from the stored tensor into a JS array: one copy, not a Rust clone first.
+        Ok(js_sys::Float32Array::from(&self.tensor(index)?.data[..]))
+    }
+
     /// The bytes of a download for tensor `index`: `"original"` (float32 .npy of the values as
     /// loaded), `"dequantized"` (float32 .npy of `scheme`'s round trip) or `"packed"` (`scheme`'s
     /// packed bytes, in the layout the README documents).
@@ -561,6 +568,23 @@ pub fn draw_sqnr_chart(canvas: web_sys::HtmlCanvasElement, reports: JsValue, sel
     let points: Vec<crate::plot::SchemePoint> =
         serde_wasm_bindgen::from_value(reports).map_err(|e| JsError::new(&format!("scheme points are malformed: {e}")))?;
     to_js(&crate::plot::draw_sqnr_chart(canvas, &points, selected).map_err(|e| JsError::new(&e))?)
+}
+
+/// The reports of each scheme in `scheme_ids` on `values` of `shape`, as [`Workspace::compare`]
+/// gives them but without histograms: one job of the whole-model comparison, run by a pool
+/// worker on values another worker posted to it (www/inspect/pool.js).
+#[wasm_bindgen]
+pub fn compare_values(values: Vec<f32>, shape: Vec<u32>, scheme_ids: JsValue) -> Result<JsValue, JsError> {
+    let shape: Vec<usize> = shape.into_iter().map(|d| d as usize).collect();
+    let elements = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    if elements != Some(values.len()) {
+        return Err(JsError::new(&format!("{} values do not fill the shape {shape:?}", values.len())));
+    }
+    let ids: Vec<String> =
+        serde_wasm_bindgen::from_value(scheme_ids).map_err(|e| JsError::new(&format!("scheme ids must be an array of strings: {e}")))?;
+    let t = Tensor::new("values", shape, "float32", values);
+    let reports = ids.iter().map(|id| report::scheme_report(&t, id).map(|(r, _)| r)).collect::<Result<Vec<_>, _>>().map_err(js_err)?;
+    to_js(&reports)
 }
 
 /// Every scheme id without a calibration suffix, in registry order: the Inspect view's

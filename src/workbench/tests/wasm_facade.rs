@@ -2,7 +2,7 @@
 //! (`cargo test --target wasm32-unknown-unknown`, run by scripts/test.sh).
 #![cfg(target_arch = "wasm32")]
 
-use quantscope_workbench::{scheme_list, Workspace};
+use quantscope_workbench::{compare_values, scheme_list, Workspace};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 
@@ -66,4 +66,35 @@ fn unknown_scheme_and_bad_index_are_errors() {
     let bad_bins = js_sys::JSON::parse(r#"{"bins": 0}"#).unwrap();
     assert!(ws.compare(0, ids, bad_bins).is_err());
     assert!(js_sys::Array::from(&scheme_list().unwrap()).length() >= 30);
+}
+
+#[wasm_bindgen_test]
+fn compare_values_gives_the_reports_compare_gives() {
+    // A pool worker's job (www/inspect/pool.js) on a copy of a tensor's values: the same MSE,
+    // SQNR and bytes as the workbench's own comparison of that tensor.
+    let mut ws = Workspace::new();
+    ws.add_sample("laplace", 16, 64, 7).unwrap();
+    let values = ws.tensor_values(0).unwrap().to_vec();
+    assert_eq!(values.len(), 16 * 64);
+    let ids = || serde_wasm_bindgen::to_value(&["q4_k", "int4_sym_g32"]).unwrap();
+    let pooled = js_sys::Array::from(&compare_values(values, vec![16, 64], ids()).unwrap());
+    let own = js_sys::Array::from(&get(&ws.compare(0, ids(), JsValue::UNDEFINED).unwrap(), "schemes"));
+    assert_eq!(pooled.length(), 2);
+    for i in 0..2 {
+        for key in ["scheme", "mse", "sqnr_db", "bytes", "max_abs_error"] {
+            assert_eq!(get(&pooled.get(i), key), get(&own.get(i), key), "{key} of report {i}");
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+fn compare_values_refuses_a_shape_the_values_do_not_fill_and_unknown_schemes() {
+    let ids = serde_wasm_bindgen::to_value(&["int8_sym"]).unwrap();
+    let err = JsValue::from(compare_values(vec![0.5; 6], vec![2, 4], ids).unwrap_err());
+    assert_eq!(get(&err, "message").as_string().unwrap(), "6 values do not fill the shape [2, 4]");
+    let overflow = serde_wasm_bindgen::to_value(&["int8_sym"]).unwrap();
+    assert!(compare_values(vec![0.5; 6], vec![u32::MAX, u32::MAX, u32::MAX], overflow).is_err());
+    let unknown = serde_wasm_bindgen::to_value(&["int9_sym"]).unwrap();
+    let err = JsValue::from(compare_values(vec![0.5; 6], vec![6], unknown).unwrap_err());
+    assert!(get(&err, "message").as_string().unwrap().contains("int9_sym"));
 }

@@ -36,6 +36,25 @@ pub struct Quantized {
     pub levels_total: usize,
 }
 
+/// How many distinct codes `codes` holds (each below `space`), for [`Quantized::levels_used`].
+/// The scan stops once all `writable` codes the scheme can write have been seen — on real
+/// weights within the first few hundred values — so counting costs almost nothing where every
+/// code occurs, instead of a second pass over the tensor.
+pub(crate) fn distinct_codes(codes: impl IntoIterator<Item = usize>, space: usize, writable: usize) -> usize {
+    let mut seen = vec![false; space];
+    let mut used = 0;
+    for c in codes {
+        if !seen[c] {
+            seen[c] = true;
+            used += 1;
+            if used == writable {
+                break;
+            }
+        }
+    }
+    used
+}
+
 /// A quantization scheme.
 pub trait Scheme: Send + Sync {
     /// The lowercase id used by the CLI, the page and the JSON, e.g. `int8_sym`.
@@ -126,4 +145,20 @@ pub fn by_id(id: &str) -> Result<Box<dyn Scheme>> {
         .or_else(|| ggml_extra::by_id(id))
         .or_else(|| bnb::by_id(id));
     found.ok_or_else(|| Error::UnknownScheme(id.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::distinct_codes;
+
+    #[test]
+    fn distinct_codes_stops_only_when_every_writable_code_is_seen() {
+        // All 4 writable codes by the 5th value: the rest (code 9 included) is not read.
+        assert_eq!(distinct_codes([0, 1, 1, 2, 3, 9, 9], 16, 4), 4);
+        // Not all writable: every code counts, to the end.
+        assert_eq!(distinct_codes([5, 5, 7, 1, 7, 0], 16, 16), 4);
+        assert_eq!(distinct_codes([], 16, 16), 0);
+        // An iterator that would panic past the stop is never read that far.
+        assert_eq!(distinct_codes((0..3).chain(std::iter::from_fn(|| panic!("read past the stop"))), 8, 3), 3);
+    }
 }

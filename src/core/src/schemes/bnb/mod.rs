@@ -494,11 +494,8 @@ impl Scheme for BnbScheme {
         let mut dequantized = vec![0f32; values.len()];
         decode_codes(&self.code.dequant_table(shape), &packed, &used_absmax, &mut dequantized);
         debug_assert_eq!(packed.len(), self.layout(shape.iter().product()).1);
-        let mut seen = [false; 16];
-        for &c in &codes {
-            seen[c as usize] = true;
-        }
-        Ok(Quantized { packed, dequantized, params, clipped: 0, levels_used: seen.iter().filter(|&&s| s).count(), levels_total: 16 })
+        let levels_used = super::distinct_codes(codes.iter().map(|&c| c as usize), 16, 16);
+        Ok(Quantized { packed, dequantized, params, clipped: 0, levels_used, levels_total: 16 })
     }
 
     fn dequantize(&self, packed: &[u8], shape: &[usize]) -> Result<Vec<f32>> {

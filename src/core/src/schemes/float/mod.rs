@@ -239,12 +239,7 @@ impl FloatFormat {
         match self {
             FloatFormat::Fp16 => f32_to_f16_bits(src, dst),
             FloatFormat::Bf16 => f32_to_bf16_bits(src, dst),
-            _ => {
-                let mf = self.minifloat().unwrap();
-                for (d, &x) in dst.iter_mut().zip(src) {
-                    *d = mf.encode(x) as u16;
-                }
-            }
+            _ => f32_to_minifloat(&self.minifloat().unwrap(), src, dst),
         }
     }
 
@@ -276,6 +271,17 @@ pub fn f32_to_f16_bits(src: &[f32], dst: &mut [u16]) {
     simd128::f32_to_f16_bits(src, dst);
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     reference::f32_to_f16_bits(src, dst);
+}
+
+/// f32 → FP8/FP4 codes (RNE, saturating; `Minifloat::encode` is the reference).
+fn f32_to_minifloat(mf: &Minifloat, src: &[f32], dst: &mut [u16]) {
+    assert_eq!(src.len(), dst.len());
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    simd128::f32_to_minifloat(mf, src, dst);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    for (d, &x) in dst.iter_mut().zip(src) {
+        *d = mf.encode(x) as u16;
+    }
 }
 
 /// FP16 bits → f32 (exact, `half::f16::to_f32`).
@@ -351,7 +357,12 @@ impl FloatScheme {
         Ok(match self.format.bits() {
             16 => packed.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect(),
             8 => packed.iter().map(|&b| b as u16).collect(),
-            _ => (0..n).map(|i| ((packed[i / 2] >> (4 * (i % 2))) & 0xf) as u16).collect(),
+            _ => {
+                // Two codes per byte, the first in the low nibble.
+                let mut codes: Vec<u16> = packed.iter().flat_map(|&b| [(b & 0xf) as u16, (b >> 4) as u16]).collect();
+                codes.truncate(n);
+                codes
+            }
         })
     }
 }

@@ -1,4 +1,4 @@
-//! SIMD128 kernels for the FP16/BF16 conversions. Each names the scalar reference it must
+//! SIMD128 kernels for the FP16/BF16 conversions and the FP8/FP4 encoders. Each names the scalar reference it must
 //! equal bit for bit (the `half` crate, via `super::reference`), including NaN payloads,
 //! subnormals, overflow and ties; src/core/tests/float_fixtures.rs checks them against the reference on
 //! random bit patterns of every class and awkward lengths. Eight elements per step (two
@@ -116,4 +116,54 @@ pub fn bf16_bits_to_f32(src: &[u16], dst: &mut [f32]) {
 fn bf16_to_f32x4(h: v128) -> v128 {
     let quiet = v128_and(u32x4_gt(v128_and(h, u32x4_splat(0x7fff)), u32x4_splat(0x7f80)), u32x4_splat(0x40));
     i32x4_shl(v128_or(h, quiet), 16)
+}
+
+/// f32 → FP8/FP4 codes; reference `Minifloat::encode` (super), lane for lane: NaN to the
+/// format's NaN code, RNE, saturation to ±max. The normal path is the reference's integer
+/// rebias-and-round with its constant shifts; the subnormal path, whose shift varies per lane
+/// (SIMD128 shifts all lanes alike), computes the same `RNE(|x| / 2^(emin − mbits))` in f32:
+/// scaling by a power of two is exact there (the result is below 2^mbits) and `nearest` rounds
+/// ties to even, so it is the reference's `rne_shift` of the significand.
+pub(super) fn f32_to_minifloat(mf: &super::Minifloat, src: &[f32], dst: &mut [u16]) {
+    let n4 = src.len() / 4 * 4;
+    let emin = 1 - mf.bias;
+    let drop = 23 - mf.mbits;
+    let sign_shift = 31 - (mf.mbits + mf.ebits);
+    let nan = u32x4_splat(mf.nan_code);
+    let max_code = u32x4_splat(mf.max_code);
+    let half = u32x4_splat(1 << (drop - 1));
+    let rest_mask = u32x4_splat((1 << drop) - 1);
+    let to_subnormal_units = f32x4_splat(f32::from_bits(((mf.mbits as i32 - emin + 127) as u32) << 23));
+    // |x| < 2^emin in f32 bits: the target's subnormals (and zero).
+    let smallest_normal = u32x4_splat(((emin + 127) as u32) << 23);
+    let rebias = u32x4_splat(((mf.bias - 127) as u32) << mf.mbits);
+    let mut i = 0;
+    while i < n4 {
+        // SAFETY: i + 4 <= n4 <= len of both slices (equal, checked by the caller); wasm loads
+        // have no alignment requirement.
+        let x = unsafe { v128_load(src.as_ptr().add(i) as *const v128) };
+        let a = v128_and(x, u32x4_splat(0x7fff_ffff));
+        let sign = u32x4_shr(v128_and(x, u32x4_splat(0x8000_0000)), sign_shift);
+        // Normal: ((e + bias) << mbits | top mantissa bits), rounded up when the dropped bits
+        // are over half, or half with an odd result. (e + bias) << mbits is (a >> 23 << mbits)
+        // plus the rebias, in wrapping u32 arithmetic.
+        let kept = i32x4_add(u32x4_shr(a, drop), rebias);
+        let rest = v128_and(a, rest_mask);
+        let up = v128_or(u32x4_gt(rest, half), v128_and(i32x4_eq(rest, half), i32x4_eq(v128_and(kept, u32x4_splat(1)), u32x4_splat(1))));
+        let normal = i32x4_sub(kept, up); // `up` lanes are −1 (all ones): subtracting adds 1
+        let sub = i32x4_trunc_sat_f32x4(f32x4_nearest(f32x4_mul(a, to_subnormal_units)));
+        let code = v128_bitselect(sub, normal, u32x4_lt(a, smallest_normal));
+        let code = v128_or(u32x4_min(code, max_code), sign);
+        let nan_code = if mf.nan_keeps_sign { v128_or(nan, sign) } else { nan };
+        let code = v128_bitselect(nan_code, code, u32x4_gt(a, u32x4_splat(0x7f80_0000)));
+        let c: [u32; 4] =
+            [u32x4_extract_lane::<0>(code), u32x4_extract_lane::<1>(code), u32x4_extract_lane::<2>(code), u32x4_extract_lane::<3>(code)];
+        for (d, c) in dst[i..i + 4].iter_mut().zip(c) {
+            *d = c as u16;
+        }
+        i += 4;
+    }
+    for (d, &x) in dst[n4..].iter_mut().zip(&src[n4..]) {
+        *d = mf.encode(x) as u16;
+    }
 }

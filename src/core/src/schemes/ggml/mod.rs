@@ -233,13 +233,19 @@ impl Scheme for GgmlScheme {
         dequantized.truncate(n);
 
         let bb = self.ty.block_bytes();
-        // Codes of the real elements only (the padding of the last block is not counted).
-        let mut seen = [false; 256];
-        for (i, b) in packed.chunks_exact(bb).enumerate() {
-            for q in reference::block_codes(self.ty, b).into_iter().take(n - i * QK) {
-                seen[(q & 0xFF) as usize] = true;
-            }
-        }
+        // Codes of the real elements only (the padding of the last block is not counted). Q8_0
+        // writes −127..=127 (255 of its 256 codes, see `reference::quantize_block`), the others
+        // all of theirs.
+        let writable = match self.ty {
+            GgmlType::Q8_0 => 255,
+            ty => 1 << ty.code_bits(),
+        };
+        let codes = packed
+            .chunks_exact(bb)
+            .enumerate()
+            .flat_map(|(i, b)| reference::block_codes(self.ty, b).into_iter().take(n - i * QK))
+            .map(|q| (q & 0xFF) as usize);
+        let levels_used = super::distinct_codes(codes, 256, writable);
         let half = |b: &[u8], i: usize| reference::fp16_value(u16::from_le_bytes([b[i], b[i + 1]])) as f64;
         let mut params = vec![Param {
             name: "d",
@@ -254,14 +260,7 @@ impl Scheme for GgmlScheme {
         if matches!(self.ty, GgmlType::Q4_1 | GgmlType::Q5_1) {
             params.push(Param { name: "m", values: packed.chunks_exact(bb).map(|b| half(b, 2)).collect() });
         }
-        Ok(Quantized {
-            packed,
-            dequantized,
-            params,
-            clipped,
-            levels_used: seen.iter().filter(|&&s| s).count(),
-            levels_total: 1 << self.ty.code_bits(),
-        })
+        Ok(Quantized { packed, dequantized, params, clipped, levels_used, levels_total: 1 << self.ty.code_bits() })
     }
 
     fn dequantize(&self, packed: &[u8], shape: &[usize]) -> Result<Vec<f32>> {
@@ -293,6 +292,26 @@ mod tests {
     fn block_sizes_match_ggml_common() {
         let bpw: Vec<f64> = GgmlType::ALL.iter().map(|t| t.bits_per_weight()).collect();
         assert_eq!(bpw, vec![8.5, 4.5, 5.0, 5.5, 6.0, 4.25]);
+    }
+
+    #[test]
+    fn levels_used_counts_every_code_written_even_when_the_scan_stops_early() {
+        // The count against a full decode of every block, on values that reach every code
+        // early (the scan stops) and on values that do not (it runs to the end).
+        let wide: Vec<f32> = (0..4096).map(|i| ((i * 7919 % 4096) as f32 / 2048.0 - 1.0) * (1.0 + (i % 5) as f32)).collect();
+        let narrow: Vec<f32> = (0..4096).map(|i| if i % 32 == 0 { 1.0 } else { 0.01 * (i % 3) as f32 }).collect();
+        for ty in GgmlType::ALL {
+            for x in [&wide, &narrow] {
+                let r = q(ty, x);
+                let mut seen = [false; 256];
+                for b in r.packed.chunks_exact(ty.block_bytes()) {
+                    for c in reference::block_codes(ty, b) {
+                        seen[(c & 0xFF) as usize] = true;
+                    }
+                }
+                assert_eq!(r.levels_used, seen.iter().filter(|&&s| s).count(), "{ty:?}");
+            }
+        }
     }
 
     #[test]

@@ -241,6 +241,13 @@ fn min_block(ty: GgmlType, x: &[f32], out: &mut [u8]) -> usize {
 /// MXFP4, one block. Reference: `reference::quantize_block` for `GgmlType::Mxfp4` (exponent
 /// from `mxfp4_exponent(amax)`, then `best_index_mxfp4`: the first code with the strictly
 /// smallest `|kvalue·d − x|`, every error rounded in f32 exactly as the reference does).
+///
+/// The search runs over the eight magnitudes (codes 0–7) on `|x|` and puts the sign back: the
+/// other half never wins. For x ≥ 0 a negative code's error `k·d + x` is never below code 0's
+/// `x`, which comes first; for x < 0 the positive codes lose to code 0 the same way, code 8
+/// (−0) only ties it, and codes 9–15 give exactly the errors codes 1–7 give for `|x|` (IEEE
+/// subtraction is symmetric under negation). So the code is the magnitude's index, plus 8 for
+/// x < 0 unless that index is 0.
 fn mxfp4_block(ty: GgmlType, x: &[f32], out: &mut [u8]) -> usize {
     let v = load_block(x);
     let amax_bits = max_abs_bits(&v);
@@ -251,19 +258,22 @@ fn mxfp4_block(ty: GgmlType, x: &[f32], out: &mut [u8]) -> usize {
     let d = reference::e8m0_to_fp32_half(e);
     out[0] = e;
     let limit = f32x4_splat(12.0 * d);
+    let levels: [v128; 8] = core::array::from_fn(|i| f32x4_splat(KVALUES_MXFP4[i] as f32 * d));
     let mut clipped = 0u32;
     let q: [v128; 8] = core::array::from_fn(|k| {
         let x = v[k];
-        clipped += (i32x4_bitmask(f32x4_gt(f32x4_abs(x), limit)) as u32).count_ones();
+        let ax = f32x4_abs(x);
+        clipped += (i32x4_bitmask(f32x4_gt(ax, limit)) as u32).count_ones();
         let mut best = i32x4_splat(0);
-        let mut best_err = f32x4_abs(f32x4_sub(f32x4_splat(KVALUES_MXFP4[0] as f32 * d), x));
-        for (i, &kv) in KVALUES_MXFP4.iter().enumerate().skip(1) {
-            let err = f32x4_abs(f32x4_sub(f32x4_splat(kv as f32 * d), x));
+        let mut best_err = f32x4_abs(f32x4_sub(levels[0], ax));
+        for (i, &level) in levels.iter().enumerate().skip(1) {
+            let err = f32x4_abs(f32x4_sub(level, ax));
             let better = f32x4_lt(err, best_err);
             best = v128_bitselect(i32x4_splat(i as i32), best, better);
             best_err = v128_bitselect(err, best_err, better);
         }
-        best
+        let negative = v128_and(f32x4_lt(x, f32x4_splat(0.0)), v128_not(i32x4_eq(best, i32x4_splat(0))));
+        v128_or(best, v128_and(negative, i32x4_splat(8)))
     });
     store16(&mut out[1..17], pack_nibbles(&q));
     clipped as usize

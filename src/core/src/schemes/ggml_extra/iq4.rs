@@ -22,7 +22,7 @@ const GROUP_MAX_EPS: f32 = 1e-15;
 /// `ntry` as `quantize_iq4_nl` / `quantize_iq4_xs` pass it.
 const NTRY: i32 = 7;
 /// The block each scale covers (`block_size` in the C).
-const BLOCK: usize = 32;
+pub const BLOCK: usize = 32;
 
 /// `best_index_int8(16, kvalues_iq4nl, x)`: the index of the nearest level (binary search; a
 /// tie goes to the upper level). NaN falls through to 15, as in C.
@@ -97,7 +97,7 @@ pub fn quantize_super_block(x: &[f32], importance: Option<&[f32]>, codes: &mut [
         }
         // ntry > 0: d = -max/values[0].
         let mut d = -max / values[0] as f32;
-        let mut id = 1.0f32 / d;
+        let id = 1.0f32 / d;
         let (mut sumqx, mut sumq2) = (0.0f32, 0.0f32);
         for j in 0..BLOCK {
             let l = best_index_int8(values, id * xb[j]);
@@ -108,23 +108,8 @@ pub fn quantize_super_block(x: &[f32], importance: Option<&[f32]>, codes: &mut [
             sumq2 += w * q * q;
         }
         d = if sumq2 > 0.0 { sumqx / sumq2 } else { 0.0 };
-        let mut best = d * sumqx;
-        for itry in -NTRY..=NTRY {
-            id = (itry + values[0] as i32) as f32 / max;
-            sumqx = 0.0;
-            sumq2 = 0.0;
-            for j in 0..BLOCK {
-                let l = best_index_int8(values, id * xb[j]);
-                let q = values[l as usize] as f32;
-                let w = weight[j];
-                sumqx += w * q * xb[j];
-                sumq2 += w * q * q;
-            }
-            if sumq2 > 0.0 && sumqx * sumqx > best * sumq2 {
-                d = sumqx / sumq2;
-                best = d * sumqx;
-            }
-        }
+        let best = d * sumqx;
+        d = scale_search(xb, &weight, max, d, best);
         scales[ib] = d;
         let abs_d = d.abs();
         if abs_d > amax_scale {
@@ -166,6 +151,48 @@ pub fn quantize_super_block(x: &[f32], importance: Option<&[f32]>, codes: &mut [
         }
         (dh, 0, [0; 4])
     }
+}
+
+/// The trial scales `id = (itry + values[0]) / max`, `itry` = −7..=7, in C's order.
+pub fn trial_inverse_scales(max: f32) -> [f32; 2 * NTRY as usize + 1] {
+    core::array::from_fn(|k| (k as i32 - NTRY + KVALUES_IQ4NL[0] as i32) as f32 / max)
+}
+
+/// The trial-scale search of `quantize_row_iq4_nl_impl` for one block of 32: each trial's sums
+/// (`(w·q)·x`, `(w·q)·q`) and, in trial order, the best fit by `sumqx²/sumq2` from `(d, best)`.
+/// The one place its kernel is chosen: four trials per pass in SIMD128 (`simd128.rs`).
+pub fn scale_search(xb: &[f32], weight: &[f32; BLOCK], max: f32, d: f32, best: f32) -> f32 {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return super::simd128::iq4_scale_search(
+        xb.try_into().expect("blocks of 32"),
+        weight,
+        &KVALUES_IQ4NL,
+        &trial_inverse_scales(max),
+        d,
+        best,
+    );
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    scale_search_reference(xb, weight, max, d, best)
+}
+
+/// [`scale_search`]'s scalar reference, trial by trial as the C loop.
+pub fn scale_search_reference(xb: &[f32], weight: &[f32; BLOCK], max: f32, mut d: f32, mut best: f32) -> f32 {
+    let values = &KVALUES_IQ4NL;
+    for id in trial_inverse_scales(max) {
+        let (mut sumqx, mut sumq2) = (0.0f32, 0.0f32);
+        for j in 0..BLOCK {
+            let l = best_index_int8(values, id * xb[j]);
+            let q = values[l as usize] as f32;
+            let w = weight[j];
+            sumqx += w * q * xb[j];
+            sumq2 += w * q * q;
+        }
+        if sumq2 > 0.0 && sumqx * sumqx > best * sumq2 {
+            d = sumqx / sumq2;
+            best = d * sumqx;
+        }
+    }
+    d
 }
 
 /// Where element `i` of a block lives in `qs`: (byte, shift).

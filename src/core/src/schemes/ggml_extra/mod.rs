@@ -40,6 +40,8 @@
 pub mod binary;
 pub mod iq4;
 pub mod nvfp4;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub mod simd128;
 pub mod ternary;
 
 use super::{Param, Quantized, Scheme};
@@ -162,8 +164,9 @@ impl ExtraType {
         }
     }
 
-    /// Where value `i`'s code sits in a block: (byte, shift, mask), for every type but TQ1_0.
-    fn bit_field(self, i: usize) -> (usize, u32, u8) {
+    /// Where value `i`'s code sits in a block: (byte, shift, mask). Not TQ1_0, whose bytes hold
+    /// five base-3 digits each (`ternary::tq1_0_location`).
+    pub fn bit_field(self, i: usize) -> (usize, u32, u8) {
         match self {
             ExtraType::Iq4Nl | ExtraType::Iq4Xs => {
                 let (at, shift) = iq4::nibble_at(i);

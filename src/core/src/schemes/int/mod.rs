@@ -331,11 +331,7 @@ impl Scheme for IntScheme {
             let (scale, zp) = params[grouping.of_chunk(c)];
             clipped += quantize_group(chunk, scale, zp, qmin, qmax, codes, dequantized);
         }
-        let mut seen = [false; 256];
-        for &b in &codes {
-            seen[b as usize] = true;
-        }
-        let levels_used = seen.iter().filter(|&&s| s).count();
+        let levels_used = super::distinct_codes(codes.iter().map(|&b| b as usize), 256, (qmax - qmin + 1) as usize);
         let packed = self.pack(&params, codes);
         let mut out_params = vec![Param { name: "scale", values: params.iter().map(|p| p.0 as f64).collect() }];
         if !self.symmetric {

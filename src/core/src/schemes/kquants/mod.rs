@@ -48,7 +48,8 @@ use crate::ggml_types;
 pub const QK_K: usize = ggml_types::Q4_K.block as usize;
 
 /// Some bits of a code inside a block: (byte offset, shift, mask).
-type BitField = (usize, u32, u8);
+/// Where bits of a code sit in a block: (byte offset, shift, mask).
+pub type BitField = (usize, u32, u8);
 
 /// One K-quant type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +76,31 @@ pub fn by_id(id: &str) -> Option<Box<dyn Scheme>> {
 pub fn packed_len(id: &str, shape: &[usize]) -> Option<Result<u64>> {
     let k = KQuant::from_id(id)?;
     Some(super::element_count(shape).map(|n| n.div_ceil(QK_K as u64) * k.block_bytes() as u64))
+}
+
+/// `make_qkx2_quants` (see `reference::make_qkx2_quants`): the one place its grid search's
+/// kernel is chosen — four candidate scales at a time in SIMD128, else the reference.
+pub fn make_qkx2_quants(p: reference::Qkx2Params, x: &[f32], weights: &[f32], l_out: &mut [u8]) -> (f32, f32) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return match reference::qkx2_start(p, x, weights, l_out) {
+        Err(done) => done,
+        Ok(start) if p.nstep < 1 => (start.scale, -start.min),
+        Ok(start) => simd128::qkx2_search(start, p, x, weights, l_out),
+    };
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    reference::make_qkx2_quants(p, x, weights, l_out)
+}
+
+/// `make_qx_quants` as Q6_K calls it (see `reference::make_qx_quants_rmse1`): the one place
+/// its search's kernel is chosen — four candidate scales at a time in SIMD128, else the reference.
+pub fn make_qx_quants_rmse1(nmax: i32, x: &[f32], l_out: &mut [i8]) -> f32 {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return match reference::qx_start(nmax, x, l_out) {
+        Err(zero) => zero,
+        Ok(start) => simd128::qx_search(start, nmax, x, l_out),
+    };
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    reference::make_qx_quants_rmse1(nmax, x, l_out)
 }
 
 impl KQuant {
@@ -122,7 +148,7 @@ impl KQuant {
     }
 
     /// Byte offsets of the f16 `d` and (if the type has one) `dmin` in a block.
-    fn d_offsets(self) -> (usize, Option<usize>) {
+    pub fn d_offsets(self) -> (usize, Option<usize>) {
         match self {
             KQuant::Q2K => (80, Some(82)),
             KQuant::Q3K => (108, None),
@@ -155,7 +181,9 @@ impl KQuant {
     }
 
     /// Where the low bits of element `i` (0..256) live, plus the high bits for Q3/Q5/Q6.
-    fn code_location(self, i: usize) -> (BitField, Option<BitField>) {
+    /// Where element `i`'s code sits in a block: its low bits, and its high bits when they are
+    /// stored apart (Q3_K's hmask, Q5_K's qh, Q6_K's qh).
+    pub fn code_location(self, i: usize) -> (BitField, Option<BitField>) {
         match self {
             KQuant::Q2K | KQuant::Q3K => {
                 let base = if self == KQuant::Q2K { 16 } else { 32 };
@@ -199,8 +227,8 @@ impl KQuant {
         }
     }
 
-    /// Element `i`'s decoding as ggml computes it: `dl·(q − bias) − ml`.
-    fn sub_affine(self, b: &[u8], i: usize) -> (f32, f32, i32) {
+    /// Element `i`'s decoding as ggml computes it: `dl·(q − bias) − ml`, as `(dl, ml, bias)`.
+    pub fn sub_affine(self, b: &[u8], i: usize) -> (f32, f32, i32) {
         let f16 = |at: usize| reference::fp16_to_fp32(u16::from_le_bytes([b[at], b[at + 1]]));
         let (d_at, dmin_at) = self.d_offsets();
         let d = f16(d_at);

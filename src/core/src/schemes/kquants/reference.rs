@@ -46,8 +46,27 @@ pub fn fp16_to_fp32(h: u16) -> f32 {
 }
 
 /// `make_qx_quants(n, nmax, x, L, rmse_type = 1, qw = NULL)`, the only form the K-quants use
-/// (Q6_K). Returns the scale; `l` gets codes in `[0, 2·nmax)`.
-fn make_qx_quants_rmse1(nmax: i32, x: &[f32], l_out: &mut [i8]) -> f32 {
+/// (Q6_K). Returns the scale; `l` gets codes in `[0, 2·nmax)`. The quantizer calls it through
+/// `super::make_qx_quants_rmse1`, which picks the search's kernel.
+pub fn make_qx_quants_rmse1(nmax: i32, x: &[f32], l_out: &mut [i8]) -> f32 {
+    match qx_start(nmax, x, l_out) {
+        Err(zero) => zero,
+        Ok(start) => qx_search(start, nmax, x, l_out),
+    }
+}
+
+/// Where `make_qx_quants`' search starts: the signed largest magnitude and the first fit's
+/// scale and score (`l_out` holds its codes).
+#[derive(Debug, Clone, Copy)]
+pub struct QxStart {
+    pub max: f32,
+    pub scale: f32,
+    pub best: f32,
+}
+
+/// The part of `make_qx_quants` before its search over `is` = −9..=9. `Err` is the answer for
+/// an all-zero group.
+pub fn qx_start(nmax: i32, x: &[f32], l_out: &mut [i8]) -> Result<QxStart, f32> {
     let mut max = 0.0f32;
     let mut amax = 0.0f32;
     for &v in x {
@@ -59,9 +78,9 @@ fn make_qx_quants_rmse1(nmax: i32, x: &[f32], l_out: &mut [i8]) -> f32 {
     }
     if amax < GROUP_MAX_EPS {
         l_out.iter_mut().for_each(|l| *l = 0);
-        return 0.0;
+        return Err(0.0);
     }
-    let mut iscale = (-nmax) as f32 / max;
+    let iscale = (-nmax) as f32 / max;
     let mut sumlx = 0.0f32;
     let mut suml2 = 0.0f32;
     for (i, &v) in x.iter().enumerate() {
@@ -71,15 +90,21 @@ fn make_qx_quants_rmse1(nmax: i32, x: &[f32], l_out: &mut [i8]) -> f32 {
         sumlx += w * v * l as f32;
         suml2 += w * l as f32 * l as f32;
     }
-    let mut scale = if suml2 != 0.0 { sumlx / suml2 } else { 0.0 };
-    let mut best = scale * sumlx;
-    for is in -9..=9 {
-        if is == 0 {
-            continue;
-        }
-        iscale = -(nmax as f32 + 0.1f32 * is as f32) / max;
-        sumlx = 0.0;
-        suml2 = 0.0;
+    let scale = if suml2 != 0.0 { sumlx / suml2 } else { 0.0 };
+    Ok(QxStart { max, scale, best: scale * sumlx })
+}
+
+/// The candidates `make_qx_quants` tries after its first fit, in its order.
+pub const QX_CANDIDATES: [i32; 18] = [-9, -8, -7, -6, -5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+
+/// `make_qx_quants`' search, candidate by candidate: each scale's sums are independent of the
+/// others; a better one (by `sumlx²/suml2`) replaces the codes and the best score.
+pub fn qx_search(start: QxStart, nmax: i32, x: &[f32], l_out: &mut [i8]) -> f32 {
+    let QxStart { max, mut scale, mut best } = start;
+    for is in QX_CANDIDATES {
+        let iscale = -(nmax as f32 + 0.1f32 * is as f32) / max;
+        let mut sumlx = 0.0f32;
+        let mut suml2 = 0.0f32;
         for &v in x {
             let l = nearest_int(iscale * v).clamp(-nmax, nmax - 1);
             let w = v * v;
@@ -158,20 +183,46 @@ fn make_q3_quants(nmax: i32, x: &[f32], l_out: &mut [i8]) -> f32 {
     }
 }
 
+/// `make_qkx2_quants`' scalar arguments: codes in `0..=nmax`, candidate inverse scales
+/// `(rmin + rdelta·is + nmax) / (max − min)` for `is` in `0..=nstep`, and the error measured as
+/// absolute (`use_mad`) or squared differences. Q2_K: (3, −0.5, 0.1, 15, true); Q4_K:
+/// (15, −1, 0.1, 20, false); Q5_K: (31, −0.5, 0.1, 15, false).
+#[derive(Debug, Clone, Copy)]
+pub struct Qkx2Params {
+    pub nmax: i32,
+    pub rmin: f32,
+    pub rdelta: f32,
+    pub nstep: i32,
+    pub use_mad: bool,
+}
+
 /// `make_qkx2_quants` (Q2_K, Q4_K, Q5_K): an affine fit `x ≈ scale·l − min` with a grid search
 /// over `nstep + 1` candidate inverse scales. Returns `(scale, the_min)` where `the_min = −min ≥ 0`.
-#[allow(clippy::too_many_arguments)]
-fn make_qkx2_quants(
-    nmax: i32,
-    x: &[f32],
-    weights: &[f32],
-    l_out: &mut [u8],
-    laux: &mut [u8],
-    rmin: f32,
-    rdelta: f32,
-    nstep: i32,
-    use_mad: bool,
-) -> (f32, f32) {
+/// The quantizers call it through `super::make_qkx2_quants`, which picks the search's kernel.
+pub fn make_qkx2_quants(p: Qkx2Params, x: &[f32], weights: &[f32], l_out: &mut [u8]) -> (f32, f32) {
+    match qkx2_start(p, x, weights, l_out) {
+        Err(done) => done,
+        Ok(start) if p.nstep < 1 => (start.scale, -start.min),
+        Ok(start) => qkx2_search(start, p, x, weights, l_out),
+    }
+}
+
+/// Where `make_qkx2_quants`' grid search starts: the range, the weighted sums and the first fit
+/// (`l_out` holds its codes, `best_error` its error).
+#[derive(Debug, Clone, Copy)]
+pub struct Qkx2Start {
+    pub min: f32,
+    pub max: f32,
+    pub sum_w: f32,
+    pub sum_x: f32,
+    pub scale: f32,
+    pub best_error: f32,
+}
+
+/// The part of `make_qkx2_quants` before the grid search. `Err` is its early answer for a
+/// constant block.
+pub fn qkx2_start(p: Qkx2Params, x: &[f32], weights: &[f32], l_out: &mut [u8]) -> Result<Qkx2Start, (f32, f32)> {
+    let Qkx2Params { nmax, use_mad, .. } = p;
     let n = x.len();
     let mut min = x[0];
     let mut max = x[0];
@@ -193,11 +244,11 @@ fn make_qkx2_quants(
     }
     if max == min {
         l_out.iter_mut().for_each(|l| *l = 0);
-        return (0.0, -min);
+        return Err((0.0, -min));
     }
     let nmaxf = nmax as f32;
-    let mut iscale = nmaxf / (max - min);
-    let mut scale = 1.0 / iscale;
+    let iscale = nmaxf / (max - min);
+    let scale = 1.0 / iscale;
     let mut best_error = 0.0f32;
     for i in 0..n {
         let l = nearest_int(iscale * (x[i] - min));
@@ -206,11 +257,19 @@ fn make_qkx2_quants(
         let diff = if use_mad { diff.abs() } else { diff * diff };
         best_error += weights[i] * diff;
     }
-    if nstep < 1 {
-        return (scale, -min);
-    }
+    Ok(Qkx2Start { min, max, sum_w, sum_x, scale, best_error })
+}
+
+/// `make_qkx2_quants`' grid search, candidate by candidate (`is` = 0..=nstep). As in ggml, a
+/// better fit moves `min`, and every later candidate's scale and codes start from the new one.
+pub fn qkx2_search(start: Qkx2Start, p: Qkx2Params, x: &[f32], weights: &[f32], l_out: &mut [u8]) -> (f32, f32) {
+    let Qkx2Params { nmax, rmin, rdelta, nstep, use_mad } = p;
+    let Qkx2Start { mut min, max, sum_w, sum_x, mut scale, mut best_error } = start;
+    let n = x.len();
+    let nmaxf = nmax as f32;
+    let mut laux = [0u8; 32];
     for is in 0..=nstep {
-        iscale = (rmin + rdelta * is as f32 + nmaxf) / (max - min);
+        let iscale = (rmin + rdelta * is as f32 + nmaxf) / (max - min);
         let (mut sum_l, mut sum_l2, mut sum_xl) = (0.0f32, 0.0f32, 0.0f32);
         for i in 0..n {
             let l = nearest_int(iscale * (x[i] - min)).clamp(0, nmax);
@@ -266,7 +325,6 @@ pub fn q3_scale(scales: &[u8], j: usize) -> i8 {
 /// `quantize_row_q2_K_ref` for one super-block → 84 bytes: scales[16], qs[64], d, dmin.
 pub fn quantize_q2_k(x: &[f32; QK_K], out: &mut [u8]) {
     let mut l = [0u8; QK_K];
-    let mut laux = [0u8; 16];
     let mut weights = [0f32; 16];
     let mut mins = [0f32; QK_K / 16];
     let mut scales = [0f32; QK_K / 16];
@@ -277,7 +335,8 @@ pub fn quantize_q2_k(x: &[f32; QK_K], out: &mut [u8]) {
         for (w, v) in weights.iter_mut().zip(xs) {
             *w = v.abs();
         }
-        let (s, m) = make_qkx2_quants(3, xs, &weights, &mut l[16 * j..16 * j + 16], &mut laux, -0.5, 0.1, 15, true);
+        let params = Qkx2Params { nmax: 3, rmin: -0.5, rdelta: 0.1, nstep: 15, use_mad: true };
+        let (s, m) = super::make_qkx2_quants(params, xs, &weights, &mut l[16 * j..16 * j + 16]);
         scales[j] = s;
         mins[j] = m;
         if s > max_scale {
@@ -392,7 +451,6 @@ pub fn quantize_q3_k(x: &[f32; QK_K], out: &mut [u8]) {
 /// The shared first half of Q4_K and Q5_K: per-32 affine fits, 6-bit scales/mins packed into
 /// 12 bytes, the f16 `d`/`dmin`, then the codes recomputed from the quantized scales.
 fn quantize_qkx_scales(x: &[f32; QK_K], nmax: i32, rmin: f32, nstep: i32, head: &mut [u8], l: &mut [u8; QK_K]) {
-    let mut laux = [0u8; 32];
     let mut weights = [0f32; 32];
     let mut mins = [0f32; QK_K / 32];
     let mut scales = [0f32; QK_K / 32];
@@ -407,7 +465,8 @@ fn quantize_qkx_scales(x: &[f32; QK_K], nmax: i32, rmin: f32, nstep: i32, head: 
         for (w, v) in weights.iter_mut().zip(xs) {
             *w = av_x + v.abs();
         }
-        let (s, m) = make_qkx2_quants(nmax, xs, &weights, &mut l[32 * j..32 * j + 32], &mut laux, rmin, 0.1, nstep, false);
+        let params = Qkx2Params { nmax, rmin, rdelta: 0.1, nstep, use_mad: false };
+        let (s, m) = super::make_qkx2_quants(params, xs, &weights, &mut l[32 * j..32 * j + 32]);
         scales[j] = s;
         mins[j] = m;
         if s > max_scale {
@@ -495,7 +554,7 @@ pub fn quantize_q6_k(x: &[f32; QK_K], out: &mut [u8]) {
     let mut scales = [0f32; QK_K / 16];
     let (mut max_scale, mut max_abs_scale) = (0.0f32, 0.0f32);
     for ib in 0..QK_K / 16 {
-        let scale = make_qx_quants_rmse1(32, &x[16 * ib..16 * ib + 16], &mut l[16 * ib..16 * ib + 16]);
+        let scale = super::make_qx_quants_rmse1(32, &x[16 * ib..16 * ib + 16], &mut l[16 * ib..16 * ib + 16]);
         scales[ib] = scale;
         let abs_scale = scale.abs();
         if abs_scale > max_abs_scale {

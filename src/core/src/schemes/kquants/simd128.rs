@@ -8,7 +8,7 @@
 
 use core::arch::wasm32::*;
 
-use super::reference::{fp16_to_fp32, get_scale_min_k4};
+use super::reference::{fp16_to_fp32, get_scale_min_k4, nearest_int, Qkx2Params, Qkx2Start, QxStart, QX_CANDIDATES};
 use super::QK_K;
 
 /// The 16 unsigned bytes of `v` as four f32x4 (lanes 0–3, 4–7, 8–11, 12–15).
@@ -106,4 +106,135 @@ pub fn dequantize_q6_k(packed: &[u8], y: &mut [f32]) {
             }
         }
     }
+}
+
+// ----------------------------------------------------------------------- quantize: the search
+
+/// `reference::qkx2_search` four candidates at a time: lane `c` of a pass runs candidate
+/// `next + c` through the reference's loop over the values — the same f32 operations in the same
+/// order (`nearest_int`'s magic-number add, `(w·l)·l`, `(w·l)·x`, then `(scale·l + min) − x`),
+/// so each lane's sums, fit and error are the reference's bit for bit. The reference moves its
+/// `min` to each better fit and the next candidates start from it, so the lanes are speculative:
+/// they are compared in candidate order, and at the first that improves, the ones after it are
+/// dropped and the next pass starts right after it with the new `min`. Improvements are few
+/// (a handful in 16 or 21 candidates), so most lanes count. Up to 32 values, as ggml's callers.
+pub fn qkx2_search(start: Qkx2Start, p: Qkx2Params, x: &[f32], weights: &[f32], l_out: &mut [u8]) -> (f32, f32) {
+    let Qkx2Params { nmax, rmin, rdelta, nstep, use_mad } = p;
+    let Qkx2Start { mut min, max, sum_w, sum_x, mut scale, mut best_error } = start;
+    let n = x.len();
+    assert!(n <= 32 && weights.len() >= n && l_out.len() >= n);
+    let nmaxf = nmax as f32;
+    let (magic, mantissa, bias) = (f32x4_splat(12582912.0), i32x4_splat(0x007f_ffff), i32x4_splat(0x0040_0000));
+    let (zero, top) = (i32x4_splat(0), i32x4_splat(nmax));
+    let mut codes = [i32x4_splat(0); 32];
+    let mut first = 0;
+    while first <= nstep {
+        let iscale: [f32; 4] = core::array::from_fn(|c| (rmin + rdelta * (first + c as i32) as f32 + nmaxf) / (max - min));
+        let iscale = f32x4(iscale[0], iscale[1], iscale[2], iscale[3]);
+        let (mut sum_l, mut sum_l2, mut sum_xl) = (f32x4_splat(0.0), f32x4_splat(0.0), f32x4_splat(0.0));
+        for i in 0..n {
+            // nearest_int(iscale · (x − min)), clamped to [0, nmax].
+            let v = f32x4_add(f32x4_mul(iscale, f32x4_splat(x[i] - min)), magic);
+            let l = i32x4_min(i32x4_max(i32x4_sub(v128_and(v, mantissa), bias), zero), top);
+            codes[i] = l;
+            let (w, lf) = (f32x4_splat(weights[i]), f32x4_convert_i32x4(l));
+            let wl = f32x4_mul(w, lf);
+            sum_l = f32x4_add(sum_l, wl);
+            sum_l2 = f32x4_add(sum_l2, f32x4_mul(wl, lf));
+            sum_xl = f32x4_add(sum_xl, f32x4_mul(wl, f32x4_splat(x[i])));
+        }
+        // Each lane's fit, in scalar f32 as the reference forms it.
+        let lanes =
+            |v: v128| [f32x4_extract_lane::<0>(v), f32x4_extract_lane::<1>(v), f32x4_extract_lane::<2>(v), f32x4_extract_lane::<3>(v)];
+        let (sl, sl2, sxl) = (lanes(sum_l), lanes(sum_l2), lanes(sum_xl));
+        let mut fit = [(0.0f32, 0.0f32); 4];
+        let mut usable = [false; 4];
+        for c in 0..4 {
+            let d = sum_w * sl2[c] - sl[c] * sl[c];
+            if first + (c as i32) <= nstep && d > 0.0 {
+                let mut this_scale = (sum_w * sxl[c] - sum_x * sl[c]) / d;
+                let mut this_min = (sl2[c] * sum_x - sl[c] * sxl[c]) / d;
+                if this_min > 0.0 {
+                    this_min = 0.0;
+                    this_scale = sxl[c] / sl2[c];
+                }
+                fit[c] = (this_scale, this_min);
+                usable[c] = true;
+            }
+        }
+        let this_scale = f32x4(fit[0].0, fit[1].0, fit[2].0, fit[3].0);
+        let this_min = f32x4(fit[0].1, fit[1].1, fit[2].1, fit[3].1);
+        let mut cur_error = f32x4_splat(0.0);
+        for i in 0..n {
+            let diff = f32x4_sub(f32x4_add(f32x4_mul(this_scale, f32x4_convert_i32x4(codes[i])), this_min), f32x4_splat(x[i]));
+            let diff = if use_mad { f32x4_abs(diff) } else { f32x4_mul(diff, diff) };
+            cur_error = f32x4_add(cur_error, f32x4_mul(f32x4_splat(weights[i]), diff));
+        }
+        let errors = lanes(cur_error);
+        let mut next = first + 4;
+        for c in 0..4 {
+            if usable[c] && errors[c] < best_error {
+                for (i, l) in l_out[..n].iter_mut().enumerate() {
+                    *l = lane_i32(codes[i], c) as u8;
+                }
+                best_error = errors[c];
+                scale = fit[c].0;
+                min = fit[c].1;
+                // The later lanes started from the old min.
+                next = first + c as i32 + 1;
+                break;
+            }
+        }
+        first = next;
+    }
+    (scale, -min)
+}
+
+#[inline(always)]
+fn lane_i32(v: v128, c: usize) -> i32 {
+    match c {
+        0 => i32x4_extract_lane::<0>(v),
+        1 => i32x4_extract_lane::<1>(v),
+        2 => i32x4_extract_lane::<2>(v),
+        _ => i32x4_extract_lane::<3>(v),
+    }
+}
+
+/// `reference::qx_search` four candidates at a time. Its candidates are independent (each
+/// scale comes from `is` and `max` alone), so all lanes count: lane `c` runs one candidate's
+/// loop over the values with the reference's operations in its order (`((w·v)·l)`,
+/// `((w·l)·l)`), and the scores are then compared in candidate order as the reference does,
+/// each better one raising the bar for the next. Up to 32 values.
+pub fn qx_search(start: QxStart, nmax: i32, x: &[f32], l_out: &mut [i8]) -> f32 {
+    let QxStart { max, mut scale, mut best } = start;
+    let n = x.len();
+    assert!(n <= 32 && l_out.len() >= n);
+    let (magic, mantissa, bias) = (f32x4_splat(12582912.0), i32x4_splat(0x007f_ffff), i32x4_splat(0x0040_0000));
+    let (low, high) = (i32x4_splat(-nmax), i32x4_splat(nmax - 1));
+    let lanes = |v: v128| [f32x4_extract_lane::<0>(v), f32x4_extract_lane::<1>(v), f32x4_extract_lane::<2>(v), f32x4_extract_lane::<3>(v)];
+    for group in QX_CANDIDATES.chunks(4) {
+        let iscale: [f32; 4] = core::array::from_fn(|c| -(nmax as f32 + 0.1f32 * *group.get(c).unwrap_or(&0) as f32) / max);
+        let iv = f32x4(iscale[0], iscale[1], iscale[2], iscale[3]);
+        let (mut sumlx, mut suml2) = (f32x4_splat(0.0), f32x4_splat(0.0));
+        for &v in &x[..n] {
+            // nearest_int(iscale · v), clamped to [−nmax, nmax − 1].
+            let rounded = f32x4_add(f32x4_mul(iv, f32x4_splat(v)), magic);
+            let l = i32x4_min(i32x4_max(i32x4_sub(v128_and(rounded, mantissa), bias), low), high);
+            let lf = f32x4_convert_i32x4(l);
+            let w = v * v;
+            sumlx = f32x4_add(sumlx, f32x4_mul(f32x4_splat(w * v), lf));
+            suml2 = f32x4_add(suml2, f32x4_mul(f32x4_mul(f32x4_splat(w), lf), lf));
+        }
+        let (sx, s2) = (lanes(sumlx), lanes(suml2));
+        for c in 0..group.len() {
+            if s2[c] > 0.0 && sx[c] * sx[c] > best * s2[c] {
+                for (l, &v) in l_out[..n].iter_mut().zip(x) {
+                    *l = (nmax + nearest_int(iscale[c] * v).clamp(-nmax, nmax - 1)) as i8;
+                }
+                scale = sx[c] / s2[c];
+                best = scale * sx[c];
+            }
+        }
+    }
+    scale
 }

@@ -1,0 +1,60 @@
+//! SIMD128 kernels for the ggml types beyond the legacy blocks and the K-quants (wasm32 with
+//! `+simd128` only), each bit-identical to the scalar reference it names;
+//! src/core/tests/kernels.rs holds them to it in headless Chromium.
+
+use core::arch::wasm32::*;
+
+/// `iq4::scale_search_reference`, four trial scales per pass. The trials are independent (each
+/// `id` comes from `itry` and `max` alone), so lane `c` runs trial `k + c` over the 32 values with
+/// the reference's operations in its order, and the fits are then compared in trial order.
+///
+/// `best_index_int8` per lane without branches: with the levels strictly increasing, its binary
+/// search ends at `mu` = the number of levels ≤ p, clamped to 1..=15 (p ≤ levels[0] and
+/// p ≥ levels[15] land on the same answers, 0 and 15), then picks `mu − 1` when
+/// `p − levels[mu−1] < levels[mu] − p` (a tie goes up). The two levels come from a byte swizzle
+/// of the 16-level table. p is finite here: |id·x| ≤ 134 as |x| ≤ |max|.
+///
+/// The caller passes the levels (`kvalues_iq4nl`) and the trial inverse scales, so this kernel
+/// depends on nothing of `iq4.rs`.
+pub fn iq4_scale_search(xb: &[f32; 32], weight: &[f32; 32], levels: &[i8; 16], trials: &[f32], mut d: f32, mut best: f32) -> f32 {
+    let levels_f: [v128; 16] = core::array::from_fn(|k| f32x4_splat(levels[k] as f32));
+    // SAFETY: 16 bytes.
+    let table = unsafe { v128_load(levels.as_ptr() as *const v128) };
+    let (one, fifteen) = (i32x4_splat(1), i32x4_splat(15));
+    let level_of = |index: v128| {
+        // Byte 0 of each i32 lane indexes the table; the other bytes read as 0 (index ≥ 16).
+        let bytes = v128_or(index, i32x4_splat(0x8080_8000u32 as i32));
+        let picked = i8x16_swizzle(table, bytes);
+        f32x4_convert_i32x4(i32x4_shr(i32x4_shl(picked, 24), 24))
+    };
+    let lanes = |v: v128| [f32x4_extract_lane::<0>(v), f32x4_extract_lane::<1>(v), f32x4_extract_lane::<2>(v), f32x4_extract_lane::<3>(v)];
+    for group in trials.chunks(4) {
+        let id = f32x4(group[0], *group.get(1).unwrap_or(&0.0), *group.get(2).unwrap_or(&0.0), *group.get(3).unwrap_or(&0.0));
+        let (mut sumqx, mut sumq2) = (f32x4_splat(0.0), f32x4_splat(0.0));
+        for j in 0..32 {
+            let x = f32x4_splat(xb[j]);
+            let p = f32x4_mul(id, x);
+            // −(number of levels ≤ p): each true compare is −1.
+            let mut count = i32x4_splat(0);
+            for level in &levels_f {
+                count = i32x4_add(count, f32x4_le(*level, p));
+            }
+            let mu = i32x4_min(i32x4_max(i32x4_neg(count), one), fifteen);
+            let below = i32x4_sub(mu, one);
+            let (lo, hi) = (level_of(below), level_of(mu));
+            let down = f32x4_lt(f32x4_sub(p, lo), f32x4_sub(hi, p));
+            let q = v128_bitselect(lo, hi, down);
+            let wq = f32x4_mul(f32x4_splat(weight[j]), q);
+            sumqx = f32x4_add(sumqx, f32x4_mul(wq, x));
+            sumq2 = f32x4_add(sumq2, f32x4_mul(wq, q));
+        }
+        let (sx, s2) = (lanes(sumqx), lanes(sumq2));
+        for c in 0..group.len() {
+            if s2[c] > 0.0 && sx[c] * sx[c] > best * s2[c] {
+                d = sx[c] / s2[c];
+                best = d * sx[c];
+            }
+        }
+    }
+    d
+}
