@@ -1,0 +1,50 @@
+//! Training in the page: a small MLP (Linear + ReLU layers) on the shipped MNIST digits, with
+//! PyTorch's semantics wherever PyTorch defines them, so a run here can be checked against one there.
+//!
+//! - [`rng`]: the one PRNG (SplitMix64) behind initialisation and shuffling.
+//! - [`mlp`]: the network, its seeded `nn.Linear` initialisation, forward and backward.
+//! - [`loss`]: softmax cross-entropy (`torch.nn.functional.cross_entropy`, mean reduction).
+//! - [`optim`]: `torch.optim.SGD` (momentum, dampening, Nesterov, weight decay) and `torch.optim.Adam`.
+//! - [`fake_quant`]: `torch.fake_quantize_per_{tensor,channel}_affine` forward and its
+//!   straight-through backward.
+//! - [`observer`]: `MinMaxObserver`, `MovingAverageMinMaxObserver` and their per-channel twins,
+//!   with `_calculate_qparams`.
+//! - [`fake_quantize`]: the `FakeQuantize` module (observer + fake quant, each enabled by step).
+//! - [`data`]: the digits as the model takes them, seeded shuffling into batches.
+//! - [`trainer`]: a run: configuration, steps, evaluation, divergence detection.
+//!
+//! Plain Rust: no wasm-bindgen; the page's facade is a separate crate.
+
+pub mod data;
+pub mod fake_quant;
+pub mod fake_quantize;
+pub mod loss;
+pub mod mlp;
+pub mod observer;
+pub mod optim;
+pub mod rng;
+pub mod trainer;
+
+use std::fmt;
+
+/// What a training setting or input can be refused for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Error {
+    /// A setting that makes no sense (a layer of width 0, a learning rate ≤ 0, 1-bit affine, ...).
+    Config(String),
+    /// Data that does not fit (pixel count, label out of range, shapes that disagree).
+    Data(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Config(why) => write!(f, "invalid training setting: {why}"),
+            Error::Data(why) => write!(f, "invalid training data: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

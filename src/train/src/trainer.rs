@@ -1,0 +1,258 @@
+//! A training run: the configuration the page offers, one step at a time (so the worker can
+//! report progress, pause and cancel between steps), evaluation on held-out digits, and a stop
+//! on divergence that keeps the last good weights.
+
+use crate::data::{epoch_order, Dataset};
+use crate::loss::softmax_cross_entropy;
+use crate::mlp::{Grads, Mlp, Qat, Tape};
+use crate::observer::{Averaging, Granularity, QuantSpec, Signedness, Symmetry};
+use crate::optim::{Optimizer, OptimizerKind};
+use crate::rng::SplitMix64;
+use crate::{Error, Result};
+
+/// Quantization-aware training: what the weights and activations simulate, and when the
+/// observers freeze (torch's `disable_observer` schedule).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QatConfig {
+    pub bits: u32,
+    /// Per channel (one scale per output neuron) or per tensor, for the weights.
+    pub weight_granularity: Granularity,
+    pub averaging: Averaging,
+    /// Observers stop updating after this many steps (None: never).
+    pub freeze_observers_after: Option<u64>,
+}
+
+impl QatConfig {
+    /// torch's default QAT qconfig at `bits`: weights signed symmetric, activations unsigned affine.
+    pub fn specs(&self) -> (QuantSpec, QuantSpec) {
+        let weight = QuantSpec {
+            bits: self.bits,
+            signedness: Signedness::Signed,
+            symmetry: Symmetry::Symmetric,
+            granularity: self.weight_granularity,
+            averaging: self.averaging,
+        };
+        let activation = QuantSpec {
+            bits: self.bits,
+            signedness: Signedness::Unsigned,
+            symmetry: Symmetry::Affine,
+            granularity: Granularity::PerTensor,
+            averaging: self.averaging,
+        };
+        (weight, activation)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainConfig {
+    /// Layer sizes, input first: `[784, 100, 100, 10]` is the built-in model.
+    pub sizes: Vec<usize>,
+    pub optimizer: OptimizerKind,
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Seeds the initial weights (stream `seed`) and the shuffling (stream `seed ^ SHUFFLE_STREAM`).
+    pub seed: u64,
+    pub qat: Option<QatConfig>,
+}
+
+/// XORed into the seed for the shuffling stream, so initialisation and order are independent.
+pub const SHUFFLE_STREAM: u64 = 0x5348_5546_464C_4531; // "SHUFFLE1"
+
+impl TrainConfig {
+    pub fn validate(&self, data: &Dataset) -> Result<()> {
+        Mlp::check_sizes(&self.sizes)?;
+        self.optimizer.validate()?;
+        if self.sizes[0] != data.features {
+            return Err(Error::Config(format!("the input size {} differs from the digits' {} pixels", self.sizes[0], data.features)));
+        }
+        if *self.sizes.last().unwrap() != data.classes {
+            return Err(Error::Config(format!("the output size {} differs from the {} classes", self.sizes.last().unwrap(), data.classes)));
+        }
+        if self.epochs == 0 || self.epochs > 1000 {
+            return Err(Error::Config(format!("{} epochs: choose 1 to 1000", self.epochs)));
+        }
+        if self.batch_size == 0 || self.batch_size > data.len() {
+            return Err(Error::Config(format!("batch size {} must be 1 to the {} training digits", self.batch_size, data.len())));
+        }
+        if let Some(q) = &self.qat {
+            let (w, a) = q.specs();
+            w.range()?;
+            a.range()?;
+        }
+        Ok(())
+    }
+
+    pub fn steps_per_epoch(&self, data: &Dataset) -> usize {
+        data.len().div_ceil(self.batch_size)
+    }
+}
+
+/// What one step reports.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepReport {
+    /// Steps done so far (1 after the first).
+    pub step: u64,
+    pub epoch: usize,
+    pub loss: f32,
+    /// Correct predictions in the batch / batch size.
+    pub batch_accuracy: f32,
+}
+
+/// Why a run stopped by itself.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Divergence {
+    /// The loss of step `step` was NaN or infinite; the weights are those before it.
+    Loss { step: u64, loss: f32 },
+    /// An update made a weight NaN or infinite at `step`; the weights are those before it.
+    Weights { step: u64 },
+}
+
+impl std::fmt::Display for Divergence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Divergence::Loss { step, loss } => write!(f, "diverged at step {step}: the loss is {loss}; the weights before it are kept"),
+            Divergence::Weights { step } => {
+                write!(f, "diverged at step {step}: a weight became NaN or infinite; the weights before it are kept")
+            }
+        }
+    }
+}
+
+/// A run in progress.
+pub struct Trainer {
+    pub config: TrainConfig,
+    pub model: Mlp,
+    pub qat: Option<Qat>,
+    optimizer: Optimizer,
+    shuffle: SplitMix64,
+    order: Vec<usize>,
+    /// Position in the current epoch's order.
+    cursor: usize,
+    pub epoch: usize,
+    pub step: u64,
+    tape: Tape,
+    grads: Grads,
+    batch_x: Vec<f32>,
+    batch_y: Vec<u8>,
+    grad_logits: Vec<f32>,
+}
+
+impl Trainer {
+    pub fn new(config: TrainConfig, data: &Dataset) -> Result<Self> {
+        config.validate(data)?;
+        let model = Mlp::new(&config.sizes, config.seed)?;
+        let qat = match &config.qat {
+            Some(q) => {
+                let (w, a) = q.specs();
+                Some(Qat::new(model.layers.len(), w, a)?)
+            }
+            None => None,
+        };
+        let mut shuffle = SplitMix64::new(config.seed ^ SHUFFLE_STREAM);
+        let order = epoch_order(data.len(), &mut shuffle);
+        Ok(Trainer {
+            optimizer: Optimizer::new(config.optimizer)?,
+            grads: model.zero_grads(),
+            config,
+            model,
+            qat,
+            shuffle,
+            order,
+            cursor: 0,
+            epoch: 0,
+            step: 0,
+            tape: Tape::default(),
+            batch_x: Vec::new(),
+            batch_y: Vec::new(),
+            grad_logits: Vec::new(),
+        })
+    }
+
+    pub fn total_steps(&self, data: &Dataset) -> u64 {
+        (self.config.steps_per_epoch(data) * self.config.epochs) as u64
+    }
+
+    pub fn finished(&self) -> bool {
+        self.epoch >= self.config.epochs
+    }
+
+    /// One mini-batch: forward, loss, backward, optimizer step. The last batch of an epoch is
+    /// smaller when the batch size does not divide the data (torch's `drop_last=False`).
+    /// On a NaN/Inf loss or weights, returns the divergence and leaves the model as before the step.
+    pub fn step(&mut self, data: &Dataset) -> Result<StepReport, Divergence> {
+        assert!(!self.finished(), "step() after the last epoch");
+        let end = (self.cursor + self.config.batch_size).min(self.order.len());
+        data.gather(&self.order[self.cursor..end], &mut self.batch_x, &mut self.batch_y);
+        let batch = end - self.cursor;
+        if let Some(q) = self.qat.as_mut() {
+            if let Some(freeze) = self.config.qat.and_then(|c| c.freeze_observers_after) {
+                if self.step >= freeze {
+                    q.set_observers(false);
+                }
+            }
+        }
+        let qat_before = self.qat.clone();
+        self.model.forward(&self.batch_x, batch, self.qat.as_mut(), &mut self.tape);
+        self.grad_logits.resize(self.tape.logits().len(), 0.0);
+        let loss = softmax_cross_entropy(self.tape.logits(), &self.batch_y, data.classes, &mut self.grad_logits);
+        let step = self.step + 1;
+        if !loss.is_finite() {
+            self.qat = qat_before;
+            return Err(Divergence::Loss { step, loss });
+        }
+        let correct = count_correct(self.tape.logits(), &self.batch_y, data.classes);
+        self.model.backward(&self.tape, &self.grad_logits, &mut self.grads);
+        let kept = self.model.clone();
+        self.optimizer.step(&mut self.model, &self.grads);
+        if !self.model.is_finite() {
+            self.model = kept;
+            self.qat = qat_before;
+            return Err(Divergence::Weights { step });
+        }
+        self.step = step;
+        let epoch = self.epoch;
+        self.cursor = end;
+        if self.cursor >= self.order.len() {
+            self.epoch += 1;
+            self.cursor = 0;
+            self.order = epoch_order(data.len(), &mut self.shuffle);
+        }
+        Ok(StepReport { step, epoch, loss, batch_accuracy: correct as f32 / batch as f32 })
+    }
+
+    /// Accuracy on `data` with the current weights (and, under QAT, the fake-quant forward with
+    /// the observers frozen, as torch's `model.eval()` leaves them).
+    pub fn evaluate(&self, data: &Dataset) -> f32 {
+        evaluate(&self.model, self.qat.as_ref(), data)
+    }
+}
+
+/// Accuracy of `model` on `data`, in batches of 500; `qat`'s nodes are cloned with observers off.
+pub fn evaluate(model: &Mlp, qat: Option<&Qat>, data: &Dataset) -> f32 {
+    let mut qat = qat.cloned();
+    if let Some(q) = qat.as_mut() {
+        q.set_observers(false);
+    }
+    let mut tape = Tape::default();
+    let mut correct = 0;
+    let chunk = 500;
+    for start in (0..data.len()).step_by(chunk) {
+        let end = (start + chunk).min(data.len());
+        let x = &data.images[start * data.features..end * data.features];
+        model.forward(x, end - start, qat.as_mut(), &mut tape);
+        correct += count_correct(tape.logits(), &data.labels[start..end], data.classes);
+    }
+    correct as f32 / data.len() as f32
+}
+
+/// Rows whose largest logit (the first on ties, as argmax) is the label.
+pub fn count_correct(logits: &[f32], labels: &[u8], classes: usize) -> usize {
+    logits
+        .chunks_exact(classes)
+        .zip(labels)
+        .filter(|(row, &label)| {
+            let best = row.iter().enumerate().fold(0, |b, (i, &v)| if v > row[b] { i } else { b });
+            best == label as usize
+        })
+        .count()
+}

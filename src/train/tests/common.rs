@@ -1,0 +1,56 @@
+//! Shared by the tests: the torch fixtures (tests/fixtures/train, scripts/fixtures/make_train.py)
+//! and the shipped digits, read with the project's npz reader.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+
+pub struct Npz(pub HashMap<String, (Vec<usize>, Vec<f32>)>);
+
+impl Npz {
+    pub fn parse(bytes: &[u8]) -> Npz {
+        let tensors = quantscope_formats::npz::parse(bytes).expect("fixture npz");
+        Npz(tensors.into_iter().map(|t| (t.name.clone(), (t.shape, t.data))).collect())
+    }
+
+    pub fn get(&self, name: &str) -> &[f32] {
+        &self.0.get(name).unwrap_or_else(|| panic!("fixture has no array {name}")).1
+    }
+
+    pub fn shape(&self, name: &str) -> &[usize] {
+        &self.0[name].0
+    }
+
+    pub fn ints(&self, name: &str) -> Vec<i32> {
+        self.get(name).iter().map(|&v| v as i32).collect()
+    }
+}
+
+pub fn fake_quant() -> Npz {
+    Npz::parse(include_bytes!("../../../tests/fixtures/train/fake_quant.npz"))
+}
+
+pub fn step() -> Npz {
+    Npz::parse(include_bytes!("../../../tests/fixtures/train/step.npz"))
+}
+
+/// Largest |a − b|, and its index.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> (f32, usize) {
+    assert_eq!(a.len(), b.len(), "lengths differ");
+    a.iter().zip(b).enumerate().fold((0.0, 0), |(m, at), (i, (x, y))| {
+        let d = (x - y).abs();
+        if d > m || d.is_nan() {
+            (d, i)
+        } else {
+            (m, at)
+        }
+    })
+}
+
+/// Bit equality (so −0 ≠ +0 and NaN = NaN with the same payload), reporting the first difference.
+pub fn assert_bits_eq(what: &str, ours: &[f32], torch: &[f32]) {
+    assert_eq!(ours.len(), torch.len(), "{what}: lengths differ");
+    if let Some(i) = (0..ours.len()).find(|&i| ours[i].to_bits() != torch[i].to_bits()) {
+        panic!("{what}: element {i} is {} here, {} in torch", ours[i], torch[i]);
+    }
+}
