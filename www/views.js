@@ -1,7 +1,7 @@
-// The page's three views (Inspect, Learn, Run a model) as tabs; the view is kept in the URL's
+// The page's four views (Inspect, Learn, Run a model, Train) as tabs; the view is kept in the URL's
 // hash (`#learn`, `#run`, ...) so a link opens it.
 import { setView } from './urlstate.js';
-const VIEWS = ['inspect', 'learn', 'run'];
+const VIEWS = ['inspect', 'learn', 'run', 'train'];
 
 export function currentView() {
   const name = location.hash.slice(1).split(/[?&/]/)[0];

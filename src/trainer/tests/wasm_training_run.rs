@@ -1,0 +1,95 @@
+//! The trainer's facade in headless Chromium (run by scripts/test.sh): a run on synthetic digits
+//! learns, reports its steps, stops at its last epoch, and bad settings or data are refused with
+//! their reason.
+#![cfg(target_arch = "wasm32")]
+
+use quantscope_trainer::TrainingRun;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// A uint8 .npy file of `shape`.
+fn npy_u8(shape: &[usize], data: &[u8]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let tuple = if shape.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let mut header = format!("{{'descr': '|u1', 'fortran_order': False, 'shape': {tuple}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((header.len() as u16).to_le_bytes());
+    out.extend(header.as_bytes());
+    out.extend(data);
+    out
+}
+
+/// `n` digits whose class is written in their first pixels: learnable in a few steps.
+fn digits(n: usize) -> (Vec<u8>, Vec<u8>) {
+    let labels: Vec<u8> = (0..n).map(|i| (i * 7 % 10) as u8).collect();
+    let mut pixels = vec![0u8; n * 784];
+    for (i, &l) in labels.iter().enumerate() {
+        pixels[i * 784 + l as usize * 10..i * 784 + l as usize * 10 + 10].fill(255);
+    }
+    (npy_u8(&[n, 784], &pixels), npy_u8(&[n], &labels))
+}
+
+fn settings(json: &str) -> JsValue {
+    js_sys::JSON::parse(json).unwrap()
+}
+
+fn get(v: &JsValue, key: &str) -> JsValue {
+    js_sys::Reflect::get(v, &key.into()).unwrap()
+}
+
+fn message(err: wasm_bindgen::JsError) -> String {
+    get(&JsValue::from(err), "message").as_string().unwrap()
+}
+
+const GOOD: &str =
+    r#"{"hidden": [16], "optimizer": "adam", "learning_rate": 0.01, "epochs": 3, "batch_size": 20, "seed": 1, "qat_bits": null}"#;
+
+#[wasm_bindgen_test]
+fn a_run_learns_reports_and_stops_at_its_last_epoch() {
+    let (images, labels) = digits(200);
+    for qat in ["null", "4"] {
+        let json = GOOD.replace(r#""qat_bits": null"#, &format!(r#""qat_bits": {qat}, "per_channel": true"#));
+        let mut run = TrainingRun::new(&images, &labels, &images, &labels, settings(&json)).unwrap();
+        let first = run.advance(1).unwrap();
+        assert_eq!(get(&first, "step").as_f64(), Some(1.0));
+        assert_eq!(get(&first, "total_steps").as_f64(), Some(30.0));
+        let last = run.advance(1000).unwrap();
+        assert_eq!(get(&last, "step").as_f64(), Some(30.0), "qat {qat}");
+        assert_eq!(get(&last, "finished").as_bool(), Some(true));
+        assert!(get(&last, "loss").as_f64().unwrap() < get(&first, "loss").as_f64().unwrap(), "qat {qat}: the loss fell");
+        // Chance is 10 %; the class is written in the pixels, so a working run is far above it.
+        assert!(run.test_accuracy() >= 0.8, "qat {qat}: {}", run.test_accuracy());
+        // Finished: no more steps.
+        assert_eq!(get(&run.advance(5).unwrap(), "step").as_f64(), Some(30.0));
+    }
+    let mut run = TrainingRun::new(&images, &labels, &images, &labels, settings(GOOD)).unwrap();
+    run.advance(1000).unwrap();
+    assert!(run.ptq_accuracy(8, true).unwrap() > 0.9);
+    assert_eq!(run.parameter_count(), 784 * 16 + 16 + 16 * 10 + 10);
+    assert_eq!(run.size_bytes(32, false), (run.parameter_count() * 4) as f64);
+    let (size, want) = (run.size_bytes(4, true), ((784 * 16 + 160) / 2 + 26 * 4 + (16 + 2 + 10 + 2) * 4) as f64);
+    assert_eq!(size, want);
+}
+
+#[wasm_bindgen_test]
+fn settings_and_data_that_make_no_sense_are_refused_with_the_reason() {
+    let (images, labels) = digits(50);
+    let refused = |json: &str| message(TrainingRun::new(&images, &labels, &images, &labels, settings(json)).err().unwrap());
+    assert!(refused(&GOOD.replace(r#""epochs": 3"#, r#""epochs": 0"#)).contains("0 epochs"));
+    assert!(refused(&GOOD.replace(r#""learning_rate": 0.01"#, r#""learning_rate": -1"#)).contains("learning rate -1"));
+    assert!(refused(&GOOD.replace("adam", "rmsprop")).contains("unknown optimizer 'rmsprop'"));
+    assert!(refused(&GOOD.replace(r#""qat_bits": null"#, r#""qat_bits": 1"#)).contains("bit"));
+    assert!(refused(&GOOD.replace(r#""batch_size": 20"#, r#""batch_size": 51"#)).contains("batch size 51"));
+    assert!(refused(r#"{"hidden": "many"}"#).starts_with("the training settings are malformed"));
+    let (other_images, _) = digits(49);
+    let text = message(TrainingRun::new(&other_images, &labels, &images, &labels, settings(GOOD)).err().unwrap());
+    assert!(text.contains("pixels for 50 labels"), "{text}");
+    let text = message(TrainingRun::new(&labels, &labels, &images, &labels, settings(GOOD)).err().unwrap());
+    assert!(text.contains("must be uint8 [N, 784]"), "{text}");
+}

@@ -1,0 +1,84 @@
+// End to end: the Train view trains the MLP in its worker (www/pkg-train) and compares FP32,
+// post-training quantization and quantization-aware training on the test digits; Pause holds the
+// run, Resume goes on, Cancel keeps the curves, and a setting that makes no sense is refused with
+// its reason.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { launch } from './browser.mjs';
+
+let browser;
+before(async () => { browser = await launch(); });
+after(async () => { await browser?.close(); });
+
+const rows = (page) => page.$$eval('#train-results tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+const percent = (text) => Number(text.replace(' %', ''));
+const step = (page) => page.$eval('#train-curves', (c) => Number(c.dataset.points ?? 0));
+
+test('FP32 with its PTQ rows, then QAT INT4 with Pause and Resume, then Cancel', async () => {
+  const page = await browser.page();
+  const wasm = [];
+  page.on('request', (r) => { if (r.url().endsWith('.wasm')) wasm.push(new URL(r.url()).pathname); });
+  await page.goto(`${browser.url}#train`);
+  await page.waitForSelector('body[data-ready="true"]', { state: 'attached', timeout: 60000 });
+  assert.ok(!wasm.some((p) => p.includes('/pkg-train/')), 'the trainer loads only when a run starts');
+
+  // Refused settings: one checked on the page, one by the trainer.
+  await page.fill('#train-hidden', '100, many');
+  await page.click('#train-start');
+  assert.match(await page.locator('#train-error').textContent(), /hidden layer sizes must be whole numbers/);
+  await page.fill('#train-hidden', '100, 100');
+  await page.fill('#train-epochs', '0');
+  await page.click('#train-start');
+  await page.waitForSelector('#train-error:not([hidden])');
+  await page.waitForFunction(() => /0 epochs: choose 1 to 1000/.test(document.querySelector('#train-error').textContent));
+  assert.equal((await rows(page)).length, 0);
+
+  // FP32, one epoch: a row for it and one per PTQ width.
+  await page.fill('#train-epochs', '1');
+  await page.click('#train-start');
+  await page.waitForFunction(() => document.querySelectorAll('#train-results tbody tr').length === 4, null, { timeout: 120000 });
+  const fp32 = await rows(page);
+  assert.deepEqual(fp32.map((r) => r[1]), ['FP32', 'PTQ INT8', 'PTQ INT4', 'PTQ INT2']);
+  assert.ok(percent(fp32[0][2]) > 80, `FP32 ${fp32[0][2]}`);
+  assert.ok(percent(fp32[3][2]) < percent(fp32[0][2]), 'INT2 PTQ loses accuracy');
+  assert.equal(fp32[0][3], '350 KB', '89,610 parameters × 4 bytes');
+  assert.ok(await step(page) >= 12, 'the curves have a point per 10 of the 125 steps');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#train-csv')]);
+  const csv = (await readFile(await download.path(), 'utf8')).trim().split('\n');
+  assert.equal(csv[0], 'step,loss,batch_accuracy');
+  assert.equal(csv.length - 1, await step(page));
+
+  // QAT INT4 over 2 epochs: paused, no step is taken; resumed, it finishes and adds its row.
+  await page.selectOption('#train-method', 'qat4');
+  await page.fill('#train-epochs', '2');
+  await page.click('#train-start');
+  await page.waitForFunction(() => Number(document.querySelector('#train-curves').dataset.points ?? 0) >= 3);
+  await page.click('#train-pause');
+  await page.waitForFunction(() => /^paused at step/.test(document.querySelector('#train-status').textContent));
+  const held = await step(page);
+  await page.waitForTimeout(600); // a request already sent may still land: at most one more point
+  const afterPause = await step(page);
+  await page.waitForTimeout(600);
+  assert.ok(afterPause - held <= 1, `${held} → ${afterPause}`);
+  assert.equal(await step(page), afterPause, 'no step while paused');
+  assert.equal(await page.locator('#train-pause').textContent(), 'Resume');
+  await page.click('#train-pause');
+  await page.waitForFunction(() => document.querySelectorAll('#train-results tbody tr').length === 5, null, { timeout: 120000 });
+  const qat = (await rows(page))[4];
+  assert.equal(qat[1], 'QAT INT4');
+  assert.ok(percent(qat[2]) > 50, `QAT INT4 ${qat[2]}`);
+
+  // Cancel: the run stops, its curves stay, no row is added.
+  await page.click('#train-start');
+  await page.waitForFunction(() => Number(document.querySelector('#train-curves').dataset.points ?? 0) >= 2);
+  await page.click('#train-cancel');
+  assert.match(await page.locator('#train-status').textContent(), /^cancelled at step \d+; the curves so far are kept/);
+  assert.ok(await step(page) >= 2);
+  await page.waitForTimeout(300);
+  assert.equal((await rows(page)).length, 5);
+  assert.equal(await page.locator('#train-start').isDisabled(), false);
+  assert.ok(wasm.some((p) => p.endsWith('/pkg-train/quantscope_bg.wasm')));
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});

@@ -1,0 +1,58 @@
+// The Train view's worker: it owns the trainer wasm module (www/pkg-train, src/trainer) and the
+// one training run in progress. Started when the Train view first trains, so the other views
+// never load it. The page drives the run a few steps per request (train_advance), so Pause is
+// simply not asking for more and Cancel drops the run; the main thread only draws.
+import init, { TrainingRun } from '../pkg-train/quantscope.js';
+import { unzipSync } from '../../node_modules/fflate/esm/browser.js';
+import { serve } from '../worker-loop.js';
+
+const TRAIN_URL = new URL('../models/mnist_train.npz', import.meta.url);
+const TEST_URL = new URL('../models/mnist_test.npz', import.meta.url);
+
+let digits = null; // {train: [images, labels], test: [images, labels]} as .npy bytes
+let run = null;
+
+// The .npz's `images` and `labels` members (.npy bytes), unzipped here with fflate as the Run
+// view does (www/run/testset.js), so the trainer module carries no zip reader.
+async function members(url) {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`could not load ${url.pathname}: HTTP ${res.status}`);
+  const files = unzipSync(new Uint8Array(await res.arrayBuffer()), { filter: (f) => f.name === 'images.npy' || f.name === 'labels.npy' });
+  for (const name of ['images', 'labels']) {
+    if (!files[`${name}.npy`]) throw new Error(`${url.pathname} has no '${name}' array`);
+  }
+  return [files['images.npy'], files['labels.npy']];
+}
+
+const trainOps = {
+  // A new run with `settings` (see TrainingRun's constructor); the one before is dropped.
+  async train_start(_ctx, _id, [settings]) {
+    digits ??= { train: await members(TRAIN_URL), test: await members(TEST_URL) };
+    run?.free();
+    run = null;
+    run = new TrainingRun(...digits.train, ...digits.test, settings);
+    return { parameters: run.parameter_count(), first: run.advance(0) };
+  },
+  // Up to `steps` more steps: {step, total_steps, epoch, loss, batch_accuracy, finished, diverged}.
+  train_advance(_ctx, _id, [steps]) {
+    if (!run) throw new Error('no training run: press Train first');
+    return run.advance(steps);
+  },
+  // The finished (or stopped) run's results: test accuracy, and for comparison post-training
+  // quantization of its weights at each of `ptqBits`, with the sizes.
+  train_results(_ctx, _id, [bits, perChannel, ptqBits]) {
+    if (!run) throw new Error('no training run: press Train first');
+    return {
+      test_accuracy: run.test_accuracy(),
+      size: run.size_bytes(bits, perChannel),
+      ptq: ptqBits.map((b) => ({ bits: b, accuracy: run.ptq_accuracy(b, perChannel), size: run.size_bytes(b, perChannel) })),
+    };
+  },
+  train_drop() {
+    run?.free();
+    run = null;
+    return true;
+  },
+};
+
+serve(init(), trainOps);
