@@ -22,6 +22,7 @@ pub mod loss;
 pub mod mlp;
 pub mod observer;
 pub mod optim;
+pub mod prune;
 pub mod rng;
 pub mod trainer;
 

@@ -135,6 +135,9 @@ pub struct Trainer {
     batch_x: Vec<f32>,
     batch_y: Vec<u8>,
     grad_logits: Vec<f32>,
+    /// Pruning masks (one per layer's weight), applied as torch's `weight_orig · mask`: the
+    /// forward and backward run on the masked weights and only unpruned weights get gradients.
+    masks: Option<Vec<Vec<f32>>>,
 }
 
 impl Trainer {
@@ -165,6 +168,7 @@ impl Trainer {
             batch_x: Vec::new(),
             batch_y: Vec::new(),
             grad_logits: Vec::new(),
+            masks: None,
         })
     }
 
@@ -192,7 +196,9 @@ impl Trainer {
             }
         }
         let qat_before = self.qat.clone();
-        self.model.forward(&self.batch_x, batch, self.qat.as_mut(), &mut self.tape);
+        let masked = self.masks.as_ref().map(|m| crate::prune::apply(&self.model, m));
+        let used = masked.as_ref().unwrap_or(&self.model);
+        used.forward(&self.batch_x, batch, self.qat.as_mut(), &mut self.tape);
         self.grad_logits.resize(self.tape.logits().len(), 0.0);
         let loss = softmax_cross_entropy(self.tape.logits(), &self.batch_y, data.classes, &mut self.grad_logits);
         let step = self.step + 1;
@@ -201,7 +207,13 @@ impl Trainer {
             return Err(Divergence::Loss { step, loss });
         }
         let correct = count_correct(self.tape.logits(), &self.batch_y, data.classes);
-        self.model.backward(&self.tape, &self.grad_logits, &mut self.grads);
+        used.backward(&self.tape, &self.grad_logits, &mut self.grads);
+        if let Some(masks) = &self.masks {
+            // d(weight_orig · mask) / d weight_orig = mask.
+            for (g, mask) in self.grads.iter_mut().zip(masks) {
+                g.weight.iter_mut().zip(mask).for_each(|(g, m)| *g *= m);
+            }
+        }
         let kept = self.model.clone();
         self.optimizer.step(&mut self.model, &self.grads);
         if !self.model.is_finite() {
@@ -223,7 +235,38 @@ impl Trainer {
     /// Accuracy on `data` with the current weights (and, under QAT, the fake-quant forward with
     /// the observers frozen, as torch's `model.eval()` leaves them).
     pub fn evaluate(&self, data: &Dataset) -> f32 {
-        evaluate(&self.model, self.qat.as_ref(), data)
+        evaluate(&self.effective_model(), self.qat.as_ref(), data)
+    }
+
+    /// The weights the forward uses: pruned ones at zero.
+    pub fn effective_model(&self) -> Mlp {
+        match &self.masks {
+            Some(m) => crate::prune::apply(&self.model, m),
+            None => self.model.clone(),
+        }
+    }
+
+    /// Prunes from now on with `masks` (one per layer, as the weights; from `crate::prune`).
+    pub fn set_masks(&mut self, masks: Vec<Vec<f32>>) -> Result<()> {
+        let fits = masks.len() == self.model.layers.len() && masks.iter().zip(&self.model.layers).all(|(m, l)| m.len() == l.weight.len());
+        if !fits {
+            return Err(Error::Config("the pruning masks do not fit the model's layers".into()));
+        }
+        self.masks = Some(masks);
+        Ok(())
+    }
+
+    pub fn masks(&self) -> Option<&[Vec<f32>]> {
+        self.masks.as_deref()
+    }
+
+    /// Trains `epochs` more epochs (fine-tuning after pruning), with the same optimizer state.
+    pub fn extend(&mut self, epochs: usize) -> Result<()> {
+        if epochs == 0 || self.config.epochs + epochs > 1000 {
+            return Err(Error::Config(format!("{epochs} more epochs: choose 1 to {}", 1000 - self.config.epochs)));
+        }
+        self.config.epochs += epochs;
+        Ok(())
     }
 }
 

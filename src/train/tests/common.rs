@@ -30,6 +30,10 @@ pub fn fake_quant() -> Npz {
     Npz::parse(include_bytes!("../../../tests/fixtures/train/fake_quant.npz"))
 }
 
+pub fn prune() -> Npz {
+    Npz::parse(include_bytes!("../../../tests/fixtures/train/prune.npz"))
+}
+
 pub fn step() -> Npz {
     Npz::parse(include_bytes!("../../../tests/fixtures/train/step.npz"))
 }

@@ -10,6 +10,7 @@ use quantscope_train::data::Dataset;
 use quantscope_train::mlp::Qat;
 use quantscope_train::observer::{Averaging, Granularity, QuantSpec, Signedness, Symmetry, AVERAGING_CONSTANT};
 use quantscope_train::optim::OptimizerKind;
+use quantscope_train::prune;
 use quantscope_train::trainer::{evaluate, QatConfig, TrainConfig, Trainer};
 use quantscope_wasm_common::{js_err, to_js};
 use serde::{Deserialize, Serialize};
@@ -50,6 +51,45 @@ struct Progress {
     finished: bool,
     /// Why the run stopped by itself (NaN/Inf loss or weights), with the step.
     diverged: Option<String>,
+}
+
+/// What [`TrainingRun::prune`] reports.
+#[derive(Serialize)]
+struct PruneReport {
+    sparsity: f64,
+    test_accuracy: f32,
+    /// Bytes as stored: dense f32; CSR (f32 values, u16 column indices, u32 row offsets); CSR
+    /// with INT8 values and a per-row scale; for 2:4, the kept values plus 2 bits of position each.
+    dense_bytes: f64,
+    sparse_bytes: f64,
+    sparse_int8_bytes: f64,
+    /// Hidden neurons left per layer after structured pruning, e.g. [75, 75].
+    neurons: Vec<usize>,
+}
+
+#[derive(Serialize)]
+struct CurvePoint {
+    sparsity: f64,
+    accuracy: f32,
+}
+
+/// The masks of `method` at `amount` for `model`: "global_l1", "layer_l1", "neurons_l2" (whole
+/// hidden neurons by their L2 norm; the output layer keeps its 10 classes) or "two_four".
+fn masks_for(model: &quantscope_train::mlp::Mlp, method: &str, amount: f64) -> Result<Vec<Vec<f32>>, JsError> {
+    let last = model.layers.len() - 1;
+    let masks = match method {
+        "global_l1" => prune::global_unstructured(model, amount),
+        "layer_l1" => model.layers.iter().map(|l| prune::l1_unstructured(l, amount)).collect(),
+        "neurons_l2" => model
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| if i == last { Ok(vec![1.0; l.weight.len()]) } else { prune::ln_structured(l, amount, 2) })
+            .collect(),
+        "two_four" => model.layers.iter().map(prune::two_of_four).collect(),
+        other => return Err(JsError::new(&format!("unknown pruning method '{other}' (global_l1, layer_l1, neurons_l2 or two_four)"))),
+    };
+    masks.map_err(js_err)
 }
 
 /// A training run on the shipped digits.
@@ -165,6 +205,69 @@ impl TrainingRun {
             self.trainer.model.forward(&self.train.images[start * PIXELS..end * PIXELS], end - start, Some(&mut qat), &mut tape);
         }
         Ok(evaluate(&self.trainer.model, Some(&qat), &self.test))
+    }
+
+    /// Prunes the current weights with `method` (see `masks_for`) to `sparsity` in [0, 1)
+    /// (2:4 is always 50 %; on a pruned run, on top of its masks) and keeps the masks through further training, as torch's
+    /// `weight_orig · mask`; reports the test accuracy and the sizes.
+    pub fn prune(&mut self, method: &str, sparsity: f64) -> Result<JsValue, JsError> {
+        let model = self.trainer.effective_model();
+        let mut masks = masks_for(&model, method, sparsity)?;
+        // Pruning a pruned run prunes further: a weight pruned before stays pruned (its
+        // weight_orig is kept, as torch keeps it, and must not come back).
+        if let Some(before) = self.trainer.masks() {
+            for (m, b) in masks.iter_mut().zip(before) {
+                m.iter_mut().zip(b).for_each(|(m, b)| *m *= b);
+            }
+        }
+        self.trainer.set_masks(masks.clone()).map_err(js_err)?;
+        let layers = &model.layers;
+        let biases: usize = layers.iter().map(|l| l.bias.len()).sum();
+        let nnz: Vec<usize> = masks.iter().map(|m| m.iter().filter(|&&v| v != 0.0).count()).collect();
+        let total_nnz: usize = nnz.iter().sum();
+        let row_offsets: usize = layers.iter().map(|l| (l.out_features + 1) * 4).sum();
+        let rows: usize = layers.iter().map(|l| l.out_features).sum();
+        let weights: usize = layers.iter().map(|l| l.weight.len()).sum();
+        let (sparse, sparse_int8) = if method == "two_four" {
+            ((total_nnz * 4 + total_nnz.div_ceil(4)) as f64, (total_nnz + total_nnz.div_ceil(4) + rows * 4) as f64)
+        } else {
+            ((total_nnz * 6 + row_offsets) as f64, (total_nnz * 3 + row_offsets + rows * 4) as f64)
+        };
+        let neurons = masks[..masks.len() - 1]
+            .iter()
+            .zip(layers)
+            .map(|(m, l)| m.chunks(l.in_features).filter(|row| row.iter().any(|&v| v != 0.0)).count())
+            .collect();
+        to_js(&PruneReport {
+            sparsity: prune::sparsity(&masks),
+            test_accuracy: self.trainer.evaluate(&self.test),
+            dense_bytes: ((weights + biases) * 4) as f64,
+            sparse_bytes: sparse + (biases * 4) as f64,
+            sparse_int8_bytes: sparse_int8 + (biases * 4) as f64,
+            neurons,
+        })
+    }
+
+    /// Test accuracy against sparsity, pruning the current weights one-shot (no fine-tuning) at
+    /// each of `sparsities`; the run itself is left as it is.
+    pub fn sparsity_curve(&self, method: &str, sparsities: Vec<f64>) -> Result<JsValue, JsError> {
+        let model = self.trainer.effective_model();
+        let mut points = Vec::with_capacity(sparsities.len());
+        for s in sparsities {
+            let masks = masks_for(&model, method, s)?;
+            let accuracy = evaluate(&prune::apply(&model, &masks), self.trainer.qat.as_ref(), &self.test);
+            points.push(CurvePoint { sparsity: prune::sparsity(&masks), accuracy });
+        }
+        to_js(&points)
+    }
+
+    /// `epochs` more epochs of training (fine-tuning after pruning, the masks kept); continue
+    /// with [`TrainingRun::advance`].
+    pub fn fine_tune(&mut self, epochs: usize) -> Result<(), JsError> {
+        if self.diverged.is_some() {
+            return Err(JsError::new("this run diverged: start a new one"));
+        }
+        self.trainer.extend(epochs).map_err(js_err)
     }
 
     /// Parameters of the model (weights and biases).

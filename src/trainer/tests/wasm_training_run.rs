@@ -93,3 +93,32 @@ fn settings_and_data_that_make_no_sense_are_refused_with_the_reason() {
     let text = message(TrainingRun::new(&labels, &labels, &images, &labels, settings(GOOD)).err().unwrap());
     assert!(text.contains("must be uint8 [N, 784]"), "{text}");
 }
+
+#[wasm_bindgen_test]
+fn pruning_reports_sparsity_sizes_and_fine_tunes_with_the_masks() {
+    let (images, labels) = digits(200);
+    let mut run = TrainingRun::new(&images, &labels, &images, &labels, settings(GOOD)).unwrap();
+    run.advance(1000).unwrap();
+    let trained = run.test_accuracy();
+    let curve = js_sys::Array::from(&run.sparsity_curve("global_l1", vec![0.0, 0.5, 0.9]).unwrap());
+    assert_eq!(curve.length(), 3);
+    assert_eq!(get(&curve.get(0), "accuracy").as_f64().unwrap() as f32, trained, "0 % sparsity is the run itself");
+    assert!((get(&curve.get(2), "sparsity").as_f64().unwrap() - 0.9).abs() < 1e-3);
+
+    let neurons = run.prune("neurons_l2", 0.5).unwrap();
+    assert_eq!(js_sys::Array::from(&get(&neurons, "neurons")).to_vec(), vec![JsValue::from(8)]);
+    let r = run.prune("global_l1", 0.5).unwrap();
+    assert!((get(&r, "sparsity").as_f64().unwrap() - 0.5).abs() < 1e-3);
+    assert!(get(&r, "sparse_int8_bytes").as_f64() < get(&r, "sparse_bytes").as_f64());
+    assert_eq!(get(&r, "dense_bytes").as_f64(), Some(run.size_bytes(32, false)));
+    run.fine_tune(1).unwrap();
+    let done = run.advance(1000).unwrap();
+    assert_eq!(get(&done, "step").as_f64(), Some(40.0), "3 epochs and 1 more of 10 steps");
+    assert!(run.test_accuracy() >= 0.8, "{}", run.test_accuracy());
+    // 2:4 keeps at most 2 of every 4 (rows of 784 and of 16 inputs are whole 4s), on top of the
+    // global mask: the weights pruned before stay pruned.
+    let tf = run.prune("two_four", 0.0).unwrap();
+    assert!(get(&tf, "sparsity").as_f64().unwrap() > 0.5 + 0.05, "{:?}", get(&tf, "sparsity"));
+    assert!(message(run.prune("magnitude", 0.5).unwrap_err()).contains("unknown pruning method 'magnitude'"));
+    assert!(message(run.prune("global_l1", 1.0).unwrap_err()).contains("leaves nothing"));
+}
