@@ -65,11 +65,12 @@ test('the tutor module (the Learn panels) is under 225 KB gzipped', async () => 
   assert.ok(gz < 225_000, `www/pkg-learn/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
-// The trainer (src/trainer over src/train: the MLP, its optimizers and torch.ao's fake
-// quantization, and the .npy reader) was 57,698 B by gzip -9 when it was added.
-test('the trainer module is under 62 KB gzipped and carries only the training run', async () => {
+// The trainer (src/trainer over src/train: the MLP, its optimizers, torch.ao's fake
+// quantization, pruning, and the .npy reader) was 68,132 B by gzip -9 when pruning was added,
+// in the session that added the module.
+test('the trainer module is under 72 KB gzipped and carries only the training run', async () => {
   const gz = gzipSync(await pkg('pkg-train', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 62_000, `www/pkg-train/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 72_000, `www/pkg-train/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const trainer = await exportsOf('pkg-train');
   assert.ok(trainer.has('TrainingRun'));
   for (const name of ['Workspace', 'Engine', 'Lesson']) assert.ok(!trainer.has(name), `the trainer has ${name}`);

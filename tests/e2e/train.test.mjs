@@ -1,5 +1,5 @@
 // End to end: the Train view trains the MLP in its worker (www/pkg-train) and compares FP32,
-// post-training quantization and quantization-aware training on the test digits; Pause holds the
+// post-training quantization, pruning and quantization-aware training on the test digits; Pause holds the
 // run, Resume goes on, Cancel keeps the curves, and a setting that makes no sense is refused with
 // its reason.
 import { test, before, after } from 'node:test';
@@ -15,7 +15,7 @@ const rows = (page) => page.$$eval('#train-results tbody tr', (trs) => trs.map((
 const percent = (text) => Number(text.replace(' %', ''));
 const step = (page) => page.$eval('#train-curves', (c) => Number(c.dataset.points ?? 0));
 
-test('FP32 with its PTQ rows, then QAT INT4 with Pause and Resume, then Cancel', async () => {
+test('FP32 with its PTQ rows, pruned and fine-tuned, then QAT INT4 with Pause and Resume, then Cancel', async () => {
   const page = await browser.page();
   const wasm = [];
   page.on('request', (r) => { if (r.url().endsWith('.wasm')) wasm.push(new URL(r.url()).pathname); });
@@ -49,6 +49,25 @@ test('FP32 with its PTQ rows, then QAT INT4 with Pause and Resume, then Cancel',
   assert.equal(csv[0], 'step,loss,batch_accuracy');
   assert.equal(csv.length - 1, await step(page));
 
+  // Prune that run: 80 % global L1 one-shot, then 50 % more of whole neurons, fine-tuned 1 epoch.
+  await page.fill('#train-prune-sparsity', '80');
+  await page.fill('#train-prune-epochs', '0');
+  await page.click('#train-prune');
+  await page.waitForFunction(() => document.querySelectorAll('#train-results tbody tr').length === 5, null, { timeout: 120000 });
+  const oneShot = (await rows(page))[4];
+  assert.equal(oneShot[1], 'pruned 80 % (global L1), one-shot');
+  assert.match(oneShot[4], /^dense 350 KB, sparse [\d.]+ KB, sparse \+ INT8 [\d.]+ KB$/);
+  assert.equal(await page.$eval('#train-sparsity', (c) => c.dataset.points), '11');
+  await page.selectOption('#train-prune-method', 'neurons_l2');
+  await page.fill('#train-prune-sparsity', '50');
+  await page.fill('#train-prune-epochs', '1');
+  await page.click('#train-prune');
+  await page.waitForFunction(() => document.querySelectorAll('#train-results tbody tr').length === 7, null, { timeout: 120000 });
+  const [structured, tuned] = (await rows(page)).slice(5);
+  assert.match(structured[4], /^784-50-50-10 after removing neurons/);
+  assert.match(tuned[1], /^pruned [\d.]+ % \(neurons L2\), fine-tuned 1 epoch$/);
+  assert.ok(percent(tuned[2]) > 50, `fine-tuned ${tuned[2]}`);
+
   // QAT INT4 over 2 epochs: paused, no step is taken; resumed, it finishes and adds its row.
   await page.selectOption('#train-method', 'qat4');
   await page.fill('#train-epochs', '2');
@@ -64,8 +83,8 @@ test('FP32 with its PTQ rows, then QAT INT4 with Pause and Resume, then Cancel',
   assert.equal(await step(page), afterPause, 'no step while paused');
   assert.equal(await page.locator('#train-pause').textContent(), 'Resume');
   await page.click('#train-pause');
-  await page.waitForFunction(() => document.querySelectorAll('#train-results tbody tr').length === 5, null, { timeout: 120000 });
-  const qat = (await rows(page))[4];
+  await page.waitForFunction(() => document.querySelectorAll('#train-results tbody tr').length === 8, null, { timeout: 120000 });
+  const qat = (await rows(page))[7];
   assert.equal(qat[1], 'QAT INT4');
   assert.ok(percent(qat[2]) > 50, `QAT INT4 ${qat[2]}`);
 
@@ -76,8 +95,9 @@ test('FP32 with its PTQ rows, then QAT INT4 with Pause and Resume, then Cancel',
   assert.match(await page.locator('#train-status').textContent(), /^cancelled at step \d+; the curves so far are kept/);
   assert.ok(await step(page) >= 2);
   await page.waitForTimeout(300);
-  assert.equal((await rows(page)).length, 5);
+  assert.equal((await rows(page)).length, 8);
   assert.equal(await page.locator('#train-start').isDisabled(), false);
+  assert.equal(await page.locator('#train-prune').isDisabled(), true, 'a cancelled run cannot be pruned');
   assert.ok(wasm.some((p) => p.endsWith('/pkg-train/quantscope_bg.wasm')));
   assert.deepEqual(page.errors, []);
   await page.close();

@@ -24,6 +24,8 @@ const state = {
   resume: null,
   points: [], // {step, loss, accuracy}
   runs: 0,
+  haveRun: false, // a finished run the worker holds, which Prune works on
+  last: null, // the last run's settings and row number
 };
 
 const html = `
@@ -62,6 +64,25 @@ const html = `
     <canvas id="train-curves" width="900" height="300" aria-label="training curves"></canvas>
     <p><button id="train-csv" type="button" disabled>Download the curves (CSV)</button></p>
   </section>
+  <section id="train-prune-panel" aria-labelledby="train-prune-title">
+    <h2 id="train-prune-title">Prune the last run</h2>
+    <p class="hint">Removes weights as <code>torch.nn.utils.prune</code> does: the smallest |w| of every layer
+      together (global L1) or of each layer, whole hidden neurons by their L2 norm, or 2 of every 4
+      weights (2:4, what sparse tensor cores run). The pruned weights stay at zero through fine-tuning.
+      The chart is the test accuracy against sparsity, one-shot, on the same weights.</p>
+    <div class="controls train-controls">
+      <label>Method <select id="train-prune-method">
+        <option value="global_l1">global L1 (unstructured)</option>
+        <option value="layer_l1">per-layer L1 (unstructured)</option>
+        <option value="neurons_l2">whole neurons, L2 (structured)</option>
+        <option value="two_four">2:4 semi-structured</option>
+      </select></label>
+      <label>Sparsity % <input id="train-prune-sparsity" type="number" value="80" min="0" max="99" step="any"></label>
+      <label>Fine-tune epochs <input id="train-prune-epochs" type="number" value="1" min="0" max="100"></label>
+      <button id="train-prune" type="button" disabled>Prune</button>
+    </div>
+    <canvas id="train-sparsity" width="900" height="220" aria-label="accuracy against sparsity"></canvas>
+  </section>
   <section id="train-results-panel" aria-labelledby="train-results-title">
     <h2 id="train-results-title">Results: accuracy on the 2,000 test digits, and size</h2>
     <table id="train-results"><thead><tr><th>run</th><th>method</th><th>test accuracy</th><th>size</th><th>settings</th></tr></thead><tbody></tbody></table>
@@ -85,6 +106,7 @@ function settings() {
 
 function setRunning(running) {
   $('#train-start').disabled = running;
+  $('#train-prune').disabled = running || !state.haveRun;
   $('#train-pause').disabled = !running;
   $('#train-cancel').disabled = !running;
   $('#train-pause').textContent = 'Pause';
@@ -99,6 +121,7 @@ function drawCurves() {
   const pad = { l: 48, r: 48, t: 12, b: 28 };
   ctx.clearRect(0, 0, w, h);
   const pts = state.points;
+  canvas.dataset.points = String(pts.length);
   ctx.font = '12px sans-serif';
   ctx.strokeStyle = '#94a3b8';
   ctx.strokeRect(pad.l, pad.t, w - pad.l - pad.r, h - pad.t - pad.b);
@@ -123,7 +146,6 @@ function drawCurves() {
   ctx.fillStyle = '#334155';
   ctx.fillText(`step ${pts.at(-1).step}`, w - pad.r - 60, h - 8);
   ctx.fillText('0', pad.l - 12, h - 8);
-  canvas.dataset.points = String(pts.length);
 }
 
 function addRow(run, method, accuracy, size, note) {
@@ -135,6 +157,94 @@ function addRow(run, method, accuracy, size, note) {
 function describe(s) {
   return `784-${s.hidden.join('-')}-10, ${s.optimizer} ${s.learning_rate}, ${s.epochs} epochs, batch ${s.batch_size}, seed ${s.seed}, ` +
     `weight scales ${s.per_channel ? 'per neuron' : 'per tensor'}`;
+}
+
+// Asks the worker for steps until the run finishes, diverges, or this run is no longer the
+// page's (a new run or Cancel); draws after each answer. Returns the last progress, or null.
+async function drive(token, first) {
+  let last = first;
+  while (state.token === token) {
+    if (state.paused) {
+      await new Promise((r) => { state.resume = r; });
+      continue;
+    }
+    last = await state.client.request('train_advance', [STEPS_PER_REQUEST]);
+    if (state.token !== token) return null;
+    if (Number.isFinite(last.loss)) state.points.push({ step: last.step, loss: last.loss, accuracy: last.batch_accuracy });
+    $('#train-progress').value = last.step / last.total_steps;
+    $('#train-status').textContent = state.paused ? `paused at step ${last.step}`
+      : `step ${last.step} of ${last.total_steps}, epoch ${last.epoch + 1}, loss ${fmt(last.loss, { digits: 4 })}`;
+    drawCurves();
+    $('#train-csv').disabled = false;
+    if (last.diverged || last.finished) return last;
+  }
+  return null;
+}
+
+// Test accuracy against sparsity (one-shot), the chosen sparsity ringed.
+function drawSparsity(curve, chosen) {
+  const canvas = $('#train-sparsity');
+  const ctx = canvas.getContext('2d');
+  const { width: w, height: h } = canvas;
+  const pad = { l: 48, r: 16, t: 12, b: 28 };
+  ctx.clearRect(0, 0, w, h);
+  ctx.strokeStyle = '#94a3b8';
+  ctx.lineWidth = 1;
+  ctx.strokeRect(pad.l, pad.t, w - pad.l - pad.r, h - pad.t - pad.b);
+  const x = (v) => pad.l + v * (w - pad.l - pad.r);
+  const y = (a) => h - pad.b - a * (h - pad.t - pad.b);
+  ctx.strokeStyle = '#2563eb';
+  ctx.lineWidth = 2;
+  ctx.beginPath();
+  curve.forEach((p, i) => (i ? ctx.lineTo(x(p.sparsity), y(p.accuracy)) : ctx.moveTo(x(p.sparsity), y(p.accuracy))));
+  ctx.stroke();
+  ctx.fillStyle = '#2563eb';
+  for (const p of curve) ctx.fillRect(x(p.sparsity) - 2, y(p.accuracy) - 2, 4, 4);
+  ctx.strokeStyle = '#dc2626';
+  ctx.beginPath();
+  ctx.arc(x(chosen.sparsity), y(chosen.test_accuracy), 6, 0, 2 * Math.PI);
+  ctx.stroke();
+  ctx.font = '12px sans-serif';
+  ctx.fillStyle = '#334155';
+  ctx.fillText('test accuracy (0–1) against sparsity (0–1), one-shot', pad.l + 6, pad.t + 14);
+  ctx.fillText('0', pad.l - 12, h - 8);
+  ctx.fillText('1', w - pad.r - 6, h - 8);
+  canvas.dataset.points = String(curve.length);
+}
+
+const PRUNE_NAMES = { global_l1: 'global L1', layer_l1: 'per-layer L1', neurons_l2: 'neurons L2', two_four: '2:4' };
+
+async function pruneLastRun() {
+  showError($('#train-error'), null);
+  const method = $('#train-prune-method').value;
+  const sparsity = Number($('#train-prune-sparsity').value) / 100;
+  const epochs = Number($('#train-prune-epochs').value);
+  const token = ++state.token;
+  setRunning(true);
+  $('#train-status').textContent = 'pruning…';
+  try {
+    const { curve, report } = await state.client.request('train_prune', [method, sparsity, epochs]);
+    if (state.token !== token) return;
+    drawSparsity(curve, report);
+    const { run } = state.last;
+    const what = `pruned ${fmt(report.sparsity * 100, { digits: 3 })} % (${PRUNE_NAMES[method]})`;
+    const shape = method === 'neurons_l2' ? `784-${report.neurons.join('-')}-10 after removing neurons; ` : '';
+    const sizes = `${shape}dense ${fmt(report.dense_bytes / 1024, { digits: 4 })} KB, sparse ${fmt(report.sparse_bytes / 1024, { digits: 4 })} KB, sparse + INT8 ${fmt(report.sparse_int8_bytes / 1024, { digits: 4 })} KB`;
+    addRow(run, `${what}, one-shot`, report.test_accuracy, report.sparse_bytes, sizes);
+    if (epochs > 0) {
+      const last = await drive(token, null);
+      if (last === null) return;
+      const r = await state.client.request('train_results', [32, false, []]);
+      if (state.token !== token) return;
+      addRow(run, `${what}, fine-tuned ${epochs} epoch${epochs === 1 ? '' : 's'}`, r.test_accuracy, report.sparse_bytes,
+        last.diverged ? `stopped: ${last.diverged}` : 'the pruned weights held at zero while training');
+    }
+    $('#train-status').textContent = `${what}: test accuracy ${fmt(report.test_accuracy * 100, { digits: 4 })} % one-shot`;
+  } catch (err) {
+    if (state.token === token) showError($('#train-error'), err);
+  } finally {
+    if (state.token === token) setRunning(false);
+  }
 }
 
 async function train() {
@@ -150,34 +260,21 @@ async function train() {
   state.paused = false;
   state.points = [];
   drawCurves();
+  state.haveRun = false;
   state.client ??= new WorkerClient(new URL('./worker.js', import.meta.url));
   setRunning(true);
   $('#train-status').textContent = 'loading the digits…';
   try {
     const { first } = await state.client.request('train_start', [s]);
-    let total = first.total_steps;
-    let last = first;
-    while (state.token === token) {
-      if (state.paused) {
-        await new Promise((r) => { state.resume = r; });
-        continue;
-      }
-      last = await state.client.request('train_advance', [STEPS_PER_REQUEST]);
-      if (state.token !== token) return;
-      total = last.total_steps;
-      if (Number.isFinite(last.loss)) state.points.push({ step: last.step, loss: last.loss, accuracy: last.batch_accuracy });
-      $('#train-progress').value = last.step / total;
-      $('#train-status').textContent = `step ${last.step} of ${total}, epoch ${Math.min(last.epoch + 1, s.epochs)} of ${s.epochs}, loss ${fmt(last.loss, { digits: 4 })}`;
-      drawCurves();
-      $('#train-csv').disabled = false;
-      if (last.diverged || last.finished) break;
-    }
-    if (state.token !== token) return;
+    const last = await drive(token, first);
+    if (last === null) return;
     $('#train-status').textContent = last.diverged ? `stopped: ${last.diverged}` : `finished ${last.step} steps; testing…`;
     const method = s.qat_bits ? `QAT INT${s.qat_bits}` : 'FP32';
     const r = await state.client.request('train_results', [s.qat_bits ?? 32, s.per_channel, s.qat_bits ? [] : PTQ_BITS]);
     if (state.token !== token) return;
     const run = ++state.runs;
+    state.haveRun = true;
+    state.last = { settings: s, run, method };
     addRow(run, method, r.test_accuracy, r.size, describe(s) + (last.diverged ? ' (diverged: last good weights)' : ''));
     for (const p of r.ptq) addRow(run, `PTQ INT${p.bits}`, p.accuracy, p.size, `this run's FP32 weights, static min-max calibration on 1,024 training digits`);
     $('#train-status').textContent = `${last.diverged ? `stopped: ${last.diverged}` : `finished ${last.step} steps`}: test accuracy ${fmt(r.test_accuracy * 100, { digits: 4 })} %`;
@@ -202,6 +299,7 @@ function pause() {
 // Stops the run; the curves drawn so far stay.
 function cancel() {
   state.token++;
+  state.haveRun = false;
   state.paused = false;
   state.resume?.();
   state.client?.request('train_drop', []).catch(() => {});
@@ -225,6 +323,7 @@ export function mountTrain() {
   $('#train-pause').onclick = pause;
   $('#train-cancel').onclick = cancel;
   $('#train-csv').onclick = downloadCsv;
+  $('#train-prune').onclick = pruneLastRun;
   // Adam's and SGD's usual learning rates differ by a factor of 100.
   $('#train-optimizer').onchange = () => { $('#train-lr').value = $('#train-optimizer').value === 'adam' ? '0.001' : '0.05'; };
   drawCurves();

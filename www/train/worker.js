@@ -48,6 +48,17 @@ const trainOps = {
       ptq: ptqBits.map((b) => ({ bits: b, accuracy: run.ptq_accuracy(b, perChannel), size: run.size_bytes(b, perChannel) })),
     };
   },
+  // Prunes the run's weights (TrainingRun.prune) after drawing accuracy against sparsity for
+  // the same method one-shot; with `fineTuneEpochs` > 0 the run goes on training with the masks
+  // (the page drives it with train_advance).
+  train_prune(_ctx, _id, [method, sparsity, fineTuneEpochs]) {
+    if (!run) throw new Error('no training run to prune: train one first');
+    const levels = method === 'two_four' ? [0] : [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95];
+    const curve = run.sparsity_curve(method, levels);
+    const report = run.prune(method, sparsity);
+    if (fineTuneEpochs > 0) run.fine_tune(fineTuneEpochs);
+    return { curve, report };
+  },
   train_drop() {
     run?.free();
     run = null;

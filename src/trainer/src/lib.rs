@@ -212,14 +212,7 @@ impl TrainingRun {
     /// `weight_orig · mask`; reports the test accuracy and the sizes.
     pub fn prune(&mut self, method: &str, sparsity: f64) -> Result<JsValue, JsError> {
         let model = self.trainer.effective_model();
-        let mut masks = masks_for(&model, method, sparsity)?;
-        // Pruning a pruned run prunes further: a weight pruned before stays pruned (its
-        // weight_orig is kept, as torch keeps it, and must not come back).
-        if let Some(before) = self.trainer.masks() {
-            for (m, b) in masks.iter_mut().zip(before) {
-                m.iter_mut().zip(b).for_each(|(m, b)| *m *= b);
-            }
-        }
+        let masks = self.combined_masks(&model, method, sparsity)?;
         self.trainer.set_masks(masks.clone()).map_err(js_err)?;
         let layers = &model.layers;
         let biases: usize = layers.iter().map(|l| l.bias.len()).sum();
@@ -248,13 +241,26 @@ impl TrainingRun {
         })
     }
 
-    /// Test accuracy against sparsity, pruning the current weights one-shot (no fine-tuning) at
+    /// `method`'s masks for the current weights, on top of the run's masks: pruning a pruned run
+    /// prunes further, and a weight pruned before stays pruned (its weight_orig is kept, as torch
+    /// keeps it, and must not come back).
+    fn combined_masks(&self, model: &quantscope_train::mlp::Mlp, method: &str, amount: f64) -> Result<Vec<Vec<f32>>, JsError> {
+        let mut masks = masks_for(model, method, amount)?;
+        if let Some(before) = self.trainer.masks() {
+            for (m, b) in masks.iter_mut().zip(before) {
+                m.iter_mut().zip(b).for_each(|(m, b)| *m *= b);
+            }
+        }
+        Ok(masks)
+    }
+
+    /// Test accuracy against sparsity (of the run's masks and `method`'s together), pruning the current weights one-shot (no fine-tuning) at
     /// each of `sparsities`; the run itself is left as it is.
     pub fn sparsity_curve(&self, method: &str, sparsities: Vec<f64>) -> Result<JsValue, JsError> {
         let model = self.trainer.effective_model();
         let mut points = Vec::with_capacity(sparsities.len());
         for s in sparsities {
-            let masks = masks_for(&model, method, s)?;
+            let masks = self.combined_masks(&model, method, s)?;
             let accuracy = evaluate(&prune::apply(&model, &masks), self.trainer.qat.as_ref(), &self.test);
             points.push(CurvePoint { sparsity: prune::sparsity(&masks), accuracy });
         }
