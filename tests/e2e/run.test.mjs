@@ -331,19 +331,19 @@ test('a user\'s own model: FP32 against quantized per output, and a clear error 
   assert.match(await page.locator('#run-custom-model').textContent(), /Gemm ×3/);
   await page.locator('#run-custom').screenshot({ path: `${SCREENSHOTS}run-custom.png` });
 
-  const bad = await readFile(new URL('../fixtures/mnist/einsum_unsupported.onnx', import.meta.url));
-  await dropFiles(page, '#run-custom-drop', [{ name: 'einsum_unsupported.onnx', bytes: bad }]);
+  const bad = await readFile(new URL('../fixtures/run_ops/lstm_unsupported.onnx', import.meta.url));
+  await dropFiles(page, '#run-custom-drop', [{ name: 'lstm_unsupported.onnx', bytes: bad }]);
   await page.waitForSelector('#run-custom-error:not([hidden])', { timeout: 30000 });
   const message = await page.locator('#run-custom-error').textContent();
-  assert.match(message, /einsum_unsupported\.onnx/);
-  assert.match(message, /ops the engine does not run: Einsum ×1$/);
+  assert.match(message, /lstm_unsupported\.onnx/);
+  assert.match(message, /ops the engine does not run: LSTM ×1$/);
   assert.equal(await page.locator('#run-custom-table').isHidden(), true, 'the previous model\'s results are gone');
   assert.equal(await page.getAttribute('#run-custom-refused a', 'href'), 'README.md#run-a-model');
   await page.locator('#run-custom').screenshot({ path: `${SCREENSHOTS}run-custom-error.png` });
   // Its weights can be inspected instead: the file opens in the Inspect view.
   await page.click('#run-custom-inspect');
   await page.waitForFunction(() => document.body.dataset.view === 'inspect');
-  await page.waitForFunction(() => /einsum_unsupported\.onnx/.test(document.querySelector('#view-inspect').textContent), null, { timeout: 30000 });
+  await page.waitForFunction(() => /lstm_unsupported\.onnx/.test(document.querySelector('#view-inspect').textContent), null, { timeout: 30000 });
   await page.click('#tab-run');
   // A model lacking several ops is refused once, with every op it lacks and how many nodes use it.
   const detector = onnxModel({

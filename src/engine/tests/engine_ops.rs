@@ -193,6 +193,19 @@ fn bad_attributes_of_the_newer_ops_fail_at_load() {
         ),
         (one("CumSum", &[x, x], vec![attr_int("reverse", 9)]), "attribute 'reverse' must be 0 or 1, not 9"),
         (one("InstanceNormalization", &[x, x, x], vec![attr_float("epsilon", -1.0)]), "attribute 'epsilon' must not be negative, not -1"),
+        (one("Resize", &[x], vec![attr_string("mode", "area")]), "attribute 'mode' must be nearest, linear or cubic, not 'area'"),
+        (
+            one("Resize", &[x], vec![attr_string("coordinate_transformation_mode", "tf_half_pixel_for_nn")]),
+            "attribute 'coordinate_transformation_mode' 'tf_half_pixel_for_nn' is not one of half_pixel, half_pixel_symmetric, pytorch_half_pixel, align_corners, asymmetric, tf_crop_and_resize",
+        ),
+        (one("Resize", &[x], vec![attr_string("nearest_mode", "nearest")]), "attribute 'nearest_mode' must be round_prefer_floor, round_prefer_ceil, floor or ceil, not 'nearest'"),
+        (one("Resize", &[x], vec![attr_int("antialias", 2)]), "attribute 'antialias' must be 0 or 1, not 2"),
+        (one("ConvTranspose", &[x, x], vec![attr_int("group", 0)]), "attribute 'group' must be at least 1, not 0"),
+        (one("ConvTranspose", &[x, x], vec![attr_ints("output_padding", &[-1, 0])]), "attribute 'output_padding' has a negative value"),
+        (one("Einsum", &[x, x], vec![attr_string("equation", "ij,jk->il")]), "attribute 'equation' 'ij,jk->il': output label 'l' is in no input"),
+        (one("Einsum", &[x], vec![attr_string("equation", "ij,jk->ik")]), "attribute 'equation' 'ij,jk->ik' has 2 input terms for 1 inputs"),
+        (one("Einsum", &[x], vec![attr_string("equation", "i1->i")]), "attribute 'equation' term 'i1' has '1': labels are letters (and one '...')"),
+        (one("Einsum", &[x], vec![]), "attribute 'equation' is required"),
     ];
     for (g, want) in cases {
         let e = load_err(&g).to_string();

@@ -6,6 +6,7 @@ pub mod activation;
 pub mod activation_quant;
 pub mod cast;
 pub mod conv;
+pub mod einsum;
 pub mod elementwise;
 pub mod layout;
 pub mod logic;
@@ -16,6 +17,7 @@ pub mod pool;
 pub mod quant;
 pub mod quantized;
 pub mod reduce;
+pub mod resize;
 pub mod shape;
 pub mod slice;
 pub mod unary;
@@ -149,9 +151,14 @@ pub static EXTRA: OpSet = &[
     spec("GatherElements", 2, (2, 2), (1, 1), layout::build_gather_elements),
     spec("GatherND", 2, (2, 2), (1, 1), layout::build_gather_nd),
     spec("ScatterND", 3, (3, 3), (1, 1), layout::build_scatter_nd),
+    spec("NonZero", 1, (1, 1), (1, 1), layout::build_non_zero),
+    spec("Einsum", 1, (1, usize::MAX), (1, 1), einsum::build_einsum),
     spec("LayerNormalization", 2, (2, 3), (1, 3), norm::build_layer_norm),
     spec("InstanceNormalization", 3, (3, 3), (1, 1), norm::build_instance_norm),
     spec("GroupNormalization", 3, (3, 3), (1, 1), norm::build_group_norm),
+    spec("ConvTranspose", 2, (2, 3), (1, 1), conv::build_conv_transpose),
+    spec("Resize", 1, (1, 4), (1, 1), resize::build_resize),
+    spec("Upsample", 1, (1, 2), (1, 1), resize::build_upsample),
 ];
 
 /// What the built-in models need.
