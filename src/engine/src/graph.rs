@@ -390,8 +390,8 @@ impl Model {
             // DequantizeLinear stays a node: folding it would turn int8 weights into f32
             // constants and misstate the model's size.
             if all_const && !node.inputs.is_empty() && node.op.op_type() != "DequantizeLinear" {
-                let outs =
-                    node.op.run(&mut Inputs::refs(&consts)).map_err(|e| node_error(&node.name, node.op.op_type(), &input_names, e))?;
+                let outs = crate::op::run_op(node.op.as_ref(), Inputs::refs(&consts))
+                    .map_err(|e| node_error(&node.name, node.op.op_type(), &input_names, e))?;
                 for (slot, v) in node.outputs.iter().zip(outs) {
                     if let Some(s) = slot {
                         self.constants[*s] = Some(Arc::new(v));
@@ -572,7 +572,8 @@ impl Model {
                         }
                     });
                 }
-                node.op.run(&mut Inputs::new(list)).map_err(|e| node_error(&node.name, node.op.op_type(), &self.input_names(node), e))?
+                crate::op::run_op(node.op.as_ref(), Inputs::new(list))
+                    .map_err(|e| node_error(&node.name, node.op.op_type(), &self.input_names(node), e))?
             };
             for s in node.inputs.iter().flatten() {
                 if self.last_use[*s] == ni {

@@ -319,6 +319,10 @@ pub fn conv_f32(attrs: &ConvAttrs, x: &Value, w: &Value, b: Option<&Value>) -> R
 }
 
 impl Op for Conv {
+    fn widens_half(&self) -> bool {
+        true
+    }
+
     fn op_type(&self) -> &'static str {
         "Conv"
     }
@@ -503,6 +507,10 @@ pub fn build_conv_transpose(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpEr
 }
 
 impl Op for ConvTranspose {
+    fn widens_half(&self) -> bool {
+        true
+    }
+
     fn op_type(&self) -> &'static str {
         "ConvTranspose"
     }
