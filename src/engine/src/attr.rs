@@ -12,6 +12,7 @@ const STRING: i32 = 3;
 const TENSOR: i32 = 4;
 const FLOATS: i32 = 6;
 const INTS: i32 = 7;
+const STRINGS: i32 = 8;
 
 /// The attributes of one node.
 #[derive(Clone, Copy)]
@@ -89,6 +90,18 @@ impl<'a> Attrs<'a> {
                 let bytes = a.s.as_deref().ok_or_else(|| wrong(name, "a string"))?;
                 String::from_utf8(bytes.to_vec()).map(Some).map_err(|_| wrong(name, "UTF-8 text"))
             }
+            None => Ok(None),
+        }
+    }
+
+    pub fn strings(&self, name: &str) -> Result<Option<Vec<String>>, OpError> {
+        match self.typed(name, STRINGS, "a list of strings")? {
+            Some(a) => a
+                .strings
+                .iter()
+                .map(|b| String::from_utf8(b.clone()).map_err(|_| wrong(name, "UTF-8 text")))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
             None => Ok(None),
         }
     }

@@ -16,6 +16,7 @@ pub mod norm;
 pub mod pool;
 pub mod quant;
 pub mod quantized;
+pub mod recurrent;
 pub mod reduce;
 pub mod resize;
 pub mod shape;
@@ -153,6 +154,9 @@ pub static EXTRA: OpSet = &[
     spec("ScatterND", 3, (3, 3), (1, 1), layout::build_scatter_nd),
     spec("NonZero", 1, (1, 1), (1, 1), layout::build_non_zero),
     spec("Einsum", 1, (1, usize::MAX), (1, 1), einsum::build_einsum),
+    spec("RNN", 3, (3, 6), (0, 2), recurrent::build_rnn),
+    spec("GRU", 3, (3, 6), (0, 2), recurrent::build_gru),
+    spec("LSTM", 3, (3, 8), (0, 3), recurrent::build_lstm),
     spec("LayerNormalization", 2, (2, 3), (1, 3), norm::build_layer_norm),
     spec("InstanceNormalization", 3, (3, 3), (1, 1), norm::build_instance_norm),
     spec("GroupNormalization", 3, (3, 3), (1, 1), norm::build_group_norm),
