@@ -28,7 +28,8 @@ test('the workbench and the runner export their own surfaces, and not the GEMM a
 // quantize and dequantize kernels) and calibration descriptions took the runner to 300,765 B.
 // Session 9 took it back to 299,889 B (the engine's test-set error no longer links every
 // format's messages). Issue 13 moved every op the built-in models do not use into the models
-// module (the loader takes its op sets as an argument): 226,614 B. Issue 15 asks for the runner
+// module (the loader takes its op sets as an argument): 226,614 B (228,371 B with the
+// subgraph-capable loader issue 13's If needs). Issue 15 asks for the runner
 // to shrink with the new ops; this is a ceiling, not the goal.
 test('the runner module is under 302 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-run', 'quantscope_bg.wasm'), { level: 9 }).length;
@@ -37,13 +38,13 @@ test('the runner module is under 302 KB gzipped', async () => {
 
 // The models module (src/models: the runner plus every op of the engine, loaded by the Run
 // view's worker when a person drops their own model) was 346,402 B gzipped when it was split
-// from the runner (which went from 300,282 B to 226,614 B), and 379,467 B with issue 13's ops
+// from the runner (which went from 300,282 B to 226,614 B), and 389,767 B with issue 13's ops
 // (reductions, Pad and the index ops, the normalizations, Resize, ConvTranspose, Einsum,
-// NonZero, LSTM/GRU/RNN, float16 through float32 kernels). A ceiling, as the runner's: new ops
-// must pay for themselves.
-test('the models module is under 382 KB gzipped', async () => {
+// NonZero, LSTM/GRU/RNN, If with its subgraph loader, float16 through float32 kernels). A
+// ceiling, as the runner's: new ops must pay for themselves.
+test('the models module is under 392 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-models', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 382_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 392_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The workbench (Inspect + Learn: the five readers, every scheme, the plots, the Learn panels)

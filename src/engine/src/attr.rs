@@ -13,6 +13,7 @@ const TENSOR: i32 = 4;
 const FLOATS: i32 = 6;
 const INTS: i32 = 7;
 const STRINGS: i32 = 8;
+const GRAPH: i32 = 5;
 
 /// The attributes of one node.
 #[derive(Clone, Copy)]
@@ -102,6 +103,14 @@ impl<'a> Attrs<'a> {
                 .map(|b| String::from_utf8(b.clone()).map_err(|_| wrong(name, "UTF-8 text")))
                 .collect::<Result<Vec<_>, _>>()
                 .map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// A GRAPH attribute's encoded GraphProto (If's branches).
+    pub fn graph_bytes(&self, name: &str) -> Result<Option<&'a [u8]>, OpError> {
+        match self.typed(name, GRAPH, "a graph")? {
+            Some(a) => a.g.as_deref().map(Some).ok_or_else(|| wrong(name, "a graph")),
             None => Ok(None),
         }
     }

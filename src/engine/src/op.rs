@@ -150,6 +150,12 @@ pub trait Op: Send + Sync + fmt::Debug + AsAny {
     fn widens_half(&self) -> bool {
         false
     }
+
+    /// Names of the enclosing graph's values the op reads besides its inputs (If: what its
+    /// branches use); the loader resolves them and passes them after the node's own inputs.
+    fn captures(&self) -> &[String] {
+        &[]
+    }
 }
 
 /// Runs `op` on `inputs`, through float32 when the op [`Op::widens_half`] and an input is
@@ -185,6 +191,8 @@ pub struct BuildCtx {
     pub opset: i64,
     pub n_inputs: usize,
     pub n_outputs: usize,
+    /// The op sets the model loads with (a subgraph is built with the same).
+    pub sets: &'static [crate::ops::OpSet],
 }
 
 // Shared helpers.

@@ -207,6 +207,8 @@ fn bad_attributes_of_the_newer_ops_fail_at_load() {
         (one("Einsum", &[x], vec![attr_string("equation", "i1->i")]), "attribute 'equation' term 'i1' has '1': labels are letters (and one '...')"),
         (one("Einsum", &[x], vec![]), "attribute 'equation' is required"),
         (one("LSTM", &[x, x, x], vec![]), "attribute 'hidden_size' is required"),
+        (one("If", &[("c", DType::Bool, &[][..])], vec![]), "attribute 'then_branch' is required"),
+        (one("If", &[("c", DType::Bool, &[][..])], vec![attr_string("then_branch", "x")]), "attribute 'then_branch' must be a graph"),
         (one("GRU", &[x, x, x], vec![attr_int("hidden_size", 4), attr_string("direction", "both")]), "attribute 'direction' must be forward, reverse or bidirectional, not 'both'"),
         (one("RNN", &[x, x, x], vec![attr_int("hidden_size", 4), attr_int("layout", 2)]), "attribute 'layout' must be 0 or 1, not 2"),
         (one("LSTM", &[x, x, x], vec![attr_int("hidden_size", 4), attr_float("clip", -1.0)]), "attribute 'clip' must be positive, not -1"),

@@ -5,6 +5,7 @@
 pub mod activation;
 pub mod activation_quant;
 pub mod cast;
+pub mod control;
 pub mod conv;
 pub mod einsum;
 pub mod elementwise;
@@ -154,6 +155,7 @@ pub static EXTRA: OpSet = &[
     spec("ScatterND", 3, (3, 3), (1, 1), layout::build_scatter_nd),
     spec("NonZero", 1, (1, 1), (1, 1), layout::build_non_zero),
     spec("Einsum", 1, (1, usize::MAX), (1, 1), einsum::build_einsum),
+    spec("If", 1, (1, 1), (1, usize::MAX), control::build_if),
     spec("RNN", 3, (3, 6), (0, 2), recurrent::build_rnn),
     spec("GRU", 3, (3, 6), (0, 2), recurrent::build_gru),
     spec("LSTM", 3, (3, 8), (0, 3), recurrent::build_lstm),
@@ -188,5 +190,11 @@ pub fn lookup(sets: &[OpSet], op_type: &str) -> Option<&'static OpSpec> {
 impl OpSpec {
     pub fn build(&self, attrs: &Attrs, ctx: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
         (self.build)(attrs, ctx)
+    }
+}
+
+impl std::fmt::Debug for OpSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.op_type)
     }
 }
