@@ -38,13 +38,13 @@ test('the runner module is under 302 KB gzipped', async () => {
 
 // The models module (src/models: the runner plus every op of the engine, loaded by the Run
 // view's worker when a person drops their own model) was 346,402 B gzipped when it was split
-// from the runner (which went from 300,282 B to 226,614 B), and 389,767 B with issue 13's ops
+// from the runner (which went from 300,282 B to 226,614 B), and 394,450 B with issue 13's ops
 // (reductions, Pad and the index ops, the normalizations, Resize, ConvTranspose, Einsum,
-// NonZero, LSTM/GRU/RNN, If with its subgraph loader, float16 through float32 kernels). A
-// ceiling, as the runner's: new ops must pay for themselves.
-test('the models module is under 392 KB gzipped', async () => {
+// NonZero, LSTM/GRU/RNN, If and Loop with the subgraph loader, float16 through float32
+// kernels). A ceiling, as the runner's: new ops must pay for themselves.
+test('the models module is under 397 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-models', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 392_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 397_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The workbench (Inspect + Learn: the five readers, every scheme, the plots, the Learn panels)

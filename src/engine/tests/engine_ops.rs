@@ -64,7 +64,7 @@ fn every_unsupported_op_is_listed_with_counts() {
     g.input("x", DType::F32, &[Some(2)]);
     g.node("STFT", "t1", &["x"], &["a"], vec![]);
     g.node("Relu", "r", &["a"], &["b"], vec![]);
-    g.node("Loop", "up1", &["b"], &["c"], vec![]);
+    g.node("Col2Im", "up1", &["b"], &["c"], vec![]);
     g.node("STFT", "t2", &["c"], &["d"], vec![]);
     for (i, (from, to)) in [("d", "f1"), ("f1", "f2"), ("f2", "f3"), ("f3", "f4")].into_iter().enumerate() {
         g.node("Scan", &format!("scan{i}"), &[from], &[to], vec![]);
@@ -74,8 +74,8 @@ fn every_unsupported_op_is_listed_with_counts() {
     let e = load_err(&g);
     let EngineError::UnsupportedOps(missing) = &e else { panic!("{e:?}") };
     let summary: Vec<(&str, usize)> = missing.iter().map(|m| (m.op.as_str(), m.count)).collect();
-    assert_eq!(summary, [("STFT", 2), ("Loop", 1), ("Scan", 4), ("com.microsoft.FusedConv", 1)]);
-    assert_eq!(e.to_string(), "ops the engine does not run: STFT ×2, Loop ×1, Scan ×4, com.microsoft.FusedConv ×1");
+    assert_eq!(summary, [("STFT", 2), ("Col2Im", 1), ("Scan", 4), ("com.microsoft.FusedConv", 1)]);
+    assert_eq!(e.to_string(), "ops the engine does not run: STFT ×2, Col2Im ×1, Scan ×4, com.microsoft.FusedConv ×1");
 }
 
 /// The runner loads with the built-in models' op set only: a model using the other ops is
@@ -208,6 +208,7 @@ fn bad_attributes_of_the_newer_ops_fail_at_load() {
         (one("Einsum", &[x], vec![]), "attribute 'equation' is required"),
         (one("LSTM", &[x, x, x], vec![]), "attribute 'hidden_size' is required"),
         (one("If", &[("c", DType::Bool, &[][..])], vec![]), "attribute 'then_branch' is required"),
+        (one("Loop", &[x, x], vec![]), "attribute 'body' is required"),
         (one("If", &[("c", DType::Bool, &[][..])], vec![attr_string("then_branch", "x")]), "attribute 'then_branch' must be a graph"),
         (one("GRU", &[x, x, x], vec![attr_int("hidden_size", 4), attr_string("direction", "both")]), "attribute 'direction' must be forward, reverse or bidirectional, not 'both'"),
         (one("RNN", &[x, x, x], vec![attr_int("hidden_size", 4), attr_int("layout", 2)]), "attribute 'layout' must be 0 or 1, not 2"),

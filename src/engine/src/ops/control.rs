@@ -1,5 +1,7 @@
-//! If: runs one of two subgraphs on a boolean condition (`onnx/defs/controlflow/defs.cc`, "If";
-//! reference: `onnx/reference/ops/op_if.py`). A branch may read any value of the enclosing
+//! If: runs one of two subgraphs on a boolean condition, and Loop: runs its body while a trip
+//! count and a condition allow, carrying values from one iteration to the next and stacking
+//! its scan outputs (`onnx/defs/controlflow/defs.cc`, "If" and "Loop"; reference:
+//! `onnx/reference/ops/op_if.py`, `op_loop.py`). A subgraph may read any value of the enclosing
 //! graph by name; the builder finds those names (the branches' free variables, nested
 //! subgraphs included) and the loader passes them to the node as extra inputs
 //! ([`Op::captures`]), so each branch is an ordinary [`Model`] whose inputs they are.
@@ -93,5 +95,134 @@ impl Op for If {
             .collect::<Result<_, _>>()?;
         let outputs = branch.run(&given).map_err(|e| OpError::Value(format!("in the branch: {e}")))?;
         Ok(outputs.into_iter().map(|(_, v)| v).collect())
+    }
+}
+
+/// Loop: inputs `M` (trip count, optional), `cond` (optional) and the loop-carried values; the
+/// body takes `(iteration, cond, carried...)` and gives `(cond, carried..., scan outputs...)`;
+/// the node's outputs are the final carried values, then each scan output stacked along a new
+/// first axis.
+#[derive(Debug)]
+pub struct Loop {
+    pub body: Model,
+    pub body_inputs: Vec<String>,
+    pub carried: usize,
+    pub captures: Vec<String>,
+}
+
+/// Iterations a Loop may run before it is stopped as runaway (a loop driven by its condition
+/// has `M` = 2^63 − 1).
+const MAX_ITERATIONS: usize = 1 << 24;
+
+pub fn build_loop(a: &Attrs, ctx: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
+    a.only(&["body"])?;
+    let g = graph_attr(a, "body")?;
+    let carried = ctx.n_inputs - 2;
+    if g.input.len() != 2 + carried {
+        return Err(attr_err(
+            "body",
+            format!("has {} inputs: it needs 2 + {carried} (iteration, condition, the carried values)", g.input.len()),
+        ));
+    }
+    if g.output.len() < 1 + carried || ctx.n_outputs > g.output.len() - 1 {
+        return Err(attr_err(
+            "body",
+            format!("has {} outputs for {carried} carried values and {} node outputs", g.output.len(), ctx.n_outputs),
+        ));
+    }
+    let mut free = BTreeSet::new();
+    free_names(&g, &mut free);
+    let captures: Vec<String> = free.into_iter().collect();
+    let body = Model::from_graph(&g, ctx.opset, ctx.sets, &captures).map_err(|e| OpError::Unsupported(format!("body: {e}")))?;
+    let body_inputs = g.input.iter().map(|v| v.name.clone().unwrap_or_default()).collect();
+    Ok(Arc::new(Loop { body, body_inputs, carried, captures }))
+}
+
+/// Same-shaped values stacked along a new first axis.
+fn stack(values: Vec<Value>) -> Result<Value, OpError> {
+    let Some(first) = values.first() else { return Ok(Value::f32(vec![0], vec![])) };
+    let (dtype, shape) = (first.dtype(), first.shape().to_vec());
+    let mut data = crate::value::Data::zeros(dtype, 0);
+    for v in &values {
+        if v.shape() != shape.as_slice() || v.dtype() != dtype {
+            return Err(shape_err(format!(
+                "scan output changes from {dtype} {shape:?} to {} {:?} between iterations",
+                v.dtype(),
+                v.shape()
+            )));
+        }
+        data = crate::ops::layout::joined(&data, v.data())?;
+    }
+    let mut out_shape = vec![values.len()];
+    out_shape.extend(shape);
+    Ok(Value::with_dtype(dtype, out_shape, data))
+}
+
+impl Op for Loop {
+    fn op_type(&self) -> &'static str {
+        "Loop"
+    }
+
+    fn captures(&self) -> &[String] {
+        &self.captures
+    }
+
+    fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
+        let trips = match inputs.get(0) {
+            Some(m) => match m.to_i64_vec().as_deref() {
+                Some([m]) => (*m).max(0) as u64,
+                _ => return Err(dtype_err(format!("M must be one int64, not {} {:?}", m.dtype(), m.shape()))),
+            },
+            None => u64::MAX,
+        };
+        let mut cond = match inputs.get(1) {
+            Some(c) if c.dtype() == DType::Bool && c.len() == 1 => c.to_f64_vec()[0] != 0.0,
+            Some(c) => return Err(dtype_err(format!("cond must be one bool, not {} {:?}", c.dtype(), c.shape()))),
+            None => true,
+        };
+        let mut carried: Vec<Value> = (0..self.carried).map(|k| inputs.req(2 + k).cloned()).collect::<Result<_, _>>()?;
+        let first_capture = 2 + self.carried;
+        let captured: Vec<(&str, Value)> = self
+            .captures
+            .iter()
+            .enumerate()
+            .filter(|(_, name)| self.body.inputs().iter().any(|io| &io.name == *name))
+            .map(|(k, name)| inputs.req(first_capture + k).map(|v| (name.as_str(), v.clone())))
+            .collect::<Result<_, _>>()?;
+        let mut scans: Vec<Vec<Value>> = Vec::new();
+        let mut i = 0u64;
+        while i < trips && cond {
+            if i as usize >= MAX_ITERATIONS {
+                return Err(OpError::Value(format!("stopped after {MAX_ITERATIONS} iterations (a runaway loop?)")));
+            }
+            let mut given: Vec<(&str, Value)> = Vec::with_capacity(2 + carried.len() + captured.len());
+            given.push((self.body_inputs[0].as_str(), Value::i64(vec![], vec![i as i64])));
+            given.push((self.body_inputs[1].as_str(), Value::new(vec![], crate::value::Data::Bool(vec![cond]))));
+            for (name, v) in self.body_inputs[2..].iter().zip(carried.drain(..)) {
+                given.push((name.as_str(), v));
+            }
+            given.extend(captured.iter().map(|(n, v)| (*n, v.clone())));
+            // A body input may be left without a name when it is unused.
+            given.retain(|(n, _)| !n.is_empty() && self.body.inputs().iter().any(|io| io.name == *n));
+            let mut outs =
+                self.body.run(&given).map_err(|e| OpError::Value(format!("in the body, iteration {i}: {e}")))?.into_iter().map(|(_, v)| v);
+            let c = outs.next().ok_or_else(|| OpError::Value("the body gave no condition".into()))?;
+            cond = c.to_f64_vec().first().is_some_and(|&v| v != 0.0);
+            carried = outs.by_ref().take(self.carried).collect();
+            for (k, v) in outs.enumerate() {
+                if scans.len() <= k {
+                    scans.push(Vec::new());
+                }
+                scans[k].push(v);
+            }
+            i += 1;
+        }
+        let n_scans = self.body.outputs().len() - 1 - self.carried;
+        scans.resize_with(n_scans, Vec::new);
+        let mut out = carried;
+        for s in scans {
+            out.push(stack(s)?);
+        }
+        Ok(out)
     }
 }

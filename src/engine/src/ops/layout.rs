@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 /// `a`'s elements followed by `b`'s (same storage), so one `pick` can take from both: Pad's
 /// fill value and ScatterND's updates sit after the data.
-fn joined(a: &Data, b: &Data) -> Result<Data, OpError> {
+pub(crate) fn joined(a: &Data, b: &Data) -> Result<Data, OpError> {
     fn join<T: Elem>(a: &[T], b: &Data) -> Option<Vec<T>> {
         let b = T::slice(b)?;
         Some(a.iter().chain(b).copied().collect())

@@ -156,6 +156,7 @@ pub static EXTRA: OpSet = &[
     spec("NonZero", 1, (1, 1), (1, 1), layout::build_non_zero),
     spec("Einsum", 1, (1, usize::MAX), (1, 1), einsum::build_einsum),
     spec("If", 1, (1, 1), (1, usize::MAX), control::build_if),
+    spec("Loop", 0, (2, usize::MAX), (1, usize::MAX), control::build_loop),
     spec("RNN", 3, (3, 6), (0, 2), recurrent::build_rnn),
     spec("GRU", 3, (3, 6), (0, 2), recurrent::build_gru),
     spec("LSTM", 3, (3, 8), (0, 3), recurrent::build_lstm),
