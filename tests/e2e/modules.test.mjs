@@ -34,19 +34,23 @@ test('the workbench, the tutor, the runner and the models module export their ow
 // quantize and dequantize kernels) and calibration descriptions took the runner to 300,765 B.
 // Session 9 took it back to 299,889 B (the engine's test-set error no longer links every
 // format's messages). Issue 13 moved every op the built-in models do not use into the models
-// module (the loader takes its op sets as an argument): 226,619 B. Issue 15 asks for the runner
-// to shrink with the new ops; this is a ceiling, not the goal.
-test('the runner module is under 302 KB gzipped', async () => {
+// module (the loader takes its op sets as an argument): 226,614 B (228,371 B with the
+// subgraph-capable loader issue 13's If needs); session 10 lowered the ceiling from 302 KB to
+// 235 KB to keep that gain. This is a ceiling, not the goal.
+test('the runner module is under 235 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-run', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 302_000, `www/pkg-run/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 235_000, `www/pkg-run/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The models module (src/models: the runner plus every op of the engine, loaded by the Run
 // view's worker when a person drops their own model) was 346,402 B gzipped when it was split
-// from the runner (which went from 300,282 B to 226,619 B). A ceiling, as the runner's.
-test('the models module is under 360 KB gzipped', async () => {
+// from the runner (which went from 300,282 B to 226,614 B), and 394,450 B with issue 13's ops
+// (reductions, Pad and the index ops, the normalizations, Resize, ConvTranspose, Einsum,
+// NonZero, LSTM/GRU/RNN, If and Loop with the subgraph loader, float16 through float32
+// kernels). A ceiling, as the runner's: new ops must pay for themselves.
+test('the models module is under 397 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-models', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 360_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 397_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The workbench (the five readers, every scheme, the plots, the GGUF writer) was 489,773 B

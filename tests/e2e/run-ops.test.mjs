@@ -73,3 +73,33 @@ test('a dropped model of the newer ops runs in the Run view and matches onnx\'s 
   assert.deepEqual(page.errors, []);
   await page.close();
 });
+
+test('the same model exported in float16 runs too, within float16\'s precision of the reference', async () => {
+  const half = JSON.parse(await fixture('expected_fp16.json')).outputs;
+  const page = await browser.page();
+  await page.goto(`${browser.url}#run`);
+  await page.waitForFunction(() => /held-out test digits/.test(document.querySelector('#run-model-status')?.textContent ?? ''), null, { timeout: 60000 });
+  await dropFiles(page, '#run-custom-drop', [{ name: 'run_ops_fp16.onnx', bytes: await fixture('model_fp16.onnx') },
+    { name: 'input.npy', bytes: await fixture('input.npy') }]);
+  await page.waitForSelector('#run-custom-table:not([hidden])', { timeout: 60000 });
+  assert.equal(await page.locator('#run-custom-error').isHidden(), true, await page.textContent('#run-custom-error'));
+  assert.match(await page.textContent('#run-custom-model'), /x float16 \[1, 4, 6, 6\]/);
+  const result = await page.evaluate(async (bytes) => {
+    const { runWorker } = await import('./www/run/client.js');
+    const r = await runWorker.request('custom_run', [new Uint8Array(bytes).buffer, {}]);
+    return Object.fromEntries(Object.entries(r.outputs).map(([k, v]) => [k, { shape: v.shape, dtype: v.dtype, data: [...v.data] }]));
+  }, [...await fixture('input.npy')]);
+  // The reference rounds to float16 after every numpy step, the engine once per op: a few
+  // float16 steps apart after the three normalizations (src/engine/tests/engine_conformance.rs).
+  for (const [name, want] of Object.entries(half)) {
+    const got = result[name];
+    assert.equal(got.dtype, want.dtype === 'int64' ? 'int64' : 'float16', name);
+    got.data.forEach((v, i) => {
+      const w = want.data[i];
+      const ok = want.dtype === 'int64' ? v === w : Math.abs(v - w) <= 1e-2 + 1e-2 * Math.abs(w);
+      assert.ok(ok, `${name}[${i}]: the page gives ${v}, the reference evaluator ${w}`);
+    });
+  }
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});

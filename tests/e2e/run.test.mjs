@@ -331,27 +331,27 @@ test('a user\'s own model: FP32 against quantized per output, and a clear error 
   assert.match(await page.locator('#run-custom-model').textContent(), /Gemm ×3/);
   await page.locator('#run-custom').screenshot({ path: `${SCREENSHOTS}run-custom.png` });
 
-  const bad = await readFile(new URL('../fixtures/mnist/einsum_unsupported.onnx', import.meta.url));
-  await dropFiles(page, '#run-custom-drop', [{ name: 'einsum_unsupported.onnx', bytes: bad }]);
+  const bad = await readFile(new URL('../fixtures/run_ops/deformconv_unsupported.onnx', import.meta.url));
+  await dropFiles(page, '#run-custom-drop', [{ name: 'deformconv_unsupported.onnx', bytes: bad }]);
   await page.waitForSelector('#run-custom-error:not([hidden])', { timeout: 30000 });
   const message = await page.locator('#run-custom-error').textContent();
-  assert.match(message, /einsum_unsupported\.onnx/);
-  assert.match(message, /ops the engine does not run: Einsum ×1$/);
+  assert.match(message, /deformconv_unsupported\.onnx/);
+  assert.match(message, /ops the engine does not run: DeformConv ×1$/);
   assert.equal(await page.locator('#run-custom-table').isHidden(), true, 'the previous model\'s results are gone');
   assert.equal(await page.getAttribute('#run-custom-refused a', 'href'), 'README.md#run-a-model');
   await page.locator('#run-custom').screenshot({ path: `${SCREENSHOTS}run-custom-error.png` });
   // Its weights can be inspected instead: the file opens in the Inspect view.
   await page.click('#run-custom-inspect');
   await page.waitForFunction(() => document.body.dataset.view === 'inspect');
-  await page.waitForFunction(() => /einsum_unsupported\.onnx/.test(document.querySelector('#view-inspect').textContent), null, { timeout: 30000 });
+  await page.waitForFunction(() => /deformconv_unsupported\.onnx/.test(document.querySelector('#view-inspect').textContent), null, { timeout: 30000 });
   await page.click('#tab-run');
   // A model lacking several ops is refused once, with every op it lacks and how many nodes use it.
   const detector = onnxModel({
     nodes: [
-      { op: 'LSTM', name: 't1', inputs: ['x'], outputs: ['a'] },
+      { op: 'STFT', name: 't1', inputs: ['x'], outputs: ['a'] },
       { op: 'Relu', name: 'r', inputs: ['a'], outputs: ['b'] },
-      { op: 'Loop', name: 'z1', inputs: ['b'], outputs: ['c'] },
-      { op: 'LSTM', name: 't2', inputs: ['c'], outputs: ['d'] },
+      { op: 'Col2Im', name: 'z1', inputs: ['b'], outputs: ['c'] },
+      { op: 'STFT', name: 't2', inputs: ['c'], outputs: ['d'] },
       { op: 'Scan', name: 'nz', inputs: ['d'], outputs: ['y'] },
     ],
     inputs: [{ name: 'x', shape: [4] }],
@@ -359,7 +359,7 @@ test('a user\'s own model: FP32 against quantized per output, and a clear error 
   });
   await dropFiles(page, '#run-custom-drop', [{ name: 'detector.onnx', bytes: detector }]);
   await page.waitForFunction(() => /detector\.onnx/.test(document.querySelector('#run-custom-error').textContent), null, { timeout: 30000 });
-  assert.equal(await page.textContent('#run-custom-error'), 'detector.onnx: ops the engine does not run: LSTM ×2, Loop ×1, Scan ×1');
+  assert.equal(await page.textContent('#run-custom-error'), 'detector.onnx: ops the engine does not run: STFT ×2, Col2Im ×1, Scan ×1');
   await page.close();
 });
 

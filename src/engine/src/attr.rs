@@ -12,6 +12,8 @@ const STRING: i32 = 3;
 const TENSOR: i32 = 4;
 const FLOATS: i32 = 6;
 const INTS: i32 = 7;
+const STRINGS: i32 = 8;
+const GRAPH: i32 = 5;
 
 /// The attributes of one node.
 #[derive(Clone, Copy)]
@@ -89,6 +91,26 @@ impl<'a> Attrs<'a> {
                 let bytes = a.s.as_deref().ok_or_else(|| wrong(name, "a string"))?;
                 String::from_utf8(bytes.to_vec()).map(Some).map_err(|_| wrong(name, "UTF-8 text"))
             }
+            None => Ok(None),
+        }
+    }
+
+    pub fn strings(&self, name: &str) -> Result<Option<Vec<String>>, OpError> {
+        match self.typed(name, STRINGS, "a list of strings")? {
+            Some(a) => a
+                .strings
+                .iter()
+                .map(|b| String::from_utf8(b.clone()).map_err(|_| wrong(name, "UTF-8 text")))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// A GRAPH attribute's encoded GraphProto (If's branches).
+    pub fn graph_bytes(&self, name: &str) -> Result<Option<&'a [u8]>, OpError> {
+        match self.typed(name, GRAPH, "a graph")? {
+            Some(a) => a.g.as_deref().map(Some).ok_or_else(|| wrong(name, "a graph")),
             None => Ok(None),
         }
     }

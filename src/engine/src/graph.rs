@@ -12,7 +12,7 @@ use super::tensor_proto;
 use super::value::{DType, Value};
 use crate::error::{EngineError, MissingOp};
 use prost::Message;
-use quantscope_formats::onnx::proto::{DimensionValue, ModelProto, NodeProto, ValueInfoProto};
+use quantscope_formats::onnx::proto::{DimensionValue, GraphProto, ModelProto, NodeProto, ValueInfoProto};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -207,7 +207,7 @@ impl Model {
 
     /// [`Model::from_onnx`] with only the ops of `sets`: a wasm module that names fewer sets
     /// links fewer ops (the runner loads with [`ops::BUILT_IN`]).
-    pub fn from_onnx_with(bytes: &[u8], sets: &[ops::OpSet]) -> Result<Model, EngineError> {
+    pub fn from_onnx_with(bytes: &[u8], sets: &'static [ops::OpSet]) -> Result<Model, EngineError> {
         let proto = ModelProto::decode(bytes).map_err(|e| EngineError::Decode(format!("not a protobuf ModelProto: {e}")))?;
         let graph = proto.graph.as_ref().ok_or_else(|| EngineError::Decode("the ModelProto has no graph".into()))?;
         let opset = proto
@@ -217,7 +217,12 @@ impl Model {
             .filter_map(|o| o.version)
             .max()
             .ok_or_else(|| EngineError::Decode("the model imports no opset for the default ONNX domain".into()))?;
+        Self::from_graph(graph, opset, sets, &[])
+    }
 
+    /// A model of one graph: the main graph, or a subgraph of If whose `outer` names (values of
+    /// the enclosing graph it reads) become inputs without a declared type.
+    pub(crate) fn from_graph(graph: &GraphProto, opset: i64, sets: &'static [ops::OpSet], outer: &[String]) -> Result<Model, EngineError> {
         let missing = missing_ops(&graph.node, sets);
         if !missing.is_empty() {
             return Err(EngineError::UnsupportedOps(missing));
@@ -254,6 +259,16 @@ impl Model {
             names.push(info.name.clone());
             constants.push(None);
             inputs.push(info);
+        }
+        for name in outer {
+            if slot_of.contains_key(name) {
+                continue;
+            }
+            slot_of.insert(name.clone(), names.len());
+            input_slots.push(names.len());
+            names.push(name.clone());
+            constants.push(None);
+            inputs.push(IoInfo { name: name.clone(), dtype: None, shape: None });
         }
 
         // Pass 1: build each op and give its outputs slots.
@@ -296,7 +311,7 @@ impl Model {
                         why: format!("{outs} outputs (the engine produces {}..={})", spec.outputs.0, spec.outputs.1),
                     });
                 }
-                let ctx = BuildCtx { opset, n_inputs: given, n_outputs: outs };
+                let ctx = BuildCtx { opset, n_inputs: given, n_outputs: outs, sets };
                 Some(spec.build(&Attrs::new(&n.attribute), &ctx).map_err(|e| node_error(&name, &op_type, &n.input, e))?)
             };
             let mut outputs = Vec::with_capacity(n.output.len());
@@ -332,7 +347,8 @@ impl Model {
         for p in pending {
             let Some(op) = p.op else { continue };
             let mut ins = Vec::with_capacity(p.proto.input.len());
-            for s in &p.proto.input {
+            // An If reads the outer values its branches use as extra inputs after its own.
+            for s in p.proto.input.iter().chain(op.captures()) {
                 if s.is_empty() {
                     ins.push(None);
                     continue;
@@ -390,8 +406,8 @@ impl Model {
             // DequantizeLinear stays a node: folding it would turn int8 weights into f32
             // constants and misstate the model's size.
             if all_const && !node.inputs.is_empty() && node.op.op_type() != "DequantizeLinear" {
-                let outs =
-                    node.op.run(&mut Inputs::refs(&consts)).map_err(|e| node_error(&node.name, node.op.op_type(), &input_names, e))?;
+                let outs = crate::op::run_op(node.op.as_ref(), Inputs::refs(&consts))
+                    .map_err(|e| node_error(&node.name, node.op.op_type(), &input_names, e))?;
                 for (slot, v) in node.outputs.iter().zip(outs) {
                     if let Some(s) = slot {
                         self.constants[*s] = Some(Arc::new(v));
@@ -572,7 +588,8 @@ impl Model {
                         }
                     });
                 }
-                node.op.run(&mut Inputs::new(list)).map_err(|e| node_error(&node.name, node.op.op_type(), &self.input_names(node), e))?
+                crate::op::run_op(node.op.as_ref(), Inputs::new(list))
+                    .map_err(|e| node_error(&node.name, node.op.op_type(), &self.input_names(node), e))?
             };
             for s in node.inputs.iter().flatten() {
                 if self.last_use[*s] == ni {

@@ -142,6 +142,46 @@ pub trait Op: Send + Sync + fmt::Debug + AsAny {
     fn own_bytes(&self) -> u64 {
         0
     }
+
+    /// True for ops whose kernels are float32 only (Conv, ConvTranspose, MatMul, Gemm,
+    /// BatchNormalization): the executor ([`run_op`]) widens their float16 / bfloat16 inputs
+    /// to float32 and rounds their float32 outputs back, so a model exported in half precision
+    /// runs (computed in float32 and rounded once per op, as ONNX Runtime's CPU kernels do).
+    fn widens_half(&self) -> bool {
+        false
+    }
+
+    /// Names of the enclosing graph's values the op reads besides its inputs (If: what its
+    /// branches use); the loader resolves them and passes them after the node's own inputs.
+    fn captures(&self) -> &[String] {
+        &[]
+    }
+}
+
+/// Runs `op` on `inputs`, through float32 when the op [`Op::widens_half`] and an input is
+/// float16 or bfloat16. (Half-precision constant weights are then widened on every run and
+/// not prepacked: the price of one f32 kernel per op.)
+pub(crate) fn run_op(op: &dyn Op, mut inputs: Inputs<'_>) -> Result<Vec<Value>, OpError> {
+    let half = (0..inputs.len()).filter_map(|i| inputs.get(i)).map(Value::dtype).find(|d| matches!(d, DType::F16 | DType::BF16));
+    let Some(half) = half.filter(|_| op.widens_half()) else { return op.run(&mut inputs) };
+    let widened: Vec<Input<'_>> = (0..inputs.len())
+        .map(|i| match inputs.get(i) {
+            None => Input::Absent,
+            Some(v) if matches!(v.dtype(), DType::F16 | DType::BF16) => Input::Owned(Value::f32(v.shape().to_vec(), v.to_f32_vec())),
+            Some(_) => match inputs.take(i) {
+                Some(v) => Input::Owned(v),
+                None => Input::Owned(inputs.req(i).expect("present").clone()),
+            },
+        })
+        .collect();
+    let outputs = op.run(&mut Inputs::new(widened))?;
+    outputs
+        .into_iter()
+        .map(|v| match v.as_f32() {
+            Some(x) => Value::from_f32(half, v.shape().to_vec(), x).map_err(value_err),
+            None => Ok(v),
+        })
+        .collect()
 }
 
 /// What a builder knows about the node besides its attributes.
@@ -151,6 +191,8 @@ pub struct BuildCtx {
     pub opset: i64,
     pub n_inputs: usize,
     pub n_outputs: usize,
+    /// The op sets the model loads with (a subgraph is built with the same).
+    pub sets: &'static [crate::ops::OpSet],
 }
 
 // Shared helpers.

@@ -13,7 +13,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use prost::Message;
-use quantscope_engine::{tensor_proto, Data, Model, Value};
+use quantscope_engine::{tensor_proto, DType, Data, Model, Value};
 use quantscope_formats::onnx::proto::TensorProto;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -161,29 +161,38 @@ fn onnx_runtime_cases() {
 }
 
 /// The Run view's e2e model (tests/fixtures/run_ops, scripts/fixtures/make_run_ops_model.py:
-/// Pad, the normalizations, DepthToSpace/SpaceToDepth, reductions, TopK, ArgMax, CumSum,
-/// GatherElements) against onnx's reference evaluator, natively: |diff| ≤ 1e-5 + 1e-4·|want|,
-/// indices exactly.
-#[test]
-fn run_ops_model_matches_the_reference_evaluator() {
+/// Pad, the normalizations, DepthToSpace/SpaceToDepth, a 1×1 Conv, reductions, TopK, ArgMax,
+/// CumSum, GatherElements) against onnx's reference evaluator, natively, in float32 and as a
+/// float16 export; indices exactly.
+fn run_ops_case(model: &str, expected: &str, dtype: DType, rtol: f64, atol: f64) {
     let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("tests/fixtures/run_ops");
-    let model = Model::from_onnx(&std::fs::read(dir.join("model.onnx")).unwrap()).expect("the model loads");
+    let model = Model::from_onnx(&std::fs::read(dir.join(model)).unwrap()).expect("the model loads");
     let x = quantscope_formats::npy::parse("input", &std::fs::read(dir.join("input.npy")).unwrap()).unwrap();
-    let outputs = model.run(&[("x", Value::f32(x.shape.clone(), x.data.clone()))]).expect("the model runs");
-    let expected: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let outputs = model.run(&[("x", Value::from_f32(dtype, x.shape.clone(), &x.data).unwrap())]).expect("the model runs");
+    let expected: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join(expected)).unwrap()).unwrap();
     let expected = expected["outputs"].as_object().unwrap();
     assert_eq!(outputs.len(), expected.len());
     for (name, got) in &outputs {
         let want = &expected[name.as_str()];
         let shape: Vec<usize> = want["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
-        assert_eq!(got.shape(), shape, "{name}");
-        let tol = if want["dtype"] == "int64" { Tol::Exact } else { Tol::Close { rtol: 1e-4, atol: 1e-5 } };
-        let data: Vec<f64> = want["data"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-        let want = if want["dtype"] == "int64" {
-            Value::i64(shape, data.iter().map(|&v| v as i64).collect())
+        let data: Vec<f32> = want["data"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+        let (want, tol) = if want["dtype"] == "int64" {
+            (Value::i64(shape, data.iter().map(|&v| v as i64).collect()), Tol::Exact)
         } else {
-            Value::f32(shape, data.iter().map(|&v| v as f32).collect())
+            (Value::from_f32(dtype, shape, &data).unwrap(), Tol::Close { rtol, atol })
         };
         compare(got, &want, tol).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
+}
+
+#[test]
+fn run_ops_model_matches_the_reference_evaluator() {
+    run_ops_case("model.onnx", "expected.json", DType::F32, 1e-4, 1e-5);
+}
+
+/// Half precision: the reference rounds to float16 after every numpy operation, the engine once
+/// per op (Conv through float32), so they agree to a few float16 steps (2^-10 relative).
+#[test]
+fn run_ops_model_in_float16_matches_the_reference_evaluator() {
+    run_ops_case("model_fp16.onnx", "expected_fp16.json", DType::F16, 1e-2, 1e-2);
 }

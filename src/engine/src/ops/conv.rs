@@ -319,6 +319,10 @@ pub fn conv_f32(attrs: &ConvAttrs, x: &Value, w: &Value, b: Option<&Value>) -> R
 }
 
 impl Op for Conv {
+    fn widens_half(&self) -> bool {
+        true
+    }
+
     fn op_type(&self) -> &'static str {
         "Conv"
     }
@@ -457,5 +461,189 @@ impl Op for QLinearConv {
             Data::I8(q.iter().map(|&v| v as i8).collect())
         };
         Ok(vec![Value::new(shape, data)])
+    }
+}
+
+// --------------------------------------------------------------------------- ConvTranspose
+
+/// ConvTranspose (the gradient of Conv with respect to its input): every input element
+/// scatters `x · W[c, m, k]` to output position `p·stride + k·dilation − pad_begin`. Output
+/// sizes follow the spec (`onnx/defs/nn/defs.cc`, "ConvTranspose"; reference:
+/// `onnx/reference/ops/op_conv_transpose.py`): `stride·(in − 1) + output_padding +
+/// (k − 1)·dilation + 1 − pads`, or from `output_shape`, whose total padding is split as
+/// auto_pad says (SAME_UPPER puts the smaller half first, anything else the larger).
+#[derive(Debug)]
+pub struct ConvTranspose {
+    pub auto_pad: AutoPad,
+    pub group: usize,
+    pub kernel_shape: Option<Vec<usize>>,
+    pub strides: Option<Vec<i64>>,
+    pub dilations: Option<Vec<i64>>,
+    pub pads: Option<Vec<i64>>,
+    pub output_padding: Option<Vec<i64>>,
+    pub output_shape: Option<Vec<i64>>,
+}
+
+pub fn build_conv_transpose(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
+    a.only(&["auto_pad", "dilations", "group", "kernel_shape", "output_padding", "output_shape", "pads", "strides"])?;
+    let w = WindowAttrs::parse(a)?;
+    let group = match a.int("group", 1)? {
+        g if g >= 1 => g as usize,
+        g => return Err(attr_err("group", format!("must be at least 1, not {g}"))),
+    };
+    if a.ints("output_padding")?.is_some_and(|p| p.iter().any(|&v| v < 0)) {
+        return Err(attr_err("output_padding", "has a negative value"));
+    }
+    Ok(Arc::new(ConvTranspose {
+        auto_pad: w.auto_pad,
+        group,
+        kernel_shape: w.kernel_shape,
+        strides: w.strides,
+        dilations: w.dilations,
+        pads: w.pads,
+        output_padding: a.ints("output_padding")?,
+        output_shape: a.ints("output_shape")?,
+    }))
+}
+
+impl Op for ConvTranspose {
+    fn widens_half(&self) -> bool {
+        true
+    }
+
+    fn op_type(&self) -> &'static str {
+        "ConvTranspose"
+    }
+
+    fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
+        let (x, w) = (inputs.req(0)?, inputs.req(1)?);
+        let (xs, ws) = (crate::op::f32_input(x, "X")?, crate::op::f32_input(w, "W")?);
+        if x.rank() < 3 || w.rank() != x.rank() {
+            return Err(OpError::Rank { input: 1, expected: format!("{} (the input's, at least 3)", x.rank()), got: w.rank() });
+        }
+        let r = x.rank() - 2;
+        let (n, c) = (x.shape()[0], x.shape()[1]);
+        let input = &x.shape()[2..];
+        let kernel = &w.shape()[2..];
+        if self.kernel_shape.as_ref().is_some_and(|k| k != kernel) {
+            return Err(shape_err(format!("kernel_shape {:?} disagrees with W {:?}", self.kernel_shape.as_ref().unwrap(), w.shape())));
+        }
+        let g = self.group;
+        if w.shape()[0] != c || c % g != 0 {
+            return Err(shape_err(format!("W {:?} does not fit X {:?} with group {g}", w.shape(), x.shape())));
+        }
+        let (cg, mg) = (c / g, w.shape()[1]);
+        let m = mg * g;
+        let per_axis = |name: &str, v: &Option<Vec<i64>>, default: i64, min: i64| -> Result<Vec<i64>, OpError> {
+            match v {
+                None => Ok(vec![default; r]),
+                Some(v) if v.len() == r && v.iter().all(|&s| s >= min) => Ok(v.clone()),
+                Some(v) => Err(attr_err(name, format!("is {v:?}: it needs {r} values, each at least {min}"))),
+            }
+        };
+        let strides = per_axis("strides", &self.strides, 1, 1)?;
+        let dilations = per_axis("dilations", &self.dilations, 1, 1)?;
+        let output_padding = per_axis("output_padding", &self.output_padding, 0, 0)?;
+        let (mut begin, mut out) = (vec![0i64; r], vec![0usize; r]);
+        for i in 0..r {
+            let span = (kernel[i] as i64 - 1) * dilations[i] + 1;
+            let full = strides[i] * (input[i] as i64 - 1) + output_padding[i] + span;
+            let wanted = match (&self.output_shape, self.auto_pad) {
+                (Some(s), _) => Some(
+                    *s.get(s.len().wrapping_sub(r) + i)
+                        .ok_or_else(|| attr_err("output_shape", format!("{s:?} needs {r} spatial sizes")))?,
+                ),
+                (None, AutoPad::SameUpper | AutoPad::SameLower) => Some(input[i] as i64 * strides[i]),
+                _ => None,
+            };
+            let (b, o) = match wanted {
+                Some(o) => {
+                    // Floor division, as the reference's `//` (the total is negative when
+                    // output_shape asks for more than the kernel covers: the rest is zeros).
+                    let total = full - o;
+                    let half = total.div_euclid(2);
+                    let b = if self.auto_pad == AutoPad::SameUpper { half } else { total - half };
+                    (b, o)
+                }
+                None => {
+                    let (b, e) = match (&self.pads, self.auto_pad) {
+                        (Some(p), AutoPad::NotSet) if p.len() == 2 * r => (p[i], p[i + r]),
+                        (Some(p), AutoPad::NotSet) => return Err(attr_err("pads", format!("is {p:?}: it needs {} values", 2 * r))),
+                        _ => (0, 0),
+                    };
+                    (b, full - b - e)
+                }
+            };
+            if o < 0 {
+                return Err(shape_err(format!("spatial axis {i} would have {o} elements")));
+            }
+            begin[i] = b;
+            out[i] = o as usize;
+        }
+        let bias = match inputs.get(2) {
+            Some(b) => {
+                let b = crate::op::f32_input(b, "B")?;
+                if b.len() != m {
+                    return Err(shape_err(format!("B has {} values for {m} output channels", b.len())));
+                }
+                b.to_vec()
+            }
+            None => vec![0.0; m],
+        };
+        let in_sp: usize = input.iter().product();
+        let out_sp: usize = out.iter().product();
+        let k_sp: usize = kernel.iter().product();
+        let mut y = vec![0f32; n * m * out_sp];
+        // Output offset of each (input position, kernel position) pair, or None when it falls
+        // in the padding: one table shared by every image and channel.
+        let in_strides = crate::op::strides(input);
+        let k_strides = crate::op::strides(kernel);
+        let out_strides = crate::op::strides(&out);
+        let mut target = vec![None; in_sp * k_sp];
+        for p in 0..in_sp {
+            for k in 0..k_sp {
+                let mut at = 0usize;
+                let mut inside = true;
+                for d in 0..r {
+                    let pi = (p / in_strides[d] % input[d]) as i64;
+                    let ki = (k / k_strides[d] % kernel[d]) as i64;
+                    let o = pi * strides[d] + ki * dilations[d] - begin[d];
+                    if o < 0 || o >= out[d] as i64 {
+                        inside = false;
+                        break;
+                    }
+                    at += o as usize * out_strides[d];
+                }
+                if inside {
+                    target[p * k_sp + k] = Some(at);
+                }
+            }
+        }
+        for b in 0..n {
+            for gi in 0..g {
+                for ci in 0..cg {
+                    let ch = gi * cg + ci;
+                    let xin = &xs[(b * c + ch) * in_sp..(b * c + ch + 1) * in_sp];
+                    for mi in 0..mg {
+                        let oc = gi * mg + mi;
+                        let wk = &ws[(ch * mg + mi) * k_sp..(ch * mg + mi + 1) * k_sp];
+                        let yo = &mut y[(b * m + oc) * out_sp..(b * m + oc + 1) * out_sp];
+                        for (p, &xv) in xin.iter().enumerate() {
+                            for (k, &wv) in wk.iter().enumerate() {
+                                if let Some(at) = target[p * k_sp + k] {
+                                    yo[at] += xv * wv;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for (i, v) in y.iter_mut().enumerate() {
+            *v += bias[(i / out_sp.max(1)) % m];
+        }
+        let mut shape = vec![n, m];
+        shape.extend(&out);
+        Ok(vec![Value::f32(shape, y)])
     }
 }

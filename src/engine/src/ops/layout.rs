@@ -1,5 +1,5 @@
 //! Data movement by computed indices: Pad, DepthToSpace, SpaceToDepth, GatherElements,
-//! GatherND and ScatterND, as the ONNX spec defines them (`onnx/defs/tensor/defs.cc`;
+//! GatherND, ScatterND and NonZero, as the ONNX spec defines them (`onnx/defs/tensor/defs.cc`;
 //! reference: `onnx/reference/ops/op_pad.py`, `op_depth_to_space.py`, `op_space_to_depth.py`,
 //! `op_gather_elements.py`, `op_gather_nd.py`, `op_scatternd.py`). Every dtype moves as its
 //! storage, through `Data::pick`.
@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 /// `a`'s elements followed by `b`'s (same storage), so one `pick` can take from both: Pad's
 /// fill value and ScatterND's updates sit after the data.
-fn joined(a: &Data, b: &Data) -> Result<Data, OpError> {
+pub(crate) fn joined(a: &Data, b: &Data) -> Result<Data, OpError> {
     fn join<T: Elem>(a: &[T], b: &Data) -> Option<Vec<T>> {
         let b = T::slice(b)?;
         Some(a.iter().chain(b).copied().collect())
@@ -34,6 +34,12 @@ fn joined(a: &Data, b: &Data) -> Result<Data, OpError> {
         Data::Bool(v) => join(v, b).map(Data::Bool),
     };
     out.ok_or_else(|| dtype_err("the values have different element types"))
+}
+
+/// The elements of `data` at `order`, in that order: the one `Data::pick` instantiation of this
+/// family (one per closure type would be one copy loop per dtype per op in the wasm module).
+fn take(data: &Data, order: &[usize]) -> Data {
+    data.pick(order.len(), |start, block| block.copy_from_slice(&order[start..start + block.len()]))
 }
 
 /// Visits every multi-index of `shape` in row-major order.
@@ -180,7 +186,7 @@ impl Op for Pad {
             }
             order.push(at);
         });
-        let picked = data.pick(n, |start, block| block.copy_from_slice(&order[start..start + block.len()]));
+        let picked = take(&data, &order);
         Ok(vec![Value::with_dtype(x.dtype(), out_shape, picked)])
     }
 }
@@ -264,7 +270,7 @@ impl Op for BlockRearrange {
                 order.push(idx(i[0], ch, i[2] * b + blk / b, i[3] * b + blk % b));
             });
         }
-        let data = x.data().pick(order.len(), |start, block| block.copy_from_slice(&order[start..start + block.len()]));
+        let data = take(x.data(), &order);
         Ok(vec![Value::with_dtype(x.dtype(), out_shape, data)])
     }
 }
@@ -327,7 +333,7 @@ impl Op for GatherElements {
         if let Some(e) = bad {
             return Err(e);
         }
-        let data = x.data().pick(order.len(), |start, block| block.copy_from_slice(&order[start..start + block.len()]));
+        let data = take(x.data(), &order);
         Ok(vec![Value::with_dtype(x.dtype(), indices.shape().to_vec(), data)])
     }
 }
@@ -395,7 +401,7 @@ impl Op for GatherNd {
         let mut out_shape = ishape[..ishape.len() - 1].to_vec();
         out_shape.extend_from_slice(&x.shape()[self.batch_dims + m..]);
         let order: Vec<usize> = offsets.iter().flat_map(|&o| o..o + slice_len).collect();
-        let data = x.data().pick(order.len(), |start, block| block.copy_from_slice(&order[start..start + block.len()]));
+        let data = take(x.data(), &order);
         Ok(vec![Value::with_dtype(x.dtype(), out_shape, data)])
     }
 }
@@ -459,7 +465,7 @@ impl Op for ScatterNd {
                     order[o + j] = n + t * slice_len + j;
                 }
             }
-            let data = joined(x.data(), updates.data())?.pick(n, |start, block| block.copy_from_slice(&order[start..start + block.len()]));
+            let data = take(&joined(x.data(), updates.data())?, &order);
             return Ok(vec![Value::with_dtype(x.dtype(), x.shape().to_vec(), data)]);
         }
         let mut out = numbers(x, "the data")?;
@@ -477,5 +483,43 @@ impl Op for ScatterNd {
             }
         }
         Ok(vec![from_f64(x.dtype(), x.shape().to_vec(), out)?])
+    }
+}
+
+// --------------------------------------------------------------------------------- NonZero
+
+/// NonZero: the indices of the non-zero elements, int64 `[rank, count]`, in row-major order
+/// (numpy's `nonzero`; a scalar gives `[0, count]`: no index rows).
+#[derive(Debug)]
+pub struct NonZero;
+
+pub fn build_non_zero(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
+    a.only(&[])?;
+    Ok(Arc::new(NonZero))
+}
+
+impl Op for NonZero {
+    fn op_type(&self) -> &'static str {
+        "NonZero"
+    }
+
+    fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
+        let x = inputs.req(0)?;
+        let values = if x.dtype() == crate::value::DType::Bool { x.to_f64_vec() } else { numbers(x, "X")? };
+        let shape = x.shape();
+        let rank = shape.len();
+        let mut rows: Vec<Vec<i64>> = vec![Vec::new(); rank];
+        let mut k = 0;
+        for_each_index(shape, |idx| {
+            if values[k] != 0.0 {
+                for (row, &i) in rows.iter_mut().zip(idx) {
+                    row.push(i as i64);
+                }
+            }
+            k += 1;
+        });
+        // A scalar has no index rows; its count is 1 or 0 all the same.
+        let count = if rank == 0 { usize::from(values.first().is_some_and(|&v| v != 0.0)) } else { rows[0].len() };
+        Ok(vec![Value::i64(vec![rank, count], rows.concat())])
     }
 }

@@ -154,6 +154,10 @@ pub fn build_matmul(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
 }
 
 impl Op for MatMul {
+    fn widens_half(&self) -> bool {
+        true
+    }
+
     fn op_type(&self) -> &'static str {
         "MatMul"
     }
@@ -227,6 +231,10 @@ impl Gemm {
 }
 
 impl Op for Gemm {
+    fn widens_half(&self) -> bool {
+        true
+    }
+
     fn op_type(&self) -> &'static str {
         "Gemm"
     }

@@ -5,7 +5,9 @@
 pub mod activation;
 pub mod activation_quant;
 pub mod cast;
+pub mod control;
 pub mod conv;
+pub mod einsum;
 pub mod elementwise;
 pub mod layout;
 pub mod logic;
@@ -15,7 +17,9 @@ pub mod norm;
 pub mod pool;
 pub mod quant;
 pub mod quantized;
+pub mod recurrent;
 pub mod reduce;
+pub mod resize;
 pub mod shape;
 pub mod slice;
 pub mod unary;
@@ -149,9 +153,19 @@ pub static EXTRA: OpSet = &[
     spec("GatherElements", 2, (2, 2), (1, 1), layout::build_gather_elements),
     spec("GatherND", 2, (2, 2), (1, 1), layout::build_gather_nd),
     spec("ScatterND", 3, (3, 3), (1, 1), layout::build_scatter_nd),
+    spec("NonZero", 1, (1, 1), (1, 1), layout::build_non_zero),
+    spec("Einsum", 1, (1, usize::MAX), (1, 1), einsum::build_einsum),
+    spec("If", 1, (1, 1), (1, usize::MAX), control::build_if),
+    spec("Loop", 0, (2, usize::MAX), (1, usize::MAX), control::build_loop),
+    spec("RNN", 3, (3, 6), (0, 2), recurrent::build_rnn),
+    spec("GRU", 3, (3, 6), (0, 2), recurrent::build_gru),
+    spec("LSTM", 3, (3, 8), (0, 3), recurrent::build_lstm),
     spec("LayerNormalization", 2, (2, 3), (1, 3), norm::build_layer_norm),
     spec("InstanceNormalization", 3, (3, 3), (1, 1), norm::build_instance_norm),
     spec("GroupNormalization", 3, (3, 3), (1, 1), norm::build_group_norm),
+    spec("ConvTranspose", 2, (2, 3), (1, 1), conv::build_conv_transpose),
+    spec("Resize", 1, (1, 4), (1, 1), resize::build_resize),
+    spec("Upsample", 1, (1, 2), (1, 1), resize::build_upsample),
 ];
 
 /// What the built-in models need.
@@ -177,5 +191,11 @@ pub fn lookup(sets: &[OpSet], op_type: &str) -> Option<&'static OpSpec> {
 impl OpSpec {
     pub fn build(&self, attrs: &Attrs, ctx: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
         (self.build)(attrs, ctx)
+    }
+}
+
+impl std::fmt::Debug for OpSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.op_type)
     }
 }

@@ -27,6 +27,10 @@ pub fn build_batchnorm(a: &Attrs, ctx: &BuildCtx) -> Result<Arc<dyn Op>, OpError
 }
 
 impl Op for BatchNorm {
+    fn widens_half(&self) -> bool {
+        true
+    }
+
     fn op_type(&self) -> &'static str {
         "BatchNormalization"
     }

@@ -1,0 +1,228 @@
+//! If: runs one of two subgraphs on a boolean condition, and Loop: runs its body while a trip
+//! count and a condition allow, carrying values from one iteration to the next and stacking
+//! its scan outputs (`onnx/defs/controlflow/defs.cc`, "If" and "Loop"; reference:
+//! `onnx/reference/ops/op_if.py`, `op_loop.py`). A subgraph may read any value of the enclosing
+//! graph by name; the builder finds those names (the branches' free variables, nested
+//! subgraphs included) and the loader passes them to the node as extra inputs
+//! ([`Op::captures`]), so each branch is an ordinary [`Model`] whose inputs they are.
+
+use crate::attr::Attrs;
+use crate::graph::Model;
+use crate::op::{attr_err, dtype_err, shape_err, BuildCtx, Inputs, Op, OpError};
+use crate::value::{DType, Value};
+use prost::Message;
+use quantscope_formats::onnx::proto::GraphProto;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// Decodes a GRAPH attribute.
+fn graph_attr(a: &Attrs, name: &str) -> Result<GraphProto, OpError> {
+    let bytes = a.graph_bytes(name)?.ok_or_else(|| attr_err(name, "is required"))?;
+    GraphProto::decode(bytes).map_err(|e| attr_err(name, format!("is not a GraphProto: {e}")))
+}
+
+/// The names a graph reads but does not define (its inputs, initializers and node outputs
+/// are defined; nested subgraphs' free names count as read).
+fn free_names(g: &GraphProto, out: &mut BTreeSet<String>) {
+    let mut defined: BTreeSet<&str> = g.input.iter().filter_map(|v| v.name.as_deref()).collect();
+    defined.extend(g.initializer.iter().filter_map(|t| t.name.as_deref()));
+    for n in &g.node {
+        defined.extend(n.output.iter().map(String::as_str));
+    }
+    let mut read: BTreeSet<String> = BTreeSet::new();
+    for n in &g.node {
+        read.extend(n.input.iter().filter(|s| !s.is_empty()).cloned());
+        for attr in &n.attribute {
+            for bytes in attr.g.iter().chain(&attr.graphs) {
+                if let Ok(sub) = GraphProto::decode(bytes.as_slice()) {
+                    free_names(&sub, &mut read);
+                }
+            }
+        }
+    }
+    read.extend(g.output.iter().filter_map(|v| v.name.clone()));
+    out.extend(read.into_iter().filter(|s| !defined.contains(s.as_str())));
+}
+
+#[derive(Debug)]
+pub struct If {
+    pub then_branch: Model,
+    pub else_branch: Model,
+    pub captures: Vec<String>,
+}
+
+pub fn build_if(a: &Attrs, ctx: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
+    a.only(&["then_branch", "else_branch"])?;
+    let (then_g, else_g) = (graph_attr(a, "then_branch")?, graph_attr(a, "else_branch")?);
+    let mut free = BTreeSet::new();
+    free_names(&then_g, &mut free);
+    free_names(&else_g, &mut free);
+    let captures: Vec<String> = free.into_iter().collect();
+    let branch = |g: &GraphProto, name: &str| -> Result<Model, OpError> {
+        if g.output.len() != ctx.n_outputs {
+            return Err(attr_err(name, format!("has {} outputs; the node has {}", g.output.len(), ctx.n_outputs)));
+        }
+        Model::from_graph(g, ctx.opset, ctx.sets, &captures).map_err(|e| OpError::Unsupported(format!("{name}: {e}")))
+    };
+    Ok(Arc::new(If { then_branch: branch(&then_g, "then_branch")?, else_branch: branch(&else_g, "else_branch")?, captures }))
+}
+
+impl Op for If {
+    fn op_type(&self) -> &'static str {
+        "If"
+    }
+
+    fn captures(&self) -> &[String] {
+        &self.captures
+    }
+
+    fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
+        let cond = inputs.req(0)?;
+        if cond.dtype() != DType::Bool {
+            return Err(dtype_err(format!("cond must be bool, not {}", cond.dtype())));
+        }
+        if cond.len() != 1 {
+            return Err(shape_err(format!("cond must hold one value, not {} (shape {:?})", cond.len(), cond.shape())));
+        }
+        let branch = if cond.to_f64_vec()[0] != 0.0 { &self.then_branch } else { &self.else_branch };
+        // The branch reads only the captures it declares as inputs (both branches share the list).
+        let given: Vec<(&str, Value)> = self
+            .captures
+            .iter()
+            .enumerate()
+            .filter(|(_, name)| branch.inputs().iter().any(|io| &io.name == *name))
+            .map(|(k, name)| inputs.req(1 + k).map(|v| (name.as_str(), v.clone())))
+            .collect::<Result<_, _>>()?;
+        let outputs = branch.run(&given).map_err(|e| OpError::Value(format!("in the branch: {e}")))?;
+        Ok(outputs.into_iter().map(|(_, v)| v).collect())
+    }
+}
+
+/// Loop: inputs `M` (trip count, optional), `cond` (optional) and the loop-carried values; the
+/// body takes `(iteration, cond, carried...)` and gives `(cond, carried..., scan outputs...)`;
+/// the node's outputs are the final carried values, then each scan output stacked along a new
+/// first axis.
+#[derive(Debug)]
+pub struct Loop {
+    pub body: Model,
+    pub body_inputs: Vec<String>,
+    pub carried: usize,
+    pub captures: Vec<String>,
+}
+
+/// Iterations a Loop may run before it is stopped as runaway (a loop driven by its condition
+/// has `M` = 2^63 − 1).
+const MAX_ITERATIONS: usize = 1 << 24;
+
+pub fn build_loop(a: &Attrs, ctx: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
+    a.only(&["body"])?;
+    let g = graph_attr(a, "body")?;
+    let carried = ctx.n_inputs - 2;
+    if g.input.len() != 2 + carried {
+        return Err(attr_err(
+            "body",
+            format!("has {} inputs: it needs 2 + {carried} (iteration, condition, the carried values)", g.input.len()),
+        ));
+    }
+    if g.output.len() < 1 + carried || ctx.n_outputs > g.output.len() - 1 {
+        return Err(attr_err(
+            "body",
+            format!("has {} outputs for {carried} carried values and {} node outputs", g.output.len(), ctx.n_outputs),
+        ));
+    }
+    let mut free = BTreeSet::new();
+    free_names(&g, &mut free);
+    let captures: Vec<String> = free.into_iter().collect();
+    let body = Model::from_graph(&g, ctx.opset, ctx.sets, &captures).map_err(|e| OpError::Unsupported(format!("body: {e}")))?;
+    let body_inputs = g.input.iter().map(|v| v.name.clone().unwrap_or_default()).collect();
+    Ok(Arc::new(Loop { body, body_inputs, carried, captures }))
+}
+
+/// Same-shaped values stacked along a new first axis.
+fn stack(values: Vec<Value>) -> Result<Value, OpError> {
+    let Some(first) = values.first() else { return Ok(Value::f32(vec![0], vec![])) };
+    let (dtype, shape) = (first.dtype(), first.shape().to_vec());
+    let mut data = crate::value::Data::zeros(dtype, 0);
+    for v in &values {
+        if v.shape() != shape.as_slice() || v.dtype() != dtype {
+            return Err(shape_err(format!(
+                "scan output changes from {dtype} {shape:?} to {} {:?} between iterations",
+                v.dtype(),
+                v.shape()
+            )));
+        }
+        data = crate::ops::layout::joined(&data, v.data())?;
+    }
+    let mut out_shape = vec![values.len()];
+    out_shape.extend(shape);
+    Ok(Value::with_dtype(dtype, out_shape, data))
+}
+
+impl Op for Loop {
+    fn op_type(&self) -> &'static str {
+        "Loop"
+    }
+
+    fn captures(&self) -> &[String] {
+        &self.captures
+    }
+
+    fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
+        let trips = match inputs.get(0) {
+            Some(m) => match m.to_i64_vec().as_deref() {
+                Some([m]) => (*m).max(0) as u64,
+                _ => return Err(dtype_err(format!("M must be one int64, not {} {:?}", m.dtype(), m.shape()))),
+            },
+            None => u64::MAX,
+        };
+        let mut cond = match inputs.get(1) {
+            Some(c) if c.dtype() == DType::Bool && c.len() == 1 => c.to_f64_vec()[0] != 0.0,
+            Some(c) => return Err(dtype_err(format!("cond must be one bool, not {} {:?}", c.dtype(), c.shape()))),
+            None => true,
+        };
+        let mut carried: Vec<Value> = (0..self.carried).map(|k| inputs.req(2 + k).cloned()).collect::<Result<_, _>>()?;
+        let first_capture = 2 + self.carried;
+        let captured: Vec<(&str, Value)> = self
+            .captures
+            .iter()
+            .enumerate()
+            .filter(|(_, name)| self.body.inputs().iter().any(|io| &io.name == *name))
+            .map(|(k, name)| inputs.req(first_capture + k).map(|v| (name.as_str(), v.clone())))
+            .collect::<Result<_, _>>()?;
+        let mut scans: Vec<Vec<Value>> = Vec::new();
+        let mut i = 0u64;
+        while i < trips && cond {
+            if i as usize >= MAX_ITERATIONS {
+                return Err(OpError::Value(format!("stopped after {MAX_ITERATIONS} iterations (a runaway loop?)")));
+            }
+            let mut given: Vec<(&str, Value)> = Vec::with_capacity(2 + carried.len() + captured.len());
+            given.push((self.body_inputs[0].as_str(), Value::i64(vec![], vec![i as i64])));
+            given.push((self.body_inputs[1].as_str(), Value::new(vec![], crate::value::Data::Bool(vec![cond]))));
+            for (name, v) in self.body_inputs[2..].iter().zip(carried.drain(..)) {
+                given.push((name.as_str(), v));
+            }
+            given.extend(captured.iter().map(|(n, v)| (*n, v.clone())));
+            // A body input may be left without a name when it is unused.
+            given.retain(|(n, _)| !n.is_empty() && self.body.inputs().iter().any(|io| io.name == *n));
+            let mut outs =
+                self.body.run(&given).map_err(|e| OpError::Value(format!("in the body, iteration {i}: {e}")))?.into_iter().map(|(_, v)| v);
+            let c = outs.next().ok_or_else(|| OpError::Value("the body gave no condition".into()))?;
+            cond = c.to_f64_vec().first().is_some_and(|&v| v != 0.0);
+            carried = outs.by_ref().take(self.carried).collect();
+            for (k, v) in outs.enumerate() {
+                if scans.len() <= k {
+                    scans.push(Vec::new());
+                }
+                scans[k].push(v);
+            }
+            i += 1;
+        }
+        let n_scans = self.body.outputs().len() - 1 - self.carried;
+        scans.resize_with(n_scans, Vec::new);
+        let mut out = carried;
+        for s in scans {
+            out.push(stack(s)?);
+        }
+        Ok(out)
+    }
+}

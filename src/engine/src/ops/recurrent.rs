@@ -1,0 +1,417 @@
+//! The recurrent layers RNN, GRU and LSTM, as the ONNX spec defines them (`onnx/defs/rnn/defs.cc`;
+//! reference: `onnx/reference/ops/op_rnn.py`, `op_gru.py`, `op_lstm.py`): forward, reverse or
+//! bidirectional; `layout` 0 (`[seq, batch, ·]`) or 1 (`[batch, seq, ·]`, opset 14);
+//! `sequence_lens` (steps past a sequence's length output 0 and leave its state alone);
+//! initial states; LSTM peepholes and `input_forget`; GRU `linear_before_reset`; `clip` and the
+//! spec's activation functions with their alpha/beta.
+//!
+//! Gate order in W, R and B is the spec's: LSTM `i, o, f, c`, GRU `z, r, h`; B is `[Wb, Rb]`.
+
+use crate::attr::Attrs;
+use crate::op::{attr_err, f32_input, int_list, shape_err, value_err, BuildCtx, Inputs, Op, OpError};
+use crate::value::Value;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cell {
+    Rnn,
+    Gru { linear_before_reset: bool },
+    Lstm { input_forget: bool },
+}
+
+impl Cell {
+    fn gates(self) -> usize {
+        match self {
+            Cell::Rnn => 1,
+            Cell::Gru { .. } => 3,
+            Cell::Lstm { .. } => 4,
+        }
+    }
+
+    /// Activation functions per direction (f, g, h).
+    fn functions(self) -> usize {
+        match self {
+            Cell::Rnn => 1,
+            Cell::Gru { .. } => 2,
+            Cell::Lstm { .. } => 3,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Cell::Rnn => "RNN",
+            Cell::Gru { .. } => "GRU",
+            Cell::Lstm { .. } => "LSTM",
+        }
+    }
+
+    fn default_functions(self) -> &'static [&'static str] {
+        match self {
+            Cell::Rnn => &["Tanh"],
+            Cell::Gru { .. } => &["Sigmoid", "Tanh"],
+            Cell::Lstm { .. } => &["Sigmoid", "Tanh", "Tanh"],
+        }
+    }
+}
+
+/// The activation functions the spec lists for recurrent layers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Activation {
+    Relu,
+    Tanh,
+    Sigmoid,
+    Affine(f32, f32),
+    LeakyRelu(f32),
+    ThresholdedRelu(f32),
+    ScaledTanh(f32, f32),
+    HardSigmoid(f32, f32),
+    Elu(f32),
+    Softsign,
+    Softplus,
+}
+
+impl Activation {
+    fn apply(self, x: f32) -> f32 {
+        match self {
+            Activation::Relu => x.max(0.0),
+            Activation::Tanh => x.tanh(),
+            Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            Activation::Affine(a, b) => a * x + b,
+            Activation::LeakyRelu(a) => {
+                if x < 0.0 {
+                    a * x
+                } else {
+                    x
+                }
+            }
+            Activation::ThresholdedRelu(a) => {
+                if x > a {
+                    x
+                } else {
+                    0.0
+                }
+            }
+            Activation::ScaledTanh(a, b) => a * (b * x).tanh(),
+            Activation::HardSigmoid(a, b) => (a * x + b).clamp(0.0, 1.0),
+            Activation::Elu(a) => {
+                if x < 0.0 {
+                    a * (x.exp() - 1.0)
+                } else {
+                    x
+                }
+            }
+            Activation::Softsign => x / (1.0 + x.abs()),
+            Activation::Softplus => (1.0 + x.exp()).ln(),
+        }
+    }
+}
+
+/// The activations named in `names`, taking their alpha and beta in order from the lists (or
+/// the defaults of the ONNX ops of the same names).
+fn activations(names: &[String], alphas: &[f32], betas: &[f32]) -> Result<Vec<Activation>, OpError> {
+    let (mut a, mut b) = (alphas.iter().copied(), betas.iter().copied());
+    names
+        .iter()
+        .map(|n| {
+            Ok(match n.to_ascii_lowercase().as_str() {
+                "relu" => Activation::Relu,
+                "tanh" => Activation::Tanh,
+                "sigmoid" => Activation::Sigmoid,
+                "affine" => Activation::Affine(a.next().unwrap_or(1.0), b.next().unwrap_or(0.0)),
+                "leakyrelu" => Activation::LeakyRelu(a.next().unwrap_or(0.01)),
+                "thresholdedrelu" => Activation::ThresholdedRelu(a.next().unwrap_or(1.0)),
+                "scaledtanh" => Activation::ScaledTanh(a.next().unwrap_or(1.0), b.next().unwrap_or(1.0)),
+                "hardsigmoid" => Activation::HardSigmoid(a.next().unwrap_or(0.2), b.next().unwrap_or(0.5)),
+                "elu" => Activation::Elu(a.next().unwrap_or(1.0)),
+                "softsign" => Activation::Softsign,
+                "softplus" => Activation::Softplus,
+                other => {
+                    return Err(attr_err("activations", format!("'{other}' is not an activation the spec lists for recurrent layers")))
+                }
+            })
+        })
+        .collect()
+}
+
+#[derive(Debug)]
+pub struct Recurrent {
+    pub cell: Cell,
+    pub hidden: usize,
+    /// 1 (forward or reverse) or 2 (bidirectional).
+    pub directions: usize,
+    pub reverse: bool,
+    pub batch_first: bool,
+    pub clip: Option<f32>,
+    /// Per direction: the cell's activation functions.
+    pub functions: Vec<Vec<Activation>>,
+}
+
+fn build(cell: Cell, a: &Attrs, extra: &[&str]) -> Result<Arc<dyn Op>, OpError> {
+    let mut known = vec!["activation_alpha", "activation_beta", "activations", "clip", "direction", "hidden_size", "layout"];
+    known.extend_from_slice(extra);
+    a.only(&known)?;
+    let hidden = match a.int_opt("hidden_size")? {
+        Some(h) if h > 0 => h as usize,
+        Some(h) => return Err(attr_err("hidden_size", format!("must be positive, not {h}"))),
+        None => return Err(attr_err("hidden_size", "is required")),
+    };
+    let (directions, reverse) = match a.string("direction")?.as_deref().unwrap_or("forward") {
+        "forward" => (1, false),
+        "reverse" => (1, true),
+        "bidirectional" => (2, false),
+        other => return Err(attr_err("direction", format!("must be forward, reverse or bidirectional, not '{other}'"))),
+    };
+    let batch_first = match a.int("layout", 0)? {
+        0 => false,
+        1 => true,
+        v => return Err(attr_err("layout", format!("must be 0 or 1, not {v}"))),
+    };
+    let clip = match a.has("clip") {
+        true => match a.float("clip", 0.0)? {
+            c if c > 0.0 => Some(c),
+            c => return Err(attr_err("clip", format!("must be positive, not {c}"))),
+        },
+        false => None,
+    };
+    let k = cell.functions();
+    let names: Vec<String> = match a.strings("activations")? {
+        Some(n) => n,
+        None => cell.default_functions().iter().cycle().take(k * directions).map(|s| s.to_string()).collect(),
+    };
+    if names.len() != k * directions {
+        return Err(attr_err("activations", format!("has {} functions: {} needs {k} per direction", names.len(), cell.name())));
+    }
+    let all = activations(&names, &a.floats("activation_alpha")?.unwrap_or_default(), &a.floats("activation_beta")?.unwrap_or_default())?;
+    Ok(Arc::new(Recurrent { cell, hidden, directions, reverse, batch_first, clip, functions: all.chunks(k).map(<[_]>::to_vec).collect() }))
+}
+
+pub fn build_rnn(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
+    build(Cell::Rnn, a, &[])
+}
+
+pub fn build_gru(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
+    let lbr = match a.int("linear_before_reset", 0)? {
+        0 => false,
+        1 => true,
+        v => return Err(attr_err("linear_before_reset", format!("must be 0 or 1, not {v}"))),
+    };
+    build(Cell::Gru { linear_before_reset: lbr }, a, &["linear_before_reset"])
+}
+
+pub fn build_lstm(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
+    let input_forget = match a.int("input_forget", 0)? {
+        0 => false,
+        1 => true,
+        v => return Err(attr_err("input_forget", format!("must be 0 or 1, not {v}"))),
+    };
+    build(Cell::Lstm { input_forget }, a, &["input_forget"])
+}
+
+/// `y[r] += Σ_k x[k] · m[r·cols + k]` for every row `r` of `m` (x · Mᵀ).
+fn add_product(y: &mut [f32], x: &[f32], m: &[f32]) {
+    let cols = x.len();
+    for (r, out) in y.iter_mut().enumerate() {
+        *out += m[r * cols..(r + 1) * cols].iter().zip(x).map(|(a, b)| a * b).sum::<f32>();
+    }
+}
+
+/// A `[dirs, batch, hidden]` state input, or zeros.
+fn state(v: Option<&Value>, dirs: usize, batch: usize, hidden: usize, what: &str) -> Result<Vec<f32>, OpError> {
+    match v {
+        None => Ok(vec![0.0; dirs * batch * hidden]),
+        Some(v) => {
+            if v.shape() != [dirs, batch, hidden] {
+                return Err(shape_err(format!("{what} is {:?}, not [{dirs}, {batch}, {hidden}]", v.shape())));
+            }
+            Ok(f32_input(v, what)?.to_vec())
+        }
+    }
+}
+
+impl Op for Recurrent {
+    fn op_type(&self) -> &'static str {
+        self.cell.name()
+    }
+
+    fn widens_half(&self) -> bool {
+        true
+    }
+
+    fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
+        let x = inputs.req(0)?;
+        if x.rank() != 3 {
+            return Err(OpError::Rank { input: 0, expected: "3".into(), got: x.rank() });
+        }
+        let (dirs, hid, g) = (self.directions, self.hidden, self.cell.gates());
+        let (seq, batch, input) =
+            if self.batch_first { (x.shape()[1], x.shape()[0], x.shape()[2]) } else { (x.shape()[0], x.shape()[1], x.shape()[2]) };
+        let xs = f32_input(x, "X")?;
+        let at_x = |t: usize, b: usize| if self.batch_first { (b * seq + t) * input } else { (t * batch + b) * input };
+        let (w, r) = (inputs.req(1)?, inputs.req(2)?);
+        if w.shape() != [dirs, g * hid, input] || r.shape() != [dirs, g * hid, hid] {
+            return Err(shape_err(format!(
+                "W {:?} and R {:?} must be [{dirs}, {}, {input}] and [{dirs}, {}, {hid}]",
+                w.shape(),
+                r.shape(),
+                g * hid,
+                g * hid
+            )));
+        }
+        let (ws, rs) = (f32_input(w, "W")?, f32_input(r, "R")?);
+        let bias = match inputs.get(3) {
+            Some(b) if b.shape() == [dirs, 2 * g * hid] => f32_input(b, "B")?.to_vec(),
+            Some(b) => return Err(shape_err(format!("B is {:?}, not [{dirs}, {}]", b.shape(), 2 * g * hid))),
+            None => vec![0.0; dirs * 2 * g * hid],
+        };
+        let lens: Vec<usize> = match inputs.get(4) {
+            Some(l) => {
+                let l = int_list(l, "sequence_lens")?;
+                if l.len() != batch || l.iter().any(|&v| v < 0 || v as usize > seq) {
+                    return Err(value_err(format!("sequence_lens {l:?} must give {batch} lengths in [0, {seq}]")));
+                }
+                l.into_iter().map(|v| v as usize).collect()
+            }
+            None => vec![seq; batch],
+        };
+        // Initial states arrive as [dirs, batch, hidden] ([batch, dirs, hidden] with layout 1).
+        let reorder = |v: Vec<f32>| -> Vec<f32> {
+            if !self.batch_first {
+                return v;
+            }
+            let mut out = vec![0.0; v.len()];
+            for b in 0..batch {
+                for d in 0..dirs {
+                    out[(d * batch + b) * hid..(d * batch + b + 1) * hid]
+                        .copy_from_slice(&v[(b * dirs + d) * hid..(b * dirs + d + 1) * hid]);
+                }
+            }
+            out
+        };
+        let shape_of_state = |v: Option<&Value>, what: &str| -> Result<Vec<f32>, OpError> {
+            match (v, self.batch_first) {
+                (Some(v), true) => {
+                    if v.shape() != [batch, dirs, hid] {
+                        return Err(shape_err(format!("{what} is {:?}, not [{batch}, {dirs}, {hid}]", v.shape())));
+                    }
+                    Ok(reorder(f32_input(v, what)?.to_vec()))
+                }
+                _ => state(v, dirs, batch, hid, what),
+            }
+        };
+        let mut h = shape_of_state(inputs.get(5), "initial_h")?;
+        let lstm = matches!(self.cell, Cell::Lstm { .. });
+        let mut c = if lstm { shape_of_state(inputs.get(6), "initial_c")? } else { Vec::new() };
+        let peep = match (lstm, inputs.get(7)) {
+            (true, Some(p)) if p.shape() == [dirs, 3 * hid] => f32_input(p, "P")?.to_vec(),
+            (true, Some(p)) => return Err(shape_err(format!("P is {:?}, not [{dirs}, {}]", p.shape(), 3 * hid))),
+            _ => vec![0.0; dirs * 3 * hid],
+        };
+        // Y as [seq, dirs, batch, hidden]; reordered for layout 1 at the end.
+        let mut y = vec![0.0f32; seq * dirs * batch * hid];
+        let clip = |v: f32| self.clip.map_or(v, |c| v.clamp(-c, c));
+        let mut gates = vec![0.0f32; g * hid];
+        let mut rec = vec![0.0f32; g * hid];
+        for d in 0..dirs {
+            let backward = self.reverse || d == 1;
+            let fns = &self.functions[d];
+            let wd = &ws[d * g * hid * input..(d + 1) * g * hid * input];
+            let rd = &rs[d * g * hid * hid..(d + 1) * g * hid * hid];
+            let (wb, rb) = (&bias[d * 2 * g * hid..d * 2 * g * hid + g * hid], &bias[d * 2 * g * hid + g * hid..(d + 1) * 2 * g * hid]);
+            let pd = &peep[d * 3 * hid..(d + 1) * 3 * hid];
+            for b in 0..batch {
+                let hb = (d * batch + b) * hid;
+                for step in 0..lens[b] {
+                    let t = if backward { lens[b] - 1 - step } else { step };
+                    let xt = &xs[at_x(t, b)..at_x(t, b) + input];
+                    gates.copy_from_slice(wb);
+                    add_product(&mut gates, xt, wd);
+                    rec.copy_from_slice(rb);
+                    add_product(&mut rec, &h[hb..hb + hid], rd);
+                    let hp = h[hb..hb + hid].to_vec();
+                    match self.cell {
+                        Cell::Rnn => {
+                            for j in 0..hid {
+                                h[hb + j] = fns[0].apply(clip(gates[j] + rec[j]));
+                            }
+                        }
+                        Cell::Gru { linear_before_reset } => {
+                            // z, r, h; with linear_before_reset the reset gate scales (h·Rhᵀ + Rbh),
+                            // without it the reset hidden state goes through Rh.
+                            let (f, gf) = (fns[0], fns[1]);
+                            let z: Vec<f32> = (0..hid).map(|j| f.apply(clip(gates[j] + rec[j]))).collect();
+                            let rg: Vec<f32> = (0..hid).map(|j| f.apply(clip(gates[hid + j] + rec[hid + j]))).collect();
+                            let cand: Vec<f32> = if linear_before_reset {
+                                (0..hid).map(|j| gf.apply(clip(gates[2 * hid + j] + rg[j] * rec[2 * hid + j]))).collect()
+                            } else {
+                                let reset: Vec<f32> = hp.iter().zip(&rg).map(|(a, b)| a * b).collect();
+                                let mut hr = rb[2 * hid..].to_vec();
+                                add_product(&mut hr, &reset, &rd[2 * hid * hid..]);
+                                (0..hid).map(|j| gf.apply(clip(gates[2 * hid + j] + hr[j]))).collect()
+                            };
+                            for j in 0..hid {
+                                h[hb + j] = (1.0 - z[j]) * cand[j] + z[j] * hp[j];
+                            }
+                        }
+                        Cell::Lstm { input_forget } => {
+                            let (f, gf, hf) = (fns[0], fns[1], fns[2]);
+                            for j in 0..hid {
+                                let cp = c[hb + j];
+                                let pre = |k: usize| gates[k * hid + j] + rec[k * hid + j];
+                                let i = f.apply(clip(pre(0) + pd[j] * cp));
+                                // input_forget couples the gates: f = 1 − i (as ONNX Runtime).
+                                let fg = if input_forget { 1.0 - i } else { f.apply(clip(pre(2) + pd[2 * hid + j] * cp)) };
+                                let cc = gf.apply(clip(pre(3)));
+                                let cn = fg * cp + i * cc;
+                                let o = f.apply(clip(pre(1) + pd[hid + j] * cn));
+                                c[hb + j] = cn;
+                                h[hb + j] = o * hf.apply(cn);
+                            }
+                        }
+                    }
+                    let at = ((t * dirs + d) * batch + b) * hid;
+                    y[at..at + hid].copy_from_slice(&h[hb..hb + hid]);
+                }
+            }
+        }
+        // A sequence of length 0 ends with zero states, not its initial ones (ONNX Runtime's
+        // rule; the spec does not say).
+        for (b, _) in lens.iter().enumerate().filter(|(_, &l)| l == 0) {
+            for d in 0..dirs {
+                let at = (d * batch + b) * hid;
+                h[at..at + hid].fill(0.0);
+                if lstm {
+                    c[at..at + hid].fill(0.0);
+                }
+            }
+        }
+        let (y, y_shape, hs, cs, state_shape) = if self.batch_first {
+            let mut yb = vec![0.0; y.len()];
+            for t in 0..seq {
+                for d in 0..dirs {
+                    for b in 0..batch {
+                        let (from, to) = (((t * dirs + d) * batch + b) * hid, ((b * seq + t) * dirs + d) * hid);
+                        yb[to..to + hid].copy_from_slice(&y[from..from + hid]);
+                    }
+                }
+            }
+            let swap = |v: &[f32]| -> Vec<f32> {
+                let mut out = vec![0.0; v.len()];
+                for d in 0..dirs {
+                    for b in 0..batch {
+                        out[(b * dirs + d) * hid..(b * dirs + d + 1) * hid]
+                            .copy_from_slice(&v[(d * batch + b) * hid..(d * batch + b + 1) * hid]);
+                    }
+                }
+                out
+            };
+            (yb, vec![batch, seq, dirs, hid], swap(&h), if lstm { swap(&c) } else { Vec::new() }, vec![batch, dirs, hid])
+        } else {
+            (y, vec![seq, dirs, batch, hid], h, c, vec![dirs, batch, hid])
+        };
+        let mut out = vec![Value::f32(y_shape, y), Value::f32(state_shape.clone(), hs)];
+        if lstm {
+            out.push(Value::f32(state_shape, cs));
+        }
+        Ok(out)
+    }
+}
