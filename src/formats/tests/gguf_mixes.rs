@@ -171,6 +171,7 @@ fn source() -> lazy::LazyFile {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn sha256_is_fips_180_4() {
     assert_eq!(sha256(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     assert_eq!(sha256(&[b'a'; 1000]), "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3");
@@ -178,6 +179,7 @@ fn sha256_is_fips_180_4() {
 
 /// Every file type llama-quantize wrote: the same types, the same header, the same tensor bytes.
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn every_mix_is_byte_identical_to_llama_quantize() {
     let cases = common::json(CASES);
     let source = source();
@@ -257,6 +259,7 @@ fn every_mix_is_byte_identical_to_llama_quantize() {
 /// File types llama-quantize refuses on this model are refused with its reason, naming the same
 /// tensor, and nothing is written.
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn refusals_match_llama_quantize() {
     let cases = common::json(CASES);
     let source = source();
@@ -277,6 +280,7 @@ fn refusals_match_llama_quantize() {
 }
 
 #[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn a_source_that_is_not_gguf_or_already_quantized_is_refused() {
     // The committed Q4_K_M-pure header is not a model; the Q8_0 export of the source is one.
     let src = source();
