@@ -15,6 +15,9 @@ const USAGE: &str = "usage:
   quantscope quantize FILE [--tensor NAME] --scheme ID [--axis N] --out OUT.bin [--dequantized DEQ.npy]
   quantscope schemes [--json]
   quantscope export MODEL --scheme TYPE --out OUT.gguf   (TYPE: a ggml type, e.g. q4_0, q4_k, q8_0, f16)
+  quantscope export MODEL.gguf --type FTYPE --out OUT.gguf [--pure] [--output-tensor-type T] [--token-embedding-type T]
+      [--tensor-type PATTERN=T]... [--leave-output-tensor] [--dry-run]
+      (FTYPE: a llama-quantize file type, e.g. Q4_K_M, Q3_K_S, Q8_0: its per-tensor mix, as llama-quantize writes it)
   quantscope eval [--model MODEL.onnx] [--data TEST.npz] [--json]
   quantscope run MODEL.onnx --input [NAME=]X.npy... [--scheme VARIANT] [--calibration [NAME=]C.npy...] [--out Y.npy|Y.npz]
       (VARIANT: fp32, int8_dynamic[_channel], int8_static[_percentile|_entropy|_mse], int4_dynamic,
@@ -34,6 +37,10 @@ struct Args {
     json: bool,
     inputs: Vec<String>,
     calibration: Vec<String>,
+    /// `export --type`: a llama-quantize file type, and its options.
+    file_type: Option<String>,
+    mix: Vec<(String, String)>,
+    dry_run: bool,
 }
 
 fn parse_args() -> Result<Args, lexopt::Error> {
@@ -52,6 +59,14 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Long("data") => args.data = Some(parser.value()?.into()),
             Long("input") => args.inputs.push(parser.value()?.string()?),
             Long("calibration") => args.calibration.push(parser.value()?.string()?),
+            Long("type") => args.file_type = Some(parser.value()?.string()?),
+            Long("pure") => args.mix.push(("pure".into(), String::new())),
+            Long("leave-output-tensor") => args.mix.push(("leave-output-tensor".into(), String::new())),
+            Long(o @ ("output-tensor-type" | "token-embedding-type" | "tensor-type")) => {
+                let o = o.to_string();
+                args.mix.push((o, parser.value()?.string()?));
+            }
+            Long("dry-run") => args.dry_run = true,
             Short('h') | Long("help") => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -315,6 +330,9 @@ fn quantize(args: &Args) -> Result<(), Failure> {
 /// time (src/formats/src/lazy.rs), so any size works in bounded memory.
 fn export_gguf(args: &Args) -> Result<(), Failure> {
     use quantscope_formats::gguf_writer::{self, OutType};
+    if args.file_type.is_some() || !args.mix.is_empty() || args.dry_run {
+        return export_mix(args);
+    }
     let [file] = args.files.as_slice() else { return Err(usage("export takes exactly one MODEL")) };
     let [id] = args.schemes.as_slice() else { return Err(usage("export takes exactly one --scheme TYPE")) };
     let out = args.out.as_ref().ok_or_else(|| usage("export needs --out OUT.gguf"))?;
@@ -343,6 +361,86 @@ fn export_gguf(args: &Args) -> Result<(), Failure> {
         eprintln!("  {}: {}", t.name, t.note.as_deref().unwrap_or_default());
     }
     eprintln!("{name} → {} ({} tensors, {} bytes, {})", out.display(), plan.tensors.len(), plan.len, ty.id());
+    Ok(())
+}
+
+/// `llama-quantize`'s options as a [`MixOptions`](quantscope_formats::gguf_mix::MixOptions).
+fn mix_options(args: &Args) -> Result<quantscope_formats::gguf_mix::MixOptions, Failure> {
+    let ggml = |name: &str| {
+        quantscope_core::ggml_types::by_name(&name.to_ascii_lowercase())
+            .map(|t| t.id)
+            .ok_or_else(|| usage(format!("invalid ggml_type '{name}'")))
+    };
+    let mut o = quantscope_formats::gguf_mix::MixOptions::default();
+    for (option, value) in &args.mix {
+        match option.as_str() {
+            "pure" => o.pure = true,
+            "leave-output-tensor" => o.leave_output_tensor = true,
+            "output-tensor-type" => o.output_tensor_type = Some(ggml(value)?),
+            "token-embedding-type" => o.token_embedding_type = Some(ggml(value)?),
+            _ => {
+                let (pattern, ty) =
+                    value.split_once('=').ok_or_else(|| usage(format!("malformed tensor type '{value}' (PATTERN=TYPE)")))?;
+                o.tensor_types.push((pattern.to_string(), ggml(ty)?));
+            }
+        }
+    }
+    Ok(o)
+}
+
+/// A GGUF model as one of llama-quantize's file types: each tensor's type by llama.cpp's rules,
+/// the file byte for byte what the pinned llama-quantize writes (src/formats/src/gguf_mix.rs).
+fn export_mix(args: &Args) -> Result<(), Failure> {
+    use quantscope_formats::{gguf_mix::FileType, gguf_writer};
+    let [file] = args.files.as_slice() else { return Err(usage("export takes exactly one MODEL")) };
+    if !args.schemes.is_empty() {
+        return Err(usage("export takes --scheme (one type for every tensor) or --type (a llama.cpp mix), not both"));
+    }
+    let name = args.file_type.as_deref().ok_or_else(|| usage("a llama.cpp mix needs --type FTYPE (e.g. Q4_K_M)"))?;
+    let ftype = FileType::from_name(name).map_err(usage)?;
+    let options = mix_options(args)?;
+    let model = open_lazily(file)?;
+    let source = file.display().to_string();
+    let print_plan = |plan: &gguf_writer::Plan| {
+        let elements: u64 = plan.tensors.iter().map(|t| t.shape.iter().product::<u64>()).sum();
+        for t in &plan.tensors {
+            let n: u64 = t.shape.iter().product();
+            let bpw = t.size as f64 * 8.0 / n.max(1) as f64;
+            eprintln!("  {:<36} {:<7} {:>6.2} bpw {:>12} B  {}", t.name, t.ty.id(), bpw, t.size, t.note.as_deref().unwrap_or_default());
+        }
+        eprintln!(
+            "{source} as {}: {} tensors, {} bytes, {:.3} bpw",
+            ftype.name(),
+            plan.tensors.len(),
+            plan.len,
+            plan.len as f64 * 8.0 / elements.max(1) as f64
+        );
+    };
+    if args.dry_run {
+        let plan = gguf_writer::plan_mix(&model, ftype, &options).map_err(|e| bad_input(format!("{source}: {e}")))?;
+        print_plan(&plan);
+        return Ok(());
+    }
+    let out = args.out.as_ref().ok_or_else(|| usage("export needs --out OUT.gguf (or --dry-run)"))?;
+    // Planned first, so a refused mix writes nothing.
+    gguf_writer::plan_mix(&model, ftype, &options).map_err(|e| bad_input(format!("{source}: {e}")))?;
+    let written = std::fs::File::create(out).map_err(|e| bad_input(format!("{}: {e}", out.display())));
+    let plan = written.and_then(|f| {
+        let mut last = 0;
+        gguf_writer::write_mix(&model, ftype, &options, std::io::BufWriter::new(f), |done, total| {
+            if done != last {
+                last = done;
+                eprint!("\r{done}/{total} tensors");
+            }
+        })
+        .map_err(|e| bad_input(format!("{source}: {e}")))
+    });
+    eprintln!();
+    let plan = plan.inspect_err(|_| {
+        let _ = std::fs::remove_file(out);
+    })?;
+    print_plan(&plan);
+    eprintln!("→ {}", out.display());
     Ok(())
 }
 

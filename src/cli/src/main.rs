@@ -5,6 +5,7 @@
 //!   quantscope quantize FILE [--tensor NAME] --scheme ID [--axis N] --out OUT.bin [--dequantized DEQ.npy]
 //!   quantscope schemes [--json]
 //!   quantscope export MODEL --scheme TYPE --out OUT.gguf
+//!   quantscope export MODEL.gguf --type FTYPE --out OUT.gguf [--pure] [--output-tensor-type T] [--token-embedding-type T] [--tensor-type P=T]... [--dry-run]
 //!   quantscope eval [--model www/models/mnist_mlp.onnx] [--data www/models/mnist_test.npz] [--json]
 //!   quantscope run MODEL.onnx --input [NAME=]X.npy... [--scheme VARIANT] [--calibration [NAME=]C.npy...] [--out Y.npy|Y.npz]
 //!

@@ -209,6 +209,73 @@ fn the_cli_exports_a_model() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// `export --type` writes llama.cpp's mix as the library writes it (which
+/// src/formats/tests/gguf_mixes.rs holds byte for byte to the pinned llama-quantize; the file
+/// lengths here are llama-quantize's, from tests/fixtures/gguf_mixes/cases.json), previews it
+/// with --dry-run, and refuses a mix that needs an importance matrix without writing anything.
+#[test]
+fn the_cli_exports_a_llama_cpp_mix() {
+    use quantscope_formats::gguf_mix::{ty, MixOptions};
+    let dir = std::env::temp_dir().join(format!("quantscope-mix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = fixture("gguf_mixes/source.gguf");
+    let cases: Value = serde_json::from_slice(&std::fs::read(fixture("gguf_mixes/cases.json")).unwrap()).unwrap();
+    let case = |name: &str| cases["cases"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap().clone();
+    let model = quantscope_formats::lazy::open("source.gguf", std::rc::Rc::new(std::fs::read(&src).unwrap())).unwrap();
+    let library = |ftype: &str, options: MixOptions| {
+        let mut bytes = Vec::new();
+        let ftype = quantscope_formats::gguf_mix::FileType::from_name(ftype).unwrap();
+        quantscope_formats::gguf_writer::write_mix(&model, ftype, &options, &mut bytes, |_, _| {}).unwrap();
+        bytes
+    };
+    let out = dir.join("out.gguf");
+    let check = |name: &str, ftype: &str, options: MixOptions| {
+        let ours = std::fs::read(&out).unwrap();
+        assert_eq!(ours.len() as u64, case(name)["len"].as_u64().unwrap(), "{name}: llama-quantize's length");
+        assert!(ours == library(ftype, options), "{name}: the CLI writes what the library writes");
+    };
+    let export = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_quantscope"))
+            .args(["export", src.to_str().unwrap(), "--out", out.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let r = export(&["--type", "q4_k_m"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert!(stderr.contains("blk.0.attn_v.weight") && stderr.contains("use_more_bits"), "each tensor's rule is listed: {stderr}");
+    check("Q4_K_M", "Q4_K_M", MixOptions::default());
+    let r = export(&["--type", "Q4_K_M", "--output-tensor-type", "q8_0", "--token-embedding-type", "Q4_0"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    check(
+        "Q4_K_M-types",
+        "Q4_K_M",
+        MixOptions { output_tensor_type: Some(ty::Q8_0), token_embedding_type: Some(ty::Q4_0), ..Default::default() },
+    );
+    let r = export(&["--type", "Q2_K", "--pure"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    check("Q2_K-pure", "Q2_K", MixOptions { pure: true, ..Default::default() });
+
+    // --dry-run: the preview only.
+    std::fs::remove_file(&out).unwrap();
+    let r = export(&["--type", "Q3_K_M", "--dry-run"]);
+    assert!(r.status.success());
+    assert!(String::from_utf8_lossy(&r.stderr).contains("as Q3_K_M: 75 tensors, 419424 bytes"), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(!out.exists(), "--dry-run writes nothing");
+
+    // Refusals: an IQ2 mix without an importance matrix (nothing written), an unknown file type.
+    let r = export(&["--type", "IQ2_XXS"]);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("requires an imatrix! (offending tensor: blk.0.attn_k.weight"));
+    assert!(!out.exists(), "a refused mix writes nothing");
+    let r = export(&["--type", "Q4_K_X"]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("unknown file type 'Q4_K_X'"));
+    assert_eq!(export(&["--type", "Q4_K_M", "--scheme", "q4_k"]).status.code(), Some(2));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 fn mnist_expected() -> Value {
     serde_json::from_slice(&std::fs::read(fixture("mnist/expected.json")).unwrap()).unwrap()
 }

@@ -34,6 +34,7 @@
 //! with gguf-py but llama.cpp also needs `general.architecture` and its hyperparameters).
 
 use super::gguf::{self, RawKv};
+use super::gguf_mix::{self, FileType, MixOptions, ModelFacts, SourceTensor};
 use super::lazy::{LazyFile, CHUNK_ELEMENTS};
 use crate::error::{Error, Result};
 use quantscope_core::ggml_types::{self, GgmlType};
@@ -254,8 +255,13 @@ pub struct PlannedTensor {
     /// Numpy order (the file stores it reversed).
     pub shape: Vec<u64>,
     pub ty: OutType,
-    /// Why `ty` is not the requested type, if it is not.
+    /// Why `ty` is not the requested type, if it is not (for a mix: the rule that chose it).
     pub note: Option<String>,
+    /// Copied from the source as stored (a mix keeps a tensor already in its chosen type, as
+    /// `llama-quantize` does) rather than encoded from its values.
+    pub copy: bool,
+    /// Which source tensor it is written from (the index the [`Export`]'s readers are given).
+    pub source: usize,
     /// Byte offset in the output file (absolute).
     pub offset: u64,
     /// Bytes of data, before the padding.
@@ -282,19 +288,31 @@ fn put_string(out: &mut Vec<u8>, s: &str) {
 
 /// Lays out a file of these tensors (name, numpy shape), each in the type [`choose_type`] picks.
 pub fn plan(metadata: &[(String, Value)], tensors: &[(String, Vec<u64>)], requested: OutType) -> Result<Plan> {
+    let planned = tensors
+        .iter()
+        .enumerate()
+        .map(|(source, (name, shape))| {
+            let (ty, note) = choose_type(shape, requested);
+            PlannedTensor { name: name.clone(), shape: shape.clone(), ty, note, offset: 0, size: 0, copy: false, source }
+        })
+        .collect();
+    layout(metadata, planned)
+}
+
+/// Lays out a file of these tensors (types chosen; `offset` and `size` are filled in here), in
+/// this order: the header bytes, each tensor's offset (aligned to [`ALIGNMENT`]) and size.
+pub fn layout(metadata: &[(String, Value)], mut planned: Vec<PlannedTensor>) -> Result<Plan> {
     let mut names = std::collections::HashSet::new();
-    let mut planned = Vec::with_capacity(tensors.len());
     let mut offset = 0u64; // within the data section, for now
-    for (name, shape) in tensors {
-        if !names.insert(name.as_str()) {
-            return Err(Error::invalid(format!("two tensors are named '{name}'; a GGUF file needs distinct names")));
+    for t in &mut planned {
+        if !names.insert(t.name.clone()) {
+            return Err(Error::invalid(format!("two tensors are named '{}'; a GGUF file needs distinct names", t.name)));
         }
-        let (ty, note) = choose_type(shape, requested);
-        let elements = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
-        let size = elements.and_then(|n| ty.size_of(n));
-        let size = size.ok_or_else(|| Error::invalid(format!("tensor '{name}' shape {shape:?} overflows")))?;
-        planned.push(PlannedTensor { name: name.clone(), shape: shape.clone(), ty, note, offset, size });
-        offset = offset.checked_add(padded(size)).ok_or_else(|| Error::invalid("the model's size overflows".into()))?;
+        let elements = t.shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
+        let size = elements.and_then(|n| t.ty.size_of(n));
+        t.size = size.ok_or_else(|| Error::invalid(format!("tensor '{}' shape {:?} overflows", t.name, t.shape)))?;
+        t.offset = offset;
+        offset = offset.checked_add(padded(t.size)).ok_or_else(|| Error::invalid("the model's size overflows".into()))?;
     }
 
     let mut h = Vec::new();
@@ -357,9 +375,89 @@ pub fn plan_file(file: &LazyFile, name: &str, requested: OutType) -> Result<Plan
     plan(&metadata, &tensors, requested)
 }
 
-/// Values `start .. start + count` of tensor `k` (the plan's order), cut at its end: how an
-/// [`Export`] reads the model.
+/// A GGUF model in `file` planned as llama.cpp's `llama-quantize` would write it for `ftype`:
+/// each tensor's type by [`gguf_mix::choose`] (its rule in [`PlannedTensor::note`]), tensors in
+/// llama.cpp's order, the source's metadata with `general.quantization_version` and
+/// `general.file_type` moved to the end ([`gguf_mix::metadata`]); tensors already in their
+/// type are copied. Byte for byte what the pinned `llama-quantize` writes for F32/F16/BF16
+/// sources (`src/formats/tests/gguf_mixes.rs`).
+pub fn plan_mix(file: &LazyFile, ftype: FileType, options: &MixOptions) -> Result<Plan> {
+    if file.format != crate::Format::Gguf {
+        return Err(Error::invalid(format!("a llama.cpp mix needs a GGUF model (with llama.cpp's metadata); {} is not one", file.name)));
+    }
+    let facts = ModelFacts::from_kvs(&file.gguf_kvs)?;
+    let mut sources = Vec::with_capacity(file.tensors.len());
+    for t in &file.tensors {
+        let ggml_type = ggml_types::by_name(&t.dtype)
+            .ok_or_else(|| Error::invalid(format!("tensor '{}' is stored as {}, which quantscope cannot convert", t.name, t.dtype)))?
+            .id;
+        // As ggml_n_dims: trailing 1s (numpy's leading ones) are not written.
+        let keep = t.shape.iter().position(|&d| d != 1).unwrap_or(t.shape.len().saturating_sub(1));
+        sources.push(SourceTensor { name: t.name.clone(), shape: t.shape[keep..].to_vec(), ggml_type });
+    }
+    let choices = gguf_mix::choose(&facts, &sources, ftype, options)?;
+    let mut planned = Vec::with_capacity(choices.len());
+    for c in choices {
+        let src = &sources[c.source];
+        let name = gguf_mix::type_name(c.ggml_type);
+        let ty = OutType::from_id(&name).ok_or_else(|| {
+            Error::invalid(format!("{} gives '{}' the type {name}, which quantscope cannot write yet", ftype.name(), c.name))
+        })?;
+        let copy = src.ggml_type == c.ggml_type;
+        if !copy && !matches!(src.ggml_type, gguf_mix::ty::F32 | gguf_mix::ty::F16 | gguf_mix::ty::BF16) {
+            // llama-quantize's words (it has --allow-requantize; quantscope does not)
+            return Err(Error::invalid(format!(
+                "requantizing from type {} is disabled (tensor '{}')",
+                gguf_mix::type_name(src.ggml_type),
+                c.name
+            )));
+        }
+        planned.push(PlannedTensor {
+            name: c.name,
+            shape: src.shape.clone(),
+            ty,
+            note: Some(c.rule),
+            offset: 0,
+            size: 0,
+            copy,
+            source: c.source,
+        });
+    }
+    let metadata: Vec<(String, Value)> = gguf_mix::metadata(&file.gguf_kvs, ftype)
+        .into_iter()
+        .map(|kv| (kv.key, Value::Raw { value_type: kv.value_type, bytes: kv.value }))
+        .collect();
+    layout(&metadata, planned)
+}
+
+/// Writes `file` as llama.cpp's `ftype` mix (see [`plan_mix`]) to `out`, a chunk at a time;
+/// calls `progress(tensors done, tensors)` after each piece. Returns the plan.
+pub fn write_mix(
+    file: &LazyFile,
+    ftype: FileType,
+    options: &MixOptions,
+    mut out: impl Write,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Plan> {
+    let mut export = Export::new(plan_mix(file, ftype, options)?);
+    let io = |e: std::io::Error| Error::Read(format!("could not write the GGUF file: {e}"));
+    let mut read = |k: usize, start: u64, count: usize| file.read_values(k, start, count);
+    let mut stored = |k: usize, start: u64, len: usize| file.read_stored(k, start, len);
+    while let Some(piece) = export.next_piece_copying(&mut read, &mut stored)? {
+        out.write_all(&piece).map_err(io)?;
+        progress(export.tensors_done(), export.plan.tensors.len());
+    }
+    out.flush().map_err(io)?;
+    Ok(export.plan)
+}
+
+/// Values `start .. start + count` of source tensor `k` ([`PlannedTensor::source`]), cut at its
+/// end: how an [`Export`] reads the model.
 pub type ReadValues<'a> = dyn FnMut(usize, u64, usize) -> Result<Vec<f32>> + 'a;
+
+/// Bytes `start .. start + len` of source tensor `k` as stored, cut at its end: how an
+/// [`Export`] copies a tensor it keeps ([`PlannedTensor::copy`]).
+pub type ReadStored<'a> = dyn FnMut(usize, u64, usize) -> Result<Vec<u8>> + 'a;
 
 /// A file being written a piece at a time: the header, then each tensor in chunks of
 /// [`CHUNK_ELEMENTS`] values (its last chunk followed by its padding). The page's worker sends
@@ -385,15 +483,43 @@ impl Export {
         self.tensor
     }
 
-    /// The next piece of the file, or `None` when it is complete.
+    /// The next piece of the file, or `None` when it is complete (a plan with no copied tensors).
     pub fn next_piece(&mut self, read: &mut ReadValues) -> Result<Option<Vec<u8>>> {
+        let mut no_copies = |_: usize, _: u64, _: usize| Err(Error::invalid("this export copies no stored bytes".into()));
+        self.next_piece_copying(read, &mut no_copies)
+    }
+
+    /// The next piece of the file, or `None` when it is complete; tensors the plan keeps as
+    /// stored are copied a chunk at a time through `stored`.
+    pub fn next_piece_copying(&mut self, read: &mut ReadValues, stored: &mut ReadStored) -> Result<Option<Vec<u8>>> {
         let piece = if !self.header_sent {
             self.header_sent = true;
             self.plan.header.clone()
         } else if let Some(t) = self.plan.tensors.get(self.tensor) {
             debug_assert!(self.next > 0 || self.written == t.offset);
+            if t.copy {
+                // `next` counts bytes here.
+                let chunk = CHUNK_ELEMENTS.min(usize::try_from(t.size - self.next).unwrap_or(CHUNK_ELEMENTS));
+                let mut bytes = stored(t.source, self.next, chunk)?;
+                if bytes.len() != chunk {
+                    return Err(Error::Read(format!(
+                        "tensor '{}' ended after {} of its {} bytes",
+                        t.name,
+                        self.next + bytes.len() as u64,
+                        t.size
+                    )));
+                }
+                self.next += chunk as u64;
+                if self.next == t.size {
+                    bytes.extend_from_slice(&padding(t.size));
+                    self.tensor += 1;
+                    self.next = 0;
+                }
+                self.written += bytes.len() as u64;
+                return Ok(Some(bytes));
+            }
             let n: u64 = t.shape.iter().product();
-            let values = read(self.tensor, self.next, CHUNK_ELEMENTS)?;
+            let values = read(t.source, self.next, CHUNK_ELEMENTS)?;
             let mut bytes = encode(t.ty, &values)?;
             self.next += values.len() as u64;
             if self.next >= n || values.is_empty() {

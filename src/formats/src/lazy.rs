@@ -317,6 +317,19 @@ impl LazyFile {
         }
     }
 
+    /// Bytes `start .. start + len` of tensor `index` as stored in the file (cut at its end), for
+    /// a writer that copies a tensor unchanged, as `llama-quantize` copies the ones it keeps.
+    pub fn read_stored(&self, index: usize, start: u64, len: usize) -> Result<Vec<u8>> {
+        let t = self.tensor(index)?;
+        match &t.storage {
+            Storage::InFile { source, offset, size, .. } => {
+                let len = (len as u64).min(size.saturating_sub(start));
+                self.sources[*source].read_at(offset + start, len as usize)
+            }
+            Storage::Resident(_) => Err(Error::invalid(format!("tensor '{}' was read whole: its stored bytes are not kept", t.name))),
+        }
+    }
+
     /// Tensor `index` decoded whole (refused over [`MAX_ELEMENTS`] values). Read a chunk at a
     /// time, so the raw bytes are never all in memory beside the values.
     pub fn materialize(&self, index: usize) -> Result<Rc<Tensor>> {
