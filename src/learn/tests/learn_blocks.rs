@@ -240,7 +240,7 @@ fn memory_table_numbers() {
     assert_eq!(t.gpu_gb, GPU_GB.to_vec());
     // One row per layout, and the calibrated variants are not repeated.
     assert_eq!(t.rows.len(), 1 + layout_ids().len());
-    assert_eq!(layout_ids().len(), 5 + 30 + 6 + 5 + 7 + 4); // float, int, ggml, kquants, ggml_extra, bnb
+    assert_eq!(layout_ids().len(), 5 + 30 + 6 + 5 + 7 + 4 + 8); // float, int, ggml, kquants, ggml_extra, bnb, kmeans
     let big = memory_table(70e9, &[]).unwrap();
     let fp16 = big.rows.iter().find(|r| r.scheme == "fp16").unwrap();
     assert_eq!(fp16.fits, vec![false; 4], "70B at FP16 is 168 GB");
