@@ -50,7 +50,7 @@ async function drawComparison() {
     $('#cmp-front').replaceChildren(...front.map((p) => {
       const li = document.createElement('li');
       li.dataset.scheme = p.scheme;
-      li.textContent = `${p.scheme} — ${fmt(p.bits_per_weight, { digits: 4 })} bits, ${fmt(p.sqnr_db, { nullText: '∞', digits: 3 })} dB`;
+      li.textContent = `${p.scheme} — ${fmt(p.bits_per_weight, { digits: 5 })} bits, ${fmt(p.sqnr_db, { nullText: '∞', digits: 3 })} dB`;
       return li;
     }));
   } catch (err) {
