@@ -108,6 +108,10 @@ pub fn by_name(name: &str) -> Option<&'static GgmlType> {
     GGML_TYPES.iter().find(|t| t.name == name)
 }
 
+/// `GGML_QNT_VERSION` (ggml.h): the quantization format version a GGUF records as
+/// `general.quantization_version`.
+pub const QUANTIZATION_VERSION: u32 = 2;
+
 #[cfg(test)]
 mod tests {
     use super::*;

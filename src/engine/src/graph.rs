@@ -7,6 +7,7 @@
 //! ([`Input::Owned`]), so elementwise ops reuse its buffer.
 
 use super::attr::Attrs;
+use super::op::Subgraph;
 use super::ops::{self, BuildCtx, Input, Inputs, Op, OpError};
 use super::tensor_proto;
 use super::value::{DType, Value};
@@ -66,6 +67,20 @@ pub(crate) struct Node {
     /// Input slots (`None` for an omitted optional input), with the names for messages.
     pub inputs: Vec<Option<usize>>,
     pub outputs: Vec<Option<usize>>,
+}
+
+impl Subgraph for Model {
+    fn input_names(&self) -> Vec<&str> {
+        self.inputs.iter().map(|io| io.name.as_str()).collect()
+    }
+
+    fn output_count(&self) -> usize {
+        self.outputs.len()
+    }
+
+    fn run_named(&self, inputs: &[(&str, Value)]) -> Result<Vec<Value>, String> {
+        Ok(self.run(inputs).map_err(|e| e.to_string())?.into_iter().map(|(_, v)| v).collect())
+    }
 }
 
 /// A loaded model, ready to run. Cheap to clone (ops and constants are shared).
@@ -311,7 +326,10 @@ impl Model {
                         why: format!("{outs} outputs (the engine produces {}..={})", spec.outputs.0, spec.outputs.1),
                     });
                 }
-                let ctx = BuildCtx { opset, n_inputs: given, n_outputs: outs, sets };
+                let subgraph = |g: &GraphProto, outer: &[String]| -> Result<Arc<dyn Subgraph>, String> {
+                    Ok(Arc::new(Model::from_graph(g, opset, sets, outer).map_err(|e| e.to_string())?))
+                };
+                let ctx = BuildCtx { opset, n_inputs: given, n_outputs: outs, subgraph: &subgraph };
                 Some(spec.build(&Attrs::new(&n.attribute), &ctx).map_err(|e| node_error(&name, &op_type, &n.input, e))?)
             };
             let mut outputs = Vec::with_capacity(n.output.len());

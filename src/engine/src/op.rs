@@ -7,6 +7,7 @@
 //! a transposed copy of a constant `B`, so the run does not transpose it again).
 
 use crate::value::{DType, Value};
+use quantscope_formats::onnx::proto::GraphProto;
 use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
@@ -185,14 +186,30 @@ pub(crate) fn run_op(op: &dyn Op, mut inputs: Inputs<'_>) -> Result<Vec<Value>, 
 }
 
 /// What a builder knows about the node besides its attributes.
-#[derive(Debug, Clone, Copy)]
-pub struct BuildCtx {
+#[derive(Clone, Copy)]
+pub struct BuildCtx<'a> {
     /// The model's opset version for the default domain.
     pub opset: i64,
     pub n_inputs: usize,
     pub n_outputs: usize,
-    /// The op sets the model loads with (a subgraph is built with the same).
-    pub sets: &'static [crate::ops::OpSet],
+    /// Builds a subgraph (If's branches, Loop's body) with the model's opset and op sets, the
+    /// names it reads from the enclosing graph becoming its inputs. The loader (graph.rs)
+    /// provides it, so the ops that hold subgraphs never name the loader: ops depend on this
+    /// file only, and the loader on the ops.
+    pub subgraph: &'a SubgraphLoader<'a>,
+}
+
+/// See [`BuildCtx::subgraph`]: `(graph, names read from outside) → subgraph`, or the loader's
+/// message.
+pub type SubgraphLoader<'a> = dyn Fn(&GraphProto, &[String]) -> Result<Arc<dyn Subgraph>, String> + 'a;
+
+/// A subgraph as the op holding it sees it: its declared inputs, its outputs, a run with named
+/// inputs. `graph::Model` is the one implementation.
+pub trait Subgraph: Send + Sync + fmt::Debug {
+    fn input_names(&self) -> Vec<&str>;
+    fn output_count(&self) -> usize;
+    /// The outputs in the subgraph's order; an error is the engine's message.
+    fn run_named(&self, inputs: &[(&str, Value)]) -> Result<Vec<Value>, String>;
 }
 
 // Shared helpers.

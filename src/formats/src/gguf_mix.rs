@@ -887,7 +887,7 @@ pub fn metadata(source: &[RawKv], ftype: FileType) -> Vec<RawKv> {
     const SET: [&str; 5] = ["general.quantization_version", "general.file_type", "split.no", "split.count", "split.tensors.count"];
     let u32_kv = |key: &str, v: u32| RawKv { key: key.into(), value_type: 4, value: v.to_le_bytes().to_vec() };
     let mut out: Vec<RawKv> = source.iter().filter(|kv| !SET.contains(&kv.key.as_str())).cloned().collect();
-    out.push(u32_kv("general.quantization_version", super::gguf_writer::QUANTIZATION_VERSION));
+    out.push(u32_kv("general.quantization_version", ggml_types::QUANTIZATION_VERSION));
     out.push(u32_kv("general.file_type", ftype.id()));
     out
 }

@@ -42,8 +42,8 @@ use std::io::Write;
 
 /// Data alignment (`GGUF_DEFAULT_ALIGNMENT`).
 pub const ALIGNMENT: u64 = 32;
-/// `GGML_QNT_VERSION`, written as `general.quantization_version`.
-pub const QUANTIZATION_VERSION: u32 = 2;
+/// `GGML_QNT_VERSION`, written as `general.quantization_version` (kept in the ggml facts table).
+pub use quantscope_core::ggml_types::QUANTIZATION_VERSION;
 
 /// GGUF metadata value types used here (`enum gguf_type`).
 const TYPE_U32: u32 = 4;

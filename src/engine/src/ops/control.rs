@@ -4,11 +4,10 @@
 //! `onnx/reference/ops/op_if.py`, `op_loop.py`). A subgraph may read any value of the enclosing
 //! graph by name; the builder finds those names (the branches' free variables, nested
 //! subgraphs included) and the loader passes them to the node as extra inputs
-//! ([`Op::captures`]), so each branch is an ordinary [`Model`] whose inputs they are.
+//! ([`Op::captures`]), so each branch is an ordinary model (a [`Subgraph`], built by the loader) whose inputs they are.
 
 use crate::attr::Attrs;
-use crate::graph::Model;
-use crate::op::{attr_err, dtype_err, shape_err, BuildCtx, Inputs, Op, OpError};
+use crate::op::{attr_err, dtype_err, shape_err, BuildCtx, Inputs, Op, OpError, Subgraph};
 use crate::value::{DType, Value};
 use prost::Message;
 use quantscope_formats::onnx::proto::GraphProto;
@@ -46,8 +45,8 @@ fn free_names(g: &GraphProto, out: &mut BTreeSet<String>) {
 
 #[derive(Debug)]
 pub struct If {
-    pub then_branch: Model,
-    pub else_branch: Model,
+    pub then_branch: Arc<dyn Subgraph>,
+    pub else_branch: Arc<dyn Subgraph>,
     pub captures: Vec<String>,
 }
 
@@ -58,11 +57,11 @@ pub fn build_if(a: &Attrs, ctx: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
     free_names(&then_g, &mut free);
     free_names(&else_g, &mut free);
     let captures: Vec<String> = free.into_iter().collect();
-    let branch = |g: &GraphProto, name: &str| -> Result<Model, OpError> {
+    let branch = |g: &GraphProto, name: &str| -> Result<Arc<dyn Subgraph>, OpError> {
         if g.output.len() != ctx.n_outputs {
             return Err(attr_err(name, format!("has {} outputs; the node has {}", g.output.len(), ctx.n_outputs)));
         }
-        Model::from_graph(g, ctx.opset, ctx.sets, &captures).map_err(|e| OpError::Unsupported(format!("{name}: {e}")))
+        (ctx.subgraph)(g, &captures).map_err(|e| OpError::Unsupported(format!("{name}: {e}")))
     };
     Ok(Arc::new(If { then_branch: branch(&then_g, "then_branch")?, else_branch: branch(&else_g, "else_branch")?, captures }))
 }
@@ -90,11 +89,10 @@ impl Op for If {
             .captures
             .iter()
             .enumerate()
-            .filter(|(_, name)| branch.inputs().iter().any(|io| &io.name == *name))
+            .filter(|(_, name)| branch.input_names().contains(&name.as_str()))
             .map(|(k, name)| inputs.req(1 + k).map(|v| (name.as_str(), v.clone())))
             .collect::<Result<_, _>>()?;
-        let outputs = branch.run(&given).map_err(|e| OpError::Value(format!("in the branch: {e}")))?;
-        Ok(outputs.into_iter().map(|(_, v)| v).collect())
+        branch.run_named(&given).map_err(|e| OpError::Value(format!("in the branch: {e}")))
     }
 }
 
@@ -104,7 +102,7 @@ impl Op for If {
 /// first axis.
 #[derive(Debug)]
 pub struct Loop {
-    pub body: Model,
+    pub body: Arc<dyn Subgraph>,
     pub body_inputs: Vec<String>,
     pub carried: usize,
     pub captures: Vec<String>,
@@ -133,7 +131,7 @@ pub fn build_loop(a: &Attrs, ctx: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
     let mut free = BTreeSet::new();
     free_names(&g, &mut free);
     let captures: Vec<String> = free.into_iter().collect();
-    let body = Model::from_graph(&g, ctx.opset, ctx.sets, &captures).map_err(|e| OpError::Unsupported(format!("body: {e}")))?;
+    let body = (ctx.subgraph)(&g, &captures).map_err(|e| OpError::Unsupported(format!("body: {e}")))?;
     let body_inputs = g.input.iter().map(|v| v.name.clone().unwrap_or_default()).collect();
     Ok(Arc::new(Loop { body, body_inputs, carried, captures }))
 }
@@ -186,7 +184,7 @@ impl Op for Loop {
             .captures
             .iter()
             .enumerate()
-            .filter(|(_, name)| self.body.inputs().iter().any(|io| &io.name == *name))
+            .filter(|(_, name)| self.body.input_names().contains(&name.as_str()))
             .map(|(k, name)| inputs.req(first_capture + k).map(|v| (name.as_str(), v.clone())))
             .collect::<Result<_, _>>()?;
         let mut scans: Vec<Vec<Value>> = Vec::new();
@@ -203,9 +201,9 @@ impl Op for Loop {
             }
             given.extend(captured.iter().map(|(n, v)| (*n, v.clone())));
             // A body input may be left without a name when it is unused.
-            given.retain(|(n, _)| !n.is_empty() && self.body.inputs().iter().any(|io| io.name == *n));
-            let mut outs =
-                self.body.run(&given).map_err(|e| OpError::Value(format!("in the body, iteration {i}: {e}")))?.into_iter().map(|(_, v)| v);
+            let declared = self.body.input_names();
+            given.retain(|(n, _)| !n.is_empty() && declared.contains(n));
+            let mut outs = self.body.run_named(&given).map_err(|e| OpError::Value(format!("in the body, iteration {i}: {e}")))?.into_iter();
             let c = outs.next().ok_or_else(|| OpError::Value("the body gave no condition".into()))?;
             cond = c.to_f64_vec().first().is_some_and(|&v| v != 0.0);
             carried = outs.by_ref().take(self.carried).collect();
@@ -217,7 +215,7 @@ impl Op for Loop {
             }
             i += 1;
         }
-        let n_scans = self.body.outputs().len() - 1 - self.carried;
+        let n_scans = self.body.output_count() - 1 - self.carried;
         scans.resize_with(n_scans, Vec::new);
         let mut out = carried;
         for s in scans {
