@@ -15,7 +15,7 @@
 //!    value exactly half-way goes to the lower one), then each centroid becomes the mean of its
 //!    values (an f64 sum in ascending order of the values); a centroid with no values stays where
 //!    it was. The fit stops when no value changes centroid.
-//! 3. The centroids are stored as f16 (the codebook's cost counts in bits per weight), and every
+//! 3. The centroids are stored as f16, rounded to f32 first (the codebook's cost counts in bits per weight), and every
 //!    value is assigned once more to its nearest stored centroid, so the codes are the best ones
 //!    for the codebook that is actually kept.
 //!
@@ -225,7 +225,10 @@ impl Scheme for KmeansScheme {
         let mut first_codebook = Vec::new();
         let mut clipped = 0;
         for group in values.chunks(self.group_len(values.len())) {
-            let stored: Vec<f16> = fit(group, k).into_iter().map(|c| f16::from_f64(c.clamp(-F16_MAX, F16_MAX))).collect();
+            // f64 → f32 → f16, each round to nearest even: `half`'s direct `from_f64` rounds
+            // differently on x86 (F16C, via f32) and in wasm (software), so the stored codebook
+            // would depend on the machine.
+            let stored: Vec<f16> = fit(group, k).into_iter().map(|c| f16::from_f32(c.clamp(-F16_MAX, F16_MAX) as f32)).collect();
             let midpoints = midpoints(&stored.iter().map(|c| c.to_f64()).collect::<Vec<_>>());
             for &x in group {
                 clipped += (x.is_finite() && (x as f64).abs() > F16_MAX) as usize;
@@ -312,7 +315,7 @@ mod tests {
         // Non-finite values stay out of the fit and take the nearest stored centroid to ±∞ or 0.
         let q = KmeansScheme::from_id("kmeans2").unwrap().quantize(&[1.0, f32::NAN, 2.0, f32::INFINITY, -3.0, 0.2], &[6]).unwrap();
         // 4 centroids: −3, −1.33 (left empty), the mean of {0.2, 1} and 2; NaN takes the third.
-        assert_eq!(q.dequantized[1], f16::from_f64((0.2f32 as f64 + 1.0) / 2.0).to_f32());
+        assert_eq!(q.dequantized[1], f16::from_f32(((0.2f32 as f64 + 1.0) / 2.0) as f32).to_f32());
         assert_eq!(q.dequantized[3], 2.0);
         // Beyond f16: the centroid saturates and the value counts as clipped.
         let q = KmeansScheme::from_id("kmeans2").unwrap().quantize(&[1e6, 0.0, 1.0, -1.0], &[4]).unwrap();
