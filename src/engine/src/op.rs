@@ -303,11 +303,12 @@ pub(crate) fn scales(v: &Value, per_channel: Option<usize>, what: &str) -> Resul
 /// saturating `as` (the results of integer reductions are whole).
 pub(crate) fn from_f64(dtype: DType, shape: Vec<usize>, x: Vec<f64>) -> Result<Value, OpError> {
     use crate::value::Data;
-    use half::{bf16, f16};
+    use half::bf16;
     let data = match dtype {
         DType::F32 => Data::F32(x.into_iter().map(|v| v as f32).collect()),
         DType::F64 => Data::F64(x),
-        DType::F16 => Data::F16(x.into_iter().map(f16::from_f64).collect()),
+        // Rounded once: see `f64_to_f16` for why not `half`'s `from_f64`.
+        DType::F16 => Data::F16(x.into_iter().map(quantscope_core::schemes::float::f64_to_f16).collect()),
         DType::BF16 => Data::BF16(x.into_iter().map(bf16::from_f64).collect()),
         DType::I64 => Data::I64(x.into_iter().map(|v| v as i64).collect()),
         DType::I32 => Data::I32(x.into_iter().map(|v| v as i32).collect()),

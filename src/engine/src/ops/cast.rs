@@ -7,7 +7,7 @@
 use crate::attr::Attrs;
 use crate::op::{attr_err, BuildCtx, Inputs, Op, OpError};
 use crate::value::{DType, Data, Value};
-use half::{bf16, f16};
+use half::bf16;
 use std::sync::Arc;
 
 #[derive(Debug)]
@@ -81,7 +81,8 @@ pub fn cast(v: &Value, to: DType, saturate: bool) -> Value {
     let data = match to {
         DType::F32 => unreachable!("handled above"),
         DType::F64 => Data::F64(floats(&wide)),
-        DType::F16 => Data::F16(floats(&wide).into_iter().map(f16::from_f64).collect()),
+        // Rounded once, as the spec (numpy's astype) does: see `f64_to_f16` for why not `half`'s.
+        DType::F16 => Data::F16(floats(&wide).into_iter().map(quantscope_core::schemes::float::f64_to_f16).collect()),
         DType::BF16 => Data::BF16(floats(&wide).into_iter().map(bf16::from_f64).collect()),
         DType::Bool => Data::Bool(match &wide {
             Wide::Float(x) => x.iter().map(|&e| e != 0.0).collect(),
@@ -142,6 +143,16 @@ mod tests {
         assert_eq!(cast(&v, DType::U8, true).data(), &Data::U8(vec![255, 2, 44]));
         let big = Value::new(vec![1], Data::U64(vec![u64::MAX]));
         assert_eq!(cast(&big, DType::I64, true).data(), &Data::I64(vec![-1]));
+    }
+
+    #[test]
+    fn double_to_half_rounds_once() {
+        // Just above the midpoint between 1 and 1 + 2⁻¹⁰: the nearest half is 1 + 2⁻¹⁰. Through
+        // f32 the 2⁻⁴⁰ is lost first, the tie goes to even, and the answer would be 1.
+        let x = 1.0 + 2f64.powi(-11) + 2f64.powi(-40);
+        let v = Value::new(vec![2], Data::F64(vec![x, -x]));
+        let Data::F16(h) = cast(&v, DType::F16, true).into_data() else { unreachable!() };
+        assert_eq!(h.iter().map(|h| h.to_bits()).collect::<Vec<_>>(), vec![0x3c01, 0xbc01]);
     }
 
     #[test]

@@ -293,6 +293,24 @@ pub fn f16_bits_to_f32(src: &[u16], dst: &mut [f32]) {
     reference::f16_bits_to_f32(src, dst);
 }
 
+/// f64 → FP16, rounded once to nearest even, as numpy's `astype(float16)` and the ONNX spec
+/// round. `half`'s `f16::from_f64` cannot be used: its software path drops the low 32 bits of
+/// the f64 first, and on x86 it converts through f32, so both can round a value just past a
+/// tie the wrong way. Here the f32 step rounds to odd (truncate, then set the last bit when
+/// anything was dropped), which keeps every bit the final f32 → f16 rounding needs (24 ≥ 2·11
+/// + 2), and `f16::from_f32` rounds correctly.
+pub fn f64_to_f16(x: f64) -> half::f16 {
+    let nearest = x as f32;
+    if !nearest.is_finite() || nearest as f64 == x {
+        return half::f16::from_f32(nearest);
+    }
+    let mut bits = nearest.to_bits();
+    if (nearest as f64).abs() > x.abs() {
+        bits -= 1; // one step toward zero: the truncated value
+    }
+    half::f16::from_f32(f32::from_bits(bits | 1))
+}
+
 /// f32 → BF16 bits (RNE, `half::bf16::from_f32`).
 pub fn f32_to_bf16_bits(src: &[f32], dst: &mut [u16]) {
     assert_eq!(src.len(), dst.len());
@@ -420,6 +438,28 @@ mod tests {
 
     fn enc(f: FloatFormat, x: f32) -> u16 {
         f.encode(x)
+    }
+
+    #[test]
+    fn f64_to_f16_rounds_once() {
+        let p = |e: i32| 2f64.powi(e);
+        let cases = [
+            (1.0 + p(-11) + p(-40), 0x3c01), // just past the tie: up (through f32 it would tie and go to 1)
+            (1.0 + p(-11), 0x3c00),          // the tie itself: to even
+            (1.0 + 3.0 * p(-11), 0x3c02),    // a tie whose lower neighbour is odd: up
+            (1.0 + 3.0 * p(-11) - p(-40), 0x3c01),
+            (-(1.0 + p(-11) + p(-40)), 0xbc01),
+            (65519.999, 0x7bff), // below the rounding boundary of the largest half
+            (65520.0, 0x7c00),   // at it: infinity
+            (p(-25), 0x0000),    // half the smallest subnormal: a tie, to even (zero)
+            (p(-25) + p(-60), 0x0001),
+            (f64::INFINITY, 0x7c00),
+            (-0.0, 0x8000),
+        ];
+        for (x, bits) in cases {
+            assert_eq!(f64_to_f16(x).to_bits(), bits, "{x:e}");
+        }
+        assert!(f64_to_f16(f64::NAN).is_nan());
     }
 
     #[test]
