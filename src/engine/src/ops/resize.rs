@@ -66,6 +66,26 @@ pub struct Resize {
     pub op: &'static str,
 }
 
+impl Resize {
+    /// Resize 10 and Upsample: asymmetric coordinates and none of Resize 11's options; the
+    /// scales come from `scales_attr` (Upsample 7) or else from input 1.
+    fn asymmetric(mode: Mode, scales_attr: Option<Vec<f32>>, op: &'static str) -> Resize {
+        Resize {
+            mode,
+            coordinates: Coordinates::Asymmetric,
+            cubic_a: -0.75,
+            exclude_outside: false,
+            extrapolation: 0.0,
+            antialias: false,
+            axes: None,
+            policy: AspectPolicy::Stretch,
+            scales_input: if scales_attr.is_some() { None } else { Some(1) },
+            scales_attr,
+            op,
+        }
+    }
+}
+
 fn flag(a: &Attrs, name: &str) -> Result<bool, OpError> {
     match a.int(name, 0)? {
         0 => Ok(false),
@@ -92,19 +112,7 @@ pub fn build_resize(a: &Attrs, ctx: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
         if mode == Mode::Cubic {
             return Err(attr_err("mode", "cubic needs opset 11"));
         }
-        return Ok(Arc::new(Resize {
-            mode,
-            coordinates: Coordinates::Asymmetric,
-            cubic_a: -0.75,
-            exclude_outside: false,
-            extrapolation: 0.0,
-            antialias: false,
-            axes: None,
-            policy: AspectPolicy::Stretch,
-            scales_input: Some(1),
-            scales_attr: None,
-            op: "Resize",
-        }));
+        return Ok(Arc::new(Resize::asymmetric(mode, None, "Resize")));
     }
     a.only(&[
         "mode",
@@ -176,19 +184,7 @@ pub fn build_upsample(a: &Attrs, ctx: &BuildCtx) -> Result<Arc<dyn Op>, OpError>
     if ctx.opset >= 9 && ctx.n_inputs < 2 {
         return Err(value_err("Upsample needs its scales input from opset 9 on"));
     }
-    Ok(Arc::new(Resize {
-        mode,
-        coordinates: Coordinates::Asymmetric,
-        cubic_a: -0.75,
-        exclude_outside: false,
-        extrapolation: 0.0,
-        antialias: false,
-        axes: None,
-        policy: AspectPolicy::Stretch,
-        scales_input: if scales_attr.is_some() { None } else { Some(1) },
-        scales_attr,
-        op: "Upsample",
-    }))
+    Ok(Arc::new(Resize::asymmetric(mode, scales_attr, "Upsample")))
 }
 
 /// The reference's cubic kernel weight at distance `x` (Keys, with `a` = cubic_coeff_a).
