@@ -70,6 +70,15 @@ impl<'a> Attrs<'a> {
         Ok(self.int_opt(name)?.unwrap_or(default))
     }
 
+    /// A 0/1 int attribute (keepdims, select_last_index, ...) as a bool; any other value is an error.
+    pub fn flag(&self, name: &str, default: bool) -> Result<bool, OpError> {
+        match self.int(name, default as i64)? {
+            0 => Ok(false),
+            1 => Ok(true),
+            v => Err(crate::op::attr_err(name, format!("must be 0 or 1, not {v}"))),
+        }
+    }
+
     pub fn float(&self, name: &str, default: f32) -> Result<f32, OpError> {
         match self.typed(name, FLOAT, "a float")? {
             Some(a) => a.f.ok_or_else(|| wrong(name, "a float")),

@@ -161,11 +161,7 @@ fn build(cell: Cell, a: &Attrs, extra: &[&str]) -> Result<Arc<dyn Op>, OpError> 
         "bidirectional" => (2, false),
         other => return Err(attr_err("direction", format!("must be forward, reverse or bidirectional, not '{other}'"))),
     };
-    let batch_first = match a.int("layout", 0)? {
-        0 => false,
-        1 => true,
-        v => return Err(attr_err("layout", format!("must be 0 or 1, not {v}"))),
-    };
+    let batch_first = a.flag("layout", false)?;
     let clip = match a.has("clip") {
         true => match a.float("clip", 0.0)? {
             c if c > 0.0 => Some(c),
@@ -190,20 +186,12 @@ pub fn build_rnn(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
 }
 
 pub fn build_gru(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
-    let lbr = match a.int("linear_before_reset", 0)? {
-        0 => false,
-        1 => true,
-        v => return Err(attr_err("linear_before_reset", format!("must be 0 or 1, not {v}"))),
-    };
+    let lbr = a.flag("linear_before_reset", false)?;
     build(Cell::Gru { linear_before_reset: lbr }, a, &["linear_before_reset"])
 }
 
 pub fn build_lstm(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
-    let input_forget = match a.int("input_forget", 0)? {
-        0 => false,
-        1 => true,
-        v => return Err(attr_err("input_forget", format!("must be 0 or 1, not {v}"))),
-    };
+    let input_forget = a.flag("input_forget", false)?;
     build(Cell::Lstm { input_forget }, a, &["input_forget"])
 }
 

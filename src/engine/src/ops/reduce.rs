@@ -92,18 +92,11 @@ pub struct Reduce {
 
 fn build_reduce(kind: Reduction, a: &Attrs) -> Result<Arc<dyn Op>, OpError> {
     a.only(&["axes", "keepdims", "noop_with_empty_axes"])?;
-    let flag = |name: &str, default: i64| -> Result<bool, OpError> {
-        match a.int(name, default)? {
-            0 => Ok(false),
-            1 => Ok(true),
-            v => Err(attr_err(name, format!("must be 0 or 1, not {v}"))),
-        }
-    };
     Ok(Arc::new(Reduce {
         kind,
         axes: a.ints("axes")?,
-        keepdims: flag("keepdims", 1)?,
-        noop_with_empty_axes: flag("noop_with_empty_axes", 0)?,
+        keepdims: a.flag("keepdims", true)?,
+        noop_with_empty_axes: a.flag("noop_with_empty_axes", false)?,
     }))
 }
 
@@ -208,14 +201,12 @@ pub struct ArgExtreme {
 
 fn build_arg(max: bool, a: &Attrs) -> Result<Arc<dyn Op>, OpError> {
     a.only(&["axis", "keepdims", "select_last_index"])?;
-    let flag = |name: &str, default: i64| -> Result<bool, OpError> {
-        match a.int(name, default)? {
-            0 => Ok(false),
-            1 => Ok(true),
-            v => Err(attr_err(name, format!("must be 0 or 1, not {v}"))),
-        }
-    };
-    Ok(Arc::new(ArgExtreme { max, axis: a.int("axis", 0)?, keepdims: flag("keepdims", 1)?, last: flag("select_last_index", 0)? }))
+    Ok(Arc::new(ArgExtreme {
+        max,
+        axis: a.int("axis", 0)?,
+        keepdims: a.flag("keepdims", true)?,
+        last: a.flag("select_last_index", false)?,
+    }))
 }
 
 pub fn build_argmax(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
@@ -281,14 +272,7 @@ pub struct CumSum {
 
 pub fn build_cumsum(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
     a.only(&["exclusive", "reverse"])?;
-    let flag = |name: &str| -> Result<bool, OpError> {
-        match a.int(name, 0)? {
-            0 => Ok(false),
-            1 => Ok(true),
-            v => Err(attr_err(name, format!("must be 0 or 1, not {v}"))),
-        }
-    };
-    Ok(Arc::new(CumSum { exclusive: flag("exclusive")?, reverse: flag("reverse")? }))
+    Ok(Arc::new(CumSum { exclusive: a.flag("exclusive", false)?, reverse: a.flag("reverse", false)? }))
 }
 
 impl Op for CumSum {
@@ -339,11 +323,7 @@ pub struct TopK {
 
 pub fn build_topk(a: &Attrs, ctx: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
     a.only(&["axis", "largest", "sorted", "k"])?;
-    let largest = match a.int("largest", 1)? {
-        0 => false,
-        1 => true,
-        v => return Err(attr_err("largest", format!("must be 0 or 1, not {v}"))),
-    };
+    let largest = a.flag("largest", true)?;
     // sorted=0 lets an implementation return any order; sorted output is one of them.
     match a.int("sorted", 1)? {
         0 | 1 => {}

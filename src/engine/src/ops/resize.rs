@@ -86,14 +86,6 @@ impl Resize {
     }
 }
 
-fn flag(a: &Attrs, name: &str) -> Result<bool, OpError> {
-    match a.int(name, 0)? {
-        0 => Ok(false),
-        1 => Ok(true),
-        v => Err(attr_err(name, format!("must be 0 or 1, not {v}"))),
-    }
-}
-
 fn mode_of(a: &Attrs, nearest: NearestMode) -> Result<Mode, OpError> {
     Ok(match a.string("mode")?.as_deref().unwrap_or("nearest") {
         "nearest" => Mode::Nearest(nearest),
@@ -156,12 +148,12 @@ pub fn build_resize(a: &Attrs, ctx: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
         other => return Err(attr_err("keep_aspect_ratio_policy", format!("must be stretch, not_larger or not_smaller, not '{other}'"))),
     };
     let mode = mode_of(a, nearest)?;
-    let antialias = flag(a, "antialias")?;
+    let antialias = a.flag("antialias", false)?;
     Ok(Arc::new(Resize {
         mode,
         coordinates,
         cubic_a: a.float("cubic_coeff_a", -0.75)? as f64,
-        exclude_outside: flag(a, "exclude_outside")?,
+        exclude_outside: a.flag("exclude_outside", false)?,
         extrapolation: a.float("extrapolation_value", 0.0)? as f64,
         // Antialiasing changes nothing for nearest (the reference refuses the pair).
         antialias: antialias && mode != Mode::Nearest(nearest),
