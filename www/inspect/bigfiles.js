@@ -2,7 +2,7 @@
 // (never read whole on this thread), the streamed histogram of a tensor too big to compare, and
 // the Model section's "Download model as GGUF". inspect/view.js calls these; the work is in the
 // worker.
-import { draw_histograms, gguf_types } from '../pkg/quantscope.js';
+import { draw_histograms, gguf_file_types, gguf_types } from '../pkg/quantscope.js';
 import { $ } from '../shared/dom.js';
 
 const percent = (done, total) => (total ? Math.floor((100 * done) / total) : 100);
@@ -74,33 +74,47 @@ let exportJob = null;
 // tensor of that file and the page saves the .gguf it assembles.
 export function wireGgufExport({ files, client, saveBytes, reportError }) {
   const types = $('#gguf-type');
-  for (const t of gguf_types()) types.add(new Option(`${t.id} (${+t.bits_per_weight.toFixed(4)} bits/weight)`, t.id));
+  const one = document.createElement('optgroup');
+  one.label = 'one type for every tensor';
+  for (const t of gguf_types()) one.append(new Option(`${t.id} (${+t.bits_per_weight.toFixed(4)} bits/weight)`, t.id));
+  const mixes = document.createElement('optgroup');
+  mixes.label = "llama.cpp's mixes (a GGUF model)";
+  for (const name of gguf_file_types()) mixes.append(new Option(name, name));
+  types.append(one, mixes);
   types.value = 'q4_0';
+  const isMix = () => gguf_file_types().includes(types.value);
+  const mixOptions = () => (isMix() ? { pure: $('#gguf-pure').checked } : null);
+  const preview = () => previewMix({ files, client, isMix, mixOptions });
+  types.onchange = preview;
+  $('#gguf-pure').onchange = preview;
+  $('#gguf-file').addEventListener('change', preview);
   $('#gguf-cancel').onclick = () => exportJob?.cancel();
   $('#gguf-export').onclick = async () => {
     const f = files()[Number($('#gguf-file').value)];
     if (!f) return;
     const type = types.value;
+    const mix = mixOptions();
     const base = f.file.replace(/\.(safetensors\.index\.json|safetensors|gguf|npz|npy|onnx)$/, '').replace(/[^A-Za-z0-9._-]+/g, '_');
     const row = $('#gguf-progress-row');
     const bar = $('#gguf-progress');
     const result = $('#gguf-result');
     result.hidden = true;
     exportJob?.cancel();
-    const job = client().start('export_gguf', [f.indices, type, base], {
-      onProgress: (done, total) => {
-        bar.max = total;
-        bar.value = done;
-        $('#gguf-progress-text').textContent = `${mb(done)} of ${mb(total)}`;
-      },
-    });
+    const job = mix
+      ? client().start('mix_export', [f.file_id, type, mix], { onProgress })
+      : client().start('export_gguf', [f.indices, type, base], { onProgress });
+    function onProgress(done, total) {
+      bar.max = total;
+      bar.value = done;
+      $('#gguf-progress-text').textContent = `${mb(done)} of ${mb(total)}`;
+    }
     exportJob = job;
     row.hidden = false;
     try {
       const { plan, blob } = await job.promise;
       const name = `${base}.${type}.gguf`;
       saveBytes(blob, name);
-      showPlan(result, name, plan);
+      showPlan(result, name, mix ? mixSummary(plan) : plan);
       result.hidden = false;
       document.body.dataset.ggufExported = 'true';
     } catch (err) {
@@ -110,6 +124,54 @@ export function wireGgufExport({ files, client, saveBytes, reportError }) {
     }
   };
 }
+
+let previewed = 0;
+
+// The preview of a llama.cpp mix: every tensor's type (the rule that chose it), bits per weight
+// and bytes, and the file's size and bits per weight, from the worker's plan (gguf_mix.rs).
+async function previewMix({ files, client, isMix, mixOptions }) {
+  const box = $('#gguf-preview');
+  $('#gguf-pure-label').hidden = !isMix();
+  const f = files()[Number($('#gguf-file').value)];
+  const ticket = ++previewed;
+  if (!isMix() || !f) {
+    box.hidden = true;
+    return;
+  }
+  const type = $('#gguf-type').value;
+  try {
+    // Only a GGUF model has the metadata llama.cpp's rules read (and the mixer is not loaded for less).
+    if (f.format !== 'gguf' || f.file_id === undefined) {
+      throw new Error(`a llama.cpp mix is made from a GGUF model opened from disk; ${f.file} is ${f.format === 'gguf' ? 'not one' : `a ${f.format} file`}`);
+    }
+    const plan = await client().request('mix_plan', [f.file_id, type, mixOptions()]);
+    if (ticket !== previewed) return;
+    const bpw = (bytes, n) => (n ? (8 * bytes) / n : 0).toFixed(2);
+    $('#gguf-preview-table tbody').replaceChildren(...plan.tensors.map((t) => {
+      const tr = document.createElement('tr');
+      for (const text of [t.name, t.type, bpw(t.bytes, t.elements), t.bytes.toLocaleString('en-US'), t.rule ?? '']) {
+        const td = document.createElement('td');
+        td.textContent = text;
+        tr.append(td);
+      }
+      tr.dataset.type = t.type;
+      return tr;
+    }));
+    const counts = new Map();
+    for (const t of plan.tensors) counts.set(t.type, (counts.get(t.type) ?? 0) + 1);
+    $('#gguf-preview-summary').textContent = `${f.file} as ${plan.file_type}: ${mb(plan.bytes)}, ` +
+      `${bpw(plan.bytes, plan.elements)} bits/weight; ${[...counts].map(([ty, n]) => `${n} as ${ty}`).join(', ')}`;
+    box.hidden = false;
+  } catch (err) {
+    if (ticket !== previewed) return;
+    $('#gguf-preview-table tbody').replaceChildren();
+    $('#gguf-preview-summary').textContent = `${type}: ${err.message ?? err}`;
+    box.hidden = false;
+  }
+}
+
+// A mix's plan as showPlan takes it: every tensor's rule is in the preview table already.
+const mixSummary = (plan) => ({ bytes: plan.bytes, scheme: plan.file_type, tensors: plan.tensors.map(({ name, type }) => ({ name, type })) });
 
 // "model.q4_0.gguf: 12.3 MB; 10 tensors as q4_0, 2 as f32.", then every tensor that is not in
 // the requested type and why, in a list that opens on request (a model can have hundreds).

@@ -4,6 +4,7 @@
 import { compare_values, gguf_types } from '../pkg/quantscope.js';
 import { checkpoint } from '../worker-loop.js';
 import { poolSize, runPool } from './pool.js';
+import { forgetFile, rememberFile } from './mix-ops.js';
 
 // Scheme ids and ggml type ids differ only for the half floats.
 const GGUF_TYPE_OF = { fp16: 'f16' };
@@ -51,13 +52,22 @@ export const inspectOps = {
   // A dropped File, never copied whole: .safetensors/.gguf headers are parsed, then every
   // tensor's statistics are streamed from the file in steps (progress in values, cancel between
   // steps). Other formats are read whole inside open_file, as load_file reads them.
-  open_file: (ws, id, [file]) => streamStatistics(ws, id, ws.open_file(file.name, file)),
+  // The File is kept for the mixer (mix-ops.js), which opens it on its own.
+  async open_file(ws, id, [file]) {
+    const opened = ws.open_file(file.name, file);
+    const info = await streamStatistics(ws, id, opened);
+    rememberFile(opened.file_id, file);
+    return info;
+  },
   // A sharded checkpoint the same way: the index's bytes, the shards as Files.
   open_sharded: (ws, id, [indexName, index, shards]) =>
     streamStatistics(ws, id, ws.open_sharded(indexName, new Uint8Array(index), shards.map((f) => f.name), shards)),
 
   // Forgets a file and its tensors (a file dropped again replaces it).
-  close_file: (ws, _id, [fileId]) => ws.close_file(fileId),
+  close_file: (ws, _id, [fileId]) => {
+    forgetFile(fileId);
+    ws.close_file(fileId);
+  },
 
   // One job of the whole-model comparison, in a pool worker (pool.js): values posted to it.
   compare_values: (_ws, _id, [values, shape, ids]) => compare_values(values, shape, ids),

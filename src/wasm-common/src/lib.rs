@@ -1,7 +1,10 @@
 //! What both page modules' JavaScript surfaces share (`quantscope-workbench`,
-//! `quantscope-tutor` and `quantscope-runner`): result conversion, errors, the clock, and two exports every module has.
+//! `quantscope-tutor`, `quantscope-runner`, ...): result conversion, errors, the clock, a dropped
+//! file as a byte source ([`blob_source`]), and two exports every module has.
 //! wasm32 only: on other targets the crate is empty.
 #![cfg(target_arch = "wasm32")]
+
+pub mod blob_source;
 
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;

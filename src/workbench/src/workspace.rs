@@ -12,9 +12,10 @@ use quantscope_core::report::{self, HistogramPair};
 use quantscope_core::tensor::Tensor;
 use quantscope_core::{samples, schemes};
 use quantscope_formats as formats;
-use quantscope_formats::bytesource::{check_range, ByteSource};
+use quantscope_formats::bytesource::ByteSource;
 use quantscope_formats::gguf_writer::{self, OutType};
 use quantscope_formats::lazy::{self, StatsScan};
+use quantscope_wasm_common::blob_source::BlobSource;
 use quantscope_wasm_common::{js_err, to_js};
 use serde::Serialize;
 use std::cell::RefCell;
@@ -247,45 +248,6 @@ impl Workspace {
 
     pub fn is_empty(&self) -> bool {
         self.store.borrow().is_empty()
-    }
-}
-
-/// A `Blob` (a dropped `File`) read with `FileReaderSync`: synchronous reads are allowed in a
-/// dedicated worker, and only the slice asked for is copied into wasm memory.
-struct BlobSource {
-    blob: web_sys::Blob,
-    reader: web_sys::FileReaderSync,
-    len: u64,
-}
-
-impl BlobSource {
-    fn new(blob: web_sys::Blob) -> Result<BlobSource, JsError> {
-        let reader = web_sys::FileReaderSync::new()
-            .map_err(|_| JsError::new("files are read in the page's worker (FileReaderSync is not available here)"))?;
-        let len = blob.size() as u64;
-        Ok(BlobSource { blob, reader, len })
-    }
-}
-
-impl ByteSource for BlobSource {
-    fn len(&self) -> u64 {
-        self.len
-    }
-
-    fn read_at(&self, offset: u64, len: usize) -> formats::Result<Vec<u8>> {
-        let end = check_range(offset, len, self.len)?;
-        let js = |e: JsValue| formats::Error::Read(e.as_string().unwrap_or_else(|| format!("{e:?}")));
-        let slice = self.blob.slice_with_f64_and_f64(offset as f64, end as f64).map_err(js)?;
-        let buffer = self.reader.read_as_array_buffer(&slice).map_err(js)?;
-        let bytes = js_sys::Uint8Array::new(&buffer);
-        if bytes.length() as usize != len {
-            return Err(formats::Error::Read(format!("asked for {len} bytes at {offset}, got {}", bytes.length())));
-        }
-        let mut out = Vec::new();
-        out.try_reserve_exact(len).map_err(|_| formats::Error::Read(format!("cannot allocate {len} bytes")))?;
-        out.resize(len, 0);
-        bytes.copy_to(&mut out);
-        Ok(out)
     }
 }
 
@@ -546,6 +508,13 @@ pub fn gguf_types() -> Result<JsValue, JsError> {
         .map(|t| T { id: t.id(), bits_per_weight: t.size_of(256 * t.block()).unwrap_or(0) as f64 * 8.0 / (256 * t.block()) as f64 })
         .collect();
     to_js(&all)
+}
+
+/// llama-quantize's file types, for the page's picker: `["Q1_0", "Q2_0", "Q4_0", ...]` (the
+/// mixes themselves are planned and written by the mixer module, `src/mixer`).
+#[wasm_bindgen]
+pub fn gguf_file_types() -> Vec<String> {
+    formats::gguf_mix::FileType::ALL.iter().map(|f| f.name().to_string()).collect()
 }
 
 /// Every scheme, family by family in registry order: `[{id, description, family}]`.

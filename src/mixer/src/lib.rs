@@ -1,0 +1,142 @@
+//! The GGUF mixer: the module the Inspect worker loads (`www/pkg-mix`) when a person picks one of
+//! llama.cpp's file types (Q4_K_M, Q3_K_S, ...) for a GGUF model. It opens the dropped file on
+//! its own (lazily, through [`BlobSource`]), plans the mix with `formats::gguf_mix`'s rules (what
+//! `llama_tensor_get_type` in llama.cpp's `src/llama-quant.cpp` chooses) and writes it a piece at
+//! a time, byte for byte what the pinned `llama-quantize` writes. It lives apart from the
+//! workbench so that the page's first download does not carry llama.cpp's rules.
+//! wasm32 only: on other targets the crate is empty.
+#![cfg(target_arch = "wasm32")]
+
+use quantscope_formats::gguf_mix::{FileType, MixOptions};
+use quantscope_formats::gguf_writer::{self, Export, Plan};
+use quantscope_formats::lazy::{self, LazyFile};
+use quantscope_wasm_common::blob_source::BlobSource;
+use quantscope_wasm_common::{js_err, to_js};
+use serde::{Deserialize, Serialize};
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+
+pub use quantscope_wasm_common::{simd128_enabled, wasm_memory_bytes};
+
+/// llama-quantize's options as the page sends them: `{pure, output_tensor_type,
+/// token_embedding_type}` (ggml type names, or absent).
+#[derive(Deserialize, Default)]
+struct MixSettings {
+    #[serde(default)]
+    pure: bool,
+    output_tensor_type: Option<String>,
+    token_embedding_type: Option<String>,
+}
+
+impl MixSettings {
+    fn options(&self) -> Result<MixOptions, JsError> {
+        let ggml = |name: &Option<String>| -> Result<Option<u32>, JsError> {
+            name.as_ref()
+                .map(|n| {
+                    quantscope_core::ggml_types::by_name(&n.to_ascii_lowercase())
+                        .map(|t| t.id)
+                        .ok_or_else(|| JsError::new(&format!("invalid ggml_type '{n}'")))
+                })
+                .transpose()
+        };
+        Ok(MixOptions {
+            pure: self.pure,
+            output_tensor_type: ggml(&self.output_tensor_type)?,
+            token_embedding_type: ggml(&self.token_embedding_type)?,
+            ..MixOptions::default()
+        })
+    }
+}
+
+#[derive(Serialize)]
+struct MixTensor<'a> {
+    name: &'a str,
+    #[serde(rename = "type")]
+    ty: &'static str,
+    bytes: u64,
+    elements: u64,
+    /// The rule of `llama_tensor_get_type` that chose the type.
+    rule: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct MixPlan<'a> {
+    file_type: &'a str,
+    bytes: u64,
+    elements: u64,
+    tensors: Vec<MixTensor<'a>>,
+}
+
+fn describe(plan: &Plan, ftype: FileType) -> Result<JsValue, JsError> {
+    let tensors: Vec<MixTensor> = plan
+        .tensors
+        .iter()
+        .map(|t| MixTensor { name: &t.name, ty: t.ty.id(), bytes: t.size, elements: t.shape.iter().product(), rule: t.note.as_deref() })
+        .collect();
+    to_js(&MixPlan { file_type: ftype.name(), bytes: plan.len, elements: tensors.iter().map(|t| t.elements).sum(), tensors })
+}
+
+/// One GGUF model opened for mixing, and the mix being written, if any.
+#[wasm_bindgen]
+pub struct GgufMixer {
+    file: LazyFile,
+    export: Option<Export>,
+}
+
+#[wasm_bindgen]
+impl GgufMixer {
+    /// Opens `blob` (a dropped `.gguf` File) lazily: the header now, tensor data as it is written.
+    #[wasm_bindgen(constructor)]
+    pub fn new(file_name: &str, blob: web_sys::Blob) -> Result<GgufMixer, JsError> {
+        let file = lazy::open(file_name, Rc::new(BlobSource::new(blob)?)).map_err(js_err)?;
+        Ok(GgufMixer { file, export: None })
+    }
+
+    /// The plan of `file_type` ("Q4_K_M") with `settings`, nothing written: `{file_type, bytes,
+    /// elements, tensors: [{name, type, bytes, elements, rule}]}` in the file's order, or
+    /// llama.cpp's refusal ("requires an imatrix", ...) as the error.
+    pub fn plan(&self, file_type: &str, settings: JsValue) -> Result<JsValue, JsError> {
+        let (ftype, options) = parse(file_type, settings)?;
+        let plan = gguf_writer::plan_mix(&self.file, ftype, &options).map_err(js_err)?;
+        describe(&plan, ftype)
+    }
+
+    /// Begins writing the mix (replacing one under way); returns its plan as [`GgufMixer::plan`]
+    /// does. Step it with [`GgufMixer::step`].
+    pub fn begin(&mut self, file_type: &str, settings: JsValue) -> Result<JsValue, JsError> {
+        let (ftype, options) = parse(file_type, settings)?;
+        let plan = gguf_writer::plan_mix(&self.file, ftype, &options).map_err(js_err)?;
+        let described = describe(&plan, ftype)?;
+        self.export = Some(Export::new(plan));
+        Ok(described)
+    }
+
+    /// The next piece of the file (the header, then a chunk of a tensor), or `undefined` when it
+    /// is complete. An error ends the export.
+    pub fn step(&mut self) -> Result<Option<Vec<u8>>, JsError> {
+        let export = self.export.as_mut().ok_or_else(|| JsError::new("no mix is being written"))?;
+        let file = &self.file;
+        let mut read = |k: usize, start: u64, count: usize| file.read_values(k, start, count);
+        let mut stored = |k: usize, start: u64, len: usize| file.read_stored(k, start, len);
+        let piece = export.next_piece_copying(&mut read, &mut stored);
+        if !matches!(piece, Ok(Some(_))) {
+            self.export = None;
+        }
+        piece.map_err(js_err)
+    }
+
+    /// Drops the mix under way, if any.
+    pub fn cancel(&mut self) {
+        self.export = None;
+    }
+}
+
+fn parse(file_type: &str, settings: JsValue) -> Result<(FileType, MixOptions), JsError> {
+    let ftype = FileType::from_name(file_type).map_err(js_err)?;
+    let settings: MixSettings = if settings.is_undefined() || settings.is_null() {
+        MixSettings::default()
+    } else {
+        serde_wasm_bindgen::from_value(settings).map_err(|e| JsError::new(&format!("mix settings: {e}")))?
+    };
+    Ok((ftype, settings.options()?))
+}

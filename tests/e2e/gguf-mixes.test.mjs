@@ -1,0 +1,93 @@
+// End to end: a llama.cpp mix (issue 16, item 4) previewed and downloaded from the Inspect
+// view's Model section. The source and llama-quantize's SHA-256s are the fixture of
+// src/formats/tests/gguf_mixes.rs (scripts/fixtures/make_gguf_mixes.py): the page's file must be
+// byte for byte what the pinned llama-quantize wrote.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { launch, SCREENSHOTS } from './browser.mjs';
+
+let browser;
+before(async () => { browser = await launch(); });
+after(async () => { await browser?.close(); });
+
+const source = new URL('../fixtures/gguf_mixes/source.gguf', import.meta.url);
+const cases = JSON.parse(await readFile(new URL('../fixtures/gguf_mixes/cases.json', import.meta.url)));
+const llamaQuantize = (name) => cases.cases.find((c) => c.name === name);
+
+const rows = (page) => page.$$eval('#gguf-preview-table tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+
+async function download(page) {
+  const [file] = await Promise.all([page.waitForEvent('download'), page.click('#gguf-export')]);
+  const bytes = await readFile(await file.path());
+  return { name: file.suggestedFilename(), sha256: createHash('sha256').update(bytes).digest('hex'), length: bytes.length };
+}
+
+test('a Q4_K_M mix is previewed tensor by tensor and downloads as llama-quantize writes it', async () => {
+  const page = await browser.page();
+  await page.goto(browser.url);
+  await page.waitForSelector('body[data-ready="true"]', { state: 'attached', timeout: 60000 });
+  await page.setInputFiles('#file-input', source.pathname);
+  await page.waitForFunction(() => document.querySelectorAll('#file-list details').length === 1, null, { timeout: 30000 });
+
+  await page.selectOption('#gguf-type', 'Q4_K_M');
+  await page.waitForSelector('#gguf-preview:not([hidden])');
+  const want = llamaQuantize('Q4_K_M');
+  let table = await rows(page);
+  // In llama.cpp's order, with llama-quantize's types.
+  assert.deepEqual(table.map((r) => [r[0], r[1]]), want.tensors.map((t) => [t.name, t.type]));
+  const attnV = table.find((r) => r[0] === 'blk.0.attn_v.weight');
+  assert.deepEqual(attnV.slice(1, 4), ['q6_k', '6.56', '1,680']);
+  assert.match(attnV[4], /use_more_bits/);
+  assert.match(table.find((r) => r[0] === 'blk.7.ffn_down.weight')[4], /falls back to f16/);
+  const summary = await page.locator('#gguf-preview-summary').textContent();
+  assert.match(summary, /as Q4_K_M: .*, 5\.37 bits\/weight; /);
+
+  const q4km = await download(page);
+  assert.equal(q4km.length, want.len);
+  assert.equal(q4km.sha256, want.sha256, 'byte for byte llama-quantize\'s Q4_K_M');
+
+  // --pure: the default type wherever the rows allow it.
+  await page.check('#gguf-pure');
+  await page.waitForFunction(() => document.querySelector('#gguf-preview-summary').textContent.includes('44 as q4_k'));
+  table = await rows(page);
+  assert.deepEqual(table.map((r) => r[1]), llamaQuantize('Q4_K_M-pure').tensors.map((t) => t.type));
+  assert.equal((await download(page)).sha256, llamaQuantize('Q4_K_M-pure').sha256);
+
+  for (const width of [1366, 390]) {
+    await page.setViewportSize({ width, height: 900 });
+    await page.locator('#gguf-preview').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: `${SCREENSHOTS}gguf-mix-${width}.png` });
+  }
+
+  // A mix that needs an importance matrix: llama.cpp's refusal, in place of the table.
+  await page.uncheck('#gguf-pure');
+  await page.selectOption('#gguf-type', 'IQ2_XXS');
+  await page.waitForFunction(() => document.querySelector('#gguf-preview-summary').textContent.startsWith('IQ2_XXS:'));
+  assert.match(await page.locator('#gguf-preview-summary').textContent(), /requires an imatrix! \(offending tensor: blk\.0\.attn_k\.weight/);
+  assert.equal(await page.locator('#gguf-preview-table tbody tr').count(), 0);
+  // One type for every tensor hides the preview again.
+  await page.selectOption('#gguf-type', 'q8_0');
+  await page.waitForSelector('#gguf-preview', { state: 'hidden' });
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test('a mix of a file that is not a GGUF model is refused with the reason, and the one-type export still works', async () => {
+  const page = await browser.page();
+  await page.goto(browser.url);
+  await page.waitForSelector('body[data-ready="true"]', { state: 'attached', timeout: 60000 });
+  await page.setInputFiles('#file-input', new URL('../fixtures/safetensors/metadata_order.safetensors', import.meta.url).pathname);
+  await page.waitForFunction(() => document.querySelectorAll('#file-list details').length === 1, null, { timeout: 30000 });
+  await page.selectOption('#gguf-type', 'Q4_K_M');
+  await page.waitForFunction(() => document.querySelector('#gguf-preview-summary').textContent.startsWith('Q4_K_M:'));
+  assert.match(await page.locator('#gguf-preview-summary').textContent(), /a llama\.cpp mix is made from a GGUF model .* is a safetensors file/);
+  assert.equal(await page.locator('#gguf-preview-table tbody tr').count(), 0);
+  await page.selectOption('#gguf-type', 'q8_0');
+  await page.waitForSelector('#gguf-preview', { state: 'hidden' });
+  const file = await download(page);
+  assert.match(file.name, /\.q8_0\.gguf$/);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
