@@ -49,6 +49,7 @@ use std::fmt;
 /// The subset of `onnx.proto` quantscope reads.
 pub mod proto;
 pub mod roles;
+pub mod splice;
 pub mod tensor;
 pub mod weights;
 
