@@ -129,7 +129,8 @@ pub struct SparseTensorProto {
 /// `message TensorProto`.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct TensorProto {
-    #[prost(int64, repeated, tag = "1")]
+    /// Unpacked, as onnx.proto (proto2, no `packed` option) declares it and protobuf writes it.
+    #[prost(int64, repeated, packed = "false", tag = "1")]
     pub dims: Vec<i64>,
     #[prost(int32, optional, tag = "2")]
     pub data_type: Option<i32>,

@@ -36,6 +36,11 @@ impl<T: Message> Kept<T> {
         Kept { message, raw: None }
     }
 
+    /// The whole field (key, length and message) as it stood in the file, if it is unchanged.
+    pub fn raw(&self) -> Option<&[u8]> {
+        self.raw.as_deref()
+    }
+
     /// The message, to change: it will be encoded anew.
     pub fn edit(&mut self) -> &mut T {
         self.raw = None;

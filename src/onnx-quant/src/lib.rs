@@ -1,0 +1,55 @@
+//! Quantized copies of an ONNX model, written as files ONNX Runtime runs.
+//!
+//! [`dynamic::quantize_dynamic`] is ONNX Runtime's `quantize_dynamic` (onnxruntime 1.32,
+//! `onnxruntime/quantization/quantize.py` with `onnx_quantizer.py`, `operators/matmul.py` and
+//! `operators/conv.py`) ported for the main graph: every MatMul with a constant B becomes
+//! DynamicQuantizeLinear → MatMulInteger → Cast → Mul, every Conv becomes ConvInteger the same
+//! way, and each Gemm that can be is first split into MatMul + Add as ONNX Runtime splits it.
+//! Weight initializers, scales and zero points are the ones ONNX Runtime writes, byte for byte
+//! (same names, same TensorProto fields); the nodes are the same, in the same (topologically
+//! sorted) order. The model is rewritten at the protobuf wire level
+//! (`quantscope_formats::onnx::splice`), so everything quantscope does not touch is kept as it
+//! was.
+//!
+//! Not ported (the nodes stay as they are, and the [`dynamic::Report`] names them): ONNX
+//! Runtime's quantization of Gather, Attention, LSTM and EmbedLayerNormalization, nodes inside
+//! subgraphs, and weights that are not FLOAT.
+
+pub mod dynamic;
+mod gemm;
+mod graph;
+pub mod weights;
+
+use quantscope_formats::onnx::OnnxError;
+use std::fmt;
+
+/// Why a model could not be quantized.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QuantizeError {
+    /// The bytes are not a model quantscope can rewrite.
+    Model(OnnxError),
+    /// A weight's data cannot be read (external data, a type quantscope does not decode, ...).
+    Weight { name: String, why: String },
+    /// The model cannot take the quantized ops (its opset is too old, ...).
+    Unsupported(String),
+}
+
+impl fmt::Display for QuantizeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            QuantizeError::Model(e) => e.fmt(f),
+            QuantizeError::Weight { name, why } => write!(f, "weight '{name}': {why}"),
+            QuantizeError::Unsupported(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for QuantizeError {}
+
+impl From<OnnxError> for QuantizeError {
+    fn from(e: OnnxError) -> Self {
+        QuantizeError::Model(e)
+    }
+}
+
+pub type Result<T> = std::result::Result<T, QuantizeError>;

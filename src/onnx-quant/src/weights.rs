@@ -1,0 +1,153 @@
+//! A weight initializer quantized as ONNX Runtime quantizes it: `quantize_initializer_impl` and
+//! `quantize_weight_per_channel_impl` (`onnxruntime/quantization/base_quantizer.py`) over
+//! `quantize_data`, `compute_scale_zp` and `quantize_nparray` (`quant_utils.py`), writing the
+//! same three TensorProtos: `<name>_scale` and `<name>_zero_point` by `onnx.helper.make_tensor`
+//! (`float_data`, `int32_data`) and `<name>_quantized` by `numpy_helper.from_array` (`raw_data`).
+
+use crate::{QuantizeError, Result};
+use quantscope_core::schemes::int::{quantize_value, scale_zero_point};
+use quantscope_formats::onnx::proto::TensorProto;
+use quantscope_formats::onnx::tensor::{self, DType, Data};
+
+/// The integer type of quantized weights (`QuantType.QInt8` / `QUInt8`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QType {
+    Int8,
+    Uint8,
+}
+
+impl QType {
+    fn dtype(self) -> DType {
+        match self {
+            QType::Int8 => DType::I8,
+            QType::Uint8 => DType::U8,
+        }
+    }
+
+    /// `get_qmin_qmax_for_qType(qType, reduce_range, symmetric)`.
+    fn range(self, reduce_range: bool, symmetric: bool) -> (i32, i32) {
+        match (self, reduce_range, symmetric) {
+            (QType::Uint8, true, _) => (0, 127),
+            (QType::Int8, true, _) => (-64, 64),
+            (QType::Int8, false, true) => (-127, 127),
+            (QType::Int8, false, false) => (-128, 127),
+            (QType::Uint8, false, _) => (0, 255),
+        }
+    }
+
+    /// What `quantize_nparray` clips to: the type's whole range, whatever the scale's range was.
+    fn full_range(self) -> (i32, i32) {
+        self.range(false, false)
+    }
+}
+
+/// How a weight is quantized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WeightQuant {
+    pub qtype: QType,
+    pub symmetric: bool,
+    pub reduce_range: bool,
+}
+
+/// The three initializers that replace a weight.
+pub struct QuantizedWeight {
+    pub scale: TensorProto,
+    pub zero_point: TensorProto,
+    pub quantized: TensorProto,
+}
+
+pub fn quantized_name(name: &str) -> String {
+    format!("{name}_quantized")
+}
+
+pub fn scale_name(name: &str) -> String {
+    format!("{name}_scale")
+}
+
+pub fn zero_point_name(name: &str) -> String {
+    format!("{name}_zero_point")
+}
+
+/// A FLOAT initializer's shape and values; `None` for another element type (left as it is).
+pub fn float_values(t: &TensorProto) -> Result<Option<(Vec<usize>, Vec<f32>)>> {
+    let name = t.name.clone().unwrap_or_default();
+    let decoded = tensor::decode(t).map_err(|e| QuantizeError::Weight { name: name.clone(), why: e.to_string() })?;
+    let Data::F32(values) = decoded.data else { return Ok(None) };
+    if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
+        return Err(QuantizeError::Weight {
+            name,
+            why: format!("it holds {bad}, and a scale computed from a non-finite minimum or maximum means nothing"),
+        });
+    }
+    Ok(Some((decoded.shape, values)))
+}
+
+/// One group's scale, zero point and codes (`quantize_data` on the flattened group).
+fn quantize_group(values: &[f32], how: WeightQuant) -> (f32, i32, Vec<i32>) {
+    if values.is_empty() {
+        return (1.0, 0, Vec::new());
+    }
+    let (rmin, rmax) = values.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let (qmin, qmax) = how.qtype.range(how.reduce_range, how.symmetric);
+    let (scale, zero_point) = scale_zero_point(rmin, rmax, qmin, qmax, how.symmetric);
+    let (lo, hi) = how.qtype.full_range();
+    (scale, zero_point, values.iter().map(|&v| quantize_value(v, scale, zero_point, lo, hi).0).collect())
+}
+
+fn codes_data(qtype: QType, codes: Vec<i32>) -> Data {
+    match qtype {
+        QType::Int8 => Data::I8(codes.into_iter().map(|c| c as i8).collect()),
+        QType::Uint8 => Data::U8(codes.into_iter().map(|c| c as u8).collect()),
+    }
+}
+
+/// `onnx.helper.make_tensor(name, FLOAT, dims, values)`.
+fn scale_tensor(name: String, dims: Vec<i64>, scales: Vec<f32>) -> TensorProto {
+    TensorProto { dims, data_type: Some(DType::F32.onnx_id()), float_data: scales, name: Some(name), ..Default::default() }
+}
+
+/// `onnx.helper.make_tensor(name, INT8 | UINT8, dims, values)`: the codes go in `int32_data`.
+fn zero_point_tensor(name: String, qtype: QType, dims: Vec<i64>, zero_points: Vec<i32>) -> TensorProto {
+    TensorProto { dims, data_type: Some(qtype.dtype().onnx_id()), int32_data: zero_points, name: Some(name), ..Default::default() }
+}
+
+/// One scale and zero point for the whole weight.
+pub fn per_tensor(name: &str, shape: &[usize], values: &[f32], how: WeightQuant) -> QuantizedWeight {
+    let (scale, zero_point, codes) = quantize_group(values, how);
+    QuantizedWeight {
+        scale: scale_tensor(scale_name(name), Vec::new(), vec![scale]),
+        zero_point: zero_point_tensor(zero_point_name(name), how.qtype, Vec::new(), vec![zero_point]),
+        quantized: tensor::encode(&quantized_name(name), how.qtype.dtype(), shape, &codes_data(how.qtype, codes)),
+    }
+}
+
+/// One scale and zero point per index of `axis` (already normalised to `0..rank`).
+pub fn per_channel(name: &str, shape: &[usize], values: &[f32], axis: usize, how: WeightQuant) -> QuantizedWeight {
+    let channels = shape[axis];
+    let inner: usize = shape[axis + 1..].iter().product();
+    let outer: usize = shape[..axis].iter().product();
+    let mut codes = vec![0i32; values.len()];
+    let (mut scales, mut zero_points) = (Vec::with_capacity(channels), Vec::with_capacity(channels));
+    let mut slice = Vec::with_capacity(outer * inner);
+    for c in 0..channels {
+        // weights.take(c, axis).flatten(), in C order
+        slice.clear();
+        for o in 0..outer {
+            let start = (o * channels + c) * inner;
+            slice.extend_from_slice(&values[start..start + inner]);
+        }
+        let (scale, zero_point, group) = quantize_group(&slice, how);
+        for o in 0..outer {
+            let start = (o * channels + c) * inner;
+            codes[start..start + inner].copy_from_slice(&group[o * inner..(o + 1) * inner]);
+        }
+        scales.push(scale);
+        zero_points.push(zero_point);
+    }
+    let dims = vec![channels as i64];
+    QuantizedWeight {
+        scale: scale_tensor(scale_name(name), dims.clone(), scales),
+        zero_point: zero_point_tensor(zero_point_name(name), how.qtype, dims, zero_points),
+        quantized: tensor::encode(&quantized_name(name), how.qtype.dtype(), shape, &codes_data(how.qtype, codes)),
+    }
+}

@@ -1,0 +1,208 @@
+//! `quantize_dynamic` against ONNX Runtime's own (onnxruntime 1.32, the fixtures of
+//! scripts/fixtures/make_onnx_node_tests.py): for the MLP (MatMul + Add) and the conv net
+//! (Conv, MaxPool, GlobalAveragePool, Flatten, Gemm with transB) in every variant ONNX Runtime
+//! was asked for, the quantized file has ONNX Runtime's initializers byte for byte (names,
+//! TensorProto fields, data), its nodes in its order, and the engine gives bit-identical
+//! outputs running either file. The same for the graph rules of scripts/fixtures/make_onnx_dynamic.py
+//! (Gemm splits, shared weights and inputs, a constant A, a Transpose of a quantized weight and
+//! the DequantizeLinear after it, Conv attributes, IR version 3, opsets 13 and 21). Bad input is
+//! refused with the reason. Native only.
+#![cfg(not(target_arch = "wasm32"))]
+
+use prost::Message;
+use quantscope_engine::{tensor_proto, Model, Value};
+use quantscope_formats::onnx::proto::{ModelProto, NodeProto, TensorProto};
+use quantscope_formats::onnx::splice::ModelEdit;
+use quantscope_onnx_quant::dynamic::{quantize_dynamic, DynamicOptions};
+use quantscope_onnx_quant::weights::QType;
+use quantscope_onnx_quant::QuantizeError;
+use std::path::{Path, PathBuf};
+
+fn dir(case: &str) -> PathBuf {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("tests/fixtures/onnx_node/ort").join(case)
+}
+
+fn model_bytes(case: &str) -> Vec<u8> {
+    std::fs::read(dir(case).join("model.onnx")).unwrap()
+}
+
+fn input(case: &str) -> Value {
+    let bytes = std::fs::read(dir(case).join("test_data_set_0/input_0.pb")).unwrap();
+    tensor_proto::decode(&TensorProto::decode(bytes.as_slice()).unwrap(), "x").unwrap()
+}
+
+/// A node as ONNX defines it: what it computes and what it is called.
+fn describe(n: &NodeProto) -> String {
+    format!("{:?} {:?} {:?} -> {:?} {:?}", n.op_type, n.name, n.input, n.output, n.attribute)
+}
+
+fn initializer_fields(bytes: &[u8]) -> Vec<Vec<u8>> {
+    ModelEdit::open(bytes)
+        .unwrap()
+        .graph
+        .initializers
+        .iter()
+        .map(|t| t.raw().map_or_else(|| t.message.encode_to_vec(), <[u8]>::to_vec))
+        .collect()
+}
+
+/// Our quantization of `source` equals ONNX Runtime's file `theirs`: initializers byte for
+/// byte, nodes in order, graph inputs and outputs, opsets, and the engine's outputs.
+fn assert_same(source: &[u8], theirs: &[u8], options: DynamicOptions, inputs: &[(&str, Value)], what: &str) {
+    let (ours, report) = quantize_dynamic(source, &options).unwrap();
+    let (a, b) = (initializer_fields(&ours), initializer_fields(theirs));
+    let names = |fields: &[Vec<u8>]| fields.iter().map(|f| TensorProto::decode(&f[2..]).ok().and_then(|t| t.name)).collect::<Vec<_>>();
+    assert_eq!(names(&a), names(&b), "{what}: initializers");
+    for (x, y) in a.iter().zip(&b) {
+        assert!(x == y, "{what}: initializer {:?} differs", TensorProto::decode(&y[2..]).ok().and_then(|t| t.name));
+    }
+    let (m_ours, m_theirs) = (ModelProto::decode(&ours[..]).unwrap(), ModelProto::decode(theirs).unwrap());
+    let (g_ours, g_theirs) = (m_ours.graph.unwrap(), m_theirs.graph.unwrap());
+    let nodes = |g: &quantscope_formats::onnx::proto::GraphProto| g.node.iter().map(describe).collect::<Vec<_>>();
+    assert_eq!(nodes(&g_ours), nodes(&g_theirs), "{what}: nodes");
+    assert_eq!((g_ours.input, g_ours.output), (g_theirs.input, g_theirs.output), "{what}: graph inputs and outputs");
+    assert_eq!(m_ours.opset_import, m_theirs.opset_import, "{what}: opsets");
+    assert!(!report.quantized.is_empty(), "{what}: {report:?}");
+    let run = |bytes: &[u8]| Model::from_onnx(bytes).unwrap().run(inputs).unwrap();
+    for ((n1, y1), (n2, y2)) in run(&ours).iter().zip(run(theirs).iter()) {
+        assert_eq!(n1, n2);
+        let (y1, y2) = (y1.to_f32_vec(), y2.to_f32_vec());
+        assert!(y1.iter().zip(&y2).all(|(p, q)| p.to_bits() == q.to_bits()), "{what}: output {n1} differs");
+    }
+}
+
+/// Seeded inputs for a model's graph inputs that are not initializers (symbolic dims as 3).
+fn inputs_for(bytes: &[u8]) -> Vec<(String, Value)> {
+    let m = ModelProto::decode(bytes).unwrap();
+    let g = m.graph.unwrap();
+    let inits: Vec<_> = g.initializer.iter().filter_map(|t| t.name.clone()).collect();
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    g.input
+        .iter()
+        .filter(|i| !inits.contains(i.name.as_ref().unwrap()))
+        .map(|i| {
+            let shape: Vec<usize> = i
+                .r#type
+                .as_ref()
+                .unwrap()
+                .tensor_type
+                .as_ref()
+                .unwrap()
+                .shape
+                .as_ref()
+                .unwrap()
+                .dim
+                .iter()
+                .map(|d| match d.value {
+                    Some(quantscope_formats::onnx::proto::DimensionValue::DimValue(v)) => v as usize,
+                    _ => 3,
+                })
+                .collect();
+            let n: usize = shape.iter().product();
+            let data = (0..n)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    (state >> 40) as f32 / (1u64 << 24) as f32 * 4.0 - 2.0
+                })
+                .collect();
+            (i.name.clone().unwrap(), Value::f32(shape, data))
+        })
+        .collect()
+}
+
+#[test]
+fn the_graph_rules_equal_onnx_runtime() {
+    let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("tests/fixtures/onnx_dynamic");
+    let listing: serde_json::Value = serde_json::from_slice(&std::fs::read(root.join("cases.json")).unwrap()).unwrap();
+    let mut compared = 0;
+    for (case, variants) in listing["cases"].as_object().unwrap() {
+        let source = std::fs::read(root.join(format!("{case}.onnx"))).unwrap();
+        let inputs = inputs_for(&source);
+        let inputs: Vec<(&str, Value)> = inputs.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
+        for (variant, o) in variants.as_object().unwrap() {
+            let options = DynamicOptions {
+                weight_type: if o["weight_type"] == "QInt8" { QType::Int8 } else { QType::Uint8 },
+                per_channel: o["per_channel"].as_bool().unwrap_or(false),
+                reduce_range: o["reduce_range"].as_bool().unwrap_or(false),
+            };
+            let what = format!("{case}.{variant}");
+            if o.get("onnxruntime_fails").is_some() {
+                // ONNX Runtime's quantizer fails here; ours must still give a model that runs.
+                let (ours, _) = quantize_dynamic(&source, &options).unwrap();
+                Model::from_onnx(&ours).unwrap().run(&inputs).unwrap_or_else(|e| panic!("{what}: {e}"));
+                continue;
+            }
+            let theirs = std::fs::read(root.join(format!("{what}.onnx"))).unwrap();
+            assert_same(&source, &theirs, options, &inputs, &what);
+            compared += 1;
+        }
+    }
+    assert!(compared >= 18, "compared {compared} variants");
+}
+
+#[test]
+fn every_variant_equals_onnx_runtime() {
+    let cases = [
+        ("mlp_fp32", "mlp_dynamic", QType::Int8, false, false),
+        ("mlp_fp32", "mlp_dynamic_per_channel", QType::Int8, true, false),
+        ("mlp_fp32", "mlp_dynamic_reduce_range", QType::Int8, false, true),
+        ("mlp_fp32", "mlp_dynamic_reduce_range_per_channel", QType::Int8, true, true),
+        ("convnet_fp32", "convnet_dynamic", QType::Uint8, false, false),
+        ("convnet_fp32", "convnet_dynamic_per_channel", QType::Uint8, true, false),
+        ("convnet_fp32", "convnet_dynamic_int8", QType::Int8, false, false),
+    ];
+    for (source, ort, weight_type, per_channel, reduce_range) in cases {
+        let options = DynamicOptions { weight_type, per_channel, reduce_range };
+        let (ours, report) = quantize_dynamic(&model_bytes(source), &options).unwrap();
+        let theirs = model_bytes(ort);
+        // The initializers, byte for byte as fields of the file (key, length, TensorProto).
+        let (a, b) = (initializer_fields(&ours), initializer_fields(&theirs));
+        assert_eq!(a.len(), b.len(), "{ort}: initializer count");
+        for (x, y) in a.iter().zip(&b) {
+            let name = TensorProto::decode(&y[2..]).map(|t| t.name).unwrap_or_default();
+            assert!(x == y, "{ort}: initializer {name:?} differs");
+        }
+        let (m_ours, m_theirs) = (ModelProto::decode(&ours[..]).unwrap(), ModelProto::decode(&theirs[..]).unwrap());
+        let (g_ours, g_theirs) = (m_ours.graph.unwrap(), m_theirs.graph.unwrap());
+        let nodes = |g: &quantscope_formats::onnx::proto::GraphProto| g.node.iter().map(describe).collect::<Vec<_>>();
+        assert_eq!(nodes(&g_ours), nodes(&g_theirs), "{ort}: nodes");
+        assert_eq!((g_ours.input, g_ours.output), (g_theirs.input, g_theirs.output), "{ort}: graph inputs and outputs");
+        assert_eq!(m_ours.opset_import, m_theirs.opset_import, "{ort}: opsets");
+        assert!(report.kept.is_empty() && !report.quantized.is_empty(), "{ort}: {report:?}");
+        // The same arithmetic: the engine runs both files to the same bits.
+        let x = input(source);
+        let run = |bytes: &[u8]| Model::from_onnx(bytes).unwrap().run(&[("x", x.clone())]).unwrap()[0].1.to_f32_vec();
+        let (y_ours, y_theirs) = (run(&ours), run(&theirs));
+        assert!(y_ours.iter().zip(&y_theirs).all(|(p, q)| p.to_bits() == q.to_bits()), "{ort}: outputs differ");
+    }
+}
+
+#[test]
+fn what_is_not_quantized_is_kept_and_named() {
+    // The conv net's FP32 model run through twice: the second pass finds no float weights left.
+    let (once, _) = quantize_dynamic(&model_bytes("mlp_fp32"), &DynamicOptions::default()).unwrap();
+    let (twice, report) = quantize_dynamic(&once, &DynamicOptions::default()).unwrap();
+    assert!(report.quantized.is_empty(), "{report:?}");
+    let (a, b) = (ModelProto::decode(&once[..]).unwrap(), ModelProto::decode(&twice[..]).unwrap());
+    assert_eq!(a.graph.as_ref().unwrap().node.len(), b.graph.as_ref().unwrap().node.len());
+    assert_eq!(a.graph.unwrap().initializer, b.graph.unwrap().initializer);
+}
+
+#[test]
+fn bad_models_are_refused_with_the_reason() {
+    let bytes = model_bytes("mlp_fp32");
+    assert!(matches!(quantize_dynamic(&bytes[..bytes.len() / 2], &DynamicOptions::default()), Err(QuantizeError::Model(_))));
+    // An opset too old for DynamicQuantizeLinear.
+    let mut m = ModelProto::decode(&bytes[..]).unwrap();
+    m.opset_import[0].version = Some(9);
+    let err = quantize_dynamic(&m.encode_to_vec(), &DynamicOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("opset 9") && err.to_string().contains("opset 11"), "{err}");
+    // A weight holding a NaN.
+    let mut m = ModelProto::decode(&bytes[..]).unwrap();
+    let w = m.graph.as_mut().unwrap().initializer.iter_mut().find(|t| t.name.as_deref() == Some("w1")).unwrap();
+    w.raw_data.as_mut().unwrap()[..4].copy_from_slice(&f32::NAN.to_le_bytes());
+    let err = quantize_dynamic(&m.encode_to_vec(), &DynamicOptions::default()).unwrap_err();
+    assert!(matches!(&err, QuantizeError::Weight { name, .. } if name == "w1"), "{err}");
+}
