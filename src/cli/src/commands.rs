@@ -18,6 +18,8 @@ const USAGE: &str = "usage:
   quantscope export MODEL.gguf --type FTYPE --out OUT.gguf [--pure] [--output-tensor-type T] [--token-embedding-type T]
       [--tensor-type PATTERN=T]... [--leave-output-tensor] [--dry-run]
       (FTYPE: a llama-quantize file type, e.g. Q4_K_M, Q3_K_S, Q8_0: its per-tensor mix, as llama-quantize writes it)
+  quantscope quantize-onnx MODEL.onnx --out OUT.onnx [--weight-type int8|uint8] [--per-channel] [--reduce-range]
+      (ONNX Runtime's quantize_dynamic: MatMulInteger/ConvInteger; the file ONNX Runtime's quantizer writes)
   quantscope eval [--model MODEL.onnx] [--data TEST.npz] [--json]
   quantscope run MODEL.onnx --input [NAME=]X.npy... [--scheme VARIANT] [--calibration [NAME=]C.npy...] [--out Y.npy|Y.npz]
       (VARIANT: fp32, int8_dynamic[_channel], int8_static[_percentile|_entropy|_mse], int4_dynamic,
@@ -41,6 +43,10 @@ struct Args {
     file_type: Option<String>,
     mix: Vec<(String, String)>,
     dry_run: bool,
+    /// `quantize-onnx`: `--weight-type`, `--per-channel`, `--reduce-range`.
+    weight_type: Option<String>,
+    per_channel: bool,
+    reduce_range: bool,
 }
 
 fn parse_args() -> Result<Args, lexopt::Error> {
@@ -67,6 +73,9 @@ fn parse_args() -> Result<Args, lexopt::Error> {
                 args.mix.push((o, parser.value()?.string()?));
             }
             Long("dry-run") => args.dry_run = true,
+            Long("weight-type") => args.weight_type = Some(parser.value()?.string()?),
+            Long("per-channel") => args.per_channel = true,
+            Long("reduce-range") => args.reduce_range = true,
             Short('h') | Long("help") => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -598,6 +607,31 @@ fn run_model(args: &Args) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `quantize-onnx`: the model as ONNX Runtime's `quantize_dynamic` writes it
+/// (`quantscope_onnx_quant::dynamic`), with what was quantized and what was kept in float.
+fn quantize_onnx(args: &Args) -> Result<(), Failure> {
+    use quantscope_onnx_quant::dynamic::{quantize_dynamic, DynamicOptions};
+    use quantscope_onnx_quant::weights::QType;
+    let [source] = &args.files[..] else { return Err(usage("quantize-onnx takes one MODEL.onnx")) };
+    let out = args.out.as_ref().ok_or_else(|| usage("quantize-onnx needs --out OUT.onnx"))?;
+    let weight_type = match args.weight_type.as_deref().unwrap_or("int8") {
+        "int8" => QType::Int8,
+        "uint8" => QType::Uint8,
+        other => return Err(usage(format!("--weight-type is int8 or uint8, not '{other}'"))),
+    };
+    let name = source.display();
+    let bytes = std::fs::read(source).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    let options = DynamicOptions { weight_type, per_channel: args.per_channel, reduce_range: args.reduce_range };
+    let (quantized, report) = quantize_dynamic(&bytes, &options).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    std::fs::write(out, &quantized).map_err(|e| bad_input(format!("{}: {e}", out.display())))?;
+    println!("{}: {} bytes → {}: {} bytes", name, bytes.len(), out.display(), quantized.len());
+    println!("quantized: {}", if report.quantized.is_empty() { "nothing".into() } else { report.quantized.join(", ") });
+    for (node, why) in &report.kept {
+        println!("kept in float: {node}: {why}");
+    }
+    Ok(())
+}
+
 pub fn main() -> ExitCode {
     let result = match parse_args() {
         Err(e) => Err(usage(e)),
@@ -609,6 +643,7 @@ pub fn main() -> ExitCode {
             "export" => export_gguf(&args),
             "eval" => eval(&args),
             "run" => run_model(&args),
+            "quantize-onnx" => quantize_onnx(&args),
             "" => Err(usage("no command given")),
             other => Err(usage(format!("unknown command '{other}'"))),
         },

@@ -6,6 +6,7 @@
 //!   quantscope schemes [--json]
 //!   quantscope export MODEL --scheme TYPE --out OUT.gguf
 //!   quantscope export MODEL.gguf --type FTYPE --out OUT.gguf [--pure] [--output-tensor-type T] [--token-embedding-type T] [--tensor-type P=T]... [--dry-run]
+//!   quantscope quantize-onnx MODEL.onnx --out OUT.onnx [--weight-type int8|uint8] [--per-channel] [--reduce-range]
 //!   quantscope eval [--model www/models/mnist_mlp.onnx] [--data www/models/mnist_test.npz] [--json]
 //!   quantscope run MODEL.onnx --input [NAME=]X.npy... [--scheme VARIANT] [--calibration [NAME=]C.npy...] [--out Y.npy|Y.npz]
 //!

@@ -305,3 +305,31 @@ fn cli_eval_prints_the_table_with_onnxruntimes_fp32_count() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no/such.npz"));
 }
+
+/// `quantize-onnx` writes ONNX Runtime's `quantize_dynamic` file: its initializers are the ones
+/// in ONNX Runtime's own output (tests/fixtures/onnx_dynamic, scripts/fixtures/make_onnx_dynamic.py).
+#[test]
+fn quantize_onnx_writes_onnx_runtime_s_initializers() {
+    use prost::Message;
+    use quantscope_formats::onnx::proto::ModelProto;
+    let dir = std::env::temp_dir().join(format!("quantscope-cli-qonnx-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("convs.uint8.onnx");
+    let src = fixture("onnx_dynamic/convs.onnx");
+    let o = run(&["quantize-onnx", src.to_str().unwrap(), "--out", out.to_str().unwrap(), "--weight-type", "uint8"]);
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("quantized: Conv 'conv_bias', Conv 'conv_group', Conv ''"), "{stdout}");
+    let ours = ModelProto::decode(&std::fs::read(&out).unwrap()[..]).unwrap();
+    let theirs = ModelProto::decode(&std::fs::read(fixture("onnx_dynamic/convs.uint8.onnx")).unwrap()[..]).unwrap();
+    assert_eq!(ours.graph.unwrap().initializer, theirs.graph.unwrap().initializer);
+
+    let bad = run(&["quantize-onnx", src.to_str().unwrap(), "--out", out.to_str().unwrap(), "--weight-type", "int4"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--weight-type is int8 or uint8, not 'int4'"));
+    let npy = fixture("npy/e2e_weights.npy");
+    let not_onnx = run(&["quantize-onnx", npy.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(not_onnx.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&not_onnx.stderr).contains("e2e_weights.npy"), "{}", String::from_utf8_lossy(&not_onnx.stderr));
+    std::fs::remove_dir_all(&dir).ok();
+}
