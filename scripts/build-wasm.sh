@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Builds the six wasm modules and their JS bindings (what index.html loads), one crate each:
+# Builds the seven wasm modules and their JS bindings (what index.html loads), one crate each:
 #   www/pkg      src/workbench (quantscope-workbench): files, schemes, the Inspect view, the tensors
 #   www/pkg-learn src/tutor (quantscope-tutor): the Learn view's panels, loaded when Learn opens
 #   www/pkg-run  src/runner (quantscope-runner): the Run view's model engine, in its own worker
 #   www/pkg-train src/trainer (quantscope-trainer): the Train view's training runs, in its worker
 #   www/pkg-mix  src/mixer (quantscope-mixer): llama.cpp's mixes of a GGUF model, which the
 #                Inspect worker loads when a mix is picked
+#   www/pkg-export src/exporter (quantscope-exporter): a dropped model quantized for download,
+#                which the Run worker loads when the file is asked for
 #   www/pkg-models src/models (quantscope-models): the runner with every op, which the Run
 #                worker loads when a person drops their own model
 #   scripts/build-wasm.sh            release builds, SIMD128 on (the default, what `npm start` serves)
@@ -56,7 +58,8 @@ case "$variant" in
     build runner www/pkg-run "$target_dir"
     build models www/pkg-models "$target_dir"
     build trainer www/pkg-train "$target_dir"
-    build mixer www/pkg-mix "$target_dir" ;;
+    build mixer www/pkg-mix "$target_dir"
+    build exporter www/pkg-export "$target_dir" ;;
   bench) build bench www/pkg-bench "$target_dir" ;;
   nosimd)
     export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=-simd128"

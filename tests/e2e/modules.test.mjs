@@ -90,3 +90,14 @@ test('the mixer module is under 310 KB gzipped and carries only the mixer', asyn
   assert.ok(mixer.has('GgufMixer'));
   for (const name of ['Workspace', 'Engine', 'Lesson', 'TrainingRun']) assert.ok(!mixer.has(name), `the mixer has ${name}`);
 });
+
+// The exporter (src/exporter over src/onnx-quant: ONNX Runtime's quantize_dynamic and the
+// wire-level model rewrite, loaded by the Run worker when a quantized .onnx is asked for) was
+// 83,910 B by gzip -9 when it was added.
+test('the exporter module is under 90 KB gzipped and carries only the exporter', async () => {
+  const gz = gzipSync(await pkg('pkg-export', 'quantscope_bg.wasm'), { level: 9 }).length;
+  assert.ok(gz < 90_000, `www/pkg-export/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  const exporter = await exportsOf('pkg-export');
+  assert.ok(exporter.has('quantize_onnx_dynamic'));
+  for (const name of ['Workspace', 'Engine', 'Lesson', 'TrainingRun', 'GgufMixer']) assert.ok(!exporter.has(name), `the exporter has ${name}`);
+});

@@ -5,7 +5,7 @@ import { base_scheme_ids, draw_histograms, draw_sqnr_chart, sample_list, scheme_
 import { WorkerClient } from '../client.js';
 import { app } from '../app.js';
 import { getParam, setParams } from '../urlstate.js';
-import { $, showError as showIn } from '../shared/dom.js';
+import { $, saveBytes, showError as showIn } from '../shared/dom.js';
 import { fmt, errorText, sqnrText } from '../shared/format.js';
 import { latest } from '../shared/latest.js';
 import { cancelLoad, drawStreamedHistogram, openFile, openSharded, renderGgufFiles, tooBigNotice, wireGgufExport } from './bigfiles.js';
@@ -865,16 +865,6 @@ async function loadFiles(files) {
     if (!ok) return;
   }
   showError(errors.join('\n'));
-}
-
-// Saves bytes from the worker as a file, the way a browser download works.
-function saveBytes(bytes, fileName) {
-  const url = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = fileName;
-  a.click();
-  setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
 async function download(what) {

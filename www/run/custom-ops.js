@@ -11,6 +11,11 @@
 //   custom_run        [npyBytes | null, shapes] → {inputs, outputs: {name: {shape, dtype, data}}}:
 //                                          the FP32 model's outputs on the inputs custom_compare
 //                                          uses (all of each output, for a closer look or a test)
+//   custom_export     [options: {weight_type, per_channel, reduce_range}, npyBytes | null, shapes]
+//                                        → {bytes, quantized, kept, outputs: [{name, metrics}]}: the
+//                                          model as ONNX Runtime's quantize_dynamic writes it (the
+//                                          exporter module, www/pkg-export, loaded on first use),
+//                                          then that very file run by the engine against FP32
 import { argmax } from '../shared/mnist.js';
 import { median } from './stats.js';
 
@@ -20,8 +25,22 @@ const CUSTOM_BUDGET_MS = 1000;
 // FP32 values of each output the table shows.
 const PREVIEW = 4;
 
-// `models` is the loaded module's {engine, read_npy_input, output_error}, set by modelsModule.
-const custom = { model: null, models: null, loading: null };
+// `models` is the loaded module's {engine, read_npy_input, output_error}, set by modelsModule;
+// `bytes` the loaded model's file, which the exporter rewrites.
+const custom = { model: null, bytes: null, models: null, loading: null, exporter: null };
+
+async function exporterModule() {
+  custom.exporter ??= import('../pkg-export/quantscope.js').then(async (m) => {
+    await m.default();
+    return m;
+  });
+  try {
+    return await custom.exporter;
+  } catch (err) {
+    custom.exporter = null; // a failed fetch may succeed next time
+    throw new Error(`could not load the exporter module: ${err?.message ?? err}`);
+  }
+}
 
 async function modelsModule() {
   custom.loading ??= import('../pkg-models/quantscope.js').then(async (m) => {
@@ -112,10 +131,33 @@ export const customOps = {
   async custom_load(_ws, _id, [name, bytes]) {
     if (custom.model) custom.models.engine.free(custom.model.handle);
     custom.model = null;
+    custom.bytes = null;
     if (bytes === null) return null;
     const { engine } = await modelsModule();
     custom.model = engine.load(name, new Uint8Array(bytes));
+    custom.bytes = new Uint8Array(bytes);
     return custom.model;
+  },
+
+  // The loaded model quantized as ONNX Runtime's quantize_dynamic quantizes it; the file is then
+  // loaded by the engine and run on the page's inputs beside the FP32 model, so the error shown
+  // is the downloaded file's own.
+  async custom_export(_ws, _id, [options, npyBytes, shapes = {}]) {
+    const { model, inputs } = modelInputs(npyBytes, shapes);
+    const { quantize_onnx_dynamic } = await exporterModule();
+    const q = quantize_onnx_dynamic(custom.bytes, options.weight_type, options.per_channel, options.reduce_range);
+    const bytes = q.bytes, report = q.report;
+    q.free();
+    const { engine, output_error } = custom.models;
+    const loaded = engine.load(`${model.name} (quantized)`, bytes);
+    try {
+      const reference = engine.run(model.handle, inputs, 0).outputs;
+      const quantized = engine.run(loaded.handle, inputs, 0).outputs;
+      const outputs = Object.entries(reference).map(([name, ref]) => ({ name, metrics: output_error(ref.data, quantized[name].data) }));
+      return { bytes, ...report, outputs };
+    } finally {
+      engine.free(loaded.handle);
+    }
   },
 
   custom_run(_ws, _id, [npyBytes, shapes = {}]) {

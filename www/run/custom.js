@@ -2,6 +2,7 @@
 // outputs with a quantized copy's, output by output. The worker loads and runs both
 // (`custom_load`, `custom_compare` in custom-ops.js, on the models module www/pkg-models).
 import { runWorker, onRunRestart } from './client.js';
+import { saveBytes } from '../shared/dom.js';
 import { showView } from '../views.js';
 import { $, el, formatBytes, formatMicros, fail, clearError, opsText } from './ui.js';
 
@@ -43,7 +44,25 @@ const MARKUP = `
       <tbody></tbody>
     </table>
   </div>
-  <p id="run-custom-latency" class="hint"></p>`;
+  <p id="run-custom-latency" class="hint"></p>
+  <fieldset id="run-custom-export" class="run-export" hidden>
+    <legend>Download it quantized</legend>
+    <p class="hint">As ONNX Runtime's <code>quantize_dynamic</code> writes it: MatMul and Conv weights in 8 bits,
+      activations quantized at run time (DynamicQuantizeLinear → MatMulInteger / ConvInteger → Cast → Mul).
+      Its weights, scales and zero points are byte for byte the ones ONNX Runtime's quantizer writes for these options.</p>
+    <div class="run-row">
+      <label for="run-custom-export-type">weights</label>
+      <select id="run-custom-export-type">
+        <option value="int8">int8, symmetric (QInt8)</option>
+        <option value="uint8">uint8, asymmetric (QUInt8)</option>
+      </select>
+      <label><input id="run-custom-export-channel" type="checkbox"> per channel</label>
+      <label title="7-bit weights: ONNX Runtime's u8 × s8 kernels on AVX2 CPUs add pairs of products in 16 bits, which full-range int8 weights can overflow">
+        <input id="run-custom-export-reduce" type="checkbox"> reduce range</label>
+      <button id="run-custom-export-go" type="button">Download quantized .onnx</button>
+    </div>
+    <p id="run-custom-export-result" class="hint" aria-live="polite"></p>
+  </fieldset>`;
 
 const state = { model: null, input: null, busy: false, refused: null };
 
@@ -61,6 +80,11 @@ export function mountCustom(section) {
   };
   input.onchange = () => { takeFiles([...input.files]); input.value = ''; };
   $('#run-custom-run').onclick = () => compare();
+  $('#run-custom-export-go').onclick = () => exportQuantized();
+  for (const id of ['#run-custom-export-type', '#run-custom-export-channel', '#run-custom-export-reduce']) {
+    // A result line describes the file made with the options it names, not the ones now chosen.
+    $(id).onchange = () => { $('#run-custom-export-result').textContent = ''; };
+  }
   $('#run-custom-clear').onclick = () => clearAll();
   $('#run-custom-inspect').onclick = () => inspectInstead(state.refused);
   $('#run-custom-scheme').onchange = () => { if (state.model) compare(); };
@@ -104,8 +128,9 @@ function clearAll() {
 function hideResults() {
   state.refused = null;
   $('#run-custom-refused').hidden = true;
-  for (const id of ['#run-custom-table', '#run-custom-model', '#run-custom-controls', '#run-custom-sizes']) $(id).hidden = true;
+  for (const id of ['#run-custom-table', '#run-custom-model', '#run-custom-controls', '#run-custom-sizes', '#run-custom-export']) $(id).hidden = true;
   $('#run-custom-latency').textContent = '';
+  $('#run-custom-export-result').textContent = '';
   $('#run-custom-input').textContent = '';
 }
 
@@ -165,6 +190,7 @@ function renderModel(info) {
   }
   dl.hidden = false;
   $('#run-custom-controls').hidden = false;
+  $('#run-custom-export').hidden = false;
   renderSizes();
 }
 
@@ -243,8 +269,7 @@ async function compare() {
     fail('#run-custom-error', 'The list of schemes is not there yet: the built-in model is still loading.');
     return;
   }
-  state.busy = true;
-  $('#run-custom-run').disabled = true;
+  setBusy(true);
   clearError('#run-custom-error');
   try {
     const config = JSON.parse($('#run-custom-scheme').value);
@@ -279,9 +304,15 @@ async function compare() {
     const input = state.input ? ` with ${state.input.name}` : '';
     fail('#run-custom-error', `Running ${state.model.name}${input}: ${err.message}`);
   } finally {
-    state.busy = false;
-    $('#run-custom-run').disabled = false;
+    setBusy(false);
   }
+}
+
+// One job at a time in the worker: both buttons wait for it.
+function setBusy(busy) {
+  state.busy = busy;
+  $('#run-custom-run').disabled = busy;
+  $('#run-custom-export-go').disabled = busy;
 }
 
 // "0.1235, -1.402, 3, … (256 values)": the first FP32 values, 4 significant digits.
@@ -289,3 +320,34 @@ const previewText = (o) => o.preview.map((v) => String(Number(v.toPrecision(4)))
   (o.count > o.preview.length ? `, … (${o.count.toLocaleString('en-US')} values)` : '');
 
 const agreement = (a) => (a === null || a === undefined ? '—' : a === 1 ? 'yes' : a === 0 ? 'no' : `${(100 * a).toFixed(1)}% of rows`);
+
+// The model as ONNX Runtime's quantize_dynamic writes it, saved as a file; the worker runs that
+// file against the FP32 model on the same inputs, and the line below the button says how close.
+async function exportQuantized() {
+  if (!state.model || state.busy) return;
+  setBusy(true);
+  clearError('#run-custom-error');
+  const result = $('#run-custom-export-result');
+  result.textContent = 'Quantizing…';
+  const options = { weight_type: $('#run-custom-export-type').value, per_channel: $('#run-custom-export-channel').checked,
+    reduce_range: $('#run-custom-export-reduce').checked };
+  try {
+    const shapes = randomShapes();
+    const npy = state.input ? state.input.bytes.slice(0) : null;
+    const r = await runWorker.request('custom_export', [options, npy, shapes], { transfer: npy ? [npy] : [] });
+    const tag = `${options.weight_type}${options.per_channel ? '_per_channel' : ''}${options.reduce_range ? '_reduce_range' : ''}`;
+    const name = `${state.model.name.replace(/\.onnx$/i, '')}.dynamic_${tag}.onnx`;
+    saveBytes(r.bytes, name);
+    const sqnr = r.outputs.map((o) => `${o.name} ${o.metrics?.sqnr_db == null ? '—' : `${o.metrics.sqnr_db.toFixed(1)} dB`}`).join(', ');
+    const kept = r.kept.length ? ` Kept in float: ${r.kept.map(([node, why]) => `${node} (${why})`).join('; ')}.` : '';
+    result.textContent = `${name}: ${formatBytes(r.bytes.length)} (FP32 ${formatBytes(state.model.bytes)}); ` +
+      `${r.quantized.length} node${r.quantized.length === 1 ? '' : 's'} quantized` +
+      `${r.quantized.length ? ` (${r.quantized.join(', ')})` : ''}. This file against FP32 on the inputs above, SQNR: ${sqnr}.${kept}`;
+    document.body.dataset.onnxExported = name;
+  } catch (err) {
+    result.textContent = '';
+    fail('#run-custom-error', `Quantizing ${state.model.name}: ${err.message}`);
+  } finally {
+    setBusy(false);
+  }
+}

@@ -15,3 +15,13 @@ export function showError(box, err) {
 
 // A superseded (latest.js) or cancelled (client.js) request: nothing the visitor needs to see.
 export const isIgnorable = (err) => Boolean(err?.superseded || err?.cancelled);
+
+// Saves bytes (or a Blob) from a worker as a file, the way a browser download works.
+export function saveBytes(bytes, fileName) {
+  const url = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = fileName;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}

@@ -1,0 +1,96 @@
+// End to end: Run → Your own model → "Download quantized .onnx" (issue 13, item 3). The model of
+// scripts/fixtures/make_onnx_dynamic.py with Gemm splits, a Transpose of a quantized weight and
+// a MatMul of two computed values is quantized in the page; the downloaded file and ONNX
+// Runtime's own quantize_dynamic output (tests/fixtures/onnx_dynamic) then run in
+// onnxruntime-web in the same browser on the same input and must give the same bits; the page's
+// SQNR line is the engine's run of that file. A model the quantizer refuses says why.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { launch, dropFiles, SCREENSHOTS } from './browser.mjs';
+import { onnxModel } from './onnx-writer.mjs';
+
+let browser;
+before(async () => { browser = await launch(); });
+after(async () => { await browser?.close(); });
+
+const fixture = (name) => readFile(new URL(`../fixtures/onnx_dynamic/${name}`, import.meta.url));
+
+async function openRun() {
+  const page = await browser.page();
+  await page.goto(`${browser.url}#run`);
+  await page.waitForFunction(() => /held-out test digits/.test(document.querySelector('#run-model-status')?.textContent ?? ''), null, { timeout: 60000 });
+  return page;
+}
+
+async function download(page) {
+  const [file] = await Promise.all([page.waitForEvent('download', { timeout: 30000 }), page.click('#run-custom-export-go')]);
+  return { name: file.suggestedFilename(), bytes: await readFile(await file.path()) };
+}
+
+// Runs both models in onnxruntime-web (wasm, one thread) on one seeded input; returns each
+// output's values as arrays of bit patterns.
+function runInOrt(page, models) {
+  return page.evaluate(async (models) => {
+    const ort = await import('/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs');
+    ort.env.wasm.wasmPaths = '/node_modules/onnxruntime-web/dist/';
+    ort.env.wasm.numThreads = 1;
+    const x = new Float32Array(3 * 16).map((_, i) => Math.sin(i * 0.37) * 2);
+    const results = [];
+    for (const bytes of models) {
+      const session = await ort.InferenceSession.create(new Uint8Array(bytes));
+      const out = await session.run({ x: new ort.Tensor('float32', x, [3, 16]) });
+      results.push(Object.fromEntries(Object.entries(out).map(([k, v]) => [k, Array.from(new Uint32Array(v.data.buffer, v.data.byteOffset, v.data.length))])));
+    }
+    return results;
+  }, models.map((b) => Array.from(b)));
+}
+
+test('a model downloads as ONNX Runtime quantizes it, and runs in onnxruntime-web to the same bits', async () => {
+  const page = await openRun();
+  await dropFiles(page, '#run-custom-drop', [{ name: 'gemms.onnx', bytes: await fixture('gemms.onnx') }]);
+  await page.waitForSelector('#run-custom-export:not([hidden])', { timeout: 30000 });
+  await page.waitForSelector('#run-custom-table:not([hidden])', { timeout: 30000 });
+
+  for (const [type, reference] of [['int8', 'gemms.int8.onnx'], ['uint8', 'gemms.uint8.onnx']]) {
+    await page.selectOption('#run-custom-export-type', type);
+    const file = await download(page);
+    assert.equal(file.name, `gemms.dynamic_${type}.onnx`);
+    const line = await page.locator('#run-custom-export-result').textContent();
+    assert.match(line, /4 nodes quantized \(MatMul 'gemm_t_MatMul', MatMul 'gemm_n_MatMul', Transpose 'tr', Transpose ''\)/);
+    assert.match(line, /Kept in float: MatMul '' \(its B is not a float constant/);
+    // The engine's run of the downloaded file against FP32: three outputs, each with a finite SQNR.
+    const sqnr = [...line.matchAll(/(r1|g3|g4) ([\d.]+) dB/g)].map((m) => Number(m[2]));
+    assert.equal(sqnr.length, 3, line);
+    assert.ok(sqnr.every((s) => s > 15), line);
+    const [ours, theirs] = await runInOrt(page, [file.bytes, await fixture(reference)]);
+    assert.deepEqual(Object.keys(ours).sort(), ['g3', 'g4', 'r1']);
+    assert.deepEqual(ours, theirs, `${type}: onnxruntime-web gives other bits for the page's file than for ONNX Runtime's`);
+  }
+  for (const width of [1366, 390]) {
+    await page.setViewportSize({ width, height: 900 });
+    await page.locator('#run-custom-export').screenshot({ path: `${SCREENSHOTS}onnx-export-${width}.png` });
+  }
+  // Changing an option clears the line that described the last file.
+  await page.check('#run-custom-export-channel');
+  assert.equal(await page.locator('#run-custom-export-result').textContent(), '');
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test('a model the quantizer cannot take is refused with the reason, and the loaded model stays', async () => {
+  const page = await openRun();
+  // Opset 10 has no DynamicQuantizeLinear; the engine still runs the model.
+  const old = onnxModel({ nodes: [{ op: 'Relu', name: 'relu', inputs: ['x'], outputs: ['y'] }], inputs: [{ name: 'x', shape: [2, 3] }],
+    outputs: [{ name: 'y', shape: [2, 3] }], opset: 10 });
+  await dropFiles(page, '#run-custom-drop', [{ name: 'opset10.onnx', bytes: old }]);
+  await page.waitForSelector('#run-custom-export:not([hidden])', { timeout: 30000 });
+  await page.click('#run-custom-export-go');
+  await page.waitForSelector('#run-custom-error:not([hidden])');
+  assert.match(await page.locator('#run-custom-error').textContent(),
+    /Quantizing opset10\.onnx: the model imports ONNX opset 10; dynamic quantization needs opset 11 or later/);
+  assert.equal(await page.locator('#run-custom-export-result').textContent(), '');
+  assert.match(await page.locator('#run-custom-files').textContent(), /model opset10\.onnx/);
+  assert.equal(await page.locator('#run-custom-model').isHidden(), false);
+  await page.close();
+});
