@@ -523,3 +523,65 @@ impl Op for NonZero {
         Ok(vec![Value::i64(vec![rank, count], rows.concat())])
     }
 }
+
+/// OneHot: a new axis of `depth` entries, `values[1]` (on) where it equals the index and
+/// `values[0]` (off) elsewhere, in `values`' dtype (`onnx/defs/tensor/defs.cc`). As the spec says
+/// (and ONNX Runtime does), a negative index counts from the end and an index outside
+/// `[-depth, depth - 1]` gives a row of `off` (the reference evaluator wraps it with `mod`
+/// instead); a fractional depth or index is truncated toward zero, as ONNX Runtime casts it.
+#[derive(Debug)]
+pub struct OneHot {
+    axis: i64,
+}
+
+pub fn build_one_hot(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
+    a.only(&["axis"])?;
+    Ok(Arc::new(OneHot { axis: a.int("axis", -1)? }))
+}
+
+impl Op for OneHot {
+    fn op_type(&self) -> &'static str {
+        "OneHot"
+    }
+
+    fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
+        let indices = inputs.req(0)?;
+        let depth = numbers(inputs.req(1)?, "depth")?;
+        let values = inputs.req(2)?;
+        if depth.len() != 1 {
+            return Err(shape_err(format!("depth must hold one value, not {}", depth.len())));
+        }
+        if values.len() != 2 {
+            return Err(shape_err(format!("values must be [off, on], not {} elements", values.len())));
+        }
+        let depth = depth[0].trunc();
+        if !(depth >= 1.0 && depth <= (1u64 << 31) as f64) {
+            return Err(value_err(format!("depth must be a positive count, not {depth}")));
+        }
+        let depth = depth as usize;
+        let idx = numbers(indices, "indices")?;
+        let shape = indices.shape();
+        let axis = norm_axis(self.axis, shape.len() + 1)?;
+        let inner: usize = shape[axis..].iter().product();
+        let mut out_shape = shape.to_vec();
+        out_shape.insert(axis, depth);
+        let len = checked_count(&out_shape).ok_or_else(|| shape_err(format!("an output of shape {out_shape:?} is too large")))?;
+        // Which of [off, on] each output element takes.
+        let hot: Vec<Option<usize>> = idx
+            .iter()
+            .map(|&i| {
+                let i = i.trunc();
+                let i = if i < 0.0 { i + depth as f64 } else { i };
+                (i >= 0.0 && i < depth as f64).then_some(i as usize)
+            })
+            .collect();
+        let data = values.data().pick(len, |start, block| {
+            for (p, slot) in (start..).zip(block.iter_mut()) {
+                let (o, rest) = (p / (depth * inner), p % (depth * inner));
+                let (d, k) = (rest / inner, rest % inner);
+                *slot = usize::from(hot[o * inner + k] == Some(d));
+            }
+        });
+        Ok(vec![Value::with_dtype(values.dtype(), out_shape, data)])
+    }
+}

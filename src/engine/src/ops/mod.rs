@@ -154,6 +154,8 @@ pub static EXTRA: OpSet = &[
     spec("GatherND", 2, (2, 2), (1, 1), layout::build_gather_nd),
     spec("ScatterND", 3, (3, 3), (1, 1), layout::build_scatter_nd),
     spec("NonZero", 1, (1, 1), (1, 1), layout::build_non_zero),
+    spec("OneHot", 3, (3, 3), (1, 1), layout::build_one_hot),
+    spec("Size", 1, (1, 1), (1, 1), shape::build_size),
     spec("Einsum", 1, (1, usize::MAX), (1, 1), einsum::build_einsum),
     spec("If", 1, (1, 1), (1, usize::MAX), control::build_if),
     spec("Loop", 0, (2, usize::MAX), (1, usize::MAX), control::build_loop),

@@ -473,3 +473,25 @@ mod tests {
         assert!(matches!(reshape_target(&[2, 3], &[-1, -1], false), Err(OpError::Value(_))));
     }
 }
+
+// ----------------------------------------------------------------------------------- Size
+
+/// Size: the element count of the input, an int64 scalar (`onnx/reference/ops/op_size.py`).
+#[derive(Debug)]
+pub struct Size;
+
+pub fn build_size(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
+    a.only(&[])?;
+    Ok(Arc::new(Size))
+}
+
+impl Op for Size {
+    fn op_type(&self) -> &'static str {
+        "Size"
+    }
+
+    fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
+        let n = inputs.req(0)?.len();
+        Ok(vec![Value::i64(vec![], vec![n as i64])])
+    }
+}
