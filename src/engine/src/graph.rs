@@ -191,19 +191,26 @@ fn constant_value(node: &NodeProto, name: &str) -> Result<Value, EngineError> {
     })
 }
 
+/// A node's op as the registry names it: the op type in the default domain, `domain.op` in
+/// another (`ai.onnx.ml.ArrayFeatureExtractor`, `com.microsoft.DynamicQuantizeLSTM`).
+fn qualified_op(n: &NodeProto) -> String {
+    let op = n.op_type.as_deref().unwrap_or("");
+    match n.domain.as_deref().unwrap_or("") {
+        "" | "ai.onnx" => op.to_string(),
+        domain => format!("{domain}.{op}"),
+    }
+}
+
 /// Every node whose op the engine does not implement (another domain, or a default-domain op
 /// not in the registry), grouped by op type: a model is refused once with the whole list, not
 /// one op at a time.
 fn missing_ops(nodes: &[NodeProto], sets: &[ops::OpSet]) -> Vec<MissingOp> {
     let mut missing: Vec<MissingOp> = Vec::new();
     for n in nodes {
-        let op = n.op_type.as_deref().unwrap_or("");
-        let domain = n.domain.as_deref().unwrap_or("");
-        let default_domain = domain.is_empty() || domain == "ai.onnx";
-        if default_domain && (op == ops::CONSTANT || ops::lookup(sets, op).is_some()) {
+        let op = qualified_op(n);
+        if op == ops::CONSTANT || ops::lookup(sets, &op).is_some() {
             continue;
         }
-        let op = if default_domain { op.to_string() } else { format!("{domain}.{op}") };
         match missing.iter_mut().find(|m| m.op == op) {
             Some(m) => m.count += 1,
             None => missing.push(MissingOp { op, count: 1 }),
@@ -296,7 +303,7 @@ impl Model {
         let mut pending: Vec<Pending> = Vec::with_capacity(graph.node.len());
         for (i, n) in graph.node.iter().enumerate() {
             let name = display_name(n, i);
-            let op_type = n.op_type.clone().unwrap_or_default();
+            let op_type = qualified_op(n);
             let op = if op_type == ops::CONSTANT {
                 None
             } else {

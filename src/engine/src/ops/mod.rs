@@ -13,6 +13,7 @@ pub mod layout;
 pub mod logic;
 pub mod matmul;
 pub mod minmax;
+pub mod ml;
 pub mod norm;
 pub mod pool;
 pub mod quant;
@@ -156,6 +157,8 @@ pub static EXTRA: OpSet = &[
     spec("NonZero", 1, (1, 1), (1, 1), layout::build_non_zero),
     spec("OneHot", 3, (3, 3), (1, 1), layout::build_one_hot),
     spec("Size", 1, (1, 1), (1, 1), shape::build_size),
+    // Other domains are named `domain.op` (graph.rs, `qualified_op`).
+    spec("ai.onnx.ml.ArrayFeatureExtractor", 2, (2, 2), (1, 1), ml::build_array_feature_extractor),
     spec("Einsum", 1, (1, usize::MAX), (1, 1), einsum::build_einsum),
     spec("If", 1, (1, 1), (1, usize::MAX), control::build_if),
     spec("Loop", 0, (2, usize::MAX), (1, usize::MAX), control::build_loop),
