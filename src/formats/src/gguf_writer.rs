@@ -262,6 +262,9 @@ pub struct PlannedTensor {
     pub copy: bool,
     /// Which source tensor it is written from (the index the [`Export`]'s readers are given).
     pub source: usize,
+    /// The importance weights it is quantized with (a mix given an imatrix): one per column, for
+    /// each expert in turn (`ne[0] · ne[2]` values), as `llama_tensor_quantize_impl` passes them.
+    pub importance: Option<std::rc::Rc<[f32]>>,
     /// Byte offset in the output file (absolute).
     pub offset: u64,
     /// Bytes of data, before the padding.
@@ -293,7 +296,7 @@ pub fn plan(metadata: &[(String, Value)], tensors: &[(String, Vec<u64>)], reques
         .enumerate()
         .map(|(source, (name, shape))| {
             let (ty, note) = choose_type(shape, requested);
-            PlannedTensor { name: name.clone(), shape: shape.clone(), ty, note, offset: 0, size: 0, copy: false, source }
+            PlannedTensor { name: name.clone(), shape: shape.clone(), ty, note, offset: 0, size: 0, copy: false, source, importance: None }
         })
         .collect();
     layout(metadata, planned)
@@ -395,9 +398,24 @@ pub fn plan_mix(file: &LazyFile, ftype: FileType, options: &MixOptions) -> Resul
         let keep = t.shape.iter().position(|&d| d != 1).unwrap_or(t.shape.len().saturating_sub(1));
         sources.push(SourceTensor { name: t.name.clone(), shape: t.shape[keep..].to_vec(), ggml_type });
     }
+    if let Some(m) = &options.imatrix {
+        // llama_model_quantize_impl: "check imatrix for nans or infs"
+        if let Some(v) = m.imatrix.entries.iter().flat_map(|e| e.values.iter()).find(|v| !v.is_finite()) {
+            return Err(Error::invalid(format!("imatrix contains non-finite value {v}")));
+        }
+    }
     let choices = gguf_mix::choose(&facts, &sources, ftype, options)?;
+    // The imatrix's checks first, for every tensor: they name what the person can fix.
+    let mut weights = Vec::with_capacity(choices.len());
+    for c in &choices {
+        let src = &sources[c.source];
+        weights.push(match &options.imatrix {
+            Some(m) if src.ggml_type != c.ggml_type => importance_for(m, src, c)?,
+            _ => (None, c.rule.clone()),
+        });
+    }
     let mut planned = Vec::with_capacity(choices.len());
-    for c in choices {
+    for (c, (importance, note)) in choices.into_iter().zip(weights) {
         let src = &sources[c.source];
         let name = gguf_mix::type_name(c.ggml_type);
         let ty = OutType::from_id(&name).ok_or_else(|| {
@@ -416,18 +434,56 @@ pub fn plan_mix(file: &LazyFile, ftype: FileType, options: &MixOptions) -> Resul
             name: c.name,
             shape: src.shape.clone(),
             ty,
-            note: Some(c.rule),
+            note: Some(note),
             offset: 0,
             size: 0,
             copy,
             source: c.source,
+            importance,
         });
     }
-    let metadata: Vec<(String, Value)> = gguf_mix::metadata(&file.gguf_kvs, ftype)
+    let metadata: Vec<(String, Value)> = gguf_mix::metadata(&file.gguf_kvs, ftype, options.imatrix.as_ref())
         .into_iter()
         .map(|kv| (kv.key, Value::Raw { value_type: kv.value_type, bytes: kv.value }))
         .collect();
     layout(&metadata, planned)
+}
+
+/// The importance weights of a tensor `llama-quantize` converts (`llama_model_quantize_impl`):
+/// the entry of its name, if the imatrix has one of `ne[0] · ne[2]` values; a size that differs
+/// is an error (except for the token embedding, quantized without); a tensor whose type requires
+/// an imatrix and has none is refused. Returns the weights to pass (`None` where the quantizer
+/// ignores them) and the tensor's note.
+fn importance_for(
+    m: &gguf_mix::MixImatrix,
+    src: &SourceTensor,
+    c: &gguf_mix::TensorChoice,
+) -> Result<(Option<std::rc::Rc<[f32]>>, String)> {
+    let ne = src.ne();
+    let want = ne[0] * ne[2];
+    let found = match m.imatrix.get(&c.name) {
+        None => None,
+        Some(e) if e.values.len() as u64 == want => Some(e),
+        Some(e) if c.name == "token_embd.weight" || c.name == "per_layer_token_embd.weight" => {
+            let _ = e; // llama.cpp only logs it: token embeddings never match
+            None
+        }
+        Some(e) => {
+            return Err(Error::invalid(format!("imatrix size {} is different from tensor size {want} for {}", e.values.len(), c.name)));
+        }
+    };
+    if found.is_none() && c.requires_imatrix {
+        return Err(Error::invalid(format!("Missing importance matrix for tensor {} in a very low-bit quantization", c.name)));
+    }
+    // The scheme ids of the quantized types are ggml's names.
+    let ty = gguf_mix::type_name(c.ggml_type);
+    let used = quantscope_core::schemes::takes_importance(&ty);
+    let note = match (found, used) {
+        (Some(_), true) => format!("{}; importance-weighted", c.rule),
+        (Some(_), false) => format!("{}; {ty} ignores the importance matrix", c.rule),
+        (None, _) => format!("{}; no importance matrix entry", c.rule),
+    };
+    Ok((found.filter(|_| used).map(|e| std::rc::Rc::from(e.values.as_slice())), note))
 }
 
 /// Writes `file` as llama.cpp's `ftype` mix (see [`plan_mix`]) to `out`, a chunk at a time;
@@ -519,8 +575,28 @@ impl Export {
                 return Ok(Some(bytes));
             }
             let n: u64 = t.shape.iter().product();
-            let values = read(t.source, self.next, CHUNK_ELEMENTS)?;
-            let mut bytes = encode(t.ty, &values)?;
+            let (values, mut bytes) = match &t.importance {
+                None => {
+                    let values = read(t.source, self.next, CHUNK_ELEMENTS)?;
+                    let bytes = encode(t.ty, &values)?;
+                    (values, bytes)
+                }
+                Some(w) => {
+                    // Whole rows of one expert at a time, each expert with its slice of the
+                    // weights (`imatrix_for_row` in llama_tensor_quantize_impl).
+                    let n_per_row = *t.shape.last().unwrap_or(&1);
+                    let rows_per_expert = if t.shape.len() >= 2 { t.shape[t.shape.len() - 2] } else { 1 };
+                    let row = self.next / n_per_row;
+                    let (expert, in_expert) = (row / rows_per_expert, row % rows_per_expert);
+                    let rows = ((CHUNK_ELEMENTS as u64 / n_per_row).max(1)).min(rows_per_expert - in_expert);
+                    let values = read(t.source, self.next, (rows * n_per_row) as usize)?;
+                    let slice = &w[(expert * n_per_row) as usize..][..n_per_row as usize];
+                    let shape = [values.len() / n_per_row as usize, n_per_row as usize];
+                    let id = t.ty.scheme_id().expect("only quantized types are given importance weights");
+                    let bytes = quantscope_core::schemes::quantize_with_importance(id, &values, &shape, slice)?.packed;
+                    (values, bytes)
+                }
+            };
             self.next += values.len() as u64;
             if self.next >= n || values.is_empty() {
                 if self.next != n {
