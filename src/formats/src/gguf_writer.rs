@@ -495,7 +495,7 @@ pub fn write_mix(
     mut out: impl Write,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<Plan> {
-    let mut export = Export::new(plan_mix(file, ftype, options)?);
+    let mut export = Export::with_importance(plan_mix(file, ftype, options)?, quantscope_core::schemes::quantize_with_importance);
     let io = |e: std::io::Error| Error::Read(format!("could not write the GGUF file: {e}"));
     let mut read = |k: usize, start: u64, count: usize| file.read_values(k, start, count);
     let mut stored = |k: usize, start: u64, len: usize| file.read_stored(k, start, len);
@@ -511,6 +511,10 @@ pub fn write_mix(
 /// end: how an [`Export`] reads the model.
 pub type ReadValues<'a> = dyn FnMut(usize, u64, usize) -> Result<Vec<f32>> + 'a;
 
+/// A quantizer with importance weights: `(scheme id, values, shape, weights)` → the quantized
+/// tensor, as [`quantscope_core::schemes::quantize_with_importance`].
+pub type WeightedQuantizer = fn(&str, &[f32], &[usize], &[f32]) -> quantscope_core::Result<quantscope_core::schemes::Quantized>;
+
 /// Bytes `start .. start + len` of source tensor `k` as stored, cut at its end: how an
 /// [`Export`] copies a tensor it keeps ([`PlannedTensor::copy`]).
 pub type ReadStored<'a> = dyn FnMut(usize, u64, usize) -> Result<Vec<u8>> + 'a;
@@ -521,6 +525,10 @@ pub type ReadStored<'a> = dyn FnMut(usize, u64, usize) -> Result<Vec<u8>> + 'a;
 #[derive(Debug, Clone)]
 pub struct Export {
     pub plan: Plan,
+    /// How tensors with importance weights are quantized ([`Export::with_importance`]); a
+    /// function the caller passes, so a module that never exports with an imatrix (the page's)
+    /// does not link the weighted quantizers.
+    weighted: Option<WeightedQuantizer>,
     tensor: usize,
     next: u64,
     header_sent: bool,
@@ -531,7 +539,13 @@ pub struct Export {
 impl Export {
     /// Starts writing `plan`.
     pub fn new(plan: Plan) -> Export {
-        Export { plan, tensor: 0, next: 0, header_sent: false, written: 0 }
+        Export { plan, weighted: None, tensor: 0, next: 0, header_sent: false, written: 0 }
+    }
+
+    /// Starts writing `plan`, quantizing the tensors that carry importance weights with
+    /// `quantize` (normally [`quantscope_core::schemes::quantize_with_importance`]).
+    pub fn with_importance(plan: Plan, quantize: WeightedQuantizer) -> Export {
+        Export { weighted: Some(quantize), ..Export::new(plan) }
     }
 
     /// Tensors finished so far.
@@ -593,7 +607,10 @@ impl Export {
                     let slice = &w[(expert * n_per_row) as usize..][..n_per_row as usize];
                     let shape = [values.len() / n_per_row as usize, n_per_row as usize];
                     let id = t.ty.scheme_id().expect("only quantized types are given importance weights");
-                    let bytes = quantscope_core::schemes::quantize_with_importance(id, &values, &shape, slice)?.packed;
+                    let quantize = self.weighted.ok_or_else(|| {
+                        Error::invalid(format!("tensor '{}' has importance weights but this export has no weighted quantizer", t.name))
+                    })?;
+                    let bytes = quantize(id, &values, &shape, slice)?.packed;
                     (values, bytes)
                 }
             };

@@ -187,12 +187,13 @@ impl KQuant {
     /// input rules (NaN/±Inf) are the plain path's. See [`crate::schemes::quantize_with_importance`].
     pub fn quantize_with_importance(self, values: &[f32], shape: &[usize], importance: &[f32]) -> Result<Quantized> {
         let n_per_row = super::check_importance(self.id(), QK_K, values, shape, importance)?;
-        Ok(self.quantize_impl(values, Some((importance, n_per_row))))
+        Ok(self.quantize_impl(values, |b, x, out| self.quantize_block_weighted(x, &importance[(b * QK_K) % n_per_row..][..QK_K], out)))
     }
 
-    /// Quantizes (with an importance vector and the row length, or without), applies the
-    /// NaN/Inf rules, decodes and counts (see the module docs).
-    fn quantize_impl(self, values: &[f32], importance: Option<(&[f32], usize)>) -> Quantized {
+    /// Quantizes with `quantize_block(block index, finite values, out)`, applies the NaN/Inf
+    /// rules, decodes and counts (see the module docs). Generic, so the plain path's code holds
+    /// no weighted quantizer (the page's modules never link it).
+    fn quantize_impl(self, values: &[f32], quantize_block: impl Fn(usize, &[f32; QK_K], &mut [u8])) -> Quantized {
         let kind = self;
         let bb = kind.block_bytes();
         let blocks = values.len().div_ceil(QK_K);
@@ -203,10 +204,7 @@ impl KQuant {
             for (b, &v) in buf.iter_mut().zip(chunk) {
                 *b = if v.is_finite() { v } else { 0.0 };
             }
-            match importance {
-                Some((w, n_per_row)) => kind.quantize_block_weighted(&buf, &w[(b * QK_K) % n_per_row..][..QK_K], out),
-                None => kind.quantize_block(&buf, out),
-            }
+            quantize_block(b, &buf, out);
             for (i, &v) in chunk.iter().enumerate() {
                 if v.is_infinite() {
                     let (dl, ml, bias) = kind.sub_affine(out, i);
@@ -345,7 +343,7 @@ impl Scheme for KQuant {
     }
 
     fn quantize(&self, values: &[f32], _shape: &[usize]) -> Result<Quantized> {
-        Ok(self.quantize_impl(values, None))
+        Ok(self.quantize_impl(values, |_, x, out| self.quantize_block(x, out)))
     }
 
     fn dequantize(&self, packed: &[u8], shape: &[usize]) -> Result<Vec<f32>> {
