@@ -728,4 +728,52 @@ mod tests {
         let t = vec![("a".to_string(), vec![2u64, 32]), ("a".to_string(), vec![32u64])];
         assert!(plan(&[], &t, OutType::Q8_0).unwrap_err().to_string().contains("'a'"));
     }
+
+    /// An expert-stacked tensor (ne = [256, 4, 3]) with importance weights: each expert's rows are
+    /// quantized with that expert's slice (`imatrix_for_row` in llama_tensor_quantize_impl), and
+    /// an export without a weighted quantizer refuses such a tensor rather than drop the weights.
+    #[test]
+    fn each_expert_gets_its_slice_of_the_importance_weights() {
+        use quantscope_core::schemes::quantize_with_importance;
+        let values: Vec<f32> = (0..3 * 4 * 256).map(|i| ((i * 7919 % 1013) as f32 - 506.0) / 300.0).collect();
+        let weights: Vec<f32> = (0..3 * 256).map(|i| if (i / 256 + i) % 3 == 0 { 0.0 } else { 1.0 + (i % 17) as f32 }).collect();
+        let tensor = PlannedTensor {
+            name: "blk.0.ffn_up_exps.weight".into(),
+            shape: vec![3, 4, 256],
+            ty: OutType::Q4K,
+            note: None,
+            copy: false,
+            source: 0,
+            offset: 0,
+            size: 0,
+            importance: Some(std::rc::Rc::from(weights.as_slice())),
+        };
+        let plan = layout(&[], vec![tensor]).unwrap();
+        let data_start = plan.tensors[0].offset as usize;
+        let mut read = |_: usize, start: u64, count: usize| Ok(values[start as usize..(start as usize + count).min(values.len())].to_vec());
+        let mut export = Export::with_importance(plan.clone(), quantize_with_importance);
+        let mut bytes = Vec::new();
+        while let Some(piece) = export.next_piece(&mut read).unwrap() {
+            bytes.extend_from_slice(&piece);
+        }
+        let mut want = Vec::new();
+        for e in 0..3 {
+            let rows = &values[e * 1024..(e + 1) * 1024];
+            want.extend(quantize_with_importance("q4_k", rows, &[4, 256], &weights[e * 256..(e + 1) * 256]).unwrap().packed);
+        }
+        assert_eq!(&bytes[data_start..data_start + want.len()], want.as_slice());
+        // The first expert's slice for all three gives other bytes: the slices matter.
+        let same = quantize_with_importance("q4_k", &values, &[12, 256], &weights[..256]).unwrap().packed;
+        assert_ne!(same, want);
+
+        let mut plain = Export::new(plan);
+        let e = loop {
+            match plain.next_piece(&mut read) {
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("an export without a weighted quantizer wrote weighted tensors"),
+                Err(e) => break e,
+            }
+        };
+        assert!(e.to_string().contains("no weighted quantizer"), "{e}");
+    }
 }
