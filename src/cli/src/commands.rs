@@ -15,9 +15,13 @@ const USAGE: &str = "usage:
   quantscope quantize FILE [--tensor NAME] --scheme ID [--axis N] --out OUT.bin [--dequantized DEQ.npy]
   quantscope schemes [--json]
   quantscope export MODEL --scheme TYPE --out OUT.gguf   (TYPE: a ggml type, e.g. q4_0, q4_k, q8_0, f16)
-  quantscope export MODEL.gguf --type FTYPE --out OUT.gguf [--pure] [--output-tensor-type T] [--token-embedding-type T]
-      [--tensor-type PATTERN=T]... [--leave-output-tensor] [--dry-run]
-      (FTYPE: a llama-quantize file type, e.g. Q4_K_M, Q3_K_S, Q8_0: its per-tensor mix, as llama-quantize writes it)
+  quantscope export MODEL.gguf --type FTYPE --out OUT.gguf [--imatrix IMATRIX] [--pure] [--output-tensor-type T]
+      [--token-embedding-type T] [--tensor-type PATTERN=T]... [--leave-output-tensor] [--dry-run]
+      (FTYPE: a llama-quantize file type, e.g. Q4_K_M, Q3_K_S, Q8_0: its per-tensor mix, as llama-quantize writes it;
+       IMATRIX: an importance matrix from llama-imatrix, .gguf or legacy .dat)
+  quantscope imatrix IMATRIX [--tensor NAME] [--top N] [--json]   (an importance matrix's entries)
+  quantscope compare FILE --tensor NAME --imatrix IMATRIX [--scheme ID]...
+      (adds the importance-weighted MSE, and each type that takes an imatrix quantized with it)
   quantscope quantize-onnx MODEL.onnx --out OUT.onnx [--weight-type int8|uint8] [--per-channel] [--reduce-range]
       (ONNX Runtime's quantize_dynamic: MatMulInteger/ConvInteger; the file ONNX Runtime's quantizer writes)
   quantscope eval [--model MODEL.onnx] [--data TEST.npz] [--json]
@@ -47,6 +51,9 @@ struct Args {
     weight_type: Option<String>,
     per_channel: bool,
     reduce_range: bool,
+    /// `--imatrix`: an importance matrix (export --type, compare); `--top` for `imatrix`.
+    imatrix: Option<PathBuf>,
+    top: Option<usize>,
 }
 
 fn parse_args() -> Result<Args, lexopt::Error> {
@@ -76,6 +83,8 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Long("weight-type") => args.weight_type = Some(parser.value()?.string()?),
             Long("per-channel") => args.per_channel = true,
             Long("reduce-range") => args.reduce_range = true,
+            Long("imatrix") => args.imatrix = Some(parser.value()?.into()),
+            Long("top") => args.top = Some(parser.value()?.parse()?),
             Short('h') | Long("help") => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -285,29 +294,99 @@ fn inspect(args: &Args) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The importance weights of `tensor` in the imatrix at `path`: its entry, one weight per column
+/// of its rows (dense tensors; an expert-stacked entry is refused here).
+fn tensor_importance(path: &PathBuf, tensor: &Tensor) -> Result<Vec<f32>, Failure> {
+    let m = read_imatrix(path)?;
+    let e = m.get(&tensor.name).ok_or_else(|| {
+        bad_input(format!(
+            "{}: no entry for tensor '{}' ({} entries; `quantscope imatrix` lists them)",
+            path.display(),
+            tensor.name,
+            m.entries.len()
+        ))
+    })?;
+    let columns = tensor.shape.last().copied().unwrap_or(0);
+    if e.values.len() != columns {
+        return Err(bad_input(format!(
+            "{}: the entry for '{}' has {} weights ({} expert(s) of {} columns) but the tensor's rows have {columns} values",
+            path.display(),
+            tensor.name,
+            e.values.len(),
+            e.experts(),
+            e.columns()
+        )));
+    }
+    Ok(e.values.clone())
+}
+
+/// A scheme's report when quantized with importance weights (`quantize_with_importance`).
+fn weighted_report(tensor: &Tensor, id: &str, importance: &[f32]) -> Result<(SchemeReport, Vec<f32>), Failure> {
+    let q = schemes::quantize_with_importance(id, &tensor.data, &tensor.shape, importance).map_err(bad_input)?;
+    let metrics = quantscope_core::stats::metrics::error_metrics(&tensor.data, &q.dequantized);
+    let n = tensor.data.len().max(1);
+    let finite = metrics.compared.max(1);
+    let report = SchemeReport {
+        scheme: format!("{id}+imatrix"),
+        description: format!(
+            "{} (with the importance matrix, as llama-quantize --imatrix)",
+            schemes::by_id(id).map_err(bad_input)?.description()
+        ),
+        metrics,
+        bits_per_weight: q.packed.len() as f64 * 8.0 / n as f64,
+        bytes: q.packed.len(),
+        compression_ratio: if q.packed.is_empty() { 0.0 } else { (n * 4) as f64 / q.packed.len() as f64 },
+        clipped_fraction: q.clipped as f64 / finite as f64,
+        levels_used: q.levels_used,
+        levels_total: q.levels_total,
+        params: Vec::new(),
+    };
+    Ok((report, q.dequantized))
+}
+
 fn compare(args: &Args) -> Result<(), Failure> {
     let [file] = args.files.as_slice() else { return Err(usage("compare takes exactly one FILE")) };
     let tensor = pick_tensor(load(file)?, &args.tensor)?;
-    let mut reports: Vec<SchemeReport> = Vec::new();
+    let importance = args.imatrix.as_ref().map(|p| tensor_importance(p, &tensor)).transpose()?;
+    // Each report with its importance-weighted MSE (when an imatrix is given).
+    let mut reports: Vec<(SchemeReport, Option<f64>)> = Vec::new();
+    let weighted = |deq: &[f32]| -> Result<Option<f64>, Failure> {
+        importance.as_ref().map(|w| schemes::weighted_mse(&tensor.data, deq, w).map_err(bad_input)).transpose()
+    };
     for id in scheme_ids(args) {
         let s = scheme(&id, args.axis)?;
-        reports.push(report::scheme_report_with(&tensor, s.as_ref()).map_err(bad_input)?.0);
+        let (r, deq) = report::scheme_report_with(&tensor, s.as_ref()).map_err(bad_input)?;
+        reports.push((r, weighted(&deq)?));
+        if let Some(w) = importance.as_ref().filter(|_| schemes::takes_importance(&id)) {
+            let (r, deq) = weighted_report(&tensor, &id, w)?;
+            reports.push((r, weighted(&deq)?));
+        }
     }
     if args.json {
+        #[derive(Serialize)]
+        struct Row<'a> {
+            #[serde(flatten)]
+            report: &'a SchemeReport,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            weighted_mse: Option<f64>,
+        }
         #[derive(Serialize)]
         struct Comparison<'a> {
             file: String,
             tensor: TensorReport,
-            schemes: &'a [SchemeReport],
+            schemes: Vec<Row<'a>>,
         }
-        print_json(&Comparison { file: file.display().to_string(), tensor: report::tensor_report(&tensor), schemes: &reports });
+        let rows = reports.iter().map(|(report, weighted_mse)| Row { report, weighted_mse: *weighted_mse }).collect();
+        print_json(&Comparison { file: file.display().to_string(), tensor: report::tensor_report(&tensor), schemes: rows });
         return Ok(());
     }
     println!("{} {} {:?}", tensor.name, tensor.dtype, tensor.shape);
-    println!("{:<24} {:>9} {:>12} {:>12} {:>10} {:>12}", "scheme", "bits/w", "bytes", "MSE", "SQNR dB", "max |err|");
-    for r in &reports {
+    let wcol = if importance.is_some() { format!(" {:>12}", "weighted MSE") } else { String::new() };
+    println!("{:<24} {:>9} {:>12} {:>12} {:>10} {:>12}{wcol}", "scheme", "bits/w", "bytes", "MSE", "SQNR dB", "max |err|");
+    for (r, w) in &reports {
+        let wcol = w.map_or(String::new(), |w| format!(" {:>12}", fmt_num(w)));
         println!(
-            "{:<24} {:>9} {:>12} {:>12} {:>10} {:>12}",
+            "{:<24} {:>9} {:>12} {:>12} {:>10} {:>12}{wcol}",
             r.scheme,
             fmt_num(r.bits_per_weight),
             r.bytes,
@@ -341,6 +420,9 @@ fn export_gguf(args: &Args) -> Result<(), Failure> {
     use quantscope_formats::gguf_writer::{self, OutType};
     if args.file_type.is_some() || !args.mix.is_empty() || args.dry_run {
         return export_mix(args);
+    }
+    if args.imatrix.is_some() {
+        return Err(usage("--imatrix goes with --type FTYPE (a llama.cpp mix, as llama-quantize --imatrix), not --scheme"));
     }
     let [file] = args.files.as_slice() else { return Err(usage("export takes exactly one MODEL")) };
     let [id] = args.schemes.as_slice() else { return Err(usage("export takes exactly one --scheme TYPE")) };
@@ -381,6 +463,11 @@ fn mix_options(args: &Args) -> Result<quantscope_formats::gguf_mix::MixOptions, 
             .ok_or_else(|| usage(format!("invalid ggml_type '{name}'")))
     };
     let mut o = quantscope_formats::gguf_mix::MixOptions::default();
+    if let Some(path) = &args.imatrix {
+        // The name as given: llama-quantize writes it as quantize.imatrix.file.
+        let file_name = path.display().to_string();
+        o.imatrix = Some(quantscope_formats::gguf_mix::MixImatrix { file_name, imatrix: std::rc::Rc::new(read_imatrix(path)?) });
+    }
     for (option, value) in &args.mix {
         match option.as_str() {
             "pure" => o.pure = true,
@@ -395,6 +482,85 @@ fn mix_options(args: &Args) -> Result<quantscope_formats::gguf_mix::MixOptions, 
         }
     }
     Ok(o)
+}
+
+/// An importance matrix file (llama-imatrix's GGUF or legacy .dat).
+fn read_imatrix(path: &PathBuf) -> Result<formats::imatrix::Imatrix, Failure> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    formats::imatrix::parse(&bytes).map_err(|e| bad_input(format!("{name}: {e}")))
+}
+
+/// `quantscope imatrix FILE`: what an importance matrix holds — per entry (weight tensor) its
+/// columns, experts, count and the columns that matter most (the largest weights llama-quantize
+/// would use).
+fn show_imatrix(args: &Args) -> Result<(), Failure> {
+    let [file] = args.files.as_slice() else { return Err(usage("imatrix takes exactly one IMATRIX file")) };
+    let m = read_imatrix(file)?;
+    let top = args.top.unwrap_or(5);
+    let entries: Vec<&formats::imatrix::ImatrixEntry> = match &args.tensor {
+        None => m.entries.iter().collect(),
+        Some(name) => vec![m.get(name).ok_or_else(|| bad_input(format!("{}: no entry for '{name}'", file.display())))?],
+    };
+    #[derive(Serialize)]
+    struct Entry<'a> {
+        name: &'a str,
+        columns: usize,
+        experts: usize,
+        count: i64,
+        /// (column, weight), largest first.
+        top_columns: Vec<(usize, f32)>,
+        mean_weight: f64,
+    }
+    let rows: Vec<Entry> = entries
+        .iter()
+        .map(|e| Entry {
+            name: &e.name,
+            columns: e.columns(),
+            experts: e.experts(),
+            count: e.count(),
+            top_columns: e.top_columns(top),
+            mean_weight: e.values.iter().map(|&v| v as f64).sum::<f64>() / e.values.len().max(1) as f64,
+        })
+        .collect();
+    let format = match m.format {
+        formats::imatrix::ImatrixFormat::Gguf => "gguf",
+        formats::imatrix::ImatrixFormat::Legacy => "legacy .dat",
+    };
+    if args.json {
+        #[derive(Serialize)]
+        struct Report<'a> {
+            file: String,
+            format: &'a str,
+            datasets: &'a [String],
+            chunk_count: i32,
+            chunk_size: i32,
+            entries: Vec<Entry<'a>>,
+        }
+        print_json(&Report {
+            file: file.display().to_string(),
+            format,
+            datasets: &m.datasets,
+            chunk_count: m.chunk_count,
+            chunk_size: m.chunk_size,
+            entries: rows,
+        });
+        return Ok(());
+    }
+    println!(
+        "{} ({format}): {} entries, {} chunks of {} tokens, datasets: {}",
+        file.display(),
+        m.entries.len(),
+        m.chunk_count,
+        m.chunk_size,
+        if m.datasets.is_empty() { "-".to_string() } else { m.datasets.join(", ") }
+    );
+    println!("{:<40} {:>7} {:>7} {:>8} {:>12}  top columns (column: weight)", "tensor", "columns", "experts", "count", "mean weight");
+    for r in &rows {
+        let tops: Vec<String> = r.top_columns.iter().map(|(c, w)| format!("{c}: {}", fmt_num(*w as f64))).collect();
+        println!("{:<40} {:>7} {:>7} {:>8} {:>12}  {}", r.name, r.columns, r.experts, r.count, fmt_num(r.mean_weight), tops.join(", "));
+    }
+    Ok(())
 }
 
 /// A GGUF model as one of llama-quantize's file types: each tensor's type by llama.cpp's rules,
@@ -641,6 +807,7 @@ pub fn main() -> ExitCode {
             "quantize" => quantize(&args),
             "schemes" => list_schemes(&args),
             "export" => export_gguf(&args),
+            "imatrix" => show_imatrix(&args),
             "eval" => eval(&args),
             "run" => run_model(&args),
             "quantize-onnx" => quantize_onnx(&args),

@@ -333,3 +333,92 @@ fn quantize_onnx_writes_onnx_runtime_s_initializers() {
     assert!(String::from_utf8_lossy(&not_onnx.stderr).contains("e2e_weights.npy"), "{}", String::from_utf8_lossy(&not_onnx.stderr));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `export --type … --imatrix FILE` writes what `llama-quantize --imatrix FILE` writes (the
+/// library's bytes, which src/formats/tests/gguf_mixes.rs holds to llama-quantize's; the length is
+/// llama-quantize's): run from the fixture folder so the file name written into the metadata is
+/// "imatrix.gguf", as the fixture script ran llama-quantize. Also `imatrix` lists an importance
+/// matrix's entries, `compare --imatrix` adds the weighted MSE and the weighted quantizers, and
+/// bad uses are refused.
+#[test]
+fn the_cli_uses_importance_matrices() {
+    use quantscope_formats::gguf_mix::{FileType, MixImatrix, MixOptions};
+    let dir = std::env::temp_dir().join(format!("quantscope-imatrix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mixes = fixture("gguf_mixes");
+    let cases: Value = serde_json::from_slice(&std::fs::read(mixes.join("cases.json")).unwrap()).unwrap();
+    let case = |name: &str| cases["cases"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap().clone();
+    let model = quantscope_formats::lazy::open("source.gguf", std::rc::Rc::new(std::fs::read(mixes.join("source.gguf")).unwrap())).unwrap();
+    let out = dir.join("out.gguf");
+    let cli = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_quantscope")).args(args).current_dir(&mixes).output().unwrap();
+    for (ftype, file, name) in [
+        ("Q4_K_M", "imatrix.gguf", "Q4_K_M-imatrix"),
+        ("Q4_K_M", "imatrix.dat", "Q4_K_M-imatrix-dat"),
+        ("Q2_K_S", "imatrix_full.gguf", "Q2_K_S-imatrix-full"),
+    ] {
+        let r = cli(&["export", "source.gguf", "--type", ftype, "--imatrix", file, "--out", out.to_str().unwrap()]);
+        assert!(r.status.success(), "{name}: {}", String::from_utf8_lossy(&r.stderr));
+        assert!(String::from_utf8_lossy(&r.stderr).contains("importance-weighted"), "the plan says which tensors used it");
+        let ours = std::fs::read(&out).unwrap();
+        assert_eq!(ours.len() as u64, case(name)["len"].as_u64().unwrap(), "{name}: llama-quantize's length");
+        let imatrix = std::rc::Rc::new(quantscope_formats::imatrix::parse(&std::fs::read(mixes.join(file)).unwrap()).unwrap());
+        let options = MixOptions { imatrix: Some(MixImatrix { file_name: file.into(), imatrix }), ..Default::default() };
+        let mut library = Vec::new();
+        quantscope_formats::gguf_writer::write_mix(&model, FileType::from_name(ftype).unwrap(), &options, &mut library, |_, _| {}).unwrap();
+        assert!(ours == library, "{name}: the CLI writes what the library writes");
+    }
+    std::fs::remove_file(&out).unwrap();
+    // Refused as llama-quantize refuses: an entry of the wrong size; nothing written.
+    let r = cli(&["export", "source.gguf", "--type", "Q4_K_M", "--imatrix", "imatrix_bad_size.gguf", "--out", out.to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("imatrix size 100 is different from tensor size 256 for blk.0.attn_q.weight"));
+    assert!(!out.exists());
+    // Not an imatrix; --imatrix with one type for every tensor.
+    let r = cli(&["export", "source.gguf", "--type", "Q4_K_M", "--imatrix", "source.gguf", "--out", out.to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("imatrix: missing imatrix metadata"), "{}", String::from_utf8_lossy(&r.stderr));
+    let r = cli(&["export", "source.gguf", "--scheme", "q4_k", "--imatrix", "imatrix.gguf", "--out", out.to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(!out.exists());
+
+    // `imatrix`: the entries, as text and JSON.
+    let text = cli(&["imatrix", "imatrix.gguf", "--top", "2"]);
+    assert!(text.status.success());
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("imatrix.gguf (gguf): 58 entries, 4 chunks of 128 tokens, datasets: calibration.txt"), "{text}");
+    let j = json_of(&cli(&["imatrix", "imatrix.gguf", "--tensor", "blk.6.attn_q.weight", "--json"]));
+    let e = &j["entries"][0];
+    assert_eq!((e["columns"].as_u64(), e["experts"].as_u64(), e["count"].as_i64()), (Some(256), Some(1), Some(0)));
+    assert_eq!(e["mean_weight"].as_f64(), Some(1.0), "a count of 0: every weight 1, as llama-quantize loads it");
+    assert_eq!(e["top_columns"].as_array().unwrap().len(), 5);
+    let j = json_of(&cli(&["imatrix", "imatrix.dat", "--json"]));
+    assert_eq!(j["format"], "legacy .dat");
+    assert_eq!(cli(&["imatrix", "imatrix.gguf", "--tensor", "nope"]).status.code(), Some(1));
+
+    // `compare --imatrix`: each scheme's weighted MSE, and q4_k also quantized with the weights,
+    // which lowers the weighted error.
+    let j = json_of(&cli(&[
+        "compare",
+        "source.gguf",
+        "--tensor",
+        "blk.0.ffn_up.weight",
+        "--imatrix",
+        "imatrix.gguf",
+        "--scheme",
+        "q4_k",
+        "--scheme",
+        "q8_0",
+        "--json",
+    ]));
+    let rows = j["schemes"].as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r["scheme"].as_str().unwrap()).collect();
+    assert_eq!(names, ["q4_k", "q4_k+imatrix", "q8_0"]);
+    let wmse = |i: usize| rows[i]["weighted_mse"].as_f64().unwrap();
+    assert!(wmse(1) < wmse(0), "the imatrix lowers the weighted error: {} vs {}", wmse(1), wmse(0));
+    let r = cli(&["compare", "source.gguf", "--tensor", "token_embd.weight", "--imatrix", "imatrix.gguf", "--scheme", "q4_k"]);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("has 100 weights"), "{}", String::from_utf8_lossy(&r.stderr));
+    let r = cli(&["compare", "source.gguf", "--tensor", "blk.3.attn_k.weight", "--imatrix", "imatrix.gguf"]);
+    assert!(String::from_utf8_lossy(&r.stderr).contains("no entry for tensor 'blk.3.attn_k.weight'"));
+    std::fs::remove_dir_all(dir).unwrap();
+}

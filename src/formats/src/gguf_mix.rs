@@ -347,6 +347,17 @@ pub struct MixOptions {
     pub leave_output_tensor: bool,
     /// `--tensor-type PATTERN=TYPE`, in order (the first pattern found in a name wins).
     pub tensor_types: Vec<(String, u32)>,
+    /// `--imatrix FILE`: the importance matrix, which changes some rules (`qs.has_imatrix`),
+    /// lifts the refusal of the types that need one, and is passed to the quantizers.
+    pub imatrix: Option<MixImatrix>,
+}
+
+/// An importance matrix given to a mix, with the file name as given (`llama-quantize` writes it
+/// into the file's metadata as `quantize.imatrix.file`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MixImatrix {
+    pub file_name: String,
+    pub imatrix: std::rc::Rc<crate::imatrix::Imatrix>,
 }
 
 /// The type chosen for one tensor.
@@ -359,6 +370,8 @@ pub struct TensorChoice {
     pub ggml_type: u32,
     /// Which rule decided it, in words.
     pub rule: String,
+    /// `tensor_requires_imatrix`: quantizing it without importance weights is refused.
+    pub requires_imatrix: bool,
 }
 
 /// `tensor_category` (`tensor_get_category`).
@@ -540,6 +553,7 @@ struct State<'a> {
     i_ffn_down: i64,
     i_ffn_gate: i64,
     i_ffn_up: i64,
+    has_imatrix: bool,
 }
 
 /// `use_more_bits`: the first and last eighth of the layers and every third one between.
@@ -653,8 +667,14 @@ impl State<'_> {
                 F::Q2K => set!(if gqa >= 4 { ty::Q4_K } else { ty::Q3_K }, format!("{layer}: Q2_K gives attn_v more bits (GQA {gqa})")),
                 F::Q2KS if gqa >= 4 => set!(ty::Q4_K, format!("{layer}: GQA {gqa} ≥ 4")),
                 F::Iq3Xxs => {
-                    // no importance matrix here (one would make it IQ3_XXS)
-                    set!(if gqa >= 4 { ty::Q4_K } else { ty::IQ3_S }, format!("{layer}: GQA {gqa}"));
+                    let t = if gqa >= 4 {
+                        ty::Q4_K
+                    } else if !self.has_imatrix {
+                        ty::IQ3_S
+                    } else {
+                        ty::IQ3_XXS
+                    };
+                    set!(t, format!("{layer}: GQA {gqa}, {}", if self.has_imatrix { "importance matrix" } else { "no importance matrix" }));
                 }
                 F::Iq3Xs | F::Iq3S if gqa >= 4 => set!(ty::Q4_K, format!("{layer}: GQA {gqa} ≥ 4")),
                 F::Iq3M => set!(ty::Q4_K, format!("{layer}: Q4_K")),
@@ -696,7 +716,9 @@ impl State<'_> {
             match f {
                 F::Q2K => set!(ty::Q3_K, format!("{layer}: Q3_K")),
                 F::Q2KS if i < n / 8 => set!(ty::Q4_K, format!("{layer}: first eighth, Q4_K")),
-                F::Iq3Xxs => set!(if i < n / 8 { ty::Q4_K } else { ty::Q3_K }, format!("{layer}: no importance matrix")),
+                F::Iq3Xxs if !self.has_imatrix => {
+                    set!(if i < n / 8 { ty::Q4_K } else { ty::Q3_K }, format!("{layer}: no importance matrix"))
+                }
                 F::Q3KM => {
                     let t = if i < n / 16 {
                         ty::Q5_K
@@ -724,10 +746,15 @@ impl State<'_> {
                         set!(ty::Q6_K, format!("{layer}: use_more_bits"));
                     }
                 }
-                F::Iq4Nl | F::Iq4Xs if i < n / 8 => set!(ty::Q5_K, format!("{layer}: first eighth, no importance matrix")),
+                F::Iq4Nl | F::Iq4Xs if i < n / 8 && !self.has_imatrix => {
+                    set!(ty::Q5_K, format!("{layer}: first eighth, no importance matrix"))
+                }
                 F::Q5KM if more => set!(ty::Q6_K, format!("{layer}: use_more_bits")),
                 F::Q4KS if !falcon && i < n / 8 => set!(ty::Q5_K, format!("{layer}: first eighth")),
-                // Q4_0/Q5_0's first-eighth guard applies only with an importance matrix.
+                // "Guard against craziness in the first few ffn_down layers": only with an imatrix.
+                F::Q4_0 | F::Q5_0 if self.has_imatrix && i < n / 8 => {
+                    set!(if f == F::Q4_0 { ty::Q4_1 } else { ty::Q5_1 }, format!("{layer}: first eighth with an importance matrix"))
+                }
                 _ => {}
             }
             self.i_ffn_down += 1;
@@ -804,8 +831,8 @@ fn requires_imatrix(name: &str, ty_: u32, ftype: FileType) -> bool {
     }
 }
 
-/// The type of every tensor of a model quantized as `ftype` (llama-quantize without an
-/// importance matrix), in file order. Errors as llama.cpp stops: a shape with no fallback, a
+/// The type of every tensor of a model quantized as `ftype` (with `options.imatrix` or without),
+/// in file order. Errors as llama.cpp stops: a shape with no fallback, a
 /// type that needs an importance matrix (naming the first tensor), a layer it cannot find.
 pub fn choose(facts: &ModelFacts, tensors: &[SourceTensor], ftype: FileType, options: &MixOptions) -> Result<Vec<TensorChoice>> {
     let patterns =
@@ -823,6 +850,7 @@ pub fn choose(facts: &ModelFacts, tensors: &[SourceTensor], ftype: FileType, opt
         i_ffn_down: 0,
         i_ffn_gate: 0,
         i_ffn_up: 0,
+        has_imatrix: options.imatrix.is_some(),
     };
     let default = ftype.default_type();
     let mut out = Vec::with_capacity(tensors.len());
@@ -846,14 +874,15 @@ pub fn choose(facts: &ModelFacts, tensors: &[SourceTensor], ftype: FileType, opt
         } else {
             choose_quantized(&mut state, t, cat, default, options, &patterns)?
         };
-        if allows_quantization(t, &facts.arch, options) && requires_imatrix(&t.name, ggml_type, ftype) {
+        let requires = allows_quantization(t, &facts.arch, options) && requires_imatrix(&t.name, ggml_type, ftype);
+        if requires && options.imatrix.is_none() {
             return Err(Error::invalid(format!(
-                "this quantization requires an imatrix! (offending tensor: {}, target type: {}); quantscope has no importance matrices yet",
+                "this quantization requires an imatrix! (offending tensor: {}, target type: {}); give one with --imatrix",
                 t.name,
                 type_name(ggml_type)
             )));
         }
-        out.push(TensorChoice { source: k, name: t.name.clone(), ggml_type, rule });
+        out.push(TensorChoice { source: k, name: t.name.clone(), ggml_type, rule, requires_imatrix: requires });
     }
     Ok(out)
 }
@@ -883,12 +912,46 @@ fn choose_quantized(
 /// `general.*` keys `llama-quantize` sets, in its order: the source's key/values are copied,
 /// then `general.quantization_version` (2) and `general.file_type` are removed and appended,
 /// and the split keys removed (`llama_model_quantize_impl`).
-pub fn metadata(source: &[RawKv], ftype: FileType) -> Vec<RawKv> {
-    const SET: [&str; 5] = ["general.quantization_version", "general.file_type", "split.no", "split.count", "split.tensors.count"];
+///
+/// With an importance matrix, `llama-quantize` also sets (as key overrides, after those) the
+/// `quantize.imatrix.*` keys (`tools/quantize/quantize.cpp`): the file name as given and the first
+/// dataset (each cut to 127 bytes, as its `strncpy` does), the number of entries and, when
+/// positive, the chunk count.
+pub fn metadata(source: &[RawKv], ftype: FileType, imatrix: Option<&MixImatrix>) -> Vec<RawKv> {
+    const SET: [&str; 9] = [
+        "general.quantization_version",
+        "general.file_type",
+        "split.no",
+        "split.count",
+        "split.tensors.count",
+        "quantize.imatrix.file",
+        "quantize.imatrix.dataset",
+        "quantize.imatrix.entries_count",
+        "quantize.imatrix.chunks_count",
+    ];
     let u32_kv = |key: &str, v: u32| RawKv { key: key.into(), value_type: 4, value: v.to_le_bytes().to_vec() };
-    let mut out: Vec<RawKv> = source.iter().filter(|kv| !SET.contains(&kv.key.as_str())).cloned().collect();
+    let str_kv = |key: &str, v: &str| {
+        let mut b = v.as_bytes();
+        b = &b[..b.len().min(127)];
+        b = b.split(|&c| c == 0).next().unwrap_or(b);
+        let mut value = (b.len() as u64).to_le_bytes().to_vec();
+        value.extend_from_slice(b);
+        RawKv { key: key.into(), value_type: 8, value }
+    };
+    let keep = |key: &str| !SET.contains(&key) || (imatrix.is_none() && key.starts_with("quantize.imatrix."));
+    let mut out: Vec<RawKv> = source.iter().filter(|kv| keep(&kv.key)).cloned().collect();
     out.push(u32_kv("general.quantization_version", ggml_types::QUANTIZATION_VERSION));
     out.push(u32_kv("general.file_type", ftype.id()));
+    if let Some(m) = imatrix {
+        out.push(str_kv("quantize.imatrix.file", &m.file_name));
+        if let Some(d) = m.imatrix.datasets.first() {
+            out.push(str_kv("quantize.imatrix.dataset", d));
+        }
+        out.push(u32_kv("quantize.imatrix.entries_count", m.imatrix.entries.len() as u32));
+        if m.imatrix.chunk_count > 0 {
+            out.push(u32_kv("quantize.imatrix.chunks_count", m.imatrix.chunk_count as u32));
+        }
+    }
     out
 }
 
@@ -1053,8 +1116,8 @@ mod tests {
     fn metadata_moves_the_keys_llama_quantize_sets_to_the_end() {
         let u = |k: &str, v: u32| RawKv { key: k.into(), value_type: 4, value: v.to_le_bytes().to_vec() };
         let src = [u("general.file_type", 1), u("a", 1), u("split.count", 2), u("general.quantization_version", 2), u("b", 3)];
-        let keys: Vec<String> = metadata(&src, F::Q4KM).into_iter().map(|k| k.key).collect();
+        let keys: Vec<String> = metadata(&src, F::Q4KM, None).into_iter().map(|k| k.key).collect();
         assert_eq!(keys, ["a", "b", "general.quantization_version", "general.file_type"]);
-        assert_eq!(metadata(&src, F::Q4KM)[3].value, 15u32.to_le_bytes());
+        assert_eq!(metadata(&src, F::Q4KM, None)[3].value, 15u32.to_le_bytes());
     }
 }

@@ -262,6 +262,9 @@ pub struct PlannedTensor {
     pub copy: bool,
     /// Which source tensor it is written from (the index the [`Export`]'s readers are given).
     pub source: usize,
+    /// The importance weights it is quantized with (a mix given an imatrix): one per column, for
+    /// each expert in turn (`ne[0] · ne[2]` values), as `llama_tensor_quantize_impl` passes them.
+    pub importance: Option<std::rc::Rc<[f32]>>,
     /// Byte offset in the output file (absolute).
     pub offset: u64,
     /// Bytes of data, before the padding.
@@ -293,7 +296,7 @@ pub fn plan(metadata: &[(String, Value)], tensors: &[(String, Vec<u64>)], reques
         .enumerate()
         .map(|(source, (name, shape))| {
             let (ty, note) = choose_type(shape, requested);
-            PlannedTensor { name: name.clone(), shape: shape.clone(), ty, note, offset: 0, size: 0, copy: false, source }
+            PlannedTensor { name: name.clone(), shape: shape.clone(), ty, note, offset: 0, size: 0, copy: false, source, importance: None }
         })
         .collect();
     layout(metadata, planned)
@@ -395,9 +398,24 @@ pub fn plan_mix(file: &LazyFile, ftype: FileType, options: &MixOptions) -> Resul
         let keep = t.shape.iter().position(|&d| d != 1).unwrap_or(t.shape.len().saturating_sub(1));
         sources.push(SourceTensor { name: t.name.clone(), shape: t.shape[keep..].to_vec(), ggml_type });
     }
+    if let Some(m) = &options.imatrix {
+        // llama_model_quantize_impl: "check imatrix for nans or infs"
+        if let Some(v) = m.imatrix.entries.iter().flat_map(|e| e.values.iter()).find(|v| !v.is_finite()) {
+            return Err(Error::invalid(format!("imatrix contains non-finite value {v}")));
+        }
+    }
     let choices = gguf_mix::choose(&facts, &sources, ftype, options)?;
+    // The imatrix's checks first, for every tensor: they name what the person can fix.
+    let mut weights = Vec::with_capacity(choices.len());
+    for c in &choices {
+        let src = &sources[c.source];
+        weights.push(match &options.imatrix {
+            Some(m) if src.ggml_type != c.ggml_type => importance_for(m, src, c)?,
+            _ => (None, c.rule.clone()),
+        });
+    }
     let mut planned = Vec::with_capacity(choices.len());
-    for c in choices {
+    for (c, (importance, note)) in choices.into_iter().zip(weights) {
         let src = &sources[c.source];
         let name = gguf_mix::type_name(c.ggml_type);
         let ty = OutType::from_id(&name).ok_or_else(|| {
@@ -416,18 +434,56 @@ pub fn plan_mix(file: &LazyFile, ftype: FileType, options: &MixOptions) -> Resul
             name: c.name,
             shape: src.shape.clone(),
             ty,
-            note: Some(c.rule),
+            note: Some(note),
             offset: 0,
             size: 0,
             copy,
             source: c.source,
+            importance,
         });
     }
-    let metadata: Vec<(String, Value)> = gguf_mix::metadata(&file.gguf_kvs, ftype)
+    let metadata: Vec<(String, Value)> = gguf_mix::metadata(&file.gguf_kvs, ftype, options.imatrix.as_ref())
         .into_iter()
         .map(|kv| (kv.key, Value::Raw { value_type: kv.value_type, bytes: kv.value }))
         .collect();
     layout(&metadata, planned)
+}
+
+/// The importance weights of a tensor `llama-quantize` converts (`llama_model_quantize_impl`):
+/// the entry of its name, if the imatrix has one of `ne[0] · ne[2]` values; a size that differs
+/// is an error (except for the token embedding, quantized without); a tensor whose type requires
+/// an imatrix and has none is refused. Returns the weights to pass (`None` where the quantizer
+/// ignores them) and the tensor's note.
+fn importance_for(
+    m: &gguf_mix::MixImatrix,
+    src: &SourceTensor,
+    c: &gguf_mix::TensorChoice,
+) -> Result<(Option<std::rc::Rc<[f32]>>, String)> {
+    let ne = src.ne();
+    let want = ne[0] * ne[2];
+    let found = match m.imatrix.get(&c.name) {
+        None => None,
+        Some(e) if e.values.len() as u64 == want => Some(e),
+        Some(e) if c.name == "token_embd.weight" || c.name == "per_layer_token_embd.weight" => {
+            let _ = e; // llama.cpp only logs it: token embeddings never match
+            None
+        }
+        Some(e) => {
+            return Err(Error::invalid(format!("imatrix size {} is different from tensor size {want} for {}", e.values.len(), c.name)));
+        }
+    };
+    if found.is_none() && c.requires_imatrix {
+        return Err(Error::invalid(format!("Missing importance matrix for tensor {} in a very low-bit quantization", c.name)));
+    }
+    // The scheme ids of the quantized types are ggml's names.
+    let ty = gguf_mix::type_name(c.ggml_type);
+    let used = quantscope_core::schemes::takes_importance(&ty);
+    let note = match (found, used) {
+        (Some(_), true) => format!("{}; importance-weighted", c.rule),
+        (Some(_), false) => format!("{}; {ty} ignores the importance matrix", c.rule),
+        (None, _) => format!("{}; no importance matrix entry", c.rule),
+    };
+    Ok((found.filter(|_| used).map(|e| std::rc::Rc::from(e.values.as_slice())), note))
 }
 
 /// Writes `file` as llama.cpp's `ftype` mix (see [`plan_mix`]) to `out`, a chunk at a time;
@@ -439,7 +495,7 @@ pub fn write_mix(
     mut out: impl Write,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<Plan> {
-    let mut export = Export::new(plan_mix(file, ftype, options)?);
+    let mut export = Export::with_importance(plan_mix(file, ftype, options)?, quantscope_core::schemes::quantize_with_importance);
     let io = |e: std::io::Error| Error::Read(format!("could not write the GGUF file: {e}"));
     let mut read = |k: usize, start: u64, count: usize| file.read_values(k, start, count);
     let mut stored = |k: usize, start: u64, len: usize| file.read_stored(k, start, len);
@@ -455,6 +511,10 @@ pub fn write_mix(
 /// end: how an [`Export`] reads the model.
 pub type ReadValues<'a> = dyn FnMut(usize, u64, usize) -> Result<Vec<f32>> + 'a;
 
+/// A quantizer with importance weights: `(scheme id, values, shape, weights)` → the quantized
+/// tensor, as [`quantscope_core::schemes::quantize_with_importance`].
+pub type WeightedQuantizer = fn(&str, &[f32], &[usize], &[f32]) -> quantscope_core::Result<quantscope_core::schemes::Quantized>;
+
 /// Bytes `start .. start + len` of source tensor `k` as stored, cut at its end: how an
 /// [`Export`] copies a tensor it keeps ([`PlannedTensor::copy`]).
 pub type ReadStored<'a> = dyn FnMut(usize, u64, usize) -> Result<Vec<u8>> + 'a;
@@ -465,6 +525,10 @@ pub type ReadStored<'a> = dyn FnMut(usize, u64, usize) -> Result<Vec<u8>> + 'a;
 #[derive(Debug, Clone)]
 pub struct Export {
     pub plan: Plan,
+    /// How tensors with importance weights are quantized ([`Export::with_importance`]); a
+    /// function the caller passes, so a module that never exports with an imatrix (the page's)
+    /// does not link the weighted quantizers.
+    weighted: Option<WeightedQuantizer>,
     tensor: usize,
     next: u64,
     header_sent: bool,
@@ -475,7 +539,13 @@ pub struct Export {
 impl Export {
     /// Starts writing `plan`.
     pub fn new(plan: Plan) -> Export {
-        Export { plan, tensor: 0, next: 0, header_sent: false, written: 0 }
+        Export { plan, weighted: None, tensor: 0, next: 0, header_sent: false, written: 0 }
+    }
+
+    /// Starts writing `plan`, quantizing the tensors that carry importance weights with
+    /// `quantize` (normally [`quantscope_core::schemes::quantize_with_importance`]).
+    pub fn with_importance(plan: Plan, quantize: WeightedQuantizer) -> Export {
+        Export { weighted: Some(quantize), ..Export::new(plan) }
     }
 
     /// Tensors finished so far.
@@ -519,8 +589,31 @@ impl Export {
                 return Ok(Some(bytes));
             }
             let n: u64 = t.shape.iter().product();
-            let values = read(t.source, self.next, CHUNK_ELEMENTS)?;
-            let mut bytes = encode(t.ty, &values)?;
+            let (values, mut bytes) = match &t.importance {
+                None => {
+                    let values = read(t.source, self.next, CHUNK_ELEMENTS)?;
+                    let bytes = encode(t.ty, &values)?;
+                    (values, bytes)
+                }
+                Some(w) => {
+                    // Whole rows of one expert at a time, each expert with its slice of the
+                    // weights (`imatrix_for_row` in llama_tensor_quantize_impl).
+                    let n_per_row = *t.shape.last().unwrap_or(&1);
+                    let rows_per_expert = if t.shape.len() >= 2 { t.shape[t.shape.len() - 2] } else { 1 };
+                    let row = self.next / n_per_row;
+                    let (expert, in_expert) = (row / rows_per_expert, row % rows_per_expert);
+                    let rows = ((CHUNK_ELEMENTS as u64 / n_per_row).max(1)).min(rows_per_expert - in_expert);
+                    let values = read(t.source, self.next, (rows * n_per_row) as usize)?;
+                    let slice = &w[(expert * n_per_row) as usize..][..n_per_row as usize];
+                    let shape = [values.len() / n_per_row as usize, n_per_row as usize];
+                    let id = t.ty.scheme_id().expect("only quantized types are given importance weights");
+                    let quantize = self.weighted.ok_or_else(|| {
+                        Error::invalid(format!("tensor '{}' has importance weights but this export has no weighted quantizer", t.name))
+                    })?;
+                    let bytes = quantize(id, &values, &shape, slice)?.packed;
+                    (values, bytes)
+                }
+            };
             self.next += values.len() as u64;
             if self.next >= n || values.is_empty() {
                 if self.next != n {
@@ -634,5 +727,53 @@ mod tests {
     fn duplicate_names_are_refused() {
         let t = vec![("a".to_string(), vec![2u64, 32]), ("a".to_string(), vec![32u64])];
         assert!(plan(&[], &t, OutType::Q8_0).unwrap_err().to_string().contains("'a'"));
+    }
+
+    /// An expert-stacked tensor (ne = [256, 4, 3]) with importance weights: each expert's rows are
+    /// quantized with that expert's slice (`imatrix_for_row` in llama_tensor_quantize_impl), and
+    /// an export without a weighted quantizer refuses such a tensor rather than drop the weights.
+    #[test]
+    fn each_expert_gets_its_slice_of_the_importance_weights() {
+        use quantscope_core::schemes::quantize_with_importance;
+        let values: Vec<f32> = (0..3 * 4 * 256).map(|i| ((i * 7919 % 1013) as f32 - 506.0) / 300.0).collect();
+        let weights: Vec<f32> = (0..3 * 256).map(|i| if (i / 256 + i) % 3 == 0 { 0.0 } else { 1.0 + (i % 17) as f32 }).collect();
+        let tensor = PlannedTensor {
+            name: "blk.0.ffn_up_exps.weight".into(),
+            shape: vec![3, 4, 256],
+            ty: OutType::Q4K,
+            note: None,
+            copy: false,
+            source: 0,
+            offset: 0,
+            size: 0,
+            importance: Some(std::rc::Rc::from(weights.as_slice())),
+        };
+        let plan = layout(&[], vec![tensor]).unwrap();
+        let data_start = plan.tensors[0].offset as usize;
+        let mut read = |_: usize, start: u64, count: usize| Ok(values[start as usize..(start as usize + count).min(values.len())].to_vec());
+        let mut export = Export::with_importance(plan.clone(), quantize_with_importance);
+        let mut bytes = Vec::new();
+        while let Some(piece) = export.next_piece(&mut read).unwrap() {
+            bytes.extend_from_slice(&piece);
+        }
+        let mut want = Vec::new();
+        for e in 0..3 {
+            let rows = &values[e * 1024..(e + 1) * 1024];
+            want.extend(quantize_with_importance("q4_k", rows, &[4, 256], &weights[e * 256..(e + 1) * 256]).unwrap().packed);
+        }
+        assert_eq!(&bytes[data_start..data_start + want.len()], want.as_slice());
+        // The first expert's slice for all three gives other bytes: the slices matter.
+        let same = quantize_with_importance("q4_k", &values, &[12, 256], &weights[..256]).unwrap().packed;
+        assert_ne!(same, want);
+
+        let mut plain = Export::new(plan);
+        let e = loop {
+            match plain.next_piece(&mut read) {
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("an export without a weighted quantizer wrote weighted tensors"),
+                Err(e) => break e,
+            }
+        };
+        assert!(e.to_string().contains("no weighted quantizer"), "{e}");
     }
 }

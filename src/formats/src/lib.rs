@@ -7,6 +7,7 @@ pub mod error;
 pub mod gguf;
 pub mod gguf_mix;
 pub mod gguf_writer;
+pub mod imatrix;
 pub mod lazy;
 pub mod npy;
 pub mod npz;

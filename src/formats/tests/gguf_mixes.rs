@@ -8,7 +8,7 @@
 #[macro_use]
 #[path = "../../../tests/common/mod.rs"]
 mod common;
-use quantscope_formats::gguf_mix::{ty, FileType, MixOptions};
+use quantscope_formats::gguf_mix::{ty, FileType, MixImatrix, MixOptions};
 use quantscope_formats::gguf_writer;
 use quantscope_formats::lazy;
 use std::rc::Rc;
@@ -57,7 +57,23 @@ fn expected_header(case: &str) -> &'static [u8] {
         "Q4_K_M-pure",
         "Q2_K-pure",
         "Q4_K_M-types",
-        "Q3_K_M-output-q2_k"
+        "Q3_K_M-output-q2_k",
+        "Q4_0-imatrix",
+        "Q4_1-imatrix",
+        "Q5_0-imatrix",
+        "Q5_1-imatrix",
+        "Q2_K-imatrix",
+        "Q3_K_S-imatrix",
+        "Q3_K_M-imatrix",
+        "Q4_K_S-imatrix",
+        "Q4_K_M-imatrix",
+        "Q5_K_M-imatrix",
+        "Q6_K-imatrix",
+        "IQ4_NL-imatrix",
+        "IQ4_XS-imatrix",
+        "Q4_K_M-imatrix-dat",
+        "Q2_K_S-imatrix-full",
+        "IQ3_XXS-imatrix-full"
     )
 }
 
@@ -160,6 +176,18 @@ fn options_of(case: &serde_json::Value) -> MixOptions {
             "--pure" => o.pure = true,
             "--output-tensor-type" => o.output_tensor_type = Some(ggml(it.next().unwrap())),
             "--token-embedding-type" => o.token_embedding_type = Some(ggml(it.next().unwrap())),
+            "--imatrix" => {
+                let file = it.next().unwrap();
+                let bytes: &[u8] = match file {
+                    "imatrix.gguf" => fixture_bytes!("gguf_mixes/imatrix.gguf"),
+                    "imatrix.dat" => fixture_bytes!("gguf_mixes/imatrix.dat"),
+                    "imatrix_full.gguf" => fixture_bytes!("gguf_mixes/imatrix_full.gguf"),
+                    "imatrix_bad_size.gguf" => fixture_bytes!("gguf_mixes/imatrix_bad_size.gguf"),
+                    other => panic!("no imatrix fixture {other}"),
+                };
+                let imatrix = Rc::new(quantscope_formats::imatrix::parse(bytes).unwrap());
+                o.imatrix = Some(MixImatrix { file_name: file.to_string(), imatrix });
+            }
             other => panic!("option {other} not handled"),
         }
     }
@@ -251,9 +279,11 @@ fn every_mix_is_byte_identical_to_llama_quantize() {
         assert_eq!(sha256(&bytes), case["sha256"].as_str().unwrap(), "{name}: whole file");
         checked.push(name.to_string());
     }
-    // IQ3_S (IQ3_S/IQ3_M mixes) is not a scheme of quantscope's yet; every other mix is written.
-    assert_eq!(cannot_write, ["IQ3_S", "IQ3_M"]);
-    assert_eq!(checked.len(), 27, "{checked:?}");
+    // IQ3_S and IQ3_XXS (the IQ3 mixes) are not schemes of quantscope's yet; every other mix is
+    // written, 15 of them with an importance matrix.
+    assert_eq!(cannot_write, ["IQ3_S", "IQ3_M", "IQ3_XXS-imatrix-full"]);
+    assert_eq!(checked.len(), 27 + 15, "{checked:?}");
+    assert_eq!(checked.iter().filter(|c| c.contains("imatrix")).count(), 15);
 }
 
 /// File types llama-quantize refuses on this model are refused with its reason, naming the same
@@ -268,7 +298,7 @@ fn refusals_match_llama_quantize() {
         let Some(error) = case.get("error").and_then(|e| e.as_str()) else { continue };
         let ftype = FileType::from_name(case["type"].as_str().unwrap()).unwrap();
         let mut out = Vec::new();
-        let e = gguf_writer::write_mix(&source, ftype, &MixOptions::default(), &mut out, |_, _| {}).unwrap_err().to_string();
+        let e = gguf_writer::write_mix(&source, ftype, &options_of(case), &mut out, |_, _| {}).unwrap_err().to_string();
         assert!(e.contains(error.trim_end_matches('!').trim()), "{}: ours '{e}', llama-quantize '{error}'", case["name"]);
         if let Some(t) = case.get("offending_tensor").and_then(|t| t.as_str()) {
             assert!(e.contains(&format!("offending tensor: {t},")), "{}: {e}", case["name"]);
@@ -276,7 +306,9 @@ fn refusals_match_llama_quantize() {
         assert!(out.is_empty(), "nothing is written when a mix is refused");
         refused += 1;
     }
-    assert_eq!(refused, 10, "Q1_0, Q2_K_S and the IQ1/IQ2/IQ3_XXS/IQ3_XS mixes");
+    // Without an imatrix: Q1_0, Q2_K_S and the IQ1/IQ2/IQ3_XXS/IQ3_XS mixes; with one: Q2_K_S,
+    // IQ3_XXS and IQ2_XXS for the tensor it has no entry for, and an entry of the wrong size.
+    assert_eq!(refused, 10 + 4);
 }
 
 #[test]
@@ -295,4 +327,18 @@ fn a_source_that_is_not_gguf_or_already_quantized_is_refused() {
     let npy = lazy::open("x.npy", Rc::new(fixture_bytes!("npy/f16.npy").to_vec())).unwrap();
     let e = gguf_writer::plan_mix(&npy, FileType::from_name("Q4_K_M").unwrap(), &MixOptions::default()).unwrap_err();
     assert!(e.to_string().contains("needs a GGUF model"), "{e}");
+}
+
+/// An importance matrix with a NaN or infinite weight is refused before anything is written, as
+/// `llama_model_quantize_impl` refuses it ("imatrix contains non-finite value").
+#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn an_imatrix_with_a_non_finite_weight_is_refused() {
+    let mut m = quantscope_formats::imatrix::parse(fixture_bytes!("gguf_mixes/imatrix.gguf")).unwrap();
+    m.entries[3].values[7] = f32::INFINITY;
+    let options = MixOptions { imatrix: Some(MixImatrix { file_name: "x".into(), imatrix: Rc::new(m) }), ..Default::default() };
+    let mut out = Vec::new();
+    let e = gguf_writer::write_mix(&source(), FileType::from_name("Q4_K_M").unwrap(), &options, &mut out, |_, _| {}).unwrap_err();
+    assert!(e.to_string().contains("imatrix contains non-finite value inf"), "{e}");
+    assert!(out.is_empty());
 }

@@ -228,6 +228,63 @@ impl Scheme for GgmlScheme {
             return Err(Error::InvalidArgument(format!("shape {shape:?} holds {n} values, got {}", values.len())));
         }
         let (packed, clipped) = self.pack(values);
+        Ok(self.finish(values, packed, clipped))
+    }
+
+    fn dequantize(&self, packed: &[u8], shape: &[usize]) -> Result<Vec<f32>> {
+        let n = element_count(shape)?;
+        let expected = n.div_ceil(QK) * self.ty.block_bytes();
+        if packed.len() != expected {
+            return Err(Error::InvalidArgument(format!(
+                "{} data for shape {shape:?} is {expected} bytes, got {}",
+                self.ty.id(),
+                packed.len()
+            )));
+        }
+        let mut out = vec![0.0f32; n.div_ceil(QK) * QK];
+        dequantize_row(self.ty, packed, &mut out);
+        out.truncate(n);
+        Ok(out)
+    }
+}
+
+impl GgmlScheme {
+    /// Quantizes with llama.cpp's importance matrix (Q4_0, Q4_1, Q5_0, Q5_1:
+    /// `quantize_row_*_impl`, ported in `kquants::weighted`): one non-negative weight per column
+    /// of the innermost dimension (rows of whole blocks), the same for every row. Those
+    /// quantizers mix every value of a row into each block's weights (σ² of the row), so a NaN or
+    /// ±Inf is refused here rather than given a rule. Q8_0 and MXFP4 ignore the vector in
+    /// llama.cpp and are refused. See [`crate::schemes::quantize_with_importance`].
+    pub fn quantize_with_importance(&self, values: &[f32], shape: &[usize], importance: &[f32]) -> Result<Quantized> {
+        use super::kquants::weighted::{quantize_legacy_row, Legacy};
+        let legacy = match self.ty {
+            GgmlType::Q4_0 => Legacy::Q4_0,
+            GgmlType::Q4_1 => Legacy::Q4_1,
+            GgmlType::Q5_0 => Legacy::Q5_0,
+            GgmlType::Q5_1 => Legacy::Q5_1,
+            GgmlType::Q8_0 | GgmlType::Mxfp4 => return Err(super::importance::not_used(self.ty.id())),
+        };
+        let n_per_row = super::check_importance(self.ty.id(), QK, values, shape, importance)?;
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(Error::InvalidArgument(format!(
+                "value {i} is {}: {} with an importance vector needs finite values (llama.cpp's weighted quantizer mixes a whole row into every block's weights)",
+                values[i],
+                self.ty.id()
+            )));
+        }
+        let row_bytes = n_per_row / QK * self.ty.block_bytes();
+        let mut packed = vec![0u8; values.len() / QK * self.ty.block_bytes()];
+        for (row, out) in values.chunks_exact(n_per_row).zip(packed.chunks_exact_mut(row_bytes)) {
+            quantize_legacy_row(legacy, row, importance, out);
+        }
+        // Codes at an end of their range are what this quantizer can clip; counted in `finish`.
+        Ok(self.finish(values, packed, usize::MAX))
+    }
+
+    /// Decodes and counts: the [`Quantized`] of `packed`. `clipped` is the quantizer's count, or
+    /// `usize::MAX` to count values more than half a step from their decoding here.
+    fn finish(&self, values: &[f32], packed: Vec<u8>, clipped: usize) -> Quantized {
+        let n = values.len();
         let mut dequantized = vec![0.0f32; packed.len() / self.ty.block_bytes() * QK];
         dequantize_row(self.ty, &packed, &mut dequantized);
         dequantized.truncate(n);
@@ -260,23 +317,18 @@ impl Scheme for GgmlScheme {
         if matches!(self.ty, GgmlType::Q4_1 | GgmlType::Q5_1) {
             params.push(Param { name: "m", values: packed.chunks_exact(bb).map(|b| half(b, 2)).collect() });
         }
-        Ok(Quantized { packed, dequantized, params, clipped, levels_used, levels_total: 1 << self.ty.code_bits() })
-    }
-
-    fn dequantize(&self, packed: &[u8], shape: &[usize]) -> Result<Vec<f32>> {
-        let n = element_count(shape)?;
-        let expected = n.div_ceil(QK) * self.ty.block_bytes();
-        if packed.len() != expected {
-            return Err(Error::InvalidArgument(format!(
-                "{} data for shape {shape:?} is {expected} bytes, got {}",
-                self.ty.id(),
-                packed.len()
-            )));
-        }
-        let mut out = vec![0.0f32; n.div_ceil(QK) * QK];
-        dequantize_row(self.ty, packed, &mut out);
-        out.truncate(n);
-        Ok(out)
+        let clipped = if clipped != usize::MAX {
+            clipped
+        } else {
+            let d = &params[0].values;
+            values
+                .iter()
+                .zip(&dequantized)
+                .enumerate()
+                .filter(|(i, (x, q))| (**x as f64 - **q as f64).abs() > d[i / QK].abs() / 2.0)
+                .count()
+        };
+        Quantized { packed, dequantized, params, clipped, levels_used, levels_total: 1 << self.ty.code_bits() }
     }
 }
 

@@ -18,9 +18,9 @@
 //!
 //! IQ4_NL and IQ4_XS also take llama.cpp's importance matrix (one weight per column of a row),
 //! which changes the scale search: [`ExtraType::quantize_with_importance`]; the [`Scheme`] trait
-//! has no importance argument, so the page and the CLI use the plain path (what
-//! `llama-quantize` does without `--imatrix`). The other types ignore an importance vector in
-//! llama.cpp, and quantscope refuses one for them.
+//! has no importance argument; [`crate::schemes::quantize_with_importance`] is the entry point
+//! for every type that takes one. The other types ignore an importance vector in llama.cpp, and
+//! quantscope refuses one for them.
 //!
 //! # quantscope's rules where the reference has none (as for the K-quants)
 //!
@@ -254,29 +254,9 @@ impl ExtraType {
     /// every row — what `ggml_quantize_chunk(type, src, dst, 0, nrows, n_per_row, imatrix)` does.
     pub fn quantize_with_importance(self, values: &[f32], shape: &[usize], importance: &[f32]) -> Result<Quantized> {
         if !self.takes_importance() {
-            return Err(Error::InvalidArgument(format!(
-                "{} does not use an importance vector (llama.cpp ignores it; only iq4_nl and iq4_xs take one)",
-                self.id()
-            )));
+            return Err(super::importance::not_used(self.id()));
         }
-        check_count(values, shape)?;
-        let n_per_row = *shape.last().ok_or_else(|| Error::InvalidArgument("an importance vector needs a shape with rows".into()))?;
-        if n_per_row == 0 || n_per_row % self.block() != 0 {
-            return Err(Error::InvalidArgument(format!(
-                "{}: rows of {n_per_row} values are not a whole number of {}-value blocks, which an importance vector needs",
-                self.id(),
-                self.block()
-            )));
-        }
-        if importance.len() != n_per_row {
-            return Err(Error::InvalidArgument(format!(
-                "the importance vector has {} weights but rows have {n_per_row} values",
-                importance.len()
-            )));
-        }
-        if let Some(i) = importance.iter().position(|w| !(w.is_finite() && *w >= 0.0)) {
-            return Err(Error::InvalidArgument(format!("importance weight {i} is {}; weights must be finite and ≥ 0", importance[i])));
-        }
+        let n_per_row = super::check_importance(self.id(), self.block(), values, shape, importance)?;
         Ok(self.quantize_impl(values, Some((importance, n_per_row))))
     }
 

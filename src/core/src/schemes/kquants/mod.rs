@@ -39,6 +39,7 @@ pub mod dequant;
 pub mod reference;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod simd128;
+pub mod weighted;
 
 use super::{Param, Quantized, Scheme};
 use crate::error::{Error, Result};
@@ -168,6 +169,83 @@ impl KQuant {
         }
     }
 
+    /// Quantizes one super-block of finite values with its 256 columns of an importance matrix
+    /// (llama.cpp's `quantize_row_q*_K_impl`, ported in [`weighted`]).
+    pub fn quantize_block_weighted(self, x: &[f32; QK_K], importance: &[f32], out: &mut [u8]) {
+        match self {
+            KQuant::Q2K => weighted::quantize_q2_k(x, importance, out),
+            KQuant::Q3K => weighted::quantize_q3_k(x, importance, out),
+            KQuant::Q4K => weighted::quantize_q4_k(x, importance, out),
+            KQuant::Q5K => weighted::quantize_q5_k(x, importance, out),
+            KQuant::Q6K => weighted::quantize_q6_k(x, importance, out),
+        }
+    }
+
+    /// Quantizes with llama.cpp's importance matrix: `importance` holds one non-negative weight
+    /// per column of the innermost dimension (rows of a whole number of super-blocks), the same
+    /// for every row — `ggml_quantize_chunk(type, src, dst, 0, nrows, n_per_row, imatrix)`. The
+    /// input rules (NaN/±Inf) are the plain path's. See [`crate::schemes::quantize_with_importance`].
+    pub fn quantize_with_importance(self, values: &[f32], shape: &[usize], importance: &[f32]) -> Result<Quantized> {
+        let n_per_row = super::check_importance(self.id(), QK_K, values, shape, importance)?;
+        Ok(self.quantize_impl(values, |b, x, out| self.quantize_block_weighted(x, &importance[(b * QK_K) % n_per_row..][..QK_K], out)))
+    }
+
+    /// Quantizes with `quantize_block(block index, finite values, out)`, applies the NaN/Inf
+    /// rules, decodes and counts (see the module docs). Generic, so the plain path's code holds
+    /// no weighted quantizer (the page's modules never link it).
+    fn quantize_impl(self, values: &[f32], quantize_block: impl Fn(usize, &[f32; QK_K], &mut [u8])) -> Quantized {
+        let kind = self;
+        let bb = kind.block_bytes();
+        let blocks = values.len().div_ceil(QK_K);
+        let mut packed = vec![0u8; blocks * bb];
+        let mut buf = [0f32; QK_K];
+        for (b, (chunk, out)) in values.chunks(QK_K).zip(packed.chunks_exact_mut(bb)).enumerate() {
+            buf.fill(0.0);
+            for (b, &v) in buf.iter_mut().zip(chunk) {
+                *b = if v.is_finite() { v } else { 0.0 };
+            }
+            quantize_block(b, &buf, out);
+            for (i, &v) in chunk.iter().enumerate() {
+                if v.is_infinite() {
+                    let (dl, ml, bias) = kind.sub_affine(out, i);
+                    let top = (1u32 << kind.bits()) as i32 - 1;
+                    let (lo, hi) = (dl * (-bias) as f32 - ml, dl * (top - bias) as f32 - ml);
+                    let want_top = if v > 0.0 { hi > lo } else { hi < lo };
+                    if hi != lo {
+                        kind.set_code(out, i, if want_top { top as u8 } else { 0 });
+                    }
+                }
+            }
+        }
+        let mut dequantized = vec![0f32; blocks * QK_K];
+        kind.dequantize_blocks(&packed, &mut dequantized);
+        dequantized.truncate(values.len());
+
+        let top = (1usize << kind.bits()) - 1;
+        let mut seen = vec![false; top + 1];
+        let mut clipped = 0;
+        for (i, &x) in values.iter().enumerate() {
+            let block = &packed[(i / QK_K) * bb..(i / QK_K + 1) * bb];
+            let q = kind.code(block, i % QK_K) as usize;
+            seen[q] = true;
+            if x.is_finite() && (q == 0 || q == top) {
+                let (dl, _, _) = kind.sub_affine(block, i % QK_K);
+                if dl != 0.0 && (x as f64 - dequantized[i] as f64).abs() > (dl as f64).abs() / 2.0 {
+                    clipped += 1;
+                }
+            }
+        }
+        let (d_at, dmin_at) = kind.d_offsets();
+        let f16s = |at: usize| -> Vec<f64> {
+            packed.chunks_exact(bb).map(|b| reference::fp16_to_fp32(u16::from_le_bytes([b[at], b[at + 1]])) as f64).collect()
+        };
+        let mut params = vec![Param { name: "d", values: f16s(d_at) }];
+        if let Some(at) = dmin_at {
+            params.push(Param { name: "dmin", values: f16s(at) });
+        }
+        Quantized { packed, dequantized, params, clipped, levels_used: seen.iter().filter(|&&s| s).count(), levels_total: top + 1 }
+    }
+
     /// Decodes whole blocks: `y.len()` is 256 × the number of blocks in `packed`.
     pub fn dequantize_blocks(self, packed: &[u8], y: &mut [f32]) {
         use dequant::*;
@@ -265,56 +343,7 @@ impl Scheme for KQuant {
     }
 
     fn quantize(&self, values: &[f32], _shape: &[usize]) -> Result<Quantized> {
-        let kind = *self;
-        let bb = kind.block_bytes();
-        let blocks = values.len().div_ceil(QK_K);
-        let mut packed = vec![0u8; blocks * bb];
-        let mut buf = [0f32; QK_K];
-        for (chunk, out) in values.chunks(QK_K).zip(packed.chunks_exact_mut(bb)) {
-            buf.fill(0.0);
-            for (b, &v) in buf.iter_mut().zip(chunk) {
-                *b = if v.is_finite() { v } else { 0.0 };
-            }
-            kind.quantize_block(&buf, out);
-            for (i, &v) in chunk.iter().enumerate() {
-                if v.is_infinite() {
-                    let (dl, ml, bias) = kind.sub_affine(out, i);
-                    let top = (1u32 << kind.bits()) as i32 - 1;
-                    let (lo, hi) = (dl * (-bias) as f32 - ml, dl * (top - bias) as f32 - ml);
-                    let want_top = if v > 0.0 { hi > lo } else { hi < lo };
-                    if hi != lo {
-                        kind.set_code(out, i, if want_top { top as u8 } else { 0 });
-                    }
-                }
-            }
-        }
-        let mut dequantized = vec![0f32; blocks * QK_K];
-        kind.dequantize_blocks(&packed, &mut dequantized);
-        dequantized.truncate(values.len());
-
-        let top = (1usize << kind.bits()) - 1;
-        let mut seen = vec![false; top + 1];
-        let mut clipped = 0;
-        for (i, &x) in values.iter().enumerate() {
-            let block = &packed[(i / QK_K) * bb..(i / QK_K + 1) * bb];
-            let q = kind.code(block, i % QK_K) as usize;
-            seen[q] = true;
-            if x.is_finite() && (q == 0 || q == top) {
-                let (dl, _, _) = kind.sub_affine(block, i % QK_K);
-                if dl != 0.0 && (x as f64 - dequantized[i] as f64).abs() > (dl as f64).abs() / 2.0 {
-                    clipped += 1;
-                }
-            }
-        }
-        let (d_at, dmin_at) = kind.d_offsets();
-        let f16s = |at: usize| -> Vec<f64> {
-            packed.chunks_exact(bb).map(|b| reference::fp16_to_fp32(u16::from_le_bytes([b[at], b[at + 1]])) as f64).collect()
-        };
-        let mut params = vec![Param { name: "d", values: f16s(d_at) }];
-        if let Some(at) = dmin_at {
-            params.push(Param { name: "dmin", values: f16s(at) });
-        }
-        Ok(Quantized { packed, dequantized, params, clipped, levels_used: seen.iter().filter(|&&s| s).count(), levels_total: top + 1 })
+        Ok(self.quantize_impl(values, |_, x, out| self.quantize_block(x, out)))
     }
 
     fn dequantize(&self, packed: &[u8], shape: &[usize]) -> Result<Vec<f32>> {

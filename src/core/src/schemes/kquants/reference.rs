@@ -9,7 +9,7 @@
 use super::QK_K;
 
 /// ggml's `GROUP_MAX_EPS`: a group whose largest |x| is below this is "all zero".
-const GROUP_MAX_EPS: f32 = 1e-15;
+pub const GROUP_MAX_EPS: f32 = 1e-15;
 
 /// `nearest_int`: round to nearest (ties to even) through the 1.5·2²³ magic-number trick. ggml
 /// asserts |x| ≤ 4194303 in debug builds only; beyond that the trick gives garbage, and so must we.
@@ -562,6 +562,13 @@ pub fn quantize_q6_k(x: &[f32; QK_K], out: &mut [u8]) {
             max_scale = scale;
         }
     }
+    pack_q6_k(x, &scales, max_scale, max_abs_scale, &mut l, out);
+}
+
+/// The second half of `quantize_row_q6_K_ref` and `quantize_row_q6_K_impl` (identical there):
+/// the 8-bit sub-block scales under one f16 `d`, the codes recomputed from them, and the packing.
+/// `l` holds the sub-block searches' codes (kept where a sub-block's scale rounds to 0).
+pub fn pack_q6_k(x: &[f32; QK_K], scales: &[f32; QK_K / 16], max_scale: f32, max_abs_scale: f32, l: &mut [i8; QK_K], out: &mut [u8]) {
     if max_abs_scale < GROUP_MAX_EPS {
         out[..210].iter_mut().for_each(|b| *b = 0);
         out[208..210].copy_from_slice(&fp32_to_fp16(0.0).to_le_bytes());
