@@ -18,9 +18,11 @@ test('the workbench, the tutor, the runner and the models module export their ow
     assert.ok(!workbench.has(name) && !runner.has(name) && !models.has(name), `${name} is outside the tutor`);
   }
   for (const name of ['Workspace', 'Engine', 'draw_histograms']) assert.ok(!tutor.has(name), `the tutor has ${name}`);
-  // The models module is the runner's surface (linked, not copied) plus an engine with every op.
+  // The models module is the runner's surface (linked, not copied) plus an engine with every op
+  // and the layer-by-layer comparison.
   for (const name of runner) assert.ok(models.has(name), `the models module lacks the runner's ${name}`);
-  assert.deepEqual([...models].filter((name) => !runner.has(name)), ['engine_for_any_model']);
+  assert.deepEqual([...models].filter((name) => !runner.has(name)).sort(), ['engine_for_any_model', 'layer_errors']);
+  assert.ok(!runner.has('layer_errors'), 'the runner carries layer_errors');
   for (const name of ['Workspace', 'scheme_list', 'draw_histograms']) assert.ok(workbench.has(name), name);
   for (const name of ['Engine', 'mnist_test_set', 'mnist_variants', 'read_npy_input', 'output_error']) assert.ok(runner.has(name), name);
   for (const name of ['Engine', 'mnist_test_set']) assert.ok(!workbench.has(name), `the workbench has ${name}`);
@@ -47,10 +49,14 @@ test('the runner module is under 235 KB gzipped', async () => {
 // from the runner (which went from 300,282 B to 226,614 B), and 394,450 B with issue 13's ops
 // (reductions, Pad and the index ops, the normalizations, Resize, ConvTranspose, Einsum,
 // NonZero, LSTM/GRU/RNN, If and Loop with the subgraph loader, float16 through float32
-// kernels). A ceiling, as the runner's: new ops must pay for themselves.
-test('the models module is under 397 KB gzipped', async () => {
+// kernels). A ceiling, as the runner's: new ops must pay for themselves. Session 11 raised it
+// from 397,000 to 410,000 for what it added, measured by gzip -9: Size, OneHot, ai.onnx.ml's
+// ArrayFeatureExtractor and the lookup of other domains' ops (real models need them: 390,402 →
+// 395,920 B) and layer_errors, the Which-layers-hurt comparison (→ 402,465 B; 406,765 B by
+// node's zlib, which this test uses). The module loads only when a person drops a model.
+test('the models module is under 410 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-models', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 397_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 410_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The workbench (the five readers, every scheme, the plots, the GGUF writer) was 489,773 B

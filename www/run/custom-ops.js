@@ -7,7 +7,8 @@
 //   custom_compare    [config, npyBytes | null, shapes: {input: shape of its random values}]
 //                                        → {inputs, outputs: [{name, shape, dtype, metrics,
 //                                          argmax_agreement, preview: the first FP32 values,
-//                                          count}], fp32, quantized}
+//                                          count}], layers: the models module's layer_errors
+//                                          (every node output against FP32), fp32, quantized}
 //   custom_run        [npyBytes | null, shapes] → {inputs, outputs: {name: {shape, dtype, data}}}:
 //                                          the FP32 model's outputs on the inputs custom_compare
 //                                          uses (all of each output, for a closer look or a test)
@@ -45,7 +46,8 @@ async function exporterModule() {
 async function modelsModule() {
   custom.loading ??= import('../pkg-models/quantscope.js').then(async (m) => {
     await m.default();
-    custom.models = { engine: m.engine_for_any_model(), read_npy_input: m.read_npy_input, output_error: m.output_error };
+    custom.models = { engine: m.engine_for_any_model(), read_npy_input: m.read_npy_input, output_error: m.output_error,
+      layer_errors: m.layer_errors };
     return custom.models;
   });
   try {
@@ -179,7 +181,9 @@ export const customOps = {
           argmax_agreement: argmaxAgreement(ref.data, q.data, ref.shape),
           preview: Array.from(ref.data.subarray(0, PREVIEW)), count: ref.data.length };
       });
-      return { inputs: used, outputs, fp32: { micros: reference.micros, samples: reference.samples, bytes: model.bytes },
+      // Which layers hurt: every value the quantized copy makes against the FP32 model's.
+      const layers = config.kind === 'fp32' ? [] : custom.models.layer_errors(engine, model.handle, v.handle, inputs);
+      return { inputs: used, outputs, layers, fp32: { micros: reference.micros, samples: reference.samples, bytes: model.bytes },
         quantized: { micros: quantized.micros, samples: quantized.samples, bytes: v.bytes, description: v.description } };
     } finally {
       engine.free(v.handle);

@@ -3,6 +3,7 @@
 // (`custom_load`, `custom_compare` in custom-ops.js, on the models module www/pkg-models).
 import { runWorker, onRunRestart } from './client.js';
 import { saveBytes } from '../shared/dom.js';
+import { LAYERS_MARKUP, renderLayers, hideLayers } from './layers.js';
 import { showView } from '../views.js';
 import { $, el, formatBytes, formatMicros, fail, clearError, opsText } from './ui.js';
 
@@ -45,6 +46,7 @@ const MARKUP = `
     </table>
   </div>
   <p id="run-custom-latency" class="hint"></p>
+  ${LAYERS_MARKUP}
   <fieldset id="run-custom-export" class="run-export" hidden>
     <legend>Download it quantized</legend>
     <p class="hint">As ONNX Runtime's <code>quantize_dynamic</code> writes it: MatMul and Conv weights in 8 bits,
@@ -64,7 +66,8 @@ const MARKUP = `
     <p id="run-custom-export-result" class="hint" aria-live="polite"></p>
   </fieldset>`;
 
-const state = { model: null, input: null, busy: false, refused: null };
+// keep: nodes to keep in FP32 in the next comparison (the Which-layers-hurt boxes).
+const state = { model: null, input: null, busy: false, refused: null, keep: new Set() };
 
 export function mountCustom(section) {
   section.innerHTML = MARKUP;
@@ -80,6 +83,7 @@ export function mountCustom(section) {
   };
   input.onchange = () => { takeFiles([...input.files]); input.value = ''; };
   $('#run-custom-run').onclick = () => compare();
+  $('#run-custom-layers-rerun').onclick = () => compare();
   $('#run-custom-export-go').onclick = () => exportQuantized();
   for (const id of ['#run-custom-export-type', '#run-custom-export-channel', '#run-custom-export-reduce']) {
     // A result line describes the file made with the options it names, not the ones now chosen.
@@ -131,6 +135,7 @@ function hideResults() {
   for (const id of ['#run-custom-table', '#run-custom-model', '#run-custom-controls', '#run-custom-sizes', '#run-custom-export']) $(id).hidden = true;
   $('#run-custom-latency').textContent = '';
   $('#run-custom-export-result').textContent = '';
+  hideLayers();
   $('#run-custom-input').textContent = '';
 }
 
@@ -154,7 +159,10 @@ async function takeFiles(files) {
   }
   // A new model starts without an input: the previous model's .npy (perhaps the wrong one)
   // does not stick to it. A .npy dropped with it, or after it, is its input.
-  if (onnx) state.input = null;
+  if (onnx) {
+    state.input = null;
+    state.keep = new Set();
+  }
   if (npy) state.input = { name: npy.name, bytes: await npy.arrayBuffer() };
   if (onnx) {
     state.model = null;
@@ -273,6 +281,10 @@ async function compare() {
   clearError('#run-custom-error');
   try {
     const config = JSON.parse($('#run-custom-scheme').value);
+    // Mixed precision: every quantizable node but the ones kept in FP32.
+    if (state.keep.size && config.kind !== 'fp32') {
+      config.only_nodes = state.model.nodes.filter((n) => n.quantizable && !state.keep.has(n.name)).map((n) => n.name);
+    }
     const shapes = randomShapes();
     // A copy of the .npy bytes goes over, so it can be reused with the next scheme.
     const npy = state.input ? state.input.bytes.slice(0) : null;
@@ -296,6 +308,7 @@ async function compare() {
       tr.cells[7].className = 'run-text run-values';
     }
     $('#run-custom-table').hidden = false;
+    renderLayers(r.layers, state.keep);
     const runs = (n) => (n === 1 ? 'one run' : `median of ${n} runs`);
     $('#run-custom-latency').textContent = `Latency, one call on these inputs: FP32 ${formatMicros(r.fp32.micros)} ` +
       `(${runs(r.fp32.samples)}), ${formatBytes(r.fp32.bytes)}; ${r.quantized.description} ${formatMicros(r.quantized.micros)} ` +
@@ -313,6 +326,7 @@ function setBusy(busy) {
   state.busy = busy;
   $('#run-custom-run').disabled = busy;
   $('#run-custom-export-go').disabled = busy;
+  $('#run-custom-layers-rerun').disabled = busy;
 }
 
 // "0.1235, -1.402, 3, … (256 values)": the first FP32 values, 4 significant digits.

@@ -509,6 +509,19 @@ impl Model {
         self.execute(inputs, None)
     }
 
+    /// Runs the model as [`Model::run`] does, showing `observe` every value as it is made (the
+    /// inputs first, then each node's outputs), by name: how a quantized variant's values are
+    /// compared with the FP32 model's, node by node.
+    pub fn run_observing(
+        &self,
+        inputs: &[(&str, Value)],
+        observe: &mut dyn FnMut(&str, &Value),
+    ) -> Result<Vec<(String, Value)>, EngineError> {
+        let names = &self.names;
+        let mut by_slot = |slot: usize, v: &Value| observe(&names[slot], v);
+        self.execute(inputs, Some(&mut by_slot))
+    }
+
     /// Checks the given inputs against the declarations; returns them in model-input order.
     fn bind<'a>(&self, given: &'a [(&str, Value)]) -> Result<Vec<&'a Value>, EngineError> {
         let mut bound: Vec<Option<&Value>> = vec![None; self.inputs.len()];

@@ -2,7 +2,8 @@
 //! their own model. It is the runner (linked for its exports: `Engine`, `read_npy_input`,
 //! `output_error`, ...) plus [`engine_for_any_model`], an `Engine` that knows every op of
 //! `quantscope_engine::ops::ALL`. The runner's own `new Engine()` names only the built-in
-//! models' op set, so the runner module stays small; this module pays for the rest.
+//! models' op set, so the runner module stays small; this module pays for the rest, and for
+//! [`layer_errors`], which compares a quantized variant with its model node by node.
 //! wasm32 only: on other targets the crate is empty.
 #![cfg(target_arch = "wasm32")]
 
@@ -17,4 +18,85 @@ use wasm_bindgen::prelude::*;
 #[wasm_bindgen]
 pub fn engine_for_any_model() -> Engine {
     Engine::with_ops(ops::ALL)
+}
+
+/// Values kept from the FP32 run for the comparison, at most (64 MB of f32).
+const MAX_KEPT_VALUES: usize = 16 << 20;
+
+/// One node output of the quantized variant against the same value in the FP32 model.
+#[derive(serde::Serialize)]
+struct LayerError {
+    node: String,
+    op_type: String,
+    output: String,
+    /// The variant runs this node quantized (its op differs from the model's).
+    quantized: bool,
+    /// Whether the model's `quantize` can rewrite this node (`only_nodes` names these).
+    quantizable: bool,
+    elements: usize,
+    sqnr_db: Option<f64>,
+    max_abs_error: f64,
+    mean_abs_error: f64,
+}
+
+/// Which layers hurt: every float value a node of `reference` makes, compared with the same
+/// value in `variant` (a quantized copy made by `Engine::variant`) on the same `inputs`, in
+/// graph order: `[{node, op_type, output, quantized, quantizable, elements, sqnr_db,
+/// max_abs_error, mean_abs_error}]` — what ONNX Runtime's `qdq_loss_debug` reports for its
+/// activations. Errors accumulate: a value's SQNR includes every quantized node before it.
+#[wasm_bindgen]
+pub fn layer_errors(engine: &Engine, reference: u32, variant: u32, inputs: JsValue) -> Result<JsValue, JsError> {
+    use quantscope_core::stats::metrics::error_metrics;
+    use std::collections::HashMap;
+    let (model, values) = engine.model_with_inputs(reference, &inputs)?;
+    let (quantized, _) = engine.model_with_inputs(variant, &inputs)?;
+    let named: Vec<(&str, quantscope_engine::Value)> = values.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
+    let inputs_of: std::collections::HashSet<&str> = model.inputs().iter().map(|i| i.name.as_str()).collect();
+    let mut kept: HashMap<String, Vec<f32>> = HashMap::new();
+    let mut total = 0usize;
+    let mut too_big = false;
+    model
+        .run_observing(&named, &mut |name, v| {
+            if v.dtype() != quantscope_engine::DType::F32 || inputs_of.contains(name) || too_big {
+                return;
+            }
+            total += v.len();
+            too_big = total > MAX_KEPT_VALUES;
+            kept.insert(name.to_string(), v.to_f32_vec());
+        })
+        .map_err(|e| JsError::new(&e.to_string()))?;
+    if too_big {
+        return Err(JsError::new(&format!(
+            "the model's intermediate values hold more than {MAX_KEPT_VALUES} numbers on these inputs: use smaller inputs to compare it layer by layer"
+        )));
+    }
+    let mut metrics: HashMap<String, quantscope_core::stats::metrics::ErrorMetrics> = HashMap::new();
+    quantized
+        .run_observing(&named, &mut |name, v| {
+            if let Some(r) = kept.get(name) {
+                if v.dtype() == quantscope_engine::DType::F32 && v.len() == r.len() {
+                    metrics.insert(name.to_string(), error_metrics(r, &v.to_f32_vec()));
+                }
+            }
+        })
+        .map_err(|e| JsError::new(&e.to_string()))?;
+    let variant_ops: HashMap<String, String> = quantized.nodes().into_iter().map(|n| (n.name, n.op_type)).collect();
+    let mut rows = Vec::new();
+    for n in model.nodes() {
+        for output in &n.outputs {
+            let Some(m) = metrics.get(output) else { continue };
+            rows.push(LayerError {
+                quantized: variant_ops.get(&n.name).is_some_and(|op| *op != n.op_type),
+                node: n.name.clone(),
+                op_type: n.op_type.clone(),
+                output: output.clone(),
+                quantizable: n.quantizable,
+                elements: m.compared,
+                sqnr_db: Some(m.sqnr_db).filter(|s| s.is_finite()),
+                max_abs_error: m.max_abs_error,
+                mean_abs_error: m.mean_abs_error,
+            });
+        }
+    }
+    quantscope_wasm_common::to_js(&rows)
 }

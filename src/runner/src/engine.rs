@@ -35,7 +35,17 @@ impl Engine {
     pub fn with_ops(ops: &'static [ops::OpSet]) -> Engine {
         Engine { models: Vec::new(), ops }
     }
+
+    /// The model behind `handle` and `inputs` (`{name: {shape, data}}`) read in its input
+    /// dtypes: for the exports of the models module that look inside a run.
+    pub fn model_with_inputs(&self, handle: u32, inputs: &JsValue) -> Result<(&Model, NamedValues), JsError> {
+        let model = &self.entry(handle)?.model;
+        Ok((model, read_inputs(model, inputs)?))
+    }
 }
+
+/// Values by name, as a model takes its inputs.
+pub type NamedValues = Vec<(String, Value)>;
 
 struct Entry {
     name: String,
