@@ -1,0 +1,33 @@
+// Real models (scripts/fixtures/make_real_models.py) in quantscope and in onnxruntime-web
+// (wasm, one thread), in the same headless Chromium: the median time per run of each, FP32 and
+// int8 dynamic, with the ratio (ORT time ÷ quantscope time: above 1× quantscope is faster).
+// After scripts/build-wasm.sh (the models and exporter modules):
+//   node scripts/bench-real-models.mjs
+// The committed models always run; the larger ones when .cache/real-models holds them (run the
+// fixture script first).
+import { launch } from '../tests/e2e/browser.mjs';
+
+export async function benchRealModels() {
+  console.error('[bench] real models: quantscope against onnxruntime-web in headless Chromium');
+  const browser = await launch();
+  let results, errors;
+  try {
+    const page = await browser.page();
+    await page.goto(`${browser.url}www/bench/bench-real.html`);
+    await page.waitForSelector('body[data-done="true"]', { state: 'attached', timeout: 30 * 60 * 1000 });
+    results = await page.evaluate(() => window.realBenchResults);
+    errors = await page.evaluate(() => window.realBenchErrors);
+  } finally {
+    await browser.close();
+  }
+  console.log('\nReal models, one Web Worker, batch as committed; median of 9 rounds. INT8: quantscope\'s int8_dynamic ' +
+    'against ONNX Runtime running the quantize_dynamic file');
+  console.log(`${'model'.padEnd(20)} ${'variant'.padEnd(7)} ${'quantscope ms'.padStart(14)} ${'ORT-web ms'.padStart(11)} ${'ratio'.padStart(7)}`);
+  for (const r of results) {
+    console.log(`${r.model.padEnd(20)} ${r.variant.padEnd(7)} ${r.quantscope_ms.toFixed(2).padStart(14)} ${r.ort_ms.toFixed(2).padStart(11)} ${`${(r.ort_ms / r.quantscope_ms).toFixed(2)}×`.padStart(7)}`);
+  }
+  if (errors.length) console.log(`errors:\n${errors.join('\n')}`);
+  return { results, errors };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await benchRealModels();

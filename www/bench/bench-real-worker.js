@@ -1,0 +1,108 @@
+// Real models (tests/fixtures/real_models, and the larger ones of scripts/fixtures/make_real_models.py
+// when its cache .cache/real-models is there) in quantscope's engine (the models module, every op)
+// and in onnxruntime-web (wasm, one thread), in one worker: FP32, and int8 dynamic — quantscope's
+// int8_dynamic variant against ONNX Runtime running the model as quantize_dynamic writes it
+// (written by quantscope's exporter, byte-identical to ORT's own quantizer). Both engines'
+// FP32 outputs are checked equal (≤ 1e-4 relative) before anything is timed.
+import initModels, { engine_for_any_model, read_npy_input, output_error } from '../pkg-models/quantscope.js';
+import initExport, { quantize_onnx_dynamic } from '../pkg-export/quantscope.js';
+import * as ort from '../../node_modules/onnxruntime-web/dist/ort.wasm.min.mjs';
+
+const ROUNDS = 9;
+const ROUND_MS = 60;
+
+ort.env.wasm.wasmPaths = new URL('../../node_modules/onnxruntime-web/dist/', import.meta.url).href;
+ort.env.wasm.numThreads = 1;
+ort.env.wasm.proxy = false;
+
+const say = (text) => self.postMessage({ type: 'status', text });
+const fetchBytes = async (path) => {
+  const res = await fetch(new URL(path, import.meta.url));
+  if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
+  return new Uint8Array(await res.arrayBuffer());
+};
+
+async function medianMs(call) {
+  let reps = 1;
+  for (;;) {
+    const t0 = performance.now();
+    for (let i = 0; i < reps; i++) await call();
+    if (performance.now() - t0 >= ROUND_MS) break;
+    reps *= 2;
+  }
+  const rounds = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const t0 = performance.now();
+    for (let i = 0; i < reps; i++) await call();
+    rounds.push((performance.now() - t0) / reps);
+  }
+  rounds.sort((a, b) => a - b);
+  return rounds[ROUNDS >> 1];
+}
+
+const ortTensor = (io, t) => (io.dtype === 'int64'
+  ? new ort.Tensor('int64', BigInt64Array.from(t.data, (v) => BigInt(Math.round(v))), t.shape)
+  : new ort.Tensor('float32', t.data, t.shape));
+
+async function bench(name, modelBytes, inputFiles) {
+  const engine = engine_for_any_model();
+  const info = engine.load(name, modelBytes);
+  const raw = await Promise.all(inputFiles.map(fetchBytes));
+  const tensors = raw.map((b) => read_npy_input(b));
+  const ours = Object.fromEntries(info.inputs.map((io, k) => [io.name, { shape: tensors[k].shape, data: tensors[k].data }]));
+  const theirs = Object.fromEntries(info.inputs.map((io, k) => [io.name, ortTensor(io, tensors[k])]));
+  const int8 = engine.variant(info.handle, { kind: 'int8_dynamic', per_channel: false });
+  const q = quantize_onnx_dynamic(modelBytes, 'int8', false, false);
+  const ortInt8Bytes = q.bytes;
+  q.free();
+  const rows = [];
+  for (const [variant, handle, bytes] of [['FP32', info.handle, modelBytes], ['INT8', int8.handle, ortInt8Bytes]]) {
+    const session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+    const runOurs = () => engine.run(handle, ours, 0).outputs;
+    const runTheirs = async () => session.run(theirs);
+    const a = runOurs(), b = await runTheirs();
+    // Checked before timing: FP32 equal to 1e-4 of the output's range, int8 reported.
+    const errors = Object.keys(a).map((k) => {
+      const x = a[k].data, y = Float32Array.from(b[k].data, Number);
+      const scale = y.reduce((m, v) => Math.max(m, Math.abs(v)), 0) || 1;
+      return x.reduce((m, v, i) => Math.max(m, Math.abs(v - y[i])), 0) / scale;
+    });
+    const worst = Math.max(...errors);
+    if (variant === 'FP32' && !(worst <= 1e-4)) throw new Error(`${name}: FP32 outputs differ by ${worst} of their range`);
+    say(`${name} ${variant}: quantscope`);
+    const oursMs = await medianMs(runOurs);
+    say(`${name} ${variant}: onnxruntime-web`);
+    const theirsMs = await medianMs(runTheirs);
+    rows.push({ model: name, variant, quantscope_ms: oursMs, ort_ms: theirsMs, rel_diff: worst });
+    await session.release();
+  }
+  engine.free(int8.handle);
+  engine.free(info.handle);
+  return rows;
+}
+
+async function main() {
+  await initModels();
+  await initExport();
+  const manifest = JSON.parse(new TextDecoder().decode(await fetchBytes('../../tests/fixtures/real_models/manifest.json')));
+  for (const [name, entry] of Object.entries(manifest.models)) {
+    let model, inputs;
+    if (entry.committed) {
+      model = await fetchBytes(`../../tests/fixtures/real_models/${name}/model.onnx`).catch(() => null);
+      inputs = entry.inputs.map((_, k) => `../../tests/fixtures/real_models/${name}/input_${k}.npy`);
+    } else {
+      model = await fetchBytes(`../../.cache/real-models/${name}.onnx`).catch(() => null);
+      inputs = entry.inputs.map((n) => `../../.cache/real-models/io/${name}/${n}.npy`);
+    }
+    if (!model) continue;
+    say(`${name}: loading`);
+    try {
+      for (const row of await bench(name, model, inputs)) self.postMessage({ type: 'result', result: row });
+    } catch (err) {
+      self.postMessage({ type: 'error', message: `${name}: ${err?.message ?? err}` });
+    }
+  }
+  self.postMessage({ type: 'done' });
+}
+
+main().catch((err) => self.postMessage({ type: 'error', message: String(err?.message ?? err) }));
