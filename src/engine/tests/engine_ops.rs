@@ -648,3 +648,50 @@ fn pooling_and_softmax() {
     let y = run1(&model(&g), vec![("x", Value::f32(vec![1, 3], vec![1000., 1000., f32::NEG_INFINITY]))]).unwrap();
     assert_eq!(y.to_f32_vec(), [0.5, 0.5, 0.0]);
 }
+
+/// The depthwise path (one channel per group, 2-D) against a direct f64 loop, over strides,
+/// dilations and asymmetric padding that put taps outside the input on every side.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn depthwise_conv_matches_a_direct_loop() {
+    let (n, c, h, w) = (2, 5, 9, 11);
+    for (k, stride, dil, pads) in [
+        ([3, 3], [1, 1], [1, 1], [1, 1, 1, 1]),
+        ([3, 5], [2, 1], [1, 2], [0, 3, 2, 1]),
+        ([5, 3], [1, 3], [2, 1], [4, 0, 0, 2]),
+        ([1, 1], [2, 2], [1, 1], [0, 0, 0, 0]),
+    ] {
+        let x: Vec<f32> = (0..n * c * h * w).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
+        let wt: Vec<f32> = (0..c * k[0] * k[1]).map(|i| ((i * 53 % 89) as f32 - 44.0) / 40.0).collect();
+        let mut gb = GraphBuilder::new(17);
+        gb.input("x", DType::F32, &[Some(n), Some(c), Some(h), Some(w)]);
+        gb.initializer("w", &Value::f32(vec![c, 1, k[0], k[1]], wt.clone()));
+        let attrs = vec![
+            attr_int("group", c as i64),
+            attr_ints("strides", &stride.map(|v| v as i64)),
+            attr_ints("dilations", &dil.map(|v| v as i64)),
+            attr_ints("pads", &pads.map(|v| v as i64)),
+        ];
+        gb.node("Conv", "dw", &["x", "w"], &["y"], attrs);
+        gb.output("y", DType::F32, &[]);
+        let y = run1(&model(&gb), vec![("x", Value::f32(vec![n, c, h, w], x.clone()))]).unwrap();
+        let out = |d: usize, size: usize| (size + pads[d] + pads[d + 2] - dil[d] * (k[d] - 1) - 1) / stride[d] + 1;
+        let (oh, ow) = (out(0, h), out(1, w));
+        assert_eq!(y.shape(), [n, c, oh, ow]);
+        let got = y.to_f32_vec();
+        for (i, &v) in got.iter().enumerate() {
+            let (img, ch, oy, ox) = (i / (c * oh * ow), i / (oh * ow) % c, i / ow % oh, i % ow);
+            let mut want = 0f64;
+            for ky in 0..k[0] {
+                for kx in 0..k[1] {
+                    let iy = (oy * stride[0] + ky * dil[0]) as isize - pads[0] as isize;
+                    let ix = (ox * stride[1] + kx * dil[1]) as isize - pads[1] as isize;
+                    if (0..h as isize).contains(&iy) && (0..w as isize).contains(&ix) {
+                        want += x[((img * c + ch) * h + iy as usize) * w + ix as usize] as f64 * wt[(ch * k[0] + ky) * k[1] + kx] as f64;
+                    }
+                }
+            }
+            assert!((v as f64 - want).abs() < 1e-5, "k {k:?} stride {stride:?} element {i}: {v} vs {want}");
+        }
+    }
+}

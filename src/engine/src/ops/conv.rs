@@ -273,6 +273,44 @@ pub fn build_conv(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
     Ok(Arc::new(Conv { attrs }))
 }
 
+/// One channel of a 2-D depthwise convolution: `y[oy, ox] += Σ w[ky, kx] · x[iy, ix]` over the
+/// taps inside the input (padding counts as zero), a kernel row at a time so that the inner
+/// loop runs over contiguous outputs.
+fn depthwise_2d(geo: &Geometry, x: &[f32], w: &[f32], y: &mut [f32]) {
+    let (kh, kw) = (geo.kernel[0], geo.kernel[1]);
+    let (oh, ow) = (geo.out[0], geo.out[1]);
+    let width = geo.input[1];
+    let (sx, dx, px) = (geo.strides[1], geo.dilations[1], geo.pad_begin[1]);
+    for kx in 0..kw {
+        // The output columns whose tap kx lands inside the input: ix = ox·sx + kx·dx − px.
+        let shift = kx * dx;
+        let lo = px.saturating_sub(shift).div_ceil(sx);
+        let hi = (width + px).saturating_sub(shift).div_ceil(sx).min(ow);
+        if lo >= hi {
+            continue;
+        }
+        for ky in 0..kh {
+            let wv = w[ky * kw + kx];
+            for oy in 0..oh {
+                let Some(iy) = geo.coord(0, ky, oy) else { continue };
+                let row = &x[iy * width..(iy + 1) * width];
+                let out = &mut y[oy * ow + lo..oy * ow + hi];
+                let first = lo * sx + shift - px;
+                if sx == 1 {
+                    let len = out.len();
+                    for (o, &v) in out.iter_mut().zip(&row[first..first + len]) {
+                        *o += wv * v;
+                    }
+                } else {
+                    for (j, o) in out.iter_mut().enumerate() {
+                        *o += wv * row[first + j * sx];
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Float convolution: `y[n, m, ...] = Σ w · x + b[m]`.
 pub fn conv_f32(attrs: &ConvAttrs, x: &Value, w: &Value, b: Option<&Value>) -> Result<Value, OpError> {
     let xs = crate::op::f32_input(x, "X")?;
@@ -293,9 +331,19 @@ pub fn conv_f32(attrs: &ConvAttrs, x: &Value, w: &Value, b: Option<&Value>) -> R
     };
     let mut y = vec![0.0f32; n * m * oc];
     let identity = geo.is_identity();
-    let mut cols = if identity { Vec::new() } else { vec![0.0f32; kk * oc] };
+    // Depthwise (one input and one output channel per group) in 2-D: a direct loop, where
+    // im2col and a one-row GEMM per channel would cost more than the arithmetic.
+    let depthwise = cg == 1 && mg == 1 && geo.input.len() == 2 && !identity;
+    let mut cols = if identity || depthwise { Vec::new() } else { vec![0.0f32; kk * oc] };
     for img in 0..n {
-        for grp in 0..g {
+        if depthwise {
+            for ch in 0..c {
+                let xc = &xs[(img * c + ch) * ic..(img * c + ch + 1) * ic];
+                let yc = &mut y[(img * m + ch) * oc..(img * m + ch + 1) * oc];
+                depthwise_2d(&geo, xc, &ws[ch * kk..(ch + 1) * kk], yc);
+            }
+        }
+        for grp in (0..g).filter(|_| !depthwise) {
             let xg = &xs[(img * c + grp * cg) * ic..(img * c + (grp + 1) * cg) * ic];
             let patches: &[f32] = if identity {
                 xg
