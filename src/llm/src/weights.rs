@@ -1,0 +1,121 @@
+//! A model's matrices as the forward pass multiplies them: F32 as stored, Q8_0 kept as its blocks
+//! (multiplied as ggml-cpu does, with the activations quantized to Q8_0: [`crate::q8_0`]).
+//! F16, BF16 and the other quantized types are refused for now: llama.cpp rounds the activations
+//! to each weight type's `vec_dot_type` (F16 for F16, Q8_K for the K-quants ...), which these
+//! kernels do not do yet, and a silently different answer would be worse than a refusal.
+
+use crate::error::{LlmError, Result};
+use crate::ops::dot;
+use crate::q8_0::{self, BlockQ8_0};
+use quantscope_formats::lazy::LazyFile;
+
+/// A matrix of `rows` × `cols` (row-major: a row is one output's weights, ggml's ne0 = cols).
+pub enum Matrix {
+    F32 { rows: usize, cols: usize, w: Vec<f32> },
+    Q8_0 { rows: usize, cols: usize, blocks: Vec<BlockQ8_0> },
+}
+
+impl Matrix {
+    pub fn rows(&self) -> usize {
+        match self {
+            Matrix::F32 { rows, .. } | Matrix::Q8_0 { rows, .. } => *rows,
+        }
+    }
+
+    pub fn cols(&self) -> usize {
+        match self {
+            Matrix::F32 { cols, .. } | Matrix::Q8_0 { cols, .. } => *cols,
+        }
+    }
+
+    /// ggml's type name of the stored weights.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Matrix::F32 { .. } => "f32",
+            Matrix::Q8_0 { .. } => "q8_0",
+        }
+    }
+
+    /// y = W x (`ggml_mul_mat` of one column).
+    pub fn matvec(&self, x: &[f32], y: &mut [f32]) {
+        match self {
+            Matrix::F32 { cols, w, .. } => {
+                for (r, out) in y.iter_mut().enumerate() {
+                    *out = dot(&w[r * cols..(r + 1) * cols], x);
+                }
+            }
+            Matrix::Q8_0 { cols, blocks, .. } => {
+                let xq = q8_0::quantize_activations(x);
+                let per_row = cols / q8_0::QK;
+                for (r, out) in y.iter_mut().enumerate() {
+                    *out = q8_0::vec_dot(&blocks[r * per_row..(r + 1) * per_row], &xq);
+                }
+            }
+        }
+    }
+
+    /// Row `r` as f32 (`ggml_get_rows`: a Q8_0 row dequantized, d · q).
+    pub fn row(&self, r: usize, out: &mut [f32]) {
+        match self {
+            Matrix::F32 { cols, w, .. } => out.copy_from_slice(&w[r * cols..(r + 1) * cols]),
+            Matrix::Q8_0 { cols, blocks, .. } => {
+                let per_row = cols / q8_0::QK;
+                for (b, chunk) in blocks[r * per_row..(r + 1) * per_row].iter().zip(out.chunks_mut(q8_0::QK)) {
+                    for (o, &q) in chunk.iter_mut().zip(&b.qs) {
+                        *o = q as f32 * b.d;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The tensors of a GGUF file, looked up by name.
+pub struct TensorSource<'a> {
+    pub file: &'a LazyFile,
+}
+
+impl TensorSource<'_> {
+    fn find(&self, name: &str) -> Option<usize> {
+        self.file.tensors.iter().position(|t| t.name == name)
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.find(name).is_some()
+    }
+
+    fn check_shape(&self, name: &str, index: usize, expected: &[usize]) -> Result<()> {
+        let found = &self.file.tensors[index].shape;
+        let expected: Vec<u64> = expected.iter().map(|&d| d as u64).collect();
+        if *found != expected {
+            return Err(LlmError::TensorShape { name: name.into(), expected, found: found.clone() });
+        }
+        Ok(())
+    }
+
+    /// A 1-D f32 tensor of `len` values (the norms' weights).
+    pub fn vector(&self, name: &str, len: usize) -> Result<Vec<f32>> {
+        let i = self.find(name).ok_or_else(|| LlmError::MissingTensor(name.into()))?;
+        self.check_shape(name, i, &[len])?;
+        let t = &self.file.tensors[i];
+        if t.dtype != "f32" {
+            return Err(LlmError::UnsupportedTensorType { name: name.into(), dtype: t.dtype.clone() });
+        }
+        Ok(self.file.read_values(i, 0, len)?)
+    }
+
+    /// A `rows` × `cols` matrix.
+    pub fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<Matrix> {
+        let i = self.find(name).ok_or_else(|| LlmError::MissingTensor(name.into()))?;
+        self.check_shape(name, i, &[rows, cols])?;
+        let t = &self.file.tensors[i];
+        match t.dtype.as_str() {
+            "f32" => Ok(Matrix::F32 { rows, cols, w: self.file.read_values(i, 0, rows * cols)? }),
+            "q8_0" => {
+                let bytes = self.file.read_stored(i, 0, rows * cols / q8_0::QK * q8_0::BLOCK_BYTES)?;
+                Ok(Matrix::Q8_0 { rows, cols, blocks: q8_0::blocks_from_bytes(&bytes) })
+            }
+            other => Err(LlmError::UnsupportedTensorType { name: name.into(), dtype: other.into() }),
+        }
+    }
+}

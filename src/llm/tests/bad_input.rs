@@ -1,0 +1,114 @@
+//! A model that cannot run is refused with the reason, never a panic: a truncated file, another
+//! format, another architecture, a missing key or tensor, another tokenizer; and a token id
+//! outside the vocabulary or past the context is an error that leaves the cache as it was.
+#[macro_use]
+#[path = "../../../tests/common/mod.rs"]
+mod common;
+
+use quantscope_llm::{LlmError, Model};
+
+browser_tests!();
+
+fn good() -> Vec<u8> {
+    fixture_bytes!("tiny_lm/tiny-lm-f32.gguf").to_vec()
+}
+
+/// `bytes` with the first occurrence of `old` replaced by `new` (same length).
+fn patched(old: &[u8], new: &[u8]) -> Vec<u8> {
+    assert_eq!(old.len(), new.len());
+    let mut b = good();
+    let at = b.windows(old.len()).position(|w| w == old).expect("pattern is in the fixture");
+    b[at..at + old.len()].copy_from_slice(new);
+    b
+}
+
+/// A GGUF string value: type 8 (string), u64 length, bytes, after its key.
+fn string_kv(key: &str, value: &str) -> Vec<u8> {
+    let mut b = key.as_bytes().to_vec();
+    b.extend_from_slice(&8u32.to_le_bytes());
+    b.extend_from_slice(&(value.len() as u64).to_le_bytes());
+    b.extend_from_slice(value.as_bytes());
+    b
+}
+
+fn error(bytes: Vec<u8>) -> LlmError {
+    match Model::from_gguf(bytes) {
+        Ok(_) => panic!("the model was accepted"),
+        Err(e) => e,
+    }
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn truncated_file_is_refused() {
+    let b = good();
+    for cut in [3, 100, b.len() / 2, b.len() - 1] {
+        let e = error(b[..cut].to_vec());
+        assert!(matches!(e, LlmError::Format(_)), "cut at {cut}: {e}");
+        assert!(e.to_string().contains("truncated") || e.to_string().contains("past the end"), "cut at {cut}: {e}");
+    }
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn another_format_is_refused() {
+    let e = error(fixture_bytes!("tiny_lm/heldout.ids.npy").to_vec());
+    assert_eq!(e.to_string(), "a language model is read from a GGUF file, not npy");
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn another_architecture_is_refused() {
+    let e = error(patched(&string_kv("general.architecture", "llama"), &string_kv("general.architecture", "mamba")));
+    assert!(matches!(&e, LlmError::UnsupportedArchitecture(a) if a == "mamba"), "{e}");
+    assert_eq!(e.to_string(), "unsupported architecture 'mamba': quantscope runs llama-architecture models");
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn missing_key_is_named() {
+    let e = error(patched(b"llama.attention.layer_norm_rms_epsilon", b"llama.attention.layer_norm_rms_epsilOn"));
+    assert!(matches!(&e, LlmError::MissingKey(k) if k == "llama.attention.layer_norm_rms_epsilon"), "{e}");
+    let e = error(patched(b"llama.block_count", b"llama.block_cOunt"));
+    assert_eq!(e.to_string(), "the GGUF metadata has no 'llama.block_count', which llama.cpp requires");
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn another_tokenizer_is_refused() {
+    let e = error(patched(&string_kv("tokenizer.ggml.model", "gpt2"), &string_kv("tokenizer.ggml.model", "bert")));
+    assert!(matches!(e, LlmError::UnsupportedTokenizer(_)), "{e}");
+    let e = error(patched(&string_kv("tokenizer.ggml.pre", "gpt-2"), &string_kv("tokenizer.ggml.pre", "qwen2")));
+    assert!(e.to_string().contains("pre-tokenizer 'qwen2'"), "{e}");
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn missing_tensor_is_named() {
+    let e = error(patched(b"output_norm.weight", b"output_nurm.weight"));
+    assert!(matches!(&e, LlmError::MissingTensor(t) if t == "output_norm.weight"), "{e}");
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn token_out_of_range_is_refused_and_nothing_is_cached() {
+    let model = Model::from_gguf(good()).unwrap();
+    let n_vocab = model.config.n_vocab as u32;
+    let mut s = model.session(8);
+    let e = s.eval(&[1, 2, n_vocab]).unwrap_err();
+    assert!(matches!(e, LlmError::TokenOutOfRange { token, n_vocab: n } if token == n_vocab && n == n_vocab as usize), "{e}");
+    assert_eq!(s.n_past(), 0);
+    assert!(model.tokenizer.token(n_vocab).is_err());
+    assert!(model.tokenizer.decode(&[u32::MAX]).is_err());
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn context_overflow_is_refused() {
+    let model = Model::from_gguf(good()).unwrap();
+    let mut s = model.session(4);
+    s.eval(&[1, 2, 3]).unwrap();
+    let e = s.eval(&[4, 5]).unwrap_err();
+    assert_eq!(e.to_string(), "the context holds 4 tokens; 5 were asked for");
+    assert_eq!(s.n_past(), 3);
+}
