@@ -16,11 +16,12 @@ use quantscope_llm::Model;
 
 browser_tests!();
 
-/// Q8_0: the activations are quantized as ggml-cpu's AVX2 code quantizes them and the integer dot
-/// products are exact, the float accumulation follows its lane order: natively the logits are
-/// bit-identical. One activation rounded the other way (a float difference upstream, e.g. a libm
-/// `expf` one ulp apart) moves a dot product by d_x · w, ~1e-5 of the logit scale; 1e-4 allows a
-/// few such flips.
+/// Q8_0: the activations are quantized as ggml-cpu's AVX2 code quantizes them, the integer dot
+/// products are exact and the float accumulation follows its lane order: natively these 64
+/// positions are bit-identical. An activation whose f32 value differs from llama.cpp's by an ulp
+/// on a rounding boundary gets a code one apart, which moves later logits by up to ~3e-3 of the
+/// scale (tests/perplexity.rs measures one at position 84 of the second chunk); 1e-4 holds these
+/// 64 positions to "no flip" while allowing the ulp-level float differences.
 const Q8_0_TOLERANCE: f32 = 1e-4;
 
 /// An .npy fixture's shape and values.
