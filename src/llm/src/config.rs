@@ -31,6 +31,13 @@ pub struct LlamaConfig {
     pub rms_eps: f32,
 }
 
+/// The largest width (embedding, heads, head, layers, feed-forward) accepted.
+pub const MAX_DIM: usize = 1 << 16;
+
+fn ff_key_name(arch: &str) -> String {
+    format!("{arch}.feed_forward_length")
+}
+
 fn required(meta: &Metadata, key: &str) -> Result<usize> {
     meta.usize(key)?.ok_or_else(|| LlmError::MissingKey(key.to_string()))
 }
@@ -77,6 +84,24 @@ impl LlamaConfig {
         let v_dim = meta.usize(&key("attention.value_length"))?.unwrap_or(head_dim);
         if v_dim != head_dim {
             return Err(LlmError::Unsupported(format!("value heads of {v_dim} with key heads of {head_dim}")));
+        }
+        if head_dim % 2 != 0 {
+            return Err(LlmError::BadKey {
+                key: key("attention.key_length"),
+                why: format!("RoPE rotates pairs: a head of {head_dim} is odd"),
+            });
+        }
+        // Far beyond any real model, and small enough that products of two of them fit in usize
+        // on wasm32 (the widths are multiplied to size the activations and the KV cache).
+        for (k, v) in
+            [("embedding_length", n_embd), ("attention.head_count", n_head), ("attention.key_length", head_dim), ("block_count", n_layer)]
+        {
+            if v > MAX_DIM {
+                return Err(LlmError::BadKey { key: key(k), why: format!("{v} is more than quantscope's limit of {MAX_DIM}") });
+            }
+        }
+        if n_ff.iter().any(|&f| f > MAX_DIM) {
+            return Err(LlmError::BadKey { key: ff_key_name(a), why: format!("more than quantscope's limit of {MAX_DIM}") });
         }
         let n_rot = meta.usize(&key("rope.dimension_count"))?.unwrap_or(head_dim);
         if n_rot != head_dim {

@@ -112,3 +112,42 @@ fn context_overflow_is_refused() {
     assert_eq!(e.to_string(), "the context holds 4 tokens; 5 were asked for");
     assert_eq!(s.n_past(), 3);
 }
+
+/// A GGUF u32 value (type 4) after its key.
+fn u32_kv(key: &str, value: u32) -> Vec<u8> {
+    let mut b = key.as_bytes().to_vec();
+    b.extend_from_slice(&4u32.to_le_bytes());
+    b.extend_from_slice(&value.to_le_bytes());
+    b
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn config_that_does_not_fit_the_tensors_is_refused() {
+    let e = error(patched(&u32_kv("llama.feed_forward_length", 512), &u32_kv("llama.feed_forward_length", 256)));
+    assert_eq!(e.to_string(), "tensor 'blk.0.ffn_gate.weight' has shape [512, 256], the model's config needs [256, 256]");
+    let e = error(patched(&u32_kv("llama.embedding_length", 256), &u32_kv("llama.embedding_length", 128)));
+    assert_eq!(e.to_string(), "not supported yet: RoPE on 32 of each head's 16 dimensions");
+    let e = error(patched(&u32_kv("llama.attention.head_count_kv", 2), &u32_kv("llama.attention.head_count_kv", 3)));
+    assert_eq!(e.to_string(), "GGUF metadata 'llama.attention.head_count_kv': 3 does not divide the 8 query heads");
+    let e = error(patched(&u32_kv("llama.embedding_length", 256), &u32_kv("llama.embedding_length", 1 << 23)));
+    assert_eq!(e.to_string(), "GGUF metadata 'llama.embedding_length': 8388608 is more than quantscope's limit of 65536");
+    let e = error(patched(&u32_kv("llama.block_count", 2), &u32_kv("llama.block_count", 0)));
+    assert_eq!(e.to_string(), "GGUF metadata 'llama.block_count': must be positive");
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn matrix_of_an_unimplemented_type_is_refused() {
+    // blk.0.attn_q.weight's type id F32 (0) turned into F16 (1) with the same dims: the tensor
+    // table is still consistent (the data is half as long), the forward pass has no F16 kernel.
+    let name = b"blk.0.attn_q.weight";
+    let mut b = good();
+    let at = b.windows(name.len()).position(|w| w == name).unwrap() + name.len();
+    // u32 n_dims = 2, two u64 dims, then the u32 type.
+    let ty = at + 4 + 16;
+    assert_eq!(&b[ty..ty + 4], &0u32.to_le_bytes());
+    b[ty] = 1;
+    let e = error(b);
+    assert_eq!(e.to_string(), "tensor 'blk.0.attn_q.weight' is stored as f16; the forward pass runs f32 and q8_0 matrices");
+}
