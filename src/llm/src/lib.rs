@@ -16,6 +16,7 @@
 
 pub mod config;
 pub mod error;
+pub mod generate;
 pub mod metadata;
 pub mod model;
 pub mod ops;
@@ -26,6 +27,7 @@ pub mod weights;
 
 pub use config::LlamaConfig;
 pub use error::{LlmError, Result};
+pub use generate::{Generator, Sampling};
 pub use model::{Model, Session};
 pub use perplexity::{perplexity, Perplexity};
 pub use tokenizer::Tokenizer;
