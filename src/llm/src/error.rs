@@ -47,7 +47,7 @@ impl fmt::Display for LlmError {
                 write!(f, "tensor '{name}' has shape {found:?}, the model's config needs {expected:?}")
             }
             LlmError::UnsupportedTensorType { name, dtype } => {
-                write!(f, "tensor '{name}' is stored as {dtype}; the forward pass runs f32 and q8_0 matrices")
+                write!(f, "tensor '{name}' is stored as {dtype}; the forward pass runs f32, q8_0, q4_0, q4_k and q6_k matrices")
             }
             LlmError::UnsupportedTokenizer(what) => write!(f, "unsupported tokenizer: {what}"),
             LlmError::TokenOutOfRange { token, n_vocab } => {

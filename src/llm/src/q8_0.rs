@@ -71,7 +71,11 @@ pub fn vec_dot(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
             *a = d.mul_add(s as f32, *a);
         }
     }
-    // hsum_float_8: the high half added to the low half, then 0+2 and 1+3, then those two.
+    hsum8(&acc)
+}
+
+/// ggml's `hsum_float_8`: the high half added to the low half, then 0+2 and 1+3, then those two.
+pub fn hsum8(acc: &[f32; 8]) -> f32 {
     let r = [acc[4] + acc[0], acc[5] + acc[1], acc[6] + acc[2], acc[7] + acc[3]];
     (r[0] + r[2]) + (r[1] + r[3])
 }

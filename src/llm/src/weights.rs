@@ -1,11 +1,14 @@
-//! A model's matrices as the forward pass multiplies them: F32 as stored, Q8_0 kept as its blocks
-//! (multiplied as ggml-cpu does, with the activations quantized to Q8_0: [`crate::q8_0`]).
-//! F16, BF16 and the other quantized types are refused for now: llama.cpp rounds the activations
-//! to each weight type's `vec_dot_type` (F16 for F16, Q8_K for the K-quants ...), which these
-//! kernels do not do yet, and a silently different answer would be worse than a refusal.
+//! A model's matrices as the forward pass multiplies them: F32 as stored; Q8_0, Q4_0, Q4_K and
+//! Q6_K kept as their blocks and multiplied as ggml-cpu does, the activations quantized to the
+//! weight type's `vec_dot_type` (Q8_0 for Q8_0 and Q4_0: [`crate::q8_0`], [`crate::q4_0`]; Q8_K
+//! for the K-quants: [`crate::kquants`]). F16, BF16 and the other quantized types are refused
+//! for now: their `vec_dot_type` kernels are not written yet, and a silently different answer
+//! would be worse than a refusal.
 
 use crate::error::{LlmError, Result};
+use crate::kquants::{self, BlockQ4K, BlockQ6K, QK_K};
 use crate::ops::dot;
+use crate::q4_0::{self, BlockQ4_0};
 use crate::q8_0::{self, BlockQ8_0};
 use quantscope_formats::lazy::LazyFile;
 
@@ -13,18 +16,29 @@ use quantscope_formats::lazy::LazyFile;
 pub enum Matrix {
     F32 { rows: usize, cols: usize, w: Vec<f32> },
     Q8_0 { rows: usize, cols: usize, blocks: Vec<BlockQ8_0> },
+    Q4_0 { rows: usize, cols: usize, blocks: Vec<BlockQ4_0> },
+    Q4K { rows: usize, cols: usize, blocks: Vec<BlockQ4K> },
+    Q6K { rows: usize, cols: usize, blocks: Vec<BlockQ6K> },
 }
 
 impl Matrix {
     pub fn rows(&self) -> usize {
         match self {
-            Matrix::F32 { rows, .. } | Matrix::Q8_0 { rows, .. } => *rows,
+            Matrix::F32 { rows, .. }
+            | Matrix::Q8_0 { rows, .. }
+            | Matrix::Q4_0 { rows, .. }
+            | Matrix::Q4K { rows, .. }
+            | Matrix::Q6K { rows, .. } => *rows,
         }
     }
 
     pub fn cols(&self) -> usize {
         match self {
-            Matrix::F32 { cols, .. } | Matrix::Q8_0 { cols, .. } => *cols,
+            Matrix::F32 { cols, .. }
+            | Matrix::Q8_0 { cols, .. }
+            | Matrix::Q4_0 { cols, .. }
+            | Matrix::Q4K { cols, .. }
+            | Matrix::Q6K { cols, .. } => *cols,
         }
     }
 
@@ -33,6 +47,9 @@ impl Matrix {
         match self {
             Matrix::F32 { .. } => "f32",
             Matrix::Q8_0 { .. } => "q8_0",
+            Matrix::Q4_0 { .. } => "q4_0",
+            Matrix::Q4K { .. } => "q4_k",
+            Matrix::Q6K { .. } => "q6_k",
         }
     }
 
@@ -51,6 +68,27 @@ impl Matrix {
                     *out = q8_0::vec_dot(&blocks[r * per_row..(r + 1) * per_row], &xq);
                 }
             }
+            Matrix::Q4_0 { cols, blocks, .. } => {
+                let xq = q8_0::quantize_activations(x);
+                let per_row = cols / q8_0::QK;
+                for (r, out) in y.iter_mut().enumerate() {
+                    *out = q4_0::vec_dot(&blocks[r * per_row..(r + 1) * per_row], &xq);
+                }
+            }
+            Matrix::Q4K { cols, blocks, .. } => {
+                let xq = kquants::quantize_activations(x);
+                let per_row = cols / QK_K;
+                for (r, out) in y.iter_mut().enumerate() {
+                    *out = kquants::q4_k_vec_dot(&blocks[r * per_row..(r + 1) * per_row], &xq);
+                }
+            }
+            Matrix::Q6K { cols, blocks, .. } => {
+                let xq = kquants::quantize_activations(x);
+                let per_row = cols / QK_K;
+                for (r, out) in y.iter_mut().enumerate() {
+                    *out = kquants::q6_k_vec_dot(&blocks[r * per_row..(r + 1) * per_row], &xq);
+                }
+            }
         }
     }
 
@@ -65,6 +103,18 @@ impl Matrix {
                         *o = q as f32 * b.d;
                     }
                 }
+            }
+            Matrix::Q4_0 { cols, blocks, .. } => {
+                let per_row = cols / q8_0::QK;
+                q4_0::dequantize(&blocks[r * per_row..(r + 1) * per_row], out);
+            }
+            Matrix::Q4K { cols, blocks, .. } => {
+                let per_row = cols / QK_K;
+                kquants::q4_k_dequantize(&blocks[r * per_row..(r + 1) * per_row], out);
+            }
+            Matrix::Q6K { cols, blocks, .. } => {
+                let per_row = cols / QK_K;
+                kquants::q6_k_dequantize(&blocks[r * per_row..(r + 1) * per_row], out);
             }
         }
     }
@@ -114,6 +164,18 @@ impl TensorSource<'_> {
             "q8_0" => {
                 let bytes = self.file.read_stored(i, 0, rows * cols / q8_0::QK * q8_0::BLOCK_BYTES)?;
                 Ok(Matrix::Q8_0 { rows, cols, blocks: q8_0::blocks_from_bytes(&bytes) })
+            }
+            "q4_0" => {
+                let bytes = self.file.read_stored(i, 0, rows * cols / q8_0::QK * q4_0::BLOCK_BYTES)?;
+                Ok(Matrix::Q4_0 { rows, cols, blocks: q4_0::blocks_from_bytes(&bytes) })
+            }
+            "q4_k" => {
+                let bytes = self.file.read_stored(i, 0, rows * cols / QK_K * kquants::Q4_K_BYTES)?;
+                Ok(Matrix::Q4K { rows, cols, blocks: kquants::q4_k_from_bytes(&bytes) })
+            }
+            "q6_k" => {
+                let bytes = self.file.read_stored(i, 0, rows * cols / QK_K * kquants::Q6_K_BYTES)?;
+                Ok(Matrix::Q6K { rows, cols, blocks: kquants::q6_k_from_bytes(&bytes) })
             }
             other => Err(LlmError::UnsupportedTensorType { name: name.into(), dtype: other.into() }),
         }

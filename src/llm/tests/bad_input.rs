@@ -149,5 +149,8 @@ fn matrix_of_an_unimplemented_type_is_refused() {
     assert_eq!(&b[ty..ty + 4], &0u32.to_le_bytes());
     b[ty] = 1;
     let e = error(b);
-    assert_eq!(e.to_string(), "tensor 'blk.0.attn_q.weight' is stored as f16; the forward pass runs f32 and q8_0 matrices");
+    assert_eq!(
+        e.to_string(),
+        "tensor 'blk.0.attn_q.weight' is stored as f16; the forward pass runs f32, q8_0, q4_0, q4_k and q6_k matrices"
+    );
 }
