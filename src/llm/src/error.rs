@@ -27,6 +27,8 @@ pub enum LlmError {
     UnsupportedTokenizer(String),
     /// A token id outside the vocabulary.
     TokenOutOfRange { token: u32, n_vocab: usize },
+    /// A context of no positions, or one whose KV cache would take more than the limit.
+    ContextTooLarge { n_ctx: usize, limit: usize },
     /// More tokens than the KV cache was made for.
     ContextFull { n_ctx: usize, needed: usize },
 }
@@ -52,6 +54,9 @@ impl fmt::Display for LlmError {
             LlmError::UnsupportedTokenizer(what) => write!(f, "unsupported tokenizer: {what}"),
             LlmError::TokenOutOfRange { token, n_vocab } => {
                 write!(f, "token id {token} is outside the vocabulary of {n_vocab} tokens")
+            }
+            LlmError::ContextTooLarge { n_ctx, limit } => {
+                write!(f, "a context of {n_ctx} positions: it must be at least 1 and its KV cache at most {} MiB", limit >> 20)
             }
             LlmError::ContextFull { n_ctx, needed } => {
                 write!(f, "the context holds {n_ctx} tokens; {needed} were asked for")

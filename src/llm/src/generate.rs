@@ -72,7 +72,7 @@ impl<'m> Generator<'m> {
                 seed
             }
         };
-        let mut session = model.session(n_ctx);
+        let mut session = model.session(n_ctx)?;
         let logits = session.eval(prompt)?;
         let n_vocab = model.config.n_vocab;
         let last = logits[logits.len() - n_vocab..].to_vec();

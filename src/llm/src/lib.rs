@@ -9,7 +9,7 @@
 //! ```no_run
 //! let model = quantscope_llm::Model::from_gguf(std::fs::read("tiny-lm-f32.gguf").unwrap()).unwrap();
 //! let ids = model.tokenizer.encode("To be, or not to be");
-//! let mut session = model.session(128);
+//! let mut session = model.session(128).unwrap();
 //! let logits = session.eval(&ids).unwrap(); // n_vocab per token
 //! # let _ = logits;
 //! ```

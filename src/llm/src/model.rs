@@ -25,6 +25,10 @@ use quantscope_formats::bytesource::ByteSource;
 use quantscope_formats::{lazy, Format};
 use std::rc::Rc;
 
+/// The largest KV cache a session allocates (K and V of every layer, f32): a browser tab's
+/// wasm memory is 4 GiB at most.
+pub const MAX_KV_CACHE_BYTES: usize = 1 << 30;
+
 struct Layer {
     attn_norm: Vec<f32>,
     wq: Matrix,
@@ -97,11 +101,17 @@ impl Model {
         Ok(Model { config: c, tokenizer, token_embd, layers, output_norm, output })
     }
 
-    /// A fresh context of `n_ctx` positions (at most the model's training context is not
-    /// enforced: llama.cpp allows more, RoPE simply continues).
-    pub fn session(&self, n_ctx: usize) -> Session<'_> {
-        let kv = n_ctx * self.config.n_head_kv * self.config.head_dim;
-        Session { model: self, n_ctx, n_past: 0, k: vec![vec![0.0; kv]; self.config.n_layer], v: vec![vec![0.0; kv]; self.config.n_layer] }
+    /// A fresh context of `n_ctx` positions. More than the training context is allowed (llama.cpp
+    /// allows it too: RoPE simply continues); a KV cache over [`MAX_KV_CACHE_BYTES`] is refused.
+    pub fn session(&self, n_ctx: usize) -> Result<Session<'_>> {
+        let c = &self.config;
+        let per_layer = n_ctx.checked_mul(c.n_head_kv * c.head_dim);
+        let bytes = per_layer.and_then(|n| n.checked_mul(2 * c.n_layer * 4));
+        if n_ctx == 0 || !matches!(bytes, Some(b) if b <= MAX_KV_CACHE_BYTES) {
+            return Err(LlmError::ContextTooLarge { n_ctx, limit: MAX_KV_CACHE_BYTES });
+        }
+        let kv = per_layer.expect("checked");
+        Ok(Session { model: self, n_ctx, n_past: 0, k: vec![vec![0.0; kv]; c.n_layer], v: vec![vec![0.0; kv]; c.n_layer] })
     }
 
     /// Names and ggml types of the matrices, in forward order (for a report).

@@ -51,7 +51,7 @@ pub fn perplexity(
     let n_vocab = model.config.n_vocab;
     let (mut nll, mut nll2, mut count) = (0f64, 0f64, 0usize);
     let mut per_chunk = Vec::with_capacity(n_chunk);
-    let mut session = model.session(n_ctx);
+    let mut session = model.session(n_ctx)?;
     for i in 0..n_chunk {
         let mut chunk = tokens[i * n_ctx..(i + 1) * n_ctx].to_vec();
         if let (true, Some(bos)) = (model.tokenizer.add_bos, model.tokenizer.bos) {

@@ -54,7 +54,7 @@ fn check(ftype: &str, logits: &[u8], greedy: &[u8]) {
     let ids: Vec<u32> = npy(fixture_bytes!("tiny_lm/heldout.ids.npy")).1.iter().map(|&v| v as u32).collect();
 
     let (shape, expected) = npy(logits);
-    let ours = model.session(shape[0]).eval(&ids[..shape[0]]).unwrap();
+    let ours = model.session(shape[0]).unwrap().eval(&ids[..shape[0]]).unwrap();
     let mut worst = 0f32;
     for (p, (a, b)) in ours.chunks(n_vocab).zip(expected.chunks(n_vocab)).enumerate() {
         let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
