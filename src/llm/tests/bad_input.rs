@@ -159,7 +159,7 @@ fn matrix_of_an_unimplemented_type_is_refused() {
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn context_of_zero_or_too_many_positions_is_refused() {
     let model = Model::from_gguf(good()).unwrap();
-    for n in [0, usize::MAX, 1 << 40] {
+    for n in [0, usize::MAX, usize::MAX / 64] {
         let e = model.session(n).err().expect("refused");
         assert!(matches!(e, LlmError::ContextTooLarge { n_ctx, .. } if n_ctx == n), "{e}");
     }
