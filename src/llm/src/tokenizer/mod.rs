@@ -219,3 +219,69 @@ impl Tokenizer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quantscope_formats::gguf::RawKv;
+
+    fn string(s: &str) -> Vec<u8> {
+        let mut b = (s.len() as u64).to_le_bytes().to_vec();
+        b.extend_from_slice(s.as_bytes());
+        b
+    }
+
+    fn kv_string(key: &str, value: &str) -> RawKv {
+        RawKv { key: key.into(), value_type: 8, value: string(value) }
+    }
+
+    fn kv_array(key: &str, elem_type: u32, items: Vec<Vec<u8>>) -> RawKv {
+        let mut value = elem_type.to_le_bytes().to_vec();
+        value.extend_from_slice(&(items.len() as u64).to_le_bytes());
+        items.iter().for_each(|i| value.extend_from_slice(i));
+        RawKv { key: key.into(), value_type: 9, value }
+    }
+
+    /// A vocabulary of the byte characters of "a", "b", "c", " " (Ġ), the merges "a b" then
+    /// "ab c" then "Ġ a", and a user-defined token "<x>".
+    fn tiny() -> Tokenizer {
+        let tokens = ["a", "b", "c", "Ġ", "ab", "abc", "Ġa", "<x>"];
+        let types = [1, 1, 1, 1, 1, 1, 1, token_type::USER_DEFINED];
+        let merges = ["a b", "ab c", "Ġ a"];
+        let kvs = vec![
+            kv_string("tokenizer.ggml.model", "gpt2"),
+            kv_string("tokenizer.ggml.pre", "gpt-2"),
+            kv_array("tokenizer.ggml.tokens", 8, tokens.iter().map(|t| string(t)).collect()),
+            kv_array("tokenizer.ggml.token_type", 5, types.iter().map(|t: &i32| t.to_le_bytes().to_vec()).collect()),
+            kv_array("tokenizer.ggml.merges", 8, merges.iter().map(|m| string(m)).collect()),
+        ];
+        Tokenizer::from_metadata(&Metadata::new(&kvs)).unwrap()
+    }
+
+    #[test]
+    fn merges_apply_by_rank_and_user_defined_tokens_are_cut_out_first() {
+        let t = tiny();
+        // "abc" → a b c → (a b: rank 0) ab c → (ab c: rank 1) abc.
+        assert_eq!(t.encode("abc"), [5]);
+        // " a" is one word (GPT-2's " ?\p{L}+"): Ġ a → Ġa; "<x>" is its own token, never split.
+        assert_eq!(t.encode("abc a<x>ab"), [5, 6, 7, 4]);
+        assert_eq!(t.decode(&[5, 6, 7, 4]).unwrap(), b"abc a<x>ab");
+        // A character with no token falls back to nothing (llama.cpp looks up its raw bytes).
+        assert_eq!(t.encode("d"), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn bad_merges_and_token_types_are_refused() {
+        let mut kvs = vec![
+            kv_string("tokenizer.ggml.model", "gpt2"),
+            kv_array("tokenizer.ggml.tokens", 8, vec![string("a")]),
+            kv_array("tokenizer.ggml.merges", 8, vec![string("ab")]),
+        ];
+        let e = Tokenizer::from_metadata(&Metadata::new(&kvs)).err().unwrap();
+        assert_eq!(e.to_string(), "GGUF metadata 'tokenizer.ggml.merges': merge #0 'ab' has no space");
+        kvs[2] = kv_array("tokenizer.ggml.merges", 8, vec![]);
+        kvs.push(kv_array("tokenizer.ggml.token_type", 5, vec![1i32.to_le_bytes().to_vec(); 2]));
+        let e = Tokenizer::from_metadata(&Metadata::new(&kvs)).err().unwrap();
+        assert_eq!(e.to_string(), "GGUF metadata 'tokenizer.ggml.token_type': 2 types for 1 tokens");
+    }
+}
