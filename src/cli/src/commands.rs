@@ -27,7 +27,11 @@ const USAGE: &str = "usage:
   quantscope eval [--model MODEL.onnx] [--data TEST.npz] [--json]
   quantscope run MODEL.onnx --input [NAME=]X.npy... [--scheme VARIANT] [--calibration [NAME=]C.npy...] [--out Y.npy|Y.npz]
       (VARIANT: fp32, int8_dynamic[_channel], int8_static[_percentile|_entropy|_mse], int4_dynamic,
-       or any scheme id for weight-only; int8_static calibrates on --calibration, else on the inputs)";
+       or any scheme id for weight-only; int8_static calibrates on --calibration, else on the inputs)
+  quantscope generate MODEL.gguf --prompt TEXT [--tokens N] [--seed S [--temperature T] [--top-k K]] [--ctx N]
+      (a llama GGUF with F32 or Q8_0 matrices; greedy unless --seed)
+  quantscope perplexity MODEL.gguf --text FILE [--ctx N] [--chunks N] [--json]
+      (as llama-perplexity: chunks of --ctx tokens, default the model's context, second halves scored)";
 
 #[derive(Default)]
 struct Args {
@@ -54,6 +58,15 @@ struct Args {
     /// `--imatrix`: an importance matrix (export --type, compare); `--top` for `imatrix`.
     imatrix: Option<PathBuf>,
     top: Option<usize>,
+    /// `generate` / `perplexity`.
+    prompt: Option<String>,
+    text: Option<PathBuf>,
+    tokens: Option<usize>,
+    ctx: Option<usize>,
+    chunks: Option<usize>,
+    seed: Option<u64>,
+    temperature: Option<f32>,
+    top_k: Option<usize>,
 }
 
 fn parse_args() -> Result<Args, lexopt::Error> {
@@ -85,6 +98,14 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Long("reduce-range") => args.reduce_range = true,
             Long("imatrix") => args.imatrix = Some(parser.value()?.into()),
             Long("top") => args.top = Some(parser.value()?.parse()?),
+            Long("prompt") => args.prompt = Some(parser.value()?.string()?),
+            Long("text") => args.text = Some(parser.value()?.into()),
+            Long("tokens") => args.tokens = Some(parser.value()?.parse()?),
+            Long("ctx") => args.ctx = Some(parser.value()?.parse()?),
+            Long("chunks") => args.chunks = Some(parser.value()?.parse()?),
+            Long("seed") => args.seed = Some(parser.value()?.parse()?),
+            Long("temperature") => args.temperature = Some(parser.value()?.parse()?),
+            Long("top-k") => args.top_k = Some(parser.value()?.parse()?),
             Short('h') | Long("help") => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -798,6 +819,32 @@ fn quantize_onnx(args: &Args) -> Result<(), Failure> {
     Ok(())
 }
 
+fn language_model(args: &Args) -> Result<(), Failure> {
+    let [model] = args.files.as_slice() else {
+        return Err(usage(format!("{} takes one MODEL.gguf", args.command)));
+    };
+    if args.command == "generate" && args.prompt.is_none() {
+        return Err(usage("generate needs --prompt TEXT"));
+    }
+    if args.command == "perplexity" && args.text.is_none() {
+        return Err(usage("perplexity needs --text FILE"));
+    }
+    let a = crate::lm::LmArgs {
+        model,
+        prompt: args.prompt.as_deref(),
+        text: args.text.as_deref(),
+        tokens: args.tokens.unwrap_or(64),
+        ctx: args.ctx,
+        chunks: args.chunks,
+        seed: args.seed,
+        temperature: args.temperature.unwrap_or(0.8),
+        top_k: args.top_k.unwrap_or(40),
+        json: args.json,
+    };
+    let result = if args.command == "generate" { crate::lm::generate(&a) } else { crate::lm::perplexity_of(&a) };
+    result.map_err(bad_input)
+}
+
 pub fn main() -> ExitCode {
     let result = match parse_args() {
         Err(e) => Err(usage(e)),
@@ -811,6 +858,7 @@ pub fn main() -> ExitCode {
             "eval" => eval(&args),
             "run" => run_model(&args),
             "quantize-onnx" => quantize_onnx(&args),
+            "generate" | "perplexity" => language_model(&args),
             "" => Err(usage("no command given")),
             other => Err(usage(format!("unknown command '{other}'"))),
         },

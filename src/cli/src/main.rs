@@ -9,6 +9,8 @@
 //!   quantscope quantize-onnx MODEL.onnx --out OUT.onnx [--weight-type int8|uint8] [--per-channel] [--reduce-range]
 //!   quantscope eval [--model www/models/mnist_mlp.onnx] [--data www/models/mnist_test.npz] [--json]
 //!   quantscope run MODEL.onnx --input [NAME=]X.npy... [--scheme VARIANT] [--calibration [NAME=]C.npy...] [--out Y.npy|Y.npz]
+//!   quantscope generate MODEL.gguf --prompt TEXT [--tokens N] [--seed S [--temperature T] [--top-k K]] [--ctx N]
+//!   quantscope perplexity MODEL.gguf --text FILE [--ctx N] [--chunks N] [--json]
 //!
 //! Exit codes: 0 success, 1 bad input (a message on stderr), 2 bad usage.
 
@@ -17,6 +19,8 @@
 
 #[cfg(not(target_arch = "wasm32"))]
 mod commands;
+#[cfg(not(target_arch = "wasm32"))]
+mod lm;
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> std::process::ExitCode {

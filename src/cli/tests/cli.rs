@@ -422,3 +422,31 @@ fn the_cli_uses_importance_matrices() {
     assert!(String::from_utf8_lossy(&r.stderr).contains("no entry for tensor 'blk.3.attn_k.weight'"));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn perplexity_equals_llama_perplexity_and_generate_continues_the_prompt() {
+    // reference.json's passage_perplexity: llama-perplexity -c 128 --chunks 8 on heldout.txt.
+    let reference: Value = serde_json::from_str(&std::fs::read_to_string(fixture("tiny_lm/reference.json")).unwrap()).unwrap();
+    let want = reference["passage_perplexity"]["F32"]["ppl"].as_f64().unwrap();
+    let model = fixture("tiny_lm/tiny-lm-f32.gguf");
+    let text = fixture("tiny_lm/heldout.txt");
+    let out = run(&["perplexity", model.to_str().unwrap(), "--text", text.to_str().unwrap(), "--ctx", "128", "--chunks", "8", "--json"]);
+    let got = json_of(&out);
+    assert!((got["ppl"].as_f64().unwrap() - want).abs() <= 1e-4, "{got} vs {want}");
+    assert_eq!(got["tokens_scored"], 8 * 63);
+
+    let out = run(&["generate", model.to_str().unwrap(), "--prompt", "MACBETH.\n", "--tokens", "20"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("MACBETH.\n") && text.len() > "MACBETH.\n".len() + 20, "{text:?}");
+    let seeded = |seed: &str| run(&["generate", model.to_str().unwrap(), "--prompt", "To be", "--seed", seed, "--tokens", "30"]).stdout;
+    assert_eq!(seeded("7"), seeded("7"));
+
+    let out = run(&["generate", "no-such-model.gguf", "--prompt", "x"]);
+    assert_eq!(out.status.code(), Some(1));
+    let npy = fixture("tiny_lm/heldout.ids.npy");
+    let out = run(&["generate", npy.to_str().unwrap(), "--prompt", "x"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a language model is read from a GGUF file, not npy"));
+    assert_eq!(run(&["generate", model.to_str().unwrap()]).status.code(), Some(2));
+}

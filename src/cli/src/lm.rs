@@ -1,0 +1,100 @@
+//! `generate` and `perplexity`: a llama-architecture GGUF run by quantscope-llm (F32 and Q8_0
+//! matrices), as llama.cpp runs it.
+
+use quantscope_llm::{perplexity, Generator, Model, Sampling};
+use serde::Serialize;
+use std::io::Write;
+use std::path::Path;
+
+/// What the commands need from the command line.
+pub struct LmArgs<'a> {
+    pub model: &'a Path,
+    pub prompt: Option<&'a str>,
+    pub text: Option<&'a Path>,
+    pub tokens: usize,
+    pub ctx: Option<usize>,
+    pub chunks: Option<usize>,
+    pub seed: Option<u64>,
+    pub temperature: f32,
+    pub top_k: usize,
+    pub json: bool,
+}
+
+fn load(path: &Path) -> Result<Model, String> {
+    let name = path.display();
+    let bytes = std::fs::read(path).map_err(|e| format!("{name}: {e}"))?;
+    Model::from_gguf(bytes).map_err(|e| format!("{name}: {e}"))
+}
+
+/// Prints the prompt's continuation as it is produced (greedy, or sampled with --seed).
+pub fn generate(a: &LmArgs) -> Result<(), String> {
+    let model = load(a.model)?;
+    let prompt = a.prompt.ok_or("generate needs --prompt TEXT")?;
+    let mut ids = model.tokenizer.encode_with_bos(prompt);
+    if ids.is_empty() {
+        ids.extend(model.tokenizer.bos);
+    }
+    let sampling = match a.seed {
+        None => Sampling::Greedy,
+        Some(seed) => Sampling::Random { seed, temperature: a.temperature, top_k: a.top_k },
+    };
+    let n_ctx = a.ctx.unwrap_or(ids.len() + a.tokens);
+    let mut g = Generator::new(&model, &ids, n_ctx, sampling).map_err(|e| e.to_string())?;
+    let mut out = std::io::stdout().lock();
+    let mut pending: Vec<u8> = Vec::new();
+    write!(out, "{prompt}").ok();
+    for _ in 0..a.tokens {
+        let t = match g.next_token() {
+            Ok(t) => t,
+            Err(e) => return Err(e.to_string()),
+        };
+        if Some(t) == model.tokenizer.eos {
+            break;
+        }
+        // A token may end inside a UTF-8 character: print what is complete.
+        pending.extend(model.tokenizer.decode(&[t]).map_err(|e| e.to_string())?);
+        let valid = match std::str::from_utf8(&pending) {
+            Ok(_) => pending.len(),
+            Err(e) => e.valid_up_to(),
+        };
+        out.write_all(&pending[..valid]).ok();
+        out.flush().ok();
+        pending.drain(..valid);
+    }
+    out.write_all(&pending).ok();
+    writeln!(out).ok();
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct PerplexityReport {
+    ppl: f64,
+    plus_minus: f64,
+    tokens_scored: usize,
+    chunks: usize,
+    n_ctx: usize,
+}
+
+/// llama-perplexity's estimate on a text file.
+pub fn perplexity_of(a: &LmArgs) -> Result<(), String> {
+    let model = load(a.model)?;
+    let path = a.text.ok_or("perplexity needs --text FILE")?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let ids = model.tokenizer.encode_with_bos(&text);
+    let n_ctx = a.ctx.unwrap_or(model.config.n_ctx_train);
+    let p = perplexity(&model, &ids, n_ctx, a.chunks, |done, of| {
+        if !a.json {
+            eprint!("\rchunk {done}/{of}");
+        }
+        true
+    })
+    .map_err(|e| e.to_string())?;
+    if a.json {
+        let report = PerplexityReport { ppl: p.ppl, plus_minus: p.plus_minus, tokens_scored: p.count, chunks: p.per_chunk.len(), n_ctx };
+        println!("{}", serde_json::to_string_pretty(&report).expect("serializable"));
+    } else {
+        eprintln!();
+        println!("PPL = {:.4} +/- {:.5} ({} chunks of {n_ctx}, {} tokens scored)", p.ppl, p.plus_minus, p.per_chunk.len(), p.count);
+    }
+    Ok(())
+}

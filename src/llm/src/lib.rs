@@ -1,0 +1,35 @@
+//! A llama-architecture language model read from a GGUF file, as llama.cpp runs it: the config
+//! from the metadata ([`config`]), the byte-level BPE tokenizer from the token list and merges
+//! ([`tokenizer`]), and the forward pass with a KV cache ([`model`]) in F32, and with Q8_0, Q4_0,
+//! Q4_K and Q6_K matrices multiplied as ggml-cpu multiplies them ([`q8_0`], [`q4_0`], [`kquants`]).
+//!
+//! Plain Rust (no wasm-bindgen); tests in `tests/` hold the token ids and logits to llama.cpp's
+//! (fixtures from `scripts/fixtures/make_tiny_lm.py`).
+//!
+//! ```no_run
+//! let model = quantscope_llm::Model::from_gguf(std::fs::read("tiny-lm-f32.gguf").unwrap()).unwrap();
+//! let ids = model.tokenizer.encode("To be, or not to be");
+//! let mut session = model.session(128).unwrap();
+//! let logits = session.eval(&ids).unwrap(); // n_vocab per token
+//! # let _ = logits;
+//! ```
+
+pub mod config;
+pub mod error;
+pub mod generate;
+pub mod kquants;
+pub mod metadata;
+pub mod model;
+pub mod ops;
+pub mod perplexity;
+pub mod q4_0;
+pub mod q8_0;
+pub mod tokenizer;
+pub mod weights;
+
+pub use config::LlamaConfig;
+pub use error::{LlmError, Result};
+pub use generate::{Generator, Sampling};
+pub use model::{Model, Session};
+pub use perplexity::{perplexity, Perplexity};
+pub use tokenizer::Tokenizer;

@@ -1,0 +1,175 @@
+//! Typed access to a GGUF file's metadata (the formats crate keeps each key/value as stored:
+//! its `gguf_type` and bytes). Value types are `gguf_type` of llama.cpp's `ggml/include/gguf.h`;
+//! the formats crate has already checked that every value is complete and well formed.
+
+use crate::error::{LlmError, Result};
+use quantscope_formats::gguf::RawKv;
+use std::collections::HashMap;
+
+mod vt {
+    pub const U8: u32 = 0;
+    pub const I8: u32 = 1;
+    pub const U16: u32 = 2;
+    pub const I16: u32 = 3;
+    pub const U32: u32 = 4;
+    pub const I32: u32 = 5;
+    pub const F32: u32 = 6;
+    pub const BOOL: u32 = 7;
+    pub const STRING: u32 = 8;
+    pub const ARRAY: u32 = 9;
+    pub const U64: u32 = 10;
+    pub const I64: u32 = 11;
+    pub const F64: u32 = 12;
+}
+
+/// The metadata of one GGUF file, by key.
+pub struct Metadata {
+    kvs: HashMap<String, (u32, Vec<u8>)>,
+}
+
+fn bad(key: &str, why: impl Into<String>) -> LlmError {
+    LlmError::BadKey { key: key.to_string(), why: why.into() }
+}
+
+/// One scalar of type `t` at the start of `b` as an i128 (every GGUF integer fits), or None.
+fn integer(t: u32, b: &[u8]) -> Option<i128> {
+    let n = |k: usize| b.get(..k);
+    Some(match t {
+        vt::U8 => n(1)?[0] as i128,
+        vt::I8 => n(1)?[0] as i8 as i128,
+        vt::U16 => u16::from_le_bytes(n(2)?.try_into().ok()?) as i128,
+        vt::I16 => i16::from_le_bytes(n(2)?.try_into().ok()?) as i128,
+        vt::U32 => u32::from_le_bytes(n(4)?.try_into().ok()?) as i128,
+        vt::I32 => i32::from_le_bytes(n(4)?.try_into().ok()?) as i128,
+        vt::U64 => u64::from_le_bytes(n(8)?.try_into().ok()?) as i128,
+        vt::I64 => i64::from_le_bytes(n(8)?.try_into().ok()?) as i128,
+        _ => return None,
+    })
+}
+
+fn scalar_size(t: u32) -> Option<usize> {
+    Some(match t {
+        vt::U8 | vt::I8 | vt::BOOL => 1,
+        vt::U16 | vt::I16 => 2,
+        vt::U32 | vt::I32 | vt::F32 => 4,
+        vt::U64 | vt::I64 | vt::F64 => 8,
+        _ => return None,
+    })
+}
+
+/// A GGUF string (u64 length, bytes) at `*pos`, advancing it.
+fn read_string<'a>(b: &'a [u8], pos: &mut usize) -> Option<&'a str> {
+    let len = u64::from_le_bytes(b.get(*pos..*pos + 8)?.try_into().ok()?);
+    let start = *pos + 8;
+    let end = start.checked_add(usize::try_from(len).ok()?)?;
+    *pos = end;
+    std::str::from_utf8(b.get(start..end)?).ok()
+}
+
+impl Metadata {
+    pub fn new(raw: &[RawKv]) -> Metadata {
+        Metadata { kvs: raw.iter().map(|kv| (kv.key.clone(), (kv.value_type, kv.value.clone()))).collect() }
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.kvs.contains_key(key)
+    }
+
+    /// A string value; None when the key is absent.
+    pub fn string(&self, key: &str) -> Result<Option<String>> {
+        let Some((t, b)) = self.kvs.get(key) else { return Ok(None) };
+        if *t != vt::STRING {
+            return Err(bad(key, "expected a string"));
+        }
+        read_string(b, &mut 0).map(|s| Some(s.to_string())).ok_or_else(|| bad(key, "malformed string"))
+    }
+
+    /// A non-negative integer of any GGUF integer type; None when the key is absent.
+    pub fn usize(&self, key: &str) -> Result<Option<usize>> {
+        let Some((t, b)) = self.kvs.get(key) else { return Ok(None) };
+        let v = integer(*t, b).ok_or_else(|| bad(key, "expected an integer"))?;
+        usize::try_from(v).map(Some).map_err(|_| bad(key, format!("{v} is not a valid count")))
+    }
+
+    /// A non-negative integer, or an array of them (llama.cpp's per-layer values, such as
+    /// `llama.feed_forward_length`); None when the key is absent.
+    pub fn usize_or_array(&self, key: &str) -> Result<Option<Vec<usize>>> {
+        let Some((t, b)) = self.kvs.get(key) else { return Ok(None) };
+        if *t != vt::ARRAY {
+            return Ok(self.usize(key)?.map(|v| vec![v]));
+        }
+        let (et, n, body) = self.array_parts(key, b)?;
+        let size = scalar_size(et).filter(|_| integer(et, &[0; 8]).is_some()).ok_or_else(|| bad(key, "expected an array of integers"))?;
+        (0..n)
+            .map(|i| {
+                let v = body.get(i * size..).and_then(|x| integer(et, x)).ok_or_else(|| bad(key, "malformed array"))?;
+                usize::try_from(v).map_err(|_| bad(key, format!("{v} is not a valid count")))
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+
+    /// An f32 (stored as f32 or f64); None when the key is absent.
+    pub fn f32(&self, key: &str) -> Result<Option<f32>> {
+        let Some((t, b)) = self.kvs.get(key) else { return Ok(None) };
+        let v = match *t {
+            vt::F32 => b.get(..4).map(|x| f32::from_le_bytes(x.try_into().unwrap())),
+            vt::F64 => b.get(..8).map(|x| f64::from_le_bytes(x.try_into().unwrap()) as f32),
+            _ => return Err(bad(key, "expected a float")),
+        };
+        v.map(Some).ok_or_else(|| bad(key, "malformed float"))
+    }
+
+    /// A bool; None when the key is absent.
+    pub fn bool(&self, key: &str) -> Result<Option<bool>> {
+        let Some((t, b)) = self.kvs.get(key) else { return Ok(None) };
+        if *t != vt::BOOL {
+            return Err(bad(key, "expected a bool"));
+        }
+        b.first().map(|&v| Some(v != 0)).ok_or_else(|| bad(key, "malformed bool"))
+    }
+
+    /// An array of strings; None when the key is absent.
+    pub fn strings(&self, key: &str) -> Result<Option<Vec<String>>> {
+        let Some((t, b)) = self.kvs.get(key) else { return Ok(None) };
+        if *t != vt::ARRAY {
+            return Err(bad(key, "expected an array of strings"));
+        }
+        let (et, n, body) = self.array_parts(key, b)?;
+        if et != vt::STRING {
+            return Err(bad(key, "expected an array of strings"));
+        }
+        let mut pos = 0;
+        (0..n)
+            .map(|_| read_string(body, &mut pos).map(str::to_string).ok_or_else(|| bad(key, "malformed string in the array")))
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+
+    /// An array of i32 (llama.cpp's `tokenizer.ggml.token_type`); None when the key is absent.
+    pub fn i32s(&self, key: &str) -> Result<Option<Vec<i32>>> {
+        let Some((t, b)) = self.kvs.get(key) else { return Ok(None) };
+        if *t != vt::ARRAY {
+            return Err(bad(key, "expected an array of int32"));
+        }
+        let (et, n, body) = self.array_parts(key, b)?;
+        if et != vt::I32 {
+            return Err(bad(key, "expected an array of int32"));
+        }
+        (0..n)
+            .map(|i| {
+                body.get(i * 4..i * 4 + 4).map(|x| i32::from_le_bytes(x.try_into().unwrap())).ok_or_else(|| bad(key, "malformed array"))
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+
+    /// An array's element type, length and element bytes.
+    fn array_parts<'a>(&self, key: &str, b: &'a [u8]) -> Result<(u32, usize, &'a [u8])> {
+        let head = b.get(..12).ok_or_else(|| bad(key, "malformed array"))?;
+        let et = u32::from_le_bytes(head[..4].try_into().unwrap());
+        let n = u64::from_le_bytes(head[4..12].try_into().unwrap());
+        let n = usize::try_from(n).map_err(|_| bad(key, "array too long"))?;
+        Ok((et, n, &b[12..]))
+    }
+}

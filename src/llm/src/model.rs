@@ -1,0 +1,239 @@
+//! The llama forward pass (llama.cpp's `src/models/llama.cpp`, `llm_build_llama`), one token at
+//! a time against a KV cache:
+//!
+//! ```text
+//! x = token_embd[id]
+//! per layer:  h = rms_norm(x) · attn_norm
+//!             q, k, v = Wq h, Wk h, Wv h;  RoPE on q and k at the token's position
+//!             cache k, v;  per query head, attention over the cached positions of its
+//!             K/V head (head / (n_head / n_head_kv), ggml's broadcast), scores · 1/√head_dim
+//!             x += Wo attn
+//!             h = rms_norm(x) · ffn_norm;  x += W_down (silu(W_gate h) · W_up h)
+//! logits = W_output (rms_norm(x) · output_norm)      (token_embd when output.weight is absent)
+//! ```
+//!
+//! K and V are cached in F32 (llama.cpp's default cache is F16; the reference logits are made
+//! with `-ctk f32 -ctv f32`).
+
+use crate::config::LlamaConfig;
+use crate::error::{LlmError, Result};
+use crate::metadata::Metadata;
+use crate::ops;
+use crate::tokenizer::Tokenizer;
+use crate::weights::{Matrix, TensorSource};
+use quantscope_formats::bytesource::ByteSource;
+use quantscope_formats::{lazy, Format};
+use std::rc::Rc;
+
+/// The largest KV cache a session allocates (K and V of every layer, f32): a browser tab's
+/// wasm memory is 4 GiB at most.
+pub const MAX_KV_CACHE_BYTES: usize = 1 << 30;
+
+struct Layer {
+    attn_norm: Vec<f32>,
+    wq: Matrix,
+    wk: Matrix,
+    wv: Matrix,
+    wo: Matrix,
+    ffn_norm: Vec<f32>,
+    gate: Matrix,
+    up: Matrix,
+    down: Matrix,
+}
+
+pub struct Model {
+    pub config: LlamaConfig,
+    pub tokenizer: Tokenizer,
+    token_embd: Matrix,
+    layers: Vec<Layer>,
+    output_norm: Vec<f32>,
+    /// None: the output head is `token_embd` (tied embeddings, as llama.cpp loads them).
+    output: Option<Matrix>,
+}
+
+impl Model {
+    /// Reads a llama-architecture GGUF file whole from memory.
+    pub fn from_gguf(bytes: Vec<u8>) -> Result<Model> {
+        Model::from_source("model.gguf", Rc::new(bytes))
+    }
+
+    /// Reads a llama-architecture GGUF file from any byte source (tensors read one at a time).
+    pub fn from_source(name: &str, source: Rc<dyn ByteSource>) -> Result<Model> {
+        let file = lazy::open(name, source)?;
+        if file.format != Format::Gguf {
+            return Err(LlmError::NotGguf(format!("{:?}", file.format).to_lowercase()));
+        }
+        let meta = Metadata::new(&file.gguf_kvs);
+        // The architecture first: a model of another family is refused for that reason, not for
+        // its tokenizer.
+        let arch = meta.string("general.architecture")?.ok_or_else(|| LlmError::MissingKey("general.architecture".into()))?;
+        if !crate::config::SUPPORTED_ARCHITECTURES.contains(&arch.as_str()) {
+            return Err(LlmError::UnsupportedArchitecture(arch));
+        }
+        let tokenizer = Tokenizer::from_metadata(&meta)?;
+        let c = LlamaConfig::from_metadata(&meta, tokenizer.n_vocab())?;
+        let src = TensorSource { file: &file };
+        for extra in ["rope_freqs.weight", "blk.0.attn_q.bias", "blk.0.attn_k.bias", "blk.0.attn_v.bias", "blk.0.attn_output.bias"] {
+            if src.has(extra) {
+                return Err(LlmError::Unsupported(format!("tensor '{extra}'")));
+            }
+        }
+        let (q_dim, kv_dim) = (c.n_head * c.head_dim, c.n_head_kv * c.head_dim);
+        let token_embd = src.matrix("token_embd.weight", c.n_vocab, c.n_embd)?;
+        let mut layers = Vec::with_capacity(c.n_layer);
+        for i in 0..c.n_layer {
+            let n = |t: &str| format!("blk.{i}.{t}.weight");
+            let ff = c.n_ff[i];
+            layers.push(Layer {
+                attn_norm: src.vector(&n("attn_norm"), c.n_embd)?,
+                wq: src.matrix(&n("attn_q"), q_dim, c.n_embd)?,
+                wk: src.matrix(&n("attn_k"), kv_dim, c.n_embd)?,
+                wv: src.matrix(&n("attn_v"), kv_dim, c.n_embd)?,
+                wo: src.matrix(&n("attn_output"), c.n_embd, q_dim)?,
+                ffn_norm: src.vector(&n("ffn_norm"), c.n_embd)?,
+                gate: src.matrix(&n("ffn_gate"), ff, c.n_embd)?,
+                up: src.matrix(&n("ffn_up"), ff, c.n_embd)?,
+                down: src.matrix(&n("ffn_down"), c.n_embd, ff)?,
+            });
+        }
+        let output_norm = src.vector("output_norm.weight", c.n_embd)?;
+        let output = if src.has("output.weight") { Some(src.matrix("output.weight", c.n_vocab, c.n_embd)?) } else { None };
+        Ok(Model { config: c, tokenizer, token_embd, layers, output_norm, output })
+    }
+
+    /// A fresh context of `n_ctx` positions. More than the training context is allowed (llama.cpp
+    /// allows it too: RoPE simply continues); a KV cache over [`MAX_KV_CACHE_BYTES`] is refused.
+    pub fn session(&self, n_ctx: usize) -> Result<Session<'_>> {
+        let c = &self.config;
+        let per_layer = n_ctx.checked_mul(c.n_head_kv * c.head_dim);
+        let bytes = per_layer.and_then(|n| n.checked_mul(2 * c.n_layer * 4));
+        if n_ctx == 0 || !matches!(bytes, Some(b) if b <= MAX_KV_CACHE_BYTES) {
+            return Err(LlmError::ContextTooLarge { n_ctx, limit: MAX_KV_CACHE_BYTES });
+        }
+        let kv = per_layer.expect("checked");
+        Ok(Session { model: self, n_ctx, n_past: 0, k: vec![vec![0.0; kv]; c.n_layer], v: vec![vec![0.0; kv]; c.n_layer] })
+    }
+
+    /// Names and ggml types of the matrices, in forward order (for a report).
+    pub fn matrix_types(&self) -> Vec<(String, &'static str)> {
+        let mut out = vec![("token_embd.weight".to_string(), self.token_embd.type_name())];
+        for (i, l) in self.layers.iter().enumerate() {
+            for (name, m) in [
+                ("attn_q", &l.wq),
+                ("attn_k", &l.wk),
+                ("attn_v", &l.wv),
+                ("attn_output", &l.wo),
+                ("ffn_gate", &l.gate),
+                ("ffn_up", &l.up),
+                ("ffn_down", &l.down),
+            ] {
+                out.push((format!("blk.{i}.{name}.weight"), m.type_name()));
+            }
+        }
+        if let Some(o) = &self.output {
+            out.push(("output.weight".into(), o.type_name()));
+        }
+        out
+    }
+}
+
+/// A sequence being evaluated: the KV cache and the number of positions filled.
+pub struct Session<'m> {
+    model: &'m Model,
+    n_ctx: usize,
+    n_past: usize,
+    /// Per layer: [position][kv head][head_dim].
+    k: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
+}
+
+impl Session<'_> {
+    pub fn n_past(&self) -> usize {
+        self.n_past
+    }
+
+    /// Forgets every cached position.
+    pub fn reset(&mut self) {
+        self.n_past = 0;
+    }
+
+    /// Evaluates `tokens` at the next positions; returns their logits, n_vocab per token.
+    /// Nothing is cached when a token is out of range or the context would overflow.
+    pub fn eval(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
+        let n_vocab = self.model.config.n_vocab;
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= n_vocab) {
+            return Err(LlmError::TokenOutOfRange { token: bad, n_vocab });
+        }
+        if self.n_past + tokens.len() > self.n_ctx {
+            return Err(LlmError::ContextFull { n_ctx: self.n_ctx, needed: self.n_past + tokens.len() });
+        }
+        let mut logits = vec![0f32; tokens.len() * n_vocab];
+        for (&t, out) in tokens.iter().zip(logits.chunks_mut(n_vocab)) {
+            self.step(t, out);
+        }
+        Ok(logits)
+    }
+
+    /// One token at position n_past.
+    fn step(&mut self, token: u32, logits: &mut [f32]) {
+        let m = self.model;
+        let c = &m.config;
+        let (hd, n_kv, pos) = (c.head_dim, c.n_head_kv, self.n_past);
+        let group = c.n_head / n_kv;
+        let kv_dim = n_kv * hd;
+        let scale = 1.0 / (hd as f32).sqrt();
+
+        let mut x = vec![0f32; c.n_embd];
+        m.token_embd.row(token as usize, &mut x);
+        let mut h = vec![0f32; c.n_embd];
+        let mut q = vec![0f32; c.n_head * hd];
+        let mut attn = vec![0f32; c.n_head * hd];
+        let mut proj = vec![0f32; c.n_embd];
+        let mut scores = vec![0f32; pos + 1];
+        for (l, layer) in m.layers.iter().enumerate() {
+            ops::rms_norm(&x, &layer.attn_norm, c.rms_eps, &mut h);
+            layer.wq.matvec(&h, &mut q);
+            let (k_cache, v_cache) = (&mut self.k[l], &mut self.v[l]);
+            let k_new = &mut k_cache[pos * kv_dim..(pos + 1) * kv_dim];
+            layer.wk.matvec(&h, k_new);
+            layer.wv.matvec(&h, &mut v_cache[pos * kv_dim..(pos + 1) * kv_dim]);
+            for head in q.chunks_mut(hd) {
+                ops::rope(head, pos, c.n_rot, c.rope_freq_base);
+            }
+            for head in k_new.chunks_mut(hd) {
+                ops::rope(head, pos, c.n_rot, c.rope_freq_base);
+            }
+            for hq in 0..c.n_head {
+                let g = hq / group;
+                let qh = &q[hq * hd..(hq + 1) * hd];
+                for (j, s) in scores.iter_mut().enumerate() {
+                    *s = ops::dot(&k_cache[j * kv_dim + g * hd..j * kv_dim + (g + 1) * hd], qh) * scale;
+                }
+                ops::softmax(&mut scores);
+                let out = &mut attn[hq * hd..(hq + 1) * hd];
+                out.fill(0.0);
+                for (j, &p) in scores.iter().enumerate() {
+                    let vj = &v_cache[j * kv_dim + g * hd..j * kv_dim + (g + 1) * hd];
+                    for (o, &v) in out.iter_mut().zip(vj) {
+                        *o += p * v;
+                    }
+                }
+            }
+            layer.wo.matvec(&attn, &mut proj);
+            x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
+
+            ops::rms_norm(&x, &layer.ffn_norm, c.rms_eps, &mut h);
+            let ff = layer.gate.rows();
+            let mut gate = vec![0f32; ff];
+            let mut up = vec![0f32; ff];
+            layer.gate.matvec(&h, &mut gate);
+            layer.up.matvec(&h, &mut up);
+            ops::swiglu(&mut gate, &up);
+            layer.down.matvec(&gate, &mut proj);
+            x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
+        }
+        ops::rms_norm(&x, &m.output_norm, c.rms_eps, &mut h);
+        m.output.as_ref().unwrap_or(&m.token_embd).matvec(&h, logits);
+        self.n_past += 1;
+    }
+}

@@ -1,0 +1,68 @@
+//! The F32 operations of the llama graph, each as ggml-cpu computes it (`ggml/src/ggml-cpu/ops.cpp`,
+//! `vec.h`): where ggml accumulates in double (`ggml_float`) so does this, so the remaining
+//! differences from llama.cpp are the order of f32 sums in the dot products and ggml's SIMD
+//! `expf` approximation in the softmax and SiLU.
+
+/// RMSNorm times its weight: `ggml_compute_forward_rms_norm_f32` (sum of squares in double,
+/// mean and scale in float), then `ggml_mul`.
+pub fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
+    let sum: f64 = x.iter().map(|&v| (v * v) as f64).sum();
+    let mean = (sum / x.len() as f64) as f32;
+    let scale = 1.0 / (mean + eps).sqrt();
+    for ((o, &v), &w) in out.iter_mut().zip(x).zip(weight) {
+        *o = (v * scale) * w;
+    }
+}
+
+/// Dot product of two f32 slices in eight interleaved partial sums (the shape of ggml's SIMD
+/// `ggml_vec_dot_f32`, which the compiler also vectorizes), then added pairwise.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let chunks = a.len() / 8;
+    for c in 0..chunks {
+        for l in 0..8 {
+            acc[l] += a[c * 8 + l] * b[c * 8 + l];
+        }
+    }
+    let mut tail = 0f32;
+    for i in chunks * 8..a.len() {
+        tail += a[i] * b[i];
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
+/// RoPE of llama.cpp's LLAMA rope type (ggml's normal mode): each adjacent pair
+/// (x[2i], x[2i+1]) of a head rotated by pos · base^(-2i/n_rot). The angles are made as
+/// `ggml_rope_cache_init` makes them: theta starts at pos and is multiplied by
+/// `powf(base, -2/n_rot)` pair by pair (not a fresh `powf` per pair).
+pub fn rope(head: &mut [f32], pos: usize, n_rot: usize, freq_base: f32) {
+    let theta_scale = freq_base.powf(-2.0 / n_rot as f32);
+    let mut theta = pos as f32;
+    for i in (0..n_rot).step_by(2) {
+        let (sin, cos) = theta.sin_cos();
+        let (x0, x1) = (head[i], head[i + 1]);
+        head[i] = x0 * cos - x1 * sin;
+        head[i + 1] = x0 * sin + x1 * cos;
+        theta *= theta_scale;
+    }
+}
+
+/// In-place softmax of `scores` (already scaled): `ggml_compute_forward_soft_max_f32` — the max,
+/// then exp(x − max) summed in double, then every value times (float) 1/sum.
+pub fn softmax(scores: &mut [f32]) {
+    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0f64;
+    for s in scores.iter_mut() {
+        *s = (*s - max).exp();
+        sum += *s as f64;
+    }
+    let inv = (1.0 / sum) as f32;
+    scores.iter_mut().for_each(|s| *s *= inv);
+}
+
+/// SwiGLU's gate: silu(gate) · up, in place in `gate` (`ggml_swiglu_split`; silu(x) = x / (1 + e^-x)).
+pub fn swiglu(gate: &mut [f32], up: &[f32]) {
+    for (g, &u) in gate.iter_mut().zip(up) {
+        *g = *g / (1.0 + (-*g).exp()) * u;
+    }
+}

@@ -1,0 +1,78 @@
+//! Perplexity as `llama-perplexity` computes it (`tools/perplexity/perplexity.cpp`, `perplexity`):
+//! the tokens are cut into chunks of `n_ctx`; each chunk is evaluated from an empty cache (with
+//! its first token replaced by BOS when the model adds BOS), and only the second half is scored:
+//! the logits at positions n_ctx/2 … n_ctx−2 against the token that follows. Per position
+//! −log softmax(logits)[next], with the max and the exponentials in f32 and their sum in double
+//! (`log_softmax`); the estimate is exp(mean), its ± the standard error of the mean times it.
+
+use crate::error::{LlmError, Result};
+use crate::model::Model;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Perplexity {
+    pub ppl: f64,
+    /// llama-perplexity's "+/-": the standard error of the mean −log p, times ppl.
+    pub plus_minus: f64,
+    /// How many tokens were scored.
+    pub count: usize,
+    /// The running estimate after each chunk (llama-perplexity's `[1]…,[2]…` line).
+    pub per_chunk: Vec<f64>,
+}
+
+/// −log softmax(logits)[tok], as perplexity.cpp's `log_softmax`.
+pub fn neg_log_prob(logits: &[f32], tok: usize) -> f64 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum_exp: f64 = logits.iter().map(|&l| (l - max).exp() as f64).sum();
+    -(((logits[tok] - max) as f64) - sum_exp.ln())
+}
+
+/// The perplexity of `tokens` in chunks of `n_ctx` (at most `max_chunks`); `on_chunk(done, of)`
+/// is called after each chunk and may return false to stop (then the result covers the chunks
+/// done so far).
+pub fn perplexity(
+    model: &Model,
+    tokens: &[u32],
+    n_ctx: usize,
+    max_chunks: Option<usize>,
+    mut on_chunk: impl FnMut(usize, usize) -> bool,
+) -> Result<Perplexity> {
+    if n_ctx < 4 {
+        return Err(LlmError::Unsupported(format!("a perplexity context of {n_ctx} tokens (at least 4)")));
+    }
+    if tokens.len() < 2 * n_ctx {
+        return Err(LlmError::Unsupported(format!(
+            "perplexity of {} tokens with a context of {n_ctx}: llama-perplexity needs at least {}",
+            tokens.len(),
+            2 * n_ctx
+        )));
+    }
+    let n_chunk = (tokens.len() / n_ctx).min(max_chunks.unwrap_or(usize::MAX));
+    let first = n_ctx / 2;
+    let n_vocab = model.config.n_vocab;
+    let (mut nll, mut nll2, mut count) = (0f64, 0f64, 0usize);
+    let mut per_chunk = Vec::with_capacity(n_chunk);
+    let mut session = model.session(n_ctx)?;
+    for i in 0..n_chunk {
+        let mut chunk = tokens[i * n_ctx..(i + 1) * n_ctx].to_vec();
+        if let (true, Some(bos)) = (model.tokenizer.add_bos, model.tokenizer.bos) {
+            chunk[0] = bos;
+        }
+        session.reset();
+        let logits = session.eval(&chunk)?;
+        for j in first..n_ctx - 1 {
+            let v = neg_log_prob(&logits[j * n_vocab..(j + 1) * n_vocab], chunk[j + 1] as usize);
+            nll += v;
+            nll2 += v * v;
+        }
+        count += n_ctx - first - 1;
+        per_chunk.push((nll / count as f64).exp());
+        if !on_chunk(i + 1, n_chunk) {
+            break;
+        }
+    }
+    let mean = nll / count as f64;
+    let ppl = mean.exp();
+    let var = nll2 / count as f64 - mean * mean;
+    let plus_minus = if var > 0.0 && count > 1 { (var / (count - 1) as f64).sqrt() * ppl } else { 0.0 };
+    Ok(Perplexity { ppl, plus_minus, count, per_chunk })
+}

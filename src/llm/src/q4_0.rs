@@ -1,0 +1,59 @@
+//! Q4_0 weights × Q8_0 activations, as ggml-cpu's AVX2 `ggml_vec_dot_q4_0_q8_0`
+//! (`ggml/src/ggml-cpu/arch/x86/quants.c`): per block of 32 the nibbles minus 8 times the Q8_0
+//! activations, summed in eight lanes of four, each lane accumulated with one fused multiply-add
+//! by d_w·d_x, the lanes added as `hsum_float_8`. A block: f16 d, 16 bytes whose low nibbles are
+//! values 0..15 and high nibbles values 16..31 (`block_q4_0`, `ggml-common.h`).
+//!
+//! On AVX2 llama.cpp repacks Q4_0 matrices of a multiple of 8 rows (`ggml-cpu/repack.cpp`,
+//! q4_0_8x8) and multiplies them with other kernels: the integers are the same, the float sums'
+//! order is not, so the logits agree within float rounding rather than bit for bit.
+
+use crate::q8_0::{hsum8, BlockQ8_0, QK};
+use half::f16;
+
+pub const BLOCK_BYTES: usize = 18;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BlockQ4_0 {
+    pub d: f32,
+    pub qs: [u8; QK / 2],
+}
+
+pub fn blocks_from_bytes(bytes: &[u8]) -> Vec<BlockQ4_0> {
+    bytes
+        .chunks_exact(BLOCK_BYTES)
+        .map(|b| BlockQ4_0 { d: f16::from_le_bytes([b[0], b[1]]).to_f32(), qs: b[2..18].try_into().expect("16 bytes") })
+        .collect()
+}
+
+/// The block's 32 values minus 8, in order.
+fn values(b: &BlockQ4_0) -> [i32; QK] {
+    let mut v = [0i32; QK];
+    for j in 0..QK / 2 {
+        v[j] = (b.qs[j] & 0x0f) as i32 - 8;
+        v[j + QK / 2] = (b.qs[j] >> 4) as i32 - 8;
+    }
+    v
+}
+
+pub fn vec_dot(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
+    let mut acc = [0f32; 8];
+    for (bw, bx) in w.iter().zip(x) {
+        let d = bw.d * bx.d;
+        let q = values(bw);
+        for (l, a) in acc.iter_mut().enumerate() {
+            let s: i32 = (4 * l..4 * l + 4).map(|j| q[j] * bx.qs[j] as i32).sum();
+            *a = d.mul_add(s as f32, *a);
+        }
+    }
+    hsum8(&acc)
+}
+
+/// `dequantize_row_q4_0`: (q − 8) · d.
+pub fn dequantize(blocks: &[BlockQ4_0], out: &mut [f32]) {
+    for (b, chunk) in blocks.iter().zip(out.chunks_mut(QK)) {
+        for (o, q) in chunk.iter_mut().zip(values(b)) {
+            *o = q as f32 * b.d;
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! The byte-level BPE tokenizer of a GGUF file (`tokenizer.ggml.model` = "gpt2"), as llama.cpp's
+//! `llm_tokenizer_bpe_session::tokenize` runs it (`src/llama-vocab.cpp`):
+//!
+//! 1. user-defined tokens are cut out of the text first (`tokenizer_st_partition`; control tokens
+//!    such as `<|endoftext|>` only with parse-special, which [`Tokenizer::encode`] does not do);
+//! 2. the pre-tokenizer cuts the rest into words ([`pretokenize`], for the pre-types whose regex
+//!    is GPT-2's);
+//! 3. each word's UTF-8 bytes become GPT-2's byte characters ([`byte_level`]), one symbol per
+//!    character, and the adjacent pair with the lowest merge rank is merged, the leftmost first
+//!    on a tie, until no pair has a rank (llama.cpp's priority queue orders by rank, then left
+//!    index, which this loop reproduces by scanning);
+//! 4. each symbol's token id; a symbol not in the vocabulary falls back to one token per byte,
+//!    looked up as a raw one-byte string (what llama.cpp does; with every byte character in the
+//!    vocabulary, as in a `tokenizers` byte-level BPE, it never happens).
+
+pub mod byte_level;
+pub mod pretokenize;
+
+use crate::error::{LlmError, Result};
+use crate::metadata::Metadata;
+use std::collections::HashMap;
+
+/// llama.cpp's token types (`llama_token_type` in `include/llama.h`).
+pub mod token_type {
+    pub const NORMAL: i32 = 1;
+    pub const CONTROL: i32 = 3;
+    pub const USER_DEFINED: i32 = 4;
+}
+
+/// `tokenizer.ggml.pre` values whose pre-tokenizer regex is GPT-2's (llama.cpp's
+/// `LLAMA_VOCAB_PRE_TYPE_GPT2` names in `llama_vocab::impl::load`, and the MPT and OLMO types,
+/// which use the same regex).
+pub const GPT2_PRE_NAMES: &[&str] =
+    &["gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "a.x-4.0", "mellum", "modern-bert", "mpt", "olmo"];
+
+pub struct Tokenizer {
+    tokens: Vec<String>,
+    types: Vec<i32>,
+    ids: HashMap<String, u32>,
+    /// Merge ranks by left symbol, then right symbol (nested so a lookup borrows `&str`s).
+    ranks: HashMap<String, HashMap<String, usize>>,
+    /// User-defined tokens, longest first (the order llama.cpp's partition tries them).
+    user_defined: Vec<u32>,
+    byte_chars: [char; 256],
+    pub bos: Option<u32>,
+    pub eos: Option<u32>,
+    /// `tokenizer.ggml.add_bos_token` (llama.cpp's default for "gpt2" is false).
+    pub add_bos: bool,
+}
+
+impl Tokenizer {
+    pub fn from_metadata(meta: &Metadata) -> Result<Tokenizer> {
+        let model = meta.string("tokenizer.ggml.model")?.ok_or_else(|| LlmError::MissingKey("tokenizer.ggml.model".into()))?;
+        if model != "gpt2" {
+            return Err(LlmError::UnsupportedTokenizer(format!(
+                "tokenizer.ggml.model '{model}' (quantscope reads byte-level BPE, \"gpt2\")"
+            )));
+        }
+        // llama.cpp treats a missing pre-type as "default" (GPT-2's regex too, with a warning).
+        let pre = meta.string("tokenizer.ggml.pre")?.unwrap_or_else(|| "default".into());
+        if pre != "default" && !GPT2_PRE_NAMES.contains(&pre.as_str()) {
+            return Err(LlmError::UnsupportedTokenizer(format!(
+                "pre-tokenizer '{pre}' (implemented: GPT-2's regex, {})",
+                GPT2_PRE_NAMES.join(", ")
+            )));
+        }
+        let tokens = meta.strings("tokenizer.ggml.tokens")?.ok_or_else(|| LlmError::MissingKey("tokenizer.ggml.tokens".into()))?;
+        if tokens.is_empty() {
+            return Err(LlmError::BadKey { key: "tokenizer.ggml.tokens".into(), why: "no tokens".into() });
+        }
+        let types = match meta.i32s("tokenizer.ggml.token_type")? {
+            Some(t) if t.len() == tokens.len() => t,
+            Some(t) => {
+                return Err(LlmError::BadKey {
+                    key: "tokenizer.ggml.token_type".into(),
+                    why: format!("{} types for {} tokens", t.len(), tokens.len()),
+                })
+            }
+            None => vec![token_type::NORMAL; tokens.len()],
+        };
+        let merges = meta.strings("tokenizer.ggml.merges")?.ok_or_else(|| LlmError::MissingKey("tokenizer.ggml.merges".into()))?;
+        let mut ranks: HashMap<String, HashMap<String, usize>> = HashMap::new();
+        for (rank, m) in merges.iter().enumerate() {
+            // llama.cpp splits at the first space after the first byte (`word.find(' ', 1)`).
+            let Some(at) = m.as_bytes().iter().skip(1).position(|&b| b == b' ').map(|i| i + 1) else {
+                return Err(LlmError::BadKey { key: "tokenizer.ggml.merges".into(), why: format!("merge #{rank} '{m}' has no space") });
+            };
+            ranks.entry(m[..at].to_string()).or_default().entry(m[at + 1..].to_string()).or_insert(rank);
+        }
+        let mut ids = HashMap::with_capacity(tokens.len());
+        for (i, t) in tokens.iter().enumerate() {
+            ids.entry(t.clone()).or_insert(i as u32);
+        }
+        let id_key = |key: &str| -> Result<Option<u32>> {
+            match meta.usize(key)? {
+                Some(id) if id < tokens.len() => Ok(Some(id as u32)),
+                Some(id) => Err(LlmError::BadKey { key: key.into(), why: format!("token id {id} is outside the {} tokens", tokens.len()) }),
+                None => Ok(None),
+            }
+        };
+        let bos = id_key("tokenizer.ggml.bos_token_id")?;
+        let eos = id_key("tokenizer.ggml.eos_token_id")?;
+        let add_bos = meta.bool("tokenizer.ggml.add_bos_token")?.unwrap_or(false);
+        let mut user_defined: Vec<u32> =
+            (0..tokens.len() as u32).filter(|&i| types[i as usize] == token_type::USER_DEFINED && !tokens[i as usize].is_empty()).collect();
+        user_defined.sort_by_key(|&i| std::cmp::Reverse(tokens[i as usize].len()));
+        Ok(Tokenizer { tokens, types, ids, ranks, user_defined, byte_chars: byte_level::byte_chars(), bos, eos, add_bos })
+    }
+
+    pub fn n_vocab(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// The token's string as stored (byte characters for byte-level tokens).
+    pub fn token(&self, id: u32) -> Result<&str> {
+        self.tokens.get(id as usize).map(String::as_str).ok_or(LlmError::TokenOutOfRange { token: id, n_vocab: self.tokens.len() })
+    }
+
+    pub fn token_type(&self, id: u32) -> Option<i32> {
+        self.types.get(id as usize).copied()
+    }
+
+    /// The ids of `text` without BOS, as `llama_tokenize(text, add_special = false,
+    /// parse_special = false)` gives them.
+    pub fn encode(&self, text: &str) -> Vec<u32> {
+        let mut out = Vec::new();
+        for (fragment, special) in self.partition(text) {
+            match special {
+                Some(id) => out.push(id),
+                None => {
+                    for word in pretokenize::split_gpt2(fragment) {
+                        self.encode_word(&byte_level::encode(&self.byte_chars, word), &mut out);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// `encode`, with BOS first when the model asks for it (`add_special = true`).
+    pub fn encode_with_bos(&self, text: &str) -> Vec<u32> {
+        let mut ids = Vec::new();
+        if let (true, Some(bos)) = (self.add_bos, self.bos) {
+            ids.push(bos);
+        }
+        ids.extend(self.encode(text));
+        ids
+    }
+
+    /// The bytes of the ids' text (a token may end inside a UTF-8 character, so bytes, not str).
+    /// Control tokens decode to nothing, as `llama_token_to_piece` with special = false.
+    pub fn decode(&self, ids: &[u32]) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        for &id in ids {
+            let t = self.token(id)?;
+            match self.types[id as usize] {
+                token_type::CONTROL => {}
+                token_type::USER_DEFINED => out.extend_from_slice(t.as_bytes()),
+                _ => byte_level::decode(&self.byte_chars, t, &mut out),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The text cut at user-defined tokens, each piece with its token id when it is one.
+    fn partition<'a>(&self, text: &'a str) -> Vec<(&'a str, Option<u32>)> {
+        let mut pieces = vec![(text, None)];
+        for &id in &self.user_defined {
+            let needle = self.tokens[id as usize].as_str();
+            let mut next = Vec::with_capacity(pieces.len());
+            for (piece, special) in pieces {
+                if special.is_some() {
+                    next.push((piece, special));
+                    continue;
+                }
+                let mut rest = piece;
+                while let Some(at) = rest.find(needle) {
+                    if at > 0 {
+                        next.push((&rest[..at], None));
+                    }
+                    next.push((&rest[at..at + needle.len()], Some(id)));
+                    rest = &rest[at + needle.len()..];
+                }
+                if !rest.is_empty() {
+                    next.push((rest, None));
+                }
+            }
+            pieces = next;
+        }
+        pieces
+    }
+
+    /// BPE on one byte-encoded word.
+    fn encode_word(&self, word: &str, out: &mut Vec<u32>) {
+        let mut symbols: Vec<&str> = word.char_indices().map(|(i, c)| &word[i..i + c.len_utf8()]).collect();
+        loop {
+            let mut best: Option<(usize, usize)> = None; // (rank, left index)
+            for i in 0..symbols.len().saturating_sub(1) {
+                let Some(&rank) = self.ranks.get(symbols[i]).and_then(|r| r.get(symbols[i + 1])) else { continue };
+                if best.map_or(true, |(r, _)| rank < r) {
+                    best = Some((rank, i));
+                }
+            }
+            let Some((_, i)) = best else { break };
+            // Symbols are adjacent slices of `word`: the merge is the slice spanning both.
+            let start = symbols[i].as_ptr() as usize - word.as_ptr() as usize;
+            let end = start + symbols[i].len() + symbols[i + 1].len();
+            symbols[i] = &word[start..end];
+            symbols.remove(i + 1);
+        }
+        for s in symbols {
+            match self.ids.get(s) {
+                Some(&id) => out.push(id),
+                None => out.extend(s.bytes().filter_map(|b| {
+                    let raw = [b];
+                    std::str::from_utf8(&raw).ok().and_then(|one| self.ids.get(one).copied())
+                })),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quantscope_formats::gguf::RawKv;
+
+    fn string(s: &str) -> Vec<u8> {
+        let mut b = (s.len() as u64).to_le_bytes().to_vec();
+        b.extend_from_slice(s.as_bytes());
+        b
+    }
+
+    fn kv_string(key: &str, value: &str) -> RawKv {
+        RawKv { key: key.into(), value_type: 8, value: string(value) }
+    }
+
+    fn kv_array(key: &str, elem_type: u32, items: Vec<Vec<u8>>) -> RawKv {
+        let mut value = elem_type.to_le_bytes().to_vec();
+        value.extend_from_slice(&(items.len() as u64).to_le_bytes());
+        items.iter().for_each(|i| value.extend_from_slice(i));
+        RawKv { key: key.into(), value_type: 9, value }
+    }
+
+    /// A vocabulary of the byte characters of "a", "b", "c", " " (Ġ), the merges "a b" then
+    /// "ab c" then "Ġ a", and a user-defined token "<x>".
+    fn tiny() -> Tokenizer {
+        let tokens = ["a", "b", "c", "Ġ", "ab", "abc", "Ġa", "<x>"];
+        let types = [1, 1, 1, 1, 1, 1, 1, token_type::USER_DEFINED];
+        let merges = ["a b", "ab c", "Ġ a"];
+        let kvs = vec![
+            kv_string("tokenizer.ggml.model", "gpt2"),
+            kv_string("tokenizer.ggml.pre", "gpt-2"),
+            kv_array("tokenizer.ggml.tokens", 8, tokens.iter().map(|t| string(t)).collect()),
+            kv_array("tokenizer.ggml.token_type", 5, types.iter().map(|t: &i32| t.to_le_bytes().to_vec()).collect()),
+            kv_array("tokenizer.ggml.merges", 8, merges.iter().map(|m| string(m)).collect()),
+        ];
+        Tokenizer::from_metadata(&Metadata::new(&kvs)).unwrap()
+    }
+
+    #[test]
+    fn merges_apply_by_rank_and_user_defined_tokens_are_cut_out_first() {
+        let t = tiny();
+        // "abc" → a b c → (a b: rank 0) ab c → (ab c: rank 1) abc.
+        assert_eq!(t.encode("abc"), [5]);
+        // " a" is one word (GPT-2's " ?\p{L}+"): Ġ a → Ġa; "<x>" is its own token, never split.
+        assert_eq!(t.encode("abc a<x>ab"), [5, 6, 7, 4]);
+        assert_eq!(t.decode(&[5, 6, 7, 4]).unwrap(), b"abc a<x>ab");
+        // A character with no token falls back to nothing (llama.cpp looks up its raw bytes).
+        assert_eq!(t.encode("d"), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn bad_merges_and_token_types_are_refused() {
+        let mut kvs = vec![
+            kv_string("tokenizer.ggml.model", "gpt2"),
+            kv_array("tokenizer.ggml.tokens", 8, vec![string("a")]),
+            kv_array("tokenizer.ggml.merges", 8, vec![string("ab")]),
+        ];
+        let e = Tokenizer::from_metadata(&Metadata::new(&kvs)).err().unwrap();
+        assert_eq!(e.to_string(), "GGUF metadata 'tokenizer.ggml.merges': merge #0 'ab' has no space");
+        kvs[2] = kv_array("tokenizer.ggml.merges", 8, vec![]);
+        kvs.push(kv_array("tokenizer.ggml.token_type", 5, vec![1i32.to_le_bytes().to_vec(); 2]));
+        let e = Tokenizer::from_metadata(&Metadata::new(&kvs)).err().unwrap();
+        assert_eq!(e.to_string(), "GGUF metadata 'tokenizer.ggml.token_type': 2 types for 1 tokens");
+    }
+}

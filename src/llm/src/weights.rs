@@ -1,0 +1,183 @@
+//! A model's matrices as the forward pass multiplies them: F32 as stored; Q8_0, Q4_0, Q4_K and
+//! Q6_K kept as their blocks and multiplied as ggml-cpu does, the activations quantized to the
+//! weight type's `vec_dot_type` (Q8_0 for Q8_0 and Q4_0: [`crate::q8_0`], [`crate::q4_0`]; Q8_K
+//! for the K-quants: [`crate::kquants`]). F16, BF16 and the other quantized types are refused
+//! for now: their `vec_dot_type` kernels are not written yet, and a silently different answer
+//! would be worse than a refusal.
+
+use crate::error::{LlmError, Result};
+use crate::kquants::{self, BlockQ4K, BlockQ6K, QK_K};
+use crate::ops::dot;
+use crate::q4_0::{self, BlockQ4_0};
+use crate::q8_0::{self, BlockQ8_0};
+use quantscope_formats::lazy::LazyFile;
+
+/// A matrix of `rows` × `cols` (row-major: a row is one output's weights, ggml's ne0 = cols).
+pub enum Matrix {
+    F32 { rows: usize, cols: usize, w: Vec<f32> },
+    Q8_0 { rows: usize, cols: usize, blocks: Vec<BlockQ8_0> },
+    Q4_0 { rows: usize, cols: usize, blocks: Vec<BlockQ4_0> },
+    Q4K { rows: usize, cols: usize, blocks: Vec<BlockQ4K> },
+    Q6K { rows: usize, cols: usize, blocks: Vec<BlockQ6K> },
+}
+
+impl Matrix {
+    pub fn rows(&self) -> usize {
+        match self {
+            Matrix::F32 { rows, .. }
+            | Matrix::Q8_0 { rows, .. }
+            | Matrix::Q4_0 { rows, .. }
+            | Matrix::Q4K { rows, .. }
+            | Matrix::Q6K { rows, .. } => *rows,
+        }
+    }
+
+    pub fn cols(&self) -> usize {
+        match self {
+            Matrix::F32 { cols, .. }
+            | Matrix::Q8_0 { cols, .. }
+            | Matrix::Q4_0 { cols, .. }
+            | Matrix::Q4K { cols, .. }
+            | Matrix::Q6K { cols, .. } => *cols,
+        }
+    }
+
+    /// ggml's type name of the stored weights.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Matrix::F32 { .. } => "f32",
+            Matrix::Q8_0 { .. } => "q8_0",
+            Matrix::Q4_0 { .. } => "q4_0",
+            Matrix::Q4K { .. } => "q4_k",
+            Matrix::Q6K { .. } => "q6_k",
+        }
+    }
+
+    /// y = W x (`ggml_mul_mat` of one column).
+    pub fn matvec(&self, x: &[f32], y: &mut [f32]) {
+        match self {
+            Matrix::F32 { cols, w, .. } => {
+                for (r, out) in y.iter_mut().enumerate() {
+                    *out = dot(&w[r * cols..(r + 1) * cols], x);
+                }
+            }
+            Matrix::Q8_0 { cols, blocks, .. } => {
+                let xq = q8_0::quantize_activations(x);
+                let per_row = cols / q8_0::QK;
+                for (r, out) in y.iter_mut().enumerate() {
+                    *out = q8_0::vec_dot(&blocks[r * per_row..(r + 1) * per_row], &xq);
+                }
+            }
+            Matrix::Q4_0 { cols, blocks, .. } => {
+                let xq = q8_0::quantize_activations(x);
+                let per_row = cols / q8_0::QK;
+                for (r, out) in y.iter_mut().enumerate() {
+                    *out = q4_0::vec_dot(&blocks[r * per_row..(r + 1) * per_row], &xq);
+                }
+            }
+            Matrix::Q4K { cols, blocks, .. } => {
+                let xq = kquants::quantize_activations(x);
+                let per_row = cols / QK_K;
+                for (r, out) in y.iter_mut().enumerate() {
+                    *out = kquants::q4_k_vec_dot(&blocks[r * per_row..(r + 1) * per_row], &xq);
+                }
+            }
+            Matrix::Q6K { cols, blocks, .. } => {
+                let xq = kquants::quantize_activations(x);
+                let per_row = cols / QK_K;
+                for (r, out) in y.iter_mut().enumerate() {
+                    *out = kquants::q6_k_vec_dot(&blocks[r * per_row..(r + 1) * per_row], &xq);
+                }
+            }
+        }
+    }
+
+    /// Row `r` as f32 (`ggml_get_rows`: a Q8_0 row dequantized, d · q).
+    pub fn row(&self, r: usize, out: &mut [f32]) {
+        match self {
+            Matrix::F32 { cols, w, .. } => out.copy_from_slice(&w[r * cols..(r + 1) * cols]),
+            Matrix::Q8_0 { cols, blocks, .. } => {
+                let per_row = cols / q8_0::QK;
+                for (b, chunk) in blocks[r * per_row..(r + 1) * per_row].iter().zip(out.chunks_mut(q8_0::QK)) {
+                    for (o, &q) in chunk.iter_mut().zip(&b.qs) {
+                        *o = q as f32 * b.d;
+                    }
+                }
+            }
+            Matrix::Q4_0 { cols, blocks, .. } => {
+                let per_row = cols / q8_0::QK;
+                q4_0::dequantize(&blocks[r * per_row..(r + 1) * per_row], out);
+            }
+            Matrix::Q4K { cols, blocks, .. } => {
+                let per_row = cols / QK_K;
+                kquants::q4_k_dequantize(&blocks[r * per_row..(r + 1) * per_row], out);
+            }
+            Matrix::Q6K { cols, blocks, .. } => {
+                let per_row = cols / QK_K;
+                kquants::q6_k_dequantize(&blocks[r * per_row..(r + 1) * per_row], out);
+            }
+        }
+    }
+}
+
+/// The tensors of a GGUF file, looked up by name.
+pub struct TensorSource<'a> {
+    pub file: &'a LazyFile,
+}
+
+impl TensorSource<'_> {
+    fn find(&self, name: &str) -> Option<usize> {
+        self.file.tensors.iter().position(|t| t.name == name)
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.find(name).is_some()
+    }
+
+    fn check_shape(&self, name: &str, index: usize, expected: &[usize]) -> Result<()> {
+        let found = &self.file.tensors[index].shape;
+        let expected: Vec<u64> = expected.iter().map(|&d| d as u64).collect();
+        if *found != expected {
+            return Err(LlmError::TensorShape { name: name.into(), expected, found: found.clone() });
+        }
+        Ok(())
+    }
+
+    /// A 1-D f32 tensor of `len` values (the norms' weights).
+    pub fn vector(&self, name: &str, len: usize) -> Result<Vec<f32>> {
+        let i = self.find(name).ok_or_else(|| LlmError::MissingTensor(name.into()))?;
+        self.check_shape(name, i, &[len])?;
+        let t = &self.file.tensors[i];
+        if t.dtype != "f32" {
+            return Err(LlmError::UnsupportedTensorType { name: name.into(), dtype: t.dtype.clone() });
+        }
+        Ok(self.file.read_values(i, 0, len)?)
+    }
+
+    /// A `rows` × `cols` matrix.
+    pub fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<Matrix> {
+        let i = self.find(name).ok_or_else(|| LlmError::MissingTensor(name.into()))?;
+        self.check_shape(name, i, &[rows, cols])?;
+        let t = &self.file.tensors[i];
+        match t.dtype.as_str() {
+            "f32" => Ok(Matrix::F32 { rows, cols, w: self.file.read_values(i, 0, rows * cols)? }),
+            "q8_0" => {
+                let bytes = self.file.read_stored(i, 0, rows * cols / q8_0::QK * q8_0::BLOCK_BYTES)?;
+                Ok(Matrix::Q8_0 { rows, cols, blocks: q8_0::blocks_from_bytes(&bytes) })
+            }
+            "q4_0" => {
+                let bytes = self.file.read_stored(i, 0, rows * cols / q8_0::QK * q4_0::BLOCK_BYTES)?;
+                Ok(Matrix::Q4_0 { rows, cols, blocks: q4_0::blocks_from_bytes(&bytes) })
+            }
+            "q4_k" => {
+                let bytes = self.file.read_stored(i, 0, rows * cols / QK_K * kquants::Q4_K_BYTES)?;
+                Ok(Matrix::Q4K { rows, cols, blocks: kquants::q4_k_from_bytes(&bytes) })
+            }
+            "q6_k" => {
+                let bytes = self.file.read_stored(i, 0, rows * cols / QK_K * kquants::Q6_K_BYTES)?;
+                Ok(Matrix::Q6K { rows, cols, blocks: kquants::q6_k_from_bytes(&bytes) })
+            }
+            other => Err(LlmError::UnsupportedTensorType { name: name.into(), dtype: other.into() }),
+        }
+    }
+}
