@@ -695,3 +695,50 @@ fn depthwise_conv_matches_a_direct_loop() {
         }
     }
 }
+
+/// The integer depthwise path (ConvInteger, one channel per group) equals a naive integer loop
+/// exactly: padding taps add nothing, zero points per channel.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn depthwise_conv_integer_matches_a_naive_loop() {
+    let (n, c, h, w) = (1, 4, 7, 8);
+    let (k, stride, dil, pads) = ([3, 3], [2, 1], [1, 2], [1, 2, 0, 1]);
+    let x: Vec<u8> = (0..n * c * h * w).map(|i| (i * 37 % 251) as u8).collect();
+    let wt: Vec<u8> = (0..c * k[0] * k[1]).map(|i| (i * 53 % 241) as u8).collect();
+    let (x_zp, w_zp) = (17u8, [3u8, 200, 128, 0]);
+    let mut gb = GraphBuilder::new(17);
+    gb.input("x", DType::U8, &[Some(n), Some(c), Some(h), Some(w)]);
+    gb.initializer("w", &Value::u8(vec![c, 1, k[0], k[1]], wt.clone()))
+        .initializer("xz", &Value::u8(vec![], vec![x_zp]))
+        .initializer("wz", &Value::u8(vec![c], w_zp.to_vec()));
+    let attrs = vec![
+        attr_int("group", c as i64),
+        attr_ints("strides", &stride.map(|v| v as i64)),
+        attr_ints("dilations", &dil.map(|v| v as i64)),
+        attr_ints("pads", &pads.map(|v| v as i64)),
+    ];
+    gb.node("ConvInteger", "dwi", &["x", "w", "xz", "wz"], &["y"], attrs);
+    gb.output("y", DType::I32, &[]);
+    let y = run1(&model(&gb), vec![("x", Value::u8(vec![n, c, h, w], x.clone()))]).unwrap();
+    let out = |d: usize, size: usize| (size + pads[d] + pads[d + 2] - dil[d] * (k[d] - 1) - 1) / stride[d] + 1;
+    let (oh, ow) = (out(0, h), out(1, w));
+    assert_eq!(y.shape(), [n, c, oh, ow]);
+    let got = y.to_i64_vec().unwrap();
+    for (i, &v) in got.iter().enumerate() {
+        let (ch, oy, ox) = (i / (oh * ow) % c, i / ow % oh, i % ow);
+        let mut want = 0i64;
+        for ky in 0..k[0] {
+            for kx in 0..k[1] {
+                let iy = (oy * stride[0] + ky * dil[0]) as isize - pads[0] as isize;
+                let ix = (ox * stride[1] + kx * dil[1]) as isize - pads[1] as isize;
+                let xv = if (0..h as isize).contains(&iy) && (0..w as isize).contains(&ix) {
+                    x[(ch * h + iy as usize) * w + ix as usize]
+                } else {
+                    x_zp
+                };
+                want += (xv as i64 - x_zp as i64) * (wt[(ch * k[0] + ky) * k[1] + kx] as i64 - w_zp[ch] as i64);
+            }
+        }
+        assert_eq!(v, want, "element {i}");
+    }
+}

@@ -311,6 +311,34 @@ fn depthwise_2d(geo: &Geometry, x: &[f32], w: &[f32], y: &mut [f32]) {
     }
 }
 
+/// [`depthwise_2d`] on integers: `y += Σ (x − x_zp)·(w − w_zp)` over the taps inside the input
+/// (a padding tap is `x_zp`, which adds nothing).
+fn depthwise_2d_int<X: Int8, W: Int8>(geo: &Geometry, x: &[X], x_zp: i32, w: &[W], w_zp: i32, y: &mut [i32]) {
+    let (kh, kw) = (geo.kernel[0], geo.kernel[1]);
+    let (oh, ow) = (geo.out[0], geo.out[1]);
+    let width = geo.input[1];
+    let (sx, dx, px) = (geo.strides[1], geo.dilations[1], geo.pad_begin[1]);
+    for kx in 0..kw {
+        let shift = kx * dx;
+        let lo = px.saturating_sub(shift).div_ceil(sx);
+        let hi = (width + px).saturating_sub(shift).div_ceil(sx).min(ow);
+        if lo >= hi {
+            continue;
+        }
+        for ky in 0..kh {
+            let wv = w[ky * kw + kx].to_i32() - w_zp;
+            for oy in 0..oh {
+                let Some(iy) = geo.coord(0, ky, oy) else { continue };
+                let row = &x[iy * width..(iy + 1) * width];
+                let first = lo * sx + shift - px;
+                for (j, o) in y[oy * ow + lo..oy * ow + hi].iter_mut().enumerate() {
+                    *o += wv * (row[first + j * sx].to_i32() - x_zp);
+                }
+            }
+        }
+    }
+}
+
 /// Float convolution: `y[n, m, ...] = Σ w · x + b[m]`.
 pub fn conv_f32(attrs: &ConvAttrs, x: &Value, w: &Value, b: Option<&Value>) -> Result<Value, OpError> {
     let xs = crate::op::f32_input(x, "X")?;
@@ -396,10 +424,20 @@ pub(crate) fn conv_integer_acc<X: Int8, W: Int8>(
     let (cg, mg) = (c / g, m / g);
     let (kk, oc, ic) = (cg * geo.kernel_count(), geo.out_count(), geo.in_count());
     let mut y = vec![0i32; n * m * oc];
-    let mut cols = vec![x_zp; kk * oc];
+    // Depthwise in 2-D: direct, as conv_f32 (integer sums: the same result in any order).
+    let depthwise = cg == 1 && mg == 1 && geo.input.len() == 2;
+    let mut cols = if depthwise { Vec::new() } else { vec![x_zp; kk * oc] };
     let xz = [x_zp.to_i32()];
     for img in 0..n {
-        for grp in 0..g {
+        if depthwise {
+            for ch in 0..c {
+                let xc = &x[(img * c + ch) * ic..(img * c + ch + 1) * ic];
+                let wz = w_zp[if w_zp.len() == 1 { 0 } else { ch }];
+                let yc = &mut y[(img * m + ch) * oc..(img * m + ch + 1) * oc];
+                depthwise_2d_int(&geo, xc, x_zp.to_i32(), &w[ch * kk..(ch + 1) * kk], wz, yc);
+            }
+        }
+        for grp in (0..g).filter(|_| !depthwise) {
             let xg = &x[(img * c + grp * cg) * ic..(img * c + (grp + 1) * cg) * ic];
             geo.im2col(xg, cg, x_zp, &mut cols);
             let wg = &w[grp * mg * kk..(grp + 1) * mg * kk];
