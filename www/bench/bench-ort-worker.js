@@ -9,7 +9,7 @@
 // out) or ORT's `await session.run(...)`. Rounds are long enough that the 0.1 ms resolution of
 // performance.now() (without cross-origin isolation) does not matter.
 import init, { BenchGemmModel, BenchModel, conv_model_onnx, gemm_model_onnx, mnist_test_set } from '../pkg-bench/quantscope.js';
-import * as ort from '../../node_modules/onnxruntime-web/dist/ort.wasm.min.mjs';
+import { fetchBytes, medianMs as timed, ort, say } from './ort-timing.js';
 import { testSetMembers } from '../run/testset.js';
 import { PIXELS, countCorrect } from '../shared/mnist.js';
 
@@ -19,35 +19,7 @@ const ROUND_MS = 40;
 const GEMM = 512;
 const CONV = { c: 32, size: 32, m: 64 };
 
-ort.env.wasm.wasmPaths = new URL('../../node_modules/onnxruntime-web/dist/', import.meta.url).href;
-ort.env.wasm.numThreads = 1;
-ort.env.wasm.proxy = false;
-
-const say = (text) => self.postMessage({ type: 'status', text });
-const fetchBytes = async (path) => {
-  const res = await fetch(new URL(path, import.meta.url));
-  if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
-  return new Uint8Array(await res.arrayBuffer());
-};
-
-// Median over ROUNDS of the mean ms per call of `call` (async or not).
-async function medianMs(call) {
-  let reps = 1;
-  for (;;) { // warm up and size a round
-    const t0 = performance.now();
-    for (let i = 0; i < reps; i++) await call();
-    if (performance.now() - t0 >= ROUND_MS) break;
-    reps *= 2;
-  }
-  const rounds = [];
-  for (let r = 0; r < ROUNDS; r++) {
-    const t0 = performance.now();
-    for (let i = 0; i < reps; i++) await call();
-    rounds.push((performance.now() - t0) / reps);
-  }
-  rounds.sort((a, b) => a - b);
-  return rounds[ROUNDS >> 1];
-}
+const medianMs = (call) => timed(call, ROUNDS, ROUND_MS);
 
 async function main() {
   await init();

@@ -6,39 +6,12 @@
 // FP32 outputs are checked equal (≤ 1e-4 relative) before anything is timed.
 import initModels, { engine_for_any_model, read_npy_input, output_error } from '../pkg-models/quantscope.js';
 import initExport, { quantize_onnx_dynamic } from '../pkg-export/quantscope.js';
-import * as ort from '../../node_modules/onnxruntime-web/dist/ort.wasm.min.mjs';
+import { fetchBytes, medianMs as timed, ort, say } from './ort-timing.js';
 
 const ROUNDS = 9;
 const ROUND_MS = 60;
 
-ort.env.wasm.wasmPaths = new URL('../../node_modules/onnxruntime-web/dist/', import.meta.url).href;
-ort.env.wasm.numThreads = 1;
-ort.env.wasm.proxy = false;
-
-const say = (text) => self.postMessage({ type: 'status', text });
-const fetchBytes = async (path) => {
-  const res = await fetch(new URL(path, import.meta.url));
-  if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
-  return new Uint8Array(await res.arrayBuffer());
-};
-
-async function medianMs(call) {
-  let reps = 1;
-  for (;;) {
-    const t0 = performance.now();
-    for (let i = 0; i < reps; i++) await call();
-    if (performance.now() - t0 >= ROUND_MS) break;
-    reps *= 2;
-  }
-  const rounds = [];
-  for (let r = 0; r < ROUNDS; r++) {
-    const t0 = performance.now();
-    for (let i = 0; i < reps; i++) await call();
-    rounds.push((performance.now() - t0) / reps);
-  }
-  rounds.sort((a, b) => a - b);
-  return rounds[ROUNDS >> 1];
-}
+const medianMs = (call) => timed(call, ROUNDS, ROUND_MS);
 
 const ortTensor = (io, t) => (io.dtype === 'int64'
   ? new ort.Tensor('int64', BigInt64Array.from(t.data, (v) => BigInt(Math.round(v))), t.shape)

@@ -9,10 +9,7 @@
 //   mix_export [fileId, fileType, settings]  → {plan, blob}: the file, with progress in bytes
 //
 // `settings` is {pure, output_tensor_type, token_embedding_type}, llama-quantize's options.
-import { checkpoint } from '../worker-loop.js';
-
-// Bytes of export gathered before they are folded into a Blob (which the browser may keep on disk).
-const EXPORT_FOLD_BYTES = 64 << 20;
+import { gatherPieces } from './pieces.js';
 
 const state = { module: null, loading: null, files: new Map(), mixers: new Map() };
 
@@ -61,25 +58,7 @@ export const mixOps = {
   async mix_export(_ws, id, [fileId, fileType, settings]) {
     const mixer = await mixerFor(fileId);
     const plan = mixer.begin(fileType, settings);
-    let blob = new Blob([]);
-    let parts = [], pending = 0, written = 0;
-    try {
-      for (let piece = mixer.step(); piece !== undefined; piece = mixer.step()) {
-        parts.push(piece);
-        pending += piece.length;
-        written += piece.length;
-        if (pending >= EXPORT_FOLD_BYTES) {
-          blob = new Blob([blob, ...parts]);
-          parts = [];
-          pending = 0;
-        }
-        self.postMessage({ id, type: 'progress', done: written, total: plan.bytes });
-        await checkpoint(id);
-      }
-    } catch (err) {
-      mixer.cancel();
-      throw err;
-    }
-    return { plan, blob: new Blob([blob, ...parts], { type: 'application/octet-stream' }) };
+    const blob = await gatherPieces(id, () => mixer.step(), plan.bytes, () => mixer.cancel());
+    return { plan, blob };
   },
 };

@@ -5,6 +5,7 @@ import { compare_values, gguf_types } from '../pkg/quantscope.js';
 import { checkpoint } from '../worker-loop.js';
 import { poolSize, runPool } from './pool.js';
 import { forgetFile, rememberFile } from './mix-ops.js';
+import { gatherPieces } from './pieces.js';
 
 // Scheme ids and ggml type ids differ only for the half floats.
 const GGUF_TYPE_OF = { fp16: 'f16' };
@@ -18,13 +19,11 @@ function planTypes(ws, indices, type) {
   return plan.tensors;
 }
 
-// Values whose statistics one step of open_file streams (about 20–60 ms of work), and bytes of
-// GGUF export gathered before they are folded into a Blob (which the browser may keep on disk).
+// Values whose statistics one step of open_file streams (about 20–60 ms of work).
 const OPEN_STEP_VALUES = 1 << 22;
 // Schemes per job of the whole-model comparison: small enough that a cancel lands soon and the
 // pool's workers share a big tensor's schemes, large enough that few copies of it are posted.
 const SCHEMES_PER_JOB = 8;
-const EXPORT_FOLD_BYTES = 64 << 20;
 
 // Streams the statistics of a file just opened, a step at a time, with progress; a cancel or an
 // error closes the file. Resolves to what load_file gives.
@@ -79,26 +78,8 @@ export const inspectOps = {
   // are gathered into a Blob that is posted back (no copy of the file stays in wasm memory).
   async export_gguf(ws, id, [indices, scheme, name]) {
     const plan = ws.export_gguf_begin(indices, scheme, name);
-    let blob = new Blob([]);
-    let parts = [], pending = 0, written = 0;
-    try {
-      for (let piece = ws.export_gguf_step(plan.export_id); piece !== undefined; piece = ws.export_gguf_step(plan.export_id)) {
-        parts.push(piece);
-        pending += piece.length;
-        written += piece.length;
-        if (pending >= EXPORT_FOLD_BYTES) {
-          blob = new Blob([blob, ...parts]);
-          parts = [];
-          pending = 0;
-        }
-        self.postMessage({ id, type: 'progress', done: written, total: plan.bytes });
-        await checkpoint(id);
-      }
-    } catch (err) {
-      ws.export_gguf_cancel(plan.export_id);
-      throw err;
-    }
-    return { plan, blob: new Blob([blob, ...parts], { type: 'application/octet-stream' }) };
+    const blob = await gatherPieces(id, () => ws.export_gguf_step(plan.export_id), plan.bytes, () => ws.export_gguf_cancel(plan.export_id));
+    return { plan, blob };
   },
 
   // Scheme by scheme, so progress can be shown and a cancel can land between two schemes.

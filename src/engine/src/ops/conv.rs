@@ -273,10 +273,11 @@ pub fn build_conv(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
     Ok(Arc::new(Conv { attrs }))
 }
 
-/// One channel of a 2-D depthwise convolution: `y[oy, ox] += Σ w[ky, kx] · x[iy, ix]` over the
-/// taps inside the input (padding counts as zero), a kernel row at a time so that the inner
-/// loop runs over contiguous outputs.
-fn depthwise_2d(geo: &Geometry, x: &[f32], w: &[f32], y: &mut [f32]) {
+/// The taps of one channel of a 2-D depthwise convolution, a kernel row at a time so that the
+/// inner loop runs over contiguous outputs: `f(tap, iy, out, first)` for each kernel tap
+/// `ky·kw + kx` and output row, where outputs `out` (a range of `y`) read input row `iy` from
+/// column `first` in steps of the stride; taps outside the input (padding) are skipped.
+fn depthwise_taps(geo: &Geometry, mut f: impl FnMut(usize, usize, std::ops::Range<usize>, usize)) {
     let (kh, kw) = (geo.kernel[0], geo.kernel[1]);
     let (oh, ow) = (geo.out[0], geo.out[1]);
     let width = geo.input[1];
@@ -290,53 +291,44 @@ fn depthwise_2d(geo: &Geometry, x: &[f32], w: &[f32], y: &mut [f32]) {
             continue;
         }
         for ky in 0..kh {
-            let wv = w[ky * kw + kx];
             for oy in 0..oh {
-                let Some(iy) = geo.coord(0, ky, oy) else { continue };
-                let row = &x[iy * width..(iy + 1) * width];
-                let out = &mut y[oy * ow + lo..oy * ow + hi];
-                let first = lo * sx + shift - px;
-                if sx == 1 {
-                    let len = out.len();
-                    for (o, &v) in out.iter_mut().zip(&row[first..first + len]) {
-                        *o += wv * v;
-                    }
-                } else {
-                    for (j, o) in out.iter_mut().enumerate() {
-                        *o += wv * row[first + j * sx];
-                    }
+                if let Some(iy) = geo.coord(0, ky, oy) {
+                    f(ky * kw + kx, iy, oy * ow + lo..oy * ow + hi, lo * sx + shift - px);
                 }
             }
         }
     }
 }
 
+/// One channel of a 2-D depthwise convolution: `y[oy, ox] += Σ w[ky, kx] · x[iy, ix]`.
+fn depthwise_2d(geo: &Geometry, x: &[f32], w: &[f32], y: &mut [f32]) {
+    let (width, sx) = (geo.input[1], geo.strides[1]);
+    depthwise_taps(geo, |tap, iy, out, first| {
+        let (wv, row) = (w[tap], &x[iy * width..(iy + 1) * width]);
+        let out = &mut y[out];
+        if sx == 1 {
+            let len = out.len();
+            for (o, &v) in out.iter_mut().zip(&row[first..first + len]) {
+                *o += wv * v;
+            }
+        } else {
+            for (j, o) in out.iter_mut().enumerate() {
+                *o += wv * row[first + j * sx];
+            }
+        }
+    });
+}
+
 /// [`depthwise_2d`] on integers: `y += Σ (x − x_zp)·(w − w_zp)` over the taps inside the input
 /// (a padding tap is `x_zp`, which adds nothing).
 fn depthwise_2d_int<X: Int8, W: Int8>(geo: &Geometry, x: &[X], x_zp: i32, w: &[W], w_zp: i32, y: &mut [i32]) {
-    let (kh, kw) = (geo.kernel[0], geo.kernel[1]);
-    let (oh, ow) = (geo.out[0], geo.out[1]);
-    let width = geo.input[1];
-    let (sx, dx, px) = (geo.strides[1], geo.dilations[1], geo.pad_begin[1]);
-    for kx in 0..kw {
-        let shift = kx * dx;
-        let lo = px.saturating_sub(shift).div_ceil(sx);
-        let hi = (width + px).saturating_sub(shift).div_ceil(sx).min(ow);
-        if lo >= hi {
-            continue;
+    let (width, sx) = (geo.input[1], geo.strides[1]);
+    depthwise_taps(geo, |tap, iy, out, first| {
+        let (wv, row) = (w[tap].to_i32() - w_zp, &x[iy * width..(iy + 1) * width]);
+        for (j, o) in y[out].iter_mut().enumerate() {
+            *o += wv * (row[first + j * sx].to_i32() - x_zp);
         }
-        for ky in 0..kh {
-            let wv = w[ky * kw + kx].to_i32() - w_zp;
-            for oy in 0..oh {
-                let Some(iy) = geo.coord(0, ky, oy) else { continue };
-                let row = &x[iy * width..(iy + 1) * width];
-                let first = lo * sx + shift - px;
-                for (j, o) in y[oy * ow + lo..oy * ow + hi].iter_mut().enumerate() {
-                    *o += wv * (row[first + j * sx].to_i32() - x_zp);
-                }
-            }
-        }
-    }
+    });
 }
 
 /// Float convolution: `y[n, m, ...] = Σ w · x + b[m]`.
