@@ -7,14 +7,23 @@
 //   mix_plan   [fileId, fileType, settings]  → {file_type, bytes, elements, tensors: [{name,
 //                                              type, bytes, elements, rule}]} or llama.cpp's refusal
 //   mix_export [fileId, fileType, settings]  → {plan, blob}: the file, with progress in bytes
+//   imatrix_load  [File]  → the importance matrix's summary {file_name, format, entries, datasets,
+//                           chunk_count, chunk_size}; every mix after it uses it (--imatrix)
+//   imatrix_clear []      → the mixes after it use none
+//   imatrix_entry [name]  → {name, columns, experts, counts, top, values: Float32Array} or null
 //
-// `settings` is {pure, output_tensor_type, token_embedding_type}, llama-quantize's options.
+// `settings` is {pure, output_tensor_type, token_embedding_type}, llama-quantize's options. The
+// importance matrix is the worker's one loaded file (the page has one control for it): a file
+// that does not read leaves the one before in place.
 import { checkpoint } from '../worker-loop.js';
 
 // Bytes of export gathered before they are folded into a Blob (which the browser may keep on disk).
 const EXPORT_FOLD_BYTES = 64 << 20;
 
-const state = { module: null, loading: null, files: new Map(), mixers: new Map() };
+// The largest importance matrix read whole into the mixer's memory (a MoE model's can be large).
+const IMATRIX_MAX_BYTES = 2 ** 30;
+
+const state = { module: null, loading: null, files: new Map(), mixers: new Map(), imatrix: null };
 
 // The File behind each file the workbench opened from disk (open_file), by its file id.
 export function rememberFile(fileId, file) {
@@ -50,10 +59,39 @@ async function mixerFor(fileId) {
     mixer = new m.GgufMixer(file.name, file);
     state.mixers.set(fileId, mixer);
   }
+  if (state.imatrix) mixer.set_imatrix(state.imatrix);
+  else mixer.clear_imatrix();
   return mixer;
 }
 
+function imatrixEntry(name) {
+  const entry = state.imatrix?.entry(name) ?? null;
+  if (entry) entry.values = state.imatrix.entry_values(name);
+  return entry;
+}
+
 export const mixOps = {
+  // The whole file is read: a dense model's imatrix is small (about 5 MB for a 7B one). The name
+  // it was dropped under is the one llama-quantize would write into quantize.imatrix.file.
+  async imatrix_load(_ws, _id, [file]) {
+    if (file.size > IMATRIX_MAX_BYTES) {
+      throw new Error(`${file.name} is ${(file.size / 2 ** 30).toFixed(1)} GiB; an importance matrix read in the page is at most 1 GiB (is it a model?)`);
+    }
+    const m = await mixerModule();
+    const parsed = new m.ImatrixFile(file.name, new Uint8Array(await file.arrayBuffer()));
+    state.imatrix?.free();
+    state.imatrix = parsed;
+    return parsed.summary();
+  },
+
+  imatrix_clear() {
+    state.imatrix?.free();
+    state.imatrix = null;
+    return null;
+  },
+
+  imatrix_entry: (_ws, _id, [name]) => imatrixEntry(name),
+
   mix_plan: async (_ws, _id, [fileId, fileType, settings]) => (await mixerFor(fileId)).plan(fileType, settings),
 
   // The header, then each tensor quantized (or copied as stored) a chunk at a time; the pieces

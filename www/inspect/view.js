@@ -9,6 +9,7 @@ import { $, saveBytes, showError as showIn } from '../shared/dom.js';
 import { fmt, errorText, sqnrText } from '../shared/format.js';
 import { latest } from '../shared/latest.js';
 import { cancelLoad, drawStreamedHistogram, openFile, openSharded, renderGgufFiles, tooBigNotice, wireGgufExport } from './bigfiles.js';
+import { wireImatrix } from './imatrix.js';
 
 const DEFAULT_SCHEME = 'int8_sym';
 // Tensors up to this many values get every scheme compared as soon as they are selected.
@@ -912,6 +913,7 @@ function wireInput() {
   };
   wireSqnrHover();
   wireGgufExport({ files: () => state.files, client: () => state.client, saveBytes, reportError });
+  wireImatrix({ client: () => state.client, reportError });
   $('#model-compare').onclick = () => compareModel();
   $('#model-scope').onchange = renderModel;
   for (const th of document.querySelectorAll('#model-table th[data-key]')) {
