@@ -167,6 +167,25 @@ test('with llama-imatrix\'s file the preview marks the weighted tensors, the dow
   await page.waitForFunction((n) => document.querySelector('#tensor-importance .importance-text').textContent.startsWith(`${n}:`)
     && !document.querySelector('#tensor-importance').hidden, ffnDown);
   assert.match(await page.locator('#tensor-importance .importance-text').textContent(), new RegExp(`: ${weights(imatrix, ffnDown).length} input columns;`));
+  // The importance-weighted MSE of the selected scheme, against the page's own .npy downloads
+  // weighted here: Σ w (x − x̂)² / Σ w.
+  for (const scheme of ['int8_sym', 'q4_k']) {
+    if (scheme !== 'int8_sym') await page.selectOption('#scheme-picker', scheme);
+    await page.waitForFunction((s) => /^Importance-weighted MSE under (\S+): \d/.exec(document.querySelector('#tensor-importance-mse').textContent)?.[1] === s, scheme);
+    const shown = Number((await page.locator('#tensor-importance-mse').textContent()).match(/: (\S+) \(/)[1]);
+    const npy = async (what) => {
+      const [file] = await Promise.all([page.waitForEvent('download'), page.click(`[data-export="${what}"]`)]);
+      const bytes = await readFile(await file.path());
+      const start = 10 + bytes.readUInt16LE(8);
+      return new Float32Array(bytes.buffer.slice(bytes.byteOffset + start, bytes.byteOffset + bytes.length));
+    };
+    const [x, q] = [await npy('original'), await npy('dequantized')];
+    const wd = weights(imatrix, ffnDown);
+    let num = 0, den = 0;
+    for (let i = 0; i < x.length; i++) { const w = wd[i % wd.length], e = x[i] - q[i]; num += w * e * e; den += w; }
+    assert.ok(num > 0);
+    assert.ok(Math.abs(shown - num / den) <= 1e-5 * (num / den), `${scheme}: page ${shown}, weighted here ${num / den}`);
+  }
   await page.check('#tensor-importance .importance-log');
   for (const width of [1366, 390]) {
     await page.setViewportSize({ width, height: 900 });

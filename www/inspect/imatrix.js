@@ -13,9 +13,10 @@
 import { app } from '../app.js';
 import { $ } from '../shared/dom.js';
 import { latest } from '../shared/latest.js';
+import { fmt } from '../shared/format.js';
 
 const state = { summary: null, log: false };
-const guards = { tensor: latest(), preview: latest() };
+const guards = { tensor: latest(), preview: latest(), mse: latest() };
 
 // The summary as one line: "imatrix.gguf (GGUF): 44 entries, 2 datasets (wiki.txt, …), 10 chunks of 512 tokens".
 function describe(s) {
@@ -76,6 +77,7 @@ export function wireImatrix({ client, reportError }) {
   window.addEventListener('resize', redraw);
   const selected = () => showSelected(client).catch(reportError);
   app.on('tensor-selected', selected);
+  app.on('scheme-selected', () => showWeightedMse(client).catch(reportError));
   app.on('imatrix-changed', () => { selected(); $('#gguf-importance').hidden = true; });
   app.on('client-restarted', () => { error.hidden = true; setSummary(null); });
 }
@@ -93,6 +95,27 @@ async function showSelected(client) {
   const entry = await guards.tensor(client().request('imatrix_entry', [t.name_in_file ?? t.name]));
   box.hidden = !entry; // shown before drawing: the chart takes the width it is laid out at
   show(box, entry, '');
+  if (entry) await showWeightedMse(client);
+}
+
+// The importance-weighted MSE of the selected tensor under the selected scheme (core's
+// weighted_mse, as `quantscope compare --imatrix` reports it), beside the plain MSE the scheme
+// statistics show: Σ w_j (x − x̂)² / Σ w_j, w_j the weight of the value's column.
+async function showWeightedMse(client) {
+  const line = $('#tensor-importance-mse');
+  const t = app.tensors.find((x) => x.index === app.selected);
+  if (!state.summary || !t || $('#tensor-importance').hidden) return;
+  const name = t.name_in_file ?? t.name, scheme = app.scheme;
+  line.textContent = `Importance-weighted MSE under ${scheme}: computing…`;
+  try {
+    const mse = await guards.mse(client().request('imatrix_weighted_mse', [t.index, scheme, name, t.shape[t.shape.length - 1]]));
+    if (mse === null) { line.textContent = ''; return; } // the imatrix was cleared meanwhile
+    line.textContent = `Importance-weighted MSE under ${scheme}: ${fmt(mse)} ` +
+      '(Σ w·(x − x̂)² / Σ w, w the weight of the value\'s column; the plain MSE is below)';
+  } catch (err) {
+    if (err.superseded) return;
+    line.textContent = `Importance-weighted MSE under ${scheme}: not computed (${err.message})`;
+  }
 }
 
 // A row of the mix preview clicked: that tensor's entry under the table.

@@ -11,6 +11,9 @@
 //                           chunk_count, chunk_size}; every mix after it uses it (--imatrix)
 //   imatrix_clear []      → the mixes after it use none
 //   imatrix_entry [name]  → {name, columns, experts, counts, top, values: Float32Array} or null
+//   imatrix_weighted_mse [index, scheme, name, rowLength] → the importance-weighted MSE of
+//                           workbench tensor `index` quantized as `scheme`, with the weights of
+//                           entry `name` (whose columns must be the rows' length), or null
 //
 // `settings` is {pure, output_tensor_type, token_embedding_type}, llama-quantize's options. The
 // importance matrix is the worker's one loaded file (the page has one control for it): a file
@@ -64,6 +67,14 @@ async function mixerFor(fileId) {
   return mixer;
 }
 
+// The values of a float32 .npy (what the workbench's export writes): after the magic, the
+// version, the header length (u16 in version 1, u32 after) and the header.
+function npyFloat32(bytes) {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const start = bytes[6] === 1 ? 10 + view.getUint16(8, true) : 12 + view.getUint32(8, true);
+  return new Float32Array(bytes.slice(start).buffer);
+}
+
 function imatrixEntry(name) {
   const entry = state.imatrix?.entry(name) ?? null;
   if (entry) entry.values = state.imatrix.entry_values(name);
@@ -91,6 +102,20 @@ export const mixOps = {
   },
 
   imatrix_entry: (_ws, _id, [name]) => imatrixEntry(name),
+
+  // The tensor and its round trip come from the workbench (the values it holds, and the
+  // dequantized .npy it downloads); the weighting is core's weighted_mse, in the mixer module.
+  imatrix_weighted_mse(ws, _id, [index, scheme, name, rowLength]) {
+    const entry = state.imatrix?.entry(name);
+    if (!entry) return null;
+    if (entry.experts > 1) throw new Error(`${name} has ${entry.experts} experts' weights: the weighted MSE is computed for dense tensors only`);
+    if (entry.columns !== rowLength) {
+      throw new Error(`the entry of ${name} has ${entry.columns} columns and the tensor's rows have ${rowLength} values`);
+    }
+    const original = ws.tensor_values(index);
+    const dequantized = npyFloat32(ws.export(index, 'dequantized', scheme));
+    return state.module.weighted_mse(original, dequantized, state.imatrix.entry_values(name));
+  },
 
   mix_plan: async (_ws, _id, [fileId, fileType, settings]) => (await mixerFor(fileId)).plan(fileType, settings),
 

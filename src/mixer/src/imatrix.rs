@@ -97,3 +97,14 @@ impl ImatrixFile {
         self.mix.imatrix.get(name).map(|e| e.values.clone())
     }
 }
+
+/// The importance-weighted MSE of a tensor quantized some way: Σ w_j (x − x̂)² / Σ w_j over
+/// every value, `w_j` its column's weight (`importance`: one per column of the rows), as
+/// `quantscope compare --imatrix` reports it (`quantscope_core::schemes::weighted_mse`).
+#[wasm_bindgen]
+pub fn weighted_mse(original: &[f32], dequantized: &[f32], importance: &[f32]) -> Result<f64, JsError> {
+    quantscope_core::schemes::weighted_mse(original, dequantized, importance).map_err(|e| match e {
+        quantscope_core::Error::InvalidArgument(why) => JsError::new(&why),
+        other => JsError::new(&other.to_string()),
+    })
+}

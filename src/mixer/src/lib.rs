@@ -11,7 +11,7 @@
 
 mod imatrix;
 
-pub use imatrix::ImatrixFile;
+pub use imatrix::{weighted_mse, ImatrixFile};
 use quantscope_formats::gguf_mix::{FileType, MixImatrix, MixOptions};
 use quantscope_formats::gguf_writer::{self, Export, Plan};
 use quantscope_formats::lazy::{self, LazyFile};
