@@ -160,6 +160,10 @@ test('with llama-imatrix\'s file the preview marks the weighted tensors, the dow
   assert.ok(blue > 1000, `${blue} bar pixels`);
   await page.locator('#gguf-importance').scrollIntoViewIfNeeded();
   await page.screenshot({ path: `${SCREENSHOTS}imatrix-preview-1366.png` });
+  // From the keyboard: a row focused and Enter.
+  await page.locator('#gguf-preview-table tbody tr', { hasText: 'blk.1.attn_k.weight' }).focus();
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.querySelector('#gguf-importance .importance-text').textContent.startsWith('blk.1.attn_k.weight: '));
 
   // The same tensor selected in Inspect: its chart in the Tensor section.
   const ffnDown = 'blk.0.ffn_down.weight';

@@ -92,13 +92,15 @@ export function wireGgufExport({ files, client, saveBytes, reportError }) {
   $('#gguf-file').addEventListener('change', preview);
   // A mix made with an importance matrix has other rules and bytes (llama-quantize --imatrix).
   app.on('imatrix-changed', preview);
-  // A row clicked: its importance per input column under the table.
-  $('#gguf-preview-table tbody').onclick = (e) => {
+  // A row clicked (or Enter on it): its importance per input column under the table.
+  const body = $('#gguf-preview-table tbody');
+  body.onclick = (e) => {
     const tr = e.target.closest('tr');
     if (!tr || !imatrixLoaded()) return;
     for (const row of tr.parentElement.rows) row.setAttribute('aria-selected', String(row === tr));
     showPreviewEntry(client, tr.dataset.name).catch(reportError);
   };
+  body.onkeydown = (e) => { if (e.key === 'Enter') body.onclick(e); };
   $('#gguf-cancel').onclick = () => exportJob?.cancel();
   $('#gguf-export').onclick = async () => {
     const f = files()[Number($('#gguf-file').value)];
@@ -171,6 +173,7 @@ async function previewMix({ files, client, isMix, mixOptions }) {
         tr.append(td);
       }
       tr.cells[2].className = 'imatrix-col';
+      if (imatrix) tr.tabIndex = 0; // a row opens its importance chart
       tr.dataset.type = t.type;
       tr.dataset.name = t.name;
       if (t.weighted) tr.dataset.weighted = 'true';
