@@ -173,6 +173,7 @@ test('with llama-imatrix\'s file the preview marks the weighted tensors, the dow
   assert.match(await page.locator('#tensor-importance .importance-text').textContent(), new RegExp(`: ${weights(imatrix, ffnDown).length} input columns;`));
   // The importance-weighted MSE of the selected scheme, against the page's own .npy downloads
   // weighted here: Σ w (x − x̂)² / Σ w.
+  const checked = new Map();
   for (const scheme of ['int8_sym', 'q4_k']) {
     if (scheme !== 'int8_sym') await page.selectOption('#scheme-picker', scheme);
     await page.waitForFunction((s) => /^Importance-weighted MSE under (\S+): \d/.exec(document.querySelector('#tensor-importance-mse').textContent)?.[1] === s, scheme);
@@ -189,7 +190,19 @@ test('with llama-imatrix\'s file the preview marks the weighted tensors, the dow
     for (let i = 0; i < x.length; i++) { const w = wd[i % wd.length], e = x[i] - q[i]; num += w * e * e; den += w; }
     assert.ok(num > 0);
     assert.ok(Math.abs(shown - num / den) <= 1e-5 * (num / den), `${scheme}: page ${shown}, weighted here ${num / den}`);
+    checked.set(scheme, num / den);
   }
+  // The comparison's "MSE (imatrix)" column: every scheme weighted, the same numbers.
+  await page.waitForSelector('body[data-compared="true"]', { state: 'attached' });
+  await page.waitForFunction(() => document.querySelectorAll('#scheme-table td[data-col="weighted_mse"]').length > 50 &&
+    [...document.querySelectorAll('#scheme-table td[data-col="weighted_mse"]')].every((td) => td.textContent !== ''), null, { timeout: 60000 });
+  assert.equal(await page.locator('#scheme-table th[data-key="weighted_mse"]').isVisible(), true);
+  for (const [scheme, want] of checked) {
+    const cell = Number(await page.locator(`#scheme-table tr[data-scheme="${scheme}"] td[data-col="weighted_mse"]`).textContent());
+    assert.ok(Math.abs(cell - want) <= 1e-5 * want, `${scheme}: column ${cell}, weighted here ${want}`);
+  }
+  await page.locator('#scheme-table tr[data-scheme="q4_k"]').scrollIntoViewIfNeeded();
+  await page.screenshot({ path: `${SCREENSHOTS}imatrix-scheme-table-1366.png` });
   await page.check('#tensor-importance .importance-log');
   for (const width of [1366, 390]) {
     await page.setViewportSize({ width, height: 900 });
@@ -201,6 +214,7 @@ test('with llama-imatrix\'s file the preview marks the weighted tensors, the dow
   // A tensor without an entry (a norm) shows no chart.
   await page.locator('#tensor-list li', { hasText: 'blk.0.attn_norm.weight' }).first().click();
   await page.waitForSelector('#tensor-importance', { state: 'hidden' });
+  await page.waitForSelector('#scheme-table th[data-key="weighted_mse"]', { state: 'hidden' });
   assert.deepEqual(page.errors, []);
   await page.close();
 });

@@ -16,7 +16,7 @@ import { latest } from '../shared/latest.js';
 import { fmt } from '../shared/format.js';
 
 const state = { summary: null, log: false };
-const guards = { tensor: latest(), preview: latest(), mse: latest() };
+const guards = { tensor: latest(), preview: latest(), mse: latest(), all: latest() };
 
 // The summary as one line: "imatrix.gguf (GGUF): 44 entries, 2 datasets (wiki.txt, …), 10 chunks of 512 tokens".
 function describe(s) {
@@ -78,6 +78,7 @@ export function wireImatrix({ client, reportError }) {
   const selected = () => showSelected(client).catch(reportError);
   app.on('tensor-selected', selected);
   app.on('scheme-selected', () => showWeightedMse(client).catch(reportError));
+  app.on('reports-changed', () => weighEveryScheme(client).catch(reportError));
   app.on('imatrix-changed', () => { selected(); $('#gguf-importance').hidden = true; });
   app.on('client-restarted', () => { error.hidden = true; setSummary(null); });
 }
@@ -90,12 +91,49 @@ async function showSelected(client) {
   if (!state.summary || !t) {
     guards.tensor.supersede();
     box.hidden = true;
+    await weighEveryScheme(client); // clears the column
     return;
   }
   const entry = await guards.tensor(client().request('imatrix_entry', [t.name_in_file ?? t.name]));
   box.hidden = !entry; // shown before drawing: the chart takes the width it is laid out at
   show(box, entry, '');
   if (entry) await showWeightedMse(client);
+  await weighEveryScheme(client); // or clears the column, without an entry
+}
+
+let weighing = null; // {cancel} of the column under way
+
+// The comparison's "MSE (imatrix)" column: every compared scheme's importance-weighted MSE on
+// the selected tensor, computed after the comparison (each scheme's round trip again, in the
+// worker, with progress and Cancel) and set on the reports, which the view draws again
+// ('weighted-mse-changed'). Without an imatrix entry for the tensor the column is hidden.
+async function weighEveryScheme(client) {
+  weighing?.cancel();
+  weighing = null;
+  const t = app.tensors.find((x) => x.index === app.selected);
+  const reports = app.reports ?? [];
+  for (const r of reports) delete r.weighted_mse;
+  app.emit('weighted-mse-changed');
+  if (!state.summary || !t || $('#tensor-importance').hidden || !reports.length) return;
+  const note = $('#tensor-importance-progress');
+  const job = client().start('imatrix_weighted_mse_all', [t.index, reports.map((r) => r.scheme), t.name_in_file ?? t.name, t.shape[t.shape.length - 1]], {
+    onProgress: (done, total) => { if (weighing === job) note.textContent = `weighting every scheme's error with the imatrix: ${done} of ${total}…`; },
+  });
+  weighing = job;
+  note.hidden = false;
+  try {
+    const all = await guards.all(job.promise);
+    if (!all || app.reports !== reports) return;
+    for (const r of reports) r.weighted_mse = all[r.scheme];
+    app.emit('weighted-mse-changed');
+  } catch (err) {
+    if (err.cancelled || err.superseded) return;
+    note.textContent = `MSE (imatrix) column not computed: ${err.message}`;
+    return;
+  } finally {
+    if (weighing === job) weighing = null;
+  }
+  note.hidden = true;
 }
 
 // The importance-weighted MSE of the selected tensor under the selected scheme (core's

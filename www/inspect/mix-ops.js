@@ -14,6 +14,8 @@
 //   imatrix_weighted_mse [index, scheme, name, rowLength] → the importance-weighted MSE of
 //                           workbench tensor `index` quantized as `scheme`, with the weights of
 //                           entry `name` (whose columns must be the rows' length), or null
+//   imatrix_weighted_mse_all [index, schemes, name, rowLength] → {scheme: that MSE}, progress
+//                           in schemes
 //
 // `settings` is {pure, output_tensor_type, token_embedding_type}, llama-quantize's options. The
 // importance matrix is the worker's one loaded file (the page has one control for it): a file
@@ -75,6 +77,18 @@ function npyFloat32(bytes) {
   return new Float32Array(bytes.slice(start).buffer);
 }
 
+// The weights of entry `name` for a dense tensor whose rows have `rowLength` values, or null
+// when the loaded imatrix has no such entry.
+function denseWeights(name, rowLength) {
+  const entry = state.imatrix?.entry(name);
+  if (!entry) return null;
+  if (entry.experts > 1) throw new Error(`${name} has ${entry.experts} experts' weights: the weighted MSE is computed for dense tensors only`);
+  if (entry.columns !== rowLength) {
+    throw new Error(`the entry of ${name} has ${entry.columns} columns and the tensor's rows have ${rowLength} values`);
+  }
+  return state.imatrix.entry_values(name);
+}
+
 function imatrixEntry(name) {
   const entry = state.imatrix?.entry(name) ?? null;
   if (entry) entry.values = state.imatrix.entry_values(name);
@@ -106,15 +120,29 @@ export const mixOps = {
   // The tensor and its round trip come from the workbench (the values it holds, and the
   // dequantized .npy it downloads); the weighting is core's weighted_mse, in the mixer module.
   imatrix_weighted_mse(ws, _id, [index, scheme, name, rowLength]) {
-    const entry = state.imatrix?.entry(name);
-    if (!entry) return null;
-    if (entry.experts > 1) throw new Error(`${name} has ${entry.experts} experts' weights: the weighted MSE is computed for dense tensors only`);
-    if (entry.columns !== rowLength) {
-      throw new Error(`the entry of ${name} has ${entry.columns} columns and the tensor's rows have ${rowLength} values`);
-    }
-    const original = ws.tensor_values(index);
+    const weights = denseWeights(name, rowLength);
+    if (!weights) return null;
     const dequantized = npyFloat32(ws.export(index, 'dequantized', scheme));
-    return state.module.weighted_mse(original, dequantized, state.imatrix.entry_values(name));
+    return state.module.weighted_mse(ws.tensor_values(index), dequantized, weights);
+  },
+
+  // The same for every scheme of the comparison, one at a time with progress and Cancel:
+  // {scheme: mse, or null where the scheme does not quantize this tensor}, or null.
+  async imatrix_weighted_mse_all(ws, id, [index, schemes, name, rowLength]) {
+    const weights = denseWeights(name, rowLength);
+    if (!weights) return null;
+    const original = ws.tensor_values(index);
+    const out = {};
+    for (const [i, scheme] of schemes.entries()) {
+      try {
+        out[scheme] = state.module.weighted_mse(original, npyFloat32(ws.export(index, 'dequantized', scheme)), weights);
+      } catch {
+        out[scheme] = null; // the comparison shows that scheme's own error
+      }
+      self.postMessage({ id, type: 'progress', done: i + 1, total: schemes.length });
+      await checkpoint(id);
+    }
+    return out;
   },
 
   mix_plan: async (_ws, _id, [fileId, fileType, settings]) => (await mixerFor(fileId)).plan(fileType, settings),
