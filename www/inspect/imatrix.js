@@ -105,7 +105,8 @@ let weighing = null; // {cancel} of the column under way
 
 // The comparison's "MSE (imatrix)" column: every compared scheme's importance-weighted MSE on
 // the selected tensor, computed after the comparison (each scheme's round trip again, in the
-// worker, with progress and Cancel) and set on the reports, which the view draws again
+// worker, with progress; cancelled when the selection or the comparison changes) and set on
+// the reports, which the view draws again
 // ('weighted-mse-changed'). Without an imatrix entry for the tensor the column is hidden.
 async function weighEveryScheme(client) {
   weighing?.cancel();
