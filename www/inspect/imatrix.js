@@ -106,35 +106,37 @@ let weighing = null; // {cancel} of the column under way
 // The comparison's "MSE (imatrix)" column: every compared scheme's importance-weighted MSE on
 // the selected tensor, computed after the comparison (each scheme's round trip again, in the
 // worker, with progress; cancelled when the selection or the comparison changes) and set on
-// the reports, which the view draws again
-// ('weighted-mse-changed'). Without an imatrix entry for the tensor the column is hidden.
+// the reports, which the view draws again ('weighted-mse-changed'). Without an imatrix entry
+// for the tensor the column is hidden.
 async function weighEveryScheme(client) {
   weighing?.cancel();
   weighing = null;
+  guards.all.supersede();
+  const note = $('#tensor-importance-progress');
+  note.hidden = true;
   const t = app.tensors.find((x) => x.index === app.selected);
   const reports = app.reports ?? [];
   for (const r of reports) delete r.weighted_mse;
   app.emit('weighted-mse-changed');
   if (!state.summary || !t || $('#tensor-importance').hidden || !reports.length) return;
-  const note = $('#tensor-importance-progress');
   const job = client().start('imatrix_weighted_mse_all', [t.index, reports.map((r) => r.scheme), t.name_in_file ?? t.name, t.shape[t.shape.length - 1]], {
     onProgress: (done, total) => { if (weighing === job) note.textContent = `weighting every scheme's error with the imatrix: ${done} of ${total}…`; },
   });
   weighing = job;
+  note.textContent = 'weighting every scheme\'s error with the imatrix…';
   note.hidden = false;
   try {
     const all = await guards.all(job.promise);
+    note.hidden = true;
     if (!all || app.reports !== reports) return;
     for (const r of reports) r.weighted_mse = all[r.scheme];
     app.emit('weighted-mse-changed');
   } catch (err) {
-    if (err.cancelled || err.superseded) return;
+    if (err.cancelled || err.superseded) return; // a newer call owns the note
     note.textContent = `MSE (imatrix) column not computed: ${err.message}`;
-    return;
   } finally {
     if (weighing === job) weighing = null;
   }
-  note.hidden = true;
 }
 
 // The importance-weighted MSE of the selected tensor under the selected scheme (core's
