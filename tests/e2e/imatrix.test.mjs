@@ -81,6 +81,23 @@ async function download(page) {
   return { name: file.suggestedFilename(), sha256: createHash('sha256').update(bytes).digest('hex'), length: bytes.length };
 }
 
+// The importance-weighted MSE of the selected tensor and scheme, from the page's own original
+// and dequantized .npy downloads and the fixture's weights: Σ w (x − x̂)² / Σ w.
+async function weightedHere(page, name) {
+  const npy = async (what) => {
+    const [file] = await Promise.all([page.waitForEvent('download'), page.click(`[data-export="${what}"]`)]);
+    const bytes = await readFile(await file.path());
+    const start = 10 + bytes.readUInt16LE(8);
+    return new Float32Array(bytes.buffer.slice(bytes.byteOffset + start, bytes.byteOffset + bytes.length));
+  };
+  const [x, q] = [await npy('original'), await npy('dequantized')];
+  const wd = weights(imatrix, name);
+  let num = 0, den = 0;
+  for (let i = 0; i < x.length; i++) { const w = wd[i % wd.length], e = x[i] - q[i]; num += w * e * e; den += w; }
+  assert.ok(num > 0, `${name}: some error`);
+  return num / den;
+}
+
 async function openSource(page) {
   await page.goto(browser.url);
   await page.waitForSelector('body[data-ready="true"]', { state: 'attached', timeout: 60000 });
@@ -178,19 +195,9 @@ test('with llama-imatrix\'s file the preview marks the weighted tensors, the dow
     if (scheme !== 'int8_sym') await page.selectOption('#scheme-picker', scheme);
     await page.waitForFunction((s) => /^Importance-weighted MSE under (\S+): \d/.exec(document.querySelector('#tensor-importance-mse').textContent)?.[1] === s, scheme);
     const shown = Number((await page.locator('#tensor-importance-mse').textContent()).match(/: (\S+) \(/)[1]);
-    const npy = async (what) => {
-      const [file] = await Promise.all([page.waitForEvent('download'), page.click(`[data-export="${what}"]`)]);
-      const bytes = await readFile(await file.path());
-      const start = 10 + bytes.readUInt16LE(8);
-      return new Float32Array(bytes.buffer.slice(bytes.byteOffset + start, bytes.byteOffset + bytes.length));
-    };
-    const [x, q] = [await npy('original'), await npy('dequantized')];
-    const wd = weights(imatrix, ffnDown);
-    let num = 0, den = 0;
-    for (let i = 0; i < x.length; i++) { const w = wd[i % wd.length], e = x[i] - q[i]; num += w * e * e; den += w; }
-    assert.ok(num > 0);
-    assert.ok(Math.abs(shown - num / den) <= 1e-5 * (num / den), `${scheme}: page ${shown}, weighted here ${num / den}`);
-    checked.set(scheme, num / den);
+    const want = await weightedHere(page, ffnDown);
+    assert.ok(Math.abs(shown - want) <= 1e-5 * want, `${scheme}: page ${shown}, weighted here ${want}`);
+    checked.set(scheme, want);
   }
   // The comparison's "MSE (imatrix)" column: every scheme weighted, the same numbers.
   await page.waitForSelector('body[data-compared="true"]', { state: 'attached' });
@@ -287,6 +294,29 @@ test('a file that is not an importance matrix is refused in llama.cpp\'s words a
   assert.equal((await download(page)).sha256, llamaQuantize('Q4_K_M').sha256);
   await pick(page, 'IQ2_XXS');
   assert.match(await summary(page), /requires an imatrix!/);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test('the weighted numbers follow the selection: another tensor picked mid-way never shows the first one\'s', async () => {
+  const page = await browser.page();
+  await openSource(page);
+  await loadImatrix(page, fixture('imatrix.gguf'));
+  const [first, second] = ['blk.0.ffn_down.weight', 'blk.2.ffn_up.weight'];
+  await page.locator('#tensor-list li', { hasText: first }).first().click();
+  // As soon as the first one's chart is up (its weighting under way), the second.
+  await page.waitForFunction((n) => document.querySelector('#tensor-importance .importance-text').textContent.startsWith(`${n}:`), first);
+  await page.locator('#tensor-list li', { hasText: second }).first().click();
+  await page.waitForSelector('body[data-compared="true"]', { state: 'attached' });
+  await page.waitForFunction((n) => document.querySelector('#tensor-title').textContent === n &&
+    document.querySelector('#tensor-importance .importance-text').textContent.startsWith(`${n}:`) &&
+    /: \d/.test(document.querySelector('#tensor-importance-mse').textContent) &&
+    document.querySelector('#tensor-importance-progress').hidden &&
+    document.querySelector('#scheme-table tr[data-scheme="int8_sym"] td[data-col="weighted_mse"]')?.textContent !== '', second, { timeout: 60000 });
+  const want = await weightedHere(page, second);
+  const line = Number((await page.locator('#tensor-importance-mse').textContent()).match(/: (\S+) \(/)[1]);
+  const cell = Number(await page.locator('#scheme-table tr[data-scheme="int8_sym"] td[data-col="weighted_mse"]').textContent());
+  for (const shown of [line, cell]) assert.ok(Math.abs(shown - want) <= 1e-5 * want, `${second}: page ${shown}, weighted here ${want}`);
   assert.deepEqual(page.errors, []);
   await page.close();
 });
