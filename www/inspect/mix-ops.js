@@ -5,7 +5,7 @@
 // reads), so nothing is copied between the two modules.
 //
 //   mix_plan   [fileId, fileType, settings]  → {file_type, bytes, elements, tensors: [{name,
-//                                              type, bytes, elements, rule}]} or llama.cpp's refusal
+//                                              type, bytes, elements, rule, weighted}]} or llama.cpp's refusal
 //   mix_export [fileId, fileType, settings]  → {plan, blob}: the file, with progress in bytes
 //   imatrix_load  [File]  → the importance matrix's summary {file_name, format, entries, datasets,
 //                           chunk_count, chunk_size}; every mix after it uses it (--imatrix)

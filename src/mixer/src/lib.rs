@@ -135,7 +135,7 @@ impl GgufMixer {
     }
 
     /// The plan of `file_type` ("Q4_K_M") with `settings`, nothing written: `{file_type, bytes,
-    /// elements, tensors: [{name, type, bytes, elements, rule}]}` in the file's order, or
+    /// elements, tensors: [{name, type, bytes, elements, rule, weighted}]}` in the file's order, or
     /// llama.cpp's refusal ("requires an imatrix", ...) as the error.
     pub fn plan(&self, file_type: &str, settings: JsValue) -> Result<JsValue, JsError> {
         let (ftype, options) = self.parse(file_type, settings)?;
