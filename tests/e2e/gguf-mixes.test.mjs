@@ -38,9 +38,10 @@ test('a Q4_K_M mix is previewed tensor by tensor and downloads as llama-quantize
   // In llama.cpp's order, with llama-quantize's types.
   assert.deepEqual(table.map((r) => [r[0], r[1]]), want.tensors.map((t) => [t.name, t.type]));
   const attnV = table.find((r) => r[0] === 'blk.0.attn_v.weight');
-  assert.deepEqual(attnV.slice(1, 4), ['q6_k', '6.56', '1,680']);
-  assert.match(attnV[4], /use_more_bits/);
-  assert.match(table.find((r) => r[0] === 'blk.7.ffn_down.weight')[4], /falls back to f16/);
+  // Columns: tensor, type, imatrix (hidden without one), bits/weight, bytes, rule.
+  assert.deepEqual(attnV.slice(1, 5), ['q6_k', '', '6.56', '1,680']);
+  assert.match(attnV[5], /use_more_bits/);
+  assert.match(table.find((r) => r[0] === 'blk.7.ffn_down.weight')[5], /falls back to f16/);
   const summary = await page.locator('#gguf-preview-summary').textContent();
   assert.match(summary, /as Q4_K_M: .*, 5\.37 bits\/weight; /);
 
@@ -65,7 +66,7 @@ test('a Q4_K_M mix is previewed tensor by tensor and downloads as llama-quantize
   await page.uncheck('#gguf-pure');
   await page.selectOption('#gguf-type', 'IQ2_XXS');
   await page.waitForFunction(() => document.querySelector('#gguf-preview-summary').textContent.startsWith('IQ2_XXS:'));
-  assert.match(await page.locator('#gguf-preview-summary').textContent(), /requires an imatrix! \(offending tensor: blk\.0\.attn_k\.weight/);
+  assert.match(await page.locator('#gguf-preview-summary').textContent(), /requires an imatrix! \(offending tensor: blk\.0\.attn_k\.weight.*; load an importance matrix above$/);
   assert.equal(await page.locator('#gguf-preview-table tbody tr').count(), 0);
   // One type for every tensor hides the preview again.
   await page.selectOption('#gguf-type', 'q8_0');

@@ -88,12 +88,16 @@ test('the trainer module is under 72 KB gzipped and carries only the training ru
 
 // The mixer (src/mixer: llama.cpp's mix rules, the GGUF reader and writer and every ggml
 // quantizer, loaded by the Inspect worker when a mix is picked) was 301,565 B by gzip -9 when
-// it was split out, which kept the rules' ~14 KB out of the workbench.
-test('the mixer module is under 310 KB gzipped and carries only the mixer', async () => {
+// it was split out, which kept the rules' ~14 KB out of the workbench. The page's importance
+// matrices (issue 16 item 3: the imatrix reader, ImatrixFile, and the weighted quantizers of
+// core::schemes::importance that make a mix byte-identical to llama-quantize --imatrix) took it
+// from 303,793 B to 330,379 B; the ceiling went from 310,000 to 335,000 B with them (the module
+// loads only when a mix is picked or an imatrix is loaded).
+test('the mixer module is under 335 KB gzipped and carries only the mixer', async () => {
   const gz = gzipSync(await pkg('pkg-mix', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 310_000, `www/pkg-mix/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 335_000, `www/pkg-mix/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const mixer = await exportsOf('pkg-mix');
-  assert.ok(mixer.has('GgufMixer'));
+  assert.ok(mixer.has('GgufMixer') && mixer.has('ImatrixFile'));
   for (const name of ['Workspace', 'Engine', 'Lesson', 'TrainingRun']) assert.ok(!mixer.has(name), `the mixer has ${name}`);
 });
 

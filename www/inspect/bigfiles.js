@@ -4,6 +4,8 @@
 // worker.
 import { draw_histograms, gguf_file_types, gguf_types } from '../pkg/quantscope.js';
 import { $ } from '../shared/dom.js';
+import { app } from '../app.js';
+import { imatrixLoaded, showPreviewEntry } from './imatrix.js';
 
 const percent = (done, total) => (total ? Math.floor((100 * done) / total) : 100);
 
@@ -88,6 +90,17 @@ export function wireGgufExport({ files, client, saveBytes, reportError }) {
   types.onchange = preview;
   $('#gguf-pure').onchange = preview;
   $('#gguf-file').addEventListener('change', preview);
+  // A mix made with an importance matrix has other rules and bytes (llama-quantize --imatrix).
+  app.on('imatrix-changed', preview);
+  // A row clicked (or Enter on it): its importance per input column under the table.
+  const body = $('#gguf-preview-table tbody');
+  body.onclick = (e) => {
+    const tr = e.target.closest('tr');
+    if (!tr || !imatrixLoaded()) return;
+    for (const row of tr.parentElement.rows) row.setAttribute('aria-selected', String(row === tr));
+    showPreviewEntry(client, tr.dataset.name).catch(reportError);
+  };
+  body.onkeydown = (e) => { if (e.key === 'Enter') body.onclick(e); };
   $('#gguf-cancel').onclick = () => exportJob?.cancel();
   $('#gguf-export').onclick = async () => {
     const f = files()[Number($('#gguf-file').value)];
@@ -127,8 +140,9 @@ export function wireGgufExport({ files, client, saveBytes, reportError }) {
 
 let previewed = 0;
 
-// The preview of a llama.cpp mix: every tensor's type (the rule that chose it), bits per weight
-// and bytes, and the file's size and bits per weight, from the worker's plan (gguf_mix.rs).
+// The preview of a llama.cpp mix: every tensor's type (the rule that chose it), whether it is
+// importance-weighted (with an imatrix loaded), bits per weight and bytes, and the file's size
+// and bits per weight, from the worker's plan (gguf_mix.rs).
 async function previewMix({ files, client, isMix, mixOptions }) {
   const box = $('#gguf-preview');
   $('#gguf-pure-label').hidden = !isMix();
@@ -138,36 +152,57 @@ async function previewMix({ files, client, isMix, mixOptions }) {
     box.hidden = true;
     return;
   }
+  // Until the worker's plan arrives the table is the previous one's: marked busy.
+  box.setAttribute('aria-busy', 'true');
   const type = $('#gguf-type').value;
   try {
     // Only a GGUF model has the metadata llama.cpp's rules read (and the mixer is not loaded for less).
     if (f.format !== 'gguf' || f.file_id === undefined) {
       throw new Error(`a llama.cpp mix is made from a GGUF model opened from disk; ${f.file} is ${f.format === 'gguf' ? 'not one' : `a ${f.format} file`}`);
     }
+    const imatrix = imatrixLoaded();
     const plan = await client().request('mix_plan', [f.file_id, type, mixOptions()]);
     if (ticket !== previewed) return;
     const bpw = (bytes, n) => (n ? (8 * bytes) / n : 0).toFixed(2);
+    $('#gguf-preview-table').classList.toggle('no-imatrix', !imatrix);
     $('#gguf-preview-table tbody').replaceChildren(...plan.tensors.map((t) => {
       const tr = document.createElement('tr');
-      for (const text of [t.name, t.type, bpw(t.bytes, t.elements), t.bytes.toLocaleString('en-US'), t.rule ?? '']) {
+      for (const text of [t.name, t.type, t.weighted ? 'weighted' : '', bpw(t.bytes, t.elements), t.bytes.toLocaleString('en-US'), t.rule ?? '']) {
         const td = document.createElement('td');
         td.textContent = text;
         tr.append(td);
       }
+      tr.cells[2].className = 'imatrix-col';
+      if (imatrix) tr.tabIndex = 0; // a row opens its importance chart
       tr.dataset.type = t.type;
+      tr.dataset.name = t.name;
+      if (t.weighted) tr.dataset.weighted = 'true';
       return tr;
     }));
     const counts = new Map();
     for (const t of plan.tensors) counts.set(t.type, (counts.get(t.type) ?? 0) + 1);
+    const weighted = plan.tensors.filter((t) => t.weighted).length;
     $('#gguf-preview-summary').textContent = `${f.file} as ${plan.file_type}: ${mb(plan.bytes)}, ` +
-      `${bpw(plan.bytes, plan.elements)} bits/weight; ${[...counts].map(([ty, n]) => `${n} as ${ty}`).join(', ')}`;
+      `${bpw(plan.bytes, plan.elements)} bits/weight; ${[...counts].map(([ty, n]) => `${n} as ${ty}`).join(', ')}` +
+      (imatrix ? `; ${weighted} importance-weighted by ${imatrix.file_name}` : '');
     box.hidden = false;
+    box.setAttribute('aria-busy', 'false');
   } catch (err) {
     if (ticket !== previewed) return;
     $('#gguf-preview-table tbody').replaceChildren();
-    $('#gguf-preview-summary').textContent = `${type}: ${err.message ?? err}`;
+    $('#gguf-preview-summary').textContent = `${type}: ${refusal(err.message ?? String(err))}`;
     box.hidden = false;
+    box.setAttribute('aria-busy', 'false');
   }
+}
+
+// llama.cpp's refusal, with what to do about it in the page.
+function refusal(message) {
+  if (/requires an imatrix!/.test(message)) return `${message.replace(/; give one with --imatrix$/, '')}; load an importance matrix above`;
+  if (/which quantscope cannot write yet/.test(message)) {
+    return `${message}: quantscope does not write llama.cpp's grid types (IQ1_*, IQ2_*, IQ3_XXS, IQ3_S) yet, with or without an importance matrix`;
+  }
+  return message;
 }
 
 // A mix's plan as showPlan takes it: every tensor's rule is in the preview table already.

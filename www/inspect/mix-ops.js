@@ -5,13 +5,28 @@
 // reads), so nothing is copied between the two modules.
 //
 //   mix_plan   [fileId, fileType, settings]  → {file_type, bytes, elements, tensors: [{name,
-//                                              type, bytes, elements, rule}]} or llama.cpp's refusal
+//                                              type, bytes, elements, rule, weighted}]} or llama.cpp's refusal
 //   mix_export [fileId, fileType, settings]  → {plan, blob}: the file, with progress in bytes
+//   imatrix_load  [File]  → the importance matrix's summary {file_name, format, entries, datasets,
+//                           chunk_count, chunk_size}; every mix after it uses it (--imatrix)
+//   imatrix_clear []      → the mixes after it use none
+//   imatrix_entry [name]  → {name, columns, experts, counts, top, values: Float32Array} or null
+//   imatrix_weighted_mse [index, scheme, name, rowLength] → the importance-weighted MSE of
+//                           workbench tensor `index` quantized as `scheme`, with the weights of
+//                           entry `name` (whose columns must be the rows' length), or null
+//   imatrix_weighted_mse_all [index, schemes, name, rowLength] → {scheme: that MSE}, progress
+//                           in schemes
 //
-// `settings` is {pure, output_tensor_type, token_embedding_type}, llama-quantize's options.
+// `settings` is {pure, output_tensor_type, token_embedding_type}, llama-quantize's options. The
+// importance matrix is the worker's one loaded file (the page has one control for it): a file
+// that does not read leaves the one before in place.
+import { checkpoint } from '../worker-loop.js';
 import { gatherPieces } from './pieces.js';
 
-const state = { module: null, loading: null, files: new Map(), mixers: new Map() };
+// The largest importance matrix read whole into the mixer's memory (a MoE model's can be large).
+const IMATRIX_MAX_BYTES = 2 ** 30;
+
+const state = { module: null, loading: null, files: new Map(), mixers: new Map(), imatrix: null };
 
 // The File behind each file the workbench opened from disk (open_file), by its file id.
 export function rememberFile(fileId, file) {
@@ -47,10 +62,87 @@ async function mixerFor(fileId) {
     mixer = new m.GgufMixer(file.name, file);
     state.mixers.set(fileId, mixer);
   }
+  if (state.imatrix) mixer.set_imatrix(state.imatrix);
+  else mixer.clear_imatrix();
   return mixer;
 }
 
+// The values of a float32 .npy (what the workbench's export writes): after the magic, the
+// version, the header length (u16 in version 1, u32 after) and the header.
+function npyFloat32(bytes) {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const start = bytes[6] === 1 ? 10 + view.getUint16(8, true) : 12 + view.getUint32(8, true);
+  return new Float32Array(bytes.slice(start).buffer);
+}
+
+// The weights of entry `name` for a dense tensor whose rows have `rowLength` values, or null
+// when the loaded imatrix has no such entry.
+function denseWeights(name, rowLength) {
+  const entry = state.imatrix?.entry(name);
+  if (!entry) return null;
+  if (entry.experts > 1) throw new Error(`${name} has ${entry.experts} experts' weights: the weighted MSE is computed for dense tensors only`);
+  if (entry.columns !== rowLength) {
+    throw new Error(`the entry of ${name} has ${entry.columns} columns and the tensor's rows have ${rowLength} values`);
+  }
+  return state.imatrix.entry_values(name);
+}
+
+function imatrixEntry(name) {
+  const entry = state.imatrix?.entry(name) ?? null;
+  if (entry) entry.values = state.imatrix.entry_values(name);
+  return entry;
+}
+
 export const mixOps = {
+  // The whole file is read: a dense model's imatrix is small (about 5 MB for a 7B one). The name
+  // it was dropped under is the one llama-quantize would write into quantize.imatrix.file.
+  async imatrix_load(_ws, _id, [file]) {
+    if (file.size > IMATRIX_MAX_BYTES) {
+      throw new Error(`${file.name} is ${(file.size / 2 ** 30).toFixed(1)} GiB; an importance matrix read in the page is at most 1 GiB (is it a model?)`);
+    }
+    const m = await mixerModule();
+    const parsed = new m.ImatrixFile(file.name, new Uint8Array(await file.arrayBuffer()));
+    state.imatrix?.free();
+    state.imatrix = parsed;
+    return parsed.summary();
+  },
+
+  imatrix_clear() {
+    state.imatrix?.free();
+    state.imatrix = null;
+    return null;
+  },
+
+  imatrix_entry: (_ws, _id, [name]) => imatrixEntry(name),
+
+  // The tensor and its round trip come from the workbench (the values it holds, and the
+  // dequantized .npy it downloads); the weighting is core's weighted_mse, in the mixer module.
+  imatrix_weighted_mse(ws, _id, [index, scheme, name, rowLength]) {
+    const weights = denseWeights(name, rowLength);
+    if (!weights) return null;
+    const dequantized = npyFloat32(ws.export(index, 'dequantized', scheme));
+    return state.module.weighted_mse(ws.tensor_values(index), dequantized, weights);
+  },
+
+  // The same for every scheme of the comparison, one at a time with progress and Cancel:
+  // {scheme: mse, or null where the scheme does not quantize this tensor}, or null.
+  async imatrix_weighted_mse_all(ws, id, [index, schemes, name, rowLength]) {
+    const weights = denseWeights(name, rowLength);
+    if (!weights) return null;
+    const original = ws.tensor_values(index);
+    const out = {};
+    for (const [i, scheme] of schemes.entries()) {
+      try {
+        out[scheme] = state.module.weighted_mse(original, npyFloat32(ws.export(index, 'dequantized', scheme)), weights);
+      } catch {
+        out[scheme] = null; // the comparison shows that scheme's own error
+      }
+      self.postMessage({ id, type: 'progress', done: i + 1, total: schemes.length });
+      await checkpoint(id);
+    }
+    return out;
+  },
+
   mix_plan: async (_ws, _id, [fileId, fileType, settings]) => (await mixerFor(fileId)).plan(fileType, settings),
 
   // The header, then each tensor quantized (or copied as stored) a chunk at a time; the pieces

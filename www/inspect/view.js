@@ -9,6 +9,7 @@ import { $, saveBytes, showError as showIn } from '../shared/dom.js';
 import { fmt, errorText, sqnrText } from '../shared/format.js';
 import { latest } from '../shared/latest.js';
 import { cancelLoad, drawStreamedHistogram, openFile, openSharded, renderGgufFiles, tooBigNotice, wireGgufExport } from './bigfiles.js';
+import { wireImatrix } from './imatrix.js';
 
 const DEFAULT_SCHEME = 'int8_sym';
 // Tensors up to this many values get every scheme compared as soon as they are selected.
@@ -504,13 +505,15 @@ const COLUMNS = [
   ['cosine_similarity', (r) => (flushedToZero(r) ? '—' : fmt(r.cosine_similarity, { nanText: '—' }))],
   ['clipped_fraction', (r) => `${fmt(100 * r.clipped_fraction)} %`],
   ['levels_used', (r) => `${r.levels_used}/${r.levels_total}`],
+  // Filled by inspect/imatrix.js when an importance matrix has an entry for the tensor.
+  ['weighted_mse', (r) => (r.weighted_mse === undefined ? '' : fmt(r.weighted_mse))],
 ];
 
 // Sort value of a report for a column: a null SQNR is +∞ or −∞ as sqnrText reads it, a null
 // error +∞ as errorText reads it.
 function sortValue(r, key) {
   if (key === 'sqnr_db') return sqnrValue(r);
-  if (key === 'mse' || key === 'max_abs_error') return r[key] ?? Infinity;
+  if (key === 'mse' || key === 'max_abs_error' || key === 'weighted_mse') return r[key] ?? Infinity;
   return r[key];
 }
 
@@ -537,6 +540,7 @@ function renderTable() {
       const td = document.createElement('td');
       td.textContent = show(r);
       td.dataset.col = col;
+      if (col === 'weighted_mse') td.className = 'imatrix-col';
       tr.append(td);
     }
     tr.onclick = () => selectScheme(r.scheme);
@@ -912,6 +916,7 @@ function wireInput() {
   };
   wireSqnrHover();
   wireGgufExport({ files: () => state.files, client: () => state.client, saveBytes, reportError });
+  wireImatrix({ client: () => state.client, reportError });
   $('#model-compare').onclick = () => compareModel();
   $('#model-scope').onchange = renderModel;
   for (const th of document.querySelectorAll('#model-table th[data-key]')) {
@@ -955,6 +960,11 @@ export function connectInspect() {
   app.tensors = state.tensors;
   // Other views add tensors too (the Learn panels' samples): keep the list and model current.
   app.on('tensors-changed', () => { renderTensorList(); renderModel(); });
+  // The importance-weighted MSE column (inspect/imatrix.js): shown while it has values.
+  app.on('weighted-mse-changed', () => {
+    $('#scheme-table').classList.toggle('no-imatrix', !state.reports.some((r) => r.weighted_mse !== undefined));
+    renderTable();
+  });
 }
 
 // Once the wasm module is loaded: the scheme and sample pickers and every control.

@@ -3,11 +3,16 @@
 //! its own (lazily, through [`BlobSource`]), plans the mix with `formats::gguf_mix`'s rules (what
 //! `llama_tensor_get_type` in llama.cpp's `src/llama-quant.cpp` chooses) and writes it a piece at
 //! a time, byte for byte what the pinned `llama-quantize` writes. It lives apart from the
-//! workbench so that the page's first download does not carry llama.cpp's rules.
+//! workbench so that the page's first download does not carry llama.cpp's rules. An importance
+//! matrix dropped on the page ([`imatrix::ImatrixFile`]) is read here too, and a mix given one
+//! is what `llama-quantize --imatrix` writes (the weighted quantizers are linked only here).
 //! wasm32 only: on other targets the crate is empty.
 #![cfg(target_arch = "wasm32")]
 
-use quantscope_formats::gguf_mix::{FileType, MixOptions};
+mod imatrix;
+
+pub use imatrix::{weighted_mse, ImatrixFile};
+use quantscope_formats::gguf_mix::{FileType, MixImatrix, MixOptions};
 use quantscope_formats::gguf_writer::{self, Export, Plan};
 use quantscope_formats::lazy::{self, LazyFile};
 use quantscope_wasm_common::blob_source::BlobSource;
@@ -55,8 +60,11 @@ struct MixTensor<'a> {
     ty: &'static str,
     bytes: u64,
     elements: u64,
-    /// The rule of `llama_tensor_get_type` that chose the type.
+    /// The rule of `llama_tensor_get_type` that chose the type (and, with an imatrix, whether
+    /// the tensor's entry was used).
     rule: Option<&'a str>,
+    /// Quantized with the importance matrix's weights (its entry found and its type using them).
+    weighted: bool,
 }
 
 #[derive(Serialize)]
@@ -67,19 +75,42 @@ struct MixPlan<'a> {
     tensors: Vec<MixTensor<'a>>,
 }
 
+/// An error in llama.cpp's words: a refusal ("requires an imatrix!", "imatrix size 100 is
+/// different from ...") as its message alone, without the "invalid argument: " the core's
+/// error type puts before it.
+pub(crate) fn mix_err_text(e: quantscope_formats::Error) -> String {
+    match e {
+        quantscope_formats::Error::Core(quantscope_core::Error::InvalidArgument(why)) => why,
+        other => other.to_string(),
+    }
+}
+
+fn mix_err(e: quantscope_formats::Error) -> JsError {
+    JsError::new(&mix_err_text(e))
+}
+
 fn describe(plan: &Plan, ftype: FileType) -> Result<JsValue, JsError> {
     let tensors: Vec<MixTensor> = plan
         .tensors
         .iter()
-        .map(|t| MixTensor { name: &t.name, ty: t.ty.id(), bytes: t.size, elements: t.shape.iter().product(), rule: t.note.as_deref() })
+        .map(|t| MixTensor {
+            name: &t.name,
+            ty: t.ty.id(),
+            bytes: t.size,
+            elements: t.shape.iter().product(),
+            rule: t.note.as_deref(),
+            weighted: t.importance.is_some(),
+        })
         .collect();
     to_js(&MixPlan { file_type: ftype.name(), bytes: plan.len, elements: tensors.iter().map(|t| t.elements).sum(), tensors })
 }
 
-/// One GGUF model opened for mixing, and the mix being written, if any.
+/// One GGUF model opened for mixing, the importance matrix its mixes use, and the mix being
+/// written, if any.
 #[wasm_bindgen]
 pub struct GgufMixer {
     file: LazyFile,
+    imatrix: Option<MixImatrix>,
     export: Option<Export>,
 }
 
@@ -89,25 +120,38 @@ impl GgufMixer {
     #[wasm_bindgen(constructor)]
     pub fn new(file_name: &str, blob: web_sys::Blob) -> Result<GgufMixer, JsError> {
         let file = lazy::open(file_name, Rc::new(BlobSource::new(blob)?)).map_err(js_err)?;
-        Ok(GgufMixer { file, export: None })
+        Ok(GgufMixer { file, imatrix: None, export: None })
+    }
+
+    /// Plans and writes the mixes that follow with `imatrix`, as `llama-quantize --imatrix`
+    /// does (a mix under way keeps what it began with).
+    pub fn set_imatrix(&mut self, imatrix: &ImatrixFile) {
+        self.imatrix = Some(imatrix.mix.clone());
+    }
+
+    /// The mixes that follow are made without an importance matrix.
+    pub fn clear_imatrix(&mut self) {
+        self.imatrix = None;
     }
 
     /// The plan of `file_type` ("Q4_K_M") with `settings`, nothing written: `{file_type, bytes,
-    /// elements, tensors: [{name, type, bytes, elements, rule}]}` in the file's order, or
+    /// elements, tensors: [{name, type, bytes, elements, rule, weighted}]}` in the file's order, or
     /// llama.cpp's refusal ("requires an imatrix", ...) as the error.
     pub fn plan(&self, file_type: &str, settings: JsValue) -> Result<JsValue, JsError> {
-        let (ftype, options) = parse(file_type, settings)?;
-        let plan = gguf_writer::plan_mix(&self.file, ftype, &options).map_err(js_err)?;
+        let (ftype, options) = self.parse(file_type, settings)?;
+        let plan = gguf_writer::plan_mix(&self.file, ftype, &options).map_err(mix_err)?;
         describe(&plan, ftype)
     }
 
     /// Begins writing the mix (replacing one under way); returns its plan as [`GgufMixer::plan`]
     /// does. Step it with [`GgufMixer::step`].
     pub fn begin(&mut self, file_type: &str, settings: JsValue) -> Result<JsValue, JsError> {
-        let (ftype, options) = parse(file_type, settings)?;
-        let plan = gguf_writer::plan_mix(&self.file, ftype, &options).map_err(js_err)?;
+        let (ftype, options) = self.parse(file_type, settings)?;
+        let plan = gguf_writer::plan_mix(&self.file, ftype, &options).map_err(mix_err)?;
         let described = describe(&plan, ftype)?;
-        self.export = Some(Export::new(plan));
+        // The tensors the plan gives importance weights are quantized as ggml_quantize_chunk(…,
+        // imatrix) does; a plan without an imatrix has none, and never calls it.
+        self.export = Some(Export::with_importance(plan, quantscope_core::schemes::quantize_with_importance));
         Ok(described)
     }
 
@@ -122,7 +166,7 @@ impl GgufMixer {
         if !matches!(piece, Ok(Some(_))) {
             self.export = None;
         }
-        piece.map_err(js_err)
+        piece.map_err(mix_err)
     }
 
     /// Drops the mix under way, if any.
@@ -131,12 +175,15 @@ impl GgufMixer {
     }
 }
 
-fn parse(file_type: &str, settings: JsValue) -> Result<(FileType, MixOptions), JsError> {
-    let ftype = FileType::from_name(file_type).map_err(js_err)?;
-    let settings: MixSettings = if settings.is_undefined() || settings.is_null() {
-        MixSettings::default()
-    } else {
-        serde_wasm_bindgen::from_value(settings).map_err(|e| JsError::new(&format!("mix settings: {e}")))?
-    };
-    Ok((ftype, settings.options()?))
+impl GgufMixer {
+    /// The file type and llama-quantize's options: the page's settings and this mixer's imatrix.
+    fn parse(&self, file_type: &str, settings: JsValue) -> Result<(FileType, MixOptions), JsError> {
+        let ftype = FileType::from_name(file_type).map_err(mix_err)?;
+        let settings: MixSettings = if settings.is_undefined() || settings.is_null() {
+            MixSettings::default()
+        } else {
+            serde_wasm_bindgen::from_value(settings).map_err(|e| JsError::new(&format!("mix settings: {e}")))?
+        };
+        Ok((ftype, MixOptions { imatrix: self.imatrix.clone(), ..settings.options()? }))
+    }
 }
