@@ -53,19 +53,23 @@ test('the runner module is under 235 KB gzipped', async () => {
 // from 397,000 to 410,000 for what it added, measured by gzip -9: Size, OneHot, ai.onnx.ml's
 // ArrayFeatureExtractor and the lookup of other domains' ops (real models need them: 390,402 →
 // 395,920 B) and layer_errors, the Which-layers-hurt comparison (→ 402,465 B; 406,765 B by
-// node's zlib, which this test uses). The module loads only when a person drops a model.
-test('the models module is under 410 KB gzipped', async () => {
+// node's zlib, which this test uses), then the direct depthwise Conv kernels (409,730 B by node's
+// zlib, 405,332 by gzip -9). The module loads only when a person drops a model.
+test('the models module is under 412 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-models', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 410_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 412_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The workbench (the five readers, every scheme, the plots, the GGUF writer) was 489,773 B
 // gzipped (node's zlib, level 9) while it carried the Learn panels too; session 10 moved those to
 // the tutor module (www/pkg-learn, loaded when Learn opens), and the workbench fell to 402,662 B, the tutor 215,359 B.
 // llama.cpp's mixes live in the mixer module (www/pkg-mix). Issue 15's goal is 300 KB, not met; these ceilings keep both from growing unnoticed.
-test('the workbench module is under 410 KB gzipped', async () => {
+// Session 11: the importance-matrix library (formats::imatrix, the weighted quantizers' entry
+// points the GGUF export now names) took it from 407,6xx to 409,701 B (node's zlib); the ceiling
+// went from 410,000 to 412,000, which leaves no room: the next addition must make some.
+test('the workbench module is under 412 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 410_000, `www/pkg/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 412_000, `www/pkg/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The tutor links every scheme (the Learn panels look schemes up by id); the k-means family,
