@@ -8,13 +8,14 @@ pub mod float;
 pub mod ggml;
 pub mod ggml_extra;
 pub mod importance;
+mod importance_rules;
 pub mod int;
 pub mod kmeans;
 pub mod kquants;
 
 use crate::error::{Error, Result};
-pub(crate) use importance::check_importance;
 pub use importance::{quantize_with_importance, takes_importance, weighted_mse};
+pub(crate) use importance_rules::check_importance;
 use serde::Serialize;
 
 /// One named parameter of a quantized tensor, for display (e.g. `scale`, `zero_point`).

@@ -262,7 +262,7 @@ impl GgmlScheme {
             GgmlType::Q4_1 => Legacy::Q4_1,
             GgmlType::Q5_0 => Legacy::Q5_0,
             GgmlType::Q5_1 => Legacy::Q5_1,
-            GgmlType::Q8_0 | GgmlType::Mxfp4 => return Err(super::importance::not_used(self.ty.id())),
+            GgmlType::Q8_0 | GgmlType::Mxfp4 => return Err(super::importance_rules::not_used(self.ty.id())),
         };
         let n_per_row = super::check_importance(self.ty.id(), QK, values, shape, importance)?;
         if let Some(i) = values.iter().position(|v| !v.is_finite()) {

@@ -254,7 +254,7 @@ impl ExtraType {
     /// every row — what `ggml_quantize_chunk(type, src, dst, 0, nrows, n_per_row, imatrix)` does.
     pub fn quantize_with_importance(self, values: &[f32], shape: &[usize], importance: &[f32]) -> Result<Quantized> {
         if !self.takes_importance() {
-            return Err(super::importance::not_used(self.id()));
+            return Err(super::importance_rules::not_used(self.id()));
         }
         let n_per_row = super::check_importance(self.id(), self.block(), values, shape, importance)?;
         Ok(self.quantize_impl(values, Some((importance, n_per_row))))
