@@ -203,6 +203,8 @@ async function generate(promptOverride) {
   const settings = readSettings();
   setBusy(true);
   const run = ++state.run;
+  // data-state: starting → running → done | cancelled (what a test waits for).
+  $('#lm-outputs').dataset.state = 'starting';
   try {
     const model = await ensureModel();
     const prompt = promptOverride ?? { text: $('#lm-prompt').value };
@@ -245,6 +247,7 @@ async function perplexity() {
   setBusy(true);
   const run = ++state.run;
   const bar = $('#lm-ppl-progress'), status = $('#lm-ppl-status'), table = $('#lm-ppl-table');
+  table.dataset.state = 'starting';
   try {
     const model = await ensureModel();
     const nChunk = await request('lm_perplexity_start', [{ builtin: true }, PPL_CTX, PPL_CHUNKS]);
