@@ -57,7 +57,8 @@ test('greedy continuations of every type equal llama.cpp\'s token ids, streamed 
   }
   const speeds = await page.$$eval('.lm-speed', (ps) => ps.map((p) => p.textContent));
   for (const s of speeds) assert.match(s, /^48 tokens, \d+ tokens\/s$/);
-  const text = await page.$eval('.lm-column[data-variant="F32"] .lm-text', (e) => e.textContent);
+  const text = await page.$eval('.lm-column[data-variant="F32"] .lm-continuation', (e) => e.textContent);
+  assert.equal(await page.$eval('.lm-column[data-variant="F32"] .lm-prompt-echo', (e) => e.textContent), promptText);
   assert.ok(text.length > 40, text);
   assert.match(await page.textContent('#lm-status'), /1,377,536 parameters/);
   await page.locator('#run-lm').screenshot({ path: `${SCREENSHOTS}run-lm-generate.png` });

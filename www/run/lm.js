@@ -186,12 +186,14 @@ function readSettings() {
   return { n, seed, temperature, topK };
 }
 
-function outputColumns(model) {
+// One column per type: the prompt (muted), then its continuation as it comes.
+function outputColumns(model, promptText) {
   return model.variants.map((v, i) => {
-    const text = el('pre', { class: 'lm-text', 'data-variant': v.name });
+    const text = el('span', { class: 'lm-continuation' });
+    const pre = el('pre', { class: 'lm-text', 'data-variant': v.name }, el('span', { class: 'lm-prompt-echo' }, promptText), text);
     const speed = el('p', { class: 'hint lm-speed' }, '…');
     const col = el('article', { class: 'lm-column', 'data-variant': v.name },
-      el('h4', {}, v.name, ' ', el('span', { class: 'hint' }, `${v.bits_per_weight.toFixed(2)} bits/weight`)), text, speed);
+      el('h4', {}, v.name, ' ', el('span', { class: 'hint' }, `${v.bits_per_weight.toFixed(2)} bits/weight`)), pre, speed);
     return { index: i, col, text, speed, done: false, tokens: [], ms: 0 };
   });
 }
@@ -209,7 +211,7 @@ async function generate(promptOverride) {
     const model = await ensureModel();
     const prompt = promptOverride ?? { text: $('#lm-prompt').value };
     const start = await request('lm_generate_start', [prompt, settings.n, settings.seed, settings.temperature, settings.topK]);
-    const columns = outputColumns(model);
+    const columns = outputColumns(model, prompt.text ?? '');
     $('#lm-outputs').replaceChildren(...columns.map((c) => c.col));
     $('#lm-outputs').dataset.prompt = JSON.stringify(start.prompt_ids);
     $('#lm-outputs').dataset.state = 'running';
