@@ -154,3 +154,17 @@ test('a seed samples reproducibly: the same seed gives the same tokens, another 
   assert.deepEqual(page.errors, []);
   await page.close();
 });
+
+test('Cancel stops a perplexity run between two chunks', async () => {
+  const page = await openLm();
+  await page.click('#lm-ppl');
+  await page.waitForFunction(() => document.querySelector('#lm-ppl-table')?.dataset.state === 'running'
+    && Number(document.querySelector('#lm-ppl-progress').value) > 0, null, { timeout: 120000 });
+  await page.click('#lm-cancel');
+  await page.waitForFunction(() => document.querySelector('#lm-ppl-table').dataset.state === 'cancelled', null, { timeout: 60000 });
+  assert.match(await page.textContent('#lm-ppl-status'), /^Cancelled after [0-7] of 8 chunks\.$/);
+  assert.equal(await page.isHidden('#lm-ppl-progress'), true);
+  assert.equal(await page.isDisabled('#lm-ppl'), false);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
