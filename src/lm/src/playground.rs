@@ -177,8 +177,14 @@ impl Playground {
             v.remaining = 0;
         }
         let n_ctx = prompt.len() + n_tokens;
-        for v in &mut self.variants {
-            v.generator = Some(Generator::new(v.model, prompt, n_ctx, sampling).map_err(|e| e.to_string())?);
+        // Every variant starts, or none does (the first refusal is the reason for all).
+        let generators = self
+            .variants
+            .iter()
+            .map(|v| Generator::new(v.model, prompt, n_ctx, sampling).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, String>>()?;
+        for (v, g) in self.variants.iter_mut().zip(generators) {
+            v.generator = Some(g);
             v.remaining = n_tokens;
         }
         Ok(())

@@ -90,3 +90,18 @@ fn a_quantized_file_is_one_variant_and_bad_files_are_refused() {
     let e = Playground::load("half.gguf", bytes, |_, _| {}).err().unwrap();
     assert!(e.starts_with("cannot read the model"), "{e}");
 }
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn a_refused_start_leaves_no_variant_generating() {
+    let mut p = Playground::load("q8.gguf", fixture_bytes!("tiny_lm/tiny-lm-q8_0.gguf").to_vec(), |_, _| {}).unwrap();
+    let e = p.start_generation(&[], 4, Sampling::Greedy).unwrap_err();
+    assert!(e.contains("empty prompt"), "{e}");
+    assert_eq!(p.generate(0, 1).unwrap_err(), "no generation started: press Generate first");
+    let e = p.start_generation(&[600], 4, Sampling::Greedy).unwrap_err();
+    assert_eq!(e, "token id 600 is outside the vocabulary of 512 tokens");
+    assert!(p.generate(0, 1).is_err());
+    assert!(p.start_perplexity("too short", 128, None).unwrap_err().contains("llama-perplexity needs at least 256"));
+    assert!(p.perplexity_step(0).is_err());
+    assert!(p.generate(5, 1).unwrap_err().contains("no model variant 5"));
+}
