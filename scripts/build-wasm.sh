@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the seven wasm modules and their JS bindings (what index.html loads), one crate each:
+# Builds the eight wasm modules and their JS bindings (what index.html loads), one crate each:
 #   www/pkg      src/workbench (quantscope-workbench): files, schemes, the Inspect view, the tensors
 #   www/pkg-learn src/tutor (quantscope-tutor): the Learn view's panels, loaded when Learn opens
 #   www/pkg-run  src/runner (quantscope-runner): the Run view's model engine, in its own worker
@@ -8,6 +8,9 @@
 #                Inspect worker loads when a mix is picked
 #   www/pkg-export src/exporter (quantscope-exporter): a dropped model quantized for download,
 #                which the Run worker loads when the file is asked for
+#   www/pkg-lm   src/lm (quantscope-lm): a llama GGUF model and its Q8_0/Q4_0/Q4_K_M copies
+#                generating and scoring text, in the Run view's Language model worker, loaded
+#                when that section is first used
 #   www/pkg-models src/models (quantscope-models): the runner with every op, which the Run
 #                worker loads when a person drops their own model
 #   scripts/build-wasm.sh            release builds, SIMD128 on (the default, what `npm start` serves)
@@ -59,7 +62,8 @@ case "$variant" in
     build models www/pkg-models "$target_dir"
     build trainer www/pkg-train "$target_dir"
     build mixer www/pkg-mix "$target_dir"
-    build exporter www/pkg-export "$target_dir" ;;
+    build exporter www/pkg-export "$target_dir"
+    build lm www/pkg-lm "$target_dir" ;;
   bench) build bench www/pkg-bench "$target_dir" ;;
   nosimd)
     export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=-simd128"

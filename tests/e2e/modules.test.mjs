@@ -115,3 +115,15 @@ test('the exporter module is under 90 KB gzipped and carries only the exporter',
   assert.ok(exporter.has('quantize_onnx_dynamic'));
   for (const name of ['Workspace', 'Engine', 'Lesson', 'TrainingRun', 'GgufMixer']) assert.ok(!exporter.has(name), `the exporter has ${name}`);
 });
+
+// The language-model module (src/lm over src/llm: the GGUF reader, llama.cpp's mix writer and
+// quantizers for the in-memory Q8_0/Q4_0/Q4_K_M copies, the tokenizer's Unicode tables and the
+// forward pass; loaded by the Run view's Language model worker when that section is first used)
+// was 385,176 B by node zlib gzip -9 when it was added (release build of scripts/build-wasm.sh).
+test('the language-model module is under 390 KB gzipped and carries only the language model', async () => {
+  const gz = gzipSync(await pkg('pkg-lm', 'quantscope_bg.wasm'), { level: 9 }).length;
+  assert.ok(gz < 390_000, `www/pkg-lm/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  const lm = await exportsOf('pkg-lm');
+  assert.ok(lm.has('LmSession'));
+  for (const name of ['Workspace', 'Engine', 'Lesson', 'TrainingRun', 'GgufMixer']) assert.ok(!lm.has(name), `the language-model module has ${name}`);
+});

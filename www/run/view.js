@@ -7,6 +7,7 @@ import { DrawingPad, drawDigit } from './pad.js';
 import { toMnist } from './preprocess.js';
 import { mountAccuracy } from './accuracy.js';
 import { mountCustom } from './custom.js';
+import { mountLanguageModel } from './lm.js';
 import { $, el, formatBytes, formatMicros, fail, clearError, opsText } from './ui.js';
 import { latest } from '../shared/latest.js';
 import { isIgnorable } from '../shared/dom.js';
@@ -75,6 +76,7 @@ const MARKUP = `
 <section id="run-accuracy" aria-labelledby="run-accuracy-title"></section>
 <section id="run-sensitivity" aria-labelledby="run-sensitivity-title"></section>
 <section id="run-custom" aria-labelledby="run-custom-title"></section>
+<section id="run-lm" aria-labelledby="run-lm-title"></section>
 `;
 
 const state = {
@@ -112,6 +114,7 @@ export function mountRun() {
 
   mountAccuracy($('#run-accuracy'), $('#run-sensitivity'), { ready: () => ensureLoaded() });
   mountCustom($('#run-custom'));
+  mountLanguageModel($('#run-lm'));
 
   // Load when the view is first shown (the model and test digits are ≈ 0.7 MB).
   const maybeLoad = () => { if (document.body.dataset.view === 'run') ensureLoaded().catch(() => {}); };

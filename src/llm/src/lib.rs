@@ -31,5 +31,5 @@ pub use config::LlamaConfig;
 pub use error::{LlmError, Result};
 pub use generate::{Generator, Sampling};
 pub use model::{Model, Session};
-pub use perplexity::{perplexity, Perplexity};
+pub use perplexity::{perplexity, Perplexity, PerplexityRun};
 pub use tokenizer::Tokenizer;

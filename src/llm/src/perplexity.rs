@@ -36,43 +36,95 @@ pub fn perplexity(
     max_chunks: Option<usize>,
     mut on_chunk: impl FnMut(usize, usize) -> bool,
 ) -> Result<Perplexity> {
-    if n_ctx < 4 {
-        return Err(LlmError::Unsupported(format!("a perplexity context of {n_ctx} tokens (at least 4)")));
-    }
-    if tokens.len() < 2 * n_ctx {
-        return Err(LlmError::Unsupported(format!(
-            "perplexity of {} tokens with a context of {n_ctx}: llama-perplexity needs at least {}",
-            tokens.len(),
-            2 * n_ctx
-        )));
-    }
-    let n_chunk = (tokens.len() / n_ctx).min(max_chunks.unwrap_or(usize::MAX));
-    let first = n_ctx / 2;
-    let n_vocab = model.config.n_vocab;
-    let (mut nll, mut nll2, mut count) = (0f64, 0f64, 0usize);
-    let mut per_chunk = Vec::with_capacity(n_chunk);
-    let mut session = model.session(n_ctx)?;
-    for i in 0..n_chunk {
-        let mut chunk = tokens[i * n_ctx..(i + 1) * n_ctx].to_vec();
-        if let (true, Some(bos)) = (model.tokenizer.add_bos, model.tokenizer.bos) {
-            chunk[0] = bos;
-        }
-        session.reset();
-        let logits = session.eval(&chunk)?;
-        for j in first..n_ctx - 1 {
-            let v = neg_log_prob(&logits[j * n_vocab..(j + 1) * n_vocab], chunk[j + 1] as usize);
-            nll += v;
-            nll2 += v * v;
-        }
-        count += n_ctx - first - 1;
-        per_chunk.push((nll / count as f64).exp());
-        if !on_chunk(i + 1, n_chunk) {
+    let mut run = PerplexityRun::new(model, tokens, n_ctx, max_chunks)?;
+    while run.next_chunk(model)? {
+        if !on_chunk(run.chunks_done(), run.n_chunk()) {
             break;
         }
     }
-    let mean = nll / count as f64;
-    let ppl = mean.exp();
-    let var = nll2 / count as f64 - mean * mean;
-    let plus_minus = if var > 0.0 && count > 1 { (var / (count - 1) as f64).sqrt() * ppl } else { 0.0 };
-    Ok(Perplexity { ppl, plus_minus, count, per_chunk })
+    Ok(run.result())
+}
+
+/// [`perplexity`] a chunk at a time, for a caller that must return between chunks (the page's
+/// worker reports progress and honours Cancel between two). It holds no borrow of the model:
+/// pass the same model to every [`PerplexityRun::next_chunk`].
+pub struct PerplexityRun {
+    tokens: Vec<u32>,
+    n_ctx: usize,
+    n_chunk: usize,
+    done: usize,
+    nll: f64,
+    nll2: f64,
+    count: usize,
+    per_chunk: Vec<f64>,
+}
+
+impl PerplexityRun {
+    pub fn new(model: &Model, tokens: &[u32], n_ctx: usize, max_chunks: Option<usize>) -> Result<PerplexityRun> {
+        if n_ctx < 4 {
+            return Err(LlmError::Unsupported(format!("a perplexity context of {n_ctx} tokens (at least 4)")));
+        }
+        if tokens.len() < 2 * n_ctx {
+            return Err(LlmError::Unsupported(format!(
+                "perplexity of {} tokens with a context of {n_ctx}: llama-perplexity needs at least {}",
+                tokens.len(),
+                2 * n_ctx
+            )));
+        }
+        // The KV cache size is checked once here, not at the first chunk.
+        model.session(n_ctx)?;
+        let n_chunk = (tokens.len() / n_ctx).min(max_chunks.unwrap_or(usize::MAX));
+        Ok(PerplexityRun {
+            tokens: tokens[..n_chunk * n_ctx].to_vec(),
+            n_ctx,
+            n_chunk,
+            done: 0,
+            nll: 0.0,
+            nll2: 0.0,
+            count: 0,
+            per_chunk: Vec::with_capacity(n_chunk),
+        })
+    }
+
+    pub fn n_chunk(&self) -> usize {
+        self.n_chunk
+    }
+
+    pub fn chunks_done(&self) -> usize {
+        self.done
+    }
+
+    /// Evaluates the next chunk; false when every chunk was done already.
+    pub fn next_chunk(&mut self, model: &Model) -> Result<bool> {
+        if self.done == self.n_chunk {
+            return Ok(false);
+        }
+        let (n_ctx, i) = (self.n_ctx, self.done);
+        let first = n_ctx / 2;
+        let n_vocab = model.config.n_vocab;
+        let mut chunk = self.tokens[i * n_ctx..(i + 1) * n_ctx].to_vec();
+        if let (true, Some(bos)) = (model.tokenizer.add_bos, model.tokenizer.bos) {
+            chunk[0] = bos;
+        }
+        let logits = model.session(n_ctx)?.eval(&chunk)?;
+        for j in first..n_ctx - 1 {
+            let v = neg_log_prob(&logits[j * n_vocab..(j + 1) * n_vocab], chunk[j + 1] as usize);
+            self.nll += v;
+            self.nll2 += v * v;
+        }
+        self.count += n_ctx - first - 1;
+        self.per_chunk.push((self.nll / self.count as f64).exp());
+        self.done += 1;
+        Ok(true)
+    }
+
+    /// The estimate over the chunks done so far (NaN before the first).
+    pub fn result(&self) -> Perplexity {
+        let count = self.count;
+        let mean = self.nll / count as f64;
+        let ppl = mean.exp();
+        let var = self.nll2 / count as f64 - mean * mean;
+        let plus_minus = if var > 0.0 && count > 1 { (var / (count - 1) as f64).sqrt() * ppl } else { 0.0 };
+        Perplexity { ppl, plus_minus, count, per_chunk: self.per_chunk.clone() }
+    }
 }

@@ -1,0 +1,251 @@
+//! A GGUF llama model and its quantized copies, generating and scoring text a step at a time.
+
+use quantscope_formats::bytesource::ByteSource;
+use quantscope_formats::gguf_mix::{FileType, MixOptions};
+use quantscope_formats::{gguf_writer, lazy};
+use quantscope_llm::{Generator, Model, PerplexityRun, Sampling};
+use serde::Serialize;
+use std::rc::Rc;
+
+/// llama.cpp's file types made from an all-F32 model, in the order the page shows them.
+pub const QUANTIZED_TYPES: [&str; 3] = ["Q8_0", "Q4_0", "Q4_K_M"];
+
+/// One model of the comparison (the file as loaded, or a quantized copy of it).
+struct Variant {
+    summary: VariantSummary,
+    /// Leaked from a Box in [`Variant::new`] so that the generator below can borrow it across
+    /// calls from JavaScript; given back in `Drop`. Never handed out.
+    model: &'static Model,
+    generator: Option<Generator<'static>>,
+    /// Tokens generated since the last start, and how many more were asked for.
+    generated: Vec<u32>,
+    remaining: usize,
+    perplexity: Option<PerplexityRun>,
+}
+
+impl Variant {
+    fn new(name: &str, model: Model, file_bytes: usize, tensor_bits: f64, elements: f64) -> Variant {
+        let mut types: Vec<&str> = model.matrix_types().into_iter().map(|(_, t)| t).collect();
+        types.sort_unstable();
+        types.dedup();
+        let summary = VariantSummary {
+            name: name.to_string(),
+            file_bytes,
+            bits_per_weight: tensor_bits / elements,
+            matrix_types: types.into_iter().map(String::from).collect(),
+        };
+        Variant { summary, model: Box::leak(Box::new(model)), generator: None, generated: Vec::new(), remaining: 0, perplexity: None }
+    }
+}
+
+impl Drop for Variant {
+    fn drop(&mut self) {
+        // The generator is the only borrower of the model: drop it first.
+        self.generator = None;
+        // SAFETY: `model` came from `Box::leak` in `Variant::new`, is private to this struct and
+        // no borrow of it is left (the generator is gone), so the Box is given back exactly once.
+        unsafe { drop(Box::from_raw(self.model as *const Model as *mut Model)) };
+    }
+}
+
+#[derive(Serialize, Clone, Debug)]
+pub struct VariantSummary {
+    pub name: String,
+    /// The GGUF file's length.
+    pub file_bytes: usize,
+    /// Tensor bytes × 8 / parameters (llama.cpp's "BPW": metadata not counted).
+    pub bits_per_weight: f64,
+    /// The ggml types of its matrices.
+    pub matrix_types: Vec<String>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct Summary {
+    pub name: String,
+    pub architecture: String,
+    pub n_vocab: usize,
+    pub n_embd: usize,
+    pub n_layer: usize,
+    pub n_head: usize,
+    pub n_head_kv: usize,
+    pub n_ctx_train: usize,
+    pub parameters: u64,
+    pub variants: Vec<VariantSummary>,
+}
+
+/// What one generation call produced for a variant.
+#[derive(Serialize, Debug)]
+pub struct GenerationStep {
+    /// The ids produced by this call.
+    pub tokens: Vec<u32>,
+    /// Every token generated since the start, as text (invalid UTF-8, a character cut between
+    /// tokens, shown as U+FFFD).
+    pub text: String,
+    pub generated: usize,
+    pub done: bool,
+}
+
+/// Where a variant's perplexity run stands.
+#[derive(Serialize, Debug)]
+pub struct PerplexityStep {
+    pub chunks_done: usize,
+    pub n_chunk: usize,
+    pub ppl: f64,
+    pub plus_minus: f64,
+    pub tokens_scored: usize,
+    pub done: bool,
+}
+
+pub struct Playground {
+    name: String,
+    parameters: u64,
+    variants: Vec<Variant>,
+}
+
+impl Playground {
+    /// Loads a llama-architecture GGUF file; when every matrix is F32, adds its Q8_0, Q4_0 and
+    /// Q4_K_M copies. `progress(done, of)` counts the files made. Errors are the crate's reasons.
+    pub fn load(name: &str, bytes: Vec<u8>, mut progress: impl FnMut(usize, usize)) -> Result<Playground, String> {
+        let file_bytes = bytes.len();
+        let source: Rc<dyn ByteSource> = Rc::new(bytes);
+        let model = Model::from_source(name, source.clone()).map_err(|e| e.to_string())?;
+        let file = lazy::open(name, source).map_err(|e| e.to_string())?;
+        let (bits, elements) = tensor_bits(&file);
+        let all_f32 = model.matrix_types().iter().all(|(_, t)| *t == "f32");
+        let first = if all_f32 { "F32".to_string() } else { format!("this file ({})", types_label(&model)) };
+        let parameters = elements as u64;
+        let mut variants = vec![Variant::new(&first, model, file_bytes, bits, elements)];
+        if all_f32 {
+            for (i, ty) in QUANTIZED_TYPES.iter().enumerate() {
+                progress(i, QUANTIZED_TYPES.len());
+                let ftype = FileType::from_name(ty).map_err(|e| e.to_string())?;
+                let mut out = Vec::new();
+                gguf_writer::write_mix(&file, ftype, &MixOptions::default(), &mut out, |_, _| {})
+                    .map_err(|e| format!("could not make the {ty} copy: {e}"))?;
+                let len = out.len();
+                let source: Rc<dyn ByteSource> = Rc::new(out);
+                let q = lazy::open(ty, source.clone()).map_err(|e| e.to_string())?;
+                let (bits, elements) = tensor_bits(&q);
+                let model = Model::from_source(ty, source).map_err(|e| format!("the {ty} copy: {e}"))?;
+                variants.push(Variant::new(ty, model, len, bits, elements));
+            }
+            progress(QUANTIZED_TYPES.len(), QUANTIZED_TYPES.len());
+        }
+        Ok(Playground { name: name.to_string(), parameters, variants })
+    }
+
+    fn first(&self) -> &Model {
+        self.variants[0].model
+    }
+
+    pub fn summary(&self) -> Summary {
+        let c = &self.first().config;
+        Summary {
+            name: self.name.clone(),
+            architecture: c.architecture.clone(),
+            n_vocab: c.n_vocab,
+            n_embd: c.n_embd,
+            n_layer: c.n_layer,
+            n_head: c.n_head,
+            n_head_kv: c.n_head_kv,
+            n_ctx_train: c.n_ctx_train,
+            parameters: self.parameters,
+            variants: self.variants.iter().map(|v| v.summary.clone()).collect(),
+        }
+    }
+
+    pub fn variant_count(&self) -> usize {
+        self.variants.len()
+    }
+
+    /// The prompt's ids as generation starts from them (BOS first when the model asks for it).
+    pub fn encode_prompt(&self, text: &str) -> Vec<u32> {
+        self.first().tokenizer.encode_with_bos(text)
+    }
+
+    /// The ids of `ids` as text.
+    pub fn decode(&self, ids: &[u32]) -> Result<String, String> {
+        let bytes = self.first().tokenizer.decode(ids).map_err(|e| e.to_string())?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// Evaluates `prompt` in every variant, ready to generate `n_tokens` each.
+    pub fn start_generation(&mut self, prompt: &[u32], n_tokens: usize, sampling: Sampling) -> Result<(), String> {
+        for v in &mut self.variants {
+            v.generator = None;
+            v.generated.clear();
+            v.remaining = 0;
+        }
+        let n_ctx = prompt.len() + n_tokens;
+        // Every variant starts, or none does (the first refusal is the reason for all).
+        let generators = self
+            .variants
+            .iter()
+            .map(|v| Generator::new(v.model, prompt, n_ctx, sampling).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, String>>()?;
+        for (v, g) in self.variants.iter_mut().zip(generators) {
+            v.generator = Some(g);
+            v.remaining = n_tokens;
+        }
+        Ok(())
+    }
+
+    /// Up to `n` more tokens of variant `index`.
+    pub fn generate(&mut self, index: usize, n: usize) -> Result<GenerationStep, String> {
+        let v = self.variants.get_mut(index).ok_or_else(|| format!("no model variant {index}"))?;
+        let g = v.generator.as_mut().ok_or("no generation started: press Generate first")?;
+        let mut tokens = Vec::new();
+        while tokens.len() < n && v.remaining > 0 {
+            tokens.push(g.next_token().map_err(|e| e.to_string())?);
+            v.remaining -= 1;
+        }
+        v.generated.extend_from_slice(&tokens);
+        let done = v.remaining == 0;
+        let generated = v.generated.len();
+        let bytes = v.model.tokenizer.decode(&v.generated).map_err(|e| e.to_string())?;
+        Ok(GenerationStep { tokens, text: String::from_utf8_lossy(&bytes).into_owned(), generated, done })
+    }
+
+    /// Tokenizes `text` and readies every variant's perplexity (llama-perplexity's, context
+    /// `n_ctx`, at most `max_chunks` chunks); returns the number of chunks.
+    pub fn start_perplexity(&mut self, text: &str, n_ctx: usize, max_chunks: Option<usize>) -> Result<usize, String> {
+        let tokens = self.first().tokenizer.encode(text);
+        let mut n_chunk = 0;
+        for v in &mut self.variants {
+            let run = PerplexityRun::new(v.model, &tokens, n_ctx, max_chunks).map_err(|e| e.to_string())?;
+            n_chunk = run.n_chunk();
+            v.perplexity = Some(run);
+        }
+        Ok(n_chunk)
+    }
+
+    /// One more chunk of variant `index`'s perplexity.
+    pub fn perplexity_step(&mut self, index: usize) -> Result<PerplexityStep, String> {
+        let v = self.variants.get_mut(index).ok_or_else(|| format!("no model variant {index}"))?;
+        let run = v.perplexity.as_mut().ok_or("no perplexity run started")?;
+        run.next_chunk(v.model).map_err(|e| e.to_string())?;
+        let r = run.result();
+        Ok(PerplexityStep {
+            chunks_done: run.chunks_done(),
+            n_chunk: run.n_chunk(),
+            ppl: r.ppl,
+            plus_minus: r.plus_minus,
+            tokens_scored: r.count,
+            done: run.chunks_done() == run.n_chunk(),
+        })
+    }
+}
+
+/// (tensor bits, parameters) of a GGUF file.
+fn tensor_bits(file: &lazy::LazyFile) -> (f64, f64) {
+    let bytes: u64 = file.tensors.iter().filter_map(|t| t.stored_bytes()).sum();
+    let elements: u64 = file.tensors.iter().map(|t| t.elements()).sum();
+    (bytes as f64 * 8.0, elements as f64)
+}
+
+fn types_label(model: &Model) -> String {
+    let mut types: Vec<&str> = model.matrix_types().into_iter().map(|(_, t)| t).collect();
+    types.sort_unstable();
+    types.dedup();
+    types.join(" + ")
+}

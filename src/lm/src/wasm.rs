@@ -1,0 +1,71 @@
+//! The JavaScript surface of [`Playground`] for www/run/lm-worker.js. Results are plain objects
+//! (`to_js`); errors are thrown with the crate's reason.
+
+use crate::playground::Playground;
+use quantscope_llm::Sampling;
+use quantscope_wasm_common::{js_err, to_js};
+use wasm_bindgen::prelude::*;
+
+pub use quantscope_wasm_common::{simd128_enabled, wasm_memory_bytes};
+
+#[wasm_bindgen]
+pub struct LmSession {
+    inner: Playground,
+}
+
+#[wasm_bindgen]
+impl LmSession {
+    /// Loads a GGUF file (and, for an all-F32 model, makes its Q8_0, Q4_0 and Q4_K_M copies).
+    #[wasm_bindgen(constructor)]
+    pub fn new(name: &str, bytes: Vec<u8>) -> Result<LmSession, JsError> {
+        Ok(LmSession { inner: Playground::load(name, bytes, |_, _| {}).map_err(js_err)? })
+    }
+
+    /// {name, architecture, n_vocab, n_embd, n_layer, n_head, n_head_kv, n_ctx_train,
+    /// parameters, variants: [{name, file_bytes, bits_per_weight, matrix_types}]}
+    pub fn summary(&self) -> Result<JsValue, JsError> {
+        to_js(&self.inner.summary())
+    }
+
+    /// The prompt's token ids (BOS first when the model asks for it).
+    pub fn encode_prompt(&self, text: &str) -> Vec<u32> {
+        self.inner.encode_prompt(text)
+    }
+
+    pub fn decode(&self, ids: Vec<u32>) -> Result<String, JsError> {
+        self.inner.decode(&ids).map_err(js_err)
+    }
+
+    /// Evaluates `prompt` (token ids) in every variant. `seed` undefined: greedy; otherwise
+    /// seeded sampling at `temperature` from the `top_k` most likely tokens (0: all).
+    pub fn start_generation(
+        &mut self,
+        prompt: Vec<u32>,
+        n_tokens: usize,
+        seed: Option<f64>,
+        temperature: f32,
+        top_k: usize,
+    ) -> Result<(), JsError> {
+        let sampling = match seed {
+            None => Sampling::Greedy,
+            Some(s) if s >= 0.0 && s.fract() == 0.0 && s <= u64::MAX as f64 => Sampling::Random { seed: s as u64, temperature, top_k },
+            Some(s) => return Err(JsError::new(&format!("the seed must be a whole number ≥ 0, not {s}"))),
+        };
+        self.inner.start_generation(&prompt, n_tokens, sampling).map_err(js_err)
+    }
+
+    /// Up to `n` more tokens of variant `index`: {tokens, text, generated, done}.
+    pub fn generate(&mut self, index: usize, n: usize) -> Result<JsValue, JsError> {
+        to_js(&self.inner.generate(index, n).map_err(js_err)?)
+    }
+
+    /// Readies every variant's perplexity of `text`; returns the number of chunks.
+    pub fn start_perplexity(&mut self, text: &str, n_ctx: usize, max_chunks: Option<usize>) -> Result<usize, JsError> {
+        self.inner.start_perplexity(text, n_ctx, max_chunks).map_err(js_err)
+    }
+
+    /// One more chunk of variant `index`: {chunks_done, n_chunk, ppl, plus_minus, tokens_scored, done}.
+    pub fn perplexity_step(&mut self, index: usize) -> Result<JsValue, JsError> {
+        to_js(&self.inner.perplexity_step(index).map_err(js_err)?)
+    }
+}

@@ -1,0 +1,107 @@
+//! The facade gives what `quantscope-llm` gives: its quantized copies are llama-quantize's files
+//! (lengths from reference.json), a generation streamed a few tokens per call equals llama.cpp's
+//! greedy continuation, a perplexity run a chunk per call equals llama-perplexity's, and a file
+//! that is not a llama GGUF is refused with the crate's reason.
+#[macro_use]
+#[path = "../../../tests/common/mod.rs"]
+mod common;
+
+use quantscope_llm::Sampling;
+use quantscope_lm::Playground;
+
+browser_tests!();
+
+fn ids(npy: &[u8]) -> Vec<u32> {
+    quantscope_formats::npy::parse("ids.npy", npy).unwrap().data.iter().map(|&v| v as u32).collect()
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn variants_stream_llama_cpp_greedy_and_perplexity() {
+    let reference = common::json(fixture_str!("tiny_lm/reference.json"));
+    let mut made = Vec::new();
+    let mut p =
+        Playground::load("tiny-lm-f32.gguf", fixture_bytes!("tiny_lm/tiny-lm-f32.gguf").to_vec(), |d, n| made.push((d, n))).unwrap();
+    assert_eq!(made.last(), Some(&(3, 3)));
+    let s = p.summary();
+    let names: Vec<&str> = s.variants.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(names, ["F32", "Q8_0", "Q4_0", "Q4_K_M"]);
+    assert_eq!(s.parameters, reference["model"]["params"].as_u64().unwrap());
+    for v in &s.variants[1..] {
+        assert_eq!(v.file_bytes as u64, reference["quantized_files"][&v.name]["bytes"].as_u64().unwrap(), "{}", v.name);
+    }
+    assert!((s.variants[0].bits_per_weight - 32.0).abs() < 1e-9);
+    // Q8_0 is 8.5 bits a weight; the norm vectors stay F32.
+    assert!(s.variants[1].bits_per_weight > 8.5 && s.variants[1].bits_per_weight < 8.6, "{}", s.variants[1].bits_per_weight);
+    assert_eq!(s.variants[3].matrix_types, ["q4_k", "q6_k"]);
+
+    // make_tiny_lm.py's GREEDY prompt: held-out ids 1000..1032, 48 tokens, here 5 per call.
+    let heldout = ids(fixture_bytes!("tiny_lm/heldout.ids.npy"));
+    p.start_generation(&heldout[1000..1032], 48, Sampling::Greedy).unwrap();
+    let expected = [
+        ids(fixture_bytes!("tiny_lm/greedy-f32.npy")),
+        ids(fixture_bytes!("tiny_lm/greedy-q8_0.npy")),
+        ids(fixture_bytes!("tiny_lm/greedy-q4_0.npy")),
+        ids(fixture_bytes!("tiny_lm/greedy-q4_k_m.npy")),
+    ];
+    for (i, want) in expected.iter().enumerate() {
+        let mut got = Vec::new();
+        loop {
+            let step = p.generate(i, 5).unwrap();
+            assert!(step.tokens.len() <= 5);
+            got.extend(step.tokens);
+            assert_eq!(step.generated, got.len());
+            if step.done {
+                assert_eq!(step.text, p.decode(&got).unwrap());
+                break;
+            }
+        }
+        assert_eq!(&got, want, "variant {i}");
+        assert!(p.generate(i, 5).unwrap().tokens.is_empty());
+    }
+
+    let chunks = reference["passage_perplexity"]["chunks"].as_u64().unwrap() as usize;
+    assert_eq!(p.start_perplexity(fixture_str!("tiny_lm/heldout.txt"), 128, Some(chunks)).unwrap(), chunks);
+    for (i, name) in ["F32", "Q8_0", "Q4_0", "Q4_K_M"].iter().enumerate() {
+        let mut last = None;
+        for k in 1..=chunks {
+            let step = p.perplexity_step(i).unwrap();
+            assert_eq!((step.chunks_done, step.done), (k, k == chunks));
+            last = Some(step);
+        }
+        let ppl = last.unwrap().ppl;
+        let want = reference["passage_perplexity"][name]["ppl"].as_f64().unwrap();
+        assert!((ppl - want).abs() <= 1e-3 * want, "{name}: {ppl} vs {want}");
+    }
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn a_quantized_file_is_one_variant_and_bad_files_are_refused() {
+    let p = Playground::load("q8.gguf", fixture_bytes!("tiny_lm/tiny-lm-q8_0.gguf").to_vec(), |_, _| {}).unwrap();
+    let s = p.summary();
+    assert_eq!(s.variants.len(), 1);
+    assert_eq!(s.variants[0].name, "this file (q8_0)", "{:?}", s.variants[0]);
+
+    let e = Playground::load("x.gguf", b"not a model at all".to_vec(), |_, _| {}).err().unwrap();
+    assert!(e.contains("cannot read the model") || e.contains("GGUF"), "{e}");
+    let mut bytes = fixture_bytes!("tiny_lm/tiny-lm-f32.gguf").to_vec();
+    bytes.truncate(bytes.len() / 2);
+    let e = Playground::load("half.gguf", bytes, |_, _| {}).err().unwrap();
+    assert!(e.starts_with("cannot read the model"), "{e}");
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn a_refused_start_leaves_no_variant_generating() {
+    let mut p = Playground::load("q8.gguf", fixture_bytes!("tiny_lm/tiny-lm-q8_0.gguf").to_vec(), |_, _| {}).unwrap();
+    let e = p.start_generation(&[], 4, Sampling::Greedy).unwrap_err();
+    assert!(e.contains("empty prompt"), "{e}");
+    assert_eq!(p.generate(0, 1).unwrap_err(), "no generation started: press Generate first");
+    let e = p.start_generation(&[600], 4, Sampling::Greedy).unwrap_err();
+    assert_eq!(e, "token id 600 is outside the vocabulary of 512 tokens");
+    assert!(p.generate(0, 1).is_err());
+    assert!(p.start_perplexity("too short", 128, None).unwrap_err().contains("llama-perplexity needs at least 256"));
+    assert!(p.perplexity_step(0).is_err());
+    assert!(p.generate(5, 1).unwrap_err().contains("no model variant 5"));
+}

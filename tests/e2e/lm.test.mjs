@@ -1,0 +1,170 @@
+// End to end: the Run view's Language model section (www/run/lm.js, lm-worker.js, www/pkg-lm).
+// The built-in tiny llama model and its Q8_0 / Q4_0 / Q4_K_M copies continue make_tiny_lm.py's
+// greedy prompt with llama.cpp's token ids (greedy-*.npy), score held-out Macbeth as
+// llama-perplexity does (reference.json), stop on Cancel, and a model of another architecture is
+// refused with the crate's reason.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { launch, dropFiles, SCREENSHOTS } from './browser.mjs';
+import init, { LmSession } from '../../www/pkg-lm/quantscope.js';
+
+const fixture = (name) => readFile(new URL(`../fixtures/tiny_lm/${name}`, import.meta.url));
+// An int32 .npy (the fixtures' token ids): the header's length is at byte 8.
+const idsOf = (b) => [...new Int32Array(b.buffer.slice(b.byteOffset + 10 + b.readUInt16LE(8), b.byteOffset + b.length))];
+const reference = JSON.parse(await fixture('reference.json'));
+const gguf = await fixture('tiny-lm-f32.gguf');
+
+// make_tiny_lm.py's GREEDY: held-out ids 1000..1032, 48 tokens. The prompt box takes text, so the
+// ids are decoded here (the module itself, in node); the page must tokenize it back to them.
+const GREEDY = { start: 1000, n_prompt: 32, n_gen: 48 };
+const heldout = idsOf(await fixture('heldout.ids.npy'));
+const promptIds = heldout.slice(GREEDY.start, GREEDY.start + GREEDY.n_prompt);
+await init({ module_or_path: await readFile(new URL('../../www/pkg-lm/quantscope_bg.wasm', import.meta.url)) });
+const promptText = (() => {
+  const s = new LmSession('tiny-lm-f32.gguf', gguf);
+  try { return s.decode(Uint32Array.from(promptIds)); } finally { s.free(); }
+})();
+
+let browser;
+before(async () => { browser = await launch(); });
+after(async () => { await browser?.close(); });
+
+async function openLm(width = 1366) {
+  const page = await browser.page();
+  await page.setViewportSize({ width, height: 900 });
+  await page.goto(`${browser.url}#run`);
+  await page.waitForSelector('#lm-generate');
+  return page;
+}
+
+async function columnTokens(page) {
+  return page.$$eval('#lm-outputs .lm-column', (cols) =>
+    Object.fromEntries(cols.map((c) => [c.dataset.variant, JSON.parse(c.dataset.tokens ?? '[]')])));
+}
+
+test('greedy continuations of every type equal llama.cpp\'s token ids, streamed with tokens/s', async () => {
+  const page = await openLm();
+  await page.fill('#lm-prompt', promptText);
+  await page.fill('#lm-tokens', String(GREEDY.n_gen));
+  await page.click('#lm-generate');
+  await page.waitForFunction(() => document.querySelector('#lm-outputs')?.dataset.state === 'done', null, { timeout: 120000 });
+  assert.deepEqual(JSON.parse(await page.$eval('#lm-outputs', (e) => e.dataset.prompt)), promptIds, 'the page tokenized the prompt to llama.cpp\'s ids');
+  const got = await columnTokens(page);
+  assert.deepEqual(Object.keys(got), ['F32', 'Q8_0', 'Q4_0', 'Q4_K_M']);
+  for (const [name, file] of [['F32', 'greedy-f32.npy'], ['Q8_0', 'greedy-q8_0.npy'], ['Q4_0', 'greedy-q4_0.npy'], ['Q4_K_M', 'greedy-q4_k_m.npy']]) {
+    assert.deepEqual(got[name], idsOf(await fixture(file)), `${name}: greedy continuation`);
+  }
+  const speeds = await page.$$eval('.lm-speed', (ps) => ps.map((p) => p.textContent));
+  for (const s of speeds) assert.match(s, /^48 tokens, \d+ tokens\/s$/);
+  const text = await page.$eval('.lm-column[data-variant="F32"] .lm-continuation', (e) => e.textContent);
+  assert.equal(await page.$eval('.lm-column[data-variant="F32"] .lm-prompt-echo', (e) => e.textContent), promptText);
+  assert.ok(text.length > 40, text);
+  assert.match(await page.textContent('#lm-status'), /1,377,536 parameters/);
+  await page.locator('#run-lm').screenshot({ path: `${SCREENSHOTS}run-lm-generate.png` });
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test('perplexity on held-out Macbeth equals llama-perplexity\'s, beside its figure, bits per weight and size', async () => {
+  const page = await openLm();
+  await page.click('#lm-ppl');
+  await page.waitForFunction(() => document.querySelector('#lm-ppl-table')?.dataset.state === 'done', null, { timeout: 120000 });
+  const rows = await page.$$eval('#lm-ppl-table tbody tr', (trs) => trs.map((tr) => ({
+    name: tr.dataset.variant, ppl: Number(tr.dataset.ppl), cells: [...tr.children].map((c) => c.textContent) })));
+  assert.deepEqual(rows.map((r) => r.name), ['F32', 'Q8_0', 'Q4_0', 'Q4_K_M']);
+  const want = reference.passage_perplexity;
+  // F32 within 1e-3 (llama-perplexity prints 4 decimals); the quantized types within 1e-3
+  // relative, as src/llm/tests hold them (activation rounding of another float order).
+  assert.ok(Math.abs(rows[0].ppl - want.F32.ppl) <= 1e-3, `F32 ${rows[0].ppl} vs ${want.F32.ppl}`);
+  for (const r of rows.slice(1)) assert.ok(Math.abs(r.ppl - want[r.name].ppl) <= 1e-3 * want[r.name].ppl, `${r.name} ${r.ppl} vs ${want[r.name].ppl}`);
+  for (const r of rows) assert.equal(r.cells[2], want[r.name].ppl.toFixed(4), `${r.name}: llama.cpp's figure beside it`);
+  assert.equal(rows[0].cells[3], '32.00');
+  assert.equal(rows[1].cells[4], '1.4 MB');
+  assert.match(await page.textContent('#lm-ppl-status'), /^8 chunks of 128 tokens/);
+  await page.locator('#run-lm').screenshot({ path: `${SCREENSHOTS}run-lm-perplexity.png` });
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test('Cancel stops a generation between two requests, and the next one runs', async () => {
+  const page = await openLm();
+  await page.fill('#lm-tokens', '512');
+  await page.click('#lm-generate');
+  await page.waitForFunction(() => JSON.parse(document.querySelector('.lm-column[data-variant="Q4_K_M"]')?.dataset.tokens ?? '[]').length > 0,
+    null, { timeout: 120000 });
+  await page.click('#lm-cancel');
+  await page.waitForFunction(() => document.querySelector('#lm-outputs').dataset.state === 'cancelled', null, { timeout: 60000 });
+  const got = await columnTokens(page);
+  // One request at most finishes after Cancel: 4 tokens of one type.
+  for (const [name, ids] of Object.entries(got)) assert.ok(ids.length < 512, `${name}: ${ids.length}`);
+  assert.match(await page.textContent('.lm-column[data-variant="F32"] .lm-speed'), /cancelled$/);
+  assert.equal(await page.isDisabled('#lm-generate'), false);
+  await page.fill('#lm-tokens', '3');
+  await page.click('#lm-generate');
+  await page.waitForFunction(() => document.querySelector('#lm-outputs').dataset.state === 'done', null, { timeout: 60000 });
+  for (const ids of Object.values(await columnTokens(page))) assert.equal(ids.length, 3);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+// A GGUF file (version 3) with no tensors and one key, general.architecture = "gemma": read fine,
+// refused for its architecture before anything else.
+function otherArchitecture() {
+  const str = (t) => { const b = Buffer.from(t); const n = Buffer.alloc(8); n.writeBigUInt64LE(BigInt(b.length)); return [n, b]; };
+  const u32 = (v) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); return b; };
+  const u64 = (v) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); return b; };
+  return Buffer.concat([Buffer.from('GGUF'), u32(3), u64(0), u64(1), ...str('general.architecture'), u32(8), ...str('gemma')]);
+}
+
+test('a model of another architecture and a file that is not GGUF are refused with the reason, at 390 px too', async () => {
+  const page = await openLm(390);
+  await dropFiles(page, '#lm-drop', [{ name: 'gemma.gguf', bytes: otherArchitecture() }]);
+  await page.waitForSelector('#lm-error:not([hidden])', { timeout: 60000 });
+  assert.equal(await page.textContent('#lm-error'),
+    "gemma.gguf: unsupported architecture 'gemma': quantscope runs llama-architecture models");
+  assert.equal(await page.textContent('#lm-status'), 'gemma.gguf was refused.');
+  await dropFiles(page, '#lm-drop', [{ name: 'notes.gguf', bytes: Buffer.from('just some text, not a model') }]);
+  await page.waitForFunction(() => /^notes\.gguf: cannot read the model/.test(document.querySelector('#lm-error').textContent), null, { timeout: 60000 });
+  // The built-in model comes back and runs.
+  await page.click('#lm-builtin');
+  await page.fill('#lm-tokens', '20');
+  await page.click('#lm-generate');
+  await page.waitForFunction(() => document.querySelector('#lm-outputs')?.dataset.state === 'done', null, { timeout: 120000 });
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 390, `the page is ${width} px wide at 390`);
+  await page.locator('#run-lm').screenshot({ path: `${SCREENSHOTS}run-lm-phone.png` });
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test('a seed samples reproducibly: the same seed gives the same tokens, another seed others', async () => {
+  const page = await openLm();
+  const run = async (seed) => {
+    await page.fill('#lm-seed', String(seed));
+    await page.fill('#lm-tokens', '24');
+    await page.click('#lm-generate');
+    await page.waitForFunction(() => document.querySelector('#lm-outputs')?.dataset.state === 'done', null, { timeout: 120000 });
+    return columnTokens(page);
+  };
+  const [a, b, c] = [await run(1), await run(1), await run(2)];
+  assert.deepEqual(a, b);
+  assert.notDeepEqual(a.F32, c.F32);
+  for (const ids of Object.values(a)) assert.equal(ids.length, 24);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test('Cancel stops a perplexity run between two chunks', async () => {
+  const page = await openLm();
+  await page.click('#lm-ppl');
+  await page.waitForFunction(() => document.querySelector('#lm-ppl-table')?.dataset.state === 'running'
+    && Number(document.querySelector('#lm-ppl-progress').value) > 0, null, { timeout: 120000 });
+  await page.click('#lm-cancel');
+  await page.waitForFunction(() => document.querySelector('#lm-ppl-table').dataset.state === 'cancelled', null, { timeout: 60000 });
+  assert.match(await page.textContent('#lm-ppl-status'), /^Cancelled after [0-7] of 8 chunks\.$/);
+  assert.equal(await page.isHidden('#lm-ppl-progress'), true);
+  assert.equal(await page.isDisabled('#lm-ppl'), false);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});

@@ -1,0 +1,75 @@
+// The Run view's Language model worker: it owns the language-model module (www/pkg-lm, src/lm
+// over src/llm) and one LmSession — a GGUF llama model and, for an F32 model, its Q8_0, Q4_0 and
+// Q4_K_M copies made in memory. Started the first time the section is used, so nothing else in
+// the page loads it. The page asks for a few tokens or one perplexity chunk per request, so it
+// streams tokens and Cancel is simply not asking for more.
+//
+//   lm_load_builtin  []                       → summary (+ reference: llama.cpp's figures)
+//   lm_load          [name, bytes]            → summary (the previous model is dropped first)
+//   lm_generate_start [prompt: {text} | {ids}, n_tokens, seed | null, temperature, top_k]
+//                                             → {prompt_ids, prompt_ms}
+//   lm_generate_step [variant, n]             → {tokens, text, generated, done, ms}
+//   lm_perplexity_start [{builtin: true} | {text}, n_ctx, max_chunks] → n_chunk
+//   lm_perplexity_step [variant]              → {chunks_done, n_chunk, ppl, plus_minus, tokens_scored, done, ms}
+import init, { LmSession } from '../pkg-lm/quantscope.js';
+import { serve } from '../worker-loop.js';
+
+// The built-in model and its held-out text are the committed fixtures (scripts/serve.mjs serves
+// the repository root, so the page reaches tests/ directly; nothing is copied).
+const FIXTURES = new URL('../../tests/fixtures/tiny_lm/', import.meta.url);
+const BUILTIN = 'tiny-lm-f32.gguf';
+
+let session = null;
+
+async function fetchFixture(name, as) {
+  const res = await fetch(new URL(name, FIXTURES));
+  if (!res.ok) throw new Error(`could not load ${name}: HTTP ${res.status}`);
+  return as === 'text' ? res.text() : as === 'json' ? res.json() : new Uint8Array(await res.arrayBuffer());
+}
+
+function load(name, bytes) {
+  session?.free();
+  session = null;
+  session = new LmSession(name, bytes);
+  return session.summary();
+}
+
+function need() {
+  if (!session) throw new Error('no language model loaded');
+  return session;
+}
+
+const lmOps = {
+  async lm_load_builtin() {
+    const [bytes, reference] = await Promise.all([fetchFixture(BUILTIN), fetchFixture('reference.json', 'json')]);
+    return { ...load(BUILTIN, bytes), builtin: true, reference: reference.passage_perplexity };
+  },
+  lm_load(_ctx, _id, [name, bytes]) {
+    return { ...load(name, new Uint8Array(bytes)), builtin: false };
+  },
+  lm_generate_start(_ctx, _id, [prompt, nTokens, seed, temperature, topK]) {
+    const s = need();
+    const ids = prompt.ids ? Uint32Array.from(prompt.ids) : s.encode_prompt(prompt.text);
+    if (ids.length === 0) throw new Error('the prompt is empty: type some text');
+    const t0 = performance.now();
+    s.start_generation(ids, nTokens, seed ?? undefined, temperature, topK);
+    return { prompt_ids: [...ids], prompt_ms: performance.now() - t0 };
+  },
+  lm_generate_step(_ctx, _id, [variant, n]) {
+    const t0 = performance.now();
+    const step = need().generate(variant, n);
+    return { ...step, ms: performance.now() - t0 };
+  },
+  async lm_perplexity_start(_ctx, _id, [source, nCtx, maxChunks]) {
+    const s = need();
+    const text = source.builtin ? await fetchFixture('heldout.txt', 'text') : source.text;
+    return s.start_perplexity(text, nCtx, maxChunks ?? undefined);
+  },
+  lm_perplexity_step(_ctx, _id, [variant]) {
+    const t0 = performance.now();
+    const step = need().perplexity_step(variant);
+    return { ...step, ms: performance.now() - t0 };
+  },
+};
+
+serve(init(), lmOps);

@@ -1,0 +1,290 @@
+// The Run view's "Language model" section: a small llama model (the committed
+// tests/fixtures/tiny_lm/tiny-lm-f32.gguf, 1.38 M parameters trained on Shakespeare) and its
+// Q8_0, Q4_0 and Q4_K_M copies continue a prompt side by side, tokens appearing as they come,
+// and are scored by perplexity on held-out Macbeth as llama-perplexity scores them. A person's own
+// small llama GGUF can be dropped instead. All model work is in run/lm-worker.js (www/pkg-lm),
+// started the first time the section is used; this module asks for a few tokens or one chunk at
+// a time and draws, so Cancel is not asking for more.
+import { WorkerClient } from '../client.js';
+import { $, el, formatBytes, fail, clearError } from './ui.js';
+
+// Tokens asked of each type per request: small enough to stream, large enough to keep the
+// per-request overhead out of tokens/s.
+const TOKENS_PER_REQUEST = 4;
+// llama-perplexity's settings for reference.json's passage figures: -c 128 --chunks 8.
+const PPL_CTX = 128;
+const PPL_CHUNKS = 8;
+const DEFAULT_PROMPT = "MACBETH.\nIf it were done when 'tis done, then 'twere well\n";
+
+const MARKUP = `
+  <h2 id="run-lm-title">Language model: F32 against Q8_0, Q4_0 and Q4_K_M</h2>
+  <p class="hint">A 1.38 M-parameter llama-architecture model trained on Shakespeare (Macbeth held out), run in
+    this tab as llama.cpp runs it, with its quantized copies made here byte for byte as <code>llama-quantize</code>
+    makes them. Loading fetches the 5.5 MB model and a 0.4 MB module the first time.</p>
+  <p class="hint" id="lm-status" aria-live="polite">Not loaded yet: Generate or Perplexity loads it.</p>
+  <div id="lm-error" class="run-error" role="alert" hidden></div>
+  <div class="lm-prompt-row">
+    <label for="lm-prompt">Prompt</label>
+    <textarea id="lm-prompt" rows="3" spellcheck="false"></textarea>
+  </div>
+  <div class="run-row lm-controls">
+    <label>tokens <input id="lm-tokens" type="number" value="60" min="1" max="512" inputmode="numeric"></label>
+    <label title="empty: greedy (the most likely token each time, as llama.cpp's greedy sampler); a number: seeded sampling">seed
+      <input id="lm-seed" type="number" min="0" placeholder="greedy" inputmode="numeric"></label>
+    <label>temperature <input id="lm-temperature" type="number" value="0.8" min="0.01" step="0.05"></label>
+    <label title="sample from the k most likely tokens; 0 keeps all">top-k <input id="lm-topk" type="number" value="40" min="0"></label>
+    <button id="lm-generate" type="button">Generate</button>
+    <button id="lm-cancel" type="button" disabled>Cancel</button>
+  </div>
+  <div id="lm-outputs" class="lm-outputs" aria-live="polite"></div>
+  <h3 id="lm-ppl-title">Perplexity on held-out Macbeth</h3>
+  <p class="hint">As <code>llama-perplexity -c ${PPL_CTX} --chunks ${PPL_CHUNKS}</code> computes it on the held-out passage
+    (tests/fixtures/tiny_lm/heldout.txt): each chunk of ${PPL_CTX} tokens scored on its second half. Lower is better.</p>
+  <div class="run-row">
+    <button id="lm-ppl" type="button">Perplexity on held-out Macbeth</button>
+    <progress id="lm-ppl-progress" max="1" value="0" hidden></progress>
+    <span id="lm-ppl-status" class="hint" aria-live="polite"></span>
+  </div>
+  <div class="table-wrap">
+    <table id="lm-ppl-table" hidden>
+      <thead><tr><th scope="col">type</th><th scope="col">perplexity</th><th scope="col">llama-perplexity</th>
+        <th scope="col">bits / weight</th><th scope="col">file size</th><th scope="col">matrices</th></tr></thead>
+      <tbody></tbody>
+    </table>
+  </div>
+  <h3>Your own model</h3>
+  <div id="lm-drop" class="run-drop" tabindex="0" role="button" aria-describedby="lm-drop-help">
+    <p><strong>Drop a small llama GGUF here</strong></p>
+    <p id="lm-drop-help" class="hint">or press Enter to choose one. An all-F32 model gets its Q8_0, Q4_0 and Q4_K_M copies; a
+      quantized one runs as it is. Nothing is uploaded.</p>
+    <input id="lm-file" type="file" accept=".gguf" hidden>
+  </div>
+  <div class="run-row"><button id="lm-builtin" type="button" hidden>Back to the built-in model</button></div>
+`;
+
+const state = {
+  client: null,
+  model: null, // the worker's summary of the loaded model
+  loading: null, // Promise of the summary
+  run: 0, // numbers the generation / perplexity run in progress; Cancel or a new run changes it
+  busy: false,
+};
+
+function worker() {
+  state.client ??= new WorkerClient(new URL('./lm-worker.js', import.meta.url));
+  return state.client;
+}
+
+// A request; a trap in the module (memory exhausted) replaces the worker and forgets the model.
+async function request(op, args, options) {
+  try {
+    return await worker().request(op, args, options);
+  } catch (err) {
+    if (err.fatal) {
+      state.client?.terminate();
+      state.client = null;
+      state.model = null;
+      state.loading = null;
+      err.message += ' (the language model worker was restarted)';
+    }
+    throw err;
+  }
+}
+
+export function mountLanguageModel(section) {
+  section.innerHTML = MARKUP;
+  $('#lm-prompt').value = DEFAULT_PROMPT;
+  $('#lm-generate').onclick = () => generate().catch(showFailure);
+  $('#lm-ppl').onclick = () => perplexity().catch(showFailure);
+  $('#lm-cancel').onclick = () => { state.run++; };
+  $('#lm-builtin').onclick = () => { state.loading = null; ensureModel().catch(showFailure); };
+  const drop = $('#lm-drop'), input = $('#lm-file');
+  drop.onclick = () => input.click();
+  drop.onkeydown = (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); input.click(); } };
+  drop.ondragover = (e) => { e.preventDefault(); drop.classList.add('dragging'); };
+  drop.ondragleave = () => drop.classList.remove('dragging');
+  drop.ondrop = (e) => {
+    e.preventDefault();
+    drop.classList.remove('dragging');
+    if (e.dataTransfer.files[0]) loadFile(e.dataTransfer.files[0]).catch(showFailure);
+  };
+  input.onchange = () => { if (input.files[0]) loadFile(input.files[0]).catch(showFailure); input.value = ''; };
+}
+
+function showFailure(err) {
+  fail('#lm-error', err.message);
+}
+
+function setBusy(busy) {
+  state.busy = busy;
+  for (const id of ['#lm-generate', '#lm-ppl', '#lm-builtin']) $(id).disabled = busy;
+  $('#lm-drop').classList.toggle('disabled', busy);
+  $('#lm-cancel').disabled = !busy;
+}
+
+function describe(model) {
+  const types = model.variants.map((v) => v.name).join(', ');
+  return `${model.builtin ? 'Built-in model' : model.name}: ${model.parameters.toLocaleString('en-US')} parameters, ` +
+    `${model.n_layer} layers, n_embd ${model.n_embd}, ${model.n_head} heads (${model.n_head_kv} K/V), ` +
+    `vocabulary ${model.n_vocab}, trained context ${model.n_ctx_train}. Running: ${types}.`;
+}
+
+function showModel(model) {
+  state.model = model;
+  $('#lm-status').textContent = describe(model);
+  $('#lm-builtin').hidden = model.builtin;
+  $('#lm-outputs').replaceChildren();
+  $('#lm-ppl-table').hidden = true;
+  $('#lm-ppl-status').textContent = '';
+}
+
+// Loads the built-in model once (or again after a person's model or a worker restart).
+function ensureModel() {
+  if (!state.loading) {
+    $('#lm-status').textContent = 'Loading the language model and making its Q8_0, Q4_0 and Q4_K_M copies…';
+    state.loading = request('lm_load_builtin', []).then((model) => { showModel(model); return model; }, (err) => {
+      state.loading = null;
+      $('#lm-status').textContent = 'The language model did not load.';
+      throw err;
+    });
+  }
+  return state.loading;
+}
+
+async function loadFile(file) {
+  if (state.busy) return;
+  clearError('#lm-error');
+  setBusy(true);
+  $('#lm-status').textContent = `Reading ${file.name}…`;
+  try {
+    const bytes = await file.arrayBuffer();
+    const model = await request('lm_load', [file.name, bytes], { transfer: [bytes] });
+    state.loading = Promise.resolve(model);
+    showModel(model);
+  } catch (err) {
+    // The worker dropped the model it had before trying this one.
+    state.loading = null;
+    state.model = null;
+    $('#lm-builtin').hidden = false;
+    $('#lm-status').textContent = `${file.name} was refused.`;
+    throw new Error(`${file.name}: ${err.message}`);
+  } finally {
+    setBusy(false);
+  }
+}
+
+function readSettings() {
+  const n = Number($('#lm-tokens').value);
+  if (!Number.isInteger(n) || n < 1 || n > 512) throw new Error('tokens: a whole number from 1 to 512');
+  const seedText = $('#lm-seed').value.trim();
+  const seed = seedText === '' ? null : Number(seedText);
+  if (seed !== null && !(Number.isInteger(seed) && seed >= 0)) throw new Error('seed: a whole number ≥ 0, or empty for greedy');
+  const temperature = Number($('#lm-temperature').value);
+  if (seed !== null && !(temperature > 0)) throw new Error('temperature: a number above 0 (empty seed for greedy)');
+  const topK = Number($('#lm-topk').value);
+  if (!Number.isInteger(topK) || topK < 0) throw new Error('top-k: a whole number ≥ 0');
+  return { n, seed, temperature, topK };
+}
+
+// One column per type: the prompt (muted), then its continuation as it comes.
+function outputColumns(model, promptText) {
+  return model.variants.map((v, i) => {
+    const text = el('span', { class: 'lm-continuation' });
+    const pre = el('pre', { class: 'lm-text', 'data-variant': v.name }, el('span', { class: 'lm-prompt-echo' }, promptText), text);
+    const speed = el('p', { class: 'hint lm-speed' }, '…');
+    const col = el('article', { class: 'lm-column', 'data-variant': v.name },
+      el('h4', {}, v.name, ' ', el('span', { class: 'hint' }, `${v.bits_per_weight.toFixed(2)} bits/weight`)), pre, speed);
+    return { index: i, col, text, speed, done: false, tokens: [], ms: 0 };
+  });
+}
+
+// Generate: every type continues the prompt, TOKENS_PER_REQUEST tokens at a time in turn.
+async function generate(promptOverride) {
+  if (state.busy) return;
+  clearError('#lm-error');
+  const settings = readSettings();
+  setBusy(true);
+  const run = ++state.run;
+  // data-state: starting → running → done | cancelled (what a test waits for).
+  $('#lm-outputs').dataset.state = 'starting';
+  try {
+    const model = await ensureModel();
+    const prompt = promptOverride ?? { text: $('#lm-prompt').value };
+    const start = await request('lm_generate_start', [prompt, settings.n, settings.seed, settings.temperature, settings.topK]);
+    const columns = outputColumns(model, prompt.text ?? '');
+    $('#lm-outputs').replaceChildren(...columns.map((c) => c.col));
+    $('#lm-outputs').dataset.prompt = JSON.stringify(start.prompt_ids);
+    $('#lm-outputs').dataset.state = 'running';
+    while (columns.some((c) => !c.done)) {
+      for (const c of columns.filter((c) => !c.done)) {
+        if (run !== state.run) {
+          $('#lm-outputs').dataset.state = 'cancelled';
+          for (const c2 of columns) if (!c2.done) c2.speed.textContent += ' — cancelled';
+          return;
+        }
+        const step = await request('lm_generate_step', [c.index, TOKENS_PER_REQUEST]);
+        c.tokens.push(...step.tokens);
+        c.ms += step.ms;
+        c.done = step.done;
+        c.text.textContent = step.text;
+        c.col.dataset.tokens = JSON.stringify(c.tokens);
+        const perSecond = c.ms > 0 ? (1000 * c.tokens.length) / c.ms : Infinity;
+        c.speed.textContent = `${c.tokens.length} tokens, ${Number.isFinite(perSecond) ? perSecond.toFixed(0) : '—'} tokens/s`;
+      }
+    }
+    $('#lm-outputs').dataset.state = 'done';
+  } finally {
+    setBusy(false);
+  }
+}
+
+function fmtPpl(x) {
+  return Number.isFinite(x) ? x.toFixed(4) : '—';
+}
+
+// Perplexity: a chunk of each type in turn, the table filling as they come.
+async function perplexity() {
+  if (state.busy) return;
+  clearError('#lm-error');
+  setBusy(true);
+  const run = ++state.run;
+  const bar = $('#lm-ppl-progress'), status = $('#lm-ppl-status'), table = $('#lm-ppl-table');
+  table.dataset.state = 'starting';
+  try {
+    const model = await ensureModel();
+    const nChunk = await request('lm_perplexity_start', [{ builtin: true }, PPL_CTX, PPL_CHUNKS]);
+    const rows = model.variants.map((v, i) => {
+      const cells = { ppl: el('td', { class: 'num lm-ppl' }, '…'),
+        reference: el('td', { class: 'num' }, fmtPpl(model.builtin ? model.reference?.[v.name]?.ppl : NaN)) };
+      const tr = el('tr', { 'data-variant': v.name }, el('th', { scope: 'row' }, v.name), cells.ppl, cells.reference,
+        el('td', { class: 'num' }, v.bits_per_weight.toFixed(2)), el('td', { class: 'num' }, formatBytes(v.file_bytes)),
+        el('td', {}, v.matrix_types.join(', ')));
+      return { index: i, tr, cells, done: false };
+    });
+    table.tBodies[0].replaceChildren(...rows.map((r) => r.tr));
+    table.hidden = false;
+    table.dataset.state = 'running';
+    bar.hidden = false;
+    bar.max = nChunk * rows.length;
+    bar.value = 0;
+    for (let chunk = 0; chunk < nChunk; chunk++) {
+      for (const r of rows) {
+        if (run !== state.run) {
+          status.textContent = `Cancelled after ${chunk} of ${nChunk} chunks.`;
+          table.dataset.state = 'cancelled';
+          return;
+        }
+        const step = await request('lm_perplexity_step', [r.index]);
+        r.cells.ppl.textContent = `${fmtPpl(step.ppl)} ± ${step.plus_minus.toFixed(2)}`;
+        r.tr.dataset.ppl = String(step.ppl);
+        bar.value += 1;
+        status.textContent = `chunk ${step.chunks_done} of ${nChunk}, ${step.tokens_scored} tokens scored per type`;
+      }
+    }
+    table.dataset.state = 'done';
+    status.textContent = `${nChunk} chunks of ${PPL_CTX} tokens, ${rows.length} types.`;
+  } finally {
+    bar.hidden = true;
+    setBusy(false);
+  }
+}
