@@ -5,7 +5,7 @@ import { runWorker, onRunRestart } from './client.js';
 import { saveBytes } from '../shared/dom.js';
 import { LAYERS_MARKUP, renderLayers, hideLayers } from './layers.js';
 import { showView } from '../views.js';
-import { $, el, formatBytes, formatMicros, fail, clearError, opsText } from './ui.js';
+import { $, el, formatBytes, formatMicros, fail, clearError, opsText, wireDropZone } from './ui.js';
 
 const MARKUP = `
   <h2 id="run-custom-title">Your own model</h2>
@@ -71,17 +71,7 @@ const state = { model: null, input: null, busy: false, refused: null, keep: new 
 
 export function mountCustom(section) {
   section.innerHTML = MARKUP;
-  const drop = $('#run-custom-drop'), input = $('#run-custom-file');
-  drop.onclick = () => input.click();
-  drop.onkeydown = (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); input.click(); } };
-  drop.ondragover = (e) => { e.preventDefault(); drop.classList.add('dragging'); };
-  drop.ondragleave = () => drop.classList.remove('dragging');
-  drop.ondrop = (e) => {
-    e.preventDefault();
-    drop.classList.remove('dragging');
-    takeFiles([...e.dataTransfer.files]);
-  };
-  input.onchange = () => { takeFiles([...input.files]); input.value = ''; };
+  wireDropZone($('#run-custom-drop'), $('#run-custom-file'), takeFiles);
   $('#run-custom-run').onclick = () => compare();
   $('#run-custom-layers-rerun').onclick = () => compare();
   $('#run-custom-export-go').onclick = () => exportQuantized();

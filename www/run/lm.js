@@ -6,7 +6,7 @@
 // started the first time the section is used; this module asks for a few tokens or one chunk at
 // a time and draws, so Cancel is not asking for more.
 import { WorkerClient } from '../client.js';
-import { $, el, formatBytes, fail, clearError } from './ui.js';
+import { $, el, formatBytes, fail, clearError, wireDropZone } from './ui.js';
 
 // Tokens asked of each type per request: small enough to stream, large enough to keep the
 // per-request overhead out of tokens/s.
@@ -98,17 +98,7 @@ export function mountLanguageModel(section) {
   $('#lm-ppl').onclick = () => perplexity().catch(showFailure);
   $('#lm-cancel').onclick = () => { state.run++; };
   $('#lm-builtin').onclick = () => { state.loading = null; ensureModel().catch(showFailure); };
-  const drop = $('#lm-drop'), input = $('#lm-file');
-  drop.onclick = () => input.click();
-  drop.onkeydown = (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); input.click(); } };
-  drop.ondragover = (e) => { e.preventDefault(); drop.classList.add('dragging'); };
-  drop.ondragleave = () => drop.classList.remove('dragging');
-  drop.ondrop = (e) => {
-    e.preventDefault();
-    drop.classList.remove('dragging');
-    if (e.dataTransfer.files[0]) loadFile(e.dataTransfer.files[0]).catch(showFailure);
-  };
-  input.onchange = () => { if (input.files[0]) loadFile(input.files[0]).catch(showFailure); input.value = ''; };
+  wireDropZone($('#lm-drop'), $('#lm-file'), (files) => { if (files[0]) loadFile(files[0]).catch(showFailure); });
 }
 
 function showFailure(err) {

@@ -66,3 +66,18 @@ export async function withProgress(row, start, label) {
 export const progressRow = (id) => `<div class="run-progress-row" id="${id}" hidden>
   <progress max="1" value="0"></progress><span class="run-progress-text" aria-live="polite"></span>
   <button type="button">Cancel</button></div>`;
+
+// A drop zone over a hidden file input: click, Enter or Space opens the picker, a drop or a pick
+// gives `onFiles` the files (an array); the input is cleared so the same file can come again.
+export function wireDropZone(drop, input, onFiles) {
+  drop.onclick = () => input.click();
+  drop.onkeydown = (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); input.click(); } };
+  drop.ondragover = (e) => { e.preventDefault(); drop.classList.add('dragging'); };
+  drop.ondragleave = () => drop.classList.remove('dragging');
+  drop.ondrop = (e) => {
+    e.preventDefault();
+    drop.classList.remove('dragging');
+    onFiles([...e.dataTransfer.files]);
+  };
+  input.onchange = () => { onFiles([...input.files]); input.value = ''; };
+}
