@@ -31,7 +31,9 @@ const USAGE: &str = "usage:
   quantscope generate MODEL.gguf --prompt TEXT [--tokens N] [--seed S [--temperature T] [--top-k K]] [--ctx N]
       (a llama GGUF with F32 or Q8_0 matrices; greedy unless --seed)
   quantscope perplexity MODEL.gguf --text FILE [--ctx N] [--chunks N] [--json]
-      (as llama-perplexity: chunks of --ctx tokens, default the model's context, second halves scored)";
+      (as llama-perplexity: chunks of --ctx tokens, default the model's context, second halves scored)
+  quantscope make-imatrix MODEL.gguf --text FILE --out IMATRIX.gguf [--ctx N] [--chunks N]
+      (as llama-imatrix: Σx² per input column of every blk.* matrix over chunks of --ctx tokens, in its GGUF layout)";
 
 #[derive(Default)]
 struct Args {
@@ -826,8 +828,11 @@ fn language_model(args: &Args) -> Result<(), Failure> {
     if args.command == "generate" && args.prompt.is_none() {
         return Err(usage("generate needs --prompt TEXT"));
     }
-    if args.command == "perplexity" && args.text.is_none() {
-        return Err(usage("perplexity needs --text FILE"));
+    if matches!(args.command.as_str(), "perplexity" | "make-imatrix") && args.text.is_none() {
+        return Err(usage(format!("{} needs --text FILE", args.command)));
+    }
+    if args.command == "make-imatrix" && args.out.is_none() {
+        return Err(usage("make-imatrix needs --out IMATRIX.gguf"));
     }
     let a = crate::lm::LmArgs {
         model,
@@ -840,8 +845,13 @@ fn language_model(args: &Args) -> Result<(), Failure> {
         temperature: args.temperature.unwrap_or(0.8),
         top_k: args.top_k.unwrap_or(40),
         json: args.json,
+        out: args.out.as_deref(),
     };
-    let result = if args.command == "generate" { crate::lm::generate(&a) } else { crate::lm::perplexity_of(&a) };
+    let result = match args.command.as_str() {
+        "generate" => crate::lm::generate(&a),
+        "make-imatrix" => crate::lm::make_imatrix(&a),
+        _ => crate::lm::perplexity_of(&a),
+    };
     result.map_err(bad_input)
 }
 
@@ -858,7 +868,7 @@ pub fn main() -> ExitCode {
             "eval" => eval(&args),
             "run" => run_model(&args),
             "quantize-onnx" => quantize_onnx(&args),
-            "generate" | "perplexity" => language_model(&args),
+            "generate" | "perplexity" | "make-imatrix" => language_model(&args),
             "" => Err(usage("no command given")),
             other => Err(usage(format!("unknown command '{other}'"))),
         },

@@ -1,7 +1,7 @@
 //! `generate` and `perplexity`: a llama-architecture GGUF run by quantscope-llm (F32 and Q8_0
 //! matrices), as llama.cpp runs it.
 
-use quantscope_llm::{perplexity, Generator, Model, Sampling};
+use quantscope_llm::{perplexity, Generator, ImatrixRun, Model, Sampling};
 use serde::Serialize;
 use std::io::Write;
 use std::path::Path;
@@ -18,6 +18,7 @@ pub struct LmArgs<'a> {
     pub temperature: f32,
     pub top_k: usize,
     pub json: bool,
+    pub out: Option<&'a Path>,
 }
 
 fn load(path: &Path) -> Result<Model, String> {
@@ -96,5 +97,26 @@ pub fn perplexity_of(a: &LmArgs) -> Result<(), String> {
         eprintln!();
         println!("PPL = {:.4} +/- {:.5} ({} chunks of {n_ctx}, {} tokens scored)", p.ppl, p.plus_minus, p.per_chunk.len(), p.count);
     }
+    Ok(())
+}
+
+/// llama-imatrix's importance matrix of the model over a text file, saved in its GGUF layout.
+pub fn make_imatrix(a: &LmArgs) -> Result<(), String> {
+    let model = load(a.model)?;
+    let path = a.text.ok_or("make-imatrix needs --text FILE")?;
+    let out = a.out.ok_or("make-imatrix needs --out IMATRIX.gguf")?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let ids = model.tokenizer.encode_with_bos(&text);
+    let n_ctx = a.ctx.unwrap_or(model.config.n_ctx_train);
+    // llama-imatrix records the text file's path as given.
+    let mut run = ImatrixRun::new(&model, &ids, n_ctx, a.chunks, &path.display().to_string()).map_err(|e| e.to_string())?;
+    while run.next_chunk(&model).map_err(|e| e.to_string())? {
+        eprint!("\rchunk {}/{}", run.chunks_done(), run.n_chunk());
+    }
+    eprintln!();
+    let m = run.result().expect("at least one chunk: ImatrixRun::new checks the text's length");
+    let bytes = quantscope_formats::imatrix::write_gguf(&m).map_err(|e| e.to_string())?;
+    std::fs::write(out, &bytes).map_err(|e| format!("{}: {e}", out.display()))?;
+    println!("{}: {} tensors, {} chunks of {n_ctx} tokens", out.display(), m.entries.len(), m.chunk_count);
     Ok(())
 }

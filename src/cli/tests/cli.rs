@@ -450,3 +450,43 @@ fn perplexity_equals_llama_perplexity_and_generate_continues_the_prompt() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("a language model is read from a GGUF file, not npy"));
     assert_eq!(run(&["generate", model.to_str().unwrap()]).status.code(), Some(2));
 }
+
+/// `make-imatrix` writes llama-imatrix's file: run where the fixture was made, with the same text
+/// and settings, the header (keys, dataset name, tensors) is llama-imatrix's byte for byte and
+/// the file has its length; the statistics are checked in src/llm/tests/imatrix.rs. It then
+/// feeds `export --imatrix`.
+#[test]
+fn make_imatrix_writes_llama_imatrix_s_layout() {
+    let dir = fixture("tiny_lm");
+    let out = std::env::temp_dir().join(format!("quantscope-make-imatrix-{}.gguf", std::process::id()));
+    let r = Command::new(env!("CARGO_BIN_EXE_quantscope"))
+        .args(["make-imatrix", "tiny-lm-f32.gguf", "--text", "calibration.txt", "--ctx", "128", "--chunks", "8", "--out"])
+        .arg(&out)
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(String::from_utf8_lossy(&r.stdout).contains("14 tensors, 8 chunks of 128 tokens"));
+    let ours = std::fs::read(&out).unwrap();
+    let theirs = std::fs::read(dir.join("imatrix-f32.gguf")).unwrap();
+    assert_eq!(ours.len(), theirs.len());
+    // Everything before the data: 14 sums (256 columns; 512 for the two ffn_down) and 14 counts,
+    // each padded to 32 bytes.
+    let data = theirs.len() - (12 * 1024 + 2 * 2048 + 14 * 32);
+    assert_eq!(&ours[..data], &theirs[..data]);
+
+    let model = dir.join("tiny-lm-f32.gguf");
+    let q = std::env::temp_dir().join(format!("quantscope-make-imatrix-{}-q2k.gguf", std::process::id()));
+    let r = run(&["export", model.to_str().unwrap(), "--type", "Q2_K", "--imatrix", out.to_str().unwrap(), "--out", q.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    std::fs::remove_file(&q).unwrap();
+    std::fs::remove_file(&out).unwrap();
+
+    // Usage: a text and an output are needed; a context llama-imatrix would collect nothing with.
+    assert_eq!(run(&["make-imatrix", model.to_str().unwrap(), "--out", "x.gguf"]).status.code(), Some(2));
+    let text = dir.join("calibration.txt");
+    assert_eq!(run(&["make-imatrix", model.to_str().unwrap(), "--text", text.to_str().unwrap()]).status.code(), Some(2));
+    let r = run(&["make-imatrix", model.to_str().unwrap(), "--text", text.to_str().unwrap(), "--ctx", "8", "--out", "x.gguf"]);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("ignores batches of fewer than 16"));
+}

@@ -48,6 +48,21 @@ pub struct ImatrixEntry {
 }
 
 impl ImatrixEntry {
+    /// The entry of GGUF statistics: `sums` (Σx², experts one after another) and `counts` (one
+    /// per expert; `sums.len()` a multiple of it), with the weights `load_imatrix` derives: per
+    /// expert, sums / (float) count, or 1 where the count is 0.
+    pub fn from_sums(name: String, sums: Vec<f32>, counts: Vec<i64>) -> ImatrixEntry {
+        let ne0 = sums.len() / counts.len().max(1);
+        let mut values = vec![0.0f32; sums.len()];
+        for (j, &c) in counts.iter().enumerate() {
+            let count = c as f32;
+            for i in 0..ne0 {
+                values[j * ne0 + i] = if count > 0.0 { sums[j * ne0 + i] / count } else { 1.0 };
+            }
+        }
+        ImatrixEntry { name, sums, counts, values }
+    }
+
     /// Experts (GGUF: one count each; legacy files keep one count for all).
     pub fn experts(&self) -> usize {
         self.counts.len().max(1)
@@ -231,16 +246,7 @@ fn parse_gguf(bytes: &[u8]) -> Result<Imatrix> {
         if counts.is_empty() || sums.len() % counts.len() != 0 {
             return Err(ImatrixError::BadShape { name, sums: sums.len() as u64, counts: counts.len() as u64 }.into());
         }
-        // load_imatrix: per expert, sums / (float) count, or 1 where the count is 0.
-        let ne0 = sums.len() / counts.len();
-        let mut values = vec![0.0f32; sums.len()];
-        for (j, &c) in counts.iter().enumerate() {
-            let count = c as f32;
-            for i in 0..ne0 {
-                values[j * ne0 + i] = if count > 0.0 { sums[j * ne0 + i] / count } else { 1.0 };
-            }
-        }
-        entries.push(ImatrixEntry { name, sums, counts, values });
+        entries.push(ImatrixEntry::from_sums(name, sums, counts));
     }
     Ok(Imatrix { format: ImatrixFormat::Gguf, entries, datasets, chunk_count, chunk_size })
 }
@@ -303,4 +309,69 @@ fn parse_legacy(bytes: &[u8]) -> Result<Imatrix, ImatrixError> {
         }
     }
     Ok(Imatrix { format: ImatrixFormat::Legacy, entries: map.into_values().collect(), datasets, chunk_count, chunk_size: 0 })
+}
+
+/// The GGUF file `llama-imatrix` writes for these statistics (`tools/imatrix/imatrix.cpp`,
+/// `save_imatrix`): keys `general.type` = "imatrix", `imatrix.datasets`, `imatrix.chunk_count`,
+/// `imatrix.chunk_size` in that order, then per entry in name order `W.in_sum2` (ne = [columns,
+/// experts]) and `W.counts` (ne = [1, experts]) as F32, each with as many dims as
+/// `ggml_n_dims` gives (trailing 1s dropped), data aligned to 32. `sums` and `counts` are written
+/// as stored, so a GGUF imatrix read by [`parse`] is written back byte for byte. Statistics read
+/// from a legacy `.dat` are refused: their sums are means × ncall, not raw sums.
+pub fn write_gguf(m: &Imatrix) -> Result<Vec<u8>> {
+    use crate::gguf_writer::{layout, OutType, PlannedTensor, Value};
+    if m.format == ImatrixFormat::Legacy {
+        return Err(Error::invalid("imatrix: a legacy .dat's statistics are not raw sums; only GGUF statistics are written".into()));
+    }
+    let mut datasets = 8u32.to_le_bytes().to_vec(); // an array of strings
+    datasets.extend_from_slice(&(m.datasets.len() as u64).to_le_bytes());
+    for d in &m.datasets {
+        datasets.extend_from_slice(&(d.len() as u64).to_le_bytes());
+        datasets.extend_from_slice(d.as_bytes());
+    }
+    let count = |key: &str, v: i32| u32::try_from(v).map_err(|_| Error::invalid(format!("imatrix: {key} is {v}")));
+    let metadata = vec![
+        ("general.type".to_string(), Value::Str("imatrix".into())),
+        ("imatrix.datasets".to_string(), Value::Raw { value_type: 9, bytes: datasets }),
+        ("imatrix.chunk_count".to_string(), Value::U32(count("the chunk count", m.chunk_count)?)),
+        ("imatrix.chunk_size".to_string(), Value::U32(count("the chunk size", m.chunk_size)?)),
+    ];
+    let mut names: Vec<&ImatrixEntry> = m.entries.iter().collect();
+    names.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut planned = Vec::new();
+    let mut data: Vec<Vec<u8>> = Vec::new();
+    for e in names {
+        let experts = e.counts.len();
+        if experts == 0 || e.sums.is_empty() || e.sums.len() % experts != 0 {
+            return Err(ImatrixError::BadShape { name: e.name.clone(), sums: e.sums.len() as u64, counts: experts as u64 }.into());
+        }
+        let columns = (e.sums.len() / experts) as u64;
+        // ggml_n_dims: numpy order here, so a leading 1 (one expert) is dropped.
+        let dims = |inner: u64| if experts == 1 { vec![inner] } else { vec![experts as u64, inner] };
+        let counts: Vec<f32> = e.counts.iter().map(|&c| c as f32).collect();
+        for (suffix, shape, values) in [(".in_sum2", dims(columns), &e.sums), (".counts", dims(1), &counts)] {
+            let source = planned.len();
+            let name = format!("{}{suffix}", e.name);
+            planned.push(PlannedTensor {
+                name,
+                shape,
+                ty: OutType::F32,
+                note: None,
+                copy: false,
+                source,
+                importance: None,
+                offset: 0,
+                size: 0,
+            });
+            data.push(values.iter().flat_map(|v| v.to_le_bytes()).collect());
+        }
+    }
+    let plan = layout(&metadata, planned)?;
+    let mut out = plan.header;
+    for (t, bytes) in plan.tensors.iter().zip(data) {
+        debug_assert_eq!(out.len() as u64, t.offset);
+        out.extend_from_slice(&bytes);
+        out.extend_from_slice(&crate::gguf_writer::padding(t.size));
+    }
+    Ok(out)
 }

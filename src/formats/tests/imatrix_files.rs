@@ -119,3 +119,22 @@ fn files_llama_cpp_refuses_are_refused_with_the_reason() {
     let without = imatrix::parse(&d[..n - 4 - 4 - "calib.txt".len()]).unwrap();
     assert_eq!((without.chunk_count, without.datasets.len(), without.entries.len()), (0, 0, 14));
 }
+
+/// quantscope writes llama-imatrix's GGUF layout: each file llama-imatrix wrote, read and written
+/// again, is the same bytes (the keys, their order, the tensor names, dims and alignment).
+#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn gguf_imatrix_files_are_written_back_byte_for_byte() {
+    for name in ["tiny.imatrix.gguf", "moe.imatrix.gguf"] {
+        let bytes = file(name);
+        let m = imatrix::parse(bytes).unwrap();
+        let written = imatrix::write_gguf(&m).unwrap();
+        if let Some(at) = written.iter().zip(bytes).position(|(a, b)| a != b) {
+            panic!("{name}: byte {at} differs");
+        }
+        assert_eq!(written.len(), bytes.len(), "{name}");
+    }
+    // A legacy file's values are means × ncall: written as raw sums they would mean something else.
+    let legacy = imatrix::parse(file("tiny.imatrix.dat")).unwrap();
+    assert!(imatrix::write_gguf(&legacy).unwrap_err().to_string().contains("not raw sums"));
+}

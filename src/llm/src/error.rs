@@ -31,6 +31,8 @@ pub enum LlmError {
     ContextTooLarge { n_ctx: usize, limit: usize },
     /// More tokens than the KV cache was made for.
     ContextFull { n_ctx: usize, needed: usize },
+    /// Activation statistics that overflowed to infinity or NaN (llama-imatrix stops too).
+    NonFinite { tensor: String },
 }
 
 impl fmt::Display for LlmError {
@@ -49,7 +51,7 @@ impl fmt::Display for LlmError {
                 write!(f, "tensor '{name}' has shape {found:?}, the model's config needs {expected:?}")
             }
             LlmError::UnsupportedTensorType { name, dtype } => {
-                write!(f, "tensor '{name}' is stored as {dtype}; the forward pass runs f32, q8_0, q4_0, q4_k and q6_k matrices")
+                write!(f, "tensor '{name}' is stored as {dtype}; the forward pass runs every ggml matrix type but q4_1, q5_1 and q8_1/q8_k")
             }
             LlmError::UnsupportedTokenizer(what) => write!(f, "unsupported tokenizer: {what}"),
             LlmError::TokenOutOfRange { token, n_vocab } => {
@@ -60,6 +62,9 @@ impl fmt::Display for LlmError {
             }
             LlmError::ContextFull { n_ctx, needed } => {
                 write!(f, "the context holds {n_ctx} tokens; {needed} were asked for")
+            }
+            LlmError::NonFinite { tensor } => {
+                write!(f, "the squared inputs of '{tensor}' summed to infinity or NaN; no importance matrix can be made")
             }
         }
     }

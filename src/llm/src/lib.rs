@@ -15,8 +15,10 @@
 //! ```
 
 pub mod config;
+pub mod dequantized;
 pub mod error;
 pub mod generate;
+pub mod imatrix;
 pub mod kquants;
 pub mod metadata;
 pub mod model;
@@ -30,6 +32,7 @@ pub mod weights;
 pub use config::LlamaConfig;
 pub use error::{LlmError, Result};
 pub use generate::{Generator, Sampling};
+pub use imatrix::ImatrixRun;
 pub use model::{Model, Session};
 pub use perplexity::{perplexity, Perplexity, PerplexityRun};
 pub use tokenizer::Tokenizer;

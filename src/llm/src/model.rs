@@ -17,6 +17,7 @@
 
 use crate::config::LlamaConfig;
 use crate::error::{LlmError, Result};
+use crate::imatrix::{ActivationSums, LayerMatrix};
 use crate::metadata::Metadata;
 use crate::ops;
 use crate::tokenizer::Tokenizer;
@@ -160,6 +161,16 @@ impl Session<'_> {
     /// Evaluates `tokens` at the next positions; returns their logits, n_vocab per token.
     /// Nothing is cached when a token is out of range or the context would overflow.
     pub fn eval(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
+        self.eval_with(tokens, None)
+    }
+
+    /// [`Session::eval`], adding each layer matrix's input x² per column to `sums` (the statistics
+    /// of an importance matrix, [`crate::imatrix`]).
+    pub(crate) fn eval_collecting(&mut self, tokens: &[u32], sums: &mut ActivationSums) -> Result<Vec<f32>> {
+        self.eval_with(tokens, Some(sums))
+    }
+
+    fn eval_with(&mut self, tokens: &[u32], mut sums: Option<&mut ActivationSums>) -> Result<Vec<f32>> {
         let n_vocab = self.model.config.n_vocab;
         if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= n_vocab) {
             return Err(LlmError::TokenOutOfRange { token: bad, n_vocab });
@@ -169,13 +180,18 @@ impl Session<'_> {
         }
         let mut logits = vec![0f32; tokens.len() * n_vocab];
         for (&t, out) in tokens.iter().zip(logits.chunks_mut(n_vocab)) {
-            self.step(t, out);
+            self.step(t, out, sums.as_deref_mut());
         }
         Ok(logits)
     }
 
-    /// One token at position n_past.
-    fn step(&mut self, token: u32, logits: &mut [f32]) {
+    /// One token at position n_past; with `sums`, the matrices' inputs are recorded too.
+    fn step(&mut self, token: u32, logits: &mut [f32], mut sums: Option<&mut ActivationSums>) {
+        let mut record = |l: usize, m: LayerMatrix, x: &[f32]| {
+            if let Some(s) = sums.as_deref_mut() {
+                s.add(l, m, x);
+            }
+        };
         let m = self.model;
         let c = &m.config;
         let (hd, n_kv, pos) = (c.head_dim, c.n_head_kv, self.n_past);
@@ -192,6 +208,9 @@ impl Session<'_> {
         let mut scores = vec![0f32; pos + 1];
         for (l, layer) in m.layers.iter().enumerate() {
             ops::rms_norm(&x, &layer.attn_norm, c.rms_eps, &mut h);
+            for m in [LayerMatrix::AttnQ, LayerMatrix::AttnK, LayerMatrix::AttnV] {
+                record(l, m, &h);
+            }
             layer.wq.matvec(&h, &mut q);
             let (k_cache, v_cache) = (&mut self.k[l], &mut self.v[l]);
             let k_new = &mut k_cache[pos * kv_dim..(pos + 1) * kv_dim];
@@ -219,6 +238,7 @@ impl Session<'_> {
                     }
                 }
             }
+            record(l, LayerMatrix::AttnOutput, &attn);
             layer.wo.matvec(&attn, &mut proj);
             x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
 
@@ -226,9 +246,12 @@ impl Session<'_> {
             let ff = layer.gate.rows();
             let mut gate = vec![0f32; ff];
             let mut up = vec![0f32; ff];
+            record(l, LayerMatrix::FfnGate, &h);
+            record(l, LayerMatrix::FfnUp, &h);
             layer.gate.matvec(&h, &mut gate);
             layer.up.matvec(&h, &mut up);
             ops::swiglu(&mut gate, &up);
+            record(l, LayerMatrix::FfnDown, &gate);
             layer.down.matvec(&gate, &mut proj);
             x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
         }

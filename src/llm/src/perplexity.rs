@@ -19,6 +19,37 @@ pub struct Perplexity {
     pub per_chunk: Vec<f64>,
 }
 
+/// How many chunks of `n_ctx` tokens llama-perplexity and llama-imatrix evaluate (`tools/*/*.cpp`:
+/// at least two chunks' worth of tokens, then all whole chunks or `max_chunks`); the KV cache
+/// size is checked here once, not at the first chunk.
+pub(crate) fn count_chunks(
+    model: &Model,
+    n_tokens: usize,
+    n_ctx: usize,
+    max_chunks: Option<usize>,
+    what: &str,
+    tool: &str,
+) -> Result<usize> {
+    if n_tokens < 2 * n_ctx {
+        return Err(LlmError::Unsupported(format!(
+            "{what} of {n_tokens} tokens with a context of {n_ctx}: {tool} needs at least {}",
+            2 * n_ctx
+        )));
+    }
+    model.session(n_ctx)?;
+    Ok((n_tokens / n_ctx).min(max_chunks.unwrap_or(usize::MAX)))
+}
+
+/// Chunk `i` of `n_ctx` tokens, its first token replaced by BOS when the model adds BOS (as both
+/// tools do, so every chunk starts as a text does).
+pub(crate) fn chunk_with_bos(model: &Model, tokens: &[u32], n_ctx: usize, i: usize) -> Vec<u32> {
+    let mut chunk = tokens[i * n_ctx..(i + 1) * n_ctx].to_vec();
+    if let (true, Some(bos)) = (model.tokenizer.add_bos, model.tokenizer.bos) {
+        chunk[0] = bos;
+    }
+    chunk
+}
+
 /// −log softmax(logits)[tok], as perplexity.cpp's `log_softmax`.
 pub fn neg_log_prob(logits: &[f32], tok: usize) -> f64 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -64,16 +95,7 @@ impl PerplexityRun {
         if n_ctx < 4 {
             return Err(LlmError::Unsupported(format!("a perplexity context of {n_ctx} tokens (at least 4)")));
         }
-        if tokens.len() < 2 * n_ctx {
-            return Err(LlmError::Unsupported(format!(
-                "perplexity of {} tokens with a context of {n_ctx}: llama-perplexity needs at least {}",
-                tokens.len(),
-                2 * n_ctx
-            )));
-        }
-        // The KV cache size is checked once here, not at the first chunk.
-        model.session(n_ctx)?;
-        let n_chunk = (tokens.len() / n_ctx).min(max_chunks.unwrap_or(usize::MAX));
+        let n_chunk = count_chunks(model, tokens.len(), n_ctx, max_chunks, "perplexity", "llama-perplexity")?;
         Ok(PerplexityRun {
             tokens: tokens[..n_chunk * n_ctx].to_vec(),
             n_ctx,
@@ -102,10 +124,7 @@ impl PerplexityRun {
         let (n_ctx, i) = (self.n_ctx, self.done);
         let first = n_ctx / 2;
         let n_vocab = model.config.n_vocab;
-        let mut chunk = self.tokens[i * n_ctx..(i + 1) * n_ctx].to_vec();
-        if let (true, Some(bos)) = (model.tokenizer.add_bos, model.tokenizer.bos) {
-            chunk[0] = bos;
-        }
+        let chunk = chunk_with_bos(model, &self.tokens, n_ctx, i);
         let logits = model.session(n_ctx)?.eval(&chunk)?;
         for j in first..n_ctx - 1 {
             let v = neg_log_prob(&logits[j * n_vocab..(j + 1) * n_vocab], chunk[j + 1] as usize);

@@ -1,10 +1,13 @@
 //! A model's matrices as the forward pass multiplies them: F32 as stored; Q8_0, Q4_0, Q4_K and
 //! Q6_K kept as their blocks and multiplied as ggml-cpu does, the activations quantized to the
 //! weight type's `vec_dot_type` (Q8_0 for Q8_0 and Q4_0: [`crate::q8_0`], [`crate::q4_0`]; Q8_K
-//! for the K-quants: [`crate::kquants`]). F16, BF16 and the other quantized types are refused
-//! for now: their `vec_dot_type` kernels are not written yet, and a silently different answer
-//! would be worse than a refusal.
+//! for the K-quants: [`crate::kquants`]). The other types ggml-cpu multiplies are dequantized at
+//! load and multiplied in f32 by activations rounded as ggml rounds them ([`crate::dequantized`]).
+//! Q4_1 and Q5_1 are refused: ggml's Q8_1 activations carry an f16-rounded block sum that the
+//! dequantized product does not model, and a silently different answer would be worse than a
+//! refusal.
 
+use crate::dequantized::ActivationRounding;
 use crate::error::{LlmError, Result};
 use crate::kquants::{self, BlockQ4K, BlockQ6K, QK_K};
 use crate::ops::dot;
@@ -14,11 +17,39 @@ use quantscope_formats::lazy::LazyFile;
 
 /// A matrix of `rows` × `cols` (row-major: a row is one output's weights, ggml's ne0 = cols).
 pub enum Matrix {
-    F32 { rows: usize, cols: usize, w: Vec<f32> },
-    Q8_0 { rows: usize, cols: usize, blocks: Vec<BlockQ8_0> },
-    Q4_0 { rows: usize, cols: usize, blocks: Vec<BlockQ4_0> },
-    Q4K { rows: usize, cols: usize, blocks: Vec<BlockQ4K> },
-    Q6K { rows: usize, cols: usize, blocks: Vec<BlockQ6K> },
+    F32 {
+        rows: usize,
+        cols: usize,
+        w: Vec<f32>,
+    },
+    Q8_0 {
+        rows: usize,
+        cols: usize,
+        blocks: Vec<BlockQ8_0>,
+    },
+    Q4_0 {
+        rows: usize,
+        cols: usize,
+        blocks: Vec<BlockQ4_0>,
+    },
+    Q4K {
+        rows: usize,
+        cols: usize,
+        blocks: Vec<BlockQ4K>,
+    },
+    Q6K {
+        rows: usize,
+        cols: usize,
+        blocks: Vec<BlockQ6K>,
+    },
+    /// Any other type: its values dequantized, `ty` its ggml type name.
+    Dequantized {
+        rows: usize,
+        cols: usize,
+        ty: &'static str,
+        act: ActivationRounding,
+        w: Vec<f32>,
+    },
 }
 
 impl Matrix {
@@ -28,7 +59,8 @@ impl Matrix {
             | Matrix::Q8_0 { rows, .. }
             | Matrix::Q4_0 { rows, .. }
             | Matrix::Q4K { rows, .. }
-            | Matrix::Q6K { rows, .. } => *rows,
+            | Matrix::Q6K { rows, .. }
+            | Matrix::Dequantized { rows, .. } => *rows,
         }
     }
 
@@ -38,7 +70,8 @@ impl Matrix {
             | Matrix::Q8_0 { cols, .. }
             | Matrix::Q4_0 { cols, .. }
             | Matrix::Q4K { cols, .. }
-            | Matrix::Q6K { cols, .. } => *cols,
+            | Matrix::Q6K { cols, .. }
+            | Matrix::Dequantized { cols, .. } => *cols,
         }
     }
 
@@ -50,6 +83,7 @@ impl Matrix {
             Matrix::Q4_0 { .. } => "q4_0",
             Matrix::Q4K { .. } => "q4_k",
             Matrix::Q6K { .. } => "q6_k",
+            Matrix::Dequantized { ty, .. } => ty,
         }
     }
 
@@ -59,6 +93,12 @@ impl Matrix {
             Matrix::F32 { cols, w, .. } => {
                 for (r, out) in y.iter_mut().enumerate() {
                     *out = dot(&w[r * cols..(r + 1) * cols], x);
+                }
+            }
+            Matrix::Dequantized { cols, act, w, .. } => {
+                let x = act.round(x);
+                for (r, out) in y.iter_mut().enumerate() {
+                    *out = dot(&w[r * cols..(r + 1) * cols], &x);
                 }
             }
             Matrix::Q8_0 { cols, blocks, .. } => {
@@ -95,7 +135,7 @@ impl Matrix {
     /// Row `r` as f32 (`ggml_get_rows`: a Q8_0 row dequantized, d · q).
     pub fn row(&self, r: usize, out: &mut [f32]) {
         match self {
-            Matrix::F32 { cols, w, .. } => out.copy_from_slice(&w[r * cols..(r + 1) * cols]),
+            Matrix::F32 { cols, w, .. } | Matrix::Dequantized { cols, w, .. } => out.copy_from_slice(&w[r * cols..(r + 1) * cols]),
             Matrix::Q8_0 { cols, blocks, .. } => {
                 let per_row = cols / q8_0::QK;
                 for (b, chunk) in blocks[r * per_row..(r + 1) * per_row].iter().zip(out.chunks_mut(q8_0::QK)) {
@@ -177,7 +217,15 @@ impl TensorSource<'_> {
                 let bytes = self.file.read_stored(i, 0, rows * cols / QK_K * kquants::Q6_K_BYTES)?;
                 Ok(Matrix::Q6K { rows, cols, blocks: kquants::q6_k_from_bytes(&bytes) })
             }
-            other => Err(LlmError::UnsupportedTensorType { name: name.into(), dtype: other.into() }),
+            other => {
+                let unsupported = || LlmError::UnsupportedTensorType { name: name.into(), dtype: other.into() };
+                let act = ActivationRounding::of(other).ok_or_else(unsupported)?;
+                let ty = quantscope_core::ggml_types::GGML_TYPES.iter().find(|t| t.name == other).ok_or_else(unsupported)?.name;
+                if matches!(ty, "q4_1" | "q5_1") || cols % act.block() != 0 {
+                    return Err(unsupported());
+                }
+                Ok(Matrix::Dequantized { rows, cols, ty, act, w: self.file.read_values(i, 0, rows * cols)? })
+            }
         }
     }
 }
