@@ -11,6 +11,10 @@
 //   lm_generate_step [variant, n]             → {tokens, text, generated, done, ms}
 //   lm_perplexity_start [{builtin: true} | {text}, n_ctx, max_chunks] → n_chunk
 //   lm_perplexity_step [variant]              → {chunks_done, n_chunk, ppl, plus_minus, tokens_scored, done, ms}
+//   lm_imatrix_start [n_ctx, max_chunks]      → n_chunk (llama-imatrix on the built-in calibration text)
+//   lm_imatrix_step  []                       → {chunks_done, n_chunk, done, entries, ms}
+//   lm_imatrix_file  []                       → Uint8Array (llama-imatrix's GGUF layout)
+//   lm_add_type      [file type]              → summary (the mix, and "TYPE + imatrix" once computed)
 import init, { LmSession } from '../pkg-lm/quantscope.js';
 import { serve } from '../worker-loop.js';
 
@@ -41,8 +45,16 @@ function need() {
 
 const lmOps = {
   async lm_load_builtin() {
-    const [bytes, reference] = await Promise.all([fetchFixture(BUILTIN), fetchFixture('reference.json', 'json')]);
-    return { ...load(BUILTIN, bytes), builtin: true, reference: reference.passage_perplexity };
+    const [bytes, reference, withImatrix] = await Promise.all([fetchFixture(BUILTIN), fetchFixture('reference.json', 'json'),
+      fetchFixture('imatrix.json', 'json')]);
+    // llama-perplexity's figures by the page's variant names: "TYPE" and "TYPE + imatrix"
+    // (llama-quantize with llama-imatrix's matrix on the same calibration text).
+    const figures = { ...reference.passage_perplexity };
+    for (const [type, row] of Object.entries(withImatrix.types)) {
+      if (row.plain) figures[type] ??= row.plain;
+      if (row.imatrix) figures[`${type} + imatrix`] = row.imatrix;
+    }
+    return { ...load(BUILTIN, bytes), builtin: true, reference: figures };
   },
   lm_load(_ctx, _id, [name, bytes]) {
     return { ...load(name, new Uint8Array(bytes)), builtin: false };
@@ -64,6 +76,21 @@ const lmOps = {
     const s = need();
     const text = source.builtin ? await fetchFixture('heldout.txt', 'text') : source.text;
     return s.start_perplexity(text, nCtx, maxChunks ?? undefined);
+  },
+  async lm_imatrix_start(_ctx, _id, [nCtx, maxChunks]) {
+    const s = need();
+    return s.start_imatrix(await fetchFixture('calibration.txt', 'text'), 'calibration.txt', nCtx, maxChunks ?? undefined);
+  },
+  lm_imatrix_step() {
+    const t0 = performance.now();
+    const step = need().imatrix_step();
+    return { ...step, ms: performance.now() - t0 };
+  },
+  lm_imatrix_file() {
+    return need().imatrix_file();
+  },
+  lm_add_type(_ctx, _id, [type]) {
+    return need().add_type(type);
   },
   lm_perplexity_step(_ctx, _id, [variant]) {
     const t0 = performance.now();

@@ -7,6 +7,7 @@
 // a time and draws, so Cancel is not asking for more.
 import { WorkerClient } from '../client.js';
 import { $, el, formatBytes, fail, clearError, wireDropZone } from './ui.js';
+import { saveBytes } from '../shared/dom.js';
 
 // Tokens asked of each type per request: small enough to stream, large enough to keep the
 // per-request overhead out of tokens/s.
@@ -15,9 +16,18 @@ const TOKENS_PER_REQUEST = 4;
 const PPL_CTX = 128;
 const PPL_CHUNKS = 8;
 const DEFAULT_PROMPT = "MACBETH.\nIf it were done when 'tis done, then 'twere well\n";
+// llama-imatrix's settings for imatrix.json (make_tiny_lm_imatrix.py): -c 128 --chunks 8.
+const IMATRIX_CTX = 128;
+const IMATRIX_CHUNKS = 8;
+// llama-quantize file types the page can add, cheapest last; the IQ2 mixes and Q2_K_S need an
+// importance matrix, as in llama-quantize.
+const ADDABLE_TYPES = [
+  'Q8_0', 'Q6_K', 'Q5_K_M', 'Q5_K_S', 'Q5_0', 'Q4_K_M', 'Q4_K_S', 'Q4_0', 'IQ4_XS', 'IQ4_NL',
+  'Q3_K_L', 'Q3_K_M', 'Q3_K_S', 'Q2_K', 'Q2_K_S', 'F16', 'BF16',
+];
 
 const MARKUP = `
-  <h2 id="run-lm-title">Language model: F32 against Q8_0, Q4_0 and Q4_K_M</h2>
+  <h2 id="run-lm-title">Language model: F32 against its quantized copies</h2>
   <p class="hint">A 1.38 M-parameter llama-architecture model trained on Shakespeare (Macbeth held out), run in
     this tab as llama.cpp runs it, with its quantized copies made here byte for byte as <code>llama-quantize</code>
     makes them. Loading fetches the 5.5 MB model and a 0.4 MB module the first time.</p>
@@ -47,10 +57,28 @@ const MARKUP = `
   </div>
   <div class="table-wrap">
     <table id="lm-ppl-table" hidden>
-      <thead><tr><th scope="col">type</th><th scope="col">perplexity</th><th scope="col">llama-perplexity</th>
+      <thead><tr><th scope="col">type</th><th scope="col">perplexity</th><th scope="col" title="llama.cpp's figure for llama-quantize's file of the same type; for TYPE + imatrix, made with llama-imatrix's matrix of the same calibration text">llama-perplexity</th>
         <th scope="col">bits / weight</th><th scope="col">file size</th><th scope="col">matrices</th></tr></thead>
       <tbody></tbody>
     </table>
+  </div>
+  <h3 id="lm-imatrix-title">Importance matrix and more types</h3>
+  <p class="hint">What <code>llama-imatrix -c ${IMATRIX_CTX} --chunks ${IMATRIX_CHUNKS}</code> computes: the mean of x² over
+    calibration text for every input column of every layer matrix — the columns whose rounding error matters most. Here the
+    text is a passage of Hamlet (tests/fixtures/tiny_lm/calibration.txt; Macbeth stays held out). Add a type to run
+    <code>llama-quantize</code>'s mix of it beside the others, and with the matrix once it is computed ("TYPE + imatrix"),
+    then press Perplexity to see what the matrix changes.</p>
+  <div class="run-row">
+    <button id="lm-imatrix" type="button">Compute importance matrix</button>
+    <progress id="lm-imatrix-progress" max="1" value="0" hidden></progress>
+    <span id="lm-imatrix-status" class="hint" aria-live="polite">None computed yet.</span>
+    <button id="lm-imatrix-save" type="button" disabled>Save imatrix.gguf</button>
+  </div>
+  <div class="run-row">
+    <label for="lm-add-type">Type</label>
+    <select id="lm-add-type">${ADDABLE_TYPES.map((t) => `<option>${t}</option>`).join('')}</select>
+    <button id="lm-add" type="button">Add this type</button>
+    <span id="lm-add-status" class="hint" aria-live="polite"></span>
   </div>
   <h3>Your own model</h3>
   <div id="lm-drop" class="run-drop" tabindex="0" role="button" aria-describedby="lm-drop-help">
@@ -68,6 +96,7 @@ const state = {
   loading: null, // Promise of the summary
   run: 0, // numbers the generation / perplexity run in progress; Cancel or a new run changes it
   busy: false,
+  imatrix: null, // {entries, chunks} of the importance matrix the worker holds for this model
 };
 
 function worker() {
@@ -96,6 +125,9 @@ export function mountLanguageModel(section) {
   $('#lm-prompt').value = DEFAULT_PROMPT;
   $('#lm-generate').onclick = () => generate().catch(showFailure);
   $('#lm-ppl').onclick = () => perplexity().catch(showFailure);
+  $('#lm-imatrix').onclick = () => computeImatrix().catch(showFailure);
+  $('#lm-imatrix-save').onclick = () => saveImatrix().catch(showFailure);
+  $('#lm-add').onclick = () => addType($('#lm-add-type').value).catch(showFailure);
   $('#lm-cancel').onclick = () => { state.run++; };
   $('#lm-builtin').onclick = () => { state.loading = null; ensureModel().catch(showFailure); };
   wireDropZone($('#lm-drop'), $('#lm-file'), (files) => { if (files[0]) loadFile(files[0]).catch(showFailure); });
@@ -107,7 +139,8 @@ function showFailure(err) {
 
 function setBusy(busy) {
   state.busy = busy;
-  for (const id of ['#lm-generate', '#lm-ppl', '#lm-builtin']) $(id).disabled = busy;
+  for (const id of ['#lm-generate', '#lm-ppl', '#lm-builtin', '#lm-imatrix', '#lm-add']) $(id).disabled = busy;
+  $('#lm-imatrix-save').disabled = busy || !state.imatrix;
   $('#lm-drop').classList.toggle('disabled', busy);
   $('#lm-cancel').disabled = !busy;
 }
@@ -119,13 +152,20 @@ function describe(model) {
     `vocabulary ${model.n_vocab}, trained context ${model.n_ctx_train}. Running: ${types}.`;
 }
 
-function showModel(model) {
+// A new model (or a new set of types) makes every figure on show stale: they are taken away.
+function showModel(model, { keepImatrix = false } = {}) {
   state.model = model;
   $('#lm-status').textContent = describe(model);
   $('#lm-builtin').hidden = model.builtin;
   $('#lm-outputs').replaceChildren();
   $('#lm-ppl-table').hidden = true;
   $('#lm-ppl-status').textContent = '';
+  if (!keepImatrix) {
+    state.imatrix = null;
+    $('#lm-imatrix-status').textContent = 'None computed yet.';
+    $('#lm-add-status').textContent = '';
+  }
+  $('#lm-imatrix-save').disabled = !state.imatrix;
 }
 
 // Loads the built-in model once (or again after a person's model or a worker restart).
@@ -275,6 +315,74 @@ async function perplexity() {
     status.textContent = `${nChunk} chunks of ${PPL_CTX} tokens, ${rows.length} types.`;
   } finally {
     bar.hidden = true;
+    setBusy(false);
+  }
+}
+
+// llama-imatrix on the calibration text, a chunk per request (Cancel: no more requests; the
+// matrix computed before, if any, stays).
+async function computeImatrix() {
+  if (state.busy) return;
+  clearError('#lm-error');
+  setBusy(true);
+  const run = ++state.run;
+  const bar = $('#lm-imatrix-progress'), status = $('#lm-imatrix-status');
+  status.dataset.state = 'running';
+  try {
+    await ensureModel();
+    const nChunk = await request('lm_imatrix_start', [IMATRIX_CTX, IMATRIX_CHUNKS]);
+    bar.hidden = false;
+    bar.max = nChunk;
+    bar.value = 0;
+    let ms = 0;
+    for (;;) {
+      if (run !== state.run) {
+        status.textContent = `Cancelled after ${bar.value} of ${nChunk} chunks${state.imatrix ? '; the matrix computed before stays' : ''}.`;
+        status.dataset.state = 'cancelled';
+        return;
+      }
+      const step = await request('lm_imatrix_step', []);
+      ms += step.ms;
+      bar.value = step.chunks_done;
+      status.textContent = `chunk ${step.chunks_done} of ${nChunk}`;
+      if (step.done) {
+        state.imatrix = { entries: step.entries, chunks: nChunk };
+        const tokens = nChunk * IMATRIX_CTX;
+        status.textContent = `${step.entries} matrices, ${nChunk} chunks of ${IMATRIX_CTX} tokens of calibration.txt ` +
+          `(${(tokens / (ms / 1000)).toFixed(0)} tokens/s). Types added from now on are also made with it.`;
+        status.dataset.state = 'done';
+        return;
+      }
+    }
+  } finally {
+    bar.hidden = true;
+    setBusy(false);
+  }
+}
+
+async function saveImatrix() {
+  const bytes = await request('lm_imatrix_file', []);
+  saveBytes(bytes, 'imatrix.gguf');
+}
+
+// llama-quantize's mix of the F32 model as one more variant (and "TYPE + imatrix").
+async function addType(type) {
+  if (state.busy) return;
+  clearError('#lm-error');
+  setBusy(true);
+  const status = $('#lm-add-status');
+  status.textContent = `Making the ${type} copy…`;
+  try {
+    const base = await ensureModel();
+    const summary = await request('lm_add_type', [type]);
+    const model = { ...summary, builtin: base.builtin, reference: base.reference };
+    state.loading = Promise.resolve(model);
+    showModel(model, { keepImatrix: true });
+    status.textContent = `Added ${type}${state.imatrix ? ` and ${type} + imatrix` : ''}: press Generate or Perplexity.`;
+  } catch (err) {
+    status.textContent = '';
+    throw err;
+  } finally {
     setBusy(false);
   }
 }

@@ -1,14 +1,19 @@
 //! A GGUF llama model and its quantized copies, generating and scoring text a step at a time.
 
 use quantscope_formats::bytesource::ByteSource;
-use quantscope_formats::gguf_mix::{FileType, MixOptions};
+use quantscope_formats::gguf_mix::{FileType, MixImatrix, MixOptions};
+use quantscope_formats::imatrix::{self, Imatrix};
 use quantscope_formats::{gguf_writer, lazy};
-use quantscope_llm::{Generator, Model, PerplexityRun, Sampling};
+use quantscope_llm::{Generator, ImatrixRun, Model, PerplexityRun, Sampling};
 use serde::Serialize;
 use std::rc::Rc;
 
 /// llama.cpp's file types made from an all-F32 model, in the order the page shows them.
 pub const QUANTIZED_TYPES: [&str; 3] = ["Q8_0", "Q4_0", "Q4_K_M"];
+
+/// The name a computed importance matrix is saved (and recorded in a mix's
+/// `quantize.imatrix.file`) under, and the dataset name it records for the built-in text.
+pub const IMATRIX_FILE: &str = "imatrix.gguf";
 
 /// One model of the comparison (the file as loaded, or a quantized copy of it).
 struct Variant {
@@ -96,10 +101,39 @@ pub struct PerplexityStep {
     pub done: bool,
 }
 
+/// Where an importance matrix run stands.
+#[derive(Serialize, Debug)]
+pub struct ImatrixStep {
+    pub chunks_done: usize,
+    pub n_chunk: usize,
+    pub done: bool,
+    /// Weight tensors with statistics (when done).
+    pub entries: usize,
+}
+
 pub struct Playground {
     name: String,
     parameters: u64,
     variants: Vec<Variant>,
+    /// The loaded all-F32 file, kept to make more quantized copies from (None for a quantized
+    /// file: llama-quantize re-quantizes only with --allow-requantize, and so does not the page).
+    f32_file: Option<lazy::LazyFile>,
+    imatrix_run: Option<ImatrixRun>,
+    /// The importance matrix of the last completed run.
+    imatrix: Option<Rc<Imatrix>>,
+}
+
+/// A llama-quantize mix of `file` as a runnable variant named `label`.
+fn quantized_variant(file: &lazy::LazyFile, ty: &str, options: &MixOptions, label: &str) -> Result<Variant, String> {
+    let ftype = FileType::from_name(ty).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    gguf_writer::write_mix(file, ftype, options, &mut out, |_, _| {}).map_err(|e| format!("could not make the {label} copy: {e}"))?;
+    let len = out.len();
+    let source: Rc<dyn ByteSource> = Rc::new(out);
+    let q = lazy::open(ty, source.clone()).map_err(|e| e.to_string())?;
+    let (bits, elements) = tensor_bits(&q);
+    let model = Model::from_source(ty, source).map_err(|e| format!("the {label} copy: {e}"))?;
+    Ok(Variant::new(label, model, len, bits, elements))
 }
 
 impl Playground {
@@ -118,20 +152,75 @@ impl Playground {
         if all_f32 {
             for (i, ty) in QUANTIZED_TYPES.iter().enumerate() {
                 progress(i, QUANTIZED_TYPES.len());
-                let ftype = FileType::from_name(ty).map_err(|e| e.to_string())?;
-                let mut out = Vec::new();
-                gguf_writer::write_mix(&file, ftype, &MixOptions::default(), &mut out, |_, _| {})
-                    .map_err(|e| format!("could not make the {ty} copy: {e}"))?;
-                let len = out.len();
-                let source: Rc<dyn ByteSource> = Rc::new(out);
-                let q = lazy::open(ty, source.clone()).map_err(|e| e.to_string())?;
-                let (bits, elements) = tensor_bits(&q);
-                let model = Model::from_source(ty, source).map_err(|e| format!("the {ty} copy: {e}"))?;
-                variants.push(Variant::new(ty, model, len, bits, elements));
+                variants.push(quantized_variant(&file, ty, &MixOptions::default(), ty)?);
             }
             progress(QUANTIZED_TYPES.len(), QUANTIZED_TYPES.len());
         }
-        Ok(Playground { name: name.to_string(), parameters, variants })
+        let f32_file = all_f32.then_some(file);
+        Ok(Playground { name: name.to_string(), parameters, variants, f32_file, imatrix_run: None, imatrix: None })
+    }
+
+    /// Adds the `ty` mix (a llama-quantize file type) of the F32 model, and the same mix made
+    /// with the computed importance matrix when there is one ("TYPE + imatrix"). A name already
+    /// shown is made again in place. Returns how many variants there are.
+    pub fn add_type(&mut self, ty: &str) -> Result<usize, String> {
+        let file = self.f32_file.as_ref().ok_or("more quantized copies are made from an all-F32 model; this file is already quantized")?;
+        let canonical = FileType::from_name(ty).map_err(|e| e.to_string())?.name();
+        let mut made = Vec::new();
+        // A mix that needs an importance matrix is only made with one (llama-quantize refuses it).
+        let plain = quantized_variant(file, canonical, &MixOptions::default(), canonical);
+        match (plain, &self.imatrix) {
+            (Ok(v), _) => made.push(v),
+            (Err(e), None) => return Err(e),
+            (Err(_), Some(_)) => {}
+        }
+        if let Some(m) = &self.imatrix {
+            let options =
+                MixOptions { imatrix: Some(MixImatrix { file_name: IMATRIX_FILE.into(), imatrix: m.clone() }), ..Default::default() };
+            made.push(quantized_variant(file, canonical, &options, &format!("{canonical} + imatrix"))?);
+        }
+        for v in made {
+            match self.variants.iter().position(|old| old.summary.name == v.summary.name) {
+                Some(i) => self.variants[i] = v,
+                None => self.variants.push(v),
+            }
+        }
+        Ok(self.variants.len())
+    }
+
+    /// Readies an importance matrix of `text` on the first model (llama-imatrix's: context
+    /// `n_ctx`, at most `max_chunks` chunks, `dataset` recorded as the text's name); returns the
+    /// number of chunks. A previous result stays until this run completes.
+    pub fn start_imatrix(&mut self, text: &str, dataset: &str, n_ctx: usize, max_chunks: Option<usize>) -> Result<usize, String> {
+        let model = self.first();
+        let tokens = model.tokenizer.encode_with_bos(text);
+        let run = ImatrixRun::new(model, &tokens, n_ctx, max_chunks, dataset).map_err(|e| e.to_string())?;
+        let n = run.n_chunk();
+        self.imatrix_run = Some(run);
+        Ok(n)
+    }
+
+    /// One more chunk of the importance matrix run; when the last is done, it becomes the
+    /// matrix [`Playground::add_type`] quantizes with.
+    pub fn imatrix_step(&mut self) -> Result<ImatrixStep, String> {
+        let model = self.variants[0].model;
+        let run = self.imatrix_run.as_mut().ok_or("no importance matrix run started")?;
+        run.next_chunk(model).map_err(|e| e.to_string())?;
+        let (chunks_done, n_chunk) = (run.chunks_done(), run.n_chunk());
+        let done = chunks_done == n_chunk;
+        let mut entries = 0;
+        if done {
+            let m = self.imatrix_run.take().and_then(|r| r.result()).ok_or("the importance matrix run gave no statistics")?;
+            entries = m.entries.len();
+            self.imatrix = Some(Rc::new(m));
+        }
+        Ok(ImatrixStep { chunks_done, n_chunk, done, entries })
+    }
+
+    /// The computed importance matrix as the GGUF file llama-imatrix writes.
+    pub fn imatrix_file(&self) -> Result<Vec<u8>, String> {
+        let m = self.imatrix.as_ref().ok_or("no importance matrix computed yet")?;
+        imatrix::write_gguf(m).map_err(|e| e.to_string())
     }
 
     fn first(&self) -> &Model {

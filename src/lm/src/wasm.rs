@@ -68,4 +68,27 @@ impl LmSession {
     pub fn perplexity_step(&mut self, index: usize) -> Result<JsValue, JsError> {
         to_js(&self.inner.perplexity_step(index).map_err(js_err)?)
     }
+
+    /// Adds the `ty` mix (a llama-quantize file type) of the F32 model, and "TYPE + imatrix"
+    /// when an importance matrix was computed; returns the summary.
+    pub fn add_type(&mut self, ty: &str) -> Result<JsValue, JsError> {
+        self.inner.add_type(ty).map_err(js_err)?;
+        to_js(&self.inner.summary())
+    }
+
+    /// Readies llama-imatrix's importance matrix of `text` on the first model; returns the
+    /// number of chunks.
+    pub fn start_imatrix(&mut self, text: &str, dataset: &str, n_ctx: usize, max_chunks: Option<usize>) -> Result<usize, JsError> {
+        self.inner.start_imatrix(text, dataset, n_ctx, max_chunks).map_err(js_err)
+    }
+
+    /// One more chunk: {chunks_done, n_chunk, done, entries}.
+    pub fn imatrix_step(&mut self) -> Result<JsValue, JsError> {
+        to_js(&self.inner.imatrix_step().map_err(js_err)?)
+    }
+
+    /// The computed importance matrix in llama-imatrix's GGUF layout.
+    pub fn imatrix_file(&self) -> Result<Vec<u8>, JsError> {
+        self.inner.imatrix_file().map_err(js_err)
+    }
 }

@@ -105,3 +105,53 @@ fn a_refused_start_leaves_no_variant_generating() {
     assert!(p.perplexity_step(0).is_err());
     assert!(p.generate(5, 1).unwrap_err().contains("no model variant 5"));
 }
+
+/// An importance matrix computed a chunk per call is llama-imatrix's file (header byte for byte:
+/// the statistics are held to llama-imatrix's in src/llm/tests/imatrix.rs); more types are added
+/// as llama-quantize's mixes, with and without it, and score as llama-perplexity scores
+/// llama-quantize's files made with llama-imatrix's matrix (imatrix.json).
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn importance_matrix_and_added_types() {
+    let mut p = Playground::load("tiny-lm-f32.gguf", fixture_bytes!("tiny_lm/tiny-lm-f32.gguf").to_vec(), |_, _| {}).unwrap();
+    assert_eq!(p.imatrix_file().unwrap_err(), "no importance matrix computed yet");
+    assert!(p.imatrix_step().unwrap_err().contains("no importance matrix run started"));
+    // Before an importance matrix: the plain mix only; IQ2_XXS is refused as llama-quantize refuses it.
+    assert_eq!(p.add_type("q2_k").unwrap(), 5);
+    assert!(p.add_type("IQ2_XXS").unwrap_err().contains("requires an imatrix"));
+    assert!(p.add_type("Q4_1").unwrap_err().contains("stored as q4_1"), "the forward pass has no Q4_1 product");
+    assert!(p.add_type("Q9_K").unwrap_err().contains("Q9_K"));
+
+    let n = p.start_imatrix(fixture_str!("tiny_lm/calibration.txt"), "calibration.txt", 128, Some(8)).unwrap();
+    assert_eq!(n, 8);
+    let mut last = None;
+    for k in 1..=n {
+        let step = p.imatrix_step().unwrap();
+        assert_eq!((step.chunks_done, step.done), (k, k == n));
+        last = Some(step);
+    }
+    assert_eq!(last.unwrap().entries, 14);
+    let ours = p.imatrix_file().unwrap();
+    let theirs = fixture_bytes!("tiny_lm/imatrix-f32.gguf");
+    assert_eq!(ours.len(), theirs.len());
+    let header = theirs.len() - (12 * 1024 + 2 * 2048 + 14 * 32);
+    assert_eq!(&ours[..header], &theirs[..header]);
+
+    assert_eq!(p.add_type("Q2_K").unwrap(), 6, "Q2_K made again in place, Q2_K + imatrix added");
+    let names: Vec<String> = p.summary().variants.iter().map(|v| v.name.clone()).collect();
+    assert_eq!(names[4..], ["Q2_K", "Q2_K + imatrix"]);
+
+    let reference = common::json(fixture_str!("tiny_lm/imatrix.json"));
+    p.start_perplexity(fixture_str!("tiny_lm/heldout.txt"), 128, Some(8)).unwrap();
+    let mut ppl = Vec::new();
+    for (i, key) in [(4, "plain"), (5, "imatrix")] {
+        let mut step = p.perplexity_step(i).unwrap();
+        while !step.done {
+            step = p.perplexity_step(i).unwrap();
+        }
+        let want = reference["types"]["Q2_K"][key]["ppl"].as_f64().unwrap();
+        assert!((step.ppl - want).abs() <= 2e-3 * want, "Q2_K {key}: {} vs llama-perplexity {want}", step.ppl);
+        ppl.push(step.ppl);
+    }
+    assert!(ppl[1] < ppl[0], "the importance matrix helps Q2_K on this model: {ppl:?}");
+}
