@@ -79,8 +79,22 @@ test('perplexity on held-out Macbeth equals llama-perplexity\'s, beside its figu
   assert.ok(Math.abs(rows[0].ppl - want.F32.ppl) <= 1e-3, `F32 ${rows[0].ppl} vs ${want.F32.ppl}`);
   for (const r of rows.slice(1)) assert.ok(Math.abs(r.ppl - want[r.name].ppl) <= 1e-3 * want[r.name].ppl, `${r.name} ${r.ppl} vs ${want[r.name].ppl}`);
   for (const r of rows) assert.equal(r.cells[2], want[r.name].ppl.toFixed(4), `${r.name}: llama.cpp's figure beside it`);
-  assert.equal(rows[0].cells[3], '32.00');
-  assert.equal(rows[1].cells[4], '1.4 MB');
+  assert.equal(rows[0].cells[3], 'base');
+  assert.equal(rows[0].cells[6], '32.00');
+  assert.equal(rows[1].cells[7], '1.4 MB');
+  // KL divergence from F32 as llama-perplexity --kl-divergence (kld.json; the port is held to it in
+  // src/llm/tests/kl_divergence.rs): mean within 3 % + 2e-5, same top token within 1 point.
+  const kld = JSON.parse(await fixture('kld.json')).types;
+  const kl = await page.$$eval('#lm-ppl-table tbody tr', (trs) => trs.slice(1).map((tr) =>
+    ({ name: tr.dataset.variant, kld: Number(tr.dataset.kld), top: Number(tr.dataset.sameTop) })));
+  for (const r of kl) {
+    const want = kld[r.name];
+    assert.ok(Math.abs(r.kld - want.mean_kld) <= 0.03 * want.mean_kld + 2e-5, `${r.name}: KLD ${r.kld} vs ${want.mean_kld}`);
+    assert.ok(Math.abs(r.top - want.same_top_percent) <= 1, `${r.name}: same top ${r.top} vs ${want.same_top_percent}`);
+  }
+  assert.ok(kl.find((r) => r.name === 'Q8_0').kld < kl.find((r) => r.name === 'Q4_0').kld, 'fewer bits, more divergence');
+  // The chart: one point per type.
+  assert.deepEqual(await page.$$eval('#lm-ppl-chart .point', (gs) => gs.map((g) => g.dataset.variant)), ['F32', 'Q8_0', 'Q4_0', 'Q4_K_M']);
   assert.match(await page.textContent('#lm-ppl-status'), /^8 chunks of 128 tokens/);
   await page.locator('#run-lm').screenshot({ path: `${SCREENSHOTS}run-lm-perplexity.png` });
   assert.deepEqual(page.errors, []);

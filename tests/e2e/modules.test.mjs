@@ -122,10 +122,11 @@ test('the exporter module is under 90 KB gzipped and carries only the exporter',
 // was 385,176 B by node zlib gzip -9 when it was added (release build of scripts/build-wasm.sh).
 // Session 12 added the importance matrix (llama-imatrix's statistics and file) and any type added
 // in the page made with it, which brings llama.cpp's weighted quantizers (kquants/weighted.rs)
-// into the module: 400,473 B; the ceiling went from 390,000 to 405,000.
-test('the language-model module is under 405 KB gzipped and carries only the language model', async () => {
+// into the module: 400,473 B; then llama-perplexity's KL divergence statistics: 405,210 B. The
+// ceiling went from 390,000 to 410,000.
+test('the language-model module is under 410 KB gzipped and carries only the language model', async () => {
   const gz = gzipSync(await pkg('pkg-lm', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 405_000, `www/pkg-lm/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 410_000, `www/pkg-lm/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const lm = await exportsOf('pkg-lm');
   assert.ok(lm.has('LmSession'));
   for (const name of ['Workspace', 'Engine', 'Lesson', 'TrainingRun', 'GgufMixer']) assert.ok(!lm.has(name), `the language-model module has ${name}`);

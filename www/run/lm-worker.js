@@ -45,8 +45,8 @@ function need() {
 
 const lmOps = {
   async lm_load_builtin() {
-    const [bytes, reference, withImatrix] = await Promise.all([fetchFixture(BUILTIN), fetchFixture('reference.json', 'json'),
-      fetchFixture('imatrix.json', 'json')]);
+    const [bytes, reference, withImatrix, kld] = await Promise.all([fetchFixture(BUILTIN), fetchFixture('reference.json', 'json'),
+      fetchFixture('imatrix.json', 'json'), fetchFixture('kld.json', 'json')]);
     // llama-perplexity's figures by the page's variant names: "TYPE" and "TYPE + imatrix"
     // (llama-quantize with llama-imatrix's matrix on the same calibration text).
     const figures = { ...reference.passage_perplexity };
@@ -54,7 +54,7 @@ const lmOps = {
       if (row.plain) figures[type] ??= row.plain;
       if (row.imatrix) figures[`${type} + imatrix`] = row.imatrix;
     }
-    return { ...load(BUILTIN, bytes), builtin: true, reference: figures };
+    return { ...load(BUILTIN, bytes), builtin: true, reference: figures, kldReference: kld.types };
   },
   lm_load(_ctx, _id, [name, bytes]) {
     return { ...load(name, new Uint8Array(bytes)), builtin: false };

@@ -49,7 +49,9 @@ const MARKUP = `
   <div id="lm-outputs" class="lm-outputs" aria-live="polite"></div>
   <h3 id="lm-ppl-title">Perplexity on held-out Macbeth</h3>
   <p class="hint">As <code>llama-perplexity -c ${PPL_CTX} --chunks ${PPL_CHUNKS}</code> computes it on the held-out passage
-    (tests/fixtures/tiny_lm/heldout.txt): each chunk of ${PPL_CTX} tokens scored on its second half. Lower is better.</p>
+    (tests/fixtures/tiny_lm/heldout.txt): each chunk of ${PPL_CTX} tokens scored on its second half. Lower is better.
+    The KL divergence (<code>--kl-divergence</code>) says how far each type's next-token distribution is from the first
+    type's at the same positions: perplexity can even improve by chance, the divergence only grows with the damage.</p>
   <div class="run-row">
     <button id="lm-ppl" type="button">Perplexity on held-out Macbeth</button>
     <progress id="lm-ppl-progress" max="1" value="0" hidden></progress>
@@ -58,10 +60,18 @@ const MARKUP = `
   <div class="table-wrap">
     <table id="lm-ppl-table" hidden>
       <thead><tr><th scope="col">type</th><th scope="col">perplexity</th><th scope="col" title="llama.cpp's figure for llama-quantize's file of the same type; for TYPE + imatrix, made with llama-imatrix's matrix of the same calibration text">llama-perplexity</th>
+        <th scope="col" title="mean KL divergence of the next-token distribution from the first type's, as llama-perplexity --kl-divergence">KLD mean</th>
+        <th scope="col" title="99th percentile of the per-position KL divergence">KLD 99%</th>
+        <th scope="col" title="positions whose most likely next token is the first type's">same top token</th>
         <th scope="col">bits / weight</th><th scope="col">file size</th><th scope="col">matrices</th></tr></thead>
       <tbody></tbody>
     </table>
   </div>
+  <figure id="lm-ppl-chart" class="lm-chart" hidden>
+    <svg viewBox="0 0 640 300" role="img" aria-labelledby="lm-ppl-chart-caption"></svg>
+    <figcaption id="lm-ppl-chart-caption" class="hint">Perplexity against bits per weight (log scale), one point per type:
+      the lower left is better.</figcaption>
+  </figure>
   <h3 id="lm-imatrix-title">Importance matrix and more types</h3>
   <p class="hint">What <code>llama-imatrix -c ${IMATRIX_CTX} --chunks ${IMATRIX_CHUNKS}</code> computes: the mean of x² over
     calibration text for every input column of every layer matrix — the columns whose rounding error matters most. Here the
@@ -159,6 +169,7 @@ function showModel(model, { keepImatrix = false } = {}) {
   $('#lm-builtin').hidden = model.builtin;
   $('#lm-outputs').replaceChildren();
   $('#lm-ppl-table').hidden = true;
+  $('#lm-ppl-chart').hidden = true;
   $('#lm-ppl-status').textContent = '';
   if (!keepImatrix) {
     state.imatrix = null;
@@ -280,13 +291,20 @@ async function perplexity() {
   const run = ++state.run;
   const bar = $('#lm-ppl-progress'), status = $('#lm-ppl-status'), table = $('#lm-ppl-table');
   table.dataset.state = 'starting';
+  $('#lm-ppl-chart').hidden = true;
   try {
     const model = await ensureModel();
     const nChunk = await request('lm_perplexity_start', [{ builtin: true }, PPL_CTX, PPL_CHUNKS]);
     const rows = model.variants.map((v, i) => {
+      const klRef = model.builtin ? model.kldReference?.[v.name] : null;
+      const llama = (what, x) => (klRef ? { title: `llama-perplexity: ${what(klRef)}` } : {});
       const cells = { ppl: el('td', { class: 'num lm-ppl' }, '…'),
-        reference: el('td', { class: 'num' }, fmtPpl(model.builtin ? model.reference?.[v.name]?.ppl : NaN)) };
+        reference: el('td', { class: 'num' }, fmtPpl(model.builtin ? model.reference?.[v.name]?.ppl : NaN)),
+        kld: el('td', { class: 'num', ...llama((r) => r.mean_kld.toFixed(6)) }, i === 0 ? 'base' : '…'),
+        kld99: el('td', { class: 'num', ...llama((r) => r.kld_99.toFixed(6)) }, i === 0 ? '' : '…'),
+        top: el('td', { class: 'num', ...llama((r) => `${r.same_top_percent.toFixed(2)} %`) }, i === 0 ? '' : '…') };
       const tr = el('tr', { 'data-variant': v.name }, el('th', { scope: 'row' }, v.name), cells.ppl, cells.reference,
+        cells.kld, cells.kld99, cells.top,
         el('td', { class: 'num' }, v.bits_per_weight.toFixed(2)), el('td', { class: 'num' }, formatBytes(v.file_bytes)),
         el('td', {}, v.matrix_types.join(', ')));
       return { index: i, tr, cells, done: false };
@@ -307,12 +325,22 @@ async function perplexity() {
         const step = await request('lm_perplexity_step', [r.index]);
         r.cells.ppl.textContent = `${fmtPpl(step.ppl)} ± ${step.plus_minus.toFixed(2)}`;
         r.tr.dataset.ppl = String(step.ppl);
+        if (step.kl) {
+          r.cells.kld.textContent = step.kl.mean_kld.toFixed(6);
+          r.cells.kld99.textContent = step.kl.kld_99.toFixed(6);
+          r.cells.top.textContent = `${step.kl.same_top_percent.toFixed(2)} %`;
+          r.tr.dataset.kld = String(step.kl.mean_kld);
+          r.tr.dataset.sameTop = String(step.kl.same_top_percent);
+        }
+        r.bits = model.variants[r.index].bits_per_weight;
+        r.ppl = step.ppl;
         bar.value += 1;
         status.textContent = `chunk ${step.chunks_done} of ${nChunk}, ${step.tokens_scored} tokens scored per type`;
       }
     }
     table.dataset.state = 'done';
     status.textContent = `${nChunk} chunks of ${PPL_CTX} tokens, ${rows.length} types.`;
+    drawPplChart(rows.map((r) => ({ name: model.variants[r.index].name, bits: r.bits, ppl: r.ppl })));
   } finally {
     bar.hidden = true;
     setBusy(false);
@@ -385,4 +413,44 @@ async function addType(type) {
   } finally {
     setBusy(false);
   }
+}
+
+// Perplexity against bits per weight: an SVG scatter, x on a log2 scale (2 to 32 bits).
+function drawPplChart(points) {
+  const svg = $('#lm-ppl-chart svg');
+  const NS = 'http://www.w3.org/2000/svg';
+  const node = (tag, attrs, text) => {
+    const e = document.createElementNS(NS, tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  };
+  const [W, H, L, R, T, B] = [640, 300, 56, 16, 16, 40];
+  const bits = points.map((p) => p.bits), ppl = points.map((p) => p.ppl).filter(Number.isFinite);
+  const x0 = Math.log2(Math.min(2, ...bits)), x1 = Math.log2(Math.max(32, ...bits));
+  const pad = (Math.max(...ppl) - Math.min(...ppl)) * 0.1 || 0.5;
+  const y0 = Math.min(...ppl) - pad, y1 = Math.max(...ppl) + pad;
+  const x = (b) => L + ((Math.log2(b) - x0) / (x1 - x0)) * (W - L - R);
+  const y = (v) => T + (1 - (v - y0) / (y1 - y0)) * (H - T - B);
+  const parts = [node('line', { x1: L, y1: H - B, x2: W - R, y2: H - B, class: 'axis' }),
+    node('line', { x1: L, y1: T, x2: L, y2: H - B, class: 'axis' }),
+    node('text', { x: (L + W - R) / 2, y: H - 6, 'text-anchor': 'middle', class: 'label' }, 'bits per weight'),
+    node('text', { x: 14, y: (T + H - B) / 2, 'text-anchor': 'middle', class: 'label', transform: `rotate(-90 14 ${(T + H - B) / 2})` }, 'perplexity')];
+  for (const b of [2, 4, 8, 16, 32]) {
+    parts.push(node('line', { x1: x(b), y1: H - B, x2: x(b), y2: H - B + 4, class: 'axis' }),
+      node('text', { x: x(b), y: H - B + 16, 'text-anchor': 'middle', class: 'tick' }, String(b)));
+  }
+  for (const v of [y0 + pad, (y0 + y1) / 2, y1 - pad]) {
+    parts.push(node('text', { x: L - 6, y: y(v) + 4, 'text-anchor': 'end', class: 'tick' }, v.toFixed(2)));
+  }
+  for (const p of points.filter((q) => Number.isFinite(q.ppl))) {
+    const g = node('g', { class: 'point', 'data-variant': p.name });
+    g.append(node('circle', { cx: x(p.bits), cy: y(p.ppl), r: 4 }), node('title', {}, `${p.name}: ${p.ppl.toFixed(4)} at ${p.bits.toFixed(2)} bits/weight`),
+      // Near the right edge the label goes to the left of its point.
+      node('text', x(p.bits) > W - 120 ? { x: x(p.bits) - 6, y: y(p.ppl) - 6, 'text-anchor': 'end', class: 'tick' }
+        : { x: x(p.bits) + 6, y: y(p.ppl) - 6, class: 'tick' }, p.name));
+    parts.push(g);
+  }
+  svg.replaceChildren(...parts);
+  $('#lm-ppl-chart').hidden = false;
 }

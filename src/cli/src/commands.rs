@@ -32,6 +32,8 @@ const USAGE: &str = "usage:
       (a llama GGUF with F32 or Q8_0 matrices; greedy unless --seed)
   quantscope perplexity MODEL.gguf --text FILE [--ctx N] [--chunks N] [--json]
       (as llama-perplexity: chunks of --ctx tokens, default the model's context, second halves scored)
+  quantscope kl-divergence BASE.gguf MODEL.gguf --text FILE [--ctx N] [--chunks N] [--json]
+      (as llama-perplexity --kl-divergence-base then --kl-divergence: MODEL's next-token distribution against BASE's)
   quantscope make-imatrix MODEL.gguf --text FILE --out IMATRIX.gguf [--ctx N] [--chunks N]
       (as llama-imatrix: Σx² per input column of every blk.* matrix over chunks of --ctx tokens, in its GGUF layout)";
 
@@ -822,6 +824,13 @@ fn quantize_onnx(args: &Args) -> Result<(), Failure> {
 }
 
 fn language_model(args: &Args) -> Result<(), Failure> {
+    if args.command == "kl-divergence" {
+        let [base, model] = args.files.as_slice() else {
+            return Err(usage("kl-divergence takes BASE.gguf MODEL.gguf"));
+        };
+        let text = args.text.as_deref().ok_or_else(|| usage("kl-divergence needs --text FILE"))?;
+        return crate::lm::kl_divergence_of(base, model, text, args.ctx, args.chunks, args.json).map_err(bad_input);
+    }
     let [model] = args.files.as_slice() else {
         return Err(usage(format!("{} takes one MODEL.gguf", args.command)));
     };
@@ -868,7 +877,7 @@ pub fn main() -> ExitCode {
             "eval" => eval(&args),
             "run" => run_model(&args),
             "quantize-onnx" => quantize_onnx(&args),
-            "generate" | "perplexity" | "make-imatrix" => language_model(&args),
+            "generate" | "perplexity" | "make-imatrix" | "kl-divergence" => language_model(&args),
             "" => Err(usage("no command given")),
             other => Err(usage(format!("unknown command '{other}'"))),
         },

@@ -1,7 +1,7 @@
 //! `generate` and `perplexity`: a llama-architecture GGUF run by quantscope-llm (F32 and Q8_0
 //! matrices), as llama.cpp runs it.
 
-use quantscope_llm::{perplexity, Generator, ImatrixRun, Model, Sampling};
+use quantscope_llm::{kl_divergence, perplexity, Generator, ImatrixRun, Model, Sampling};
 use serde::Serialize;
 use std::io::Write;
 use std::path::Path;
@@ -118,5 +118,35 @@ pub fn make_imatrix(a: &LmArgs) -> Result<(), String> {
     let bytes = quantscope_formats::imatrix::write_gguf(&m).map_err(|e| e.to_string())?;
     std::fs::write(out, &bytes).map_err(|e| format!("{}: {e}", out.display()))?;
     println!("{}: {} tensors, {} chunks of {n_ctx} tokens", out.display(), m.entries.len(), m.chunk_count);
+    Ok(())
+}
+
+/// llama-perplexity --kl-divergence's statistics of `model` against `base` on a text file.
+pub fn kl_divergence_of(
+    base: &Path,
+    model: &Path,
+    text: &Path,
+    ctx: Option<usize>,
+    chunks: Option<usize>,
+    json: bool,
+) -> Result<(), String> {
+    let (base_model, model_q) = (load(base)?, load(model)?);
+    let text = std::fs::read_to_string(text).map_err(|e| format!("{}: {e}", text.display()))?;
+    let ids = base_model.tokenizer.encode_with_bos(&text);
+    let n_ctx = ctx.unwrap_or(base_model.config.n_ctx_train);
+    let s = kl_divergence(&base_model, &model_q, &ids, n_ctx, chunks).map_err(|e| e.to_string())?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&s).expect("serializable"));
+    } else {
+        println!("positions       : {}", s.positions);
+        println!("Mean PPL(Q)     : {:.6}", s.ppl_q);
+        println!("Mean PPL(base)  : {:.6}", s.ppl_base);
+        println!("Mean    KLD     : {:.6} ± {:.6}", s.mean_kld, s.mean_kld_uncertainty);
+        println!("Maximum KLD     : {:.6}", s.max_kld);
+        println!("99.0%   KLD     : {:.6}", s.kld_99);
+        println!("Median  KLD     : {:.6}", s.median_kld);
+        println!("RMS Δp          : {:.3} %", s.rms_dp_percent);
+        println!("Same top p      : {:.3} %", s.same_top_percent);
+    }
     Ok(())
 }

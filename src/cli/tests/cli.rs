@@ -490,3 +490,31 @@ fn make_imatrix_writes_llama_imatrix_s_layout() {
     assert_eq!(r.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&r.stderr).contains("ignores batches of fewer than 16"));
 }
+
+/// `kl-divergence` prints llama-perplexity --kl-divergence's statistics (kld.json's Q8_0 row,
+/// from the committed llama-quantize file).
+#[test]
+fn kl_divergence_equals_llama_perplexity_s() {
+    let reference: Value = serde_json::from_str(&std::fs::read_to_string(fixture("tiny_lm/kld.json")).unwrap()).unwrap();
+    let want = &reference["types"]["Q8_0"];
+    let (base, q8, text) = (fixture("tiny_lm/tiny-lm-f32.gguf"), fixture("tiny_lm/tiny-lm-q8_0.gguf"), fixture("tiny_lm/heldout.txt"));
+    let out = run(&[
+        "kl-divergence",
+        base.to_str().unwrap(),
+        q8.to_str().unwrap(),
+        "--text",
+        text.to_str().unwrap(),
+        "--ctx",
+        "128",
+        "--chunks",
+        "8",
+        "--json",
+    ]);
+    let got = json_of(&out);
+    assert_eq!(got["positions"], 504);
+    let (mean, w) = (got["mean_kld"].as_f64().unwrap(), want["mean_kld"].as_f64().unwrap());
+    assert!((mean - w).abs() <= 0.03 * w + 2e-5, "{mean} vs {w}");
+    assert!((got["same_top_percent"].as_f64().unwrap() - want["same_top_percent"].as_f64().unwrap()).abs() <= 1.0);
+    assert_eq!(run(&["kl-divergence", base.to_str().unwrap(), "--text", text.to_str().unwrap()]).status.code(), Some(2));
+    assert_eq!(run(&["kl-divergence", base.to_str().unwrap(), q8.to_str().unwrap()]).status.code(), Some(2));
+}

@@ -118,8 +118,15 @@ impl PerplexityRun {
 
     /// Evaluates the next chunk; false when every chunk was done already.
     pub fn next_chunk(&mut self, model: &Model) -> Result<bool> {
+        Ok(self.next_chunk_scored(model)?.is_some())
+    }
+
+    /// [`PerplexityRun::next_chunk`], returning what was scored: the logits at positions
+    /// n_ctx/2 … n_ctx−2 (n_vocab each) and, for each, the token that follows (what
+    /// [`crate::kl_divergence`] compares); None when every chunk was done already.
+    pub fn next_chunk_scored(&mut self, model: &Model) -> Result<Option<(Vec<f32>, Vec<u32>)>> {
         if self.done == self.n_chunk {
-            return Ok(false);
+            return Ok(None);
         }
         let (n_ctx, i) = (self.n_ctx, self.done);
         let first = n_ctx / 2;
@@ -134,7 +141,8 @@ impl PerplexityRun {
         self.count += n_ctx - first - 1;
         self.per_chunk.push((self.nll / self.count as f64).exp());
         self.done += 1;
-        Ok(true)
+        let scored = logits[first * n_vocab..(n_ctx - 1) * n_vocab].to_vec();
+        Ok(Some((scored, chunk[first + 1..].to_vec())))
     }
 
     /// The estimate over the chunks done so far (NaN before the first).

@@ -4,7 +4,8 @@ use quantscope_formats::bytesource::ByteSource;
 use quantscope_formats::gguf_mix::{FileType, MixImatrix, MixOptions};
 use quantscope_formats::imatrix::{self, Imatrix};
 use quantscope_formats::{gguf_writer, lazy};
-use quantscope_llm::{Generator, ImatrixRun, Model, PerplexityRun, Sampling};
+use quantscope_llm::kl_divergence::{base_chunk, BaseLogProbs};
+use quantscope_llm::{Generator, ImatrixRun, KlDivergence, KlSummary, Model, PerplexityRun, Sampling};
 use serde::Serialize;
 use std::rc::Rc;
 
@@ -26,6 +27,8 @@ struct Variant {
     generated: Vec<u32>,
     remaining: usize,
     perplexity: Option<PerplexityRun>,
+    /// Its divergence from the first variant over the perplexity run's positions (not for the first).
+    kl: Option<KlDivergence>,
 }
 
 impl Variant {
@@ -39,7 +42,15 @@ impl Variant {
             bits_per_weight: tensor_bits / elements,
             matrix_types: types.into_iter().map(String::from).collect(),
         };
-        Variant { summary, model: Box::leak(Box::new(model)), generator: None, generated: Vec::new(), remaining: 0, perplexity: None }
+        Variant {
+            summary,
+            model: Box::leak(Box::new(model)),
+            generator: None,
+            generated: Vec::new(),
+            remaining: 0,
+            perplexity: None,
+            kl: None,
+        }
     }
 }
 
@@ -99,6 +110,8 @@ pub struct PerplexityStep {
     pub plus_minus: f64,
     pub tokens_scored: usize,
     pub done: bool,
+    /// Against the first variant (llama-perplexity --kl-divergence), for every other variant.
+    pub kl: Option<KlSummary>,
 }
 
 /// Where an importance matrix run stands.
@@ -121,6 +134,9 @@ pub struct Playground {
     imatrix_run: Option<ImatrixRun>,
     /// The importance matrix of the last completed run.
     imatrix: Option<Rc<Imatrix>>,
+    /// The first variant's log-probabilities in the perplexity chunk it did last (chunk index),
+    /// as llama-perplexity's `--kl-divergence-base` file holds them.
+    kl_base: Option<(usize, Vec<BaseLogProbs>)>,
 }
 
 /// A llama-quantize mix of `file` as a runnable variant named `label`.
@@ -157,7 +173,7 @@ impl Playground {
             progress(QUANTIZED_TYPES.len(), QUANTIZED_TYPES.len());
         }
         let f32_file = all_f32.then_some(file);
-        Ok(Playground { name: name.to_string(), parameters, variants, f32_file, imatrix_run: None, imatrix: None })
+        Ok(Playground { name: name.to_string(), parameters, variants, f32_file, imatrix_run: None, imatrix: None, kl_base: None })
     }
 
     /// Adds the `ty` mix (a llama-quantize file type) of the F32 model, and the same mix made
@@ -305,14 +321,30 @@ impl Playground {
             n_chunk = run.n_chunk();
             v.perplexity = Some(run);
         }
+        for v in &mut self.variants[1..] {
+            v.kl = Some(KlDivergence::default());
+        }
+        self.kl_base = None;
         Ok(n_chunk)
     }
 
-    /// One more chunk of variant `index`'s perplexity.
+    /// One more chunk of variant `index`'s perplexity, and of its KL divergence from the first
+    /// variant: call the first variant's chunk before the others' (the page goes chunk by chunk,
+    /// variant by variant), as llama-perplexity reads its base file chunk by chunk.
     pub fn perplexity_step(&mut self, index: usize) -> Result<PerplexityStep, String> {
+        let n_vocab = self.first().config.n_vocab;
         let v = self.variants.get_mut(index).ok_or_else(|| format!("no model variant {index}"))?;
         let run = v.perplexity.as_mut().ok_or("no perplexity run started")?;
-        run.next_chunk(v.model).map_err(|e| e.to_string())?;
+        let chunk = run.chunks_done();
+        if index > 0 && run.chunks_done() < run.n_chunk() && !matches!(&self.kl_base, Some((c, _)) if *c == chunk) {
+            return Err(format!("chunk {} of the first variant comes before the others' (their KL divergence needs it)", chunk + 1));
+        }
+        if let Some((logits, next)) = run.next_chunk_scored(v.model).map_err(|e| e.to_string())? {
+            match (&mut v.kl, &self.kl_base) {
+                (Some(kl), Some((_, base))) => kl.add_chunk(&logits, base, &next),
+                _ => self.kl_base = Some((chunk, base_chunk(&logits, n_vocab))),
+            }
+        }
         let r = run.result();
         Ok(PerplexityStep {
             chunks_done: run.chunks_done(),
@@ -321,6 +353,7 @@ impl Playground {
             plus_minus: r.plus_minus,
             tokens_scored: r.count,
             done: run.chunks_done() == run.n_chunk(),
+            kl: v.kl.as_ref().and_then(|k| k.summary()),
         })
     }
 }

@@ -155,3 +155,26 @@ fn importance_matrix_and_added_types() {
     }
     assert!(ppl[1] < ppl[0], "the importance matrix helps Q2_K on this model: {ppl:?}");
 }
+
+/// Each variant's KL divergence from the first comes with its perplexity, chunk by chunk, as
+/// llama-perplexity --kl-divergence gives it (kld.json; the statistics are held to it in
+/// src/llm/tests/kl_divergence.rs); the first variant's chunk must come first.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn kl_divergence_comes_with_perplexity() {
+    let reference = common::json(fixture_str!("tiny_lm/kld.json"));
+    let mut p = Playground::load("tiny-lm-f32.gguf", fixture_bytes!("tiny_lm/tiny-lm-f32.gguf").to_vec(), |_, _| {}).unwrap();
+    p.start_perplexity(fixture_str!("tiny_lm/heldout.txt"), 128, Some(8)).unwrap();
+    assert!(p.perplexity_step(1).unwrap_err().contains("chunk 1 of the first variant comes before"));
+    let mut last = Vec::new();
+    for _ in 0..8 {
+        last = (0..4).map(|i| p.perplexity_step(i).unwrap()).collect();
+    }
+    assert!(last[0].kl.is_none(), "the first variant is the base");
+    for (i, name) in [(1, "Q8_0"), (2, "Q4_0"), (3, "Q4_K_M")] {
+        let kl = last[i].kl.as_ref().unwrap();
+        let want = reference["types"][name]["mean_kld"].as_f64().unwrap();
+        assert_eq!(kl.positions, 8 * 63);
+        assert!((kl.mean_kld - want).abs() <= 0.03 * want + 2e-5, "{name}: {} vs llama-perplexity {want}", kl.mean_kld);
+    }
+}
