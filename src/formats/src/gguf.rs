@@ -272,8 +272,8 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Metadata value types (`enum gguf_type`).
-mod vt {
+/// Metadata value types (`enum gguf_type` of llama.cpp's `ggml/include/gguf.h`).
+pub mod vt {
     pub const U8: u32 = 0;
     pub const I8: u32 = 1;
     pub const U16: u32 = 2;

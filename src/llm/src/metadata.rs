@@ -3,24 +3,8 @@
 //! the formats crate has already checked that every value is complete and well formed.
 
 use crate::error::{LlmError, Result};
-use quantscope_formats::gguf::RawKv;
+use quantscope_formats::gguf::{vt, RawKv};
 use std::collections::HashMap;
-
-mod vt {
-    pub const U8: u32 = 0;
-    pub const I8: u32 = 1;
-    pub const U16: u32 = 2;
-    pub const I16: u32 = 3;
-    pub const U32: u32 = 4;
-    pub const I32: u32 = 5;
-    pub const F32: u32 = 6;
-    pub const BOOL: u32 = 7;
-    pub const STRING: u32 = 8;
-    pub const ARRAY: u32 = 9;
-    pub const U64: u32 = 10;
-    pub const I64: u32 = 11;
-    pub const F64: u32 = 12;
-}
 
 /// The metadata of one GGUF file, by key.
 pub struct Metadata {
