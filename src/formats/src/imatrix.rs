@@ -323,7 +323,7 @@ pub fn write_gguf(m: &Imatrix) -> Result<Vec<u8>> {
     if m.format == ImatrixFormat::Legacy {
         return Err(Error::invalid("imatrix: a legacy .dat's statistics are not raw sums; only GGUF statistics are written".into()));
     }
-    let mut datasets = 8u32.to_le_bytes().to_vec(); // an array of strings
+    let mut datasets = gguf::vt::STRING.to_le_bytes().to_vec(); // an array of strings
     datasets.extend_from_slice(&(m.datasets.len() as u64).to_le_bytes());
     for d in &m.datasets {
         datasets.extend_from_slice(&(d.len() as u64).to_le_bytes());
@@ -332,7 +332,7 @@ pub fn write_gguf(m: &Imatrix) -> Result<Vec<u8>> {
     let count = |key: &str, v: i32| u32::try_from(v).map_err(|_| Error::invalid(format!("imatrix: {key} is {v}")));
     let metadata = vec![
         ("general.type".to_string(), Value::Str("imatrix".into())),
-        ("imatrix.datasets".to_string(), Value::Raw { value_type: 9, bytes: datasets }),
+        ("imatrix.datasets".to_string(), Value::Raw { value_type: gguf::vt::ARRAY, bytes: datasets }),
         ("imatrix.chunk_count".to_string(), Value::U32(count("the chunk count", m.chunk_count)?)),
         ("imatrix.chunk_size".to_string(), Value::U32(count("the chunk size", m.chunk_size)?)),
     ];
