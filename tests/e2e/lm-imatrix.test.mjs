@@ -91,3 +91,30 @@ test('Cancel stops an importance matrix between two chunks; adding a type hides 
   assert.deepEqual(page.errors, []);
   await page.close();
 });
+
+test('the sensitivity probes rank the matrix kinds as llama-perplexity does, and Cancel stops them', async () => {
+  const kld = JSON.parse(await fixture('kld.json')).sensitivity.probes;
+  const page = await openLm();
+  await page.uncheck('#lm-sens-layers');
+  await page.click('#lm-sens');
+  await page.waitForFunction(() => document.querySelector('#lm-sens-table')?.dataset.state === 'done', null, { timeout: 180000 });
+  const cells = await page.$$eval('#lm-sens-table tbody tr', (trs) => trs.map((tr) =>
+    [tr.dataset.kind, Number(tr.querySelector('td').dataset.kld)]));
+  assert.deepEqual(cells.map(([k]) => k), ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down']);
+  for (const [kind, value] of cells) {
+    const want = kld[kind].mean_kld;
+    assert.ok(Math.abs(value - want) <= 0.03 * want + 2e-5, `${kind}: KLD ${value} vs llama-perplexity ${want}`);
+  }
+  assert.match(await page.textContent('#lm-sens-status'), /Most sensitive kind at Q2_K: ffn_down/);
+  await page.locator('#run-lm').screenshot({ path: `${SCREENSHOTS}run-lm-sensitivity.png` });
+
+  await page.check('#lm-sens-layers');
+  await page.click('#lm-sens');
+  await page.waitForFunction(() => Number(document.querySelector('#lm-sens-progress').value) > 2, null, { timeout: 120000 });
+  await page.click('#lm-cancel');
+  await page.waitForFunction(() => document.querySelector('#lm-sens-table').dataset.state === 'cancelled', null, { timeout: 60000 });
+  assert.match(await page.textContent('#lm-sens-status'), /^Cancelled after \d+ of 22 probes\.$/);
+  assert.equal(await page.isDisabled('#lm-sens'), false);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});

@@ -15,6 +15,8 @@
 //   lm_imatrix_step  []                       → {chunks_done, n_chunk, done, entries, ms}
 //   lm_imatrix_file  []                       → Uint8Array (llama-imatrix's GGUF layout)
 //   lm_add_type      [file type]              → summary (the mix, and "TYPE + imatrix" once computed)
+//   lm_sensitivity_start [low type, per_layer, n_ctx, max_chunks] → n_probe (on held-out Macbeth)
+//   lm_sensitivity_step []                    → {probe, n_probe, chunks_done, n_chunk, done, results}
 import init, { LmSession } from '../pkg-lm/quantscope.js';
 import { serve } from '../worker-loop.js';
 
@@ -88,6 +90,13 @@ const lmOps = {
   },
   lm_imatrix_file() {
     return need().imatrix_file();
+  },
+  async lm_sensitivity_start(_ctx, _id, [lowType, perLayer, nCtx, maxChunks]) {
+    const s = need();
+    return s.start_sensitivity(await fetchFixture('heldout.txt', 'text'), nCtx, maxChunks ?? undefined, lowType, perLayer);
+  },
+  lm_sensitivity_step() {
+    return need().sensitivity_step();
   },
   lm_add_type(_ctx, _id, [type]) {
     return need().add_type(type);

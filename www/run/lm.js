@@ -90,6 +90,20 @@ const MARKUP = `
     <button id="lm-add" type="button">Add this type</button>
     <span id="lm-add-status" class="hint" aria-live="polite"></span>
   </div>
+  <h3 id="lm-sens-title">Which matrices hurt most</h3>
+  <p class="hint">Every tensor in Q8_0 (nearly lossless) but one kind of matrix in a low type — in every layer, or in one
+    layer — as <code>llama-quantize --pure --tensor-type PATTERN=TYPE … Q8_0</code> makes it, each scored on held-out Macbeth
+    (${PPL_CHUNKS} chunks) by its KL divergence from F32. The kinds that hurt most are the ones llama.cpp's mixes keep at more
+    bits (attn_v, ffn_down).</p>
+  <div class="run-row">
+    <label for="lm-sens-type">low type</label>
+    <select id="lm-sens-type">${['Q2_K', 'Q3_K', 'Q4_0', 'Q4_K', 'IQ4_XS'].map((t) => `<option>${t}</option>`).join('')}</select>
+    <label><input id="lm-sens-layers" type="checkbox" checked> each layer too</label>
+    <button id="lm-sens" type="button">Find the sensitive matrices</button>
+    <progress id="lm-sens-progress" max="1" value="0" hidden></progress>
+    <span id="lm-sens-status" class="hint" aria-live="polite"></span>
+  </div>
+  <div class="table-wrap"><table id="lm-sens-table" hidden><thead></thead><tbody></tbody></table></div>
   <h3>Your own model</h3>
   <div id="lm-drop" class="run-drop" tabindex="0" role="button" aria-describedby="lm-drop-help">
     <p><strong>Drop a small llama GGUF here</strong></p>
@@ -138,6 +152,7 @@ export function mountLanguageModel(section) {
   $('#lm-imatrix').onclick = () => computeImatrix().catch(showFailure);
   $('#lm-imatrix-save').onclick = () => saveImatrix().catch(showFailure);
   $('#lm-add').onclick = () => addType($('#lm-add-type').value).catch(showFailure);
+  $('#lm-sens').onclick = () => sensitivity().catch(showFailure);
   $('#lm-cancel').onclick = () => { state.run++; };
   $('#lm-builtin').onclick = () => { state.loading = null; ensureModel().catch(showFailure); };
   wireDropZone($('#lm-drop'), $('#lm-file'), (files) => { if (files[0]) loadFile(files[0]).catch(showFailure); });
@@ -149,7 +164,7 @@ function showFailure(err) {
 
 function setBusy(busy) {
   state.busy = busy;
-  for (const id of ['#lm-generate', '#lm-ppl', '#lm-builtin', '#lm-imatrix', '#lm-add']) $(id).disabled = busy;
+  for (const id of ['#lm-generate', '#lm-ppl', '#lm-builtin', '#lm-imatrix', '#lm-add', '#lm-sens']) $(id).disabled = busy;
   $('#lm-imatrix-save').disabled = busy || !state.imatrix;
   $('#lm-drop').classList.toggle('disabled', busy);
   $('#lm-cancel').disabled = !busy;
@@ -172,6 +187,9 @@ function showModel(model, { keepImatrix = false } = {}) {
   $('#lm-ppl-chart').hidden = true;
   $('#lm-ppl-status').textContent = '';
   if (!keepImatrix) {
+    // A new model: the probes were of another one. (An added type leaves them true.)
+    $('#lm-sens-table').hidden = true;
+    $('#lm-sens-status').textContent = '';
     state.imatrix = null;
     $('#lm-imatrix-status').textContent = 'None computed yet.';
     $('#lm-add-status').textContent = '';
@@ -453,4 +471,70 @@ function drawPplChart(points) {
   }
   svg.replaceChildren(...parts);
   $('#lm-ppl-chart').hidden = false;
+}
+
+// The sensitivity probes, a chunk per request; the table (kinds × every layer / each layer) fills
+// as probes finish, each cell the KL divergence from F32, shaded by it.
+async function sensitivity() {
+  if (state.busy) return;
+  clearError('#lm-error');
+  setBusy(true);
+  const run = ++state.run;
+  const bar = $('#lm-sens-progress'), status = $('#lm-sens-status'), table = $('#lm-sens-table');
+  const lowType = $('#lm-sens-type').value, perLayer = $('#lm-sens-layers').checked;
+  table.dataset.state = 'running';
+  table.hidden = true;
+  try {
+    const model = await ensureModel();
+    const nProbe = await request('lm_sensitivity_start', [lowType, perLayer, PPL_CTX, PPL_CHUNKS]);
+    bar.hidden = false;
+    bar.max = nProbe * PPL_CHUNKS;
+    bar.value = 0;
+    let done = 0;
+    for (;;) {
+      if (run !== state.run) {
+        status.textContent = `Cancelled after ${done} of ${nProbe} probes.`;
+        table.dataset.state = 'cancelled';
+        return;
+      }
+      const step = await request('lm_sensitivity_step', []);
+      done = step.results.length;
+      bar.value = done * step.n_chunk + (step.done ? 0 : step.chunks_done);
+      status.textContent = `probe ${Math.min(done + 1, nProbe)} of ${nProbe}, chunk ${step.chunks_done} of ${step.n_chunk}`;
+      drawSensitivity(step.results, model.n_layer, perLayer, lowType);
+      if (step.done) {
+        const base = step.results[0];
+        const kinds = step.results.filter((r) => r.kind && r.layer === null);
+        const worst = kinds.reduce((a, b) => (b.mean_kld > a.mean_kld ? b : a));
+        status.textContent = `All Q8_0: KL divergence ${base.mean_kld.toFixed(6)}, perplexity ${base.ppl.toFixed(4)}. ` +
+          `Most sensitive kind at ${lowType}: ${worst.kind} (${worst.mean_kld.toFixed(4)}).`;
+        table.dataset.state = 'done';
+        return;
+      }
+    }
+  } finally {
+    bar.hidden = true;
+    setBusy(false);
+  }
+}
+
+function drawSensitivity(results, nLayer, perLayer, lowType) {
+  const table = $('#lm-sens-table');
+  const cols = [null, ...(perLayer ? [...Array(nLayer).keys()] : [])];
+  const byLabel = Object.fromEntries(results.map((r) => [r.label, r]));
+  const kinds = ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down'];
+  const max = Math.max(1e-12, ...results.filter((r) => r.kind).map((r) => r.mean_kld));
+  table.tHead.replaceChildren(el('tr', {}, el('th', { scope: 'col' }, `${lowType} in`),
+    ...cols.map((c) => el('th', { scope: 'col', class: 'num' }, c === null ? 'every layer' : `layer ${c}`))));
+  table.tBodies[0].replaceChildren(...kinds.map((kind) => el('tr', { 'data-kind': kind }, el('th', { scope: 'row' }, kind),
+    ...cols.map((c) => {
+      const r = byLabel[c === null ? kind : `blk.${c}.${kind}`];
+      if (!r) return el('td', { class: 'num' }, '…');
+      // Shaded by the divergence, relative to the largest (the accent at its strongest).
+      const shade = Math.round(60 * (r.mean_kld / max));
+      return el('td', { class: 'num', 'data-kld': String(r.mean_kld), style: `background: color-mix(in srgb, var(--accent) ${shade}%, transparent)`,
+        title: `${r.label}: KL divergence ${r.mean_kld.toFixed(6)}, perplexity ${r.ppl.toFixed(4)}, same top token ${r.same_top_percent.toFixed(2)} %, ${formatBytes(r.file_bytes)}` },
+      r.mean_kld.toFixed(4));
+    }))));
+  table.hidden = false;
 }

@@ -8,6 +8,7 @@
 //! perplexity chunk per call, so the worker can stream, time and cancel between calls.
 
 pub mod playground;
+pub mod sensitivity;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
 

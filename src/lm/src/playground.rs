@@ -1,5 +1,6 @@
 //! A GGUF llama model and its quantized copies, generating and scoring text a step at a time.
 
+use crate::sensitivity::{SensitivityRun, SensitivityStep};
 use quantscope_formats::bytesource::ByteSource;
 use quantscope_formats::gguf_mix::{FileType, MixImatrix, MixOptions};
 use quantscope_formats::imatrix::{self, Imatrix};
@@ -137,6 +138,7 @@ pub struct Playground {
     /// The first variant's log-probabilities in the perplexity chunk it did last (chunk index),
     /// as llama-perplexity's `--kl-divergence-base` file holds them.
     kl_base: Option<(usize, Vec<BaseLogProbs>)>,
+    sensitivity: Option<SensitivityRun>,
 }
 
 /// A llama-quantize mix of `file` as a runnable variant named `label`.
@@ -173,7 +175,16 @@ impl Playground {
             progress(QUANTIZED_TYPES.len(), QUANTIZED_TYPES.len());
         }
         let f32_file = all_f32.then_some(file);
-        Ok(Playground { name: name.to_string(), parameters, variants, f32_file, imatrix_run: None, imatrix: None, kl_base: None })
+        Ok(Playground {
+            name: name.to_string(),
+            parameters,
+            variants,
+            f32_file,
+            imatrix_run: None,
+            imatrix: None,
+            kl_base: None,
+            sensitivity: None,
+        })
     }
 
     /// Adds the `ty` mix (a llama-quantize file type) of the F32 model, and the same mix made
@@ -231,6 +242,34 @@ impl Playground {
             self.imatrix = Some(Rc::new(m));
         }
         Ok(ImatrixStep { chunks_done, n_chunk, done, entries })
+    }
+
+    /// Readies the sensitivity probes ([`crate::sensitivity`]): each kind of layer matrix (and,
+    /// with `per_layer`, each layer's) in `low_type`, everything else Q8_0, scored on `text`;
+    /// returns the number of probes. Quantized with the computed importance matrix, if any.
+    pub fn start_sensitivity(
+        &mut self,
+        text: &str,
+        n_ctx: usize,
+        max_chunks: Option<usize>,
+        low_type: &str,
+        per_layer: bool,
+    ) -> Result<usize, String> {
+        if self.f32_file.is_none() {
+            return Err("the probes are made from an all-F32 model; this file is already quantized".into());
+        }
+        let run = SensitivityRun::new(self.first(), text, n_ctx, max_chunks, low_type, per_layer)?;
+        let n = run.n_probe();
+        self.sensitivity = Some(run);
+        Ok(n)
+    }
+
+    /// One more chunk of the sensitivity probes.
+    pub fn sensitivity_step(&mut self) -> Result<SensitivityStep, String> {
+        let run = self.sensitivity.as_mut().ok_or("no sensitivity run started")?;
+        let file = self.f32_file.as_ref().expect("checked when the run started");
+        let imatrix = self.imatrix.as_ref().map(|m| MixImatrix { file_name: IMATRIX_FILE.into(), imatrix: m.clone() });
+        run.step(file, self.variants[0].model, imatrix.as_ref())
     }
 
     /// The computed importance matrix as the GGUF file llama-imatrix writes.

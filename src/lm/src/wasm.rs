@@ -91,4 +91,22 @@ impl LmSession {
     pub fn imatrix_file(&self) -> Result<Vec<u8>, JsError> {
         self.inner.imatrix_file().map_err(js_err)
     }
+
+    /// Readies the sensitivity probes; returns their number.
+    pub fn start_sensitivity(
+        &mut self,
+        text: &str,
+        n_ctx: usize,
+        max_chunks: Option<usize>,
+        low_type: &str,
+        per_layer: bool,
+    ) -> Result<usize, JsError> {
+        self.inner.start_sensitivity(text, n_ctx, max_chunks, low_type, per_layer).map_err(js_err)
+    }
+
+    /// One more chunk: {probe, n_probe, chunks_done, n_chunk, done, results: [{label, layer, kind,
+    /// file_bytes, ppl, mean_kld, same_top_percent}]}.
+    pub fn sensitivity_step(&mut self) -> Result<JsValue, JsError> {
+        to_js(&self.inner.sensitivity_step().map_err(js_err)?)
+    }
 }
