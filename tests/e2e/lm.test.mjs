@@ -82,6 +82,9 @@ test('perplexity on held-out Macbeth equals llama-perplexity\'s, beside its figu
   assert.equal(rows[0].cells[3], 'base');
   assert.equal(rows[0].cells[6], '32.00');
   assert.equal(rows[1].cells[7], '1.4 MB');
+  // The rule of thumb: 1,377,536 parameters × 32 bits / 8 × 1.2 = 6,612,173 B (6.3 MiB, the page's MB); tokens/s measured.
+  assert.equal(rows[0].cells[8], '6.3 MB');
+  for (const r of rows) assert.match(r.cells[9], /^\d+$/, `${r.name}: tokens/s`);
   // KL divergence from F32 as llama-perplexity --kl-divergence (kld.json; the port is held to it in
   // src/llm/tests/kl_divergence.rs): mean within 3 % + 2e-5, same top token within 1 point.
   const kld = JSON.parse(await fixture('kld.json')).types;

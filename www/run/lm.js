@@ -63,7 +63,10 @@ const MARKUP = `
         <th scope="col" title="mean KL divergence of the next-token distribution from the first type's, as llama-perplexity --kl-divergence">KLD mean</th>
         <th scope="col" title="99th percentile of the per-position KL divergence">KLD 99%</th>
         <th scope="col" title="positions whose most likely next token is the first type's">same top token</th>
-        <th scope="col">bits / weight</th><th scope="col">file size</th><th scope="col">matrices</th></tr></thead>
+        <th scope="col">bits / weight</th><th scope="col">file size</th>
+        <th scope="col" title="the rule of thumb people quote: parameters × bits per weight / 8 × 1.2 (weights plus ~20 % for activations and cache)">memory (rule of thumb)</th>
+        <th scope="col" title="tokens evaluated per second during this perplexity run (this tab, one thread)">tokens/s</th>
+        <th scope="col">matrices</th></tr></thead>
       <tbody></tbody>
     </table>
   </div>
@@ -320,12 +323,14 @@ async function perplexity() {
         reference: el('td', { class: 'num' }, fmtPpl(model.builtin ? model.reference?.[v.name]?.ppl : NaN)),
         kld: el('td', { class: 'num', ...llama((r) => r.mean_kld.toFixed(6)) }, i === 0 ? 'base' : '…'),
         kld99: el('td', { class: 'num', ...llama((r) => r.kld_99.toFixed(6)) }, i === 0 ? '' : '…'),
-        top: el('td', { class: 'num', ...llama((r) => `${r.same_top_percent.toFixed(2)} %`) }, i === 0 ? '' : '…') };
+        top: el('td', { class: 'num', ...llama((r) => `${r.same_top_percent.toFixed(2)} %`) }, i === 0 ? '' : '…'),
+        speed: el('td', { class: 'num' }, '…') };
       const tr = el('tr', { 'data-variant': v.name }, el('th', { scope: 'row' }, v.name), cells.ppl, cells.reference,
         cells.kld, cells.kld99, cells.top,
         el('td', { class: 'num' }, v.bits_per_weight.toFixed(2)), el('td', { class: 'num' }, formatBytes(v.file_bytes)),
+        el('td', { class: 'num' }, formatBytes((model.parameters * v.bits_per_weight) / 8 * 1.2)), cells.speed,
         el('td', {}, v.matrix_types.join(', ')));
-      return { index: i, tr, cells, done: false };
+      return { index: i, tr, cells, done: false, ms: 0 };
     });
     table.tBodies[0].replaceChildren(...rows.map((r) => r.tr));
     table.hidden = false;
@@ -352,6 +357,8 @@ async function perplexity() {
         }
         r.bits = model.variants[r.index].bits_per_weight;
         r.ppl = step.ppl;
+        r.ms += step.ms;
+        r.cells.speed.textContent = ((step.chunks_done * PPL_CTX) / (r.ms / 1000)).toFixed(0);
         bar.value += 1;
         status.textContent = `chunk ${step.chunks_done} of ${nChunk}, ${step.tokens_scored} tokens scored per type`;
       }
