@@ -121,28 +121,37 @@ impl PerplexityRun {
         Ok(self.next_chunk_scored(model)?.is_some())
     }
 
-    /// [`PerplexityRun::next_chunk`], returning what was scored: the logits at positions
-    /// n_ctx/2 … n_ctx−2 (n_vocab each) and, for each, the token that follows (what
-    /// [`crate::kl_divergence`] compares); None when every chunk was done already.
+    /// [`PerplexityRun::next_chunk`], returning what was scored (see
+    /// [`PerplexityRun::chunk_scored`]); None when every chunk was done already.
     pub fn next_chunk_scored(&mut self, model: &Model) -> Result<Option<(Vec<f32>, Vec<u32>)>> {
         if self.done == self.n_chunk {
             return Ok(None);
         }
-        let (n_ctx, i) = (self.n_ctx, self.done);
-        let first = n_ctx / 2;
+        let (logits, next) = self.chunk_scored(model, self.done)?;
         let n_vocab = model.config.n_vocab;
-        let chunk = chunk_with_bos(model, &self.tokens, n_ctx, i);
-        let logits = model.session(n_ctx)?.eval(&chunk)?;
-        for j in first..n_ctx - 1 {
-            let v = neg_log_prob(&logits[j * n_vocab..(j + 1) * n_vocab], chunk[j + 1] as usize);
+        for (row, &t) in logits.chunks(n_vocab).zip(&next) {
+            let v = neg_log_prob(row, t as usize);
             self.nll += v;
             self.nll2 += v * v;
         }
-        self.count += n_ctx - first - 1;
+        self.count += next.len();
         self.per_chunk.push((self.nll / self.count as f64).exp());
         self.done += 1;
-        let scored = logits[first * n_vocab..(n_ctx - 1) * n_vocab].to_vec();
-        Ok(Some((scored, chunk[first + 1..].to_vec())))
+        Ok(Some((logits, next)))
+    }
+
+    /// Chunk `i` evaluated, without counting it: the logits at positions n_ctx/2 … n_ctx−2
+    /// (n_vocab each) and, for each, the token that follows (what [`crate::kl_divergence`]
+    /// compares).
+    pub fn chunk_scored(&self, model: &Model, i: usize) -> Result<(Vec<f32>, Vec<u32>)> {
+        if i >= self.n_chunk {
+            return Err(LlmError::Unsupported(format!("chunk {} of a run of {}", i + 1, self.n_chunk)));
+        }
+        let n_ctx = self.n_ctx;
+        let (first, n_vocab) = (n_ctx / 2, model.config.n_vocab);
+        let chunk = chunk_with_bos(model, &self.tokens, n_ctx, i);
+        let logits = model.session(n_ctx)?.eval(&chunk)?;
+        Ok((logits[first * n_vocab..(n_ctx - 1) * n_vocab].to_vec(), chunk[first + 1..].to_vec()))
     }
 
     /// The estimate over the chunks done so far (NaN before the first).

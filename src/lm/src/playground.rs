@@ -13,6 +13,9 @@ use std::rc::Rc;
 /// llama.cpp's file types made from an all-F32 model, in the order the page shows them.
 pub const QUANTIZED_TYPES: [&str; 3] = ["Q8_0", "Q4_0", "Q4_K_M"];
 
+/// The most memory the first variant's log-probabilities may take for the KL divergence.
+const KL_BASE_BYTES: usize = 256 << 20;
+
 /// The name a computed importance matrix is saved (and recorded in a mix's
 /// `quantize.imatrix.file`) under, and the dataset name it records for the built-in text.
 pub const IMATRIX_FILE: &str = "imatrix.gguf";
@@ -135,9 +138,11 @@ pub struct Playground {
     imatrix_run: Option<ImatrixRun>,
     /// The importance matrix of the last completed run.
     imatrix: Option<Rc<Imatrix>>,
-    /// The first variant's log-probabilities in the perplexity chunk it did last (chunk index),
-    /// as llama-perplexity's `--kl-divergence-base` file holds them.
-    kl_base: Option<(usize, Vec<BaseLogProbs>)>,
+    /// The first variant's log-probabilities in each perplexity chunk it did, as
+    /// llama-perplexity's `--kl-divergence-base` file holds them (empty when the run's are too
+    /// big to keep: no KL divergence then).
+    kl_bases: Vec<Vec<BaseLogProbs>>,
+    kl_enabled: bool,
     sensitivity: Option<SensitivityRun>,
 }
 
@@ -182,7 +187,8 @@ impl Playground {
             f32_file,
             imatrix_run: None,
             imatrix: None,
-            kl_base: None,
+            kl_bases: Vec::new(),
+            kl_enabled: false,
             sensitivity: None,
         })
     }
@@ -360,28 +366,41 @@ impl Playground {
             n_chunk = run.n_chunk();
             v.perplexity = Some(run);
         }
+        // The base log-probabilities are kept for every chunk (2 bytes per token per position):
+        // past KL_BASE_BYTES no KL divergence is computed rather than the tab run out of memory.
+        let n_vocab = self.first().config.n_vocab;
+        let bytes = n_chunk.saturating_mul(n_ctx - n_ctx / 2 - 1).saturating_mul(n_vocab * 2);
+        self.kl_enabled = self.variants.len() > 1 && bytes <= KL_BASE_BYTES;
         for v in &mut self.variants[1..] {
-            v.kl = Some(KlDivergence::default());
+            v.kl = self.kl_enabled.then(KlDivergence::default);
         }
-        self.kl_base = None;
+        self.kl_bases.clear();
         Ok(n_chunk)
     }
 
     /// One more chunk of variant `index`'s perplexity, and of its KL divergence from the first
-    /// variant: call the first variant's chunk before the others' (the page goes chunk by chunk,
-    /// variant by variant), as llama-perplexity reads its base file chunk by chunk.
+    /// variant (whose log-probabilities for that chunk are kept when it runs it, or computed
+    /// here when another variant gets there first).
     pub fn perplexity_step(&mut self, index: usize) -> Result<PerplexityStep, String> {
         let n_vocab = self.first().config.n_vocab;
+        if index > 0 && self.kl_enabled {
+            let (v0, vi) = (&self.variants[0], self.variants.get(index).ok_or_else(|| format!("no model variant {index}"))?);
+            let (base_run, run) = (v0.perplexity.as_ref(), vi.perplexity.as_ref());
+            if let (Some(base_run), Some(run)) = (base_run, run) {
+                while self.kl_bases.len() <= run.chunks_done() && self.kl_bases.len() < run.n_chunk() {
+                    let (logits, _) = base_run.chunk_scored(v0.model, self.kl_bases.len()).map_err(|e| e.to_string())?;
+                    self.kl_bases.push(base_chunk(&logits, n_vocab));
+                }
+            }
+        }
         let v = self.variants.get_mut(index).ok_or_else(|| format!("no model variant {index}"))?;
         let run = v.perplexity.as_mut().ok_or("no perplexity run started")?;
         let chunk = run.chunks_done();
-        if index > 0 && run.chunks_done() < run.n_chunk() && !matches!(&self.kl_base, Some((c, _)) if *c == chunk) {
-            return Err(format!("chunk {} of the first variant comes before the others' (their KL divergence needs it)", chunk + 1));
-        }
         if let Some((logits, next)) = run.next_chunk_scored(v.model).map_err(|e| e.to_string())? {
-            match (&mut v.kl, &self.kl_base) {
-                (Some(kl), Some((_, base))) => kl.add_chunk(&logits, base, &next),
-                _ => self.kl_base = Some((chunk, base_chunk(&logits, n_vocab))),
+            if let Some(kl) = &mut v.kl {
+                kl.add_chunk(&logits, &self.kl_bases[chunk], &next);
+            } else if index == 0 && self.kl_enabled && self.kl_bases.len() == chunk {
+                self.kl_bases.push(base_chunk(&logits, n_vocab));
             }
         }
         let r = run.result();
