@@ -16,7 +16,11 @@
 use crate::error::{Error, Result};
 use crate::gguf_mix::{self, FileType, MixImatrix, MixOptions};
 use crate::gguf_writer::{self, padded, OutType, Plan, WeightedQuantizer};
-use crate::lazy::{LazyFile, CHUNK_ELEMENTS};
+use crate::lazy::LazyFile;
+
+/// Values measured per step (whole rows): each is quantized in every candidate type, so a step
+/// is ~20 quantizations of this many values — short enough for the page's Cancel to answer.
+pub const MEASURE_CHUNK: u64 = 1 << 18;
 
 /// One type a tensor can be written in.
 #[derive(Debug, Clone, PartialEq)]
@@ -133,9 +137,26 @@ pub enum Target {
 impl Target {
     /// `"4.5"` as bits per weight.
     pub fn parse_bpw(text: &str) -> Result<Target> {
-        match text.trim().parse::<f64>() {
-            Ok(v) if v.is_finite() && v > 0.0 => Ok(Target::Bpw(v)),
-            _ => Err(Error::invalid(format!("'{text}' is not a number of bits per weight (a positive number, e.g. 4.5)"))),
+        Target::bpw(text.trim().parse::<f64>().unwrap_or(f64::NAN), text)
+    }
+
+    /// `value` bits per weight (the page parses the number: parsing floats here would carry
+    /// the parser into the page's module), `text` as the person typed it, for the error.
+    pub fn bpw(value: f64, text: &str) -> Result<Target> {
+        if value.is_finite() && value > 0.0 {
+            Ok(Target::Bpw(value))
+        } else {
+            Err(Error::invalid(format!("'{text}' is not a number of bits per weight (a positive number, e.g. 4.5)")))
+        }
+    }
+
+    /// `value` megabytes (10⁶ bytes), as the page's size field gives it.
+    pub fn megabytes(value: f64, text: &str) -> Result<Target> {
+        let bytes = value * 1e6;
+        if bytes.is_finite() && bytes >= 1.0 && bytes < 2f64.powi(63) {
+            Ok(Target::Bytes(bytes.floor() as u64))
+        } else {
+            Err(Error::invalid(format!("'{text}' is not a file size (e.g. 12MB, 700KiB, 1.5GB or a number of bytes)")))
         }
     }
 
@@ -196,14 +217,15 @@ impl Target {
 /// neighbours (buying it costs more per unit of error removed than going on to the next).
 fn hull(cands: &[Candidate]) -> Vec<usize> {
     let mut h: Vec<usize> = Vec::new();
-    // `cands` is sorted by bytes (then by the writer's order of types), so the first of equal
-    // sizes with the least error is kept and later ones of the same size are dominated.
-    let mut order: Vec<usize> = (0..cands.len()).collect();
-    order.sort_by(|&a, &b| cands[a].bytes.cmp(&cands[b].bytes).then(cands[a].error.total_cmp(&cands[b].error)).then(a.cmp(&b)));
-    for p in order {
+    // `cands` is sorted by bytes: of equal sizes the first with the least error is kept.
+    debug_assert!(cands.windows(2).all(|w| w[0].bytes <= w[1].bytes));
+    for p in 0..cands.len() {
         if let Some(&last) = h.last() {
             if cands[p].error >= cands[last].error {
                 continue;
+            }
+            if cands[p].bytes == cands[last].bytes {
+                h.pop(); // the same size with less error
             }
         }
         while h.len() >= 2 {
@@ -249,22 +271,29 @@ pub fn solve(table: &FitTable, target: u64) -> Result<Assignment> {
     if bytes > target {
         return Err(Error::invalid(format!("no assignment fits {target} bytes: the smallest is {bytes}")));
     }
-    // (rate, tensor, step): step s goes from hull point s to s + 1.
-    let mut upgrades: Vec<(f64, usize, usize)> = Vec::new();
-    for (i, (t, h)) in table.tensors.iter().zip(&hulls).enumerate() {
-        for s in 0..h.len().saturating_sub(1) {
-            let (a, b) = (&t.candidates[h[s]], &t.candidates[h[s + 1]]);
-            upgrades.push(((a.error - b.error) / (b.bytes - a.bytes) as f64, i, s));
-        }
-    }
-    upgrades.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
-    let mut blocked = vec![false; hulls.len()];
-    for (_, i, s) in upgrades {
-        if blocked[i] || level[i] != s {
-            continue;
-        }
+    // The next upgrade is the best rate among every tensor's next hull step (the lowest tensor
+    // on a tie): the order a sort of all upgrades by rate gives, since along a hull the rates
+    // fall, without a sort's code in the page's module. A tensor whose next step does not fit
+    // is blocked; the others go on.
+    let rate = |i: usize, s: usize| {
         let t = &table.tensors[i];
-        let extra = t.candidates[hulls[i][s + 1]].bytes - t.candidates[hulls[i][s]].bytes;
+        let (a, b) = (&t.candidates[hulls[i][s]], &t.candidates[hulls[i][s + 1]]);
+        (a.error - b.error) / (b.bytes - a.bytes) as f64
+    };
+    let mut blocked = vec![false; hulls.len()];
+    loop {
+        let mut best: Option<(f64, usize)> = None;
+        for i in 0..hulls.len() {
+            if !blocked[i] && level[i] + 1 < hulls[i].len() {
+                let r = rate(i, level[i]);
+                if best.map_or(true, |(b, _)| r > b) {
+                    best = Some((r, i));
+                }
+            }
+        }
+        let Some((_, i)) = best else { break };
+        let t = &table.tensors[i];
+        let extra = t.candidates[hulls[i][level[i] + 1]].bytes - t.candidates[hulls[i][level[i]]].bytes;
         if bytes + extra <= target {
             bytes += extra;
             level[i] += 1;
@@ -361,11 +390,15 @@ pub fn mix_for(table: &FitTable, choice: &[usize], imatrix: Option<MixImatrix>) 
             None => by_type.push((ty, t.elements)),
         }
     }
-    by_type.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let quantized_ftype = |ty: u32| {
         FileType::ALL.into_iter().find(|f| f.default_type() == ty && !matches!(f, FileType::F32 | FileType::F16 | FileType::Bf16))
     };
-    let ftype = by_type.iter().find_map(|(ty, _)| quantized_ftype(*ty)).unwrap_or(FileType::Q8_0);
+    // The most weights (then the lower type id) among the types a quantized file type has.
+    let ftype = by_type
+        .iter()
+        .filter_map(|&(ty, n)| Some((n, std::cmp::Reverse(ty), quantized_ftype(ty)?)))
+        .max_by_key(|&(n, ty, _)| (n, ty))
+        .map_or(FileType::Q8_0, |(_, _, f)| f);
     (ftype, MixOptions { tensor_types, imatrix, ..MixOptions::default() })
 }
 
@@ -453,8 +486,15 @@ impl Measure {
                     Ok(Candidate { ty, bytes: padded(size), error: 0.0, sse: 0.0 })
                 })
                 .collect::<Result<_>>()?;
-            // Stable: equal sizes keep the writer's order of types.
-            candidates.sort_by_key(|c| c.bytes);
+            // By size; equal sizes keep the writer's order of types (an insertion sort: a few
+            // candidates, and no sort's code in the page's module).
+            for k in 1..candidates.len() {
+                let mut j = k;
+                while j > 0 && candidates[j - 1].bytes > candidates[j].bytes {
+                    candidates.swap(j - 1, j);
+                    j -= 1;
+                }
+            }
             tensors.push(FitTensor { name: src.name.clone(), source: k, elements, signal: 0.0, weighted, kept, candidates });
         }
         // The header: a plan of every tensor in its first candidate (the types do not change it).
@@ -468,6 +508,12 @@ impl Measure {
             Measure { table, tensor: 0, next: 0, sums: Vec::new(), weight_sum: 0.0, weights: None, imatrix, quantize, done: 0, total };
         m.start_tensor()?;
         Ok(m)
+    }
+
+    /// The table as listed so far: every candidate's bytes are exact from the start (for
+    /// [`Target::bytes_for`] before anything is quantized); the errors fill in as it is measured.
+    pub fn candidates(&self) -> &FitTable {
+        &self.table
     }
 
     fn start_tensor(&mut self) -> Result<()> {
@@ -491,7 +537,7 @@ impl Measure {
         let rows_per_expert = if lt.shape.len() >= 2 { lt.shape[lt.shape.len() - 2] } else { 1 }.max(1);
         let row = self.next / n_per_row;
         let (expert, in_expert) = (row / rows_per_expert, row % rows_per_expert);
-        let rows = (CHUNK_ELEMENTS as u64 / n_per_row).max(1).min(rows_per_expert - in_expert);
+        let rows = (MEASURE_CHUNK / n_per_row).max(1).min(rows_per_expert - in_expert);
         let values = file.read_values(t.source, self.next, (rows * n_per_row) as usize)?;
         let w = self.weights.as_ref().map(|w| &w[(expert * n_per_row) as usize..][..n_per_row as usize]);
         let t = &mut self.table.tensors[self.tensor];
@@ -671,6 +717,9 @@ mod tests {
         assert_eq!(Target::parse_size("1.5 MiB").unwrap(), Target::Bytes(1_572_864));
         assert_eq!(Target::parse_size("700kb").unwrap(), Target::Bytes(700_000));
         assert_eq!(Target::parse_size("123456").unwrap(), Target::Bytes(123_456));
+        assert_eq!(Target::megabytes(1.5, "1.5").unwrap(), Target::Bytes(1_500_000));
+        assert!(Target::megabytes(f64::NAN, "x").unwrap_err().to_string().contains("'x' is not a file size"));
+        assert!(Target::bpw(-1.0, "-1").unwrap_err().to_string().contains("'-1' is not a number of bits per weight"));
         for bad in ["", "abc", "-1", "0", "nan", "inf"] {
             assert!(Target::parse_bpw(bad).unwrap_err().to_string().contains("not a number of bits per weight"), "{bad}");
         }
