@@ -175,3 +175,46 @@ test('the layer map, fitting a size (bad targets refused, Cancel, the file check
   assert.deepEqual(page.errors, []);
   await page.close();
 });
+
+// With llama-imatrix's file loaded, the fit weighs the errors by it: the preview gains each
+// weighted tensor's importance-weighted MSE, the map covers the fixture model's 8 layers, and the
+// download is no larger than the target. Clearing the imatrix drops the fit (it was weighted).
+test('a fit with an importance matrix shows the weighted MSE and is dropped when the imatrix is cleared', async () => {
+  const mixes = (name) => new URL(`../fixtures/gguf_mixes/${name}`, import.meta.url).pathname;
+  const page = await browser.page();
+  await page.goto(browser.url);
+  await page.waitForSelector('body[data-ready="true"]', { state: 'attached', timeout: 60000 });
+  await page.setInputFiles('#file-input', mixes('source.gguf'));
+  await page.waitForFunction(() => document.querySelectorAll('#file-list details').length === 1, null, { timeout: 30000 });
+  await page.setInputFiles('#imatrix-input', mixes('imatrix.gguf'));
+  await page.waitForFunction(() => document.querySelector('#imatrix-info').textContent.startsWith('imatrix.gguf'));
+  await page.selectOption('#gguf-type', 'Q4_K_M');
+  await page.waitForFunction(() => document.querySelector('#gguf-preview-summary').textContent.includes('importance-weighted by imatrix.gguf'));
+
+  await fit(page, '5');
+  await page.waitForFunction(() => document.body.dataset.ggufFit === 'done', null, { timeout: 120000 });
+  await page.waitForFunction(() => document.querySelector('#gguf-preview-summary').textContent.includes('as fit 5 bpw'));
+  const table = await checkMap(page);
+  assert.equal(table.length, 75);
+  assert.equal(await page.locator('#gguf-layer-map-table > tbody > tr').count(), 9, 'outside the layers, then blk.0 … blk.7');
+  // The weighted MSE is shown for every tensor the imatrix has an entry for, and only those.
+  const weightedRows = table.filter((r) => r[6] !== '');
+  assert.ok(weightedRows.length >= 40, `${weightedRows.length} rows with a weighted MSE`);
+  for (const r of weightedRows) assert.ok(Number(r[6]) >= 0 && /e/.test(r[6]), `${r[0]}: ${r[6]}`);
+  assert.ok(table.filter((r) => r[0].endsWith('norm.weight')).every((r) => r[6] === ''));
+  assert.ok(await page.isVisible('#gguf-preview-table th:nth-child(7)'), 'the weighted MSE column shows with an imatrix');
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#gguf-export')]);
+  const bytes = await readFile(await download.path());
+  const tensors = ggufTensors(bytes);
+  const elements = tensors.reduce((a, t) => a + t.elements, 0);
+  assert.ok(bytes.length <= Math.floor((5 * elements) / 8), `${bytes.length} bytes`);
+  assert.deepEqual(tensors.map((t) => [t.name, t.type]), table.map((r) => [r[0], r[1]]));
+
+  // Without the imatrix the fit (weighted by it) is gone from the picker.
+  await page.click('#imatrix-clear');
+  await page.waitForFunction(() => !document.querySelector('#gguf-type option[value="FIT"]'));
+  assert.notEqual(await page.inputValue('#gguf-type'), 'FIT');
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
