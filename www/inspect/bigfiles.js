@@ -272,6 +272,8 @@ export function renderGgufFiles(files) {
   const keep = select.value;
   select.replaceChildren(...files.map((f, i) => new Option(`${f.label ?? f.file} (${f.count} tensors)`, String(i))));
   select.value = keep !== '' && Number(keep) < files.length ? keep : String(files.length - 1);
+  // Another file picked for the export: a fit and comparison of the last one no longer apply.
+  if (select.value !== keep && keep !== '') select.dispatchEvent(new Event('change'));
   select.closest('label').hidden = files.length === 0;
   $('#gguf-export').disabled = files.length === 0;
   $('#gguf-none').hidden = files.length > 0;

@@ -361,7 +361,7 @@ pub fn fit(table: &FitTable, target: u64, rivals: &[(String, Assignment)]) -> Re
     Ok(best)
 }
 
-/// `text` with every character the `--tensor-type` patterns read specially escaped.
+/// `^NAME$` with every character of `name` the `--tensor-type` patterns read specially escaped.
 fn exact_pattern(name: &str) -> String {
     let mut p = String::from("^");
     for c in name.chars() {
