@@ -203,6 +203,9 @@ test('a fit with an importance matrix shows the weighted MSE and is dropped when
   for (const r of weightedRows) assert.ok(Number(r[6]) >= 0 && /e/.test(r[6]), `${r[0]}: ${r[6]}`);
   assert.ok(table.filter((r) => r[0].endsWith('norm.weight')).every((r) => r[6] === ''));
   assert.ok(await page.isVisible('#gguf-preview-table th:nth-child(7)'), 'the weighted MSE column shows with an imatrix');
+  await page.setViewportSize({ width: 1366, height: 900 });
+  await page.locator('#gguf-layer-map').scrollIntoViewIfNeeded();
+  await page.screenshot({ path: `${SCREENSHOTS}gguf-fit-imatrix-1366.png` });
 
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#gguf-export')]);
   const bytes = await readFile(await download.path());
