@@ -245,14 +245,16 @@ fn hull(cands: &[Candidate]) -> Vec<usize> {
     h
 }
 
-/// The assignment of least total error whose file is at most `target` bytes
-/// ([`Target::bytes_for`] checks the target first).
+/// An assignment whose file is at most `target` bytes, of least total error for the size it
+/// reaches at each Lagrangian point (below); [`Target::bytes_for`] checks the target first, and
+/// [`fit`] closes the gap to the target.
 ///
 /// A multiple-choice knapsack, solved by the Lagrangian relaxation's greedy on the convex hulls
-/// (Sinha & Zoltners 1979; how rate-distortion bit allocation is done): every tensor starts at
+/// (how rate-distortion bit allocation is done): every tensor starts at
 /// its smallest candidate; each step along a tensor's hull is an upgrade that buys
 /// `Δerror / Δbytes` per byte, and along a convex hull those rates fall, so sorting every
-/// upgrade of every tensor by rate keeps each tensor's steps in order. Taking the upgrades in
+/// upgrade of every tensor by rate keeps each tensor's steps in order (Sinha & Zoltners, "The
+/// multiple-choice knapsack problem", Operations Research 27(3), 1979). Taking the upgrades in
 /// that order gives, after each one, the minimiser of `error + λ·bytes` for λ equal to that
 /// upgrade's rate (every tensor sits where its hull's slope crosses λ) — and a minimiser of the
 /// Lagrangian is optimal among all assignments of no more bytes: for any y,
