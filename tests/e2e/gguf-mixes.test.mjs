@@ -38,10 +38,11 @@ test('a Q4_K_M mix is previewed tensor by tensor and downloads as llama-quantize
   // In llama.cpp's order, with llama-quantize's types.
   assert.deepEqual(table.map((r) => [r[0], r[1]]), want.tensors.map((t) => [t.name, t.type]));
   const attnV = table.find((r) => r[0] === 'blk.0.attn_v.weight');
-  // Columns: tensor, type, imatrix (hidden without one), bits/weight, bytes, rule.
-  assert.deepEqual(attnV.slice(1, 5), ['q6_k', '', '6.56', '1,680']);
-  assert.match(attnV[5], /use_more_bits/);
-  assert.match(table.find((r) => r[0] === 'blk.7.ffn_down.weight')[5], /falls back to f16/);
+  // Columns: tensor, type, imatrix (hidden without one), bits/weight, bytes, SQNR and weighted
+  // MSE (empty until measured), rule.
+  assert.deepEqual(attnV.slice(1, 7), ['q6_k', '', '6.56', '1,680', '', '']);
+  assert.match(attnV[7], /use_more_bits/);
+  assert.match(table.find((r) => r[0] === 'blk.7.ffn_down.weight')[7], /falls back to f16/);
   const summary = await page.locator('#gguf-preview-summary').textContent();
   assert.match(summary, /as Q4_K_M: .*, 5\.37 bits\/weight; /);
 

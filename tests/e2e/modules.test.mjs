@@ -103,6 +103,15 @@ test('the mixer module is under 335 KB gzipped and carries only the mixer', asyn
   const mixer = await exportsOf('pkg-mix');
   assert.ok(mixer.has('GgufMixer') && mixer.has('ImatrixFile'));
   for (const name of ['Workspace', 'Engine', 'Lesson', 'TrainingRun']) assert.ok(!mixer.has(name), `the mixer has ${name}`);
+  // "Fit a size" is the mixer built with its `fit` feature (www/pkg-fit), loaded only when a fit or
+  // a comparison of the mixes is asked for: 345,393 B by node's zlib when it was added (session 12); the mixer's
+  // own module had ~4.5K of room and the fit's code is ~15K gzipped.
+  const fitGz = gzipSync(await pkg('pkg-fit', 'quantscope_bg.wasm'), { level: 9 }).length;
+  assert.ok(fitGz < 350_000, `www/pkg-fit/quantscope_bg.wasm is ${fitGz} bytes gzipped`);
+  const fitter = await exportsOf('pkg-fit');
+  assert.ok(fitter.has('GgufMixer') && fitter.has('ImatrixFile'));
+  const methods = async (dir) => (await pkg(dir, 'quantscope.js')).toString();
+  assert.ok((await methods('pkg-fit')).includes('measure_begin(') && !(await methods('pkg-mix')).includes('measure_begin('), 'the fit is only in pkg-fit');
 });
 
 // The exporter (src/exporter over src/onnx-quant: ONNX Runtime's quantize_dynamic and the

@@ -6,6 +6,7 @@ import { draw_histograms, gguf_file_types, gguf_types } from '../pkg/quantscope.
 import { $ } from '../shared/dom.js';
 import { app } from '../app.js';
 import { imatrixLoaded, showPreviewEntry } from './imatrix.js';
+import { drawLayerMap, wireMixFit } from './mix-fit.js';
 
 const percent = (done, total) => (total ? Math.floor((100 * done) / total) : 100);
 
@@ -84,14 +85,33 @@ export function wireGgufExport({ files, client, saveBytes, reportError }) {
   for (const name of gguf_file_types()) mixes.append(new Option(name, name));
   types.append(one, mixes);
   types.value = 'q4_0';
-  const isMix = () => gguf_file_types().includes(types.value);
+  // FIT: the last "fit a size" (inspect/mix-fit.js), written as a mix.
+  const isMix = () => types.value === 'FIT' || gguf_file_types().includes(types.value);
   const mixOptions = () => (isMix() ? { pure: $('#gguf-pure').checked } : null);
   const preview = () => previewMix({ files, client, isMix, mixOptions });
+  const fits = document.createElement('optgroup');
+  fits.label = 'fit a size';
+  // A fit done: it joins the picker and is previewed; null: the preview is redrawn (measured).
+  const showFit = (label) => {
+    if (label) {
+      fits.replaceChildren(new Option(label, 'FIT'));
+      if (!fits.parentElement) types.append(fits);
+      types.value = 'FIT';
+    }
+    preview();
+  };
+  const fitControls = wireMixFit({ files, client, reportError, showFit });
+  // Another model or importance matrix: the worker's fit and measurements are of the last one.
+  const dropFit = () => {
+    fitControls.reset();
+    if (types.value === 'FIT') types.value = 'Q4_K_M';
+    fits.remove();
+  };
   types.onchange = preview;
   $('#gguf-pure').onchange = preview;
-  $('#gguf-file').addEventListener('change', preview);
+  $('#gguf-file').addEventListener('change', () => { dropFit(); preview(); });
   // A mix made with an importance matrix has other rules and bytes (llama-quantize --imatrix).
-  app.on('imatrix-changed', preview);
+  app.on('imatrix-changed', () => { dropFit(); preview(); });
   // A row clicked (or Enter on it): its importance per input column under the table.
   const body = $('#gguf-preview-table tbody');
   body.onclick = (e) => {
@@ -125,7 +145,7 @@ export function wireGgufExport({ files, client, saveBytes, reportError }) {
     row.hidden = false;
     try {
       const { plan, blob } = await job.promise;
-      const name = `${base}.${type}.gguf`;
+      const name = type === 'FIT' ? `${base}.${types.selectedOptions[0].text.replace(/[^A-Za-z0-9._-]+/g, '-')}.gguf` : `${base}.${type}.gguf`;
       saveBytes(blob, name);
       showPlan(result, name, mix ? mixSummary(plan) : plan);
       result.hidden = false;
@@ -145,8 +165,12 @@ let previewed = 0;
 // and bits per weight, from the worker's plan (gguf_mix.rs).
 async function previewMix({ files, client, isMix, mixOptions }) {
   const box = $('#gguf-preview');
-  $('#gguf-pure-label').hidden = !isMix();
   const f = files()[Number($('#gguf-file').value)];
+  const type = $('#gguf-type').value;
+  $('#gguf-pure-label').hidden = !isMix() || type === 'FIT';
+  const ggufModel = f?.format === 'gguf' && f.file_id !== undefined;
+  $('#gguf-fit-row').hidden = !ggufModel;
+  $('#gguf-fit-help').hidden = !ggufModel;
   const ticket = ++previewed;
   if (!isMix() || !f) {
     box.hidden = true;
@@ -154,25 +178,31 @@ async function previewMix({ files, client, isMix, mixOptions }) {
   }
   // Until the worker's plan arrives the table is the previous one's: marked busy.
   box.setAttribute('aria-busy', 'true');
-  const type = $('#gguf-type').value;
   try {
     // Only a GGUF model has the metadata llama.cpp's rules read (and the mixer is not loaded for less).
     if (f.format !== 'gguf' || f.file_id === undefined) {
       throw new Error(`a llama.cpp mix is made from a GGUF model opened from disk; ${f.file} is ${f.format === 'gguf' ? 'not one' : `a ${f.format} file`}`);
     }
     const imatrix = imatrixLoaded();
-    const plan = await client().request('mix_plan', [f.file_id, type, mixOptions()]);
+    const plan = type === 'FIT'
+      ? await client().request('mix_fit_plan', [f.file_id])
+      : await client().request('mix_plan', [f.file_id, type, mixOptions()]);
     if (ticket !== previewed) return;
+    if (!plan) throw new Error('fit a size first');
     const bpw = (bytes, n) => (n ? (8 * bytes) / n : 0).toFixed(2);
     $('#gguf-preview-table').classList.toggle('no-imatrix', !imatrix);
     $('#gguf-preview-table tbody').replaceChildren(...plan.tensors.map((t) => {
       const tr = document.createElement('tr');
-      for (const text of [t.name, t.type, t.weighted ? 'weighted' : '', bpw(t.bytes, t.elements), t.bytes.toLocaleString('en-US'), t.rule ?? '']) {
+      // SQNR and weighted MSE once the errors are measured (Fit, Compare mixes): '∞' is exact.
+      const sqnr = plan.measured ? (t.sqnr_db === null || t.sqnr_db === undefined ? '∞' : t.sqnr_db.toFixed(2)) : '';
+      const wmse = plan.measured && t.weighted_mse !== null && t.weighted_mse !== undefined ? t.weighted_mse.toExponential(3) : '';
+      for (const text of [t.name, t.type, t.weighted ? 'weighted' : '', bpw(t.bytes, t.elements), t.bytes.toLocaleString('en-US'), sqnr, wmse, t.rule ?? '']) {
         const td = document.createElement('td');
         td.textContent = text;
         tr.append(td);
       }
       tr.cells[2].className = 'imatrix-col';
+      tr.cells[6].className = 'imatrix-col';
       if (imatrix) tr.tabIndex = 0; // a row opens its importance chart
       tr.dataset.type = t.type;
       tr.dataset.name = t.name;
@@ -184,12 +214,15 @@ async function previewMix({ files, client, isMix, mixOptions }) {
     const weighted = plan.tensors.filter((t) => t.weighted).length;
     $('#gguf-preview-summary').textContent = `${f.file} as ${plan.file_type}: ${mb(plan.bytes)}, ` +
       `${bpw(plan.bytes, plan.elements)} bits/weight; ${[...counts].map(([ty, n]) => `${n} as ${ty}`).join(', ')}` +
-      (imatrix ? `; ${weighted} importance-weighted by ${imatrix.file_name}` : '');
+      (imatrix ? `; ${weighted} importance-weighted by ${imatrix.file_name}` : '') +
+      (plan.measured ? `; SQNR ${plan.total_sqnr_db === null ? '∞' : plan.total_sqnr_db.toFixed(2)} dB over every weight` : '');
+    drawLayerMap($('#gguf-layer-map'), plan);
     box.hidden = false;
     box.setAttribute('aria-busy', 'false');
   } catch (err) {
     if (ticket !== previewed) return;
     $('#gguf-preview-table tbody').replaceChildren();
+    $('#gguf-layer-map').replaceChildren();
     $('#gguf-preview-summary').textContent = `${type}: ${refusal(err.message ?? String(err))}`;
     box.hidden = false;
     box.setAttribute('aria-busy', 'false');
@@ -239,6 +272,8 @@ export function renderGgufFiles(files) {
   const keep = select.value;
   select.replaceChildren(...files.map((f, i) => new Option(`${f.label ?? f.file} (${f.count} tensors)`, String(i))));
   select.value = keep !== '' && Number(keep) < files.length ? keep : String(files.length - 1);
+  // Another file picked for the export: a fit and comparison of the last one no longer apply.
+  if (select.value !== keep && keep !== '') select.dispatchEvent(new Event('change'));
   select.closest('label').hidden = files.length === 0;
   $('#gguf-export').disabled = files.length === 0;
   $('#gguf-none').hidden = files.length > 0;

@@ -7,6 +7,15 @@
 //   mix_plan   [fileId, fileType, settings]  → {file_type, bytes, elements, tensors: [{name,
 //                                              type, bytes, elements, rule, weighted}]} or llama.cpp's refusal
 //   mix_export [fileId, fileType, settings]  → {plan, blob}: the file, with progress in bytes
+//                                              (fileType FIT: the last fit's file)
+//   mix_plan's tensors also carry {sqnr_db, weighted_mse} once the errors are measured (measured: true)
+//   mix_fit     [fileId, unit, text, label] → "fit a size": the target checked first (unit "bpw"
+//                                              or "mb", text as typed), every tensor measured in
+//                                              every type if not yet (progress in values, Cancel),
+//                                              then the plan of least total error within it
+//   mix_fit_plan [fileId] → the last fit's plan, or null (an imatrix change drops it)
+//   mix_compare [fileId]  → every named mix's {file_type, bytes, bits_per_weight, sqnr_db,
+//                           error}, measuring first if needed (progress, Cancel)
 //   imatrix_load  [File]  → the importance matrix's summary {file_name, format, entries, datasets,
 //                           chunk_count, chunk_size}; every mix after it uses it (--imatrix)
 //   imatrix_clear []      → the mixes after it use none
@@ -17,6 +26,11 @@
 //   imatrix_weighted_mse_all [index, schemes, name, rowLength] → {scheme: that MSE}, progress
 //                           in schemes
 //
+// "Fit a size" and the comparison of the mixes run on a second module, www/pkg-fit (the mixer
+// built with its `fit` feature: the mixer's own module has no room), loaded when first asked
+// for. Its GgufMixer of a file then also answers mix_plan (with each tensor's SQNR once
+// measured) and writes the fit; the loaded importance matrix is read into it from the same File.
+//
 // `settings` is {pure, output_tensor_type, token_embedding_type}, llama-quantize's options. The
 // importance matrix is the worker's one loaded file (the page has one control for it): a file
 // that does not read leaves the one before in place.
@@ -26,7 +40,9 @@ import { gatherPieces } from './pieces.js';
 // The largest importance matrix read whole into the mixer's memory (a MoE model's can be large).
 const IMATRIX_MAX_BYTES = 2 ** 30;
 
-const state = { module: null, loading: null, files: new Map(), mixers: new Map(), imatrix: null };
+const state = { module: null, loading: null, files: new Map(), mixers: new Map(), imatrix: null, imatrixFile: null };
+// The fit module, its mixers by file id, and its copy of the importance matrix (of which File).
+const fitState = { module: null, loading: null, mixers: new Map(), imatrix: null, imatrixOf: null };
 
 // The File behind each file the workbench opened from disk (open_file), by its file id.
 export function rememberFile(fileId, file) {
@@ -37,6 +53,8 @@ export function forgetFile(fileId) {
   state.files.delete(fileId);
   state.mixers.get(fileId)?.free();
   state.mixers.delete(fileId);
+  fitState.mixers.get(fileId)?.free();
+  fitState.mixers.delete(fileId);
 }
 
 async function mixerModule() {
@@ -51,6 +69,41 @@ async function mixerModule() {
     state.loading = null; // a failed fetch may succeed next time
     throw new Error(`could not load the mixer module: ${err?.message ?? err}`);
   }
+}
+
+async function fitModule() {
+  fitState.loading ??= import('../pkg-fit/quantscope.js').then(async (m) => {
+    await m.default();
+    fitState.module = m;
+    return m;
+  });
+  try {
+    return await fitState.loading;
+  } catch (err) {
+    fitState.loading = null;
+    throw new Error(`could not load the fit module: ${err?.message ?? err}`);
+  }
+}
+
+// The fit module's mixer of a file, with the worker's importance matrix.
+async function fitterFor(fileId) {
+  const file = state.files.get(fileId);
+  if (!file) throw new Error('a fit is made from a .gguf file opened from disk; this one is not open any more');
+  const m = await fitModule();
+  let mixer = fitState.mixers.get(fileId);
+  if (!mixer) {
+    mixer = new m.GgufMixer(file.name, file);
+    fitState.mixers.set(fileId, mixer);
+  }
+  if (state.imatrixFile && fitState.imatrixOf !== state.imatrixFile) {
+    const parsed = new m.ImatrixFile(state.imatrixFile.name, new Uint8Array(await state.imatrixFile.arrayBuffer()));
+    fitState.imatrix?.free();
+    fitState.imatrix = parsed;
+    fitState.imatrixOf = state.imatrixFile;
+  }
+  if (state.imatrixFile) mixer.set_imatrix(fitState.imatrix);
+  else mixer.clear_imatrix();
+  return mixer;
 }
 
 async function mixerFor(fileId) {
@@ -93,6 +146,27 @@ function imatrixEntry(name) {
   return entry;
 }
 
+// Values measured between two cancel points: each is quantized in every candidate type.
+const MEASURE_STEP_VALUES = 1 << 18;
+
+// Every tensor measured in every type it can take (the slow part of a fit or a comparison), a
+// step at a time with progress in values; once done it is kept until the imatrix changes.
+async function measure(mixer, id) {
+  if (mixer.measured()) return;
+  const total = mixer.measure_begin();
+  try {
+    for (;;) {
+      const done = mixer.measure_step(MEASURE_STEP_VALUES);
+      self.postMessage({ id, type: 'progress', done, total });
+      if (mixer.measured()) return;
+      await checkpoint(id);
+    }
+  } catch (err) {
+    mixer.measure_cancel();
+    throw err;
+  }
+}
+
 export const mixOps = {
   // The whole file is read: a dense model's imatrix is small (about 5 MB for a 7B one). The name
   // it was dropped under is the one llama-quantize would write into quantize.imatrix.file.
@@ -104,12 +178,14 @@ export const mixOps = {
     const parsed = new m.ImatrixFile(file.name, new Uint8Array(await file.arrayBuffer()));
     state.imatrix?.free();
     state.imatrix = parsed;
+    state.imatrixFile = file;
     return parsed.summary();
   },
 
   imatrix_clear() {
     state.imatrix?.free();
     state.imatrix = null;
+    state.imatrixFile = null;
     return null;
   },
 
@@ -143,13 +219,34 @@ export const mixOps = {
     return out;
   },
 
-  mix_plan: async (_ws, _id, [fileId, fileType, settings]) => (await mixerFor(fileId)).plan(fileType, settings),
+  // From the fit module once it has measured this file's errors: the plan with each tensor's SQNR.
+  async mix_plan(_ws, _id, [fileId, fileType, settings]) {
+    const fitter = fitState.mixers.has(fileId) ? await fitterFor(fileId) : null;
+    return (fitter?.measured() ? fitter : await mixerFor(fileId)).plan(fileType, settings);
+  },
+
+  async mix_fit(_ws, id, [fileId, unit, text, label]) {
+    const mixer = await fitterFor(fileId);
+    // A bad target says so before anything is measured; a text that is not a number is NaN.
+    const value = /^\s*[0-9]*\.?[0-9]+(e[+-]?[0-9]+)?\s*$/i.test(text) ? Number(text) : NaN;
+    const bytes = mixer.fit_target(unit, value, text);
+    await measure(mixer, id);
+    return mixer.fit(bytes, label);
+  },
+
+  mix_fit_plan: async (_ws, _id, [fileId]) => (fitState.mixers.has(fileId) ? (await fitterFor(fileId)).fit_plan() : null),
+
+  async mix_compare(_ws, id, [fileId]) {
+    const mixer = await fitterFor(fileId);
+    await measure(mixer, id);
+    return mixer.compare();
+  },
 
   // The header, then each tensor quantized (or copied as stored) a chunk at a time; the pieces
   // are gathered into a Blob that is posted back.
   async mix_export(_ws, id, [fileId, fileType, settings]) {
-    const mixer = await mixerFor(fileId);
-    const plan = mixer.begin(fileType, settings);
+    const mixer = fileType === 'FIT' ? await fitterFor(fileId) : await mixerFor(fileId);
+    const plan = fileType === 'FIT' ? mixer.begin_fit() : mixer.begin(fileType, settings);
     const blob = await gatherPieces(id, () => mixer.step(), plan.bytes, () => mixer.cancel());
     return { plan, blob };
   },

@@ -17,7 +17,10 @@ const USAGE: &str = "usage:
   quantscope export MODEL --scheme TYPE --out OUT.gguf   (TYPE: a ggml type, e.g. q4_0, q4_k, q8_0, f16)
   quantscope export MODEL.gguf --type FTYPE --out OUT.gguf [--imatrix IMATRIX] [--pure] [--output-tensor-type T]
       [--token-embedding-type T] [--tensor-type PATTERN=T]... [--leave-output-tensor] [--dry-run]
-      (FTYPE: a llama-quantize file type, e.g. Q4_K_M, Q3_K_S, Q8_0: its per-tensor mix, as llama-quantize writes it;
+  quantscope export MODEL.gguf (--fit-bpw BPW | --fit-size SIZE) --out OUT.gguf [--imatrix IMATRIX] [--dry-run]
+      (fit a size: the per-tensor types of least total (importance-weighted) error within BPW bits per weight
+       or SIZE (12MB, 700KiB, bytes), set beside every named mix;
+       FTYPE: a llama-quantize file type, e.g. Q4_K_M, Q3_K_S, Q8_0: its per-tensor mix, as llama-quantize writes it;
        IMATRIX: an importance matrix from llama-imatrix, .gguf or legacy .dat)
   quantscope imatrix IMATRIX [--tensor NAME] [--top N] [--json]   (an importance matrix's entries)
   quantscope compare FILE --tensor NAME --imatrix IMATRIX [--scheme ID]...
@@ -55,6 +58,8 @@ struct Args {
     file_type: Option<String>,
     mix: Vec<(String, String)>,
     dry_run: bool,
+    /// `export --fit-bpw` / `--fit-size`: which, and the target as given.
+    fit: Vec<(&'static str, String)>,
     /// `quantize-onnx`: `--weight-type`, `--per-channel`, `--reduce-range`.
     weight_type: Option<String>,
     per_channel: bool,
@@ -97,6 +102,8 @@ fn parse_args() -> Result<Args, lexopt::Error> {
                 args.mix.push((o, parser.value()?.string()?));
             }
             Long("dry-run") => args.dry_run = true,
+            Long("fit-bpw") => args.fit.push(("bpw", parser.value()?.string()?)),
+            Long("fit-size") => args.fit.push(("size", parser.value()?.string()?)),
             Long("weight-type") => args.weight_type = Some(parser.value()?.string()?),
             Long("per-channel") => args.per_channel = true,
             Long("reduce-range") => args.reduce_range = true,
@@ -443,6 +450,9 @@ fn quantize(args: &Args) -> Result<(), Failure> {
 /// time (src/formats/src/lazy.rs), so any size works in bounded memory.
 fn export_gguf(args: &Args) -> Result<(), Failure> {
     use quantscope_formats::gguf_writer::{self, OutType};
+    if !args.fit.is_empty() {
+        return export_fit(args);
+    }
     if args.file_type.is_some() || !args.mix.is_empty() || args.dry_run {
         return export_mix(args);
     }
@@ -641,6 +651,93 @@ fn export_mix(args: &Args) -> Result<(), Failure> {
     })?;
     print_plan(&plan);
     eprintln!("→ {}", out.display());
+    Ok(())
+}
+
+/// `export --fit-bpw` / `--fit-size`: every tensor measured in every type it can take, the
+/// types of least total error within the target (src/formats/src/gguf_fit.rs), printed beside
+/// every named mix, and written as a mix with one --tensor-type per tensor.
+fn export_fit(args: &Args) -> Result<(), Failure> {
+    use quantscope_formats::gguf_fit::{self, Measure, Target};
+    use quantscope_formats::gguf_mix::{FileType, MixOptions};
+    use quantscope_formats::gguf_writer;
+    let [file] = args.files.as_slice() else { return Err(usage("export takes exactly one MODEL")) };
+    let [(kind, value)] = args.fit.as_slice() else { return Err(usage("give one target: --fit-bpw BPW or --fit-size SIZE")) };
+    if !args.schemes.is_empty() || args.file_type.is_some() || !args.mix.is_empty() {
+        return Err(usage("--fit-bpw / --fit-size choose every tensor's type: not with --scheme, --type or the mix options"));
+    }
+    let target = if *kind == "bpw" { Target::parse_bpw(value) } else { Target::parse_size(value) }.map_err(usage)?;
+    let out = if args.dry_run { None } else { Some(args.out.as_ref().ok_or_else(|| usage("export needs --out OUT.gguf (or --dry-run)"))?) };
+    let imatrix = mix_options(args)?.imatrix;
+    let model = open_lazily(file)?;
+    let source = file.display().to_string();
+    let fail = |e: quantscope_formats::Error| bad_input(format!("{source}: {e}"));
+    let measure = Measure::new(&model, imatrix.clone(), quantscope_core::schemes::quantize_with_importance).map_err(fail)?;
+    let mut last = 0;
+    let table = measure
+        .run(&model, |done, total| {
+            let percent = done * 100 / total.max(1);
+            if percent != last {
+                last = percent;
+                eprint!("\rmeasuring every tensor in every type: {percent} %");
+            }
+        })
+        .map_err(fail)?;
+    eprintln!();
+    let bytes = target.bytes_for(&table).map_err(fail)?;
+    let elements = table.elements().max(1) as f64;
+    let bpw = |b: u64| b as f64 * 8.0 / elements;
+    let db = |t: &gguf_fit::Totals| t.sqnr_db().map_or("exact".to_string(), |d| format!("{d:.2} dB"));
+    // The named mixes: each as a rival the fit starts from too, and as a row of the comparison.
+    let mut named = Vec::new();
+    for ftype in FileType::ALL {
+        let options = MixOptions { imatrix: imatrix.clone(), ..MixOptions::default() };
+        let Ok(plan) = gguf_writer::plan_mix(&model, ftype, &options) else { continue };
+        if let Some(choice) = table.assignment_of(&plan) {
+            named.push((ftype.name().to_string(), choice));
+        }
+    }
+    let fitted = gguf_fit::fit(&table, bytes, &named).map_err(fail)?;
+    let (ftype, options, plan) = gguf_fit::plan_fit(&model, &table, &fitted.choice, imatrix.clone()).map_err(fail)?;
+    let weighted = if table.imatrix { " (importance-weighted)" } else { "" };
+    for (t, &k) in table.tensors.iter().zip(&fitted.choice) {
+        let c = &t.candidates[k];
+        let sqnr = if c.sse > 0.0 { format!("{:>7.2} dB", 10.0 * (t.signal / c.sse).log10()) } else { "  exact   ".into() };
+        let why = t.kept.clone().unwrap_or_else(|| format!("fit{}", if t.weighted { ", importance-weighted" } else { "" }));
+        eprintln!(
+            "  {:<36} {:<7} {:>6.2} bpw {:>12} B  {sqnr}  {why}",
+            t.name,
+            c.ty.id(),
+            c.bytes as f64 * 8.0 / t.elements.max(1) as f64,
+            c.bytes
+        );
+    }
+    let totals = table.totals(&fitted.choice);
+    eprintln!("named mixes of this model (error{weighted}):");
+    named.sort_by_key(|(_, choice)| table.totals(choice).bytes);
+    for (name, choice) in &named {
+        let t = table.totals(choice);
+        let mark = if t.bytes <= bytes { "" } else { "  (larger than the target)" };
+        eprintln!("  {name:<10} {:>12} B {:>7.3} bpw  SQNR {:>9}  error {:.6e}{mark}", t.bytes, bpw(t.bytes), db(&t), t.error);
+    }
+    eprintln!(
+        "{source} fitted to {bytes} bytes ({:.3} bpw): {} bytes, {:.3} bpw, SQNR {}, error{weighted} {:.6e}{}; general.file_type {}",
+        bpw(bytes),
+        totals.bytes,
+        bpw(totals.bytes),
+        db(&totals),
+        totals.error,
+        fitted.from.as_ref().map_or(String::new(), |m| format!(" (grown from {m})")),
+        ftype.name()
+    );
+    let Some(out) = out else { return Ok(()) };
+    let written = std::fs::File::create(out).map_err(|e| bad_input(format!("{}: {e}", out.display())));
+    let result = written.and_then(|f| gguf_writer::write_mix(&model, ftype, &options, std::io::BufWriter::new(f), |_, _| {}).map_err(fail));
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(out);
+        return Err(e);
+    }
+    eprintln!("→ {} ({} bytes)", out.display(), plan.len);
     Ok(())
 }
 

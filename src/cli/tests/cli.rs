@@ -276,6 +276,65 @@ fn the_cli_exports_a_llama_cpp_mix() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// `export --fit-bpw` / `--fit-size` (src/formats/src/gguf_fit.rs): the fitted file is no larger
+/// than the target, reads back with the types printed, is set beside the named mixes; bad
+/// targets are refused with the reason and write nothing.
+#[test]
+fn the_cli_fits_a_size_and_refuses_bad_targets() {
+    let dir = std::env::temp_dir().join(format!("quantscope-fit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = fixture("gguf_mixes/source.gguf");
+    let out = dir.join("fit.gguf");
+    let export = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_quantscope"))
+            .args(["export", src.to_str().unwrap(), "--out", out.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let r = export(&["--fit-bpw", "4.5"]);
+    let stderr = String::from_utf8_lossy(&r.stderr).to_string();
+    assert!(r.status.success(), "{stderr}");
+    let bytes = std::fs::read(&out).unwrap();
+    let model = quantscope_formats::lazy::open("fit.gguf", std::rc::Rc::new(bytes.clone())).unwrap();
+    let elements: u64 = model.tensors.iter().map(|t| t.elements()).sum();
+    assert!(bytes.len() as f64 * 8.0 <= 4.5 * elements as f64, "{} bytes for {elements} weights", bytes.len());
+    // Every tensor's line names the type the file holds.
+    for t in &model.tensors {
+        let line =
+            stderr.lines().find(|l| l.split_whitespace().next() == Some(t.name.as_str())).unwrap_or_else(|| panic!("{} listed", t.name));
+        assert_eq!(line.split_whitespace().nth(1), Some(t.dtype.as_str()), "{line}");
+    }
+    assert!(stderr.contains("named mixes of this model") && stderr.contains("Q4_K_M"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("fitted to {} bytes (4.500 bpw): {} bytes", (4.5 * elements as f64 / 8.0) as u64, bytes.len())),
+        "{stderr}"
+    );
+
+    // --fit-size and --dry-run: the preview, nothing written.
+    std::fs::remove_file(&out).unwrap();
+    let r = export(&["--fit-size", "400KB", "--dry-run"]);
+    assert!(r.status.success());
+    assert!(String::from_utf8_lossy(&r.stderr).contains("fitted to 400000 bytes"));
+    assert!(!out.exists(), "--dry-run writes nothing");
+
+    // Bad targets: each says why, and nothing is written.
+    for (args, code, why) in [
+        (&["--fit-bpw", "abc"][..], 2, "'abc' is not a number of bits per weight"),
+        (&["--fit-size", "12 parsecs"][..], 2, "'12 parsecs' is not a file size"),
+        (&["--fit-size", "10KB"][..], 1, "below the smallest file these tensors can be written in: 193824 bytes"),
+        (&["--fit-bpw", "40"][..], 1, "above the model in F32 (3022240 bytes"),
+        (&["--fit-bpw", "4", "--fit-size", "1MB"][..], 2, "give one target"),
+        (&["--fit-bpw", "4", "--type", "Q4_K_M"][..], 2, "not with --scheme, --type"),
+    ] {
+        let r = export(args);
+        assert_eq!(r.status.code(), Some(code), "{args:?}");
+        assert!(String::from_utf8_lossy(&r.stderr).contains(why), "{args:?}: {}", String::from_utf8_lossy(&r.stderr));
+        assert!(!out.exists(), "{args:?} writes nothing");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 fn mnist_expected() -> Value {
     serde_json::from_slice(&std::fs::read(fixture("mnist/expected.json")).unwrap()).unwrap()
 }

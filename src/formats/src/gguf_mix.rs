@@ -417,6 +417,12 @@ fn is_attn_v_like(c: Category) -> bool {
     matches!(c, Category::AttnV | Category::AttnQkv | Category::AttnKvB)
 }
 
+/// Whether `llama-quantize` converts `t` at all (`tensor_allows_quantization`): 2-D+ weights
+/// that are not norms, expert gates, positional embeddings, ...; the rest keep their type.
+pub fn allows_quantization_of(t: &SourceTensor, arch: &str, options: &MixOptions) -> bool {
+    allows_quantization(t, arch, options)
+}
+
 /// `tensor_allows_quantization` (no `--leave-output-tensor` unless asked; the GLM5-next list
 /// for that architecture).
 fn allows_quantization(t: &SourceTensor, arch: &str, options: &MixOptions) -> bool {

@@ -169,7 +169,7 @@ impl OutType {
     }
 
     /// The scheme whose packed bytes are this type's tensor bytes (`None` for F32).
-    fn scheme_id(self) -> Option<&'static str> {
+    pub fn scheme_id(self) -> Option<&'static str> {
         match self {
             OutType::F32 => None,
             OutType::F16 => Some("fp16"),
@@ -280,7 +280,7 @@ pub struct Plan {
     pub len: u64,
 }
 
-fn padded(n: u64) -> u64 {
+pub(crate) fn padded(n: u64) -> u64 {
     n.div_ceil(ALIGNMENT) * ALIGNMENT
 }
 
@@ -389,15 +389,7 @@ pub fn plan_mix(file: &LazyFile, ftype: FileType, options: &MixOptions) -> Resul
         return Err(Error::invalid(format!("a llama.cpp mix needs a GGUF model (with llama.cpp's metadata); {} is not one", file.name)));
     }
     let facts = ModelFacts::from_kvs(&file.gguf_kvs)?;
-    let mut sources = Vec::with_capacity(file.tensors.len());
-    for t in &file.tensors {
-        let ggml_type = ggml_types::by_name(&t.dtype)
-            .ok_or_else(|| Error::invalid(format!("tensor '{}' is stored as {}, which quantscope cannot convert", t.name, t.dtype)))?
-            .id;
-        // As ggml_n_dims: trailing 1s (numpy's leading ones) are not written.
-        let keep = t.shape.iter().position(|&d| d != 1).unwrap_or(t.shape.len().saturating_sub(1));
-        sources.push(SourceTensor { name: t.name.clone(), shape: t.shape[keep..].to_vec(), ggml_type });
-    }
+    let sources = source_tensors(file)?;
     if let Some(m) = &options.imatrix {
         // llama_model_quantize_impl: "check imatrix for nans or infs"
         if let Some(v) = m.imatrix.entries.iter().flat_map(|e| e.values.iter()).find(|v| !v.is_finite()) {
@@ -449,6 +441,21 @@ pub fn plan_mix(file: &LazyFile, ftype: FileType, options: &MixOptions) -> Resul
     layout(&metadata, planned)
 }
 
+/// A GGUF model's tensors as the mix rules see them (names, ggml types, shapes without the
+/// trailing 1s ggml does not write), in the file's order.
+pub fn source_tensors(file: &LazyFile) -> Result<Vec<SourceTensor>> {
+    let mut sources = Vec::with_capacity(file.tensors.len());
+    for t in &file.tensors {
+        let ggml_type = ggml_types::by_name(&t.dtype)
+            .ok_or_else(|| Error::invalid(format!("tensor '{}' is stored as {}, which quantscope cannot convert", t.name, t.dtype)))?
+            .id;
+        // As ggml_n_dims: trailing 1s (numpy's leading ones) are not written.
+        let keep = t.shape.iter().position(|&d| d != 1).unwrap_or(t.shape.len().saturating_sub(1));
+        sources.push(SourceTensor { name: t.name.clone(), shape: t.shape[keep..].to_vec(), ggml_type });
+    }
+    Ok(sources)
+}
+
 /// The importance weights of a tensor `llama-quantize` converts (`llama_model_quantize_impl`):
 /// the entry of its name, if the imatrix has one of `ne[0] · ne[2]` values; a size that differs
 /// is an error (except for the token embedding, quantized without); a tensor whose type requires
@@ -459,19 +466,7 @@ fn importance_for(
     src: &SourceTensor,
     c: &gguf_mix::TensorChoice,
 ) -> Result<(Option<std::rc::Rc<[f32]>>, String)> {
-    let ne = src.ne();
-    let want = ne[0] * ne[2];
-    let found = match m.imatrix.get(&c.name) {
-        None => None,
-        Some(e) if e.values.len() as u64 == want => Some(e),
-        Some(e) if c.name == "token_embd.weight" || c.name == "per_layer_token_embd.weight" => {
-            let _ = e; // llama.cpp only logs it: token embeddings never match
-            None
-        }
-        Some(e) => {
-            return Err(Error::invalid(format!("imatrix size {} is different from tensor size {want} for {}", e.values.len(), c.name)));
-        }
-    };
+    let found = imatrix_entry(m, src)?;
     if found.is_none() && c.requires_imatrix {
         return Err(Error::invalid(format!("Missing importance matrix for tensor {} in a very low-bit quantization", c.name)));
     }
@@ -484,6 +479,20 @@ fn importance_for(
         (None, _) => format!("{}; no importance matrix entry", c.rule),
     };
     Ok((found.filter(|_| used).map(|e| std::rc::Rc::from(e.values.as_slice())), note))
+}
+
+/// The imatrix entry `llama-quantize` uses for `src`: the one of its name, if it has `ne[0] ·
+/// ne[2]` values; one of another size is an error, except for the token embedding (llama.cpp
+/// only logs it: token embeddings never match).
+pub fn imatrix_entry<'m>(m: &'m gguf_mix::MixImatrix, src: &SourceTensor) -> Result<Option<&'m crate::imatrix::ImatrixEntry>> {
+    let ne = src.ne();
+    let want = ne[0] * ne[2];
+    match m.imatrix.get(&src.name) {
+        None => Ok(None),
+        Some(e) if e.values.len() as u64 == want => Ok(Some(e)),
+        Some(_) if src.name == "token_embd.weight" || src.name == "per_layer_token_embd.weight" => Ok(None),
+        Some(e) => Err(Error::invalid(format!("imatrix size {} is different from tensor size {want} for {}", e.values.len(), src.name))),
+    }
 }
 
 /// Writes `file` as llama.cpp's `ftype` mix (see [`plan_mix`]) to `out`, a chunk at a time;

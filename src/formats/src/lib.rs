@@ -5,6 +5,7 @@
 pub mod bytesource;
 pub mod error;
 pub mod gguf;
+pub mod gguf_fit;
 pub mod gguf_mix;
 pub mod gguf_writer;
 pub mod imatrix;

@@ -9,9 +9,14 @@
 //! wasm32 only: on other targets the crate is empty.
 #![cfg(target_arch = "wasm32")]
 
+// "Fit a size" (gguf_fit) is built into a second module, www/pkg-fit, loaded only when a fit or
+// a comparison of the mixes is asked for: the mixer's own module has no room for it.
+#[cfg(feature = "fit")]
+mod fit;
 mod imatrix;
 
 pub use imatrix::{weighted_mse, ImatrixFile};
+use quantscope_formats::gguf_fit::FitTable;
 use quantscope_formats::gguf_mix::{FileType, MixImatrix, MixOptions};
 use quantscope_formats::gguf_writer::{self, Export, Plan};
 use quantscope_formats::lazy::{self, LazyFile};
@@ -65,11 +70,19 @@ struct MixTensor<'a> {
     rule: Option<&'a str>,
     /// Quantized with the importance matrix's weights (its entry found and its type using them).
     weighted: bool,
+    /// Once the errors are measured ([`GgufMixer::measure_step`]): the tensor's SQNR in dB
+    /// (`None`: exact), and its importance-weighted MSE where the imatrix has its entry.
+    sqnr_db: Option<f64>,
+    weighted_mse: Option<f64>,
 }
 
 #[derive(Serialize)]
 struct MixPlan<'a> {
     file_type: &'a str,
+    /// The errors were measured: `sqnr_db`, `weighted_mse` and the file's `total_sqnr_db` are
+    /// filled in.
+    measured: bool,
+    total_sqnr_db: Option<f64>,
     bytes: u64,
     elements: u64,
     tensors: Vec<MixTensor<'a>>,
@@ -89,20 +102,40 @@ fn mix_err(e: quantscope_formats::Error) -> JsError {
     JsError::new(&mix_err_text(e))
 }
 
-fn describe(plan: &Plan, ftype: FileType) -> Result<JsValue, JsError> {
+fn describe(plan: &Plan, file_type: &str, table: Option<&FitTable>) -> Result<JsValue, JsError> {
+    // A tensor's candidate of the plan's type, where the table has measured it.
+    let candidate = |k: usize, t: &gguf_writer::PlannedTensor| {
+        let ft = table?.tensors.get(k).filter(|ft| ft.name == t.name)?;
+        Some((ft, ft.candidates.iter().find(|c| c.ty == t.ty)?))
+    };
+    let (mut signal, mut sse, mut measured) = (0.0, 0.0, table.is_some());
     let tensors: Vec<MixTensor> = plan
         .tensors
         .iter()
-        .map(|t| MixTensor {
-            name: &t.name,
-            ty: t.ty.id(),
-            bytes: t.size,
-            elements: t.shape.iter().product(),
-            rule: t.note.as_deref(),
-            weighted: t.importance.is_some(),
+        .enumerate()
+        .map(|(k, t)| {
+            let found = candidate(k, t);
+            measured &= found.is_some();
+            let (sqnr_db, weighted_mse) = found.map_or((None, None), |(ft, c)| {
+                signal += ft.signal;
+                sse += c.sse;
+                let sqnr = (c.sse > 0.0).then(|| 10.0 * (ft.signal / c.sse).log10());
+                (sqnr, ft.weighted.then(|| c.error / ft.elements.max(1) as f64))
+            });
+            MixTensor {
+                name: &t.name,
+                ty: t.ty.id(),
+                bytes: t.size,
+                elements: t.shape.iter().product(),
+                rule: t.note.as_deref(),
+                weighted: t.importance.is_some(),
+                sqnr_db,
+                weighted_mse,
+            }
         })
         .collect();
-    to_js(&MixPlan { file_type: ftype.name(), bytes: plan.len, elements: tensors.iter().map(|t| t.elements).sum(), tensors })
+    let total_sqnr_db = (measured && sse > 0.0).then(|| 10.0 * (signal / sse).log10());
+    to_js(&MixPlan { file_type, measured, total_sqnr_db, bytes: plan.len, elements: tensors.iter().map(|t| t.elements).sum(), tensors })
 }
 
 /// One GGUF model opened for mixing, the importance matrix its mixes use, and the mix being
@@ -112,6 +145,9 @@ pub struct GgufMixer {
     file: LazyFile,
     imatrix: Option<MixImatrix>,
     export: Option<Export>,
+    /// "Fit a size": the candidate table being measured or measured, and the last fit.
+    #[cfg(feature = "fit")]
+    fit: fit::FitState,
 }
 
 #[wasm_bindgen]
@@ -120,17 +156,31 @@ impl GgufMixer {
     #[wasm_bindgen(constructor)]
     pub fn new(file_name: &str, blob: web_sys::Blob) -> Result<GgufMixer, JsError> {
         let file = lazy::open(file_name, Rc::new(BlobSource::new(blob)?)).map_err(js_err)?;
-        Ok(GgufMixer { file, imatrix: None, export: None })
+        Ok(GgufMixer {
+            file,
+            imatrix: None,
+            export: None,
+            #[cfg(feature = "fit")]
+            fit: fit::FitState::default(),
+        })
     }
 
     /// Plans and writes the mixes that follow with `imatrix`, as `llama-quantize --imatrix`
     /// does (a mix under way keeps what it began with).
     pub fn set_imatrix(&mut self, imatrix: &ImatrixFile) {
+        #[cfg(feature = "fit")]
+        if !self.imatrix.as_ref().is_some_and(|m| std::rc::Rc::ptr_eq(&m.imatrix, &imatrix.mix.imatrix)) {
+            self.fit = fit::FitState::default(); // its errors were weighted by another matrix
+        }
         self.imatrix = Some(imatrix.mix.clone());
     }
 
     /// The mixes that follow are made without an importance matrix.
     pub fn clear_imatrix(&mut self) {
+        #[cfg(feature = "fit")]
+        if self.imatrix.is_some() {
+            self.fit = fit::FitState::default();
+        }
         self.imatrix = None;
     }
 
@@ -140,7 +190,7 @@ impl GgufMixer {
     pub fn plan(&self, file_type: &str, settings: JsValue) -> Result<JsValue, JsError> {
         let (ftype, options) = self.parse(file_type, settings)?;
         let plan = gguf_writer::plan_mix(&self.file, ftype, &options).map_err(mix_err)?;
-        describe(&plan, ftype)
+        describe(&plan, ftype.name(), self.measured_table())
     }
 
     /// Begins writing the mix (replacing one under way); returns its plan as [`GgufMixer::plan`]
@@ -148,7 +198,7 @@ impl GgufMixer {
     pub fn begin(&mut self, file_type: &str, settings: JsValue) -> Result<JsValue, JsError> {
         let (ftype, options) = self.parse(file_type, settings)?;
         let plan = gguf_writer::plan_mix(&self.file, ftype, &options).map_err(mix_err)?;
-        let described = describe(&plan, ftype)?;
+        let described = describe(&plan, ftype.name(), self.measured_table())?;
         // The tensors the plan gives importance weights are quantized as ggml_quantize_chunk(…,
         // imatrix) does; a plan without an imatrix has none, and never calls it.
         self.export = Some(Export::with_importance(plan, quantscope_core::schemes::quantize_with_importance));
@@ -176,6 +226,14 @@ impl GgufMixer {
 }
 
 impl GgufMixer {
+    /// The errors of every tensor in every type, once measured (www/pkg-fit only).
+    fn measured_table(&self) -> Option<&FitTable> {
+        #[cfg(feature = "fit")]
+        return self.fit.table();
+        #[cfg(not(feature = "fit"))]
+        None
+    }
+
     /// The file type and llama-quantize's options: the page's settings and this mixer's imatrix.
     fn parse(&self, file_type: &str, settings: JsValue) -> Result<(FileType, MixOptions), JsError> {
         let ftype = FileType::from_name(file_type).map_err(mix_err)?;
