@@ -25,6 +25,10 @@
 //                           entry `name` (whose columns must be the rows' length), or null
 //   imatrix_weighted_mse_all [index, schemes, name, rowLength] → {scheme: that MSE}, progress
 //                           in schemes
+//   mix_shape_plan [fileType, shape] → the plan of a llama-shaped model one does not have
+//                           (shape {n_layer, n_embd, n_ff, n_head, n_head_kv, n_vocab, tied}):
+//                           {file_type, bytes, elements, bits_per_weight, tensors: [{name, type,
+//                           rule, bytes, elements}]}; the Learn view's mixes panel
 //
 // "Fit a size" and the comparison of the mixes run on a second module, www/pkg-fit (the mixer
 // built with its `fit` feature: the mixer's own module has no room), loaded when first asked
@@ -168,6 +172,9 @@ async function measure(mixer, id) {
 }
 
 export const mixOps = {
+  async mix_shape_plan(_ws, _id, [fileType, shape]) {
+    return (await mixerModule()).shape_plan(fileType, shape);
+  },
   // The whole file is read: a dense model's imatrix is small (about 5 MB for a 7B one). The name
   // it was dropped under is the one llama-quantize would write into quantize.imatrix.file.
   async imatrix_load(_ws, _id, [file]) {

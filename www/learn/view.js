@@ -1,4 +1,4 @@
-// The Learn view: six panels, one module each, every one with a `mount…()` that returns the
+// The Learn view: seven panels, one module each, every one with a `mount…()` that returns the
 // handle this module drives them by:
 //   formats.js      How numbers are stored (#learn-formats)
 //   mapping.js      Scale and zero point (#learn-mapping)
@@ -6,6 +6,7 @@
 //   granularity.js  Granularity, with a block's packed bytes (#learn-granularity)
 //   memory.js       Memory: will the model fit? (#learn-memory)
 //   compare.js      Compare schemes (#learn-compare)
+//   mixes.js        llama.cpp's mixes on a model of a known shape (#learn-mixes)
 // common.js holds what they share; ops.js their worker operations. Panels 1–3 build their own
 // markup and keep their own tensor choice; panels 4–6 fill index.html's markup for the tensor
 // selected in the Inspect view. Every panel computes only while the Learn view is shown.
@@ -18,6 +19,7 @@ import { mountClipping } from './clipping.js';
 import { mountGranularity } from './granularity.js';
 import { mountMemory } from './memory.js';
 import { mountCompare } from './compare.js';
+import { mountMixes } from './mixes.js';
 
 export function mountLearn() {
   mountTensorPanels();
@@ -29,7 +31,9 @@ function mountTensorPanels() {
   const formats = mountFormats(document.getElementById('learn-formats'));
   const mapping = mountMapping(document.getElementById('learn-mapping'));
   const clipping = mountClipping(document.getElementById('learn-clipping'));
-  const panels = [formats, mapping, clipping];
+  // Panel 7 needs no tensor: it plans a model of a known shape.
+  const mixes = mountMixes(document.getElementById('learn-mixes'));
+  const panels = [formats, mapping, clipping, mixes];
   const refresh = () => { if (learnVisible()) for (const p of panels) p.refresh(); };
 
   window.addEventListener('view-shown', refresh);

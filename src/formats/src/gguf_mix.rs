@@ -334,6 +334,32 @@ impl SourceTensor {
     }
 }
 
+/// The tensors of a llama-shaped model of F16 matrices and F32 norms, as converted checkpoints
+/// hold them (numpy shapes, in llama.cpp's file order by layer): token_embd, output_norm, output
+/// (unless `tied`), then per layer q/k/v/o, gate/up/down and the norm. For previews of a model
+/// one does not have, as "7B-shaped" in the Learn view.
+pub fn llama_shaped(n_layer: u32, n_embd: u64, n_ff: u64, n_kv_embd: u64, n_vocab: u64, tied: bool) -> Vec<SourceTensor> {
+    let t = |name: String, shape: Vec<u64>| {
+        let ggml_type = if shape.len() == 1 { ty::F32 } else { ty::F16 };
+        SourceTensor { name, shape, ggml_type }
+    };
+    let mut v = vec![t("token_embd.weight".into(), vec![n_vocab, n_embd]), t("output_norm.weight".into(), vec![n_embd])];
+    if !tied {
+        v.push(t("output.weight".into(), vec![n_vocab, n_embd]));
+    }
+    for i in 0..n_layer {
+        v.push(t(format!("blk.{i}.attn_q.weight"), vec![n_embd, n_embd]));
+        v.push(t(format!("blk.{i}.attn_k.weight"), vec![n_kv_embd, n_embd]));
+        v.push(t(format!("blk.{i}.attn_v.weight"), vec![n_kv_embd, n_embd]));
+        v.push(t(format!("blk.{i}.attn_output.weight"), vec![n_embd, n_embd]));
+        v.push(t(format!("blk.{i}.ffn_gate.weight"), vec![n_ff, n_embd]));
+        v.push(t(format!("blk.{i}.ffn_up.weight"), vec![n_ff, n_embd]));
+        v.push(t(format!("blk.{i}.ffn_down.weight"), vec![n_embd, n_ff]));
+        v.push(t(format!("blk.{i}.attn_norm.weight"), vec![n_embd]));
+    }
+    v
+}
+
 /// `llama-quantize`'s options that change the types.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MixOptions {
@@ -971,22 +997,7 @@ mod tests {
 
     /// A llama-shaped model: token_embd, output, and per layer q/k/v/o/gate/up/down + norms.
     fn model(n_layer: u32, n_embd: u64, n_ff: u64, kv: u64, tied: bool) -> Vec<SourceTensor> {
-        let t = |name: String, shape: Vec<u64>| SourceTensor { name, shape, ggml_type: ty::F16 };
-        let mut v = vec![t("token_embd.weight".into(), vec![1000, n_embd]), t("output_norm.weight".into(), vec![n_embd])];
-        if !tied {
-            v.push(t("output.weight".into(), vec![1000, n_embd]));
-        }
-        for i in 0..n_layer {
-            v.push(t(format!("blk.{i}.attn_q.weight"), vec![n_embd, n_embd]));
-            v.push(t(format!("blk.{i}.attn_k.weight"), vec![kv, n_embd]));
-            v.push(t(format!("blk.{i}.attn_v.weight"), vec![kv, n_embd]));
-            v.push(t(format!("blk.{i}.attn_output.weight"), vec![n_embd, n_embd]));
-            v.push(t(format!("blk.{i}.ffn_gate.weight"), vec![n_ff, n_embd]));
-            v.push(t(format!("blk.{i}.ffn_up.weight"), vec![n_ff, n_embd]));
-            v.push(t(format!("blk.{i}.ffn_down.weight"), vec![n_embd, n_ff]));
-            v.push(t(format!("blk.{i}.attn_norm.weight"), vec![n_embd]));
-        }
-        v
+        llama_shaped(n_layer, n_embd, n_ff, kv, 1000, tied)
     }
 
     fn type_of<'a>(c: &'a [TensorChoice], name: &str) -> &'a TensorChoice {
@@ -1033,7 +1044,7 @@ mod tests {
         assert_eq!(type_of(&c, "blk.4.attn_v.weight").ggml_type, ty::Q4_K);
         assert_eq!(type_of(&c, "blk.6.ffn_down.weight").ggml_type, ty::Q6_K);
         assert_eq!(type_of(&c, "blk.7.ffn_down.weight").ggml_type, ty::Q4_K);
-        assert_eq!(type_of(&c, "blk.7.attn_norm.weight").ggml_type, ty::F16, "1-D keeps its type");
+        assert_eq!(type_of(&c, "blk.7.attn_norm.weight").ggml_type, ty::F32, "1-D keeps its type");
         // 11040 is not a multiple of 256: ffn_down rows fall back.
         let m = model(32, 4096, 11040, 4096, false);
         let c2 = choose(&facts(32, 32, 32, 0), &m, F::Q4KS, &MixOptions::default()).unwrap();

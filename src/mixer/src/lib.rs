@@ -14,6 +14,7 @@
 #[cfg(feature = "fit")]
 mod fit;
 mod imatrix;
+mod shape;
 
 pub use imatrix::{weighted_mse, ImatrixFile};
 use quantscope_formats::gguf_fit::FitTable;
@@ -23,6 +24,7 @@ use quantscope_formats::lazy::{self, LazyFile};
 use quantscope_wasm_common::blob_source::BlobSource;
 use quantscope_wasm_common::{js_err, to_js};
 use serde::{Deserialize, Serialize};
+pub use shape::shape_plan;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
