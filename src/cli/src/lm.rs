@@ -115,7 +115,7 @@ pub fn make_imatrix(a: &LmArgs) -> Result<(), String> {
     }
     eprintln!();
     let m = run.result().expect("at least one chunk: ImatrixRun::new checks the text's length");
-    let bytes = quantscope_formats::imatrix::write_gguf(&m).map_err(|e| e.to_string())?;
+    let bytes = quantscope_formats::imatrix_writer::write_gguf(&m).map_err(|e| e.to_string())?;
     std::fs::write(out, &bytes).map_err(|e| format!("{}: {e}", out.display()))?;
     println!("{}: {} tensors, {} chunks of {n_ctx} tokens", out.display(), m.entries.len(), m.chunk_count);
     Ok(())

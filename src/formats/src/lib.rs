@@ -9,6 +9,7 @@ pub mod gguf_fit;
 pub mod gguf_mix;
 pub mod gguf_writer;
 pub mod imatrix;
+pub mod imatrix_writer;
 pub mod lazy;
 pub mod npy;
 pub mod npz;

@@ -7,6 +7,7 @@
 #[path = "../../../tests/common/mod.rs"]
 mod common;
 use quantscope_formats::imatrix::{self, ImatrixFormat};
+use quantscope_formats::imatrix_writer;
 
 browser_tests!();
 
@@ -128,7 +129,7 @@ fn gguf_imatrix_files_are_written_back_byte_for_byte() {
     for name in ["tiny.imatrix.gguf", "moe.imatrix.gguf"] {
         let bytes = file(name);
         let m = imatrix::parse(bytes).unwrap();
-        let written = imatrix::write_gguf(&m).unwrap();
+        let written = imatrix_writer::write_gguf(&m).unwrap();
         if let Some(at) = written.iter().zip(bytes).position(|(a, b)| a != b) {
             panic!("{name}: byte {at} differs");
         }
@@ -136,5 +137,5 @@ fn gguf_imatrix_files_are_written_back_byte_for_byte() {
     }
     // A legacy file's values are means × ncall: written as raw sums they would mean something else.
     let legacy = imatrix::parse(file("tiny.imatrix.dat")).unwrap();
-    assert!(imatrix::write_gguf(&legacy).unwrap_err().to_string().contains("not raw sums"));
+    assert!(imatrix_writer::write_gguf(&legacy).unwrap_err().to_string().contains("not raw sums"));
 }

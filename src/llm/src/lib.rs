@@ -14,6 +14,7 @@
 //! # let _ = logits;
 //! ```
 
+pub mod activations;
 pub mod config;
 pub mod dequantized;
 pub mod error;

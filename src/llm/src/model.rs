@@ -15,9 +15,9 @@
 //! K and V are cached in F32 (llama.cpp's default cache is F16; the reference logits are made
 //! with `-ctk f32 -ctv f32`).
 
+use crate::activations::{ActivationSums, LayerMatrix};
 use crate::config::LlamaConfig;
 use crate::error::{LlmError, Result};
-use crate::imatrix::{ActivationSums, LayerMatrix};
 use crate::metadata::Metadata;
 use crate::ops;
 use crate::tokenizer::Tokenizer;

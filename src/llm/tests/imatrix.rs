@@ -11,7 +11,7 @@
 #[path = "../../../tests/common/mod.rs"]
 mod common;
 
-use quantscope_formats::imatrix;
+use quantscope_formats::{imatrix, imatrix_writer};
 use quantscope_llm::{ImatrixRun, Model};
 
 browser_tests!();
@@ -44,7 +44,7 @@ fn importance_matrix_equals_llama_imatrix() {
     }
 
     // The file: llama-imatrix's header byte for byte, the same length.
-    let written = imatrix::write_gguf(&ours).unwrap();
+    let written = imatrix_writer::write_gguf(&ours).unwrap();
     assert_eq!(written.len(), reference.len());
     let padded = |n: usize| n.div_ceil(32) * 32;
     let data: usize = theirs.entries.iter().map(|e| padded(e.sums.len() * 4) + padded(e.counts.len() * 4)).sum();

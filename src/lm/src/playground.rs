@@ -3,7 +3,8 @@
 use crate::sensitivity::{SensitivityRun, SensitivityStep};
 use quantscope_formats::bytesource::ByteSource;
 use quantscope_formats::gguf_mix::{FileType, MixImatrix, MixOptions};
-use quantscope_formats::imatrix::{self, Imatrix};
+use quantscope_formats::imatrix::Imatrix;
+use quantscope_formats::imatrix_writer;
 use quantscope_formats::{gguf_writer, lazy};
 use quantscope_llm::kl_divergence::{base_chunk, BaseLogProbs};
 use quantscope_llm::{Generator, ImatrixRun, KlDivergence, KlSummary, Model, PerplexityRun, Sampling};
@@ -281,7 +282,7 @@ impl Playground {
     /// The computed importance matrix as the GGUF file llama-imatrix writes.
     pub fn imatrix_file(&self) -> Result<Vec<u8>, String> {
         let m = self.imatrix.as_ref().ok_or("no importance matrix computed yet")?;
-        imatrix::write_gguf(m).map_err(|e| e.to_string())
+        imatrix_writer::write_gguf(m).map_err(|e| e.to_string())
     }
 
     fn first(&self) -> &Model {
