@@ -4,7 +4,7 @@
 //! `blk.*` weight the input's x² is added per column, token after token, in f32; the count is the
 //! tokens seen. `output.weight` is left out (llama-imatrix's default, without `--process-output`)
 //! and so is `token_embd` (a row lookup, not a multiplication). The result is the statistics
-//! [`quantscope_formats::imatrix::write_gguf`] saves in llama-imatrix's file layout, and the
+//! [`quantscope_formats::imatrix_writer::write_gguf`] saves in llama-imatrix's file layout, and the
 //! weights llama-quantize derives from them (Σx² / count).
 
 use crate::activations::{ActivationSums, LayerMatrix};
