@@ -8,6 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
+import { openLm as openLmPage } from './lm-page.mjs';
 import { launch, SCREENSHOTS } from './browser.mjs';
 
 const fixture = (name) => readFile(new URL(`../fixtures/tiny_lm/${name}`, import.meta.url));
@@ -17,13 +18,7 @@ let browser;
 before(async () => { browser = await launch(); });
 after(async () => { await browser?.close(); });
 
-async function openLm(width = 1366) {
-  const page = await browser.page();
-  await page.setViewportSize({ width, height: 900 });
-  await page.goto(`${browser.url}#run`);
-  await page.waitForSelector('#lm-imatrix');
-  return page;
-}
+const openLm = (width) => openLmPage(browser, width);
 
 const stateOf = (page, sel) => page.$eval(sel, (e) => e.dataset.state);
 

@@ -6,6 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
+import { openLm as openLmPage } from './lm-page.mjs';
 import { launch, dropFiles, SCREENSHOTS } from './browser.mjs';
 import init, { LmSession } from '../../www/pkg-lm/quantscope.js';
 
@@ -30,13 +31,7 @@ let browser;
 before(async () => { browser = await launch(); });
 after(async () => { await browser?.close(); });
 
-async function openLm(width = 1366) {
-  const page = await browser.page();
-  await page.setViewportSize({ width, height: 900 });
-  await page.goto(`${browser.url}#run`);
-  await page.waitForSelector('#lm-generate');
-  return page;
-}
+const openLm = (width) => openLmPage(browser, width);
 
 async function columnTokens(page) {
   return page.$$eval('#lm-outputs .lm-column', (cols) =>

@@ -61,33 +61,24 @@ export function forgetFile(fileId) {
   fitState.mixers.delete(fileId);
 }
 
-async function mixerModule() {
-  state.loading ??= import('../pkg-mix/quantscope.js').then(async (m) => {
+// A module imported once, on first use, into `holder` ({module, loading}); a failed fetch is
+// retried next time.
+async function lazyModule(holder, url, what) {
+  holder.loading ??= import(url).then(async (m) => {
     await m.default();
-    state.module = m;
+    holder.module = m;
     return m;
   });
   try {
-    return await state.loading;
+    return await holder.loading;
   } catch (err) {
-    state.loading = null; // a failed fetch may succeed next time
-    throw new Error(`could not load the mixer module: ${err?.message ?? err}`);
+    holder.loading = null;
+    throw new Error(`could not load the ${what} module: ${err?.message ?? err}`);
   }
 }
 
-async function fitModule() {
-  fitState.loading ??= import('../pkg-fit/quantscope.js').then(async (m) => {
-    await m.default();
-    fitState.module = m;
-    return m;
-  });
-  try {
-    return await fitState.loading;
-  } catch (err) {
-    fitState.loading = null;
-    throw new Error(`could not load the fit module: ${err?.message ?? err}`);
-  }
-}
+const mixerModule = () => lazyModule(state, '../pkg-mix/quantscope.js', 'mixer');
+const fitModule = () => lazyModule(fitState, '../pkg-fit/quantscope.js', 'fit');
 
 // The fit module's mixer of a file, with the worker's importance matrix.
 async function fitterFor(fileId) {

@@ -14,6 +14,15 @@ fn run(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_quantscope")).args(args).output().expect("the CLI runs")
 }
 
+/// `quantscope export SRC --out OUT EXTRA...`.
+fn export_to(src: &std::path::Path, out: &std::path::Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_quantscope"))
+        .args(["export", src.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 fn json_of(out: &Output) -> Value {
     assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).expect("stdout is JSON")
@@ -234,13 +243,7 @@ fn the_cli_exports_a_llama_cpp_mix() {
         assert_eq!(ours.len() as u64, case(name)["len"].as_u64().unwrap(), "{name}: llama-quantize's length");
         assert!(ours == library(ftype, options), "{name}: the CLI writes what the library writes");
     };
-    let export = |extra: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_quantscope"))
-            .args(["export", src.to_str().unwrap(), "--out", out.to_str().unwrap()])
-            .args(extra)
-            .output()
-            .unwrap()
-    };
+    let export = |extra: &[&str]| export_to(&src, &out, extra);
     let r = export(&["--type", "q4_k_m"]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let stderr = String::from_utf8_lossy(&r.stderr);
@@ -285,13 +288,7 @@ fn the_cli_fits_a_size_and_refuses_bad_targets() {
     std::fs::create_dir_all(&dir).unwrap();
     let src = fixture("gguf_mixes/source.gguf");
     let out = dir.join("fit.gguf");
-    let export = |extra: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_quantscope"))
-            .args(["export", src.to_str().unwrap(), "--out", out.to_str().unwrap()])
-            .args(extra)
-            .output()
-            .unwrap()
-    };
+    let export = |extra: &[&str]| export_to(&src, &out, extra);
     let r = export(&["--fit-bpw", "4.5"]);
     let stderr = String::from_utf8_lossy(&r.stderr).to_string();
     assert!(r.status.success(), "{stderr}");
