@@ -10,11 +10,12 @@ pub mod ggml_extra;
 pub mod importance;
 mod importance_rules;
 pub mod int;
+pub mod iquants;
 pub mod kmeans;
 pub mod kquants;
 
 use crate::error::{Error, Result};
-pub use importance::{quantize_with_importance, takes_importance, weighted_mse};
+pub use importance::{quantize_with_importance, requires_importance, takes_importance, weighted_mse, REQUIRES_IMPORTANCE_IDS};
 pub(crate) use importance_rules::check_importance;
 use serde::Serialize;
 
@@ -80,6 +81,7 @@ pub fn all_ids() -> Vec<String> {
     ids.extend(ggml::ids());
     ids.extend(kquants::ids());
     ids.extend(ggml_extra::ids());
+    ids.extend(iquants::ids());
     ids.extend(bnb::ids());
     ids.extend(kmeans::ids());
     ids
@@ -115,6 +117,7 @@ pub fn families() -> Vec<Family> {
         Family { label: "GGML blocks of 32 (llama.cpp)", ids: ggml::ids() },
         Family { label: "GGML k-quants, super-blocks of 256 (llama.cpp)", ids: kquants::ids() },
         Family { label: "GGML IQ4, ternary, FP4 and 1-2 bit types (llama.cpp)", ids: ggml_extra::ids() },
+        Family { label: "GGML IQ1-IQ3 grid types, super-blocks of 256 (llama.cpp)", ids: iquants::ids() },
         Family { label: "bitsandbytes 4-bit", ids: bnb::ids() },
         Family { label: "Weight sharing, k-means codebooks (Deep Compression, coremltools)", ids: kmeans::ids() },
     ]
@@ -131,6 +134,7 @@ pub fn packed_len(id: &str, shape: &[usize]) -> Result<u64> {
         .or_else(|| ggml::packed_len(id, shape))
         .or_else(|| kquants::packed_len(id, shape))
         .or_else(|| ggml_extra::packed_len(id, shape))
+        .or_else(|| iquants::packed_len(id, shape))
         .or_else(|| bnb::packed_len(id, shape))
         .or_else(|| kmeans::packed_len(id, shape));
     found.unwrap_or_else(|| Err(Error::UnknownScheme(id.to_string())))
@@ -151,6 +155,7 @@ pub fn by_id(id: &str) -> Result<Box<dyn Scheme>> {
         .or_else(|| ggml::by_id(id))
         .or_else(|| kquants::by_id(id))
         .or_else(|| ggml_extra::by_id(id))
+        .or_else(|| iquants::by_id(id))
         .or_else(|| bnb::by_id(id))
         .or_else(|| kmeans::by_id(id));
     found.ok_or_else(|| Error::UnknownScheme(id.to_string()))
