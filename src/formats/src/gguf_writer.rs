@@ -159,9 +159,11 @@ impl OutType {
         Self::ALL.into_iter().find(|t| t.id() == id)
     }
 
-    /// The type with this id among every type a mix may write (`ALL` and [`Self::MIX_ONLY`]).
+    /// The type with this id among every type a mix may write (`ALL` and [`Self::MIX_ONLY`]);
+    /// the grid types only where this build has their quantizers (core's `iq-grids` feature).
     fn in_a_mix(id: &str) -> Option<OutType> {
-        Self::from_id(id).or_else(|| Self::MIX_ONLY.into_iter().find(|t| t.id() == id))
+        let built = |t: &OutType| quantscope_core::schemes::packed_len(t.id(), &[256]).is_ok();
+        Self::from_id(id).or_else(|| Self::MIX_ONLY.into_iter().find(|t| t.id() == id).filter(built))
     }
 
     fn facts(self) -> &'static GgmlType {
@@ -446,6 +448,17 @@ pub fn plan_mix(file: &LazyFile, ftype: FileType, options: &MixOptions) -> Resul
         let src = &sources[c.source];
         let name = gguf_mix::type_name(c.ggml_type);
         let ty = OutType::in_a_mix(&name).ok_or_else(|| {
+            if OutType::MIX_ONLY.iter().any(|t| t.id() == name) {
+                // core without `iq-grids`: the page's mixer module (no room for them).
+                return Error::invalid(format!(
+                    "{} gives '{}' the type {name}, which this build of quantscope cannot write: llama.cpp's IQ1-IQ3 \
+                     grid quantizers are in the CLI (quantscope export MODEL.gguf --type {} --imatrix FILE --out OUT.gguf), not in the \
+                     page's modules",
+                    ftype.name(),
+                    c.name,
+                    ftype.name()
+                ));
+            }
             Error::invalid(format!("{} gives '{}' the type {name}, which quantscope cannot write yet", ftype.name(), c.name))
         })?;
         let copy = src.ggml_type == c.ggml_type;

@@ -8,7 +8,7 @@
 //! (`quantize_row_iq*_impl`; IQ2_XXS, IQ2_XS and IQ1_S cannot quantize without one). The rest (Q8_0, MXFP4, NVFP4, TQ1_0, TQ2_0, Q1_0,
 //! Q2_0, the float types) ignore it, and quantscope refuses one for them rather than pretend.
 
-use super::{ggml, ggml_extra, iquants, kquants, Quantized};
+use super::{ggml, ggml_extra, kquants, Quantized};
 use crate::error::{Error, Result};
 
 use super::importance_rules::not_used;
@@ -25,7 +25,8 @@ pub fn quantize_with_importance(id: &str, values: &[f32], shape: &[usize], impor
     if let Some(t) = ggml_extra::ExtraType::from_id(id) {
         return t.quantize_with_importance(values, shape, importance);
     }
-    if let Some(t) = iquants::IqType::from_id(id) {
+    #[cfg(feature = "iq-grids")]
+    if let Some(t) = super::iquants::IqType::from_id(id) {
         return t.quantize_with_importance(values, shape, importance);
     }
     if let Some(t) = ggml::GgmlType::from_id(id) {

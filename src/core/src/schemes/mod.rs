@@ -10,7 +10,21 @@ pub mod ggml_extra;
 pub mod importance;
 mod importance_rules;
 pub mod int;
+#[cfg(feature = "iq-grids")]
 pub mod iquants;
+/// Without the `iq-grids` feature the grid family is empty (see src/core/Cargo.toml).
+#[cfg(not(feature = "iq-grids"))]
+mod iquants {
+    pub fn ids() -> Vec<String> {
+        Vec::new()
+    }
+    pub fn by_id(_: &str) -> Option<Box<dyn super::Scheme>> {
+        None
+    }
+    pub fn packed_len(_: &str, _: &[usize]) -> Option<crate::error::Result<u64>> {
+        None
+    }
+}
 pub mod kmeans;
 pub mod kquants;
 
@@ -110,7 +124,7 @@ pub struct Family {
 /// min-max ranges and calibrated ranges.
 pub fn families() -> Vec<Family> {
     let (calibrated, min_max): (Vec<String>, Vec<String>) = int::ids().into_iter().partition(|id| is_calibrated(id));
-    vec![
+    let all = vec![
         Family { label: "Float casts (no scale)", ids: float::ids() },
         Family { label: "Integer, min-max range (ONNX Runtime)", ids: min_max },
         Family { label: "Integer, calibrated range (percentile, MSE, entropy)", ids: calibrated },
@@ -120,7 +134,9 @@ pub fn families() -> Vec<Family> {
         Family { label: "GGML IQ1-IQ3 grid types, super-blocks of 256 (llama.cpp)", ids: iquants::ids() },
         Family { label: "bitsandbytes 4-bit", ids: bnb::ids() },
         Family { label: "Weight sharing, k-means codebooks (Deep Compression, coremltools)", ids: kmeans::ids() },
-    ]
+    ];
+    // The grid family is empty without the `iq-grids` feature.
+    all.into_iter().filter(|f| !f.ids.is_empty()).collect()
 }
 
 /// The bytes a tensor of `shape` packs into under `id`, from the scheme's documented layout

@@ -6,7 +6,7 @@
 //!
 //! The sort is C's `qsort` of (value, index) pairs by value (`iq1_sort_helper`); the reference
 //! glibc (2.36) sorts arrays this small with a merge sort, which is stable, so equal values keep
-//! their index order — as Rust's stable `sort_by` does.
+//! their index order — as the insertion sort here does (`rows_2x256_ties` in the fixtures).
 
 use super::lattice::{self, Lattice, Lookup};
 use super::search::{c_max, check_scale, sum_sq};
@@ -56,12 +56,22 @@ fn find_best_neighbour2(
     Ok(g)
 }
 
-/// The block's value order for the split search: indices sorted by value, stable.
-fn sorted_order<const N: usize>(xb: &[f32]) -> [usize; N] {
-    let mut idx: [usize; N] = std::array::from_fn(|j| j);
-    // Finite values only reach here, so the comparison is total (−0 equals +0, as in C).
-    idx.sort_by(|&a, &b| xb[a].partial_cmp(&xb[b]).unwrap_or(std::cmp::Ordering::Equal));
-    idx
+/// The block's value order for the split search: indices sorted by value, stable (equal values,
+/// −0 and +0 among them, keep their index order). An insertion sort: 16 or 32 values, and far
+/// less code in the wasm modules than the standard library's sorts.
+fn sorted_order(xb: &[f32], idx: &mut [usize]) {
+    for (j, v) in idx.iter_mut().enumerate() {
+        *v = j;
+    }
+    for j in 1..idx.len() {
+        let (i, v) = (idx[j], xb[idx[j]]);
+        let mut k = j;
+        while k > 0 && xb[idx[k - 1]] > v {
+            idx[k] = idx[k - 1];
+            k -= 1;
+        }
+        idx[k] = i;
+    }
 }
 
 /// The grid index of each group of 8 levels in `l` (a neighbour's where off the grid, under the
@@ -131,7 +141,8 @@ pub(super) fn iq1_s(x: &[f32], qw: &[f32], out: &mut [u8]) -> Result<(), Abort> 
             shifts[ib] = 1;
             continue;
         }
-        let idx = sorted_order::<BS>(xb);
+        let mut idx = [0usize; BS];
+        sorted_order(xb, &mut idx);
         let (mut sumx, mut sumw) = ([0.0f32; BS + 1], [0.0f32; BS + 1]);
         for j in 0..BS {
             let i = idx[j];
@@ -261,7 +272,8 @@ pub(super) fn iq1_m(x: &[f32], qw: Option<&[f32]>, out: &mut [u8]) -> Result<(),
             shifts[ib] = 0;
             continue;
         }
-        let idx = sorted_order::<BS>(xb);
+        let mut idx = [0usize; BS];
+        sorted_order(xb, &mut idx);
         let (mut best_score, mut scale) = (-f32::MAX, max);
         let (mut besti1, mut besti2, mut best_k) = (-1i32, -1i32, -1i32);
         // Prefix sums per half of the block (each half may use x_p or x_m).

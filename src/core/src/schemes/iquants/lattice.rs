@@ -62,17 +62,16 @@ impl Lattice {
             for (j, d) in dist2.iter_mut().enumerate() {
                 *d = grid[width * j..][..width].iter().zip(&pos).map(|(&g, &p)| (g as i32 - p) * (g as i32 - p)).sum();
             }
-            // The nwant smallest distinct distances; then the points at each, by index: C's
+            // The points at the nwant smallest distinct distances, by distance then index: C's
             // qsort of (d2, j) pairs read until the (nwant+1)-th distance.
-            let mut distinct: Vec<i32> = dist2.clone();
-            distinct.sort_unstable();
-            distinct.dedup();
-            distinct.truncate(nwant);
             *entry = -(neighbours.len() as i32 + 1);
             let start = neighbours.len();
             neighbours.push(0);
-            for &d in &distinct {
+            let mut below = i32::MIN;
+            for _ in 0..nwant {
+                let Some(d) = dist2.iter().copied().filter(|&d| d > below).min() else { break };
                 neighbours.extend(dist2.iter().enumerate().filter(|&(_, &e)| e == d).map(|(j, _)| j as u16));
+                below = d;
             }
             neighbours[start] = (neighbours.len() - start - 1) as u16;
         }
