@@ -142,7 +142,7 @@ impl IqType {
     /// Quantizes one super-block of 256 finite values into `out` (`block_bytes()` long) with
     /// the block's 256 importance weights (`None` only for the types that allow it).
     fn quantize_block(self, x: &[f32], qw: Option<&[f32]>, out: &mut [u8]) -> std::result::Result<(), Abort> {
-        let need = || qw.expect("checked by the caller: this type requires importance weights");
+        let need = || qw.expect("checked by pack: this type requires importance weights");
         match self {
             IqType::Iq2Xxs => iq2::iq2_xxs(x, need(), out),
             IqType::Iq2Xs => iq2::iq2_xs(x, need(), out),
@@ -157,17 +157,25 @@ impl IqType {
     /// Quantizes with llama.cpp's importance vector (one weight per column; rows whole
     /// super-blocks): `ggml_quantize_chunk(type, …, imatrix)`.
     pub fn quantize_with_importance(self, values: &[f32], shape: &[usize], importance: &[f32]) -> Result<Quantized> {
-        let n_per_row = super::check_importance(self.id(), 256, values, shape, importance)?;
-        self.quantize_impl(values, Some((importance, n_per_row)))
+        super::check_importance(self.id(), 256, values, shape, importance)?;
+        self.quantize_impl(values, Some(importance))
     }
 
-    fn quantize_impl(self, values: &[f32], importance: Option<(&[f32], usize)>) -> Result<Quantized> {
+    /// The packed bytes alone (`ggml_quantize_chunk`'s output, what the GGUF writer stores):
+    /// `values` zero-padded to whole super-blocks, `importance` one weight per column of rows of
+    /// its length (a whole number of super-blocks; the caller checks, as
+    /// [`Self::quantize_with_importance`] does). Errors for non-finite values and where
+    /// llama.cpp aborts.
+    pub fn pack(self, values: &[f32], importance: Option<&[f32]>) -> Result<Vec<u8>> {
         if let Some(i) = values.iter().position(|v| !v.is_finite()) {
             return Err(Error::InvalidArgument(format!(
                 "{}: value {i} is {}; llama.cpp's grid quantizers take finite values only",
                 self.id(),
                 values[i]
             )));
+        }
+        if importance.is_none() && self.requires_importance() {
+            return Err(self.needs_importance());
         }
         let bb = self.block_bytes();
         let blocks = values.len().div_ceil(256);
@@ -177,7 +185,7 @@ impl IqType {
             let chunk = &values[256 * b..values.len().min(256 * (b + 1))];
             buf.fill(0.0);
             buf[..chunk.len()].copy_from_slice(chunk);
-            let qw = importance.map(|(w, n_per_row)| &w[(256 * b) % n_per_row..][..256]);
+            let qw = importance.map(|w| &w[(256 * b) % w.len()..][..256]);
             self.quantize_block(&buf, qw, out).map_err(|a| {
                 Error::InvalidArgument(format!(
                     "{}: llama.cpp cannot quantize super-block {b} (values {}..{}): {}",
@@ -188,6 +196,22 @@ impl IqType {
                 ))
             })?;
         }
+        Ok(packed)
+    }
+
+    /// The error of a plain quantize of a type that needs an importance vector.
+    fn needs_importance(self) -> Error {
+        Error::InvalidArgument(format!(
+            "{} needs an importance matrix (llama.cpp's ggml_quantize_requires_imatrix): quantize it with one \
+             (an imatrix file from llama-imatrix)",
+            self.id()
+        ))
+    }
+
+    fn quantize_impl(self, values: &[f32], importance: Option<&[f32]>) -> Result<Quantized> {
+        let packed = self.pack(values, importance)?;
+        let bb = self.block_bytes();
+        let blocks = values.len().div_ceil(256);
         let mut dequantized = vec![0.0f32; blocks * 256];
         ggml_dequant::dequantize(self.id(), &packed, &mut dequantized).expect("whole blocks of a type with a dequantizer");
         let clipped = values
@@ -282,11 +306,7 @@ impl Scheme for IqType {
     fn quantize(&self, values: &[f32], shape: &[usize]) -> Result<Quantized> {
         check_count(values, shape)?;
         if self.requires_importance() {
-            return Err(Error::InvalidArgument(format!(
-                "{} needs an importance matrix (llama.cpp's ggml_quantize_requires_imatrix): quantize it with one \
-                 (an imatrix file from llama-imatrix)",
-                self.id()
-            )));
+            return Err(self.needs_importance());
         }
         self.quantize_impl(values, None)
     }
