@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Builds the eight wasm modules and their JS bindings (what index.html loads), one crate each:
+# Builds the nine wasm modules and their JS bindings (what index.html loads), one crate each (the
+# mixer twice):
 #   www/pkg      src/workbench (quantscope-workbench): files, schemes, the Inspect view, the tensors
 #   www/pkg-learn src/tutor (quantscope-tutor): the Learn view's panels, loaded when Learn opens
 #   www/pkg-run  src/runner (quantscope-runner): the Run view's model engine, in its own worker
 #   www/pkg-train src/trainer (quantscope-trainer): the Train view's training runs, in its worker
 #   www/pkg-mix  src/mixer (quantscope-mixer): llama.cpp's mixes of a GGUF model, which the
 #                Inspect worker loads when a mix is picked
+#   www/pkg-mix-iq the mixer again with core's iq-grids feature (llama.cpp's IQ1-IQ3 grid
+#                quantizers), which the Inspect worker loads instead for an IQ1_*/IQ2_*/IQ3_* mix
 #   www/pkg-export src/exporter (quantscope-exporter): a dropped model quantized for download,
 #                which the Run worker loads when the file is asked for
 #   www/pkg-lm   src/lm (quantscope-lm): a llama GGUF model and its Q8_0/Q4_0/Q4_K_M copies
@@ -33,10 +36,11 @@ for arg in "$@"; do
 done
 dir=$([ "$profile" = dev ] && echo debug || echo release)
 
-# build CRATE OUT TARGET_DIR
+# build CRATE OUT TARGET_DIR [CARGO ARGS...]
 build() {
   local crate=$1 out=$2 target_dir=$3
-  cargo build -p "quantscope-$crate" --lib --target wasm32-unknown-unknown --profile "$profile" --target-dir "$target_dir"
+  shift 3
+  cargo build -p "quantscope-$crate" --lib --target wasm32-unknown-unknown --profile "$profile" --target-dir "$target_dir" "$@"
   # --out-name: every module is quantscope.js / quantscope_bg.wasm in its own folder.
   wasm-bindgen --target web --no-typescript --out-name quantscope --out-dir "$out" \
     "$target_dir/wasm32-unknown-unknown/$dir/quantscope_$crate.wasm"
@@ -62,6 +66,7 @@ case "$variant" in
     build models www/pkg-models "$target_dir"
     build trainer www/pkg-train "$target_dir"
     build mixer www/pkg-mix "$target_dir"
+    build mixer www/pkg-mix-iq "$target_dir" --features iq-grids
     build exporter www/pkg-export "$target_dir"
     build lm www/pkg-lm "$target_dir" ;;
   bench) build bench www/pkg-bench "$target_dir" ;;

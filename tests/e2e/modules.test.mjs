@@ -105,6 +105,16 @@ test('the mixer module is under 335 KB gzipped and carries only the mixer', asyn
   for (const name of ['Workspace', 'Engine', 'Lesson', 'TrainingRun']) assert.ok(!mixer.has(name), `the mixer has ${name}`);
 });
 
+// The mixer again with core's iq-grids feature (llama.cpp's IQ1-IQ3 grid quantizers, issue 16
+// item 2), which the Inspect worker loads instead of www/pkg-mix only for an IQ1_*/IQ2_*/IQ3_* mix:
+// 352,666 B (node zlib -9) when it was added, the plain mixer's 332,180 plus the quantizers.
+test('the grid mixer module is under 360 KB gzipped and is the mixer', async () => {
+  const gz = gzipSync(await pkg('pkg-mix-iq', 'quantscope_bg.wasm'), { level: 9 }).length;
+  assert.ok(gz < 360_000, `www/pkg-mix-iq/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  const mixer = await exportsOf('pkg-mix-iq');
+  assert.deepEqual([...mixer].sort(), [...(await exportsOf('pkg-mix'))].sort(), 'the same exports as the plain mixer');
+});
+
 // The exporter (src/exporter over src/onnx-quant: ONNX Runtime's quantize_dynamic and the
 // wire-level model rewrite, loaded by the Run worker when a quantized .onnx is asked for) was
 // 83,910 B by gzip -9 when it was added.

@@ -81,9 +81,7 @@ export function wireGgufExport({ files, client, saveBytes, reportError }) {
   for (const t of gguf_types()) one.append(new Option(`${t.id} (${+t.bits_per_weight.toFixed(4)} bits/weight)`, t.id));
   const mixes = document.createElement('optgroup');
   mixes.label = "llama.cpp's mixes (a GGUF model)";
-  // The IQ1-IQ3 mixes need llama.cpp's grid quantizers, which only the CLI has (the page's
-  // modules have no room for them): listed, since their plan's refusal says how to make them.
-  for (const name of gguf_file_types()) mixes.append(new Option(/^IQ[123]_/.test(name) ? `${name} (CLI only)` : name, name));
+  for (const name of gguf_file_types()) mixes.append(new Option(name, name));
   types.append(one, mixes);
   types.value = 'q4_0';
   const isMix = () => gguf_file_types().includes(types.value);
@@ -201,7 +199,6 @@ async function previewMix({ files, client, isMix, mixOptions }) {
 // llama.cpp's refusal, with what to do about it in the page.
 function refusal(message) {
   if (/requires an imatrix!/.test(message)) return `${message.replace(/; give one with --imatrix$/, '')}; load an importance matrix above`;
-  // The grid types (IQ1_*, IQ2_*, IQ3_*): the message says the CLI writes them.
   return message;
 }
 

@@ -2,7 +2,10 @@
 // on the mixer module (www/pkg-mix, the src/mixer crate: llama.cpp's rules and every quantizer),
 // which this worker imports the first time a mix is previewed; the workbench module never
 // carries those rules. The mixer opens the same File the workbench opened (lazily, its own
-// reads), so nothing is copied between the two modules.
+// reads), so nothing is copied between the two modules. An IQ1_*/IQ2_*/IQ3_* mix runs on the
+// mixer built with llama.cpp's grid quantizers (www/pkg-mix-iq, imported the first time one is
+// picked; the plain mixer has no room for them): it gets its own GgufMixer and its own copy of
+// the importance matrix, read again from the same File.
 //
 //   mix_plan   [fileId, fileType, settings]  → {file_type, bytes, elements, tensors: [{name,
 //                                              type, bytes, elements, rule, weighted}]} or llama.cpp's refusal
@@ -26,7 +29,17 @@ import { gatherPieces } from './pieces.js';
 // The largest importance matrix read whole into the mixer's memory (a MoE model's can be large).
 const IMATRIX_MAX_BYTES = 2 ** 30;
 
-const state = { module: null, loading: null, files: new Map(), mixers: new Map(), imatrix: null };
+// Per module (plain, grids): the loaded module, its loading promise, and its copy of the imatrix.
+const modules = {
+  plain: { url: '../pkg-mix/quantscope.js', module: null, loading: null, imatrix: null },
+  grids: { url: '../pkg-mix-iq/quantscope.js', module: null, loading: null, imatrix: null },
+};
+// `imatrix` is the plain module's ImatrixFile (entries, weighted MSE); `imatrixFile` the File it
+// was read from, for the grid module's copy. Mixers are keyed by `${fileId} ${variant}`.
+const state = { module: null, files: new Map(), mixers: new Map(), imatrix: null, imatrixFile: null };
+
+// The mixes that need the grid quantizers (IQ4_NL and IQ4_XS do not).
+const variantOf = (fileType) => (/^IQ[123]_/.test(fileType) ? 'grids' : 'plain');
 
 // The File behind each file the workbench opened from disk (open_file), by its file id.
 export function rememberFile(fileId, file) {
@@ -35,36 +48,64 @@ export function rememberFile(fileId, file) {
 
 export function forgetFile(fileId) {
   state.files.delete(fileId);
-  state.mixers.get(fileId)?.free();
-  state.mixers.delete(fileId);
+  for (const variant of Object.keys(modules)) {
+    state.mixers.get(`${fileId} ${variant}`)?.free();
+    state.mixers.delete(`${fileId} ${variant}`);
+  }
 }
 
-async function mixerModule() {
-  state.loading ??= import('../pkg-mix/quantscope.js').then(async (m) => {
+async function mixerModule(variant = 'plain') {
+  const slot = modules[variant];
+  slot.loading ??= import(slot.url).then(async (m) => {
     await m.default();
-    state.module = m;
+    slot.module = m;
+    if (variant === 'plain') state.module = m;
     return m;
   });
   try {
-    return await state.loading;
+    return await slot.loading;
   } catch (err) {
-    state.loading = null; // a failed fetch may succeed next time
+    slot.loading = null; // a failed fetch may succeed next time
     throw new Error(`could not load the mixer module: ${err?.message ?? err}`);
   }
 }
 
-async function mixerFor(fileId) {
+const readImatrix = async (m, file) => new m.ImatrixFile(file.name, new Uint8Array(await file.arrayBuffer()));
+
+// The importance matrix in `variant`'s module (the grid module reads its copy on first use).
+async function imatrixIn(variant) {
+  if (!state.imatrix) return null;
+  if (variant === 'plain') return state.imatrix;
+  const slot = modules[variant];
+  slot.imatrix ??= await readImatrix(await mixerModule(variant), state.imatrixFile);
+  return slot.imatrix;
+}
+
+async function mixerFor(fileId, fileType) {
   const file = state.files.get(fileId);
   if (!file) throw new Error('a llama.cpp mix is made from a .gguf file opened from disk; this one is not open any more');
-  const m = await mixerModule();
-  let mixer = state.mixers.get(fileId);
+  const variant = variantOf(fileType);
+  const m = await mixerModule(variant);
+  const key = `${fileId} ${variant}`;
+  let mixer = state.mixers.get(key);
   if (!mixer) {
     mixer = new m.GgufMixer(file.name, file);
-    state.mixers.set(fileId, mixer);
+    state.mixers.set(key, mixer);
   }
-  if (state.imatrix) mixer.set_imatrix(state.imatrix);
+  const imatrix = await imatrixIn(variant);
+  if (imatrix) mixer.set_imatrix(imatrix);
   else mixer.clear_imatrix();
   return mixer;
+}
+
+// Frees the grid module's copy of the importance matrix (a new one was loaded, or none).
+function dropCopies() {
+  for (const slot of Object.values(modules)) {
+    if (slot !== modules.plain) {
+      slot.imatrix?.free();
+      slot.imatrix = null;
+    }
+  }
 }
 
 // The values of a float32 .npy (what the workbench's export writes): after the magic, the
@@ -100,16 +141,19 @@ export const mixOps = {
     if (file.size > IMATRIX_MAX_BYTES) {
       throw new Error(`${file.name} is ${(file.size / 2 ** 30).toFixed(1)} GiB; an importance matrix read in the page is at most 1 GiB (is it a model?)`);
     }
-    const m = await mixerModule();
-    const parsed = new m.ImatrixFile(file.name, new Uint8Array(await file.arrayBuffer()));
+    const parsed = await readImatrix(await mixerModule(), file);
     state.imatrix?.free();
     state.imatrix = parsed;
+    state.imatrixFile = file;
+    dropCopies();
     return parsed.summary();
   },
 
   imatrix_clear() {
     state.imatrix?.free();
     state.imatrix = null;
+    state.imatrixFile = null;
+    dropCopies();
     return null;
   },
 
@@ -143,12 +187,12 @@ export const mixOps = {
     return out;
   },
 
-  mix_plan: async (_ws, _id, [fileId, fileType, settings]) => (await mixerFor(fileId)).plan(fileType, settings),
+  mix_plan: async (_ws, _id, [fileId, fileType, settings]) => (await mixerFor(fileId, fileType)).plan(fileType, settings),
 
   // The header, then each tensor quantized (or copied as stored) a chunk at a time; the pieces
   // are gathered into a Blob that is posted back.
   async mix_export(_ws, id, [fileId, fileType, settings]) {
-    const mixer = await mixerFor(fileId);
+    const mixer = await mixerFor(fileId, fileType);
     const plan = mixer.begin(fileType, settings);
     const blob = await gatherPieces(id, () => mixer.step(), plan.bytes, () => mixer.cancel());
     return { plan, blob };

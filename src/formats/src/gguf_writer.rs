@@ -449,14 +449,13 @@ pub fn plan_mix(file: &LazyFile, ftype: FileType, options: &MixOptions) -> Resul
         let name = gguf_mix::type_name(c.ggml_type);
         let ty = OutType::in_a_mix(&name).ok_or_else(|| {
             if OutType::MIX_ONLY.iter().any(|t| t.id() == name) {
-                // core without `iq-grids`: the page's mixer module (no room for them).
+                // core without `iq-grids` (the plain www/pkg-mix; the page sends these mixes to
+                // www/pkg-mix-iq, which has them).
                 return Error::invalid(format!(
                     "{} gives '{}' the type {name}, which this build of quantscope cannot write: llama.cpp's IQ1-IQ3 \
-                     grid quantizers are in the CLI (quantscope export MODEL.gguf --type {} --imatrix FILE --out OUT.gguf), not in the \
-                     page's modules",
+                     grid quantizers are core's iq-grids feature (the CLI and the page's grid mixer module have it)",
                     ftype.name(),
-                    c.name,
-                    ftype.name()
+                    c.name
                 ));
             }
             Error::invalid(format!("{} gives '{}' the type {name}, which quantscope cannot write yet", ftype.name(), c.name))
