@@ -4,11 +4,9 @@
 #   www/pkg-learn src/tutor (quantscope-tutor): the Learn view's panels, loaded when Learn opens
 #   www/pkg-run  src/runner (quantscope-runner): the Run view's model engine, in its own worker
 #   www/pkg-train src/trainer (quantscope-trainer): the Train view's training runs, in its worker
-#   www/pkg-mix  src/mixer (quantscope-mixer): llama.cpp's mixes of a GGUF model, which the
-#                Inspect worker loads when a mix is picked
-#   www/pkg-fit  src/mixer built with its `fit` feature: the mixer and "fit a size" (the
-#                per-tensor errors, the fit, the comparison of the mixes), which the Inspect
-#                worker loads when a fit or a comparison is first asked for
+#   www/pkg-mix  src/mixer (quantscope-mixer) with its `fit` and `iq-grids` features: llama.cpp's
+#                mixes of a GGUF model (the IQ1-IQ3 grid quantizers too) and "fit a size", which
+#                the Inspect worker loads when a mix is picked (and the Learn view's mixes panel)
 #   www/pkg-export src/exporter (quantscope-exporter): a dropped model quantized for download,
 #                which the Run worker loads when the file is asked for
 #   www/pkg-lm   src/lm (quantscope-lm): a llama GGUF model and its Q8_0/Q4_0/Q4_K_M copies
@@ -36,11 +34,11 @@ for arg in "$@"; do
 done
 dir=$([ "$profile" = dev ] && echo debug || echo release)
 
-# build CRATE OUT TARGET_DIR [FEATURES]
+# build CRATE OUT TARGET_DIR [CARGO ARGS...]
 build() {
-  local crate=$1 out=$2 target_dir=$3 features=${4:-}
-  cargo build -p "quantscope-$crate" --lib --target wasm32-unknown-unknown --profile "$profile" --target-dir "$target_dir" \
-    ${features:+--features "$features"}
+  local crate=$1 out=$2 target_dir=$3
+  shift 3
+  cargo build -p "quantscope-$crate" --lib --target wasm32-unknown-unknown --profile "$profile" --target-dir "$target_dir" "$@"
   # --out-name: every module is quantscope.js / quantscope_bg.wasm in its own folder.
   wasm-bindgen --target web --no-typescript --out-name quantscope --out-dir "$out" \
     "$target_dir/wasm32-unknown-unknown/$dir/quantscope_$crate.wasm"
@@ -65,8 +63,7 @@ case "$variant" in
     build runner www/pkg-run "$target_dir"
     build models www/pkg-models "$target_dir"
     build trainer www/pkg-train "$target_dir"
-    build mixer www/pkg-mix "$target_dir"
-    build mixer www/pkg-fit "$target_dir" fit
+    build mixer www/pkg-mix "$target_dir" --features fit,iq-grids
     build exporter www/pkg-export "$target_dir"
     build lm www/pkg-lm "$target_dir" ;;
   bench) build bench www/pkg-bench "$target_dir" ;;

@@ -15,8 +15,8 @@ step "formatting and lints (cargo fmt --check; clippy, native and wasm32, warnin
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy --workspace --all-targets --target wasm32-unknown-unknown -- -D warnings
-# The mixer's `fit` feature (www/pkg-fit) is not in the workspace build above.
-cargo clippy -p quantscope-mixer --features fit --target wasm32-unknown-unknown -- -D warnings
+# The mixer's page features (www/pkg-mix) are not in the workspace build above.
+cargo clippy -p quantscope-mixer --features fit,iq-grids --target wasm32-unknown-unknown -- -D warnings
 
 step "native tests (cargo test --workspace)"
 cargo test --workspace

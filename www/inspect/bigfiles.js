@@ -232,9 +232,6 @@ async function previewMix({ files, client, isMix, mixOptions }) {
 // llama.cpp's refusal, with what to do about it in the page.
 function refusal(message) {
   if (/requires an imatrix!/.test(message)) return `${message.replace(/; give one with --imatrix$/, '')}; load an importance matrix above`;
-  if (/which quantscope cannot write yet/.test(message)) {
-    return `${message}: quantscope does not write llama.cpp's grid types (IQ1_*, IQ2_*, IQ3_XXS, IQ3_S) yet, with or without an importance matrix`;
-  }
   return message;
 }
 

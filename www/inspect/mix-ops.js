@@ -2,7 +2,8 @@
 // on the mixer module (www/pkg-mix, the src/mixer crate: llama.cpp's rules and every quantizer),
 // which this worker imports the first time a mix is previewed; the workbench module never
 // carries those rules. The mixer opens the same File the workbench opened (lazily, its own
-// reads), so nothing is copied between the two modules.
+// reads), so nothing is copied between the two modules. The module carries "fit a size" and
+// llama.cpp's IQ1-IQ3 grid quantizers too (built with the mixer's `fit` and `iq-grids` features).
 //
 //   mix_plan   [fileId, fileType, settings]  → {file_type, bytes, elements, tensors: [{name,
 //                                              type, bytes, elements, rule, weighted}]} or llama.cpp's refusal
@@ -30,11 +31,6 @@
 //                           {file_type, bytes, elements, bits_per_weight, tensors: [{name, type,
 //                           rule, bytes, elements}]}; the Learn view's mixes panel
 //
-// "Fit a size" and the comparison of the mixes run on a second module, www/pkg-fit (the mixer
-// built with its `fit` feature: the mixer's own module has no room), loaded when first asked
-// for. Its GgufMixer of a file then also answers mix_plan (with each tensor's SQNR once
-// measured) and writes the fit; the loaded importance matrix is read into it from the same File.
-//
 // `settings` is {pure, output_tensor_type, token_embedding_type}, llama-quantize's options. The
 // importance matrix is the worker's one loaded file (the page has one control for it): a file
 // that does not read leaves the one before in place.
@@ -44,9 +40,9 @@ import { gatherPieces } from './pieces.js';
 // The largest importance matrix read whole into the mixer's memory (a MoE model's can be large).
 const IMATRIX_MAX_BYTES = 2 ** 30;
 
-const state = { module: null, loading: null, files: new Map(), mixers: new Map(), imatrix: null, imatrixFile: null };
-// The fit module, its mixers by file id, and its copy of the importance matrix (of which File).
-const fitState = { module: null, loading: null, mixers: new Map(), imatrix: null, imatrixOf: null };
+// The mixer module (loaded on first use), the GgufMixer of each file by id and the importance
+// matrix (the page's one loaded file).
+const state = { module: null, loading: null, files: new Map(), mixers: new Map(), imatrix: null };
 
 // The File behind each file the workbench opened from disk (open_file), by its file id.
 export function rememberFile(fileId, file) {
@@ -57,50 +53,25 @@ export function forgetFile(fileId) {
   state.files.delete(fileId);
   state.mixers.get(fileId)?.free();
   state.mixers.delete(fileId);
-  fitState.mixers.get(fileId)?.free();
-  fitState.mixers.delete(fileId);
 }
 
-// A module imported once, on first use, into `holder` ({module, loading}); a failed fetch is
-// retried next time.
-async function lazyModule(holder, url, what) {
-  holder.loading ??= import(url).then(async (m) => {
+// The mixer module, imported once on first use; a failed fetch is retried next time.
+async function mixerModule() {
+  state.loading ??= import('../pkg-mix/quantscope.js').then(async (m) => {
     await m.default();
-    holder.module = m;
+    state.module = m;
     return m;
   });
   try {
-    return await holder.loading;
+    return await state.loading;
   } catch (err) {
-    holder.loading = null;
-    throw new Error(`could not load the ${what} module: ${err?.message ?? err}`);
+    state.loading = null;
+    throw new Error(`could not load the mixer module: ${err?.message ?? err}`);
   }
 }
 
-const mixerModule = () => lazyModule(state, '../pkg-mix/quantscope.js', 'mixer');
-const fitModule = () => lazyModule(fitState, '../pkg-fit/quantscope.js', 'fit');
-
-// The fit module's mixer of a file, with the worker's importance matrix.
-async function fitterFor(fileId) {
-  const file = state.files.get(fileId);
-  if (!file) throw new Error('a fit is made from a .gguf file opened from disk; this one is not open any more');
-  const m = await fitModule();
-  let mixer = fitState.mixers.get(fileId);
-  if (!mixer) {
-    mixer = new m.GgufMixer(file.name, file);
-    fitState.mixers.set(fileId, mixer);
-  }
-  if (state.imatrixFile && fitState.imatrixOf !== state.imatrixFile) {
-    const parsed = new m.ImatrixFile(state.imatrixFile.name, new Uint8Array(await state.imatrixFile.arrayBuffer()));
-    fitState.imatrix?.free();
-    fitState.imatrix = parsed;
-    fitState.imatrixOf = state.imatrixFile;
-  }
-  if (state.imatrixFile) mixer.set_imatrix(fitState.imatrix);
-  else mixer.clear_imatrix();
-  return mixer;
-}
-
+// The mixer of a file, with the worker's importance matrix. Its mixes, its fit and its measured
+// errors (once a fit or a comparison measured them) all come from it.
 async function mixerFor(fileId) {
   const file = state.files.get(fileId);
   if (!file) throw new Error('a llama.cpp mix is made from a .gguf file opened from disk; this one is not open any more');
@@ -176,14 +147,12 @@ export const mixOps = {
     const parsed = new m.ImatrixFile(file.name, new Uint8Array(await file.arrayBuffer()));
     state.imatrix?.free();
     state.imatrix = parsed;
-    state.imatrixFile = file;
     return parsed.summary();
   },
 
   imatrix_clear() {
     state.imatrix?.free();
     state.imatrix = null;
-    state.imatrixFile = null;
     return null;
   },
 
@@ -217,14 +186,11 @@ export const mixOps = {
     return out;
   },
 
-  // From the fit module once it has measured this file's errors: the plan with each tensor's SQNR.
-  async mix_plan(_ws, _id, [fileId, fileType, settings]) {
-    const fitter = fitState.mixers.has(fileId) ? await fitterFor(fileId) : null;
-    return (fitter?.measured() ? fitter : await mixerFor(fileId)).plan(fileType, settings);
-  },
+  // With each tensor's SQNR once a fit or a comparison has measured this file's errors.
+  mix_plan: async (_ws, _id, [fileId, fileType, settings]) => (await mixerFor(fileId)).plan(fileType, settings),
 
   async mix_fit(_ws, id, [fileId, unit, text, label]) {
-    const mixer = await fitterFor(fileId);
+    const mixer = await mixerFor(fileId);
     // A bad target says so before anything is measured; a text that is not a number is NaN.
     const value = /^\s*[0-9]*\.?[0-9]+(e[+-]?[0-9]+)?\s*$/i.test(text) ? Number(text) : NaN;
     const bytes = mixer.fit_target(unit, value, text);
@@ -232,10 +198,10 @@ export const mixOps = {
     return mixer.fit(bytes, label);
   },
 
-  mix_fit_plan: async (_ws, _id, [fileId]) => (fitState.mixers.has(fileId) ? (await fitterFor(fileId)).fit_plan() : null),
+  mix_fit_plan: async (_ws, _id, [fileId]) => (state.mixers.has(fileId) ? (await mixerFor(fileId)).fit_plan() : null),
 
   async mix_compare(_ws, id, [fileId]) {
-    const mixer = await fitterFor(fileId);
+    const mixer = await mixerFor(fileId);
     await measure(mixer, id);
     return mixer.compare();
   },
@@ -243,7 +209,7 @@ export const mixOps = {
   // The header, then each tensor quantized (or copied as stored) a chunk at a time; the pieces
   // are gathered into a Blob that is posted back.
   async mix_export(_ws, id, [fileId, fileType, settings]) {
-    const mixer = fileType === 'FIT' ? await fitterFor(fileId) : await mixerFor(fileId);
+    const mixer = await mixerFor(fileId);
     const plan = fileType === 'FIT' ? mixer.begin_fit() : mixer.begin(fileType, settings);
     const blob = await gatherPieces(id, () => mixer.step(), plan.bytes, () => mixer.cancel());
     return { plan, blob };

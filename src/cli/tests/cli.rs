@@ -60,7 +60,9 @@ fn compare_json_matches_numpy_and_onnx_runtime() {
 fn compare_defaults_to_every_scheme() {
     let file = fixture("npy/f32_c.npy");
     let got = json_of(&run(&["compare", file.to_str().unwrap(), "--json"]));
-    assert_eq!(got["schemes"].as_array().unwrap().len(), quantscope_core::schemes::all_ids().len());
+    // All but IQ2_XXS, IQ2_XS and IQ1_S, which need an importance matrix.
+    let quantizable = quantscope_core::schemes::all_ids().into_iter().filter(|id| !quantscope_core::schemes::requires_importance(id));
+    assert_eq!(got["schemes"].as_array().unwrap().len(), quantizable.count());
 }
 
 #[test]
@@ -411,6 +413,8 @@ fn the_cli_uses_importance_matrices() {
         ("Q4_K_M", "imatrix.gguf", "Q4_K_M-imatrix"),
         ("Q4_K_M", "imatrix.dat", "Q4_K_M-imatrix-dat"),
         ("Q2_K_S", "imatrix_full.gguf", "Q2_K_S-imatrix-full"),
+        ("IQ2_XXS", "imatrix_full.gguf", "IQ2_XXS-imatrix-full"),
+        ("IQ3_M", "imatrix_full.gguf", "IQ3_M-imatrix-full"),
     ] {
         let r = cli(&["export", "source.gguf", "--type", ftype, "--imatrix", file, "--out", out.to_str().unwrap()]);
         assert!(r.status.success(), "{name}: {}", String::from_utf8_lossy(&r.stderr));
@@ -471,6 +475,25 @@ fn the_cli_uses_importance_matrices() {
     assert_eq!(names, ["q4_k", "q4_k+imatrix", "q8_0"]);
     let wmse = |i: usize| rows[i]["weighted_mse"].as_f64().unwrap();
     assert!(wmse(1) < wmse(0), "the imatrix lowers the weighted error: {} vs {}", wmse(1), wmse(0));
+    // A type that needs the imatrix: only its weighted row; without an imatrix, an error saying so.
+    let j = json_of(&cli(&[
+        "compare",
+        "source.gguf",
+        "--tensor",
+        "blk.0.ffn_up.weight",
+        "--imatrix",
+        "imatrix.gguf",
+        "--scheme",
+        "iq2_xxs",
+        "--scheme",
+        "iq3_s",
+        "--json",
+    ]));
+    let names: Vec<&str> = j["schemes"].as_array().unwrap().iter().map(|r| r["scheme"].as_str().unwrap()).collect();
+    assert_eq!(names, ["iq2_xxs+imatrix", "iq3_s", "iq3_s+imatrix"]);
+    let r = cli(&["compare", "source.gguf", "--tensor", "blk.0.ffn_up.weight", "--scheme", "iq2_xxs"]);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("iq2_xxs needs an importance matrix"), "{}", String::from_utf8_lossy(&r.stderr));
     let r = cli(&["compare", "source.gguf", "--tensor", "token_embd.weight", "--imatrix", "imatrix.gguf", "--scheme", "q4_k"]);
     assert_eq!(r.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&r.stderr).contains("has 100 weights"), "{}", String::from_utf8_lossy(&r.stderr));

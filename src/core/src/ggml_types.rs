@@ -52,6 +52,13 @@ pub const Q6_K: GgmlType = t(14, "q6_k", 256, 210, Some(18));
 pub const MXFP4: GgmlType = t(39, "mxfp4", 32, 17, Some(38));
 pub const IQ4_NL: GgmlType = t(20, "iq4_nl", 32, 18, Some(25));
 pub const IQ4_XS: GgmlType = t(23, "iq4_xs", 256, 136, Some(30));
+pub const IQ2_XXS: GgmlType = t(16, "iq2_xxs", 256, 66, None);
+pub const IQ2_XS: GgmlType = t(17, "iq2_xs", 256, 74, None);
+pub const IQ3_XXS: GgmlType = t(18, "iq3_xxs", 256, 98, None);
+pub const IQ1_S: GgmlType = t(19, "iq1_s", 256, 50, None);
+pub const IQ3_S: GgmlType = t(21, "iq3_s", 256, 110, None);
+pub const IQ2_S: GgmlType = t(22, "iq2_s", 256, 82, None);
+pub const IQ1_M: GgmlType = t(29, "iq1_m", 256, 56, None);
 pub const TQ1_0: GgmlType = t(34, "tq1_0", 256, 54, Some(36));
 pub const TQ2_0: GgmlType = t(35, "tq2_0", 256, 66, Some(37));
 pub const NVFP4: GgmlType = t(40, "nvfp4", 64, 36, Some(39));
@@ -75,20 +82,20 @@ pub static GGML_TYPES: &[GgmlType] = &[
     Q5_K,
     Q6_K,
     t(15, "q8_k", 256, 292, None),
-    t(16, "iq2_xxs", 256, 66, None),
-    t(17, "iq2_xs", 256, 74, None),
-    t(18, "iq3_xxs", 256, 98, None),
-    t(19, "iq1_s", 256, 50, None),
+    IQ2_XXS,
+    IQ2_XS,
+    IQ3_XXS,
+    IQ1_S,
     IQ4_NL,
-    t(21, "iq3_s", 256, 110, None),
-    t(22, "iq2_s", 256, 82, None),
+    IQ3_S,
+    IQ2_S,
     IQ4_XS,
     t(24, "i8", 1, 1, None),
     t(25, "i16", 1, 2, None),
     t(26, "i32", 1, 4, None),
     t(27, "i64", 1, 8, None),
     t(28, "f64", 1, 8, None),
-    t(29, "iq1_m", 256, 56, None),
+    IQ1_M,
     t(30, "bf16", 1, 2, Some(32)),
     TQ1_0,
     TQ2_0,

@@ -11,7 +11,9 @@ use serde::Serialize;
 pub struct SchemeThroughput {
     pub scheme: String,
     pub elements: usize,
-    /// `Scheme::quantize`: packs the bytes and also produces the dequantized copy.
+    /// `Scheme::quantize`: packs the bytes and also produces the dequantized copy (for the types
+    /// that quantize only with an importance vector, IQ2_XXS, IQ2_XS and IQ1_S,
+    /// `quantize_with_importance` with every weight 1).
     pub quantize_mb_s: f64,
     /// `Scheme::dequantize` of the packed bytes.
     pub dequantize_mb_s: f64,
@@ -39,8 +41,14 @@ pub fn bench_scheme(
         Ok(best.max(1e-3) / 1e3)
     };
     let mut quantized = None;
+    let ones = vec![1.0f32; shape.last().copied().unwrap_or(0)];
+    let needs = crate::schemes::requires_importance(scheme.id());
     let q_s = fastest(&mut || {
-        quantized = Some(scheme.quantize(values, shape)?);
+        quantized = Some(if needs {
+            crate::schemes::quantize_with_importance(scheme.id(), values, shape, &ones)?
+        } else {
+            scheme.quantize(values, shape)?
+        });
         Ok(())
     })?;
     let q = quantized.expect("quantize ran at least once");
@@ -61,4 +69,25 @@ pub fn bench_scheme(
         dequantize_mb_s: mb / d_s,
         metrics_mb_s: mb / m_s,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_base_scheme_is_timed_those_needing_an_importance_vector_with_one() {
+        let clock = std::cell::Cell::new(0.0);
+        let now = || {
+            clock.set(clock.get() + 1.0);
+            clock.get()
+        };
+        let values: Vec<f32> = (0..512).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
+        for id in ["iq2_xxs", "iq3_s", "q4_k"].into_iter().filter(|id| crate::schemes::by_id(id).is_ok()) {
+            let s = crate::schemes::by_id(id).unwrap();
+            let r = bench_scheme(s.as_ref(), &values, &[2, 256], 2, &now).unwrap();
+            assert_eq!((r.scheme.as_str(), r.elements), (id, 512));
+            assert!(r.quantize_mb_s > 0.0 && r.dequantize_mb_s > 0.0);
+        }
+    }
 }

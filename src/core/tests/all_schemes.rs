@@ -1,7 +1,10 @@
 //! Properties every registered scheme must have, whatever its family: awkward lengths and
 //! values never panic, `dequantize(packed)` reproduces `quantize`'s own dequantized copy bit for
 //! bit, `schemes::packed_len` is the length `quantize` packs, non-finite inputs never poison
-//! finite neighbours, and ids round-trip through the registry.
+//! finite neighbours, and ids round-trip through the registry. Two refusals are allowed, each
+//! with its message checked: the types llama.cpp cannot quantize without an importance matrix
+//! (IQ2_XXS, IQ2_XS, IQ1_S; tested here with one instead) and the IQ grid types on non-finite
+//! values.
 
 #[macro_use]
 #[path = "../../../tests/common/mod.rs"]
@@ -30,9 +33,26 @@ fn same(a: f32, b: f32) -> bool {
     a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
 }
 
+/// `s.quantize`, or `None` after checking a refusal the scheme is allowed.
+fn quantize(s: &dyn Scheme, v: &[f32], shape: &[usize], what: &str) -> Option<schemes::Quantized> {
+    let id = s.id();
+    match s.quantize(v, shape) {
+        Ok(q) => Some(q),
+        Err(e) if schemes::requires_importance(id) => {
+            assert!(e.to_string().contains("needs an importance matrix"), "{id} {what}: {e}");
+            None
+        }
+        Err(e) if id.starts_with("iq") && !id.starts_with("iq4") && v.iter().any(|x| !x.is_finite()) => {
+            assert!(e.to_string().contains("finite values only"), "{id} {what}: {e}");
+            None
+        }
+        Err(e) => panic!("{id} {what}: quantize failed: {e}"),
+    }
+}
+
 fn check_round_trip(s: &dyn Scheme, v: &[f32], shape: &[usize], what: &str) {
     let id = s.id();
-    let q = s.quantize(v, shape).unwrap_or_else(|e| panic!("{id} {what}: quantize failed: {e}"));
+    let Some(q) = quantize(s, v, shape, what) else { return };
     assert_eq!(q.dequantized.len(), v.len(), "{id} {what}: dequantized length");
     let back = s.dequantize(&q.packed, shape).unwrap_or_else(|e| panic!("{id} {what}: dequantize failed: {e}"));
     if let Some(i) = (0..v.len()).find(|&i| !same(back[i], q.dequantized[i])) {
@@ -74,7 +94,7 @@ fn every_scheme_survives_special_values() {
         let s = schemes::by_id(&id).unwrap();
         for (what, v) in &cases {
             check_round_trip(s.as_ref(), v, &[v.len()], what);
-            let q = s.quantize(v, &[v.len()]).unwrap();
+            let Some(q) = quantize(s.as_ref(), v, &[v.len()], what) else { continue };
             if v.iter().all(|&x| x == 0.0) {
                 assert!(q.dequantized.iter().all(|&y| y == 0.0), "{id} {what}: zeros must stay zero");
             }
@@ -93,7 +113,7 @@ fn non_finite_values_do_not_poison_their_neighbours() {
     for id in schemes::all_ids() {
         let s = schemes::by_id(&id).unwrap();
         check_round_trip(s.as_ref(), &dirty, &[256], "with NaN/±Inf");
-        let q = s.quantize(&dirty, &[256]).unwrap();
+        let Some(q) = quantize(s.as_ref(), &dirty, &[256], "with NaN/±Inf") else { continue };
         // Every finite input still dequantizes to a finite value.
         for (i, (&x, &y)) in dirty.iter().zip(&q.dequantized).enumerate() {
             assert!(!x.is_finite() || y.is_finite(), "{id}: element {i} ({x}) dequantized to {y}");
@@ -106,18 +126,22 @@ fn non_finite_values_do_not_poison_their_neighbours() {
 fn dequantize_rejects_packed_bytes_of_the_wrong_length() {
     for id in schemes::all_ids() {
         let s = schemes::by_id(&id).unwrap();
-        let q = s.quantize(&values(100, 1), &[100]).unwrap();
+        let q = match quantize(s.as_ref(), &values(100, 1), &[100], "100 values") {
+            Some(q) => q,
+            None => schemes::quantize_with_importance(&id, &values(256, 1), &[256], &[1.0; 256]).unwrap(),
+        };
+        let shape = [q.dequantized.len()];
         let mut longer = q.packed.clone();
         longer.push(0);
-        assert!(s.dequantize(&longer, &[100]).is_err(), "{id}: one byte too many was accepted");
+        assert!(s.dequantize(&longer, &shape).is_err(), "{id}: one byte too many was accepted");
         if !q.packed.is_empty() {
-            assert!(s.dequantize(&q.packed[..q.packed.len() - 1], &[100]).is_err(), "{id}: one byte too few was accepted");
+            assert!(s.dequantize(&q.packed[..q.packed.len() - 1], &shape).is_err(), "{id}: one byte too few was accepted");
         }
     }
 }
 
 /// Issue 12, item 13: a calibrated id's description names its calibration (it used to be its
-/// min-max base's, word for word), and the families group all 101 ids once each.
+/// min-max base's, word for word), and the families group all 108 ids once each.
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn calibrated_descriptions_name_their_calibration() {
@@ -142,6 +166,18 @@ fn calibrated_descriptions_name_their_calibration() {
     let families = schemes::families();
     let grouped: Vec<String> = families.iter().flat_map(|f| f.ids.clone()).collect();
     assert_eq!(grouped, schemes::all_ids(), "the families list every id once, in registry order");
-    assert_eq!(grouped.len(), 101);
+    assert_eq!(grouped.len(), 108);
     assert!(families.iter().all(|f| !f.ids.is_empty()));
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn types_that_need_an_importance_matrix_round_trip_with_one() {
+    for id in schemes::REQUIRES_IMPORTANCE_IDS {
+        let s = schemes::by_id(id).unwrap();
+        let v = values(768, 4);
+        let q = schemes::quantize_with_importance(id, &v, &[3, 256], &[1.0; 256]).unwrap();
+        assert_eq!(s.dequantize(&q.packed, &[3, 256]).unwrap(), q.dequantized, "{id}");
+        assert_eq!(schemes::packed_len(id, &[3, 256]).unwrap(), q.packed.len() as u64, "{id}");
+    }
 }

@@ -73,6 +73,13 @@ pub enum OutType {
     Tq2_0,
     Tq1_0,
     Q1_0,
+    Iq3S,
+    Iq3Xxs,
+    Iq2S,
+    Iq2Xs,
+    Iq2Xxs,
+    Iq1M,
+    Iq1S,
 }
 
 impl OutType {
@@ -101,6 +108,13 @@ impl OutType {
         OutType::F32,
     ];
 
+    /// The IQ1/IQ2/IQ3 grid types: written only inside a llama.cpp mix ([`plan_mix`], whose
+    /// rules pick them and whose importance matrix IQ2_XXS, IQ2_XS and IQ1_S need), not offered
+    /// for a uniform export (`ALL`): llama.cpp has no `llama_ftype` meaning "all IQ2_S", and most
+    /// of them are poor choices for every tensor.
+    pub const MIX_ONLY: [OutType; 7] =
+        [OutType::Iq3S, OutType::Iq3Xxs, OutType::Iq2S, OutType::Iq2Xs, OutType::Iq2Xxs, OutType::Iq1M, OutType::Iq1S];
+
     /// The id (lowercase ggml type name; the scheme id for the quantized types).
     pub fn id(self) -> &'static str {
         match self {
@@ -125,6 +139,13 @@ impl OutType {
             OutType::Tq2_0 => "tq2_0",
             OutType::Tq1_0 => "tq1_0",
             OutType::Q1_0 => "q1_0",
+            OutType::Iq3S => "iq3_s",
+            OutType::Iq3Xxs => "iq3_xxs",
+            OutType::Iq2S => "iq2_s",
+            OutType::Iq2Xs => "iq2_xs",
+            OutType::Iq2Xxs => "iq2_xxs",
+            OutType::Iq1M => "iq1_m",
+            OutType::Iq1S => "iq1_s",
         }
     }
 
@@ -138,6 +159,13 @@ impl OutType {
         Self::ALL.into_iter().find(|t| t.id() == id)
     }
 
+    /// The type with this id among every type a mix may write (`ALL` and [`Self::MIX_ONLY`]);
+    /// the grid types only where this build has their quantizers (core's `iq-grids` feature).
+    fn in_a_mix(id: &str) -> Option<OutType> {
+        let built = |t: &OutType| quantscope_core::schemes::packed_len(t.id(), &[256]).is_ok();
+        Self::from_id(id).or_else(|| Self::MIX_ONLY.into_iter().find(|t| t.id() == id).filter(built))
+    }
+
     fn facts(self) -> &'static GgmlType {
         ggml_types::by_name(self.id()).expect("every OutType is in the ggml type table")
     }
@@ -148,7 +176,8 @@ impl OutType {
     }
 
     /// `llama_ftype` of a model mostly in this type (`general.file_type`). quantscope writes
-    /// every 2-D tensor in one type, so the K types get the `_S` (uniform) variant.
+    /// every 2-D tensor in one type, so the K types get the `_S` (uniform) variant. Only for the
+    /// types of `ALL` (a mix's file type is its own).
     pub fn file_type(self) -> u32 {
         self.facts().file_type.expect("every OutType has a file type in the table")
     }
@@ -410,7 +439,17 @@ pub fn plan_mix(file: &LazyFile, ftype: FileType, options: &MixOptions) -> Resul
     for (c, (importance, note)) in choices.into_iter().zip(weights) {
         let src = &sources[c.source];
         let name = gguf_mix::type_name(c.ggml_type);
-        let ty = OutType::from_id(&name).ok_or_else(|| {
+        let ty = OutType::in_a_mix(&name).ok_or_else(|| {
+            if OutType::MIX_ONLY.iter().any(|t| t.id() == name) {
+                // core without `iq-grids` (the plain www/pkg-mix; the page sends these mixes to
+                // www/pkg-mix-iq, which has them).
+                return Error::invalid(format!(
+                    "{} gives '{}' the type {name}, which this build of quantscope cannot write: llama.cpp's IQ1-IQ3 \
+                     grid quantizers are core's iq-grids feature (the CLI and the page's grid mixer module have it)",
+                    ftype.name(),
+                    c.name
+                ));
+            }
             Error::invalid(format!("{} gives '{}' the type {name}, which quantscope cannot write yet", ftype.name(), c.name))
         })?;
         let copy = src.ggml_type == c.ggml_type;
@@ -710,6 +749,13 @@ mod tests {
         }
         assert_eq!(OutType::from_id("fp16"), Some(OutType::F16));
         assert_eq!(OutType::from_id("int8_sym"), None);
+        // The grid types: in a mix only, each with its scheme and the reader's block size.
+        for t in OutType::MIX_ONLY {
+            assert_eq!((OutType::from_id(t.id()), OutType::in_a_mix(t.id())), (None, Some(t)));
+            assert_eq!(gguf::ggml_type(t.ggml_type()).unwrap().name, t.id());
+            assert!(quantscope_core::schemes::by_id(t.scheme_id().unwrap()).is_ok());
+            assert_eq!(t.size_of(512), Some(2 * gguf::ggml_type(t.ggml_type()).unwrap().bytes));
+        }
     }
 
     #[test]

@@ -126,7 +126,35 @@ impl std::fmt::Debug for LazyFile {
 
 /// The format to read `source` as: by its first bytes, else by `name`'s extension (so a broken
 /// file gets its format's specific complaint).
-fn detect(name: &str, source: &dyn ByteSource) -> Result<Format> {
+/// A GGUF file, its header read (tensors lazily), and nothing else: a module that opens files
+/// only through this (the mixer, the language model) links no other format's reader. Another
+/// format is refused naming it ([`detect`] tells which beforehand).
+pub fn open_gguf_file(name: &str, source: Rc<dyn ByteSource>) -> Result<LazyFile> {
+    let format = detect(name, source.as_ref())?;
+    if format != Format::Gguf {
+        return Err(Error::invalid(format!("{name} is a {format:?} file, not GGUF")));
+    }
+    let mut file = LazyFile::empty(name, format, source);
+    open_gguf(&mut file)?;
+    Ok(file)
+}
+
+impl LazyFile {
+    fn empty(name: &str, format: Format, source: Rc<dyn ByteSource>) -> LazyFile {
+        LazyFile {
+            name: name.to_string(),
+            format,
+            metadata: Vec::new(),
+            gguf_kvs: Vec::new(),
+            tensors: Vec::new(),
+            weights: Vec::new(),
+            sources: vec![source],
+        }
+    }
+}
+
+/// The format of a file, from its first bytes (and its name where the bytes cannot tell).
+pub fn detect(name: &str, source: &dyn ByteSource) -> Result<Format> {
     let first = source.read_at(0, source.len().min(16) as usize)?;
     let by_bytes = if super::npy::sniff(&first) {
         Some(Format::Npy)
@@ -157,15 +185,7 @@ fn detect(name: &str, source: &dyn ByteSource) -> Result<Format> {
 /// Opens a file: safetensors and GGUF lazily (header only), every other format read whole.
 pub fn open(name: &str, source: Rc<dyn ByteSource>) -> Result<LazyFile> {
     let format = detect(name, source.as_ref())?;
-    let mut file = LazyFile {
-        name: name.to_string(),
-        format,
-        metadata: Vec::new(),
-        gguf_kvs: Vec::new(),
-        tensors: Vec::new(),
-        weights: Vec::new(),
-        sources: vec![source],
-    };
+    let mut file = LazyFile::empty(name, format, source);
     match format {
         Format::Safetensors => (file.metadata, file.tensors) = safetensors_header(file.sources[0].as_ref(), 0)?,
         Format::Gguf => open_gguf(&mut file)?,

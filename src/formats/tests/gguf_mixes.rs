@@ -73,7 +73,16 @@ fn expected_header(case: &str) -> &'static [u8] {
         "IQ4_XS-imatrix",
         "Q4_K_M-imatrix-dat",
         "Q2_K_S-imatrix-full",
-        "IQ3_XXS-imatrix-full"
+        "IQ3_XXS-imatrix-full",
+        "IQ3_S-imatrix-full",
+        "IQ3_M-imatrix-full",
+        "IQ3_XS-imatrix-full",
+        "IQ2_XXS-imatrix-full",
+        "IQ2_XS-imatrix-full",
+        "IQ2_S-imatrix-full",
+        "IQ2_M-imatrix-full",
+        "IQ1_S-imatrix-full",
+        "IQ1_M-imatrix-full"
     )
 }
 
@@ -279,11 +288,14 @@ fn every_mix_is_byte_identical_to_llama_quantize() {
         assert_eq!(sha256(&bytes), case["sha256"].as_str().unwrap(), "{name}: whole file");
         checked.push(name.to_string());
     }
-    // IQ3_S and IQ3_XXS (the IQ3 mixes) are not schemes of quantscope's yet; every other mix is
-    // written, 15 of them with an importance matrix.
-    assert_eq!(cannot_write, ["IQ3_S", "IQ3_M", "IQ3_XXS-imatrix-full"]);
-    assert_eq!(checked.len(), 27 + 15, "{checked:?}");
-    assert_eq!(checked.iter().filter(|c| c.contains("imatrix")).count(), 15);
+    // Every mix llama-quantize wrote is written, 25 of them with an importance matrix (the IQ1,
+    // IQ2 and IQ3 mixes among them: IQ2_XXS, IQ2_XS, IQ1_S cannot quantize without one).
+    assert!(cannot_write.is_empty(), "{cannot_write:?}");
+    assert_eq!(checked.len(), 29 + 25, "{checked:?}");
+    assert_eq!(checked.iter().filter(|c| c.contains("imatrix")).count(), 25);
+    for ft in ["IQ3_S", "IQ3_M", "IQ3_XS", "IQ3_XXS", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ1_S", "IQ1_M"] {
+        assert!(checked.contains(&format!("{ft}-imatrix-full")), "{ft}");
+    }
 }
 
 /// File types llama-quantize refuses on this model are refused with its reason, naming the same

@@ -60,10 +60,12 @@ impl Model {
 
     /// Reads a llama-architecture GGUF file from any byte source (tensors read one at a time).
     pub fn from_source(name: &str, source: Rc<dyn ByteSource>) -> Result<Model> {
-        let file = lazy::open(name, source)?;
-        if file.format != Format::Gguf {
-            return Err(LlmError::NotGguf(format!("{:?}", file.format).to_lowercase()));
+        // Only the GGUF reader: the language-model module links no other format's.
+        let format = lazy::detect(name, source.as_ref())?;
+        if format != Format::Gguf {
+            return Err(LlmError::NotGguf(format!("{format:?}").to_ascii_lowercase()));
         }
+        let file = lazy::open_gguf_file(name, source)?;
         let meta = Metadata::new(&file.gguf_kvs);
         // The architecture first: a model of another family is refused for that reason, not for
         // its tokenizer.

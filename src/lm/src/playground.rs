@@ -154,7 +154,7 @@ fn quantized_variant(file: &lazy::LazyFile, ty: &str, options: &MixOptions, labe
     gguf_writer::write_mix(file, ftype, options, &mut out, |_, _| {}).map_err(|e| format!("could not make the {label} copy: {e}"))?;
     let len = out.len();
     let source: Rc<dyn ByteSource> = Rc::new(out);
-    let q = lazy::open(ty, source.clone()).map_err(|e| e.to_string())?;
+    let q = lazy::open_gguf_file(ty, source.clone()).map_err(|e| e.to_string())?;
     let (bits, elements) = tensor_bits(&q);
     let model = Model::from_source(ty, source).map_err(|e| format!("the {label} copy: {e}"))?;
     Ok(Variant::new(label, model, len, bits, elements))
@@ -167,7 +167,7 @@ impl Playground {
         let file_bytes = bytes.len();
         let source: Rc<dyn ByteSource> = Rc::new(bytes);
         let model = Model::from_source(name, source.clone()).map_err(|e| e.to_string())?;
-        let file = lazy::open(name, source).map_err(|e| e.to_string())?;
+        let file = lazy::open_gguf_file(name, source).map_err(|e| e.to_string())?;
         let (bits, elements) = tensor_bits(&file);
         let all_f32 = model.matrix_types().iter().all(|(_, t)| *t == "f32");
         let first = if all_f32 { "F32".to_string() } else { format!("this file ({})", types_label(&model)) };

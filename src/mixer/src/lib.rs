@@ -157,7 +157,7 @@ impl GgufMixer {
     /// Opens `blob` (a dropped `.gguf` File) lazily: the header now, tensor data as it is written.
     #[wasm_bindgen(constructor)]
     pub fn new(file_name: &str, blob: web_sys::Blob) -> Result<GgufMixer, JsError> {
-        let file = lazy::open(file_name, Rc::new(BlobSource::new(blob)?)).map_err(js_err)?;
+        let file = lazy::open_gguf_file(file_name, Rc::new(BlobSource::new(blob)?)).map_err(js_err)?;
         Ok(GgufMixer {
             file,
             imatrix: None,

@@ -1,7 +1,8 @@
 //! Dequantizers for the ggml types outside the legacy and K-quant schemes: the IQ types
 //! (grids of lattice points, [`iquants`]), the ternary TQ1_0/TQ2_0, NVFP4, Q1_0, Q2_0, Q8_1
 //! and Q8_K ([`blocks`]). quantscope reads all of them; IQ4_NL, IQ4_XS, TQ1_0, TQ2_0, NVFP4,
-//! Q1_0 and Q2_0 it also writes (`schemes::ggml_extra`, which decodes through these). Each ports llama.cpp's `dequantize_row_*` (`ggml/src/ggml-quants.c`)
+//! Q1_0 and Q2_0 it also writes (`schemes::ggml_extra`, which decodes through these), and the
+//! IQ1/IQ2/IQ3 grid types (`schemes::iquants`). Each ports llama.cpp's `dequantize_row_*` (`ggml/src/ggml-quants.c`)
 //! operation for operation, in f32, so the values are bit-identical to the C library's (and to
 //! gguf-py 0.19's, which agrees where it has the type): `src/core/tests/ggml_dequant.rs` holds
 //! them to fixtures from `scripts/fixtures/make_ggml_dequant.py`. Q8_1 has no dequantizer
@@ -12,7 +13,7 @@
 
 pub mod blocks;
 #[rustfmt::skip] // generated: scripts/fixtures/make_ggml_dequant.py writes it as it is
-mod grid_codes;
+pub(crate) mod grid_codes;
 mod grids;
 pub mod iquants;
 

@@ -4,15 +4,15 @@
 //! llama.cpp passes the imatrix to `ggml_quantize_chunk(type, src, dst, 0, nrows, n_per_row,
 //! imatrix)`: one weight per column of the innermost dimension, the same for every row. These
 //! types use it (`ggml/src/ggml-quants.c`): Q4_0, Q4_1, Q5_0, Q5_1 (`quantize_row_*_impl`),
-//! Q2_K … Q6_K (`quantize_row_q*_K_impl`) and IQ4_NL, IQ4_XS; the IQ1/IQ2/IQ3 types also need one,
-//! but quantscope does not quantize them yet. The rest (Q8_0, MXFP4, NVFP4, TQ1_0, TQ2_0, Q1_0,
+//! Q2_K … Q6_K (`quantize_row_q*_K_impl`), IQ4_NL, IQ4_XS and the IQ1/IQ2/IQ3 grid types
+//! (`quantize_row_iq*_impl`; IQ2_XXS, IQ2_XS and IQ1_S cannot quantize without one). The rest (Q8_0, MXFP4, NVFP4, TQ1_0, TQ2_0, Q1_0,
 //! Q2_0, the float types) ignore it, and quantscope refuses one for them rather than pretend.
 
 use super::{ggml, ggml_extra, kquants, Quantized};
 use crate::error::{Error, Result};
 
 use super::importance_rules::not_used;
-pub use super::importance_rules::{takes_importance, IMPORTANCE_IDS};
+pub use super::importance_rules::{requires_importance, takes_importance, IMPORTANCE_IDS, REQUIRES_IMPORTANCE_IDS};
 
 /// Quantizes `values` (C order, of `shape`) as `id` with `importance` (one weight per column of
 /// the innermost dimension): the bytes of `ggml_quantize_chunk(type, …, imatrix)`. Errors for an
@@ -23,6 +23,10 @@ pub fn quantize_with_importance(id: &str, values: &[f32], shape: &[usize], impor
         return k.quantize_with_importance(values, shape, importance);
     }
     if let Some(t) = ggml_extra::ExtraType::from_id(id) {
+        return t.quantize_with_importance(values, shape, importance);
+    }
+    #[cfg(feature = "iq-grids")]
+    if let Some(t) = super::iquants::IqType::from_id(id) {
         return t.quantize_with_importance(values, shape, importance);
     }
     if let Some(t) = ggml::GgmlType::from_id(id) {
@@ -95,8 +99,8 @@ mod tests {
         let w: Vec<f32> = (0..256).map(|i| 1.0 + (i % 5) as f32).collect();
         for id in IMPORTANCE_IDS {
             let weighted = quantize_with_importance(id, &x, &[2, 256], &w).unwrap();
-            let plain = super::super::by_id(id).unwrap().quantize(&x, &[2, 256]).unwrap();
-            assert_eq!(weighted.packed.len(), plain.packed.len(), "{id}");
+            let plain = super::super::packed_len(id, &[2, 256]).unwrap();
+            assert_eq!(weighted.packed.len() as u64, plain, "{id}");
             assert_eq!(weighted.dequantized.len(), 512, "{id}");
         }
         for id in ["q8_0", "mxfp4", "tq1_0", "nvfp4", "fp16"] {

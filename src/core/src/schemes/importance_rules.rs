@@ -5,7 +5,19 @@
 use crate::error::{Error, Result};
 
 /// The scheme ids whose llama.cpp quantizer takes an importance vector.
-pub const IMPORTANCE_IDS: [&str; 11] = ["q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "iq4_nl", "iq4_xs"];
+pub const IMPORTANCE_IDS: [&str; 18] = [
+    "q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "iq4_nl", "iq4_xs", "iq3_s", "iq3_xxs", "iq2_s", "iq2_xs",
+    "iq2_xxs", "iq1_m", "iq1_s",
+];
+
+/// The ids llama.cpp cannot quantize without an importance vector
+/// (`ggml_quantize_requires_imatrix`): their plain `quantize` is refused.
+pub const REQUIRES_IMPORTANCE_IDS: [&str; 3] = ["iq2_xxs", "iq2_xs", "iq1_s"];
+
+/// Whether `id` can only be quantized with an importance vector.
+pub fn requires_importance(id: &str) -> bool {
+    REQUIRES_IMPORTANCE_IDS.contains(&id)
+}
 
 /// Whether llama.cpp's quantizer for `id` uses an importance vector.
 pub fn takes_importance(id: &str) -> bool {

@@ -10,11 +10,26 @@ pub mod ggml_extra;
 pub mod importance;
 mod importance_rules;
 pub mod int;
+#[cfg(feature = "iq-grids")]
+pub mod iquants;
+/// Without the `iq-grids` feature the grid family is empty (see src/core/Cargo.toml).
+#[cfg(not(feature = "iq-grids"))]
+mod iquants {
+    pub fn ids() -> Vec<String> {
+        Vec::new()
+    }
+    pub fn by_id(_: &str) -> Option<Box<dyn super::Scheme>> {
+        None
+    }
+    pub fn packed_len(_: &str, _: &[usize]) -> Option<crate::error::Result<u64>> {
+        None
+    }
+}
 pub mod kmeans;
 pub mod kquants;
 
 use crate::error::{Error, Result};
-pub use importance::{quantize_with_importance, takes_importance, weighted_mse};
+pub use importance::{quantize_with_importance, requires_importance, takes_importance, weighted_mse, REQUIRES_IMPORTANCE_IDS};
 pub(crate) use importance_rules::check_importance;
 use serde::Serialize;
 
@@ -80,6 +95,7 @@ pub fn all_ids() -> Vec<String> {
     ids.extend(ggml::ids());
     ids.extend(kquants::ids());
     ids.extend(ggml_extra::ids());
+    ids.extend(iquants::ids());
     ids.extend(bnb::ids());
     ids.extend(kmeans::ids());
     ids
@@ -108,16 +124,19 @@ pub struct Family {
 /// min-max ranges and calibrated ranges.
 pub fn families() -> Vec<Family> {
     let (calibrated, min_max): (Vec<String>, Vec<String>) = int::ids().into_iter().partition(|id| is_calibrated(id));
-    vec![
+    let all = vec![
         Family { label: "Float casts (no scale)", ids: float::ids() },
         Family { label: "Integer, min-max range (ONNX Runtime)", ids: min_max },
         Family { label: "Integer, calibrated range (percentile, MSE, entropy)", ids: calibrated },
         Family { label: "GGML blocks of 32 (llama.cpp)", ids: ggml::ids() },
         Family { label: "GGML k-quants, super-blocks of 256 (llama.cpp)", ids: kquants::ids() },
         Family { label: "GGML IQ4, ternary, FP4 and 1-2 bit types (llama.cpp)", ids: ggml_extra::ids() },
+        Family { label: "GGML IQ1-IQ3 grid types, super-blocks of 256 (llama.cpp)", ids: iquants::ids() },
         Family { label: "bitsandbytes 4-bit", ids: bnb::ids() },
         Family { label: "Weight sharing, k-means codebooks (Deep Compression, coremltools)", ids: kmeans::ids() },
-    ]
+    ];
+    // The grid family is empty without the `iq-grids` feature.
+    all.into_iter().filter(|f| !f.ids.is_empty()).collect()
 }
 
 /// The bytes a tensor of `shape` packs into under `id`, from the scheme's documented layout
@@ -131,6 +150,7 @@ pub fn packed_len(id: &str, shape: &[usize]) -> Result<u64> {
         .or_else(|| ggml::packed_len(id, shape))
         .or_else(|| kquants::packed_len(id, shape))
         .or_else(|| ggml_extra::packed_len(id, shape))
+        .or_else(|| iquants::packed_len(id, shape))
         .or_else(|| bnb::packed_len(id, shape))
         .or_else(|| kmeans::packed_len(id, shape));
     found.unwrap_or_else(|| Err(Error::UnknownScheme(id.to_string())))
@@ -151,6 +171,7 @@ pub fn by_id(id: &str) -> Result<Box<dyn Scheme>> {
         .or_else(|| ggml::by_id(id))
         .or_else(|| kquants::by_id(id))
         .or_else(|| ggml_extra::by_id(id))
+        .or_else(|| iquants::by_id(id))
         .or_else(|| bnb::by_id(id))
         .or_else(|| kmeans::by_id(id));
     found.ok_or_else(|| Error::UnknownScheme(id.to_string()))
