@@ -245,7 +245,11 @@ fn memory_table_numbers() {
     assert_eq!(t.gpu_gb, GPU_GB.to_vec());
     // One row per layout, and the calibrated variants are not repeated.
     assert_eq!(t.rows.len(), 1 + layout_ids().len());
-    assert_eq!(layout_ids().len(), 5 + 30 + 6 + 5 + 7 + 4 + 8); // float, int, ggml, kquants, ggml_extra, bnb, kmeans
+    // float, int, ggml, kquants, ggml_extra, bnb, kmeans, and the IQ1-IQ3 grid types where core
+    // has its `iq-grids` feature (a workspace build; not the tutor module's).
+    let grids = ["iq3_s", "iq3_xxs", "iq2_s", "iq2_xs", "iq2_xxs", "iq1_m", "iq1_s"].iter().filter(|id| schemes::by_id(id).is_ok()).count();
+    assert!(grids == 0 || grids == 7, "{grids}");
+    assert_eq!(layout_ids().len(), 5 + 30 + 6 + 5 + 7 + 4 + 8 + grids);
     let big = memory_table(70e9, &[]).unwrap();
     let fp16 = big.rows.iter().find(|r| r.scheme == "fp16").unwrap();
     assert_eq!(fp16.fits, vec![false; 4], "70B at FP16 is 168 GB");
