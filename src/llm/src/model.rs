@@ -72,7 +72,8 @@ impl Model {
     pub fn from_source(name: &str, source: Rc<dyn ByteSource>) -> Result<Model> {
         let file = lazy::open(name, source)?;
         if file.format != Format::Gguf {
-            return Err(LlmError::NotGguf(format!("{:?}", file.format).to_lowercase()));
+            // ASCII: the variant names are; `str::to_lowercase` would bring Unicode case tables into the page.
+            return Err(LlmError::NotGguf(format!("{:?}", file.format).to_ascii_lowercase()));
         }
         let meta = Metadata::new(&file.gguf_kvs);
         // The architecture first: a model of another family is refused for that reason, not for

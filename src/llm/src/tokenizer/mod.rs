@@ -127,7 +127,8 @@ impl Tokenizer {
                 None => {
                     for word in self.pre.split(fragment) {
                         let word = byte_level::encode(&self.byte_chars, word);
-                        match self.ids.get(&word) {
+                        // as_str: the same HashMap lookup as encode_word's (one copy in the wasm module).
+                        match self.ids.get(word.as_str()) {
                             Some(&id) if self.pre.ignore_merges() => out.push(id),
                             _ => self.encode_word(&word, &mut out),
                         }

@@ -34,6 +34,8 @@ struct Flags {
     any: bool,
 }
 
+// Not inlined: the matchers call it at many places, and the page's module has little room.
+#[inline(never)]
 fn flags(c: Option<char>) -> Flags {
     let Some(c) = c else { return Flags::default() };
     let cat = get_general_category(c);
@@ -106,6 +108,7 @@ impl PreTokenizer {
 }
 
 /// The words of `text`, in order; their concatenation is `text`.
+#[inline(never)]
 pub fn split_gpt2<'a>(text: &'a str) -> Vec<&'a str> {
     let cpts: Vec<(usize, char)> = text.char_indices().collect();
     let n = cpts.len();
@@ -204,6 +207,7 @@ pub fn split_gpt2<'a>(text: &'a str) -> Vec<&'a str> {
 
 /// `unicode_regex_split_custom_llama3` (max_digits 3) and `_qwen2` (max_digits 1), which differ
 /// only in `\p{N}{1,3}` against `\p{N}`.
+#[inline(never)]
 fn split_llama3<'a>(text: &'a str, max_digits: usize) -> Vec<&'a str> {
     let cpts: Vec<(usize, char)> = text.char_indices().collect();
     let n = cpts.len();
