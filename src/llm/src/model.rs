@@ -85,7 +85,16 @@ impl Model {
         let tokenizer = Tokenizer::from_metadata(&meta)?;
         let c = LlamaConfig::from_metadata(&meta, tokenizer.n_vocab())?;
         let src = TensorSource { file: &file };
-        for extra in ["rope_freqs.weight", "blk.0.attn_qkv.weight", "blk.0.attn_output.bias", "output.bias"] {
+        // Tensors llama.cpp would use that this forward pass has no step for: refused, not ignored.
+        for extra in [
+            "rope_freqs.weight",
+            "blk.0.attn_qkv.weight",
+            "blk.0.attn_output.bias",
+            "blk.0.ffn_gate.bias",
+            "blk.0.ffn_up.bias",
+            "blk.0.ffn_down.bias",
+            "output.bias",
+        ] {
             if src.has(extra) {
                 return Err(LlmError::Unsupported(format!("tensor '{extra}'")));
             }

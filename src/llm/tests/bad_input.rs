@@ -88,6 +88,14 @@ fn another_tokenizer_is_refused() {
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
+fn a_tensor_the_forward_pass_has_no_step_for_is_refused() {
+    // RoPE frequency factors (Llama 3.1's rope scaling) would change every angle: not ignored.
+    let e = error(patched(b"token_embd.weight", b"rope_freqs.weight"));
+    assert_eq!(e.to_string(), "not supported yet: tensor 'rope_freqs.weight'");
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
 fn missing_tensor_is_named() {
     let e = error(patched(b"output_norm.weight", b"output_nurm.weight"));
     assert!(matches!(&e, LlmError::MissingTensor(t) if t == "output_norm.weight"), "{e}");
