@@ -5,7 +5,10 @@
 // refused with the crate's reason.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, open as openFile, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { openLm as openLmPage } from './lm-page.mjs';
 import { launch, dropFiles, SCREENSHOTS } from './browser.mjs';
 import init, { LmSession } from '../../www/pkg-lm/quantscope.js';
@@ -32,6 +35,24 @@ before(async () => { browser = await launch(); });
 after(async () => { await browser?.close(); });
 
 const openLm = (width) => openLmPage(browser, width);
+
+// scripts/fixtures/make_llm_archs.py's tiny random-weight qwen3 model (per-head q/k norm, NEOX
+// RoPE, heads of 16 from qwen3.attention.key_length) and llama.cpp's logits for its first held-out ids.
+const qwen3 = await readFile(new URL('../fixtures/llm_archs/qwen3.gguf', import.meta.url));
+const qwen3Heldout = idsOf(await readFile(new URL('../fixtures/llm_archs/qwen3.heldout.ids.npy', import.meta.url)));
+const qwen3Top = (() => {
+  const b = readFileSync(new URL('../fixtures/llm_archs/qwen3.logits.npy', import.meta.url));
+  const v = new Float32Array(b.buffer.slice(b.byteOffset + 10 + b.readUInt16LE(8), b.byteOffset + b.length));
+  const nVocab = v.length / 16;
+  const last = v.subarray(15 * nVocab);
+  let best = 0;
+  for (let i = 1; i < nVocab; i++) if (last[i] > last[best]) best = i;
+  return best;
+})();
+const qwen3Prompt = (() => {
+  const s = new LmSession('qwen3.gguf', qwen3);
+  try { return s.decode(Uint32Array.from(qwen3Heldout.slice(0, 16))); } finally { s.free(); }
+})();
 
 async function columnTokens(page) {
   return page.$$eval('#lm-outputs .lm-column', (cols) =>
@@ -134,7 +155,7 @@ test('a model of another architecture and a file that is not GGUF are refused wi
   await dropFiles(page, '#lm-drop', [{ name: 'gemma.gguf', bytes: otherArchitecture() }]);
   await page.waitForSelector('#lm-error:not([hidden])', { timeout: 60000 });
   assert.equal(await page.textContent('#lm-error'),
-    "gemma.gguf: unsupported architecture 'gemma': quantscope runs llama-architecture models");
+    "gemma.gguf: unsupported architecture 'gemma': quantscope runs llama, qwen2, qwen3");
   assert.equal(await page.textContent('#lm-status'), 'gemma.gguf was refused.');
   await dropFiles(page, '#lm-drop', [{ name: 'notes.gguf', bytes: Buffer.from('just some text, not a model') }]);
   await page.waitForFunction(() => /^notes\.gguf: cannot read the model/.test(document.querySelector('#lm-error').textContent), null, { timeout: 60000 });
@@ -179,4 +200,44 @@ test('Cancel stops a perplexity run between two chunks', async () => {
   assert.equal(await page.isDisabled('#lm-ppl'), false);
   assert.deepEqual(page.errors, []);
   await page.close();
+});
+
+test('a qwen3 model dropped on the section runs: llama.cpp\'s next token, its quantized copies generate', async () => {
+  const page = await openLm();
+  await dropFiles(page, '#lm-drop', [{ name: 'qwen3.gguf', bytes: qwen3 }]);
+  await page.waitForFunction(() => /^qwen3\.gguf: qwen3, /.test(document.querySelector('#lm-status').textContent), null, { timeout: 60000 });
+  await page.fill('#lm-prompt', qwen3Prompt);
+  await page.fill('#lm-tokens', '3');
+  await page.click('#lm-generate');
+  await page.waitForFunction(() => document.querySelector('#lm-outputs')?.dataset.state === 'done', null, { timeout: 60000 });
+  assert.deepEqual(JSON.parse(await page.$eval('#lm-outputs', (e) => e.dataset.prompt)), qwen3Heldout.slice(0, 16));
+  const got = await columnTokens(page);
+  assert.deepEqual(Object.keys(got), ['F32', 'Q8_0', 'Q4_0', 'Q4_K_M']);
+  for (const ids of Object.values(got)) assert.equal(ids.length, 3);
+  assert.equal(got.F32[0], qwen3Top, 'the first greedy token is llama.cpp\'s top logit');
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test('a file larger than the tab can hold is refused before it is read, and the model on show stays', async () => {
+  // A sparse file of 1.6 GiB: no disk blocks, and the browser gets its path, so nothing of it is
+  // read unless the page reads it.
+  const path = join(tmpdir(), `quantscope-too-big-${process.pid}.gguf`);
+  const f = await openFile(path, 'w');
+  try {
+    await f.truncate(Math.round(1.6 * 2 ** 30));
+    await f.close();
+    const page = await openLm();
+    await page.click('#lm-generate'); // the built-in model loads
+    await page.waitForFunction(() => document.querySelector('#lm-outputs')?.dataset.state === 'done', null, { timeout: 120000 });
+    await page.setInputFiles('#lm-file', path);
+    await page.waitForSelector('#lm-error:not([hidden])', { timeout: 60000 });
+    assert.match(await page.textContent('#lm-error'),
+      /^quantscope-too-big-\d+\.gguf: the file is 1\.60 GiB; this tab holds a language model of up to 1\.5 GiB/);
+    assert.match(await page.textContent('#lm-status'), /^Built-in model: llama, /);
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  } finally {
+    await rm(path, { force: true });
+  }
 });

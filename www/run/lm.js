@@ -26,6 +26,11 @@ const ADDABLE_TYPES = [
   'Q3_K_L', 'Q3_K_M', 'Q3_K_S', 'Q2_K', 'Q2_K_S', 'F16', 'BF16',
 ];
 
+// The largest file the section reads: a model is read whole into the worker's wasm memory (4 GiB
+// at most in a browser tab), where its decoded weights (and for F32, its quantized copies) sit
+// beside it, so a bigger file could not load anyway; it is refused before being read.
+const MAX_FILE_BYTES = 1.5 * 2 ** 30;
+
 const MARKUP = `
   <h2 id="run-lm-title">Language model: F32 against its quantized copies</h2>
   <p class="hint">A 1.38 M-parameter llama-architecture model trained on Shakespeare (Macbeth held out), run in
@@ -109,9 +114,10 @@ const MARKUP = `
   <div class="table-wrap"><table id="lm-sens-table" hidden><thead></thead><tbody></tbody></table></div>
   <h3>Your own model</h3>
   <div id="lm-drop" class="run-drop" tabindex="0" role="button" aria-describedby="lm-drop-help">
-    <p><strong>Drop a small llama GGUF here</strong></p>
-    <p id="lm-drop-help" class="hint">or press Enter to choose one. An all-F32 model gets its Q8_0, Q4_0 and Q4_K_M copies; a
-      quantized one runs as it is. Nothing is uploaded.</p>
+    <p><strong>Drop a small llama, qwen2 or qwen3 GGUF here</strong></p>
+    <p id="lm-drop-help" class="hint">or press Enter to choose one (byte-level BPE tokenizers: GPT-2's, Llama 3's, Qwen2's
+      and SmolLM's pre-tokenizers; up to ${(MAX_FILE_BYTES / 2 ** 30).toFixed(1)} GiB). An all-F32 model gets its Q8_0, Q4_0
+      and Q4_K_M copies; a quantized one runs as it is. Nothing is uploaded.</p>
     <input id="lm-file" type="file" accept=".gguf" hidden>
   </div>
   <div class="run-row"><button id="lm-builtin" type="button" hidden>Back to the built-in model</button></div>
@@ -175,7 +181,7 @@ function setBusy(busy) {
 
 function describe(model) {
   const types = model.variants.map((v) => v.name).join(', ');
-  return `${model.builtin ? 'Built-in model' : model.name}: ${model.parameters.toLocaleString('en-US')} parameters, ` +
+  return `${model.builtin ? 'Built-in model' : model.name}: ${model.architecture}, ${model.parameters.toLocaleString('en-US')} parameters, ` +
     `${model.n_layer} layers, n_embd ${model.n_embd}, ${model.n_head} heads (${model.n_head_kv} K/V), ` +
     `vocabulary ${model.n_vocab}, trained context ${model.n_ctx_train}. Running: ${types}.`;
 }
@@ -216,6 +222,13 @@ function ensureModel() {
 async function loadFile(file) {
   if (state.busy) return;
   clearError('#lm-error');
+  // Refused before anything is read; the model on show stays.
+  if (file.size > MAX_FILE_BYTES) {
+    fail('#lm-error', `${file.name}: the file is ${(file.size / 2 ** 30).toFixed(2)} GiB; this tab holds a language model ` +
+      `of up to ${(MAX_FILE_BYTES / 2 ** 30).toFixed(1)} GiB (it is read whole into the tab's memory, at most 4 GiB with ` +
+      'its decoded weights). Try a smaller or more quantized model.');
+    return;
+  }
   setBusy(true);
   $('#lm-status').textContent = `Reading ${file.name}…`;
   try {

@@ -1,4 +1,4 @@
-//! A llama-architecture model's hyper-parameters, read from the GGUF metadata with the keys and
+//! A llama-family model's hyper-parameters (llama, qwen2, qwen3: the keys are `<arch>.*`), read from the GGUF metadata with the keys and
 //! defaults of llama.cpp's loader (`src/llama-model.cpp`, `llama_model::load_hparams`, and the key
 //! names of `src/llama-arch.cpp`): context length, embedding length, block count, feed-forward
 //! length, head counts and the RMS-norm epsilon are required; `head_count_kv` defaults to
@@ -8,8 +8,30 @@
 use crate::error::{LlmError, Result};
 use crate::metadata::Metadata;
 
-/// The architectures this crate runs (llama.cpp's `LLM_ARCH_LLAMA` graph, `src/models/llama.cpp`).
-pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama"];
+/// The architectures this crate runs: llama.cpp's graphs in `src/models/llama.cpp`, `qwen2.cpp`
+/// and `qwen3.cpp`. They are one forward pass; what differs is data in [`LlamaConfig`]
+/// (`traits` below).
+pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3"];
+
+/// How RoPE pairs a head's dimensions (llama.cpp's `llama_model_rope_type`, `src/llama-model.cpp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RopeMode {
+    /// `LLAMA_ROPE_TYPE_NORM`: adjacent pairs (x[2i], x[2i+1]) — llama.
+    Norm,
+    /// `LLAMA_ROPE_TYPE_NEOX`: the two halves, (x[i], x[i + n_rot/2]) — qwen2, qwen3.
+    Neox,
+}
+
+/// What an architecture's graph does beyond llama's. Q/K/V biases are not here: llama.cpp loads
+/// them as optional tensors for all three (`create_tensor_qkv`), and so does [`crate::Model`].
+fn traits(arch: &str) -> (RopeMode, bool) {
+    match arch {
+        // qwen3.cpp: RMSNorm of each q and k head (attn_q_norm / attn_k_norm) before RoPE.
+        "qwen3" => (RopeMode::Neox, true),
+        "qwen2" => (RopeMode::Neox, false),
+        _ => (RopeMode::Norm, false),
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LlamaConfig {
@@ -28,6 +50,9 @@ pub struct LlamaConfig {
     /// How many of a head's dimensions RoPE rotates (`llama.rope.dimension_count`).
     pub n_rot: usize,
     pub rope_freq_base: f32,
+    pub rope_mode: RopeMode,
+    /// Per-head RMSNorm of q and k before RoPE (qwen3), with the same epsilon.
+    pub qk_norm: bool,
     pub rms_eps: f32,
 }
 
@@ -57,6 +82,7 @@ impl LlamaConfig {
             return Err(LlmError::UnsupportedArchitecture(architecture));
         }
         let a = architecture.as_str();
+        let (rope_mode, qk_norm) = traits(a);
         let key = |k: &str| format!("{a}.{k}");
         let n_ctx_train = positive(&key("context_length"), required(meta, &key("context_length"))?)?;
         let n_embd = positive(&key("embedding_length"), required(meta, &key("embedding_length"))?)?;
@@ -141,6 +167,8 @@ impl LlamaConfig {
             n_ff,
             n_rot,
             rope_freq_base,
+            rope_mode,
+            qk_norm,
             rms_eps,
         })
     }

@@ -1,10 +1,13 @@
-//! The llama forward pass (llama.cpp's `src/models/llama.cpp`, `llm_build_llama`), one token at
-//! a time against a KV cache:
+//! The forward pass of llama, qwen2 and qwen3 (llama.cpp's `src/models/llama.cpp`, `qwen2.cpp`,
+//! `qwen3.cpp`: the same graph but for what [`LlamaConfig`] holds as data), one token at a time
+//! against a KV cache:
 //!
 //! ```text
 //! x = token_embd[id]
 //! per layer:  h = rms_norm(x) · attn_norm
-//!             q, k, v = Wq h, Wk h, Wv h;  RoPE on q and k at the token's position
+//!             q, k, v = Wq h (+ bq), Wk h (+ bk), Wv h (+ bv)     (biases when the file has them: qwen2)
+//!             qwen3: each q and k head = rms_norm(head) · attn_q_norm / attn_k_norm
+//!             RoPE on q and k at the token's position (adjacent pairs for llama, halves for qwen)
 //!             cache k, v;  per query head, attention over the cached positions of its
 //!             K/V head (head / (n_head / n_head_kv), ggml's broadcast), scores · 1/√head_dim
 //!             x += Wo attn
@@ -35,6 +38,13 @@ struct Layer {
     wq: Matrix,
     wk: Matrix,
     wv: Matrix,
+    /// Q, K, V biases (optional tensors in llama.cpp's `create_tensor_qkv`; qwen2 has them).
+    bq: Option<Vec<f32>>,
+    bk: Option<Vec<f32>>,
+    bv: Option<Vec<f32>>,
+    /// qwen3's per-head RMSNorm weights of q and k (head_dim each).
+    q_norm: Option<Vec<f32>>,
+    k_norm: Option<Vec<f32>>,
     wo: Matrix,
     ffn_norm: Vec<f32>,
     gate: Matrix,
@@ -53,16 +63,17 @@ pub struct Model {
 }
 
 impl Model {
-    /// Reads a llama-architecture GGUF file whole from memory.
+    /// Reads a llama, qwen2 or qwen3 GGUF file whole from memory.
     pub fn from_gguf(bytes: Vec<u8>) -> Result<Model> {
         Model::from_source("model.gguf", Rc::new(bytes))
     }
 
-    /// Reads a llama-architecture GGUF file from any byte source (tensors read one at a time).
+    /// Reads a llama, qwen2 or qwen3 GGUF file from any byte source (tensors read one at a time).
     pub fn from_source(name: &str, source: Rc<dyn ByteSource>) -> Result<Model> {
         // Only the GGUF reader: the language-model module links no other format's.
         let format = lazy::detect(name, source.as_ref())?;
         if format != Format::Gguf {
+            // ASCII: the variant names are; `str::to_lowercase` would bring Unicode case tables into the page.
             return Err(LlmError::NotGguf(format!("{format:?}").to_ascii_lowercase()));
         }
         let file = lazy::open_gguf_file(name, source)?;
@@ -76,7 +87,16 @@ impl Model {
         let tokenizer = Tokenizer::from_metadata(&meta)?;
         let c = LlamaConfig::from_metadata(&meta, tokenizer.n_vocab())?;
         let src = TensorSource { file: &file };
-        for extra in ["rope_freqs.weight", "blk.0.attn_q.bias", "blk.0.attn_k.bias", "blk.0.attn_v.bias", "blk.0.attn_output.bias"] {
+        // Tensors llama.cpp would use that this forward pass has no step for: refused, not ignored.
+        for extra in [
+            "rope_freqs.weight",
+            "blk.0.attn_qkv.weight",
+            "blk.0.attn_output.bias",
+            "blk.0.ffn_gate.bias",
+            "blk.0.ffn_up.bias",
+            "blk.0.ffn_down.bias",
+            "output.bias",
+        ] {
             if src.has(extra) {
                 return Err(LlmError::Unsupported(format!("tensor '{extra}'")));
             }
@@ -86,12 +106,26 @@ impl Model {
         let mut layers = Vec::with_capacity(c.n_layer);
         for i in 0..c.n_layer {
             let n = |t: &str| format!("blk.{i}.{t}.weight");
+            let bias = |t: &str, len: usize| {
+                let name = format!("blk.{i}.{t}.bias");
+                if src.has(&name) {
+                    src.vector(&name, len).map(Some)
+                } else {
+                    Ok(None)
+                }
+            };
+            let head_norm = |t: &str| if c.qk_norm { src.vector(&n(t), c.head_dim).map(Some) } else { Ok(None) };
             let ff = c.n_ff[i];
             layers.push(Layer {
                 attn_norm: src.vector(&n("attn_norm"), c.n_embd)?,
                 wq: src.matrix(&n("attn_q"), q_dim, c.n_embd)?,
                 wk: src.matrix(&n("attn_k"), kv_dim, c.n_embd)?,
                 wv: src.matrix(&n("attn_v"), kv_dim, c.n_embd)?,
+                bq: bias("attn_q", q_dim)?,
+                bk: bias("attn_k", kv_dim)?,
+                bv: bias("attn_v", kv_dim)?,
+                q_norm: head_norm("attn_q_norm")?,
+                k_norm: head_norm("attn_k_norm")?,
                 wo: src.matrix(&n("attn_output"), c.n_embd, q_dim)?,
                 ffn_norm: src.vector(&n("ffn_norm"), c.n_embd)?,
                 gate: src.matrix(&n("ffn_gate"), ff, c.n_embd)?,
@@ -137,6 +171,13 @@ impl Model {
             out.push(("output.weight".into(), o.type_name()));
         }
         out
+    }
+}
+
+/// `ggml_add` of a bias after a projection, when the model has one.
+fn add_bias(y: &mut [f32], bias: &Option<Vec<f32>>) {
+    if let Some(b) = bias {
+        y.iter_mut().zip(b).for_each(|(a, b)| *a += b);
     }
 }
 
@@ -208,6 +249,7 @@ impl Session<'_> {
         let mut attn = vec![0f32; c.n_head * hd];
         let mut proj = vec![0f32; c.n_embd];
         let mut scores = vec![0f32; pos + 1];
+        let mut head_in = vec![0f32; hd];
         for (l, layer) in m.layers.iter().enumerate() {
             ops::rms_norm(&x, &layer.attn_norm, c.rms_eps, &mut h);
             for m in [LayerMatrix::AttnQ, LayerMatrix::AttnK, LayerMatrix::AttnV] {
@@ -215,14 +257,21 @@ impl Session<'_> {
             }
             layer.wq.matvec(&h, &mut q);
             let (k_cache, v_cache) = (&mut self.k[l], &mut self.v[l]);
+            let v_new = &mut v_cache[pos * kv_dim..(pos + 1) * kv_dim];
+            layer.wv.matvec(&h, v_new);
+            add_bias(v_new, &layer.bv);
             let k_new = &mut k_cache[pos * kv_dim..(pos + 1) * kv_dim];
             layer.wk.matvec(&h, k_new);
-            layer.wv.matvec(&h, &mut v_cache[pos * kv_dim..(pos + 1) * kv_dim]);
-            for head in q.chunks_mut(hd) {
-                ops::rope(head, pos, c.n_rot, c.rope_freq_base);
-            }
-            for head in k_new.chunks_mut(hd) {
-                ops::rope(head, pos, c.n_rot, c.rope_freq_base);
+            add_bias(&mut q, &layer.bq);
+            add_bias(k_new, &layer.bk);
+            for (heads, norm) in [(&mut q[..], &layer.q_norm), (k_new, &layer.k_norm)] {
+                for head in heads.chunks_mut(hd) {
+                    if let Some(w) = norm {
+                        head_in.copy_from_slice(head);
+                        ops::rms_norm(&head_in, w, c.rms_eps, head);
+                    }
+                    ops::rope(head, pos, c.n_rot, c.rope_freq_base, c.rope_mode);
+                }
             }
             for hq in 0..c.n_head {
                 let g = hq / group;

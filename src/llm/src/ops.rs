@@ -3,6 +3,8 @@
 //! differences from llama.cpp are the order of f32 sums in the dot products and ggml's SIMD
 //! `expf` approximation in the softmax and SiLU.
 
+use crate::config::RopeMode;
+
 /// RMSNorm times its weight: `ggml_compute_forward_rms_norm_f32` (sum of squares in double,
 /// mean and scale in float), then `ggml_mul`.
 pub fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
@@ -31,18 +33,23 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }
 
-/// RoPE of llama.cpp's LLAMA rope type (ggml's normal mode): each adjacent pair
-/// (x[2i], x[2i+1]) of a head rotated by pos · base^(-2i/n_rot). The angles are made as
-/// `ggml_rope_cache_init` makes them: theta starts at pos and is multiplied by
-/// `powf(base, -2/n_rot)` pair by pair (not a fresh `powf` per pair).
-pub fn rope(head: &mut [f32], pos: usize, n_rot: usize, freq_base: f32) {
+/// RoPE: pair i of a head rotated by pos · base^(-2i/n_rot). Which two dimensions make pair i is
+/// the mode ([`RopeMode`]; ggml's `rotate_pairs` in `ggml-cpu/ops.cpp`): (2i, 2i+1) for NORM,
+/// (i, i + n_rot/2) for NEOX. The angles are made as `ggml_rope_cache_init` makes them: theta
+/// starts at pos and is multiplied by `powf(base, -2/n_rot)` pair by pair (not a fresh `powf`
+/// per pair).
+pub fn rope(head: &mut [f32], pos: usize, n_rot: usize, freq_base: f32, mode: RopeMode) {
     let theta_scale = freq_base.powf(-2.0 / n_rot as f32);
     let mut theta = pos as f32;
-    for i in (0..n_rot).step_by(2) {
+    for pair in 0..n_rot / 2 {
+        let (a, b) = match mode {
+            RopeMode::Norm => (2 * pair, 2 * pair + 1),
+            RopeMode::Neox => (pair, pair + n_rot / 2),
+        };
         let (sin, cos) = theta.sin_cos();
-        let (x0, x1) = (head[i], head[i + 1]);
-        head[i] = x0 * cos - x1 * sin;
-        head[i + 1] = x0 * sin + x1 * cos;
+        let (x0, x1) = (head[a], head[b]);
+        head[a] = x0 * cos - x1 * sin;
+        head[b] = x0 * sin + x1 * cos;
         theta *= theta_scale;
     }
 }

@@ -181,3 +181,45 @@ fn kl_divergence_comes_with_perplexity() {
         assert!((kl.mean_kld - want).abs() <= 0.03 * want + 2e-5, "{name}: {} vs llama-perplexity {want}", kl.mean_kld);
     }
 }
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn qwen2_and_qwen3_models_load_with_their_quantized_copies_and_generate() {
+    // The tiny random-weight fixtures of scripts/fixtures/make_llm_archs.py: F32, so the page
+    // makes the three copies too; the F32 column's first greedy token is llama.cpp's top logit.
+    // (architecture, model, held-out ids, llama.cpp's logits)
+    type Case = (&'static str, &'static [u8], &'static [u8], &'static [u8]);
+    let cases: [Case; 2] = [
+        (
+            "qwen2",
+            fixture_bytes!("llm_archs/qwen2.gguf"),
+            fixture_bytes!("llm_archs/qwen2.heldout.ids.npy"),
+            fixture_bytes!("llm_archs/qwen2.logits.npy"),
+        ),
+        (
+            "qwen3",
+            fixture_bytes!("llm_archs/qwen3.gguf"),
+            fixture_bytes!("llm_archs/qwen3.heldout.ids.npy"),
+            fixture_bytes!("llm_archs/qwen3.logits.npy"),
+        ),
+    ];
+    for (arch, gguf, held, logits) in cases {
+        let mut p = Playground::load(&format!("{arch}.gguf"), gguf.to_vec(), |_, _| {}).unwrap();
+        let s = p.summary();
+        assert_eq!(s.architecture, arch);
+        let names: Vec<&str> = s.variants.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names, ["F32", "Q8_0", "Q4_0", "Q4_K_M"]);
+        let logits = quantscope_formats::npy::parse("logits.npy", logits).unwrap();
+        let (n, n_vocab) = (logits.shape[0], logits.shape[1]);
+        let last = &logits.data[(n - 1) * n_vocab..];
+        let top = (0..n_vocab).fold(0, |b, i| if last[i] > last[b] { i } else { b }) as u32;
+        p.start_generation(&ids(held)[..n], 4, Sampling::Greedy).unwrap();
+        for v in 0..s.variants.len() {
+            let step = p.generate(v, 4).unwrap();
+            assert!(step.done && step.tokens.len() == 4, "{arch} {}", s.variants[v].name);
+            if v == 0 {
+                assert_eq!(step.tokens[0], top, "{arch}: the first greedy token is llama.cpp's top logit");
+            }
+        }
+    }
+}

@@ -3,8 +3,9 @@
 //!
 //! 1. user-defined tokens are cut out of the text first (`tokenizer_st_partition`; control tokens
 //!    such as `<|endoftext|>` only with parse-special, which [`Tokenizer::encode`] does not do);
-//! 2. the pre-tokenizer cuts the rest into words ([`pretokenize`], for the pre-types whose regex
-//!    is GPT-2's);
+//! 2. the pre-tokenizer cuts the rest into words ([`pretokenize`]: GPT-2's, Llama 3's, Qwen2's
+//!    and SmolLM's); with Llama 3's, a word that is a token as a whole is that token
+//!    (`ignore_merges`);
 //! 3. each word's UTF-8 bytes become GPT-2's byte characters ([`byte_level`]), one symbol per
 //!    character, and the adjacent pair with the lowest merge rank is merged, the leftmost first
 //!    on a tie, until no pair has a rank (llama.cpp's priority queue orders by rank, then left
@@ -27,11 +28,10 @@ pub mod token_type {
     pub const USER_DEFINED: i32 = 4;
 }
 
-/// `tokenizer.ggml.pre` values whose pre-tokenizer regex is GPT-2's (llama.cpp's
-/// `LLAMA_VOCAB_PRE_TYPE_GPT2` names in `llama_vocab::impl::load`, and the MPT and OLMO types,
-/// which use the same regex).
-pub const GPT2_PRE_NAMES: &[&str] =
-    &["gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "a.x-4.0", "mellum", "modern-bert", "mpt", "olmo"];
+pub use pretokenize::PreTokenizer;
+
+/// The `tokenizer.ggml.pre` families implemented, for an error message and the page.
+pub const PRE_TOKENIZERS: &str = "gpt-2 (and its aliases), llama-bpe (Llama 3), qwen2, smollm";
 
 pub struct Tokenizer {
     tokens: Vec<String>,
@@ -42,6 +42,7 @@ pub struct Tokenizer {
     /// User-defined tokens, longest first (the order llama.cpp's partition tries them).
     user_defined: Vec<u32>,
     byte_chars: [char; 256],
+    pub pre: PreTokenizer,
     pub bos: Option<u32>,
     pub eos: Option<u32>,
     /// `tokenizer.ggml.add_bos_token` (llama.cpp's default for "gpt2" is false).
@@ -57,13 +58,9 @@ impl Tokenizer {
             )));
         }
         // llama.cpp treats a missing pre-type as "default" (GPT-2's regex too, with a warning).
-        let pre = meta.string("tokenizer.ggml.pre")?.unwrap_or_else(|| "default".into());
-        if pre != "default" && !GPT2_PRE_NAMES.contains(&pre.as_str()) {
-            return Err(LlmError::UnsupportedTokenizer(format!(
-                "pre-tokenizer '{pre}' (implemented: GPT-2's regex, {})",
-                GPT2_PRE_NAMES.join(", ")
-            )));
-        }
+        let pre_name = meta.string("tokenizer.ggml.pre")?.unwrap_or_else(|| "default".into());
+        let pre = PreTokenizer::from_name(&pre_name)
+            .ok_or_else(|| LlmError::UnsupportedTokenizer(format!("pre-tokenizer '{pre_name}' (implemented: {PRE_TOKENIZERS})")))?;
         let tokens = meta.strings("tokenizer.ggml.tokens")?.ok_or_else(|| LlmError::MissingKey("tokenizer.ggml.tokens".into()))?;
         if tokens.is_empty() {
             return Err(LlmError::BadKey { key: "tokenizer.ggml.tokens".into(), why: "no tokens".into() });
@@ -100,11 +97,11 @@ impl Tokenizer {
         };
         let bos = id_key("tokenizer.ggml.bos_token_id")?;
         let eos = id_key("tokenizer.ggml.eos_token_id")?;
-        let add_bos = meta.bool("tokenizer.ggml.add_bos_token")?.unwrap_or(false);
+        let add_bos = meta.bool("tokenizer.ggml.add_bos_token")?.unwrap_or(pre.default_add_bos());
         let mut user_defined: Vec<u32> =
             (0..tokens.len() as u32).filter(|&i| types[i as usize] == token_type::USER_DEFINED && !tokens[i as usize].is_empty()).collect();
         user_defined.sort_by_key(|&i| std::cmp::Reverse(tokens[i as usize].len()));
-        Ok(Tokenizer { tokens, types, ids, ranks, user_defined, byte_chars: byte_level::byte_chars(), bos, eos, add_bos })
+        Ok(Tokenizer { tokens, types, ids, ranks, user_defined, byte_chars: byte_level::byte_chars(), pre, bos, eos, add_bos })
     }
 
     pub fn n_vocab(&self) -> usize {
@@ -128,8 +125,13 @@ impl Tokenizer {
             match special {
                 Some(id) => out.push(id),
                 None => {
-                    for word in pretokenize::split_gpt2(fragment) {
-                        self.encode_word(&byte_level::encode(&self.byte_chars, word), &mut out);
+                    for word in self.pre.split(fragment) {
+                        let word = byte_level::encode(&self.byte_chars, word);
+                        // as_str: the same HashMap lookup as encode_word's (one copy in the wasm module).
+                        match self.ids.get(word.as_str()) {
+                            Some(&id) if self.pre.ignore_merges() => out.push(id),
+                            _ => self.encode_word(&word, &mut out),
+                        }
                     }
                 }
             }
