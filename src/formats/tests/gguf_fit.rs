@@ -83,11 +83,14 @@ fn named_mixes(file: &LazyFile, imatrix: Option<&MixImatrix>) -> Vec<(FileType, 
 fn check_fits(name: &str, bytes: &[u8], imatrix: Option<MixImatrix>) {
     let file = open(name, bytes);
     let table = table(&file, imatrix.clone());
-    let mixes = named_mixes(&file, imatrix.as_ref());
+    // The fit chooses among the types the table measures; the IQ1-IQ3 grid mixes (written when
+    // core's iq-grids feature is on) use types outside it, so the claim is about the others.
+    let options = MixOptions { imatrix: imatrix.clone(), ..MixOptions::default() };
+    let representable = |ftype: &FileType| table.assignment_of(&gguf_writer::plan_mix(&file, *ftype, &options).unwrap()).is_some();
+    let mixes: Vec<_> = named_mixes(&file, imatrix.as_ref()).into_iter().filter(|m| representable(&m.0)).collect();
     assert!(mixes.len() >= 15, "{name}: {} named mixes written", mixes.len());
     // Each named mix's error from the table agrees with the one read back from its file.
     for (ftype, size, error) in &mixes {
-        let options = MixOptions { imatrix: imatrix.clone(), ..MixOptions::default() };
         let choice = table.assignment_of(&gguf_writer::plan_mix(&file, *ftype, &options).unwrap()).unwrap();
         let t = table.totals(&choice);
         assert_eq!(t.bytes, *size, "{name} {}", ftype.name());
