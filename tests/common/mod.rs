@@ -73,3 +73,15 @@ pub fn fnv1a64(values: &[f32]) -> u64 {
     }
     h
 }
+
+/// Where two token-id sequences first part (for a failing comparison with llama.cpp's ids).
+pub fn first_difference(ours: &[u32], theirs: &[u32]) -> String {
+    let i = ours.iter().zip(theirs).position(|(a, b)| a != b).unwrap_or(ours.len().min(theirs.len()));
+    format!(
+        "first difference at {i} of {} / {}: ours {:?}, llama.cpp {:?}",
+        ours.len(),
+        theirs.len(),
+        ours.get(i..i + 5),
+        theirs.get(i..i + 5)
+    )
+}

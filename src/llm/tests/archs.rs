@@ -64,17 +64,6 @@ fn texts() -> [&'static str; 3] {
     [fixture_str!("tiny_lm/heldout.txt"), fixture_str!("tiny_lm/edge.txt"), fixture_str!("llm_archs/more.txt")]
 }
 
-fn first_difference(ours: &[u32], theirs: &[u32]) -> String {
-    let i = ours.iter().zip(theirs).position(|(a, b)| a != b).unwrap_or(ours.len().min(theirs.len()));
-    format!(
-        "first difference at {i} of {} / {}: ours {:?}, llama.cpp {:?}",
-        ours.len(),
-        theirs.len(),
-        ours.get(i..i + 5),
-        theirs.get(i..i + 5)
-    )
-}
-
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn token_ids_equal_llama_cpp_for_every_pre_tokenizer() {
@@ -83,7 +72,7 @@ fn token_ids_equal_llama_cpp_for_every_pre_tokenizer() {
         for (text, expected) in texts().into_iter().zip([case.heldout, case.edge, case.more]) {
             let ours = m.tokenizer.encode(text);
             let expected = ids(expected);
-            assert!(ours == expected, "{}: {}", case.name, first_difference(&ours, &expected));
+            assert!(ours == expected, "{}: {}", case.name, common::first_difference(&ours, &expected));
             let back = m.tokenizer.decode(&ours).unwrap();
             assert_eq!(String::from_utf8(back).unwrap(), text, "{}", case.name);
         }

@@ -19,17 +19,6 @@ fn ids(npy: &[u8]) -> Vec<u32> {
     t.data.iter().map(|&v| v as u32).collect()
 }
 
-fn first_difference(ours: &[u32], theirs: &[u32]) -> String {
-    let i = ours.iter().zip(theirs).position(|(a, b)| a != b).unwrap_or(ours.len().min(theirs.len()));
-    format!(
-        "first difference at {i} of {} / {}: ours {:?}, llama.cpp {:?}",
-        ours.len(),
-        theirs.len(),
-        ours.get(i..i + 5),
-        theirs.get(i..i + 5)
-    )
-}
-
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn heldout_passage_ids_equal_llama_cpp() {
@@ -37,7 +26,7 @@ fn heldout_passage_ids_equal_llama_cpp() {
     let expected = ids(fixture_bytes!("tiny_lm/heldout.ids.npy"));
     let ours = m.tokenizer.encode(fixture_str!("tiny_lm/heldout.txt"));
     assert!(expected.len() > 1000, "the passage is long enough to exercise the merges");
-    assert!(ours == expected, "{}", first_difference(&ours, &expected));
+    assert!(ours == expected, "{}", common::first_difference(&ours, &expected));
 }
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
@@ -46,7 +35,7 @@ fn corner_case_ids_equal_llama_cpp() {
     let m = model();
     let expected = ids(fixture_bytes!("tiny_lm/edge.ids.npy"));
     let ours = m.tokenizer.encode(fixture_str!("tiny_lm/edge.txt"));
-    assert!(ours == expected, "{}", first_difference(&ours, &expected));
+    assert!(ours == expected, "{}", common::first_difference(&ours, &expected));
 }
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
