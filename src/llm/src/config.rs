@@ -8,10 +8,7 @@
 use crate::error::{LlmError, Result};
 use crate::metadata::Metadata;
 
-/// The architectures this crate runs: llama.cpp's graphs in `src/models/llama.cpp`, `qwen2.cpp`
-/// and `qwen3.cpp`. They are one forward pass; what differs is data in [`LlamaConfig`]
-/// (`traits` below).
-pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3"];
+pub use crate::architectures::SUPPORTED_ARCHITECTURES;
 
 /// How RoPE pairs a head's dimensions (llama.cpp's `llama_model_rope_type`, `src/llama-model.cpp`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -41,7 +41,7 @@ impl fmt::Display for LlmError {
             LlmError::Format(e) => write!(f, "cannot read the model: {e}"),
             LlmError::NotGguf(format) => write!(f, "a language model is read from a GGUF file, not {format}"),
             LlmError::UnsupportedArchitecture(arch) => {
-                write!(f, "unsupported architecture '{arch}': quantscope runs {}", crate::config::SUPPORTED_ARCHITECTURES.join(", "))
+                write!(f, "unsupported architecture '{arch}': quantscope runs {}", crate::architectures::SUPPORTED_ARCHITECTURES.join(", "))
             }
             LlmError::MissingKey(key) => write!(f, "the GGUF metadata has no '{key}', which llama.cpp requires"),
             LlmError::BadKey { key, why } => write!(f, "GGUF metadata '{key}': {why}"),

@@ -16,6 +16,7 @@
 //! ```
 
 pub mod activations;
+pub mod architectures;
 pub mod config;
 pub mod dequantized;
 pub mod error;
