@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { launch, SCREENSHOTS } from './browser.mjs';
+import { readGguf } from './gguf-read.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -19,40 +20,6 @@ after(async () => { await browser?.close(); });
 const fixture = (name) => new URL(`../fixtures/gguf_mixes/${name}`, import.meta.url).pathname;
 const cases = JSON.parse(await readFile(fixture('cases.json')));
 const llamaQuantize = (name) => cases.cases.find((c) => c.name === name);
-
-// GGUF v3 as llama-imatrix writes it: the metadata, and every F32 tensor's values.
-function readGguf(bytes) {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let at = 8; // magic, version
-  const u32 = () => { at += 4; return view.getUint32(at - 4, true); };
-  const u64 = () => { at += 8; return Number(view.getBigUint64(at - 8, true)); };
-  const str = () => { const n = u64(); at += n; return bytes.subarray(at - n, at).toString('utf8'); };
-  const SIZES = { 0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8 };
-  const value = (type) => {
-    if (type === 8) return str();
-    if (type === 9) { const t = u32(); return Array.from({ length: u64() }, () => value(t)); }
-    const v = type === 4 ? view.getUint32(at, true) : null;
-    at += SIZES[type];
-    return v;
-  };
-  const [nTensors, nKv] = [u64(), u64()];
-  const kv = {};
-  for (let i = 0; i < nKv; i++) { const key = str(); kv[key] = value(u32()); }
-  const infos = Array.from({ length: nTensors }, () => {
-    const name = str();
-    const ne = Array.from({ length: u32() }, u64);
-    const type = u32();
-    return { name, ne, type, offset: u64() };
-  });
-  const start = Math.ceil(at / 32) * 32;
-  const shapes = {}, tensors = {};
-  for (const t of infos) {
-    shapes[t.name] = t.ne;
-    const n = t.ne.reduce((a, b) => a * b, 1);
-    if (t.type === 0) tensors[t.name] = Array.from({ length: n }, (_, i) => view.getFloat32(start + t.offset + 4 * i, true));
-  }
-  return { kv, shapes, tensors };
-}
 
 // load_imatrix's weights of one dense entry: in_sum2 / count, in f32.
 function weights(imatrix, name) {

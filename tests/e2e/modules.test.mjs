@@ -20,7 +20,10 @@ test('the workbench, the tutor, the runner and the models module export their ow
   for (const name of ['Workspace', 'Engine', 'draw_histograms']) assert.ok(!tutor.has(name), `the tutor has ${name}`);
   // The models module is the runner's surface (linked, not copied) plus an engine with every op
   // and the layer-by-layer comparison.
-  for (const name of runner) assert.ok(models.has(name), `the models module lacks the runner's ${name}`);
+  // All but the importance-matrix collector of the built-in model's panel (the runner's
+  // `importance` feature, which the models module leaves off).
+  for (const name of runner) assert.ok(models.has(name) || name === 'ImportanceCollector', `the models module lacks the runner's ${name}`);
+  assert.ok(runner.has('ImportanceCollector') && !models.has('ImportanceCollector'));
   assert.deepEqual([...models].filter((name) => !runner.has(name)).sort(), ['engine_for_any_model', 'layer_errors']);
   assert.ok(!runner.has('layer_errors'), 'the runner carries layer_errors');
   for (const name of ['Workspace', 'scheme_list', 'draw_histograms']) assert.ok(workbench.has(name), name);
@@ -38,10 +41,12 @@ test('the workbench, the tutor, the runner and the models module export their ow
 // format's messages). Issue 13 moved every op the built-in models do not use into the models
 // module (the loader takes its op sets as an argument): 226,614 B (228,371 B with the
 // subgraph-capable loader issue 13's If needs); session 10 lowered the ceiling from 302 KB to
-// 235 KB to keep that gain. This is a ceiling, not the goal.
-test('the runner module is under 235 KB gzipped', async () => {
+// 235 KB to keep that gain. This is a ceiling, not the goal. Session 13 added the built-in
+// model's importance matrix (llama-imatrix's statistics, src/runner/src/importance.rs; the file
+// is written by the exporter): 230,4xx → 235,780 B, and the ceiling went to 237 KB.
+test('the runner module is under 237 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-run', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 235_000, `www/pkg-run/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 237_000, `www/pkg-run/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The models module (src/models: the runner plus every op of the engine, loaded by the Run
@@ -113,12 +118,14 @@ test('the mixer module is under 235 KB gzipped and carries only the mixer, its f
 
 // The exporter (src/exporter over src/onnx-quant: ONNX Runtime's quantize_dynamic and the
 // wire-level model rewrite, loaded by the Run worker when a quantized .onnx is asked for) was
-// 83,910 B by gzip -9 when it was added.
-test('the exporter module is under 90 KB gzipped and carries only the exporter', async () => {
+// 83,910 B by gzip -9 when it was added. Session 13 made it the Run view's writer of llama.cpp's
+// imatrix.gguf too (the runner gathers the statistics, src/runner/src/importance.rs, but had no
+// room for the GGUF writer's layout): 94,640 B, and the ceiling went from 90,000 to 100,000.
+test('the exporter module is under 100 KB gzipped and carries only the exporter', async () => {
   const gz = gzipSync(await pkg('pkg-export', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 90_000, `www/pkg-export/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 100_000, `www/pkg-export/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const exporter = await exportsOf('pkg-export');
-  assert.ok(exporter.has('quantize_onnx_dynamic'));
+  assert.ok(exporter.has('quantize_onnx_dynamic') && exporter.has('imatrix_file'));
   for (const name of ['Workspace', 'Engine', 'Lesson', 'TrainingRun', 'GgufMixer']) assert.ok(!exporter.has(name), `the exporter has ${name}`);
 });
 

@@ -30,7 +30,8 @@ const PREVIEW = 4;
 // `bytes` the loaded model's file, which the exporter rewrites.
 const custom = { model: null, bytes: null, models: null, loading: null, exporter: null };
 
-async function exporterModule() {
+// The exporter module, imported once (also for mnist-ops.js's imatrix file).
+export async function exporterModule() {
   custom.exporter ??= import('../pkg-export/quantscope.js').then(async (m) => {
     await m.default();
     return m;

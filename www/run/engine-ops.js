@@ -22,6 +22,8 @@ import { Engine } from '../pkg-run/quantscope.js';
 
 let engine = null;
 const models = () => (engine ??= new Engine());
+// The worker's engine itself, for ops that hold a model across calls (mnist_imatrix).
+export const runnerEngine = models;
 
 export const engineOps = {
   model_load: (_ws, _id, [name, bytes]) => models().load(name, new Uint8Array(bytes)),

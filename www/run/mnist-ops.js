@@ -11,7 +11,14 @@
 //                                          right), bytes, latency_micros, description}]
 //                                          (progress per batch; cancellable)
 //   mnist_sensitivity [config]           → {fp32_accuracy, all_accuracy, layers: [{node, op, accuracy}]}
-import { engineOps } from './engine-ops.js';
+//   mnist_imatrix     [batch]            → llama-imatrix's statistics over the calibration digits,
+//                                          `batch` digits per run (progress per batch; cancellable):
+//                                          {batches, rows_per_batch, entries: [{weight, shape, sums,
+//                                          count, saved}]} (src/runner/src/importance.rs)
+//   mnist_imatrix_file []                 → the last one as llama.cpp's imatrix.gguf (Uint8Array), written
+//                                          by the exporter module (www/pkg-export)
+import { engineOps, runnerEngine } from './engine-ops.js';
+import { exporterModule } from './custom-ops.js';
 import { mnist_test_set, mnist_variants } from '../pkg-run/quantscope.js';
 import { checkpoint } from '../worker-loop.js';
 import { testSetMembers } from './testset.js';
@@ -35,7 +42,11 @@ const engine = {
   free: (handle) => engineOps.model_free(null, 0, [handle]),
 };
 
-const mnist = { model: null, set: null, variants: new Map() };
+// `imatrix`: the last importance statistics (mnist_imatrix), which mnist_imatrix_file saves.
+const mnist = { model: null, set: null, variants: new Map(), imatrix: null };
+
+// The dataset an importance matrix of the built-in model records (llama-imatrix records its text file).
+const IMATRIX_DATASET = 'mnist_test.npz calibration digits';
 
 function loaded() {
   if (!mnist.model) throw new Error('the built-in model is not loaded');
@@ -110,6 +121,7 @@ export const mnistOps = {
     }
     mnist.model = null;
     mnist.variants.clear();
+    mnist.imatrix = null;
     const set = mnist_test_set(...testSetMembers(new Uint8Array(testBytes)));
     const info = engine.load(name, modelBytes);
     if (!info.inputs.some((i) => i.name === 'input') || !info.outputs.some((o) => o.name === 'probabilities')) {
@@ -180,5 +192,35 @@ export const mnistOps = {
     }
     return { fp32_accuracy: fp32 / set.count, all_accuracy: all / set.count, layers: out };
   },
-};
 
+  async mnist_imatrix(_ws, id, [batch]) {
+    const { model, set } = loaded();
+    const digits = set.calibration.length / PIXELS;
+    if (!(Number.isInteger(batch) && batch > 0)) throw new Error(`a batch is a whole number of digits, not ${batch}`);
+    const step = progressReporter(id, Math.ceil(digits / batch));
+    const collector = runnerEngine().importance_start(model.handle);
+    try {
+      for (let start = 0; start < digits; start += batch) {
+        const n = Math.min(batch, digits - start);
+        const input = { input: { shape: [n, PIXELS], data: set.calibration.subarray(start * PIXELS, (start + n) * PIXELS) } };
+        runnerEngine().importance_add(collector, input);
+        step();
+        await checkpoint(id);
+      }
+      mnist.imatrix = collector.statistics();
+      return mnist.imatrix;
+    } finally {
+      collector.free();
+    }
+  },
+
+  async mnist_imatrix_file() {
+    const stats = mnist.imatrix;
+    if (!stats) throw new Error('compute the importance matrix first');
+    const saved = stats.entries.filter((e) => e.saved);
+    const { imatrix_file } = await exporterModule();
+    return imatrix_file(IMATRIX_DATASET, stats.batches, stats.rows_per_batch, saved.map((e) => e.weight),
+      Uint32Array.from(saved, (e) => e.sums.length), Float64Array.from(saved, (e) => e.count),
+      Float32Array.from(saved.flatMap((e) => e.sums)));
+  },
+};

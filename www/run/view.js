@@ -7,6 +7,7 @@ import { DrawingPad, drawDigit } from './pad.js';
 import { toMnist } from './preprocess.js';
 import { mountAccuracy } from './accuracy.js';
 import { mountCustom } from './custom.js';
+import { mountImportance } from './importance.js';
 import { mountLanguageModel } from './lm.js';
 import { $, el, formatBytes, formatMicros, fail, clearError, opsText } from './ui.js';
 import { latest } from '../shared/latest.js';
@@ -75,6 +76,7 @@ const MARKUP = `
 </section>
 <section id="run-accuracy" aria-labelledby="run-accuracy-title"></section>
 <section id="run-sensitivity" aria-labelledby="run-sensitivity-title"></section>
+<section id="run-imatrix" aria-labelledby="run-imatrix-title"></section>
 <section id="run-custom" aria-labelledby="run-custom-title"></section>
 <section id="run-lm" aria-labelledby="run-lm-title"></section>
 `;
@@ -113,6 +115,7 @@ export function mountRun() {
   $('#run-scheme').onchange = () => predict();
 
   mountAccuracy($('#run-accuracy'), $('#run-sensitivity'), { ready: () => ensureLoaded() });
+  mountImportance($('#run-imatrix'), { ready: () => ensureLoaded() });
   mountCustom($('#run-custom'));
   mountLanguageModel($('#run-lm'));
 

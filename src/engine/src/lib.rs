@@ -20,6 +20,7 @@ pub mod attr;
 pub mod builder;
 mod error;
 mod graph;
+pub mod importance;
 pub mod mnist;
 pub mod op;
 pub mod ops;

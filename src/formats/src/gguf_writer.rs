@@ -182,19 +182,17 @@ impl OutType {
         self.facts().file_type.expect("every OutType has a file type in the table")
     }
 
-    fn info(self) -> gguf::GgmlTypeInfo {
-        gguf::ggml_type(self.ggml_type()).expect("every OutType is a ggml type the reader knows")
-    }
-
     /// Values per block (1 for F32/F16/BF16).
     pub fn block(self) -> u64 {
-        self.info().block
+        self.facts().block
     }
 
     /// Bytes of `elements` values (a whole number of blocks).
     pub fn size_of(self, elements: u64) -> Option<u64> {
-        let info = self.info();
-        (elements / info.block).checked_mul(info.bytes)
+        // From core's type table, not the reader's: that one names each type's decoder, which
+        // would link every dequantizer into a module that only writes (the runner's imatrix).
+        let facts = self.facts();
+        (elements / facts.block).checked_mul(facts.bytes)
     }
 
     /// The scheme whose packed bytes are this type's tensor bytes (`None` for F32).

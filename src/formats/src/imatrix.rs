@@ -101,6 +101,16 @@ pub struct Imatrix {
 }
 
 impl Imatrix {
+    /// Statistics gathered by quantscope as llama-imatrix saves them: each entry's Σx² per
+    /// column and rows seen (one expert), over `chunk_count` chunks of `chunk_size` rows of
+    /// `dataset`. Entries are put in name order.
+    pub fn gathered(dataset: &str, chunk_count: i32, chunk_size: i32, entries: Vec<(String, Vec<f32>, i64)>) -> Imatrix {
+        let mut entries: Vec<ImatrixEntry> =
+            entries.into_iter().map(|(name, sums, count)| ImatrixEntry::from_sums(name, sums, vec![count])).collect();
+        entries.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        Imatrix { format: ImatrixFormat::Gguf, entries, datasets: vec![dataset.to_string()], chunk_count, chunk_size }
+    }
+
     /// The entry for a weight tensor, if the file has one.
     pub fn get(&self, name: &str) -> Option<&ImatrixEntry> {
         self.entries.binary_search_by(|e| e.name.as_str().cmp(name)).ok().map(|i| &self.entries[i])

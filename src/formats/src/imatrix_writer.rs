@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::gguf;
 use crate::gguf_writer::{layout, padding, OutType, PlannedTensor, Value};
-use crate::imatrix::{Imatrix, ImatrixEntry, ImatrixError, ImatrixFormat};
+use crate::imatrix::{Imatrix, ImatrixError, ImatrixFormat};
 
 /// The GGUF file `llama-imatrix` writes for these statistics (`tools/imatrix/imatrix.cpp`,
 /// `save_imatrix`): keys `general.type` = "imatrix", `imatrix.datasets`, `imatrix.chunk_count`,
@@ -30,11 +30,13 @@ pub fn write_gguf(m: &Imatrix) -> Result<Vec<u8>> {
         ("imatrix.chunk_count".to_string(), Value::U32(count("the chunk count", m.chunk_count)?)),
         ("imatrix.chunk_size".to_string(), Value::U32(count("the chunk size", m.chunk_size)?)),
     ];
-    let mut names: Vec<&ImatrixEntry> = m.entries.iter().collect();
-    names.sort_by(|a, b| a.name.cmp(&b.name));
+    // llama-imatrix writes its std::map in name order; an Imatrix keeps its entries so.
+    if !m.entries.windows(2).all(|w| w[0].name < w[1].name) {
+        return Err(Error::invalid("imatrix: the entries are not in name order (or a name repeats)".into()));
+    }
     let mut planned = Vec::new();
     let mut data: Vec<Vec<u8>> = Vec::new();
-    for e in names {
+    for e in &m.entries {
         let experts = e.counts.len();
         if experts == 0 || e.sums.is_empty() || e.sums.len() % experts != 0 {
             return Err(ImatrixError::BadShape { name: e.name.clone(), sums: e.sums.len() as u64, counts: experts as u64 }.into());

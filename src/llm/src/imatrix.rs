@@ -11,7 +11,7 @@ use crate::activations::{ActivationSums, LayerMatrix};
 use crate::error::{LlmError, Result};
 use crate::model::Model;
 use crate::perplexity::{chunk_with_bos, count_chunks};
-use quantscope_formats::imatrix::{Imatrix, ImatrixEntry, ImatrixFormat};
+use quantscope_formats::imatrix::Imatrix;
 
 /// llama-imatrix ignores multiplications of fewer than 16 rows (`src1->ne[1] < 16`): with a
 /// smaller context it would collect nothing.
@@ -77,20 +77,12 @@ impl ImatrixRun {
             return None;
         }
         let count = (self.done * self.n_ctx) as i64;
-        let mut entries: Vec<ImatrixEntry> = Vec::new();
+        let mut entries = Vec::new();
         for (l, layer) in self.sums.sums.iter().enumerate() {
             for m in LayerMatrix::ALL {
-                let name = format!("blk.{l}.{}.weight", m.tensor());
-                entries.push(ImatrixEntry::from_sums(name, layer[m as usize].clone(), vec![count]));
+                entries.push((format!("blk.{l}.{}.weight", m.tensor()), layer[m as usize].clone(), count));
             }
         }
-        entries.sort_by(|a, b| a.name.cmp(&b.name));
-        Some(Imatrix {
-            format: ImatrixFormat::Gguf,
-            entries,
-            datasets: vec![self.dataset.clone()],
-            chunk_count: self.done as i32,
-            chunk_size: self.n_ctx as i32,
-        })
+        Some(Imatrix::gathered(&self.dataset, self.done as i32, self.n_ctx as i32, entries))
     }
 }

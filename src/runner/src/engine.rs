@@ -111,7 +111,7 @@ fn read_tensor(name: &str, v: &JsValue) -> Result<(Vec<usize>, Vec<f32>), JsErro
 }
 
 /// `{name: {shape, data}}` → named values in the model's input dtypes.
-fn read_inputs(model: &Model, obj: &JsValue) -> Result<Vec<(String, Value)>, JsError> {
+pub(crate) fn read_inputs(model: &Model, obj: &JsValue) -> Result<Vec<(String, Value)>, JsError> {
     if !obj.is_object() {
         return Err(err("inputs must be an object {name: {shape, data}}"));
     }
@@ -176,6 +176,11 @@ impl Engine {
     #[wasm_bindgen(constructor)]
     pub fn new() -> Engine {
         Engine::with_ops(ops::BUILT_IN)
+    }
+
+    #[cfg(feature = "importance")]
+    pub(crate) fn model(&self, handle: u32) -> Result<&Model, JsError> {
+        Ok(&self.entry(handle)?.model)
     }
 
     fn entry(&self, handle: u32) -> Result<&Entry, JsError> {

@@ -4,9 +4,13 @@
 #![cfg(target_arch = "wasm32")]
 
 pub mod engine;
+#[cfg(feature = "importance")]
+mod importance;
 mod mnist;
 
 pub use engine::Engine;
+#[cfg(feature = "importance")]
+pub use importance::ImportanceCollector;
 pub use mnist::*;
 
 // Unit tests marked for wasm-bindgen-test run in headless Chromium, not Node.
