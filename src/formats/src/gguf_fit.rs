@@ -479,7 +479,20 @@ impl Measure {
                 Some(_) => vec![OutType::from_id(&stored).ok_or_else(|| {
                     Error::invalid(format!("tensor '{}' is stored as {stored}, which quantscope cannot write", src.name))
                 })?],
-                None => OutType::ALL.into_iter().filter(|t| n_per_row % t.block() == 0).collect(),
+                // Every type a mix can write that this build quantizes, in whole blocks per row;
+                // the ones llama.cpp writes only with an importance matrix (IQ1–IQ3_XXS,
+                // `tensor_requires_imatrix`, and core's `requires_importance`) only for a tensor the
+                // imatrix has an entry for.
+                None => OutType::ALL
+                    .into_iter()
+                    .chain(OutType::MIX_ONLY.into_iter().filter(|t| t.built()))
+                    .filter(|t| n_per_row % t.block() == 0)
+                    .filter(|t| {
+                        weighted
+                            || !(quantscope_core::schemes::requires_importance(t.id())
+                                || gguf_mix::requires_imatrix(&src.name, t.ggml_type(), FileType::Q8_0))
+                    })
+                    .collect(),
             };
             let mut candidates: Vec<Candidate> = types
                 .into_iter()

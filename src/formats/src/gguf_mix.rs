@@ -852,7 +852,7 @@ fn fallback(t: &SourceTensor, target: u32) -> Result<(u32, Option<String>)> {
 }
 
 /// `tensor_requires_imatrix`.
-fn requires_imatrix(name: &str, ty_: u32, ftype: FileType) -> bool {
+pub(crate) fn requires_imatrix(name: &str, ty_: u32, ftype: FileType) -> bool {
     if matches!(category(name), Category::TokenEmbd | Category::Output) {
         return false;
     }

@@ -162,8 +162,12 @@ impl OutType {
     /// The type with this id among every type a mix may write (`ALL` and [`Self::MIX_ONLY`]);
     /// the grid types only where this build has their quantizers (core's `iq-grids` feature).
     fn in_a_mix(id: &str) -> Option<OutType> {
-        let built = |t: &OutType| quantscope_core::schemes::packed_len(t.id(), &[256]).is_ok();
-        Self::from_id(id).or_else(|| Self::MIX_ONLY.into_iter().find(|t| t.id() == id).filter(built))
+        Self::from_id(id).or_else(|| Self::MIX_ONLY.into_iter().find(|t| t.id() == id).filter(|t| t.built()))
+    }
+
+    /// Whether this build has the type's quantizer (only the grid types may lack it).
+    pub(crate) fn built(self) -> bool {
+        quantscope_core::schemes::packed_len(self.id(), &[256]).is_ok()
     }
 
     fn facts(self) -> &'static GgmlType {

@@ -23,6 +23,8 @@ use std::rc::Rc;
 const TINY_LM: &[u8] = fixture_bytes!("tiny_lm/tiny-lm-f32.gguf");
 const SYNTHETIC: &[u8] = fixture_bytes!("gguf_mixes/source.gguf");
 const IMATRIX: &[u8] = fixture_bytes!("gguf_mixes/imatrix.gguf");
+/// An entry for every layer's matrix (the one the IQ1/IQ2 mixes are checked with in gguf_mixes.rs).
+const IMATRIX_FULL: &[u8] = fixture_bytes!("gguf_mixes/imatrix_full.gguf");
 
 fn open(name: &str, bytes: &[u8]) -> LazyFile {
     lazy::open(name, Rc::new(bytes.to_vec())).unwrap()
@@ -30,6 +32,10 @@ fn open(name: &str, bytes: &[u8]) -> LazyFile {
 
 fn imatrix() -> MixImatrix {
     MixImatrix { file_name: "imatrix.gguf".into(), imatrix: Rc::new(quantscope_formats::imatrix::parse(IMATRIX).unwrap()) }
+}
+
+fn imatrix_full() -> MixImatrix {
+    MixImatrix { file_name: "imatrix_full.gguf".into(), imatrix: Rc::new(quantscope_formats::imatrix::parse(IMATRIX_FULL).unwrap()) }
 }
 
 fn table(file: &LazyFile, imatrix: Option<MixImatrix>) -> FitTable {
@@ -83,12 +89,26 @@ fn named_mixes(file: &LazyFile, imatrix: Option<&MixImatrix>) -> Vec<(FileType, 
 fn check_fits(name: &str, bytes: &[u8], imatrix: Option<MixImatrix>) {
     let file = open(name, bytes);
     let table = table(&file, imatrix.clone());
-    // The fit chooses among the types the table measures; the IQ1-IQ3 grid mixes (written when
-    // core's iq-grids feature is on) use types outside it, so the claim is about the others.
+    // The fit chooses among the types the table measures: with an importance matrix every grid
+    // type is among them (for the tensors it has entries for), so every IQ mix is a rival too;
+    // without one, the mixes that need one are not written at all.
     let options = MixOptions { imatrix: imatrix.clone(), ..MixOptions::default() };
     let representable = |ftype: &FileType| table.assignment_of(&gguf_writer::plan_mix(&file, *ftype, &options).unwrap()).is_some();
     let mixes: Vec<_> = named_mixes(&file, imatrix.as_ref()).into_iter().filter(|m| representable(&m.0)).collect();
     assert!(mixes.len() >= 15, "{name}: {} named mixes written", mixes.len());
+    // Every mix llama.cpp's rules can write here is a rival: the IQ1-IQ3 ones included (the
+    // grid types are candidates; with this imatrix, where it has entries).
+    let writable: Vec<&str> =
+        FileType::ALL.into_iter().filter(|f| gguf_writer::plan_mix(&file, *f, &options).is_ok()).map(|f| f.name()).collect();
+    let rival_names: Vec<&str> = mixes.iter().map(|m| m.0.name()).collect();
+    for f in &writable {
+        assert!(rival_names.contains(f), "{name}: {f} is written but not among the rivals");
+    }
+    if imatrix.is_some() {
+        for grid in ["IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ3_XXS", "IQ3_XS", "IQ3_S", "IQ3_M"] {
+            assert!(writable.contains(&grid), "{name}: {grid} is not written with {writable:?}");
+        }
+    }
     // Each named mix's error from the table agrees with the one read back from its file.
     for (ftype, size, error) in &mixes {
         let choice = table.assignment_of(&gguf_writer::plan_mix(&file, *ftype, &options).unwrap()).unwrap();
@@ -154,7 +174,7 @@ fn fits_of_the_synthetic_model_beat_every_named_mix_of_no_larger_size() {
 
 #[test]
 fn fits_with_an_importance_matrix_beat_every_named_mix_by_the_weighted_error() {
-    check_fits("source.gguf", SYNTHETIC, Some(imatrix()));
+    check_fits("source.gguf", SYNTHETIC, Some(imatrix_full()));
 }
 
 #[test]
@@ -193,4 +213,27 @@ fn the_table_keeps_norms_as_stored_and_lists_only_whole_block_types() {
     let q = table.tensors.iter().find(|t| t.name == "blk.0.attn_q.weight").unwrap();
     assert!(q.candidates.iter().any(|c| c.ty.id() == "q4_k") && q.candidates.iter().any(|c| c.ty.id() == "q2_k"));
     assert!(q.candidates.windows(2).all(|w| w[0].bytes <= w[1].bytes));
+    let grids = |t: &gguf_fit::FitTensor| -> Vec<&str> {
+        t.candidates.iter().map(|c| c.ty.id()).filter(|id| id.starts_with("iq") && !id.starts_with("iq4")).collect()
+    };
+    // A layer's matrix with rows of 256: of the grid types, without an importance matrix only the
+    // ones llama.cpp writes without one (IQ3_S; llama-quantize refuses IQ1-IQ2 and IQ3_XXS for
+    // them, tensor_requires_imatrix). output.weight and token_embd are exempt from that rule; of
+    // them core's quantizers refuse IQ2_XXS, IQ2_XS and IQ1_S without weights.
+    let output = table.tensors.iter().find(|t| t.name == "output.weight").unwrap();
+    assert_eq!(grids(output), ["iq1_m", "iq2_s", "iq3_xxs", "iq3_s"]);
+    let wide = table.tensors.iter().find(|t| t.name.starts_with("blk.") && !grids(t).is_empty()).unwrap();
+    assert_eq!(grids(wide), ["iq3_s"], "{}", wide.name);
+    // With one, a tensor it has an entry for takes every grid type.
+    let weighted = table_with_entries();
+    let t = weighted.tensors.iter().find(|t| t.name == wide.name).unwrap();
+    assert!(t.weighted, "{}", t.name);
+    let mut ids = grids(t);
+    ids.sort_unstable();
+    assert_eq!(ids, ["iq1_m", "iq1_s", "iq2_s", "iq2_xs", "iq2_xxs", "iq3_s", "iq3_xxs"], "{}", t.name);
+}
+
+fn table_with_entries() -> FitTable {
+    let file = open("source.gguf", SYNTHETIC);
+    table(&file, Some(imatrix()))
 }
