@@ -6,7 +6,7 @@ use quantscope_core::Tensor;
 use quantscope_formats as formats;
 use quantscope_formats::onnx::weights::{WeightInfo, MAIN_GRAPH};
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 const USAGE: &str = "usage:
@@ -38,7 +38,9 @@ const USAGE: &str = "usage:
   quantscope kl-divergence BASE.gguf MODEL.gguf --text FILE [--ctx N] [--chunks N] [--json]
       (as llama-perplexity --kl-divergence-base then --kl-divergence: MODEL's next-token distribution against BASE's)
   quantscope make-imatrix MODEL.gguf --text FILE --out IMATRIX.gguf [--ctx N] [--chunks N]
-      (as llama-imatrix: Σx² per input column of every blk.* matrix over chunks of --ctx tokens, in its GGUF layout)";
+      (as llama-imatrix: Σx² per input column of every blk.* matrix over chunks of --ctx tokens, in its GGUF layout)
+  quantscope make-imatrix MODEL.onnx --calibration [NAME=]C.npy... --out IMATRIX.gguf
+      (the same statistics for every MatMul/Gemm weight of an ONNX model, over one batch of calibration inputs)";
 
 #[derive(Default)]
 struct Args {
@@ -925,6 +927,37 @@ fn quantize_onnx(args: &Args) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `make-imatrix MODEL.onnx`: llama-imatrix's statistics of every MatMul/Gemm weight of an ONNX
+/// model over one batch of calibration inputs (`quantscope_engine::importance`), in its GGUF
+/// layout; weights stored `[in, out]` are listed but left out of the file (see that module).
+fn onnx_imatrix(args: &Args, file: &Path) -> Result<(), Failure> {
+    use quantscope_engine::importance::ImportanceRun;
+    use quantscope_engine::Model;
+    let out = args.out.as_ref().ok_or_else(|| usage("make-imatrix needs --out IMATRIX.gguf"))?;
+    if args.calibration.is_empty() {
+        return Err(usage("make-imatrix MODEL.onnx needs --calibration [NAME=]C.npy for the model's inputs"));
+    }
+    let name = file.display().to_string();
+    let bytes = std::fs::read(file).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    let model = Model::from_onnx(&bytes).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    let inputs = model_inputs(&model, &args.calibration)?;
+    let named: Vec<(&str, quantscope_engine::Value)> = inputs.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
+    let mut run = ImportanceRun::new(&model).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    run.add_batch(&model, &named).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    for e in run.entries() {
+        let zero = e.sums.iter().filter(|&&s| s == 0.0).count();
+        let saved = if e.saved { "" } else { "  (stored [in, out]: not in the file)" };
+        println!("{:<32} {} {:?}: {} input columns, {} rows, {zero} always 0{saved}", e.weight, e.op_type, e.shape, e.sums.len(), e.count);
+    }
+    // llama-imatrix records its text file's path; here the calibration arguments as given.
+    let dataset = args.calibration.join(",");
+    let m = run.imatrix(&dataset).ok_or_else(|| bad_input(format!("{name}: no weight is stored [out, in] as llama.cpp's entries are")))?;
+    let bytes = formats::imatrix_writer::write_gguf(&m).map_err(|e| bad_input(e.to_string()))?;
+    std::fs::write(out, &bytes).map_err(|e| bad_input(format!("{}: {e}", out.display())))?;
+    println!("{}: {} tensors, 1 chunk of {} rows", out.display(), m.entries.len(), m.chunk_size);
+    Ok(())
+}
+
 fn language_model(args: &Args) -> Result<(), Failure> {
     if args.command == "kl-divergence" {
         let [base, model] = args.files.as_slice() else {
@@ -936,6 +969,9 @@ fn language_model(args: &Args) -> Result<(), Failure> {
     let [model] = args.files.as_slice() else {
         return Err(usage(format!("{} takes one MODEL.gguf", args.command)));
     };
+    if args.command == "make-imatrix" && model.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx")) {
+        return onnx_imatrix(args, model);
+    }
     if args.command == "generate" && args.prompt.is_none() {
         return Err(usage("generate needs --prompt TEXT"));
     }

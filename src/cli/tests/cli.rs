@@ -597,3 +597,42 @@ fn kl_divergence_equals_llama_perplexity_s() {
     assert_eq!(run(&["kl-divergence", base.to_str().unwrap(), "--text", text.to_str().unwrap()]).status.code(), Some(2));
     assert_eq!(run(&["kl-divergence", base.to_str().unwrap(), q8.to_str().unwrap()]).status.code(), Some(2));
 }
+
+/// `make-imatrix MODEL.onnx`: the built-in MNIST model over its 256 calibration digits (v/255, as
+/// the page feeds them) gives the statistics of tests/fixtures/mnist/imatrix.json (ONNX Runtime's
+/// activations, scripts/fixtures/make_mnist_imatrix.py) within the engine test's tolerance, in
+/// llama-imatrix's layout; an ONNX model needs --calibration.
+#[test]
+fn make_imatrix_of_an_onnx_model() {
+    let repo = fixture("..").join("..");
+    let model = repo.join("www/models/mnist_mlp.onnx");
+    let set = quantscope_formats::npz::parse(&std::fs::read(repo.join("www/models/mnist_test.npz")).unwrap()).unwrap();
+    let digits = set.iter().find(|t| t.name == "calibration").unwrap();
+    let scaled: Vec<f32> = digits.data.iter().map(|v| v / 255.0).collect();
+    let dir = std::env::temp_dir().join(format!("quantscope-onnx-imatrix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (calibration, out) = (dir.join("digits.npy"), dir.join("imatrix.gguf"));
+    std::fs::write(&calibration, quantscope_formats::npy::write_f32(&digits.shape, &scaled)).unwrap();
+    let r = run(&["make-imatrix", model.to_str().unwrap(), "--calibration", calibration.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let stdout = String::from_utf8_lossy(&r.stdout);
+    assert!(stdout.contains("fc1.weight") && stdout.contains("784 input columns, 256 rows, 225 always 0"), "{stdout}");
+    assert!(stdout.contains("3 tensors, 1 chunk of 256 rows"), "{stdout}");
+    let m = quantscope_formats::imatrix::parse(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(m.datasets, vec![calibration.to_str().unwrap().to_string()]);
+    let expected: Value = serde_json::from_str(&std::fs::read_to_string(fixture("mnist/imatrix.json")).unwrap()).unwrap();
+    for want in expected["entries"].as_array().unwrap() {
+        let got = m.get(want["weight"].as_str().unwrap()).unwrap();
+        let sums: Vec<f64> = want["sums"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let largest = sums.iter().cloned().fold(0.0, f64::max);
+        for (a, b) in got.sums.iter().zip(&sums) {
+            assert!((*a as f64 - b).abs() <= 1e-5 * largest, "{}: {a} against {b}", got.name);
+        }
+        assert_eq!(got.counts, vec![256]);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    // Usage: an ONNX model needs calibration inputs.
+    let r = run(&["make-imatrix", model.to_str().unwrap(), "--out", "x.gguf"]);
+    assert_eq!(r.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&r.stderr).contains("needs --calibration"));
+}
