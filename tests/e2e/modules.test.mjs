@@ -20,10 +20,8 @@ test('the workbench, the tutor, the runner and the models module export their ow
   for (const name of ['Workspace', 'Engine', 'draw_histograms']) assert.ok(!tutor.has(name), `the tutor has ${name}`);
   // The models module is the runner's surface (linked, not copied) plus an engine with every op
   // and the layer-by-layer comparison.
-  // All but the importance-matrix collector of the built-in model's panel (the runner's
-  // `importance` feature, which the models module leaves off).
-  for (const name of runner) assert.ok(models.has(name) || name === 'ImportanceCollector', `the models module lacks the runner's ${name}`);
-  assert.ok(runner.has('ImportanceCollector') && !models.has('ImportanceCollector'));
+  for (const name of runner) assert.ok(models.has(name), `the models module lacks the runner's ${name}`);
+  assert.ok(runner.has('ImportanceCollector'));
   assert.deepEqual([...models].filter((name) => !runner.has(name)).sort(), ['engine_for_any_model', 'layer_errors']);
   assert.ok(!runner.has('layer_errors'), 'the runner carries layer_errors');
   for (const name of ['Workspace', 'scheme_list', 'draw_histograms']) assert.ok(workbench.has(name), name);
@@ -59,10 +57,12 @@ test('the runner module is under 237 KB gzipped', async () => {
 // ArrayFeatureExtractor and the lookup of other domains' ops (real models need them: 390,402 →
 // 395,920 B) and layer_errors, the Which-layers-hurt comparison (→ 402,465 B; 406,765 B by
 // node's zlib, which this test uses), then the direct depthwise Conv kernels (409,730 B by node's
-// zlib, 405,332 by gzip -9). The module loads only when a person drops a model.
-test('the models module is under 412 KB gzipped', async () => {
+// zlib, 405,332 by gzip -9). The module loads only when a person drops a model. Session 13 added
+// the importance matrix of a person's own model (the runner's ImportanceCollector): 413,704 B by
+// node's zlib, and the ceiling went from 412,000 to 415,000.
+test('the models module is under 415 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-models', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 412_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 415_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The workbench (the five readers, every scheme, the plots, the GGUF writer) was 489,773 B

@@ -3,10 +3,12 @@
 // digits are held to ONNX Runtime's activations (tests/fixtures/mnist/imatrix.json, from
 // scripts/fixtures/make_mnist_imatrix.py); the saved imatrix.gguf is read back by the test's own
 // GGUF reader, then loaded in Inspect beside the same model, where it weights fc1.weight's error.
+// A person's own model gets the same panel, over its inputs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { launch, SCREENSHOTS } from './browser.mjs';
+import { launch, dropFiles, SCREENSHOTS } from './browser.mjs';
+import { npy } from './npy.mjs';
 import { readGguf } from './gguf-read.mjs';
 
 let browser;
@@ -23,12 +25,12 @@ test('the built-in model\'s importance matrix: ORT\'s statistics, drawn, saved a
   await page.setViewportSize({ width: 1366, height: 900 });
   await page.goto(`${browser.url}#run`);
   await page.waitForFunction(() => /held-out test digits/.test(document.querySelector('#run-model-status')?.textContent ?? ''), null, { timeout: 60000 });
-  assert.equal(await page.locator('#run-imatrix-save').isDisabled(), true, 'nothing to save before a run');
-  await page.click('#run-imatrix-start');
-  await page.waitForSelector('#run-imatrix-result:not([hidden])', { timeout: 60000 });
+  assert.equal(await page.locator('#run-imatrix [data-role=save]').isDisabled(), true, 'nothing to save before a run');
+  await page.click('#run-imatrix [data-role=start]');
+  await page.waitForSelector('#run-imatrix [data-role=result]:not([hidden])', { timeout: 60000 });
 
   // One row per weight, each with the fixture's never-used columns and rows seen.
-  const rows = await page.$$eval('#run-imatrix-table tbody tr', (trs) => trs.map((tr) => ({
+  const rows = await page.$$eval('#run-imatrix [data-role=table] tbody tr', (trs) => trs.map((tr) => ({
     weight: tr.dataset.weight, cells: [...tr.cells].map((c) => c.textContent) })));
   assert.deepEqual(rows.map((r) => r.weight), expected.entries.map((e) => e.weight));
   for (const [r, e] of rows.map((r, i) => [r, expected.entries[i]])) {
@@ -40,8 +42,8 @@ test('the built-in model\'s importance matrix: ORT\'s statistics, drawn, saved a
   }
   // fc1's inputs are pixels: drawn as a 28×28 image, the caption counts the never-inked ones.
   const inkless = expected.entries[0].sums.filter((s) => s === 0).length;
-  assert.match(await page.locator('#run-imatrix-caption').textContent(), new RegExp(`${inkless} of 784 pixels are 0 on every digit`));
-  const shaded = await page.$eval('#run-imatrix-plot', (c) => {
+  assert.match(await page.locator('#run-imatrix [data-role=caption]').textContent(), new RegExp(`${inkless} of 784 pixels are 0 in all of them`));
+  const shaded = await page.$eval('#run-imatrix [data-role=plot]', (c) => {
     const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
     const tones = new Set();
     for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0) tones.add(d[i]);
@@ -55,10 +57,10 @@ test('the built-in model\'s importance matrix: ORT\'s statistics, drawn, saved a
   await page.setViewportSize({ width: 1366, height: 900 });
   // Another weight: bars, one per input column.
   await page.selectOption('#run-imatrix-weight', 'fc2.weight');
-  assert.match(await page.locator('#run-imatrix-caption').textContent(), /^fc2\.weight: the mean of x² of each of its 100 input columns over 256 rows/);
+  assert.match(await page.locator('#run-imatrix [data-role=caption]').textContent(), /^fc2\.weight: the mean of x² of each of its 100 input columns over 256 rows/);
 
   // Saved: llama-imatrix's layout, the sums within the tolerance of ORT's.
-  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#run-imatrix-save')]);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#run-imatrix [data-role=save]')]);
   assert.equal(download.suggestedFilename(), 'imatrix.gguf');
   const path = `${SCREENSHOTS}run-imatrix.gguf`;
   await download.saveAs(path);
@@ -89,6 +91,40 @@ test('the built-in model\'s importance matrix: ORT\'s statistics, drawn, saved a
   await page.click('#tensor-list li:has-text("fc1.weight")');
   await page.waitForSelector('#tensor-importance:not([hidden])', { timeout: 30000 });
   await page.waitForFunction(() => /Importance-weighted MSE under \S+: [0-9.e+-]+ /.test(document.querySelector('#tensor-importance-mse').textContent), null, { timeout: 30000 });
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+// A person's own model (the same MLP dropped as a file, with a .npy of 8 rows as its input): the
+// first weight's sums are the input's own Σx² per column, row by row in f32, exactly.
+test('a dropped model\'s importance matrix over its .npy input', async () => {
+  const page = await browser.page();
+  await page.setViewportSize({ width: 1366, height: 900 });
+  await page.goto(`${browser.url}#run`);
+  await page.waitForFunction(() => /held-out test digits/.test(document.querySelector('#run-model-status')?.textContent ?? ''), null, { timeout: 60000 });
+  const rowsIn = 8, x = new Float32Array(rowsIn * 784);
+  for (let i = 0; i < x.length; i++) x[i] = ((i * 7919) % 256) / 255 * (i % 3 === 0 ? 0 : 1);
+  await dropFiles(page, '#run-custom-drop', [
+    { name: 'mlp.onnx', bytes: await readFile(MODEL) },
+    { name: 'rows.npy', bytes: npy(x, [rowsIn, 784]) },
+  ]);
+  await page.waitForSelector('#run-custom-imatrix:not([hidden])', { timeout: 30000 });
+  await page.waitForSelector('#run-custom-table:not([hidden])', { timeout: 30000 });
+  await page.click('#run-custom-imatrix [data-role=start]');
+  await page.waitForSelector('#run-custom-imatrix [data-role=result]:not([hidden])', { timeout: 60000 });
+  const rows = await page.$$eval('#run-custom-imatrix [data-role=table] tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+  assert.deepEqual(rows.map((r) => [r[0], r[2], r[3]]), [['fc1.weight', '784', '8'], ['fc2.weight', '100', '8'], ['fc3.weight', '100', '8']]);
+  const want = new Float32Array(784);
+  for (let r = 0; r < rowsIn; r++) for (let j = 0; j < 784; j++) want[j] = Math.fround(want[j] + Math.fround(x[r * 784 + j] * x[r * 784 + j]));
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#run-custom-imatrix [data-role=save]')]);
+  const path = `${SCREENSHOTS}run-custom-imatrix.gguf`;
+  await download.saveAs(path);
+  const file = readGguf(await readFile(path));
+  assert.deepEqual(file.kv['imatrix.datasets'], ['mlp.onnx inputs']);
+  assert.deepEqual([file.kv['imatrix.chunk_count'], file.kv['imatrix.chunk_size']], [1, rowsIn]);
+  assert.deepEqual(file.tensors['fc1.weight.in_sum2'], Array.from(want));
+  assert.deepEqual(file.tensors['fc3.weight.counts'], [rowsIn]);
+  await page.locator('#run-custom-imatrix').screenshot({ path: `${SCREENSHOTS}run-custom-imatrix-1366.png` });
   assert.deepEqual(page.errors, []);
   await page.close();
 });

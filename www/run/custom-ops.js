@@ -17,8 +17,13 @@
 //                                          model as ONNX Runtime's quantize_dynamic writes it (the
 //                                          exporter module, www/pkg-export, loaded on first use),
 //                                          then that very file run by the engine against FP32
+//   custom_imatrix    [npyBytes | null, shapes] → llama-imatrix's statistics of the model's MatMul/Gemm
+//                                          weights over those inputs, one batch (imatrix-ops.js)
+//   custom_imatrix_file []               → the last one as llama.cpp's imatrix.gguf (Uint8Array)
 import { argmax } from '../shared/mnist.js';
 import { median } from './stats.js';
+import { exporterModule } from './exporter.js';
+import { collectImportance, importanceFile } from './imatrix-ops.js';
 
 // Up to this many timed runs, as many as fit in the budget (at least one).
 export const CUSTOM_SAMPLES = 5;
@@ -28,21 +33,7 @@ const PREVIEW = 4;
 
 // `models` is the loaded module's {engine, read_npy_input, output_error}, set by modelsModule;
 // `bytes` the loaded model's file, which the exporter rewrites.
-const custom = { model: null, bytes: null, models: null, loading: null, exporter: null };
-
-// The exporter module, imported once (also for mnist-ops.js's imatrix file).
-export async function exporterModule() {
-  custom.exporter ??= import('../pkg-export/quantscope.js').then(async (m) => {
-    await m.default();
-    return m;
-  });
-  try {
-    return await custom.exporter;
-  } catch (err) {
-    custom.exporter = null; // a failed fetch may succeed next time
-    throw new Error(`could not load the exporter module: ${err?.message ?? err}`);
-  }
-}
+const custom = { model: null, bytes: null, models: null, loading: null, imatrix: null };
 
 async function modelsModule() {
   custom.loading ??= import('../pkg-models/quantscope.js').then(async (m) => {
@@ -135,6 +126,7 @@ export const customOps = {
     if (custom.model) custom.models.engine.free(custom.model.handle);
     custom.model = null;
     custom.bytes = null;
+    custom.imatrix = null;
     if (bytes === null) return null;
     const { engine } = await modelsModule();
     custom.model = engine.load(name, new Uint8Array(bytes));
@@ -189,5 +181,16 @@ export const customOps = {
     } finally {
       engine.free(v.handle);
     }
+  },
+
+  async custom_imatrix(_ws, id, [npyBytes, shapes = {}]) {
+    const { model, inputs } = modelInputs(npyBytes, shapes);
+    custom.imatrix = await collectImportance(custom.models.engine, model.handle, [inputs], id);
+    return custom.imatrix;
+  },
+
+  custom_imatrix_file() {
+    // llama-imatrix records its text file; here the model and where its inputs came from.
+    return importanceFile(custom.imatrix, `${custom.model?.name ?? 'model'} inputs`);
   },
 };

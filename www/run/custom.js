@@ -4,6 +4,7 @@
 import { runWorker, onRunRestart } from './client.js';
 import { saveBytes } from '../shared/dom.js';
 import { LAYERS_MARKUP, renderLayers, hideLayers } from './layers.js';
+import { mountImportance } from './importance.js';
 import { showView } from '../views.js';
 import { $, el, formatBytes, formatMicros, fail, clearError, opsText, wireDropZone } from './ui.js';
 
@@ -47,6 +48,7 @@ const MARKUP = `
   </div>
   <p id="run-custom-latency" class="hint"></p>
   ${LAYERS_MARKUP}
+  <div id="run-custom-imatrix" hidden></div>
   <fieldset id="run-custom-export" class="run-export" hidden>
     <legend>Download it quantized</legend>
     <p class="hint">As ONNX Runtime's <code>quantize_dynamic</code> writes it: MatMul and Conv weights in 8 bits,
@@ -67,7 +69,7 @@ const MARKUP = `
   </fieldset>`;
 
 // keep: nodes to keep in FP32 in the next comparison (the Which-layers-hurt boxes).
-const state = { model: null, input: null, busy: false, refused: null, keep: new Set() };
+const state = { model: null, input: null, busy: false, refused: null, keep: new Set(), importance: null };
 
 export function mountCustom(section) {
   section.innerHTML = MARKUP;
@@ -79,6 +81,18 @@ export function mountCustom(section) {
     // A result line describes the file made with the options it names, not the ones now chosen.
     $(id).onchange = () => { $('#run-custom-export-result').textContent = ''; };
   }
+  state.importance = mountImportance($('#run-custom-imatrix'), {
+    id: 'run-custom-imatrix',
+    heading: '<h3>Which inputs matter? Its importance matrix</h3>',
+    lede: 'What llama.cpp\'s <code>llama-imatrix</code> records, for every MatMul and Gemm weight of this model: the mean ' +
+      'of x² of each input column, over the inputs above (your .npy, or the seeded random values: calibration data should ' +
+      'be real inputs for the statistics to mean something). Saved in llama.cpp\'s imatrix.gguf layout.',
+    start: (onProgress) => {
+      const npy = state.input ? state.input.bytes.slice(0) : null;
+      return runWorker.start('custom_imatrix', [npy, randomShapes()], { onProgress, transfer: npy ? [npy] : [] });
+    },
+    file: () => runWorker.request('custom_imatrix_file', []),
+  });
   $('#run-custom-clear').onclick = () => clearAll();
   $('#run-custom-inspect').onclick = () => inspectInstead(state.refused);
   $('#run-custom-scheme').onchange = () => { if (state.model) compare(); };
@@ -122,7 +136,8 @@ function clearAll() {
 function hideResults() {
   state.refused = null;
   $('#run-custom-refused').hidden = true;
-  for (const id of ['#run-custom-table', '#run-custom-model', '#run-custom-controls', '#run-custom-sizes', '#run-custom-export']) $(id).hidden = true;
+  for (const id of ['#run-custom-table', '#run-custom-model', '#run-custom-controls', '#run-custom-sizes', '#run-custom-export', '#run-custom-imatrix']) $(id).hidden = true;
+  state.importance?.reset();
   $('#run-custom-latency').textContent = '';
   $('#run-custom-export-result').textContent = '';
   hideLayers();
@@ -189,6 +204,8 @@ function renderModel(info) {
   dl.hidden = false;
   $('#run-custom-controls').hidden = false;
   $('#run-custom-export').hidden = false;
+  // A model that multiplies by no constant weight has no importance matrix to compute.
+  $('#run-custom-imatrix').hidden = !info.nodes.some((n) => (n.op_type === 'MatMul' || n.op_type === 'Gemm') && n.quantizable);
   renderSizes();
 }
 

@@ -18,7 +18,7 @@
 //   mnist_imatrix_file []                 → the last one as llama.cpp's imatrix.gguf (Uint8Array), written
 //                                          by the exporter module (www/pkg-export)
 import { engineOps, runnerEngine } from './engine-ops.js';
-import { exporterModule } from './custom-ops.js';
+import { collectImportance, importanceFile } from './imatrix-ops.js';
 import { mnist_test_set, mnist_variants } from '../pkg-run/quantscope.js';
 import { checkpoint } from '../worker-loop.js';
 import { testSetMembers } from './testset.js';
@@ -195,32 +195,15 @@ export const mnistOps = {
 
   async mnist_imatrix(_ws, id, [batch]) {
     const { model, set } = loaded();
-    const digits = set.calibration.length / PIXELS;
     if (!(Number.isInteger(batch) && batch > 0)) throw new Error(`a batch is a whole number of digits, not ${batch}`);
-    const step = progressReporter(id, Math.ceil(digits / batch));
-    const collector = runnerEngine().importance_start(model.handle);
-    try {
-      for (let start = 0; start < digits; start += batch) {
-        const n = Math.min(batch, digits - start);
-        const input = { input: { shape: [n, PIXELS], data: set.calibration.subarray(start * PIXELS, (start + n) * PIXELS) } };
-        runnerEngine().importance_add(collector, input);
-        step();
-        await checkpoint(id);
-      }
-      mnist.imatrix = collector.statistics();
-      return mnist.imatrix;
-    } finally {
-      collector.free();
+    const digits = set.calibration.length / PIXELS, batches = [];
+    for (let start = 0; start < digits; start += batch) {
+      const n = Math.min(batch, digits - start);
+      batches.push({ input: { shape: [n, PIXELS], data: set.calibration.subarray(start * PIXELS, (start + n) * PIXELS) } });
     }
+    mnist.imatrix = await collectImportance(runnerEngine(), model.handle, batches, id);
+    return mnist.imatrix;
   },
 
-  async mnist_imatrix_file() {
-    const stats = mnist.imatrix;
-    if (!stats) throw new Error('compute the importance matrix first');
-    const saved = stats.entries.filter((e) => e.saved);
-    const { imatrix_file } = await exporterModule();
-    return imatrix_file(IMATRIX_DATASET, stats.batches, stats.rows_per_batch, saved.map((e) => e.weight),
-      Uint32Array.from(saved, (e) => e.sums.length), Float64Array.from(saved, (e) => e.count),
-      Float32Array.from(saved.flatMap((e) => e.sums)));
-  },
+  mnist_imatrix_file: () => importanceFile(mnist.imatrix, IMATRIX_DATASET),
 };

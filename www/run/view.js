@@ -115,7 +115,23 @@ export function mountRun() {
   $('#run-scheme').onchange = () => predict();
 
   mountAccuracy($('#run-accuracy'), $('#run-sensitivity'), { ready: () => ensureLoaded() });
-  mountImportance($('#run-imatrix'), { ready: () => ensureLoaded() });
+  const importance = mountImportance($('#run-imatrix'), {
+    id: 'run-imatrix',
+    heading: '<h2 id="run-imatrix-title">Which inputs matter? The model\'s importance matrix</h2>',
+    lede: 'llama.cpp\'s <code>llama-imatrix</code> runs a model on calibration text and records, for every weight matrix, ' +
+      'the mean of x² of each of its input columns. <code>llama-quantize --imatrix</code> then weights each weight\'s rounding ' +
+      'error by its column\'s value: precision goes where the inputs are large, and a column whose input is always 0 does ' +
+      'not matter at all. Here are the same statistics for the built-in model, over its 256 calibration digits (never test ' +
+      'digits), saved in llama.cpp\'s file layout.',
+    rows: 'digits',
+    // 16 runs of 16 digits, so progress and Cancel have steps; the model loads first.
+    start: (onProgress) => {
+      let job = null;
+      const promise = ensureLoaded().then(() => (job = runWorker.start('mnist_imatrix', [16], { onProgress })).promise);
+      return { promise, cancel: () => job?.cancel() };
+    },
+    file: () => runWorker.request('mnist_imatrix_file', []),
+  });
   mountCustom($('#run-custom'));
   mountLanguageModel($('#run-lm'));
 
@@ -123,6 +139,7 @@ export function mountRun() {
   const maybeLoad = () => { if (document.body.dataset.view === 'run') ensureLoaded().catch(() => {}); };
   window.addEventListener('view-shown', maybeLoad);
   onRunRestart(() => {
+    importance.reset(); // the worker's statistics went with it
     // Reload at once only if the model had loaded: a worker that dies while loading would be
     // restarted in a loop. Otherwise the next digit (or showing the view again) tries again.
     const hadModel = state.model !== null;
