@@ -837,17 +837,23 @@ fn model_inputs(model: &quantscope_engine::Model, specs: &[String]) -> Result<Ve
     Ok(out)
 }
 
+/// An ONNX model file loaded by the engine, with its name for messages.
+fn load_onnx(file: &Path) -> Result<(String, quantscope_engine::Model), Failure> {
+    let name = file.display().to_string();
+    let bytes = std::fs::read(file).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    let model = quantscope_engine::Model::from_onnx(&bytes).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    Ok((name, model))
+}
+
 /// Runs an ONNX model on .npy inputs, optionally quantized first.
 fn run_model(args: &Args) -> Result<(), Failure> {
     use quantscope_core::schemes::int::calibration::Calibration;
-    use quantscope_engine::{Model, QuantizeConfig, QuantizeKind, STATIC_PERCENTILE};
+    use quantscope_engine::{QuantizeConfig, QuantizeKind, STATIC_PERCENTILE};
     let [file] = args.files.as_slice() else { return Err(usage("run takes exactly one MODEL.onnx")) };
     if args.inputs.is_empty() {
         return Err(usage("run needs --input [NAME=]X.npy for the model's inputs"));
     }
-    let name = file.display().to_string();
-    let bytes = std::fs::read(file).map_err(|e| bad_input(format!("{name}: {e}")))?;
-    let model = Model::from_onnx(&bytes).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    let (name, model) = load_onnx(file)?;
     let inputs = model_inputs(&model, &args.inputs)?;
     let scheme = match args.schemes.as_slice() {
         [] => "fp32",
@@ -932,14 +938,11 @@ fn quantize_onnx(args: &Args) -> Result<(), Failure> {
 /// layout; weights stored `[in, out]` are listed but left out of the file (see that module).
 fn onnx_imatrix(args: &Args, file: &Path) -> Result<(), Failure> {
     use quantscope_engine::importance::ImportanceRun;
-    use quantscope_engine::Model;
     let out = args.out.as_ref().ok_or_else(|| usage("make-imatrix needs --out IMATRIX.gguf"))?;
     if args.calibration.is_empty() {
         return Err(usage("make-imatrix MODEL.onnx needs --calibration [NAME=]C.npy for the model's inputs"));
     }
-    let name = file.display().to_string();
-    let bytes = std::fs::read(file).map_err(|e| bad_input(format!("{name}: {e}")))?;
-    let model = Model::from_onnx(&bytes).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    let (name, model) = load_onnx(file)?;
     let inputs = model_inputs(&model, &args.calibration)?;
     let named: Vec<(&str, quantscope_engine::Value)> = inputs.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
     let mut run = ImportanceRun::new(&model).map_err(|e| bad_input(format!("{name}: {e}")))?;
