@@ -167,7 +167,7 @@ export function renderImportanceCompare(r) {
   const sides = o
     ? `Without: squared error ${fmt(o.sse)}, importance-weighted ${fmt(o.weighted_sse)}. With: ${fmt(w.sse)} and ${fmt(w.weighted_sse)} — ` +
       `the weighted error ${change(w.weighted_sse, o.weighted_sse)}, the plain error ${change(w.sse, o.sse)}.`
-    : `Without: ${r.refused} With: squared error ${fmt(w.sse)}, importance-weighted ${fmt(w.weighted_sse)}.`;
+    : `Without: ${r.refused.replace(/\.?$/, '.')} With: squared error ${fmt(w.sse)}, importance-weighted ${fmt(w.weighted_sse)}.`;
   $('#imatrix-compare-summary').textContent = `${sides} Σ w·(x − x̂)² over the block's ${r.originals.length} values.`;
   $('#imatrix-compare-without').textContent = o ? `without: ${fieldsText(o.view)}` : 'without: —';
   $('#imatrix-compare-with').textContent = `with: ${fieldsText(w.view)}`;

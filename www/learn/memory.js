@@ -12,7 +12,7 @@ import { currentScheme, fmt, latestRequest, learnVisible, markBusy } from './com
 import { PRESET_SHAPES, SHAPES } from './model-shapes.js';
 
 // The file types of the mixes table, most bits first (the IQ1/IQ2 mixes need an imatrix).
-const MIX_TYPES = ['Q8_0', 'Q6_K', 'Q5_K_M', 'Q5_K_S', 'Q4_K_M', 'Q4_K_S', 'IQ4_XS', 'Q3_K_L', 'Q3_K_M', 'Q3_K_S', 'IQ3_M', 'Q2_K'];
+const MIX_TYPES = ['Q8_0', 'Q6_K', 'Q5_K_M', 'Q5_K_S', 'Q4_K_M', 'Q4_K_S', 'IQ4_XS', 'Q3_K_L', 'Q3_K_M', 'IQ3_M', 'Q3_K_S', 'Q2_K'];
 
 // Bytes as GB (10⁹), or MB below one GB, three significant digits.
 function gb(bytes) {
