@@ -51,6 +51,9 @@ const GRID_TEXT = {
       scales: 'u16[4]: 3-bit scales, one per 16 values; the top 4 bits of each, first u16 lowest, are the f16 d' }],
 };
 
+// The text of a field the groups table spells out (indices, signs, high bits).
+const GROUPS_SAY = 'see the groups below';
+
 // How each type forms a group's scale from its stored s (dequantize_row_iq* in ggml-quants.c),
 // and which field holds the scales.
 const SCALE = {
@@ -89,8 +92,8 @@ export function describeGridBlock(answer) {
     kind: kinds[f.name],
     value: answer.d,
     text: f.name === 'd' ? null
-      : f.name === scaleField ? `${answer.scheme === 'iq1_m' ? `d = ${fmt(answer.d)}; ` : ''}scales s = [${perSub.join(', ')}]`
-        : 'see the groups below',
+      : f.name === scaleField ? `${answer.scheme === 'iq1_m' ? `d = ${fmt(answer.d)}; ` : ''}s = [${perSub.join(', ')}], one per sub-block`
+        : GROUPS_SAY,
   }));
   const bytes = new Map();
   for (const f of fields) f.bytes.forEach((b, i) => bytes.set(f.offset + i, b));
@@ -137,7 +140,7 @@ export function hideGridBlock() {
   $('#block-grid').hidden = true;
 }
 
-const fieldsText = (view) => view.fields.map((f) => `${f.name} = ${f.text ?? fmt(f.value)}`).join('; ');
+const fieldsText = (view) => view.fields.filter((f) => f.text !== GROUPS_SAY).map((f) => `${f.name} = ${f.text ?? fmt(f.value)}`).join('; ');
 const change = (after, before) => {
   const f = (after - before) / before;
   return `${f < 0 ? 'fell' : 'rose'} by ${fmt(Math.abs(100 * f), { digits: 3 })} %`;
@@ -151,6 +154,8 @@ export function renderImportanceCompare(r) {
   delete box.dataset.ready;
   const note = $('#imatrix-compare-note');
   const rows = $('#imatrix-compare-table tbody');
+  // Without weights only the note and the button show.
+  box.toggleAttribute('data-empty', !r.importance);
   if (!r.importance) {
     note.textContent = `No importance weights: ${r.why_none}. The comparison needs an imatrix entry for this tensor — load one in the Inspect view, or the tiny language model with its own.`;
     $('.tiny-lm-load', box).hidden = false;
