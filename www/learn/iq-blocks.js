@@ -73,7 +73,7 @@ function signText(g) {
   const signs = g.signs.map((x) => (x < 0 ? '−' : '+')).join('');
   return g.sign_index !== null
     ? `${signs}: ksigns_iq2xs[${g.sign_index}], its index the 7 ${bitRange(g.sign_bit, 7)} from byte ${g.sign_byte}; the 8th bit makes the count of − even`
-    : `${signs}: byte ${g.sign_byte}, 8 bits stored`;
+    : `${signs}: ${g.len < 8 ? `${bitRange(g.sign_bit, g.len)} of ` : ''}byte ${g.sign_byte}, its 8 bits stored`;
 }
 
 // The block view the other decoders send (granularity.rs BlockView), made here from a grid

@@ -68,8 +68,9 @@ pub struct GridGroup {
     /// The grid point it names: `len` values (IQ2/IQ3: magnitudes; IQ1: −1, 0 or 1).
     pub point: Vec<i32>,
     /// ±1 for each value (IQ1: none). The sign byte is stored whole (`_s` types: byte
-    /// `sign_byte`) or as 7 bits from bit `sign_bit` of the word at byte `sign_byte` whose value
-    /// `sign_index` names `ksigns_iq2xs[sign_index]`, the 8th bit making the parity even.
+    /// `sign_byte`, the group's signs its bits from `sign_bit`) or as 7 bits from bit `sign_bit`
+    /// of the word at byte `sign_byte` whose value `sign_index` names `ksigns_iq2xs[sign_index]`,
+    /// the 8th bit making the parity even.
     pub signs: Vec<i32>,
     pub sign_byte: Option<u32>,
     pub sign_bit: u32,
@@ -372,7 +373,7 @@ fn decode_grid_block(id: &'static str, b: &[u8], values: usize, block: usize) ->
             (0..len).map(|j| if iq1 { (entry >> (8 * j)) as u8 as i8 as i32 } else { (entry >> (8 * j)) as u8 as i32 }).collect();
         let (sign_byte, sign_bit, sign_index, bits, first, delta) = match signs {
             Signs::Parity { at: i, bit, k, first } => (Some(i), bit, Some(k), ksigns[k as usize & 127], first, None),
-            Signs::Explicit { at: i, first } => (Some(i), 0, None, byte_at(b, i) as u8, first, None),
+            Signs::Explicit { at: i, first } => (Some(i), first as u32, None, byte_at(b, i) as u8, first, None),
             Signs::Delta(delta) => (None, 0, None, 0, 0, Some(delta)),
         };
         let sign_of = |j: usize| if bits & (1 << j) != 0 { -1 } else { 1 };

@@ -92,6 +92,12 @@ fn grid_blocks_decode_as_core_dequantizes_them() {
                         assert_eq!(bits.count_ones() % 2, 0, "{id}: ksigns_iq2xs[{k}]");
                         assert_eq!(bits & 0x7f, k as u8, "{id}: the 7 stored bits are the index");
                     }
+                    if let (None, Some(at)) = (gr.sign_index, gr.sign_byte) {
+                        // 8 stored sign bits: the group's are its byte's bits from sign_bit.
+                        let byte = q.packed[block * bb + at as usize];
+                        let want: Vec<i32> = (0..gr.len).map(|j| if byte >> (gr.sign_bit + j) & 1 == 1 { -1 } else { 1 }).collect();
+                        assert_eq!(gr.signs, want, "{id} group at {}", gr.position);
+                    }
                     assert_eq!(gr.signs.is_empty(), id.starts_with("iq1"), "{id}: IQ1 has no signs");
                     assert_eq!(gr.delta.is_some(), id.starts_with("iq1"), "{id}: IQ1 has a delta");
                 }
