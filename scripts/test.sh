@@ -29,6 +29,9 @@ for crate in gemm core formats learn engine llm workbench tutor runner trainer; 
   # No DWARF in the wasm test binaries (50 MB each with it); panics still name their functions.
   CARGO_PROFILE_TEST_DEBUG=0 wasm-pack --log-level warn test --headless --chrome --chromedriver "$CHROMEDRIVER" --mode no-install "src/$crate"
 done
+# The mixer's Learn exports quantize with the grid types: its tests take the page's iq-grids.
+step "wasm tests in headless Chromium: src/mixer (wasm-pack test, --features iq-grids)"
+CARGO_PROFILE_TEST_DEBUG=0 wasm-pack --log-level warn test --headless --chrome --chromedriver "$CHROMEDRIVER" --mode no-install src/mixer --features iq-grids
 
 step "release wasm build for the page"
 bash scripts/build-wasm.sh

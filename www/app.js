@@ -5,6 +5,10 @@
 //   'tensors-changed'  — tensors were added or the worker restarted (app.tensors replaced)
 //   'tensor-selected'  — detail: {index}
 //   'client-restarted' — app.client is a fresh worker; every worker-side handle is gone
+//   'open-files'       — detail {files, select, done}: another view asks Inspect to open files
+//                        as if dropped, then select tensor `select` (inspect/view.js)
+//   'load-imatrix'     — detail {file, done}: another view loads an importance matrix
+//                        (inspect/imatrix.js); Learn's "load the tiny language model" sends both
 export const app = {
   client: null,
   tensors: [],        // [{index, name, dtype, shape, stored_bytes, stats}]

@@ -8,8 +8,8 @@
 //
 // Events on app: it emits 'imatrix-changed' (detail: the summary, or null once cleared), which
 // the mix preview (bigfiles.js) listens for; it listens for 'tensor-selected' to draw the
-// selected tensor's entry in the Tensor section, and for 'client-restarted' (a new worker has no
-// importance matrix).
+// selected tensor's entry in the Tensor section, for 'client-restarted' (a new worker has no
+// importance matrix), and for 'load-imatrix' ({file, done}: another view loads one).
 import { app } from '../app.js';
 import { $ } from '../shared/dom.js';
 import { latest } from '../shared/latest.js';
@@ -41,22 +41,29 @@ function setSummary(summary) {
 export function wireImatrix({ client, reportError }) {
   const input = $('#imatrix-input');
   const error = $('#imatrix-error');
-  input.onchange = async () => {
-    const file = input.files[0];
-    input.value = ''; // the same file chosen again loads again
-    if (!file) return;
+  // Loads `file`; true once it is the worker's imatrix.
+  const load = async (file) => {
     error.hidden = true;
     $('#imatrix-info').textContent = `${file.name}: reading…`;
     try {
       setSummary(await client().request('imatrix_load', [file]));
+      return true;
     } catch (err) {
-      if (err.fatal) { reportError(err); return; }
+      if (err.fatal) { reportError(err); return false; }
       setSummary(state.summary); // the one before stays, and says so below
       error.textContent = `Could not read ${file.name} as an importance matrix: ${err.message}` +
         (state.summary ? `. Still using ${state.summary.file_name}.` : '');
       error.hidden = false;
+      return false;
     }
   };
+  input.onchange = () => {
+    const file = input.files[0];
+    input.value = ''; // the same file chosen again loads again
+    if (file) load(file);
+  };
+  // Another view loads one (Learn's "load the tiny language model and its imatrix").
+  app.on('load-imatrix', ({ file, done }) => load(file).then(done));
   $('#imatrix-clear').onclick = async () => {
     error.hidden = true;
     try {

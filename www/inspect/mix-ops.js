@@ -55,8 +55,9 @@ export function forgetFile(fileId) {
   state.mixers.delete(fileId);
 }
 
-// The mixer module, imported once on first use; a failed fetch is retried next time.
-async function mixerModule() {
+// The mixer module, imported once on first use; a failed fetch is retried next time. The Learn
+// view's grid block decoder uses it too (learn/ops.js).
+export async function mixerModule() {
   state.loading ??= import('../pkg-mix/quantscope.js').then(async (m) => {
     await m.default();
     state.module = m;
@@ -104,6 +105,16 @@ function denseWeights(name, rowLength) {
     throw new Error(`the entry of ${name} has ${entry.columns} columns and the tensor's rows have ${rowLength} values`);
   }
   return state.imatrix.entry_values(name);
+}
+
+// The Learn view's block decoder (learn/ops.js): the loaded imatrix's weights for tensor `name`
+// with rows of `rowLength`: {weights, file}, or {weights: null, why} without a loaded imatrix or
+// an entry of that name; an entry of another column count is an error, as for the weighted MSE.
+export function importanceFor(name, rowLength) {
+  if (!state.imatrix) return { weights: null, why: 'no importance matrix is loaded' };
+  const file = state.imatrix.summary().file_name;
+  const weights = denseWeights(name, rowLength);
+  return weights ? { weights, file } : { weights: null, why: `${file} has no entry named ${name}` };
 }
 
 function imatrixEntry(name) {

@@ -895,6 +895,14 @@ function wireInput() {
   });
   zone.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); input.click(); } });
   input.addEventListener('change', () => { loadFiles([...input.files]); input.value = ''; });
+  // Another view asks for files to be opened as if dropped (Learn's "load the tiny language
+  // model"), then tensor `select` (its name in the file) selected; `done` gets it, or null.
+  app.on('open-files', async ({ files, select, done }) => {
+    await loadFiles(files);
+    const t = state.tensors.findLast((x) => (x.name_in_file ?? x.name) === select);
+    if (t) await selectTensor(t.index);
+    done?.(t ?? null);
+  });
   $('#sample-add').onclick = async () => {
     try {
       added(await state.client.request('add_sample', [$('#sample-kind').value, 256, 256, 42]));

@@ -1,10 +1,13 @@
 // Learn panel 4, granularity (#learn-granularity): the tensor at one bit width with one scale per
 // tensor, per channel and per group of 32–128 values, every scale drawn as a heat map (the 2D
 // canvas API), and a block's packed bytes decoded field by field. The numbers come from the
-// worker (learn/ops.js → src/learn/src/granularity.rs).
+// worker (learn/ops.js → src/learn/src/granularity.rs); llama.cpp's grid types and the block
+// with and without an importance matrix from the mixer module, drawn by iq-blocks.js.
+import { app } from '../app.js';
 import { getParam, setParams } from '../urlstate.js';
 import { $, showError } from '../shared/dom.js';
 import { errorText, fmt, latestRequest, learnVisible, markBusy, selectedTensor, sqnrText } from './common.js';
+import { GRID_IDS, IMPORTANCE_IDS, describeGridBlock, hideGridBlock, hideImportanceCompare, renderGridBlock, renderImportanceCompare, wireTinyLm } from './iq-blocks.js';
 
 const hex = (b) => b.toString(16).padStart(2, '0');
 
@@ -16,7 +19,7 @@ const GRANULARITIES = [
   { key: 'g128', suffix: '_g128' },
 ];
 const BLOCK_FORMATS = ['q4_0', 'q4_1', 'q5_0', 'q5_1', 'q8_0', 'mxfp4', 'q2_k', 'q3_k', 'q4_k', 'q5_k', 'q6_k',
-  'iq4_nl', 'iq4_xs', 'nvfp4', 'tq1_0', 'tq2_0', 'q1_0', 'q2_0', 'nf4', 'fp4', 'nf4_dq', 'fp4_dq'];
+  'iq4_nl', 'iq4_xs', ...GRID_IDS, 'nvfp4', 'tq1_0', 'tq2_0', 'q1_0', 'q2_0', 'nf4', 'fp4', 'nf4_dq', 'fp4_dq'];
 // The K-quants' code offset: x̂ = (d·sc)·(q − bias) − dmin·m.
 const KQUANT_BIAS = { q2_k: 0, q3_k: 4, q4_k: 0, q5_k: 0, q6_k: 32 };
 // Viridis, five stops: a perceptually even colour scale that stays readable in grey.
@@ -40,6 +43,7 @@ const gran = {
   open: false,        // block view shown
   request: latestRequest(),
   blockRequest: latestRequest(),
+  compareRequest: latestRequest(),
 };
 
 function choice() {
@@ -84,6 +88,9 @@ const granResults = () => [$('#gran-table'), $('#gran-heatmap'), $('#gran-cell')
 function clearGranularity() {
   gran.report = null;
   gran.blockRequest.supersede();
+  gran.compareRequest.supersede();
+  hideGridBlock();
+  hideImportanceCompare();
   $('#gran-table tbody').replaceChildren();
   const canvas = $('#gran-heatmap');
   canvas.getContext('2d').clearRect(0, 0, canvas.width, canvas.height);
@@ -302,22 +309,52 @@ async function openBlock() {
   gran.open = true;
   const scheme = gran.format === 'this' ? c.scheme : gran.format;
   const element = gran.cell * c.element_stride;
-  const blockResults = [$('#block-bytes'), $('#block-table')];
+  const blockResults = [$('#block-bytes'), $('#block-table'), $('#block-grid'), $('#imatrix-compare')];
   if (!$('#block-view').hidden) markBusy(blockResults, `reading ${scheme} at element ${fmt(element)}…`);
+  // The name llama.cpp's imatrix entries go by: the tensor's name in its file.
+  const name = t.name_in_file ?? t.name;
   try {
-    const view = await gran.blockRequest('learn_block_view', [t.index, scheme, element]);
-    renderBlock(view, c);
+    if (GRID_IDS.includes(scheme)) {
+      const answer = await gran.blockRequest('learn_grid_block', [t.index, scheme, element, name]);
+      if (answer.refused) renderRefused(scheme, element);
+      else { describeGridBlock(answer); renderBlock(answer.view, c); }
+      renderGridBlock(answer);
+    } else {
+      renderBlock(await gran.blockRequest('learn_block_view', [t.index, scheme, element]), c);
+      hideGridBlock();
+    }
+    if (IMPORTANCE_IDS.includes(scheme)) {
+      renderImportanceCompare(await gran.compareRequest('learn_importance_compare', [t.index, scheme, element, name]));
+    } else {
+      gran.compareRequest.supersede();
+      hideImportanceCompare();
+    }
     markBusy(blockResults, null);
     showError($('#gran-error'), null);
   } catch (err) {
+    // A bad imatrix entry (another column count) says so; the block on show stays.
     if (!err.superseded) markBusy(blockResults, null);
     showError($('#gran-error'), err);
   }
 }
 
+// A grid type llama.cpp refuses to quantize without an importance matrix: no bytes to show.
+function renderRefused(scheme, element) {
+  const box = $('#block-view');
+  box.hidden = false;
+  box.dataset.scheme = scheme;
+  box.dataset.refused = 'true';
+  $('#block-title').textContent = `${scheme}: the block holding element ${fmt(element)} is not quantized`;
+  for (const id of ['#block-where', '#block-layout', '#block-formula']) $(id).textContent = '';
+  $('#block-bytes').replaceChildren();
+  $('#block-table tbody').replaceChildren();
+  box.dataset.ready = 'true';
+}
+
 function renderBlock(view, c) {
   const box = $('#block-view');
   box.hidden = false;
+  delete box.dataset.refused;
   box.dataset.scheme = view.scheme;
   box.dataset.block = String(view.block);
   const last = view.first_element + view.elements_in_block - 1;
@@ -329,7 +366,9 @@ function renderBlock(view, c) {
     : view.scheme !== c.scheme ? `the ${view.scheme.toUpperCase()} block that holds this group's first value (${view.layout.split(': ')[1] ?? `${fmt(view.elements_in_block)} values`}), bytes ${view.block_offset}–${view.block_offset + view.block_len - 1}`
     : '';
   $('#block-layout').textContent = view.layout;
-  const fields = view.fields.map((f) => `${f.name} (${f.kind}, bytes ${f.bytes.map(hex).join(' ')} at ${f.offset}) = ${f.text ?? fmt(f.value)}`);
+  // A long field (a grid type's 64 index bytes) by its length: the strip below shows its bytes.
+  const bytesText = (f) => (f.bytes.length > 16 ? `${f.bytes.length} bytes` : `bytes ${f.bytes.map(hex).join(' ')}`);
+  const fields = view.fields.map((f) => `${f.name} (${f.kind}, ${bytesText(f)} at ${f.offset}) = ${f.text ?? fmt(f.value)}`);
   $('#block-formula').textContent = `${fields.join(';  ')}.  ${view.formula}`;
   renderByteStrip(view);
   const shown = view.elements.length < view.elements_in_block ? ` (first ${view.elements.length} of ${fmt(view.elements_in_block)})` : '';
@@ -381,6 +420,9 @@ export function mountGranularity() {
   $('#gran-kind').onchange = (e) => { gran.kind = e.target.value; setParams({ kind: gran.kind }); refreshGranularity().then(fillBlockFormats); };
   $('#block-format').onchange = (e) => { gran.format = e.target.value; setParams({ fmt: gran.format === 'this' ? null : gran.format }); openBlock(); };
   wireHeatmap();
+  wireTinyLm();
+  // Another imatrix (loaded or cleared in Inspect, or with the tiny model): the block again.
+  app.on('imatrix-changed', () => { if (gran.open && gran.report && learnVisible()) openBlock(); });
   // Keep the block view's state in the link once it is open.
   new MutationObserver(() => setParams({ block: $('#block-view').hidden ? null : 'open' }))
     .observe($('#block-view'), { attributes: true, attributeFilter: ['hidden'] });

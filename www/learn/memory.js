@@ -1,10 +1,18 @@
 // Learn panel 5, memory (#learn-memory): parameters × bits per weight ÷ 8 × 1.2 for preset model
 // sizes, the loaded model or a custom size, at every scheme, against common GPU memory sizes.
-// The numbers come from the worker (learn/ops.js → src/learn/src/memory.rs).
+// The numbers come from the worker (learn/ops.js → src/learn/src/memory.rs). Below, llama.cpp's
+// file types (Q4_K_M, ...) at their real bits per weight on the preset's model shape: the plan
+// llama_tensor_get_type's rules make for it (the mixer's mix_shape_plan, as the mixes panel
+// draws it), through the same formula.
 import { app } from '../app.js';
 import { getParam, setParams } from '../urlstate.js';
 import { $, showError } from '../shared/dom.js';
+import { latest } from '../shared/latest.js';
 import { currentScheme, fmt, latestRequest, learnVisible, markBusy } from './common.js';
+import { PRESET_SHAPES, SHAPES } from './model-shapes.js';
+
+// The file types of the mixes table, most bits first (the IQ1/IQ2 mixes need an imatrix).
+const MIX_TYPES = ['Q8_0', 'Q6_K', 'Q5_K_M', 'Q5_K_S', 'Q4_K_M', 'Q4_K_S', 'IQ4_XS', 'Q3_K_L', 'Q3_K_M', 'IQ3_M', 'Q3_K_S', 'Q2_K'];
 
 // Bytes as GB (10⁹), or MB below one GB, three significant digits.
 function gb(bytes) {
@@ -19,6 +27,7 @@ const memory = {
   table: null,
   sort: { key: null, descending: false },
   request: latestRequest(),
+  mixes: { shape: null, plans: null, guard: latest() },
 };
 
 function memoryParameters() {
@@ -49,6 +58,7 @@ async function refreshMemory() {
     showError($('#mem-error'), null);
     renderMemory();
     markBusy([$('#mem-summary'), $('#mem-table')], null);
+    await refreshMixes();
   } catch (err) {
     if (!err.superseded) markBusy([$('#mem-summary'), $('#mem-table')], null);
     showError($('#mem-error'), err);
@@ -126,6 +136,74 @@ function renderMemory() {
   $('#mem-summary').textContent = `${count} parameters (${memory.what}); ${t.shapes_note}; 1 GB = 10⁹ bytes.` +
     (row ? ` With ${selected}: ${gb(row.memory_bytes)} — ${smallest ? `fits in ${smallest} GB` : `more than ${t.gpu_gb.at(-1)} GB`}.` : '');
   $('#learn-memory').dataset.ready = 'true';
+}
+
+// The preset whose shape the mixes are planned on: the chosen one, else the nearest in size.
+function mixShape(parameters) {
+  const preset = memory.presets.find(([name]) => name === memory.mem)
+    ?? memory.presets.reduce((a, b) => (Math.abs(Math.log(b[1] / parameters)) < Math.abs(Math.log(a[1] / parameters)) ? b : a));
+  return { name: PRESET_SHAPES[preset[0]], nearest: preset[0] !== memory.mem ? preset[0] : null };
+}
+
+async function refreshMixes() {
+  const { parameters } = memoryParameters();
+  const shape = mixShape(parameters);
+  const mixes = memory.mixes;
+  if (mixes.shape !== shape.name) {
+    markBusy($('#mem-mixes'), `planning llama.cpp's mixes on a ${shape.name} shape…`);
+    try {
+      // One plan per file type, in one request guard: a newer shape supersedes them all.
+      mixes.plans = await mixes.guard(Promise.all(MIX_TYPES.map((t) => app.client.request('mix_shape_plan', [t, SHAPES[shape.name]])
+        .catch((err) => ({ file_type: t, refused: err.message })))));
+      mixes.shape = shape.name;
+      markBusy($('#mem-mixes'), null);
+    } catch (err) {
+      if (!err.superseded) markBusy($('#mem-mixes'), null);
+      showError($('#mem-error'), err);
+      return;
+    }
+  }
+  renderMixes(parameters, shape);
+}
+
+// Each file type's bits per weight on the shape, through the table's formula (× its overhead).
+function renderMixes(parameters, shape) {
+  const t = memory.table;
+  $('#mem-mixes-shape').textContent = `a ${shape.name} shape`;
+  $('#mem-mixes-note').textContent = `A file type is a mix: llama-quantize gives each tensor a type by its name and the ` +
+    `model's shape (llama_tensor_get_type), so its bits per weight come from the plan for a ${shape.name}-shaped model, ` +
+    `not from one type's block` + (shape.nearest ? ` (the ${shape.nearest} preset's shape, the nearest to this size)` : '') +
+    `; memory = ${fmt(t.parameters / 1e9, { digits: 4 })} B parameters × bits per weight ÷ 8 × ${t.overhead}.`;
+  $('#mem-mixes tbody').replaceChildren(...memory.mixes.plans.map((p) => {
+    const tr = document.createElement('tr');
+    tr.dataset.type = p.file_type;
+    tr.insertCell().textContent = p.file_type;
+    if (p.refused) {
+      const td = tr.insertCell();
+      td.colSpan = 3 + t.gpu_gb.length;
+      td.textContent = p.refused;
+      return tr;
+    }
+    const size = (parameters * p.bits_per_weight) / 8;
+    const mem = size * t.overhead;
+    const cells = [[fmt(p.bits_per_weight, { digits: 4 }), 'bits_per_weight'], [gb(size), 'size_bytes'], [gb(mem), 'memory_bytes']];
+    for (const [text, col] of cells) {
+      const td = tr.insertCell();
+      td.textContent = text;
+      td.dataset.col = col;
+    }
+    tr.dataset.bpw = String(p.bits_per_weight);
+    tr.dataset.memory = String(mem);
+    for (const g of t.gpu_gb) {
+      const fits = mem <= g * 1e9;
+      const td = tr.insertCell();
+      td.className = fits ? 'fits' : 'nofit';
+      td.textContent = fits ? '✓ fits' : '✗';
+      td.setAttribute('aria-label', `${fits ? 'fits' : 'does not fit'} in ${g} GB`);
+    }
+    return tr;
+  }));
+  $('#mem-mixes').dataset.shape = shape.name;
 }
 
 export function mountMemory() {

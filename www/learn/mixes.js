@@ -7,14 +7,8 @@
 import { drawLayerMap } from '../inspect/mix-fit.js';
 import { showError } from '../shared/dom.js';
 import { h, latestRequest, markBusy } from './common.js';
+import { SHAPES } from './model-shapes.js';
 
-// Shapes from the models' published configs (layers, width, feed-forward, heads, K/V heads, vocabulary).
-const SHAPES = {
-  'Llama 2 7B': { n_layer: 32, n_embd: 4096, n_ff: 11008, n_head: 32, n_head_kv: 32, n_vocab: 32000 },
-  'Llama 3 8B': { n_layer: 32, n_embd: 4096, n_ff: 14336, n_head: 32, n_head_kv: 8, n_vocab: 128256 },
-  'Llama 3.2 1B': { n_layer: 16, n_embd: 2048, n_ff: 8192, n_head: 32, n_head_kv: 8, n_vocab: 128256, tied: true },
-  'Llama 2 70B': { n_layer: 80, n_embd: 8192, n_ff: 28672, n_head: 64, n_head_kv: 8, n_vocab: 32000 },
-};
 // The file types of the table, most bits first; the IQ1/IQ2 ones need an importance matrix.
 const FILE_TYPES = ['Q8_0', 'Q6_K', 'Q5_K_M', 'Q5_K_S', 'Q5_1', 'Q5_0', 'Q4_K_M', 'Q4_K_S', 'Q4_1', 'Q4_0', 'IQ4_XS', 'IQ4_NL',
   'Q3_K_L', 'Q3_K_M', 'Q3_K_S', 'IQ3_M', 'IQ3_S', 'IQ3_XS', 'Q2_K', 'TQ2_0', 'TQ1_0'];

@@ -242,6 +242,45 @@ pub fn block_view(t: &Tensor, scheme_id: &str, element: usize) -> Result<BlockVi
     )))
 }
 
+/// A view decoded from one block's bytes alone (as block 0) moved to where block `block` is in
+/// the whole tensor: its first element `first`, its bytes at `block × block_len`.
+pub fn place_view(mut v: BlockView, block: usize, first: usize) -> BlockView {
+    let start = block * v.block_len.unwrap_or(0);
+    v.block = block;
+    v.first_element = first;
+    v.block_offset = Some(start);
+    for f in &mut v.fields {
+        f.offset += start;
+    }
+    for e in &mut v.elements {
+        e.index += first;
+        e.byte_offset += start;
+    }
+    v
+}
+
+/// Block `block` of a K-quant or of IQ4_NL, IQ4_XS, NVFP4, TQ1_0, TQ2_0, Q1_0, Q2_0, decoded from
+/// its packed bytes alone (`b`, one block) and its original values `x` (the tensor's last block
+/// may be short): the view [`block_view`] gives of the whole tensor's block. The Learn view's
+/// "with and without an importance matrix" quantizes one block in the mixer module and decodes
+/// it here.
+pub fn decode_block(id: &str, b: &[u8], x: &[f32], block: usize) -> Result<BlockView> {
+    let (bb, n) = match (KQuant::from_id(id), ExtraType::from_id(id)) {
+        (Some(kind), _) => (kind.block_bytes(), QK_K),
+        (_, Some(ty)) => (ty.block_bytes(), ty.block()),
+        _ => return Err(Error::InvalidArgument(format!("decode_block opens the K-quants and the other ggml types, not '{id}'"))),
+    };
+    if b.len() != bb || x.is_empty() || x.len() > n {
+        return Err(Error::InvalidArgument(format!("a {id} block is {bb} bytes and up to {n} values, got {} and {}", b.len(), x.len())));
+    }
+    let view = match (KQuant::from_id(id), ExtraType::from_id(id)) {
+        (Some(kind), _) => kquant_block_view(kind, b, x, 0),
+        (_, Some(ty)) => extra_block_view(ty, b, x, 0),
+        _ => unreachable!("checked above"),
+    };
+    Ok(place_view(view, block, block * n))
+}
+
 fn f16_at(b: &[u8], at: usize) -> f32 {
     reference::fp16_value(u16::from_le_bytes([b[at], b[at + 1]]))
 }

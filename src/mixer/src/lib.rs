@@ -14,9 +14,11 @@
 #[cfg(feature = "fit")]
 mod fit;
 mod imatrix;
+mod learn;
 mod shape;
 
 pub use imatrix::{weighted_mse, ImatrixFile};
+pub use learn::{learn_grid_decode, learn_quantize_block};
 use quantscope_formats::gguf_fit::FitTable;
 use quantscope_formats::gguf_mix::{FileType, MixImatrix, MixOptions};
 use quantscope_formats::gguf_writer::{self, Export, Plan};

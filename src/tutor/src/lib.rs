@@ -10,6 +10,7 @@
 
 mod learn;
 
+pub use learn::granularity::learn_decode_block;
 use quantscope_core::Tensor;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;

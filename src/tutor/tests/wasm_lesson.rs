@@ -58,3 +58,17 @@ fn panels_answer_with_the_learn_crates_numbers_for_the_lessons_tensor() {
     let want = to_json(&quantscope_learn::clipping::clip_point(&doubled, 8, 1.5).unwrap());
     assert_eq!(json(&lesson.learn_clip_at(8, 1.5).unwrap()), want);
 }
+
+#[wasm_bindgen_test]
+fn a_block_decoded_from_its_bytes_is_the_lessons_block_view() {
+    // learn_decode_block (the comparison with and without an imatrix sends one block's bytes):
+    // the same view as the lesson's block view of the whole tensor, and a wrong length refused.
+    let values: Vec<f32> = (0..600).map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.013).collect();
+    let mut lesson = Lesson::new();
+    lesson.set_tensor("k".into(), vec![600], values.clone()).unwrap();
+    let packed = quantscope_core::schemes::by_id("q4_k").and_then(|s| s.quantize(&values, &[600])).unwrap().packed;
+    let got = quantscope_tutor::learn_decode_block("q4_k", &packed[144..288], &values[256..512], 1).unwrap();
+    assert_eq!(json(&got), json(&lesson.learn_block_view("q4_k", 300).unwrap()));
+    let e = message(quantscope_tutor::learn_decode_block("q4_k", &packed[..100], &values[..256], 0).unwrap_err());
+    assert!(e.contains("a q4_k block is 144 bytes"), "{e}");
+}

@@ -1,10 +1,17 @@
 //! ggml's IQ grids (`iq2xxs_grid` … `iq1s_grid` in `ggml/src/ggml-common.h`), expanded once from
 //! their compact codes (grid_codes.rs) into the tables the C code indexes: each u64/u32 holds
-//! 8 grid values (the IQ3 grids 4, in the low bytes), the first in the lowest byte.
+//! 8 grid values (the IQ3 grids 4, in the low bytes), the first in the lowest byte. Public so
+//! that the Learn view's block decoder (quantscope-learn's iq_blocks.rs) names the same points.
 
 use super::grid_codes::*;
 pub(super) use super::grid_codes::{KSIGNS_IQ2XS, KVALUES_FP4, KVALUES_IQ4NL};
 use std::sync::OnceLock;
+
+/// `ksigns_iq2xs`: sign byte k is the 7 bits of k with an 8th that makes the count of set bits
+/// even (bit j set: value j is negative).
+pub fn ksigns_iq2xs() -> &'static [u8; 128] {
+    &KSIGNS_IQ2XS
+}
 
 /// Entry k of a grid: `width` values, each `bits` wide in `codes[k]`, mapped through `levels`.
 fn expand<const N: usize>(codes: &[u16; N], levels: &[u8], width: usize, bits: usize) -> Box<[u64; N]> {
@@ -15,7 +22,7 @@ fn expand<const N: usize>(codes: &[u16; N], levels: &[u8], width: usize, bits: u
 
 macro_rules! grid {
     ($name:ident, $codes:ident, $levels:ident, $n:literal, $width:literal, $bits:literal) => {
-        pub(super) fn $name() -> &'static [u64; $n] {
+        pub fn $name() -> &'static [u64; $n] {
             static GRID: OnceLock<Box<[u64; $n]>> = OnceLock::new();
             GRID.get_or_init(|| expand(&$codes, &$levels, $width, $bits))
         }

@@ -7,7 +7,7 @@ use super::grids::{self, KSIGNS_IQ2XS, KVALUES_IQ4NL};
 use super::{f16_at, u16_at, u32_at};
 
 /// `IQ1S_DELTA` (`ggml-common.h`): the shift of the IQ1 grids.
-const IQ1S_DELTA: f32 = 0.125;
+pub const IQ1S_DELTA: f32 = 0.125;
 
 /// Byte `j` of a grid entry (first value in the lowest byte).
 #[inline]

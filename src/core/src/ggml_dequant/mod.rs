@@ -14,7 +14,7 @@
 pub mod blocks;
 #[rustfmt::skip] // generated: scripts/fixtures/make_ggml_dequant.py writes it as it is
 pub(crate) mod grid_codes;
-mod grids;
+pub mod grids;
 pub mod iquants;
 
 use crate::ggml_types;

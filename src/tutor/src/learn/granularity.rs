@@ -28,3 +28,12 @@ impl Lesson {
         to_js(&quantscope_learn::granularity::block_view(&t, scheme, element).map_err(js_err)?)
     }
 }
+
+/// Learn panel 4, "with and without an importance matrix": block `block` of `scheme` (a K-quant,
+/// IQ4_NL, IQ4_XS …) decoded field by field from its packed bytes alone, with its original
+/// values. The mixer module quantizes the block (it has the weighted quantizers); this module
+/// has the decoders.
+#[wasm_bindgen]
+pub fn learn_decode_block(scheme: &str, packed: &[u8], originals: &[f32], block: usize) -> Result<JsValue, JsError> {
+    to_js(&quantscope_learn::granularity::decode_block(scheme, packed, originals, block).map_err(js_err)?)
+}

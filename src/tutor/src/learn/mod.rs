@@ -2,7 +2,7 @@
 
 mod clipping;
 mod compare;
-mod granularity;
+pub(crate) mod granularity;
 mod mapping;
 mod memory;
 mod number_formats;
