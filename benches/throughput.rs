@@ -2,14 +2,44 @@
 //! the same operations in Chromium; `npm run bench` prints both side by side).
 //! QUANTSCOPE_BENCH_N sets the element count (default 16M, as the issue asks); with --json the
 //! figures are printed as one JSON array for scripts/bench.mjs.
+//! With --pack DIR it times packing alone (`pack_bench`, the like-for-like comparison with
+//! llama.cpp's `ggml_quantize_chunk`) instead, writes the input it timed to DIR/values.f32 and
+//! DIR/importance.f32 (little-endian f32) for scripts/bench-llama.py, and prints one JSON object.
 
+use quantscope_core::pack_bench::{self, bench_pack, fnv1a64, pack_input, PACK_TYPES};
 use quantscope_core::throughput::bench_scheme;
 use quantscope_core::{samples, schemes};
 use std::time::Instant;
 
+fn le_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// `--pack DIR`: packing alone, on the input written to DIR.
+fn pack(n: usize, dir: &std::path::Path) {
+    let (values, importance) = pack_input(n).expect("at least one row");
+    std::fs::create_dir_all(dir).expect("creates the input directory");
+    std::fs::write(dir.join("values.f32"), le_bytes(&values)).expect("writes the values");
+    std::fs::write(dir.join("importance.f32"), le_bytes(&importance)).expect("writes the importance vector");
+    let start = Instant::now();
+    let now = || start.elapsed().as_secs_f64() * 1e3;
+    let results: Vec<_> = PACK_TYPES.iter().map(|(id, _)| bench_pack(id, &values, &importance, 3, &now).expect("packs")).collect();
+    let out = serde_json::json!({
+        "row": pack_bench::ROW,
+        "values_fnv1a64": fnv1a64(&values),
+        "importance_fnv1a64": fnv1a64(&importance),
+        "results": results,
+    });
+    println!("{out}");
+}
+
 fn main() {
     let n: usize = std::env::var("QUANTSCOPE_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(1 << 24);
     let json = std::env::args().any(|a| a == "--json");
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(dir) = args.iter().position(|a| a == "--pack").and_then(|i| args.get(i + 1)) {
+        return pack(n, std::path::Path::new(dir));
+    }
     let cols = 4096.min(n);
     let t = samples::generate("normal", n / cols, cols, 1).expect("sample fits");
     let start = Instant::now();

@@ -6,14 +6,29 @@ await wasm.default();
 
 self.onmessage = ({ data: { elements, reps, only, gemmMs, gemmReps } }) => {
   const build = wasm.simd128_enabled() ? 'simd128' : 'scalar';
-  for (const id of only === 'gemm' ? [] : wasm.base_scheme_ids()) {
+  for (const id of only === 'gemm' || only === 'pack' ? [] : wasm.base_scheme_ids()) {
     try {
       self.postMessage({ type: 'result', build, result: wasm.bench_scheme(id, elements, reps) });
     } catch (err) {
       self.postMessage({ type: 'error', build, scheme: id, message: String(err.message ?? err) });
     }
   }
-  if (only !== 'schemes') {
+  // Packing alone on the pack bench's input, to set beside llama.cpp's ggml_quantize_chunk.
+  if (only !== 'gemm') {
+    try {
+      self.postMessage({ type: 'pack-input', build, hashes: wasm.pack_input_hashes(elements) });
+      for (const id of wasm.pack_type_ids()) {
+        try {
+          self.postMessage({ type: 'pack', build, result: wasm.bench_pack(id, elements, reps) });
+        } catch (err) {
+          self.postMessage({ type: 'error', build, scheme: `pack ${id}`, message: String(err.message ?? err) });
+        }
+      }
+    } catch (err) {
+      self.postMessage({ type: 'error', build, scheme: 'pack input', message: String(err.message ?? err) });
+    }
+  }
+  if (!only || only === 'gemm') {
     try {
       self.postMessage({ type: 'gemm', build, results: wasm.bench_gemm(gemmMs, gemmReps) });
     } catch (err) {

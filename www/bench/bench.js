@@ -1,7 +1,10 @@
 // The bench page: runs every scheme in a worker for the SIMD128 build, then the scalar build,
 // and leaves the figures in `window.benchResults` for scripts/bench.mjs; then the GEMM cases
 // (`bench_gemm`, src/gemm/src/bench.rs) into `window.benchGemm`.
-// ?only=gemm or ?only=schemes runs one part; ?gemm_ms= (least ms per timed batch, default 20)
+// Packing alone (`bench_pack`) goes into `window.benchPack`, drawn beside llama.cpp's own
+// `ggml_quantize_chunk` timed natively when ?native= names the JSON scripts/bench.mjs wrote
+// (the native bench's hashes and figures and scripts/bench-llama.py's).
+// ?only=gemm, ?only=schemes (schemes and packing) or ?only=pack runs one part; ?gemm_ms= (least ms per timed batch, default 20)
 // and ?gemm_reps= (batches, the fastest counts; default 10) tune the GEMM timing.
 const params = new URL(location.href).searchParams;
 const elements = Number(params.get('n') ?? 1 << 24);
@@ -14,6 +17,10 @@ const body = document.querySelector('#results tbody');
 window.benchResults = [];
 window.benchGemm = [];
 window.benchErrors = [];
+window.benchPack = [];
+window.benchPackInput = {};
+const nativeUrl = params.get('native');
+const native = nativeUrl ? await fetch(nativeUrl).then((r) => r.json()).catch((e) => ({ error: String(e) })) : null;
 
 // The GEMM table, added under the scheme table.
 const gemmBody = (() => {
@@ -23,6 +30,37 @@ const gemmBody = (() => {
   document.querySelector('main').append(section);
   return section.querySelector('tbody');
 })();
+
+// The packing table: each build's time beside quantscope native and llama.cpp native, and
+// whether every side packed the same input to the same bytes.
+function drawPack() {
+  if (!window.benchPack.length) return;
+  const section = document.createElement('section');
+  section.innerHTML = '<h2>Packing beside llama.cpp</h2><p id="pack-note"></p>'
+    + '<div class="table-wrap"><table id="pack"><thead><tr><th>type</th><th>imatrix</th><th>SIMD128 ms</th><th>scalar ms</th>'
+    + '<th>quantscope native ms</th><th>llama.cpp native ms</th><th>SIMD128 / llama.cpp</th><th>same bytes</th></tr></thead><tbody></tbody></table></div>';
+  document.querySelector('main').append(section);
+  const by = (build) => Object.fromEntries(window.benchPack.filter((r) => r.build === build).map((r) => [r.scheme, r]));
+  const simd = by('simd128'), scalar = by('scalar');
+  const ours = Object.fromEntries((native?.results ?? []).map((r) => [r.scheme, r]));
+  const llama = Object.fromEntries((native?.llama ?? []).map((r) => [r.scheme, r]));
+  const ms = (r) => (r ? (r.seconds * 1e3).toFixed(1) : '-');
+  const tbody = section.querySelector('tbody');
+  for (const [id, s] of Object.entries(simd)) {
+    const l = llama[id];
+    const crcs = [s, scalar[id], ours[id], l].filter(Boolean).map((r) => r.crc32);
+    const cells = [id, s.importance ? 'yes' : '', ms(s), ms(scalar[id]), ms(ours[id]), ms(l),
+      l ? `${(s.seconds / l.seconds).toFixed(2)}×` : '-', crcs.length > 1 && crcs.every((c) => c === crcs[0]) ? 'yes' : 'no'];
+    const tr = tbody.insertRow();
+    for (const v of cells) tr.insertCell().textContent = v;
+  }
+  const inputs = [window.benchPackInput.simd128, window.benchPackInput.scalar, native].filter(Boolean);
+  const same = inputs.every((h) => h.values_fnv1a64 === inputs[0].values_fnv1a64 && h.importance_fnv1a64 === inputs[0].importance_fnv1a64);
+  section.querySelector('#pack-note').textContent = `${elements.toLocaleString('en-US')} normal values in rows of 4096, fastest of ${reps}; `
+    + `packing only (ggml_quantize_chunk's work). Input ${same ? 'identical on every side' : 'DIFFERS between sides'} `
+    + `(FNV-1a ${inputs[0]?.values_fnv1a64}). ${native?.llama_missing ?? native?.error ?? (native ? '' : 'No native figures: run npm run bench.')}`;
+  window.benchPackSameInput = same;
+}
 
 function runBuild(pkg) {
   return new Promise((resolve) => {
@@ -39,6 +77,11 @@ function runBuild(pkg) {
           tr.insertCell().textContent = typeof v === 'number' ? v.toFixed(0) : v;
         }
         status.textContent = `${pkg}: ${r.scheme} done`;
+      } else if (data.type === 'pack-input') {
+        window.benchPackInput[data.build] = data.hashes;
+      } else if (data.type === 'pack') {
+        window.benchPack.push({ ...data.result, build: data.build });
+        status.textContent = `${pkg}: packing ${data.result.scheme} done`;
       } else if (data.type === 'gemm') {
         for (const r of data.results) {
           window.benchGemm.push({ ...r, build: data.build });
@@ -54,5 +97,6 @@ function runBuild(pkg) {
 status.textContent = `${elements.toLocaleString('en-US')} elements, fastest of ${reps}`;
 await runBuild('pkg-bench');
 await runBuild('pkg-nosimd');
+drawPack();
 status.textContent = 'done';
 document.body.dataset.done = 'true';

@@ -6,6 +6,7 @@
 pub mod error;
 pub mod ggml_dequant;
 pub mod ggml_types;
+pub mod pack_bench;
 pub mod report;
 pub mod samples;
 pub mod schemes;

@@ -344,3 +344,48 @@ fn iq4_scale_search_dispatch_matches_ref() {
     }
     assert!(checked > 60 * 5 * 4, "{checked} cases");
 }
+
+/// Q2_0, TQ2_0 and TQ1_0 blocks: the dispatching `ExtraType::quantize_block` (SIMD128 rounding
+/// and packing in Chromium) against the references composed by hand (`binary::quantize_q2_0` +
+/// `binary::pack`, `ternary::quantize_trits` + `pack_tq2_0` / `pack_tq1_0`), on finite blocks as
+/// the quantizer passes them: every generator, exact halves of the scale (rounding ties), all
+/// zeros, and blocks so small that `1/absmax` overflows (the kernels hand those back). Bytes
+/// must be identical.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn ternary_and_q2_0_blocks_dispatch_match_ref() {
+    use quantscope_core::schemes::ggml_extra::{binary, ternary, ExtraType};
+    let mut checked = 0;
+    for seed in 0..40u64 {
+        let mut cases: Vec<(String, Vec<f32>)> = inputs(seed, 256)
+            .into_iter()
+            .map(|(name, x)| (name.to_string(), x.into_iter().map(|v| if v.is_finite() { v } else { 0.0 }).collect()))
+            .collect();
+        let mut r = Rng(seed + 1);
+        // Multiples of absmax/4, so x·(1/absmax) lands on ±0.5 and ±0.25 (ties and non-ties).
+        let step = [1.0f32, 3.0, 1e-3, 7e20][seed as usize % 4];
+        let mut ties: Vec<f32> = (0..256).map(|_| ((r.next() % 9) as f32 - 4.0) * 0.25 * step).collect();
+        ties[0] = step;
+        cases.push(("quarter steps".into(), ties));
+        cases.push(("zeros".into(), vec![if seed % 2 == 0 { 0.0 } else { -0.0 }; 256]));
+        cases.push(("below 2^-128".into(), (0..256).map(|_| r.normal() * 1e-40).collect()));
+        for (name, x) in &cases {
+            for ty in [ExtraType::Q2_0, ExtraType::Tq2_0, ExtraType::Tq1_0] {
+                for block in x.chunks_exact(ty.block()) {
+                    let mut got = vec![0u8; ty.block_bytes()];
+                    ty.quantize_block(block, None, &mut got);
+                    let mut want = vec![0u8; ty.block_bytes()];
+                    let mut codes = vec![0u8; block.len()];
+                    match ty {
+                        ExtraType::Q2_0 => binary::pack(binary::quantize_q2_0(block, &mut codes), 2, &codes, &mut want),
+                        ExtraType::Tq2_0 => ternary::pack_tq2_0(ternary::quantize_trits(block, &mut codes), &codes, &mut want),
+                        _ => ternary::pack_tq1_0(ternary::quantize_trits(block, &mut codes), &codes, &mut want),
+                    }
+                    assert_eq!(got, want, "{} on {name}, seed {seed}", ty.id());
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 40 * 10 * (4 + 1 + 1));
+}

@@ -116,6 +116,19 @@ pub fn min_max(x: &[f32]) -> (f32, f32) {
 /// fixtures check this at every exponent.
 #[inline]
 pub fn mxfp4_exponent(amax: f32) -> u8 {
+    // Most blocks skip the f64 `log2` (a libm call in wasm, the larger part of MXFP4's packing
+    // there): for a normal `amax = m·2^e` with m < 1.9921875 (mantissa field below 0x7F0000),
+    // log2 m < 0.9944, and e + 0.9944 is more than a thousand f32 ulps (2^-17 at |e| = 127)
+    // below e + 1, so log2f cannot round up and its floor is e.
+    let bits = amax.to_bits();
+    if amax > 0.0 && (1..255).contains(&(bits >> 23)) && bits & 0x7F_FFFF < 0x7F_0000 {
+        return ((bits >> 23) as i32 - 2).clamp(0, 255) as u8; // (e − 2 + 127), saturated as below
+    }
+    mxfp4_exponent_by_log2(amax)
+}
+
+/// [`mxfp4_exponent`] through the f64 `log2` for every input.
+fn mxfp4_exponent_by_log2(amax: f32) -> u8 {
     if amax > 0.0 {
         let l = ((amax as f64).log2() as f32).floor();
         (l - 2.0 + 127.0) as u8 // `as` saturates: negative → 0
@@ -332,5 +345,21 @@ pub fn quantize_row(ty: GgmlType, x: &[f32], out: &mut [u8]) -> usize {
 pub fn dequantize_row(ty: GgmlType, packed: &[u8], out: &mut [f32]) {
     for (b, o) in packed.chunks_exact(ty.block_bytes()).zip(out.chunks_exact_mut(QK)) {
         dequantize_block(ty, b, o);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mxfp4_exponent_skips_log2_only_where_it_cannot_differ() {
+        // Every 97th bit pattern of the finite non-negative floats, and 8192 around each binade's
+        // fast-path boundary (mantissa 0x7F0000).
+        let sweep = (0..0x7F80_0000u32).step_by(97).chain((1..255u32).flat_map(|e| (0x7E_F000..0x7F_1000).map(move |m| e << 23 | m)));
+        for bits in sweep {
+            let amax = f32::from_bits(bits);
+            assert_eq!(mxfp4_exponent(amax), mxfp4_exponent_by_log2(amax), "{amax:e} ({bits:#010x})");
+        }
     }
 }

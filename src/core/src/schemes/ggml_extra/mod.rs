@@ -42,6 +42,8 @@ pub mod iq4;
 pub mod nvfp4;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod simd128;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128", feature = "extra-simd"))]
+pub mod simd128_pack;
 pub mod ternary;
 
 use super::{Param, Quantized, Scheme};
@@ -130,7 +132,9 @@ impl ExtraType {
     /// Quantizes one block of finite values (`x.len() == block()`) into `out`
     /// (`block_bytes()` long; other lengths panic, as this is the kernel under
     /// [`Scheme::quantize`], which pads and checks); `importance` is the block's columns of the
-    /// imatrix, used by IQ4 only (the other types ignore it, as in llama.cpp).
+    /// imatrix, used by IQ4 only (the other types ignore it, as in llama.cpp). The one place
+    /// this family's block kernels are chosen: SIMD128 for Q2_0, TQ2_0 and TQ1_0
+    /// (`simd128_pack.rs`, with the `extra-simd` feature), the references otherwise.
     pub fn quantize_block(self, x: &[f32], importance: Option<&[f32]>, out: &mut [u8]) {
         assert!(x.len() == self.block() && out.len() == self.block_bytes(), "{}: one block in, one block out", self.id());
         let mut codes = [0u8; 256];
@@ -146,6 +150,10 @@ impl ExtraType {
                 nvfp4::pack(scales, codes, out);
             }
             ExtraType::Q2_0 => {
+                #[cfg(all(target_arch = "wasm32", target_feature = "simd128", feature = "extra-simd"))]
+                if simd128_pack::q2_0_block(x, out) {
+                    return;
+                }
                 let d = binary::quantize_q2_0(x, codes);
                 binary::pack(d, 2, codes, out);
             }
@@ -154,10 +162,18 @@ impl ExtraType {
                 binary::pack(d, 1, codes, out);
             }
             ExtraType::Tq2_0 => {
+                #[cfg(all(target_arch = "wasm32", target_feature = "simd128", feature = "extra-simd"))]
+                if simd128_pack::tq2_0_block(x, out) {
+                    return;
+                }
                 let d = ternary::quantize_trits(x, codes);
                 ternary::pack_tq2_0(d, codes, out);
             }
             ExtraType::Tq1_0 => {
+                #[cfg(all(target_arch = "wasm32", target_feature = "simd128", feature = "extra-simd"))]
+                if simd128_pack::tq1_0_block(x, out) {
+                    return;
+                }
                 let d = ternary::quantize_trits(x, codes);
                 ternary::pack_tq1_0(d, codes, out);
             }
