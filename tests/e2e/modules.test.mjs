@@ -106,9 +106,12 @@ test('the trainer module is under 72 KB gzipped and carries only the training ru
 // reader (zip, npz, ONNX protobuf, safetensors) is linked: 336,747 → 192,898 B; with "fit a size"
 // and the IQ1-IQ3 grid quantizers (which had been two more builds of this crate, www/pkg-fit and
 // www/pkg-mix-iq) in it again, 227,418 B. The ceiling went from 335,000 to 235,000.
-test('the mixer module is under 235 KB gzipped and carries only the mixer, its fit and its grid quantizers', async () => {
+// Session 13: the Learn view's grid block decoder and its blocks with and without an imatrix
+// (→ 234,162 B), then core's extra-simd kernels (Q2_0, TQ2_0, TQ1_0 blocks, which the GGUF
+// export needs for llama.cpp's speed): 235,579 B. The ceiling went to 237,000.
+test('the mixer module is under 237 KB gzipped and carries only the mixer, its fit and its grid quantizers', async () => {
   const gz = gzipSync(await pkg('pkg-mix', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 235_000, `www/pkg-mix/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 237_000, `www/pkg-mix/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const mixer = await exportsOf('pkg-mix');
   assert.ok(mixer.has('GgufMixer') && mixer.has('ImatrixFile') && mixer.has('shape_plan'));
   for (const name of ['Workspace', 'Engine', 'Lesson', 'TrainingRun']) assert.ok(!mixer.has(name), `the mixer has ${name}`);
