@@ -9,22 +9,15 @@
 //! grid's neighbour lists, so each type is packed once before the timed run); "scheme" is
 //! `quantize_with_importance`, which also decodes every block and counts for the page.
 
-use quantscope_core::samples;
+use quantscope_core::pack_bench;
 use quantscope_core::schemes::{self, iquants::IqType};
 use std::time::Instant;
 
 fn main() {
-    let t = samples::generate("normal", 256, 4096, 1).expect("sample fits");
-    let x = &t.data;
-    let mut s = 0x2545_F491_4F6C_DD1Du64;
-    let w: Vec<f32> = (0..4096)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 40) as f32 / (1u64 << 24) as f32
-        })
-        .collect();
+    // The pack bench's input (rows of 4096 normal values, one weight per column).
+    let (values, w) = pack_bench::pack_input(1 << 20).expect("whole rows");
+    let shape = [values.len() / 4096, 4096];
+    let x = &values;
     println!("{} normal values, M values/s, one run", x.len());
     for ty in IqType::ALL {
         let start = Instant::now();
@@ -34,7 +27,7 @@ fn main() {
         let packed = ty.pack(x, Some(&w)).expect("packs");
         let kernel = start.elapsed().as_secs_f64();
         let start = Instant::now();
-        let q = schemes::quantize_with_importance(ty.id(), x, &t.shape, &w).expect("quantizes");
+        let q = schemes::quantize_with_importance(ty.id(), x, &shape, &w).expect("quantizes");
         let scheme = start.elapsed().as_secs_f64();
         assert_eq!(q.packed, packed, "the kernel and the scheme wrote the same bytes");
         assert_eq!(&packed[..warm.len()], &warm[..]);

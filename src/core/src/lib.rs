@@ -10,6 +10,8 @@ pub mod pack_bench;
 pub mod report;
 pub mod samples;
 pub mod schemes;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128_io;
 pub mod stats;
 pub mod tensor;
 pub mod throughput;

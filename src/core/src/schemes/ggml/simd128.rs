@@ -16,6 +16,7 @@
 
 use super::reference::{self, fp16_bits, fp16_value, inverse, KVALUES_MXFP4};
 use super::{GgmlType, QK};
+use crate::simd128_io::{load16, store16};
 use core::arch::wasm32::*;
 
 /// The SIMD quantizer for `ty`, if there is one. Returns the clip count.
@@ -50,20 +51,6 @@ fn load_block(x: &[f32]) -> [v128; 8] {
     let x = &x[..QK];
     // SAFETY: `x` holds 32 f32 = 8 × 16 bytes; wasm's v128.load has no alignment requirement.
     core::array::from_fn(|k| unsafe { v128_load(x.as_ptr().add(4 * k) as *const v128) })
-}
-
-#[inline(always)]
-fn load16(b: &[u8]) -> v128 {
-    let b = &b[..16];
-    // SAFETY: 16 readable bytes; no alignment requirement.
-    unsafe { v128_load(b.as_ptr() as *const v128) }
-}
-
-#[inline(always)]
-fn store16(o: &mut [u8], v: v128) {
-    let o = &mut o[..16];
-    // SAFETY: 16 writable bytes; no alignment requirement.
-    unsafe { v128_store(o.as_mut_ptr() as *mut v128, v) }
 }
 
 #[inline(always)]

@@ -4,6 +4,7 @@
 //! they add about 2 KB gzipped to a module, and the workbench has no room (its one-type export
 //! and comparisons use the references); the mixer (the GGUF export) and the bench enable it.
 
+use crate::simd128_io::{load16, load4, store16};
 use core::arch::wasm32::*;
 
 // TQ2_0, TQ1_0 (`ternary.rs`) and Q2_0 (`binary.rs`) round `x·(1/absmax)` half away from zero.
@@ -12,27 +13,6 @@ use core::arch::wasm32::*;
 // one `npm run bench` pack run); here four lanes round with `trunc` and a compare. Blocks whose
 // `1/absmax` overflows (every |x| < 2⁻¹²⁸, where the reference's rule for ±Inf/NaN products
 // applies) return false and take the reference.
-
-#[inline(always)]
-fn load4(x: &[f32]) -> v128 {
-    let x = &x[..4];
-    // SAFETY: 4 readable f32; wasm's v128.load has no alignment requirement.
-    unsafe { v128_load(x.as_ptr() as *const v128) }
-}
-
-#[inline(always)]
-fn load16(b: &[u8]) -> v128 {
-    let b = &b[..16];
-    // SAFETY: 16 readable bytes; no alignment requirement.
-    unsafe { v128_load(b.as_ptr() as *const v128) }
-}
-
-#[inline(always)]
-fn store16(o: &mut [u8], v: v128) {
-    let o = &mut o[..16];
-    // SAFETY: 16 writable bytes; no alignment requirement.
-    unsafe { v128_store(o.as_mut_ptr() as *mut v128, v) }
-}
 
 /// `f32::round` (half away from zero) of four finite lanes: `trunc(v)`, plus one step away from
 /// zero where the dropped fraction `|v − trunc(v)|` (exact in f32) is at least ½. A lane whose

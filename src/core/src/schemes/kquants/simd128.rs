@@ -6,6 +6,7 @@
 //! and one subtract per lane (wasm has no implicit FMA). Only NaN payloads may differ, which
 //! wasm leaves unspecified anyway. Checked by src/core/tests/kquants_fixtures.rs in headless Chromium.
 
+use crate::simd128_io::load16;
 use core::arch::wasm32::*;
 
 use super::reference::{fp16_to_fp32, get_scale_min_k4, nearest_int, Qkx2Params, Qkx2Start, QxStart, QX_CANDIDATES};
@@ -50,13 +51,6 @@ fn store16(y: &mut [f32], q: [v128; 4], d: f32, m: Option<f32>) {
         // SAFETY: `y` has 16 elements, so lanes 4k..4k+4 are in bounds; v128 stores are unaligned.
         unsafe { v128_store(y.as_mut_ptr().add(4 * k) as *mut v128, v) };
     }
-}
-
-#[inline(always)]
-fn load16(b: &[u8]) -> v128 {
-    let b = &b[..16];
-    // SAFETY: `b` has 16 bytes; v128 loads are unaligned.
-    unsafe { v128_load(b.as_ptr() as *const v128) }
 }
 
 /// Q4_K blocks → values; must equal [`super::dequant::dequantize_block_q4_k`] bit for bit.
