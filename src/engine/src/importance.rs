@@ -36,14 +36,6 @@ pub struct ImportanceEntry {
     pub saved: bool,
 }
 
-impl ImportanceEntry {
-    /// The mean of x² per input feature (what llama-quantize weights by).
-    pub fn means(&self) -> Vec<f32> {
-        let n = self.count.max(1) as f32;
-        self.sums.iter().map(|s| s / n).collect()
-    }
-}
-
 /// What each watched node reads: its input slot, the weight's entry and the number of features.
 struct Watch {
     input: usize,
