@@ -24,7 +24,7 @@ cargo test --workspace
 # The crates with wasm tests, each run as the README documents it: wasm-pack in headless
 # Chromium (SIMD128 on, from .cargo/config.toml). The facades' own exports are tested in
 # workbench and runner; bench and cli have no wasm tests.
-for crate in gemm core formats learn engine llm workbench tutor runner trainer; do
+for crate in gemm core formats learn engine ptq llm workbench tutor runner trainer; do
   step "wasm tests in headless Chromium: src/$crate (wasm-pack test)"
   # No DWARF in the wasm test binaries (50 MB each with it); panics still name their functions.
   CARGO_PROFILE_TEST_DEBUG=0 wasm-pack --log-level warn test --headless --chrome --chromedriver "$CHROMEDRIVER" --mode no-install "src/$crate"

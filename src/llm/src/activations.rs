@@ -4,7 +4,7 @@
 
 /// The matrices of a llama layer, in the order the forward pass multiplies them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LayerMatrix {
+pub enum LayerMatrix {
     AttnQ,
     AttnK,
     AttnV,
@@ -15,7 +15,7 @@ pub(crate) enum LayerMatrix {
 }
 
 impl LayerMatrix {
-    pub(crate) const ALL: [LayerMatrix; 7] = [
+    pub const ALL: [LayerMatrix; 7] = [
         LayerMatrix::AttnQ,
         LayerMatrix::AttnK,
         LayerMatrix::AttnV,
@@ -25,7 +25,8 @@ impl LayerMatrix {
         LayerMatrix::FfnDown,
     ];
 
-    pub(crate) fn tensor(self) -> &'static str {
+    /// The tensor's name in a layer (`blk.N.<this>.weight`).
+    pub fn tensor(self) -> &'static str {
         match self {
             LayerMatrix::AttnQ => "attn_q",
             LayerMatrix::AttnK => "attn_k",
@@ -36,6 +37,11 @@ impl LayerMatrix {
             LayerMatrix::FfnDown => "ffn_down",
         }
     }
+}
+
+/// What sees each layer matrix's input while the forward pass runs ([`crate::model::Session`]).
+pub(crate) trait ActivationObserver {
+    fn observe(&mut self, layer: usize, m: LayerMatrix, x: &[f32]);
 }
 
 /// Σx² per input column of each layer matrix, over the tokens evaluated.
@@ -67,5 +73,11 @@ impl ActivationSums {
                 .find(|&&m| layer[m as usize].iter().any(|v| !v.is_finite()))
                 .map(|m| format!("blk.{l}.{}.weight", m.tensor()))
         })
+    }
+}
+
+impl ActivationObserver for ActivationSums {
+    fn observe(&mut self, layer: usize, m: LayerMatrix, x: &[f32]) {
+        self.add(layer, m, x);
     }
 }

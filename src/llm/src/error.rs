@@ -33,6 +33,8 @@ pub enum LlmError {
     ContextFull { n_ctx: usize, needed: usize },
     /// Activation statistics that overflowed to infinity or NaN (llama-imatrix stops too).
     NonFinite { tensor: String },
+    /// GPTQ or AWQ could not quantize this tensor (the reason from `quantscope-ptq`).
+    Quantize { tensor: String, why: String },
 }
 
 impl fmt::Display for LlmError {
@@ -45,6 +47,7 @@ impl fmt::Display for LlmError {
             }
             LlmError::MissingKey(key) => write!(f, "the GGUF metadata has no '{key}', which llama.cpp requires"),
             LlmError::BadKey { key, why } => write!(f, "GGUF metadata '{key}': {why}"),
+            LlmError::Quantize { tensor, why } => write!(f, "could not quantize '{tensor}': {why}"),
             LlmError::Unsupported(what) => write!(f, "not supported yet: {what}"),
             LlmError::MissingTensor(name) => write!(f, "the model has no tensor '{name}'"),
             LlmError::TensorShape { name, expected, found } => {

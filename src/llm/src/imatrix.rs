@@ -62,7 +62,7 @@ impl ImatrixRun {
             return Ok(false);
         }
         let chunk = chunk_with_bos(model, &self.tokens, self.n_ctx, self.done);
-        model.session(self.n_ctx)?.eval_collecting(&chunk, &mut self.sums)?;
+        model.session(self.n_ctx)?.eval_observed(&chunk, &mut self.sums)?;
         if let Some(tensor) = self.sums.first_non_finite() {
             return Err(LlmError::NonFinite { tensor });
         }

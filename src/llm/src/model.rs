@@ -18,7 +18,7 @@
 //! K and V are cached in F32 (llama.cpp's default cache is F16; the reference logits are made
 //! with `-ctk f32 -ctv f32`).
 
-use crate::activations::{ActivationSums, LayerMatrix};
+use crate::activations::{ActivationObserver, LayerMatrix};
 use crate::config::LlamaConfig;
 use crate::error::{LlmError, Result};
 use crate::metadata::Metadata;
@@ -151,6 +151,39 @@ impl Model {
         Ok(Session { model: self, n_ctx, n_past: 0, k: vec![vec![0.0; kv]; c.n_layer], v: vec![vec![0.0; kv]; c.n_layer] })
     }
 
+    /// Layer `l`'s matrix `m`.
+    pub fn layer_matrix(&self, l: usize, m: LayerMatrix) -> &Matrix {
+        let layer = &self.layers[l];
+        match m {
+            LayerMatrix::AttnQ => &layer.wq,
+            LayerMatrix::AttnK => &layer.wk,
+            LayerMatrix::AttnV => &layer.wv,
+            LayerMatrix::AttnOutput => &layer.wo,
+            LayerMatrix::FfnGate => &layer.gate,
+            LayerMatrix::FfnUp => &layer.up,
+            LayerMatrix::FfnDown => &layer.down,
+        }
+    }
+
+    /// Replaces layer `l`'s matrix `m` with F32 weights of the same shape (a quantized layer's
+    /// values, while the layers after it are calibrated).
+    pub(crate) fn set_layer_weights(&mut self, l: usize, m: LayerMatrix, w: Vec<f32>) {
+        let old = self.layer_matrix(l, m);
+        let (rows, cols) = (old.rows(), old.cols());
+        assert_eq!(w.len(), rows * cols, "replacement of blk.{l}.{}", m.tensor());
+        let layer = &mut self.layers[l];
+        let slot = match m {
+            LayerMatrix::AttnQ => &mut layer.wq,
+            LayerMatrix::AttnK => &mut layer.wk,
+            LayerMatrix::AttnV => &mut layer.wv,
+            LayerMatrix::AttnOutput => &mut layer.wo,
+            LayerMatrix::FfnGate => &mut layer.gate,
+            LayerMatrix::FfnUp => &mut layer.up,
+            LayerMatrix::FfnDown => &mut layer.down,
+        };
+        *slot = Matrix::F32 { rows, cols, w };
+    }
+
     /// Names and ggml types of the matrices, in forward order (for a report).
     pub fn matrix_types(&self) -> Vec<(String, &'static str)> {
         let mut out = vec![("token_embd.weight".to_string(), self.token_embd.type_name())];
@@ -207,13 +240,12 @@ impl Session<'_> {
         self.eval_with(tokens, None)
     }
 
-    /// [`Session::eval`], adding each layer matrix's input x² per column to `sums` (the statistics
-    /// of an importance matrix, [`crate::imatrix`]).
-    pub(crate) fn eval_collecting(&mut self, tokens: &[u32], sums: &mut ActivationSums) -> Result<Vec<f32>> {
-        self.eval_with(tokens, Some(sums))
+    /// [`Session::eval`], showing every layer matrix's input to `observer`.
+    pub(crate) fn eval_observed(&mut self, tokens: &[u32], observer: &mut dyn ActivationObserver) -> Result<Vec<f32>> {
+        self.eval_with(tokens, Some(observer))
     }
 
-    fn eval_with(&mut self, tokens: &[u32], mut sums: Option<&mut ActivationSums>) -> Result<Vec<f32>> {
+    fn eval_with(&mut self, tokens: &[u32], mut sums: Option<&mut dyn ActivationObserver>) -> Result<Vec<f32>> {
         let n_vocab = self.model.config.n_vocab;
         if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= n_vocab) {
             return Err(LlmError::TokenOutOfRange { token: bad, n_vocab });
@@ -223,16 +255,16 @@ impl Session<'_> {
         }
         let mut logits = vec![0f32; tokens.len() * n_vocab];
         for (&t, out) in tokens.iter().zip(logits.chunks_mut(n_vocab)) {
-            self.step(t, out, sums.as_deref_mut());
+            self.step(t, out, sums.as_mut().map(|s| &mut **s as &mut dyn ActivationObserver));
         }
         Ok(logits)
     }
 
     /// One token at position n_past; with `sums`, the matrices' inputs are recorded too.
-    fn step(&mut self, token: u32, logits: &mut [f32], mut sums: Option<&mut ActivationSums>) {
+    fn step(&mut self, token: u32, logits: &mut [f32], mut sums: Option<&mut dyn ActivationObserver>) {
         let mut record = |l: usize, m: LayerMatrix, x: &[f32]| {
             if let Some(s) = sums.as_deref_mut() {
-                s.add(l, m, x);
+                s.observe(l, m, x);
             }
         };
         let m = self.model;
