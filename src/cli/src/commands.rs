@@ -40,7 +40,12 @@ const USAGE: &str = "usage:
   quantscope make-imatrix MODEL.gguf --text FILE --out IMATRIX.gguf [--ctx N] [--chunks N]
       (as llama-imatrix: Σx² per input column of every blk.* matrix over chunks of --ctx tokens, in its GGUF layout)
   quantscope make-imatrix MODEL.onnx --calibration [NAME=]C.npy... --out IMATRIX.gguf
-      (the same statistics for every MatMul/Gemm weight of an ONNX model, over one batch of calibration inputs)";
+      (the same statistics for every MatMul/Gemm weight of an ONNX model, over one batch of calibration inputs)
+  quantscope gptq MODEL.gguf --text FILE --out OUT.gguf [--grid q4_0|int4|int3|int2] [--group N] [--sym]
+      [--act-order] [--ctx N] [--chunks N] [--rtn-out RTN.gguf] [--json]
+      (GPTQ of every blk.* matrix of an F32 llama GGUF, layer by layer on --text (the IST-DASLab reference's
+       fasterquant, true-sequential); q4_0 (default, groups of 32) writes llama-quantize's Q4_0 file with
+       GPTQ's blocks; intB keeps the dequantized values in an F32 file; --rtn-out: round-to-nearest's file)";
 
 #[derive(Default)]
 struct Args {
@@ -78,6 +83,12 @@ struct Args {
     seed: Option<u64>,
     temperature: Option<f32>,
     top_k: Option<usize>,
+    /// `gptq`: the grid, group size, symmetry, act-order and round-to-nearest's file.
+    grid: Option<String>,
+    group: Option<usize>,
+    sym: bool,
+    act_order: bool,
+    rtn_out: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args, lexopt::Error> {
@@ -119,6 +130,11 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Long("seed") => args.seed = Some(parser.value()?.parse()?),
             Long("temperature") => args.temperature = Some(parser.value()?.parse()?),
             Long("top-k") => args.top_k = Some(parser.value()?.parse()?),
+            Long("grid") => args.grid = Some(parser.value()?.string()?),
+            Long("group") => args.group = Some(parser.value()?.parse()?),
+            Long("sym") => args.sym = true,
+            Long("act-order") => args.act_order = true,
+            Long("rtn-out") => args.rtn_out = Some(parser.value()?.into()),
             Short('h') | Long("help") => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -978,11 +994,14 @@ fn language_model(args: &Args) -> Result<(), Failure> {
     if args.command == "generate" && args.prompt.is_none() {
         return Err(usage("generate needs --prompt TEXT"));
     }
-    if matches!(args.command.as_str(), "perplexity" | "make-imatrix") && args.text.is_none() {
+    if matches!(args.command.as_str(), "perplexity" | "make-imatrix" | "gptq") && args.text.is_none() {
         return Err(usage(format!("{} needs --text FILE", args.command)));
     }
     if args.command == "make-imatrix" && args.out.is_none() {
         return Err(usage("make-imatrix needs --out IMATRIX.gguf"));
+    }
+    if args.command == "gptq" && args.out.is_none() {
+        return Err(usage("gptq needs --out OUT.gguf"));
     }
     let a = crate::lm::LmArgs {
         model,
@@ -996,10 +1015,16 @@ fn language_model(args: &Args) -> Result<(), Failure> {
         top_k: args.top_k.unwrap_or(40),
         json: args.json,
         out: args.out.as_deref(),
+        grid: args.grid.as_deref(),
+        group: args.group,
+        sym: args.sym,
+        act_order: args.act_order,
+        rtn_out: args.rtn_out.as_deref(),
     };
     let result = match args.command.as_str() {
         "generate" => crate::lm::generate(&a),
         "make-imatrix" => crate::lm::make_imatrix(&a),
+        "gptq" => crate::lm::gptq(&a),
         _ => crate::lm::perplexity_of(&a),
     };
     result.map_err(bad_input)
@@ -1018,7 +1043,7 @@ pub fn main() -> ExitCode {
             "eval" => eval(&args),
             "run" => run_model(&args),
             "quantize-onnx" => quantize_onnx(&args),
-            "generate" | "perplexity" | "make-imatrix" | "kl-divergence" => language_model(&args),
+            "generate" | "perplexity" | "make-imatrix" | "kl-divergence" | "gptq" => language_model(&args),
             "" => Err(usage("no command given")),
             other => Err(usage(format!("unknown command '{other}'"))),
         },

@@ -19,6 +19,11 @@ pub struct LmArgs<'a> {
     pub top_k: usize,
     pub json: bool,
     pub out: Option<&'a Path>,
+    pub grid: Option<&'a str>,
+    pub group: Option<usize>,
+    pub sym: bool,
+    pub act_order: bool,
+    pub rtn_out: Option<&'a Path>,
 }
 
 fn load(path: &Path) -> Result<Model, String> {
@@ -147,6 +152,76 @@ pub fn kl_divergence_of(
         println!("Median  KLD     : {:.6}", s.median_kld);
         println!("RMS Δp          : {:.3} %", s.rms_dp_percent);
         println!("Same top p      : {:.3} %", s.same_top_percent);
+    }
+    Ok(())
+}
+
+/// `gptq`: GPTQ of every layer matrix on a text, written as a GGUF (see the usage).
+pub fn gptq(a: &LmArgs) -> Result<(), String> {
+    use quantscope_ptq::{GptqConfig, Grid};
+    let name = a.model.display().to_string();
+    let bytes = std::fs::read(a.model).map_err(|e| format!("{name}: {e}"))?;
+    let source: std::rc::Rc<dyn quantscope_formats::bytesource::ByteSource> = std::rc::Rc::new(bytes);
+    let file = quantscope_formats::lazy::open_gguf_file(&name, source.clone()).map_err(|e| e.to_string())?;
+    let model = Model::from_source(&name, source).map_err(|e| format!("{name}: {e}"))?;
+    let grid = match a.grid.unwrap_or("q4_0") {
+        "q4_0" | "Q4_0" => Grid::Q4_0,
+        g => match g.strip_prefix("int").and_then(|b| b.parse::<u32>().ok()) {
+            Some(bits) => Grid::MinMax { bits, symmetric: a.sym },
+            None => return Err(format!("--grid {g}: q4_0, int2, int3, int4 ... int8")),
+        },
+    };
+    let groupsize = match (grid, a.group) {
+        (Grid::Q4_0, None) => Some(32),
+        (_, Some(0)) => None,
+        (_, g) => g,
+    };
+    // With act-order, static groups keep each group's columns together (as Q4_0 blocks need).
+    let config = GptqConfig { groupsize, act_order: a.act_order, static_groups: a.act_order && groupsize.is_some(), ..Default::default() };
+    let path = a.text.ok_or("gptq needs --text FILE")?;
+    let out = a.out.ok_or("gptq needs --out OUT.gguf")?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let ids = model.tokenizer.encode_with_bos(&text);
+    let n_ctx = a.ctx.unwrap_or(model.config.n_ctx_train);
+    let mut run = quantscope_llm::GptqRun::new(model, &ids, n_ctx, a.chunks, grid, config).map_err(|e| e.to_string())?;
+    loop {
+        let p = run.advance().map_err(|e| e.to_string())?;
+        if !a.json {
+            eprint!("\rstep {}/{}", p.done, p.total);
+        }
+        if p.finished {
+            break;
+        }
+    }
+    if !a.json {
+        eprintln!();
+    }
+    let write = |path: &Path, rtn: bool| -> Result<(), String> {
+        let bytes = run.write_gguf(&file, rtn).map_err(|e| e.to_string())?;
+        std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    write(out, false)?;
+    if let Some(p) = a.rtn_out {
+        write(p, true)?;
+    }
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&run.reports().iter().map(|r| (&r.name, r.gptq_error, r.rtn_error)).collect::<Vec<_>>())
+                .expect("serializable")
+        );
+    } else {
+        println!("{:<28} {:>12} {:>12}", "matrix (output error)", "GPTQ", "RTN");
+        for r in run.reports() {
+            println!("{:<28} {:>12.3e} {:>12.3e}", r.name, r.gptq_error, r.rtn_error);
+        }
+        println!(
+            "{}: {} grid, groups of {}, act-order {}",
+            out.display(),
+            grid.label(),
+            groupsize.map_or("a row".into(), |g| g.to_string()),
+            a.act_order
+        );
     }
     Ok(())
 }

@@ -636,3 +636,42 @@ fn make_imatrix_of_an_onnx_model() {
     assert_eq!(r.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&r.stderr).contains("needs --calibration"));
 }
+
+/// `gptq`: GPTQ's Q4_0 file and round-to-nearest's, which is `export --type Q4_0`'s (llama-quantize's)
+/// byte for byte; GPTQ's own differs and is refused for an already quantized model.
+#[test]
+fn gptq_of_the_tiny_model() {
+    let model = fixture("tiny_lm/tiny-lm-f32.gguf");
+    let text = fixture("tiny_lm/calibration.txt");
+    let dir = std::env::temp_dir().join(format!("quantscope-gptq-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (gptq, rtn, q4_0) = (dir.join("gptq.gguf"), dir.join("rtn.gguf"), dir.join("q4_0.gguf"));
+    let args = ["--text", text.to_str().unwrap(), "--ctx", "128", "--chunks", "2"];
+    let r =
+        run(&[&["gptq", model.to_str().unwrap(), "--out", gptq.to_str().unwrap(), "--rtn-out", rtn.to_str().unwrap()], &args[..]].concat());
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let stdout = String::from_utf8_lossy(&r.stdout);
+    assert!(stdout.contains("blk.1.ffn_down.weight") && stdout.contains("Q4_0 grid, groups of 32"), "{stdout}");
+    assert!(export_to(&model, &q4_0, &["--type", "Q4_0"]).status.success());
+    assert!(std::fs::read(&rtn).unwrap() == std::fs::read(&q4_0).unwrap(), "round-to-nearest is not llama-quantize's Q4_0");
+    assert!(std::fs::read(&gptq).unwrap() != std::fs::read(&q4_0).unwrap());
+    let p = run(&[
+        "perplexity",
+        gptq.to_str().unwrap(),
+        "--text",
+        fixture("tiny_lm/heldout.txt").to_str().unwrap(),
+        "--ctx",
+        "128",
+        "--chunks",
+        "2",
+    ]);
+    assert!(String::from_utf8_lossy(&p.stdout).starts_with("PPL = "), "{}", String::from_utf8_lossy(&p.stderr));
+
+    let q8 = fixture("tiny_lm/tiny-lm-q8_0.gguf");
+    let r = run(&[&["gptq", q8.to_str().unwrap(), "--out", dir.join("x.gguf").to_str().unwrap()], &args[..]].concat());
+    assert!(!r.status.success());
+    assert!(String::from_utf8_lossy(&r.stderr).contains("starts from F32 weights"), "{}", String::from_utf8_lossy(&r.stderr));
+    let r = run(&[&["gptq", model.to_str().unwrap(), "--out", dir.join("x.gguf").to_str().unwrap(), "--grid", "int9"], &args[..]].concat());
+    assert!(String::from_utf8_lossy(&r.stderr).contains("9-bit codes"), "{}", String::from_utf8_lossy(&r.stderr));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -18,7 +18,7 @@ use crate::weights::Matrix;
 use quantscope_formats::gguf_mix::{FileType, MixOptions};
 use quantscope_formats::gguf_writer::{self, Export, OutType};
 use quantscope_formats::lazy::LazyFile;
-use quantscope_ptq::{gptq, GptqConfig, GptqResult, Grid, Hessian};
+use quantscope_ptq::{gptq, round_to_nearest, GptqConfig, GptqResult, Grid, Hessian};
 use serde::Serialize;
 
 /// The reference's true-sequential order: matrices sharing an input are quantized together.
@@ -147,7 +147,7 @@ impl GptqRun {
         if self.chunk < self.n_chunk {
             let mut seen = InputRows { layer: self.layer, matrix: matrices[0], rows: Vec::new() };
             let chunk = chunk_with_bos(&self.model, &self.tokens, self.n_ctx, self.chunk);
-            self.model.session(self.n_ctx)?.eval_observed(&chunk, &mut seen)?;
+            self.model.session(self.n_ctx)?.observe_through(&chunk, &mut seen, self.layer)?;
             let cols = self.model.layer_matrix(self.layer, matrices[0]).cols();
             let name = self.name(matrices[0]);
             let h = self.hessian.get_or_insert_with(|| Hessian::new(cols));
@@ -164,7 +164,7 @@ impl GptqRun {
             };
             let why = |e: quantscope_ptq::PtqError| LlmError::Quantize { tensor: name.clone(), why: e.to_string() };
             let result = gptq(&w.0, w.1, &h, self.grid, &self.config).map_err(why)?;
-            let rtn = round_to_nearest(&w.0, w.1, self.grid, &self.config).map_err(why)?;
+            let rtn = round_to_nearest(&w.0, w.1, self.grid, self.config.groupsize).map_err(why)?;
             let hm = h.matrix().map_err(why)?;
             let reference = quadratic(&w.0, &vec![0.0; w.0.len()], &hm, h.cols());
             self.reports.push(MatrixReport {
@@ -254,17 +254,6 @@ impl GptqRun {
         }
         Ok(out)
     }
-}
-
-/// Round-to-nearest on the same grid and groups (GPTQ with nothing pushed onward).
-pub fn round_to_nearest(w: &[f32], rows: usize, grid: Grid, config: &GptqConfig) -> quantscope_ptq::Result<GptqResult> {
-    let cols = w.len() / rows.max(1);
-    // A Hessian with no off-diagonal terms: each column's error stays where it is made.
-    let mut h = Hessian::new(cols);
-    let mut eye = vec![0f32; cols * cols];
-    (0..cols).for_each(|i| eye[i * cols + i] = 1.0);
-    h.add_sample(&eye)?;
-    gptq(w, rows, &h, grid, &GptqConfig { act_order: false, ..*config })
 }
 
 /// Σ_rows (w − q)ᵀ H (w − q): the output error on the rows H was made of (up to H's scale).

@@ -237,15 +237,21 @@ impl Session<'_> {
     /// Evaluates `tokens` at the next positions; returns their logits, n_vocab per token.
     /// Nothing is cached when a token is out of range or the context would overflow.
     pub fn eval(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
-        self.eval_with(tokens, None)
+        self.eval_with(tokens, None, None)
     }
 
     /// [`Session::eval`], showing every layer matrix's input to `observer`.
     pub(crate) fn eval_observed(&mut self, tokens: &[u32], observer: &mut dyn ActivationObserver) -> Result<Vec<f32>> {
-        self.eval_with(tokens, Some(observer))
+        self.eval_with(tokens, Some(observer), None)
     }
 
-    fn eval_with(&mut self, tokens: &[u32], mut sums: Option<&mut dyn ActivationObserver>) -> Result<Vec<f32>> {
+    /// Runs `tokens` through layers 0..=`last_layer` only, showing their matrices' inputs to
+    /// `observer` (no logits: a calibration pass for that layer). The session is spent after it.
+    pub(crate) fn observe_through(&mut self, tokens: &[u32], observer: &mut dyn ActivationObserver, last_layer: usize) -> Result<()> {
+        self.eval_with(tokens, Some(observer), Some(last_layer)).map(|_| ())
+    }
+
+    fn eval_with(&mut self, tokens: &[u32], mut sums: Option<&mut dyn ActivationObserver>, last_layer: Option<usize>) -> Result<Vec<f32>> {
         let n_vocab = self.model.config.n_vocab;
         if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= n_vocab) {
             return Err(LlmError::TokenOutOfRange { token: bad, n_vocab });
@@ -255,13 +261,13 @@ impl Session<'_> {
         }
         let mut logits = vec![0f32; tokens.len() * n_vocab];
         for (&t, out) in tokens.iter().zip(logits.chunks_mut(n_vocab)) {
-            self.step(t, out, sums.as_mut().map(|s| &mut **s as &mut dyn ActivationObserver));
+            self.step(t, out, sums.as_mut().map(|s| &mut **s as &mut dyn ActivationObserver), last_layer);
         }
         Ok(logits)
     }
 
     /// One token at position n_past; with `sums`, the matrices' inputs are recorded too.
-    fn step(&mut self, token: u32, logits: &mut [f32], mut sums: Option<&mut dyn ActivationObserver>) {
+    fn step(&mut self, token: u32, logits: &mut [f32], mut sums: Option<&mut dyn ActivationObserver>, last_layer: Option<usize>) {
         let mut record = |l: usize, m: LayerMatrix, x: &[f32]| {
             if let Some(s) = sums.as_deref_mut() {
                 s.observe(l, m, x);
@@ -283,6 +289,10 @@ impl Session<'_> {
         let mut scores = vec![0f32; pos + 1];
         let mut head_in = vec![0f32; hd];
         for (l, layer) in m.layers.iter().enumerate() {
+            if last_layer.is_some_and(|last| l > last) {
+                self.n_past += 1;
+                return;
+            }
             ops::rms_norm(&x, &layer.attn_norm, c.rms_eps, &mut h);
             for m in [LayerMatrix::AttnQ, LayerMatrix::AttnK, LayerMatrix::AttnV] {
                 record(l, m, &h);

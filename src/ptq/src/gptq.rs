@@ -134,6 +134,9 @@ pub fn gptq(w: &[f32], rows: usize, hessian: &Hessian, grid: Grid, config: &Gptq
                 losses[col] += (x - v) * (x - v) / (d * d);
                 let e = (x - v) / d;
                 err1[r * count + i] = e;
+                if e == 0.0 {
+                    continue;
+                }
                 for (wj, &hj) in row[i..].iter_mut().zip(&hrow[i..]) {
                     *wj -= e * hj;
                 }
@@ -167,6 +170,33 @@ pub fn gptq(w: &[f32], rows: usize, hessian: &Hessian, grid: Grid, config: &Gptq
         losses = l;
     }
     Ok(GptqResult { rows, cols: n, grid, groupsize: config.groupsize, codes, values, scales, column_losses: losses })
+}
+
+/// Round-to-nearest on the same grid and groups: what GPTQ gives when no error is pushed onward
+/// (each group's scales found on the weights as they are).
+pub fn round_to_nearest(w: &[f32], rows: usize, grid: Grid, groupsize: Option<usize>) -> Result<GptqResult> {
+    if rows == 0 || w.len() % rows != 0 {
+        return Err(PtqError::Shape(format!("{} values are not {rows} rows", w.len())));
+    }
+    let cols = w.len() / rows;
+    check_config(grid, &GptqConfig { groupsize, ..Default::default() }, cols)?;
+    let wd: Vec<f64> = w.iter().map(|&v| v as f64).collect();
+    let g = groupsize.unwrap_or(cols);
+    let mut codes = vec![0u8; w.len()];
+    let mut values = vec![0f32; w.len()];
+    let mut scales = vec![0f32; w.len()];
+    for c0 in (0..cols).step_by(g) {
+        let width = g.min(cols - c0);
+        for (r, p) in grid.find_params(&wd, cols, c0, width).iter().enumerate() {
+            for c in r * cols + c0..r * cols + c0 + width {
+                let q = grid.code(p, wd[c]);
+                codes[c] = q;
+                values[c] = grid.value(p, q) as f32;
+                scales[c] = p.scale as f32;
+            }
+        }
+    }
+    Ok(GptqResult { rows, cols, grid, groupsize, codes, values, scales, column_losses: vec![0.0; cols] })
 }
 
 fn unpermute<T: Copy + Default>(v: &[T], perm: &[usize], n: usize) -> Vec<T> {

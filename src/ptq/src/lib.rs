@@ -12,7 +12,7 @@ pub mod grid;
 pub mod hessian;
 pub mod linalg;
 
-pub use gptq::{gptq, GptqConfig, GptqResult};
+pub use gptq::{gptq, round_to_nearest, GptqConfig, GptqResult};
 pub use grid::Grid;
 pub use hessian::Hessian;
 

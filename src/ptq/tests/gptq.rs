@@ -143,3 +143,23 @@ fn settings_that_cannot_work_are_refused() {
     let r = gptq(w, rows, &h, Grid::Q4_0, &act).unwrap();
     assert!(r.q4_0_blocks().unwrap_err().to_string().contains("static groups"));
 }
+
+/// Round-to-nearest is GPTQ with nothing pushed onward: a diagonal Hessian gives the same codes.
+#[test]
+fn round_to_nearest_is_gptq_without_feedback() {
+    let f = fixture();
+    let (rows, cols) = (f.dim("rows"), f.dim("cols"));
+    let mut h = Hessian::new(cols);
+    let mut x = vec![0f32; cols * cols];
+    (0..cols).for_each(|i| x[i * cols + i] = 1.0);
+    h.add_sample(&x).unwrap();
+    for (grid, g) in
+        [(Grid::MinMax { bits: 3, symmetric: false }, Some(32)), (Grid::MinMax { bits: 4, symmetric: true }, None), (Grid::Q4_0, Some(32))]
+    {
+        let config = GptqConfig { groupsize: g, ..Default::default() };
+        let a = gptq(f.get("w"), rows, &h, grid, &config).unwrap();
+        let b = quantscope_ptq::round_to_nearest(f.get("w"), rows, grid, g).unwrap();
+        assert_eq!(a.codes, b.codes, "{grid:?}");
+        assert_eq!(a.values, b.values, "{grid:?}");
+    }
+}
