@@ -10,6 +10,7 @@
 //! - [`observer`]: `MinMaxObserver`, `MovingAverageMinMaxObserver` and their per-channel twins,
 //!   with `_calculate_qparams`.
 //! - [`fake_quantize`]: the `FakeQuantize` module (observer + fake quant, each enabled by step).
+//! - [`lsq`]: LSQ, torch.ao's `_LearnableFakeQuantize`: the scale and zero point learned.
 //! - [`data`]: the digits as the model takes them, seeded shuffling into batches.
 //! - [`trainer`]: a run: configuration, steps, evaluation, divergence detection.
 //!
@@ -19,6 +20,7 @@ pub mod data;
 pub mod fake_quant;
 pub mod fake_quantize;
 pub mod loss;
+pub mod lsq;
 pub mod mlp;
 pub mod observer;
 pub mod optim;
