@@ -5,7 +5,7 @@
 use crate::data::{epoch_order, Dataset};
 use crate::distill::{distillation_loss, DistillConfig};
 use crate::loss::softmax_cross_entropy;
-use crate::mlp::{Grads, Mlp, Qat, Tape};
+use crate::mlp::{Grads, Mlp, Node, Qat, Tape};
 use crate::observer::{Averaging, Granularity, QuantSpec, Signedness, Symmetry};
 use crate::optim::{Optimizer, OptimizerKind};
 use crate::rng::SplitMix64;
@@ -273,9 +273,12 @@ impl Trainer {
             return Err(Divergence::Loss { step, loss });
         }
         let correct = count_correct(self.tape.logits(), &self.batch_y, data.classes);
+        // LSQ nodes pass gradients by their own backward in the static steps too (as torch's
+        // learnable op does, whether or not its qparams learn yet).
+        let learned_nodes = self.qat.as_ref().is_some_and(|q| q.nodes().any(|n| matches!(n, Node::Learned(_))));
         let learning = self.qat.as_ref().is_some_and(|q| q.learning());
         match self.qat.as_ref() {
-            Some(q) if learning => {
+            Some(q) if learned_nodes => {
                 self.qparam_grads = q.zero_learned_grads();
                 used.backward_learned(&self.tape, &self.grad_logits, &mut self.grads, q, &mut self.qparam_grads);
             }
