@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """PyTorch's side of `node scripts/bench-train.mjs`: training steps per second of the
-784-100-100-10 MLP (batch 64, Adam) on one CPU thread, FP32 and QAT INT8 with the same torch.ao
+784-100-100-10 MLP (batch 64, Adam) on one CPU thread, FP32, QAT INT8 with the same torch.ao
 fake quantization the Train view runs (input and activations MovingAverageMinMax unsigned affine,
-weights MovingAveragePerChannelMinMax signed symmetric). Debian's python3-torch; random data of
+weights MovingAveragePerChannelMinMax signed symmetric), and LSQ INT8 (_LearnableFakeQuantize on
+the same nodes, use_grad_scaling, the observers' static estimate for 10 steps, then learning). Debian's python3-torch; random data of
 the training set's shape (speed does not depend on the values). Prints one JSON line.
 """
 import json
@@ -12,13 +13,20 @@ import time
 import torch
 import torch.nn.functional as F
 from torch.ao.quantization import FakeQuantize, MovingAverageMinMaxObserver, MovingAveragePerChannelMinMaxObserver
+from torch.ao.quantization._learnable_fake_quantize import _LearnableFakeQuantize
 
 torch.set_num_threads(1)
 torch.manual_seed(1)
 STEPS = int(sys.argv[1]) if len(sys.argv) > 1 else 250
 
 
-def fake_quantize(weight):
+def fake_quantize(weight, lsq=False, channels=-1):
+    if lsq and weight:
+        return _LearnableFakeQuantize(MovingAveragePerChannelMinMaxObserver, quant_min=-128, quant_max=127, dtype=torch.qint8,
+                                      qscheme=torch.per_channel_symmetric, ch_axis=0, channel_len=channels, use_grad_scaling=True)
+    if lsq:
+        return _LearnableFakeQuantize(MovingAverageMinMaxObserver, quant_min=0, quant_max=255, dtype=torch.quint8,
+                                      qscheme=torch.per_tensor_affine, use_grad_scaling=True)
     if weight:
         return FakeQuantize(MovingAveragePerChannelMinMaxObserver, quant_min=-128, quant_max=127, dtype=torch.qint8,
                             qscheme=torch.per_channel_symmetric, ch_axis=0)
@@ -27,14 +35,14 @@ def fake_quantize(weight):
 
 
 class Net(torch.nn.Module):
-    def __init__(self, qat):
+    def __init__(self, qat, lsq=False):
         super().__init__()
         self.fcs = torch.nn.ModuleList([torch.nn.Linear(784, 100), torch.nn.Linear(100, 100), torch.nn.Linear(100, 10)])
         self.qat = qat
         if qat:
-            self.input_fq = fake_quantize(False)
-            self.weight_fq = torch.nn.ModuleList(fake_quantize(True) for _ in self.fcs)
-            self.act_fq = torch.nn.ModuleList(fake_quantize(False) for _ in self.fcs)
+            self.input_fq = fake_quantize(False, lsq)
+            self.weight_fq = torch.nn.ModuleList(fake_quantize(True, lsq, fc.out_features) for fc in self.fcs)
+            self.act_fq = torch.nn.ModuleList(fake_quantize(False, lsq) for _ in self.fcs)
 
     def forward(self, x):
         if self.qat:
@@ -48,13 +56,19 @@ class Net(torch.nn.Module):
         return x
 
 
-def steps_per_second(qat):
+def steps_per_second(qat, lsq=False):
     x, y = torch.rand(8000, 784), torch.randint(0, 10, (8000,))
-    net = Net(qat)
+    net = Net(qat, lsq)
+    nodes = [m for m in net.modules() if isinstance(m, _LearnableFakeQuantize)]
+    for m in nodes:
+        m.enable_static_estimate()
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     perm = torch.randperm(8000)
     start = time.perf_counter()
     for s in range(STEPS):
+        if s == 10:
+            for m in nodes:
+                m.enable_param_learning()
         idx = perm[(s * 64) % 7936:(s * 64) % 7936 + 64]
         opt.zero_grad()
         F.cross_entropy(net(x[idx]), y[idx]).backward()
@@ -62,4 +76,5 @@ def steps_per_second(qat):
     return STEPS / (time.perf_counter() - start)
 
 
-print(json.dumps({"torch": torch.__version__, "fp32": steps_per_second(False), "qat8": steps_per_second(True)}))
+print(json.dumps({"torch": torch.__version__, "fp32": steps_per_second(False), "qat8": steps_per_second(True),
+                  "lsq8": steps_per_second(True, lsq=True)}))

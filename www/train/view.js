@@ -1,6 +1,6 @@
 // The Train view (#train): train the built-in model's shape (784-100-100-10) on the 8,000
 // shipped digits in FP32 or with quantization-aware training (torch.ao's fake quantization at
-// 8, 4 or 2 bits), watch the loss and accuracy curves as they come, and compare each run's test
+// 8, 4 or 2 bits, the scales observed or learned by LSQ), distil a run into a smaller student, watch the loss and accuracy curves as they come, and compare each run's test
 // accuracy and size with post-training quantization of an FP32 run. The work runs in
 // train/worker.js (the trainer module, src/trainer over src/train); this thread asks it for a
 // few steps at a time and draws, so Pause is not asking and Cancel drops the run.
@@ -14,7 +14,11 @@ const METHODS = {
   qat8: { label: 'QAT INT8', bits: 8 },
   qat4: { label: 'QAT INT4', bits: 4 },
   qat2: { label: 'QAT INT2', bits: 2 },
+  lsq8: { label: 'LSQ INT8', bits: 8, lsq: true },
+  lsq4: { label: 'LSQ INT4', bits: 4, lsq: true },
+  lsq2: { label: 'LSQ INT2', bits: 2, lsq: true },
 };
+const methodOptions = Object.entries(METHODS).map(([k, m]) => `<option value="${k}">${m.label}</option>`).join('');
 const PTQ_BITS = [8, 4, 2];
 
 const state = {
@@ -34,13 +38,13 @@ const html = `
     <p class="hint">Trains an MLP on the 8,000 training digits shipped with the page, in this tab (wasm, in a
       worker), then tests it on the 2,000 test digits. <b>QAT</b> puts torch.ao's fake quantization in the
       forward pass (weights signed symmetric, activations unsigned affine, moving-average min-max
-      observers) and passes gradients straight through inside the clamp range. An FP32 run also
+      observers) and passes gradients straight through inside the clamp range; <b>LSQ</b> (learned step
+      size, torch's <code>_LearnableFakeQuantize</code>) learns each scale and zero point with the
+      weights after the observers set them on the first 10 steps. An FP32 run also
       reports <b>PTQ</b>: its weights quantized after training, activation ranges calibrated on 1,024
       training digits. At INT2, QAT recovers much of what PTQ loses.</p>
     <div class="controls train-controls">
-      <label>Method <select id="train-method">
-        ${Object.entries(METHODS).map(([k, m]) => `<option value="${k}">${m.label}</option>`).join('')}
-      </select></label>
+      <label>Method <select id="train-method">${methodOptions}</select></label>
       <label><input id="train-per-channel" type="checkbox" checked> weight scales per output neuron</label>
       <label>Hidden layers <input id="train-hidden" value="100, 100" size="9" aria-describedby="train-hidden-hint"></label>
       <label>Optimizer <select id="train-optimizer"><option value="adam">Adam</option><option value="sgd">SGD, momentum 0.9</option></select></label>
@@ -83,30 +87,69 @@ const html = `
     </div>
     <canvas id="train-sparsity" width="900" height="220" aria-label="accuracy against sparsity"></canvas>
   </section>
+  <section id="train-distil-panel" aria-labelledby="train-distil-title">
+    <h2 id="train-distil-title">Distil the last run into a smaller student</h2>
+    <p class="hint">Knowledge distillation (Hinton et al.): the student learns from the last run's softened
+      outputs and the labels, loss = α·T²·KL(softmax(teacher/T) ‖ softmax(student/T)) + (1−α)·cross-entropy.
+      It trains with the optimizer, learning rate, batch and seed above; the same student trained on the labels
+      alone (same seed) shows what the teacher adds.</p>
+    <div class="controls train-controls">
+      <label>Student hidden layers <input id="train-distil-hidden" value="32" size="7"></label>
+      <label>Student method <select id="train-distil-method">${methodOptions}</select></label>
+      <label>T <input id="train-distil-t" type="number" value="4" step="any" min="0"></label>
+      <label>α <input id="train-distil-alpha" type="number" value="0.7" step="any" min="0" max="1"></label>
+      <label>Epochs <input id="train-distil-epochs" type="number" value="3" min="1" max="1000"></label>
+      <label><input id="train-distil-baseline" type="checkbox" checked> also train it on labels alone</label>
+      <button id="train-distil" type="button" disabled>Distil</button>
+    </div>
+  </section>
   <section id="train-results-panel" aria-labelledby="train-results-title">
     <h2 id="train-results-title">Results: accuracy on the 2,000 test digits, and size</h2>
     <table id="train-results"><thead><tr><th>run</th><th>method</th><th>test accuracy</th><th>size</th><th>settings</th></tr></thead><tbody></tbody></table>
   </section>`;
 
-function settings() {
-  const hidden = $('#train-hidden').value.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+function hiddenSizes(input) {
+  const hidden = $(input).value.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
   if (hidden.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('hidden layer sizes must be whole numbers ≥ 1, separated by commas');
+  return hidden;
+}
+
+function settings() {
   const method = METHODS[$('#train-method').value];
   return {
-    hidden,
+    hidden: hiddenSizes('#train-hidden'),
     optimizer: $('#train-optimizer').value,
     learning_rate: Number($('#train-lr').value),
     epochs: Number($('#train-epochs').value),
     batch_size: Number($('#train-batch').value),
     seed: Number($('#train-seed').value),
     qat_bits: method.bits,
+    lsq: Boolean(method.lsq),
     per_channel: $('#train-per-channel').checked,
   };
 }
 
+// The student's settings: the setup's optimizer, learning rate, batch and seed; the student's
+// layers, method and epochs; T and α (the trainer refuses bad ones with the reason).
+function distilSettings() {
+  const method = METHODS[$('#train-distil-method').value];
+  return {
+    ...settings(),
+    hidden: hiddenSizes('#train-distil-hidden'),
+    epochs: Number($('#train-distil-epochs').value),
+    qat_bits: method.bits,
+    lsq: Boolean(method.lsq),
+    temperature: Number($('#train-distil-t').value),
+    alpha: Number($('#train-distil-alpha').value),
+  };
+}
+
+const methodLabel = (s) => (s.qat_bits ? `${s.lsq ? 'LSQ' : 'QAT'} INT${s.qat_bits}` : 'FP32');
+
 function setRunning(running) {
   $('#train-start').disabled = running;
   $('#train-prune').disabled = running || !state.haveRun;
+  $('#train-distil').disabled = running || !state.haveRun;
   $('#train-pause').disabled = !running;
   $('#train-cancel').disabled = !running;
   $('#train-pause').textContent = 'Pause';
@@ -247,6 +290,52 @@ async function pruneLastRun() {
   }
 }
 
+// Distils the last run: the worker makes the student (and the labels-alone twin, trained
+// first), and this drives each in turn and adds its row.
+async function distil() {
+  showError($('#train-error'), null);
+  let s;
+  try {
+    s = distilSettings();
+  } catch (err) {
+    showError($('#train-error'), err);
+    return;
+  }
+  const token = ++state.token;
+  const teacher = state.last.run;
+  state.paused = false;
+  setRunning(true);
+  $('#train-status').textContent = 'preparing the student…';
+  try {
+    const { legs } = await state.client.request('train_distil_start', [s, $('#train-distil-baseline').checked]);
+    state.haveRun = false;
+    const shape = `784-${s.hidden.join('-')}-10`;
+    for (const [i, leg] of legs.entries()) {
+      if (i > 0) await state.client.request('train_distil_next', []);
+      if (state.token !== token) return;
+      state.points = [];
+      drawCurves();
+      const last = await drive(token, null);
+      if (last === null) return;
+      const r = await state.client.request('train_results', [s.qat_bits ?? 32, s.per_channel, []]);
+      if (state.token !== token) return;
+      const run = ++state.runs;
+      const what = leg === 'distilled' ? `distilled from run ${teacher} at T ${s.temperature}, α ${s.alpha}` : 'trained on the labels alone (same seed)';
+      addRow(run, `${leg === 'distilled' ? 'distilled' : 'labels alone'}, ${methodLabel(s)}`, r.test_accuracy, r.size,
+        `${shape} student ${what}, ${s.epochs} epoch${s.epochs === 1 ? '' : 's'}` + (last.diverged ? ` (diverged: ${last.diverged})` : ''));
+      if (leg === 'distilled') {
+        state.haveRun = true;
+        state.last = { settings: s, run, method: methodLabel(s) };
+      }
+      $('#train-status').textContent = `${shape} student ${leg === 'distilled' ? 'distilled' : 'on labels alone'}: test accuracy ${fmt(r.test_accuracy * 100, { digits: 4 })} %`;
+    }
+  } catch (err) {
+    if (state.token === token) showError($('#train-error'), err);
+  } finally {
+    if (state.token === token) setRunning(false);
+  }
+}
+
 async function train() {
   showError($('#train-error'), null);
   let s;
@@ -269,7 +358,7 @@ async function train() {
     const last = await drive(token, first);
     if (last === null) return;
     $('#train-status').textContent = last.diverged ? `stopped: ${last.diverged}` : `finished ${last.step} steps; testing…`;
-    const method = s.qat_bits ? `QAT INT${s.qat_bits}` : 'FP32';
+    const method = methodLabel(s);
     const r = await state.client.request('train_results', [s.qat_bits ?? 32, s.per_channel, s.qat_bits ? [] : PTQ_BITS]);
     if (state.token !== token) return;
     const run = ++state.runs;
@@ -324,6 +413,7 @@ export function mountTrain() {
   $('#train-cancel').onclick = cancel;
   $('#train-csv').onclick = downloadCsv;
   $('#train-prune').onclick = pruneLastRun;
+  $('#train-distil').onclick = distil;
   // Adam's and SGD's usual learning rates differ by a factor of 100.
   $('#train-optimizer').onchange = () => { $('#train-lr').value = $('#train-optimizer').value === 'adam' ? '0.001' : '0.05'; };
   drawCurves();

@@ -11,9 +11,31 @@ const TEST_URL = new URL('../models/mnist_test.npz', import.meta.url);
 
 let digits = null; // {train: [images, labels], test: [images, labels]} as .npy bytes
 let run = null;
+let queue = []; // runs made by train_distil_start that train after `run`
 
-// The .npz's `images` and `labels` members (.npy bytes), unzipped here with fflate as the Run
-// view does (www/run/testset.js), so the trainer module carries no zip reader.
+function dropAll() {
+  run?.free();
+  run = null;
+  for (const r of queue) r.free();
+  queue = [];
+}
+
+// The uint8 values of a C-order .npy of `shape` (null: any length): after the magic, the version,
+// the header length (u16 in version 1, u32 after) and the header's dict.
+function npyUint8(bytes, name, shape) {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (bytes.length < 12 || view.getUint32(0) !== 0x934e554d) throw new Error(`${name} is not a .npy array`);
+  const start = bytes[6] === 1 ? 10 + view.getUint16(8, true) : 12 + view.getUint32(8, true);
+  const header = new TextDecoder().decode(bytes.subarray(bytes[6] === 1 ? 10 : 12, start));
+  const dims = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1].split(',').map((d) => d.trim()).filter(Boolean).map(Number);
+  const ok = /'descr':\s*'[|<]u1'/.test(header) && /'fortran_order':\s*False/.test(header) && dims &&
+    dims.length === shape.length && shape.every((d, i) => d === null || d === dims[i]);
+  if (!ok) throw new Error(`${name} must be uint8 [${shape.map((d) => d ?? 'N').join(', ')}], not ${header.trim()}`);
+  return bytes.subarray(start);
+}
+
+// The .npz's `images` and `labels` (raw uint8 pixels [N, 784] and labels [N]), unzipped here with
+// fflate as the Run view does (www/run/testset.js), so the trainer module carries no zip or .npy reader.
 async function members(url) {
   const res = await fetch(url);
   if (!res.ok) throw new Error(`could not load ${url.pathname}: HTTP ${res.status}`);
@@ -21,15 +43,15 @@ async function members(url) {
   for (const name of ['images', 'labels']) {
     if (!files[`${name}.npy`]) throw new Error(`${url.pathname} has no '${name}' array`);
   }
-  return [files['images.npy'], files['labels.npy']];
+  const file = url.pathname.split('/').pop();
+  return [npyUint8(files['images.npy'], `${file}: images`, [null, 784]), npyUint8(files['labels.npy'], `${file}: labels`, [null])];
 }
 
 const trainOps = {
   // A new run with `settings` (see TrainingRun's constructor); the one before is dropped.
   async train_start(_ctx, _id, [settings]) {
     digits ??= { train: await members(TRAIN_URL), test: await members(TEST_URL) };
-    run?.free();
-    run = null;
+    dropAll();
     run = new TrainingRun(...digits.train, ...digits.test, settings);
     return { parameters: run.parameter_count(), first: run.advance(0) };
   },
@@ -59,9 +81,37 @@ const trainOps = {
     if (fineTuneEpochs > 0) run.fine_tune(fineTuneEpochs);
     return { curve, report };
   },
-  train_drop() {
+  // Distils the run into a student (`settings` with temperature and alpha; refused with the
+  // reason before anything trains): the student becomes the run, and with `baseline` the same
+  // student on the labels alone (same seed) trains first. The teacher is freed: the student holds
+  // its weights. Returns the legs in order; train_distil_next moves to the next.
+  train_distil_start(_ctx, _id, [settings, baseline]) {
+    if (!run) throw new Error('no run to distil: train one first');
+    const student = run.distil(settings);
+    const legs = ['distilled'];
+    let alone = null;
+    if (baseline) {
+      try {
+        alone = new TrainingRun(...digits.train, ...digits.test, { ...settings, temperature: null, alpha: null });
+      } catch (err) {
+        student.free();
+        throw err;
+      }
+      legs.unshift('labels');
+    }
+    dropAll();
+    run = alone ?? student;
+    if (alone) queue = [student];
+    return { legs, parameters: run.parameter_count() };
+  },
+  train_distil_next() {
+    if (!queue.length) throw new Error('no student left to train');
     run?.free();
-    run = null;
+    run = queue.shift();
+    return true;
+  },
+  train_drop() {
+    dropAll();
     return true;
   },
 };

@@ -10,15 +10,19 @@
 //! - [`observer`]: `MinMaxObserver`, `MovingAverageMinMaxObserver` and their per-channel twins,
 //!   with `_calculate_qparams`.
 //! - [`fake_quantize`]: the `FakeQuantize` module (observer + fake quant, each enabled by step).
+//! - [`lsq`]: LSQ, torch.ao's `_LearnableFakeQuantize`: the scale and zero point learned.
+//! - [`distill`]: knowledge distillation's loss (soft targets at a temperature, and the labels).
 //! - [`data`]: the digits as the model takes them, seeded shuffling into batches.
 //! - [`trainer`]: a run: configuration, steps, evaluation, divergence detection.
 //!
 //! Plain Rust: no wasm-bindgen; the page's facade is a separate crate.
 
 pub mod data;
+pub mod distill;
 pub mod fake_quant;
 pub mod fake_quantize;
 pub mod loss;
+pub mod lsq;
 pub mod mlp;
 pub mod observer;
 pub mod optim;

@@ -5,9 +5,12 @@
 //! QuantStub → (LinearReLU)* → Linear → DeQuantStub): the input is fake-quantized, each
 //! layer's weight is fake-quantized before use (`nn.qat.Linear`: `F.linear(x,
 //! weight_fake_quant(weight), bias)`), and each layer's output (after its ReLU) passes its
-//! activation fake-quant. The backward applies each straight-through mask.
+//! activation fake-quant. The backward applies each straight-through mask. With LSQ nodes
+//! ([`Node::Learned`], torch's `_LearnableFakeQuantize`) the backward also gives each node's
+//! scale and zero point their gradients ([`Mlp::backward_learned`]).
 
 use crate::fake_quantize::FakeQuantize;
+use crate::lsq::LearnableFakeQuantize;
 use crate::observer::QuantSpec;
 use crate::rng::SplitMix64;
 use crate::{Error, Result};
@@ -94,36 +97,133 @@ impl Mlp {
     }
 }
 
+/// One fake-quant node: torch.ao's `FakeQuantize` (the observer sets the qparams) or LSQ's
+/// `_LearnableFakeQuantize` (the qparams are learned).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Node {
+    Observed(FakeQuantize),
+    Learned(LearnableFakeQuantize),
+}
+
+impl Node {
+    /// Forward of a row-major `[channels, inner]` tensor; `mask` is the straight-through mask.
+    pub fn forward(&mut self, x: &[f32], channels: usize, out: &mut [f32], mask: &mut [bool]) {
+        match self {
+            Node::Observed(n) => n.forward(x, channels, out, mask),
+            Node::Learned(n) => n.forward(x, channels, out, mask),
+        }
+    }
+
+    /// The scales in use.
+    pub fn scale(&self) -> &[f32] {
+        match self {
+            Node::Observed(n) => &n.scale,
+            Node::Learned(n) => &n.scale,
+        }
+    }
+
+    /// `disable_observer` / `enable_observer` (LSQ: its static estimate).
+    pub fn set_observer(&mut self, on: bool) {
+        match self {
+            Node::Observed(n) => n.observer_enabled = on,
+            Node::Learned(n) => n.static_enabled = on,
+        }
+    }
+
+    pub fn set_fake_quant(&mut self, on: bool) {
+        match self {
+            Node::Observed(n) => n.fake_quant_enabled = on,
+            Node::Learned(n) => n.fake_quant_enabled = on,
+        }
+    }
+}
+
 /// The fake-quant nodes of a QAT model: one on the input, one per weight, one per layer output.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Qat {
-    pub input: FakeQuantize,
-    pub weights: Vec<FakeQuantize>,
-    pub activations: Vec<FakeQuantize>,
+    pub input: Node,
+    pub weights: Vec<Node>,
+    pub activations: Vec<Node>,
 }
 
 impl Qat {
     /// Weights use `weight` (torch's default: signed, symmetric), activations and the input `activation`.
     pub fn new(layers: usize, weight: QuantSpec, activation: QuantSpec) -> Result<Self> {
+        let node = |spec| FakeQuantize::new(spec).map(Node::Observed);
         Ok(Qat {
-            input: FakeQuantize::new(activation)?,
-            weights: (0..layers).map(|_| FakeQuantize::new(weight)).collect::<Result<_>>()?,
-            activations: (0..layers).map(|_| FakeQuantize::new(activation)).collect::<Result<_>>()?,
+            input: node(activation)?,
+            weights: (0..layers).map(|_| node(weight)).collect::<Result<_>>()?,
+            activations: (0..layers).map(|_| node(activation)).collect::<Result<_>>()?,
+        })
+    }
+
+    /// LSQ nodes for layers of `out_features` outputs each (a weight's scales per output neuron
+    /// when `weight` is per channel), in torch's static-estimate state, with `use_grad_scaling`.
+    pub fn learned(out_features: &[usize], weight: QuantSpec, activation: QuantSpec, use_grad_scaling: bool) -> Result<Self> {
+        let node = |spec, channels| LearnableFakeQuantize::new(spec, channels, use_grad_scaling).map(Node::Learned);
+        Ok(Qat {
+            input: node(activation, 1)?,
+            weights: out_features.iter().map(|&o| node(weight, o)).collect::<Result<_>>()?,
+            activations: out_features.iter().map(|_| node(activation, 1)).collect::<Result<_>>()?,
         })
     }
 
     /// `torch.ao.quantization.disable_observer` / `enable_observer` on every node.
     pub fn set_observers(&mut self, on: bool) {
-        self.nodes_mut().for_each(|n| n.observer_enabled = on);
+        self.nodes_mut().for_each(|n| n.set_observer(on));
     }
 
     /// `disable_fake_quant` / `enable_fake_quant` on every node.
     pub fn set_fake_quant(&mut self, on: bool) {
-        self.nodes_mut().for_each(|n| n.fake_quant_enabled = on);
+        self.nodes_mut().for_each(|n| n.set_fake_quant(on));
     }
 
-    fn nodes_mut(&mut self) -> impl Iterator<Item = &mut FakeQuantize> {
+    /// LSQ's `enable_param_learning` on every learned node.
+    pub fn enable_param_learning(&mut self) {
+        for n in self.nodes_mut() {
+            if let Node::Learned(n) = n {
+                n.enable_param_learning();
+            }
+        }
+    }
+
+    /// Whether any node learns its qparams now.
+    pub fn learning(&self) -> bool {
+        self.nodes().any(|n| matches!(n, Node::Learned(l) if l.learning_enabled))
+    }
+
+    /// Input, weights in layer order, then activations in layer order.
+    pub fn nodes(&self) -> impl Iterator<Item = &Node> {
+        std::iter::once(&self.input).chain(self.weights.iter()).chain(self.activations.iter())
+    }
+
+    pub fn nodes_mut(&mut self) -> impl Iterator<Item = &mut Node> {
         std::iter::once(&mut self.input).chain(self.weights.iter_mut()).chain(self.activations.iter_mut())
+    }
+
+    /// The learned parameters, scale then zero point of each node in [`Qat::nodes`] order (none for
+    /// observed nodes): what the optimizer updates.
+    pub fn learned_params_mut(&mut self) -> Vec<&mut Vec<f32>> {
+        let mut params = Vec::new();
+        for n in self.nodes_mut() {
+            if let Node::Learned(l) = n {
+                params.push(&mut l.scale);
+                params.push(&mut l.zero_point);
+            }
+        }
+        params
+    }
+
+    /// Zeroed gradients for [`Qat::learned_params_mut`], in the same order.
+    pub fn zero_learned_grads(&self) -> Vec<Vec<f32>> {
+        let mut grads = Vec::new();
+        for n in self.nodes() {
+            if let Node::Learned(l) = n {
+                grads.push(vec![0.0; l.scale.len()]);
+                grads.push(vec![0.0; l.zero_point.len()]);
+            }
+        }
+        grads
     }
 }
 
@@ -136,6 +236,10 @@ pub struct Tape {
     pub qat: bool,
     /// `inputs[l]`: layer l's input `[batch, in_l]`; `inputs[layers]` is the output (logits).
     pub inputs: Vec<Vec<f32>>,
+    /// Under QAT, the inputs of the activation nodes (each layer's output before its fake quant),
+    /// and the digits before the input node: LSQ's backward needs them.
+    raw_activations: Vec<Vec<f32>>,
+    raw_input: Vec<f32>,
     used_weights: Vec<Vec<f32>>,
     relu_masks: Vec<Vec<bool>>,
     weight_masks: Vec<Vec<bool>>,
@@ -161,10 +265,15 @@ impl Mlp {
         tape.relu_masks.resize(layers, Vec::new());
         tape.weight_masks.resize(layers, Vec::new());
         tape.activation_masks.resize(layers, Vec::new());
+        tape.raw_activations.resize(layers, Vec::new());
         let mut input_mask = vec![false; x.len()];
         tape.inputs[0].resize(x.len(), 0.0);
         match qat.as_deref_mut() {
-            Some(q) => q.input.forward(x, 1, &mut tape.inputs[0], &mut input_mask),
+            Some(q) => {
+                tape.raw_input.clear();
+                tape.raw_input.extend_from_slice(x);
+                q.input.forward(x, 1, &mut tape.inputs[0], &mut input_mask)
+            }
             None => tape.inputs[0].copy_from_slice(x),
         }
         for (l, layer) in self.layers.iter().enumerate() {
@@ -193,24 +302,48 @@ impl Mlp {
                 }
             }
             if let Some(q) = qat.as_deref_mut() {
-                let raw = out.clone();
+                let raw = &mut tape.raw_activations[l];
+                raw.clear();
+                raw.extend_from_slice(out);
                 tape.activation_masks[l].resize(out.len(), false);
-                q.activations[l].forward(&raw, 1, out, &mut tape.activation_masks[l]);
+                q.activations[l].forward(raw, 1, out, &mut tape.activation_masks[l]);
             }
         }
     }
 
     /// Backward from d loss / d logits into `grads` (overwritten). Returns nothing about the
-    /// input: the digits are not trained.
+    /// input: the digits are not trained. Under QAT with observed nodes, the straight-through masks.
     pub fn backward(&self, tape: &Tape, grad_logits: &[f32], grads: &mut Grads) {
+        self.backward_inner(tape, grad_logits, grads, None);
+    }
+
+    /// The backward of a forward through `qat` (the nodes as that forward left them): learned
+    /// (LSQ) nodes pass gradients by their own backward and write their scale's and zero point's
+    /// gradients into `qparam_grads` (the order of [`Qat::learned_params_mut`]).
+    pub fn backward_learned(&self, tape: &Tape, grad_logits: &[f32], grads: &mut Grads, qat: &Qat, qparam_grads: &mut [Vec<f32>]) {
+        self.backward_inner(tape, grad_logits, grads, Some((qat, qparam_grads)));
+    }
+
+    fn backward_inner(&self, tape: &Tape, grad_logits: &[f32], grads: &mut Grads, mut nodes: Option<(&Qat, &mut [Vec<f32>])>) {
         let layers = self.layers.len();
         let batch = tape.batch;
         let qat = tape.qat;
+        // Where each learned node's (scale, zero point) gradients go in `qparam_grads`.
+        let slots = nodes.as_ref().map(|(q, _)| learned_slots(q));
         let mut g = grad_logits.to_vec();
         for l in (0..layers).rev() {
             let layer = &self.layers[l];
             if qat {
-                apply_ste_mask(&mut g, &tape.activation_masks[l]);
+                let raw = tape.raw_activations.get(l).map(Vec::as_slice).unwrap_or(&[]);
+                node_backward(
+                    &mut nodes,
+                    slots.as_ref().map(|s| s.activations[l]),
+                    |q| &q.activations[l],
+                    raw,
+                    1,
+                    &mut g,
+                    &tape.activation_masks[l],
+                );
             }
             if l + 1 < layers {
                 apply_mask(&mut g, &tape.relu_masks[l]);
@@ -219,16 +352,75 @@ impl Mlp {
             let grad = &mut grads[l];
             linear_weight_grad(&g, input, batch, layer.in_features, layer.out_features, &mut grad.weight, &mut grad.bias);
             if qat {
-                apply_ste_mask(&mut grad.weight, &tape.weight_masks[l]);
+                let slot = slots.as_ref().map(|s| s.weights[l]);
+                node_backward(
+                    &mut nodes,
+                    slot,
+                    |q| &q.weights[l],
+                    &layer.weight,
+                    layer.out_features,
+                    &mut grad.weight,
+                    &tape.weight_masks[l],
+                );
             }
-            if l > 0 {
+            // The input of layer 0 needs a gradient only for a learned input node's qparams.
+            let input_node_learns = l == 0 && slots.as_ref().is_some_and(|s| s.input.is_some());
+            if l > 0 || input_node_learns {
                 let weight = if qat { &tape.used_weights[l] } else { &layer.weight };
                 let mut g_in = vec![0.0; batch * layer.in_features];
                 linear_input_grad(&g, weight, batch, layer.in_features, layer.out_features, &mut g_in);
                 g = g_in;
             }
+            if input_node_learns {
+                node_backward(&mut nodes, slots.as_ref().map(|s| s.input), |q| &q.input, &tape.raw_input, 1, &mut g, &[]);
+            }
         }
     }
+}
+
+/// Indices into `qparam_grads` of each learned node's scale gradient (its zero point's follows).
+struct LearnedSlots {
+    input: Option<usize>,
+    weights: Vec<Option<usize>>,
+    activations: Vec<Option<usize>>,
+}
+
+fn learned_slots(q: &Qat) -> LearnedSlots {
+    let mut next = 0;
+    let mut slot = |n: &Node| {
+        matches!(n, Node::Learned(_)).then(|| {
+            next += 2;
+            next - 2
+        })
+    };
+    let input = slot(&q.input);
+    let weights = q.weights.iter().map(&mut slot).collect();
+    let activations = q.activations.iter().map(&mut slot).collect();
+    LearnedSlots { input, weights, activations }
+}
+
+/// One node's backward in place on `g` (d loss / d its output → d loss / d its input `x`): a
+/// learned node runs LSQ's backward and writes its qparams' gradients into slot `slot`; an
+/// observed node (or any node when no learned gradients are asked for) applies its STE mask.
+fn node_backward(
+    nodes: &mut Option<(&Qat, &mut [Vec<f32>])>,
+    slot: Option<Option<usize>>,
+    pick: impl Fn(&Qat) -> &Node,
+    x: &[f32],
+    channels: usize,
+    g: &mut Vec<f32>,
+    mask: &[bool],
+) {
+    if let (Some((qat, out)), Some(Some(at))) = (nodes.as_mut(), slot) {
+        if let Node::Learned(n) = pick(qat) {
+            let mut dx = vec![0.0; g.len()];
+            let (scale, rest) = out[at..].split_at_mut(1);
+            n.backward(x, channels, g, &mut dx, &mut scale[0], &mut rest[0]);
+            *g = dx;
+            return;
+        }
+    }
+    apply_ste_mask(g, mask);
 }
 
 /// Fake quant's straight-through mask, as torch multiplies it in (`dY * mask`: −0 stays signed).

@@ -79,6 +79,15 @@ impl Optimizer {
     pub fn step(&mut self, model: &mut Mlp, grads: &Grads) {
         let params: Vec<&mut Vec<f32>> = model.layers.iter_mut().flat_map(|l| [&mut l.weight, &mut l.bias]).collect();
         let gs: Vec<&Vec<f32>> = grads.iter().flat_map(|l| [&l.weight, &l.bias]).collect();
+        self.step_tensors(params, gs);
+    }
+
+    /// One step over any list of parameter tensors (always the same list, in the same order),
+    /// e.g. LSQ's scales and zero points. torch keeps each parameter's state (Adam's step count
+    /// too) apart, so parameters that first get gradients later (LSQ's, once learning is on) step
+    /// as a second optimizer that starts then, which is how the trainer runs them.
+    pub fn step_tensors(&mut self, params: Vec<&mut Vec<f32>>, gs: Vec<&Vec<f32>>) {
+        assert_eq!(params.len(), gs.len());
         let first_step = self.step == 0;
         self.step += 1;
         if first_step {

@@ -3,17 +3,30 @@
 //! on divergence that keeps the last good weights.
 
 use crate::data::{epoch_order, Dataset};
+use crate::distill::{distillation_loss, DistillConfig};
 use crate::loss::softmax_cross_entropy;
-use crate::mlp::{Grads, Mlp, Qat, Tape};
+use crate::mlp::{Grads, Mlp, Node, Qat, Tape};
 use crate::observer::{Averaging, Granularity, QuantSpec, Signedness, Symmetry};
 use crate::optim::{Optimizer, OptimizerKind};
 use crate::rng::SplitMix64;
 use crate::{Error, Result};
 
+/// How the fake-quant nodes get their scales.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QatMethod {
+    /// torch.ao's `FakeQuantize`: the observers set them.
+    Observed,
+    /// LSQ (`_LearnableFakeQuantize`, with `use_grad_scaling`): the observers set them for the
+    /// first `static_steps` steps (torch's `enable_static_estimate`), then the optimizer learns
+    /// them (`enable_param_learning`).
+    Learned { static_steps: u64 },
+}
+
 /// Quantization-aware training: what the weights and activations simulate, and when the
 /// observers freeze (torch's `disable_observer` schedule).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct QatConfig {
+    pub method: QatMethod,
     pub bits: u32,
     /// Per channel (one scale per output neuron) or per tensor, for the weights.
     pub weight_granularity: Granularity,
@@ -53,6 +66,8 @@ pub struct TrainConfig {
     /// Seeds the initial weights (stream `seed`) and the shuffling (stream `seed ^ SHUFFLE_STREAM`).
     pub seed: u64,
     pub qat: Option<QatConfig>,
+    /// Distillation from a teacher (see [`Trainer::with_teacher`]); None trains on the labels.
+    pub distill: Option<DistillConfig>,
 }
 
 /// XORed into the seed for the shuffling stream, so initialisation and order are independent.
@@ -78,6 +93,9 @@ impl TrainConfig {
             let (w, a) = q.specs();
             w.range()?;
             a.range()?;
+        }
+        if let Some(d) = &self.distill {
+            d.validate()?;
         }
         Ok(())
     }
@@ -138,21 +156,53 @@ pub struct Trainer {
     /// Pruning masks (one per layer's weight), applied as torch's `weight_orig · mask`: the
     /// forward and backward run on the masked weights and only unpruned weights get gradients.
     masks: Option<Vec<Vec<f32>>>,
+    /// LSQ: the optimizer of the learned scales and zero points (torch's per-parameter state: it
+    /// starts when learning does) and their gradients.
+    qparam_optimizer: Optimizer,
+    qparam_grads: Vec<Vec<f32>>,
+    /// Distillation: the teacher (its fake-quant nodes frozen, as `model.eval()`) and its logits.
+    teacher: Option<(Mlp, Option<Qat>)>,
+    teacher_tape: Tape,
 }
 
 impl Trainer {
     pub fn new(config: TrainConfig, data: &Dataset) -> Result<Self> {
+        if config.distill.is_some() {
+            return Err(Error::Config("distillation needs a teacher".into()));
+        }
+        Self::build(config, data, None)
+    }
+
+    /// A student trained on `teacher`'s softened outputs (`config.distill`) and the labels; the
+    /// teacher's nodes (if it was trained with fake quantization) are used frozen.
+    pub fn with_teacher(config: TrainConfig, data: &Dataset, teacher: Mlp, teacher_qat: Option<Qat>) -> Result<Self> {
+        if config.distill.is_none() {
+            return Err(Error::Config("a teacher needs the distillation settings".into()));
+        }
+        crate::distill::check_student(&config.sizes, &teacher.sizes())?;
+        let mut teacher_qat = teacher_qat;
+        if let Some(q) = teacher_qat.as_mut() {
+            q.set_observers(false);
+        }
+        Self::build(config, data, Some((teacher, teacher_qat)))
+    }
+
+    fn build(config: TrainConfig, data: &Dataset, teacher: Option<(Mlp, Option<Qat>)>) -> Result<Self> {
         config.validate(data)?;
         let model = Mlp::new(&config.sizes, config.seed)?;
         let qat = match &config.qat {
             Some(q) => {
                 let (w, a) = q.specs();
-                Some(Qat::new(model.layers.len(), w, a)?)
+                Some(match q.method {
+                    QatMethod::Observed => Qat::new(model.layers.len(), w, a)?,
+                    QatMethod::Learned { .. } => Qat::learned(&config.sizes[1..], w, a, true)?,
+                })
             }
             None => None,
         };
         let mut shuffle = SplitMix64::new(config.seed ^ SHUFFLE_STREAM);
         let order = epoch_order(data.len(), &mut shuffle);
+        let config_optimizer = config.optimizer;
         Ok(Trainer {
             optimizer: Optimizer::new(config.optimizer)?,
             grads: model.zero_grads(),
@@ -169,6 +219,10 @@ impl Trainer {
             batch_y: Vec::new(),
             grad_logits: Vec::new(),
             masks: None,
+            qparam_optimizer: Optimizer::new(config_optimizer)?,
+            qparam_grads: Vec::new(),
+            teacher,
+            teacher_tape: Tape::default(),
         })
     }
 
@@ -194,20 +248,42 @@ impl Trainer {
                     q.set_observers(false);
                 }
             }
+            if let Some(QatMethod::Learned { static_steps }) = self.config.qat.map(|c| c.method) {
+                if self.step == static_steps {
+                    q.enable_param_learning();
+                }
+            }
         }
         let qat_before = self.qat.clone();
         let masked = self.masks.as_ref().map(|m| crate::prune::apply(&self.model, m));
         let used = masked.as_ref().unwrap_or(&self.model);
         used.forward(&self.batch_x, batch, self.qat.as_mut(), &mut self.tape);
         self.grad_logits.resize(self.tape.logits().len(), 0.0);
-        let loss = softmax_cross_entropy(self.tape.logits(), &self.batch_y, data.classes, &mut self.grad_logits);
+        let loss = match (&mut self.teacher, self.config.distill) {
+            (Some((teacher, teacher_qat)), Some(d)) => {
+                teacher.forward(&self.batch_x, batch, teacher_qat.as_mut(), &mut self.teacher_tape);
+                let t = self.teacher_tape.logits();
+                distillation_loss(self.tape.logits(), t, &self.batch_y, data.classes, d, &mut self.grad_logits).0
+            }
+            _ => softmax_cross_entropy(self.tape.logits(), &self.batch_y, data.classes, &mut self.grad_logits),
+        };
         let step = self.step + 1;
         if !loss.is_finite() {
             self.qat = qat_before;
             return Err(Divergence::Loss { step, loss });
         }
         let correct = count_correct(self.tape.logits(), &self.batch_y, data.classes);
-        used.backward(&self.tape, &self.grad_logits, &mut self.grads);
+        // LSQ nodes pass gradients by their own backward in the static steps too (as torch's
+        // learnable op does, whether or not its qparams learn yet).
+        let learned_nodes = self.qat.as_ref().is_some_and(|q| q.nodes().any(|n| matches!(n, Node::Learned(_))));
+        let learning = self.qat.as_ref().is_some_and(|q| q.learning());
+        match self.qat.as_ref() {
+            Some(q) if learned_nodes => {
+                self.qparam_grads = q.zero_learned_grads();
+                used.backward_learned(&self.tape, &self.grad_logits, &mut self.grads, q, &mut self.qparam_grads);
+            }
+            _ => used.backward(&self.tape, &self.grad_logits, &mut self.grads),
+        }
         if let Some(masks) = &self.masks {
             // d(weight_orig · mask) / d weight_orig = mask.
             for (g, mask) in self.grads.iter_mut().zip(masks) {
@@ -216,6 +292,15 @@ impl Trainer {
         }
         let kept = self.model.clone();
         self.optimizer.step(&mut self.model, &self.grads);
+        if learning {
+            let q = self.qat.as_mut().expect("learning implies nodes");
+            self.qparam_optimizer.step_tensors(q.learned_params_mut(), self.qparam_grads.iter().collect());
+            if !q.nodes().all(|n| n.scale().iter().all(|s| s.is_finite())) {
+                self.model = kept;
+                self.qat = qat_before;
+                return Err(Divergence::Weights { step });
+            }
+        }
         if !self.model.is_finite() {
             self.model = kept;
             self.qat = qat_before;

@@ -34,6 +34,14 @@ pub fn prune() -> Npz {
     Npz::parse(include_bytes!("../../../tests/fixtures/train/prune.npz"))
 }
 
+pub fn lsq() -> Npz {
+    Npz::parse(include_bytes!("../../../tests/fixtures/train/lsq.npz"))
+}
+
+pub fn distill() -> Npz {
+    Npz::parse(include_bytes!("../../../tests/fixtures/train/distill.npz"))
+}
+
 pub fn step() -> Npz {
     Npz::parse(include_bytes!("../../../tests/fixtures/train/step.npz"))
 }

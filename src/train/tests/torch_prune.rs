@@ -51,7 +51,15 @@ fn fine_tuning_keeps_pruned_weights_at_zero_and_trains_the_rest() {
     let labels: Vec<u8> = (0..64).map(|i| (i % 4) as u8).collect();
     let pixels: Vec<u8> = (0..64 * 16).map(|i| ((i * 37 + i / 16 * 11) % 256) as u8).collect();
     let data = Dataset::from_u8(&pixels, &labels, 16, 4).unwrap();
-    let config = TrainConfig { sizes: vec![16, 8, 4], optimizer: OptimizerKind::adam(1e-2), epochs: 1, batch_size: 16, seed: 3, qat: None };
+    let config = TrainConfig {
+        sizes: vec![16, 8, 4],
+        optimizer: OptimizerKind::adam(1e-2),
+        epochs: 1,
+        batch_size: 16,
+        seed: 3,
+        qat: None,
+        distill: None,
+    };
     let mut t = Trainer::new(config, &data).unwrap();
     while !t.finished() {
         t.step(&data).unwrap();

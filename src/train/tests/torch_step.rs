@@ -10,7 +10,7 @@
 mod common;
 
 use quantscope_train::loss::softmax_cross_entropy;
-use quantscope_train::mlp::{Linear, Mlp, Qat, Tape};
+use quantscope_train::mlp::{Linear, Mlp, Node, Qat, Tape};
 use quantscope_train::observer::{Averaging, Granularity, QuantSpec, Signedness, Symmetry, AVERAGING_CONSTANT};
 use quantscope_train::optim::{Optimizer, OptimizerKind};
 
@@ -113,6 +113,7 @@ fn a_qat_step_equals_torch() {
         .chain(qat.weights.iter().enumerate().map(|(i, n)| (format!("w{i}"), n)))
         .chain(qat.activations.iter().enumerate().map(|(i, n)| (format!("a{i}"), n)));
     for (name, node) in nodes {
+        let Node::Observed(node) = node else { panic!("{name} is not a FakeQuantize") };
         close(&format!("{name} scale"), &node.scale, f.get(&format!("qat.{name}.scale")));
         assert_eq!(node.zero_point, f.ints(&format!("qat.{name}.zero_point")), "{name} zero point");
     }

@@ -1,17 +1,19 @@
 //! The trainer: the module the Train view's worker loads (`www/pkg-train`). A thin
-//! `#[wasm_bindgen]` facade over `quantscope-train`: a [`TrainingRun`] (FP32 or
-//! quantization-aware) advanced a few steps per call, so the worker can report progress, pause
+//! `#[wasm_bindgen]` facade over `quantscope-train`: a [`TrainingRun`] (FP32, quantization-aware
+//! with observed or learned (LSQ) scales, or a student distilled from another run) advanced a few steps per call, so the worker can report progress, pause
 //! and cancel between calls, and the accuracies and sizes the view's table compares.
 //! wasm32 only: on other targets the crate is empty.
 #![cfg(target_arch = "wasm32")]
 
-use quantscope_formats::npy;
+use std::rc::Rc;
+
 use quantscope_train::data::Dataset;
+use quantscope_train::distill::DistillConfig;
 use quantscope_train::mlp::Qat;
 use quantscope_train::observer::{Averaging, Granularity, QuantSpec, Signedness, Symmetry, AVERAGING_CONSTANT};
 use quantscope_train::optim::OptimizerKind;
 use quantscope_train::prune;
-use quantscope_train::trainer::{evaluate, QatConfig, TrainConfig, Trainer};
+use quantscope_train::trainer::{evaluate, QatConfig, QatMethod, TrainConfig, Trainer};
 use quantscope_wasm_common::{js_err, to_js};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
@@ -22,6 +24,8 @@ const PIXELS: usize = 784;
 const CLASSES: usize = 10;
 /// Training digits the post-training quantization calibrates its activation ranges on.
 const CALIBRATION_DIGITS: usize = 1024;
+/// LSQ: the steps whose observers set the scales before the optimizer learns them.
+const LSQ_STATIC_STEPS: u64 = 10;
 
 /// The settings the view offers, as JSON.
 #[derive(Deserialize)]
@@ -37,6 +41,43 @@ struct RunSettings {
     /// QAT weights: one scale per output neuron (else one per tensor).
     #[serde(default)]
     per_channel: bool,
+    /// QAT with learned scales (LSQ) instead of observed ones.
+    #[serde(default)]
+    lsq: bool,
+    /// Distillation (only with [`TrainingRun::distil`]): temperature and α.
+    #[serde(default)]
+    temperature: Option<f32>,
+    #[serde(default)]
+    alpha: Option<f32>,
+}
+
+impl RunSettings {
+    fn parse(settings: JsValue) -> Result<RunSettings, JsError> {
+        serde_wasm_bindgen::from_value(settings).map_err(|e| JsError::new(&format!("the training settings are malformed: {e}")))
+    }
+
+    fn config(self) -> Result<TrainConfig, JsError> {
+        let optimizer = match self.optimizer.as_str() {
+            "sgd" => OptimizerKind::Sgd { lr: self.learning_rate, momentum: 0.9, dampening: 0.0, weight_decay: 0.0, nesterov: false },
+            "adam" => OptimizerKind::adam(self.learning_rate),
+            other => return Err(JsError::new(&format!("unknown optimizer '{other}' (sgd or adam)"))),
+        };
+        let method = if self.lsq { QatMethod::Learned { static_steps: LSQ_STATIC_STEPS } } else { QatMethod::Observed };
+        let qat = self.qat_bits.map(|bits| QatConfig {
+            method,
+            bits,
+            weight_granularity: if self.per_channel { Granularity::PerChannel } else { Granularity::PerTensor },
+            averaging: Averaging::MovingAverage(AVERAGING_CONSTANT),
+            freeze_observers_after: None,
+        });
+        let distill = match (self.temperature, self.alpha) {
+            (Some(temperature), Some(alpha)) => Some(DistillConfig { temperature, alpha }),
+            (None, None) => None,
+            _ => return Err(JsError::new("distillation needs both a temperature and α")),
+        };
+        let sizes: Vec<usize> = std::iter::once(PIXELS).chain(self.hidden).chain(std::iter::once(CLASSES)).collect();
+        Ok(TrainConfig { sizes, optimizer, epochs: self.epochs, batch_size: self.batch_size, seed: self.seed, qat, distill })
+    }
 }
 
 /// What [`TrainingRun::advance`] reports after its steps.
@@ -96,22 +137,16 @@ fn masks_for(model: &quantscope_train::mlp::Mlp, method: &str, amount: f64) -> R
 #[wasm_bindgen]
 pub struct TrainingRun {
     trainer: Trainer,
-    train: Dataset,
-    test: Dataset,
+    /// Shared with the students distilled from this run.
+    train: Rc<Dataset>,
+    test: Rc<Dataset>,
     diverged: Option<String>,
 }
 
-fn digits(images_npy: &[u8], labels_npy: &[u8], what: &str) -> Result<Dataset, JsError> {
-    let images = npy::parse(&format!("{what} images"), images_npy).map_err(js_err)?;
-    let labels = npy::parse(&format!("{what} labels"), labels_npy).map_err(js_err)?;
-    if images.dtype != "uint8" || images.shape.len() != 2 || images.shape[1] != PIXELS {
-        return Err(JsError::new(&format!("the {what} images must be uint8 [N, {PIXELS}], not {} {:?}", images.dtype, images.shape)));
-    }
-    if labels.dtype != "uint8" {
-        return Err(JsError::new(&format!("the {what} labels must be uint8, not {}", labels.dtype)));
-    }
-    let bytes = |v: &[f32]| v.iter().map(|&x| x as u8).collect::<Vec<u8>>();
-    Dataset::from_u8(&bytes(&images.data), &bytes(&labels.data), PIXELS, CLASSES).map_err(js_err)
+/// The digits from raw uint8 pixels (`[N, 784]` row-major) and labels (`[N]`); the worker takes
+/// them out of the shipped .npz's .npy members (so this module carries no .npy reader).
+fn digits(pixels: &[u8], labels: &[u8], what: &str) -> Result<Dataset, JsError> {
+    Dataset::from_u8(pixels, labels, PIXELS, CLASSES).map_err(|e| JsError::new(&format!("the {what} digits: {e}")))
 }
 
 /// torch's default QAT / PTQ spec at `bits`: weights signed symmetric (per channel or per
@@ -126,8 +161,8 @@ fn specs(bits: u32, per_channel: bool, averaging: Averaging) -> (QuantSpec, Quan
 
 #[wasm_bindgen]
 impl TrainingRun {
-    /// A new run: the training and test digits as `.npy` bytes (uint8 images [N, 784] and
-    /// labels [N]) and the settings `{hidden: [100, 100], optimizer: "sgd"|"adam",
+    /// A new run: the training and test digits as raw uint8 pixels (`[N, 784]` row-major) and
+    /// labels (`[N]`), and the settings `{hidden: [100, 100], optimizer: "sgd"|"adam",
     /// learning_rate, epochs, batch_size, seed, qat_bits: null|2..8, per_channel}`. A setting
     /// that makes no sense is refused with the reason.
     #[wasm_bindgen(constructor)]
@@ -138,25 +173,24 @@ impl TrainingRun {
         test_labels: &[u8],
         settings: JsValue,
     ) -> Result<TrainingRun, JsError> {
-        let s: RunSettings =
-            serde_wasm_bindgen::from_value(settings).map_err(|e| JsError::new(&format!("the training settings are malformed: {e}")))?;
-        let optimizer = match s.optimizer.as_str() {
-            "sgd" => OptimizerKind::Sgd { lr: s.learning_rate, momentum: 0.9, dampening: 0.0, weight_decay: 0.0, nesterov: false },
-            "adam" => OptimizerKind::adam(s.learning_rate),
-            other => return Err(JsError::new(&format!("unknown optimizer '{other}' (sgd or adam)"))),
-        };
-        let qat = s.qat_bits.map(|bits| QatConfig {
-            bits,
-            weight_granularity: if s.per_channel { Granularity::PerChannel } else { Granularity::PerTensor },
-            averaging: Averaging::MovingAverage(AVERAGING_CONSTANT),
-            freeze_observers_after: None,
-        });
-        let sizes: Vec<usize> = std::iter::once(PIXELS).chain(s.hidden).chain(std::iter::once(CLASSES)).collect();
-        let config = TrainConfig { sizes, optimizer, epochs: s.epochs, batch_size: s.batch_size, seed: s.seed, qat };
-        let train = digits(train_images, train_labels, "training")?;
-        let test = digits(test_images, test_labels, "test")?;
+        let config = RunSettings::parse(settings)?.config()?;
+        let train = Rc::new(digits(train_images, train_labels, "training")?);
+        let test = Rc::new(digits(test_images, test_labels, "test")?);
         let trainer = Trainer::new(config, &train).map_err(js_err)?;
         Ok(TrainingRun { trainer, train, test, diverged: None })
+    }
+
+    /// A new run: a student (`settings` as the constructor's, with `temperature` and `alpha`)
+    /// trained on this run's softened outputs (its weights as they are now; a QAT or LSQ teacher
+    /// through its frozen fake-quant nodes) and the labels. Bad settings are refused with the reason.
+    pub fn distil(&self, settings: JsValue) -> Result<TrainingRun, JsError> {
+        let config = RunSettings::parse(settings)?.config()?;
+        if config.distill.is_none() {
+            return Err(JsError::new("distillation needs a temperature and α"));
+        }
+        let teacher = self.trainer.effective_model();
+        let trainer = Trainer::with_teacher(config, &self.train, teacher, self.trainer.qat.clone()).map_err(js_err)?;
+        Ok(TrainingRun { trainer, train: Rc::clone(&self.train), test: Rc::clone(&self.test), diverged: None })
     }
 
     /// Runs up to `steps` more steps (fewer at the end, none once finished or diverged) and

@@ -9,30 +9,15 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-/// A uint8 .npy file of `shape`.
-fn npy_u8(shape: &[usize], data: &[u8]) -> Vec<u8> {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let tuple = if shape.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
-    let mut header = format!("{{'descr': '|u1', 'fortran_order': False, 'shape': {tuple}, }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend((header.len() as u16).to_le_bytes());
-    out.extend(header.as_bytes());
-    out.extend(data);
-    out
-}
-
-/// `n` digits whose class is written in their first pixels: learnable in a few steps.
+/// `n` digits (raw uint8 pixels `[n, 784]` and labels) whose class is written in their first
+/// pixels: learnable in a few steps.
 fn digits(n: usize) -> (Vec<u8>, Vec<u8>) {
     let labels: Vec<u8> = (0..n).map(|i| (i * 7 % 10) as u8).collect();
     let mut pixels = vec![0u8; n * 784];
     for (i, &l) in labels.iter().enumerate() {
         pixels[i * 784 + l as usize * 10..i * 784 + l as usize * 10 + 10].fill(255);
     }
-    (npy_u8(&[n, 784], &pixels), npy_u8(&[n], &labels))
+    (pixels, labels)
 }
 
 fn settings(json: &str) -> JsValue {
@@ -89,9 +74,9 @@ fn settings_and_data_that_make_no_sense_are_refused_with_the_reason() {
     assert!(refused(r#"{"hidden": "many"}"#).starts_with("the training settings are malformed"));
     let (other_images, _) = digits(49);
     let text = message(TrainingRun::new(&other_images, &labels, &images, &labels, settings(GOOD)).err().unwrap());
-    assert!(text.contains("pixels for 50 labels"), "{text}");
-    let text = message(TrainingRun::new(&labels, &labels, &images, &labels, settings(GOOD)).err().unwrap());
-    assert!(text.contains("must be uint8 [N, 784]"), "{text}");
+    assert!(text.starts_with("the training digits: invalid training data: 38416 pixels for 50 labels"), "{text}");
+    let text = message(TrainingRun::new(&images, &labels, &images, &[10u8; 50], settings(GOOD)).err().unwrap());
+    assert!(text.contains("the test digits: invalid training data: label 10 of digit 0 is not below 10"), "{text}");
 }
 
 #[wasm_bindgen_test]
@@ -121,4 +106,30 @@ fn pruning_reports_sparsity_sizes_and_fine_tunes_with_the_masks() {
     assert!(get(&tf, "sparsity").as_f64().unwrap() > 0.5 + 0.05, "{:?}", get(&tf, "sparsity"));
     assert!(message(run.prune("magnitude", 0.5).unwrap_err()).contains("unknown pruning method 'magnitude'"));
     assert!(message(run.prune("global_l1", 1.0).unwrap_err()).contains("leaves nothing"));
+}
+
+#[wasm_bindgen_test]
+fn lsq_runs_learn_and_a_run_distils_into_a_smaller_student() {
+    let (images, labels) = digits(200);
+    let lsq = GOOD.replace(r#""qat_bits": null"#, r#""qat_bits": 2, "per_channel": true, "lsq": true"#);
+    let mut teacher = TrainingRun::new(&images, &labels, &images, &labels, settings(&lsq)).unwrap();
+    teacher.advance(1000).unwrap();
+    assert!(teacher.test_accuracy() >= 0.8, "LSQ INT2: {}", teacher.test_accuracy());
+    let student_settings = |extra: &str| {
+        settings(
+            &GOOD.replace(r#""hidden": [16]"#, r#""hidden": [8]"#).replace(r#""qat_bits": null"#, &format!(r#""qat_bits": null{extra}"#)),
+        )
+    };
+    let mut student = teacher.distil(student_settings(r#", "temperature": 4, "alpha": 0.7"#)).unwrap();
+    assert_eq!(student.parameter_count(), 784 * 8 + 8 + 8 * 10 + 10);
+    student.advance(1000).unwrap();
+    assert!(student.test_accuracy() >= 0.8, "student: {}", student.test_accuracy());
+    let refused = |extra: &str| message(teacher.distil(student_settings(extra)).err().unwrap());
+    assert!(refused(r#", "temperature": 0, "alpha": 0.7"#).contains("temperature 0 must be a number > 0"));
+    assert!(refused(r#", "temperature": 4, "alpha": 2"#).contains("α 2 must be between 0 and 1"));
+    assert!(refused(r#", "temperature": 4"#).contains("both a temperature and α"));
+    assert!(refused("").contains("distillation needs a temperature and α"));
+    let no_hidden =
+        GOOD.replace(r#""hidden": [16]"#, r#""hidden": []"#).replace(r#""qat_bits": null"#, r#""temperature": 4, "alpha": 0.5"#);
+    assert!(message(teacher.distil(settings(&no_hidden)).err().unwrap()).contains("at least one hidden layer"));
 }
