@@ -147,7 +147,7 @@ impl GptqRun {
         if self.chunk < self.n_chunk {
             let mut seen = InputRows { layer: self.layer, matrix: matrices[0], rows: Vec::new() };
             let chunk = chunk_with_bos(&self.model, &self.tokens, self.n_ctx, self.chunk);
-            self.model.session(self.n_ctx)?.observe_through(&chunk, &mut seen, self.layer)?;
+            self.model.session(self.n_ctx)?.observe_until(&chunk, &mut seen, self.layer, matrices[0])?;
             let cols = self.model.layer_matrix(self.layer, matrices[0]).cols();
             let name = self.name(matrices[0]);
             let h = self.hessian.get_or_insert_with(|| Hessian::new(cols));

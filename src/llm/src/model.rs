@@ -245,13 +245,24 @@ impl Session<'_> {
         self.eval_with(tokens, Some(observer), None)
     }
 
-    /// Runs `tokens` through layers 0..=`last_layer` only, showing their matrices' inputs to
-    /// `observer` (no logits: a calibration pass for that layer). The session is spent after it.
-    pub(crate) fn observe_through(&mut self, tokens: &[u32], observer: &mut dyn ActivationObserver, last_layer: usize) -> Result<()> {
-        self.eval_with(tokens, Some(observer), Some(last_layer)).map(|_| ())
+    /// Runs `tokens` only as far as layer `layer`'s matrix `m` (its input is the last thing
+    /// `observer` sees; no logits): a calibration pass for that matrix. The session is spent after it.
+    pub(crate) fn observe_until(
+        &mut self,
+        tokens: &[u32],
+        observer: &mut dyn ActivationObserver,
+        layer: usize,
+        m: LayerMatrix,
+    ) -> Result<()> {
+        self.eval_with(tokens, Some(observer), Some((layer, m))).map(|_| ())
     }
 
-    fn eval_with(&mut self, tokens: &[u32], mut sums: Option<&mut dyn ActivationObserver>, last_layer: Option<usize>) -> Result<Vec<f32>> {
+    fn eval_with(
+        &mut self,
+        tokens: &[u32],
+        mut sums: Option<&mut dyn ActivationObserver>,
+        stop: Option<(usize, LayerMatrix)>,
+    ) -> Result<Vec<f32>> {
         let n_vocab = self.model.config.n_vocab;
         if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= n_vocab) {
             return Err(LlmError::TokenOutOfRange { token: bad, n_vocab });
@@ -261,13 +272,14 @@ impl Session<'_> {
         }
         let mut logits = vec![0f32; tokens.len() * n_vocab];
         for (&t, out) in tokens.iter().zip(logits.chunks_mut(n_vocab)) {
-            self.step(t, out, sums.as_mut().map(|s| &mut **s as &mut dyn ActivationObserver), last_layer);
+            self.step(t, out, sums.as_mut().map(|s| &mut **s as &mut dyn ActivationObserver), stop);
         }
         Ok(logits)
     }
 
-    /// One token at position n_past; with `sums`, the matrices' inputs are recorded too.
-    fn step(&mut self, token: u32, logits: &mut [f32], mut sums: Option<&mut dyn ActivationObserver>, last_layer: Option<usize>) {
+    /// One token at position n_past; with `sums`, the matrices' inputs are recorded too; with
+    /// `stop`, the token goes no further than that matrix's input (no logits).
+    fn step(&mut self, token: u32, logits: &mut [f32], mut sums: Option<&mut dyn ActivationObserver>, stop: Option<(usize, LayerMatrix)>) {
         let mut record = |l: usize, m: LayerMatrix, x: &[f32]| {
             if let Some(s) = sums.as_deref_mut() {
                 s.observe(l, m, x);
@@ -289,13 +301,14 @@ impl Session<'_> {
         let mut scores = vec![0f32; pos + 1];
         let mut head_in = vec![0f32; hd];
         for (l, layer) in m.layers.iter().enumerate() {
-            if last_layer.is_some_and(|last| l > last) {
-                self.n_past += 1;
-                return;
-            }
+            // Past the matrix a calibration pass stops at (its input is recorded just before).
+            let stops_at = |ms: &[LayerMatrix]| stop.is_some_and(|(sl, sm)| sl == l && ms.contains(&sm));
             ops::rms_norm(&x, &layer.attn_norm, c.rms_eps, &mut h);
             for m in [LayerMatrix::AttnQ, LayerMatrix::AttnK, LayerMatrix::AttnV] {
                 record(l, m, &h);
+            }
+            if stops_at(&[LayerMatrix::AttnQ, LayerMatrix::AttnK, LayerMatrix::AttnV]) {
+                break;
             }
             layer.wq.matvec(&h, &mut q);
             let (k_cache, v_cache) = (&mut self.k[l], &mut self.v[l]);
@@ -332,6 +345,9 @@ impl Session<'_> {
                 }
             }
             record(l, LayerMatrix::AttnOutput, &attn);
+            if stops_at(&[LayerMatrix::AttnOutput]) {
+                break;
+            }
             layer.wo.matvec(&attn, &mut proj);
             x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
 
@@ -341,15 +357,23 @@ impl Session<'_> {
             let mut up = vec![0f32; ff];
             record(l, LayerMatrix::FfnGate, &h);
             record(l, LayerMatrix::FfnUp, &h);
+            if stops_at(&[LayerMatrix::FfnGate, LayerMatrix::FfnUp]) {
+                break;
+            }
             layer.gate.matvec(&h, &mut gate);
             layer.up.matvec(&h, &mut up);
             ops::swiglu(&mut gate, &up);
             record(l, LayerMatrix::FfnDown, &gate);
+            if stops_at(&[LayerMatrix::FfnDown]) {
+                break;
+            }
             layer.down.matvec(&gate, &mut proj);
             x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
         }
-        ops::rms_norm(&x, &m.output_norm, c.rms_eps, &mut h);
-        m.output.as_ref().unwrap_or(&m.token_embd).matvec(&h, logits);
+        if stop.is_none() {
+            ops::rms_norm(&x, &m.output_norm, c.rms_eps, &mut h);
+            m.output.as_ref().unwrap_or(&m.token_embd).matvec(&h, logits);
+        }
         self.n_past += 1;
     }
 }

@@ -99,3 +99,30 @@ fn a_quantized_model_is_refused() {
         other => panic!("expected a refusal, got {}", other.is_ok()),
     }
 }
+
+/// The page's settings (16 chunks of calibration-gptq.txt): the file is the one
+/// scripts/fixtures/make_tiny_lm_gptq.py gave llama.cpp (same length and FNV-1a 64), and
+/// quantscope's perplexity of it is llama-perplexity's. Native only: the run takes a while in
+/// a debug-free wasm test too, and the wasm tests above cover the same code.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn llama_cpp_runs_the_gptq_file_with_the_same_perplexity() {
+    let reference = common::json(fixture_str!("tiny_lm/gptq.json"));
+    let row = &reference["types"]["GPTQ Q4_0"];
+    let (source, file) = f32_file();
+    let model = Model::from_source("tiny-lm-f32.gguf", source).unwrap();
+    let tokens = model.tokenizer.encode_with_bos(fixture_str!("tiny_lm/calibration-gptq.txt"));
+    let chunks = reference["calibration"]["chunks"].as_u64().unwrap() as usize;
+    let mut run =
+        GptqRun::new(model, &tokens, 128, Some(chunks), Grid::Q4_0, GptqConfig { groupsize: Some(32), ..Default::default() }).unwrap();
+    while !run.advance().unwrap().finished {}
+    let bytes = run.write_gguf(&file, false).unwrap();
+    let fnv = bytes.iter().fold(0xcbf29ce484222325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100000001b3));
+    assert_eq!((bytes.len() as u64, format!("{fnv:016x}")), (row["bytes"].as_u64().unwrap(), row["fnv1a64"].as_str().unwrap().to_string()));
+    let model = Model::from_gguf(bytes).unwrap();
+    let heldout = model.tokenizer.encode_with_bos(fixture_str!("tiny_lm/heldout.txt"));
+    let ppl = perplexity(&model, &heldout, 128, Some(8), |_, _| true).unwrap().ppl;
+    let theirs = row["ppl"].as_f64().unwrap();
+    // llama-perplexity prints 4 decimals; the Q4_0 kernels' float sums differ as for llama-quantize's Q4_0.
+    assert!((ppl - theirs).abs() <= 5e-4 * theirs, "{ppl} here, {theirs} in llama.cpp");
+}
