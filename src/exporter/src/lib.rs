@@ -1,14 +1,13 @@
 //! The exporter: the module the Run view's worker loads (`www/pkg-export`) when a person asks
 //! for their model as a quantized `.onnx`. A thin `#[wasm_bindgen]` facade over
 //! `quantscope-onnx-quant`; it lives apart from the models module so that running a model never
-//! downloads the file writer. [`convert_onnx_half`] writes the FP16 / BF16 copy. It also writes the importance matrix the runner gathers
+//! downloads the file writer. It also writes the importance matrix the runner gathers
 //! ([`imatrix_file`]). wasm32 only: on other targets the crate is empty.
 #![cfg(target_arch = "wasm32")]
 
 use quantscope_formats::imatrix::Imatrix;
 use quantscope_formats::imatrix_writer;
 use quantscope_onnx_quant::dynamic::{quantize_dynamic, DynamicOptions};
-use quantscope_onnx_quant::float16::{convert_to_half, Half};
 use quantscope_onnx_quant::weights::QType;
 use quantscope_wasm_common::{js_err, to_js};
 use serde::Serialize;
@@ -59,40 +58,6 @@ pub fn quantize_onnx_dynamic(bytes: &[u8], weight_type: &str, per_channel: bool,
     let options = DynamicOptions { weight_type, per_channel, reduce_range };
     let (bytes, report) = quantize_dynamic(bytes, &options).map_err(js_err)?;
     let report = to_js(&Report { quantized: report.quantized, kept: report.kept })?;
-    Ok(QuantizedOnnx { bytes, report })
-}
-
-/// What a half-precision conversion did.
-#[derive(Serialize)]
-struct HalfReport {
-    tensors: usize,
-    values: usize,
-    clamped_small: usize,
-    clamped_large: usize,
-    kept_float: Vec<String>,
-    casts: usize,
-}
-
-/// `bytes` (a whole `.onnx`) with its float32 weights in half precision, `precision` "fp16" or
-/// "bf16", its float32 inputs and outputs kept by Casts (`quantscope_onnx_quant::float16`,
-/// onnxconverter_common's `convert_float_to_float16(keep_io_types=True)`): the file and
-/// `{tensors, values, clamped_small, clamped_large, kept_float: [node], casts}`.
-#[wasm_bindgen]
-pub fn convert_onnx_half(bytes: &[u8], precision: &str) -> Result<QuantizedOnnx, JsError> {
-    let half = match precision {
-        "fp16" => Half::F16,
-        "bf16" => Half::BF16,
-        other => return Err(JsError::new(&format!("half precision is fp16 or bf16, not '{other}'"))),
-    };
-    let (bytes, r) = convert_to_half(bytes, half).map_err(js_err)?;
-    let report = to_js(&HalfReport {
-        tensors: r.tensors,
-        values: r.values,
-        clamped_small: r.clamped_small,
-        clamped_large: r.clamped_large,
-        kept_float: r.kept_float,
-        casts: r.casts,
-    })?;
     Ok(QuantizedOnnx { bytes, report })
 }
 
