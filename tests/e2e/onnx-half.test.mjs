@@ -101,3 +101,19 @@ test('a model already in FP16 is refused with the reason, and the loaded model s
   assert.match(await page.locator('#run-custom-files').textContent(), /model mnist_fp16\.onnx/);
   await page.close();
 });
+
+test('values beyond FP16 are clamped as onnxconverter_common clamps them, counted, and the float32-kept ops are named', async () => {
+  const page = await openRun();
+  // scripts/fixtures/make_onnx_float16.py's `blocked`: weights with 1e-9, -3e-8, 2e4, -7e4, 6e4;
+  // TopK, Resize, Max, CumSum and Range between converted ops.
+  const blocked = await readFile(new URL('../fixtures/onnx_float16/blocked.onnx', import.meta.url));
+  await dropFiles(page, '#run-custom-drop', [{ name: 'blocked.onnx', bytes: blocked }]);
+  await page.waitForSelector('#run-custom-export:not([hidden])', { timeout: 30000 });
+  const file = await download(page, '#run-custom-half-fp16');
+  assert.equal(file.name, 'blocked.fp16.onnx');
+  const line = await page.locator('#run-custom-half-result').textContent();
+  assert.match(line, /Clamped as onnxconverter_common clamps: 2 values 0 < \|x\| < 1e-7 raised to ±1e-7, 3 \|x\| > 1e4 lowered to ±1e4\./);
+  assert.match(line, /Kept in float32: Max 'max', CumSum 'cumsum', TopK 'topk', Resize 'resize', Range 'range'\./);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});

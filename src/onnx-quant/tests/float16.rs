@@ -193,6 +193,30 @@ fn every_fp16_file_runs_within_tolerance_of_fp32() {
     assert_eq!(ran.len(), 11, "{ran:?}");
 }
 
+/// The types the file records follow: silero's decoder lists 23 float32 values in value_info;
+/// each is retyped in place (its shape kept), while the graph's inputs and outputs stay float32.
+#[test]
+fn recorded_value_types_follow_and_io_stays_float32() {
+    let source = std::fs::read(repo().join("tests/fixtures/real_models/silero_decoder_v5/model.onnx")).unwrap();
+    let before = ModelEdit::open(&source).unwrap().graph.value_info().unwrap();
+    for half in [Half::F16, Half::BF16] {
+        let (ours, _) = convert_to_half(&source, half).unwrap();
+        let edit = ModelEdit::open(&ours).unwrap();
+        let after = edit.graph.value_info().unwrap();
+        assert_eq!(after.len(), 23);
+        for (a, b) in before.iter().zip(&after) {
+            let (ta, tb) =
+                (a.r#type.as_ref().unwrap().tensor_type.as_ref().unwrap(), b.r#type.as_ref().unwrap().tensor_type.as_ref().unwrap());
+            assert_eq!((a.name.as_ref(), ta.elem_type, tb.elem_type), (b.name.as_ref(), Some(1), Some(half.onnx_type())));
+            assert_eq!(ta.shape, tb.shape, "{:?}", a.name);
+        }
+        let io = edit.graph.inputs.iter().map(|v| &v.message).chain(&edit.graph.rest.output);
+        for v in io {
+            assert_eq!(v.r#type.as_ref().unwrap().tensor_type.as_ref().unwrap().elem_type, Some(1), "{:?}", v.name);
+        }
+    }
+}
+
 #[test]
 fn out_of_range_values_are_clamped_and_counted() {
     // blocked.onnx's weight has 1e-9 and -3e-8 (raised to ±1e-7), 2e4, -7e4 and 6e4 (lowered to
