@@ -117,3 +117,27 @@ test('values beyond FP16 are clamped as onnxconverter_common clamps them, counte
   assert.deepEqual(page.errors, []);
   await page.close();
 });
+
+test('Cancel stops the conversion between its steps and says so', async () => {
+  const page = await openRun();
+  await dropFiles(page, '#run-custom-drop', [{ name: 'mnist_mlp.onnx', bytes: await mnist() }]);
+  await page.waitForSelector('#run-custom-export:not([hidden])', { timeout: 30000 });
+  // Hold the converter module's script until Cancel is pressed, so the worker is between steps.
+  let release, held = false;
+  const gate = new Promise((r) => { release = r; });
+  await page.context().route('**/pkg-convert/quantscope.js', async (route) => { held = true; await gate; await route.continue(); });
+  await page.click('#run-custom-half-fp16');
+  await page.waitForSelector('#run-custom-half-progress:not([hidden])');
+  assert.match(await page.locator('#run-custom-half-progress').textContent(), /Converting to FP16/);
+  // the worker asks for the module right after its first progress message
+  while (!held) await new Promise((r) => setTimeout(r, 20));
+  await page.click('#run-custom-half-progress button');
+  release();
+  await page.waitForFunction(() => document.querySelector('#run-custom-half-result')?.textContent === 'FP16 conversion cancelled.', null, { timeout: 30000 });
+  assert.equal(await page.locator('#run-custom-half-progress').isHidden(), true);
+  // The next press converts (the module is loaded now).
+  const file = await download(page, '#run-custom-half-fp16');
+  assert.equal(file.name, 'mnist_mlp.fp16.onnx');
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
