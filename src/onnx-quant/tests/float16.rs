@@ -190,7 +190,7 @@ fn every_fp16_file_runs_within_tolerance_of_fp32() {
         }
         ran.push(case);
     }
-    assert_eq!(ran.len(), 11, "{ran:?}");
+    assert_eq!(ran.len(), 12, "{ran:?}");
 }
 
 /// The types the file records follow: silero's decoder lists 23 float32 values in value_info;
@@ -214,6 +214,35 @@ fn recorded_value_types_follow_and_io_stays_float32() {
         for v in io {
             assert_eq!(v.r#type.as_ref().unwrap().tensor_type.as_ref().unwrap().elem_type, Some(1), "{:?}", v.name);
         }
+    }
+}
+
+/// Where onnxconverter_common's file is broken (`deviations.onnx`; ONNX Runtime: "two nodes with
+/// same node name (x_cast_to_)", and its TopK's `values` output turns FLOAT16): one Cast for the
+/// input both unnamed MatMuls read, and TopK writes its graph outputs itself, in float32.
+#[test]
+fn where_the_reference_breaks_the_file_quantscope_writes_a_valid_one() {
+    let source = std::fs::read(fixtures().join("deviations.onnx")).unwrap();
+    let (ours, report) = convert_to_half(&source, Half::F16).unwrap();
+    let g = ModelProto::decode(&ours[..]).unwrap().graph.unwrap();
+    let described: Vec<Json> = g.node.iter().map(describe).collect();
+    assert_eq!(
+        described,
+        vec![
+            json!(["Cast", "x_cast_to_", ["x"], ["x_cast_to_"], 10]),
+            json!(["MatMul", "", ["x_cast_to_", "w1"], ["a"], null]),
+            json!(["MatMul", "", ["x_cast_to_", "w2"], ["b"], null]),
+            json!(["Add", "add", ["a", "b"], ["s"], null]),
+            json!(["Cast", "topk_input_cast0", ["s"], ["topk_input_cast_0"], 1]),
+            json!(["TopK", "topk", ["topk_input_cast_0", "k"], ["values", "idx"], null]),
+        ]
+    );
+    assert_eq!((report.casts, report.kept_float.clone()), (2, vec!["TopK 'topk'".to_string()]));
+    for o in &g.output {
+        assert_eq!(
+            o.r#type.as_ref().unwrap().tensor_type.as_ref().unwrap().elem_type,
+            Some(if o.name.as_deref() == Some("idx") { 7 } else { 1 })
+        );
     }
 }
 
