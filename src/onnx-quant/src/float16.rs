@@ -258,22 +258,48 @@ fn type_name(t: i32) -> &'static str {
 
 /// `sort_graph_node`: repeatedly the first node (in the current order) reading no output of a
 /// node not yet taken; nodes left when every output is taken go first, as in the reference.
+/// A value stays pending until the first node writing it is taken, and a node once free stays
+/// free, so "the first free node" is the smallest index in a heap of free nodes: the
+/// reference's order in O(n log n) rather than its O(n²) scans.
 fn sort_nodes(nodes: Vec<Kept<NodeProto>>) -> Result<Vec<Kept<NodeProto>>> {
-    let mut pending: HashSet<String> = nodes.iter().flat_map(|n| n.message.output.iter().cloned()).collect();
-    let mut remaining: Vec<usize> = (0..nodes.len()).collect();
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let mut pending: HashSet<&str> = nodes.iter().flat_map(|n| n.message.output.iter().map(String::as_str)).collect();
+    // per node, how many of its inputs (each occurrence) are pending; per value, who reads it
+    let mut waiting = vec![0usize; nodes.len()];
+    let mut readers: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut free = BinaryHeap::new();
+    for (k, n) in nodes.iter().enumerate() {
+        for i in n.message.input.iter().filter(|i| pending.contains(i.as_str())) {
+            waiting[k] += 1;
+            readers.entry(i.as_str()).or_default().push(k);
+        }
+        if waiting[k] == 0 {
+            free.push(Reverse(k));
+        }
+    }
+    let mut taken = vec![false; nodes.len()];
     let mut sorted = Vec::with_capacity(nodes.len());
     while !pending.is_empty() {
-        let Some(at) = remaining.iter().position(|&k| !nodes[k].message.input.iter().any(|i| pending.contains(i))) else {
+        let Some(Reverse(k)) = free.pop() else {
             return Err(QuantizeError::Unsupported("the graph has a cycle: no node can come next".into()));
         };
-        let k = remaining.remove(at);
-        for o in &nodes[k].message.output {
-            pending.remove(o);
-        }
+        taken[k] = true;
         sorted.push(k);
+        for o in &nodes[k].message.output {
+            if pending.remove(o.as_str()) {
+                for &r in readers.get(o.as_str()).map_or(&[][..], Vec::as_slice) {
+                    waiting[r] -= 1;
+                    if waiting[r] == 0 {
+                        free.push(Reverse(r));
+                    }
+                }
+            }
+        }
     }
+    let order: Vec<usize> = (0..nodes.len()).filter(|&k| !taken[k]).chain(sorted).collect();
     let mut slots: Vec<Option<Kept<NodeProto>>> = nodes.into_iter().map(Some).collect();
-    Ok(remaining.into_iter().chain(sorted).map(|k| slots[k].take().expect("each node is placed once")).collect())
+    Ok(order.into_iter().map(|k| slots[k].take().expect("each node is placed once")).collect())
 }
 
 /// `remove_unnecessary_cast_node`: a Cast to half whose one reader is a Cast to float32 (and
