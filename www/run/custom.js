@@ -70,7 +70,8 @@ const MARKUP = `
       (<code>keep_io_types</code>): float32 weights and Constants in FP16 or BF16, the inputs and outputs still float32
       through Cast nodes, the ops it keeps in float32 (TopK, Resize, Range, CumSum, Min, Max, …) between Casts.
       FP16 values below 1e-7 or above 1e4 in magnitude are clamped there, as it does. ONNX Runtime's CPU provider
-      runs the FP16 file; it has almost no BF16 kernels (the BF16 file is for GPUs and runtimes that have them).</p>
+      runs the FP16 file; it has almost no BF16 kernels (the BF16 file is for GPUs and runtimes that have them),
+      and ONNX allows bfloat16 in most ops only from opset 13 (Conv from 22): a model it would make invalid is refused.</p>
     <div class="run-row">
       <button id="run-custom-half-fp16" type="button">Download FP16 .onnx</button>
       <button id="run-custom-half-bf16" type="button">Download BF16 .onnx</button>

@@ -36,9 +36,11 @@
 //! * a blocked node writing a graph output writes it in float32 directly.
 //!
 //! Refused with a reason: a model already in half precision (the reference's
-//! `check_if_fp16_ready`), a model without float32 weights, and subgraphs (`If`/`Loop`/`Scan`:
-//! not ported).
+//! `check_if_fp16_ready`), a model without float32 weights, subgraphs (`If`/`Loop`/`Scan`: not
+//! ported), and for BF16 a model whose ops ONNX does not allow in bfloat16 at its opset (Cast,
+//! MatMul, Add, ... from opset 13; Conv, LSTM, MaxPool from 22; `bf16_opsets.rs`).
 
+use crate::bf16_opsets::BF16_SINCE;
 use crate::gemm::node;
 use crate::types::{self, FLOAT};
 use crate::{QuantizeError, Result};
@@ -384,6 +386,49 @@ fn remove_cast_pairs(nodes: &mut Vec<Kept<NodeProto>>, half: Half) -> usize {
     removed.len()
 }
 
+/// BF16 only: the ops that would compute in bfloat16 whose ONNX schema at the model's opset
+/// allows no bfloat16 (`bf16_opsets.rs`, from onnx's schemas) — ONNX Runtime refuses such a file
+/// as invalid — as "Conv (from opset 22)", in graph order; Cast (the Casts added) first.
+fn bf16_not_allowed(edit: &ModelEdit, types: &HashMap<String, i32>) -> Vec<String> {
+    let opset = edit
+        .model
+        .opset_import
+        .iter()
+        .find(|o| matches!(o.domain.as_deref(), None | Some("") | Some("ai.onnx")))
+        .and_then(|o| o.version)
+        .unwrap_or(0);
+    let float_tensor = |a: &AttributeProto| a.t.as_ref().is_some_and(|t| t.data_type == Some(FLOAT));
+    let computes_in_half = |n: &NodeProto| {
+        matches!(n.domain.as_deref(), None | Some("") | Some("ai.onnx"))
+            && !blocked(n)
+            && (n.input.iter().any(|i| types.get(i) == Some(&FLOAT))
+                || n.attribute.iter().any(float_tensor)
+                || (op(n) == "Cast" && cast_to(n) == Some(i64::from(FLOAT))))
+    };
+    let io_float = edit
+        .graph
+        .inputs
+        .iter()
+        .map(|v| &v.message)
+        .chain(&edit.graph.rest.output)
+        .any(|v| types.get(v.name.as_deref().unwrap_or("")) == Some(&FLOAT));
+    let ops =
+        io_float.then_some("Cast").into_iter().chain(edit.graph.nodes.iter().map(|n| &n.message).filter(|n| computes_in_half(n)).map(op));
+    let mut out: Vec<String> = Vec::new();
+    for o in ops {
+        let since = BF16_SINCE.iter().find(|(name, _)| *name == o).map(|&(_, v)| i64::from(v));
+        let why = match since {
+            Some(v) if v <= opset => continue,
+            Some(v) => format!("{o} (from opset {v})"),
+            None => format!("{o} (in no opset)"),
+        };
+        if !out.contains(&why) {
+            out.push(why);
+        }
+    }
+    out
+}
+
 /// `convert_float_to_float16(model, keep_io_types=True)` of `bytes` (a whole `.onnx` file), in
 /// `half`: the converted model's bytes and what was done.
 pub fn convert_to_half(bytes: &[u8], half: Half) -> Result<(Vec<u8>, HalfReport)> {
@@ -403,6 +448,23 @@ pub fn convert_to_half(bytes: &[u8], half: Half) -> Result<(Vec<u8>, HalfReport)
     }
     let target = half.onnx_type();
     let types = types::elem_types(&edit.graph)?;
+    if half == Half::BF16 {
+        let ops = bf16_not_allowed(&edit, &types);
+        if !ops.is_empty() {
+            let opset = edit
+                .model
+                .opset_import
+                .iter()
+                .find(|o| matches!(o.domain.as_deref(), None | Some("") | Some("ai.onnx")))
+                .and_then(|o| o.version)
+                .unwrap_or(0);
+            return Err(QuantizeError::Unsupported(format!(
+                "ONNX allows bfloat16 in {} only; this model imports opset {opset}, so its BF16 file would not be valid ONNX \
+                 (ONNX Runtime refuses it). FP16 has no such limit",
+                ops.join(", ")
+            )));
+        }
+    }
     let is_float = |name: &str| types.get(name) == Some(&FLOAT);
     let mut report = HalfReport::default();
 

@@ -19,6 +19,7 @@
 //! Runtime's quantization of Gather, Attention, LSTM and EmbedLayerNormalization, nodes inside
 //! subgraphs, and weights that are not FLOAT.
 
+mod bf16_opsets;
 pub mod dynamic;
 pub mod float16;
 mod gemm;
