@@ -386,17 +386,21 @@ fn remove_cast_pairs(nodes: &mut Vec<Kept<NodeProto>>, half: Half) -> usize {
     removed.len()
 }
 
-/// BF16 only: the ops that would compute in bfloat16 whose ONNX schema at the model's opset
-/// allows no bfloat16 (`bf16_opsets.rs`, from onnx's schemas) — ONNX Runtime refuses such a file
-/// as invalid — as "Conv (from opset 22)", in graph order; Cast (the Casts added) first.
-fn bf16_not_allowed(edit: &ModelEdit, types: &HashMap<String, i32>) -> Vec<String> {
-    let opset = edit
-        .model
+/// The ai.onnx opset the model imports (0 if none).
+fn default_opset(edit: &ModelEdit) -> i64 {
+    edit.model
         .opset_import
         .iter()
         .find(|o| matches!(o.domain.as_deref(), None | Some("") | Some("ai.onnx")))
         .and_then(|o| o.version)
-        .unwrap_or(0);
+        .unwrap_or(0)
+}
+
+/// BF16 only: the ops that would compute in bfloat16 whose ONNX schema at the model's opset
+/// allows no bfloat16 (`bf16_opsets.rs`, from onnx's schemas) — ONNX Runtime refuses such a file
+/// as invalid — as "Conv (from opset 22)", in graph order; Cast (the Casts added) first.
+fn bf16_not_allowed(edit: &ModelEdit, types: &HashMap<String, i32>) -> Vec<String> {
+    let opset = default_opset(edit);
     let float_tensor = |a: &AttributeProto| a.t.as_ref().is_some_and(|t| t.data_type == Some(FLOAT));
     let computes_in_half = |n: &NodeProto| {
         matches!(n.domain.as_deref(), None | Some("") | Some("ai.onnx"))
@@ -451,13 +455,7 @@ pub fn convert_to_half(bytes: &[u8], half: Half) -> Result<(Vec<u8>, HalfReport)
     if half == Half::BF16 {
         let ops = bf16_not_allowed(&edit, &types);
         if !ops.is_empty() {
-            let opset = edit
-                .model
-                .opset_import
-                .iter()
-                .find(|o| matches!(o.domain.as_deref(), None | Some("") | Some("ai.onnx")))
-                .and_then(|o| o.version)
-                .unwrap_or(0);
+            let opset = default_opset(&edit);
             return Err(QuantizeError::Unsupported(format!(
                 "ONNX allows bfloat16 in {} only; this model imports opset {opset}, so its BF16 file would not be valid ONNX \
                  (ONNX Runtime refuses it). FP16 has no such limit",
