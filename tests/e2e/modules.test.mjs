@@ -132,6 +132,22 @@ test('the exporter module is under 100 KB gzipped and carries only the exporter'
   for (const name of ['Workspace', 'Engine', 'Lesson', 'TrainingRun', 'GgufMixer']) assert.ok(!exporter.has(name), `the exporter has ${name}`);
 });
 
+// The converter (src/converter over src/onnx-quant's float16.rs: onnxconverter_common's
+// convert_float_to_float16 for FP16 and BF16 and the wire-level model rewrite, loaded by the Run
+// worker when an FP16 or BF16 file is asked for) was 62,557 B by node zlib gzip -9 when it was
+// added in session 14 (in the exporter it would have taken that module from 95,481 to 119,557 B);
+// with the table of the opsets that allow bfloat16 per op (bf16_opsets.rs) and the check that a
+// BF16 file is valid ONNX: 68,018 B.
+test('the converter module is under 70 KB gzipped and carries only the FP16/BF16 converter', async () => {
+  const gz = gzipSync(await pkg('pkg-convert', 'quantscope_bg.wasm'), { level: 9 }).length;
+  assert.ok(gz < 70_000, `www/pkg-convert/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  const converter = await exportsOf('pkg-convert');
+  assert.ok(converter.has('convert_onnx_half'));
+  for (const name of ['quantize_onnx_dynamic', 'imatrix_file', 'Workspace', 'Engine', 'Lesson', 'TrainingRun', 'GgufMixer']) {
+    assert.ok(!converter.has(name), `the converter has ${name}`);
+  }
+});
+
 // The language-model module (src/lm over src/llm: the GGUF reader, llama.cpp's mix writer and
 // quantizers for the in-memory Q8_0/Q4_0/Q4_K_M copies, the tokenizer's Unicode tables and the
 // forward pass; loaded by the Run view's Language model worker when that section is first used)

@@ -17,13 +17,24 @@
 //                                          model as ONNX Runtime's quantize_dynamic writes it (the
 //                                          exporter module, www/pkg-export, loaded on first use),
 //                                          then that very file run by the engine against FP32
+//   custom_half       [precision: 'fp16' | 'bf16', npyBytes | null, shapes]
+//                                        → {bytes, source_bytes (the FP32 file's), report: {tensors, values, clamped_small,
+//                                          clamped_large, kept_float, casts}, outputs: [{name,
+//                                          metrics}] | null, run_error}: the model's float32
+//                                          weights in half precision (onnxconverter_common's
+//                                          convert_float_to_float16, keep_io_types; the converter
+//                                          module, www/pkg-convert, loaded on first use), with progress
+//                                          per step and Cancel between them; then that file run
+//                                          by the engine against FP32 (run_error: why it could not)
 //   custom_imatrix    [npyBytes | null, shapes] → llama-imatrix's statistics of the model's MatMul/Gemm
 //                                          weights over those inputs, one batch (imatrix-ops.js)
 //   custom_imatrix_file []               → the last one as llama.cpp's imatrix.gguf (Uint8Array)
 import { argmax } from '../shared/mnist.js';
 import { median } from './stats.js';
 import { exporterModule } from './exporter.js';
+import { converterModule } from './converter.js';
 import { collectImportance, importanceFile } from './imatrix-ops.js';
+import { checkpoint } from '../worker-loop.js';
 
 // Up to this many timed runs, as many as fit in the budget (at least one).
 export const CUSTOM_SAMPLES = 5;
@@ -152,6 +163,37 @@ export const customOps = {
       return { bytes, ...report, outputs };
     } finally {
       engine.free(loaded.handle);
+    }
+  },
+
+  // The loaded model with half-precision weights; three steps (load the converter, convert, run
+  // the file against FP32), each reported, Cancel checked between them.
+  async custom_half(_ws, id, [precision, npyBytes, shapes = {}]) {
+    const step = async (done) => {
+      self.postMessage({ id, type: 'progress', done, total: 3 });
+      await checkpoint(id);
+    };
+    const { model, inputs } = modelInputs(npyBytes, shapes);
+    await step(0);
+    const { convert_onnx_half } = await converterModule();
+    await step(1);
+    const h = convert_onnx_half(custom.bytes, precision);
+    const bytes = h.bytes, report = h.report;
+    h.free();
+    await step(2);
+    const { engine, output_error } = custom.models;
+    let loaded = null;
+    try {
+      loaded = engine.load(`${model.name} (${precision})`, bytes);
+      const reference = engine.run(model.handle, inputs, 0).outputs;
+      const half = engine.run(loaded.handle, inputs, 0).outputs;
+      const outputs = Object.entries(reference).map(([name, ref]) => ({ name, metrics: output_error(ref.data, half[name].data) }));
+      return { bytes, source_bytes: custom.bytes.length, report, outputs, run_error: null };
+    } catch (err) {
+      // The file is still written: the engine lacks an op in this precision, say which.
+      return { bytes, source_bytes: custom.bytes.length, report, outputs: null, run_error: String(err?.message ?? err) };
+    } finally {
+      if (loaded) engine.free(loaded.handle);
     }
   },
 

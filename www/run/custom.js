@@ -6,7 +6,7 @@ import { saveBytes } from '../shared/dom.js';
 import { LAYERS_MARKUP, renderLayers, hideLayers } from './layers.js';
 import { mountImportance } from './importance.js';
 import { showView } from '../views.js';
-import { $, el, formatBytes, formatMicros, fail, clearError, opsText, wireDropZone } from './ui.js';
+import { $, el, formatBytes, formatMicros, fail, clearError, opsText, wireDropZone, withProgress, progressRow } from './ui.js';
 
 const MARKUP = `
   <h2 id="run-custom-title">Your own model</h2>
@@ -66,6 +66,18 @@ const MARKUP = `
       <button id="run-custom-export-go" type="button">Download quantized .onnx</button>
     </div>
     <p id="run-custom-export-result" class="hint" aria-live="polite"></p>
+    <p class="hint">Or in half precision, as <code>onnxconverter_common</code>'s <code>convert_float_to_float16</code>
+      (<code>keep_io_types</code>): float32 weights and Constants in FP16 or BF16, the inputs and outputs still float32
+      through Cast nodes, the ops it keeps in float32 (TopK, Resize, Range, CumSum, Min, Max, …) between Casts.
+      FP16 values below 1e-7 or above 1e4 in magnitude are clamped there, as it does. ONNX Runtime's CPU provider
+      runs the FP16 file; it has almost no BF16 kernels (the BF16 file is for GPUs and runtimes that have them),
+      and ONNX allows bfloat16 in most ops only from opset 13 (Conv from 22): a model it would make invalid is refused.</p>
+    <div class="run-row">
+      <button id="run-custom-half-fp16" type="button">Download FP16 .onnx</button>
+      <button id="run-custom-half-bf16" type="button">Download BF16 .onnx</button>
+    </div>
+    ${progressRow('run-custom-half-progress')}
+    <p id="run-custom-half-result" class="hint" aria-live="polite"></p>
   </fieldset>`;
 
 // keep: nodes to keep in FP32 in the next comparison (the Which-layers-hurt boxes).
@@ -77,6 +89,8 @@ export function mountCustom(section) {
   $('#run-custom-run').onclick = () => compare();
   $('#run-custom-layers-rerun').onclick = () => compare();
   $('#run-custom-export-go').onclick = () => exportQuantized();
+  $('#run-custom-half-fp16').onclick = () => exportHalf('fp16');
+  $('#run-custom-half-bf16').onclick = () => exportHalf('bf16');
   for (const id of ['#run-custom-export-type', '#run-custom-export-channel', '#run-custom-export-reduce']) {
     // A result line describes the file made with the options it names, not the ones now chosen.
     $(id).onchange = () => { $('#run-custom-export-result').textContent = ''; };
@@ -140,6 +154,7 @@ function hideResults() {
   state.importance?.reset();
   $('#run-custom-latency').textContent = '';
   $('#run-custom-export-result').textContent = '';
+  $('#run-custom-half-result').textContent = '';
   hideLayers();
   $('#run-custom-input').textContent = '';
 }
@@ -333,6 +348,8 @@ function setBusy(busy) {
   state.busy = busy;
   $('#run-custom-run').disabled = busy;
   $('#run-custom-export-go').disabled = busy;
+  $('#run-custom-half-fp16').disabled = busy;
+  $('#run-custom-half-bf16').disabled = busy;
   $('#run-custom-layers-rerun').disabled = busy;
 }
 
@@ -371,4 +388,60 @@ async function exportQuantized() {
   } finally {
     setBusy(false);
   }
+}
+
+// The model with half-precision weights, saved as a file: converted in the worker (progress,
+// Cancel), then run by the engine against the FP32 model on the inputs above.
+async function exportHalf(precision) {
+  if (!state.model || state.busy) return;
+  setBusy(true);
+  clearError('#run-custom-error');
+  const result = $('#run-custom-half-result');
+  result.textContent = '';
+  const label = precision === 'fp16' ? 'FP16' : 'BF16';
+  try {
+    const shapes = randomShapes();
+    const npy = state.input ? state.input.bytes.slice(0) : null;
+    const r = await withProgress($('#run-custom-half-progress'),
+      (onProgress) => runWorker.start('custom_half', [precision, npy, shapes], { onProgress, transfer: npy ? [npy] : [] }),
+      `Converting to ${label}`);
+    if (!r) {
+      result.textContent = `${label} conversion cancelled.`;
+      return;
+    }
+    const name = `${state.model.name.replace(/\.onnx$/i, '')}.${precision}.onnx`;
+    saveBytes(r.bytes, name);
+    result.textContent = halfLine(name, label, r);
+    document.body.dataset.onnxHalf = name;
+  } catch (err) {
+    fail('#run-custom-error', `Converting ${state.model.name} to ${label}: ${err.message}`);
+  } finally {
+    setBusy(false);
+  }
+}
+
+// "model.fp16.onnx: 176 KB (FP32 351 KB, 50%); 6 tensors (89,610 values) in FP16, 2 Casts added; …"
+function halfLine(name, label, r) {
+  const { report: h } = r;
+  const parts = [`${name}: ${formatBytes(r.bytes.length)} (FP32 file ${formatBytes(r.source_bytes)}, ` +
+    `${Math.round((100 * r.bytes.length) / r.source_bytes)}%); ${h.tensors} tensor${h.tensors === 1 ? '' : 's'} ` +
+    `(${h.values.toLocaleString('en-US')} values) in ${label}, ${h.casts} Cast node${h.casts === 1 ? '' : 's'} added.`];
+  if (h.clamped_small || h.clamped_large) {
+    parts.push(`Clamped as onnxconverter_common clamps: ${h.clamped_small} value${h.clamped_small === 1 ? '' : 's'} 0 < |x| < 1e-7 ` +
+      `raised to ±1e-7, ${h.clamped_large} |x| > 1e4 lowered to ±1e4.`);
+  }
+  if (h.kept_float.length) parts.push(`Kept in float32: ${h.kept_float.join(', ')}.`);
+  if (r.outputs) {
+    const err = r.outputs.map((o) => `${o.name} ${o.metrics?.sqnr_db == null ? '—' : `${o.metrics.sqnr_db.toFixed(1)} dB`}` +
+      `${o.metrics?.max_abs_error == null ? '' : ` (max |error| ${Number(o.metrics.max_abs_error.toPrecision(2))})`}`).join(', ');
+    parts.push(`This file against FP32 on the inputs above, SQNR: ${err}.`);
+    const broken = r.outputs.filter((o) => !Number.isFinite(o.metrics?.max_abs_error));
+    if (broken.length) {
+      parts.push(`Warning: ${broken.map((o) => o.name).join(', ')} ${broken.length === 1 ? 'is' : 'are'} NaN or infinite in ${label}: ` +
+        `values inside the model exceed ${label === 'FP16' ? "FP16's largest, 65504" : 'the type\'s range'} (the FP32 model's are finite).`);
+    }
+  } else {
+    parts.push(`The engine could not run this file: ${r.run_error}`);
+  }
+  return parts.join(' ');
 }

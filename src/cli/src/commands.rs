@@ -27,6 +27,9 @@ const USAGE: &str = "usage:
       (adds the importance-weighted MSE, and each type that takes an imatrix quantized with it)
   quantscope quantize-onnx MODEL.onnx --out OUT.onnx [--weight-type int8|uint8] [--per-channel] [--reduce-range]
       (ONNX Runtime's quantize_dynamic: MatMulInteger/ConvInteger; the file ONNX Runtime's quantizer writes)
+  quantscope quantize-onnx MODEL.onnx --out OUT.onnx (--fp16 | --bf16)
+      (float32 weights in half precision, float32 inputs and outputs kept by Casts:
+       onnxconverter_common's convert_float_to_float16(keep_io_types=True), or the same with BFLOAT16)
   quantscope eval [--model MODEL.onnx] [--data TEST.npz] [--json]
   quantscope run MODEL.onnx --input [NAME=]X.npy... [--scheme VARIANT] [--calibration [NAME=]C.npy...] [--out Y.npy|Y.npz]
       (VARIANT: fp32, int8_dynamic[_channel], int8_static[_percentile|_entropy|_mse], int4_dynamic,
@@ -69,6 +72,8 @@ struct Args {
     fit: Vec<(&'static str, String)>,
     /// `quantize-onnx`: `--weight-type`, `--per-channel`, `--reduce-range`.
     weight_type: Option<String>,
+    /// `quantize-onnx --fp16` / `--bf16`: a half-precision copy instead of dynamic INT8.
+    half: Option<&'static str>,
     per_channel: bool,
     reduce_range: bool,
     /// `--imatrix`: an importance matrix (export --type, compare); `--top` for `imatrix`.
@@ -119,6 +124,8 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Long("fit-size") => args.fit.push(("size", parser.value()?.string()?)),
             Long("weight-type") => args.weight_type = Some(parser.value()?.string()?),
             Long("per-channel") => args.per_channel = true,
+            Long("fp16") => args.half = Some("fp16"),
+            Long("bf16") => args.half = Some("bf16"),
             Long("reduce-range") => args.reduce_range = true,
             Long("imatrix") => args.imatrix = Some(parser.value()?.into()),
             Long("top") => args.top = Some(parser.value()?.parse()?),
@@ -931,6 +938,14 @@ fn quantize_onnx(args: &Args) -> Result<(), Failure> {
     use quantscope_onnx_quant::weights::QType;
     let [source] = &args.files[..] else { return Err(usage("quantize-onnx takes one MODEL.onnx")) };
     let out = args.out.as_ref().ok_or_else(|| usage("quantize-onnx needs --out OUT.onnx"))?;
+    if let Some(half) = args.half {
+        if args.weight_type.is_some() || args.per_channel || args.reduce_range {
+            return Err(usage(format!(
+                "--{half} writes half-precision weights: --weight-type, --per-channel and --reduce-range are INT8 options"
+            )));
+        }
+        return half_onnx(source, out, half);
+    }
     let weight_type = match args.weight_type.as_deref().unwrap_or("int8") {
         "int8" => QType::Int8,
         "uint8" => QType::Uint8,
@@ -945,6 +960,30 @@ fn quantize_onnx(args: &Args) -> Result<(), Failure> {
     println!("quantized: {}", if report.quantized.is_empty() { "nothing".into() } else { report.quantized.join(", ") });
     for (node, why) in &report.kept {
         println!("kept in float: {node}: {why}");
+    }
+    Ok(())
+}
+
+/// `quantize-onnx --fp16 | --bf16`: the model's float32 weights in half precision, its float32
+/// inputs and outputs kept (`quantscope_onnx_quant::float16`, onnxconverter_common's
+/// `convert_float_to_float16(keep_io_types=True)`).
+fn half_onnx(source: &Path, out: &Path, half: &str) -> Result<(), Failure> {
+    use quantscope_onnx_quant::float16::{convert_to_half, Half};
+    let half = if half == "fp16" { Half::F16 } else { Half::BF16 };
+    let name = source.display();
+    let bytes = std::fs::read(source).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    let (converted, report) = convert_to_half(&bytes, half).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    std::fs::write(out, &converted).map_err(|e| bad_input(format!("{}: {e}", out.display())))?;
+    println!("{}: {} bytes → {}: {} bytes ({})", name, bytes.len(), out.display(), converted.len(), half.name());
+    println!("converted: {} tensors, {} values; {} Cast nodes added", report.tensors, report.values, report.casts);
+    if report.clamped_small + report.clamped_large > 0 {
+        println!(
+            "clamped: {} values 0 < |x| < 1e-7 raised to ±1e-7, {} values |x| > 1e4 lowered to ±1e4 (onnxconverter_common's defaults)",
+            report.clamped_small, report.clamped_large
+        );
+    }
+    if !report.kept_float.is_empty() {
+        println!("kept in float32: {}", report.kept_float.join(", "));
     }
     Ok(())
 }

@@ -392,6 +392,43 @@ fn quantize_onnx_writes_onnx_runtime_s_initializers() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// `quantize-onnx --fp16` writes onnxconverter_common's `convert_float_to_float16(keep_io_types=
+/// True)` file (tests/fixtures/onnx_float16, scripts/fixtures/make_onnx_float16.py): the same
+/// initializers and nodes as its own file of the model; `--bf16` the same graph in BFLOAT16; an
+/// FP16 model and an INT8 option with --fp16 are refused.
+#[test]
+fn quantize_onnx_fp16_writes_onnxconverter_common_s_file() {
+    use prost::Message;
+    use quantscope_formats::onnx::proto::ModelProto;
+    let dir = std::env::temp_dir().join(format!("quantscope-cli-fp16-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("blocked.fp16.onnx");
+    let src = fixture("onnx_float16/blocked.onnx");
+    let o = run(&["quantize-onnx", src.to_str().unwrap(), "--out", out.to_str().unwrap(), "--fp16"]);
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("clamped: 2 values 0 < |x| < 1e-7 raised to ±1e-7, 3 values |x| > 1e4 lowered to ±1e4"), "{stdout}");
+    assert!(stdout.contains("kept in float32: Max 'max', CumSum 'cumsum', TopK 'topk', Resize 'resize', Range 'range'"), "{stdout}");
+    let ours = ModelProto::decode(&std::fs::read(&out).unwrap()[..]).unwrap().graph.unwrap();
+    let theirs =
+        ModelProto::decode(&std::fs::read(fixture("onnx_float16/blocked.fp16.reference.onnx")).unwrap()[..]).unwrap().graph.unwrap();
+    assert_eq!(ours.initializer, theirs.initializer);
+    assert_eq!(ours.node, theirs.node);
+
+    let bf16 = dir.join("blocked.bf16.onnx");
+    let o = run(&["quantize-onnx", src.to_str().unwrap(), "--out", bf16.to_str().unwrap(), "--bf16"]);
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    let g = ModelProto::decode(&std::fs::read(&bf16).unwrap()[..]).unwrap().graph.unwrap();
+    assert!(g.initializer.iter().filter(|t| t.name.as_deref() == Some("w")).all(|t| t.data_type == Some(16)));
+
+    let again = run(&["quantize-onnx", out.to_str().unwrap(), "--out", bf16.to_str().unwrap(), "--fp16"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already in half precision"), "{}", String::from_utf8_lossy(&again.stderr));
+    let mixed = run(&["quantize-onnx", src.to_str().unwrap(), "--out", bf16.to_str().unwrap(), "--fp16", "--per-channel"]);
+    assert_eq!(mixed.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// `export --type … --imatrix FILE` writes what `llama-quantize --imatrix FILE` writes (the
 /// library's bytes, which src/formats/tests/gguf_mixes.rs holds to llama-quantize's; the length is
 /// llama-quantize's): run from the fixture folder so the file name written into the metadata is

@@ -71,3 +71,42 @@ fn bytes_that_are_not_a_model_are_refused() {
     assert!(matches!(ModelEdit::open(&[0x08, 0x07]), Err(OnnxError::MissingGraph)));
     assert!(matches!(ModelEdit::open(&[0x0b, 0x00]), Err(OnnxError::Decode(m)) if m.contains("wire type 3")));
 }
+
+/// Field-level rewrites (what the FP16 download uses): a field replaced, dropped or kept in its
+/// place; value_info entries and graph inputs retyped in place, nothing else of them changed.
+#[test]
+fn field_rewrites_keep_every_other_field() {
+    use quantscope_formats::onnx::proto::TensorProto;
+    use quantscope_formats::onnx::splice::{bytes_field, read_varint, rewrite_fields, varint_field, FieldEdit};
+    let t = TensorProto { dims: vec![2], data_type: Some(1), name: Some("w".into()), raw_data: Some(vec![0; 8]), ..Default::default() };
+    let out = rewrite_fields(&t.encode_to_vec(), |number, payload| match number {
+        2 => {
+            assert_eq!(read_varint(payload), Some(1));
+            FieldEdit::Replace(varint_field(2, 10))
+        }
+        9 => FieldEdit::Replace(bytes_field(9, &[1, 2, 3, 4])),
+        8 => FieldEdit::Drop,
+        _ => FieldEdit::Keep,
+    })
+    .unwrap();
+    let u = TensorProto::decode(&out[..]).unwrap();
+    assert_eq!((u.dims, u.data_type, u.name, u.raw_data), (vec![2], Some(10), None, Some(vec![1, 2, 3, 4])));
+
+    let bytes =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/real_models/silero_decoder_v5/model.onnx")).unwrap();
+    let mut edit = ModelEdit::open(&bytes).unwrap();
+    let before = edit.graph.value_info().unwrap();
+    let first_input = edit.graph.inputs[0].message.name.clone().unwrap();
+    let names: Vec<String> = before.iter().filter_map(|v| v.name.clone()).chain([first_input]).collect();
+    let changed = edit.graph.retype_values(|name, t| (t == 1 && names.iter().any(|n| n == name)).then_some(10)).unwrap();
+    assert_eq!(changed, before.len() + 1, "every value_info entry and the first input");
+    let after = ModelEdit::open(&edit.encode()).unwrap();
+    for (a, b) in before.iter().zip(after.graph.value_info().unwrap()) {
+        let mut a = a.clone();
+        a.r#type.as_mut().unwrap().tensor_type.as_mut().unwrap().elem_type = Some(10);
+        assert_eq!(a, b);
+    }
+    let input = &after.graph.inputs[0].message;
+    assert_eq!(input.r#type.as_ref().unwrap().tensor_type.as_ref().unwrap().elem_type, Some(10));
+    assert_eq!(after.graph.inputs[1].message, edit.graph.inputs[1].message);
+}

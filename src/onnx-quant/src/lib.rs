@@ -11,13 +11,20 @@
 //! (`quantscope_formats::onnx::splice`), so everything quantscope does not touch is kept as it
 //! was.
 //!
+//! [`float16::convert_to_half`] is onnxconverter-common's `convert_float_to_float16(model,
+//! keep_io_types=True)` ported for the main graph, to FP16 or BF16 (see that module for where
+//! it differs from the reference, each time to write a file ONNX Runtime loads).
+//!
 //! Not ported (the nodes stay as they are, and the [`dynamic::Report`] names them): ONNX
 //! Runtime's quantization of Gather, Attention, LSTM and EmbedLayerNormalization, nodes inside
 //! subgraphs, and weights that are not FLOAT.
 
+mod bf16_opsets;
 pub mod dynamic;
+pub mod float16;
 mod gemm;
 mod graph;
+pub mod types;
 pub mod weights;
 
 use quantscope_formats::onnx::OnnxError;

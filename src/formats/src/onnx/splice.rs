@@ -21,6 +21,9 @@ const MODEL_GRAPH: u32 = 7;
 const GRAPH_NODE: u32 = 1;
 const GRAPH_INITIALIZER: u32 = 5;
 const GRAPH_INPUT: u32 = 11;
+const GRAPH_VALUE_INFO: u32 = 13;
+/// `ValueInfoProto.type` → `TypeProto.tensor_type` → `TypeProto.Tensor.elem_type`.
+const ELEM_TYPE_PATH: [u32; 3] = [2, 1, 1];
 
 /// A message kept as the bytes it came in, decoded for reading; `raw` is dropped (and the
 /// message re-encoded) once it is changed or when it is new.
@@ -46,6 +49,81 @@ impl<T: Message> Kept<T> {
         self.raw = None;
         &mut self.message
     }
+
+    /// The message's own bytes (without its field key and length): as it came, or encoded.
+    pub fn payload(&self) -> Vec<u8> {
+        match &self.raw {
+            Some(whole) => fields(whole).ok().and_then(|f| f.first().map(|f| f.payload.to_vec())).unwrap_or_default(),
+            None => self.message.encode_to_vec(),
+        }
+    }
+
+    /// Replaces the message with `payload` (its bytes, written as field `number`), which is
+    /// kept as it is: fields quantscope does not decode survive a [`rewrite_fields`].
+    pub fn replace_payload(&mut self, number: u32, payload: &[u8]) -> Result<(), OnnxError>
+    where
+        T: Default,
+    {
+        self.message = decode(payload, "a rewritten message")?;
+        self.raw = Some(length_delimited(number, payload));
+        Ok(())
+    }
+}
+
+/// What [`rewrite_fields`] does with one field of a message.
+pub enum FieldEdit {
+    Keep,
+    Drop,
+    /// The field's whole bytes (key included): see [`varint_field`] and [`bytes_field`].
+    Replace(Vec<u8>),
+}
+
+/// A message's bytes with each field kept, dropped or replaced as `edit(number, payload)` says,
+/// in their order (the wire-level edit that keeps every field quantscope does not decode).
+pub fn rewrite_fields(message: &[u8], mut edit: impl FnMut(u32, &[u8]) -> FieldEdit) -> Result<Vec<u8>, OnnxError> {
+    let mut out = Vec::with_capacity(message.len());
+    for f in fields(message)? {
+        match edit(f.number, f.payload) {
+            FieldEdit::Keep => out.extend_from_slice(f.whole),
+            FieldEdit::Drop => {}
+            FieldEdit::Replace(whole) => out.extend(whole),
+        }
+    }
+    Ok(out)
+}
+
+/// A varint field (wire type 0).
+pub fn varint_field(number: u32, value: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    put_varint(&mut out, u64::from(number) << 3);
+    put_varint(&mut out, value);
+    out
+}
+
+/// A length-delimited field (wire type 2): bytes, a string, a message or a packed list.
+pub fn bytes_field(number: u32, payload: &[u8]) -> Vec<u8> {
+    length_delimited(number, payload)
+}
+
+/// Decodes a varint payload (what [`rewrite_fields`] hands over for wire type 0).
+pub fn read_varint(payload: &[u8]) -> Option<u64> {
+    varint(payload, &mut 0).ok()
+}
+
+/// A `ValueInfoProto`'s bytes with its tensor element type set to `to` (the nested
+/// `type.tensor_type.elem_type`), everything else as it was.
+fn set_elem_type(value_info: &[u8], to: i32) -> Result<Vec<u8>, OnnxError> {
+    fn at(message: &[u8], path: &[u32], to: i32) -> Result<Vec<u8>, OnnxError> {
+        rewrite_fields(message, |number, payload| match path {
+            [last] if number == *last => FieldEdit::Replace(varint_field(number, to as i64 as u64)),
+            [first, rest @ ..] if number == *first && !rest.is_empty() => match at(payload, rest, to) {
+                Ok(inner) => FieldEdit::Replace(length_delimited(number, &inner)),
+                Err(_) => FieldEdit::Keep,
+            },
+            _ => FieldEdit::Keep,
+        })
+    }
+    at(value_info, &ELEM_TYPE_PATH, to)
 }
 
 /// The main graph of a model, opened for a rewrite: its nodes, initializers and inputs as
@@ -262,6 +340,48 @@ impl GraphEdit {
             }
         }
         out
+    }
+
+    /// The graph's `value_info` entries, decoded (the types an exporter or shape inference
+    /// recorded for values inside the graph).
+    pub fn value_info(&self) -> Result<Vec<ValueInfoProto>, OnnxError> {
+        let mut out = Vec::new();
+        for slot in &self.layout {
+            if let Slot::Other(GRAPH_VALUE_INFO, whole) = slot {
+                let f = fields(whole)?;
+                out.push(decode(f.first().map_or(&[][..], |f| f.payload), "a value_info entry")?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sets the element type of the `value_info` entries and graph inputs `retype(name,
+    /// elem_type)` picks (it returns the new type) at the wire level, keeping their shapes, doc
+    /// strings and every other field as they were. Returns how many were changed.
+    pub fn retype_values(&mut self, mut retype: impl FnMut(&str, i32) -> Option<i32>) -> Result<usize, OnnxError> {
+        let mut changed = 0;
+        let mut new_type = |v: &ValueInfoProto| {
+            let elem = v.r#type.as_ref().and_then(|t| t.tensor_type.as_ref()).and_then(|t| t.elem_type)?;
+            retype(v.name.as_deref().unwrap_or(""), elem)
+        };
+        for slot in &mut self.layout {
+            if let Slot::Other(GRAPH_VALUE_INFO, whole) = slot {
+                let payload = fields(whole)?.first().map_or(Vec::new(), |f| f.payload.to_vec());
+                let v: ValueInfoProto = decode(&payload, "a value_info entry")?;
+                if let Some(to) = new_type(&v) {
+                    *whole = length_delimited(GRAPH_VALUE_INFO, &set_elem_type(&payload, to)?);
+                    changed += 1;
+                }
+            }
+        }
+        for input in &mut self.inputs {
+            if let Some(to) = new_type(&input.message) {
+                let payload = set_elem_type(&input.payload(), to)?;
+                input.replace_payload(GRAPH_INPUT, &payload)?;
+                changed += 1;
+            }
+        }
+        Ok(changed)
     }
 
     /// The initializer named `name`, if there is one.
