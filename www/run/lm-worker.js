@@ -17,6 +17,9 @@
 //   lm_add_type      [file type]              → summary (the mix, and "TYPE + imatrix" once computed)
 //   lm_sensitivity_start [low type, per_layer, n_ctx, max_chunks] → n_probe (on held-out Macbeth)
 //   lm_sensitivity_step []                    → {probe, n_probe, chunks_done, n_chunk, done, results}
+//   lm_gptq_start    [grid, group, act_order, n_ctx, max_chunks] → steps (on calibration-gptq.txt)
+//   lm_gptq_step     []                       → {done, total, finished, label, reports, ms, summary when finished}
+//   lm_variant_file  [name]                   → Uint8Array (a GPTQ variant's GGUF)
 import init, { LmSession } from '../pkg-lm/quantscope.js';
 import { serve } from '../worker-loop.js';
 
@@ -47,8 +50,8 @@ function need() {
 
 const lmOps = {
   async lm_load_builtin() {
-    const [bytes, reference, withImatrix, kld] = await Promise.all([fetchFixture(BUILTIN), fetchFixture('reference.json', 'json'),
-      fetchFixture('imatrix.json', 'json'), fetchFixture('kld.json', 'json')]);
+    const [bytes, reference, withImatrix, kld, gptq] = await Promise.all([fetchFixture(BUILTIN), fetchFixture('reference.json', 'json'),
+      fetchFixture('imatrix.json', 'json'), fetchFixture('kld.json', 'json'), fetchFixture('gptq.json', 'json')]);
     // llama-perplexity's figures by the page's variant names: "TYPE" and "TYPE + imatrix"
     // (llama-quantize with llama-imatrix's matrix on the same calibration text).
     const figures = { ...reference.passage_perplexity };
@@ -56,7 +59,8 @@ const lmOps = {
       if (row.plain) figures[type] ??= row.plain;
       if (row.imatrix) figures[`${type} + imatrix`] = row.imatrix;
     }
-    return { ...load(BUILTIN, bytes), builtin: true, reference: figures, kldReference: kld.types };
+    // llama-perplexity on quantscope's own GPTQ Q4_0 file (make_tiny_lm_gptq.py's settings).
+    return { ...load(BUILTIN, bytes), builtin: true, reference: figures, kldReference: kld.types, gptqReference: gptq.types['GPTQ Q4_0'] };
   },
   lm_load(_ctx, _id, [name, bytes]) {
     return { ...load(name, new Uint8Array(bytes)), builtin: false };
@@ -97,6 +101,19 @@ const lmOps = {
   },
   lm_sensitivity_step() {
     return need().sensitivity_step();
+  },
+  async lm_gptq_start(_ctx, _id, [grid, group, actOrder, nCtx, maxChunks]) {
+    const s = need();
+    return s.start_gptq(await fetchFixture('calibration-gptq.txt', 'text'), nCtx, maxChunks ?? undefined, grid, group, actOrder);
+  },
+  lm_gptq_step() {
+    const t0 = performance.now();
+    const s = need();
+    const step = s.gptq_step();
+    return { ...step, ms: performance.now() - t0, summary: step.finished ? s.summary() : undefined };
+  },
+  lm_variant_file(_ctx, _id, [name]) {
+    return need().variant_file(name);
   },
   lm_add_type(_ctx, _id, [type]) {
     return need().add_type(type);

@@ -26,6 +26,10 @@ const ADDABLE_TYPES = [
   'Q3_K_L', 'Q3_K_M', 'Q3_K_S', 'Q2_K', 'Q2_K_S', 'F16', 'BF16',
 ];
 
+// GPTQ's defaults: make_tiny_lm_gptq.py's settings, for which gptq.json has llama.cpp's figure.
+const GPTQ_CTX = 128;
+const GPTQ_CHUNKS = 16;
+
 // The largest file the section reads: a model is read whole into the worker's wasm memory (4 GiB
 // at most in a browser tab), where its decoded weights (and for F32, its quantized copies) sit
 // beside it, so a bigger file could not load anyway; it is refused before being read.
@@ -98,6 +102,36 @@ const MARKUP = `
     <button id="lm-add" type="button">Add this type</button>
     <span id="lm-add-status" class="hint" aria-live="polite"></span>
   </div>
+  <h3 id="lm-gptq-title">GPTQ against round-to-nearest</h3>
+  <p class="hint">GPTQ (Frantar et al., 2022) rounds a matrix one column at a time and pushes each rounding error onto the
+    columns not yet rounded, weighted by the inverse Hessian of the matrix's inputs on calibration text, so that the layer's
+    <em>output</em> stays close rather than each weight. Layer by layer, each calibrated on what the quantized layers before it
+    give it (the IST-DASLab reference, true-sequential; 1 % dampening). Calibration: Hamlet
+    (tests/fixtures/tiny_lm/calibration-gptq.txt; Macbeth stays held out). <strong>Q4_0</strong> writes llama.cpp's Q4_0 file
+    with GPTQ's blocks — compare it with the Q4_0 row, which is round-to-nearest; <strong>int4 / int3</strong> use the papers'
+    grid (min-max with a zero point per group) and add round-to-nearest on the same grid ("RTN …"). Then press Perplexity.</p>
+  <div class="run-row">
+    <label for="lm-gptq-grid">grid</label>
+    <select id="lm-gptq-grid"><option value="q4_0">Q4_0 (llama.cpp, groups of 32)</option><option value="int4">int4</option>
+      <option value="int3">int3</option></select>
+    <label for="lm-gptq-group">group</label>
+    <select id="lm-gptq-group" disabled><option>32</option><option>64</option><option selected>128</option>
+      <option value="0">a row</option></select>
+    <label title="quantize the columns with the largest Hessian diagonal first (static groups keep each group's columns together)">
+      <input id="lm-gptq-actorder" type="checkbox"> act-order</label>
+    <label>chunks <input id="lm-gptq-chunks" type="number" value="${GPTQ_CHUNKS}" min="1" max="34" inputmode="numeric"></label>
+    <button id="lm-gptq" type="button">Run GPTQ</button>
+    <progress id="lm-gptq-progress" max="1" value="0" hidden></progress>
+    <span id="lm-gptq-status" class="hint" aria-live="polite"></span>
+    <button id="lm-gptq-save" type="button" disabled>Save GPTQ .gguf</button>
+  </div>
+  <div class="table-wrap"><table id="lm-gptq-table" hidden>
+    <caption class="hint">Each matrix's output error on the calibration tokens, ‖(W − Q)X‖² / ‖WX‖², after round-to-nearest
+      and after GPTQ on the same grid; the line is the error each column's rounding leaves for the columns after it
+      (GPTQ's per-column loss), columns left to right.</caption>
+    <thead><tr><th scope="col">matrix</th><th scope="col" class="num">RTN</th><th scope="col" class="num">GPTQ</th>
+      <th scope="col" class="num">GPTQ / RTN</th><th scope="col">error pushed onward, per column</th></tr></thead>
+    <tbody></tbody></table></div>
   <h3 id="lm-sens-title">Which matrices hurt most</h3>
   <p class="hint">Every tensor in Q8_0 (nearly lossless) but one kind of matrix in a low type — in every layer, or in one
     layer — as <code>llama-quantize --pure --tensor-type PATTERN=TYPE … Q8_0</code> makes it, each scored on held-out Macbeth
@@ -130,6 +164,7 @@ const state = {
   run: 0, // numbers the generation / perplexity run in progress; Cancel or a new run changes it
   busy: false,
   imatrix: null, // {entries, chunks} of the importance matrix the worker holds for this model
+  gptqFile: null, // the name of the last GPTQ variant made, whose file Save GPTQ .gguf gives
 };
 
 function worker() {
@@ -162,6 +197,9 @@ export function mountLanguageModel(section) {
   $('#lm-imatrix-save').onclick = () => saveImatrix().catch(showFailure);
   $('#lm-add').onclick = () => addType($('#lm-add-type').value).catch(showFailure);
   $('#lm-sens').onclick = () => sensitivity().catch(showFailure);
+  $('#lm-gptq').onclick = () => runGptq().catch(showFailure);
+  $('#lm-gptq-save').onclick = () => saveGptq().catch(showFailure);
+  $('#lm-gptq-grid').onchange = () => { $('#lm-gptq-group').disabled = $('#lm-gptq-grid').value === 'q4_0'; };
   $('#lm-cancel').onclick = () => { state.run++; };
   $('#lm-builtin').onclick = () => { state.loading = null; ensureModel().catch(showFailure); };
   wireDropZone($('#lm-drop'), $('#lm-file'), (files) => { if (files[0]) loadFile(files[0]).catch(showFailure); });
@@ -173,8 +211,9 @@ function showFailure(err) {
 
 function setBusy(busy) {
   state.busy = busy;
-  for (const id of ['#lm-generate', '#lm-ppl', '#lm-builtin', '#lm-imatrix', '#lm-add', '#lm-sens']) $(id).disabled = busy;
+  for (const id of ['#lm-generate', '#lm-ppl', '#lm-builtin', '#lm-imatrix', '#lm-add', '#lm-sens', '#lm-gptq']) $(id).disabled = busy;
   $('#lm-imatrix-save').disabled = busy || !state.imatrix;
+  $('#lm-gptq-save').disabled = busy || !state.gptqFile;
   $('#lm-drop').classList.toggle('disabled', busy);
   $('#lm-cancel').disabled = !busy;
 }
@@ -202,8 +241,12 @@ function showModel(model, { keepImatrix = false } = {}) {
     state.imatrix = null;
     $('#lm-imatrix-status').textContent = 'None computed yet.';
     $('#lm-add-status').textContent = '';
+    state.gptqFile = null;
+    $('#lm-gptq-table').hidden = true;
+    $('#lm-gptq-status').textContent = '';
   }
   $('#lm-imatrix-save').disabled = !state.imatrix;
+  $('#lm-gptq-save').disabled = !state.gptqFile;
 }
 
 // Loads the built-in model once (or again after a person's model or a worker restart).
@@ -441,7 +484,7 @@ async function addType(type) {
   try {
     const base = await ensureModel();
     const summary = await request('lm_add_type', [type]);
-    const model = { ...summary, builtin: base.builtin, reference: base.reference };
+    const model = { ...summary, builtin: base.builtin, reference: base.reference, kldReference: base.kldReference, gptqReference: base.gptqReference };
     state.loading = Promise.resolve(model);
     showModel(model, { keepImatrix: true });
     status.textContent = `Added ${type}${state.imatrix ? ` and ${type} + imatrix` : ''}: press Generate or Perplexity.`;
@@ -556,5 +599,91 @@ function drawSensitivity(results, nLayer, perLayer, lowType) {
         title: `${r.label}: KL divergence ${r.mean_kld.toFixed(6)}, perplexity ${r.ppl.toFixed(4)}, same top token ${r.same_top_percent.toFixed(2)} %, ${formatBytes(r.file_bytes)}` },
       r.mean_kld.toFixed(4));
     }))));
+  table.hidden = false;
+}
+
+function readGptqSettings() {
+  const chunks = Number($('#lm-gptq-chunks').value);
+  if (!Number.isInteger(chunks) || chunks < 1) throw new Error('GPTQ chunks: a whole number ≥ 1');
+  const grid = $('#lm-gptq-grid').value;
+  return { grid, group: grid === 'q4_0' ? 32 : Number($('#lm-gptq-group').value), actOrder: $('#lm-gptq-actorder').checked, chunks };
+}
+
+// GPTQ of the F32 model, a step per request (a calibration chunk, or one step's quantization);
+// Cancel stops asking, and nothing is added.
+async function runGptq() {
+  if (state.busy) return;
+  clearError('#lm-error');
+  const settings = readGptqSettings();
+  setBusy(true);
+  const run = ++state.run;
+  const bar = $('#lm-gptq-progress'), status = $('#lm-gptq-status');
+  status.dataset.state = 'running';
+  try {
+    const base = await ensureModel();
+    const total = await request('lm_gptq_start', [settings.grid, settings.group, settings.actOrder, GPTQ_CTX, settings.chunks]);
+    bar.hidden = false;
+    bar.max = total;
+    bar.value = 0;
+    let ms = 0;
+    for (;;) {
+      if (run !== state.run) {
+        status.textContent = `Cancelled after ${bar.value} of ${total} steps; nothing was added.`;
+        status.dataset.state = 'cancelled';
+        return;
+      }
+      const step = await request('lm_gptq_step', []);
+      ms += step.ms;
+      bar.value = step.done;
+      status.textContent = `step ${step.done} of ${total}`;
+      if (step.finished) {
+        // llama.cpp's figure for the GPTQ file stands beside it only for the settings it was taken with.
+        const reference = { ...base.reference };
+        const name = `GPTQ ${step.label}`;
+        const asTaken = base.builtin && settings.grid === 'q4_0' && !settings.actOrder && settings.chunks === GPTQ_CHUNKS;
+        if (asTaken && base.gptqReference) reference[name] = base.gptqReference;
+        else delete reference[name];
+        const model = { ...step.summary, builtin: base.builtin, reference, kldReference: base.kldReference, gptqReference: base.gptqReference };
+        state.loading = Promise.resolve(model);
+        state.gptqFile = name;
+        showModel(model, { keepImatrix: true });
+        drawGptqTable(step.reports);
+        const added = settings.grid === 'q4_0' ? name : `${name} and RTN ${step.label}`;
+        status.textContent = `Added ${added} (${settings.chunks} chunks of ${GPTQ_CTX} tokens, ${(ms / 1000).toFixed(1)} s): press Perplexity.`;
+        status.dataset.state = 'done';
+        return;
+      }
+    }
+  } finally {
+    bar.hidden = true;
+    setBusy(false);
+  }
+}
+
+async function saveGptq() {
+  const name = state.gptqFile;
+  const bytes = await request('lm_variant_file', [name]);
+  const stem = (state.model?.builtin ? 'tiny-lm' : state.model?.name.replace(/\.gguf$/i, '')) ?? 'model';
+  saveBytes(bytes, `${stem}-${name.toLowerCase().replace(/[^a-z0-9]+/g, '-')}.gguf`);
+}
+
+function drawGptqTable(reports) {
+  const table = $('#lm-gptq-table');
+  const NS = 'http://www.w3.org/2000/svg';
+  const sparkline = (values) => {
+    const svg = document.createElementNS(NS, 'svg');
+    const [W, H] = [160, 24];
+    svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
+    svg.setAttribute('class', 'lm-spark');
+    const max = Math.max(1e-30, ...values);
+    const line = document.createElementNS(NS, 'polyline');
+    line.setAttribute('points', values.map((v, i) => `${((i / Math.max(1, values.length - 1)) * W).toFixed(1)},${(H - 1 - (v / max) * (H - 2)).toFixed(1)}`).join(' '));
+    svg.append(line);
+    return svg;
+  };
+  table.tBodies[0].replaceChildren(...reports.map((r) => el('tr', { 'data-matrix': r.name, 'data-gptq': String(r.gptq_error), 'data-rtn': String(r.rtn_error) },
+    el('th', { scope: 'row' }, r.name), el('td', { class: 'num' }, r.rtn_error.toExponential(2)),
+    el('td', { class: 'num' }, r.gptq_error.toExponential(2)), el('td', { class: 'num' }, (r.gptq_error / r.rtn_error).toFixed(2)),
+    el('td', { title: `largest: ${Math.max(...r.column_losses).toExponential(2)}` }, sparkline(r.column_losses)))));
   table.hidden = false;
 }

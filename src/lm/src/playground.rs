@@ -1,5 +1,6 @@
 //! A GGUF llama model and its quantized copies, generating and scoring text a step at a time.
 
+use crate::calibrated::{CalibratedRun, GptqSettings, GptqStep};
 use crate::sensitivity::{SensitivityRun, SensitivityStep};
 use quantscope_formats::bytesource::ByteSource;
 use quantscope_formats::gguf_mix::{FileType, MixImatrix, MixOptions};
@@ -145,6 +146,27 @@ pub struct Playground {
     kl_bases: Vec<Vec<BaseLogProbs>>,
     kl_enabled: bool,
     sensitivity: Option<SensitivityRun>,
+    /// The all-F32 file's bytes (a GPTQ run quantizes its own copy of the model).
+    f32_source: Option<Rc<dyn ByteSource>>,
+    gptq: Option<CalibratedRun>,
+    /// The GPTQ variants' files, by variant name, for download.
+    files: Vec<(String, Vec<u8>)>,
+}
+
+/// A GGUF file made in memory as a runnable variant named `label`; `bits_per_weight` overrides
+/// the file's own figure (a file of F32 values standing for codes of fewer bits).
+fn file_variant(label: &str, bytes: Vec<u8>, bits_per_weight: Option<f64>) -> Result<(Variant, Vec<u8>), String> {
+    let len = bytes.len();
+    let source: Rc<dyn ByteSource> = Rc::new(bytes.clone());
+    let file = lazy::open_gguf_file(label, source.clone()).map_err(|e| e.to_string())?;
+    let (bits, elements) = tensor_bits(&file);
+    let model = Model::from_source(label, source).map_err(|e| format!("the {label} copy: {e}"))?;
+    let mut v = Variant::new(label, model, len, bits, elements);
+    if let Some(bpw) = bits_per_weight {
+        v.summary.bits_per_weight = bpw;
+        v.summary.matrix_types = vec![format!("f32 values of {}", label.split_once(' ').map_or(label, |(_, rest)| rest))];
+    }
+    Ok((v, bytes))
 }
 
 /// A llama-quantize mix of `file` as a runnable variant named `label`.
@@ -166,6 +188,7 @@ impl Playground {
     pub fn load(name: &str, bytes: Vec<u8>, mut progress: impl FnMut(usize, usize)) -> Result<Playground, String> {
         let file_bytes = bytes.len();
         let source: Rc<dyn ByteSource> = Rc::new(bytes);
+        let kept_source = source.clone();
         let model = Model::from_source(name, source.clone()).map_err(|e| e.to_string())?;
         let file = lazy::open_gguf_file(name, source).map_err(|e| e.to_string())?;
         let (bits, elements) = tensor_bits(&file);
@@ -181,6 +204,7 @@ impl Playground {
             progress(QUANTIZED_TYPES.len(), QUANTIZED_TYPES.len());
         }
         let f32_file = all_f32.then_some(file);
+        let f32_source = all_f32.then_some(kept_source);
         Ok(Playground {
             name: name.to_string(),
             parameters,
@@ -191,7 +215,58 @@ impl Playground {
             kl_bases: Vec::new(),
             kl_enabled: false,
             sensitivity: None,
+            f32_source,
+            gptq: None,
+            files: Vec::new(),
         })
+    }
+
+    /// Readies GPTQ of the F32 model's layer matrices on `text` (chunks of `n_ctx`, at most
+    /// `max_chunks`): `grid` "q4_0" or "intB" with groups of `group` columns (0: a row).
+    /// Returns the number of steps.
+    pub fn start_gptq(
+        &mut self,
+        text: &str,
+        n_ctx: usize,
+        max_chunks: Option<usize>,
+        grid: &str,
+        group: usize,
+        act_order: bool,
+    ) -> Result<usize, String> {
+        let source = self.f32_source.clone().ok_or("GPTQ starts from an all-F32 model; this file is already quantized")?;
+        let settings = GptqSettings::parse(grid, group, act_order)?;
+        let model = Model::from_source(&self.name, source).map_err(|e| e.to_string())?;
+        let run = CalibratedRun::new(model, text, n_ctx, max_chunks, settings)?;
+        let total = run.run.total();
+        self.gptq = Some(run);
+        Ok(total)
+    }
+
+    /// One more GPTQ step; when the last is done, its variants are added (a name already shown
+    /// is made again in place).
+    pub fn gptq_step(&mut self) -> Result<GptqStep, String> {
+        let run = self.gptq.as_mut().ok_or("no GPTQ run started")?;
+        let step = run.step()?;
+        if step.finished {
+            let run = self.gptq.take().expect("checked above");
+            let file = self.f32_file.as_ref().expect("a GPTQ run starts from the F32 model");
+            for made in run.files(file)? {
+                let name = made.name;
+                let (v, bytes) = file_variant(&name, made.bytes, made.bits_per_weight)?;
+                match self.variants.iter().position(|old| old.summary.name == name) {
+                    Some(i) => self.variants[i] = v,
+                    None => self.variants.push(v),
+                }
+                self.files.retain(|(n, _)| *n != name);
+                self.files.push((name, bytes));
+            }
+        }
+        Ok(step)
+    }
+
+    /// A GPTQ variant's GGUF file (for download).
+    pub fn variant_file(&self, name: &str) -> Result<Vec<u8>, String> {
+        self.files.iter().find(|(n, _)| n == name).map(|(_, b)| b.clone()).ok_or_else(|| format!("no file kept for '{name}'"))
     }
 
     /// Adds the `ty` mix (a llama-quantize file type) of the F32 model, and the same mix made

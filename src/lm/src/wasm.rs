@@ -109,4 +109,29 @@ impl LmSession {
     pub fn sensitivity_step(&mut self) -> Result<JsValue, JsError> {
         to_js(&self.inner.sensitivity_step().map_err(js_err)?)
     }
+
+    /// Readies GPTQ of the F32 model on `text`: `grid` "q4_0" or "intB", `group` columns per
+    /// scale (0: a row), act-order; returns the number of steps.
+    pub fn start_gptq(
+        &mut self,
+        text: &str,
+        n_ctx: usize,
+        max_chunks: Option<usize>,
+        grid: &str,
+        group: usize,
+        act_order: bool,
+    ) -> Result<usize, JsError> {
+        self.inner.start_gptq(text, n_ctx, max_chunks, grid, group, act_order).map_err(js_err)
+    }
+
+    /// One more step: {done, total, finished, label, reports: [{name, gptq_error, rtn_error,
+    /// column_losses}] when finished (its variants then added)}.
+    pub fn gptq_step(&mut self) -> Result<JsValue, JsError> {
+        to_js(&self.inner.gptq_step().map_err(js_err)?)
+    }
+
+    /// A GPTQ variant's GGUF file.
+    pub fn variant_file(&self, name: &str) -> Result<Vec<u8>, JsError> {
+        self.inner.variant_file(name).map_err(js_err)
+    }
 }
