@@ -1,0 +1,67 @@
+// Language-model speed, the page against llama.cpp on the same machine in the same run
+// (`node scripts/bench-lm.mjs [tokens]` after scripts/build-wasm.sh): tokens per second generating
+// `tokens` tokens (default 128, greedy, from a one-token prompt) with the tiny model in F32, Q8_0,
+// Q4_0, Q4_K_M and Q2_K — in headless Chromium on one thread (www/pkg-lm, SIMD128: the Language
+// model worker's own LmSession) and in `llama-bench -t 1 -p 0 -n TOKENS` (llama.cpp's CPU build from
+// the pinned sdist, scripts/fixtures/build_llama.py) on the same files, which quantscope's CLI
+// writes byte for byte as llama-quantize does. Prints both and their ratio.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { launch } from '../tests/e2e/browser.mjs';
+
+const tokens = Number(process.argv[2] ?? 128);
+const TYPES = ['F32', 'Q8_0', 'Q4_0', 'Q4_K_M', 'Q2_K'];
+const root = new URL('..', import.meta.url).pathname;
+const model = join(root, 'tests/fixtures/tiny_lm/tiny-lm-f32.gguf');
+
+const browser = await launch();
+const page = await browser.page();
+await page.goto(`${browser.url}#run`);
+await page.waitForSelector('body[data-ready="true"]', { state: 'attached', timeout: 60000 });
+const ours = await page.evaluate(async ([tokens, types]) => {
+  const { default: init, LmSession } = await import('/www/pkg-lm/quantscope.js');
+  await init();
+  const bytes = new Uint8Array(await (await fetch('/tests/fixtures/tiny_lm/tiny-lm-f32.gguf')).arrayBuffer());
+  const s = new LmSession('tiny-lm-f32.gguf', bytes);
+  s.add_type('Q2_K');
+  const names = s.summary().variants.map((v) => v.name);
+  const rate = () => {
+    s.start_generation(Uint32Array.from([1]), tokens, undefined, 1, 0);
+    const out = {};
+    for (const t of types) {
+      const i = names.indexOf(t);
+      const start = performance.now();
+      const step = s.generate(i, tokens);
+      out[t] = step.generated / ((performance.now() - start) / 1000);
+    }
+    return out;
+  };
+  rate(); // warm-up: memory grown, wasm tiered up
+  return rate();
+}, [tokens, TYPES]);
+await browser.close();
+
+// build_llama.py needs cmake: a venv of scripts/fixtures/requirements-llama.txt has it
+// (QUANTSCOPE_PYTHON=/path/to/venv/bin/python), or a system cmake with python3.
+const python = process.env.QUANTSCOPE_PYTHON ?? 'python3';
+const bin = execFileSync(python, [join(root, 'scripts/fixtures/build_llama.py'), '--target', 'llama-bench'], { cwd: root }).toString().trim().split('\n').pop();
+const dir = mkdtempSync(join(tmpdir(), 'bench-lm-'));
+const cli = join(root, 'target/release/quantscope');
+execFileSync('cargo', ['build', '--release', '-q', '-p', 'quantscope-cli'], { cwd: root, stdio: 'inherit' });
+const native = {};
+for (const t of TYPES) {
+  let file = model;
+  if (t !== 'F32') {
+    file = join(dir, `${t}.gguf`);
+    execFileSync(cli, ['export', model, '--type', t, '--out', file]);
+  }
+  const json = JSON.parse(execFileSync(join(bin, 'llama-bench'), ['-m', file, '-t', '1', '-p', '0', '-n', String(tokens), '-r', '3', '-o', 'json']).toString());
+  native[t] = json[0].avg_ts;
+}
+rmSync(dir, { recursive: true });
+console.log(`tokens/s generating ${tokens} tokens, one thread`);
+for (const t of TYPES) {
+  console.log(`${t.padEnd(7)} quantscope (wasm SIMD128) ${ours[t].toFixed(0).padStart(6)}   llama-bench ${native[t].toFixed(0).padStart(6)}   ${(ours[t] / native[t]).toFixed(2)}×`);
+}
