@@ -109,7 +109,7 @@ pub fn q4_k_vec_dot(w: &[BlockQ4K], x: &[BlockQ8K]) -> f32 {
         for (m, a) in acc_m.iter_mut().enumerate() {
             let sums = |k: usize| (bx.bsums[2 * k] + bx.bsums[2 * k + 1]) as i32;
             let prod = bw.mins[2 * m] as i32 * sums(2 * m) + bw.mins[2 * m + 1] as i32 * sums(2 * m + 1);
-            *a = dmin.mul_add(prod as f32, *a);
+            *a = crate::kernels::fma(dmin, prod as f32, *a);
         }
         let mut lanes = [0i32; 8];
         for e in 0..QK_K {
@@ -117,7 +117,7 @@ pub fn q4_k_vec_dot(w: &[BlockQ4K], x: &[BlockQ8K]) -> f32 {
             lanes[(e % 32) / 4] += bw.scales[sub] as i32 * q * bx.qs[e] as i32;
         }
         for (a, &s) in acc.iter_mut().zip(&lanes) {
-            *a = d.mul_add(s as f32, *a);
+            *a = crate::kernels::fma(d, s as f32, *a);
         }
     }
     hsum8(&acc) + ((acc_m[0] + acc_m[2]) + (acc_m[1] + acc_m[3]))
@@ -183,7 +183,7 @@ pub fn q6_k_vec_dot(w: &[BlockQ6K], x: &[BlockQ8K]) -> f32 {
             *lane -= (sub(2 * n) + sub(2 * n + 1)) << 5;
         }
         for (a, &s) in acc.iter_mut().zip(&lanes) {
-            *a = d.mul_add(s as f32, *a);
+            *a = crate::kernels::fma(d, s as f32, *a);
         }
     }
     hsum8(&acc)

@@ -23,6 +23,7 @@ pub mod error;
 pub mod generate;
 pub mod gptq;
 pub mod imatrix;
+pub mod kernels;
 pub mod kl_divergence;
 pub mod kquants;
 pub mod metadata;

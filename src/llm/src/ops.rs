@@ -16,22 +16,8 @@ pub fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
     }
 }
 
-/// Dot product of two f32 slices in eight interleaved partial sums (the shape of ggml's SIMD
-/// `ggml_vec_dot_f32`, which the compiler also vectorizes), then added pairwise.
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let chunks = a.len() / 8;
-    for c in 0..chunks {
-        for l in 0..8 {
-            acc[l] += a[c * 8 + l] * b[c * 8 + l];
-        }
-    }
-    let mut tail = 0f32;
-    for i in chunks * 8..a.len() {
-        tail += a[i] * b[i];
-    }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
-}
+/// Dot product of two f32 slices in ggml's eight lanes ([`crate::kernels::dot`]).
+pub use crate::kernels::dot;
 
 /// RoPE: pair i of a head rotated by pos · base^(-2i/n_rot). Which two dimensions make pair i is
 /// the mode ([`RopeMode`]; ggml's `rotate_pairs` in `ggml-cpu/ops.cpp`): (2i, 2i+1) for NORM,

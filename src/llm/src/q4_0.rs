@@ -40,10 +40,8 @@ pub fn vec_dot(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
     let mut acc = [0f32; 8];
     for (bw, bx) in w.iter().zip(x) {
         let d = bw.d * bx.d;
-        let q = values(bw);
-        for (l, a) in acc.iter_mut().enumerate() {
-            let s: i32 = (4 * l..4 * l + 4).map(|j| q[j] * bx.qs[j] as i32).sum();
-            *a = d.mul_add(s as f32, *a);
+        for (a, s) in acc.iter_mut().zip(crate::kernels::q4_0_sums(bw, bx)) {
+            *a = crate::kernels::fma(d, s as f32, *a);
         }
     }
     hsum8(&acc)

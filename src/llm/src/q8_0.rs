@@ -63,12 +63,8 @@ pub fn vec_dot(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
     let mut acc = [0f32; 8];
     for (bw, bx) in w.iter().zip(x) {
         let d = bw.d * bx.d;
-        for (l, a) in acc.iter_mut().enumerate() {
-            let mut s = 0i32;
-            for j in 4 * l..4 * l + 4 {
-                s += bw.qs[j] as i32 * bx.qs[j] as i32;
-            }
-            *a = d.mul_add(s as f32, *a);
+        for (a, s) in acc.iter_mut().zip(crate::kernels::q8_0_sums(bw, bx)) {
+            *a = crate::kernels::fma(d, s as f32, *a);
         }
     }
     hsum8(&acc)
