@@ -11,6 +11,9 @@
 //! (`quantscope_formats::onnx::splice`), so everything quantscope does not touch is kept as it
 //! was.
 //!
+//! [`mlp::mlp_onnx`] writes an MLP trained with fake quantization (the Train view's runs) as
+//! the QDQ graph of its training forward, or an FP32 MLP as plain MatMul/Add/Relu.
+//!
 //! Not ported (the nodes stay as they are, and the [`dynamic::Report`] names them): ONNX
 //! Runtime's quantization of Gather, Attention, LSTM and EmbedLayerNormalization, nodes inside
 //! subgraphs, and weights that are not FLOAT.
@@ -18,6 +21,7 @@
 pub mod dynamic;
 mod gemm;
 mod graph;
+pub mod mlp;
 pub mod weights;
 
 use quantscope_formats::onnx::OnnxError;
