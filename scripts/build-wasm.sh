@@ -65,6 +65,7 @@ case "$variant" in
     build trainer www/pkg-train "$target_dir"
     build mixer www/pkg-mix "$target_dir" --features fit,iq-grids
     build exporter www/pkg-export "$target_dir"
+    build converter www/pkg-convert "$target_dir"
     build lm www/pkg-lm "$target_dir" ;;
   bench) build bench www/pkg-bench "$target_dir" ;;
   nosimd)

@@ -22,7 +22,7 @@
 //! What differs from the training forward is the float arithmetic around the integers: MatMul's
 //! summation order (each runtime's own) and QuantizeLinear's `x / s` against torch's `x · (1/s)`.
 //! Both move a value by an ulp or so; where that crosses a rounding boundary an activation moves
-//! by one code step (src/onnx-quant/tests/train_qdq.rs measures it).
+//! by one code step (src/converter/tests/train_qdq.rs measures it: on its runs, nothing moved).
 
 use prost::Message;
 use quantscope_formats::onnx::proto::{

@@ -122,3 +122,81 @@ pub fn convert(model: &Mlp, qat: &Qat) -> Result<IntMlp> {
     }
     Ok(IntMlp { input, layers, bits })
 }
+
+/// A model's parameters flat: each layer's weight `[out, in]` then its bias, layer by layer. With
+/// [`node_state`], what the trainer module hands the converter module (they share no memory).
+pub fn params(model: &Mlp) -> Vec<f32> {
+    model.layers.iter().flat_map(|l| l.weight.iter().chain(&l.bias).copied()).collect()
+}
+
+/// The model of `sizes` from [`params`]' layout.
+pub fn mlp_from_params(sizes: &[usize], params: &[f32]) -> Result<Mlp> {
+    Mlp::check_sizes(sizes)?;
+    let mut model = Mlp { layers: sizes.windows(2).map(|w| crate::mlp::Linear::zeros(w[0], w[1])).collect() };
+    let want: usize = model.parameter_count();
+    if params.len() != want {
+        return Err(Error::Data(format!("{} parameters for {sizes:?}, which has {want}", params.len())));
+    }
+    let mut rest = params;
+    for l in &mut model.layers {
+        let (w, tail) = rest.split_at(l.weight.len());
+        let (b, tail) = tail.split_at(l.bias.len());
+        l.weight.copy_from_slice(w);
+        l.bias.copy_from_slice(b);
+        rest = tail;
+    }
+    Ok(model)
+}
+
+/// Each fake-quant node's state in [`Qat::nodes`] order: `[fake quant on (1/0), n, n scales, n
+/// zero points]`. Enough to rebuild the nodes as an evaluation forward uses them ([`qat_from_state`]).
+pub fn node_state(qat: &Qat) -> Vec<f32> {
+    let mut out = Vec::new();
+    for node in qat.nodes() {
+        let (on, scales, zps): (bool, &[f32], Vec<f32>) = match node {
+            Node::Observed(n) => (n.fake_quant_enabled, &n.scale, n.zero_point.iter().map(|&z| z as f32).collect()),
+            Node::Learned(n) => (n.fake_quant_enabled, &n.scale, n.zero_point.clone()),
+        };
+        out.extend([on as u8 as f32, scales.len() as f32]);
+        out.extend_from_slice(scales);
+        out.extend(zps);
+    }
+    out
+}
+
+/// The nodes of a run of `sizes` trained with `config` from [`node_state`], observers (LSQ: the
+/// static estimate) off, as [`crate::trainer::evaluate`] runs them.
+pub fn qat_from_state(sizes: &[usize], config: &crate::trainer::QatConfig, state: &[f32]) -> Result<Qat> {
+    let (w, a) = config.specs();
+    let layers = sizes.len().saturating_sub(1);
+    let mut qat = match config.method {
+        crate::trainer::QatMethod::Observed => Qat::new(layers, w, a)?,
+        crate::trainer::QatMethod::Learned { .. } => Qat::learned(&sizes[1..], w, a, true)?,
+    };
+    qat.set_observers(false);
+    let mut rest = state;
+    for node in qat.nodes_mut() {
+        let n = rest.get(1).map_or(0, |&n| n as usize);
+        if rest.len() < 2 + 2 * n || n == 0 {
+            return Err(Error::Data("the fake-quant node state is cut short".into()));
+        }
+        let (on, scales, zps) = (rest[0] != 0.0, &rest[2..2 + n], &rest[2 + n..2 + 2 * n]);
+        match node {
+            Node::Observed(q) => {
+                (q.fake_quant_enabled, q.scale) = (on, scales.to_vec());
+                q.zero_point = zps.iter().map(|&z| z as i32).collect();
+            }
+            Node::Learned(q) => {
+                if q.scale.len() != n {
+                    return Err(Error::Data(format!("a learned node has {} scales, the state {n}", q.scale.len())));
+                }
+                (q.fake_quant_enabled, q.scale, q.zero_point) = (on, scales.to_vec(), zps.to_vec());
+            }
+        }
+        rest = &rest[2 + n * 2..];
+    }
+    if !rest.is_empty() {
+        return Err(Error::Data(format!("{} values left after the fake-quant nodes' state", rest.len())));
+    }
+    Ok(qat)
+}

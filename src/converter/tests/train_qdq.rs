@@ -1,5 +1,6 @@
-//! The Train view's Convert (issue 18): a run trained with fake quantization, converted
-//! (`quantscope_train::convert`) and written as a QDQ `.onnx` (`quantscope_onnx_quant::mlp`),
+//! The Train view's Convert (issue 18): a run trained with fake quantization, handed over as the
+//! trainer module hands it to this module, converted (`quantscope_train::convert`) and written as
+//! a QDQ `.onnx` (`quantscope_onnx_quant::mlp`, through `quantscope_converter::onnx_file`),
 //! gives the fake-quant forward's predictions when quantscope's engine, ONNX Runtime and ONNX's
 //! reference evaluator run the file.
 //!
@@ -15,14 +16,14 @@
 //! where that crosses a rounding boundary one code moves by one. At most one step, in at most
 //! 0.5 % of the logits.
 
+use quantscope_converter::{onnx_file, qat_config};
 use quantscope_engine::{Model, Value};
 use quantscope_onnx_quant::mlp::{mlp_onnx, ActivationQuant, LayerWeight, Mlp as OnnxMlp, MlpLayer};
-use quantscope_train::convert::{convert, IntMlp};
+use quantscope_train::convert::{convert, node_state, params};
 use quantscope_train::data::Dataset;
-use quantscope_train::mlp::{Mlp, Tape};
-use quantscope_train::observer::{Averaging, Granularity, AVERAGING_CONSTANT};
+use quantscope_train::mlp::Tape;
 use quantscope_train::optim::OptimizerKind;
-use quantscope_train::trainer::{QatConfig, QatMethod, TrainConfig, Trainer};
+use quantscope_train::trainer::{QatMethod, TrainConfig, Trainer};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/train_qdq/");
 
@@ -43,12 +44,12 @@ const CASES: [(&str, Option<Qat>); 4] =
     [("qat8", Some((8, true, false))), ("qat4_tensor", Some((4, false, false))), ("lsq2", Some((2, true, true))), ("fp32", None)];
 
 fn train(qat: Option<Qat>, data: &Dataset) -> Trainer {
-    let qat = qat.map(|(bits, per_channel, lsq)| QatConfig {
-        method: if lsq { QatMethod::Learned { static_steps: 10 } } else { QatMethod::Observed },
-        bits,
-        weight_granularity: if per_channel { Granularity::PerChannel } else { Granularity::PerTensor },
-        averaging: Averaging::MovingAverage(AVERAGING_CONSTANT),
-        freeze_observers_after: None,
+    let qat = qat.map(|(bits, per_channel, lsq)| {
+        let mut config = qat_config(bits, per_channel, lsq);
+        if lsq {
+            config.method = QatMethod::Learned { static_steps: 10 };
+        }
+        config
     });
     let config = TrainConfig {
         sizes: vec![784, 16, 10],
@@ -66,49 +67,11 @@ fn train(qat: Option<Qat>, data: &Dataset) -> Trainer {
     trainer
 }
 
-/// The integer model as the writer takes it (what the trainer module hands the exporter module).
-fn onnx_model(int: &IntMlp) -> OnnxMlp {
-    let act = |q: &quantscope_train::convert::ActivationQparams| ActivationQuant {
-        scale: q.scale,
-        zero_point: q.zero_point,
-        quant_max: q.quant_max,
-    };
-    OnnxMlp {
-        input: Some(act(&int.input)),
-        layers: int
-            .layers
-            .iter()
-            .map(|l| MlpLayer {
-                in_features: l.in_features,
-                out_features: l.out_features,
-                weight: LayerWeight::Int8 { codes: l.codes.clone(), scales: l.scales.clone() },
-                bias: l.bias.clone(),
-                output: Some(act(&l.output)),
-            })
-            .collect(),
-    }
-}
-
-fn float_model(model: &Mlp) -> OnnxMlp {
-    OnnxMlp {
-        input: None,
-        layers: model
-            .layers
-            .iter()
-            .map(|l| MlpLayer {
-                in_features: l.in_features,
-                out_features: l.out_features,
-                weight: LayerWeight::Float(l.weight.clone()),
-                bias: l.bias.clone(),
-                output: None,
-            })
-            .collect(),
-    }
-}
-
-/// The file of a finished run, and the training forward's logits on `test` (fake quant with the
-/// observers off, as `evaluate` runs it).
-fn export(trainer: &Trainer, test: &Dataset) -> (Vec<u8>, Vec<f32>, Option<IntMlp>) {
+/// The file of a finished run, written as the page writes it (the run's state handed over as
+/// the trainer module hands it to the converter module), and the training forward's logits on
+/// `test` (fake quant with the observers off, as `evaluate` runs it) and the last layer's output
+/// scale (0 for FP32).
+fn export(trainer: &Trainer, test: &Dataset) -> (Vec<u8>, Vec<f32>, f32) {
     let mut qat = trainer.qat.clone();
     let mut tape = Tape::default();
     if let Some(q) = qat.as_mut() {
@@ -116,13 +79,12 @@ fn export(trainer: &Trainer, test: &Dataset) -> (Vec<u8>, Vec<f32>, Option<IntMl
     }
     trainer.model.forward(&test.images, test.len(), qat.as_mut(), &mut tape);
     let logits = tape.logits().to_vec();
-    match &trainer.qat {
-        Some(q) => {
-            let int = convert(&trainer.model, q).expect("convert");
-            (mlp_onnx(&onnx_model(&int)).expect("write"), logits, Some(int))
-        }
-        None => (mlp_onnx(&float_model(&trainer.model)).expect("write"), logits, None),
-    }
+    let sizes = trainer.model.sizes();
+    let state = trainer.qat.as_ref().map(node_state);
+    let qat_state = trainer.config.qat.zip(state.as_deref());
+    let bytes = onnx_file(&sizes, &params(&trainer.model), qat_state).expect("write");
+    let step = trainer.qat.as_ref().map_or(0.0, |q| convert(&trainer.model, q).expect("convert").layers.last().unwrap().output.scale);
+    (bytes, logits, step)
 }
 
 fn argmax(row: &[f32]) -> usize {
@@ -175,7 +137,7 @@ fn converted_runs_give_the_fake_quant_predictions() {
     });
     for (name, qat) in CASES {
         let trainer = train(qat, &train_data);
-        let (bytes, fake_quant, int) = export(&trainer, &test);
+        let (bytes, fake_quant, step) = export(&trainer, &test);
         let path = format!("{FIXTURES}{name}.onnx");
         if write {
             std::fs::create_dir_all(FIXTURES).unwrap();
@@ -184,8 +146,6 @@ fn converted_runs_give_the_fake_quant_predictions() {
             let committed = std::fs::read(&path).expect("committed export");
             assert!(committed == bytes, "{name}: the export differs from {path} (QUANTSCOPE_WRITE_FIXTURES=1 rewrites it)");
         }
-        // One step of the logits' grid: the last layer's output scale.
-        let step = int.as_ref().map_or(0.0, |m| m.layers.last().unwrap().output.scale);
         let engine = engine_logits(&bytes, &test);
         let (max, n) = assert_close(&format!("{name}: engine"), &fake_quant, &engine, step);
         eprintln!("{name}: engine against the fake-quant forward: max |diff| {max}, {n} logits differ (step {step})");
@@ -245,4 +205,19 @@ fn convert_refuses_a_node_that_is_off() {
     qat.weights[1].set_fake_quant(false);
     let err = convert(&trainer.model, &qat).unwrap_err().to_string();
     assert_eq!(err, "invalid training setting: layer 1's weight's fake quantization is off: there is no integer model to convert to");
+}
+
+/// A run's state that does not fit its shape is refused with the reason.
+#[test]
+fn a_state_that_does_not_fit_is_refused() {
+    let sizes = [4, 3, 2];
+    let params = vec![0.1; 4 * 3 + 3 + 3 * 2 + 2];
+    assert_eq!(onnx_file(&sizes, &params[1..], None).unwrap_err(), "invalid training data: 22 parameters for [4, 3, 2], which has 23");
+    let config = qat_config(8, true, false);
+    let cut = [1.0, 1.0, 0.5];
+    assert_eq!(
+        onnx_file(&sizes, &params, Some((config, &cut))).unwrap_err(),
+        "invalid training data: the fake-quant node state is cut short"
+    );
+    assert!(onnx_file(&sizes, &params, None).is_ok());
 }
