@@ -2,7 +2,8 @@
 // one epoch) is converted in the page: quantscope's engine runs the downloaded file on the 2,000
 // test digits and the page says how many of its predictions equal the fake-quant forward's (all
 // of them); then the same file runs in onnxruntime-web in the same browser and every one of its
-// predictions must be the page's fake-quant prediction. An FP32 run downloads as a plain .onnx.
+// predictions must be the page's fake-quant prediction. An FP32 run downloads as a plain .onnx,
+// and an LSQ INT2 run as QDQ with its codes clamped at 3; both hold in onnxruntime-web too.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -87,6 +88,17 @@ test('a QAT INT8 run downloads as a QDQ .onnx whose predictions in the engine an
   assert.match(fp32.line, /2000 of 2000 predictions equal to the FP32 forward's/);
   const fp32Predictions = await page.locator('#train-results tbody tr').nth(1).getAttribute('data-predictions');
   assert.equal(await ortPredictions(page, fp32.bytes), fp32Predictions);
+
+  // LSQ INT2: the codes clamp at 3 (a Clip after each output's DequantizeLinear) and the learned
+  // scales are the file's; onnxruntime-web again predicts as the fake-quant forward.
+  await page.selectOption('#train-method', 'lsq2');
+  await page.click('#train-start');
+  await rowCount(page, 6);
+  const lsq = await convert(page, 5);
+  assert.equal(lsq.name, 'quantscope-run3-lsq-int2.onnx');
+  assert.match(lsq.line, /2000 of 2000 predictions equal to the fake-quant forward's/);
+  const lsqPredictions = await page.locator('#train-results tbody tr').nth(5).getAttribute('data-predictions');
+  assert.equal(await ortPredictions(page, lsq.bytes), lsqPredictions);
   assert.deepEqual(page.errors, []);
   await page.close();
 });

@@ -8,7 +8,8 @@
 //! here; their files are tests/fixtures/train_qdq/<case>.onnx, byte for byte (set
 //! QUANTSCOPE_WRITE_FIXTURES=1 to rewrite them after a deliberate change), and
 //! scripts/fixtures/check_train_qdq.py (onnxruntime 1.32.0, onnx 1.23.2) ran them on the 2,000
-//! test digits into outputs.npz.
+//! test digits into outputs.npz; scripts/fixtures/make_train_qdq_torch.py (torch 1.13) ran torch's
+//! fake-quant forward of the same weights and qparams (states.npz, also written here) into torch.npz.
 //!
 //! Tolerance: the argmax of every test digit is the same everywhere. The logits are on the last
 //! layer's output grid, so they are equal or differ by whole steps of its scale: MatMul's float
@@ -131,13 +132,19 @@ fn engine_logits(bytes: &[u8], test: &Dataset) -> Vec<f32> {
 fn converted_runs_give_the_fake_quant_predictions() {
     let (train_data, test) = (digits("mnist_train.npz"), digits("mnist_test.npz"));
     let write = std::env::var_os("QUANTSCOPE_WRITE_FIXTURES").is_some();
-    let outputs = (!write).then(|| {
-        let bytes = std::fs::read(format!("{FIXTURES}outputs.npz")).expect("outputs.npz (scripts/fixtures/check_train_qdq.py)");
-        quantscope_formats::npz::parse(&bytes).expect("outputs npz")
-    });
+    let read = |file: &str, by: &str| {
+        let bytes = std::fs::read(format!("{FIXTURES}{file}")).unwrap_or_else(|_| panic!("{file} ({by})"));
+        quantscope_formats::npz::parse(&bytes).expect("fixture npz")
+    };
+    let outputs = (!write).then(|| read("outputs.npz", "scripts/fixtures/check_train_qdq.py"));
+    let torch = (!write).then(|| read("torch.npz", "scripts/fixtures/make_train_qdq_torch.py"));
+    let mut states: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
     for (name, qat) in CASES {
         let trainer = train(qat, &train_data);
         let (bytes, fake_quant, step) = export(&trainer, &test);
+        if let Some(q) = &trainer.qat {
+            states.extend(torch_state(name, &trainer.model, &convert(&trainer.model, q).expect("convert")));
+        }
         let path = format!("{FIXTURES}{name}.onnx");
         if write {
             std::fs::create_dir_all(FIXTURES).unwrap();
@@ -158,7 +165,48 @@ fn converted_runs_give_the_fake_quant_predictions() {
                 eprintln!("{key} against the fake-quant forward: max |diff| {max}, {n} logits differ");
             }
         }
+        // torch's own fake-quant forward of the same weights and qparams (QAT cases).
+        if let (Some(torch), true) = (&torch, qat.is_some()) {
+            let key = format!("{name}_torch");
+            let t = torch.iter().find(|t| t.name == key).unwrap_or_else(|| panic!("torch.npz has no {key}"));
+            let (max, n) = assert_close(&key, &fake_quant, &t.data, step);
+            eprintln!("{key} against the fake-quant forward: max |diff| {max}, {n} logits differ");
+            let ort = outputs.as_ref().and_then(|o| o.iter().find(|o| o.name == format!("{name}_ort"))).expect("ORT's logits");
+            let (max, n) = assert_close(&format!("{name}: ORT against torch"), &ort.data, &t.data, step);
+            eprintln!("{name}: ORT against torch: max |diff| {max}, {n} logits differ");
+        }
     }
+    // The states torch ran are the ones these runs convert.
+    let arrays: Vec<(&str, &[usize], &[f32])> = states.iter().map(|(n, s, v)| (n.as_str(), s.as_slice(), v.as_slice())).collect();
+    let bytes = quantscope_formats::npz::write_f32(&arrays);
+    let path = format!("{FIXTURES}states.npz");
+    if write {
+        std::fs::write(&path, &bytes).unwrap();
+    } else {
+        assert!(std::fs::read(&path).expect("states.npz") == bytes, "the runs' states differ from {path}");
+    }
+}
+
+/// What scripts/fixtures/make_train_qdq_torch.py runs torch's fake quantization with: each
+/// layer's float weight `[out, in]`, bias and weight scales (zero points 0), the (scale, zero
+/// point) of the input and of each layer's output, and the ranges (weight qmin, qmax; activation qmax).
+fn torch_state(
+    name: &str,
+    model: &quantscope_train::mlp::Mlp,
+    int: &quantscope_train::convert::IntMlp,
+) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let mut out = Vec::new();
+    for (l, (layer, il)) in model.layers.iter().zip(&int.layers).enumerate() {
+        out.push((format!("{name}_w{l}"), vec![layer.out_features, layer.in_features], layer.weight.clone()));
+        out.push((format!("{name}_b{l}"), vec![layer.out_features], layer.bias.clone()));
+        out.push((format!("{name}_ws{l}"), vec![il.scales.len()], il.scales.clone()));
+    }
+    let act: Vec<f32> =
+        std::iter::once(&int.input).chain(int.layers.iter().map(|l| &l.output)).flat_map(|q| [q.scale, q.zero_point as f32]).collect();
+    out.push((format!("{name}_act"), vec![act.len() / 2, 2], act));
+    let half = 1 << (int.bits - 1);
+    out.push((format!("{name}_range"), vec![3], vec![-half as f32, (half - 1) as f32, int.input.quant_max as f32]));
+    out
 }
 
 #[test]
