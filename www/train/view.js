@@ -105,6 +105,11 @@ const html = `
   </section>
   <section id="train-results-panel" aria-labelledby="train-results-title">
     <h2 id="train-results-title">Results: accuracy on the 2,000 test digits, and size</h2>
+    <p class="hint"><b>Download as QDQ .onnx</b> converts the run the worker holds (the last one) to the integer model
+      its fake quantization simulates — int8 weight codes with their scales, uint8 activations with the learned scales and
+      zero points — and writes it as ONNX QuantizeLinear/DequantizeLinear nodes around MatMul (opset 19; INT4 and INT2
+      codes are kept in int8/uint8 tensors with a Clip at the top code, so ONNX Runtime runs them). quantscope's engine then
+      runs the downloaded file on the test digits and says how many predictions equal the fake-quant forward's.</p>
     <table id="train-results"><thead><tr><th>run</th><th>method</th><th>test accuracy</th><th>size</th><th>settings</th><th>file</th></tr></thead><tbody></tbody></table>
   </section>`;
 
