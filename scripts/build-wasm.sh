@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the eight wasm modules and their JS bindings (what index.html loads), one crate each:
+# Builds the page's wasm modules and their JS bindings (what index.html loads), one crate each:
 #   www/pkg      src/workbench (quantscope-workbench): files, schemes, the Inspect view, the tensors
 #   www/pkg-learn src/tutor (quantscope-tutor): the Learn view's panels, loaded when Learn opens
 #   www/pkg-run  src/runner (quantscope-runner): the Run view's model engine, in its own worker
@@ -9,6 +9,8 @@
 #                the Inspect worker loads when a mix is picked (and the Learn view's mixes panel)
 #   www/pkg-export src/exporter (quantscope-exporter): a dropped model quantized for download,
 #                which the Run worker loads when the file is asked for
+#   www/pkg-convert src/converter (quantscope-converter): a Train run as a QDQ (or FP32) .onnx,
+#                which the Train worker loads when the file is asked for
 #   www/pkg-lm   src/lm (quantscope-lm): a llama GGUF model and its Q8_0/Q4_0/Q4_K_M copies
 #                generating and scoring text, in the Run view's Language model worker, loaded
 #                when that section is first used
