@@ -72,6 +72,13 @@ test('a QAT INT8 run downloads as a QDQ .onnx whose predictions in the engine an
   const ort = await ortPredictions(page, file.bytes);
   const differing = [...ort].filter((p, i) => p !== predictions[i]).length;
   assert.equal(differing, 0, 'onnxruntime-web predicts other classes than the fake-quant forward');
+  // The same run with its codes stored as uint8 + 128: the same predictions everywhere.
+  await page.locator('#train-results tbody tr').first().locator('.train-convert-weights').selectOption('uint8');
+  const u8 = await convert(page, 0);
+  assert.equal(u8.name, 'quantscope-run1-qat-int8-u8w.onnx');
+  assert.notDeepEqual(u8.bytes, file.bytes);
+  assert.match(u8.line, /2000 of 2000 predictions equal to the fake-quant forward's/);
+  assert.equal(await ortPredictions(page, u8.bytes), predictions);
 
   for (const width of [1366, 390]) {
     await page.setViewportSize({ width, height: 900 });

@@ -26,15 +26,16 @@ const engine = { p: null };
 const argmax = (row) => row.reduce((best, v, i) => (v > row[best] ? i : best), 0);
 
 // `run` is the worker's TrainingRun, `settings` its settings (hidden, qat_bits, per_channel, lsq),
-// `test` the test digits [images (uint8 [N, 784]), labels]. Returns {bytes, quantized,
+// `test` the test digits [images (uint8 [N, 784]), labels]; `uint8Weights` stores the weight codes
+// as uint8 + 128 (the converter's run_onnx). Returns {bytes, quantized,
 // engine_accuracy, agree, total, predictions}: `agree` test digits whose class the engine's run of
 // the file predicts as the trainer's forward does (fake-quantized under QAT), whose predictions
 // are `predictions` (one digit character per test digit).
-export async function convertRun(run, settings, [images, labels]) {
+export async function convertRun(run, settings, [images, labels], uint8Weights = false) {
   const sizes = [784, ...settings.hidden, 10];
   const bits = settings.qat_bits ?? 0;
   const { run_onnx } = await load(converter, '../pkg-convert/quantscope.js', 'converter', (m) => m);
-  const bytes = run_onnx(sizes, run.params(), bits, Boolean(settings.per_channel), Boolean(settings.lsq), run.node_state());
+  const bytes = run_onnx(sizes, run.params(), bits, Boolean(settings.per_channel), Boolean(settings.lsq), run.node_state(), Boolean(uint8Weights));
   const models = await load(engine, '../pkg-models/quantscope.js', 'models', (m) => m.engine_for_any_model());
   const { handle } = models.load('converted.onnx', bytes);
   const total = labels.length;

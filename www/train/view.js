@@ -108,7 +108,8 @@ const html = `
     <p class="hint"><b>Download as QDQ .onnx</b> converts the run the worker holds (the last one) to the integer model
       its fake quantization simulates — int8 weight codes with their scales, uint8 activations with the learned scales and
       zero points — and writes it as ONNX QuantizeLinear/DequantizeLinear nodes around MatMul (opset 19; INT4 and INT2
-      codes are kept in int8/uint8 tensors with a Clip at the top code, so ONNX Runtime runs them). quantscope's engine then
+      codes are kept in int8/uint8 tensors with a Clip at the top code, so ONNX Runtime runs them; for ONNX Runtime on x86 CPUs
+      without VNNI, whose fused u8 × s8 kernels can saturate, pick uint8 weights: the same codes + 128). quantscope's engine then
       runs the downloaded file on the test digits and says how many predictions equal the fake-quant forward's.</p>
     <table id="train-results"><thead><tr><th>run</th><th>method</th><th>test accuracy</th><th>size</th><th>settings</th><th>file</th></tr></thead><tbody></tbody></table>
   </section>`;
@@ -225,15 +226,24 @@ function offerConvert(tr, run, method, settings) {
   const line = document.createElement('span');
   line.className = 'train-convert-result';
   line.setAttribute('role', 'status');
-  p.append(button, ' ', line);
+  // The weights' storage: int8 (torch's type), or the same codes + 128 as uint8, which ONNX
+  // Runtime's fused kernels run exactly on x86 CPUs without VNNI (its u8 × s8 ones can saturate).
+  const storage = document.createElement('select');
+  storage.className = 'train-convert-weights';
+  storage.setAttribute('aria-label', 'weights stored as');
+  storage.innerHTML = '<option value="int8">int8 weights</option><option value="uint8">uint8 weights (+128)</option>';
+  storage.title = 'uint8: the same codes + 128 with zero point 128, which ONNX Runtime\'s fused integer kernels run exactly on x86 CPUs without VNNI';
+  storage.hidden = !quantized;
+  p.append(button, ' ', storage, ' ', line);
   cell.append(p);
   button.onclick = async () => {
     showError($('#train-error'), null);
     button.disabled = true;
     line.textContent = 'converting, then running the file in quantscope\'s engine…';
     try {
-      const r = await state.client.request('train_convert', [settings]);
-      saveBytes(r.bytes, `quantscope-run${run}-${method.toLowerCase().replace(/\s+/g, '-')}.onnx`);
+      const uint8 = quantized && storage.value === 'uint8';
+      const r = await state.client.request('train_convert', [settings, uint8]);
+      saveBytes(r.bytes, `quantscope-run${run}-${method.toLowerCase().replace(/\s+/g, '-')}${uint8 ? '-u8w' : ''}.onnx`);
       const forward = r.quantized ? 'fake-quant forward' : 'FP32 forward';
       line.textContent = `${fmt(r.bytes.length / 1024, { digits: 4 })} KB file. quantscope's engine ran it on the test digits: ` +
         `${fmt(r.engine_accuracy * 100, { digits: 4 })} %, ${r.agree} of ${r.total} predictions equal to the ${forward}'s.`;

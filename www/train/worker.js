@@ -113,9 +113,9 @@ const trainOps = {
   },
   // The last run as a .onnx (QDQ under QAT/LSQ) and the engine's run of that file on the test
   // digits (convert.js).
-  train_convert(_ctx, _id, [settings]) {
+  train_convert(_ctx, _id, [settings, uint8Weights]) {
     if (!run) throw new Error('no run to convert: train one first');
-    return convertRun(run, settings, digits.test);
+    return convertRun(run, settings, digits.test, uint8Weights);
   },
   train_drop() {
     dropAll();

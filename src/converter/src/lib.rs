@@ -26,7 +26,7 @@ pub fn onnx_model(int: &IntMlp) -> OnnxMlp {
             output: Some(act(&l.output)),
         })
         .collect();
-    OnnxMlp { input: Some(act(&int.input)), layers }
+    OnnxMlp { input: Some(act(&int.input)), layers, uint8_weights: false }
 }
 
 /// An FP32 model as the ONNX writer takes it.
@@ -42,7 +42,7 @@ pub fn float_model(model: &Mlp) -> OnnxMlp {
             output: None,
         })
         .collect();
-    OnnxMlp { input: None, layers }
+    OnnxMlp { input: None, layers, uint8_weights: false }
 }
 
 /// The QAT settings of the Train view's runs at `bits` (torch's default qconfig; the averaging
@@ -58,13 +58,14 @@ pub fn qat_config(bits: u32, per_channel: bool, lsq: bool) -> QatConfig {
 }
 
 /// The `.onnx` of a run of `sizes` from its parameters and, with `qat`, its nodes' state
-/// (`quantscope_train::convert::{params, node_state}`), or why it cannot be written.
-pub fn onnx_file(sizes: &[usize], params: &[f32], qat: Option<(QatConfig, &[f32])>) -> Result<Vec<u8>, String> {
+/// (`quantscope_train::convert::{params, node_state}`), the weight codes stored as int8, or with
+/// `uint8_weights` as uint8 + 128 (see `quantscope_onnx_quant::mlp::Mlp`); or why it cannot be written.
+pub fn onnx_file(sizes: &[usize], params: &[f32], qat: Option<(QatConfig, &[f32])>, uint8_weights: bool) -> Result<Vec<u8>, String> {
     let model = mlp_from_params(sizes, params).map_err(|e| e.to_string())?;
     let onnx = match qat {
         Some((config, state)) => {
             let nodes = qat_from_state(sizes, &config, state).map_err(|e| e.to_string())?;
-            onnx_model(&convert(&model, &nodes).map_err(|e| e.to_string())?)
+            OnnxMlp { uint8_weights, ..onnx_model(&convert(&model, &nodes).map_err(|e| e.to_string())?) }
         }
         None => float_model(&model),
     };
@@ -77,7 +78,8 @@ mod wasm {
 
     /// The run's `.onnx`: `sizes` `[784, hidden…, 10]`, `params` and `nodes` as the trainer's
     /// `TrainingRun.params()` / `node_state()` give them, `bits` 0 for FP32 (else 2–8, with
-    /// `per_channel` weight scales and `lsq` as the run was trained).
+    /// `per_channel` weight scales and `lsq` as the run was trained); `uint8_weights` stores the
+    /// codes as uint8 + 128 (for ONNX Runtime's fused kernels on x86 without VNNI).
     #[wasm_bindgen]
     pub fn run_onnx(
         sizes: Vec<u32>,
@@ -86,9 +88,10 @@ mod wasm {
         per_channel: bool,
         lsq: bool,
         nodes: Vec<f32>,
+        uint8_weights: bool,
     ) -> Result<Vec<u8>, JsError> {
         let sizes: Vec<usize> = sizes.iter().map(|&s| s as usize).collect();
         let qat = (bits > 0).then(|| (super::qat_config(bits, per_channel, lsq), &nodes[..]));
-        super::onnx_file(&sizes, &params, qat).map_err(|e| JsError::new(&e))
+        super::onnx_file(&sizes, &params, qat, uint8_weights).map_err(|e| JsError::new(&e))
     }
 }

@@ -40,9 +40,14 @@ fn digits(file: &str) -> Dataset {
 /// QAT at (bits, weight scales per neuron, LSQ).
 type Qat = (u32, bool, bool);
 
-/// The cases: name, and QAT or FP32.
-const CASES: [(&str, Option<Qat>); 4] =
-    [("qat8", Some((8, true, false))), ("qat4_tensor", Some((4, false, false))), ("lsq2", Some((2, true, true))), ("fp32", None)];
+/// The cases: name, QAT or FP32, and whether the weight codes are stored as uint8 + 128.
+const CASES: [(&str, Option<Qat>, bool); 5] = [
+    ("qat8", Some((8, true, false)), false),
+    ("qat8_u8", Some((8, true, false)), true),
+    ("qat4_tensor", Some((4, false, false)), false),
+    ("lsq2", Some((2, true, true)), false),
+    ("fp32", None, false),
+];
 
 fn train(qat: Option<Qat>, data: &Dataset) -> Trainer {
     let qat = qat.map(|(bits, per_channel, lsq)| {
@@ -72,7 +77,7 @@ fn train(qat: Option<Qat>, data: &Dataset) -> Trainer {
 /// the trainer module hands it to the converter module), and the training forward's logits on
 /// `test` (fake quant with the observers off, as `evaluate` runs it) and the last layer's output
 /// scale (0 for FP32).
-fn export(trainer: &Trainer, test: &Dataset) -> (Vec<u8>, Vec<f32>, f32) {
+fn export(trainer: &Trainer, test: &Dataset, uint8_weights: bool) -> (Vec<u8>, Vec<f32>, f32) {
     let mut qat = trainer.qat.clone();
     let mut tape = Tape::default();
     if let Some(q) = qat.as_mut() {
@@ -83,7 +88,7 @@ fn export(trainer: &Trainer, test: &Dataset) -> (Vec<u8>, Vec<f32>, f32) {
     let sizes = trainer.model.sizes();
     let state = trainer.qat.as_ref().map(node_state);
     let qat_state = trainer.config.qat.zip(state.as_deref());
-    let bytes = onnx_file(&sizes, &params(&trainer.model), qat_state).expect("write");
+    let bytes = onnx_file(&sizes, &params(&trainer.model), qat_state, uint8_weights).expect("write");
     let step = trainer.qat.as_ref().map_or(0.0, |q| convert(&trainer.model, q).expect("convert").layers.last().unwrap().output.scale);
     (bytes, logits, step)
 }
@@ -139,10 +144,10 @@ fn converted_runs_give_the_fake_quant_predictions() {
     let outputs = (!write).then(|| read("outputs.npz", "scripts/fixtures/check_train_qdq.py"));
     let torch = (!write).then(|| read("torch.npz", "scripts/fixtures/make_train_qdq_torch.py"));
     let mut states: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
-    for (name, qat) in CASES {
+    for (name, qat, uint8_weights) in CASES {
         let trainer = train(qat, &train_data);
-        let (bytes, fake_quant, step) = export(&trainer, &test);
-        if let Some(q) = &trainer.qat {
+        let (bytes, fake_quant, step) = export(&trainer, &test, uint8_weights);
+        if let (Some(q), false) = (&trainer.qat, uint8_weights) {
             states.extend(torch_state(name, &trainer.model, &convert(&trainer.model, q).expect("convert")));
         }
         let path = format!("{FIXTURES}{name}.onnx");
@@ -166,7 +171,7 @@ fn converted_runs_give_the_fake_quant_predictions() {
             }
         }
         // torch's own fake-quant forward of the same weights and qparams (QAT cases).
-        if let (Some(torch), true) = (&torch, qat.is_some()) {
+        if let (Some(torch), true) = (&torch, qat.is_some() && !uint8_weights) {
             let key = format!("{name}_torch");
             let t = torch.iter().find(|t| t.name == key).unwrap_or_else(|| panic!("torch.npz has no {key}"));
             let (max, n) = assert_close(&key, &fake_quant, &t.data, step);
@@ -220,28 +225,34 @@ fn bad_models_are_refused_with_the_reason() {
     };
     let input = Some(ActivationQuant { scale: 1.0 / 255.0, zero_point: 0, quant_max: 255 });
     let err = |m: OnnxMlp| mlp_onnx(&m).unwrap_err().to_string();
-    assert!(mlp_onnx(&OnnxMlp { input, layers: vec![layer(4, 3), layer(3, 2)] }).is_ok());
-    assert_eq!(err(OnnxMlp { input, layers: vec![] }), "the model has no layers");
-    assert_eq!(err(OnnxMlp { input, layers: vec![layer(4, 3), layer(2, 2)] }), "layer 1 takes 2 inputs but layer 0 gives 3");
+    assert!(mlp_onnx(&OnnxMlp { input, uint8_weights: false, layers: vec![layer(4, 3), layer(3, 2)] }).is_ok());
+    assert_eq!(err(OnnxMlp { input, uint8_weights: false, layers: vec![] }), "the model has no layers");
+    assert_eq!(
+        err(OnnxMlp { input, uint8_weights: false, layers: vec![layer(4, 3), layer(2, 2)] }),
+        "layer 1 takes 2 inputs but layer 0 gives 3"
+    );
     let mut l = layer(4, 3);
     l.weight = LayerWeight::Int8 { codes: vec![0; 12], scales: vec![0.5, 0.5] };
-    assert_eq!(err(OnnxMlp { input, layers: vec![l] }), "layer 0: 2 weight scales for 3 outputs (1 or 3)");
+    assert_eq!(err(OnnxMlp { input, uint8_weights: false, layers: vec![l] }), "layer 0: 2 weight scales for 3 outputs (1 or 3)");
     let mut l = layer(4, 3);
     l.weight = LayerWeight::Int8 { codes: vec![0; 12], scales: vec![f32::NAN] };
-    assert_eq!(err(OnnxMlp { input, layers: vec![l] }), "layer 0: the weight scale NaN is not a positive finite number");
+    assert_eq!(
+        err(OnnxMlp { input, uint8_weights: false, layers: vec![l] }),
+        "layer 0: the weight scale NaN is not a positive finite number"
+    );
     let mut l = layer(4, 3);
     l.output = Some(ActivationQuant { scale: 0.1, zero_point: 9, quant_max: 3 });
-    assert_eq!(err(OnnxMlp { input, layers: vec![l] }), "layer 0's output: zero point 9 outside the codes 0..=3");
+    assert_eq!(err(OnnxMlp { input, uint8_weights: false, layers: vec![l] }), "layer 0's output: zero point 9 outside the codes 0..=3");
     let mut l = layer(4, 3);
     l.bias = vec![0.0; 2];
-    assert_eq!(err(OnnxMlp { input, layers: vec![l] }), "layer 0: 2 biases for 3 outputs");
+    assert_eq!(err(OnnxMlp { input, uint8_weights: false, layers: vec![l] }), "layer 0: 2 biases for 3 outputs");
     assert_eq!(
-        err(OnnxMlp { input: None, layers: vec![layer(4, 3)] }),
+        err(OnnxMlp { input: None, uint8_weights: false, layers: vec![layer(4, 3)] }),
         "layer 0 is quantized but the input is not: a QDQ model quantizes all or nothing"
     );
     let mut l = layer(4, 3);
     l.weight = LayerWeight::Float(vec![0.0; 11]);
-    assert_eq!(err(OnnxMlp { input, layers: vec![l] }), "layer 0: 11 weights for 3 × 4");
+    assert_eq!(err(OnnxMlp { input, uint8_weights: false, layers: vec![l] }), "layer 0: 11 weights for 3 × 4");
 }
 
 /// A QAT node whose fake quant is off has no integer model: refused with the reason.
@@ -260,12 +271,15 @@ fn convert_refuses_a_node_that_is_off() {
 fn a_state_that_does_not_fit_is_refused() {
     let sizes = [4, 3, 2];
     let params = vec![0.1; 4 * 3 + 3 + 3 * 2 + 2];
-    assert_eq!(onnx_file(&sizes, &params[1..], None).unwrap_err(), "invalid training data: 22 parameters for [4, 3, 2], which has 23");
+    assert_eq!(
+        onnx_file(&sizes, &params[1..], None, false).unwrap_err(),
+        "invalid training data: 22 parameters for [4, 3, 2], which has 23"
+    );
     let config = qat_config(8, true, false);
     let cut = [1.0, 1.0, 0.5];
     assert_eq!(
-        onnx_file(&sizes, &params, Some((config, &cut))).unwrap_err(),
+        onnx_file(&sizes, &params, Some((config, &cut)), false).unwrap_err(),
         "invalid training data: the fake-quant node state is cut short"
     );
-    assert!(onnx_file(&sizes, &params, None).is_ok());
+    assert!(onnx_file(&sizes, &params, None, false).is_ok());
 }

@@ -74,6 +74,10 @@ pub struct MlpLayer {
 pub struct Mlp {
     pub input: Option<ActivationQuant>,
     pub layers: Vec<MlpLayer>,
+    /// Store each weight's codes + 128 as uint8 with zero point 128 (the same dequantized values):
+    /// ONNX Runtime's fused integer kernels then multiply u8 × u8, which do not saturate on x86
+    /// without VNNI as its u8 × s8 ones can (why its own quantizer offers uint8 weights).
+    pub uint8_weights: bool,
 }
 
 fn bad(why: String) -> QuantizeError {
@@ -219,11 +223,18 @@ pub fn mlp_onnx(model: &Mlp) -> Result<Vec<u8>> {
             LayerWeight::Int8 { codes, scales } => {
                 let quantized = format!("{weight}_quantized");
                 let scale = format!("{weight}_scale");
-                g.initializers.push(encode(&quantized, DType::I8, &[i, o], &Data::I8(transpose(codes, i, o))));
                 let scale_shape: &[usize] = if scales.len() == 1 { &[] } else { &[o] };
-                g.initializers.push(encode(&scale, DType::F32, scale_shape, &Data::F32(scales.clone())));
                 let zp = format!("{weight}_zero_point");
-                g.initializers.push(encode(&zp, DType::I8, scale_shape, &Data::I8(vec![0; scales.len()])));
+                let codes = transpose(codes, i, o);
+                // uint8: (q + 128) − 128 = q, so DequantizeLinear gives the same f32 products.
+                let (codes, zero_points) = if model.uint8_weights {
+                    (Data::U8(codes.iter().map(|&q| (q as i16 + 128) as u8).collect()), Data::U8(vec![128; scales.len()]))
+                } else {
+                    (Data::I8(codes), Data::I8(vec![0; scales.len()]))
+                };
+                g.initializers.push(encode(&quantized, codes.natural_dtype(), &[i, o], &codes));
+                g.initializers.push(encode(&scale, DType::F32, scale_shape, &Data::F32(scales.clone())));
+                g.initializers.push(encode(&zp, zero_points.natural_dtype(), scale_shape, &zero_points));
                 let mut dq = node("DequantizeLinear", &format!("{weight}_DequantizeLinear"), &[&quantized, &scale, &zp], &[&weight]);
                 if scales.len() > 1 {
                     // Per output neuron: axis 1 of the [in, out] weight.
