@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the eight wasm modules and their JS bindings (what index.html loads), one crate each:
+# Builds the page's wasm modules and their JS bindings (what index.html loads), one crate each:
 #   www/pkg      src/workbench (quantscope-workbench): files, schemes, the Inspect view, the tensors
 #   www/pkg-learn src/tutor (quantscope-tutor): the Learn view's panels, loaded when Learn opens
 #   www/pkg-run  src/runner (quantscope-runner): the Run view's model engine, in its own worker
@@ -11,6 +11,8 @@
 #                which the Run worker loads when the file is asked for
 #   www/pkg-convert src/converter (quantscope-converter): a dropped model with FP16/BF16 weights
 #                for download, which the Run worker loads when that file is asked for
+#   www/pkg-train-export src/train-export (quantscope-train-export): a Train run as a QDQ (or FP32)
+#                .onnx, which the Train worker loads when the file is asked for
 #   www/pkg-lm   src/lm (quantscope-lm): a llama GGUF model and its Q8_0/Q4_0/Q4_K_M copies
 #                generating and scoring text, in the Run view's Language model worker, loaded
 #                when that section is first used
@@ -43,7 +45,7 @@ build() {
   cargo build -p "quantscope-$crate" --lib --target wasm32-unknown-unknown --profile "$profile" --target-dir "$target_dir" "$@"
   # --out-name: every module is quantscope.js / quantscope_bg.wasm in its own folder.
   wasm-bindgen --target web --no-typescript --out-name quantscope --out-dir "$out" \
-    "$target_dir/wasm32-unknown-unknown/$dir/quantscope_$crate.wasm"
+    "$target_dir/wasm32-unknown-unknown/$dir/quantscope_${crate//-/_}.wasm"
   # wasm-opt from the npm package binaryen: Debian's is too old for the SIMD proposals.
   if [ "$profile" = release ] && [ -x node_modules/.bin/wasm-opt ]; then
     node_modules/.bin/wasm-opt -O3 --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
@@ -68,6 +70,7 @@ case "$variant" in
     build mixer www/pkg-mix "$target_dir" --features fit,iq-grids
     build exporter www/pkg-export "$target_dir"
     build converter www/pkg-convert "$target_dir"
+    build train-export www/pkg-train-export "$target_dir"
     build lm www/pkg-lm "$target_dir" ;;
   bench) build bench www/pkg-bench "$target_dir" ;;
   nosimd)

@@ -95,6 +95,18 @@ test('the trainer module is under 72 KB gzipped and carries only the training ru
   for (const name of ['Workspace', 'Engine', 'Lesson']) assert.ok(!trainer.has(name), `the trainer has ${name}`);
 });
 
+// The Train view's export module (src/train-export over src/train's convert and src/onnx-quant's
+// MLP writer: a trained run as a QDQ or FP32 .onnx, loaded by the Train worker on the first
+// "Download as .onnx"; the trainer has no room for a protobuf writer) was 37,356 B by gzip -9 when
+// it was added (37,661 B with the uint8-weights choice).
+test('the Train export module is under 40 KB gzipped and carries only the run writer', async () => {
+  const gz = gzipSync(await pkg('pkg-train-export', 'quantscope_bg.wasm'), { level: 9 }).length;
+  assert.ok(gz < 40_000, `www/pkg-train-export/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  const trainExport = await exportsOf('pkg-train-export');
+  assert.ok(trainExport.has('run_onnx'));
+  for (const name of ['Workspace', 'Engine', 'Lesson', 'TrainingRun', 'quantize_onnx_dynamic']) assert.ok(!trainExport.has(name), `the Train export module has ${name}`);
+});
+
 // The mixer (src/mixer: llama.cpp's mix rules, the GGUF reader and writer and every ggml
 // quantizer, loaded by the Inspect worker when a mix is picked) was 301,565 B by gzip -9 when
 // it was split out, which kept the rules' ~14 KB out of the workbench. The page's importance

@@ -89,7 +89,8 @@ test('LSQ INT2 trains; it distils into a 784-32-10 student beside the labels-alo
   await page.selectOption('#train-distil-method', 'qat4');
   await page.uncheck('#train-distil-baseline');
   await page.fill('#train-distil-hidden', '16');
-  await page.fill('#train-distil-epochs', '3');
+  // Enough epochs that the run is still going when Cancel is pressed (3 could finish first).
+  await page.fill('#train-distil-epochs', '100');
   await page.click('#train-distil');
   await page.waitForFunction(() => Number(document.querySelector('#train-curves').dataset.points ?? 0) >= 2);
   await page.click('#train-cancel');

@@ -5,7 +5,7 @@
 // train/worker.js (the trainer module, src/trainer over src/train); this thread asks it for a
 // few steps at a time and draws, so Pause is not asking and Cancel drops the run.
 import { WorkerClient } from '../client.js';
-import { $, showError } from '../shared/dom.js';
+import { $, saveBytes, showError } from '../shared/dom.js';
 import { fmt } from '../shared/format.js';
 
 const STEPS_PER_REQUEST = 10;
@@ -105,7 +105,13 @@ const html = `
   </section>
   <section id="train-results-panel" aria-labelledby="train-results-title">
     <h2 id="train-results-title">Results: accuracy on the 2,000 test digits, and size</h2>
-    <table id="train-results"><thead><tr><th>run</th><th>method</th><th>test accuracy</th><th>size</th><th>settings</th></tr></thead><tbody></tbody></table>
+    <p class="hint"><b>Download as QDQ .onnx</b> converts the run the worker holds (the last one) to the integer model
+      its fake quantization simulates — int8 weight codes with their scales, uint8 activations with the learned scales and
+      zero points — and writes it as ONNX QuantizeLinear/DequantizeLinear nodes around MatMul (opset 19; INT4 and INT2
+      codes are kept in int8/uint8 tensors with a Clip at the top code, so ONNX Runtime runs them; for ONNX Runtime on x86 CPUs
+      without VNNI, whose fused u8 × s8 kernels can saturate, pick uint8 weights: the same codes + 128). quantscope's engine then
+      runs the downloaded file on the test digits and says how many predictions equal the fake-quant forward's.</p>
+    <table id="train-results"><thead><tr><th>run</th><th>method</th><th>test accuracy</th><th>size</th><th>settings</th><th>file</th></tr></thead><tbody></tbody></table>
   </section>`;
 
 function hiddenSizes(input) {
@@ -195,6 +201,61 @@ function addRow(run, method, accuracy, size, note) {
   const tr = $('#train-results tbody').insertRow();
   tr.dataset.method = method;
   for (const v of [String(run), method, `${fmt(accuracy * 100, { digits: 4 })} %`, `${fmt(size / 1024, { digits: 4 })} KB`, note]) tr.insertCell().textContent = v;
+  return tr;
+}
+
+// The worker holds one run: its row gets the Convert button, and the rows before lose theirs.
+function retireConvert() {
+  for (const b of document.querySelectorAll('#train-results .train-convert')) {
+    b.disabled = true;
+    b.title = 'only the last run is kept: train it again to download it';
+  }
+}
+
+// A "Download as (QDQ) .onnx" button on `tr` (the worker's current run, trained with `settings`:
+// QDQ under QAT or LSQ), and the line saying what quantscope's engine made of the downloaded file.
+function offerConvert(tr, run, method, settings) {
+  const quantized = Boolean(settings.qat_bits);
+  retireConvert();
+  const cell = tr.insertCell();
+  const p = document.createElement('p');
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.className = 'train-convert';
+  button.textContent = quantized ? 'Download as QDQ .onnx' : 'Download as .onnx';
+  const line = document.createElement('span');
+  line.className = 'train-convert-result';
+  line.setAttribute('role', 'status');
+  // The weights' storage: int8 (torch's type), or the same codes + 128 as uint8, which ONNX
+  // Runtime's fused kernels run exactly on x86 CPUs without VNNI (its u8 × s8 ones can saturate).
+  const storage = document.createElement('select');
+  storage.className = 'train-convert-weights';
+  storage.setAttribute('aria-label', 'weights stored as');
+  storage.innerHTML = '<option value="int8">int8 weights</option><option value="uint8">uint8 weights (+128)</option>';
+  storage.title = 'uint8: the same codes + 128 with zero point 128, which ONNX Runtime\'s fused integer kernels run exactly on x86 CPUs without VNNI';
+  storage.hidden = !quantized;
+  p.append(button, ' ', storage, ' ', line);
+  cell.append(p);
+  button.onclick = async () => {
+    showError($('#train-error'), null);
+    button.disabled = true;
+    line.textContent = 'converting, then running the file in quantscope\'s engine…';
+    try {
+      const uint8 = quantized && storage.value === 'uint8';
+      const r = await state.client.request('train_convert', [settings, uint8]);
+      saveBytes(r.bytes, `quantscope-run${run}-${method.toLowerCase().replace(/\s+/g, '-')}${uint8 ? '-u8w' : ''}.onnx`);
+      const forward = r.quantized ? 'fake-quant forward' : 'FP32 forward';
+      line.textContent = `${fmt(r.bytes.length / 1024, { digits: 4 })} KB file. quantscope's engine ran it on the test digits: ` +
+        `${fmt(r.engine_accuracy * 100, { digits: 4 })} %, ${r.agree} of ${r.total} predictions equal to the ${forward}'s.`;
+      // The trainer's own predictions, which the e2e test holds onnxruntime-web's run of the file to.
+      tr.dataset.predictions = r.predictions;
+    } catch (err) {
+      line.textContent = '';
+      showError($('#train-error'), err);
+    } finally {
+      if (!button.title) button.disabled = false;
+    }
+  };
 }
 
 function describe(s) {
@@ -263,6 +324,7 @@ async function pruneLastRun() {
   const sparsity = Number($('#train-prune-sparsity').value) / 100;
   const epochs = Number($('#train-prune-epochs').value);
   const token = ++state.token;
+  retireConvert();
   setRunning(true);
   $('#train-status').textContent = 'pruning…';
   try {
@@ -273,14 +335,17 @@ async function pruneLastRun() {
     const what = `pruned ${fmt(report.sparsity * 100, { digits: 3 })} % (${PRUNE_NAMES[method]})`;
     const shape = method === 'neurons_l2' ? `784-${report.neurons.join('-')}-10 after removing neurons; ` : '';
     const sizes = `${shape}dense ${fmt(report.dense_bytes / 1024, { digits: 4 })} KB, sparse ${fmt(report.sparse_bytes / 1024, { digits: 4 })} KB, sparse + INT8 ${fmt(report.sparse_int8_bytes / 1024, { digits: 4 })} KB`;
-    addRow(run, `${what}, one-shot`, report.test_accuracy, report.sparse_bytes, sizes);
+    const oneShot = addRow(run, `${what}, one-shot`, report.test_accuracy, report.sparse_bytes, sizes);
+    if (epochs === 0) offerConvert(oneShot, run, `pruned ${state.last.method}`, state.last.settings);
+    else retireConvert();
     if (epochs > 0) {
       const last = await drive(token, null);
       if (last === null) return;
       const r = await state.client.request('train_results', [32, false, []]);
       if (state.token !== token) return;
-      addRow(run, `${what}, fine-tuned ${epochs} epoch${epochs === 1 ? '' : 's'}`, r.test_accuracy, report.sparse_bytes,
+      const tuned = addRow(run, `${what}, fine-tuned ${epochs} epoch${epochs === 1 ? '' : 's'}`, r.test_accuracy, report.sparse_bytes,
         last.diverged ? `stopped: ${last.diverged}` : 'the pruned weights held at zero while training');
+      offerConvert(tuned, run, `pruned ${state.last.method}`, state.last.settings);
     }
     $('#train-status').textContent = `${what}: test accuracy ${fmt(report.test_accuracy * 100, { digits: 4 })} % one-shot`;
   } catch (err) {
@@ -309,6 +374,7 @@ async function distil() {
   try {
     const { legs } = await state.client.request('train_distil_start', [s, $('#train-distil-baseline').checked]);
     state.haveRun = false;
+    retireConvert();
     const shape = `784-${s.hidden.join('-')}-10`;
     for (const [i, leg] of legs.entries()) {
       if (i > 0) await state.client.request('train_distil_next', []);
@@ -321,9 +387,10 @@ async function distil() {
       if (state.token !== token) return;
       const run = ++state.runs;
       const what = leg === 'distilled' ? `distilled from run ${teacher} at T ${s.temperature}, α ${s.alpha}` : 'trained on the labels alone (same seed)';
-      addRow(run, `${leg === 'distilled' ? 'distilled' : 'labels alone'}, ${methodLabel(s)}`, r.test_accuracy, r.size,
+      const tr = addRow(run, `${leg === 'distilled' ? 'distilled' : 'labels alone'}, ${methodLabel(s)}`, r.test_accuracy, r.size,
         `${shape} student ${what}, ${s.epochs} epoch${s.epochs === 1 ? '' : 's'}` + (last.diverged ? ` (diverged: ${last.diverged})` : ''));
       if (leg === 'distilled') {
+        offerConvert(tr, run, `distilled ${methodLabel(s)}`, s);
         state.haveRun = true;
         state.last = { settings: s, run, method: methodLabel(s) };
       }
@@ -350,6 +417,7 @@ async function train() {
   state.points = [];
   drawCurves();
   state.haveRun = false;
+  retireConvert();
   state.client ??= new WorkerClient(new URL('./worker.js', import.meta.url));
   setRunning(true);
   $('#train-status').textContent = 'loading the digits…';
@@ -364,7 +432,8 @@ async function train() {
     const run = ++state.runs;
     state.haveRun = true;
     state.last = { settings: s, run, method };
-    addRow(run, method, r.test_accuracy, r.size, describe(s) + (last.diverged ? ' (diverged: last good weights)' : ''));
+    const tr = addRow(run, method, r.test_accuracy, r.size, describe(s) + (last.diverged ? ' (diverged: last good weights)' : ''));
+    offerConvert(tr, run, method, s);
     for (const p of r.ptq) addRow(run, `PTQ INT${p.bits}`, p.accuracy, p.size, `this run's FP32 weights, static min-max calibration on 1,024 training digits`);
     $('#train-status').textContent = `${last.diverged ? `stopped: ${last.diverged}` : `finished ${last.step} steps`}: test accuracy ${fmt(r.test_accuracy * 100, { digits: 4 })} %`;
   } catch (err) {
@@ -389,6 +458,7 @@ function pause() {
 function cancel() {
   state.token++;
   state.haveRun = false;
+  retireConvert();
   state.paused = false;
   state.resume?.();
   state.client?.request('train_drop', []).catch(() => {});

@@ -5,6 +5,7 @@
 import init, { TrainingRun } from '../pkg-train/quantscope.js';
 import { unzipSync } from '../../node_modules/fflate/esm/browser.js';
 import { serve } from '../worker-loop.js';
+import { convertRun } from './convert.js';
 
 const TRAIN_URL = new URL('../models/mnist_train.npz', import.meta.url);
 const TEST_URL = new URL('../models/mnist_test.npz', import.meta.url);
@@ -109,6 +110,12 @@ const trainOps = {
     run?.free();
     run = queue.shift();
     return true;
+  },
+  // The last run as a .onnx (QDQ under QAT/LSQ) and the engine's run of that file on the test
+  // digits (convert.js).
+  train_convert(_ctx, _id, [settings, uint8Weights]) {
+    if (!run) throw new Error('no run to convert: train one first');
+    return convertRun(run, settings, digits.test, uint8Weights);
   },
   train_drop() {
     dropAll();

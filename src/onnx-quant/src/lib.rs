@@ -15,6 +15,9 @@
 //! keep_io_types=True)` ported for the main graph, to FP16 or BF16 (see that module for where
 //! it differs from the reference, each time to write a file ONNX Runtime loads).
 //!
+//! [`mlp::mlp_onnx`] writes an MLP trained with fake quantization (the Train view's runs) as
+//! the QDQ graph of its training forward, or an FP32 MLP as plain MatMul/Add/Relu.
+//!
 //! Not ported (the nodes stay as they are, and the [`dynamic::Report`] names them): ONNX
 //! Runtime's quantization of Gather, Attention, LSTM and EmbedLayerNormalization, nodes inside
 //! subgraphs, and weights that are not FLOAT.
@@ -24,6 +27,7 @@ pub mod dynamic;
 pub mod float16;
 mod gemm;
 mod graph;
+pub mod mlp;
 pub mod types;
 pub mod weights;
 

@@ -43,13 +43,20 @@ impl QRange {
 /// One element: the fake-quantized value and whether the gradient passes (inside the clamp range).
 #[inline]
 pub fn fake_quantize_one(x: f32, scale: f32, zero_point: i32, range: QRange) -> (f32, bool) {
+    let (clamped, inside) = quantize_one(x, scale, zero_point, range);
+    let y = (clamped - zero_point as f32) * scale;
+    (y, inside)
+}
+
+/// One element's integer code (clamped, as an f32) and whether it was inside the range before
+/// the clamp: the first half of [`fake_quantize_one`], which converting to an integer model keeps.
+#[inline]
+pub fn quantize_one(x: f32, scale: f32, zero_point: i32, range: QRange) -> (f32, bool) {
     let inv_scale = 1.0f32 / scale;
     // C's nearbyint in the default rounding mode: ties to even.
     let q = zero_point as f32 + (x * inv_scale).round_ties_even();
     let (lo, hi) = (range.quant_min as f32, range.quant_max as f32);
-    let clamped = q.max(lo).min(hi);
-    let y = (clamped - zero_point as f32) * scale;
-    (y, lo <= q && q <= hi)
+    (q.max(lo).min(hi), lo <= q && q <= hi)
 }
 
 /// `fake_quantize_per_tensor_affine(x, scale, zero_point, quant_min, quant_max)` into `out`,

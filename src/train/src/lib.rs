@@ -13,10 +13,13 @@
 //! - [`lsq`]: LSQ, torch.ao's `_LearnableFakeQuantize`: the scale and zero point learned.
 //! - [`distill`]: knowledge distillation's loss (soft targets at a temperature, and the labels).
 //! - [`data`]: the digits as the model takes them, seeded shuffling into batches.
+//! - [`convert`]: a trained fake-quant model as the integer model it simulates (codes, scales,
+//!   zero points), for the QDQ `.onnx` export.
 //! - [`trainer`]: a run: configuration, steps, evaluation, divergence detection.
 //!
 //! Plain Rust: no wasm-bindgen; the page's facade is a separate crate.
 
+pub mod convert;
 pub mod data;
 pub mod distill;
 pub mod fake_quant;

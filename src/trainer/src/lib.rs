@@ -7,6 +7,7 @@
 
 use std::rc::Rc;
 
+use quantscope_train::convert;
 use quantscope_train::data::Dataset;
 use quantscope_train::distill::DistillConfig;
 use quantscope_train::mlp::Qat;
@@ -308,6 +309,33 @@ impl TrainingRun {
             return Err(JsError::new("this run diverged: start a new one"));
         }
         self.trainer.extend(epochs).map_err(js_err)
+    }
+
+    /// The run's parameters (the weights the forward uses, pruned ones at zero), and with
+    /// [`TrainingRun::node_state`] all the Train view's export module (`www/pkg-train-export`) needs to write
+    /// the run as a `.onnx` (`quantscope_train::convert::params`).
+    pub fn params(&self) -> Vec<f32> {
+        convert::params(&self.trainer.effective_model())
+    }
+
+    /// The fake-quant nodes' scales and zero points (`quantscope_train::convert::node_state`;
+    /// empty for FP32).
+    pub fn node_state(&self) -> Vec<f32> {
+        self.trainer.qat.as_ref().map(convert::node_state).unwrap_or_default()
+    }
+
+    /// The predicted class of each test digit by the run's forward (fake-quantized under QAT).
+    pub fn test_predictions(&self) -> Vec<u8> {
+        let mut qat = self.trainer.qat.clone();
+        if let Some(q) = qat.as_mut() {
+            q.set_observers(false);
+        }
+        let mut tape = quantscope_train::mlp::Tape::default();
+        self.trainer.effective_model().forward(&self.test.images, self.test.len(), qat.as_mut(), &mut tape);
+        tape.logits()
+            .chunks_exact(CLASSES)
+            .map(|row| row.iter().enumerate().fold(0, |b, (i, &v)| if v > row[b] { i } else { b }) as u8)
+            .collect()
     }
 
     /// Parameters of the model (weights and biases).

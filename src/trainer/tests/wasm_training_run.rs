@@ -50,6 +50,16 @@ fn a_run_learns_reports_and_stops_at_its_last_epoch() {
         assert!(get(&last, "loss").as_f64().unwrap() < get(&first, "loss").as_f64().unwrap(), "qat {qat}: the loss fell");
         // Chance is 10 %; the class is written in the pixels, so a working run is far above it.
         assert!(run.test_accuracy() >= 0.8, "qat {qat}: {}", run.test_accuracy());
+        // What Convert hands the converter module: the parameters, the nodes' state (per node:
+        // on, n, n scales, n zero points; the input and outputs per tensor, the weights per
+        // neuron), and the forward's predictions, whose accuracy is the test accuracy.
+        assert_eq!(run.params().len(), run.parameter_count());
+        let state = run.node_state();
+        assert_eq!(state.len(), if qat == "null" { 0 } else { 4 + (2 + 2 * 16) + (2 + 2 * 10) + 2 * 4 }, "qat {qat}");
+        let predictions = run.test_predictions();
+        assert_eq!(predictions.len(), 200);
+        let correct = predictions.iter().zip(&labels).filter(|(p, l)| p == l).count();
+        assert_eq!(correct as f32 / 200.0, run.test_accuracy(), "qat {qat}");
         // Finished: no more steps.
         assert_eq!(get(&run.advance(5).unwrap(), "step").as_f64(), Some(30.0));
     }

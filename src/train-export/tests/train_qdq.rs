@@ -1,0 +1,285 @@
+//! The Train view's Convert (issue 18): a run trained with fake quantization, handed over as the
+//! trainer module hands it to this module, converted (`quantscope_train::convert`) and written as
+//! a QDQ `.onnx` (`quantscope_onnx_quant::mlp`, through `quantscope_train_export::onnx_file`),
+//! gives the fake-quant forward's predictions when quantscope's engine, ONNX Runtime and ONNX's
+//! reference evaluator run the file.
+//!
+//! Fixed small runs (784-16-10, one epoch of the shipped training digits, seed 7) are trained
+//! here; their files are tests/fixtures/train_qdq/<case>.onnx, byte for byte (set
+//! QUANTSCOPE_WRITE_FIXTURES=1 to rewrite them after a deliberate change), and
+//! scripts/fixtures/check_train_qdq.py (onnxruntime 1.32.0, onnx 1.23.2) ran them on the 2,000
+//! test digits into outputs.npz; scripts/fixtures/make_train_qdq_torch.py (torch 1.13) ran torch's
+//! fake-quant forward of the same weights and qparams (states.npz, also written here) into torch.npz.
+//!
+//! Tolerance: the argmax of every test digit is the same everywhere. The logits are on the last
+//! layer's output grid, so they are equal or differ by whole steps of its scale: MatMul's float
+//! summation order and QuantizeLinear's `x / s` (torch: `x · (1/s)`) move a value by an ulp, and
+//! where that crosses a rounding boundary one code moves by one. At most one step, in at most
+//! 0.5 % of the logits.
+
+use quantscope_engine::{Model, Value};
+use quantscope_onnx_quant::mlp::{mlp_onnx, ActivationQuant, LayerWeight, Mlp as OnnxMlp, MlpLayer};
+use quantscope_train::convert::{convert, node_state, params};
+use quantscope_train::data::Dataset;
+use quantscope_train::mlp::Tape;
+use quantscope_train::optim::OptimizerKind;
+use quantscope_train::trainer::{QatMethod, TrainConfig, Trainer};
+use quantscope_train_export::{onnx_file, qat_config};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/train_qdq/");
+
+fn digits(file: &str) -> Dataset {
+    let bytes = std::fs::read(format!("{}/../../www/models/{file}", env!("CARGO_MANIFEST_DIR"))).expect("shipped digits");
+    let tensors = quantscope_formats::npz::parse(&bytes).expect("digits npz");
+    let get = |name: &str| tensors.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("{file} has no {name}"));
+    let pixels: Vec<u8> = get("images").data.iter().map(|&v| v as u8).collect();
+    let labels: Vec<u8> = get("labels").data.iter().map(|&v| v as u8).collect();
+    Dataset::from_u8(&pixels, &labels, 784, 10).expect("digits")
+}
+
+/// QAT at (bits, weight scales per neuron, LSQ).
+type Qat = (u32, bool, bool);
+
+/// The cases: name, QAT or FP32, and whether the weight codes are stored as uint8 + 128.
+const CASES: [(&str, Option<Qat>, bool); 5] = [
+    ("qat8", Some((8, true, false)), false),
+    ("qat8_u8", Some((8, true, false)), true),
+    ("qat4_tensor", Some((4, false, false)), false),
+    ("lsq2", Some((2, true, true)), false),
+    ("fp32", None, false),
+];
+
+fn train(qat: Option<Qat>, data: &Dataset) -> Trainer {
+    let qat = qat.map(|(bits, per_channel, lsq)| {
+        let mut config = qat_config(bits, per_channel, lsq);
+        if lsq {
+            config.method = QatMethod::Learned { static_steps: 10 };
+        }
+        config
+    });
+    let config = TrainConfig {
+        sizes: vec![784, 16, 10],
+        optimizer: OptimizerKind::adam(1e-3),
+        epochs: 1,
+        batch_size: 64,
+        seed: 7,
+        qat,
+        distill: None,
+    };
+    let mut trainer = Trainer::new(config, data).expect("config");
+    while !trainer.finished() {
+        trainer.step(data).expect("no divergence");
+    }
+    trainer
+}
+
+/// The file of a finished run, written as the page writes it (the run's state handed over as
+/// the trainer module hands it to the converter module), and the training forward's logits on
+/// `test` (fake quant with the observers off, as `evaluate` runs it) and the last layer's output
+/// scale (0 for FP32).
+fn export(trainer: &Trainer, test: &Dataset, uint8_weights: bool) -> (Vec<u8>, Vec<f32>, f32) {
+    let mut qat = trainer.qat.clone();
+    let mut tape = Tape::default();
+    if let Some(q) = qat.as_mut() {
+        q.set_observers(false);
+    }
+    trainer.model.forward(&test.images, test.len(), qat.as_mut(), &mut tape);
+    let logits = tape.logits().to_vec();
+    let sizes = trainer.model.sizes();
+    let state = trainer.qat.as_ref().map(node_state);
+    let qat_state = trainer.config.qat.zip(state.as_deref());
+    let bytes = onnx_file(&sizes, &params(&trainer.model), qat_state, uint8_weights).expect("write");
+    let step = trainer.qat.as_ref().map_or(0.0, |q| convert(&trainer.model, q).expect("convert").layers.last().unwrap().output.scale);
+    (bytes, logits, step)
+}
+
+fn argmax(row: &[f32]) -> usize {
+    row.iter().enumerate().fold(0, |b, (i, &v)| if v > row[b] { i } else { b })
+}
+
+/// Asserts the predictions are equal and the logits within `steps` of `step` in at most `share`
+/// of them (exactly equal when `step` is 0); returns (max |diff|, differing logits).
+fn assert_close(what: &str, ours: &[f32], theirs: &[f32], step: f32) -> (f32, usize) {
+    assert_eq!(ours.len(), theirs.len(), "{what}: lengths");
+    let rows = ours.len() / 10;
+    for r in 0..rows {
+        let (a, b) = (&ours[r * 10..r * 10 + 10], &theirs[r * 10..r * 10 + 10]);
+        assert_eq!(argmax(a), argmax(b), "{what}: digit {r} predicted differently: {a:?} against {b:?}");
+    }
+    let mut max = 0f32;
+    let mut differing = 0;
+    for (x, y) in ours.iter().zip(theirs) {
+        let d = (x - y).abs();
+        if d != 0.0 {
+            differing += 1;
+        }
+        max = max.max(d);
+    }
+    if step > 0.0 {
+        // Whole steps of the output grid, and at most one.
+        assert!(max <= step * 1.0001, "{what}: logits differ by {max}, more than one output step {step}");
+        assert!(differing * 200 <= ours.len(), "{what}: {differing} of {} logits differ", ours.len());
+    } else {
+        assert!(max <= 1e-4, "{what}: FP32 logits differ by {max}");
+    }
+    (max, differing)
+}
+
+fn engine_logits(bytes: &[u8], test: &Dataset) -> Vec<f32> {
+    let model = Model::from_onnx(bytes).expect("the engine loads the exported file");
+    let out = model.run(&[("input", Value::f32(vec![test.len(), 784], test.images.clone()))]).expect("the engine runs it");
+    assert_eq!(out[0].0, "logits");
+    assert_eq!(out[0].1.shape(), &[test.len(), 10]);
+    out[0].1.as_f32().expect("float logits").to_vec()
+}
+
+#[test]
+fn converted_runs_give_the_fake_quant_predictions() {
+    let (train_data, test) = (digits("mnist_train.npz"), digits("mnist_test.npz"));
+    let write = std::env::var_os("QUANTSCOPE_WRITE_FIXTURES").is_some();
+    let read = |file: &str, by: &str| {
+        let bytes = std::fs::read(format!("{FIXTURES}{file}")).unwrap_or_else(|_| panic!("{file} ({by})"));
+        quantscope_formats::npz::parse(&bytes).expect("fixture npz")
+    };
+    let outputs = (!write).then(|| read("outputs.npz", "scripts/fixtures/check_train_qdq.py"));
+    let torch = (!write).then(|| read("torch.npz", "scripts/fixtures/make_train_qdq_torch.py"));
+    let mut states: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
+    for (name, qat, uint8_weights) in CASES {
+        let trainer = train(qat, &train_data);
+        let (bytes, fake_quant, step) = export(&trainer, &test, uint8_weights);
+        if let (Some(q), false) = (&trainer.qat, uint8_weights) {
+            states.extend(torch_state(name, &trainer.model, &convert(&trainer.model, q).expect("convert")));
+        }
+        let path = format!("{FIXTURES}{name}.onnx");
+        if write {
+            std::fs::create_dir_all(FIXTURES).unwrap();
+            std::fs::write(&path, &bytes).unwrap();
+        } else {
+            let committed = std::fs::read(&path).expect("committed export");
+            assert!(committed == bytes, "{name}: the export differs from {path} (QUANTSCOPE_WRITE_FIXTURES=1 rewrites it)");
+        }
+        let engine = engine_logits(&bytes, &test);
+        let (max, n) = assert_close(&format!("{name}: engine"), &fake_quant, &engine, step);
+        eprintln!("{name}: engine against the fake-quant forward: max |diff| {max}, {n} logits differ (step {step})");
+        if let Some(outputs) = &outputs {
+            for runtime in ["ort", "reference"] {
+                let key = format!("{name}_{runtime}");
+                let t = outputs.iter().find(|t| t.name == key).unwrap_or_else(|| panic!("outputs.npz has no {key}"));
+                assert_eq!(t.shape, vec![test.len(), 10]);
+                let (max, n) = assert_close(&key, &fake_quant, &t.data, step);
+                eprintln!("{key} against the fake-quant forward: max |diff| {max}, {n} logits differ");
+            }
+        }
+        // torch's own fake-quant forward of the same weights and qparams (QAT cases).
+        if let (Some(torch), true) = (&torch, qat.is_some() && !uint8_weights) {
+            let key = format!("{name}_torch");
+            let t = torch.iter().find(|t| t.name == key).unwrap_or_else(|| panic!("torch.npz has no {key}"));
+            let (max, n) = assert_close(&key, &fake_quant, &t.data, step);
+            eprintln!("{key} against the fake-quant forward: max |diff| {max}, {n} logits differ");
+            let ort = outputs.as_ref().and_then(|o| o.iter().find(|o| o.name == format!("{name}_ort"))).expect("ORT's logits");
+            let (max, n) = assert_close(&format!("{name}: ORT against torch"), &ort.data, &t.data, step);
+            eprintln!("{name}: ORT against torch: max |diff| {max}, {n} logits differ");
+        }
+    }
+    // The states torch ran are the ones these runs convert.
+    let arrays: Vec<(&str, &[usize], &[f32])> = states.iter().map(|(n, s, v)| (n.as_str(), s.as_slice(), v.as_slice())).collect();
+    let bytes = quantscope_formats::npz::write_f32(&arrays);
+    let path = format!("{FIXTURES}states.npz");
+    if write {
+        std::fs::write(&path, &bytes).unwrap();
+    } else {
+        assert!(std::fs::read(&path).expect("states.npz") == bytes, "the runs' states differ from {path}");
+    }
+}
+
+/// What scripts/fixtures/make_train_qdq_torch.py runs torch's fake quantization with: each
+/// layer's float weight `[out, in]`, bias and weight scales (zero points 0), the (scale, zero
+/// point) of the input and of each layer's output, and the ranges (weight qmin, qmax; activation qmax).
+fn torch_state(
+    name: &str,
+    model: &quantscope_train::mlp::Mlp,
+    int: &quantscope_train::convert::IntMlp,
+) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let mut out = Vec::new();
+    for (l, (layer, il)) in model.layers.iter().zip(&int.layers).enumerate() {
+        out.push((format!("{name}_w{l}"), vec![layer.out_features, layer.in_features], layer.weight.clone()));
+        out.push((format!("{name}_b{l}"), vec![layer.out_features], layer.bias.clone()));
+        out.push((format!("{name}_ws{l}"), vec![il.scales.len()], il.scales.clone()));
+    }
+    let act: Vec<f32> =
+        std::iter::once(&int.input).chain(int.layers.iter().map(|l| &l.output)).flat_map(|q| [q.scale, q.zero_point as f32]).collect();
+    out.push((format!("{name}_act"), vec![act.len() / 2, 2], act));
+    let half = 1 << (int.bits - 1);
+    out.push((format!("{name}_range"), vec![3], vec![-half as f32, (half - 1) as f32, int.input.quant_max as f32]));
+    out
+}
+
+#[test]
+fn bad_models_are_refused_with_the_reason() {
+    let layer = |i: usize, o: usize| MlpLayer {
+        in_features: i,
+        out_features: o,
+        weight: LayerWeight::Int8 { codes: vec![0; i * o], scales: vec![0.5] },
+        bias: vec![0.0; o],
+        output: Some(ActivationQuant { scale: 0.1, zero_point: 0, quant_max: 255 }),
+    };
+    let input = Some(ActivationQuant { scale: 1.0 / 255.0, zero_point: 0, quant_max: 255 });
+    let err = |m: OnnxMlp| mlp_onnx(&m).unwrap_err().to_string();
+    assert!(mlp_onnx(&OnnxMlp { input, uint8_weights: false, layers: vec![layer(4, 3), layer(3, 2)] }).is_ok());
+    assert_eq!(err(OnnxMlp { input, uint8_weights: false, layers: vec![] }), "the model has no layers");
+    assert_eq!(
+        err(OnnxMlp { input, uint8_weights: false, layers: vec![layer(4, 3), layer(2, 2)] }),
+        "layer 1 takes 2 inputs but layer 0 gives 3"
+    );
+    let mut l = layer(4, 3);
+    l.weight = LayerWeight::Int8 { codes: vec![0; 12], scales: vec![0.5, 0.5] };
+    assert_eq!(err(OnnxMlp { input, uint8_weights: false, layers: vec![l] }), "layer 0: 2 weight scales for 3 outputs (1 or 3)");
+    let mut l = layer(4, 3);
+    l.weight = LayerWeight::Int8 { codes: vec![0; 12], scales: vec![f32::NAN] };
+    assert_eq!(
+        err(OnnxMlp { input, uint8_weights: false, layers: vec![l] }),
+        "layer 0: the weight scale NaN is not a positive finite number"
+    );
+    let mut l = layer(4, 3);
+    l.output = Some(ActivationQuant { scale: 0.1, zero_point: 9, quant_max: 3 });
+    assert_eq!(err(OnnxMlp { input, uint8_weights: false, layers: vec![l] }), "layer 0's output: zero point 9 outside the codes 0..=3");
+    let mut l = layer(4, 3);
+    l.bias = vec![0.0; 2];
+    assert_eq!(err(OnnxMlp { input, uint8_weights: false, layers: vec![l] }), "layer 0: 2 biases for 3 outputs");
+    assert_eq!(
+        err(OnnxMlp { input: None, uint8_weights: false, layers: vec![layer(4, 3)] }),
+        "layer 0 is quantized but the input is not: a QDQ model quantizes all or nothing"
+    );
+    let mut l = layer(4, 3);
+    l.weight = LayerWeight::Float(vec![0.0; 11]);
+    assert_eq!(err(OnnxMlp { input, uint8_weights: false, layers: vec![l] }), "layer 0: 11 weights for 3 × 4");
+}
+
+/// A QAT node whose fake quant is off has no integer model: refused with the reason.
+#[test]
+fn convert_refuses_a_node_that_is_off() {
+    let data = digits("mnist_test.npz");
+    let trainer = train(Some((8, true, false)), &data);
+    let mut qat = trainer.qat.clone().unwrap();
+    qat.weights[1].set_fake_quant(false);
+    let err = convert(&trainer.model, &qat).unwrap_err().to_string();
+    assert_eq!(err, "invalid training setting: layer 1's weight's fake quantization is off: there is no integer model to convert to");
+}
+
+/// A run's state that does not fit its shape is refused with the reason.
+#[test]
+fn a_state_that_does_not_fit_is_refused() {
+    let sizes = [4, 3, 2];
+    let params = vec![0.1; 4 * 3 + 3 + 3 * 2 + 2];
+    assert_eq!(
+        onnx_file(&sizes, &params[1..], None, false).unwrap_err(),
+        "invalid training data: 22 parameters for [4, 3, 2], which has 23"
+    );
+    let config = qat_config(8, true, false);
+    let cut = [1.0, 1.0, 0.5];
+    assert_eq!(
+        onnx_file(&sizes, &params, Some((config, &cut)), false).unwrap_err(),
+        "invalid training data: the fake-quant node state is cut short"
+    );
+    assert!(onnx_file(&sizes, &params, None, false).is_ok());
+}
