@@ -63,7 +63,7 @@ pub fn vec_dot(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
     let mut acc = [0f32; 8];
     for (bw, bx) in w.iter().zip(x) {
         let d = bw.d * bx.d;
-        for (a, s) in acc.iter_mut().zip(crate::kernels::q8_0_sums(bw, bx)) {
+        for (a, s) in acc.iter_mut().zip(crate::kernels::q8_0_sums(&bw.qs, &bx.qs)) {
             *a = crate::kernels::fma(d, s as f32, *a);
         }
     }

@@ -8,9 +8,6 @@ pub mod reference;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod simd128;
 
-use crate::q4_0::BlockQ4_0;
-use crate::q8_0::BlockQ8_0;
-
 /// Σ a·b in eight interleaved f32 partial sums (lane l takes elements l, l + 8, ...), added as
 /// ((0+4) + (1+5)) + ((2+6) + (3+7)), then the tail.
 #[inline]
@@ -21,19 +18,19 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     return reference::dot(a, b);
 }
 
-/// The eight sums of four consecutive products w[j]·x[j] of two Q8_0 blocks.
+/// The eight sums of four consecutive products w[j]·x[j] of two Q8_0 blocks' codes.
 #[inline]
-pub fn q8_0_sums(w: &BlockQ8_0, x: &BlockQ8_0) -> [i32; 8] {
+pub fn q8_0_sums(w: &[i8; 32], x: &[i8; 32]) -> [i32; 8] {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     return simd128::q8_0_sums(w, x);
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     return reference::q8_0_sums(w, x);
 }
 
-/// The eight sums of four consecutive products (q[j] − 8)·x[j] of a Q4_0 and a Q8_0 block (q[j]
-/// the low nibbles for j < 16, the high ones after).
+/// The eight sums of four consecutive products (q[j] − 8)·x[j] of a Q4_0 block's 16 bytes of
+/// nibbles (q[j] the low nibbles for j < 16, the high ones after) and a Q8_0 block's codes.
 #[inline]
-pub fn q4_0_sums(w: &BlockQ4_0, x: &BlockQ8_0) -> [i32; 8] {
+pub fn q4_0_sums(w: &[u8; 16], x: &[i8; 32]) -> [i32; 8] {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     return simd128::q4_0_sums(w, x);
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]

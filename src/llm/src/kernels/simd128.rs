@@ -1,8 +1,6 @@
 //! The SIMD128 kernels: each equals its `reference.rs` definition bit for bit (the f32 lanes add
 //! in the same order; integer sums are exact).
 
-use crate::q4_0::BlockQ4_0;
-use crate::q8_0::BlockQ8_0;
 use core::arch::wasm32::*;
 
 /// Two f32x4 accumulators are ggml's eight lanes: lanes 0–3 and 4–7.
@@ -41,21 +39,21 @@ fn lanes(v: v128) -> [i32; 4] {
     [i32x4_extract_lane::<0>(v), i32x4_extract_lane::<1>(v), i32x4_extract_lane::<2>(v), i32x4_extract_lane::<3>(v)]
 }
 
-pub fn q8_0_sums(w: &BlockQ8_0, x: &BlockQ8_0) -> [i32; 8] {
+pub fn q8_0_sums(w: &[i8; 32], x: &[i8; 32]) -> [i32; 8] {
     // SAFETY: each block holds 32 i8; two unaligned 16-byte loads read exactly them.
     let (w0, w1, x0, x1) = unsafe {
-        let (pw, px) = (w.qs.as_ptr() as *const v128, x.qs.as_ptr() as *const v128);
+        let (pw, px) = (w.as_ptr() as *const v128, x.as_ptr() as *const v128);
         (v128_load(pw), v128_load(pw.add(1)), v128_load(px), v128_load(px.add(1)))
     };
     let (a, b) = (lanes(quads(w0, x0)), lanes(quads(w1, x1)));
     [a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]]
 }
 
-pub fn q4_0_sums(w: &BlockQ4_0, x: &BlockQ8_0) -> [i32; 8] {
+pub fn q4_0_sums(w: &[u8; 16], x: &[i8; 32]) -> [i32; 8] {
     // SAFETY: 16 bytes of nibbles and 32 i8, read by unaligned 16-byte loads.
     let (qs, x0, x1) = unsafe {
-        let px = x.qs.as_ptr() as *const v128;
-        (v128_load(w.qs.as_ptr() as *const v128), v128_load(px), v128_load(px.add(1)))
+        let px = x.as_ptr() as *const v128;
+        (v128_load(w.as_ptr() as *const v128), v128_load(px), v128_load(px.add(1)))
     };
     let eight = i8x16_splat(8);
     let low = i8x16_sub(v128_and(qs, i8x16_splat(0x0f)), eight);
