@@ -24,6 +24,7 @@ pub mod dynamic;
 pub mod float16;
 mod gemm;
 mod graph;
+pub mod static_qdq;
 pub mod types;
 pub mod weights;
 
