@@ -488,11 +488,18 @@ pub fn quantize_static(bytes: &[u8], ranges: &Ranges, options: &StaticOptions) -
     }
     let opset =
         edit.model.opset_import.iter().find(|o| matches!(o.domain.as_deref(), None | Some("") | Some("ai.onnx"))).and_then(|o| o.version);
+    // update_opset_version: ONNX Runtime converts a model below opset 10 to 11 first (onnx's
+    // version converter, not ported); per-channel scales need DequantizeLinear's axis (opset 13).
     let opset = match opset {
-        Some(v) if v >= 13 => v,
+        Some(v) if v >= 13 || v >= 10 && !options.per_channel => v,
+        Some(v) if v >= 10 => {
+            return Err(QuantizeError::Unsupported(format!(
+                "the model's opset is {v}; per-channel scales need DequantizeLinear's axis, from opset 13 (convert the model, or quantize per tensor)"
+            )))
+        }
         Some(v) => {
             return Err(QuantizeError::Unsupported(format!(
-                "the model's opset is {v}; QuantizeLinear/DequantizeLinear with per-channel scales need opset 13 (convert the model first)"
+                "the model's opset is {v}; QuantizeLinear/DequantizeLinear need opset 10 or later (convert the model to opset 13 first)"
             )))
         }
         None => return Err(QuantizeError::Unsupported("the model imports no ai.onnx opset".into())),

@@ -1,7 +1,8 @@
 //! `quantize_static` (QDQ, MinMax) against ONNX Runtime's own (onnxruntime 1.32, the fixtures of
 //! scripts/fixtures/make_onnx_static.py): for the page's MNIST MLP (Gemm, Relu, Softmax), the
 //! MLP (MatMul, Add, Relu) and the conv net (Conv, Relu, MaxPool, GlobalAveragePool, Flatten,
-//! Gemm), activations uint8 and int8, weights per tensor and per channel, given ONNX Runtime's
+//! Gemm), and the real scikit-learn MLP (skl2onnx: MatMul, Add, Relu, Softmax, ArgMax and
+//! ai.onnx.ml ops left alone), activations uint8 and int8, weights per tensor and per channel, given ONNX Runtime's
 //! calibrated ranges the quantized file has ONNX Runtime's initializers byte for byte, its nodes
 //! in its order, and the engine gives bit-identical outputs running either file. quantscope's own
 //! MinMax calibration (the engine's values) gives ONNX Runtime's ranges, to float rounding of the
@@ -95,7 +96,15 @@ fn every_variant_equals_onnx_runtime() {
             let (g_ours, g_theirs) = (m_ours.graph.unwrap(), m_theirs.graph.unwrap());
             let nodes = |g: &quantscope_formats::onnx::proto::GraphProto| g.node.iter().map(describe).collect::<Vec<_>>();
             assert_eq!(nodes(&g_ours), nodes(&g_theirs), "{what}: nodes");
-            assert_eq!((g_ours.input, g_ours.output), (g_theirs.input, g_theirs.output), "{what}: graph inputs and outputs");
+            // ONNX Runtime's file went through onnx's shape inference, which names unknown output
+            // dims (`unk__0`); the names and types are the model's.
+            let io = |v: &[quantscope_formats::onnx::proto::ValueInfoProto]| {
+                v.iter()
+                    .map(|v| (v.name.clone(), v.r#type.as_ref().and_then(|t| t.tensor_type.as_ref()).and_then(|t| t.elem_type)))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(g_ours.input, g_theirs.input, "{what}: graph inputs");
+            assert_eq!(io(&g_ours.output), io(&g_theirs.output), "{what}: graph outputs");
             assert_eq!(m_ours.opset_import, m_theirs.opset_import, "{what}: opsets");
             assert!(report.kept.is_empty() && !report.quantized.is_empty(), "{what}: {report:?}");
             // The same arithmetic: the engine runs both files to the same bits.
@@ -108,7 +117,7 @@ fn every_variant_equals_onnx_runtime() {
             compared += 1;
         }
     }
-    assert_eq!(compared, 12);
+    assert_eq!(compared, 14);
 }
 
 /// MinMax calibration in the engine: every float value of every run, as `MinMaxCalibrater`.
@@ -162,9 +171,32 @@ fn bad_input_is_refused_with_the_reason() {
     assert!(err.to_string().contains("quantized already"), "{err}");
     // Not a model.
     assert!(matches!(quantize_static(&source[..source.len() / 2], &ranges, &StaticOptions::default()), Err(QuantizeError::Model(_))));
-    // An opset without per-channel QuantizeLinear.
+    // An opset without per-channel DequantizeLinear, and one without QuantizeLinear at all.
     let mut m = ModelProto::decode(&source[..]).unwrap();
     m.opset_import[0].version = Some(11);
+    let per_channel = StaticOptions { per_channel: true, ..StaticOptions::default() };
+    let err = quantize_static(&m.encode_to_vec(), &ranges, &per_channel).unwrap_err();
+    assert!(err.to_string().contains("opset is 11; per-channel scales need"), "{err}");
+    assert!(quantize_static(&m.encode_to_vec(), &ranges, &StaticOptions::default()).is_ok());
+    m.opset_import[0].version = Some(9);
     let err = quantize_static(&m.encode_to_vec(), &ranges, &StaticOptions::default()).unwrap_err();
-    assert!(err.to_string().contains("opset is 11"), "{err}");
+    assert!(err.to_string().contains("opset is 9"), "{err}");
+}
+
+#[test]
+fn ops_whose_rule_is_not_ported_stay_in_float_and_are_named() {
+    // The Silero VAD encoder (PyTorch): Conv stacks after a Pad, whose QDQ rule (QDQPad) is not
+    // ported; the Pad is named, kept in float, and the file still runs.
+    let dir = root().join("tests/fixtures/real_models/silero_encoder_v5");
+    let source = std::fs::read(dir.join("model.onnx")).unwrap();
+    let x = npy::parse("x", &std::fs::read(dir.join("input_0.npy")).unwrap()).unwrap();
+    let x = Value::f32(x.shape.clone(), x.data.clone());
+    let ranges = calibrate(&source, "input", std::slice::from_ref(&x));
+    let (ours, report) = quantize_static(&source, &ranges, &StaticOptions::default()).unwrap();
+    assert!(report.kept.iter().any(|(node, why)| node.starts_with("Pad ") && why.contains("not port")), "{:?}", report.kept);
+    assert!(report.quantized.iter().any(|n| n.starts_with("Conv ")), "{:?}", report.quantized);
+    let fp32 = Model::from_onnx(&source).unwrap().run(&[("input", x.clone())]).unwrap();
+    let int8 = Model::from_onnx(&ours).unwrap().run(&[("input", x)]).unwrap();
+    assert_eq!(fp32.len(), int8.len());
+    assert!(int8[0].1.to_f32_vec().iter().all(|v| v.is_finite()));
 }
