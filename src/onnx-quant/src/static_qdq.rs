@@ -750,3 +750,59 @@ pub fn quantize_static(bytes: &[u8], ranges: &Ranges, options: &StaticOptions) -
     edit.producer = Some(("quantscope".into(), env!("CARGO_PKG_VERSION").into()));
     Ok((edit.encode(), report))
 }
+
+/// `MinMaxCalibrater.augment_graph` (`calibrate.py`): the model with, for every float tensor
+/// read or written by an op `quantize_static` quantizes (`select_tensors_to_calibrate`; not
+/// initializers), a `ReduceMin` and a `ReduceMax` over all of it (keepdims = 0) added as graph
+/// outputs `<tensor>_ReduceMin` / `<tensor>_ReduceMax`. Running it on each calibration input and
+/// keeping the least minimum and greatest maximum gives [`Ranges`] without seeing the values
+/// themselves. Returns the bytes and the tensors, in the order their outputs were added.
+pub fn calibration_model(bytes: &[u8]) -> Result<(Vec<u8>, Vec<String>)> {
+    use prost::Message;
+    use quantscope_formats::onnx::proto::{TypeProto, TypeProtoTensor, ValueInfoProto};
+    use quantscope_formats::onnx::splice::{bytes_field, rewrite_fields, FieldEdit};
+    // ModelProto.graph and GraphProto.output field numbers (onnx.proto).
+    const MODEL_GRAPH: u32 = 7;
+    const GRAPH_OUTPUT: u32 = 12;
+    let mut edit = ModelEdit::open(bytes)?;
+    let types = crate::types::elem_types(&edit.graph)?;
+    let initializers: HashSet<String> = edit.graph.initializers.iter().filter_map(|t| t.message.name.clone()).collect();
+    let mut tensors: Vec<String> = Vec::new();
+    for n in edit.graph.nodes.iter().map(|n| &n.message) {
+        let default_domain = matches!(n.domain.as_deref(), None | Some("") | Some("ai.onnx"));
+        if !default_domain || !DEFAULT_OPS.contains(&n.op_type.as_deref().unwrap_or("")) {
+            continue;
+        }
+        for t in n.input.iter().chain(&n.output) {
+            if !t.is_empty() && types.get(t) == Some(&1) && !initializers.contains(t) && !tensors.contains(t) {
+                tensors.push(t.clone());
+            }
+        }
+    }
+    let mut outputs = Vec::new();
+    for t in &tensors {
+        for op in ["ReduceMin", "ReduceMax"] {
+            let out = format!("{t}_{op}");
+            let mut n = node(op, vec![t.clone()], vec![out.clone()], &out);
+            n.attribute.push(AttributeProto { name: Some("keepdims".into()), r#type: Some(2), i: Some(0), ..Default::default() });
+            edit.graph.nodes.push(Kept::new(n));
+            let tensor_type = TypeProtoTensor { elem_type: Some(1), shape: None };
+            outputs.extend(bytes_field(
+                GRAPH_OUTPUT,
+                &ValueInfoProto { name: Some(out), r#type: Some(TypeProto { tensor_type: Some(tensor_type) }) }.encode_to_vec(),
+            ));
+        }
+    }
+    // The graph's outputs are written as they were read; the new ones go after its other
+    // fields (a repeated field's items may be apart on the wire).
+    let model = edit.encode();
+    let mut outputs = Some(outputs);
+    let bytes = rewrite_fields(&model, |number, payload| match (number, outputs.take()) {
+        (MODEL_GRAPH, Some(extra)) => FieldEdit::Replace(bytes_field(MODEL_GRAPH, &[payload, &extra[..]].concat())),
+        (_, taken) => {
+            outputs = taken;
+            FieldEdit::Keep
+        }
+    })?;
+    Ok((bytes, tensors))
+}

@@ -14,7 +14,7 @@ use quantscope_engine::{Model, Value};
 use quantscope_formats::npy;
 use quantscope_formats::onnx::proto::{ModelProto, NodeProto, TensorProto};
 use quantscope_formats::onnx::splice::ModelEdit;
-use quantscope_onnx_quant::static_qdq::{quantize_static, RangeCollector, Ranges, StaticOptions};
+use quantscope_onnx_quant::static_qdq::{calibration_model, quantize_static, RangeCollector, Ranges, StaticOptions};
 use quantscope_onnx_quant::weights::QType;
 use quantscope_onnx_quant::QuantizeError;
 use std::path::{Path, PathBuf};
@@ -199,4 +199,39 @@ fn ops_whose_rule_is_not_ported_stay_in_float_and_are_named() {
     let int8 = Model::from_onnx(&ours).unwrap().run(&[("input", x)]).unwrap();
     assert_eq!(fp32.len(), int8.len());
     assert!(int8[0].1.to_f32_vec().iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn the_calibration_model_reduces_to_the_same_ranges() {
+    // The page's way (ONNX Runtime's augmented model): ReduceMin/ReduceMax outputs per tensor,
+    // merged over runs, give exactly what observing every value gives, for the tensors that
+    // ONNX Runtime calibrates.
+    let listing = listing();
+    for (case, c) in listing["cases"].as_object().unwrap() {
+        let source = std::fs::read(root().join(c["source"].as_str().unwrap())).unwrap();
+        let input = c["input"].as_str().unwrap();
+        let runs = calibration_runs(case);
+        let observed = calibrate(&source, input, &runs);
+        let (augmented, tensors) = calibration_model(&source).unwrap();
+        let mut ort: Vec<String> = ort_ranges(case).into_keys().collect();
+        let mut ours = tensors.clone();
+        ort.sort();
+        ours.sort();
+        assert_eq!(ours, ort, "{case}: the tensors ONNX Runtime calibrates");
+        let model = Model::from_onnx(&augmented).unwrap();
+        let mut reduced = RangeCollector::default();
+        for x in &runs {
+            let outputs = model.run(&[(input, x.clone())]).unwrap();
+            for t in &tensors {
+                let get = |op: &str| match outputs.iter().find(|(n, _)| *n == format!("{t}_{op}")) {
+                    Some(o) => o.1.to_f32_vec()[0],
+                    None => panic!("{case}: no {t}_{op} in {:?}", outputs.iter().map(|o| o.0.clone()).collect::<Vec<_>>()),
+                };
+                reduced.observe(t, &[get("ReduceMin"), get("ReduceMax")]);
+            }
+        }
+        for t in &tensors {
+            assert_eq!(reduced.ranges[t], observed[t], "{case} {t}");
+        }
+    }
 }
