@@ -643,6 +643,11 @@ pub fn quantize_static(bytes: &[u8], ranges: &Ranges, options: &StaticOptions) -
                     "no calibrated range for '{name}': the calibration runs did not produce it, so its scale is unknown"
                 )));
             };
+            if let Some((lo, hi)) = ranges.get(name).filter(|(lo, hi)| !lo.is_finite() || !hi.is_finite()) {
+                return Err(QuantizeError::Unsupported(format!(
+                    "'{name}' ranged from {lo} to {hi} over the calibration inputs: a scale needs finite values (check the inputs)"
+                )));
+            }
             let [zp, scale] = scale_zp_initializers(name, &p);
             let names = (scale.name.clone().unwrap_or_default(), zp.name.clone().unwrap_or_default());
             new_inits.extend([zp, scale]);

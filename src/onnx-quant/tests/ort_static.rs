@@ -165,6 +165,11 @@ fn bad_input_is_refused_with_the_reason() {
     partial.remove("relu1");
     let err = quantize_static(&source, &partial, &StaticOptions::default()).unwrap_err();
     assert!(err.to_string().contains("no calibrated range for 'relu1'"), "{err}");
+    // A tensor that overflowed (or was NaN) in the calibration runs.
+    let mut overflow = ranges.clone();
+    overflow.insert("relu1".into(), (0.0, f32::INFINITY));
+    let err = quantize_static(&source, &overflow, &StaticOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("'relu1' ranged from 0 to inf"), "{err}");
     // A model quantized already.
     let (once, _) = quantize_static(&source, &ranges, &StaticOptions::default()).unwrap();
     let err = quantize_static(&once, &ranges, &StaticOptions::default()).unwrap_err();
