@@ -6,7 +6,8 @@
 // same digits. The page calibrates with the engine, whose dot products differ from ONNX Runtime's
 // kernels in the last bits, so a few activation scales may differ by an ulp: the outputs must
 // agree to within one step of the output's scale (1/255) and pick the same digits. No calibration
-// data, inputs of the wrong shape and a model quantized already are refused with the reason.
+// data, inputs of the wrong shape and a model quantized already are refused with the reason, and
+// Cancel stops it between its steps.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -116,5 +117,29 @@ test('no calibration data, inputs of the wrong shape and a quantized model are r
   await page.click('#run-custom-static-go');
   await page.waitForFunction(() => /quantized already/.test(document.querySelector('#run-custom-error')?.textContent ?? ''), null, { timeout: 30000 });
   assert.match(await page.locator('#run-custom-error').textContent(), /Quantizing qdq\.onnx statically: the model is quantized already \(DequantizeLinear/);
+  await page.close();
+});
+
+test('Cancel stops the static quantization between its steps and says so', async () => {
+  const page = await openRun();
+  const x = await digits();
+  await dropFiles(page, '#run-custom-drop', [{ name: 'mnist_mlp.onnx', bytes: await mnist() }, { name: 'digits.npy', bytes: npy(x, [32, 784]) }]);
+  await page.waitForSelector('#run-custom-table:not([hidden])', { timeout: 30000 });
+  // Hold the static QDQ module's script until Cancel is pressed, so the worker is between steps.
+  let release, held = false;
+  const gate = new Promise((r) => { release = r; });
+  await page.context().route('**/pkg-qdq/quantscope.js', async (route) => { held = true; await gate; await route.continue(); });
+  await page.click('#run-custom-static-go');
+  await page.waitForSelector('#run-custom-static-progress:not([hidden])');
+  assert.match(await page.locator('#run-custom-static-progress').textContent(), /Calibrating and quantizing/);
+  while (!held) await new Promise((r) => setTimeout(r, 20));
+  await page.click('#run-custom-static-progress button');
+  release();
+  await page.waitForFunction(() => document.querySelector('#run-custom-static-result')?.textContent === 'Static quantization cancelled.', null, { timeout: 30000 });
+  assert.equal(await page.locator('#run-custom-static-progress').isHidden(), true);
+  // The next press quantizes (the module is loaded now).
+  const file = await download(page);
+  assert.equal(file.name, 'mnist_mlp.qdq_u8.onnx');
+  assert.deepEqual(page.errors, []);
   await page.close();
 });
