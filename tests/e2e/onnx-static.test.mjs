@@ -5,8 +5,8 @@
 // scripts/fixtures/make_onnx_static.py) then run in onnxruntime-web in the same browser on the
 // same digits. The page calibrates with the engine, whose dot products differ from ONNX Runtime's
 // kernels in the last bits, so a few activation scales may differ by an ulp: the outputs must
-// agree to within one step of the output's scale (1/255) and pick the same digits. No calibration
-// data, inputs of the wrong shape and a model quantized already are refused with the reason, and
+// agree to within one step of the output's scale (1/255) and pick the same digits. Without a .npy
+// the MNIST MLP calibrates on the built-in calibration digits. No calibration data, inputs of the wrong shape and a model quantized already are refused with the reason, and
 // Cancel stops it between its steps.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -94,14 +94,24 @@ test('the MNIST MLP downloads as ONNX Runtime statically quantizes it, and runs 
   await page.close();
 });
 
-test('no calibration data, inputs of the wrong shape and a quantized model are refused with the reason', async () => {
+test('no calibration data (the MNIST MLP takes its built-in digits), inputs of the wrong shape and a quantized model are refused with the reason', async () => {
   const page = await openRun();
-  await dropFiles(page, '#run-custom-drop', [{ name: 'mnist_mlp.onnx', bytes: await mnist() }]);
+  // A conv net (not MNIST's [N, 784] pixels, so no built-in digits to fall back on) and no .npy.
+  const convnet = await readFile(new URL('../fixtures/onnx_node/ort/convnet_fp32/model.onnx', import.meta.url));
+  await dropFiles(page, '#run-custom-drop', [{ name: 'convnet.onnx', bytes: convnet }]);
   await page.waitForSelector('#run-custom-export:not([hidden])', { timeout: 30000 });
   await page.waitForSelector('#run-custom-table:not([hidden])', { timeout: 30000 });
   await page.click('#run-custom-static-go');
   await page.waitForSelector('#run-custom-error:not([hidden])');
-  assert.match(await page.locator('#run-custom-error').textContent(), /statically: no calibration data: .*drop a \.npy/);
+  assert.match(await page.locator('#run-custom-error').textContent(), /Quantizing convnet\.onnx statically: no calibration data: .*drop a \.npy/);
+
+  // The MNIST MLP without a .npy calibrates on the built-in model's calibration digits.
+  await dropFiles(page, '#run-custom-drop', [{ name: 'mnist_mlp.onnx', bytes: await mnist() }]);
+  await page.waitForSelector('#run-custom-table:not([hidden])', { timeout: 30000 });
+  const builtIn = await download(page);
+  assert.equal(builtIn.name, 'mnist_mlp.qdq_u8.onnx');
+  assert.match(await page.locator('#run-custom-static-result').textContent(),
+    /7 tensors calibrated on the 256 built-in calibration digits; 6 nodes quantized .* This file against FP32 on those digits, SQNR: probabilities [\d.]+ dB/);
 
   await dropFiles(page, '#run-custom-drop', [{ name: 'wrong.npy', bytes: npy(new Float32Array(10), [2, 5]) }]);
   await page.waitForFunction(() => /wrong\.npy/.test(document.querySelector('#run-custom-files')?.textContent ?? ''));

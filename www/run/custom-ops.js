@@ -19,9 +19,10 @@
 //                                          then that very file run by the engine against FP32
 //   custom_static     [options: {activation_type, per_channel}, npyBytes, shapes]
 //                                        → {bytes, quantized, kept, calibrated: tensors, outputs: [{name,
-//                                          metrics}]}: the model as ONNX Runtime's quantize_static writes
+//                                          metrics}], source: null | the built-in digits}: the model as ONNX Runtime's quantize_static writes
 //                                          it in QDQ format (the static QDQ module, www/pkg-qdq, loaded on first use), min-max calibrated on the inputs (the .npy
-//                                          is required: calibration needs real data) through ONNX
+//                                          is required: calibration needs real data; an MNIST-shaped model without one
+//                                          takes the built-in calibration digits) through ONNX
 //                                          Runtime's augmented model (ReduceMin/ReduceMax outputs, run by
 //                                          the engine); progress per step, Cancel between them; then the
 //                                          file run by the engine against FP32
@@ -42,6 +43,7 @@ import { median } from './stats.js';
 import { exporterModule } from './exporter.js';
 import { converterModule } from './converter.js';
 import { qdqModule } from './qdq.js';
+import { builtInCalibrationDigits } from './mnist-ops.js';
 import { collectImportance, importanceFile } from './imatrix-ops.js';
 import { checkpoint } from '../worker-loop.js';
 
@@ -179,7 +181,11 @@ export const customOps = {
   // (load the static QDQ module, run its calibration model on the inputs, quantize, run the file against
   // FP32), each reported, Cancel checked between them.
   async custom_static(_ws, id, [options, npyBytes, shapes = {}]) {
-    if (!npyBytes) {
+    // Without a .npy, a model that takes MNIST's [N, 784] pixels alone calibrates on the digits
+    // shipped for that (the built-in model's calibration digits, never test digits).
+    const io = custom.model?.inputs ?? [];
+    const digits = !npyBytes && io.length === 1 && io[0].shape?.length === 2 && io[0].shape[1] === 784 ? builtInCalibrationDigits() : null;
+    if (!npyBytes && !digits) {
       throw new Error('no calibration data: static quantization sets every activation\'s scale from real inputs; drop a .npy of them (for the model\'s first input) first');
     }
     const step = async (done) => {
@@ -187,6 +193,8 @@ export const customOps = {
       await checkpoint(id);
     };
     const { model, inputs } = modelInputs(npyBytes, shapes);
+    if (digits) inputs[io[0].name] = { shape: [digits.length / 784, 784], data: digits };
+    const source = digits ? `the ${digits.length / 784} built-in calibration digits` : null;
     await step(0);
     const qdq = await qdqModule();
     await step(1);
@@ -215,7 +223,7 @@ export const customOps = {
       const reference = engine.run(model.handle, inputs, 0).outputs;
       const quantized = engine.run(file.handle, inputs, 0).outputs;
       const outputs = Object.entries(reference).map(([name, ref]) => ({ name, metrics: output_error(ref.data, quantized[name].data) }));
-      return { bytes, ...report, calibrated: tensors.length, outputs };
+      return { bytes, ...report, calibrated: tensors.length, source, outputs };
     } finally {
       engine.free(file.handle);
     }

@@ -69,7 +69,8 @@ const MARKUP = `
     <p class="hint">Or static INT8 in ONNX Runtime's QDQ format, as its <code>quantize_static</code> writes it: int8 weights
       (symmetric, per tensor or per output channel) and int32 biases read through DequantizeLinear, and every activation
       through QuantizeLinear → DequantizeLinear with a scale from min-max calibration on the .npy input you dropped (ONNX
-      Runtime's MinMax: each tensor's least and greatest value over those rows). The scales are only as good as the
+      Runtime's MinMax: each tensor's least and greatest value over those rows; a model of MNIST's [N, 784] pixels
+      without a .npy takes the built-in model's 256 calibration digits). The scales are only as good as the
       calibration rows: drop real inputs. Its weights, scales and zero points are ONNX Runtime's for the same ranges.</p>
     <div class="run-row">
       <label for="run-custom-static-act">activations</label>
@@ -437,8 +438,8 @@ async function exportStatic() {
     const sqnr = r.outputs.map((o) => `${o.name} ${o.metrics?.sqnr_db == null ? '—' : `${o.metrics.sqnr_db.toFixed(1)} dB`}`).join(', ');
     const kept = r.kept.length ? ` Kept in float: ${r.kept.map(([node, why]) => `${node} (${why})`).join('; ')}.` : '';
     result.textContent = `${name}: ${formatBytes(r.bytes.length)} (FP32 ${formatBytes(state.model.bytes)}); ${r.calibrated} tensors ` +
-      `calibrated on ${state.input.name}; ${r.quantized.length} node${r.quantized.length === 1 ? '' : 's'} quantized` +
-      `${r.quantized.length ? ` (${r.quantized.join(', ')})` : ''}. This file against FP32 on the inputs above, SQNR: ${sqnr}.${kept}`;
+      `calibrated on ${r.source ?? state.input.name}; ${r.quantized.length} node${r.quantized.length === 1 ? '' : 's'} quantized` +
+      `${r.quantized.length ? ` (${r.quantized.join(', ')})` : ''}. This file against FP32 on ${r.source ? 'those digits' : 'the inputs above'}, SQNR: ${sqnr}.${kept}`;
     document.body.dataset.onnxStatic = name;
   } catch (err) {
     fail('#run-custom-error', `Quantizing ${state.model.name} statically: ${err.message}`);
