@@ -160,6 +160,21 @@ test('the converter module is under 70 KB gzipped and carries only the FP16/BF16
   }
 });
 
+// The static QDQ module (src/qdq over src/onnx-quant's static_qdq.rs: ONNX Runtime's
+// quantize_static in QDQ format, its augmented calibration model and the wire-level model rewrite,
+// loaded by the Run worker when a static INT8 file is asked for) was 95,860 B by gzip -9 when it
+// was added in session 14 (in the exporter it would have taken that module from 94,544 to
+// 124,912 B).
+test('the static QDQ module is under 100 KB gzipped and carries only the QDQ writer', async () => {
+  const gz = gzipSync(await pkg('pkg-qdq', 'quantscope_bg.wasm'), { level: 9 }).length;
+  assert.ok(gz < 100_000, `www/pkg-qdq/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  const qdq = await exportsOf('pkg-qdq');
+  assert.ok(qdq.has('quantize_onnx_static') && qdq.has('static_calibration_model'));
+  for (const name of ['quantize_onnx_dynamic', 'convert_onnx_half', 'imatrix_file', 'Workspace', 'Engine', 'Lesson', 'TrainingRun', 'GgufMixer']) {
+    assert.ok(!qdq.has(name), `the static QDQ module has ${name}`);
+  }
+});
+
 // The language-model module (src/lm over src/llm: the GGUF reader, llama.cpp's mix writer and
 // quantizers for the in-memory Q8_0/Q4_0/Q4_K_M copies, the tokenizer's Unicode tables and the
 // forward pass; loaded by the Run view's Language model worker when that section is first used)

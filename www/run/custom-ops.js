@@ -17,6 +17,15 @@
 //                                          model as ONNX Runtime's quantize_dynamic writes it (the
 //                                          exporter module, www/pkg-export, loaded on first use),
 //                                          then that very file run by the engine against FP32
+//   custom_static     [options: {activation_type, per_channel}, npyBytes, shapes]
+//                                        → {bytes, quantized, kept, calibrated: tensors, outputs: [{name,
+//                                          metrics}], source: null | the built-in digits}: the model as ONNX Runtime's quantize_static writes
+//                                          it in QDQ format (the static QDQ module, www/pkg-qdq, loaded on first use), min-max calibrated on the inputs (the .npy
+//                                          is required: calibration needs real data; an MNIST-shaped model without one
+//                                          takes the built-in calibration digits) through ONNX
+//                                          Runtime's augmented model (ReduceMin/ReduceMax outputs, run by
+//                                          the engine); progress per step, Cancel between them; then the
+//                                          file run by the engine against FP32
 //   custom_half       [precision: 'fp16' | 'bf16', npyBytes | null, shapes]
 //                                        → {bytes, source_bytes (the FP32 file's), report: {tensors, values, clamped_small,
 //                                          clamped_large, kept_float, casts}, outputs: [{name,
@@ -33,6 +42,8 @@ import { argmax } from '../shared/mnist.js';
 import { median } from './stats.js';
 import { exporterModule } from './exporter.js';
 import { converterModule } from './converter.js';
+import { qdqModule } from './qdq.js';
+import { builtInCalibrationDigits } from './mnist-ops.js';
 import { collectImportance, importanceFile } from './imatrix-ops.js';
 import { checkpoint } from '../worker-loop.js';
 
@@ -163,6 +174,58 @@ export const customOps = {
       return { bytes, ...report, outputs };
     } finally {
       engine.free(loaded.handle);
+    }
+  },
+
+  // The loaded model quantized as ONNX Runtime's quantize_static (QDQ) writes it. Four steps
+  // (load the static QDQ module, run its calibration model on the inputs, quantize, run the file against
+  // FP32), each reported, Cancel checked between them.
+  async custom_static(_ws, id, [options, npyBytes, shapes = {}]) {
+    // Without a .npy, a model that takes MNIST's [N, 784] pixels alone calibrates on the digits
+    // shipped for that (the built-in model's calibration digits, never test digits).
+    const io = custom.model?.inputs ?? [];
+    const digits = !npyBytes && io.length === 1 && io[0].shape?.length === 2 && io[0].shape[1] === 784 ? builtInCalibrationDigits() : null;
+    if (!npyBytes && !digits) {
+      throw new Error('no calibration data: static quantization sets every activation\'s scale from real inputs; drop a .npy of them (for the model\'s first input) first');
+    }
+    const step = async (done) => {
+      self.postMessage({ id, type: 'progress', done, total: 4 });
+      await checkpoint(id);
+    };
+    const { model, inputs } = modelInputs(npyBytes, shapes);
+    if (digits) inputs[io[0].name] = { shape: [digits.length / 784, 784], data: digits };
+    const source = digits ? `the ${digits.length / 784} built-in calibration digits` : null;
+    await step(0);
+    const qdq = await qdqModule();
+    await step(1);
+    const c = qdq.static_calibration_model(custom.bytes);
+    const calibration = c.bytes, tensors = c.report;
+    c.free();
+    const { engine, output_error } = custom.models;
+    const loaded = engine.load(`${model.name} (calibration)`, calibration);
+    let ranges;
+    try {
+      ranges = engine.run(loaded.handle, inputs, 0).outputs;
+    } catch (err) {
+      throw new Error(`the calibration inputs do not run through the model: ${err?.message ?? err}`);
+    } finally {
+      engine.free(loaded.handle);
+    }
+    const mins = Float32Array.from(tensors, (t) => ranges[`${t}_ReduceMin`].data[0]);
+    const maxs = Float32Array.from(tensors, (t) => ranges[`${t}_ReduceMax`].data[0]);
+    await step(2);
+    const q = qdq.quantize_onnx_static(custom.bytes, tensors, mins, maxs, options.activation_type, options.per_channel);
+    const bytes = q.bytes, report = q.report;
+    q.free();
+    await step(3);
+    const file = engine.load(`${model.name} (static INT8)`, bytes);
+    try {
+      const reference = engine.run(model.handle, inputs, 0).outputs;
+      const quantized = engine.run(file.handle, inputs, 0).outputs;
+      const outputs = Object.entries(reference).map(([name, ref]) => ({ name, metrics: output_error(ref.data, quantized[name].data) }));
+      return { bytes, ...report, calibrated: tensors.length, source, outputs };
+    } finally {
+      engine.free(file.handle);
     }
   },
 

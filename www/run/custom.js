@@ -66,6 +66,23 @@ const MARKUP = `
       <button id="run-custom-export-go" type="button">Download quantized .onnx</button>
     </div>
     <p id="run-custom-export-result" class="hint" aria-live="polite"></p>
+    <p class="hint">Or static INT8 in ONNX Runtime's QDQ format, as its <code>quantize_static</code> writes it: int8 weights
+      (symmetric, per tensor or per output channel) and int32 biases read through DequantizeLinear, and every activation
+      through QuantizeLinear → DequantizeLinear with a scale from min-max calibration on the .npy input you dropped (ONNX
+      Runtime's MinMax: each tensor's least and greatest value over those rows; a model of MNIST's [N, 784] pixels
+      without a .npy takes the built-in model's 256 calibration digits). The scales are only as good as the
+      calibration rows: drop real inputs. Its weights, scales and zero points are ONNX Runtime's for the same ranges.</p>
+    <div class="run-row">
+      <label for="run-custom-static-act">activations</label>
+      <select id="run-custom-static-act">
+        <option value="uint8">uint8 (QUInt8)</option>
+        <option value="int8">int8 (QInt8)</option>
+      </select>
+      <label><input id="run-custom-static-channel" type="checkbox"> per-channel weights</label>
+      <button id="run-custom-static-go" type="button">Download static INT8 (QDQ) .onnx</button>
+    </div>
+    ${progressRow('run-custom-static-progress')}
+    <p id="run-custom-static-result" class="hint" aria-live="polite"></p>
     <p class="hint">Or in half precision, as <code>onnxconverter_common</code>'s <code>convert_float_to_float16</code>
       (<code>keep_io_types</code>): float32 weights and Constants in FP16 or BF16, the inputs and outputs still float32
       through Cast nodes, the ops it keeps in float32 (TopK, Resize, Range, CumSum, Min, Max, …) between Casts.
@@ -89,11 +106,15 @@ export function mountCustom(section) {
   $('#run-custom-run').onclick = () => compare();
   $('#run-custom-layers-rerun').onclick = () => compare();
   $('#run-custom-export-go').onclick = () => exportQuantized();
+  $('#run-custom-static-go').onclick = () => exportStatic();
   $('#run-custom-half-fp16').onclick = () => exportHalf('fp16');
   $('#run-custom-half-bf16').onclick = () => exportHalf('bf16');
   for (const id of ['#run-custom-export-type', '#run-custom-export-channel', '#run-custom-export-reduce']) {
     // A result line describes the file made with the options it names, not the ones now chosen.
     $(id).onchange = () => { $('#run-custom-export-result').textContent = ''; };
+  }
+  for (const id of ['#run-custom-static-act', '#run-custom-static-channel']) {
+    $(id).onchange = () => { $('#run-custom-static-result').textContent = ''; };
   }
   state.importance = mountImportance($('#run-custom-imatrix'), {
     id: 'run-custom-imatrix',
@@ -155,6 +176,7 @@ function hideResults() {
   $('#run-custom-latency').textContent = '';
   $('#run-custom-export-result').textContent = '';
   $('#run-custom-half-result').textContent = '';
+  $('#run-custom-static-result').textContent = '';
   hideLayers();
   $('#run-custom-input').textContent = '';
 }
@@ -348,6 +370,7 @@ function setBusy(busy) {
   state.busy = busy;
   $('#run-custom-run').disabled = busy;
   $('#run-custom-export-go').disabled = busy;
+  $('#run-custom-static-go').disabled = busy;
   $('#run-custom-half-fp16').disabled = busy;
   $('#run-custom-half-bf16').disabled = busy;
   $('#run-custom-layers-rerun').disabled = busy;
@@ -385,6 +408,41 @@ async function exportQuantized() {
   } catch (err) {
     result.textContent = '';
     fail('#run-custom-error', `Quantizing ${state.model.name}: ${err.message}`);
+  } finally {
+    setBusy(false);
+  }
+}
+
+// The model as ONNX Runtime's quantize_static writes it (QDQ), calibrated in the worker on the
+// dropped .npy (progress, Cancel), saved as a file; then that file run against FP32.
+async function exportStatic() {
+  if (!state.model || state.busy) return;
+  setBusy(true);
+  clearError('#run-custom-error');
+  const result = $('#run-custom-static-result');
+  result.textContent = '';
+  const options = { activation_type: $('#run-custom-static-act').value, per_channel: $('#run-custom-static-channel').checked };
+  try {
+    const shapes = randomShapes();
+    const npy = state.input ? state.input.bytes.slice(0) : null;
+    const r = await withProgress($('#run-custom-static-progress'),
+      (onProgress) => runWorker.start('custom_static', [options, npy, shapes], { onProgress, transfer: npy ? [npy] : [] }),
+      'Calibrating and quantizing');
+    if (!r) {
+      result.textContent = 'Static quantization cancelled.';
+      return;
+    }
+    const tag = `${options.activation_type === 'uint8' ? 'u8' : 's8'}${options.per_channel ? '_per_channel' : ''}`;
+    const name = `${state.model.name.replace(/\.onnx$/i, '')}.qdq_${tag}.onnx`;
+    saveBytes(r.bytes, name);
+    const sqnr = r.outputs.map((o) => `${o.name} ${o.metrics?.sqnr_db == null ? '—' : `${o.metrics.sqnr_db.toFixed(1)} dB`}`).join(', ');
+    const kept = r.kept.length ? ` Kept in float: ${r.kept.map(([node, why]) => `${node} (${why})`).join('; ')}.` : '';
+    result.textContent = `${name}: ${formatBytes(r.bytes.length)} (FP32 ${formatBytes(state.model.bytes)}); ${r.calibrated} tensors ` +
+      `calibrated on ${r.source ?? state.input.name}; ${r.quantized.length} node${r.quantized.length === 1 ? '' : 's'} quantized` +
+      `${r.quantized.length ? ` (${r.quantized.join(', ')})` : ''}. This file against FP32 on ${r.source ? 'those digits' : 'the inputs above'}, SQNR: ${sqnr}.${kept}`;
+    document.body.dataset.onnxStatic = name;
+  } catch (err) {
+    fail('#run-custom-error', `Quantizing ${state.model.name} statically: ${err.message}`);
   } finally {
     setBusy(false);
   }

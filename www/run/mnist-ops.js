@@ -48,6 +48,12 @@ const mnist = { model: null, set: null, variants: new Map(), imatrix: null };
 // The dataset an importance matrix of the built-in model records (llama-imatrix records its text file).
 const IMATRIX_DATASET = 'mnist_test.npz calibration digits';
 
+// The calibration digits shipped with the test set ([count × 784] pixels in [0, 1]), or null
+// before the test set is loaded: what a dropped MNIST-shaped model calibrates on without a .npy.
+export function builtInCalibrationDigits() {
+  return mnist.set?.calibration?.length ? mnist.set.calibration : null;
+}
+
 function loaded() {
   if (!mnist.model) throw new Error('the built-in model is not loaded');
   return mnist;

@@ -27,6 +27,10 @@ const USAGE: &str = "usage:
       (adds the importance-weighted MSE, and each type that takes an imatrix quantized with it)
   quantscope quantize-onnx MODEL.onnx --out OUT.onnx [--weight-type int8|uint8] [--per-channel] [--reduce-range]
       (ONNX Runtime's quantize_dynamic: MatMulInteger/ConvInteger; the file ONNX Runtime's quantizer writes)
+  quantscope quantize-onnx MODEL.onnx --out OUT.onnx --static --calibration [NAME=]C.npy... [--per-channel]
+      [--activation-type uint8|int8] [--method minmax]
+      (ONNX Runtime's quantize_static, QDQ format: int8 weights, activations calibrated by min-max over the
+       calibration inputs, run as one batch)
   quantscope quantize-onnx MODEL.onnx --out OUT.onnx (--fp16 | --bf16)
       (float32 weights in half precision, float32 inputs and outputs kept by Casts:
        onnxconverter_common's convert_float_to_float16(keep_io_types=True), or the same with BFLOAT16)
@@ -74,6 +78,10 @@ struct Args {
     weight_type: Option<String>,
     /// `quantize-onnx --fp16` / `--bf16`: a half-precision copy instead of dynamic INT8.
     half: Option<&'static str>,
+    /// `quantize-onnx --static`: QDQ with calibration, its activation type and method.
+    static_qdq: bool,
+    activation_type: Option<String>,
+    method: Option<String>,
     per_channel: bool,
     reduce_range: bool,
     /// `--imatrix`: an importance matrix (export --type, compare); `--top` for `imatrix`.
@@ -127,6 +135,9 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Long("fp16") => args.half = Some("fp16"),
             Long("bf16") => args.half = Some("bf16"),
             Long("reduce-range") => args.reduce_range = true,
+            Long("static") => args.static_qdq = true,
+            Long("activation-type") => args.activation_type = Some(parser.value()?.string()?),
+            Long("method") => args.method = Some(parser.value()?.string()?),
             Long("imatrix") => args.imatrix = Some(parser.value()?.into()),
             Long("top") => args.top = Some(parser.value()?.parse()?),
             Long("prompt") => args.prompt = Some(parser.value()?.string()?),
@@ -946,6 +957,15 @@ fn quantize_onnx(args: &Args) -> Result<(), Failure> {
         }
         return half_onnx(source, out, half);
     }
+    if args.static_qdq {
+        if args.weight_type.is_some() || args.reduce_range {
+            return Err(usage("--static writes ONNX Runtime's defaults for weights (int8, full range): --weight-type and --reduce-range are dynamic options"));
+        }
+        return static_onnx(args, source, out);
+    }
+    if args.activation_type.is_some() || args.method.is_some() || !args.calibration.is_empty() {
+        return Err(usage("--activation-type, --method and --calibration are options of --static"));
+    }
     let weight_type = match args.weight_type.as_deref().unwrap_or("int8") {
         "int8" => QType::Int8,
         "uint8" => QType::Uint8,
@@ -957,6 +977,54 @@ fn quantize_onnx(args: &Args) -> Result<(), Failure> {
     let (quantized, report) = quantize_dynamic(&bytes, &options).map_err(|e| bad_input(format!("{name}: {e}")))?;
     std::fs::write(out, &quantized).map_err(|e| bad_input(format!("{}: {e}", out.display())))?;
     println!("{}: {} bytes → {}: {} bytes", name, bytes.len(), out.display(), quantized.len());
+    println!("quantized: {}", if report.quantized.is_empty() { "nothing".into() } else { report.quantized.join(", ") });
+    for (node, why) in &report.kept {
+        println!("kept in float: {node}: {why}");
+    }
+    Ok(())
+}
+
+/// `quantize-onnx --static`: the model as ONNX Runtime's `quantize_static(quant_format=QDQ)`
+/// writes it (`quantscope_onnx_quant::static_qdq`), calibrated by min-max on the engine's values
+/// for the calibration inputs.
+fn static_onnx(args: &Args, source: &Path, out: &Path) -> Result<(), Failure> {
+    use quantscope_onnx_quant::static_qdq::{quantize_static, RangeCollector, StaticOptions};
+    use quantscope_onnx_quant::weights::QType;
+    let activation_type = match args.activation_type.as_deref().unwrap_or("uint8") {
+        "uint8" => QType::Uint8,
+        "int8" => QType::Int8,
+        other => return Err(usage(format!("--activation-type is uint8 or int8, not '{other}'"))),
+    };
+    match args.method.as_deref().unwrap_or("minmax") {
+        "minmax" => {}
+        other => return Err(usage(format!("--method: quantscope's static QDQ calibrates by minmax only so far, not '{other}'"))),
+    }
+    if args.calibration.is_empty() {
+        return Err(usage("--static needs calibration data: --calibration [NAME=]C.npy for the model's inputs"));
+    }
+    let (name, model) = load_onnx(source)?;
+    let bytes = std::fs::read(source).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    let inputs = model_inputs(&model, &args.calibration)?;
+    let named: Vec<(&str, quantscope_engine::Value)> = inputs.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
+    let mut ranges = RangeCollector::default();
+    model
+        .run_observing(&named, &mut |tensor, v| {
+            if let Some(values) = v.as_f32() {
+                ranges.observe(tensor, values);
+            }
+        })
+        .map_err(|e| bad_input(format!("{name}: the calibration inputs do not run: {e}")))?;
+    let options = StaticOptions { activation_type, per_channel: args.per_channel };
+    let (quantized, report) = quantize_static(&bytes, &ranges.ranges, &options).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    std::fs::write(out, &quantized).map_err(|e| bad_input(format!("{}: {e}", out.display())))?;
+    println!(
+        "{}: {} bytes → {}: {} bytes (static QDQ, {} tensors calibrated)",
+        name,
+        bytes.len(),
+        out.display(),
+        quantized.len(),
+        ranges.ranges.len()
+    );
     println!("quantized: {}", if report.quantized.is_empty() { "nothing".into() } else { report.quantized.join(", ") });
     for (node, why) in &report.kept {
         println!("kept in float: {node}: {why}");

@@ -11,6 +11,11 @@
 //! (`quantscope_formats::onnx::splice`), so everything quantscope does not touch is kept as it
 //! was.
 //!
+//! [`static_qdq::quantize_static`] is ONNX Runtime's `quantize_static(quant_format=QDQ)` for
+//! calibrated MinMax ranges (`qdq_quantizer.py`): QuantizeLinear/DequantizeLinear around every
+//! activation, int8 weights per tensor or per channel, int32 biases, byte for byte ONNX Runtime's
+//! for the same ranges; [`static_qdq::calibration_model`] is its augmented calibration model.
+//!
 //! [`float16::convert_to_half`] is onnxconverter-common's `convert_float_to_float16(model,
 //! keep_io_types=True)` ported for the main graph, to FP16 or BF16 (see that module for where
 //! it differs from the reference, each time to write a file ONNX Runtime loads).
@@ -28,6 +33,7 @@ pub mod float16;
 mod gemm;
 mod graph;
 pub mod mlp;
+pub mod static_qdq;
 pub mod types;
 pub mod weights;
 

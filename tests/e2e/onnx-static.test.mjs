@@ -1,0 +1,155 @@
+// End to end: Run → Your own model → "Download static INT8 (QDQ) .onnx" (issue 13, item 3). The
+// built-in MNIST MLP, dropped as a person's own model with 32 of its calibration digits as a .npy,
+// is calibrated (min-max) and quantized in the page's worker; the downloaded QDQ file and ONNX
+// Runtime's own quantize_static output for the same digits (tests/fixtures/onnx_static, made by
+// scripts/fixtures/make_onnx_static.py) then run in onnxruntime-web in the same browser on the
+// same digits. The page calibrates with the engine, whose dot products differ from ONNX Runtime's
+// kernels in the last bits, so a few activation scales may differ by an ulp: the outputs must
+// agree to within one step of the output's scale (1/255) and pick the same digits. Without a .npy
+// the MNIST MLP calibrates on the built-in calibration digits. No calibration data, inputs of the wrong shape and a model quantized already are refused with the reason, and
+// Cancel stops it between its steps.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { launch, dropFiles, SCREENSHOTS } from './browser.mjs';
+import { npy } from './npy.mjs';
+
+let browser;
+before(async () => { browser = await launch(); });
+after(async () => { await browser?.close(); });
+
+const mnist = () => readFile(new URL('../../www/models/mnist_mlp.onnx', import.meta.url));
+const fixture = (name) => readFile(new URL(`../fixtures/onnx_static/${name}`, import.meta.url));
+
+// The fixture's calibration runs [4, 8, 784] as one [32, 784] array of float32 pixels.
+async function digits() {
+  const bytes = await fixture('mnist_mlp.calibration.npy');
+  const headerLength = bytes[8] | (bytes[9] << 8);
+  const data = new Float32Array(bytes.buffer.slice(bytes.byteOffset + 10 + headerLength, bytes.byteOffset + bytes.length));
+  assert.equal(data.length, 32 * 784);
+  return data;
+}
+
+async function openRun() {
+  const page = await browser.page();
+  await page.goto(`${browser.url}#run`);
+  await page.waitForFunction(() => /held-out test digits/.test(document.querySelector('#run-model-status')?.textContent ?? ''), null, { timeout: 60000 });
+  return page;
+}
+
+async function download(page) {
+  const [file] = await Promise.all([page.waitForEvent('download', { timeout: 60000 }), page.click('#run-custom-static-go')]);
+  return { name: file.suggestedFilename(), bytes: await readFile(await file.path()) };
+}
+
+// Runs each model in onnxruntime-web (wasm, one thread) on the digits: each one's probabilities.
+function runInOrt(page, models, x) {
+  return page.evaluate(async ([models, x]) => {
+    const ort = await import('/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs');
+    ort.env.wasm.wasmPaths = '/node_modules/onnxruntime-web/dist/';
+    ort.env.wasm.numThreads = 1;
+    const results = [];
+    for (const bytes of models) {
+      const session = await ort.InferenceSession.create(new Uint8Array(bytes));
+      const out = await session.run({ input: new ort.Tensor('float32', Float32Array.from(x), [x.length / 784, 784]) });
+      results.push(Array.from(out.probabilities.data));
+    }
+    return results;
+  }, [models.map((b) => Array.from(b)), Array.from(x)]);
+}
+
+const argmaxes = (p) => Array.from({ length: p.length / 10 }, (_, r) => p.slice(r * 10, r * 10 + 10).reduce((best, v, i, row) => (v > row[best] ? i : best), 0));
+
+test('the MNIST MLP downloads as ONNX Runtime statically quantizes it, and runs in onnxruntime-web alike', async () => {
+  const page = await openRun();
+  const x = await digits();
+  await dropFiles(page, '#run-custom-drop', [{ name: 'mnist_mlp.onnx', bytes: await mnist() }, { name: 'digits.npy', bytes: npy(x, [32, 784]) }]);
+  await page.waitForSelector('#run-custom-export:not([hidden])', { timeout: 30000 });
+  await page.waitForSelector('#run-custom-table:not([hidden])', { timeout: 30000 });
+
+  for (const [act, channel, reference] of [['uint8', false, 'mnist_mlp.u8.onnx'], ['int8', true, 'mnist_mlp.s8_per_channel.onnx']]) {
+    await page.selectOption('#run-custom-static-act', act);
+    await page.setChecked('#run-custom-static-channel', channel);
+    const file = await download(page);
+    const tag = `${act === 'uint8' ? 'u8' : 's8'}${channel ? '_per_channel' : ''}`;
+    assert.equal(file.name, `mnist_mlp.qdq_${tag}.onnx`);
+    const line = await page.locator('#run-custom-static-result').textContent();
+    assert.match(line, /7 tensors calibrated on digits\.npy; 6 nodes quantized \(Gemm 'fc1', Relu 'relu1', Gemm 'fc2', Relu 'relu2', Gemm 'fc3', Softmax 'softmax'\)/);
+    const sqnr = Number(/probabilities ([\d.]+) dB/.exec(line)?.[1]);
+    assert.ok(sqnr > 15, line);
+    const [ours, theirs] = await runInOrt(page, [file.bytes, await fixture(reference)], x);
+    const diff = Math.max(...ours.map((v, i) => Math.abs(v - theirs[i])));
+    console.log(`${tag}: onnxruntime-web, page's file against ONNX Runtime's: max |difference| ${diff}`);
+    assert.ok(diff <= 1 / 255 + 1e-7, `${tag}: max |difference| ${diff}`);
+    assert.deepEqual(argmaxes(ours), argmaxes(theirs));
+  }
+  for (const width of [1366, 390]) {
+    await page.setViewportSize({ width, height: 900 });
+    await page.locator('#run-custom-export').screenshot({ path: `${SCREENSHOTS}onnx-static-${width}.png` });
+  }
+  // Changing an option clears the line that described the last file.
+  await page.selectOption('#run-custom-static-act', 'uint8');
+  assert.equal(await page.locator('#run-custom-static-result').textContent(), '');
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test('no calibration data (the MNIST MLP takes its built-in digits), inputs of the wrong shape and a quantized model are refused with the reason', async () => {
+  const page = await openRun();
+  // A conv net (not MNIST's [N, 784] pixels, so no built-in digits to fall back on) and no .npy.
+  const convnet = await readFile(new URL('../fixtures/onnx_node/ort/convnet_fp32/model.onnx', import.meta.url));
+  await dropFiles(page, '#run-custom-drop', [{ name: 'convnet.onnx', bytes: convnet }]);
+  await page.waitForSelector('#run-custom-export:not([hidden])', { timeout: 30000 });
+  await page.waitForSelector('#run-custom-table:not([hidden])', { timeout: 30000 });
+  await page.click('#run-custom-static-go');
+  await page.waitForSelector('#run-custom-error:not([hidden])');
+  assert.match(await page.locator('#run-custom-error').textContent(), /Quantizing convnet\.onnx statically: no calibration data: .*drop a \.npy/);
+
+  // The MNIST MLP without a .npy calibrates on the built-in model's calibration digits.
+  await dropFiles(page, '#run-custom-drop', [{ name: 'mnist_mlp.onnx', bytes: await mnist() }]);
+  await page.waitForSelector('#run-custom-table:not([hidden])', { timeout: 30000 });
+  const builtIn = await download(page);
+  assert.equal(builtIn.name, 'mnist_mlp.qdq_u8.onnx');
+  assert.match(await page.locator('#run-custom-static-result').textContent(),
+    /7 tensors calibrated on the 256 built-in calibration digits; 6 nodes quantized .* This file against FP32 on those digits, SQNR: probabilities [\d.]+ dB/);
+
+  await dropFiles(page, '#run-custom-drop', [{ name: 'wrong.npy', bytes: npy(new Float32Array(10), [2, 5]) }]);
+  await page.waitForFunction(() => /wrong\.npy/.test(document.querySelector('#run-custom-files')?.textContent ?? ''));
+  await page.click('#run-custom-static-go');
+  await page.waitForFunction(() => /calibration inputs do not run/.test(document.querySelector('#run-custom-error')?.textContent ?? ''), null, { timeout: 30000 });
+  assert.match(await page.locator('#run-custom-error').textContent(), /784/);
+  assert.equal(await page.locator('#run-custom-static-result').textContent(), '');
+
+  const x = await digits();
+  await dropFiles(page, '#run-custom-drop', [{ name: 'qdq.onnx', bytes: await fixture('mnist_mlp.u8.onnx') },
+    { name: 'digits.npy', bytes: npy(x, [32, 784]) }]);
+  await page.waitForSelector('#run-custom-table:not([hidden])', { timeout: 30000 });
+  await page.click('#run-custom-static-go');
+  await page.waitForFunction(() => /quantized already/.test(document.querySelector('#run-custom-error')?.textContent ?? ''), null, { timeout: 30000 });
+  assert.match(await page.locator('#run-custom-error').textContent(), /Quantizing qdq\.onnx statically: the model is quantized already \(DequantizeLinear/);
+  await page.close();
+});
+
+test('Cancel stops the static quantization between its steps and says so', async () => {
+  const page = await openRun();
+  const x = await digits();
+  await dropFiles(page, '#run-custom-drop', [{ name: 'mnist_mlp.onnx', bytes: await mnist() }, { name: 'digits.npy', bytes: npy(x, [32, 784]) }]);
+  await page.waitForSelector('#run-custom-table:not([hidden])', { timeout: 30000 });
+  // Hold the static QDQ module's script until Cancel is pressed, so the worker is between steps.
+  let release, held = false;
+  const gate = new Promise((r) => { release = r; });
+  await page.context().route('**/pkg-qdq/quantscope.js', async (route) => { held = true; await gate; await route.continue(); });
+  await page.click('#run-custom-static-go');
+  await page.waitForSelector('#run-custom-static-progress:not([hidden])');
+  assert.match(await page.locator('#run-custom-static-progress').textContent(), /Calibrating and quantizing/);
+  while (!held) await new Promise((r) => setTimeout(r, 20));
+  await page.click('#run-custom-static-progress button');
+  release();
+  await page.waitForFunction(() => document.querySelector('#run-custom-static-result')?.textContent === 'Static quantization cancelled.', null, { timeout: 30000 });
+  assert.equal(await page.locator('#run-custom-static-progress').isHidden(), true);
+  // The next press quantizes (the module is loaded now).
+  const file = await download(page);
+  assert.equal(file.name, 'mnist_mlp.qdq_u8.onnx');
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
