@@ -8,6 +8,7 @@ mod common;
 
 use quantscope_formats::bytesource::ByteSource;
 use quantscope_formats::gguf_mix::{FileType, MixOptions};
+use quantscope_formats::gguf_writer::{Export, OutType, Value};
 use quantscope_formats::{gguf_writer, lazy};
 use quantscope_llm::activations::LayerMatrix;
 use quantscope_llm::awq::{AwqRun, ScaleGroup};
@@ -83,6 +84,71 @@ fn scaling_alone_keeps_the_models_function() {
     let ids = &ids[..96];
     let a = original.session(96).unwrap().eval(ids).unwrap();
     let b = scaled.session(96).unwrap().eval(ids).unwrap();
+    let max = a.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let worst = a.iter().zip(&b).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+    assert!(worst <= 1e-4 * max, "logits differ by {worst} (largest {max})");
+}
+
+/// The tiny model with each K/V head repeated for the query heads that share it: multi-head
+/// attention computing the same function, in which V and the output projection have one shape, so
+/// that llm-awq scales V → output too.
+fn multi_head_tiny_model() -> Vec<u8> {
+    let (_, file) = f32_file();
+    let c = model().config;
+    let (hd, group) = (c.head_dim, c.n_head / c.n_head_kv);
+    let mut metadata = gguf_writer::metadata_for(&file.gguf_kvs, "tiny-lm-mha", OutType::F32);
+    let key = metadata.iter_mut().find(|(k, _)| k == "llama.attention.head_count_kv").expect("the key");
+    key.1 = Value::U32(c.n_head as u32);
+    let repeated = |name: &str| name.ends_with("attn_k.weight") || name.ends_with("attn_v.weight");
+    let mut values: Vec<Option<Vec<f32>>> = Vec::new();
+    let mut tensors = Vec::new();
+    for (k, t) in file.tensors.iter().enumerate() {
+        let mut shape = t.shape.clone();
+        values.push(repeated(&t.name).then(|| {
+            let kv = file.read_values(k, 0, (shape[0] * shape[1]) as usize).unwrap();
+            let row = c.n_embd * hd;
+            (0..c.n_head).flat_map(|h| kv[h / group * row..(h / group + 1) * row].to_vec()).collect()
+        }));
+        if repeated(&t.name) {
+            shape[0] = (c.n_head * hd) as u64;
+        }
+        tensors.push((t.name.clone(), shape));
+    }
+    let mut export = Export::new(gguf_writer::plan(&metadata, &tensors, OutType::F32).unwrap());
+    let mut read = |k: usize, start: u64, count: usize| match &values[k] {
+        Some(v) => Ok(v[start as usize..(start as usize + count).min(v.len())].to_vec()),
+        None => file.read_values(k, start, count),
+    };
+    let mut out = Vec::new();
+    while let Some(piece) = export.next_piece(&mut read).unwrap() {
+        out.extend_from_slice(&piece);
+    }
+    out
+}
+
+/// With multi-head attention, V's rows (and bias) take 1/s and the output projection's columns s:
+/// still the model's function.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn v_to_output_scaling_keeps_the_function() {
+    let bytes = multi_head_tiny_model();
+    let mha = Model::from_gguf(bytes.clone()).unwrap();
+    let original = model();
+    let ids = original.tokenizer.encode_with_bos(fixture_str!("tiny_lm/heldout.txt"));
+    let ids = &ids[..64];
+    let a = original.session(64).unwrap().eval(ids).unwrap();
+    assert_eq!(common::bits(&mha.session(64).unwrap().eval(ids).unwrap()), common::bits(&a), "the repeated heads are not the same model");
+
+    let tokens = mha.tokenizer.encode_with_bos(fixture_str!("tiny_lm/calibration-gptq.txt"));
+    let mut run = AwqRun::new(mha, &tokens, 32, Some(2), AwqConfig::q4_0(), false).unwrap();
+    while !run.advance().unwrap().finished {}
+    let groups: Vec<ScaleGroup> = run.scale_reports().iter().map(|s| s.group).collect();
+    assert_eq!(groups, [ScaleGroup::AttnInput, ScaleGroup::AttnOutput, ScaleGroup::FfnInput, ScaleGroup::FfnDown].repeat(2));
+    let o = run.scale_reports().iter().find(|s| s.group == ScaleGroup::AttnOutput && s.best > 0);
+    assert!(o.is_some(), "no layer scaled V → output: {:?}", run.scale_reports().iter().map(|s| s.best).collect::<Vec<_>>());
+    let file = lazy::open_gguf_file("mha.gguf", Rc::new(bytes)).unwrap();
+    let scaled = Model::from_gguf(run.write_f32_gguf(&file).unwrap()).unwrap();
+    let b = scaled.session(64).unwrap().eval(ids).unwrap();
     let max = a.iter().fold(0f32, |m, v| m.max(v.abs()));
     let worst = a.iter().zip(&b).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
     assert!(worst <= 1e-4 * max, "logits differ by {worst} (largest {max})");
