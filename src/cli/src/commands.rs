@@ -50,13 +50,14 @@ const USAGE: &str = "usage:
        fasterquant, true-sequential); q4_0 (default, groups of 32) writes llama-quantize's Q4_0 file with
        GPTQ's blocks; intB keeps the dequantized values in an F32 file; --rtn-out: round-to-nearest's file)
   quantscope awq MODEL.gguf --text FILE --out AWQ-F32.gguf [--type FTYPE --quantized-out OUT.gguf] [--grid q4_0|awq]
-      [--group N] [--no-clip] [--ctx N] [--chunks N] [--json]
+      [--group N] [--no-clip] [--rounded-out R.gguf] [--rtn-out RTN.gguf] [--ctx N] [--chunks N] [--json]
       (AWQ of an F32 llama GGUF, layer by layer on --text (llm-awq's run_awq: activation-aware scales of
        attn_norm → q,k,v; v → o (not under grouped-query attention); ffn_norm → gate,up; up → down; then the
        clip of every matrix but q and k), written as an F32 file (norms divided, matrix columns multiplied);
        --type: then llama-quantize's FTYPE mix of it into --quantized-out (AWQ + e.g. Q4_0);
        --grid: what the searches round with: q4_0 (default: groups of 32, what a Q4_0 file rounds) or awq
-       (llm-awq's 4-bit zero-point grid, groups of --group, default 128); --no-clip: scales only)";
+       (llm-awq's 4-bit zero-point grid, groups of --group, default 128); --no-clip: scales only;
+       --rounded-out / --rtn-out: the layer matrices rounded onto that grid, AWQ's or the original's, in F32 files)";
 
 #[derive(Default)]
 struct Args {
@@ -104,6 +105,7 @@ struct Args {
     rtn_out: Option<PathBuf>,
     /// `awq`: the quantized file's path, and the scales without the clip.
     quantized_out: Option<PathBuf>,
+    rounded_out: Option<PathBuf>,
     no_clip: bool,
 }
 
@@ -155,6 +157,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Long("rtn-out") => args.rtn_out = Some(parser.value()?.into()),
             Long("quantized-out") => args.quantized_out = Some(parser.value()?.into()),
             Long("no-clip") => args.no_clip = true,
+            Long("rounded-out") => args.rounded_out = Some(parser.value()?.into()),
             Short('h') | Long("help") => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -1082,6 +1085,7 @@ fn language_model(args: &Args) -> Result<(), Failure> {
         rtn_out: args.rtn_out.as_deref(),
         file_type: args.file_type.as_deref(),
         quantized_out: args.quantized_out.as_deref(),
+        rounded_out: args.rounded_out.as_deref(),
         no_clip: args.no_clip,
     };
     let result = match args.command.as_str() {

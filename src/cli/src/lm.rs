@@ -26,6 +26,7 @@ pub struct LmArgs<'a> {
     pub rtn_out: Option<&'a Path>,
     pub file_type: Option<&'a str>,
     pub quantized_out: Option<&'a Path>,
+    pub rounded_out: Option<&'a Path>,
     pub no_clip: bool,
 }
 
@@ -267,6 +268,12 @@ pub fn awq(a: &LmArgs) -> Result<(), String> {
     }
     let scaled = run.write_f32_gguf(&file).map_err(|e| e.to_string())?;
     std::fs::write(out, &scaled).map_err(|e| format!("{}: {e}", out.display()))?;
+    for (path, rtn) in [(a.rounded_out, false), (a.rtn_out, true)] {
+        if let Some(p) = path {
+            let bytes = run.write_rounded_f32_gguf(&file, rtn).map_err(|e| e.to_string())?;
+            std::fs::write(p, bytes).map_err(|e| format!("{}: {e}", p.display()))?;
+        }
+    }
     if let (Some(ftype), Some(q)) = (ftype, a.quantized_out) {
         let scaled_file =
             quantscope_formats::lazy::open_gguf_file(&out.display().to_string(), std::rc::Rc::new(scaled)).map_err(|e| e.to_string())?;

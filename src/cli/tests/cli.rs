@@ -698,8 +698,24 @@ fn awq_of_the_tiny_model() {
     let (before, after) = (ppl(&model), ppl(&scaled));
     assert!((before - after).abs() <= 1e-4 * before, "perplexity {before} before scaling, {after} after");
 
-    let r = awq(&["--out", clipped.to_str().unwrap(), "--type", "Q4_0", "--quantized-out", q4.to_str().unwrap(), "--json"]);
+    let (rounded, rtn) = (dir.join("rounded.gguf"), dir.join("rtn.gguf"));
+    let r = awq(&[
+        "--out",
+        clipped.to_str().unwrap(),
+        "--type",
+        "Q4_0",
+        "--quantized-out",
+        q4.to_str().unwrap(),
+        "--rounded-out",
+        rounded.to_str().unwrap(),
+        "--rtn-out",
+        rtn.to_str().unwrap(),
+        "--json",
+    ]);
     let report = json_of(&r);
+    // The rounded files are F32 files of Q4_0-rounded layer matrices: AWQ's differ from RTN's.
+    assert!(std::fs::read(&rounded).unwrap() != std::fs::read(&rtn).unwrap());
+    assert!(ppl(&rounded).is_finite() && ppl(&rtn).is_finite());
     assert_eq!(report["grid"], "Q4_0");
     assert_eq!(report["scales"].as_array().unwrap().len(), 6);
     assert_eq!(report["clips"].as_array().unwrap().len(), 10);

@@ -431,27 +431,69 @@ impl AwqRun {
     /// model was read from): every tensor as F32, the layers' matrices, norms and V biases the
     /// run's. A llama-quantize mix of it ([`gguf_writer::write_mix`]) is AWQ plus that type.
     pub fn write_f32_gguf(&self, f32_file: &LazyFile) -> Result<Vec<u8>> {
-        if !self.finished() {
-            return Err(LlmError::Unsupported("an AWQ file before the run has finished".into()));
-        }
-        let model = &self.model;
-        let mut changed: Vec<(String, &[f32])> = Vec::new();
-        for l in 0..model.config.n_layer {
+        let mut changed = self.scaled_vectors();
+        for l in 0..self.model.config.n_layer {
             for m in LayerMatrix::ALL {
-                if let Matrix::F32 { w, .. } = model.layer_matrix(l, m) {
+                if let Matrix::F32 { w, .. } = self.model.layer_matrix(l, m) {
                     changed.push((format!("blk.{l}.{}.weight", m.tensor()), w));
                 }
             }
+        }
+        self.write(f32_file, &changed)
+    }
+
+    /// The layer matrices rounded onto the search's grid, in an F32 file (llm-awq's
+    /// `pseudo_quantize_model_weight`: what its evaluation runs; `token_embd` and `output` as they
+    /// are): the run's scaled and clipped weights (with its norms and V biases), or (`rtn`) the
+    /// original model's, round-to-nearest on the same grid and groups — AWQ against RTN on a grid
+    /// no ggml type holds.
+    pub fn write_rounded_f32_gguf(&self, f32_file: &LazyFile, rtn: bool) -> Result<Vec<u8>> {
+        let model = &self.model;
+        let mut rounded = Vec::new();
+        for l in 0..model.config.n_layer {
+            for m in LayerMatrix::ALL {
+                let name = format!("blk.{l}.{}.weight", m.tensor());
+                let t = model.layer_matrix(l, m);
+                let w = match t {
+                    _ if rtn => {
+                        let k =
+                            f32_file.tensors.iter().position(|t| t.name == name).ok_or_else(|| LlmError::MissingTensor(name.clone()))?;
+                        f32_file.read_values(k, 0, t.rows() * t.cols())?
+                    }
+                    Matrix::F32 { w, .. } => w.clone(),
+                    _ => unreachable!("checked F32 when the run started"),
+                };
+                let q = self.config.quantize(&w, t.rows()).map_err(|e| LlmError::Quantize { tensor: name.clone(), why: e.to_string() })?;
+                rounded.push((name, q));
+            }
+        }
+        let mut changed: Vec<(String, &[f32])> = if rtn { Vec::new() } else { self.scaled_vectors() };
+        changed.extend(rounded.iter().map(|(n, v)| (n.clone(), &v[..])));
+        self.write(f32_file, &changed)
+    }
+
+    /// The norms and V biases the scales divided.
+    fn scaled_vectors(&self) -> Vec<(String, &[f32])> {
+        let mut out = Vec::new();
+        for l in 0..self.model.config.n_layer {
             for norm in [LayerNorm::Attn, LayerNorm::Ffn] {
-                changed.push((format!("blk.{l}.{}.weight", norm.tensor()), model.layer_norm(l, norm)));
+                out.push((format!("blk.{l}.{}.weight", norm.tensor()), self.model.layer_norm(l, norm)));
             }
-            if let Some(b) = model.v_bias(l) {
-                changed.push((format!("blk.{l}.attn_v.bias"), b));
+            if let Some(b) = self.model.v_bias(l) {
+                out.push((format!("blk.{l}.attn_v.bias"), b));
             }
+        }
+        out
+    }
+
+    /// `f32_file` as an F32 file with the `changed` tensors' values.
+    fn write(&self, f32_file: &LazyFile, changed: &[(String, &[f32])]) -> Result<Vec<u8>> {
+        if !self.finished() {
+            return Err(LlmError::Unsupported("an AWQ file before the run has finished".into()));
         }
         let mut values: Vec<Option<&[f32]>> = vec![None; f32_file.tensors.len()];
         for (name, v) in changed {
-            let k = f32_file.tensors.iter().position(|t| t.name == name).ok_or(LlmError::MissingTensor(name))?;
+            let k = f32_file.tensors.iter().position(|t| &t.name == name).ok_or_else(|| LlmError::MissingTensor(name.clone()))?;
             values[k] = Some(v);
         }
         let plan = gguf_writer::plan_file(f32_file, "model", OutType::F32)?;

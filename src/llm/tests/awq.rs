@@ -196,11 +196,28 @@ fn llm_awqs_grid_runs_too() {
     assert_eq!(gate.groups, 512 * 2);
     let down = r.clip_reports().iter().find(|c| c.name == "blk.1.ffn_down.weight").unwrap();
     assert_eq!(down.groups, 256 * 4);
-    let w = match r.model().layer_matrix(0, LayerMatrix::FfnDown) {
+    // llm-awq's own evaluation: the scaled weights rounded onto its grid (an F32 file), against
+    // round-to-nearest of the original weights on the same grid.
+    let (_, file) = f32_file();
+    let down = |bytes: Vec<u8>| match Model::from_gguf(bytes).unwrap().layer_matrix(0, LayerMatrix::FfnDown) {
         quantscope_llm::weights::Matrix::F32 { w, .. } => w.clone(),
         _ => panic!("an F32 matrix"),
     };
-    assert!(w.iter().all(|v| v.is_finite()));
+    let (awq, rtn) = (down(r.write_rounded_f32_gguf(&file, false).unwrap()), down(r.write_rounded_f32_gguf(&file, true).unwrap()));
+    assert_ne!(awq, rtn);
+    for w in [&awq, &rtn] {
+        for group in w.chunks(128) {
+            let mut levels: Vec<u32> = group.iter().map(|v| v.to_bits()).collect();
+            levels.sort_unstable();
+            levels.dedup();
+            assert!(levels.len() <= 16, "{} levels", levels.len());
+        }
+    }
+    let original = match model().layer_matrix(0, LayerMatrix::FfnDown) {
+        quantscope_llm::weights::Matrix::F32 { w, .. } => AwqConfig::llm_awq().quantize(w, 256).unwrap(),
+        _ => panic!("an F32 matrix"),
+    };
+    assert_eq!(common::bits(&rtn), common::bits(&original));
 }
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
