@@ -52,7 +52,16 @@ const USAGE: &str = "usage:
       [--act-order] [--ctx N] [--chunks N] [--rtn-out RTN.gguf] [--json]
       (GPTQ of every blk.* matrix of an F32 llama GGUF, layer by layer on --text (the IST-DASLab reference's
        fasterquant, true-sequential); q4_0 (default, groups of 32) writes llama-quantize's Q4_0 file with
-       GPTQ's blocks; intB keeps the dequantized values in an F32 file; --rtn-out: round-to-nearest's file)";
+       GPTQ's blocks; intB keeps the dequantized values in an F32 file; --rtn-out: round-to-nearest's file)
+  quantscope awq MODEL.gguf --text FILE --out AWQ-F32.gguf [--type FTYPE --quantized-out OUT.gguf] [--grid q4_0|awq]
+      [--group N] [--no-clip] [--rounded-out R.gguf] [--rtn-out RTN.gguf] [--ctx N] [--chunks N] [--json]
+      (AWQ of an F32 llama GGUF, layer by layer on --text (llm-awq's run_awq: activation-aware scales of
+       attn_norm → q,k,v; v → o (not under grouped-query attention); ffn_norm → gate,up; up → down; then the
+       clip of every matrix but q and k), written as an F32 file (norms divided, matrix columns multiplied);
+       --type: then llama-quantize's FTYPE mix of it into --quantized-out (AWQ + e.g. Q4_0);
+       --grid: what the searches round with: q4_0 (default: groups of 32, what a Q4_0 file rounds) or awq
+       (llm-awq's 4-bit zero-point grid, groups of --group, default 128); --no-clip: scales only;
+       --rounded-out / --rtn-out: the layer matrices rounded onto that grid, AWQ's or the original's, in F32 files)";
 
 #[derive(Default)]
 struct Args {
@@ -102,6 +111,10 @@ struct Args {
     sym: bool,
     act_order: bool,
     rtn_out: Option<PathBuf>,
+    /// `awq`: the quantized file's path, and the scales without the clip.
+    quantized_out: Option<PathBuf>,
+    rounded_out: Option<PathBuf>,
+    no_clip: bool,
 }
 
 fn parse_args() -> Result<Args, lexopt::Error> {
@@ -153,6 +166,9 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Long("sym") => args.sym = true,
             Long("act-order") => args.act_order = true,
             Long("rtn-out") => args.rtn_out = Some(parser.value()?.into()),
+            Long("quantized-out") => args.quantized_out = Some(parser.value()?.into()),
+            Long("no-clip") => args.no_clip = true,
+            Long("rounded-out") => args.rounded_out = Some(parser.value()?.into()),
             Short('h') | Long("help") => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -1101,7 +1117,7 @@ fn language_model(args: &Args) -> Result<(), Failure> {
     if args.command == "generate" && args.prompt.is_none() {
         return Err(usage("generate needs --prompt TEXT"));
     }
-    if matches!(args.command.as_str(), "perplexity" | "make-imatrix" | "gptq") && args.text.is_none() {
+    if matches!(args.command.as_str(), "perplexity" | "make-imatrix" | "gptq" | "awq") && args.text.is_none() {
         return Err(usage(format!("{} needs --text FILE", args.command)));
     }
     if args.command == "make-imatrix" && args.out.is_none() {
@@ -1109,6 +1125,14 @@ fn language_model(args: &Args) -> Result<(), Failure> {
     }
     if args.command == "gptq" && args.out.is_none() {
         return Err(usage("gptq needs --out OUT.gguf"));
+    }
+    if args.command == "awq" {
+        if args.out.is_none() {
+            return Err(usage("awq needs --out AWQ-F32.gguf"));
+        }
+        if args.file_type.is_some() != args.quantized_out.is_some() {
+            return Err(usage("awq: --type FTYPE and --quantized-out OUT.gguf go together"));
+        }
     }
     let a = crate::lm::LmArgs {
         model,
@@ -1127,11 +1151,16 @@ fn language_model(args: &Args) -> Result<(), Failure> {
         sym: args.sym,
         act_order: args.act_order,
         rtn_out: args.rtn_out.as_deref(),
+        file_type: args.file_type.as_deref(),
+        quantized_out: args.quantized_out.as_deref(),
+        rounded_out: args.rounded_out.as_deref(),
+        no_clip: args.no_clip,
     };
     let result = match args.command.as_str() {
         "generate" => crate::lm::generate(&a),
         "make-imatrix" => crate::lm::make_imatrix(&a),
         "gptq" => crate::lm::gptq(&a),
+        "awq" => crate::lm::awq(&a),
         _ => crate::lm::perplexity_of(&a),
     };
     result.map_err(bad_input)
@@ -1150,7 +1179,7 @@ pub fn main() -> ExitCode {
             "eval" => eval(&args),
             "run" => run_model(&args),
             "quantize-onnx" => quantize_onnx(&args),
-            "generate" | "perplexity" | "make-imatrix" | "kl-divergence" | "gptq" => language_model(&args),
+            "generate" | "perplexity" | "make-imatrix" | "kl-divergence" | "gptq" | "awq" => language_model(&args),
             "" => Err(usage("no command given")),
             other => Err(usage(format!("unknown command '{other}'"))),
         },

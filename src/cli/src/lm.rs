@@ -24,6 +24,10 @@ pub struct LmArgs<'a> {
     pub sym: bool,
     pub act_order: bool,
     pub rtn_out: Option<&'a Path>,
+    pub file_type: Option<&'a str>,
+    pub quantized_out: Option<&'a Path>,
+    pub rounded_out: Option<&'a Path>,
+    pub no_clip: bool,
 }
 
 fn load(path: &Path) -> Result<Model, String> {
@@ -222,6 +226,102 @@ pub fn gptq(a: &LmArgs) -> Result<(), String> {
             groupsize.map_or("a row".into(), |g| g.to_string()),
             a.act_order
         );
+    }
+    Ok(())
+}
+
+/// `awq`: AWQ's scales (and clip) of every layer on a text, written as an F32 GGUF, and optionally
+/// a llama-quantize mix of it (see the usage).
+pub fn awq(a: &LmArgs) -> Result<(), String> {
+    use quantscope_formats::gguf_mix::{FileType, MixOptions};
+    use quantscope_ptq::AwqConfig;
+    let name = a.model.display().to_string();
+    let bytes = std::fs::read(a.model).map_err(|e| format!("{name}: {e}"))?;
+    let source: std::rc::Rc<dyn quantscope_formats::bytesource::ByteSource> = std::rc::Rc::new(bytes);
+    let file = quantscope_formats::lazy::open_gguf_file(&name, source.clone()).map_err(|e| e.to_string())?;
+    let model = Model::from_source(&name, source).map_err(|e| format!("{name}: {e}"))?;
+    let config = match (a.grid.unwrap_or("q4_0"), a.group) {
+        ("q4_0" | "Q4_0", None | Some(32)) => AwqConfig::q4_0(),
+        ("q4_0" | "Q4_0", Some(g)) => return Err(format!("--grid q4_0 rounds groups of 32, not --group {g}")),
+        ("awq", g) => AwqConfig { groupsize: g.or(Some(128)).filter(|&g| g != 0), ..AwqConfig::llm_awq() },
+        (g, _) => return Err(format!("--grid {g}: q4_0 or awq")),
+    };
+    // The mix is checked before the (long) run.
+    let ftype = a.file_type.map(FileType::from_name).transpose().map_err(|e| e.to_string())?;
+    let path = a.text.ok_or("awq needs --text FILE")?;
+    let out = a.out.ok_or("awq needs --out AWQ-F32.gguf")?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let ids = model.tokenizer.encode_with_bos(&text);
+    let n_ctx = a.ctx.unwrap_or(model.config.n_ctx_train);
+    let mut run = quantscope_llm::AwqRun::new(model, &ids, n_ctx, a.chunks, config, !a.no_clip).map_err(|e| e.to_string())?;
+    loop {
+        let p = run.advance().map_err(|e| e.to_string())?;
+        if !a.json {
+            eprint!("\rstep {}/{}", p.done, p.total);
+        }
+        if p.finished {
+            break;
+        }
+    }
+    if !a.json {
+        eprintln!();
+    }
+    let scaled = run.write_f32_gguf(&file).map_err(|e| e.to_string())?;
+    std::fs::write(out, &scaled).map_err(|e| format!("{}: {e}", out.display()))?;
+    for (path, rtn) in [(a.rounded_out, false), (a.rtn_out, true)] {
+        if let Some(p) = path {
+            let bytes = run.write_rounded_f32_gguf(&file, rtn).map_err(|e| e.to_string())?;
+            std::fs::write(p, bytes).map_err(|e| format!("{}: {e}", p.display()))?;
+        }
+    }
+    if let (Some(ftype), Some(q)) = (ftype, a.quantized_out) {
+        let scaled_file =
+            quantscope_formats::lazy::open_gguf_file(&out.display().to_string(), std::rc::Rc::new(scaled)).map_err(|e| e.to_string())?;
+        let f = std::fs::File::create(q).map_err(|e| format!("{}: {e}", q.display()))?;
+        quantscope_formats::gguf_writer::write_mix(&scaled_file, ftype, &MixOptions::default(), std::io::BufWriter::new(f), |_, _| {})
+            .map_err(|e| e.to_string())?;
+    }
+    if a.json {
+        #[derive(Serialize)]
+        struct Report<'r> {
+            grid: String,
+            groupsize: Option<usize>,
+            scales: &'r [quantscope_llm::awq::ScaleReport],
+            clips: &'r [quantscope_llm::awq::ClipReport],
+        }
+        let c = run.config();
+        let report = Report { grid: c.grid.label(), groupsize: c.groupsize, scales: run.scale_reports(), clips: run.clip_reports() };
+        println!("{}", serde_json::to_string_pretty(&report).expect("serializable"));
+    } else {
+        println!("{:<44} {:>6} {:>11} {:>11} {:>17}", "scales (block output error)", "alpha", "alpha = 0", "chosen", "scale range");
+        for s in run.scale_reports() {
+            println!(
+                "{:<44} {:>6.2} {:>11.3e} {:>11.3e} {:>8.3}..{:<8.3}",
+                format!("blk.{} {}", s.layer, s.label),
+                s.ratio,
+                s.losses[0],
+                s.losses[s.best],
+                s.scale_min,
+                s.scale_max
+            );
+        }
+        if !run.clip_reports().is_empty() {
+            println!("{:<44} {:>13} {:>11} {:>11}", "clip (output error)", "groups clipped", "unclipped", "clipped");
+            for c in run.clip_reports() {
+                println!("{:<44} {:>6}/{:<7} {:>11.3e} {:>11.3e}", c.name, c.clipped, c.groups, c.error_unclipped, c.error_clipped);
+            }
+        }
+        let c = run.config();
+        println!(
+            "{}: AWQ scales{} searched on the {} grid, groups of {}",
+            out.display(),
+            if a.no_clip { "" } else { " and clip" },
+            c.grid.label(),
+            c.groupsize.map_or("a row".into(), |g| g.to_string())
+        );
+        if let (Some(t), Some(q)) = (a.file_type, a.quantized_out) {
+            println!("{}: its {t} mix", q.display());
+        }
     }
     Ok(())
 }

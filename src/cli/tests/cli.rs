@@ -755,6 +755,73 @@ fn make_imatrix_of_an_onnx_model() {
     assert!(String::from_utf8_lossy(&r.stderr).contains("needs --calibration"));
 }
 
+/// `awq`: without the clip, the scaled F32 file scores the held-out text as the model does (scaling
+/// is exact algebra before rounding); with it and `--type Q4_0`, a Q4_0 file of other blocks than
+/// `export --type Q4_0`'s that runs; bad settings are refused with the reason.
+#[test]
+fn awq_of_the_tiny_model() {
+    let model = fixture("tiny_lm/tiny-lm-f32.gguf");
+    let text = fixture("tiny_lm/calibration.txt");
+    let heldout = fixture("tiny_lm/heldout.txt");
+    let dir = std::env::temp_dir().join(format!("quantscope-awq-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (scaled, clipped, q4) = (dir.join("scaled.gguf"), dir.join("clipped.gguf"), dir.join("awq-q4_0.gguf"));
+    let args = ["--text", text.to_str().unwrap(), "--ctx", "64", "--chunks", "2"];
+    let awq = |extra: &[&str]| run(&[&["awq", model.to_str().unwrap()], &args[..], extra].concat());
+    let r = awq(&["--out", scaled.to_str().unwrap(), "--no-clip"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let stdout = String::from_utf8_lossy(&r.stdout);
+    assert!(stdout.contains("blk.1 ffn_up → ffn_down") && !stdout.contains("clip (output error)"), "{stdout}");
+    let ppl = |m: &std::path::Path| {
+        let r = run(&["perplexity", m.to_str().unwrap(), "--text", heldout.to_str().unwrap(), "--ctx", "128", "--chunks", "2", "--json"]);
+        json_of(&r)["ppl"].as_f64().unwrap()
+    };
+    let (before, after) = (ppl(&model), ppl(&scaled));
+    assert!((before - after).abs() <= 1e-4 * before, "perplexity {before} before scaling, {after} after");
+
+    let (rounded, rtn) = (dir.join("rounded.gguf"), dir.join("rtn.gguf"));
+    let r = awq(&[
+        "--out",
+        clipped.to_str().unwrap(),
+        "--type",
+        "Q4_0",
+        "--quantized-out",
+        q4.to_str().unwrap(),
+        "--rounded-out",
+        rounded.to_str().unwrap(),
+        "--rtn-out",
+        rtn.to_str().unwrap(),
+        "--json",
+    ]);
+    let report = json_of(&r);
+    // The rounded files are F32 files of Q4_0-rounded layer matrices: AWQ's differ from RTN's.
+    assert!(std::fs::read(&rounded).unwrap() != std::fs::read(&rtn).unwrap());
+    assert!(ppl(&rounded).is_finite() && ppl(&rtn).is_finite());
+    assert_eq!(report["grid"], "Q4_0");
+    assert_eq!(report["scales"].as_array().unwrap().len(), 6);
+    assert_eq!(report["clips"].as_array().unwrap().len(), 10);
+    let plain = dir.join("q4_0.gguf");
+    assert!(export_to(&model, &plain, &["--type", "Q4_0"]).status.success());
+    assert!(std::fs::read(&q4).unwrap() != std::fs::read(&plain).unwrap());
+    assert!(ppl(&q4).is_finite());
+
+    let fails = |extra: &[&str], why: &str| {
+        let r = awq(extra);
+        assert!(!r.status.success(), "{extra:?} was accepted");
+        assert!(String::from_utf8_lossy(&r.stderr).contains(why), "{extra:?}: {}", String::from_utf8_lossy(&r.stderr));
+    };
+    let out = dir.join("x.gguf");
+    let out = out.to_str().unwrap();
+    fails(&["--out", out, "--type", "Q4_0"], "--type FTYPE and --quantized-out OUT.gguf go together");
+    fails(&["--out", out, "--grid", "int4"], "--grid int4: q4_0 or awq");
+    fails(&["--out", out, "--grid", "awq", "--group", "96"], "groups of 96 columns do not divide rows of 256");
+    fails(&["--out", out, "--type", "Q9_Z", "--quantized-out", out], "Q9_Z");
+    let q8 = fixture("tiny_lm/tiny-lm-q8_0.gguf");
+    let r = run(&[&["awq", q8.to_str().unwrap(), "--out", out], &args[..]].concat());
+    assert!(String::from_utf8_lossy(&r.stderr).contains("starts from F32 weights"), "{}", String::from_utf8_lossy(&r.stderr));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// `gptq`: GPTQ's Q4_0 file and round-to-nearest's, which is `export --type Q4_0`'s (llama-quantize's)
 /// byte for byte; GPTQ's own differs and is refused for an already quantized model.
 #[test]

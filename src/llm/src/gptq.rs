@@ -235,7 +235,7 @@ impl GptqRun {
                     out.extend_from_slice(&piece);
                 }
             }
-            Grid::MinMax { .. } => {
+            Grid::MinMax { .. } | Grid::ZeroPoint { .. } => {
                 let plan = gguf_writer::plan_file(f32_file, "model", OutType::F32)?;
                 let mut values: Vec<Option<&[f32]>> = vec![None; f32_file.tensors.len()];
                 for (name, g, r) in &self.results {

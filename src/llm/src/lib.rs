@@ -17,6 +17,7 @@
 
 pub mod activations;
 pub mod architectures;
+pub mod awq;
 pub mod config;
 pub mod dequantized;
 pub mod error;
@@ -35,6 +36,7 @@ pub mod q8_0;
 pub mod tokenizer;
 pub mod weights;
 
+pub use awq::AwqRun;
 pub use config::LlamaConfig;
 pub use error::{LlmError, Result};
 pub use generate::{Generator, Sampling};

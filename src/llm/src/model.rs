@@ -184,6 +184,160 @@ impl Model {
         *slot = Matrix::F32 { rows, cols, w };
     }
 
+    /// Layer `l`'s RMSNorm weight before its attention or its feed-forward.
+    pub fn layer_norm(&self, l: usize, norm: LayerNorm) -> &[f32] {
+        match norm {
+            LayerNorm::Attn => &self.layers[l].attn_norm,
+            LayerNorm::Ffn => &self.layers[l].ffn_norm,
+        }
+    }
+
+    /// Replaces layer `l`'s norm weight (AWQ divides it by the scales it folds into the matrices after it).
+    pub(crate) fn set_layer_norm(&mut self, l: usize, norm: LayerNorm, w: Vec<f32>) {
+        let slot = match norm {
+            LayerNorm::Attn => &mut self.layers[l].attn_norm,
+            LayerNorm::Ffn => &mut self.layers[l].ffn_norm,
+        };
+        assert_eq!(slot.len(), w.len(), "replacement of blk.{l}.{}", norm.tensor());
+        *slot = w;
+    }
+
+    /// Layer `l`'s V bias, when the model has one (qwen2).
+    pub fn v_bias(&self, l: usize) -> Option<&[f32]> {
+        self.layers[l].bv.as_deref()
+    }
+
+    pub(crate) fn set_v_bias(&mut self, l: usize, b: Vec<f32>) {
+        let slot = self.layers[l].bv.as_mut().expect("a model with V biases");
+        assert_eq!(slot.len(), b.len(), "replacement of blk.{l}.attn_v.bias");
+        *slot = b;
+    }
+
+    /// The first layer's input for one sequence: each token's embedding row, n_embd each.
+    pub fn embed(&self, tokens: &[u32]) -> Result<Vec<f32>> {
+        let c = &self.config;
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= c.n_vocab) {
+            return Err(LlmError::TokenOutOfRange { token: bad, n_vocab: c.n_vocab });
+        }
+        let mut x = vec![0f32; tokens.len() * c.n_embd];
+        for (&t, row) in tokens.iter().zip(x.chunks_exact_mut(c.n_embd)) {
+            self.token_embd.row(t as usize, row);
+        }
+        Ok(x)
+    }
+
+    /// Layer `l` over one sequence of hidden states `x` (rows of n_embd at positions 0, 1, ...,
+    /// each attending to those before it): the layer's output and every matrix's input. The same
+    /// operations in the same order as [`Session`]'s token by token, so the same values.
+    pub fn layer_pass(&self, l: usize, x: &[f32]) -> LayerPass {
+        let c = &self.config;
+        let layer = &self.layers[l];
+        let mut attn_in = vec![0f32; x.len()];
+        for (xr, hr) in x.chunks_exact(c.n_embd).zip(attn_in.chunks_exact_mut(c.n_embd)) {
+            ops::rms_norm(xr, &layer.attn_norm, c.rms_eps, hr);
+        }
+        let (attn_out_in, proj) = self.attention_block(l, &attn_in, &[]);
+        let mut out: Vec<f32> = x.iter().zip(&proj).map(|(a, b)| a + b).collect();
+        let mut ffn_in = vec![0f32; x.len()];
+        for (xr, hr) in out.chunks_exact(c.n_embd).zip(ffn_in.chunks_exact_mut(c.n_embd)) {
+            ops::rms_norm(xr, &layer.ffn_norm, c.rms_eps, hr);
+        }
+        let (down_in, proj) = self.ffn_block(l, &ffn_in, &[]);
+        out.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
+        LayerPass { attn_in, attn_out_in, ffn_in, down_in, out }
+    }
+
+    /// Layer `l`'s attention from its normalized inputs `h` (one sequence, rows of n_embd) to the
+    /// output projection's result, with `replace` standing in for some of its matrices (AWQ's
+    /// candidates: llm-awq's `module2inspect=self_attn`). Returns the output projection's input
+    /// rows and its output rows.
+    pub fn attention_block(&self, l: usize, h: &[f32], replace: &[(LayerMatrix, &[f32])]) -> (Vec<f32>, Vec<f32>) {
+        let c = &self.config;
+        let layer = &self.layers[l];
+        let (hd, n_kv) = (c.head_dim, c.n_head_kv);
+        let group = c.n_head / n_kv;
+        let kv_dim = n_kv * hd;
+        let scale = 1.0 / (hd as f32).sqrt();
+        let n = h.len() / c.n_embd;
+        let (mut k_cache, mut v_cache) = (vec![0f32; n * kv_dim], vec![0f32; n * kv_dim]);
+        let mut q = vec![0f32; c.n_head * hd];
+        let mut attn_rows = vec![0f32; n * c.n_head * hd];
+        let mut out = vec![0f32; n * c.n_embd];
+        let mut scores = vec![0f32; n];
+        let mut head_in = vec![0f32; hd];
+        let project = |m: LayerMatrix, x: &[f32], y: &mut [f32]| project(self.layer_matrix(l, m), replaced(replace, m), x, y);
+        for (pos, hr) in h.chunks_exact(c.n_embd).enumerate() {
+            project(LayerMatrix::AttnQ, hr, &mut q);
+            let v_new = &mut v_cache[pos * kv_dim..(pos + 1) * kv_dim];
+            project(LayerMatrix::AttnV, hr, v_new);
+            add_bias(v_new, &layer.bv);
+            let k_new = &mut k_cache[pos * kv_dim..(pos + 1) * kv_dim];
+            project(LayerMatrix::AttnK, hr, k_new);
+            add_bias(&mut q, &layer.bq);
+            add_bias(k_new, &layer.bk);
+            for (heads, norm) in [(&mut q[..], &layer.q_norm), (k_new, &layer.k_norm)] {
+                for head in heads.chunks_mut(hd) {
+                    if let Some(w) = norm {
+                        head_in.copy_from_slice(head);
+                        ops::rms_norm(&head_in, w, c.rms_eps, head);
+                    }
+                    ops::rope(head, pos, c.n_rot, c.rope_freq_base, c.rope_mode);
+                }
+            }
+            let attn = &mut attn_rows[pos * c.n_head * hd..(pos + 1) * c.n_head * hd];
+            let scores = &mut scores[..pos + 1];
+            for hq in 0..c.n_head {
+                let g = hq / group;
+                let qh = &q[hq * hd..(hq + 1) * hd];
+                for (j, s) in scores.iter_mut().enumerate() {
+                    *s = ops::dot(&k_cache[j * kv_dim + g * hd..j * kv_dim + (g + 1) * hd], qh) * scale;
+                }
+                ops::softmax(scores);
+                let o = &mut attn[hq * hd..(hq + 1) * hd];
+                o.fill(0.0);
+                for (j, &p) in scores.iter().enumerate() {
+                    let vj = &v_cache[j * kv_dim + g * hd..j * kv_dim + (g + 1) * hd];
+                    for (a, &v) in o.iter_mut().zip(vj) {
+                        *a += p * v;
+                    }
+                }
+            }
+            project(LayerMatrix::AttnOutput, attn, &mut out[pos * c.n_embd..(pos + 1) * c.n_embd]);
+        }
+        (attn_rows, out)
+    }
+
+    /// Layer `l`'s feed-forward from its normalized inputs `h` (rows of n_embd), with `replace`
+    /// standing in for some of its matrices (llm-awq's `module2inspect=mlp`). Returns the down
+    /// projection's input rows (silu(gate) · up) and its output rows.
+    pub fn ffn_block(&self, l: usize, h: &[f32], replace: &[(LayerMatrix, &[f32])]) -> (Vec<f32>, Vec<f32>) {
+        let c = &self.config;
+        let ff = self.layers[l].gate.rows();
+        let n = h.len() / c.n_embd;
+        let (mut act, mut out) = (vec![0f32; n * ff], vec![0f32; n * c.n_embd]);
+        let mut up = vec![0f32; ff];
+        let project = |m: LayerMatrix, x: &[f32], y: &mut [f32]| project(self.layer_matrix(l, m), replaced(replace, m), x, y);
+        for ((hr, gate), o) in h.chunks_exact(c.n_embd).zip(act.chunks_exact_mut(ff)).zip(out.chunks_exact_mut(c.n_embd)) {
+            project(LayerMatrix::FfnGate, hr, gate);
+            project(LayerMatrix::FfnUp, hr, &mut up);
+            ops::swiglu(gate, &up);
+            project(LayerMatrix::FfnDown, gate, o);
+        }
+        (act, out)
+    }
+
+    /// The logits of the last layer's output rows `x` (the final norm and the output head).
+    pub fn logits_of(&self, x: &[f32]) -> Vec<f32> {
+        let c = &self.config;
+        let mut h = vec![0f32; c.n_embd];
+        let mut logits = vec![0f32; x.len() / c.n_embd * c.n_vocab];
+        for (xr, out) in x.chunks_exact(c.n_embd).zip(logits.chunks_exact_mut(c.n_vocab)) {
+            ops::rms_norm(xr, &self.output_norm, c.rms_eps, &mut h);
+            self.output.as_ref().unwrap_or(&self.token_embd).matvec(&h, out);
+        }
+        logits
+    }
+
     /// Names and ggml types of the matrices, in forward order (for a report).
     pub fn matrix_types(&self) -> Vec<(String, &'static str)> {
         let mut out = vec![("token_embd.weight".to_string(), self.token_embd.type_name())];
@@ -204,6 +358,56 @@ impl Model {
             out.push(("output.weight".into(), o.type_name()));
         }
         out
+    }
+}
+
+/// A layer's RMSNorm weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerNorm {
+    /// Before the attention (`blk.N.attn_norm`, llama's `input_layernorm`).
+    Attn,
+    /// Before the feed-forward (`blk.N.ffn_norm`, `post_attention_layernorm`).
+    Ffn,
+}
+
+impl LayerNorm {
+    pub fn tensor(self) -> &'static str {
+        match self {
+            LayerNorm::Attn => "attn_norm",
+            LayerNorm::Ffn => "ffn_norm",
+        }
+    }
+}
+
+/// One layer's pass over a sequence ([`Model::layer_pass`]): each matrix's input rows and the output rows.
+pub struct LayerPass {
+    /// rms_norm(x) · attn_norm: the input of Q, K and V.
+    pub attn_in: Vec<f32>,
+    /// The attention heads' output: the input of the output projection.
+    pub attn_out_in: Vec<f32>,
+    /// rms_norm(x + attention) · ffn_norm: the input of gate and up.
+    pub ffn_in: Vec<f32>,
+    /// silu(gate) · up: the input of down.
+    pub down_in: Vec<f32>,
+    /// The layer's output: the next layer's input.
+    pub out: Vec<f32>,
+}
+
+fn replaced<'a>(replace: &[(LayerMatrix, &'a [f32])], m: LayerMatrix) -> Option<&'a [f32]> {
+    replace.iter().find(|(r, _)| *r == m).map(|(_, w)| *w)
+}
+
+/// y = W x with the matrix's own weights, or with F32 weights of its shape standing in for them
+/// (multiplied as an F32 matrix is).
+fn project(m: &Matrix, replacement: Option<&[f32]>, x: &[f32], y: &mut [f32]) {
+    match replacement {
+        Some(w) => {
+            let cols = m.cols();
+            for (r, out) in y.iter_mut().enumerate() {
+                *out = ops::dot(&w[r * cols..(r + 1) * cols], x);
+            }
+        }
+        None => m.matvec(x, y),
     }
 }
 

@@ -220,7 +220,7 @@ fn check_config(grid: Grid, c: &GptqConfig, cols: usize) -> Result<()> {
     if !(c.percdamp > 0.0 && c.percdamp.is_finite()) {
         return Err(PtqError::Setting(format!("dampening {} (it must be above 0: the Hessian may be singular)", c.percdamp)));
     }
-    if let Grid::MinMax { bits, .. } = grid {
+    if let Grid::MinMax { bits, .. } | Grid::ZeroPoint { bits } = grid {
         if !(2..=8).contains(&bits) {
             return Err(PtqError::Setting(format!("{bits}-bit codes (2 to 8 bits are offered)")));
         }

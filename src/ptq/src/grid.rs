@@ -12,6 +12,12 @@ pub enum Grid {
     /// point round(−min / scale). Codes clamp(round(w / scale) + zero, 0, 2^bits − 1), rounding
     /// half to even as torch.round.
     MinMax { bits: u32, symmetric: bool },
+    /// llm-awq's quantizer (`awq/quantize/quantizer.py`, `pseudo_quantize_tensor` with
+    /// zero_point=True), in f32: over the group's values of one row, scale
+    /// max(max − min, 1e-5) / (2^bits − 1) — 0 need not be inside the range, unlike
+    /// [`Grid::MinMax`] — and the zero point clamp(−round(min / scale), 0, 2^bits − 1); codes
+    /// clamp(round(w / scale) + zero, 0, 2^bits − 1), values (q − zero) · scale.
+    ZeroPoint { bits: u32 },
     /// llama.cpp's Q4_0 (`ggml-quants.c`, `quantize_row_q4_0_ref`, in f32): d = max / −8 where
     /// max is the value of largest magnitude (the first of equals), codes trunc(w / d + 8.5)
     /// clamped to 0..=15 (GPTQ's feedback can push a value past the group's range, which the C
@@ -33,7 +39,7 @@ impl Grid {
     /// The largest code.
     pub fn max_code(self) -> u32 {
         match self {
-            Grid::MinMax { bits, .. } => (1 << bits) - 1,
+            Grid::MinMax { bits, .. } | Grid::ZeroPoint { bits } => (1 << bits) - 1,
             Grid::Q4_0 => 15,
         }
     }
@@ -41,7 +47,7 @@ impl Grid {
     /// The group size the grid's format fixes, if any (Q4_0's blocks are 32 columns).
     pub fn fixed_group(self) -> Option<usize> {
         match self {
-            Grid::MinMax { .. } => None,
+            Grid::MinMax { .. } | Grid::ZeroPoint { .. } => None,
             Grid::Q4_0 => Some(32),
         }
     }
@@ -51,7 +57,8 @@ impl Grid {
         w.chunks_exact(cols).map(|row| self.params_of(&row[c0..c0 + width])).collect()
     }
 
-    fn params_of(self, x: &[f64]) -> RowParams {
+    /// The parameters of one row's group of values.
+    pub(crate) fn params_of(self, x: &[f64]) -> RowParams {
         match self {
             Grid::MinMax { bits, symmetric } => {
                 let maxq = ((1u32 << bits) - 1) as f64;
@@ -69,6 +76,15 @@ impl Grid {
                 let scale = (xmax - xmin) / maxq;
                 let zero = if symmetric { (maxq + 1.0) / 2.0 } else { (-xmin / scale).round_ties_even() };
                 RowParams { scale, zero, inverse: 0.0 }
+            }
+            Grid::ZeroPoint { bits } => {
+                // f32 throughout, as the reference runs on f32 (or f16) tensors.
+                let maxq = ((1u32 << bits) - 1) as f32;
+                let max = x.iter().map(|&v| v as f32).fold(f32::NEG_INFINITY, f32::max);
+                let min = x.iter().map(|&v| v as f32).fold(f32::INFINITY, f32::min);
+                let scale = (max - min).max(1e-5) / maxq;
+                let zero = (-(min / scale).round_ties_even()).clamp(0.0, maxq);
+                RowParams { scale: scale as f64, zero: zero as f64, inverse: 0.0 }
             }
             Grid::Q4_0 => {
                 let mut amax = 0f32;
@@ -91,6 +107,9 @@ impl Grid {
     pub fn code(self, p: &RowParams, x: f64) -> u8 {
         match self {
             Grid::MinMax { .. } => ((x / p.scale).round_ties_even() + p.zero).clamp(0.0, self.max_code() as f64) as u8,
+            Grid::ZeroPoint { .. } => {
+                ((x as f32 / p.scale as f32).round_ties_even() + p.zero as f32).clamp(0.0, self.max_code() as f32) as u8
+            }
             Grid::Q4_0 => {
                 let x0 = x as f32 * p.inverse;
                 (x0 + 8.5).trunc().clamp(0.0, 15.0) as u8
@@ -102,6 +121,7 @@ impl Grid {
     pub fn value(self, p: &RowParams, q: u8) -> f64 {
         match self {
             Grid::MinMax { .. } => p.scale * (q as f64 - p.zero),
+            Grid::ZeroPoint { .. } => ((q as f32 - p.zero as f32) * p.scale as f32) as f64,
             Grid::Q4_0 => (p.scale as f32 * (q as f32 - 8.0)) as f64,
         }
     }
@@ -113,6 +133,8 @@ impl Grid {
         let g = group.unwrap_or(cols) as f64;
         match self {
             Grid::MinMax { bits, symmetric } => bits as f64 + (16.0 + if symmetric { 0.0 } else { bits as f64 }) / g,
+            // llm-awq's packed checkpoints: fp16 scales and `bits`-bit zero points per group.
+            Grid::ZeroPoint { bits } => bits as f64 + (16.0 + bits as f64) / g,
             Grid::Q4_0 => 4.5,
         }
     }
@@ -120,6 +142,7 @@ impl Grid {
     pub fn label(self) -> String {
         match self {
             Grid::MinMax { bits, symmetric } => format!("int{bits}{}", if symmetric { " sym" } else { "" }),
+            Grid::ZeroPoint { bits } => format!("int{bits} zero-point (llm-awq)"),
             Grid::Q4_0 => "Q4_0".into(),
         }
     }

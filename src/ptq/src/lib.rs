@@ -1,17 +1,20 @@
 //! Post-training weight quantization that looks at calibration activations, not just at the
 //! weights: GPTQ ([`gptq`], Frantar et al. 2022, ported from the IST-DASLab reference) and AWQ
-//! (`awq`, Lin et al. 2023, from the llm-awq reference: next). Plain Rust over row-major f32 matrices
+//! ([`awq`], Lin et al. 2023, ported from the llm-awq reference). Plain Rust over row-major f32 matrices
 //! (a row is one output's weights, as `nn.Linear.weight` and ggml store them); the language
-//! model that feeds them its layer inputs is `quantscope-llm`'s.
+//! model that feeds them its layer inputs (and, for AWQ, runs its blocks) is `quantscope-llm`'s.
 //!
-//! Both quantize onto a [`grid::Grid`]: the references' own min-max integer grid (b bits, groups
-//! of g columns) or llama.cpp's Q4_0, so that the result is a tensor llama.cpp runs.
+//! Both quantize onto a [`grid::Grid`]: the references' own integer grids (b bits, groups of g
+//! columns: GPTQ's min-max, llm-awq's zero-point) or llama.cpp's Q4_0, so that the result is a
+//! tensor llama.cpp runs.
 
+pub mod awq;
 pub mod gptq;
 pub mod grid;
 pub mod hessian;
 pub mod linalg;
 
+pub use awq::{search_clip, search_scales, AwqConfig, ClipResult, Linear, ScaleResult, ScaleSearch};
 pub use gptq::{gptq, round_to_nearest, GptqConfig, GptqResult};
 pub use grid::Grid;
 pub use hessian::Hessian;
