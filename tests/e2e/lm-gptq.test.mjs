@@ -2,7 +2,9 @@
 // src/llm/src/gptq.rs and src/ptq). With the page's defaults the file it makes is the one
 // scripts/fixtures/make_tiny_lm_gptq.py gave llama.cpp (same length, FNV-1a 64), scored as
 // llama-perplexity scores it; every matrix's output error on the calibration tokens is lower than
-// round-to-nearest's; the int3 grid adds GPTQ and RTN side by side; Cancel adds nothing.
+// round-to-nearest's; the int3 grid adds GPTQ and RTN side by side; Cancel adds nothing. AWQ
+// (src/lm/src/awq.rs over src/llm/src/awq.rs) adds llama-quantize's Q4_0 file of the scaled model,
+// and draws each search's error against the exponent, the least one kept.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -85,6 +87,33 @@ test('int3 groups of 128: Cancel adds nothing, a finished run adds GPTQ and RTN 
   assert.ok(width <= 390, `the page is ${width} px wide at 390`);
   await page.locator('#run-lm').screenshot({ path: `${SCREENSHOTS}run-lm-gptq-phone.png` });
   assert.equal(await stateOf(page, '#lm-gptq-status'), 'done');
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test('AWQ adds the Q4_0 file of the scaled model and shows each search\'s error against α', async () => {
+  const page = await openLmPage(browser);
+  assert.equal(await page.isDisabled('#lm-awq-save'), true);
+  await page.fill('#lm-awq-chunks', '2');
+  await page.click('#lm-awq');
+  await page.waitForFunction(() => document.querySelector('#lm-awq-status').dataset.state === 'done', null, { timeout: 240000 });
+  assert.match(await page.textContent('#lm-awq-status'), /^Added AWQ Q4_0 \(2 × 128 calibration tokens, [\d.]+ s\): press Perplexity\.$/);
+  assert.match(await page.textContent('#lm-status'), /Running: F32, Q8_0, Q4_0, Q4_K_M, AWQ Q4_0\.$/);
+  const rows = await page.$$eval('#lm-awq-table tbody tr', (trs) => trs.map((tr) =>
+    ({ group: tr.dataset.group, best: Number(tr.dataset.best), losses: JSON.parse(tr.dataset.losses), dot: !!tr.querySelector('circle') })));
+  // Two layers × (q/k/v, gate/up, down); attn_v → attn_output is skipped under grouped-query attention.
+  assert.equal(rows.length, 6);
+  for (const r of rows) {
+    assert.equal(r.losses.length, 20, r.group);
+    assert.equal(r.losses[r.best], Math.min(...r.losses), `${r.group}: the α kept has the least error`);
+    assert.ok(r.dot);
+  }
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#lm-awq-save')]);
+  assert.equal(download.suggestedFilename(), 'tiny-lm-awq-q4-0.gguf');
+  const bytes = await readFile(await download.path());
+  assert.equal(bytes.subarray(0, 4).toString(), 'GGUF');
+  await page.locator('#lm-awq-title').scrollIntoViewIfNeeded();
+  await page.locator('#run-lm').screenshot({ path: `${SCREENSHOTS}run-lm-awq.png` });
   assert.deepEqual(page.errors, []);
   await page.close();
 });

@@ -187,8 +187,9 @@ test('the static QDQ module is under 100 KB gzipped and carries only the QDQ wri
 // probes; the ceiling went down to 265,000 to keep the gain.
 test('the language-model module is under 265 KB gzipped and carries only the language model', async () => {
   const gz = gzipSync(await pkg('pkg-lm', 'quantscope_bg.wasm'), { level: 9 }).length;
-  // 265,000 → 290,000 in session 14: GPTQ in the page (src/ptq, llm::gptq, lm::calibrated), +24 KB.
-  assert.ok(gz < 290_000, `www/pkg-lm/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  // 265,000 → 315,000 in session 14: GPTQ (src/ptq, llm::gptq, lm::calibrated, +24 KB) and AWQ
+  // (ptq::awq, llm::awq, lm::awq, +27 KB) in the page.
+  assert.ok(gz < 315_000, `www/pkg-lm/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const lm = await exportsOf('pkg-lm');
   assert.ok(lm.has('LmSession'));
   for (const name of ['Workspace', 'Engine', 'Lesson', 'TrainingRun', 'GgufMixer']) assert.ok(!lm.has(name), `the language-model module has ${name}`);

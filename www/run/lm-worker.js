@@ -19,7 +19,9 @@
 //   lm_sensitivity_step []                    → {probe, n_probe, chunks_done, n_chunk, done, results}
 //   lm_gptq_start    [grid, group, act_order, n_ctx, max_chunks] → steps (on calibration-gptq.txt)
 //   lm_gptq_step     []                       → {done, total, finished, label, reports, ms, summary when finished}
-//   lm_variant_file  [name]                   → Uint8Array (a GPTQ variant's GGUF)
+//   lm_awq_start     [grid, clip, n_ctx, max_chunks] → steps (on calibration-gptq.txt)
+//   lm_awq_step      []                       → {done, total, finished, label, scales, clips, ms, summary when finished}
+//   lm_variant_file  [name]                   → Uint8Array (a GPTQ or AWQ variant's GGUF)
 import init, { LmSession } from '../pkg-lm/quantscope.js';
 import { serve } from '../worker-loop.js';
 
@@ -110,6 +112,16 @@ const lmOps = {
     const t0 = performance.now();
     const s = need();
     const step = s.gptq_step();
+    return { ...step, ms: performance.now() - t0, summary: step.finished ? s.summary() : undefined };
+  },
+  async lm_awq_start(_ctx, _id, [grid, clip, nCtx, maxChunks]) {
+    const s = need();
+    return s.start_awq(await fetchFixture('calibration-gptq.txt', 'text'), nCtx, maxChunks ?? undefined, grid, clip);
+  },
+  lm_awq_step() {
+    const t0 = performance.now();
+    const s = need();
+    const step = s.awq_step();
     return { ...step, ms: performance.now() - t0, summary: step.finished ? s.summary() : undefined };
   },
   lm_variant_file(_ctx, _id, [name]) {

@@ -29,6 +29,8 @@ const ADDABLE_TYPES = [
 // GPTQ's defaults: make_tiny_lm_gptq.py's settings, for which gptq.json has llama.cpp's figure.
 const GPTQ_CTX = 128;
 const GPTQ_CHUNKS = 16;
+// AWQ runs every block 20 times per search over all calibration tokens: fewer chunks by default.
+const AWQ_CHUNKS = 4;
 
 // The largest file the section reads: a model is read whole into the worker's wasm memory (4 GiB
 // at most in a browser tab), where its decoded weights (and for F32, its quantized copies) sit
@@ -132,6 +134,34 @@ const MARKUP = `
     <thead><tr><th scope="col">matrix</th><th scope="col" class="num">RTN</th><th scope="col" class="num">GPTQ</th>
       <th scope="col" class="num">GPTQ / RTN</th><th scope="col">error pushed onward, per column</th></tr></thead>
     <tbody></tbody></table></div>
+  <h3 id="lm-awq-title">AWQ against round-to-nearest</h3>
+  <p class="hint">AWQ (Lin et al., 2023) protects the weights that meet large activations: for each group of matrices
+    sharing an input it tries scales s = (mean |x| per input channel)<sup>α</sup> for α = 0, 0.05 … 0.95, multiplies
+    the matrices' columns by s and divides the operation before them (the RMSNorm, or the previous matrix's rows) by s —
+    the same function — then keeps the α whose rounded block gives the output closest to the original's; then it clips
+    each matrix's groups to the range of least output error (llm-awq's <code>auto_scale</code> and
+    <code>auto_clip</code>; each layer calibrated on the full-precision model, as the reference). <strong>Q4_0</strong>
+    searches with Q4_0's rounding and adds llama-quantize's Q4_0 file of the scaled model — llama.cpp's own AWQ route; compare
+    it with the Q4_0 row. <strong>int4 g128</strong> is llm-awq's grid (zero point per 128 columns) with "RTN …" beside
+    it. Each search's output error against α is drawn below (the dot: the α kept).</p>
+  <div class="run-row">
+    <label for="lm-awq-grid">grid</label>
+    <select id="lm-awq-grid"><option value="q4_0">Q4_0 (llama.cpp, groups of 32)</option>
+      <option value="awq">int4 g128 (llm-awq)</option></select>
+    <label><input id="lm-awq-clip" type="checkbox" checked> clip search</label>
+    <label>chunks <input id="lm-awq-chunks" type="number" value="${AWQ_CHUNKS}" min="1" max="34" inputmode="numeric"></label>
+    <button id="lm-awq" type="button">Run AWQ</button>
+    <progress id="lm-awq-progress" max="1" value="0" hidden></progress>
+    <span id="lm-awq-status" class="hint" aria-live="polite"></span>
+    <button id="lm-awq-save" type="button" disabled>Save AWQ .gguf</button>
+  </div>
+  <div class="table-wrap"><table id="lm-awq-table" hidden>
+    <caption class="hint">Each search: the block's output error on the calibration tokens with its matrices rounded, at
+      α = 0 (no scaling: round-to-nearest) and at the α kept, and against α from 0 to 0.95.</caption>
+    <thead><tr><th scope="col">layer · matrices</th><th scope="col" class="num">α kept</th>
+      <th scope="col" class="num">error at α = 0</th><th scope="col" class="num">at α kept</th>
+      <th scope="col">error against α</th></tr></thead>
+    <tbody></tbody></table></div>
   <h3 id="lm-sens-title">Which matrices hurt most</h3>
   <p class="hint">Every tensor in Q8_0 (nearly lossless) but one kind of matrix in a low type — in every layer, or in one
     layer — as <code>llama-quantize --pure --tensor-type PATTERN=TYPE … Q8_0</code> makes it, each scored on held-out Macbeth
@@ -165,6 +195,7 @@ const state = {
   busy: false,
   imatrix: null, // {entries, chunks} of the importance matrix the worker holds for this model
   gptqFile: null, // the name of the last GPTQ variant made, whose file Save GPTQ .gguf gives
+  awqFile: null, // the same for AWQ
 };
 
 function worker() {
@@ -198,7 +229,9 @@ export function mountLanguageModel(section) {
   $('#lm-add').onclick = () => addType($('#lm-add-type').value).catch(showFailure);
   $('#lm-sens').onclick = () => sensitivity().catch(showFailure);
   $('#lm-gptq').onclick = () => runGptq().catch(showFailure);
-  $('#lm-gptq-save').onclick = () => saveGptq().catch(showFailure);
+  $('#lm-gptq-save').onclick = () => saveVariantFile(state.gptqFile).catch(showFailure);
+  $('#lm-awq').onclick = () => runAwq().catch(showFailure);
+  $('#lm-awq-save').onclick = () => saveVariantFile(state.awqFile).catch(showFailure);
   $('#lm-gptq-grid').onchange = () => { $('#lm-gptq-group').disabled = $('#lm-gptq-grid').value === 'q4_0'; };
   $('#lm-cancel').onclick = () => { state.run++; };
   $('#lm-builtin').onclick = () => { state.loading = null; ensureModel().catch(showFailure); };
@@ -211,9 +244,10 @@ function showFailure(err) {
 
 function setBusy(busy) {
   state.busy = busy;
-  for (const id of ['#lm-generate', '#lm-ppl', '#lm-builtin', '#lm-imatrix', '#lm-add', '#lm-sens', '#lm-gptq']) $(id).disabled = busy;
+  for (const id of ['#lm-generate', '#lm-ppl', '#lm-builtin', '#lm-imatrix', '#lm-add', '#lm-sens', '#lm-gptq', '#lm-awq']) $(id).disabled = busy;
   $('#lm-imatrix-save').disabled = busy || !state.imatrix;
   $('#lm-gptq-save').disabled = busy || !state.gptqFile;
+  $('#lm-awq-save').disabled = busy || !state.awqFile;
   $('#lm-drop').classList.toggle('disabled', busy);
   $('#lm-cancel').disabled = !busy;
 }
@@ -244,9 +278,13 @@ function showModel(model, { keepImatrix = false } = {}) {
     state.gptqFile = null;
     $('#lm-gptq-table').hidden = true;
     $('#lm-gptq-status').textContent = '';
+    state.awqFile = null;
+    $('#lm-awq-table').hidden = true;
+    $('#lm-awq-status').textContent = '';
   }
   $('#lm-imatrix-save').disabled = !state.imatrix;
   $('#lm-gptq-save').disabled = !state.gptqFile;
+  $('#lm-awq-save').disabled = !state.awqFile;
 }
 
 // Loads the built-in model once (or again after a person's model or a worker restart).
@@ -660,30 +698,95 @@ async function runGptq() {
   }
 }
 
-async function saveGptq() {
-  const name = state.gptqFile;
+async function saveVariantFile(name) {
   const bytes = await request('lm_variant_file', [name]);
   const stem = (state.model?.builtin ? 'tiny-lm' : state.model?.name.replace(/\.gguf$/i, '')) ?? 'model';
   saveBytes(bytes, `${stem}-${name.toLowerCase().replace(/[^a-z0-9]+/g, '-')}.gguf`);
 }
 
+// A small line of `values` (from their least to their largest), a dot on index `mark` if given.
+function sparkline(values, mark) {
+  const NS = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(NS, 'svg');
+  const [W, H] = [160, 24];
+  svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
+  svg.setAttribute('class', 'lm-spark');
+  const min = Math.min(...values), span = Math.max(1e-30, Math.max(...values) - min);
+  const at = (v, i) => [(i / Math.max(1, values.length - 1)) * W, H - 2 - ((v - min) / span) * (H - 4)];
+  const line = document.createElementNS(NS, 'polyline');
+  line.setAttribute('points', values.map((v, i) => at(v, i).map((c) => c.toFixed(1)).join(',')).join(' '));
+  svg.append(line);
+  if (mark !== undefined) {
+    const [x, y] = at(values[mark], mark);
+    const dot = document.createElementNS(NS, 'circle');
+    for (const [k, v] of Object.entries({ cx: x.toFixed(1), cy: y.toFixed(1), r: 2.5 })) dot.setAttribute(k, v);
+    svg.append(dot);
+  }
+  return svg;
+}
+
 function drawGptqTable(reports) {
   const table = $('#lm-gptq-table');
-  const NS = 'http://www.w3.org/2000/svg';
-  const sparkline = (values) => {
-    const svg = document.createElementNS(NS, 'svg');
-    const [W, H] = [160, 24];
-    svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
-    svg.setAttribute('class', 'lm-spark');
-    const max = Math.max(1e-30, ...values);
-    const line = document.createElementNS(NS, 'polyline');
-    line.setAttribute('points', values.map((v, i) => `${((i / Math.max(1, values.length - 1)) * W).toFixed(1)},${(H - 1 - (v / max) * (H - 2)).toFixed(1)}`).join(' '));
-    svg.append(line);
-    return svg;
-  };
   table.tBodies[0].replaceChildren(...reports.map((r) => el('tr', { 'data-matrix': r.name, 'data-gptq': String(r.gptq_error), 'data-rtn': String(r.rtn_error) },
     el('th', { scope: 'row' }, r.name), el('td', { class: 'num' }, r.rtn_error.toExponential(2)),
     el('td', { class: 'num' }, r.gptq_error.toExponential(2)), el('td', { class: 'num' }, (r.gptq_error / r.rtn_error).toFixed(2)),
     el('td', { title: `largest: ${Math.max(...r.column_losses).toExponential(2)}` }, sparkline(r.column_losses)))));
+  table.hidden = false;
+}
+
+// AWQ of the F32 model, a step per request (a chunk through a layer, an exponent of a search, a
+// matrix's clip); Cancel stops asking, and nothing is added.
+async function runAwq() {
+  if (state.busy) return;
+  clearError('#lm-error');
+  const chunks = Number($('#lm-awq-chunks').value);
+  if (!Number.isInteger(chunks) || chunks < 1) throw new Error('AWQ chunks: a whole number ≥ 1');
+  const grid = $('#lm-awq-grid').value, clip = $('#lm-awq-clip').checked;
+  setBusy(true);
+  const run = ++state.run;
+  const bar = $('#lm-awq-progress'), status = $('#lm-awq-status');
+  status.dataset.state = 'running';
+  try {
+    const base = await ensureModel();
+    const total = await request('lm_awq_start', [grid, clip, GPTQ_CTX, chunks]);
+    bar.hidden = false;
+    bar.max = total;
+    bar.value = 0;
+    let ms = 0;
+    for (;;) {
+      if (run !== state.run) {
+        status.textContent = `Cancelled after ${bar.value} of ${total} steps; nothing was added.`;
+        status.dataset.state = 'cancelled';
+        return;
+      }
+      const step = await request('lm_awq_step', []);
+      ms += step.ms;
+      bar.value = step.done;
+      status.textContent = `step ${step.done} of ${total}`;
+      if (step.finished) {
+        const name = `AWQ ${step.label}`;
+        const model = { ...step.summary, builtin: base.builtin, reference: base.reference, kldReference: base.kldReference, gptqReference: base.gptqReference };
+        state.loading = Promise.resolve(model);
+        state.awqFile = name;
+        showModel(model, { keepImatrix: true });
+        drawAwqTable(step.scales);
+        const added = grid === 'q4_0' ? name : `${name} and RTN ${step.label}`;
+        status.textContent = `Added ${added} (${chunks} × ${GPTQ_CTX} calibration tokens, ${(ms / 1000).toFixed(1)} s): press Perplexity.`;
+        status.dataset.state = 'done';
+        return;
+      }
+    }
+  } finally {
+    bar.hidden = true;
+    setBusy(false);
+  }
+}
+
+function drawAwqTable(scales) {
+  const table = $('#lm-awq-table');
+  table.tBodies[0].replaceChildren(...scales.map((s) => el('tr', { 'data-group': `${s.layer} ${s.label}`, 'data-best': String(s.best), 'data-losses': JSON.stringify(s.losses) },
+    el('th', { scope: 'row' }, `blk.${s.layer} ${s.label}`), el('td', { class: 'num' }, s.ratio.toFixed(2)),
+    el('td', { class: 'num' }, s.losses[0].toExponential(2)), el('td', { class: 'num' }, s.losses[s.best].toExponential(2)),
+    el('td', { title: `scales ${s.scale_min.toFixed(3)} … ${s.scale_max.toFixed(3)}` }, sparkline(s.losses, s.best)))));
   table.hidden = false;
 }

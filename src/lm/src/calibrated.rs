@@ -118,21 +118,25 @@ impl CalibratedRun {
         ])
     }
 
-    /// Bits per weight of the model with its layer matrices stored as the grid's codes and
-    /// scales (fp16 scale, and zero point, per group) and every other tensor as it is stored.
     fn nominal_bits_per_weight(&self, f32_file: &LazyFile) -> f64 {
         let quantized: Vec<&str> = self.run.reports().iter().map(|r| r.name.as_str()).collect();
-        let (mut bits, mut elements) = (0.0, 0.0);
-        for t in &f32_file.tensors {
-            let n = t.elements() as f64;
-            elements += n;
-            bits += if quantized.contains(&t.name.as_str()) {
-                let cols = *t.shape.last().unwrap_or(&1) as usize;
-                n * self.settings.grid.bits_per_weight(self.settings.groupsize, cols)
-            } else {
-                t.stored_bytes().unwrap_or(0) as f64 * 8.0
-            };
-        }
-        bits / elements
+        nominal_bits_per_weight(f32_file, |name| quantized.contains(&name), self.settings.grid, self.settings.groupsize)
     }
+}
+
+/// Bits per weight of a model whose `quantized` matrices are stored as `grid`'s codes and scales
+/// (fp16 scale, and zero point, per group of `groupsize`) and every other tensor as it is stored.
+pub fn nominal_bits_per_weight(f32_file: &LazyFile, quantized: impl Fn(&str) -> bool, grid: Grid, groupsize: Option<usize>) -> f64 {
+    let (mut bits, mut elements) = (0.0, 0.0);
+    for t in &f32_file.tensors {
+        let n = t.elements() as f64;
+        elements += n;
+        bits += if quantized(&t.name) && t.shape.len() == 2 {
+            let cols = *t.shape.last().unwrap_or(&1) as usize;
+            n * grid.bits_per_weight(groupsize, cols)
+        } else {
+            t.stored_bytes().unwrap_or(0) as f64 * 8.0
+        };
+    }
+    bits / elements
 }

@@ -7,6 +7,7 @@
 //! llama-quantize), and all of them generate and score text side by side, a few tokens or one
 //! perplexity chunk per call, so the worker can stream, time and cancel between calls.
 
+pub mod awq;
 pub mod calibrated;
 pub mod playground;
 pub mod sensitivity;

@@ -1,6 +1,7 @@
 //! A GGUF llama model and its quantized copies, generating and scoring text a step at a time.
 
-use crate::calibrated::{CalibratedRun, GptqSettings, GptqStep};
+use crate::awq::{AwqPageRun, AwqStep};
+use crate::calibrated::{CalibratedRun, GptqSettings, GptqStep, MadeFile};
 use crate::sensitivity::{SensitivityRun, SensitivityStep};
 use quantscope_formats::bytesource::ByteSource;
 use quantscope_formats::gguf_mix::{FileType, MixImatrix, MixOptions};
@@ -149,7 +150,8 @@ pub struct Playground {
     /// The all-F32 file's bytes (a GPTQ run quantizes its own copy of the model).
     f32_source: Option<Rc<dyn ByteSource>>,
     gptq: Option<CalibratedRun>,
-    /// The GPTQ variants' files, by variant name, for download.
+    awq: Option<AwqPageRun>,
+    /// The GPTQ and AWQ variants' files, by variant name, for download.
     files: Vec<(String, Vec<u8>)>,
 }
 
@@ -217,6 +219,7 @@ impl Playground {
             sensitivity: None,
             f32_source,
             gptq: None,
+            awq: None,
             files: Vec::new(),
         })
     }
@@ -250,21 +253,52 @@ impl Playground {
         if step.finished {
             let run = self.gptq.take().expect("checked above");
             let file = self.f32_file.as_ref().expect("a GPTQ run starts from the F32 model");
-            for made in run.files(file)? {
-                let name = made.name;
-                let (v, bytes) = file_variant(&name, made.bytes, made.bits_per_weight)?;
-                match self.variants.iter().position(|old| old.summary.name == name) {
-                    Some(i) => self.variants[i] = v,
-                    None => self.variants.push(v),
-                }
-                self.files.retain(|(n, _)| *n != name);
-                self.files.push((name, bytes));
-            }
+            let made = run.files(file)?;
+            self.add_made(made)?;
         }
         Ok(step)
     }
 
-    /// A GPTQ variant's GGUF file (for download).
+    /// Readies AWQ of the F32 model on `text`: `grid` "q4_0" or "awq" (llm-awq's int4 g128),
+    /// `clip` the clip search too. Returns the number of steps.
+    pub fn start_awq(&mut self, text: &str, n_ctx: usize, max_chunks: Option<usize>, grid: &str, clip: bool) -> Result<usize, String> {
+        let source = self.f32_source.clone().ok_or("AWQ starts from an all-F32 model; this file is already quantized")?;
+        let model = Model::from_source(&self.name, source).map_err(|e| e.to_string())?;
+        let run = AwqPageRun::new(model, text, n_ctx, max_chunks, grid, clip)?;
+        let total = run.total();
+        self.awq = Some(run);
+        Ok(total)
+    }
+
+    /// One more AWQ step; when the last is done, its variants are added.
+    pub fn awq_step(&mut self) -> Result<AwqStep, String> {
+        let run = self.awq.as_mut().ok_or("no AWQ run started")?;
+        let step = run.step()?;
+        if step.finished {
+            let run = self.awq.take().expect("checked above");
+            let file = self.f32_file.as_ref().expect("an AWQ run starts from the F32 model");
+            let made = run.files(file)?;
+            self.add_made(made)?;
+        }
+        Ok(step)
+    }
+
+    /// Adds (or makes again in place) a run's variants, keeping their files for download.
+    fn add_made(&mut self, made: Vec<MadeFile>) -> Result<(), String> {
+        for m in made {
+            let name = m.name;
+            let (v, bytes) = file_variant(&name, m.bytes, m.bits_per_weight)?;
+            match self.variants.iter().position(|old| old.summary.name == name) {
+                Some(i) => self.variants[i] = v,
+                None => self.variants.push(v),
+            }
+            self.files.retain(|(n, _)| *n != name);
+            self.files.push((name, bytes));
+        }
+        Ok(())
+    }
+
+    /// A GPTQ or AWQ variant's GGUF file (for download).
     pub fn variant_file(&self, name: &str) -> Result<Vec<u8>, String> {
         self.files.iter().find(|(n, _)| n == name).map(|(_, b)| b.clone()).ok_or_else(|| format!("no file kept for '{name}'"))
     }

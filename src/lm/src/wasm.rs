@@ -134,4 +134,16 @@ impl LmSession {
     pub fn variant_file(&self, name: &str) -> Result<Vec<u8>, JsError> {
         self.inner.variant_file(name).map_err(js_err)
     }
+
+    /// Readies AWQ of the F32 model on `text`: `grid` "q4_0" or "awq"; returns the number of steps.
+    pub fn start_awq(&mut self, text: &str, n_ctx: usize, max_chunks: Option<usize>, grid: &str, clip: bool) -> Result<usize, JsError> {
+        self.inner.start_awq(text, n_ctx, max_chunks, grid, clip).map_err(js_err)
+    }
+
+    /// One more step: {done, total, finished, label, scales: [{layer, label, best, ratio, losses,
+    /// scale_min, scale_max}], clips: [{name, groups, clipped, error_unclipped, error_clipped}]
+    /// when finished (its variants then added)}.
+    pub fn awq_step(&mut self) -> Result<JsValue, JsError> {
+        to_js(&self.inner.awq_step().map_err(js_err)?)
+    }
 }
