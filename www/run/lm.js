@@ -228,9 +228,9 @@ export function mountLanguageModel(section) {
   $('#lm-imatrix-save').onclick = () => saveImatrix().catch(showFailure);
   $('#lm-add').onclick = () => addType($('#lm-add-type').value).catch(showFailure);
   $('#lm-sens').onclick = () => sensitivity().catch(showFailure);
-  $('#lm-gptq').onclick = () => runGptq().catch(showFailure);
+  $('#lm-gptq').onclick = () => Promise.resolve().then(runGptq).catch(showFailure);
   $('#lm-gptq-save').onclick = () => saveVariantFile(state.gptqFile).catch(showFailure);
-  $('#lm-awq').onclick = () => runAwq().catch(showFailure);
+  $('#lm-awq').onclick = () => Promise.resolve().then(runAwq).catch(showFailure);
   $('#lm-awq-save').onclick = () => saveVariantFile(state.awqFile).catch(showFailure);
   $('#lm-gptq-grid').onchange = () => { $('#lm-gptq-group').disabled = $('#lm-gptq-grid').value === 'q4_0'; };
   $('#lm-cancel').onclick = () => { state.run++; };
@@ -647,19 +647,19 @@ function readGptqSettings() {
   return { grid, group: grid === 'q4_0' ? 32 : Number($('#lm-gptq-group').value), actOrder: $('#lm-gptq-actorder').checked, chunks };
 }
 
-// GPTQ of the F32 model, a step per request (a calibration chunk, or one step's quantization);
-// Cancel stops asking, and nothing is added.
-async function runGptq() {
+// A GPTQ or AWQ run, a step per request, with its progress bar and status line (#lm-ID-…);
+// Cancel stops asking, and nothing is added. `finish(step, base, ms)` shows the finished run
+// and returns the status line.
+async function stepRun(id, startOp, startArgs, stepOp, finish) {
   if (state.busy) return;
   clearError('#lm-error');
-  const settings = readGptqSettings();
   setBusy(true);
   const run = ++state.run;
-  const bar = $('#lm-gptq-progress'), status = $('#lm-gptq-status');
+  const bar = $(`#lm-${id}-progress`), status = $(`#lm-${id}-status`);
   status.dataset.state = 'running';
   try {
     const base = await ensureModel();
-    const total = await request('lm_gptq_start', [settings.grid, settings.group, settings.actOrder, GPTQ_CTX, settings.chunks]);
+    const total = await request(startOp, startArgs);
     bar.hidden = false;
     bar.max = total;
     bar.value = 0;
@@ -670,24 +670,12 @@ async function runGptq() {
         status.dataset.state = 'cancelled';
         return;
       }
-      const step = await request('lm_gptq_step', []);
+      const step = await request(stepOp, []);
       ms += step.ms;
       bar.value = step.done;
       status.textContent = `step ${step.done} of ${total}`;
       if (step.finished) {
-        // llama.cpp's figure for the GPTQ file stands beside it only for the settings it was taken with.
-        const reference = { ...base.reference };
-        const name = `GPTQ ${step.label}`;
-        const asTaken = base.builtin && settings.grid === 'q4_0' && !settings.actOrder && settings.chunks === GPTQ_CHUNKS;
-        if (asTaken && base.gptqReference) reference[name] = base.gptqReference;
-        else delete reference[name];
-        const model = { ...step.summary, builtin: base.builtin, reference, kldReference: base.kldReference, gptqReference: base.gptqReference };
-        state.loading = Promise.resolve(model);
-        state.gptqFile = name;
-        showModel(model, { keepImatrix: true });
-        drawGptqTable(step.reports);
-        const added = settings.grid === 'q4_0' ? name : `${name} and RTN ${step.label}`;
-        status.textContent = `Added ${added} (${settings.chunks} chunks of ${GPTQ_CTX} tokens, ${(ms / 1000).toFixed(1)} s): press Perplexity.`;
+        status.textContent = finish(step, base, ms);
         status.dataset.state = 'done';
         return;
       }
@@ -696,6 +684,33 @@ async function runGptq() {
     bar.hidden = true;
     setBusy(false);
   }
+}
+
+// The worker's summary after a run added variants, shown with the figures the page keeps.
+function adoptSummary(summary, base, reference = base.reference) {
+  const model = { ...summary, builtin: base.builtin, reference, kldReference: base.kldReference, gptqReference: base.gptqReference };
+  state.loading = Promise.resolve(model);
+  showModel(model, { keepImatrix: true });
+}
+
+// GPTQ of the F32 model: a step is a calibration chunk or one step's quantization.
+function runGptq() {
+  clearError('#lm-error');
+  const settings = readGptqSettings();
+  return stepRun('gptq', 'lm_gptq_start', [settings.grid, settings.group, settings.actOrder, GPTQ_CTX, settings.chunks], 'lm_gptq_step',
+    (step, base, ms) => {
+      // llama.cpp's figure for the GPTQ file stands beside it only for the settings it was taken with.
+      const reference = { ...base.reference };
+      const name = `GPTQ ${step.label}`;
+      const asTaken = base.builtin && settings.grid === 'q4_0' && !settings.actOrder && settings.chunks === GPTQ_CHUNKS;
+      if (asTaken && base.gptqReference) reference[name] = base.gptqReference;
+      else delete reference[name];
+      state.gptqFile = name;
+      adoptSummary(step.summary, base, reference);
+      drawGptqTable(step.reports);
+      const added = settings.grid === 'q4_0' ? name : `${name} and RTN ${step.label}`;
+      return `Added ${added} (${settings.chunks} chunks of ${GPTQ_CTX} tokens, ${(ms / 1000).toFixed(1)} s): press Perplexity.`;
+    });
 }
 
 async function saveVariantFile(name) {
@@ -734,52 +749,20 @@ function drawGptqTable(reports) {
   table.hidden = false;
 }
 
-// AWQ of the F32 model, a step per request (a chunk through a layer, an exponent of a search, a
-// matrix's clip); Cancel stops asking, and nothing is added.
-async function runAwq() {
-  if (state.busy) return;
+// AWQ of the F32 model: a step is a chunk through a layer, an exponent of a search or a matrix's clip.
+function runAwq() {
   clearError('#lm-error');
   const chunks = Number($('#lm-awq-chunks').value);
   if (!Number.isInteger(chunks) || chunks < 1) throw new Error('AWQ chunks: a whole number ≥ 1');
   const grid = $('#lm-awq-grid').value, clip = $('#lm-awq-clip').checked;
-  setBusy(true);
-  const run = ++state.run;
-  const bar = $('#lm-awq-progress'), status = $('#lm-awq-status');
-  status.dataset.state = 'running';
-  try {
-    const base = await ensureModel();
-    const total = await request('lm_awq_start', [grid, clip, GPTQ_CTX, chunks]);
-    bar.hidden = false;
-    bar.max = total;
-    bar.value = 0;
-    let ms = 0;
-    for (;;) {
-      if (run !== state.run) {
-        status.textContent = `Cancelled after ${bar.value} of ${total} steps; nothing was added.`;
-        status.dataset.state = 'cancelled';
-        return;
-      }
-      const step = await request('lm_awq_step', []);
-      ms += step.ms;
-      bar.value = step.done;
-      status.textContent = `step ${step.done} of ${total}`;
-      if (step.finished) {
-        const name = `AWQ ${step.label}`;
-        const model = { ...step.summary, builtin: base.builtin, reference: base.reference, kldReference: base.kldReference, gptqReference: base.gptqReference };
-        state.loading = Promise.resolve(model);
-        state.awqFile = name;
-        showModel(model, { keepImatrix: true });
-        drawAwqTable(step.scales);
-        const added = grid === 'q4_0' ? name : `${name} and RTN ${step.label}`;
-        status.textContent = `Added ${added} (${chunks} × ${GPTQ_CTX} calibration tokens, ${(ms / 1000).toFixed(1)} s): press Perplexity.`;
-        status.dataset.state = 'done';
-        return;
-      }
-    }
-  } finally {
-    bar.hidden = true;
-    setBusy(false);
-  }
+  return stepRun('awq', 'lm_awq_start', [grid, clip, GPTQ_CTX, chunks], 'lm_awq_step', (step, base, ms) => {
+    const name = `AWQ ${step.label}`;
+    state.awqFile = name;
+    adoptSummary(step.summary, base);
+    drawAwqTable(step.scales);
+    const added = grid === 'q4_0' ? name : `${name} and RTN ${step.label}`;
+    return `Added ${added} (${chunks} × ${GPTQ_CTX} calibration tokens, ${(ms / 1000).toFixed(1)} s): press Perplexity.`;
+  });
 }
 
 function drawAwqTable(scales) {
