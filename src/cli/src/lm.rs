@@ -160,14 +160,38 @@ pub fn kl_divergence_of(
     Ok(())
 }
 
-/// `gptq`: GPTQ of every layer matrix on a text, written as a GGUF (see the usage).
-pub fn gptq(a: &LmArgs) -> Result<(), String> {
-    use quantscope_ptq::{GptqConfig, Grid};
-    let name = a.model.display().to_string();
-    let bytes = std::fs::read(a.model).map_err(|e| format!("{name}: {e}"))?;
+/// A GGUF model and the file it was read from (GPTQ and AWQ write their files from it).
+fn load_with_file(path: &Path) -> Result<(quantscope_formats::lazy::LazyFile, Model), String> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| format!("{name}: {e}"))?;
     let source: std::rc::Rc<dyn quantscope_formats::bytesource::ByteSource> = std::rc::Rc::new(bytes);
     let file = quantscope_formats::lazy::open_gguf_file(&name, source.clone()).map_err(|e| e.to_string())?;
     let model = Model::from_source(&name, source).map_err(|e| format!("{name}: {e}"))?;
+    Ok((file, model))
+}
+
+/// Calls `advance` (done, total, finished) until the run has finished, the step count on stderr
+/// unless `quiet`.
+fn run_steps(quiet: bool, mut advance: impl FnMut() -> Result<(usize, usize, bool), String>) -> Result<(), String> {
+    loop {
+        let (done, total, finished) = advance()?;
+        if !quiet {
+            eprint!("\rstep {done}/{total}");
+        }
+        if finished {
+            break;
+        }
+    }
+    if !quiet {
+        eprintln!();
+    }
+    Ok(())
+}
+
+/// `gptq`: GPTQ of every layer matrix on a text, written as a GGUF (see the usage).
+pub fn gptq(a: &LmArgs) -> Result<(), String> {
+    use quantscope_ptq::{GptqConfig, Grid};
+    let (file, model) = load_with_file(a.model)?;
     let grid = match a.grid.unwrap_or("q4_0") {
         "q4_0" | "Q4_0" => Grid::Q4_0,
         g => match g.strip_prefix("int").and_then(|b| b.parse::<u32>().ok()) {
@@ -188,18 +212,7 @@ pub fn gptq(a: &LmArgs) -> Result<(), String> {
     let ids = model.tokenizer.encode_with_bos(&text);
     let n_ctx = a.ctx.unwrap_or(model.config.n_ctx_train);
     let mut run = quantscope_llm::GptqRun::new(model, &ids, n_ctx, a.chunks, grid, config).map_err(|e| e.to_string())?;
-    loop {
-        let p = run.advance().map_err(|e| e.to_string())?;
-        if !a.json {
-            eprint!("\rstep {}/{}", p.done, p.total);
-        }
-        if p.finished {
-            break;
-        }
-    }
-    if !a.json {
-        eprintln!();
-    }
+    run_steps(a.json, || run.advance().map(|p| (p.done, p.total, p.finished)).map_err(|e| e.to_string()))?;
     let write = |path: &Path, rtn: bool| -> Result<(), String> {
         let bytes = run.write_gguf(&file, rtn).map_err(|e| e.to_string())?;
         std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))
@@ -235,11 +248,7 @@ pub fn gptq(a: &LmArgs) -> Result<(), String> {
 pub fn awq(a: &LmArgs) -> Result<(), String> {
     use quantscope_formats::gguf_mix::{FileType, MixOptions};
     use quantscope_ptq::AwqConfig;
-    let name = a.model.display().to_string();
-    let bytes = std::fs::read(a.model).map_err(|e| format!("{name}: {e}"))?;
-    let source: std::rc::Rc<dyn quantscope_formats::bytesource::ByteSource> = std::rc::Rc::new(bytes);
-    let file = quantscope_formats::lazy::open_gguf_file(&name, source.clone()).map_err(|e| e.to_string())?;
-    let model = Model::from_source(&name, source).map_err(|e| format!("{name}: {e}"))?;
+    let (file, model) = load_with_file(a.model)?;
     let config = match (a.grid.unwrap_or("q4_0"), a.group) {
         ("q4_0" | "Q4_0", None | Some(32)) => AwqConfig::q4_0(),
         ("q4_0" | "Q4_0", Some(g)) => return Err(format!("--grid q4_0 rounds groups of 32, not --group {g}")),
@@ -254,18 +263,7 @@ pub fn awq(a: &LmArgs) -> Result<(), String> {
     let ids = model.tokenizer.encode_with_bos(&text);
     let n_ctx = a.ctx.unwrap_or(model.config.n_ctx_train);
     let mut run = quantscope_llm::AwqRun::new(model, &ids, n_ctx, a.chunks, config, !a.no_clip).map_err(|e| e.to_string())?;
-    loop {
-        let p = run.advance().map_err(|e| e.to_string())?;
-        if !a.json {
-            eprint!("\rstep {}/{}", p.done, p.total);
-        }
-        if p.finished {
-            break;
-        }
-    }
-    if !a.json {
-        eprintln!();
-    }
+    run_steps(a.json, || run.advance().map(|p| (p.done, p.total, p.finished)).map_err(|e| e.to_string()))?;
     let scaled = run.write_f32_gguf(&file).map_err(|e| e.to_string())?;
     std::fs::write(out, &scaled).map_err(|e| format!("{}: {e}", out.display()))?;
     for (path, rtn) in [(a.rounded_out, false), (a.rtn_out, true)] {
