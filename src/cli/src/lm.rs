@@ -190,20 +190,10 @@ fn run_steps(quiet: bool, mut advance: impl FnMut() -> Result<(usize, usize, boo
 
 /// `gptq`: GPTQ of every layer matrix on a text, written as a GGUF (see the usage).
 pub fn gptq(a: &LmArgs) -> Result<(), String> {
-    use quantscope_ptq::{GptqConfig, Grid};
+    use quantscope_ptq::GptqConfig;
     let (file, model) = load_with_file(a.model)?;
-    let grid = match a.grid.unwrap_or("q4_0") {
-        "q4_0" | "Q4_0" => Grid::Q4_0,
-        g => match g.strip_prefix("int").and_then(|b| b.parse::<u32>().ok()) {
-            Some(bits) => Grid::MinMax { bits, symmetric: a.sym },
-            None => return Err(format!("--grid {g}: q4_0, int2, int3, int4 ... int8")),
-        },
-    };
-    let groupsize = match (grid, a.group) {
-        (Grid::Q4_0, None) => Some(32),
-        (_, Some(0)) => None,
-        (_, g) => g,
-    };
+    let (grid, groupsize) =
+        quantscope_ptq::gptq_grid(a.grid.unwrap_or("q4_0"), a.sym, a.group).map_err(|e| format!("--grid/--group: {e}"))?;
     // With act-order, static groups keep each group's columns together (as Q4_0 blocks need).
     let config = GptqConfig { groupsize, act_order: a.act_order, static_groups: a.act_order && groupsize.is_some(), ..Default::default() };
     let path = a.text.ok_or("gptq needs --text FILE")?;
@@ -247,14 +237,8 @@ pub fn gptq(a: &LmArgs) -> Result<(), String> {
 /// a llama-quantize mix of it (see the usage).
 pub fn awq(a: &LmArgs) -> Result<(), String> {
     use quantscope_formats::gguf_mix::{FileType, MixOptions};
-    use quantscope_ptq::AwqConfig;
     let (file, model) = load_with_file(a.model)?;
-    let config = match (a.grid.unwrap_or("q4_0"), a.group) {
-        ("q4_0" | "Q4_0", None | Some(32)) => AwqConfig::q4_0(),
-        ("q4_0" | "Q4_0", Some(g)) => return Err(format!("--grid q4_0 rounds groups of 32, not --group {g}")),
-        ("awq", g) => AwqConfig { groupsize: g.or(Some(128)).filter(|&g| g != 0), ..AwqConfig::llm_awq() },
-        (g, _) => return Err(format!("--grid {g}: q4_0 or awq")),
-    };
+    let (config, _) = quantscope_ptq::awq_config(a.grid.unwrap_or("q4_0"), a.group).map_err(|e| format!("--grid/--group: {e}"))?;
     // The mix is checked before the (long) run.
     let ftype = a.file_type.map(FileType::from_name).transpose().map_err(|e| e.to_string())?;
     let path = a.text.ok_or("awq needs --text FILE")?;

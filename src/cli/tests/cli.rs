@@ -813,7 +813,7 @@ fn awq_of_the_tiny_model() {
     let out = dir.join("x.gguf");
     let out = out.to_str().unwrap();
     fails(&["--out", out, "--type", "Q4_0"], "--type FTYPE and --quantized-out OUT.gguf go together");
-    fails(&["--out", out, "--grid", "int4"], "--grid int4: q4_0 or awq");
+    fails(&["--out", out, "--grid", "int4"], "--grid/--group: grid 'int4': q4_0 or awq");
     fails(&["--out", out, "--grid", "awq", "--group", "96"], "groups of 96 columns do not divide rows of 256");
     fails(&["--out", out, "--type", "Q9_Z", "--quantized-out", out], "Q9_Z");
     let q8 = fixture("tiny_lm/tiny-lm-q8_0.gguf");
@@ -858,5 +858,11 @@ fn gptq_of_the_tiny_model() {
     assert!(String::from_utf8_lossy(&r.stderr).contains("starts from F32 weights"), "{}", String::from_utf8_lossy(&r.stderr));
     let r = run(&[&["gptq", model.to_str().unwrap(), "--out", dir.join("x.gguf").to_str().unwrap(), "--grid", "int9"], &args[..]].concat());
     assert!(String::from_utf8_lossy(&r.stderr).contains("9-bit codes"), "{}", String::from_utf8_lossy(&r.stderr));
+    let r = run(&[&["gptq", model.to_str().unwrap(), "--out", dir.join("x.gguf").to_str().unwrap(), "--group", "64"], &args[..]].concat());
+    assert!(
+        String::from_utf8_lossy(&r.stderr).contains("Q4_0 rounds groups of 32 columns, not 64"),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

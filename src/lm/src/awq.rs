@@ -10,7 +10,7 @@ use quantscope_formats::gguf_mix::{FileType, MixOptions};
 use quantscope_formats::{gguf_writer, lazy};
 use quantscope_llm::awq::{ClipReport, ScaleReport};
 use quantscope_llm::{AwqRun, Model};
-use quantscope_ptq::{AwqConfig, Grid};
+use quantscope_ptq::Grid;
 use serde::Serialize;
 use std::rc::Rc;
 
@@ -34,12 +34,8 @@ impl AwqPageRun {
     /// `grid`: "q4_0" (the default: the search rounds as the Q4_0 file will) or "awq" (llm-awq's
     /// int4 with a zero point, groups of 128).
     pub fn new(model: Model, text: &str, n_ctx: usize, max_chunks: Option<usize>, grid: &str, clip: bool) -> Result<AwqPageRun, String> {
-        let (config, label) = match grid {
-            "q4_0" => (AwqConfig::q4_0(), "Q4_0"),
-            "awq" => (AwqConfig::llm_awq(), "int4 g128"),
-            g => return Err(format!("grid '{g}': q4_0 or awq")),
-        };
-        let label = if clip { label.to_string() } else { format!("{label} no clip") };
+        let (config, label) = quantscope_ptq::awq_config(grid, None).map_err(|e| e.to_string())?;
+        let label = if clip { label } else { format!("{label} no clip") };
         let tokens = model.tokenizer.encode_with_bos(text);
         let run = AwqRun::new(model, &tokens, n_ctx, max_chunks, config, clip).map_err(|e| e.to_string())?;
         Ok(AwqPageRun { run, label })

@@ -19,19 +19,10 @@ pub struct GptqSettings {
 }
 
 impl GptqSettings {
-    /// `grid`: "q4_0" (groups of 32) or "intB" (B = 2..8) with `group` columns (0: a row).
+    /// `grid`: "q4_0" (groups of 32) or "intB" (B = 2..8) with `group` columns (0: a row), as
+    /// `quantscope_ptq::gptq_grid` reads them for the CLI too.
     pub fn parse(grid: &str, group: usize, act_order: bool) -> Result<GptqSettings, String> {
-        let grid = match grid {
-            "q4_0" => Grid::Q4_0,
-            g => match g.strip_prefix("int").and_then(|b| b.parse::<u32>().ok()) {
-                Some(bits) if (2..=8).contains(&bits) => Grid::MinMax { bits, symmetric: false },
-                _ => return Err(format!("grid '{g}': q4_0 or int2 … int8")),
-            },
-        };
-        let groupsize = match grid {
-            Grid::Q4_0 => Some(32),
-            _ => (group > 0).then_some(group),
-        };
+        let (grid, groupsize) = quantscope_ptq::gptq_grid(grid, false, Some(group)).map_err(|e| e.to_string())?;
         Ok(GptqSettings { grid, groupsize, act_order })
     }
 

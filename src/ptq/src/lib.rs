@@ -13,11 +13,13 @@ pub mod gptq;
 pub mod grid;
 pub mod hessian;
 pub mod linalg;
+pub mod settings;
 
 pub use awq::{search_clip, search_scales, AwqConfig, ClipResult, Linear, ScaleResult, ScaleSearch};
 pub use gptq::{gptq, round_to_nearest, GptqConfig, GptqResult};
 pub use grid::Grid;
 pub use hessian::Hessian;
+pub use settings::{awq_config, gptq_grid};
 
 /// Why a quantization could not be made.
 #[derive(Debug, Clone, PartialEq)]
