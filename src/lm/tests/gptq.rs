@@ -33,7 +33,7 @@ fn run(p: &mut Playground, grid: &str, group: usize, act_order: bool) -> Vec<ser
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn gptq_variants_join_the_comparison() {
     let mut p = builtin();
-    let reports = run(&mut p, "q4_0", 0, false);
+    let reports = run(&mut p, "q4_0", 32, false);
     assert_eq!(reports.len(), 14);
     assert!(reports.iter().all(|r| r["gptq_error"].as_f64() < r["rtn_error"].as_f64()));
     let s = p.summary();
@@ -68,11 +68,11 @@ fn gptq_variants_join_the_comparison() {
 fn bad_settings_and_quantized_models_are_refused() {
     let mut p = builtin();
     let text = fixture_str!("tiny_lm/calibration-gptq.txt");
-    assert!(p.start_gptq(text, 128, Some(2), "int9", 128, false).unwrap_err().contains("int2 … int8"));
+    assert!(p.start_gptq(text, 128, Some(2), "int9", 128, false).unwrap_err().contains("9-bit codes (2 to 8 bits are offered)"));
     assert!(p.start_gptq(text, 128, Some(2), "fp4", 128, false).unwrap_err().contains("grid 'fp4'"));
-    assert!(p.start_gptq("too short", 128, Some(2), "q4_0", 0, false).unwrap_err().contains("tokens"));
+    assert!(p.start_gptq("too short", 128, Some(2), "q4_0", 32, false).unwrap_err().contains("tokens"));
     assert!(p.gptq_step().unwrap_err().contains("no GPTQ run"));
     assert!(p.variant_file("GPTQ Q4_0").unwrap_err().contains("no file"));
     let mut q = Playground::load("tiny-lm-q8_0.gguf", fixture_bytes!("tiny_lm/tiny-lm-q8_0.gguf").to_vec(), |_, _| {}).unwrap();
-    assert!(q.start_gptq(text, 128, Some(2), "q4_0", 0, false).unwrap_err().contains("already quantized"));
+    assert!(q.start_gptq(text, 128, Some(2), "q4_0", 32, false).unwrap_err().contains("already quantized"));
 }
