@@ -40,14 +40,29 @@ for arg in "$@"; do
 done
 dir=$([ "$profile" = dev ] && echo debug || echo release)
 
-# build CRATE OUT TARGET_DIR [CARGO ARGS...]
+# build CRATE OUT TARGET_DIR [CARGO ARGS...]: cargo builds the crate, then its JS bindings and
+# wasm-opt run in the background while cargo builds the next crate (whose last step, the LTO of
+# one codegen unit, keeps one core busy and leaves the other free); `finish` waits for them all.
+finishing=()
 build() {
   local crate=$1 out=$2 target_dir=$3
   shift 3
   cargo build -p "quantscope-$crate" --lib --target wasm32-unknown-unknown --profile "$profile" --target-dir "$target_dir" "$@"
+  local wasm="$target_dir/wasm32-unknown-unknown/$dir/quantscope_${crate//-/_}.wasm"
+  # A copy, so that the next cargo build cannot touch what is being post-processed.
+  local staged
+  staged=$(mktemp --suffix=.wasm)
+  cp "$wasm" "$staged"
+  bindings "$staged" "$out" &
+  finishing+=($!)
+}
+
+# bindings WASM OUT: wasm-bindgen's JS glue, then wasm-opt, then the size line.
+bindings() {
+  local wasm=$1 out=$2
   # --out-name: every module is quantscope.js / quantscope_bg.wasm in its own folder.
-  wasm-bindgen --target web --no-typescript --out-name quantscope --out-dir "$out" \
-    "$target_dir/wasm32-unknown-unknown/$dir/quantscope_${crate//-/_}.wasm"
+  wasm-bindgen --target web --no-typescript --out-name quantscope --out-dir "$out" "$wasm"
+  rm -f "$wasm"
   # wasm-opt from the npm package binaryen: Debian's is too old for the SIMD proposals.
   if [ "$profile" = release ] && [ -x node_modules/.bin/wasm-opt ]; then
     node_modules/.bin/wasm-opt -O3 --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
@@ -58,6 +73,15 @@ build() {
   size=$(stat -c %s "$out/quantscope_bg.wasm")
   gz=$(gzip -9 -c "$out/quantscope_bg.wasm" | wc -c)
   echo "[build] $out/quantscope_bg.wasm: $size bytes, $gz gzipped" >&2
+}
+
+# Waits for every module's bindings; fails if any did.
+finish() {
+  local pid failed=0
+  for pid in "${finishing[@]}"; do
+    wait "$pid" || failed=1
+  done
+  return "$failed"
 }
 
 target_dir=${CARGO_TARGET_DIR:-target}
@@ -80,3 +104,4 @@ case "$variant" in
     export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=-simd128"
     build bench www/pkg-nosimd "$target_dir/nosimd" ;;
 esac
+finish

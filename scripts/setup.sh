@@ -22,7 +22,55 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 
 export PATH="$HOME/.cargo/bin:$PATH"
 
+# Chromium's apt install and the npm packages wait on the network and the disk, not the CPU, so
+# on a fresh machine they run in the background while cargo compiles the tools below; each is
+# waited for (and its log shown if it failed) before this script says the toolchain is ready.
+background_log=$(mktemp -d)
+trap 'rm -rf "$background_log"' EXIT
+in_background() { # NAME COMMAND...: runs COMMAND with its output in a log, recording its pid
+  local name=$1
+  shift
+  "$@" >"$background_log/$name.log" 2>&1 &
+  echo $! >"$background_log/$name.pid"
+}
+await() { # NAME: waits for a background job, failing with its log
+  local name=$1
+  [ -f "$background_log/$name.pid" ] || return 0
+  if ! wait "$(cat "$background_log/$name.pid")"; then
+    cat "$background_log/$name.log" >&2
+    log "$name failed"
+    exit 1
+  fi
+}
+
+install_chromium() {
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq chromium chromium-driver
+}
+if [ "$purpose" = test ] && { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; }; then
+  log "installing Debian's chromium and chromium-driver (in the background)"
+  in_background chromium install_chromium
+fi
+
 # --- what building and serving the page needs ---------------------------------------------
+
+# npm packages: "dependencies" are what the build and the page use (binaryen's wasm-opt,
+# fflate); "devDependencies" only the tests and the bench (playwright-core, onnxruntime-web,
+# mnist). The stamp says which set is installed, so `npm test` after `npm start` adds the rest.
+stamp=node_modules/.quantscope-setup
+installed=$(cat "$stamp" 2>/dev/null || true)
+want=$([ "$installed" = test ] && echo test || echo "$purpose")
+if [ ! -d node_modules ] || [ package-lock.json -nt "$stamp" ] || [ "$want" != "$installed" ]; then
+  rm -f "$stamp"
+  if [ "$want" = serve ]; then
+    log "installing npm packages for building and serving (in the background)"
+    in_background npm npm ci --omit=dev --no-audit --no-fund --loglevel=error
+  else
+    log "installing npm packages, with the test tools (in the background)"
+    in_background npm npm ci --no-audit --no-fund --loglevel=error
+  fi
+fi
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   log "adding rust target wasm32-unknown-unknown"
@@ -35,20 +83,8 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION\$"; th
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
 fi
 
-# npm packages: "dependencies" are what the build and the page use (binaryen's wasm-opt,
-# fflate); "devDependencies" only the tests and the bench (playwright-core, onnxruntime-web,
-# mnist). The stamp says which set is installed, so `npm test` after `npm start` adds the rest.
-stamp=node_modules/.quantscope-setup
-installed=$(cat "$stamp" 2>/dev/null || true)
-want=$([ "$installed" = test ] && echo test || echo "$purpose")
-if [ ! -d node_modules ] || [ package-lock.json -nt "$stamp" ] || [ "$want" != "$installed" ]; then
-  if [ "$want" = serve ]; then
-    log "installing npm packages for building and serving"
-    npm ci --omit=dev --no-audit --no-fund --loglevel=error
-  else
-    log "installing npm packages (with the test tools)"
-    npm ci --no-audit --no-fund --loglevel=error
-  fi
+if [ -f "$background_log/npm.pid" ]; then
+  await npm
   echo "$want" >"$stamp"
 fi
 
@@ -71,11 +107,5 @@ if [ "${QUANTSCOPE_SKIP_WASM_PACK:-0}" != 1 ] && ! wasm-pack --version 2>/dev/nu
   cargo install wasm-pack --version "$WASM_PACK_VERSION" --locked
 fi
 
-if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
-  log "installing Debian's chromium and chromium-driver"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq chromium chromium-driver >/dev/null
-fi
-
+await chromium
 log "toolchain ready"

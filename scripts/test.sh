@@ -19,11 +19,15 @@ cargo clippy --workspace --all-targets --target wasm32-unknown-unknown -- -D war
 cargo clippy -p quantscope-mixer --features fit,iq-grids --target wasm32-unknown-unknown -- -D warnings
 
 step "native tests (cargo test --workspace)"
+bash scripts/check-test-suites.sh
 cargo test --workspace
 
 # The crates with wasm tests, each run as the README documents it: wasm-pack in headless
 # Chromium (SIMD128 on, from .cargo/config.toml). The facades' own exports are tested in
 # workbench and runner; bench and cli have no wasm tests.
+# Most crates' tests are one binary (tests/suite.rs), so one browser session runs all of a crate's
+# tests: the runner's default limit of 20 s per binary is for a single file's.
+export WASM_BINDGEN_TEST_TIMEOUT=600
 for crate in gemm core formats learn engine ptq llm workbench tutor runner trainer; do
   step "wasm tests in headless Chromium: src/$crate (wasm-pack test)"
   # No DWARF in the wasm test binaries (50 MB each with it); panics still name their functions.

@@ -6,12 +6,7 @@
 //! (IQ2_XXS, IQ2_XS, IQ1_S; tested here with one instead) and the IQ grid types on non-finite
 //! values.
 
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
 use quantscope_core::schemes::{self, Scheme};
-
-browser_tests!();
 
 const LENGTHS: [usize; 11] = [0, 1, 2, 15, 17, 31, 33, 255, 257, 300, 1000];
 

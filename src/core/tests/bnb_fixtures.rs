@@ -3,14 +3,9 @@
 //! dequantized values bit-exact; and the SIMD128 kernels against the scalar reference on every
 //! f32 bit-pattern class and awkward lengths.
 
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
-use common::{bits, f32s, hex_bytes, json};
+use crate::common::{bits, f32s, hex_bytes, json};
 use quantscope_core::schemes::bnb::{self, Code4, Scaling};
 use quantscope_core::schemes::{self, Quantized};
-
-browser_tests!();
 
 fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;

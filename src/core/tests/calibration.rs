@@ -4,15 +4,10 @@
 
 // The bin edges below are exact f32 values written in full (e.g. 202·1000/2048).
 #![allow(clippy::excessive_precision)]
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
-use common::{bits, f32s, json};
+use crate::common::{bits, f32s, json};
 use quantscope_core::schemes::int::calibration::Calibration;
 use quantscope_core::schemes::{int::IntScheme, Scheme};
 use quantscope_core::stats::metrics::error_metrics;
-
-browser_tests!();
 
 fn param<'a>(q: &'a quantscope_core::schemes::Quantized, name: &str) -> &'a [f64] {
     &q.params.iter().find(|p| p.name == name).unwrap_or_else(|| panic!("no param {name}")).values

@@ -2,14 +2,9 @@
 //! scripts/fixtures/make_float.py), and the FP16/BF16 SIMD128 kernels against the scalar
 //! reference (`half`) on every f32 bit-pattern class and awkward lengths.
 
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
-use common::{bits, f32s, json};
+use crate::common::{bits, f32s, json};
 use quantscope_core::schemes;
 use quantscope_core::schemes::float::{self, FloatFormat};
-
-browser_tests!();
 
 /// Codes from packed bytes, decoded independently of the scheme (little-endian, FP4 low nibble first).
 fn unpack(packed: &[u8], bits: u32, n: usize) -> Vec<u16> {

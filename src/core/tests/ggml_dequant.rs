@@ -4,15 +4,10 @@
 //! script's xorshift64, so only their first values and an FNV-1a hash of all of them are
 //! committed; 4096 blocks use every grid entry.
 
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
 use quantscope_core::ggml_dequant;
 use quantscope_core::ggml_types;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-
-browser_tests!();
 
 #[derive(Deserialize)]
 struct Fixture {
@@ -28,7 +23,7 @@ struct File {
 }
 
 /// The script's `sane_f16`: a finite f16 in ±[2^-4, 2^2).
-fn sane_f16(r: &mut common::Xorshift) -> u16 {
+fn sane_f16(r: &mut crate::common::Xorshift) -> u16 {
     let v = r.next();
     (((v & 1) << 15) | (0x2c00 + (v >> 1) % 0x1800)) as u16
 }
@@ -36,7 +31,7 @@ fn sane_f16(r: &mut common::Xorshift) -> u16 {
 /// The script's `blocks()`: generator bytes with every scale field set to a sane value.
 fn blocks(name: &str, seed: u64, count: usize) -> Vec<u8> {
     let size = ggml_types::by_name(name).unwrap().bytes as usize;
-    let mut r = common::Xorshift(seed);
+    let mut r = crate::common::Xorshift(seed);
     let mut raw: Vec<u8> = (0..count * size).map(|_| r.next() as u8).collect();
     for b in 0..count {
         let o = b * size;
@@ -85,7 +80,7 @@ fn every_type_equals_llama_cpp_bit_for_bit() {
             let want = u32::from_str_radix(want, 16).unwrap();
             assert_eq!(out[i].to_bits(), want, "{name} value {i}: {} vs {}", out[i], f32::from_bits(want));
         }
-        assert_eq!(format!("{:016x}", common::fnv1a64(&out)), f.fnv1a64, "{name}: the hash of all {} values", out.len());
+        assert_eq!(format!("{:016x}", crate::common::fnv1a64(&out)), f.fnv1a64, "{name}: the hash of all {} values", out.len());
     }
 }
 

@@ -3,14 +3,9 @@
 //! (IQ4 also with an importance vector), and quantscope's dequantization of them hashes to the
 //! same FNV-1a 64 as ggml's `dequantize_row_*` output.
 
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
-use common::{f32s, fnv1a64, hex_bytes, json};
+use crate::common::{f32s, fnv1a64, hex_bytes, json};
 use quantscope_core::schemes::ggml_extra::ExtraType;
 use quantscope_core::schemes::{self, Scheme};
-
-browser_tests!();
 
 /// Panics naming the first differing block (and byte) of two packed tensors.
 fn assert_same_blocks(got: &[u8], want: &[u8], block_bytes: usize, what: &str) {
@@ -60,7 +55,7 @@ fn every_type_matches_ggml_quantize_chunk_and_its_dequantizer() {
         let deq = kind.dequantize(&want_packed, &shape).unwrap();
         assert_eq!(deq.len(), values.len());
         assert_eq!(format!("{:016x}", fnv1a64(&deq)), want_hash, "{what}: dequantize(llama.cpp bytes) vs dequantize_row");
-        assert_eq!(common::bits(&q.dequantized), common::bits(&deq), "{what}: quantize's own dequantized copy");
+        assert_eq!(crate::common::bits(&q.dequantized), crate::common::bits(&deq), "{what}: quantize's own dequantized copy");
     }
     assert_eq!((plain, weighted), (105, 6), "every type on every input, IQ4 with importance");
 }
@@ -68,7 +63,7 @@ fn every_type_matches_ggml_quantize_chunk_and_its_dequantizer() {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn awkward_lengths_pad_and_round_trip() {
-    let mut r = common::Xorshift(0x5EED_E47A);
+    let mut r = crate::common::Xorshift(0x5EED_E47A);
     for kind in ExtraType::ALL {
         for n in [0usize, 1, 15, 17, 31, 33, 63, 65, 127, 129, 255, 257, 513] {
             let values: Vec<f32> = (0..n).map(|_| (r.next() % 2001) as f32 / 1000.0 - 1.0).collect();
@@ -81,7 +76,7 @@ fn awkward_lengths_pad_and_round_trip() {
             padded.resize(blocks * kind.block(), 0.0);
             let qp = kind.quantize(&padded, &[padded.len()]).unwrap();
             assert_same_blocks(&q.packed, &qp.packed, kind.block_bytes(), &format!("{} n={n} vs zero-padded", kind.id()));
-            assert_eq!(common::bits(&q.dequantized), common::bits(&qp.dequantized[..n]), "{} n={n}", kind.id());
+            assert_eq!(crate::common::bits(&q.dequantized), crate::common::bits(&qp.dequantized[..n]), "{} n={n}", kind.id());
         }
     }
 }

@@ -9,14 +9,9 @@
 //!
 //! Natively the picked kernel is the reference itself; the comparison bites under wasm32.
 
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
-use common::{f32s, hex_bytes, json};
+use crate::common::{f32s, hex_bytes, json};
 use quantscope_core::schemes::ggml::{self, reference, GgmlScheme, GgmlType, QK};
 use quantscope_core::schemes::{self, Scheme};
-
-browser_tests!();
 
 fn ty_of(id: &str) -> GgmlType {
     GgmlType::from_id(id).unwrap()

@@ -6,13 +6,8 @@
 //! the IQ types that need no imatrix also without one (the plain scheme); the decoding of those
 //! bytes hashes as ggml's `dequantize_row_*` output does.
 
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
-use common::{f32s, fnv1a64, hex_bytes, json};
+use crate::common::{f32s, fnv1a64, hex_bytes, json};
 use quantscope_core::schemes;
-
-browser_tests!();
 
 fn block_bytes(id: &str) -> usize {
     match id {
@@ -82,7 +77,7 @@ fn weighted_quantizers_match_ggml_quantize_chunk_with_an_imatrix() {
             case["dequantized_fnv1a64"].as_str().unwrap(),
             "{what}: dequantize vs dequantize_row"
         );
-        assert_eq!(common::bits(&q.dequantized), common::bits(&deq), "{what}: quantize's own dequantized copy");
+        assert_eq!(crate::common::bits(&q.dequantized), crate::common::bits(&deq), "{what}: quantize's own dequantized copy");
         *per_type.entry(id.to_string()).or_insert(0) += 1;
     }
     // Values near f32's top: IQ2_XS, IQ2_S, IQ3_XXS and IQ3_S abort in llama.cpp; the others write.
@@ -116,7 +111,7 @@ fn weighted_quantizers_match_ggml_quantize_chunk_with_an_imatrix() {
 fn weighted_error_is_lower_where_the_weights_are() {
     // Quantizing with weights that favour the first half of the columns lowers the error there
     // (measured by the importance-weighted MSE) against the plain quantizer.
-    let mut r = common::Xorshift(0x1A7_81C5);
+    let mut r = crate::common::Xorshift(0x1A7_81C5);
     let values: Vec<f32> = (0..16 * 512).map(|_| (r.next() % 20001) as f32 / 10000.0 - 1.0).collect();
     let importance: Vec<f32> = (0..512).map(|j| if j < 256 { 10.0 } else { 0.01 }).collect();
     for id in ["q2_k", "q3_k", "q4_k", "q4_0", "q4_1", "q5_0", "iq3_s", "iq3_xxs", "iq2_s", "iq1_m"] {

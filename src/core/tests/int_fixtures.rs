@@ -1,13 +1,8 @@
 //! The integer schemes against ONNX Runtime's `compute_scale_zp` + `quantize_nparray`
 //! (fixtures from scripts/fixtures/make_fixtures.py): scales, zero points and codes bit-exact.
 
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
-use common::{bits, f32s, json};
+use crate::common::{bits, f32s, json};
 use quantscope_core::schemes::{self, int::IntScheme};
-
-browser_tests!();
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]

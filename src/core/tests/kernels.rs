@@ -5,13 +5,8 @@
 //! without simd128) the "SIMD" side is the dispatching kernel, i.e. the reference itself, so the
 //! tests still run and check the dispatch; in Chromium (+simd128) they compare the two.
 
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
 use quantscope_core::schemes::int;
 use quantscope_core::stats::{histogram, metrics, summary};
-
-browser_tests!();
 
 const LENGTHS: [usize; 12] = [0, 1, 2, 3, 4, 5, 15, 17, 31, 33, 255, 257];
 

@@ -3,13 +3,8 @@
 //! numpy port of the documented fit for every input and scheme, and that port equals
 //! scikit-learn's Lloyd KMeans from the same initialisation wherever no cluster goes empty.
 
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
-use common::{f32s, hex_bytes, json};
+use crate::common::{f32s, hex_bytes, json};
 use quantscope_core::schemes;
-
-browser_tests!();
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]

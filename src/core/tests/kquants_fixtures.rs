@@ -3,14 +3,9 @@
 //! for byte, dequantized values equal gguf-py's bit for bit. Then the dispatched (SIMD128 on wasm)
 //! dequantize kernels against the scalar reference on seeded random blocks and awkward lengths.
 
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
-use common::{f32s, hex_bytes, json};
+use crate::common::{f32s, hex_bytes, json};
 use quantscope_core::schemes::kquants::{dequant, KQuant, QK_K};
 use quantscope_core::schemes::{self, Scheme};
-
-browser_tests!();
 
 fn le_f32s(hex: &str) -> Vec<f32> {
     hex_bytes(hex).chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()

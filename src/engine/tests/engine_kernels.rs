@@ -3,17 +3,12 @@
 //! dispatching functions run the SIMD128 kernels; natively they are the references, so these
 //! tests matter in the browser run (and check the references' own definitions natively).
 
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
 use quantscope_engine::ops::activation_quant::{self as k, reference};
-
-browser_tests!();
 
 /// Lengths around every vector width the kernels use (4, 16) and the MLP's layers.
 const LENGTHS: [usize; 16] = [0, 1, 3, 4, 5, 15, 16, 17, 31, 32, 33, 63, 100, 255, 784, 1000];
 
-struct Rng(common::Xorshift);
+struct Rng(crate::common::Xorshift);
 impl Rng {
     fn next(&mut self) -> u64 {
         self.0.next()
@@ -36,7 +31,7 @@ impl Rng {
 }
 
 fn inputs() -> Vec<(Vec<f32>, f32)> {
-    let mut rng = Rng(common::Xorshift(0x2545_F491_4F6C_DD1D));
+    let mut rng = Rng(crate::common::Xorshift(0x2545_F491_4F6C_DD1D));
     let mut out = Vec::new();
     for &n in &LENGTHS {
         for scale in [1.0f32, 0.0078125, 0.013_725_49, 3.1e-5] {
@@ -88,7 +83,7 @@ fn quantize_u8_equals_the_reference_byte_for_byte() {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn rescale_equals_the_reference_bit_for_bit() {
-    let mut rng = Rng(common::Xorshift(0x9E37_79B9_7F4A_7C15));
+    let mut rng = Rng(crate::common::Xorshift(0x9E37_79B9_7F4A_7C15));
     for n in [1usize, 3, 4, 5, 8, 10, 17, 100] {
         for rows in [0usize, 1, 2, 7] {
             let acc: Vec<i32> = (0..rows * n)
@@ -104,7 +99,7 @@ fn rescale_equals_the_reference_bit_for_bit() {
                 let (mut got, mut want) = (vec![f32::NAN; acc.len()], vec![0.0f32; acc.len()]);
                 k::rescale(&acc, &mult, b, &mut got);
                 reference::rescale(&acc, &mult, b, &mut want);
-                assert_eq!(common::bits(&got), common::bits(&want), "n {n}, rows {rows}, bias {}", b.is_some());
+                assert_eq!(crate::common::bits(&got), crate::common::bits(&want), "n {n}, rows {rows}, bias {}", b.is_some());
             }
         }
     }

@@ -3,14 +3,8 @@
 //! tensors, broadcasting corners, padding and batching; integer ops agree with a naive
 //! reference bit for bit.
 
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
-
 use quantscope_engine::builder::{attr_float, attr_int, attr_ints, attr_string, attr_tensor, GraphBuilder};
 use quantscope_engine::{ops, DType, Data, Dim, EngineError, MissingOp, Model, Value};
-
-browser_tests!();
 
 fn model(g: &GraphBuilder) -> Model {
     Model::from_onnx(&g.build()).expect("model loads")

@@ -6,18 +6,12 @@
 //!   cargo test -p quantscope-engine --test importance
 //!   wasm-pack test --headless --chrome --mode no-install src/engine --test importance
 
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
-
 use quantscope_engine::builder::{attr_int, GraphBuilder};
 use quantscope_engine::importance::ImportanceRun;
 use quantscope_engine::mnist::{TestSet, PIXELS};
 use quantscope_engine::{DType, Model, Value};
 use quantscope_formats::imatrix::{parse, ImatrixFormat};
 use quantscope_formats::imatrix_writer::write_gguf;
-
-browser_tests!();
 
 const MODEL: &[u8] = include_bytes!(concat!(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."), "/www/models/mnist_mlp.onnx"));
 const TEST_SET: &[u8] = include_bytes!(concat!(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."), "/www/models/mnist_test.npz"));
@@ -41,7 +35,7 @@ fn mnist_run(batch: usize) -> (Model, ImportanceRun) {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn mnist_sums_match_onnxruntime_activations() {
-    let expected = common::json(fixture_str!("mnist/imatrix.json"));
+    let expected = crate::common::json(fixture_str!("mnist/imatrix.json"));
     let (_, run) = mnist_run(64);
     assert_eq!(run.batches(), 4);
     let entries = expected["entries"].as_array().unwrap();

@@ -6,15 +6,9 @@
 //!   cargo test -p quantscope-engine --test mnist
 //!   wasm-pack test --headless --chrome --mode no-install src/engine --test mnist
 
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
-
 use quantscope_core::schemes::int::calibration::Calibration;
 use quantscope_engine::mnist::{self, Spec, TestSet, BATCH};
 use quantscope_engine::Model;
-
-browser_tests!();
 
 const MODEL: &[u8] = include_bytes!(concat!(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."), "/www/models/mnist_mlp.onnx"));
 const TEST_SET: &[u8] = include_bytes!(concat!(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."), "/www/models/mnist_test.npz"));
@@ -25,7 +19,7 @@ const TEST_SET: &[u8] = include_bytes!(concat!(concat!(env!("CARGO_MANIFEST_DIR"
 const INT8_MARGIN_DIGITS: i64 = 10;
 
 fn expected() -> serde_json::Value {
-    common::json(fixture_str!("mnist/expected.json"))
+    crate::common::json(fixture_str!("mnist/expected.json"))
 }
 
 fn load() -> (Model, TestSet) {

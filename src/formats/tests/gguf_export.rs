@@ -6,14 +6,9 @@
 //! schemes' dequantization, metadata kept), exports of a safetensors source, chunked writing of
 //! tensors larger than one chunk. The CLI's `export` is tested with the CLI (src/cli/tests/cli.rs).
 
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
 use quantscope_formats::gguf_writer::{self, OutType};
 use quantscope_formats::{self as formats, lazy};
 use std::rc::Rc;
-
-browser_tests!();
 
 const SOURCE: &[u8] = fixture_bytes!("gguf_export/source.gguf");
 
@@ -96,7 +91,7 @@ fn our_reader_round_trips_our_writer() {
                     quantscope_core::schemes::by_id(id).unwrap().quantize(&o.data, &o.shape).unwrap().dequantized
                 }
             };
-            assert_eq!(common::bits(&t.data), common::bits(&want), "{} as {}", t.name, p.ty.id());
+            assert_eq!(crate::common::bits(&t.data), crate::common::bits(&want), "{} as {}", t.name, p.ty.id());
         }
         let notes: Vec<_> = plan.tensors.iter().filter_map(|t| t.note.as_deref()).collect();
         if ty != OutType::F32 {
@@ -126,5 +121,5 @@ fn safetensors_models_export_in_chunks() {
     assert!(back.metadata.contains(&("general.name".into(), "my-model".into())));
     let whole = formats::load_file("m.safetensors", &file).unwrap();
     let want = quantscope_core::schemes::by_id("q8_0").unwrap().quantize(&whole.tensors[0].data, &[n]).unwrap().dequantized;
-    assert_eq!(common::bits(&back.tensors[0].data), common::bits(&want));
+    assert_eq!(crate::common::bits(&back.tensors[0].data), crate::common::bits(&want));
 }

@@ -10,9 +10,6 @@
 //! Native only: the page's e2e test (tests/e2e/gguf-fit.test.mjs) runs the same code in wasm.
 #![cfg(not(target_arch = "wasm32"))]
 
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
 use quantscope_formats::gguf_fit::{self, FitTable, Measure, Target};
 use quantscope_formats::gguf_mix::{FileType, MixImatrix, MixOptions};
 use quantscope_formats::gguf_writer;

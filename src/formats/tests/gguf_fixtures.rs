@@ -2,14 +2,8 @@
 //! every tensor bit-equal to gguf-py's dequantization, metadata as the page shows it; and the
 //! malformed files fail with the expected messages. Runs natively and in headless Chromium.
 
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
-mod malformed;
-use common::{bits, f32s};
+use crate::common::{bits, f32s};
 use quantscope_formats::{self as formats, Format};
-
-browser_tests!();
 
 /// Every malformed file, compiled in (wasm32 has no file system).
 const MALFORMED: &[(&str, &[u8])] = &[
@@ -41,7 +35,7 @@ const MALFORMED: &[(&str, &[u8])] = &[
 ];
 
 fn check_file(file_name: &str, bytes: &[u8]) {
-    let expected = common::json(fixture_str!("gguf/expected.json"));
+    let expected = crate::common::json(fixture_str!("gguf/expected.json"));
     let want = &expected[file_name.replace("v2.gguf", "tiny.gguf").as_str()];
     let file = formats::load_file(file_name, bytes).unwrap_or_else(|e| panic!("{file_name}: {e}"));
     assert_eq!(file.format, Format::Gguf);
@@ -73,7 +67,7 @@ fn gguf_py_written_file_reads_back_exactly() {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn every_read_only_ggml_type_reads_as_llama_cpp_dequantizes_it() {
-    let expected = common::json(fixture_str!("ggml_dequant/types.json"));
+    let expected = crate::common::json(fixture_str!("ggml_dequant/types.json"));
     let file = formats::load_file("types.gguf", fixture_bytes!("ggml_dequant/types.gguf")).unwrap();
     let want = expected.as_object().unwrap();
     assert_eq!(file.tensors.len(), want.len());
@@ -84,7 +78,7 @@ fn every_read_only_ggml_type_reads_as_llama_cpp_dequantizes_it() {
         let shape: Vec<usize> = w["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
         assert_eq!(t.shape, shape, "{}", t.name);
         assert_eq!(
-            format!("{:016x}", common::fnv1a64(&t.data)),
+            format!("{:016x}", crate::common::fnv1a64(&t.data)),
             w["fnv1a64"].as_str().unwrap(),
             "{}: values differ from llama.cpp's",
             t.name
@@ -116,5 +110,5 @@ fn sniffed_without_the_extension() {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn malformed_files_fail_with_specific_messages() {
-    malformed::check_malformed(fixture_str!("gguf/malformed/expected_errors.json"), MALFORMED);
+    crate::malformed::check_malformed(fixture_str!("gguf/malformed/expected_errors.json"), MALFORMED);
 }

@@ -5,15 +5,10 @@
 //! each). A failure names the first differing metadata key or tensor. File types llama-quantize
 //! refuses without an importance matrix are refused with its reason and offending tensor.
 
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
 use quantscope_formats::gguf_mix::{ty, FileType, MixImatrix, MixOptions};
 use quantscope_formats::gguf_writer;
 use quantscope_formats::lazy;
 use std::rc::Rc;
-
-browser_tests!();
 
 const SOURCE: &[u8] = fixture_bytes!("gguf_mixes/source.gguf");
 const CASES: &str = fixture_str!("gguf_mixes/cases.json");
@@ -218,7 +213,7 @@ fn sha256_is_fips_180_4() {
 #[test]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn every_mix_is_byte_identical_to_llama_quantize() {
-    let cases = common::json(CASES);
+    let cases = crate::common::json(CASES);
     let source = source();
     let mut checked = Vec::new();
     let mut cannot_write = Vec::new();
@@ -303,7 +298,7 @@ fn every_mix_is_byte_identical_to_llama_quantize() {
 #[test]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn refusals_match_llama_quantize() {
-    let cases = common::json(CASES);
+    let cases = crate::common::json(CASES);
     let source = source();
     let mut refused = 0;
     for case in cases["cases"].as_array().unwrap() {

@@ -3,13 +3,8 @@
 //! name, counts and the weights `llama-quantize`'s `load_imatrix` computes, bit for bit; MoE
 //! entries with an expert never routed to; and the files llama.cpp refuses, each with its reason.
 
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
 use quantscope_formats::imatrix::{self, ImatrixFormat};
 use quantscope_formats::imatrix_writer;
-
-browser_tests!();
 
 const EXPECTED: &str = fixture_str!("imatrix/expected.json");
 
@@ -25,7 +20,7 @@ fn file(name: &str) -> &'static [u8] {
 #[test]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn entries_and_weights_are_what_llama_quantize_loads() {
-    let expected = common::json(EXPECTED);
+    let expected = crate::common::json(EXPECTED);
     let files = expected["files"].as_object().unwrap();
     assert_eq!(files.len(), 3);
     let mut compared = 0;
@@ -46,7 +41,12 @@ fn entries_and_weights_are_what_llama_quantize_loads() {
             assert_eq!(ours.name, want["name"].as_str().unwrap(), "{name}: entries in name order");
             let counts: Vec<i64> = want["counts"].as_array().unwrap().iter().map(|c| c.as_i64().unwrap()).collect();
             assert_eq!(ours.counts, counts, "{name}: {}", ours.name);
-            assert_eq!(common::bits(&ours.values), common::bits(&common::f32s(&want["values"])), "{name}: weights of {}", ours.name);
+            assert_eq!(
+                crate::common::bits(&ours.values),
+                crate::common::bits(&crate::common::f32s(&want["values"])),
+                "{name}: weights of {}",
+                ours.name
+            );
             assert!(std::ptr::eq(m.get(&ours.name).unwrap(), ours), "get finds {}", ours.name);
             compared += 1;
         }

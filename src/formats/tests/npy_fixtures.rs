@@ -2,10 +2,7 @@
 //! .npy files written by numpy (scripts/fixtures/make_fixtures.py) read back exactly, and the
 //! malformed ones fail with the expected messages.
 
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
-use common::{bits, f32s};
+use crate::common::{bits, f32s};
 use quantscope_formats as formats;
 use std::path::PathBuf;
 
@@ -15,7 +12,7 @@ fn fixture(path: &str) -> PathBuf {
 }
 
 fn read_json(path: &str) -> serde_json::Value {
-    common::json(&std::fs::read_to_string(fixture(path)).unwrap())
+    crate::common::json(&std::fs::read_to_string(fixture(path)).unwrap())
 }
 
 #[test]

@@ -3,17 +3,11 @@
 //! malformed and zip-bomb archives fail with the expected messages. Fixtures are compiled in, so
 //! this runs natively and in headless Chromium.
 
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
-mod malformed;
-use common::{bits, f32s};
+use crate::common::{bits, f32s};
 use quantscope_formats::{self as formats, Format};
 
-browser_tests!();
-
 fn check(file_name: &str, bytes: &[u8]) {
-    let expected = common::json(fixture_str!("npz/expected.json"));
+    let expected = crate::common::json(fixture_str!("npz/expected.json"));
     let want = expected[file_name].as_array().unwrap();
     let file = formats::load_file(file_name, bytes).unwrap_or_else(|e| panic!("{file_name}: {e}"));
     assert_eq!(file.format, Format::Npz);
@@ -67,11 +61,11 @@ const MALFORMED: &[(&str, &[u8])] = &[
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn malformed_archives_fail_with_specific_messages() {
-    malformed::check_malformed(fixture_str!("npz/malformed/expected_errors.json"), MALFORMED);
+    crate::malformed::check_malformed(fixture_str!("npz/malformed/expected_errors.json"), MALFORMED);
 }
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn every_truncation_and_byte_flip_is_handled_without_panicking() {
-    malformed::check_truncations_and_flips("deflated.npz", fixture_bytes!("npz/deflated.npz"));
+    crate::malformed::check_truncations_and_flips("deflated.npz", fixture_bytes!("npz/deflated.npz"));
 }

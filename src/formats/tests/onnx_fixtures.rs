@@ -3,14 +3,8 @@
 //! external-data initializer is listed rather than loaded; and the malformed files fail with
 //! the expected messages. Runs natively and in headless Chromium.
 
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
-mod malformed;
-use common::{bits, f32s};
+use crate::common::{bits, f32s};
 use quantscope_formats::{self as formats, Format};
-
-browser_tests!();
 
 /// Every malformed file, compiled in (wasm32 has no file system).
 const MALFORMED: &[(&str, &[u8])] = &[
@@ -27,7 +21,7 @@ const MALFORMED: &[(&str, &[u8])] = &[
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn onnx_helper_written_model_reads_back_exactly() {
-    let expected = common::json(fixture_str!("onnx/expected.json"));
+    let expected = crate::common::json(fixture_str!("onnx/expected.json"));
     let want = &expected["tiny.onnx"];
     let file = formats::load_file("tiny.onnx", fixture_bytes!("onnx/tiny.onnx")).unwrap();
     assert_eq!(file.format, Format::Onnx);
@@ -57,5 +51,5 @@ fn sniffed_without_the_extension() {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn malformed_files_fail_with_specific_messages() {
-    malformed::check_malformed(fixture_str!("onnx/malformed/expected_errors.json"), MALFORMED);
+    crate::malformed::check_malformed(fixture_str!("onnx/malformed/expected_errors.json"), MALFORMED);
 }

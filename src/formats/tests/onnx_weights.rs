@@ -5,15 +5,9 @@
 //! its label and its groups as expected.json gives them; the malformed files fail with their
 //! messages. Runs natively and in headless Chromium.
 
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
-mod malformed;
-use common::{bits, f32s};
+use crate::common::{bits, f32s};
 use quantscope_formats::onnx::weights::{Consumer, WeightInfo};
 use quantscope_formats::{self as formats, lazy, Format};
-
-browser_tests!();
 
 const MODEL: &[u8] = fixture_bytes!("onnx_weights/weights.onnx");
 
@@ -43,7 +37,7 @@ fn consumer(c: &serde_json::Value) -> Consumer {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn every_weight_is_found_with_its_values_and_readers() {
-    let expected = common::json(fixture_str!("onnx_weights/expected.json"));
+    let expected = crate::common::json(fixture_str!("onnx_weights/expected.json"));
     let want = &expected["weights.onnx"];
     let file = formats::load_file("weights.onnx", MODEL).unwrap();
     assert_eq!(file.format, Format::Onnx);
@@ -90,7 +84,7 @@ fn the_lazy_opener_keeps_the_descriptions() {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn malformed_files_fail_with_specific_messages() {
-    malformed::check_malformed(fixture_str!("onnx_weights/malformed/expected_errors.json"), MALFORMED);
+    crate::malformed::check_malformed(fixture_str!("onnx_weights/malformed/expected_errors.json"), MALFORMED);
 }
 
 /// No prefix or single-byte change of the model panics: subgraphs are decoded from bytes the

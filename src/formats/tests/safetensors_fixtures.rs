@@ -3,14 +3,8 @@
 //! reads in index order; malformed files fail with the expected messages. Fixtures are compiled
 //! in, so this runs natively and in headless Chromium.
 
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
-mod malformed;
-use common::f32s;
+use crate::common::f32s;
 use quantscope_formats::{self as formats, safetensors, Format, LoadedFile};
-
-browser_tests!();
 
 /// Same values bit for bit, except that any NaN matches any NaN (payloads are not specified).
 fn assert_same(name: &str, got: &[f32], want: &[f32]) {
@@ -42,7 +36,7 @@ fn check(file: &LoadedFile, want: &serde_json::Value) {
 }
 
 fn expected() -> serde_json::Value {
-    common::json(fixture_str!("safetensors/expected.json"))
+    crate::common::json(fixture_str!("safetensors/expected.json"))
 }
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
@@ -121,11 +115,11 @@ const MALFORMED: &[(&str, &[u8])] = &[
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn malformed_files_fail_with_specific_messages() {
-    malformed::check_malformed(fixture_str!("safetensors/malformed/expected_errors.json"), MALFORMED);
+    crate::malformed::check_malformed(fixture_str!("safetensors/malformed/expected_errors.json"), MALFORMED);
 }
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn every_truncation_and_byte_flip_is_handled_without_panicking() {
-    malformed::check_truncations_and_flips("all_dtypes.safetensors", fixture_bytes!("safetensors/all_dtypes.safetensors"));
+    crate::malformed::check_truncations_and_flips("all_dtypes.safetensors", fixture_bytes!("safetensors/all_dtypes.safetensors"));
 }

@@ -10,17 +10,12 @@
 //! 4. bad input: the wrong number of importance weights, a type that needs an imatrix without
 //!    one, an element outside the values.
 
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
-use common::{f32s, hex_bytes, json};
+use crate::common::{f32s, hex_bytes, json};
 use quantscope_core::ggml_dequant::grids::ksigns_iq2xs;
 use quantscope_core::schemes;
 use quantscope_core::Tensor;
 use quantscope_learn::granularity::{block_view, decode_block};
 use quantscope_learn::iq_blocks::{grid_block_decode, quantize_block_of, GridBlock, Window, GRID_IDS};
-
-browser_tests!();
 
 fn block_bytes(id: &str) -> usize {
     quantscope_core::ggml_types::by_name(id).unwrap().bytes as usize

@@ -9,10 +9,7 @@
 //! 4. the NF4 levels against bitsandbytes' table (tests/fixtures/bnb) and the normal quantiles
 //!    they are built from; the 4-bit grids against the schemes.
 
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
-use common::{f32s, hex_bytes, json};
+use crate::common::{f32s, hex_bytes, json};
 use quantscope_core::report::{scheme_report, MAX_PARAMS_SHOWN};
 use quantscope_core::schemes;
 use quantscope_core::schemes::ggml::{GgmlType, QK};
@@ -20,8 +17,6 @@ use quantscope_core::{samples, Tensor};
 use quantscope_learn::compare::{grid_comparison, nf4_chart, nf4_levels, normal_quantile, NF4_OFFSET};
 use quantscope_learn::granularity::{block_view, ggml_block_view, granularity_report, MAX_ELEMENTS_SHOWN};
 use quantscope_learn::memory::{layout_bits_per_weight, layout_ids, memory_table, packed_bytes, GPU_GB};
-
-browser_tests!();
 
 fn same_f32(a: f32, b: f32) -> bool {
     a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())

@@ -4,17 +4,12 @@
 //! (tests/fixtures/int, tests/fixtures/calibration), and hand-known constants. Every test runs
 //! natively and in headless Chromium.
 
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
-use common::{bits, f32s, json};
+use crate::common::{bits, f32s, json};
 use quantscope_core::schemes::{self, int::IntScheme, Scheme};
 use quantscope_core::stats::metrics::error_metrics;
 use quantscope_learn::clipping::{self, clip_point};
 use quantscope_learn::mapping::mapping;
 use quantscope_learn::number_formats::{self, decode_code, exact_decimal, explain_number, Kind};
-
-browser_tests!();
 
 fn in_format<'a>(r: &'a number_formats::NumberReport, id: &str) -> &'a number_formats::Stored {
     r.formats.iter().find(|s| s.format == id).unwrap_or_else(|| panic!("no {id} row"))

@@ -10,15 +10,10 @@
 //! llama (llama-bpe) 2.8e-7, llama (smollm) 4.0e-7 — ulp-level differences of summation order.
 //! Rotating adjacent pairs instead of halves for qwen (measured once by flipping the rope mode)
 //! gives 3.0e-1 (qwen2) and 1.8e-1 (qwen3) at position 1.
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
 
 use quantscope_llm::config::RopeMode;
 use quantscope_llm::tokenizer::PreTokenizer;
 use quantscope_llm::Model;
-
-browser_tests!();
 
 fn ids(npy: &[u8]) -> Vec<u32> {
     let t = quantscope_formats::npy::parse("ids.npy", npy).unwrap();
@@ -72,7 +67,7 @@ fn token_ids_equal_llama_cpp_for_every_pre_tokenizer() {
         for (text, expected) in texts().into_iter().zip([case.heldout, case.edge, case.more]) {
             let ours = m.tokenizer.encode(text);
             let expected = ids(expected);
-            assert!(ours == expected, "{}: {}", case.name, common::first_difference(&ours, &expected));
+            assert!(ours == expected, "{}: {}", case.name, crate::common::first_difference(&ours, &expected));
             let back = m.tokenizer.decode(&ours).unwrap();
             assert_eq!(String::from_utf8(back).unwrap(), text, "{}", case.name);
         }

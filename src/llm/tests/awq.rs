@@ -2,9 +2,6 @@
 //! llm-awq in src/ptq/tests/awq.rs). The per-layer forward the searches run is the session's
 //! forward to the bit; without clipping the scaled F32 file computes the model's function up to
 //! float rounding; with it, the file quantizes with any llama-quantize mix into a model that runs.
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
 
 use quantscope_formats::bytesource::ByteSource;
 use quantscope_formats::lazy;
@@ -21,8 +18,6 @@ use {
     quantscope_llm::activations::LayerMatrix,
     quantscope_llm::perplexity,
 };
-
-browser_tests!();
 
 fn f32_file() -> (Rc<dyn ByteSource>, lazy::LazyFile) {
     let source: Rc<dyn ByteSource> = Rc::new(fixture_bytes!("tiny_lm/tiny-lm-f32.gguf").to_vec());
@@ -60,7 +55,7 @@ fn layer_passes_give_the_sessions_logits() {
     }
     let ours = model.logits_of(&x);
     let session = model.session(64).unwrap().eval(ids).unwrap();
-    assert_eq!(common::bits(&ours), common::bits(&session));
+    assert_eq!(crate::common::bits(&ours), crate::common::bits(&session));
 }
 
 /// Before rounding, AWQ's scaling is exact algebra: with the clip off, the scaled F32 file gives
@@ -144,7 +139,11 @@ fn v_to_output_scaling_keeps_the_function() {
     let ids = original.tokenizer.encode_with_bos(fixture_str!("tiny_lm/heldout.txt"));
     let ids = &ids[..64];
     let a = original.session(64).unwrap().eval(ids).unwrap();
-    assert_eq!(common::bits(&mha.session(64).unwrap().eval(ids).unwrap()), common::bits(&a), "the repeated heads are not the same model");
+    assert_eq!(
+        crate::common::bits(&mha.session(64).unwrap().eval(ids).unwrap()),
+        crate::common::bits(&a),
+        "the repeated heads are not the same model"
+    );
 
     let tokens = mha.tokenizer.encode_with_bos(fixture_str!("tiny_lm/calibration-gptq.txt"));
     let mut run = AwqRun::new(mha, &tokens, 32, Some(2), AwqConfig::q4_0(), false).unwrap();
@@ -226,7 +225,7 @@ fn llm_awqs_grid_runs_too() {
         quantscope_llm::weights::Matrix::F32 { w, .. } => AwqConfig::llm_awq().quantize(w, 256).unwrap(),
         _ => panic!("an F32 matrix"),
     };
-    assert_eq!(common::bits(&rtn), common::bits(&original));
+    assert_eq!(crate::common::bits(&rtn), crate::common::bits(&original));
 }
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]

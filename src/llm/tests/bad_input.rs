@@ -1,13 +1,8 @@
 //! A model that cannot run is refused with the reason, never a panic: a truncated file, another
 //! format, another architecture, a missing key or tensor, another tokenizer; and a token id
 //! outside the vocabulary or past the context is an error that leaves the cache as it was.
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
 
 use quantscope_llm::{LlmError, Model};
-
-browser_tests!();
 
 fn good() -> Vec<u8> {
     fixture_bytes!("tiny_lm/tiny-lm-f32.gguf").to_vec()

@@ -1,13 +1,8 @@
 //! Greedy generation equals llama.cpp's greedy continuation (tiny_lm_logits.cpp: the first
 //! largest logit, fed back one token at a time) of a held-out prompt, for F32 and Q8_0; seeded
 //! sampling is reproducible and differs with the seed.
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
 
 use quantscope_llm::{Generator, Model, Sampling};
-
-browser_tests!();
 
 fn ids(npy: &[u8]) -> Vec<u32> {
     quantscope_formats::npy::parse("ids.npy", npy).unwrap().data.iter().map(|&v| v as u32).collect()

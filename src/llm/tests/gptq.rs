@@ -3,9 +3,6 @@
 //! llama-quantize's own Q4_0 file byte for byte; GPTQ's file differs from it only in the layer
 //! matrices' blocks, loads and runs, and leaves every matrix a smaller output error on the
 //! calibration text than round-to-nearest does.
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
 
 use quantscope_formats::bytesource::ByteSource;
 use quantscope_formats::gguf_mix::{FileType, MixOptions};
@@ -14,8 +11,6 @@ use quantscope_llm::gptq::GptqRun;
 use quantscope_llm::{perplexity, LlmError, Model};
 use quantscope_ptq::{GptqConfig, Grid};
 use std::rc::Rc;
-
-browser_tests!();
 
 fn f32_file() -> (Rc<dyn ByteSource>, lazy::LazyFile) {
     let source: Rc<dyn ByteSource> = Rc::new(fixture_bytes!("tiny_lm/tiny-lm-f32.gguf").to_vec());
@@ -107,7 +102,7 @@ fn a_quantized_model_is_refused() {
 #[cfg(not(target_arch = "wasm32"))]
 #[test]
 fn llama_cpp_runs_the_gptq_file_with_the_same_perplexity() {
-    let reference = common::json(fixture_str!("tiny_lm/gptq.json"));
+    let reference = crate::common::json(fixture_str!("tiny_lm/gptq.json"));
     let row = &reference["types"]["GPTQ Q4_0"];
     let (source, file) = f32_file();
     let model = Model::from_source("tiny-lm-f32.gguf", source).unwrap();

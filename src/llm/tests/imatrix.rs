@@ -7,14 +7,9 @@
 //! float sums over 1,024 tokens of activations that agree with llama.cpp's to ~1e-6 (its matrix
 //! products use FMA and another blocking): each is held within 2e-5 of the largest sum of its
 //! tensor.
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
 
 use quantscope_formats::{imatrix, imatrix_writer};
 use quantscope_llm::{ImatrixRun, Model};
-
-browser_tests!();
 
 fn computed(max_chunks: Option<usize>) -> imatrix::Imatrix {
     let model = Model::from_gguf(fixture_bytes!("tiny_lm/tiny-lm-f32.gguf").to_vec()).unwrap();

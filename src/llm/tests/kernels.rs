@@ -2,24 +2,19 @@
 //! picks must equal the scalar reference bit for bit — the F32 dot product in ggml's eight lanes
 //! (lengths with and without a tail) and the integer sums of Q8_0 × Q8_0 and Q4_0 × Q8_0 blocks,
 //! extremes included. Natively the picked kernel is the reference itself.
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
 
 use quantscope_llm::kernels::{self, reference};
-
-browser_tests!();
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn kernels_equal_their_references() {
-    let mut rng = common::Xorshift(0x5eed);
+    let mut rng = crate::common::Xorshift(0x5eed);
     for n in [0, 1, 7, 8, 9, 64, 255, 256, 1000] {
         let a: Vec<f32> = (0..n).map(|_| (rng.next() as i64 as f32) * 1e-19).collect();
         let b: Vec<f32> = (0..n).map(|_| (rng.next() as i32 as f32) * 1e-9).collect();
         assert_eq!(kernels::dot(&a, &b).to_bits(), reference::dot(&a, &b).to_bits(), "dot of {n}");
     }
-    let i8s = |rng: &mut common::Xorshift| -> [i8; 32] { std::array::from_fn(|_| rng.next() as i8) };
+    let i8s = |rng: &mut crate::common::Xorshift| -> [i8; 32] { std::array::from_fn(|_| rng.next() as i8) };
     let mut cases: Vec<([i8; 32], [i8; 32], [u8; 16])> =
         (0..200).map(|_| (i8s(&mut rng), i8s(&mut rng), std::array::from_fn(|_| rng.next() as u8))).collect();
     cases.push(([-128; 32], [-128; 32], [0x00; 16]));
@@ -35,7 +30,7 @@ fn kernels_equal_their_references() {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn fma_is_mul_add() {
-    let mut rng = common::Xorshift(0xf4a);
+    let mut rng = crate::common::Xorshift(0xf4a);
     let check = |a: f32, b: f32, c: f32| {
         let (ours, libm) = (kernels::fma(a, b, c), a.mul_add(b, c));
         assert!(

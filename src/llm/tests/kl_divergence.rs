@@ -11,16 +11,11 @@
 //! are the tail. Held to: mean KLD within 3 % + 2e-5, the 99th percentile within 10 % + 3e-4, same
 //! top token within 1 percentage point (5 of 504 positions), RMS Δp within 5 % + 0.01 points,
 //! PPL(Q) within 2e-3.
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
 
 use quantscope_formats::gguf_mix::{FileType, MixOptions};
 use quantscope_formats::{gguf_writer, lazy};
 use quantscope_llm::{kl_divergence, Model};
 use std::rc::Rc;
-
-browser_tests!();
 
 fn mix(ftype: &str) -> Model {
     let f32_file = lazy::open("tiny-lm-f32.gguf", Rc::new(fixture_bytes!("tiny_lm/tiny-lm-f32.gguf").to_vec())).unwrap();
@@ -30,7 +25,7 @@ fn mix(ftype: &str) -> Model {
 }
 
 fn check(ftype: &str) {
-    let reference = common::json(fixture_str!("tiny_lm/kld.json"));
+    let reference = crate::common::json(fixture_str!("tiny_lm/kld.json"));
     let want = &reference["types"][ftype];
     let w = |k: &str| want[k].as_f64().unwrap();
     let base = Model::from_gguf(fixture_bytes!("tiny_lm/tiny-lm-f32.gguf").to_vec()).unwrap();

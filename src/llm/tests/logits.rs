@@ -8,13 +8,8 @@
 //! differences of a few f32 ulps per sum, carried through two layers — measured ~1e-6 of the
 //! logit scale; 1e-4 leaves room without hiding a wrong operation (a wrong RoPE pairing, GQA
 //! head mapping or norm changes logits by more than 1e-1).
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
 
 use quantscope_llm::Model;
-
-browser_tests!();
 
 /// Q8_0: the activations are quantized as ggml-cpu's AVX2 code quantizes them, the integer dot
 /// products are exact and the float accumulation follows its lane order: natively these 64

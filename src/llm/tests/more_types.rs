@@ -7,16 +7,11 @@
 //! files. The float sums are in another order than ggml's blocked kernels, so an activation one
 //! ulp apart can round to another 8-bit code; held to 2e-3 relative (Q8_0 and the ported kernels
 //! measure 1.5e-4; measured here: printed by the test).
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
 
 use quantscope_formats::gguf_mix::{FileType, MixImatrix, MixOptions};
 use quantscope_formats::{gguf_writer, imatrix, lazy};
 use quantscope_llm::{perplexity, Model};
 use std::rc::Rc;
-
-browser_tests!();
 
 fn fnv1a64(data: &[u8]) -> u64 {
     data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
@@ -25,7 +20,7 @@ fn fnv1a64(data: &[u8]) -> u64 {
 /// The `ftype` mix of the F32 fixture (with llama-imatrix's matrix or without), checked against
 /// llama-quantize's file, and its perplexity against llama-perplexity's.
 fn check(ftype: &str, with_imatrix: bool) {
-    let reference = common::json(fixture_str!("tiny_lm/imatrix.json"));
+    let reference = crate::common::json(fixture_str!("tiny_lm/imatrix.json"));
     let want = &reference["types"][ftype][if with_imatrix { "imatrix" } else { "plain" }];
     let f32_file = lazy::open("tiny-lm-f32.gguf", Rc::new(fixture_bytes!("tiny_lm/tiny-lm-f32.gguf").to_vec())).unwrap();
     let imatrix = with_imatrix.then(|| MixImatrix {

@@ -10,16 +10,11 @@
 //! first 84 positions of chunk 2 bit-identical, then such a flip; perplexity 18.4182 against
 //! llama-perplexity's 18.4204 (1.2e-4 relative; with FMA in the f32 dot product the flip moves
 //! to chunk 7 and the gap to 3.7e-5, so the flips are float-order effects, not a kernel error).
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
 
 use quantscope_llm::{perplexity, Model};
 
-browser_tests!();
-
 fn check(gguf: &[u8], key: &str, relative: f64) {
-    let reference = common::json(fixture_str!("tiny_lm/reference.json"));
+    let reference = crate::common::json(fixture_str!("tiny_lm/reference.json"));
     let r = &reference["passage_perplexity"];
     let chunks = r["chunks"].as_u64().unwrap() as usize;
     let n_ctx = reference["model"]["n_ctx"].as_u64().unwrap() as usize;

@@ -11,16 +11,11 @@
 //! |logit| (no flip in these 64 positions), Q4_0 within 2.5e-3 (a flip); perplexity within
 //! 1.5e-4 relative; greedy continuations identical. Held to: logits 1e-2, the top token the same
 //! at every position, perplexity 1e-3 relative, greedy identical.
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
 
 use quantscope_formats::gguf_mix::{FileType, MixOptions};
 use quantscope_formats::{gguf_writer, lazy};
 use quantscope_llm::{perplexity, Generator, Model, Sampling};
 use std::rc::Rc;
-
-browser_tests!();
 
 fn fnv1a64(data: &[u8]) -> u64 {
     data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
@@ -37,7 +32,7 @@ fn argmax(row: &[f32]) -> usize {
 
 /// quantscope's export of the F32 fixture as llama-quantize's `ftype`, checked against it.
 fn exported(ftype: &str) -> Model {
-    let reference = common::json(fixture_str!("tiny_lm/reference.json"));
+    let reference = crate::common::json(fixture_str!("tiny_lm/reference.json"));
     let f32_file = lazy::open("tiny-lm-f32.gguf", Rc::new(fixture_bytes!("tiny_lm/tiny-lm-f32.gguf").to_vec())).unwrap();
     let mut out = Vec::new();
     gguf_writer::write_mix(&f32_file, FileType::from_name(ftype).unwrap(), &MixOptions::default(), &mut out, |_, _| {}).unwrap();
@@ -49,7 +44,7 @@ fn exported(ftype: &str) -> Model {
 
 fn check(ftype: &str, logits: &[u8], greedy: &[u8]) {
     let model = exported(ftype);
-    let reference = common::json(fixture_str!("tiny_lm/reference.json"));
+    let reference = crate::common::json(fixture_str!("tiny_lm/reference.json"));
     let n_vocab = model.config.n_vocab;
     let ids: Vec<u32> = npy(fixture_bytes!("tiny_lm/heldout.ids.npy")).1.iter().map(|&v| v as u32).collect();
 

@@ -1,13 +1,8 @@
 //! The tokenizer's ids equal llama.cpp's (`llama_tokenize`, no BOS, no special parsing) for the
 //! held-out passage and for a text of the pre-tokenizer's corner cases (fixtures from
 //! scripts/fixtures/make_tiny_lm.py, which also checks that the `tokenizers` package agrees).
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
 
 use quantscope_llm::Model;
-
-browser_tests!();
 
 fn model() -> Model {
     Model::from_gguf(fixture_bytes!("tiny_lm/tiny-lm-f32.gguf").to_vec()).unwrap()
@@ -26,7 +21,7 @@ fn heldout_passage_ids_equal_llama_cpp() {
     let expected = ids(fixture_bytes!("tiny_lm/heldout.ids.npy"));
     let ours = m.tokenizer.encode(fixture_str!("tiny_lm/heldout.txt"));
     assert!(expected.len() > 1000, "the passage is long enough to exercise the merges");
-    assert!(ours == expected, "{}", common::first_difference(&ours, &expected));
+    assert!(ours == expected, "{}", crate::common::first_difference(&ours, &expected));
 }
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
@@ -35,7 +30,7 @@ fn corner_case_ids_equal_llama_cpp() {
     let m = model();
     let expected = ids(fixture_bytes!("tiny_lm/edge.ids.npy"));
     let ours = m.tokenizer.encode(fixture_str!("tiny_lm/edge.txt"));
-    assert!(ours == expected, "{}", common::first_difference(&ours, &expected));
+    assert!(ours == expected, "{}", crate::common::first_difference(&ours, &expected));
 }
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]

@@ -2,13 +2,8 @@
 //! llama-quantize's Q4_0 mix of the scaled model, so the same types and size as Q4_0 — or on
 //! llm-awq's grid "AWQ int4 g128" beside "RTN int4 g128"; each search reports its loss at every
 //! exponent; bad settings and a quantized model are refused with the reason.
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
 
 use quantscope_lm::Playground;
-
-browser_tests!();
 
 fn builtin() -> Playground {
     Playground::load("tiny-lm-f32.gguf", fixture_bytes!("tiny_lm/tiny-lm-f32.gguf").to_vec(), |_, _| {}).unwrap()

@@ -2,13 +2,8 @@
 //! variants — "GPTQ Q4_0" a Q4_0 file (its download is the file), on the references' grid
 //! "GPTQ int4 g128" beside "RTN int4 g128" at their stored bits per weight — which then run and
 //! score like any other; bad settings and a quantized model are refused with the reason.
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
 
 use quantscope_lm::Playground;
-
-browser_tests!();
 
 fn builtin() -> Playground {
     Playground::load("tiny-lm-f32.gguf", fixture_bytes!("tiny_lm/tiny-lm-f32.gguf").to_vec(), |_, _| {}).unwrap()

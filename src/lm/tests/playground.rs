@@ -2,14 +2,9 @@
 //! (lengths from reference.json), a generation streamed a few tokens per call equals llama.cpp's
 //! greedy continuation, a perplexity run a chunk per call equals llama-perplexity's, and a file
 //! that is not a llama GGUF is refused with the crate's reason.
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
 
 use quantscope_llm::Sampling;
 use quantscope_lm::Playground;
-
-browser_tests!();
 
 fn ids(npy: &[u8]) -> Vec<u32> {
     quantscope_formats::npy::parse("ids.npy", npy).unwrap().data.iter().map(|&v| v as u32).collect()
@@ -18,7 +13,7 @@ fn ids(npy: &[u8]) -> Vec<u32> {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn variants_stream_llama_cpp_greedy_and_perplexity() {
-    let reference = common::json(fixture_str!("tiny_lm/reference.json"));
+    let reference = crate::common::json(fixture_str!("tiny_lm/reference.json"));
     let mut made = Vec::new();
     let mut p =
         Playground::load("tiny-lm-f32.gguf", fixture_bytes!("tiny_lm/tiny-lm-f32.gguf").to_vec(), |d, n| made.push((d, n))).unwrap();
@@ -141,7 +136,7 @@ fn importance_matrix_and_added_types() {
     let names: Vec<String> = p.summary().variants.iter().map(|v| v.name.clone()).collect();
     assert_eq!(names[4..], ["Q2_K", "Q2_K + imatrix"]);
 
-    let reference = common::json(fixture_str!("tiny_lm/imatrix.json"));
+    let reference = crate::common::json(fixture_str!("tiny_lm/imatrix.json"));
     p.start_perplexity(fixture_str!("tiny_lm/heldout.txt"), 128, Some(8)).unwrap();
     let mut ppl = Vec::new();
     for (i, key) in [(4, "plain"), (5, "imatrix")] {
@@ -162,7 +157,7 @@ fn importance_matrix_and_added_types() {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn kl_divergence_comes_with_perplexity() {
-    let reference = common::json(fixture_str!("tiny_lm/kld.json"));
+    let reference = crate::common::json(fixture_str!("tiny_lm/kld.json"));
     let mut p = Playground::load("tiny-lm-f32.gguf", fixture_bytes!("tiny_lm/tiny-lm-f32.gguf").to_vec(), |_, _| {}).unwrap();
     p.start_perplexity(fixture_str!("tiny_lm/heldout.txt"), 128, Some(8)).unwrap();
     // Any order: Q8_0's first chunk before F32's (F32's log-probabilities are then computed for it).

@@ -4,19 +4,14 @@
 //! (the writer is held to llama-quantize byte for byte with --tensor-type in
 //! src/formats/tests/gguf_mixes.rs), and its perplexity and KL divergence from F32 are
 //! llama-perplexity's within the tolerances of src/llm/tests/kl_divergence.rs.
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
 
 use quantscope_lm::sensitivity::KINDS;
 use quantscope_lm::Playground;
 
-browser_tests!();
-
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn probes_by_kind_equal_llama_cpp_s() {
-    let reference = common::json(fixture_str!("tiny_lm/kld.json"));
+    let reference = crate::common::json(fixture_str!("tiny_lm/kld.json"));
     let want = &reference["sensitivity"]["probes"];
     let mut p = Playground::load("tiny-lm-f32.gguf", fixture_bytes!("tiny_lm/tiny-lm-f32.gguf").to_vec(), |_, _| {}).unwrap();
     assert!(p.sensitivity_step().unwrap_err().contains("no sensitivity run started"));
@@ -47,7 +42,7 @@ fn probes_by_kind_equal_llama_cpp_s() {
 #[cfg(not(target_arch = "wasm32"))]
 #[test]
 fn every_probe_by_layer_equals_llama_perplexity_s() {
-    let reference = common::json(fixture_str!("tiny_lm/kld.json"));
+    let reference = crate::common::json(fixture_str!("tiny_lm/kld.json"));
     let want = &reference["sensitivity"]["probes"];
     let mut p = Playground::load("tiny-lm-f32.gguf", fixture_bytes!("tiny_lm/tiny-lm-f32.gguf").to_vec(), |_, _| {}).unwrap();
     let n = p.start_sensitivity(fixture_str!("tiny_lm/heldout.txt"), 128, Some(8), "q2_k", true).unwrap();

@@ -5,17 +5,11 @@
 //!   wasm-pack test --headless --chrome --mode no-install src/runner --test engine_wasm
 #![cfg(target_arch = "wasm32")]
 
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
-
 use js_sys::{Array, Float32Array, Object, Reflect};
 use quantscope_runner::engine::Engine;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::wasm_bindgen_test;
-
-browser_tests!();
 
 const MLP: &[u8] = fixture_bytes!("onnx_node/ort/mlp_fp32/model.onnx");
 

@@ -5,14 +5,8 @@
 //!   CHROMEDRIVER=/usr/bin/chromedriver cargo test -p quantscope-runner --target wasm32-unknown-unknown --test mnist_variants
 #![cfg(target_arch = "wasm32")]
 
-#[macro_use]
-#[path = "../../../tests/common/mod.rs"]
-mod common;
-
 use quantscope_engine::mnist::{self, TestSet};
 use quantscope_engine::Model;
-
-browser_tests!();
 
 const MODEL: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../www/models/mnist_mlp.onnx"));
 const TEST_SET: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../www/models/mnist_test.npz"));

@@ -1,0 +1,14 @@
+//! Every integration test of quantscope-lm in one test binary: one link natively and one
+//! browser session under wasm-pack, instead of one of each per file. Cargo.toml says
+//! `autotests = false`, so a new file under tests/ runs only once it is listed here
+//! (scripts/check-test-suites.sh fails the test run when one is not).
+#[macro_use]
+#[path = "../../../tests/common/mod.rs"]
+mod common;
+
+browser_tests!();
+
+mod awq;
+mod gptq;
+mod playground;
+mod sensitivity;
