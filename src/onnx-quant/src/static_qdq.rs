@@ -807,6 +807,11 @@ fn with_outputs(mut edit: ModelEdit, nodes: Vec<NodeProto>, outputs: &[String]) 
     })?)
 }
 
+/// The tensors `quantize_static`'s calibrater collects for `bytes` (a whole `.onnx` file).
+pub fn tensors_to_calibrate(bytes: &[u8]) -> Result<Vec<String>> {
+    calibrated_tensors(&ModelEdit::open(bytes)?)
+}
+
 /// `MinMaxCalibrater.augment_graph` (`calibrate.py`): the model with, for every tensor it
 /// calibrates ([`calibrated_tensors`]), a `ReduceMin` and a `ReduceMax` over all of it
 /// (keepdims = 0) added as graph outputs `<tensor>_ReduceMin` / `<tensor>_ReduceMax`. Running it
