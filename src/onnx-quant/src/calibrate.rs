@@ -18,7 +18,6 @@
 
 use crate::static_qdq::{RangeCollector, Ranges};
 use crate::{QuantizeError, Result};
-use std::collections::HashMap;
 
 /// `CalibrationMethod`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +31,7 @@ pub enum Method {
 impl Method {
     /// `minmax`, `percentile`, `entropy` or `distribution`.
     pub fn parse(name: &str) -> Result<Method> {
-        Ok(match name.to_ascii_lowercase().as_str() {
+        Ok(match name {
             "minmax" => Method::MinMax,
             "percentile" => Method::Percentile,
             "entropy" => Method::Entropy,
@@ -88,7 +87,7 @@ impl Calibration {
         }
         match self.method {
             Method::Percentile if !(self.percentile > 0.0 && self.percentile <= 100.0) => {
-                Err(bad(format!("the percentile must be in (0, 100], not {}", self.percentile)))
+                Err(bad("the percentile must be in (0, 100]: it is the share of values the range keeps".into()))
             }
             Method::Entropy if self.num_quantized_bins == 0 => Err(bad("entropy needs at least 1 quantized bin".into())),
             // get_entropy_threshold searches num_bins/2 − num_quantized_bins/2 + 1 thresholds.
@@ -106,6 +105,8 @@ impl Calibration {
 
 /// A histogram may grow to this many bins (ONNX Runtime has no limit; a tab has memory).
 const MAX_BINS: usize = 1 << 22;
+
+const TOO_MANY: &str = "its histogram would need more bins than quantscope keeps (4,194,304)";
 
 fn bad(why: String) -> QuantizeError {
     QuantizeError::Calibration(why)
@@ -127,13 +128,14 @@ struct Histogram {
 pub struct Calibrator {
     calibration: Calibration,
     minmax: RangeCollector,
-    histograms: HashMap<String, Histogram>,
+    /// In the order first collected (a few hundred tensors: a list is smaller code than a map).
+    histograms: Vec<(String, Histogram)>,
 }
 
 impl Calibrator {
     pub fn new(calibration: Calibration) -> Result<Calibrator> {
         calibration.check()?;
-        Ok(Calibrator { calibration, minmax: RangeCollector::default(), histograms: HashMap::new() })
+        Ok(Calibrator { calibration, minmax: RangeCollector::default(), histograms: Vec::new() })
     }
 
     pub fn calibration(&self) -> &Calibration {
@@ -151,12 +153,21 @@ impl Calibrator {
             return Err(bad(format!("{} has no values in the calibration runs: its histogram would be empty", what())));
         }
         if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+            // named without float formatting (the calibration module has no other use for it)
+            let v = if v.is_nan() {
+                "NaN"
+            } else if *v > 0.0 {
+                "inf"
+            } else {
+                "-inf"
+            };
             return Err(bad(format!(
                 "{} took the value {v} in the calibration runs: a histogram needs finite values (check the inputs)",
                 what()
             )));
         }
-        let old = self.histograms.remove(tensor);
+        let at = self.histograms.iter().position(|(t, _)| t == tensor);
+        let old = at.map(|i| self.histograms.swap_remove(i).1);
         let c = &self.calibration;
         let h = if c.method == Method::Percentile && c.symmetric {
             collect_absolute_value(old, values, c.num_bins)
@@ -164,7 +175,7 @@ impl Calibrator {
             collect_value(old, values, c.num_bins)
         }
         .map_err(|why| bad(format!("{}: {why}", what())))?;
-        self.histograms.insert(tensor.to_string(), h);
+        self.histograms.push((tensor.to_string(), h));
         Ok(())
     }
 
@@ -205,14 +216,12 @@ fn linspace(first: f32, last: f32, num: usize) -> Vec<f32> {
 fn histogram(values: &[f32], bins: usize, first: f32, last: f32) -> std::result::Result<(Vec<i64>, Vec<f32>), String> {
     let (first, last) = if first == last { (first - 0.5, last + 0.5) } else { (first, last) };
     if bins > MAX_BINS {
-        return Err(format!("its histogram would need {bins} bins, more than quantscope keeps ({MAX_BINS})"));
+        return Err(TOO_MANY.into());
     }
     let edges = linspace(first, last, bins + 1);
     if edges.windows(2).any(|w| w[0] >= w[1]) {
         // np.histogram: "Too many bins for data range"
-        return Err(format!(
-            "{bins} bins between {first} and {last} are narrower than float32 can tell apart (a near-constant tensor: use fewer bins or minmax)"
-        ));
+        return Err("its bins are narrower than float32 can tell apart (a near-constant tensor: use fewer bins or minmax)".into());
     }
     let denom = last - first;
     let n = bins as f32;
@@ -325,7 +334,7 @@ fn arange(start: f32, stop: f32, step: f32) -> std::result::Result<Vec<f64>, Str
         return Ok(Vec::new());
     }
     if len > MAX_BINS as f64 {
-        return Err(format!("its histogram would need {len} more bins, more than quantscope keeps ({MAX_BINS})"));
+        return Err(TOO_MANY.into());
     }
     let len = len as usize;
     let (first, second) = (start as f64, (start + step) as f64);
@@ -452,7 +461,7 @@ fn smooth_distribution(p: &[i64]) -> std::result::Result<Option<Vec<f32>>, Strin
     let eps1 = 0.0001 * n_zeros as f64 / n_nonzeros as f64;
     if eps1 >= 1.0 {
         // ONNX Runtime asserts here
-        return Err(format!("the entropy search cannot smooth a window of {} bins with only {n_nonzeros} non-empty", p.len()));
+        return Err("the entropy search cannot smooth a window with so few non-empty bins".into());
     }
     let (eps, eps1) = (0.0001f32, -eps1 as f32);
     let out: Vec<f32> = p.iter().map(|&v| v as f32 + if v == 0 { eps } else { eps1 }).collect();

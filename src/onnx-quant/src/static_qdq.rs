@@ -841,7 +841,7 @@ pub fn calibration_model(bytes: &[u8]) -> Result<(Vec<u8>, Vec<String>)> {
 pub fn histogram_calibration_model(bytes: &[u8]) -> Result<(Vec<u8>, Vec<String>)> {
     let edit = ModelEdit::open(bytes)?;
     let tensors = calibrated_tensors(&edit)?;
-    let outputs: HashSet<String> = edit.graph.rest.output.iter().filter_map(|o| o.name.clone()).collect();
-    let extra: Vec<String> = tensors.iter().filter(|t| !outputs.contains(*t)).cloned().collect();
+    let outputs = &edit.graph.rest.output;
+    let extra: Vec<String> = tensors.iter().filter(|t| !outputs.iter().any(|o| o.name.as_ref() == Some(*t))).cloned().collect();
     Ok((with_outputs(edit, Vec::new(), &extra)?, tensors))
 }
