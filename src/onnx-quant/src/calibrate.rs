@@ -269,25 +269,20 @@ fn floor_divide(a: f32, b: f32) -> f32 {
     if b == 0.0 {
         return a / b;
     }
-    let mut m = a % b;
+    let m = a % b;
     let mut div = (a - m) / b;
-    if m != 0.0 {
-        if (b < 0.0) != (m < 0.0) {
-            m += b;
-            div -= 1.0;
-        }
-    } else {
-        m = 0f32.copysign(b);
+    // fmod's remainder takes a's sign, Python's b's
+    if m != 0.0 && (b < 0.0) != (m < 0.0) {
+        div -= 1.0;
     }
-    let _ = m;
-    if div != 0.0 {
-        let mut f = div.floor();
-        if div - f > 0.5 {
-            f += 1.0;
-        }
-        f
+    if div == 0.0 {
+        return 0f32.copysign(a / b);
+    }
+    let f = div.floor();
+    if div - f > 0.5 {
+        f + 1.0
     } else {
-        0f32.copysign(a / b)
+        f
     }
 }
 
@@ -518,6 +513,8 @@ fn pairwise_sum(a: &[f32]) -> f32 {
 /// numpy's float32 `np.log` on x86-64 (`simd_log_FLOAT`, `loops_exponent_log.dispatch`):
 /// x = m·2^e with m in (√½, √2], then e·ln2 + P(m−1)/Q(m−1), two degree-5 polynomials in
 /// fused multiply-adds (constants `NPY_COEFF_{P,Q}*_LOGf` of `npy_simd_data.h`).
+// The constants as numpy writes them (more digits than an f32 holds; they round to its values).
+#[allow(clippy::excessive_precision)]
 pub fn numpy_log_f32(x: f32) -> f32 {
     const P: [f32; 6] = [
         0.0,

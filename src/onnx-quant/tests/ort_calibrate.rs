@@ -40,7 +40,8 @@ fn arrays(path: &Path) -> HashMap<String, (Vec<usize>, Vec<f32>)> {
 }
 
 fn calibration(o: &serde_json::Value) -> Calibration {
-    let method = Method::parse(o["method"].as_str().unwrap()).unwrap();
+    // cases.json names ONNX Runtime's enum (`Percentile`), quantscope the lower-case method
+    let method = Method::parse(&o["method"].as_str().unwrap().to_ascii_lowercase()).unwrap();
     Calibration {
         method,
         num_bins: o["num_bins"].as_u64().unwrap() as usize,
