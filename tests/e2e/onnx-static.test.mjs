@@ -154,6 +154,19 @@ test('Cancel stops the static quantization between its steps and says so', async
   // The next press quantizes (the module is loaded now).
   const file = await download(page);
   assert.equal(file.name, 'mnist_mlp.qdq_u8.onnx');
+
+  // Entropy: Cancel while the calibration module (www/pkg-calib) is on its way, then again.
+  let releaseCalib, heldCalib = false;
+  const gateCalib = new Promise((r) => { releaseCalib = r; });
+  await page.context().route('**/pkg-calib/quantscope.js', async (route) => { heldCalib = true; await gateCalib; await route.continue(); });
+  await page.selectOption('#run-custom-static-method', 'entropy');
+  await page.click('#run-custom-static-go');
+  while (!heldCalib) await new Promise((r) => setTimeout(r, 20));
+  await page.click('#run-custom-static-progress button');
+  releaseCalib();
+  await page.waitForFunction(() => document.querySelector('#run-custom-static-result')?.textContent === 'Static quantization cancelled.', null, { timeout: 30000 });
+  const entropy = await download(page);
+  assert.equal(entropy.name, 'mnist_mlp.qdq_u8_entropy.onnx');
   assert.deepEqual(page.errors, []);
   await page.close();
 });
