@@ -6,7 +6,11 @@
 // same digits. The page calibrates with the engine, whose dot products differ from ONNX Runtime's
 // kernels in the last bits, so a few activation scales may differ by an ulp: the outputs must
 // agree to within one step of the output's scale (1/255) and pick the same digits. Without a .npy
-// the MNIST MLP calibrates on the built-in calibration digits. No calibration data, inputs of the wrong shape and a model quantized already are refused with the reason, and
+// the MNIST MLP calibrates on the built-in calibration digits. ONNX Runtime's Percentile and
+// Entropy calibrations (the calibration module, www/pkg-calib) download files that run in
+// onnxruntime-web as ONNX Runtime's own for the same options do (tests/fixtures/onnx_static_calib,
+// scripts/fixtures/make_onnx_static_calib.py); bad calibration options are refused. No calibration
+// data, inputs of the wrong shape and a model quantized already are refused with the reason, and
 // Cancel stops it between its steps.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -74,7 +78,7 @@ test('the MNIST MLP downloads as ONNX Runtime statically quantizes it, and runs 
     const tag = `${act === 'uint8' ? 'u8' : 's8'}${channel ? '_per_channel' : ''}`;
     assert.equal(file.name, `mnist_mlp.qdq_${tag}.onnx`);
     const line = await page.locator('#run-custom-static-result').textContent();
-    assert.match(line, /7 tensors calibrated on digits\.npy; 6 nodes quantized \(Gemm 'fc1', Relu 'relu1', Gemm 'fc2', Relu 'relu2', Gemm 'fc3', Softmax 'softmax'\)/);
+    assert.match(line, /7 tensors calibrated \(MinMax\) on digits\.npy; 6 nodes quantized \(Gemm 'fc1', Relu 'relu1', Gemm 'fc2', Relu 'relu2', Gemm 'fc3', Softmax 'softmax'\)/);
     const sqnr = Number(/probabilities ([\d.]+) dB/.exec(line)?.[1]);
     assert.ok(sqnr > 15, line);
     const [ours, theirs] = await runInOrt(page, [file.bytes, await fixture(reference)], x);
@@ -111,7 +115,7 @@ test('no calibration data (the MNIST MLP takes its built-in digits), inputs of t
   const builtIn = await download(page);
   assert.equal(builtIn.name, 'mnist_mlp.qdq_u8.onnx');
   assert.match(await page.locator('#run-custom-static-result').textContent(),
-    /7 tensors calibrated on the 256 built-in calibration digits; 6 nodes quantized .* This file against FP32 on those digits, SQNR: probabilities [\d.]+ dB/);
+    /7 tensors calibrated \(MinMax\) on the 256 built-in calibration digits; 6 nodes quantized .* This file against FP32 on those digits, SQNR: probabilities [\d.]+ dB/);
 
   await dropFiles(page, '#run-custom-drop', [{ name: 'wrong.npy', bytes: npy(new Float32Array(10), [2, 5]) }]);
   await page.waitForFunction(() => /wrong\.npy/.test(document.querySelector('#run-custom-files')?.textContent ?? ''));
@@ -150,6 +154,70 @@ test('Cancel stops the static quantization between its steps and says so', async
   // The next press quantizes (the module is loaded now).
   const file = await download(page);
   assert.equal(file.name, 'mnist_mlp.qdq_u8.onnx');
+
+  // Entropy: Cancel while the calibration module (www/pkg-calib) is on its way, then again.
+  let releaseCalib, heldCalib = false;
+  const gateCalib = new Promise((r) => { releaseCalib = r; });
+  await page.context().route('**/pkg-calib/quantscope.js', async (route) => { heldCalib = true; await gateCalib; await route.continue(); });
+  await page.selectOption('#run-custom-static-method', 'entropy');
+  await page.click('#run-custom-static-go');
+  while (!heldCalib) await new Promise((r) => setTimeout(r, 20));
+  await page.click('#run-custom-static-progress button');
+  releaseCalib();
+  await page.waitForFunction(() => document.querySelector('#run-custom-static-result')?.textContent === 'Static quantization cancelled.', null, { timeout: 30000 });
+  const entropy = await download(page);
+  assert.equal(entropy.name, 'mnist_mlp.qdq_u8_entropy.onnx');
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test('Percentile and Entropy calibration download the files ONNX Runtime writes for them; bad options are refused', async () => {
+  const page = await openRun();
+  const x = await digits();
+  await dropFiles(page, '#run-custom-drop', [{ name: 'mnist_mlp.onnx', bytes: await mnist() }, { name: 'digits.npy', bytes: npy(x, [32, 784]) }]);
+  await page.waitForSelector('#run-custom-table:not([hidden])', { timeout: 30000 });
+  assert.equal(await page.locator('#run-custom-static-bins-row').isHidden(), true);
+  const calib = (name) => readFile(new URL(`../fixtures/onnx_static_calib/${name}`, import.meta.url));
+  for (const [method, bins, reference, text] of [
+    ['percentile', null, 'mnist_mlp.percentile.onnx', /calibrated \(Percentile 99\.999 of \|x\|, 2048 bins\) on digits\.npy/],
+    ['entropy', '512', 'mnist_mlp.entropy_bins_512.onnx', /calibrated \(Entropy, 512 bins\) on digits\.npy/],
+  ]) {
+    await page.selectOption('#run-custom-static-method', method);
+    assert.equal(await page.locator('#run-custom-static-percentile-row').isHidden(), method !== 'percentile');
+    assert.equal(await page.inputValue('#run-custom-static-bins'), method === 'entropy' ? '128' : '2048');
+    if (bins) await page.fill('#run-custom-static-bins', bins);
+    const file = await download(page);
+    assert.equal(file.name, `mnist_mlp.qdq_u8_${method}.onnx`);
+    const line = await page.locator('#run-custom-static-result').textContent();
+    assert.match(line, text);
+    // The engine's activations are not ONNX Runtime's kernels' to the last bit, so a range may move
+    // by a histogram bin: the outputs agree within two steps of the output's scale, the digits too.
+    const [ours, theirs] = await runInOrt(page, [file.bytes, await calib(reference)], x);
+    const diff = Math.max(...ours.map((v, i) => Math.abs(v - theirs[i])));
+    console.log(`${method}: onnxruntime-web, page's file against ONNX Runtime's: max |difference| ${diff}`);
+    assert.ok(diff <= 2 / 255 + 1e-7, `${method}: max |difference| ${diff}`);
+    assert.deepEqual(argmaxes(ours), argmaxes(theirs));
+  }
+  await page.selectOption('#run-custom-static-method', 'percentile');
+  await page.setViewportSize({ width: 1366, height: 900 });
+  await page.locator('#run-custom-export').screenshot({ path: `${SCREENSHOTS}onnx-static-calibration.png` });
+  for (const [field, value, why] of [
+    ['#run-custom-static-percentile', '0', /Quantizing mnist_mlp\.onnx statically: calibration: the percentile must be in \(0, 100\]/],
+    ['#run-custom-static-bins', '0', /calibration: the histogram needs at least 1 bin/],
+    ['#run-custom-static-bins', '2.5', /calibration: the bins must be a whole number/],
+  ]) {
+    await page.fill('#run-custom-static-percentile', '99.999');
+    await page.fill('#run-custom-static-bins', '2048');
+    await page.fill(field, value);
+    await page.click('#run-custom-static-go');
+    await page.waitForFunction((re) => new RegExp(re).test(document.querySelector('#run-custom-error')?.textContent ?? ''), why.source, { timeout: 30000 });
+    assert.equal(await page.locator('#run-custom-static-result').textContent(), '');
+  }
+  // Entropy with more quantized bins than the histogram has is the calibration module's refusal.
+  await page.selectOption('#run-custom-static-method', 'entropy');
+  await page.fill('#run-custom-static-bins', '64');
+  await page.click('#run-custom-static-go');
+  await page.waitForFunction(() => /must not exceed num_bins/.test(document.querySelector('#run-custom-error')?.textContent ?? ''), null, { timeout: 30000 });
   assert.deepEqual(page.errors, []);
   await page.close();
 });

@@ -17,15 +17,18 @@
 //                                          model as ONNX Runtime's quantize_dynamic writes it (the
 //                                          exporter module, www/pkg-export, loaded on first use),
 //                                          then that very file run by the engine against FP32
-//   custom_static     [options: {activation_type, per_channel}, npyBytes, shapes]
+//   custom_static     [options: {activation_type, per_channel, method: 'minmax' | 'percentile' |
+//                                          'entropy' | 'distribution', bins, percentile, symmetric},
+//                                          npyBytes, shapes]
 //                                        → {bytes, quantized, kept, calibrated: tensors, outputs: [{name,
 //                                          metrics}], source: null | the built-in digits}: the model as ONNX Runtime's quantize_static writes
-//                                          it in QDQ format (the static QDQ module, www/pkg-qdq, loaded on first use), min-max calibrated on the inputs (the .npy
+//                                          it in QDQ format (the static QDQ module, www/pkg-qdq, loaded on first use), calibrated on the inputs (the .npy
 //                                          is required: calibration needs real data; an MNIST-shaped model without one
 //                                          takes the built-in calibration digits) through ONNX
-//                                          Runtime's augmented model (ReduceMin/ReduceMax outputs, run by
-//                                          the engine); progress per step, Cancel between them; then the
-//                                          file run by the engine against FP32
+//                                          Runtime's augmented model run by the engine: MinMax's ReduceMin/ReduceMax
+//                                          outputs, or for its histogram calibrations every calibrated tensor, handed
+//                                          tensor by tensor to the calibration module (www/pkg-calib); progress per step
+//                                          (and per tensor), Cancel between them; then the file run by the engine against FP32
 //   custom_half       [precision: 'fp16' | 'bf16', npyBytes | null, shapes]
 //                                        → {bytes, source_bytes (the FP32 file's), report: {tensors, values, clamped_small,
 //                                          clamped_large, kept_float, casts}, outputs: [{name,
@@ -42,7 +45,7 @@ import { argmax } from '../shared/mnist.js';
 import { median } from './stats.js';
 import { exporterModule } from './exporter.js';
 import { converterModule } from './converter.js';
-import { qdqModule } from './qdq.js';
+import { qdqModule, calibModule } from './qdq.js';
 import { builtInCalibrationDigits } from './mnist-ops.js';
 import { collectImportance, importanceFile } from './imatrix-ops.js';
 import { checkpoint } from '../worker-loop.js';
@@ -188,8 +191,11 @@ export const customOps = {
     if (!npyBytes && !digits) {
       throw new Error('no calibration data: static quantization sets every activation\'s scale from real inputs; drop a .npy of them (for the model\'s first input) first');
     }
+    // Steps: load, calibration model, its run, (the histogram's tensors,) quantize, compare.
+    const histogram = (options.method ?? 'minmax') !== 'minmax';
+    const total = histogram ? 5 : 4;
     const step = async (done) => {
-      self.postMessage({ id, type: 'progress', done, total: 4 });
+      self.postMessage({ id, type: 'progress', done, total });
       await checkpoint(id);
     };
     const { model, inputs } = modelInputs(npyBytes, shapes);
@@ -197,35 +203,44 @@ export const customOps = {
     const source = digits ? `the ${digits.length / 784} built-in calibration digits` : null;
     await step(0);
     const qdq = await qdqModule();
-    await step(1);
-    const c = qdq.static_calibration_model(custom.bytes);
-    const calibration = c.bytes, tensors = c.report;
-    c.free();
-    const { engine, output_error } = custom.models;
-    const loaded = engine.load(`${model.name} (calibration)`, calibration);
-    let ranges;
+    const calib = histogram ? await calibModule() : null;
+    // The options are checked before the model runs: a bad percentile or bin count says so at once.
+    const calibrator = histogram ? new calib.StaticCalibration(options.method, options.bins, options.percentile ?? 99.999, options.symmetric ?? true) : null;
     try {
-      ranges = engine.run(loaded.handle, inputs, 0).outputs;
-    } catch (err) {
-      throw new Error(`the calibration inputs do not run through the model: ${err?.message ?? err}`);
+      await step(1);
+      const c = histogram ? qdq.static_histogram_model(custom.bytes) : qdq.static_calibration_model(custom.bytes);
+      const calibration = c.bytes, tensors = c.report;
+      c.free();
+      const { engine } = custom.models;
+      const loaded = engine.load(`${model.name} (calibration)`, calibration);
+      let outputs;
+      try {
+        outputs = engine.run(loaded.handle, inputs, 0).outputs;
+      } catch (err) {
+        throw new Error(`the calibration inputs do not run through the model: ${err?.message ?? err}`);
+      } finally {
+        engine.free(loaded.handle);
+      }
+      let mins, maxs;
+      if (histogram) {
+        await step(2);
+        // All the rows at once, as quantize_static collects every calibration run in one go.
+        for (const [i, t] of tensors.entries()) {
+          calibrator.collect(t, outputs[t].data);
+          self.postMessage({ id, type: 'progress', done: 2 + (i + 1) / tensors.length, total });
+          if (i % 8 === 7) await checkpoint(id);
+        }
+        const r = calibrator.ranges(tensors);
+        mins = Float32Array.from(tensors, (_, i) => r[2 * i]);
+        maxs = Float32Array.from(tensors, (_, i) => r[2 * i + 1]);
+      } else {
+        mins = Float32Array.from(tensors, (t) => outputs[`${t}_ReduceMin`].data[0]);
+        maxs = Float32Array.from(tensors, (t) => outputs[`${t}_ReduceMax`].data[0]);
+      }
+      await step(total - 2);
+      return await quantizeAndCompare(qdq, model, inputs, options, tensors, mins, maxs, source, step, total);
     } finally {
-      engine.free(loaded.handle);
-    }
-    const mins = Float32Array.from(tensors, (t) => ranges[`${t}_ReduceMin`].data[0]);
-    const maxs = Float32Array.from(tensors, (t) => ranges[`${t}_ReduceMax`].data[0]);
-    await step(2);
-    const q = qdq.quantize_onnx_static(custom.bytes, tensors, mins, maxs, options.activation_type, options.per_channel);
-    const bytes = q.bytes, report = q.report;
-    q.free();
-    await step(3);
-    const file = engine.load(`${model.name} (static INT8)`, bytes);
-    try {
-      const reference = engine.run(model.handle, inputs, 0).outputs;
-      const quantized = engine.run(file.handle, inputs, 0).outputs;
-      const outputs = Object.entries(reference).map(([name, ref]) => ({ name, metrics: output_error(ref.data, quantized[name].data) }));
-      return { bytes, ...report, calibrated: tensors.length, source, outputs };
-    } finally {
-      engine.free(file.handle);
+      calibrator?.free();
     }
   },
 
@@ -299,3 +314,22 @@ export const customOps = {
     return importanceFile(custom.imatrix, `${custom.model?.name ?? 'model'} inputs`);
   },
 };
+
+// The last steps of custom_static: the file from the calibrated ranges, then that file run by the
+// engine against FP32 on the calibration inputs.
+async function quantizeAndCompare(qdq, model, inputs, options, tensors, mins, maxs, source, step, total) {
+  const q = qdq.quantize_onnx_static(custom.bytes, tensors, mins, maxs, options.activation_type, options.per_channel);
+  const bytes = q.bytes, report = q.report;
+  q.free();
+  await step(total - 1);
+  const { engine, output_error } = custom.models;
+  const file = engine.load(`${model.name} (static INT8)`, bytes);
+  try {
+    const reference = engine.run(model.handle, inputs, 0).outputs;
+    const quantized = engine.run(file.handle, inputs, 0).outputs;
+    const outputs = Object.entries(reference).map(([name, ref]) => ({ name, metrics: output_error(ref.data, quantized[name].data) }));
+    return { bytes, ...report, calibrated: tensors.length, source, outputs };
+  } finally {
+    engine.free(file.handle);
+  }
+}

@@ -68,10 +68,13 @@ const MARKUP = `
     <p id="run-custom-export-result" class="hint" aria-live="polite"></p>
     <p class="hint">Or static INT8 in ONNX Runtime's QDQ format, as its <code>quantize_static</code> writes it: int8 weights
       (symmetric, per tensor or per output channel) and int32 biases read through DequantizeLinear, and every activation
-      through QuantizeLinear → DequantizeLinear with a scale from min-max calibration on the .npy input you dropped (ONNX
-      Runtime's MinMax: each tensor's least and greatest value over those rows; a model of MNIST's [N, 784] pixels
-      without a .npy takes the built-in model's 256 calibration digits). The scales are only as good as the
-      calibration rows: drop real inputs. Its weights, scales and zero points are ONNX Runtime's for the same ranges.</p>
+      through QuantizeLinear → DequantizeLinear with a scale calibrated on the .npy input you dropped (a model of MNIST's
+      [N, 784] pixels without a .npy takes the built-in model's 256 calibration digits), by ONNX Runtime's
+      <code>calibrate_method</code>: MinMax, each tensor's least and greatest value over those rows; Percentile, a histogram
+      of |x| (or of x, unticked) cut where it holds that percent of the values; Entropy, the range whose 128-level
+      quantization loses least information (KL divergence) about a histogram of x; Distribution, the histogram's whole
+      span ±max|x|. The scales are only as good as the calibration rows: drop real inputs. Its weights, scales and zero
+      points are ONNX Runtime's for the same ranges.</p>
     <div class="run-row">
       <label for="run-custom-static-act">activations</label>
       <select id="run-custom-static-act">
@@ -79,6 +82,25 @@ const MARKUP = `
         <option value="int8">int8 (QInt8)</option>
       </select>
       <label><input id="run-custom-static-channel" type="checkbox"> per-channel weights</label>
+      <span>
+        <label for="run-custom-static-method">calibration</label>
+        <select id="run-custom-static-method">
+          <option value="minmax">MinMax</option>
+          <option value="percentile">Percentile</option>
+          <option value="entropy">Entropy</option>
+          <option value="distribution">Distribution</option>
+        </select>
+      </span>
+      <span id="run-custom-static-percentile-row" hidden>
+        <label for="run-custom-static-percentile">percentile</label>
+        <input id="run-custom-static-percentile" type="number" min="0" max="100" step="any" value="99.999" size="7">
+        <label title="CalibTensorRangeSymmetric: a histogram of |x| and the range ±its percentile (ONNX Runtime's default); unticked, a histogram of x cut at both ends">
+          <input id="run-custom-static-symmetric" type="checkbox" checked> of |x|</label>
+      </span>
+      <span id="run-custom-static-bins-row" hidden>
+        <label for="run-custom-static-bins" title="num_bins: the histogram's bins when it is made (it grows if a tensor ranges wider)">bins</label>
+        <input id="run-custom-static-bins" type="number" min="1" step="1" value="2048" size="6">
+      </span>
       <button id="run-custom-static-go" type="button">Download static INT8 (QDQ) .onnx</button>
     </div>
     ${progressRow('run-custom-static-progress')}
@@ -113,9 +135,14 @@ export function mountCustom(section) {
     // A result line describes the file made with the options it names, not the ones now chosen.
     $(id).onchange = () => { $('#run-custom-export-result').textContent = ''; };
   }
-  for (const id of ['#run-custom-static-act', '#run-custom-static-channel']) {
+  for (const id of ['#run-custom-static-act', '#run-custom-static-channel', '#run-custom-static-percentile',
+    '#run-custom-static-symmetric', '#run-custom-static-bins']) {
     $(id).onchange = () => { $('#run-custom-static-result').textContent = ''; };
   }
+  $('#run-custom-static-method').onchange = () => {
+    $('#run-custom-static-result').textContent = '';
+    showCalibrationOptions(true);
+  };
   state.importance = mountImportance($('#run-custom-imatrix'), {
     id: 'run-custom-imatrix',
     heading: '<h3>Which inputs matter? Its importance matrix</h3>',
@@ -421,8 +448,16 @@ async function exportStatic() {
   clearError('#run-custom-error');
   const result = $('#run-custom-static-result');
   result.textContent = '';
-  const options = { activation_type: $('#run-custom-static-act').value, per_channel: $('#run-custom-static-channel').checked };
+  const method = $('#run-custom-static-method').value;
+  const options = { activation_type: $('#run-custom-static-act').value, per_channel: $('#run-custom-static-channel').checked,
+    method, percentile: Number($('#run-custom-static-percentile').value), bins: Number($('#run-custom-static-bins').value),
+    symmetric: $('#run-custom-static-symmetric').checked };
   try {
+    // A blank or fractional field is said here; the range checks are the calibration's own.
+    if (method !== 'minmax' && (!Number.isInteger(options.bins) || $('#run-custom-static-bins').value === '')) {
+      throw new Error('calibration: the bins must be a whole number');
+    }
+    if (method === 'percentile' && $('#run-custom-static-percentile').value === '') throw new Error('calibration: give a percentile in (0, 100]');
     const shapes = randomShapes();
     const npy = state.input ? state.input.bytes.slice(0) : null;
     const r = await withProgress($('#run-custom-static-progress'),
@@ -432,13 +467,14 @@ async function exportStatic() {
       result.textContent = 'Static quantization cancelled.';
       return;
     }
-    const tag = `${options.activation_type === 'uint8' ? 'u8' : 's8'}${options.per_channel ? '_per_channel' : ''}`;
+    const tag = `${options.activation_type === 'uint8' ? 'u8' : 's8'}${options.per_channel ? '_per_channel' : ''}` +
+      (method === 'minmax' ? '' : `_${method}`);
     const name = `${state.model.name.replace(/\.onnx$/i, '')}.qdq_${tag}.onnx`;
     saveBytes(r.bytes, name);
     const sqnr = r.outputs.map((o) => `${o.name} ${o.metrics?.sqnr_db == null ? '—' : `${o.metrics.sqnr_db.toFixed(1)} dB`}`).join(', ');
     const kept = r.kept.length ? ` Kept in float: ${r.kept.map(([node, why]) => `${node} (${why})`).join('; ')}.` : '';
     result.textContent = `${name}: ${formatBytes(r.bytes.length)} (FP32 ${formatBytes(state.model.bytes)}); ${r.calibrated} tensors ` +
-      `calibrated on ${r.source ?? state.input.name}; ${r.quantized.length} node${r.quantized.length === 1 ? '' : 's'} quantized` +
+      `calibrated (${calibrationText(options)}) on ${r.source ?? state.input.name}; ${r.quantized.length} node${r.quantized.length === 1 ? '' : 's'} quantized` +
       `${r.quantized.length ? ` (${r.quantized.join(', ')})` : ''}. This file against FP32 on ${r.source ? 'those digits' : 'the inputs above'}, SQNR: ${sqnr}.${kept}`;
     document.body.dataset.onnxStatic = name;
   } catch (err) {
@@ -502,4 +538,21 @@ function halfLine(name, label, r) {
     parts.push(`The engine could not run this file: ${r.run_error}`);
   }
   return parts.join(' ');
+}
+
+// The percentile and bins fields belong to the histogram calibrations; the bins default to the
+// chosen method's (create_calibrator: Entropy 128, the others 2048) when the method changes.
+function showCalibrationOptions(methodChanged) {
+  const method = $('#run-custom-static-method').value;
+  $('#run-custom-static-percentile-row').hidden = method !== 'percentile';
+  $('#run-custom-static-bins-row').hidden = method === 'minmax';
+  if (methodChanged) $('#run-custom-static-bins').value = method === 'entropy' ? '128' : '2048';
+}
+
+// "percentile 99.999 of |x|, 2048 bins": the calibration a file was made with.
+function calibrationText(o) {
+  if (o.method === 'minmax') return 'MinMax';
+  const bins = `${o.bins} bins`;
+  if (o.method === 'percentile') return `Percentile ${o.percentile} of ${o.symmetric ? '|x|' : 'x'}, ${bins}`;
+  return `${o.method === 'entropy' ? 'Entropy' : 'Distribution'}, ${bins}`;
 }

@@ -4,3 +4,7 @@
 import { onDemand } from '../shared/on-demand.js';
 
 export const qdqModule = onDemand(new URL('../pkg-qdq/quantscope.js', import.meta.url).href, 'static QDQ');
+
+// The calibration module (www/pkg-calib: ONNX Runtime's Percentile, Entropy and Distribution
+// calibration), imported beside it when one of those is chosen.
+export const calibModule = onDemand(new URL('../pkg-calib/quantscope.js', import.meta.url).href, 'calibration');

@@ -28,9 +28,12 @@ const USAGE: &str = "usage:
   quantscope quantize-onnx MODEL.onnx --out OUT.onnx [--weight-type int8|uint8] [--per-channel] [--reduce-range]
       (ONNX Runtime's quantize_dynamic: MatMulInteger/ConvInteger; the file ONNX Runtime's quantizer writes)
   quantscope quantize-onnx MODEL.onnx --out OUT.onnx --static --calibration [NAME=]C.npy... [--per-channel]
-      [--activation-type uint8|int8] [--method minmax]
-      (ONNX Runtime's quantize_static, QDQ format: int8 weights, activations calibrated by min-max over the
-       calibration inputs, run as one batch)
+      [--activation-type uint8|int8] [--calibrate-method minmax|percentile|entropy|distribution]
+      [--percentile P] [--bins N] [--quantized-bins N] [--symmetric-range true|false]
+      (ONNX Runtime's quantize_static, QDQ format: int8 weights, activations calibrated over the calibration
+       inputs, run as one batch, as its calibrate_method computes it; --percentile (default 99.999) and
+       --symmetric-range (histogram of |x|, default true) are Percentile's, --bins the histogram's bins (default
+       2048, Entropy 128), --quantized-bins Entropy's (default 128))
   quantscope quantize-onnx MODEL.onnx --out OUT.onnx (--fp16 | --bf16)
       (float32 weights in half precision, float32 inputs and outputs kept by Casts:
        onnxconverter_common's convert_float_to_float16(keep_io_types=True), or the same with BFLOAT16)
@@ -91,6 +94,11 @@ struct Args {
     static_qdq: bool,
     activation_type: Option<String>,
     method: Option<String>,
+    /// `quantize-onnx --static`: the calibration's options (ONNX Runtime's `extra_options`).
+    percentile: Option<f64>,
+    bins: Option<usize>,
+    quantized_bins: Option<usize>,
+    symmetric_range: Option<bool>,
     per_channel: bool,
     reduce_range: bool,
     /// `--imatrix`: an importance matrix (export --type, compare); `--top` for `imatrix`.
@@ -150,7 +158,11 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Long("reduce-range") => args.reduce_range = true,
             Long("static") => args.static_qdq = true,
             Long("activation-type") => args.activation_type = Some(parser.value()?.string()?),
-            Long("method") => args.method = Some(parser.value()?.string()?),
+            Long("method" | "calibrate-method") => args.method = Some(parser.value()?.string()?),
+            Long("percentile") => args.percentile = Some(parser.value()?.parse()?),
+            Long("bins") => args.bins = Some(parser.value()?.parse()?),
+            Long("quantized-bins") => args.quantized_bins = Some(parser.value()?.parse()?),
+            Long("symmetric-range") => args.symmetric_range = Some(parser.value()?.parse()?),
             Long("imatrix") => args.imatrix = Some(parser.value()?.into()),
             Long("top") => args.top = Some(parser.value()?.parse()?),
             Long("prompt") => args.prompt = Some(parser.value()?.string()?),
@@ -979,8 +991,10 @@ fn quantize_onnx(args: &Args) -> Result<(), Failure> {
         }
         return static_onnx(args, source, out);
     }
-    if args.activation_type.is_some() || args.method.is_some() || !args.calibration.is_empty() {
-        return Err(usage("--activation-type, --method and --calibration are options of --static"));
+    let calibration_options =
+        args.percentile.is_some() || args.bins.is_some() || args.quantized_bins.is_some() || args.symmetric_range.is_some();
+    if args.activation_type.is_some() || args.method.is_some() || !args.calibration.is_empty() || calibration_options {
+        return Err(usage("--activation-type, --calibrate-method (and its options) and --calibration are options of --static"));
     }
     let weight_type = match args.weight_type.as_deref().unwrap_or("int8") {
         "int8" => QType::Int8,
@@ -1001,45 +1015,73 @@ fn quantize_onnx(args: &Args) -> Result<(), Failure> {
 }
 
 /// `quantize-onnx --static`: the model as ONNX Runtime's `quantize_static(quant_format=QDQ)`
-/// writes it (`quantscope_onnx_quant::static_qdq`), calibrated by min-max on the engine's values
-/// for the calibration inputs.
+/// writes it (`quantscope_onnx_quant::static_qdq`), calibrated on the engine's values for the
+/// calibration inputs by ONNX Runtime's `calibrate_method` (`quantscope_onnx_quant::calibrate`).
 fn static_onnx(args: &Args, source: &Path, out: &Path) -> Result<(), Failure> {
-    use quantscope_onnx_quant::static_qdq::{quantize_static, RangeCollector, StaticOptions};
+    use quantscope_onnx_quant::calibrate::{Calibration, Calibrator, Method};
+    use quantscope_onnx_quant::static_qdq::{quantize_static, tensors_to_calibrate, StaticOptions};
     use quantscope_onnx_quant::weights::QType;
     let activation_type = match args.activation_type.as_deref().unwrap_or("uint8") {
         "uint8" => QType::Uint8,
         "int8" => QType::Int8,
         other => return Err(usage(format!("--activation-type is uint8 or int8, not '{other}'"))),
     };
-    match args.method.as_deref().unwrap_or("minmax") {
-        "minmax" => {}
-        other => return Err(usage(format!("--method: quantscope's static QDQ calibrates by minmax only so far, not '{other}'"))),
+    let method = Method::parse(args.method.as_deref().unwrap_or("minmax")).map_err(|e| usage(format!("--calibrate-method: {e}")))?;
+    let defaults = Calibration::new(method);
+    let calibration = Calibration {
+        method,
+        num_bins: args.bins.unwrap_or(defaults.num_bins),
+        num_quantized_bins: args.quantized_bins.unwrap_or(defaults.num_quantized_bins),
+        percentile: args.percentile.unwrap_or(defaults.percentile),
+        symmetric: args.symmetric_range.unwrap_or(defaults.symmetric),
+    };
+    let given = [
+        ("--percentile", args.percentile.is_some(), Method::Percentile),
+        ("--symmetric-range", args.symmetric_range.is_some(), Method::Percentile),
+        ("--quantized-bins", args.quantized_bins.is_some(), Method::Entropy),
+    ];
+    if let Some((flag, _, owner)) = given.iter().find(|(_, set, owner)| *set && *owner != method) {
+        return Err(usage(format!("{flag} is an option of --calibrate-method {}", owner.name())));
     }
+    if method == Method::MinMax && args.bins.is_some() {
+        return Err(usage("--bins is an option of the histogram calibrations (percentile, entropy, distribution)"));
+    }
+    let mut calibrator = Calibrator::new(calibration).map_err(|e| usage(format!("--calibrate-method {}: {e}", method.name())))?;
     if args.calibration.is_empty() {
         return Err(usage("--static needs calibration data: --calibration [NAME=]C.npy for the model's inputs"));
     }
     let (name, model) = load_onnx(source)?;
     let bytes = std::fs::read(source).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    // MinMax takes every value; the histograms only the tensors ONNX Runtime calibrates.
+    let tensors = tensors_to_calibrate(&bytes).map_err(|e| bad_input(format!("{name}: {e}")))?;
     let inputs = model_inputs(&model, &args.calibration)?;
     let named: Vec<(&str, quantscope_engine::Value)> = inputs.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
-    let mut ranges = RangeCollector::default();
+    let mut failed = None;
     model
         .run_observing(&named, &mut |tensor, v| {
-            if let Some(values) = v.as_f32() {
-                ranges.observe(tensor, values);
+            if method != Method::MinMax && !tensors.iter().any(|t| t == tensor) {
+                return;
+            }
+            if let (Some(values), None) = (v.as_f32(), &failed) {
+                failed = calibrator.collect(tensor, values).err();
             }
         })
         .map_err(|e| bad_input(format!("{name}: the calibration inputs do not run: {e}")))?;
+    if let Some(e) = failed {
+        return Err(bad_input(format!("{name}: {e}")));
+    }
+    let ranges = calibrator.ranges().map_err(|e| bad_input(format!("{name}: {e}")))?;
     let options = StaticOptions { activation_type, per_channel: args.per_channel };
-    let (quantized, report) = quantize_static(&bytes, &ranges.ranges, &options).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    let (quantized, report) = quantize_static(&bytes, &ranges, &options).map_err(|e| bad_input(format!("{name}: {e}")))?;
     std::fs::write(out, &quantized).map_err(|e| bad_input(format!("{}: {e}", out.display())))?;
     println!(
-        "{}: {} bytes → {}: {} bytes (static QDQ, {} tensors calibrated)",
+        "{}: {} bytes → {}: {} bytes (static QDQ, {} calibration, {} tensors calibrated)",
         name,
         bytes.len(),
         out.display(),
         quantized.len(),
-        ranges.ranges.len()
+        method.name(),
+        ranges.len()
     );
     println!("quantized: {}", if report.quantized.is_empty() { "nothing".into() } else { report.quantized.join(", ") });
     for (node, why) in &report.kept {

@@ -449,8 +449,67 @@ fn quantize_onnx_static_writes_onnx_runtime_s_file() {
     let twice = run(&["quantize-onnx", out_s, "--out", dir.join("again.onnx").to_str().unwrap(), "--static", "--calibration", digits_s]);
     assert_eq!(twice.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&twice.stderr).contains("quantized already"), "{}", String::from_utf8_lossy(&twice.stderr));
-    let method = run(&["quantize-onnx", src_s, "--out", out_s, "--static", "--calibration", digits_s, "--method", "entropy"]);
+    let method = run(&["quantize-onnx", src_s, "--out", out_s, "--static", "--calibration", digits_s, "--calibrate-method", "mse"]);
     assert_eq!(method.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&method.stderr).contains("not 'mse'"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `quantize-onnx --static --calibrate-method percentile|entropy` calibrates as ONNX Runtime's
+/// Percentile and Entropy calibraters (tests/fixtures/onnx_static_calib,
+/// scripts/fixtures/make_onnx_static_calib.py): the weights are ONNX Runtime's byte for byte, the
+/// activation scales within a histogram bin of its own (the engine's values are not its kernels'
+/// to the last bit); bad options are refused with the reason.
+#[test]
+fn quantize_onnx_static_calibrates_as_onnx_runtime_s_histograms() {
+    use prost::Message;
+    use quantscope_formats::onnx::proto::ModelProto;
+    let dir = std::env::temp_dir().join(format!("quantscope-cli-calib-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let calib = quantscope_formats::npy::parse("c", &std::fs::read(fixture("onnx_static/mnist_mlp.calibration.npy")).unwrap()).unwrap();
+    let digits = dir.join("digits.npy");
+    std::fs::write(&digits, quantscope_formats::npy::write_f32(&[32, 784], &calib.data)).unwrap();
+    let src = fixture("../../www/models/mnist_mlp.onnx");
+    let out = dir.join("out.onnx");
+    let (src_s, out_s, digits_s) = (src.to_str().unwrap(), out.to_str().unwrap(), digits.to_str().unwrap());
+    let base = ["quantize-onnx", src_s, "--out", out_s, "--static", "--calibration", digits_s, "--calibrate-method"];
+    for (options, variant, bins) in
+        [(&["percentile"][..], "percentile", 2048.0), (&["entropy", "--bins", "512"][..], "entropy_bins_512", 512.0)]
+    {
+        let o = run(&[&base[..], options].concat());
+        assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(stdout.contains(&format!("{} calibration", options[0])), "{stdout}");
+        let ours = ModelProto::decode(&std::fs::read(&out).unwrap()[..]).unwrap().graph.unwrap();
+        let theirs = ModelProto::decode(&std::fs::read(fixture(&format!("onnx_static_calib/mnist_mlp.{variant}.onnx"))).unwrap()[..])
+            .unwrap()
+            .graph
+            .unwrap();
+        assert_eq!(ours.node, theirs.node, "{variant}");
+        let mut scales = 0;
+        for (a, b) in ours.initializer.iter().zip(&theirs.initializer) {
+            let name = a.name.clone().unwrap();
+            if name.contains("weight") {
+                assert_eq!(a, b, "{variant}: {name}");
+            } else if name.ends_with("_scale") && !name.contains("bias") {
+                let (x, y) = (a.float_data[0], b.float_data[0]);
+                // within a bin of the histogram: a scale of (hi - lo) / 255 moves by ≤ 2 bins / 255
+                assert!((x - y).abs() <= 2.0 * 255.0 * y / bins / 255.0 + 1e-6, "{variant}: {name} {x} vs {y}");
+                scales += 1;
+            }
+        }
+        assert!(scales >= 5, "{variant}: {scales} activation scales compared");
+    }
+    for (options, why) in [
+        (&["percentile", "--percentile", "0"][..], "percentile must be in (0, 100]"),
+        (&["entropy", "--bins", "0"][..], "num_bins is 0"),
+        (&["entropy", "--percentile", "99"][..], "--percentile is an option of --calibrate-method percentile"),
+        (&["minmax", "--bins", "64"][..], "--bins is an option of the histogram calibrations"),
+    ] {
+        let o = run(&[&base[..], options].concat());
+        assert_eq!(o.status.code(), Some(2), "{options:?}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains(why), "{options:?}: {}", String::from_utf8_lossy(&o.stderr));
+    }
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -15,6 +15,8 @@
 //! calibrated MinMax ranges (`qdq_quantizer.py`): QuantizeLinear/DequantizeLinear around every
 //! activation, int8 weights per tensor or per channel, int32 biases, byte for byte ONNX Runtime's
 //! for the same ranges; [`static_qdq::calibration_model`] is its augmented calibration model.
+//! [`calibrate`] gives those ranges as ONNX Runtime's calibraters do: MinMax, Percentile,
+//! Entropy and Distribution (`calibrate.py`).
 //!
 //! [`float16::convert_to_half`] is onnxconverter-common's `convert_float_to_float16(model,
 //! keep_io_types=True)` ported for the main graph, to FP16 or BF16 (see that module for where
@@ -28,6 +30,7 @@
 //! subgraphs, and weights that are not FLOAT.
 
 mod bf16_opsets;
+pub mod calibrate;
 pub mod dynamic;
 pub mod float16;
 mod gemm;
@@ -49,6 +52,9 @@ pub enum QuantizeError {
     Weight { name: String, why: String },
     /// The model cannot take the quantized ops (its opset is too old, ...).
     Unsupported(String),
+    /// The calibration options or the calibration values cannot give ranges (a percentile
+    /// outside (0, 100], 0 bins, NaN values, ...).
+    Calibration(String),
 }
 
 impl fmt::Display for QuantizeError {
@@ -57,6 +63,7 @@ impl fmt::Display for QuantizeError {
             QuantizeError::Model(e) => e.fmt(f),
             QuantizeError::Weight { name, why } => write!(f, "weight '{name}': {why}"),
             QuantizeError::Unsupported(why) => f.write_str(why),
+            QuantizeError::Calibration(why) => write!(f, "calibration: {why}"),
         }
     }
 }

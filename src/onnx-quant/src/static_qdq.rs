@@ -2,9 +2,10 @@
 //! graph (onnxruntime 1.32: `quantize.py`, `qdq_quantizer.py`, `base_quantizer.py`,
 //! `operators/{conv,gemm,matmul,activation,direct_q8,maxpool,qdq_base_operator}.py`).
 //!
-//! The calibrated ranges come from the caller ([`Ranges`], MinMax as `MinMaxCalibrater`
-//! computes it: the least and greatest value each tensor took over all calibration runs; see
-//! [`RangeCollector`]). Then, as `QDQQuantizer.quantize_model`:
+//! The calibrated ranges come from the caller ([`Ranges`]: MinMax as `MinMaxCalibrater`
+//! computes it, the least and greatest value each tensor took over all calibration runs, see
+//! [`RangeCollector`]; or Percentile, Entropy, Distribution from [`crate::calibrate`]). Then, as
+//! `QDQQuantizer.quantize_model`:
 //! * each node whose op ONNX Runtime quantizes by default (`QLinearOpsRegistry` ∪ `QDQRegistry`)
 //!   marks the tensors it wants quantized: Conv/Gemm their input, output and weight (per
 //!   channel on axis 0, or 1 for a Gemm without transB) and an int32 bias; MatMul each input
@@ -756,20 +757,9 @@ pub fn quantize_static(bytes: &[u8], ranges: &Ranges, options: &StaticOptions) -
     Ok((edit.encode(), report))
 }
 
-/// `MinMaxCalibrater.augment_graph` (`calibrate.py`): the model with, for every float tensor
-/// read or written by an op `quantize_static` quantizes (`select_tensors_to_calibrate`; not
-/// initializers), a `ReduceMin` and a `ReduceMax` over all of it (keepdims = 0) added as graph
-/// outputs `<tensor>_ReduceMin` / `<tensor>_ReduceMax`. Running it on each calibration input and
-/// keeping the least minimum and greatest maximum gives [`Ranges`] without seeing the values
-/// themselves. Returns the bytes and the tensors, in the order their outputs were added.
-pub fn calibration_model(bytes: &[u8]) -> Result<(Vec<u8>, Vec<String>)> {
-    use prost::Message;
-    use quantscope_formats::onnx::proto::{TypeProto, TypeProtoTensor, ValueInfoProto};
-    use quantscope_formats::onnx::splice::{bytes_field, rewrite_fields, FieldEdit};
-    // ModelProto.graph and GraphProto.output field numbers (onnx.proto).
-    const MODEL_GRAPH: u32 = 7;
-    const GRAPH_OUTPUT: u32 = 12;
-    let mut edit = ModelEdit::open(bytes)?;
+/// `CalibraterBase.select_tensors_to_calibrate` (`calibrate.py`): every float tensor read or
+/// written by an op `quantize_static` quantizes, not initializers, in the order first met.
+fn calibrated_tensors(edit: &ModelEdit) -> Result<Vec<String>> {
     let types = crate::types::elem_types(&edit.graph)?;
     let initializers: HashSet<String> = edit.graph.initializers.iter().filter_map(|t| t.message.name.clone()).collect();
     let mut tensors: Vec<String> = Vec::new();
@@ -784,30 +774,74 @@ pub fn calibration_model(bytes: &[u8]) -> Result<(Vec<u8>, Vec<String>)> {
             }
         }
     }
-    let mut outputs = Vec::new();
+    Ok(tensors)
+}
+
+/// The model with `outputs` (name, node) appended: nodes added to the graph and float outputs
+/// after its other fields (a repeated field's items may be apart on the wire), so the graph's
+/// outputs are written as they were read.
+fn with_outputs(mut edit: ModelEdit, nodes: Vec<NodeProto>, outputs: &[String]) -> Result<Vec<u8>> {
+    use prost::Message;
+    use quantscope_formats::onnx::proto::{TypeProto, TypeProtoTensor, ValueInfoProto};
+    use quantscope_formats::onnx::splice::{bytes_field, rewrite_fields, FieldEdit};
+    // ModelProto.graph and GraphProto.output field numbers (onnx.proto).
+    const MODEL_GRAPH: u32 = 7;
+    const GRAPH_OUTPUT: u32 = 12;
+    edit.graph.nodes.extend(nodes.into_iter().map(Kept::new));
+    let mut extra = Vec::new();
+    for out in outputs {
+        let tensor_type = TypeProtoTensor { elem_type: Some(1), shape: None };
+        extra.extend(bytes_field(
+            GRAPH_OUTPUT,
+            &ValueInfoProto { name: Some(out.clone()), r#type: Some(TypeProto { tensor_type: Some(tensor_type) }) }.encode_to_vec(),
+        ));
+    }
+    let model = edit.encode();
+    let mut extra = Some(extra);
+    Ok(rewrite_fields(&model, |number, payload| match (number, extra.take()) {
+        (MODEL_GRAPH, Some(extra)) => FieldEdit::Replace(bytes_field(MODEL_GRAPH, &[payload, &extra[..]].concat())),
+        (_, taken) => {
+            extra = taken;
+            FieldEdit::Keep
+        }
+    })?)
+}
+
+/// The tensors `quantize_static`'s calibrater collects for `bytes` (a whole `.onnx` file).
+pub fn tensors_to_calibrate(bytes: &[u8]) -> Result<Vec<String>> {
+    calibrated_tensors(&ModelEdit::open(bytes)?)
+}
+
+/// `MinMaxCalibrater.augment_graph` (`calibrate.py`): the model with, for every tensor it
+/// calibrates ([`calibrated_tensors`]), a `ReduceMin` and a `ReduceMax` over all of it
+/// (keepdims = 0) added as graph outputs `<tensor>_ReduceMin` / `<tensor>_ReduceMax`. Running it
+/// on each calibration input and keeping the least minimum and greatest maximum gives [`Ranges`]
+/// without seeing the values themselves. Returns the bytes and the tensors, in the order their
+/// outputs were added.
+pub fn calibration_model(bytes: &[u8]) -> Result<(Vec<u8>, Vec<String>)> {
+    let edit = ModelEdit::open(bytes)?;
+    let tensors = calibrated_tensors(&edit)?;
+    let (mut nodes, mut outputs) = (Vec::new(), Vec::new());
     for t in &tensors {
         for op in ["ReduceMin", "ReduceMax"] {
             let out = format!("{t}_{op}");
             let mut n = node(op, vec![t.clone()], vec![out.clone()], &out);
             n.attribute.push(AttributeProto { name: Some("keepdims".into()), r#type: Some(2), i: Some(0), ..Default::default() });
-            edit.graph.nodes.push(Kept::new(n));
-            let tensor_type = TypeProtoTensor { elem_type: Some(1), shape: None };
-            outputs.extend(bytes_field(
-                GRAPH_OUTPUT,
-                &ValueInfoProto { name: Some(out), r#type: Some(TypeProto { tensor_type: Some(tensor_type) }) }.encode_to_vec(),
-            ));
+            nodes.push(n);
+            outputs.push(out);
         }
     }
-    // The graph's outputs are written as they were read; the new ones go after its other
-    // fields (a repeated field's items may be apart on the wire).
-    let model = edit.encode();
-    let mut outputs = Some(outputs);
-    let bytes = rewrite_fields(&model, |number, payload| match (number, outputs.take()) {
-        (MODEL_GRAPH, Some(extra)) => FieldEdit::Replace(bytes_field(MODEL_GRAPH, &[payload, &extra[..]].concat())),
-        (_, taken) => {
-            outputs = taken;
-            FieldEdit::Keep
-        }
-    })?;
-    Ok((bytes, tensors))
+    Ok((with_outputs(edit, nodes, &outputs)?, tensors))
+}
+
+/// `HistogramCalibrater.augment_graph` (`calibrate.py`): the model with every tensor it
+/// calibrates ([`calibrated_tensors`]) made a graph output (those that are outputs already
+/// stay as they are), so that one run gives all their values for a
+/// [`crate::calibrate::Calibrator`]. Returns the bytes and the tensors.
+pub fn histogram_calibration_model(bytes: &[u8]) -> Result<(Vec<u8>, Vec<String>)> {
+    let edit = ModelEdit::open(bytes)?;
+    let tensors = calibrated_tensors(&edit)?;
+    let outputs = &edit.graph.rest.output;
+    let extra: Vec<String> = tensors.iter().filter(|t| !outputs.iter().any(|o| o.name.as_ref() == Some(*t))).cloned().collect();
+    Ok((with_outputs(edit, Vec::new(), &extra)?, tensors))
 }

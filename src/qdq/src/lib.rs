@@ -2,13 +2,16 @@
 //! for their model as ONNX Runtime's `quantize_static(quant_format=QDQ)` writes it. A thin
 //! `#[wasm_bindgen]` facade over `quantscope_onnx_quant::static_qdq`: [`static_calibration_model`]
 //! gives ONNX Runtime's augmented model (a ReduceMin and a ReduceMax output per tensor), which the
-//! worker runs on the person's inputs in the models module's engine; [`quantize_onnx_static`]
-//! writes the file from those ranges. Apart from the exporter (dynamic INT8), whose size budget
+//! worker runs on the person's inputs in the models module's engine; for ONNX Runtime's
+//! histogram calibrations (Percentile, Entropy, Distribution), [`static_histogram_model`] makes
+//! every calibrated tensor an output instead, and the calibration module (src/calib,
+//! www/pkg-calib) turns their values into ranges; [`quantize_onnx_static`] writes the file from
+//! those ranges. Apart from the exporter (dynamic INT8), whose size budget
 //! it would take from 94,544 to 124,912 B gzipped. wasm32 only: on other targets the crate is
 //! empty.
 #![cfg(target_arch = "wasm32")]
 
-use quantscope_onnx_quant::static_qdq::{calibration_model, quantize_static, Ranges, StaticOptions};
+use quantscope_onnx_quant::static_qdq::{calibration_model, histogram_calibration_model, quantize_static, Ranges, StaticOptions};
 use quantscope_onnx_quant::weights::QType;
 use quantscope_wasm_common::{js_err, to_js};
 use serde::Serialize;
@@ -52,6 +55,14 @@ impl QdqFile {
 #[wasm_bindgen]
 pub fn static_calibration_model(bytes: &[u8]) -> Result<QdqFile, JsError> {
     let (bytes, tensors) = calibration_model(bytes).map_err(js_err)?;
+    Ok(QdqFile { bytes, report: to_js(&tensors)? })
+}
+
+/// `HistogramCalibrater`'s augmented model for `bytes`: `{bytes, report: tensors}`, each
+/// calibrated tensor a graph output of its own name.
+#[wasm_bindgen]
+pub fn static_histogram_model(bytes: &[u8]) -> Result<QdqFile, JsError> {
+    let (bytes, tensors) = histogram_calibration_model(bytes).map_err(js_err)?;
     Ok(QdqFile { bytes, report: to_js(&tensors)? })
 }
 

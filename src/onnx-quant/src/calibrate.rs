@@ -1,0 +1,602 @@
+//! ONNX Runtime's calibration methods, ported from `onnxruntime/python/tools/quantization/
+//! calibrate.py` (onnxruntime 1.32): MinMax (`MinMaxCalibrater`, via [`RangeCollector`]) and the
+//! three of `HistogramCollector`: Percentile, Entropy and Distribution. Each gives the
+//! (lowest, highest) range per tensor that `quantize_static` turns into a scale and zero point
+//! ([`crate::static_qdq::quantize_static`]).
+//!
+//! One [`Calibrator::collect`] call per tensor is one `collect_data` call of ONNX Runtime's: its
+//! values are every calibration run of that call at once (`quantize_static` makes exactly one,
+//! over all runs, unless `CalibStridedMinMax` splits them). A second call merges into the
+//! histogram the way `HistogramCollector` does, re-binning when the range grows.
+//!
+//! The arithmetic is numpy's (2.4), in the same types, so the thresholds are the same bits:
+//! `np.histogram`'s float32 `linspace` edges and its bin search, `np.arange`'s float64 edges
+//! when `collect_absolute_value` extends a histogram, float32 `//`, float64 `cumsum`, and for
+//! the entropy the float32 pairwise `np.sum` and numpy's float32 `np.log` kernel (the SIMD one
+//! of x86-64 builds, `loops_exponent_log.dispatch`), whose last bit differs from a correctly
+//! rounded log for about one value in ten.
+
+use crate::static_qdq::{RangeCollector, Ranges};
+use crate::{QuantizeError, Result};
+
+/// `CalibrationMethod`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    MinMax,
+    Percentile,
+    Entropy,
+    Distribution,
+}
+
+impl Method {
+    /// `minmax`, `percentile`, `entropy` or `distribution`.
+    pub fn parse(name: &str) -> Result<Method> {
+        Ok(match name {
+            "minmax" => Method::MinMax,
+            "percentile" => Method::Percentile,
+            "entropy" => Method::Entropy,
+            "distribution" => Method::Distribution,
+            other => return Err(bad(format!("calibration is minmax, percentile, entropy or distribution, not '{other}'"))),
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::MinMax => "minmax",
+            Method::Percentile => "percentile",
+            Method::Entropy => "entropy",
+            Method::Distribution => "distribution",
+        }
+    }
+}
+
+/// A calibration method and the options `create_calibrator` takes for it (`extra_options`:
+/// `num_bins`, `num_quantized_bins`, `percentile`, `symmetric`; through `quantize_static`,
+/// `CalibPercentile` and `CalibTensorRangeSymmetric`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Calibration {
+    pub method: Method,
+    /// Bins of a new histogram (it grows when later batches range wider).
+    pub num_bins: usize,
+    /// Entropy: the bins of the quantized distribution the KL search compares against.
+    pub num_quantized_bins: usize,
+    /// Percentile: the share of values (in %) the range keeps.
+    pub percentile: f64,
+    /// Percentile: a histogram of |x| and the range ±its percentile (ONNX Runtime's default
+    /// for Percentile); otherwise of x, cutting (100 − percentile) / 2 % off each side.
+    pub symmetric: bool,
+}
+
+impl Calibration {
+    /// `create_calibrator`'s defaults for `method`.
+    pub fn new(method: Method) -> Calibration {
+        let num_bins = if method == Method::Entropy { 128 } else { 2048 };
+        Calibration { method, num_bins, num_quantized_bins: 128, percentile: 99.999, symmetric: method == Method::Percentile }
+    }
+
+    /// The options ONNX Runtime would refuse (or fail on later), refused here with the reason.
+    pub fn check(&self) -> Result<()> {
+        if self.method == Method::MinMax {
+            return Ok(());
+        }
+        if self.num_bins == 0 {
+            return Err(bad("the histogram needs at least 1 bin (num_bins is 0)".into()));
+        }
+        if self.num_bins > MAX_BINS {
+            return Err(bad(format!("{} bins is more than quantscope keeps per tensor ({MAX_BINS})", self.num_bins)));
+        }
+        match self.method {
+            Method::Percentile if !(self.percentile > 0.0 && self.percentile <= 100.0) => {
+                Err(bad("the percentile must be in (0, 100]: it is the share of values the range keeps".into()))
+            }
+            Method::Entropy if self.num_quantized_bins == 0 => Err(bad("entropy needs at least 1 quantized bin".into())),
+            // get_entropy_threshold searches num_bins/2 − num_quantized_bins/2 + 1 thresholds.
+            Method::Entropy if self.num_quantized_bins / 2 > self.num_bins / 2 => Err(bad(format!(
+                "entropy compares {} quantized bins against a histogram of {}: num_quantized_bins must not exceed num_bins",
+                self.num_quantized_bins, self.num_bins
+            ))),
+            Method::Distribution if self.num_bins < 512 => {
+                Err(bad(format!("distribution needs at least 512 bins (compute_distribution), not {}", self.num_bins)))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A histogram may grow to this many bins (ONNX Runtime has no limit; a tab has memory).
+const MAX_BINS: usize = 1 << 22;
+
+const TOO_MANY: &str = "its histogram would need more bins than quantscope keeps (4,194,304)";
+
+fn bad(why: String) -> QuantizeError {
+    QuantizeError::Calibration(why)
+}
+
+/// `HistogramCollector.histogram_dict[tensor]`.
+#[derive(Debug, Clone)]
+struct Histogram {
+    hist: Vec<i64>,
+    edges: Vec<f32>,
+    min: f32,
+    max: f32,
+    /// `collect_value`'s threshold (the histogram spans ±it).
+    threshold: f32,
+}
+
+/// Collects calibration values tensor by tensor and gives their ranges.
+#[derive(Debug, Clone)]
+pub struct Calibrator {
+    calibration: Calibration,
+    minmax: RangeCollector,
+    /// In the order first collected (a few hundred tensors: a list is smaller code than a map).
+    histograms: Vec<(String, Histogram)>,
+}
+
+impl Calibrator {
+    pub fn new(calibration: Calibration) -> Result<Calibrator> {
+        calibration.check()?;
+        Ok(Calibrator { calibration, minmax: RangeCollector::default(), histograms: Vec::new() })
+    }
+
+    pub fn calibration(&self) -> &Calibration {
+        &self.calibration
+    }
+
+    /// One `collect_data` call's values of `tensor` (all its runs, in any order).
+    pub fn collect(&mut self, tensor: &str, values: &[f32]) -> Result<()> {
+        if self.calibration.method == Method::MinMax {
+            self.minmax.observe(tensor, values);
+            return Ok(());
+        }
+        let what = || format!("'{tensor}'");
+        if values.is_empty() {
+            return Err(bad(format!("{} has no values in the calibration runs: its histogram would be empty", what())));
+        }
+        if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+            // named without float formatting (the calibration module has no other use for it)
+            let v = if v.is_nan() {
+                "NaN"
+            } else if *v > 0.0 {
+                "inf"
+            } else {
+                "-inf"
+            };
+            return Err(bad(format!(
+                "{} took the value {v} in the calibration runs: a histogram needs finite values (check the inputs)",
+                what()
+            )));
+        }
+        let at = self.histograms.iter().position(|(t, _)| t == tensor);
+        let old = at.map(|i| self.histograms.swap_remove(i).1);
+        let c = &self.calibration;
+        let h = if c.method == Method::Percentile && c.symmetric {
+            collect_absolute_value(old, values, c.num_bins)
+        } else {
+            collect_value(old, values, c.num_bins)
+        }
+        .map_err(|why| bad(format!("{}: {why}", what())))?;
+        self.histograms.push((tensor.to_string(), h));
+        Ok(())
+    }
+
+    /// `compute_data`: each collected tensor's (lowest, highest).
+    pub fn ranges(&self) -> Result<Ranges> {
+        if self.calibration.method == Method::MinMax {
+            return Ok(self.minmax.ranges.clone());
+        }
+        let c = &self.calibration;
+        self.histograms
+            .iter()
+            .map(|(name, h)| {
+                let range = match c.method {
+                    Method::Percentile => Ok(percentile_range(h, c.percentile, c.symmetric)),
+                    Method::Entropy => entropy_range(h, c.num_quantized_bins),
+                    _ => Ok(distribution_range(h)),
+                };
+                range.map(|r| (name.clone(), r)).map_err(|why| bad(format!("'{name}': {why}")))
+            })
+            .collect()
+    }
+}
+
+/// `np.linspace(first, last, num, endpoint=True, dtype=float32)`: `i * step + first` in float32
+/// (`(i / div) * delta` when the step underflows), the last edge set to `last`.
+fn linspace(first: f32, last: f32, num: usize) -> Vec<f32> {
+    let div = (num - 1) as f32;
+    let delta = last - first;
+    let step = delta / div;
+    let mut y: Vec<f32> = (0..num).map(|i| if step == 0.0 { i as f32 / div * delta } else { i as f32 * step } + first).collect();
+    y[num - 1] = last;
+    y
+}
+
+/// `np.histogram(values, bins, range=(first, last))` of float32 values, as its uniform-bins path
+/// computes it: the bin from `(v - first) / (last - first) * bins` in float32, corrected by one
+/// against the edges. Values outside the range are left out.
+fn histogram(values: &[f32], bins: usize, first: f32, last: f32) -> std::result::Result<(Vec<i64>, Vec<f32>), String> {
+    let (first, last) = if first == last { (first - 0.5, last + 0.5) } else { (first, last) };
+    if bins > MAX_BINS {
+        return Err(TOO_MANY.into());
+    }
+    let edges = linspace(first, last, bins + 1);
+    if edges.windows(2).any(|w| w[0] >= w[1]) {
+        // np.histogram: "Too many bins for data range"
+        return Err("its bins are narrower than float32 can tell apart (a near-constant tensor: use fewer bins or minmax)".into());
+    }
+    let denom = last - first;
+    let n = bins as f32;
+    let mut hist = vec![0i64; bins];
+    for &v in values {
+        if !(v >= first && v <= last) {
+            continue;
+        }
+        let f = (v - first) / denom * n;
+        let mut i = (f as usize).min(bins - 1);
+        if i > 0 && v < edges[i] {
+            i -= 1;
+        }
+        if v >= edges[i + 1] && i != bins - 1 {
+            i += 1;
+        }
+        hist[i] += 1;
+    }
+    Ok((hist, edges))
+}
+
+/// `np.histogram(values, bins=edges)` for explicit (sorted) edges: bin i holds
+/// `edges[i] <= v < edges[i + 1]`, the last one also `v == edges[-1]`.
+fn histogram_with_edges(values: &[f32], edges: &[f64]) -> Vec<i64> {
+    let bins = edges.len() - 1;
+    let mut hist = vec![0i64; bins];
+    let (lo, hi) = (edges[0], edges[bins]);
+    for &v in values {
+        let v = v as f64;
+        if !(v >= lo && v <= hi) {
+            continue;
+        }
+        let i = edges.partition_point(|&e| e <= v).saturating_sub(1).min(bins - 1);
+        hist[i] += 1;
+    }
+    hist
+}
+
+fn min_max(values: &[f32]) -> (f32, f32) {
+    values.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)))
+}
+
+/// numpy's float32 `a // b` (`npy_divmodf`): `(a - fmod(a, b)) / b`, floored and snapped.
+fn floor_divide(a: f32, b: f32) -> f32 {
+    if b == 0.0 {
+        return a / b;
+    }
+    let m = a % b;
+    let mut div = (a - m) / b;
+    // fmod's remainder takes a's sign, Python's b's
+    if m != 0.0 && (b < 0.0) != (m < 0.0) {
+        div -= 1.0;
+    }
+    if div == 0.0 {
+        return 0f32.copysign(a / b);
+    }
+    let f = div.floor();
+    if div - f > 0.5 {
+        f + 1.0
+    } else {
+        f
+    }
+}
+
+/// `HistogramCollector.collect_value` (+ `merge_histogram`): a histogram of x over ±max|x|; a
+/// later batch that ranges wider widens it by whole old bins on each side.
+fn collect_value(old: Option<Histogram>, values: &[f32], num_bins: usize) -> std::result::Result<Histogram, String> {
+    let (min, max) = min_max(values);
+    let threshold = if min.abs() >= max.abs() { min.abs() } else { max.abs() };
+    let Some(old) = old else {
+        let (hist, edges) = histogram(values, num_bins, -threshold, threshold)?;
+        return Ok(Histogram { hist, edges, min, max, threshold });
+    };
+    let (min, max) = (old.min.min(min), old.max.max(max));
+    let bins = old.hist.len();
+    if threshold <= old.threshold {
+        let (mut hist, _) = histogram(values, bins, -old.threshold, old.threshold)?;
+        hist.iter_mut().zip(&old.hist).for_each(|(a, b)| *a += b);
+        return Ok(Histogram { hist, edges: old.edges, min, max, threshold: old.threshold });
+    }
+    if old.threshold == 0.0 {
+        let (mut hist, edges) = histogram(values, bins, -threshold, threshold)?;
+        hist.iter_mut().zip(&old.hist).for_each(|(a, b)| *a += b);
+        return Ok(Histogram { hist, edges, min, max, threshold });
+    }
+    let stride = 2.0 * old.threshold / bins as f32;
+    let half = (floor_divide(threshold - old.threshold, stride) + 1.0) as usize;
+    let new_bins = bins.saturating_add(half.saturating_mul(2));
+    let threshold = half as f32 * stride + old.threshold;
+    let (mut hist, edges) = histogram(values, new_bins, -threshold, threshold)?;
+    hist[half..new_bins - half].iter_mut().zip(&old.hist).for_each(|(a, b)| *a += b);
+    Ok(Histogram { hist, edges, min, max, threshold })
+}
+
+/// `np.arange(start, stop, step)` of float32 scalars: a float64 array whose length is
+/// `ceil((stop - start) / step)` in float32, its second value `start + step` in float32 and the
+/// rest `start + i * (second - start)` in float64.
+fn arange(start: f32, stop: f32, step: f32) -> std::result::Result<Vec<f64>, String> {
+    let span = stop - start;
+    if span == 0.0 {
+        return Ok(Vec::new());
+    }
+    let len = ((span / step) as f64).ceil();
+    if len <= 0.0 {
+        return Ok(Vec::new());
+    }
+    if len > MAX_BINS as f64 {
+        return Err(TOO_MANY.into());
+    }
+    let len = len as usize;
+    let (first, second) = (start as f64, (start + step) as f64);
+    let delta = second - first;
+    Ok((0..len).map(|i| if i == 1 { second } else { first + i as f64 * delta }).collect())
+}
+
+/// `HistogramCollector.collect_absolute_value`: a histogram of |x| over [min|x|, max|x|]; a later
+/// batch beyond its last edge extends it by bins of the same width.
+fn collect_absolute_value(old: Option<Histogram>, values: &[f32], num_bins: usize) -> std::result::Result<Histogram, String> {
+    let (min, max) = min_max(values);
+    let abs: Vec<f32> = values.iter().map(|v| v.abs()).collect();
+    let (amin, amax) = min_max(&abs);
+    let Some(old) = old else {
+        let (hist, edges) = histogram(&abs, num_bins, amin, amax)?;
+        return Ok(Histogram { hist, edges, min, max, threshold: 0.0 });
+    };
+    let mut edges: Vec<f64> = old.edges.iter().map(|&e| e as f64).collect();
+    let last = old.edges[old.edges.len() - 1];
+    if amax > last {
+        let width = old.edges[1] - old.edges[0];
+        edges.extend(arange(last + width, amax + width, width)?);
+    }
+    let mut hist = histogram_with_edges(&abs, &edges);
+    hist.iter_mut().zip(&old.hist).for_each(|(a, b)| *a += b);
+    let edges = edges.iter().map(|&e| e as f32).collect();
+    Ok(Histogram { hist, edges, min: old.min.min(min), max: old.max.max(max), threshold: 0.0 })
+}
+
+/// Clamps a threshold pair to the values actually seen.
+fn clamp(h: &Histogram, (lo, hi): (f32, f32)) -> (f32, f32) {
+    (if lo < h.min { h.min } else { lo }, if hi > h.max { h.max } else { hi })
+}
+
+/// `HistogramCollector.compute_percentile`: the edges where the float64 cumulative share
+/// first reaches the percentile (`np.searchsorted`, left).
+fn percentile_range(h: &Histogram, percentile: f64, symmetric: bool) -> (f32, f32) {
+    let total = h.hist.iter().sum::<i64>() as f64;
+    let mut cdf = Vec::with_capacity(h.hist.len());
+    let mut acc = 0f64;
+    for &c in &h.hist {
+        acc += c as f64 / total;
+        cdf.push(acc);
+    }
+    let search = |v: f64| cdf.iter().position(|&c| c >= v).unwrap_or(cdf.len());
+    let range = if symmetric {
+        let e = h.edges[search(percentile / 100.0)];
+        (-e, e)
+    } else {
+        let cut = (100.0 - percentile) / 200.0;
+        (h.edges[search(cut)], h.edges[search(1.0 - cut)])
+    };
+    clamp(h, range)
+}
+
+/// `compute_distribution` for integer types: ONNX Runtime keeps the histogram's outer edges.
+fn distribution_range(h: &Histogram) -> (f32, f32) {
+    h.edges.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &e| (lo.min(e), hi.max(e)))
+}
+
+/// `HistogramCollector.get_entropy_threshold`: for each symmetric window around the middle bin,
+/// from num_quantized_bins wide to the whole histogram, the KL divergence between the window
+/// (outliers folded into its end bins) and its num_quantized_bins-bin quantization; the window
+/// of least divergence (the first on ties) gives the range.
+fn entropy_range(h: &Histogram, num_quantized_bins: usize) -> std::result::Result<(f32, f32), String> {
+    let hist = &h.hist;
+    let num_bins = hist.len();
+    let zero = num_bins / 2;
+    let half_q = num_quantized_bins / 2;
+    if half_q > zero {
+        return Err(format!("{num_quantized_bins} quantized bins are more than the histogram's {num_bins}"));
+    }
+    let mut best: Option<(f64, (f32, f32))> = None;
+    for i in half_q..=zero {
+        let start = zero - i;
+        let end = (zero + i + 1).min(num_bins);
+        let thresholds = (h.edges[start], h.edges[end]);
+        let sliced = &hist[start..end];
+        let mut p = sliced.to_vec();
+        p[0] += hist[..start].iter().sum::<i64>();
+        let last = p.len() - 1;
+        p[last] += hist[end..].iter().sum::<i64>();
+        let merged = sliced.len() / num_quantized_bins;
+        let mut quantized = vec![0i64; num_quantized_bins];
+        for (k, q) in quantized.iter_mut().enumerate() {
+            *q = sliced[k * merged..k * merged + merged].iter().sum();
+        }
+        quantized[num_quantized_bins - 1] += sliced[num_quantized_bins * merged..].iter().sum::<i64>();
+        let mut q = vec![0i64; p.len()];
+        for (k, &count) in quantized.iter().enumerate() {
+            let (s, e) = (k * merged, k * merged + merged);
+            let norm = p[s..e].iter().filter(|&&v| v != 0).count();
+            if norm != 0 {
+                // float64 quotient stored in an int64 array: truncated
+                let v = (count as f64 / norm as f64) as i64;
+                q[s..e].iter_mut().for_each(|x| *x = v);
+            }
+        }
+        let div = match (smooth_distribution(&p)?, smooth_distribution(&q)?) {
+            (Some(p), Some(q)) => entropy(&p, &q),
+            _ => f32::INFINITY,
+        } as f64;
+        // np.argmin: the first least value (a NaN, if any, wins)
+        let better = match best {
+            None => true,
+            Some((b, _)) => !b.is_nan() && (div.is_nan() || div < b),
+        };
+        if better {
+            best = Some((div, thresholds));
+        }
+    }
+    let (_, range) = best.ok_or_else(|| "no threshold to search".to_string())?;
+    Ok(clamp(h, range))
+}
+
+/// `quant_utils.smooth_distribution(p, eps=0.0001)`: zeros raised to eps, the same total taken
+/// off the other bins, in float32; `None` when every bin is 0.
+fn smooth_distribution(p: &[i64]) -> std::result::Result<Option<Vec<f32>>, String> {
+    let n_zeros = p.iter().filter(|&&v| v == 0).count() as f32;
+    let n_nonzeros = p.len() as f32 - n_zeros;
+    if n_nonzeros == 0.0 {
+        return Ok(None);
+    }
+    let eps1 = 0.0001 * n_zeros as f64 / n_nonzeros as f64;
+    if eps1 >= 1.0 {
+        // ONNX Runtime asserts here
+        return Err("the entropy search cannot smooth a window with so few non-empty bins".into());
+    }
+    let (eps, eps1) = (0.0001f32, -eps1 as f32);
+    let out: Vec<f32> = p.iter().map(|&v| v as f32 + if v == 0 { eps } else { eps1 }).collect();
+    if out.iter().any(|&v| v <= 0.0) {
+        return Err("the entropy search's smoothing left a bin at or below 0".into());
+    }
+    Ok(Some(out))
+}
+
+/// `calibrate.entropy(p, q)`: Σ p·log(p/q) of both normalised, in float32.
+fn entropy(p: &[f32], q: &[f32]) -> f32 {
+    let (ps, qs) = (pairwise_sum(p), pairwise_sum(q));
+    let terms: Vec<f32> = p
+        .iter()
+        .zip(q)
+        .map(|(&p, &q)| {
+            let (pk, qk) = (1.0 * p / ps, q / qs);
+            if pk > 0.0 && qk > 0.0 {
+                pk * numpy_log_f32(pk / qk)
+            } else {
+                f32::INFINITY
+            }
+        })
+        .collect();
+    pairwise_sum(&terms)
+}
+
+/// numpy's float32 `np.sum` of a contiguous array (`pairwise_sum`, `loops_utils.h`): eight
+/// running sums over blocks of up to 128 values, halves (multiples of 8) above that.
+fn pairwise_sum(a: &[f32]) -> f32 {
+    let n = a.len();
+    if n < 8 {
+        return a.iter().fold(0.0, |s, &v| s + v);
+    }
+    if n <= 128 {
+        let mut r: [f32; 8] = a[..8].try_into().unwrap_or([0.0; 8]);
+        let whole = n - n % 8;
+        for chunk in a[8..whole].chunks_exact(8) {
+            for (r, &v) in r.iter_mut().zip(chunk) {
+                *r += v;
+            }
+        }
+        let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for &v in &a[whole..] {
+            res += v;
+        }
+        return res;
+    }
+    let mut n2 = n / 2;
+    n2 -= n2 % 8;
+    pairwise_sum(&a[..n2]) + pairwise_sum(&a[n2..])
+}
+
+/// numpy's float32 `np.log` on x86-64 (`simd_log_FLOAT`, `loops_exponent_log.dispatch`):
+/// x = m·2^e with m in (√½, √2], then e·ln2 + P(m−1)/Q(m−1), two degree-5 polynomials in
+/// fused multiply-adds (constants `NPY_COEFF_{P,Q}*_LOGf` of `npy_simd_data.h`).
+// The constants as numpy writes them (more digits than an f32 holds; they round to its values).
+#[allow(clippy::excessive_precision)]
+pub fn numpy_log_f32(x: f32) -> f32 {
+    const P: [f32; 6] = [
+        0.0,
+        9.999999999999998702752e-01,
+        2.112677543073053063722e+00,
+        1.480000633576506585156e+00,
+        3.808837741388407920751e-01,
+        2.589979117907922693523e-02,
+    ];
+    const Q: [f32; 6] = [
+        1.0,
+        2.612677543073109236779e+00,
+        2.453006071784736363091e+00,
+        9.864942958519418960339e-01,
+        1.546476374983906719538e-01,
+        5.875095403124574342950e-03,
+    ];
+    if x.is_nan() {
+        return f32::NAN;
+    }
+    if x < 0.0 {
+        return -f32::NAN;
+    }
+    if x == 0.0 {
+        return f32::NEG_INFINITY;
+    }
+    if x == f32::INFINITY {
+        return f32::INFINITY;
+    }
+    // subnormals: scaled by 2^100 first (the AVX2 kernel's way; AVX-512's getexp agrees)
+    let (x, bias) = if x < f32::MIN_POSITIVE { (x * f32::from_bits(0x7180_0000), 100.0) } else { (x, 0.0) };
+    let bits = x.to_bits();
+    let mut e = ((bits >> 23) as i32 - 126) as f32 - bias;
+    let mut m = f32::from_bits((bits & 0x007F_FFFF) | 0x3F00_0000);
+    if m <= std::f32::consts::FRAC_1_SQRT_2 {
+        m += m;
+        e -= 1.0;
+    }
+    let y = m - 1.0;
+    let mut num = P[5].mul_add(y, P[4]);
+    let mut den = Q[5].mul_add(y, Q[4]);
+    for k in (0..4).rev() {
+        num = num.mul_add(y, P[k]);
+        den = den.mul_add(y, Q[k]);
+    }
+    e.mul_add(std::f32::consts::LN_2, num / den)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn linspace_and_histogram_follow_numpy_on_exact_cases() {
+        assert_eq!(linspace(-1.0, 1.0, 5), vec![-1.0, -0.5, 0.0, 0.5, 1.0]);
+        let (hist, edges) = histogram(&[-1.0, -0.5, 0.0, 0.49, 1.0, 2.0], 4, -1.0, 1.0).unwrap();
+        assert_eq!(hist, vec![1, 1, 2, 1]);
+        assert_eq!(edges.len(), 5);
+        // a zero range widens to ±0.5
+        let (hist, edges) = histogram(&[0.0, 0.0], 2, 0.0, 0.0).unwrap();
+        assert_eq!((hist, edges), (vec![0, 2], vec![-0.5, 0.0, 0.5]));
+        assert_eq!(histogram_with_edges(&[0.0, 1.0, 1.5, 3.0, 3.5], &[0.0, 1.0, 2.0, 3.0]), vec![1, 2, 1]);
+    }
+
+    #[test]
+    fn floor_divide_and_arange_as_numpy() {
+        assert_eq!(floor_divide(7.0, 2.0), 3.0);
+        assert_eq!(floor_divide(6.0, 2.0), 3.0);
+        assert_eq!(floor_divide(0.5, 2.0), 0.0);
+        assert_eq!(arange(1.0, 2.0, 0.25).unwrap(), vec![1.0, 1.25, 1.5, 1.75]);
+        assert!(arange(2.0, 2.0, 0.25).unwrap().is_empty());
+    }
+
+    #[test]
+    fn pairwise_sum_is_exact_on_integers_and_log_on_powers_of_two() {
+        let v: Vec<f32> = (1..=300).map(|i| i as f32).collect();
+        assert_eq!(pairwise_sum(&v), 45150.0);
+        assert_eq!(numpy_log_f32(1.0), 0.0);
+        assert_eq!(numpy_log_f32(2.0), std::f32::consts::LN_2);
+        assert_eq!(numpy_log_f32(0.0), f32::NEG_INFINITY);
+        assert!(numpy_log_f32(-1.0).is_nan());
+        assert!((numpy_log_f32(10.0) - 10f32.ln()).abs() <= 4.0 * f32::EPSILON * 10f32.ln());
+        assert!((numpy_log_f32(1e-40) - (1e-40f64).ln() as f32).abs() < 1e-4);
+    }
+}
