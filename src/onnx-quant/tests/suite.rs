@@ -7,5 +7,6 @@
 mod common;
 
 mod float16;
+mod ort_calibrate;
 mod ort_dynamic;
 mod ort_static;
