@@ -9,6 +9,7 @@ use crate::mlp::{Grads, Mlp, Node, Qat, Tape};
 use crate::observer::{Averaging, Granularity, QuantSpec, Signedness, Symmetry};
 use crate::optim::{Optimizer, OptimizerKind};
 use crate::rng::SplitMix64;
+use crate::trace::Trace;
 use crate::{Error, Result};
 
 /// How the fake-quant nodes get their scales.
@@ -163,6 +164,8 @@ pub struct Trainer {
     /// Distillation: the teacher (its fake-quant nodes frozen, as `model.eval()`) and its logits.
     teacher: Option<(Mlp, Option<Qat>)>,
     teacher_tape: Tape,
+    /// A few weights followed step by step (the Learn view's STE panel; see [`Trace::new`]).
+    pub trace: Option<Trace>,
 }
 
 impl Trainer {
@@ -223,6 +226,7 @@ impl Trainer {
             qparam_grads: Vec::new(),
             teacher,
             teacher_tape: Tape::default(),
+            trace: None,
         })
     }
 
@@ -282,7 +286,10 @@ impl Trainer {
                 self.qparam_grads = q.zero_learned_grads();
                 used.backward_learned(&self.tape, &self.grad_logits, &mut self.grads, q, &mut self.qparam_grads);
             }
-            _ => used.backward(&self.tape, &self.grad_logits, &mut self.grads),
+            _ => {
+                let keep = self.trace.as_mut().map(|t| (t.layer, &mut t.before_mask));
+                used.backward_keeping(&self.tape, &self.grad_logits, &mut self.grads, keep)
+            }
         }
         if let Some(masks) = &self.masks {
             // d(weight_orig · mask) / d weight_orig = mask.
@@ -305,6 +312,9 @@ impl Trainer {
             self.model = kept;
             self.qat = qat_before;
             return Err(Divergence::Weights { step });
+        }
+        if let (Some(trace), Some(q)) = (self.trace.as_mut(), self.qat.as_ref()) {
+            trace.record(step, masked.as_ref().unwrap_or(&kept), q, &self.tape, &self.grads);
         }
         self.step = step;
         let epoch = self.epoch;
