@@ -314,30 +314,17 @@ impl Mlp {
     /// Backward from d loss / d logits into `grads` (overwritten). Returns nothing about the
     /// input: the digits are not trained. Under QAT with observed nodes, the straight-through masks.
     pub fn backward(&self, tape: &Tape, grad_logits: &[f32], grads: &mut Grads) {
-        self.backward_inner(tape, grad_logits, grads, None, None);
-    }
-
-    /// As [`Mlp::backward`], and copies layer `keep.0`'s weight gradient as it was before the
-    /// straight-through mask into `keep.1` (what [`crate::trace`] shows beside the masked one).
-    pub fn backward_keeping(&self, tape: &Tape, grad_logits: &[f32], grads: &mut Grads, keep: Option<(usize, &mut Vec<f32>)>) {
-        self.backward_inner(tape, grad_logits, grads, None, keep);
+        self.backward_inner(tape, grad_logits, grads, None);
     }
 
     /// The backward of a forward through `qat` (the nodes as that forward left them): learned
     /// (LSQ) nodes pass gradients by their own backward and write their scale's and zero point's
     /// gradients into `qparam_grads` (the order of [`Qat::learned_params_mut`]).
     pub fn backward_learned(&self, tape: &Tape, grad_logits: &[f32], grads: &mut Grads, qat: &Qat, qparam_grads: &mut [Vec<f32>]) {
-        self.backward_inner(tape, grad_logits, grads, Some((qat, qparam_grads)), None);
+        self.backward_inner(tape, grad_logits, grads, Some((qat, qparam_grads)));
     }
 
-    fn backward_inner(
-        &self,
-        tape: &Tape,
-        grad_logits: &[f32],
-        grads: &mut Grads,
-        mut nodes: Option<(&Qat, &mut [Vec<f32>])>,
-        mut keep: Option<(usize, &mut Vec<f32>)>,
-    ) {
+    fn backward_inner(&self, tape: &Tape, grad_logits: &[f32], grads: &mut Grads, mut nodes: Option<(&Qat, &mut [Vec<f32>])>) {
         let layers = self.layers.len();
         let batch = tape.batch;
         let qat = tape.qat;
@@ -364,10 +351,6 @@ impl Mlp {
             let input = &tape.inputs[l];
             let grad = &mut grads[l];
             linear_weight_grad(&g, input, batch, layer.in_features, layer.out_features, &mut grad.weight, &mut grad.bias);
-            if let Some((_, before_mask)) = keep.as_mut().filter(|(at, _)| *at == l) {
-                before_mask.clear();
-                before_mask.extend_from_slice(&grad.weight);
-            }
             if qat {
                 let slot = slots.as_ref().map(|s| s.weights[l]);
                 node_backward(

@@ -286,10 +286,7 @@ impl Trainer {
                 self.qparam_grads = q.zero_learned_grads();
                 used.backward_learned(&self.tape, &self.grad_logits, &mut self.grads, q, &mut self.qparam_grads);
             }
-            _ => {
-                let keep = self.trace.as_mut().map(|t| (t.layer, &mut t.before_mask));
-                used.backward_keeping(&self.tape, &self.grad_logits, &mut self.grads, keep)
-            }
+            _ => used.backward(&self.tape, &self.grad_logits, &mut self.grads),
         }
         if let Some(masks) = &self.masks {
             // d(weight_orig · mask) / d weight_orig = mask.

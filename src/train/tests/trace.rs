@@ -12,7 +12,7 @@ use quantscope_train::mlp::{Mlp, Node, Tape};
 use quantscope_train::observer::{Averaging, Granularity, AVERAGING_CONSTANT};
 use quantscope_train::optim::OptimizerKind;
 use quantscope_train::rng::SplitMix64;
-use quantscope_train::trace::{Trace, FIELDS};
+use quantscope_train::trace::{Trace, FIELDS, HEADER, RECORD_HEAD};
 use quantscope_train::trainer::{QatConfig, QatMethod, TrainConfig, Trainer, SHUFFLE_STREAM};
 use quantscope_train::Error;
 
@@ -44,8 +44,8 @@ fn config(bits: Option<u32>, granularity: Granularity, method: QatMethod) -> Tra
 }
 
 /// torch's `fake_quantize_per_tensor_affine` of one value, written out
-/// (`aten/src/ATen/native/quantized/cpu/kernels/QuantizedOpKernels.cpp`): the output and whether
-/// the code was inside `[qmin, qmax]` before the clamp.
+/// (`aten/src/ATen/native/quantized/cpu/kernels/QuantizedOpKernels.cpp`): the output, the code
+/// and whether the code was inside `[qmin, qmax]` before the clamp.
 fn torch_fake_quantize(x: f32, scale: f32, zero_point: i32, qmin: i32, qmax: i32) -> (f32, i32, bool) {
     let inv_scale = 1.0f32 / scale;
     let q = zero_point as f32 + (x * inv_scale).round_ties_even();
@@ -53,94 +53,41 @@ fn torch_fake_quantize(x: f32, scale: f32, zero_point: i32, qmin: i32, qmax: i32
     ((clamped - zero_point as f32) * scale, clamped as i32, qmin as f32 <= q && q <= qmax as f32)
 }
 
-/// Runs `steps` steps of a QAT run at `bits` tracing `count` weights of `layer`.
-fn traced_run(data: &Dataset, bits: u32, granularity: Granularity, layer: usize, count: usize, steps: usize) -> Trainer {
+fn traced(data: &Dataset, bits: u32, granularity: Granularity, layer: usize, row: usize) -> Trainer {
     let mut trainer = Trainer::new(config(Some(bits), granularity, QatMethod::Observed), data).unwrap();
-    trainer.trace = Some(Trace::new(&trainer.model, trainer.qat.as_ref(), layer, count).unwrap());
+    trainer.trace = Some(Trace::new(&trainer.model, trainer.qat.as_ref(), layer, row, 125).unwrap());
+    trainer
+}
+
+/// Runs `steps` steps of a QAT run at `bits` tracing neuron `row` of `layer`.
+fn traced_run(data: &Dataset, bits: u32, granularity: Granularity, layer: usize, row: usize, steps: usize) -> Trainer {
+    let mut trainer = traced(data, bits, granularity, layer, row);
     for _ in 0..steps {
         trainer.step(data).unwrap();
     }
     trainer
 }
 
-/// The properties every record must have; returns (records outside the range, code changes).
-fn check_records(t: &Trace) -> (usize, usize) {
-    let k = t.indices.len();
-    assert_eq!(t.float.len(), k * t.steps.len());
-    let (mut outside, mut crossings) = (0, 0);
-    for r in 0..t.steps.len() {
-        for j in 0..k {
-            let at = r * k + j;
-            let (fake, code, inside) =
-                torch_fake_quantize(t.float[at], t.scale[at], t.zero_point[at], t.range.quant_min, t.range.quant_max);
-            let what = format!("step {}, weight {}", t.steps[r], t.indices[j]);
-            assert_eq!(t.fake[at].to_bits(), fake.to_bits(), "{what}: fake {} ≠ fake_quantize {}", t.fake[at], fake);
-            assert_eq!(t.code[at], code, "{what}");
-            assert_eq!(t.inside[at], inside, "{what}: the forward's mask");
-            if inside {
-                assert_eq!(t.grad[at].to_bits(), t.unmasked[at].to_bits(), "{what}: inside, the STE passes the gradient");
-            } else {
-                assert_eq!(t.grad[at], 0.0, "{what}: outside, the STE passes nothing");
-                assert_eq!(t.grad[at].to_bits(), (t.unmasked[at] * 0.0).to_bits(), "{what}: torch's dY · mask (−0 stays)");
-                outside += 1;
-            }
-            // Zero exactly when outside (the chosen weights have a gradient of their own).
-            assert_eq!(t.grad[at] == 0.0, !inside || t.unmasked[at] == 0.0, "{what}");
-            if r > 0 && t.code[at] != t.code[at - k] {
-                crossings += 1;
-            }
-        }
-    }
-    (outside, crossings)
-}
-
-#[test]
-fn recorded_values_are_fake_quantize_and_the_ste_of_the_run() {
-    let data = digits();
-    for (bits, granularity, layer) in [(4, Granularity::PerTensor, 0), (2, Granularity::PerTensor, 2), (8, Granularity::PerChannel, 1)] {
-        let steps = 40;
-        let trainer = traced_run(&data, bits, granularity, layer, 32, steps);
-        let t = trainer.trace.as_ref().unwrap();
-        assert_eq!(t.steps, (1..=steps as u64).collect::<Vec<_>>());
-        assert_eq!(t.indices.len(), 32);
-        let (outside, crossings) = check_records(t);
-        assert!(crossings > 0, "INT{bits} layer {layer}: some traced weight crosses a rounding boundary");
-        if bits <= 4 {
-            assert!(outside > 0, "INT{bits} layer {layer}: some traced weight leaves the clamp range");
-        }
-        // The first record's floats are the initial weights; the last record's scales are the node's now.
-        let init = Mlp::new(&[784, 100, 100, 10], 1).unwrap();
-        let k = t.indices.len();
-        for (j, &i) in t.indices.iter().enumerate() {
-            assert_eq!(t.float[j].to_bits(), init.layers[layer].weight[i].to_bits());
-            let node_scale = trainer.qat.as_ref().unwrap().weights[layer].scale();
-            let c = if node_scale.len() > 1 { i / t.in_features } else { 0 };
-            assert_eq!(t.scale[(steps - 1) * k + j].to_bits(), node_scale[c].to_bits());
-        }
-    }
-}
-
-#[test]
-fn the_unmasked_gradient_is_the_backward_without_that_layers_mask() {
-    // Step 1 again, independently: the same forward (the nodes as step 1's forward left them,
-    // observers off; layer `l`'s weight replaced by the fake-quantized weight it used and its
-    // node's fake quant off), then the plain backward: layer l's gradient with no mask at all.
-    let data = digits();
-    let layer = 0;
-    let trainer = traced_run(&data, 4, Granularity::PerTensor, layer, 32, 1);
-    let t = trainer.trace.as_ref().unwrap();
-    let mut model = Mlp::new(&[784, 100, 100, 10], 1).unwrap();
-    let mut qat = trainer.qat.clone().unwrap();
-    qat.set_observers(false);
-    let mut tape = Tape::default();
-    let order = epoch_order(data.len(), &mut SplitMix64::new(1 ^ SHUFFLE_STREAM));
+/// Layer `layer`'s weight gradient of the trainer's next step (within the first epoch) with no
+/// STE mask on it, computed apart from the trainer: the same batch (the run's seeded order),
+/// the same forward (a copy of the nodes observes as the trainer's will), then the forward again
+/// with the observers off, layer `layer`'s weight replaced by the fake-quantized weight its node
+/// gave and that node's fake quant off (so its mask is all ones), and the plain backward.
+fn unmasked_next(trainer: &Trainer, data: &Dataset, layer: usize) -> Vec<f32> {
+    let order = epoch_order(data.len(), &mut SplitMix64::new(trainer.config.seed ^ SHUFFLE_STREAM));
+    let start = trainer.step as usize * 64;
     let (mut x, mut y) = (Vec::new(), Vec::new());
-    data.gather(&order[..64], &mut x, &mut y);
-    let mut used = vec![0.0; model.layers[layer].weight.len()];
+    data.gather(&order[start..start + 64], &mut x, &mut y);
+    let mut model = trainer.model.clone();
+    let mut qat = trainer.qat.clone().unwrap();
+    let mut tape = Tape::default();
+    model.forward(&x, 64, Some(&mut qat), &mut tape);
+    qat.set_observers(false);
+    let lin = &mut model.layers[layer];
+    let mut used = vec![0.0; lin.weight.len()];
     let mut mask = vec![false; used.len()];
-    let mut probe = qat.weights[layer].clone();
-    probe.forward(&model.layers[layer].weight, 100, &mut used, &mut mask);
-    model.layers[layer].weight = used;
+    qat.weights[layer].clone().forward(&lin.weight, lin.out_features, &mut used, &mut mask);
+    lin.weight = used;
     let Node::Observed(n) = &mut qat.weights[layer] else { unreachable!() };
     n.fake_quant_enabled = false;
     model.forward(&x, 64, Some(&mut qat), &mut tape);
@@ -148,17 +95,75 @@ fn the_unmasked_gradient_is_the_backward_without_that_layers_mask() {
     softmax_cross_entropy(tape.logits(), &y, 10, &mut grad_logits);
     let mut grads = model.zero_grads();
     model.backward(&tape, &grad_logits, &mut grads);
-    for (j, &i) in t.indices.iter().enumerate() {
-        assert_eq!(t.unmasked[j].to_bits(), grads[layer].weight[i].to_bits(), "weight {i}");
-        assert_eq!(mask[i], t.inside[j]);
+    grads.swap_remove(layer).weight
+}
+
+#[test]
+fn recorded_values_are_fake_quantize_and_the_ste_of_the_run() {
+    let data = digits();
+    let init = Mlp::new(&[784, 100, 100, 10], 1).unwrap();
+    for (bits, granularity, layer, row) in [
+        (4, Granularity::PerChannel, 0, 7),
+        (2, Granularity::PerChannel, 2, 3),
+        (8, Granularity::PerTensor, 1, 0),
+        (4, Granularity::PerTensor, 2, 9),
+    ] {
+        let case = format!("INT{bits} {granularity:?} layer {layer} neuron {row}");
+        let steps = 40;
+        let mut trainer = traced(&data, bits, granularity, layer, row);
+        let (mut outside, mut crossings, mut live) = (0, 0, 0);
+        let mut codes_before: Vec<i32> = Vec::new();
+        for s in 0..steps {
+            let unmasked = unmasked_next(&trainer, &data, layer);
+            trainer.step(&data).unwrap();
+            let t = trainer.trace.as_ref().unwrap();
+            assert_eq!(t.len(), s + 1);
+            let mut codes = Vec::new();
+            for j in 0..t.width {
+                let v = t.at(s, j);
+                assert_eq!(v.step, s as u64 + 1);
+                let (fake, code, inside) = torch_fake_quantize(v.float, v.scale, v.zero_point, t.quant_min, t.quant_max);
+                let what = format!("{case}, step {}, weight {j}", v.step);
+                assert_eq!(v.fake.to_bits(), fake.to_bits(), "{what}: fake {} ≠ fake_quantize {}", v.fake, fake);
+                assert_eq!(v.inside, inside, "{what}: the forward's mask");
+                let g = unmasked[row * t.width + j];
+                if inside {
+                    assert_eq!(v.grad.to_bits(), g.to_bits(), "{what}: inside, the STE passes the gradient");
+                } else {
+                    assert_eq!(v.grad.to_bits(), (g * 0.0).to_bits(), "{what}: outside, the STE passes nothing (dY · mask)");
+                    outside += 1;
+                }
+                // Zero exactly when outside, for every weight with a gradient of its own.
+                assert_eq!(v.grad == 0.0, !inside || g == 0.0, "{what}");
+                live += (g != 0.0) as usize;
+                codes.push(code);
+            }
+            if !codes_before.is_empty() {
+                crossings += codes.iter().zip(&codes_before).filter(|(a, b)| a != b).count();
+            }
+            codes_before = codes;
+        }
+        let t = trainer.trace.as_ref().unwrap();
+        assert!(crossings > 0, "{case}: some weight crosses a rounding boundary");
+        assert!(live > steps * 5, "{case}: the neuron's weights have gradients ({live})");
+        if granularity == Granularity::PerChannel {
+            assert!(outside > 0, "{case}: the neuron's largest weights leave the clamp range");
+        }
+        // The first record's floats are the initial weights; the last record's scale is the node's now.
+        let node_scale = trainer.qat.as_ref().unwrap().weights[layer].scale();
+        let c = if node_scale.len() > 1 { row } else { 0 };
+        for j in 0..t.width {
+            assert_eq!(t.at(0, j).float.to_bits(), init.layers[layer].weight[row * t.width + j].to_bits());
+            assert_eq!(t.at(steps - 1, j).scale.to_bits(), node_scale[c].to_bits());
+        }
+        eprintln!("{case}: {outside} records outside the clamp range, {crossings} code changes in {steps} steps");
     }
-    assert!(t.unmasked.iter().all(|&g| g != 0.0), "the chosen weights have a gradient");
 }
 
 #[test]
 fn tracing_does_not_change_the_run() {
     let data = digits();
-    let traced = traced_run(&data, 2, Granularity::PerChannel, 1, 64, 25);
+    let traced = traced_run(&data, 2, Granularity::PerChannel, 1, 5, 25);
     let mut plain = Trainer::new(config(Some(2), Granularity::PerChannel, QatMethod::Observed), &data).unwrap();
     for _ in 0..25 {
         plain.step(&data).unwrap();
@@ -170,18 +175,22 @@ fn tracing_does_not_change_the_run() {
 #[test]
 fn the_flat_export_has_the_documented_layout() {
     let data = digits();
-    let trainer = traced_run(&data, 4, Granularity::PerTensor, 2, 8, 3);
+    let trainer = traced_run(&data, 4, Granularity::PerTensor, 2, 3, 3);
     let t = trainer.trace.as_ref().unwrap();
-    let flat = t.to_f32();
-    assert_eq!(&flat[..6], &[2.0, 100.0, 8.0, 3.0, -8.0, 7.0]);
-    assert_eq!(flat.len(), 6 + 8 + 3 + 8 * 3 * FIELDS);
-    assert!(flat[6..14].iter().zip(&t.indices).all(|(&f, &i)| f as usize == i));
-    assert_eq!(&flat[14..17], &[1.0, 2.0, 3.0]);
-    let at = 17 + (2 * 8 + 5) * FIELDS; // record 2, weight 5
-    let r = 2 * 8 + 5;
-    let want =
-        [t.float[r], t.fake[r], t.scale[r], t.zero_point[r] as f32, t.code[r] as f32, t.inside[r] as u8 as f32, t.grad[r], t.unmasked[r]];
-    assert_eq!(flat[at..at + FIELDS].iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want.map(f32::to_bits).to_vec());
+    let stride = RECORD_HEAD + 100 * FIELDS;
+    let flat = t.to_f32(0);
+    assert_eq!(&flat[..HEADER], &[2.0, 3.0, 100.0, 3.0, -8.0, 7.0, 0.0]);
+    assert_eq!(flat.len(), HEADER + 3 * stride);
+    let v = t.at(2, 5);
+    let at = HEADER + 2 * stride;
+    assert_eq!(&flat[at..at + RECORD_HEAD], &[3.0, v.scale, v.zero_point as f32]);
+    let got = (0..FIELDS).map(|f| flat[at + RECORD_HEAD + 5 * FIELDS + f].to_bits()).collect::<Vec<_>>();
+    assert_eq!(got, [v.float, v.fake, v.inside as u8 as f32, v.grad].map(f32::to_bits).to_vec());
+    // From record 2 on: the same header but the count of records before, then record 2 alone.
+    let tail = t.to_f32(2);
+    assert_eq!(&tail[..HEADER], &[2.0, 3.0, 100.0, 3.0, -8.0, 7.0, 2.0]);
+    assert_eq!(&tail[HEADER..], &flat[HEADER + 2 * stride..]);
+    assert_eq!(t.to_f32(9).len(), HEADER, "nothing past the end");
 }
 
 #[test]
@@ -192,11 +201,14 @@ fn what_cannot_be_traced_is_refused() {
         other => panic!("expected a refusal ({want}), got {other:?}"),
     };
     let fp32 = Trainer::new(config(None, Granularity::PerTensor, QatMethod::Observed), &data).unwrap();
-    config_error(Trace::new(&fp32.model, fp32.qat.as_ref(), 0, 8), "FP32");
+    config_error(Trace::new(&fp32.model, fp32.qat.as_ref(), 0, 0, 125), "of a QAT run");
     let lsq = Trainer::new(config(Some(4), Granularity::PerTensor, QatMethod::Learned { static_steps: 10 }), &data).unwrap();
-    config_error(Trace::new(&lsq.model, lsq.qat.as_ref(), 0, 8), "not LSQ");
+    config_error(Trace::new(&lsq.model, lsq.qat.as_ref(), 0, 0, 125), "not LSQ");
     let qat = Trainer::new(config(Some(4), Granularity::PerTensor, QatMethod::Observed), &data).unwrap();
-    config_error(Trace::new(&qat.model, qat.qat.as_ref(), 3, 8), "layer 4 does not exist");
-    config_error(Trace::new(&qat.model, qat.qat.as_ref(), 0, 0), "trace 1 to 256 weights, not 0");
-    config_error(Trace::new(&qat.model, qat.qat.as_ref(), 0, 257), "not 257");
+    config_error(Trace::new(&qat.model, qat.qat.as_ref(), 3, 0, 125), "trace a neuron");
+    config_error(Trace::new(&qat.model, qat.qat.as_ref(), 2, 10, 125), "trace a neuron");
+    assert!(Trace::new(&qat.model, qat.qat.as_ref(), 2, 9, 125).is_ok());
+    // 10 epochs of 125 steps of a first-layer neuron fit; 2,700 steps do not.
+    assert!(Trace::new(&qat.model, qat.qat.as_ref(), 0, 0, 1250).is_ok());
+    config_error(Trace::new(&qat.model, qat.qat.as_ref(), 0, 0, 2700), "32 MB");
 }
