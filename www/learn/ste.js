@@ -182,7 +182,7 @@ export function mountSte(section) {
     stepOut.textContent = `step ${rec.step}: s = ${num(sc, 7)}, z = ${z}`;
     let x0 = (lo - 1.5) * sc, x1 = (hi + 1.5) * sc;
     for (const c of chosen) { x0 = Math.min(x0, c.w.float - sc); x1 = Math.max(x1, c.w.float + sc); }
-    const W = svgWidth(stair), H = 330, L = 56, R = 16, T = 10, B = 220, G0 = 250, G1 = 300;
+    const W = svgWidth(stair), H = 350, L = 56, R = 16, T = 10, B = 220, G0 = 268, G1 = 318;
     const x = scale(x0, x1, L, W - R), y = scale(lo * sc - sc, hi * sc + sc, B, T), g = scale(0, 1, G1, G0);
     const parts = [
       s('line', { class: 'axis', x1: L, x2: W - R, y1: y(0), y2: y(0) }),
@@ -206,9 +206,9 @@ export function mountSte(section) {
       s('path', { class: 'ste-grad', d: `M${L},${g(0)} H${x(e0).toFixed(1)} V${g(1)} H${x(e1).toFixed(1)} V${g(0)} H${W - R}` }),
       s('text', { class: 'tick', x: L - 6, y: g(1) + 4, 'text-anchor': 'end' }, '1'),
       s('text', { class: 'tick', x: L - 6, y: g(0) + 4, 'text-anchor': 'end' }, '0'),
-      s('text', { class: 'tick', x: 4, y: G0 - 10 }, 'STE gradient ∂fake/∂x'),
-      s('text', { class: 'tick', x: 4, y: T + 10 }, 'fake_quantize(x)'),
-      s('text', { class: 'tick', x: W - R, y: H - 6, 'text-anchor': 'end' }, 'x (float weight)'),
+      s('text', { class: 'tick', x: (L + W - R) / 2, y: G0 - 8, 'text-anchor': 'middle' }, 'the STE\'s gradient ∂fake/∂x: 1 inside, 0 where clamped'),
+      s('text', { class: 'tick', x: (L + W - R) / 2, y: T + 10, 'text-anchor': 'middle' }, 'fake_quantize(x) (dashed: x itself)'),
+      s('text', { class: 'tick', x: W - R, y: H - 6, 'text-anchor': 'end' }, 'x (the float weight)'),
       s('text', { class: 'tick', x: x(e1) + 4, y: T + 24 }, 'clamped'),
       s('text', { class: 'tick', x: x(e0) - 4, y: T + 24, 'text-anchor': 'end' }, 'clamped'));
     for (const k of [lo, 0, hi]) {
@@ -288,7 +288,7 @@ export function mountSte(section) {
       const what = c.role === 'outside' ? `outside the clamp range at ${c.outside} steps` : `${c.crossings} rounding boundaries crossed`;
       return h('figure', { class: 'ste-figure' }, svg, h('figcaption', { class: 'hint' },
         h('b', { style: `color:${COLORS[i]}`, text: `${NAMES[i]}: w[${t.row}, ${c.j}]` }),
-        ` (${what}) — solid: the float weight; stepped: its fake-quantized value; dashed grey: the clamp edge (q_max − z)·s ` +
+        ` (${what}) — solid: the float weight; dashed steps: its fake-quantized value; dotted grey: the clamp edge (q_max − z)·s ` +
         'or (q_min − z)·s as the observer moves it; below: the gradient the STE passed; shaded: steps outside the clamp range (gradient 0).'));
     }));
   }
