@@ -21,9 +21,8 @@ fn digits(n: usize) -> (Vec<u8>, Vec<u8>) {
 
 fn run(qat: &str) -> TrainingRun {
     let (images, labels) = digits(200);
-    let json = format!(
-        r#"{{"hidden": [16], "optimizer": "adam", "learning_rate": 0.01, "epochs": 1, "batch_size": 20, "seed": 1, {qat}}}"#
-    );
+    let json =
+        format!(r#"{{"hidden": [16], "optimizer": "adam", "learning_rate": 0.01, "epochs": 1, "batch_size": 20, "seed": 1, {qat}}}"#);
     TrainingRun::new(&images, &labels, &images, &labels, js_sys::JSON::parse(&json).unwrap()).unwrap()
 }
 
