@@ -6,7 +6,7 @@
 // point). This thread picks which weights to draw and draws; every value drawn is the trainer's.
 import { WorkerClient } from '../client.js';
 import { showError } from '../shared/dom.js';
-import { h, num, s, scale, svgWidth } from './common.js';
+import { h, num, redrawOnResize, s, scale, svgWidth } from './common.js';
 
 const STEPS_PER_REQUEST = 10;
 const LAYERS = [['1', '784 → 100', 100], ['2', '100 → 100', 100], ['3', '100 → 10', 10]];
@@ -300,6 +300,7 @@ export function mountSte(section) {
     status.textContent = 'cancelling…';
   });
   stepSlider.addEventListener('input', () => { if (state.trace) drawStair(); });
+  redrawOnResize(stair, () => draw(false));
   layer.addEventListener('change', () => { neuron.max = String(LAYERS[Number(layer.value) - 1][2] - 1); });
   return { refresh() {}, invalidate() {} };
 }
