@@ -164,7 +164,7 @@ pub struct Trainer {
     /// Distillation: the teacher (its fake-quant nodes frozen, as `model.eval()`) and its logits.
     teacher: Option<(Mlp, Option<Qat>)>,
     teacher_tape: Tape,
-    /// A few weights followed step by step (the Learn view's STE panel; see [`Trace::new`]).
+    /// One neuron's weights followed step by step (the Learn view's STE panel; see [`Trace::new`]).
     pub trace: Option<Trace>,
 }
 
