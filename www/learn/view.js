@@ -1,4 +1,4 @@
-// The Learn view: seven panels, one module each, every one with a `mount…()` that returns the
+// The Learn view: eight panels, one module each, every one with a `mount…()` that returns the
 // handle this module drives them by:
 //   formats.js      How numbers are stored (#learn-formats)
 //   mapping.js      Scale and zero point (#learn-mapping)
@@ -7,6 +7,7 @@
 //   memory.js       Memory: will the model fit? (#learn-memory)
 //   compare.js      Compare schemes (#learn-compare)
 //   mixes.js        llama.cpp's mixes on a model of a known shape (#learn-mixes)
+//   ste.js          Fake quantization and the straight-through estimator, on a real QAT run (#learn-ste)
 // common.js holds what they share; ops.js their worker operations. Panels 1–3 build their own
 // markup and keep their own tensor choice; panels 4–6 fill index.html's markup for the tensor
 // selected in the Inspect view. Every panel computes only while the Learn view is shown.
@@ -20,10 +21,13 @@ import { mountGranularity } from './granularity.js';
 import { mountMemory } from './memory.js';
 import { mountCompare } from './compare.js';
 import { mountMixes } from './mixes.js';
+import { mountSte } from './ste.js';
 
 export function mountLearn() {
   mountTensorPanels();
   mountSelectionPanels();
+  // Panel 8 needs no tensor and computes only when its Run is pressed.
+  mountSte(document.getElementById('learn-ste'));
 }
 
 // Panels 1–3: each refreshes when it is dirty (a new tensor, a restarted worker).

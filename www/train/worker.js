@@ -117,6 +117,13 @@ const trainOps = {
     if (!run) throw new Error('no run to convert: train one first');
     return convertRun(run, settings, digits.test, uint8Weights);
   },
+  // The Learn view's STE panel: follow neuron `row` of layer `layer` of the run from the next
+  // step on (unless it is followed already) and return its records from `from` on, flat
+  // (TrainingRun.trace; the layout is quantscope_train::trace's, read by www/learn/ste.js).
+  train_trace(_ctx, _id, [layer, row, from]) {
+    if (!run) throw new Error('no training run: press Run first');
+    return run.trace(layer, row, from);
+  },
   train_drop() {
     dropAll();
     return true;

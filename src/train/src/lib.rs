@@ -15,6 +15,7 @@
 //! - [`data`]: the digits as the model takes them, seeded shuffling into batches.
 //! - [`convert`]: a trained fake-quant model as the integer model it simulates (codes, scales,
 //!   zero points), for the QDQ `.onnx` export.
+//! - [`trace`]: a few weights followed through QAT (float, fake-quantized, gradient per step).
 //! - [`trainer`]: a run: configuration, steps, evaluation, divergence detection.
 //!
 //! Plain Rust: no wasm-bindgen; the page's facade is a separate crate.
@@ -31,6 +32,7 @@ pub mod observer;
 pub mod optim;
 pub mod prune;
 pub mod rng;
+pub mod trace;
 pub mod trainer;
 
 use std::fmt;

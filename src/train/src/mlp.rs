@@ -240,9 +240,9 @@ pub struct Tape {
     /// and the digits before the input node: LSQ's backward needs them.
     raw_activations: Vec<Vec<f32>>,
     raw_input: Vec<f32>,
-    used_weights: Vec<Vec<f32>>,
+    pub(crate) used_weights: Vec<Vec<f32>>,
     relu_masks: Vec<Vec<bool>>,
-    weight_masks: Vec<Vec<bool>>,
+    pub(crate) weight_masks: Vec<Vec<bool>>,
     activation_masks: Vec<Vec<bool>>,
 }
 

@@ -9,6 +9,7 @@ use crate::mlp::{Grads, Mlp, Node, Qat, Tape};
 use crate::observer::{Averaging, Granularity, QuantSpec, Signedness, Symmetry};
 use crate::optim::{Optimizer, OptimizerKind};
 use crate::rng::SplitMix64;
+use crate::trace::Trace;
 use crate::{Error, Result};
 
 /// How the fake-quant nodes get their scales.
@@ -163,6 +164,8 @@ pub struct Trainer {
     /// Distillation: the teacher (its fake-quant nodes frozen, as `model.eval()`) and its logits.
     teacher: Option<(Mlp, Option<Qat>)>,
     teacher_tape: Tape,
+    /// One neuron's weights followed step by step (the Learn view's STE panel; see [`Trace::new`]).
+    pub trace: Option<Trace>,
 }
 
 impl Trainer {
@@ -223,6 +226,7 @@ impl Trainer {
             qparam_grads: Vec::new(),
             teacher,
             teacher_tape: Tape::default(),
+            trace: None,
         })
     }
 
@@ -305,6 +309,9 @@ impl Trainer {
             self.model = kept;
             self.qat = qat_before;
             return Err(Divergence::Weights { step });
+        }
+        if let (Some(trace), Some(q)) = (self.trace.as_mut(), self.qat.as_ref()) {
+            trace.record(step, masked.as_ref().unwrap_or(&kept), q, &self.tape, &self.grads);
         }
         self.step = step;
         let epoch = self.epoch;

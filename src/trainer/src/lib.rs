@@ -21,6 +21,8 @@ use wasm_bindgen::prelude::*;
 
 pub use quantscope_wasm_common::{simd128_enabled, wasm_memory_bytes};
 
+mod trace;
+
 const PIXELS: usize = 784;
 const CLASSES: usize = 10;
 /// Training digits the post-training quantization calibrates its activation ranges on.
