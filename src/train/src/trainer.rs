@@ -9,6 +9,7 @@ use crate::mlp::{Grads, Mlp, Node, Qat, Tape};
 use crate::observer::{Averaging, Granularity, QuantSpec, Signedness, Symmetry};
 use crate::optim::{Optimizer, OptimizerKind};
 use crate::rng::SplitMix64;
+use crate::share::WeightSharing;
 use crate::{Error, Result};
 
 /// How the fake-quant nodes get their scales.
@@ -163,6 +164,9 @@ pub struct Trainer {
     /// Distillation: the teacher (its fake-quant nodes frozen, as `model.eval()`) and its logits.
     teacher: Option<(Mlp, Option<Qat>)>,
     teacher_tape: Tape,
+    /// k-means weight sharing (see [`Trainer::with_shared_weights`]): every weight is its
+    /// centroid, and the optimizer steps the centroids and biases.
+    pub shared: Option<WeightSharing>,
 }
 
 impl Trainer {
@@ -185,6 +189,23 @@ impl Trainer {
             q.set_observers(false);
         }
         Self::build(config, data, Some((teacher, teacher_qat)))
+    }
+
+    /// Fine-tunes `model` with k-means weight sharing at `bits` (`crate::share`): each layer
+    /// clustered as the library's `kmeans{bits}` scheme stores it, then its centroids (from the
+    /// summed gradients of their weights) and the biases trained with `config`'s optimizer, fresh.
+    pub fn with_shared_weights(config: TrainConfig, data: &Dataset, mut model: Mlp, bits: u32) -> Result<Self> {
+        WeightSharing::check_bits(bits)?;
+        if config.qat.is_some() || config.distill.is_some() {
+            return Err(Error::Config("weight sharing fine-tunes FP32 weights: no fake quantization, no teacher".into()));
+        }
+        if model.sizes() != config.sizes {
+            return Err(Error::Config(format!("the model {:?} differs from the settings' layers {:?}", model.sizes(), config.sizes)));
+        }
+        let mut trainer = Self::build(config, data, None)?;
+        trainer.shared = Some(WeightSharing::cluster(&mut model, bits)?);
+        trainer.model = model;
+        Ok(trainer)
     }
 
     fn build(config: TrainConfig, data: &Dataset, teacher: Option<(Mlp, Option<Qat>)>) -> Result<Self> {
@@ -223,6 +244,7 @@ impl Trainer {
             qparam_grads: Vec::new(),
             teacher,
             teacher_tape: Tape::default(),
+            shared: None,
         })
     }
 
@@ -291,7 +313,11 @@ impl Trainer {
             }
         }
         let kept = self.model.clone();
-        self.optimizer.step(&mut self.model, &self.grads);
+        let shared_before = self.shared.clone();
+        match self.shared.as_mut() {
+            Some(s) => s.step(&mut self.model, &self.grads, &mut self.optimizer),
+            None => self.optimizer.step(&mut self.model, &self.grads),
+        }
         if learning {
             let q = self.qat.as_mut().expect("learning implies nodes");
             self.qparam_optimizer.step_tensors(q.learned_params_mut(), self.qparam_grads.iter().collect());
@@ -304,6 +330,7 @@ impl Trainer {
         if !self.model.is_finite() {
             self.model = kept;
             self.qat = qat_before;
+            self.shared = shared_before;
             return Err(Divergence::Weights { step });
         }
         self.step = step;
@@ -323,11 +350,16 @@ impl Trainer {
         evaluate(&self.effective_model(), self.qat.as_ref(), data)
     }
 
-    /// The weights the forward uses: pruned ones at zero.
+    /// The weights as the run keeps them: pruned ones at zero; weight-shared ones at their
+    /// centroids as stored (f16).
     pub fn effective_model(&self) -> Mlp {
-        match &self.masks {
-            Some(m) => crate::prune::apply(&self.model, m),
+        let model = match &self.shared {
+            Some(s) => s.stored(&self.model),
             None => self.model.clone(),
+        };
+        match &self.masks {
+            Some(m) => crate::prune::apply(&model, m),
+            None => model,
         }
     }
 
