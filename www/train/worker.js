@@ -105,6 +105,16 @@ const trainOps = {
     if (alone) queue = [student];
     return { legs, parameters: run.parameter_count() };
   },
+  // Replaces the run with its weights shared by k-means at `bits` (TrainingRun.share_weights;
+  // refused with the reason before the run is touched), to be fine-tuned with `settings`' epochs
+  // by train_advance. Returns the one-shot test accuracy and the stored size.
+  train_share_start(_ctx, _id, [bits, settings]) {
+    if (!run) throw new Error('no run to share: train an FP32 run first');
+    const shared = run.share_weights(bits, settings);
+    dropAll();
+    run = shared;
+    return { test_accuracy: run.test_accuracy(), size: run.size_bytes(32, false) };
+  },
   train_distil_next() {
     if (!queue.length) throw new Error('no student left to train');
     run?.free();
