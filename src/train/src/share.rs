@@ -20,7 +20,7 @@ use quantscope_core::schemes::kmeans::palettize;
 #[derive(Debug, Clone, PartialEq)]
 pub struct SharedLayer {
     /// One per weight, in the weight's `[out, in]` order; fixed while fine-tuning.
-    pub codes: Vec<u8>,
+    pub codes: Vec<usize>,
     /// The 2^b centroids, trained in f32 (stored as f16).
     pub centroids: Vec<f32>,
 }
@@ -50,19 +50,21 @@ impl WeightSharing {
             .iter()
             .map(|l| {
                 let (stored, codes) = palettize(&l.weight, 1 << bits);
-                SharedLayer { codes: codes.into_iter().map(|c| c as u8).collect(), centroids: stored.iter().map(|c| c.to_f32()).collect() }
+                SharedLayer { codes, centroids: stored.iter().map(|c| c.to_f32()).collect() }
             })
             .collect();
         let sharing = WeightSharing { bits, layers };
-        sharing.write_weights(model);
+        sharing.write_weights(model, false);
         Ok(sharing)
     }
 
-    /// Every weight becomes its centroid.
-    pub fn write_weights(&self, model: &mut Mlp) {
+    /// Every weight becomes its centroid; with `stored`, its centroid rounded to f16 (to nearest
+    /// even, as the library rounds its codebook).
+    pub fn write_weights(&self, model: &mut Mlp, stored: bool) {
         for (layer, shared) in model.layers.iter_mut().zip(&self.layers) {
             for (w, &c) in layer.weight.iter_mut().zip(&shared.codes) {
-                *w = shared.centroids[c as usize];
+                let centroid = shared.centroids[c];
+                *w = if stored { f16::from_f32(centroid).to_f32() } else { centroid };
             }
         }
     }
@@ -76,7 +78,7 @@ impl WeightSharing {
             .map(|(shared, g)| {
                 let mut sum = vec![0.0f32; shared.centroids.len()];
                 for (&c, &gw) in shared.codes.iter().zip(&g.weight) {
-                    sum[c as usize] += gw;
+                    sum[c] += gw;
                 }
                 sum
             })
@@ -94,19 +96,13 @@ impl WeightSharing {
             gs.extend([c, &g.bias]);
         }
         optimizer.step_tensors(params, gs);
-        self.write_weights(model);
+        self.write_weights(model, false);
     }
 
-    /// The model as stored: `model` (whose weights are the centroids) with each weight's
-    /// centroid rounded to f16 (to nearest even, as the library rounds its codebook).
+    /// The model as stored: `model` with each weight its centroid rounded to f16.
     pub fn stored(&self, model: &Mlp) -> Mlp {
         let mut stored = model.clone();
-        for (layer, shared) in stored.layers.iter_mut().zip(&self.layers) {
-            let rounded: Vec<f32> = shared.centroids.iter().map(|&c| f16::from_f32(c).to_f32()).collect();
-            for (w, &c) in layer.weight.iter_mut().zip(&shared.codes) {
-                *w = rounded[c as usize];
-            }
-        }
+        self.write_weights(&mut stored, true);
         stored
     }
 

@@ -194,14 +194,13 @@ impl Trainer {
     /// Fine-tunes `model` with k-means weight sharing at `bits` (`crate::share`): each layer
     /// clustered as the library's `kmeans{bits}` scheme stores it, then its centroids (from the
     /// summed gradients of their weights) and the biases trained with `config`'s optimizer, fresh.
-    pub fn with_shared_weights(config: TrainConfig, data: &Dataset, mut model: Mlp, bits: u32) -> Result<Self> {
+    /// The run's layers are the model's (`config.sizes` is set from it).
+    pub fn with_shared_weights(mut config: TrainConfig, data: &Dataset, mut model: Mlp, bits: u32) -> Result<Self> {
         WeightSharing::check_bits(bits)?;
         if config.qat.is_some() || config.distill.is_some() {
             return Err(Error::Config("weight sharing fine-tunes FP32 weights: no fake quantization, no teacher".into()));
         }
-        if model.sizes() != config.sizes {
-            return Err(Error::Config(format!("the model {:?} differs from the settings' layers {:?}", model.sizes(), config.sizes)));
-        }
+        config.sizes = model.sizes();
         let mut trainer = Self::build(config, data, None)?;
         trainer.shared = Some(WeightSharing::cluster(&mut model, bits)?);
         trainer.model = model;

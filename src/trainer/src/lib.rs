@@ -197,15 +197,15 @@ impl TrainingRun {
 
     /// A new run: k-means weight sharing of this FP32 run's weights at `bits` per weight (1 to 8;
     /// `quantscope_train::share`), fine-tuned with `settings`' optimizer, learning rate, epochs,
-    /// batch and seed. Refused with the reason: bits outside 1..8, a quantization-aware run.
+    /// batch and seed (its layers are this run's). Refused with the reason: bits outside 1..8, a quantization-aware run.
     pub fn share_weights(&self, bits: u32, settings: JsValue) -> Result<TrainingRun, JsError> {
         if self.trainer.qat.is_some() {
-            return Err(JsError::new("weight sharing clusters FP32 weights, and the last run is quantization-aware: train an FP32 run first"));
+            return Err(JsError::new(
+                "weight sharing clusters FP32 weights, and the last run is quantization-aware: train an FP32 run first",
+            ));
         }
-        let mut config = RunSettings::parse(settings)?.config()?;
-        let model = self.trainer.effective_model();
-        config.sizes = model.sizes();
-        let trainer = Trainer::with_shared_weights(config, &self.train, model, bits).map_err(js_err)?;
+        let config = RunSettings::parse(settings)?.config()?;
+        let trainer = Trainer::with_shared_weights(config, &self.train, self.trainer.effective_model(), bits).map_err(js_err)?;
         Ok(TrainingRun { trainer, train: Rc::clone(&self.train), test: Rc::clone(&self.test), diverged: None })
     }
 
