@@ -14,8 +14,8 @@ use quantscope_train::distill::DistillConfig;
 use quantscope_train::mlp::Qat;
 use quantscope_train::observer::{Averaging, Granularity, QuantSpec, Signedness, Symmetry, AVERAGING_CONSTANT};
 use quantscope_train::optim::OptimizerKind;
-use quantscope_train::prune;
 use quantscope_train::trainer::{evaluate, QatConfig, QatMethod, TrainConfig, Trainer};
+use quantscope_train::{prune, ptq};
 use quantscope_wasm_common::{js_err, to_js};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
@@ -257,6 +257,14 @@ impl TrainingRun {
             model.forward(&self.train.images[start * PIXELS..end * PIXELS], end - start, Some(&mut qat), &mut tape);
         }
         Ok(evaluate(&model, Some(&qat), &self.test))
+    }
+
+    /// Dynamic post-training quantization of the current weights at `bits`
+    /// (`quantscope_train::ptq`, torch's `quantize_dynamic`): each test digit's activations
+    /// quantized with their own ranges, the logits in float.
+    pub fn ptq_dynamic_accuracy(&self, bits: u32, per_channel: bool) -> Result<f32, JsError> {
+        let (weight, activation) = specs(bits, per_channel, Averaging::MinMax);
+        ptq::dynamic_accuracy(&self.trainer.effective_model(), weight, activation, &self.test).map_err(js_err)
     }
 
     /// Prunes the current weights with `method` (see `masks_for`) to `sparsity` in [0, 1)
