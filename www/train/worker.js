@@ -62,13 +62,18 @@ const trainOps = {
     return run.advance(steps);
   },
   // The finished (or stopped) run's results: test accuracy, and for comparison post-training
-  // quantization of its weights at each of `ptqBits`, with the sizes.
+  // quantization of its weights at each of `ptqBits`, static and dynamic, with the sizes.
   train_results(_ctx, _id, [bits, perChannel, ptqBits]) {
     if (!run) throw new Error('no training run: press Train first');
     return {
       test_accuracy: run.test_accuracy(),
       size: run.size_bytes(bits, perChannel),
-      ptq: ptqBits.map((b) => ({ bits: b, accuracy: run.ptq_accuracy(b, perChannel), size: run.size_bytes(b, perChannel) })),
+      ptq: ptqBits.map((b) => ({
+        bits: b,
+        accuracy: run.ptq_accuracy(b, perChannel),
+        dynamic: run.ptq_dynamic_accuracy(b, perChannel),
+        size: run.size_bytes(b, perChannel),
+      })),
     };
   },
   // Prunes the run's weights (TrainingRun.prune) after drawing accuracy against sparsity for
