@@ -86,10 +86,13 @@ test('the tutor module (the Learn panels) is under 225 KB gzipped', async () => 
 
 // The trainer (src/trainer over src/train: the MLP, its optimizers, torch.ao's fake
 // quantization, pruning, and the .npy reader) was 68,132 B by gzip -9 when pruning was added,
-// in the session that added the module.
-test('the trainer module is under 72 KB gzipped and carries only the training run', async () => {
+// in the session that added the module. k-means weight sharing (the library's kmeans fit and f16
+// codebook, linked from quantscope-core so the codebook is the scheme's own, about 2 KB gzipped;
+// the centroid training and the shared run, about 3.5 KB) and dynamic PTQ took it from 70,803 to
+// 76,996 B, with this ceiling (then 72,000 B).
+test('the trainer module is under 78 KB gzipped and carries only the training run', async () => {
   const gz = gzipSync(await pkg('pkg-train', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 72_000, `www/pkg-train/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 78_000, `www/pkg-train/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const trainer = await exportsOf('pkg-train');
   assert.ok(trainer.has('TrainingRun'));
   for (const name of ['Workspace', 'Engine', 'Lesson']) assert.ok(!trainer.has(name), `the trainer has ${name}`);

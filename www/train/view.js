@@ -362,14 +362,14 @@ async function pruneLastRun() {
     const oneShot = addRow(run, `${what}, one-shot`, report.test_accuracy, report.sparse_bytes, sizes);
     if (epochs === 0) offerConvert(oneShot, run, `pruned ${state.last.method}`, state.last.settings);
     else retireConvert();
-    let tuned = '';
+    let tuned = 'one-shot';
     if (epochs > 0) {
       const last = await drive(token, null);
       if (last === null) return;
       const r = await state.client.request('train_results', [32, false, []]);
       if (state.token !== token) return;
-      tuned = `, fine-tuned ${epochs} epoch${epochs === 1 ? '' : 's'}`;
-      const row = addRow(run, `${what}${tuned}`, r.test_accuracy, report.sparse_bytes,
+      tuned = `fine-tuned ${epochs} epoch${epochs === 1 ? '' : 's'}`;
+      const row = addRow(run, `${what}, ${tuned}`, r.test_accuracy, report.sparse_bytes,
         last.diverged ? `stopped: ${last.diverged}` : 'the pruned weights held at zero while training');
       offerConvert(row, run, `pruned ${state.last.method}`, state.last.settings);
     }
@@ -379,7 +379,7 @@ async function pruneLastRun() {
       const perChannel = state.last.settings.per_channel;
       const q = await state.client.request('train_results', [8, perChannel, [8]]);
       if (state.token !== token) return;
-      addRow(run, `${what}${tuned} + PTQ INT8`, q.ptq[0].accuracy, report.sparse_int8_bytes,
+      addRow(run, `${what}, ${tuned} + PTQ INT8`, q.ptq[0].accuracy, report.sparse_int8_bytes,
         `the pruned weights quantized after training (weight scales ${perChannel ? 'per neuron' : 'per tensor'}), stored as CSR with INT8 values`);
     }
     $('#train-status').textContent = `${what}: test accuracy ${fmt(report.test_accuracy * 100, { digits: 4 })} % one-shot`;
