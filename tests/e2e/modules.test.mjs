@@ -87,10 +87,13 @@ test('the tutor module (the Learn panels) is under 225 KB gzipped', async () => 
 // The trainer (src/trainer over src/train: the MLP, its optimizers, torch.ao's fake
 // quantization, pruning, and the .npy reader) was 68,132 B by gzip -9 when pruning was added,
 // in the session that added the module; 70,803 B before the Learn view's STE trace
-// (src/train/src/trace.rs and its one export), 72,208 B after it.
-test('the trainer module is under 73 KB gzipped and carries only the training run', async () => {
+// (src/train/src/trace.rs and its one export, +1.4 KB) and k-means weight sharing (the library's
+// kmeans fit and f16 codebook, linked from quantscope-core so the codebook is the scheme's own,
+// about 2 KB gzipped; the centroid training and the shared run, about 3.5 KB) with dynamic PTQ
+// (+0.3 KB), which came in the same session; the ceiling went from 72,000 to 80,000 B.
+test('the trainer module is under 80 KB gzipped and carries only the training run', async () => {
   const gz = gzipSync(await pkg('pkg-train', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 73_000, `www/pkg-train/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 80_000, `www/pkg-train/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const trainer = await exportsOf('pkg-train');
   assert.ok(trainer.has('TrainingRun'));
   for (const name of ['Workspace', 'Engine', 'Lesson']) assert.ok(!trainer.has(name), `the trainer has ${name}`);

@@ -88,7 +88,7 @@ test('a QAT INT8 run downloads as a QDQ .onnx whose predictions in the engine an
   // An FP32 run: a plain .onnx; the QAT run's button is retired (the worker holds one run).
   await page.selectOption('#train-method', 'fp32');
   await page.click('#train-start');
-  await rowCount(page, 5);
+  await rowCount(page, 8); // the QAT row, FP32 and its static and dynamic PTQ rows
   assert.equal(await page.locator('#train-results tbody tr').first().locator('.train-convert').isDisabled(), true);
   const fp32 = await convert(page, 1);
   assert.equal(fp32.name, 'quantscope-run2-fp32.onnx');
@@ -100,11 +100,11 @@ test('a QAT INT8 run downloads as a QDQ .onnx whose predictions in the engine an
   // scales are the file's; onnxruntime-web again predicts as the fake-quant forward.
   await page.selectOption('#train-method', 'lsq2');
   await page.click('#train-start');
-  await rowCount(page, 6);
-  const lsq = await convert(page, 5);
+  await rowCount(page, 9);
+  const lsq = await convert(page, 8);
   assert.equal(lsq.name, 'quantscope-run3-lsq-int2.onnx');
   assert.match(lsq.line, /2000 of 2000 predictions equal to the fake-quant forward's/);
-  const lsqPredictions = await page.locator('#train-results tbody tr').nth(5).getAttribute('data-predictions');
+  const lsqPredictions = await page.locator('#train-results tbody tr').nth(8).getAttribute('data-predictions');
   assert.equal(await ortPredictions(page, lsq.bytes), lsqPredictions);
   assert.deepEqual(page.errors, []);
   await page.close();

@@ -37,9 +37,9 @@ test('FP32 with its PTQ rows, pruned and fine-tuned, then QAT INT4 with Pause an
   // FP32, one epoch: a row for it and one per PTQ width.
   await page.fill('#train-epochs', '1');
   await page.click('#train-start');
-  await page.waitForFunction(() => document.querySelectorAll('#train-results tbody tr').length === 4, null, { timeout: 120000 });
+  await page.waitForFunction(() => document.querySelectorAll('#train-results tbody tr').length === 7, null, { timeout: 120000 });
   const fp32 = await rows(page);
-  assert.deepEqual(fp32.map((r) => r[1]), ['FP32', 'PTQ INT8', 'PTQ INT4', 'PTQ INT2']);
+  assert.deepEqual(fp32.map((r) => r[1]), ['FP32', 'PTQ INT8', 'PTQ INT4', 'PTQ INT2', 'PTQ dynamic INT8', 'PTQ dynamic INT4', 'PTQ dynamic INT2']);
   assert.ok(percent(fp32[0][2]) > 80, `FP32 ${fp32[0][2]}`);
   assert.ok(percent(fp32[3][2]) < percent(fp32[0][2]), 'INT2 PTQ loses accuracy');
   assert.equal(fp32[0][3], '350 KB', '89,610 parameters × 4 bytes');
@@ -53,17 +53,22 @@ test('FP32 with its PTQ rows, pruned and fine-tuned, then QAT INT4 with Pause an
   await page.fill('#train-prune-sparsity', '80');
   await page.fill('#train-prune-epochs', '0');
   await page.click('#train-prune');
-  await page.waitForFunction(() => document.querySelectorAll('#train-results tbody tr').length === 5, null, { timeout: 120000 });
-  const oneShot = (await rows(page))[4];
+  await page.waitForFunction(() => document.querySelectorAll('#train-results tbody tr').length === 9, null, { timeout: 120000 });
+  const [oneShot, oneShotInt8] = (await rows(page)).slice(7);
   assert.equal(oneShot[1], 'pruned 80 % (global L1), one-shot');
+  // Pruned + quantized: PTQ INT8 of the pruned weights, stored as CSR with INT8 values.
+  assert.equal(oneShotInt8[1], 'pruned 80 % (global L1), one-shot + PTQ INT8');
+  assert.equal(oneShotInt8[3], `${/sparse \+ INT8 ([\d.]+ KB)$/.exec(oneShot[4])[1]}`);
+  assert.ok(Math.abs(percent(oneShotInt8[2]) - percent(oneShot[2])) < 3, `${oneShotInt8[2]} vs ${oneShot[2]}`);
   assert.match(oneShot[4], /^dense 350 KB, sparse [\d.]+ KB, sparse \+ INT8 [\d.]+ KB$/);
   assert.equal(await page.$eval('#train-sparsity', (c) => c.dataset.points), '11');
   await page.selectOption('#train-prune-method', 'neurons_l2');
   await page.fill('#train-prune-sparsity', '50');
   await page.fill('#train-prune-epochs', '1');
   await page.click('#train-prune');
-  await page.waitForFunction(() => document.querySelectorAll('#train-results tbody tr').length === 7, null, { timeout: 120000 });
-  const [structured, tuned] = (await rows(page)).slice(5);
+  await page.waitForFunction(() => document.querySelectorAll('#train-results tbody tr').length === 12, null, { timeout: 120000 });
+  const [structured, tuned, tunedInt8] = (await rows(page)).slice(9);
+  assert.match(tunedInt8[1], /^pruned [\d.]+ % \(neurons L2\), fine-tuned 1 epoch \+ PTQ INT8$/);
   assert.match(structured[4], /^784-50-50-10 after removing neurons/);
   assert.match(tuned[1], /^pruned [\d.]+ % \(neurons L2\), fine-tuned 1 epoch$/);
   assert.ok(percent(tuned[2]) > 50, `fine-tuned ${tuned[2]}`);
@@ -83,8 +88,9 @@ test('FP32 with its PTQ rows, pruned and fine-tuned, then QAT INT4 with Pause an
   assert.equal(await step(page), afterPause, 'no step while paused');
   assert.equal(await page.locator('#train-pause').textContent(), 'Resume');
   await page.click('#train-pause');
-  await page.waitForFunction(() => document.querySelectorAll('#train-results tbody tr').length === 8, null, { timeout: 120000 });
-  const qat = (await rows(page))[7];
+  await page.waitForFunction(() => document.querySelectorAll('#train-results tbody tr').length === 13, null, { timeout: 120000 });
+  const qat = (await rows(page))[12];
+  assert.equal(await page.$eval('#train-chart', (c) => c.dataset.points), '13', 'a point per row');
   assert.equal(qat[1], 'QAT INT4');
   assert.ok(percent(qat[2]) > 50, `QAT INT4 ${qat[2]}`);
 
@@ -95,7 +101,7 @@ test('FP32 with its PTQ rows, pruned and fine-tuned, then QAT INT4 with Pause an
   assert.match(await page.locator('#train-status').textContent(), /^cancelled at step \d+; the curves so far are kept/);
   assert.ok(await step(page) >= 2);
   await page.waitForTimeout(300);
-  assert.equal((await rows(page)).length, 8);
+  assert.equal((await rows(page)).length, 13);
   assert.equal(await page.locator('#train-start').isDisabled(), false);
   assert.equal(await page.locator('#train-prune').isDisabled(), true, 'a cancelled run cannot be pruned');
   assert.ok(wasm.some((p) => p.endsWith('/pkg-train/quantscope_bg.wasm')));

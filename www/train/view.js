@@ -1,12 +1,15 @@
 // The Train view (#train): train the built-in model's shape (784-100-100-10) on the 8,000
 // shipped digits in FP32 or with quantization-aware training (torch.ao's fake quantization at
-// 8, 4 or 2 bits, the scales observed or learned by LSQ), distil a run into a smaller student, watch the loss and accuracy curves as they come, and compare each run's test
-// accuracy and size with post-training quantization of an FP32 run. The work runs in
+// 8, 4 or 2 bits, the scales observed or learned by LSQ), prune a run, share its weights by
+// k-means, distil it into a smaller student, watch the loss and accuracy curves as they come, and
+// compare each run's test accuracy and size with post-training quantization of an FP32 run, in a
+// table and one chart (chart.js). The work runs in
 // train/worker.js (the trainer module, src/trainer over src/train); this thread asks it for a
 // few steps at a time and draws, so Pause is not asking and Cancel drops the run.
 import { WorkerClient } from '../client.js';
 import { $, saveBytes, showError } from '../shared/dom.js';
 import { fmt } from '../shared/format.js';
+import { drawComparison } from './chart.js';
 
 const STEPS_PER_REQUEST = 10;
 const METHODS = {
@@ -30,6 +33,7 @@ const state = {
   runs: 0,
   haveRun: false, // a finished run the worker holds, which Prune works on
   last: null, // the last run's settings and row number
+  results: [], // every table row as {run, method, accuracy, size}: the comparison chart's points
 };
 
 const html = `
@@ -42,7 +46,7 @@ const html = `
       size, torch's <code>_LearnableFakeQuantize</code>) learns each scale and zero point with the
       weights after the observers set them on the first 10 steps. An FP32 run also
       reports <b>PTQ</b>: its weights quantized after training, activation ranges calibrated on 1,024
-      training digits. At INT2, QAT recovers much of what PTQ loses.</p>
+      training digits (static) or taken from each digit as it comes (dynamic). At INT2, QAT recovers much of what PTQ loses.</p>
     <div class="controls train-controls">
       <label>Method <select id="train-method">${methodOptions}</select></label>
       <label><input id="train-per-channel" type="checkbox" checked> weight scales per output neuron</label>
@@ -87,6 +91,20 @@ const html = `
     </div>
     <canvas id="train-sparsity" width="900" height="220" aria-label="accuracy against sparsity"></canvas>
   </section>
+  <section id="train-share-panel" aria-labelledby="train-share-title">
+    <h2 id="train-share-title">Share the last run's weights (k-means)</h2>
+    <p class="hint">Weight sharing as Deep Compression does it: each layer's weights are clustered into 2<sup>b</sup>
+      centroids — the library's <code>kmeans<i>b</i></code> codebook (linear initialisation, Lloyd's iterations,
+      f16 centroids) — and each weight keeps only the b-bit index of its centroid. Fine-tuning then keeps the
+      indices and trains the centroids, each from the sum of its weights' gradients, with the optimizer,
+      learning rate, batch and seed above (the biases train as usual). Size: the packed indices, the f16
+      codebooks and the f32 biases. Starts from an FP32 run (also a pruned or distilled one).</p>
+    <div class="controls train-controls">
+      <label>Bits per weight <input id="train-share-bits" type="number" value="4" min="1" max="8"></label>
+      <label>Fine-tune epochs <input id="train-share-epochs" type="number" value="1" min="1" max="1000"></label>
+      <button id="train-share" type="button" disabled>Share weights</button>
+    </div>
+  </section>
   <section id="train-distil-panel" aria-labelledby="train-distil-title">
     <h2 id="train-distil-title">Distil the last run into a smaller student</h2>
     <p class="hint">Knowledge distillation (Hinton et al.): the student learns from the last run's softened
@@ -105,6 +123,9 @@ const html = `
   </section>
   <section id="train-results-panel" aria-labelledby="train-results-title">
     <h2 id="train-results-title">Results: accuracy on the 2,000 test digits, and size</h2>
+    <p class="hint">Every row below is a point on the chart: its test accuracy against its size (log scale),
+      the method by colour and marker, labelled with its run number. Runs you start add their rows and points.</p>
+    <canvas id="train-chart" width="900" height="380" aria-label="test accuracy against size, one point per row of the results table"></canvas>
     <p class="hint"><b>Download as QDQ .onnx</b> converts the run the worker holds (the last one) to the integer model
       its fake quantization simulates — int8 weight codes with their scales, uint8 activations with the learned scales and
       zero points — and writes it as ONNX QuantizeLinear/DequantizeLinear nodes around MatMul (opset 19; INT4 and INT2
@@ -156,6 +177,7 @@ function setRunning(running) {
   $('#train-start').disabled = running;
   $('#train-prune').disabled = running || !state.haveRun;
   $('#train-distil').disabled = running || !state.haveRun;
+  $('#train-share').disabled = running || !state.haveRun;
   $('#train-pause').disabled = !running;
   $('#train-cancel').disabled = !running;
   $('#train-pause').textContent = 'Pause';
@@ -201,6 +223,8 @@ function addRow(run, method, accuracy, size, note) {
   const tr = $('#train-results tbody').insertRow();
   tr.dataset.method = method;
   for (const v of [String(run), method, `${fmt(accuracy * 100, { digits: 4 })} %`, `${fmt(size / 1024, { digits: 4 })} KB`, note]) tr.insertCell().textContent = v;
+  state.results.push({ run, method, accuracy, size });
+  drawComparison($('#train-chart'), state.results);
   return tr;
 }
 
@@ -338,14 +362,25 @@ async function pruneLastRun() {
     const oneShot = addRow(run, `${what}, one-shot`, report.test_accuracy, report.sparse_bytes, sizes);
     if (epochs === 0) offerConvert(oneShot, run, `pruned ${state.last.method}`, state.last.settings);
     else retireConvert();
+    let tuned = 'one-shot';
     if (epochs > 0) {
       const last = await drive(token, null);
       if (last === null) return;
       const r = await state.client.request('train_results', [32, false, []]);
       if (state.token !== token) return;
-      const tuned = addRow(run, `${what}, fine-tuned ${epochs} epoch${epochs === 1 ? '' : 's'}`, r.test_accuracy, report.sparse_bytes,
+      tuned = `fine-tuned ${epochs} epoch${epochs === 1 ? '' : 's'}`;
+      const row = addRow(run, `${what}, ${tuned}`, r.test_accuracy, report.sparse_bytes,
         last.diverged ? `stopped: ${last.diverged}` : 'the pruned weights held at zero while training');
-      offerConvert(tuned, run, `pruned ${state.last.method}`, state.last.settings);
+      offerConvert(row, run, `pruned ${state.last.method}`, state.last.settings);
+    }
+    // Pruned + quantized: static PTQ INT8 of the pruned weights (their zeros stay zero), stored
+    // sparse with INT8 values. A QAT run's rows are quantized already.
+    if (!state.last.settings.qat_bits) {
+      const perChannel = state.last.settings.per_channel;
+      const q = await state.client.request('train_results', [8, perChannel, [8]]);
+      if (state.token !== token) return;
+      addRow(run, `${what}, ${tuned} + PTQ INT8`, q.ptq[0].accuracy, report.sparse_int8_bytes,
+        `the pruned weights quantized after training (weight scales ${perChannel ? 'per neuron' : 'per tensor'}), stored as CSR with INT8 values`);
     }
     $('#train-status').textContent = `${what}: test accuracy ${fmt(report.test_accuracy * 100, { digits: 4 })} % one-shot`;
   } catch (err) {
@@ -403,6 +438,49 @@ async function distil() {
   }
 }
 
+// Shares the last run's weights by k-means at the chosen bits (the trainer refuses bits outside
+// 1..8 and a quantization-aware run, with the reason): a one-shot row, then the fine-tuned one.
+async function shareWeights() {
+  showError($('#train-error'), null);
+  const bits = Number($('#train-share-bits').value);
+  const epochs = Number($('#train-share-epochs').value);
+  // The source run's layers; the setup's optimizer, learning rate, batch and seed.
+  const s = { ...settings(), hidden: state.last.settings.hidden, qat_bits: null, lsq: false, epochs };
+  const source = state.last.run;
+  const token = ++state.token;
+  state.paused = false;
+  setRunning(true);
+  $('#train-status').textContent = `clustering run ${source}'s weights…`;
+  try {
+    const oneShot = await state.client.request('train_share_start', [bits, s]);
+    if (state.token !== token) return;
+    state.haveRun = false;
+    retireConvert();
+    const run = ++state.runs;
+    const what = `weight-shared ${bits}-bit (k-means)`;
+    addRow(run, `${what}, one-shot`, oneShot.test_accuracy, oneShot.size,
+      `run ${source}'s weights, each layer as the library's kmeans${bits}: ${2 ** bits} f16 centroids, a ${bits}-bit index per weight`);
+    state.points = [];
+    drawCurves();
+    const last = await drive(token, null);
+    if (last === null) return;
+    const r = await state.client.request('train_results', [32, false, []]);
+    if (state.token !== token) return;
+    const tr = addRow(run, `${what}, fine-tuned ${epochs} epoch${epochs === 1 ? '' : 's'}`, r.test_accuracy, r.size,
+      `centroids learned from their weights' summed gradients, indices fixed; ${s.optimizer} ${s.learning_rate}, batch ${s.batch_size}` +
+      (last.diverged ? ` (diverged: ${last.diverged})` : ''));
+    offerConvert(tr, run, `kmeans${bits}`, s);
+    state.haveRun = true;
+    state.last = { settings: s, run, method: `k-means ${bits}-bit` };
+    $('#train-status').textContent = `${what}: test accuracy ${fmt(oneShot.test_accuracy * 100, { digits: 4 })} % one-shot, ` +
+      `${fmt(r.test_accuracy * 100, { digits: 4 })} % fine-tuned`;
+  } catch (err) {
+    if (state.token === token) showError($('#train-error'), err);
+  } finally {
+    if (state.token === token) setRunning(false);
+  }
+}
+
 async function train() {
   showError($('#train-error'), null);
   let s;
@@ -435,6 +513,7 @@ async function train() {
     const tr = addRow(run, method, r.test_accuracy, r.size, describe(s) + (last.diverged ? ' (diverged: last good weights)' : ''));
     offerConvert(tr, run, method, s);
     for (const p of r.ptq) addRow(run, `PTQ INT${p.bits}`, p.accuracy, p.size, `this run's FP32 weights, static min-max calibration on 1,024 training digits`);
+    for (const p of r.ptq) addRow(run, `PTQ dynamic INT${p.bits}`, p.dynamic, p.size, `this run's FP32 weights; each test digit's activations quantized with their own range, the logits in float`);
     $('#train-status').textContent = `${last.diverged ? `stopped: ${last.diverged}` : `finished ${last.step} steps`}: test accuracy ${fmt(r.test_accuracy * 100, { digits: 4 })} %`;
   } catch (err) {
     if (state.token === token) showError($('#train-error'), err);
@@ -484,7 +563,9 @@ export function mountTrain() {
   $('#train-csv').onclick = downloadCsv;
   $('#train-prune').onclick = pruneLastRun;
   $('#train-distil').onclick = distil;
+  $('#train-share').onclick = shareWeights;
   // Adam's and SGD's usual learning rates differ by a factor of 100.
   $('#train-optimizer').onchange = () => { $('#train-lr').value = $('#train-optimizer').value === 'adam' ? '0.001' : '0.05'; };
   drawCurves();
+  drawComparison($('#train-chart'), state.results);
 }

@@ -62,13 +62,18 @@ const trainOps = {
     return run.advance(steps);
   },
   // The finished (or stopped) run's results: test accuracy, and for comparison post-training
-  // quantization of its weights at each of `ptqBits`, with the sizes.
+  // quantization of its weights at each of `ptqBits`, static and dynamic, with the sizes.
   train_results(_ctx, _id, [bits, perChannel, ptqBits]) {
     if (!run) throw new Error('no training run: press Train first');
     return {
       test_accuracy: run.test_accuracy(),
       size: run.size_bytes(bits, perChannel),
-      ptq: ptqBits.map((b) => ({ bits: b, accuracy: run.ptq_accuracy(b, perChannel), size: run.size_bytes(b, perChannel) })),
+      ptq: ptqBits.map((b) => ({
+        bits: b,
+        accuracy: run.ptq_accuracy(b, perChannel),
+        dynamic: run.ptq_dynamic_accuracy(b, perChannel),
+        size: run.size_bytes(b, perChannel),
+      })),
     };
   },
   // Prunes the run's weights (TrainingRun.prune) after drawing accuracy against sparsity for
@@ -104,6 +109,16 @@ const trainOps = {
     run = alone ?? student;
     if (alone) queue = [student];
     return { legs, parameters: run.parameter_count() };
+  },
+  // Replaces the run with its weights shared by k-means at `bits` (TrainingRun.share_weights;
+  // refused with the reason before the run is touched), to be fine-tuned with `settings`' epochs
+  // by train_advance. Returns the one-shot test accuracy and the stored size.
+  train_share_start(_ctx, _id, [bits, settings]) {
+    if (!run) throw new Error('no run to share: train an FP32 run first');
+    const shared = run.share_weights(bits, settings);
+    dropAll();
+    run = shared;
+    return { test_accuracy: run.test_accuracy(), size: run.size_bytes(32, false) };
   },
   train_distil_next() {
     if (!queue.length) throw new Error('no student left to train');

@@ -11,6 +11,9 @@
 //!   with `_calculate_qparams`.
 //! - [`fake_quantize`]: the `FakeQuantize` module (observer + fake quant, each enabled by step).
 //! - [`lsq`]: LSQ, torch.ao's `_LearnableFakeQuantize`: the scale and zero point learned.
+//! - [`ptq`]: dynamic post-training quantization (each input quantized with its own range).
+//! - [`share`]: k-means weight sharing (Deep Compression §3.3): the library's codebook per layer,
+//!   each centroid fine-tuned by the summed gradients of its weights.
 //! - [`distill`]: knowledge distillation's loss (soft targets at a temperature, and the labels).
 //! - [`data`]: the digits as the model takes them, seeded shuffling into batches.
 //! - [`convert`]: a trained fake-quant model as the integer model it simulates (codes, scales,
@@ -31,7 +34,9 @@ pub mod mlp;
 pub mod observer;
 pub mod optim;
 pub mod prune;
+pub mod ptq;
 pub mod rng;
+pub mod share;
 pub mod trace;
 pub mod trainer;
 

@@ -9,6 +9,7 @@ use crate::mlp::{Grads, Mlp, Node, Qat, Tape};
 use crate::observer::{Averaging, Granularity, QuantSpec, Signedness, Symmetry};
 use crate::optim::{Optimizer, OptimizerKind};
 use crate::rng::SplitMix64;
+use crate::share::WeightSharing;
 use crate::trace::Trace;
 use crate::{Error, Result};
 
@@ -166,6 +167,9 @@ pub struct Trainer {
     teacher_tape: Tape,
     /// One neuron's weights followed step by step (the Learn view's STE panel; see [`Trace::new`]).
     pub trace: Option<Trace>,
+    /// k-means weight sharing (see [`Trainer::with_shared_weights`]): every weight is its
+    /// centroid, and the optimizer steps the centroids and biases.
+    pub shared: Option<WeightSharing>,
 }
 
 impl Trainer {
@@ -188,6 +192,22 @@ impl Trainer {
             q.set_observers(false);
         }
         Self::build(config, data, Some((teacher, teacher_qat)))
+    }
+
+    /// Fine-tunes `model` with k-means weight sharing at `bits` (`crate::share`): each layer
+    /// clustered as the library's `kmeans{bits}` scheme stores it, then its centroids (from the
+    /// summed gradients of their weights) and the biases trained with `config`'s optimizer, fresh.
+    /// The run's layers are the model's (`config.sizes` is set from it).
+    pub fn with_shared_weights(mut config: TrainConfig, data: &Dataset, mut model: Mlp, bits: u32) -> Result<Self> {
+        WeightSharing::check_bits(bits)?;
+        if config.qat.is_some() || config.distill.is_some() {
+            return Err(Error::Config("weight sharing fine-tunes FP32 weights: no fake quantization, no teacher".into()));
+        }
+        config.sizes = model.sizes();
+        let mut trainer = Self::build(config, data, None)?;
+        trainer.shared = Some(WeightSharing::cluster(&mut model, bits)?);
+        trainer.model = model;
+        Ok(trainer)
     }
 
     fn build(config: TrainConfig, data: &Dataset, teacher: Option<(Mlp, Option<Qat>)>) -> Result<Self> {
@@ -227,6 +247,7 @@ impl Trainer {
             teacher,
             teacher_tape: Tape::default(),
             trace: None,
+            shared: None,
         })
     }
 
@@ -295,7 +316,11 @@ impl Trainer {
             }
         }
         let kept = self.model.clone();
-        self.optimizer.step(&mut self.model, &self.grads);
+        let shared_before = self.shared.clone();
+        match self.shared.as_mut() {
+            Some(s) => s.step(&mut self.model, &self.grads, &mut self.optimizer),
+            None => self.optimizer.step(&mut self.model, &self.grads),
+        }
         if learning {
             let q = self.qat.as_mut().expect("learning implies nodes");
             self.qparam_optimizer.step_tensors(q.learned_params_mut(), self.qparam_grads.iter().collect());
@@ -308,6 +333,7 @@ impl Trainer {
         if !self.model.is_finite() {
             self.model = kept;
             self.qat = qat_before;
+            self.shared = shared_before;
             return Err(Divergence::Weights { step });
         }
         if let (Some(trace), Some(q)) = (self.trace.as_mut(), self.qat.as_ref()) {
@@ -330,11 +356,16 @@ impl Trainer {
         evaluate(&self.effective_model(), self.qat.as_ref(), data)
     }
 
-    /// The weights the forward uses: pruned ones at zero.
+    /// The weights as the run keeps them: pruned ones at zero; weight-shared ones at their
+    /// centroids as stored (f16).
     pub fn effective_model(&self) -> Mlp {
-        match &self.masks {
-            Some(m) => crate::prune::apply(&self.model, m),
+        let model = match &self.shared {
+            Some(s) => s.stored(&self.model),
             None => self.model.clone(),
+        };
+        match &self.masks {
+            Some(m) => crate::prune::apply(&model, m),
+            None => model,
         }
     }
 

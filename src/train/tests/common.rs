@@ -42,6 +42,10 @@ pub fn distill() -> Npz {
     Npz::parse(include_bytes!("../../../tests/fixtures/train/distill.npz"))
 }
 
+pub fn kmeans_fixture() -> Npz {
+    Npz::parse(include_bytes!("../../../tests/fixtures/train/kmeans.npz"))
+}
+
 pub fn step() -> Npz {
     Npz::parse(include_bytes!("../../../tests/fixtures/train/step.npz"))
 }

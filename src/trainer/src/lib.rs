@@ -1,6 +1,7 @@
 //! The trainer: the module the Train view's worker loads (`www/pkg-train`). A thin
 //! `#[wasm_bindgen]` facade over `quantscope-train`: a [`TrainingRun`] (FP32, quantization-aware
-//! with observed or learned (LSQ) scales, or a student distilled from another run) advanced a few steps per call, so the worker can report progress, pause
+//! with observed or learned (LSQ) scales, a student distilled from another run, or a run's weights
+//! shared by k-means and fine-tuned) advanced a few steps per call, so the worker can report progress, pause
 //! and cancel between calls, and the accuracies and sizes the view's table compares.
 //! wasm32 only: on other targets the crate is empty.
 #![cfg(target_arch = "wasm32")]
@@ -13,8 +14,8 @@ use quantscope_train::distill::DistillConfig;
 use quantscope_train::mlp::Qat;
 use quantscope_train::observer::{Averaging, Granularity, QuantSpec, Signedness, Symmetry, AVERAGING_CONSTANT};
 use quantscope_train::optim::OptimizerKind;
-use quantscope_train::prune;
 use quantscope_train::trainer::{evaluate, QatConfig, QatMethod, TrainConfig, Trainer};
+use quantscope_train::{prune, ptq};
 use quantscope_wasm_common::{js_err, to_js};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
@@ -196,6 +197,20 @@ impl TrainingRun {
         Ok(TrainingRun { trainer, train: Rc::clone(&self.train), test: Rc::clone(&self.test), diverged: None })
     }
 
+    /// A new run: k-means weight sharing of this FP32 run's weights at `bits` per weight (1 to 8;
+    /// `quantscope_train::share`), fine-tuned with `settings`' optimizer, learning rate, epochs,
+    /// batch and seed (its layers are this run's). Refused with the reason: bits outside 1..8, a quantization-aware run.
+    pub fn share_weights(&self, bits: u32, settings: JsValue) -> Result<TrainingRun, JsError> {
+        if self.trainer.qat.is_some() {
+            return Err(JsError::new(
+                "weight sharing clusters FP32 weights, and the last run is quantization-aware: train an FP32 run first",
+            ));
+        }
+        let config = RunSettings::parse(settings)?.config()?;
+        let trainer = Trainer::with_shared_weights(config, &self.train, self.trainer.effective_model(), bits).map_err(js_err)?;
+        Ok(TrainingRun { trainer, train: Rc::clone(&self.train), test: Rc::clone(&self.test), diverged: None })
+    }
+
     /// Runs up to `steps` more steps (fewer at the end, none once finished or diverged) and
     /// reports where the run is.
     pub fn advance(&mut self, steps: u32) -> Result<JsValue, JsError> {
@@ -236,12 +251,22 @@ impl TrainingRun {
         let (weight, activation) = specs(bits, per_channel, Averaging::MinMax);
         let mut qat = Qat::new(self.trainer.model.layers.len(), weight, activation).map_err(js_err)?;
         let n = CALIBRATION_DIGITS.min(self.train.len());
+        // The weights as kept: a pruned run's zeros stay zero (pruned + quantized).
+        let model = self.trainer.effective_model();
         let mut tape = quantscope_train::mlp::Tape::default();
         for start in (0..n).step_by(256) {
             let end = (start + 256).min(n);
-            self.trainer.model.forward(&self.train.images[start * PIXELS..end * PIXELS], end - start, Some(&mut qat), &mut tape);
+            model.forward(&self.train.images[start * PIXELS..end * PIXELS], end - start, Some(&mut qat), &mut tape);
         }
-        Ok(evaluate(&self.trainer.model, Some(&qat), &self.test))
+        Ok(evaluate(&model, Some(&qat), &self.test))
+    }
+
+    /// Dynamic post-training quantization of the current weights at `bits`
+    /// (`quantscope_train::ptq`, torch's `quantize_dynamic`): each test digit's activations
+    /// quantized with their own ranges, the logits in float.
+    pub fn ptq_dynamic_accuracy(&self, bits: u32, per_channel: bool) -> Result<f32, JsError> {
+        let (weight, activation) = specs(bits, per_channel, Averaging::MinMax);
+        ptq::dynamic_accuracy(&self.trainer.effective_model(), weight, activation, &self.test).map_err(js_err)
     }
 
     /// Prunes the current weights with `method` (see `masks_for`) to `sparsity` in [0, 1)
@@ -347,8 +372,12 @@ impl TrainingRun {
 
     /// Bytes of the model stored at `bits` per weight (32: FP32): the weights at `bits`, the
     /// biases as f32, and per layer its f32 weight scales (one per output neuron when
-    /// `per_channel`) and an activation scale and zero point.
+    /// `per_channel`) and an activation scale and zero point. A weight-shared run is counted as
+    /// stored whatever the arguments: its codebooks, packed codes and f32 biases.
     pub fn size_bytes(&self, bits: u32, per_channel: bool) -> f64 {
+        if let Some(s) = &self.trainer.shared {
+            return s.stored_bytes(&self.trainer.model) as f64;
+        }
         let layers = &self.trainer.model.layers;
         let weights: usize = layers.iter().map(|l| l.weight.len()).sum();
         let biases: usize = layers.iter().map(|l| l.bias.len()).sum();

@@ -143,3 +143,35 @@ fn lsq_runs_learn_and_a_run_distils_into_a_smaller_student() {
         GOOD.replace(r#""hidden": [16]"#, r#""hidden": []"#).replace(r#""qat_bits": null"#, r#""temperature": 4, "alpha": 0.5"#);
     assert!(message(teacher.distil(settings(&no_hidden)).err().unwrap()).contains("at least one hidden layer"));
 }
+
+#[wasm_bindgen_test]
+fn a_run_s_weights_shared_by_k_means_fine_tune_and_count_their_bytes() {
+    let (images, labels) = digits(200);
+    let mut fp32 = TrainingRun::new(&images, &labels, &images, &labels, settings(GOOD)).unwrap();
+    fp32.advance(1000).unwrap();
+    // Dynamic PTQ at 8 bits stays with FP32 here; it is refused at a width that makes no sense.
+    assert!(fp32.ptq_dynamic_accuracy(8, true).unwrap() >= fp32.test_accuracy() - 0.05);
+    assert!(message(fp32.ptq_dynamic_accuracy(1, false).unwrap_err()).contains("bit"));
+    let two_epochs = settings(&GOOD.replace(r#""epochs": 3"#, r#""epochs": 2"#));
+    let mut shared = fp32.share_weights(3, two_epochs).unwrap();
+    // 784·16 + 16·10 weights at 3 bits, 2 codebooks of 8 f16 centroids, 26 f32 biases.
+    assert_eq!(shared.size_bytes(32, false), (((784 * 16 + 160) * 3usize).div_ceil(8) + 2 * 8 * 2 + 26 * 4) as f64);
+    let one_shot = shared.test_accuracy();
+    let done = shared.advance(1000).unwrap();
+    assert_eq!(get(&done, "step").as_f64(), Some(20.0));
+    assert!(shared.test_accuracy() >= 0.8, "one-shot {one_shot}, fine-tuned {}", shared.test_accuracy());
+    // The weights it keeps: 8 distinct values per layer at most.
+    let params = shared.params();
+    let mut first: Vec<u32> = params[..784 * 16].iter().map(|v| v.to_bits()).collect();
+    first.sort_unstable();
+    first.dedup();
+    assert!(first.len() <= 8, "{} distinct weights", first.len());
+    // Refused with the reason: bits outside 1..8, a quantization-aware run.
+    assert!(message(fp32.share_weights(9, settings(GOOD)).err().unwrap()).contains("at 9 bits: choose 1 to 8 bits"));
+    assert!(message(fp32.share_weights(0, settings(GOOD)).err().unwrap()).contains("at 0 bits"));
+    let qat = GOOD.replace(r#""qat_bits": null"#, r#""qat_bits": 4"#);
+    let mut qat_run = TrainingRun::new(&images, &labels, &images, &labels, settings(&qat)).unwrap();
+    qat_run.advance(1).unwrap();
+    assert!(message(qat_run.share_weights(4, settings(GOOD)).err().unwrap()).contains("the last run is quantization-aware"));
+    assert!(message(fp32.share_weights(4, settings(&qat)).err().unwrap()).contains("fine-tunes FP32 weights"));
+}

@@ -137,6 +137,19 @@ pub fn fit(values: &[f32], k: usize) -> Vec<f64> {
     centroids
 }
 
+/// One group as the scheme stores it (step 3 of the module's description): the fitted centroids
+/// as f16 (ascending) and each value's code, the index of its nearest stored centroid. The
+/// trainer's weight sharing (src/train/src/share.rs) starts from exactly this codebook.
+pub fn palettize(group: &[f32], k: usize) -> (Vec<f16>, Vec<usize>) {
+    // f64 → f32 → f16, each round to nearest even: `half`'s direct `from_f64` rounds
+    // differently on x86 (F16C, via f32) and in wasm (software), so the stored codebook
+    // would depend on the machine.
+    let stored: Vec<f16> = fit(group, k).into_iter().map(|c| f16::from_f32(c.clamp(-F16_MAX, F16_MAX) as f32)).collect();
+    let midpoints = midpoints(&stored.iter().map(|c| c.to_f64()).collect::<Vec<_>>());
+    let codes = group.iter().map(|&x| nearest(&midpoints, if x.is_nan() { 0.0 } else { x as f64 })).collect();
+    (stored, codes)
+}
+
 /// The finite values in ascending order, by an LSD radix sort on their bits made monotonic (sign
 /// bit flipped for positives, every bit for negatives): four byte passes, O(n), and far less
 /// code than a comparison sort.
@@ -225,18 +238,13 @@ impl Scheme for KmeansScheme {
         let mut first_codebook = Vec::new();
         let mut clipped = 0;
         for group in values.chunks(self.group_len(values.len())) {
-            // f64 → f32 → f16, each round to nearest even: `half`'s direct `from_f64` rounds
-            // differently on x86 (F16C, via f32) and in wasm (software), so the stored codebook
-            // would depend on the machine.
-            let stored: Vec<f16> = fit(group, k).into_iter().map(|c| f16::from_f32(c.clamp(-F16_MAX, F16_MAX) as f32)).collect();
-            let midpoints = midpoints(&stored.iter().map(|c| c.to_f64()).collect::<Vec<_>>());
-            for &x in group {
+            let (stored, group_codes) = palettize(group, k);
+            for (&x, &c) in group.iter().zip(&group_codes) {
                 clipped += (x.is_finite() && (x as f64).abs() > F16_MAX) as usize;
-                let c = nearest(&midpoints, if x.is_nan() { 0.0 } else { x as f64 });
                 stream.push(c as u32, self.bits);
                 dequantized.push(stored[c].to_f32());
-                codes.push(c);
             }
+            codes.extend(group_codes);
             if first_codebook.is_empty() {
                 first_codebook = stored.iter().map(|c| c.to_f64()).collect();
             }
