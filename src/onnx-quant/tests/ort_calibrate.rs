@@ -11,14 +11,13 @@
 //! * bad options and bad values refused with the reason. Native only.
 #![cfg(not(target_arch = "wasm32"))]
 
+use crate::compare::{describe, initializer_fields, static_options};
 use prost::Message;
 use quantscope_engine::{Model, Value};
-use quantscope_formats::onnx::proto::{ModelProto, NodeProto, TensorProto};
-use quantscope_formats::onnx::splice::ModelEdit;
+use quantscope_formats::onnx::proto::{ModelProto, TensorProto};
 use quantscope_formats::{npy, npz};
 use quantscope_onnx_quant::calibrate::{Calibration, Calibrator, Method};
-use quantscope_onnx_quant::static_qdq::{histogram_calibration_model, quantize_static, Ranges, StaticOptions};
-use quantscope_onnx_quant::weights::QType;
+use quantscope_onnx_quant::static_qdq::{histogram_calibration_model, quantize_static, Ranges};
 use quantscope_onnx_quant::QuantizeError;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -135,27 +134,6 @@ fn collect(c: Calibration, values: &HashMap<String, (usize, Vec<f32>)>, strided:
 fn ort_ranges(case: &str, variant: &str) -> HashMap<String, [u32; 2]> {
     let v = json(&fixtures().join(format!("{case}.{variant}.ranges.json")));
     v.as_object().unwrap().iter().map(|(k, r)| (k.clone(), [r[0].as_u64().unwrap() as u32, r[1].as_u64().unwrap() as u32])).collect()
-}
-
-fn describe(n: &NodeProto) -> String {
-    format!("{:?} {:?} {:?} -> {:?} {:?} {:?}", n.op_type, n.name, n.input, n.output, n.attribute, n.domain)
-}
-
-fn initializer_fields(bytes: &[u8]) -> Vec<Vec<u8>> {
-    ModelEdit::open(bytes)
-        .unwrap()
-        .graph
-        .initializers
-        .iter()
-        .map(|t| t.raw().map_or_else(|| t.message.encode_to_vec(), <[u8]>::to_vec))
-        .collect()
-}
-
-fn static_options(o: &serde_json::Value) -> StaticOptions {
-    StaticOptions {
-        activation_type: if o["activation_type"] == "QInt8" { QType::Int8 } else { QType::Uint8 },
-        per_channel: o["per_channel"].as_bool().unwrap(),
-    }
 }
 
 #[test]

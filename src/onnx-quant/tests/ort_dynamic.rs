@@ -9,10 +9,10 @@
 //! refused with the reason. Native only.
 #![cfg(not(target_arch = "wasm32"))]
 
+use crate::compare::initializer_fields;
 use prost::Message;
 use quantscope_engine::{tensor_proto, Model, Value};
 use quantscope_formats::onnx::proto::{ModelProto, NodeProto, TensorProto};
-use quantscope_formats::onnx::splice::ModelEdit;
 use quantscope_onnx_quant::dynamic::{quantize_dynamic, DynamicOptions};
 use quantscope_onnx_quant::weights::QType;
 use quantscope_onnx_quant::QuantizeError;
@@ -34,16 +34,6 @@ fn input(case: &str) -> Value {
 /// A node as ONNX defines it: what it computes and what it is called.
 fn describe(n: &NodeProto) -> String {
     format!("{:?} {:?} {:?} -> {:?} {:?}", n.op_type, n.name, n.input, n.output, n.attribute)
-}
-
-fn initializer_fields(bytes: &[u8]) -> Vec<Vec<u8>> {
-    ModelEdit::open(bytes)
-        .unwrap()
-        .graph
-        .initializers
-        .iter()
-        .map(|t| t.raw().map_or_else(|| t.message.encode_to_vec(), <[u8]>::to_vec))
-        .collect()
 }
 
 /// Our quantization of `source` equals ONNX Runtime's file `theirs`: initializers byte for

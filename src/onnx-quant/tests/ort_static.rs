@@ -9,13 +9,12 @@
 //! kernels. Bad input is refused with the reason. Native only.
 #![cfg(not(target_arch = "wasm32"))]
 
+use crate::compare::{describe, initializer_fields, static_options};
 use prost::Message;
 use quantscope_engine::{Model, Value};
 use quantscope_formats::npy;
-use quantscope_formats::onnx::proto::{ModelProto, NodeProto, TensorProto};
-use quantscope_formats::onnx::splice::ModelEdit;
+use quantscope_formats::onnx::proto::{ModelProto, TensorProto};
 use quantscope_onnx_quant::static_qdq::{calibration_model, quantize_static, RangeCollector, Ranges, StaticOptions};
-use quantscope_onnx_quant::weights::QType;
 use quantscope_onnx_quant::QuantizeError;
 use std::path::{Path, PathBuf};
 
@@ -52,27 +51,6 @@ fn calibration_runs(case: &str) -> Vec<Value> {
     t.data.chunks(per_run).map(|c| Value::f32(t.shape[1..].to_vec(), c.to_vec())).collect()
 }
 
-fn describe(n: &NodeProto) -> String {
-    format!("{:?} {:?} {:?} -> {:?} {:?} {:?}", n.op_type, n.name, n.input, n.output, n.attribute, n.domain)
-}
-
-fn initializer_fields(bytes: &[u8]) -> Vec<Vec<u8>> {
-    ModelEdit::open(bytes)
-        .unwrap()
-        .graph
-        .initializers
-        .iter()
-        .map(|t| t.raw().map_or_else(|| t.message.encode_to_vec(), <[u8]>::to_vec))
-        .collect()
-}
-
-fn options(o: &serde_json::Value) -> StaticOptions {
-    StaticOptions {
-        activation_type: if o["activation_type"] == "QInt8" { QType::Int8 } else { QType::Uint8 },
-        per_channel: o["per_channel"].as_bool().unwrap(),
-    }
-}
-
 #[test]
 fn every_variant_equals_onnx_runtime() {
     let listing = listing();
@@ -85,7 +63,7 @@ fn every_variant_equals_onnx_runtime() {
         for (variant, o) in c["variants"].as_object().unwrap() {
             let what = format!("{case}.{variant}");
             let theirs = std::fs::read(fixtures().join(format!("{what}.onnx"))).unwrap();
-            let (ours, report) = quantize_static(&source, &ranges, &options(o)).unwrap();
+            let (ours, report) = quantize_static(&source, &ranges, &static_options(o)).unwrap();
             let (a, b) = (initializer_fields(&ours), initializer_fields(&theirs));
             let names = |f: &[Vec<u8>]| f.iter().map(|f| TensorProto::decode(&f[2..]).ok().and_then(|t| t.name)).collect::<Vec<_>>();
             assert_eq!(names(&a), names(&b), "{what}: initializers");

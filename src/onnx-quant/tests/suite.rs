@@ -6,6 +6,7 @@
 #[path = "../../../tests/common/mod.rs"]
 mod common;
 
+mod compare;
 mod float16;
 mod ort_calibrate;
 mod ort_dynamic;
