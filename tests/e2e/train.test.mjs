@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
+import { unzipSync } from 'fflate';
 import { launch } from './browser.mjs';
 
 let browser;
@@ -14,6 +15,44 @@ after(async () => { await browser?.close(); });
 const rows = (page) => page.$$eval('#train-results tbody tr', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
 const percent = (text) => Number(text.replace(' %', ''));
 const step = (page) => page.$eval('#train-curves', (c) => Number(c.dataset.points ?? 0));
+
+// A .npy's shape, dtype and data (float32 as Float32Array, uint8 as Uint8Array), parsed here
+// independently of the page's writer (NumPy's format: magic, version, header length, header).
+function npy(bytes) {
+  assert.deepEqual([...bytes.subarray(0, 6)], [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]);
+  const start = 10 + (bytes[8] | (bytes[9] << 8));
+  assert.equal(start % 64, 0, 'the header is padded to 64 bytes');
+  const header = new TextDecoder().decode(bytes.subarray(10, start));
+  const shape = /'shape': \(([^)]*)\)/.exec(header)[1].split(',').map((d) => d.trim()).filter(Boolean).map(Number);
+  const descr = /'descr': '([^']+)'/.exec(header)[1];
+  const body = bytes.slice(start);
+  return { shape, descr, data: descr === '<f4' ? new Float32Array(body.buffer) : body };
+}
+
+// The accuracy of the MLP in `weights` (a .npz from the page) on the shipped test digits, by a
+// plain forward pass here: pixels / 255, ReLU between layers, argmax.
+async function accuracyOf(weights) {
+  const test = unzipSync(new Uint8Array(await readFile(new URL('../../www/models/mnist_test.npz', import.meta.url))));
+  const [images, labels] = [npy(test['images.npy']).data, npy(test['labels.npy']).data];
+  const layers = [];
+  for (let i = 1; weights[`layer${i}.weight.npy`]; i++) layers.push([npy(weights[`layer${i}.weight.npy`]), npy(weights[`layer${i}.bias.npy`])]);
+  let correct = 0;
+  for (let n = 0; n < labels.length; n++) {
+    let x = Float32Array.from(images.subarray(n * 784, n * 784 + 784), (p) => p / 255);
+    layers.forEach(([w, b], l) => {
+      const [out, fanIn] = w.shape;
+      const y = new Float32Array(out);
+      for (let o = 0; o < out; o++) {
+        let sum = b.data[o];
+        for (let i = 0; i < fanIn; i++) sum += w.data[o * fanIn + i] * x[i];
+        y[o] = l < layers.length - 1 ? Math.max(sum, 0) : sum;
+      }
+      x = y;
+    });
+    if (x.indexOf(Math.max(...x)) === labels[n]) correct++;
+  }
+  return (100 * correct) / labels.length;
+}
 
 test('FP32 with its PTQ rows, pruned and fine-tuned, then QAT INT4 with Pause and Resume, then Cancel', async () => {
   const page = await browser.page();
@@ -48,6 +87,15 @@ test('FP32 with its PTQ rows, pruned and fine-tuned, then QAT INT4 with Pause an
   const csv = (await readFile(await download.path(), 'utf8')).trim().split('\n');
   assert.equal(csv[0], 'step,loss,batch_accuracy');
   assert.equal(csv.length - 1, await step(page));
+  // The run's weights as a .npz: torch's nn.Linear shapes, and a forward pass here on the test
+  // digits with them gives the run's own test accuracy (sums in another order may flip a near tie).
+  const [npz] = await Promise.all([page.waitForEvent('download'), page.locator('#train-results tbody tr').first().locator('.train-weights').click()]);
+  const weights = unzipSync(new Uint8Array(await readFile(await npz.path())));
+  assert.deepEqual(Object.keys(weights).sort(), ['layer1.bias.npy', 'layer1.weight.npy', 'layer2.bias.npy', 'layer2.weight.npy', 'layer3.bias.npy', 'layer3.weight.npy']);
+  assert.deepEqual(npy(weights['layer1.weight.npy']).shape, [100, 784]);
+  assert.deepEqual(npy(weights['layer3.bias.npy']).shape, [10]);
+  assert.equal(npy(weights['layer2.weight.npy']).descr, '<f4');
+  assert.ok(Math.abs((await accuracyOf(weights)) - percent(fp32[0][2])) <= 0.1, `the .npz's accuracy against the run's ${fp32[0][2]}`);
 
   // Prune that run: 80 % global L1 one-shot, then 50 % more of whole neurons, fine-tuned 1 epoch.
   await page.fill('#train-prune-sparsity', '80');

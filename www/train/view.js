@@ -230,7 +230,7 @@ function addRow(run, method, accuracy, size, note) {
 
 // The worker holds one run: its row gets the Convert button, and the rows before lose theirs.
 function retireConvert() {
-  for (const b of document.querySelectorAll('#train-results .train-convert')) {
+  for (const b of document.querySelectorAll('#train-results .train-convert, #train-results .train-weights')) {
     b.disabled = true;
     b.title = 'only the last run is kept: train it again to download it';
   }
@@ -258,7 +258,23 @@ function offerConvert(tr, run, method, settings) {
   storage.innerHTML = '<option value="int8">int8 weights</option><option value="uint8">uint8 weights (+128)</option>';
   storage.title = 'uint8: the same codes + 128 with zero point 128, which ONNX Runtime\'s fused integer kernels run exactly on x86 CPUs without VNNI';
   storage.hidden = !quantized;
-  p.append(button, ' ', storage, ' ', line);
+  // The same run's float weights as a .npz, for NumPy or torch (www/train/npz.js).
+  const weights = document.createElement('button');
+  weights.type = 'button';
+  weights.className = 'train-weights';
+  weights.textContent = 'weights .npz';
+  weights.title = quantized ? 'the float weights before fake quantization (the .onnx holds the quantized model)' :
+    'float32 weights [out, in] and biases, layer by layer, as nn.Linear stores them';
+  weights.onclick = async () => {
+    showError($('#train-error'), null);
+    try {
+      const bytes = await state.client.request('train_weights', [settings]);
+      saveBytes(bytes, `quantscope-run${run}-${method.toLowerCase().replace(/\s+/g, '-')}-weights.npz`);
+    } catch (err) {
+      showError($('#train-error'), err);
+    }
+  };
+  p.append(button, ' ', storage, ' ', weights, ' ', line);
   cell.append(p);
   button.onclick = async () => {
     showError($('#train-error'), null);

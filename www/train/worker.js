@@ -6,6 +6,7 @@ import init, { TrainingRun } from '../pkg-train/quantscope.js';
 import { unzipSync } from '../../node_modules/fflate/esm/browser.js';
 import { serve } from '../worker-loop.js';
 import { convertRun } from './convert.js';
+import { weightsNpz } from './npz.js';
 
 const TRAIN_URL = new URL('../models/mnist_train.npz', import.meta.url);
 const TEST_URL = new URL('../models/mnist_test.npz', import.meta.url);
@@ -131,6 +132,12 @@ const trainOps = {
   train_convert(_ctx, _id, [settings, uint8Weights]) {
     if (!run) throw new Error('no run to convert: train one first');
     return convertRun(run, settings, digits.test, uint8Weights);
+  },
+  // The run's float weights as a .npz (www/train/npz.js): the weights its forward uses (pruned ones
+  // at zero, shared ones at their centroids; under QAT the float weights before fake quantization).
+  train_weights(_ctx, _id, [settings]) {
+    if (!run) throw new Error('no run to download: train one first');
+    return weightsNpz([784, ...settings.hidden, 10], run.params());
   },
   // The Learn view's STE panel: follow neuron `row` of layer `layer` of the run from the next
   // step on (unless it is followed already) and return its records from `from` on, flat
