@@ -9,8 +9,8 @@
 
 use crate::dequantized::ActivationRounding;
 use crate::error::{LlmError, Result};
+use crate::kernels;
 use crate::kquants::{self, BlockQ4K, BlockQ6K, QK_K};
-use crate::ops::dot;
 use crate::q4_0::{self, BlockQ4_0};
 use crate::q8_0::{self, BlockQ8_0};
 use quantscope_formats::lazy::LazyFile;
@@ -87,48 +87,15 @@ impl Matrix {
         }
     }
 
-    /// y = W x (`ggml_mul_mat` of one column).
+    /// y = W x (`ggml_mul_mat` of one column), by the kernels of [`crate::kernels`].
     pub fn matvec(&self, x: &[f32], y: &mut [f32]) {
         match self {
-            Matrix::F32 { cols, w, .. } => {
-                for (r, out) in y.iter_mut().enumerate() {
-                    *out = dot(&w[r * cols..(r + 1) * cols], x);
-                }
-            }
-            Matrix::Dequantized { cols, act, w, .. } => {
-                let x = act.round(x);
-                for (r, out) in y.iter_mut().enumerate() {
-                    *out = dot(&w[r * cols..(r + 1) * cols], &x);
-                }
-            }
-            Matrix::Q8_0 { cols, blocks, .. } => {
-                let xq = q8_0::quantize_activations(x);
-                let per_row = cols / q8_0::QK;
-                for (r, out) in y.iter_mut().enumerate() {
-                    *out = q8_0::vec_dot(&blocks[r * per_row..(r + 1) * per_row], &xq);
-                }
-            }
-            Matrix::Q4_0 { cols, blocks, .. } => {
-                let xq = q8_0::quantize_activations(x);
-                let per_row = cols / q8_0::QK;
-                for (r, out) in y.iter_mut().enumerate() {
-                    *out = q4_0::vec_dot(&blocks[r * per_row..(r + 1) * per_row], &xq);
-                }
-            }
-            Matrix::Q4K { cols, blocks, .. } => {
-                let xq = kquants::quantize_activations(x);
-                let per_row = cols / QK_K;
-                for (r, out) in y.iter_mut().enumerate() {
-                    *out = kquants::q4_k_vec_dot(&blocks[r * per_row..(r + 1) * per_row], &xq);
-                }
-            }
-            Matrix::Q6K { cols, blocks, .. } => {
-                let xq = kquants::quantize_activations(x);
-                let per_row = cols / QK_K;
-                for (r, out) in y.iter_mut().enumerate() {
-                    *out = kquants::q6_k_vec_dot(&blocks[r * per_row..(r + 1) * per_row], &xq);
-                }
-            }
+            Matrix::F32 { w, .. } => kernels::f32_matvec(w, x, y),
+            Matrix::Dequantized { act, w, .. } => kernels::f32_matvec(w, &act.round(x), y),
+            Matrix::Q8_0 { blocks, .. } => kernels::q8_0_matvec(blocks, &q8_0::quantize_activations(x), y),
+            Matrix::Q4_0 { blocks, .. } => kernels::q4_0_matvec(blocks, &q8_0::quantize_activations(x), y),
+            Matrix::Q4K { blocks, .. } => kernels::q4_k_matvec(blocks, &kquants::quantize_activations(x), y),
+            Matrix::Q6K { blocks, .. } => kernels::q6_k_matvec(blocks, &kquants::quantize_activations(x), y),
         }
     }
 
