@@ -11,7 +11,7 @@ use crate::dequantized::ActivationRounding;
 use crate::error::{LlmError, Result};
 use crate::kernels;
 use crate::kquants::{self, BlockQ4K, BlockQ6K, QK_K};
-use crate::q4_0::{self, BlockQ4_0};
+use crate::q4_0;
 use crate::q8_0::{self, BlockQ8_0};
 use quantscope_formats::lazy::LazyFile;
 
@@ -27,10 +27,11 @@ pub enum Matrix {
         cols: usize,
         blocks: Vec<BlockQ8_0>,
     },
+    /// Unpacked at load to bytes ([`q4_0::unpack`]).
     Q4_0 {
         rows: usize,
         cols: usize,
-        blocks: Vec<BlockQ4_0>,
+        blocks: Vec<BlockQ8_0>,
     },
     Q4K {
         rows: usize,
@@ -93,7 +94,7 @@ impl Matrix {
             Matrix::F32 { w, .. } => kernels::f32_matvec(w, x, y),
             Matrix::Dequantized { act, w, .. } => kernels::f32_matvec(w, &act.round(x), y),
             Matrix::Q8_0 { blocks, .. } => kernels::q8_0_matvec(blocks, &q8_0::quantize_activations(x), y),
-            Matrix::Q4_0 { blocks, .. } => kernels::q4_0_matvec(blocks, &q8_0::quantize_activations(x), y),
+            Matrix::Q4_0 { blocks, .. } => kernels::q8_0_matvec(blocks, &q8_0::quantize_activations(x), y),
             Matrix::Q4K { blocks, .. } => kernels::q4_k_matvec(blocks, &kquants::quantize_activations(x), y),
             Matrix::Q6K { blocks, .. } => kernels::q6_k_matvec(blocks, &kquants::quantize_activations(x), y),
         }
@@ -103,17 +104,13 @@ impl Matrix {
     pub fn row(&self, r: usize, out: &mut [f32]) {
         match self {
             Matrix::F32 { cols, w, .. } | Matrix::Dequantized { cols, w, .. } => out.copy_from_slice(&w[r * cols..(r + 1) * cols]),
-            Matrix::Q8_0 { cols, blocks, .. } => {
+            Matrix::Q8_0 { cols, blocks, .. } | Matrix::Q4_0 { cols, blocks, .. } => {
                 let per_row = cols / q8_0::QK;
                 for (b, chunk) in blocks[r * per_row..(r + 1) * per_row].iter().zip(out.chunks_mut(q8_0::QK)) {
                     for (o, &q) in chunk.iter_mut().zip(&b.qs) {
                         *o = q as f32 * b.d;
                     }
                 }
-            }
-            Matrix::Q4_0 { cols, blocks, .. } => {
-                let per_row = cols / q8_0::QK;
-                q4_0::dequantize(&blocks[r * per_row..(r + 1) * per_row], out);
             }
             Matrix::Q4K { cols, blocks, .. } => {
                 let per_row = cols / QK_K;
@@ -174,7 +171,7 @@ impl TensorSource<'_> {
             }
             "q4_0" => {
                 let bytes = self.file.read_stored(i, 0, rows * cols / q8_0::QK * q4_0::BLOCK_BYTES)?;
-                Ok(Matrix::Q4_0 { rows, cols, blocks: q4_0::blocks_from_bytes(&bytes) })
+                Ok(Matrix::Q4_0 { rows, cols, blocks: q4_0::blocks_from_bytes(&bytes).iter().map(q4_0::unpack).collect() })
             }
             "q4_k" => {
                 let bytes = self.file.read_stored(i, 0, rows * cols / QK_K * kquants::Q4_K_BYTES)?;

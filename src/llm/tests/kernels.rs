@@ -2,8 +2,8 @@
 //! picks must equal the scalar reference bit for bit — the F32 dot and matrix-vector products
 //! (lengths with and without a tail, row counts around the four rows the kernels take at once),
 //! the activations' Q8_0 and Q8_K quantization (ties, NaN, infinities, subnormals, a largest
-//! magnitude held by both signs), and the Q8_0, Q4_0, Q4_K and Q6_K matrix-vector products
-//! (random blocks and extreme codes). Natively the picked kernel is the reference itself, so these
+//! magnitude held by both signs), and the Q8_0, Q4_K and Q6_K matrix-vector products (random
+//! blocks and extreme codes), and Q4_0's definition against the Q8_0 kernel on its unpacked blocks. Natively the picked kernel is the reference itself, so these
 //! run there only as a check that the tests themselves hold together.
 #[macro_use]
 #[path = "../../../tests/common/mod.rs"]
@@ -127,7 +127,9 @@ fn q8_0_and_q4_0_matvec_equal_their_references() {
         kernels::q8_0_matvec(&w8, &x, &mut y[0]);
         reference::q8_0_matvec(&w8, &x, &mut y[1]);
         assert_eq!(bits(&y[0]), bits(&y[1]), "Q8_0: {rows} rows of {nb} blocks");
-        kernels::q4_0_matvec(&w4, &x, &mut y[0]);
+        // Q4_0 runs as its blocks unpacked to Q8_0 codes: the Q8_0 kernel on them is Q4_0's definition.
+        let unpacked: Vec<BlockQ8_0> = w4.iter().map(q4_0::unpack).collect();
+        kernels::q8_0_matvec(&unpacked, &x, &mut y[0]);
         reference::q4_0_matvec(&w4, &x, &mut y[1]);
         assert_eq!(bits(&y[0]), bits(&y[1]), "Q4_0: {rows} rows of {nb} blocks");
     }

@@ -1,8 +1,9 @@
 //! The inner loops of the forward pass, each with one scalar definition (`reference.rs`) and a
 //! SIMD128 kernel that must equal it bit for bit (`simd128.rs`; src/llm/tests/kernels.rs holds them
 //! to each other in the browser): the F32 dot product and matrix-vector product in ggml's eight
-//! lanes, the activations' quantization to Q8_0 and Q8_K, and the Q8_0, Q4_0, Q4_K and Q6_K
-//! matrix-vector products. The kernel is chosen here, once.
+//! lanes, the activations' quantization to Q8_0 and Q8_K, and the Q8_0, Q4_K and Q6_K
+//! matrix-vector products (Q4_0 is unpacked to Q8_0 codes at load, [`crate::q4_0::unpack`], and
+//! its definition `reference::q4_0_dot` is held to the Q8_0 kernel). The kernel is chosen here, once.
 //!
 //! The quantized products' float operations are those of ggml's wasm SIMD128 kernels
 //! (`ggml/src/ggml-cpu/arch/wasm/quants.c`): per block (Q8_0, Q4_0) or super-block (K-quants) the
@@ -18,7 +19,6 @@ pub mod reference;
 pub mod simd128;
 
 use crate::kquants::{BlockQ4K, BlockQ6K, BlockQ8K};
-use crate::q4_0::BlockQ4_0;
 use crate::q8_0::BlockQ8_0;
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -58,12 +58,6 @@ pub fn quantize_q8_k(x: &[f32], out: &mut Vec<BlockQ8K>) {
 #[inline]
 pub fn q8_0_matvec(w: &[BlockQ8_0], x: &[BlockQ8_0], y: &mut [f32]) {
     picked::q8_0_matvec(w, x, y)
-}
-
-/// y = W x for a Q4_0 matrix and Q8_0 activations.
-#[inline]
-pub fn q4_0_matvec(w: &[BlockQ4_0], x: &[BlockQ8_0], y: &mut [f32]) {
-    picked::q4_0_matvec(w, x, y)
 }
 
 /// y = W x for a Q4_K matrix and Q8_K activations.

@@ -6,7 +6,6 @@
 //! i16) once for four weight rows, and the four rows' accumulators are independent chains.
 
 use crate::kquants::{BlockQ4K, BlockQ6K, BlockQ8K, QK_K};
-use crate::q4_0::BlockQ4_0;
 use crate::q8_0::{BlockQ8_0, QK};
 use core::arch::wasm32::*;
 use half::f16;
@@ -211,23 +210,6 @@ fn q8_0_rows<const K: usize>(w: &[BlockQ8_0], x: &[BlockQ8_0], r: usize, y: &mut
 pub fn q8_0_matvec(w: &[BlockQ8_0], x: &[BlockQ8_0], y: &mut [f32]) {
     assert!(w.len() >= y.len() * x.len(), "q8_0_matvec: {} blocks for {} rows of {}", w.len(), y.len(), x.len());
     by_four!(y, q8_0_rows, w, x)
-}
-
-#[inline(always)]
-fn q4_0_rows<const K: usize>(w: &[BlockQ4_0], x: &[BlockQ8_0], r: usize, y: &mut [f32]) {
-    let (mask, eight) = (i8x16_splat(0x0f), i8x16_splat(8));
-    blocks_rows::<_, K>(w, x, r, y, |wb, xv| {
-        // SAFETY: one 16-byte load of the block's nibbles.
-        let qs = unsafe { v128_load(wb.qs.as_ptr() as *const v128) };
-        let (lo, hi) = (i8x16_sub(v128_and(qs, mask), eight), i8x16_sub(u8x16_shr(qs, 4), eight));
-        let wv = [i16x8_extend_low_i8x16(lo), i16x8_extend_high_i8x16(lo), i16x8_extend_low_i8x16(hi), i16x8_extend_high_i8x16(hi)];
-        (wb.d, dot4(wv, xv))
-    })
-}
-
-pub fn q4_0_matvec(w: &[BlockQ4_0], x: &[BlockQ8_0], y: &mut [f32]) {
-    assert!(w.len() >= y.len() * x.len(), "q4_0_matvec: {} blocks for {} rows of {}", w.len(), y.len(), x.len());
-    by_four!(y, q4_0_rows, w, x)
 }
 
 /// The four i32 lanes added (exact).
