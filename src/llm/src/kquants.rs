@@ -1,16 +1,14 @@
-//! Q4_K and Q6_K weights × Q8_K activations, as ggml-cpu multiplies them on x86 AVX2
-//! (`ggml/src/ggml-cpu/arch/x86/quants.c`: `ggml_vec_dot_q4_K_q8_K`, `ggml_vec_dot_q6_K_q8_K`;
-//! the activations by `quantize_row_q8_K`, which there is the reference `quantize_row_q8_K_ref`
-//! of `ggml-quants.c`). Super-blocks of 256 values (`block_q4_K`, `block_q6_K`, `block_q8_K` in
-//! `ggml-common.h`).
+//! Q4_K and Q6_K weights × Q8_K activations, as ggml-cpu multiplies them (`ggml_vec_dot_q4_K_q8_K`,
+//! `ggml_vec_dot_q6_K_q8_K`; the activations by `quantize_row_q8_K`, which on x86 is the reference
+//! `quantize_row_q8_K_ref` of `ggml-quants.c`). Super-blocks of 256 values (`block_q4_K`,
+//! `block_q6_K`, `block_q8_K` in `ggml-common.h`).
 //!
-//! Both kernels sum integers in eight i32 lanes — lane n holds values 4n..4n+3 of every 32 — and
-//! convert each lane to float once per super-block, accumulated with a fused multiply-add by
-//! d_w·d_x; Q4_K's mins go through four more lanes. The lane integers are exact, so this port
-//! differs from ggml only where ggml's order of float operations does (see also the repack note
-//! in [`crate::q4_0`]: llama.cpp repacks Q4_K matrices of a multiple of 8 rows on AVX2).
+//! The float operations are those of ggml's wasm SIMD128 bodies ([`crate::kernels`]): Q4_K adds
+//! d·Σ scale·q·x and subtracts dmin·Σ min·bsum once per super-block; Q6_K keeps eight lanes, each
+//! converted to float once per super-block. The integer sums are exact, so this port differs from
+//! llama.cpp's x86 build only in the order and fusing of those float operations (and llama.cpp
+//! repacks Q4_K matrices of a multiple of 8 rows on AVX2: see [`crate::q4_0`]).
 
-use crate::q8_0::hsum8;
 use half::f16;
 
 pub const QK_K: usize = 256;
@@ -25,33 +23,11 @@ pub struct BlockQ8K {
     pub bsums: [i16; QK_K / 16],
 }
 
-/// `quantize_row_q8_K_ref`: the scale from the value of largest magnitude (its sign kept), codes
-/// rounded to nearest even (`nearest_int`) and capped at 127, d = 1/iscale.
+/// `quantize_row_q8_K_ref` ([`crate::kernels::quantize_q8_k`]; `x.len()` a multiple of 256).
 pub fn quantize_activations(x: &[f32]) -> Vec<BlockQ8K> {
-    x.chunks_exact(QK_K)
-        .map(|v| {
-            let (mut amax, mut max) = (0f32, 0f32);
-            for &a in v {
-                if a.abs() > amax {
-                    amax = a.abs();
-                    max = a;
-                }
-            }
-            let mut b = BlockQ8K { d: 0.0, qs: [0; QK_K], bsums: [0; QK_K / 16] };
-            if amax == 0.0 {
-                return b;
-            }
-            let iscale = -127.0 / max;
-            for (q, &a) in b.qs.iter_mut().zip(v) {
-                *q = ((iscale * a).round_ties_even() as i32).min(127) as i8;
-            }
-            for (s, chunk) in b.bsums.iter_mut().zip(b.qs.chunks(16)) {
-                *s = chunk.iter().map(|&q| q as i16).sum();
-            }
-            b.d = 1.0 / iscale;
-            b
-        })
-        .collect()
+    let mut out = Vec::with_capacity(x.len() / QK_K);
+    crate::kernels::quantize_q8_k(x, &mut out);
+    out
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -100,27 +76,11 @@ fn q4_k_value(b: &BlockQ4K, e: usize) -> (i32, usize) {
     }
 }
 
+/// One row's `ggml_vec_dot_q4_K_q8_K`.
 pub fn q4_k_vec_dot(w: &[BlockQ4K], x: &[BlockQ8K]) -> f32 {
-    let mut acc = [0f32; 8];
-    let mut acc_m = [0f32; 4];
-    for (bw, bx) in w.iter().zip(x) {
-        let d = bx.d * bw.d;
-        let dmin = -bx.d * bw.dmin;
-        for (m, a) in acc_m.iter_mut().enumerate() {
-            let sums = |k: usize| (bx.bsums[2 * k] + bx.bsums[2 * k + 1]) as i32;
-            let prod = bw.mins[2 * m] as i32 * sums(2 * m) + bw.mins[2 * m + 1] as i32 * sums(2 * m + 1);
-            *a = crate::kernels::fma(dmin, prod as f32, *a);
-        }
-        let mut lanes = [0i32; 8];
-        for e in 0..QK_K {
-            let (q, sub) = q4_k_value(bw, e);
-            lanes[(e % 32) / 4] += bw.scales[sub] as i32 * q * bx.qs[e] as i32;
-        }
-        for (a, &s) in acc.iter_mut().zip(&lanes) {
-            *a = crate::kernels::fma(d, s as f32, *a);
-        }
-    }
-    hsum8(&acc) + ((acc_m[0] + acc_m[2]) + (acc_m[1] + acc_m[3]))
+    let mut y = [0f32];
+    crate::kernels::q4_k_matvec(w, x, &mut y);
+    y[0]
 }
 
 /// `dequantize_row_q4_K`: d·scale·q − dmin·min per sub-block of 32.
@@ -134,66 +94,51 @@ pub fn q4_k_dequantize(blocks: &[BlockQ4K], out: &mut [f32]) {
     }
 }
 
+/// A Q6_K super-block with its 6-bit values unpacked at load (the kernels then read them as
+/// bytes; 276 bytes in memory for the file's 210).
 #[derive(Clone, Debug, PartialEq)]
 pub struct BlockQ6K {
-    pub ql: [u8; QK_K / 2],
-    pub qh: [u8; QK_K / 4],
+    /// The 256 values in order, each its 6-bit code minus 32 (−32..31).
+    pub q: [i8; QK_K],
+    /// One scale per 16 values.
     pub scales: [i8; QK_K / 16],
     pub d: f32,
 }
 
+/// Super-blocks from a file's bytes: `ql` (128 bytes of low nibbles), `qh` (64 bytes of high bit
+/// pairs), 16 scales, f16 d. Value e of a half h = e / 128 (i = e % 128, part p = i / 32,
+/// l = i % 32) has low nibble p ∈ {0, 1}: ql[64h + 32p + l] & 15, p ∈ {2, 3}: ql[64h + 32(p−2) + l] >> 4,
+/// and high bits (qh[32h + l] >> 2p) & 3 (`dequantize_row_q6_K`).
 pub fn q6_k_from_bytes(bytes: &[u8]) -> Vec<BlockQ6K> {
     bytes
         .chunks_exact(Q6_K_BYTES)
-        .map(|b| BlockQ6K {
-            ql: b[..128].try_into().expect("128 bytes"),
-            qh: b[128..192].try_into().expect("64 bytes"),
-            scales: std::array::from_fn(|i| b[192 + i] as i8),
-            d: f16::from_le_bytes([b[208], b[209]]).to_f32(),
+        .map(|b| {
+            let (ql, qh) = (&b[..128], &b[128..192]);
+            let q = std::array::from_fn(|e| {
+                let (half, i) = (e / 128, e % 128);
+                let (part, l) = (i / 32, i % 32);
+                let byte = ql[64 * half + 32 * (part % 2) + l];
+                let low = if part < 2 { byte & 0x0f } else { byte >> 4 };
+                let high = (qh[32 * half + l] >> (2 * part)) & 3;
+                (low | (high << 4)) as i8 - 32
+            });
+            BlockQ6K { q, scales: std::array::from_fn(|i| b[192 + i] as i8), d: f16::from_le_bytes([b[208], b[209]]).to_f32() }
         })
         .collect()
 }
 
-/// Value e of a Q6_K super-block, unsigned (0..63; the stored value is this minus 32).
-fn q6_k_value(b: &BlockQ6K, e: usize) -> i32 {
-    let (half, i) = (e / 128, e % 128);
-    let (part, l) = (i / 32, i % 32);
-    let ql = &b.ql[64 * half..];
-    let qh = b.qh[32 * half + l];
-    let (low, high) = match part {
-        0 => (ql[l] & 0x0f, qh & 3),
-        1 => (ql[l + 32] & 0x0f, (qh >> 2) & 3),
-        2 => (ql[l] >> 4, (qh >> 4) & 3),
-        _ => (ql[l + 32] >> 4, (qh >> 6) & 3),
-    };
-    (low | (high << 4)) as i32
-}
-
+/// One row's `ggml_vec_dot_q6_K_q8_K`.
 pub fn q6_k_vec_dot(w: &[BlockQ6K], x: &[BlockQ8K]) -> f32 {
-    let mut acc = [0f32; 8];
-    for (bw, bx) in w.iter().zip(x) {
-        let d = bx.d * bw.d;
-        let mut lanes = [0i32; 8];
-        for e in 0..QK_K {
-            lanes[(e % 32) / 4] += bw.scales[e / 16] as i32 * q6_k_value(bw, e) * bx.qs[e] as i32;
-        }
-        // The −32 offset, as ggml folds it in: lane n takes sub-blocks 2n and 2n+1's code sums.
-        for (n, lane) in lanes.iter_mut().enumerate() {
-            let sub = |k: usize| bx.bsums[k] as i32 * bw.scales[k] as i32;
-            *lane -= (sub(2 * n) + sub(2 * n + 1)) << 5;
-        }
-        for (a, &s) in acc.iter_mut().zip(&lanes) {
-            *a = crate::kernels::fma(d, s as f32, *a);
-        }
-    }
-    hsum8(&acc)
+    let mut y = [0f32];
+    crate::kernels::q6_k_matvec(w, x, &mut y);
+    y[0]
 }
 
 /// `dequantize_row_q6_K`: d · scale · (q − 32).
 pub fn q6_k_dequantize(blocks: &[BlockQ6K], out: &mut [f32]) {
     for (b, chunk) in blocks.iter().zip(out.chunks_mut(QK_K)) {
         for (e, o) in chunk.iter_mut().enumerate() {
-            *o = b.d * b.scales[e / 16] as f32 * (q6_k_value(b, e) - 32) as f32;
+            *o = b.d * b.scales[e / 16] as f32 * b.q[e] as f32;
         }
     }
 }

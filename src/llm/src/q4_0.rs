@@ -1,14 +1,13 @@
-//! Q4_0 weights × Q8_0 activations, as ggml-cpu's AVX2 `ggml_vec_dot_q4_0_q8_0`
-//! (`ggml/src/ggml-cpu/arch/x86/quants.c`): per block of 32 the nibbles minus 8 times the Q8_0
-//! activations, summed in eight lanes of four, each lane accumulated with one fused multiply-add
-//! by d_w·d_x, the lanes added as `hsum_float_8`. A block: f16 d, 16 bytes whose low nibbles are
-//! values 0..15 and high nibbles values 16..31 (`block_q4_0`, `ggml-common.h`).
+//! Q4_0 weights × Q8_0 activations, as ggml-cpu's `ggml_vec_dot_q4_0_q8_0`: per block of 32 the
+//! nibbles minus 8 times the Q8_0 activations, the exact integer sums times d_w·d_x accumulated in
+//! the four lanes of ggml's wasm SIMD128 body ([`crate::kernels`]). A block: f16 d, 16 bytes whose
+//! low nibbles are values 0..15 and high nibbles values 16..31 (`block_q4_0`, `ggml-common.h`).
 //!
 //! On AVX2 llama.cpp repacks Q4_0 matrices of a multiple of 8 rows (`ggml-cpu/repack.cpp`,
 //! q4_0_8x8) and multiplies them with other kernels: the integers are the same, the float sums'
 //! order is not, so the logits agree within float rounding rather than bit for bit.
 
-use crate::q8_0::{hsum8, BlockQ8_0, QK};
+use crate::q8_0::{BlockQ8_0, QK};
 use half::f16;
 
 pub const BLOCK_BYTES: usize = 18;
@@ -36,15 +35,20 @@ fn values(b: &BlockQ4_0) -> [i32; QK] {
     v
 }
 
+/// The block unpacked at load: its 32 values minus 8 as i8 codes with the same scale. Its
+/// Q8_0 × Q8_0 product ([`crate::kernels::q8_0_matvec`]) is the Q4_0 one
+/// ([`crate::kernels::reference::q4_0_dot`]) bit for bit — the same integers in the same lanes,
+/// the same d_w·d_x — and the SIMD kernel then loads bytes instead of splitting nibbles (36 bytes
+/// in memory per block for the file's 18).
+pub fn unpack(b: &BlockQ4_0) -> BlockQ8_0 {
+    let v = values(b);
+    BlockQ8_0 { d: b.d, qs: std::array::from_fn(|j| v[j] as i8) }
+}
+
+/// One row's `ggml_vec_dot_q4_0_q8_0`.
 pub fn vec_dot(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
-    let mut acc = [0f32; 8];
-    for (bw, bx) in w.iter().zip(x) {
-        let d = bw.d * bx.d;
-        for (a, s) in acc.iter_mut().zip(crate::kernels::q4_0_sums(&bw.qs, &bx.qs)) {
-            *a = crate::kernels::fma(d, s as f32, *a);
-        }
-    }
-    hsum8(&acc)
+    let w: Vec<BlockQ8_0> = w.iter().map(unpack).collect();
+    crate::q8_0::vec_dot(&w, x)
 }
 
 /// `dequantize_row_q4_0`: (q − 8) · d.

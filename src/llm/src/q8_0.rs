@@ -2,17 +2,12 @@
 //! to Q8_0 (the weight type's `vec_dot_type`, `ggml/src/ggml-cpu/ggml-cpu.c` `type_traits_cpu`),
 //! then each row's dot product is `ggml_vec_dot_q8_0_q8_0`.
 //!
-//! Both follow the x86 AVX2 bodies in `ggml/src/ggml-cpu/arch/x86/quants.c`, the build the
-//! reference logits come from:
-//! - `quantize_row_q8_0`: d = amax / 127 (stored as f16), the multiplier 127 / amax (not 1/d),
-//!   products rounded to nearest, ties to even (`_mm256_round_ps`; the scalar reference
-//!   `quantize_row_q8_0_ref` multiplies by 1/d and rounds ties away from zero);
-//! - `ggml_vec_dot_q8_0_q8_0`: per block, the integer products summed in eight lanes of four
-//!   (`mul_sum_i8_pairs_float`), each lane accumulated across blocks with one fused multiply-add
-//!   by d_x·d_y, the eight lanes added at the end as `hsum_float_8` adds them.
-//!
-//! The integer work is exact, so what remains is float: the same operations in the same order,
-//! barring the compiler's choice of FMA in other places.
+//! - `quantize_row_q8_0` as the x86 AVX2 body rounds (the build the reference logits come from):
+//!   d = amax / 127 (stored as f16), the multiplier 127 / amax (not 1/d), products rounded to
+//!   nearest, ties to even (`_mm256_round_ps`; the scalar `quantize_row_q8_0_ref` multiplies by
+//!   1/d and rounds ties away from zero);
+//! - `ggml_vec_dot_q8_0_q8_0` in the float order of ggml's wasm SIMD128 body: four lanes, each
+//!   block's exact integer sums times d_w·d_x added to them ([`crate::kernels`]).
 
 use half::f16;
 
@@ -44,36 +39,16 @@ pub fn blocks_from_bytes(bytes: &[u8]) -> Vec<BlockQ8_0> {
 
 /// Activations quantized as ggml-cpu's AVX2 `quantize_row_q8_0` does (`x.len()` a multiple of 32).
 pub fn quantize_activations(x: &[f32]) -> Vec<BlockQ8_0> {
-    x.chunks_exact(QK)
-        .map(|v| {
-            let amax = v.iter().fold(0f32, |m, &a| m.max(a.abs()));
-            let d = amax / 127.0;
-            let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
-            let mut qs = [0i8; QK];
-            for (q, &a) in qs.iter_mut().zip(v) {
-                *q = (a * id).round_ties_even() as i8;
-            }
-            BlockQ8_0 { d: f16::from_f32(d).to_f32(), qs }
-        })
-        .collect()
+    let mut out = Vec::with_capacity(x.len() / QK);
+    crate::kernels::quantize_q8_0(x, &mut out);
+    out
 }
 
-/// `ggml_vec_dot_q8_0_q8_0` (AVX2): Σ_blocks d_x d_y Σ q_x q_y, accumulated in eight lanes.
+/// `ggml_vec_dot_q8_0_q8_0`: Σ_blocks d_w d_x Σ q_w q_x, in the lanes of [`crate::kernels`].
 pub fn vec_dot(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
-    let mut acc = [0f32; 8];
-    for (bw, bx) in w.iter().zip(x) {
-        let d = bw.d * bx.d;
-        for (a, s) in acc.iter_mut().zip(crate::kernels::q8_0_sums(&bw.qs, &bx.qs)) {
-            *a = crate::kernels::fma(d, s as f32, *a);
-        }
-    }
-    hsum8(&acc)
-}
-
-/// ggml's `hsum_float_8`: the high half added to the low half, then 0+2 and 1+3, then those two.
-pub fn hsum8(acc: &[f32; 8]) -> f32 {
-    let r = [acc[4] + acc[0], acc[5] + acc[1], acc[6] + acc[2], acc[7] + acc[3]];
-    (r[0] + r[2]) + (r[1] + r[3])
+    let mut y = [0f32];
+    crate::kernels::q8_0_matvec(w, x, &mut y);
+    y[0]
 }
 
 #[cfg(test)]

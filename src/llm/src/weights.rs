@@ -9,9 +9,9 @@
 
 use crate::dequantized::ActivationRounding;
 use crate::error::{LlmError, Result};
+use crate::kernels;
 use crate::kquants::{self, BlockQ4K, BlockQ6K, QK_K};
-use crate::ops::dot;
-use crate::q4_0::{self, BlockQ4_0};
+use crate::q4_0;
 use crate::q8_0::{self, BlockQ8_0};
 use quantscope_formats::lazy::LazyFile;
 
@@ -27,10 +27,11 @@ pub enum Matrix {
         cols: usize,
         blocks: Vec<BlockQ8_0>,
     },
+    /// Unpacked at load to bytes ([`q4_0::unpack`]).
     Q4_0 {
         rows: usize,
         cols: usize,
-        blocks: Vec<BlockQ4_0>,
+        blocks: Vec<BlockQ8_0>,
     },
     Q4K {
         rows: usize,
@@ -87,48 +88,15 @@ impl Matrix {
         }
     }
 
-    /// y = W x (`ggml_mul_mat` of one column).
+    /// y = W x (`ggml_mul_mat` of one column), by the kernels of [`crate::kernels`].
     pub fn matvec(&self, x: &[f32], y: &mut [f32]) {
         match self {
-            Matrix::F32 { cols, w, .. } => {
-                for (r, out) in y.iter_mut().enumerate() {
-                    *out = dot(&w[r * cols..(r + 1) * cols], x);
-                }
-            }
-            Matrix::Dequantized { cols, act, w, .. } => {
-                let x = act.round(x);
-                for (r, out) in y.iter_mut().enumerate() {
-                    *out = dot(&w[r * cols..(r + 1) * cols], &x);
-                }
-            }
-            Matrix::Q8_0 { cols, blocks, .. } => {
-                let xq = q8_0::quantize_activations(x);
-                let per_row = cols / q8_0::QK;
-                for (r, out) in y.iter_mut().enumerate() {
-                    *out = q8_0::vec_dot(&blocks[r * per_row..(r + 1) * per_row], &xq);
-                }
-            }
-            Matrix::Q4_0 { cols, blocks, .. } => {
-                let xq = q8_0::quantize_activations(x);
-                let per_row = cols / q8_0::QK;
-                for (r, out) in y.iter_mut().enumerate() {
-                    *out = q4_0::vec_dot(&blocks[r * per_row..(r + 1) * per_row], &xq);
-                }
-            }
-            Matrix::Q4K { cols, blocks, .. } => {
-                let xq = kquants::quantize_activations(x);
-                let per_row = cols / QK_K;
-                for (r, out) in y.iter_mut().enumerate() {
-                    *out = kquants::q4_k_vec_dot(&blocks[r * per_row..(r + 1) * per_row], &xq);
-                }
-            }
-            Matrix::Q6K { cols, blocks, .. } => {
-                let xq = kquants::quantize_activations(x);
-                let per_row = cols / QK_K;
-                for (r, out) in y.iter_mut().enumerate() {
-                    *out = kquants::q6_k_vec_dot(&blocks[r * per_row..(r + 1) * per_row], &xq);
-                }
-            }
+            Matrix::F32 { w, .. } => kernels::f32_matvec(w, x, y),
+            Matrix::Dequantized { act, w, .. } => kernels::f32_matvec(w, &act.round(x), y),
+            Matrix::Q8_0 { blocks, .. } => kernels::q8_0_matvec(blocks, &q8_0::quantize_activations(x), y),
+            Matrix::Q4_0 { blocks, .. } => kernels::q8_0_matvec(blocks, &q8_0::quantize_activations(x), y),
+            Matrix::Q4K { blocks, .. } => kernels::q4_k_matvec(blocks, &kquants::quantize_activations(x), y),
+            Matrix::Q6K { blocks, .. } => kernels::q6_k_matvec(blocks, &kquants::quantize_activations(x), y),
         }
     }
 
@@ -136,17 +104,13 @@ impl Matrix {
     pub fn row(&self, r: usize, out: &mut [f32]) {
         match self {
             Matrix::F32 { cols, w, .. } | Matrix::Dequantized { cols, w, .. } => out.copy_from_slice(&w[r * cols..(r + 1) * cols]),
-            Matrix::Q8_0 { cols, blocks, .. } => {
+            Matrix::Q8_0 { cols, blocks, .. } | Matrix::Q4_0 { cols, blocks, .. } => {
                 let per_row = cols / q8_0::QK;
                 for (b, chunk) in blocks[r * per_row..(r + 1) * per_row].iter().zip(out.chunks_mut(q8_0::QK)) {
                     for (o, &q) in chunk.iter_mut().zip(&b.qs) {
                         *o = q as f32 * b.d;
                     }
                 }
-            }
-            Matrix::Q4_0 { cols, blocks, .. } => {
-                let per_row = cols / q8_0::QK;
-                q4_0::dequantize(&blocks[r * per_row..(r + 1) * per_row], out);
             }
             Matrix::Q4K { cols, blocks, .. } => {
                 let per_row = cols / QK_K;
@@ -207,7 +171,7 @@ impl TensorSource<'_> {
             }
             "q4_0" => {
                 let bytes = self.file.read_stored(i, 0, rows * cols / q8_0::QK * q4_0::BLOCK_BYTES)?;
-                Ok(Matrix::Q4_0 { rows, cols, blocks: q4_0::blocks_from_bytes(&bytes) })
+                Ok(Matrix::Q4_0 { rows, cols, blocks: q4_0::blocks_from_bytes(&bytes).iter().map(q4_0::unpack).collect() })
             }
             "q4_k" => {
                 let bytes = self.file.read_stored(i, 0, rows * cols / QK_K * kquants::Q4_K_BYTES)?;

@@ -1,58 +1,189 @@
 //! The forward pass's kernels (src/llm/src/kernels): in the browser the SIMD128 kernel the build
-//! picks must equal the scalar reference bit for bit — the F32 dot product in ggml's eight lanes
-//! (lengths with and without a tail) and the integer sums of Q8_0 × Q8_0 and Q4_0 × Q8_0 blocks,
-//! extremes included. Natively the picked kernel is the reference itself.
+//! picks must equal the scalar reference bit for bit — the F32 dot and matrix-vector products
+//! (lengths with and without a tail, row counts around the four rows the kernels take at once),
+//! the activations' Q8_0 and Q8_K quantization (ties, NaN, infinities, subnormals, a largest
+//! magnitude held by both signs), and the Q8_0, Q4_K and Q6_K matrix-vector products (random
+//! blocks and extreme codes), and Q4_0's definition against the Q8_0 kernel on its unpacked blocks. Natively the picked kernel is the reference itself, so these
+//! run there only as a check that the tests themselves hold together.
 
+use half::f16;
 use quantscope_llm::kernels::{self, reference};
+use quantscope_llm::kquants::{self, BlockQ8K, QK_K};
+use quantscope_llm::q4_0::{self, BlockQ4_0};
+use quantscope_llm::q8_0::{self, BlockQ8_0};
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// An f16 scale as the files hold them (random exponent and mantissa, either sign).
+fn f16_scale(rng: &mut crate::common::Xorshift) -> [u8; 2] {
+    let h = (rng.next() as u16 & 0x83ff) | ((rng.next() % 24 + 2) as u16) << 10;
+    h.to_le_bytes()
+}
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
-fn kernels_equal_their_references() {
+fn f32_dot_and_matvec_equal_their_references() {
     let mut rng = crate::common::Xorshift(0x5eed);
     for n in [0, 1, 7, 8, 9, 64, 255, 256, 1000] {
         let a: Vec<f32> = (0..n).map(|_| (rng.next() as i64 as f32) * 1e-19).collect();
         let b: Vec<f32> = (0..n).map(|_| (rng.next() as i32 as f32) * 1e-9).collect();
         assert_eq!(kernels::dot(&a, &b).to_bits(), reference::dot(&a, &b).to_bits(), "dot of {n}");
-    }
-    let i8s = |rng: &mut crate::common::Xorshift| -> [i8; 32] { std::array::from_fn(|_| rng.next() as i8) };
-    let mut cases: Vec<([i8; 32], [i8; 32], [u8; 16])> =
-        (0..200).map(|_| (i8s(&mut rng), i8s(&mut rng), std::array::from_fn(|_| rng.next() as u8))).collect();
-    cases.push(([-128; 32], [-128; 32], [0x00; 16]));
-    cases.push(([127; 32], [-128; 32], [0xff; 16]));
-    for (w, x, nibbles) in cases {
-        assert_eq!(kernels::q8_0_sums(&w, &x), reference::q8_0_sums(&w, &x));
-        assert_eq!(kernels::q4_0_sums(&nibbles, &x), reference::q4_0_sums(&nibbles, &x));
+        for rows in [0, 1, 3, 4, 5, 9] {
+            let w: Vec<f32> = (0..rows * n).map(|_| (rng.next() as i32 as f32) * 1e-9).collect();
+            let (mut ours, mut theirs) = (vec![0f32; rows], vec![0f32; rows]);
+            kernels::f32_matvec(&w, &b, &mut ours);
+            reference::f32_matvec(&w, &b, &mut theirs);
+            assert_eq!(bits(&ours), bits(&theirs), "{rows} rows of {n}");
+        }
     }
 }
 
-/// The inline FMA is `f32::mul_add` bit for bit: random operands of every magnitude, the
-/// accumulations the kernels make (scale × integer sum + running sum), and half-way cases.
+/// Activation rows that stress the quantizers: random magnitudes, ties after scaling, zeros,
+/// NaN, infinities, subnormals, and the largest magnitude present with both signs.
+fn activation_rows(rng: &mut crate::common::Xorshift, len: usize) -> Vec<Vec<f32>> {
+    let mut rows: Vec<Vec<f32>> = Vec::new();
+    for scale in [1e-3f32, 1.0, 37.5, 1e30] {
+        rows.push((0..len).map(|_| (rng.next() as i32 as f32) / i32::MAX as f32 * scale).collect());
+    }
+    // Multiples of 0.5 with a largest magnitude of 127: the multiplier is 1, every .5 a tie.
+    let mut ties: Vec<f32> = (0..len).map(|_| (rng.next() % 255) as f32 / 2.0 - 63.5).collect();
+    ties[3] = -127.0;
+    ties[len - 2] = 127.0;
+    rows.push(ties);
+    rows.push(vec![0.0; len]);
+    rows.push((0..len).map(|i| if i % 2 == 0 { -0.0 } else { 0.0 }).collect());
+    let mut special: Vec<f32> = (0..len).map(|_| (rng.next() as i32 as f32) * 1e-6).collect();
+    special[1] = f32::NAN;
+    special[len / 2] = f32::NAN;
+    rows.push(special.clone());
+    special[5] = f32::INFINITY;
+    rows.push(special.clone());
+    special[7] = f32::NEG_INFINITY;
+    rows.push(special);
+    rows.push((0..len).map(|_| f32::from_bits(rng.next() as u32 & 0x807f_ffff)).collect()); // subnormal
+    rows.push((0..len).map(|_| f32::from_bits(rng.next() as u32)).collect()); // any bit pattern
+    rows.push(vec![f32::NAN; len]);
+    rows
+}
+
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
-fn fma_is_mul_add() {
-    let mut rng = crate::common::Xorshift(0xf4a);
-    let check = |a: f32, b: f32, c: f32| {
-        let (ours, libm) = (kernels::fma(a, b, c), a.mul_add(b, c));
-        assert!(
-            ours.to_bits() == libm.to_bits() || (ours.is_nan() && libm.is_nan()),
-            "fma({a:e}, {b:e}, {c:e}): {ours:e} against {libm:e}"
-        );
-    };
-    for _ in 0..200_000 {
-        let f = |r: u64| f32::from_bits(r as u32);
-        check(f(rng.next()), f(rng.next()), f(rng.next()));
-        let d = f32::from_bits(0x3a00_0000 | (rng.next() as u32 & 0x00ff_ffff));
-        let s = (rng.next() % 130_000) as f32 - 65_000.0;
-        check(d, s, (rng.next() as i32 as f32) * 1e-6);
+fn activation_quantizers_equal_their_references() {
+    let mut rng = crate::common::Xorshift(0xac7);
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for x in activation_rows(&mut rng, 2 * QK_K) {
+        kernels::quantize_q8_0(&x, &mut ours);
+        reference::quantize_q8_0(&x, &mut theirs);
+        assert_eq!(ours.len(), 2 * QK_K / 32);
+        for (a, b) in ours.iter().zip(&theirs) {
+            assert_eq!((a.d.to_bits(), a.qs), (b.d.to_bits(), b.qs), "Q8_0 of {:?}", &x[..8]);
+        }
     }
-    // Exactly half-way between two f32 (ties to even), products that need all 48 bits, and
-    // results in f32's subnormal range.
-    check(1.0, 1.0, 2f32.powi(-24));
-    check(f32::from_bits(0x3f80_0001), f32::from_bits(0x3f80_0001), -1.0);
-    check(f32::from_bits(0x3fff_ffff), f32::from_bits(0x3fff_ffff), -4.0);
-    check(f32::MIN_POSITIVE, 0.5, f32::MIN_POSITIVE / 4.0);
-    check(f32::MAX, 2.0, -f32::MAX);
-    check(-3.0, 0.0, 0.0);
-    check(3.0, 0.0, -0.0);
-    check(-0.0, 5.0, -0.0);
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    let mut rows = activation_rows(&mut rng, 2 * QK_K);
+    // The largest magnitude twice, minus first: its sign is the scale's.
+    let mut both = vec![1.0f32; QK_K];
+    both[9] = -4.0;
+    both[200] = 4.0;
+    rows.push(both.iter().chain(both.iter().rev()).copied().collect());
+    for x in rows {
+        kernels::quantize_q8_k(&x, &mut ours);
+        reference::quantize_q8_k(&x, &mut theirs);
+        assert_eq!(ours.len(), 2);
+        for (a, b) in ours.iter().zip(&theirs) {
+            assert_eq!((a.d.to_bits(), a.qs, a.bsums), (b.d.to_bits(), b.qs, b.bsums), "Q8_K of {:?}", &x[..8]);
+        }
+    }
+}
+
+fn q8_0_block(rng: &mut crate::common::Xorshift, extreme: bool) -> BlockQ8_0 {
+    let mut bytes = f16_scale(rng).to_vec();
+    bytes.extend((0..32).map(|_| if extreme { 0x80 } else { rng.next() as u8 }));
+    q8_0::blocks_from_bytes(&bytes)[0]
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn q8_0_and_q4_0_matvec_equal_their_references() {
+    let mut rng = crate::common::Xorshift(0x0b10c);
+    for (rows, nb, extreme) in [(1, 1, false), (3, 2, false), (4, 8, false), (5, 3, false), (9, 16, false), (6, 4, true)] {
+        let x: Vec<BlockQ8_0> = (0..nb).map(|_| q8_0_block(&mut rng, extreme)).collect();
+        let w8: Vec<BlockQ8_0> = (0..rows * nb).map(|_| q8_0_block(&mut rng, extreme)).collect();
+        let w4: Vec<BlockQ4_0> = (0..rows * nb)
+            .flat_map(|_| {
+                let mut b = f16_scale(&mut rng).to_vec();
+                b.extend((0..16).map(|_| if extreme { 0x00 } else { rng.next() as u8 }));
+                q4_0::blocks_from_bytes(&b)
+            })
+            .collect();
+        let mut y = [vec![0f32; rows], vec![0f32; rows]];
+        kernels::q8_0_matvec(&w8, &x, &mut y[0]);
+        reference::q8_0_matvec(&w8, &x, &mut y[1]);
+        assert_eq!(bits(&y[0]), bits(&y[1]), "Q8_0: {rows} rows of {nb} blocks");
+        // Q4_0 runs as its blocks unpacked to Q8_0 codes: the Q8_0 kernel on them is Q4_0's definition.
+        let unpacked: Vec<BlockQ8_0> = w4.iter().map(q4_0::unpack).collect();
+        kernels::q8_0_matvec(&unpacked, &x, &mut y[0]);
+        reference::q4_0_matvec(&w4, &x, &mut y[1]);
+        assert_eq!(bits(&y[0]), bits(&y[1]), "Q4_0: {rows} rows of {nb} blocks");
+    }
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn q4_k_and_q6_k_matvec_equal_their_references() {
+    let mut rng = crate::common::Xorshift(0x6b);
+    for (rows, nb, extreme) in [(1, 1, false), (3, 2, false), (4, 1, false), (5, 3, false), (9, 2, false), (5, 2, true)] {
+        let x: Vec<BlockQ8K> = (0..nb)
+            .map(|_| {
+                let qs = std::array::from_fn(|_| if extreme { -128 } else { rng.next() as i8 });
+                let bsums = std::array::from_fn(|g| (0..16).map(|i| qs[16 * g + i] as i16).sum());
+                BlockQ8K { d: (rng.next() as i32 as f32) * 1e-12, qs, bsums }
+            })
+            .collect();
+        let mut bytes = |len: usize, scales: &[usize], fill: u8| -> Vec<u8> {
+            let mut b: Vec<u8> = (0..rows * nb * len).map(|_| if extreme { fill } else { rng.next() as u8 }).collect();
+            for block in b.chunks_mut(len) {
+                for &at in scales {
+                    block[at..at + 2].copy_from_slice(&f16_scale(&mut rng));
+                }
+            }
+            b
+        };
+        let w4 = kquants::q4_k_from_bytes(&bytes(kquants::Q4_K_BYTES, &[0, 2], 0xff));
+        let w6 = kquants::q6_k_from_bytes(&bytes(kquants::Q6_K_BYTES, &[208], 0x80));
+        let mut y = [vec![0f32; rows], vec![0f32; rows]];
+        kernels::q4_k_matvec(&w4, &x, &mut y[0]);
+        reference::q4_k_matvec(&w4, &x, &mut y[1]);
+        assert_eq!(bits(&y[0]), bits(&y[1]), "Q4_K: {rows} rows of {nb} super-blocks");
+        kernels::q6_k_matvec(&w6, &x, &mut y[0]);
+        reference::q6_k_matvec(&w6, &x, &mut y[1]);
+        assert_eq!(bits(&y[0]), bits(&y[1]), "Q6_K: {rows} rows of {nb} super-blocks");
+    }
+}
+
+/// Q6_K's values unpacked at load are `dequantize_row_q6_K`'s: a super-block whose every value
+/// is known from its bytes.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn q6_k_unpacks_as_ggml_lays_it_out() {
+    // Value e = 64·half + 32·pair... : set ql and qh so value e is (e % 64) − 32.
+    let mut b = vec![0u8; kquants::Q6_K_BYTES];
+    for e in 0..QK_K {
+        let code = (e % 64) as u8;
+        let (half, i) = (e / 128, e % 128);
+        let (part, l) = (i / 32, i % 32);
+        let at = 64 * half + 32 * (part % 2) + l;
+        b[at] |= if part < 2 { code & 0x0f } else { (code & 0x0f) << 4 };
+        b[128 + 32 * half + l] |= (code >> 4) << (2 * part);
+    }
+    b[192..208].fill(1);
+    b[208..210].copy_from_slice(&f16::from_f32(1.0).to_le_bytes());
+    let block = &kquants::q6_k_from_bytes(&b)[0];
+    let want: Vec<i8> = (0..QK_K).map(|e| (e % 64) as i8 - 32).collect();
+    assert_eq!(block.q.to_vec(), want);
+    let mut deq = vec![0f32; QK_K];
+    kquants::q6_k_dequantize(std::slice::from_ref(block), &mut deq);
+    assert_eq!(deq, want.iter().map(|&q| q as f32).collect::<Vec<_>>());
 }

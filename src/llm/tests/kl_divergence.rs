@@ -5,10 +5,11 @@
 //!
 //! Tolerances. Both sides' logits differ from each other's by float order (~1e-6 for F32) and
 //! by the rare activation rounded to the other 8-bit code, which is what a KL divergence of
-//! ~1e-4 (Q8_0) is made of; so the statistics agree to a few percent, not bit for bit. Measured:
-//! mean KLD within 0.2 % for every type; the 99th percentile (between the 5th and 6th largest of
-//! 504 values) within 0.1 % but for Q8_0, 0.00141 against 0.00117, where a few flipped positions
-//! are the tail. Held to: mean KLD within 3 % + 2e-5, the 99th percentile within 10 % + 3e-4, same
+//! ~1e-4 (Q8_0) is made of; so the statistics agree to a few percent, not bit for bit. Measured
+//! (the quantized products in ggml's wasm float order, src/llm/src/kernels): mean KLD within
+//! 0.2 % for every type; the 99th percentile (between the 5th and 6th largest of 504 values)
+//! within 0.1 % (with the AVX2 order Q8_0's was 0.00141 against 0.00117: a few flipped positions
+//! are the tail, and which positions flip depends on the float order). Held to: mean KLD within 3 % + 2e-5, the 99th percentile within 10 % + 3e-4, same
 //! top token within 1 percentage point (5 of 504 positions), RMS Δp within 5 % + 0.01 points,
 //! PPL(Q) within 2e-3.
 

@@ -11,13 +11,16 @@
 
 use quantscope_llm::Model;
 
-/// Q8_0: the activations are quantized as ggml-cpu's AVX2 code quantizes them, the integer dot
-/// products are exact and the float accumulation follows its lane order: natively these 64
-/// positions are bit-identical. An activation whose f32 value differs from llama.cpp's by an ulp
-/// on a rounding boundary gets a code one apart, which moves later logits by up to ~3e-3 of the
-/// scale (tests/perplexity.rs measures one at position 84 of the second chunk); 1e-4 holds these
-/// 64 positions to "no flip" while allowing the ulp-level float differences.
-const Q8_0_TOLERANCE: f32 = 1e-4;
+/// Q8_0: the activations are quantized as ggml-cpu's AVX2 code quantizes them and the integer dot
+/// products are exact, but the float accumulation is ggml's wasm SIMD128 order (four lanes, a
+/// multiply then an add: src/llm/src/kernels) where llama.cpp's x86 build fuses the multiply-add in
+/// eight lanes. The logits therefore differ by f32 rounding, and an activation whose value moves
+/// by an ulp across a rounding boundary gets a code one apart, which moves later logits by up to
+/// ~3e-3 of the scale: measured here, one such flip at position 53, 9.6e-4 (with the AVX2 order
+/// and FMA these 64 positions were bit-identical; with AVX2's eight lanes and no FMA, a flip at
+/// position 48, 2.7e-3). Held to 1e-2, as Q4_0 is in tests/quantized.rs, and to the same top-1
+/// token at every position; perplexity (tests/perplexity.rs) stays within 1e-3.
+const Q8_0_TOLERANCE: f32 = 1e-2;
 
 /// An .npy fixture's shape and values.
 fn npy(bytes: &[u8]) -> (Vec<usize>, Vec<f32>) {

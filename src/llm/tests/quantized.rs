@@ -4,13 +4,14 @@
 //! reference.json), then run and compared with llama.cpp on the same file — logits of 64
 //! held-out tokens, perplexity on 8 chunks of the passage, greedy continuation.
 //!
-//! Tolerances. The integers of every dot product are exact and the float order is ggml's AVX2
-//! `vec_dot` order, but llama.cpp repacks Q4_0 and Q4_K matrices on AVX2 (`ggml-cpu/repack.cpp`)
-//! and multiplies them with gemm kernels of another float order, so activations one ulp apart
-//! can round to another 4/8-bit code. Measured: Q4_K_M logits within 4.4e-7 of the row's largest
-//! |logit| (no flip in these 64 positions), Q4_0 within 2.5e-3 (a flip); perplexity within
-//! 1.5e-4 relative; greedy continuations identical. Held to: logits 1e-2, the top token the same
-//! at every position, perplexity 1e-3 relative, greedy identical.
+//! Tolerances. The integers of every dot product are exact; the float order is ggml's wasm
+//! SIMD128 kernels' (src/llm/src/kernels: no FMA, other lanes than AVX2's), and llama.cpp repacks
+//! Q4_0 and Q4_K matrices on AVX2 (`ggml-cpu/repack.cpp`) and multiplies them with gemm kernels
+//! of yet another float order, so activations one ulp apart can round to another 4/8-bit code.
+//! Measured: Q4_K_M logits within 3.8e-7 of the row's largest |logit| (no flip in these 64
+//! positions), Q4_0 within 2.5e-3 (a flip); perplexity within 9e-5 relative; greedy
+//! continuations identical. Held to: logits 1e-2, the top token the same at every position,
+//! perplexity 1e-3 relative, greedy identical.
 
 use quantscope_formats::gguf_mix::{FileType, MixOptions};
 use quantscope_formats::{gguf_writer, lazy};

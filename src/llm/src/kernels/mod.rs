@@ -1,54 +1,73 @@
 //! The inner loops of the forward pass, each with one scalar definition (`reference.rs`) and a
 //! SIMD128 kernel that must equal it bit for bit (`simd128.rs`; src/llm/tests/kernels.rs holds them
-//! to each other in the browser): the F32 dot product in ggml's eight lanes,
-//! and the integer sums of a Q8_0 × Q8_0 and a Q4_0 × Q8_0 block in ggml's eight groups of four.
-//! The float accumulation with FMA stays in the callers (`q8_0.rs`, `q4_0.rs`).
+//! to each other in the browser): the F32 dot product and matrix-vector product in ggml's eight
+//! lanes, the activations' quantization to Q8_0 and Q8_K, and the Q8_0, Q4_K and Q6_K
+//! matrix-vector products (Q4_0 is unpacked to Q8_0 codes at load, [`crate::q4_0::unpack`], and
+//! its definition `reference::q4_0_dot` is held to the Q8_0 kernel). The kernel is chosen here, once.
+//!
+//! The quantized products' float operations are those of ggml's wasm SIMD128 kernels
+//! (`ggml/src/ggml-cpu/arch/wasm/quants.c`): per block (Q8_0, Q4_0) or super-block (K-quants) the
+//! exact integer sums are converted to f32, multiplied by the scales and added — a multiply, then
+//! an add, since wasm has no fused multiply-add. llama.cpp's x86 build, where the reference logits
+//! come from, fuses them (AVX2 `_mm256_fmadd_ps`) and groups lanes otherwise, so the two differ by
+//! float rounding: see src/llm/tests/logits.rs for what that does to the logits. (The FMA can be
+//! emulated exactly — the f64 product is exact — but only with a round trip through f64 and a
+//! double-rounding check per lane and block: more work than the block's integer sums.)
 
 pub mod reference;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod simd128;
 
+use crate::kquants::{BlockQ4K, BlockQ6K, BlockQ8K};
+use crate::q8_0::BlockQ8_0;
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+use simd128 as picked;
+
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+use reference as picked;
+
 /// Σ a·b in eight interleaved f32 partial sums (lane l takes elements l, l + 8, ...), added as
 /// ((0+4) + (1+5)) + ((2+6) + (3+7)), then the tail.
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    return simd128::dot(a, b);
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    return reference::dot(a, b);
+    picked::dot(a, b)
 }
 
-/// The eight sums of four consecutive products w[j]·x[j] of two Q8_0 blocks' codes.
+/// y = W x for a row-major F32 matrix of y.len() rows of x.len(): each row as [`dot`].
 #[inline]
-pub fn q8_0_sums(w: &[i8; 32], x: &[i8; 32]) -> [i32; 8] {
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    return simd128::q8_0_sums(w, x);
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    return reference::q8_0_sums(w, x);
+pub fn f32_matvec(w: &[f32], x: &[f32], y: &mut [f32]) {
+    picked::f32_matvec(w, x, y)
 }
 
-/// The eight sums of four consecutive products (q[j] − 8)·x[j] of a Q4_0 block's 16 bytes of
-/// nibbles (q[j] the low nibbles for j < 16, the high ones after) and a Q8_0 block's codes.
+/// Activations quantized to Q8_0 as ggml-cpu's x86 `quantize_row_q8_0` does, into `out` (cleared
+/// first; `x.len()` a multiple of 32).
 #[inline]
-pub fn q4_0_sums(w: &[u8; 16], x: &[i8; 32]) -> [i32; 8] {
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    return simd128::q4_0_sums(w, x);
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    return reference::q4_0_sums(w, x);
+pub fn quantize_q8_0(x: &[f32], out: &mut Vec<BlockQ8_0>) {
+    picked::quantize_q8_0(x, out)
 }
 
-/// a·b + c rounded once, as `f32::mul_add` (ggml's AVX2 FMA), without a call: wasm has no FMA
-/// instruction and `mul_add` there is a library function. musl's `fmaf` fast path: the product of
-/// two f32 is exact in f64, so the f64 sum is rounded once; rounding that to f32 rounds twice only
-/// when the f64 result sits exactly half-way between two f32 (low 29 bits 0x1000_0000) and is
-/// inexact — that case, and results in f32's subnormal range (0 itself is exact), take `mul_add`.
+/// Activations quantized to Q8_K as `quantize_row_q8_K_ref` does, into `out` (cleared first;
+/// `x.len()` a multiple of 256).
 #[inline]
-pub fn fma(a: f32, b: f32, c: f32) -> f32 {
-    let xy = a as f64 * b as f64;
-    let r = xy + c as f64;
-    let halfway = r.to_bits() & 0x1fff_ffff == 0x1000_0000;
-    if (!halfway || (r - xy == c as f64 && r - c as f64 == xy)) && (r == 0.0 || r.abs() >= f32::MIN_POSITIVE as f64) {
-        return r as f32;
-    }
-    a.mul_add(b, c)
+pub fn quantize_q8_k(x: &[f32], out: &mut Vec<BlockQ8K>) {
+    picked::quantize_q8_k(x, out)
+}
+
+/// y = W x for a Q8_0 matrix (y.len() rows of x.len() blocks) and Q8_0 activations.
+#[inline]
+pub fn q8_0_matvec(w: &[BlockQ8_0], x: &[BlockQ8_0], y: &mut [f32]) {
+    picked::q8_0_matvec(w, x, y)
+}
+
+/// y = W x for a Q4_K matrix and Q8_K activations.
+#[inline]
+pub fn q4_k_matvec(w: &[BlockQ4K], x: &[BlockQ8K], y: &mut [f32]) {
+    picked::q4_k_matvec(w, x, y)
+}
+
+/// y = W x for a Q6_K matrix and Q8_K activations.
+#[inline]
+pub fn q6_k_matvec(w: &[BlockQ6K], x: &[BlockQ8K], y: &mut [f32]) {
+    picked::q6_k_matvec(w, x, y)
 }

@@ -1,4 +1,11 @@
-//! The scalar definitions the SIMD128 kernels must equal (see `mod.rs`).
+//! The scalar definitions the SIMD128 kernels must equal bit for bit (see `mod.rs`). Each matrix
+//! product's float operations are ggml's wasm SIMD128 kernels' (`ggml/src/ggml-cpu/arch/wasm/quants.c`),
+//! written out lane by lane; their integer sums are exact, so only which values a lane holds matters.
+
+use crate::kquants::{BlockQ4K, BlockQ6K, BlockQ8K, QK_K};
+use crate::q4_0::BlockQ4_0;
+use crate::q8_0::{BlockQ8_0, QK};
+use half::f16;
 
 /// Dot product of two f32 slices in eight interleaved partial sums (the shape of ggml's AVX
 /// `ggml_vec_dot_f32`), then added pairwise.
@@ -17,19 +24,160 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }
 
-pub fn q8_0_sums(w: &[i8; 32], x: &[i8; 32]) -> [i32; 8] {
-    let mut s = [0i32; 8];
-    for (l, s) in s.iter_mut().enumerate() {
-        *s = (4 * l..4 * l + 4).map(|j| w[j] as i32 * x[j] as i32).sum();
+/// y[r] = dot(row r of `w`, x) for every row (`w` is y.len() rows of x.len()).
+pub fn f32_matvec(w: &[f32], x: &[f32], y: &mut [f32]) {
+    for (r, out) in y.iter_mut().enumerate() {
+        *out = dot(&w[r * x.len()..(r + 1) * x.len()], x);
     }
-    s
 }
 
-pub fn q4_0_sums(w: &[u8; 16], x: &[i8; 32]) -> [i32; 8] {
-    let q = |j: usize| if j < 16 { (w[j] & 0x0f) as i32 - 8 } else { (w[j - 16] >> 4) as i32 - 8 };
-    let mut s = [0i32; 8];
-    for (l, s) in s.iter_mut().enumerate() {
-        *s = (4 * l..4 * l + 4).map(|j| q(j) * x[j] as i32).sum();
+/// `quantize_row_q8_0` as ggml-cpu's x86 AVX2 body rounds (the reference logits' build): d = amax / 127
+/// stored as f16, codes x · (127 / amax) rounded to nearest, ties to even (`_mm256_round_ps`), saturated.
+/// (ggml's wasm body truncates instead; the fixtures come from x86.) `x.len()` a multiple of 32.
+pub fn quantize_q8_0(x: &[f32], out: &mut Vec<BlockQ8_0>) {
+    out.clear();
+    out.extend(x.chunks_exact(QK).map(|v| {
+        let amax = v.iter().fold(0f32, |m, &a| m.max(a.abs()));
+        let d = amax / 127.0;
+        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+        let mut qs = [0i8; QK];
+        for (q, &a) in qs.iter_mut().zip(v) {
+            *q = (a * id).round_ties_even() as i8;
+        }
+        BlockQ8_0 { d: f16::from_f32(d).to_f32(), qs }
+    }));
+}
+
+/// `quantize_row_q8_K_ref`: the scale from the value of largest magnitude (the first, its sign
+/// kept), codes rounded to nearest even (`nearest_int`) and capped at 127, d = 1/iscale, and the
+/// sums of each 16 codes. `x.len()` a multiple of 256.
+pub fn quantize_q8_k(x: &[f32], out: &mut Vec<BlockQ8K>) {
+    out.clear();
+    out.extend(x.chunks_exact(QK_K).map(|v| {
+        let (mut amax, mut max) = (0f32, 0f32);
+        for &a in v {
+            if a.abs() > amax {
+                amax = a.abs();
+                max = a;
+            }
+        }
+        let mut b = BlockQ8K { d: 0.0, qs: [0; QK_K], bsums: [0; QK_K / 16] };
+        if amax == 0.0 {
+            return b;
+        }
+        let iscale = -127.0 / max;
+        for (q, &a) in b.qs.iter_mut().zip(v) {
+            *q = ((iscale * a).round_ties_even() as i32).min(127) as i8;
+        }
+        for (s, chunk) in b.bsums.iter_mut().zip(b.qs.chunks(16)) {
+            *s = chunk.iter().map(|&q| q as i16).sum();
+        }
+        b.d = 1.0 / iscale;
+        b
+    }));
+}
+
+/// ggml's wasm lane map of a 32-value block: lane l holds values j with j mod 8 ∈ {2l, 2l + 1}
+/// (`i32x4_dot_i16x8` of four i16x8 pieces, added).
+fn lane4(j: usize) -> usize {
+    (j % 8) / 2
+}
+
+/// Four lanes accumulated block by block as acc += f32(sum) · (d_w · d_x) — a multiply, then an
+/// add (wasm has no FMA) — and added ((0 + 1) + 2) + 3 (`ggml_vec_dot_q8_0_q8_0`, `ggml_vec_dot_q4_0_q8_0`).
+fn blocks_dot(n: usize, mut block: impl FnMut(usize) -> (f32, [i32; 4])) -> f32 {
+    let mut acc = [0f32; 4];
+    for b in 0..n {
+        let (d, s) = block(b);
+        for (a, s) in acc.iter_mut().zip(s) {
+            *a += s as f32 * d;
+        }
     }
-    s
+    ((acc[0] + acc[1]) + acc[2]) + acc[3]
+}
+
+/// One row of Q8_0 × Q8_0.
+pub fn q8_0_dot(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
+    blocks_dot(x.len(), |b| {
+        let mut s = [0i32; 4];
+        for j in 0..QK {
+            s[lane4(j)] += w[b].qs[j] as i32 * x[b].qs[j] as i32;
+        }
+        (w[b].d * x[b].d, s)
+    })
+}
+
+/// One row of Q4_0 × Q8_0: the nibbles minus 8 (value j < 16 the low nibble of byte j, value
+/// j ≥ 16 the high nibble of byte j − 16).
+pub fn q4_0_dot(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
+    blocks_dot(x.len(), |b| {
+        let mut s = [0i32; 4];
+        for j in 0..QK {
+            let q = if j < 16 { w[b].qs[j] & 0x0f } else { w[b].qs[j - 16] >> 4 };
+            s[lane4(j)] += (q as i32 - 8) * x[b].qs[j] as i32;
+        }
+        (w[b].d * x[b].d, s)
+    })
+}
+
+/// One row of Q4_K × Q8_K (`ggml_vec_dot_q4_K_q8_K`, wasm): per super-block the mins' integer sum
+/// subtracted, sumf −= dmin · Σ min·bsum, then sumf += d · Σ scale·q·x, both sums exact integers.
+pub fn q4_k_dot(w: &[BlockQ4K], x: &[BlockQ8K]) -> f32 {
+    let mut sumf = 0f32;
+    for (bw, bx) in w.iter().zip(x) {
+        let d = bx.d * bw.d;
+        let dmin = bx.d * bw.dmin;
+        let mins: i32 = (0..8).map(|k| (bx.bsums[2 * k] as i32 + bx.bsums[2 * k + 1] as i32) * bw.mins[k] as i32).sum();
+        sumf -= dmin * mins as f32;
+        let mut sumi = 0i32;
+        for e in 0..QK_K {
+            let (j, l) = (e / 64, e % 64);
+            let (q, sub) = if l < 32 { (bw.qs[32 * j + l] & 0x0f, 2 * j) } else { (bw.qs[32 * j + l - 32] >> 4, 2 * j + 1) };
+            sumi += bw.scales[sub] as i32 * q as i32 * bx.qs[e] as i32;
+        }
+        sumf += d * sumi as f32;
+    }
+    sumf
+}
+
+/// One row of Q6_K × Q8_K (`ggml_vec_dot_q6_K_q8_K`, wasm): eight lanes, lane l holding the values
+/// e with e mod 8 = l, each sub-block's sum times its scale; per super-block sums[l] += d · lane,
+/// then the eight added in order.
+pub fn q6_k_dot(w: &[BlockQ6K], x: &[BlockQ8K]) -> f32 {
+    let mut sums = [0f32; 8];
+    for (bw, bx) in w.iter().zip(x) {
+        let mut lanes = [0i32; 8];
+        for e in 0..QK_K {
+            lanes[e % 8] += bw.scales[e / 16] as i32 * bw.q[e] as i32 * bx.qs[e] as i32;
+        }
+        let d = bw.d * bx.d;
+        for (s, &l) in sums.iter_mut().zip(&lanes) {
+            *s += d * l as f32;
+        }
+    }
+    sums.iter().fold(0f32, |a, &s| a + s)
+}
+
+/// y[r] = `dot`(row r of `w`, x) for every row (`w` is y.len() rows of x.len() blocks).
+fn rows<W, X>(w: &[W], x: &[X], y: &mut [f32], dot: fn(&[W], &[X]) -> f32) {
+    let n = x.len();
+    for (r, out) in y.iter_mut().enumerate() {
+        *out = dot(&w[r * n..(r + 1) * n], x);
+    }
+}
+
+pub fn q8_0_matvec(w: &[BlockQ8_0], x: &[BlockQ8_0], y: &mut [f32]) {
+    rows(w, x, y, q8_0_dot)
+}
+
+pub fn q4_0_matvec(w: &[BlockQ4_0], x: &[BlockQ8_0], y: &mut [f32]) {
+    rows(w, x, y, q4_0_dot)
+}
+
+pub fn q4_k_matvec(w: &[BlockQ4K], x: &[BlockQ8K], y: &mut [f32]) {
+    rows(w, x, y, q4_k_dot)
+}
+
+pub fn q6_k_matvec(w: &[BlockQ6K], x: &[BlockQ8K], y: &mut [f32]) {
+    rows(w, x, y, q6_k_dot)
 }

@@ -1,7 +1,17 @@
-//! The SIMD128 kernels: each equals its `reference.rs` definition bit for bit (the f32 lanes add
-//! in the same order; integer sums are exact).
+//! The SIMD128 kernels: each equals its `reference.rs` definition bit for bit — integer sums are
+//! exact whatever their grouping, so only the lane a value lands in matters, and every float
+//! operation is the reference's, lane for lane, in the same order.
+//!
+//! The matrix products take four rows at a time: the activation block is loaded (and widened to
+//! i16) once for four weight rows, and the four rows' accumulators are independent chains.
 
+use crate::kquants::{BlockQ4K, BlockQ6K, BlockQ8K, QK_K};
+use crate::q8_0::{BlockQ8_0, QK};
 use core::arch::wasm32::*;
+use half::f16;
+
+/// Rows a matrix kernel takes together.
+const R: usize = 4;
 
 /// Two f32x4 accumulators are ggml's eight lanes: lanes 0–3 and 4–7.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -17,47 +27,289 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
         lo = f32x4_add(lo, f32x4_mul(a0, b0));
         hi = f32x4_add(hi, f32x4_mul(a1, b1));
     }
+    finish_dot(lo, hi, &a[chunks * 8..n], &b[chunks * 8..n])
+}
+
+/// ((0+4) + (1+5)) + ((2+6) + (3+7)), as the reference adds them, then the tail.
+#[inline(always)]
+fn finish_dot(lo: v128, hi: v128, a: &[f32], b: &[f32]) -> f32 {
     let mut tail = 0f32;
-    for i in chunks * 8..n {
-        tail += a[i] * b[i];
+    for (x, y) in a.iter().zip(b) {
+        tail += x * y;
     }
-    // ((0+4) + (1+5)) + ((2+6) + (3+7)), as the reference adds them.
     let r = f32x4_add(lo, hi);
     ((f32x4_extract_lane::<0>(r) + f32x4_extract_lane::<1>(r)) + (f32x4_extract_lane::<2>(r) + f32x4_extract_lane::<3>(r))) + tail
 }
 
-/// Sums of four consecutive products of 16 i8 pairs: [0..4), [4..8), [8..12), [12..16).
-#[inline]
-fn quads(w: v128, x: v128) -> v128 {
-    // i32x4_dot_i16x8 adds adjacent products: pairs (0,1), (2,3), ... of each half.
-    let lo = i32x4_dot_i16x8(i16x8_extend_low_i8x16(w), i16x8_extend_low_i8x16(x));
-    let hi = i32x4_dot_i16x8(i16x8_extend_high_i8x16(w), i16x8_extend_high_i8x16(x));
-    i32x4_add(i32x4_shuffle::<0, 2, 4, 6>(lo, hi), i32x4_shuffle::<1, 3, 5, 7>(lo, hi))
+/// Four rows of `dot` sharing the loads of x.
+pub fn f32_matvec(w: &[f32], x: &[f32], y: &mut [f32]) {
+    let n = x.len();
+    assert!(w.len() >= y.len() * n, "f32_matvec: {} weights for {} rows of {n}", w.len(), y.len());
+    let chunks = n / 8;
+    let full = y.len() / R * R;
+    for r in (0..full).step_by(R) {
+        let (mut lo, mut hi) = ([f32x4_splat(0.0); R], [f32x4_splat(0.0); R]);
+        for c in 0..chunks {
+            // SAFETY: (r + k)·n + c·8 + 8 ≤ rows·n ≤ w.len() and c·8 + 8 ≤ n = x.len() (asserted).
+            unsafe {
+                let px = x.as_ptr().add(c * 8) as *const v128;
+                let (x0, x1) = (v128_load(px), v128_load(px.add(1)));
+                for k in 0..R {
+                    let pw = w.as_ptr().add((r + k) * n + c * 8) as *const v128;
+                    lo[k] = f32x4_add(lo[k], f32x4_mul(v128_load(pw), x0));
+                    hi[k] = f32x4_add(hi[k], f32x4_mul(v128_load(pw.add(1)), x1));
+                }
+            }
+        }
+        for k in 0..R {
+            let row = &w[(r + k) * n..(r + k + 1) * n];
+            y[r + k] = finish_dot(lo[k], hi[k], &row[chunks * 8..], &x[chunks * 8..]);
+        }
+    }
+    for r in full..y.len() {
+        y[r] = dot(&w[r * n..(r + 1) * n], x);
+    }
 }
 
-fn lanes(v: v128) -> [i32; 4] {
-    [i32x4_extract_lane::<0>(v), i32x4_extract_lane::<1>(v), i32x4_extract_lane::<2>(v), i32x4_extract_lane::<3>(v)]
+/// `quantize_row_q8_0` (x86 rounding, see the reference): amax as a running `pmax` from 0, which
+/// skips NaN as `f32::max` does; codes rounded to even, then saturated to i8 as `as i8` saturates.
+pub fn quantize_q8_0(x: &[f32], out: &mut Vec<BlockQ8_0>) {
+    out.clear();
+    for v in x.chunks_exact(QK) {
+        // SAFETY: eight unaligned 16-byte loads of the block's 32 f32.
+        let vs: [v128; 8] = core::array::from_fn(|i| unsafe { v128_load(v.as_ptr().add(4 * i) as *const v128) });
+        let mut m = f32x4_splat(0.0);
+        for &s in &vs {
+            m = f32x4_pmax(m, f32x4_abs(s));
+        }
+        let amax =
+            f32x4_extract_lane::<0>(m).max(f32x4_extract_lane::<1>(m)).max(f32x4_extract_lane::<2>(m)).max(f32x4_extract_lane::<3>(m));
+        let d = amax / 127.0;
+        let id = f32x4_splat(if amax != 0.0 { 127.0 / amax } else { 0.0 });
+        let i: [v128; 8] = core::array::from_fn(|k| i32x4_trunc_sat_f32x4(f32x4_nearest(f32x4_mul(vs[k], id))));
+        let lo = i8x16_narrow_i16x8(i16x8_narrow_i32x4(i[0], i[1]), i16x8_narrow_i32x4(i[2], i[3]));
+        let hi = i8x16_narrow_i16x8(i16x8_narrow_i32x4(i[4], i[5]), i16x8_narrow_i32x4(i[6], i[7]));
+        let mut qs = [0i8; QK];
+        // SAFETY: two 16-byte stores into the 32 codes.
+        unsafe {
+            v128_store(qs.as_mut_ptr() as *mut v128, lo);
+            v128_store(qs.as_mut_ptr().add(16) as *mut v128, hi);
+        }
+        out.push(BlockQ8_0 { d: f16::from_f32(d).to_f32(), qs });
+    }
 }
 
-pub fn q8_0_sums(w: &[i8; 32], x: &[i8; 32]) -> [i32; 8] {
-    // SAFETY: each block holds 32 i8; two unaligned 16-byte loads read exactly them.
-    let (w0, w1, x0, x1) = unsafe {
-        let (pw, px) = (w.as_ptr() as *const v128, x.as_ptr() as *const v128);
-        (v128_load(pw), v128_load(pw.add(1)), v128_load(px), v128_load(px.add(1)))
-    };
-    let (a, b) = (lanes(quads(w0, x0)), lanes(quads(w1, x1)));
-    [a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]]
+/// `quantize_row_q8_K_ref`: amax as in [`quantize_q8_0`], the first value of that magnitude found
+/// with a lane compare, codes capped at 127 then wrapped to i8 (the low byte, as `as i8`).
+pub fn quantize_q8_k(x: &[f32], out: &mut Vec<BlockQ8K>) {
+    out.clear();
+    for v in x.chunks_exact(QK_K) {
+        // SAFETY: 64 unaligned 16-byte loads of the super-block's 256 f32.
+        let load = |i: usize| unsafe { v128_load(v.as_ptr().add(4 * i) as *const v128) };
+        let mut m = f32x4_splat(0.0);
+        for i in 0..QK_K / 4 {
+            m = f32x4_pmax(m, f32x4_abs(load(i)));
+        }
+        let amax =
+            f32x4_extract_lane::<0>(m).max(f32x4_extract_lane::<1>(m)).max(f32x4_extract_lane::<2>(m)).max(f32x4_extract_lane::<3>(m));
+        let mut b = BlockQ8K { d: 0.0, qs: [0; QK_K], bsums: [0; QK_K / 16] };
+        if amax == 0.0 {
+            out.push(b);
+            continue;
+        }
+        let target = f32x4_splat(amax);
+        let first = (0..QK_K / 4)
+            .find_map(|i| {
+                let bits = i32x4_bitmask(f32x4_eq(f32x4_abs(load(i)), target));
+                (bits != 0).then(|| 4 * i + bits.trailing_zeros() as usize)
+            })
+            .expect("amax is one of the values");
+        let iscale = -127.0 / v[first];
+        let sv = f32x4_splat(iscale);
+        let cap = i32x4_splat(127);
+        for g in 0..QK_K / 16 {
+            let i: [v128; 4] =
+                core::array::from_fn(|k| i32x4_min(i32x4_trunc_sat_f32x4(f32x4_nearest(f32x4_mul(sv, load(4 * g + k)))), cap));
+            let ab = i8x16_shuffle::<0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0>(i[0], i[1]);
+            let cd = i8x16_shuffle::<0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0>(i[2], i[3]);
+            let codes = i64x2_shuffle::<0, 2>(ab, cd);
+            // SAFETY: a 16-byte store into codes 16g..16g + 16 of 256.
+            unsafe { v128_store(b.qs.as_mut_ptr().add(16 * g) as *mut v128, codes) };
+            let s = i32x4_extadd_pairwise_i16x8(i16x8_extadd_pairwise_i8x16(codes));
+            b.bsums[g] =
+                (i32x4_extract_lane::<0>(s) + i32x4_extract_lane::<1>(s) + i32x4_extract_lane::<2>(s) + i32x4_extract_lane::<3>(s)) as i16;
+        }
+        b.d = 1.0 / iscale;
+        out.push(b);
+    }
 }
 
-pub fn q4_0_sums(w: &[u8; 16], x: &[i8; 32]) -> [i32; 8] {
-    // SAFETY: 16 bytes of nibbles and 32 i8, read by unaligned 16-byte loads.
-    let (qs, x0, x1) = unsafe {
-        let px = x.as_ptr() as *const v128;
-        (v128_load(w.as_ptr() as *const v128), v128_load(px), v128_load(px.add(1)))
-    };
-    let eight = i8x16_splat(8);
-    let low = i8x16_sub(v128_and(qs, i8x16_splat(0x0f)), eight);
-    let high = i8x16_sub(u8x16_shr(qs, 4), eight);
-    let (a, b) = (lanes(quads(low, x0)), lanes(quads(high, x1)));
-    [a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3]]
+/// Eight i8 widened to i16x8.
+#[inline(always)]
+unsafe fn ld8(p: *const i8) -> v128 {
+    i16x8_load_extend_i8x8(p)
+}
+
+/// ((0 + 1) + 2) + 3.
+#[inline(always)]
+fn hsum4(v: v128) -> f32 {
+    ((f32x4_extract_lane::<0>(v) + f32x4_extract_lane::<1>(v)) + f32x4_extract_lane::<2>(v)) + f32x4_extract_lane::<3>(v)
+}
+
+/// `K` rows from row `r` of a 32-value-block matrix times x: `sums(row, block, x_i16)` gives a
+/// row block's four lane sums (lane l: values j with j mod 8 ∈ {2l, 2l + 1}) and its scale; the
+/// lanes accumulate as the reference's `blocks_dot`: + f32(sum) · (d_w · d_x).
+#[inline(always)]
+fn blocks_rows<W, const K: usize>(w: &[W], x: &[BlockQ8_0], r: usize, y: &mut [f32], sums: impl Fn(&W, &[v128; 4]) -> (f32, v128)) {
+    let nb = x.len();
+    let mut acc = [f32x4_splat(0.0); K];
+    for (b, xb) in x.iter().enumerate() {
+        // SAFETY: four 8-byte loads of the block's 32 codes.
+        let xv: [v128; 4] = core::array::from_fn(|i| unsafe { ld8(xb.qs.as_ptr().add(8 * i)) });
+        for k in 0..K {
+            let (d, s) = sums(&w[(r + k) * nb + b], &xv);
+            acc[k] = f32x4_add(acc[k], f32x4_mul(f32x4_convert_i32x4(s), f32x4_splat(d * xb.d)));
+        }
+    }
+    for k in 0..K {
+        y[r + k] = hsum4(acc[k]);
+    }
+}
+
+/// Runs `rows_fn::<4>` over whole groups of four rows, then `rows_fn::<1>` over the rest.
+macro_rules! by_four {
+    ($y:expr, $f:ident, $($arg:expr),*) => {{
+        let full = $y.len() / R * R;
+        for r in (0..full).step_by(R) {
+            $f::<R>($($arg,)* r, $y);
+        }
+        for r in full..$y.len() {
+            $f::<1>($($arg,)* r, $y);
+        }
+    }};
+}
+
+/// Σ over four i16x8 pieces of i32x4_dot_i16x8: lane l gets values 2l, 2l + 1 of each eight.
+#[inline(always)]
+fn dot4(w: [v128; 4], x: &[v128; 4]) -> v128 {
+    i32x4_add(
+        i32x4_add(i32x4_dot_i16x8(w[0], x[0]), i32x4_dot_i16x8(w[1], x[1])),
+        i32x4_add(i32x4_dot_i16x8(w[2], x[2]), i32x4_dot_i16x8(w[3], x[3])),
+    )
+}
+
+#[inline(always)]
+fn q8_0_rows<const K: usize>(w: &[BlockQ8_0], x: &[BlockQ8_0], r: usize, y: &mut [f32]) {
+    blocks_rows::<_, K>(w, x, r, y, |wb, xv| {
+        // SAFETY: four 8-byte loads of the block's 32 codes.
+        let wv = core::array::from_fn(|i| unsafe { ld8(wb.qs.as_ptr().add(8 * i)) });
+        (wb.d, dot4(wv, xv))
+    })
+}
+
+pub fn q8_0_matvec(w: &[BlockQ8_0], x: &[BlockQ8_0], y: &mut [f32]) {
+    assert!(w.len() >= y.len() * x.len(), "q8_0_matvec: {} blocks for {} rows of {}", w.len(), y.len(), x.len());
+    by_four!(y, q8_0_rows, w, x)
+}
+
+/// The four i32 lanes added (exact).
+#[inline(always)]
+fn isum(v: v128) -> i32 {
+    i32x4_extract_lane::<0>(v) + i32x4_extract_lane::<1>(v) + i32x4_extract_lane::<2>(v) + i32x4_extract_lane::<3>(v)
+}
+
+#[inline(always)]
+fn q4_k_rows<const K: usize>(w: &[BlockQ4K], x: &[BlockQ8K], r: usize, y: &mut [f32]) {
+    let nb = x.len();
+    let mask = i8x16_splat(0x0f);
+    let mut sumf = [0f32; K];
+    for (b, xb) in x.iter().enumerate() {
+        let pairs: [i32; 8] = core::array::from_fn(|k| xb.bsums[2 * k] as i32 + xb.bsums[2 * k + 1] as i32);
+        let mut acc = [i32x4_splat(0); K];
+        for j in 0..QK_K / 64 {
+            // SAFETY: eight 8-byte loads of codes 64j..64j + 64 of 256.
+            let xv: [v128; 8] = core::array::from_fn(|i| unsafe { ld8(xb.qs.as_ptr().add(64 * j + 8 * i)) });
+            let (xl, xh) = ([xv[0], xv[1], xv[2], xv[3]], [xv[4], xv[5], xv[6], xv[7]]);
+            for k in 0..K {
+                let wb = &w[(r + k) * nb + b];
+                // SAFETY: two 16-byte loads of bytes 32j..32j + 32 of the 128 nibble bytes.
+                let (q0, q1) = unsafe {
+                    (v128_load(wb.qs.as_ptr().add(32 * j) as *const v128), v128_load(wb.qs.as_ptr().add(32 * j + 16) as *const v128))
+                };
+                let (l0, l1, h0, h1) = (v128_and(q0, mask), v128_and(q1, mask), u8x16_shr(q0, 4), u8x16_shr(q1, 4));
+                let low = dot4(
+                    [u16x8_extend_low_u8x16(l0), u16x8_extend_high_u8x16(l0), u16x8_extend_low_u8x16(l1), u16x8_extend_high_u8x16(l1)],
+                    &xl,
+                );
+                let high = dot4(
+                    [u16x8_extend_low_u8x16(h0), u16x8_extend_high_u8x16(h0), u16x8_extend_low_u8x16(h1), u16x8_extend_high_u8x16(h1)],
+                    &xh,
+                );
+                let scaled = i32x4_add(
+                    i32x4_mul(low, i32x4_splat(wb.scales[2 * j] as i32)),
+                    i32x4_mul(high, i32x4_splat(wb.scales[2 * j + 1] as i32)),
+                );
+                acc[k] = i32x4_add(acc[k], scaled);
+            }
+        }
+        for k in 0..K {
+            let wb = &w[(r + k) * nb + b];
+            let mins: i32 = (0..8).map(|m| pairs[m] * wb.mins[m] as i32).sum();
+            sumf[k] -= xb.d * wb.dmin * mins as f32;
+            sumf[k] += xb.d * wb.d * isum(acc[k]) as f32;
+        }
+    }
+    y[r..r + K].copy_from_slice(&sumf);
+}
+
+pub fn q4_k_matvec(w: &[BlockQ4K], x: &[BlockQ8K], y: &mut [f32]) {
+    assert!(w.len() >= y.len() * x.len(), "q4_k_matvec: {} blocks for {} rows of {}", w.len(), y.len(), x.len());
+    by_four!(y, q4_k_rows, w, x)
+}
+
+#[inline(always)]
+fn q6_k_rows<const K: usize>(w: &[BlockQ6K], x: &[BlockQ8K], r: usize, y: &mut [f32]) {
+    let nb = x.len();
+    let (mut lo, mut hi) = ([f32x4_splat(0.0); K], [f32x4_splat(0.0); K]);
+    for (b, xb) in x.iter().enumerate() {
+        let (mut acc_lo, mut acc_hi) = ([i32x4_splat(0); K], [i32x4_splat(0); K]);
+        for g in 0..QK_K / 16 {
+            // SAFETY: two 8-byte loads of codes 16g..16g + 16 of 256.
+            let (x0, x1) = unsafe { (ld8(xb.qs.as_ptr().add(16 * g)), ld8(xb.qs.as_ptr().add(16 * g + 8))) };
+            for k in 0..K {
+                let wb = &w[(r + k) * nb + b];
+                // SAFETY: two 8-byte loads of values 16g..16g + 16 of 256.
+                let (w0, w1) = unsafe { (ld8(wb.q.as_ptr().add(16 * g)), ld8(wb.q.as_ptr().add(16 * g + 8))) };
+                // |q·x| ≤ 32·128, so two products fit an i16; lane l holds values l and 8 + l.
+                let p = i16x8_add(i16x8_mul(w0, x0), i16x8_mul(w1, x1));
+                let s = i16x8_splat(wb.scales[g] as i16);
+                acc_lo[k] = i32x4_add(acc_lo[k], i32x4_extmul_low_i16x8(p, s));
+                acc_hi[k] = i32x4_add(acc_hi[k], i32x4_extmul_high_i16x8(p, s));
+            }
+        }
+        for k in 0..K {
+            let d = f32x4_splat(w[(r + k) * nb + b].d * xb.d);
+            lo[k] = f32x4_add(lo[k], f32x4_mul(d, f32x4_convert_i32x4(acc_lo[k])));
+            hi[k] = f32x4_add(hi[k], f32x4_mul(d, f32x4_convert_i32x4(acc_hi[k])));
+        }
+    }
+    for k in 0..K {
+        let (l, h) = (lo[k], hi[k]);
+        let s = [
+            f32x4_extract_lane::<0>(l),
+            f32x4_extract_lane::<1>(l),
+            f32x4_extract_lane::<2>(l),
+            f32x4_extract_lane::<3>(l),
+            f32x4_extract_lane::<0>(h),
+            f32x4_extract_lane::<1>(h),
+            f32x4_extract_lane::<2>(h),
+            f32x4_extract_lane::<3>(h),
+        ];
+        y[r + k] = s.iter().fold(0f32, |a, &v| a + v);
+    }
+}
+
+pub fn q6_k_matvec(w: &[BlockQ6K], x: &[BlockQ8K], y: &mut [f32]) {
+    assert!(w.len() >= y.len() * x.len(), "q6_k_matvec: {} blocks for {} rows of {}", w.len(), y.len(), x.len());
+    by_four!(y, q6_k_rows, w, x)
 }
