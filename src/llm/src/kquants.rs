@@ -9,35 +9,17 @@
 //! llama.cpp's x86 build only in the order and fusing of those float operations (and llama.cpp
 //! repacks Q4_K matrices of a multiple of 8 rows on AVX2: see [`crate::q4_0`]).
 
+pub use crate::blocks::{BlockQ4K, BlockQ6K, BlockQ8K, QK_K};
 use half::f16;
 
-pub const QK_K: usize = 256;
 pub const Q4_K_BYTES: usize = 144;
 pub const Q6_K_BYTES: usize = 210;
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct BlockQ8K {
-    pub d: f32,
-    pub qs: [i8; QK_K],
-    /// Sums of each 16 codes.
-    pub bsums: [i16; QK_K / 16],
-}
 
 /// `quantize_row_q8_K_ref` ([`crate::kernels::quantize_q8_k`]; `x.len()` a multiple of 256).
 pub fn quantize_activations(x: &[f32]) -> Vec<BlockQ8K> {
     let mut out = Vec::with_capacity(x.len() / QK_K);
     crate::kernels::quantize_q8_k(x, &mut out);
     out
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct BlockQ4K {
-    pub d: f32,
-    pub dmin: f32,
-    /// The eight 6-bit scales and mins, unpacked (`get_scale_min_k4`).
-    pub scales: [u8; 8],
-    pub mins: [u8; 8],
-    pub qs: [u8; QK_K / 2],
 }
 
 pub fn q4_k_from_bytes(bytes: &[u8]) -> Vec<BlockQ4K> {
@@ -92,17 +74,6 @@ pub fn q4_k_dequantize(blocks: &[BlockQ4K], out: &mut [f32]) {
             *o = d * q as f32 - m;
         }
     }
-}
-
-/// A Q6_K super-block with its 6-bit values unpacked at load (the kernels then read them as
-/// bytes; 276 bytes in memory for the file's 210).
-#[derive(Clone, Debug, PartialEq)]
-pub struct BlockQ6K {
-    /// The 256 values in order, each its 6-bit code minus 32 (−32..31).
-    pub q: [i8; QK_K],
-    /// One scale per 16 values.
-    pub scales: [i8; QK_K / 16],
-    pub d: f32,
 }
 
 /// Super-blocks from a file's bytes: `ql` (128 bytes of low nibbles), `qh` (64 bytes of high bit

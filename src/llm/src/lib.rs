@@ -18,6 +18,7 @@
 pub mod activations;
 pub mod architectures;
 pub mod awq;
+pub mod blocks;
 pub mod config;
 pub mod dequantized;
 pub mod error;

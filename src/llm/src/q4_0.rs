@@ -7,16 +7,11 @@
 //! q4_0_8x8) and multiplies them with other kernels: the integers are the same, the float sums'
 //! order is not, so the logits agree within float rounding rather than bit for bit.
 
+pub use crate::blocks::BlockQ4_0;
 use crate::q8_0::{BlockQ8_0, QK};
 use half::f16;
 
 pub const BLOCK_BYTES: usize = 18;
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct BlockQ4_0 {
-    pub d: f32,
-    pub qs: [u8; QK / 2],
-}
 
 pub fn blocks_from_bytes(bytes: &[u8]) -> Vec<BlockQ4_0> {
     bytes

@@ -9,19 +9,11 @@
 //! - `ggml_vec_dot_q8_0_q8_0` in the float order of ggml's wasm SIMD128 body: four lanes, each
 //!   block's exact integer sums times d_w·d_x added to them ([`crate::kernels`]).
 
+pub use crate::blocks::{BlockQ8_0, QK};
 use half::f16;
 
-/// Values per block.
-pub const QK: usize = 32;
 /// Bytes per block in a file: f16 scale, 32 × i8.
 pub const BLOCK_BYTES: usize = 34;
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct BlockQ8_0 {
-    /// The block's f16 scale, widened.
-    pub d: f32,
-    pub qs: [i8; QK],
-}
 
 /// Blocks from a file's bytes (a whole number of blocks; the GGUF reader checked the size).
 pub fn blocks_from_bytes(bytes: &[u8]) -> Vec<BlockQ8_0> {

@@ -18,8 +18,8 @@ pub mod reference;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod simd128;
 
-use crate::kquants::{BlockQ4K, BlockQ6K, BlockQ8K};
-use crate::q8_0::BlockQ8_0;
+use crate::blocks::BlockQ8_0;
+use crate::blocks::{BlockQ4K, BlockQ6K, BlockQ8K};
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 use simd128 as picked;

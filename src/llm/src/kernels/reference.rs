@@ -2,9 +2,9 @@
 //! product's float operations are ggml's wasm SIMD128 kernels' (`ggml/src/ggml-cpu/arch/wasm/quants.c`),
 //! written out lane by lane; their integer sums are exact, so only which values a lane holds matters.
 
-use crate::kquants::{BlockQ4K, BlockQ6K, BlockQ8K, QK_K};
-use crate::q4_0::BlockQ4_0;
-use crate::q8_0::{BlockQ8_0, QK};
+use crate::blocks::BlockQ4_0;
+use crate::blocks::{BlockQ4K, BlockQ6K, BlockQ8K, QK_K};
+use crate::blocks::{BlockQ8_0, QK};
 use half::f16;
 
 /// Dot product of two f32 slices in eight interleaved partial sums (the shape of ggml's AVX

@@ -5,8 +5,8 @@
 //! The matrix products take four rows at a time: the activation block is loaded (and widened to
 //! i16) once for four weight rows, and the four rows' accumulators are independent chains.
 
-use crate::kquants::{BlockQ4K, BlockQ6K, BlockQ8K, QK_K};
-use crate::q8_0::{BlockQ8_0, QK};
+use crate::blocks::{BlockQ4K, BlockQ6K, BlockQ8K, QK_K};
+use crate::blocks::{BlockQ8_0, QK};
 use core::arch::wasm32::*;
 use half::f16;
 

@@ -1,0 +1,57 @@
+//! The blocks the quantized matrix-vector products read, as the model holds them in memory (each
+//! type's file layout and its unpacking at load are in `q8_0.rs`, `q4_0.rs` and `kquants.rs`). Apart
+//! from those modules so that the kernels ([`crate::kernels`]) and the types' modules, which call
+//! the kernels, both depend on this one and not on each other.
+
+/// Values per Q8_0 / Q4_0 block.
+pub const QK: usize = 32;
+
+/// A Q8_0 block (`block_q8_0`, `ggml-common.h`): 32 codes and their scale.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BlockQ8_0 {
+    /// The block's f16 scale, widened.
+    pub d: f32,
+    pub qs: [i8; QK],
+}
+
+/// A Q4_0 block (`block_q4_0`): the f16 scale widened, 16 bytes whose low nibbles are values 0..15
+/// and high nibbles values 16..31.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BlockQ4_0 {
+    pub d: f32,
+    pub qs: [u8; QK / 2],
+}
+
+/// Values per K-quant super-block.
+pub const QK_K: usize = 256;
+
+/// A Q8_K activation block (`block_q8_K`): codes, scale, and the sums of each 16 codes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlockQ8K {
+    pub d: f32,
+    pub qs: [i8; QK_K],
+    /// Sums of each 16 codes.
+    pub bsums: [i16; QK_K / 16],
+}
+
+/// A Q4_K super-block (`block_q4_K`) with its packed 6-bit scales and mins unpacked at load.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlockQ4K {
+    pub d: f32,
+    pub dmin: f32,
+    /// The eight 6-bit scales and mins, unpacked (`get_scale_min_k4`).
+    pub scales: [u8; 8],
+    pub mins: [u8; 8],
+    pub qs: [u8; QK_K / 2],
+}
+
+/// A Q6_K super-block with its 6-bit values unpacked at load (the kernels then read them as
+/// bytes; 276 bytes in memory for the file's 210).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlockQ6K {
+    /// The 256 values in order, each its 6-bit code minus 32 (−32..31).
+    pub q: [i8; QK_K],
+    /// One scale per 16 values.
+    pub scales: [i8; QK_K / 16],
+    pub d: f32,
+}
