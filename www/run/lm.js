@@ -22,7 +22,7 @@ const IMATRIX_CHUNKS = 8;
 // llama-quantize file types the page can add, cheapest last; the IQ2 mixes and Q2_K_S need an
 // importance matrix, as in llama-quantize.
 const ADDABLE_TYPES = [
-  'Q8_0', 'Q6_K', 'Q5_K_M', 'Q5_K_S', 'Q5_0', 'Q4_K_M', 'Q4_K_S', 'Q4_0', 'IQ4_XS', 'IQ4_NL',
+  'Q8_0', 'Q6_K', 'Q5_K_M', 'Q5_K_S', 'Q5_1', 'Q5_0', 'Q4_K_M', 'Q4_K_S', 'Q4_1', 'Q4_0', 'IQ4_XS', 'IQ4_NL',
   'Q3_K_L', 'Q3_K_M', 'Q3_K_S', 'Q2_K', 'Q2_K_S', 'F16', 'BF16',
 ];
 

@@ -54,7 +54,7 @@ impl fmt::Display for LlmError {
                 write!(f, "tensor '{name}' has shape {found:?}, the model's config needs {expected:?}")
             }
             LlmError::UnsupportedTensorType { name, dtype } => {
-                write!(f, "tensor '{name}' is stored as {dtype}; the forward pass runs every ggml matrix type but q4_1, q5_1 and q8_1/q8_k")
+                write!(f, "tensor '{name}' is stored as {dtype}; the forward pass runs every ggml weight type (q8_1 and q8_k are activation types)")
             }
             LlmError::UnsupportedTokenizer(what) => write!(f, "unsupported tokenizer: {what}"),
             LlmError::TokenOutOfRange { token, n_vocab } => {

@@ -2,12 +2,11 @@
 //! Q6_K kept as their blocks and multiplied as ggml-cpu does, the activations quantized to the
 //! weight type's `vec_dot_type` (Q8_0 for Q8_0 and Q4_0: [`crate::q8_0`], [`crate::q4_0`]; Q8_K
 //! for the K-quants: [`crate::kquants`]). The other types ggml-cpu multiplies are dequantized at
-//! load and multiplied in f32 by activations rounded as ggml rounds them ([`crate::dequantized`]).
-//! Q4_1 and Q5_1 are refused: ggml's Q8_1 activations carry an f16-rounded block sum that the
-//! dequantized product does not model, and a silently different answer would be worse than a
-//! refusal.
+//! load and multiplied in f32 by activations rounded as ggml rounds them ([`crate::dequantized`];
+//! Q4_1 and Q5_1 with the f16-rounded block sum ggml's Q8_1 activations carry:
+//! [`crate::dequantized::q8_1_matvec`]).
 
-use crate::dequantized::ActivationRounding;
+use crate::dequantized::{self, ActivationRounding};
 use crate::error::{LlmError, Result};
 use crate::kernels;
 use crate::kquants::{self, BlockQ4K, BlockQ6K, QK_K};
@@ -50,6 +49,9 @@ pub enum Matrix {
         ty: &'static str,
         act: ActivationRounding,
         w: Vec<f32>,
+        /// Q4_1 and Q5_1: each block's min m (row-major, `cols / 32` per row), for the product with
+        /// Q8_1 activations ([`dequantized::q8_1_matvec`]); empty for every other type.
+        mins: Vec<f32>,
     },
 }
 
@@ -92,6 +94,7 @@ impl Matrix {
     pub fn matvec(&self, x: &[f32], y: &mut [f32]) {
         match self {
             Matrix::F32 { w, .. } => kernels::f32_matvec(w, x, y),
+            Matrix::Dequantized { w, mins, cols, .. } if !mins.is_empty() => dequantized::q8_1_matvec(w, mins, *cols, x, y),
             Matrix::Dequantized { act, w, .. } => kernels::f32_matvec(w, &act.round(x), y),
             Matrix::Q8_0 { blocks, .. } => kernels::q8_0_matvec(blocks, &q8_0::quantize_activations(x), y),
             Matrix::Q4_0 { blocks, .. } => kernels::q8_0_matvec(blocks, &q8_0::quantize_activations(x), y),
@@ -185,10 +188,19 @@ impl TensorSource<'_> {
                 let unsupported = || LlmError::UnsupportedTensorType { name: name.into(), dtype: other.into() };
                 let act = ActivationRounding::of(other).ok_or_else(unsupported)?;
                 let ty = quantscope_core::ggml_types::GGML_TYPES.iter().find(|t| t.name == other).ok_or_else(unsupported)?.name;
-                if matches!(ty, "q4_1" | "q5_1") || cols % act.block() != 0 {
+                if cols % act.block() != 0 {
                     return Err(unsupported());
                 }
-                Ok(Matrix::Dequantized { rows, cols, ty, act, w: self.file.read_values(i, 0, rows * cols)? })
+                // Q4_1 and Q5_1 blocks: f16 d, f16 m, then the codes (`block_q4_1`, `block_q5_1`).
+                let mins = match ty {
+                    "q4_1" | "q5_1" => {
+                        let block_bytes = if ty == "q4_1" { 20 } else { 24 };
+                        let bytes = self.file.read_stored(i, 0, rows * cols / q8_0::QK * block_bytes)?;
+                        bytes.chunks_exact(block_bytes).map(|b| half::f16::from_le_bytes([b[2], b[3]]).to_f32()).collect()
+                    }
+                    _ => Vec::new(),
+                };
+                Ok(Matrix::Dequantized { rows, cols, ty, act, w: self.file.read_values(i, 0, rows * cols)?, mins })
             }
         }
     }

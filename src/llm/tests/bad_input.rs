@@ -146,20 +146,20 @@ fn config_that_does_not_fit_the_tensors_is_refused() {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn matrix_of_an_unimplemented_type_is_refused() {
-    // blk.0.attn_q.weight's type id F32 (0) turned into Q4_1 (3) with the same dims: the tensor
-    // table is still consistent (the data is shorter), the forward pass has no Q4_1 product (its
-    // Q8_1 activations' f16 block sums are not modelled). As F16 (1) it loads.
+    // blk.0.attn_q.weight's type id F32 (0) turned into Q8_1 (9) with the same dims: the tensor
+    // table is still consistent (the data is shorter), and ggml has no Q8_1 weight product (it is
+    // only an activation type). As F16 (1) it loads.
     let name = b"blk.0.attn_q.weight";
     let mut b = good();
     let at = b.windows(name.len()).position(|w| w == name).unwrap() + name.len();
     // u32 n_dims = 2, two u64 dims, then the u32 type.
     let ty = at + 4 + 16;
     assert_eq!(&b[ty..ty + 4], &0u32.to_le_bytes());
-    b[ty] = 3;
+    b[ty] = 9;
     let e = error(b.clone());
     assert_eq!(
         e.to_string(),
-        "tensor 'blk.0.attn_q.weight' is stored as q4_1; the forward pass runs every ggml matrix type but q4_1, q5_1 and q8_1/q8_k"
+        "tensor 'blk.0.attn_q.weight' is stored as q8_1; the forward pass runs every ggml weight type (q8_1 and q8_k are activation types)"
     );
     b[ty] = 1;
     let m = Model::from_gguf(b).unwrap();

@@ -19,5 +19,6 @@ mod kl_divergence;
 mod logits;
 mod more_types;
 mod perplexity;
+mod q8_1;
 mod quantized;
 mod tokenizer;
