@@ -1,5 +1,7 @@
 //! What the ONNX Runtime comparisons share: a node and an initializer as they are compared with
-//! the reference's file, and the static options a fixture case names.
+//! the reference's file, and the static options a fixture case names. Native only, as the
+//! comparisons are (they read their fixtures from disk).
+#![cfg(not(target_arch = "wasm32"))]
 
 use prost::Message;
 use quantscope_formats::onnx::proto::NodeProto;
