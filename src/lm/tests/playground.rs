@@ -114,7 +114,6 @@ fn importance_matrix_and_added_types() {
     // Before an importance matrix: the plain mix only; IQ2_XXS is refused as llama-quantize refuses it.
     assert_eq!(p.add_type("q2_k").unwrap(), 5);
     assert!(p.add_type("IQ2_XXS").unwrap_err().contains("requires an imatrix"));
-    assert!(p.add_type("Q4_1").unwrap_err().contains("stored as q4_1"), "the forward pass has no Q4_1 product");
     assert!(p.add_type("Q9_K").unwrap_err().contains("Q9_K"));
 
     let n = p.start_imatrix(fixture_str!("tiny_lm/calibration.txt"), "calibration.txt", 128, Some(8)).unwrap();
@@ -216,5 +215,26 @@ fn qwen2_and_qwen3_models_load_with_their_quantized_copies_and_generate() {
                 assert_eq!(step.tokens[0], top, "{arch}: the first greedy token is llama.cpp's top logit");
             }
         }
+    }
+}
+
+/// Q4_1 and Q5_1 (Q8_1 activations: src/llm/src/dequantized.rs) are added as llama-quantize's
+/// files and score as llama-perplexity scores those files (imatrix.json, 8 chunks; held to 2e-3
+/// as src/llm/tests/more_types.rs holds them).
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn q4_1_and_q5_1_are_added_and_score_as_llama_cpp() {
+    let mut p = Playground::load("tiny-lm-f32.gguf", fixture_bytes!("tiny_lm/tiny-lm-f32.gguf").to_vec(), |_, _| {}).unwrap();
+    let reference = crate::common::json(fixture_str!("tiny_lm/imatrix.json"));
+    for ty in ["Q4_1", "Q5_1"] {
+        let i = p.add_type(ty).unwrap() - 1;
+        assert_eq!(p.summary().variants[i].name, ty);
+        p.start_perplexity(fixture_str!("tiny_lm/heldout.txt"), 128, Some(8)).unwrap();
+        let mut step = p.perplexity_step(i).unwrap();
+        while !step.done {
+            step = p.perplexity_step(i).unwrap();
+        }
+        let want = reference["types"][ty]["plain"]["ppl"].as_f64().unwrap();
+        assert!((step.ppl - want).abs() <= 5e-5 + 2e-3 * want, "{ty}: perplexity {} against llama-perplexity's {want}", step.ppl);
     }
 }
