@@ -4,30 +4,15 @@
 //! lacks are refused with the reason.
 #![cfg(target_arch = "wasm32")]
 
+use crate::synthetic::{digits, message};
 use quantscope_trainer::TrainingRun;
-use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
-
-wasm_bindgen_test_configure!(run_in_browser);
-
-fn digits(n: usize) -> (Vec<u8>, Vec<u8>) {
-    let labels: Vec<u8> = (0..n).map(|i| (i * 7 % 10) as u8).collect();
-    let mut pixels = vec![0u8; n * 784];
-    for (i, &l) in labels.iter().enumerate() {
-        pixels[i * 784 + l as usize * 10..i * 784 + l as usize * 10 + 10].fill(255);
-    }
-    (pixels, labels)
-}
 
 fn run(qat: &str) -> TrainingRun {
     let (images, labels) = digits(200);
     let json =
         format!(r#"{{"hidden": [16], "optimizer": "adam", "learning_rate": 0.01, "epochs": 1, "batch_size": 20, "seed": 1, {qat}}}"#);
     TrainingRun::new(&images, &labels, &images, &labels, js_sys::JSON::parse(&json).unwrap()).unwrap()
-}
-
-fn message(err: wasm_bindgen::JsError) -> String {
-    js_sys::Reflect::get(&JsValue::from(err), &"message".into()).unwrap().as_string().unwrap()
 }
 
 #[wasm_bindgen_test]

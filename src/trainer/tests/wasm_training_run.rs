@@ -3,34 +3,10 @@
 //! their reason.
 #![cfg(target_arch = "wasm32")]
 
+use crate::synthetic::{digits, get, message, settings};
 use quantscope_trainer::TrainingRun;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
-
-wasm_bindgen_test_configure!(run_in_browser);
-
-/// `n` digits (raw uint8 pixels `[n, 784]` and labels) whose class is written in their first
-/// pixels: learnable in a few steps.
-fn digits(n: usize) -> (Vec<u8>, Vec<u8>) {
-    let labels: Vec<u8> = (0..n).map(|i| (i * 7 % 10) as u8).collect();
-    let mut pixels = vec![0u8; n * 784];
-    for (i, &l) in labels.iter().enumerate() {
-        pixels[i * 784 + l as usize * 10..i * 784 + l as usize * 10 + 10].fill(255);
-    }
-    (pixels, labels)
-}
-
-fn settings(json: &str) -> JsValue {
-    js_sys::JSON::parse(json).unwrap()
-}
-
-fn get(v: &JsValue, key: &str) -> JsValue {
-    js_sys::Reflect::get(v, &key.into()).unwrap()
-}
-
-fn message(err: wasm_bindgen::JsError) -> String {
-    get(&JsValue::from(err), "message").as_string().unwrap()
-}
 
 const GOOD: &str =
     r#"{"hidden": [16], "optimizer": "adam", "learning_rate": 0.01, "epochs": 3, "batch_size": 20, "seed": 1, "qat_bits": null}"#;
