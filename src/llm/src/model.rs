@@ -255,9 +255,7 @@ impl Model {
         let c = &self.config;
         let layer = &self.layers[l];
         let (hd, n_kv) = (c.head_dim, c.n_head_kv);
-        let group = c.n_head / n_kv;
         let kv_dim = n_kv * hd;
-        let scale = 1.0 / (hd as f32).sqrt();
         let n = h.len() / c.n_embd;
         let (mut k_cache, mut v_cache) = (vec![0f32; n * kv_dim], vec![0f32; n * kv_dim]);
         let mut q = vec![0f32; c.n_head * hd];
@@ -267,41 +265,10 @@ impl Model {
         let mut head_in = vec![0f32; hd];
         let project = |m: LayerMatrix, x: &[f32], y: &mut [f32]| project(self.layer_matrix(l, m), replaced(replace, m), x, y);
         for (pos, hr) in h.chunks_exact(c.n_embd).enumerate() {
-            project(LayerMatrix::AttnQ, hr, &mut q);
-            let v_new = &mut v_cache[pos * kv_dim..(pos + 1) * kv_dim];
-            project(LayerMatrix::AttnV, hr, v_new);
-            add_bias(v_new, &layer.bv);
-            let k_new = &mut k_cache[pos * kv_dim..(pos + 1) * kv_dim];
-            project(LayerMatrix::AttnK, hr, k_new);
-            add_bias(&mut q, &layer.bq);
-            add_bias(k_new, &layer.bk);
-            for (heads, norm) in [(&mut q[..], &layer.q_norm), (k_new, &layer.k_norm)] {
-                for head in heads.chunks_mut(hd) {
-                    if let Some(w) = norm {
-                        head_in.copy_from_slice(head);
-                        ops::rms_norm(&head_in, w, c.rms_eps, head);
-                    }
-                    ops::rope(head, pos, c.n_rot, c.rope_freq_base, c.rope_mode);
-                }
-            }
+            let (k_new, v_new) = (&mut k_cache[pos * kv_dim..(pos + 1) * kv_dim], &mut v_cache[pos * kv_dim..(pos + 1) * kv_dim]);
+            query_key_value(c, layer, pos, hr, project, &mut q, k_new, v_new, &mut head_in);
             let attn = &mut attn_rows[pos * c.n_head * hd..(pos + 1) * c.n_head * hd];
-            let scores = &mut scores[..pos + 1];
-            for hq in 0..c.n_head {
-                let g = hq / group;
-                let qh = &q[hq * hd..(hq + 1) * hd];
-                for (j, s) in scores.iter_mut().enumerate() {
-                    *s = ops::dot(&k_cache[j * kv_dim + g * hd..j * kv_dim + (g + 1) * hd], qh) * scale;
-                }
-                ops::softmax(scores);
-                let o = &mut attn[hq * hd..(hq + 1) * hd];
-                o.fill(0.0);
-                for (j, &p) in scores.iter().enumerate() {
-                    let vj = &v_cache[j * kv_dim + g * hd..j * kv_dim + (g + 1) * hd];
-                    for (a, &v) in o.iter_mut().zip(vj) {
-                        *a += p * v;
-                    }
-                }
-            }
+            attend(c, &q, &k_cache, &v_cache, &mut scores[..pos + 1], attn);
             project(LayerMatrix::AttnOutput, attn, &mut out[pos * c.n_embd..(pos + 1) * c.n_embd]);
         }
         (attn_rows, out)
@@ -418,6 +385,64 @@ fn add_bias(y: &mut [f32], bias: &Option<Vec<f32>>) {
     }
 }
 
+/// Position `pos`'s query and its new key and value rows from the normalized input `h`
+/// (`llm_build_llama`'s Qcur/Kcur/Vcur): the projections by `project` (a layer matrix times a
+/// row), their biases, the per-head Q/K norms (qwen3) and RoPE. `head_in` is scratch of one head.
+#[allow(clippy::too_many_arguments)]
+fn query_key_value(
+    c: &LlamaConfig,
+    layer: &Layer,
+    pos: usize,
+    h: &[f32],
+    project: impl Fn(LayerMatrix, &[f32], &mut [f32]),
+    q: &mut [f32],
+    k_new: &mut [f32],
+    v_new: &mut [f32],
+    head_in: &mut [f32],
+) {
+    project(LayerMatrix::AttnQ, h, q);
+    project(LayerMatrix::AttnV, h, v_new);
+    add_bias(v_new, &layer.bv);
+    project(LayerMatrix::AttnK, h, k_new);
+    add_bias(q, &layer.bq);
+    add_bias(k_new, &layer.bk);
+    for (heads, norm) in [(q, &layer.q_norm), (k_new, &layer.k_norm)] {
+        for head in heads.chunks_mut(c.head_dim) {
+            if let Some(w) = norm {
+                head_in.copy_from_slice(head);
+                ops::rms_norm(head_in, w, c.rms_eps, head);
+            }
+            ops::rope(head, pos, c.n_rot, c.rope_freq_base, c.rope_mode);
+        }
+    }
+}
+
+/// Grouped-query attention of one position's query `q` over the cached keys and values of its
+/// positions so far (`scores.len()` of them): per head softmax(q·k / √head_dim) times v, into
+/// `attn` (n_head × head_dim).
+fn attend(c: &LlamaConfig, q: &[f32], k_cache: &[f32], v_cache: &[f32], scores: &mut [f32], attn: &mut [f32]) {
+    let hd = c.head_dim;
+    let kv_dim = c.n_head_kv * hd;
+    let group = c.n_head / c.n_head_kv;
+    let scale = 1.0 / (hd as f32).sqrt();
+    for hq in 0..c.n_head {
+        let g = hq / group;
+        let qh = &q[hq * hd..(hq + 1) * hd];
+        for (j, s) in scores.iter_mut().enumerate() {
+            *s = ops::dot(&k_cache[j * kv_dim + g * hd..j * kv_dim + (g + 1) * hd], qh) * scale;
+        }
+        ops::softmax(scores);
+        let out = &mut attn[hq * hd..(hq + 1) * hd];
+        out.fill(0.0);
+        for (j, &p) in scores.iter().enumerate() {
+            let vj = &v_cache[j * kv_dim + g * hd..j * kv_dim + (g + 1) * hd];
+            for (o, &v) in out.iter_mut().zip(vj) {
+                *o += p * v;
+            }
+        }
+    }
+}
+
 /// A sequence being evaluated: the KV cache and the number of positions filled.
 pub struct Session<'m> {
     model: &'m Model,
@@ -492,9 +517,7 @@ impl Session<'_> {
         let m = self.model;
         let c = &m.config;
         let (hd, n_kv, pos) = (c.head_dim, c.n_head_kv, self.n_past);
-        let group = c.n_head / n_kv;
         let kv_dim = n_kv * hd;
-        let scale = 1.0 / (hd as f32).sqrt();
 
         let mut x = vec![0f32; c.n_embd];
         m.token_embd.row(token as usize, &mut x);
@@ -514,40 +537,11 @@ impl Session<'_> {
             if stops_at(&[LayerMatrix::AttnQ, LayerMatrix::AttnK, LayerMatrix::AttnV]) {
                 break;
             }
-            layer.wq.matvec(&h, &mut q);
             let (k_cache, v_cache) = (&mut self.k[l], &mut self.v[l]);
-            let v_new = &mut v_cache[pos * kv_dim..(pos + 1) * kv_dim];
-            layer.wv.matvec(&h, v_new);
-            add_bias(v_new, &layer.bv);
-            let k_new = &mut k_cache[pos * kv_dim..(pos + 1) * kv_dim];
-            layer.wk.matvec(&h, k_new);
-            add_bias(&mut q, &layer.bq);
-            add_bias(k_new, &layer.bk);
-            for (heads, norm) in [(&mut q[..], &layer.q_norm), (k_new, &layer.k_norm)] {
-                for head in heads.chunks_mut(hd) {
-                    if let Some(w) = norm {
-                        head_in.copy_from_slice(head);
-                        ops::rms_norm(&head_in, w, c.rms_eps, head);
-                    }
-                    ops::rope(head, pos, c.n_rot, c.rope_freq_base, c.rope_mode);
-                }
-            }
-            for hq in 0..c.n_head {
-                let g = hq / group;
-                let qh = &q[hq * hd..(hq + 1) * hd];
-                for (j, s) in scores.iter_mut().enumerate() {
-                    *s = ops::dot(&k_cache[j * kv_dim + g * hd..j * kv_dim + (g + 1) * hd], qh) * scale;
-                }
-                ops::softmax(&mut scores);
-                let out = &mut attn[hq * hd..(hq + 1) * hd];
-                out.fill(0.0);
-                for (j, &p) in scores.iter().enumerate() {
-                    let vj = &v_cache[j * kv_dim + g * hd..j * kv_dim + (g + 1) * hd];
-                    for (o, &v) in out.iter_mut().zip(vj) {
-                        *o += p * v;
-                    }
-                }
-            }
+            let (k_new, v_new) = (&mut k_cache[pos * kv_dim..(pos + 1) * kv_dim], &mut v_cache[pos * kv_dim..(pos + 1) * kv_dim]);
+            let project = |mat: LayerMatrix, x: &[f32], y: &mut [f32]| m.layer_matrix(l, mat).matvec(x, y);
+            query_key_value(c, layer, pos, &h, project, &mut q, k_new, v_new, &mut head_in);
+            attend(c, &q, k_cache, v_cache, &mut scores, &mut attn);
             record(l, LayerMatrix::AttnOutput, &attn);
             if stops_at(&[LayerMatrix::AttnOutput]) {
                 break;
