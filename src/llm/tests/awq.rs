@@ -3,27 +3,21 @@
 //! forward to the bit; without clipping the scaled F32 file computes the model's function up to
 //! float rounding; with it, the file quantizes with any llama-quantize mix into a model that runs.
 
-use quantscope_formats::bytesource::ByteSource;
-use quantscope_formats::lazy;
+use crate::tiny_lm::f32_file;
 use quantscope_llm::awq::{AwqRun, ScaleGroup};
 use quantscope_llm::model::LayerNorm;
 use quantscope_llm::{LlmError, Model};
 use quantscope_ptq::{AwqConfig, Grid};
-use std::rc::Rc;
 // For the native-only tests.
 #[cfg(not(target_arch = "wasm32"))]
 use {
     quantscope_formats::gguf_mix::{FileType, MixOptions},
     quantscope_formats::gguf_writer::{self, Export, OutType, Value},
+    quantscope_formats::lazy,
     quantscope_llm::activations::LayerMatrix,
     quantscope_llm::perplexity,
+    std::rc::Rc,
 };
-
-fn f32_file() -> (Rc<dyn ByteSource>, lazy::LazyFile) {
-    let source: Rc<dyn ByteSource> = Rc::new(fixture_bytes!("tiny_lm/tiny-lm-f32.gguf").to_vec());
-    let file = lazy::open_gguf_file("tiny-lm-f32.gguf", source.clone()).unwrap();
-    (source, file)
-}
 
 fn model() -> Model {
     Model::from_source("tiny-lm-f32.gguf", f32_file().0).unwrap()

@@ -4,19 +4,12 @@
 //! matrices' blocks, loads and runs, and leaves every matrix a smaller output error on the
 //! calibration text than round-to-nearest does.
 
-use quantscope_formats::bytesource::ByteSource;
+use crate::tiny_lm::f32_file;
 use quantscope_formats::gguf_mix::{FileType, MixOptions};
-use quantscope_formats::{gguf_writer, lazy};
+use quantscope_formats::gguf_writer;
 use quantscope_llm::gptq::GptqRun;
 use quantscope_llm::{perplexity, LlmError, Model};
 use quantscope_ptq::{GptqConfig, Grid};
-use std::rc::Rc;
-
-fn f32_file() -> (Rc<dyn ByteSource>, lazy::LazyFile) {
-    let source: Rc<dyn ByteSource> = Rc::new(fixture_bytes!("tiny_lm/tiny-lm-f32.gguf").to_vec());
-    let file = lazy::open_gguf_file("tiny-lm-f32.gguf", source.clone()).unwrap();
-    (source, file)
-}
 
 fn run(grid: Grid, config: GptqConfig, chunks: usize) -> GptqRun {
     let (source, _) = f32_file();

@@ -21,4 +21,5 @@ mod more_types;
 mod perplexity;
 mod q8_1;
 mod quantized;
+mod tiny_lm;
 mod tokenizer;
