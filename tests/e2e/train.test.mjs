@@ -78,7 +78,7 @@ test('FP32 with its PTQ rows, pruned and fine-tuned, then QAT INT4 with Pause an
   await page.click('#train-start');
   await page.waitForFunction(() => document.querySelectorAll('#train-results tbody tr').length === 7, null, { timeout: 120000 });
   const fp32 = await rows(page);
-  assert.deepEqual(fp32.map((r) => r[1]), ['FP32', 'PTQ INT8', 'PTQ INT4', 'PTQ INT2', 'PTQ dynamic INT8', 'PTQ dynamic INT4', 'PTQ dynamic INT2']);
+  assert.deepEqual(fp32.map((r) => r[1]), ['FP32', 'PTQ INT8 (min-max)', 'PTQ INT4 (min-max)', 'PTQ INT2 (min-max)', 'PTQ dynamic INT8', 'PTQ dynamic INT4', 'PTQ dynamic INT2']);
   assert.ok(percent(fp32[0][2]) > 80, `FP32 ${fp32[0][2]}`);
   assert.ok(percent(fp32[3][2]) < percent(fp32[0][2]), 'INT2 PTQ loses accuracy');
   assert.equal(fp32[0][3], '350 KB', '89,610 parameters × 4 bytes');
@@ -105,7 +105,7 @@ test('FP32 with its PTQ rows, pruned and fine-tuned, then QAT INT4 with Pause an
   const [oneShot, oneShotInt8] = (await rows(page)).slice(7);
   assert.equal(oneShot[1], 'pruned 80 % (global L1), one-shot');
   // Pruned + quantized: PTQ INT8 of the pruned weights, stored as CSR with INT8 values.
-  assert.equal(oneShotInt8[1], 'pruned 80 % (global L1), one-shot + PTQ INT8');
+  assert.equal(oneShotInt8[1], 'pruned 80 % (global L1), one-shot + PTQ INT8 (min-max)');
   assert.equal(oneShotInt8[3], `${/sparse \+ INT8 ([\d.]+ KB)$/.exec(oneShot[4])[1]}`);
   assert.ok(Math.abs(percent(oneShotInt8[2]) - percent(oneShot[2])) < 3, `${oneShotInt8[2]} vs ${oneShot[2]}`);
   assert.match(oneShot[4], /^dense 350 KB, sparse [\d.]+ KB, sparse \+ INT8 [\d.]+ KB$/);
@@ -116,7 +116,7 @@ test('FP32 with its PTQ rows, pruned and fine-tuned, then QAT INT4 with Pause an
   await page.click('#train-prune');
   await page.waitForFunction(() => document.querySelectorAll('#train-results tbody tr').length === 12, null, { timeout: 120000 });
   const [structured, tuned, tunedInt8] = (await rows(page)).slice(9);
-  assert.match(tunedInt8[1], /^pruned [\d.]+ % \(neurons L2\), fine-tuned 1 epoch \+ PTQ INT8$/);
+  assert.match(tunedInt8[1], /^pruned [\d.]+ % \(neurons L2\), fine-tuned 1 epoch \+ PTQ INT8 \(min-max\)$/);
   assert.match(structured[4], /^784-50-50-10 after removing neurons/);
   assert.match(tuned[1], /^pruned [\d.]+ % \(neurons L2\), fine-tuned 1 epoch$/);
   assert.ok(percent(tuned[2]) > 50, `fine-tuned ${tuned[2]}`);

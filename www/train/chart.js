@@ -20,11 +20,15 @@ export const FAMILIES = [
 
 export const familyOf = (method) => FAMILIES.find((f) => f.test.test(method)) ?? FAMILIES[0];
 
-// A short name for the point's label: "PTQ4", "QAT2", "KM4", "P80%", "P80%+8", "KD".
+// Static PTQ's calibration in a point's label ("PTQ8 KL"); min-max, the default, has none.
+const CALIBRATION_TAGS = { 'min-max': '', 'percentile 99.999': ' p', entropy: ' KL', MSE: ' mse' };
+
+// A short name for the point's label: "PTQ4", "PTQ2 KL", "QAT2", "KM4", "P80%", "P80%+8", "KD".
 export function shortName(method) {
   const bits = /INT(\d)/.exec(method)?.[1] ?? '';
   const f = familyOf(method).key;
-  if (f === 'ptq' || f === 'qat' || f === 'lsq') return `${f.toUpperCase()}${bits}`;
+  if (f === 'ptq') return `PTQ${bits}${CALIBRATION_TAGS[/\(([^)]+)\)$/.exec(method)?.[1]] ?? ''}`;
+  if (f === 'qat' || f === 'lsq') return `${f.toUpperCase()}${bits}`;
   if (f === 'ptq-dynamic') return `DYN${bits}`;
   if (f === 'pruned' || f === 'pruned-quantized') {
     const pct = /pruned ([\d.]+) %/.exec(method)?.[1] ?? '';
@@ -61,13 +65,49 @@ function logTicks(lo, hi) {
   return ticks;
 }
 
+// The chart's size in CSS pixels, its backing store matched to it (× devicePixelRatio), so text
+// stays 12 px on a phone instead of the 900-pixel drawing scaled down to a third. A hidden canvas
+// (width 0) keeps the size its attributes give.
+function fitToCss(canvas) {
+  const css = canvas.getBoundingClientRect().width;
+  const dpr = globalThis.devicePixelRatio || 1;
+  if (!(css > 0)) return { w: canvas.width, h: canvas.height, dpr: 1 };
+  const w = css;
+  const h = w < 600 ? 340 : (w * 380) / 900;
+  if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
+    canvas.width = Math.round(w * dpr);
+    canvas.height = Math.round(h * dpr);
+  }
+  return { w, h, dpr };
+}
+
+// The legend's entries laid out in rows that fit `width`: [{f, x, row}], and the row count.
+function legendLayout(ctx, families, left, width) {
+  const items = [];
+  let x = left;
+  let row = 0;
+  for (const f of families) {
+    const span = ctx.measureText(f.label).width + 30;
+    if (x > left && x + span - 16 > width) {
+      x = left;
+      row++;
+    }
+    items.push({ f, x, row });
+    x += span;
+  }
+  return { items, rows: row + 1 };
+}
+
 // `results`: [{run, method, accuracy (0–1), size (bytes)}], one per table row.
 export function drawComparison(canvas, results) {
   const ctx = canvas.getContext('2d');
-  const { width: w, height: h } = canvas;
-  const pad = { l: 56, r: 20, t: 40, b: 40 };
-  ctx.clearRect(0, 0, w, h);
+  const { w, h, dpr } = fitToCss(canvas);
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   ctx.font = '12px sans-serif';
+  const present = new Set(results.filter((r) => Number.isFinite(r.accuracy) && r.size > 0).map((p) => familyOf(p.method).key));
+  const legend = legendLayout(ctx, FAMILIES.filter((f) => present.has(f.key)), 8, w);
+  const pad = { l: 56, r: 20, t: 24 + 16 * legend.rows, b: 40 };
+  ctx.clearRect(0, 0, w, h);
   ctx.lineWidth = 1;
   ctx.strokeStyle = '#94a3b8';
   ctx.strokeRect(pad.l, pad.t, w - pad.l - pad.r, h - pad.t - pad.b);
@@ -102,31 +142,54 @@ export function drawComparison(canvas, results) {
     ctx.fillText(`${fmt(a * 100, { digits: 3 })} %`, 4, y(a) + 4);
   }
   ctx.fillText('size (KB, log scale)', w / 2 - 50, h - 6);
-  // Legend: the families present.
-  let lx = pad.l;
-  for (const f of FAMILIES.filter((f) => canvas.dataset.families.split(' ').includes(f.key))) {
+  // Legend: the families present, in as many rows as the width needs.
+  for (const { f, x: lx, row } of legend.items) {
+    const ly = 16 + 16 * row;
     ctx.fillStyle = ctx.strokeStyle = f.color;
     ctx.lineWidth = 2;
-    mark(ctx, f.marker, lx + 5, 16, 4);
+    mark(ctx, f.marker, lx + 5, ly, 4);
     ctx.fillStyle = '#334155';
-    ctx.fillText(f.label, lx + 14, 20);
-    lx += ctx.measureText(f.label).width + 30;
+    ctx.fillText(f.label, lx + 14, ly + 4);
   }
-  // The points, each labelled "run: name"; a label that would cover one placed before moves
-  // down a line (points of one size and accuracy, e.g. static and dynamic INT8, are common).
-  const placed = [];
+  // The points, each labelled "run: name". Points of one run drawn on the same spot (static
+  // PTQ's calibrations at INT8 often agree to a digit) share one label, "1: PTQ8 · p · KL"; a
+  // label that would cover one placed before tries the lines just above and below, then the
+  // point's other side, and is joined to its point by a short line when it had to move far.
+  const groups = [];
   for (const p of pts) {
-    const f = familyOf(p.method);
     const px = x(p.size / 1024);
     const py = y(p.accuracy);
+    const f = familyOf(p.method);
     ctx.fillStyle = ctx.strokeStyle = f.color;
     ctx.lineWidth = 2;
     mark(ctx, f.marker, px, py, 4);
-    const text = `${p.run}: ${shortName(p.method)}`;
+    const name = shortName(p.method);
+    const same = groups.find((g) => g.run === p.run && g.family === f && Math.abs(g.px - px) < 2 && Math.abs(g.py - py) < 3);
+    if (same) same.names.push(name.replace(/^[A-Z]+\d* ?/, '') || name);
+    else groups.push({ run: p.run, family: f, px, py, names: [name] });
+  }
+  const placed = [];
+  const free = (lx, ty, tw) => ty > pad.t + 10 && ty < h - pad.b - 2 && lx > 0 && lx + tw < w &&
+    !placed.some((b) => lx < b.x + b.w && b.x < lx + tw && Math.abs(b.y - ty) < 12);
+  for (const g of groups) {
+    const text = `${g.run}: ${g.names.join(' · ')}`;
     const tw = ctx.measureText(text).width;
-    let ty = py - 5;
-    while (placed.some((b) => px < b.x + b.w && b.x < px + tw && Math.abs(b.y - ty) < 12) && ty < h) ty += 12;
-    placed.push({ x: px, y: ty, w: tw });
-    ctx.fillText(text, px + 7, ty);
+    const sides = g.px + 7 + tw > w ? [g.px - 7 - tw] : [g.px + 7, g.px - 7 - tw];
+    let spot = null;
+    for (let k = 0; k <= 8 && !spot; k++) {
+      const dy = (k % 2 ? 1 : -1) * Math.ceil(k / 2) * 12;
+      for (const lx of sides) if (!spot && free(lx, g.py - 5 + dy, tw)) spot = { lx, ty: g.py - 5 + dy };
+    }
+    spot ??= { lx: sides[0], ty: g.py - 5 };
+    placed.push({ x: spot.lx, y: spot.ty, w: tw });
+    ctx.fillStyle = ctx.strokeStyle = g.family.color;
+    if (Math.abs(spot.ty - (g.py - 5)) > 12) {
+      ctx.lineWidth = 1;
+      ctx.beginPath();
+      ctx.moveTo(g.px, g.py);
+      ctx.lineTo(spot.lx < g.px ? spot.lx + tw : spot.lx, spot.ty - 4);
+      ctx.stroke();
+    }
+    ctx.fillText(text, spot.lx, spot.ty);
   }
 }

@@ -23,6 +23,21 @@ const METHODS = {
 };
 const methodOptions = Object.entries(METHODS).map(([k, m]) => `<option value="${k}">${m.label}</option>`).join('');
 const PTQ_BITS = [8, 4, 2];
+// Static PTQ's activation calibrations (the ids the trainer takes) and how rows name them.
+const CALIBRATIONS = {
+  minmax: 'min-max',
+  'p99.999': 'percentile 99.999',
+  entropy: 'entropy',
+  mse: 'MSE',
+};
+const calibrationOptions = Object.entries(CALIBRATIONS).map(([k, name]) => `<option value="${k}">${name}</option>`).join('') +
+  '<option value="every">every calibration</option>';
+const CALIBRATION_HOW = {
+  minmax: 'the smallest and largest value each activation took (torch\'s MinMaxObserver)',
+  'p99.999': 'the 99.999th percentile of each activation\'s histogram (ONNX Runtime\'s percentile method)',
+  entropy: 'the clip whose quantized histogram diverges least from the float one (KL; ONNX Runtime\'s entropy method, TensorRT\'s)',
+  mse: 'the clip with the smallest squared quantization error on a grid of 100 candidates',
+};
 
 const state = {
   client: null,
@@ -46,7 +61,7 @@ const html = `
       size, torch's <code>_LearnableFakeQuantize</code>) learns each scale and zero point with the
       weights after the observers set them on the first 10 steps. An FP32 run also
       reports <b>PTQ</b>: its weights quantized after training, activation ranges calibrated on 1,024
-      training digits (static) or taken from each digit as it comes (dynamic). At INT2, QAT recovers much of what PTQ loses.</p>
+      training digits (static, by the calibration you choose) or taken from each digit as it comes (dynamic). At INT2, QAT recovers much of what PTQ loses.</p>
     <div class="controls train-controls">
       <label>Method <select id="train-method">${methodOptions}</select></label>
       <label><input id="train-per-channel" type="checkbox" checked> weight scales per output neuron</label>
@@ -56,8 +71,13 @@ const html = `
       <label>Epochs <input id="train-epochs" type="number" value="3" min="1" max="1000"></label>
       <label>Batch <input id="train-batch" type="number" value="64" min="1"></label>
       <label>Seed <input id="train-seed" type="number" value="1" min="0"></label>
+      <label>PTQ calibration <select id="train-ptq-calibration" aria-describedby="train-ptq-hint">${calibrationOptions}</select></label>
     </div>
     <p id="train-hidden-hint" class="hint">Input 784 and output 10 are fixed; "100, 100" is the built-in model's shape.</p>
+    <p id="train-ptq-hint" class="hint">PTQ calibration: how an FP32 run's static PTQ rows set each activation's range from the
+      float activations of 1,024 training digits (weights: min-max) — min-max, the 99.999th percentile, entropy (KL) or the
+      least squared error; "every calibration" adds a row for each. Entropy was made for INT8: with INT4's or INT2's
+      few levels and the pixels' spike at zero, watch what it does.</p>
     <div class="controls">
       <button id="train-start" type="button">Train</button>
       <button id="train-pause" type="button" disabled>Pause</button>
@@ -395,7 +415,7 @@ async function pruneLastRun() {
       const perChannel = state.last.settings.per_channel;
       const q = await state.client.request('train_results', [8, perChannel, [8]]);
       if (state.token !== token) return;
-      addRow(run, `${what}, ${tuned} + PTQ INT8`, q.ptq[0].accuracy, report.sparse_int8_bytes,
+      addRow(run, `${what}, ${tuned} + PTQ INT8 (min-max)`, q.ptq[0].accuracy, report.sparse_int8_bytes,
         `the pruned weights quantized after training (weight scales ${perChannel ? 'per neuron' : 'per tensor'}), stored as CSR with INT8 values`);
     }
     $('#train-status').textContent = `${what}: test accuracy ${fmt(report.test_accuracy * 100, { digits: 4 })} % one-shot`;
@@ -521,14 +541,26 @@ async function train() {
     if (last === null) return;
     $('#train-status').textContent = last.diverged ? `stopped: ${last.diverged}` : `finished ${last.step} steps; testing…`;
     const method = methodLabel(s);
-    const r = await state.client.request('train_results', [s.qat_bits ?? 32, s.per_channel, s.qat_bits ? [] : PTQ_BITS]);
+    const picked = $('#train-ptq-calibration').value;
+    const calibrations = picked === 'every' ? Object.keys(CALIBRATIONS) : [picked];
+    const onProgress = (done, total) => {
+      if (state.token !== token) return;
+      $('#train-progress').value = done / total;
+      $('#train-status').textContent = `post-training quantization ${done}/${total}…`;
+    };
+    const r = await state.client.request('train_results', [s.qat_bits ?? 32, s.per_channel, s.qat_bits ? [] : PTQ_BITS, calibrations], { onProgress });
     if (state.token !== token) return;
     const run = ++state.runs;
     state.haveRun = true;
     state.last = { settings: s, run, method };
     const tr = addRow(run, method, r.test_accuracy, r.size, describe(s) + (last.diverged ? ' (diverged: last good weights)' : ''));
     offerConvert(tr, run, method, s);
-    for (const p of r.ptq) addRow(run, `PTQ INT${p.bits}`, p.accuracy, p.size, `this run's FP32 weights, static min-max calibration on 1,024 training digits`);
+    for (const p of r.ptq) {
+      for (const c of p.static) {
+        addRow(run, `PTQ INT${p.bits} (${CALIBRATIONS[c.calibration]})`, c.accuracy, p.size,
+          `this run's FP32 weights; static: each activation's range from ${CALIBRATION_HOW[c.calibration]}, on 1,024 training digits`);
+      }
+    }
     for (const p of r.ptq) addRow(run, `PTQ dynamic INT${p.bits}`, p.dynamic, p.size, `this run's FP32 weights; each test digit's activations quantized with their own range, the logits in float`);
     $('#train-status').textContent = `${last.diverged ? `stopped: ${last.diverged}` : `finished ${last.step} steps`}: test accuracy ${fmt(r.test_accuracy * 100, { digits: 4 })} %`;
   } catch (err) {
@@ -584,4 +616,14 @@ export function mountTrain() {
   $('#train-optimizer').onchange = () => { $('#train-lr').value = $('#train-optimizer').value === 'adam' ? '0.001' : '0.05'; };
   drawCurves();
   drawComparison($('#train-chart'), state.results);
+  // The chart draws at its CSS width (chart.js): redraw when that changes (a rotated phone, a
+  // view shown after being hidden). Its own height change re-notifies with the same width.
+  let drawnWidth = 0;
+  new ResizeObserver(([entry]) => {
+    const width = entry.contentRect.width;
+    if (width > 0 && Math.abs(width - drawnWidth) >= 1) {
+      drawnWidth = width;
+      drawComparison($('#train-chart'), state.results);
+    }
+  }).observe($('#train-chart'));
 }

@@ -4,7 +4,7 @@
 // simply not asking for more and Cancel drops the run; the main thread only draws.
 import init, { TrainingRun } from '../pkg-train/quantscope.js';
 import { unzipSync } from '../../node_modules/fflate/esm/browser.js';
-import { serve } from '../worker-loop.js';
+import { Cancelled, checkpoint, serve } from '../worker-loop.js';
 import { convertRun } from './convert.js';
 import { weightsNpz } from './npz.js';
 
@@ -63,19 +63,30 @@ const trainOps = {
     return run.advance(steps);
   },
   // The finished (or stopped) run's results: test accuracy, and for comparison post-training
-  // quantization of its weights at each of `ptqBits`, static and dynamic, with the sizes.
-  train_results(_ctx, _id, [bits, perChannel, ptqBits]) {
+  // quantization of its weights at each of `ptqBits`: static with each of `calibrations`
+  // ('minmax', 'p99.999', 'entropy', 'mse'; min-max when none is given), and dynamic; with the sizes.
+  // Long (every calibration at three widths takes seconds): progress per quantized model, and a
+  // cancel is honoured between two of them.
+  async train_results(_ctx, id, [bits, perChannel, ptqBits, calibrations = ['minmax']]) {
     if (!run) throw new Error('no training run: press Train first');
-    return {
-      test_accuracy: run.test_accuracy(),
-      size: run.size_bytes(bits, perChannel),
-      ptq: ptqBits.map((b) => ({
-        bits: b,
-        accuracy: run.ptq_accuracy(b, perChannel),
-        dynamic: run.ptq_dynamic_accuracy(b, perChannel),
-        size: run.size_bytes(b, perChannel),
-      })),
+    const current = run; // a Cancel (train_drop) or a new run may come in at a checkpoint
+    const total = ptqBits.length * (calibrations.length + 1);
+    let done = 0;
+    const step = async (measure) => {
+      await checkpoint(id);
+      if (run !== current) throw new Cancelled('cancelled');
+      const value = measure();
+      self.postMessage({ id, type: 'progress', done: ++done, total });
+      return value;
     };
+    const ptq = [];
+    for (const b of ptqBits) {
+      const statics = [];
+      for (const c of calibrations) statics.push({ calibration: c, accuracy: await step(() => current.ptq_accuracy(b, perChannel, c)) });
+      const dynamic = await step(() => current.ptq_dynamic_accuracy(b, perChannel));
+      ptq.push({ bits: b, static: statics, accuracy: statics[0]?.accuracy, dynamic, size: current.size_bytes(b, perChannel) });
+    }
+    return { test_accuracy: current.test_accuracy(), size: current.size_bytes(bits, perChannel), ptq };
   },
   // Prunes the run's weights (TrainingRun.prune) after drawing accuracy against sparsity for
   // the same method one-shot; with `fineTuneEpochs` > 0 the run goes on training with the masks

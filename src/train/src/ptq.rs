@@ -1,4 +1,15 @@
-//! Dynamic post-training quantization, as torch's `quantize_dynamic` runs a Linear
+//! Post-training quantization of a trained MLP, static and dynamic.
+//!
+//! **Static** ([`static_calibrated`]), as torch's eager `prepare` → calibrate → `convert`
+//! (torch/ao/quantization/quantize.py): observers, not fake quants, sit on the input and on each
+//! layer's output while the calibration digits run through the *float* model, so every range is
+//! taken from FP32 activations; the weights get their own min-max observers. The activation
+//! ranges can come from any of the library's calibrations (`quantscope_core`'s
+//! `schemes::int::calibration`: min-max — torch's `MinMaxObserver` — or ONNX Runtime's
+//! percentile and entropy, or the MSE grid search), each over all the calibration values a node
+//! saw, then turned into scale and zero point by the observer's own `_calculate_qparams`.
+//!
+//! **Dynamic** ([`dynamic_accuracy`]), as torch's `quantize_dynamic` runs a Linear
 //! (torch/ao/nn/quantized/dynamic/modules/linear.py): the weights quantized once, each layer's
 //! input quantized (unsigned affine) with the min/max of that very input when it arrives, and the
 //! outputs left in float. A digit is a call, so each digit's activations get their own ranges.
@@ -6,10 +17,58 @@
 //! kernels; here every width uses its full range, as the static PTQ beside it.)
 
 use crate::data::Dataset;
-use crate::mlp::{Mlp, Qat, Tape};
-use crate::observer::QuantSpec;
+use crate::mlp::{Mlp, Node, Qat, Tape};
+use crate::observer::{Granularity, QuantSpec, Symmetry};
 use crate::trainer::count_correct;
-use crate::Result;
+use crate::{Error, Result};
+pub use quantscope_core::schemes::int::calibration::Calibration;
+
+/// Digits per forward while calibrating (bounds the tape's memory).
+const CALIBRATION_BATCH: usize = 64;
+
+/// The fake-quant nodes of `model` after static calibration on `images` (`[n, in_features]`,
+/// row-major): activation ranges by `calibration` over every value each node saw in the FP32
+/// forward, weight ranges by min-max; every observer then frozen, so
+/// [`crate::trainer::evaluate`] runs the quantized model torch's `convert` would make.
+pub fn static_calibrated(model: &Mlp, weight: QuantSpec, activation: QuantSpec, calibration: Calibration, images: &[f32]) -> Result<Qat> {
+    let features = model.layers[0].in_features;
+    if images.is_empty() || images.len() % features != 0 {
+        return Err(Error::Data(format!("{} calibration values are not whole digits of {features}", images.len())));
+    }
+    if activation.granularity != Granularity::PerTensor {
+        return Err(Error::Config("static calibration takes per-tensor activation ranges".into()));
+    }
+    let mut qat = Qat::new(model.layers.len(), weight, activation)?;
+    // The values each activation node sees: the input, then each layer's output (after its ReLU).
+    let mut seen: Vec<Vec<f32>> = vec![Vec::new(); model.layers.len() + 1];
+    let mut tape = Tape::default();
+    for chunk in images.chunks(CALIBRATION_BATCH * features) {
+        model.forward(chunk, chunk.len() / features, None, &mut tape);
+        for (node, values) in seen.iter_mut().zip(&tape.inputs) {
+            node.extend_from_slice(values);
+        }
+    }
+    let symmetric = activation.symmetry == Symmetry::Symmetric;
+    let nodes = std::iter::once(&mut qat.input).chain(qat.activations.iter_mut());
+    for (node, values) in nodes.zip(&seen) {
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(Error::Data("the float model makes a NaN or infinite activation on the calibration digits".into()));
+        }
+        let (lo, hi) = calibration.range(values, activation.bits, symmetric);
+        // Qat::new makes observed nodes only.
+        if let Node::Observed(n) = node {
+            n.observer.min_val = vec![lo];
+            n.observer.max_val = vec![hi];
+            (n.scale, n.zero_point) = n.observer.qparams();
+            n.observer_enabled = false;
+        }
+    }
+    // The weights' min-max observers see their tensors once (one digit's forward suffices).
+    let mut tape = Tape::default();
+    model.forward(&images[..features], 1, Some(&mut qat), &mut tape);
+    qat.set_observers(false);
+    Ok(qat)
+}
 
 /// Test accuracy of `model` quantized dynamically: `weight` for the weights, `activation` (a
 /// min-max observer, fresh for every digit) for each layer's input; the logits stay float.

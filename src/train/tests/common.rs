@@ -70,3 +70,7 @@ pub fn assert_bits_eq(what: &str, ours: &[f32], torch: &[f32]) {
         panic!("{what}: element {i} is {} here, {} in torch", ours[i], torch[i]);
     }
 }
+
+pub fn ptq_static() -> Npz {
+    Npz::parse(include_bytes!("../../../tests/fixtures/train/ptq_static.npz"))
+}

@@ -11,11 +11,11 @@ use std::rc::Rc;
 use quantscope_train::convert;
 use quantscope_train::data::Dataset;
 use quantscope_train::distill::DistillConfig;
-use quantscope_train::mlp::Qat;
 use quantscope_train::observer::{Averaging, Granularity, QuantSpec, Signedness, Symmetry, AVERAGING_CONSTANT};
 use quantscope_train::optim::OptimizerKind;
+use quantscope_train::prune;
+use quantscope_train::ptq::{self, Calibration};
 use quantscope_train::trainer::{evaluate, QatConfig, QatMethod, TrainConfig, Trainer};
-use quantscope_train::{prune, ptq};
 use quantscope_wasm_common::{js_err, to_js};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
@@ -243,21 +243,23 @@ impl TrainingRun {
         self.trainer.evaluate(&self.test)
     }
 
-    /// Post-training quantization of the current weights at `bits`: min-max observers calibrate
-    /// the ranges on the first 1,024 training digits, then the fake-quantized forward is
-    /// evaluated on the test digits (static PTQ, as torch's `prepare` → calibrate → `convert`
-    /// computes it).
-    pub fn ptq_accuracy(&self, bits: u32, per_channel: bool) -> Result<f32, JsError> {
+    /// Static post-training quantization of the current weights at `bits`
+    /// (`quantscope_train::ptq::static_calibrated`, torch's `prepare` → calibrate → `convert`):
+    /// the activation ranges calibrated on the first 1,024 training digits by `calibration`
+    /// (`minmax`, a percentile such as `p99.999`, `entropy` or `mse`), the weights by min-max,
+    /// then the quantized forward evaluated on the test digits.
+    pub fn ptq_accuracy(&self, bits: u32, per_channel: bool, calibration: &str) -> Result<f32, JsError> {
+        let calibration = match calibration {
+            "minmax" => Calibration::MinMax,
+            other => Calibration::parse(other).ok_or_else(|| {
+                JsError::new(&format!("unknown calibration {other:?}: minmax, a percentile such as p99.999, entropy or mse"))
+            })?,
+        };
         let (weight, activation) = specs(bits, per_channel, Averaging::MinMax);
-        let mut qat = Qat::new(self.trainer.model.layers.len(), weight, activation).map_err(js_err)?;
         let n = CALIBRATION_DIGITS.min(self.train.len());
         // The weights as kept: a pruned run's zeros stay zero (pruned + quantized).
         let model = self.trainer.effective_model();
-        let mut tape = quantscope_train::mlp::Tape::default();
-        for start in (0..n).step_by(256) {
-            let end = (start + 256).min(n);
-            model.forward(&self.train.images[start * PIXELS..end * PIXELS], end - start, Some(&mut qat), &mut tape);
-        }
+        let qat = ptq::static_calibrated(&model, weight, activation, calibration, &self.train.images[..n * PIXELS]).map_err(js_err)?;
         Ok(evaluate(&model, Some(&qat), &self.test))
     }
 

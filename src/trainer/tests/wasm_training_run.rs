@@ -41,7 +41,14 @@ fn a_run_learns_reports_and_stops_at_its_last_epoch() {
     }
     let mut run = TrainingRun::new(&images, &labels, &images, &labels, settings(GOOD)).unwrap();
     run.advance(1000).unwrap();
-    assert!(run.ptq_accuracy(8, true).unwrap() > 0.9);
+    for calibration in ["minmax", "p99.999", "entropy", "mse"] {
+        let accuracy = run.ptq_accuracy(8, true, calibration).map_err(message);
+        assert!(accuracy.as_ref().is_ok_and(|&a| a >= 0.85), "{calibration}: {accuracy:?}");
+    }
+    for bad in ["", "kl", "p0", "p101", "percentile"] {
+        let err = message(run.ptq_accuracy(8, true, bad).unwrap_err());
+        assert!(err.contains("unknown calibration") && err.contains("entropy"), "{bad:?}: {err}");
+    }
     assert_eq!(run.parameter_count(), 784 * 16 + 16 + 16 * 10 + 10);
     assert_eq!(run.size_bytes(32, false), (run.parameter_count() * 4) as f64);
     let (size, want) = (run.size_bytes(4, true), ((784 * 16 + 160) / 2 + 26 * 4 + (16 + 2 + 10 + 2) * 4) as f64);
