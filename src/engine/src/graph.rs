@@ -100,6 +100,9 @@ pub struct Model {
     /// Per slot: the index of the last node reading it (`usize::MAX` for graph outputs,
     /// which must survive the run).
     pub(crate) last_use: Vec<usize>,
+    /// Slots whose values folding computed at load (node outputs, not initializers): a
+    /// calibration observes them too, as ONNX Runtime's, which runs those nodes, does.
+    pub(crate) folded: Vec<usize>,
     /// Op types with counts, most frequent first.
     pub(crate) op_counts: Vec<(String, usize)>,
     pub(crate) parameters: u64,
@@ -408,6 +411,7 @@ impl Model {
             output_slots,
             nodes,
             last_use: Vec::new(),
+            folded: Vec::new(),
             op_counts,
             parameters,
             stored_bytes,
@@ -436,6 +440,7 @@ impl Model {
                 for (slot, v) in node.outputs.iter().zip(outs) {
                     if let Some(s) = slot {
                         self.constants[*s] = Some(Arc::new(v));
+                        self.folded.push(*s);
                     }
                 }
                 continue;
@@ -518,6 +523,11 @@ impl Model {
         observe: &mut dyn FnMut(&str, &Value),
     ) -> Result<Vec<(String, Value)>, EngineError> {
         let names = &self.names;
+        for &slot in &self.folded {
+            if let Some(v) = self.constants[slot].as_deref() {
+                observe(&names[slot], v);
+            }
+        }
         let mut by_slot = |slot: usize, v: &Value| observe(&names[slot], v);
         self.execute(inputs, Some(&mut by_slot))
     }

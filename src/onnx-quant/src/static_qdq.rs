@@ -110,11 +110,9 @@ const DEFAULT_OPS: [&str; 34] = [
     "Unsqueeze",
     "Where",
 ];
-/// Ops with a QDQ rule of their own that is not ported: kept in float.
-const NOT_PORTED: [&str; 9] =
-    ["Resize", "Pad", "Split", "Gather", "GatherElements", "Where", "InstanceNormalization", "LayerNormalization", "BatchNormalization"];
 /// `QDQDirect8BitOp`: the output shares the input's scale and zero point.
-const DIRECT_8BIT: [&str; 9] = ["Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "AveragePool", "Slice", "TopK", "MaxPool"];
+const DIRECT_8BIT: [&str; 10] =
+    ["Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten", "AveragePool", "Slice", "TopK", "MaxPool", "Resize"];
 /// Ops that show a model is quantized already.
 const QUANTIZED_OPS: [&str; 9] = [
     "QuantizeLinear",
@@ -241,6 +239,47 @@ impl Quantizer {
         }
     }
 
+    /// `quantize_output_same_as_input`: `output` takes `input`'s parameters (as read by `node`).
+    fn share(&mut self, output: &str, input: &str, node: &NodeProto) {
+        let shares = Some((input.to_string(), node.name.clone().unwrap_or_default()));
+        self.mark(output, TensorInfo { weight: false, axis: None, shares });
+    }
+
+    /// `QDQPad._should_quantize_output_same_as_input` (operators/pad.py).
+    fn pad_keeps_input_range(&self, n: &NodeProto) -> bool {
+        let mode = n.attribute.iter().find(|a| a.name.as_deref() == Some("mode")).and_then(|a| a.s.clone());
+        let mode = mode.as_deref().unwrap_or(b"constant");
+        if matches!(mode, b"reflect" | b"edge" | b"wrap") {
+            return true;
+        }
+        if mode != b"constant" {
+            return false;
+        }
+        // The padding value: the `value` attribute before opset 11, then input 2 (0 without it),
+        // which must be a constant (an initializer or a Constant node) of the input's float type.
+        let input_type = match self.initializers.get(&n.input[0]) {
+            Some(t) => t.data_type,
+            None => self.types.get(&n.input[0]).copied(),
+        };
+        if !matches!(input_type, Some(1) | Some(10)) {
+            return false;
+        }
+        if self.opset < 11 {
+            return n.attribute.iter().find(|a| a.name.as_deref() == Some("value")).and_then(|a| a.f).unwrap_or(0.0) == 0.0;
+        }
+        let Some(value) = n.input.get(2).filter(|v| !v.is_empty()) else { return true };
+        let constant = self.initializers.get(value).cloned().or_else(|| {
+            self.nodes
+                .iter()
+                .find(|c| c.op_type.as_deref() == Some("Constant") && c.output.first() == Some(value))
+                .and_then(|c| c.attribute.iter().find(|a| a.name.as_deref() == Some("value")).and_then(|a| a.t.clone()))
+        });
+        match constant.map(|t| crate::weights::float_values(&t)) {
+            Some(Ok(Some((_, v)))) => v.len() == 1 && v[0] == 0.0,
+            _ => false,
+        }
+    }
+
     fn consumers(&self, name: &str) -> usize {
         self.nodes.iter().filter(|n| n.input.iter().any(|i| i == name)).count()
     }
@@ -285,10 +324,6 @@ impl Quantizer {
     fn quantize_node(&mut self, at: usize, report: &mut Report) -> Result<()> {
         let n = self.nodes[at].clone();
         let op = n.op_type.as_deref().unwrap_or("");
-        if NOT_PORTED.contains(&op) {
-            report.kept.push((label(&n), "ONNX Runtime has a QDQ rule for this op that quantscope does not port yet".into()));
-            return Ok(());
-        }
         match op {
             "Conv" | "ConvTranspose" => {
                 self.activation(&n.input[0]);
@@ -332,8 +367,69 @@ impl Quantizer {
                 }
                 self.activation(&n.output[0]);
             }
+            // operators/split.py `QDQSplit`: every output shares the input's parameters.
+            "Split" => {
+                self.activation(&n.input[0]);
+                for output in &n.output {
+                    self.share(output, &n.input[0], &n);
+                }
+            }
+            // operators/gather.py `QDQGather`: a float initializer's data (an embedding table) is
+            // quantized as an activation; a quantized input's output shares its parameters.
+            "Gather" | "GatherElements" => {
+                let data = &n.input[0];
+                let float_initializer = self.initializers.get(data).is_some_and(|t| t.data_type == Some(1) || t.data_type == Some(10));
+                if float_initializer {
+                    self.activation(data);
+                    self.share(&n.output[0], data, &n);
+                } else if self.is_quantized(data) {
+                    self.share(&n.output[0], data, &n);
+                }
+            }
+            // operators/where.py `QDQWhere` (without ForceQuantizeNoInputCheck): the output only
+            // when both value inputs are quantized already, with its own range.
+            "Where" => {
+                if self.is_quantized(&n.input[1]) && self.is_quantized(&n.input[2]) {
+                    for output in &n.output {
+                        self.activation(output);
+                    }
+                }
+            }
+            // operators/pad.py `QDQPad`: every input (the constant value too) as an activation; the
+            // output shares the input's parameters when the padding repeats input values
+            // (reflect, edge, wrap) or pads with 0, which every range holds; else its own.
+            "Pad" => {
+                for input in n.input.iter().filter(|i| !i.is_empty()) {
+                    self.activation(input);
+                }
+                if self.pad_keeps_input_range(&n) {
+                    self.share(&n.output[0], &n.input[0], &n);
+                } else {
+                    self.activation(&n.output[0]);
+                }
+            }
+            // operators/norm.py `QDQNormalization`: the input, the scale as a weight (per channel
+            // along axis 1 when that axis exists), the bias as a bias of input × scale, the outputs.
+            "InstanceNormalization" | "LayerNormalization" | "BatchNormalization" => {
+                self.activation(&n.input[0]);
+                if self.initializers.contains_key(&n.input[1]) {
+                    self.weight(&n.input[1], 1);
+                } else {
+                    self.activation(&n.input[1]);
+                }
+                if n.input.len() > 2 && !n.input[2].is_empty() {
+                    self.bias(&n, 1.0)?;
+                }
+                for output in &n.output {
+                    self.activation(output);
+                }
+            }
             _ if DIRECT_8BIT.contains(&op) => {
                 if op == "MaxPool" && self.opset < 12 {
+                    return Ok(());
+                }
+                // operators/resize.py `QDQResize`: left alone before opset 11.
+                if op == "Resize" && self.opset < 11 {
                     return Ok(());
                 }
                 if self.is_quantized(&n.input[0]) {

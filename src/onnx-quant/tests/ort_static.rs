@@ -1,7 +1,9 @@
 //! `quantize_static` (QDQ, MinMax) against ONNX Runtime's own (onnxruntime 1.32, the fixtures of
 //! scripts/fixtures/make_onnx_static.py): for the page's MNIST MLP (Gemm, Relu, Softmax), the
 //! MLP (MatMul, Add, Relu) and the conv net (Conv, Relu, MaxPool, GlobalAveragePool, Flatten,
-//! Gemm), and the real scikit-learn MLP (skl2onnx: MatMul, Add, Relu, Softmax, ArgMax and
+//! Gemm), a graph of the ops with QDQ rules of their own (Resize, Pad reflect/0/0.5, Split, Gather
+//! and GatherElements of an activation and of an initializer, Where, Instance-, Batch- and
+//! LayerNormalization), and the real scikit-learn MLP (skl2onnx: MatMul, Add, Relu, Softmax, ArgMax and
 //! ai.onnx.ml ops left alone), activations uint8 and int8, weights per tensor and per channel, given ONNX Runtime's
 //! calibrated ranges the quantized file has ONNX Runtime's initializers byte for byte, its nodes
 //! in its order, and the engine gives bit-identical outputs running either file. quantscope's own
@@ -95,7 +97,7 @@ fn every_variant_equals_onnx_runtime() {
             compared += 1;
         }
     }
-    assert_eq!(compared, 14);
+    assert_eq!(compared, 18);
 }
 
 /// MinMax calibration in the engine: every float value of every run, as `MinMaxCalibrater`.
@@ -167,16 +169,18 @@ fn bad_input_is_refused_with_the_reason() {
 }
 
 #[test]
-fn ops_whose_rule_is_not_ported_stay_in_float_and_are_named() {
-    // The Silero VAD encoder (PyTorch): Conv stacks after a Pad, whose QDQ rule (QDQPad) is not
-    // ported; the Pad is named, kept in float, and the file still runs.
+fn a_real_model_with_a_pad_is_quantized_whole() {
+    // The Silero VAD encoder (PyTorch): Conv stacks after a Pad, quantized by ONNX Runtime's
+    // QDQPad rule (the `ops` case checks that rule byte for byte); nothing is left in float and
+    // the file runs.
     let dir = root().join("tests/fixtures/real_models/silero_encoder_v5");
     let source = std::fs::read(dir.join("model.onnx")).unwrap();
     let x = npy::parse("x", &std::fs::read(dir.join("input_0.npy")).unwrap()).unwrap();
     let x = Value::f32(x.shape.clone(), x.data.clone());
     let ranges = calibrate(&source, "input", std::slice::from_ref(&x));
     let (ours, report) = quantize_static(&source, &ranges, &StaticOptions::default()).unwrap();
-    assert!(report.kept.iter().any(|(node, why)| node.starts_with("Pad ") && why.contains("not port")), "{:?}", report.kept);
+    assert!(report.kept.is_empty(), "{:?}", report.kept);
+    assert!(report.quantized.iter().any(|n| n.starts_with("Pad ")), "{:?}", report.quantized);
     assert!(report.quantized.iter().any(|n| n.starts_with("Conv ")), "{:?}", report.quantized);
     let fp32 = Model::from_onnx(&source).unwrap().run(&[("input", x.clone())]).unwrap();
     let int8 = Model::from_onnx(&ours).unwrap().run(&[("input", x)]).unwrap();
