@@ -126,7 +126,8 @@ test('the whole-model comparison runs on a pool of workers: the same numbers on 
       await dropFiles(page, '#drop-zone', [{ name: 'wide.npy', bytes: npy(values, [1024, 2048]) }]);
       await page.waitForFunction(() => document.querySelectorAll('#file-list details').length === 2, null, { timeout: 30000 });
       await page.click('#model-compare');
-      for (let i = 0; i < 100 && page.workers().length <= before; i++) await new Promise((r) => setTimeout(r, 100));
+      // The pool starts its workers one after another: wait for all three (a loaded machine is slow).
+      for (let i = 0; i < 300 && page.workers().length < before + 3; i++) await new Promise((r) => setTimeout(r, 100));
       assert.equal(page.workers().length, before + 3, 'the pool is running, 3 workers');
       await page.click('#model-cancel');
       await page.waitForSelector('#model-progress-row', { state: 'hidden' });

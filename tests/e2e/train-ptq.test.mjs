@@ -1,6 +1,6 @@
 // End to end: an FP32 run's static PTQ rows with every calibration the Train view offers
 // (min-max, percentile 99.999, entropy, MSE; src/train/src/ptq.rs), their points on the
-// comparison chart, and the chart drawn at its CSS size on a phone so its labels stay readable.
+// comparison chart, and the charts drawn at their CSS size on a phone so their labels stay readable.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch, SCREENSHOTS } from './browser.mjs';
@@ -48,6 +48,10 @@ test('every calibration: a static PTQ row per calibration and width, each its ow
   const size = await page.$eval('#train-chart', (c) => ({ w: c.width, css: c.getBoundingClientRect().width, h: c.height }));
   assert.ok(size.css < 390 && size.w < 600, `the chart is ${size.w} pixels wide for ${size.css} CSS pixels`);
   await page.locator('#train-chart').screenshot({ path: `${SCREENSHOTS}train-ptq-chart-390.png` });
+  // The loss curves too.
+  const curves = await page.$eval('#train-curves', (c) => ({ w: c.width, css: c.getBoundingClientRect().width }));
+  assert.ok(Math.abs(curves.w - curves.css * await page.evaluate(() => devicePixelRatio)) <= 1, `curves ${curves.w} for ${curves.css} CSS pixels`);
+  await page.locator('#train-curves-panel').screenshot({ path: `${SCREENSHOTS}train-curves-390.png` });
   await page.setViewportSize({ width: 1280, height: 900 });
   await page.waitForFunction(() => document.querySelector('#train-chart').width > 600);
   await page.locator('#train-results-panel').screenshot({ path: `${SCREENSHOTS}train-ptq-results.png` });

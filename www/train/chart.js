@@ -68,12 +68,13 @@ function logTicks(lo, hi) {
 // The chart's size in CSS pixels, its backing store matched to it (× devicePixelRatio), so text
 // stays 12 px on a phone instead of the 900-pixel drawing scaled down to a third. A hidden canvas
 // (width 0) keeps the size its attributes give.
-function fitToCss(canvas) {
+// `narrow`: the height (CSS pixels) below 600 px of width; wider, the attributes' proportions.
+export function fitToCss(canvas, narrow = 340) {
   const css = canvas.getBoundingClientRect().width;
   const dpr = globalThis.devicePixelRatio || 1;
   if (!(css > 0)) return { w: canvas.width, h: canvas.height, dpr: 1 };
   const w = css;
-  const h = w < 600 ? 340 : (w * 380) / 900;
+  const h = w < 600 ? narrow : (w * Number(canvas.getAttribute('height'))) / Number(canvas.getAttribute('width'));
   if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
     canvas.width = Math.round(w * dpr);
     canvas.height = Math.round(h * dpr);

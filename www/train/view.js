@@ -9,7 +9,7 @@
 import { WorkerClient } from '../client.js';
 import { $, saveBytes, showError } from '../shared/dom.js';
 import { fmt } from '../shared/format.js';
-import { drawComparison } from './chart.js';
+import { drawComparison, fitToCss } from './chart.js';
 
 const STEPS_PER_REQUEST = 10;
 const METHODS = {
@@ -49,6 +49,7 @@ const state = {
   haveRun: false, // a finished run the worker holds, which Prune works on
   last: null, // the last run's settings and row number
   results: [], // every table row as {run, method, accuracy, size}: the comparison chart's points
+  sparsity: null, // the last pruning curve drawn, {curve, chosen}, for redrawing at a new width
 };
 
 const html = `
@@ -208,7 +209,8 @@ function setRunning(running) {
 function drawCurves() {
   const canvas = $('#train-curves');
   const ctx = canvas.getContext('2d');
-  const { width: w, height: h } = canvas;
+  const { w, h, dpr } = fitToCss(canvas, 240);
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   const pad = { l: 48, r: 48, t: 12, b: 28 };
   ctx.clearRect(0, 0, w, h);
   const pts = state.points;
@@ -347,9 +349,11 @@ async function drive(token, first) {
 
 // Test accuracy against sparsity (one-shot), the chosen sparsity ringed.
 function drawSparsity(curve, chosen) {
+  state.sparsity = { curve, chosen };
   const canvas = $('#train-sparsity');
   const ctx = canvas.getContext('2d');
-  const { width: w, height: h } = canvas;
+  const { w, h, dpr } = fitToCss(canvas, 200);
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   const pad = { l: 48, r: 16, t: 12, b: 28 };
   ctx.clearRect(0, 0, w, h);
   ctx.strokeStyle = '#94a3b8';
@@ -616,14 +620,23 @@ export function mountTrain() {
   $('#train-optimizer').onchange = () => { $('#train-lr').value = $('#train-optimizer').value === 'adam' ? '0.001' : '0.05'; };
   drawCurves();
   drawComparison($('#train-chart'), state.results);
-  // The chart draws at its CSS width (chart.js): redraw when that changes (a rotated phone, a
-  // view shown after being hidden). Its own height change re-notifies with the same width.
-  let drawnWidth = 0;
-  new ResizeObserver(([entry]) => {
-    const width = entry.contentRect.width;
-    if (width > 0 && Math.abs(width - drawnWidth) >= 1) {
-      drawnWidth = width;
-      drawComparison($('#train-chart'), state.results);
+  // The charts draw at their CSS width (chart.js fitToCss): redraw one when that changes (a
+  // rotated phone, a view shown after being hidden). Its own height change re-notifies with the
+  // same width.
+  const redraw = {
+    'train-chart': () => drawComparison($('#train-chart'), state.results),
+    'train-curves': drawCurves,
+    'train-sparsity': () => state.sparsity && drawSparsity(state.sparsity.curve, state.sparsity.chosen),
+  };
+  const drawnWidth = new Map();
+  const observer = new ResizeObserver((entries) => {
+    for (const entry of entries) {
+      const width = entry.contentRect.width;
+      if (width > 0 && Math.abs(width - (drawnWidth.get(entry.target.id) ?? 0)) >= 1) {
+        drawnWidth.set(entry.target.id, width);
+        redraw[entry.target.id]();
+      }
     }
-  }).observe($('#train-chart'));
+  });
+  for (const id of Object.keys(redraw)) observer.observe($(`#${id}`));
 }
