@@ -30,12 +30,14 @@
 //! subgraphs, and weights that are not FLOAT.
 
 mod bf16_opsets;
+pub mod blockwise;
 pub mod calibrate;
 pub mod dynamic;
 pub mod float16;
 mod gemm;
 mod graph;
 pub mod mlp;
+pub mod nbits;
 pub mod static_qdq;
 pub mod types;
 pub mod weights;
