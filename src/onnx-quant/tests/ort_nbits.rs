@@ -10,6 +10,7 @@
 
 use crate::compare::{describe, initializer_fields};
 use prost::Message;
+use quantscope_engine::{Model, Value};
 use quantscope_formats::onnx::proto::{GraphProto, ModelProto, TensorProto};
 use quantscope_onnx_quant::nbits::{quantize_nbits, NBitsFormat, NBitsOptions};
 use quantscope_onnx_quant::QuantizeError;
@@ -114,4 +115,56 @@ fn a_model_without_an_eligible_matmul_is_refused_with_each_reason() {
     g.node.retain(|n| n.name.as_deref() == Some("wide"));
     let err = quantize_nbits(&m.encode_to_vec(), &NBitsOptions::default()).unwrap_err().to_string();
     assert!(err.contains("MatMul 'wide': its B has shape [1, 100, 7]"), "{err}");
+}
+
+/// The largest |difference| over the largest |value| of ONNX Runtime's output.
+fn relative_max_diff(ours: &[f32], theirs: &[f32]) -> f32 {
+    assert_eq!(ours.len(), theirs.len());
+    let scale = theirs.iter().fold(0f32, |m, v| m.max(v.abs()));
+    ours.iter().zip(theirs).fold(0f32, |m, (a, b)| m.max((a - b).abs())) / scale
+}
+
+#[test]
+fn the_engine_runs_both_forms_as_onnx_runtime_does() {
+    let listing = listing();
+    let mut worst = (0f32, String::new());
+    for (case, entry) in listing["cases"].as_object().unwrap() {
+        let inputs: Vec<(String, Value)> = entry["inputs"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(name, v)| {
+                let shape = v["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+                let data = v["data"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+                (name.clone(), Value::f32(shape, data))
+            })
+            .collect();
+        let inputs: Vec<(&str, Value)> = inputs.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
+        let source = std::fs::read(root().join(format!("{case}.onnx"))).unwrap();
+        for (variant, o) in entry["variants"].as_object().unwrap() {
+            let what = format!("{case}.{variant}");
+            let theirs = std::fs::read(root().join(format!("{what}.onnx"))).unwrap();
+            let (ours, _) = quantize_nbits(&source, &options(o)).unwrap();
+            let run = |bytes: &[u8]| {
+                Model::from_onnx(bytes).unwrap_or_else(|e| panic!("{what}: {e}")).run(&inputs).unwrap_or_else(|e| panic!("{what}: {e}"))
+            };
+            let (y_ours, y_theirs) = (run(&ours), run(&theirs));
+            for ((name, a), (_, b)) in y_ours.iter().zip(&y_theirs) {
+                let (a, b) = (a.to_f32_vec(), b.to_f32_vec());
+                assert!(
+                    a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()),
+                    "{what}: {name}: our file and ONNX Runtime's run differently"
+                );
+                let ort: Vec<f32> = o["outputs"][name].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+                let d = relative_max_diff(&a, &ort);
+                // accuracy_level 4: ONNX Runtime quantizes A to int8 blocks; the engine does not
+                let tolerance = if o["accuracy_level"].as_i64().unwrap_or(0) == 4 { 2e-2 } else { 1e-5 };
+                assert!(d <= tolerance, "{what}: {name}: relative max |diff| {d} with ONNX Runtime's outputs");
+                if o["accuracy_level"].as_i64().unwrap_or(0) == 0 && d > worst.0 {
+                    worst = (d, format!("{what}: {name}"));
+                }
+            }
+        }
+    }
+    eprintln!("worst relative max |diff| with ONNX Runtime: {} ({})", worst.0, worst.1);
 }
