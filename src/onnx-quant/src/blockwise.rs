@@ -187,7 +187,7 @@ mod tests {
         assert_eq!(q.scales[0], 1.0);
         assert_eq!(q.zero_points.as_deref(), Some(&[3u8][..]));
         // QDQ: round(-2.5) + 3 = 0, round(12.5) + 3 = 16 → 15; MatMulNBits: round(0.5) = 1, round(15.5) → 15
-        assert_eq!(q.packed, vec![0x00 | (15 << 4)]);
+        assert_eq!(q.packed, vec![15 << 4]);
         assert_eq!(m.packed[0], 0x01 | (15 << 4));
     }
 }

@@ -169,15 +169,17 @@ fn rewrite(n: &NodeProto, b_name: &str, b: &[f32], k: usize, cols: usize, o: &NB
     }
 }
 
-/// Why a MatMul is left in float, or its B `(shape, values)`.
-fn eligible(n: &NodeProto, edit: &ModelEdit) -> Result<std::result::Result<(Vec<usize>, Vec<f32>), String>> {
+/// A MatMul's B `(shape, values)`, or why the MatMul is left in float.
+type Eligible = std::result::Result<(Vec<usize>, Vec<f32>), String>;
+
+fn eligible(n: &NodeProto, edit: &ModelEdit) -> Result<Eligible> {
     let Some(b_name) = n.input.get(1).filter(|s| !s.is_empty()) else {
         return Ok(Err("it has no B".into()));
     };
     let Some(t) = edit.graph.initializer(b_name) else {
         return Ok(Err("its B is not a constant (ONNX Runtime quantizes only an initializer B)".into()));
     };
-    if n.input.first().is_none_or(|a| a.is_empty()) {
+    if n.input.first().map_or(true, |a| a.is_empty()) {
         return Ok(Err("it has no A".into()));
     }
     let Some((shape, values)) = weights::float_values(t)? else {
