@@ -1,7 +1,8 @@
 //! `quantize_nbits` against ONNX Runtime's `MatMulNBitsQuantizer` (onnxruntime 1.32, the
 //! fixtures of scripts/fixtures/make_onnx_nbits.py): for the MNIST MLP written with MatMul and
 //! for the "odd" model (K not a multiple of the block, odd K, K shorter than a block, odd N, a
-//! zero and a constant column, an unnamed MatMul, a computed B, a B listed as a graph input),
+//! zero and a constant column, an unnamed MatMul, a computed B, a B listed as a graph input) and
+//! for weights whose codes fall exactly halfway (MatMulNBits and QDQ round those differently),
 //! in QOperator (MatMulNBits) and QDQ (blocked int4 DequantizeLinear) formats, block sizes 16 to
 //! 256, symmetric and not, and with accuracy_level: the file has ONNX Runtime's initializers
 //! byte for byte, its nodes in its order, its graph inputs and outputs, opsets and IR version.
@@ -70,7 +71,7 @@ fn every_variant_equals_onnx_runtime() {
             compared += 1;
         }
     }
-    assert!(compared >= 28, "compared {compared} variants");
+    assert!(compared >= 33, "compared {compared} variants");
 }
 
 #[test]
@@ -160,6 +161,9 @@ fn the_engine_runs_both_forms_as_onnx_runtime_does() {
                 // accuracy_level 4: ONNX Runtime quantizes A to int8 blocks; the engine does not
                 let tolerance = if o["accuracy_level"].as_i64().unwrap_or(0) == 4 { 2e-2 } else { 1e-5 };
                 assert!(d <= tolerance, "{what}: {name}: relative max |diff| {d} with ONNX Runtime's outputs");
+                if o["accuracy_level"].as_i64().unwrap_or(0) == 4 {
+                    eprintln!("{what}: {name}: relative max |diff| {d} at accuracy_level 4");
+                }
                 if o["accuracy_level"].as_i64().unwrap_or(0) == 0 && d > worst.0 {
                     worst = (d, format!("{what}: {name}"));
                 }
