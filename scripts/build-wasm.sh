@@ -15,6 +15,9 @@
 #                .onnx, which the Train worker loads when the file is asked for
 #   www/pkg-qdq  src/qdq (quantscope-qdq): a dropped model statically quantized (ONNX Runtime's
 #                QDQ format) for download, which the Run worker loads when that file is asked for
+#   www/pkg-nbits src/nbits (quantscope-nbits): a dropped model with weight-only INT4 MatMuls
+#                (ONNX Runtime's MatMulNBitsQuantizer), which the Run worker loads when that file
+#                is asked for
 #   www/pkg-calib src/calib (quantscope-calib): ONNX Runtime's Percentile/Entropy/Distribution
 #                calibration for that file, which the Run worker loads when one of them is chosen
 #   www/pkg-lm   src/lm (quantscope-lm): a llama GGUF model and its Q8_0/Q4_0/Q4_K_M copies
@@ -101,6 +104,7 @@ case "$variant" in
     build train-export www/pkg-train-export "$target_dir"
     build qdq www/pkg-qdq "$target_dir"
     build calib www/pkg-calib "$target_dir"
+    build nbits www/pkg-nbits "$target_dir"
     build lm www/pkg-lm "$target_dir" ;;
   bench) build bench www/pkg-bench "$target_dir" ;;
   nosimd)

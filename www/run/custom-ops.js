@@ -38,6 +38,12 @@
 //                                          module, www/pkg-convert, loaded on first use), with progress
 //                                          per step and Cancel between them; then that file run
 //                                          by the engine against FP32 (run_error: why it could not)
+//   custom_nbits      [options: {block_size, symmetric, format: 'qoperator' | 'qdq'}, npyBytes | null, shapes]
+//                                        → {bytes, source_bytes, quantized, kept, outputs: [{name, metrics}]}: 4-bit
+//                                          weights as ONNX Runtime's MatMulNBitsQuantizer (RTN) writes them, com.microsoft
+//                                          MatMulNBits or blocked int4 DequantizeLinear (the weight-only INT4 module,
+//                                          www/pkg-nbits, loaded on first use); progress per step, Cancel between them;
+//                                          then that file run by the engine against FP32
 //   custom_imatrix    [npyBytes | null, shapes] → llama-imatrix's statistics of the model's MatMul/Gemm
 //                                          weights over those inputs, one batch (imatrix-ops.js)
 //   custom_imatrix_file []               → the last one as llama.cpp's imatrix.gguf (Uint8Array)
@@ -45,6 +51,7 @@ import { argmax } from '../shared/mnist.js';
 import { median } from './stats.js';
 import { exporterModule } from './exporter.js';
 import { converterModule } from './converter.js';
+import { nbitsModule } from './nbits.js';
 import { qdqModule, calibModule } from './qdq.js';
 import { builtInCalibrationDigits } from './mnist-ops.js';
 import { collectImportance, importanceFile } from './imatrix-ops.js';
@@ -272,6 +279,33 @@ export const customOps = {
       return { bytes, source_bytes: custom.bytes.length, report, outputs: null, run_error: String(err?.message ?? err) };
     } finally {
       if (loaded) engine.free(loaded.handle);
+    }
+  },
+
+  // The loaded model with weight-only 4-bit MatMuls; three steps (load the module, quantize, run
+  // the file against FP32), each reported, Cancel checked between them.
+  async custom_nbits(_ws, id, [options, npyBytes, shapes = {}]) {
+    const step = async (done) => {
+      self.postMessage({ id, type: 'progress', done, total: 3 });
+      await checkpoint(id);
+    };
+    const { model, inputs } = modelInputs(npyBytes, shapes);
+    await step(0);
+    const { quantize_onnx_nbits } = await nbitsModule();
+    await step(1);
+    const q = quantize_onnx_nbits(custom.bytes, options.block_size, options.symmetric, options.format);
+    const bytes = q.bytes, report = q.report;
+    q.free();
+    await step(2);
+    const { engine, output_error } = custom.models;
+    const loaded = engine.load(`${model.name} (INT4 weights)`, bytes);
+    try {
+      const reference = engine.run(model.handle, inputs, 0).outputs;
+      const quantized = engine.run(loaded.handle, inputs, 0).outputs;
+      const outputs = Object.entries(reference).map(([name, ref]) => ({ name, metrics: output_error(ref.data, quantized[name].data) }));
+      return { bytes, source_bytes: custom.bytes.length, ...report, outputs };
+    } finally {
+      engine.free(loaded.handle);
     }
   },
 

@@ -66,6 +66,32 @@ const MARKUP = `
       <button id="run-custom-export-go" type="button">Download quantized .onnx</button>
     </div>
     <p id="run-custom-export-result" class="hint" aria-live="polite"></p>
+    <p class="hint">Or weight-only INT4, as ONNX Runtime's <code>MatMulNBitsQuantizer</code> writes it (round to nearest):
+      each MatMul whose B is a constant 2-D float matrix gets 4-bit weights, quantized in blocks of the size chosen along
+      its inputs (K), one float scale per block and, unless symmetric, one 4-bit zero point; activations stay float. As
+      com.microsoft <code>MatMulNBits</code> (ONNX Runtime's kernel) or as an opset-21 <code>DequantizeLinear</code> of
+      blocked int4 weights before the MatMul (any ONNX 1.16+ runtime). Gemm nodes are left in float, as ONNX Runtime leaves
+      them. The packed weights, scales and zero points are byte for byte the ones ONNX Runtime's quantizer writes.</p>
+    <div class="run-row">
+      <label for="run-custom-nbits-block">block</label>
+      <select id="run-custom-nbits-block">
+        <option value="16">16</option>
+        <option value="32">32</option>
+        <option value="64">64</option>
+        <option value="128" selected>128</option>
+        <option value="256">256</option>
+      </select>
+      <label title="no zero points: each block's largest-magnitude weight sets the scale and the codes are centred (is_symmetric)">
+        <input id="run-custom-nbits-symmetric" type="checkbox"> symmetric</label>
+      <label for="run-custom-nbits-format">as</label>
+      <select id="run-custom-nbits-format">
+        <option value="qoperator">MatMulNBits (com.microsoft)</option>
+        <option value="qdq">QDQ: blocked int4 DequantizeLinear (opset 21)</option>
+      </select>
+      <button id="run-custom-nbits-go" type="button">Download weight-only INT4 .onnx</button>
+    </div>
+    ${progressRow('run-custom-nbits-progress')}
+    <p id="run-custom-nbits-result" class="hint" aria-live="polite"></p>
     <p class="hint">Or static INT8 in ONNX Runtime's QDQ format, as its <code>quantize_static</code> writes it: int8 weights
       (symmetric, per tensor or per output channel) and int32 biases read through DequantizeLinear, and every activation
       through QuantizeLinear → DequantizeLinear with a scale calibrated on the .npy input you dropped (a model of MNIST's
@@ -129,6 +155,10 @@ export function mountCustom(section) {
   $('#run-custom-layers-rerun').onclick = () => compare();
   $('#run-custom-export-go').onclick = () => exportQuantized();
   $('#run-custom-static-go').onclick = () => exportStatic();
+  $('#run-custom-nbits-go').onclick = () => exportNbits();
+  for (const id of ['#run-custom-nbits-block', '#run-custom-nbits-symmetric', '#run-custom-nbits-format']) {
+    $(id).onchange = () => { $('#run-custom-nbits-result').textContent = ''; };
+  }
   $('#run-custom-half-fp16').onclick = () => exportHalf('fp16');
   $('#run-custom-half-bf16').onclick = () => exportHalf('bf16');
   for (const id of ['#run-custom-export-type', '#run-custom-export-channel', '#run-custom-export-reduce']) {
@@ -398,6 +428,7 @@ function setBusy(busy) {
   $('#run-custom-run').disabled = busy;
   $('#run-custom-export-go').disabled = busy;
   $('#run-custom-static-go').disabled = busy;
+  $('#run-custom-nbits-go').disabled = busy;
   $('#run-custom-half-fp16').disabled = busy;
   $('#run-custom-half-bf16').disabled = busy;
   $('#run-custom-layers-rerun').disabled = busy;
@@ -479,6 +510,43 @@ async function exportStatic() {
     document.body.dataset.onnxStatic = name;
   } catch (err) {
     fail('#run-custom-error', `Quantizing ${state.model.name} statically: ${err.message}`);
+  } finally {
+    setBusy(false);
+  }
+}
+
+// The model with weight-only 4-bit MatMuls as ONNX Runtime's MatMulNBitsQuantizer writes it,
+// quantized in the worker (progress, Cancel), saved as a file; then that file run against FP32.
+async function exportNbits() {
+  if (!state.model || state.busy) return;
+  setBusy(true);
+  clearError('#run-custom-error');
+  const result = $('#run-custom-nbits-result');
+  result.textContent = '';
+  const options = { block_size: Number($('#run-custom-nbits-block').value), symmetric: $('#run-custom-nbits-symmetric').checked,
+    format: $('#run-custom-nbits-format').value };
+  try {
+    const shapes = randomShapes();
+    const npy = state.input ? state.input.bytes.slice(0) : null;
+    const r = await withProgress($('#run-custom-nbits-progress'),
+      (onProgress) => runWorker.start('custom_nbits', [options, npy, shapes], { onProgress, transfer: npy ? [npy] : [] }),
+      'Quantizing weights to 4 bits');
+    if (!r) {
+      result.textContent = 'Weight-only INT4 quantization cancelled.';
+      return;
+    }
+    const tag = `${options.format === 'qdq' ? 'qdq_int4' : 'matmulnbits'}_b${options.block_size}${options.symmetric ? '_sym' : ''}`;
+    const name = `${state.model.name.replace(/\.onnx$/i, '')}.${tag}.onnx`;
+    saveBytes(r.bytes, name);
+    const sqnr = r.outputs.map((o) => `${o.name} ${o.metrics?.sqnr_db == null ? '—' : `${o.metrics.sqnr_db.toFixed(1)} dB`}`).join(', ');
+    const kept = r.kept.length ? ` Kept in float: ${r.kept.map(([node, why]) => `${node} (${why})`).join('; ')}.` : '';
+    result.textContent = `${name}: ${formatBytes(r.bytes.length)} (FP32 file ${formatBytes(r.source_bytes)}, ` +
+      `${Math.round((100 * r.bytes.length) / r.source_bytes)}%); ${r.quantized.length} MatMul${r.quantized.length === 1 ? '' : 's'} ` +
+      `with 4-bit weights in blocks of ${options.block_size}${options.symmetric ? ', symmetric' : ', with zero points'} ` +
+      `(${r.quantized.join(', ')}). This file against FP32 on the inputs above, SQNR: ${sqnr}.${kept}`;
+    document.body.dataset.onnxNbits = name;
+  } catch (err) {
+    fail('#run-custom-error', `Quantizing ${state.model.name} to weight-only INT4: ${err.message}`);
   } finally {
     setBusy(false);
   }

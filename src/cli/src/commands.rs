@@ -34,6 +34,11 @@ const USAGE: &str = "usage:
        inputs, run as one batch, as its calibrate_method computes it; --percentile (default 99.999) and
        --symmetric-range (histogram of |x|, default true) are Percentile's, --bins the histogram's bins (default
        2048, Entropy 128), --quantized-bins Entropy's (default 128))
+  quantscope quantize-onnx MODEL.onnx --out OUT.onnx --nbits 4 [--block-size 16|32|64|128|256] [--symmetric]
+      [--format qoperator|qdq] [--accuracy-level 0-4]
+      (ONNX Runtime's MatMulNBitsQuantizer, RTN: each MatMul with a constant 2-D float B gets 4-bit weights in blocks
+       of --block-size (default 128) along K, with zero points unless --symmetric; qoperator (default): com.microsoft
+       MatMulNBits; qdq: blocked int4/uint4 DequantizeLinear + MatMul (opset 21))
   quantscope quantize-onnx MODEL.onnx --out OUT.onnx (--fp16 | --bf16)
       (float32 weights in half precision, float32 inputs and outputs kept by Casts:
        onnxconverter_common's convert_float_to_float16(keep_io_types=True), or the same with BFLOAT16)
@@ -101,6 +106,12 @@ struct Args {
     symmetric_range: Option<bool>,
     per_channel: bool,
     reduce_range: bool,
+    /// `quantize-onnx --nbits`: weight-only blocked quantization, and its options.
+    nbits: Option<u32>,
+    block_size: Option<usize>,
+    symmetric: bool,
+    quant_format: Option<String>,
+    accuracy_level: Option<i64>,
     /// `--imatrix`: an importance matrix (export --type, compare); `--top` for `imatrix`.
     imatrix: Option<PathBuf>,
     top: Option<usize>,
@@ -156,6 +167,11 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Long("fp16") => args.half = Some("fp16"),
             Long("bf16") => args.half = Some("bf16"),
             Long("reduce-range") => args.reduce_range = true,
+            Long("nbits") => args.nbits = Some(parser.value()?.parse()?),
+            Long("block-size") => args.block_size = Some(parser.value()?.parse()?),
+            Long("symmetric") => args.symmetric = true,
+            Long("format") => args.quant_format = Some(parser.value()?.string()?),
+            Long("accuracy-level") => args.accuracy_level = Some(parser.value()?.parse()?),
             Long("static") => args.static_qdq = true,
             Long("activation-type") => args.activation_type = Some(parser.value()?.string()?),
             Long("method" | "calibrate-method") => args.method = Some(parser.value()?.string()?),
@@ -985,6 +1001,16 @@ fn quantize_onnx(args: &Args) -> Result<(), Failure> {
         }
         return half_onnx(source, out, half);
     }
+    let nbits_options = args.block_size.is_some() || args.symmetric || args.quant_format.is_some() || args.accuracy_level.is_some();
+    if args.nbits.is_some() {
+        if args.half.is_some() || args.static_qdq || args.weight_type.is_some() || args.per_channel || args.reduce_range {
+            return Err(usage("--nbits writes weight-only blocked weights: --static, --fp16/--bf16, --weight-type, --per-channel and --reduce-range are other methods' options"));
+        }
+        return nbits_onnx(args, source, out);
+    }
+    if nbits_options {
+        return Err(usage("--block-size, --symmetric, --format and --accuracy-level are options of --nbits 4"));
+    }
     if args.static_qdq {
         if args.weight_type.is_some() || args.reduce_range {
             return Err(usage("--static writes ONNX Runtime's defaults for weights (int8, full range): --weight-type and --reduce-range are dynamic options"));
@@ -1008,6 +1034,45 @@ fn quantize_onnx(args: &Args) -> Result<(), Failure> {
     std::fs::write(out, &quantized).map_err(|e| bad_input(format!("{}: {e}", out.display())))?;
     println!("{}: {} bytes → {}: {} bytes", name, bytes.len(), out.display(), quantized.len());
     println!("quantized: {}", if report.quantized.is_empty() { "nothing".into() } else { report.quantized.join(", ") });
+    for (node, why) in &report.kept {
+        println!("kept in float: {node}: {why}");
+    }
+    Ok(())
+}
+
+/// `quantize-onnx --nbits 4`: the model as ONNX Runtime's `MatMulNBitsQuantizer` (RTN) writes
+/// it (`quantscope_onnx_quant::nbits`).
+fn nbits_onnx(args: &Args, source: &Path, out: &Path) -> Result<(), Failure> {
+    use quantscope_onnx_quant::nbits::{quantize_nbits, NBitsFormat, NBitsOptions};
+    let format = match args.quant_format.as_deref().unwrap_or("qoperator") {
+        "qoperator" => NBitsFormat::QOperator,
+        "qdq" => NBitsFormat::Qdq,
+        other => return Err(usage(format!("--format is qoperator or qdq, not '{other}'"))),
+    };
+    let defaults = NBitsOptions::default();
+    let options = NBitsOptions {
+        bits: args.nbits.unwrap_or(defaults.bits),
+        block_size: args.block_size.unwrap_or(defaults.block_size),
+        symmetric: args.symmetric,
+        accuracy_level: args.accuracy_level.unwrap_or(0),
+        format,
+    };
+    options.check().map_err(|e| usage(format!("--nbits: {e}")))?;
+    let name = source.display();
+    let bytes = std::fs::read(source).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    let (quantized, report) = quantize_nbits(&bytes, &options).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    std::fs::write(out, &quantized).map_err(|e| bad_input(format!("{}: {e}", out.display())))?;
+    let form = if format == NBitsFormat::Qdq { "blocked int4 DequantizeLinear" } else { "MatMulNBits" };
+    let zp = if options.symmetric { "symmetric" } else { "zero points" };
+    println!(
+        "{}: {} bytes → {}: {} bytes (4-bit weights, {form}, blocks of {}, {zp})",
+        name,
+        bytes.len(),
+        out.display(),
+        quantized.len(),
+        options.block_size
+    );
+    println!("quantized: {}", report.quantized.join(", "));
     for (node, why) in &report.kept {
         println!("kept in float: {node}: {why}");
     }

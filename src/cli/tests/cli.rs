@@ -392,6 +392,51 @@ fn quantize_onnx_writes_onnx_runtime_s_initializers() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// `quantize-onnx --nbits 4` writes ONNX Runtime's `MatMulNBitsQuantizer` file (tests/fixtures/onnx_nbits,
+/// scripts/fixtures/make_onnx_nbits.py) in both formats; bad options and a model without a MatMul are refused.
+#[test]
+fn quantize_onnx_nbits_writes_onnx_runtime_s_file() {
+    use prost::Message;
+    use quantscope_formats::onnx::proto::ModelProto;
+    let dir = std::env::temp_dir().join(format!("quantscope-cli-nbits-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("odd.q4.onnx");
+    let src = fixture("onnx_nbits/odd.onnx");
+    let (src_s, out_s) = (src.to_str().unwrap(), out.to_str().unwrap());
+    let variants: [(&[&str], &str); 2] = [
+        (&["--block-size", "32"], "onnx_nbits/odd.qoperator_b32_asym.onnx"),
+        (&["--block-size", "64", "--symmetric", "--format", "qdq"], "onnx_nbits/odd.qdq_b64_sym.onnx"),
+    ];
+    for (extra, theirs) in variants {
+        let o = run(&[&["quantize-onnx", src_s, "--out", out_s, "--nbits", "4"][..], extra].concat());
+        assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(stdout.contains("quantized: MatMul 'wide', MatMul '', MatMul 'odd_k'"), "{stdout}");
+        assert!(stdout.contains("kept in float: MatMul 'computed_b': its B is not a constant"), "{stdout}");
+        let ours = ModelProto::decode(&std::fs::read(&out).unwrap()[..]).unwrap();
+        let theirs = ModelProto::decode(&std::fs::read(fixture(theirs)).unwrap()[..]).unwrap();
+        assert_eq!(ours.graph.unwrap().initializer, theirs.graph.unwrap().initializer, "{extra:?}");
+    }
+    let refused: [(&[&str], i32, &str); 5] = [
+        (&["--nbits", "4", "--block-size", "100"], 2, "block size 100: it must be a power of two from 16 to 256"),
+        (&["--nbits", "3"], 2, "3 bits: quantscope's weight-only quantization writes 4-bit weights only"),
+        (&["--nbits", "4", "--format", "qlinear"], 2, "--format is qoperator or qdq, not 'qlinear'"),
+        (&["--block-size", "32"], 2, "are options of --nbits 4"),
+        (&["--nbits", "4", "--per-channel"], 2, "--nbits writes weight-only blocked weights"),
+    ];
+    for (extra, code, want) in refused {
+        let o = run(&[&["quantize-onnx", src_s, "--out", out_s][..], extra].concat());
+        assert_eq!(o.status.code(), Some(code), "{extra:?}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains(want), "{extra:?}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    // The page's MNIST MLP is written with Gemm: nothing for MatMulNBits.
+    let gemm = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../www/models/mnist_mlp.onnx"));
+    let o = run(&["quantize-onnx", gemm.to_str().unwrap(), "--out", out_s, "--nbits", "4"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no MatMul with a constant 2-D float B"), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// `quantize-onnx --static` calibrates on the given inputs and writes ONNX Runtime's
 /// `quantize_static` QDQ file (tests/fixtures/onnx_static, scripts/fixtures/make_onnx_static.py:
 /// the MNIST MLP on 32 of its calibration digits); bad calibration data is refused with the reason.

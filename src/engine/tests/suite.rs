@@ -10,6 +10,7 @@ browser_tests!();
 
 mod engine_conformance;
 mod engine_kernels;
+mod engine_nbits;
 mod engine_ops;
 mod engine_quantize;
 mod importance;

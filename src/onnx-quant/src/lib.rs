@@ -18,6 +18,10 @@
 //! [`calibrate`] gives those ranges as ONNX Runtime's calibraters do: MinMax, Percentile,
 //! Entropy and Distribution (`calibrate.py`).
 //!
+//! [`nbits::quantize_nbits`] is ONNX Runtime's weight-only `MatMulNBitsQuantizer` (RTN,
+//! `matmul_nbits_quantizer.py`): 4-bit blocked MatMul weights as com.microsoft MatMulNBits or as
+//! blocked int4 DequantizeLinear, packed by [`blockwise`] as MLAS packs them, byte for byte.
+//!
 //! [`float16::convert_to_half`] is onnxconverter-common's `convert_float_to_float16(model,
 //! keep_io_types=True)` ported for the main graph, to FP16 or BF16 (see that module for where
 //! it differs from the reference, each time to write a file ONNX Runtime loads).
@@ -30,12 +34,14 @@
 //! subgraphs, and weights that are not FLOAT.
 
 mod bf16_opsets;
+pub mod blockwise;
 pub mod calibrate;
 pub mod dynamic;
 pub mod float16;
 mod gemm;
 mod graph;
 pub mod mlp;
+pub mod nbits;
 pub mod static_qdq;
 pub mod types;
 pub mod weights;

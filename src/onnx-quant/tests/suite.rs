@@ -10,4 +10,5 @@ mod compare;
 mod float16;
 mod ort_calibrate;
 mod ort_dynamic;
+mod ort_nbits;
 mod ort_static;

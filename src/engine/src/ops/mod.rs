@@ -14,6 +14,7 @@ pub mod logic;
 pub mod matmul;
 pub mod minmax;
 pub mod ml;
+pub mod nbits;
 pub mod norm;
 pub mod pool;
 pub mod quant;
@@ -159,6 +160,7 @@ pub static EXTRA: OpSet = &[
     spec("Size", 1, (1, 1), (1, 1), shape::build_size),
     // Other domains are named `domain.op` (graph.rs, `qualified_op`).
     spec("ai.onnx.ml.ArrayFeatureExtractor", 2, (2, 2), (1, 1), ml::build_array_feature_extractor),
+    spec("com.microsoft.MatMulNBits", 3, (3, 6), (1, 1), nbits::build_matmul_nbits),
     spec("Einsum", 1, (1, usize::MAX), (1, 1), einsum::build_einsum),
     spec("If", 1, (1, 1), (1, usize::MAX), control::build_if),
     spec("Loop", 0, (2, usize::MAX), (1, usize::MAX), control::build_loop),

@@ -1,0 +1,170 @@
+//! com.microsoft `MatMulNBits` (ONNX Runtime's contrib op, docs/ContribOperators.md): `Y = A ·
+//! dequantize(B) (+ bias)`, where B `[N, k_blocks, block_size · bits / 8]` holds each column's
+//! K weights in blocks of `block_size`, packed `8 / bits` to a byte from the low bits up, with
+//! one float scale per block (`scales`, `[N · k_blocks]` in any shape of that size) and one
+//! uint8 zero point per block packed the same way (`zero_points`, `[N, ceil(k_blocks · bits /
+//! 8)]`), or `2^(bits−1)` without them: `w[k, n] = (q − zp) · scale`.
+//!
+//! The weights are dequantized once, when the model loads, and the product is the engine's
+//! float MatMul. ONNX Runtime's CPU kernel (MLAS SQNBitGemm) sums in another order, and with
+//! `accuracy_level` 4 quantizes A to int8 blocks first; the engine computes in float32 at every
+//! accuracy level, so its outputs match ONNX Runtime's within float-sum rounding (level 0/1) or
+//! within A's int8 rounding (level 4). Float zero points and `g_idx` (act-order) are refused.
+
+use crate::attr::Attrs;
+use crate::op::{attr_err, dtype_err, f32_input, shape_err, BuildCtx, Inputs, Op, OpError};
+use crate::value::{DType, Value};
+use quantscope_gemm::PackedF32B;
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub struct MatMulNBits {
+    k: usize,
+    n: usize,
+    bits: usize,
+    block_size: usize,
+    /// B dequantized and packed, when B, scales and zero points are constants.
+    packed_b: Option<Arc<PackedF32B>>,
+    /// Bytes of the packed codes, scales and zero points (the model's size on disk).
+    own: u64,
+}
+
+pub fn build_matmul_nbits(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
+    a.only(&["K", "N", "bits", "block_size", "accuracy_level"])?;
+    let positive = |name: &str| -> Result<usize, OpError> {
+        match a.int_opt(name)? {
+            Some(v) if v > 0 => Ok(v as usize),
+            Some(v) => Err(attr_err(name, format!("is {v}: it must be positive"))),
+            None => Err(attr_err(name, "is required")),
+        }
+    };
+    let (k, n, block_size) = (positive("K")?, positive("N")?, positive("block_size")?);
+    let bits = a.int("bits", 4)?;
+    if !matches!(bits, 2 | 4 | 8) {
+        return Err(attr_err("bits", format!("is {bits}: MatMulNBits packs 2, 4 or 8 bits")));
+    }
+    if block_size < 16 || !block_size.is_power_of_two() {
+        return Err(attr_err("block_size", format!("is {block_size}: it must be a power of two, at least 16")));
+    }
+    let level = a.int("accuracy_level", 0)?;
+    if !(0..=4).contains(&level) {
+        return Err(attr_err("accuracy_level", format!("is {level}: it must be 0 to 4")));
+    }
+    Ok(Arc::new(MatMulNBits { k, n, bits: bits as usize, block_size, packed_b: None, own: 0 }))
+}
+
+impl MatMulNBits {
+    fn k_blocks(&self) -> usize {
+        self.k.div_ceil(self.block_size)
+    }
+
+    /// B as a row-major `[K, N]` float matrix, from the packed codes, scales and zero points.
+    fn dequantize(&self, b: &Value, scales: &Value, zero_points: Option<&Value>) -> Result<Vec<f32>, OpError> {
+        let (k, n, bits, kb) = (self.k, self.n, self.bits, self.k_blocks());
+        let per_byte = 8 / bits;
+        let blob = self.block_size * bits / 8;
+        let codes = b.as_u8().ok_or_else(|| dtype_err(format!("B must be uint8, not {}", b.dtype())))?;
+        if codes.len() != n * kb * blob {
+            return Err(shape_err(format!(
+                "B has shape {:?}; K={k}, N={n}, block_size={} and bits={bits} make it [{n}, {kb}, {blob}]",
+                b.shape(),
+                self.block_size
+            )));
+        }
+        let s = f32_input(scales, "scales")?;
+        if s.len() != n * kb {
+            return Err(shape_err(format!("scales has {} values; N={n} columns of {kb} blocks need {}", s.len(), n * kb)));
+        }
+        let zp_cols = (kb * bits).div_ceil(8);
+        let zp = match zero_points {
+            None => None,
+            Some(z) if z.dtype() == DType::U8 => {
+                let z = z.as_u8().expect("u8 checked");
+                if z.len() != n * zp_cols {
+                    return Err(shape_err(format!(
+                        "zero_points has {} bytes; N={n} columns of {kb} packed blocks need {}",
+                        z.len(),
+                        n * zp_cols
+                    )));
+                }
+                Some(z)
+            }
+            Some(z) => {
+                return Err(dtype_err(format!("zero_points of type {} (float zero points) are not supported; uint8 ones are", z.dtype())))
+            }
+        };
+        let mask = (1u16 << bits) as u8 - 1;
+        let mid = 1i32 << (bits - 1);
+        let elem = |bytes: &[u8], i: usize| i32::from((bytes[i / per_byte] >> ((i % per_byte) * bits)) & mask);
+        let mut w = vec![0f32; k * n];
+        for col in 0..n {
+            let column = &codes[col * kb * blob..(col + 1) * kb * blob];
+            for blk in 0..kb {
+                let scale = s[col * kb + blk];
+                let z = zp.map_or(mid, |z| elem(&z[col * zp_cols..(col + 1) * zp_cols], blk));
+                for e in 0..self.block_size.min(k - blk * self.block_size) {
+                    let row = blk * self.block_size + e;
+                    w[row * n + col] = (elem(&column[blk * blob..(blk + 1) * blob], e) - z) as f32 * scale;
+                }
+            }
+        }
+        Ok(w)
+    }
+}
+
+impl Op for MatMulNBits {
+    fn op_type(&self) -> &'static str {
+        "MatMulNBits"
+    }
+
+    fn specialize(&self, constants: &[Option<&Value>]) -> Result<Option<Arc<dyn Op>>, OpError> {
+        let c = |i: usize| constants.get(i).copied().flatten();
+        let (Some(b), Some(scales)) = (c(1), c(2)) else { return Ok(None) };
+        // zero points absent, or a constant
+        let zp_given = constants.len() > 3;
+        if zp_given && c(3).is_none() {
+            return Ok(None);
+        }
+        let w = self.dequantize(b, scales, c(3))?;
+        let own = (b.len() + scales.len() * 4 + c(3).map_or(0, |z| z.len())) as u64;
+        Ok(Some(Arc::new(MatMulNBits { packed_b: Some(Arc::new(PackedF32B::new(self.k, self.n, &w))), own, ..self.clone() })))
+    }
+
+    fn own_bytes(&self) -> u64 {
+        self.own
+    }
+
+    fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
+        let a = inputs.req(0)?;
+        let x = f32_input(a, "A")?;
+        if a.rank() == 0 || a.shape()[a.rank() - 1] != self.k {
+            return Err(shape_err(format!("A has shape {:?}; its last dimension must be K={}", a.shape(), self.k)));
+        }
+        if inputs.get(4).is_some() {
+            return Err(dtype_err("g_idx (act-order GPTQ weights) is not supported"));
+        }
+        let owned;
+        let pb: &PackedF32B = match &self.packed_b {
+            Some(pb) => pb,
+            None => {
+                owned = PackedF32B::new(self.k, self.n, &self.dequantize(inputs.req(1)?, inputs.req(2)?, inputs.get(3))?);
+                &owned
+            }
+        };
+        let m = a.shape()[..a.rank() - 1].iter().product::<usize>();
+        let mut y = vec![0.0f32; m * self.n];
+        quantscope_gemm::gemm_f32_packed(m, x, pb, &mut y);
+        if let Some(bias) = inputs.get(5) {
+            let bias = f32_input(bias, "bias")?;
+            if bias.len() != self.n {
+                return Err(shape_err(format!("bias has {} values; N is {}", bias.len(), self.n)));
+            }
+            for row in y.chunks_mut(self.n) {
+                row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+            }
+        }
+        let mut shape = a.shape()[..a.rank() - 1].to_vec();
+        shape.push(self.n);
+        Ok(vec![Value::f32(shape, y)])
+    }
+}

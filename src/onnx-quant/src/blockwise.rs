@@ -1,0 +1,193 @@
+//! Blocked 4-bit quantization of a MatMul's B `[K, N]` along K, as ONNX Runtime's MLAS does it
+//! (`onnxruntime/core/mlas/lib/q4_dq.cpp`, reached from Python through
+//! `onnxruntime_pybind_quant.cc`): [`matmul_nbits`] is `MlasQuantizeBlockwise<float, 4>` with
+//! columnwise blocks (`quantize_matmul_4bits`, the packed B of com.microsoft MatMulNBits) and
+//! [`qdq`] is `MlasQDQQuantizeBlockwise<float, 4>` (`quantize_qdq_matmul_4bits`, the int4/uint4
+//! weight of a blocked opset-21 DequantizeLinear). The two round differently — MatMulNBits
+//! rounds `v / scale + zero_point`, QDQ rounds `v / scale` and then adds the zero point — and
+//! both are kept here as MLAS has them, so the bytes are ONNX Runtime's.
+
+/// How one block's range becomes a scale (and zero point): `range2scale` /
+/// `range2scalezp` of q4_dq.cpp for 4 bits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct BlockParams {
+    scale: f32,
+    zero_point: u8,
+}
+
+/// The block's min and max as MLAS scans them (`v < min`, `v > max`: a NaN never enters).
+fn range(values: impl Iterator<Item = f32>) -> (f32, f32) {
+    values.fold((f32::MAX, -f32::MAX), |(lo, hi), v| (if v < lo { v } else { lo }, if v > hi { v } else { hi }))
+}
+
+/// `range2scalezp<float, 4, signed>`: the range widened to hold 0, 15 steps, the zero point
+/// rounded (half away from zero, `roundf`) and clamped to the type's range.
+fn scale_zero_point(min: f32, max: f32, signed: bool) -> BlockParams {
+    let (k_min, k_max) = if signed { (-8.0f32, 7.0f32) } else { (0.0, 15.0) };
+    let (min, max) = (min.min(0.0), max.max(0.0));
+    let scale = (max - min) / 15.0;
+    let zero_point_fp = if scale != 0.0 { k_min - min / scale } else { min };
+    let zero_point = if zero_point_fp < k_min {
+        k_min
+    } else if zero_point_fp > k_max {
+        k_max
+    } else {
+        zero_point_fp.round()
+    };
+    BlockParams { scale, zero_point: zero_point as i32 as u8 }
+}
+
+/// `range2scale`: the extreme with the larger magnitude (the minimum on a tie) maps to −8, so
+/// the wider half of the range gets the code −8 that has no positive twin.
+fn symmetric_scale(min: f32, max: f32) -> f32 {
+    let extreme = if max.abs() > min.abs() { max } else { min };
+    -extreme / 8.0
+}
+
+/// `scale ? 1.0f / scale : 0.0f`.
+fn reciprocal(scale: f32) -> f32 {
+    if scale != 0.0 {
+        1.0 / scale
+    } else {
+        0.0
+    }
+}
+
+/// MatMulNBits' B: the packed codes `[N, k_blocks, block_size / 2]`, the scales `[N, k_blocks]`
+/// and the zero points `[N, ceil(k_blocks / 2)]` (two per byte, low nibble first).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NBitsWeight {
+    pub packed: Vec<u8>,
+    pub scales: Vec<f32>,
+    pub zero_points: Vec<u8>,
+}
+
+/// `BlockwiseQuantizer<float, block_size, 4, true>::quantizeAndTranspose` on `b` (`[k, n]`, row
+/// major). Its thread blocks are two quantization blocks of one column; within one the last
+/// code of an odd K is packed beside the previous pair's second code (MLAS keeps its `vi[1]`),
+/// which ONNX Runtime's file holds, so this does too. Without zero points (`symmetric`) every
+/// block's zero point is 8 and the returned `zero_points` is all 0x88 (ONNX Runtime does not
+/// write it then).
+pub fn matmul_nbits(b: &[f32], k: usize, n: usize, block_size: usize, symmetric: bool) -> NBitsWeight {
+    debug_assert_eq!(b.len(), k * n);
+    let k_blocks = k.div_ceil(block_size);
+    let blob = block_size / 2;
+    let q_rows = k_blocks * blob;
+    let zp_cols = k_blocks.div_ceil(2);
+    let mut packed = vec![0u8; n * q_rows];
+    let mut scales = vec![0f32; n * k_blocks];
+    let mut zero_points = vec![0u8; n * zp_cols];
+    let thread_rows = 2 * block_size;
+    for j in 0..n {
+        for r in (0..k).step_by(thread_rows) {
+            let r_end = (r + thread_rows).min(k);
+            let meta_row = r / block_size;
+            // zp_bytes: filled with the unsigned middle, 8, before the blocks are scanned
+            let mut zp_bytes = [8u8; 2];
+            for (pack, zp) in zp_bytes.iter_mut().enumerate() {
+                let row_start = r + pack * block_size;
+                let row_end = (row_start + block_size).min(r_end);
+                if row_start >= row_end {
+                    continue;
+                }
+                let (min, max) = range((row_start..row_end).map(|i| b[i * n + j]));
+                let meta = j * k_blocks + meta_row + pack;
+                if symmetric {
+                    scales[meta] = symmetric_scale(min, max);
+                } else {
+                    let p = scale_zero_point(min, max, false);
+                    scales[meta] = p.scale;
+                    *zp = p.zero_point;
+                }
+            }
+            if !symmetric {
+                zero_points[j * zp_cols + meta_row / 2] = (zp_bytes[0] & 0xf) | (zp_bytes[1] << 4);
+            }
+            let mut vi = [0u8; 2];
+            for i in (r..r_end).step_by(2) {
+                for (l, code) in vi.iter_mut().enumerate().take(r_end - i) {
+                    let meta_r = (i + l) / block_size;
+                    let recip = reciprocal(scales[j * k_blocks + meta_r]);
+                    let zp = f32::from(zp_bytes[meta_r % 2]);
+                    // roundf(v * reciprocal_scale + zp), clamped to [0, 15]
+                    *code = (b[(i + l) * n + j] * recip + zp).round().clamp(0.0, 15.0) as u8;
+                }
+                packed[j * q_rows + i / 2] = (vi[0] & 0xf) | (vi[1] << 4);
+            }
+        }
+    }
+    NBitsWeight { packed, scales, zero_points }
+}
+
+/// A blocked DequantizeLinear's weight: codes in B's own `[K, N]` layout packed two per byte
+/// (low nibble first, over the flattened index), scales `[k_blocks, N]`, zero points (uint4,
+/// packed the same way) when not symmetric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QdqWeight {
+    pub packed: Vec<u8>,
+    pub scales: Vec<f32>,
+    pub zero_points: Option<Vec<u8>>,
+}
+
+/// `BlockwiseQDQQuantizer<float, 4, signed>::QuantizeColumnWise` on `b` (`[k, n]`, row major):
+/// symmetric gives int4 codes (zero point 0), otherwise uint4 codes with zero points.
+/// `QuantizeV` rounds `v * reciprocal_scale` first and then adds the zero point.
+pub fn qdq(b: &[f32], k: usize, n: usize, block_size: usize, symmetric: bool) -> QdqWeight {
+    debug_assert_eq!(b.len(), k * n);
+    let k_blocks = k.div_ceil(block_size);
+    let mut scales = vec![0f32; k_blocks * n];
+    let mut zps = vec![0u8; k_blocks * n];
+    let mut codes = vec![0u8; k * n];
+    let (lo, hi) = if symmetric { (-8, 7) } else { (0, 15) };
+    for blk in 0..k_blocks {
+        let rows = blk * block_size..((blk + 1) * block_size).min(k);
+        for j in 0..n {
+            let (min, max) = range(rows.clone().map(|i| b[i * n + j]));
+            let p =
+                if symmetric { BlockParams { scale: symmetric_scale(min, max), zero_point: 0 } } else { scale_zero_point(min, max, false) };
+            scales[blk * n + j] = p.scale;
+            zps[blk * n + j] = p.zero_point;
+            let recip = reciprocal(p.scale);
+            for i in rows.clone() {
+                let q = ((b[i * n + j] * recip).round() as i32 + i32::from(p.zero_point)).clamp(lo, hi);
+                codes[i * n + j] = (q as u8) & 0xf;
+            }
+        }
+    }
+    QdqWeight { packed: pack_nibbles(&codes), scales, zero_points: (!symmetric).then(|| pack_nibbles(&zps)) }
+}
+
+/// Two 4-bit codes per byte, the first in the low nibble; an odd count leaves the last high
+/// nibble 0 (ONNX Runtime's buffers start zeroed).
+fn pack_nibbles(codes: &[u8]) -> Vec<u8> {
+    codes.chunks(2).map(|c| (c[0] & 0xf) | (c.get(1).copied().unwrap_or(0) << 4)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zero_block_has_scale_zero_and_codes_at_the_zero_point() {
+        let w = matmul_nbits(&[0.0; 16], 16, 1, 16, false);
+        assert_eq!(w.scales, vec![0.0]);
+        // zero point 0 (min = max = 0), codes round(0 * 0 + 0) = 0; the unused high nibble is 8
+        assert_eq!(w.zero_points, vec![0x80]);
+        assert!(w.packed.iter().all(|&b| b == 0));
+        let s = matmul_nbits(&[0.0; 16], 16, 1, 16, true);
+        assert!(s.packed.iter().all(|&b| b == 0x88));
+    }
+
+    #[test]
+    fn qdq_rounds_before_adding_the_zero_point() {
+        // v / scale = -2.5 exactly: QDQ rounds to -3 then adds zp; MatMulNBits rounds -2.5 + zp.
+        let b = [-2.5f32, 12.5];
+        let q = qdq(&b, 2, 1, 16, false);
+        let m = matmul_nbits(&b, 2, 1, 16, false);
+        assert_eq!(q.scales[0], 1.0);
+        assert_eq!(q.zero_points.as_deref(), Some(&[3u8][..]));
+        // QDQ: round(-2.5) + 3 = 0, round(12.5) + 3 = 16 → 15; MatMulNBits: round(0.5) = 1, round(15.5) → 15
+        assert_eq!(q.packed, vec![15 << 4]);
+        assert_eq!(m.packed[0], 0x01 | (15 << 4));
+    }
+}
