@@ -133,7 +133,10 @@ impl ConvNet {
         let net = ConvNet { input, layers };
         let out = net.shapes()?.pop().expect("shapes has the input");
         if out.height != 1 || out.width != 1 {
-            return Err(Error::Config(format!("the network ends in a {}×{}×{} map: flatten it into a Linear layer", out.channels, out.height, out.width)));
+            return Err(Error::Config(format!(
+                "the network ends in a {}×{}×{} map: flatten it into a Linear layer",
+                out.channels, out.height, out.width
+            )));
         }
         Ok(net)
     }

@@ -14,8 +14,7 @@ use quantscope_train::optim::{Optimizer, OptimizerKind};
 use quantscope_train::rng::SplitMix64;
 use quantscope_train::Error;
 
-const BATCH: usize = 8;
-
+/// The batch is 8 digits ([8, 1, 28, 28]) and their labels.
 fn fixture() -> common::Npz {
     common::Npz::parse(include_bytes!("../../../tests/fixtures/train/conv.npz"))
 }
@@ -168,7 +167,9 @@ fn max_pool_routes_gradients_to_the_first_maximum() {
     let x = [1.0, 3.0, 0.5, 0.5, 3.0, 2.0, 0.5, 0.7, 0.0, 0.0, 9.0, 1.0, 0.0, 4.0, 1.0, 9.5];
     let mut rng = SplitMix64::new(3);
     let fc = Linear::kaiming_uniform(4, 2, &mut rng);
-    let net = ConvNet::new(Shape { channels: 1, height: 4, width: 4 }, vec![Layer::MaxPool2d(2), Layer::Flatten, Layer::Linear(fc.clone())]).unwrap();
+    let net =
+        ConvNet::new(Shape { channels: 1, height: 4, width: 4 }, vec![Layer::MaxPool2d(2), Layer::Flatten, Layer::Linear(fc.clone())])
+            .unwrap();
     let mut tape = ConvTape::default();
     net.forward(&x, 1, &mut tape);
     assert_eq!(tape.acts[1], [3.0, 0.7, 4.0, 9.5]);

@@ -1,0 +1,98 @@
+//! A conv net run through the one trainer (`Trainer::with_conv`): it learns the shipped digits, is
+//! reproducible from its seed, stops on divergence keeping the weights before it, and refuses the
+//! methods it does not support yet with the reason.
+
+use quantscope_train::conv::{ConvNet, Layer, DIGIT};
+use quantscope_train::data::Dataset;
+use quantscope_train::distill::DistillConfig;
+use quantscope_train::observer::{Averaging, Granularity};
+use quantscope_train::optim::OptimizerKind;
+use quantscope_train::trainer::{Divergence, QatConfig, QatMethod, TrainConfig, Trainer};
+use quantscope_train::Error;
+
+fn digits(n: usize) -> Dataset {
+    let bytes = std::fs::read(format!("{}/../../www/models/mnist_train.npz", env!("CARGO_MANIFEST_DIR"))).expect("shipped digits");
+    let tensors = quantscope_formats::npz::parse(&bytes).expect("digits npz");
+    let get = |name: &str| tensors.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("no {name}"));
+    let pixels: Vec<u8> = get("images").data.iter().take(n * 784).map(|&v| v as u8).collect();
+    let labels: Vec<u8> = get("labels").data.iter().take(n).map(|&v| v as u8).collect();
+    Dataset::from_u8(&pixels, &labels, 784, 10).expect("digits")
+}
+
+fn config(optimizer: OptimizerKind, epochs: usize) -> TrainConfig {
+    // `sizes` is set from the net by with_conv.
+    TrainConfig { sizes: vec![], optimizer, epochs, batch_size: 32, seed: 5, qat: None, distill: None }
+}
+
+fn run(t: &mut Trainer, data: &Dataset) {
+    while !t.finished() {
+        t.step(data).unwrap();
+    }
+}
+
+#[test]
+fn the_conv_net_learns_the_digits() {
+    let all = digits(1500);
+    let train = Dataset { images: all.images[..1000 * 784].to_vec(), labels: all.labels[..1000].to_vec(), ..all.clone() };
+    let test = Dataset { images: all.images[1000 * 784..].to_vec(), labels: all.labels[1000..].to_vec(), ..all };
+    let mut t = Trainer::with_conv(config(OptimizerKind::adam(3e-3), 2), &train, ConvNet::digits(1)).unwrap();
+    let before = t.evaluate(&test);
+    assert_eq!(t.total_steps(&train), 2 * 32);
+    run(&mut t, &train);
+    let after = t.evaluate(&test);
+    // 64 steps of 32 digits: well above chance (10 %) and above the untrained net.
+    assert!(after > 0.7 && after > before + 0.4, "test accuracy {before} → {after}");
+    assert_eq!(t.step, 64);
+    // The same seed and net give the same weights.
+    let mut again = Trainer::with_conv(config(OptimizerKind::adam(3e-3), 2), &train, ConvNet::digits(1)).unwrap();
+    run(&mut again, &train);
+    assert_eq!(again.conv, t.conv);
+}
+
+#[test]
+fn a_diverging_conv_run_stops_and_keeps_the_weights_before() {
+    let data = digits(256);
+    let mut t = Trainer::with_conv(config(OptimizerKind::sgd(1e30), 1), &data, ConvNet::digits(2)).unwrap();
+    let mut last_good = t.conv.clone();
+    let stop = loop {
+        match t.step(&data) {
+            Ok(_) => last_good = t.conv.clone(),
+            Err(d) => break d,
+        }
+    };
+    assert!(matches!(stop, Divergence::Weights { .. } | Divergence::Loss { .. }), "{stop:?}");
+    assert_eq!(t.conv, last_good);
+    assert!(t.conv.as_ref().unwrap().is_finite());
+}
+
+#[test]
+fn unsupported_methods_and_misfits_are_refused() {
+    let data = digits(64);
+    let qat = QatConfig {
+        method: QatMethod::Observed,
+        bits: 8,
+        weight_granularity: Granularity::PerChannel,
+        averaging: Averaging::MinMax,
+        freeze_observers_after: None,
+    };
+    let refusal = |c: TrainConfig, net: ConvNet| match Trainer::with_conv(c, &data, net) {
+        Err(Error::Config(msg)) => msg,
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("accepted"),
+    };
+    let adam = OptimizerKind::adam(1e-3);
+    assert!(refusal(TrainConfig { qat: Some(qat), ..config(adam, 1) }, ConvNet::digits(1)).contains("not supported yet"));
+    let distill = Some(DistillConfig { temperature: 4.0, alpha: 0.5 });
+    assert!(refusal(TrainConfig { distill, ..config(adam, 1) }, ConvNet::digits(1)).contains("distillation is not supported"));
+    assert!(refusal(config(OptimizerKind::adam(-1.0), 1), ConvNet::digits(1)).contains("learning rate"));
+    assert!(refusal(config(adam, 0), ConvNet::digits(1)).contains("epochs"));
+    // A net of 5 classes on the 10 digits.
+    let mut five = ConvNet::digits(1);
+    if let Some(Layer::Linear(l)) = five.layers.last_mut() {
+        *l = quantscope_train::mlp::Linear::zeros(256, 5);
+    }
+    let five = ConvNet::new(DIGIT, five.layers).unwrap();
+    assert!(refusal(config(adam, 1), five).contains("gives 5 classes"));
+    let mut t = Trainer::with_conv(config(adam, 1), &data, ConvNet::digits(1)).unwrap();
+    assert!(matches!(t.set_masks(vec![]), Err(Error::Config(m)) if m.contains("pruning is not supported")));
+}
