@@ -10,8 +10,17 @@
 //! loop runs over a contiguous row (vectorised to SIMD128 in the page). The backward recomputes the
 //! patches from the layer's input instead of keeping them (an evaluation batch of 500 would keep
 //! 29 MB of conv1 patches), which costs a copy per weight row's worth of products.
+//!
+//! With a [`Qat`] the forward is torch's eager QAT of the same model after `fuse_modules_qat`
+//! (Conv2d + ReLU → `nni.ConvReLU2d`) and `prepare_qat` (torch/ao/quantization/quantize.py
+//! `_add_observer_`): the QuantStub's fake quant on the input; each Conv2d's and Linear's weight
+//! fake-quantized (per channel: one scale per output channel, axis 0) before use; one activation
+//! fake quant on each such module's output, after the ReLU it is fused with. MaxPool2d and Flatten
+//! get none (they are not in torch's default qconfig propagation list: a max of values on the grid
+//! stays on it). The backward applies each straight-through mask.
 
-use crate::mlp::{axpy, dot, linear_forward, linear_input_grad, linear_weight_grad, Linear};
+use crate::mlp::{apply_ste_mask, axpy, dot, linear_forward, linear_input_grad, linear_weight_grad, Linear, Qat};
+use crate::observer::QuantSpec;
 use crate::rng::SplitMix64;
 use crate::{Error, Result};
 
@@ -211,6 +220,24 @@ impl ConvNet {
         params
     }
 
+    /// The layer after which each parameter layer's activation fake quant sits (its own index, or
+    /// the next one's when a ReLU follows: torch's fused ConvReLU2d / LinearReLU), in order.
+    pub fn activation_points(&self) -> Vec<usize> {
+        let mut points = Vec::new();
+        for (i, layer) in self.layers.iter().enumerate() {
+            if matches!(layer, Layer::Conv2d(_) | Layer::Linear(_)) {
+                points.push(if self.layers.get(i + 1) == Some(&Layer::Relu) { i + 1 } else { i });
+            }
+        }
+        points
+    }
+
+    /// torch.ao's fake-quant nodes for this net (`prepare_qat`): the input, one weight node and one
+    /// activation node per Conv2d or Linear.
+    pub fn qat(&self, weight: QuantSpec, activation: QuantSpec) -> Result<Qat> {
+        Qat::new(self.activation_points().len(), weight, activation)
+    }
+
     /// Zeroed gradients, one per [`ConvNet::params`] tensor.
     pub fn zero_grads(&self) -> Vec<Vec<f32>> {
         self.params().iter().map(|p| vec![0.0; p.len()]).collect()
@@ -226,11 +253,18 @@ impl ConvNet {
 }
 
 /// What the backward needs from the forward: every layer's input (`acts[i]`, `[batch, shape_i]`;
-/// `acts[layers]` is the logits) and each max pool's chosen input per output.
+/// `acts[layers]` is the logits; under QAT each after its fake quant), each ReLU's mask, each max
+/// pool's chosen input per output, and under QAT the weights used and the STE masks.
 #[derive(Debug, Default, Clone)]
 pub struct ConvTape {
     pub batch: usize,
+    pub qat: bool,
     pub acts: Vec<Vec<f32>>,
+    relu_masks: Vec<Vec<bool>>,
+    /// Per parameter layer (under QAT): the fake-quantized weight, its mask, the output's mask.
+    used_weights: Vec<Vec<f32>>,
+    weight_masks: Vec<Vec<bool>>,
+    activation_masks: Vec<Vec<bool>>,
     /// Per max-pool layer, the input index (within its sample) each output took.
     pub argmax: Vec<Vec<u32>>,
 }
@@ -243,31 +277,61 @@ impl ConvTape {
 
 impl ConvNet {
     /// Forward of `batch` samples of `x` (`[batch, C, H, W]`); the logits are `tape.logits()`.
-    pub fn forward(&self, x: &[f32], batch: usize, tape: &mut ConvTape) {
+    /// Under QAT (`qat` from [`ConvNet::qat`]) the observers of enabled nodes update, as torch's
+    /// forward does in train mode.
+    pub fn forward(&self, x: &[f32], batch: usize, mut qat: Option<&mut Qat>, tape: &mut ConvTape) {
         let shapes = self.shapes().expect("a ConvNet is checked when made");
         assert_eq!(x.len(), batch * self.input.len(), "input is not [batch, C, H, W]");
         let layers = self.layers.len();
+        let points = self.activation_points();
+        if let Some(q) = qat.as_deref() {
+            assert_eq!(q.weights.len(), points.len(), "the QAT nodes are not this net's");
+        }
         tape.batch = batch;
+        tape.qat = qat.is_some();
         tape.acts.resize(layers + 1, Vec::new());
         tape.argmax.resize(layers, Vec::new());
-        tape.acts[0].clear();
-        tape.acts[0].extend_from_slice(x);
+        tape.relu_masks.resize(layers, Vec::new());
+        tape.used_weights.resize(points.len(), Vec::new());
+        tape.weight_masks.resize(points.len(), Vec::new());
+        tape.activation_masks.resize(points.len(), Vec::new());
+        tape.acts[0].resize(x.len(), 0.0);
+        match qat.as_deref_mut() {
+            // The input node's mask is not needed: the digits get no gradient.
+            Some(q) => q.input.forward(x, 1, &mut tape.acts[0], &mut vec![false; x.len()]),
+            None => tape.acts[0].copy_from_slice(x),
+        }
         let mut cols = Vec::new();
+        let mut param = 0;
         for (i, layer) in self.layers.iter().enumerate() {
             let (before, after) = tape.acts.split_at_mut(i + 1);
             let (input, out) = (&before[i], &mut after[0]);
             let (si, so) = (shapes[i], shapes[i + 1]);
             out.resize(batch * so.len(), 0.0);
+            // The weight as used: fake-quantized per output channel (rows of [out, fan_in]) under QAT.
+            let (used, mask) = (tape.used_weights.get_mut(param), tape.weight_masks.get_mut(param));
+            let weight_of = |w: &[f32], rows: usize| -> Option<Vec<f32>> {
+                let (q, used, mask) = (qat.as_deref_mut()?, used?, mask?);
+                used.resize(w.len(), 0.0);
+                mask.resize(w.len(), false);
+                q.weights[param].forward(w, rows, used, mask);
+                Some(used.clone())
+            };
             match layer {
                 Layer::Conv2d(c) => {
+                    let quantized = weight_of(&c.weight, c.out_channels);
+                    let weight = quantized.as_deref().unwrap_or(&c.weight);
                     for (xn, on) in input.chunks_exact(si.len()).zip(out.chunks_exact_mut(so.len())) {
                         im2col(xn, si, c.kernel, &mut cols);
-                        conv_forward(c, &cols, so.height * so.width, on);
+                        conv_forward(c, weight, &cols, so.height * so.width, on);
                     }
                 }
                 Layer::Relu => {
-                    for (o, &v) in out.iter_mut().zip(input.iter()) {
-                        *o = if v > 0.0 { v } else { 0.0 };
+                    let mask = &mut tape.relu_masks[i];
+                    mask.resize(out.len(), false);
+                    for ((o, m), &v) in out.iter_mut().zip(mask.iter_mut()).zip(input.iter()) {
+                        *m = v > 0.0;
+                        *o = if *m { v } else { 0.0 };
                     }
                 }
                 Layer::MaxPool2d(k) => {
@@ -276,28 +340,49 @@ impl ConvNet {
                     max_pool(input, si, so, *k, out, argmax);
                 }
                 Layer::Flatten => out.copy_from_slice(input),
-                Layer::Linear(l) => linear_forward(input, &l.weight, &l.bias, l.in_features, l.out_features, out),
+                Layer::Linear(l) => {
+                    let quantized = weight_of(&l.weight, l.out_features);
+                    let weight = quantized.as_deref().unwrap_or(&l.weight);
+                    linear_forward(input, weight, &l.bias, l.in_features, l.out_features, out);
+                }
+            }
+            if param < points.len() && points[param] == i {
+                if let Some(q) = qat.as_deref_mut() {
+                    let raw = out.clone();
+                    let mask = &mut tape.activation_masks[param];
+                    mask.resize(out.len(), false);
+                    q.activations[param].forward(&raw, 1, out, mask);
+                }
+                param += 1;
             }
         }
     }
 
     /// Backward from d loss / d logits into `grads` (one per [`ConvNet::params`] tensor,
-    /// overwritten). The input (the digits) gets no gradient.
+    /// overwritten). The input (the digits) gets no gradient. After a QAT forward, the
+    /// straight-through masks of its observed nodes (LSQ nodes are not supported here).
     pub fn backward(&self, tape: &ConvTape, grad_logits: &[f32], grads: &mut [Vec<f32>]) {
         let shapes = self.shapes().expect("a ConvNet is checked when made");
+        let points = self.activation_points();
         let batch = tape.batch;
         let mut slot = grads.len();
+        let mut param = points.len();
         let mut g = grad_logits.to_vec();
         let mut cols = Vec::new();
         let mut dcols = Vec::new();
         for (i, layer) in self.layers.iter().enumerate().rev() {
             let (si, so) = (shapes[i], shapes[i + 1]);
             let input = &tape.acts[i];
+            if tape.qat && param > 0 && points[param - 1] == i {
+                apply_ste_mask(&mut g, &tape.activation_masks[param - 1]);
+            }
             // The digits need no gradient; the layers before the first with parameters do not either.
             let needs_input_grad = self.layers[..i].iter().any(|l| matches!(l, Layer::Conv2d(_) | Layer::Linear(_)));
             match layer {
                 Layer::Conv2d(c) => {
+                    param -= 1;
                     slot -= 2;
+                    let weight = if tape.qat { &tape.used_weights[param] } else { &c.weight };
                     let (gw, gb) = grads[slot..slot + 2].split_at_mut(1);
                     let (gw, gb) = (&mut gw[0], &mut gb[0]);
                     gw.fill(0.0);
@@ -309,16 +394,19 @@ impl ConvNet {
                         let gn = &g[n * so.len()..(n + 1) * so.len()];
                         conv_weight_grad(c, gn, &cols, positions, gw, gb);
                         if needs_input_grad {
-                            conv_cols_grad(c, gn, positions, &mut dcols);
+                            conv_cols_grad(c, weight, gn, positions, &mut dcols);
                             col2im(&dcols, si, c.kernel, &mut g_in[n * si.len()..(n + 1) * si.len()]);
                         }
+                    }
+                    if tape.qat {
+                        apply_ste_mask(gw, &tape.weight_masks[param]);
                     }
                     g = g_in;
                 }
                 Layer::Relu => {
-                    // torch's threshold_backward on the output: no gradient where it is 0.
-                    for (gv, &o) in g.iter_mut().zip(&tape.acts[i + 1]) {
-                        if o <= 0.0 {
+                    // torch's threshold_backward: no gradient where the ReLU gave 0.
+                    for (gv, &m) in g.iter_mut().zip(&tape.relu_masks[i]) {
+                        if !m {
                             *gv = 0.0;
                         }
                     }
@@ -335,12 +423,17 @@ impl ConvNet {
                 }
                 Layer::Flatten => {}
                 Layer::Linear(l) => {
+                    param -= 1;
                     slot -= 2;
+                    let weight = if tape.qat { &tape.used_weights[param] } else { &l.weight };
                     let (gw, gb) = grads[slot..slot + 2].split_at_mut(1);
                     linear_weight_grad(&g, input, batch, l.in_features, l.out_features, &mut gw[0], &mut gb[0]);
+                    if tape.qat {
+                        apply_ste_mask(&mut gw[0], &tape.weight_masks[param]);
+                    }
                     if needs_input_grad {
                         let mut g_in = vec![0.0; batch * l.in_features];
-                        linear_input_grad(&g, &l.weight, batch, l.in_features, l.out_features, &mut g_in);
+                        linear_input_grad(&g, weight, batch, l.in_features, l.out_features, &mut g_in);
                         g = g_in;
                     }
                 }
@@ -392,10 +485,10 @@ fn col2im(dcols: &[f32], s: Shape, k: usize, dx: &mut [f32]) {
     }
 }
 
-/// `out[o][p] = b[o] + Σ_j W[o][j] · cols[j][p]` for one sample.
-fn conv_forward(c: &Conv2d, cols: &[f32], positions: usize, out: &mut [f32]) {
+/// `out[o][p] = b[o] + Σ_j W[o][j] · cols[j][p]` for one sample (`weight`: the conv's, or fake-quantized).
+fn conv_forward(c: &Conv2d, weight: &[f32], cols: &[f32], positions: usize, out: &mut [f32]) {
     let fan_in = c.fan_in();
-    for ((row, w), &b) in out.chunks_exact_mut(positions).zip(c.weight.chunks_exact(fan_in)).zip(&c.bias) {
+    for ((row, w), &b) in out.chunks_exact_mut(positions).zip(weight.chunks_exact(fan_in)).zip(&c.bias) {
         row.fill(b);
         for (&wj, col) in w.iter().zip(cols.chunks_exact(positions)) {
             axpy(wj, col, row);
@@ -415,11 +508,11 @@ fn conv_weight_grad(c: &Conv2d, g: &[f32], cols: &[f32], positions: usize, dw: &
 }
 
 /// `dcols[j][p] = Σ_o W[o][j] · g[o][p]` for one sample.
-fn conv_cols_grad(c: &Conv2d, g: &[f32], positions: usize, dcols: &mut Vec<f32>) {
+fn conv_cols_grad(c: &Conv2d, weight: &[f32], g: &[f32], positions: usize, dcols: &mut Vec<f32>) {
     let fan_in = c.fan_in();
     dcols.clear();
     dcols.resize(fan_in * positions, 0.0);
-    for (go, w) in g.chunks_exact(positions).zip(c.weight.chunks_exact(fan_in)) {
+    for (go, w) in g.chunks_exact(positions).zip(weight.chunks_exact(fan_in)) {
         for (&wj, row) in w.iter().zip(dcols.chunks_exact_mut(positions)) {
             axpy(wj, go, row);
         }

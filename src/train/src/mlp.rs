@@ -424,7 +424,7 @@ fn node_backward(
 }
 
 /// Fake quant's straight-through mask, as torch multiplies it in (`dY * mask`: −0 stays signed).
-fn apply_ste_mask(values: &mut [f32], mask: &[bool]) {
+pub(crate) fn apply_ste_mask(values: &mut [f32], mask: &[bool]) {
     for (v, &m) in values.iter_mut().zip(mask) {
         *v *= if m { 1.0 } else { 0.0 };
     }

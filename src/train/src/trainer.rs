@@ -217,13 +217,14 @@ impl Trainer {
     }
 
     /// Trains the conv net `net` (`crate::conv`) with `config`'s optimizer, epochs, batch and seed
-    /// (the seed shuffles; `net` comes initialised). `config.sizes` is set to the net's input and
-    /// classes, and `model` is then a placeholder that nothing trains. Refused with the reason:
-    /// methods the conv net does not support yet (fake quantization, distillation), and a net whose
-    /// input or classes differ from the digits'.
+    /// (the seed shuffles; `net` comes initialised), in FP32 or with torch.ao's observed fake
+    /// quantization (`config.qat`, see [`ConvNet::qat`]). `config.sizes` is set to the net's input
+    /// and classes, and `model` is then a placeholder that nothing trains. Refused with the reason:
+    /// methods the conv net does not support yet (LSQ, distillation), and a net whose input or
+    /// classes differ from the digits'.
     pub fn with_conv(mut config: TrainConfig, data: &Dataset, net: ConvNet) -> Result<Self> {
-        if config.qat.is_some() {
-            return Err(Error::Config("quantization-aware training of the conv net is not supported yet: train it in FP32".into()));
+        if matches!(config.qat, Some(QatConfig { method: QatMethod::Learned { .. }, .. })) {
+            return Err(Error::Config("LSQ (learned scales) is not supported for the conv net yet: use QAT's observed scales".into()));
         }
         if config.distill.is_some() {
             return Err(Error::Config("distillation is not supported for the conv net: its teacher and student are MLPs".into()));
@@ -240,6 +241,10 @@ impl Trainer {
         }
         config.sizes = vec![data.features, data.classes];
         let mut trainer = Self::build(config, data, None)?;
+        if let Some(q) = &trainer.config.qat {
+            let (w, a) = q.specs();
+            trainer.qat = Some(net.qat(w, a)?);
+        }
         trainer.conv_grads = net.zero_grads();
         trainer.conv = Some(net);
         Ok(trainer)
@@ -385,12 +390,19 @@ impl Trainer {
 
     /// [`Trainer::step`] of a conv net run on the gathered batch that ends at `end` of the order.
     fn step_conv(&mut self, data: &Dataset, end: usize, batch: usize) -> Result<StepReport, Divergence> {
+        if let (Some(q), Some(freeze)) = (self.qat.as_mut(), self.config.qat.and_then(|c| c.freeze_observers_after)) {
+            if self.step >= freeze {
+                q.set_observers(false);
+            }
+        }
+        let qat_before = self.qat.clone();
         let net = self.conv.as_ref().expect("a conv run");
-        net.forward(&self.batch_x, batch, &mut self.conv_tape);
+        net.forward(&self.batch_x, batch, self.qat.as_mut(), &mut self.conv_tape);
         self.grad_logits.resize(self.conv_tape.logits().len(), 0.0);
         let loss = softmax_cross_entropy(self.conv_tape.logits(), &self.batch_y, data.classes, &mut self.grad_logits);
         let step = self.step + 1;
         if !loss.is_finite() {
+            self.qat = qat_before;
             return Err(Divergence::Loss { step, loss });
         }
         let correct = count_correct(self.conv_tape.logits(), &self.batch_y, data.classes);
@@ -400,6 +412,7 @@ impl Trainer {
         self.optimizer.step_tensors(net.params_mut(), self.conv_grads.iter().collect());
         if !net.is_finite() {
             *net = kept;
+            self.qat = qat_before;
             return Err(Divergence::Weights { step });
         }
         Ok(self.finish_step(data, end, StepReport { step, epoch: self.epoch, loss, batch_accuracy: correct as f32 / batch as f32 }))
@@ -421,7 +434,7 @@ impl Trainer {
     /// the observers frozen, as torch's `model.eval()` leaves them).
     pub fn evaluate(&self, data: &Dataset) -> f32 {
         match &self.conv {
-            Some(net) => evaluate_conv(net, data),
+            Some(net) => evaluate_conv(net, self.qat.as_ref(), data),
             None => evaluate(&self.effective_model(), self.qat.as_ref(), data),
         }
     }
@@ -484,14 +497,19 @@ pub fn evaluate(model: &Mlp, qat: Option<&Qat>, data: &Dataset) -> f32 {
     correct as f32 / data.len() as f32
 }
 
-/// Accuracy of the conv net on `data`, in batches of 100 (its tape keeps every layer's maps).
-pub fn evaluate_conv(net: &ConvNet, data: &Dataset) -> f32 {
+/// Accuracy of the conv net on `data`, in batches of 100 (its tape keeps every layer's maps);
+/// `qat`'s nodes are cloned with observers off.
+pub fn evaluate_conv(net: &ConvNet, qat: Option<&Qat>, data: &Dataset) -> f32 {
+    let mut qat = qat.cloned();
+    if let Some(q) = qat.as_mut() {
+        q.set_observers(false);
+    }
     let mut tape = ConvTape::default();
     let mut correct = 0;
     let chunk = 100;
     for start in (0..data.len()).step_by(chunk) {
         let end = (start + chunk).min(data.len());
-        net.forward(&data.images[start * data.features..end * data.features], end - start, &mut tape);
+        net.forward(&data.images[start * data.features..end * data.features], end - start, qat.as_mut(), &mut tape);
         correct += count_correct(tape.logits(), &data.labels[start..end], data.classes);
     }
     correct as f32 / data.len() as f32

@@ -49,6 +49,43 @@ fn the_conv_net_learns_the_digits() {
     assert_eq!(again.conv, t.conv);
 }
 
+/// Quantization-aware training at 4 bits: the run learns through its fake quantization, and its
+/// evaluation is the fake-quant forward (observers frozen), not the float one.
+#[test]
+fn the_conv_net_learns_with_fake_quantization() {
+    let all = digits(1500);
+    let train = Dataset { images: all.images[..1000 * 784].to_vec(), labels: all.labels[..1000].to_vec(), ..all.clone() };
+    let test = Dataset { images: all.images[1000 * 784..].to_vec(), labels: all.labels[1000..].to_vec(), ..all };
+    let qat = QatConfig {
+        method: QatMethod::Observed,
+        bits: 4,
+        weight_granularity: Granularity::PerChannel,
+        averaging: Averaging::MovingAverage(quantscope_train::observer::AVERAGING_CONSTANT),
+        freeze_observers_after: Some(48),
+    };
+    let mut t =
+        Trainer::with_conv(TrainConfig { qat: Some(qat), ..config(OptimizerKind::adam(3e-3), 2) }, &train, ConvNet::digits(1)).unwrap();
+    assert_eq!(t.qat.as_ref().unwrap().weights.len(), 3);
+    run(&mut t, &train);
+    let fake_quant = t.evaluate(&test);
+    assert!(fake_quant > 0.6, "QAT INT4 test accuracy {fake_quant}");
+    // The fake-quant forward's logits are on a 4-bit grid: at most 16 distinct values per batch.
+    let net = t.conv.as_ref().unwrap();
+    let mut qat = t.qat.clone();
+    qat.as_mut().unwrap().set_observers(false);
+    let mut tape = quantscope_train::conv::ConvTape::default();
+    net.forward(&test.images[..100 * 784], 100, qat.as_mut(), &mut tape);
+    let mut levels: Vec<u32> = tape.logits().iter().map(|v| v.to_bits()).collect();
+    levels.sort_unstable();
+    levels.dedup();
+    assert!(levels.len() <= 16, "{} distinct logits", levels.len());
+    let by_hand = tape.logits().chunks_exact(10).zip(&test.labels).filter(|(r, &l)| {
+        let best = r.iter().enumerate().fold(0, |b, (i, &v)| if v > r[b] { i } else { b });
+        best == l as usize
+    });
+    assert!(by_hand.count() > 60);
+}
+
 #[test]
 fn a_diverging_conv_run_stops_and_keeps_the_weights_before() {
     let data = digits(256);
@@ -68,8 +105,8 @@ fn a_diverging_conv_run_stops_and_keeps_the_weights_before() {
 #[test]
 fn unsupported_methods_and_misfits_are_refused() {
     let data = digits(64);
-    let qat = QatConfig {
-        method: QatMethod::Observed,
+    let lsq = QatConfig {
+        method: QatMethod::Learned { static_steps: 10 },
         bits: 8,
         weight_granularity: Granularity::PerChannel,
         averaging: Averaging::MinMax,
@@ -81,7 +118,9 @@ fn unsupported_methods_and_misfits_are_refused() {
         Ok(_) => panic!("accepted"),
     };
     let adam = OptimizerKind::adam(1e-3);
-    assert!(refusal(TrainConfig { qat: Some(qat), ..config(adam, 1) }, ConvNet::digits(1)).contains("not supported yet"));
+    assert!(
+        refusal(TrainConfig { qat: Some(lsq), ..config(adam, 1) }, ConvNet::digits(1)).contains("LSQ (learned scales) is not supported")
+    );
     let distill = Some(DistillConfig { temperature: 4.0, alpha: 0.5 });
     assert!(refusal(TrainConfig { distill, ..config(adam, 1) }, ConvNet::digits(1)).contains("distillation is not supported"));
     assert!(refusal(config(OptimizerKind::adam(-1.0), 1), ConvNet::digits(1)).contains("learning rate"));

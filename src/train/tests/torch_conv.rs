@@ -9,7 +9,8 @@ mod common;
 
 use quantscope_train::conv::{Conv2d, ConvNet, ConvTape, Layer, Shape, DIGIT};
 use quantscope_train::loss::softmax_cross_entropy;
-use quantscope_train::mlp::Linear;
+use quantscope_train::mlp::{Linear, Node};
+use quantscope_train::observer::{Averaging, Granularity, QuantSpec, Signedness, Symmetry, AVERAGING_CONSTANT};
 use quantscope_train::optim::{Optimizer, OptimizerKind};
 use quantscope_train::rng::SplitMix64;
 use quantscope_train::Error;
@@ -45,7 +46,17 @@ fn labels(f: &common::Npz) -> Vec<u8> {
 }
 
 fn forward_backward(net: &ConvNet, x: &[f32], y: &[u8], tape: &mut ConvTape) -> (f32, Vec<Vec<f32>>) {
-    net.forward(x, y.len(), tape);
+    forward_backward_qat(net, None, x, y, tape)
+}
+
+fn forward_backward_qat(
+    net: &ConvNet,
+    qat: Option<&mut quantscope_train::mlp::Qat>,
+    x: &[f32],
+    y: &[u8],
+    tape: &mut ConvTape,
+) -> (f32, Vec<Vec<f32>>) {
+    net.forward(x, y.len(), qat, tape);
     let mut grad_logits = vec![0.0; tape.logits().len()];
     let loss = softmax_cross_entropy(tape.logits(), y, 10, &mut grad_logits);
     let mut grads = net.zero_grads();
@@ -116,6 +127,49 @@ fn three_sgd_and_adam_steps_equal_torch() {
     }
 }
 
+/// torch.ao's eager QAT of the net at 4 bits (prepare_qat after fuse_modules_qat; see the
+/// fixture script): the nodes' scales and zero points after two passes, and the second pass's
+/// logits, loss and gradients through the straight-through masks.
+#[test]
+fn a_qat_pass_equals_torchs_prepare_qat() {
+    let f = fixture();
+    let net = torch_net(&f, "");
+    let averaging = Averaging::MovingAverage(AVERAGING_CONSTANT);
+    let weight = QuantSpec {
+        bits: 4,
+        signedness: Signedness::Signed,
+        symmetry: Symmetry::Symmetric,
+        granularity: Granularity::PerChannel,
+        averaging,
+    };
+    let activation =
+        QuantSpec { bits: 4, signedness: Signedness::Unsigned, symmetry: Symmetry::Affine, granularity: Granularity::PerTensor, averaging };
+    let mut qat = net.qat(weight, activation).unwrap();
+    assert_eq!(net.activation_points(), [1, 4, 7], "after each fused ReLU, and after the Linear");
+    let mut tape = ConvTape::default();
+    let (mut loss, mut grads) = (0.0, Vec::new());
+    for _ in 0..2 {
+        (loss, grads) = forward_backward_qat(&net, Some(&mut qat), f.get("x"), &labels(&f), &mut tape);
+    }
+    let nodes = std::iter::once(("input".to_string(), &qat.input))
+        .chain(qat.weights.iter().enumerate().map(|(i, n)| (format!("w{i}"), n)))
+        .chain(qat.activations.iter().enumerate().map(|(i, n)| (format!("a{i}"), n)));
+    for (name, node) in nodes {
+        let Node::Observed(node) = node else { panic!("{name} is not a FakeQuantize") };
+        close(&format!("{name} scale"), &node.scale, f.get(&format!("qat.{name}.scale")));
+        assert_eq!(node.zero_point, f.ints(&format!("qat.{name}.zero_point")), "{name} zero point");
+    }
+    let mut worst = close("QAT logits", tape.logits(), f.get("qat.logits"));
+    worst = worst.max(close("QAT loss", &[loss], f.get("qat.loss")));
+    for (i, g) in grads.iter().enumerate() {
+        worst = worst.max(close(&format!("QAT grad {i}"), g, f.get(&format!("qat.grad{i}"))));
+    }
+    // The masks matter: the fake-quant gradients differ from the float ones.
+    let (_, float_grads) = forward_backward(&net, f.get("x"), &labels(&f), &mut ConvTape::default());
+    assert!(grads.iter().zip(&float_grads).any(|(q, g)| q.iter().zip(g).any(|(a, b)| (a - b).abs() > 1e-3)));
+    eprintln!("conv net QAT pass: max |diff| from torch {worst:e}");
+}
+
 /// Central differences in f64 of the f32 loss, as torch_step.rs, for sampled parameters of every
 /// tensor. The loss is piecewise smooth: where ±h moves a ReLU input across 0 or changes a pool's
 /// maximum, the difference quotient measures the kink, not the gradient, so those samples (found by
@@ -171,7 +225,7 @@ fn max_pool_routes_gradients_to_the_first_maximum() {
         ConvNet::new(Shape { channels: 1, height: 4, width: 4 }, vec![Layer::MaxPool2d(2), Layer::Flatten, Layer::Linear(fc.clone())])
             .unwrap();
     let mut tape = ConvTape::default();
-    net.forward(&x, 1, &mut tape);
+    net.forward(&x, 1, None, &mut tape);
     assert_eq!(tape.acts[1], [3.0, 0.7, 4.0, 9.5]);
     // The pooled values' gradient is Wᵀ·g; it lands on x[1], x[7], x[13], x[15].
     let g = [1.0f32, -2.0];
