@@ -90,10 +90,13 @@ test('the tutor module (the Learn panels) is under 225 KB gzipped', async () => 
 // (src/train/src/trace.rs and its one export, +1.4 KB) and k-means weight sharing (the library's
 // kmeans fit and f16 codebook, linked from quantscope-core so the codebook is the scheme's own,
 // about 2 KB gzipped; the centroid training and the shared run, about 3.5 KB) with dynamic PTQ
-// (+0.3 KB), which came in the same session; the ceiling went from 72,000 to 80,000 B.
-test('the trainer module is under 80 KB gzipped and carries only the training run', async () => {
+// (+0.3 KB), which came in the same session; the ceiling went from 72,000 to 80,000 B. The conv
+// net (src/train/src/conv.rs: Conv2d, ReLU, MaxPool2d, Flatten and Linear layers, forward and
+// backward, its QAT nodes, the trainer's conv steps, and the facade's conv run and static PTQ)
+// took it from 78,079 to 92,885 B; the ceiling went to 96,000 B.
+test('the trainer module is under 96 KB gzipped and carries only the training run', async () => {
   const gz = gzipSync(await pkg('pkg-train', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 80_000, `www/pkg-train/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 96_000, `www/pkg-train/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const trainer = await exportsOf('pkg-train');
   assert.ok(trainer.has('TrainingRun'));
   for (const name of ['Workspace', 'Engine', 'Lesson']) assert.ok(!trainer.has(name), `the trainer has ${name}`);

@@ -6,7 +6,7 @@ import { fmt } from '../shared/format.js';
 
 // The families in legend order: how a row's method text is recognised, its colour and marker.
 export const FAMILIES = [
-  { key: 'fp32', label: 'FP32', test: /^FP32$/, color: '#0f172a', marker: 'circle' },
+  { key: 'fp32', label: 'FP32', test: /^FP32(, conv net)?$/, color: '#0f172a', marker: 'circle' },
   { key: 'ptq-dynamic', label: 'PTQ dynamic', test: /^PTQ dynamic /, color: '#b45309', marker: 'triangle-open' },
   { key: 'ptq', label: 'PTQ static', test: /^PTQ /, color: '#ea580c', marker: 'triangle' },
   { key: 'qat', label: 'QAT', test: /^QAT /, color: '#2563eb', marker: 'square' },
@@ -122,7 +122,7 @@ export function drawComparison(canvas, results) {
     ctx.fillStyle = ctx.strokeStyle = f.color;
     ctx.lineWidth = 2;
     mark(ctx, f.marker, px, py, 4);
-    const text = `${p.run}: ${shortName(p.method)}`;
+    const text = `${p.run}: ${shortName(p.method)}${/, conv net$/.test(p.method) ? ' CNN' : ''}`;
     const tw = ctx.measureText(text).width;
     let ty = py - 5;
     while (placed.some((b) => px < b.x + b.w && b.x < px + tw && Math.abs(b.y - ty) < 12) && ty < h) ty += 12;

@@ -72,7 +72,8 @@ const trainOps = {
       ptq: ptqBits.map((b) => ({
         bits: b,
         accuracy: run.ptq_accuracy(b, perChannel),
-        dynamic: run.ptq_dynamic_accuracy(b, perChannel),
+        // torch's quantize_dynamic quantizes Linear layers only: no dynamic row for the conv net.
+        dynamic: run.architecture() === 'conv' ? null : run.ptq_dynamic_accuracy(b, perChannel),
         size: run.size_bytes(b, perChannel),
       })),
     };
@@ -131,12 +132,14 @@ const trainOps = {
   // digits (convert.js).
   train_convert(_ctx, _id, [settings, uint8Weights]) {
     if (!run) throw new Error('no run to convert: train one first');
+    if (settings.arch === 'conv') throw new Error('the .onnx export writes MLPs only: the conv net is not exported yet');
     return convertRun(run, settings, digits.test, uint8Weights);
   },
   // The run's float weights as a .npz (www/train/npz.js): the weights its forward uses (pruned ones
   // at zero, shared ones at their centroids; under QAT the float weights before fake quantization).
   train_weights(_ctx, _id, [settings]) {
     if (!run) throw new Error('no run to download: train one first');
+    if (settings.arch === 'conv') throw new Error('the weights .npz is written for MLPs only: the conv net is not exported yet');
     return weightsNpz([784, ...settings.hidden, 10], run.params());
   },
   // The Learn view's STE panel: follow neuron `row` of layer `layer` of the run from the next

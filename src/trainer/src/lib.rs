@@ -179,12 +179,28 @@ fn specs(bits: u32, per_channel: bool, averaging: Averaging) -> (QuantSpec, Quan
 }
 
 impl TrainingRun {
-    /// Refuses `what` on a conv net run, which supports FP32 training and evaluation only so far.
+    /// Refuses `what` on a conv net run, which supports FP32 and QAT training, evaluation and
+    /// static PTQ only so far.
     fn mlp_only(&self, what: &str) -> Result<(), JsError> {
         match self.trainer.conv {
             Some(_) => Err(JsError::new(&format!("{what} is not supported for the conv net yet: train the MLP for it"))),
             None => Ok(()),
         }
+    }
+
+    /// Static PTQ of the conv net, as the MLP's: torch's `prepare` places the same nodes as
+    /// `prepare_qat` (`ConvNet::qat`), min-max observers calibrate on the first 1,024 training
+    /// digits, then the fake-quantized forward is evaluated on the test digits.
+    fn conv_ptq_accuracy(&self, net: &ConvNet, bits: u32, per_channel: bool) -> Result<f32, JsError> {
+        let (weight, activation) = specs(bits, per_channel, Averaging::MinMax);
+        let mut qat = net.qat(weight, activation).map_err(js_err)?;
+        let n = CALIBRATION_DIGITS.min(self.train.len());
+        let mut tape = quantscope_train::conv::ConvTape::default();
+        for start in (0..n).step_by(128) {
+            let end = (start + 128).min(n);
+            net.forward(&self.train.images[start * PIXELS..end * PIXELS], end - start, Some(&mut qat), &mut tape);
+        }
+        Ok(quantscope_train::trainer::evaluate_conv(net, Some(&qat), &self.test))
     }
 }
 
@@ -287,7 +303,9 @@ impl TrainingRun {
     /// evaluated on the test digits (static PTQ, as torch's `prepare` → calibrate → `convert`
     /// computes it).
     pub fn ptq_accuracy(&self, bits: u32, per_channel: bool) -> Result<f32, JsError> {
-        self.mlp_only("post-training quantization")?;
+        if let Some(net) = &self.trainer.conv {
+            return self.conv_ptq_accuracy(net, bits, per_channel);
+        }
         let (weight, activation) = specs(bits, per_channel, Averaging::MinMax);
         let mut qat = Qat::new(self.trainer.model.layers.len(), weight, activation).map_err(js_err)?;
         let n = CALIBRATION_DIGITS.min(self.train.len());
@@ -305,7 +323,11 @@ impl TrainingRun {
     /// (`quantscope_train::ptq`, torch's `quantize_dynamic`): each test digit's activations
     /// quantized with their own ranges, the logits in float.
     pub fn ptq_dynamic_accuracy(&self, bits: u32, per_channel: bool) -> Result<f32, JsError> {
-        self.mlp_only("post-training quantization")?;
+        if self.trainer.conv.is_some() {
+            return Err(JsError::new(
+                "dynamic PTQ (torch's quantize_dynamic) quantizes Linear layers only, not the conv net's convolutions: use static PTQ",
+            ));
+        }
         let (weight, activation) = specs(bits, per_channel, Averaging::MinMax);
         ptq::dynamic_accuracy(&self.trainer.effective_model(), weight, activation, &self.test).map_err(js_err)
     }
@@ -402,10 +424,14 @@ impl TrainingRun {
     /// The predicted class of each test digit by the run's forward (fake-quantized under QAT).
     pub fn test_predictions(&self) -> Vec<u8> {
         if let Some(net) = &self.trainer.conv {
+            let mut qat = self.trainer.qat.clone();
+            if let Some(q) = qat.as_mut() {
+                q.set_observers(false);
+            }
             let mut tape = quantscope_train::conv::ConvTape::default();
             let mut predictions = Vec::with_capacity(self.test.len());
             for chunk in self.test.images.chunks(100 * PIXELS) {
-                net.forward(chunk, chunk.len() / PIXELS, &mut tape);
+                net.forward(chunk, chunk.len() / PIXELS, qat.as_mut(), &mut tape);
                 predictions.extend(tape.logits().chunks_exact(CLASSES).map(argmax));
             }
             return predictions;
@@ -417,6 +443,11 @@ impl TrainingRun {
         let mut tape = quantscope_train::mlp::Tape::default();
         self.trainer.effective_model().forward(&self.test.images, self.test.len(), qat.as_mut(), &mut tape);
         tape.logits().chunks_exact(CLASSES).map(argmax).collect()
+    }
+
+    /// "conv" for a conv net run, else "mlp" (the worker leaves out what the conv net lacks).
+    pub fn architecture(&self) -> String {
+        (if self.trainer.conv.is_some() { "conv" } else { "mlp" }).into()
     }
 
     /// Parameters of the model (weights and biases).
