@@ -490,9 +490,28 @@ fn conv_forward(c: &Conv2d, weight: &[f32], cols: &[f32], positions: usize, out:
     let fan_in = c.fan_in();
     for ((row, w), &b) in out.chunks_exact_mut(positions).zip(weight.chunks_exact(fan_in)).zip(&c.bias) {
         row.fill(b);
-        for (&wj, col) in w.iter().zip(cols.chunks_exact(positions)) {
-            axpy(wj, col, row);
+        axpy_rows(w, cols, positions, row);
+    }
+}
+
+/// `row += Σ_j coef[j] · rows[j]` (`rows` is `coef.len()` rows of `row.len()`), four rows per pass
+/// over `row`: one load and store of it per four products instead of one per product, which the
+/// conv's short rows (64 or 576 positions) are bound by. Measured natively (release, batch 64,
+/// the old and new builds interleaved three times on the loaded 2-core machine): 49–54 → 56–61
+/// conv net steps per second, +13 %.
+fn axpy_rows(coef: &[f32], rows: &[f32], len: usize, row: &mut [f32]) {
+    let mut quads = coef.chunks_exact(4).zip(rows.chunks_exact(4 * len));
+    for (k, r) in &mut quads {
+        let (r0, rest) = r.split_at(len);
+        let (r1, rest) = rest.split_at(len);
+        let (r2, r3) = rest.split_at(len);
+        for ((((y, a), b), c), d) in row.iter_mut().zip(r0).zip(r1).zip(r2).zip(r3) {
+            *y += k[0] * a + k[1] * b + k[2] * c + k[3] * d;
         }
+    }
+    let done = coef.len() / 4 * 4;
+    for (&k, r) in coef[done..].iter().zip(rows[done * len..].chunks_exact(len)) {
+        axpy(k, r, row);
     }
 }
 
@@ -512,10 +531,14 @@ fn conv_cols_grad(c: &Conv2d, weight: &[f32], g: &[f32], positions: usize, dcols
     let fan_in = c.fan_in();
     dcols.clear();
     dcols.resize(fan_in * positions, 0.0);
-    for (go, w) in g.chunks_exact(positions).zip(weight.chunks_exact(fan_in)) {
-        for (&wj, row) in w.iter().zip(dcols.chunks_exact_mut(positions)) {
-            axpy(wj, go, row);
+    // dcols[j] = Σ_o W[o][j] · g[o]: the weight's column j against the gradient's rows.
+    let outputs = c.out_channels;
+    let mut column = vec![0.0; outputs];
+    for (j, row) in dcols.chunks_exact_mut(positions).enumerate() {
+        for (o, v) in column.iter_mut().enumerate() {
+            *v = weight[o * fan_in + j];
         }
+        axpy_rows(&column, g, positions, row);
     }
 }
 
