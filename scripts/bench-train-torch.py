@@ -3,7 +3,10 @@
 784-100-100-10 MLP (batch 64, Adam) on one CPU thread, FP32, QAT INT8 with the same torch.ao
 fake quantization the Train view runs (input and activations MovingAverageMinMax unsigned affine,
 weights MovingAveragePerChannelMinMax signed symmetric), and LSQ INT8 (_LearnableFakeQuantize on
-the same nodes, use_grad_scaling, the observers' static estimate for 10 steps, then learning). Debian's python3-torch; random data of
+the same nodes, use_grad_scaling, the observers' static estimate for 10 steps, then learning); and the
+Train view's conv net (Conv2d 1→8 5×5, ReLU, MaxPool 2, Conv2d 8→16 5×5, ReLU, MaxPool 2, Linear
+256→10) in FP32 and QAT INT8 as torch.ao's eager prepare_qat places its nodes after
+fuse_modules_qat (src/train/src/conv.rs). Debian's python3-torch; random data of
 the training set's shape (speed does not depend on the values). Prints one JSON line.
 """
 import json
@@ -56,9 +59,35 @@ class Net(torch.nn.Module):
         return x
 
 
-def steps_per_second(qat, lsq=False):
+class ConvNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.quant = torch.ao.quantization.QuantStub()
+        self.conv1, self.relu1, self.pool1 = torch.nn.Conv2d(1, 8, 5), torch.nn.ReLU(), torch.nn.MaxPool2d(2)
+        self.conv2, self.relu2, self.pool2 = torch.nn.Conv2d(8, 16, 5), torch.nn.ReLU(), torch.nn.MaxPool2d(2)
+        self.fc = torch.nn.Linear(256, 10)
+        self.dequant = torch.ao.quantization.DeQuantStub()
+
+    def forward(self, x):
+        x = self.pool1(self.relu1(self.conv1(self.quant(x.reshape(-1, 1, 28, 28)))))
+        x = self.pool2(self.relu2(self.conv2(x)))
+        return self.dequant(self.fc(torch.flatten(x, 1)))
+
+
+def conv_net(qat):
+    net = ConvNet()
+    if qat:
+        net.train()
+        net = torch.ao.quantization.fuse_modules_qat(net, [["conv1", "relu1"], ["conv2", "relu2"]])
+        net.qconfig = torch.ao.quantization.QConfig(activation=lambda **_: fake_quantize(False),
+                                                    weight=lambda **_: fake_quantize(True))
+        torch.ao.quantization.prepare_qat(net, inplace=True)
+    return net
+
+
+def steps_per_second(qat, lsq=False, conv=False):
     x, y = torch.rand(8000, 784), torch.randint(0, 10, (8000,))
-    net = Net(qat, lsq)
+    net = conv_net(qat) if conv else Net(qat, lsq)
     nodes = [m for m in net.modules() if isinstance(m, _LearnableFakeQuantize)]
     for m in nodes:
         m.enable_static_estimate()
@@ -77,4 +106,5 @@ def steps_per_second(qat, lsq=False):
 
 
 print(json.dumps({"torch": torch.__version__, "fp32": steps_per_second(False), "qat8": steps_per_second(True),
-                  "lsq8": steps_per_second(True, lsq=True)}))
+                  "lsq8": steps_per_second(True, lsq=True), "conv_fp32": steps_per_second(False, conv=True),
+                  "conv_qat8": steps_per_second(True, conv=True)}))

@@ -1,6 +1,7 @@
 // Training speed, the Train view against PyTorch on the same machine in the same run
 // (`node scripts/bench-train.mjs [steps]` after scripts/build-wasm.sh): steps per second of the
-// 784-100-100-10 MLP, batch 64, Adam, FP32, QAT INT8 and LSQ INT8 (per-channel weights), in headless
+// 784-100-100-10 MLP, batch 64, Adam, FP32, QAT INT8 and LSQ INT8 (per-channel weights), and of the
+// conv net (src/train/src/conv.rs) in FP32 and QAT INT8, in headless
 // Chromium on one thread (www/pkg-train, SIMD128) and in torch on one CPU thread
 // (scripts/bench-train-torch.py, Debian's python3-torch). Prints both and their ratio.
 import { execFileSync } from 'node:child_process';
@@ -23,8 +24,9 @@ const ours = await page.evaluate(async (steps) => {
   };
   const train = await members('/www/models/mnist_train.npz');
   const test = await members('/www/models/mnist_test.npz');
-  const rate = (qat, lsq = false) => {
-    const run = new TrainingRun(...train, ...test, { hidden: [100, 100], optimizer: 'adam', learning_rate: 1e-3, epochs: 10, batch_size: 64, seed: 1, qat_bits: qat, per_channel: true, lsq });
+  const rate = (qat, lsq = false, conv = false) => {
+    const net = conv ? { arch: 'conv', hidden: [] } : { hidden: [100, 100] };
+    const run = new TrainingRun(...train, ...test, { ...net, optimizer: 'adam', learning_rate: 1e-3, epochs: 10, batch_size: 64, seed: 1, qat_bits: qat, per_channel: true, lsq });
     const start = performance.now();
     run.advance(steps);
     const rate = steps / ((performance.now() - start) / 1000);
@@ -32,10 +34,10 @@ const ours = await page.evaluate(async (steps) => {
     return rate;
   };
   rate(null); // warm-up: the first run grows the memory and tiers up the wasm
-  return { fp32: rate(null), qat8: rate(8), lsq8: rate(8, true) };
+  return { fp32: rate(null), qat8: rate(8), lsq8: rate(8, true), conv_fp32: rate(null, false, true), conv_qat8: rate(8, false, true) };
 }, steps);
 await browser.close();
 const torch = JSON.parse(execFileSync('/usr/bin/python3', [new URL('./bench-train-torch.py', import.meta.url).pathname, String(steps)]).toString());
-for (const k of ['fp32', 'qat8', 'lsq8']) {
-  console.log(`${k.padEnd(5)} quantscope (wasm SIMD128, 1 thread) ${ours[k].toFixed(0)} steps/s, torch ${torch.torch} (1 thread) ${torch[k].toFixed(0)} steps/s: ${(ours[k] / torch[k]).toFixed(2)}×`);
+for (const k of ['fp32', 'qat8', 'lsq8', 'conv_fp32', 'conv_qat8']) {
+  console.log(`${k.padEnd(9)} quantscope (wasm SIMD128, 1 thread) ${ours[k].toFixed(0)} steps/s, torch ${torch.torch} (1 thread) ${torch[k].toFixed(0)} steps/s: ${(ours[k] / torch[k]).toFixed(2)}×`);
 }

@@ -93,13 +93,15 @@ test('the tutor module (the Learn panels) is under 225 KB gzipped', async () => 
 // (src/train/src/trace.rs and its one export, +1.4 KB) and k-means weight sharing (the library's
 // kmeans fit and f16 codebook, linked from quantscope-core so the codebook is the scheme's own,
 // about 2 KB gzipped; the centroid training and the shared run, about 3.5 KB) with dynamic PTQ
-// (+0.3 KB), which came in the same session; the ceiling went from 72,000 to 80,000 B. Static
-// PTQ with every calibration (the library's percentile, entropy and MSE searches and numpy's
-// histogram, linked from quantscope-core so the ranges are the library's own) took it from
-// 78,079 to 84,470 B; the ceiling is 88,000 B.
-test('the trainer module is under 88 KB gzipped and carries only the training run', async () => {
+// (+0.3 KB), which came in the same session; the ceiling went from 72,000 to 80,000 B. Session
+// 16: static PTQ with every calibration (the library's percentile, entropy and MSE searches and
+// numpy's histogram, linked from quantscope-core so the ranges are the library's own) took it
+// from 78,079 to 84,470 B, and the conv net (src/train/src/conv.rs: Conv2d, ReLU, MaxPool2d,
+// Flatten and Linear layers, forward and backward, its QAT nodes, the trainer's conv steps, and
+// the facade's conv run; 78,079 → 93,348 B alone) to about 100 KB; the ceiling is 104,000 B.
+test('the trainer module is under 104 KB gzipped and carries only the training run', async () => {
   const gz = gzipSync(await pkg('pkg-train', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 88_000, `www/pkg-train/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 104_000, `www/pkg-train/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const trainer = await exportsOf('pkg-train');
   assert.ok(trainer.has('TrainingRun'));
   for (const name of ['Workspace', 'Engine', 'Lesson']) assert.ok(!trainer.has(name), `the trainer has ${name}`);

@@ -6,7 +6,7 @@ import { fmt } from '../shared/format.js';
 
 // The families in legend order: how a row's method text is recognised, its colour and marker.
 export const FAMILIES = [
-  { key: 'fp32', label: 'FP32', test: /^FP32$/, color: '#0f172a', marker: 'circle' },
+  { key: 'fp32', label: 'FP32', test: /^FP32(, conv net)?$/, color: '#0f172a', marker: 'circle' },
   { key: 'ptq-dynamic', label: 'PTQ dynamic', test: /^PTQ dynamic /, color: '#b45309', marker: 'triangle-open' },
   { key: 'ptq', label: 'PTQ static', test: /^PTQ /, color: '#ea580c', marker: 'triangle' },
   { key: 'qat', label: 'QAT', test: /^QAT /, color: '#2563eb', marker: 'square' },
@@ -27,7 +27,7 @@ const CALIBRATION_TAGS = { 'min-max': '', 'percentile 99.999': ' p', entropy: ' 
 export function shortName(method) {
   const bits = /INT(\d)/.exec(method)?.[1] ?? '';
   const f = familyOf(method).key;
-  if (f === 'ptq') return `PTQ${bits}${CALIBRATION_TAGS[/\(([^)]+)\)$/.exec(method)?.[1]] ?? ''}`;
+  if (f === 'ptq') return `PTQ${bits}${CALIBRATION_TAGS[/\(([^)]+)\)(, conv net)?$/.exec(method)?.[1]] ?? ''}`;
   if (f === 'qat' || f === 'lsq') return `${f.toUpperCase()}${bits}`;
   if (f === 'ptq-dynamic') return `DYN${bits}`;
   if (f === 'pruned' || f === 'pruned-quantized') {
@@ -167,13 +167,13 @@ export function drawComparison(canvas, results) {
     const name = shortName(p.method);
     const same = groups.find((g) => g.run === p.run && g.family === f && Math.abs(g.px - px) < 2 && Math.abs(g.py - py) < 3);
     if (same) same.names.push(name.replace(/^[A-Z]+\d* ?/, '') || name);
-    else groups.push({ run: p.run, family: f, px, py, names: [name] });
+    else groups.push({ run: p.run, family: f, px, py, names: [name], cnn: /, conv net$/.test(p.method) });
   }
   const placed = [];
   const free = (lx, ty, tw) => ty > pad.t + 10 && ty < h - pad.b - 2 && lx > 0 && lx + tw < w &&
     !placed.some((b) => lx < b.x + b.w && b.x < lx + tw && Math.abs(b.y - ty) < 12);
   for (const g of groups) {
-    const text = `${g.run}: ${g.names.join(' · ')}`;
+    const text = `${g.run}: ${g.names.join(' · ')}${g.cnn ? ' CNN' : ''}`;
     const tw = ctx.measureText(text).width;
     const sides = g.px + 7 + tw > w ? [g.px - 7 - tw] : [g.px + 7, g.px - 7 - tw];
     let spot = null;

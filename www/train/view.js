@@ -55,7 +55,7 @@ const state = {
 const html = `
   <section id="train-setup" aria-labelledby="train-title">
     <h2 id="train-title">Train: FP32, quantization-aware training, and post-training quantization side by side</h2>
-    <p class="hint">Trains an MLP on the 8,000 training digits shipped with the page, in this tab (wasm, in a
+    <p class="hint">Trains an MLP (or a small conv net) on the 8,000 training digits shipped with the page, in this tab (wasm, in a
       worker), then tests it on the 2,000 test digits. <b>QAT</b> puts torch.ao's fake quantization in the
       forward pass (weights signed symmetric, activations unsigned affine, moving-average min-max
       observers) and passes gradients straight through inside the clamp range; <b>LSQ</b> (learned step
@@ -64,6 +64,10 @@ const html = `
       reports <b>PTQ</b>: its weights quantized after training, activation ranges calibrated on 1,024
       training digits (static, by the calibration you choose) or taken from each digit as it comes (dynamic). At INT2, QAT recovers much of what PTQ loses.</p>
     <div class="controls train-controls">
+      <label>Network <select id="train-arch" aria-describedby="train-arch-hint">
+        <option value="mlp">MLP 784-…-10</option>
+        <option value="conv">conv net (2 conv + pool, 1 linear)</option>
+      </select></label>
       <label>Method <select id="train-method">${methodOptions}</select></label>
       <label><input id="train-per-channel" type="checkbox" checked> weight scales per output neuron</label>
       <label>Hidden layers <input id="train-hidden" value="100, 100" size="9" aria-describedby="train-hidden-hint"></label>
@@ -79,6 +83,12 @@ const html = `
       float activations of 1,024 training digits (weights: min-max) — min-max, the 99.999th percentile, entropy (KL) or the
       least squared error; "every calibration" adds a row for each. Entropy was made for INT8: with INT4's or INT2's
       few levels and the pixels' spike at zero, watch what it does.</p>
+    <p id="train-arch-hint" class="hint">The <b>conv net</b> takes each digit as 1×28×28: Conv2d(1→8, 5×5) → ReLU →
+      MaxPool 2 → Conv2d(8→16, 5×5) → ReLU → MaxPool 2 → Linear(256→10), 5,994 parameters, initialised as torch's
+      <code>nn.Conv2d</code>/<code>nn.Linear</code>. It trains in FP32 and with QAT (torch.ao's eager QAT after fusing each
+      Conv2d with its ReLU: weight scales per output channel, one activation fake quant after each conv + ReLU and after
+      the Linear), and its FP32 runs get static PTQ rows (torch's dynamic PTQ quantizes Linear layers only). LSQ,
+      pruning, weight sharing, distillation and the downloads are refused for it, with the reason.</p>
     <div class="controls">
       <button id="train-start" type="button">Train</button>
       <button id="train-pause" type="button" disabled>Pause</button>
@@ -162,10 +172,14 @@ function hiddenSizes(input) {
   return hidden;
 }
 
+const CONV_SHAPE = '1×28×28 conv 8×5×5, pool 2, conv 16×5×5, pool 2, linear 256-10';
+
 function settings() {
   const method = METHODS[$('#train-method').value];
+  const conv = $('#train-arch').value === 'conv';
   return {
-    hidden: hiddenSizes('#train-hidden'),
+    arch: conv ? 'conv' : 'mlp',
+    hidden: conv ? [] : hiddenSizes('#train-hidden'),
     optimizer: $('#train-optimizer').value,
     learning_rate: Number($('#train-lr').value),
     epochs: Number($('#train-epochs').value),
@@ -183,6 +197,7 @@ function distilSettings() {
   const method = METHODS[$('#train-distil-method').value];
   return {
     ...settings(),
+    arch: 'mlp', // the student is an MLP whatever the setup's network
     hidden: hiddenSizes('#train-distil-hidden'),
     epochs: Number($('#train-distil-epochs').value),
     qat_bits: method.bits,
@@ -192,7 +207,9 @@ function distilSettings() {
   };
 }
 
-const methodLabel = (s) => (s.qat_bits ? `${s.lsq ? 'LSQ' : 'QAT'} INT${s.qat_bits}` : 'FP32');
+// A conv net run's rows say so after the method (the chart's families go by the method).
+const netSuffix = (s) => (s.arch === 'conv' ? ', conv net' : '');
+const methodLabel = (s) => (s.qat_bits ? `${s.lsq ? 'LSQ' : 'QAT'} INT${s.qat_bits}` : 'FP32') + netSuffix(s);
 
 function setRunning(running) {
   $('#train-start').disabled = running;
@@ -264,6 +281,10 @@ function offerConvert(tr, run, method, settings) {
   const quantized = Boolean(settings.qat_bits);
   retireConvert();
   const cell = tr.insertCell();
+  if (settings.arch === 'conv') {
+    cell.textContent = 'no download yet: the export writes MLPs only';
+    return;
+  }
   const p = document.createElement('p');
   const button = document.createElement('button');
   button.type = 'button';
@@ -321,7 +342,8 @@ function offerConvert(tr, run, method, settings) {
 }
 
 function describe(s) {
-  return `784-${s.hidden.join('-')}-10, ${s.optimizer} ${s.learning_rate}, ${s.epochs} epochs, batch ${s.batch_size}, seed ${s.seed}, ` +
+  const shape = s.arch === 'conv' ? CONV_SHAPE : `784-${s.hidden.join('-')}-10`;
+  return `${shape}, ${s.optimizer} ${s.learning_rate}, ${s.epochs} epochs, batch ${s.batch_size}, seed ${s.seed}, ` +
     `weight scales ${s.per_channel ? 'per neuron' : 'per tensor'}`;
 }
 
@@ -485,7 +507,7 @@ async function shareWeights() {
   const bits = Number($('#train-share-bits').value);
   const epochs = Number($('#train-share-epochs').value);
   // The source run's layers; the setup's optimizer, learning rate, batch and seed.
-  const s = { ...settings(), hidden: state.last.settings.hidden, qat_bits: null, lsq: false, epochs };
+  const s = { ...settings(), arch: state.last.settings.arch, hidden: state.last.settings.hidden, qat_bits: null, lsq: false, epochs };
   const source = state.last.run;
   const token = ++state.token;
   state.paused = false;
@@ -561,11 +583,11 @@ async function train() {
     offerConvert(tr, run, method, s);
     for (const p of r.ptq) {
       for (const c of p.static) {
-        addRow(run, `PTQ INT${p.bits} (${CALIBRATIONS[c.calibration]})`, c.accuracy, p.size,
+        addRow(run, `PTQ INT${p.bits} (${CALIBRATIONS[c.calibration]})${netSuffix(s)}`, c.accuracy, p.size,
           `this run's FP32 weights; static: each activation's range from ${CALIBRATION_HOW[c.calibration]}, on 1,024 training digits`);
       }
     }
-    for (const p of r.ptq) addRow(run, `PTQ dynamic INT${p.bits}`, p.dynamic, p.size, `this run's FP32 weights; each test digit's activations quantized with their own range, the logits in float`);
+    for (const p of r.ptq.filter((p) => p.dynamic !== null)) addRow(run, `PTQ dynamic INT${p.bits}`, p.dynamic, p.size, `this run's FP32 weights; each test digit's activations quantized with their own range, the logits in float`);
     $('#train-status').textContent = `${last.diverged ? `stopped: ${last.diverged}` : `finished ${last.step} steps`}: test accuracy ${fmt(r.test_accuracy * 100, { digits: 4 })} %`;
   } catch (err) {
     if (state.token === token) showError($('#train-error'), err);
@@ -617,6 +639,8 @@ export function mountTrain() {
   $('#train-distil').onclick = distil;
   $('#train-share').onclick = shareWeights;
   // Adam's and SGD's usual learning rates differ by a factor of 100.
+  // The conv net's layers are fixed: the hidden sizes are the MLP's.
+  $('#train-arch').onchange = () => { $('#train-hidden').disabled = $('#train-arch').value === 'conv'; };
   $('#train-optimizer').onchange = () => { $('#train-lr').value = $('#train-optimizer').value === 'adam' ? '0.001' : '0.05'; };
   drawCurves();
   drawComparison($('#train-chart'), state.results);

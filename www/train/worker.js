@@ -70,7 +70,9 @@ const trainOps = {
   async train_results(_ctx, id, [bits, perChannel, ptqBits, calibrations = ['minmax']]) {
     if (!run) throw new Error('no training run: press Train first');
     const current = run; // a Cancel (train_drop) or a new run may come in at a checkpoint
-    const total = ptqBits.length * (calibrations.length + 1);
+    // torch's quantize_dynamic quantizes Linear layers only: no dynamic row for the conv net.
+    const dynamicToo = current.architecture() !== 'conv';
+    const total = ptqBits.length * (calibrations.length + (dynamicToo ? 1 : 0));
     let done = 0;
     const step = async (measure) => {
       await checkpoint(id);
@@ -83,7 +85,7 @@ const trainOps = {
     for (const b of ptqBits) {
       const statics = [];
       for (const c of calibrations) statics.push({ calibration: c, accuracy: await step(() => current.ptq_accuracy(b, perChannel, c)) });
-      const dynamic = await step(() => current.ptq_dynamic_accuracy(b, perChannel));
+      const dynamic = dynamicToo ? await step(() => current.ptq_dynamic_accuracy(b, perChannel)) : null;
       ptq.push({ bits: b, static: statics, accuracy: statics[0]?.accuracy, dynamic, size: current.size_bytes(b, perChannel) });
     }
     return { test_accuracy: current.test_accuracy(), size: current.size_bytes(bits, perChannel), ptq };
@@ -142,12 +144,14 @@ const trainOps = {
   // digits (convert.js).
   train_convert(_ctx, _id, [settings, uint8Weights]) {
     if (!run) throw new Error('no run to convert: train one first');
+    if (settings.arch === 'conv') throw new Error('the .onnx export writes MLPs only: the conv net is not exported yet');
     return convertRun(run, settings, digits.test, uint8Weights);
   },
   // The run's float weights as a .npz (www/train/npz.js): the weights its forward uses (pruned ones
   // at zero, shared ones at their centroids; under QAT the float weights before fake quantization).
   train_weights(_ctx, _id, [settings]) {
     if (!run) throw new Error('no run to download: train one first');
+    if (settings.arch === 'conv') throw new Error('the weights .npz is written for MLPs only: the conv net is not exported yet');
     return weightsNpz([784, ...settings.hidden, 10], run.params());
   },
   // The Learn view's STE panel: follow neuron `row` of layer `layer` of the run from the next

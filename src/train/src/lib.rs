@@ -3,6 +3,8 @@
 //!
 //! - [`rng`]: the one PRNG (SplitMix64) behind initialisation and shuffling.
 //! - [`mlp`]: the network, its seeded `nn.Linear` initialisation, forward and backward.
+//! - [`conv`]: a small conv net as a sequence of layers (Conv2d, ReLU, MaxPool2d, Flatten, Linear)
+//!   in torch's NCHW layout, im2col convolutions, forward and backward.
 //! - [`loss`]: softmax cross-entropy (`torch.nn.functional.cross_entropy`, mean reduction).
 //! - [`optim`]: `torch.optim.SGD` (momentum, dampening, Nesterov, weight decay) and `torch.optim.Adam`.
 //! - [`fake_quant`]: `torch.fake_quantize_per_{tensor,channel}_affine` forward and its
@@ -23,6 +25,7 @@
 //!
 //! Plain Rust: no wasm-bindgen; the page's facade is a separate crate.
 
+pub mod conv;
 pub mod convert;
 pub mod data;
 pub mod distill;

@@ -424,7 +424,7 @@ fn node_backward(
 }
 
 /// Fake quant's straight-through mask, as torch multiplies it in (`dY * mask`: −0 stays signed).
-fn apply_ste_mask(values: &mut [f32], mask: &[bool]) {
+pub(crate) fn apply_ste_mask(values: &mut [f32], mask: &[bool]) {
     for (v, &m) in values.iter_mut().zip(mask) {
         *v *= if m { 1.0 } else { 0.0 };
     }
@@ -442,7 +442,7 @@ fn apply_mask(values: &mut [f32], mask: &[bool]) {
 /// Dot product with eight independent partial sums, so the compiler can vectorise it (SIMD128
 /// in the page) without reassociating a single running sum.
 #[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let (ra, rb) = (ca.remainder(), cb.remainder());
@@ -459,14 +459,14 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 #[inline]
-fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
+pub(crate) fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
     for (yi, xi) in y.iter_mut().zip(x) {
         *yi += alpha * xi;
     }
 }
 
 /// `out[n, o] = b[o] + Σ_i x[n, i] · w[o, i]`.
-fn linear_forward(x: &[f32], w: &[f32], b: &[f32], fan_in: usize, fan_out: usize, out: &mut [f32]) {
+pub(crate) fn linear_forward(x: &[f32], w: &[f32], b: &[f32], fan_in: usize, fan_out: usize, out: &mut [f32]) {
     for (xr, orow) in x.chunks_exact(fan_in).zip(out.chunks_exact_mut(fan_out)) {
         for (o, (wr, bo)) in orow.iter_mut().zip(w.chunks_exact(fan_in).zip(b)) {
             *o = dot(xr, wr) + bo;
@@ -475,7 +475,7 @@ fn linear_forward(x: &[f32], w: &[f32], b: &[f32], fan_in: usize, fan_out: usize
 }
 
 /// `dW[o, i] = Σ_n g[n, o] · x[n, i]`, `db[o] = Σ_n g[n, o]`.
-fn linear_weight_grad(g: &[f32], x: &[f32], batch: usize, fan_in: usize, fan_out: usize, dw: &mut [f32], db: &mut [f32]) {
+pub(crate) fn linear_weight_grad(g: &[f32], x: &[f32], batch: usize, fan_in: usize, fan_out: usize, dw: &mut [f32], db: &mut [f32]) {
     dw.fill(0.0);
     db.fill(0.0);
     for n in 0..batch {
@@ -491,7 +491,7 @@ fn linear_weight_grad(g: &[f32], x: &[f32], batch: usize, fan_in: usize, fan_out
 }
 
 /// `dx[n, i] = Σ_o g[n, o] · w[o, i]`.
-fn linear_input_grad(g: &[f32], w: &[f32], batch: usize, fan_in: usize, fan_out: usize, dx: &mut [f32]) {
+pub(crate) fn linear_input_grad(g: &[f32], w: &[f32], batch: usize, fan_in: usize, fan_out: usize, dx: &mut [f32]) {
     for n in 0..batch {
         let dxr = &mut dx[n * fan_in..(n + 1) * fan_in];
         for (o, &go) in g[n * fan_out..(n + 1) * fan_out].iter().enumerate() {

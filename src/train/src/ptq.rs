@@ -16,6 +16,7 @@
 //! (torch's int8 default also narrows the activations to 7 bits, `reduce_range`, for old x86
 //! kernels; here every width uses its full range, as the static PTQ beside it.)
 
+use crate::conv::{ConvNet, ConvTape};
 use crate::data::Dataset;
 use crate::mlp::{Mlp, Node, Qat, Tape};
 use crate::observer::{Granularity, QuantSpec, Symmetry};
@@ -32,12 +33,7 @@ const CALIBRATION_BATCH: usize = 64;
 /// [`crate::trainer::evaluate`] runs the quantized model torch's `convert` would make.
 pub fn static_calibrated(model: &Mlp, weight: QuantSpec, activation: QuantSpec, calibration: Calibration, images: &[f32]) -> Result<Qat> {
     let features = model.layers[0].in_features;
-    if images.is_empty() || images.len() % features != 0 {
-        return Err(Error::Data(format!("{} calibration values are not whole digits of {features}", images.len())));
-    }
-    if activation.granularity != Granularity::PerTensor {
-        return Err(Error::Config("static calibration takes per-tensor activation ranges".into()));
-    }
+    check_calibration(images, features, activation)?;
     let mut qat = Qat::new(model.layers.len(), weight, activation)?;
     // The values each activation node sees: the input, then each layer's output (after its ReLU).
     let mut seen: Vec<Vec<f32>> = vec![Vec::new(); model.layers.len() + 1];
@@ -48,9 +44,57 @@ pub fn static_calibrated(model: &Mlp, weight: QuantSpec, activation: QuantSpec, 
             node.extend_from_slice(values);
         }
     }
+    set_activation_ranges(&mut qat, &seen, activation, calibration)?;
+    // The weights' min-max observers see their tensors once (one digit's forward suffices).
+    model.forward(&images[..features], 1, Some(&mut qat), &mut tape);
+    qat.set_observers(false);
+    Ok(qat)
+}
+
+/// [`static_calibrated`] for a conv net: the nodes are its input and the output of each
+/// Conv2d(+ReLU) and of the Linear (`ConvNet::activation_points`), as torch's `prepare` places them.
+pub fn static_calibrated_conv(
+    net: &ConvNet,
+    weight: QuantSpec,
+    activation: QuantSpec,
+    calibration: Calibration,
+    images: &[f32],
+) -> Result<Qat> {
+    let features = net.input.len();
+    check_calibration(images, features, activation)?;
+    let mut qat = net.qat(weight, activation)?;
+    let points = net.activation_points();
+    let mut seen: Vec<Vec<f32>> = vec![Vec::new(); points.len() + 1];
+    let mut tape = ConvTape::default();
+    for chunk in images.chunks(CALIBRATION_BATCH * features) {
+        net.forward(chunk, chunk.len() / features, None, &mut tape);
+        seen[0].extend_from_slice(&tape.acts[0]);
+        for (node, &layer) in seen[1..].iter_mut().zip(&points) {
+            node.extend_from_slice(&tape.acts[layer + 1]);
+        }
+    }
+    set_activation_ranges(&mut qat, &seen, activation, calibration)?;
+    net.forward(&images[..features], 1, Some(&mut qat), &mut tape);
+    qat.set_observers(false);
+    Ok(qat)
+}
+
+fn check_calibration(images: &[f32], features: usize, activation: QuantSpec) -> Result<()> {
+    if images.is_empty() || images.len() % features != 0 {
+        return Err(Error::Data(format!("{} calibration values are not whole digits of {features}", images.len())));
+    }
+    if activation.granularity != Granularity::PerTensor {
+        return Err(Error::Config("static calibration takes per-tensor activation ranges".into()));
+    }
+    Ok(())
+}
+
+/// Each activation node's range (the input's first) from what it saw, by `calibration`, through
+/// the observer's own `_calculate_qparams`; the node's observer then off.
+fn set_activation_ranges(qat: &mut Qat, seen: &[Vec<f32>], activation: QuantSpec, calibration: Calibration) -> Result<()> {
     let symmetric = activation.symmetry == Symmetry::Symmetric;
     let nodes = std::iter::once(&mut qat.input).chain(qat.activations.iter_mut());
-    for (node, values) in nodes.zip(&seen) {
+    for (node, values) in nodes.zip(seen) {
         if values.iter().any(|v| !v.is_finite()) {
             return Err(Error::Data("the float model makes a NaN or infinite activation on the calibration digits".into()));
         }
@@ -63,11 +107,7 @@ pub fn static_calibrated(model: &Mlp, weight: QuantSpec, activation: QuantSpec, 
             n.observer_enabled = false;
         }
     }
-    // The weights' min-max observers see their tensors once (one digit's forward suffices).
-    let mut tape = Tape::default();
-    model.forward(&images[..features], 1, Some(&mut qat), &mut tape);
-    qat.set_observers(false);
-    Ok(qat)
+    Ok(())
 }
 
 /// Test accuracy of `model` quantized dynamically: `weight` for the weights, `activation` (a

@@ -2,6 +2,7 @@
 //! report progress, pause and cancel between steps), evaluation on held-out digits, and a stop
 //! on divergence that keeps the last good weights.
 
+use crate::conv::{ConvNet, ConvTape};
 use crate::data::{epoch_order, Dataset};
 use crate::distill::{distillation_loss, DistillConfig};
 use crate::loss::softmax_cross_entropy;
@@ -170,6 +171,11 @@ pub struct Trainer {
     /// k-means weight sharing (see [`Trainer::with_shared_weights`]): every weight is its
     /// centroid, and the optimizer steps the centroids and biases.
     pub shared: Option<WeightSharing>,
+    /// A conv net run (see [`Trainer::with_conv`]): the network trained instead of `model`, with
+    /// its tape and gradients (one per parameter tensor).
+    pub conv: Option<ConvNet>,
+    conv_tape: ConvTape,
+    conv_grads: Vec<Vec<f32>>,
 }
 
 impl Trainer {
@@ -207,6 +213,40 @@ impl Trainer {
         let mut trainer = Self::build(config, data, None)?;
         trainer.shared = Some(WeightSharing::cluster(&mut model, bits)?);
         trainer.model = model;
+        Ok(trainer)
+    }
+
+    /// Trains the conv net `net` (`crate::conv`) with `config`'s optimizer, epochs, batch and seed
+    /// (the seed shuffles; `net` comes initialised), in FP32 or with torch.ao's observed fake
+    /// quantization (`config.qat`, see [`ConvNet::qat`]). `config.sizes` is set to the net's input
+    /// and classes, and `model` is then a placeholder that nothing trains. Refused with the reason:
+    /// methods the conv net does not support yet (LSQ, distillation), and a net whose input or
+    /// classes differ from the digits'.
+    pub fn with_conv(mut config: TrainConfig, data: &Dataset, net: ConvNet) -> Result<Self> {
+        if matches!(config.qat, Some(QatConfig { method: QatMethod::Learned { .. }, .. })) {
+            return Err(Error::Config("LSQ (learned scales) is not supported for the conv net yet: use QAT's observed scales".into()));
+        }
+        if config.distill.is_some() {
+            return Err(Error::Config("distillation is not supported for the conv net: its teacher and student are MLPs".into()));
+        }
+        net.shapes()?;
+        if net.input_size() != data.features || net.classes() != data.classes {
+            return Err(Error::Config(format!(
+                "the conv net takes {} values and gives {} classes; the digits have {} pixels and {} classes",
+                net.input_size(),
+                net.classes(),
+                data.features,
+                data.classes
+            )));
+        }
+        config.sizes = vec![data.features, data.classes];
+        let mut trainer = Self::build(config, data, None)?;
+        if let Some(q) = &trainer.config.qat {
+            let (w, a) = q.specs();
+            trainer.qat = Some(net.qat(w, a)?);
+        }
+        trainer.conv_grads = net.zero_grads();
+        trainer.conv = Some(net);
         Ok(trainer)
     }
 
@@ -248,6 +288,9 @@ impl Trainer {
             teacher_tape: Tape::default(),
             trace: None,
             shared: None,
+            conv: None,
+            conv_tape: ConvTape::default(),
+            conv_grads: Vec::new(),
         })
     }
 
@@ -267,6 +310,9 @@ impl Trainer {
         let end = (self.cursor + self.config.batch_size).min(self.order.len());
         data.gather(&self.order[self.cursor..end], &mut self.batch_x, &mut self.batch_y);
         let batch = end - self.cursor;
+        if self.conv.is_some() {
+            return self.step_conv(data, end, batch);
+        }
         if let Some(q) = self.qat.as_mut() {
             if let Some(freeze) = self.config.qat.and_then(|c| c.freeze_observers_after) {
                 if self.step >= freeze {
@@ -339,21 +385,58 @@ impl Trainer {
         if let (Some(trace), Some(q)) = (self.trace.as_mut(), self.qat.as_ref()) {
             trace.record(step, masked.as_ref().unwrap_or(&kept), q, &self.tape, &self.grads);
         }
-        self.step = step;
-        let epoch = self.epoch;
+        Ok(self.finish_step(data, end, StepReport { step, epoch: self.epoch, loss, batch_accuracy: correct as f32 / batch as f32 }))
+    }
+
+    /// [`Trainer::step`] of a conv net run on the gathered batch that ends at `end` of the order.
+    fn step_conv(&mut self, data: &Dataset, end: usize, batch: usize) -> Result<StepReport, Divergence> {
+        if let (Some(q), Some(freeze)) = (self.qat.as_mut(), self.config.qat.and_then(|c| c.freeze_observers_after)) {
+            if self.step >= freeze {
+                q.set_observers(false);
+            }
+        }
+        let qat_before = self.qat.clone();
+        let net = self.conv.as_ref().expect("a conv run");
+        net.forward(&self.batch_x, batch, self.qat.as_mut(), &mut self.conv_tape);
+        self.grad_logits.resize(self.conv_tape.logits().len(), 0.0);
+        let loss = softmax_cross_entropy(self.conv_tape.logits(), &self.batch_y, data.classes, &mut self.grad_logits);
+        let step = self.step + 1;
+        if !loss.is_finite() {
+            self.qat = qat_before;
+            return Err(Divergence::Loss { step, loss });
+        }
+        let correct = count_correct(self.conv_tape.logits(), &self.batch_y, data.classes);
+        net.backward(&self.conv_tape, &self.grad_logits, &mut self.conv_grads);
+        let kept = net.clone();
+        let net = self.conv.as_mut().expect("a conv run");
+        self.optimizer.step_tensors(net.params_mut(), self.conv_grads.iter().collect());
+        if !net.is_finite() {
+            *net = kept;
+            self.qat = qat_before;
+            return Err(Divergence::Weights { step });
+        }
+        Ok(self.finish_step(data, end, StepReport { step, epoch: self.epoch, loss, batch_accuracy: correct as f32 / batch as f32 }))
+    }
+
+    /// Counts the step and moves the cursor to `end`, into a new shuffled epoch when it is done.
+    fn finish_step(&mut self, data: &Dataset, end: usize, report: StepReport) -> StepReport {
+        self.step = report.step;
         self.cursor = end;
         if self.cursor >= self.order.len() {
             self.epoch += 1;
             self.cursor = 0;
             self.order = epoch_order(data.len(), &mut self.shuffle);
         }
-        Ok(StepReport { step, epoch, loss, batch_accuracy: correct as f32 / batch as f32 })
+        report
     }
 
     /// Accuracy on `data` with the current weights (and, under QAT, the fake-quant forward with
     /// the observers frozen, as torch's `model.eval()` leaves them).
     pub fn evaluate(&self, data: &Dataset) -> f32 {
-        evaluate(&self.effective_model(), self.qat.as_ref(), data)
+        match &self.conv {
+            Some(net) => evaluate_conv(net, self.qat.as_ref(), data),
+            None => evaluate(&self.effective_model(), self.qat.as_ref(), data),
+        }
     }
 
     /// The weights as the run keeps them: pruned ones at zero; weight-shared ones at their
@@ -371,6 +454,9 @@ impl Trainer {
 
     /// Prunes from now on with `masks` (one per layer, as the weights; from `crate::prune`).
     pub fn set_masks(&mut self, masks: Vec<Vec<f32>>) -> Result<()> {
+        if self.conv.is_some() {
+            return Err(Error::Config("pruning is not supported for the conv net yet".into()));
+        }
         let fits = masks.len() == self.model.layers.len() && masks.iter().zip(&self.model.layers).all(|(m, l)| m.len() == l.weight.len());
         if !fits {
             return Err(Error::Config("the pruning masks do not fit the model's layers".into()));
@@ -406,6 +492,24 @@ pub fn evaluate(model: &Mlp, qat: Option<&Qat>, data: &Dataset) -> f32 {
         let end = (start + chunk).min(data.len());
         let x = &data.images[start * data.features..end * data.features];
         model.forward(x, end - start, qat.as_mut(), &mut tape);
+        correct += count_correct(tape.logits(), &data.labels[start..end], data.classes);
+    }
+    correct as f32 / data.len() as f32
+}
+
+/// Accuracy of the conv net on `data`, in batches of 100 (its tape keeps every layer's maps);
+/// `qat`'s nodes are cloned with observers off.
+pub fn evaluate_conv(net: &ConvNet, qat: Option<&Qat>, data: &Dataset) -> f32 {
+    let mut qat = qat.cloned();
+    if let Some(q) = qat.as_mut() {
+        q.set_observers(false);
+    }
+    let mut tape = ConvTape::default();
+    let mut correct = 0;
+    let chunk = 100;
+    for start in (0..data.len()).step_by(chunk) {
+        let end = (start + chunk).min(data.len());
+        net.forward(&data.images[start * data.features..end * data.features], end - start, qat.as_mut(), &mut tape);
         correct += count_correct(tape.logits(), &data.labels[start..end], data.classes);
     }
     correct as f32 / data.len() as f32

@@ -152,3 +152,36 @@ fn refuses_calibration_data_and_settings_that_do_not_fit() {
     let err = static_calibrated(&model, w, a, Calibration::Entropy, &bad).unwrap_err();
     assert!(err.to_string().contains("NaN"), "{err}");
 }
+
+#[test]
+fn a_conv_net_calibrates_its_input_and_each_conv_and_linear_output_on_float_activations() {
+    use quantscope_train::conv::{ConvNet, ConvTape};
+    use quantscope_train::ptq::static_calibrated_conv;
+    let net = ConvNet::digits(3);
+    // 150 digit-sized rows of pixel-like values: three calibration batches of 64, 64 and 22.
+    let x: Vec<f32> = (0..150 * 784).map(|i| ((i * 7919 % 256) as f32) / 255.0).collect();
+    let mut tape = ConvTape::default();
+    net.forward(&x, 150, None, &mut tape);
+    let points = net.activation_points();
+    let seen: Vec<&[f32]> = std::iter::once(&tape.acts[0]).chain(points.iter().map(|&l| &tape.acts[l + 1])).map(Vec::as_slice).collect();
+    for bits in [8, 2] {
+        let (w, a) = specs(bits);
+        for calibration in [Calibration::MinMax, Calibration::Entropy, Calibration::Mse] {
+            let qat = static_calibrated_conv(&net, w, a, calibration, &x).unwrap();
+            assert_eq!(qat.activations.len(), points.len());
+            for (k, node) in activation_nodes(&qat).into_iter().enumerate() {
+                let n = observed(node);
+                assert_eq!(
+                    (n.observer.min_val[0], n.observer.max_val[0]),
+                    calibration.range(seen[k], bits, false),
+                    "{calibration:?} {bits} bits, node {k}"
+                );
+                assert!(!n.observer_enabled);
+            }
+            for (l, node) in qat.weights.iter().enumerate() {
+                assert!(observed(node).observer.has_range(), "weight {l} observed");
+            }
+        }
+    }
+    assert!(matches!(static_calibrated_conv(&net, specs(8).0, specs(8).1, Calibration::MinMax, &x[..100]), Err(Error::Data(_))));
+}

@@ -8,6 +8,7 @@
 
 use std::rc::Rc;
 
+use quantscope_train::conv::ConvNet;
 use quantscope_train::convert;
 use quantscope_train::data::Dataset;
 use quantscope_train::distill::DistillConfig;
@@ -34,6 +35,9 @@ const LSQ_STATIC_STEPS: u64 = 10;
 /// The settings the view offers, as JSON.
 #[derive(Deserialize)]
 struct RunSettings {
+    /// "mlp" (784, `hidden`…, 10; the default) or "conv" (`ConvNet::digits`, its layers fixed).
+    #[serde(default)]
+    arch: Option<String>,
     hidden: Vec<usize>,
     optimizer: String,
     learning_rate: f64,
@@ -58,6 +62,17 @@ struct RunSettings {
 impl RunSettings {
     fn parse(settings: JsValue) -> Result<RunSettings, JsError> {
         serde_wasm_bindgen::from_value(settings).map_err(|e| JsError::new(&format!("the training settings are malformed: {e}")))
+    }
+
+    /// Whether the settings ask for the conv net; refuses an unknown architecture and hidden
+    /// sizes given for the conv net.
+    fn conv(&self) -> Result<bool, JsError> {
+        match self.arch.as_deref() {
+            None | Some("mlp") => Ok(false),
+            Some("conv") if self.hidden.is_empty() => Ok(true),
+            Some("conv") => Err(JsError::new("the conv net's layers are fixed: hidden layer sizes are for the MLP")),
+            Some(other) => Err(JsError::new(&format!("unknown architecture '{other}' (mlp or conv)"))),
+        }
     }
 
     fn config(self) -> Result<TrainConfig, JsError> {
@@ -163,6 +178,27 @@ fn specs(bits: u32, per_channel: bool, averaging: Averaging) -> (QuantSpec, Quan
     (weight, activation)
 }
 
+impl TrainingRun {
+    /// Refuses `what` on a conv net run, which supports FP32 and QAT training, evaluation and
+    /// static PTQ only so far.
+    fn mlp_only(&self, what: &str) -> Result<(), JsError> {
+        match self.trainer.conv {
+            Some(_) => Err(JsError::new(&format!("{what} is not supported for the conv net yet: train the MLP for it"))),
+            None => Ok(()),
+        }
+    }
+
+    /// Static PTQ of the conv net, as the MLP's: torch's `prepare` places the same nodes as
+    /// `prepare_qat` (`ConvNet::qat`), min-max observers calibrate on the first 1,024 training
+    /// digits, then the fake-quantized forward is evaluated on the test digits.
+    fn conv_ptq_accuracy(&self, net: &ConvNet, bits: u32, per_channel: bool, calibration: Calibration) -> Result<f32, JsError> {
+        let (weight, activation) = specs(bits, per_channel, Averaging::MinMax);
+        let n = CALIBRATION_DIGITS.min(self.train.len());
+        let qat = ptq::static_calibrated_conv(net, weight, activation, calibration, &self.train.images[..n * PIXELS]).map_err(js_err)?;
+        Ok(quantscope_train::trainer::evaluate_conv(net, Some(&qat), &self.test))
+    }
+}
+
 #[wasm_bindgen]
 impl TrainingRun {
     /// A new run: the training and test digits as raw uint8 pixels (`[N, 784]` row-major) and
@@ -177,10 +213,18 @@ impl TrainingRun {
         test_labels: &[u8],
         settings: JsValue,
     ) -> Result<TrainingRun, JsError> {
-        let config = RunSettings::parse(settings)?.config()?;
+        let settings = RunSettings::parse(settings)?;
+        let conv = settings.conv()?;
+        let seed = settings.seed;
+        let config = settings.config()?;
         let train = Rc::new(digits(train_images, train_labels, "training")?);
         let test = Rc::new(digits(test_images, test_labels, "test")?);
-        let trainer = Trainer::new(config, &train).map_err(js_err)?;
+        let trainer = if conv {
+            // The seed initialises the net and (XORed, as for the MLP) shuffles.
+            Trainer::with_conv(config, &train, ConvNet::digits(seed)).map_err(js_err)?
+        } else {
+            Trainer::new(config, &train).map_err(js_err)?
+        };
         Ok(TrainingRun { trainer, train, test, diverged: None })
     }
 
@@ -188,7 +232,12 @@ impl TrainingRun {
     /// trained on this run's softened outputs (its weights as they are now; a QAT or LSQ teacher
     /// through its frozen fake-quant nodes) and the labels. Bad settings are refused with the reason.
     pub fn distil(&self, settings: JsValue) -> Result<TrainingRun, JsError> {
-        let config = RunSettings::parse(settings)?.config()?;
+        self.mlp_only("distillation")?;
+        let settings = RunSettings::parse(settings)?;
+        if settings.conv()? {
+            return Err(JsError::new("the distilled student is an MLP: choose hidden layers for it"));
+        }
+        let config = settings.config()?;
         if config.distill.is_none() {
             return Err(JsError::new("distillation needs a temperature and α"));
         }
@@ -201,6 +250,7 @@ impl TrainingRun {
     /// `quantscope_train::share`), fine-tuned with `settings`' optimizer, learning rate, epochs,
     /// batch and seed (its layers are this run's). Refused with the reason: bits outside 1..8, a quantization-aware run.
     pub fn share_weights(&self, bits: u32, settings: JsValue) -> Result<TrainingRun, JsError> {
+        self.mlp_only("weight sharing")?;
         if self.trainer.qat.is_some() {
             return Err(JsError::new(
                 "weight sharing clusters FP32 weights, and the last run is quantization-aware: train an FP32 run first",
@@ -255,6 +305,9 @@ impl TrainingRun {
                 JsError::new(&format!("unknown calibration {other:?}: minmax, a percentile such as p99.999, entropy or mse"))
             })?,
         };
+        if let Some(net) = &self.trainer.conv {
+            return self.conv_ptq_accuracy(net, bits, per_channel, calibration);
+        }
         let (weight, activation) = specs(bits, per_channel, Averaging::MinMax);
         let n = CALIBRATION_DIGITS.min(self.train.len());
         // The weights as kept: a pruned run's zeros stay zero (pruned + quantized).
@@ -267,6 +320,11 @@ impl TrainingRun {
     /// (`quantscope_train::ptq`, torch's `quantize_dynamic`): each test digit's activations
     /// quantized with their own ranges, the logits in float.
     pub fn ptq_dynamic_accuracy(&self, bits: u32, per_channel: bool) -> Result<f32, JsError> {
+        if self.trainer.conv.is_some() {
+            return Err(JsError::new(
+                "dynamic PTQ (torch's quantize_dynamic) quantizes Linear layers only, not the conv net's convolutions: use static PTQ",
+            ));
+        }
         let (weight, activation) = specs(bits, per_channel, Averaging::MinMax);
         ptq::dynamic_accuracy(&self.trainer.effective_model(), weight, activation, &self.test).map_err(js_err)
     }
@@ -275,6 +333,7 @@ impl TrainingRun {
     /// (2:4 is always 50 %; on a pruned run, on top of its masks) and keeps the masks through further training, as torch's
     /// `weight_orig · mask`; reports the test accuracy and the sizes.
     pub fn prune(&mut self, method: &str, sparsity: f64) -> Result<JsValue, JsError> {
+        self.mlp_only("pruning")?;
         let model = self.trainer.effective_model();
         let masks = self.combined_masks(&model, method, sparsity)?;
         self.trainer.set_masks(masks.clone()).map_err(js_err)?;
@@ -321,6 +380,7 @@ impl TrainingRun {
     /// Test accuracy against sparsity (of the run's masks and `method`'s together), pruning the current weights one-shot (no fine-tuning) at
     /// each of `sparsities`; the run itself is left as it is.
     pub fn sparsity_curve(&self, method: &str, sparsities: Vec<f64>) -> Result<JsValue, JsError> {
+        self.mlp_only("pruning")?;
         let model = self.trainer.effective_model();
         let mut points = Vec::with_capacity(sparsities.len());
         for s in sparsities {
@@ -343,8 +403,13 @@ impl TrainingRun {
     /// The run's parameters (the weights the forward uses, pruned ones at zero), and with
     /// [`TrainingRun::node_state`] all the Train view's export module (`www/pkg-train-export`) needs to write
     /// the run as a `.onnx` (`quantscope_train::convert::params`).
+    /// A conv net run's are its tensors in torch's `parameters()` order, concatenated (the worker
+    /// exports no conv net yet).
     pub fn params(&self) -> Vec<f32> {
-        convert::params(&self.trainer.effective_model())
+        match &self.trainer.conv {
+            Some(net) => net.params().into_iter().flatten().copied().collect(),
+            None => convert::params(&self.trainer.effective_model()),
+        }
     }
 
     /// The fake-quant nodes' scales and zero points (`quantscope_train::convert::node_state`;
@@ -355,21 +420,39 @@ impl TrainingRun {
 
     /// The predicted class of each test digit by the run's forward (fake-quantized under QAT).
     pub fn test_predictions(&self) -> Vec<u8> {
+        if let Some(net) = &self.trainer.conv {
+            let mut qat = self.trainer.qat.clone();
+            if let Some(q) = qat.as_mut() {
+                q.set_observers(false);
+            }
+            let mut tape = quantscope_train::conv::ConvTape::default();
+            let mut predictions = Vec::with_capacity(self.test.len());
+            for chunk in self.test.images.chunks(100 * PIXELS) {
+                net.forward(chunk, chunk.len() / PIXELS, qat.as_mut(), &mut tape);
+                predictions.extend(tape.logits().chunks_exact(CLASSES).map(argmax));
+            }
+            return predictions;
+        }
         let mut qat = self.trainer.qat.clone();
         if let Some(q) = qat.as_mut() {
             q.set_observers(false);
         }
         let mut tape = quantscope_train::mlp::Tape::default();
         self.trainer.effective_model().forward(&self.test.images, self.test.len(), qat.as_mut(), &mut tape);
-        tape.logits()
-            .chunks_exact(CLASSES)
-            .map(|row| row.iter().enumerate().fold(0, |b, (i, &v)| if v > row[b] { i } else { b }) as u8)
-            .collect()
+        tape.logits().chunks_exact(CLASSES).map(argmax).collect()
+    }
+
+    /// "conv" for a conv net run, else "mlp" (the worker leaves out what the conv net lacks).
+    pub fn architecture(&self) -> String {
+        (if self.trainer.conv.is_some() { "conv" } else { "mlp" }).into()
     }
 
     /// Parameters of the model (weights and biases).
     pub fn parameter_count(&self) -> usize {
-        self.trainer.model.parameter_count()
+        match &self.trainer.conv {
+            Some(net) => net.parameter_count(),
+            None => self.trainer.model.parameter_count(),
+        }
     }
 
     /// Bytes of the model stored at `bits` per weight (32: FP32): the weights at `bits`, the
@@ -380,6 +463,19 @@ impl TrainingRun {
         if let Some(s) = &self.trainer.shared {
             return s.stored_bytes(&self.trainer.model) as f64;
         }
+        if let Some(net) = &self.trainer.conv {
+            // Each Conv2d's or Linear's weight (even places in params()) and its bias.
+            let params = net.params();
+            let weights: Vec<usize> = params.iter().step_by(2).map(|w| w.len()).collect();
+            let biases: usize = params.iter().skip(1).step_by(2).map(|b| b.len()).sum();
+            let total: usize = weights.iter().sum();
+            if bits >= 32 {
+                return ((total + biases) * 4) as f64;
+            }
+            let outputs = params.iter().skip(1).step_by(2).map(|b| b.len());
+            let scales: usize = outputs.map(|o| (if per_channel { o } else { 1 }) + 2).sum();
+            return (total * bits as usize).div_ceil(8) as f64 + (biases * 4 + scales * 4) as f64;
+        }
         let layers = &self.trainer.model.layers;
         let weights: usize = layers.iter().map(|l| l.weight.len()).sum();
         let biases: usize = layers.iter().map(|l| l.bias.len()).sum();
@@ -389,4 +485,9 @@ impl TrainingRun {
         let scales: usize = layers.iter().map(|l| (if per_channel { l.out_features } else { 1 }) + 2).sum();
         (weights * bits as usize).div_ceil(8) as f64 + (biases * 4 + scales * 4) as f64
     }
+}
+
+/// The first largest logit's class (as torch's argmax).
+fn argmax(row: &[f32]) -> u8 {
+    row.iter().enumerate().fold(0, |b, (i, &v)| if v > row[b] { i } else { b }) as u8
 }

@@ -6,5 +6,6 @@
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 mod synthetic;
+mod wasm_conv;
 mod wasm_trace;
 mod wasm_training_run;

@@ -1,0 +1,137 @@
+//! A conv net run through the one trainer (`Trainer::with_conv`): it learns the shipped digits, is
+//! reproducible from its seed, stops on divergence keeping the weights before it, and refuses the
+//! methods it does not support yet with the reason.
+
+use quantscope_train::conv::{ConvNet, Layer, DIGIT};
+use quantscope_train::data::Dataset;
+use quantscope_train::distill::DistillConfig;
+use quantscope_train::observer::{Averaging, Granularity};
+use quantscope_train::optim::OptimizerKind;
+use quantscope_train::trainer::{Divergence, QatConfig, QatMethod, TrainConfig, Trainer};
+use quantscope_train::Error;
+
+fn digits(n: usize) -> Dataset {
+    let bytes = std::fs::read(format!("{}/../../www/models/mnist_train.npz", env!("CARGO_MANIFEST_DIR"))).expect("shipped digits");
+    let tensors = quantscope_formats::npz::parse(&bytes).expect("digits npz");
+    let get = |name: &str| tensors.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("no {name}"));
+    let pixels: Vec<u8> = get("images").data.iter().take(n * 784).map(|&v| v as u8).collect();
+    let labels: Vec<u8> = get("labels").data.iter().take(n).map(|&v| v as u8).collect();
+    Dataset::from_u8(&pixels, &labels, 784, 10).expect("digits")
+}
+
+fn config(optimizer: OptimizerKind, epochs: usize) -> TrainConfig {
+    // `sizes` is set from the net by with_conv.
+    TrainConfig { sizes: vec![], optimizer, epochs, batch_size: 32, seed: 5, qat: None, distill: None }
+}
+
+fn run(t: &mut Trainer, data: &Dataset) {
+    while !t.finished() {
+        t.step(data).unwrap();
+    }
+}
+
+#[test]
+fn the_conv_net_learns_the_digits() {
+    let all = digits(1500);
+    let train = Dataset { images: all.images[..1000 * 784].to_vec(), labels: all.labels[..1000].to_vec(), ..all.clone() };
+    let test = Dataset { images: all.images[1000 * 784..].to_vec(), labels: all.labels[1000..].to_vec(), ..all };
+    let mut t = Trainer::with_conv(config(OptimizerKind::adam(3e-3), 2), &train, ConvNet::digits(1)).unwrap();
+    let before = t.evaluate(&test);
+    assert_eq!(t.total_steps(&train), 2 * 32);
+    run(&mut t, &train);
+    let after = t.evaluate(&test);
+    // 64 steps of 32 digits: well above chance (10 %) and above the untrained net.
+    assert!(after > 0.7 && after > before + 0.4, "test accuracy {before} → {after}");
+    assert_eq!(t.step, 64);
+    // The same seed and net give the same weights.
+    let mut again = Trainer::with_conv(config(OptimizerKind::adam(3e-3), 2), &train, ConvNet::digits(1)).unwrap();
+    run(&mut again, &train);
+    assert_eq!(again.conv, t.conv);
+}
+
+/// Quantization-aware training at 4 bits: the run learns through its fake quantization, and its
+/// evaluation is the fake-quant forward (observers frozen), not the float one.
+#[test]
+fn the_conv_net_learns_with_fake_quantization() {
+    let all = digits(1500);
+    let train = Dataset { images: all.images[..1000 * 784].to_vec(), labels: all.labels[..1000].to_vec(), ..all.clone() };
+    let test = Dataset { images: all.images[1000 * 784..].to_vec(), labels: all.labels[1000..].to_vec(), ..all };
+    let qat = QatConfig {
+        method: QatMethod::Observed,
+        bits: 4,
+        weight_granularity: Granularity::PerChannel,
+        averaging: Averaging::MovingAverage(quantscope_train::observer::AVERAGING_CONSTANT),
+        freeze_observers_after: Some(48),
+    };
+    let mut t =
+        Trainer::with_conv(TrainConfig { qat: Some(qat), ..config(OptimizerKind::adam(3e-3), 2) }, &train, ConvNet::digits(1)).unwrap();
+    assert_eq!(t.qat.as_ref().unwrap().weights.len(), 3);
+    run(&mut t, &train);
+    let fake_quant = t.evaluate(&test);
+    assert!(fake_quant > 0.6, "QAT INT4 test accuracy {fake_quant}");
+    // The fake-quant forward's logits are on a 4-bit grid: at most 16 distinct values per batch.
+    let net = t.conv.as_ref().unwrap();
+    let mut qat = t.qat.clone();
+    qat.as_mut().unwrap().set_observers(false);
+    let mut tape = quantscope_train::conv::ConvTape::default();
+    net.forward(&test.images[..100 * 784], 100, qat.as_mut(), &mut tape);
+    let mut levels: Vec<u32> = tape.logits().iter().map(|v| v.to_bits()).collect();
+    levels.sort_unstable();
+    levels.dedup();
+    assert!(levels.len() <= 16, "{} distinct logits", levels.len());
+    let by_hand = tape.logits().chunks_exact(10).zip(&test.labels).filter(|(r, &l)| {
+        let best = r.iter().enumerate().fold(0, |b, (i, &v)| if v > r[b] { i } else { b });
+        best == l as usize
+    });
+    assert!(by_hand.count() > 60);
+}
+
+#[test]
+fn a_diverging_conv_run_stops_and_keeps_the_weights_before() {
+    let data = digits(256);
+    let mut t = Trainer::with_conv(config(OptimizerKind::sgd(1e30), 1), &data, ConvNet::digits(2)).unwrap();
+    let mut last_good = t.conv.clone();
+    let stop = loop {
+        match t.step(&data) {
+            Ok(_) => last_good = t.conv.clone(),
+            Err(d) => break d,
+        }
+    };
+    assert!(matches!(stop, Divergence::Weights { .. } | Divergence::Loss { .. }), "{stop:?}");
+    assert_eq!(t.conv, last_good);
+    assert!(t.conv.as_ref().unwrap().is_finite());
+}
+
+#[test]
+fn unsupported_methods_and_misfits_are_refused() {
+    let data = digits(64);
+    let lsq = QatConfig {
+        method: QatMethod::Learned { static_steps: 10 },
+        bits: 8,
+        weight_granularity: Granularity::PerChannel,
+        averaging: Averaging::MinMax,
+        freeze_observers_after: None,
+    };
+    let refusal = |c: TrainConfig, net: ConvNet| match Trainer::with_conv(c, &data, net) {
+        Err(Error::Config(msg)) => msg,
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("accepted"),
+    };
+    let adam = OptimizerKind::adam(1e-3);
+    assert!(
+        refusal(TrainConfig { qat: Some(lsq), ..config(adam, 1) }, ConvNet::digits(1)).contains("LSQ (learned scales) is not supported")
+    );
+    let distill = Some(DistillConfig { temperature: 4.0, alpha: 0.5 });
+    assert!(refusal(TrainConfig { distill, ..config(adam, 1) }, ConvNet::digits(1)).contains("distillation is not supported"));
+    assert!(refusal(config(OptimizerKind::adam(-1.0), 1), ConvNet::digits(1)).contains("learning rate"));
+    assert!(refusal(config(adam, 0), ConvNet::digits(1)).contains("epochs"));
+    // A net of 5 classes on the 10 digits.
+    let mut five = ConvNet::digits(1);
+    if let Some(Layer::Linear(l)) = five.layers.last_mut() {
+        *l = quantscope_train::mlp::Linear::zeros(256, 5);
+    }
+    let five = ConvNet::new(DIGIT, five.layers).unwrap();
+    assert!(refusal(config(adam, 1), five).contains("gives 5 classes"));
+    let mut t = Trainer::with_conv(config(adam, 1), &data, ConvNet::digits(1)).unwrap();
+    assert!(matches!(t.set_masks(vec![]), Err(Error::Config(m)) if m.contains("pruning is not supported")));
+}
