@@ -4,7 +4,9 @@
 //! figures are printed as one JSON array for scripts/bench.mjs.
 //! With --pack DIR it times packing alone (`pack_bench`, the like-for-like comparison with
 //! llama.cpp's `ggml_quantize_chunk`) instead, writes the input it timed to DIR/values.f32 and
-//! DIR/importance.f32 (little-endian f32) for scripts/bench-llama.py, and prints one JSON object.
+//! DIR/importance.f32 (little-endian f32) for scripts/bench-llama.py, and prints one JSON object;
+//! QUANTSCOPE_BENCH_PACK=q4_1,q5_1 times only those types (for a quick before/after of one kernel);
+//! QUANTSCOPE_BENCH_SCHEMES=q8_0,nf4 does the same for the scheme figures.
 
 use quantscope_core::pack_bench::{self, bench_pack, fnv1a64, pack_input, PACK_TYPES};
 use quantscope_core::throughput::bench_scheme;
@@ -23,7 +25,12 @@ fn pack(n: usize, dir: &std::path::Path) {
     std::fs::write(dir.join("importance.f32"), le_bytes(&importance)).expect("writes the importance vector");
     let start = Instant::now();
     let now = || start.elapsed().as_secs_f64() * 1e3;
-    let results: Vec<_> = PACK_TYPES.iter().map(|(id, _)| bench_pack(id, &values, &importance, 3, &now).expect("packs")).collect();
+    let wanted = std::env::var("QUANTSCOPE_BENCH_PACK").ok();
+    let results: Vec<_> = PACK_TYPES
+        .iter()
+        .filter(|(id, _)| wanted.as_deref().map_or(true, |w| w.split(',').any(|t| t == *id)))
+        .map(|(id, _)| bench_pack(id, &values, &importance, 3, &now).expect("packs"))
+        .collect();
     let out = serde_json::json!({
         "row": pack_bench::ROW,
         "values_fnv1a64": fnv1a64(&values),
@@ -49,7 +56,8 @@ fn main() {
         println!("native, {} elements ({:.0} MB of f32), MB/s of input, fastest of 3", t.data.len(), t.data.len() as f64 * 4e-6);
         println!("{:<16} {:>12} {:>12} {:>12}", "scheme", "quantize", "dequantize", "metrics");
     }
-    for id in schemes::base_ids() {
+    let wanted = std::env::var("QUANTSCOPE_BENCH_SCHEMES").ok();
+    for id in schemes::base_ids().into_iter().filter(|id| wanted.as_deref().map_or(true, |w| w.split(',').any(|t| t == id))) {
         let scheme = schemes::by_id(&id).expect("listed ids resolve");
         let r = bench_scheme(scheme.as_ref(), &t.data, &t.shape, 3, &now).expect("bench runs");
         if !json {

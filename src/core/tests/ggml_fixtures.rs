@@ -190,8 +190,18 @@ const LENGTHS: [usize; 14] = [0, 1, 15, 16, 17, 31, 32, 33, 63, 65, 255, 256, 25
 fn property_inputs() -> Vec<(String, Vec<f32>)> {
     let mut rng = Rng(0x5EED_6767);
     let mut out = Vec::new();
-    let dists: [&str; 9] =
-        ["normal", "scaled_normal", "uniform", "huge", "tiny", "subnormal", "half_integers", "sparse_specials", "mixed_scales"];
+    let dists: [&str; 10] = [
+        "normal",
+        "scaled_normal",
+        "uniform",
+        "huge",
+        "tiny",
+        "subnormal",
+        "subnormal_scale",
+        "half_integers",
+        "sparse_specials",
+        "mixed_scales",
+    ];
     for dist in dists {
         for &n in &LENGTHS {
             let v: Vec<f32> = (0..n)
@@ -201,6 +211,9 @@ fn property_inputs() -> Vec<(String, Vec<f32>)> {
                     "uniform" => (rng.unit() * 8.0 - 3.0) as f32,
                     "huge" => (rng.normal() * 1e37) as f32,
                     "tiny" => (rng.normal() * 1e-37) as f32,
+                    // Normal values whose block scales are subnormal, d from 2^-128 (1/d just
+                    // finite) to 2^-126 in each block: the edge of the kernels' fast paths.
+                    "subnormal_scale" => (rng.unit() * 31.0 * 2f64.powi(-128 + (i / QK) as i32 % 3)) as f32,
                     "subnormal" => f32::from_bits((rng.next() as u32 & 0x007F_FFFF) | ((rng.next() as u32 & 1) << 31)),
                     "half_integers" => ((rng.next() % 33) as f32 - 16.0) * 0.5,
                     "sparse_specials" => match rng.next() % 40 {
@@ -243,6 +256,29 @@ fn quantize_kernels_equal_the_reference() {
                 panic!("{ty:?} on {name}: kernel differs from the reference at {diff}");
             }
             assert_eq!(got_clipped, want_clipped, "{ty:?} on {name}: clip count");
+        }
+    }
+}
+
+/// `Scheme::quantize` packs and decodes in one pass (`ggml::quantize_decode_row`): its bytes,
+/// clip count and decoded copy are the reference's packing and the reference's decoding of it.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn fused_quantize_and_decode_equal_the_reference() {
+    for (name, values) in property_inputs() {
+        for ty in GgmlType::ALL {
+            let got = GgmlScheme::new(ty).quantize(&values, &[values.len()]).unwrap();
+            let (want, want_clipped) = reference_pack(ty, &values);
+            if let Some(diff) = first_block_diff(ty, &got.packed, &want, &values) {
+                panic!("{ty:?} on {name}: fused kernel's bytes differ from the reference at {diff}");
+            }
+            assert_eq!(got.clipped, want_clipped, "{ty:?} on {name}: clip count");
+            let mut decoded = vec![0.0f32; want.len() / ty.block_bytes() * QK];
+            reference::dequantize_row(ty, &want, &mut decoded);
+            decoded.truncate(values.len());
+            if let Some(diff) = first_value_diff(&got.dequantized, &decoded) {
+                panic!("{ty:?} on {name}: fused decoding differs from the reference at {diff}");
+            }
         }
     }
 }

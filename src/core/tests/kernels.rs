@@ -120,6 +120,25 @@ macro_rules! moments_kernel_tests {
     };
 }
 
+/// Finite min/max: exact (−0 == +0), and equal to `moments`' range.
+macro_rules! min_max_kernel_tests {
+    ($name:ident, $simd:path, $reference:path) => {
+        #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+        #[cfg_attr(not(target_arch = "wasm32"), test)]
+        fn $name() {
+            for &n in &LENGTHS {
+                for (gen, x) in inputs(n as u64 + 404, n) {
+                    let (a, b) = ($simd(&x), $reference(&x));
+                    let m = summary::reference::moments(&x);
+                    let what = format!("{} on {gen}, n = {n}", stringify!($simd));
+                    assert!(a.0 == b.0 && a.1 == b.1, "{what}: {a:?} vs {b:?}");
+                    assert!(b.0 == m.min && b.1 == m.max, "{what}: reference {b:?} vs moments {:?}", (m.min, m.max));
+                }
+            }
+        }
+    };
+}
+
 /// Error-metric sums: `compared` and `max_abs` exact, every f64 sum within n·ε·Σ|term|.
 macro_rules! sums_kernel_tests {
     ($name:ident, $simd:path, $reference:path) => {
@@ -190,9 +209,30 @@ macro_rules! bin_kernel_tests {
     };
 }
 
+/// INT4/INT2 packing in place: the body bytes bit-identical, at every length around the
+/// kernels' steps (32 and 64 codes), on arbitrary bytes (signed codes are any byte pattern).
+macro_rules! pack_kernel_tests {
+    ($name:ident, $simd:path, $reference:path) => {
+        #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+        #[cfg_attr(not(target_arch = "wasm32"), test)]
+        fn $name() {
+            let mut r = Rng(0x9AC4);
+            for n in (0..260).chain([1000, 1023, 4097]) {
+                let codes: Vec<u8> = (0..n).map(|_| r.next() as u8).collect();
+                let (mut a, mut b) = (codes.clone(), codes.clone());
+                let (la, lb) = ($simd(&mut a), $reference(&mut b));
+                assert_eq!(la, lb, "{} n = {n}: body length", stringify!($simd));
+                assert_eq!(a[..la], b[..lb], "{} n = {n}: body bytes of {codes:?}", stringify!($simd));
+            }
+        }
+    };
+}
+
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd {
     use super::*;
+    pack_kernel_tests!(pack_nibbles_simd_matches_ref, int::simd128::pack_nibbles_in_place, int::reference::pack_nibbles_in_place);
+    pack_kernel_tests!(pack_pairs_simd_matches_ref, int::simd128::pack_pairs_in_place, int::reference::pack_pairs_in_place);
     quantize_kernel_tests!(
         quantize_simd_matches_ref,
         int::simd128::quantize_group,
@@ -201,6 +241,7 @@ mod simd {
         int::reference::dequantize_group
     );
     moments_kernel_tests!(moments_simd_matches_ref, summary::simd128::moments, summary::reference::moments);
+    min_max_kernel_tests!(min_max_simd_matches_ref, summary::simd128::finite_min_max, summary::reference::finite_min_max);
     sums_kernel_tests!(metric_sums_simd_match_ref, metrics::simd128::sums, metrics::reference::sums);
     bin_kernel_tests!(histogram_bin_simd_matches_ref, histogram::simd128::bin, histogram::reference::bin);
 }
@@ -213,7 +254,10 @@ quantize_kernel_tests!(
     int::dequantize_group,
     int::reference::dequantize_group
 );
+pack_kernel_tests!(pack_nibbles_dispatch_matches_ref, int::pack_nibbles_in_place, int::reference::pack_nibbles_in_place);
+pack_kernel_tests!(pack_pairs_dispatch_matches_ref, int::pack_pairs_in_place, int::reference::pack_pairs_in_place);
 moments_kernel_tests!(moments_dispatch_matches_ref, summary::moments, summary::reference::moments);
+min_max_kernel_tests!(min_max_dispatch_matches_ref, summary::min_max, summary::reference::finite_min_max);
 sums_kernel_tests!(metric_sums_dispatch_match_ref, metrics::sums, metrics::reference::sums);
 bin_kernel_tests!(histogram_bin_dispatch_matches_ref, histogram::bin, histogram::reference::bin);
 

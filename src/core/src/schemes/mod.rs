@@ -75,6 +75,26 @@ pub(crate) fn distinct_codes(codes: impl IntoIterator<Item = usize>, space: usiz
     used
 }
 
+/// [`distinct_codes`] of byte codes (`space` 256), for codes that hold only writable values:
+/// the set is filled a chunk at a time with one store per byte (no branch), and the count is
+/// taken between chunks, so the scan stops within one chunk of where `distinct_codes` would.
+/// Where some writable code never occurs — the far tail of a per-tensor INT8 range, say — the
+/// whole tensor is read, and this is several times faster than the branch per byte.
+pub(crate) fn distinct_bytes(codes: &[u8], writable: usize) -> usize {
+    let mut seen = [false; 256];
+    let mut used = 0;
+    for chunk in codes.chunks(1 << 14) {
+        for &c in chunk {
+            seen[c as usize] = true;
+        }
+        used = seen.iter().filter(|&&s| s).count();
+        if used >= writable {
+            break;
+        }
+    }
+    used
+}
+
 /// A quantization scheme.
 pub trait Scheme: Send + Sync {
     /// The lowercase id used by the CLI, the page and the JSON, e.g. `int8_sym`.
@@ -179,7 +199,7 @@ pub fn by_id(id: &str) -> Result<Box<dyn Scheme>> {
 
 #[cfg(test)]
 mod tests {
-    use super::distinct_codes;
+    use super::{distinct_bytes, distinct_codes};
 
     #[test]
     fn distinct_codes_stops_only_when_every_writable_code_is_seen() {
@@ -188,6 +208,12 @@ mod tests {
         // Not all writable: every code counts, to the end.
         assert_eq!(distinct_codes([5, 5, 7, 1, 7, 0], 16, 16), 4);
         assert_eq!(distinct_codes([], 16, 16), 0);
+        // The byte version counts the same where the codes are writable ones.
+        let bytes: Vec<u8> = (0..100_000u32).map(|i| (i * 7919 % 200) as u8).collect();
+        assert_eq!(distinct_bytes(&bytes, 256), 200);
+        assert_eq!(distinct_bytes(&bytes, 200), 200);
+        assert_eq!(distinct_bytes(&[], 16), 0);
+        assert_eq!(distinct_bytes(&[3, 3, 250], 255), 2);
         // An iterator that would panic past the stop is never read that far.
         assert_eq!(distinct_codes((0..3).chain(std::iter::from_fn(|| panic!("read past the stop"))), 8, 3), 3);
     }

@@ -157,6 +157,22 @@ pub fn quantize_row(ty: GgmlType, x: &[f32], out: &mut [u8]) -> usize {
     reference::quantize_row(ty, x, out)
 }
 
+/// [`quantize_row`] that also decodes every block into `deq` (`x.len()` values): what
+/// [`dequantize_row`] gives for `out`, written in the same pass (SIMD128) where there is a kernel.
+pub fn quantize_decode_row(ty: GgmlType, x: &[f32], out: &mut [u8], deq: &mut [f32]) -> usize {
+    assert!(x.len() % QK == 0 && out.len() == x.len() / QK * ty.block_bytes() && deq.len() == x.len());
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        simd128::quantize_decode_row(ty, x, out, deq)
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        let clipped = reference::quantize_row(ty, x, out);
+        reference::dequantize_row(ty, out, deq);
+        clipped
+    }
+}
+
 /// Dequantizes whole blocks. The one place the dequantize kernel is chosen.
 pub fn dequantize_row(ty: GgmlType, packed: &[u8], out: &mut [f32]) {
     assert!(packed.len() % ty.block_bytes() == 0 && out.len() == packed.len() / ty.block_bytes() * QK);
@@ -191,6 +207,23 @@ impl GgmlScheme {
             clipped += quantize_row(self.ty, &last, &mut packed[full * bb..]);
         }
         (packed, clipped)
+    }
+
+    /// [`Self::pack`] and the decoded values (`values.len()` of them) in one pass.
+    pub fn pack_decode(&self, values: &[f32]) -> (Vec<u8>, Vec<f32>, usize) {
+        let bb = self.ty.block_bytes();
+        let full = values.len() / QK;
+        let blocks = values.len().div_ceil(QK);
+        let mut packed = vec![0u8; blocks * bb];
+        let mut deq = vec![0.0f32; blocks * QK];
+        let mut clipped = quantize_decode_row(self.ty, &values[..full * QK], &mut packed[..full * bb], &mut deq[..full * QK]);
+        if blocks > full {
+            let mut last = [0.0f32; QK];
+            last[..values.len() - full * QK].copy_from_slice(&values[full * QK..]);
+            clipped += quantize_decode_row(self.ty, &last, &mut packed[full * bb..], &mut deq[full * QK..]);
+        }
+        deq.truncate(values.len());
+        (packed, deq, clipped)
     }
 }
 
@@ -227,8 +260,8 @@ impl Scheme for GgmlScheme {
         if n != values.len() {
             return Err(Error::InvalidArgument(format!("shape {shape:?} holds {n} values, got {}", values.len())));
         }
-        let (packed, clipped) = self.pack(values);
-        Ok(self.finish(values, packed, clipped))
+        let (packed, dequantized, clipped) = self.pack_decode(values);
+        Ok(self.finish(values, packed, dequantized, clipped))
     }
 
     fn dequantize(&self, packed: &[u8], shape: &[usize]) -> Result<Vec<f32>> {
@@ -277,17 +310,16 @@ impl GgmlScheme {
         for (row, out) in values.chunks_exact(n_per_row).zip(packed.chunks_exact_mut(row_bytes)) {
             quantize_legacy_row(legacy, row, importance, out);
         }
+        let mut dequantized = vec![0.0f32; values.len()];
+        dequantize_row(self.ty, &packed, &mut dequantized);
         // Codes at an end of their range are what this quantizer can clip; counted in `finish`.
-        Ok(self.finish(values, packed, usize::MAX))
+        Ok(self.finish(values, packed, dequantized, usize::MAX))
     }
 
-    /// Decodes and counts: the [`Quantized`] of `packed`. `clipped` is the quantizer's count, or
-    /// `usize::MAX` to count values more than half a step from their decoding here.
-    fn finish(&self, values: &[f32], packed: Vec<u8>, clipped: usize) -> Quantized {
+    /// Counts: the [`Quantized`] of `packed` and its decoding. `clipped` is the quantizer's
+    /// count, or `usize::MAX` to count values more than half a step from their decoding here.
+    fn finish(&self, values: &[f32], packed: Vec<u8>, dequantized: Vec<f32>, clipped: usize) -> Quantized {
         let n = values.len();
-        let mut dequantized = vec![0.0f32; packed.len() / self.ty.block_bytes() * QK];
-        dequantize_row(self.ty, &packed, &mut dequantized);
-        dequantized.truncate(n);
 
         let bb = self.ty.block_bytes();
         // Codes of the real elements only (the padding of the last block is not counted). Q8_0

@@ -21,14 +21,70 @@ use core::arch::wasm32::*;
 
 /// The SIMD quantizer for `ty`, if there is one. Returns the clip count.
 pub fn quantize_row(ty: GgmlType, x: &[f32], out: &mut [u8]) -> Option<usize> {
-    let bb = ty.block_bytes();
-    let block: fn(GgmlType, &[f32], &mut [u8]) -> usize = match ty {
-        GgmlType::Q8_0 => q8_0_block,
-        GgmlType::Q4_0 | GgmlType::Q5_0 => symmetric_block,
-        GgmlType::Q4_1 | GgmlType::Q5_1 => min_block,
-        GgmlType::Mxfp4 => mxfp4_block,
-    };
-    Some(x.chunks_exact(QK).zip(out.chunks_exact_mut(bb)).map(|(x, o)| block(ty, x, o)).sum())
+    Some(quantize_blocks(ty, x, out, None))
+}
+
+/// [`quantize_row`] that also writes each block's decoding into `deq` (32 per block) while the
+/// block is in cache: the page's dequantized copy without a second pass over the packed bytes.
+/// Each block is decoded by the dequantize kernel below, so `deq` is what `dequantize_row`
+/// gives for `out`.
+pub fn quantize_decode_row(ty: GgmlType, x: &[f32], out: &mut [u8], deq: &mut [f32]) -> usize {
+    quantize_blocks(ty, x, out, Some(deq))
+}
+
+/// One loop per type, so each block function is inlined with its type a constant (an
+/// indirect call per block of 32 cost q4_1 about a fifth of its packing time).
+fn quantize_blocks(ty: GgmlType, x: &[f32], out: &mut [u8], deq: Option<&mut [f32]>) -> usize {
+    match ty {
+        GgmlType::Q8_0 => blocks::<34>(x, out, deq, |x, o| q8_0_block(GgmlType::Q8_0, x, o), q8_0_dequantize_block),
+        GgmlType::Q4_0 => {
+            blocks::<18>(x, out, deq, |x, o| symmetric_block(GgmlType::Q4_0, x, o), |b, o| nibble_dequantize_block(GgmlType::Q4_0, b, o))
+        }
+        GgmlType::Q5_0 => {
+            blocks::<22>(x, out, deq, |x, o| symmetric_block(GgmlType::Q5_0, x, o), |b, o| nibble_dequantize_block(GgmlType::Q5_0, b, o))
+        }
+        GgmlType::Q4_1 => {
+            blocks::<20>(x, out, deq, |x, o| min_block(GgmlType::Q4_1, x, o), |b, o| nibble_dequantize_block(GgmlType::Q4_1, b, o))
+        }
+        GgmlType::Q5_1 => {
+            blocks::<24>(x, out, deq, |x, o| min_block(GgmlType::Q5_1, x, o), |b, o| nibble_dequantize_block(GgmlType::Q5_1, b, o))
+        }
+        GgmlType::Mxfp4 => {
+            blocks::<17>(x, out, deq, |x, o| mxfp4_block(GgmlType::Mxfp4, x, o), |b, o| nibble_dequantize_block(GgmlType::Mxfp4, b, o))
+        }
+    }
+}
+
+/// Runs `quantize` over whole blocks of `BB` bytes (arrays, so no bounds checks inside) and,
+/// with `deq`, `decode` on each packed block right after it is written.
+#[inline(always)]
+fn blocks<const BB: usize>(
+    x: &[f32],
+    out: &mut [u8],
+    deq: Option<&mut [f32]>,
+    quantize: impl Fn(&[f32; QK], &mut [u8; BB]) -> usize,
+    decode: impl Fn(&[u8], &mut [f32]),
+) -> usize {
+    // `chunks_exact` slices converted to arrays (the conversion cannot fail; `as_chunks` is
+    // newer than the MSRV).
+    let xs = x.chunks_exact(QK).map(|x| <&[f32; QK]>::try_from(x).unwrap());
+    let os = out.chunks_exact_mut(BB).map(|o| <&mut [u8; BB]>::try_from(o).unwrap());
+    let mut clipped = 0;
+    match deq {
+        Some(deq) => {
+            let ds = deq.chunks_exact_mut(QK).map(|d| <&mut [f32; QK]>::try_from(d).unwrap());
+            for ((x, o), d) in xs.zip(os).zip(ds) {
+                clipped += quantize(x, o);
+                decode(o, d);
+            }
+        }
+        None => {
+            for (x, o) in xs.zip(os) {
+                clipped += quantize(x, o);
+            }
+        }
+    }
+    clipped
 }
 
 /// The SIMD dequantizer for `ty`; returns false if there is none.
@@ -66,8 +122,8 @@ fn store_f32x4(o: &mut [f32], v: v128) {
 fn max_abs_bits(v: &[v128; 8]) -> u32 {
     let m = u32x4_splat(0x7FFF_FFFF);
     let acc = v[1..].iter().fold(v128_and(v[0], m), |acc, &x| u32x4_max(acc, v128_and(x, m)));
-    let lanes = [u32x4_extract_lane::<0>(acc), u32x4_extract_lane::<1>(acc), u32x4_extract_lane::<2>(acc), u32x4_extract_lane::<3>(acc)];
-    lanes.into_iter().max().unwrap()
+    let acc = u32x4_max(acc, i32x4_shuffle::<2, 3, 0, 1>(acc, acc));
+    u32x4_extract_lane::<0>(u32x4_max(acc, i32x4_shuffle::<1, 0, 3, 2>(acc, acc)))
 }
 
 /// Index of the first value with `|x|` bits equal to `target` (the reference's first strict max).
@@ -125,6 +181,7 @@ fn pack_qh(q: &[v128; 8]) -> [u8; 4] {
 // ---------------------------------------------------------------------------- quantize
 
 /// Q8_0, one block. Reference: `reference::quantize_block` for `GgmlType::Q8_0`.
+#[inline(always)]
 fn q8_0_block(ty: GgmlType, x: &[f32], out: &mut [u8]) -> usize {
     let v = load_block(x);
     let amax_bits = max_abs_bits(&v);
@@ -149,6 +206,7 @@ fn q8_0_block(ty: GgmlType, x: &[f32], out: &mut [u8]) -> usize {
 
 /// Q4_0 and Q5_0, one block. Reference: `reference::quantize_block` (d = max/−8 or max/−16,
 /// codes `trunc(x·id + 8.5)` / `trunc(x·id + 16.5)` clamped to 15 / 31).
+#[inline(always)]
 fn symmetric_block(ty: GgmlType, x: &[f32], out: &mut [u8]) -> usize {
     let v = load_block(x);
     let amax_bits = max_abs_bits(&v);
@@ -176,29 +234,30 @@ fn symmetric_block(ty: GgmlType, x: &[f32], out: &mut [u8]) -> usize {
     clipped as usize
 }
 
-/// Horizontal reduce with the reference's strict comparison.
-#[inline(always)]
-fn reduce(acc: v128, better: impl Fn(f32, f32) -> bool) -> f32 {
-    let lanes = [f32x4_extract_lane::<0>(acc), f32x4_extract_lane::<1>(acc), f32x4_extract_lane::<2>(acc), f32x4_extract_lane::<3>(acc)];
-    lanes[1..].iter().fold(lanes[0], |m, &l| if better(l, m) { l } else { m })
-}
-
 /// Q4_1 and Q5_1, one block. Reference: `reference::quantize_block` (min/max with strict
 /// comparisons, d = (max−min)/15 or /31, codes `trunc((x−min)·id + 0.5)` clamped).
+#[inline(always)]
 fn min_block(ty: GgmlType, x: &[f32], out: &mut [u8]) -> usize {
     let v = load_block(x);
-    if max_abs_bits(&v) >= 0x7F80_0000 {
-        return reference::quantize_block(ty, x, out);
-    }
     // pmin/pmax are `b < a ? b : a` / `a < b ? b : a`: the reference's `if (v < min) min = v`.
-    let (mut mn, mut mx) = (v[0], v[0]);
+    // A NaN lane is caught by `nan` (pmin/pmax may skip it); ±Inf reaches min or max and makes
+    // `d` infinite, which takes the reference below.
+    let (mut mn, mut mx, mut nan) = (v[0], v[0], f32x4_ne(v[0], v[0]));
     for &x in &v[1..] {
         mn = f32x4_pmin(mn, x);
         mx = f32x4_pmax(mx, x);
+        nan = v128_or(nan, f32x4_ne(x, x));
     }
-    let (mut min, mut max) = (reduce(mn, |a, b| a < b), reduce(mx, |a, b| a > b));
-    // Which zero the reference keeps depends on order across lanes: it is the block's first
-    // zero (no value is below a zero min, so the first zero met replaces min and stays).
+    if v128_any_true(nan) {
+        return reference::quantize_block(ty, x, out);
+    }
+    // Across lanes in any order: only the sign of a zero depends on the order, fixed below.
+    let mn = f32x4_pmin(mn, i32x4_shuffle::<2, 3, 0, 1>(mn, mn));
+    let mx = f32x4_pmax(mx, i32x4_shuffle::<2, 3, 0, 1>(mx, mx));
+    let mut min = f32x4_extract_lane::<0>(f32x4_pmin(mn, i32x4_shuffle::<1, 0, 3, 2>(mn, mn)));
+    let mut max = f32x4_extract_lane::<0>(f32x4_pmax(mx, i32x4_shuffle::<1, 0, 3, 2>(mx, mx)));
+    // Which zero the reference keeps is the block's first zero (no value is below a zero min,
+    // so the first zero met replaces min and stays).
     if min == 0.0 {
         min = *x.iter().find(|&&v| v == 0.0).unwrap();
     }
@@ -212,17 +271,20 @@ fn min_block(ty: GgmlType, x: &[f32], out: &mut [u8]) -> usize {
     }
     out[..2].copy_from_slice(&fp16_bits(d).to_le_bytes());
     out[2..4].copy_from_slice(&fp16_bits(min).to_le_bytes());
-    let (idv, minv) = (f32x4_splat(id), f32x4_splat(min));
-    let hi = if ty == GgmlType::Q4_1 { 15 } else { 31 };
-    let mut clipped = 0;
-    let q = trunc_codes(core::array::from_fn(|k| f32x4_mul(f32x4_sub(v[k], minv), idv)), 0.5, hi, &mut clipped);
+    let (idv, minv, half) = (f32x4_splat(id), f32x4_splat(min), f32x4_splat(0.5));
+    // Nothing clips here, so neither counting nor clamping is needed: min ≤ x ≤ max gives
+    // 0 ≤ x − min ≤ max − min (rounding is monotonic), and (max − min)·id is 15 (31) within a
+    // few ulps — d = (max − min)/15 and id = 1/d are each one rounding, and a d small enough to
+    // be subnormal still has over 20 bits, since a finite id needs d ≥ 2^−128 — so
+    // (x − min)·id + 0.5 truncates into [0, 15] ([0, 31]).
+    let q: [v128; 8] = core::array::from_fn(|k| i32x4_trunc_sat_f32x4(f32x4_add(f32x4_mul(f32x4_sub(v[k], minv), idv), half)));
     if ty == GgmlType::Q4_1 {
         store16(&mut out[4..20], pack_nibbles(&q));
     } else {
         out[4..8].copy_from_slice(&pack_qh(&q));
         store16(&mut out[8..24], pack_nibbles(&q));
     }
-    clipped as usize
+    0
 }
 
 /// MXFP4, one block. Reference: `reference::quantize_block` for `GgmlType::Mxfp4` (exponent
@@ -235,6 +297,7 @@ fn min_block(ty: GgmlType, x: &[f32], out: &mut [u8]) -> usize {
 /// (−0) only ties it, and codes 9–15 give exactly the errors codes 1–7 give for `|x|` (IEEE
 /// subtraction is symmetric under negation). So the code is the magnitude's index, plus 8 for
 /// x < 0 unless that index is 0.
+#[inline(always)]
 fn mxfp4_block(ty: GgmlType, x: &[f32], out: &mut [u8]) -> usize {
     let v = load_block(x);
     let amax_bits = max_abs_bits(&v);
@@ -279,6 +342,7 @@ fn store_i8x16_as_f32(codes: v128, o: &mut [f32], f: impl Fn(v128) -> v128) {
 }
 
 /// Q8_0, one block: `q as f32 * d`. Reference: `reference::dequantize_block` for Q8_0.
+#[inline(always)]
 fn q8_0_dequantize_block(b: &[u8], o: &mut [f32]) {
     let d = f32x4_splat(fp16_value(u16::from_le_bytes([b[0], b[1]])));
     store_i8x16_as_f32(load16(&b[2..18]), &mut o[..16], |q| f32x4_mul(q, d));
@@ -297,6 +361,7 @@ fn qh_bits(qh: u32, first_byte: u8) -> v128 {
 
 /// Q4_0, Q4_1, Q5_0, Q5_1 and MXFP4, one block. Reference: `reference::dequantize_block`
 /// (`d * (q − 8|16)`, `d * q + m`, `d * kvalues[q]`, each a separate f32 rounding).
+#[inline(always)]
 fn nibble_dequantize_block(ty: GgmlType, b: &[u8], o: &mut [f32]) {
     let h = |i: usize| fp16_value(u16::from_le_bytes([b[i], b[i + 1]]));
     let qs_at = match ty {

@@ -322,18 +322,34 @@ impl Scheme for IntScheme {
         let grouping = Grouping::new(self.granularity, shape, values.len())?;
         let ranges = self.ranges(values, &grouping);
         let params: Vec<(f32, i32)> = ranges.iter().map(|&(lo, hi)| scale_zero_point(lo, hi, qmin, qmax, self.symmetric)).collect();
-        // One pass per group writes each code's byte and its dequantized value; the bytes are
-        // INT8's packed body as they stand, and INT4/INT2 pack from them.
-        let mut codes = vec![0u8; values.len()];
+        // One pass per group writes each code's byte and its dequantized value into the packed
+        // buffer's body, where the bytes are INT8's packed body as they stand; INT4/INT2 pack
+        // them in place (the packed body is shorter, so the write never passes the read).
+        let header = params.len() * if self.symmetric { 4 } else { 5 };
+        let mut packed = vec![0u8; header + values.len()];
         let mut dequantized = vec![0f32; values.len()];
         let mut clipped = 0;
+        let codes = &mut packed[header..];
         let chunks = values.chunks(grouping.inner).zip(codes.chunks_mut(grouping.inner)).zip(dequantized.chunks_mut(grouping.inner));
         for (c, ((chunk, codes), dequantized)) in chunks.enumerate() {
             let (scale, zp) = params[grouping.of_chunk(c)];
             clipped += quantize_group(chunk, GroupMap { scale, zero_point: zp, qmin, qmax }, codes, dequantized);
         }
-        let levels_used = super::distinct_codes(codes.iter().map(|&b| b as usize), 256, (qmax - qmin + 1) as usize);
-        let packed = self.pack(&params, codes);
+        let levels_used = super::distinct_bytes(codes, (qmax - qmin + 1) as usize);
+        let body = match self.bits {
+            8 => values.len(),
+            4 => pack_nibbles_in_place(codes),
+            _ => pack_pairs_in_place(codes),
+        };
+        packed.truncate(header + body);
+        for (i, p) in params.iter().enumerate() {
+            packed[4 * i..4 * i + 4].copy_from_slice(&p.0.to_le_bytes());
+        }
+        if !self.symmetric {
+            for (z, p) in packed[4 * params.len()..header].iter_mut().zip(&params) {
+                *z = p.1 as u8;
+            }
+        }
         let mut out_params = vec![Param { name: "scale", values: params.iter().map(|p| p.0 as f64).collect() }];
         if !self.symmetric {
             out_params.push(Param { name: "zero_point", values: params.iter().map(|p| p.1 as f64).collect() });
@@ -401,32 +417,6 @@ impl IntScheme {
         finite.iter().map(|v| self.calibration.range(v, self.bits, self.symmetric)).collect()
     }
 
-    /// The packed layout: scales, zero points (asymmetric), then the codes: INT8's bytes as
-    /// they are, INT4 two and INT2 four to a byte, first element in the lowest bits.
-    fn pack(&self, params: &[(f32, i32)], codes: Vec<u8>) -> Vec<u8> {
-        let mut out = Vec::with_capacity(params.len() * 5 + (codes.len() * self.bits as usize).div_ceil(8));
-        out.extend(params.iter().flat_map(|p| p.0.to_le_bytes()));
-        if !self.symmetric {
-            out.extend(params.iter().map(|p| p.1 as u8));
-        }
-        match self.bits {
-            8 => out.extend_from_slice(&codes),
-            4 => {
-                let pairs = codes.chunks_exact(2);
-                let last = pairs.remainder().first().map(|&c| c & 0x0f);
-                out.extend(pairs.map(|p| (p[0] & 0x0f) | (p[1] << 4)));
-                out.extend(last);
-            }
-            _ => {
-                let quads = codes.chunks_exact(4);
-                let last = quads.remainder().iter().rev().fold(None, |acc: Option<u8>, &c| Some((acc.unwrap_or(0) << 2) | (c & 0b11)));
-                out.extend(quads.map(|q| (q[0] & 0b11) | ((q[1] & 0b11) << 2) | ((q[2] & 0b11) << 4) | (q[3] << 6)));
-                out.extend(last);
-            }
-        }
-        out
-    }
-
     /// The packed body back to one byte per code (i8 two's complement when symmetric, u8
     /// otherwise), as [`dequantize_group`] reads them.
     fn unpack(&self, body: &[u8], n: usize) -> Vec<u8> {
@@ -454,6 +444,26 @@ impl IntScheme {
         codes.truncate(n);
         codes
     }
+}
+
+/// Packs one byte per code into INT4's body in place: two codes a byte, the first in the low
+/// nibble (an odd last code alone in its byte); returns the body's length. The kernel choice
+/// for [`reference::pack_nibbles_in_place`].
+pub fn pack_nibbles_in_place(codes: &mut [u8]) -> usize {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return simd128::pack_nibbles_in_place(codes);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    return reference::pack_nibbles_in_place(codes);
+}
+
+/// Packs one byte per code into INT2's body in place, four codes a byte, the first in the
+/// lowest bits; returns the body's length. The kernel choice for
+/// [`reference::pack_pairs_in_place`].
+pub fn pack_pairs_in_place(codes: &mut [u8]) -> usize {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return simd128::pack_pairs_in_place(codes);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    return reference::pack_pairs_in_place(codes);
 }
 
 /// The per-group quantize kernel the schemes use (see [`reference::quantize_group`]).

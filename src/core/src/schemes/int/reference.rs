@@ -39,3 +39,33 @@ pub fn dequantize_group(codes: &[u8], signed: bool, scale: f32, zero_point: i32,
         *o = (q - zero_point) as f32 * scale;
     }
 }
+
+/// INT4's body from one byte per code, in place: byte i = (code 2i & 0xF) | code 2i+1 << 4, an
+/// odd last code alone (`& 0xF`); returns the body's length, `codes.len().div_ceil(2)`. Byte i
+/// is written after codes 2i and 2i+1 are read and before any later code is, so in place is safe.
+pub fn pack_nibbles_in_place(codes: &mut [u8]) -> usize {
+    let n = codes.len();
+    for i in 0..n / 2 {
+        codes[i] = (codes[2 * i] & 0x0f) | (codes[2 * i + 1] << 4);
+    }
+    if n % 2 == 1 {
+        codes[n / 2] = codes[n - 1] & 0x0f;
+    }
+    n.div_ceil(2)
+}
+
+/// INT2's body from one byte per code, in place: byte i holds codes 4i..4i+4, two bits each,
+/// the first lowest (a partial last byte with the codes there are); returns
+/// `codes.len().div_ceil(4)`.
+pub fn pack_pairs_in_place(codes: &mut [u8]) -> usize {
+    let n = codes.len();
+    for i in 0..n / 4 {
+        let q = &codes[4 * i..4 * i + 4];
+        codes[i] = (q[0] & 0b11) | ((q[1] & 0b11) << 2) | ((q[2] & 0b11) << 4) | (q[3] << 6);
+    }
+    if n % 4 != 0 {
+        let last = codes[n / 4 * 4..].iter().rev().fold(0u8, |acc, &c| (acc << 2) | (c & 0b11));
+        codes[n / 4] = last;
+    }
+    n.div_ceil(4)
+}

@@ -2,6 +2,7 @@
 //! sixteen values a step: four f32x4 lanes quantized, narrowed to one vector of code bytes.
 
 use super::reference::GroupMap;
+use crate::simd128_io::{load16, store16};
 use core::arch::wasm32::*;
 
 /// SIMD128 version of [`super::reference::quantize_group`], bit-identical: `f32x4_div`, then
@@ -68,4 +69,58 @@ pub fn dequantize_group(codes: &[u8], signed: bool, scale: f32, zero_point: i32,
         }
     }
     super::reference::dequantize_group(&codes[n16..], signed, scale, zero_point, &mut out[n16..]);
+}
+
+/// SIMD128 [`super::reference::pack_nibbles_in_place`], bit-identical: 32 codes a step, read as
+/// sixteen u16 lanes `c0 | c1 << 8`, each becoming `(l & 0xF) | (l >> 4 & 0xF0)` (≤ 255, so
+/// the saturating narrow to bytes is exact). Step j reads bytes 32j.. and writes 16j..; both
+/// loads come before the store, and 16j + 16 ≤ 32j for j ≥ 1, so no unread code is overwritten.
+pub fn pack_nibbles_in_place(codes: &mut [u8]) -> usize {
+    let n = codes.len();
+    let steps = n / 32;
+    let (lo, hi) = (u16x8_splat(0x000F), u16x8_splat(0x00F0));
+    for j in 0..steps {
+        let (a, b) = (load16(&codes[32 * j..]), load16(&codes[32 * j + 16..]));
+        let pack = |l: v128| v128_or(v128_and(l, lo), v128_and(u16x8_shr(l, 4), hi));
+        store16(&mut codes[16 * j..], u8x16_narrow_i16x8(pack(a), pack(b)));
+    }
+    // The rest as the reference does it, shifted down by what is packed.
+    let done = 32 * steps;
+    let tail = n - done;
+    for i in 0..tail / 2 {
+        codes[16 * steps + i] = (codes[done + 2 * i] & 0x0f) | (codes[done + 2 * i + 1] << 4);
+    }
+    if tail % 2 == 1 {
+        codes[n / 2] = codes[n - 1] & 0x0f;
+    }
+    n.div_ceil(2)
+}
+
+/// SIMD128 [`super::reference::pack_pairs_in_place`], bit-identical: 64 codes a step, read as
+/// sixteen u32 lanes `c0 | c1 << 8 | c2 << 16 | c3 << 24`, each becoming
+/// `(l & 3) | (l >> 6 & 0xC) | (l >> 12 & 0x30) | (l >> 18 & 0xC0)`, narrowed to bytes (exact:
+/// ≤ 255). Step j reads 64j.. and writes 16j..; all four loads come before the store.
+pub fn pack_pairs_in_place(codes: &mut [u8]) -> usize {
+    let n = codes.len();
+    let steps = n / 64;
+    let pack = |l: v128| {
+        let a = v128_or(v128_and(l, u32x4_splat(0x03)), v128_and(u32x4_shr(l, 6), u32x4_splat(0x0C)));
+        let b = v128_or(v128_and(u32x4_shr(l, 12), u32x4_splat(0x30)), v128_and(u32x4_shr(l, 18), u32x4_splat(0xC0)));
+        v128_or(a, b)
+    };
+    for j in 0..steps {
+        let l: [v128; 4] = core::array::from_fn(|k| pack(load16(&codes[64 * j + 16 * k..])));
+        let bytes = u8x16_narrow_i16x8(i16x8_narrow_i32x4(l[0], l[1]), i16x8_narrow_i32x4(l[2], l[3]));
+        store16(&mut codes[16 * j..], bytes);
+    }
+    let done = 64 * steps;
+    for i in done / 4..n / 4 {
+        let q = [codes[4 * i], codes[4 * i + 1], codes[4 * i + 2], codes[4 * i + 3]];
+        codes[i] = (q[0] & 0b11) | ((q[1] & 0b11) << 2) | ((q[2] & 0b11) << 4) | (q[3] << 6);
+    }
+    if n % 4 != 0 {
+        let last = codes[n / 4 * 4..].iter().rev().fold(0u8, |acc, &c| (acc << 2) | (c & 0b11));
+        codes[n / 4] = last;
+    }
+    n.div_ceil(4)
 }

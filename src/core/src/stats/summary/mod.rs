@@ -2,9 +2,10 @@
 
 use serde::Serialize;
 
-// The kernel, the single pass of `summarize`, `min_max` and `StreamingSummary::add`: `reference`
-// is its definition, `simd128` must equal it (src/core/tests/kernels.rs holds them to each other),
-// and `moments` below is the one place that picks.
+// The kernels, the single pass of `summarize` and `StreamingSummary::add` (`moments`) and
+// `min_max` (`finite_min_max`): `reference` is their definition, `simd128` must equal it
+// (src/core/tests/kernels.rs holds them to each other), and `moments` and `min_max` below are
+// the places that pick.
 pub mod reference;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod simd128;
@@ -35,8 +36,10 @@ pub struct Summary {
 /// integer schemes and calibration use for their per-group ranges.
 #[inline]
 pub fn min_max(values: &[f32]) -> (f32, f32) {
-    let m = moments(values);
-    (m.min, m.max)
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return simd128::finite_min_max(values);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    return reference::finite_min_max(values);
 }
 
 /// The kernel the crate uses.

@@ -1,5 +1,5 @@
-//! The scalar reference of the single pass of `summarize`, `min_max` and `StreamingSummary::add`:
-//! the definition the SIMD128 kernel must equal.
+//! The scalar references of the single pass of `summarize` and `StreamingSummary::add`
+//! (`moments`) and of `min_max` (`finite_min_max`): the definitions the SIMD128 kernels must equal.
 
 /// Counts, range and sum of a slice. `min`/`max` are over finite values (`+Inf`/`−Inf` when
 /// there are none); `sum` is Σ finite values in f64.
@@ -28,4 +28,17 @@ pub fn moments(values: &[f32]) -> Moments {
         }
     }
     m
+}
+
+/// `(min, max)` over the finite `values` (`(+Inf, −Inf)` when there are none): [`moments`]'s
+/// range without its counts and sum.
+pub fn finite_min_max(values: &[f32]) -> (f32, f32) {
+    let (mut min, mut max) = (f32::INFINITY, f32::NEG_INFINITY);
+    for &v in values {
+        if v.is_finite() {
+            min = min.min(v);
+            max = max.max(v);
+        }
+    }
+    (min, max)
 }

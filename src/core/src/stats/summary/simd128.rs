@@ -1,5 +1,5 @@
-//! The SIMD128 kernel of the single pass of `summarize`, `min_max` and `StreamingSummary::add`
-//! (wasm32 + simd128 only).
+//! The SIMD128 kernels of the single pass of `summarize` and `StreamingSummary::add` (`moments`)
+//! and of `min_max` (`finite_min_max`) (wasm32 + simd128 only).
 
 use super::reference::Moments;
 use core::arch::wasm32::*;
@@ -39,4 +39,30 @@ pub fn moments(values: &[f32]) -> Moments {
         nan: nan + tail.nan,
         inf: (n4 - finite - nan) + tail.inf,
     }
+}
+
+/// SIMD128 [`super::reference::finite_min_max`]: identical (−0 and +0 compare equal, so either
+/// zero may be returned). [`moments`]' loop without its sums and counts, which the integer
+/// schemes' per-group ranges do not use.
+pub fn finite_min_max(values: &[f32]) -> (f32, f32) {
+    let n4 = values.len() / 4 * 4;
+    let (inf, ninf) = (f32x4_splat(f32::INFINITY), f32x4_splat(f32::NEG_INFINITY));
+    let (mut vmin, mut vmax) = (inf, ninf);
+    for x4 in values[..n4].chunks_exact(4) {
+        // SAFETY: a chunk of exactly 4 f32; unaligned loads are allowed.
+        let x = unsafe { v128_load(x4.as_ptr() as *const v128) };
+        let fin = f32x4_lt(f32x4_abs(x), inf);
+        vmin = f32x4_pmin(vmin, v128_bitselect(x, inf, fin));
+        vmax = f32x4_pmax(vmax, v128_bitselect(x, ninf, fin));
+    }
+    // Across lanes with shuffles: only the sign of a zero result depends on the order.
+    let vmin = f32x4_pmin(vmin, i32x4_shuffle::<2, 3, 0, 1>(vmin, vmin));
+    let vmax = f32x4_pmax(vmax, i32x4_shuffle::<2, 3, 0, 1>(vmax, vmax));
+    let min = f32x4_extract_lane::<0>(f32x4_pmin(vmin, i32x4_shuffle::<1, 0, 3, 2>(vmin, vmin)));
+    let max = f32x4_extract_lane::<0>(f32x4_pmax(vmax, i32x4_shuffle::<1, 0, 3, 2>(vmax, vmax)));
+    if n4 == values.len() {
+        return (min, max);
+    }
+    let (tmin, tmax) = super::reference::finite_min_max(&values[n4..]);
+    (min.min(tmin), max.max(tmax))
 }
