@@ -1,6 +1,6 @@
-//! Matrices of the ggml types without a ported ggml-cpu kernel (Q2_K, Q3_K, Q5_K, the IQ and TQ
-//! types, Q4_1, Q5_0, Q5_1 (with Q8_1's stored block sum: [`q8_1_matvec`]), IQ4_NL, MXFP4, F16, BF16 ...): the weights dequantized to f32 once
-//! at load (exact: ggml's dequantizers, `quantscope_core::ggml_dequant`), the activations rounded
+//! Matrices of the ggml types without a ported ggml-cpu kernel (the IQ and TQ types, Q4_1, Q5_0,
+//! Q5_1 (with Q8_1's stored block sum: [`q8_1_matvec`]), IQ4_NL, MXFP4, F16, BF16 ...): the
+//! weights dequantized to f32 once at load (exact: ggml's dequantizers, `quantscope_core::ggml_dequant`), the activations rounded
 //! through the weight type's `vec_dot_type` as ggml-cpu does (`ggml-cpu.c`, `type_traits_cpu`:
 //! Q8_K for the K-quants, IQ1–IQ3, IQ4_XS and TQ; Q8_0 (or Q8_1, the same codes) for the legacy
 //! types, IQ4_NL, MXFP4, NVFP4, Q1_0, Q2_0; F16 and BF16 for themselves), then an f32 dot product.

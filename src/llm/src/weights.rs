@@ -1,5 +1,5 @@
-//! A model's matrices as the forward pass multiplies them: F32 as stored; Q8_0, Q4_0, Q4_K and
-//! Q6_K kept as their blocks and multiplied as ggml-cpu does, the activations quantized to the
+//! A model's matrices as the forward pass multiplies them: F32 as stored; Q8_0, Q4_0, Q2_K, Q3_K,
+//! Q4_K, Q5_K and Q6_K kept as their blocks and multiplied as ggml-cpu does, the activations quantized to the
 //! weight type's `vec_dot_type` (Q8_0 for Q8_0 and Q4_0: [`crate::q8_0`], [`crate::q4_0`]; Q8_K
 //! for the K-quants: [`crate::kquants`]). The other types ggml-cpu multiplies are dequantized at
 //! load and multiplied in f32 by activations rounded as ggml rounds them ([`crate::dequantized`];
@@ -9,7 +9,7 @@
 use crate::dequantized::{self, ActivationRounding};
 use crate::error::{LlmError, Result};
 use crate::kernels;
-use crate::kquants::{self, BlockQ4K, BlockQ6K, QK_K};
+use crate::kquants::{self, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, QK_K};
 use crate::q4_0;
 use crate::q8_0::{self, BlockQ8_0};
 use quantscope_formats::lazy::LazyFile;
@@ -32,10 +32,25 @@ pub enum Matrix {
         cols: usize,
         blocks: Vec<BlockQ8_0>,
     },
+    Q2K {
+        rows: usize,
+        cols: usize,
+        blocks: Vec<BlockQ2K>,
+    },
+    Q3K {
+        rows: usize,
+        cols: usize,
+        blocks: Vec<BlockQ3K>,
+    },
     Q4K {
         rows: usize,
         cols: usize,
         blocks: Vec<BlockQ4K>,
+    },
+    Q5K {
+        rows: usize,
+        cols: usize,
+        blocks: Vec<BlockQ5K>,
     },
     Q6K {
         rows: usize,
@@ -61,7 +76,10 @@ impl Matrix {
             Matrix::F32 { rows, .. }
             | Matrix::Q8_0 { rows, .. }
             | Matrix::Q4_0 { rows, .. }
+            | Matrix::Q2K { rows, .. }
+            | Matrix::Q3K { rows, .. }
             | Matrix::Q4K { rows, .. }
+            | Matrix::Q5K { rows, .. }
             | Matrix::Q6K { rows, .. }
             | Matrix::Dequantized { rows, .. } => *rows,
         }
@@ -72,7 +90,10 @@ impl Matrix {
             Matrix::F32 { cols, .. }
             | Matrix::Q8_0 { cols, .. }
             | Matrix::Q4_0 { cols, .. }
+            | Matrix::Q2K { cols, .. }
+            | Matrix::Q3K { cols, .. }
             | Matrix::Q4K { cols, .. }
+            | Matrix::Q5K { cols, .. }
             | Matrix::Q6K { cols, .. }
             | Matrix::Dequantized { cols, .. } => *cols,
         }
@@ -84,7 +105,10 @@ impl Matrix {
             Matrix::F32 { .. } => "f32",
             Matrix::Q8_0 { .. } => "q8_0",
             Matrix::Q4_0 { .. } => "q4_0",
+            Matrix::Q2K { .. } => "q2_k",
+            Matrix::Q3K { .. } => "q3_k",
             Matrix::Q4K { .. } => "q4_k",
+            Matrix::Q5K { .. } => "q5_k",
             Matrix::Q6K { .. } => "q6_k",
             Matrix::Dequantized { ty, .. } => ty,
         }
@@ -98,7 +122,10 @@ impl Matrix {
             Matrix::Dequantized { act, w, .. } => kernels::f32_matvec(w, &act.round(x), y),
             Matrix::Q8_0 { blocks, .. } => kernels::q8_0_matvec(blocks, &q8_0::quantize_activations(x), y),
             Matrix::Q4_0 { blocks, .. } => kernels::q8_0_matvec(blocks, &q8_0::quantize_activations(x), y),
+            Matrix::Q2K { blocks, .. } => kernels::q2_k_matvec(blocks, &kquants::quantize_activations(x), y),
+            Matrix::Q3K { blocks, .. } => kernels::q3_k_matvec(blocks, &kquants::quantize_activations(x), y),
             Matrix::Q4K { blocks, .. } => kernels::q4_k_matvec(blocks, &kquants::quantize_activations(x), y),
+            Matrix::Q5K { blocks, .. } => kernels::q5_k_matvec(blocks, &kquants::quantize_activations(x), y),
             Matrix::Q6K { blocks, .. } => kernels::q6_k_matvec(blocks, &kquants::quantize_activations(x), y),
         }
     }
@@ -115,9 +142,21 @@ impl Matrix {
                     }
                 }
             }
+            Matrix::Q2K { cols, blocks, .. } => {
+                let per_row = cols / QK_K;
+                kquants::q2_k_dequantize(&blocks[r * per_row..(r + 1) * per_row], out);
+            }
+            Matrix::Q3K { cols, blocks, .. } => {
+                let per_row = cols / QK_K;
+                kquants::q3_k_dequantize(&blocks[r * per_row..(r + 1) * per_row], out);
+            }
             Matrix::Q4K { cols, blocks, .. } => {
                 let per_row = cols / QK_K;
                 kquants::q4_k_dequantize(&blocks[r * per_row..(r + 1) * per_row], out);
+            }
+            Matrix::Q5K { cols, blocks, .. } => {
+                let per_row = cols / QK_K;
+                kquants::q5_k_dequantize(&blocks[r * per_row..(r + 1) * per_row], out);
             }
             Matrix::Q6K { cols, blocks, .. } => {
                 let per_row = cols / QK_K;
@@ -176,9 +215,21 @@ impl TensorSource<'_> {
                 let bytes = self.file.read_stored(i, 0, rows * cols / q8_0::QK * q4_0::BLOCK_BYTES)?;
                 Ok(Matrix::Q4_0 { rows, cols, blocks: q4_0::blocks_from_bytes(&bytes).iter().map(q4_0::unpack).collect() })
             }
+            "q2_k" => {
+                let bytes = self.file.read_stored(i, 0, rows * cols / QK_K * kquants::Q2_K_BYTES)?;
+                Ok(Matrix::Q2K { rows, cols, blocks: kquants::q2_k_from_bytes(&bytes) })
+            }
+            "q3_k" => {
+                let bytes = self.file.read_stored(i, 0, rows * cols / QK_K * kquants::Q3_K_BYTES)?;
+                Ok(Matrix::Q3K { rows, cols, blocks: kquants::q3_k_from_bytes(&bytes) })
+            }
             "q4_k" => {
                 let bytes = self.file.read_stored(i, 0, rows * cols / QK_K * kquants::Q4_K_BYTES)?;
                 Ok(Matrix::Q4K { rows, cols, blocks: kquants::q4_k_from_bytes(&bytes) })
+            }
+            "q5_k" => {
+                let bytes = self.file.read_stored(i, 0, rows * cols / QK_K * kquants::Q5_K_BYTES)?;
+                Ok(Matrix::Q5K { rows, cols, blocks: kquants::q5_k_from_bytes(&bytes) })
             }
             "q6_k" => {
                 let bytes = self.file.read_stored(i, 0, rows * cols / QK_K * kquants::Q6_K_BYTES)?;

@@ -1,6 +1,7 @@
-//! Types without a ported ggml-cpu kernel (src/llm/src/dequantized.rs: Q3_K, Q2_K, IQ4_XS, Q5_0,
-//! Q4_1, Q5_1 and the IQ/TQ types run as dequantized weights × activations rounded through ggml's
-//! `vec_dot_type`), and every mix with llama.cpp's importance matrix: the files are made here by
+//! Types without a ported ggml-cpu kernel (src/llm/src/dequantized.rs: IQ4_XS, Q5_0, Q4_1, Q5_1
+//! and the IQ/TQ types run as dequantized weights × activations rounded through ggml's
+//! `vec_dot_type`), the K-quant mixes Q3_K_M and Q2_K (on src/llm's kernels; their logits:
+//! tests/kquant_logits.rs), and every mix with llama.cpp's importance matrix: the files are made here by
 //! quantscope's export, checked byte-identical to llama-quantize's (length and FNV-1a in
 //! tests/fixtures/tiny_lm/imatrix.json, from scripts/fixtures/make_tiny_lm_imatrix.py), then their
 //! perplexity on 8 chunks of the held-out passage is compared with llama-perplexity's on the same

@@ -16,6 +16,7 @@ mod gptq;
 mod imatrix;
 mod kernels;
 mod kl_divergence;
+mod kquant_logits;
 mod logits;
 mod more_types;
 mod perplexity;

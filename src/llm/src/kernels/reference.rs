@@ -3,8 +3,9 @@
 //! written out lane by lane; their integer sums are exact, so only which values a lane holds matters.
 
 use crate::blocks::BlockQ4_0;
-use crate::blocks::{BlockQ4K, BlockQ6K, BlockQ8K, QK_K};
+use crate::blocks::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K, QK_K};
 use crate::blocks::{BlockQ8_0, QK};
+use crate::kquants::{q2_k_value, q3_k_value, q5_k_value};
 use half::f16;
 
 /// Dot product of two f32 slices in eight interleaved partial sums (the shape of ggml's AVX
@@ -158,6 +159,53 @@ pub fn q6_k_dot(w: &[BlockQ6K], x: &[BlockQ8K]) -> f32 {
     sums.iter().fold(0f32, |a, &s| a + s)
 }
 
+/// One row of Q2_K × Q8_K (`ggml_vec_dot_q2_K_q8_K`, wasm): per super-block two exact integer
+/// sums, isum = Σ (scale & 15)·q·x and summs = Σ (scale >> 4)·bsum over the 16 sub-blocks, then
+/// sumf += dall·isum − dmin·summs (two products, their difference, then the add).
+pub fn q2_k_dot(w: &[BlockQ2K], x: &[BlockQ8K]) -> f32 {
+    let mut sumf = 0f32;
+    for (bw, bx) in w.iter().zip(x) {
+        let summs: i32 = (0..QK_K / 16).map(|g| (bw.scales[g] >> 4) as i32 * bx.bsums[g] as i32).sum();
+        let isum: i32 = (0..QK_K).map(|e| (bw.scales[e / 16] & 0x0f) as i32 * q2_k_value(bw, e) * bx.qs[e] as i32).sum();
+        let (dall, dmin) = (bw.d * bx.d, bw.dmin * bx.d);
+        sumf += dall * isum as f32 - dmin * summs as f32;
+    }
+    sumf
+}
+
+/// One row of Q3_K × Q8_K (`ggml_vec_dot_q3_K_q8_K`, wasm): eight integer lanes, lane l holding
+/// the values e with e mod 8 = l, each times its sub-block's scale; per super-block four float
+/// lanes sums[l] += (d · lane l + d · lane l + 4); at the end each lane plus 0 (ggml adds the
+/// four unused lanes of its eight, +0.0, which turns a −0 into +0), added ((0 + 1) + 2) + 3.
+pub fn q3_k_dot(w: &[BlockQ3K], x: &[BlockQ8K]) -> f32 {
+    let mut sums = [0f32; 4];
+    for (bw, bx) in w.iter().zip(x) {
+        let mut lanes = [0i32; 8];
+        for e in 0..QK_K {
+            lanes[e % 8] += bw.scales[e / 16] as i32 * q3_k_value(bw, e) * bx.qs[e] as i32;
+        }
+        let d = bw.d * bx.d;
+        for (l, s) in sums.iter_mut().enumerate() {
+            *s += lanes[l] as f32 * d + lanes[l + 4] as f32 * d;
+        }
+    }
+    let s = sums.map(|v| v + 0.0);
+    ((s[0] + s[1]) + s[2]) + s[3]
+}
+
+/// One row of Q5_K × Q8_K (`ggml_vec_dot_q5_K_q8_K`, wasm): as Q4_K's, sumf −= dmin · Σ min·bsum,
+/// then sumf += d · Σ scale·q·x per super-block.
+pub fn q5_k_dot(w: &[BlockQ5K], x: &[BlockQ8K]) -> f32 {
+    let mut sumf = 0f32;
+    for (bw, bx) in w.iter().zip(x) {
+        let mins: i32 = (0..8).map(|k| (bx.bsums[2 * k] as i32 + bx.bsums[2 * k + 1] as i32) * bw.mins[k] as i32).sum();
+        sumf -= bx.d * bw.dmin * mins as f32;
+        let sumi: i32 = (0..QK_K).map(|e| bw.scales[e / 32] as i32 * q5_k_value(bw, e) * bx.qs[e] as i32).sum();
+        sumf += bx.d * bw.d * sumi as f32;
+    }
+    sumf
+}
+
 /// y[r] = `dot`(row r of `w`, x) for every row (`w` is y.len() rows of x.len() blocks).
 fn rows<W, X>(w: &[W], x: &[X], y: &mut [f32], dot: fn(&[W], &[X]) -> f32) {
     let n = x.len();
@@ -180,4 +228,16 @@ pub fn q4_k_matvec(w: &[BlockQ4K], x: &[BlockQ8K], y: &mut [f32]) {
 
 pub fn q6_k_matvec(w: &[BlockQ6K], x: &[BlockQ8K], y: &mut [f32]) {
     rows(w, x, y, q6_k_dot)
+}
+
+pub fn q2_k_matvec(w: &[BlockQ2K], x: &[BlockQ8K], y: &mut [f32]) {
+    rows(w, x, y, q2_k_dot)
+}
+
+pub fn q3_k_matvec(w: &[BlockQ3K], x: &[BlockQ8K], y: &mut [f32]) {
+    rows(w, x, y, q3_k_dot)
+}
+
+pub fn q5_k_matvec(w: &[BlockQ5K], x: &[BlockQ8K], y: &mut [f32]) {
+    rows(w, x, y, q5_k_dot)
 }
