@@ -70,7 +70,59 @@ pub enum Matrix {
     },
 }
 
+/// Bytes the weights of a matrix of `elements` values stored as `dtype` (ggml's lower-case name)
+/// take once [`TensorSource::matrix`] has loaded them: the blocks as the kernels keep them (Q4_0
+/// unpacked to Q8_0 codes: 36 bytes per 32 weights for the file's 18), or 4 bytes per weight for a
+/// type dequantized at load (and Q4_1's and Q5_1's block mins). What [`Matrix::memory_bytes`]
+/// then counts; the page's "too big for the tab" check adds these up from a file's header.
+pub fn loaded_bytes(dtype: &str, elements: u64) -> u64 {
+    use std::mem::size_of;
+    let blocks = |per: usize, size: usize| elements / per as u64 * size as u64;
+    match dtype {
+        "f32" => elements * 4,
+        "q8_0" | "q4_0" => blocks(q8_0::QK, size_of::<BlockQ8_0>()),
+        "q2_k" => blocks(QK_K, size_of::<BlockQ2K>()),
+        "q3_k" => blocks(QK_K, size_of::<BlockQ3K>()),
+        "q4_k" => blocks(QK_K, size_of::<BlockQ4K>()),
+        "q5_k" => blocks(QK_K, size_of::<BlockQ5K>()),
+        "q6_k" => blocks(QK_K, size_of::<BlockQ6K>()),
+        "q4_1" | "q5_1" => elements * 4 + blocks(q8_0::QK, 4),
+        _ => elements * 4,
+    }
+}
+
+/// What a model file's tensors take in memory once loaded ([`crate::Model::memory_bytes`]),
+/// from its header alone: each matrix as [`loaded_bytes`], each vector (norms, biases) as f32.
+pub fn loaded_model_bytes(file: &LazyFile) -> u64 {
+    file.tensors
+        .iter()
+        .map(|t| {
+            let elements = t.elements();
+            if t.shape.iter().filter(|&&d| d > 1).count() >= 2 {
+                loaded_bytes(&t.dtype, elements)
+            } else {
+                elements * 4
+            }
+        })
+        .sum()
+}
+
 impl Matrix {
+    /// Bytes its weights take in memory, as allocated.
+    pub fn memory_bytes(&self) -> u64 {
+        use std::mem::size_of_val;
+        (match self {
+            Matrix::F32 { w, .. } => size_of_val(&w[..]),
+            Matrix::Q8_0 { blocks, .. } | Matrix::Q4_0 { blocks, .. } => size_of_val(&blocks[..]),
+            Matrix::Q2K { blocks, .. } => size_of_val(&blocks[..]),
+            Matrix::Q3K { blocks, .. } => size_of_val(&blocks[..]),
+            Matrix::Q4K { blocks, .. } => size_of_val(&blocks[..]),
+            Matrix::Q5K { blocks, .. } => size_of_val(&blocks[..]),
+            Matrix::Q6K { blocks, .. } => size_of_val(&blocks[..]),
+            Matrix::Dequantized { w, mins, .. } => size_of_val(&w[..]) + size_of_val(&mins[..]),
+        }) as u64
+    }
+
     pub fn rows(&self) -> usize {
         match self {
             Matrix::F32 { rows, .. }

@@ -18,6 +18,7 @@ mod kernels;
 mod kl_divergence;
 mod kquant_logits;
 mod logits;
+mod memory;
 mod more_types;
 mod perplexity;
 mod q8_1;
