@@ -328,34 +328,37 @@ fn mul16(codes: v128, x: v128) -> v128 {
 }
 
 /// Q2_K: the integer sums are exact, so lanes are free; per 16 values the codes (0..3) times the
-/// activations, pairwise (|·| ≤ 2·3·128), then `i32x4_dot_i16x8` with the sub-block's scale.
+/// activations, pairwise (|·| ≤ 2·3·128), then `i32x4_dot_i16x8` with the sub-block's scale. The
+/// loops keep few vectors live (V8 has 16 SIMD registers): one group of 32 activations at a time,
+/// each row's code bytes loaded again for each.
 #[inline(always)]
 fn q2_k_rows<const K: usize>(w: &[BlockQ2K], x: &[BlockQ8K], r: usize, y: &mut [f32]) {
     let nb = x.len();
     let three = i8x16_splat(3);
     let mut sumf = [0f32; K];
     for (b, xb) in x.iter().enumerate() {
-        // SAFETY: two 16-byte loads of the 16 block sums.
-        let (bs0, bs1) = unsafe { (ld16(xb.bsums.as_ptr()), ld16(xb.bsums.as_ptr().add(8))) };
+        let rows: [&BlockQ2K; K] = core::array::from_fn(|k| &w[(r + k) * nb + b]);
         let mut acc = [i32x4_splat(0); K];
         for n in 0..2 {
-            // SAFETY: eight 16-byte loads of codes 128n..128n + 128 of 256.
-            let xv: [v128; 8] = core::array::from_fn(|i| unsafe { ld16(xb.qs.as_ptr().add(128 * n + 16 * i)) });
-            for k in 0..K {
-                let wb = &w[(r + k) * nb + b];
-                // SAFETY: two 16-byte loads of bytes 32n..32n + 32 of 64.
-                let (q0, q1) = unsafe { (ld16(wb.qs.as_ptr().add(32 * n)), ld16(wb.qs.as_ptr().add(32 * n + 16))) };
-                for j in 0..4 {
+            for j in 0..4 {
+                // SAFETY: two 16-byte loads of codes 128n + 32j.. + 32 of 256.
+                let (x0, x1) = unsafe { (ld16(xb.qs.as_ptr().add(128 * n + 32 * j)), ld16(xb.qs.as_ptr().add(128 * n + 32 * j + 16))) };
+                let g = 8 * n + 2 * j;
+                for k in 0..K {
+                    let wb = rows[k];
+                    // SAFETY: two 16-byte loads of bytes 32n..32n + 32 of 64.
+                    let (q0, q1) = unsafe { (ld16(wb.qs.as_ptr().add(32 * n)), ld16(wb.qs.as_ptr().add(32 * n + 16))) };
                     let (c0, c1) = (v128_and(u8x16_shr(q0, 2 * j as u32), three), v128_and(u8x16_shr(q1, 2 * j as u32), three));
-                    let g = 8 * n + 2 * j;
                     let (s0, s1) = (i16x8_splat((wb.scales[g] & 0x0f) as i16), i16x8_splat((wb.scales[g + 1] & 0x0f) as i16));
-                    let p = i32x4_add(i32x4_dot_i16x8(mul16(c0, xv[2 * j]), s0), i32x4_dot_i16x8(mul16(c1, xv[2 * j + 1]), s1));
+                    let p = i32x4_add(i32x4_dot_i16x8(mul16(c0, x0), s0), i32x4_dot_i16x8(mul16(c1, x1), s1));
                     acc[k] = i32x4_add(acc[k], p);
                 }
             }
         }
+        // SAFETY: two 16-byte loads of the 16 block sums.
+        let (bs0, bs1) = unsafe { (ld16(xb.bsums.as_ptr()), ld16(xb.bsums.as_ptr().add(8))) };
         for k in 0..K {
-            let wb = &w[(r + k) * nb + b];
+            let wb = rows[k];
             // SAFETY: one 16-byte load of the 16 scale bytes.
             let mins = u8x16_shr(unsafe { ld16(wb.scales.as_ptr()) }, 4);
             let summs =
@@ -374,28 +377,30 @@ pub fn q2_k_matvec(w: &[BlockQ2K], x: &[BlockQ8K], y: &mut [f32]) {
 /// Q3_K: the reference's eight lanes. Per 16 values (one sub-block, starting at a multiple of 16)
 /// the codes (−4..3) times the activations pairwise, so i16 lane i holds values i and 8 + i
 /// (|·| ≤ 2·4·128), then times the scale widened to i32: lanes 0–3 (values mod 8 = 0..3) and 4–7.
+/// One group of activations live at a time, as in [`q2_k_rows`].
 #[inline(always)]
 fn q3_k_rows<const K: usize>(w: &[BlockQ3K], x: &[BlockQ8K], r: usize, y: &mut [f32]) {
     let nb = x.len();
-    let (three, one, four) = (i8x16_splat(3), i8x16_splat(1), i8x16_splat(4));
+    let (three, four, zero) = (i8x16_splat(3), i8x16_splat(4), i8x16_splat(0));
     let mut sums = [f32x4_splat(0.0); K];
     for (b, xb) in x.iter().enumerate() {
+        let rows: [&BlockQ3K; K] = core::array::from_fn(|k| &w[(r + k) * nb + b]);
         let (mut lo, mut hi) = ([i32x4_splat(0); K], [i32x4_splat(0); K]);
         for n in 0..2 {
-            // SAFETY: eight 16-byte loads of codes 128n..128n + 128 of 256.
-            let xv: [v128; 8] = core::array::from_fn(|i| unsafe { ld16(xb.qs.as_ptr().add(128 * n + 16 * i)) });
-            for k in 0..K {
-                let wb = &w[(r + k) * nb + b];
+            for j in 0..4 {
+                let bit = i8x16_splat(1 << (4 * n + j));
                 for half in 0..2 {
-                    // SAFETY: 16-byte loads of bytes 32n + 16·half.. of qs (64) and 16·half.. of hmask (32).
-                    let (q, hm) = unsafe { (ld16(wb.qs.as_ptr().add(32 * n + 16 * half)), ld16(wb.hmask.as_ptr().add(16 * half))) };
-                    for j in 0..4 {
-                        let g = 8 * n + 2 * j + half;
+                    let g = 8 * n + 2 * j + half;
+                    // SAFETY: a 16-byte load of codes 16g..16g + 16 of 256.
+                    let xv = unsafe { ld16(xb.qs.as_ptr().add(16 * g)) };
+                    for k in 0..K {
+                        let wb = rows[k];
+                        // SAFETY: 16-byte loads of bytes 32n + 16·half.. of qs (64) and 16·half.. of hmask (32).
+                        let (q, hm) = unsafe { (ld16(wb.qs.as_ptr().add(32 * n + 16 * half)), ld16(wb.hmask.as_ptr().add(16 * half))) };
                         let low = v128_and(u8x16_shr(q, 2 * j as u32), three);
-                        let high = v128_and(u8x16_shr(hm, (4 * n + j) as u32), one);
-                        // low − 4 when the high bit is clear, low when it is set.
-                        let codes = i8x16_sub(v128_or(low, i8x16_shl(high, 2)), four);
-                        let p = mul16(codes, xv[2 * j + half]);
+                        // low − 4 where the high bit is clear, low where it is set.
+                        let clear = i8x16_eq(v128_and(hm, bit), zero);
+                        let p = mul16(i8x16_sub(low, v128_and(clear, four)), xv);
                         let s = i16x8_splat(wb.scales[g] as i16);
                         lo[k] = i32x4_add(lo[k], i32x4_extmul_low_i16x8(p, s));
                         hi[k] = i32x4_add(hi[k], i32x4_extmul_high_i16x8(p, s));
@@ -404,7 +409,7 @@ fn q3_k_rows<const K: usize>(w: &[BlockQ3K], x: &[BlockQ8K], r: usize, y: &mut [
             }
         }
         for k in 0..K {
-            let d = f32x4_splat(w[(r + k) * nb + b].d * xb.d);
+            let d = f32x4_splat(rows[k].d * xb.d);
             let v = f32x4_add(f32x4_mul(f32x4_convert_i32x4(lo[k]), d), f32x4_mul(f32x4_convert_i32x4(hi[k]), d));
             sums[k] = f32x4_add(sums[k], v);
         }
