@@ -91,3 +91,13 @@ pub struct BlockQ5K {
     pub qh: [u8; QK_K / 8],
     pub qs: [u8; QK_K / 2],
 }
+
+/// A Q4_1 or Q5_1 block (`block_q4_1`, `block_q5_1`) unpacked at load: its 32 codes (0..15 or
+/// 0..31) as bytes, its f16 scale and min widened; a value is d·q + m (40 bytes in memory for the
+/// file's 20 or 24). Multiplied by Q8_1 activations: Q8_0's codes and scale, and s = d·Σq.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BlockQ8Min {
+    pub d: f32,
+    pub m: f32,
+    pub qs: [i8; QK],
+}

@@ -281,3 +281,29 @@ fn q6_k_unpacks_as_ggml_lays_it_out() {
     kquants::q6_k_dequantize(std::slice::from_ref(block), &mut deq);
     assert_eq!(deq, want.iter().map(|&q| q as f32).collect::<Vec<_>>());
 }
+
+/// Q5_0 unpacked to Q8_0 codes (the Q8_0 kernel is its product, as for Q4_0) dequantizes to ggml's
+/// values; Q4_1 and Q5_1 × Q8_1: the kernel equals its reference, random and extreme codes.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn q5_0_unpacks_and_q8_1_matvec_equals_its_reference() {
+    use quantscope_core::schemes::ggml::{dequantize_row, GgmlType};
+    use quantscope_llm::legacy;
+    let mut rng = crate::common::Xorshift(0x51);
+    let raw = block_bytes(&mut rng, 8, legacy::Q5_0_BYTES, &[0], None);
+    let mut want = vec![0f32; 8 * 32];
+    dequantize_row(GgmlType::Q5_0, &raw, &mut want);
+    let ours: Vec<f32> = legacy::q5_0_unpack(&raw).iter().flat_map(|b| b.qs.map(|q| q as f32 * b.d)).collect();
+    assert_eq!(bits(&ours), bits(&want), "Q5_0 unpacked");
+    for (rows, nb, fill) in [(1, 1, None), (3, 2, None), (4, 8, None), (5, 3, None), (9, 4, None), (6, 2, Some(0xff)), (5, 2, Some(0x00))] {
+        let x: Vec<BlockQ8_0> = (0..nb).map(|_| q8_0_block(&mut rng, fill.is_some())).collect();
+        let s: Vec<f32> = (0..nb).map(|_| (rng.next() as i32 as f32) * 1e-9).collect();
+        for (len, unpack) in [(legacy::Q4_1_BYTES, legacy::q4_1_unpack as fn(&[u8]) -> Vec<_>), (legacy::Q5_1_BYTES, legacy::q5_1_unpack)] {
+            let w = unpack(&block_bytes(&mut rng, rows * nb, len, &[0, 2], fill));
+            let mut y = [vec![0f32; rows], vec![0f32; rows]];
+            kernels::q8_1_matvec(&w, &x, &s, &mut y[0]);
+            reference::q8_1_matvec(&w, &x, &s, &mut y[1]);
+            assert_eq!(bits(&y[0]), bits(&y[1]), "{len}-byte blocks: {rows} rows of {nb}, fill {fill:?}");
+        }
+    }
+}

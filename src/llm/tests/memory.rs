@@ -1,8 +1,8 @@
 //! What a model takes in memory once loaded, predicted from its file's header
 //! (`weights::loaded_model_bytes`, which the page's "too big for the tab" check adds up) against
 //! what the loaded model's weights really allocate (`Model::memory_bytes`), for a type of each
-//! kind the loader has: F32, Q8_0, Q4_0 (unpacked to Q8_0 codes: twice its file's bytes), the
-//! K-quant blocks, and types dequantized to f32 at load (IQ4_XS; Q4_1 with its block mins).
+//! kind the loader has: F32, Q8_0, Q4_0 (unpacked to Q8_0 codes: twice its file's bytes), Q4_1
+//! (codes and block mins), the K-quant blocks, and a type dequantized to f32 at load (IQ4_XS).
 
 use quantscope_formats::gguf_mix::{FileType, MixOptions};
 use quantscope_formats::{gguf_writer, lazy};
@@ -52,5 +52,8 @@ fn loaded_bytes_per_type_are_what_the_kernels_keep() {
     assert_eq!(loaded_bytes("q6_k", n), n / 256 * 276);
     // Dequantized at load: 4 bytes per weight whatever the file's bits per weight.
     assert_eq!(loaded_bytes("iq4_xs", n), 4 * n);
-    assert_eq!(loaded_bytes("q4_1", n), 4 * n + n / 32 * 4);
+    // Q5_0 as Q8_0 codes; Q4_1 and Q5_1 as codes with an f32 scale and min.
+    assert_eq!(loaded_bytes("q5_0", n), n / 32 * 36);
+    assert_eq!(loaded_bytes("q4_1", n), n / 32 * 40);
+    assert_eq!(loaded_bytes("q5_1", n), n / 32 * 40);
 }

@@ -18,8 +18,8 @@ pub mod reference;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod simd128;
 
-use crate::blocks::BlockQ8_0;
 use crate::blocks::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
+use crate::blocks::{BlockQ8Min, BlockQ8_0};
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 use simd128 as picked;
@@ -88,4 +88,11 @@ pub fn q3_k_matvec(w: &[BlockQ3K], x: &[BlockQ8K], y: &mut [f32]) {
 #[inline]
 pub fn q5_k_matvec(w: &[BlockQ5K], x: &[BlockQ8K], y: &mut [f32]) {
     picked::q5_k_matvec(w, x, y)
+}
+
+/// y = W x for a Q4_1 or Q5_1 matrix (unpacked to [`BlockQ8Min`]) and Q8_1 activations: Q8_0's
+/// blocks `x` and each block's s = d·Σq in `s`.
+#[inline]
+pub fn q8_1_matvec(w: &[BlockQ8Min], x: &[BlockQ8_0], s: &[f32], y: &mut [f32]) {
+    picked::q8_1_matvec(w, x, s, y)
 }

@@ -2,8 +2,8 @@
 //! product's float operations are ggml's wasm SIMD128 kernels' (`ggml/src/ggml-cpu/arch/wasm/quants.c`),
 //! written out lane by lane; their integer sums are exact, so only which values a lane holds matters.
 
-use crate::blocks::BlockQ4_0;
 use crate::blocks::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K, QK_K};
+use crate::blocks::{BlockQ4_0, BlockQ8Min};
 use crate::blocks::{BlockQ8_0, QK};
 use crate::kquants::{q2_k_value, q3_k_value, q5_k_value};
 use half::f16;
@@ -106,6 +106,25 @@ pub fn q8_0_dot(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
         }
         (w[b].d * x[b].d, s)
     })
+}
+
+/// One row of Q4_1 or Q5_1 × Q8_1 (`ggml_vec_dot_q4_1_q8_1`, `ggml_vec_dot_q5_1_q8_1`, wasm): Q8_0's
+/// four lanes, and beside them summs += m · s per block; at the end ((0 + 1) + 2) + 3, + summs.
+pub fn q8_1_dot(w: &[BlockQ8Min], x: &[BlockQ8_0], s: &[f32]) -> f32 {
+    let mut acc = [0f32; 4];
+    let mut summs = 0f32;
+    for b in 0..x.len() {
+        summs += w[b].m * s[b];
+        let mut lanes = [0i32; 4];
+        for j in 0..QK {
+            lanes[lane4(j)] += w[b].qs[j] as i32 * x[b].qs[j] as i32;
+        }
+        let d = w[b].d * x[b].d;
+        for (a, l) in acc.iter_mut().zip(lanes) {
+            *a += l as f32 * d;
+        }
+    }
+    ((acc[0] + acc[1]) + acc[2]) + acc[3] + summs
 }
 
 /// One row of Q4_0 × Q8_0: the nibbles minus 8 (value j < 16 the low nibble of byte j, value
@@ -240,4 +259,11 @@ pub fn q3_k_matvec(w: &[BlockQ3K], x: &[BlockQ8K], y: &mut [f32]) {
 
 pub fn q5_k_matvec(w: &[BlockQ5K], x: &[BlockQ8K], y: &mut [f32]) {
     rows(w, x, y, q5_k_dot)
+}
+
+pub fn q8_1_matvec(w: &[BlockQ8Min], x: &[BlockQ8_0], s: &[f32], y: &mut [f32]) {
+    let n = x.len();
+    for (r, out) in y.iter_mut().enumerate() {
+        *out = q8_1_dot(&w[r * n..(r + 1) * n], x, s);
+    }
 }

@@ -6,7 +6,7 @@
 //! i16) once for four weight rows, and the four rows' accumulators are independent chains.
 
 use crate::blocks::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K, QK_K};
-use crate::blocks::{BlockQ8_0, QK};
+use crate::blocks::{BlockQ8Min, BlockQ8_0, QK};
 use core::arch::wasm32::*;
 use half::f16;
 
@@ -476,4 +476,31 @@ fn q5_k_rows<const K: usize>(w: &[BlockQ5K], x: &[BlockQ8K], r: usize, y: &mut [
 pub fn q5_k_matvec(w: &[BlockQ5K], x: &[BlockQ8K], y: &mut [f32]) {
     assert!(w.len() >= y.len() * x.len(), "q5_k_matvec: {} blocks for {} rows of {}", w.len(), y.len(), x.len());
     by_four!(y, q5_k_rows, w, x)
+}
+
+/// Q4_1 / Q5_1 × Q8_1: Q8_0's lanes ([`q8_0_rows`]) and the reference's summs beside them.
+#[inline(always)]
+fn q8_1_rows<const K: usize>(w: &[BlockQ8Min], x: &[BlockQ8_0], s: &[f32], r: usize, y: &mut [f32]) {
+    let nb = x.len();
+    let mut acc = [f32x4_splat(0.0); K];
+    let mut summs = [0f32; K];
+    for (b, xb) in x.iter().enumerate() {
+        // SAFETY: four 8-byte loads of the block's 32 codes.
+        let xv: [v128; 4] = core::array::from_fn(|i| unsafe { ld8(xb.qs.as_ptr().add(8 * i)) });
+        for k in 0..K {
+            let wb = &w[(r + k) * nb + b];
+            summs[k] += wb.m * s[b];
+            // SAFETY: four 8-byte loads of the block's 32 codes.
+            let wv = core::array::from_fn(|i| unsafe { ld8(wb.qs.as_ptr().add(8 * i)) });
+            acc[k] = f32x4_add(acc[k], f32x4_mul(f32x4_convert_i32x4(dot4(wv, &xv)), f32x4_splat(wb.d * xb.d)));
+        }
+    }
+    for k in 0..K {
+        y[r + k] = hsum4(acc[k]) + summs[k];
+    }
+}
+
+pub fn q8_1_matvec(w: &[BlockQ8Min], x: &[BlockQ8_0], s: &[f32], y: &mut [f32]) {
+    assert!(w.len() >= y.len() * x.len() && s.len() >= x.len(), "q8_1_matvec: {} blocks for {} rows of {}", w.len(), y.len(), x.len());
+    by_four!(y, q8_1_rows, w, x, s)
 }
