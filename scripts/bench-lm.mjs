@@ -1,12 +1,14 @@
 // Language-model speed, the page against llama.cpp on the same machine in the same run
 // (`node scripts/bench-lm.mjs [tokens]` after scripts/build-wasm.sh): tokens per second generating
-// `tokens` tokens (default 128, greedy, from a one-token prompt) with the tiny model in F32, Q8_0,
-// Q4_0, Q4_K_M and Q2_K — in headless Chromium on one thread (www/pkg-lm, SIMD128: the Language
+// `tokens` tokens (default 128, greedy, from a one-token prompt) with the tiny model in every
+// weight type the page's Language model view offers (one mix per type: Q5_K_M for Q5_K, Q3_K_M for
+// Q3_K) — in headless Chromium on one thread (www/pkg-lm, SIMD128: the Language
 // model worker's own LmSession) and in `llama-bench -t 1 -p 0 -n TOKENS` (llama.cpp's CPU build from
 // the pinned sdist, scripts/fixtures/build_llama.py) on the same files, which quantscope's CLI
 // writes byte for byte as llama-quantize does. Prints both and their ratio. Each side's figure is
 // the best of ROUNDS runs (after a warm-up, so wasm has tiered up): on a shared machine the runs
 // scatter by 2× or more, and the least-disturbed run is the one comparable across the two sides.
+// QUANTSCOPE_LM_PKG=www/pkg-other measures another build of the module (e.g. an older commit's).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +17,9 @@ import { launch } from '../tests/e2e/browser.mjs';
 
 const tokens = Number(process.argv[2] ?? 128);
 const ROUNDS = 5;
-const TYPES = ['F32', 'Q8_0', 'Q4_0', 'Q4_K_M', 'Q2_K'];
+const TYPES = ['F32', 'F16', 'BF16', 'Q8_0', 'Q6_K', 'Q5_K_M', 'Q5_1', 'Q5_0', 'Q4_K_M', 'Q4_1', 'Q4_0', 'IQ4_XS', 'IQ4_NL',
+  'Q3_K_M', 'Q2_K'];
+const PKG = process.env.QUANTSCOPE_LM_PKG ?? 'www/pkg-lm';
 const root = new URL('..', import.meta.url).pathname;
 const model = join(root, 'tests/fixtures/tiny_lm/tiny-lm-f32.gguf');
 
@@ -23,13 +27,16 @@ const browser = await launch();
 const page = await browser.page();
 await page.goto(`${browser.url}#run`);
 await page.waitForSelector('body[data-ready="true"]', { state: 'attached', timeout: 60000 });
-const ours = await page.evaluate(async ([tokens, types, rounds]) => {
-  const { default: init, LmSession } = await import('/www/pkg-lm/quantscope.js');
+const ours = await page.evaluate(async ([tokens, types, rounds, pkg]) => {
+  const { default: init, LmSession } = await import(`/${pkg}/quantscope.js`);
   await init();
   const bytes = new Uint8Array(await (await fetch('/tests/fixtures/tiny_lm/tiny-lm-f32.gguf')).arrayBuffer());
   const s = new LmSession('tiny-lm-f32.gguf', bytes);
-  s.add_type('Q2_K');
-  const names = s.summary().variants.map((v) => v.name);
+  let names = s.summary().variants.map((v) => v.name);
+  for (const t of types) {
+    if (!names.includes(t)) s.add_type(t);
+  }
+  names = s.summary().variants.map((v) => v.name);
   const rate = () => {
     s.start_generation(Uint32Array.from([1]), tokens, undefined, 1, 0);
     const out = {};
@@ -47,7 +54,7 @@ const ours = await page.evaluate(async ([tokens, types, rounds]) => {
     for (const [t, v] of Object.entries(rate())) best[t] = Math.max(best[t] ?? 0, v);
   }
   return best;
-}, [tokens, TYPES, ROUNDS]);
+}, [tokens, TYPES, ROUNDS, PKG]);
 await browser.close();
 
 // build_llama.py needs cmake: a venv of scripts/fixtures/requirements-llama.txt has it
@@ -68,7 +75,7 @@ for (const t of TYPES) {
   native[t] = Math.max(...json[0].samples_ts);
 }
 rmSync(dir, { recursive: true });
-console.log(`tokens/s generating ${tokens} tokens, one thread, best of ${ROUNDS} runs each`);
+console.log(`tokens/s generating ${tokens} tokens, one thread, best of ${ROUNDS} runs each (${PKG})`);
 for (const t of TYPES) {
   console.log(`${t.padEnd(7)} quantscope (wasm SIMD128) ${ours[t].toFixed(0).padStart(6)}   llama-bench ${native[t].toFixed(0).padStart(6)}   ${(ours[t] / native[t]).toFixed(2)}×`);
 }

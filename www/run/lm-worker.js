@@ -5,6 +5,7 @@
 // streams tokens and Cancel is simply not asking for more.
 //
 //   lm_load_builtin  []                       → summary (+ reference: llama.cpp's figures)
+//   lm_memory_needed [name, file]             → bytes loading the File would hold at once (its header read only)
 //   lm_load          [name, bytes]            → summary (the previous model is dropped first)
 //   lm_generate_start [prompt: {text} | {ids}, n_tokens, seed | null, temperature, top_k]
 //                                             → {prompt_ids, prompt_ms}
@@ -22,7 +23,7 @@
 //   lm_awq_start     [grid, clip, n_ctx, max_chunks] → steps (on calibration-gptq.txt)
 //   lm_awq_step      []                       → {done, total, finished, label, scales, clips, ms, summary when finished}
 //   lm_variant_file  [name]                   → Uint8Array (a GPTQ or AWQ variant's GGUF)
-import init, { LmSession } from '../pkg-lm/quantscope.js';
+import init, { LmSession, lm_memory_needed } from '../pkg-lm/quantscope.js';
 import { serve } from '../worker-loop.js';
 
 // The built-in model and its held-out text are the committed fixtures (scripts/serve.mjs serves
@@ -63,6 +64,9 @@ const lmOps = {
     }
     // llama-perplexity on quantscope's own GPTQ Q4_0 file (make_tiny_lm_gptq.py's settings).
     return { ...load(BUILTIN, bytes), builtin: true, reference: figures, kldReference: kld.types, gptqReference: gptq.types['GPTQ Q4_0'] };
+  },
+  lm_memory_needed(_ctx, _id, [name, file]) {
+    return lm_memory_needed(name, file);
   },
   lm_load(_ctx, _id, [name, bytes]) {
     return { ...load(name, new Uint8Array(bytes)), builtin: false };

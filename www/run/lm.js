@@ -32,9 +32,12 @@ const GPTQ_CHUNKS = 16;
 // AWQ runs every block 20 times per search over all calibration tokens: fewer chunks by default.
 const AWQ_CHUNKS = 4;
 
-// The largest file the section reads: a model is read whole into the worker's wasm memory (4 GiB
-// at most in a browser tab), where its decoded weights (and for F32, its quantized copies) sit
-// beside it, so a bigger file could not load anyway; it is refused before being read.
+// The most memory a model may take in the section: it is read whole into the worker's wasm memory
+// (4 GiB at most in a browser tab), where its weights as the kernels keep them (and for F32, its
+// quantized copies) sit beside it. A bigger file is refused before being read; then the worker
+// adds up, from the file's header alone, what loading it would hold (Q4_0 unpacked to Q8_0 codes
+// doubles its weights; so are Q5_0, Q4_1 and Q5_1; a type without a kernel is held as F32, 32 / bits-per-weight times its
+// file), and a model over the limit is refused before being read too.
 const MAX_FILE_BYTES = 1.5 * 2 ** 30;
 
 const MARKUP = `
@@ -311,7 +314,20 @@ async function loadFile(file) {
     return;
   }
   setBusy(true);
+  const shown = $('#lm-status').textContent;
   $('#lm-status').textContent = `Reading ${file.name}…`;
+  // A header the worker cannot read is left to the load, which refuses it with the model's reason.
+  const needed = await request('lm_memory_needed', [file.name, file]).catch(() => null);
+  if (needed !== null && needed > MAX_FILE_BYTES) {
+    // Refused before the file is read; the model on show stays.
+    setBusy(false);
+    $('#lm-status').textContent = shown;
+    fail('#lm-error', `${file.name}: loading it takes ${(needed / 2 ** 30).toFixed(2)} GiB of memory (the file ` +
+      `${(file.size / 2 ** 30).toFixed(2)} GiB and its weights as this tab keeps them: Q4_0, Q5_0, Q4_1 and Q5_1 as 8-bit codes, types without a ` +
+      `kernel here as F32); this tab holds a language model of up to ${(MAX_FILE_BYTES / 2 ** 30).toFixed(1)} GiB. ` +
+      'Try a smaller model or a K-quant or Q8_0 type.');
+    return;
+  }
   try {
     const bytes = await file.arrayBuffer();
     const model = await request('lm_load', [file.name, bytes], { transfer: [bytes] });

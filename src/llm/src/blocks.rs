@@ -55,3 +55,49 @@ pub struct BlockQ6K {
     pub scales: [i8; QK_K / 16],
     pub d: f32,
 }
+
+/// A Q2_K super-block (`block_q2_K`) as the file lays it out, its f16 scales widened (88 bytes in
+/// memory for the file's 84). Value e = 128n + 32j + l (l < 32) is (qs[32n + l] >> 2j) & 3; its
+/// sub-block of 16 is e / 16, whose scale is the low nibble of scales[e / 16] and min the high.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlockQ2K {
+    pub scales: [u8; QK_K / 16],
+    pub qs: [u8; QK_K / 4],
+    pub d: f32,
+    pub dmin: f32,
+}
+
+/// A Q3_K super-block (`block_q3_K`) with its sixteen 6-bit scales unpacked at load, minus 32
+/// (116 bytes in memory for the file's 110). Value e = 128n + 32j + l (l < 32) is
+/// ((qs[32n + l] >> 2j) & 3) − 4, plus 4 when bit 4n + j of hmask[l] is set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlockQ3K {
+    pub hmask: [u8; QK_K / 8],
+    pub qs: [u8; QK_K / 4],
+    /// One scale per 16 values, −32..31.
+    pub scales: [i8; QK_K / 16],
+    pub d: f32,
+}
+
+/// A Q5_K super-block (`block_q5_K`) with its 6-bit scales and mins unpacked at load as Q4_K's
+/// (184 bytes in memory for the file's 176). Value e = 64j + 32h + l (l < 32) is the low (h = 0)
+/// or high (h = 1) nibble of qs[32j + l], plus 16 when bit 2j + h of qh[l] is set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlockQ5K {
+    pub d: f32,
+    pub dmin: f32,
+    pub scales: [u8; 8],
+    pub mins: [u8; 8],
+    pub qh: [u8; QK_K / 8],
+    pub qs: [u8; QK_K / 2],
+}
+
+/// A Q4_1 or Q5_1 block (`block_q4_1`, `block_q5_1`) unpacked at load: its 32 codes (0..15 or
+/// 0..31) as bytes, its f16 scale and min widened; a value is d·q + m (40 bytes in memory for the
+/// file's 20 or 24). Multiplied by Q8_1 activations: Q8_0's codes and scale, and s = d·Σq.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BlockQ8Min {
+    pub d: f32,
+    pub m: f32,
+    pub qs: [i8; QK],
+}

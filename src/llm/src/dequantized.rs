@@ -1,6 +1,5 @@
-//! Matrices of the ggml types without a ported ggml-cpu kernel (Q2_K, Q3_K, Q5_K, the IQ and TQ
-//! types, Q4_1, Q5_0, Q5_1 (with Q8_1's stored block sum: [`q8_1_matvec`]), IQ4_NL, MXFP4, F16, BF16 ...): the weights dequantized to f32 once
-//! at load (exact: ggml's dequantizers, `quantscope_core::ggml_dequant`), the activations rounded
+//! Matrices of the ggml types without a ported ggml-cpu kernel (the IQ and TQ types, IQ4_NL,
+//! MXFP4, F16, BF16 ...): the weights dequantized to f32 once at load (exact: ggml's dequantizers, `quantscope_core::ggml_dequant`), the activations rounded
 //! through the weight type's `vec_dot_type` as ggml-cpu does (`ggml-cpu.c`, `type_traits_cpu`:
 //! Q8_K for the K-quants, IQ1–IQ3, IQ4_XS and TQ; Q8_0 (or Q8_1, the same codes) for the legacy
 //! types, IQ4_NL, MXFP4, NVFP4, Q1_0, Q2_0; F16 and BF16 for themselves), then an f32 dot product.
@@ -9,36 +8,11 @@
 //! Σ dequant(w)·dequant(x̃) blockwise, with integer sums inside a block. Only the order and
 //! rounding of the float sums differ, so logits agree with llama.cpp's to the float tolerance of
 //! a ~1e-6 relative perturbation rather than bit for bit (the ported kernels: [`crate::q8_0`],
-//! [`crate::q4_0`], [`crate::kquants`]). Memory: 4 bytes per weight.
+//! [`crate::q4_0`], [`crate::legacy`], [`crate::kquants`]). Memory: 4 bytes per weight.
 
 use crate::kquants::{self, QK_K};
-use crate::{kernels, q8_0};
+use crate::q8_0;
 use half::{bf16, f16};
-
-/// Q4_1 and Q5_1 weights × Q8_1 activations (`ggml_vec_dot_q4_1_q8_1`, `ggml_vec_dot_q5_1_q8_1`):
-/// per block d_w·d_x·Σ q_w·q_x + m_w·s_x, where Q8_1 has Q8_0's codes and scale and also stores
-/// s_x = d·Σ q_x as f16, d being the block's unrounded amax / 127 (x86 `quantize_row_q8_1`). The
-/// dequantized weights d_w·q_w + m_w times the rounded activations d_x·q_x make the same sum
-/// with m_w·d_x·Σ q_x in place of m_w·s_x, so each block's m_w·(s_x − d_x·Σ q_x) is added.
-/// `w` is row-major with `cols` columns; `mins` holds each block's m, `cols / 32` per row.
-pub fn q8_1_matvec(w: &[f32], mins: &[f32], cols: usize, x: &[f32], y: &mut [f32]) {
-    let blocks = q8_0::quantize_activations(x);
-    let rounded: Vec<f32> = blocks.iter().flat_map(|b| b.qs.iter().map(move |&q| b.d * q as f32)).collect();
-    let s_error: Vec<f32> = blocks
-        .iter()
-        .zip(x.chunks_exact(q8_0::QK))
-        .map(|(b, x)| {
-            let sum = b.qs.iter().map(|&q| q as i32).sum::<i32>() as f32;
-            let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
-            f16::from_f32(amax / 127.0 * sum).to_f32() - b.d * sum
-        })
-        .collect();
-    kernels::f32_matvec(w, &rounded, y);
-    let per_row = cols / q8_0::QK;
-    for (row_mins, out) in mins.chunks_exact(per_row).zip(y.iter_mut()) {
-        *out += row_mins.iter().zip(&s_error).map(|(m, e)| m * e).sum::<f32>();
-    }
-}
 
 /// How ggml-cpu rounds the activations before the dot product.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,19 +1,23 @@
-//! Q4_K and Q6_K weights × Q8_K activations, as ggml-cpu multiplies them (`ggml_vec_dot_q4_K_q8_K`,
-//! `ggml_vec_dot_q6_K_q8_K`; the activations by `quantize_row_q8_K`, which on x86 is the reference
-//! `quantize_row_q8_K_ref` of `ggml-quants.c`). Super-blocks of 256 values (`block_q4_K`,
-//! `block_q6_K`, `block_q8_K` in `ggml-common.h`).
+//! Q2_K, Q3_K, Q4_K, Q5_K and Q6_K weights × Q8_K activations, as ggml-cpu multiplies them
+//! (`ggml_vec_dot_q{2,3,4,5,6}_K_q8_K`; the activations by `quantize_row_q8_K`, which on x86 is the
+//! reference `quantize_row_q8_K_ref` of `ggml-quants.c`). Super-blocks of 256 values
+//! (`block_q2_K` ... `block_q8_K` in `ggml-common.h`), kept packed as the file has them (only the
+//! scales unpacked; Q6_K's values too).
 //!
-//! The float operations are those of ggml's wasm SIMD128 bodies ([`crate::kernels`]): Q4_K adds
-//! d·Σ scale·q·x and subtracts dmin·Σ min·bsum once per super-block; Q6_K keeps eight lanes, each
-//! converted to float once per super-block. The integer sums are exact, so this port differs from
+//! The float operations are those of ggml's wasm SIMD128 bodies ([`crate::kernels`]): Q4_K and
+//! Q5_K add d·Σ scale·q·x and subtract dmin·Σ min·bsum once per super-block, Q2_K adds their
+//! difference; Q3_K keeps four lanes and Q6_K eight, converted to float once per super-block. The integer sums are exact, so this port differs from
 //! llama.cpp's x86 build only in the order and fusing of those float operations (and llama.cpp
 //! repacks Q4_K matrices of a multiple of 8 rows on AVX2: see [`crate::q4_0`]).
 
-pub use crate::blocks::{BlockQ4K, BlockQ6K, BlockQ8K, QK_K};
+pub use crate::blocks::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K, QK_K};
 use half::f16;
 
 pub const Q4_K_BYTES: usize = 144;
 pub const Q6_K_BYTES: usize = 210;
+pub const Q2_K_BYTES: usize = 84;
+pub const Q3_K_BYTES: usize = 110;
+pub const Q5_K_BYTES: usize = 176;
 
 /// `quantize_row_q8_K_ref` ([`crate::kernels::quantize_q8_k`]; `x.len()` a multiple of 256).
 pub fn quantize_activations(x: &[f32]) -> Vec<BlockQ8K> {
@@ -22,21 +26,26 @@ pub fn quantize_activations(x: &[f32]) -> Vec<BlockQ8K> {
     out
 }
 
+/// Q4_K's and Q5_K's twelve bytes of 6-bit scales and mins, unpacked (`get_scale_min_k4`).
+fn scales_mins_k4(q: &[u8]) -> ([u8; 8], [u8; 8]) {
+    let (mut scales, mut mins) = ([0u8; 8], [0u8; 8]);
+    for j in 0..8 {
+        if j < 4 {
+            scales[j] = q[j] & 63;
+            mins[j] = q[j + 4] & 63;
+        } else {
+            scales[j] = (q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4);
+            mins[j] = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+        }
+    }
+    (scales, mins)
+}
+
 pub fn q4_k_from_bytes(bytes: &[u8]) -> Vec<BlockQ4K> {
     bytes
         .chunks_exact(Q4_K_BYTES)
         .map(|b| {
-            let q = &b[4..16];
-            let (mut scales, mut mins) = ([0u8; 8], [0u8; 8]);
-            for j in 0..8 {
-                if j < 4 {
-                    scales[j] = q[j] & 63;
-                    mins[j] = q[j + 4] & 63;
-                } else {
-                    scales[j] = (q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4);
-                    mins[j] = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-                }
-            }
+            let (scales, mins) = scales_mins_k4(&b[4..16]);
             BlockQ4K {
                 d: f16::from_le_bytes([b[0], b[1]]).to_f32(),
                 dmin: f16::from_le_bytes([b[2], b[3]]).to_f32(),
@@ -110,6 +119,118 @@ pub fn q6_k_dequantize(blocks: &[BlockQ6K], out: &mut [f32]) {
     for (b, chunk) in blocks.iter().zip(out.chunks_mut(QK_K)) {
         for (e, o) in chunk.iter_mut().enumerate() {
             *o = b.d * b.scales[e / 16] as f32 * b.q[e] as f32;
+        }
+    }
+}
+
+fn f16_at(b: &[u8], at: usize) -> f32 {
+    f16::from_le_bytes([b[at], b[at + 1]]).to_f32()
+}
+
+/// `block_q2_K`: 16 scale/min bytes, 64 bytes of 2-bit codes, f16 d, f16 dmin.
+pub fn q2_k_from_bytes(bytes: &[u8]) -> Vec<BlockQ2K> {
+    bytes
+        .chunks_exact(Q2_K_BYTES)
+        .map(|b| BlockQ2K {
+            scales: b[..16].try_into().expect("16 bytes"),
+            qs: b[16..80].try_into().expect("64 bytes"),
+            d: f16_at(b, 80),
+            dmin: f16_at(b, 82),
+        })
+        .collect()
+}
+
+/// Value e of a Q2_K super-block (0..3).
+pub fn q2_k_value(b: &BlockQ2K, e: usize) -> i32 {
+    let (n, j, l) = (e / 128, e % 128 / 32, e % 32);
+    ((b.qs[32 * n + l] >> (2 * j)) & 3) as i32
+}
+
+/// `dequantize_row_q2_K`: d·(scale & 15)·q − dmin·(scale >> 4) per sub-block of 16.
+pub fn q2_k_dequantize(blocks: &[BlockQ2K], out: &mut [f32]) {
+    for (b, chunk) in blocks.iter().zip(out.chunks_mut(QK_K)) {
+        for (e, o) in chunk.iter_mut().enumerate() {
+            let sc = b.scales[e / 16];
+            let (dl, ml) = (b.d * (sc & 0x0f) as f32, b.dmin * (sc >> 4) as f32);
+            *o = dl * q2_k_value(b, e) as f32 - ml;
+        }
+    }
+}
+
+/// `block_q3_K`: 32 bytes of high bits, 64 bytes of 2-bit codes, 12 bytes of 6-bit scales, f16 d.
+/// Scale j has low nibble scales[j] & 15 (j < 8) or scales[j − 8] >> 4, and high bits
+/// (scales[8 + j % 4] >> 2(j / 4)) & 3 (the `kmask1`/`kmask2` unpacking of `dequantize_row_q3_K`).
+pub fn q3_k_from_bytes(bytes: &[u8]) -> Vec<BlockQ3K> {
+    bytes
+        .chunks_exact(Q3_K_BYTES)
+        .map(|b| {
+            let s = &b[96..108];
+            BlockQ3K {
+                hmask: b[..32].try_into().expect("32 bytes"),
+                qs: b[32..96].try_into().expect("64 bytes"),
+                scales: std::array::from_fn(|j| {
+                    let low = if j < 8 { s[j] & 0x0f } else { s[j - 8] >> 4 };
+                    let high = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
+                    (low | (high << 4)) as i8 - 32
+                }),
+                d: f16_at(b, 108),
+            }
+        })
+        .collect()
+}
+
+/// Value e of a Q3_K super-block (−4..3).
+pub fn q3_k_value(b: &BlockQ3K, e: usize) -> i32 {
+    let (n, j, l) = (e / 128, e % 128 / 32, e % 32);
+    let low = ((b.qs[32 * n + l] >> (2 * j)) & 3) as i32;
+    let high = (b.hmask[l] >> (4 * n + j)) & 1;
+    low - if high == 0 { 4 } else { 0 }
+}
+
+/// `dequantize_row_q3_K`: d·scale·q per sub-block of 16.
+pub fn q3_k_dequantize(blocks: &[BlockQ3K], out: &mut [f32]) {
+    for (b, chunk) in blocks.iter().zip(out.chunks_mut(QK_K)) {
+        for (e, o) in chunk.iter_mut().enumerate() {
+            *o = b.d * b.scales[e / 16] as f32 * q3_k_value(b, e) as f32;
+        }
+    }
+}
+
+/// `block_q5_K`: f16 d, f16 dmin, 12 bytes of 6-bit scales and mins (as Q4_K's), 32 bytes of
+/// high bits, 128 bytes of low nibbles.
+pub fn q5_k_from_bytes(bytes: &[u8]) -> Vec<BlockQ5K> {
+    bytes
+        .chunks_exact(Q5_K_BYTES)
+        .map(|b| {
+            let (scales, mins) = scales_mins_k4(&b[4..16]);
+            BlockQ5K {
+                d: f16_at(b, 0),
+                dmin: f16_at(b, 2),
+                scales,
+                mins,
+                qh: b[16..48].try_into().expect("32 bytes"),
+                qs: b[48..176].try_into().expect("128 bytes"),
+            }
+        })
+        .collect()
+}
+
+/// Value e of a Q5_K super-block (0..31).
+pub fn q5_k_value(b: &BlockQ5K, e: usize) -> i32 {
+    let (j, h, l) = (e / 64, e % 64 / 32, e % 32);
+    let byte = b.qs[32 * j + l];
+    let low = if h == 0 { byte & 0x0f } else { byte >> 4 };
+    let high = (b.qh[l] >> (2 * j + h)) & 1;
+    (low | (high << 4)) as i32
+}
+
+/// `dequantize_row_q5_K`: d·scale·q − dmin·min per sub-block of 32.
+pub fn q5_k_dequantize(blocks: &[BlockQ5K], out: &mut [f32]) {
+    for (b, chunk) in blocks.iter().zip(out.chunks_mut(QK_K)) {
+        for (e, o) in chunk.iter_mut().enumerate() {
+            let sub = e / 32;
+            let (d, m) = (b.d * b.scales[sub] as f32, b.dmin * b.mins[sub] as f32);
+            *o = d * q5_k_value(b, e) as f32 - m;
         }
     }
 }

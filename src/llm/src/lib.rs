@@ -1,8 +1,8 @@
 //! A llama, qwen2 or qwen3 language model read from a GGUF file, as llama.cpp runs it: the config
 //! from the metadata ([`config`]), the byte-level BPE tokenizer from the token list and merges
 //! ([`tokenizer`]; GPT-2's, Llama 3's, Qwen2's and SmolLM's pre-tokenizers), and the forward
-//! pass with a KV cache ([`model`]) in F32, and with Q8_0, Q4_0, Q4_K and Q6_K matrices multiplied
-//! as ggml-cpu multiplies them ([`q8_0`], [`q4_0`], [`kquants`]).
+//! pass with a KV cache ([`model`]) in F32, and with Q8_0, Q4_0, Q5_0, Q4_1, Q5_1 and Q2_K–Q6_K
+//! matrices multiplied as ggml-cpu multiplies them ([`q8_0`], [`q4_0`], [`legacy`], [`kquants`]).
 //!
 //! Plain Rust (no wasm-bindgen); tests in `tests/` hold the token ids and logits to llama.cpp's
 //! (fixtures from `scripts/fixtures/make_tiny_lm.py` and `make_llm_archs.py`).
@@ -28,6 +28,7 @@ pub mod imatrix;
 pub mod kernels;
 pub mod kl_divergence;
 pub mod kquants;
+pub mod legacy;
 pub mod metadata;
 pub mod model;
 pub mod ops;

@@ -305,6 +305,28 @@ impl Model {
         logits
     }
 
+    /// Bytes the weights take in memory (matrices as [`Matrix::memory_bytes`], vectors as f32): what
+    /// [`crate::weights::loaded_model_bytes`] predicts from the file's header.
+    pub fn memory_bytes(&self) -> u64 {
+        let v = |x: &Vec<f32>| 4 * x.len() as u64;
+        let o = |x: &Option<Vec<f32>>| x.as_ref().map_or(0, v);
+        let layers: u64 = self
+            .layers
+            .iter()
+            .map(|l| {
+                [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down].iter().map(|m| m.memory_bytes()).sum::<u64>()
+                    + v(&l.attn_norm)
+                    + v(&l.ffn_norm)
+                    + o(&l.bq)
+                    + o(&l.bk)
+                    + o(&l.bv)
+                    + o(&l.q_norm)
+                    + o(&l.k_norm)
+            })
+            .sum();
+        self.token_embd.memory_bytes() + layers + v(&self.output_norm) + self.output.as_ref().map_or(0, |m| m.memory_bytes())
+    }
+
     /// Names and ggml types of the matrices, in forward order (for a report).
     pub fn matrix_types(&self) -> Vec<(String, &'static str)> {
         let mut out = vec![("token_embd.weight".to_string(), self.token_embd.type_name())];

@@ -1,15 +1,15 @@
-//! A model's matrices as the forward pass multiplies them: F32 as stored; Q8_0, Q4_0, Q4_K and
-//! Q6_K kept as their blocks and multiplied as ggml-cpu does, the activations quantized to the
-//! weight type's `vec_dot_type` (Q8_0 for Q8_0 and Q4_0: [`crate::q8_0`], [`crate::q4_0`]; Q8_K
-//! for the K-quants: [`crate::kquants`]). The other types ggml-cpu multiplies are dequantized at
-//! load and multiplied in f32 by activations rounded as ggml rounds them ([`crate::dequantized`];
-//! Q4_1 and Q5_1 with the f16-rounded block sum ggml's Q8_1 activations carry:
-//! [`crate::dequantized::q8_1_matvec`]).
+//! A model's matrices as the forward pass multiplies them: F32 as stored; Q8_0, Q2_K–Q6_K kept as
+//! their blocks, and Q4_0, Q5_0, Q4_1, Q5_1 unpacked to a byte per code, multiplied as ggml-cpu
+//! does with the activations quantized to the weight type's `vec_dot_type` (Q8_0 for Q8_0, Q4_0
+//! and Q5_0: [`crate::q8_0`], [`crate::q4_0`], [`crate::legacy`]; Q8_1 for Q4_1 and Q5_1; Q8_K for
+//! the K-quants: [`crate::kquants`]). The other types ggml-cpu multiplies are dequantized at load
+//! and multiplied in f32 by activations rounded as ggml rounds them ([`crate::dequantized`]).
 
-use crate::dequantized::{self, ActivationRounding};
+use crate::dequantized::ActivationRounding;
 use crate::error::{LlmError, Result};
 use crate::kernels;
-use crate::kquants::{self, BlockQ4K, BlockQ6K, QK_K};
+use crate::kquants::{self, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, QK_K};
+use crate::legacy::{self, BlockQ8Min};
 use crate::q4_0;
 use crate::q8_0::{self, BlockQ8_0};
 use quantscope_formats::lazy::LazyFile;
@@ -32,10 +32,38 @@ pub enum Matrix {
         cols: usize,
         blocks: Vec<BlockQ8_0>,
     },
+    /// Unpacked at load to Q8_0 codes q − 16 ([`legacy::q5_0_unpack`]).
+    Q5_0 {
+        rows: usize,
+        cols: usize,
+        blocks: Vec<BlockQ8_0>,
+    },
+    /// Q4_1 or Q5_1 (`ty`), unpacked at load to codes and block mins ([`legacy`]).
+    Q8Min {
+        rows: usize,
+        cols: usize,
+        ty: &'static str,
+        blocks: Vec<BlockQ8Min>,
+    },
+    Q2K {
+        rows: usize,
+        cols: usize,
+        blocks: Vec<BlockQ2K>,
+    },
+    Q3K {
+        rows: usize,
+        cols: usize,
+        blocks: Vec<BlockQ3K>,
+    },
     Q4K {
         rows: usize,
         cols: usize,
         blocks: Vec<BlockQ4K>,
+    },
+    Q5K {
+        rows: usize,
+        cols: usize,
+        blocks: Vec<BlockQ5K>,
     },
     Q6K {
         rows: usize,
@@ -49,19 +77,74 @@ pub enum Matrix {
         ty: &'static str,
         act: ActivationRounding,
         w: Vec<f32>,
-        /// Q4_1 and Q5_1: each block's min m (row-major, `cols / 32` per row), for the product with
-        /// Q8_1 activations ([`dequantized::q8_1_matvec`]); empty for every other type.
-        mins: Vec<f32>,
     },
 }
 
+/// Bytes the weights of a matrix of `elements` values stored as `dtype` (ggml's lower-case name)
+/// take once [`TensorSource::matrix`] has loaded them: the blocks as the kernels keep them (Q4_0
+/// unpacked to Q8_0 codes: 36 bytes per 32 weights for the file's 18), or 4 bytes per weight for a
+/// type dequantized at load. What [`Matrix::memory_bytes`]
+/// then counts; the page's "too big for the tab" check adds these up from a file's header.
+pub fn loaded_bytes(dtype: &str, elements: u64) -> u64 {
+    use std::mem::size_of;
+    let blocks = |per: usize, size: usize| elements / per as u64 * size as u64;
+    match dtype {
+        "f32" => elements * 4,
+        "q8_0" | "q4_0" | "q5_0" => blocks(q8_0::QK, size_of::<BlockQ8_0>()),
+        "q4_1" | "q5_1" => blocks(q8_0::QK, size_of::<BlockQ8Min>()),
+        "q2_k" => blocks(QK_K, size_of::<BlockQ2K>()),
+        "q3_k" => blocks(QK_K, size_of::<BlockQ3K>()),
+        "q4_k" => blocks(QK_K, size_of::<BlockQ4K>()),
+        "q5_k" => blocks(QK_K, size_of::<BlockQ5K>()),
+        "q6_k" => blocks(QK_K, size_of::<BlockQ6K>()),
+        _ => elements * 4,
+    }
+}
+
+/// What a model file's tensors take in memory once loaded ([`crate::Model::memory_bytes`]),
+/// from its header alone: each matrix as [`loaded_bytes`], each vector (norms, biases) as f32.
+pub fn loaded_model_bytes(file: &LazyFile) -> u64 {
+    file.tensors
+        .iter()
+        .map(|t| {
+            let elements = t.elements();
+            if t.shape.iter().filter(|&&d| d > 1).count() >= 2 {
+                loaded_bytes(&t.dtype, elements)
+            } else {
+                elements * 4
+            }
+        })
+        .sum()
+}
+
 impl Matrix {
+    /// Bytes its weights take in memory, as allocated.
+    pub fn memory_bytes(&self) -> u64 {
+        use std::mem::size_of_val;
+        (match self {
+            Matrix::F32 { w, .. } => size_of_val(&w[..]),
+            Matrix::Q8_0 { blocks, .. } | Matrix::Q4_0 { blocks, .. } | Matrix::Q5_0 { blocks, .. } => size_of_val(&blocks[..]),
+            Matrix::Q8Min { blocks, .. } => size_of_val(&blocks[..]),
+            Matrix::Q2K { blocks, .. } => size_of_val(&blocks[..]),
+            Matrix::Q3K { blocks, .. } => size_of_val(&blocks[..]),
+            Matrix::Q4K { blocks, .. } => size_of_val(&blocks[..]),
+            Matrix::Q5K { blocks, .. } => size_of_val(&blocks[..]),
+            Matrix::Q6K { blocks, .. } => size_of_val(&blocks[..]),
+            Matrix::Dequantized { w, .. } => size_of_val(&w[..]),
+        }) as u64
+    }
+
     pub fn rows(&self) -> usize {
         match self {
             Matrix::F32 { rows, .. }
             | Matrix::Q8_0 { rows, .. }
             | Matrix::Q4_0 { rows, .. }
+            | Matrix::Q5_0 { rows, .. }
+            | Matrix::Q8Min { rows, .. }
+            | Matrix::Q2K { rows, .. }
+            | Matrix::Q3K { rows, .. }
             | Matrix::Q4K { rows, .. }
+            | Matrix::Q5K { rows, .. }
             | Matrix::Q6K { rows, .. }
             | Matrix::Dequantized { rows, .. } => *rows,
         }
@@ -72,7 +155,12 @@ impl Matrix {
             Matrix::F32 { cols, .. }
             | Matrix::Q8_0 { cols, .. }
             | Matrix::Q4_0 { cols, .. }
+            | Matrix::Q5_0 { cols, .. }
+            | Matrix::Q8Min { cols, .. }
+            | Matrix::Q2K { cols, .. }
+            | Matrix::Q3K { cols, .. }
             | Matrix::Q4K { cols, .. }
+            | Matrix::Q5K { cols, .. }
             | Matrix::Q6K { cols, .. }
             | Matrix::Dequantized { cols, .. } => *cols,
         }
@@ -84,7 +172,12 @@ impl Matrix {
             Matrix::F32 { .. } => "f32",
             Matrix::Q8_0 { .. } => "q8_0",
             Matrix::Q4_0 { .. } => "q4_0",
+            Matrix::Q5_0 { .. } => "q5_0",
+            Matrix::Q8Min { ty, .. } => ty,
+            Matrix::Q2K { .. } => "q2_k",
+            Matrix::Q3K { .. } => "q3_k",
             Matrix::Q4K { .. } => "q4_k",
+            Matrix::Q5K { .. } => "q5_k",
             Matrix::Q6K { .. } => "q6_k",
             Matrix::Dequantized { ty, .. } => ty,
         }
@@ -94,11 +187,17 @@ impl Matrix {
     pub fn matvec(&self, x: &[f32], y: &mut [f32]) {
         match self {
             Matrix::F32 { w, .. } => kernels::f32_matvec(w, x, y),
-            Matrix::Dequantized { w, mins, cols, .. } if !mins.is_empty() => dequantized::q8_1_matvec(w, mins, *cols, x, y),
             Matrix::Dequantized { act, w, .. } => kernels::f32_matvec(w, &act.round(x), y),
             Matrix::Q8_0 { blocks, .. } => kernels::q8_0_matvec(blocks, &q8_0::quantize_activations(x), y),
-            Matrix::Q4_0 { blocks, .. } => kernels::q8_0_matvec(blocks, &q8_0::quantize_activations(x), y),
+            Matrix::Q4_0 { blocks, .. } | Matrix::Q5_0 { blocks, .. } => kernels::q8_0_matvec(blocks, &q8_0::quantize_activations(x), y),
+            Matrix::Q8Min { blocks, .. } => {
+                let (xq, s) = legacy::quantize_activations_q8_1(x);
+                kernels::q8_1_matvec(blocks, &xq, &s, y)
+            }
+            Matrix::Q2K { blocks, .. } => kernels::q2_k_matvec(blocks, &kquants::quantize_activations(x), y),
+            Matrix::Q3K { blocks, .. } => kernels::q3_k_matvec(blocks, &kquants::quantize_activations(x), y),
             Matrix::Q4K { blocks, .. } => kernels::q4_k_matvec(blocks, &kquants::quantize_activations(x), y),
+            Matrix::Q5K { blocks, .. } => kernels::q5_k_matvec(blocks, &kquants::quantize_activations(x), y),
             Matrix::Q6K { blocks, .. } => kernels::q6_k_matvec(blocks, &kquants::quantize_activations(x), y),
         }
     }
@@ -107,7 +206,11 @@ impl Matrix {
     pub fn row(&self, r: usize, out: &mut [f32]) {
         match self {
             Matrix::F32 { cols, w, .. } | Matrix::Dequantized { cols, w, .. } => out.copy_from_slice(&w[r * cols..(r + 1) * cols]),
-            Matrix::Q8_0 { cols, blocks, .. } | Matrix::Q4_0 { cols, blocks, .. } => {
+            Matrix::Q8Min { cols, blocks, .. } => {
+                let per_row = cols / q8_0::QK;
+                legacy::dequantize(&blocks[r * per_row..(r + 1) * per_row], out);
+            }
+            Matrix::Q8_0 { cols, blocks, .. } | Matrix::Q4_0 { cols, blocks, .. } | Matrix::Q5_0 { cols, blocks, .. } => {
                 let per_row = cols / q8_0::QK;
                 for (b, chunk) in blocks[r * per_row..(r + 1) * per_row].iter().zip(out.chunks_mut(q8_0::QK)) {
                     for (o, &q) in chunk.iter_mut().zip(&b.qs) {
@@ -115,9 +218,21 @@ impl Matrix {
                     }
                 }
             }
+            Matrix::Q2K { cols, blocks, .. } => {
+                let per_row = cols / QK_K;
+                kquants::q2_k_dequantize(&blocks[r * per_row..(r + 1) * per_row], out);
+            }
+            Matrix::Q3K { cols, blocks, .. } => {
+                let per_row = cols / QK_K;
+                kquants::q3_k_dequantize(&blocks[r * per_row..(r + 1) * per_row], out);
+            }
             Matrix::Q4K { cols, blocks, .. } => {
                 let per_row = cols / QK_K;
                 kquants::q4_k_dequantize(&blocks[r * per_row..(r + 1) * per_row], out);
+            }
+            Matrix::Q5K { cols, blocks, .. } => {
+                let per_row = cols / QK_K;
+                kquants::q5_k_dequantize(&blocks[r * per_row..(r + 1) * per_row], out);
             }
             Matrix::Q6K { cols, blocks, .. } => {
                 let per_row = cols / QK_K;
@@ -176,9 +291,33 @@ impl TensorSource<'_> {
                 let bytes = self.file.read_stored(i, 0, rows * cols / q8_0::QK * q4_0::BLOCK_BYTES)?;
                 Ok(Matrix::Q4_0 { rows, cols, blocks: q4_0::blocks_from_bytes(&bytes).iter().map(q4_0::unpack).collect() })
             }
+            "q5_0" => {
+                let bytes = self.file.read_stored(i, 0, rows * cols / q8_0::QK * legacy::Q5_0_BYTES)?;
+                Ok(Matrix::Q5_0 { rows, cols, blocks: legacy::q5_0_unpack(&bytes) })
+            }
+            "q4_1" => {
+                let bytes = self.file.read_stored(i, 0, rows * cols / q8_0::QK * legacy::Q4_1_BYTES)?;
+                Ok(Matrix::Q8Min { rows, cols, ty: "q4_1", blocks: legacy::q4_1_unpack(&bytes) })
+            }
+            "q5_1" => {
+                let bytes = self.file.read_stored(i, 0, rows * cols / q8_0::QK * legacy::Q5_1_BYTES)?;
+                Ok(Matrix::Q8Min { rows, cols, ty: "q5_1", blocks: legacy::q5_1_unpack(&bytes) })
+            }
+            "q2_k" => {
+                let bytes = self.file.read_stored(i, 0, rows * cols / QK_K * kquants::Q2_K_BYTES)?;
+                Ok(Matrix::Q2K { rows, cols, blocks: kquants::q2_k_from_bytes(&bytes) })
+            }
+            "q3_k" => {
+                let bytes = self.file.read_stored(i, 0, rows * cols / QK_K * kquants::Q3_K_BYTES)?;
+                Ok(Matrix::Q3K { rows, cols, blocks: kquants::q3_k_from_bytes(&bytes) })
+            }
             "q4_k" => {
                 let bytes = self.file.read_stored(i, 0, rows * cols / QK_K * kquants::Q4_K_BYTES)?;
                 Ok(Matrix::Q4K { rows, cols, blocks: kquants::q4_k_from_bytes(&bytes) })
+            }
+            "q5_k" => {
+                let bytes = self.file.read_stored(i, 0, rows * cols / QK_K * kquants::Q5_K_BYTES)?;
+                Ok(Matrix::Q5K { rows, cols, blocks: kquants::q5_k_from_bytes(&bytes) })
             }
             "q6_k" => {
                 let bytes = self.file.read_stored(i, 0, rows * cols / QK_K * kquants::Q6_K_BYTES)?;
@@ -192,15 +331,7 @@ impl TensorSource<'_> {
                     return Err(unsupported());
                 }
                 // Q4_1 and Q5_1 blocks: f16 d, f16 m, then the codes (`block_q4_1`, `block_q5_1`).
-                let mins = match ty {
-                    "q4_1" | "q5_1" => {
-                        let block_bytes = if ty == "q4_1" { 20 } else { 24 };
-                        let bytes = self.file.read_stored(i, 0, rows * cols / q8_0::QK * block_bytes)?;
-                        bytes.chunks_exact(block_bytes).map(|b| half::f16::from_le_bytes([b[2], b[3]]).to_f32()).collect()
-                    }
-                    _ => Vec::new(),
-                };
-                Ok(Matrix::Dequantized { rows, cols, ty, act, w: self.file.read_values(i, 0, rows * cols)?, mins })
+                Ok(Matrix::Dequantized { rows, cols, ty, act, w: self.file.read_values(i, 0, rows * cols)? })
             }
         }
     }

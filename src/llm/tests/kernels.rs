@@ -2,9 +2,11 @@
 //! picks must equal the scalar reference bit for bit — the F32 dot and matrix-vector products
 //! (lengths with and without a tail, row counts around the four rows the kernels take at once),
 //! the activations' Q8_0 and Q8_K quantization (ties, NaN, infinities, subnormals, a largest
-//! magnitude held by both signs), and the Q8_0, Q4_K and Q6_K matrix-vector products (random
-//! blocks and extreme codes), and Q4_0's definition against the Q8_0 kernel on its unpacked blocks. Natively the picked kernel is the reference itself, so these
-//! run there only as a check that the tests themselves hold together.
+//! magnitude held by both signs), and the Q8_0, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K matrix-vector
+//! products (random blocks and extreme codes), and Q4_0's definition against the Q8_0 kernel on
+//! its unpacked blocks. Natively the picked kernel is the reference itself, so these run there
+//! only as a check that the tests themselves hold together; the K-quants' blocks as unpacked at
+//! load are also held to quantscope-core's dequantizers (ggml's `dequantize_row_*`).
 
 use half::f16;
 use quantscope_llm::kernels::{self, reference};
@@ -130,27 +132,119 @@ fn q8_0_and_q4_0_matvec_equal_their_references() {
     }
 }
 
+/// Q8_K activation blocks: random codes and scales, or every code −128 (`extreme`).
+fn q8_k_blocks(rng: &mut crate::common::Xorshift, nb: usize, extreme: bool) -> Vec<BlockQ8K> {
+    (0..nb)
+        .map(|_| {
+            let qs = std::array::from_fn(|_| if extreme { -128 } else { rng.next() as i8 });
+            let bsums = std::array::from_fn(|g| (0..16).map(|i| qs[16 * g + i] as i16).sum());
+            BlockQ8K { d: (rng.next() as i32 as f32) * 1e-12, qs, bsums }
+        })
+        .collect()
+}
+
+/// `count` blocks of `len` bytes, random or all `fill` (`extreme`), with f16 scales at `scales`.
+fn block_bytes(rng: &mut crate::common::Xorshift, count: usize, len: usize, scales: &[usize], fill: Option<u8>) -> Vec<u8> {
+    let mut b: Vec<u8> = (0..count * len).map(|_| fill.unwrap_or_else(|| rng.next() as u8)).collect();
+    for block in b.chunks_mut(len) {
+        for &at in scales {
+            block[at..at + 2].copy_from_slice(&f16_scale(rng));
+        }
+    }
+    b
+}
+
+/// Row counts around the kernels' four, super-block counts 1–3, and extreme codes: Q8_K −128
+/// against the largest weight codes (all bits set) and the smallest (Q3_K's −4: no bit set).
+const K_SHAPES: [(usize, usize, Option<u8>); 8] =
+    [(1, 1, None), (3, 2, None), (4, 1, None), (5, 3, None), (9, 2, None), (5, 2, Some(0xff)), (4, 1, Some(0x00)), (6, 2, Some(0x80))];
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn q2_k_q3_k_and_q5_k_matvec_equal_their_references() {
+    let mut rng = crate::common::Xorshift(0x235);
+    for (rows, nb, fill) in K_SHAPES {
+        let x = q8_k_blocks(&mut rng, nb, fill.is_some());
+        let w2 = kquants::q2_k_from_bytes(&block_bytes(&mut rng, rows * nb, kquants::Q2_K_BYTES, &[80, 82], fill));
+        let w3 = kquants::q3_k_from_bytes(&block_bytes(&mut rng, rows * nb, kquants::Q3_K_BYTES, &[108], fill));
+        let w5 = kquants::q5_k_from_bytes(&block_bytes(&mut rng, rows * nb, kquants::Q5_K_BYTES, &[0, 2], fill));
+        let mut y = [vec![0f32; rows], vec![0f32; rows]];
+        kernels::q2_k_matvec(&w2, &x, &mut y[0]);
+        reference::q2_k_matvec(&w2, &x, &mut y[1]);
+        assert_eq!(bits(&y[0]), bits(&y[1]), "Q2_K: {rows} rows of {nb} super-blocks, fill {fill:?}");
+        kernels::q3_k_matvec(&w3, &x, &mut y[0]);
+        reference::q3_k_matvec(&w3, &x, &mut y[1]);
+        assert_eq!(bits(&y[0]), bits(&y[1]), "Q3_K: {rows} rows of {nb} super-blocks, fill {fill:?}");
+        kernels::q5_k_matvec(&w5, &x, &mut y[0]);
+        reference::q5_k_matvec(&w5, &x, &mut y[1]);
+        assert_eq!(bits(&y[0]), bits(&y[1]), "Q5_K: {rows} rows of {nb} super-blocks, fill {fill:?}");
+    }
+}
+
+/// The K-quant blocks as the model unpacks them at load dequantize to ggml's values
+/// (quantscope-core's `dequantize_row_q{2,3,4,5,6}_K` ports, held to the C library by its own
+/// fixtures), and each reference dot product equals the f64 dot of those values with the
+/// activations to float rounding — so the code, scale and min each value is read with are right.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn k_quant_blocks_unpack_and_multiply_as_ggml_defines_them() {
+    use quantscope_core::schemes::kquants::KQuant;
+    let mut rng = crate::common::Xorshift(0xdec0);
+    let nb = 3;
+    let x = q8_k_blocks(&mut rng, nb, false);
+    let xd: Vec<f64> = x.iter().flat_map(|b| b.qs.iter().map(move |&q| q as f64 * b.d as f64)).collect();
+    for (ty, len, scales) in [
+        (KQuant::Q2K, kquants::Q2_K_BYTES, &[80usize, 82][..]),
+        (KQuant::Q3K, kquants::Q3_K_BYTES, &[108]),
+        (KQuant::Q4K, kquants::Q4_K_BYTES, &[0, 2]),
+        (KQuant::Q5K, kquants::Q5_K_BYTES, &[0, 2]),
+        (KQuant::Q6K, kquants::Q6_K_BYTES, &[208]),
+    ] {
+        let raw = block_bytes(&mut rng, nb, len, scales, None);
+        let mut want = vec![0f32; nb * QK_K];
+        ty.dequantize_blocks(&raw, &mut want);
+        let mut ours = vec![0f32; nb * QK_K];
+        let dot = match ty {
+            KQuant::Q2K => {
+                let w = kquants::q2_k_from_bytes(&raw);
+                kquants::q2_k_dequantize(&w, &mut ours);
+                reference::q2_k_dot(&w, &x)
+            }
+            KQuant::Q3K => {
+                let w = kquants::q3_k_from_bytes(&raw);
+                kquants::q3_k_dequantize(&w, &mut ours);
+                reference::q3_k_dot(&w, &x)
+            }
+            KQuant::Q4K => {
+                let w = kquants::q4_k_from_bytes(&raw);
+                kquants::q4_k_dequantize(&w, &mut ours);
+                reference::q4_k_dot(&w, &x)
+            }
+            KQuant::Q5K => {
+                let w = kquants::q5_k_from_bytes(&raw);
+                kquants::q5_k_dequantize(&w, &mut ours);
+                reference::q5_k_dot(&w, &x)
+            }
+            KQuant::Q6K => {
+                let w = kquants::q6_k_from_bytes(&raw);
+                kquants::q6_k_dequantize(&w, &mut ours);
+                reference::q6_k_dot(&w, &x)
+            }
+        };
+        assert_eq!(bits(&ours), bits(&want), "{}: dequantized values", ty.id());
+        let exact: f64 = ours.iter().zip(&xd).map(|(&a, &b)| a as f64 * b).sum();
+        let scale: f64 = ours.iter().zip(&xd).map(|(&a, &b)| (a as f64 * b).abs()).sum();
+        assert!((dot as f64 - exact).abs() <= 1e-5 * scale, "{}: {dot} vs {exact}", ty.id());
+    }
+}
+
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn q4_k_and_q6_k_matvec_equal_their_references() {
     let mut rng = crate::common::Xorshift(0x6b);
     for (rows, nb, extreme) in [(1, 1, false), (3, 2, false), (4, 1, false), (5, 3, false), (9, 2, false), (5, 2, true)] {
-        let x: Vec<BlockQ8K> = (0..nb)
-            .map(|_| {
-                let qs = std::array::from_fn(|_| if extreme { -128 } else { rng.next() as i8 });
-                let bsums = std::array::from_fn(|g| (0..16).map(|i| qs[16 * g + i] as i16).sum());
-                BlockQ8K { d: (rng.next() as i32 as f32) * 1e-12, qs, bsums }
-            })
-            .collect();
-        let mut bytes = |len: usize, scales: &[usize], fill: u8| -> Vec<u8> {
-            let mut b: Vec<u8> = (0..rows * nb * len).map(|_| if extreme { fill } else { rng.next() as u8 }).collect();
-            for block in b.chunks_mut(len) {
-                for &at in scales {
-                    block[at..at + 2].copy_from_slice(&f16_scale(&mut rng));
-                }
-            }
-            b
-        };
+        let x = q8_k_blocks(&mut rng, nb, extreme);
+        let mut bytes = |len: usize, scales: &[usize], fill: u8| block_bytes(&mut rng, rows * nb, len, scales, extreme.then_some(fill));
         let w4 = kquants::q4_k_from_bytes(&bytes(kquants::Q4_K_BYTES, &[0, 2], 0xff));
         let w6 = kquants::q6_k_from_bytes(&bytes(kquants::Q6_K_BYTES, &[208], 0x80));
         let mut y = [vec![0f32; rows], vec![0f32; rows]];
@@ -186,4 +280,30 @@ fn q6_k_unpacks_as_ggml_lays_it_out() {
     let mut deq = vec![0f32; QK_K];
     kquants::q6_k_dequantize(std::slice::from_ref(block), &mut deq);
     assert_eq!(deq, want.iter().map(|&q| q as f32).collect::<Vec<_>>());
+}
+
+/// Q5_0 unpacked to Q8_0 codes (the Q8_0 kernel is its product, as for Q4_0) dequantizes to ggml's
+/// values; Q4_1 and Q5_1 × Q8_1: the kernel equals its reference, random and extreme codes.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn q5_0_unpacks_and_q8_1_matvec_equals_its_reference() {
+    use quantscope_core::schemes::ggml::{dequantize_row, GgmlType};
+    use quantscope_llm::legacy;
+    let mut rng = crate::common::Xorshift(0x51);
+    let raw = block_bytes(&mut rng, 8, legacy::Q5_0_BYTES, &[0], None);
+    let mut want = vec![0f32; 8 * 32];
+    dequantize_row(GgmlType::Q5_0, &raw, &mut want);
+    let ours: Vec<f32> = legacy::q5_0_unpack(&raw).iter().flat_map(|b| b.qs.map(|q| q as f32 * b.d)).collect();
+    assert_eq!(bits(&ours), bits(&want), "Q5_0 unpacked");
+    for (rows, nb, fill) in [(1, 1, None), (3, 2, None), (4, 8, None), (5, 3, None), (9, 4, None), (6, 2, Some(0xff)), (5, 2, Some(0x00))] {
+        let x: Vec<BlockQ8_0> = (0..nb).map(|_| q8_0_block(&mut rng, fill.is_some())).collect();
+        let s: Vec<f32> = (0..nb).map(|_| (rng.next() as i32 as f32) * 1e-9).collect();
+        for (len, unpack) in [(legacy::Q4_1_BYTES, legacy::q4_1_unpack as fn(&[u8]) -> Vec<_>), (legacy::Q5_1_BYTES, legacy::q5_1_unpack)] {
+            let w = unpack(&block_bytes(&mut rng, rows * nb, len, &[0, 2], fill));
+            let mut y = [vec![0f32; rows], vec![0f32; rows]];
+            kernels::q8_1_matvec(&w, &x, &s, &mut y[0]);
+            reference::q8_1_matvec(&w, &x, &s, &mut y[1]);
+            assert_eq!(bits(&y[0]), bits(&y[1]), "{len}-byte blocks: {rows} rows of {nb}, fill {fill:?}");
+        }
+    }
 }

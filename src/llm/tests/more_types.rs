@@ -1,6 +1,8 @@
-//! Types without a ported ggml-cpu kernel (src/llm/src/dequantized.rs: Q3_K, Q2_K, IQ4_XS, Q5_0,
-//! Q4_1, Q5_1 and the IQ/TQ types run as dequantized weights × activations rounded through ggml's
-//! `vec_dot_type`), and every mix with llama.cpp's importance matrix: the files are made here by
+//! Types without a ported ggml-cpu kernel (src/llm/src/dequantized.rs: IQ4_XS and the IQ/TQ
+//! types run as dequantized weights × activations rounded through ggml's `vec_dot_type`), Q4_1
+//! and Q5_1 (src/llm/src/legacy.rs, with Q8_1 activations), the K-quant mixes Q3_K_M and Q2_K (on
+//! src/llm's kernels; their logits: tests/kquant_logits.rs), and every mix with llama.cpp's
+//! importance matrix: the files are made here by
 //! quantscope's export, checked byte-identical to llama-quantize's (length and FNV-1a in
 //! tests/fixtures/tiny_lm/imatrix.json, from scripts/fixtures/make_tiny_lm_imatrix.py), then their
 //! perplexity on 8 chunks of the held-out passage is compared with llama-perplexity's on the same
@@ -46,8 +48,8 @@ fn check(ftype: &str, with_imatrix: bool) {
 // One mix per test: a wasm test that blocks the page for ~20 s is killed by the WebDriver runner,
 // and on a loaded machine a mix and its perplexity take several seconds in wasm. Two run in wasm
 // (one of each path: plain, and with an importance matrix); the same code runs them all natively.
-// Q4_1 and Q5_1 multiply with Q8_1 activations, whose stored f16 block sum is modelled in
-// src/llm/src/dequantized.rs (q8_1_matvec; tests/q8_1.rs holds it to ggml's formula).
+// Q4_1 and Q5_1 multiply with Q8_1 activations, whose stored f16 block sum
+// src/llm/src/legacy.rs computes (tests/q8_1.rs holds the product to ggml's formula).
 #[cfg(not(target_arch = "wasm32"))]
 #[test]
 fn q4_1() {

@@ -1,14 +1,15 @@
-//! Q4_1 and Q5_1 weights × Q8_1 activations (src/llm/src/dequantized.rs `q8_1_matvec`): held to
-//! ggml's formula written out here from the packed blocks — per block d_w·d_x·Σ q_w·q_x + m_w·s_x,
-//! with Q8_1's s_x = f16(amax/127 · Σ q_x) (`ggml_vec_dot_q4_1_q8_1`, x86 `quantize_row_q8_1`) —
-//! summed in f64. The f32 product differs from it only by float rounding (held to 2e-7 of the
-//! largest of |result| and 1; measured at most 9.6e-8); without s_x's f16 rounding it would be
-//! off by 5e-6 to 1.1e-5 here, which the test checks it can tell apart.
+//! Q4_1 and Q5_1 weights × Q8_1 activations (src/llm/src/legacy.rs: the blocks unpacked at load,
+//! `quantize_activations_q8_1`, and the kernel `kernels::q8_1_matvec`): held to ggml's formula
+//! written out here from the packed blocks — per block d_w·d_x·Σ q_w·q_x + m_w·s_x, with Q8_1's
+//! s_x = f16(amax/127 · Σ q_x) (`ggml_vec_dot_q4_1_q8_1`, x86 `quantize_row_q8_1`) — summed in
+//! f64. The f32 product differs from it only by float rounding (held to 2e-7 of the largest of
+//! |result| and 1); without s_x's f16 rounding it would be off by 5e-6 to 1.1e-5 here, which the
+//! test checks it can tell apart. The unpacked blocks dequantize to ggml's values bit for bit.
 
 use half::f16;
 use quantscope_core::schemes::ggml::{dequantize_row, quantize_row, GgmlType};
-use quantscope_llm::dequantized::q8_1_matvec;
 use quantscope_llm::q8_0::quantize_activations;
+use quantscope_llm::{kernels, legacy};
 
 const ROWS: usize = 8;
 const COLS: usize = 256;
@@ -33,9 +34,13 @@ fn check(ty: GgmlType) {
     quantize_row(ty, &w, &mut packed);
     let mut dequantized = vec![0f32; ROWS * COLS];
     dequantize_row(ty, &packed, &mut dequantized);
-    let mins: Vec<f32> = packed.chunks_exact(block_bytes).map(|b| f16::from_le_bytes([b[2], b[3]]).to_f32()).collect();
+    let blocks = if ty == GgmlType::Q4_1 { legacy::q4_1_unpack(&packed) } else { legacy::q5_1_unpack(&packed) };
+    let mut unpacked = vec![0f32; ROWS * COLS];
+    legacy::dequantize(&blocks, &mut unpacked);
+    assert_eq!(unpacked.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), dequantized.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+    let (xq, s) = legacy::quantize_activations_q8_1(&x);
     let mut ours = vec![0f32; ROWS];
-    q8_1_matvec(&dequantized, &mins, COLS, &x, &mut ours);
+    kernels::q8_1_matvec(&blocks, &xq, &s, &mut ours);
 
     let acts = quantize_activations(&x);
     let per_row = COLS / 32;

@@ -171,6 +171,40 @@ fn file_variant(label: &str, bytes: Vec<u8>, bits_per_weight: Option<f64>) -> Re
     Ok((v, bytes))
 }
 
+/// The most memory [`Playground::load`] holds at once for `file` (its header read, `file_len`
+/// bytes long), from the header alone, for the page's "too big for the tab" check: the file
+/// (read whole into memory) plus its weights as the loader keeps them
+/// ([`quantscope_llm::weights::loaded_model_bytes`]: Q4_0 unpacked to Q8_0 codes, types without
+/// a kernel dequantized to f32). An all-F32 file is kept for its copies, so add each copy's
+/// weights, and the largest copy's file, held while that copy loads. Bytes.
+pub fn memory_needed(file: &lazy::LazyFile, file_len: u64) -> Result<u64, String> {
+    let weights = quantscope_llm::weights::loaded_model_bytes(file);
+    let all_f32 = file.tensors.iter().filter(|t| t.shape.iter().filter(|&&d| d > 1).count() >= 2).all(|t| t.dtype == "f32");
+    let mut total = file_len + weights;
+    if all_f32 {
+        let mut largest_file = 0;
+        for ty in QUANTIZED_TYPES {
+            let ftype = FileType::from_name(ty).map_err(|e| e.to_string())?;
+            let plan = gguf_writer::plan_mix(file, ftype, &MixOptions::default()).map_err(|e| format!("the {ty} copy: {e}"))?;
+            let elements = |shape: &[u64]| shape.iter().product::<u64>();
+            total += plan
+                .tensors
+                .iter()
+                .map(|t| {
+                    if t.shape.iter().filter(|&&d| d > 1).count() >= 2 {
+                        quantscope_llm::weights::loaded_bytes(t.ty.id(), elements(&t.shape))
+                    } else {
+                        4 * elements(&t.shape)
+                    }
+                })
+                .sum::<u64>();
+            largest_file = largest_file.max(plan.len);
+        }
+        total += largest_file;
+    }
+    Ok(total)
+}
+
 /// A llama-quantize mix of `file` as a runnable variant named `label`.
 fn quantized_variant(file: &lazy::LazyFile, ty: &str, options: &MixOptions, label: &str) -> Result<Variant, String> {
     let ftype = FileType::from_name(ty).map_err(|e| e.to_string())?;
@@ -412,6 +446,13 @@ impl Playground {
             parameters: self.parameters,
             variants: self.variants.iter().map(|v| v.summary.clone()).collect(),
         }
+    }
+
+    /// Bytes the loaded weights of every variant take, plus the all-F32 file when it is kept
+    /// (what [`memory_needed`] predicts, less the file a load holds only while it runs).
+    pub fn memory_bytes(&self) -> u64 {
+        let file = self.f32_source.as_ref().map_or(0, |s| s.len());
+        file + self.variants.iter().map(|v| v.model.memory_bytes()).sum::<u64>()
     }
 
     pub fn variant_count(&self) -> usize {

@@ -1,12 +1,27 @@
 //! The JavaScript surface of [`Playground`] for www/run/lm-worker.js. Results are plain objects
 //! (`to_js`); errors are thrown with the crate's reason.
 
-use crate::playground::Playground;
+use crate::playground::{memory_needed, Playground};
+use quantscope_formats::bytesource::ByteSource;
+use quantscope_formats::lazy;
 use quantscope_llm::Sampling;
+use quantscope_wasm_common::blob_source::BlobSource;
 use quantscope_wasm_common::{js_err, to_js};
+use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
 pub use quantscope_wasm_common::{simd128_enabled, wasm_memory_bytes};
+
+/// The most memory loading the dropped `file` would hold at once ([`memory_needed`]), in bytes,
+/// from its header alone: only the header's bytes are read, so a model too big for the tab is
+/// refused before it is read whole. Errors are the GGUF reader's (not a GGUF file, a bad header).
+#[wasm_bindgen]
+pub fn lm_memory_needed(name: &str, file: web_sys::Blob) -> Result<f64, JsError> {
+    let source = Rc::new(BlobSource::new(file)?);
+    let len = source.len();
+    let lazy = lazy::open_gguf_file(name, source).map_err(js_err)?;
+    Ok(memory_needed(&lazy, len).map_err(js_err)? as f64)
+}
 
 #[wasm_bindgen]
 pub struct LmSession {

@@ -238,3 +238,37 @@ fn q4_1_and_q5_1_are_added_and_score_as_llama_cpp() {
         assert!((step.ppl - want).abs() <= 5e-5 + 2e-3 * want, "{ty}: perplexity {} against llama-perplexity's {want}", step.ppl);
     }
 }
+
+/// The "too big for the tab" figure, from the header alone, is what the loaded playground holds
+/// (the kept F32 file, every variant's weights as the loader keeps them) plus the largest copy's
+/// file, held while that copy loads; for a quantized file, the file plus its loaded weights
+/// (Q4_0 at twice its file's block bytes, unpacked to Q8_0 codes).
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn memory_needed_counts_what_a_load_holds() {
+    use quantscope_formats::lazy;
+    use quantscope_lm::playground::memory_needed;
+    use std::rc::Rc;
+    let bytes = fixture_bytes!("tiny_lm/tiny-lm-f32.gguf").to_vec();
+    let len = bytes.len() as u64;
+    let file = lazy::open("tiny-lm-f32.gguf", Rc::new(bytes.clone())).unwrap();
+    let needed = memory_needed(&file, len).unwrap();
+    let p = Playground::load("tiny-lm-f32.gguf", bytes, |_, _| {}).unwrap();
+    let largest_copy = p.summary().variants[1..].iter().map(|v| v.file_bytes as u64).max().unwrap();
+    assert_eq!(needed, p.memory_bytes() + largest_copy);
+    // F32 weights take the file's bytes again, so the total is over twice the file.
+    assert!(needed > 2 * len, "{needed} for a {len}-byte file");
+
+    let mut q4_0 = Vec::new();
+    let f32_file = lazy::open("tiny-lm-f32.gguf", Rc::new(fixture_bytes!("tiny_lm/tiny-lm-f32.gguf").to_vec())).unwrap();
+    let ftype = quantscope_formats::gguf_mix::FileType::from_name("Q4_0").unwrap();
+    quantscope_formats::gguf_writer::write_mix(&f32_file, ftype, &Default::default(), &mut q4_0, |_, _| {}).unwrap();
+    let q4_len = q4_0.len() as u64;
+    let file = lazy::open("q4_0.gguf", Rc::new(q4_0.clone())).unwrap();
+    let needed = memory_needed(&file, q4_len).unwrap();
+    let p = Playground::load("q4_0.gguf", q4_0, |_, _| {}).unwrap();
+    assert_eq!(needed, q4_len + p.memory_bytes());
+    let q4_0_elements: u64 = file.tensors.iter().filter(|t| t.dtype == "q4_0").map(|t| t.elements()).sum();
+    let q4_0_stored = q4_0_elements / 32 * 18;
+    assert!(needed - q4_len >= 2 * q4_0_stored, "Q4_0 weights held as Q8_0 codes: {} for {q4_0_stored} stored", needed - q4_len);
+}

@@ -1,8 +1,8 @@
 //! The inner loops of the forward pass, each with one scalar definition (`reference.rs`) and a
 //! SIMD128 kernel that must equal it bit for bit (`simd128.rs`; src/llm/tests/kernels.rs holds them
 //! to each other in the browser): the F32 dot product and matrix-vector product in ggml's eight
-//! lanes, the activations' quantization to Q8_0 and Q8_K, and the Q8_0, Q4_K and Q6_K
-//! matrix-vector products (Q4_0 is unpacked to Q8_0 codes at load, [`crate::q4_0::unpack`], and
+//! lanes, the activations' quantization to Q8_0 and Q8_K, and the Q8_0, Q2_K, Q3_K, Q4_K, Q5_K
+//! and Q6_K matrix-vector products (Q4_0 is unpacked to Q8_0 codes at load, [`crate::q4_0::unpack`], and
 //! its definition `reference::q4_0_dot` is held to the Q8_0 kernel). The kernel is chosen here, once.
 //!
 //! The quantized products' float operations are those of ggml's wasm SIMD128 kernels
@@ -18,8 +18,8 @@ pub mod reference;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod simd128;
 
-use crate::blocks::BlockQ8_0;
-use crate::blocks::{BlockQ4K, BlockQ6K, BlockQ8K};
+use crate::blocks::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
+use crate::blocks::{BlockQ8Min, BlockQ8_0};
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 use simd128 as picked;
@@ -70,4 +70,29 @@ pub fn q4_k_matvec(w: &[BlockQ4K], x: &[BlockQ8K], y: &mut [f32]) {
 #[inline]
 pub fn q6_k_matvec(w: &[BlockQ6K], x: &[BlockQ8K], y: &mut [f32]) {
     picked::q6_k_matvec(w, x, y)
+}
+
+/// y = W x for a Q2_K matrix and Q8_K activations.
+#[inline]
+pub fn q2_k_matvec(w: &[BlockQ2K], x: &[BlockQ8K], y: &mut [f32]) {
+    picked::q2_k_matvec(w, x, y)
+}
+
+/// y = W x for a Q3_K matrix and Q8_K activations.
+#[inline]
+pub fn q3_k_matvec(w: &[BlockQ3K], x: &[BlockQ8K], y: &mut [f32]) {
+    picked::q3_k_matvec(w, x, y)
+}
+
+/// y = W x for a Q5_K matrix and Q8_K activations.
+#[inline]
+pub fn q5_k_matvec(w: &[BlockQ5K], x: &[BlockQ8K], y: &mut [f32]) {
+    picked::q5_k_matvec(w, x, y)
+}
+
+/// y = W x for a Q4_1 or Q5_1 matrix (unpacked to [`BlockQ8Min`]) and Q8_1 activations: Q8_0's
+/// blocks `x` and each block's s = d·Σq in `s`.
+#[inline]
+pub fn q8_1_matvec(w: &[BlockQ8Min], x: &[BlockQ8_0], s: &[f32], y: &mut [f32]) {
+    picked::q8_1_matvec(w, x, s, y)
 }

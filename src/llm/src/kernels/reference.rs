@@ -2,9 +2,10 @@
 //! product's float operations are ggml's wasm SIMD128 kernels' (`ggml/src/ggml-cpu/arch/wasm/quants.c`),
 //! written out lane by lane; their integer sums are exact, so only which values a lane holds matters.
 
-use crate::blocks::BlockQ4_0;
-use crate::blocks::{BlockQ4K, BlockQ6K, BlockQ8K, QK_K};
+use crate::blocks::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K, QK_K};
+use crate::blocks::{BlockQ4_0, BlockQ8Min};
 use crate::blocks::{BlockQ8_0, QK};
+use crate::kquants::{q2_k_value, q3_k_value, q5_k_value};
 use half::f16;
 
 /// Dot product of two f32 slices in eight interleaved partial sums (the shape of ggml's AVX
@@ -107,6 +108,25 @@ pub fn q8_0_dot(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
     })
 }
 
+/// One row of Q4_1 or Q5_1 × Q8_1 (`ggml_vec_dot_q4_1_q8_1`, `ggml_vec_dot_q5_1_q8_1`, wasm): Q8_0's
+/// four lanes, and beside them summs += m · s per block; at the end ((0 + 1) + 2) + 3, + summs.
+pub fn q8_1_dot(w: &[BlockQ8Min], x: &[BlockQ8_0], s: &[f32]) -> f32 {
+    let mut acc = [0f32; 4];
+    let mut summs = 0f32;
+    for b in 0..x.len() {
+        summs += w[b].m * s[b];
+        let mut lanes = [0i32; 4];
+        for j in 0..QK {
+            lanes[lane4(j)] += w[b].qs[j] as i32 * x[b].qs[j] as i32;
+        }
+        let d = w[b].d * x[b].d;
+        for (a, l) in acc.iter_mut().zip(lanes) {
+            *a += l as f32 * d;
+        }
+    }
+    ((acc[0] + acc[1]) + acc[2]) + acc[3] + summs
+}
+
 /// One row of Q4_0 × Q8_0: the nibbles minus 8 (value j < 16 the low nibble of byte j, value
 /// j ≥ 16 the high nibble of byte j − 16).
 pub fn q4_0_dot(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
@@ -158,6 +178,53 @@ pub fn q6_k_dot(w: &[BlockQ6K], x: &[BlockQ8K]) -> f32 {
     sums.iter().fold(0f32, |a, &s| a + s)
 }
 
+/// One row of Q2_K × Q8_K (`ggml_vec_dot_q2_K_q8_K`, wasm): per super-block two exact integer
+/// sums, isum = Σ (scale & 15)·q·x and summs = Σ (scale >> 4)·bsum over the 16 sub-blocks, then
+/// sumf += dall·isum − dmin·summs (two products, their difference, then the add).
+pub fn q2_k_dot(w: &[BlockQ2K], x: &[BlockQ8K]) -> f32 {
+    let mut sumf = 0f32;
+    for (bw, bx) in w.iter().zip(x) {
+        let summs: i32 = (0..QK_K / 16).map(|g| (bw.scales[g] >> 4) as i32 * bx.bsums[g] as i32).sum();
+        let isum: i32 = (0..QK_K).map(|e| (bw.scales[e / 16] & 0x0f) as i32 * q2_k_value(bw, e) * bx.qs[e] as i32).sum();
+        let (dall, dmin) = (bw.d * bx.d, bw.dmin * bx.d);
+        sumf += dall * isum as f32 - dmin * summs as f32;
+    }
+    sumf
+}
+
+/// One row of Q3_K × Q8_K (`ggml_vec_dot_q3_K_q8_K`, wasm): eight integer lanes, lane l holding
+/// the values e with e mod 8 = l, each times its sub-block's scale; per super-block four float
+/// lanes sums[l] += (d · lane l + d · lane l + 4); at the end each lane plus 0 (ggml adds the
+/// four unused lanes of its eight, +0.0, which turns a −0 into +0), added ((0 + 1) + 2) + 3.
+pub fn q3_k_dot(w: &[BlockQ3K], x: &[BlockQ8K]) -> f32 {
+    let mut sums = [0f32; 4];
+    for (bw, bx) in w.iter().zip(x) {
+        let mut lanes = [0i32; 8];
+        for e in 0..QK_K {
+            lanes[e % 8] += bw.scales[e / 16] as i32 * q3_k_value(bw, e) * bx.qs[e] as i32;
+        }
+        let d = bw.d * bx.d;
+        for (l, s) in sums.iter_mut().enumerate() {
+            *s += lanes[l] as f32 * d + lanes[l + 4] as f32 * d;
+        }
+    }
+    let s = sums.map(|v| v + 0.0);
+    ((s[0] + s[1]) + s[2]) + s[3]
+}
+
+/// One row of Q5_K × Q8_K (`ggml_vec_dot_q5_K_q8_K`, wasm): as Q4_K's, sumf −= dmin · Σ min·bsum,
+/// then sumf += d · Σ scale·q·x per super-block.
+pub fn q5_k_dot(w: &[BlockQ5K], x: &[BlockQ8K]) -> f32 {
+    let mut sumf = 0f32;
+    for (bw, bx) in w.iter().zip(x) {
+        let mins: i32 = (0..8).map(|k| (bx.bsums[2 * k] as i32 + bx.bsums[2 * k + 1] as i32) * bw.mins[k] as i32).sum();
+        sumf -= bx.d * bw.dmin * mins as f32;
+        let sumi: i32 = (0..QK_K).map(|e| bw.scales[e / 32] as i32 * q5_k_value(bw, e) * bx.qs[e] as i32).sum();
+        sumf += bx.d * bw.d * sumi as f32;
+    }
+    sumf
+}
+
 /// y[r] = `dot`(row r of `w`, x) for every row (`w` is y.len() rows of x.len() blocks).
 fn rows<W, X>(w: &[W], x: &[X], y: &mut [f32], dot: fn(&[W], &[X]) -> f32) {
     let n = x.len();
@@ -180,4 +247,23 @@ pub fn q4_k_matvec(w: &[BlockQ4K], x: &[BlockQ8K], y: &mut [f32]) {
 
 pub fn q6_k_matvec(w: &[BlockQ6K], x: &[BlockQ8K], y: &mut [f32]) {
     rows(w, x, y, q6_k_dot)
+}
+
+pub fn q2_k_matvec(w: &[BlockQ2K], x: &[BlockQ8K], y: &mut [f32]) {
+    rows(w, x, y, q2_k_dot)
+}
+
+pub fn q3_k_matvec(w: &[BlockQ3K], x: &[BlockQ8K], y: &mut [f32]) {
+    rows(w, x, y, q3_k_dot)
+}
+
+pub fn q5_k_matvec(w: &[BlockQ5K], x: &[BlockQ8K], y: &mut [f32]) {
+    rows(w, x, y, q5_k_dot)
+}
+
+pub fn q8_1_matvec(w: &[BlockQ8Min], x: &[BlockQ8_0], s: &[f32], y: &mut [f32]) {
+    let n = x.len();
+    for (r, out) in y.iter_mut().enumerate() {
+        *out = q8_1_dot(&w[r * n..(r + 1) * n], x, s);
+    }
 }
