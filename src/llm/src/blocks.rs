@@ -101,3 +101,26 @@ pub struct BlockQ8Min {
     pub m: f32,
     pub qs: [i8; QK],
 }
+
+/// Value e of a Q2_K super-block (0..3).
+pub fn q2_k_value(b: &BlockQ2K, e: usize) -> i32 {
+    let (n, j, l) = (e / 128, e % 128 / 32, e % 32);
+    ((b.qs[32 * n + l] >> (2 * j)) & 3) as i32
+}
+
+/// Value e of a Q3_K super-block (−4..3).
+pub fn q3_k_value(b: &BlockQ3K, e: usize) -> i32 {
+    let (n, j, l) = (e / 128, e % 128 / 32, e % 32);
+    let low = ((b.qs[32 * n + l] >> (2 * j)) & 3) as i32;
+    let high = (b.hmask[l] >> (4 * n + j)) & 1;
+    low - if high == 0 { 4 } else { 0 }
+}
+
+/// Value e of a Q5_K super-block (0..31).
+pub fn q5_k_value(b: &BlockQ5K, e: usize) -> i32 {
+    let (j, h, l) = (e / 64, e % 64 / 32, e % 32);
+    let byte = b.qs[32 * j + l];
+    let low = if h == 0 { byte & 0x0f } else { byte >> 4 };
+    let high = (b.qh[l] >> (2 * j + h)) & 1;
+    (low | (high << 4)) as i32
+}

@@ -10,7 +10,7 @@
 //! llama.cpp's x86 build only in the order and fusing of those float operations (and llama.cpp
 //! repacks Q4_K matrices of a multiple of 8 rows on AVX2: see [`crate::q4_0`]).
 
-pub use crate::blocks::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K, QK_K};
+pub use crate::blocks::{q2_k_value, q3_k_value, q5_k_value, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K, QK_K};
 use half::f16;
 
 pub const Q4_K_BYTES: usize = 144;
@@ -140,12 +140,6 @@ pub fn q2_k_from_bytes(bytes: &[u8]) -> Vec<BlockQ2K> {
         .collect()
 }
 
-/// Value e of a Q2_K super-block (0..3).
-pub fn q2_k_value(b: &BlockQ2K, e: usize) -> i32 {
-    let (n, j, l) = (e / 128, e % 128 / 32, e % 32);
-    ((b.qs[32 * n + l] >> (2 * j)) & 3) as i32
-}
-
 /// `dequantize_row_q2_K`: d·(scale & 15)·q − dmin·(scale >> 4) per sub-block of 16.
 pub fn q2_k_dequantize(blocks: &[BlockQ2K], out: &mut [f32]) {
     for (b, chunk) in blocks.iter().zip(out.chunks_mut(QK_K)) {
@@ -179,14 +173,6 @@ pub fn q3_k_from_bytes(bytes: &[u8]) -> Vec<BlockQ3K> {
         .collect()
 }
 
-/// Value e of a Q3_K super-block (−4..3).
-pub fn q3_k_value(b: &BlockQ3K, e: usize) -> i32 {
-    let (n, j, l) = (e / 128, e % 128 / 32, e % 32);
-    let low = ((b.qs[32 * n + l] >> (2 * j)) & 3) as i32;
-    let high = (b.hmask[l] >> (4 * n + j)) & 1;
-    low - if high == 0 { 4 } else { 0 }
-}
-
 /// `dequantize_row_q3_K`: d·scale·q per sub-block of 16.
 pub fn q3_k_dequantize(blocks: &[BlockQ3K], out: &mut [f32]) {
     for (b, chunk) in blocks.iter().zip(out.chunks_mut(QK_K)) {
@@ -213,15 +199,6 @@ pub fn q5_k_from_bytes(bytes: &[u8]) -> Vec<BlockQ5K> {
             }
         })
         .collect()
-}
-
-/// Value e of a Q5_K super-block (0..31).
-pub fn q5_k_value(b: &BlockQ5K, e: usize) -> i32 {
-    let (j, h, l) = (e / 64, e % 64 / 32, e % 32);
-    let byte = b.qs[32 * j + l];
-    let low = if h == 0 { byte & 0x0f } else { byte >> 4 };
-    let high = (b.qh[l] >> (2 * j + h)) & 1;
-    (low | (high << 4)) as i32
 }
 
 /// `dequantize_row_q5_K`: d·scale·q − dmin·min per sub-block of 32.

@@ -2,10 +2,10 @@
 //! product's float operations are ggml's wasm SIMD128 kernels' (`ggml/src/ggml-cpu/arch/wasm/quants.c`),
 //! written out lane by lane; their integer sums are exact, so only which values a lane holds matters.
 
+use crate::blocks::{q2_k_value, q3_k_value, q5_k_value};
 use crate::blocks::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K, QK_K};
 use crate::blocks::{BlockQ4_0, BlockQ8Min};
 use crate::blocks::{BlockQ8_0, QK};
-use crate::kquants::{q2_k_value, q3_k_value, q5_k_value};
 use half::f16;
 
 /// Dot product of two f32 slices in eight interleaved partial sums (the shape of ggml's AVX
