@@ -74,3 +74,17 @@ pub fn assert_bits_eq(what: &str, ours: &[f32], torch: &[f32]) {
 pub fn ptq_static() -> Npz {
     Npz::parse(include_bytes!("../../../tests/fixtures/train/ptq_static.npz"))
 }
+
+/// torch's default QAT/PTQ specs at `bits`: weights signed symmetric per output channel,
+/// activations unsigned affine per tensor, min-max observers.
+pub fn ptq_specs(bits: u32) -> (quantscope_train::observer::QuantSpec, quantscope_train::observer::QuantSpec) {
+    use quantscope_train::observer::{Averaging, Granularity, QuantSpec, Signedness, Symmetry};
+    let weight = QuantSpec {
+        bits,
+        signedness: Signedness::Signed,
+        symmetry: Symmetry::Symmetric,
+        granularity: Granularity::PerChannel,
+        averaging: Averaging::MinMax,
+    };
+    (weight, QuantSpec { signedness: Signedness::Unsigned, symmetry: Symmetry::Affine, granularity: Granularity::PerTensor, ..weight })
+}

@@ -2,23 +2,14 @@
 //! own range, so a digit far dimmer than the calibration digits keeps its information where
 //! static PTQ's calibrated range rounds it away; at 8 bits it stays close to FP32.
 
+mod common;
+
+use common::ptq_specs as specs;
 use quantscope_train::data::Dataset;
 use quantscope_train::mlp::{Mlp, Qat, Tape};
-use quantscope_train::observer::{Averaging, Granularity, QuantSpec, Signedness, Symmetry};
 use quantscope_train::optim::OptimizerKind;
 use quantscope_train::ptq::dynamic_accuracy;
 use quantscope_train::trainer::{evaluate, TrainConfig, Trainer};
-
-fn specs(bits: u32) -> (QuantSpec, QuantSpec) {
-    let weight = QuantSpec {
-        bits,
-        signedness: Signedness::Signed,
-        symmetry: Symmetry::Symmetric,
-        granularity: Granularity::PerChannel,
-        averaging: Averaging::MinMax,
-    };
-    (weight, QuantSpec { signedness: Signedness::Unsigned, symmetry: Symmetry::Affine, granularity: Granularity::PerTensor, ..weight })
-}
 
 /// Four classes of 16 pixels, each lit in its own quarter, at `brightness` (0–255) at most.
 fn digits(brightness: u32) -> Dataset {

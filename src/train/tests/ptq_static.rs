@@ -9,24 +9,15 @@
 
 mod common;
 
+use common::ptq_specs as specs;
+
 use quantscope_train::fake_quant::per_tensor;
 use quantscope_train::mlp::{Linear, Mlp, Node, Qat, Tape};
-use quantscope_train::observer::{Averaging, Granularity, QuantSpec, Signedness, Symmetry};
+use quantscope_train::observer::{Granularity, QuantSpec};
 use quantscope_train::ptq::{static_calibrated, Calibration};
 use quantscope_train::Error;
 
 const SIZES: [usize; 4] = [96, 32, 24, 10];
-
-fn specs(bits: u32) -> (QuantSpec, QuantSpec) {
-    let weight = QuantSpec {
-        bits,
-        signedness: Signedness::Signed,
-        symmetry: Symmetry::Symmetric,
-        granularity: Granularity::PerChannel,
-        averaging: Averaging::MinMax,
-    };
-    (weight, QuantSpec { signedness: Signedness::Unsigned, symmetry: Symmetry::Affine, granularity: Granularity::PerTensor, ..weight })
-}
 
 fn fixture_model(f: &common::Npz) -> Mlp {
     let layers = SIZES
