@@ -88,3 +88,20 @@ pub fn ptq_specs(bits: u32) -> (quantscope_train::observer::QuantSpec, quantscop
     };
     (weight, QuantSpec { signedness: Signedness::Unsigned, symmetry: Symmetry::Affine, granularity: Granularity::PerTensor, ..weight })
 }
+
+/// The MLP of `sizes` whose Linear layers are a fixture's `{prefix}p0`, `{prefix}p1`, ... (weight,
+/// bias per layer, as torch's `parameters()` lists them).
+pub fn fixture_mlp(f: &Npz, prefix: &str, sizes: &[usize]) -> quantscope_train::mlp::Mlp {
+    use quantscope_train::mlp::{Linear, Mlp};
+    let layers = sizes
+        .windows(2)
+        .enumerate()
+        .map(|(i, w)| Linear {
+            in_features: w[0],
+            out_features: w[1],
+            weight: f.get(&format!("{prefix}p{}", 2 * i)).to_vec(),
+            bias: f.get(&format!("{prefix}p{}", 2 * i + 1)).to_vec(),
+        })
+        .collect();
+    Mlp { layers }
+}

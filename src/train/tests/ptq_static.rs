@@ -12,7 +12,7 @@ mod common;
 use common::ptq_specs as specs;
 
 use quantscope_train::fake_quant::per_tensor;
-use quantscope_train::mlp::{Linear, Mlp, Node, Qat, Tape};
+use quantscope_train::mlp::{Mlp, Node, Qat, Tape};
 use quantscope_train::observer::{Granularity, QuantSpec};
 use quantscope_train::ptq::{static_calibrated, Calibration};
 use quantscope_train::Error;
@@ -20,17 +20,7 @@ use quantscope_train::Error;
 const SIZES: [usize; 4] = [96, 32, 24, 10];
 
 fn fixture_model(f: &common::Npz) -> Mlp {
-    let layers = SIZES
-        .windows(2)
-        .enumerate()
-        .map(|(i, w)| Linear {
-            in_features: w[0],
-            out_features: w[1],
-            weight: f.get(&format!("p{}", 2 * i)).to_vec(),
-            bias: f.get(&format!("p{}", 2 * i + 1)).to_vec(),
-        })
-        .collect();
-    Mlp { layers }
+    common::fixture_mlp(f, "", &SIZES)
 }
 
 fn observed(node: &Node) -> &quantscope_train::fake_quantize::FakeQuantize {

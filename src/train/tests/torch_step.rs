@@ -25,17 +25,7 @@ fn close(what: &str, ours: &[f32], torch: &[f32]) {
 }
 
 fn torch_model(f: &common::Npz, prefix: &str) -> Mlp {
-    let layers = SIZES
-        .windows(2)
-        .enumerate()
-        .map(|(i, w)| Linear {
-            in_features: w[0],
-            out_features: w[1],
-            weight: f.get(&format!("{prefix}p{}", 2 * i)).to_vec(),
-            bias: f.get(&format!("{prefix}p{}", 2 * i + 1)).to_vec(),
-        })
-        .collect();
-    Mlp { layers }
+    common::fixture_mlp(f, prefix, &SIZES)
 }
 
 fn labels(f: &common::Npz) -> Vec<u8> {
