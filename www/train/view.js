@@ -249,10 +249,15 @@ function drawCurves() {
   };
   line('loss', maxLoss, '#2563eb');
   line('accuracy', 1, '#ea580c');
+  const lossLabel = `loss (max ${fmt(maxLoss, { digits: 3 })})`;
+  const accuracyLabel = 'batch accuracy (0–1)';
   ctx.fillStyle = '#2563eb';
-  ctx.fillText(`loss (max ${fmt(maxLoss, { digits: 3 })})`, pad.l + 6, pad.t + 14);
+  ctx.fillText(lossLabel, pad.l + 6, pad.t + 14);
   ctx.fillStyle = '#ea580c';
-  ctx.fillText('batch accuracy (0–1)', w - pad.r - 130, pad.t + 14);
+  // On a narrow chart the two labels would overlap: the accuracy's goes a line lower.
+  const accuracyX = w - pad.r - ctx.measureText(accuracyLabel).width - 6;
+  const crowded = pad.l + 6 + ctx.measureText(lossLabel).width + 12 > accuracyX;
+  ctx.fillText(accuracyLabel, accuracyX, pad.t + (crowded ? 30 : 14));
   ctx.fillStyle = '#334155';
   ctx.fillText(`step ${pts.at(-1).step}`, w - pad.r - 60, h - 8);
   ctx.fillText('0', pad.l - 12, h - 8);
