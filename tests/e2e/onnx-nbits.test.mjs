@@ -70,25 +70,39 @@ test('the MNIST MatMul MLP downloads as ONNX Runtime quantizes it to INT4, and r
   await page.waitForSelector('#run-custom-export:not([hidden])', { timeout: 30000 });
   await page.waitForSelector('#run-custom-table:not([hidden])', { timeout: 30000 });
 
+  // ONNX Runtime writes 8- and 2-bit weights as MatMulNBits only: with QDQ chosen the button waits
+  await page.selectOption('#run-custom-nbits-format', 'qdq');
+  await page.selectOption('#run-custom-nbits-bits', '8');
+  assert.ok(await page.locator('#run-custom-nbits-go').isDisabled());
+  assert.match(await page.locator('#run-custom-nbits-why').textContent(), /8-bit weights are written as MatMulNBits only/);
+  assert.equal(await page.locator('#run-custom-nbits-go').textContent(), 'Download weight-only INT8 .onnx');
+
   const variants = [
-    ['qoperator', '32', false, 'mnist.matmulnbits_b32.onnx', 'mnist.qoperator_b32_asym.onnx'],
-    ['qdq', '128', true, 'mnist.qdq_int4_b128_sym.onnx', 'mnist.qdq_b128_sym.onnx'],
+    ['qoperator', 4, '32', false, 'mnist.matmulnbits_b32.onnx', 'mnist.qoperator_b32_asym.onnx'],
+    ['qdq', 4, '128', true, 'mnist.qdq_int4_b128_sym.onnx', 'mnist.qdq_b128_sym.onnx'],
+    ['qoperator', 8, '32', false, 'mnist.matmulnbits8_b32.onnx', 'mnist.qoperator_8bit_b32_asym.onnx'],
+    ['qoperator', 2, '32', true, 'mnist.matmulnbits2_b32_sym.onnx', 'mnist.qoperator_2bit_b32_sym.onnx'],
   ];
   const files = [];
-  for (const [format, block, symmetric, name, reference] of variants) {
+  for (const [format, bits, block, symmetric, name, reference] of variants) {
+    await page.selectOption('#run-custom-nbits-bits', String(bits));
     await page.selectOption('#run-custom-nbits-format', format);
     await page.selectOption('#run-custom-nbits-block', block);
     await page.setChecked('#run-custom-nbits-symmetric', symmetric);
     const file = await download(page);
     assert.equal(file.name, name);
     const line = await page.locator('#run-custom-nbits-result').textContent();
-    assert.match(line, new RegExp(`3 MatMuls with 4-bit weights in blocks of ${block}, ${symmetric ? 'symmetric' : 'with zero points'} ` +
+    assert.equal(await page.locator('#run-custom-nbits-why').textContent(), '');
+    assert.match(line, new RegExp(`3 MatMuls with ${bits}-bit weights in blocks of ${block}, ${symmetric ? 'symmetric' : 'with zero points'} ` +
       `\\(MatMul 'fc1_matmul', MatMul 'fc2_matmul', MatMul 'fc3_matmul'\\)`));
+    // the codes' share of float32 (bits / 32) plus a 4-byte scale per block and the zero points
     const ratio = Number(/FP32 file [\d.,]+ [KM]?B, (\d+)%\)/.exec(line)?.[1]);
-    assert.ok(ratio > 5 && ratio < 25, line);
-    const sqnr = Number(/probabilities ([\d.]+) dB/.exec(line)?.[1]);
-    // on uniform noise, not digits: 28.8 dB for blocks of 32 with zero points, 9.2 dB for 128 symmetric
-    assert.ok(sqnr > 5, line);
+    const expected = 100 * (bits / 32 + 1 / Number(block));
+    assert.ok(ratio > expected - 3 && ratio < expected + 8, `${ratio}% (about ${expected.toFixed(0)}% expected): ${line}`);
+    const sqnr = Number(/probabilities (-?[\d.]+) dB/.exec(line)?.[1]);
+    // on uniform noise, not digits: 28.8 dB for 4-bit blocks of 32 with zero points, 9.2 dB for 128
+    // symmetric; 8 bits far above, 2 bits below
+    assert.ok(Number.isFinite(sqnr) && sqnr > (bits === 8 ? 30 : bits === 4 ? 5 : -20), line);
     console.log(`${name}: ${line}`);
     const [ours, theirs] = await runInOrt(page, [file.bytes, await fixture(reference)], x);
     assert.equal(typeof ours, 'object', `onnxruntime-web does not run the page's ${format} file: ${ours}`);

@@ -38,7 +38,7 @@
 //                                          module, www/pkg-convert, loaded on first use), with progress
 //                                          per step and Cancel between them; then that file run
 //                                          by the engine against FP32 (run_error: why it could not)
-//   custom_nbits      [options: {block_size, symmetric, format: 'qoperator' | 'qdq'}, npyBytes | null, shapes]
+//   custom_nbits      [options: {bits, block_size, symmetric, format: 'qoperator' | 'qdq'}, npyBytes | null, shapes]
 //                                        → {bytes, source_bytes, quantized, kept, outputs: [{name, metrics}]}: 4-bit
 //                                          weights as ONNX Runtime's MatMulNBitsQuantizer (RTN) writes them, com.microsoft
 //                                          MatMulNBits or blocked int4 DequantizeLinear (the weight-only INT4 module,
@@ -282,7 +282,7 @@ export const customOps = {
     }
   },
 
-  // The loaded model with weight-only 4-bit MatMuls; three steps (load the module, quantize, run
+  // The loaded model with weight-only 2/4/8-bit MatMuls; three steps (load the module, quantize, run
   // the file against FP32), each reported, Cancel checked between them.
   async custom_nbits(_ws, id, [options, npyBytes, shapes = {}]) {
     const step = async (done) => {
@@ -293,12 +293,12 @@ export const customOps = {
     await step(0);
     const { quantize_onnx_nbits } = await nbitsModule();
     await step(1);
-    const q = quantize_onnx_nbits(custom.bytes, options.block_size, options.symmetric, options.format);
+    const q = quantize_onnx_nbits(custom.bytes, options.bits, options.block_size, options.symmetric, options.format);
     const bytes = q.bytes, report = q.report;
     q.free();
     await step(2);
     const { engine, output_error } = custom.models;
-    const loaded = engine.load(`${model.name} (INT4 weights)`, bytes);
+    const loaded = engine.load(`${model.name} (INT${options.bits} weights)`, bytes);
     try {
       const reference = engine.run(model.handle, inputs, 0).outputs;
       const quantized = engine.run(loaded.handle, inputs, 0).outputs;

@@ -66,13 +66,20 @@ const MARKUP = `
       <button id="run-custom-export-go" type="button">Download quantized .onnx</button>
     </div>
     <p id="run-custom-export-result" class="hint" aria-live="polite"></p>
-    <p class="hint">Or weight-only INT4, as ONNX Runtime's <code>MatMulNBitsQuantizer</code> writes it (round to nearest):
-      each MatMul whose B is a constant 2-D float matrix gets 4-bit weights, quantized in blocks of the size chosen along
-      its inputs (K), one float scale per block and, unless symmetric, one 4-bit zero point; activations stay float. As
-      com.microsoft <code>MatMulNBits</code> (ONNX Runtime's kernel) or as an opset-21 <code>DequantizeLinear</code> of
-      blocked int4 weights before the MatMul (any ONNX 1.16+ runtime). Gemm nodes are left in float, as ONNX Runtime leaves
-      them. The packed weights, scales and zero points are byte for byte the ones ONNX Runtime's quantizer writes.</p>
+    <p class="hint">Or weight-only INT4 (or INT2, INT8), as ONNX Runtime's <code>MatMulNBitsQuantizer</code> writes it
+      (round to nearest): each MatMul whose B is a constant float matrix (2-D, or with leading dimensions of 1) gets 4-bit
+      weights, quantized in blocks of the size chosen along its inputs (K), one float scale per block and, unless symmetric,
+      one zero point; activations stay float. As com.microsoft <code>MatMulNBits</code> (ONNX Runtime's kernel; 2, 4 or 8
+      bits) or as an opset-21 <code>DequantizeLinear</code> of blocked int4 weights before the MatMul (any ONNX 1.16+
+      runtime; 4 bits only, as ONNX Runtime writes it). Gemm nodes are left in float, as ONNX Runtime leaves them. The
+      packed weights, scales and zero points are byte for byte the ones ONNX Runtime's quantizer writes.</p>
     <div class="run-row">
+      <label for="run-custom-nbits-bits">bits</label>
+      <select id="run-custom-nbits-bits">
+        <option value="2">2</option>
+        <option value="4" selected>4</option>
+        <option value="8">8</option>
+      </select>
       <label for="run-custom-nbits-block">block</label>
       <select id="run-custom-nbits-block">
         <option value="16">16</option>
@@ -89,6 +96,7 @@ const MARKUP = `
         <option value="qdq">QDQ: blocked int4 DequantizeLinear (opset 21)</option>
       </select>
       <button id="run-custom-nbits-go" type="button">Download weight-only INT4 .onnx</button>
+      <span id="run-custom-nbits-why" class="hint"></span>
     </div>
     ${progressRow('run-custom-nbits-progress')}
     <p id="run-custom-nbits-result" class="hint" aria-live="polite"></p>
@@ -156,8 +164,8 @@ export function mountCustom(section) {
   $('#run-custom-export-go').onclick = () => exportQuantized();
   $('#run-custom-static-go').onclick = () => exportStatic();
   $('#run-custom-nbits-go').onclick = () => exportNbits();
-  for (const id of ['#run-custom-nbits-block', '#run-custom-nbits-symmetric', '#run-custom-nbits-format']) {
-    $(id).onchange = () => { $('#run-custom-nbits-result').textContent = ''; };
+  for (const id of ['#run-custom-nbits-bits', '#run-custom-nbits-block', '#run-custom-nbits-symmetric', '#run-custom-nbits-format']) {
+    $(id).onchange = () => { $('#run-custom-nbits-result').textContent = ''; showNbitsChoice(); };
   }
   $('#run-custom-half-fp16').onclick = () => exportHalf('fp16');
   $('#run-custom-half-bf16').onclick = () => exportHalf('bf16');
@@ -428,7 +436,7 @@ function setBusy(busy) {
   $('#run-custom-run').disabled = busy;
   $('#run-custom-export-go').disabled = busy;
   $('#run-custom-static-go').disabled = busy;
-  $('#run-custom-nbits-go').disabled = busy;
+  $('#run-custom-nbits-go').disabled = busy || Boolean(nbitsChoice().why);
   $('#run-custom-half-fp16').disabled = busy;
   $('#run-custom-half-bf16').disabled = busy;
   $('#run-custom-layers-rerun').disabled = busy;
@@ -515,7 +523,24 @@ async function exportStatic() {
   }
 }
 
-// The model with weight-only 4-bit MatMuls as ONNX Runtime's MatMulNBitsQuantizer writes it,
+// The weight-only button says the width chosen; ONNX Runtime writes QDQ (blocked DequantizeLinear)
+// at 4 bits only, so 2 and 8 bits are MatMulNBits alone.
+function nbitsChoice() {
+  const bits = Number($('#run-custom-nbits-bits').value);
+  const format = $('#run-custom-nbits-format').value;
+  const why = bits !== 4 && format === 'qdq'
+    ? `${bits}-bit weights are written as MatMulNBits only: ONNX Runtime's QDQ form is blocked int4` : '';
+  return { bits, format, why };
+}
+
+function showNbitsChoice() {
+  const { bits, why } = nbitsChoice();
+  $('#run-custom-nbits-go').textContent = `Download weight-only INT${bits} .onnx`;
+  $('#run-custom-nbits-why').textContent = why;
+  $('#run-custom-nbits-go').disabled = state.busy || Boolean(why);
+}
+
+// The model with weight-only 2/4/8-bit MatMuls as ONNX Runtime's MatMulNBitsQuantizer writes it,
 // quantized in the worker (progress, Cancel), saved as a file; then that file run against FP32.
 async function exportNbits() {
   if (!state.model || state.busy) return;
@@ -523,30 +548,31 @@ async function exportNbits() {
   clearError('#run-custom-error');
   const result = $('#run-custom-nbits-result');
   result.textContent = '';
-  const options = { block_size: Number($('#run-custom-nbits-block').value), symmetric: $('#run-custom-nbits-symmetric').checked,
-    format: $('#run-custom-nbits-format').value };
+  const { bits, format } = nbitsChoice();
+  const options = { bits, block_size: Number($('#run-custom-nbits-block').value), symmetric: $('#run-custom-nbits-symmetric').checked,
+    format };
   try {
     const shapes = randomShapes();
     const npy = state.input ? state.input.bytes.slice(0) : null;
     const r = await withProgress($('#run-custom-nbits-progress'),
       (onProgress) => runWorker.start('custom_nbits', [options, npy, shapes], { onProgress, transfer: npy ? [npy] : [] }),
-      'Quantizing weights to 4 bits');
+      `Quantizing weights to ${bits} bits`);
     if (!r) {
-      result.textContent = 'Weight-only INT4 quantization cancelled.';
+      result.textContent = `Weight-only INT${bits} quantization cancelled.`;
       return;
     }
-    const tag = `${options.format === 'qdq' ? 'qdq_int4' : 'matmulnbits'}_b${options.block_size}${options.symmetric ? '_sym' : ''}`;
+    const tag = `${format === 'qdq' ? 'qdq_int4' : `matmulnbits${bits === 4 ? '' : `${bits}`}`}_b${options.block_size}${options.symmetric ? '_sym' : ''}`;
     const name = `${state.model.name.replace(/\.onnx$/i, '')}.${tag}.onnx`;
     saveBytes(r.bytes, name);
     const sqnr = r.outputs.map((o) => `${o.name} ${o.metrics?.sqnr_db == null ? '—' : `${o.metrics.sqnr_db.toFixed(1)} dB`}`).join(', ');
     const kept = r.kept.length ? ` Kept in float: ${r.kept.map(([node, why]) => `${node} (${why})`).join('; ')}.` : '';
     result.textContent = `${name}: ${formatBytes(r.bytes.length)} (FP32 file ${formatBytes(r.source_bytes)}, ` +
       `${Math.round((100 * r.bytes.length) / r.source_bytes)}%); ${r.quantized.length} MatMul${r.quantized.length === 1 ? '' : 's'} ` +
-      `with 4-bit weights in blocks of ${options.block_size}${options.symmetric ? ', symmetric' : ', with zero points'} ` +
+      `with ${bits}-bit weights in blocks of ${options.block_size}${options.symmetric ? ', symmetric' : ', with zero points'} ` +
       `(${r.quantized.join(', ')}). This file against FP32 on the inputs above, SQNR: ${sqnr}.${kept}`;
     document.body.dataset.onnxNbits = name;
   } catch (err) {
-    fail('#run-custom-error', `Quantizing ${state.model.name} to weight-only INT4: ${err.message}`);
+    fail('#run-custom-error', `Quantizing ${state.model.name} to weight-only INT${bits}: ${err.message}`);
   } finally {
     setBusy(false);
   }

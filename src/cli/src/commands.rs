@@ -34,11 +34,12 @@ const USAGE: &str = "usage:
        inputs, run as one batch, as its calibrate_method computes it; --percentile (default 99.999) and
        --symmetric-range (histogram of |x|, default true) are Percentile's, --bins the histogram's bins (default
        2048, Entropy 128), --quantized-bins Entropy's (default 128))
-  quantscope quantize-onnx MODEL.onnx --out OUT.onnx --nbits 4 [--block-size 16|32|64|128|256] [--symmetric]
+  quantscope quantize-onnx MODEL.onnx --out OUT.onnx --nbits 2|4|8 [--block-size 16|32|64|128|256] [--symmetric]
       [--format qoperator|qdq] [--accuracy-level 0-4]
-      (ONNX Runtime's MatMulNBitsQuantizer, RTN: each MatMul with a constant 2-D float B gets 4-bit weights in blocks
-       of --block-size (default 128) along K, with zero points unless --symmetric; qoperator (default): com.microsoft
-       MatMulNBits; qdq: blocked int4/uint4 DequantizeLinear + MatMul (opset 21))
+      (ONNX Runtime's MatMulNBitsQuantizer, RTN: each MatMul with a constant float B (2-D, or with unit leading
+       dimensions) gets 2-, 4- or 8-bit weights in blocks of --block-size (default 128) along K, with zero points
+       unless --symmetric; qoperator (default): com.microsoft MatMulNBits; qdq (4 bits only): blocked int4/uint4
+       DequantizeLinear + MatMul (opset 21))
   quantscope quantize-onnx MODEL.onnx --out OUT.onnx (--fp16 | --bf16)
       (float32 weights in half precision, float32 inputs and outputs kept by Casts:
        onnxconverter_common's convert_float_to_float16(keep_io_types=True), or the same with BFLOAT16)
@@ -1009,7 +1010,7 @@ fn quantize_onnx(args: &Args) -> Result<(), Failure> {
         return nbits_onnx(args, source, out);
     }
     if nbits_options {
-        return Err(usage("--block-size, --symmetric, --format and --accuracy-level are options of --nbits 4"));
+        return Err(usage("--block-size, --symmetric, --format and --accuracy-level are options of --nbits"));
     }
     if args.static_qdq {
         if args.weight_type.is_some() || args.reduce_range {
@@ -1040,7 +1041,7 @@ fn quantize_onnx(args: &Args) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `quantize-onnx --nbits 4`: the model as ONNX Runtime's `MatMulNBitsQuantizer` (RTN) writes
+/// `quantize-onnx --nbits 2|4|8`: the model as ONNX Runtime's `MatMulNBitsQuantizer` (RTN) writes
 /// it (`quantscope_onnx_quant::nbits`).
 fn nbits_onnx(args: &Args, source: &Path, out: &Path) -> Result<(), Failure> {
     use quantscope_onnx_quant::nbits::{quantize_nbits, NBitsFormat, NBitsOptions};
@@ -1065,11 +1066,12 @@ fn nbits_onnx(args: &Args, source: &Path, out: &Path) -> Result<(), Failure> {
     let form = if format == NBitsFormat::Qdq { "blocked int4 DequantizeLinear" } else { "MatMulNBits" };
     let zp = if options.symmetric { "symmetric" } else { "zero points" };
     println!(
-        "{}: {} bytes → {}: {} bytes (4-bit weights, {form}, blocks of {}, {zp})",
+        "{}: {} bytes → {}: {} bytes ({}-bit weights, {form}, blocks of {}, {zp})",
         name,
         bytes.len(),
         out.display(),
         quantized.len(),
+        options.bits,
         options.block_size
     );
     println!("quantized: {}", report.quantized.join(", "));

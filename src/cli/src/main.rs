@@ -9,7 +9,7 @@
 //!   quantscope quantize-onnx MODEL.onnx --out OUT.onnx [--weight-type int8|uint8] [--per-channel] [--reduce-range]
 //!   quantscope quantize-onnx MODEL.onnx --out OUT.onnx --static --calibration [NAME=]C.npy... [--per-channel] [--activation-type uint8|int8]
 //!     [--calibrate-method minmax|percentile|entropy|distribution] [--percentile P] [--bins N]
-//!   quantscope quantize-onnx MODEL.onnx --out OUT.onnx --nbits 4 [--block-size 128] [--symmetric] [--format qoperator|qdq] [--accuracy-level N]
+//!   quantscope quantize-onnx MODEL.onnx --out OUT.onnx --nbits 2|4|8 [--block-size 128] [--symmetric] [--format qoperator|qdq] [--accuracy-level N]
 //!   quantscope quantize-onnx MODEL.onnx --out OUT.onnx (--fp16 | --bf16)
 //!   quantscope eval [--model www/models/mnist_mlp.onnx] [--data www/models/mnist_test.npz] [--json]
 //!   quantscope run MODEL.onnx --input [NAME=]X.npy... [--scheme VARIANT] [--calibration [NAME=]C.npy...] [--out Y.npy|Y.npz]

@@ -392,7 +392,7 @@ fn quantize_onnx_writes_onnx_runtime_s_initializers() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// `quantize-onnx --nbits 4` writes ONNX Runtime's `MatMulNBitsQuantizer` file (tests/fixtures/onnx_nbits,
+/// `quantize-onnx --nbits 2|4|8` writes ONNX Runtime's `MatMulNBitsQuantizer` file (tests/fixtures/onnx_nbits,
 /// scripts/fixtures/make_onnx_nbits.py) in both formats; bad options and a model without a MatMul are refused.
 #[test]
 fn quantize_onnx_nbits_writes_onnx_runtime_s_file() {
@@ -403,12 +403,14 @@ fn quantize_onnx_nbits_writes_onnx_runtime_s_file() {
     let out = dir.join("odd.q4.onnx");
     let src = fixture("onnx_nbits/odd.onnx");
     let (src_s, out_s) = (src.to_str().unwrap(), out.to_str().unwrap());
-    let variants: [(&[&str], &str); 2] = [
-        (&["--block-size", "32"], "onnx_nbits/odd.qoperator_b32_asym.onnx"),
-        (&["--block-size", "64", "--symmetric", "--format", "qdq"], "onnx_nbits/odd.qdq_b64_sym.onnx"),
+    let variants: [(&[&str], &str); 4] = [
+        (&["--nbits", "4", "--block-size", "32"], "onnx_nbits/odd.qoperator_b32_asym.onnx"),
+        (&["--nbits", "4", "--block-size", "64", "--symmetric", "--format", "qdq"], "onnx_nbits/odd.qdq_b64_sym.onnx"),
+        (&["--nbits", "8", "--block-size", "16"], "onnx_nbits/odd.qoperator_8bit_b16_asym.onnx"),
+        (&["--nbits", "2", "--block-size", "128", "--symmetric"], "onnx_nbits/odd.qoperator_2bit_b128_sym.onnx"),
     ];
     for (extra, theirs) in variants {
-        let o = run(&[&["quantize-onnx", src_s, "--out", out_s, "--nbits", "4"][..], extra].concat());
+        let o = run(&[&["quantize-onnx", src_s, "--out", out_s][..], extra].concat());
         assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
         let stdout = String::from_utf8_lossy(&o.stdout);
         assert!(stdout.contains("quantized: MatMul 'wide', MatMul '', MatMul 'odd_k'"), "{stdout}");
@@ -417,11 +419,12 @@ fn quantize_onnx_nbits_writes_onnx_runtime_s_file() {
         let theirs = ModelProto::decode(&std::fs::read(fixture(theirs)).unwrap()[..]).unwrap();
         assert_eq!(ours.graph.unwrap().initializer, theirs.graph.unwrap().initializer, "{extra:?}");
     }
-    let refused: [(&[&str], i32, &str); 5] = [
+    let refused: [(&[&str], i32, &str); 6] = [
         (&["--nbits", "4", "--block-size", "100"], 2, "block size 100: it must be a power of two from 16 to 256"),
-        (&["--nbits", "3"], 2, "3 bits: quantscope's weight-only quantization writes 4-bit weights only"),
+        (&["--nbits", "3"], 2, "3 bits: MatMulNBits and ONNX Runtime's quantizer pack 2, 4 or 8 bits"),
+        (&["--nbits", "8", "--format", "qdq"], 2, "8 bits in the QDQ format"),
         (&["--nbits", "4", "--format", "qlinear"], 2, "--format is qoperator or qdq, not 'qlinear'"),
-        (&["--block-size", "32"], 2, "are options of --nbits 4"),
+        (&["--block-size", "32"], 2, "are options of --nbits"),
         (&["--nbits", "4", "--per-channel"], 2, "--nbits writes weight-only blocked weights"),
     ];
     for (extra, code, want) in refused {

@@ -1,4 +1,4 @@
-//! The weight-only INT4 module (www/pkg-nbits): a person's model as ONNX Runtime's
+//! The weight-only INT4 (and INT2/INT8) module (www/pkg-nbits): a person's model as ONNX Runtime's
 //! `MatMulNBitsQuantizer` (RTN) writes it (`quantscope_onnx_quant::nbits`), com.microsoft
 //! MatMulNBits or blocked int4 DequantizeLinear, loaded by the Run worker when that file is first
 //! asked for. A module of its own: in the exporter (www/pkg-export) it would take that from
@@ -54,17 +54,18 @@ impl NBitsOnnx {
     }
 }
 
-/// `bytes` (a whole `.onnx`) with 4-bit weights in blocks of `block_size` along K, with zero
-/// points unless `symmetric`, as com.microsoft MatMulNBits (`format` "qoperator") or blocked
-/// int4 DequantizeLinear ("qdq"): the file and what was done to its MatMuls, or why not.
+/// `bytes` (a whole `.onnx`) with `bits`-bit weights (2, 4 or 8) in blocks of `block_size` along
+/// K, with zero points unless `symmetric`, as com.microsoft MatMulNBits (`format` "qoperator")
+/// or blocked int4 DequantizeLinear ("qdq", 4 bits): the file and what was done to its MatMuls,
+/// or why not.
 #[wasm_bindgen]
-pub fn quantize_onnx_nbits(bytes: &[u8], block_size: u32, symmetric: bool, format: &str) -> Result<NBitsOnnx, JsError> {
+pub fn quantize_onnx_nbits(bytes: &[u8], bits: u32, block_size: u32, symmetric: bool, format: &str) -> Result<NBitsOnnx, JsError> {
     let format = match format {
         "qoperator" => NBitsFormat::QOperator,
         "qdq" => NBitsFormat::Qdq,
         other => return Err(JsError::new(&format!("the format is qoperator or qdq, not '{other}'"))),
     };
-    let options = NBitsOptions { block_size: block_size as usize, symmetric, format, ..NBitsOptions::default() };
+    let options = NBitsOptions { bits, block_size: block_size as usize, symmetric, format, ..NBitsOptions::default() };
     let (bytes, report) = quantize_nbits(bytes, &options).map_err(js_err)?;
     let report = to_js(&Report { quantized: report.quantized, kept: report.kept })?;
     Ok(NBitsOnnx { bytes, report })

@@ -8,11 +8,31 @@
 //! both are kept here as MLAS has them, so the bytes are ONNX Runtime's.
 
 /// How one block's range becomes a scale (and zero point): `range2scale` /
-/// `range2scalezp` of q4_dq.cpp for 4 bits.
+/// `range2scalezp` of q4_dq.cpp.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct BlockParams {
     scale: f32,
     zero_point: u8,
+}
+
+/// `BitsTraits<bits, signed>` of q4_dq.cpp: the code range of a `bits`-bit type.
+#[derive(Debug, Clone, Copy)]
+struct Bits {
+    min: i32,
+    max: i32,
+    /// The unsigned middle, `2^(bits-1)`: the zero point of a block without one.
+    mid: i32,
+}
+
+impl Bits {
+    fn new(bits: u32, signed: bool) -> Bits {
+        let half = 1i32 << (bits - 1);
+        if signed {
+            Bits { min: -half, max: half - 1, mid: 0 }
+        } else {
+            Bits { min: 0, max: (1 << bits) - 1, mid: half }
+        }
+    }
 }
 
 /// The block's min and max as MLAS scans them (`v < min`, `v > max`: a NaN never enters).
@@ -20,12 +40,12 @@ fn range(values: impl Iterator<Item = f32>) -> (f32, f32) {
     values.fold((f32::MAX, -f32::MAX), |(lo, hi), v| (if v < lo { v } else { lo }, if v > hi { v } else { hi }))
 }
 
-/// `range2scalezp<float, 4, signed>`: the range widened to hold 0, 15 steps, the zero point
-/// rounded (half away from zero, `roundf`) and clamped to the type's range.
-fn scale_zero_point(min: f32, max: f32, signed: bool) -> BlockParams {
-    let (k_min, k_max) = if signed { (-8.0f32, 7.0f32) } else { (0.0, 15.0) };
+/// `range2scalezp<float, bits, signed>`: the range widened to hold 0, `2^bits - 1` steps, the
+/// zero point rounded (half away from zero, `roundf`) and clamped to the type's range.
+fn scale_zero_point(min: f32, max: f32, t: Bits) -> BlockParams {
+    let (k_min, k_max) = (t.min as f32, t.max as f32);
     let (min, max) = (min.min(0.0), max.max(0.0));
-    let scale = (max - min) / 15.0;
+    let scale = (max - min) / (k_max - k_min);
     let zero_point_fp = if scale != 0.0 { k_min - min / scale } else { min };
     let zero_point = if zero_point_fp < k_min {
         k_min
@@ -37,11 +57,12 @@ fn scale_zero_point(min: f32, max: f32, signed: bool) -> BlockParams {
     BlockParams { scale, zero_point: zero_point as i32 as u8 }
 }
 
-/// `range2scale`: the extreme with the larger magnitude (the minimum on a tie) maps to −8, so
-/// the wider half of the range gets the code −8 that has no positive twin.
-fn symmetric_scale(min: f32, max: f32) -> f32 {
+/// `range2scale`: the extreme with the larger magnitude (the minimum on a tie) maps to the
+/// lowest code (−8 for 4 bits), so the wider half of the range gets the code that has no
+/// positive twin.
+fn symmetric_scale(min: f32, max: f32, t: Bits) -> f32 {
     let extreme = if max.abs() > min.abs() { max } else { min };
-    -extreme / 8.0
+    -extreme / (t.mid - t.min) as f32
 }
 
 /// `scale ? 1.0f / scale : 0.0f`.
@@ -53,8 +74,9 @@ fn reciprocal(scale: f32) -> f32 {
     }
 }
 
-/// MatMulNBits' B: the packed codes `[N, k_blocks, block_size / 2]`, the scales `[N, k_blocks]`
-/// and the zero points `[N, ceil(k_blocks / 2)]` (two per byte, low nibble first).
+/// MatMulNBits' B: the packed codes `[N, k_blocks, block_size · bits / 8]`, the scales
+/// `[N, k_blocks]` and the zero points `[N, ceil(k_blocks · bits / 8)]` (`8 / bits` per byte,
+/// from the low bits up).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NBitsWeight {
     pub packed: Vec<u8>,
@@ -62,57 +84,61 @@ pub struct NBitsWeight {
     pub zero_points: Vec<u8>,
 }
 
-/// `BlockwiseQuantizer<float, block_size, 4, true>::quantizeAndTranspose` on `b` (`[k, n]`, row
-/// major). Its thread blocks are two quantization blocks of one column; within one the last
-/// code of an odd K is packed beside the previous pair's second code (MLAS keeps its `vi[1]`),
-/// which ONNX Runtime's file holds, so this does too. Without zero points (`symmetric`) every
-/// block's zero point is 8 and the returned `zero_points` is all 0x88 (ONNX Runtime does not
-/// write it then).
-pub fn matmul_nbits(b: &[f32], k: usize, n: usize, block_size: usize, symmetric: bool) -> NBitsWeight {
+/// `BlockwiseQuantizer<float, block_size, bits, true>::quantizeAndTranspose` on `b` (`[k, n]`,
+/// row major), `bits` 2, 4 or 8. Its thread blocks are `8 / bits` quantization blocks of one
+/// column; within one, the codes of a last partial byte of an odd K are packed beside the
+/// previous byte's codes (MLAS keeps its `vi[]` between bytes), which ONNX Runtime's file holds,
+/// so this does too. Without zero points (`symmetric`) every block's zero point is the middle
+/// code `2^(bits-1)` and the returned `zero_points` are those middles packed (ONNX Runtime does
+/// not write them then).
+pub fn matmul_nbits(b: &[f32], k: usize, n: usize, block_size: usize, bits: u32, symmetric: bool) -> NBitsWeight {
     debug_assert_eq!(b.len(), k * n);
+    debug_assert!(matches!(bits, 2 | 4 | 8));
+    let t = Bits::new(bits, false);
+    let per_byte = (8 / bits) as usize;
+    let pack = |codes: &[u8]| codes.iter().enumerate().fold(0u8, |byte, (l, &c)| byte | (c << (l as u32 * bits)));
     let k_blocks = k.div_ceil(block_size);
-    let blob = block_size / 2;
-    let q_rows = k_blocks * blob;
-    let zp_cols = k_blocks.div_ceil(2);
+    let q_rows = k_blocks * block_size / per_byte;
+    let zp_cols = k_blocks.div_ceil(per_byte);
     let mut packed = vec![0u8; n * q_rows];
     let mut scales = vec![0f32; n * k_blocks];
     let mut zero_points = vec![0u8; n * zp_cols];
-    let thread_rows = 2 * block_size;
+    let thread_rows = per_byte * block_size;
     for j in 0..n {
         for r in (0..k).step_by(thread_rows) {
             let r_end = (r + thread_rows).min(k);
             let meta_row = r / block_size;
-            // zp_bytes: filled with the unsigned middle, 8, before the blocks are scanned
-            let mut zp_bytes = [8u8; 2];
-            for (pack, zp) in zp_bytes.iter_mut().enumerate() {
-                let row_start = r + pack * block_size;
+            // zp_bytes: filled with the unsigned middle before the blocks are scanned
+            let mut zp_bytes = [t.mid as u8; 4];
+            for (kpack, zp) in zp_bytes.iter_mut().enumerate().take(per_byte) {
+                let row_start = r + kpack * block_size;
                 let row_end = (row_start + block_size).min(r_end);
                 if row_start >= row_end {
                     continue;
                 }
                 let (min, max) = range((row_start..row_end).map(|i| b[i * n + j]));
-                let meta = j * k_blocks + meta_row + pack;
+                let meta = j * k_blocks + meta_row + kpack;
                 if symmetric {
-                    scales[meta] = symmetric_scale(min, max);
+                    scales[meta] = symmetric_scale(min, max, t);
                 } else {
-                    let p = scale_zero_point(min, max, false);
+                    let p = scale_zero_point(min, max, t);
                     scales[meta] = p.scale;
                     *zp = p.zero_point;
                 }
             }
             if !symmetric {
-                zero_points[j * zp_cols + meta_row / 2] = (zp_bytes[0] & 0xf) | (zp_bytes[1] << 4);
+                zero_points[j * zp_cols + meta_row / per_byte] = pack(&zp_bytes[..per_byte]);
             }
-            let mut vi = [0u8; 2];
-            for i in (r..r_end).step_by(2) {
-                for (l, code) in vi.iter_mut().enumerate().take(r_end - i) {
+            let mut vi = [0u8; 4];
+            for i in (r..r_end).step_by(per_byte) {
+                for (l, code) in vi.iter_mut().enumerate().take((r_end - i).min(per_byte)) {
                     let meta_r = (i + l) / block_size;
                     let recip = reciprocal(scales[j * k_blocks + meta_r]);
-                    let zp = f32::from(zp_bytes[meta_r % 2]);
-                    // roundf(v * reciprocal_scale + zp), clamped to [0, 15]
-                    *code = (b[(i + l) * n + j] * recip + zp).round().clamp(0.0, 15.0) as u8;
+                    let zp = f32::from(zp_bytes[meta_r % per_byte]);
+                    // roundf(v * reciprocal_scale + zp), clamped to [0, 2^bits - 1]
+                    *code = (b[(i + l) * n + j] * recip + zp).round().clamp(0.0, t.max as f32) as u8;
                 }
-                packed[j * q_rows + i / 2] = (vi[0] & 0xf) | (vi[1] << 4);
+                packed[j * q_rows + i / per_byte] = pack(&vi[..per_byte]);
             }
         }
     }
@@ -138,13 +164,14 @@ pub fn qdq(b: &[f32], k: usize, n: usize, block_size: usize, symmetric: bool) ->
     let mut scales = vec![0f32; k_blocks * n];
     let mut zps = vec![0u8; k_blocks * n];
     let mut codes = vec![0u8; k * n];
-    let (lo, hi) = if symmetric { (-8, 7) } else { (0, 15) };
+    let t = Bits::new(4, symmetric);
+    let (lo, hi) = (t.min, t.max);
     for blk in 0..k_blocks {
         let rows = blk * block_size..((blk + 1) * block_size).min(k);
         for j in 0..n {
             let (min, max) = range(rows.clone().map(|i| b[i * n + j]));
             let p =
-                if symmetric { BlockParams { scale: symmetric_scale(min, max), zero_point: 0 } } else { scale_zero_point(min, max, false) };
+                if symmetric { BlockParams { scale: symmetric_scale(min, max, t), zero_point: 0 } } else { scale_zero_point(min, max, t) };
             scales[blk * n + j] = p.scale;
             zps[blk * n + j] = p.zero_point;
             let recip = reciprocal(p.scale);
@@ -169,12 +196,12 @@ mod tests {
 
     #[test]
     fn a_zero_block_has_scale_zero_and_codes_at_the_zero_point() {
-        let w = matmul_nbits(&[0.0; 16], 16, 1, 16, false);
+        let w = matmul_nbits(&[0.0; 16], 16, 1, 16, 4, false);
         assert_eq!(w.scales, vec![0.0]);
         // zero point 0 (min = max = 0), codes round(0 * 0 + 0) = 0; the unused high nibble is 8
         assert_eq!(w.zero_points, vec![0x80]);
         assert!(w.packed.iter().all(|&b| b == 0));
-        let s = matmul_nbits(&[0.0; 16], 16, 1, 16, true);
+        let s = matmul_nbits(&[0.0; 16], 16, 1, 16, 4, true);
         assert!(s.packed.iter().all(|&b| b == 0x88));
     }
 
@@ -183,7 +210,7 @@ mod tests {
         // v / scale = -2.5 exactly: QDQ rounds to -3 then adds zp; MatMulNBits rounds -2.5 + zp.
         let b = [-2.5f32, 12.5];
         let q = qdq(&b, 2, 1, 16, false);
-        let m = matmul_nbits(&b, 2, 1, 16, false);
+        let m = matmul_nbits(&b, 2, 1, 16, 4, false);
         assert_eq!(q.scales[0], 1.0);
         assert_eq!(q.zero_points.as_deref(), Some(&[3u8][..]));
         // QDQ: round(-2.5) + 3 = 0, round(12.5) + 3 = 16 → 15; MatMulNBits: round(0.5) = 1, round(15.5) → 15

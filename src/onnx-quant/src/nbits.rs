@@ -1,26 +1,33 @@
-//! Weight-only 4-bit quantization of a model's MatMuls: ONNX Runtime's `MatMulNBitsQuantizer`
-//! with its default (RTN) config, `DefaultWeightOnlyQuantizer.quantize_matmul` in
-//! `onnxruntime/quantization/matmul_nbits_quantizer.py` (onnxruntime 1.32), ported for the
+//! Weight-only 2/4/8-bit quantization of a model's MatMuls: ONNX Runtime's
+//! `MatMulNBitsQuantizer` with its default (RTN) config, `DefaultWeightOnlyQuantizer.quantize_matmul`
+//! in `onnxruntime/quantization/matmul_nbits_quantizer.py` (onnxruntime 1.32), ported for the
 //! main graph.
 //!
-//! Every MatMul whose B is a FLOAT initializer of rank 2 becomes, with
-//! * [`NBitsFormat::QOperator`]: a com.microsoft `MatMulNBits` `<name>_Q4` reading `<B>_Q4`
-//!   (`[N, k_blocks, block_size / 2]` uint8), `<B>_scales` (`[N, k_blocks]`) and, unless
-//!   symmetric, `<B>_zero_points` (`[N, ceil(k_blocks / 2)]` uint8), with attributes K, N,
-//!   bits, block_size (and accuracy_level when not 0); the model imports com.microsoft 1.
+//! Every MatMul whose B is a FLOAT initializer of rank 2 (or more, with unit leading dimensions,
+//! squeezed) becomes, with
+//! * [`NBitsFormat::QOperator`]: a com.microsoft `MatMulNBits` `<name>_Q<bits>` reading
+//!   `<B>_Q<bits>` (`[N, k_blocks, block_size · bits / 8]` uint8), `<B>_scales` (`[N, k_blocks]`)
+//!   and, unless symmetric, `<B>_zero_points` (`[N, ceil(k_blocks · bits / 8)]` uint8), with
+//!   attributes K, N, bits, block_size (and accuracy_level when not 0); the model imports
+//!   com.microsoft 1. 2, 4 or 8 bits.
 //! * [`NBitsFormat::Qdq`]: a blocked `DequantizeLinear` `<name>_DQ_Q4` (axis 0, block_size) of
 //!   `<B>_DQ_Q4` (int4 when symmetric, else uint4 with `<B>_DQ_zero_points`) and
 //!   `<B>_DQ_scales` (`[k_blocks, N]`), then MatMul `<name>_matmul_Q4`; the model's ONNX opset
-//!   becomes 21 and its IR version 10 if they were lower (int4 needs both).
+//!   becomes 21 and its IR version 10 if they were lower (int4 needs both). 4 bits only, as
+//!   ONNX Runtime writes it.
+//!
+//! A B whose unit leading dimensions were squeezed is followed, when A's recorded rank is lower
+//! than B's or unknown, by ONNX Runtime's Shape/Gather/Max/Sub/ConstantOfShape/Slice/Concat/
+//! Reshape chain that gives the float MatMul's output shape back.
 //!
 //! The weights are packed by [`crate::blockwise`] as MLAS packs them, so the initializers are
 //! ONNX Runtime's byte for byte; the nodes keep their places and the graph is then sorted and
 //! cleaned of the float B as `save_model_to_file` does.
 //!
-//! Not ported (the node stays a float MatMul and the [`Report`] says why): B of more than two
-//! dimensions (ONNX Runtime squeezes unit leading dims and adds a reshape chain), FLOAT16 and
-//! BFLOAT16 weights, MatMuls inside subgraphs, Gather (`GatherBlockQuantized`), and 2 or 8
-//! bits, HQQ, GPTQ and k-quant.
+//! Not ported (the node stays a float MatMul and the [`Report`] says why): a batch of B
+//! matrices (leading dimensions other than 1, which ONNX Runtime skips too), FLOAT16 and
+//! BFLOAT16 weights, MatMuls inside subgraphs, Gather (`GatherBlockQuantized`), HQQ, GPTQ and
+//! k-quant.
 
 use crate::blockwise;
 use crate::dynamic::Report;
@@ -29,7 +36,7 @@ use crate::graph;
 use crate::weights;
 use crate::{QuantizeError, Result};
 use prost::Message;
-use quantscope_formats::onnx::proto::{AttributeProto, NodeProto, OperatorSetIdProto, TensorProto};
+use quantscope_formats::onnx::proto::{AttributeProto, NodeProto, OperatorSetIdProto, TensorProto, ValueInfoProto};
 use quantscope_formats::onnx::splice::{self, FieldEdit, Kept, ModelEdit};
 use quantscope_formats::onnx::tensor::DType;
 
@@ -45,7 +52,7 @@ pub enum NBitsFormat {
 /// `DefaultWeightOnlyQuantConfig`'s options that quantscope offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NBitsOptions {
-    /// Bits per weight: 4 (ONNX Runtime also has 2 and 8 for MatMulNBits, not ported).
+    /// Bits per weight: 2, 4 or 8 for MatMulNBits, 4 for QDQ.
     pub bits: u32,
     /// Weights along K quantized together: a power of two from 16 to 256.
     pub block_size: usize,
@@ -66,9 +73,16 @@ impl Default for NBitsOptions {
 impl NBitsOptions {
     /// The options MLAS and the MatMulNBits spec accept, or why not.
     pub fn check(&self) -> Result<()> {
-        if self.bits != 4 {
+        if !matches!(self.bits, 2 | 4 | 8) {
             return Err(QuantizeError::Unsupported(format!(
-                "{} bits: quantscope's weight-only quantization writes 4-bit weights only",
+                "{} bits: MatMulNBits and ONNX Runtime's quantizer pack 2, 4 or 8 bits",
+                self.bits
+            )));
+        }
+        if self.format == NBitsFormat::Qdq && self.bits != 4 {
+            // matmul_nbits_quantizer.py: "QDQ format only support 4 bits quantization"
+            return Err(QuantizeError::Unsupported(format!(
+                "{} bits in the QDQ format: ONNX Runtime writes blocked DequantizeLinear weights as int4 only; choose the MatMulNBits format",
                 self.bits
             )));
         }
@@ -122,55 +136,153 @@ fn suffixed(n: &NodeProto, suffix: &str) -> String {
     }
 }
 
-/// The nodes and initializers that replace one MatMul of B `[k, n]`.
-fn rewrite(n: &NodeProto, b_name: &str, b: &[f32], k: usize, cols: usize, o: &NBitsOptions) -> (Vec<NodeProto>, Vec<TensorProto>) {
-    let bs = o.block_size;
+/// One MatMul's B as the quantizer sees it: `[k, n]` values, and its original shape when that
+/// had unit leading dimensions that were squeezed away.
+struct Weight {
+    values: Vec<f32>,
+    k: usize,
+    n: usize,
+    original_shape: Option<Vec<usize>>,
+}
+
+/// The nodes and initializers that replace one MatMul. `a_rank` is A's static rank, if the
+/// graph records it: when B lost leading dimensions and A's rank may be below B's, the output is
+/// reshaped back to the shape the float MatMul had (`_build_nbits_output_reshape`).
+fn rewrite(n: &NodeProto, b_name: &str, w: &Weight, a_rank: Option<usize>, o: &NBitsOptions) -> (Vec<NodeProto>, Vec<TensorProto>) {
+    let (k, cols, bs, bits) = (w.k, w.n, o.block_size, o.bits);
     let k_blocks = k.div_ceil(bs);
-    match o.format {
+    let per_byte = (8 / bits) as usize;
+    let needs_reshape = w.original_shape.as_ref().is_some_and(|s| a_rank.map_or(true, |r| r < s.len()));
+    let final_output = n.output[0].clone();
+    let out = if needs_reshape { format!("{final_output}_pre_reshape") } else { final_output.clone() };
+    let (mut nodes, mut inits, prefix) = match o.format {
         NBitsFormat::QOperator => {
-            let w = blockwise::matmul_nbits(b, k, cols, bs, o.symmetric);
-            let q = raw_tensor(format!("{b_name}_Q4"), DType::U8, &[cols, k_blocks, bs / 2], w.packed);
-            let s = raw_tensor(format!("{b_name}_scales"), DType::F32, &[cols, k_blocks], f32_bytes(&w.scales));
+            let q4 = blockwise::matmul_nbits(&w.values, k, cols, bs, bits, o.symmetric);
+            let q = raw_tensor(format!("{b_name}_Q{bits}"), DType::U8, &[cols, k_blocks, bs / per_byte], q4.packed);
+            let s = raw_tensor(format!("{b_name}_scales"), DType::F32, &[cols, k_blocks], f32_bytes(&q4.scales));
             let mut inputs = vec![n.input[0].clone(), q.name.clone().unwrap(), s.name.clone().unwrap()];
             let mut inits = vec![q, s];
             if !o.symmetric {
-                let zp = raw_tensor(format!("{b_name}_zero_points"), DType::U8, &[cols, k_blocks.div_ceil(2)], w.zero_points);
+                let zp = raw_tensor(format!("{b_name}_zero_points"), DType::U8, &[cols, k_blocks.div_ceil(per_byte)], q4.zero_points);
                 inputs.push(zp.name.clone().unwrap());
                 inits.push(zp);
             }
-            let mut m = node("MatMulNBits", inputs, vec![n.output[0].clone()], &suffixed(n, "_Q4"));
+            let mut m = node("MatMulNBits", inputs, vec![out.clone()], &suffixed(n, &format!("_Q{bits}")));
             m.domain = Some("com.microsoft".into());
             // make_node(**kwargs) writes the attributes sorted by name
             m.attribute.extend([int_attr("K", k as i64), int_attr("N", cols as i64)]);
             if o.accuracy_level != 0 {
                 m.attribute.push(int_attr("accuracy_level", o.accuracy_level));
             }
-            m.attribute.extend([int_attr("bits", 4), int_attr("block_size", bs as i64)]);
-            (vec![m], inits)
+            m.attribute.extend([int_attr("bits", i64::from(bits)), int_attr("block_size", bs as i64)]);
+            (vec![m], inits, prefix_of(n, b_name, &format!("_Q{bits}")))
         }
         NBitsFormat::Qdq => {
-            let w = blockwise::qdq(b, k, cols, bs, o.symmetric);
+            let q4 = blockwise::qdq(&w.values, k, cols, bs, o.symmetric);
             let qtype = if o.symmetric { DType::I4 } else { DType::U4 };
-            let q = raw_tensor(format!("{b_name}_DQ_Q4"), qtype, &[k, cols], w.packed);
-            let s = raw_tensor(format!("{b_name}_DQ_scales"), DType::F32, &[k_blocks, cols], f32_bytes(&w.scales));
+            let q = raw_tensor(format!("{b_name}_DQ_Q4"), qtype, &[k, cols], q4.packed);
+            let s = raw_tensor(format!("{b_name}_DQ_scales"), DType::F32, &[k_blocks, cols], f32_bytes(&q4.scales));
             let dq_out = format!("{b_name}_DQ_Q4_output");
             let mut dq_inputs = vec![q.name.clone().unwrap(), s.name.clone().unwrap()];
             let mut inits = vec![q, s];
-            if let Some(zp) = w.zero_points {
+            if let Some(zp) = q4.zero_points {
                 let zp = raw_tensor(format!("{b_name}_DQ_zero_points"), qtype, &[k_blocks, cols], zp);
                 dq_inputs.push(zp.name.clone().unwrap());
                 inits.push(zp);
             }
             let mut dq = node("DequantizeLinear", dq_inputs, vec![dq_out.clone()], &suffixed(n, "_DQ_Q4"));
             dq.attribute.extend([int_attr("axis", 0), int_attr("block_size", bs as i64)]);
-            let mm = node("MatMul", vec![n.input[0].clone(), dq_out], vec![n.output[0].clone()], &suffixed(n, "_matmul_Q4"));
-            (vec![dq, mm], inits)
+            let mm = node("MatMul", vec![n.input[0].clone(), dq_out], vec![out.clone()], &suffixed(n, "_matmul_Q4"));
+            (vec![dq, mm], inits, prefix_of(n, b_name, "_DQ_Q4"))
         }
+    };
+    if let (true, Some(shape)) = (needs_reshape, &w.original_shape) {
+        let (more_nodes, more_inits) = output_reshape(&n.input[0], shape, &format!("{prefix}_{final_output}"), &out, &final_output);
+        nodes.extend(more_nodes);
+        inits.extend(more_inits);
+    }
+    (nodes, inits)
+}
+
+/// The reshape chain's name prefix: the node's name, or B's when the node has none.
+fn prefix_of(n: &NodeProto, b_name: &str, suffix: &str) -> String {
+    match n.name.as_deref() {
+        Some(s) if !s.is_empty() => format!("{s}{suffix}"),
+        _ => format!("{b_name}{suffix}"),
     }
 }
 
-/// A MatMul's B `(shape, values)`, or why the MatMul is left in float.
-type Eligible = std::result::Result<(Vec<usize>, Vec<f32>), String>;
+/// `_build_nbits_output_reshape`'s nodes in its order: op type, inputs, output and node name;
+/// a name starting with `_` is suffixed to the chain's prefix, `A` is MatMul's A, `PRE` the
+/// quantized MatMul's output and `FIN` the float MatMul's.
+const RESHAPE_CHAIN: [(&str, &[&str], &str, &str); 13] = [
+    ("Shape", &["A"], "_a_shape", "_shape_a"),
+    ("Shape", &["_a_shape"], "_a_shape_of_shape", "_shape_of_a_shape"),
+    ("Gather", &["_a_shape_of_shape", "_zero"], "_a_rank", "_gather_rank"),
+    ("Max", &["_a_rank", "_two"], "_a_rank_eff", "_max_rank_eff"),
+    ("Sub", &["_rank_b", "_a_rank_eff"], "_extra_raw", "_sub"),
+    ("Max", &["_extra_raw", "_zero"], "_extra_count", "_max"),
+    ("Reshape", &["_extra_count", "_one_vec"], "_extra_count_vec", "_reshape_extra"),
+    ("ConstantOfShape", &["_extra_count_vec"], "_extra_ones", "_const_ones"),
+    ("Sub", &["_a_rank", "_one"], "_a_rank_m1", "_sub_one"),
+    ("Reshape", &["_a_rank_m1", "_one_vec"], "_a_rank_m1_vec", "_reshape_rank_m1"),
+    ("Slice", &["_a_shape", "_zero_vec", "_a_rank_m1_vec", "_zero_vec"], "_a_prefix_shape", "_slice_a_prefix"),
+    ("Concat", &["_extra_ones", "_a_prefix_shape", "_n_vec"], "_target_shape", "_concat_target"),
+    ("Reshape", &["PRE", "_target_shape"], "FIN", "_reshape_out"),
+];
+
+/// `_build_nbits_output_reshape` (matmul_nbits_quantizer.py): MatMulNBits' output has A's
+/// rank, the float MatMul's had `max(rank(B), rank(A))` with B's unit leading dimensions in
+/// front, so the output is reshaped to
+/// `[1] * max(rank(B) - max(rank(A), 2), 0) + A.shape[:-1] + [N]`, computed in the graph (A's
+/// rank may be unknown until it runs). `p` prefixes every name.
+fn output_reshape(a: &str, b_shape: &[usize], p: &str, pre: &str, fin: &str) -> (Vec<NodeProto>, Vec<TensorProto>) {
+    let name = |s: &str| match s {
+        "A" => a.to_string(),
+        "PRE" => pre.to_string(),
+        "FIN" => fin.to_string(),
+        _ => format!("{p}{s}"),
+    };
+    let n_dim = *b_shape.last().expect("B has at least 3 dimensions") as i64;
+    let inits = [
+        ("_zero", 0, 0),
+        ("_one", 0, 1),
+        ("_two", 0, 2),
+        ("_one_vec", 1, 1),
+        ("_rank_b", 0, b_shape.len() as i64),
+        ("_n_vec", 1, n_dim),
+        ("_zero_vec", 1, 0),
+    ]
+    .iter()
+    .map(|&(suffix, rank, v)| raw_tensor(name(suffix), DType::I64, &[1][..rank], v.to_le_bytes().to_vec()))
+    .collect();
+    let nodes = RESHAPE_CHAIN
+        .iter()
+        .map(|&(op, inputs, output, node_name)| {
+            let mut n = node(op, inputs.iter().map(|i| name(i)).collect(), vec![name(output)], &name(node_name));
+            match op {
+                "ConstantOfShape" => {
+                    // onnx.helper.make_tensor(vals=[1]): int64_data, not raw
+                    let t = TensorProto {
+                        dims: vec![1],
+                        data_type: Some(DType::I64.onnx_id()),
+                        int64_data: vec![1],
+                        name: Some(name("_one_value")),
+                        ..Default::default()
+                    };
+                    n.attribute.push(AttributeProto { name: Some("value".into()), r#type: Some(4), t: Some(t), ..Default::default() });
+                }
+                "Concat" => n.attribute.push(int_attr("axis", 0)),
+                _ => {}
+            }
+            n
+        })
+        .collect();
+    (nodes, inits)
+}
+
+/// A MatMul's B, or why the MatMul is left in float.
+type Eligible = std::result::Result<Weight, String>;
 
 fn eligible(n: &NodeProto, edit: &ModelEdit) -> Result<Eligible> {
     let Some(b_name) = n.input.get(1).filter(|s| !s.is_empty()) else {
@@ -188,13 +300,26 @@ fn eligible(n: &NodeProto, edit: &ModelEdit) -> Result<Eligible> {
             DType::from_onnx(t.data_type.unwrap_or(0)).map_or("an unknown type".to_string(), |d| d.name().to_string())
         )));
     };
-    match shape.len() {
-        2 => Ok(Ok((shape, values))),
-        r if r < 2 => Ok(Err(format!("its B has {r} dimension(s); ONNX Runtime quantizes a 2-D B"))),
-        _ => Ok(Err(format!(
-            "its B has shape {shape:?}; quantscope quantizes a 2-D B (ONNX Runtime squeezes unit leading dimensions, not ported)"
-        ))),
+    let r = shape.len();
+    if r < 2 {
+        return Ok(Err(format!("its B has {r} dimension(s); ONNX Runtime quantizes a 2-D B")));
     }
+    let (k, cols) = (shape[r - 2], shape[r - 1]);
+    let leading = &shape[..r - 2];
+    if leading.iter().any(|&d| d != 1) {
+        return Ok(Err(format!(
+            "its B has shape {shape:?}: a batch of matrices (ONNX Runtime quantizes a 2-D B, or one whose leading dimensions are all 1)"
+        )));
+    }
+    Ok(Ok(Weight { values, k, n: cols, original_shape: (r > 2).then_some(shape) }))
+}
+
+/// `_get_static_rank`: the rank of `name` as the graph's inputs, value_info and outputs record
+/// it (the first entry of that name decides; one without a shape gives none).
+fn static_rank(name: &str, edit: &ModelEdit, value_info: &[ValueInfoProto]) -> Option<usize> {
+    let inputs = edit.graph.inputs.iter().map(|i| &i.message);
+    let entry = inputs.chain(value_info).chain(&edit.graph.rest.output).find(|v| v.name.as_deref() == Some(name))?;
+    entry.r#type.as_ref()?.tensor_type.as_ref()?.shape.as_ref().map(|s| s.dim.len())
 }
 
 /// ModelProto's `ir_version` (1) and `opset_import` (8), and OperatorSetIdProto's `domain` (1)
@@ -258,6 +383,7 @@ fn set_model_fields(bytes: &[u8], opsets: &[OperatorSetIdProto], format: NBitsFo
 pub fn quantize_nbits(bytes: &[u8], options: &NBitsOptions) -> Result<(Vec<u8>, Report)> {
     options.check()?;
     let mut edit = ModelEdit::open(bytes)?;
+    let value_info = edit.graph.value_info()?;
     let mut report = Report::default();
     let old_nodes = std::mem::take(&mut edit.graph.nodes);
     let mut nodes: Vec<Kept<NodeProto>> = Vec::with_capacity(old_nodes.len());
@@ -283,9 +409,10 @@ pub fn quantize_nbits(bytes: &[u8], options: &NBitsOptions) -> Result<(Vec<u8>, 
                 report.kept.push((label(n), why));
                 nodes.push(kept);
             }
-            Ok((shape, values)) => {
+            Ok(weight) => {
                 let b_name = n.input[1].clone();
-                let (new_nodes, inits) = rewrite(n, &b_name, &values, shape[0], shape[1], options);
+                let a_rank = static_rank(&n.input[0], &edit, &value_info);
+                let (new_nodes, inits) = rewrite(n, &b_name, &weight, a_rank, options);
                 report.quantized.push(label(n));
                 quantized_b.push(b_name);
                 nodes.extend(new_nodes.into_iter().map(Kept::new));
@@ -300,7 +427,10 @@ pub fn quantize_nbits(bytes: &[u8], options: &NBitsOptions) -> Result<(Vec<u8>, 
             report.kept.iter().map(|(n, w)| format!("{n}: {w}")).collect::<Vec<_>>().join("; ")
         };
         let hint = if other_matmuls > 0 { " (a Gemm can be written as MatMul + Add before export)" } else { "" };
-        return Err(QuantizeError::Unsupported(format!("no MatMul with a constant 2-D float B to quantize to 4 bits: {why}{hint}")));
+        return Err(QuantizeError::Unsupported(format!(
+            "no MatMul with a constant 2-D float B to quantize to {} bits: {why}{hint}",
+            options.bits
+        )));
     }
     edit.graph.nodes = nodes;
     // The float B leaves the graph inputs (IR < 4 lists initializers there) and, once no node

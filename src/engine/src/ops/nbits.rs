@@ -93,7 +93,7 @@ impl MatMulNBits {
                 return Err(dtype_err(format!("zero_points of type {} (float zero points) are not supported; uint8 ones are", z.dtype())))
             }
         };
-        let mask = (1u16 << bits) as u8 - 1;
+        let mask = ((1u16 << bits) - 1) as u8;
         let mid = 1i32 << (bits - 1);
         let elem = |bytes: &[u8], i: usize| i32::from((bytes[i / per_byte] >> ((i % per_byte) * bits)) & mask);
         let mut w = vec![0f32; k * n];
