@@ -163,10 +163,11 @@ test('the exporter module is under 100 KB gzipped and carries only the exporter'
 // Runtime's MatMulNBitsQuantizer and the wire-level model rewrite, loaded by the Run worker when
 // that file is asked for) was 70,011 B by gzip -9 when it was added in session 16 (in the
 // exporter it would have taken that module from 94,434 to 104,402 B, past its ceiling); 2- and
-// 8-bit MatMulNBits and the reshape chain after a squeezed B (session 17) took it to ~74,100.
-test('the weight-only INT4 module is under 75 KB gzipped and carries only its writer', async () => {
+// 8-bit MatMulNBits and the reshape chain after a squeezed B (session 17) took it to ~74,100, HQQ
+// (its solver and powf) to ~78,000.
+test('the weight-only INT4 module is under 79 KB gzipped and carries only its writer', async () => {
   const gz = gzipSync(await pkg('pkg-nbits', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 75_000, `www/pkg-nbits/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 79_000, `www/pkg-nbits/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const nbits = await exportsOf('pkg-nbits');
   assert.ok(nbits.has('quantize_onnx_nbits'));
   for (const name of ['Workspace', 'Engine', 'Lesson', 'TrainingRun', 'quantize_onnx_dynamic', 'quantize_onnx_static']) {

@@ -74,6 +74,11 @@ const MARKUP = `
       runtime; 4 bits only, as ONNX Runtime writes it). Gemm nodes are left in float, as ONNX Runtime leaves them. The
       packed weights, scales and zero points are byte for byte the ones ONNX Runtime's quantizer writes.</p>
     <div class="run-row">
+      <label for="run-custom-nbits-method" title="HQQ (half-quadratic quantization) keeps round-to-nearest's scales and fits each block's zero point, a float, with a proximal solver of the error's lp norm (p = 0.7)">method</label>
+      <select id="run-custom-nbits-method">
+        <option value="rtn" selected>round to nearest</option>
+        <option value="hqq">HQQ (float zero points)</option>
+      </select>
       <label for="run-custom-nbits-bits">bits</label>
       <select id="run-custom-nbits-bits">
         <option value="2">2</option>
@@ -164,7 +169,7 @@ export function mountCustom(section) {
   $('#run-custom-export-go').onclick = () => exportQuantized();
   $('#run-custom-static-go').onclick = () => exportStatic();
   $('#run-custom-nbits-go').onclick = () => exportNbits();
-  for (const id of ['#run-custom-nbits-bits', '#run-custom-nbits-block', '#run-custom-nbits-symmetric', '#run-custom-nbits-format']) {
+  for (const id of ['#run-custom-nbits-method', '#run-custom-nbits-bits', '#run-custom-nbits-block', '#run-custom-nbits-symmetric', '#run-custom-nbits-format']) {
     $(id).onchange = () => { $('#run-custom-nbits-result').textContent = ''; showNbitsChoice(); };
   }
   $('#run-custom-half-fp16').onclick = () => exportHalf('fp16');
@@ -526,11 +531,16 @@ async function exportStatic() {
 // The weight-only button says the width chosen; ONNX Runtime writes QDQ (blocked DequantizeLinear)
 // at 4 bits only, so 2 and 8 bits are MatMulNBits alone.
 function nbitsChoice() {
+  const method = $('#run-custom-nbits-method').value;
   const bits = Number($('#run-custom-nbits-bits').value);
   const format = $('#run-custom-nbits-format').value;
-  const why = bits !== 4 && format === 'qdq'
-    ? `${bits}-bit weights are written as MatMulNBits only: ONNX Runtime's QDQ form is blocked int4` : '';
-  return { bits, format, why };
+  const symmetric = $('#run-custom-nbits-symmetric').checked;
+  let why = '';
+  if (bits !== 4 && format === 'qdq') why = `${bits}-bit weights are written as MatMulNBits only: ONNX Runtime's QDQ form is blocked int4`;
+  else if (method === 'hqq' && format === 'qdq') why = 'HQQ weights are written as MatMulNBits only, as ONNX Runtime writes them';
+  else if (method === 'hqq' && bits === 8) why = "HQQ takes 2 or 4 bits: ONNX Runtime's MatMulNBits does not run 8-bit weights with float zero points";
+  else if (method === 'hqq' && symmetric) why = "HQQ fits each block's zero point: untick symmetric";
+  return { method, bits, format, symmetric, why };
 }
 
 function showNbitsChoice() {
@@ -548,9 +558,8 @@ async function exportNbits() {
   clearError('#run-custom-error');
   const result = $('#run-custom-nbits-result');
   result.textContent = '';
-  const { bits, format } = nbitsChoice();
-  const options = { bits, block_size: Number($('#run-custom-nbits-block').value), symmetric: $('#run-custom-nbits-symmetric').checked,
-    format };
+  const { method, bits, format, symmetric } = nbitsChoice();
+  const options = { method, bits, block_size: Number($('#run-custom-nbits-block').value), symmetric, format };
   try {
     const shapes = randomShapes();
     const npy = state.input ? state.input.bytes.slice(0) : null;
@@ -561,14 +570,16 @@ async function exportNbits() {
       result.textContent = `Weight-only INT${bits} quantization cancelled.`;
       return;
     }
-    const tag = `${format === 'qdq' ? 'qdq_int4' : `matmulnbits${bits === 4 ? '' : `${bits}`}`}_b${options.block_size}${options.symmetric ? '_sym' : ''}`;
+    const tag = `${format === 'qdq' ? 'qdq_int4' : `matmulnbits${bits === 4 ? '' : `${bits}`}`}${method === 'hqq' ? '_hqq' : ''}` +
+      `_b${options.block_size}${options.symmetric ? '_sym' : ''}`;
     const name = `${state.model.name.replace(/\.onnx$/i, '')}.${tag}.onnx`;
     saveBytes(r.bytes, name);
     const sqnr = r.outputs.map((o) => `${o.name} ${o.metrics?.sqnr_db == null ? '—' : `${o.metrics.sqnr_db.toFixed(1)} dB`}`).join(', ');
     const kept = r.kept.length ? ` Kept in float: ${r.kept.map(([node, why]) => `${node} (${why})`).join('; ')}.` : '';
     result.textContent = `${name}: ${formatBytes(r.bytes.length)} (FP32 file ${formatBytes(r.source_bytes)}, ` +
       `${Math.round((100 * r.bytes.length) / r.source_bytes)}%); ${r.quantized.length} MatMul${r.quantized.length === 1 ? '' : 's'} ` +
-      `with ${bits}-bit weights in blocks of ${options.block_size}${options.symmetric ? ', symmetric' : ', with zero points'} ` +
+      `with ${bits}-bit weights in blocks of ${options.block_size}` +
+      `${method === 'hqq' ? ", HQQ's float zero points" : options.symmetric ? ', symmetric' : ', with zero points'} ` +
       `(${r.quantized.join(', ')}). This file against FP32 on the inputs above, SQNR: ${sqnr}.${kept}`;
     document.body.dataset.onnxNbits = name;
   } catch (err) {

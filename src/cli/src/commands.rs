@@ -35,8 +35,8 @@ const USAGE: &str = "usage:
        --symmetric-range (histogram of |x|, default true) are Percentile's, --bins the histogram's bins (default
        2048, Entropy 128), --quantized-bins Entropy's (default 128))
   quantscope quantize-onnx MODEL.onnx --out OUT.onnx --nbits 2|4|8 [--block-size 16|32|64|128|256] [--symmetric]
-      [--format qoperator|qdq] [--accuracy-level 0-4]
-      (ONNX Runtime's MatMulNBitsQuantizer, RTN: each MatMul with a constant float B (2-D, or with unit leading
+      [--format qoperator|qdq] [--accuracy-level 0-4] [--quant-method rtn|hqq]
+      (ONNX Runtime's MatMulNBitsQuantizer, RTN or HQQ (2 or 4 bits, MatMulNBits, float zero points): each MatMul with a constant float B (2-D, or with unit leading
        dimensions) gets 2-, 4- or 8-bit weights in blocks of --block-size (default 128) along K, with zero points
        unless --symmetric; qoperator (default): com.microsoft MatMulNBits; qdq (4 bits only): blocked int4/uint4
        DequantizeLinear + MatMul (opset 21))
@@ -109,6 +109,8 @@ struct Args {
     reduce_range: bool,
     /// `quantize-onnx --nbits`: weight-only blocked quantization, and its options.
     nbits: Option<u32>,
+    /// `quantize-onnx --nbits --quant-method rtn|hqq` (ONNX Runtime's `--quant_method`).
+    quant_method: Option<String>,
     block_size: Option<usize>,
     symmetric: bool,
     quant_format: Option<String>,
@@ -169,6 +171,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Long("bf16") => args.half = Some("bf16"),
             Long("reduce-range") => args.reduce_range = true,
             Long("nbits") => args.nbits = Some(parser.value()?.parse()?),
+            Long("quant-method") => args.quant_method = Some(parser.value()?.string()?),
             Long("block-size") => args.block_size = Some(parser.value()?.parse()?),
             Long("symmetric") => args.symmetric = true,
             Long("format") => args.quant_format = Some(parser.value()?.string()?),
@@ -1002,7 +1005,11 @@ fn quantize_onnx(args: &Args) -> Result<(), Failure> {
         }
         return half_onnx(source, out, half);
     }
-    let nbits_options = args.block_size.is_some() || args.symmetric || args.quant_format.is_some() || args.accuracy_level.is_some();
+    let nbits_options = args.block_size.is_some()
+        || args.symmetric
+        || args.quant_format.is_some()
+        || args.accuracy_level.is_some()
+        || args.quant_method.is_some();
     if args.nbits.is_some() {
         if args.half.is_some() || args.static_qdq || args.weight_type.is_some() || args.per_channel || args.reduce_range {
             return Err(usage("--nbits writes weight-only blocked weights: --static, --fp16/--bf16, --weight-type, --per-channel and --reduce-range are other methods' options"));
@@ -1010,7 +1017,7 @@ fn quantize_onnx(args: &Args) -> Result<(), Failure> {
         return nbits_onnx(args, source, out);
     }
     if nbits_options {
-        return Err(usage("--block-size, --symmetric, --format and --accuracy-level are options of --nbits"));
+        return Err(usage("--block-size, --symmetric, --format, --accuracy-level and --quant-method are options of --nbits"));
     }
     if args.static_qdq {
         if args.weight_type.is_some() || args.reduce_range {
@@ -1044,7 +1051,12 @@ fn quantize_onnx(args: &Args) -> Result<(), Failure> {
 /// `quantize-onnx --nbits 2|4|8`: the model as ONNX Runtime's `MatMulNBitsQuantizer` (RTN) writes
 /// it (`quantscope_onnx_quant::nbits`).
 fn nbits_onnx(args: &Args, source: &Path, out: &Path) -> Result<(), Failure> {
-    use quantscope_onnx_quant::nbits::{quantize_nbits, NBitsFormat, NBitsOptions};
+    use quantscope_onnx_quant::nbits::{quantize_nbits, NBitsAlgorithm, NBitsFormat, NBitsOptions};
+    let algorithm = match args.quant_method.as_deref().unwrap_or("rtn") {
+        "rtn" | "default" => NBitsAlgorithm::Rtn,
+        "hqq" => NBitsAlgorithm::Hqq,
+        other => return Err(usage(format!("--quant-method is rtn or hqq, not '{other}'"))),
+    };
     let format = match args.quant_format.as_deref().unwrap_or("qoperator") {
         "qoperator" => NBitsFormat::QOperator,
         "qdq" => NBitsFormat::Qdq,
@@ -1057,6 +1069,7 @@ fn nbits_onnx(args: &Args, source: &Path, out: &Path) -> Result<(), Failure> {
         symmetric: args.symmetric,
         accuracy_level: args.accuracy_level.unwrap_or(0),
         format,
+        algorithm,
     };
     options.check().map_err(|e| usage(format!("--nbits: {e}")))?;
     let name = source.display();
@@ -1064,7 +1077,11 @@ fn nbits_onnx(args: &Args, source: &Path, out: &Path) -> Result<(), Failure> {
     let (quantized, report) = quantize_nbits(&bytes, &options).map_err(|e| bad_input(format!("{name}: {e}")))?;
     std::fs::write(out, &quantized).map_err(|e| bad_input(format!("{}: {e}", out.display())))?;
     let form = if format == NBitsFormat::Qdq { "blocked int4 DequantizeLinear" } else { "MatMulNBits" };
-    let zp = if options.symmetric { "symmetric" } else { "zero points" };
+    let zp = match (algorithm, options.symmetric) {
+        (NBitsAlgorithm::Hqq, _) => "HQQ's float zero points",
+        (_, true) => "symmetric",
+        _ => "zero points",
+    };
     println!(
         "{}: {} bytes → {}: {} bytes ({}-bit weights, {form}, blocks of {}, {zp})",
         name,

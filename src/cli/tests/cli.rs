@@ -419,7 +419,21 @@ fn quantize_onnx_nbits_writes_onnx_runtime_s_file() {
         let theirs = ModelProto::decode(&std::fs::read(fixture(theirs)).unwrap()[..]).unwrap();
         assert_eq!(ours.graph.unwrap().initializer, theirs.graph.unwrap().initializer, "{extra:?}");
     }
-    let refused: [(&[&str], i32, &str); 6] = [
+    // HQQ: ONNX Runtime's nodes and scales (its float zero points come from torch's solver: the
+    // library test compares them within float rounding)
+    let o = run(&["quantize-onnx", src_s, "--out", out_s, "--nbits", "4", "--block-size", "16", "--quant-method", "hqq"]);
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("4-bit weights, MatMulNBits, blocks of 16, HQQ's float zero points"));
+    let ours = ModelProto::decode(&std::fs::read(&out).unwrap()[..]).unwrap().graph.unwrap();
+    let theirs = ModelProto::decode(&std::fs::read(fixture("onnx_nbits/odd.hqq_4bit_b16.onnx")).unwrap()[..]).unwrap().graph.unwrap();
+    assert_eq!(ours.node, theirs.node);
+    let scales = |g: &quantscope_formats::onnx::proto::GraphProto| {
+        g.initializer.iter().filter(|t| t.name.as_deref().unwrap().ends_with("_scales")).cloned().collect::<Vec<_>>()
+    };
+    assert_eq!(scales(&ours), scales(&theirs));
+    let refused: [(&[&str], i32, &str); 8] = [
+        (&["--nbits", "4", "--quant-method", "gptq"], 2, "--quant-method is rtn or hqq, not 'gptq'"),
+        (&["--nbits", "4", "--quant-method", "hqq", "--format", "qdq"], 2, "HQQ with the QDQ format"),
         (&["--nbits", "4", "--block-size", "100"], 2, "block size 100: it must be a power of two from 16 to 256"),
         (&["--nbits", "3"], 2, "3 bits: MatMulNBits and ONNX Runtime's quantizer pack 2, 4 or 8 bits"),
         (&["--nbits", "8", "--format", "qdq"], 2, "8 bits in the QDQ format"),

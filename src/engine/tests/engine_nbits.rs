@@ -101,3 +101,38 @@ fn bad_matmul_nbits_attributes_and_inputs_are_refused() {
     let err = m.run(&[("a", Value::f32(vec![1, K + 1], vec![0.0; K + 1]))]).unwrap_err().to_string();
     assert!(err.contains("K=20") || err.contains("20"), "{err}");
 }
+
+/// HQQ's MatMulNBits: float zero points, one per block and unpacked, dequantize as ONNX Runtime
+/// does, `(q - zp) * scale`; a float zero-point tensor of the wrong size is refused.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn float_zero_points_dequantize_as_q_minus_zp_times_scale() {
+    let (q, packed) = codes();
+    let scales = [0.5f32, 0.25, 1.0, 0.125, 2.0, 0.75];
+    let build = |zp: &[f32]| {
+        let mut g = GraphBuilder::new(17);
+        g.input("a", DType::F32, &[None, Some(K)]);
+        g.initializer("b", &Value::u8(vec![N, 2, BLOCK / 2], packed.clone()));
+        g.initializer("s", &Value::f32(vec![N * 2], scales.to_vec()));
+        g.initializer("z", &Value::f32(vec![zp.len()], zp.to_vec()));
+        g.node("MatMulNBits", "q", &["a", "b", "s", "z"], &["y"], default_attrs().iter().map(|(n, v)| attr_int(n, *v)).collect());
+        g.output("y", DType::F32, &[None, Some(N)]);
+        let mut m = ModelProto::decode(&g.build()[..]).unwrap();
+        m.graph.as_mut().unwrap().node[0].domain = Some("com.microsoft".into());
+        m.encode_to_vec()
+    };
+    let zps = [7.25f32, 8.5, 0.0, 15.0, 3.75, 11.125];
+    let a: Vec<f32> = (0..K).map(|i| (i as f32 * 0.61).cos()).collect();
+    let y = Model::from_onnx(&build(&zps)).unwrap().run(&[("a", Value::f32(vec![1, K], a.clone()))]).unwrap().remove(0).1.to_f32_vec();
+    for n in 0..N {
+        let want: f64 = (0..K)
+            .map(|k| {
+                let blk = k / BLOCK;
+                a[k] as f64 * (q[(n * 2 + blk) * BLOCK + k % BLOCK] as f64 - zps[n * 2 + blk] as f64) * scales[n * 2 + blk] as f64
+            })
+            .sum();
+        assert!((y[n] as f64 - want).abs() <= 1e-5 * want.abs().max(1.0), "col {n}: {} vs {want}", y[n]);
+    }
+    let err = Model::from_onnx(&build(&zps[..5])).unwrap_err().to_string();
+    assert!(err.contains("float zero_points has 5 values") && err.contains("need 6"), "{err}");
+}

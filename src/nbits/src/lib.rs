@@ -6,7 +6,7 @@
 //! crate is empty.
 #![cfg(target_arch = "wasm32")]
 
-use quantscope_onnx_quant::nbits::{quantize_nbits, NBitsFormat, NBitsOptions};
+use quantscope_onnx_quant::nbits::{quantize_nbits, NBitsAlgorithm, NBitsFormat, NBitsOptions};
 use quantscope_onnx_quant::QuantizeError;
 use quantscope_wasm_common::to_js;
 use serde::Serialize;
@@ -57,15 +57,27 @@ impl NBitsOnnx {
 /// `bytes` (a whole `.onnx`) with `bits`-bit weights (2, 4 or 8) in blocks of `block_size` along
 /// K, with zero points unless `symmetric`, as com.microsoft MatMulNBits (`format` "qoperator")
 /// or blocked int4 DequantizeLinear ("qdq", 4 bits): the file and what was done to its MatMuls,
-/// or why not.
+/// or why not. `method` is "rtn" (round to nearest) or "hqq" (HQQ's float zero points).
 #[wasm_bindgen]
-pub fn quantize_onnx_nbits(bytes: &[u8], bits: u32, block_size: u32, symmetric: bool, format: &str) -> Result<NBitsOnnx, JsError> {
+pub fn quantize_onnx_nbits(
+    bytes: &[u8],
+    bits: u32,
+    block_size: u32,
+    symmetric: bool,
+    format: &str,
+    method: &str,
+) -> Result<NBitsOnnx, JsError> {
     let format = match format {
         "qoperator" => NBitsFormat::QOperator,
         "qdq" => NBitsFormat::Qdq,
         other => return Err(JsError::new(&format!("the format is qoperator or qdq, not '{other}'"))),
     };
-    let options = NBitsOptions { bits, block_size: block_size as usize, symmetric, format, ..NBitsOptions::default() };
+    let algorithm = match method {
+        "rtn" => NBitsAlgorithm::Rtn,
+        "hqq" => NBitsAlgorithm::Hqq,
+        other => return Err(JsError::new(&format!("the method is rtn or hqq, not '{other}'"))),
+    };
+    let options = NBitsOptions { bits, block_size: block_size as usize, symmetric, format, algorithm, ..NBitsOptions::default() };
     let (bytes, report) = quantize_nbits(bytes, &options).map_err(js_err)?;
     let report = to_js(&Report { quantized: report.quantized, kept: report.kept })?;
     Ok(NBitsOnnx { bytes, report })

@@ -40,6 +40,7 @@ pub mod dynamic;
 pub mod float16;
 mod gemm;
 mod graph;
+pub mod hqq;
 pub mod mlp;
 pub mod nbits;
 pub mod static_qdq;

@@ -33,6 +33,7 @@ use crate::blockwise;
 use crate::dynamic::Report;
 use crate::gemm::node;
 use crate::graph;
+use crate::hqq;
 use crate::weights;
 use crate::{QuantizeError, Result};
 use prost::Message;
@@ -61,12 +62,30 @@ pub struct NBitsOptions {
     /// MatMulNBits' `accuracy_level` attribute (0 leaves it out, as ONNX Runtime does).
     pub accuracy_level: i64,
     pub format: NBitsFormat,
+    pub algorithm: NBitsAlgorithm,
+}
+
+/// How the weights are rounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NBitsAlgorithm {
+    /// `DefaultWeightOnlyQuantConfig`: round to nearest with min–max blocks (MLAS).
+    Rtn,
+    /// `HQQWeightOnlyQuantConfig`: the min–max scale, float zero points from HQQ's solver
+    /// ([`crate::hqq`]); MatMulNBits only, always with zero points.
+    Hqq,
 }
 
 impl Default for NBitsOptions {
     fn default() -> Self {
-        // MatMulNBitsQuantizer's defaults: bits 4, block 128, asymmetric, QOperator
-        NBitsOptions { bits: 4, block_size: 128, symmetric: false, accuracy_level: 0, format: NBitsFormat::QOperator }
+        // MatMulNBitsQuantizer's defaults: bits 4, block 128, asymmetric, QOperator, RTN
+        NBitsOptions {
+            bits: 4,
+            block_size: 128,
+            symmetric: false,
+            accuracy_level: 0,
+            format: NBitsFormat::QOperator,
+            algorithm: NBitsAlgorithm::Rtn,
+        }
     }
 }
 
@@ -97,6 +116,26 @@ impl NBitsOptions {
                 "accuracy level {}: MatMulNBits defines 0 (unset), 1 (fp32), 2 (fp16), 3 (bf16) and 4 (int8)",
                 self.accuracy_level
             )));
+        }
+        if self.algorithm == NBitsAlgorithm::Hqq {
+            // HQQWeightOnlyQuantConfig: "HQQ only supports QOperator format"; its zero points are
+            // always written and it has no accuracy_level
+            let why = if self.format == NBitsFormat::Qdq {
+                Some("the QDQ format: ONNX Runtime writes HQQ weights as MatMulNBits only")
+            } else if self.symmetric {
+                Some("symmetric: HQQ's solver fits each block's float zero point")
+            } else if self.accuracy_level != 0 {
+                Some("an accuracy level: ONNX Runtime's HQQ config has none")
+            } else if self.bits == 8 {
+                // matmul_nbits.cc: "MatMulNBits on CPU does not support 8-bit weights with
+                // floating-point zero points"
+                Some("8 bits: ONNX Runtime's MatMulNBits does not run 8-bit weights with float zero points; HQQ takes 2 or 4")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(QuantizeError::Unsupported(format!("HQQ with {why}")));
+            }
         }
         if self.format == NBitsFormat::Qdq && self.accuracy_level != 0 {
             return Err(QuantizeError::Unsupported("accuracy level is an attribute of MatMulNBits; the QDQ format has none".into()));
@@ -156,6 +195,23 @@ fn rewrite(n: &NodeProto, b_name: &str, w: &Weight, a_rank: Option<usize>, o: &N
     let final_output = n.output[0].clone();
     let out = if needs_reshape { format!("{final_output}_pre_reshape") } else { final_output.clone() };
     let (mut nodes, mut inits, prefix) = match o.format {
+        NBitsFormat::QOperator if o.algorithm == NBitsAlgorithm::Hqq => {
+            let h = hqq::hqq(&w.values, k, cols, bs, bits);
+            // `numpy_helper.from_array` of the flat scales and zero points
+            let q = raw_tensor(format!("{b_name}_Q{bits}"), DType::U8, &[cols, k_blocks, bs / per_byte], h.packed);
+            let s = raw_tensor(format!("{b_name}_scales"), DType::F32, &[cols * k_blocks], f32_bytes(&h.scales));
+            let zp = raw_tensor(format!("{b_name}_zero_points"), DType::F32, &[cols * k_blocks], f32_bytes(&h.zero_points));
+            let inputs = vec![n.input[0].clone(), q.name.clone().unwrap(), s.name.clone().unwrap(), zp.name.clone().unwrap()];
+            let mut m = node("MatMulNBits", inputs, vec![out.clone()], &suffixed(n, &format!("_Q{bits}")));
+            m.domain = Some("com.microsoft".into());
+            m.attribute.extend([
+                int_attr("K", k as i64),
+                int_attr("N", cols as i64),
+                int_attr("bits", i64::from(bits)),
+                int_attr("block_size", bs as i64),
+            ]);
+            (vec![m], vec![q, s, zp], prefix_of(n, b_name, &format!("_Q{bits}")))
+        }
         NBitsFormat::QOperator => {
             let q4 = blockwise::matmul_nbits(&w.values, k, cols, bs, bits, o.symmetric);
             let q = raw_tensor(format!("{b_name}_Q{bits}"), DType::U8, &[cols, k_blocks, bs / per_byte], q4.packed);

@@ -13,7 +13,7 @@ use crate::compare::{describe, initializer_fields};
 use prost::Message;
 use quantscope_engine::{Model, Value};
 use quantscope_formats::onnx::proto::{GraphProto, ModelProto, TensorProto};
-use quantscope_onnx_quant::nbits::{quantize_nbits, NBitsFormat, NBitsOptions};
+use quantscope_onnx_quant::nbits::{quantize_nbits, NBitsAlgorithm, NBitsFormat, NBitsOptions};
 use quantscope_onnx_quant::QuantizeError;
 use std::path::{Path, PathBuf};
 
@@ -33,6 +33,7 @@ pub fn options(o: &serde_json::Value) -> NBitsOptions {
         symmetric: o["is_symmetric"].as_bool().unwrap(),
         accuracy_level: o["accuracy_level"].as_i64().unwrap_or(0),
         format: if o["quant_format"] == "qdq" { NBitsFormat::Qdq } else { NBitsFormat::QOperator },
+        algorithm: NBitsAlgorithm::Rtn,
     }
 }
 
@@ -77,7 +78,12 @@ fn every_variant_equals_onnx_runtime() {
 #[test]
 fn bad_options_are_refused_with_the_reason() {
     let source = std::fs::read(root().join("odd.onnx")).unwrap();
-    let cases: [(NBitsOptions, &str); 8] = [
+    let hqq = NBitsOptions { algorithm: NBitsAlgorithm::Hqq, ..Default::default() };
+    let cases: [(NBitsOptions, &str); 12] = [
+        (NBitsOptions { format: NBitsFormat::Qdq, ..hqq }, "HQQ with the QDQ format: ONNX Runtime writes HQQ weights as MatMulNBits only"),
+        (NBitsOptions { symmetric: true, ..hqq }, "HQQ with symmetric"),
+        (NBitsOptions { accuracy_level: 4, ..hqq }, "HQQ with an accuracy level"),
+        (NBitsOptions { bits: 8, ..hqq }, "does not run 8-bit weights with float zero points"),
         (NBitsOptions { block_size: 48, ..Default::default() }, "block size 48: it must be a power of two"),
         (NBitsOptions { block_size: 8, ..Default::default() }, "block size 8: it must be a power of two from 16"),
         (NBitsOptions { block_size: 512, ..Default::default() }, "block size 512"),
@@ -179,4 +185,92 @@ fn the_engine_runs_both_forms_as_onnx_runtime_does() {
         }
     }
     eprintln!("worst relative max |diff| with ONNX Runtime: {} ({})", worst.0, worst.1);
+}
+
+fn f32s(bytes: &[u8]) -> Vec<f32> {
+    bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
+}
+
+/// HQQ (`HQQWeightOnlyQuantConfig`, scripts/fixtures/make_onnx_hqq.py): ONNX Runtime's nodes,
+/// names and graph; the min–max scales byte for byte; the solver's float zero points and the
+/// codes within torch's float32 rounding (its SLEEF pow and its sum order are not ours); the
+/// engine's outputs on quantscope's file against ONNX Runtime's on its own.
+#[test]
+fn hqq_matches_onnx_runtime_within_torch_s_rounding() {
+    let hqq: serde_json::Value = serde_json::from_slice(&std::fs::read(root().join("hqq.json")).unwrap()).unwrap();
+    let nbits = listing();
+    let mut compared = 0;
+    let (mut codes, mut codes_off, mut worst_zp, mut worst_out) = (0usize, 0usize, 0f32, 0f32);
+    for (case, entry) in hqq["cases"].as_object().unwrap() {
+        let source = std::fs::read(root().join(format!("{case}.onnx"))).unwrap();
+        let inputs: Vec<(String, Value)> = nbits["cases"][case]["inputs"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(name, v)| {
+                let shape = v["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+                let data = v["data"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+                (name.clone(), Value::f32(shape, data))
+            })
+            .collect();
+        let inputs: Vec<(&str, Value)> = inputs.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
+        for (variant, o) in entry["variants"].as_object().unwrap() {
+            let what = format!("{case}.{variant}");
+            let bits = o["bits"].as_u64().unwrap() as u32;
+            let options = NBitsOptions {
+                bits,
+                block_size: o["block_size"].as_u64().unwrap() as usize,
+                algorithm: NBitsAlgorithm::Hqq,
+                ..Default::default()
+            };
+            let theirs = std::fs::read(root().join(format!("{what}.onnx"))).unwrap();
+            let (ours, _) = quantize_nbits(&source, &options).unwrap_or_else(|e| panic!("{what}: {e}"));
+            let (m_ours, m_theirs) = (ModelProto::decode(&ours[..]).unwrap(), ModelProto::decode(&theirs[..]).unwrap());
+            let (g_ours, g_theirs) = (m_ours.graph.clone().unwrap(), m_theirs.graph.clone().unwrap());
+            let nodes = |g: &GraphProto| g.node.iter().map(describe).collect::<Vec<_>>();
+            assert_eq!(nodes(&g_ours), nodes(&g_theirs), "{what}: nodes");
+            assert_eq!((&g_ours.input, &g_ours.output), (&g_theirs.input, &g_theirs.output), "{what}: graph inputs and outputs");
+            assert_eq!(m_ours.opset_import, m_theirs.opset_import, "{what}: opsets");
+            let names = |g: &GraphProto| g.initializer.iter().map(|t| t.name.clone().unwrap()).collect::<Vec<_>>();
+            assert_eq!(names(&g_ours), names(&g_theirs), "{what}: initializers");
+            for (a, b) in g_ours.initializer.iter().zip(&g_theirs.initializer) {
+                let name = a.name.as_deref().unwrap();
+                assert_eq!((&a.dims, a.data_type), (&b.dims, b.data_type), "{what}: {name}");
+                let (x, y) = (a.raw_data.as_deref().unwrap(), b.raw_data.as_deref().unwrap());
+                if name.ends_with("_zero_points") {
+                    let d = f32s(x).iter().zip(f32s(y)).fold(0f32, |m, (p, q)| m.max((p - q).abs()));
+                    worst_zp = worst_zp.max(d);
+                    assert!(d <= 1e-4, "{what}: {name}: zero points differ by {d}");
+                } else if name.ends_with(&format!("_Q{bits}")) {
+                    let per_byte = 8 / bits;
+                    let mask = (1u16 << bits) as u8 - 1;
+                    for (p, q) in x.iter().zip(y) {
+                        for l in 0..per_byte {
+                            let (cp, cq) = ((p >> (l * bits)) & mask, (q >> (l * bits)) & mask);
+                            codes += 1;
+                            if cp != cq {
+                                codes_off += 1;
+                                assert!(cp.abs_diff(cq) == 1, "{what}: {name}: codes {cp} and {cq}");
+                            }
+                        }
+                    }
+                } else {
+                    assert!(x == y, "{what}: {name} differs");
+                }
+            }
+            let y_ours = Model::from_onnx(&ours).unwrap().run(&inputs).unwrap_or_else(|e| panic!("{what}: {e}"));
+            for (name, v) in &y_ours {
+                let shape: Vec<usize> = o["shapes"][name].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+                assert_eq!(v.shape(), &shape[..], "{what}: {name}: ONNX Runtime's output shape");
+                let ort: Vec<f32> = o["outputs"][name].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+                let d = relative_max_diff(&v.to_f32_vec(), &ort);
+                worst_out = worst_out.max(d);
+                assert!(d <= 1e-4, "{what}: {name}: relative max |diff| {d} with ONNX Runtime's outputs on its file");
+            }
+            compared += 1;
+        }
+    }
+    eprintln!("HQQ: {codes_off} of {codes} codes off by one, zero points within {worst_zp}, outputs within {worst_out} of ONNX Runtime's");
+    assert!(compared >= 9, "compared {compared} variants");
+    assert!(codes_off * 1000 <= codes, "{codes_off} of {codes} codes differ from ONNX Runtime's");
 }

@@ -9,7 +9,9 @@
 //! float MatMul. ONNX Runtime's CPU kernel (MLAS SQNBitGemm) sums in another order, and with
 //! `accuracy_level` 4 quantizes A to int8 blocks first; the engine computes in float32 at every
 //! accuracy level, so its outputs match ONNX Runtime's within float-sum rounding (level 0/1) or
-//! within A's int8 rounding (level 4). Float zero points and `g_idx` (act-order) are refused.
+//! within A's int8 rounding (level 4). Float zero points (HQQ's: one per block, unpacked, in the
+//! quantized domain) dequantize as ONNX Runtime does, `(q − zp) · scale`; `g_idx` (act-order)
+//! is refused.
 
 use crate::attr::Attrs;
 use crate::op::{attr_err, dtype_err, f32_input, shape_err, BuildCtx, Inputs, Op, OpError};
@@ -53,6 +55,14 @@ pub fn build_matmul_nbits(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpErro
     Ok(Arc::new(MatMulNBits { k, n, bits: bits as usize, block_size, packed_b: None, own: 0 }))
 }
 
+/// A MatMulNBits' zero points: none (the middle code), packed uint8 codes, or HQQ's floats.
+#[derive(Clone, Copy)]
+enum ZeroPoints<'a> {
+    Middle,
+    Packed(&'a [u8]),
+    Float(&'a [f32]),
+}
+
 impl MatMulNBits {
     fn k_blocks(&self) -> usize {
         self.k.div_ceil(self.block_size)
@@ -77,7 +87,7 @@ impl MatMulNBits {
         }
         let zp_cols = (kb * bits).div_ceil(8);
         let zp = match zero_points {
-            None => None,
+            None => ZeroPoints::Middle,
             Some(z) if z.dtype() == DType::U8 => {
                 let z = z.as_u8().expect("u8 checked");
                 if z.len() != n * zp_cols {
@@ -87,10 +97,22 @@ impl MatMulNBits {
                         n * zp_cols
                     )));
                 }
-                Some(z)
+                ZeroPoints::Packed(z)
+            }
+            Some(z) if z.dtype() == DType::F32 => {
+                // HQQ's: one float per block, not packed, in the quantized domain
+                let z = f32_input(z, "zero_points")?;
+                if z.len() != n * kb {
+                    return Err(shape_err(format!(
+                        "float zero_points has {} values; N={n} columns of {kb} blocks need {}",
+                        z.len(),
+                        n * kb
+                    )));
+                }
+                ZeroPoints::Float(z)
             }
             Some(z) => {
-                return Err(dtype_err(format!("zero_points of type {} (float zero points) are not supported; uint8 ones are", z.dtype())))
+                return Err(dtype_err(format!("zero_points of type {} are not supported; uint8 (packed) and float32 ones are", z.dtype())))
             }
         };
         let mask = ((1u16 << bits) - 1) as u8;
@@ -101,10 +123,22 @@ impl MatMulNBits {
             let column = &codes[col * kb * blob..(col + 1) * kb * blob];
             for blk in 0..kb {
                 let scale = s[col * kb + blk];
-                let z = zp.map_or(mid, |z| elem(&z[col * zp_cols..(col + 1) * zp_cols], blk));
-                for e in 0..self.block_size.min(k - blk * self.block_size) {
-                    let row = blk * self.block_size + e;
-                    w[row * n + col] = (elem(&column[blk * blob..(blk + 1) * blob], e) - z) as f32 * scale;
+                let block = &column[blk * blob..(blk + 1) * blob];
+                let rows = (blk * self.block_size..k).take(self.block_size);
+                let z = match zp {
+                    ZeroPoints::Float(z) => {
+                        // dequantize_blockwise with a float zero point: (q - zp) * scale
+                        let z = z[col * kb + blk];
+                        for (e, row) in rows.enumerate() {
+                            w[row * n + col] = (elem(block, e) as f32 - z) * scale;
+                        }
+                        continue;
+                    }
+                    ZeroPoints::Packed(z) => elem(&z[col * zp_cols..(col + 1) * zp_cols], blk),
+                    ZeroPoints::Middle => mid,
+                };
+                for (e, row) in rows.enumerate() {
+                    w[row * n + col] = (elem(block, e) - z) as f32 * scale;
                 }
             }
         }
@@ -126,7 +160,8 @@ impl Op for MatMulNBits {
             return Ok(None);
         }
         let w = self.dequantize(b, scales, c(3))?;
-        let own = (b.len() + scales.len() * 4 + c(3).map_or(0, |z| z.len())) as u64;
+        let zp_bytes = c(3).map_or(0, |z| if z.dtype() == DType::F32 { z.len() * 4 } else { z.len() });
+        let own = (b.len() + scales.len() * 4 + zp_bytes) as u64;
         Ok(Some(Arc::new(MatMulNBits { packed_b: Some(Arc::new(PackedF32B::new(self.k, self.n, &w))), own, ..self.clone() })))
     }
 
