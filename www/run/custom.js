@@ -67,7 +67,7 @@ const MARKUP = `
     </div>
     <p id="run-custom-export-result" class="hint" aria-live="polite"></p>
     <p class="hint">Or weight-only INT4 (or INT2, INT8), as ONNX Runtime's <code>MatMulNBitsQuantizer</code> writes it
-      (round to nearest): each MatMul whose B is a constant float matrix (2-D, or with leading dimensions of 1) gets 2-, 4- or 8-bit
+      (round to nearest, or HQQ: each block's zero point a float fitted by its solver): each MatMul whose B is a constant float matrix (2-D, or with leading dimensions of 1) gets 2-, 4- or 8-bit
       weights, quantized in blocks of the size chosen along its inputs (K), one float scale per block and, unless symmetric,
       one zero point; activations stay float. As com.microsoft <code>MatMulNBits</code> (ONNX Runtime's kernel; 2, 4 or 8
       bits) or as an opset-21 <code>DequantizeLinear</code> of blocked int4 weights before the MatMul (any ONNX 1.16+
