@@ -65,6 +65,16 @@ fn symmetric_scale(min: f32, max: f32, t: Bits) -> f32 {
     -extreme / (t.mid - t.min) as f32
 }
 
+/// The scale as the weight's own type stores it (`ScaleT(scale_f)`): a float16 B's scales are
+/// float16, and MLAS quantizes with the reciprocal of that rounded scale.
+fn stored(scale: f32, half_scales: bool) -> f32 {
+    if half_scales {
+        half::f16::from_f32(scale).to_f32()
+    } else {
+        scale
+    }
+}
+
 /// `scale ? 1.0f / scale : 0.0f`.
 fn reciprocal(scale: f32) -> f32 {
     if scale != 0.0 {
@@ -91,7 +101,7 @@ pub struct NBitsWeight {
 /// so this does too. Without zero points (`symmetric`) every block's zero point is the middle
 /// code `2^(bits-1)` and the returned `zero_points` are those middles packed (ONNX Runtime does
 /// not write them then).
-pub fn matmul_nbits(b: &[f32], k: usize, n: usize, block_size: usize, bits: u32, symmetric: bool) -> NBitsWeight {
+pub fn matmul_nbits(b: &[f32], k: usize, n: usize, block_size: usize, bits: u32, symmetric: bool, half_scales: bool) -> NBitsWeight {
     debug_assert_eq!(b.len(), k * n);
     debug_assert!(matches!(bits, 2 | 4 | 8));
     let t = Bits::new(bits, false);
@@ -119,10 +129,10 @@ pub fn matmul_nbits(b: &[f32], k: usize, n: usize, block_size: usize, bits: u32,
                 let (min, max) = range((row_start..row_end).map(|i| b[i * n + j]));
                 let meta = j * k_blocks + meta_row + kpack;
                 if symmetric {
-                    scales[meta] = symmetric_scale(min, max, t);
+                    scales[meta] = stored(symmetric_scale(min, max, t), half_scales);
                 } else {
                     let p = scale_zero_point(min, max, t);
-                    scales[meta] = p.scale;
+                    scales[meta] = stored(p.scale, half_scales);
                     *zp = p.zero_point;
                 }
             }
@@ -158,7 +168,7 @@ pub struct QdqWeight {
 /// `BlockwiseQDQQuantizer<float, 4, signed>::QuantizeColumnWise` on `b` (`[k, n]`, row major):
 /// symmetric gives int4 codes (zero point 0), otherwise uint4 codes with zero points.
 /// `QuantizeV` rounds `v * reciprocal_scale` first and then adds the zero point.
-pub fn qdq(b: &[f32], k: usize, n: usize, block_size: usize, symmetric: bool) -> QdqWeight {
+pub fn qdq(b: &[f32], k: usize, n: usize, block_size: usize, symmetric: bool, half_scales: bool) -> QdqWeight {
     debug_assert_eq!(b.len(), k * n);
     let k_blocks = k.div_ceil(block_size);
     let mut scales = vec![0f32; k_blocks * n];
@@ -172,9 +182,10 @@ pub fn qdq(b: &[f32], k: usize, n: usize, block_size: usize, symmetric: bool) ->
             let (min, max) = range(rows.clone().map(|i| b[i * n + j]));
             let p =
                 if symmetric { BlockParams { scale: symmetric_scale(min, max, t), zero_point: 0 } } else { scale_zero_point(min, max, t) };
-            scales[blk * n + j] = p.scale;
+            let scale = stored(p.scale, half_scales);
+            scales[blk * n + j] = scale;
             zps[blk * n + j] = p.zero_point;
-            let recip = reciprocal(p.scale);
+            let recip = reciprocal(scale);
             for i in rows.clone() {
                 let q = ((b[i * n + j] * recip).round() as i32 + i32::from(p.zero_point)).clamp(lo, hi);
                 codes[i * n + j] = (q as u8) & 0xf;
@@ -196,12 +207,12 @@ mod tests {
 
     #[test]
     fn a_zero_block_has_scale_zero_and_codes_at_the_zero_point() {
-        let w = matmul_nbits(&[0.0; 16], 16, 1, 16, 4, false);
+        let w = matmul_nbits(&[0.0; 16], 16, 1, 16, 4, false, false);
         assert_eq!(w.scales, vec![0.0]);
         // zero point 0 (min = max = 0), codes round(0 * 0 + 0) = 0; the unused high nibble is 8
         assert_eq!(w.zero_points, vec![0x80]);
         assert!(w.packed.iter().all(|&b| b == 0));
-        let s = matmul_nbits(&[0.0; 16], 16, 1, 16, 4, true);
+        let s = matmul_nbits(&[0.0; 16], 16, 1, 16, 4, true, false);
         assert!(s.packed.iter().all(|&b| b == 0x88));
     }
 
@@ -209,8 +220,8 @@ mod tests {
     fn qdq_rounds_before_adding_the_zero_point() {
         // v / scale = -2.5 exactly: QDQ rounds to -3 then adds zp; MatMulNBits rounds -2.5 + zp.
         let b = [-2.5f32, 12.5];
-        let q = qdq(&b, 2, 1, 16, false);
-        let m = matmul_nbits(&b, 2, 1, 16, 4, false);
+        let q = qdq(&b, 2, 1, 16, false, false);
+        let m = matmul_nbits(&b, 2, 1, 16, 4, false, false);
         assert_eq!(q.scales[0], 1.0);
         assert_eq!(q.zero_points.as_deref(), Some(&[3u8][..]));
         // QDQ: round(-2.5) + 3 = 0, round(12.5) + 3 = 16 → 15; MatMulNBits: round(0.5) = 1, round(15.5) → 15

@@ -3,8 +3,8 @@
 //! in `onnxruntime/quantization/matmul_nbits_quantizer.py` (onnxruntime 1.32), ported for the
 //! main graph.
 //!
-//! Every MatMul whose B is a FLOAT initializer of rank 2 (or more, with unit leading dimensions,
-//! squeezed) becomes, with
+//! Every MatMul whose B is a FLOAT or FLOAT16 initializer of rank 2 (or more, with unit leading
+//! dimensions, squeezed) becomes, with
 //! * [`NBitsFormat::QOperator`]: a com.microsoft `MatMulNBits` `<name>_Q<bits>` reading
 //!   `<B>_Q<bits>` (`[N, k_blocks, block_size · bits / 8]` uint8), `<B>_scales` (`[N, k_blocks]`)
 //!   and, unless symmetric, `<B>_zero_points` (`[N, ceil(k_blocks · bits / 8)]` uint8), with
@@ -25,9 +25,10 @@
 //! cleaned of the float B as `save_model_to_file` does.
 //!
 //! Not ported (the node stays a float MatMul and the [`Report`] says why): a batch of B
-//! matrices (leading dimensions other than 1, which ONNX Runtime skips too), FLOAT16 and
-//! BFLOAT16 weights, MatMuls inside subgraphs, Gather (`GatherBlockQuantized`), HQQ, GPTQ and
-//! k-quant.
+//! matrices (leading dimensions other than 1, which ONNX Runtime skips too), BFLOAT16 weights
+//! (and FLOAT16 ones with HQQ), MatMuls inside subgraphs, Gather (`GatherBlockQuantized`), GPTQ
+//! and k-quant. A FLOAT16 B gets FLOAT16 scales, and its codes come from the reciprocal of the
+//! float16-rounded scale, as MLAS's `ScaleT` makes them.
 
 use crate::blockwise;
 use crate::dynamic::Report;
@@ -167,6 +168,15 @@ fn f32_bytes(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
+/// Scales in B's own type: FLOAT, or FLOAT16 for a FLOAT16 B (the values are float16's already).
+fn scales_tensor(name: String, dims: &[usize], scales: &[f32], half: bool) -> TensorProto {
+    if half {
+        raw_tensor(name, DType::F16, dims, scales.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect())
+    } else {
+        raw_tensor(name, DType::F32, dims, f32_bytes(scales))
+    }
+}
+
 /// `name + suffix`, or no name for a node without one.
 fn suffixed(n: &NodeProto, suffix: &str) -> String {
     match n.name.as_deref() {
@@ -179,6 +189,8 @@ fn suffixed(n: &NodeProto, suffix: &str) -> String {
 /// had unit leading dimensions that were squeezed away.
 struct Weight {
     values: Vec<f32>,
+    /// B is FLOAT16: its scales are written (and rounded) as float16 too.
+    half: bool,
     k: usize,
     n: usize,
     original_shape: Option<Vec<usize>>,
@@ -196,6 +208,7 @@ fn rewrite(n: &NodeProto, b_name: &str, w: &Weight, a_rank: Option<usize>, o: &N
     let out = if needs_reshape { format!("{final_output}_pre_reshape") } else { final_output.clone() };
     let (mut nodes, mut inits, prefix) = match o.format {
         NBitsFormat::QOperator if o.algorithm == NBitsAlgorithm::Hqq => {
+            debug_assert!(!w.half, "HQQ of a FLOAT16 B is refused in eligible()");
             let h = hqq::hqq(&w.values, k, cols, bs, bits);
             // `numpy_helper.from_array` of the flat scales and zero points
             let q = raw_tensor(format!("{b_name}_Q{bits}"), DType::U8, &[cols, k_blocks, bs / per_byte], h.packed);
@@ -213,9 +226,9 @@ fn rewrite(n: &NodeProto, b_name: &str, w: &Weight, a_rank: Option<usize>, o: &N
             (vec![m], vec![q, s, zp], prefix_of(n, b_name, &format!("_Q{bits}")))
         }
         NBitsFormat::QOperator => {
-            let q4 = blockwise::matmul_nbits(&w.values, k, cols, bs, bits, o.symmetric);
+            let q4 = blockwise::matmul_nbits(&w.values, k, cols, bs, bits, o.symmetric, w.half);
             let q = raw_tensor(format!("{b_name}_Q{bits}"), DType::U8, &[cols, k_blocks, bs / per_byte], q4.packed);
-            let s = raw_tensor(format!("{b_name}_scales"), DType::F32, &[cols, k_blocks], f32_bytes(&q4.scales));
+            let s = scales_tensor(format!("{b_name}_scales"), &[cols, k_blocks], &q4.scales, w.half);
             let mut inputs = vec![n.input[0].clone(), q.name.clone().unwrap(), s.name.clone().unwrap()];
             let mut inits = vec![q, s];
             if !o.symmetric {
@@ -234,10 +247,10 @@ fn rewrite(n: &NodeProto, b_name: &str, w: &Weight, a_rank: Option<usize>, o: &N
             (vec![m], inits, prefix_of(n, b_name, &format!("_Q{bits}")))
         }
         NBitsFormat::Qdq => {
-            let q4 = blockwise::qdq(&w.values, k, cols, bs, o.symmetric);
+            let q4 = blockwise::qdq(&w.values, k, cols, bs, o.symmetric, w.half);
             let qtype = if o.symmetric { DType::I4 } else { DType::U4 };
             let q = raw_tensor(format!("{b_name}_DQ_Q4"), qtype, &[k, cols], q4.packed);
-            let s = raw_tensor(format!("{b_name}_DQ_scales"), DType::F32, &[k_blocks, cols], f32_bytes(&q4.scales));
+            let s = scales_tensor(format!("{b_name}_DQ_scales"), &[k_blocks, cols], &q4.scales, w.half);
             let dq_out = format!("{b_name}_DQ_Q4_output");
             let mut dq_inputs = vec![q.name.clone().unwrap(), s.name.clone().unwrap()];
             let mut inits = vec![q, s];
@@ -340,7 +353,7 @@ fn output_reshape(a: &str, b_shape: &[usize], p: &str, pre: &str, fin: &str) -> 
 /// A MatMul's B, or why the MatMul is left in float.
 type Eligible = std::result::Result<Weight, String>;
 
-fn eligible(n: &NodeProto, edit: &ModelEdit) -> Result<Eligible> {
+fn eligible(n: &NodeProto, edit: &ModelEdit, algorithm: NBitsAlgorithm) -> Result<Eligible> {
     let Some(b_name) = n.input.get(1).filter(|s| !s.is_empty()) else {
         return Ok(Err("it has no B".into()));
     };
@@ -350,12 +363,17 @@ fn eligible(n: &NodeProto, edit: &ModelEdit) -> Result<Eligible> {
     if n.input.first().map_or(true, |a| a.is_empty()) {
         return Ok(Err("it has no A".into()));
     }
-    let Some((shape, values)) = weights::float_values(t)? else {
+    let half = t.data_type == Some(DType::F16.onnx_id());
+    let floats = if half { weights::half_values(t)? } else { weights::float_values(t)? };
+    let Some((shape, values)) = floats else {
         return Ok(Err(format!(
-            "its B '{b_name}' is {}, not FLOAT (ONNX Runtime also packs FLOAT16 weights; quantscope does not yet)",
+            "its B '{b_name}' is {}, not FLOAT or FLOAT16 (ONNX Runtime also packs BFLOAT16 weights; quantscope does not yet)",
             DType::from_onnx(t.data_type.unwrap_or(0)).map_or("an unknown type".to_string(), |d| d.name().to_string())
         )));
     };
+    if half && algorithm == NBitsAlgorithm::Hqq {
+        return Ok(Err(format!("its B '{b_name}' is FLOAT16: quantscope's HQQ takes FLOAT weights (round to nearest takes both)")));
+    }
     let r = shape.len();
     if r < 2 {
         return Ok(Err(format!("its B has {r} dimension(s); ONNX Runtime quantizes a 2-D B")));
@@ -367,7 +385,7 @@ fn eligible(n: &NodeProto, edit: &ModelEdit) -> Result<Eligible> {
             "its B has shape {shape:?}: a batch of matrices (ONNX Runtime quantizes a 2-D B, or one whose leading dimensions are all 1)"
         )));
     }
-    Ok(Ok(Weight { values, k, n: cols, original_shape: (r > 2).then_some(shape) }))
+    Ok(Ok(Weight { values, half, k, n: cols, original_shape: (r > 2).then_some(shape) }))
 }
 
 /// `_get_static_rank`: the rank of `name` as the graph's inputs, value_info and outputs record
@@ -460,7 +478,7 @@ pub fn quantize_nbits(bytes: &[u8], options: &NBitsOptions) -> Result<(Vec<u8>, 
             nodes.push(kept);
             continue;
         }
-        match eligible(n, &edit)? {
+        match eligible(n, &edit, options.algorithm)? {
             Err(why) => {
                 report.kept.push((label(n), why));
                 nodes.push(kept);

@@ -82,6 +82,22 @@ pub fn float_values(t: &TensorProto) -> Result<Option<(Vec<usize>, Vec<f32>)>> {
     Ok(Some((decoded.shape, values)))
 }
 
+/// A FLOAT16 tensor's shape and values widened to f32, or None for another type; a non-finite
+/// value is refused as in [`float_values`].
+pub fn half_values(t: &TensorProto) -> Result<Option<(Vec<usize>, Vec<f32>)>> {
+    let name = t.name.clone().unwrap_or_default();
+    let decoded = tensor::decode(t).map_err(|e| QuantizeError::Weight { name: name.clone(), why: e.to_string() })?;
+    let Data::F16(values) = decoded.data else { return Ok(None) };
+    let values: Vec<f32> = values.iter().map(|v| v.to_f32()).collect();
+    if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
+        return Err(QuantizeError::Weight {
+            name,
+            why: format!("it holds {bad}, and a scale computed from a non-finite minimum or maximum means nothing"),
+        });
+    }
+    Ok(Some((decoded.shape, values)))
+}
+
 /// One group's scale, zero point and codes (`quantize_data` on the flattened group).
 fn quantize_group(values: &[f32], how: WeightQuant) -> (f32, i32, Vec<i32>) {
     if values.is_empty() {

@@ -11,6 +11,7 @@
 
 use crate::compare::{describe, initializer_fields};
 use prost::Message;
+use quantscope_engine::value::Data;
 use quantscope_engine::{Model, Value};
 use quantscope_formats::onnx::proto::{GraphProto, ModelProto, TensorProto};
 use quantscope_onnx_quant::nbits::{quantize_nbits, NBitsAlgorithm, NBitsFormat, NBitsOptions};
@@ -72,7 +73,7 @@ fn every_variant_equals_onnx_runtime() {
             compared += 1;
         }
     }
-    assert!(compared >= 61, "compared {compared} variants");
+    assert!(compared >= 73, "compared {compared} variants");
 }
 
 #[test]
@@ -97,6 +98,10 @@ fn bad_options_are_refused_with_the_reason() {
         let err = quantize_nbits(&source, &o).unwrap_err();
         assert!(matches!(err, QuantizeError::Unsupported(_)) && err.to_string().contains(want), "{o:?}: {err}");
     }
+    // HQQ of a FLOAT16 model: each MatMul is named with the reason.
+    let half = std::fs::read(root().join("half.onnx")).unwrap();
+    let err = quantize_nbits(&half, &hqq).unwrap_err().to_string();
+    assert!(err.contains("MatMul 'wide': its B 'w1' is FLOAT16: quantscope's HQQ takes FLOAT weights"), "{err}");
     // Not a model.
     assert!(matches!(quantize_nbits(&source[..source.len() / 3], &NBitsOptions::default()), Err(QuantizeError::Model(_))));
 }
@@ -129,6 +134,25 @@ fn a_model_without_an_eligible_matmul_is_refused_with_each_reason() {
     assert!(err.contains("MatMul 'wide': its B has shape [2, 100, 7]: a batch of matrices"), "{err}");
 }
 
+/// A case's seeded inputs: float32, or float16 for the FLOAT16 model.
+fn fixture_inputs(inputs: &serde_json::Value) -> Vec<(String, Value)> {
+    inputs
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, v)| {
+            let shape: Vec<usize> = v["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+            let data: Vec<f32> = v["data"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+            let value = if v["dtype"] == "float16" {
+                Value::new(shape, Data::F16(data.into_iter().map(half::f16::from_f32).collect()))
+            } else {
+                Value::f32(shape, data)
+            };
+            (name.clone(), value)
+        })
+        .collect()
+}
+
 /// The largest |difference| over the largest |value| of ONNX Runtime's output.
 fn relative_max_diff(ours: &[f32], theirs: &[f32]) -> f32 {
     assert_eq!(ours.len(), theirs.len());
@@ -141,16 +165,7 @@ fn the_engine_runs_both_forms_as_onnx_runtime_does() {
     let listing = listing();
     let mut worst = (0f32, String::new());
     for (case, entry) in listing["cases"].as_object().unwrap() {
-        let inputs: Vec<(String, Value)> = entry["inputs"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(name, v)| {
-                let shape = v["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
-                let data = v["data"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
-                (name.clone(), Value::f32(shape, data))
-            })
-            .collect();
+        let inputs = fixture_inputs(&entry["inputs"]);
         let inputs: Vec<(&str, Value)> = inputs.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
         let source = std::fs::read(root().join(format!("{case}.onnx"))).unwrap();
         for (variant, o) in entry["variants"].as_object().unwrap() {
@@ -203,16 +218,7 @@ fn hqq_matches_onnx_runtime_within_torch_s_rounding() {
     let (mut codes, mut codes_off, mut worst_zp, mut worst_out) = (0usize, 0usize, 0f32, 0f32);
     for (case, entry) in hqq["cases"].as_object().unwrap() {
         let source = std::fs::read(root().join(format!("{case}.onnx"))).unwrap();
-        let inputs: Vec<(String, Value)> = nbits["cases"][case]["inputs"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(name, v)| {
-                let shape = v["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
-                let data = v["data"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
-                (name.clone(), Value::f32(shape, data))
-            })
-            .collect();
+        let inputs = fixture_inputs(&nbits["cases"][case]["inputs"]);
         let inputs: Vec<(&str, Value)> = inputs.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
         for (variant, o) in entry["variants"].as_object().unwrap() {
             let what = format!("{case}.{variant}");

@@ -15,8 +15,10 @@
 
 use crate::attr::Attrs;
 use crate::op::{attr_err, dtype_err, f32_input, shape_err, BuildCtx, Inputs, Op, OpError};
-use crate::value::{DType, Value};
+use crate::value::{DType, Data, Value};
+use half::f16;
 use quantscope_gemm::PackedF32B;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 #[derive(Debug, Clone)]
@@ -55,6 +57,14 @@ pub fn build_matmul_nbits(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpErro
     Ok(Arc::new(MatMulNBits { k, n, bits: bits as usize, block_size, packed_b: None, own: 0 }))
 }
 
+/// A float32 or float16 input's values as float32 (float32 ones borrowed).
+fn half_or_single<'v>(v: &'v Value, what: &str) -> Result<Cow<'v, [f32]>, OpError> {
+    match v.data() {
+        Data::F16(x) => Ok(Cow::Owned(x.iter().map(|e| e.to_f32()).collect())),
+        _ => Ok(Cow::Borrowed(f32_input(v, what)?)),
+    }
+}
+
 /// A MatMulNBits' zero points: none (the middle code), packed uint8 codes, or HQQ's floats.
 #[derive(Clone, Copy)]
 enum ZeroPoints<'a> {
@@ -81,11 +91,12 @@ impl MatMulNBits {
                 self.block_size
             )));
         }
-        let s = f32_input(scales, "scales")?;
+        let s = &half_or_single(scales, "scales")?;
         if s.len() != n * kb {
             return Err(shape_err(format!("scales has {} values; N={n} columns of {kb} blocks need {}", s.len(), n * kb)));
         }
         let zp_cols = (kb * bits).div_ceil(8);
+        let float_zp;
         let zp = match zero_points {
             None => ZeroPoints::Middle,
             Some(z) if z.dtype() == DType::U8 => {
@@ -99,9 +110,10 @@ impl MatMulNBits {
                 }
                 ZeroPoints::Packed(z)
             }
-            Some(z) if z.dtype() == DType::F32 => {
+            Some(z) if matches!(z.dtype(), DType::F32 | DType::F16) => {
                 // HQQ's: one float per block, not packed, in the quantized domain
-                let z = f32_input(z, "zero_points")?;
+                float_zp = half_or_single(z, "zero_points")?;
+                let z = &float_zp[..];
                 if z.len() != n * kb {
                     return Err(shape_err(format!(
                         "float zero_points has {} values; N={n} columns of {kb} blocks need {}",
@@ -112,7 +124,10 @@ impl MatMulNBits {
                 ZeroPoints::Float(z)
             }
             Some(z) => {
-                return Err(dtype_err(format!("zero_points of type {} are not supported; uint8 (packed) and float32 ones are", z.dtype())))
+                return Err(dtype_err(format!(
+                    "zero_points of type {} are not supported; uint8 (packed), float32 and float16 ones are",
+                    z.dtype()
+                )))
             }
         };
         let mask = ((1u16 << bits) - 1) as u8;
@@ -171,7 +186,8 @@ impl Op for MatMulNBits {
 
     fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
         let a = inputs.req(0)?;
-        let x = f32_input(a, "A")?;
+        // a float16 model's A (and scales, bias, output): computed in float32, rounded back
+        let x = &half_or_single(a, "A")?;
         if a.rank() == 0 || a.shape()[a.rank() - 1] != self.k {
             return Err(shape_err(format!("A has shape {:?}; its last dimension must be K={}", a.shape(), self.k)));
         }
@@ -190,16 +206,19 @@ impl Op for MatMulNBits {
         let mut y = vec![0.0f32; m * self.n];
         quantscope_gemm::gemm_f32_packed(m, x, pb, &mut y);
         if let Some(bias) = inputs.get(5) {
-            let bias = f32_input(bias, "bias")?;
+            let bias = &half_or_single(bias, "bias")?;
             if bias.len() != self.n {
                 return Err(shape_err(format!("bias has {} values; N is {}", bias.len(), self.n)));
             }
             for row in y.chunks_mut(self.n) {
-                row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+                row.iter_mut().zip(bias.iter()).for_each(|(v, b)| *v += b);
             }
         }
         let mut shape = a.shape()[..a.rank() - 1].to_vec();
         shape.push(self.n);
+        if a.dtype() == DType::F16 {
+            return Ok(vec![Value::new(shape, Data::F16(y.into_iter().map(f16::from_f32).collect()))]);
+        }
         Ok(vec![Value::f32(shape, y)])
     }
 }
