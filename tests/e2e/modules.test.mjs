@@ -63,10 +63,11 @@ test('the runner module is under 237 KB gzipped', async () => {
 // MatMulNBits, so that the weight-only INT4 files the page writes (and ONNX Runtime's) run and are
 // compared with FP32: 409,590 → 412,107 B by gzip -9, 416,665 B by node's zlib; the ceiling went
 // to 418,000. Session 17's MatMulNBits with float (HQQ) zero points and float16 A and scales, so
-// that the page's HQQ and FP16 weight-only files run: 418,257 B by node's zlib; 420,000.
-test('the models module is under 420 KB gzipped', async () => {
+// that the page's HQQ and FP16 weight-only files run: 418,257 B by node's zlib; then
+// com.microsoft GatherBlockQuantized (quantized embedding tables): 420,784 B; 423,000.
+test('the models module is under 423 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-models', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 420_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 423_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The workbench (the five readers, every scheme, the plots, the GGUF writer) was 489,773 B
@@ -165,10 +166,10 @@ test('the exporter module is under 100 KB gzipped and carries only the exporter'
 // that file is asked for) was 70,011 B by gzip -9 when it was added in session 16 (in the
 // exporter it would have taken that module from 94,434 to 104,402 B, past its ceiling); 2- and
 // 8-bit MatMulNBits and the reshape chain after a squeezed B (session 17) took it to ~74,100, HQQ
-// (its solver and powf) to ~78,000, FLOAT16 weights to 79,307.
-test('the weight-only INT4 module is under 80 KB gzipped and carries only its writer', async () => {
+// (its solver and powf) to ~78,000, FLOAT16 weights to 79,307, Gather tables to 82,674.
+test('the weight-only INT4 module is under 84 KB gzipped and carries only its writer', async () => {
   const gz = gzipSync(await pkg('pkg-nbits', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 80_000, `www/pkg-nbits/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 84_000, `www/pkg-nbits/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const nbits = await exportsOf('pkg-nbits');
   assert.ok(nbits.has('quantize_onnx_nbits'));
   for (const name of ['Workspace', 'Engine', 'Lesson', 'TrainingRun', 'quantize_onnx_dynamic', 'quantize_onnx_static']) {

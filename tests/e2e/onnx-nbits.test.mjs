@@ -193,3 +193,43 @@ test('Cancel stops a quantization, and a model without a MatMul to quantize is r
   assert.deepEqual(page.errors, []);
   await page.close();
 });
+
+// An embedding model: with "Gather tables too" the constant Gather tables become
+// GatherBlockQuantized as ONNX Runtime writes them (op_types_to_quantize MatMul and Gather), and
+// the page's file runs in onnxruntime-web like ONNX Runtime's own on the page's seeded ids.
+test('Gather tables quantize to GatherBlockQuantized as ONNX Runtime writes them', async () => {
+  const page = await openRun();
+  await dropFiles(page, '#run-custom-drop', [{ name: 'embed.onnx', bytes: await fixture('embed.onnx') }]);
+  await page.waitForSelector('#run-custom-table:not([hidden])', { timeout: 30000 });
+  await page.selectOption('#run-custom-nbits-block', '32');
+  await page.setChecked('#run-custom-nbits-gather', true);
+  // 2 bits with Gathers: ONNX Runtime quantizes tables to 4 bits only
+  await page.selectOption('#run-custom-nbits-bits', '2');
+  assert.ok(await page.locator('#run-custom-nbits-go').isDisabled());
+  assert.match(await page.locator('#run-custom-nbits-why').textContent(), /Gather tables to 4-bit GatherBlockQuantized/);
+  await page.selectOption('#run-custom-nbits-bits', '4');
+  const file = await download(page);
+  assert.equal(file.name, 'embed.matmulnbits_b32_gather.onnx');
+  const line = await page.locator('#run-custom-nbits-result').textContent();
+  assert.match(line, /1 MatMul and 2 Gather tables with 4-bit weights in blocks of 32, with zero points \(Gather 'embed', MatMul 'proj', Gather 'pick'\)/);
+  const ids = [3, 41, 7, 0, 49, 12], ids2 = [9, 1];
+  const [ours, theirs] = await page.evaluate(async ([models, ids, ids2]) => {
+    const ort = await import('/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs');
+    ort.env.wasm.wasmPaths = '/node_modules/onnxruntime-web/dist/';
+    ort.env.wasm.numThreads = 1;
+    const out = [];
+    for (const bytes of models) {
+      const session = await ort.InferenceSession.create(new Uint8Array(bytes));
+      const r = await session.run({
+        ids: new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [2, 3]),
+        ids2: new ort.Tensor('int64', BigInt64Array.from(ids2.map(BigInt)), [2]),
+      });
+      out.push({ y: Array.from(r.y.data), z: Array.from(r.z.data) });
+    }
+    return out;
+  }, [[Array.from(file.bytes), Array.from(await fixture('embed.gather_b32_asym.onnx'))], ids, ids2]);
+  assert.deepEqual(ours, theirs, "onnxruntime-web gives other values for the page's file than for ONNX Runtime's");
+  assert.ok(ours.z.some((v) => v !== 0));
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});

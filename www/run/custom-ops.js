@@ -38,7 +38,7 @@
 //                                          module, www/pkg-convert, loaded on first use), with progress
 //                                          per step and Cancel between them; then that file run
 //                                          by the engine against FP32 (run_error: why it could not)
-//   custom_nbits      [options: {bits, block_size, symmetric, format: 'qoperator' | 'qdq', method: 'rtn' | 'hqq'}, npyBytes | null, shapes]
+//   custom_nbits      [options: {bits, block_size, symmetric, format: 'qoperator' | 'qdq', method: 'rtn' | 'hqq', gather}, npyBytes | null, shapes]
 //                                        → {bytes, source_bytes, quantized, kept, outputs: [{name, metrics}]}: 4-bit
 //                                          weights as ONNX Runtime's MatMulNBitsQuantizer (RTN) writes them, com.microsoft
 //                                          MatMulNBits or blocked int4 DequantizeLinear (the weight-only INT4 module,
@@ -293,7 +293,7 @@ export const customOps = {
     await step(0);
     const { quantize_onnx_nbits } = await nbitsModule();
     await step(1);
-    const q = quantize_onnx_nbits(custom.bytes, options.bits, options.block_size, options.symmetric, options.format, options.method);
+    const q = quantize_onnx_nbits(custom.bytes, options.bits, options.block_size, options.symmetric, options.format, options.method, options.gather);
     const bytes = q.bytes, report = q.report;
     q.free();
     await step(2);

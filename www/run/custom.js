@@ -100,6 +100,8 @@ const MARKUP = `
         <option value="qoperator">MatMulNBits (com.microsoft)</option>
         <option value="qdq">QDQ: blocked int4 DequantizeLinear (opset 21)</option>
       </select>
+      <label title="op_types_to_quantize with Gather: each constant Gather table (an embedding) becomes com.microsoft GatherBlockQuantized, int4/uint4 in blocks along axis 1">
+        <input id="run-custom-nbits-gather" type="checkbox"> Gather tables too</label>
       <button id="run-custom-nbits-go" type="button">Download weight-only INT4 .onnx</button>
       <span id="run-custom-nbits-why" class="hint"></span>
     </div>
@@ -169,7 +171,8 @@ export function mountCustom(section) {
   $('#run-custom-export-go').onclick = () => exportQuantized();
   $('#run-custom-static-go').onclick = () => exportStatic();
   $('#run-custom-nbits-go').onclick = () => exportNbits();
-  for (const id of ['#run-custom-nbits-method', '#run-custom-nbits-bits', '#run-custom-nbits-block', '#run-custom-nbits-symmetric', '#run-custom-nbits-format']) {
+  for (const id of ['#run-custom-nbits-method', '#run-custom-nbits-bits', '#run-custom-nbits-block', '#run-custom-nbits-symmetric',
+    '#run-custom-nbits-format', '#run-custom-nbits-gather']) {
     $(id).onchange = () => { $('#run-custom-nbits-result').textContent = ''; showNbitsChoice(); };
   }
   $('#run-custom-half-fp16').onclick = () => exportHalf('fp16');
@@ -535,12 +538,16 @@ function nbitsChoice() {
   const bits = Number($('#run-custom-nbits-bits').value);
   const format = $('#run-custom-nbits-format').value;
   const symmetric = $('#run-custom-nbits-symmetric').checked;
+  const gather = $('#run-custom-nbits-gather').checked;
   let why = '';
   if (bits !== 4 && format === 'qdq') why = `${bits}-bit weights are written as MatMulNBits only: ONNX Runtime's QDQ form is blocked int4`;
   else if (method === 'hqq' && format === 'qdq') why = 'HQQ weights are written as MatMulNBits only, as ONNX Runtime writes them';
   else if (method === 'hqq' && bits === 8) why = "HQQ takes 2 or 4 bits: ONNX Runtime's MatMulNBits does not run 8-bit weights with float zero points";
   else if (method === 'hqq' && symmetric) why = "HQQ fits each block's zero point: untick symmetric";
-  return { method, bits, format, symmetric, why };
+  else if (gather && (bits !== 4 || format === 'qdq' || method === 'hqq')) {
+    why = 'ONNX Runtime quantizes Gather tables to 4-bit GatherBlockQuantized with round to nearest only';
+  }
+  return { method, bits, format, symmetric, gather, why };
 }
 
 function showNbitsChoice() {
@@ -558,8 +565,8 @@ async function exportNbits() {
   clearError('#run-custom-error');
   const result = $('#run-custom-nbits-result');
   result.textContent = '';
-  const { method, bits, format, symmetric } = nbitsChoice();
-  const options = { method, bits, block_size: Number($('#run-custom-nbits-block').value), symmetric, format };
+  const { method, bits, format, symmetric, gather } = nbitsChoice();
+  const options = { method, bits, block_size: Number($('#run-custom-nbits-block').value), symmetric, format, gather };
   try {
     const shapes = randomShapes();
     const npy = state.input ? state.input.bytes.slice(0) : null;
@@ -571,13 +578,16 @@ async function exportNbits() {
       return;
     }
     const tag = `${format === 'qdq' ? 'qdq_int4' : `matmulnbits${bits === 4 ? '' : `${bits}`}`}${method === 'hqq' ? '_hqq' : ''}` +
-      `_b${options.block_size}${options.symmetric ? '_sym' : ''}`;
+      `_b${options.block_size}${options.symmetric ? '_sym' : ''}${gather ? '_gather' : ''}`;
     const name = `${state.model.name.replace(/\.onnx$/i, '')}.${tag}.onnx`;
     saveBytes(r.bytes, name);
     const sqnr = r.outputs.map((o) => `${o.name} ${o.metrics?.sqnr_db == null ? '—' : `${o.metrics.sqnr_db.toFixed(1)} dB`}`).join(', ');
     const kept = r.kept.length ? ` Kept in float: ${r.kept.map(([node, why]) => `${node} (${why})`).join('; ')}.` : '';
+    const count = (n, what) => `${n} ${what}${n === 1 ? '' : 's'}`;
+    const gathers = r.quantized.filter((q) => q.startsWith('Gather ')).length;
+    const nodes = count(r.quantized.length - gathers, 'MatMul') + (gathers ? ` and ${count(gathers, 'Gather table')}` : '');
     result.textContent = `${name}: ${formatBytes(r.bytes.length)} (FP32 file ${formatBytes(r.source_bytes)}, ` +
-      `${Math.round((100 * r.bytes.length) / r.source_bytes)}%); ${r.quantized.length} MatMul${r.quantized.length === 1 ? '' : 's'} ` +
+      `${Math.round((100 * r.bytes.length) / r.source_bytes)}%); ${nodes} ` +
       `with ${bits}-bit weights in blocks of ${options.block_size}` +
       `${method === 'hqq' ? ", HQQ's float zero points" : options.symmetric ? ', symmetric' : ', with zero points'} ` +
       `(${r.quantized.join(', ')}). This file against FP32 on the inputs above, SQNR: ${sqnr}.${kept}`;

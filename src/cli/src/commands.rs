@@ -35,11 +35,12 @@ const USAGE: &str = "usage:
        --symmetric-range (histogram of |x|, default true) are Percentile's, --bins the histogram's bins (default
        2048, Entropy 128), --quantized-bins Entropy's (default 128))
   quantscope quantize-onnx MODEL.onnx --out OUT.onnx --nbits 2|4|8 [--block-size 16|32|64|128|256] [--symmetric]
-      [--format qoperator|qdq] [--accuracy-level 0-4] [--quant-method rtn|hqq]
+      [--format qoperator|qdq] [--accuracy-level 0-4] [--quant-method rtn|hqq] [--quantize-gather]
       (ONNX Runtime's MatMulNBitsQuantizer, RTN or HQQ (2 or 4 bits, MatMulNBits, float zero points): each MatMul with a constant float B (2-D, or with unit leading
        dimensions) gets 2-, 4- or 8-bit weights in blocks of --block-size (default 128) along K, with zero points
        unless --symmetric; qoperator (default): com.microsoft MatMulNBits; qdq (4 bits only): blocked int4/uint4
-       DequantizeLinear + MatMul (opset 21))
+       DequantizeLinear + MatMul (opset 21); --quantize-gather: constant Gather tables too, as int4/uint4
+       com.microsoft GatherBlockQuantized in blocks along axis 1)
   quantscope quantize-onnx MODEL.onnx --out OUT.onnx (--fp16 | --bf16)
       (float32 weights in half precision, float32 inputs and outputs kept by Casts:
        onnxconverter_common's convert_float_to_float16(keep_io_types=True), or the same with BFLOAT16)
@@ -111,6 +112,8 @@ struct Args {
     nbits: Option<u32>,
     /// `quantize-onnx --nbits --quant-method rtn|hqq` (ONNX Runtime's `--quant_method`).
     quant_method: Option<String>,
+    /// `quantize-onnx --nbits 4 --quantize-gather`: Gather data too (`op_types_to_quantize`).
+    quantize_gather: bool,
     block_size: Option<usize>,
     symmetric: bool,
     quant_format: Option<String>,
@@ -172,6 +175,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Long("reduce-range") => args.reduce_range = true,
             Long("nbits") => args.nbits = Some(parser.value()?.parse()?),
             Long("quant-method") => args.quant_method = Some(parser.value()?.string()?),
+            Long("quantize-gather") => args.quantize_gather = true,
             Long("block-size") => args.block_size = Some(parser.value()?.parse()?),
             Long("symmetric") => args.symmetric = true,
             Long("format") => args.quant_format = Some(parser.value()?.string()?),
@@ -1009,7 +1013,8 @@ fn quantize_onnx(args: &Args) -> Result<(), Failure> {
         || args.symmetric
         || args.quant_format.is_some()
         || args.accuracy_level.is_some()
-        || args.quant_method.is_some();
+        || args.quant_method.is_some()
+        || args.quantize_gather;
     if args.nbits.is_some() {
         if args.half.is_some() || args.static_qdq || args.weight_type.is_some() || args.per_channel || args.reduce_range {
             return Err(usage("--nbits writes weight-only blocked weights: --static, --fp16/--bf16, --weight-type, --per-channel and --reduce-range are other methods' options"));
@@ -1017,7 +1022,9 @@ fn quantize_onnx(args: &Args) -> Result<(), Failure> {
         return nbits_onnx(args, source, out);
     }
     if nbits_options {
-        return Err(usage("--block-size, --symmetric, --format, --accuracy-level and --quant-method are options of --nbits"));
+        return Err(usage(
+            "--block-size, --symmetric, --format, --accuracy-level, --quant-method and --quantize-gather are options of --nbits",
+        ));
     }
     if args.static_qdq {
         if args.weight_type.is_some() || args.reduce_range {
@@ -1070,6 +1077,7 @@ fn nbits_onnx(args: &Args, source: &Path, out: &Path) -> Result<(), Failure> {
         accuracy_level: args.accuracy_level.unwrap_or(0),
         format,
         algorithm,
+        gather: args.quantize_gather,
     };
     options.check().map_err(|e| usage(format!("--nbits: {e}")))?;
     let name = source.display();

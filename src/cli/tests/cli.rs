@@ -431,7 +431,20 @@ fn quantize_onnx_nbits_writes_onnx_runtime_s_file() {
         g.initializer.iter().filter(|t| t.name.as_deref().unwrap().ends_with("_scales")).cloned().collect::<Vec<_>>()
     };
     assert_eq!(scales(&ours), scales(&theirs));
-    let refused: [(&[&str], i32, &str); 8] = [
+    // Gather tables too: ONNX Runtime's file (op_types_to_quantize MatMul and Gather)
+    let embed = fixture("onnx_nbits/embed.onnx");
+    let o = run(&["quantize-onnx", embed.to_str().unwrap(), "--out", out_s, "--nbits", "4", "--block-size", "32", "--quantize-gather"]);
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("quantized: Gather 'embed', MatMul 'proj', Gather 'pick'"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let ours = ModelProto::decode(&std::fs::read(&out).unwrap()[..]).unwrap().graph.unwrap();
+    let theirs = ModelProto::decode(&std::fs::read(fixture("onnx_nbits/embed.gather_b32_asym.onnx")).unwrap()[..]).unwrap().graph.unwrap();
+    assert_eq!((ours.node, ours.initializer), (theirs.node, theirs.initializer));
+    let refused: [(&[&str], i32, &str); 9] = [
+        (&["--nbits", "8", "--quantize-gather"], 2, "quantized Gathers with other than 4 bits"),
         (&["--nbits", "4", "--quant-method", "gptq"], 2, "--quant-method is rtn or hqq, not 'gptq'"),
         (&["--nbits", "4", "--quant-method", "hqq", "--format", "qdq"], 2, "HQQ with the QDQ format"),
         (&["--nbits", "4", "--block-size", "100"], 2, "block size 100: it must be a power of two from 16 to 256"),

@@ -136,3 +136,59 @@ fn float_zero_points_dequantize_as_q_minus_zp_times_scale() {
     let err = Model::from_onnx(&build(&zps[..5])).unwrap_err().to_string();
     assert!(err.contains("float zero_points has 5 values") && err.contains("need 6"), "{err}");
 }
+
+/// com.microsoft GatherBlockQuantized: rows of a uint4 table in blocks of 16 along axis 1 with
+/// zero points, and of an int4 one without, gathered and dequantized `(q - zp) * scale`; bad
+/// attributes and inputs are refused with the reason. ONNX Runtime's own files run in
+/// src/onnx-quant/tests/ort_nbits.rs.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn gather_block_quantized_dequantizes_the_rows_it_gathers() {
+    const ROWS: usize = 3;
+    const COLS: usize = 20; // two blocks of 16, the second short
+    let codes: Vec<f32> = (0..ROWS * COLS).map(|i| ((i * 5 + 1) % 16) as f32).collect();
+    let scales = [0.5f32, 0.25, 1.0, 2.0, 0.125, 4.0];
+    let zps = [8.0f32, 3.0, 0.0, 15.0, 7.0, 1.0];
+    let build = |dtype: DType, with_zp: bool, scale_shape: Vec<usize>, attrs: Vec<(&str, i64)>| {
+        let shift = if dtype == DType::I4 { 8.0 } else { 0.0 };
+        let mut g = GraphBuilder::new(17);
+        g.input("ids", DType::I64, &[Some(2)]);
+        let data: Vec<f32> = codes.iter().map(|c| c - shift).collect();
+        g.initializer("t", &Value::from_f32(dtype, vec![ROWS, COLS], &data).unwrap());
+        g.initializer("s", &Value::f32(scale_shape, scales.to_vec()));
+        let mut inputs = vec!["t", "ids", "s"];
+        if with_zp {
+            g.initializer("z", &Value::from_f32(dtype, vec![ROWS, 2], &zps).unwrap());
+            inputs.push("z");
+        }
+        g.node("GatherBlockQuantized", "g", &inputs, &["y"], attrs.iter().map(|(n, v)| attr_int(n, *v)).collect());
+        g.output("y", DType::F32, &[Some(2), Some(COLS)]);
+        let mut m = ModelProto::decode(&g.build()[..]).unwrap();
+        m.graph.as_mut().unwrap().node[0].domain = Some("com.microsoft".into());
+        m.encode_to_vec()
+    };
+    let attrs = vec![("block_size", 16), ("gather_axis", 0), ("quantize_axis", 1)];
+    let ids = Value::i64(vec![2], vec![2, -3]); // row 2 and row 0
+    for (dtype, with_zp) in [(DType::U4, true), (DType::I4, false)] {
+        let m = Model::from_onnx(&build(dtype, with_zp, vec![ROWS, 2], attrs.clone())).unwrap();
+        let y = m.run(&[("ids", ids.clone())]).unwrap().remove(0).1.to_f32_vec();
+        for (out_row, row) in [2usize, 0].into_iter().enumerate() {
+            for c in 0..COLS {
+                let meta = row * 2 + c / 16;
+                // int4 data is the codes shifted by -8 and has no zero points (0)
+                let want =
+                    if with_zp { (codes[row * COLS + c] - zps[meta]) * scales[meta] } else { (codes[row * COLS + c] - 8.0) * scales[meta] };
+                assert_eq!(y[out_row * COLS + c], want, "{dtype:?} row {row} col {c}");
+            }
+        }
+    }
+    let refused: [(Vec<u8>, &str); 3] = [
+        (build(DType::U4, true, vec![ROWS, 2], vec![("block_size", 16), ("bits", 8)]), "4-bit (int4/uint4)"),
+        (build(DType::U4, true, vec![ROWS, 2], vec![("block_size", 24)]), "power of two, at least 16"),
+        (build(DType::U4, true, vec![2, ROWS], attrs.clone()), "scales has shape [2, 3]"),
+    ];
+    for (bytes, want) in refused {
+        let err = Model::from_onnx(&bytes).unwrap_err().to_string();
+        assert!(err.contains(want) && err.contains("GatherBlockQuantized"), "{err}");
+    }
+}

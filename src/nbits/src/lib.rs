@@ -57,7 +57,8 @@ impl NBitsOnnx {
 /// `bytes` (a whole `.onnx`) with `bits`-bit weights (2, 4 or 8) in blocks of `block_size` along
 /// K, with zero points unless `symmetric`, as com.microsoft MatMulNBits (`format` "qoperator")
 /// or blocked int4 DequantizeLinear ("qdq", 4 bits): the file and what was done to its MatMuls,
-/// or why not. `method` is "rtn" (round to nearest) or "hqq" (HQQ's float zero points).
+/// or why not. `method` is "rtn" (round to nearest) or "hqq" (HQQ's float zero points);
+/// `gather` quantizes constant Gather tables too (GatherBlockQuantized).
 #[wasm_bindgen]
 pub fn quantize_onnx_nbits(
     bytes: &[u8],
@@ -66,6 +67,7 @@ pub fn quantize_onnx_nbits(
     symmetric: bool,
     format: &str,
     method: &str,
+    gather: bool,
 ) -> Result<NBitsOnnx, JsError> {
     let format = match format {
         "qoperator" => NBitsFormat::QOperator,
@@ -77,7 +79,7 @@ pub fn quantize_onnx_nbits(
         "hqq" => NBitsAlgorithm::Hqq,
         other => return Err(JsError::new(&format!("the method is rtn or hqq, not '{other}'"))),
     };
-    let options = NBitsOptions { bits, block_size: block_size as usize, symmetric, format, algorithm, ..NBitsOptions::default() };
+    let options = NBitsOptions { bits, block_size: block_size as usize, symmetric, format, algorithm, gather, ..NBitsOptions::default() };
     let (bytes, report) = quantize_nbits(bytes, &options).map_err(js_err)?;
     let report = to_js(&Report { quantized: report.quantized, kept: report.kept })?;
     Ok(NBitsOnnx { bytes, report })

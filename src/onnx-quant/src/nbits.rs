@@ -16,6 +16,10 @@
 //!   becomes 21 and its IR version 10 if they were lower (int4 needs both). 4 bits only, as
 //!   ONNX Runtime writes it.
 //!
+//! With [`NBitsOptions::gather`] (`op_types_to_quantize` with Gather), each Gather of a constant
+//! FLOAT table becomes com.microsoft `GatherBlockQuantized` (`quantize_gather`), int4/uint4 in
+//! blocks along axis 1.
+//!
 //! A B whose unit leading dimensions were squeezed is followed, when A's recorded rank is lower
 //! than B's or unknown, by ONNX Runtime's Shape/Gather/Max/Sub/ConstantOfShape/Slice/Concat/
 //! Reshape chain that gives the float MatMul's output shape back.
@@ -26,8 +30,7 @@
 //!
 //! Not ported (the node stays a float MatMul and the [`Report`] says why): a batch of B
 //! matrices (leading dimensions other than 1, which ONNX Runtime skips too), BFLOAT16 weights
-//! (and FLOAT16 ones with HQQ), MatMuls inside subgraphs, Gather (`GatherBlockQuantized`), GPTQ
-//! and k-quant. A FLOAT16 B gets FLOAT16 scales, and its codes come from the reciprocal of the
+//! (and FLOAT16 ones with HQQ), MatMuls inside subgraphs, GPTQ and k-quant. A FLOAT16 B gets FLOAT16 scales, and its codes come from the reciprocal of the
 //! float16-rounded scale, as MLAS's `ScaleT` makes them.
 
 use crate::blockwise;
@@ -64,6 +67,9 @@ pub struct NBitsOptions {
     pub accuracy_level: i64,
     pub format: NBitsFormat,
     pub algorithm: NBitsAlgorithm,
+    /// `op_types_to_quantize` includes Gather: constant Gather data (embedding tables) become
+    /// com.microsoft `GatherBlockQuantized` with int4/uint4 blocks along axis 1.
+    pub gather: bool,
 }
 
 /// How the weights are rounded.
@@ -86,6 +92,7 @@ impl Default for NBitsOptions {
             accuracy_level: 0,
             format: NBitsFormat::QOperator,
             algorithm: NBitsAlgorithm::Rtn,
+            gather: false,
         }
     }
 }
@@ -136,6 +143,19 @@ impl NBitsOptions {
             };
             if let Some(why) = why {
                 return Err(QuantizeError::Unsupported(format!("HQQ with {why}")));
+            }
+        }
+        if self.gather {
+            // quantize_gather: "Gather only supports QOperator format currently", "Gather only
+            // supports 4 bits quantization"; HQQ: "Gather quantization is not supported yet"
+            let why = match (self.format, self.bits, self.algorithm) {
+                (NBitsFormat::Qdq, _, _) => Some("the QDQ format: ONNX Runtime writes quantized Gathers as GatherBlockQuantized only"),
+                (_, b, _) if b != 4 => Some("other than 4 bits: ONNX Runtime quantizes Gather data to 4 bits only"),
+                (_, _, NBitsAlgorithm::Hqq) => Some("HQQ: ONNX Runtime's HQQ does not quantize Gather"),
+                _ => None,
+            };
+            if let Some(why) = why {
+                return Err(QuantizeError::Unsupported(format!("quantized Gathers with {why}")));
             }
         }
         if self.format == NBitsFormat::Qdq && self.accuracy_level != 0 {
@@ -396,6 +416,103 @@ fn static_rank(name: &str, edit: &ModelEdit, value_info: &[ValueInfoProto]) -> O
     entry.r#type.as_ref()?.tensor_type.as_ref()?.shape.as_ref().map(|s| s.dim.len())
 }
 
+/// A Gather's constant FLOAT data `(shape, values, gather axis)`, or why it stays float.
+fn gather_eligible(n: &NodeProto, edit: &ModelEdit) -> Result<std::result::Result<(Vec<usize>, Vec<f32>, i64), String>> {
+    let Some(data) = n.input.first().filter(|s| !s.is_empty()) else {
+        return Ok(Err("it has no data".into()));
+    };
+    let Some(t) = edit.graph.initializer(data) else {
+        return Ok(Err("its data is not a constant (ONNX Runtime quantizes only an initializer)".into()));
+    };
+    let Some((shape, values)) = weights::float_values(t)? else {
+        return Ok(Err(format!("its data '{data}' is not FLOAT (quantscope quantizes FLOAT Gather data)")));
+    };
+    if shape.len() < 2 {
+        return Ok(Err(format!("its data has shape {shape:?}: quantize axis 1 needs two dimensions")));
+    }
+    let axis = n.attribute.iter().find(|a| a.name.as_deref() == Some("axis")).and_then(|a| a.i).unwrap_or(0);
+    Ok(Ok((shape, values, axis)))
+}
+
+/// `quantize_ndarray`'s blocks along axis 1 of `data` `[m, k, n]` (m = shape[0], n the rest):
+/// numpy's float32 arithmetic, round half to even. Returns the codes (int8 or uint8 as i32) in
+/// data's order, the scales `[m, k_blocks, n]` and the zero points (asymmetric).
+fn gather_blocks(shape: &[usize], values: &[f32], block: usize, symmetric: bool) -> (Vec<i32>, Vec<f32>, Vec<i32>) {
+    let (m, k) = (shape[0], shape[1]);
+    let n: usize = shape[2..].iter().product();
+    let k_blocks = k.div_ceil(block);
+    let mut codes = vec![0i32; values.len()];
+    let (mut scales, mut zps) = (vec![0f32; m * k_blocks * n], vec![0i32; m * k_blocks * n]);
+    for i in 0..m {
+        for blk in 0..k_blocks {
+            let rows = blk * block..((blk + 1) * block).min(k);
+            for j in 0..n {
+                let at = |r: usize| (i * k + r) * n + j;
+                let (lo, hi) =
+                    rows.clone().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), r| (lo.min(values[at(r)]), hi.max(values[at(r)])));
+                let meta = (i * k_blocks + blk) * n + j;
+                if symmetric {
+                    // quant_slice_symmetric: the extreme of larger magnitude (max on a tie) over -8
+                    let extreme = if hi.abs() > lo.abs() { hi } else { lo };
+                    let scale = extreme / -8.0;
+                    scales[meta] = scale;
+                    for r in rows.clone() {
+                        let q = if scale == 0.0 { 0.0 } else { (values[at(r)] / scale).round_ties_even().clamp(-8.0, 7.0) };
+                        codes[at(r)] = q as i32;
+                    }
+                } else {
+                    // quant_slice_asymmetric
+                    let (lo, hi) = (lo.min(0.0), hi.max(0.0));
+                    let scale = (hi - lo) / 15.0;
+                    let zp = if scale == 0.0 { 8.0 } else { (-lo / scale).round_ties_even().clamp(0.0, 15.0) };
+                    scales[meta] = scale;
+                    zps[meta] = zp as i32;
+                    for r in rows.clone() {
+                        let q = if scale == 0.0 { 8.0 } else { (values[at(r)] / scale + zp).round_ties_even().clamp(0.0, 15.0) };
+                        codes[at(r)] = q as i32;
+                    }
+                }
+            }
+        }
+    }
+    (codes, scales, zps)
+}
+
+/// `pack_int8_to_int4`: two codes a byte, the first in the low nibble; an odd count gets a 0.
+fn pack_int4(codes: &[i32]) -> Vec<u8> {
+    codes.chunks(2).map(|c| (c[0] as u8 & 0xf) | ((c.get(1).copied().unwrap_or(0) as u8 & 0xf) << 4)).collect()
+}
+
+/// `quantize_gather`: the Gather becomes com.microsoft `GatherBlockQuantized` `<name>_Q4` over
+/// `<data>_Q4` (int4 when symmetric, else uint4 with `<data>_zero_points`) and `<data>_scales`,
+/// quantized in blocks along axis 1.
+fn gather_rewrite(
+    n: &NodeProto,
+    data: &str,
+    shape: &[usize],
+    values: &[f32],
+    gather_axis: i64,
+    o: &NBitsOptions,
+) -> (NodeProto, Vec<TensorProto>) {
+    let (codes, scales, zps) = gather_blocks(shape, values, o.block_size, o.symmetric);
+    let qtype = if o.symmetric { DType::I4 } else { DType::U4 };
+    let mut scales_shape = shape.to_vec();
+    scales_shape[1] = shape[1].div_ceil(o.block_size);
+    let q = raw_tensor(format!("{data}_Q4"), qtype, shape, pack_int4(&codes));
+    let s = raw_tensor(format!("{data}_scales"), DType::F32, &scales_shape, f32_bytes(&scales));
+    let mut inputs = vec![q.name.clone().unwrap(), n.input[1].clone(), s.name.clone().unwrap()];
+    let mut inits = vec![q, s];
+    if !o.symmetric {
+        let zp = raw_tensor(format!("{data}_zero_points"), qtype, &scales_shape, pack_int4(&zps));
+        inputs.push(zp.name.clone().unwrap());
+        inits.push(zp);
+    }
+    let mut g = node("GatherBlockQuantized", inputs, vec![n.output[0].clone()], &suffixed(n, "_Q4"));
+    g.domain = Some("com.microsoft".into());
+    g.attribute.extend([int_attr("block_size", o.block_size as i64), int_attr("gather_axis", gather_axis), int_attr("quantize_axis", 1)]);
+    (g, inits)
+}
+
 /// ModelProto's `ir_version` (1) and `opset_import` (8), and OperatorSetIdProto's `domain` (1)
 /// and `version` (2).
 const MODEL_IR_VERSION: u32 = 1;
@@ -411,8 +528,10 @@ fn opset_field(domain: &str, version: i64) -> Vec<u8> {
 /// The model-level changes `MatMulNBitsQuantizer.process` makes, at the wire level: QOperator
 /// imports com.microsoft version 1 (`set_opset_import`: that entry's version set, or a new
 /// entry after the others); QDQ lifts the ONNX opset to 21 and the IR version to 10.
-fn set_model_fields(bytes: &[u8], opsets: &[OperatorSetIdProto], format: NBitsFormat) -> Result<Vec<u8>> {
+fn set_model_fields(bytes: &[u8], opsets: &[OperatorSetIdProto], format: NBitsFormat, gather: bool) -> Result<Vec<u8>> {
     let add_ms = format == NBitsFormat::QOperator && !opsets.iter().any(|o| o.domain.as_deref() == Some("com.microsoft"));
+    // int4 tensors (QDQ's weights, GatherBlockQuantized's data) need opset 21 and IR version 10
+    let int4 = format == NBitsFormat::Qdq || gather;
     let mut seen = 0;
     let mut out = splice::rewrite_fields(bytes, |number, payload| match number {
         MODEL_OPSET_IMPORT => {
@@ -421,7 +540,7 @@ fn set_model_fields(bytes: &[u8], opsets: &[OperatorSetIdProto], format: NBitsFo
             let version = o.version.unwrap_or(0);
             let to = match (format, o.domain.as_deref().unwrap_or("")) {
                 (NBitsFormat::QOperator, "com.microsoft") => 1,
-                (NBitsFormat::Qdq, "" | "ai.onnx") => version.max(21),
+                (_, "" | "ai.onnx") if int4 => version.max(21),
                 _ => version,
             };
             // the entry's own fields kept (a domain written or not), its version replaced
@@ -439,7 +558,7 @@ fn set_model_fields(bytes: &[u8], opsets: &[OperatorSetIdProto], format: NBitsFo
             }
             FieldEdit::Replace(whole)
         }
-        MODEL_IR_VERSION if format == NBitsFormat::Qdq && splice::read_varint(payload).unwrap_or(0) < 10 => {
+        MODEL_IR_VERSION if int4 && splice::read_varint(payload).unwrap_or(0) < 10 => {
             FieldEdit::Replace(splice::varint_field(MODEL_IR_VERSION, 10))
         }
         _ => FieldEdit::Keep,
@@ -467,6 +586,23 @@ pub fn quantize_nbits(bytes: &[u8], options: &NBitsOptions) -> Result<(Vec<u8>, 
     for kept in old_nodes {
         let n = &kept.message;
         // `op_types_to_quantize` defaults to {"MatMul"}: the op type alone decides
+        if options.gather && n.op_type.as_deref() == Some("Gather") {
+            match gather_eligible(n, &edit)? {
+                Err(why) => {
+                    report.kept.push((format!("Gather '{}'", n.name.as_deref().unwrap_or("")), why));
+                    nodes.push(kept);
+                }
+                Ok((shape, values, axis)) => {
+                    let data = n.input[0].clone();
+                    let (node, inits) = gather_rewrite(n, &data, &shape, &values, axis, options);
+                    report.quantized.push(format!("Gather '{}'", n.name.as_deref().unwrap_or("")));
+                    quantized_b.push(data);
+                    nodes.push(Kept::new(node));
+                    new_initializers.extend(inits.into_iter().map(Kept::new));
+                }
+            }
+            continue;
+        }
         if n.op_type.as_deref() != Some("MatMul") {
             if n.op_type.as_deref() == Some("Gemm") {
                 other_matmuls += 1;
@@ -514,6 +650,6 @@ pub fn quantize_nbits(bytes: &[u8], options: &NBitsOptions) -> Result<(Vec<u8>, 
     graph::clean_initializers(&mut edit.graph)?;
     graph::topological_sort(&mut edit.graph)?;
     edit.producer = Some(("quantscope".into(), env!("CARGO_PKG_VERSION").into()));
-    let bytes = set_model_fields(&edit.encode(), &edit.model.opset_import, options.format)?;
+    let bytes = set_model_fields(&edit.encode(), &edit.model.opset_import, options.format, options.gather)?;
     Ok((bytes, report))
 }

@@ -35,6 +35,7 @@ pub fn options(o: &serde_json::Value) -> NBitsOptions {
         accuracy_level: o["accuracy_level"].as_i64().unwrap_or(0),
         format: if o["quant_format"] == "qdq" { NBitsFormat::Qdq } else { NBitsFormat::QOperator },
         algorithm: NBitsAlgorithm::Rtn,
+        gather: o["gather"].as_bool().unwrap_or(false),
     }
 }
 
@@ -66,14 +67,17 @@ fn every_variant_equals_onnx_runtime() {
             assert_eq!((g_ours.input, g_ours.output), (g_theirs.input, g_theirs.output), "{what}: graph inputs and outputs");
             assert_eq!(m_ours.opset_import, m_theirs.opset_import, "{what}: opsets");
             assert_eq!(m_ours.ir_version, m_theirs.ir_version, "{what}: IR version");
-            // one MatMulNBits or one DequantizeLinear for each MatMul quantized
-            let rewritten =
-                g_theirs.node.iter().filter(|n| matches!(n.op_type.as_deref(), Some("MatMulNBits" | "DequantizeLinear"))).count();
+            // one MatMulNBits, DequantizeLinear or GatherBlockQuantized for each node quantized
+            let rewritten = g_theirs
+                .node
+                .iter()
+                .filter(|n| matches!(n.op_type.as_deref(), Some("MatMulNBits" | "DequantizeLinear" | "GatherBlockQuantized")))
+                .count();
             assert_eq!(report.quantized.len(), rewritten, "{what}: {report:?}");
             compared += 1;
         }
     }
-    assert!(compared >= 73, "compared {compared} variants");
+    assert!(compared >= 78, "compared {compared} variants");
 }
 
 #[test]
@@ -134,7 +138,7 @@ fn a_model_without_an_eligible_matmul_is_refused_with_each_reason() {
     assert!(err.contains("MatMul 'wide': its B has shape [2, 100, 7]: a batch of matrices"), "{err}");
 }
 
-/// A case's seeded inputs: float32, or float16 for the FLOAT16 model.
+/// A case's seeded inputs: float32, float16 for the FLOAT16 model, int64 ids for the tables.
 fn fixture_inputs(inputs: &serde_json::Value) -> Vec<(String, Value)> {
     inputs
         .as_object()
@@ -142,6 +146,9 @@ fn fixture_inputs(inputs: &serde_json::Value) -> Vec<(String, Value)> {
         .iter()
         .map(|(name, v)| {
             let shape: Vec<usize> = v["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+            if v["dtype"] == "int64" {
+                return (name.clone(), Value::i64(shape, v["data"].as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect()));
+            }
             let data: Vec<f32> = v["data"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
             let value = if v["dtype"] == "float16" {
                 Value::new(shape, Data::F16(data.into_iter().map(half::f16::from_f32).collect()))

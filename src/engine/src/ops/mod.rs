@@ -161,6 +161,7 @@ pub static EXTRA: OpSet = &[
     // Other domains are named `domain.op` (graph.rs, `qualified_op`).
     spec("ai.onnx.ml.ArrayFeatureExtractor", 2, (2, 2), (1, 1), ml::build_array_feature_extractor),
     spec("com.microsoft.MatMulNBits", 3, (3, 6), (1, 1), nbits::build_matmul_nbits),
+    spec("com.microsoft.GatherBlockQuantized", 3, (3, 4), (1, 1), nbits::build_gather_block_quantized),
     spec("Einsum", 1, (1, usize::MAX), (1, 1), einsum::build_einsum),
     spec("If", 1, (1, 1), (1, usize::MAX), control::build_if),
     spec("Loop", 0, (2, usize::MAX), (1, usize::MAX), control::build_loop),

@@ -14,7 +14,8 @@
 //! is refused.
 
 use crate::attr::Attrs;
-use crate::op::{attr_err, dtype_err, f32_input, shape_err, BuildCtx, Inputs, Op, OpError};
+use crate::op::{attr_err, dtype_err, f32_input, norm_axis, shape_err, BuildCtx, Inputs, Op, OpError};
+use crate::ops::shape::Gather;
 use crate::value::{DType, Data, Value};
 use half::f16;
 use quantscope_gemm::PackedF32B;
@@ -220,5 +221,131 @@ impl Op for MatMulNBits {
             return Ok(vec![Value::new(shape, Data::F16(y.into_iter().map(f16::from_f32).collect()))]);
         }
         Ok(vec![Value::f32(shape, y)])
+    }
+}
+
+// ------------------------------------------------------------------ GatherBlockQuantized
+
+/// com.microsoft `GatherBlockQuantized` (ONNX Runtime's contrib op, as its weight-only quantizer
+/// writes embedding tables): Gather along `gather_axis` of int4/uint4 `data` quantized in blocks
+/// of `block_size` along `quantize_axis`, each block with a float scale and (uint4) a zero point:
+/// `(q − zp) · scale`, zero point 0 for int4 and the middle code 8 for uint4 without them. The
+/// table is dequantized once when data, scales and zero points are constants; the output has the
+/// scales' type.
+#[derive(Debug, Clone)]
+pub struct GatherBlockQuantized {
+    gather_axis: i64,
+    quantize_axis: i64,
+    block_size: usize,
+    /// The dequantized table, when its inputs are constants.
+    table: Option<Arc<Value>>,
+    own: u64,
+}
+
+pub fn build_gather_block_quantized(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
+    a.only(&["bits", "block_size", "gather_axis", "quantize_axis"])?;
+    let bits = a.int("bits", 4)?;
+    if bits != 4 {
+        return Err(attr_err("bits", format!("is {bits}: quantscope runs 4-bit (int4/uint4) GatherBlockQuantized data")));
+    }
+    let block_size = a.int("block_size", 128)?;
+    if block_size < 16 || (block_size as u64).count_ones() != 1 {
+        return Err(attr_err("block_size", format!("is {block_size}: it must be a power of two, at least 16")));
+    }
+    Ok(Arc::new(GatherBlockQuantized {
+        gather_axis: a.int("gather_axis", 0)?,
+        quantize_axis: a.int("quantize_axis", 1)?,
+        block_size: block_size as usize,
+        table: None,
+        own: 0,
+    }))
+}
+
+impl GatherBlockQuantized {
+    /// The float table `(q − zp) · scale` in the scales' type.
+    fn dequantize(&self, data: &Value, scales: &Value, zero_points: Option<&Value>) -> Result<Value, OpError> {
+        let shape = data.shape();
+        let axis = norm_axis(self.quantize_axis, shape.len())?;
+        if !matches!(data.dtype(), DType::I4 | DType::U4) {
+            return Err(dtype_err(format!("data must be int4 or uint4, not {}", data.dtype())));
+        }
+        let codes = int4_codes(data);
+        let (dim, inner) = (shape[axis], shape[axis + 1..].iter().product::<usize>());
+        let blocks = dim.div_ceil(self.block_size);
+        let mut meta_shape = shape.to_vec();
+        meta_shape[axis] = blocks;
+        if scales.shape() != &meta_shape[..] {
+            return Err(shape_err(format!(
+                "scales has shape {:?}; data {shape:?} in blocks of {} along axis {axis} needs {meta_shape:?}",
+                scales.shape(),
+                self.block_size
+            )));
+        }
+        let s = half_or_single(scales, "scales")?;
+        let zp: Option<Vec<i32>> = match zero_points {
+            None => None,
+            Some(z) if z.dtype() == data.dtype() && z.shape() == &meta_shape[..] => Some(int4_codes(z)),
+            Some(z) => {
+                return Err(dtype_err(format!(
+                    "zero_points is {} {:?}; it must be data's type ({}) with the scales' shape {meta_shape:?}",
+                    z.dtype(),
+                    z.shape(),
+                    data.dtype()
+                )))
+            }
+        };
+        let middle = if data.dtype() == DType::U4 { 8 } else { 0 };
+        let values: Vec<f32> = (0..codes.len())
+            .map(|i| {
+                let (outer, along, k) = (i / (dim * inner), (i / inner) % dim, i % inner);
+                let meta = (outer * blocks + along / self.block_size) * inner + k;
+                let z = zp.as_ref().map_or(middle, |z| z[meta]);
+                (codes[i] - z) as f32 * s[meta]
+            })
+            .collect();
+        Value::from_f32(scales.dtype(), shape.to_vec(), &values).map_err(dtype_err)
+    }
+}
+
+/// An int4 or uint4 value's codes (held one per i8 or u8).
+fn int4_codes(v: &Value) -> Vec<i32> {
+    match v.data() {
+        Data::I8(x) => x.iter().map(|&q| i32::from(q)).collect(),
+        Data::U8(x) => x.iter().map(|&q| i32::from(q)).collect(),
+        _ => unreachable!("int4 and uint4 values are held as i8 and u8"),
+    }
+}
+
+impl Op for GatherBlockQuantized {
+    fn op_type(&self) -> &'static str {
+        "GatherBlockQuantized"
+    }
+
+    fn specialize(&self, constants: &[Option<&Value>]) -> Result<Option<Arc<dyn Op>>, OpError> {
+        let c = |i: usize| constants.get(i).copied().flatten();
+        let (Some(data), Some(scales)) = (c(0), c(2)) else { return Ok(None) };
+        if constants.len() > 3 && c(3).is_none() {
+            return Ok(None);
+        }
+        let table = self.dequantize(data, scales, c(3))?;
+        let own = (data.len().div_ceil(2) + scales.len() * 4 + c(3).map_or(0, |z| z.len().div_ceil(2))) as u64;
+        Ok(Some(Arc::new(GatherBlockQuantized { table: Some(Arc::new(table)), own, ..self.clone() })))
+    }
+
+    fn own_bytes(&self) -> u64 {
+        self.own
+    }
+
+    fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
+        let owned;
+        let table: &Value = match &self.table {
+            Some(t) => t,
+            None => {
+                owned = self.dequantize(inputs.req(0)?, inputs.req(2)?, inputs.get(3))?;
+                &owned
+            }
+        };
+        let indices = inputs.req(1)?;
+        Gather { axis: self.gather_axis }.run(&mut Inputs::refs(&[Some(table), Some(indices)]))
     }
 }
