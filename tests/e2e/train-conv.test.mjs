@@ -52,7 +52,7 @@ test('the conv net trains FP32 (with PTQ rows) and QAT above chance, and refuses
   assert.ok(percent(row[2]) > 50, `conv net accuracy ${row[2]} (chance is 10 %)`);
   assert.match(row[3], /^23\.4\d* KB$/, '5,994 float32 parameters');
   assert.match(row[4], /^1×28×28 conv 8×5×5, pool 2, conv 16×5×5, pool 2, linear 256-10, adam 0\.001, 1 epochs/);
-  assert.match(row[5], /no download yet/);
+  assert.match(row[5], /Download as \.onnx/, 'the conv net run downloads (tests/e2e/train-convert.test.mjs runs the file)');
   assert.deepEqual(ptq.map((r) => r[1]), ['PTQ INT8 (min-max), conv net', 'PTQ INT4 (min-max), conv net', 'PTQ INT2 (min-max), conv net']);
   assert.ok(Math.abs(percent(ptq[0][2]) - percent(row[2])) < 3, `PTQ INT8 ${ptq[0][2]} keeps FP32's ${row[2]}`);
   assert.ok(percent(ptq[2][2]) < percent(ptq[0][2]), 'INT2 loses accuracy');

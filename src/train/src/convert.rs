@@ -295,7 +295,7 @@ pub fn convert_conv(net: &ConvNet, qat: &Qat) -> Result<IntConvNet> {
 /// The page's conv net (`ConvNet::digits`) with the parameters `params` (its tensors in
 /// `ConvNet::params` order, concatenated, as the trainer module hands them over).
 pub fn digits_conv_from_params(params: &[f32]) -> Result<ConvNet> {
-    let mut net = ConvNet::digits(0);
+    let mut net = ConvNet::digits_zeros();
     let want = net.parameter_count();
     if params.len() != want {
         return Err(Error::Data(format!("{} parameters for the conv net, which has {want}", params.len())));

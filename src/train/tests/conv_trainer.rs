@@ -135,3 +135,20 @@ fn unsupported_methods_and_misfits_are_refused() {
     let mut t = Trainer::with_conv(config(adam, 1), &data, ConvNet::digits(1)).unwrap();
     assert!(matches!(t.set_masks(vec![]), Err(Error::Config(m)) if m.contains("pruning is not supported")));
 }
+
+/// The digits' net, initialised or zeroed, fits 28×28 and ends in the 10 classes; the zeroed one
+/// is the same layers with every parameter 0 (what the Train export module fills).
+#[test]
+fn the_digits_net_fits_initialised_or_zeroed() {
+    let (net, zeros) = (ConvNet::digits(1), ConvNet::digits_zeros());
+    for n in [&net, &zeros] {
+        let shapes = n.shapes().unwrap();
+        assert_eq!(shapes[0], DIGIT);
+        assert_eq!(n.classes(), 10);
+        assert_eq!(n.parameter_count(), 5994);
+    }
+    assert!(zeros.params().iter().all(|p| p.iter().all(|&v| v == 0.0)));
+    let sizes = |n: &ConvNet| n.params().iter().map(|p| p.len()).collect::<Vec<_>>();
+    assert_eq!(sizes(&net), sizes(&zeros));
+    assert!(net.params()[0].iter().any(|&v| v != 0.0));
+}

@@ -403,8 +403,8 @@ impl TrainingRun {
     /// The run's parameters (the weights the forward uses, pruned ones at zero), and with
     /// [`TrainingRun::node_state`] all the Train view's export module (`www/pkg-train-export`) needs to write
     /// the run as a `.onnx` (`quantscope_train::convert::params`).
-    /// A conv net run's are its tensors in torch's `parameters()` order, concatenated (the worker
-    /// exports no conv net yet).
+    /// A conv net run's are its tensors in torch's `parameters()` order, concatenated
+    /// (`quantscope_train::convert::digits_conv_from_params` reads them back).
     pub fn params(&self) -> Vec<f32> {
         match &self.trainer.conv {
             Some(net) => net.params().into_iter().flatten().copied().collect(),
