@@ -88,8 +88,8 @@ const html = `
       <code>nn.Conv2d</code>/<code>nn.Linear</code>. It trains in FP32 and with QAT (torch.ao's eager QAT after fusing each
       Conv2d with its ReLU: weight scales per output channel, one activation fake quant after each conv + ReLU and after
       the Linear), and its FP32 runs get static PTQ rows (torch's dynamic PTQ quantizes Linear layers only). It downloads
-      as a (QDQ) .onnx taking [N, 1, 28, 28] and its weights as .npz. LSQ, pruning, weight sharing and distillation are
-      refused for it, with the reason.</p>
+      as a (QDQ) .onnx taking [N, 1, 28, 28] and its weights as .npz, and prunes as the MLP does. LSQ, weight sharing and
+      distillation are refused for it, with the reason.</p>
     <div class="controls">
       <button id="train-start" type="button">Train</button>
       <button id="train-pause" type="button" disabled>Pause</button>
@@ -108,7 +108,9 @@ const html = `
     <h2 id="train-prune-title">Prune the last run</h2>
     <p class="hint">Removes weights as <code>torch.nn.utils.prune</code> does: the smallest |w| of every layer
       together (global L1) or of each layer, whole hidden neurons by their L2 norm, or 2 of every 4
-      weights (2:4, what sparse tensor cores run). The pruned weights stay at zero through fine-tuning.
+      weights (2:4, what sparse tensor cores run; the conv net's first layer, 25 weights per channel, cannot).
+      On the conv net, "whole neurons" removes whole output channels of its convolutions. The pruned weights stay
+      at zero through fine-tuning.
       The chart is the test accuracy against sparsity, one-shot, on the same weights.</p>
     <div class="controls train-controls">
       <label>Method <select id="train-prune-method">
@@ -424,7 +426,9 @@ async function pruneLastRun() {
     drawSparsity(curve, report);
     const { run } = state.last;
     const what = `pruned ${fmt(report.sparsity * 100, { digits: 3 })} % (${PRUNE_NAMES[method]})`;
-    const shape = method === 'neurons_l2' ? `784-${report.neurons.join('-')}-10 after removing neurons; ` : '';
+    const conv = state.last.settings.arch === 'conv';
+    const shape = method !== 'neurons_l2' ? '' : conv ? `conv channels ${report.neurons.join(' and ')} of 8 and 16 left; ` :
+      `784-${report.neurons.join('-')}-10 after removing neurons; `;
     const sizes = `${shape}dense ${fmt(report.dense_bytes / 1024, { digits: 4 })} KB, sparse ${fmt(report.sparse_bytes / 1024, { digits: 4 })} KB, sparse + INT8 ${fmt(report.sparse_int8_bytes / 1024, { digits: 4 })} KB`;
     const oneShot = addRow(run, `${what}, one-shot`, report.test_accuracy, report.sparse_bytes, sizes);
     if (epochs === 0) offerConvert(oneShot, run, `pruned ${state.last.method}`, state.last.settings);
