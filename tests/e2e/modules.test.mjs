@@ -115,12 +115,15 @@ test('the trainer module is under 104 KB gzipped and carries only the training r
 // The Train view's export module (src/train-export over src/train's convert and src/onnx-quant's
 // MLP writer: a trained run as a QDQ or FP32 .onnx, loaded by the Train worker on the first
 // "Download as .onnx"; the trainer has no room for a protobuf writer) was 37,356 B by gzip -9 when
-// it was added (37,661 B with the uint8-weights choice).
-test('the Train export module is under 40 KB gzipped and carries only the run writer', async () => {
+// it was added (37,661 B with the uint8-weights choice; 37,698 B in session 17). Session 17: the
+// conv net's export (src/train's convert_conv, the zeroed digits net, src/onnx-quant's convnet
+// writer with its shape checks and Conv/MaxPool/Flatten nodes, and run_conv_onnx) took it to
+// 45,559 B; the ceiling went from 40,000 to 48,000 B.
+test('the Train export module is under 48 KB gzipped and carries only the run writer', async () => {
   const gz = gzipSync(await pkg('pkg-train-export', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 40_000, `www/pkg-train-export/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 48_000, `www/pkg-train-export/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const trainExport = await exportsOf('pkg-train-export');
-  assert.ok(trainExport.has('run_onnx'));
+  assert.ok(trainExport.has('run_onnx') && trainExport.has('run_conv_onnx'));
   for (const name of ['Workspace', 'Engine', 'Lesson', 'TrainingRun', 'quantize_onnx_dynamic']) assert.ok(!trainExport.has(name), `the Train export module has ${name}`);
 });
 

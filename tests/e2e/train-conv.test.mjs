@@ -1,7 +1,8 @@
 // End to end: the Train view trains the conv net (src/train/src/conv.rs) in its worker: the
 // network choice, progress and curves, Pause and Resume, FP32 with its static PTQ rows, QAT INT4,
-// rows in the results table and points on the chart, and every method the conv net does not
-// support yet refused with its reason.
+// rows in the results table and points on the chart, pruning (unstructured with fine-tuning, then
+// whole channels) and the pruned run's file, and every method the conv net does not support yet
+// refused with its reason.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch, SCREENSHOTS } from './browser.mjs';
@@ -52,7 +53,7 @@ test('the conv net trains FP32 (with PTQ rows) and QAT above chance, and refuses
   assert.ok(percent(row[2]) > 50, `conv net accuracy ${row[2]} (chance is 10 %)`);
   assert.match(row[3], /^23\.4\d* KB$/, '5,994 float32 parameters');
   assert.match(row[4], /^1×28×28 conv 8×5×5, pool 2, conv 16×5×5, pool 2, linear 256-10, adam 0\.001, 1 epochs/);
-  assert.match(row[5], /no download yet/);
+  assert.match(row[5], /Download as \.onnx/, 'the conv net run downloads (tests/e2e/train-convert.test.mjs runs the file)');
   assert.deepEqual(ptq.map((r) => r[1]), ['PTQ INT8 (min-max), conv net', 'PTQ INT4 (min-max), conv net', 'PTQ INT2 (min-max), conv net']);
   assert.ok(Math.abs(percent(ptq[0][2]) - percent(row[2])) < 3, `PTQ INT8 ${ptq[0][2]} keeps FP32's ${row[2]}`);
   assert.ok(percent(ptq[2][2]) < percent(ptq[0][2]), 'INT2 loses accuracy');
@@ -71,14 +72,40 @@ test('the conv net trains FP32 (with PTQ rows) and QAT above chance, and refuses
   console.log(`# conv net QAT INT4, 1 epoch in Chromium: ${qat[2]}, ${((Date.now() - qatStarted) / 1000).toFixed(1)} s; PTQ INT4 ${ptq[1][2]}, INT2 ${ptq[2][2]}`);
   await page.screenshot({ path: `${SCREENSHOTS}train-conv.png`, fullPage: true });
 
-  // Pruning, weight sharing and distillation of the conv net run are refused with the reason.
-  for (const [button, why] of [['#train-prune', /pruning is not supported for the conv net yet/],
-    ['#train-share', /weight sharing is not supported for the conv net yet/],
+  // Weight sharing and distillation of the conv net run are refused with the reason.
+  for (const [button, why] of [['#train-share', /weight sharing is not supported for the conv net yet/],
     ['#train-distil', /distillation is not supported for the conv net yet/]]) {
     await page.click(button);
     await page.waitForFunction((re) => new RegExp(re).test(document.querySelector('#train-error').textContent), why.source, { timeout: 30000 });
   }
   assert.equal((await rows(page)).length, 5, 'the refusals add no row');
+
+  // Pruning the QAT INT4 run: 50 % global L1, fine-tuned one epoch with the pruned weights at zero
+  // (a QAT run's rows are quantized already: no PTQ row); its file's predictions are the run's.
+  await page.selectOption('#train-prune-method', 'global_l1');
+  await page.fill('#train-prune-sparsity', '50');
+  await page.fill('#train-prune-epochs', '1');
+  await page.click('#train-prune');
+  await page.waitForFunction(() => document.querySelectorAll('#train-results tbody tr').length === 7, null, { timeout: 300000 });
+  const [oneShot, tuned] = (await rows(page)).slice(5);
+  assert.match(oneShot[1], /^pruned 50 % \(global L1\), one-shot$/);
+  assert.match(tuned[1], /^pruned 50 % \(global L1\), fine-tuned 1 epoch$/);
+  assert.ok(percent(tuned[2]) > 50, `pruned and fine-tuned ${tuned[2]}`);
+  assert.equal(await page.$eval('#train-sparsity', (c) => c.dataset.points ?? ''), '11', 'accuracy against sparsity, one-shot');
+  const button = page.locator('#train-results tbody tr').nth(6).locator('.train-convert');
+  await button.click();
+  await page.waitForFunction(() => /predictions equal/.test(document.querySelectorAll('#train-results tbody tr')[6].textContent), null, { timeout: 120000 });
+  assert.match(await page.locator('#train-results tbody tr').nth(6).textContent(), /2000 of 2000 predictions equal to the fake-quant forward's/);
+  // Whole output channels by their L2 norm, on top of the mask: the row names the channels left.
+  await page.selectOption('#train-prune-method', 'neurons_l2');
+  await page.fill('#train-prune-sparsity', '25');
+  await page.fill('#train-prune-epochs', '0');
+  await page.click('#train-prune');
+  await page.waitForFunction(() => document.querySelectorAll('#train-results tbody tr').length === 8, null, { timeout: 300000 });
+  const structured = (await rows(page))[7];
+  assert.match(structured[4], /^conv channels 6 and 12 of 8 and 16 left; dense 23\.4\d* KB/);
+  console.log(`# conv net QAT INT4 pruned 50 % global L1: ${oneShot[2]} one-shot, ${tuned[2]} fine-tuned 1 epoch; + 25 % of channels: ${structured[2]}`);
+  await page.screenshot({ path: `${SCREENSHOTS}train-conv-pruned.png`, fullPage: true });
   assert.deepEqual(page.errors, []);
   await page.close();
 });

@@ -25,17 +25,20 @@ const engine = { p: null };
 
 const argmax = (row) => row.reduce((best, v, i) => (v > row[best] ? i : best), 0);
 
-// `run` is the worker's TrainingRun, `settings` its settings (hidden, qat_bits, per_channel, lsq),
+// `run` is the worker's TrainingRun, `settings` its settings (arch, hidden, qat_bits, per_channel, lsq),
 // `test` the test digits [images (uint8 [N, 784]), labels]; `uint8Weights` stores the weight codes
 // as uint8 + 128 (the Train export module's run_onnx). Returns {bytes, quantized,
 // engine_accuracy, agree, total, predictions}: `agree` test digits whose class the engine's run of
 // the file predicts as the trainer's forward does (fake-quantized under QAT), whose predictions
 // are `predictions` (one digit character per test digit).
+// A conv net run (settings.arch 'conv') is written by run_conv_onnx and its file takes [N, 1, 28, 28].
 export async function convertRun(run, settings, [images, labels], uint8Weights = false) {
-  const sizes = [784, ...settings.hidden, 10];
+  const conv = settings.arch === 'conv';
   const bits = settings.qat_bits ?? 0;
-  const { run_onnx } = await load(converter, '../pkg-train-export/quantscope.js', 'converter', (m) => m);
-  const bytes = run_onnx(sizes, run.params(), bits, Boolean(settings.per_channel), Boolean(settings.lsq), run.node_state(), Boolean(uint8Weights));
+  const m = await load(converter, '../pkg-train-export/quantscope.js', 'converter', (m) => m);
+  const bytes = conv ?
+    m.run_conv_onnx(run.params(), bits, Boolean(settings.per_channel), run.node_state(), Boolean(uint8Weights)) :
+    m.run_onnx([784, ...settings.hidden, 10], run.params(), bits, Boolean(settings.per_channel), Boolean(settings.lsq), run.node_state(), Boolean(uint8Weights));
   const models = await load(engine, '../pkg-models/quantscope.js', 'models', (m) => m.engine_for_any_model());
   const { handle } = models.load('converted.onnx', bytes);
   const total = labels.length;
@@ -45,7 +48,8 @@ export async function convertRun(run, settings, [images, labels], uint8Weights =
   for (let i = 0; i < x.length; i++) x[i] = images[i] / 255;
   let logits;
   try {
-    logits = models.run(handle, { input: { shape: [total, 784], data: x } }, 0).outputs.logits.data;
+    const shape = conv ? [total, 1, 28, 28] : [total, 784];
+    logits = models.run(handle, { input: { shape, data: x } }, 0).outputs.logits.data;
   } finally {
     models.free(handle);
   }

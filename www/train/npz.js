@@ -39,3 +39,25 @@ export function weightsNpz(sizes, params) {
   }
   return zipSync(files, { level: 0 });
 }
+
+// The Train view's conv net (src/train/src/conv.rs, ConvNet::digits) from the trainer's flat
+// parameters (each Conv2d's and the Linear's weight then bias, in torch's parameters() order) as a
+// .npz named as the state_dict of torch's nn.Sequential(Conv2d(1, 8, 5), ReLU(), MaxPool2d(2),
+// Conv2d(8, 16, 5), ReLU(), MaxPool2d(2), Flatten(), Linear(256, 10)): `0.weight` [8, 1, 5, 5],
+// `0.bias`, `3.weight` [16, 8, 5, 5], `3.bias`, `7.weight` [10, 256], `7.bias`, so
+// `net.load_state_dict({k: torch.from_numpy(v) for k, v in np.load(f).items()})` takes it.
+export const CONV_TENSORS = [['0.weight', [8, 1, 5, 5]], ['0.bias', [8]], ['3.weight', [16, 8, 5, 5]], ['3.bias', [16]],
+  ['7.weight', [10, 256]], ['7.bias', [10]]];
+
+export function convWeightsNpz(params) {
+  const want = CONV_TENSORS.reduce((n, [, shape]) => n + shape.reduce((a, b) => a * b, 1), 0);
+  if (params.length !== want) throw new Error(`${params.length} parameters, but the conv net has ${want}`);
+  const files = {};
+  let at = 0;
+  for (const [name, shape] of CONV_TENSORS) {
+    const count = shape.reduce((a, b) => a * b, 1);
+    files[`${name}.npy`] = npyFloat32(shape, params.subarray(at, at + count));
+    at += count;
+  }
+  return zipSync(files, { level: 0 });
+}

@@ -87,8 +87,9 @@ const html = `
       MaxPool 2 → Conv2d(8→16, 5×5) → ReLU → MaxPool 2 → Linear(256→10), 5,994 parameters, initialised as torch's
       <code>nn.Conv2d</code>/<code>nn.Linear</code>. It trains in FP32 and with QAT (torch.ao's eager QAT after fusing each
       Conv2d with its ReLU: weight scales per output channel, one activation fake quant after each conv + ReLU and after
-      the Linear), and its FP32 runs get static PTQ rows (torch's dynamic PTQ quantizes Linear layers only). LSQ,
-      pruning, weight sharing, distillation and the downloads are refused for it, with the reason.</p>
+      the Linear), and its FP32 runs get static PTQ rows (torch's dynamic PTQ quantizes Linear layers only). It downloads
+      as a (QDQ) .onnx taking [N, 1, 28, 28] and its weights as .npz, and prunes as the MLP does. LSQ, weight sharing and
+      distillation are refused for it, with the reason.</p>
     <div class="controls">
       <button id="train-start" type="button">Train</button>
       <button id="train-pause" type="button" disabled>Pause</button>
@@ -107,7 +108,9 @@ const html = `
     <h2 id="train-prune-title">Prune the last run</h2>
     <p class="hint">Removes weights as <code>torch.nn.utils.prune</code> does: the smallest |w| of every layer
       together (global L1) or of each layer, whole hidden neurons by their L2 norm, or 2 of every 4
-      weights (2:4, what sparse tensor cores run). The pruned weights stay at zero through fine-tuning.
+      weights (2:4, what sparse tensor cores run; the conv net's first layer, 25 weights per channel, cannot).
+      On the conv net, "whole neurons" removes whole output channels of its convolutions. The pruned weights stay
+      at zero through fine-tuning.
       The chart is the test accuracy against sparsity, one-shot, on the same weights.</p>
     <div class="controls train-controls">
       <label>Method <select id="train-prune-method">
@@ -159,7 +162,7 @@ const html = `
     <canvas id="train-chart" width="900" height="380" aria-label="test accuracy against size, one point per row of the results table"></canvas>
     <p class="hint"><b>Download as QDQ .onnx</b> converts the run the worker holds (the last one) to the integer model
       its fake quantization simulates — int8 weight codes with their scales, uint8 activations with the learned scales and
-      zero points — and writes it as ONNX QuantizeLinear/DequantizeLinear nodes around MatMul (opset 19; INT4 and INT2
+      zero points — and writes it as ONNX QuantizeLinear/DequantizeLinear nodes around MatMul (the conv net: Conv; opset 19; INT4 and INT2
       codes are kept in int8/uint8 tensors with a Clip at the top code, so ONNX Runtime runs them; for ONNX Runtime on x86 CPUs
       without VNNI, whose fused u8 × s8 kernels can saturate, pick uint8 weights: the same codes + 128). quantscope's engine then
       runs the downloaded file on the test digits and says how many predictions equal the fake-quant forward's.</p>
@@ -286,10 +289,8 @@ function offerConvert(tr, run, method, settings) {
   const quantized = Boolean(settings.qat_bits);
   retireConvert();
   const cell = tr.insertCell();
-  if (settings.arch === 'conv') {
-    cell.textContent = 'no download yet: the export writes MLPs only';
-    return;
-  }
+  // "QAT INT8, conv net" → quantscope-run1-qat-int8-conv-net.onnx
+  const stem = `quantscope-run${run}-${method.toLowerCase().replace(/,/g, '').replace(/\s+/g, '-')}`;
   const p = document.createElement('p');
   const button = document.createElement('button');
   button.type = 'button';
@@ -312,12 +313,13 @@ function offerConvert(tr, run, method, settings) {
   weights.className = 'train-weights';
   weights.textContent = 'weights .npz';
   weights.title = quantized ? 'the float weights before fake quantization (the .onnx holds the quantized model)' :
-    'float32 weights [out, in] and biases, layer by layer, as nn.Linear stores them';
+    settings.arch === 'conv' ? 'float32 weights and biases under the names of torch\'s nn.Sequential of the same layers (0.weight [8, 1, 5, 5], …)' :
+      'float32 weights [out, in] and biases, layer by layer, as nn.Linear stores them';
   weights.onclick = async () => {
     showError($('#train-error'), null);
     try {
       const bytes = await state.client.request('train_weights', [settings]);
-      saveBytes(bytes, `quantscope-run${run}-${method.toLowerCase().replace(/\s+/g, '-')}-weights.npz`);
+      saveBytes(bytes, `${stem}-weights.npz`);
     } catch (err) {
       showError($('#train-error'), err);
     }
@@ -331,7 +333,7 @@ function offerConvert(tr, run, method, settings) {
     try {
       const uint8 = quantized && storage.value === 'uint8';
       const r = await state.client.request('train_convert', [settings, uint8]);
-      saveBytes(r.bytes, `quantscope-run${run}-${method.toLowerCase().replace(/\s+/g, '-')}${uint8 ? '-u8w' : ''}.onnx`);
+      saveBytes(r.bytes, `${stem}${uint8 ? '-u8w' : ''}.onnx`);
       const forward = r.quantized ? 'fake-quant forward' : 'FP32 forward';
       line.textContent = `${fmt(r.bytes.length / 1024, { digits: 4 })} KB file. quantscope's engine ran it on the test digits: ` +
         `${fmt(r.engine_accuracy * 100, { digits: 4 })} %, ${r.agree} of ${r.total} predictions equal to the ${forward}'s.`;
@@ -424,7 +426,9 @@ async function pruneLastRun() {
     drawSparsity(curve, report);
     const { run } = state.last;
     const what = `pruned ${fmt(report.sparsity * 100, { digits: 3 })} % (${PRUNE_NAMES[method]})`;
-    const shape = method === 'neurons_l2' ? `784-${report.neurons.join('-')}-10 after removing neurons; ` : '';
+    const conv = state.last.settings.arch === 'conv';
+    const shape = method !== 'neurons_l2' ? '' : conv ? `conv channels ${report.neurons.join(' and ')} of 8 and 16 left; ` :
+      `784-${report.neurons.join('-')}-10 after removing neurons; `;
     const sizes = `${shape}dense ${fmt(report.dense_bytes / 1024, { digits: 4 })} KB, sparse ${fmt(report.sparse_bytes / 1024, { digits: 4 })} KB, sparse + INT8 ${fmt(report.sparse_int8_bytes / 1024, { digits: 4 })} KB`;
     const oneShot = addRow(run, `${what}, one-shot`, report.test_accuracy, report.sparse_bytes, sizes);
     if (epochs === 0) offerConvert(oneShot, run, `pruned ${state.last.method}`, state.last.settings);

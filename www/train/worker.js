@@ -6,7 +6,7 @@ import init, { TrainingRun } from '../pkg-train/quantscope.js';
 import { unzipSync } from '../../node_modules/fflate/esm/browser.js';
 import { Cancelled, checkpoint, serve } from '../worker-loop.js';
 import { convertRun } from './convert.js';
-import { weightsNpz } from './npz.js';
+import { convWeightsNpz, weightsNpz } from './npz.js';
 
 const TRAIN_URL = new URL('../models/mnist_train.npz', import.meta.url);
 const TEST_URL = new URL('../models/mnist_test.npz', import.meta.url);
@@ -96,6 +96,8 @@ const trainOps = {
   train_prune(_ctx, _id, [method, sparsity, fineTuneEpochs]) {
     if (!run) throw new Error('no training run to prune: train one first');
     const levels = method === 'two_four' ? [0] : [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95];
+    // 95 % of the conv net's first 8 channels rounds to all 8, which leaves nothing (refused).
+    if (method === 'neurons_l2' && run.architecture() === 'conv') levels.pop();
     const curve = run.sparsity_curve(method, levels);
     const report = run.prune(method, sparsity);
     if (fineTuneEpochs > 0) run.fine_tune(fineTuneEpochs);
@@ -144,14 +146,14 @@ const trainOps = {
   // digits (convert.js).
   train_convert(_ctx, _id, [settings, uint8Weights]) {
     if (!run) throw new Error('no run to convert: train one first');
-    if (settings.arch === 'conv') throw new Error('the .onnx export writes MLPs only: the conv net is not exported yet');
     return convertRun(run, settings, digits.test, uint8Weights);
   },
   // The run's float weights as a .npz (www/train/npz.js): the weights its forward uses (pruned ones
-  // at zero, shared ones at their centroids; under QAT the float weights before fake quantization).
+  // at zero, shared ones at their centroids; under QAT the float weights before fake quantization);
+  // a conv net's under torch's nn.Sequential names.
   train_weights(_ctx, _id, [settings]) {
     if (!run) throw new Error('no run to download: train one first');
-    if (settings.arch === 'conv') throw new Error('the weights .npz is written for MLPs only: the conv net is not exported yet');
+    if (settings.arch === 'conv') return convWeightsNpz(run.params());
     return weightsNpz([784, ...settings.hidden, 10], run.params());
   },
   // The Learn view's STE panel: follow neuron `row` of layer `layer` of the run from the next

@@ -27,7 +27,8 @@
 //! it differs from the reference, each time to write a file ONNX Runtime loads).
 //!
 //! [`mlp::mlp_onnx`] writes an MLP trained with fake quantization (the Train view's runs) as
-//! the QDQ graph of its training forward, or an FP32 MLP as plain MatMul/Add/Relu.
+//! the QDQ graph of its training forward, or an FP32 MLP as plain MatMul/Add/Relu;
+//! [`convnet::convnet_onnx`] the same for the Train view's conv net (Conv, MaxPool, Flatten).
 //!
 //! Not ported (the nodes stay as they are, and the [`dynamic::Report`] names them): ONNX
 //! Runtime's quantization of Gather, Attention, LSTM and EmbedLayerNormalization, nodes inside
@@ -36,6 +37,7 @@
 mod bf16_opsets;
 pub mod blockwise;
 pub mod calibrate;
+pub mod convnet;
 pub mod dynamic;
 pub mod float16;
 mod gemm;

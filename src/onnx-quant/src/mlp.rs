@@ -35,10 +35,10 @@ use crate::{QuantizeError, Result};
 
 /// ONNX opset the file imports: per-axis DequantizeLinear needs 13; 19 is the oldest ONNX's
 /// reference evaluator (onnx.reference) implements Q/DQ at, and ONNX Runtime has run it since 1.16.
-const OPSET: i64 = 19;
+pub(crate) const OPSET: i64 = 19;
 /// IR version 9 goes with opset 19 (onnx/helper.py's VERSION_TABLE, onnx 1.14).
-const IR_VERSION: i64 = 9;
-const FLOAT: i32 = 1;
+pub(crate) const IR_VERSION: i64 = 9;
+pub(crate) const FLOAT: i32 = 1;
 
 /// One fake-quant node of an activation (unsigned affine, per tensor): `quant_max` is 255 at 8
 /// bits, 15 at 4, 3 at 2.
@@ -80,11 +80,11 @@ pub struct Mlp {
     pub uint8_weights: bool,
 }
 
-fn bad(why: String) -> QuantizeError {
+pub(crate) fn bad(why: String) -> QuantizeError {
     QuantizeError::Unsupported(why)
 }
 
-fn check_quant(q: &ActivationQuant, what: &str) -> Result<()> {
+pub(crate) fn check_quant(q: &ActivationQuant, what: &str) -> Result<()> {
     if !(q.scale.is_finite() && q.scale > 0.0) {
         return Err(bad(format!("{what}: the scale {} is not a positive finite number", q.scale)));
     }
@@ -141,11 +141,11 @@ impl Mlp {
     }
 }
 
-fn attr_int(name: &str, i: i64) -> AttributeProto {
+pub(crate) fn attr_int(name: &str, i: i64) -> AttributeProto {
     AttributeProto { name: Some(name.into()), r#type: Some(2), i: Some(i), ..Default::default() }
 }
 
-fn node(op: &str, name: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
+pub(crate) fn node(op: &str, name: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
     NodeProto {
         input: inputs.iter().map(|s| s.to_string()).collect(),
         output: outputs.iter().map(|s| s.to_string()).collect(),
@@ -165,18 +165,49 @@ fn value_info(name: &str, width: usize) -> ValueInfoProto {
 
 /// A graph under construction: nodes and initializers.
 #[derive(Default)]
-struct Graph {
-    nodes: Vec<NodeProto>,
-    initializers: Vec<TensorProto>,
+pub(crate) struct Graph {
+    pub(crate) nodes: Vec<NodeProto>,
+    pub(crate) initializers: Vec<TensorProto>,
 }
 
 impl Graph {
-    fn scalar_f32(&mut self, name: &str, v: f32) {
+    pub(crate) fn scalar_f32(&mut self, name: &str, v: f32) {
         self.initializers.push(encode(name, DType::F32, &[], &Data::F32(vec![v])));
     }
 
+    /// A weight's codes (laid out as `shape`) → DequantizeLinear with one scale, or one per index
+    /// of `axis` (zero points 0; with `uint8` the codes + 128 as uint8, zero point 128: the same
+    /// dequantized values). Returns the dequantized weight's name, `name`.
+    pub(crate) fn dequantized_weight(
+        &mut self,
+        name: &str,
+        codes: Vec<i8>,
+        shape: &[usize],
+        scales: &[f32],
+        axis: i64,
+        uint8: bool,
+    ) -> String {
+        let (quantized, scale, zp) = (format!("{name}_quantized"), format!("{name}_scale"), format!("{name}_zero_point"));
+        let scale_shape: &[usize] = if scales.len() == 1 { &[] } else { &[scales.len()] };
+        // uint8: (q + 128) − 128 = q, so DequantizeLinear gives the same f32 products.
+        let (codes, zero_points) = if uint8 {
+            (Data::U8(codes.iter().map(|&q| (q as i16 + 128) as u8).collect()), Data::U8(vec![128; scales.len()]))
+        } else {
+            (Data::I8(codes), Data::I8(vec![0; scales.len()]))
+        };
+        self.initializers.push(encode(&quantized, codes.natural_dtype(), shape, &codes));
+        self.initializers.push(encode(&scale, DType::F32, scale_shape, &Data::F32(scales.to_vec())));
+        self.initializers.push(encode(&zp, zero_points.natural_dtype(), scale_shape, &zero_points));
+        let mut dq = node("DequantizeLinear", &format!("{name}_DequantizeLinear"), &[&quantized, &scale, &zp], &[name]);
+        if scales.len() > 1 {
+            dq.attribute.push(attr_int("axis", axis));
+        }
+        self.nodes.push(dq);
+        name.to_string()
+    }
+
     /// `x → QuantizeLinear → DequantizeLinear [→ Clip]` named after `at`; returns the output's name.
-    fn fake_quant(&mut self, x: &str, at: &str, q: &ActivationQuant) -> String {
+    pub(crate) fn fake_quant(&mut self, x: &str, at: &str, q: &ActivationQuant) -> String {
         let (scale, zp) = (format!("{at}_scale"), format!("{at}_zero_point"));
         self.scalar_f32(&scale, q.scale);
         self.initializers.push(encode(&zp, DType::U8, &[], &Data::U8(vec![q.zero_point])));
@@ -198,7 +229,7 @@ impl Graph {
 }
 
 /// The weight `[out, in]` transposed to MatMul's `[in, out]`.
-fn transpose<T: Copy>(w: &[T], in_features: usize, out_features: usize) -> Vec<T> {
+pub(crate) fn transpose<T: Copy>(w: &[T], in_features: usize, out_features: usize) -> Vec<T> {
     (0..in_features * out_features).map(|k| w[(k % out_features) * in_features + k / out_features]).collect()
 }
 
@@ -220,28 +251,9 @@ pub fn mlp_onnx(model: &Mlp) -> Result<Vec<u8>> {
                 g.initializers.push(encode(&weight, DType::F32, &[i, o], &Data::F32(transpose(w, i, o))));
                 weight
             }
+            // Per output neuron: axis 1 of the [in, out] weight.
             LayerWeight::Int8 { codes, scales } => {
-                let quantized = format!("{weight}_quantized");
-                let scale = format!("{weight}_scale");
-                let scale_shape: &[usize] = if scales.len() == 1 { &[] } else { &[o] };
-                let zp = format!("{weight}_zero_point");
-                let codes = transpose(codes, i, o);
-                // uint8: (q + 128) − 128 = q, so DequantizeLinear gives the same f32 products.
-                let (codes, zero_points) = if model.uint8_weights {
-                    (Data::U8(codes.iter().map(|&q| (q as i16 + 128) as u8).collect()), Data::U8(vec![128; scales.len()]))
-                } else {
-                    (Data::I8(codes), Data::I8(vec![0; scales.len()]))
-                };
-                g.initializers.push(encode(&quantized, codes.natural_dtype(), &[i, o], &codes));
-                g.initializers.push(encode(&scale, DType::F32, scale_shape, &Data::F32(scales.clone())));
-                g.initializers.push(encode(&zp, zero_points.natural_dtype(), scale_shape, &zero_points));
-                let mut dq = node("DequantizeLinear", &format!("{weight}_DequantizeLinear"), &[&quantized, &scale, &zp], &[&weight]);
-                if scales.len() > 1 {
-                    // Per output neuron: axis 1 of the [in, out] weight.
-                    dq.attribute.push(attr_int("axis", 1));
-                }
-                g.nodes.push(dq);
-                weight
+                g.dequantized_weight(&weight, transpose(codes, i, o), &[i, o], scales, 1, model.uint8_weights)
             }
         };
         let bias = format!("{at}_bias");

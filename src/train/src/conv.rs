@@ -153,10 +153,33 @@ impl ConvNet {
     /// The conv net the page trains on the 28×28 digits (see the module doc), initialised as torch's
     /// modules are, in construction order, from `seed`.
     pub fn digits(seed: u64) -> Self {
-        let mut rng = SplitMix64::new(seed);
-        let conv1 = Conv2d::kaiming_uniform(1, 8, 5, &mut rng);
-        let conv2 = Conv2d::kaiming_uniform(8, 16, 5, &mut rng);
-        let fc = Linear::kaiming_uniform(16 * 4 * 4, 10, &mut rng);
+        let rng = std::cell::RefCell::new(SplitMix64::new(seed));
+        Self::digits_with(
+            |c, o, k| Conv2d::kaiming_uniform(c, o, k, &mut rng.borrow_mut()),
+            |i, o| Linear::kaiming_uniform(i, o, &mut rng.borrow_mut()),
+        )
+    }
+
+    /// The same net with every parameter 0, to be filled (the Train export module's, which so
+    /// links no initialisation).
+    pub fn digits_zeros() -> Self {
+        let conv = |c: usize, o: usize, k: usize| Conv2d {
+            in_channels: c,
+            out_channels: o,
+            kernel: k,
+            weight: vec![0.0; o * c * k * k],
+            bias: vec![0.0; o],
+        };
+        Self::digits_with(conv, Linear::zeros)
+    }
+
+    /// The digits' net, its layers made in torch's construction order by `conv(in, out, kernel)`
+    /// and `linear(in, out)`. Its shapes fit (`tests/conv_trainer.rs` checks them), so it is not
+    /// checked again here.
+    fn digits_with(mut conv: impl FnMut(usize, usize, usize) -> Conv2d, linear: impl FnOnce(usize, usize) -> Linear) -> Self {
+        let conv1 = conv(1, 8, 5);
+        let conv2 = conv(8, 16, 5);
+        let fc = linear(16 * 4 * 4, 10);
         let layers = vec![
             Layer::Conv2d(conv1),
             Layer::Relu,
@@ -167,7 +190,7 @@ impl ConvNet {
             Layer::Flatten,
             Layer::Linear(fc),
         ];
-        ConvNet::new(DIGIT, layers).expect("the digits' conv net fits 28×28")
+        ConvNet { input: DIGIT, layers }
     }
 
     /// The input's shape, then each layer's output shape.

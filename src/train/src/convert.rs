@@ -8,7 +8,14 @@
 //! The codes come from [`crate::fake_quant::quantize_one`], the same arithmetic as the
 //! training forward, so `(code − 0) · scale` is the fake-quantized weight bit for bit.
 //! `src/onnx-quant/src/mlp.rs` writes the result as a QDQ `.onnx`.
+//!
+//! The conv net ([`convert_conv`]) converts the same way, node for node as
+//! [`ConvNet::forward`] places them (torch's eager QAT after `fuse_modules_qat`): the input's
+//! node, each Conv2d's and the Linear's weight codes (per output channel or per tensor), one
+//! activation after each Conv2d + ReLU and after the Linear; pools and Flatten pass codes
+//! through (a max of values on the grid stays on it). `src/onnx-quant/src/convnet.rs` writes it.
 
+use crate::conv::{ConvNet, Layer, Shape};
 use crate::fake_quant::{quantize_one, QRange};
 use crate::mlp::{Mlp, Node, Qat};
 use crate::observer::{Granularity, QuantSpec, Signedness, Symmetry, EPS};
@@ -82,6 +89,26 @@ fn activation(node: &Node, what: &str) -> Result<ActivationQparams> {
     Ok(ActivationQparams { scale: scales[0], zero_point: zps[0] as u8, quant_max: range.quant_max as u8 })
 }
 
+/// A weight (`rows` output channels or neurons, each a contiguous row) as the signed codes its
+/// node's forward rounds it to, the node's scales (one, or one per row) and the bit width.
+fn weight_codes(weight: &[f32], rows: usize, node: &Node, what: &str) -> Result<(Vec<i8>, Vec<f32>, u32)> {
+    let (scales, zps, spec, range) = qparams(node, what)?;
+    if spec.symmetry != Symmetry::Symmetric || spec.signedness != Signedness::Signed || zps.iter().any(|&z| z != 0) {
+        return Err(Error::Config(format!("{what} is not signed symmetric, as the integer model's weights are")));
+    }
+    let per_channel = spec.granularity == Granularity::PerChannel && scales.len() == rows;
+    let scales = if per_channel { scales } else { vec![scales[0]] };
+    let codes = weight
+        .chunks_exact(weight.len() / rows)
+        .enumerate()
+        .flat_map(|(o, row)| {
+            let s = scales[if per_channel { o } else { 0 }];
+            row.iter().map(move |&w| quantize_one(w, s, 0, range).0 as i8)
+        })
+        .collect();
+    Ok((codes, scales, (range.quant_max - range.quant_min + 1).ilog2()))
+}
+
 /// Converts `model` (its weights as the forward uses them: pruned ones at zero) with the nodes
 /// of `qat` as a finished run left them. Refuses nodes that are off, non-finite scales, and
 /// quantization the integer model does not have (asymmetric or unsigned weights).
@@ -93,23 +120,8 @@ pub fn convert(model: &Mlp, qat: &Qat) -> Result<IntMlp> {
     let mut layers = Vec::with_capacity(model.layers.len());
     let mut bits = 0;
     for (l, layer) in model.layers.iter().enumerate() {
-        let what = format!("layer {l}'s weight");
-        let (scales, zps, spec, range) = qparams(&qat.weights[l], &what)?;
-        if spec.symmetry != Symmetry::Symmetric || spec.signedness != Signedness::Signed || zps.iter().any(|&z| z != 0) {
-            return Err(Error::Config(format!("{what} is not signed symmetric, as the integer model's weights are")));
-        }
-        let per_channel = spec.granularity == Granularity::PerChannel && scales.len() == layer.out_features;
-        let scales = if per_channel { scales } else { vec![scales[0]] };
-        let codes = layer
-            .weight
-            .chunks_exact(layer.in_features)
-            .enumerate()
-            .flat_map(|(o, row)| {
-                let s = scales[if per_channel { o } else { 0 }];
-                row.iter().map(move |&w| quantize_one(w, s, 0, range).0 as i8)
-            })
-            .collect();
-        bits = (range.quant_max - range.quant_min + 1).ilog2();
+        let (codes, scales, b) = weight_codes(&layer.weight, layer.out_features, &qat.weights[l], &format!("layer {l}'s weight"))?;
+        bits = b;
         let output = activation(&qat.activations[l], &format!("layer {l}'s output"))?;
         layers.push(IntLayer {
             in_features: layer.in_features,
@@ -174,6 +186,12 @@ pub fn qat_from_state(sizes: &[usize], config: &crate::trainer::QatConfig, state
         crate::trainer::QatMethod::Learned { .. } => Qat::learned(&sizes[1..], w, a, true)?,
     };
     qat.set_observers(false);
+    load_state(&mut qat, state)?;
+    Ok(qat)
+}
+
+/// Sets `qat`'s nodes from [`node_state`]; refuses a state that does not fit them.
+fn load_state(qat: &mut Qat, state: &[f32]) -> Result<()> {
     let mut rest = state;
     for node in qat.nodes_mut() {
         let n = rest.get(1).map_or(0, |&n| n as usize);
@@ -198,5 +216,108 @@ pub fn qat_from_state(sizes: &[usize], config: &crate::trainer::QatConfig, state
     if !rest.is_empty() {
         return Err(Error::Data(format!("{} values left after the fake-quant nodes' state", rest.len())));
     }
+    Ok(())
+}
+
+/// One step of the integer conv net, in the order its forward runs them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IntOp {
+    /// `nn.Conv2d` (stride 1, no padding): codes `[out, in, k, k]`, 1 or `out_channels` scales.
+    Conv2d {
+        in_channels: usize,
+        out_channels: usize,
+        kernel: usize,
+        codes: Vec<i8>,
+        scales: Vec<f32>,
+        bias: Vec<f32>,
+    },
+    Relu,
+    /// k×k max pooling, stride k.
+    MaxPool2d(usize),
+    Flatten,
+    /// `nn.Linear`: codes `[out, in]`, 1 or `out_features` scales.
+    Linear {
+        in_features: usize,
+        out_features: usize,
+        codes: Vec<i8>,
+        scales: Vec<f32>,
+        bias: Vec<f32>,
+    },
+    /// The fake quant of the value before it (after a Conv2d + ReLU, or a Linear).
+    Quantize(ActivationQparams),
+}
+
+/// The integer conv net: the input's shape and quantization, then the ops.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntConvNet {
+    pub input_shape: Shape,
+    pub input: ActivationQparams,
+    pub ops: Vec<IntOp>,
+    pub bits: u32,
+}
+
+/// [`convert`] for a conv net: `qat` as [`ConvNet::qat`] makes the nodes (trained with QAT, or
+/// calibrated by `crate::ptq::static_calibrated_conv`). The same refusals as [`convert`].
+pub fn convert_conv(net: &ConvNet, qat: &Qat) -> Result<IntConvNet> {
+    let points = net.activation_points();
+    if qat.weights.len() != points.len() || qat.activations.len() != points.len() {
+        return Err(Error::Config("the fake-quant nodes do not fit the conv net's layers".into()));
+    }
+    let input = activation(&qat.input, "the input")?;
+    let (mut ops, mut bits, mut param) = (Vec::with_capacity(net.layers.len() + points.len()), 0, 0);
+    for (i, layer) in net.layers.iter().enumerate() {
+        // `param` counts the nodes passed: at a Conv2d or Linear it is that layer's weight node.
+        let what = || format!("layer {i}'s weight");
+        ops.push(match layer {
+            Layer::Conv2d(c) => {
+                let (codes, scales, b) = weight_codes(&c.weight, c.out_channels, &qat.weights[param], &what())?;
+                bits = b;
+                let (in_channels, out_channels, kernel, bias) = (c.in_channels, c.out_channels, c.kernel, c.bias.clone());
+                IntOp::Conv2d { in_channels, out_channels, kernel, codes, scales, bias }
+            }
+            Layer::Linear(l) => {
+                let (codes, scales, b) = weight_codes(&l.weight, l.out_features, &qat.weights[param], &what())?;
+                bits = b;
+                IntOp::Linear { in_features: l.in_features, out_features: l.out_features, codes, scales, bias: l.bias.clone() }
+            }
+            Layer::Relu => IntOp::Relu,
+            Layer::MaxPool2d(k) => IntOp::MaxPool2d(*k),
+            Layer::Flatten => IntOp::Flatten,
+        });
+        if points.get(param) == Some(&i) {
+            ops.push(IntOp::Quantize(activation(&qat.activations[param], &format!("layer {i}'s output"))?));
+            param += 1;
+        }
+    }
+    Ok(IntConvNet { input_shape: net.input, input, ops, bits })
+}
+
+/// The page's conv net (`ConvNet::digits`) with the parameters `params` (its tensors in
+/// `ConvNet::params` order, concatenated, as the trainer module hands them over).
+pub fn digits_conv_from_params(params: &[f32]) -> Result<ConvNet> {
+    let mut net = ConvNet::digits_zeros();
+    let want = net.parameter_count();
+    if params.len() != want {
+        return Err(Error::Data(format!("{} parameters for the conv net, which has {want}", params.len())));
+    }
+    let mut rest = params;
+    for p in net.params_mut() {
+        let (head, tail) = rest.split_at(p.len());
+        p.copy_from_slice(head);
+        rest = tail;
+    }
+    Ok(net)
+}
+
+/// The nodes of a conv net run trained (or PTQ-calibrated) with `config`'s specs from
+/// [`node_state`], observers off. LSQ nodes are refused: the conv net trains observed ones only.
+pub fn conv_qat_from_state(net: &ConvNet, config: &crate::trainer::QatConfig, state: &[f32]) -> Result<Qat> {
+    if config.method != crate::trainer::QatMethod::Observed {
+        return Err(Error::Config("the conv net has observed fake-quant nodes only (no LSQ)".into()));
+    }
+    let (w, a) = config.specs();
+    let mut qat = net.qat(w, a)?;
+    qat.set_observers(false);
+    load_state(&mut qat, state)?;
     Ok(qat)
 }

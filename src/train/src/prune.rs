@@ -11,9 +11,15 @@
 //! - [`two_of_four`]: 2:4 semi-structured sparsity, in each run of 4 weights along a row the 2
 //!   of smallest |w| (the lower index first among equals). torch 1.13 has no CPU reference for it.
 //!
+//! A conv net prunes the same way through [`conv_layers`]: each Conv2d's weight as its rows
+//! `[out_channels, in_channels·k·k]`, so the unstructured masks are torch's on the 4-D weight
+//! element for element and `ln_structured` removes whole output channels (torch's
+//! `ln_structured(dim=0)` takes each channel's norm over (C, k, k)).
+//!
 //! Ties: torch's `topk` does not promise which of equal values it picks; here the lower index
 //! goes first, and the fixtures (scripts/fixtures/make_train.py) use weights without ties.
 
+use crate::conv::{ConvNet, Layer};
 use crate::mlp::{Linear, Mlp};
 use crate::{Error, Result};
 
@@ -111,6 +117,33 @@ pub fn apply(model: &Mlp, masks: &[Vec<f32>]) -> Mlp {
         for (w, m) in layer.weight.iter_mut().zip(mask) {
             *w *= m;
         }
+    }
+    pruned
+}
+
+/// A conv net's Conv2d and Linear layers, in order, as the pruning functions take them (see the
+/// module doc); their masks fit [`apply_conv`].
+pub fn conv_layers(net: &ConvNet) -> Mlp {
+    let layers = net
+        .layers
+        .iter()
+        .filter_map(|layer| match layer {
+            Layer::Conv2d(c) => {
+                Some(Linear { in_features: c.fan_in(), out_features: c.out_channels, weight: c.weight.clone(), bias: c.bias.clone() })
+            }
+            Layer::Linear(l) => Some(l.clone()),
+            _ => None,
+        })
+        .collect();
+    Mlp { layers }
+}
+
+/// The conv net with its weights `weight_orig · mask` (one mask per Conv2d or Linear, in order).
+pub fn apply_conv(net: &ConvNet, masks: &[Vec<f32>]) -> ConvNet {
+    let mut pruned = net.clone();
+    let weights = pruned.params_mut().into_iter().step_by(2);
+    for (w, mask) in weights.zip(masks) {
+        w.iter_mut().zip(mask).for_each(|(w, m)| *w *= m);
     }
     pruned
 }

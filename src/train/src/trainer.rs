@@ -396,7 +396,8 @@ impl Trainer {
             }
         }
         let qat_before = self.qat.clone();
-        let net = self.conv.as_ref().expect("a conv run");
+        let masked = self.masks.as_ref().map(|m| crate::prune::apply_conv(self.conv.as_ref().expect("a conv run"), m));
+        let net = masked.as_ref().or(self.conv.as_ref()).expect("a conv run");
         net.forward(&self.batch_x, batch, self.qat.as_mut(), &mut self.conv_tape);
         self.grad_logits.resize(self.conv_tape.logits().len(), 0.0);
         let loss = softmax_cross_entropy(self.conv_tape.logits(), &self.batch_y, data.classes, &mut self.grad_logits);
@@ -407,7 +408,13 @@ impl Trainer {
         }
         let correct = count_correct(self.conv_tape.logits(), &self.batch_y, data.classes);
         net.backward(&self.conv_tape, &self.grad_logits, &mut self.conv_grads);
-        let kept = net.clone();
+        if let Some(masks) = &self.masks {
+            // d(weight_orig · mask) / d weight_orig = mask; the weights are every other tensor.
+            for (g, mask) in self.conv_grads.iter_mut().step_by(2).zip(masks) {
+                g.iter_mut().zip(mask).for_each(|(g, m)| *g *= m);
+            }
+        }
+        let kept = self.conv.clone().expect("a conv run");
         let net = self.conv.as_mut().expect("a conv run");
         self.optimizer.step_tensors(net.params_mut(), self.conv_grads.iter().collect());
         if !net.is_finite() {
@@ -434,7 +441,7 @@ impl Trainer {
     /// the observers frozen, as torch's `model.eval()` leaves them).
     pub fn evaluate(&self, data: &Dataset) -> f32 {
         match &self.conv {
-            Some(net) => evaluate_conv(net, self.qat.as_ref(), data),
+            Some(_) => evaluate_conv(&self.effective_conv().expect("a conv run"), self.qat.as_ref(), data),
             None => evaluate(&self.effective_model(), self.qat.as_ref(), data),
         }
     }
@@ -452,12 +459,23 @@ impl Trainer {
         }
     }
 
-    /// Prunes from now on with `masks` (one per layer, as the weights; from `crate::prune`).
+    /// A conv net run's net as its forward uses it: pruned weights at zero.
+    pub fn effective_conv(&self) -> Option<ConvNet> {
+        let net = self.conv.as_ref()?;
+        Some(match &self.masks {
+            Some(m) => crate::prune::apply_conv(net, m),
+            None => net.clone(),
+        })
+    }
+
+    /// Prunes from now on with `masks` (one per layer's weight, or a conv net's per Conv2d or
+    /// Linear; from `crate::prune`).
     pub fn set_masks(&mut self, masks: Vec<Vec<f32>>) -> Result<()> {
-        if self.conv.is_some() {
-            return Err(Error::Config("pruning is not supported for the conv net yet".into()));
-        }
-        let fits = masks.len() == self.model.layers.len() && masks.iter().zip(&self.model.layers).all(|(m, l)| m.len() == l.weight.len());
+        let weights: Vec<usize> = match &self.conv {
+            Some(net) => net.params().iter().step_by(2).map(|w| w.len()).collect(),
+            None => self.model.layers.iter().map(|l| l.weight.len()).collect(),
+        };
+        let fits = masks.len() == weights.len() && masks.iter().zip(&weights).all(|(m, &n)| m.len() == n);
         if !fits {
             return Err(Error::Config("the pruning masks do not fit the model's layers".into()));
         }

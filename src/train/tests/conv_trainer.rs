@@ -133,5 +133,51 @@ fn unsupported_methods_and_misfits_are_refused() {
     let five = ConvNet::new(DIGIT, five.layers).unwrap();
     assert!(refusal(config(adam, 1), five).contains("gives 5 classes"));
     let mut t = Trainer::with_conv(config(adam, 1), &data, ConvNet::digits(1)).unwrap();
-    assert!(matches!(t.set_masks(vec![]), Err(Error::Config(m)) if m.contains("pruning is not supported")));
+    assert!(matches!(t.set_masks(vec![]), Err(Error::Config(m)) if m.contains("the pruning masks do not fit")));
+}
+
+/// The digits' net, initialised or zeroed, fits 28×28 and ends in the 10 classes; the zeroed one
+/// is the same layers with every parameter 0 (what the Train export module fills).
+#[test]
+fn the_digits_net_fits_initialised_or_zeroed() {
+    let (net, zeros) = (ConvNet::digits(1), ConvNet::digits_zeros());
+    for n in [&net, &zeros] {
+        let shapes = n.shapes().unwrap();
+        assert_eq!(shapes[0], DIGIT);
+        assert_eq!(n.classes(), 10);
+        assert_eq!(n.parameter_count(), 5994);
+    }
+    assert!(zeros.params().iter().all(|p| p.iter().all(|&v| v == 0.0)));
+    let sizes = |n: &ConvNet| n.params().iter().map(|p| p.len()).collect::<Vec<_>>();
+    assert_eq!(sizes(&net), sizes(&zeros));
+    assert!(net.params()[0].iter().any(|&v| v != 0.0));
+}
+
+/// A pruned conv net run fine-tunes with its pruned weights held at zero (torch's
+/// `weight_orig · mask`), the others trained; masks that do not fit are refused.
+#[test]
+fn a_pruned_conv_run_keeps_its_pruned_weights_at_zero() {
+    use quantscope_train::prune;
+    let data = digits(256);
+    let mut t = Trainer::with_conv(config(OptimizerKind::adam(3e-3), 1), &data, ConvNet::digits(4)).unwrap();
+    run(&mut t, &data);
+    let layers = prune::conv_layers(t.conv.as_ref().unwrap());
+    let masks = prune::global_unstructured(&layers, 0.5).unwrap();
+    assert!(t.set_masks(masks[..2].to_vec()).unwrap_err().to_string().contains("do not fit"));
+    t.set_masks(masks.clone()).unwrap();
+    let before = t.effective_conv().unwrap();
+    t.extend(1).unwrap();
+    run(&mut t, &data);
+    let after = t.effective_conv().unwrap();
+    let (b, a) = (before.params(), after.params());
+    for (p, mask) in masks.iter().enumerate() {
+        for (k, &m) in mask.iter().enumerate() {
+            if m == 0.0 {
+                assert_eq!(a[2 * p][k], 0.0, "weight {p}[{k}] was pruned");
+            }
+        }
+        let moved = mask.iter().enumerate().filter(|&(k, &m)| m != 0.0 && a[2 * p][k] != b[2 * p][k]).count();
+        assert!(moved > 0, "the unpruned weights of tensor {p} train");
+    }
+    assert_eq!(t.evaluate(&data), quantscope_train::trainer::evaluate_conv(&after, None, &data));
 }

@@ -84,3 +84,44 @@ fn fine_tuning_keeps_pruned_weights_at_zero_and_trains_the_rest() {
     assert!(t.set_masks(vec![vec![1.0; 3]]).is_err());
     assert!(t.extend(0).is_err());
 }
+
+/// The conv net's masks (`prune::conv_layers`: each conv weight as its rows [O, C·k·k]) equal
+/// torch's on the 4-D weights of Conv2d(2, 6, 3), Conv2d(6, 8, 3), Linear(32, 10): per layer,
+/// globally and by whole output channels.
+#[test]
+fn conv_masks_equal_torch() {
+    use quantscope_train::conv::{Conv2d, ConvNet, Layer, Shape};
+    let f = common::prune();
+    let conv = |i: usize, c: usize, o: usize| {
+        assert_eq!(f.shape(&format!("conv.w{i}")), &[o, c, 3, 3]);
+        Layer::Conv2d(Conv2d {
+            in_channels: c,
+            out_channels: o,
+            kernel: 3,
+            weight: f.get(&format!("conv.w{i}")).to_vec(),
+            bias: vec![0.0; o],
+        })
+    };
+    let fc = Linear { in_features: 32, out_features: 10, weight: f.get("conv.w2").to_vec(), bias: vec![0.0; 10] };
+    let layers = vec![conv(0, 2, 6), Layer::Relu, conv(1, 6, 8), Layer::Relu, Layer::Flatten, Layer::Linear(fc)];
+    let net = ConvNet::new(Shape { channels: 2, height: 6, width: 6 }, layers).unwrap();
+    let m = prune::conv_layers(&net);
+    assert_eq!(m.layers.iter().map(|l| (l.out_features, l.in_features)).collect::<Vec<_>>(), vec![(6, 18), (8, 54), (10, 32)]);
+    for (i, layer) in m.layers.iter().enumerate() {
+        let l1 = prune::l1_unstructured(layer, 0.3).unwrap();
+        common::assert_bits_eq(&format!("conv l1_unstructured layer {i}"), &l1, f.get(&format!("conv.l1.mask{i}")));
+        for n in [1, 2] {
+            let mask = prune::ln_structured(layer, 0.25, n).unwrap();
+            common::assert_bits_eq(&format!("conv ln_structured n={n} layer {i}"), &mask, f.get(&format!("conv.ln{n}.mask{i}")));
+        }
+    }
+    let global = prune::global_unstructured(&m, 0.6).unwrap();
+    for (i, mask) in global.iter().enumerate() {
+        common::assert_bits_eq(&format!("conv global_unstructured layer {i}"), mask, f.get(&format!("conv.global.mask{i}")));
+    }
+    // apply_conv zeroes exactly the masked weights of each Conv2d and the Linear.
+    let pruned = prune::apply_conv(&net, &global);
+    for (w, mask) in pruned.params().iter().step_by(2).zip(&global) {
+        assert_eq!(w.iter().filter(|&&v| v == 0.0).count(), mask.iter().filter(|&&v| v == 0.0).count());
+    }
+}

@@ -305,8 +305,9 @@ impl TrainingRun {
                 JsError::new(&format!("unknown calibration {other:?}: minmax, a percentile such as p99.999, entropy or mse"))
             })?,
         };
-        if let Some(net) = &self.trainer.conv {
-            return self.conv_ptq_accuracy(net, bits, per_channel, calibration);
+        if let Some(net) = self.trainer.effective_conv() {
+            // The weights as kept: a pruned run's zeros stay zero.
+            return self.conv_ptq_accuracy(&net, bits, per_channel, calibration);
         }
         let (weight, activation) = specs(bits, per_channel, Averaging::MinMax);
         let n = CALIBRATION_DIGITS.min(self.train.len());
@@ -333,8 +334,7 @@ impl TrainingRun {
     /// (2:4 is always 50 %; on a pruned run, on top of its masks) and keeps the masks through further training, as torch's
     /// `weight_orig · mask`; reports the test accuracy and the sizes.
     pub fn prune(&mut self, method: &str, sparsity: f64) -> Result<JsValue, JsError> {
-        self.mlp_only("pruning")?;
-        let model = self.trainer.effective_model();
+        let model = self.pruned_layers();
         let masks = self.combined_masks(&model, method, sparsity)?;
         self.trainer.set_masks(masks.clone()).map_err(js_err)?;
         let layers = &model.layers;
@@ -364,6 +364,16 @@ impl TrainingRun {
         })
     }
 
+    /// The weight layers pruning works on: the MLP's (as the forward uses them), or the conv net's
+    /// Conv2d and Linear layers, each conv weight as its rows [out channels, in·k·k]
+    /// (`prune::conv_layers`: structured pruning removes whole output channels).
+    fn pruned_layers(&self) -> quantscope_train::mlp::Mlp {
+        match self.trainer.effective_conv() {
+            Some(net) => prune::conv_layers(&net),
+            None => self.trainer.effective_model(),
+        }
+    }
+
     /// `method`'s masks for the current weights, on top of the run's masks: pruning a pruned run
     /// prunes further, and a weight pruned before stays pruned (its weight_orig is kept, as torch
     /// keeps it, and must not come back).
@@ -380,12 +390,16 @@ impl TrainingRun {
     /// Test accuracy against sparsity (of the run's masks and `method`'s together), pruning the current weights one-shot (no fine-tuning) at
     /// each of `sparsities`; the run itself is left as it is.
     pub fn sparsity_curve(&self, method: &str, sparsities: Vec<f64>) -> Result<JsValue, JsError> {
-        self.mlp_only("pruning")?;
-        let model = self.trainer.effective_model();
+        let model = self.pruned_layers();
+        let net = self.trainer.effective_conv();
         let mut points = Vec::with_capacity(sparsities.len());
         for s in sparsities {
             let masks = self.combined_masks(&model, method, s)?;
-            let accuracy = evaluate(&prune::apply(&model, &masks), self.trainer.qat.as_ref(), &self.test);
+            let qat = self.trainer.qat.as_ref();
+            let accuracy = match &net {
+                Some(net) => quantscope_train::trainer::evaluate_conv(&prune::apply_conv(net, &masks), qat, &self.test),
+                None => evaluate(&prune::apply(&model, &masks), qat, &self.test),
+            };
             points.push(CurvePoint { sparsity: prune::sparsity(&masks), accuracy });
         }
         to_js(&points)
@@ -403,10 +417,10 @@ impl TrainingRun {
     /// The run's parameters (the weights the forward uses, pruned ones at zero), and with
     /// [`TrainingRun::node_state`] all the Train view's export module (`www/pkg-train-export`) needs to write
     /// the run as a `.onnx` (`quantscope_train::convert::params`).
-    /// A conv net run's are its tensors in torch's `parameters()` order, concatenated (the worker
-    /// exports no conv net yet).
+    /// A conv net run's are its tensors in torch's `parameters()` order, concatenated
+    /// (`quantscope_train::convert::digits_conv_from_params` reads them back).
     pub fn params(&self) -> Vec<f32> {
-        match &self.trainer.conv {
+        match self.trainer.effective_conv() {
             Some(net) => net.params().into_iter().flatten().copied().collect(),
             None => convert::params(&self.trainer.effective_model()),
         }
@@ -420,7 +434,7 @@ impl TrainingRun {
 
     /// The predicted class of each test digit by the run's forward (fake-quantized under QAT).
     pub fn test_predictions(&self) -> Vec<u8> {
-        if let Some(net) = &self.trainer.conv {
+        if let Some(net) = self.trainer.effective_conv() {
             let mut qat = self.trainer.qat.clone();
             if let Some(q) = qat.as_mut() {
                 q.set_observers(false);

@@ -61,10 +61,32 @@ fn what_the_conv_net_does_not_support_is_refused_with_the_reason() {
     run.advance(3).unwrap();
     let conv_only = "is not supported for the conv net yet";
     assert!(message(run.ptq_dynamic_accuracy(8, true).err().unwrap()).contains("quantizes Linear layers only"));
-    assert!(message(run.prune("global_l1", 0.5).err().unwrap()).contains(conv_only));
-    assert!(message(run.sparsity_curve("global_l1", vec![0.5]).err().unwrap()).contains(conv_only));
+    // Pruning works (below); 2:4 does not fit the first conv's 25 weights per channel.
+    assert!(message(run.prune("two_four", 0.5).err().unwrap()).contains("multiple of 4 weights, this layer's have 25"));
+    assert!(message(run.sparsity_curve("neurons_l2", vec![0.95]).err().unwrap()).contains("pruning all 8 neurons"));
     let student = r#"{"hidden": [8], "optimizer": "adam", "learning_rate": 0.01, "epochs": 1, "batch_size": 10, "seed": 1, "qat_bits": null, "temperature": 4, "alpha": 0.5}"#;
     assert!(message(run.distil(settings(student)).err().unwrap()).contains(conv_only));
     assert!(message(run.share_weights(4, settings(CONV)).err().unwrap()).contains(conv_only));
     assert!(message(run.trace(0, 0, 0).err().unwrap()).contains("QAT run"));
+}
+
+/// A conv run prunes (global L1 over its convs and Linear, whole output channels by L2) and its
+/// parameters, as handed to the export module, hold the pruned zeros.
+#[wasm_bindgen_test]
+fn a_conv_run_prunes() {
+    let (images, labels) = digits(50);
+    let mut run = TrainingRun::new(&images, &labels, &images, &labels, settings(CONV)).unwrap();
+    run.advance(3).unwrap();
+    let zeros = |p: &[f32]| p.iter().filter(|&&v| v == 0.0).count();
+    let before = zeros(&run.params());
+    let curve = run.sparsity_curve("global_l1", vec![0.0, 0.5]).unwrap();
+    assert!(curve.is_object());
+    run.prune("global_l1", 0.5).unwrap();
+    // 5,960 weights (200 + 3,200 + 2,560), half of them pruned; the biases are kept.
+    assert_eq!(zeros(&run.params()) - before, 2980);
+    run.prune("neurons_l2", 0.25).unwrap();
+    let params = run.params();
+    // 2 of conv1's 8 channels (25 weights each) are zero now, whatever L1 left of them.
+    let empty = params[..200].chunks(25).filter(|c| c.iter().all(|&v| v == 0.0)).count();
+    assert!(empty >= 2, "{empty} empty channels");
 }
