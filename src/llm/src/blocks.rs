@@ -99,3 +99,14 @@ pub fn q2_k_value(b: &BlockQ2K, e: usize) -> i32 {
         b.q[e] as i32 / scale
     }
 }
+
+/// An IQ4_XS super-block (`block_iq4_xs`) unpacked at load: each value's `kvalues_iq4nl` level
+/// (−127..113) as a byte, its sub-block's 6-bit scale minus 32 (−32..31) per 32 values, the f16 d
+/// widened; value e is d·scales[e / 32]·q[e] (`dequantize_row_iq4_xs`). 268 bytes in memory for
+/// the file's 136.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlockIq4Xs {
+    pub q: [i8; QK_K],
+    pub scales: [i8; QK_K / 32],
+    pub d: f32,
+}

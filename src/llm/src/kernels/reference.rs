@@ -2,8 +2,8 @@
 //! product's float operations are ggml's wasm SIMD128 kernels' (`ggml/src/ggml-cpu/arch/wasm/quants.c`),
 //! written out lane by lane; their integer sums are exact, so only which values a lane holds matters.
 
+use crate::blocks::{BlockIq4Xs, BlockQ4_0, BlockQ8Min};
 use crate::blocks::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K, QK_K};
-use crate::blocks::{BlockQ4_0, BlockQ8Min};
 use crate::blocks::{BlockQ8_0, QK};
 use half::f16;
 
@@ -214,6 +214,17 @@ pub fn q5_k_dot(w: &[BlockQ5K], x: &[BlockQ8K]) -> f32 {
     q4_k_dot(w, x)
 }
 
+/// One row of IQ4_XS × Q8_K (`ggml_vec_dot_iq4_xs_q8_K`, as its x86 body groups it): per
+/// super-block the exact isum = Σ (ls − 32)·level·x, then sumf += (d · d_x) · isum.
+pub fn iq4_xs_dot(w: &[BlockIq4Xs], x: &[BlockQ8K]) -> f32 {
+    let mut sumf = 0f32;
+    for (bw, bx) in w.iter().zip(x) {
+        let isum: i32 = (0..QK_K).map(|e| bw.scales[e / 32] as i32 * bw.q[e] as i32 * bx.qs[e] as i32).sum();
+        sumf += bw.d * bx.d * isum as f32;
+    }
+    sumf
+}
+
 /// y[r] = `dot`(row r of `w`, x) for every row (`w` is y.len() rows of x.len() blocks).
 fn rows<W, X>(w: &[W], x: &[X], y: &mut [f32], dot: fn(&[W], &[X]) -> f32) {
     let n = x.len();
@@ -255,4 +266,8 @@ pub fn q8_1_matvec(w: &[BlockQ8Min], x: &[BlockQ8_0], s: &[f32], y: &mut [f32]) 
     for (r, out) in y.iter_mut().enumerate() {
         *out = q8_1_dot(&w[r * n..(r + 1) * n], x, s);
     }
+}
+
+pub fn iq4_xs_matvec(w: &[BlockIq4Xs], x: &[BlockQ8K], y: &mut [f32]) {
+    rows(w, x, y, iq4_xs_dot)
 }

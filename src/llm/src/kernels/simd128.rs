@@ -5,8 +5,8 @@
 //! The matrix products take four rows at a time: the activation block is loaded (and widened to
 //! i16) once for four weight rows, and the four rows' accumulators are independent chains.
 
+use crate::blocks::{BlockIq4Xs, BlockQ8Min, BlockQ8_0, QK};
 use crate::blocks::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K, QK_K};
-use crate::blocks::{BlockQ8Min, BlockQ8_0, QK};
 use core::arch::wasm32::*;
 use half::f16;
 
@@ -386,6 +386,38 @@ pub fn q3_k_matvec(w: &[BlockQ3K], x: &[BlockQ8K], y: &mut [f32]) {
 pub fn q5_k_matvec(w: &[BlockQ5K], x: &[BlockQ8K], y: &mut [f32]) {
     assert!(w.len() >= y.len() * x.len(), "q5_k_matvec: {} blocks for {} rows of {}", w.len(), y.len(), x.len());
     by_four!(y, q4_k_rows, w, x)
+}
+
+/// IQ4_XS: per sub-block of 32 the levels (bytes, widened) times the activations as Q8_0's
+/// ([`dot4`]; a level reaches −127, so two products per i32 lane), times the scale in i32; only the
+/// super-block's total matters, the lanes are free.
+#[inline(always)]
+fn iq4_xs_rows<const K: usize>(w: &[BlockIq4Xs], x: &[BlockQ8K], r: usize, y: &mut [f32]) {
+    let nb = x.len();
+    let mut sumf = [0f32; K];
+    for (b, xb) in x.iter().enumerate() {
+        let rows: [&BlockIq4Xs; K] = core::array::from_fn(|k| &w[(r + k) * nb + b]);
+        let mut acc = [i32x4_splat(0); K];
+        for j in 0..QK_K / 32 {
+            // SAFETY: four 8-byte loads of codes 32j..32j + 32 of 256.
+            let xv: [v128; 4] = core::array::from_fn(|i| unsafe { ld8(xb.qs.as_ptr().add(32 * j + 8 * i)) });
+            for k in 0..K {
+                let wb = rows[k];
+                // SAFETY: four 8-byte loads of levels 32j..32j + 32 of 256.
+                let wv = core::array::from_fn(|i| unsafe { ld8(wb.q.as_ptr().add(32 * j + 8 * i)) });
+                acc[k] = i32x4_add(acc[k], i32x4_mul(dot4(wv, &xv), i32x4_splat(wb.scales[j] as i32)));
+            }
+        }
+        for k in 0..K {
+            sumf[k] += rows[k].d * xb.d * isum(acc[k]) as f32;
+        }
+    }
+    y[r..r + K].copy_from_slice(&sumf);
+}
+
+pub fn iq4_xs_matvec(w: &[BlockIq4Xs], x: &[BlockQ8K], y: &mut [f32]) {
+    assert!(w.len() >= y.len() * x.len(), "iq4_xs_matvec: {} blocks for {} rows of {}", w.len(), y.len(), x.len());
+    by_four!(y, iq4_xs_rows, w, x)
 }
 
 /// Q4_1 / Q5_1 × Q8_1: Q8_0's lanes ([`q8_0_rows`]) and the reference's summs beside them.
