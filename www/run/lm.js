@@ -37,7 +37,7 @@ const AWQ_CHUNKS = 4;
 // quantized copies) sit beside it. A bigger file is refused before being read; then the worker
 // adds up, from the file's header alone, what loading it would hold (Q4_0 unpacked to Q8_0 codes
 // doubles its weights; so are Q5_0, Q4_1, Q5_1 and IQ4_NL; the K-quants and IQ4_XS take a byte per
-// weight, 1.3–3.3× their file; a type without a kernel is held as F32, 32 / bits-per-weight times its
+// weight, 1.4–3.3× their file; a type without a kernel is held as F32, 32 / bits-per-weight times its
 // file), and a model over the limit is refused before being read too.
 const MAX_FILE_BYTES = 1.5 * 2 ** 30;
 
