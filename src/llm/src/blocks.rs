@@ -1,5 +1,6 @@
 //! The blocks the quantized matrix-vector products read, as the model holds them in memory (each
-//! type's file layout and its unpacking at load are in `q8_0.rs`, `q4_0.rs` and `kquants.rs`). Apart
+//! type's file layout and its unpacking at load are in `q8_0.rs`, `q4_0.rs`, `kquants.rs` and
+//! `iq4.rs`). Apart
 //! from those modules so that the kernels ([`crate::kernels`]) and the types' modules, which call
 //! the kernels, both depend on this one and not on each other.
 
@@ -36,7 +37,7 @@ pub struct BlockQ8K {
 
 /// A Q4_K or Q5_K super-block (`block_q4_K`, `block_q5_K`) unpacked at load: each value's code
 /// as a byte (0..15, or 0..31 with Q5_K's high bit), the packed 6-bit scales and mins unpacked
-/// (`get_scale_min_k4`), value e = d·scales[e / 32]·q[e] − dmin·mins[e / 32]. 280 bytes in memory
+/// (`get_scale_min_k4`), value e = `d·scales[e / 32]·q[e] − dmin·mins[e / 32]`. 280 bytes in memory
 /// for the file's 144 (Q4_K) or 176 (Q5_K): the kernels then load codes as Q8_0's, where splitting
 /// nibbles and high bits per row and token cost wasm SIMD128 (no byte shifts on x86) more than the
 /// products themselves (measured in the README's speed table).
@@ -55,7 +56,7 @@ pub type BlockQ5K = BlockQ4K;
 /// A Q6_K or Q3_K super-block (`block_q6_K`, `block_q3_K`) unpacked at load: each value's code as
 /// a byte (Q6_K's 6-bit code minus 32, −32..31; Q3_K's 2-bit code with its hmask bit, −4..3), the
 /// sixteen scales (one per 16 values) widened to i16 so the kernels load two at once; value e is
-/// d·scales[e / 16]·q[e]. 292 bytes in memory for the file's 210 (Q6_K) or 110 (Q3_K).
+/// `d·scales[e / 16]·q[e]`. 292 bytes in memory for the file's 210 (Q6_K) or 110 (Q3_K).
 #[derive(Clone, Debug, PartialEq)]
 pub struct BlockQ6K {
     pub q: [i8; QK_K],
@@ -102,7 +103,7 @@ pub fn q2_k_value(b: &BlockQ2K, e: usize) -> i32 {
 
 /// An IQ4_XS super-block (`block_iq4_xs`) unpacked at load: each value's `kvalues_iq4nl` level
 /// (−127..113) as a byte, its sub-block's 6-bit scale minus 32 (−32..31) per 32 values, the f16 d
-/// widened; value e is d·scales[e / 32]·q[e] (`dequantize_row_iq4_xs`). 268 bytes in memory for
+/// widened; value e is `d·scales[e / 32]·q[e]` (`dequantize_row_iq4_xs`). 268 bytes in memory for
 /// the file's 136.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BlockIq4Xs {

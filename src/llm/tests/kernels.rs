@@ -2,8 +2,8 @@
 //! picks must equal the scalar reference bit for bit — the F32 dot and matrix-vector products
 //! (lengths with and without a tail, row counts around the four rows the kernels take at once),
 //! the activations' Q8_0 and Q8_K quantization (ties, NaN, infinities, subnormals, a largest
-//! magnitude held by both signs), and the Q8_0, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K matrix-vector
-//! products (random blocks and extreme codes), and Q4_0's definition against the Q8_0 kernel on
+//! magnitude held by both signs), and the Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K and IQ4_XS
+//! matrix-vector products (random blocks and extreme codes), and Q4_0's definition against the Q8_0 kernel on
 //! its unpacked blocks. Natively the picked kernel is the reference itself, so these run there
 //! only as a check that the tests themselves hold together; the K-quants' blocks as unpacked at
 //! load are also held to quantscope-core's dequantizers (ggml's `dequantize_row_*`).
