@@ -242,37 +242,37 @@ test('a file larger than the tab can hold is refused before it is read, and the 
   }
 });
 
-// A GGUF header of one IQ4_XS matrix of 3,000,000 × 256 (4.25 bits a weight: 0.38 GiB stored), the
-// rest of the file sparse: under the file-size limit, but held as F32 (no IQ4_XS kernel here) its
+// A GGUF header of one IQ3_S matrix of 3,000,000 × 256 (3.44 bits a weight: 0.31 GiB stored), the
+// rest of the file sparse: under the file-size limit, but held as F32 (no IQ3_S kernel here) its
 // weights take 2.86 GiB. The worker adds that up from the header alone.
-function iq4xsHeader(rows) {
+function iq3sHeader(rows) {
   const str = (t) => { const b = Buffer.from(t); const n = Buffer.alloc(8); n.writeBigUInt64LE(BigInt(b.length)); return [n, b]; };
   const u32 = (v) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); return b; };
   const u64 = (v) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); return b; };
-  const IQ4_XS = 23;
+  const IQ3_S = 21;
   const head = Buffer.concat([Buffer.from('GGUF'), u32(3), u64(1), u64(1), ...str('general.architecture'), u32(8), ...str('llama'),
-    ...str('token_embd.weight'), u32(2), u64(256), u64(rows), u32(IQ4_XS), u64(0)]);
+    ...str('token_embd.weight'), u32(2), u64(256), u64(rows), u32(IQ3_S), u64(0)]);
   return Buffer.concat([head, Buffer.alloc((32 - (head.length % 32)) % 32)]);
 }
 
 test('a file whose weights would not fit once loaded is refused before it is read, and the model on show stays', async () => {
   const rows = 3_000_000;
-  const path = join(tmpdir(), `quantscope-iq4xs-${process.pid}.gguf`);
+  const path = join(tmpdir(), `quantscope-iq3s-${process.pid}.gguf`);
   const f = await openFile(path, 'w');
   try {
-    const header = iq4xsHeader(rows);
+    const header = iq3sHeader(rows);
     await f.write(header, 0, header.length, 0);
-    await f.truncate(header.length + rows * 136);
+    await f.truncate(header.length + rows * 110);
     await f.close();
     const page = await openLm();
     await page.click('#lm-generate'); // the built-in model loads
     await page.waitForFunction(() => document.querySelector('#lm-outputs')?.dataset.state === 'done', null, { timeout: 120000 });
     await page.setInputFiles('#lm-file', path);
     await page.waitForSelector('#lm-error:not([hidden])', { timeout: 60000 });
-    // The file (0.38 GiB) plus 4 bytes for each of its 768 M weights.
-    const gib = ((header.length + rows * 136 + rows * 256 * 4) / 2 ** 30).toFixed(2);
+    // The file (0.31 GiB) plus 4 bytes for each of its 768 M weights.
+    const gib = ((header.length + rows * 110 + rows * 256 * 4) / 2 ** 30).toFixed(2);
     assert.match(await page.textContent('#lm-error'),
-      new RegExp(`^quantscope-iq4xs-\\d+\\.gguf: loading it takes ${gib.replace('.', '\\.')} GiB of memory \\(the file 0\\.38 GiB`));
+      new RegExp(`^quantscope-iq3s-\\d+\\.gguf: loading it takes ${gib.replace('.', '\\.')} GiB of memory \\(the file 0\\.31 GiB`));
     assert.match(await page.textContent('#lm-status'), /^Built-in model: llama, /);
     assert.equal(await page.isDisabled('#lm-generate'), false);
     await page.locator('#run-lm').screenshot({ path: `${SCREENSHOTS}run-lm-too-big.png` });

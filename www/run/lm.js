@@ -36,7 +36,8 @@ const AWQ_CHUNKS = 4;
 // (4 GiB at most in a browser tab), where its weights as the kernels keep them (and for F32, its
 // quantized copies) sit beside it. A bigger file is refused before being read; then the worker
 // adds up, from the file's header alone, what loading it would hold (Q4_0 unpacked to Q8_0 codes
-// doubles its weights; so are Q5_0, Q4_1 and Q5_1; a type without a kernel is held as F32, 32 / bits-per-weight times its
+// doubles its weights; so are Q5_0, Q4_1, Q5_1 and IQ4_NL; the K-quants and IQ4_XS take a byte per
+// weight, 1.4–3.3× their file; a type without a kernel is held as F32, 32 / bits-per-weight times its
 // file), and a model over the limit is refused before being read too.
 const MAX_FILE_BYTES = 1.5 * 2 ** 30;
 
@@ -323,7 +324,7 @@ async function loadFile(file) {
     setBusy(false);
     $('#lm-status').textContent = shown;
     fail('#lm-error', `${file.name}: loading it takes ${(needed / 2 ** 30).toFixed(2)} GiB of memory (the file ` +
-      `${(file.size / 2 ** 30).toFixed(2)} GiB and its weights as this tab keeps them: Q4_0, Q5_0, Q4_1 and Q5_1 as 8-bit codes, types without a ` +
+      `${(file.size / 2 ** 30).toFixed(2)} GiB and its weights as this tab keeps them: Q4_0 … Q6_K and IQ4 types as 8-bit codes, types without a ` +
       `kernel here as F32); this tab holds a language model of up to ${(MAX_FILE_BYTES / 2 ** 30).toFixed(1)} GiB. ` +
       'Try a smaller model or a K-quant or Q8_0 type.');
     return;

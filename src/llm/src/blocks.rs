@@ -1,5 +1,6 @@
 //! The blocks the quantized matrix-vector products read, as the model holds them in memory (each
-//! type's file layout and its unpacking at load are in `q8_0.rs`, `q4_0.rs` and `kquants.rs`). Apart
+//! type's file layout and its unpacking at load are in `q8_0.rs`, `q4_0.rs`, `kquants.rs` and
+//! `iq4.rs`). Apart
 //! from those modules so that the kernels ([`crate::kernels`]) and the types' modules, which call
 //! the kernels, both depend on this one and not on each other.
 
@@ -34,62 +35,49 @@ pub struct BlockQ8K {
     pub bsums: [i16; QK_K / 16],
 }
 
-/// A Q4_K super-block (`block_q4_K`) with its packed 6-bit scales and mins unpacked at load.
+/// A Q4_K or Q5_K super-block (`block_q4_K`, `block_q5_K`) unpacked at load: each value's code
+/// as a byte (0..15, or 0..31 with Q5_K's high bit), the packed 6-bit scales and mins unpacked
+/// (`get_scale_min_k4`), value e = `d·scales[e / 32]·q[e] − dmin·mins[e / 32]`. 280 bytes in memory
+/// for the file's 144 (Q4_K) or 176 (Q5_K): the kernels then load codes as Q8_0's, where splitting
+/// nibbles and high bits per row and token cost wasm SIMD128 (no byte shifts on x86) more than the
+/// products themselves (measured in the README's speed table).
 #[derive(Clone, Debug, PartialEq)]
 pub struct BlockQ4K {
-    pub d: f32,
-    pub dmin: f32,
-    /// The eight 6-bit scales and mins, unpacked (`get_scale_min_k4`).
+    pub q: [i8; QK_K],
     pub scales: [u8; 8],
     pub mins: [u8; 8],
-    pub qs: [u8; QK_K / 2],
+    pub d: f32,
+    pub dmin: f32,
 }
 
-/// A Q6_K super-block with its 6-bit values unpacked at load (the kernels then read them as
-/// bytes; 276 bytes in memory for the file's 210).
+/// Q5_K's super-block as the kernels hold it: Q4_K's, with codes 0..31.
+pub type BlockQ5K = BlockQ4K;
+
+/// A Q6_K or Q3_K super-block (`block_q6_K`, `block_q3_K`) unpacked at load: each value's code as
+/// a byte (Q6_K's 6-bit code minus 32, −32..31; Q3_K's 2-bit code with its hmask bit, −4..3), the
+/// sixteen scales (one per 16 values) widened to i16 so the kernels load two at once; value e is
+/// `d·scales[e / 16]·q[e]`. 292 bytes in memory for the file's 210 (Q6_K) or 110 (Q3_K).
 #[derive(Clone, Debug, PartialEq)]
 pub struct BlockQ6K {
-    /// The 256 values in order, each its 6-bit code minus 32 (−32..31).
     pub q: [i8; QK_K],
-    /// One scale per 16 values.
-    pub scales: [i8; QK_K / 16],
+    pub scales: [i16; QK_K / 16],
     pub d: f32,
 }
 
-/// A Q2_K super-block (`block_q2_K`) as the file lays it out, its f16 scales widened (88 bytes in
-/// memory for the file's 84). Value e = 128n + 32j + l (l < 32) is (qs[32n + l] >> 2j) & 3; its
-/// sub-block of 16 is e / 16, whose scale is the low nibble of scales[e / 16] and min the high.
+/// Q3_K's super-block as the kernels hold it: Q6_K's, with codes −4..3 and scales −32..31.
+pub type BlockQ3K = BlockQ6K;
+
+/// A Q2_K super-block (`block_q2_K`) unpacked at load: each value's 2-bit code already times its
+/// sub-block's 4-bit scale (0..45, exact in a byte), so the kernel's integer sum Σ scale·q·x is a
+/// plain byte dot product as Q8_0's; the 16 scale bytes as the file has them (scale in the low
+/// nibble, min in the high), f16 d and dmin widened. 280 bytes in memory for the file's 84.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BlockQ2K {
+    /// (scales[e / 16] & 15) · code e.
+    pub q: [i8; QK_K],
     pub scales: [u8; QK_K / 16],
-    pub qs: [u8; QK_K / 4],
     pub d: f32,
     pub dmin: f32,
-}
-
-/// A Q3_K super-block (`block_q3_K`) with its sixteen 6-bit scales unpacked at load, minus 32
-/// (116 bytes in memory for the file's 110). Value e = 128n + 32j + l (l < 32) is
-/// ((qs[32n + l] >> 2j) & 3) − 4, plus 4 when bit 4n + j of hmask[l] is set.
-#[derive(Clone, Debug, PartialEq)]
-pub struct BlockQ3K {
-    pub hmask: [u8; QK_K / 8],
-    pub qs: [u8; QK_K / 4],
-    /// One scale per 16 values, −32..31.
-    pub scales: [i8; QK_K / 16],
-    pub d: f32,
-}
-
-/// A Q5_K super-block (`block_q5_K`) with its 6-bit scales and mins unpacked at load as Q4_K's
-/// (184 bytes in memory for the file's 176). Value e = 64j + 32h + l (l < 32) is the low (h = 0)
-/// or high (h = 1) nibble of qs[32j + l], plus 16 when bit 2j + h of qh[l] is set.
-#[derive(Clone, Debug, PartialEq)]
-pub struct BlockQ5K {
-    pub d: f32,
-    pub dmin: f32,
-    pub scales: [u8; 8],
-    pub mins: [u8; 8],
-    pub qh: [u8; QK_K / 8],
-    pub qs: [u8; QK_K / 2],
 }
 
 /// A Q4_1 or Q5_1 block (`block_q4_1`, `block_q5_1`) unpacked at load: its 32 codes (0..15 or
@@ -102,25 +90,24 @@ pub struct BlockQ8Min {
     pub qs: [i8; QK],
 }
 
-/// Value e of a Q2_K super-block (0..3).
+/// Value e of a Q2_K super-block (its code, 0..3): the scaled code over the scale; a code under
+/// a zero scale is not kept, and any gives the same value there (0·d·q − min), so 0.
 pub fn q2_k_value(b: &BlockQ2K, e: usize) -> i32 {
-    let (n, j, l) = (e / 128, e % 128 / 32, e % 32);
-    ((b.qs[32 * n + l] >> (2 * j)) & 3) as i32
+    let scale = (b.scales[e / 16] & 0x0f) as i32;
+    if scale == 0 {
+        0
+    } else {
+        b.q[e] as i32 / scale
+    }
 }
 
-/// Value e of a Q3_K super-block (−4..3).
-pub fn q3_k_value(b: &BlockQ3K, e: usize) -> i32 {
-    let (n, j, l) = (e / 128, e % 128 / 32, e % 32);
-    let low = ((b.qs[32 * n + l] >> (2 * j)) & 3) as i32;
-    let high = (b.hmask[l] >> (4 * n + j)) & 1;
-    low - if high == 0 { 4 } else { 0 }
-}
-
-/// Value e of a Q5_K super-block (0..31).
-pub fn q5_k_value(b: &BlockQ5K, e: usize) -> i32 {
-    let (j, h, l) = (e / 64, e % 64 / 32, e % 32);
-    let byte = b.qs[32 * j + l];
-    let low = if h == 0 { byte & 0x0f } else { byte >> 4 };
-    let high = (b.qh[l] >> (2 * j + h)) & 1;
-    (low | (high << 4)) as i32
+/// An IQ4_XS super-block (`block_iq4_xs`) unpacked at load: each value's `kvalues_iq4nl` level
+/// (−127..113) as a byte, its sub-block's 6-bit scale minus 32 (−32..31) per 32 values, the f16 d
+/// widened; value e is `d·scales[e / 32]·q[e]` (`dequantize_row_iq4_xs`). 268 bytes in memory for
+/// the file's 136.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BlockIq4Xs {
+    pub q: [i8; QK_K],
+    pub scales: [i8; QK_K / 32],
+    pub d: f32,
 }

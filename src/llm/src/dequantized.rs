@@ -1,4 +1,4 @@
-//! Matrices of the ggml types without a ported ggml-cpu kernel (the IQ and TQ types, IQ4_NL,
+//! Matrices of the ggml types without a ported ggml-cpu kernel (the IQ1–IQ3 and TQ types,
 //! MXFP4, F16, BF16 ...): the weights dequantized to f32 once at load (exact: ggml's dequantizers, `quantscope_core::ggml_dequant`), the activations rounded
 //! through the weight type's `vec_dot_type` as ggml-cpu does (`ggml-cpu.c`, `type_traits_cpu`:
 //! Q8_K for the K-quants, IQ1–IQ3, IQ4_XS and TQ; Q8_0 (or Q8_1, the same codes) for the legacy
@@ -8,7 +8,7 @@
 //! Σ dequant(w)·dequant(x̃) blockwise, with integer sums inside a block. Only the order and
 //! rounding of the float sums differ, so logits agree with llama.cpp's to the float tolerance of
 //! a ~1e-6 relative perturbation rather than bit for bit (the ported kernels: [`crate::q8_0`],
-//! [`crate::q4_0`], [`crate::legacy`], [`crate::kquants`]). Memory: 4 bytes per weight.
+//! [`crate::q4_0`], [`crate::legacy`], [`crate::kquants`], [`crate::iq4`]). Memory: 4 bytes per weight.
 
 use crate::kquants::{self, QK_K};
 use crate::q8_0;

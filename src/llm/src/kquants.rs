@@ -1,8 +1,8 @@
 //! Q2_K, Q3_K, Q4_K, Q5_K and Q6_K weights × Q8_K activations, as ggml-cpu multiplies them
 //! (`ggml_vec_dot_q{2,3,4,5,6}_K_q8_K`; the activations by `quantize_row_q8_K`, which on x86 is the
 //! reference `quantize_row_q8_K_ref` of `ggml-quants.c`). Super-blocks of 256 values
-//! (`block_q2_K` ... `block_q8_K` in `ggml-common.h`), kept packed as the file has them (only the
-//! scales unpacked; Q6_K's values too).
+//! (`block_q2_K` ... `block_q8_K` in `ggml-common.h`), unpacked at load to a byte per code and
+//! their scales (`crate::blocks`: ~1.6–3.4× the file's bytes, for kernels as fast as Q8_0's).
 //!
 //! The float operations are those of ggml's wasm SIMD128 bodies ([`crate::kernels`]): Q4_K and
 //! Q5_K add d·Σ scale·q·x and subtract dmin·Σ min·bsum once per super-block, Q2_K adds their
@@ -10,7 +10,7 @@
 //! llama.cpp's x86 build only in the order and fusing of those float operations (and llama.cpp
 //! repacks Q4_K matrices of a multiple of 8 rows on AVX2: see [`crate::q4_0`]).
 
-pub use crate::blocks::{q2_k_value, q3_k_value, q5_k_value, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K, QK_K};
+pub use crate::blocks::{q2_k_value, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K, QK_K};
 use half::f16;
 
 pub const Q4_K_BYTES: usize = 144;
@@ -46,25 +46,15 @@ pub fn q4_k_from_bytes(bytes: &[u8]) -> Vec<BlockQ4K> {
         .chunks_exact(Q4_K_BYTES)
         .map(|b| {
             let (scales, mins) = scales_mins_k4(&b[4..16]);
-            BlockQ4K {
-                d: f16::from_le_bytes([b[0], b[1]]).to_f32(),
-                dmin: f16::from_le_bytes([b[2], b[3]]).to_f32(),
-                scales,
-                mins,
-                qs: b[16..144].try_into().expect("128 bytes"),
-            }
+            // Value e = 64j + 32h + l: the low (h = 0) or high (h = 1) nibble of qs[32j + l].
+            let qs = &b[16..144];
+            let q = std::array::from_fn(|e| {
+                let (j, h, l) = (e / 64, e % 64 / 32, e % 32);
+                (if h == 0 { qs[32 * j + l] & 0x0f } else { qs[32 * j + l] >> 4 }) as i8
+            });
+            BlockQ4K { q, scales, mins, d: f16_at(b, 0), dmin: f16_at(b, 2) }
         })
         .collect()
-}
-
-/// Value e of a Q4_K super-block (0..15) and its sub-block of 32.
-fn q4_k_value(b: &BlockQ4K, e: usize) -> (i32, usize) {
-    let (j, l) = (e / 64, e % 64);
-    if l < 32 {
-        ((b.qs[32 * j + l] & 0x0f) as i32, 2 * j)
-    } else {
-        ((b.qs[32 * j + l - 32] >> 4) as i32, 2 * j + 1)
-    }
 }
 
 /// One row's `ggml_vec_dot_q4_K_q8_K`.
@@ -74,13 +64,13 @@ pub fn q4_k_vec_dot(w: &[BlockQ4K], x: &[BlockQ8K]) -> f32 {
     y[0]
 }
 
-/// `dequantize_row_q4_K`: d·scale·q − dmin·min per sub-block of 32.
+/// `dequantize_row_q4_K` and `dequantize_row_q5_K`: d·scale·q − dmin·min per sub-block of 32.
 pub fn q4_k_dequantize(blocks: &[BlockQ4K], out: &mut [f32]) {
     for (b, chunk) in blocks.iter().zip(out.chunks_mut(QK_K)) {
         for (e, o) in chunk.iter_mut().enumerate() {
-            let (q, sub) = q4_k_value(b, e);
+            let sub = e / 32;
             let (d, m) = (b.d * b.scales[sub] as f32, b.dmin * b.mins[sub] as f32);
-            *o = d * q as f32 - m;
+            *o = d * b.q[e] as f32 - m;
         }
     }
 }
@@ -102,7 +92,7 @@ pub fn q6_k_from_bytes(bytes: &[u8]) -> Vec<BlockQ6K> {
                 let high = (qh[32 * half + l] >> (2 * part)) & 3;
                 (low | (high << 4)) as i8 - 32
             });
-            BlockQ6K { q, scales: std::array::from_fn(|i| b[192 + i] as i8), d: f16::from_le_bytes([b[208], b[209]]).to_f32() }
+            BlockQ6K { q, scales: std::array::from_fn(|i| b[192 + i] as i8 as i16), d: f16_at(b, 208) }
         })
         .collect()
 }
@@ -114,7 +104,7 @@ pub fn q6_k_vec_dot(w: &[BlockQ6K], x: &[BlockQ8K]) -> f32 {
     y[0]
 }
 
-/// `dequantize_row_q6_K`: d · scale · (q − 32).
+/// `dequantize_row_q6_K` (d · scale · (q − 32)) and `dequantize_row_q3_K` (d · scale · q).
 pub fn q6_k_dequantize(blocks: &[BlockQ6K], out: &mut [f32]) {
     for (b, chunk) in blocks.iter().zip(out.chunks_mut(QK_K)) {
         for (e, o) in chunk.iter_mut().enumerate() {
@@ -131,11 +121,14 @@ fn f16_at(b: &[u8], at: usize) -> f32 {
 pub fn q2_k_from_bytes(bytes: &[u8]) -> Vec<BlockQ2K> {
     bytes
         .chunks_exact(Q2_K_BYTES)
-        .map(|b| BlockQ2K {
-            scales: b[..16].try_into().expect("16 bytes"),
-            qs: b[16..80].try_into().expect("64 bytes"),
-            d: f16_at(b, 80),
-            dmin: f16_at(b, 82),
+        .map(|b| {
+            // Value e = 128n + 32j + l is (qs[32n + l] >> 2j) & 3, in sub-block e / 16.
+            let qs = &b[16..80];
+            let q = std::array::from_fn(|e| {
+                let (n, j, l) = (e / 128, e % 128 / 32, e % 32);
+                (((qs[32 * n + l] >> (2 * j)) & 3) * (b[e / 16] & 0x0f)) as i8
+            });
+            BlockQ2K { q, scales: b[..16].try_into().expect("16 bytes"), d: f16_at(b, 80), dmin: f16_at(b, 82) }
         })
         .collect()
 }
@@ -158,14 +151,21 @@ pub fn q3_k_from_bytes(bytes: &[u8]) -> Vec<BlockQ3K> {
     bytes
         .chunks_exact(Q3_K_BYTES)
         .map(|b| {
-            let s = &b[96..108];
+            let (hmask, qs, s) = (&b[..32], &b[32..96], &b[96..108]);
+            // Value e = 128n + 32j + l is ((qs[32n + l] >> 2j) & 3) − 4, plus 4 when bit 4n + j of
+            // hmask[l] is set.
+            let q = std::array::from_fn(|e| {
+                let (n, j, l) = (e / 128, e % 128 / 32, e % 32);
+                let low = ((qs[32 * n + l] >> (2 * j)) & 3) as i8;
+                let high = (hmask[l] >> (4 * n + j)) & 1;
+                low - if high == 0 { 4 } else { 0 }
+            });
             BlockQ3K {
-                hmask: b[..32].try_into().expect("32 bytes"),
-                qs: b[32..96].try_into().expect("64 bytes"),
+                q,
                 scales: std::array::from_fn(|j| {
                     let low = if j < 8 { s[j] & 0x0f } else { s[j - 8] >> 4 };
                     let high = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
-                    (low | (high << 4)) as i8 - 32
+                    (low | (high << 4)) as i16 - 32
                 }),
                 d: f16_at(b, 108),
             }
@@ -173,13 +173,9 @@ pub fn q3_k_from_bytes(bytes: &[u8]) -> Vec<BlockQ3K> {
         .collect()
 }
 
-/// `dequantize_row_q3_K`: d·scale·q per sub-block of 16.
+/// `dequantize_row_q3_K`: d·scale·q per sub-block of 16 (Q6_K's, on the same blocks).
 pub fn q3_k_dequantize(blocks: &[BlockQ3K], out: &mut [f32]) {
-    for (b, chunk) in blocks.iter().zip(out.chunks_mut(QK_K)) {
-        for (e, o) in chunk.iter_mut().enumerate() {
-            *o = b.d * b.scales[e / 16] as f32 * q3_k_value(b, e) as f32;
-        }
-    }
+    q6_k_dequantize(blocks, out)
 }
 
 /// `block_q5_K`: f16 d, f16 dmin, 12 bytes of 6-bit scales and mins (as Q4_K's), 32 bytes of
@@ -189,27 +185,23 @@ pub fn q5_k_from_bytes(bytes: &[u8]) -> Vec<BlockQ5K> {
         .chunks_exact(Q5_K_BYTES)
         .map(|b| {
             let (scales, mins) = scales_mins_k4(&b[4..16]);
-            BlockQ5K {
-                d: f16_at(b, 0),
-                dmin: f16_at(b, 2),
-                scales,
-                mins,
-                qh: b[16..48].try_into().expect("32 bytes"),
-                qs: b[48..176].try_into().expect("128 bytes"),
-            }
+            // Value e = 64j + 32h + l: the low (h = 0) or high (h = 1) nibble of qs[32j + l], plus
+            // 16 when bit 2j + h of qh[l] is set.
+            let (qh, qs) = (&b[16..48], &b[48..176]);
+            let q = std::array::from_fn(|e| {
+                let (j, h, l) = (e / 64, e % 64 / 32, e % 32);
+                let byte = qs[32 * j + l];
+                let low = if h == 0 { byte & 0x0f } else { byte >> 4 };
+                (low | (((qh[l] >> (2 * j + h)) & 1) << 4)) as i8
+            });
+            BlockQ5K { q, scales, mins, d: f16_at(b, 0), dmin: f16_at(b, 2) }
         })
         .collect()
 }
 
-/// `dequantize_row_q5_K`: d·scale·q − dmin·min per sub-block of 32.
+/// `dequantize_row_q5_K`: d·scale·q − dmin·min per sub-block of 32 (Q4_K's, on the same blocks).
 pub fn q5_k_dequantize(blocks: &[BlockQ5K], out: &mut [f32]) {
-    for (b, chunk) in blocks.iter().zip(out.chunks_mut(QK_K)) {
-        for (e, o) in chunk.iter_mut().enumerate() {
-            let sub = e / 32;
-            let (d, m) = (b.d * b.scales[sub] as f32, b.dmin * b.mins[sub] as f32);
-            *o = d * q5_k_value(b, e) as f32 - m;
-        }
-    }
+    q4_k_dequantize(blocks, out)
 }
 
 #[cfg(test)]

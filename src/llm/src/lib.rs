@@ -25,6 +25,7 @@ pub mod error;
 pub mod generate;
 pub mod gptq;
 pub mod imatrix;
+pub mod iq4;
 pub mod kernels;
 pub mod kl_divergence;
 pub mod kquants;

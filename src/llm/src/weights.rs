@@ -1,12 +1,14 @@
-//! A model's matrices as the forward pass multiplies them: F32 as stored; Q8_0, Q2_K–Q6_K kept as
-//! their blocks, and Q4_0, Q5_0, Q4_1, Q5_1 unpacked to a byte per code, multiplied as ggml-cpu
-//! does with the activations quantized to the weight type's `vec_dot_type` (Q8_0 for Q8_0, Q4_0
-//! and Q5_0: [`crate::q8_0`], [`crate::q4_0`], [`crate::legacy`]; Q8_1 for Q4_1 and Q5_1; Q8_K for
-//! the K-quants: [`crate::kquants`]). The other types ggml-cpu multiplies are dequantized at load
+//! A model's matrices as the forward pass multiplies them: F32 and Q8_0 as stored; Q4_0, Q5_0,
+//! Q4_1, Q5_1, IQ4_NL, the K-quants Q2_K–Q6_K and IQ4_XS unpacked at load to a byte per code (and
+//! their scales), multiplied as ggml-cpu does with the activations quantized to the weight type's
+//! `vec_dot_type` (Q8_0 for Q8_0, Q4_0, Q5_0 and IQ4_NL: [`crate::q8_0`], [`crate::q4_0`],
+//! [`crate::legacy`], [`crate::iq4`]; Q8_1 for Q4_1 and Q5_1; Q8_K for the K-quants and IQ4_XS:
+//! [`crate::kquants`]). The other types ggml-cpu multiplies are dequantized at load
 //! and multiplied in f32 by activations rounded as ggml rounds them ([`crate::dequantized`]).
 
 use crate::dequantized::ActivationRounding;
 use crate::error::{LlmError, Result};
+use crate::iq4::{self, BlockIq4Xs};
 use crate::kernels;
 use crate::kquants::{self, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, QK_K};
 use crate::legacy::{self, BlockQ8Min};
@@ -37,6 +39,17 @@ pub enum Matrix {
         rows: usize,
         cols: usize,
         blocks: Vec<BlockQ8_0>,
+    },
+    /// Unpacked at load to Q8_0 codes, its levels ([`iq4::iq4_nl_unpack`]).
+    Iq4Nl {
+        rows: usize,
+        cols: usize,
+        blocks: Vec<BlockQ8_0>,
+    },
+    Iq4Xs {
+        rows: usize,
+        cols: usize,
+        blocks: Vec<BlockIq4Xs>,
     },
     /// Q4_1 or Q5_1 (`ty`), unpacked at load to codes and block mins ([`legacy`]).
     Q8Min {
@@ -82,21 +95,22 @@ pub enum Matrix {
 
 /// Bytes the weights of a matrix of `elements` values stored as `dtype` (ggml's lower-case name)
 /// take once [`TensorSource::matrix`] has loaded them: the blocks as the kernels keep them (Q4_0
-/// unpacked to Q8_0 codes: 36 bytes per 32 weights for the file's 18), or 4 bytes per weight for a
-/// type dequantized at load. What [`Matrix::memory_bytes`]
+/// unpacked to Q8_0 codes: 36 bytes per 32 weights for the file's 18; Q2_K 280 bytes per 256 for
+/// the file's 84), or 4 bytes per weight for a type dequantized at load. What [`Matrix::memory_bytes`]
 /// then counts; the page's "too big for the tab" check adds these up from a file's header.
 pub fn loaded_bytes(dtype: &str, elements: u64) -> u64 {
     use std::mem::size_of;
     let blocks = |per: usize, size: usize| elements / per as u64 * size as u64;
     match dtype {
         "f32" => elements * 4,
-        "q8_0" | "q4_0" | "q5_0" => blocks(q8_0::QK, size_of::<BlockQ8_0>()),
+        "q8_0" | "q4_0" | "q5_0" | "iq4_nl" => blocks(q8_0::QK, size_of::<BlockQ8_0>()),
         "q4_1" | "q5_1" => blocks(q8_0::QK, size_of::<BlockQ8Min>()),
         "q2_k" => blocks(QK_K, size_of::<BlockQ2K>()),
         "q3_k" => blocks(QK_K, size_of::<BlockQ3K>()),
         "q4_k" => blocks(QK_K, size_of::<BlockQ4K>()),
         "q5_k" => blocks(QK_K, size_of::<BlockQ5K>()),
         "q6_k" => blocks(QK_K, size_of::<BlockQ6K>()),
+        "iq4_xs" => blocks(QK_K, size_of::<BlockIq4Xs>()),
         _ => elements * 4,
     }
 }
@@ -123,7 +137,10 @@ impl Matrix {
         use std::mem::size_of_val;
         (match self {
             Matrix::F32 { w, .. } => size_of_val(&w[..]),
-            Matrix::Q8_0 { blocks, .. } | Matrix::Q4_0 { blocks, .. } | Matrix::Q5_0 { blocks, .. } => size_of_val(&blocks[..]),
+            Matrix::Q8_0 { blocks, .. } | Matrix::Q4_0 { blocks, .. } | Matrix::Q5_0 { blocks, .. } | Matrix::Iq4Nl { blocks, .. } => {
+                size_of_val(&blocks[..])
+            }
+            Matrix::Iq4Xs { blocks, .. } => size_of_val(&blocks[..]),
             Matrix::Q8Min { blocks, .. } => size_of_val(&blocks[..]),
             Matrix::Q2K { blocks, .. } => size_of_val(&blocks[..]),
             Matrix::Q3K { blocks, .. } => size_of_val(&blocks[..]),
@@ -140,6 +157,8 @@ impl Matrix {
             | Matrix::Q8_0 { rows, .. }
             | Matrix::Q4_0 { rows, .. }
             | Matrix::Q5_0 { rows, .. }
+            | Matrix::Iq4Nl { rows, .. }
+            | Matrix::Iq4Xs { rows, .. }
             | Matrix::Q8Min { rows, .. }
             | Matrix::Q2K { rows, .. }
             | Matrix::Q3K { rows, .. }
@@ -156,6 +175,8 @@ impl Matrix {
             | Matrix::Q8_0 { cols, .. }
             | Matrix::Q4_0 { cols, .. }
             | Matrix::Q5_0 { cols, .. }
+            | Matrix::Iq4Nl { cols, .. }
+            | Matrix::Iq4Xs { cols, .. }
             | Matrix::Q8Min { cols, .. }
             | Matrix::Q2K { cols, .. }
             | Matrix::Q3K { cols, .. }
@@ -173,6 +194,8 @@ impl Matrix {
             Matrix::Q8_0 { .. } => "q8_0",
             Matrix::Q4_0 { .. } => "q4_0",
             Matrix::Q5_0 { .. } => "q5_0",
+            Matrix::Iq4Nl { .. } => "iq4_nl",
+            Matrix::Iq4Xs { .. } => "iq4_xs",
             Matrix::Q8Min { ty, .. } => ty,
             Matrix::Q2K { .. } => "q2_k",
             Matrix::Q3K { .. } => "q3_k",
@@ -189,7 +212,10 @@ impl Matrix {
             Matrix::F32 { w, .. } => kernels::f32_matvec(w, x, y),
             Matrix::Dequantized { act, w, .. } => kernels::f32_matvec(w, &act.round(x), y),
             Matrix::Q8_0 { blocks, .. } => kernels::q8_0_matvec(blocks, &q8_0::quantize_activations(x), y),
-            Matrix::Q4_0 { blocks, .. } | Matrix::Q5_0 { blocks, .. } => kernels::q8_0_matvec(blocks, &q8_0::quantize_activations(x), y),
+            Matrix::Q4_0 { blocks, .. } | Matrix::Q5_0 { blocks, .. } | Matrix::Iq4Nl { blocks, .. } => {
+                kernels::q8_0_matvec(blocks, &q8_0::quantize_activations(x), y)
+            }
+            Matrix::Iq4Xs { blocks, .. } => kernels::iq4_xs_matvec(blocks, &kquants::quantize_activations(x), y),
             Matrix::Q8Min { blocks, .. } => {
                 let (xq, s) = legacy::quantize_activations_q8_1(x);
                 kernels::q8_1_matvec(blocks, &xq, &s, y)
@@ -210,7 +236,10 @@ impl Matrix {
                 let per_row = cols / q8_0::QK;
                 legacy::dequantize(&blocks[r * per_row..(r + 1) * per_row], out);
             }
-            Matrix::Q8_0 { cols, blocks, .. } | Matrix::Q4_0 { cols, blocks, .. } | Matrix::Q5_0 { cols, blocks, .. } => {
+            Matrix::Q8_0 { cols, blocks, .. }
+            | Matrix::Q4_0 { cols, blocks, .. }
+            | Matrix::Q5_0 { cols, blocks, .. }
+            | Matrix::Iq4Nl { cols, blocks, .. } => {
                 let per_row = cols / q8_0::QK;
                 for (b, chunk) in blocks[r * per_row..(r + 1) * per_row].iter().zip(out.chunks_mut(q8_0::QK)) {
                     for (o, &q) in chunk.iter_mut().zip(&b.qs) {
@@ -237,6 +266,10 @@ impl Matrix {
             Matrix::Q6K { cols, blocks, .. } => {
                 let per_row = cols / QK_K;
                 kquants::q6_k_dequantize(&blocks[r * per_row..(r + 1) * per_row], out);
+            }
+            Matrix::Iq4Xs { cols, blocks, .. } => {
+                let per_row = cols / QK_K;
+                iq4::iq4_xs_dequantize(&blocks[r * per_row..(r + 1) * per_row], out);
             }
         }
     }
@@ -322,6 +355,14 @@ impl TensorSource<'_> {
             "q6_k" => {
                 let bytes = self.file.read_stored(i, 0, rows * cols / QK_K * kquants::Q6_K_BYTES)?;
                 Ok(Matrix::Q6K { rows, cols, blocks: kquants::q6_k_from_bytes(&bytes) })
+            }
+            "iq4_nl" => {
+                let bytes = self.file.read_stored(i, 0, rows * cols / q8_0::QK * iq4::IQ4_NL_BYTES)?;
+                Ok(Matrix::Iq4Nl { rows, cols, blocks: iq4::iq4_nl_unpack(&bytes) })
+            }
+            "iq4_xs" => {
+                let bytes = self.file.read_stored(i, 0, rows * cols / QK_K * iq4::IQ4_XS_BYTES)?;
+                Ok(Matrix::Iq4Xs { rows, cols, blocks: iq4::iq4_xs_from_bytes(&bytes) })
             }
             other => {
                 let unsupported = || LlmError::UnsupportedTensorType { name: name.into(), dtype: other.into() };

@@ -2,8 +2,8 @@
 //! picks must equal the scalar reference bit for bit — the F32 dot and matrix-vector products
 //! (lengths with and without a tail, row counts around the four rows the kernels take at once),
 //! the activations' Q8_0 and Q8_K quantization (ties, NaN, infinities, subnormals, a largest
-//! magnitude held by both signs), and the Q8_0, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K matrix-vector
-//! products (random blocks and extreme codes), and Q4_0's definition against the Q8_0 kernel on
+//! magnitude held by both signs), and the Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K and IQ4_XS
+//! matrix-vector products (random blocks and extreme codes), and Q4_0's definition against the Q8_0 kernel on
 //! its unpacked blocks. Natively the picked kernel is the reference itself, so these run there
 //! only as a check that the tests themselves hold together; the K-quants' blocks as unpacked at
 //! load are also held to quantscope-core's dequantizers (ggml's `dequantize_row_*`).
@@ -305,5 +305,50 @@ fn q5_0_unpacks_and_q8_1_matvec_equals_its_reference() {
             reference::q8_1_matvec(&w, &x, &s, &mut y[1]);
             assert_eq!(bits(&y[0]), bits(&y[1]), "{len}-byte blocks: {rows} rows of {nb}, fill {fill:?}");
         }
+    }
+}
+
+/// IQ4_XS and IQ4_NL with their levels looked up at load (src/llm/src/iq4.rs) dequantize to
+/// ggml's values (quantscope-core's `dequantize_row_iq4_xs` / `_iq4_nl` ports); the IQ4_XS kernel
+/// equals its reference bit for bit (random and extreme blocks), and that reference equals the
+/// f64 dot of the dequantized values to float rounding.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn iq4_blocks_unpack_as_ggml_and_the_iq4_xs_matvec_equals_its_reference() {
+    use quantscope_core::ggml_dequant::iquants;
+    use quantscope_llm::iq4;
+    let mut rng = crate::common::Xorshift(0x1a4);
+    let raw = block_bytes(&mut rng, 3, iq4::IQ4_XS_BYTES, &[0], None);
+    let mut want = vec![0f32; 3 * QK_K];
+    for (b, y) in raw.chunks(iq4::IQ4_XS_BYTES).zip(want.chunks_mut(QK_K)) {
+        iquants::iq4_xs(b, y);
+    }
+    let w = iq4::iq4_xs_from_bytes(&raw);
+    let mut ours = vec![0f32; 3 * QK_K];
+    iq4::iq4_xs_dequantize(&w, &mut ours);
+    assert_eq!(bits(&ours), bits(&want), "IQ4_XS unpacked");
+    let x = q8_k_blocks(&mut rng, 3, false);
+    let xd: Vec<f64> = x.iter().flat_map(|b| b.qs.iter().map(move |&q| q as f64 * b.d as f64)).collect();
+    let dot = reference::iq4_xs_dot(&w, &x);
+    let exact: f64 = ours.iter().zip(&xd).map(|(&a, &b)| a as f64 * b).sum();
+    let scale: f64 = ours.iter().zip(&xd).map(|(&a, &b)| (a as f64 * b).abs()).sum();
+    assert!((dot as f64 - exact).abs() <= 1e-5 * scale, "IQ4_XS: {dot} vs {exact}");
+
+    let raw = block_bytes(&mut rng, 8, iq4::IQ4_NL_BYTES, &[0], None);
+    let mut want = vec![0f32; 8 * 32];
+    for (b, y) in raw.chunks(iq4::IQ4_NL_BYTES).zip(want.chunks_mut(32)) {
+        iquants::iq4_nl(b, y);
+    }
+    let ours: Vec<f32> = iq4::iq4_nl_unpack(&raw).iter().flat_map(|b| b.qs.map(|q| q as f32 * b.d)).collect();
+    assert_eq!(bits(&ours), bits(&want), "IQ4_NL unpacked");
+
+    // Extreme: every index 0 (level −127) and every 6-bit scale 0 (−32), against Q8_K −128.
+    for (rows, nb, fill) in K_SHAPES {
+        let x = q8_k_blocks(&mut rng, nb, fill.is_some());
+        let w = iq4::iq4_xs_from_bytes(&block_bytes(&mut rng, rows * nb, iq4::IQ4_XS_BYTES, &[0], fill.map(|_| 0x00)));
+        let mut y = [vec![0f32; rows], vec![0f32; rows]];
+        kernels::iq4_xs_matvec(&w, &x, &mut y[0]);
+        reference::iq4_xs_matvec(&w, &x, &mut y[1]);
+        assert_eq!(bits(&y[0]), bits(&y[1]), "IQ4_XS: {rows} rows of {nb} super-blocks, fill {fill:?}");
     }
 }

@@ -2,8 +2,10 @@
 //! SIMD128 kernel that must equal it bit for bit (`simd128.rs`; src/llm/tests/kernels.rs holds them
 //! to each other in the browser): the F32 dot product and matrix-vector product in ggml's eight
 //! lanes, the activations' quantization to Q8_0 and Q8_K, and the Q8_0, Q2_K, Q3_K, Q4_K, Q5_K
-//! and Q6_K matrix-vector products (Q4_0 is unpacked to Q8_0 codes at load, [`crate::q4_0::unpack`], and
-//! its definition `reference::q4_0_dot` is held to the Q8_0 kernel). The kernel is chosen here, once.
+//! and Q6_K matrix-vector products (the K-quants unpacked at load to a byte per code) and IQ4_XS's
+//! (its levels looked up at load, [`crate::iq4`]). Q4_0 and IQ4_NL are unpacked to Q8_0 codes at
+//! load ([`crate::q4_0::unpack`], [`crate::iq4::iq4_nl_unpack`]); Q4_0's definition
+//! `reference::q4_0_dot` is held to the Q8_0 kernel. The kernel is chosen here, once.
 //!
 //! The quantized products' float operations are those of ggml's wasm SIMD128 kernels
 //! (`ggml/src/ggml-cpu/arch/wasm/quants.c`): per block (Q8_0, Q4_0) or super-block (K-quants) the
@@ -18,8 +20,8 @@ pub mod reference;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod simd128;
 
+use crate::blocks::{BlockIq4Xs, BlockQ8Min, BlockQ8_0};
 use crate::blocks::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K};
-use crate::blocks::{BlockQ8Min, BlockQ8_0};
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 use simd128 as picked;
@@ -88,6 +90,12 @@ pub fn q3_k_matvec(w: &[BlockQ3K], x: &[BlockQ8K], y: &mut [f32]) {
 #[inline]
 pub fn q5_k_matvec(w: &[BlockQ5K], x: &[BlockQ8K], y: &mut [f32]) {
     picked::q5_k_matvec(w, x, y)
+}
+
+/// y = W x for an IQ4_XS matrix and Q8_K activations.
+#[inline]
+pub fn iq4_xs_matvec(w: &[BlockIq4Xs], x: &[BlockQ8K], y: &mut [f32]) {
+    picked::iq4_xs_matvec(w, x, y)
 }
 
 /// y = W x for a Q4_1 or Q5_1 matrix (unpacked to [`BlockQ8Min`]) and Q8_1 activations: Q8_0's

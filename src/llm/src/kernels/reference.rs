@@ -2,9 +2,8 @@
 //! product's float operations are ggml's wasm SIMD128 kernels' (`ggml/src/ggml-cpu/arch/wasm/quants.c`),
 //! written out lane by lane; their integer sums are exact, so only which values a lane holds matters.
 
-use crate::blocks::{q2_k_value, q3_k_value, q5_k_value};
+use crate::blocks::{BlockIq4Xs, BlockQ4_0, BlockQ8Min};
 use crate::blocks::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K, QK_K};
-use crate::blocks::{BlockQ4_0, BlockQ8Min};
 use crate::blocks::{BlockQ8_0, QK};
 use half::f16;
 
@@ -140,36 +139,36 @@ pub fn q4_0_dot(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
     })
 }
 
-/// One row of Q4_K × Q8_K (`ggml_vec_dot_q4_K_q8_K`, wasm): per super-block the mins' integer sum
-/// subtracted, sumf −= dmin · Σ min·bsum, then sumf += d · Σ scale·q·x, both sums exact integers.
+/// One row of Q4_K or Q5_K × Q8_K (`ggml_vec_dot_q4_K_q8_K`, `ggml_vec_dot_q5_K_q8_K`, wasm): per
+/// super-block the mins' integer sum subtracted, sumf −= dmin · Σ min·bsum, then
+/// sumf += d · Σ scale·q·x, both sums exact integers.
 pub fn q4_k_dot(w: &[BlockQ4K], x: &[BlockQ8K]) -> f32 {
     let mut sumf = 0f32;
     for (bw, bx) in w.iter().zip(x) {
-        let d = bx.d * bw.d;
-        let dmin = bx.d * bw.dmin;
         let mins: i32 = (0..8).map(|k| (bx.bsums[2 * k] as i32 + bx.bsums[2 * k + 1] as i32) * bw.mins[k] as i32).sum();
-        sumf -= dmin * mins as f32;
-        let mut sumi = 0i32;
-        for e in 0..QK_K {
-            let (j, l) = (e / 64, e % 64);
-            let (q, sub) = if l < 32 { (bw.qs[32 * j + l] & 0x0f, 2 * j) } else { (bw.qs[32 * j + l - 32] >> 4, 2 * j + 1) };
-            sumi += bw.scales[sub] as i32 * q as i32 * bx.qs[e] as i32;
-        }
-        sumf += d * sumi as f32;
+        sumf -= bx.d * bw.dmin * mins as f32;
+        let sumi: i32 = (0..QK_K).map(|e| bw.scales[e / 32] as i32 * bw.q[e] as i32 * bx.qs[e] as i32).sum();
+        sumf += bx.d * bw.d * sumi as f32;
     }
     sumf
 }
 
-/// One row of Q6_K × Q8_K (`ggml_vec_dot_q6_K_q8_K`, wasm): eight lanes, lane l holding the values
-/// e with e mod 8 = l, each sub-block's sum times its scale; per super-block sums[l] += d · lane,
-/// then the eight added in order.
+/// Σ scale·q·x of a Q6_K or Q3_K super-block in eight lanes, lane l holding the values e with
+/// e mod 8 = l (ggml's wasm lanes for both).
+fn lanes8(bw: &BlockQ6K, bx: &BlockQ8K) -> [i32; 8] {
+    let mut lanes = [0i32; 8];
+    for e in 0..QK_K {
+        lanes[e % 8] += bw.scales[e / 16] as i32 * bw.q[e] as i32 * bx.qs[e] as i32;
+    }
+    lanes
+}
+
+/// One row of Q6_K × Q8_K (`ggml_vec_dot_q6_K_q8_K`, wasm): eight lanes ([`lanes8`]); per
+/// super-block sums[l] += d · lane, then the eight added in order.
 pub fn q6_k_dot(w: &[BlockQ6K], x: &[BlockQ8K]) -> f32 {
     let mut sums = [0f32; 8];
     for (bw, bx) in w.iter().zip(x) {
-        let mut lanes = [0i32; 8];
-        for e in 0..QK_K {
-            lanes[e % 8] += bw.scales[e / 16] as i32 * bw.q[e] as i32 * bx.qs[e] as i32;
-        }
+        let lanes = lanes8(bw, bx);
         let d = bw.d * bx.d;
         for (s, &l) in sums.iter_mut().zip(&lanes) {
             *s += d * l as f32;
@@ -179,30 +178,28 @@ pub fn q6_k_dot(w: &[BlockQ6K], x: &[BlockQ8K]) -> f32 {
 }
 
 /// One row of Q2_K × Q8_K (`ggml_vec_dot_q2_K_q8_K`, wasm): per super-block two exact integer
-/// sums, isum = Σ (scale & 15)·q·x and summs = Σ (scale >> 4)·bsum over the 16 sub-blocks, then
-/// sumf += dall·isum − dmin·summs (two products, their difference, then the add).
+/// sums, isum = Σ (scale & 15)·q·x (the block's scaled codes times x) and summs =
+/// Σ (scale >> 4)·bsum over the 16 sub-blocks, then sumf += dall·isum − dmin·summs (two
+/// products, their difference, then the add).
 pub fn q2_k_dot(w: &[BlockQ2K], x: &[BlockQ8K]) -> f32 {
     let mut sumf = 0f32;
     for (bw, bx) in w.iter().zip(x) {
         let summs: i32 = (0..QK_K / 16).map(|g| (bw.scales[g] >> 4) as i32 * bx.bsums[g] as i32).sum();
-        let isum: i32 = (0..QK_K).map(|e| (bw.scales[e / 16] & 0x0f) as i32 * q2_k_value(bw, e) * bx.qs[e] as i32).sum();
+        let isum: i32 = (0..QK_K).map(|e| bw.q[e] as i32 * bx.qs[e] as i32).sum();
         let (dall, dmin) = (bw.d * bx.d, bw.dmin * bx.d);
         sumf += dall * isum as f32 - dmin * summs as f32;
     }
     sumf
 }
 
-/// One row of Q3_K × Q8_K (`ggml_vec_dot_q3_K_q8_K`, wasm): eight integer lanes, lane l holding
-/// the values e with e mod 8 = l, each times its sub-block's scale; per super-block four float
-/// lanes sums[l] += (d · lane l + d · lane l + 4); at the end each lane plus 0 (ggml adds the
-/// four unused lanes of its eight, +0.0, which turns a −0 into +0), added ((0 + 1) + 2) + 3.
+/// One row of Q3_K × Q8_K (`ggml_vec_dot_q3_K_q8_K`, wasm): eight integer lanes ([`lanes8`]);
+/// per super-block four float lanes sums[l] += (d · lane l + d · lane l + 4); at the end each
+/// lane plus 0 (ggml adds the four unused lanes of its eight, +0.0, which turns a −0 into +0),
+/// added ((0 + 1) + 2) + 3.
 pub fn q3_k_dot(w: &[BlockQ3K], x: &[BlockQ8K]) -> f32 {
     let mut sums = [0f32; 4];
     for (bw, bx) in w.iter().zip(x) {
-        let mut lanes = [0i32; 8];
-        for e in 0..QK_K {
-            lanes[e % 8] += bw.scales[e / 16] as i32 * q3_k_value(bw, e) * bx.qs[e] as i32;
-        }
+        let lanes = lanes8(bw, bx);
         let d = bw.d * bx.d;
         for (l, s) in sums.iter_mut().enumerate() {
             *s += lanes[l] as f32 * d + lanes[l + 4] as f32 * d;
@@ -212,15 +209,18 @@ pub fn q3_k_dot(w: &[BlockQ3K], x: &[BlockQ8K]) -> f32 {
     ((s[0] + s[1]) + s[2]) + s[3]
 }
 
-/// One row of Q5_K × Q8_K (`ggml_vec_dot_q5_K_q8_K`, wasm): as Q4_K's, sumf −= dmin · Σ min·bsum,
-/// then sumf += d · Σ scale·q·x per super-block.
+/// One row of Q5_K × Q8_K: Q4_K's ([`q4_k_dot`]) on codes 0..31.
 pub fn q5_k_dot(w: &[BlockQ5K], x: &[BlockQ8K]) -> f32 {
+    q4_k_dot(w, x)
+}
+
+/// One row of IQ4_XS × Q8_K (`ggml_vec_dot_iq4_xs_q8_K`, as its x86 body groups it): per
+/// super-block the exact isum = Σ (ls − 32)·level·x, then sumf += (d · d_x) · isum.
+pub fn iq4_xs_dot(w: &[BlockIq4Xs], x: &[BlockQ8K]) -> f32 {
     let mut sumf = 0f32;
     for (bw, bx) in w.iter().zip(x) {
-        let mins: i32 = (0..8).map(|k| (bx.bsums[2 * k] as i32 + bx.bsums[2 * k + 1] as i32) * bw.mins[k] as i32).sum();
-        sumf -= bx.d * bw.dmin * mins as f32;
-        let sumi: i32 = (0..QK_K).map(|e| bw.scales[e / 32] as i32 * q5_k_value(bw, e) * bx.qs[e] as i32).sum();
-        sumf += bx.d * bw.d * sumi as f32;
+        let isum: i32 = (0..QK_K).map(|e| bw.scales[e / 32] as i32 * bw.q[e] as i32 * bx.qs[e] as i32).sum();
+        sumf += bw.d * bx.d * isum as f32;
     }
     sumf
 }
@@ -266,4 +266,8 @@ pub fn q8_1_matvec(w: &[BlockQ8Min], x: &[BlockQ8_0], s: &[f32], y: &mut [f32]) 
     for (r, out) in y.iter_mut().enumerate() {
         *out = q8_1_dot(&w[r * n..(r + 1) * n], x, s);
     }
+}
+
+pub fn iq4_xs_matvec(w: &[BlockIq4Xs], x: &[BlockQ8K], y: &mut [f32]) {
+    rows(w, x, y, iq4_xs_dot)
 }

@@ -5,8 +5,8 @@
 //! The matrix products take four rows at a time: the activation block is loaded (and widened to
 //! i16) once for four weight rows, and the four rows' accumulators are independent chains.
 
+use crate::blocks::{BlockIq4Xs, BlockQ8Min, BlockQ8_0, QK};
 use crate::blocks::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K, QK_K};
-use crate::blocks::{BlockQ8Min, BlockQ8_0, QK};
 use core::arch::wasm32::*;
 use half::f16;
 
@@ -218,42 +218,33 @@ fn isum(v: v128) -> i32 {
     i32x4_extract_lane::<0>(v) + i32x4_extract_lane::<1>(v) + i32x4_extract_lane::<2>(v) + i32x4_extract_lane::<3>(v)
 }
 
+/// Q4_K and Q5_K: per sub-block of 32 the codes (bytes, widened) times the activations in i16
+/// (four products per lane, |·| ≤ 4·31·128), then `i32x4_dot_i16x8` with the scale; only the
+/// super-block's total matters, the lanes are free.
 #[inline(always)]
 fn q4_k_rows<const K: usize>(w: &[BlockQ4K], x: &[BlockQ8K], r: usize, y: &mut [f32]) {
     let nb = x.len();
-    let mask = i8x16_splat(0x0f);
     let mut sumf = [0f32; K];
     for (b, xb) in x.iter().enumerate() {
+        let rows: [&BlockQ4K; K] = core::array::from_fn(|k| &w[(r + k) * nb + b]);
         let pairs: [i32; 8] = core::array::from_fn(|k| xb.bsums[2 * k] as i32 + xb.bsums[2 * k + 1] as i32);
         let mut acc = [i32x4_splat(0); K];
-        for j in 0..QK_K / 64 {
-            // SAFETY: eight 8-byte loads of codes 64j..64j + 64 of 256.
-            let xv: [v128; 8] = core::array::from_fn(|i| unsafe { ld8(xb.qs.as_ptr().add(64 * j + 8 * i)) });
-            let (xl, xh) = ([xv[0], xv[1], xv[2], xv[3]], [xv[4], xv[5], xv[6], xv[7]]);
+        for j in 0..QK_K / 32 {
+            // SAFETY: four 8-byte loads of codes 32j..32j + 32 of 256.
+            let xv: [v128; 4] = core::array::from_fn(|i| unsafe { ld8(xb.qs.as_ptr().add(32 * j + 8 * i)) });
             for k in 0..K {
-                let wb = &w[(r + k) * nb + b];
-                // SAFETY: two 16-byte loads of bytes 32j..32j + 32 of the 128 nibble bytes.
-                let (q0, q1) = unsafe {
-                    (v128_load(wb.qs.as_ptr().add(32 * j) as *const v128), v128_load(wb.qs.as_ptr().add(32 * j + 16) as *const v128))
-                };
-                let (l0, l1, h0, h1) = (v128_and(q0, mask), v128_and(q1, mask), u8x16_shr(q0, 4), u8x16_shr(q1, 4));
-                let low = dot4(
-                    [u16x8_extend_low_u8x16(l0), u16x8_extend_high_u8x16(l0), u16x8_extend_low_u8x16(l1), u16x8_extend_high_u8x16(l1)],
-                    &xl,
+                let wb = rows[k];
+                // SAFETY: four 8-byte loads of codes 32j..32j + 32 of 256.
+                let wv: [v128; 4] = core::array::from_fn(|i| unsafe { ld8(wb.q.as_ptr().add(32 * j + 8 * i)) });
+                let p = i16x8_add(
+                    i16x8_add(i16x8_mul(wv[0], xv[0]), i16x8_mul(wv[1], xv[1])),
+                    i16x8_add(i16x8_mul(wv[2], xv[2]), i16x8_mul(wv[3], xv[3])),
                 );
-                let high = dot4(
-                    [u16x8_extend_low_u8x16(h0), u16x8_extend_high_u8x16(h0), u16x8_extend_low_u8x16(h1), u16x8_extend_high_u8x16(h1)],
-                    &xh,
-                );
-                let scaled = i32x4_add(
-                    i32x4_mul(low, i32x4_splat(wb.scales[2 * j] as i32)),
-                    i32x4_mul(high, i32x4_splat(wb.scales[2 * j + 1] as i32)),
-                );
-                acc[k] = i32x4_add(acc[k], scaled);
+                acc[k] = i32x4_add(acc[k], i32x4_dot_i16x8(p, i16x8_splat(wb.scales[j] as i16)));
             }
         }
         for k in 0..K {
-            let wb = &w[(r + k) * nb + b];
+            let wb = rows[k];
             let mins: i32 = (0..8).map(|m| pairs[m] * wb.mins[m] as i32).sum();
             sumf[k] -= xb.d * wb.dmin * mins as f32;
             sumf[k] += xb.d * wb.d * isum(acc[k]) as f32;
@@ -267,28 +258,44 @@ pub fn q4_k_matvec(w: &[BlockQ4K], x: &[BlockQ8K], y: &mut [f32]) {
     by_four!(y, q4_k_rows, w, x)
 }
 
+/// The reference's eight integer lanes (value e in lane e mod 8) of `K` Q6_K or Q3_K rows' super-blocks
+/// against one of x: lanes 0–3 and 4–7. Per pair of sub-blocks (32 values) each one's codes times
+/// the activations in i16, two products per lane (|·| ≤ 2·32·128): lane i holds its values i and
+/// 8 + i; the two sub-blocks' lanes interleaved and `i32x4_dot_i16x8` with their two scales side
+/// by side (one 4-byte load, splatted) gives lanes 0–3, the high halves lanes 4–7.
+#[inline(always)]
+fn lanes8<const K: usize>(rows: &[&BlockQ6K; K], xb: &BlockQ8K) -> ([v128; K], [v128; K]) {
+    let (mut lo, mut hi) = ([i32x4_splat(0); K], [i32x4_splat(0); K]);
+    for p in 0..QK_K / 32 {
+        // SAFETY: four 8-byte loads of codes 32p..32p + 32 of 256.
+        let xv: [v128; 4] = core::array::from_fn(|i| unsafe { ld8(xb.qs.as_ptr().add(32 * p + 8 * i)) });
+        for k in 0..K {
+            let wb = rows[k];
+            // SAFETY: four 8-byte loads of codes 32p..32p + 32 of 256, and a 4-byte load of scales 2p, 2p + 1 of 16.
+            let (wv, s): ([v128; 4], v128) = unsafe {
+                (
+                    core::array::from_fn(|i| ld8(wb.q.as_ptr().add(32 * p + 8 * i))),
+                    v128_load32_splat(wb.scales.as_ptr().add(2 * p) as *const u32),
+                )
+            };
+            let a = i16x8_add(i16x8_mul(wv[0], xv[0]), i16x8_mul(wv[1], xv[1]));
+            let c = i16x8_add(i16x8_mul(wv[2], xv[2]), i16x8_mul(wv[3], xv[3]));
+            lo[k] = i32x4_add(lo[k], i32x4_dot_i16x8(i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(a, c), s));
+            hi[k] = i32x4_add(hi[k], i32x4_dot_i16x8(i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(a, c), s));
+        }
+    }
+    (lo, hi)
+}
+
 #[inline(always)]
 fn q6_k_rows<const K: usize>(w: &[BlockQ6K], x: &[BlockQ8K], r: usize, y: &mut [f32]) {
     let nb = x.len();
     let (mut lo, mut hi) = ([f32x4_splat(0.0); K], [f32x4_splat(0.0); K]);
     for (b, xb) in x.iter().enumerate() {
-        let (mut acc_lo, mut acc_hi) = ([i32x4_splat(0); K], [i32x4_splat(0); K]);
-        for g in 0..QK_K / 16 {
-            // SAFETY: two 8-byte loads of codes 16g..16g + 16 of 256.
-            let (x0, x1) = unsafe { (ld8(xb.qs.as_ptr().add(16 * g)), ld8(xb.qs.as_ptr().add(16 * g + 8))) };
-            for k in 0..K {
-                let wb = &w[(r + k) * nb + b];
-                // SAFETY: two 8-byte loads of values 16g..16g + 16 of 256.
-                let (w0, w1) = unsafe { (ld8(wb.q.as_ptr().add(16 * g)), ld8(wb.q.as_ptr().add(16 * g + 8))) };
-                // |q·x| ≤ 32·128, so two products fit an i16; lane l holds values l and 8 + l.
-                let p = i16x8_add(i16x8_mul(w0, x0), i16x8_mul(w1, x1));
-                let s = i16x8_splat(wb.scales[g] as i16);
-                acc_lo[k] = i32x4_add(acc_lo[k], i32x4_extmul_low_i16x8(p, s));
-                acc_hi[k] = i32x4_add(acc_hi[k], i32x4_extmul_high_i16x8(p, s));
-            }
-        }
+        let rows: [&BlockQ6K; K] = core::array::from_fn(|k| &w[(r + k) * nb + b]);
+        let (acc_lo, acc_hi) = lanes8(&rows, xb);
         for k in 0..K {
-            let d = f32x4_splat(w[(r + k) * nb + b].d * xb.d);
+            let d = f32x4_splat(rows[k].d * xb.d);
             lo[k] = f32x4_add(lo[k], f32x4_mul(d, f32x4_convert_i32x4(acc_lo[k])));
             hi[k] = f32x4_add(hi[k], f32x4_mul(d, f32x4_convert_i32x4(acc_hi[k])));
         }
@@ -314,53 +321,30 @@ pub fn q6_k_matvec(w: &[BlockQ6K], x: &[BlockQ8K], y: &mut [f32]) {
     by_four!(y, q6_k_rows, w, x)
 }
 
-/// 16 byte loads.
-#[inline(always)]
-unsafe fn ld16<T>(p: *const T) -> v128 {
-    v128_load(p as *const v128)
-}
-
-/// Σ of 16 codes times 16 activations as i16x8, lane i holding values i and 8 + i (the codes and
-/// activations as i8; each product and each pair must fit an i16, which the callers' ranges do).
-#[inline(always)]
-fn mul16(codes: v128, x: v128) -> v128 {
-    i16x8_add(i16x8_extmul_low_i8x16(codes, x), i16x8_extmul_high_i8x16(codes, x))
-}
-
-/// Q2_K: the integer sums are exact, so lanes are free; per 16 values the codes (0..3) times the
-/// activations, pairwise (|·| ≤ 2·3·128), then `i32x4_dot_i16x8` with the sub-block's scale. The
-/// loops keep few vectors live (V8 has 16 SIMD registers): one group of 32 activations at a time,
-/// each row's code bytes loaded again for each.
+/// Q2_K: its scaled codes (bytes, 0..45) times the activations as Q8_0's ([`dot4`]; |·| ≤
+/// 2·45·128 per lane); only the super-block's total matters, the lanes are free.
 #[inline(always)]
 fn q2_k_rows<const K: usize>(w: &[BlockQ2K], x: &[BlockQ8K], r: usize, y: &mut [f32]) {
     let nb = x.len();
-    let three = i8x16_splat(3);
     let mut sumf = [0f32; K];
     for (b, xb) in x.iter().enumerate() {
         let rows: [&BlockQ2K; K] = core::array::from_fn(|k| &w[(r + k) * nb + b]);
         let mut acc = [i32x4_splat(0); K];
-        for n in 0..2 {
-            for j in 0..4 {
-                // SAFETY: two 16-byte loads of codes 128n + 32j.. + 32 of 256.
-                let (x0, x1) = unsafe { (ld16(xb.qs.as_ptr().add(128 * n + 32 * j)), ld16(xb.qs.as_ptr().add(128 * n + 32 * j + 16))) };
-                let g = 8 * n + 2 * j;
-                for k in 0..K {
-                    let wb = rows[k];
-                    // SAFETY: two 16-byte loads of bytes 32n..32n + 32 of 64.
-                    let (q0, q1) = unsafe { (ld16(wb.qs.as_ptr().add(32 * n)), ld16(wb.qs.as_ptr().add(32 * n + 16))) };
-                    let (c0, c1) = (v128_and(u8x16_shr(q0, 2 * j as u32), three), v128_and(u8x16_shr(q1, 2 * j as u32), three));
-                    let (s0, s1) = (i16x8_splat((wb.scales[g] & 0x0f) as i16), i16x8_splat((wb.scales[g + 1] & 0x0f) as i16));
-                    let p = i32x4_add(i32x4_dot_i16x8(mul16(c0, x0), s0), i32x4_dot_i16x8(mul16(c1, x1), s1));
-                    acc[k] = i32x4_add(acc[k], p);
-                }
+        for c in 0..QK_K / 32 {
+            // SAFETY: four 8-byte loads of codes 32c..32c + 32 of 256.
+            let xv: [v128; 4] = core::array::from_fn(|i| unsafe { ld8(xb.qs.as_ptr().add(32 * c + 8 * i)) });
+            for k in 0..K {
+                // SAFETY: four 8-byte loads of codes 32c..32c + 32 of 256.
+                let wv = core::array::from_fn(|i| unsafe { ld8(rows[k].q.as_ptr().add(32 * c + 8 * i)) });
+                acc[k] = i32x4_add(acc[k], dot4(wv, &xv));
             }
         }
         // SAFETY: two 16-byte loads of the 16 block sums.
-        let (bs0, bs1) = unsafe { (ld16(xb.bsums.as_ptr()), ld16(xb.bsums.as_ptr().add(8))) };
+        let (bs0, bs1) = unsafe { (v128_load(xb.bsums.as_ptr() as *const v128), v128_load(xb.bsums.as_ptr().add(8) as *const v128)) };
         for k in 0..K {
             let wb = rows[k];
             // SAFETY: one 16-byte load of the 16 scale bytes.
-            let mins = u8x16_shr(unsafe { ld16(wb.scales.as_ptr()) }, 4);
+            let mins = u8x16_shr(unsafe { v128_load(wb.scales.as_ptr() as *const v128) }, 4);
             let summs =
                 isum(i32x4_add(i32x4_dot_i16x8(u16x8_extend_low_u8x16(mins), bs0), i32x4_dot_i16x8(u16x8_extend_high_u8x16(mins), bs1)));
             sumf[k] += wb.d * xb.d * isum(acc[k]) as f32 - wb.dmin * xb.d * summs as f32;
@@ -374,40 +358,15 @@ pub fn q2_k_matvec(w: &[BlockQ2K], x: &[BlockQ8K], y: &mut [f32]) {
     by_four!(y, q2_k_rows, w, x)
 }
 
-/// Q3_K: the reference's eight lanes. Per 16 values (one sub-block, starting at a multiple of 16)
-/// the codes (−4..3) times the activations pairwise, so i16 lane i holds values i and 8 + i
-/// (|·| ≤ 2·4·128), then times the scale widened to i32: lanes 0–3 (values mod 8 = 0..3) and 4–7.
-/// One group of activations live at a time, as in [`q2_k_rows`].
+/// Q3_K: the reference's eight lanes ([`lanes8`], the blocks are Q6_K's), converted and added
+/// as four float lanes per super-block.
 #[inline(always)]
 fn q3_k_rows<const K: usize>(w: &[BlockQ3K], x: &[BlockQ8K], r: usize, y: &mut [f32]) {
     let nb = x.len();
-    let (three, four, zero) = (i8x16_splat(3), i8x16_splat(4), i8x16_splat(0));
     let mut sums = [f32x4_splat(0.0); K];
     for (b, xb) in x.iter().enumerate() {
         let rows: [&BlockQ3K; K] = core::array::from_fn(|k| &w[(r + k) * nb + b]);
-        let (mut lo, mut hi) = ([i32x4_splat(0); K], [i32x4_splat(0); K]);
-        for n in 0..2 {
-            for j in 0..4 {
-                let bit = i8x16_splat(1 << (4 * n + j));
-                for half in 0..2 {
-                    let g = 8 * n + 2 * j + half;
-                    // SAFETY: a 16-byte load of codes 16g..16g + 16 of 256.
-                    let xv = unsafe { ld16(xb.qs.as_ptr().add(16 * g)) };
-                    for k in 0..K {
-                        let wb = rows[k];
-                        // SAFETY: 16-byte loads of bytes 32n + 16·half.. of qs (64) and 16·half.. of hmask (32).
-                        let (q, hm) = unsafe { (ld16(wb.qs.as_ptr().add(32 * n + 16 * half)), ld16(wb.hmask.as_ptr().add(16 * half))) };
-                        let low = v128_and(u8x16_shr(q, 2 * j as u32), three);
-                        // low − 4 where the high bit is clear, low where it is set.
-                        let clear = i8x16_eq(v128_and(hm, bit), zero);
-                        let p = mul16(i8x16_sub(low, v128_and(clear, four)), xv);
-                        let s = i16x8_splat(wb.scales[g] as i16);
-                        lo[k] = i32x4_add(lo[k], i32x4_extmul_low_i16x8(p, s));
-                        hi[k] = i32x4_add(hi[k], i32x4_extmul_high_i16x8(p, s));
-                    }
-                }
-            }
-        }
+        let (lo, hi) = lanes8(&rows, xb);
         for k in 0..K {
             let d = f32x4_splat(rows[k].d * xb.d);
             let v = f32x4_add(f32x4_mul(f32x4_convert_i32x4(lo[k]), d), f32x4_mul(f32x4_convert_i32x4(hi[k]), d));
@@ -424,58 +383,41 @@ pub fn q3_k_matvec(w: &[BlockQ3K], x: &[BlockQ8K], y: &mut [f32]) {
     by_four!(y, q3_k_rows, w, x)
 }
 
-/// Q5_K: exact integer sums as Q4_K's. Per sub-block of 32 the codes (0..31, the nibble and the
-/// qh bit moved to bit 4) times the activations, four i16 products per lane (|·| ≤ 4·31·128),
-/// then `i32x4_dot_i16x8` with the scale.
+pub fn q5_k_matvec(w: &[BlockQ5K], x: &[BlockQ8K], y: &mut [f32]) {
+    assert!(w.len() >= y.len() * x.len(), "q5_k_matvec: {} blocks for {} rows of {}", w.len(), y.len(), x.len());
+    by_four!(y, q4_k_rows, w, x)
+}
+
+/// IQ4_XS: per sub-block of 32 the levels (bytes, widened) times the activations as Q8_0's
+/// ([`dot4`]; a level reaches −127, so two products per i32 lane), times the scale in i32; only the
+/// super-block's total matters, the lanes are free.
 #[inline(always)]
-fn q5_k_rows<const K: usize>(w: &[BlockQ5K], x: &[BlockQ8K], r: usize, y: &mut [f32]) {
+fn iq4_xs_rows<const K: usize>(w: &[BlockIq4Xs], x: &[BlockQ8K], r: usize, y: &mut [f32]) {
     let nb = x.len();
-    let (mask, bit4) = (i8x16_splat(0x0f), i8x16_splat(0x10));
     let mut sumf = [0f32; K];
     for (b, xb) in x.iter().enumerate() {
-        let pairs: [i32; 8] = core::array::from_fn(|k| xb.bsums[2 * k] as i32 + xb.bsums[2 * k + 1] as i32);
+        let rows: [&BlockIq4Xs; K] = core::array::from_fn(|k| &w[(r + k) * nb + b]);
         let mut acc = [i32x4_splat(0); K];
-        for j in 0..QK_K / 64 {
-            // SAFETY: four 16-byte loads of codes 64j..64j + 64 of 256.
-            let xv: [v128; 4] = core::array::from_fn(|i| unsafe { ld16(xb.qs.as_ptr().add(64 * j + 16 * i)) });
+        for j in 0..QK_K / 32 {
+            // SAFETY: four 8-byte loads of codes 32j..32j + 32 of 256.
+            let xv: [v128; 4] = core::array::from_fn(|i| unsafe { ld8(xb.qs.as_ptr().add(32 * j + 8 * i)) });
             for k in 0..K {
-                let wb = &w[(r + k) * nb + b];
-                // SAFETY: 16-byte loads of bytes 32j..32j + 32 of qs (128) and of all 32 of qh.
-                let (q0, q1, h0, h1) = unsafe {
-                    (
-                        ld16(wb.qs.as_ptr().add(32 * j)),
-                        ld16(wb.qs.as_ptr().add(32 * j + 16)),
-                        ld16(wb.qh.as_ptr()),
-                        ld16(wb.qh.as_ptr().add(16)),
-                    )
-                };
-                let (h0, h1) = (u8x16_shr(h0, 2 * j as u32), u8x16_shr(h1, 2 * j as u32));
-                let low0 = v128_or(v128_and(q0, mask), v128_and(i8x16_shl(h0, 4), bit4));
-                let low1 = v128_or(v128_and(q1, mask), v128_and(i8x16_shl(h1, 4), bit4));
-                let high0 = v128_or(u8x16_shr(q0, 4), v128_and(i8x16_shl(h0, 3), bit4));
-                let high1 = v128_or(u8x16_shr(q1, 4), v128_and(i8x16_shl(h1, 3), bit4));
-                let pl = i16x8_add(mul16(low0, xv[0]), mul16(low1, xv[1]));
-                let ph = i16x8_add(mul16(high0, xv[2]), mul16(high1, xv[3]));
-                let scaled = i32x4_add(
-                    i32x4_dot_i16x8(pl, i16x8_splat(wb.scales[2 * j] as i16)),
-                    i32x4_dot_i16x8(ph, i16x8_splat(wb.scales[2 * j + 1] as i16)),
-                );
-                acc[k] = i32x4_add(acc[k], scaled);
+                let wb = rows[k];
+                // SAFETY: four 8-byte loads of levels 32j..32j + 32 of 256.
+                let wv = core::array::from_fn(|i| unsafe { ld8(wb.q.as_ptr().add(32 * j + 8 * i)) });
+                acc[k] = i32x4_add(acc[k], i32x4_mul(dot4(wv, &xv), i32x4_splat(wb.scales[j] as i32)));
             }
         }
         for k in 0..K {
-            let wb = &w[(r + k) * nb + b];
-            let mins: i32 = (0..8).map(|m| pairs[m] * wb.mins[m] as i32).sum();
-            sumf[k] -= xb.d * wb.dmin * mins as f32;
-            sumf[k] += xb.d * wb.d * isum(acc[k]) as f32;
+            sumf[k] += rows[k].d * xb.d * isum(acc[k]) as f32;
         }
     }
     y[r..r + K].copy_from_slice(&sumf);
 }
 
-pub fn q5_k_matvec(w: &[BlockQ5K], x: &[BlockQ8K], y: &mut [f32]) {
-    assert!(w.len() >= y.len() * x.len(), "q5_k_matvec: {} blocks for {} rows of {}", w.len(), y.len(), x.len());
-    by_four!(y, q5_k_rows, w, x)
+pub fn iq4_xs_matvec(w: &[BlockIq4Xs], x: &[BlockQ8K], y: &mut [f32]) {
+    assert!(w.len() >= y.len() * x.len(), "iq4_xs_matvec: {} blocks for {} rows of {}", w.len(), y.len(), x.len());
+    by_four!(y, iq4_xs_rows, w, x)
 }
 
 /// Q4_1 / Q5_1 × Q8_1: Q8_0's lanes ([`q8_0_rows`]) and the reference's summs beside them.
