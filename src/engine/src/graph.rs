@@ -21,6 +21,17 @@ use std::sync::Arc;
 /// Sees every value a run produces, by slot (calibration).
 pub(crate) type Observer<'a> = &'a mut dyn FnMut(usize, &Value);
 
+/// A clock (ms) and what to do with each node's time, by node index ([`Model::run_profiled`]).
+pub(crate) type Timer<'a> = (&'a mut dyn FnMut() -> f64, &'a mut dyn FnMut(usize, f64));
+
+/// One node's time in a [`Model::run_profiled`] run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeTime {
+    pub name: String,
+    pub op_type: String,
+    pub ms: f64,
+}
+
 /// One dimension of a declared input or output shape.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
@@ -511,7 +522,25 @@ impl Model {
 
     /// Runs the model on named inputs; returns every graph output by name, in graph order.
     pub fn run(&self, inputs: &[(&str, Value)]) -> Result<Vec<(String, Value)>, EngineError> {
-        self.execute(inputs, None)
+        self.execute(inputs, None, None)
+    }
+
+    /// Runs the model as [`Model::run`] does and times every node with `clock` (milliseconds,
+    /// e.g. `performance.now()` in a page, an `Instant` natively; the engine has no clock of its
+    /// own on wasm32): per node, in run order, its name, op type and time. What the per-op
+    /// profile of `examples/profile.rs` sums; the cost is two clock reads per node.
+    pub fn run_profiled(
+        &self,
+        inputs: &[(&str, Value)],
+        clock: &mut dyn FnMut() -> f64,
+    ) -> Result<(Vec<(String, Value)>, Vec<NodeTime>), EngineError> {
+        let mut times = Vec::with_capacity(self.nodes.len());
+        let mut record = |ni: usize, ms: f64| {
+            let node = &self.nodes[ni];
+            times.push(NodeTime { name: node.name.clone(), op_type: node.op.op_type().to_string(), ms });
+        };
+        let outputs = self.execute(inputs, None, Some((clock, &mut record)))?;
+        Ok((outputs, times))
     }
 
     /// Runs the model as [`Model::run`] does, showing `observe` every value as it is made (the
@@ -529,7 +558,7 @@ impl Model {
             }
         }
         let mut by_slot = |slot: usize, v: &Value| observe(&names[slot], v);
-        self.execute(inputs, Some(&mut by_slot))
+        self.execute(inputs, Some(&mut by_slot), None)
     }
 
     /// Checks the given inputs against the declarations; returns them in model-input order.
@@ -585,7 +614,12 @@ impl Model {
     }
 
     /// Runs the graph; `observe` (calibration) sees every value a node produces, by slot.
-    pub(crate) fn execute(&self, given: &[(&str, Value)], mut observe: Option<Observer<'_>>) -> Result<Vec<(String, Value)>, EngineError> {
+    pub(crate) fn execute(
+        &self,
+        given: &[(&str, Value)],
+        mut observe: Option<Observer<'_>>,
+        mut timer: Option<Timer<'_>>,
+    ) -> Result<Vec<(String, Value)>, EngineError> {
         let bound = self.bind(given)?;
         let mut input_of: Vec<Option<&Value>> = vec![None; self.names.len()];
         for (&slot, v) in self.input_slots.iter().zip(&bound) {
@@ -607,6 +641,7 @@ impl Model {
                     }
                 }
             }
+            let started = timer.as_mut().map(|(clock, _)| clock());
             let outs = {
                 let mut list = Vec::with_capacity(node.inputs.len());
                 let mut owned_iter = owned.into_iter().peekable();
@@ -639,6 +674,10 @@ impl Model {
                 crate::op::run_op(node.op.as_ref(), Inputs::new(list))
                     .map_err(|e| node_error(&node.name, node.op.op_type(), &self.input_names(node), e))?
             };
+            if let (Some((clock, record)), Some(t0)) = (timer.as_mut(), started) {
+                let t1 = clock();
+                record(ni, t1 - t0);
+            }
             for s in node.inputs.iter().flatten() {
                 if self.last_use[*s] == ni {
                     slots[*s] = None;

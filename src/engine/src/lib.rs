@@ -29,7 +29,7 @@ pub mod tensor_proto;
 pub mod value;
 
 pub use error::{EngineError, MissingOp};
-pub use graph::{Dim, IoInfo, Model, NodeInfo};
+pub use graph::{Dim, IoInfo, Model, NodeInfo, NodeTime};
 pub use quantize::{QuantizeConfig, QuantizeKind, STATIC_PERCENTILE};
 pub use value::{DType, Data, Value};
 

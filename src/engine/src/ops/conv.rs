@@ -331,6 +331,86 @@ fn depthwise_2d_int<X: Int8, W: Int8>(geo: &Geometry, x: &[X], x_zp: i32, w: &[W
     });
 }
 
+/// A 1-D or 2-D window geometry seen as 2-D (a 1-D one is a single row), for
+/// [`Plane::fill_panel`].
+struct Plane {
+    h: usize,
+    w: usize,
+    kh: usize,
+    kw: usize,
+    sy: usize,
+    sx: usize,
+    dy: usize,
+    dx: usize,
+    py: usize,
+    px: usize,
+    ow: usize,
+    identity: bool,
+}
+
+impl Plane {
+    fn of(geo: &Geometry) -> Option<Plane> {
+        // (y, x) of a per-axis list: a 1-D geometry is one row (y of size 1, no padding).
+        let yx = |v: &[usize], one: usize| match v.len() {
+            1 => Some((one, v[0])),
+            2 => Some((v[0], v[1])),
+            _ => None,
+        };
+        let ((h, w), (kh, kw)) = (yx(&geo.input, 1)?, yx(&geo.kernel, 1)?);
+        let ((sy, sx), (dy, dx), (py, px)) = (yx(&geo.strides, 1)?, yx(&geo.dilations, 1)?, yx(&geo.pad_begin, 0)?);
+        let ow = yx(&geo.out, 1)?.1;
+        Some(Plane { h, w, kh, kw, sy, sx, dy, dx, py, px, ow, identity: geo.is_identity() })
+    }
+
+    /// Writes columns `o0..o0+cols` (output positions, row-major) of the im2col matrix of
+    /// `channels` channels of `x` (rows `(c·kh + ky)·kw + kx`, 0 for a tap in the padding) as a
+    /// GEMM panel: `panel[8·row + j]`. Eight positions in one output row read, for stride 1,
+    /// eight neighbours of one input row: one copy; the rest go element by element.
+    fn fill_panel(&self, x: &[f32], channels: usize, o0: usize, cols: usize, panel: &mut [f32]) {
+        let ic = self.h * self.w;
+        if self.identity {
+            for c in 0..channels {
+                panel[8 * c..8 * c + cols].copy_from_slice(&x[c * ic + o0..][..cols]);
+            }
+            return;
+        }
+        let (oy0, ox0) = (o0 / self.ow, o0 % self.ow);
+        let one_row = ox0 + cols <= self.ow;
+        for c in 0..channels {
+            let xc = &x[c * ic..(c + 1) * ic];
+            for ky in 0..self.kh {
+                for kx in 0..self.kw {
+                    let row = &mut panel[8 * ((c * self.kh + ky) * self.kw + kx)..][..cols];
+                    if one_row {
+                        let iy = (oy0 * self.sy + ky * self.dy).wrapping_sub(self.py);
+                        if iy >= self.h {
+                            row.fill(0.0);
+                            continue;
+                        }
+                        let src = &xc[iy * self.w..(iy + 1) * self.w];
+                        let ix0 = (ox0 * self.sx + kx * self.dx).wrapping_sub(self.px);
+                        if self.sx == 1 && ix0 < self.w && ix0 + cols <= self.w {
+                            row.copy_from_slice(&src[ix0..ix0 + cols]);
+                        } else {
+                            for (j, v) in row.iter_mut().enumerate() {
+                                let ix = ((ox0 + j) * self.sx + kx * self.dx).wrapping_sub(self.px);
+                                *v = if ix < self.w { src[ix] } else { 0.0 };
+                            }
+                        }
+                    } else {
+                        for (j, v) in row.iter_mut().enumerate() {
+                            let (oy, ox) = ((o0 + j) / self.ow, (o0 + j) % self.ow);
+                            let iy = (oy * self.sy + ky * self.dy).wrapping_sub(self.py);
+                            let ix = (ox * self.sx + kx * self.dx).wrapping_sub(self.px);
+                            *v = if iy < self.h && ix < self.w { xc[iy * self.w + ix] } else { 0.0 };
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Float convolution: `y[n, m, ...] = Σ w · x + b[m]`.
 pub fn conv_f32(attrs: &ConvAttrs, x: &Value, w: &Value, b: Option<&Value>) -> Result<Value, OpError> {
     let xs = crate::op::f32_input(x, "X")?;
@@ -354,7 +434,9 @@ pub fn conv_f32(attrs: &ConvAttrs, x: &Value, w: &Value, b: Option<&Value>) -> R
     // Depthwise (one input and one output channel per group) in 2-D: a direct loop, where
     // im2col and a one-row GEMM per channel would cost more than the arithmetic.
     let depthwise = cg == 1 && mg == 1 && geo.input.len() == 2 && !identity;
-    let mut cols = if identity || depthwise { Vec::new() } else { vec![0.0f32; kk * oc] };
+    // 1-D and 2-D: patches written straight into the GEMM's panels (no im2col matrix).
+    let plane = if depthwise { None } else { Plane::of(&geo) };
+    let mut cols = if identity || depthwise || plane.is_some() { Vec::new() } else { vec![0.0f32; kk * oc] };
     for img in 0..n {
         if depthwise {
             for ch in 0..c {
@@ -365,6 +447,27 @@ pub fn conv_f32(attrs: &ConvAttrs, x: &Value, w: &Value, b: Option<&Value>) -> R
         }
         for grp in (0..g).filter(|_| !depthwise) {
             let xg = &xs[(img * c + grp * cg) * ic..(img * c + (grp + 1) * cg) * ic];
+            if let Some(plane) = &plane {
+                let wg = &ws[grp * mg * kk..(grp + 1) * mg * kk];
+                let yg = &mut y[(img * m + grp * mg) * oc..(img * m + (grp + 1) * mg) * oc];
+                let bg = bias.map(|b| &b[grp * mg..(grp + 1) * mg]);
+                quantscope_gemm::gemm_f32_panels(
+                    mg,
+                    kk,
+                    oc,
+                    wg,
+                    |p, cols, panel| plane.fill_panel(xg, cg, p * quantscope_gemm::NR, cols, panel),
+                    |yg, j0, cols| {
+                        if let Some(bg) = bg {
+                            for (row, &b) in yg.chunks_mut(oc).zip(bg) {
+                                row[j0..j0 + cols].iter_mut().for_each(|v| *v += b);
+                            }
+                        }
+                    },
+                    yg,
+                );
+                continue;
+            }
             let patches: &[f32] = if identity {
                 xg
             } else {
@@ -375,7 +478,7 @@ pub fn conv_f32(attrs: &ConvAttrs, x: &Value, w: &Value, b: Option<&Value>) -> R
             let yg = &mut y[(img * m + grp * mg) * oc..(img * m + (grp + 1) * mg) * oc];
             quantscope_gemm::gemm_f32(mg, kk, oc, wg, patches, yg);
         }
-        if let Some(bs) = bias {
+        if let Some(bs) = bias.filter(|_| plane.is_none()) {
             for (ch, row) in y[img * m * oc..(img + 1) * m * oc].chunks_mut(oc.max(1)).enumerate() {
                 row.iter_mut().for_each(|v| *v += bs[ch]);
             }
