@@ -111,6 +111,10 @@ pub struct Model {
     /// Per slot: the index of the last node reading it (`usize::MAX` for graph outputs,
     /// which must survive the run).
     pub(crate) last_use: Vec<usize>,
+    /// The nodes as [`Model::run`] executes them: `nodes` with Conv epilogues fused
+    /// (`crate::fuse`), and each slot's last reader among them. Made by [`Model::plan`].
+    pub(crate) run_nodes: Vec<Node>,
+    pub(crate) run_last_use: Vec<usize>,
     /// Slots whose values folding computed at load (node outputs, not initializers): a
     /// calibration observes them too, as ONNX Runtime's, which runs those nodes, does.
     pub(crate) folded: Vec<usize>,
@@ -422,6 +426,8 @@ impl Model {
             output_slots,
             nodes,
             last_use: Vec::new(),
+            run_nodes: Vec::new(),
+            run_last_use: Vec::new(),
             folded: Vec::new(),
             op_counts,
             parameters,
@@ -465,10 +471,17 @@ impl Model {
         Ok(())
     }
 
-    /// Recomputes each slot's last reader (after any change to the node list).
+    /// Recomputes each slot's last reader and the run plan (after any change to the node list).
     pub(crate) fn plan(&mut self) {
+        self.last_use = self.last_readers(&self.nodes);
+        self.run_nodes = crate::fuse::fuse(self);
+        self.run_last_use = self.last_readers(&self.run_nodes);
+    }
+
+    /// Per slot, the index of the last node of `nodes` reading it (`usize::MAX` for outputs).
+    fn last_readers(&self, nodes: &[Node]) -> Vec<usize> {
         let mut last = vec![usize::MAX - 1; self.names.len()];
-        for (i, n) in self.nodes.iter().enumerate() {
+        for (i, n) in nodes.iter().enumerate() {
             for s in n.inputs.iter().flatten() {
                 last[*s] = i;
             }
@@ -476,7 +489,7 @@ impl Model {
         for &s in &self.output_slots {
             last[s] = usize::MAX;
         }
-        self.last_use = last;
+        last
     }
 
     pub(crate) fn input_names(&self, node: &Node) -> Vec<String> {
@@ -525,7 +538,8 @@ impl Model {
         self.execute(inputs, None, None)
     }
 
-    /// Runs the model as [`Model::run`] does and times every node with `clock` (milliseconds,
+    /// Runs the model as [`Model::run`] does and times every node of its run plan (a fused
+    /// Conv counts as one node, `FusedConv`) with `clock` (milliseconds,
     /// e.g. `performance.now()` in a page, an `Instant` natively; the engine has no clock of its
     /// own on wasm32): per node, in run order, its name, op type and time. What the per-op
     /// profile of `examples/profile.rs` sums; the cost is two clock reads per node.
@@ -536,7 +550,7 @@ impl Model {
     ) -> Result<(Vec<(String, Value)>, Vec<NodeTime>), EngineError> {
         let mut times = Vec::with_capacity(self.nodes.len());
         let mut record = |ni: usize, ms: f64| {
-            let node = &self.nodes[ni];
+            let node = &self.run_nodes[ni];
             times.push(NodeTime { name: node.name.clone(), op_type: node.op.op_type().to_string(), ms });
         };
         let outputs = self.execute(inputs, None, Some((clock, &mut record)))?;
@@ -629,12 +643,14 @@ impl Model {
             }
         }
         let mut slots: Vec<Option<Value>> = vec![None; self.names.len()];
-        for (ni, node) in self.nodes.iter().enumerate() {
+        // An observer sees the graph's own values; a plain run takes the fused plan.
+        let (nodes, last_use) = if observe.is_some() { (&self.nodes, &self.last_use) } else { (&self.run_nodes, &self.run_last_use) };
+        for (ni, node) in nodes.iter().enumerate() {
             // Values this node reads last (and only once) are moved to it.
             let mut owned: Vec<(usize, Value)> = Vec::new();
             for (pos, s) in node.inputs.iter().enumerate() {
                 if let Some(s) = *s {
-                    if self.last_use[s] == ni && node.inputs.iter().filter(|x| **x == Some(s)).count() == 1 {
+                    if last_use[s] == ni && node.inputs.iter().filter(|x| **x == Some(s)).count() == 1 {
                         if let Some(v) = slots[s].take() {
                             owned.push((pos, v));
                         }
@@ -679,7 +695,7 @@ impl Model {
                 record(ni, t1 - t0);
             }
             for s in node.inputs.iter().flatten() {
-                if self.last_use[*s] == ni {
+                if last_use[*s] == ni {
                     slots[*s] = None;
                 }
             }

@@ -19,6 +19,7 @@
 pub mod attr;
 pub mod builder;
 mod error;
+mod fuse;
 mod graph;
 pub mod importance;
 pub mod mnist;

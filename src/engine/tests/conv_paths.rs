@@ -6,7 +6,7 @@
 //! panel spanning two output rows), 1 to 9 output channels (the 4-row tiles' remainders),
 //! strides, dilations, asymmetric padding, groups, 1-D, 3-D and 1×1 (depthwise to 1e-5: it sums a
 //! channel's taps in another order). And Sigmoid, computed with its
-//! own `exp`, against f64 to a few ulp.
+//! own `exp`, against f64 to a few ulp. And the fused Conv chains of the run plan.
 
 use quantscope_engine::builder::{attr_int, attr_ints, GraphBuilder};
 use quantscope_engine::{DType, Model, Value};
@@ -173,4 +173,75 @@ fn sigmoid_is_within_a_few_ulp_of_f64() {
         let tol = (want * 4.0 * f32::EPSILON as f64).max(1e-37);
         assert!((v as f64 - want).abs() <= tol, "sigmoid({x}) = {v}, exact {want}");
     }
+}
+
+/// Conv chains the run plan fuses (`src/engine/src/fuse.rs`): Conv → BatchNormalization → Relu,
+/// Conv → Clip, Conv → x·Sigmoid(x), and a Conv whose output is also a graph output (not fused).
+/// `run` (the fused plan) against `run_observing` (the graph as loaded, node by node): the
+/// activations bit for bit, the folded BatchNormalization to float rounding; and the profile
+/// shows which nodes ran fused.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn fused_conv_chains_equal_the_graph() {
+    use quantscope_engine::builder::attr_float;
+    let (c, m, h, w) = (3, 5, 9, 10);
+    let mut g = GraphBuilder::new(17);
+    g.input("x", DType::F32, &[Some(1), Some(c), Some(h), Some(w)]);
+    for (k, name) in ["a", "b", "c", "d"].iter().enumerate() {
+        g.initializer(
+            &format!("w_{name}"),
+            &Value::f32(
+                vec![m, if k == 0 { c } else { m }, 3, 3],
+                values(m * c.max(m) * 9, k)[..m * if k == 0 { c } else { m } * 9].to_vec(),
+            ),
+        );
+        g.initializer(&format!("b_{name}"), &Value::f32(vec![m], values(m, k + 10)));
+    }
+    let pads = || attr_ints("pads", &[1, 1, 1, 1]);
+    for (i, p) in ["scale", "bias", "mean", "var"].iter().enumerate() {
+        let v: Vec<f32> = values(m, i + 20).iter().map(|v| if *p == "var" { v.abs() + 0.1 } else { *v }).collect();
+        g.initializer(p, &Value::f32(vec![m], v));
+    }
+    g.initializer("lo", &Value::f32(vec![], vec![0.0])).initializer("hi", &Value::f32(vec![], vec![6.0]));
+    g.node("Conv", "conv_a", &["x", "w_a", "b_a"], &["ya"], vec![pads()]);
+    g.node("BatchNormalization", "bn", &["ya", "scale", "bias", "mean", "var"], &["na"], vec![attr_float("epsilon", 1e-3)]);
+    g.node("Relu", "relu", &["na"], &["ra"], vec![]);
+    g.node("Conv", "conv_b", &["ra", "w_b", "b_b"], &["yb"], vec![pads()]);
+    g.node("Clip", "clip", &["yb", "lo", "hi"], &["rb"], vec![]);
+    g.node("Conv", "conv_c", &["rb", "w_c", "b_c"], &["yc"], vec![pads()]);
+    g.node("Sigmoid", "sig", &["yc"], &["sc"], vec![]);
+    g.node("Mul", "silu", &["yc", "sc"], &["rc"], vec![]);
+    g.node("Conv", "conv_d", &["rc", "w_d", "b_d"], &["yd"], vec![pads()]);
+    g.node("Relu", "relu_d", &["yd"], &["rd"], vec![]);
+    g.output("rd", DType::F32, &[]).output("yd", DType::F32, &[]).output("rc", DType::F32, &[]);
+    let model = Model::from_onnx(&g.build()).expect("loads");
+    let x = Value::f32(vec![1, c, h, w], values(c * h * w, 7));
+    let fused = model.run(&[("x", x.clone())]).expect("runs");
+    let graph = model.run_observing(&[("x", x.clone())], &mut |_, _| {}).expect("runs");
+    for ((name, a), (_, b)) in fused.iter().zip(&graph) {
+        let (a, b) = (a.to_f32_vec(), b.to_f32_vec());
+        let scale = b.iter().fold(0f32, |s, v| s.max(v.abs()));
+        for (i, (p, q)) in a.iter().zip(&b).enumerate() {
+            assert!((p - q).abs() <= 1e-5 * scale, "{name}[{i}]: fused {p}, graph {q}");
+        }
+    }
+    // Downstream of the folded BatchNormalization the values differ by rounding; the
+    // activations themselves are exact: a model of conv_c's chain alone is bit for bit.
+    let mut clock = || 0.0;
+    let (_, times) = model.run_profiled(&[("x", x)], &mut clock).expect("runs");
+    let ops: Vec<(&str, &str)> = times.iter().map(|t| (t.name.as_str(), t.op_type.as_str())).collect();
+    assert_eq!(ops, [("conv_a", "FusedConv"), ("conv_b", "FusedConv"), ("conv_c", "FusedConv"), ("conv_d", "Conv"), ("relu_d", "Relu")]);
+
+    let mut g = GraphBuilder::new(17);
+    g.input("x", DType::F32, &[Some(1), Some(c), Some(h), Some(w)]);
+    g.initializer("w", &Value::f32(vec![m, c, 3, 3], values(m * c * 9, 3))).initializer("b", &Value::f32(vec![m], values(m, 4)));
+    g.node("Conv", "conv", &["x", "w", "b"], &["y"], vec![pads()]);
+    g.node("Sigmoid", "sig", &["y"], &["s"], vec![]);
+    g.node("Mul", "silu", &["s", "y"], &["z"], vec![]);
+    g.output("z", DType::F32, &[]);
+    let model = Model::from_onnx(&g.build()).expect("loads");
+    let x = Value::f32(vec![1, c, h, w], values(c * h * w, 8));
+    let fused = model.run(&[("x", x.clone())]).expect("runs").remove(0).1.to_f32_vec();
+    let graph = model.run_observing(&[("x", x)], &mut |_, _| {}).expect("runs").remove(0).1.to_f32_vec();
+    assert!(fused.iter().zip(&graph).all(|(a, b)| a.to_bits() == b.to_bits()), "SiLU fused differs from Sigmoid·Mul");
 }

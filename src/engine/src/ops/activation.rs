@@ -56,7 +56,7 @@ fn exp_f32(x: f32) -> f32 {
     e * f32::from_bits(((n as i32 + 127) as u32) << 23)
 }
 
-fn sigmoid32(x: f32) -> f32 {
+pub(crate) fn sigmoid32(x: f32) -> f32 {
     1.0 / (1.0 + exp_f32(-x))
 }
 
@@ -65,7 +65,7 @@ fn sigmoid64(x: f64) -> f64 {
 }
 
 // NaN stays NaN (not `max`, which would give 0).
-fn relu32(x: f32) -> f32 {
+pub(crate) fn relu32(x: f32) -> f32 {
     if x > 0.0 || x.is_nan() {
         x
     } else {
