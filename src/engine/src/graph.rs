@@ -543,6 +543,7 @@ impl Model {
     /// e.g. `performance.now()` in a page, an `Instant` natively; the engine has no clock of its
     /// own on wasm32): per node, in run order, its name, op type and time. What the per-op
     /// profile of `examples/profile.rs` sums; the cost is two clock reads per node.
+    #[allow(clippy::type_complexity)]
     pub fn run_profiled(
         &self,
         inputs: &[(&str, Value)],
