@@ -1,7 +1,7 @@
 //! The run plan: a model's nodes with each float Conv's epilogue fused into it, as ONNX
 //! Runtime's graph optimizer does (`onnxruntime/core/optimizer/conv_bn_fusion.cc`,
 //! `conv_activation_fusion.cc`): Conv → [BatchNormalization] → [Relu | Clip | x·Sigmoid(x)]
-//! becomes one [`FusedConv`] that applies the rest to each block of its output while it is in
+//! becomes one `FusedConv` (`ops/conv.rs`) that applies the rest to each block of its output while it is in
 //! cache, instead of passes (and a copy, for Sigmoid) over the whole tensor.
 //!
 //! Only [`Model::run`] and [`Model::run_profiled`] use the plan. Calibration, the per-node
@@ -15,11 +15,10 @@
 //! 1e-4 relative, as before).
 
 use crate::graph::{Model, Node};
-use crate::ops::conv::{Conv, Epilogue, FusedConv};
+use crate::ops::conv::{Conv, Epilogue};
 use crate::ops::norm::BatchNorm;
 use crate::ops::unary::Clip;
 use crate::value::{DType, Value};
-use std::sync::Arc;
 
 /// `model.nodes` with every fusable Conv chain replaced by one node (same slots, same order).
 pub(crate) fn fuse(model: &Model) -> Vec<Node> {
@@ -36,7 +35,7 @@ pub(crate) fn fuse(model: &Model) -> Vec<Node> {
         if absorbed[i] {
             continue;
         }
-        match conv_chain(model, &readers, i) {
+        match node.op.fuse_chain(model, &readers, i) {
             Some((fused, used)) => {
                 used.into_iter().for_each(|u| absorbed[u] = true);
                 plan.push(fused);
@@ -52,11 +51,19 @@ fn constant_f32(model: &Model, slot: Option<usize>) -> Option<&Value> {
     model.constants[slot?].as_deref().filter(|v| v.dtype() == DType::F32)
 }
 
-/// The fused node for the Conv at `i` and the nodes it absorbs, if any.
-fn conv_chain(model: &Model, readers: &[Vec<usize>], i: usize) -> Option<(Node, Vec<usize>)> {
+/// What the Conv at `i` becomes (`Conv::fuse_chain` makes the node): its weights and bias,
+/// maybe with a BatchNormalization folded in, the epilogue, its inputs, its output slot and the
+/// nodes it absorbs; `None` when nothing after it fuses.
+#[allow(clippy::type_complexity)]
+pub(crate) fn conv_chain(
+    model: &Model,
+    readers: &[Vec<usize>],
+    i: usize,
+) -> Option<(Value, Option<Value>, Epilogue, Vec<Option<usize>>, usize, Vec<usize>)> {
     let nodes = &model.nodes;
     let node = &nodes[i];
-    let conv = node.op.as_any().downcast_ref::<Conv>()?;
+    // Only a float Conv (a TypeId check: the fused op itself comes from Conv's vtable).
+    node.op.as_any().downcast_ref::<Conv>()?;
     let x = (*node.inputs.first()?)?;
     let w = constant_f32(model, node.inputs.get(1).copied().flatten())?;
     let b = match node.inputs.get(2).copied().flatten() {
@@ -142,6 +149,5 @@ fn conv_chain(model: &Model, readers: &[Vec<usize>], i: usize) -> Option<(Node, 
     if used.is_empty() {
         return None;
     }
-    let op = FusedConv { attrs: conv.attrs.clone(), w, b, epilogue };
-    Some((Node { name: node.name.clone(), op: Arc::new(op), inputs: vec![Some(x)], outputs: vec![Some(last)] }, used))
+    Some((w, b, epilogue, vec![Some(x)], last, used))
 }

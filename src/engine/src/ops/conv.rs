@@ -539,6 +539,12 @@ impl Op for Conv {
     fn op_type(&self) -> &'static str {
         "Conv"
     }
+    #[allow(private_interfaces)]
+    fn fuse_chain(&self, model: &crate::graph::Model, readers: &[Vec<usize>], at: usize) -> Option<(crate::graph::Node, Vec<usize>)> {
+        let (w, b, epilogue, inputs, output, used) = crate::fuse::conv_chain(model, readers, at)?;
+        let op = Arc::new(FusedConv { attrs: self.attrs.clone(), w, b, epilogue });
+        Some((crate::graph::Node { name: model.nodes[at].name.clone(), op, inputs, outputs: vec![Some(output)] }, used))
+    }
     fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
         Ok(vec![conv_f32(&self.attrs, inputs.req(0)?, inputs.req(1)?, inputs.get(2))?])
     }
