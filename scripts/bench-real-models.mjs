@@ -2,18 +2,18 @@
 // (wasm, one thread), in the same headless Chromium: the median time per run of each, FP32 and
 // int8 dynamic, with the ratio (ORT time ÷ quantscope time: above 1× quantscope is faster).
 // After scripts/build-wasm.sh (the models and exporter modules):
-//   node scripts/bench-real-models.mjs
+//   node scripts/bench-real-models.mjs [MODEL...]   (only those models of the manifest)
 // The committed models always run; the larger ones when .cache/real-models holds them (run the
 // fixture script first).
 import { launch } from '../tests/e2e/browser.mjs';
 
-export async function benchRealModels() {
+export async function benchRealModels(only = []) {
   console.error('[bench] real models: quantscope against onnxruntime-web in headless Chromium');
   const browser = await launch();
   let results, errors;
   try {
     const page = await browser.page();
-    await page.goto(`${browser.url}www/bench/bench-real.html`);
+    await page.goto(`${browser.url}www/bench/bench-real.html${only.length ? `?only=${only.join(',')}` : ''}`);
     await page.waitForSelector('body[data-done="true"]', { state: 'attached', timeout: 30 * 60 * 1000 });
     results = await page.evaluate(() => window.realBenchResults);
     errors = await page.evaluate(() => window.realBenchErrors);
@@ -30,4 +30,4 @@ export async function benchRealModels() {
   return { results, errors };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await benchRealModels();
+if (import.meta.url === `file://${process.argv[1]}`) await benchRealModels(process.argv.slice(2));

@@ -41,10 +41,12 @@ test('the workbench, the tutor, the runner and the models module export their ow
 // subgraph-capable loader issue 13's If needs); session 10 lowered the ceiling from 302 KB to
 // 235 KB to keep that gain. This is a ceiling, not the goal. Session 13 added the built-in
 // model's importance matrix (llama-imatrix's statistics, src/runner/src/importance.rs; the file
-// is written by the exporter): 230,4xx → 235,780 B, and the ceiling went to 237 KB.
-test('the runner module is under 237 KB gzipped', async () => {
+// is written by the exporter): 230,4xx → 235,780 B, and the ceiling went to 237 KB. Session 17:
+// the run plan (Conv fusion is reached only through Conv, so none of it is here) and Sigmoid's
+// vectorizable exp: 236,738 → 238,073 B by node's zlib; the ceiling went to 238,500.
+test('the runner module is under 238.5 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-run', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 237_000, `www/pkg-run/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 238_500, `www/pkg-run/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The models module (src/models: the runner plus every op of the engine, loaded by the Run
@@ -62,12 +64,16 @@ test('the runner module is under 237 KB gzipped', async () => {
 // node's zlib, and the ceiling went from 412,000 to 415,000. Session 16 added com.microsoft
 // MatMulNBits, so that the weight-only INT4 files the page writes (and ONNX Runtime's) run and are
 // compared with FP32: 409,590 → 412,107 B by gzip -9, 416,665 B by node's zlib; the ceiling went
-// to 418,000. Session 17's MatMulNBits with float (HQQ) zero points and float16 A and scales, so
-// that the page's HQQ and FP16 weight-only files run: 418,257 B by node's zlib; then
-// com.microsoft GatherBlockQuantized (quantized embedding tables): 420,784 B; 423,000.
-test('the models module is under 423 KB gzipped', async () => {
+// to 418,000. Session 17 added MatMulNBits with float (HQQ) zero points and float16 A and
+// scales and com.microsoft GatherBlockQuantized, so that the page's HQQ, FP16 and Gather-table
+// weight-only files run (416,665 → 420,784 B by node's zlib), and made the real CNNs 1.1-2.3×
+// faster (see README, Benchmarks): Conv straight into the GEMM's panels, the fused Conv →
+// BatchNormalization → activation chains and their matching, tabled pooling windows,
+// ConvTranspose through the GEMM, vectorized LSTM products and Sigmoid (+12,911 B on its own);
+// together 432,610 B by node's zlib; the ceiling went to 435,000.
+test('the models module is under 435 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-models', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 423_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 435_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The workbench (the five readers, every scheme, the plots, the GGUF writer) was 489,773 B

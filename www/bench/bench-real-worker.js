@@ -58,7 +58,9 @@ async function main() {
   await initModels();
   await initExport();
   const manifest = JSON.parse(new TextDecoder().decode(await fetchBytes('../../tests/fixtures/real_models/manifest.json')));
+  const only = new URL(self.location.href).searchParams.get('only')?.split(',');
   for (const [name, entry] of Object.entries(manifest.models)) {
+    if (only && !only.includes(name)) continue;
     let model, inputs;
     if (entry.committed) {
       model = await fetchBytes(`../../tests/fixtures/real_models/${name}/model.onnx`).catch(() => null);

@@ -1,6 +1,7 @@
 // The real-model bench page: starts the worker (bench-real-worker.js) and draws its results;
 // scripts/bench-real-models.mjs reads window.realBenchResults when body[data-done] is set.
-const worker = new Worker(new URL('bench-real-worker.js', import.meta.url), { type: 'module' });
+// `?only=a,b` (the page's query, passed on) benches only those models.
+const worker = new Worker(new URL(`bench-real-worker.js${location.search}`, import.meta.url), { type: 'module' });
 window.realBenchResults = [];
 window.realBenchErrors = [];
 worker.onmessage = ({ data }) => {

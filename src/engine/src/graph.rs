@@ -21,6 +21,17 @@ use std::sync::Arc;
 /// Sees every value a run produces, by slot (calibration).
 pub(crate) type Observer<'a> = &'a mut dyn FnMut(usize, &Value);
 
+/// A clock (ms) and what to do with each node's time, by node index ([`Model::run_profiled`]).
+pub(crate) type Timer<'a> = (&'a mut dyn FnMut() -> f64, &'a mut dyn FnMut(usize, f64));
+
+/// One node's time in a [`Model::run_profiled`] run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NodeTime {
+    pub name: String,
+    pub op_type: String,
+    pub ms: f64,
+}
+
 /// One dimension of a declared input or output shape.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
@@ -100,6 +111,10 @@ pub struct Model {
     /// Per slot: the index of the last node reading it (`usize::MAX` for graph outputs,
     /// which must survive the run).
     pub(crate) last_use: Vec<usize>,
+    /// The nodes as [`Model::run`] executes them: `nodes` with Conv epilogues fused
+    /// (`crate::fuse`), and each slot's last reader among them. Made by [`Model::plan`].
+    pub(crate) run_nodes: Vec<Node>,
+    pub(crate) run_last_use: Vec<usize>,
     /// Slots whose values folding computed at load (node outputs, not initializers): a
     /// calibration observes them too, as ONNX Runtime's, which runs those nodes, does.
     pub(crate) folded: Vec<usize>,
@@ -411,6 +426,8 @@ impl Model {
             output_slots,
             nodes,
             last_use: Vec::new(),
+            run_nodes: Vec::new(),
+            run_last_use: Vec::new(),
             folded: Vec::new(),
             op_counts,
             parameters,
@@ -454,10 +471,17 @@ impl Model {
         Ok(())
     }
 
-    /// Recomputes each slot's last reader (after any change to the node list).
+    /// Recomputes each slot's last reader and the run plan (after any change to the node list).
     pub(crate) fn plan(&mut self) {
+        self.last_use = self.last_readers(&self.nodes);
+        self.run_nodes = crate::fuse::fuse(self);
+        self.run_last_use = self.last_readers(&self.run_nodes);
+    }
+
+    /// Per slot, the index of the last node of `nodes` reading it (`usize::MAX` for outputs).
+    fn last_readers(&self, nodes: &[Node]) -> Vec<usize> {
         let mut last = vec![usize::MAX - 1; self.names.len()];
-        for (i, n) in self.nodes.iter().enumerate() {
+        for (i, n) in nodes.iter().enumerate() {
             for s in n.inputs.iter().flatten() {
                 last[*s] = i;
             }
@@ -465,7 +489,7 @@ impl Model {
         for &s in &self.output_slots {
             last[s] = usize::MAX;
         }
-        self.last_use = last;
+        last
     }
 
     pub(crate) fn input_names(&self, node: &Node) -> Vec<String> {
@@ -511,7 +535,27 @@ impl Model {
 
     /// Runs the model on named inputs; returns every graph output by name, in graph order.
     pub fn run(&self, inputs: &[(&str, Value)]) -> Result<Vec<(String, Value)>, EngineError> {
-        self.execute(inputs, None)
+        self.execute(inputs, None, None)
+    }
+
+    /// Runs the model as [`Model::run`] does and times every node of its run plan (a fused
+    /// Conv counts as one node, `FusedConv`) with `clock` (milliseconds,
+    /// e.g. `performance.now()` in a page, an `Instant` natively; the engine has no clock of its
+    /// own on wasm32): per node, in run order, its name, op type and time. What the per-op
+    /// profile of `examples/profile.rs` sums; the cost is two clock reads per node.
+    #[allow(clippy::type_complexity)]
+    pub fn run_profiled(
+        &self,
+        inputs: &[(&str, Value)],
+        clock: &mut dyn FnMut() -> f64,
+    ) -> Result<(Vec<(String, Value)>, Vec<NodeTime>), EngineError> {
+        let mut times = Vec::with_capacity(self.nodes.len());
+        let mut record = |ni: usize, ms: f64| {
+            let node = &self.run_nodes[ni];
+            times.push(NodeTime { name: node.name.clone(), op_type: node.op.op_type().to_string(), ms });
+        };
+        let outputs = self.execute(inputs, None, Some((clock, &mut record)))?;
+        Ok((outputs, times))
     }
 
     /// Runs the model as [`Model::run`] does, showing `observe` every value as it is made (the
@@ -529,7 +573,7 @@ impl Model {
             }
         }
         let mut by_slot = |slot: usize, v: &Value| observe(&names[slot], v);
-        self.execute(inputs, Some(&mut by_slot))
+        self.execute(inputs, Some(&mut by_slot), None)
     }
 
     /// Checks the given inputs against the declarations; returns them in model-input order.
@@ -585,7 +629,12 @@ impl Model {
     }
 
     /// Runs the graph; `observe` (calibration) sees every value a node produces, by slot.
-    pub(crate) fn execute(&self, given: &[(&str, Value)], mut observe: Option<Observer<'_>>) -> Result<Vec<(String, Value)>, EngineError> {
+    pub(crate) fn execute(
+        &self,
+        given: &[(&str, Value)],
+        mut observe: Option<Observer<'_>>,
+        mut timer: Option<Timer<'_>>,
+    ) -> Result<Vec<(String, Value)>, EngineError> {
         let bound = self.bind(given)?;
         let mut input_of: Vec<Option<&Value>> = vec![None; self.names.len()];
         for (&slot, v) in self.input_slots.iter().zip(&bound) {
@@ -595,18 +644,21 @@ impl Model {
             }
         }
         let mut slots: Vec<Option<Value>> = vec![None; self.names.len()];
-        for (ni, node) in self.nodes.iter().enumerate() {
+        // An observer sees the graph's own values; a plain run takes the fused plan.
+        let (nodes, last_use) = if observe.is_some() { (&self.nodes, &self.last_use) } else { (&self.run_nodes, &self.run_last_use) };
+        for (ni, node) in nodes.iter().enumerate() {
             // Values this node reads last (and only once) are moved to it.
             let mut owned: Vec<(usize, Value)> = Vec::new();
             for (pos, s) in node.inputs.iter().enumerate() {
                 if let Some(s) = *s {
-                    if self.last_use[s] == ni && node.inputs.iter().filter(|x| **x == Some(s)).count() == 1 {
+                    if last_use[s] == ni && node.inputs.iter().filter(|x| **x == Some(s)).count() == 1 {
                         if let Some(v) = slots[s].take() {
                             owned.push((pos, v));
                         }
                     }
                 }
             }
+            let started = timer.as_mut().map(|(clock, _)| clock());
             let outs = {
                 let mut list = Vec::with_capacity(node.inputs.len());
                 let mut owned_iter = owned.into_iter().peekable();
@@ -639,8 +691,12 @@ impl Model {
                 crate::op::run_op(node.op.as_ref(), Inputs::new(list))
                     .map_err(|e| node_error(&node.name, node.op.op_type(), &self.input_names(node), e))?
             };
+            if let (Some((clock, record)), Some(t0)) = (timer.as_mut(), started) {
+                let t1 = clock();
+                record(ni, t1 - t0);
+            }
             for s in node.inputs.iter().flatten() {
-                if self.last_use[*s] == ni {
+                if last_use[*s] == ni {
                     slots[*s] = None;
                 }
             }

@@ -145,7 +145,7 @@ impl ImportanceRun {
                 rows_seen = rows_seen.max(rows);
             }
         };
-        let ran = model.execute(inputs, Some(&mut observe)).err();
+        let ran = model.execute(inputs, Some(&mut observe), None).err();
         let non_finite = self.entries.iter().find(|e| e.sums.iter().any(|s| !s.is_finite())).map(|e| {
             EngineError::Quantize(format!(
                 "the input of '{}' has a value whose square is not finite: no importance can be taken from it",

@@ -19,6 +19,7 @@
 pub mod attr;
 pub mod builder;
 mod error;
+mod fuse;
 mod graph;
 pub mod importance;
 pub mod mnist;
@@ -29,7 +30,7 @@ pub mod tensor_proto;
 pub mod value;
 
 pub use error::{EngineError, MissingOp};
-pub use graph::{Dim, IoInfo, Model, NodeInfo};
+pub use graph::{Dim, IoInfo, Model, NodeInfo, NodeTime};
 pub use quantize::{QuantizeConfig, QuantizeKind, STATIC_PERCENTILE};
 pub use value::{DType, Data, Value};
 

@@ -144,6 +144,16 @@ pub trait Op: Send + Sync + fmt::Debug + AsAny {
         0
     }
 
+    /// For a float Conv: the node of the run plan (`crate::fuse`) that replaces node `at` of
+    /// `model` with its epilogue fused, and the nodes it absorbs; `None` for every other op.
+    /// Reached through the trait, so a module without Conv (the built-in op set, www/pkg-run)
+    /// carries neither the matching nor the fused kernels.
+    #[doc(hidden)]
+    #[allow(private_interfaces)]
+    fn fuse_chain(&self, _model: &crate::graph::Model, _readers: &[Vec<usize>], _at: usize) -> Option<(crate::graph::Node, Vec<usize>)> {
+        None
+    }
+
     /// True for ops whose kernels are float32 only (Conv, ConvTranspose, MatMul, Gemm,
     /// BatchNormalization): the executor ([`run_op`]) widens their float16 / bfloat16 inputs
     /// to float32 and rounds their float32 outputs back, so a model exported in half precision

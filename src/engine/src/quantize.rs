@@ -303,7 +303,7 @@ impl Model {
                     buf.extend(x.iter().copied().filter(|x| x.is_finite()));
                 }
             };
-            self.execute(&named, Some(&mut observe))
+            self.execute(&named, Some(&mut observe), None)
                 .map_err(|e| EngineError::Quantize(format!("a calibration batch failed to run: {e}")))?;
         }
         let mut params = HashMap::new();

@@ -8,6 +8,7 @@ mod common;
 
 browser_tests!();
 
+mod conv_paths;
 mod engine_conformance;
 mod engine_kernels;
 mod engine_nbits;

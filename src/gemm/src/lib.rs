@@ -140,6 +140,66 @@ pub fn gemm_f32_packed(m: usize, a: &[f32], b: &PackedF32B, c: &mut [f32]) {
     portable::gemm_f32_packed(m, a, b, c)
 }
 
+/// Panels filled per [`gemm_f32_panels`] group: four, so a lone last row of A still runs the
+/// four-panel row kernel, and 4·k·32 bytes of B stay in L2 (k = 576: 74 KB).
+const PANEL_GROUP: usize = 4;
+
+/// Rows of A up to which [`gemm_f32_panels`] streams panel groups past all of A.
+const STREAM_ROWS: usize = 64;
+
+/// C = A · B in f32 (C is overwritten) where B (k×n) is never stored whole: `fill(p, cols,
+/// panel)` writes panel `p`, columns `8p..8p+cols` of B, as `panel[8·l + j] = B[l][8p + j]`
+/// for j < cols (the lanes past `cols` are never read into C). After each group of panels,
+/// `after(c, j0, cols)` may finish columns `j0..j0+cols` of C while they are in cache (bias,
+/// activation). How a convolution runs without an im2col matrix: the patches of eight output
+/// positions are written straight into the panel the micro-kernel streams, which keeps them in
+/// L1 instead of writing and re-reading `k·n` floats twice (im2col, then packing).
+/// Bit-exact with [`reference::gemm_f32`] on the B that `fill` describes.
+pub fn gemm_f32_panels(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    mut fill: impl FnMut(usize, usize, &mut [f32]),
+    mut after: impl FnMut(&mut [f32], usize, usize),
+    c: &mut [f32],
+) {
+    assert!(a.len() >= m * k && c.len() >= m * n, "gemm_f32_panels: slices shorter than m×k, m×n");
+    if m == 0 || n == 0 {
+        return;
+    }
+    let panels = n.div_ceil(NR);
+    // Beyond one L2-sized block of A (the SIMD kernel's 64-row chunk), streaming panel groups
+    // would re-read all of A for each group (ppocr_rec's 256-channel 3×3 convs on a 3×40
+    // output: 190 ms against 50 by im2col): then every panel is filled first, and A's chunks
+    // each meet all of them, as `gemm_f32_packed` does (still without the im2col copy).
+    let stream = m <= STREAM_ROWS;
+    let group = if stream { PANEL_GROUP } else { panels };
+    let mut buf = vec![pack::F32x4::default(); group * 2 * k];
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    let ap = if stream { simd128::pack_a_f32_all(m, k, a) } else { Vec::new() };
+    for first in (0..panels).step_by(group) {
+        let count = group.min(panels - first);
+        for q in 0..count {
+            let p = first + q;
+            let panel = &mut buf[q * 2 * k..(q + 1) * 2 * k];
+            // SAFETY: F32x4 is four f32 (repr C): the same memory as 8·k floats.
+            let floats = unsafe { core::slice::from_raw_parts_mut(panel.as_mut_ptr() as *mut f32, 8 * k) };
+            fill(p, NR.min(n - p * NR), floats);
+        }
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        if stream {
+            simd128::gemm_f32_panel_group(m, &ap, &buf, n, first, count, c);
+        } else {
+            simd128::gemm_f32_all_panels(m, k, a, &buf, n, c);
+        }
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        portable::gemm_f32_panel_group(m, k, a, &buf, n, first, count, c);
+        let j0 = first * NR;
+        after(c, j0, (count * NR).min(n - j0));
+    }
+}
+
 /// `C[i][j] = Σ_l (A[i][l] − a_zp[i]) · (B[l][j] − b_zp[j])` with wrapping i32 arithmetic
 /// (C is overwritten). `a_zp` holds one zero point for all rows or one per row (length m);
 /// `b_zp` one for all columns or one per column (length n), as MatMulInteger allows. Zero

@@ -2,7 +2,7 @@
 //! build). They do the reference's arithmetic in the reference's order — wrapping i32 for the
 //! integer GEMM, `c += a·b` over l in order for f32 — so they equal it bit for bit.
 
-use super::pack::{PackedF32B, PackedI8B, NR};
+use super::pack::{F32x4, PackedF32B, PackedI8B, NR};
 use super::{zero_point, Int8};
 
 /// See [`super::matmul_integer_packed`].
@@ -42,6 +42,29 @@ pub fn gemm_f32_packed(m: usize, a: &[f32], b: &PackedF32B, c: &mut [f32]) {
             }
             let cols = NR.min(n - p * NR);
             c[i * n + p * NR..][..cols].copy_from_slice(&acc[..cols]);
+        }
+    }
+}
+
+/// Columns of panels `first..first+count` of C (m×n) from A (m×k) and those panels (`b`:
+/// `count` panels of `2·k` vectors, the layout of [`PackedF32B`]); the scalar counterpart of
+/// `simd128::gemm_f32_panel_group`, each sum over l in order.
+#[cfg_attr(all(target_arch = "wasm32", target_feature = "simd128"), allow(dead_code))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_f32_panel_group(m: usize, k: usize, a: &[f32], b: &[F32x4], n: usize, first: usize, count: usize, c: &mut [f32]) {
+    for i in 0..m {
+        let row = &a[i * k..(i + 1) * k];
+        for q in 0..count {
+            let panel = &b[q * 2 * k..(q + 1) * 2 * k];
+            let mut acc = [0f32; NR];
+            for (&x, v) in row.iter().zip(panel.chunks_exact(2)) {
+                for (col, acc) in acc.iter_mut().enumerate() {
+                    *acc += x * v[col / 4].0[col % 4];
+                }
+            }
+            let j0 = (first + q) * NR;
+            let cols = NR.min(n - j0);
+            c[i * n + j0..][..cols].copy_from_slice(&acc[..cols]);
         }
     }
 }

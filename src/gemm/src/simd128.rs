@@ -40,7 +40,7 @@
 //! MatMulInteger 512³ (B constant) 52–53 GOP/s and MatMul f32 21–23 GOP/s, against 64–71 and
 //! 27–37 GOP/s here.
 
-use super::pack::{PackedF32B, PackedI8B, NR};
+use super::pack::{F32x4, PackedF32B, PackedI8B, NR};
 use super::{zero_point, Int8};
 use core::arch::wasm32::*;
 
@@ -128,22 +128,29 @@ fn store_tile<const R: usize>(acc: &[[v128; 2]; R], c: &mut [u32], n: usize, i0:
     }
 }
 
-/// B as the kernels see it: `panels` panels of `2·steps` vectors from `data`, n columns.
+/// B as the kernels see it: panels `first..first+count` of `2·steps` vectors each, from `data`
+/// (which holds panel `first` first), of a B with n columns.
 #[derive(Clone, Copy)]
 struct Panels {
     data: *const v128,
     steps: usize,
     n: usize,
+    first: usize,
+    count: usize,
 }
 
 impl Panels {
-    fn count(self) -> usize {
-        self.n.div_ceil(NR)
+    /// All panels of a packed B.
+    fn all(data: *const v128, steps: usize, n: usize) -> Panels {
+        Panels { data, steps, n, first: 0, count: n.div_ceil(NR) }
+    }
+    fn end(self) -> usize {
+        self.first + self.count
     }
     fn get(self, p: usize) -> *const v128 {
-        debug_assert!(p < self.count());
-        // SAFETY: panel p < count lies inside the packed data (count · 2·steps vectors).
-        unsafe { self.data.add(p * 2 * self.steps) }
+        debug_assert!(p >= self.first && p < self.end());
+        // SAFETY: panel p in first..end lies inside the data (count · 2·steps vectors).
+        unsafe { self.data.add((p - self.first) * 2 * self.steps) }
     }
 }
 
@@ -158,7 +165,7 @@ fn chunk<M: Mac>(ap: &[u32], rows: usize, b: Panels, c: &mut [u32], i0: usize) {
     // SAFETY (all kernel calls): block r0 holds R·steps words from ap[r0·steps], and every
     // panel 2·steps vectors, which is all the kernels read.
     let tail = unsafe { ap.as_ptr().add(full * steps) };
-    for p in 0..b.count() {
+    for p in b.first..b.end() {
         let (j0, cols) = (p * NR, NR.min(n - p * NR));
         for r0 in (0..full).step_by(MR) {
             let acc = unsafe { tile::<M, MR>(steps, ap.as_ptr().add(r0 * steps), b.get(p)) };
@@ -171,8 +178,8 @@ fn chunk<M: Mac>(ap: &[u32], rows: usize, b: Panels, c: &mut [u32], i0: usize) {
         }
     }
     if rows - full == 1 {
-        let mut p = 0;
-        while p + 4 <= b.count() {
+        let mut p = b.first;
+        while p + 4 <= b.end() {
             let acc = unsafe { row_tile::<M, 4>(steps, tail, core::array::from_fn(|i| b.get(p + i))) };
             for (i, acc) in acc.iter().enumerate() {
                 let j0 = (p + i) * NR;
@@ -180,7 +187,7 @@ fn chunk<M: Mac>(ap: &[u32], rows: usize, b: Panels, c: &mut [u32], i0: usize) {
             }
             p += 4;
         }
-        for p in p..b.count() {
+        for p in p..b.end() {
             let acc = unsafe { row_tile::<M, 1>(steps, tail, [b.get(p)]) };
             store_tile::<1>(&acc, c, n, i0 + full, p * NR, NR.min(n - p * NR));
         }
@@ -302,14 +309,14 @@ fn pack_a_f32(a: &[f32], k: usize, i: usize, rows: usize, out: &mut [u32]) {
 /// See [`super::matmul_integer_packed`]; arguments already checked.
 pub fn matmul_integer_packed<A: Int8>(m: usize, a: &[A], a_zp: &[i32], b: &PackedI8B, c: &mut [i32]) {
     let (k, n) = (b.k(), b.n());
-    let panels = Panels { data: b.data.as_ptr() as *const v128, steps: k.div_ceil(2), n };
+    let panels = Panels::all(b.data.as_ptr() as *const v128, k.div_ceil(2), n);
     drive::<DotI16>(m, panels, words_mut(c), |i, rows, out| pack_a_i8(a, k, a_zp, i, rows, out));
 }
 
 /// See [`super::gemm_f32_packed`]; arguments already checked.
 pub fn gemm_f32_packed(m: usize, a: &[f32], b: &PackedF32B, c: &mut [f32]) {
     let (k, n) = (b.k(), b.n());
-    let panels = Panels { data: b.data.as_ptr() as *const v128, steps: k, n };
+    let panels = Panels::all(b.data.as_ptr() as *const v128, k, n);
     if m == 1 {
         // A single row is already in packed order (one word per step): skip the copy.
         // SAFETY: f32 and u32 have the same size and alignment; any bits are a valid u32.
@@ -317,6 +324,38 @@ pub fn gemm_f32_packed(m: usize, a: &[f32], b: &PackedF32B, c: &mut [f32]) {
         return chunk::<MulAddF32>(row, 1, panels, words_mut(c), 0);
     }
     drive::<MulAddF32>(m, panels, words_mut(c), |i, rows, out| pack_a_f32(a, k, i, rows, out));
+}
+
+/// All m rows of the f32 A packed as [`chunk`] reads them (blocks of MR rows, then the rest),
+/// for [`gemm_f32_panel_group`].
+pub(crate) fn pack_a_f32_all(m: usize, k: usize, a: &[f32]) -> Vec<u32> {
+    let mut ap = vec![0u32; m * k];
+    let full = m / MR * MR;
+    if k > 0 {
+        for r0 in (0..full).step_by(MR) {
+            pack_a_f32(a, k, r0, MR, &mut ap[r0 * k..(r0 + MR) * k]);
+        }
+        if m > full {
+            pack_a_f32(a, k, full, m - full, &mut ap[full * k..m * k]);
+        }
+    }
+    ap
+}
+
+/// Columns of panels `first..first+count` of C (m×n) from A packed by [`pack_a_f32_all`] and
+/// those panels (`b`: `count` panels of `2·k` vectors, the layout of [`PackedF32B`]).
+pub(crate) fn gemm_f32_panel_group(m: usize, ap: &[u32], b: &[F32x4], n: usize, first: usize, count: usize, c: &mut [f32]) {
+    let k = ap.len() / m.max(1);
+    assert!(ap.len() == m * k && b.len() >= count * 2 * k && (first + count - 1) * NR < n.max(1));
+    let panels = Panels { data: b.as_ptr() as *const v128, steps: k, n, first, count };
+    chunk::<MulAddF32>(ap, m, panels, words_mut(c), 0);
+}
+
+/// C (m×n) from A (m×k) and all of B's panels (`b`, the layout of [`PackedF32B`]), A packed
+/// chunk by chunk as [`gemm_f32_packed`] does.
+pub(crate) fn gemm_f32_all_panels(m: usize, k: usize, a: &[f32], b: &[F32x4], n: usize, c: &mut [f32]) {
+    assert!(b.len() >= n.div_ceil(NR) * 2 * k && a.len() >= m * k);
+    drive::<MulAddF32>(m, Panels::all(b.as_ptr() as *const v128, k, n), words_mut(c), |i, rows, out| pack_a_f32(a, k, i, rows, out));
 }
 
 // ------------------------------------------------------------------------------ requantize

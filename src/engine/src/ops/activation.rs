@@ -34,8 +34,30 @@ pub fn build_tanh(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
     Ok(Arc::new(Unary { kind: UnaryKind::Tanh }))
 }
 
-fn sigmoid32(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
+/// `e^x` in f32 without a call, so a loop over it vectorizes (SIMD128 in the page): Cephes'
+/// `expf` (cephes/single/expf.c) — `x = n·ln 2 + r`, `|r| ≤ ln 2 / 2`, its degree-6 polynomial
+/// for `e^r`, `2^n` put straight into the exponent bits. Within 2 ulp of the exact value on
+/// [−87.3, 88.7]; above, +∞ (n = 128 makes the exponent field all ones); below, ≈ 2⁻¹²⁶ where
+/// the exact value is smaller still (subnormal or 0), which no `1 / (1 + e^x)` notices. NaN
+/// stays NaN. Sigmoid on libm's `expf` was 6 % of a YOLO detector's run (nudenet).
+#[inline(always)]
+fn exp_f32(x: f32) -> f32 {
+    let x = x.clamp(-87.3, 88.73);
+    let n = (x * std::f32::consts::LOG2_E + 0.5).floor();
+    // ln 2 in two parts (C1 exact in few bits), so n·C1 is exact.
+    let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
+    let p = 1.987_569_1e-4;
+    let p = p * r + 1.398_199_9e-3;
+    let p = p * r + 8.333_452e-3;
+    let p = p * r + 4.166_579_6e-2;
+    let p = p * r + 1.666_666_5e-1;
+    let p = p * r + 0.5;
+    let e = p * r * r + r + 1.0;
+    e * f32::from_bits(((n as i32 + 127) as u32) << 23)
+}
+
+pub(crate) fn sigmoid32(x: f32) -> f32 {
+    1.0 / (1.0 + exp_f32(-x))
 }
 
 fn sigmoid64(x: f64) -> f64 {
@@ -43,7 +65,7 @@ fn sigmoid64(x: f64) -> f64 {
 }
 
 // NaN stays NaN (not `max`, which would give 0).
-fn relu32(x: f32) -> f32 {
+pub(crate) fn relu32(x: f32) -> f32 {
     if x > 0.0 || x.is_nan() {
         x
     } else {

@@ -331,8 +331,125 @@ fn depthwise_2d_int<X: Int8, W: Int8>(geo: &Geometry, x: &[X], x_zp: i32, w: &[W
     });
 }
 
+/// A 1-D or 2-D window geometry seen as 2-D (a 1-D one is a single row), for
+/// [`Plane::fill_panel`].
+struct Plane {
+    h: usize,
+    w: usize,
+    kh: usize,
+    kw: usize,
+    sy: usize,
+    sx: usize,
+    dy: usize,
+    dx: usize,
+    py: usize,
+    px: usize,
+    ow: usize,
+    identity: bool,
+}
+
+impl Plane {
+    fn of(geo: &Geometry) -> Option<Plane> {
+        // (y, x) of a per-axis list: a 1-D geometry is one row (y of size 1, no padding).
+        let yx = |v: &[usize], one: usize| match v.len() {
+            1 => Some((one, v[0])),
+            2 => Some((v[0], v[1])),
+            _ => None,
+        };
+        let ((h, w), (kh, kw)) = (yx(&geo.input, 1)?, yx(&geo.kernel, 1)?);
+        let ((sy, sx), (dy, dx), (py, px)) = (yx(&geo.strides, 1)?, yx(&geo.dilations, 1)?, yx(&geo.pad_begin, 0)?);
+        let ow = yx(&geo.out, 1)?.1;
+        Some(Plane { h, w, kh, kw, sy, sx, dy, dx, py, px, ow, identity: geo.is_identity() })
+    }
+
+    /// Writes columns `o0..o0+cols` (output positions, row-major) of the im2col matrix of
+    /// `channels` channels of `x` (rows `(c·kh + ky)·kw + kx`, 0 for a tap in the padding) as a
+    /// GEMM panel: `panel[8·row + j]`. Eight positions in one output row read, for stride 1,
+    /// eight neighbours of one input row: one copy; the rest go element by element.
+    fn fill_panel(&self, x: &[f32], channels: usize, o0: usize, cols: usize, panel: &mut [f32]) {
+        let ic = self.h * self.w;
+        if self.identity {
+            for c in 0..channels {
+                panel[8 * c..8 * c + cols].copy_from_slice(&x[c * ic + o0..][..cols]);
+            }
+            return;
+        }
+        let (oy0, ox0) = (o0 / self.ow, o0 % self.ow);
+        let one_row = ox0 + cols <= self.ow;
+        for c in 0..channels {
+            let xc = &x[c * ic..(c + 1) * ic];
+            for ky in 0..self.kh {
+                for kx in 0..self.kw {
+                    let row = &mut panel[8 * ((c * self.kh + ky) * self.kw + kx)..][..cols];
+                    if one_row {
+                        let iy = (oy0 * self.sy + ky * self.dy).wrapping_sub(self.py);
+                        if iy >= self.h {
+                            row.fill(0.0);
+                            continue;
+                        }
+                        let src = &xc[iy * self.w..(iy + 1) * self.w];
+                        let ix0 = (ox0 * self.sx + kx * self.dx).wrapping_sub(self.px);
+                        if self.sx == 1 && ix0 < self.w && ix0 + cols <= self.w {
+                            row.copy_from_slice(&src[ix0..ix0 + cols]);
+                        } else {
+                            for (j, v) in row.iter_mut().enumerate() {
+                                let ix = ((ox0 + j) * self.sx + kx * self.dx).wrapping_sub(self.px);
+                                *v = if ix < self.w { src[ix] } else { 0.0 };
+                            }
+                        }
+                    } else {
+                        for (j, v) in row.iter_mut().enumerate() {
+                            let (oy, ox) = ((o0 + j) / self.ow, (o0 + j) % self.ow);
+                            let iy = (oy * self.sy + ky * self.dy).wrapping_sub(self.py);
+                            let ix = (ox * self.sx + kx * self.dx).wrapping_sub(self.px);
+                            *v = if iy < self.h && ix < self.w { xc[iy * self.w + ix] } else { 0.0 };
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What a fused Conv applies to its output after the bias (`crate::fuse`): each the same f32
+/// arithmetic as the op it replaces, so the fused output equals the unfused one bit for bit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Epilogue {
+    None,
+    /// Relu (NaN passes).
+    Relu,
+    /// Clip: `max` with the low bound, then `min` with the high one (either may be absent).
+    Clip(Option<f32>, Option<f32>),
+    /// `y · Sigmoid(y)` (SiLU/Swish, a Sigmoid and a Mul in the graph).
+    Silu,
+}
+
+impl Epilogue {
+    fn apply(self, v: &mut [f32]) {
+        match self {
+            Epilogue::None => {}
+            Epilogue::Relu => v.iter_mut().for_each(|e| *e = super::activation::relu32(*e)),
+            Epilogue::Clip(lo, hi) => v.iter_mut().for_each(|e| {
+                if let Some(l) = lo.filter(|&l| *e < l) {
+                    *e = l;
+                }
+                if let Some(h) = hi.filter(|&h| *e > h) {
+                    *e = h;
+                }
+            }),
+            Epilogue::Silu => v.iter_mut().for_each(|e| *e *= super::activation::sigmoid32(*e)),
+        }
+    }
+}
+
 /// Float convolution: `y[n, m, ...] = Σ w · x + b[m]`.
 pub fn conv_f32(attrs: &ConvAttrs, x: &Value, w: &Value, b: Option<&Value>) -> Result<Value, OpError> {
+    conv_f32_then(attrs, x, w, b, Epilogue::None)
+}
+
+/// [`conv_f32`], then `epilogue` on the output (on each block of columns while in cache, on the
+/// GEMM path).
+pub fn conv_f32_then(attrs: &ConvAttrs, x: &Value, w: &Value, b: Option<&Value>, epilogue: Epilogue) -> Result<Value, OpError> {
     let xs = crate::op::f32_input(x, "X")?;
     let ws = crate::op::f32_input(w, "W")?;
     let (n, c, m, geo) = attrs.plan(x.shape(), w.shape())?;
@@ -354,7 +471,9 @@ pub fn conv_f32(attrs: &ConvAttrs, x: &Value, w: &Value, b: Option<&Value>) -> R
     // Depthwise (one input and one output channel per group) in 2-D: a direct loop, where
     // im2col and a one-row GEMM per channel would cost more than the arithmetic.
     let depthwise = cg == 1 && mg == 1 && geo.input.len() == 2 && !identity;
-    let mut cols = if identity || depthwise { Vec::new() } else { vec![0.0f32; kk * oc] };
+    // 1-D and 2-D: patches written straight into the GEMM's panels (no im2col matrix).
+    let plane = if depthwise { None } else { Plane::of(&geo) };
+    let mut cols = if identity || depthwise || plane.is_some() { Vec::new() } else { vec![0.0f32; kk * oc] };
     for img in 0..n {
         if depthwise {
             for ch in 0..c {
@@ -365,6 +484,29 @@ pub fn conv_f32(attrs: &ConvAttrs, x: &Value, w: &Value, b: Option<&Value>) -> R
         }
         for grp in (0..g).filter(|_| !depthwise) {
             let xg = &xs[(img * c + grp * cg) * ic..(img * c + (grp + 1) * cg) * ic];
+            if let Some(plane) = &plane {
+                let wg = &ws[grp * mg * kk..(grp + 1) * mg * kk];
+                let yg = &mut y[(img * m + grp * mg) * oc..(img * m + (grp + 1) * mg) * oc];
+                let bg = bias.map(|b| &b[grp * mg..(grp + 1) * mg]);
+                quantscope_gemm::gemm_f32_panels(
+                    mg,
+                    kk,
+                    oc,
+                    wg,
+                    |p, cols, panel| plane.fill_panel(xg, cg, p * quantscope_gemm::NR, cols, panel),
+                    |yg, j0, cols| {
+                        for (ch, row) in yg.chunks_mut(oc).enumerate() {
+                            let row = &mut row[j0..j0 + cols];
+                            if let Some(bg) = bg {
+                                row.iter_mut().for_each(|v| *v += bg[ch]);
+                            }
+                            epilogue.apply(row);
+                        }
+                    },
+                    yg,
+                );
+                continue;
+            }
             let patches: &[f32] = if identity {
                 xg
             } else {
@@ -375,9 +517,12 @@ pub fn conv_f32(attrs: &ConvAttrs, x: &Value, w: &Value, b: Option<&Value>) -> R
             let yg = &mut y[(img * m + grp * mg) * oc..(img * m + (grp + 1) * mg) * oc];
             quantscope_gemm::gemm_f32(mg, kk, oc, wg, patches, yg);
         }
-        if let Some(bs) = bias {
+        if plane.is_none() {
             for (ch, row) in y[img * m * oc..(img + 1) * m * oc].chunks_mut(oc.max(1)).enumerate() {
-                row.iter_mut().for_each(|v| *v += bs[ch]);
+                if let Some(bs) = bias {
+                    row.iter_mut().for_each(|v| *v += bs[ch]);
+                }
+                epilogue.apply(row);
             }
         }
     }
@@ -394,8 +539,34 @@ impl Op for Conv {
     fn op_type(&self) -> &'static str {
         "Conv"
     }
+    #[allow(private_interfaces)]
+    fn fuse_chain(&self, model: &crate::graph::Model, readers: &[Vec<usize>], at: usize) -> Option<(crate::graph::Node, Vec<usize>)> {
+        let (w, b, epilogue, inputs, output, used) = crate::fuse::conv_chain(model, readers, at)?;
+        let op = Arc::new(FusedConv { attrs: self.attrs.clone(), w, b, epilogue });
+        Some((crate::graph::Node { name: model.nodes[at].name.clone(), op, inputs, outputs: vec![Some(output)] }, used))
+    }
     fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
         Ok(vec![conv_f32(&self.attrs, inputs.req(0)?, inputs.req(1)?, inputs.get(2))?])
+    }
+}
+
+/// A float Conv with its weights (and bias) held, maybe a BatchNormalization folded into them,
+/// and an [`Epilogue`]: what `crate::fuse` puts in the run plan for Conv → [BatchNormalization]
+/// → [Relu | Clip | Sigmoid·Mul]. Its one input is X.
+#[derive(Debug)]
+pub struct FusedConv {
+    pub attrs: ConvAttrs,
+    pub w: Value,
+    pub b: Option<Value>,
+    pub epilogue: Epilogue,
+}
+
+impl Op for FusedConv {
+    fn op_type(&self) -> &'static str {
+        "FusedConv"
+    }
+    fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
+        Ok(vec![conv_f32_then(&self.attrs, inputs.req(0)?, &self.w, self.b.as_ref(), self.epilogue)?])
     }
 }
 
@@ -697,20 +868,29 @@ impl Op for ConvTranspose {
                 }
             }
         }
-        for b in 0..n {
-            for gi in 0..g {
-                for ci in 0..cg {
-                    let ch = gi * cg + ci;
-                    let xin = &xs[(b * c + ch) * in_sp..(b * c + ch + 1) * in_sp];
-                    for mi in 0..mg {
-                        let oc = gi * mg + mi;
-                        let wk = &ws[(ch * mg + mi) * k_sp..(ch * mg + mi + 1) * k_sp];
-                        let yo = &mut y[(b * m + oc) * out_sp..(b * m + oc + 1) * out_sp];
-                        for (p, &xv) in xin.iter().enumerate() {
-                            for (k, &wv) in wk.iter().enumerate() {
-                                if let Some(at) = target[p * k_sp + k] {
-                                    yo[at] += xv * wv;
-                                }
+        // Per image and group, every (output channel, tap) row of `Wᵀ · X` by the GEMM, then
+        // each product scattered to its output position: a scalar loop over (input channel,
+        // output channel, position, tap) was 15 % of ppocr_det's run.
+        let rows = mg * k_sp;
+        let mut wt = vec![0f32; rows * cg];
+        let mut cols = vec![0f32; rows * in_sp];
+        for gi in 0..g {
+            for ci in 0..cg {
+                let ch = gi * cg + ci;
+                for r in 0..rows {
+                    wt[r * cg + ci] = ws[ch * rows + r];
+                }
+            }
+            for b in 0..n {
+                let xg = &xs[(b * c + gi * cg) * in_sp..(b * c + (gi + 1) * cg) * in_sp];
+                quantscope_gemm::gemm_f32(rows, cg, in_sp, &wt, xg, &mut cols);
+                for mi in 0..mg {
+                    let yo = &mut y[(b * m + gi * mg + mi) * out_sp..(b * m + gi * mg + mi + 1) * out_sp];
+                    for k in 0..k_sp {
+                        let row = &cols[(mi * k_sp + k) * in_sp..(mi * k_sp + k + 1) * in_sp];
+                        for (p, &v) in row.iter().enumerate() {
+                            if let Some(at) = target[p * k_sp + k] {
+                                yo[at] += v;
                             }
                         }
                     }

@@ -29,52 +29,67 @@ fn window(a: &Attrs, known: &[&str]) -> Result<WindowAttrs, OpError> {
     Ok(w)
 }
 
-/// Visits every output position of one channel: `f(out_index, taps)` where `taps` yields the
-/// in-input offsets of the window (row-major within the channel) and the multi-index coords.
-fn for_each_window(geo: &Geometry, mut f: impl FnMut(usize, &mut dyn Iterator<Item = (usize, &[usize])>, usize)) {
-    let r = geo.input.len();
-    let in_strides = crate::op::strides(&geo.input);
-    let kc = geo.kernel_count();
-    let mut oidx = vec![0usize; r];
-    let mut kidx = vec![0usize; r];
-    let mut coords = vec![0usize; r];
-    for o in 0..geo.out_count() {
-        let mut rem = o;
-        for d in (0..r).rev() {
-            oidx[d] = rem % geo.out[d];
-            rem /= geo.out[d];
-        }
-        // Taps inside the padded region (for count_include_pad).
-        let mut padded_taps = 0;
-        let mut taps: Vec<(usize, Vec<usize>)> = Vec::with_capacity(kc);
-        for k in 0..kc {
-            let mut rem = k;
+/// The windows of one channel, the same for every channel: for output position `o`, the
+/// in-input offsets (row-major within the channel) of its taps are
+/// `offsets[starts[o]..starts[o + 1]]`, and `padded[o]` counts its taps inside the padded input
+/// (for count_include_pad). Built once per run, so the per-channel loops only index (a table
+/// per window position and tap, rebuilt for every channel, made ppocr_cls's one MaxPool half of
+/// its run time).
+struct Windows {
+    starts: Vec<usize>,
+    offsets: Vec<usize>,
+    padded: Vec<usize>,
+}
+
+impl Windows {
+    fn new(geo: &Geometry) -> Windows {
+        let r = geo.input.len();
+        let in_strides = crate::op::strides(&geo.input);
+        let (kc, oc) = (geo.kernel_count(), geo.out_count());
+        let mut oidx = vec![0usize; r];
+        let mut kidx = vec![0usize; r];
+        let mut w = Windows { starts: Vec::with_capacity(oc + 1), offsets: Vec::with_capacity(oc * kc), padded: Vec::with_capacity(oc) };
+        for o in 0..oc {
+            let mut rem = o;
             for d in (0..r).rev() {
-                kidx[d] = rem % geo.kernel[d];
-                rem /= geo.kernel[d];
+                oidx[d] = rem % geo.out[d];
+                rem /= geo.out[d];
             }
-            let mut inside = true;
-            let mut in_padded = true;
-            let mut off = 0;
-            for d in 0..r {
-                let pos = (oidx[d] * geo.strides[d] + kidx[d] * geo.dilations[d]) as i64 - geo.pad_begin[d] as i64;
-                if pos < -(geo.pad_begin[d] as i64) || pos >= (geo.input[d] + geo.pad_end[d]) as i64 {
-                    in_padded = false;
+            w.starts.push(w.offsets.len());
+            let mut padded_taps = 0;
+            for k in 0..kc {
+                let mut rem = k;
+                for d in (0..r).rev() {
+                    kidx[d] = rem % geo.kernel[d];
+                    rem /= geo.kernel[d];
                 }
-                if pos < 0 || pos >= geo.input[d] as i64 {
-                    inside = false;
-                } else {
-                    coords[d] = pos as usize;
-                    off += pos as usize * in_strides[d];
+                let mut inside = true;
+                let mut in_padded = true;
+                let mut off = 0;
+                for d in 0..r {
+                    let pos = (oidx[d] * geo.strides[d] + kidx[d] * geo.dilations[d]) as i64 - geo.pad_begin[d] as i64;
+                    if pos < -(geo.pad_begin[d] as i64) || pos >= (geo.input[d] + geo.pad_end[d]) as i64 {
+                        in_padded = false;
+                    }
+                    if pos < 0 || pos >= geo.input[d] as i64 {
+                        inside = false;
+                    } else {
+                        off += pos as usize * in_strides[d];
+                    }
+                }
+                padded_taps += in_padded as usize;
+                if inside {
+                    w.offsets.push(off);
                 }
             }
-            padded_taps += in_padded as usize;
-            if inside {
-                taps.push((off, coords.clone()));
-            }
+            w.padded.push(padded_taps);
         }
-        let mut it = taps.iter().map(|(o, c)| (*o, c.as_slice()));
-        f(o, &mut it, padded_taps);
+        w.starts.push(w.offsets.len());
+        w
+    }
+
+    fn taps(&self, o: usize) -> &[usize] {
+        &self.offsets[self.starts[o]..self.starts[o + 1]]
     }
 }
 
@@ -101,24 +116,31 @@ fn maxpool<T: Copy + PartialOrd>(x: &[T], channels: usize, geo: &Geometry, stora
     for d in 1..r {
         col_strides[d] = col_strides[d - 1] * geo.input[d - 1];
     }
+    let row_strides = crate::op::strides(&geo.input);
+    let windows = Windows::new(geo);
     let mut out = vec![lowest; channels * oc];
     let mut idx = vec![0i64; channels * oc];
     for ch in 0..channels {
         let xc = &x[ch * ic..(ch + 1) * ic];
-        for_each_window(geo, |o, taps, _| {
-            let mut best: Option<(T, usize, Vec<usize>)> = None;
-            for (off, coords) in taps {
+        for o in 0..oc {
+            let mut best: Option<(T, usize)> = None;
+            for &off in windows.taps(o) {
                 let v = xc[off];
                 if best.as_ref().map_or(true, |b| v > b.0) {
-                    best = Some((v, off, coords.to_vec()));
+                    best = Some((v, off));
                 }
             }
-            if let Some((v, off, coords)) = best {
+            if let Some((v, off)) = best {
                 out[ch * oc + o] = v;
-                let local = if storage_order == 0 { off } else { coords.iter().zip(&col_strides).map(|(c, s)| c * s).sum() };
+                let local = if storage_order == 0 {
+                    off
+                } else {
+                    // The row-major offset's coordinates, counted column-major.
+                    (0..r).map(|d| off / row_strides[d] % geo.input[d] * col_strides[d]).sum()
+                };
                 idx[ch * oc + o] = (ch * ic + local) as i64;
             }
-        });
+        }
     }
     (out, idx)
 }
@@ -212,17 +234,15 @@ impl Op for AveragePool {
         let channels = x.shape()[0] * x.shape()[1];
         let (ic, oc) = (geo.in_count(), geo.out_count());
         let mut y = vec![0.0f32; channels * oc];
+        let windows = Windows::new(&geo);
         for ch in 0..channels {
             let xc = &xs[ch * ic..(ch + 1) * ic];
-            for_each_window(&geo, |o, taps, padded| {
-                let (mut sum, mut n) = (0.0f32, 0usize);
-                for (off, _) in taps {
-                    sum += xc[off];
-                    n += 1;
-                }
-                let div = if self.count_include_pad { padded } else { n };
+            for o in 0..oc {
+                let taps = windows.taps(o);
+                let sum = taps.iter().fold(0.0f32, |s, &off| s + xc[off]);
+                let div = if self.count_include_pad { windows.padded[o] } else { taps.len() };
                 y[ch * oc + o] = if div == 0 { 0.0 } else { sum / div as f32 };
-            });
+            }
         }
         let mut shape = x.shape()[..2].to_vec();
         shape.extend_from_slice(&geo.out);

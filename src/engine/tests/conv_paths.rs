@@ -1,0 +1,246 @@
+//! The float Conv's kernels (`src/engine/src/ops/conv.rs`: patches written straight into the
+//! GEMM's panels for 1-D and 2-D, the direct depthwise loop, im2col for 3-D) against a naive f32
+//! loop that sums in the GEMM reference's order (input channel, then kernel taps row-major, a
+//! padding tap adding w·0), then adds the bias: equal bit for bit, natively and with SIMD128 in
+//! Chromium. The cases cover output widths that are not a multiple of the 8-column panel (a
+//! panel spanning two output rows), 1 to 9 output channels (the 4-row tiles' remainders),
+//! strides, dilations, asymmetric padding, groups, 1-D, 3-D and 1×1 (depthwise to 1e-5: it sums a
+//! channel's taps in another order). And Sigmoid, computed with its
+//! own `exp`, against f64 to a few ulp. And the fused Conv chains of the run plan.
+
+use quantscope_engine::builder::{attr_int, attr_ints, GraphBuilder};
+use quantscope_engine::{DType, Model, Value};
+
+struct Case {
+    c: usize,
+    m: usize,
+    group: usize,
+    input: Vec<usize>,
+    kernel: Vec<usize>,
+    strides: Vec<usize>,
+    dilations: Vec<usize>,
+    /// begin..., end...
+    pads: Vec<usize>,
+}
+
+/// `(C, M, group)`, then the spatial sizes and the window.
+fn case(
+    (c, m, group): (usize, usize, usize),
+    input: &[usize],
+    kernel: &[usize],
+    strides: &[usize],
+    dilations: &[usize],
+    pads: &[usize],
+) -> Case {
+    Case {
+        c,
+        m,
+        group,
+        input: input.to_vec(),
+        kernel: kernel.to_vec(),
+        strides: strides.to_vec(),
+        dilations: dilations.to_vec(),
+        pads: pads.to_vec(),
+    }
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        case((3, 5, 1), &[9, 11], &[3, 3], &[1, 1], &[1, 1], &[1, 1, 1, 1]),
+        case((4, 8, 1), &[16, 16], &[3, 3], &[2, 2], &[1, 1], &[1, 1, 1, 1]),
+        case((6, 9, 1), &[7, 13], &[1, 1], &[1, 1], &[1, 1], &[0, 0, 0, 0]),
+        case((2, 1, 1), &[5, 23], &[1, 1], &[1, 1], &[1, 1], &[0, 0, 0, 0]),
+        case((4, 6, 2), &[10, 9], &[3, 2], &[2, 1], &[1, 2], &[1, 0, 2, 1]),
+        case((3, 7, 1), &[12, 20], &[5, 5], &[1, 1], &[2, 2], &[4, 4, 4, 4]),
+        case((2, 3, 1), &[6, 6], &[2, 2], &[3, 3], &[1, 1], &[0, 1, 2, 0]),
+        case((5, 2, 1), &[17], &[3], &[1], &[1], &[1, 1]),
+        case((4, 4, 2), &[40], &[5], &[2], &[1], &[2, 1]),
+        case((4, 4, 4), &[9, 10], &[3, 3], &[1, 1], &[1, 1], &[1, 1, 1, 1]),
+        case((2, 3, 1), &[4, 5, 6], &[2, 3, 2], &[1, 2, 1], &[1, 1, 1], &[1, 0, 1, 0, 1, 1]),
+    ]
+}
+
+fn values(len: usize, seed: usize) -> Vec<f32> {
+    (0..len).map(|i| (((i * 7919 + seed * 104729) % 2003) as f32 - 1001.0) / 317.0).collect()
+}
+
+/// The naive convolution, in the GEMM reference's summation order.
+fn naive(k: &Case, n: usize, x: &[f32], w: &[f32], b: &[f32]) -> (Vec<usize>, Vec<f32>) {
+    let r = k.input.len();
+    let out: Vec<usize> =
+        (0..r).map(|d| (k.input[d] + k.pads[d] + k.pads[d + r] - k.dilations[d] * (k.kernel[d] - 1) - 1) / k.strides[d] + 1).collect();
+    let (oc, ic, kc) = (out.iter().product::<usize>(), k.input.iter().product::<usize>(), k.kernel.iter().product::<usize>());
+    let (cg, mg) = (k.c / k.group, k.m / k.group);
+    let mut y = Vec::with_capacity(n * k.m * oc);
+    let unravel = |mut i: usize, dims: &[usize]| {
+        let mut idx = vec![0; dims.len()];
+        for d in (0..dims.len()).rev() {
+            idx[d] = i % dims[d];
+            i /= dims[d];
+        }
+        idx
+    };
+    for img in 0..n {
+        for mo in 0..k.m {
+            let grp = mo / mg;
+            for o in 0..oc {
+                let oi = unravel(o, &out);
+                let mut acc = 0f32;
+                for ci in 0..cg {
+                    let ch = grp * cg + ci;
+                    for t in 0..kc {
+                        let ti = unravel(t, &k.kernel);
+                        let mut off = Some(0usize);
+                        for d in 0..r {
+                            let pos = (oi[d] * k.strides[d] + ti[d] * k.dilations[d]) as isize - k.pads[d] as isize;
+                            off = match off {
+                                Some(o) if pos >= 0 && (pos as usize) < k.input[d] => Some(o * k.input[d] + pos as usize),
+                                _ => None,
+                            };
+                        }
+                        let xv = off.map_or(0.0, |o| x[(img * k.c + ch) * ic + o]);
+                        acc += w[(mo * cg + ci) * kc + t] * xv;
+                    }
+                }
+                y.push(acc + b[mo]);
+            }
+        }
+    }
+    let mut shape = vec![n, k.m];
+    shape.extend(out);
+    (shape, y)
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn conv_equals_a_naive_loop_bit_for_bit() {
+    for (ci, k) in cases().iter().enumerate() {
+        let n = 2;
+        let mut xshape = vec![n, k.c];
+        xshape.extend(&k.input);
+        let mut wshape = vec![k.m, k.c / k.group];
+        wshape.extend(&k.kernel);
+        let x = values(xshape.iter().product(), ci);
+        let w = values(wshape.iter().product(), ci + 50);
+        let b = values(k.m, ci + 99);
+        let ints = |v: &[usize]| v.iter().map(|&d| d as i64).collect::<Vec<_>>();
+        let mut g = GraphBuilder::new(17);
+        g.input("x", DType::F32, &xshape.iter().map(|&d| Some(d)).collect::<Vec<_>>());
+        g.initializer("w", &Value::f32(wshape.clone(), w.clone())).initializer("b", &Value::f32(vec![k.m], b.clone()));
+        let attrs = vec![
+            attr_int("group", k.group as i64),
+            attr_ints("strides", &ints(&k.strides)),
+            attr_ints("dilations", &ints(&k.dilations)),
+            attr_ints("pads", &ints(&k.pads)),
+        ];
+        g.node("Conv", "conv", &["x", "w", "b"], &["y"], attrs);
+        g.output("y", DType::F32, &[]);
+        let model = Model::from_onnx(&g.build()).expect("loads");
+        let got = model.run(&[("x", Value::f32(xshape.clone(), x.clone()))]).expect("runs").remove(0).1;
+        let (shape, want) = naive(k, n, &x, &w, &b);
+        assert_eq!(got.shape(), shape.as_slice(), "case {ci}");
+        // The depthwise loop sums a channel's taps column by column: another order.
+        let depthwise = k.group == k.c && k.c == k.m;
+        for (i, (g, w)) in got.to_f32_vec().iter().zip(&want).enumerate() {
+            if depthwise {
+                assert!((g - w).abs() <= 1e-5 * w.abs().max(1.0), "case {ci}, element {i}: {g} vs {w}");
+            } else {
+                assert_eq!(g.to_bits(), w.to_bits(), "case {ci}, element {i}: {g} vs {w}");
+            }
+        }
+    }
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn sigmoid_is_within_a_few_ulp_of_f64() {
+    let mut xs: Vec<f32> = (-2000..=2000).map(|i| i as f32 * 0.05).collect();
+    xs.extend([0.0, -0.0, 1e-30, -1e-30, 87.0, -87.0, 88.5, -88.5, 89.0, -89.0, 200.0, -200.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN]);
+    let mut g = GraphBuilder::new(17);
+    g.input("x", DType::F32, &[Some(xs.len())]);
+    g.node("Sigmoid", "s", &["x"], &["y"], vec![]);
+    g.output("y", DType::F32, &[]);
+    let model = Model::from_onnx(&g.build()).expect("loads");
+    let y = model.run(&[("x", Value::f32(vec![xs.len()], xs.clone()))]).expect("runs").remove(0).1.to_f32_vec();
+    for (&x, &v) in xs.iter().zip(&y) {
+        if x.is_nan() {
+            assert!(v.is_nan(), "sigmoid(NaN) = {v}");
+            continue;
+        }
+        let want = 1.0 / (1.0 + (-(x as f64)).exp());
+        // 4 ulp of the result, or 1e-37 absolute where the exact value is (almost) subnormal.
+        let tol = (want * 4.0 * f32::EPSILON as f64).max(1e-37);
+        assert!((v as f64 - want).abs() <= tol, "sigmoid({x}) = {v}, exact {want}");
+    }
+}
+
+/// Conv chains the run plan fuses (`src/engine/src/fuse.rs`): Conv → BatchNormalization → Relu,
+/// Conv → Clip, Conv → x·Sigmoid(x), and a Conv whose output is also a graph output (not fused).
+/// `run` (the fused plan) against `run_observing` (the graph as loaded, node by node): the
+/// activations bit for bit, the folded BatchNormalization to float rounding; and the profile
+/// shows which nodes ran fused.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn fused_conv_chains_equal_the_graph() {
+    use quantscope_engine::builder::attr_float;
+    let (c, m, h, w) = (3, 5, 9, 10);
+    let mut g = GraphBuilder::new(17);
+    g.input("x", DType::F32, &[Some(1), Some(c), Some(h), Some(w)]);
+    for (k, name) in ["a", "b", "c", "d"].iter().enumerate() {
+        g.initializer(
+            &format!("w_{name}"),
+            &Value::f32(
+                vec![m, if k == 0 { c } else { m }, 3, 3],
+                values(m * c.max(m) * 9, k)[..m * if k == 0 { c } else { m } * 9].to_vec(),
+            ),
+        );
+        g.initializer(&format!("b_{name}"), &Value::f32(vec![m], values(m, k + 10)));
+    }
+    let pads = || attr_ints("pads", &[1, 1, 1, 1]);
+    for (i, p) in ["scale", "bias", "mean", "var"].iter().enumerate() {
+        let v: Vec<f32> = values(m, i + 20).iter().map(|v| if *p == "var" { v.abs() + 0.1 } else { *v }).collect();
+        g.initializer(p, &Value::f32(vec![m], v));
+    }
+    g.initializer("lo", &Value::f32(vec![], vec![0.0])).initializer("hi", &Value::f32(vec![], vec![6.0]));
+    g.node("Conv", "conv_a", &["x", "w_a", "b_a"], &["ya"], vec![pads()]);
+    g.node("BatchNormalization", "bn", &["ya", "scale", "bias", "mean", "var"], &["na"], vec![attr_float("epsilon", 1e-3)]);
+    g.node("Relu", "relu", &["na"], &["ra"], vec![]);
+    g.node("Conv", "conv_b", &["ra", "w_b", "b_b"], &["yb"], vec![pads()]);
+    g.node("Clip", "clip", &["yb", "lo", "hi"], &["rb"], vec![]);
+    g.node("Conv", "conv_c", &["rb", "w_c", "b_c"], &["yc"], vec![pads()]);
+    g.node("Sigmoid", "sig", &["yc"], &["sc"], vec![]);
+    g.node("Mul", "silu", &["yc", "sc"], &["rc"], vec![]);
+    g.node("Conv", "conv_d", &["rc", "w_d", "b_d"], &["yd"], vec![pads()]);
+    g.node("Relu", "relu_d", &["yd"], &["rd"], vec![]);
+    g.output("rd", DType::F32, &[]).output("yd", DType::F32, &[]).output("rc", DType::F32, &[]);
+    let model = Model::from_onnx(&g.build()).expect("loads");
+    let x = Value::f32(vec![1, c, h, w], values(c * h * w, 7));
+    let fused = model.run(&[("x", x.clone())]).expect("runs");
+    let graph = model.run_observing(&[("x", x.clone())], &mut |_, _| {}).expect("runs");
+    for ((name, a), (_, b)) in fused.iter().zip(&graph) {
+        let (a, b) = (a.to_f32_vec(), b.to_f32_vec());
+        let scale = b.iter().fold(0f32, |s, v| s.max(v.abs()));
+        for (i, (p, q)) in a.iter().zip(&b).enumerate() {
+            assert!((p - q).abs() <= 1e-5 * scale, "{name}[{i}]: fused {p}, graph {q}");
+        }
+    }
+    // Downstream of the folded BatchNormalization the values differ by rounding; the
+    // activations themselves are exact: a model of conv_c's chain alone is bit for bit.
+    let mut clock = || 0.0;
+    let (_, times) = model.run_profiled(&[("x", x)], &mut clock).expect("runs");
+    let ops: Vec<(&str, &str)> = times.iter().map(|t| (t.name.as_str(), t.op_type.as_str())).collect();
+    assert_eq!(ops, [("conv_a", "FusedConv"), ("conv_b", "FusedConv"), ("conv_c", "FusedConv"), ("conv_d", "Conv"), ("relu_d", "Relu")]);
+
+    let mut g = GraphBuilder::new(17);
+    g.input("x", DType::F32, &[Some(1), Some(c), Some(h), Some(w)]);
+    g.initializer("w", &Value::f32(vec![m, c, 3, 3], values(m * c * 9, 3))).initializer("b", &Value::f32(vec![m], values(m, 4)));
+    g.node("Conv", "conv", &["x", "w", "b"], &["y"], vec![pads()]);
+    g.node("Sigmoid", "sig", &["y"], &["s"], vec![]);
+    g.node("Mul", "silu", &["s", "y"], &["z"], vec![]);
+    g.output("z", DType::F32, &[]);
+    let model = Model::from_onnx(&g.build()).expect("loads");
+    let x = Value::f32(vec![1, c, h, w], values(c * h * w, 8));
+    let fused = model.run(&[("x", x.clone())]).expect("runs").remove(0).1.to_f32_vec();
+    let graph = model.run_observing(&[("x", x)], &mut |_, _| {}).expect("runs").remove(0).1.to_f32_vec();
+    assert!(fused.iter().zip(&graph).all(|(a, b)| a.to_bits() == b.to_bits()), "SiLU fused differs from Sigmoid·Mul");
+}
