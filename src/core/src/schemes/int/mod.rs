@@ -335,7 +335,7 @@ impl Scheme for IntScheme {
             let (scale, zp) = params[grouping.of_chunk(c)];
             clipped += quantize_group(chunk, GroupMap { scale, zero_point: zp, qmin, qmax }, codes, dequantized);
         }
-        let levels_used = super::distinct_bytes(codes, (qmax - qmin + 1) as usize);
+        let levels_used = super::distinct_bytes(codes, (qmax - qmin + 1) as usize, if qmin < 0 { 0x80 } else { 0 });
         let body = match self.bits {
             8 => values.len(),
             4 => pack_nibbles_in_place(codes),
@@ -418,32 +418,39 @@ impl IntScheme {
     }
 
     /// The packed body back to one byte per code (i8 two's complement when symmetric, u8
-    /// otherwise), as [`dequantize_group`] reads them.
-    fn unpack(&self, body: &[u8], n: usize) -> Vec<u8> {
+    /// otherwise), as [`dequantize_group`] reads them: INT8's body as it stands.
+    fn unpack<'a>(&self, body: &'a [u8], n: usize) -> std::borrow::Cow<'a, [u8]> {
         let bits = self.bits;
         if bits == 8 {
-            return body[..n].to_vec();
+            return std::borrow::Cow::Borrowed(&body[..n]);
         }
         // A `bits`-wide two's complement field c sign-extends to the byte as (c ^ half) − half.
         let half = if self.symmetric { 1u8 << (bits - 1) } else { 0 };
-        let widen = |c: u8| (c ^ half).wrapping_sub(half);
         let mut codes = vec![0u8; body.len() * (8 / bits) as usize];
         if bits == 4 {
-            for (pair, &b) in codes.chunks_exact_mut(2).zip(body) {
-                pair[0] = widen(b & 0x0f);
-                pair[1] = widen(b >> 4);
-            }
+            unpack_nibbles(body, half, &mut codes);
         } else {
-            for (quad, &b) in codes.chunks_exact_mut(4).zip(body) {
-                quad[0] = widen(b & 0b11);
-                quad[1] = widen((b >> 2) & 0b11);
-                quad[2] = widen((b >> 4) & 0b11);
-                quad[3] = widen(b >> 6);
-            }
+            unpack_pairs(body, half, &mut codes);
         }
         codes.truncate(n);
-        codes
+        std::borrow::Cow::Owned(codes)
     }
+}
+
+/// INT4's body to one byte per code (see [`reference::unpack_nibbles`]): the kernel choice.
+pub fn unpack_nibbles(body: &[u8], half: u8, codes: &mut [u8]) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return simd128::unpack_nibbles(body, half, codes);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    return reference::unpack_nibbles(body, half, codes);
+}
+
+/// INT2's body to one byte per code (see [`reference::unpack_pairs`]): the kernel choice.
+pub fn unpack_pairs(body: &[u8], half: u8, codes: &mut [u8]) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return simd128::unpack_pairs(body, half, codes);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    return reference::unpack_pairs(body, half, codes);
 }
 
 /// Packs one byte per code into INT4's body in place: two codes a byte, the first in the low
