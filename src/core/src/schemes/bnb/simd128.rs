@@ -31,7 +31,8 @@ pub fn block_absmax(block: &[f32]) -> f32 {
 /// vectors narrow to sixteen bytes (each in 0..=15, exact) and one swizzle through the argsort
 /// gives the codes, instead of four lane extracts and table loads per vector.
 pub fn encode_block(code: Code4, block: &[f32], scaling: Scaling, out: &mut [u8]) {
-    let bounds = code.bounds().map(f32x4_splat);
+    let b = code.bounds();
+    let bounds: [v128; 15] = core::array::from_fn(|i| f32x4_splat(b[i]));
     // SAFETY: [u8; 16] and v128 have the same size; unaligned loads are fine in wasm.
     let order = unsafe { v128_load(code.order().as_ptr() as *const v128) };
     let zero = i32x4_splat(code.zero_position() as i32);
