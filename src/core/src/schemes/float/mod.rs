@@ -424,7 +424,9 @@ impl Scheme for FloatScheme {
         let mut packed = vec![0u8; (values.len() * bits).div_ceil(8)];
         let mut dequantized = vec![0f32; values.len()];
         let mut codes = vec![0u16; CHUNK.min(values.len())];
-        let mut seen = vec![false; 1 << bits];
+        // Indexed by a u16 code, so the store per value needs no bounds check; only the first
+        // 2^bits entries can be set.
+        let mut seen: Box<[bool; 1 << 16]> = vec![false; 1 << 16].into_boxed_slice().try_into().expect("2^16 entries");
         let mut clipped = 0;
         let chunks = values.chunks(CHUNK).zip(dequantized.chunks_mut(CHUNK)).zip(packed.chunks_mut(CHUNK * bits / 8));
         for ((x, d), out) in chunks {
@@ -447,7 +449,7 @@ impl Scheme for FloatScheme {
             params: Vec::new(),
             clipped,
             levels_used: seen.iter().filter(|&&s| s).count(),
-            levels_total: seen.len(),
+            levels_total: 1 << bits,
         })
     }
 
