@@ -228,34 +228,11 @@ macro_rules! pack_kernel_tests {
     };
 }
 
-/// INT4/INT2 unpacking: one byte per code bit-identical, signed and unsigned, at every body
-/// length around the kernels' step (16 body bytes), on arbitrary body bytes.
-macro_rules! unpack_kernel_tests {
-    ($name:ident, $simd:path, $reference:path, $per_byte:expr, $half:expr) => {
-        #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-        #[cfg_attr(not(target_arch = "wasm32"), test)]
-        fn $name() {
-            let mut r = Rng(0x51D);
-            for n in (0..70).chain([255, 1000, 1025]) {
-                let body: Vec<u8> = (0..n).map(|_| r.next() as u8).collect();
-                for half in [0u8, $half] {
-                    let (mut a, mut b) = (vec![0xAAu8; n * $per_byte], vec![0x55u8; n * $per_byte]);
-                    $simd(&body, half, &mut a);
-                    $reference(&body, half, &mut b);
-                    assert_eq!(a, b, "{} n = {n}, half {half}: codes of {body:?}", stringify!($simd));
-                }
-            }
-        }
-    };
-}
-
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd {
     use super::*;
     pack_kernel_tests!(pack_nibbles_simd_matches_ref, int::simd128::pack_nibbles_in_place, int::reference::pack_nibbles_in_place);
     pack_kernel_tests!(pack_pairs_simd_matches_ref, int::simd128::pack_pairs_in_place, int::reference::pack_pairs_in_place);
-    unpack_kernel_tests!(unpack_nibbles_simd_matches_ref, int::simd128::unpack_nibbles, int::reference::unpack_nibbles, 2, 8);
-    unpack_kernel_tests!(unpack_pairs_simd_matches_ref, int::simd128::unpack_pairs, int::reference::unpack_pairs, 4, 2);
     quantize_kernel_tests!(
         quantize_simd_matches_ref,
         int::simd128::quantize_group,
@@ -279,8 +256,6 @@ quantize_kernel_tests!(
 );
 pack_kernel_tests!(pack_nibbles_dispatch_matches_ref, int::pack_nibbles_in_place, int::reference::pack_nibbles_in_place);
 pack_kernel_tests!(pack_pairs_dispatch_matches_ref, int::pack_pairs_in_place, int::reference::pack_pairs_in_place);
-unpack_kernel_tests!(unpack_nibbles_dispatch_matches_ref, int::unpack_nibbles, int::reference::unpack_nibbles, 2, 8);
-unpack_kernel_tests!(unpack_pairs_dispatch_matches_ref, int::unpack_pairs, int::reference::unpack_pairs, 4, 2);
 moments_kernel_tests!(moments_dispatch_matches_ref, summary::moments, summary::reference::moments);
 min_max_kernel_tests!(min_max_dispatch_matches_ref, summary::min_max, summary::reference::finite_min_max);
 sums_kernel_tests!(metric_sums_dispatch_match_ref, metrics::sums, metrics::reference::sums);

@@ -27,36 +27,31 @@ pub fn block_absmax(block: &[f32]) -> f32 {
 /// 4-bit codes of one block; reference `reference::encode_block`: scale (f32 mul or div, as IEEE
 /// requires on both paths), clamp to [−1, 1], count the midpoints strictly below (15 compares,
 /// each mask −1 subtracted), NaN → the position of 0.0, then the sorted position → code
-/// through the table's argsort (identity for NF4). Sixteen values a step: the four positions
-/// vectors narrow to sixteen bytes (each in 0..=15, exact) and one swizzle through the argsort
-/// gives the codes, instead of four lane extracts and table loads per vector.
+/// through the table's argsort (identity for NF4).
 pub fn encode_block(code: Code4, block: &[f32], scaling: Scaling, out: &mut [u8]) {
-    let b = code.bounds();
-    let bounds: [v128; 15] = core::array::from_fn(|i| f32x4_splat(b[i]));
-    // SAFETY: [u8; 16] and v128 have the same size; unaligned loads are fine in wasm.
-    let order = unsafe { v128_load(code.order().as_ptr() as *const v128) };
+    let bounds = code.bounds();
+    let order = code.order();
     let zero = i32x4_splat(code.zero_position() as i32);
-    let (lo, hi) = (f32x4_splat(-1.0), f32x4_splat(1.0));
-    let n16 = block.len() / 16 * 16;
-    let position = |x: v128| {
+    let n4 = block.len() / 4 * 4;
+    for i in (0..n4).step_by(4) {
+        // SAFETY: i + 4 <= block.len().
+        let x = unsafe { v128_load(block.as_ptr().add(i) as *const v128) };
         let s = match scaling {
             Scaling::Mul(r) => f32x4_mul(x, f32x4_splat(r)),
             Scaling::Div(d) => f32x4_div(x, f32x4_splat(d)),
         };
-        let c = f32x4_min(f32x4_max(s, lo), hi);
+        let c = f32x4_min(f32x4_max(s, f32x4_splat(-1.0)), f32x4_splat(1.0));
         let mut k = i32x4_splat(0);
         for &b in &bounds {
-            k = i32x4_sub(k, f32x4_lt(b, c));
+            k = i32x4_sub(k, f32x4_lt(f32x4_splat(b), c));
         }
-        v128_bitselect(zero, k, f32x4_ne(s, s))
-    };
-    for i in (0..n16).step_by(16) {
-        // SAFETY: i + 16 <= block.len().
-        let k: [v128; 4] = core::array::from_fn(|j| position(unsafe { v128_load(block.as_ptr().add(i + 4 * j) as *const v128) }));
-        let bytes = u8x16_narrow_i16x8(i16x8_narrow_i32x4(k[0], k[1]), i16x8_narrow_i32x4(k[2], k[3]));
-        crate::simd128_io::store16(&mut out[i..], u8x16_swizzle(order, bytes));
+        k = v128_bitselect(zero, k, f32x4_ne(s, s));
+        out[i] = order[i32x4_extract_lane::<0>(k) as usize];
+        out[i + 1] = order[i32x4_extract_lane::<1>(k) as usize];
+        out[i + 2] = order[i32x4_extract_lane::<2>(k) as usize];
+        out[i + 3] = order[i32x4_extract_lane::<3>(k) as usize];
     }
-    super::reference::encode_block(code, &block[n16..], scaling, &mut out[n16..]);
+    super::reference::encode_block(code, &block[n4..], scaling, &mut out[n4..]);
 }
 
 /// `table[code] · absmax`; reference `reference::decode_codes`. Sixteen codes (8 bytes) per step: the

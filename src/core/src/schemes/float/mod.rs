@@ -36,7 +36,7 @@ pub mod reference;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod simd128;
 
-use super::{Quantized, Scheme};
+use super::{Param, Quantized, Scheme};
 use crate::error::{Error, Result};
 
 /// One of the narrow float formats.
@@ -245,23 +245,16 @@ impl FloatFormat {
 
     /// Decodes a slice (hot-path dispatch for FP16/BF16).
     pub fn decode_slice(self, src: &[u16], dst: &mut [f32]) {
-        match self.decode_table() {
-            None if self == FloatFormat::Fp16 => f16_bits_to_f32(src, dst),
-            None => bf16_bits_to_f32(src, dst),
-            Some(table) => {
+        match self {
+            FloatFormat::Fp16 => f16_bits_to_f32(src, dst),
+            FloatFormat::Bf16 => bf16_bits_to_f32(src, dst),
+            _ => {
+                // 256 entries cover every FP8 and FP4 code.
+                let table: Vec<f32> = (0..1u16 << self.bits()).map(|c| self.decode(c)).collect();
                 for (d, &c) in dst.iter_mut().zip(src) {
                     *d = table[c as usize];
                 }
             }
-        }
-    }
-
-    /// Every code's value, for the FP8 and FP4 formats (at most 256 entries); `None` for FP16
-    /// and BF16, which decode with their own kernels.
-    fn decode_table(self) -> Option<Vec<f32>> {
-        match self {
-            FloatFormat::Fp16 | FloatFormat::Bf16 => None,
-            _ => Some((0..1u16 << self.bits()).map(|c| self.decode(c)).collect()),
         }
     }
 }
@@ -361,16 +354,12 @@ pub fn packed_len(id: &str, shape: &[usize]) -> Option<Result<u64>> {
 }
 
 impl FloatScheme {
-    /// Codes → packed bytes (little-endian elements; FP4 low nibble first, an odd last code
-    /// alone in its byte), into `out`, which is exactly as long as they pack to.
-    fn pack_into(bits: usize, codes: &[u16], out: &mut [u8]) {
-        match bits {
-            16 => out.chunks_exact_mut(2).zip(codes).for_each(|(o, c)| o.copy_from_slice(&c.to_le_bytes())),
-            8 => out.iter_mut().zip(codes).for_each(|(o, &c)| *o = c as u8),
-            _ => out
-                .iter_mut()
-                .zip(codes.chunks(2))
-                .for_each(|(o, p)| *o = (p[0] as u8 & 0xf) | (p.get(1).map_or(0, |&c| c as u8 & 0xf) << 4)),
+    /// Codes → packed bytes (little-endian elements; FP4 low nibble first).
+    fn pack(&self, codes: &[u16]) -> Vec<u8> {
+        match self.format.bits() {
+            16 => codes.iter().flat_map(|c| c.to_le_bytes()).collect(),
+            8 => codes.iter().map(|&c| c as u8).collect(),
+            _ => codes.chunks(2).map(|p| (p[0] as u8 & 0xf) | (p.get(1).map_or(0, |&c| c as u8 & 0xf) << 4)).collect(),
         }
     }
 
@@ -413,43 +402,24 @@ impl Scheme for FloatScheme {
     }
 
     fn quantize(&self, values: &[f32], _shape: &[usize]) -> Result<Quantized> {
-        // A chunk at a time — encode, decode, count clips and levels, pack — while the chunk's
-        // codes are in cache, instead of a pass over the whole tensor for each (the codes of a
-        // 16M tensor were 32 MB written and read three times). CHUNK is even, so FP4's pairs of
-        // codes never straddle two chunks.
-        const CHUNK: usize = 4096;
-        let bits = self.format.bits() as usize;
-        let max = self.format.max_finite();
-        let table = self.format.decode_table();
-        let mut packed = vec![0u8; (values.len() * bits).div_ceil(8)];
+        let mut codes = vec![0u16; values.len()];
+        self.format.encode_slice(values, &mut codes);
         let mut dequantized = vec![0f32; values.len()];
-        let mut codes = vec![0u16; CHUNK.min(values.len())];
-        // Indexed by a u16 code, so the store per value needs no bounds check; only the first
-        // 2^bits entries can be set.
-        let mut seen: Box<[bool; 1 << 16]> = vec![false; 1 << 16].into_boxed_slice().try_into().expect("2^16 entries");
-        let mut clipped = 0;
-        let chunks = values.chunks(CHUNK).zip(dequantized.chunks_mut(CHUNK)).zip(packed.chunks_mut(CHUNK * bits / 8));
-        for ((x, d), out) in chunks {
-            let c = &mut codes[..x.len()];
-            self.format.encode_slice(x, c);
-            match &table {
-                Some(t) => d.iter_mut().zip(c.iter()).for_each(|(d, &c)| *d = t[c as usize]),
-                None => self.format.decode_slice(c, d),
-            }
-            // `is_finite() && abs() > max`, written branch-free so that it vectorizes.
-            clipped += x.iter().map(|v| (v.abs() > max && v.abs() < f32::INFINITY) as usize).sum::<usize>();
-            for &k in c.iter() {
-                seen[k as usize] = true;
-            }
-            Self::pack_into(bits, c, out);
+        self.format.decode_slice(&codes, &mut dequantized);
+        let max = self.format.max_finite();
+        let clipped = values.iter().filter(|x| x.is_finite() && x.abs() > max).count();
+        let mut seen = vec![false; 1 << self.format.bits()];
+        for &c in &codes {
+            seen[c as usize] = true;
         }
+        let params: Vec<Param> = Vec::new();
         Ok(Quantized {
-            packed,
+            packed: self.pack(&codes),
             dequantized,
-            params: Vec::new(),
+            params,
             clipped,
             levels_used: seen.iter().filter(|&&s| s).count(),
-            levels_total: 1 << bits,
+            levels_total: seen.len(),
         })
     }
 

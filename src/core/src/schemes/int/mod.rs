@@ -335,7 +335,7 @@ impl Scheme for IntScheme {
             let (scale, zp) = params[grouping.of_chunk(c)];
             clipped += quantize_group(chunk, GroupMap { scale, zero_point: zp, qmin, qmax }, codes, dequantized);
         }
-        let levels_used = super::distinct_bytes(codes, (qmax - qmin + 1) as usize, if qmin < 0 { 0x80 } else { 0 });
+        let levels_used = super::distinct_bytes(codes, (qmax - qmin + 1) as usize);
         let body = match self.bits {
             8 => values.len(),
             4 => pack_nibbles_in_place(codes),
@@ -428,29 +428,13 @@ impl IntScheme {
         let half = if self.symmetric { 1u8 << (bits - 1) } else { 0 };
         let mut codes = vec![0u8; body.len() * (8 / bits) as usize];
         if bits == 4 {
-            unpack_nibbles(body, half, &mut codes);
+            reference::unpack_nibbles(body, half, &mut codes);
         } else {
-            unpack_pairs(body, half, &mut codes);
+            reference::unpack_pairs(body, half, &mut codes);
         }
         codes.truncate(n);
         std::borrow::Cow::Owned(codes)
     }
-}
-
-/// INT4's body to one byte per code (see [`reference::unpack_nibbles`]): the kernel choice.
-pub fn unpack_nibbles(body: &[u8], half: u8, codes: &mut [u8]) {
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    return simd128::unpack_nibbles(body, half, codes);
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    return reference::unpack_nibbles(body, half, codes);
-}
-
-/// INT2's body to one byte per code (see [`reference::unpack_pairs`]): the kernel choice.
-pub fn unpack_pairs(body: &[u8], half: u8, codes: &mut [u8]) {
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    return simd128::unpack_pairs(body, half, codes);
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    return reference::unpack_pairs(body, half, codes);
 }
 
 /// Packs one byte per code into INT4's body in place: two codes a byte, the first in the low

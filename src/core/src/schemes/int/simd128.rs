@@ -9,7 +9,7 @@ use core::arch::wasm32::*;
 /// `f32x4_nearest` (round half to even, as `round_ties_even`), `+ zp` in f32, clamped with
 /// `pmax`/`pmin`. Sixteen values a step take a fast path that assumes no lane was clamped and
 /// none is NaN: one `ne` between the clamped and unclamped code finds both (NaN ≠ anything), and
-/// only a step where some lane differs is redone by [`quantize_exact16`], which replaces NaN by
+/// only a step where some lane differs is redone by the scalar reference, which replaces NaN by
 /// the zero point and counts the clamped finite lanes. On real weights with a min-max range no
 /// lane clamps, and the fast step is about half the instructions of the exact one (no bitselects,
 /// no bitmask count, no saturating truncation). The clamped code is an integer in [qmin, qmax]
@@ -36,7 +36,8 @@ pub fn quantize_group(values: &[f32], map: GroupMap, codes: &mut [u8], dequantiz
             q[j] = i32x4_sub(f32x4_add(c, k.magic), k.magic);
         }
         if v128_any_true(odd) {
-            clipped += quantize_exact16(x16, &k, c16, d16);
+            // Rare on min-max ranges: the reference does these sixteen (no second kernel to ship).
+            clipped += by_reference(x16, map, c16, d16);
             continue;
         }
         for (j, dj) in d.into_iter().enumerate() {
@@ -45,7 +46,15 @@ pub fn quantize_group(values: &[f32], map: GroupMap, codes: &mut [u8], dequantiz
         }
         store16(c16, k.narrow(q));
     }
-    clipped + super::reference::quantize_group(&values[n16..], map, &mut codes[n16..], &mut dequantized[n16..])
+    clipped + by_reference(&values[n16..], map, &mut codes[n16..], &mut dequantized[n16..])
+}
+
+/// The scalar reference, for the tail and the rare steps that clamp: one out-of-line copy
+/// instead of one inlined at each call (the modules are at their size ceilings).
+#[cold]
+#[inline(never)]
+fn by_reference(values: &[f32], map: GroupMap, codes: &mut [u8], dequantized: &mut [f32]) -> usize {
+    super::reference::quantize_group(values, map, codes, dequantized)
 }
 
 /// The splatted constants of one group's map.
@@ -85,33 +94,9 @@ impl Consts {
 
 #[inline(always)]
 fn load16_f32(x16: &[f32], j: usize) -> v128 {
-    assert!(x16.len() >= 4 * j + 4);
-    // SAFETY: checked above; unaligned loads are allowed.
-    unsafe { v128_load(x16.as_ptr().add(4 * j) as *const v128) }
-}
-
-/// Sixteen values the exact way, for a step where a lane clamps or is NaN: compare-and-select
-/// clamping, NaN lanes replaced by the zero point, finite clamped lanes counted from a bitmask.
-#[cold]
-#[inline(never)]
-fn quantize_exact16(x16: &[f32], k: &Consts, c16: &mut [u8], d16: &mut [f32]) -> usize {
-    let inf = f32x4_splat(f32::INFINITY);
-    let mut clipped = 0;
-    let mut q = [k.magic; 4];
-    for (j, qj) in q.iter_mut().enumerate() {
-        let x = load16_f32(x16, j);
-        let r = f32x4_add(f32x4_nearest(f32x4_div(x, k.scale)), k.zp);
-        let (lt, gt) = (f32x4_lt(r, k.lo), f32x4_gt(r, k.hi));
-        let r = v128_bitselect(k.lo, v128_bitselect(k.hi, r, gt), lt);
-        let r = v128_bitselect(k.zp, r, f32x4_ne(x, x));
-        let finite = f32x4_lt(f32x4_abs(x), inf);
-        clipped += i32x4_bitmask(v128_and(v128_or(lt, gt), finite)).count_ones() as usize;
-        // SAFETY: d16 holds 16 f32.
-        unsafe { v128_store(d16.as_mut_ptr().add(4 * j) as *mut v128, f32x4_mul(f32x4_sub(r, k.zp), k.scale)) };
-        *qj = i32x4_trunc_sat_f32x4(r);
-    }
-    store16(c16, k.narrow(q));
-    clipped
+    let x = &x16[4 * j..4 * j + 4];
+    // SAFETY: 4 readable f32; unaligned loads are allowed.
+    unsafe { v128_load(x.as_ptr() as *const v128) }
 }
 
 /// SIMD128 version of [`super::reference::dequantize_group`], bit-identical: bytes widened to
@@ -190,46 +175,4 @@ pub fn pack_pairs_in_place(codes: &mut [u8]) -> usize {
         codes[n / 4] = last;
     }
     n.div_ceil(4)
-}
-
-/// SIMD128 [`super::reference::unpack_nibbles`], bit-identical: sixteen body bytes a step, the
-/// low and high nibbles masked apart, sign-extended by the same xor-and-subtract in eight-bit
-/// lanes, and interleaved low first into 32 codes.
-pub fn unpack_nibbles(body: &[u8], half: u8, codes: &mut [u8]) {
-    assert_eq!(codes.len(), 2 * body.len());
-    let (mask, h) = (u8x16_splat(0x0f), u8x16_splat(half));
-    let widen = |c: v128| i8x16_sub(v128_xor(c, h), h);
-    let steps = body.len() / 16;
-    for j in 0..steps {
-        let b = load16(&body[16 * j..]);
-        let (lo, hi) = (widen(v128_and(b, mask)), widen(u8x16_shr(b, 4)));
-        store16(&mut codes[32 * j..], i8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(lo, hi));
-        store16(&mut codes[32 * j + 16..], i8x16_shuffle::<8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31>(lo, hi));
-    }
-    super::reference::unpack_nibbles(&body[16 * steps..], half, &mut codes[32 * steps..]);
-}
-
-/// SIMD128 [`super::reference::unpack_pairs`], bit-identical: sixteen body bytes a step, the
-/// four two-bit fields masked apart and sign-extended in eight-bit lanes, then interleaved (bytes,
-/// then pairs of bytes) into 64 codes, lowest field first.
-pub fn unpack_pairs(body: &[u8], half: u8, codes: &mut [u8]) {
-    assert_eq!(codes.len(), 4 * body.len());
-    let (mask, h) = (u8x16_splat(0b11), u8x16_splat(half));
-    let field = |b: v128, shift: u32| i8x16_sub(v128_xor(v128_and(u8x16_shr(b, shift), mask), h), h);
-    let steps = body.len() / 16;
-    for j in 0..steps {
-        let b = load16(&body[16 * j..]);
-        let f = [field(b, 0), field(b, 2), field(b, 4), field(b, 6)];
-        // (f0, f1) and (f2, f3) byte-interleaved, then those 16-bit pairs interleaved.
-        let a_lo = i8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(f[0], f[1]);
-        let a_hi = i8x16_shuffle::<8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31>(f[0], f[1]);
-        let b_lo = i8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(f[2], f[3]);
-        let b_hi = i8x16_shuffle::<8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31>(f[2], f[3]);
-        let out = &mut codes[64 * j..];
-        store16(out, i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(a_lo, b_lo));
-        store16(&mut out[16..], i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(a_lo, b_lo));
-        store16(&mut out[32..], i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(a_hi, b_hi));
-        store16(&mut out[48..], i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(a_hi, b_hi));
-    }
-    super::reference::unpack_pairs(&body[16 * steps..], half, &mut codes[64 * steps..]);
 }

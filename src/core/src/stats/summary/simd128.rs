@@ -46,23 +46,9 @@ pub fn moments(values: &[f32]) -> Moments {
 /// schemes' per-group ranges do not use.
 pub fn finite_min_max(values: &[f32]) -> (f32, f32) {
     let n4 = values.len() / 4 * 4;
-    let n16 = values.len() / 16 * 16;
     let (inf, ninf) = (f32x4_splat(f32::INFINITY), f32x4_splat(f32::NEG_INFINITY));
-    // Four accumulator pairs over sixteen values a step: one pair would wait on pmin/pmax's
-    // latency at every vector (min and max are order-free but for the sign of a zero).
-    let (mut mins, mut maxs) = ([inf; 4], [ninf; 4]);
-    for x16 in values[..n16].chunks_exact(16) {
-        for j in 0..4 {
-            // SAFETY: a chunk of exactly 16 f32; unaligned loads are allowed.
-            let x = unsafe { v128_load(x16.as_ptr().add(4 * j) as *const v128) };
-            let fin = f32x4_lt(f32x4_abs(x), inf);
-            mins[j] = f32x4_pmin(mins[j], v128_bitselect(x, inf, fin));
-            maxs[j] = f32x4_pmax(maxs[j], v128_bitselect(x, ninf, fin));
-        }
-    }
-    let mut vmin = f32x4_pmin(f32x4_pmin(mins[0], mins[1]), f32x4_pmin(mins[2], mins[3]));
-    let mut vmax = f32x4_pmax(f32x4_pmax(maxs[0], maxs[1]), f32x4_pmax(maxs[2], maxs[3]));
-    for x4 in values[n16..n4].chunks_exact(4) {
+    let (mut vmin, mut vmax) = (inf, ninf);
+    for x4 in values[..n4].chunks_exact(4) {
         // SAFETY: a chunk of exactly 4 f32; unaligned loads are allowed.
         let x = unsafe { v128_load(x4.as_ptr() as *const v128) };
         let fin = f32x4_lt(f32x4_abs(x), inf);
