@@ -418,22 +418,31 @@ impl IntScheme {
     }
 
     /// The packed body back to one byte per code (i8 two's complement when symmetric, u8
-    /// otherwise), as [`dequantize_group`] reads them: INT8's body as it stands.
-    fn unpack<'a>(&self, body: &'a [u8], n: usize) -> std::borrow::Cow<'a, [u8]> {
+    /// otherwise), as [`dequantize_group`] reads them.
+    fn unpack(&self, body: &[u8], n: usize) -> Vec<u8> {
         let bits = self.bits;
         if bits == 8 {
-            return std::borrow::Cow::Borrowed(&body[..n]);
+            return body[..n].to_vec();
         }
         // A `bits`-wide two's complement field c sign-extends to the byte as (c ^ half) − half.
         let half = if self.symmetric { 1u8 << (bits - 1) } else { 0 };
+        let widen = |c: u8| (c ^ half).wrapping_sub(half);
         let mut codes = vec![0u8; body.len() * (8 / bits) as usize];
         if bits == 4 {
-            reference::unpack_nibbles(body, half, &mut codes);
+            for (pair, &b) in codes.chunks_exact_mut(2).zip(body) {
+                pair[0] = widen(b & 0x0f);
+                pair[1] = widen(b >> 4);
+            }
         } else {
-            reference::unpack_pairs(body, half, &mut codes);
+            for (quad, &b) in codes.chunks_exact_mut(4).zip(body) {
+                quad[0] = widen(b & 0b11);
+                quad[1] = widen((b >> 2) & 0b11);
+                quad[2] = widen((b >> 4) & 0b11);
+                quad[3] = widen(b >> 6);
+            }
         }
         codes.truncate(n);
-        std::borrow::Cow::Owned(codes)
+        codes
     }
 }
 

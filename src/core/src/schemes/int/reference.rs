@@ -69,26 +69,3 @@ pub fn pack_pairs_in_place(codes: &mut [u8]) -> usize {
     }
     n.div_ceil(4)
 }
-
-/// INT4's body back to one byte per code (`codes` holds 2 · `body.len()`), the low nibble
-/// first; a 4-bit two's complement field c is sign-extended as `(c ^ half) − half` with `half`
-/// 8 for signed codes and 0 for unsigned ones.
-pub fn unpack_nibbles(body: &[u8], half: u8, codes: &mut [u8]) {
-    let widen = |c: u8| (c ^ half).wrapping_sub(half);
-    for (pair, &b) in codes.chunks_exact_mut(2).zip(body) {
-        pair[0] = widen(b & 0x0f);
-        pair[1] = widen(b >> 4);
-    }
-}
-
-/// INT2's body back to one byte per code (`codes` holds 4 · `body.len()`), the lowest bits
-/// first, sign-extended as in [`unpack_nibbles`] (`half` 2 for signed codes, else 0).
-pub fn unpack_pairs(body: &[u8], half: u8, codes: &mut [u8]) {
-    let widen = |c: u8| (c ^ half).wrapping_sub(half);
-    for (quad, &b) in codes.chunks_exact_mut(4).zip(body) {
-        quad[0] = widen(b & 0b11);
-        quad[1] = widen((b >> 2) & 0b11);
-        quad[2] = widen((b >> 4) & 0b11);
-        quad[3] = widen(b >> 6);
-    }
-}

@@ -11,92 +11,40 @@ use core::arch::wasm32::*;
 /// none is NaN: one `ne` between the clamped and unclamped code finds both (NaN ≠ anything), and
 /// only a step where some lane differs is redone by the scalar reference, which replaces NaN by
 /// the zero point and counts the clamped finite lanes. On real weights with a min-max range no
-/// lane clamps, and the fast step is about half the instructions of the exact one (no bitselects,
-/// no bitmask count, no saturating truncation). The clamped code is an integer in [qmin, qmax]
+/// lane clamps, and the fast step has no bitselects and no bitmask count. The clamped code is an integer in [qmin, qmax]
 /// held exactly in f32, so `(q − zp)·scale` in f32 equals the reference's `(q − zp) as f32 ·
-/// scale`, and adding 1.5·2^23 puts that integer in the low mantissa bits (exact for |q| < 2^22),
-/// so an integer subtract gives the code; the saturating narrows to bytes are then exact
-/// (signed for qmin < 0, unsigned otherwise).
+/// scale`, and the truncation and saturating narrows to bytes are exact (signed for qmin < 0,
+/// unsigned otherwise). A clamped step is stored, then overwritten by the reference.
 pub fn quantize_group(values: &[f32], map: GroupMap, codes: &mut [u8], dequantized: &mut [f32]) -> usize {
+    let GroupMap { scale, zero_point, qmin, qmax } = map;
     assert!(values.len() == codes.len() && values.len() == dequantized.len());
-    let k = Consts::new(map);
+    let (vs, vzp, vlo, vhi) = (f32x4_splat(scale), f32x4_splat(zero_point as f32), f32x4_splat(qmin as f32), f32x4_splat(qmax as f32));
+    let signed = qmin < 0;
     let mut clipped = 0usize;
     let n16 = values.len() / 16 * 16;
     let lanes = values[..n16].chunks_exact(16).zip(codes[..n16].chunks_exact_mut(16)).zip(dequantized[..n16].chunks_exact_mut(16));
     for ((x16, c16), d16) in lanes {
-        let mut q = [k.magic; 4];
-        let mut d = [k.magic; 4];
+        let mut q = [vs; 4];
         let mut odd = f32x4_splat(0.0);
-        for j in 0..4 {
-            let x = load16_f32(x16, j);
-            let r = f32x4_add(f32x4_nearest(f32x4_div(x, k.scale)), k.zp);
-            let c = f32x4_pmin(f32x4_pmax(k.lo, r), k.hi);
+        for (k, qk) in q.iter_mut().enumerate() {
+            // SAFETY: x16 and d16 hold 16 elements; unaligned loads and stores are allowed.
+            let x = unsafe { v128_load(x16.as_ptr().add(4 * k) as *const v128) };
+            let r = f32x4_add(f32x4_nearest(f32x4_div(x, vs)), vzp);
+            let c = f32x4_pmin(f32x4_pmax(vlo, r), vhi);
             odd = v128_or(odd, f32x4_ne(c, r));
-            d[j] = f32x4_mul(f32x4_sub(c, k.zp), k.scale);
-            q[j] = i32x4_sub(f32x4_add(c, k.magic), k.magic);
+            unsafe { v128_store(d16.as_mut_ptr().add(4 * k) as *mut v128, f32x4_mul(f32x4_sub(c, vzp), vs)) };
+            *qk = i32x4_trunc_sat_f32x4(c);
         }
-        if v128_any_true(odd) {
-            // Rare on min-max ranges: the reference does these sixteen (no second kernel to ship).
-            clipped += by_reference(x16, map, c16, d16);
-            continue;
-        }
-        for (j, dj) in d.into_iter().enumerate() {
-            // SAFETY: d16 holds 16 f32; unaligned stores are allowed.
-            unsafe { v128_store(d16.as_mut_ptr().add(4 * j) as *mut v128, dj) };
-        }
-        store16(c16, k.narrow(q));
-    }
-    clipped + by_reference(&values[n16..], map, &mut codes[n16..], &mut dequantized[n16..])
-}
-
-/// The scalar reference, for the tail and the rare steps that clamp: one out-of-line copy
-/// instead of one inlined at each call (the modules are at their size ceilings).
-#[cold]
-#[inline(never)]
-fn by_reference(values: &[f32], map: GroupMap, codes: &mut [u8], dequantized: &mut [f32]) -> usize {
-    super::reference::quantize_group(values, map, codes, dequantized)
-}
-
-/// The splatted constants of one group's map.
-struct Consts {
-    scale: v128,
-    zp: v128,
-    lo: v128,
-    hi: v128,
-    /// 1.5·2^23: `bits(q + magic) − bits(magic) = q` for an integral |q| < 2^22.
-    magic: v128,
-    signed: bool,
-}
-
-impl Consts {
-    fn new(map: GroupMap) -> Self {
-        Consts {
-            scale: f32x4_splat(map.scale),
-            zp: f32x4_splat(map.zero_point as f32),
-            lo: f32x4_splat(map.qmin as f32),
-            hi: f32x4_splat(map.qmax as f32),
-            magic: f32x4_splat(12_582_912.0),
-            signed: map.qmin < 0,
-        }
-    }
-
-    /// Four i32x4 of codes (each in [-128, 255]) to sixteen bytes.
-    #[inline(always)]
-    fn narrow(&self, q: [v128; 4]) -> v128 {
         let (lo, hi) = (i16x8_narrow_i32x4(q[0], q[1]), i16x8_narrow_i32x4(q[2], q[3]));
-        if self.signed {
-            i8x16_narrow_i16x8(lo, hi)
-        } else {
-            u8x16_narrow_i16x8(lo, hi)
+        let bytes = if signed { i8x16_narrow_i16x8(lo, hi) } else { u8x16_narrow_i16x8(lo, hi) };
+        // SAFETY: c16 holds 16 bytes.
+        unsafe { v128_store(c16.as_mut_ptr() as *mut v128, bytes) };
+        if v128_any_true(odd) {
+            // Rare on min-max ranges: the reference redoes (overwrites) these sixteen.
+            clipped += super::reference::quantize_group(x16, map, c16, d16);
         }
     }
-}
-
-#[inline(always)]
-fn load16_f32(x16: &[f32], j: usize) -> v128 {
-    let x = &x16[4 * j..4 * j + 4];
-    // SAFETY: 4 readable f32; unaligned loads are allowed.
-    unsafe { v128_load(x.as_ptr() as *const v128) }
+    clipped + super::reference::quantize_group(&values[n16..], map, &mut codes[n16..], &mut dequantized[n16..])
 }
 
 /// SIMD128 version of [`super::reference::dequantize_group`], bit-identical: bytes widened to
