@@ -6,43 +6,43 @@ use crate::simd128_io::{load16, store16};
 use core::arch::wasm32::*;
 
 /// SIMD128 version of [`super::reference::quantize_group`], bit-identical: `f32x4_div`, then
-/// `f32x4_nearest` (round half to even, as `round_ties_even`), `+ zp` in f32, compare-and-select
-/// clamping, NaN lanes replaced by the zero point, finite clamped lanes counted from a bitmask.
-/// The clamped code is an integer in [qmin, qmax] held exactly in f32, so `(q − zp)·scale` in f32
-/// equals the reference's `(q − zp) as f32 · scale`, and the saturating narrows to bytes are exact
-/// (signed for qmin < 0, unsigned otherwise).
+/// `f32x4_nearest` (round half to even, as `round_ties_even`), `+ zp` in f32, clamped with
+/// `pmax`/`pmin`. Sixteen values a step take a fast path that assumes no lane was clamped and
+/// none is NaN: one `ne` between the clamped and unclamped code finds both (NaN ≠ anything), and
+/// only a step where some lane differs is redone by the scalar reference, which replaces NaN by
+/// the zero point and counts the clamped finite lanes. On real weights with a min-max range no
+/// lane clamps, and the fast step has no bitselects and no bitmask count. The clamped code is an integer in [qmin, qmax]
+/// held exactly in f32, so `(q − zp)·scale` in f32 equals the reference's `(q − zp) as f32 ·
+/// scale`, and the truncation and saturating narrows to bytes are exact (signed for qmin < 0,
+/// unsigned otherwise). A clamped step is stored, then overwritten by the reference.
 pub fn quantize_group(values: &[f32], map: GroupMap, codes: &mut [u8], dequantized: &mut [f32]) -> usize {
     let GroupMap { scale, zero_point, qmin, qmax } = map;
     assert!(values.len() == codes.len() && values.len() == dequantized.len());
-    let (vs, vzp, vlo, vhi, vinf) = (
-        f32x4_splat(scale),
-        f32x4_splat(zero_point as f32),
-        f32x4_splat(qmin as f32),
-        f32x4_splat(qmax as f32),
-        f32x4_splat(f32::INFINITY),
-    );
+    let (vs, vzp, vlo, vhi) = (f32x4_splat(scale), f32x4_splat(zero_point as f32), f32x4_splat(qmin as f32), f32x4_splat(qmax as f32));
     let signed = qmin < 0;
     let mut clipped = 0usize;
     let n16 = values.len() / 16 * 16;
     let lanes = values[..n16].chunks_exact(16).zip(codes[..n16].chunks_exact_mut(16)).zip(dequantized[..n16].chunks_exact_mut(16));
     for ((x16, c16), d16) in lanes {
-        let mut q = [i32x4_splat(0); 4];
+        let mut q = [vs; 4];
+        let mut odd = f32x4_splat(0.0);
         for (k, qk) in q.iter_mut().enumerate() {
             // SAFETY: x16 and d16 hold 16 elements; unaligned loads and stores are allowed.
             let x = unsafe { v128_load(x16.as_ptr().add(4 * k) as *const v128) };
             let r = f32x4_add(f32x4_nearest(f32x4_div(x, vs)), vzp);
-            let (lt, gt) = (f32x4_lt(r, vlo), f32x4_gt(r, vhi));
-            let r = v128_bitselect(vlo, v128_bitselect(vhi, r, gt), lt);
-            let r = v128_bitselect(vzp, r, f32x4_ne(x, x));
-            let finite = f32x4_lt(f32x4_abs(x), vinf);
-            clipped += i32x4_bitmask(v128_and(v128_or(lt, gt), finite)).count_ones() as usize;
-            unsafe { v128_store(d16.as_mut_ptr().add(4 * k) as *mut v128, f32x4_mul(f32x4_sub(r, vzp), vs)) };
-            *qk = i32x4_trunc_sat_f32x4(r);
+            let c = f32x4_pmin(f32x4_pmax(vlo, r), vhi);
+            odd = v128_or(odd, f32x4_ne(c, r));
+            unsafe { v128_store(d16.as_mut_ptr().add(4 * k) as *mut v128, f32x4_mul(f32x4_sub(c, vzp), vs)) };
+            *qk = i32x4_trunc_sat_f32x4(c);
         }
         let (lo, hi) = (i16x8_narrow_i32x4(q[0], q[1]), i16x8_narrow_i32x4(q[2], q[3]));
         let bytes = if signed { i8x16_narrow_i16x8(lo, hi) } else { u8x16_narrow_i16x8(lo, hi) };
         // SAFETY: c16 holds 16 bytes.
         unsafe { v128_store(c16.as_mut_ptr() as *mut v128, bytes) };
+        if v128_any_true(odd) {
+            // Rare on min-max ranges: the reference redoes (overwrites) these sixteen.
+            clipped += super::reference::quantize_group(x16, map, c16, d16);
+        }
     }
     clipped + super::reference::quantize_group(&values[n16..], map, &mut codes[n16..], &mut dequantized[n16..])
 }
