@@ -147,9 +147,11 @@ test('the Train export module is under 48 KB gzipped and carries only the run wr
 // Session 13: the Learn view's grid block decoder and its blocks with and without an imatrix
 // (→ 234,162 B), then core's extra-simd kernels (Q2_0, TQ2_0, TQ1_0 blocks, which the GGUF
 // export needs for llama.cpp's speed): 235,579 B. The ceiling went to 237,000.
-test('the mixer module is under 237 KB gzipped and carries only the mixer, its fit and its grid quantizers', async () => {
+// Session 17: core's integer quantize fast path (16 values a step, 2.1-2.7 GB/s for INT8/INT2):
+// 237,029 B; the ceiling went to 238,000.
+test('the mixer module is under 238 KB gzipped and carries only the mixer, its fit and its grid quantizers', async () => {
   const gz = gzipSync(await pkg('pkg-mix', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 237_000, `www/pkg-mix/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 238_000, `www/pkg-mix/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const mixer = await exportsOf('pkg-mix');
   assert.ok(mixer.has('GgufMixer') && mixer.has('ImatrixFile') && mixer.has('shape_plan'));
   for (const name of ['Workspace', 'Engine', 'Lesson', 'TrainingRun']) assert.ok(!mixer.has(name), `the mixer has ${name}`);
