@@ -12,6 +12,7 @@ use super::ops::{self, BuildCtx, Input, Inputs, Op, OpError};
 use super::tensor_proto;
 use super::value::{DType, Value};
 use crate::error::{EngineError, MissingOp};
+pub(crate) use crate::node::Node;
 use prost::Message;
 use quantscope_formats::onnx::proto::{DimensionValue, GraphProto, ModelProto, NodeProto, ValueInfoProto};
 use serde::Serialize;
@@ -69,15 +70,6 @@ pub struct NodeInfo {
     pub outputs: Vec<String>,
     /// True for MatMul, Gemm and Conv nodes with constant weights: what `quantize` rewrites.
     pub quantizable: bool,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct Node {
-    pub name: String,
-    pub op: Arc<dyn Op>,
-    /// Input slots (`None` for an omitted optional input), with the names for messages.
-    pub inputs: Vec<Option<usize>>,
-    pub outputs: Vec<Option<usize>>,
 }
 
 impl Subgraph for Model {
@@ -474,7 +466,7 @@ impl Model {
     /// Recomputes each slot's last reader and the run plan (after any change to the node list).
     pub(crate) fn plan(&mut self) {
         self.last_use = self.last_readers(&self.nodes);
-        self.run_nodes = crate::fuse::fuse(self);
+        self.run_nodes = crate::fuse::fuse(&self.nodes, self.names.len(), &self.constants, &self.output_slots);
         self.run_last_use = self.last_readers(&self.run_nodes);
     }
 

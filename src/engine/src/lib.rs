@@ -23,6 +23,7 @@ mod fuse;
 mod graph;
 pub mod importance;
 pub mod mnist;
+mod node;
 pub mod op;
 pub mod ops;
 mod quantize;

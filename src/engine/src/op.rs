@@ -145,12 +145,12 @@ pub trait Op: Send + Sync + fmt::Debug + AsAny {
     }
 
     /// For a float Conv: the node of the run plan (`crate::fuse`) that replaces node `at` of
-    /// `model` with its epilogue fused, and the nodes it absorbs; `None` for every other op.
-    /// Reached through the trait, so a module without Conv (the built-in op set, www/pkg-run)
-    /// carries neither the matching nor the fused kernels.
+    /// `plan` with its epilogue fused, or `None` (every other op). Reached through the trait, so
+    /// a module without Conv (the built-in op set, www/pkg-run) carries neither the matching
+    /// nor the fused kernels.
     #[doc(hidden)]
     #[allow(private_interfaces)]
-    fn fuse_chain(&self, _model: &crate::graph::Model, _readers: &[Vec<usize>], _at: usize) -> Option<(crate::graph::Node, Vec<usize>)> {
+    fn fuse_chain(&self, _plan: &dyn PlanView, _at: usize) -> Option<Fused> {
         None
     }
 
@@ -207,6 +207,28 @@ pub struct BuildCtx<'a> {
     /// provides it, so the ops that hold subgraphs never name the loader: ops depend on this
     /// file only, and the loader on the ops.
     pub subgraph: &'a SubgraphLoader<'a>,
+}
+
+/// What an op sees of the graph when it fuses the nodes after it into itself (the run plan,
+/// `crate::fuse`): each node's op and slots, each slot's readers and constant value.
+pub(crate) trait PlanView {
+    fn op(&self, node: usize) -> &dyn Op;
+    fn inputs(&self, node: usize) -> &[Option<usize>];
+    fn outputs(&self, node: usize) -> &[Option<usize>];
+    /// The nodes that read `slot`.
+    fn readers(&self, slot: usize) -> &[usize];
+    fn constant(&self, slot: usize) -> Option<&Value>;
+    /// Whether `slot` is a graph output (its value must stay).
+    fn is_output(&self, slot: usize) -> bool;
+}
+
+/// A fused node of the run plan: its op, its inputs, its one output slot, and the nodes it
+/// absorbs (they leave the plan).
+pub(crate) struct Fused {
+    pub op: Arc<dyn Op>,
+    pub inputs: Vec<Option<usize>>,
+    pub output: usize,
+    pub absorbed: Vec<usize>,
 }
 
 /// See [`BuildCtx::subgraph`]: `(graph, names read from outside) → subgraph`, or the loader's

@@ -417,7 +417,9 @@ fn static_rank(name: &str, edit: &ModelEdit, value_info: &[ValueInfoProto]) -> O
 }
 
 /// A Gather's constant FLOAT data `(shape, values, gather axis)`, or why it stays float.
-fn gather_eligible(n: &NodeProto, edit: &ModelEdit) -> Result<std::result::Result<(Vec<usize>, Vec<f32>, i64), String>> {
+type GatherData = std::result::Result<(Vec<usize>, Vec<f32>, i64), String>;
+
+fn gather_eligible(n: &NodeProto, edit: &ModelEdit) -> Result<GatherData> {
     let Some(data) = n.input.first().filter(|s| !s.is_empty()) else {
         return Ok(Err("it has no data".into()));
     };

@@ -7,7 +7,9 @@
 //! The window geometry (auto_pad, pads, strides, dilations, ceil_mode) is shared with pooling.
 
 use crate::attr::Attrs;
-use crate::op::{attr_err, dtype_err, scales, shape_err, zero_points, BuildCtx, Inputs, Op, OpError};
+use crate::op::{attr_err, dtype_err, scales, shape_err, zero_points, BuildCtx, Fused, Inputs, Op, OpError, PlanView};
+use crate::ops::conv_fuse::conv_chain;
+pub use crate::ops::conv_fuse::Epilogue;
 use crate::value::{DType, Data, Value};
 use quantscope_gemm::Int8;
 use std::sync::Arc;
@@ -411,37 +413,6 @@ impl Plane {
     }
 }
 
-/// What a fused Conv applies to its output after the bias (`crate::fuse`): each the same f32
-/// arithmetic as the op it replaces, so the fused output equals the unfused one bit for bit.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Epilogue {
-    None,
-    /// Relu (NaN passes).
-    Relu,
-    /// Clip: `max` with the low bound, then `min` with the high one (either may be absent).
-    Clip(Option<f32>, Option<f32>),
-    /// `y · Sigmoid(y)` (SiLU/Swish, a Sigmoid and a Mul in the graph).
-    Silu,
-}
-
-impl Epilogue {
-    fn apply(self, v: &mut [f32]) {
-        match self {
-            Epilogue::None => {}
-            Epilogue::Relu => v.iter_mut().for_each(|e| *e = super::activation::relu32(*e)),
-            Epilogue::Clip(lo, hi) => v.iter_mut().for_each(|e| {
-                if let Some(l) = lo.filter(|&l| *e < l) {
-                    *e = l;
-                }
-                if let Some(h) = hi.filter(|&h| *e > h) {
-                    *e = h;
-                }
-            }),
-            Epilogue::Silu => v.iter_mut().for_each(|e| *e *= super::activation::sigmoid32(*e)),
-        }
-    }
-}
-
 /// Float convolution: `y[n, m, ...] = Σ w · x + b[m]`.
 pub fn conv_f32(attrs: &ConvAttrs, x: &Value, w: &Value, b: Option<&Value>) -> Result<Value, OpError> {
     conv_f32_then(attrs, x, w, b, Epilogue::None)
@@ -540,10 +511,9 @@ impl Op for Conv {
         "Conv"
     }
     #[allow(private_interfaces)]
-    fn fuse_chain(&self, model: &crate::graph::Model, readers: &[Vec<usize>], at: usize) -> Option<(crate::graph::Node, Vec<usize>)> {
-        let (w, b, epilogue, inputs, output, used) = crate::fuse::conv_chain(model, readers, at)?;
-        let op = Arc::new(FusedConv { attrs: self.attrs.clone(), w, b, epilogue });
-        Some((crate::graph::Node { name: model.nodes[at].name.clone(), op, inputs, outputs: vec![Some(output)] }, used))
+    fn fuse_chain(&self, plan: &dyn PlanView, at: usize) -> Option<Fused> {
+        let (w, b, epilogue, inputs, output, absorbed) = conv_chain(plan, at)?;
+        Some(Fused { op: Arc::new(FusedConv { attrs: self.attrs.clone(), w, b, epilogue }), inputs, output, absorbed })
     }
     fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
         Ok(vec![conv_f32(&self.attrs, inputs.req(0)?, inputs.req(1)?, inputs.get(2))?])

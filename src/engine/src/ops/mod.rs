@@ -7,6 +7,7 @@ pub mod activation_quant;
 pub mod cast;
 pub mod control;
 pub mod conv;
+mod conv_fuse;
 pub mod einsum;
 pub mod elementwise;
 pub mod layout;
