@@ -43,10 +43,12 @@ test('the workbench, the tutor, the runner and the models module export their ow
 // model's importance matrix (llama-imatrix's statistics, src/runner/src/importance.rs; the file
 // is written by the exporter): 230,4xx → 235,780 B, and the ceiling went to 237 KB. Session 17:
 // the run plan (Conv fusion is reached only through Conv, so none of it is here) and Sigmoid's
-// vectorizable exp: 236,738 → 238,073 B by node's zlib; the ceiling went to 238,500.
-test('the runner module is under 238.5 KB gzipped', async () => {
+// vectorizable exp: 236,738 → 238,073 B by node's zlib; core's integer quantize fast path and the
+// run plan's graph view (op::PlanView, which took the engine's one module circle away): 238,933
+// B; the ceiling went to 239,500.
+test('the runner module is under 239.5 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-run', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 238_500, `www/pkg-run/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 239_500, `www/pkg-run/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The models module (src/models: the runner plus every op of the engine, loaded by the Run
