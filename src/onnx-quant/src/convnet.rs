@@ -18,14 +18,12 @@
 //! what that module says of exactness holds here: the dequantized weights are the fake-quantized
 //! ones bit for bit; the convolutions' float sums are each runtime's own order.
 
-use prost::Message;
 use quantscope_formats::onnx::proto::{
-    AttributeProto, Dimension, DimensionValue, GraphProto, ModelProto, OperatorSetIdProto, TensorShapeProto, TypeProto, TypeProtoTensor,
-    ValueInfoProto,
+    AttributeProto, Dimension, DimensionValue, GraphProto, TensorShapeProto, TypeProto, TypeProtoTensor, ValueInfoProto,
 };
 use quantscope_formats::onnx::tensor::{encode, DType, Data};
 
-use crate::mlp::{bad, check_quant, node, transpose, ActivationQuant, Graph, LayerWeight, FLOAT, IR_VERSION, OPSET};
+use crate::mlp::{bad, check_quant, model_bytes, node, transpose, ActivationQuant, Graph, LayerWeight, FLOAT};
 use crate::Result;
 
 /// One op of the net, in order.
@@ -250,12 +248,5 @@ pub fn convnet_onnx(net: &ConvNet) -> Result<Vec<u8>> {
         output: vec![value_info("logits", &[classes])],
         ..Default::default()
     };
-    let proto = ModelProto {
-        ir_version: Some(IR_VERSION),
-        opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(OPSET) }],
-        producer_name: Some("quantscope".into()),
-        graph: Some(graph),
-        ..Default::default()
-    };
-    Ok(proto.encode_to_vec())
+    Ok(model_bytes(graph))
 }

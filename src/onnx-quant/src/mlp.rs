@@ -281,6 +281,12 @@ pub fn mlp_onnx(model: &Mlp) -> Result<Vec<u8>> {
         output: vec![value_info("logits", model.layers[last].out_features)],
         ..Default::default()
     };
+    Ok(model_bytes(graph))
+}
+
+/// `graph` as a whole model file: IR version and opset of [`IR_VERSION`] / [`OPSET`], produced
+/// by quantscope (the MLP's and the conv net's files alike).
+pub(crate) fn model_bytes(graph: GraphProto) -> Vec<u8> {
     let proto = ModelProto {
         ir_version: Some(IR_VERSION),
         opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(OPSET) }],
@@ -288,5 +294,5 @@ pub fn mlp_onnx(model: &Mlp) -> Result<Vec<u8>> {
         graph: Some(graph),
         ..Default::default()
     };
-    Ok(proto.encode_to_vec())
+    proto.encode_to_vec()
 }
