@@ -45,3 +45,13 @@ export async function dropFiles(page, selector, files) {
   }, files.map(({ name, bytes }) => ({ name, bytes: [...bytes] })));
   await page.dispatchEvent(selector, 'drop', { dataTransfer });
 }
+
+// A screenshot of the element `selector` as a clip of the whole page: unlike an element
+// screenshot it does not wait for the element to hold still over two frames, which a loaded
+// machine's layout of a long view can fail to give within the timeout (it failed a CI run).
+export async function screenshotOf(page, selector, path) {
+  const box = await page.locator(selector).boundingBox();
+  if (!box) throw new Error(`${selector} is not on the page`);
+  const scroll = await page.evaluate(() => ({ x: window.scrollX, y: window.scrollY }));
+  await page.screenshot({ path, fullPage: true, clip: { x: box.x + scroll.x, y: box.y + scroll.y, width: box.width, height: box.height } });
+}

@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { launch, dropFiles, SCREENSHOTS } from './browser.mjs';
+import { launch, dropFiles, screenshotOf, SCREENSHOTS } from './browser.mjs';
 import { onnxModel } from './onnx-writer.mjs';
 
 let browser;
@@ -69,7 +69,7 @@ test('a model downloads as ONNX Runtime quantizes it, and runs in onnxruntime-we
   }
   for (const width of [1366, 390]) {
     await page.setViewportSize({ width, height: 900 });
-    await page.locator('#run-custom-export').screenshot({ path: `${SCREENSHOTS}onnx-export-${width}.png` });
+    await screenshotOf(page, '#run-custom-export', `${SCREENSHOTS}onnx-export-${width}.png`);
   }
   // Changing an option clears the line that described the last file.
   await page.check('#run-custom-export-channel');

@@ -10,7 +10,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { launch, dropFiles, SCREENSHOTS } from './browser.mjs';
+import { launch, dropFiles, screenshotOf, SCREENSHOTS } from './browser.mjs';
 import { npy } from './npy.mjs';
 
 let browser;
@@ -137,7 +137,7 @@ test('the MNIST MatMul MLP downloads as ONNX Runtime quantizes it to INT4, and r
   }
   for (const width of [1366, 390]) {
     await page.setViewportSize({ width, height: 900 });
-    await page.locator('#run-custom-export').screenshot({ path: `${SCREENSHOTS}onnx-nbits-${width}.png` });
+    await screenshotOf(page, '#run-custom-export', `${SCREENSHOTS}onnx-nbits-${width}.png`);
   }
   // Changing an option clears the line that described the last file.
   await page.selectOption('#run-custom-nbits-block', '64');
