@@ -197,7 +197,7 @@ pub fn qdq(b: &[f32], k: usize, n: usize, block_size: usize, symmetric: bool, ha
 
 /// Two 4-bit codes per byte, the first in the low nibble; an odd count leaves the last high
 /// nibble 0 (ONNX Runtime's buffers start zeroed).
-fn pack_nibbles(codes: &[u8]) -> Vec<u8> {
+pub(crate) fn pack_nibbles(codes: &[u8]) -> Vec<u8> {
     codes.chunks(2).map(|c| (c[0] & 0xf) | (c.get(1).copied().unwrap_or(0) << 4)).collect()
 }
 

@@ -15,7 +15,7 @@ fn float_attr(n: &NodeProto, name: &str, default: f32) -> f32 {
     n.attribute.iter().find(|a| a.name.as_deref() == Some(name)).and_then(|a| a.f).unwrap_or(default)
 }
 
-fn int_attr(n: &NodeProto, name: &str, default: i64) -> i64 {
+pub(crate) fn int_attr(n: &NodeProto, name: &str, default: i64) -> i64 {
     n.attribute.iter().find(|a| a.name.as_deref() == Some(name)).and_then(|a| a.i).unwrap_or(default)
 }
 

@@ -35,9 +35,10 @@
 
 use crate::blockwise;
 use crate::dynamic::Report;
-use crate::gemm::node;
+use crate::gemm::{self, node};
 use crate::graph;
 use crate::hqq;
+use crate::mlp::attr_int;
 use crate::weights;
 use crate::{QuantizeError, Result};
 use prost::Message;
@@ -169,10 +170,6 @@ fn label(n: &NodeProto) -> String {
     format!("MatMul '{}'", n.name.as_deref().unwrap_or(""))
 }
 
-fn int_attr(name: &str, i: i64) -> AttributeProto {
-    AttributeProto { name: Some(name.into()), r#type: Some(2), i: Some(i), ..Default::default() }
-}
-
 /// A tensor as `numpy_helper.from_array` / `onnx.helper.make_tensor(raw=True)` write it.
 fn raw_tensor(name: String, dtype: DType, dims: &[usize], raw: Vec<u8>) -> TensorProto {
     TensorProto {
@@ -238,10 +235,10 @@ fn rewrite(n: &NodeProto, b_name: &str, w: &Weight, a_rank: Option<usize>, o: &N
             let mut m = node("MatMulNBits", inputs, vec![out.clone()], &suffixed(n, &format!("_Q{bits}")));
             m.domain = Some("com.microsoft".into());
             m.attribute.extend([
-                int_attr("K", k as i64),
-                int_attr("N", cols as i64),
-                int_attr("bits", i64::from(bits)),
-                int_attr("block_size", bs as i64),
+                attr_int("K", k as i64),
+                attr_int("N", cols as i64),
+                attr_int("bits", i64::from(bits)),
+                attr_int("block_size", bs as i64),
             ]);
             (vec![m], vec![q, s, zp], prefix_of(n, b_name, &format!("_Q{bits}")))
         }
@@ -259,11 +256,11 @@ fn rewrite(n: &NodeProto, b_name: &str, w: &Weight, a_rank: Option<usize>, o: &N
             let mut m = node("MatMulNBits", inputs, vec![out.clone()], &suffixed(n, &format!("_Q{bits}")));
             m.domain = Some("com.microsoft".into());
             // make_node(**kwargs) writes the attributes sorted by name
-            m.attribute.extend([int_attr("K", k as i64), int_attr("N", cols as i64)]);
+            m.attribute.extend([attr_int("K", k as i64), attr_int("N", cols as i64)]);
             if o.accuracy_level != 0 {
-                m.attribute.push(int_attr("accuracy_level", o.accuracy_level));
+                m.attribute.push(attr_int("accuracy_level", o.accuracy_level));
             }
-            m.attribute.extend([int_attr("bits", i64::from(bits)), int_attr("block_size", bs as i64)]);
+            m.attribute.extend([attr_int("bits", i64::from(bits)), attr_int("block_size", bs as i64)]);
             (vec![m], inits, prefix_of(n, b_name, &format!("_Q{bits}")))
         }
         NBitsFormat::Qdq => {
@@ -280,7 +277,7 @@ fn rewrite(n: &NodeProto, b_name: &str, w: &Weight, a_rank: Option<usize>, o: &N
                 inits.push(zp);
             }
             let mut dq = node("DequantizeLinear", dq_inputs, vec![dq_out.clone()], &suffixed(n, "_DQ_Q4"));
-            dq.attribute.extend([int_attr("axis", 0), int_attr("block_size", bs as i64)]);
+            dq.attribute.extend([attr_int("axis", 0), attr_int("block_size", bs as i64)]);
             let mm = node("MatMul", vec![n.input[0].clone(), dq_out], vec![out.clone()], &suffixed(n, "_matmul_Q4"));
             (vec![dq, mm], inits, prefix_of(n, b_name, "_DQ_Q4"))
         }
@@ -361,7 +358,7 @@ fn output_reshape(a: &str, b_shape: &[usize], p: &str, pre: &str, fin: &str) -> 
                     };
                     n.attribute.push(AttributeProto { name: Some("value".into()), r#type: Some(4), t: Some(t), ..Default::default() });
                 }
-                "Concat" => n.attribute.push(int_attr("axis", 0)),
+                "Concat" => n.attribute.push(attr_int("axis", 0)),
                 _ => {}
             }
             n
@@ -432,19 +429,21 @@ fn gather_eligible(n: &NodeProto, edit: &ModelEdit) -> Result<GatherData> {
     if shape.len() < 2 {
         return Ok(Err(format!("its data has shape {shape:?}: quantize axis 1 needs two dimensions")));
     }
-    let axis = n.attribute.iter().find(|a| a.name.as_deref() == Some("axis")).and_then(|a| a.i).unwrap_or(0);
+    let axis = gemm::int_attr(n, "axis", 0);
     Ok(Ok((shape, values, axis)))
 }
 
 /// `quantize_ndarray`'s blocks along axis 1 of `data` `[m, k, n]` (m = shape[0], n the rest):
-/// numpy's float32 arithmetic, round half to even. Returns the codes (int8 or uint8 as i32) in
-/// data's order, the scales `[m, k_blocks, n]` and the zero points (asymmetric).
-fn gather_blocks(shape: &[usize], values: &[f32], block: usize, symmetric: bool) -> (Vec<i32>, Vec<f32>, Vec<i32>) {
+/// numpy's float32 arithmetic, round half to even. Returns the codes as 4-bit nibbles (int4 in
+/// two's complement) in data's order, the scales `[m, k_blocks, n]` and the zero points
+/// (asymmetric), ready for [`blockwise::pack_nibbles`] (`pack_int8_to_int4`).
+fn gather_blocks(shape: &[usize], values: &[f32], block: usize, symmetric: bool) -> (Vec<u8>, Vec<f32>, Vec<u8>) {
     let (m, k) = (shape[0], shape[1]);
     let n: usize = shape[2..].iter().product();
     let k_blocks = k.div_ceil(block);
-    let mut codes = vec![0i32; values.len()];
-    let (mut scales, mut zps) = (vec![0f32; m * k_blocks * n], vec![0i32; m * k_blocks * n]);
+    let nibble = |q: f32| (q as i32 as u8) & 0xf;
+    let mut codes = vec![0u8; values.len()];
+    let (mut scales, mut zps) = (vec![0f32; m * k_blocks * n], vec![0u8; m * k_blocks * n]);
     for i in 0..m {
         for blk in 0..k_blocks {
             let rows = blk * block..((blk + 1) * block).min(k);
@@ -460,7 +459,7 @@ fn gather_blocks(shape: &[usize], values: &[f32], block: usize, symmetric: bool)
                     scales[meta] = scale;
                     for r in rows.clone() {
                         let q = if scale == 0.0 { 0.0 } else { (values[at(r)] / scale).round_ties_even().clamp(-8.0, 7.0) };
-                        codes[at(r)] = q as i32;
+                        codes[at(r)] = nibble(q);
                     }
                 } else {
                     // quant_slice_asymmetric
@@ -468,21 +467,16 @@ fn gather_blocks(shape: &[usize], values: &[f32], block: usize, symmetric: bool)
                     let scale = (hi - lo) / 15.0;
                     let zp = if scale == 0.0 { 8.0 } else { (-lo / scale).round_ties_even().clamp(0.0, 15.0) };
                     scales[meta] = scale;
-                    zps[meta] = zp as i32;
+                    zps[meta] = nibble(zp);
                     for r in rows.clone() {
                         let q = if scale == 0.0 { 8.0 } else { (values[at(r)] / scale + zp).round_ties_even().clamp(0.0, 15.0) };
-                        codes[at(r)] = q as i32;
+                        codes[at(r)] = nibble(q);
                     }
                 }
             }
         }
     }
     (codes, scales, zps)
-}
-
-/// `pack_int8_to_int4`: two codes a byte, the first in the low nibble; an odd count gets a 0.
-fn pack_int4(codes: &[i32]) -> Vec<u8> {
-    codes.chunks(2).map(|c| (c[0] as u8 & 0xf) | ((c.get(1).copied().unwrap_or(0) as u8 & 0xf) << 4)).collect()
 }
 
 /// `quantize_gather`: the Gather becomes com.microsoft `GatherBlockQuantized` `<name>_Q4` over
@@ -500,18 +494,18 @@ fn gather_rewrite(
     let qtype = if o.symmetric { DType::I4 } else { DType::U4 };
     let mut scales_shape = shape.to_vec();
     scales_shape[1] = shape[1].div_ceil(o.block_size);
-    let q = raw_tensor(format!("{data}_Q4"), qtype, shape, pack_int4(&codes));
+    let q = raw_tensor(format!("{data}_Q4"), qtype, shape, blockwise::pack_nibbles(&codes));
     let s = raw_tensor(format!("{data}_scales"), DType::F32, &scales_shape, f32_bytes(&scales));
     let mut inputs = vec![q.name.clone().unwrap(), n.input[1].clone(), s.name.clone().unwrap()];
     let mut inits = vec![q, s];
     if !o.symmetric {
-        let zp = raw_tensor(format!("{data}_zero_points"), qtype, &scales_shape, pack_int4(&zps));
+        let zp = raw_tensor(format!("{data}_zero_points"), qtype, &scales_shape, blockwise::pack_nibbles(&zps));
         inputs.push(zp.name.clone().unwrap());
         inits.push(zp);
     }
     let mut g = node("GatherBlockQuantized", inputs, vec![n.output[0].clone()], &suffixed(n, "_Q4"));
     g.domain = Some("com.microsoft".into());
-    g.attribute.extend([int_attr("block_size", o.block_size as i64), int_attr("gather_axis", gather_axis), int_attr("quantize_axis", 1)]);
+    g.attribute.extend([attr_int("block_size", o.block_size as i64), attr_int("gather_axis", gather_axis), attr_int("quantize_axis", 1)]);
     (g, inits)
 }
 
