@@ -34,6 +34,14 @@ pub struct MatMulNBits {
     own: u64,
 }
 
+/// The blocks of MatMulNBits and GatherBlockQuantized: a power of two, at least 16.
+fn check_block_size(block_size: i64) -> Result<usize, OpError> {
+    if block_size < 16 || (block_size as u64).count_ones() != 1 {
+        return Err(attr_err("block_size", format!("is {block_size}: it must be a power of two, at least 16")));
+    }
+    Ok(block_size as usize)
+}
+
 pub fn build_matmul_nbits(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
     a.only(&["K", "N", "bits", "block_size", "accuracy_level"])?;
     let positive = |name: &str| -> Result<usize, OpError> {
@@ -48,9 +56,7 @@ pub fn build_matmul_nbits(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpErro
     if !matches!(bits, 2 | 4 | 8) {
         return Err(attr_err("bits", format!("is {bits}: MatMulNBits packs 2, 4 or 8 bits")));
     }
-    if block_size < 16 || !block_size.is_power_of_two() {
-        return Err(attr_err("block_size", format!("is {block_size}: it must be a power of two, at least 16")));
-    }
+    check_block_size(block_size as i64)?;
     let level = a.int("accuracy_level", 0)?;
     if !(0..=4).contains(&level) {
         return Err(attr_err("accuracy_level", format!("is {level}: it must be 0 to 4")));
@@ -248,14 +254,11 @@ pub fn build_gather_block_quantized(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn O
     if bits != 4 {
         return Err(attr_err("bits", format!("is {bits}: quantscope runs 4-bit (int4/uint4) GatherBlockQuantized data")));
     }
-    let block_size = a.int("block_size", 128)?;
-    if block_size < 16 || (block_size as u64).count_ones() != 1 {
-        return Err(attr_err("block_size", format!("is {block_size}: it must be a power of two, at least 16")));
-    }
+    let block_size = check_block_size(a.int("block_size", 128)?)?;
     Ok(Arc::new(GatherBlockQuantized {
         gather_axis: a.int("gather_axis", 0)?,
         quantize_axis: a.int("quantize_axis", 1)?,
-        block_size: block_size as usize,
+        block_size,
         table: None,
         own: 0,
     }))
