@@ -31,8 +31,12 @@ impl Tensor {
     }
 }
 
-/// The element count of `shape`, or `None` if it overflows or exceeds [`MAX_ELEMENTS`].
+/// The element count of `shape`, or `None` if it overflows or exceeds [`MAX_ELEMENTS`], or any
+/// one dimension does (`[2^40, 0]` holds no elements, but code walking its axes would not know).
 pub fn checked_element_count(shape: &[u64]) -> Option<u64> {
+    if shape.iter().any(|&d| d > MAX_ELEMENTS) {
+        return None;
+    }
     shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d)).filter(|&n| n <= MAX_ELEMENTS)
 }
 

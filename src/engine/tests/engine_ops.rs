@@ -239,6 +239,27 @@ fn pad_modes_match_numpy() {
     assert_eq!(run("constant", &[1, -2]), [0., 1., 2.]);
 }
 
+/// Shapes that hold no elements but have an enormous axis (found by the `onnx_model` fuzz
+/// target): refused with an error, not an allocation of one entry per coordinate of that axis.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn empty_shapes_with_an_enormous_axis_are_refused() {
+    let mut g = GraphBuilder::new(19);
+    g.input("x", DType::F32, &[Some(0), Some(1)]);
+    g.initializer("pads", &Value::i64(vec![4], vec![0, 1 << 40, 0, 0]));
+    g.node("Pad", "pad", &["x", "pads"], &["y"], vec![]);
+    g.output("y", DType::F32, &[]);
+    let err = run1(&model(&g), vec![("x", Value::f32(vec![0, 1], vec![]))]).unwrap_err().to_string();
+    assert!(err.contains("'pad'") && err.contains("too large"), "{err}");
+
+    let mut g = GraphBuilder::new(19);
+    g.input("shape", DType::I64, &[Some(2)]);
+    g.node("ConstantOfShape", "fill", &["shape"], &["y"], vec![]);
+    g.output("y", DType::F32, &[]);
+    let err = run1(&model(&g), vec![("shape", Value::i64(vec![2], vec![0, 1 << 40]))]).unwrap_err().to_string();
+    assert!(err.contains("'fill'") && err.contains("too many elements"), "{err}");
+}
+
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn not_an_onnx_model() {

@@ -53,3 +53,22 @@ fn sniffed_without_the_extension() {
 fn malformed_files_fail_with_specific_messages() {
     crate::malformed::check_malformed(fixture_str!("onnx/malformed/expected_errors.json"), MALFORMED);
 }
+
+/// An initializer with dims [2^40, 0] (no elements, one enormous axis; found by the stable fuzz
+/// driver, seed 20261123) is skipped with the reason, as one with too many elements is — it once
+/// passed the size check and reached an `unreachable!`.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn an_empty_initializer_with_an_enormous_axis_is_skipped() {
+    // ModelProto { ir_version: 14, graph: { name: "g", initializer: [{ dims: [2^40, 0],
+    // data_type: FLOAT, name: "t" }] }, opset_import: [{ domain: "", version: 17 }] }, as the
+    // fuzzer left it (the 0 written as an overlong varint).
+    let bytes: &[u8] = &[
+        0x08, 0x0e, 0x3a, 0x18, 0x12, 0x01, 0x67, 0x2a, 0x13, 0x08, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20, 0x08, 0x80, 0x80, 0x80, 0x80, 0x80,
+        0x00, 0x10, 0x01, 0x42, 0x01, 0x74, 0x42, 0x04, 0x0a, 0x00, 0x10, 0x11,
+    ];
+    let file = formats::load_file("fuzz.onnx", bytes).unwrap();
+    let skipped = file.metadata.iter().find(|(k, _)| k.starts_with("skipped initializer")).expect("the initializer is listed as skipped");
+    assert!(skipped.1.contains("[1099511627776, 0]"), "{skipped:?}");
+    assert!(file.tensors.is_empty());
+}

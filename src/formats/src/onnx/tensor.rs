@@ -415,9 +415,15 @@ pub struct Decoded {
     pub data: Data,
 }
 
-/// The element count of a shape, or `None` when it overflows.
+/// The element count of a shape, or `None` when it, or any one dimension, is more than
+/// [`MAX_ELEMENTS`]. Each dimension is bounded too: a shape such as `[0, 2^60]` holds no elements,
+/// but code that walks its axes (Pad's per-axis source tables, Resize's coordinate tables) would
+/// still allocate one entry per coordinate.
 pub fn checked_count(shape: &[usize]) -> Option<usize> {
-    shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
+    if shape.iter().any(|&d| d as u64 > MAX_ELEMENTS) {
+        return None;
+    }
+    shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).filter(|&n| n as u64 <= MAX_ELEMENTS)
 }
 
 /// Decodes a tensor's type, dims and elements.
@@ -429,7 +435,7 @@ pub fn decode(t: &TensorProto) -> Result<Decoded, TensorError> {
     }
     let shape: Option<Vec<usize>> = t.dims.iter().map(|&d| usize::try_from(d).ok()).collect();
     let shape = shape.ok_or_else(|| TensorError::NegativeDims(t.dims.clone()))?;
-    let n = checked_count(&shape).filter(|&n| n as u64 <= MAX_ELEMENTS).ok_or_else(|| TensorError::TooManyElements(t.dims.clone()))?;
+    let n = checked_count(&shape).ok_or_else(|| TensorError::TooManyElements(t.dims.clone()))?;
     let data = match &t.raw_data {
         Some(raw) => from_raw(raw, dtype, n)?,
         None => from_typed(t, dtype, n)?,
