@@ -471,7 +471,7 @@ fn bad_conv_states_are_refused() {
     );
     assert_eq!(
         conv_onnx_file(&flat, Some((qat_config(8, true, true), &[])), false).unwrap_err(),
-        "invalid training setting: the conv net has observed fake-quant nodes only (no LSQ)"
+        "invalid training data: the fake-quant node state is cut short"
     );
     // A node whose fake quant is off (the state's first value) has no integer model.
     let mut state = node_state(&net.qat(config.specs().0, config.specs().1).unwrap());
