@@ -425,7 +425,7 @@ impl ConvNet {
             if tape.qat && param > 0 && points[param - 1] == i {
                 let (at, raw) = (param - 1, &tape.raw_activations[param - 1]);
                 let slot = slots.as_ref().map(|s| s.activations[at]);
-                node_backward(&mut nodes, slot, |q| &q.activations[at], raw, 1, &mut g, &tape.activation_masks[at]);
+                node_backward(&mut nodes, slot, &|q| &q.activations[at], raw, 1, &mut g, &tape.activation_masks[at]);
             }
             // The digits need no gradient; the layers before the first with parameters do not either.
             let needs_input_grad = input_learns || self.layers[..i].iter().any(|l| matches!(l, Layer::Conv2d(_) | Layer::Linear(_)));
@@ -451,7 +451,7 @@ impl ConvNet {
                     }
                     if tape.qat {
                         let (at, slot) = (param, slots.as_ref().map(|s| s.weights[param]));
-                        node_backward(&mut nodes, slot, |q| &q.weights[at], &c.weight, c.out_channels, gw, &tape.weight_masks[at]);
+                        node_backward(&mut nodes, slot, &|q| &q.weights[at], &c.weight, c.out_channels, gw, &tape.weight_masks[at]);
                     }
                     g = g_in;
                 }
@@ -482,7 +482,7 @@ impl ConvNet {
                     linear_weight_grad(&g, input, batch, l.in_features, l.out_features, &mut gw[0], &mut gb[0]);
                     if tape.qat {
                         let (at, slot) = (param, slots.as_ref().map(|s| s.weights[param]));
-                        node_backward(&mut nodes, slot, |q| &q.weights[at], &l.weight, l.out_features, &mut gw[0], &tape.weight_masks[at]);
+                        node_backward(&mut nodes, slot, &|q| &q.weights[at], &l.weight, l.out_features, &mut gw[0], &tape.weight_masks[at]);
                     }
                     if needs_input_grad {
                         let mut g_in = vec![0.0; batch * l.in_features];
@@ -496,7 +496,7 @@ impl ConvNet {
             }
         }
         if input_learns {
-            node_backward(&mut nodes, slots.as_ref().map(|s| s.input), |q| &q.input, &tape.raw_input, 1, &mut g, &[]);
+            node_backward(&mut nodes, slots.as_ref().map(|s| s.input), &|q| &q.input, &tape.raw_input, 1, &mut g, &[]);
         }
     }
 }

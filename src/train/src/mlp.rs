@@ -338,7 +338,7 @@ impl Mlp {
                 node_backward(
                     &mut nodes,
                     slots.as_ref().map(|s| s.activations[l]),
-                    |q| &q.activations[l],
+                    &|q| &q.activations[l],
                     raw,
                     1,
                     &mut g,
@@ -356,7 +356,7 @@ impl Mlp {
                 node_backward(
                     &mut nodes,
                     slot,
-                    |q| &q.weights[l],
+                    &|q| &q.weights[l],
                     &layer.weight,
                     layer.out_features,
                     &mut grad.weight,
@@ -372,7 +372,7 @@ impl Mlp {
                 g = g_in;
             }
             if input_node_learns {
-                node_backward(&mut nodes, slots.as_ref().map(|s| s.input), |q| &q.input, &tape.raw_input, 1, &mut g, &[]);
+                node_backward(&mut nodes, slots.as_ref().map(|s| s.input), &|q| &q.input, &tape.raw_input, 1, &mut g, &[]);
             }
         }
     }
@@ -405,7 +405,7 @@ pub(crate) fn learned_slots(q: &Qat) -> LearnedSlots {
 pub(crate) fn node_backward(
     nodes: &mut Option<(&Qat, &mut [Vec<f32>])>,
     slot: Option<Option<usize>>,
-    pick: impl Fn(&Qat) -> &Node,
+    pick: &dyn Fn(&Qat) -> &Node,
     x: &[f32],
     channels: usize,
     g: &mut Vec<f32>,
