@@ -17,7 +17,8 @@
 //! fake-quantized (per channel: one scale per output channel, axis 0) before use; one activation
 //! fake quant on each such module's output, after the ReLU it is fused with. MaxPool2d and Flatten
 //! get none (they are not in torch's default qconfig propagation list: a max of values on the grid
-//! stays on it). The backward applies each straight-through mask.
+//! stays on it). The backward applies each straight-through mask; with LSQ's learned nodes
+//! (`ConvNet::qat_learned`, in lsq.rs) [`ConvNet::backward_learned`] runs each node's own backward.
 
 use crate::mlp::{axpy, dot, learned_slots, linear_forward, linear_input_grad, linear_weight_grad, node_backward, Linear, Qat};
 use crate::observer::QuantSpec;
