@@ -93,6 +93,11 @@ impl WeightSharing {
         self.summed(grads.iter().map(|g| &g.weight))
     }
 
+    /// [`WeightSharing::centroid_grads`] of a conv net: `grads` one per `ConvNet::params` tensor.
+    pub fn centroid_grads_conv(&self, grads: &[Vec<f32>]) -> Vec<Vec<f32>> {
+        self.summed(grads.iter().step_by(2))
+    }
+
     fn summed<'a>(&self, weight_grads: impl Iterator<Item = &'a Vec<f32>>) -> Vec<Vec<f32>> {
         self.layers
             .iter()
@@ -124,7 +129,7 @@ impl WeightSharing {
     /// [`WeightSharing::step`] of a conv net: `grads` one per [`ConvNet::params`] tensor (weight,
     /// bias, weight, …); the optimizer steps centroids₀, bias₀, centroids₁, bias₁, ….
     pub fn step_conv(&mut self, net: &mut ConvNet, grads: &[Vec<f32>], optimizer: &mut Optimizer) {
-        let summed = self.summed(grads.iter().step_by(2));
+        let summed = self.centroid_grads_conv(grads);
         let mut params = Vec::with_capacity(2 * self.layers.len());
         let mut gs = Vec::with_capacity(2 * self.layers.len());
         let biases = net.params_mut().into_iter().skip(1).step_by(2);

@@ -134,14 +134,15 @@ fn a_conv_teacher_distils_into_mlp_and_conv_students_as_torch() {
     use quantscope_train::distill::Teacher;
     let (c, f) = (common::Npz::parse(include_bytes!("../../../tests/fixtures/train/conv.npz")), common::conv_distill());
     let (x, y): (&[f32], Vec<u8>) = (c.get("x"), c.get("y").iter().map(|&v| v as u8).collect());
-    let net_from = |prefix: &str| {
+    // The page's conv net with the parameters `name(i)` of `npz`.
+    let net_from = |npz: &common::Npz, name: &dyn Fn(usize) -> String| {
         let mut net = ConvNet::digits(0);
         for (i, p) in net.params_mut().into_iter().enumerate() {
-            p.copy_from_slice(f.0.get(&format!("{prefix}p{i}")).map_or_else(|| c.get(&format!("p{i}")), |(_, v)| v.as_slice()));
+            p.copy_from_slice(npz.get(&name(i)));
         }
         net
     };
-    let mut teacher_net = net_from("teacher.");
+    let mut teacher_net = net_from(&c, &|i| format!("p{i}"));
     for p in teacher_net.params_mut().into_iter().skip(4) {
         p.iter_mut().for_each(|v| *v *= 10.0);
     }
@@ -168,7 +169,7 @@ fn a_conv_teacher_distils_into_mlp_and_conv_students_as_torch() {
             close(&format!("{name}: bias {i}"), &l.bias, f.get(&format!("{name}.p{}", 2 * i + 1)));
         }
     }
-    let conv_student = net_from("conv.");
+    let conv_student = net_from(&f, &|i| format!("conv.p{i}"));
     let mut tape = ConvTape::default();
     conv_student.forward(x, y.len(), None, &mut tape);
     close("conv student logits", tape.logits(), f.get("conv.logits"));
