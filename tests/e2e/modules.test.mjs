@@ -111,10 +111,14 @@ test('the tutor module (the Learn panels) is under 225 KB gzipped', async () => 
 // numpy's histogram, linked from quantscope-core so the ranges are the library's own) took it
 // from 78,079 to 84,470 B, and the conv net (src/train/src/conv.rs: Conv2d, ReLU, MaxPool2d,
 // Flatten and Linear layers, forward and backward, its QAT nodes, the trainer's conv steps, and
-// the facade's conv run; 78,079 → 93,348 B alone) to about 100 KB; the ceiling is 104,000 B.
-test('the trainer module is under 104 KB gzipped and carries only the training run', async () => {
+// the facade's conv run; 78,079 → 93,348 B alone) to about 100 KB; the ceiling was 104,000 B.
+// Session 18: LSQ, k-means weight sharing and distillation for the conv net (its LSQ backward
+// through each node, the input node's gradient, per-tensor codebooks of its weights, a conv teacher
+// and a conv student in the trainer and the facade) took it from 101,623 to 105,440 B; the
+// ceiling is 108,000 B.
+test('the trainer module is under 108 KB gzipped and carries only the training run', async () => {
   const gz = gzipSync(await pkg('pkg-train', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 104_000, `www/pkg-train/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 108_000, `www/pkg-train/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const trainer = await exportsOf('pkg-train');
   assert.ok(trainer.has('TrainingRun'));
   for (const name of ['Workspace', 'Engine', 'Lesson']) assert.ok(!trainer.has(name), `the trainer has ${name}`);

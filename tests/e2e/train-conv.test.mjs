@@ -1,8 +1,8 @@
 // End to end: the Train view trains the conv net (src/train/src/conv.rs) in its worker: the
 // network choice, progress and curves, Pause and Resume, FP32 with its static PTQ rows, QAT INT4,
 // rows in the results table and points on the chart, pruning (unstructured with fine-tuning, then
-// whole channels) and the pruned run's file, and every method the conv net does not support yet
-// refused with its reason.
+// whole channels) and the pruned run's file, and settings that make no sense for it refused with
+// the reason (LSQ, weight sharing and distillation of the conv net: train-conv-methods.test.mjs).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { launch, SCREENSHOTS } from './browser.mjs';
@@ -16,18 +16,12 @@ const percent = (text) => Number(text.replace(' %', ''));
 const points = (page) => page.$eval('#train-curves', (c) => Number(c.dataset.points ?? 0));
 const error = (page) => page.locator('#train-error').textContent();
 
-test('the conv net trains FP32 (with PTQ rows) and QAT above chance, and refuses what it does not support', async () => {
+test('the conv net trains FP32 (with PTQ rows) and QAT above chance, and refuses settings that make no sense', async () => {
   const page = await browser.page();
   await page.goto(`${browser.url}#train`);
   await page.waitForSelector('body[data-ready="true"]', { state: 'attached', timeout: 60000 });
   await page.selectOption('#train-arch', 'conv');
   assert.equal(await page.locator('#train-hidden').isDisabled(), true, 'the conv net has no hidden sizes to set');
-
-  // LSQ is refused by the trainer, with the reason, and adds no row.
-  await page.selectOption('#train-method', 'lsq8');
-  await page.click('#train-start');
-  await page.waitForFunction(() => /LSQ \(learned scales\) is not supported for the conv net yet/.test(document.querySelector('#train-error').textContent), null, { timeout: 60000 });
-  assert.equal((await rows(page)).length, 0);
 
   // FP32, one epoch of 125 steps (batch 64): paused, no step is taken; resumed, it finishes.
   await page.selectOption('#train-method', 'fp32');
@@ -72,9 +66,12 @@ test('the conv net trains FP32 (with PTQ rows) and QAT above chance, and refuses
   console.log(`# conv net QAT INT4, 1 epoch in Chromium: ${qat[2]}, ${((Date.now() - qatStarted) / 1000).toFixed(1)} s; PTQ INT4 ${ptq[1][2]}, INT2 ${ptq[2][2]}`);
   await page.screenshot({ path: `${SCREENSHOTS}train-conv.png`, fullPage: true });
 
-  // Weight sharing and distillation of the conv net run are refused with the reason.
-  for (const [button, why] of [['#train-share', /weight sharing is not supported for the conv net yet/],
-    ['#train-distil', /distillation is not supported for the conv net yet/]]) {
+  // Sharing the QAT run's weights, and a conv student at INT4 of this INT4 conv teacher (the
+  // same shape, no smaller), are refused with the reason.
+  await page.selectOption('#train-distil-arch', 'conv');
+  await page.selectOption('#train-distil-method', 'qat4');
+  for (const [button, why] of [['#train-share', /the last run is quantization-aware: train an FP32 run first/],
+    ['#train-distil', /at INT4 it is no smaller than the INT4 teacher/]]) {
     await page.click(button);
     await page.waitForFunction((re) => new RegExp(re).test(document.querySelector('#train-error').textContent), why.source, { timeout: 30000 });
   }

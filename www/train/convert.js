@@ -37,7 +37,7 @@ export async function convertRun(run, settings, [images, labels], uint8Weights =
   const bits = settings.qat_bits ?? 0;
   const m = await load(converter, '../pkg-train-export/quantscope.js', 'converter', (m) => m);
   const bytes = conv ?
-    m.run_conv_onnx(run.params(), bits, Boolean(settings.per_channel), run.node_state(), Boolean(uint8Weights)) :
+    m.run_conv_onnx(run.params(), bits, Boolean(settings.per_channel), Boolean(settings.lsq), run.node_state(), Boolean(uint8Weights)) :
     m.run_onnx([784, ...settings.hidden, 10], run.params(), bits, Boolean(settings.per_channel), Boolean(settings.lsq), run.node_state(), Boolean(uint8Weights));
   const models = await load(engine, '../pkg-models/quantscope.js', 'models', (m) => m.engine_for_any_model());
   const { handle } = models.load('converted.onnx', bytes);

@@ -85,11 +85,11 @@ const html = `
       few levels and the pixels' spike at zero, watch what it does.</p>
     <p id="train-arch-hint" class="hint">The <b>conv net</b> takes each digit as 1×28×28: Conv2d(1→8, 5×5) → ReLU →
       MaxPool 2 → Conv2d(8→16, 5×5) → ReLU → MaxPool 2 → Linear(256→10), 5,994 parameters, initialised as torch's
-      <code>nn.Conv2d</code>/<code>nn.Linear</code>. It trains in FP32 and with QAT (torch.ao's eager QAT after fusing each
+      <code>nn.Conv2d</code>/<code>nn.Linear</code>. It trains in FP32, with QAT (torch.ao's eager QAT after fusing each
       Conv2d with its ReLU: weight scales per output channel, one activation fake quant after each conv + ReLU and after
-      the Linear), and its FP32 runs get static PTQ rows (torch's dynamic PTQ quantizes Linear layers only). It downloads
-      as a (QDQ) .onnx taking [N, 1, 28, 28] and its weights as .npz, and prunes as the MLP does. LSQ, weight sharing and
-      distillation are refused for it, with the reason.</p>
+      the Linear) and with LSQ at the same places, and its FP32 runs get static PTQ rows (torch's dynamic PTQ quantizes
+      Linear layers only). It downloads as a (QDQ) .onnx taking [N, 1, 28, 28] and its weights as .npz, and prunes, shares
+      its weights (a codebook per conv or linear weight) and distils (as the teacher or the student) as the MLP does.</p>
     <div class="controls">
       <button id="train-start" type="button">Train</button>
       <button id="train-pause" type="button" disabled>Pause</button>
@@ -132,7 +132,8 @@ const html = `
       f16 centroids) — and each weight keeps only the b-bit index of its centroid. Fine-tuning then keeps the
       indices and trains the centroids, each from the sum of its weights' gradients, with the optimizer,
       learning rate, batch and seed above (the biases train as usual). Size: the packed indices, the f16
-      codebooks and the f32 biases. Starts from an FP32 run (also a pruned or distilled one).</p>
+      codebooks and the f32 biases. Starts from an FP32 run (also a pruned or distilled one), MLP or conv net (one
+      codebook per conv or linear weight tensor).</p>
     <div class="controls train-controls">
       <label>Bits per weight <input id="train-share-bits" type="number" value="4" min="1" max="8"></label>
       <label>Fine-tune epochs <input id="train-share-epochs" type="number" value="1" min="1" max="1000"></label>
@@ -144,8 +145,14 @@ const html = `
     <p class="hint">Knowledge distillation (Hinton et al.): the student learns from the last run's softened
       outputs and the labels, loss = α·T²·KL(softmax(teacher/T) ‖ softmax(student/T)) + (1−α)·cross-entropy.
       It trains with the optimizer, learning rate, batch and seed above; the same student trained on the labels
-      alone (same seed) shows what the teacher adds.</p>
+      alone (same seed) shows what the teacher adds. The teacher is the last run, an MLP or the conv net; the student an
+      MLP or the conv net — of a conv net teacher, a conv net student has its shape, so it must be quantized (QAT or LSQ)
+      at fewer bits than the teacher to be smaller.</p>
     <div class="controls train-controls">
+      <label>Student network <select id="train-distil-arch">
+        <option value="mlp">MLP 784-…-10</option>
+        <option value="conv">conv net</option>
+      </select></label>
       <label>Student hidden layers <input id="train-distil-hidden" value="32" size="7"></label>
       <label>Student method <select id="train-distil-method">${methodOptions}</select></label>
       <label>T <input id="train-distil-t" type="number" value="4" step="any" min="0"></label>
@@ -198,10 +205,11 @@ function settings() {
 // layers, method and epochs; T and α (the trainer refuses bad ones with the reason).
 function distilSettings() {
   const method = METHODS[$('#train-distil-method').value];
+  const conv = $('#train-distil-arch').value === 'conv';
   return {
     ...settings(),
-    arch: 'mlp', // the student is an MLP whatever the setup's network
-    hidden: hiddenSizes('#train-distil-hidden'),
+    arch: conv ? 'conv' : 'mlp', // the student's network, whatever the setup's
+    hidden: conv ? [] : hiddenSizes('#train-distil-hidden'),
     epochs: Number($('#train-distil-epochs').value),
     qat_bits: method.bits,
     lsq: Boolean(method.lsq),
@@ -481,7 +489,7 @@ async function distil() {
     const { legs } = await state.client.request('train_distil_start', [s, $('#train-distil-baseline').checked]);
     state.haveRun = false;
     retireConvert();
-    const shape = `784-${s.hidden.join('-')}-10`;
+    const shape = s.arch === 'conv' ? 'conv net' : `784-${s.hidden.join('-')}-10`;
     for (const [i, leg] of legs.entries()) {
       if (i > 0) await state.client.request('train_distil_next', []);
       if (state.token !== token) return;
@@ -529,7 +537,7 @@ async function shareWeights() {
     retireConvert();
     const run = ++state.runs;
     const what = `weight-shared ${bits}-bit (k-means)`;
-    addRow(run, `${what}, one-shot`, oneShot.test_accuracy, oneShot.size,
+    addRow(run, `${what}, one-shot${netSuffix(s)}`, oneShot.test_accuracy, oneShot.size,
       `run ${source}'s weights, each layer as the library's kmeans${bits}: ${2 ** bits} f16 centroids, a ${bits}-bit index per weight`);
     state.points = [];
     drawCurves();
@@ -537,7 +545,7 @@ async function shareWeights() {
     if (last === null) return;
     const r = await state.client.request('train_results', [32, false, []]);
     if (state.token !== token) return;
-    const tr = addRow(run, `${what}, fine-tuned ${epochs} epoch${epochs === 1 ? '' : 's'}`, r.test_accuracy, r.size,
+    const tr = addRow(run, `${what}, fine-tuned ${epochs} epoch${epochs === 1 ? '' : 's'}${netSuffix(s)}`, r.test_accuracy, r.size,
       `centroids learned from their weights' summed gradients, indices fixed; ${s.optimizer} ${s.learning_rate}, batch ${s.batch_size}` +
       (last.diverged ? ` (diverged: ${last.diverged})` : ''));
     offerConvert(tr, run, `kmeans${bits}`, s);
@@ -650,6 +658,7 @@ export function mountTrain() {
   // Adam's and SGD's usual learning rates differ by a factor of 100.
   // The conv net's layers are fixed: the hidden sizes are the MLP's.
   $('#train-arch').onchange = () => { $('#train-hidden').disabled = $('#train-arch').value === 'conv'; };
+  $('#train-distil-arch').onchange = () => { $('#train-distil-hidden').disabled = $('#train-distil-arch').value === 'conv'; };
   $('#train-optimizer').onchange = () => { $('#train-lr').value = $('#train-optimizer').value === 'adam' ? '0.001' : '0.05'; };
   drawCurves();
   drawComparison($('#train-chart'), state.results);

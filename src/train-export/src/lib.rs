@@ -137,7 +137,7 @@ pub fn onnx_file(sizes: &[usize], params: &[f32], qat: Option<(QatConfig, &[f32]
 }
 
 /// [`onnx_file`] for a conv net run (the page's `ConvNet::digits`): its parameters in
-/// `ConvNet::params` order, concatenated, and with `qat` its nodes' state (QAT or static PTQ).
+/// `ConvNet::params` order, concatenated, and with `qat` its nodes' state (QAT, LSQ or static PTQ).
 pub fn conv_onnx_file(params: &[f32], qat: Option<(QatConfig, &[f32])>, uint8_weights: bool) -> Result<Vec<u8>, String> {
     let net = digits_conv_from_params(params).map_err(|e| e.to_string())?;
     let onnx = match qat {
@@ -175,10 +175,17 @@ mod wasm {
 
     /// A conv net run's `.onnx` (input `[N, 1, 28, 28]`): `params` and `nodes` as the trainer's
     /// `TrainingRun.params()` / `node_state()` give them, `bits` 0 for FP32 (else 2–8, with
-    /// `per_channel` weight scales as trained); `uint8_weights` as for [`run_onnx`].
+    /// `per_channel` weight scales and `lsq` as trained); `uint8_weights` as for [`run_onnx`].
     #[wasm_bindgen]
-    pub fn run_conv_onnx(params: Vec<f32>, bits: u32, per_channel: bool, nodes: Vec<f32>, uint8_weights: bool) -> Result<Vec<u8>, JsError> {
-        let qat = (bits > 0).then(|| (super::qat_config(bits, per_channel, false), &nodes[..]));
+    pub fn run_conv_onnx(
+        params: Vec<f32>,
+        bits: u32,
+        per_channel: bool,
+        lsq: bool,
+        nodes: Vec<f32>,
+        uint8_weights: bool,
+    ) -> Result<Vec<u8>, JsError> {
+        let qat = (bits > 0).then(|| (super::qat_config(bits, per_channel, lsq), &nodes[..]));
         super::conv_onnx_file(&params, qat, uint8_weights).map_err(|e| JsError::new(&e))
     }
 }

@@ -17,9 +17,10 @@
 //! fake-quantized (per channel: one scale per output channel, axis 0) before use; one activation
 //! fake quant on each such module's output, after the ReLU it is fused with. MaxPool2d and Flatten
 //! get none (they are not in torch's default qconfig propagation list: a max of values on the grid
-//! stays on it). The backward applies each straight-through mask.
+//! stays on it). The backward applies each straight-through mask; with LSQ's learned nodes
+//! (`ConvNet::qat_learned`, in lsq.rs) [`ConvNet::backward_learned`] runs each node's own backward.
 
-use crate::mlp::{apply_ste_mask, axpy, dot, linear_forward, linear_input_grad, linear_weight_grad, Linear, Qat};
+use crate::mlp::{axpy, dot, learned_slots, linear_forward, linear_input_grad, linear_weight_grad, node_backward, Linear, Qat};
 use crate::observer::QuantSpec;
 use crate::rng::SplitMix64;
 use crate::{Error, Result};
@@ -288,6 +289,10 @@ pub struct ConvTape {
     used_weights: Vec<Vec<f32>>,
     weight_masks: Vec<Vec<bool>>,
     activation_masks: Vec<Vec<bool>>,
+    /// Under QAT, the inputs of the input node and of the activation nodes (before their fake
+    /// quant): LSQ's backward needs them.
+    raw_input: Vec<f32>,
+    raw_activations: Vec<Vec<f32>>,
     /// Per max-pool layer, the input index (within its sample) each output took.
     pub argmax: Vec<Vec<u32>>,
 }
@@ -318,10 +323,16 @@ impl ConvNet {
         tape.used_weights.resize(points.len(), Vec::new());
         tape.weight_masks.resize(points.len(), Vec::new());
         tape.activation_masks.resize(points.len(), Vec::new());
+        tape.raw_activations.resize(points.len(), Vec::new());
         tape.acts[0].resize(x.len(), 0.0);
         match qat.as_deref_mut() {
-            // The input node's mask is not needed: the digits get no gradient.
-            Some(q) => q.input.forward(x, 1, &mut tape.acts[0], &mut vec![false; x.len()]),
+            // The input node's mask is not needed: the digits get no gradient (an LSQ input node's
+            // scale does, from the raw input).
+            Some(q) => {
+                tape.raw_input.clear();
+                tape.raw_input.extend_from_slice(x);
+                q.input.forward(x, 1, &mut tape.acts[0], &mut vec![false; x.len()])
+            }
             None => tape.acts[0].copy_from_slice(x),
         }
         let mut cols = Vec::new();
@@ -371,10 +382,12 @@ impl ConvNet {
             }
             if param < points.len() && points[param] == i {
                 if let Some(q) = qat.as_deref_mut() {
-                    let raw = out.clone();
+                    let raw = &mut tape.raw_activations[param];
+                    raw.clear();
+                    raw.extend_from_slice(out);
                     let mask = &mut tape.activation_masks[param];
                     mask.resize(out.len(), false);
-                    q.activations[param].forward(&raw, 1, out, mask);
+                    q.activations[param].forward(raw, 1, out, mask);
                 }
                 param += 1;
             }
@@ -383,8 +396,22 @@ impl ConvNet {
 
     /// Backward from d loss / d logits into `grads` (one per [`ConvNet::params`] tensor,
     /// overwritten). The input (the digits) gets no gradient. After a QAT forward, the
-    /// straight-through masks of its observed nodes (LSQ nodes are not supported here).
+    /// straight-through masks of its nodes.
     pub fn backward(&self, tape: &ConvTape, grad_logits: &[f32], grads: &mut [Vec<f32>]) {
+        self.backward_inner(tape, grad_logits, grads, None);
+    }
+
+    /// The backward of a forward through `qat` (the nodes as that forward left them), as
+    /// `Mlp::backward_learned`: learned (LSQ) nodes pass gradients by their own backward and write
+    /// their scale's and zero point's gradients into `qparam_grads` (`Qat::learned_params_mut`'s order).
+    pub fn backward_learned(&self, tape: &ConvTape, grad_logits: &[f32], grads: &mut [Vec<f32>], qat: &Qat, qparam_grads: &mut [Vec<f32>]) {
+        self.backward_inner(tape, grad_logits, grads, Some((qat, qparam_grads)));
+    }
+
+    fn backward_inner(&self, tape: &ConvTape, grad_logits: &[f32], grads: &mut [Vec<f32>], mut nodes: Option<(&Qat, &mut [Vec<f32>])>) {
+        let slots = nodes.as_ref().map(|(q, _)| learned_slots(q));
+        // A learned input node needs the gradient of the first layer's input.
+        let input_learns = slots.as_ref().is_some_and(|s| s.input.is_some());
         let shapes = self.shapes().expect("a ConvNet is checked when made");
         let points = self.activation_points();
         let batch = tape.batch;
@@ -397,10 +424,12 @@ impl ConvNet {
             let (si, so) = (shapes[i], shapes[i + 1]);
             let input = &tape.acts[i];
             if tape.qat && param > 0 && points[param - 1] == i {
-                apply_ste_mask(&mut g, &tape.activation_masks[param - 1]);
+                let (at, raw) = (param - 1, &tape.raw_activations[param - 1]);
+                let slot = slots.as_ref().map(|s| s.activations[at]);
+                node_backward(&mut nodes, slot, &|q| &q.activations[at], raw, 1, &mut g, &tape.activation_masks[at]);
             }
             // The digits need no gradient; the layers before the first with parameters do not either.
-            let needs_input_grad = self.layers[..i].iter().any(|l| matches!(l, Layer::Conv2d(_) | Layer::Linear(_)));
+            let needs_input_grad = input_learns || self.layers[..i].iter().any(|l| matches!(l, Layer::Conv2d(_) | Layer::Linear(_)));
             match layer {
                 Layer::Conv2d(c) => {
                     param -= 1;
@@ -422,7 +451,8 @@ impl ConvNet {
                         }
                     }
                     if tape.qat {
-                        apply_ste_mask(gw, &tape.weight_masks[param]);
+                        let (at, slot) = (param, slots.as_ref().map(|s| s.weights[param]));
+                        node_backward(&mut nodes, slot, &|q| &q.weights[at], &c.weight, c.out_channels, gw, &tape.weight_masks[at]);
                     }
                     g = g_in;
                 }
@@ -452,7 +482,8 @@ impl ConvNet {
                     let (gw, gb) = grads[slot..slot + 2].split_at_mut(1);
                     linear_weight_grad(&g, input, batch, l.in_features, l.out_features, &mut gw[0], &mut gb[0]);
                     if tape.qat {
-                        apply_ste_mask(&mut gw[0], &tape.weight_masks[param]);
+                        let (at, slot) = (param, slots.as_ref().map(|s| s.weights[param]));
+                        node_backward(&mut nodes, slot, &|q| &q.weights[at], &l.weight, l.out_features, &mut gw[0], &tape.weight_masks[at]);
                     }
                     if needs_input_grad {
                         let mut g_in = vec![0.0; batch * l.in_features];
@@ -464,6 +495,9 @@ impl ConvNet {
             if !needs_input_grad {
                 break;
             }
+        }
+        if input_learns {
+            node_backward(&mut nodes, slots.as_ref().map(|s| s.input), &|q| &q.input, &tape.raw_input, 1, &mut g, &[]);
         }
     }
 }

@@ -310,13 +310,14 @@ pub fn digits_conv_from_params(params: &[f32]) -> Result<ConvNet> {
 }
 
 /// The nodes of a conv net run trained (or PTQ-calibrated) with `config`'s specs from
-/// [`node_state`], observers off. LSQ nodes are refused: the conv net trains observed ones only.
+/// [`node_state`], observers (LSQ: the static estimate) off, as `crate::trainer::evaluate_conv`
+/// runs them: observed nodes (QAT, static PTQ) or learned ones (LSQ, `ConvNet::qat_learned`).
 pub fn conv_qat_from_state(net: &ConvNet, config: &crate::trainer::QatConfig, state: &[f32]) -> Result<Qat> {
-    if config.method != crate::trainer::QatMethod::Observed {
-        return Err(Error::Config("the conv net has observed fake-quant nodes only (no LSQ)".into()));
-    }
     let (w, a) = config.specs();
-    let mut qat = net.qat(w, a)?;
+    let mut qat = match config.method {
+        crate::trainer::QatMethod::Observed => net.qat(w, a)?,
+        crate::trainer::QatMethod::Learned { .. } => net.qat_learned(w, a, true)?,
+    };
     qat.set_observers(false);
     load_state(&mut qat, state)?;
     Ok(qat)

@@ -9,8 +9,14 @@
 //! d loss / d s = α · T · (q − p) / N + (1 − α) · (softmax(s) − onehot(y)) / N
 //! ```
 //! T² keeps the soft term's gradient on the scale of the hard one's as T grows (Hinton et al. §2).
+//!
+//! The teacher ([`Teacher`]) is an MLP or the conv net, through its fake-quant nodes frozen if it
+//! was trained with them; the student is an MLP ([`check_student`]) or the conv net
+//! ([`check_conv_student`]).
 
+use crate::conv::{ConvNet, ConvTape};
 use crate::loss::softmax_cross_entropy;
+use crate::mlp::{Mlp, Node, Qat, Tape};
 use crate::{Error, Result};
 
 /// The temperature and the weight of the soft loss.
@@ -51,6 +57,94 @@ pub fn check_student(student: &[usize], teacher: &[usize]) -> Result<()> {
     }
     if let Some(&w) = student[1..student.len() - 1].iter().find(|&&w| w > teacher[0]) {
         return Err(Error::Config(format!("a student layer of {w} is larger than the teacher's input of {}", teacher[0])));
+    }
+    Ok(())
+}
+
+/// A trained network whose logits a student learns from, as `model.eval()` leaves it: its
+/// fake-quant nodes (if any) with the observers (LSQ: the static estimate) off.
+#[derive(Debug, Clone)]
+pub struct Teacher {
+    net: TeacherNet,
+    qat: Option<Qat>,
+    tape: Tape,
+    conv_tape: ConvTape,
+}
+
+#[derive(Debug, Clone)]
+enum TeacherNet {
+    Mlp(Mlp),
+    Conv(ConvNet),
+}
+
+impl Teacher {
+    pub fn mlp(model: Mlp, qat: Option<Qat>) -> Self {
+        Self::new(TeacherNet::Mlp(model), qat)
+    }
+
+    pub fn conv(net: ConvNet, qat: Option<Qat>) -> Self {
+        Self::new(TeacherNet::Conv(net), qat)
+    }
+
+    fn new(net: TeacherNet, mut qat: Option<Qat>) -> Self {
+        if let Some(q) = qat.as_mut() {
+            q.set_observers(false);
+        }
+        Teacher { net, qat, tape: Tape::default(), conv_tape: ConvTape::default() }
+    }
+
+    pub fn is_conv(&self) -> bool {
+        matches!(self.net, TeacherNet::Conv(_))
+    }
+
+    /// The sizes a student is checked against: an MLP's layers, or the conv net's input and classes.
+    pub fn sizes(&self) -> Vec<usize> {
+        match &self.net {
+            TeacherNet::Mlp(m) => m.sizes(),
+            TeacherNet::Conv(n) => vec![n.input_size(), n.classes()],
+        }
+    }
+
+    /// The bit width of its weights (None: FP32).
+    pub fn bits(&self) -> Option<u32> {
+        let node = self.qat.as_ref()?.weights.first()?;
+        let range = match node {
+            Node::Observed(n) => n.observer.range,
+            Node::Learned(n) => n.range(),
+        };
+        Some((range.quant_max - range.quant_min + 1).ilog2())
+    }
+
+    /// The logits of `batch` rows of `x`.
+    pub fn logits(&mut self, x: &[f32], batch: usize) -> &[f32] {
+        match &self.net {
+            TeacherNet::Mlp(m) => {
+                m.forward(x, batch, self.qat.as_mut(), &mut self.tape);
+                self.tape.logits()
+            }
+            TeacherNet::Conv(n) => {
+                n.forward(x, batch, self.qat.as_mut(), &mut self.conv_tape);
+                self.conv_tape.logits()
+            }
+        }
+    }
+}
+
+/// Checks a conv net student (the teacher's inputs and classes are checked by the trainer): of a
+/// conv net teacher it has the teacher's own shape, so it is a smaller model only at fewer bits
+/// per weight (`student_bits`, None for FP32); any other is refused with the reason.
+pub fn check_conv_student(student_bits: Option<u32>, teacher: &Teacher) -> Result<()> {
+    if !teacher.is_conv() {
+        return Ok(());
+    }
+    let name = |b: Option<u32>| b.map_or("FP32".to_string(), |b| format!("INT{b}"));
+    if student_bits.unwrap_or(32) >= teacher.bits().unwrap_or(32) {
+        return Err(Error::Config(format!(
+            "a conv net student of the conv net teacher has the teacher's shape: at {} it is no smaller than the {} teacher; \
+             choose QAT or LSQ at fewer bits, or an MLP student",
+            name(student_bits),
+            name(teacher.bits())
+        )));
     }
     Ok(())
 }

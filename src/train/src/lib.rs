@@ -12,11 +12,12 @@
 //! - [`observer`]: `MinMaxObserver`, `MovingAverageMinMaxObserver` and their per-channel twins,
 //!   with `_calculate_qparams`.
 //! - [`fake_quantize`]: the `FakeQuantize` module (observer + fake quant, each enabled by step).
-//! - [`lsq`]: LSQ, torch.ao's `_LearnableFakeQuantize`: the scale and zero point learned.
+//! - [`lsq`]: LSQ, torch.ao's `_LearnableFakeQuantize`: the scale and zero point learned (MLP and conv net).
 //! - [`ptq`]: dynamic post-training quantization (each input quantized with its own range).
 //! - [`share`]: k-means weight sharing (Deep Compression §3.3): the library's codebook per layer,
-//!   each centroid fine-tuned by the summed gradients of its weights.
-//! - [`distill`]: knowledge distillation's loss (soft targets at a temperature, and the labels).
+//!   each centroid fine-tuned by the summed gradients of its weights (a conv net: per weight tensor).
+//! - [`distill`]: knowledge distillation's loss (soft targets at a temperature, and the labels)
+//!   and its teacher, an MLP or the conv net.
 //! - [`data`]: the digits as the model takes them, seeded shuffling into batches.
 //! - [`convert`]: a trained fake-quant model as the integer model it simulates (codes, scales,
 //!   zero points), for the QDQ `.onnx` export.

@@ -338,7 +338,7 @@ impl Mlp {
                 node_backward(
                     &mut nodes,
                     slots.as_ref().map(|s| s.activations[l]),
-                    |q| &q.activations[l],
+                    &|q| &q.activations[l],
                     raw,
                     1,
                     &mut g,
@@ -356,7 +356,7 @@ impl Mlp {
                 node_backward(
                     &mut nodes,
                     slot,
-                    |q| &q.weights[l],
+                    &|q| &q.weights[l],
                     &layer.weight,
                     layer.out_features,
                     &mut grad.weight,
@@ -372,20 +372,20 @@ impl Mlp {
                 g = g_in;
             }
             if input_node_learns {
-                node_backward(&mut nodes, slots.as_ref().map(|s| s.input), |q| &q.input, &tape.raw_input, 1, &mut g, &[]);
+                node_backward(&mut nodes, slots.as_ref().map(|s| s.input), &|q| &q.input, &tape.raw_input, 1, &mut g, &[]);
             }
         }
     }
 }
 
 /// Indices into `qparam_grads` of each learned node's scale gradient (its zero point's follows).
-struct LearnedSlots {
-    input: Option<usize>,
-    weights: Vec<Option<usize>>,
-    activations: Vec<Option<usize>>,
+pub(crate) struct LearnedSlots {
+    pub(crate) input: Option<usize>,
+    pub(crate) weights: Vec<Option<usize>>,
+    pub(crate) activations: Vec<Option<usize>>,
 }
 
-fn learned_slots(q: &Qat) -> LearnedSlots {
+pub(crate) fn learned_slots(q: &Qat) -> LearnedSlots {
     let mut next = 0;
     let mut slot = |n: &Node| {
         matches!(n, Node::Learned(_)).then(|| {
@@ -402,10 +402,10 @@ fn learned_slots(q: &Qat) -> LearnedSlots {
 /// One node's backward in place on `g` (d loss / d its output → d loss / d its input `x`): a
 /// learned node runs LSQ's backward and writes its qparams' gradients into slot `slot`; an
 /// observed node (or any node when no learned gradients are asked for) applies its STE mask.
-fn node_backward(
+pub(crate) fn node_backward(
     nodes: &mut Option<(&Qat, &mut [Vec<f32>])>,
     slot: Option<Option<usize>>,
-    pick: impl Fn(&Qat) -> &Node,
+    pick: &dyn Fn(&Qat) -> &Node,
     x: &[f32],
     channels: usize,
     g: &mut Vec<f32>,

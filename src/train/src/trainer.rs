@@ -4,7 +4,7 @@
 
 use crate::conv::{ConvNet, ConvTape};
 use crate::data::{epoch_order, Dataset};
-use crate::distill::{distillation_loss, DistillConfig};
+use crate::distill::{distillation_loss, DistillConfig, Teacher};
 use crate::loss::softmax_cross_entropy;
 use crate::mlp::{Grads, Mlp, Node, Qat, Tape};
 use crate::observer::{Averaging, Granularity, QuantSpec, Signedness, Symmetry};
@@ -163,9 +163,8 @@ pub struct Trainer {
     /// starts when learning does) and their gradients.
     qparam_optimizer: Optimizer,
     qparam_grads: Vec<Vec<f32>>,
-    /// Distillation: the teacher (its fake-quant nodes frozen, as `model.eval()`) and its logits.
-    teacher: Option<(Mlp, Option<Qat>)>,
-    teacher_tape: Tape,
+    /// Distillation: the teacher (its fake-quant nodes frozen, as `model.eval()`).
+    teacher: Option<Teacher>,
     /// One neuron's weights followed step by step (the Learn view's STE panel; see [`Trace::new`]).
     pub trace: Option<Trace>,
     /// k-means weight sharing (see [`Trainer::with_shared_weights`]): every weight is its
@@ -189,15 +188,47 @@ impl Trainer {
     /// A student trained on `teacher`'s softened outputs (`config.distill`) and the labels; the
     /// teacher's nodes (if it was trained with fake quantization) are used frozen.
     pub fn with_teacher(config: TrainConfig, data: &Dataset, teacher: Mlp, teacher_qat: Option<Qat>) -> Result<Self> {
+        Self::distilled(config, data, Teacher::mlp(teacher, teacher_qat))
+    }
+
+    /// An MLP student (`config.sizes`) of any [`Teacher`], an MLP or the conv net.
+    pub fn distilled(config: TrainConfig, data: &Dataset, teacher: Teacher) -> Result<Self> {
         if config.distill.is_none() {
             return Err(Error::Config("a teacher needs the distillation settings".into()));
         }
         crate::distill::check_student(&config.sizes, &teacher.sizes())?;
-        let mut teacher_qat = teacher_qat;
-        if let Some(q) = teacher_qat.as_mut() {
-            q.set_observers(false);
+        Self::build(config, data, Some(teacher))
+    }
+
+    /// The conv net `net` as the student of `teacher` (an MLP or a conv net;
+    /// `crate::distill::check_conv_student` refuses a conv student no smaller than a conv teacher).
+    pub fn with_conv_distilled(config: TrainConfig, data: &Dataset, net: ConvNet, teacher: Teacher) -> Result<Self> {
+        if config.distill.is_none() {
+            return Err(Error::Config("a teacher needs the distillation settings".into()));
         }
-        Self::build(config, data, Some((teacher, teacher_qat)))
+        crate::distill::check_conv_student(config.qat.map(|q| q.bits), &teacher)?;
+        let sizes = teacher.sizes();
+        if sizes.first() != Some(&net.input_size()) || sizes.last() != Some(&net.classes()) {
+            return Err(Error::Config(format!(
+                "the conv net student takes {} values and gives {} classes; its teacher {:?}",
+                net.input_size(),
+                net.classes(),
+                sizes
+            )));
+        }
+        Self::conv_run(config, data, net, Some(teacher))
+    }
+
+    /// k-means weight sharing of the conv net `net` at `bits`, as [`Trainer::with_shared_weights`]
+    /// shares an MLP's: one codebook per Conv2d or Linear weight (`WeightSharing::cluster_conv`).
+    pub fn with_shared_conv(config: TrainConfig, data: &Dataset, net: ConvNet, bits: u32) -> Result<Self> {
+        WeightSharing::check_bits(bits)?;
+        if config.qat.is_some() || config.distill.is_some() {
+            return Err(Error::Config("weight sharing fine-tunes FP32 weights: no fake quantization, no teacher".into()));
+        }
+        let mut trainer = Self::with_conv(config, data, net)?;
+        trainer.shared = Some(WeightSharing::cluster_conv(trainer.conv.as_mut().expect("a conv run"), bits)?);
+        Ok(trainer)
     }
 
     /// Fine-tunes `model` with k-means weight sharing at `bits` (`crate::share`): each layer
@@ -217,18 +248,20 @@ impl Trainer {
     }
 
     /// Trains the conv net `net` (`crate::conv`) with `config`'s optimizer, epochs, batch and seed
-    /// (the seed shuffles; `net` comes initialised), in FP32 or with torch.ao's observed fake
-    /// quantization (`config.qat`, see [`ConvNet::qat`]). `config.sizes` is set to the net's input
-    /// and classes, and `model` is then a placeholder that nothing trains. Refused with the reason:
-    /// methods the conv net does not support yet (LSQ, distillation), and a net whose input or
-    /// classes differ from the digits'.
-    pub fn with_conv(mut config: TrainConfig, data: &Dataset, net: ConvNet) -> Result<Self> {
-        if matches!(config.qat, Some(QatConfig { method: QatMethod::Learned { .. }, .. })) {
-            return Err(Error::Config("LSQ (learned scales) is not supported for the conv net yet: use QAT's observed scales".into()));
-        }
+    /// (the seed shuffles; `net` comes initialised), in FP32 or with torch.ao's fake quantization
+    /// (`config.qat`: observed, see [`ConvNet::qat`], or LSQ's learned scales,
+    /// `ConvNet::qat_learned`). `config.sizes` is set to the net's input and classes, and `model`
+    /// is then a placeholder that nothing trains. Refused with the reason: distillation settings
+    /// without a teacher ([`Trainer::with_conv_distilled`]), and a net whose input or classes
+    /// differ from the digits'.
+    pub fn with_conv(config: TrainConfig, data: &Dataset, net: ConvNet) -> Result<Self> {
         if config.distill.is_some() {
-            return Err(Error::Config("distillation is not supported for the conv net: its teacher and student are MLPs".into()));
+            return Err(Error::Config("distillation needs a teacher".into()));
         }
+        Self::conv_run(config, data, net, None)
+    }
+
+    fn conv_run(mut config: TrainConfig, data: &Dataset, net: ConvNet, teacher: Option<Teacher>) -> Result<Self> {
         net.shapes()?;
         if net.input_size() != data.features || net.classes() != data.classes {
             return Err(Error::Config(format!(
@@ -240,17 +273,20 @@ impl Trainer {
             )));
         }
         config.sizes = vec![data.features, data.classes];
-        let mut trainer = Self::build(config, data, None)?;
+        let mut trainer = Self::build(config, data, teacher)?;
         if let Some(q) = &trainer.config.qat {
             let (w, a) = q.specs();
-            trainer.qat = Some(net.qat(w, a)?);
+            trainer.qat = Some(match q.method {
+                QatMethod::Observed => net.qat(w, a)?,
+                QatMethod::Learned { .. } => net.qat_learned(w, a, true)?,
+            });
         }
         trainer.conv_grads = net.zero_grads();
         trainer.conv = Some(net);
         Ok(trainer)
     }
 
-    fn build(config: TrainConfig, data: &Dataset, teacher: Option<(Mlp, Option<Qat>)>) -> Result<Self> {
+    fn build(config: TrainConfig, data: &Dataset, teacher: Option<Teacher>) -> Result<Self> {
         config.validate(data)?;
         let model = Mlp::new(&config.sizes, config.seed)?;
         let qat = match &config.qat {
@@ -285,7 +321,6 @@ impl Trainer {
             qparam_optimizer: Optimizer::new(config_optimizer)?,
             qparam_grads: Vec::new(),
             teacher,
-            teacher_tape: Tape::default(),
             trace: None,
             shared: None,
             conv: None,
@@ -310,20 +345,9 @@ impl Trainer {
         let end = (self.cursor + self.config.batch_size).min(self.order.len());
         data.gather(&self.order[self.cursor..end], &mut self.batch_x, &mut self.batch_y);
         let batch = end - self.cursor;
+        self.schedule_nodes();
         if self.conv.is_some() {
             return self.step_conv(data, end, batch);
-        }
-        if let Some(q) = self.qat.as_mut() {
-            if let Some(freeze) = self.config.qat.and_then(|c| c.freeze_observers_after) {
-                if self.step >= freeze {
-                    q.set_observers(false);
-                }
-            }
-            if let Some(QatMethod::Learned { static_steps }) = self.config.qat.map(|c| c.method) {
-                if self.step == static_steps {
-                    q.enable_param_learning();
-                }
-            }
         }
         let qat_before = self.qat.clone();
         let masked = self.masks.as_ref().map(|m| crate::prune::apply(&self.model, m));
@@ -331,9 +355,8 @@ impl Trainer {
         used.forward(&self.batch_x, batch, self.qat.as_mut(), &mut self.tape);
         self.grad_logits.resize(self.tape.logits().len(), 0.0);
         let loss = match (&mut self.teacher, self.config.distill) {
-            (Some((teacher, teacher_qat)), Some(d)) => {
-                teacher.forward(&self.batch_x, batch, teacher_qat.as_mut(), &mut self.teacher_tape);
-                let t = self.teacher_tape.logits();
+            (Some(teacher), Some(d)) => {
+                let t = teacher.logits(&self.batch_x, batch);
                 distillation_loss(self.tape.logits(), t, &self.batch_y, data.classes, d, &mut self.grad_logits).0
             }
             _ => softmax_cross_entropy(self.tape.logits(), &self.batch_y, data.classes, &mut self.grad_logits),
@@ -388,26 +411,49 @@ impl Trainer {
         Ok(self.finish_step(data, end, StepReport { step, epoch: self.epoch, loss, batch_accuracy: correct as f32 / batch as f32 }))
     }
 
-    /// [`Trainer::step`] of a conv net run on the gathered batch that ends at `end` of the order.
-    fn step_conv(&mut self, data: &Dataset, end: usize, batch: usize) -> Result<StepReport, Divergence> {
-        if let (Some(q), Some(freeze)) = (self.qat.as_mut(), self.config.qat.and_then(|c| c.freeze_observers_after)) {
-            if self.step >= freeze {
-                q.set_observers(false);
-            }
+    /// torch.ao's schedules before a step: the observers frozen after `freeze_observers_after`,
+    /// and LSQ's `enable_param_learning` after its static steps.
+    fn schedule_nodes(&mut self) {
+        let (Some(q), Some(config)) = (self.qat.as_mut(), self.config.qat) else { return };
+        if config.freeze_observers_after.is_some_and(|freeze| self.step >= freeze) {
+            q.set_observers(false);
         }
+        if config.method == (QatMethod::Learned { static_steps: self.step }) {
+            q.enable_param_learning();
+        }
+    }
+
+    /// [`Trainer::step`] of a conv net run on the gathered batch that ends at `end` of the order:
+    /// FP32, QAT or LSQ, distilled from a teacher or on the labels, pruned, weight-shared.
+    fn step_conv(&mut self, data: &Dataset, end: usize, batch: usize) -> Result<StepReport, Divergence> {
         let qat_before = self.qat.clone();
         let masked = self.masks.as_ref().map(|m| crate::prune::apply_conv(self.conv.as_ref().expect("a conv run"), m));
         let net = masked.as_ref().or(self.conv.as_ref()).expect("a conv run");
         net.forward(&self.batch_x, batch, self.qat.as_mut(), &mut self.conv_tape);
         self.grad_logits.resize(self.conv_tape.logits().len(), 0.0);
-        let loss = softmax_cross_entropy(self.conv_tape.logits(), &self.batch_y, data.classes, &mut self.grad_logits);
+        let loss = match (&mut self.teacher, self.config.distill) {
+            (Some(teacher), Some(d)) => {
+                let t = teacher.logits(&self.batch_x, batch);
+                distillation_loss(self.conv_tape.logits(), t, &self.batch_y, data.classes, d, &mut self.grad_logits).0
+            }
+            _ => softmax_cross_entropy(self.conv_tape.logits(), &self.batch_y, data.classes, &mut self.grad_logits),
+        };
         let step = self.step + 1;
         if !loss.is_finite() {
             self.qat = qat_before;
             return Err(Divergence::Loss { step, loss });
         }
         let correct = count_correct(self.conv_tape.logits(), &self.batch_y, data.classes);
-        net.backward(&self.conv_tape, &self.grad_logits, &mut self.conv_grads);
+        // LSQ nodes pass gradients by their own backward in the static steps too (see `step`).
+        let learned_nodes = self.qat.as_ref().is_some_and(|q| q.nodes().any(|n| matches!(n, Node::Learned(_))));
+        let learning = self.qat.as_ref().is_some_and(|q| q.learning());
+        match self.qat.as_ref() {
+            Some(q) if learned_nodes => {
+                self.qparam_grads = q.zero_learned_grads();
+                net.backward_learned(&self.conv_tape, &self.grad_logits, &mut self.conv_grads, q, &mut self.qparam_grads);
+            }
+            _ => net.backward(&self.conv_tape, &self.grad_logits, &mut self.conv_grads),
+        }
         if let Some(masks) = &self.masks {
             // d(weight_orig · mask) / d weight_orig = mask; the weights are every other tensor.
             for (g, mask) in self.conv_grads.iter_mut().step_by(2).zip(masks) {
@@ -415,11 +461,22 @@ impl Trainer {
             }
         }
         let kept = self.conv.clone().expect("a conv run");
+        let shared_before = self.shared.clone();
         let net = self.conv.as_mut().expect("a conv run");
-        self.optimizer.step_tensors(net.params_mut(), self.conv_grads.iter().collect());
-        if !net.is_finite() {
+        match self.shared.as_mut() {
+            Some(s) => s.step_conv(net, &self.conv_grads, &mut self.optimizer),
+            None => self.optimizer.step_tensors(net.params_mut(), self.conv_grads.iter().collect()),
+        }
+        let mut finite = net.is_finite();
+        if learning {
+            let q = self.qat.as_mut().expect("learning implies nodes");
+            self.qparam_optimizer.step_tensors(q.learned_params_mut(), self.qparam_grads.iter().collect());
+            finite &= q.nodes().all(|n| n.scale().iter().all(|s| s.is_finite()));
+        }
+        if !finite {
             *net = kept;
             self.qat = qat_before;
+            self.shared = shared_before;
             return Err(Divergence::Weights { step });
         }
         Ok(self.finish_step(data, end, StepReport { step, epoch: self.epoch, loss, batch_accuracy: correct as f32 / batch as f32 }))
@@ -459,12 +516,17 @@ impl Trainer {
         }
     }
 
-    /// A conv net run's net as its forward uses it: pruned weights at zero.
+    /// A conv net run's net as it keeps it: pruned weights at zero; weight-shared ones at their
+    /// centroids as stored (f16).
     pub fn effective_conv(&self) -> Option<ConvNet> {
         let net = self.conv.as_ref()?;
-        Some(match &self.masks {
-            Some(m) => crate::prune::apply_conv(net, m),
+        let net = match &self.shared {
+            Some(s) => s.stored_conv(net),
             None => net.clone(),
+        };
+        Some(match &self.masks {
+            Some(m) => crate::prune::apply_conv(&net, m),
+            None => net,
         })
     }
 

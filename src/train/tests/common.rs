@@ -46,6 +46,18 @@ pub fn kmeans_fixture() -> Npz {
     Npz::parse(include_bytes!("../../../tests/fixtures/train/kmeans.npz"))
 }
 
+pub fn conv_lsq() -> Npz {
+    Npz::parse(include_bytes!("../../../tests/fixtures/train/conv_lsq.npz"))
+}
+
+pub fn conv_distill() -> Npz {
+    Npz::parse(include_bytes!("../../../tests/fixtures/train/conv_distill.npz"))
+}
+
+pub fn conv_kmeans() -> Npz {
+    Npz::parse(include_bytes!("../../../tests/fixtures/train/conv_kmeans.npz"))
+}
+
 pub fn step() -> Npz {
     Npz::parse(include_bytes!("../../../tests/fixtures/train/step.npz"))
 }

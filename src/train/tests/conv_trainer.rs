@@ -1,6 +1,7 @@
 //! A conv net run through the one trainer (`Trainer::with_conv`): it learns the shipped digits, is
-//! reproducible from its seed, stops on divergence keeping the weights before it, and refuses the
-//! methods it does not support yet with the reason.
+//! reproducible from its seed, stops on divergence keeping the weights before it, trains with LSQ,
+//! k-means weight sharing and distillation (as a teacher and as a student), and refuses settings
+//! that make no sense with the reason.
 
 use quantscope_train::conv::{ConvNet, Layer, DIGIT};
 use quantscope_train::data::Dataset;
@@ -103,26 +104,16 @@ fn a_diverging_conv_run_stops_and_keeps_the_weights_before() {
 }
 
 #[test]
-fn unsupported_methods_and_misfits_are_refused() {
+fn misfits_are_refused() {
     let data = digits(64);
-    let lsq = QatConfig {
-        method: QatMethod::Learned { static_steps: 10 },
-        bits: 8,
-        weight_granularity: Granularity::PerChannel,
-        averaging: Averaging::MinMax,
-        freeze_observers_after: None,
-    };
     let refusal = |c: TrainConfig, net: ConvNet| match Trainer::with_conv(c, &data, net) {
         Err(Error::Config(msg)) => msg,
         Err(e) => panic!("{e}"),
         Ok(_) => panic!("accepted"),
     };
     let adam = OptimizerKind::adam(1e-3);
-    assert!(
-        refusal(TrainConfig { qat: Some(lsq), ..config(adam, 1) }, ConvNet::digits(1)).contains("LSQ (learned scales) is not supported")
-    );
     let distill = Some(DistillConfig { temperature: 4.0, alpha: 0.5 });
-    assert!(refusal(TrainConfig { distill, ..config(adam, 1) }, ConvNet::digits(1)).contains("distillation is not supported"));
+    assert!(refusal(TrainConfig { distill, ..config(adam, 1) }, ConvNet::digits(1)).contains("distillation needs a teacher"));
     assert!(refusal(config(OptimizerKind::adam(-1.0), 1), ConvNet::digits(1)).contains("learning rate"));
     assert!(refusal(config(adam, 0), ConvNet::digits(1)).contains("epochs"));
     // A net of 5 classes on the 10 digits.
@@ -134,6 +125,116 @@ fn unsupported_methods_and_misfits_are_refused() {
     assert!(refusal(config(adam, 1), five).contains("gives 5 classes"));
     let mut t = Trainer::with_conv(config(adam, 1), &data, ConvNet::digits(1)).unwrap();
     assert!(matches!(t.set_masks(vec![]), Err(Error::Config(m)) if m.contains("the pruning masks do not fit")));
+}
+
+fn lsq(bits: u32, static_steps: u64) -> QatConfig {
+    QatConfig {
+        method: QatMethod::Learned { static_steps },
+        bits,
+        weight_granularity: Granularity::PerChannel,
+        averaging: Averaging::MovingAverage(quantscope_train::observer::AVERAGING_CONSTANT),
+        freeze_observers_after: None,
+    }
+}
+
+/// LSQ on the conv net: the observers set the scales for the static steps, then the optimizer
+/// learns them with the weights, and the run learns the digits through its 4-bit fake quant.
+#[test]
+fn an_lsq_conv_run_learns_its_scales_and_the_digits() {
+    let all = digits(1500);
+    let train = Dataset { images: all.images[..1000 * 784].to_vec(), labels: all.labels[..1000].to_vec(), ..all.clone() };
+    let test = Dataset { images: all.images[1000 * 784..].to_vec(), labels: all.labels[1000..].to_vec(), ..all };
+    let c = TrainConfig { qat: Some(lsq(4, 3)), ..config(OptimizerKind::adam(3e-3), 2) };
+    let mut t = Trainer::with_conv(c, &train, ConvNet::digits(1)).unwrap();
+    let scales = |t: &Trainer| t.qat.as_ref().unwrap().nodes().flat_map(|n| n.scale().to_vec()).collect::<Vec<f32>>();
+    assert_eq!(scales(&t).len(), 1 + 8 + 16 + 10 + 3, "per-channel weight scales, per-tensor activations");
+    for _ in 0..3 {
+        t.step(&train).unwrap();
+    }
+    let observed = scales(&t);
+    assert!(!t.qat.as_ref().unwrap().learning());
+    t.step(&train).unwrap();
+    assert!(t.qat.as_ref().unwrap().learning());
+    let same: Vec<usize> = scales(&t).iter().zip(&observed).enumerate().filter(|(_, (a, b))| a == b).map(|(i, _)| i).collect();
+    // A scale whose node passes no gradient on this batch (a dead channel, a clamped logit) stays.
+    assert!(same.len() <= 4, "the scales learn: {same:?} did not move");
+    run(&mut t, &train);
+    let accuracy = t.evaluate(&test);
+    assert!(accuracy > 0.6, "LSQ INT4 test accuracy {accuracy}");
+}
+
+fn distinct(values: &[f32]) -> usize {
+    let mut bits: Vec<u32> = values.iter().map(|v| v.to_bits()).collect();
+    bits.sort_unstable();
+    bits.dedup();
+    bits.len()
+}
+
+/// k-means weight sharing of a conv run: every weight tensor holds at most 2^b values through
+/// fine-tuning, its codes fixed, the biases train; the size is the codebooks, packed codes and biases.
+#[test]
+fn a_weight_shared_conv_run_keeps_2_to_the_b_values_per_tensor() {
+    let data = digits(256);
+    let mut fp32 = Trainer::with_conv(config(OptimizerKind::adam(3e-3), 1), &data, ConvNet::digits(3)).unwrap();
+    run(&mut fp32, &data);
+    let mut t = Trainer::with_shared_conv(config(OptimizerKind::adam(1e-3), 1), &data, fp32.effective_conv().unwrap(), 3).unwrap();
+    let codes: Vec<Vec<usize>> = t.shared.as_ref().unwrap().layers.iter().map(|l| l.codes.clone()).collect();
+    let one_shot = t.evaluate(&data);
+    let before = t.effective_conv().unwrap();
+    run(&mut t, &data);
+    let after = t.effective_conv().unwrap();
+    for (p, (a, b)) in after.params().iter().zip(before.params()).enumerate() {
+        if p % 2 == 0 {
+            assert!(distinct(a) <= 8, "tensor {p}: {} values", distinct(a));
+        }
+        assert_ne!(*a, b, "tensor {p} trains");
+    }
+    let shared = t.shared.as_ref().unwrap();
+    assert_eq!(shared.layers.iter().map(|l| l.codes.clone()).collect::<Vec<_>>(), codes);
+    // 5,960 weights at 3 bits, 8 f16 centroids per tensor, 34 f32 biases.
+    assert_eq!(shared.stored_bytes_with(34), 75 + 1200 + 960 + 3 * 8 * 2 + 34 * 4);
+    assert!(t.evaluate(&data) > 0.3 && one_shot > 0.3, "{one_shot} one-shot, {} fine-tuned (chance 0.1)", t.evaluate(&data));
+    let lsq_config = TrainConfig { qat: Some(lsq(4, 1)), ..config(OptimizerKind::adam(1e-3), 1) };
+    assert!(Trainer::with_shared_conv(lsq_config, &data, fp32.effective_conv().unwrap(), 3).err().unwrap().to_string().contains("FP32"));
+    assert!(Trainer::with_shared_conv(config(OptimizerKind::adam(1e-3), 1), &data, ConvNet::digits(1), 9).is_err());
+}
+
+/// The conv net as a teacher: an MLP student and a conv student at fewer bits train from it; at
+/// α = 0 the conv student is the labels-alone run bit for bit; a conv student no smaller than
+/// its conv teacher is refused with the reason.
+#[test]
+fn a_conv_teacher_distils_into_mlp_and_smaller_conv_students() {
+    use quantscope_train::distill::Teacher;
+    let data = digits(256);
+    let mut teacher = Trainer::with_conv(config(OptimizerKind::adam(3e-3), 2), &data, ConvNet::digits(5)).unwrap();
+    run(&mut teacher, &data);
+    let conv_teacher = || Teacher::conv(teacher.effective_conv().unwrap(), teacher.qat.clone());
+    let distill = |alpha| Some(DistillConfig { temperature: 3.0, alpha });
+    let mlp = TrainConfig { sizes: vec![784, 32, 10], distill: distill(0.7), ..config(OptimizerKind::adam(3e-3), 1) };
+    let mut student = Trainer::distilled(mlp, &data, conv_teacher()).unwrap();
+    run(&mut student, &data);
+    assert!(student.evaluate(&data) > 0.3, "MLP student of the conv teacher: {}", student.evaluate(&data));
+    let at = |alpha| TrainConfig { qat: Some(lsq(4, 2)), distill: distill(alpha), ..config(OptimizerKind::adam(3e-3), 1) };
+    let mut zero = Trainer::with_conv_distilled(at(0.0), &data, ConvNet::digits(6), conv_teacher()).unwrap();
+    run(&mut zero, &data);
+    let mut alone = Trainer::with_conv(TrainConfig { distill: None, ..at(0.0) }, &data, ConvNet::digits(6)).unwrap();
+    run(&mut alone, &data);
+    assert_eq!(zero.conv, alone.conv, "α = 0: the labels alone");
+    let mut soft = Trainer::with_conv_distilled(at(0.9), &data, ConvNet::digits(6), conv_teacher()).unwrap();
+    run(&mut soft, &data);
+    assert_ne!(soft.conv, alone.conv);
+    eprintln!("LSQ INT4 conv student, 8 steps: {}", soft.evaluate(&data));
+    let fp32_student = TrainConfig { qat: None, ..at(0.5) };
+    let why = Trainer::with_conv_distilled(fp32_student, &data, ConvNet::digits(6), conv_teacher()).err().unwrap().to_string();
+    assert!(why.contains("at FP32 it is no smaller than the FP32 teacher"), "{why}");
+    let int4_teacher = Teacher::conv(soft.effective_conv().unwrap(), soft.qat.clone());
+    let why = Trainer::with_conv_distilled(at(0.5), &data, ConvNet::digits(6), int4_teacher).err().unwrap().to_string();
+    assert!(why.contains("at INT4 it is no smaller than the INT4 teacher"), "{why}");
+    // A conv student of an MLP teacher is fine at any width.
+    let mut mlp_teacher = Trainer::new(TrainConfig { sizes: vec![784, 16, 10], ..config(OptimizerKind::adam(3e-3), 1) }, &data).unwrap();
+    run(&mut mlp_teacher, &data);
+    let fp32_student = TrainConfig { qat: None, ..at(0.5) };
+    assert!(Trainer::with_conv_distilled(fp32_student, &data, ConvNet::digits(6), Teacher::mlp(mlp_teacher.model.clone(), None)).is_ok());
 }
 
 /// The digits' net, initialised or zeroed, fits 28×28 and ends in the 10 classes; the zeroed one

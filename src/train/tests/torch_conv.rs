@@ -1,6 +1,6 @@
 //! The conv net (src/train/src/conv.rs) against torch 1.13 (fixture: scripts/fixtures/make_train_conv.py
-//! → tests/fixtures/train/conv.npz): one forward/backward, three SGD and Adam steps, the
-//! gradients against finite differences, and the shapes it refuses.
+//! → tests/fixtures/train/conv.npz, conv_lsq.npz): one forward/backward, three SGD and Adam steps,
+//! a QAT pass, LSQ steps, the gradients against finite differences, and the shapes it refuses.
 //!
 //! Tolerance: as torch_step.rs, every value within 1e-5·(1 + |torch's|): the convolutions are sums
 //! of up to 200 products that torch (im2col + a blocked GEMM) adds in another order than our rows.
@@ -168,6 +168,73 @@ fn a_qat_pass_equals_torchs_prepare_qat() {
     let (_, float_grads) = forward_backward(&net, f.get("x"), &labels(&f), &mut ConvTape::default());
     assert!(grads.iter().zip(&float_grads).any(|(q, g)| q.iter().zip(g).any(|(a, b)| (a - b).abs() > 1e-3)));
     eprintln!("conv net QAT pass: max |diff| from torch {worst:e}");
+}
+
+/// LSQ of the net at 4 bits as torch's `_LearnableFakeQuantize` at prepare_qat's places (see the
+/// fixture script): a static-estimate step, then two learning steps (one Adam over weights and
+/// qparams); the first learning step's logits, loss, weight and bias gradients, the nodes' scales
+/// and zero points and their gradients, and every parameter after the last step. The scale
+/// gradients are sums over up to 37,000 terms that torch reduces in its own order: within
+/// 1e-5·(1 + |torch's|), as the rest.
+#[test]
+fn lsq_steps_equal_torchs_learnable_fake_quantize() {
+    let (f, l) = (fixture(), common::conv_lsq());
+    let mut net = torch_net(&f, "");
+    let averaging = Averaging::MovingAverage(AVERAGING_CONSTANT);
+    let weight = QuantSpec {
+        bits: 4,
+        signedness: Signedness::Signed,
+        symmetry: Symmetry::Symmetric,
+        granularity: Granularity::PerChannel,
+        averaging,
+    };
+    let activation =
+        QuantSpec { bits: 4, signedness: Signedness::Unsigned, symmetry: Symmetry::Affine, granularity: Granularity::PerTensor, averaging };
+    let mut qat = net.qat_learned(weight, activation, true).unwrap();
+    let (mut weights_opt, mut qparams_opt) =
+        (Optimizer::new(OptimizerKind::adam(1e-2)).unwrap(), Optimizer::new(OptimizerKind::adam(1e-2)).unwrap());
+    let (x, y) = (f.get("x"), labels(&f));
+    let names = ["input", "w0", "w1", "w2", "a0", "a1", "a2"];
+    let mut tape = ConvTape::default();
+    let mut worst = 0f32;
+    for s in 0..3 {
+        if s == 1 {
+            qat.enable_param_learning();
+        }
+        net.forward(x, y.len(), Some(&mut qat), &mut tape);
+        let mut grad_logits = vec![0.0; tape.logits().len()];
+        let loss = softmax_cross_entropy(tape.logits(), &y, 10, &mut grad_logits);
+        let (mut grads, mut qgrads) = (net.zero_grads(), qat.zero_learned_grads());
+        net.backward_learned(&tape, &grad_logits, &mut grads, &qat, &mut qgrads);
+        if s == 1 {
+            worst = worst.max(close("LSQ logits", tape.logits(), l.get("logits")));
+            worst = worst.max(close("LSQ loss", &[loss], l.get("loss")));
+            for (i, g) in grads.iter().enumerate() {
+                worst = worst.max(close(&format!("LSQ grad {i}"), g, l.get(&format!("grad{i}"))));
+            }
+            for (k, (name, node)) in names.iter().zip(qat.nodes()).enumerate() {
+                let Node::Learned(n) = node else { panic!("{name} is not learned") };
+                worst = worst.max(close(&format!("{name} scale"), &n.scale, l.get(&format!("{name}.scale"))));
+                assert_eq!(n.zero_point, l.get(&format!("{name}.zero_point")), "{name} zero point");
+                worst = worst.max(close(&format!("{name} d scale"), &qgrads[2 * k], l.get(&format!("{name}.dscale"))));
+                worst = worst.max(close(&format!("{name} d zero point"), &qgrads[2 * k + 1], l.get(&format!("{name}.dzero"))));
+            }
+            assert!(qgrads.iter().step_by(2).all(|g| g.iter().any(|&v| v != 0.0)), "every node's scale learns");
+        }
+        weights_opt.step_tensors(net.params_mut(), grads.iter().collect());
+        if qat.learning() {
+            qparams_opt.step_tensors(qat.learned_params_mut(), qgrads.iter().collect());
+        }
+    }
+    for (i, p) in net.params().iter().enumerate() {
+        worst = worst.max(close(&format!("parameter {i} after"), p, l.get(&format!("after.p{i}"))));
+    }
+    for (name, node) in names.iter().zip(qat.nodes()) {
+        let Node::Learned(n) = node else { unreachable!() };
+        worst = worst.max(close(&format!("{name} scale after"), &n.scale, l.get(&format!("after.{name}.scale"))));
+        worst = worst.max(close(&format!("{name} zero point after"), &n.zero_point, l.get(&format!("after.{name}.zero_point"))));
+    }
+    eprintln!("conv net LSQ steps: max |diff| from torch {worst:e}");
 }
 
 /// Central differences in f64 of the f32 loss, as torch_step.rs, for sampled parameters of every

@@ -124,6 +124,65 @@ fn the_distillation_gradient_equals_finite_differences() {
     assert!(checked >= 40, "{checked}");
 }
 
+/// The conv net as the teacher (make_train_conv.py → conv_distill.npz: conv.npz's net with its
+/// Linear ×10): its logits through `Teacher::conv`; an MLP student 784-16-10's loss, terms,
+/// gradients, SGD and Adam steps; and a conv net student's loss and gradients through the conv
+/// backward, all within 1e-5·(1 + |torch's|).
+#[test]
+fn a_conv_teacher_distils_into_mlp_and_conv_students_as_torch() {
+    use quantscope_train::conv::{ConvNet, ConvTape};
+    use quantscope_train::distill::Teacher;
+    let (c, f) = (common::Npz::parse(include_bytes!("../../../tests/fixtures/train/conv.npz")), common::conv_distill());
+    let (x, y): (&[f32], Vec<u8>) = (c.get("x"), c.get("y").iter().map(|&v| v as u8).collect());
+    // The page's conv net with the parameters `name(i)` of `npz`.
+    let net_from = |npz: &common::Npz, name: &dyn Fn(usize) -> String| {
+        let mut net = ConvNet::digits(0);
+        for (i, p) in net.params_mut().into_iter().enumerate() {
+            p.copy_from_slice(npz.get(&name(i)));
+        }
+        net
+    };
+    let mut teacher_net = net_from(&c, &|i| format!("p{i}"));
+    for p in teacher_net.params_mut().into_iter().skip(4) {
+        p.iter_mut().for_each(|v| *v *= 10.0);
+    }
+    let mut teacher = Teacher::conv(teacher_net, None);
+    assert_eq!((teacher.sizes(), teacher.bits(), teacher.is_conv()), (vec![784, 10], None, true));
+    let teacher_logits = teacher.logits(x, y.len()).to_vec();
+    close("conv teacher logits", &teacher_logits, f.get("teacher_logits"));
+    let config = DistillConfig { temperature: f.get("T")[0], alpha: f.get("alpha")[0] };
+    let student = model(&f, &[784, 16, 10], "");
+    let ((loss, soft, hard), grads, logits) = loss_and_grads(&student, x, &teacher_logits, &y, config);
+    close("MLP student logits", &logits, f.get("logits"));
+    close("soft (KL) term", &[soft], f.get("soft"));
+    close("hard (CE) term", &[hard], f.get("hard"));
+    close("loss", &[loss], f.get("loss"));
+    for (i, g) in grads.iter().enumerate() {
+        close(&format!("grad of weight {i}"), &g.weight, f.get(&format!("grad{}", 2 * i)));
+        close(&format!("grad of bias {i}"), &g.bias, f.get(&format!("grad{}", 2 * i + 1)));
+    }
+    for (name, kind) in [("sgd", OptimizerKind::sgd(0.1)), ("adam", OptimizerKind::adam(1e-2))] {
+        let mut s = student.clone();
+        Optimizer::new(kind).unwrap().step(&mut s, &grads);
+        for (i, l) in s.layers.iter().enumerate() {
+            close(&format!("{name}: weight {i}"), &l.weight, f.get(&format!("{name}.p{}", 2 * i)));
+            close(&format!("{name}: bias {i}"), &l.bias, f.get(&format!("{name}.p{}", 2 * i + 1)));
+        }
+    }
+    let conv_student = net_from(&f, &|i| format!("conv.p{i}"));
+    let mut tape = ConvTape::default();
+    conv_student.forward(x, y.len(), None, &mut tape);
+    close("conv student logits", tape.logits(), f.get("conv.logits"));
+    let mut grad_logits = vec![0.0; tape.logits().len()];
+    let (loss, _, _) = distillation_loss(tape.logits(), &teacher_logits, &y, 10, config, &mut grad_logits);
+    close("conv student loss", &[loss], f.get("conv.loss"));
+    let mut grads = conv_student.zero_grads();
+    conv_student.backward(&tape, &grad_logits, &mut grads);
+    for (i, g) in grads.iter().enumerate() {
+        close(&format!("conv student grad {i}"), g, f.get(&format!("conv.grad{i}")));
+    }
+}
+
 #[test]
 fn bad_distillation_settings_are_refused_with_the_reason() {
     let bad = |c: DistillConfig| match c.validate() {

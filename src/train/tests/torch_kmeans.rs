@@ -129,6 +129,68 @@ fn fine_tuning_the_centroids_equals_torch() {
     }
 }
 
+/// The conv net of conv.npz (make_train_conv.py) shared per weight tensor: its codebooks and codes
+/// are the library's `kmeans{b}` of each 4-D / 2-D weight byte for byte (the stored bytes count
+/// them), and three SGD and Adam steps of its centroids and biases equal torch's autograd on
+/// `F.conv2d(x, centroids[codes].view(shape))` (make_train_kmeans.py → conv_kmeans.npz).
+#[test]
+fn the_conv_net_s_codebooks_and_fine_tuning_equal_torch() {
+    use quantscope_train::conv::{ConvNet, ConvTape};
+    let (c, f) = (common::Npz::parse(include_bytes!("../../../tests/fixtures/train/conv.npz")), common::conv_kmeans());
+    let mut original = ConvNet::digits(0);
+    for (i, p) in original.params_mut().into_iter().enumerate() {
+        p.copy_from_slice(c.get(&format!("p{i}")));
+    }
+    let (x, y): (&[f32], Vec<u8>) = (c.get("x"), c.get("y").iter().map(|&v| v as u8).collect());
+    for bits in [2, 4] {
+        let mut start = original.clone();
+        let sharing = WeightSharing::cluster_conv(&mut start, bits).unwrap();
+        let scheme = KmeansScheme::from_id(&format!("kmeans{bits}")).unwrap();
+        let mut packed_total = 0;
+        for (l, shared) in sharing.layers.iter().enumerate() {
+            let weight = original.params()[2 * l];
+            let q = scheme.quantize(weight, &[weight.len()]).unwrap();
+            assert_eq!(pack(&shared.centroids, &shared.codes, bits), q.packed, "kmeans{bits} tensor {l}: the packed bytes");
+            packed_total += q.packed.len();
+            let codes: Vec<f32> = shared.codes.iter().map(|&c| c as f32).collect();
+            common::assert_bits_eq(&format!("b{bits} codes of tensor {l}"), &codes, f.get(&format!("b{bits}.codes{l}")));
+            common::assert_bits_eq(&format!("b{bits} codebook of tensor {l}"), &shared.centroids, f.get(&format!("b{bits}.init{l}")));
+        }
+        assert_eq!(sharing.stored_bytes_with(8 + 16 + 10), packed_total + 34 * 4);
+        for (name, kind) in [
+            ("sgd", OptimizerKind::Sgd { lr: 0.05, momentum: 0.9, dampening: 0.0, weight_decay: 0.0, nesterov: false }),
+            ("adam", OptimizerKind::adam(1e-2)),
+        ] {
+            let (mut net, mut s) = (start.clone(), sharing.clone());
+            let mut optimizer = Optimizer::new(kind).unwrap();
+            let (mut tape, mut grads) = (ConvTape::default(), net.zero_grads());
+            let mut losses = Vec::new();
+            for k in 0..3 {
+                net.forward(x, y.len(), None, &mut tape);
+                let mut grad_logits = vec![0.0; tape.logits().len()];
+                losses.push(softmax_cross_entropy(tape.logits(), &y, 10, &mut grad_logits));
+                net.backward(&tape, &grad_logits, &mut grads);
+                if k == 0 {
+                    for (l, g) in s.centroid_grads_conv(&grads).iter().enumerate() {
+                        close(&format!("conv b{bits} d loss / d centroids of tensor {l}"), g, f.get(&format!("b{bits}.grad{l}")));
+                    }
+                }
+                s.step_conv(&mut net, &grads, &mut optimizer);
+            }
+            close(&format!("conv b{bits} {name}: losses"), &losses, f.get(&format!("b{bits}.{name}.loss")));
+            let params = net.params();
+            for (l, shared) in s.layers.iter().enumerate() {
+                close(&format!("conv b{bits} {name}: centroids of tensor {l}"), &shared.centroids, f.get(&format!("b{bits}.{name}.c{l}")));
+                close(&format!("conv b{bits} {name}: bias of tensor {l}"), params[2 * l + 1], f.get(&format!("b{bits}.{name}.b{l}")));
+                for (&w, &c) in params[2 * l].iter().zip(&shared.codes) {
+                    assert_eq!(w, shared.centroids[c], "every weight is its centroid");
+                }
+            }
+            assert_ne!(s.layers[1].centroids, sharing.layers[1].centroids, "the centroids moved");
+        }
+    }
+}
+
 /// Four classes of 16 pixels, each lit in its own quarter (as tests/torch_distill.rs).
 fn digits() -> Dataset {
     let labels: Vec<u8> = (0..96).map(|i| (i % 4) as u8).collect();

@@ -1,7 +1,7 @@
 //! The trainer: the module the Train view's worker loads (`www/pkg-train`). A thin
 //! `#[wasm_bindgen]` facade over `quantscope-train`: a [`TrainingRun`] (FP32, quantization-aware
 //! with observed or learned (LSQ) scales, a student distilled from another run, or a run's weights
-//! shared by k-means and fine-tuned) advanced a few steps per call, so the worker can report progress, pause
+//! shared by k-means and fine-tuned; the MLP or the conv net, for each) advanced a few steps per call, so the worker can report progress, pause
 //! and cancel between calls, and the accuracies and sizes the view's table compares.
 //! wasm32 only: on other targets the crate is empty.
 #![cfg(target_arch = "wasm32")]
@@ -11,7 +11,7 @@ use std::rc::Rc;
 use quantscope_train::conv::ConvNet;
 use quantscope_train::convert;
 use quantscope_train::data::Dataset;
-use quantscope_train::distill::DistillConfig;
+use quantscope_train::distill::{DistillConfig, Teacher};
 use quantscope_train::observer::{Averaging, Granularity, QuantSpec, Signedness, Symmetry, AVERAGING_CONSTANT};
 use quantscope_train::optim::OptimizerKind;
 use quantscope_train::prune;
@@ -179,15 +179,6 @@ fn specs(bits: u32, per_channel: bool, averaging: Averaging) -> (QuantSpec, Quan
 }
 
 impl TrainingRun {
-    /// Refuses `what` on a conv net run, which supports FP32 and QAT training, evaluation and
-    /// static PTQ only so far.
-    fn mlp_only(&self, what: &str) -> Result<(), JsError> {
-        match self.trainer.conv {
-            Some(_) => Err(JsError::new(&format!("{what} is not supported for the conv net yet: train the MLP for it"))),
-            None => Ok(()),
-        }
-    }
-
     /// Static PTQ of the conv net, as the MLP's: torch's `prepare` places the same nodes as
     /// `prepare_qat` (`ConvNet::qat`), min-max observers calibrate on the first 1,024 training
     /// digits, then the fake-quantized forward is evaluated on the test digits.
@@ -228,36 +219,47 @@ impl TrainingRun {
         Ok(TrainingRun { trainer, train, test, diverged: None })
     }
 
-    /// A new run: a student (`settings` as the constructor's, with `temperature` and `alpha`)
-    /// trained on this run's softened outputs (its weights as they are now; a QAT or LSQ teacher
-    /// through its frozen fake-quant nodes) and the labels. Bad settings are refused with the reason.
+    /// A new run: a student (`settings` as the constructor's, with `temperature` and `alpha`: an
+    /// MLP of `hidden` layers, or with `arch` "conv" the conv net) trained on this run's softened
+    /// outputs (its weights as they are now, an MLP's or the conv net's; a QAT or LSQ teacher
+    /// through its frozen fake-quant nodes) and the labels. Bad settings are refused with the
+    /// reason (`quantscope_train::distill`: among them a conv student no smaller than its conv teacher).
     pub fn distil(&self, settings: JsValue) -> Result<TrainingRun, JsError> {
-        self.mlp_only("distillation")?;
         let settings = RunSettings::parse(settings)?;
-        if settings.conv()? {
-            return Err(JsError::new("the distilled student is an MLP: choose hidden layers for it"));
-        }
+        let (conv_student, seed) = (settings.conv()?, settings.seed);
         let config = settings.config()?;
         if config.distill.is_none() {
             return Err(JsError::new("distillation needs a temperature and α"));
         }
-        let teacher = self.trainer.effective_model();
-        let trainer = Trainer::with_teacher(config, &self.train, teacher, self.trainer.qat.clone()).map_err(js_err)?;
+        let teacher = match self.trainer.effective_conv() {
+            Some(net) => Teacher::conv(net, self.trainer.qat.clone()),
+            None => Teacher::mlp(self.trainer.effective_model(), self.trainer.qat.clone()),
+        };
+        let trainer = match conv_student {
+            // The seed initialises the student, as a new run's.
+            true => Trainer::with_conv_distilled(config, &self.train, ConvNet::digits(seed), teacher),
+            false => Trainer::distilled(config, &self.train, teacher),
+        }
+        .map_err(js_err)?;
         Ok(TrainingRun { trainer, train: Rc::clone(&self.train), test: Rc::clone(&self.test), diverged: None })
     }
 
     /// A new run: k-means weight sharing of this FP32 run's weights at `bits` per weight (1 to 8;
-    /// `quantscope_train::share`), fine-tuned with `settings`' optimizer, learning rate, epochs,
-    /// batch and seed (its layers are this run's). Refused with the reason: bits outside 1..8, a quantization-aware run.
+    /// `quantscope_train::share`: one codebook per MLP layer, or per conv net Conv2d / Linear
+    /// weight), fine-tuned with `settings`' optimizer, learning rate, epochs, batch and seed (its
+    /// layers are this run's). Refused with the reason: bits outside 1..8, a quantization-aware run.
     pub fn share_weights(&self, bits: u32, settings: JsValue) -> Result<TrainingRun, JsError> {
-        self.mlp_only("weight sharing")?;
         if self.trainer.qat.is_some() {
             return Err(JsError::new(
                 "weight sharing clusters FP32 weights, and the last run is quantization-aware: train an FP32 run first",
             ));
         }
         let config = RunSettings::parse(settings)?.config()?;
-        let trainer = Trainer::with_shared_weights(config, &self.train, self.trainer.effective_model(), bits).map_err(js_err)?;
+        let trainer = match self.trainer.effective_conv() {
+            Some(net) => Trainer::with_shared_conv(config, &self.train, net, bits),
+            None => Trainer::with_shared_weights(config, &self.train, self.trainer.effective_model(), bits),
+        }
+        .map_err(js_err)?;
         Ok(TrainingRun { trainer, train: Rc::clone(&self.train), test: Rc::clone(&self.test), diverged: None })
     }
 
@@ -475,7 +477,11 @@ impl TrainingRun {
     /// stored whatever the arguments: its codebooks, packed codes and f32 biases.
     pub fn size_bytes(&self, bits: u32, per_channel: bool) -> f64 {
         if let Some(s) = &self.trainer.shared {
-            return s.stored_bytes(&self.trainer.model) as f64;
+            let biases = match &self.trainer.conv {
+                Some(net) => net.params().iter().skip(1).step_by(2).map(|b| b.len()).sum(),
+                None => self.trainer.model.layers.iter().map(|l| l.bias.len()).sum(),
+            };
+            return s.stored_bytes_with(biases) as f64;
         }
         if let Some(net) = &self.trainer.conv {
             // Each Conv2d's or Linear's weight (even places in params()) and its bias.

@@ -1,6 +1,6 @@
-//! A conv net run through the facade in headless Chromium: it learns the synthetic digits,
-//! reports its parameters, predictions and size, and the methods it does not support yet (and
-//! settings that do not fit it) are refused with the reason.
+//! A conv net run through the facade in headless Chromium: it learns the synthetic digits (FP32,
+//! QAT, LSQ), reports its parameters, predictions and size, shares its weights, distils into MLP
+//! and conv students, and settings that do not fit it are refused with the reason.
 #![cfg(target_arch = "wasm32")]
 
 use crate::synthetic::{digits, get, message, settings};
@@ -49,24 +49,75 @@ fn a_conv_run_with_fake_quantization_learns() {
     assert_eq!(correct as f32 / 200.0, run.test_accuracy(), "the predictions are the fake-quant forward's");
 }
 
+/// LSQ INT4: the scales learned after the static steps; the run learns, its node state holds
+/// the per-channel scales, and its predictions are the fake-quant forward's.
 #[wasm_bindgen_test]
-fn what_the_conv_net_does_not_support_is_refused_with_the_reason() {
+fn a_conv_run_with_lsq_learns() {
+    let (images, labels) = digits(200);
+    let json = CONV.replace(r#""qat_bits": null"#, r#""qat_bits": 4, "per_channel": true, "lsq": true"#).replace("0.01", "0.003");
+    let mut run = TrainingRun::new(&images, &labels, &images, &labels, settings(&json)).unwrap();
+    run.advance(1000).unwrap();
+    assert!(run.test_accuracy() >= 0.8, "LSQ INT4 {}", run.test_accuracy());
+    assert_eq!(run.node_state().len(), 4 + (2 + 2 * 8) + (2 + 2 * 16) + (2 + 2 * 10) + 3 * 4);
+    let predictions = run.test_predictions();
+    let correct = predictions.iter().zip(&labels).filter(|(p, l)| p == l).count();
+    assert_eq!(correct as f32 / 200.0, run.test_accuracy(), "the predictions are the fake-quant forward's");
+}
+
+/// An FP32 conv run's weights shared at 4 bits (its size: the packed codes, f16 codebooks and
+/// f32 biases), fine-tuned; then distilled into an MLP student and an LSQ INT4 conv student.
+#[wasm_bindgen_test]
+fn a_conv_run_shares_its_weights_and_distils() {
+    let (images, labels) = digits(200);
+    let mut run = TrainingRun::new(&images, &labels, &images, &labels, settings(CONV)).unwrap();
+    run.advance(1000).unwrap();
+    let one_epoch = CONV.replace(r#""epochs": 6"#, r#""epochs": 1"#);
+    let mut shared = run.share_weights(4, settings(&one_epoch)).unwrap();
+    // 5,960 weights at 4 bits (100 + 1,600 + 1,280 B), 3 × 16 f16 centroids, 34 f32 biases.
+    assert_eq!(shared.size_bytes(32, false), (2980 + 96 + 136) as f64);
+    let one_shot = shared.test_accuracy();
+    shared.advance(1000).unwrap();
+    assert!(one_shot >= 0.8 && shared.test_accuracy() >= 0.8, "{one_shot} one-shot, {} fine-tuned", shared.test_accuracy());
+    let params = shared.params();
+    let mut conv1: Vec<u32> = params[..200].iter().map(|v| v.to_bits()).collect();
+    conv1.sort_unstable();
+    conv1.dedup();
+    assert!(conv1.len() <= 16, "{} distinct weights in the first conv", conv1.len());
+    let mlp = r#"{"hidden": [16], "optimizer": "adam", "learning_rate": 0.01, "epochs": 6, "batch_size": 20, "seed": 1, "qat_bits": null, "temperature": 4, "alpha": 0.5}"#;
+    let mut student = shared.distil(settings(mlp)).unwrap();
+    student.advance(1000).unwrap();
+    assert_eq!(student.architecture(), "mlp");
+    assert!(student.test_accuracy() >= 0.8, "MLP student {}", student.test_accuracy());
+    let conv = CONV
+        .replace(r#""qat_bits": null"#, r#""qat_bits": 4, "per_channel": true, "lsq": true, "temperature": 4, "alpha": 0.5"#)
+        .replace("0.01", "0.003");
+    let mut student = run.distil(settings(&conv)).unwrap();
+    student.advance(1000).unwrap();
+    assert_eq!(student.architecture(), "conv");
+    assert!(student.test_accuracy() >= 0.8, "LSQ INT4 conv student {}", student.test_accuracy());
+}
+
+#[wasm_bindgen_test]
+fn what_does_not_fit_the_conv_net_is_refused_with_the_reason() {
     let (images, labels) = digits(50);
     let refused = |json: &str| message(TrainingRun::new(&images, &labels, &images, &labels, settings(json)).err().unwrap());
     assert!(refused(&CONV.replace(r#""hidden": []"#, r#""hidden": [100]"#)).contains("hidden layer sizes are for the MLP"));
-    let lsq = CONV.replace(r#""qat_bits": null"#, r#""qat_bits": 8, "lsq": true"#);
-    assert!(refused(&lsq).contains("LSQ (learned scales) is not supported for the conv net yet"));
     assert!(refused(&CONV.replace("conv", "resnet")).contains("unknown architecture 'resnet'"));
     let mut run = TrainingRun::new(&images, &labels, &images, &labels, settings(CONV)).unwrap();
     run.advance(3).unwrap();
-    let conv_only = "is not supported for the conv net yet";
     assert!(message(run.ptq_dynamic_accuracy(8, true).err().unwrap()).contains("quantizes Linear layers only"));
     // Pruning works (below); 2:4 does not fit the first conv's 25 weights per channel.
     assert!(message(run.prune("two_four", 0.5).err().unwrap()).contains("multiple of 4 weights, this layer's have 25"));
     assert!(message(run.sparsity_curve("neurons_l2", vec![0.95]).err().unwrap()).contains("pruning all 8 neurons"));
-    let student = r#"{"hidden": [8], "optimizer": "adam", "learning_rate": 0.01, "epochs": 1, "batch_size": 10, "seed": 1, "qat_bits": null, "temperature": 4, "alpha": 0.5}"#;
-    assert!(message(run.distil(settings(student)).err().unwrap()).contains(conv_only));
-    assert!(message(run.share_weights(4, settings(CONV)).err().unwrap()).contains(conv_only));
+    // A conv student of the FP32 conv teacher in FP32 is the teacher's own size.
+    let student = CONV.replace(r#""qat_bits": null"#, r#""qat_bits": null, "temperature": 4, "alpha": 0.5"#);
+    assert!(message(run.distil(settings(&student)).err().unwrap()).contains("at FP32 it is no smaller than the FP32 teacher"));
+    let student = CONV.replace(r#""qat_bits": null"#, r#""qat_bits": 4, "temperature": 0, "alpha": 0.5"#);
+    assert!(message(run.distil(settings(&student)).err().unwrap()).contains("temperature 0 must be a number > 0"));
+    let qat = CONV.replace(r#""qat_bits": null"#, r#""qat_bits": 8"#);
+    let qat_run = TrainingRun::new(&images, &labels, &images, &labels, settings(&qat)).unwrap();
+    assert!(message(qat_run.share_weights(4, settings(CONV)).err().unwrap()).contains("train an FP32 run first"));
+    assert!(message(run.share_weights(9, settings(CONV)).err().unwrap()).contains("choose 1 to 8 bits"));
     assert!(message(run.trace(0, 0, 0).err().unwrap()).contains("QAT run"));
 }
 
