@@ -63,7 +63,7 @@ if [ $stable = 0 ] && [ -z "$missing" ]; then
         done
       fi
     fi
-    cargo +nightly fuzz run "$t" "$corpus" -- -max_total_time="$seconds" -rss_limit_mb=4096 -timeout=20 -print_final_stats=1
+    cargo +nightly fuzz run "$t" "$corpus" -- -max_total_time="$seconds" -rss_limit_mb=4096 -timeout=60 -print_final_stats=1
   done
 else
   [ $stable = 1 ] || echo "cargo fuzz cannot run here: $missing. Falling back to the stable-Rust driver (fuzz/stable_driver.rs)." >&2

@@ -188,6 +188,17 @@ impl Value {
 
 pub(crate) use quantscope_formats::onnx::tensor::checked_count;
 
+/// The most bytes one value an op makes from its inputs' *contents* (ConstantOfShape, Expand,
+/// Tile, Pad, Resize, OneHot) may take. A wasm tab has at most 4 GiB in all; a value past this is
+/// refused with the op's error instead of an allocation that fails and traps.
+pub(crate) const MAX_VALUE_BYTES: u64 = 1 << 30;
+
+/// The element count of a `dtype` value of `shape`, or `None` when [`checked_count`] refuses it
+/// or it would take more than [`MAX_VALUE_BYTES`].
+pub(crate) fn checked_len(shape: &[usize], dtype: DType) -> Option<usize> {
+    checked_count(shape).filter(|&n| (n as u64 * dtype.bits() as u64).div_ceil(8) <= MAX_VALUE_BYTES)
+}
+
 /// An element type with its own [`Data`] variant: lets generic code get typed slices of
 /// several values at once (Concat, Gather, Where-like ops).
 pub trait Elem: Copy + Default + Send + Sync + 'static {

@@ -258,6 +258,24 @@ fn empty_shapes_with_an_enormous_axis_are_refused() {
     g.output("y", DType::F32, &[]);
     let err = run1(&model(&g), vec![("shape", Value::i64(vec![2], vec![0, 1 << 40]))]).unwrap_err().to_string();
     assert!(err.contains("'fill'") && err.contains("too many elements"), "{err}");
+
+    // 2^28 int64 elements: within the element count, but 2 GiB, more than one value may take.
+    let mut g = GraphBuilder::new(19);
+    g.input("shape", DType::I64, &[Some(2)]);
+    g.node("ConstantOfShape", "fill", &["shape"], &["y"], vec![attr_tensor("value", &Value::i64(vec![1], vec![7]))]);
+    g.output("y", DType::I64, &[]);
+    let err = run1(&model(&g), vec![("shape", Value::i64(vec![2], vec![1 << 27, 2]))]).unwrap_err().to_string();
+    assert!(err.contains("'fill'") && err.contains("too many elements"), "{err}");
+
+    // Tile's repeats whose product with the axis overflows.
+    let mut g = GraphBuilder::new(19);
+    g.input("x", DType::F32, &[Some(2)]);
+    g.input("repeats", DType::I64, &[Some(1)]);
+    g.node("Tile", "tile", &["x", "repeats"], &["y"], vec![]);
+    g.output("y", DType::F32, &[]);
+    let err = run1(&model(&g), vec![("x", Value::f32(vec![2], vec![1.0, 2.0])), ("repeats", Value::i64(vec![1], vec![i64::MAX]))]);
+    let err = err.unwrap_err().to_string();
+    assert!(err.contains("'tile'") && err.contains("too many elements"), "{err}");
 }
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]

@@ -8,7 +8,7 @@ use crate::attr::Attrs;
 use crate::op::{
     attr_err, dtype_err, expect_rank, from_f64, int_list, norm_axis, numbers, shape_err, strides, value_err, BuildCtx, Inputs, Op, OpError,
 };
-use crate::value::{checked_count, Data, Elem, Value};
+use crate::value::{checked_len, Data, Elem, Value};
 use std::sync::Arc;
 
 /// `a`'s elements followed by `b`'s (same storage), so one `pick` can take from both: Pad's
@@ -156,7 +156,7 @@ impl Op for Pad {
             }
             out_shape.push(n as usize);
         }
-        let n = checked_count(&out_shape).ok_or_else(|| shape_err(format!("the padded shape {out_shape:?} is too large")))?;
+        let n = checked_len(&out_shape, x.dtype()).ok_or_else(|| shape_err(format!("the padded shape {out_shape:?} is too large")))?;
         // Per axis, each output coordinate's input coordinate (or None: the fill value).
         let sources: Vec<Vec<Option<usize>>> =
             (0..rank).map(|d| (0..out_shape[d] as i64).map(|i| pad_source(self.mode, i, begin[d], shape[d] as i64)).collect()).collect();
@@ -565,7 +565,8 @@ impl Op for OneHot {
         let inner: usize = shape[axis..].iter().product();
         let mut out_shape = shape.to_vec();
         out_shape.insert(axis, depth);
-        let len = checked_count(&out_shape).ok_or_else(|| shape_err(format!("an output of shape {out_shape:?} is too large")))?;
+        let len =
+            checked_len(&out_shape, values.dtype()).ok_or_else(|| shape_err(format!("an output of shape {out_shape:?} is too large")))?;
         // Which of [off, on] each output element takes.
         let hot: Vec<Option<usize>> = idx
             .iter()

@@ -12,7 +12,7 @@
 
 use crate::attr::Attrs;
 use crate::op::{attr_err, dtype_err, from_f64, int_list, norm_axis, numbers, shape_err, value_err, BuildCtx, Inputs, Op, OpError};
-use crate::value::{checked_count, Value};
+use crate::value::{checked_len, Value};
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -398,7 +398,7 @@ impl Op for Resize {
                 roi[a] = (r[k], r[k + axes.len()]);
             }
         }
-        checked_count(&out_shape).ok_or_else(|| shape_err(format!("the resized shape {out_shape:?} is too large")))?;
+        checked_len(&out_shape, x.dtype()).ok_or_else(|| shape_err(format!("the resized shape {out_shape:?} is too large")))?;
         if shape.iter().zip(&out_shape).any(|(&i, &o)| i == 0 && o > 0) {
             return Err(value_err(format!("cannot resize the empty axis of {shape:?} to {out_shape:?}")));
         }

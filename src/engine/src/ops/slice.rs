@@ -5,7 +5,7 @@
 
 use crate::attr::Attrs;
 use crate::op::{dtype_err, norm_axis, shape_err, strides, value_err, BuildCtx, Inputs, Op, OpError};
-use crate::value::{checked_count, DType, Data, Value};
+use crate::value::{checked_len, DType, Data, Value};
 use std::sync::Arc;
 
 /// The int64/int32 elements of an index-like input.
@@ -233,7 +233,7 @@ impl Op for Expand {
         }
         let target: Vec<usize> = target.iter().map(|&d| d as usize).collect();
         let out = crate::op::broadcast_shapes(x.shape(), &target)?;
-        checked_count(&out).ok_or_else(|| shape_err(format!("Expand to {out:?} has too many elements")))?;
+        checked_len(&out, x.dtype()).ok_or_else(|| shape_err(format!("Expand to {out:?} has too many elements")))?;
         let steps = broadcast_steps(x.shape(), &out);
         Ok(vec![gather(x, out, 0, &steps)])
     }
@@ -262,8 +262,10 @@ impl Op for Tile {
             return Err(value_err(format!("Tile's repeats {repeats:?} must be {} non-negative counts", x.rank())));
         }
         let shape = x.shape().to_vec();
-        let out: Vec<usize> = shape.iter().zip(&repeats).map(|(&d, &r)| d * r as usize).collect();
-        let n = checked_count(&out).ok_or_else(|| shape_err(format!("Tile to {out:?} has too many elements")))?;
+        let out: Option<Vec<usize>> =
+            shape.iter().zip(&repeats).map(|(&d, &r)| usize::try_from(r).ok().and_then(|r| d.checked_mul(r))).collect();
+        let out = out.ok_or_else(|| shape_err(format!("Tile of {shape:?} by {repeats:?} has too many elements")))?;
+        let n = checked_len(&out, x.dtype()).ok_or_else(|| shape_err(format!("Tile to {out:?} has too many elements")))?;
         let (st, ost) = (strides(&shape), strides(&out));
         let data = pick(x.data(), n, &|start, block| {
             for (k, slot) in block.iter_mut().enumerate() {
@@ -309,7 +311,7 @@ impl Op for ConstantOfShape {
             return Err(value_err(format!("ConstantOfShape's shape {shape:?} has a negative dimension")));
         }
         let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
-        let n = checked_count(&shape).ok_or_else(|| shape_err(format!("shape {shape:?} has too many elements")))?;
+        let n = checked_len(&shape, self.value.dtype()).ok_or_else(|| shape_err(format!("shape {shape:?} has too many elements")))?;
         let data = pick(self.value.data(), n, &|_, block| block.fill(0));
         Ok(vec![Value::with_dtype(self.value.dtype(), shape, data)])
     }
