@@ -26,6 +26,7 @@
 //! Plain Rust: no wasm-bindgen; the page's facade is a separate crate.
 
 pub mod conv;
+mod conv_gemm;
 pub mod convert;
 pub mod data;
 pub mod distill;
