@@ -419,7 +419,7 @@ impl ConvNet {
                     for n in 0..batch {
                         let gn = &g[n * so.len()..(n + 1) * so.len()];
                         for (d, go) in gb.iter_mut().zip(gn.chunks_exact(positions)) {
-                            *d += go.iter().sum::<f32>();
+                            *d += conv_gemm::sum(go);
                         }
                         conv_gemm::weight_grad(gn, &input[n * si.len()..(n + 1) * si.len()], si, c.kernel, &mut product, gw);
                         if needs_input_grad {
@@ -435,9 +435,7 @@ impl ConvNet {
                 Layer::Relu => {
                     // torch's threshold_backward: no gradient where the ReLU gave 0.
                     for (gv, &m) in g.iter_mut().zip(&tape.relu_masks[i]) {
-                        if !m {
-                            *gv = 0.0;
-                        }
+                        *gv = if m { *gv } else { 0.0 };
                     }
                 }
                 Layer::MaxPool2d(_) => {
@@ -486,9 +484,7 @@ fn col2im(dcols: &[f32], s: Shape, k: usize, dx: &mut [f32]) {
                 let row = rows.next().expect("dcols has C·k·k rows");
                 for oy in 0..ho {
                     let dst = &mut plane[(oy + ky) * s.width + kx..][..wo];
-                    for (d, &v) in dst.iter_mut().zip(&row[oy * wo..(oy + 1) * wo]) {
-                        *d += v;
-                    }
+                    conv_gemm::add_assign(dst, &row[oy * wo..(oy + 1) * wo]);
                 }
             }
         }
@@ -567,6 +563,8 @@ fn max_pool_2(x: &[f32], si: Shape, so: Shape, out: &mut [f32], argmax: &mut [u3
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     /// The 2×2 path picks what the general loop picks, on ties, NaNs and infinities, odd sizes.
     #[test]

@@ -25,6 +25,10 @@
 //!
 //! Plain Rust: no wasm-bindgen; the page's facade is a separate crate.
 
+// The unit tests (the conv kernels') run in headless Chromium too, on the SIMD128 paths.
+#[cfg(all(test, target_arch = "wasm32"))]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
 pub mod conv;
 mod conv_gemm;
 pub mod convert;
