@@ -353,10 +353,7 @@ impl ConvNet {
                 Layer::Relu => {
                     let mask = &mut tape.relu_masks[i];
                     mask.resize(out.len(), false);
-                    for ((o, m), &v) in out.iter_mut().zip(mask.iter_mut()).zip(input.iter()) {
-                        *m = v > 0.0;
-                        *o = if *m { v } else { 0.0 };
-                    }
+                    relu(input, out, mask);
                 }
                 Layer::MaxPool2d(k) => {
                     let argmax = &mut tape.argmax[i];
@@ -488,6 +485,15 @@ fn col2im(dcols: &[f32], s: Shape, k: usize, dx: &mut [f32]) {
                 }
             }
         }
+    }
+}
+
+/// `out = max(x, 0)` and where it passed (`x > 0`: a NaN gives 0, as the mask's comparison).
+fn relu(x: &[f32], out: &mut [f32], mask: &mut [bool]) {
+    for ((o, m), &v) in out.iter_mut().zip(mask.iter_mut()).zip(x) {
+        let keep = v > 0.0;
+        *m = keep;
+        *o = if keep { v } else { 0.0 };
     }
 }
 
