@@ -111,10 +111,13 @@ test('the tutor module (the Learn panels) is under 225 KB gzipped', async () => 
 // numpy's histogram, linked from quantscope-core so the ranges are the library's own) took it
 // from 78,079 to 84,470 B, and the conv net (src/train/src/conv.rs: Conv2d, ReLU, MaxPool2d,
 // Flatten and Linear layers, forward and backward, its QAT nodes, the trainer's conv steps, and
-// the facade's conv run; 78,079 → 93,348 B alone) to about 100 KB; the ceiling is 104,000 B.
-test('the trainer module is under 104 KB gzipped and carries only the training run', async () => {
+// the facade's conv run; 78,079 → 93,348 B alone) to about 100 KB; the ceiling was 104,000 B.
+// Session 18: the conv net's products on quantscope-gemm's SIMD128 panel kernel (its
+// micro-kernels and A packing, linked into this module for the first time) with SIMD patch
+// panels took it from 101,623 to 108,983 B, for 2× the conv net's training speed; 112,000 B.
+test('the trainer module is under 112 KB gzipped and carries only the training run', async () => {
   const gz = gzipSync(await pkg('pkg-train', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 104_000, `www/pkg-train/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 112_000, `www/pkg-train/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const trainer = await exportsOf('pkg-train');
   assert.ok(trainer.has('TrainingRun'));
   for (const name of ['Workspace', 'Engine', 'Lesson']) assert.ok(!trainer.has(name), `the trainer has ${name}`);

@@ -198,12 +198,12 @@ pub fn gemm_f32_panels(
         }
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         if stream {
-            simd128::gemm_f32_panel_group(m, &ap, &buf, n, first, count, c);
+            simd128::gemm_f32_panel_group(m, &ap, buf, n, first, count, c);
         } else {
-            simd128::gemm_f32_all_panels(m, k, a, &buf, n, c);
+            simd128::gemm_f32_all_panels(m, k, a, buf, n, c);
         }
         #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-        portable::gemm_f32_panel_group(m, k, a, &buf, n, first, count, c);
+        portable::gemm_f32_panel_group(m, k, a, buf, n, first, count, c);
         let j0 = first * NR;
         after(c, j0, (count * NR).min(n - j0));
     }
