@@ -4,12 +4,12 @@
 //! 1×28×28 → Conv2d(1→8, 5×5) → ReLU → MaxPool2d(2) → Conv2d(8→16, 5×5) → ReLU → MaxPool2d(2) →
 //! Flatten → Linear(256→10), 5,994 parameters.
 //!
-//! A convolution is im2col + a matrix product (as torch's `slow_conv2d` in
-//! aten/src/ATen/native/ConvolutionMM2d.cpp computes it): each sample's input patches become the
-//! columns of a `[C·k·k, Ho·Wo]` matrix, so the output is `W [O, C·k·k] × cols + b` and every inner
-//! loop runs over a contiguous row (vectorised to SIMD128 in the page). The backward recomputes the
-//! patches from the layer's input instead of keeping them (an evaluation batch of 500 would keep
-//! 29 MB of conv1 patches), which costs a copy per weight row's worth of products.
+//! A convolution is three matrix products per sample, as torch's `slow_conv2d` computes them
+//! (aten/src/ATen/native/ConvolutionMM2d.cpp): the output `W [O, C·k·k] × patches + b`, the
+//! weight gradient `dY × patchesᵀ`, the input gradient col2im(`Wᵀ × dY`), where the patches are
+//! the columns of the im2col matrix `[C·k·k, Ho·Wo]`. They run on the gemm crate's SIMD128
+//! kernel with the patches written straight into its panels (`conv_gemm.rs`), so no patch
+//! matrix is stored: the backward regathers them from the layer's input.
 //!
 //! With a [`Qat`] the forward is torch's eager QAT of the same model after `fuse_modules_qat`
 //! (Conv2d + ReLU → `nni.ConvReLU2d`) and `prepare_qat` (torch/ao/quantization/quantize.py

@@ -60,8 +60,7 @@ fn fill_patches(x: &[f32], s: Shape, k: usize, q0: usize, cols: usize, panel: &m
             for kx in 0..k {
                 let dst = rows.next().expect("the panel has C·k·k rows");
                 if one_row && cols == NR {
-                    let src: &[f32; NR] = x[(oy + ky) * s.width + ox + kx..][..NR].try_into().expect("eight floats");
-                    dst.copy_from_slice(src);
+                    copy8(dst, &x[(oy + ky) * s.width + ox + kx..]);
                 } else if one_row {
                     dst[..cols].copy_from_slice(&x[(oy + ky) * s.width + ox + kx..][..cols]);
                 } else {
@@ -109,6 +108,14 @@ fn fill_patches_t_scalar(x: &[f32], s: Shape, k: usize, l0: usize, cols: usize, 
             }
         }
     }
+}
+
+/// The first eight floats of `src` into `dst`, as arrays: a copy of a known 32 bytes is two
+/// vector loads and stores, where a slice copy of a runtime length is a `memory.copy` call.
+#[inline(always)]
+fn copy8(dst: &mut [f32], src: &[f32]) {
+    let dst: &mut [f32; NR] = (&mut dst[..NR]).try_into().expect("eight floats");
+    *dst = src[..NR].try_into().expect("eight floats");
 }
 
 /// Offset in a sample's input of the window of patch row `l`: `(c, ky, kx)` at output (0, 0).
@@ -171,7 +178,11 @@ pub(crate) fn cols_grad(weight_t: &[f32], outputs: usize, g: &[f32], dcols: &mut
     dcols.resize(fan_in * positions, 0.0);
     let fill = |p: usize, cols: usize, panel: &mut [f32]| {
         for (dst, row) in panel.chunks_exact_mut(NR).zip(g.chunks_exact(positions)) {
-            dst[..cols].copy_from_slice(&row[p * NR..][..cols]);
+            if cols == NR {
+                copy8(dst, &row[p * NR..]);
+            } else {
+                dst[..cols].copy_from_slice(&row[p * NR..][..cols]);
+            }
         }
     };
     gemm_f32_panels(fan_in, outputs, positions, weight_t, fill, |_, _, _| {}, dcols);
