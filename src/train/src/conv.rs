@@ -490,10 +490,12 @@ fn col2im(dcols: &[f32], s: Shape, k: usize, dx: &mut [f32]) {
 
 /// `out = max(x, 0)` and where it passed (`x > 0`: a NaN gives 0, as the mask's comparison).
 fn relu(x: &[f32], out: &mut [f32], mask: &mut [bool]) {
-    for ((o, m), &v) in out.iter_mut().zip(mask.iter_mut()).zip(x) {
-        let keep = v > 0.0;
-        *m = keep;
-        *o = if keep { v } else { 0.0 };
+    let n = x.len();
+    let (out, mask) = (&mut out[..n], &mut mask[..n]);
+    for i in 0..n {
+        let keep = x[i] > 0.0;
+        mask[i] = keep;
+        out[i] = if keep { x[i] } else { 0.0 };
     }
 }
 
