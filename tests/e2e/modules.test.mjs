@@ -114,7 +114,7 @@ test('the tutor module (the Learn panels) is under 225 KB gzipped', async () => 
 // the facade's conv run; 78,079 → 93,348 B alone) to about 100 KB; the ceiling was 104,000 B.
 // Session 18: the conv net's products on quantscope-gemm's SIMD128 panel kernel (its
 // micro-kernels and A packing, linked into this module for the first time) with SIMD patch
-// panels took it from 101,623 to 108,983 B, for 2× the conv net's training speed; 112,000 B.
+// panels took it from 101,623 to 109,183 B, for 2× the conv net's training speed; 112,000 B.
 test('the trainer module is under 112 KB gzipped and carries only the training run', async () => {
   const gz = gzipSync(await pkg('pkg-train', 'quantscope_bg.wasm'), { level: 9 }).length;
   assert.ok(gz < 112_000, `www/pkg-train/quantscope_bg.wasm is ${gz} bytes gzipped`);
