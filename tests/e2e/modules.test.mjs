@@ -114,11 +114,13 @@ test('the tutor module (the Learn panels) is under 225 KB gzipped', async () => 
 // the facade's conv run; 78,079 → 93,348 B alone) to about 100 KB; the ceiling was 104,000 B.
 // Session 18: LSQ, k-means weight sharing and distillation for the conv net (its LSQ backward
 // through each node, the input node's gradient, per-tensor codebooks of its weights, a conv teacher
-// and a conv student in the trainer and the facade) took it from 101,623 to 105,440 B; the
-// ceiling is 108,000 B.
-test('the trainer module is under 108 KB gzipped and carries only the training run', async () => {
+// and a conv student in the trainer and the facade: 101,623 → 105,440 B alone), and the conv net's
+// products on quantscope-gemm's SIMD128 panel kernel (its micro-kernels and A packing, linked into
+// this module for the first time, with SIMD patch panels: 101,623 → 109,183 B alone, for 2× the
+// conv net's training speed) took it to MEASURED B; the ceiling is 116,000 B.
+test('the trainer module is under 116 KB gzipped and carries only the training run', async () => {
   const gz = gzipSync(await pkg('pkg-train', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 108_000, `www/pkg-train/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 116_000, `www/pkg-train/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const trainer = await exportsOf('pkg-train');
   assert.ok(trainer.has('TrainingRun'));
   for (const name of ['Workspace', 'Engine', 'Lesson']) assert.ok(!trainer.has(name), `the trainer has ${name}`);

@@ -175,7 +175,16 @@ pub fn gemm_f32_panels(
     // each meet all of them, as `gemm_f32_packed` does (still without the im2col copy).
     let stream = m <= STREAM_ROWS;
     let group = if stream { PANEL_GROUP } else { panels };
-    let mut buf = vec![pack::F32x4::default(); group * 2 * k];
+    let len = group * 2 * k;
+    // The panel buffer of the last call, taken (a `fill` that calls back in gets its own): a
+    // conv net's training makes five of these calls per sample, and allocating and zeroing
+    // each one's buffer cost it about 4 % of a step in the page. Stale panels from that call
+    // are initialised floats, and `fill` overwrites every lane that reaches C.
+    let mut kept = PANEL_BUFFER.take();
+    if kept.len() < len {
+        kept.resize(len, pack::F32x4::default());
+    }
+    let buf = &mut kept[..len];
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     let ap = if stream { simd128::pack_a_f32_all(m, k, a) } else { Vec::new() };
     for first in (0..panels).step_by(group) {
@@ -189,15 +198,26 @@ pub fn gemm_f32_panels(
         }
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         if stream {
-            simd128::gemm_f32_panel_group(m, &ap, &buf, n, first, count, c);
+            simd128::gemm_f32_panel_group(m, &ap, buf, n, first, count, c);
         } else {
-            simd128::gemm_f32_all_panels(m, k, a, &buf, n, c);
+            simd128::gemm_f32_all_panels(m, k, a, buf, n, c);
         }
         #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-        portable::gemm_f32_panel_group(m, k, a, &buf, n, first, count, c);
+        portable::gemm_f32_panel_group(m, k, a, buf, n, first, count, c);
         let j0 = first * NR;
         after(c, j0, (count * NR).min(n - j0));
     }
+    if kept.len() <= KEEP_PANEL_VECTORS {
+        PANEL_BUFFER.set(kept);
+    }
+}
+
+/// The largest panel buffer [`gemm_f32_panels`] keeps between calls: 1 MB (a model's big
+/// convolution fills all its panels at once; that memory is returned).
+const KEEP_PANEL_VECTORS: usize = (1 << 20) / core::mem::size_of::<pack::F32x4>();
+
+std::thread_local! {
+    static PANEL_BUFFER: core::cell::Cell<Vec<pack::F32x4>> = const { core::cell::Cell::new(Vec::new()) };
 }
 
 /// `C[i][j] = Σ_l (A[i][l] − a_zp[i]) · (B[l][j] − b_zp[j])` with wrapping i32 arithmetic

@@ -4,12 +4,12 @@
 //! 1×28×28 → Conv2d(1→8, 5×5) → ReLU → MaxPool2d(2) → Conv2d(8→16, 5×5) → ReLU → MaxPool2d(2) →
 //! Flatten → Linear(256→10), 5,994 parameters.
 //!
-//! A convolution is im2col + a matrix product (as torch's `slow_conv2d` in
-//! aten/src/ATen/native/ConvolutionMM2d.cpp computes it): each sample's input patches become the
-//! columns of a `[C·k·k, Ho·Wo]` matrix, so the output is `W [O, C·k·k] × cols + b` and every inner
-//! loop runs over a contiguous row (vectorised to SIMD128 in the page). The backward recomputes the
-//! patches from the layer's input instead of keeping them (an evaluation batch of 500 would keep
-//! 29 MB of conv1 patches), which costs a copy per weight row's worth of products.
+//! A convolution is three matrix products per sample, as torch's `slow_conv2d` computes them
+//! (aten/src/ATen/native/ConvolutionMM2d.cpp): the output `W [O, C·k·k] × patches + b`, the
+//! weight gradient `dY × patchesᵀ`, the input gradient col2im(`Wᵀ × dY`), where the patches are
+//! the columns of the im2col matrix `[C·k·k, Ho·Wo]`. They run on the gemm crate's SIMD128
+//! kernel with the patches written straight into its panels (`conv_gemm.rs`), so no patch
+//! matrix is stored: the backward regathers them from the layer's input.
 //!
 //! With a [`Qat`] the forward is torch's eager QAT of the same model after `fuse_modules_qat`
 //! (Conv2d + ReLU → `nni.ConvReLU2d`) and `prepare_qat` (torch/ao/quantization/quantize.py
@@ -20,7 +20,8 @@
 //! stays on it). The backward applies each straight-through mask; with LSQ's learned nodes
 //! (`ConvNet::qat_learned`, in lsq.rs) [`ConvNet::backward_learned`] runs each node's own backward.
 
-use crate::mlp::{axpy, dot, learned_slots, linear_forward, linear_input_grad, linear_weight_grad, node_backward, Linear, Qat};
+use crate::conv_gemm;
+use crate::mlp::{learned_slots, linear_forward, linear_input_grad, linear_weight_grad, node_backward, Linear, Qat};
 use crate::observer::QuantSpec;
 use crate::rng::SplitMix64;
 use crate::{Error, Result};
@@ -335,7 +336,6 @@ impl ConvNet {
             }
             None => tape.acts[0].copy_from_slice(x),
         }
-        let mut cols = Vec::new();
         let mut param = 0;
         for (i, layer) in self.layers.iter().enumerate() {
             let (before, after) = tape.acts.split_at_mut(i + 1);
@@ -356,17 +356,13 @@ impl ConvNet {
                     let quantized = weight_of(&c.weight, c.out_channels);
                     let weight = quantized.as_deref().unwrap_or(&c.weight);
                     for (xn, on) in input.chunks_exact(si.len()).zip(out.chunks_exact_mut(so.len())) {
-                        im2col(xn, si, c.kernel, &mut cols);
-                        conv_forward(c, weight, &cols, so.height * so.width, on);
+                        conv_gemm::forward(weight, &c.bias, xn, si, c.kernel, on);
                     }
                 }
                 Layer::Relu => {
                     let mask = &mut tape.relu_masks[i];
                     mask.resize(out.len(), false);
-                    for ((o, m), &v) in out.iter_mut().zip(mask.iter_mut()).zip(input.iter()) {
-                        *m = v > 0.0;
-                        *o = if *m { v } else { 0.0 };
-                    }
+                    relu(input, out, mask);
                 }
                 Layer::MaxPool2d(k) => {
                     let argmax = &mut tape.argmax[i];
@@ -418,8 +414,7 @@ impl ConvNet {
         let mut slot = grads.len();
         let mut param = points.len();
         let mut g = grad_logits.to_vec();
-        let mut cols = Vec::new();
-        let mut dcols = Vec::new();
+        let (mut product, mut weight_t, mut dcols) = (Vec::new(), Vec::new(), Vec::new());
         for (i, layer) in self.layers.iter().enumerate().rev() {
             let (si, so) = (shapes[i], shapes[i + 1]);
             let input = &tape.acts[i];
@@ -440,13 +435,18 @@ impl ConvNet {
                     gw.fill(0.0);
                     gb.fill(0.0);
                     let mut g_in = if needs_input_grad { vec![0.0; batch * si.len()] } else { Vec::new() };
+                    if needs_input_grad {
+                        conv_gemm::transpose(weight, c.out_channels, c.fan_in(), &mut weight_t);
+                    }
                     let positions = so.height * so.width;
                     for n in 0..batch {
-                        im2col(&input[n * si.len()..(n + 1) * si.len()], si, c.kernel, &mut cols);
                         let gn = &g[n * so.len()..(n + 1) * so.len()];
-                        conv_weight_grad(c, gn, &cols, positions, gw, gb);
+                        for (d, go) in gb.iter_mut().zip(gn.chunks_exact(positions)) {
+                            *d += conv_gemm::sum(go);
+                        }
+                        conv_gemm::weight_grad(gn, &input[n * si.len()..(n + 1) * si.len()], si, c.kernel, &mut product, gw);
                         if needs_input_grad {
-                            conv_cols_grad(c, weight, gn, positions, &mut dcols);
+                            conv_gemm::cols_grad(&weight_t, c.out_channels, gn, &mut dcols);
                             col2im(&dcols, si, c.kernel, &mut g_in[n * si.len()..(n + 1) * si.len()]);
                         }
                     }
@@ -459,9 +459,7 @@ impl ConvNet {
                 Layer::Relu => {
                     // torch's threshold_backward: no gradient where the ReLU gave 0.
                     for (gv, &m) in g.iter_mut().zip(&tape.relu_masks[i]) {
-                        if !m {
-                            *gv = 0.0;
-                        }
+                        *gv = if m { *gv } else { 0.0 };
                     }
                 }
                 Layer::MaxPool2d(_) => {
@@ -502,27 +500,8 @@ impl ConvNet {
     }
 }
 
-/// One sample's patches: `cols[(c·k + ky)·k + kx][oy·Wo + ox] = x[c][oy + ky][ox + kx]` (stride 1,
-/// no padding), torch's `unfold` order, so row j multiplies weight column j.
-fn im2col(x: &[f32], s: Shape, k: usize, cols: &mut Vec<f32>) {
-    let (ho, wo) = (s.height - k + 1, s.width - k + 1);
-    cols.resize(s.channels * k * k * ho * wo, 0.0);
-    let mut rows = cols.chunks_exact_mut(ho * wo);
-    for c in 0..s.channels {
-        let plane = &x[c * s.height * s.width..(c + 1) * s.height * s.width];
-        for ky in 0..k {
-            for kx in 0..k {
-                let row = rows.next().expect("cols has C·k·k rows");
-                for oy in 0..ho {
-                    let src = &plane[(oy + ky) * s.width + kx..][..wo];
-                    row[oy * wo..(oy + 1) * wo].copy_from_slice(src);
-                }
-            }
-        }
-    }
-}
-
-/// The adjoint of [`im2col`]: each patch entry's gradient added back to its pixel.
+/// The adjoint of the patch gathering (`im2col`): each patch entry's gradient added back to its
+/// pixel; `dcols` is `[C·k·k, Ho·Wo]` in [`conv_gemm`]'s order.
 fn col2im(dcols: &[f32], s: Shape, k: usize, dx: &mut [f32]) {
     let (ho, wo) = (s.height - k + 1, s.width - k + 1);
     let mut rows = dcols.chunks_exact(ho * wo);
@@ -533,69 +512,21 @@ fn col2im(dcols: &[f32], s: Shape, k: usize, dx: &mut [f32]) {
                 let row = rows.next().expect("dcols has C·k·k rows");
                 for oy in 0..ho {
                     let dst = &mut plane[(oy + ky) * s.width + kx..][..wo];
-                    for (d, &v) in dst.iter_mut().zip(&row[oy * wo..(oy + 1) * wo]) {
-                        *d += v;
-                    }
+                    conv_gemm::add_assign(dst, &row[oy * wo..(oy + 1) * wo]);
                 }
             }
         }
     }
 }
 
-/// `out[o][p] = b[o] + Σ_j W[o][j] · cols[j][p]` for one sample (`weight`: the conv's, or fake-quantized).
-fn conv_forward(c: &Conv2d, weight: &[f32], cols: &[f32], positions: usize, out: &mut [f32]) {
-    let fan_in = c.fan_in();
-    for ((row, w), &b) in out.chunks_exact_mut(positions).zip(weight.chunks_exact(fan_in)).zip(&c.bias) {
-        row.fill(b);
-        axpy_rows(w, cols, positions, row);
-    }
-}
-
-/// `row += Σ_j coef[j] · rows[j]` (`rows` is `coef.len()` rows of `row.len()`), four rows per pass
-/// over `row`: one load and store of it per four products instead of one per product, which the
-/// conv's short rows (64 or 576 positions) are bound by. Measured natively (release, batch 64,
-/// the old and new builds interleaved three times on the loaded 2-core machine): 49–54 → 56–61
-/// conv net steps per second, +13 %.
-fn axpy_rows(coef: &[f32], rows: &[f32], len: usize, row: &mut [f32]) {
-    let mut quads = coef.chunks_exact(4).zip(rows.chunks_exact(4 * len));
-    for (k, r) in &mut quads {
-        let (r0, rest) = r.split_at(len);
-        let (r1, rest) = rest.split_at(len);
-        let (r2, r3) = rest.split_at(len);
-        for ((((y, a), b), c), d) in row.iter_mut().zip(r0).zip(r1).zip(r2).zip(r3) {
-            *y += k[0] * a + k[1] * b + k[2] * c + k[3] * d;
-        }
-    }
-    let done = coef.len() / 4 * 4;
-    for (&k, r) in coef[done..].iter().zip(rows[done * len..].chunks_exact(len)) {
-        axpy(k, r, row);
-    }
-}
-
-/// `dW[o][j] += Σ_p g[o][p] · cols[j][p]`, `db[o] += Σ_p g[o][p]` for one sample.
-fn conv_weight_grad(c: &Conv2d, g: &[f32], cols: &[f32], positions: usize, dw: &mut [f32], db: &mut [f32]) {
-    let fan_in = c.fan_in();
-    for ((go, dwo), dbo) in g.chunks_exact(positions).zip(dw.chunks_exact_mut(fan_in)).zip(db.iter_mut()) {
-        *dbo += go.iter().sum::<f32>();
-        for (d, col) in dwo.iter_mut().zip(cols.chunks_exact(positions)) {
-            *d += dot(go, col);
-        }
-    }
-}
-
-/// `dcols[j][p] = Σ_o W[o][j] · g[o][p]` for one sample.
-fn conv_cols_grad(c: &Conv2d, weight: &[f32], g: &[f32], positions: usize, dcols: &mut Vec<f32>) {
-    let fan_in = c.fan_in();
-    dcols.clear();
-    dcols.resize(fan_in * positions, 0.0);
-    // dcols[j] = Σ_o W[o][j] · g[o]: the weight's column j against the gradient's rows.
-    let outputs = c.out_channels;
-    let mut column = vec![0.0; outputs];
-    for (j, row) in dcols.chunks_exact_mut(positions).enumerate() {
-        for (o, v) in column.iter_mut().enumerate() {
-            *v = weight[o * fan_in + j];
-        }
-        axpy_rows(&column, g, positions, row);
+/// `out = max(x, 0)` and where it passed (`x > 0`: a NaN gives 0, as the mask's comparison).
+fn relu(x: &[f32], out: &mut [f32], mask: &mut [bool]) {
+    let n = x.len();
+    let (out, mask) = (&mut out[..n], &mut mask[..n]);
+    for i in 0..n {
+        let keep = x[i] > 0.0;
+        mask[i] = keep;
+        out[i] = if keep { x[i] } else { 0.0 };
     }
 }
 
@@ -603,6 +534,14 @@ fn conv_cols_grad(c: &Conv2d, weight: &[f32], g: &[f32], positions: usize, dcols
 /// within its sample. The first maximum in row-major order wins (and a NaN), as torch's CPU kernel
 /// (aten/src/ATen/native/cpu/MaxPoolKernel.cpp: `val > maxval || isnan(val)`) picks it.
 fn max_pool(x: &[f32], si: Shape, so: Shape, k: usize, out: &mut [f32], argmax: &mut [u32]) {
+    if k == 2 {
+        return max_pool_2(x, si, so, out, argmax);
+    }
+    max_pool_any(x, si, so, k, out, argmax)
+}
+
+/// [`max_pool`] for any k.
+fn max_pool_any(x: &[f32], si: Shape, so: Shape, k: usize, out: &mut [f32], argmax: &mut [u32]) {
     let mut at = 0;
     for xn in x.chunks_exact(si.len()) {
         for c in 0..si.channels {
@@ -626,6 +565,61 @@ fn max_pool(x: &[f32], si: Shape, so: Shape, k: usize, out: &mut [f32], argmax: 
                     at += 1;
                 }
             }
+        }
+    }
+}
+
+/// [`max_pool`] for the digits' 2×2 windows: the same comparisons in the same order (the window's
+/// first value, then `v > best || v is NaN` for the other three), over the two input rows as
+/// pairs, without the general loop's index arithmetic and bounds checks (it was 14 % of a conv net
+/// step in the page).
+fn max_pool_2(x: &[f32], si: Shape, so: Shape, out: &mut [f32], argmax: &mut [u32]) {
+    let (w, plane) = (si.width, si.height * si.width);
+    let mut outs = out.chunks_exact_mut(so.width).zip(argmax.chunks_exact_mut(so.width));
+    for xn in x.chunks_exact(si.len()) {
+        for c in 0..si.channels {
+            for oy in 0..so.height {
+                let top = c * plane + 2 * oy * w;
+                let (r0, r1) = (&xn[top..top + 2 * so.width], &xn[top + w..top + w + 2 * so.width]);
+                let (orow, arow) = outs.next().expect("out has a row per input row pair");
+                for (ox, (((o, a), p0), p1)) in
+                    orow.iter_mut().zip(arow.iter_mut()).zip(r0.chunks_exact(2)).zip(r1.chunks_exact(2)).enumerate()
+                {
+                    let first = (top + 2 * ox) as u32;
+                    let (mut best, mut at) = (p0[0], first);
+                    for (v, i) in [(p0[1], first + 1), (p1[0], first + w as u32), (p1[1], first + w as u32 + 1)] {
+                        if v > best || v.is_nan() {
+                            (best, at) = (v, i);
+                        }
+                    }
+                    (*o, *a) = (best, at);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    /// The 2×2 path picks what the general loop picks, on ties, NaNs and infinities, odd sizes.
+    #[test]
+    fn max_pool_2_equals_the_general_loop() {
+        let mut rng = SplitMix64::new(3);
+        let values = [0.0, -0.0, 1.0, 1.0, -1.0, 2.5, f32::NAN, f32::INFINITY, f32::NEG_INFINITY];
+        for (h, w) in [(28, 28), (5, 7), (2, 2), (9, 4)] {
+            let si = Shape { channels: 3, height: h, width: w };
+            let so = Shape { channels: 3, height: h / 2, width: w / 2 };
+            let x: Vec<f32> = (0..2 * si.len()).map(|_| values[(rng.next_u64() % values.len() as u64) as usize]).collect();
+            let (mut o1, mut a1) = (vec![0.0; 2 * so.len()], vec![0; 2 * so.len()]);
+            let (mut o2, mut a2) = (o1.clone(), a1.clone());
+            max_pool_2(&x, si, so, &mut o1, &mut a1);
+            max_pool_any(&x, si, so, 2, &mut o2, &mut a2);
+            assert_eq!(a1, a2, "{h}×{w}");
+            assert!(o1.iter().zip(&o2).all(|(a, b)| a.to_bits() == b.to_bits()), "{h}×{w}");
         }
     }
 }

@@ -56,7 +56,9 @@ pub fn quantize_one(x: f32, scale: f32, zero_point: i32, range: QRange) -> (f32,
     // C's nearbyint in the default rounding mode: ties to even.
     let q = zero_point as f32 + (x * inv_scale).round_ties_even();
     let (lo, hi) = (range.quant_min as f32, range.quant_max as f32);
-    (q.max(lo).min(hi), lo <= q && q <= hi)
+    // `q.max(lo).min(hi)` (a NaN to lo) as comparisons: `f32::max`/`min` are libm calls in wasm.
+    let above = if q > lo { q } else { lo };
+    (if above < hi { above } else { hi }, lo <= q && q <= hi)
 }
 
 /// `fake_quantize_per_tensor_affine(x, scale, zero_point, quant_min, quant_max)` into `out`,

@@ -4,7 +4,7 @@
 //! - [`rng`]: the one PRNG (SplitMix64) behind initialisation and shuffling.
 //! - [`mlp`]: the network, its seeded `nn.Linear` initialisation, forward and backward.
 //! - [`conv`]: a small conv net as a sequence of layers (Conv2d, ReLU, MaxPool2d, Flatten, Linear)
-//!   in torch's NCHW layout, im2col convolutions, forward and backward.
+//!   in torch's NCHW layout, forward and backward; its convolutions as GEMMs (`conv_gemm.rs`).
 //! - [`loss`]: softmax cross-entropy (`torch.nn.functional.cross_entropy`, mean reduction).
 //! - [`optim`]: `torch.optim.SGD` (momentum, dampening, Nesterov, weight decay) and `torch.optim.Adam`.
 //! - [`fake_quant`]: `torch.fake_quantize_per_{tensor,channel}_affine` forward and its
@@ -26,7 +26,12 @@
 //!
 //! Plain Rust: no wasm-bindgen; the page's facade is a separate crate.
 
+// The unit tests (the conv kernels') run in headless Chromium too, on the SIMD128 paths.
+#[cfg(all(test, target_arch = "wasm32"))]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
 pub mod conv;
+mod conv_gemm;
 pub mod convert;
 pub mod data;
 pub mod distill;

@@ -15,6 +15,11 @@ use quantscope_train::optim::{Optimizer, OptimizerKind};
 use quantscope_train::rng::SplitMix64;
 use quantscope_train::Error;
 
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
 /// The batch is 8 digits ([8, 1, 28, 28]) and their labels.
 fn fixture() -> common::Npz {
     common::Npz::parse(include_bytes!("../../../tests/fixtures/train/conv.npz"))

@@ -1,0 +1,283 @@
+//! The conv net's three convolution products, per sample, as GEMMs on quantscope-gemm's panel
+//! kernel ([`gemm_f32_panels`]: a 4×8 register tile in SIMD128 in the page), which never stores a
+//! patch matrix: each `fill` writes the patches (or gradients) of eight columns straight into the
+//! 8-column panel the micro-kernel streams, so they stay in L1. Stride 1, no padding; patch row
+//! `l = (c·k + ky)·k + kx` and output position `q = oy·Wo + ox`, torch's `unfold` order
+//! (aten/src/ATen/native/ConvolutionMM2d.cpp, whose `slow_conv2d` does the same three products on
+//! an explicit im2col matrix):
+//!
+//! - forward: `Y [O, P] = W [O, C·k·k] · patches [C·k·k, P] + b` ([`forward`]);
+//! - weight gradient: `dW [O, C·k·k] += dY [O, P] · patchesᵀ [P, C·k·k]` ([`weight_grad`]);
+//! - input gradient: `dcols [C·k·k, P] = Wᵀ · dY`, then col2im ([`cols_grad`]).
+//!
+//! Each sum runs over its index in order in one accumulator (see the gemm crate's exactness
+//! note), which is another order than torch's, within the fixtures' tolerance
+//! (`tests/torch_conv.rs`).
+//!
+//! Measured in the page (`node scripts/bench-train.mjs`, batch 64, Adam) against the im2col
+//! loops this replaces (row AXPYs four at a time, the weight gradient as dot products): see the
+//! README's Train section for the figures.
+
+use crate::conv::Shape;
+use quantscope_gemm::{gemm_f32_panels, NR};
+
+/// Output height and width of a k×k convolution over `s` (stride 1, no padding).
+fn output_size(s: Shape, k: usize) -> (usize, usize) {
+    (s.height - k + 1, s.width - k + 1)
+}
+
+/// `out [O, P] = weight [O, C·k·k] · patches(x) + bias` for one sample `x` (`[C, H, W]`).
+pub(crate) fn forward(weight: &[f32], bias: &[f32], x: &[f32], s: Shape, k: usize, out: &mut [f32]) {
+    let (ho, wo) = output_size(s, k);
+    let (outputs, positions) = (bias.len(), ho * wo);
+    gemm_f32_panels(
+        outputs,
+        s.channels * k * k,
+        positions,
+        weight,
+        |p, cols, panel| fill_patches(x, s, k, p * NR, cols, panel),
+        |c, j0, cols| {
+            for (row, &b) in c.chunks_exact_mut(positions).zip(bias) {
+                row[j0..j0 + cols].iter_mut().for_each(|v| *v += b);
+            }
+        },
+        out,
+    );
+}
+
+/// Panel of positions `q0..q0+cols`: `panel[8·l + j] = patch l at position q0 + j`. Eight
+/// positions within one output row are a contiguous run of each input row (the digits' convs:
+/// Wo = 24 and 8), copied as one 8-float block.
+fn fill_patches(x: &[f32], s: Shape, k: usize, q0: usize, cols: usize, panel: &mut [f32]) {
+    let (_, wo) = output_size(s, k);
+    let (oy, ox) = (q0 / wo, q0 % wo);
+    let plane = s.height * s.width;
+    let one_row = ox + cols <= wo;
+    let mut rows = panel.chunks_exact_mut(NR);
+    for c in 0..s.channels {
+        let x = &x[c * plane..(c + 1) * plane];
+        for ky in 0..k {
+            for kx in 0..k {
+                let dst = rows.next().expect("the panel has C·k·k rows");
+                if one_row && cols == NR {
+                    copy8(dst, &x[(oy + ky) * s.width + ox + kx..]);
+                } else if one_row {
+                    dst[..cols].copy_from_slice(&x[(oy + ky) * s.width + ox + kx..][..cols]);
+                } else {
+                    for (j, d) in dst[..cols].iter_mut().enumerate() {
+                        let q = q0 + j;
+                        *d = x[(q / wo + ky) * s.width + q % wo + kx];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `dw [O, C·k·k] += g [O, P] · patches(x)ᵀ` for one sample; `scratch` holds the sample's
+/// product (kept by the caller between samples: no allocation per sample).
+pub(crate) fn weight_grad(g: &[f32], x: &[f32], s: Shape, k: usize, scratch: &mut Vec<f32>, dw: &mut [f32]) {
+    let (ho, wo) = output_size(s, k);
+    let (fan_in, positions) = (s.channels * k * k, ho * wo);
+    let outputs = dw.len() / fan_in;
+    scratch.resize(outputs * fan_in, 0.0);
+    gemm_f32_panels(outputs, positions, fan_in, g, |p, cols, panel| fill_patches_t(x, s, k, p * NR, cols, panel), |_, _, _| {}, scratch);
+    dw.iter_mut().zip(scratch.iter()).for_each(|(d, v)| *d += v);
+}
+
+/// Panel of patch rows `l0..l0+cols` of the transposed patches: `panel[8·q + j] = patch l0 + j
+/// at position q`, each patch row a strided copy of its input window.
+fn fill_patches_t(x: &[f32], s: Shape, k: usize, l0: usize, cols: usize, panel: &mut [f32]) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if output_size(s, k).1 % 4 == 0 {
+        return simd128::fill_patches_t(x, s, k, l0, panel);
+    }
+    fill_patches_t_scalar(x, s, k, l0, cols, panel)
+}
+
+/// [`fill_patches_t`] one float at a time (a lane past `cols` is left as it was: never read into C).
+fn fill_patches_t_scalar(x: &[f32], s: Shape, k: usize, l0: usize, cols: usize, panel: &mut [f32]) {
+    let (ho, wo) = output_size(s, k);
+    for j in 0..cols {
+        let window = &x[window_offset(s, k, l0 + j)..];
+        let mut at = j;
+        for oy in 0..ho {
+            for &v in &window[oy * s.width..][..wo] {
+                panel[at] = v;
+                at += NR;
+            }
+        }
+    }
+}
+
+/// The first eight floats of `src` into `dst`, as arrays: a copy of a known 32 bytes is two
+/// vector loads and stores, where a slice copy of a runtime length is a `memory.copy` call.
+#[inline(always)]
+fn copy8(dst: &mut [f32], src: &[f32]) {
+    let dst: &mut [f32; NR] = (&mut dst[..NR]).try_into().expect("eight floats");
+    *dst = src[..NR].try_into().expect("eight floats");
+}
+
+/// Offset in a sample's input of the window of patch row `l`: `(c, ky, kx)` at output (0, 0).
+fn window_offset(s: Shape, k: usize, l: usize) -> usize {
+    let (c, ky, kx) = (l / (k * k), l / k % k, l % k);
+    c * s.height * s.width + ky * s.width + kx
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128 {
+    use super::{output_size, window_offset, Shape, NR};
+    use core::arch::wasm32::*;
+
+    /// [`super::fill_patches_t`] when Wo is a multiple of 4: four positions of the eight patch
+    /// rows at a time, as eight 4-float loads (one per window) and two 4×4 transposes into the
+    /// panel's four 8-float rows: 16 vector loads and stores for what the scalar loop does in 64
+    /// (that loop was 13 % of an FP32 conv net step in the page). Lanes past the last patch row
+    /// repeat it, which keeps their loads inside `x`; they are never read into C.
+    pub(super) fn fill_patches_t(x: &[f32], s: Shape, k: usize, l0: usize, panel: &mut [f32]) {
+        let (ho, wo) = output_size(s, k);
+        let last = s.channels * k * k - 1;
+        let offsets: [usize; NR] = core::array::from_fn(|j| window_offset(s, k, (l0 + j).min(last)));
+        assert!(offsets.iter().all(|&o| o + (ho - 1) * s.width + wo <= x.len()) && panel.len() >= NR * ho * wo);
+        let mut dst = panel.as_mut_ptr() as *mut v128;
+        for oy in 0..ho {
+            for ox in (0..wo).step_by(4) {
+                let at = oy * s.width + ox;
+                // SAFETY: each window's row oy spans wo ≤ W floats from offset + oy·W, inside x
+                // (asserted); ox + 4 ≤ wo. The panel holds 8·Ho·Wo floats, two vectors per position.
+                unsafe {
+                    let v: [v128; NR] = core::array::from_fn(|j| v128_load(x.as_ptr().add(offsets[j] + at) as *const v128));
+                    let lo = transpose4([v[0], v[1], v[2], v[3]]);
+                    let hi = transpose4([v[4], v[5], v[6], v[7]]);
+                    for i in 0..4 {
+                        v128_store(dst, lo[i]);
+                        v128_store(dst.add(1), hi[i]);
+                        dst = dst.add(2);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Four rows of four floats, transposed: out[i] holds element i of rows 0..4.
+    #[inline(always)]
+    fn transpose4(r: [v128; 4]) -> [v128; 4] {
+        let t0 = i32x4_shuffle::<0, 4, 1, 5>(r[0], r[1]);
+        let t1 = i32x4_shuffle::<0, 4, 1, 5>(r[2], r[3]);
+        let t2 = i32x4_shuffle::<2, 6, 3, 7>(r[0], r[1]);
+        let t3 = i32x4_shuffle::<2, 6, 3, 7>(r[2], r[3]);
+        [i64x2_shuffle::<0, 2>(t0, t1), i64x2_shuffle::<1, 3>(t0, t1), i64x2_shuffle::<0, 2>(t2, t3), i64x2_shuffle::<1, 3>(t2, t3)]
+    }
+}
+
+/// `dcols [C·k·k, P] = weight_t [C·k·k, O] · g [O, P]` for one sample (`weight_t`: the weight
+/// transposed once per backward).
+pub(crate) fn cols_grad(weight_t: &[f32], outputs: usize, g: &[f32], dcols: &mut Vec<f32>) {
+    let fan_in = weight_t.len() / outputs;
+    let positions = g.len() / outputs;
+    dcols.resize(fan_in * positions, 0.0);
+    let fill = |p: usize, cols: usize, panel: &mut [f32]| {
+        for (dst, row) in panel.chunks_exact_mut(NR).zip(g.chunks_exact(positions)) {
+            if cols == NR {
+                copy8(dst, &row[p * NR..]);
+            } else {
+                dst[..cols].copy_from_slice(&row[p * NR..][..cols]);
+            }
+        }
+    };
+    gemm_f32_panels(fan_in, outputs, positions, weight_t, fill, |_, _, _| {}, dcols);
+}
+
+/// `dst += src`, four floats at a time: col2im's rows are the output width (24 or 8 floats),
+/// where the compiler's loop over a runtime length spent more on its remainder checks than on
+/// the additions.
+pub(crate) fn add_assign(dst: &mut [f32], src: &[f32]) {
+    let mut d4 = dst.chunks_exact_mut(4);
+    let mut s4 = src.chunks_exact(4);
+    for (d, s) in (&mut d4).zip(&mut s4) {
+        for i in 0..4 {
+            d[i] += s[i];
+        }
+    }
+    for (d, s) in d4.into_remainder().iter_mut().zip(s4.remainder()) {
+        *d += s;
+    }
+}
+
+/// `Σ x` in eight running sums (a bias gradient over 576 positions: one sum in order is a chain
+/// of dependent additions, which the page cannot vectorise).
+pub(crate) fn sum(x: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let chunks = x.chunks_exact(8);
+    let tail: f32 = chunks.remainder().iter().sum();
+    for c in chunks {
+        for i in 0..8 {
+            acc[i] += c[i];
+        }
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
+/// `[rows, cols]` → `[cols, rows]`.
+pub(crate) fn transpose(a: &[f32], rows: usize, cols: usize, out: &mut Vec<f32>) {
+    out.resize(rows * cols, 0.0);
+    for (r, row) in a.chunks_exact(cols).enumerate() {
+        for (c, &v) in row.iter().enumerate() {
+            out[c * rows + r] = v;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    /// The three products by their definitions, each sum over its index in order from 0 (as the
+    /// GEMM sums), so the kernels (the SIMD128 fills and micro-kernel in the page) must equal
+    /// them bit for bit: output widths that are and are not multiples of 4 and 8, a last panel of
+    /// fewer than eight patch rows, one and several channels.
+    #[test]
+    fn the_products_equal_their_definitions_bit_for_bit() {
+        let mut rng = SplitMix64::new(5);
+        for (channels, height, width, k, outputs) in
+            [(1, 28, 28, 5, 8), (8, 12, 12, 5, 16), (3, 7, 9, 3, 5), (2, 5, 6, 2, 9), (1, 4, 4, 4, 3)]
+        {
+            let s = Shape { channels, height, width };
+            let (ho, wo) = output_size(s, k);
+            let (fan_in, positions) = (channels * k * k, ho * wo);
+            let mut draw = |n: usize| (0..n).map(|_| rng.uniform(-1.0, 1.0)).collect::<Vec<f32>>();
+            let (x, w, b, g) = (draw(s.len()), draw(outputs * fan_in), draw(outputs), draw(outputs * positions));
+            let patch = |l: usize, q: usize| x[window_offset(s, k, l) + q / wo * width + q % wo];
+            let what = format!("{channels}×{height}×{width}, k {k}, {outputs} outputs");
+
+            let mut out = vec![f32::NAN; outputs * positions];
+            forward(&w, &b, &x, s, k, &mut out);
+            for (o, row) in out.chunks_exact(positions).enumerate() {
+                for (q, &v) in row.iter().enumerate() {
+                    let sum = (0..fan_in).fold(0.0f32, |acc, l| acc + w[o * fan_in + l] * patch(l, q));
+                    assert_eq!(v.to_bits(), (sum + b[o]).to_bits(), "forward [{o}][{q}], {what}");
+                }
+            }
+
+            let mut dw = vec![0.5f32; outputs * fan_in];
+            weight_grad(&g, &x, s, k, &mut Vec::new(), &mut dw);
+            for (i, &v) in dw.iter().enumerate() {
+                let (o, l) = (i / fan_in, i % fan_in);
+                let sum = (0..positions).fold(0.0f32, |acc, q| acc + g[o * positions + q] * patch(l, q));
+                assert_eq!(v.to_bits(), (0.5 + sum).to_bits(), "weight gradient [{o}][{l}], {what}");
+            }
+
+            let (mut wt, mut dcols) = (Vec::new(), Vec::new());
+            transpose(&w, outputs, fan_in, &mut wt);
+            cols_grad(&wt, outputs, &g, &mut dcols);
+            for (i, &v) in dcols.iter().enumerate() {
+                let (l, q) = (i / positions, i % positions);
+                let sum = (0..outputs).fold(0.0f32, |acc, o| acc + w[o * fan_in + l] * g[o * positions + q]);
+                assert_eq!(v.to_bits(), sum.to_bits(), "input gradient [{l}][{q}], {what}");
+            }
+        }
+    }
+}
