@@ -60,6 +60,9 @@ pub struct Model {
     output_norm: Vec<f32>,
     /// None: the output head is `token_embd` (tied embeddings, as llama.cpp loads them).
     output: Option<Matrix>,
+    /// RoPE frequency factors (`rope_freqs.weight`, n_rot / 2: Llama 3.1/3.2's "llama3" RoPE
+    /// scaling, which convert_hf_to_gguf.py bakes into this tensor), shared by every layer.
+    rope_freqs: Option<Vec<f32>>,
 }
 
 impl Model {
@@ -89,7 +92,6 @@ impl Model {
         let src = TensorSource { file: &file };
         // Tensors llama.cpp would use that this forward pass has no step for: refused, not ignored.
         for extra in [
-            "rope_freqs.weight",
             "blk.0.attn_qkv.weight",
             "blk.0.attn_output.bias",
             "blk.0.ffn_gate.bias",
@@ -101,6 +103,16 @@ impl Model {
                 return Err(LlmError::Unsupported(format!("tensor '{extra}'")));
             }
         }
+        // llama.cpp's llama graph passes them to ggml_rope_ext (src/models/llama.cpp); qwen2 and
+        // qwen3 load no such tensor, so llama.cpp refuses a file that has one.
+        let rope_freqs = if src.has("rope_freqs.weight") {
+            if c.architecture != "llama" {
+                return Err(LlmError::Unsupported(format!("tensor 'rope_freqs.weight' in a {} model", c.architecture)));
+            }
+            Some(src.vector("rope_freqs.weight", c.n_rot / 2)?)
+        } else {
+            None
+        };
         let (q_dim, kv_dim) = (c.n_head * c.head_dim, c.n_head_kv * c.head_dim);
         let token_embd = src.matrix("token_embd.weight", c.n_vocab, c.n_embd)?;
         let mut layers = Vec::with_capacity(c.n_layer);
@@ -135,7 +147,7 @@ impl Model {
         }
         let output_norm = src.vector("output_norm.weight", c.n_embd)?;
         let output = if src.has("output.weight") { Some(src.matrix("output.weight", c.n_vocab, c.n_embd)?) } else { None };
-        Ok(Model { config: c, tokenizer, token_embd, layers, output_norm, output })
+        Ok(Model { config: c, tokenizer, token_embd, layers, output_norm, output, rope_freqs })
     }
 
     /// A fresh context of `n_ctx` positions. More than the training context is allowed (llama.cpp
@@ -266,7 +278,7 @@ impl Model {
         let project = |m: LayerMatrix, x: &[f32], y: &mut [f32]| project(self.layer_matrix(l, m), replaced(replace, m), x, y);
         for (pos, hr) in h.chunks_exact(c.n_embd).enumerate() {
             let (k_new, v_new) = (&mut k_cache[pos * kv_dim..(pos + 1) * kv_dim], &mut v_cache[pos * kv_dim..(pos + 1) * kv_dim]);
-            query_key_value(c, layer, pos, hr, project, &mut q, k_new, v_new, &mut head_in);
+            query_key_value(c, self.rope_freqs.as_deref(), layer, pos, hr, project, &mut q, k_new, v_new, &mut head_in);
             let attn = &mut attn_rows[pos * c.n_head * hd..(pos + 1) * c.n_head * hd];
             attend(c, &q, &k_cache, &v_cache, &mut scores[..pos + 1], attn);
             project(LayerMatrix::AttnOutput, attn, &mut out[pos * c.n_embd..(pos + 1) * c.n_embd]);
@@ -324,7 +336,11 @@ impl Model {
                     + o(&l.k_norm)
             })
             .sum();
-        self.token_embd.memory_bytes() + layers + v(&self.output_norm) + self.output.as_ref().map_or(0, |m| m.memory_bytes())
+        self.token_embd.memory_bytes()
+            + layers
+            + v(&self.output_norm)
+            + o(&self.rope_freqs)
+            + self.output.as_ref().map_or(0, |m| m.memory_bytes())
     }
 
     /// Names and ggml types of the matrices, in forward order (for a report).
@@ -413,6 +429,7 @@ fn add_bias(y: &mut [f32], bias: &Option<Vec<f32>>) {
 #[allow(clippy::too_many_arguments)]
 fn query_key_value(
     c: &LlamaConfig,
+    rope_freqs: Option<&[f32]>,
     layer: &Layer,
     pos: usize,
     h: &[f32],
@@ -434,7 +451,7 @@ fn query_key_value(
                 head_in.copy_from_slice(head);
                 ops::rms_norm(head_in, w, c.rms_eps, head);
             }
-            ops::rope(head, pos, c.n_rot, c.rope_freq_base, c.rope_mode);
+            ops::rope(head, pos, c.n_rot, c.rope_freq_base, c.rope_mode, rope_freqs);
         }
     }
 }
@@ -562,7 +579,7 @@ impl Session<'_> {
             let (k_cache, v_cache) = (&mut self.k[l], &mut self.v[l]);
             let (k_new, v_new) = (&mut k_cache[pos * kv_dim..(pos + 1) * kv_dim], &mut v_cache[pos * kv_dim..(pos + 1) * kv_dim]);
             let project = |mat: LayerMatrix, x: &[f32], y: &mut [f32]| m.layer_matrix(l, mat).matvec(x, y);
-            query_key_value(c, layer, pos, &h, project, &mut q, k_new, v_new, &mut head_in);
+            query_key_value(c, m.rope_freqs.as_deref(), layer, pos, &h, project, &mut q, k_new, v_new, &mut head_in);
             attend(c, &q, k_cache, v_cache, &mut scores, &mut attn);
             record(l, LayerMatrix::AttnOutput, &attn);
             if stops_at(&[LayerMatrix::AttnOutput]) {

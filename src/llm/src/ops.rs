@@ -23,8 +23,9 @@ pub use crate::kernels::dot;
 /// the mode ([`RopeMode`]; ggml's `rotate_pairs` in `ggml-cpu/ops.cpp`): (2i, 2i+1) for NORM,
 /// (i, i + n_rot/2) for NEOX. The angles are made as `ggml_rope_cache_init` makes them: theta
 /// starts at pos and is multiplied by `powf(base, -2/n_rot)` pair by pair (not a fresh `powf`
-/// per pair).
-pub fn rope(head: &mut [f32], pos: usize, n_rot: usize, freq_base: f32, mode: RopeMode) {
+/// per pair). `freq_factors` (Llama 3.1's `rope_freqs.weight`, one per pair) divide each pair's
+/// angle, as `ggml_rope_cache_init` passes theta / ff to `rope_yarn`.
+pub fn rope(head: &mut [f32], pos: usize, n_rot: usize, freq_base: f32, mode: RopeMode, freq_factors: Option<&[f32]>) {
     let theta_scale = freq_base.powf(-2.0 / n_rot as f32);
     let mut theta = pos as f32;
     for pair in 0..n_rot / 2 {
@@ -32,7 +33,11 @@ pub fn rope(head: &mut [f32], pos: usize, n_rot: usize, freq_base: f32, mode: Ro
             RopeMode::Norm => (2 * pair, 2 * pair + 1),
             RopeMode::Neox => (pair, pair + n_rot / 2),
         };
-        let (sin, cos) = theta.sin_cos();
+        let angle = match freq_factors {
+            Some(ff) => theta / ff[pair],
+            None => theta,
+        };
+        let (sin, cos) = angle.sin_cos();
         let (x0, x1) = (head[a], head[b]);
         head[a] = x0 * cos - x1 * sin;
         head[b] = x0 * sin + x1 * cos;

@@ -1,4 +1,4 @@
-//! qwen2, qwen3 and the Llama 3 / Qwen2 / SmolLM pre-tokenizers against llama.cpp, on tiny
+//! qwen2, qwen3, the Llama 3 / Qwen2 / SmolLM pre-tokenizers, SentencePiece and rope_freqs against llama.cpp, on tiny
 //! random-weight models (tests/fixtures/llm_archs/, from scripts/fixtures/make_llm_archs.py: the
 //! tiny LM's vocabulary plus merges across the places where the pre-tokenizers cut differently,
 //! and llama.cpp's ids and logits from scripts/fixtures/tiny_lm_logits.cpp).
@@ -51,8 +51,26 @@ macro_rules! case {
     };
 }
 
-fn cases() -> [Case; 4] {
-    [case!("qwen2"), case!("qwen3"), case!("llama-bpe"), case!("smollm")]
+fn cases() -> [Case; 6] {
+    [case!("qwen2"), case!("qwen3"), case!("llama-bpe"), case!("smollm"), case!("llama-spm"), case!("llama-rope-freqs")]
+}
+
+/// The SentencePiece cases' ids for llm_archs/spm.txt.
+fn spm_cases() -> [(Case, &'static [u8]); 2] {
+    [
+        (case!("llama-spm"), arch_fixture!("llama-spm", ".spm.ids.npy")),
+        (case!("llama-rope-freqs"), arch_fixture!("llama-rope-freqs", ".spm.ids.npy")),
+    ]
+}
+
+/// A text's ids decoded: SPM's space prefix comes back as a leading space (llama.cpp strips it
+/// only in llama_detokenize), so it is taken off.
+fn round_trip(m: &Model, ids: &[u32]) -> String {
+    let back = String::from_utf8(m.tokenizer.decode(ids).unwrap()).unwrap();
+    match m.tokenizer.add_space_prefix() {
+        Some(true) => back.strip_prefix(' ').unwrap_or(&back).to_string(),
+        _ => back,
+    }
 }
 
 fn texts() -> [&'static str; 3] {
@@ -68,10 +86,54 @@ fn token_ids_equal_llama_cpp_for_every_pre_tokenizer() {
             let ours = m.tokenizer.encode(text);
             let expected = ids(expected);
             assert!(ours == expected, "{}: {}", case.name, crate::common::first_difference(&ours, &expected));
-            let back = m.tokenizer.decode(&ours).unwrap();
-            assert_eq!(String::from_utf8(back).unwrap(), text, "{}", case.name);
+            assert_eq!(round_trip(&m, &ours), text, "{}", case.name);
         }
     }
+    let spm_text = fixture_str!("llm_archs/spm.txt");
+    for (case, expected) in spm_cases() {
+        let m = Model::from_gguf(case.gguf.to_vec()).unwrap();
+        let ours = m.tokenizer.encode(spm_text);
+        let expected = ids(expected);
+        assert!(ours == expected, "{} spm.txt: {}", case.name, crate::common::first_difference(&ours, &expected));
+        // Decoded: each fragment's space prefix (at the start and after every user-defined token)
+        // comes back as a space, and the literal "▁" as a space too.
+        let prefix = m.tokenizer.add_space_prefix() == Some(true);
+        let mut want = String::new();
+        for (i, piece) in spm_text.split("<|mark|>").enumerate() {
+            want += if i > 0 { "<|mark|>" } else { "" };
+            want += if prefix && !piece.is_empty() { " " } else { "" };
+            want += &piece.replace('\u{2581}', " ");
+        }
+        assert_eq!(String::from_utf8(m.tokenizer.decode(&ours).unwrap()).unwrap(), want, "{}", case.name);
+    }
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn the_sentencepiece_fixture_reaches_every_rule() {
+    let [(spm, spm_ids), (no_prefix, no_prefix_ids)] = spm_cases();
+    let m = Model::from_gguf(spm.gguf.to_vec()).unwrap();
+    let t = &m.tokenizer;
+    assert_eq!((t.pre(), t.add_space_prefix(), t.add_bos, t.bos, t.eos), (None, Some(true), true, Some(1), Some(2)));
+    let n = Model::from_gguf(no_prefix.gguf.to_vec()).unwrap();
+    assert_eq!(n.tokenizer.add_space_prefix(), Some(false));
+    let (with, without) = (ids(spm_ids), ids(no_prefix_ids));
+    // The text starts with the user-defined token, so both start with it; the fragment after it
+    // gets the space prefix only in llama-spm ("▁Hello" against "Hello" in pieces).
+    let mark = with[0];
+    assert_eq!(t.token(mark).unwrap(), "<|mark|>");
+    assert_eq!(t.token_type(mark), Some(quantscope_llm::tokenizer::token_type::USER_DEFINED));
+    assert_ne!(with[1], without[1]);
+    // Byte fallback: the held-out passage's "K" and the newlines are byte tokens <0x4B>, <0x0A>.
+    let held = ids(spm.heldout);
+    for byte in [b'K', b'\n'] {
+        let id = held.iter().copied().find(|&i| t.token(i).unwrap() == format!("<0x{byte:02X}>"));
+        assert_eq!(id, Some(3 + byte as u32), "byte token of {byte:#x}");
+    }
+    // Equal scores tie in pairs in the fixture's vocabulary: taking the rightmost pair first on a
+    // tie instead of the leftmost (checked once by flipping spm.rs's order) changes spm.txt's ids
+    // from position 217 on.
+    assert!(held.len() > 3000 && held.iter().any(|&i| t.token(i).unwrap().starts_with('\u{2581}')));
 }
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
@@ -79,7 +141,7 @@ fn token_ids_equal_llama_cpp_for_every_pre_tokenizer() {
 fn the_fixture_tells_the_pre_tokenizers_apart() {
     // The same vocabulary and text give other ids under each pre-tokenizer (so the test above
     // could fail for a pre-tokenizer that cut like another), and GPT-2's differs from all three.
-    let [qwen2, _, llama_bpe, smollm] = cases();
+    let [qwen2, _, llama_bpe, smollm, _, _] = cases();
     let more = fixture_str!("llm_archs/more.txt");
     let all = [ids(qwen2.more), ids(llama_bpe.more), ids(smollm.more)];
     assert!(all[0] != all[1] && all[1] != all[2] && all[0] != all[2]);
@@ -87,13 +149,13 @@ fn the_fixture_tells_the_pre_tokenizers_apart() {
     let gpt2: Vec<&str> = quantscope_llm::tokenizer::pretokenize::split_gpt2(more);
     let smollm_words = PreTokenizer::Smollm.split(more);
     assert!(gpt2 != smollm_words);
-    assert_eq!(m.tokenizer.pre, PreTokenizer::Smollm);
+    assert_eq!(m.tokenizer.pre(), Some(PreTokenizer::Smollm));
 }
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn configs_hold_the_architecture_differences() {
-    let [qwen2, qwen3, llama_bpe, _] = cases();
+    let [qwen2, qwen3, llama_bpe, _, _, rope_freqs] = cases();
     let q2 = Model::from_gguf(qwen2.gguf.to_vec()).unwrap();
     assert_eq!((q2.config.rope_mode, q2.config.qk_norm), (RopeMode::Neox, false));
     // Tied embeddings: no output.weight, the head is token_embd.
@@ -107,6 +169,25 @@ fn configs_hold_the_architecture_differences() {
     // llama-bpe without tokenizer.ggml.add_bos_token: llama.cpp's default for the pre-type adds BOS.
     assert!(l3.tokenizer.add_bos);
     assert_eq!(l3.tokenizer.encode_with_bos("x")[0], l3.tokenizer.bos.unwrap());
+    // rope_freqs.weight is read (the test below holds the logits to llama.cpp's): without it the
+    // same file gives other logits at every position past the first.
+    let with = Model::from_gguf(rope_freqs.gguf.to_vec()).unwrap();
+    let patched = patch(rope_freqs.gguf, b"rope_freqs.weight", b"rope_freqx.weight");
+    let without = Model::from_gguf(patched).unwrap();
+    let held = ids(rope_freqs.heldout);
+    let (a, b) = (with.session(4).unwrap().eval(&held[..4]).unwrap(), without.session(4).unwrap().eval(&held[..4]).unwrap());
+    let n_vocab = with.config.n_vocab;
+    assert_eq!(a[..n_vocab], b[..n_vocab], "position 0 has no rotation");
+    let diff = a[n_vocab..].iter().zip(&b[n_vocab..]).fold(0f32, |d, (x, y)| d.max((x - y).abs()));
+    assert!(diff > 1e-2, "the factors change the logits ({diff})");
+}
+
+/// `bytes` with the one occurrence of `from` replaced by `to` (same length).
+fn patch(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let at = bytes.windows(from.len()).position(|w| w == from).unwrap();
+    let mut out = bytes.to_vec();
+    out[at..at + to.len()].copy_from_slice(to);
+    out
 }
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
