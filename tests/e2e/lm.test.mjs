@@ -155,7 +155,7 @@ test('a model of another architecture and a file that is not GGUF are refused wi
   await dropFiles(page, '#lm-drop', [{ name: 'gemma.gguf', bytes: otherArchitecture() }]);
   await page.waitForSelector('#lm-error:not([hidden])', { timeout: 60000 });
   assert.equal(await page.textContent('#lm-error'),
-    "gemma.gguf: unsupported architecture 'gemma': quantscope runs llama, qwen2, qwen3");
+    "gemma.gguf: unsupported architecture 'gemma': quantscope runs llama, qwen2, qwen3, gemma3");
   assert.equal(await page.textContent('#lm-status'), 'gemma.gguf was refused.');
   await dropFiles(page, '#lm-drop', [{ name: 'notes.gguf', bytes: Buffer.from('just some text, not a model') }]);
   await page.waitForFunction(() => /^notes\.gguf: cannot read the model/.test(document.querySelector('#lm-error').textContent), null, { timeout: 60000 });

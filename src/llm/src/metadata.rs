@@ -132,12 +132,26 @@ impl Metadata {
 
     /// An array of i32 (llama.cpp's `tokenizer.ggml.token_type`); None when the key is absent.
     pub fn i32s(&self, key: &str) -> Result<Option<Vec<i32>>> {
-        Ok(self.words(key, vt::I32, "int32")?.map(|w| w.into_iter().map(|x| i32::from_le_bytes(x)).collect()))
+        Ok(self.words(key, vt::I32, "int32")?.map(|w| w.into_iter().map(i32::from_le_bytes).collect()))
+    }
+
+    /// An array of bools (gemma3's per-layer `attention.sliding_window_pattern`); None when the
+    /// key is absent or not a bool array.
+    pub fn bools(&self, key: &str) -> Result<Option<Vec<bool>>> {
+        let Some((t, b)) = self.kvs.get(key) else { return Ok(None) };
+        if *t != vt::ARRAY {
+            return Ok(None);
+        }
+        let (et, n, body) = self.array_parts(key, b)?;
+        if et != vt::BOOL {
+            return Ok(None);
+        }
+        body.get(..n).map(|v| Some(v.iter().map(|&x| x != 0).collect())).ok_or_else(|| bad(key, "malformed array"))
     }
 
     /// An array of f32 (llama.cpp's `tokenizer.ggml.scores`); None when the key is absent.
     pub fn f32s(&self, key: &str) -> Result<Option<Vec<f32>>> {
-        Ok(self.words(key, vt::F32, "float32")?.map(|w| w.into_iter().map(|x| f32::from_le_bytes(x)).collect()))
+        Ok(self.words(key, vt::F32, "float32")?.map(|w| w.into_iter().map(f32::from_le_bytes).collect()))
     }
 
     /// The 4-byte elements of an array of `elem_type`; None when the key is absent.

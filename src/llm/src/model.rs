@@ -19,7 +19,7 @@
 //! with `-ctk f32 -ctv f32`).
 
 use crate::activations::{ActivationObserver, LayerMatrix};
-use crate::config::LlamaConfig;
+use crate::config::{FfnActivation, LlamaConfig};
 use crate::error::{LlmError, Result};
 use crate::metadata::Metadata;
 use crate::ops;
@@ -46,6 +46,9 @@ struct Layer {
     q_norm: Option<Vec<f32>>,
     k_norm: Option<Vec<f32>>,
     wo: Matrix,
+    /// gemma3's RMSNorm of the attention's and the feed-forward's outputs before each residual add.
+    attn_post_norm: Option<Vec<f32>>,
+    ffn_post_norm: Option<Vec<f32>>,
     ffn_norm: Vec<f32>,
     gate: Matrix,
     up: Matrix,
@@ -98,6 +101,9 @@ impl Model {
             "blk.0.ffn_up.bias",
             "blk.0.ffn_down.bias",
             "output.bias",
+            // Embedding Gemma's dense projections (gemma3.cpp loads them when present).
+            "dense_2.weight",
+            "dense_3.weight",
         ] {
             if src.has(extra) {
                 return Err(LlmError::Unsupported(format!("tensor '{extra}'")));
@@ -127,6 +133,7 @@ impl Model {
                 }
             };
             let head_norm = |t: &str| if c.qk_norm { src.vector(&n(t), c.head_dim).map(Some) } else { Ok(None) };
+            let post_norm = |t: &str| if c.gemma3 { src.vector(&n(t), c.n_embd).map(Some) } else { Ok(None) };
             let ff = c.n_ff[i];
             layers.push(Layer {
                 attn_norm: src.vector(&n("attn_norm"), c.n_embd)?,
@@ -139,6 +146,8 @@ impl Model {
                 q_norm: head_norm("attn_q_norm")?,
                 k_norm: head_norm("attn_k_norm")?,
                 wo: src.matrix(&n("attn_output"), c.n_embd, q_dim)?,
+                attn_post_norm: post_norm("post_attention_norm")?,
+                ffn_post_norm: post_norm("post_ffw_norm")?,
                 ffn_norm: src.vector(&n("ffn_norm"), c.n_embd)?,
                 gate: src.matrix(&n("ffn_gate"), ff, c.n_embd)?,
                 up: src.matrix(&n("ffn_up"), ff, c.n_embd)?,
@@ -233,9 +242,18 @@ impl Model {
         }
         let mut x = vec![0f32; tokens.len() * c.n_embd];
         for (&t, row) in tokens.iter().zip(x.chunks_exact_mut(c.n_embd)) {
-            self.token_embd.row(t as usize, row);
+            self.embed_row(t, row);
         }
         Ok(x)
+    }
+
+    /// Token `t`'s embedding row; gemma3 multiplies it by sqrt(n_embd) (`ggml_scale`, in f32).
+    fn embed_row(&self, t: u32, row: &mut [f32]) {
+        self.token_embd.row(t as usize, row);
+        if self.config.gemma3 {
+            let s = (self.config.n_embd as f32).sqrt();
+            row.iter_mut().for_each(|v| *v *= s);
+        }
     }
 
     /// Layer `l` over one sequence of hidden states `x` (rows of n_embd at positions 0, 1, ...,
@@ -248,13 +266,15 @@ impl Model {
         for (xr, hr) in x.chunks_exact(c.n_embd).zip(attn_in.chunks_exact_mut(c.n_embd)) {
             ops::rms_norm(xr, &layer.attn_norm, c.rms_eps, hr);
         }
-        let (attn_out_in, proj) = self.attention_block(l, &attn_in, &[]);
+        let (attn_out_in, mut proj) = self.attention_block(l, &attn_in, &[]);
+        post_norm(c, &layer.attn_post_norm, &mut proj);
         let mut out: Vec<f32> = x.iter().zip(&proj).map(|(a, b)| a + b).collect();
         let mut ffn_in = vec![0f32; x.len()];
         for (xr, hr) in out.chunks_exact(c.n_embd).zip(ffn_in.chunks_exact_mut(c.n_embd)) {
             ops::rms_norm(xr, &layer.ffn_norm, c.rms_eps, hr);
         }
-        let (down_in, proj) = self.ffn_block(l, &ffn_in, &[]);
+        let (down_in, mut proj) = self.ffn_block(l, &ffn_in, &[]);
+        post_norm(c, &layer.ffn_post_norm, &mut proj);
         out.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
         LayerPass { attn_in, attn_out_in, ffn_in, down_in, out }
     }
@@ -278,9 +298,10 @@ impl Model {
         let project = |m: LayerMatrix, x: &[f32], y: &mut [f32]| project(self.layer_matrix(l, m), replaced(replace, m), x, y);
         for (pos, hr) in h.chunks_exact(c.n_embd).enumerate() {
             let (k_new, v_new) = (&mut k_cache[pos * kv_dim..(pos + 1) * kv_dim], &mut v_cache[pos * kv_dim..(pos + 1) * kv_dim]);
-            query_key_value(c, self.rope_freqs.as_deref(), layer, pos, hr, project, &mut q, k_new, v_new, &mut head_in);
+            query_key_value(c, self.rope_freqs.as_deref(), l, layer, pos, hr, project, &mut q, k_new, v_new, &mut head_in);
             let attn = &mut attn_rows[pos * c.n_head * hd..(pos + 1) * c.n_head * hd];
-            attend(c, &q, &k_cache, &v_cache, &mut scores[..pos + 1], attn);
+            let from = c.window_start(l, pos);
+            attend(c, &q, &k_cache[from * kv_dim..], &v_cache[from * kv_dim..], &mut scores[from..pos + 1], attn);
             project(LayerMatrix::AttnOutput, attn, &mut out[pos * c.n_embd..(pos + 1) * c.n_embd]);
         }
         (attn_rows, out)
@@ -299,7 +320,7 @@ impl Model {
         for ((hr, gate), o) in h.chunks_exact(c.n_embd).zip(act.chunks_exact_mut(ff)).zip(out.chunks_exact_mut(c.n_embd)) {
             project(LayerMatrix::FfnGate, hr, gate);
             project(LayerMatrix::FfnUp, hr, &mut up);
-            ops::swiglu(gate, &up);
+            activate(c, gate, &up);
             project(LayerMatrix::FfnDown, gate, o);
         }
         (act, out)
@@ -334,6 +355,8 @@ impl Model {
                     + o(&l.bv)
                     + o(&l.q_norm)
                     + o(&l.k_norm)
+                    + o(&l.attn_post_norm)
+                    + o(&l.ffn_post_norm)
             })
             .sum();
         self.token_embd.memory_bytes()
@@ -416,6 +439,25 @@ fn project(m: &Matrix, replacement: Option<&[f32]>, x: &[f32], y: &mut [f32]) {
     }
 }
 
+/// gemma3's RMSNorm of a block's output rows before the residual add, when the layer has one.
+fn post_norm(c: &LlamaConfig, norm: &Option<Vec<f32>>, rows: &mut [f32]) {
+    if let Some(w) = norm {
+        let mut h = vec![0f32; c.n_embd];
+        for row in rows.chunks_exact_mut(c.n_embd) {
+            ops::rms_norm(row, w, c.rms_eps, &mut h);
+            row.copy_from_slice(&h);
+        }
+    }
+}
+
+/// The feed-forward's gated activation, in place in `gate`.
+fn activate(c: &LlamaConfig, gate: &mut [f32], up: &[f32]) {
+    match c.ffn_activation {
+        FfnActivation::Silu => ops::swiglu(gate, up),
+        FfnActivation::GeluTanh => ops::geglu(gate, up),
+    }
+}
+
 /// `ggml_add` of a bias after a projection, when the model has one.
 fn add_bias(y: &mut [f32], bias: &Option<Vec<f32>>) {
     if let Some(b) = bias {
@@ -425,11 +467,14 @@ fn add_bias(y: &mut [f32], bias: &Option<Vec<f32>>) {
 
 /// Position `pos`'s query and its new key and value rows from the normalized input `h`
 /// (`llm_build_llama`'s Qcur/Kcur/Vcur): the projections by `project` (a layer matrix times a
-/// row), their biases, the per-head Q/K norms (qwen3) and RoPE. `head_in` is scratch of one head.
+/// row), their biases, the per-head Q/K norms (qwen3, gemma3), RoPE with layer `l`'s base and
+/// scale, and gemma3's scaling of q (`ggml_scale(Qcur, f_attention_scale)`, after which the
+/// scores are not scaled again). `head_in` is scratch of one head.
 #[allow(clippy::too_many_arguments)]
 fn query_key_value(
     c: &LlamaConfig,
     rope_freqs: Option<&[f32]>,
+    l: usize,
     layer: &Layer,
     pos: usize,
     h: &[f32],
@@ -445,25 +490,30 @@ fn query_key_value(
     project(LayerMatrix::AttnK, h, k_new);
     add_bias(q, &layer.bq);
     add_bias(k_new, &layer.bk);
-    for (heads, norm) in [(q, &layer.q_norm), (k_new, &layer.k_norm)] {
+    let rope = c.layer_rope(l);
+    for (heads, norm) in [(&mut *q, &layer.q_norm), (k_new, &layer.k_norm)] {
         for head in heads.chunks_mut(c.head_dim) {
             if let Some(w) = norm {
                 head_in.copy_from_slice(head);
                 ops::rms_norm(head_in, w, c.rms_eps, head);
             }
-            ops::rope(head, pos, c.n_rot, c.rope_freq_base, c.rope_mode, rope_freqs);
+            ops::rope(head, pos, c.n_rot, rope, c.rope_mode, rope_freqs);
         }
+    }
+    if c.gemma3 {
+        q.iter_mut().for_each(|v| *v *= c.attn_scale);
     }
 }
 
-/// Grouped-query attention of one position's query `q` over the cached keys and values of its
-/// positions so far (`scores.len()` of them): per head softmax(q·k / √head_dim) times v, into
-/// `attn` (n_head × head_dim).
+/// Grouped-query attention of one position's query `q` over the cached keys and values of the
+/// positions it sees (`scores.len()` of them, from the start of `k_cache` and `v_cache`): per head
+/// softmax(q·k · attn_scale) times v, into `attn` (n_head × head_dim). gemma3's q is scaled
+/// already (the scores are then multiplied by 1, exactly).
 fn attend(c: &LlamaConfig, q: &[f32], k_cache: &[f32], v_cache: &[f32], scores: &mut [f32], attn: &mut [f32]) {
     let hd = c.head_dim;
     let kv_dim = c.n_head_kv * hd;
     let group = c.n_head / c.n_head_kv;
-    let scale = 1.0 / (hd as f32).sqrt();
+    let scale = if c.gemma3 { 1.0 } else { c.attn_scale };
     for hq in 0..c.n_head {
         let g = hq / group;
         let qh = &q[hq * hd..(hq + 1) * hd];
@@ -559,7 +609,7 @@ impl Session<'_> {
         let kv_dim = n_kv * hd;
 
         let mut x = vec![0f32; c.n_embd];
-        m.token_embd.row(token as usize, &mut x);
+        m.embed_row(token, &mut x);
         let mut h = vec![0f32; c.n_embd];
         let mut q = vec![0f32; c.n_head * hd];
         let mut attn = vec![0f32; c.n_head * hd];
@@ -579,13 +629,15 @@ impl Session<'_> {
             let (k_cache, v_cache) = (&mut self.k[l], &mut self.v[l]);
             let (k_new, v_new) = (&mut k_cache[pos * kv_dim..(pos + 1) * kv_dim], &mut v_cache[pos * kv_dim..(pos + 1) * kv_dim]);
             let project = |mat: LayerMatrix, x: &[f32], y: &mut [f32]| m.layer_matrix(l, mat).matvec(x, y);
-            query_key_value(c, m.rope_freqs.as_deref(), layer, pos, &h, project, &mut q, k_new, v_new, &mut head_in);
-            attend(c, &q, k_cache, v_cache, &mut scores, &mut attn);
+            query_key_value(c, m.rope_freqs.as_deref(), l, layer, pos, &h, project, &mut q, k_new, v_new, &mut head_in);
+            let from = c.window_start(l, pos);
+            attend(c, &q, &k_cache[from * kv_dim..], &v_cache[from * kv_dim..], &mut scores[from..], &mut attn);
             record(l, LayerMatrix::AttnOutput, &attn);
             if stops_at(&[LayerMatrix::AttnOutput]) {
                 break;
             }
             layer.wo.matvec(&attn, &mut proj);
+            post_norm(c, &layer.attn_post_norm, &mut proj);
             x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
 
             ops::rms_norm(&x, &layer.ffn_norm, c.rms_eps, &mut h);
@@ -599,12 +651,13 @@ impl Session<'_> {
             }
             layer.gate.matvec(&h, &mut gate);
             layer.up.matvec(&h, &mut up);
-            ops::swiglu(&mut gate, &up);
+            activate(c, &mut gate, &up);
             record(l, LayerMatrix::FfnDown, &gate);
             if stops_at(&[LayerMatrix::FfnDown]) {
                 break;
             }
             layer.down.matvec(&gate, &mut proj);
+            post_norm(c, &layer.ffn_post_norm, &mut proj);
             x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
         }
         if stop.is_none() {

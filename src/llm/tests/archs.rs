@@ -51,15 +51,16 @@ macro_rules! case {
     };
 }
 
-fn cases() -> [Case; 6] {
-    [case!("qwen2"), case!("qwen3"), case!("llama-bpe"), case!("smollm"), case!("llama-spm"), case!("llama-rope-freqs")]
+fn cases() -> [Case; 7] {
+    [case!("qwen2"), case!("qwen3"), case!("llama-bpe"), case!("smollm"), case!("llama-spm"), case!("llama-rope-freqs"), case!("gemma3")]
 }
 
 /// The SentencePiece cases' ids for llm_archs/spm.txt.
-fn spm_cases() -> [(Case, &'static [u8]); 2] {
+fn spm_cases() -> [(Case, &'static [u8]); 3] {
     [
         (case!("llama-spm"), arch_fixture!("llama-spm", ".spm.ids.npy")),
         (case!("llama-rope-freqs"), arch_fixture!("llama-rope-freqs", ".spm.ids.npy")),
+        (case!("gemma3"), arch_fixture!("gemma3", ".spm.ids.npy")),
     ]
 }
 
@@ -111,7 +112,7 @@ fn token_ids_equal_llama_cpp_for_every_pre_tokenizer() {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn the_sentencepiece_fixture_reaches_every_rule() {
-    let [(spm, spm_ids), (no_prefix, no_prefix_ids)] = spm_cases();
+    let [(spm, spm_ids), (no_prefix, no_prefix_ids), _] = spm_cases();
     let m = Model::from_gguf(spm.gguf.to_vec()).unwrap();
     let t = &m.tokenizer;
     assert_eq!((t.pre(), t.add_space_prefix(), t.add_bos, t.bos, t.eos), (None, Some(true), true, Some(1), Some(2)));
@@ -141,7 +142,7 @@ fn the_sentencepiece_fixture_reaches_every_rule() {
 fn the_fixture_tells_the_pre_tokenizers_apart() {
     // The same vocabulary and text give other ids under each pre-tokenizer (so the test above
     // could fail for a pre-tokenizer that cut like another), and GPT-2's differs from all three.
-    let [qwen2, _, llama_bpe, smollm, _, _] = cases();
+    let [qwen2, _, llama_bpe, smollm, _, _, _] = cases();
     let more = fixture_str!("llm_archs/more.txt");
     let all = [ids(qwen2.more), ids(llama_bpe.more), ids(smollm.more)];
     assert!(all[0] != all[1] && all[1] != all[2] && all[0] != all[2]);
@@ -155,7 +156,7 @@ fn the_fixture_tells_the_pre_tokenizers_apart() {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn configs_hold_the_architecture_differences() {
-    let [qwen2, qwen3, llama_bpe, _, _, rope_freqs] = cases();
+    let [qwen2, qwen3, llama_bpe, _, _, rope_freqs, _] = cases();
     let q2 = Model::from_gguf(qwen2.gguf.to_vec()).unwrap();
     assert_eq!((q2.config.rope_mode, q2.config.qk_norm), (RopeMode::Neox, false));
     // Tied embeddings: no output.weight, the head is token_embd.
@@ -194,6 +195,8 @@ fn patch(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn f32_logits_equal_llama_cpp_for_every_architecture() {
     for case in cases() {
+        // gemma3: 6.3e-6 at one position (11 of 16), 1.9e-7 at the others — GELU's f16 table
+        // takes its input rounded to f16, and several inputs lie within 1e-6 of a rounding tie.
         let m = Model::from_gguf(case.gguf.to_vec()).unwrap();
         let t = quantscope_formats::npy::parse("logits.npy", case.logits).unwrap();
         let (n, n_vocab) = (t.shape[0], t.shape[1]);
@@ -208,5 +211,50 @@ fn f32_logits_equal_llama_cpp_for_every_architecture() {
             worst = worst.max(diff / scale);
         }
         println!("{}: worst |diff| / max |logit| = {worst:e}", case.name);
+    }
+}
+
+/// The worst |ours − llama.cpp| / max |llama.cpp| over the fixture's logit rows.
+fn worst_logit_error(m: &Model, case: &Case) -> f32 {
+    let t = quantscope_formats::npy::parse("logits.npy", case.logits).unwrap();
+    let (n, n_vocab) = (t.shape[0], t.shape[1]);
+    let held = ids(case.heldout);
+    let ours = m.session(n).unwrap().eval(&held[..n]).unwrap();
+    ours.chunks(n_vocab).zip(t.data.chunks(n_vocab)).fold(0f32, |w, (a, b)| {
+        let scale = b.iter().fold(0f32, |s, v| s.max(v.abs()));
+        w.max(a.iter().zip(b).fold(0f32, |d, (x, y)| d.max((x - y).abs())) / scale)
+    })
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn the_gemma3_fixture_shows_every_part_of_its_graph() {
+    use quantscope_llm::config::FfnActivation;
+    let [.., gemma3] = cases();
+    let m = Model::from_gguf(gemma3.gguf.to_vec()).unwrap();
+    let c = &m.config;
+    assert!(c.gemma3 && c.qk_norm && c.rope_mode == RopeMode::Neox && c.ffn_activation == FfnActivation::GeluTanh);
+    // Window of 4 on layer 0 (pattern 2: layer 1 global), its own RoPE base, linear scaling of 2
+    // on the global layer, heads of 16 (attention scale 1/4), tied embeddings.
+    assert_eq!((c.n_swa, c.swa_layers.clone(), c.layer_rope(0), c.layer_rope(1)), (4, vec![true, false], (20000.0, 1.0), (1e6, 0.5)));
+    assert_eq!((c.head_dim, c.attn_scale), (16, 0.25));
+    assert!(!m.matrix_types().iter().any(|(n, _)| n == "output.weight"));
+    // 6.3e-6; GELU in f32 without ggml's f16 table gives 8.9e-5 (measured once).
+    assert!(worst_logit_error(&m, &gemma3) < 1e-5);
+    // Each part, undone, moves the logits far from llama.cpp's.
+    type Undo = fn(&mut quantscope_llm::LlamaConfig);
+    let undone: [(&str, Undo); 5] = [
+        ("no sliding window", |c| c.n_swa = 0),
+        ("the global RoPE base on the window layer", |c| c.rope_freq_base_swa = c.rope_freq_base),
+        ("no linear RoPE scaling", |c| c.rope_freq_scale = 1.0),
+        ("SiLU instead of GELU", |c| c.ffn_activation = FfnActivation::Silu),
+        ("the llama graph (no embedding scale, post-norms or q scaling)", |c| c.gemma3 = false),
+    ];
+    for (what, undo) in undone {
+        let mut m = Model::from_gguf(gemma3.gguf.to_vec()).unwrap();
+        undo(&mut m.config);
+        let e = worst_logit_error(&m, &gemma3);
+        assert!(e > 1e-3, "{what}: {e:e}");
+        println!("gemma3 with {what}: {e:e}");
     }
 }

@@ -56,7 +56,7 @@ fn another_format_is_refused() {
 fn another_architecture_is_refused() {
     let e = error(patched(&string_kv("general.architecture", "llama"), &string_kv("general.architecture", "mamba")));
     assert!(matches!(&e, LlmError::UnsupportedArchitecture(a) if a == "mamba"), "{e}");
-    assert_eq!(e.to_string(), "unsupported architecture 'mamba': quantscope runs llama, qwen2, qwen3");
+    assert_eq!(e.to_string(), "unsupported architecture 'mamba': quantscope runs llama, qwen2, qwen3, gemma3");
 }
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
@@ -244,4 +244,12 @@ fn mutated_headers_never_panic() {
     }
     // Both outcomes happen: the mutations reach the parsers, and not every one is fatal.
     assert!(loaded > 10 && refused > 10, "{loaded} loaded, {refused} refused");
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn a_tensor_the_forward_pass_has_no_step_for_is_refused() {
+    // A feed-forward bias (llama.cpp's llama graph would add it): refused, not ignored.
+    let e = error(patched(b"blk.0.attn_k.weight", b"blk.0.ffn_gate.bias"));
+    assert_eq!(e.to_string(), "not supported yet: tensor 'blk.0.ffn_gate.bias'");
 }
