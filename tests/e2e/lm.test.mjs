@@ -219,6 +219,34 @@ test('a qwen3 model dropped on the section runs: llama.cpp\'s next token, its qu
   await page.close();
 });
 
+// make_llm_archs.py's tiny gemma3 (SentencePiece vocabulary without the space prefix, sliding-window
+// layer, GELU, post-norms): dropped on the page, it loads, tokenizes the prompt as llama.cpp (BOS,
+// which SentencePiece adds, then the held-out ids) and every copy generates. Its first greedy
+// token is held to llama.cpp's logits in src/lm/tests/playground.rs (these are without BOS).
+const gemma3 = await readFile(new URL('../fixtures/llm_archs/gemma3.gguf', import.meta.url));
+const gemma3Heldout = idsOf(await readFile(new URL('../fixtures/llm_archs/gemma3.heldout.ids.npy', import.meta.url)));
+const gemma3Prompt = (() => {
+  const s = new LmSession('gemma3.gguf', gemma3);
+  try { return s.decode(Uint32Array.from(gemma3Heldout.slice(0, 16))); } finally { s.free(); }
+})();
+
+test('a gemma3 model with a SentencePiece tokenizer dropped on the section runs with its quantized copies', async () => {
+  const page = await openLm();
+  await dropFiles(page, '#lm-drop', [{ name: 'gemma3.gguf', bytes: gemma3 }]);
+  await page.waitForFunction(() => /^gemma3\.gguf: gemma3, /.test(document.querySelector('#lm-status').textContent), null, { timeout: 60000 });
+  await page.fill('#lm-prompt', gemma3Prompt);
+  await page.fill('#lm-tokens', '3');
+  await page.click('#lm-generate');
+  await page.waitForFunction(() => document.querySelector('#lm-outputs')?.dataset.state === 'done', null, { timeout: 60000 });
+  assert.deepEqual(JSON.parse(await page.$eval('#lm-outputs', (e) => e.dataset.prompt)), [1, ...gemma3Heldout.slice(0, 16)]);
+  const got = await columnTokens(page);
+  assert.deepEqual(Object.keys(got), ['F32', 'Q8_0', 'Q4_0', 'Q4_K_M']);
+  for (const ids of Object.values(got)) assert.equal(ids.length, 3);
+  await page.locator('#run-lm').screenshot({ path: `${SCREENSHOTS}run-lm-gemma3.png` });
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
 test('a file larger than the tab can hold is refused before it is read, and the model on show stays', async () => {
   // A sparse file of 1.6 GiB: no disk blocks, and the browser gets its path, so nothing of it is
   // read unless the page reads it.

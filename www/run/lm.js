@@ -23,7 +23,7 @@ const IMATRIX_CHUNKS = 8;
 // importance matrix, as in llama-quantize.
 const ADDABLE_TYPES = [
   'Q8_0', 'Q6_K', 'Q5_K_M', 'Q5_K_S', 'Q5_1', 'Q5_0', 'Q4_K_M', 'Q4_K_S', 'Q4_1', 'Q4_0', 'IQ4_XS', 'IQ4_NL',
-  'Q3_K_L', 'Q3_K_M', 'Q3_K_S', 'Q2_K', 'Q2_K_S', 'F16', 'BF16',
+  'Q3_K_L', 'Q3_K_M', 'Q3_K_S', 'Q2_K', 'Q2_K_S', 'IQ2_XS', 'F16', 'BF16',
 ];
 
 // GPTQ's defaults: make_tiny_lm_gptq.py's settings, for which gptq.json has llama.cpp's figure.

@@ -1,17 +1,20 @@
-//! The forward pass of llama, qwen2 and qwen3 (llama.cpp's `src/models/llama.cpp`, `qwen2.cpp`,
-//! `qwen3.cpp`: the same graph but for what [`LlamaConfig`] holds as data), one token at a time
-//! against a KV cache:
+//! The forward pass of llama, qwen2, qwen3 and gemma3 (llama.cpp's `src/models/llama.cpp`,
+//! `qwen2.cpp`, `qwen3.cpp`, `gemma3.cpp`: the same graph but for what [`LlamaConfig`] holds as
+//! data), one token at a time against a KV cache:
 //!
 //! ```text
-//! x = token_embd[id]
+//! x = token_embd[id]                                  (gemma3: · √n_embd)
 //! per layer:  h = rms_norm(x) · attn_norm
 //!             q, k, v = Wq h (+ bq), Wk h (+ bk), Wv h (+ bv)     (biases when the file has them: qwen2)
-//!             qwen3: each q and k head = rms_norm(head) · attn_q_norm / attn_k_norm
-//!             RoPE on q and k at the token's position (adjacent pairs for llama, halves for qwen)
+//!             qwen3, gemma3: each q and k head = rms_norm(head) · attn_q_norm / attn_k_norm
+//!             RoPE on q and k at the token's position (adjacent pairs for llama, halves for qwen
+//!             and gemma3; rope_freqs factors; the layer's base and linear scale)
 //!             cache k, v;  per query head, attention over the cached positions of its
-//!             K/V head (head / (n_head / n_head_kv), ggml's broadcast), scores · 1/√head_dim
-//!             x += Wo attn
+//!             K/V head (head / (n_head / n_head_kv), ggml's broadcast) — gemma3's sliding-window
+//!             layers only the last n_swa — scores · 1/√head_dim (gemma3: q scaled before)
+//!             x += Wo attn                             (gemma3: rms_norm(Wo attn) · post_attention_norm)
 //!             h = rms_norm(x) · ffn_norm;  x += W_down (silu(W_gate h) · W_up h)
+//!                                                      (gemma3: gelu, then rms_norm · post_ffw_norm)
 //! logits = W_output (rms_norm(x) · output_norm)      (token_embd when output.weight is absent)
 //! ```
 //!
@@ -69,12 +72,12 @@ pub struct Model {
 }
 
 impl Model {
-    /// Reads a llama, qwen2 or qwen3 GGUF file whole from memory.
+    /// Reads a llama, qwen2, qwen3 or gemma3 GGUF file whole from memory.
     pub fn from_gguf(bytes: Vec<u8>) -> Result<Model> {
         Model::from_source("model.gguf", Rc::new(bytes))
     }
 
-    /// Reads a llama, qwen2 or qwen3 GGUF file from any byte source (tensors read one at a time).
+    /// Reads a llama, qwen2, qwen3 or gemma3 GGUF file from any byte source (tensors read one at a time).
     pub fn from_source(name: &str, source: Rc<dyn ByteSource>) -> Result<Model> {
         // Only the GGUF reader: the language-model module links no other format's.
         let format = lazy::detect(name, source.as_ref())?;
