@@ -141,22 +141,22 @@ test('Cancel stops a generation between two requests, and the next one runs', as
   await page.close();
 });
 
-// A GGUF file (version 3) with no tensors and one key, general.architecture = "gemma": read fine,
+// A GGUF file (version 3) with no tensors and one key, general.architecture = "gemma3n": read fine,
 // refused for its architecture before anything else.
 function otherArchitecture() {
   const str = (t) => { const b = Buffer.from(t); const n = Buffer.alloc(8); n.writeBigUInt64LE(BigInt(b.length)); return [n, b]; };
   const u32 = (v) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); return b; };
   const u64 = (v) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); return b; };
-  return Buffer.concat([Buffer.from('GGUF'), u32(3), u64(0), u64(1), ...str('general.architecture'), u32(8), ...str('gemma')]);
+  return Buffer.concat([Buffer.from('GGUF'), u32(3), u64(0), u64(1), ...str('general.architecture'), u32(8), ...str('gemma3n')]);
 }
 
 test('a model of another architecture and a file that is not GGUF are refused with the reason, at 390 px too', async () => {
   const page = await openLm(390);
-  await dropFiles(page, '#lm-drop', [{ name: 'gemma.gguf', bytes: otherArchitecture() }]);
+  await dropFiles(page, '#lm-drop', [{ name: 'gemma3n.gguf', bytes: otherArchitecture() }]);
   await page.waitForSelector('#lm-error:not([hidden])', { timeout: 60000 });
   assert.equal(await page.textContent('#lm-error'),
-    "gemma.gguf: unsupported architecture 'gemma': quantscope runs llama, qwen2, qwen3, gemma3");
-  assert.equal(await page.textContent('#lm-status'), 'gemma.gguf was refused.');
+    "gemma3n.gguf: unsupported architecture 'gemma3n': quantscope runs llama, qwen2, qwen3, gemma, gemma2, gemma3");
+  assert.equal(await page.textContent('#lm-status'), 'gemma3n.gguf was refused.');
   await dropFiles(page, '#lm-drop', [{ name: 'notes.gguf', bytes: Buffer.from('just some text, not a model') }]);
   await page.waitForFunction(() => /^notes\.gguf: cannot read the model/.test(document.querySelector('#lm-error').textContent), null, { timeout: 60000 });
   // The built-in model comes back and runs.

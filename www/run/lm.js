@@ -182,7 +182,7 @@ const MARKUP = `
   <div class="table-wrap"><table id="lm-sens-table" hidden><thead></thead><tbody></tbody></table></div>
   <h3>Your own model</h3>
   <div id="lm-drop" class="run-drop" tabindex="0" role="button" aria-describedby="lm-drop-help">
-    <p><strong>Drop a small llama, qwen2, qwen3 or gemma3 GGUF here</strong></p>
+    <p><strong>Drop a small llama, qwen2, qwen3 or Gemma GGUF here</strong></p>
     <p id="lm-drop-help" class="hint">or press Enter to choose one (SentencePiece tokenizers, and byte-level BPE with GPT-2's,
       Llama 3's, Qwen2's or SmolLM's pre-tokenizer; up to ${(MAX_FILE_BYTES / 2 ** 30).toFixed(1)} GiB). An all-F32 model gets its Q8_0, Q4_0
       and Q4_K_M copies; a quantized one runs as it is. Nothing is uploaded.</p>

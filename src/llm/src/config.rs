@@ -1,4 +1,4 @@
-//! A llama-family model's hyper-parameters (llama, qwen2, qwen3, gemma3: the keys are `<arch>.*`), read from the GGUF metadata with the keys and
+//! A llama-family model's hyper-parameters (llama, qwen2, qwen3, gemma, gemma2, gemma3: the keys are `<arch>.*`), read from the GGUF metadata with the keys and
 //! defaults of llama.cpp's loader (`src/llama-model.cpp`, `llama_model::load_hparams`, and the key
 //! names of `src/llama-arch.cpp`): context length, embedding length, block count, feed-forward
 //! length, head counts and the RMS-norm epsilon are required; `head_count_kv` defaults to
@@ -24,21 +24,23 @@ pub enum RopeMode {
 pub enum FfnActivation {
     /// silu(gate) · up (`ggml_swiglu_split`): llama, qwen2, qwen3.
     Silu,
-    /// gelu(gate) · up with GELU's tanh approximation (`ggml_geglu_split`): gemma3.
+    /// gelu(gate) · up with GELU's tanh approximation (`ggml_geglu_split`): gemma, gemma2, gemma3.
     GeluTanh,
 }
 
-/// What an architecture's graph does beyond llama's: (RoPE pairing, per-head q/k norm, gemma3's
-/// graph). Q/K/V biases are not here: llama.cpp loads them as optional tensors for every one of
+/// What an architecture's graph does beyond llama's: (RoPE pairing, per-head q/k norm, which
+/// Gemma). Q/K/V biases are not here: llama.cpp loads them as optional tensors for every one of
 /// them (`create_tensor_qkv`), and so does [`crate::Model`].
-fn traits(arch: &str) -> (RopeMode, bool, bool) {
+fn traits(arch: &str) -> (RopeMode, bool, Option<u8>) {
     match arch {
         // qwen3.cpp: RMSNorm of each q and k head (attn_q_norm / attn_k_norm) before RoPE.
-        "qwen3" => (RopeMode::Neox, true, false),
-        "qwen2" => (RopeMode::Neox, false, false),
-        // gemma3.cpp: q/k norm too, and the rest of `gemma3` below.
-        "gemma3" => (RopeMode::Neox, true, true),
-        _ => (RopeMode::Norm, false, false),
+        "qwen3" => (RopeMode::Neox, true, None),
+        "qwen2" => (RopeMode::Neox, false, None),
+        // gemma.cpp, gemma2.cpp, gemma3.cpp: the Gemma fields of LlamaConfig; gemma3 adds q/k norm.
+        "gemma" => (RopeMode::Neox, false, Some(1)),
+        "gemma2" => (RopeMode::Neox, false, Some(2)),
+        "gemma3" => (RopeMode::Neox, true, Some(3)),
+        _ => (RopeMode::Norm, false, None),
     }
 }
 
@@ -66,10 +68,18 @@ pub struct LlamaConfig {
     /// RoPE's frequency scale (`rope.scaling.type` linear: 1 / `rope.scaling.factor`), on every
     /// layer but the sliding-window ones.
     pub rope_freq_scale: f32,
-    /// gemma3's graph (`src/models/gemma3.cpp`): embeddings times sqrt(n_embd), an RMSNorm after
-    /// the attention and after the feed-forward (`attn_post_norm`, `ffn_post_norm`), GELU,
-    /// q scaled by `attn_scale` before the scores, and sliding-window layers.
-    pub gemma3: bool,
+    /// Gemma's graphs (`src/models/gemma.cpp`, `gemma2.cpp`, `gemma3.cpp`): embeddings times
+    /// sqrt(n_embd), and q scaled by `attn_scale` before the scores (not the scores after).
+    pub gemma: bool,
+    /// An RMSNorm of the attention's and of the feed-forward's output before each residual add
+    /// (`post_attention_norm`, `post_ffw_norm`: gemma2, gemma3).
+    pub post_norms: bool,
+    /// The head is always `token_embd` (gemma, gemma2 load no `output.weight`).
+    pub tied_head: bool,
+    /// `attention.logit_softcapping` (gemma2): each score s becomes cap · tanh(s / cap).
+    pub attn_softcap: Option<f32>,
+    /// `final_logit_softcapping` (gemma2; gemma3 when the key is set): the same on the logits.
+    pub final_softcap: Option<f32>,
     pub ffn_activation: FfnActivation,
     /// The attention scale (1/sqrt(head_dim); gemma3's 27B: 1/sqrt(n_embd / n_head)).
     pub attn_scale: f32,
@@ -80,15 +90,17 @@ pub struct LlamaConfig {
     /// Which layers slide (`attention.sliding_window_pattern`: per layer, or every layer but each
     /// n-th; llama.cpp's default for gemma3 is 6).
     pub swa_layers: Vec<bool>,
-    /// The sliding-window layers' RoPE base (`rope.freq_base_swa`, default 10000; their scale is 1).
+    /// The sliding-window layers' RoPE base and scale (`rope.freq_base_swa`; gemma3's defaults
+    /// 10000 and 1, gemma2's the global layers').
     pub rope_freq_base_swa: f32,
+    pub rope_freq_scale_swa: f32,
 }
 
 impl LlamaConfig {
     /// Layer `l`'s RoPE base and frequency scale (`llama_model::get_rope_freq_base` / `_scale`).
     pub fn layer_rope(&self, l: usize) -> (f32, f32) {
         if self.is_swa(l) {
-            (self.rope_freq_base_swa, 1.0)
+            (self.rope_freq_base_swa, self.rope_freq_scale_swa)
         } else {
             (self.rope_freq_base, self.rope_freq_scale)
         }
@@ -134,7 +146,7 @@ impl LlamaConfig {
             return Err(LlmError::UnsupportedArchitecture(architecture));
         }
         let a = architecture.as_str();
-        let (rope_mode, qk_norm, gemma3) = traits(a);
+        let (rope_mode, qk_norm, gemma) = traits(a);
         let key = |k: &str| format!("{a}.{k}");
         let n_ctx_train = positive(&key("context_length"), required(meta, &key("context_length"))?)?;
         let n_embd = positive(&key("embedding_length"), required(meta, &key("embedding_length"))?)?;
@@ -219,13 +231,33 @@ impl LlamaConfig {
             }
         }
         let mut attn_scale = 1.0 / (head_dim as f32).sqrt();
-        let (mut n_swa, mut swa_layers, mut rope_freq_base_swa) = (0, vec![false; n_layer], 10000.0);
-        if gemma3 {
-            // llama_model_gemma3::load_arch_hparams: the 27B (62 layers) scales by n_embd / n_head.
-            if n_layer == 62 {
+        let (mut n_swa, mut swa_layers) = (0, vec![false; n_layer]);
+        let (mut rope_freq_base_swa, mut rope_freq_scale_swa) = (10000.0, 1.0);
+        let (mut attn_softcap, mut final_softcap) = (None, None);
+        let positive_key = |k: &str, default: f32| -> Result<f32> {
+            let v = meta.f32(&key(k))?.unwrap_or(default);
+            if !(v.is_finite() && v > 0.0) {
+                return Err(LlmError::BadKey { key: key(k), why: format!("{v} is not a positive number") });
+            }
+            Ok(v)
+        };
+        if let Some(version) = gemma {
+            // load_arch_hparams of gemma2 and gemma3: their 27B (46 / 62 layers) scales by n_embd / n_head.
+            if (version == 2 && n_layer == 46) || (version == 3 && n_layer == 62) {
                 attn_scale = 1.0 / ((n_embd / n_head) as f32).sqrt();
             }
-            n_swa = meta.usize(&key("attention.sliding_window"))?.unwrap_or(0);
+            // gemma2: a window of 4096 on every other layer unless the keys say otherwise; the
+            // window layers' RoPE as the others'; soft-capping of the scores (50) and logits (30).
+            // gemma3: a window only with the key, on 5 layers of 6; logits capped only with the key.
+            let (default_swa, default_pattern) = if version == 2 { (4096, 2) } else { (0, 6) };
+            if version == 2 {
+                (rope_freq_base_swa, rope_freq_scale_swa) = (rope_freq_base, rope_freq_scale);
+                attn_softcap = Some(positive_key("attn_logit_softcapping", 50.0)?);
+                final_softcap = Some(positive_key("final_logit_softcapping", 30.0)?);
+            } else if version == 3 && meta.f32(&key("final_logit_softcapping"))?.unwrap_or(0.0) != 0.0 {
+                final_softcap = Some(positive_key("final_logit_softcapping", 30.0)?);
+            }
+            n_swa = if version == 1 { 0 } else { meta.usize(&key("attention.sliding_window"))?.unwrap_or(default_swa) };
             if n_swa > 0 {
                 let pattern_key = key("attention.sliding_window_pattern");
                 swa_layers = match meta.bools(&pattern_key)? {
@@ -235,20 +267,11 @@ impl LlamaConfig {
                     }
                     // llama_hparams::set_swa_pattern: every layer but each n-th (0: all).
                     None => {
-                        let n = meta.usize(&pattern_key)?.unwrap_or(6);
+                        let n = meta.usize(&pattern_key)?.unwrap_or(default_pattern);
                         (0..n_layer).map(|il| n == 0 || il % n < n - 1).collect()
                     }
                 };
-                rope_freq_base_swa = meta.f32(&key("rope.freq_base_swa"))?.unwrap_or(10000.0);
-                if !(rope_freq_base_swa.is_finite() && rope_freq_base_swa > 0.0) {
-                    return Err(LlmError::BadKey {
-                        key: key("rope.freq_base_swa"),
-                        why: format!("{rope_freq_base_swa} is not a positive number"),
-                    });
-                }
-            }
-            if meta.f32(&key("final_logit_softcapping"))?.unwrap_or(0.0) != 0.0 {
-                return Err(LlmError::Unsupported("final logit soft-capping".into()));
+                rope_freq_base_swa = positive_key("rope.freq_base_swa", rope_freq_base_swa)?;
             }
         }
         if let Some(v) = meta.usize(&key("vocab_size"))? {
@@ -272,12 +295,17 @@ impl LlamaConfig {
             qk_norm,
             rms_eps,
             rope_freq_scale,
-            gemma3,
-            ffn_activation: if gemma3 { FfnActivation::GeluTanh } else { FfnActivation::Silu },
+            gemma: gemma.is_some(),
+            post_norms: matches!(gemma, Some(2 | 3)),
+            tied_head: matches!(gemma, Some(1 | 2)),
+            attn_softcap,
+            final_softcap,
+            ffn_activation: if gemma.is_some() { FfnActivation::GeluTanh } else { FfnActivation::Silu },
             attn_scale,
             n_swa,
             swa_layers,
             rope_freq_base_swa,
+            rope_freq_scale_swa,
         })
     }
 }
@@ -338,8 +366,8 @@ mod tests {
 
     #[test]
     fn variants_not_implemented_are_refused_naming_them() {
-        let e = gemma3(vec![f32_kv("gemma3.final_logit_softcapping", 30.0)]).unwrap_err();
-        assert_eq!(e.to_string(), "not supported yet: final logit soft-capping");
+        let e = gemma3(vec![f32_kv("gemma3.final_logit_softcapping", -30.0)]).unwrap_err();
+        assert_eq!(e.to_string(), "GGUF metadata 'gemma3.final_logit_softcapping': -30 is not a positive number");
         let e = gemma3(vec![str_kv("gemma3.rope.scaling.type", "yarn")]).unwrap_err();
         assert_eq!(e.to_string(), "not supported yet: RoPE scaling 'yarn'");
         let e = gemma3(vec![f32_kv("gemma3.rope.scaling.attn_factor", 0.5)]).unwrap_err();
@@ -350,10 +378,10 @@ mod tests {
         assert_eq!(gemma3(vec![f32_kv("gemma3.rope.scaling.factor", 8.0)]).unwrap().rope_freq_scale, 0.125);
         let none = gemma3(vec![f32_kv("gemma3.rope.scaling.factor", 8.0), str_kv("gemma3.rope.scaling.type", "none")]);
         assert_eq!(none.unwrap().rope_freq_scale, 1.0);
-        // gemma (1) and gemma2 are other graphs.
-        let mut kvs = vec![str_kv("general.architecture", "gemma2")];
-        kvs.push(u32_kv("gemma2.context_length", 64));
+        // gemma3n is another graph.
+        let mut kvs = vec![str_kv("general.architecture", "gemma3n")];
+        kvs.push(u32_kv("gemma3n.context_length", 64));
         let e = LlamaConfig::from_metadata(&Metadata::new(&kvs), 10).unwrap_err();
-        assert_eq!(e.to_string(), "unsupported architecture 'gemma2': quantscope runs llama, qwen2, qwen3, gemma3");
+        assert_eq!(e.to_string(), "unsupported architecture 'gemma3n': quantscope runs llama, qwen2, qwen3, gemma, gemma2, gemma3");
     }
 }

@@ -1,21 +1,23 @@
-//! The forward pass of llama, qwen2, qwen3 and gemma3 (llama.cpp's `src/models/llama.cpp`,
-//! `qwen2.cpp`, `qwen3.cpp`, `gemma3.cpp`: the same graph but for what [`LlamaConfig`] holds as
-//! data), one token at a time against a KV cache:
+//! The forward pass of llama, qwen2, qwen3, gemma, gemma2 and gemma3 (llama.cpp's
+//! `src/models/llama.cpp`, `qwen2.cpp`, `qwen3.cpp`, `gemma.cpp`, `gemma2.cpp`, `gemma3.cpp`: the
+//! same graph but for what [`LlamaConfig`] holds as data), one token at a time against a KV cache:
 //!
 //! ```text
-//! x = token_embd[id]                                  (gemma3: · √n_embd)
+//! x = token_embd[id]                                  (gemmas: · √n_embd)
 //! per layer:  h = rms_norm(x) · attn_norm
 //!             q, k, v = Wq h (+ bq), Wk h (+ bk), Wv h (+ bv)     (biases when the file has them: qwen2)
 //!             qwen3, gemma3: each q and k head = rms_norm(head) · attn_q_norm / attn_k_norm
 //!             RoPE on q and k at the token's position (adjacent pairs for llama, halves for qwen
 //!             and gemma3; rope_freqs factors; the layer's base and linear scale)
 //!             cache k, v;  per query head, attention over the cached positions of its
-//!             K/V head (head / (n_head / n_head_kv), ggml's broadcast) — gemma3's sliding-window
-//!             layers only the last n_swa — scores · 1/√head_dim (gemma3: q scaled before)
-//!             x += Wo attn                             (gemma3: rms_norm(Wo attn) · post_attention_norm)
+//!             K/V head (head / (n_head / n_head_kv), ggml's broadcast) — gemma2/3's sliding-window
+//!             layers only the last n_swa — scores · 1/√head_dim (gemmas: q scaled before;
+//!             gemma2: each score soft-capped, cap · tanh(s / cap))
+//!             x += Wo attn                             (gemma2/3: rms_norm(Wo attn) · post_attention_norm)
 //!             h = rms_norm(x) · ffn_norm;  x += W_down (silu(W_gate h) · W_up h)
-//!                                                      (gemma3: gelu, then rms_norm · post_ffw_norm)
-//! logits = W_output (rms_norm(x) · output_norm)      (token_embd when output.weight is absent)
+//!                                                      (gemmas: gelu; gemma2/3: then rms_norm · post_ffw_norm)
+//! logits = W_output (rms_norm(x) · output_norm)      (token_embd when output.weight is absent;
+//!                                                      gemma2: soft-capped as the scores)
 //! ```
 //!
 //! K and V are cached in F32 (llama.cpp's default cache is F16; the reference logits are made
@@ -49,7 +51,7 @@ struct Layer {
     q_norm: Option<Vec<f32>>,
     k_norm: Option<Vec<f32>>,
     wo: Matrix,
-    /// gemma3's RMSNorm of the attention's and the feed-forward's outputs before each residual add.
+    /// gemma2/3's RMSNorm of the attention's and the feed-forward's outputs before each residual add.
     attn_post_norm: Option<Vec<f32>>,
     ffn_post_norm: Option<Vec<f32>>,
     ffn_norm: Vec<f32>,
@@ -72,12 +74,13 @@ pub struct Model {
 }
 
 impl Model {
-    /// Reads a llama, qwen2, qwen3 or gemma3 GGUF file whole from memory.
+    /// Reads a llama, qwen2, qwen3, gemma, gemma2 or gemma3 GGUF file whole from memory.
     pub fn from_gguf(bytes: Vec<u8>) -> Result<Model> {
         Model::from_source("model.gguf", Rc::new(bytes))
     }
 
-    /// Reads a llama, qwen2, qwen3 or gemma3 GGUF file from any byte source (tensors read one at a time).
+    /// Reads a llama, qwen2, qwen3, gemma, gemma2 or gemma3 GGUF file from any byte source (tensors
+    /// read one at a time).
     pub fn from_source(name: &str, source: Rc<dyn ByteSource>) -> Result<Model> {
         // Only the GGUF reader: the language-model module links no other format's.
         let format = lazy::detect(name, source.as_ref())?;
@@ -136,7 +139,7 @@ impl Model {
                 }
             };
             let head_norm = |t: &str| if c.qk_norm { src.vector(&n(t), c.head_dim).map(Some) } else { Ok(None) };
-            let post_norm = |t: &str| if c.gemma3 { src.vector(&n(t), c.n_embd).map(Some) } else { Ok(None) };
+            let post_norm = |t: &str| if c.post_norms { src.vector(&n(t), c.n_embd).map(Some) } else { Ok(None) };
             let ff = c.n_ff[i];
             layers.push(Layer {
                 attn_norm: src.vector(&n("attn_norm"), c.n_embd)?,
@@ -158,6 +161,11 @@ impl Model {
             });
         }
         let output_norm = src.vector("output_norm.weight", c.n_embd)?;
+        // gemma.cpp and gemma2.cpp read the head from token_embd only: llama.cpp refuses a file
+        // with an output.weight it would not use.
+        if c.tied_head && src.has("output.weight") {
+            return Err(LlmError::Unsupported(format!("tensor 'output.weight' in a {} model (its head is token_embd)", c.architecture)));
+        }
         let output = if src.has("output.weight") { Some(src.matrix("output.weight", c.n_vocab, c.n_embd)?) } else { None };
         Ok(Model { config: c, tokenizer, token_embd, layers, output_norm, output, rope_freqs })
     }
@@ -250,10 +258,10 @@ impl Model {
         Ok(x)
     }
 
-    /// Token `t`'s embedding row; gemma3 multiplies it by sqrt(n_embd) (`ggml_scale`, in f32).
+    /// Token `t`'s embedding row; the gemmas multiply it by sqrt(n_embd) (`ggml_scale`, in f32).
     fn embed_row(&self, t: u32, row: &mut [f32]) {
         self.token_embd.row(t as usize, row);
-        if self.config.gemma3 {
+        if self.config.gemma {
             let s = (self.config.n_embd as f32).sqrt();
             row.iter_mut().for_each(|v| *v *= s);
         }
@@ -337,6 +345,7 @@ impl Model {
         for (xr, out) in x.chunks_exact(c.n_embd).zip(logits.chunks_exact_mut(c.n_vocab)) {
             ops::rms_norm(xr, &self.output_norm, c.rms_eps, &mut h);
             self.output.as_ref().unwrap_or(&self.token_embd).matvec(&h, out);
+            soft_cap(out, c.final_softcap);
         }
         logits
     }
@@ -442,7 +451,15 @@ fn project(m: &Matrix, replacement: Option<&[f32]>, x: &[f32], y: &mut [f32]) {
     }
 }
 
-/// gemma3's RMSNorm of a block's output rows before the residual add, when the layer has one.
+/// gemma2's soft-capping of scores or logits: `ggml_scale` by 1/cap, `ggml_tanh`, `ggml_scale` by cap.
+fn soft_cap(v: &mut [f32], cap: Option<f32>) {
+    if let Some(cap) = cap {
+        let inv = 1.0 / cap;
+        v.iter_mut().for_each(|x| *x = (*x * inv).tanh() * cap);
+    }
+}
+
+/// gemma2/3's RMSNorm of a block's output rows before the residual add, when the layer has one.
 fn post_norm(c: &LlamaConfig, norm: &Option<Vec<f32>>, rows: &mut [f32]) {
     if let Some(w) = norm {
         let mut h = vec![0f32; c.n_embd];
@@ -471,7 +488,7 @@ fn add_bias(y: &mut [f32], bias: &Option<Vec<f32>>) {
 /// Position `pos`'s query and its new key and value rows from the normalized input `h`
 /// (`llm_build_llama`'s Qcur/Kcur/Vcur): the projections by `project` (a layer matrix times a
 /// row), their biases, the per-head Q/K norms (qwen3, gemma3), RoPE with layer `l`'s base and
-/// scale, and gemma3's scaling of q (`ggml_scale(Qcur, f_attention_scale)`, after which the
+/// scale, and the gemmas' scaling of q (`ggml_scale(Qcur, f_attention_scale)`, after which the
 /// scores are not scaled again). `head_in` is scratch of one head.
 #[allow(clippy::too_many_arguments)]
 fn query_key_value(
@@ -503,26 +520,27 @@ fn query_key_value(
             ops::rope(head, pos, c.n_rot, rope, c.rope_mode, rope_freqs);
         }
     }
-    if c.gemma3 {
+    if c.gemma {
         q.iter_mut().for_each(|v| *v *= c.attn_scale);
     }
 }
 
 /// Grouped-query attention of one position's query `q` over the cached keys and values of the
 /// positions it sees (`scores.len()` of them, from the start of `k_cache` and `v_cache`): per head
-/// softmax(q·k · attn_scale) times v, into `attn` (n_head × head_dim). gemma3's q is scaled
-/// already (the scores are then multiplied by 1, exactly).
+/// softmax(q·k · attn_scale) times v, into `attn` (n_head × head_dim). The gemmas' q is scaled
+/// already (the scores are then multiplied by 1, exactly); gemma2 soft-caps the scores.
 fn attend(c: &LlamaConfig, q: &[f32], k_cache: &[f32], v_cache: &[f32], scores: &mut [f32], attn: &mut [f32]) {
     let hd = c.head_dim;
     let kv_dim = c.n_head_kv * hd;
     let group = c.n_head / c.n_head_kv;
-    let scale = if c.gemma3 { 1.0 } else { c.attn_scale };
+    let scale = if c.gemma { 1.0 } else { c.attn_scale };
     for hq in 0..c.n_head {
         let g = hq / group;
         let qh = &q[hq * hd..(hq + 1) * hd];
         for (j, s) in scores.iter_mut().enumerate() {
             *s = ops::dot(&k_cache[j * kv_dim + g * hd..j * kv_dim + (g + 1) * hd], qh) * scale;
         }
+        soft_cap(scores, c.attn_softcap);
         ops::softmax(scores);
         let out = &mut attn[hq * hd..(hq + 1) * hd];
         out.fill(0.0);
@@ -666,6 +684,7 @@ impl Session<'_> {
         if stop.is_none() {
             ops::rms_norm(&x, &m.output_norm, c.rms_eps, &mut h);
             m.output.as_ref().unwrap_or(&m.token_embd).matvec(&h, logits);
+            soft_cap(logits, c.final_softcap);
         }
         self.n_past += 1;
     }

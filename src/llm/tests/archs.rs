@@ -51,16 +51,28 @@ macro_rules! case {
     };
 }
 
-fn cases() -> [Case; 7] {
-    [case!("qwen2"), case!("qwen3"), case!("llama-bpe"), case!("smollm"), case!("llama-spm"), case!("llama-rope-freqs"), case!("gemma3")]
+fn cases() -> [Case; 9] {
+    [
+        case!("qwen2"),
+        case!("qwen3"),
+        case!("llama-bpe"),
+        case!("smollm"),
+        case!("llama-spm"),
+        case!("llama-rope-freqs"),
+        case!("gemma3"),
+        case!("gemma"),
+        case!("gemma2"),
+    ]
 }
 
 /// The SentencePiece cases' ids for llm_archs/spm.txt.
-fn spm_cases() -> [(Case, &'static [u8]); 3] {
+fn spm_cases() -> [(Case, &'static [u8]); 5] {
     [
         (case!("llama-spm"), arch_fixture!("llama-spm", ".spm.ids.npy")),
         (case!("llama-rope-freqs"), arch_fixture!("llama-rope-freqs", ".spm.ids.npy")),
         (case!("gemma3"), arch_fixture!("gemma3", ".spm.ids.npy")),
+        (case!("gemma"), arch_fixture!("gemma", ".spm.ids.npy")),
+        (case!("gemma2"), arch_fixture!("gemma2", ".spm.ids.npy")),
     ]
 }
 
@@ -112,7 +124,7 @@ fn token_ids_equal_llama_cpp_for_every_pre_tokenizer() {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn the_sentencepiece_fixture_reaches_every_rule() {
-    let [(spm, spm_ids), (no_prefix, no_prefix_ids), _] = spm_cases();
+    let [(spm, spm_ids), (no_prefix, no_prefix_ids), ..] = spm_cases();
     let m = Model::from_gguf(spm.gguf.to_vec()).unwrap();
     let t = &m.tokenizer;
     assert_eq!((t.pre(), t.add_space_prefix(), t.add_bos, t.bos, t.eos), (None, Some(true), true, Some(1), Some(2)));
@@ -142,7 +154,7 @@ fn the_sentencepiece_fixture_reaches_every_rule() {
 fn the_fixture_tells_the_pre_tokenizers_apart() {
     // The same vocabulary and text give other ids under each pre-tokenizer (so the test above
     // could fail for a pre-tokenizer that cut like another), and GPT-2's differs from all three.
-    let [qwen2, _, llama_bpe, smollm, _, _, _] = cases();
+    let [qwen2, _, llama_bpe, smollm, ..] = cases();
     let more = fixture_str!("llm_archs/more.txt");
     let all = [ids(qwen2.more), ids(llama_bpe.more), ids(smollm.more)];
     assert!(all[0] != all[1] && all[1] != all[2] && all[0] != all[2]);
@@ -156,7 +168,7 @@ fn the_fixture_tells_the_pre_tokenizers_apart() {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn configs_hold_the_architecture_differences() {
-    let [qwen2, qwen3, llama_bpe, _, _, rope_freqs, _] = cases();
+    let [qwen2, qwen3, llama_bpe, _, _, rope_freqs, ..] = cases();
     let q2 = Model::from_gguf(qwen2.gguf.to_vec()).unwrap();
     assert_eq!((q2.config.rope_mode, q2.config.qk_norm), (RopeMode::Neox, false));
     // Tied embeddings: no output.weight, the head is token_embd.
@@ -230,10 +242,11 @@ fn worst_logit_error(m: &Model, case: &Case) -> f32 {
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn the_gemma3_fixture_shows_every_part_of_its_graph() {
     use quantscope_llm::config::FfnActivation;
-    let [.., gemma3] = cases();
+    let [.., gemma3, _, _] = cases();
     let m = Model::from_gguf(gemma3.gguf.to_vec()).unwrap();
     let c = &m.config;
-    assert!(c.gemma3 && c.qk_norm && c.rope_mode == RopeMode::Neox && c.ffn_activation == FfnActivation::GeluTanh);
+    assert!(c.gemma && c.post_norms && c.qk_norm && c.rope_mode == RopeMode::Neox && c.ffn_activation == FfnActivation::GeluTanh);
+    assert_eq!((c.attn_softcap, c.final_softcap, c.tied_head), (None, None, false));
     // Window of 4 on layer 0 (pattern 2: layer 1 global), its own RoPE base, linear scaling of 2
     // on the global layer, heads of 16 (attention scale 1/4), tied embeddings.
     assert_eq!((c.n_swa, c.swa_layers.clone(), c.layer_rope(0), c.layer_rope(1)), (4, vec![true, false], (20000.0, 1.0), (1e6, 0.5)));
@@ -248,7 +261,7 @@ fn the_gemma3_fixture_shows_every_part_of_its_graph() {
         ("the global RoPE base on the window layer", |c| c.rope_freq_base_swa = c.rope_freq_base),
         ("no linear RoPE scaling", |c| c.rope_freq_scale = 1.0),
         ("SiLU instead of GELU", |c| c.ffn_activation = FfnActivation::Silu),
-        ("the llama graph (no embedding scale, post-norms or q scaling)", |c| c.gemma3 = false),
+        ("the llama graph (no embedding scale, post-norms or q scaling)", |c| (c.gemma, c.post_norms) = (false, false)),
     ];
     for (what, undo) in undone {
         let mut m = Model::from_gguf(gemma3.gguf.to_vec()).unwrap();
@@ -256,5 +269,34 @@ fn the_gemma3_fixture_shows_every_part_of_its_graph() {
         let e = worst_logit_error(&m, &gemma3);
         assert!(e > 1e-3, "{what}: {e:e}");
         println!("gemma3 with {what}: {e:e}");
+    }
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn the_gemma_and_gemma2_fixtures_show_their_graphs() {
+    let [.., gemma, gemma2] = cases();
+    let g1 = Model::from_gguf(gemma.gguf.to_vec()).unwrap();
+    let c = &g1.config;
+    assert!(c.gemma && c.tied_head && !c.post_norms && !c.qk_norm && c.n_swa == 0);
+    let g2 = Model::from_gguf(gemma2.gguf.to_vec()).unwrap();
+    let c = &g2.config;
+    // llama.cpp's gemma2 defaults: the window on every other layer, the global RoPE on it.
+    assert!(c.gemma && c.tied_head && c.post_norms && !c.qk_norm);
+    assert_eq!((c.n_swa, c.swa_layers.clone(), c.layer_rope(0)), (4, vec![true, false], c.layer_rope(1)));
+    assert_eq!((c.attn_softcap, c.final_softcap), (Some(1.5), Some(10.0)));
+    type Undo = fn(&mut quantscope_llm::LlamaConfig);
+    let undone: [(&str, &Case, Undo); 4] = [
+        ("gemma without the embedding and q scaling", &gemma, |c| c.gemma = false),
+        ("gemma2 without the score soft-capping", &gemma2, |c| c.attn_softcap = None),
+        ("gemma2 without the logit soft-capping", &gemma2, |c| c.final_softcap = None),
+        ("gemma2 without the window", &gemma2, |c| c.n_swa = 0),
+    ];
+    for (what, case, undo) in undone {
+        let mut m = Model::from_gguf(case.gguf.to_vec()).unwrap();
+        undo(&mut m.config);
+        let e = worst_logit_error(&m, case);
+        assert!(e > 1e-3, "{what}: {e:e}");
+        println!("{what}: {e:e}");
     }
 }

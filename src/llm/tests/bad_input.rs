@@ -56,7 +56,7 @@ fn another_format_is_refused() {
 fn another_architecture_is_refused() {
     let e = error(patched(&string_kv("general.architecture", "llama"), &string_kv("general.architecture", "mamba")));
     assert!(matches!(&e, LlmError::UnsupportedArchitecture(a) if a == "mamba"), "{e}");
-    assert_eq!(e.to_string(), "unsupported architecture 'mamba': quantscope runs llama, qwen2, qwen3, gemma3");
+    assert_eq!(e.to_string(), "unsupported architecture 'mamba': quantscope runs llama, qwen2, qwen3, gemma, gemma2, gemma3");
 }
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
@@ -252,4 +252,19 @@ fn a_tensor_the_forward_pass_has_no_step_for_is_refused() {
     // A feed-forward bias (llama.cpp's llama graph would add it): refused, not ignored.
     let e = error(patched(b"blk.0.attn_k.weight", b"blk.0.ffn_gate.bias"));
     assert_eq!(e.to_string(), "not supported yet: tensor 'blk.0.ffn_gate.bias'");
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn an_output_matrix_in_a_gemma_model_is_refused() {
+    // llama-spm as a gemma: every "llama." key renamed (same length) and the architecture; it has
+    // an output.weight, which llama.cpp's gemma graph never reads (it refuses such a file).
+    let mut b = fixture_bytes!("llm_archs/llama-spm.gguf").to_vec();
+    for from in [&string_kv("general.architecture", "llama")[..], b"llama."] {
+        let to = String::from_utf8_lossy(from).replace("llama", "gemma").into_bytes();
+        while let Some(at) = b.windows(from.len()).position(|w| w == from) {
+            b[at..at + from.len()].copy_from_slice(&to);
+        }
+    }
+    assert_eq!(error(b).to_string(), "not supported yet: tensor 'output.weight' in a gemma model (its head is token_embd)");
 }

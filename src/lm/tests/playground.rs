@@ -178,12 +178,24 @@ fn kl_divergence_comes_with_perplexity() {
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
-fn qwen2_qwen3_gemma3_and_sentencepiece_llama_models_load_with_their_quantized_copies_and_generate() {
+fn qwen_gemma_and_sentencepiece_llama_models_load_with_their_quantized_copies_and_generate() {
     // The tiny random-weight fixtures of scripts/fixtures/make_llm_archs.py: F32, so the page
     // makes the three copies too; the F32 column's first greedy token is llama.cpp's top logit.
     // (architecture, model, held-out ids, llama.cpp's logits)
     type Case = (&'static str, &'static [u8], &'static [u8], &'static [u8]);
-    let cases: [Case; 5] = [
+    let cases: [Case; 7] = [
+        (
+            "gemma",
+            fixture_bytes!("llm_archs/gemma.gguf"),
+            fixture_bytes!("llm_archs/gemma.heldout.ids.npy"),
+            fixture_bytes!("llm_archs/gemma.logits.npy"),
+        ),
+        (
+            "gemma2",
+            fixture_bytes!("llm_archs/gemma2.gguf"),
+            fixture_bytes!("llm_archs/gemma2.heldout.ids.npy"),
+            fixture_bytes!("llm_archs/gemma2.logits.npy"),
+        ),
         (
             "gemma3",
             fixture_bytes!("llm_archs/gemma3.gguf"),
