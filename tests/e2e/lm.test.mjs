@@ -141,22 +141,22 @@ test('Cancel stops a generation between two requests, and the next one runs', as
   await page.close();
 });
 
-// A GGUF file (version 3) with no tensors and one key, general.architecture = "gemma": read fine,
+// A GGUF file (version 3) with no tensors and one key, general.architecture = "gemma3n": read fine,
 // refused for its architecture before anything else.
 function otherArchitecture() {
   const str = (t) => { const b = Buffer.from(t); const n = Buffer.alloc(8); n.writeBigUInt64LE(BigInt(b.length)); return [n, b]; };
   const u32 = (v) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); return b; };
   const u64 = (v) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); return b; };
-  return Buffer.concat([Buffer.from('GGUF'), u32(3), u64(0), u64(1), ...str('general.architecture'), u32(8), ...str('gemma')]);
+  return Buffer.concat([Buffer.from('GGUF'), u32(3), u64(0), u64(1), ...str('general.architecture'), u32(8), ...str('gemma3n')]);
 }
 
 test('a model of another architecture and a file that is not GGUF are refused with the reason, at 390 px too', async () => {
   const page = await openLm(390);
-  await dropFiles(page, '#lm-drop', [{ name: 'gemma.gguf', bytes: otherArchitecture() }]);
+  await dropFiles(page, '#lm-drop', [{ name: 'gemma3n.gguf', bytes: otherArchitecture() }]);
   await page.waitForSelector('#lm-error:not([hidden])', { timeout: 60000 });
   assert.equal(await page.textContent('#lm-error'),
-    "gemma.gguf: unsupported architecture 'gemma': quantscope runs llama, qwen2, qwen3");
-  assert.equal(await page.textContent('#lm-status'), 'gemma.gguf was refused.');
+    "gemma3n.gguf: unsupported architecture 'gemma3n': quantscope runs llama, qwen2, qwen3, gemma, gemma2, gemma3");
+  assert.equal(await page.textContent('#lm-status'), 'gemma3n.gguf was refused.');
   await dropFiles(page, '#lm-drop', [{ name: 'notes.gguf', bytes: Buffer.from('just some text, not a model') }]);
   await page.waitForFunction(() => /^notes\.gguf: cannot read the model/.test(document.querySelector('#lm-error').textContent), null, { timeout: 60000 });
   // The built-in model comes back and runs.
@@ -215,6 +215,34 @@ test('a qwen3 model dropped on the section runs: llama.cpp\'s next token, its qu
   assert.deepEqual(Object.keys(got), ['F32', 'Q8_0', 'Q4_0', 'Q4_K_M']);
   for (const ids of Object.values(got)) assert.equal(ids.length, 3);
   assert.equal(got.F32[0], qwen3Top, 'the first greedy token is llama.cpp\'s top logit');
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+// make_llm_archs.py's tiny gemma3 (SentencePiece vocabulary without the space prefix, sliding-window
+// layer, GELU, post-norms): dropped on the page, it loads, tokenizes the prompt as llama.cpp (BOS,
+// which SentencePiece adds, then the held-out ids) and every copy generates. Its first greedy
+// token is held to llama.cpp's logits in src/lm/tests/playground.rs (these are without BOS).
+const gemma3 = await readFile(new URL('../fixtures/llm_archs/gemma3.gguf', import.meta.url));
+const gemma3Heldout = idsOf(await readFile(new URL('../fixtures/llm_archs/gemma3.heldout.ids.npy', import.meta.url)));
+const gemma3Prompt = (() => {
+  const s = new LmSession('gemma3.gguf', gemma3);
+  try { return s.decode(Uint32Array.from(gemma3Heldout.slice(0, 16))); } finally { s.free(); }
+})();
+
+test('a gemma3 model with a SentencePiece tokenizer dropped on the section runs with its quantized copies', async () => {
+  const page = await openLm();
+  await dropFiles(page, '#lm-drop', [{ name: 'gemma3.gguf', bytes: gemma3 }]);
+  await page.waitForFunction(() => /^gemma3\.gguf: gemma3, /.test(document.querySelector('#lm-status').textContent), null, { timeout: 60000 });
+  await page.fill('#lm-prompt', gemma3Prompt);
+  await page.fill('#lm-tokens', '3');
+  await page.click('#lm-generate');
+  await page.waitForFunction(() => document.querySelector('#lm-outputs')?.dataset.state === 'done', null, { timeout: 60000 });
+  assert.deepEqual(JSON.parse(await page.$eval('#lm-outputs', (e) => e.dataset.prompt)), [1, ...gemma3Heldout.slice(0, 16)]);
+  const got = await columnTokens(page);
+  assert.deepEqual(Object.keys(got), ['F32', 'Q8_0', 'Q4_0', 'Q4_K_M']);
+  for (const ids of Object.values(got)) assert.equal(ids.length, 3);
+  await page.locator('#run-lm').screenshot({ path: `${SCREENSHOTS}run-lm-gemma3.png` });
   assert.deepEqual(page.errors, []);
   await page.close();
 });

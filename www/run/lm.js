@@ -23,7 +23,7 @@ const IMATRIX_CHUNKS = 8;
 // importance matrix, as in llama-quantize.
 const ADDABLE_TYPES = [
   'Q8_0', 'Q6_K', 'Q5_K_M', 'Q5_K_S', 'Q5_1', 'Q5_0', 'Q4_K_M', 'Q4_K_S', 'Q4_1', 'Q4_0', 'IQ4_XS', 'IQ4_NL',
-  'Q3_K_L', 'Q3_K_M', 'Q3_K_S', 'Q2_K', 'Q2_K_S', 'F16', 'BF16',
+  'Q3_K_L', 'Q3_K_M', 'Q3_K_S', 'Q2_K', 'Q2_K_S', 'IQ2_XS', 'F16', 'BF16',
 ];
 
 // GPTQ's defaults: make_tiny_lm_gptq.py's settings, for which gptq.json has llama.cpp's figure.
@@ -182,9 +182,9 @@ const MARKUP = `
   <div class="table-wrap"><table id="lm-sens-table" hidden><thead></thead><tbody></tbody></table></div>
   <h3>Your own model</h3>
   <div id="lm-drop" class="run-drop" tabindex="0" role="button" aria-describedby="lm-drop-help">
-    <p><strong>Drop a small llama, qwen2 or qwen3 GGUF here</strong></p>
-    <p id="lm-drop-help" class="hint">or press Enter to choose one (byte-level BPE tokenizers: GPT-2's, Llama 3's, Qwen2's
-      and SmolLM's pre-tokenizers; up to ${(MAX_FILE_BYTES / 2 ** 30).toFixed(1)} GiB). An all-F32 model gets its Q8_0, Q4_0
+    <p><strong>Drop a small llama, qwen2, qwen3 or Gemma GGUF here</strong></p>
+    <p id="lm-drop-help" class="hint">or press Enter to choose one (SentencePiece tokenizers, and byte-level BPE with GPT-2's,
+      Llama 3's, Qwen2's or SmolLM's pre-tokenizer; up to ${(MAX_FILE_BYTES / 2 ** 30).toFixed(1)} GiB). An all-F32 model gets its Q8_0, Q4_0
       and Q4_K_M copies; a quantized one runs as it is. Nothing is uploaded.</p>
     <input id="lm-file" type="file" accept=".gguf" hidden>
   </div>

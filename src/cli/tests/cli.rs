@@ -782,6 +782,19 @@ fn perplexity_equals_llama_perplexity_and_generate_continues_the_prompt() {
     assert_eq!(run(&["generate", model.to_str().unwrap()]).status.code(), Some(2));
 }
 
+/// `generate` runs the other families and SentencePiece too (their logits are held to llama.cpp's
+/// in src/llm/tests/archs.rs): the tiny random-weight gemma, gemma2, gemma3 and SentencePiece llama.
+#[test]
+fn generate_runs_gemma_and_sentencepiece_models() {
+    for name in ["gemma", "gemma2", "gemma3", "llama-spm", "llama-rope-freqs"] {
+        let model = fixture(&format!("llm_archs/{name}.gguf"));
+        let out = run(&["generate", model.to_str().unwrap(), "--prompt", "Enter the ghost", "--tokens", "8"]);
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.starts_with("Enter the ghost") && text.trim_end().len() > "Enter the ghost".len(), "{name}: {text:?}");
+    }
+}
+
 /// `make-imatrix` writes llama-imatrix's file: run where the fixture was made, with the same text
 /// and settings, the header (keys, dataset name, tensors) is llama-imatrix's byte for byte and
 /// the file has its length; the statistics are checked in src/llm/tests/imatrix.rs. It then

@@ -1,6 +1,6 @@
-//! A llama, qwen2 or qwen3 language model read from a GGUF file, as llama.cpp runs it: the config
-//! from the metadata ([`config`]), the byte-level BPE tokenizer from the token list and merges
-//! ([`tokenizer`]; GPT-2's, Llama 3's, Qwen2's and SmolLM's pre-tokenizers), and the forward
+//! A llama, qwen2, qwen3 or gemma3 language model read from a GGUF file, as llama.cpp runs it: the
+//! config from the metadata ([`config`]), the tokenizer ([`tokenizer`]: SentencePiece, or byte-level
+//! BPE with GPT-2's, Llama 3's, Qwen2's and SmolLM's pre-tokenizers), and the forward
 //! pass with a KV cache ([`model`]) in F32, and with Q8_0, Q4_0, Q5_0, Q4_1, Q5_1 and Q2_K–Q6_K
 //! matrices multiplied as ggml-cpu multiplies them ([`q8_0`], [`q4_0`], [`legacy`], [`kquants`]).
 //!

@@ -132,18 +132,37 @@ impl Metadata {
 
     /// An array of i32 (llama.cpp's `tokenizer.ggml.token_type`); None when the key is absent.
     pub fn i32s(&self, key: &str) -> Result<Option<Vec<i32>>> {
+        Ok(self.words(key, vt::I32, "int32")?.map(|w| w.into_iter().map(i32::from_le_bytes).collect()))
+    }
+
+    /// An array of bools (gemma3's per-layer `attention.sliding_window_pattern`); None when the
+    /// key is absent or not a bool array.
+    pub fn bools(&self, key: &str) -> Result<Option<Vec<bool>>> {
         let Some((t, b)) = self.kvs.get(key) else { return Ok(None) };
         if *t != vt::ARRAY {
-            return Err(bad(key, "expected an array of int32"));
+            return Ok(None);
         }
         let (et, n, body) = self.array_parts(key, b)?;
-        if et != vt::I32 {
-            return Err(bad(key, "expected an array of int32"));
+        if et != vt::BOOL {
+            return Ok(None);
+        }
+        body.get(..n).map(|v| Some(v.iter().map(|&x| x != 0).collect())).ok_or_else(|| bad(key, "malformed array"))
+    }
+
+    /// An array of f32 (llama.cpp's `tokenizer.ggml.scores`); None when the key is absent.
+    pub fn f32s(&self, key: &str) -> Result<Option<Vec<f32>>> {
+        Ok(self.words(key, vt::F32, "float32")?.map(|w| w.into_iter().map(f32::from_le_bytes).collect()))
+    }
+
+    /// The 4-byte elements of an array of `elem_type`; None when the key is absent.
+    fn words(&self, key: &str, elem_type: u32, what: &str) -> Result<Option<Vec<[u8; 4]>>> {
+        let Some((t, b)) = self.kvs.get(key) else { return Ok(None) };
+        let (et, n, body) = if *t == vt::ARRAY { self.array_parts(key, b)? } else { (u32::MAX, 0, &b[..0]) };
+        if et != elem_type {
+            return Err(bad(key, format!("expected an array of {what}")));
         }
         (0..n)
-            .map(|i| {
-                body.get(i * 4..i * 4 + 4).map(|x| i32::from_le_bytes(x.try_into().unwrap())).ok_or_else(|| bad(key, "malformed array"))
-            })
+            .map(|i| body.get(i * 4..i * 4 + 4).map(|x| x.try_into().unwrap()).ok_or_else(|| bad(key, "malformed array")))
             .collect::<Result<Vec<_>>>()
             .map(Some)
     }

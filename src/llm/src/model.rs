@@ -1,25 +1,30 @@
-//! The forward pass of llama, qwen2 and qwen3 (llama.cpp's `src/models/llama.cpp`, `qwen2.cpp`,
-//! `qwen3.cpp`: the same graph but for what [`LlamaConfig`] holds as data), one token at a time
-//! against a KV cache:
+//! The forward pass of llama, qwen2, qwen3, gemma, gemma2 and gemma3 (llama.cpp's
+//! `src/models/llama.cpp`, `qwen2.cpp`, `qwen3.cpp`, `gemma.cpp`, `gemma2.cpp`, `gemma3.cpp`: the
+//! same graph but for what [`LlamaConfig`] holds as data), one token at a time against a KV cache:
 //!
 //! ```text
-//! x = token_embd[id]
+//! x = token_embd[id]                                  (gemmas: · √n_embd)
 //! per layer:  h = rms_norm(x) · attn_norm
 //!             q, k, v = Wq h (+ bq), Wk h (+ bk), Wv h (+ bv)     (biases when the file has them: qwen2)
-//!             qwen3: each q and k head = rms_norm(head) · attn_q_norm / attn_k_norm
-//!             RoPE on q and k at the token's position (adjacent pairs for llama, halves for qwen)
+//!             qwen3, gemma3: each q and k head = rms_norm(head) · attn_q_norm / attn_k_norm
+//!             RoPE on q and k at the token's position (adjacent pairs for llama, halves for qwen
+//!             and gemma3; rope_freqs factors; the layer's base and linear scale)
 //!             cache k, v;  per query head, attention over the cached positions of its
-//!             K/V head (head / (n_head / n_head_kv), ggml's broadcast), scores · 1/√head_dim
-//!             x += Wo attn
+//!             K/V head (head / (n_head / n_head_kv), ggml's broadcast) — gemma2/3's sliding-window
+//!             layers only the last n_swa — scores · 1/√head_dim (gemmas: q scaled before;
+//!             gemma2: each score soft-capped, cap · tanh(s / cap))
+//!             x += Wo attn                             (gemma2/3: rms_norm(Wo attn) · post_attention_norm)
 //!             h = rms_norm(x) · ffn_norm;  x += W_down (silu(W_gate h) · W_up h)
-//! logits = W_output (rms_norm(x) · output_norm)      (token_embd when output.weight is absent)
+//!                                                      (gemmas: gelu; gemma2/3: then rms_norm · post_ffw_norm)
+//! logits = W_output (rms_norm(x) · output_norm)      (token_embd when output.weight is absent;
+//!                                                      gemma2: soft-capped as the scores)
 //! ```
 //!
 //! K and V are cached in F32 (llama.cpp's default cache is F16; the reference logits are made
 //! with `-ctk f32 -ctv f32`).
 
 use crate::activations::{ActivationObserver, LayerMatrix};
-use crate::config::LlamaConfig;
+use crate::config::{FfnActivation, LlamaConfig};
 use crate::error::{LlmError, Result};
 use crate::metadata::Metadata;
 use crate::ops;
@@ -46,6 +51,9 @@ struct Layer {
     q_norm: Option<Vec<f32>>,
     k_norm: Option<Vec<f32>>,
     wo: Matrix,
+    /// gemma2/3's RMSNorm of the attention's and the feed-forward's outputs before each residual add.
+    attn_post_norm: Option<Vec<f32>>,
+    ffn_post_norm: Option<Vec<f32>>,
     ffn_norm: Vec<f32>,
     gate: Matrix,
     up: Matrix,
@@ -60,15 +68,19 @@ pub struct Model {
     output_norm: Vec<f32>,
     /// None: the output head is `token_embd` (tied embeddings, as llama.cpp loads them).
     output: Option<Matrix>,
+    /// RoPE frequency factors (`rope_freqs.weight`, n_rot / 2: Llama 3.1/3.2's "llama3" RoPE
+    /// scaling, which convert_hf_to_gguf.py bakes into this tensor), shared by every layer.
+    rope_freqs: Option<Vec<f32>>,
 }
 
 impl Model {
-    /// Reads a llama, qwen2 or qwen3 GGUF file whole from memory.
+    /// Reads a llama, qwen2, qwen3, gemma, gemma2 or gemma3 GGUF file whole from memory.
     pub fn from_gguf(bytes: Vec<u8>) -> Result<Model> {
         Model::from_source("model.gguf", Rc::new(bytes))
     }
 
-    /// Reads a llama, qwen2 or qwen3 GGUF file from any byte source (tensors read one at a time).
+    /// Reads a llama, qwen2, qwen3, gemma, gemma2 or gemma3 GGUF file from any byte source (tensors
+    /// read one at a time).
     pub fn from_source(name: &str, source: Rc<dyn ByteSource>) -> Result<Model> {
         // Only the GGUF reader: the language-model module links no other format's.
         let format = lazy::detect(name, source.as_ref())?;
@@ -89,18 +101,30 @@ impl Model {
         let src = TensorSource { file: &file };
         // Tensors llama.cpp would use that this forward pass has no step for: refused, not ignored.
         for extra in [
-            "rope_freqs.weight",
             "blk.0.attn_qkv.weight",
             "blk.0.attn_output.bias",
             "blk.0.ffn_gate.bias",
             "blk.0.ffn_up.bias",
             "blk.0.ffn_down.bias",
             "output.bias",
+            // Embedding Gemma's dense projections (gemma3.cpp loads them when present).
+            "dense_2.weight",
+            "dense_3.weight",
         ] {
             if src.has(extra) {
                 return Err(LlmError::Unsupported(format!("tensor '{extra}'")));
             }
         }
+        // llama.cpp's llama graph passes them to ggml_rope_ext (src/models/llama.cpp); qwen2 and
+        // qwen3 load no such tensor, so llama.cpp refuses a file that has one.
+        let rope_freqs = if src.has("rope_freqs.weight") {
+            if c.architecture != "llama" {
+                return Err(LlmError::Unsupported(format!("tensor 'rope_freqs.weight' in a {} model", c.architecture)));
+            }
+            Some(src.vector("rope_freqs.weight", c.n_rot / 2)?)
+        } else {
+            None
+        };
         let (q_dim, kv_dim) = (c.n_head * c.head_dim, c.n_head_kv * c.head_dim);
         let token_embd = src.matrix("token_embd.weight", c.n_vocab, c.n_embd)?;
         let mut layers = Vec::with_capacity(c.n_layer);
@@ -115,6 +139,7 @@ impl Model {
                 }
             };
             let head_norm = |t: &str| if c.qk_norm { src.vector(&n(t), c.head_dim).map(Some) } else { Ok(None) };
+            let post_norm = |t: &str| if c.post_norms { src.vector(&n(t), c.n_embd).map(Some) } else { Ok(None) };
             let ff = c.n_ff[i];
             layers.push(Layer {
                 attn_norm: src.vector(&n("attn_norm"), c.n_embd)?,
@@ -127,6 +152,8 @@ impl Model {
                 q_norm: head_norm("attn_q_norm")?,
                 k_norm: head_norm("attn_k_norm")?,
                 wo: src.matrix(&n("attn_output"), c.n_embd, q_dim)?,
+                attn_post_norm: post_norm("post_attention_norm")?,
+                ffn_post_norm: post_norm("post_ffw_norm")?,
                 ffn_norm: src.vector(&n("ffn_norm"), c.n_embd)?,
                 gate: src.matrix(&n("ffn_gate"), ff, c.n_embd)?,
                 up: src.matrix(&n("ffn_up"), ff, c.n_embd)?,
@@ -134,8 +161,13 @@ impl Model {
             });
         }
         let output_norm = src.vector("output_norm.weight", c.n_embd)?;
+        // gemma.cpp and gemma2.cpp read the head from token_embd only: llama.cpp refuses a file
+        // with an output.weight it would not use.
+        if c.tied_head && src.has("output.weight") {
+            return Err(LlmError::Unsupported(format!("tensor 'output.weight' in a {} model (its head is token_embd)", c.architecture)));
+        }
         let output = if src.has("output.weight") { Some(src.matrix("output.weight", c.n_vocab, c.n_embd)?) } else { None };
-        Ok(Model { config: c, tokenizer, token_embd, layers, output_norm, output })
+        Ok(Model { config: c, tokenizer, token_embd, layers, output_norm, output, rope_freqs })
     }
 
     /// A fresh context of `n_ctx` positions. More than the training context is allowed (llama.cpp
@@ -221,9 +253,18 @@ impl Model {
         }
         let mut x = vec![0f32; tokens.len() * c.n_embd];
         for (&t, row) in tokens.iter().zip(x.chunks_exact_mut(c.n_embd)) {
-            self.token_embd.row(t as usize, row);
+            self.embed_row(t, row);
         }
         Ok(x)
+    }
+
+    /// Token `t`'s embedding row; the gemmas multiply it by sqrt(n_embd) (`ggml_scale`, in f32).
+    fn embed_row(&self, t: u32, row: &mut [f32]) {
+        self.token_embd.row(t as usize, row);
+        if self.config.gemma {
+            let s = (self.config.n_embd as f32).sqrt();
+            row.iter_mut().for_each(|v| *v *= s);
+        }
     }
 
     /// Layer `l` over one sequence of hidden states `x` (rows of n_embd at positions 0, 1, ...,
@@ -236,13 +277,15 @@ impl Model {
         for (xr, hr) in x.chunks_exact(c.n_embd).zip(attn_in.chunks_exact_mut(c.n_embd)) {
             ops::rms_norm(xr, &layer.attn_norm, c.rms_eps, hr);
         }
-        let (attn_out_in, proj) = self.attention_block(l, &attn_in, &[]);
+        let (attn_out_in, mut proj) = self.attention_block(l, &attn_in, &[]);
+        post_norm(c, &layer.attn_post_norm, &mut proj);
         let mut out: Vec<f32> = x.iter().zip(&proj).map(|(a, b)| a + b).collect();
         let mut ffn_in = vec![0f32; x.len()];
         for (xr, hr) in out.chunks_exact(c.n_embd).zip(ffn_in.chunks_exact_mut(c.n_embd)) {
             ops::rms_norm(xr, &layer.ffn_norm, c.rms_eps, hr);
         }
-        let (down_in, proj) = self.ffn_block(l, &ffn_in, &[]);
+        let (down_in, mut proj) = self.ffn_block(l, &ffn_in, &[]);
+        post_norm(c, &layer.ffn_post_norm, &mut proj);
         out.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
         LayerPass { attn_in, attn_out_in, ffn_in, down_in, out }
     }
@@ -266,9 +309,10 @@ impl Model {
         let project = |m: LayerMatrix, x: &[f32], y: &mut [f32]| project(self.layer_matrix(l, m), replaced(replace, m), x, y);
         for (pos, hr) in h.chunks_exact(c.n_embd).enumerate() {
             let (k_new, v_new) = (&mut k_cache[pos * kv_dim..(pos + 1) * kv_dim], &mut v_cache[pos * kv_dim..(pos + 1) * kv_dim]);
-            query_key_value(c, layer, pos, hr, project, &mut q, k_new, v_new, &mut head_in);
+            query_key_value(c, self.rope_freqs.as_deref(), l, layer, pos, hr, project, &mut q, k_new, v_new, &mut head_in);
             let attn = &mut attn_rows[pos * c.n_head * hd..(pos + 1) * c.n_head * hd];
-            attend(c, &q, &k_cache, &v_cache, &mut scores[..pos + 1], attn);
+            let from = c.window_start(l, pos);
+            attend(c, &q, &k_cache[from * kv_dim..], &v_cache[from * kv_dim..], &mut scores[from..pos + 1], attn);
             project(LayerMatrix::AttnOutput, attn, &mut out[pos * c.n_embd..(pos + 1) * c.n_embd]);
         }
         (attn_rows, out)
@@ -287,7 +331,7 @@ impl Model {
         for ((hr, gate), o) in h.chunks_exact(c.n_embd).zip(act.chunks_exact_mut(ff)).zip(out.chunks_exact_mut(c.n_embd)) {
             project(LayerMatrix::FfnGate, hr, gate);
             project(LayerMatrix::FfnUp, hr, &mut up);
-            ops::swiglu(gate, &up);
+            activate(c, gate, &up);
             project(LayerMatrix::FfnDown, gate, o);
         }
         (act, out)
@@ -301,6 +345,7 @@ impl Model {
         for (xr, out) in x.chunks_exact(c.n_embd).zip(logits.chunks_exact_mut(c.n_vocab)) {
             ops::rms_norm(xr, &self.output_norm, c.rms_eps, &mut h);
             self.output.as_ref().unwrap_or(&self.token_embd).matvec(&h, out);
+            soft_cap(out, c.final_softcap);
         }
         logits
     }
@@ -322,9 +367,15 @@ impl Model {
                     + o(&l.bv)
                     + o(&l.q_norm)
                     + o(&l.k_norm)
+                    + o(&l.attn_post_norm)
+                    + o(&l.ffn_post_norm)
             })
             .sum();
-        self.token_embd.memory_bytes() + layers + v(&self.output_norm) + self.output.as_ref().map_or(0, |m| m.memory_bytes())
+        self.token_embd.memory_bytes()
+            + layers
+            + v(&self.output_norm)
+            + o(&self.rope_freqs)
+            + self.output.as_ref().map_or(0, |m| m.memory_bytes())
     }
 
     /// Names and ggml types of the matrices, in forward order (for a report).
@@ -400,6 +451,33 @@ fn project(m: &Matrix, replacement: Option<&[f32]>, x: &[f32], y: &mut [f32]) {
     }
 }
 
+/// gemma2's soft-capping of scores or logits: `ggml_scale` by 1/cap, `ggml_tanh`, `ggml_scale` by cap.
+fn soft_cap(v: &mut [f32], cap: Option<f32>) {
+    if let Some(cap) = cap {
+        let inv = 1.0 / cap;
+        v.iter_mut().for_each(|x| *x = (*x * inv).tanh() * cap);
+    }
+}
+
+/// gemma2/3's RMSNorm of a block's output rows before the residual add, when the layer has one.
+fn post_norm(c: &LlamaConfig, norm: &Option<Vec<f32>>, rows: &mut [f32]) {
+    if let Some(w) = norm {
+        let mut h = vec![0f32; c.n_embd];
+        for row in rows.chunks_exact_mut(c.n_embd) {
+            ops::rms_norm(row, w, c.rms_eps, &mut h);
+            row.copy_from_slice(&h);
+        }
+    }
+}
+
+/// The feed-forward's gated activation, in place in `gate`.
+fn activate(c: &LlamaConfig, gate: &mut [f32], up: &[f32]) {
+    match c.ffn_activation {
+        FfnActivation::Silu => ops::swiglu(gate, up),
+        FfnActivation::GeluTanh => ops::geglu(gate, up),
+    }
+}
+
 /// `ggml_add` of a bias after a projection, when the model has one.
 fn add_bias(y: &mut [f32], bias: &Option<Vec<f32>>) {
     if let Some(b) = bias {
@@ -409,10 +487,14 @@ fn add_bias(y: &mut [f32], bias: &Option<Vec<f32>>) {
 
 /// Position `pos`'s query and its new key and value rows from the normalized input `h`
 /// (`llm_build_llama`'s Qcur/Kcur/Vcur): the projections by `project` (a layer matrix times a
-/// row), their biases, the per-head Q/K norms (qwen3) and RoPE. `head_in` is scratch of one head.
+/// row), their biases, the per-head Q/K norms (qwen3, gemma3), RoPE with layer `l`'s base and
+/// scale, and the gemmas' scaling of q (`ggml_scale(Qcur, f_attention_scale)`, after which the
+/// scores are not scaled again). `head_in` is scratch of one head.
 #[allow(clippy::too_many_arguments)]
 fn query_key_value(
     c: &LlamaConfig,
+    rope_freqs: Option<&[f32]>,
+    l: usize,
     layer: &Layer,
     pos: usize,
     h: &[f32],
@@ -428,31 +510,37 @@ fn query_key_value(
     project(LayerMatrix::AttnK, h, k_new);
     add_bias(q, &layer.bq);
     add_bias(k_new, &layer.bk);
-    for (heads, norm) in [(q, &layer.q_norm), (k_new, &layer.k_norm)] {
+    let rope = c.layer_rope(l);
+    for (heads, norm) in [(&mut *q, &layer.q_norm), (k_new, &layer.k_norm)] {
         for head in heads.chunks_mut(c.head_dim) {
             if let Some(w) = norm {
                 head_in.copy_from_slice(head);
                 ops::rms_norm(head_in, w, c.rms_eps, head);
             }
-            ops::rope(head, pos, c.n_rot, c.rope_freq_base, c.rope_mode);
+            ops::rope(head, pos, c.n_rot, rope, c.rope_mode, rope_freqs);
         }
+    }
+    if c.gemma {
+        q.iter_mut().for_each(|v| *v *= c.attn_scale);
     }
 }
 
-/// Grouped-query attention of one position's query `q` over the cached keys and values of its
-/// positions so far (`scores.len()` of them): per head softmax(q·k / √head_dim) times v, into
-/// `attn` (n_head × head_dim).
+/// Grouped-query attention of one position's query `q` over the cached keys and values of the
+/// positions it sees (`scores.len()` of them, from the start of `k_cache` and `v_cache`): per head
+/// softmax(q·k · attn_scale) times v, into `attn` (n_head × head_dim). The gemmas' q is scaled
+/// already (the scores are then multiplied by 1, exactly); gemma2 soft-caps the scores.
 fn attend(c: &LlamaConfig, q: &[f32], k_cache: &[f32], v_cache: &[f32], scores: &mut [f32], attn: &mut [f32]) {
     let hd = c.head_dim;
     let kv_dim = c.n_head_kv * hd;
     let group = c.n_head / c.n_head_kv;
-    let scale = 1.0 / (hd as f32).sqrt();
+    let scale = if c.gemma { 1.0 } else { c.attn_scale };
     for hq in 0..c.n_head {
         let g = hq / group;
         let qh = &q[hq * hd..(hq + 1) * hd];
         for (j, s) in scores.iter_mut().enumerate() {
             *s = ops::dot(&k_cache[j * kv_dim + g * hd..j * kv_dim + (g + 1) * hd], qh) * scale;
         }
+        soft_cap(scores, c.attn_softcap);
         ops::softmax(scores);
         let out = &mut attn[hq * hd..(hq + 1) * hd];
         out.fill(0.0);
@@ -542,7 +630,7 @@ impl Session<'_> {
         let kv_dim = n_kv * hd;
 
         let mut x = vec![0f32; c.n_embd];
-        m.token_embd.row(token as usize, &mut x);
+        m.embed_row(token, &mut x);
         let mut h = vec![0f32; c.n_embd];
         let mut q = vec![0f32; c.n_head * hd];
         let mut attn = vec![0f32; c.n_head * hd];
@@ -562,13 +650,15 @@ impl Session<'_> {
             let (k_cache, v_cache) = (&mut self.k[l], &mut self.v[l]);
             let (k_new, v_new) = (&mut k_cache[pos * kv_dim..(pos + 1) * kv_dim], &mut v_cache[pos * kv_dim..(pos + 1) * kv_dim]);
             let project = |mat: LayerMatrix, x: &[f32], y: &mut [f32]| m.layer_matrix(l, mat).matvec(x, y);
-            query_key_value(c, layer, pos, &h, project, &mut q, k_new, v_new, &mut head_in);
-            attend(c, &q, k_cache, v_cache, &mut scores, &mut attn);
+            query_key_value(c, m.rope_freqs.as_deref(), l, layer, pos, &h, project, &mut q, k_new, v_new, &mut head_in);
+            let from = c.window_start(l, pos);
+            attend(c, &q, &k_cache[from * kv_dim..], &v_cache[from * kv_dim..], &mut scores[from..], &mut attn);
             record(l, LayerMatrix::AttnOutput, &attn);
             if stops_at(&[LayerMatrix::AttnOutput]) {
                 break;
             }
             layer.wo.matvec(&attn, &mut proj);
+            post_norm(c, &layer.attn_post_norm, &mut proj);
             x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
 
             ops::rms_norm(&x, &layer.ffn_norm, c.rms_eps, &mut h);
@@ -582,17 +672,19 @@ impl Session<'_> {
             }
             layer.gate.matvec(&h, &mut gate);
             layer.up.matvec(&h, &mut up);
-            ops::swiglu(&mut gate, &up);
+            activate(c, &mut gate, &up);
             record(l, LayerMatrix::FfnDown, &gate);
             if stops_at(&[LayerMatrix::FfnDown]) {
                 break;
             }
             layer.down.matvec(&gate, &mut proj);
+            post_norm(c, &layer.ffn_post_norm, &mut proj);
             x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
         }
         if stop.is_none() {
             ops::rms_norm(&x, &m.output_norm, c.rms_eps, &mut h);
             m.output.as_ref().unwrap_or(&m.token_embd).matvec(&h, logits);
+            soft_cap(logits, c.final_softcap);
         }
         self.n_past += 1;
     }

@@ -23,8 +23,10 @@ pub use crate::kernels::dot;
 /// the mode ([`RopeMode`]; ggml's `rotate_pairs` in `ggml-cpu/ops.cpp`): (2i, 2i+1) for NORM,
 /// (i, i + n_rot/2) for NEOX. The angles are made as `ggml_rope_cache_init` makes them: theta
 /// starts at pos and is multiplied by `powf(base, -2/n_rot)` pair by pair (not a fresh `powf`
-/// per pair).
-pub fn rope(head: &mut [f32], pos: usize, n_rot: usize, freq_base: f32, mode: RopeMode) {
+/// per pair). `freq_factors` (Llama 3.1's `rope_freqs.weight`, one per pair) divide each pair's
+/// angle, as `ggml_rope_cache_init` passes theta / ff to `rope_yarn`, which multiplies it by
+/// `freq_scale` (linear RoPE scaling; 1 otherwise, an exact no-op).
+pub fn rope(head: &mut [f32], pos: usize, n_rot: usize, (freq_base, freq_scale): (f32, f32), mode: RopeMode, freq_factors: Option<&[f32]>) {
     let theta_scale = freq_base.powf(-2.0 / n_rot as f32);
     let mut theta = pos as f32;
     for pair in 0..n_rot / 2 {
@@ -32,7 +34,12 @@ pub fn rope(head: &mut [f32], pos: usize, n_rot: usize, freq_base: f32, mode: Ro
             RopeMode::Norm => (2 * pair, 2 * pair + 1),
             RopeMode::Neox => (pair, pair + n_rot / 2),
         };
-        let (sin, cos) = theta.sin_cos();
+        let angle = freq_scale
+            * match freq_factors {
+                Some(ff) => theta / ff[pair],
+                None => theta,
+            };
+        let (sin, cos) = angle.sin_cos();
         let (x0, x1) = (head[a], head[b]);
         head[a] = x0 * cos - x1 * sin;
         head[b] = x0 * sin + x1 * cos;
@@ -57,5 +64,28 @@ pub fn softmax(scores: &mut [f32]) {
 pub fn swiglu(gate: &mut [f32], up: &[f32]) {
     for (g, &u) in gate.iter_mut().zip(up) {
         *g = *g / (1.0 + (-*g).exp()) * u;
+    }
+}
+
+/// GEGLU's gate: gelu(gate) · up, in place in `gate`, as ggml-cpu's `ggml_vec_geglu_f32` (with
+/// `GGML_GELU_FP16`): below −10 zero, from 10 on the input itself, else GELU's tanh form looked up
+/// in an f16 table (`ggml_table_gelu_f16`: the input rounded to f16, GELU in f32, the result
+/// rounded to f16).
+pub fn geglu(gate: &mut [f32], up: &[f32]) {
+    use half::f16;
+    const GELU_COEF_A: f32 = 0.044715;
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    for (g, &u) in gate.iter_mut().zip(up) {
+        let x = *g;
+        *g = if x <= -10.0 {
+            0.0
+        } else if x >= 10.0 {
+            x * u
+        } else {
+            let x = f16::from_f32(x).to_f32();
+            // ggml_gelu_f32, its operations in C's order.
+            let gelu = 0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + GELU_COEF_A * x * x)).tanh());
+            f16::from_f32(gelu).to_f32() * u
+        };
     }
 }

@@ -56,7 +56,7 @@ fn another_format_is_refused() {
 fn another_architecture_is_refused() {
     let e = error(patched(&string_kv("general.architecture", "llama"), &string_kv("general.architecture", "mamba")));
     assert!(matches!(&e, LlmError::UnsupportedArchitecture(a) if a == "mamba"), "{e}");
-    assert_eq!(e.to_string(), "unsupported architecture 'mamba': quantscope runs llama, qwen2, qwen3");
+    assert_eq!(e.to_string(), "unsupported architecture 'mamba': quantscope runs llama, qwen2, qwen3, gemma, gemma2, gemma3");
 }
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
@@ -83,10 +83,31 @@ fn another_tokenizer_is_refused() {
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
-fn a_tensor_the_forward_pass_has_no_step_for_is_refused() {
-    // RoPE frequency factors (Llama 3.1's rope scaling) would change every angle: not ignored.
+fn rope_freqs_of_the_wrong_shape_or_family_are_refused() {
+    // RoPE frequency factors are one per rotated pair: a matrix in their place is refused.
     let e = error(patched(b"token_embd.weight", b"rope_freqs.weight"));
-    assert_eq!(e.to_string(), "not supported yet: tensor 'rope_freqs.weight'");
+    assert!(matches!(&e, LlmError::TensorShape { name, expected, .. } if name == "rope_freqs.weight" && expected == &[16]), "{e}");
+    // qwen2's graph has no place for them (llama.cpp loads them for llama only).
+    let qwen2 = fixture_bytes!("llm_archs/qwen2.gguf");
+    let at = qwen2.windows(17).position(|w| w == b"blk.0.attn_q.bias").unwrap();
+    let mut b = qwen2.to_vec();
+    b[at..at + 17].copy_from_slice(b"rope_freqs.weight");
+    assert_eq!(error(b).to_string(), "not supported yet: tensor 'rope_freqs.weight' in a qwen2 model");
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn a_sentencepiece_vocabulary_without_a_byte_token_is_refused() {
+    // llama.cpp throws when byte fallback meets a byte with neither <0xXX> nor a raw token ("K"
+    // is not in the fixture's pieces): refused at load, before any text.
+    let spm = fixture_bytes!("llm_archs/llama-spm.gguf");
+    let at = spm.windows(6).position(|w| w == b"<0x4B>").unwrap();
+    let mut b = spm.to_vec();
+    b[at..at + 6].copy_from_slice(b"<0xZZ>");
+    assert_eq!(
+        error(b).to_string(),
+        "unsupported tokenizer: a SentencePiece vocabulary without the byte token <0x4B> (llama.cpp cannot tokenize text with that byte)"
+    );
 }
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
@@ -223,4 +244,27 @@ fn mutated_headers_never_panic() {
     }
     // Both outcomes happen: the mutations reach the parsers, and not every one is fatal.
     assert!(loaded > 10 && refused > 10, "{loaded} loaded, {refused} refused");
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn a_tensor_the_forward_pass_has_no_step_for_is_refused() {
+    // A feed-forward bias (llama.cpp's llama graph would add it): refused, not ignored.
+    let e = error(patched(b"blk.0.attn_k.weight", b"blk.0.ffn_gate.bias"));
+    assert_eq!(e.to_string(), "not supported yet: tensor 'blk.0.ffn_gate.bias'");
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn an_output_matrix_in_a_gemma_model_is_refused() {
+    // llama-spm as a gemma: every "llama." key renamed (same length) and the architecture; it has
+    // an output.weight, which llama.cpp's gemma graph never reads (it refuses such a file).
+    let mut b = fixture_bytes!("llm_archs/llama-spm.gguf").to_vec();
+    for from in [&string_kv("general.architecture", "llama")[..], b"llama."] {
+        let to = String::from_utf8_lossy(from).replace("llama", "gemma").into_bytes();
+        while let Some(at) = b.windows(from.len()).position(|w| w == from) {
+            b[at..at + from.len()].copy_from_slice(&to);
+        }
+    }
+    assert_eq!(error(b).to_string(), "not supported yet: tensor 'output.weight' in a gemma model (its head is token_embd)");
 }

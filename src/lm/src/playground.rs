@@ -219,7 +219,7 @@ fn quantized_variant(file: &lazy::LazyFile, ty: &str, options: &MixOptions, labe
 }
 
 impl Playground {
-    /// Loads a llama, qwen2 or qwen3 GGUF file; when every matrix is F32, adds its Q8_0, Q4_0 and
+    /// Loads a llama, qwen2, qwen3, gemma, gemma2 or gemma3 GGUF file; when every matrix is F32, adds its Q8_0, Q4_0 and
     /// Q4_K_M copies. `progress(done, of)` counts the files made. Errors are the crate's reasons.
     pub fn load(name: &str, bytes: Vec<u8>, mut progress: impl FnMut(usize, usize)) -> Result<Playground, String> {
         let file_bytes = bytes.len();

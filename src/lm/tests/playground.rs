@@ -178,12 +178,42 @@ fn kl_divergence_comes_with_perplexity() {
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
-fn qwen2_and_qwen3_models_load_with_their_quantized_copies_and_generate() {
+fn qwen_gemma_and_sentencepiece_llama_models_load_with_their_quantized_copies_and_generate() {
     // The tiny random-weight fixtures of scripts/fixtures/make_llm_archs.py: F32, so the page
     // makes the three copies too; the F32 column's first greedy token is llama.cpp's top logit.
     // (architecture, model, held-out ids, llama.cpp's logits)
     type Case = (&'static str, &'static [u8], &'static [u8], &'static [u8]);
-    let cases: [Case; 2] = [
+    let cases: [Case; 7] = [
+        (
+            "gemma",
+            fixture_bytes!("llm_archs/gemma.gguf"),
+            fixture_bytes!("llm_archs/gemma.heldout.ids.npy"),
+            fixture_bytes!("llm_archs/gemma.logits.npy"),
+        ),
+        (
+            "gemma2",
+            fixture_bytes!("llm_archs/gemma2.gguf"),
+            fixture_bytes!("llm_archs/gemma2.heldout.ids.npy"),
+            fixture_bytes!("llm_archs/gemma2.logits.npy"),
+        ),
+        (
+            "gemma3",
+            fixture_bytes!("llm_archs/gemma3.gguf"),
+            fixture_bytes!("llm_archs/gemma3.heldout.ids.npy"),
+            fixture_bytes!("llm_archs/gemma3.logits.npy"),
+        ),
+        (
+            "llama",
+            fixture_bytes!("llm_archs/llama-spm.gguf"),
+            fixture_bytes!("llm_archs/llama-spm.heldout.ids.npy"),
+            fixture_bytes!("llm_archs/llama-spm.logits.npy"),
+        ),
+        (
+            "llama",
+            fixture_bytes!("llm_archs/llama-rope-freqs.gguf"),
+            fixture_bytes!("llm_archs/llama-rope-freqs.heldout.ids.npy"),
+            fixture_bytes!("llm_archs/llama-rope-freqs.logits.npy"),
+        ),
         (
             "qwen2",
             fixture_bytes!("llm_archs/qwen2.gguf"),
@@ -237,6 +267,37 @@ fn q4_1_and_q5_1_are_added_and_score_as_llama_cpp() {
         let want = reference["types"][ty]["plain"]["ppl"].as_f64().unwrap();
         assert!((step.ppl - want).abs() <= 5e-5 + 2e-3 * want, "{ty}: perplexity {} against llama-perplexity's {want}", step.ppl);
     }
+}
+
+/// IQ2_XS (the page's *Add this type*): refused without an importance matrix in llama-quantize's
+/// words; with the computed one, "IQ2_XS + imatrix" is llama-quantize's mix (the file's length as
+/// llama-quantize's with llama-imatrix's matrix) and scores as llama-perplexity scores that file
+/// (imatrix.json, 8 chunks; held to 2e-3 as the other added types).
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn iq2_xs_is_added_with_an_importance_matrix_and_scores_as_llama_cpp() {
+    let mut p = Playground::load("tiny-lm-f32.gguf", fixture_bytes!("tiny_lm/tiny-lm-f32.gguf").to_vec(), |_, _| {}).unwrap();
+    let e = p.add_type("IQ2_XS").unwrap_err();
+    assert!(e.contains("requires an imatrix"), "{e}");
+    let n = p.start_imatrix(fixture_str!("tiny_lm/calibration.txt"), "calibration.txt", 128, Some(8)).unwrap();
+    for _ in 0..n {
+        p.imatrix_step().unwrap();
+    }
+    assert_eq!(p.add_type("IQ2_XS").unwrap(), 5, "only the mix with the matrix");
+    let v = &p.summary().variants[4];
+    assert_eq!(v.name, "IQ2_XS + imatrix");
+    assert!(v.matrix_types.iter().any(|t| t == "iq2_xs"), "{:?}", v.matrix_types);
+    let reference = crate::common::json(fixture_str!("tiny_lm/imatrix.json"));
+    let theirs = &reference["types"]["IQ2_XS"]["imatrix"];
+    assert_eq!(v.file_bytes as u64, theirs["bytes"].as_u64().unwrap());
+    p.start_perplexity(fixture_str!("tiny_lm/heldout.txt"), 128, Some(8)).unwrap();
+    let mut step = p.perplexity_step(4).unwrap();
+    while !step.done {
+        step = p.perplexity_step(4).unwrap();
+    }
+    let want = theirs["ppl"].as_f64().unwrap();
+    assert!((step.ppl - want).abs() <= 2e-3 * want, "IQ2_XS + imatrix: perplexity {} against llama-perplexity's {want}", step.ppl);
+    println!("IQ2_XS + imatrix: {} against {want}", step.ppl);
 }
 
 /// The "too big for the tab" figure, from the header alone, is what the loaded playground holds

@@ -1,5 +1,6 @@
-//! The byte-level BPE tokenizer of a GGUF file (`tokenizer.ggml.model` = "gpt2"), as llama.cpp's
-//! `llm_tokenizer_bpe_session::tokenize` runs it (`src/llama-vocab.cpp`):
+//! The tokenizer of a GGUF file: SentencePiece (`tokenizer.ggml.model` = "llama", [`spm`]) or
+//! byte-level BPE ("gpt2"), as llama.cpp's `llm_tokenizer_bpe_session::tokenize` runs it
+//! (`src/llama-vocab.cpp`):
 //!
 //! 1. user-defined tokens are cut out of the text first (`tokenizer_st_partition`; control tokens
 //!    such as `<|endoftext|>` only with parse-special, which [`Tokenizer::encode`] does not do);
@@ -16,6 +17,7 @@
 
 pub mod byte_level;
 pub mod pretokenize;
+pub mod spm;
 
 use crate::error::{LlmError, Result};
 use crate::metadata::Metadata;
@@ -24,8 +26,10 @@ use std::collections::HashMap;
 /// llama.cpp's token types (`llama_token_type` in `include/llama.h`).
 pub mod token_type {
     pub const NORMAL: i32 = 1;
+    pub const UNKNOWN: i32 = 2;
     pub const CONTROL: i32 = 3;
     pub const USER_DEFINED: i32 = 4;
+    pub const BYTE: i32 = 6;
 }
 
 pub use pretokenize::PreTokenizer;
@@ -33,34 +37,45 @@ pub use pretokenize::PreTokenizer;
 /// The `tokenizer.ggml.pre` families implemented, for an error message and the page.
 pub const PRE_TOKENIZERS: &str = "gpt-2 (and its aliases), llama-bpe (Llama 3), qwen2, smollm";
 
+/// The `tokenizer.ggml.model` values implemented, for an error message.
+pub const TOKENIZER_MODELS: &str = "\"gpt2\" (byte-level BPE) and \"llama\" (SentencePiece)";
+
 pub struct Tokenizer {
     tokens: Vec<String>,
     types: Vec<i32>,
     ids: HashMap<String, u32>,
-    /// Merge ranks by left symbol, then right symbol (nested so a lookup borrows `&str`s).
-    ranks: HashMap<String, HashMap<String, usize>>,
     /// User-defined tokens, longest first (the order llama.cpp's partition tries them).
     user_defined: Vec<u32>,
-    byte_chars: [char; 256],
-    pub pre: PreTokenizer,
+    kind: Kind,
     pub bos: Option<u32>,
     pub eos: Option<u32>,
-    /// `tokenizer.ggml.add_bos_token` (llama.cpp's default for "gpt2" is false).
+    /// `tokenizer.ggml.add_bos_token` (llama.cpp's default: true for "llama" and for Llama 3's
+    /// pre-tokenizer, false for the other "gpt2" ones).
     pub add_bos: bool,
+}
+
+enum Kind {
+    Bpe(Bpe),
+    Spm(spm::Spm),
+}
+
+struct Bpe {
+    /// Merge ranks by left symbol, then right symbol (nested so a lookup borrows `&str`s).
+    ranks: HashMap<String, HashMap<String, usize>>,
+    byte_chars: [char; 256],
+    pre: PreTokenizer,
 }
 
 impl Tokenizer {
     pub fn from_metadata(meta: &Metadata) -> Result<Tokenizer> {
         let model = meta.string("tokenizer.ggml.model")?.ok_or_else(|| LlmError::MissingKey("tokenizer.ggml.model".into()))?;
-        if model != "gpt2" {
-            return Err(LlmError::UnsupportedTokenizer(format!(
-                "tokenizer.ggml.model '{model}' (quantscope reads byte-level BPE, \"gpt2\")"
-            )));
-        }
-        // llama.cpp treats a missing pre-type as "default" (GPT-2's regex too, with a warning).
-        let pre_name = meta.string("tokenizer.ggml.pre")?.unwrap_or_else(|| "default".into());
-        let pre = PreTokenizer::from_name(&pre_name)
-            .ok_or_else(|| LlmError::UnsupportedTokenizer(format!("pre-tokenizer '{pre_name}' (implemented: {PRE_TOKENIZERS})")))?;
+        let spm = match model.as_str() {
+            "gpt2" => false,
+            "llama" => true,
+            _ => {
+                return Err(LlmError::UnsupportedTokenizer(format!("tokenizer.ggml.model '{model}' (quantscope reads {TOKENIZER_MODELS})")))
+            }
+        };
         let tokens = meta.strings("tokenizer.ggml.tokens")?.ok_or_else(|| LlmError::MissingKey("tokenizer.ggml.tokens".into()))?;
         if tokens.is_empty() {
             return Err(LlmError::BadKey { key: "tokenizer.ggml.tokens".into(), why: "no tokens".into() });
@@ -75,15 +90,6 @@ impl Tokenizer {
             }
             None => vec![token_type::NORMAL; tokens.len()],
         };
-        let merges = meta.strings("tokenizer.ggml.merges")?.ok_or_else(|| LlmError::MissingKey("tokenizer.ggml.merges".into()))?;
-        let mut ranks: HashMap<String, HashMap<String, usize>> = HashMap::new();
-        for (rank, m) in merges.iter().enumerate() {
-            // llama.cpp splits at the first space after the first byte (`word.find(' ', 1)`).
-            let Some(at) = m.as_bytes().iter().skip(1).position(|&b| b == b' ').map(|i| i + 1) else {
-                return Err(LlmError::BadKey { key: "tokenizer.ggml.merges".into(), why: format!("merge #{rank} '{m}' has no space") });
-            };
-            ranks.entry(m[..at].to_string()).or_default().entry(m[at + 1..].to_string()).or_insert(rank);
-        }
         let mut ids = HashMap::with_capacity(tokens.len());
         for (i, t) in tokens.iter().enumerate() {
             ids.entry(t.clone()).or_insert(i as u32);
@@ -95,13 +101,42 @@ impl Tokenizer {
                 None => Ok(None),
             }
         };
-        let bos = id_key("tokenizer.ggml.bos_token_id")?;
-        let eos = id_key("tokenizer.ggml.eos_token_id")?;
-        let add_bos = meta.bool("tokenizer.ggml.add_bos_token")?.unwrap_or(pre.default_add_bos());
+        // "llama" defaults to BOS 1 and EOS 2 (`llama_vocab::impl::load`), "gpt2" to none here.
+        let in_vocab = |id: u32| (id as usize) < tokens.len();
+        let bos = id_key("tokenizer.ggml.bos_token_id")?.or((spm && in_vocab(1)).then_some(1));
+        let eos = id_key("tokenizer.ggml.eos_token_id")?.or((spm && in_vocab(2)).then_some(2));
+        let kind = if spm {
+            // An SPM vocabulary: no pre-tokenizer (llama.cpp's pre-type is DEFAULT whatever the key says).
+            let add_space_prefix = meta.bool("tokenizer.ggml.add_space_prefix")?.unwrap_or(true);
+            Kind::Spm(spm::Spm::new(&tokens, &ids, meta.f32s("tokenizer.ggml.scores")?, add_space_prefix)?)
+        } else {
+            Kind::Bpe(Bpe::from_metadata(meta)?)
+        };
+        let default_add_bos = match &kind {
+            Kind::Spm(_) => true,
+            Kind::Bpe(b) => b.pre.default_add_bos(),
+        };
+        let add_bos = meta.bool("tokenizer.ggml.add_bos_token")?.unwrap_or(default_add_bos);
         let mut user_defined: Vec<u32> =
             (0..tokens.len() as u32).filter(|&i| types[i as usize] == token_type::USER_DEFINED && !tokens[i as usize].is_empty()).collect();
         user_defined.sort_by_key(|&i| std::cmp::Reverse(tokens[i as usize].len()));
-        Ok(Tokenizer { tokens, types, ids, ranks, user_defined, byte_chars: byte_level::byte_chars(), pre, bos, eos, add_bos })
+        Ok(Tokenizer { tokens, types, ids, user_defined, kind, bos, eos, add_bos })
+    }
+
+    /// The pre-tokenizer of a byte-level BPE vocabulary (None for SentencePiece).
+    pub fn pre(&self) -> Option<PreTokenizer> {
+        match &self.kind {
+            Kind::Bpe(b) => Some(b.pre),
+            Kind::Spm(_) => None,
+        }
+    }
+
+    /// SentencePiece's `add_space_prefix` (None for byte-level BPE).
+    pub fn add_space_prefix(&self) -> Option<bool> {
+        match &self.kind {
+            Kind::Spm(s) => Some(s.add_space_prefix),
+            Kind::Bpe(_) => None,
+        }
     }
 
     pub fn n_vocab(&self) -> usize {
@@ -121,16 +156,28 @@ impl Tokenizer {
     /// parse_special = false)` gives them.
     pub fn encode(&self, text: &str) -> Vec<u32> {
         let mut out = Vec::new();
+        if text.is_empty() {
+            return out; // llama.cpp makes no fragment of an empty text (so SPM adds no space either).
+        }
+        // SPM: a fragment at the start or after a user-defined token gets the space prefix.
+        let mut after_special = true;
         for (fragment, special) in self.partition(text) {
-            match special {
-                Some(id) => out.push(id),
-                None => {
-                    for word in self.pre.split(fragment) {
-                        let word = byte_level::encode(&self.byte_chars, word);
+            match (special, &self.kind) {
+                (Some(id), _) => {
+                    out.push(id);
+                    after_special = true;
+                }
+                (None, Kind::Spm(spm)) => {
+                    spm.encode_fragment(&self.ids, fragment, after_special, &mut out);
+                    after_special = false;
+                }
+                (None, Kind::Bpe(bpe)) => {
+                    for word in bpe.pre.split(fragment) {
+                        let word = byte_level::encode(&bpe.byte_chars, word);
                         // as_str: the same HashMap lookup as encode_word's (one copy in the wasm module).
                         match self.ids.get(word.as_str()) {
-                            Some(&id) if self.pre.ignore_merges() => out.push(id),
-                            _ => self.encode_word(&word, &mut out),
+                            Some(&id) if bpe.pre.ignore_merges() => out.push(id),
+                            _ => self.encode_word(bpe, &word, &mut out),
                         }
                     }
                 }
@@ -150,15 +197,20 @@ impl Tokenizer {
     }
 
     /// The bytes of the ids' text (a token may end inside a UTF-8 character, so bytes, not str).
-    /// Control tokens decode to nothing, as `llama_token_to_piece` with special = false.
+    /// Control tokens decode to nothing, as `llama_token_to_piece` with special = false. (An SPM
+    /// text's first token keeps the space prefix: llama.cpp strips it only in `llama_detokenize`.)
     pub fn decode(&self, ids: &[u32]) -> Result<Vec<u8>> {
         let mut out = Vec::new();
         for &id in ids {
             let t = self.token(id)?;
-            match self.types[id as usize] {
-                token_type::CONTROL => {}
-                token_type::USER_DEFINED => out.extend_from_slice(t.as_bytes()),
-                _ => byte_level::decode(&self.byte_chars, t, &mut out),
+            let ty = self.types[id as usize];
+            match &self.kind {
+                Kind::Spm(spm) => spm.decode_token(t, ty, &mut out),
+                Kind::Bpe(bpe) => match ty {
+                    token_type::CONTROL => {}
+                    token_type::USER_DEFINED => out.extend_from_slice(t.as_bytes()),
+                    _ => byte_level::decode(&bpe.byte_chars, t, &mut out),
+                },
             }
         }
         Ok(out)
@@ -193,12 +245,12 @@ impl Tokenizer {
     }
 
     /// BPE on one byte-encoded word.
-    fn encode_word(&self, word: &str, out: &mut Vec<u32>) {
+    fn encode_word(&self, bpe: &Bpe, word: &str, out: &mut Vec<u32>) {
         let mut symbols: Vec<&str> = word.char_indices().map(|(i, c)| &word[i..i + c.len_utf8()]).collect();
         loop {
             let mut best: Option<(usize, usize)> = None; // (rank, left index)
             for i in 0..symbols.len().saturating_sub(1) {
-                let Some(&rank) = self.ranks.get(symbols[i]).and_then(|r| r.get(symbols[i + 1])) else { continue };
+                let Some(&rank) = bpe.ranks.get(symbols[i]).and_then(|r| r.get(symbols[i + 1])) else { continue };
                 if best.map_or(true, |(r, _)| rank < r) {
                     best = Some((rank, i));
                 }
@@ -219,6 +271,25 @@ impl Tokenizer {
                 })),
             }
         }
+    }
+}
+
+impl Bpe {
+    fn from_metadata(meta: &Metadata) -> Result<Bpe> {
+        // llama.cpp treats a missing pre-type as "default" (GPT-2's regex too, with a warning).
+        let pre_name = meta.string("tokenizer.ggml.pre")?.unwrap_or_else(|| "default".into());
+        let pre = PreTokenizer::from_name(&pre_name)
+            .ok_or_else(|| LlmError::UnsupportedTokenizer(format!("pre-tokenizer '{pre_name}' (implemented: {PRE_TOKENIZERS})")))?;
+        let merges = meta.strings("tokenizer.ggml.merges")?.ok_or_else(|| LlmError::MissingKey("tokenizer.ggml.merges".into()))?;
+        let mut ranks: HashMap<String, HashMap<String, usize>> = HashMap::new();
+        for (rank, m) in merges.iter().enumerate() {
+            // llama.cpp splits at the first space after the first byte (`word.find(' ', 1)`).
+            let Some(at) = m.as_bytes().iter().skip(1).position(|&b| b == b' ').map(|i| i + 1) else {
+                return Err(LlmError::BadKey { key: "tokenizer.ggml.merges".into(), why: format!("merge #{rank} '{m}' has no space") });
+            };
+            ranks.entry(m[..at].to_string()).or_default().entry(m[at + 1..].to_string()).or_insert(rank);
+        }
+        Ok(Bpe { ranks, byte_chars: byte_level::byte_chars(), pre })
     }
 }
 
@@ -270,6 +341,39 @@ mod tests {
         assert_eq!(t.decode(&[5, 6, 7, 4]).unwrap(), b"abc a<x>ab");
         // A character with no token falls back to nothing (llama.cpp looks up its raw bytes).
         assert_eq!(t.encode("d"), Vec::<u32>::new());
+    }
+
+    /// An SPM vocabulary: the 256 byte tokens, then "a", "b", "▁", "ab", "▁a", "▁ab" with scores.
+    fn spm(scores: Vec<f32>) -> Result<Tokenizer> {
+        let mut tokens: Vec<String> = (0..256).map(|b| format!("<0x{b:02X}>")).collect();
+        tokens.extend(["a", "b", "\u{2581}", "ab", "\u{2581}a", "\u{2581}ab"].map(String::from));
+        let mut types = vec![token_type::BYTE; 256];
+        types.extend([1; 6]);
+        let kvs = vec![
+            kv_string("tokenizer.ggml.model", "llama"),
+            kv_array("tokenizer.ggml.tokens", 8, tokens.iter().map(|t| string(t)).collect()),
+            kv_array("tokenizer.ggml.token_type", 5, types.iter().map(|t: &i32| t.to_le_bytes().to_vec()).collect()),
+            kv_array("tokenizer.ggml.scores", 6, scores.iter().map(|s| s.to_le_bytes().to_vec()).collect()),
+        ];
+        Tokenizer::from_metadata(&Metadata::new(&kvs))
+    }
+
+    #[test]
+    fn sentencepiece_merges_by_score_with_the_space_prefix_and_byte_fallback() {
+        let mut scores = vec![0.0; 256];
+        // Scores of a, b, ▁, ab, ▁a, ▁ab: "▁a" (−1) above "ab" (−2).
+        scores.extend([-10.0, -10.0, -10.0, -2.0, -1.0, -3.0]);
+        let t = spm(scores.clone()).unwrap();
+        // "ab" → "▁ab": ▁a (−1) first, then ▁a + b = ▁ab (−3).
+        assert_eq!(t.encode("ab"), [261]);
+        // No space prefix for an empty text (llama.cpp makes no fragment), and "c" is bytes.
+        assert_eq!(t.encode(""), Vec::<u32>::new());
+        assert_eq!(t.encode("c"), [258, 0x63]);
+        assert_eq!(t.decode(&[261, 0x63]).unwrap(), b" abc");
+        assert_eq!((t.bos, t.eos, t.add_bos, t.pre()), (Some(1), Some(2), true, None));
+        scores.pop();
+        let e = spm(scores).err().unwrap();
+        assert_eq!(e.to_string(), "GGUF metadata 'tokenizer.ggml.scores': 261 scores for 262 tokens");
     }
 
     #[test]
