@@ -17,14 +17,18 @@ test('the workbench, the tutor, the runner and the models module export their ow
     assert.ok(tutor.has(name), name);
     assert.ok(!workbench.has(name) && !runner.has(name) && !models.has(name), `${name} is outside the tutor`);
   }
+  const plot = await exportsOf('pkg-plot');
   for (const name of ['Workspace', 'Engine', 'draw_histograms']) assert.ok(!tutor.has(name), `the tutor has ${name}`);
+  // The main thread's plot module draws and holds nothing else; the worker's workbench draws nothing.
+  assert.deepEqual([...plot].sort(), ['draw_histograms', 'draw_sqnr_chart']);
+  for (const name of plot) assert.ok(!workbench.has(name) && !runner.has(name), `${name} is outside the plot module`);
   // The models module is the runner's surface (linked, not copied) plus an engine with every op
   // and the layer-by-layer comparison.
   for (const name of runner) assert.ok(models.has(name), `the models module lacks the runner's ${name}`);
   assert.ok(runner.has('ImportanceCollector'));
   assert.deepEqual([...models].filter((name) => !runner.has(name)).sort(), ['engine_for_any_model', 'layer_errors']);
   assert.ok(!runner.has('layer_errors'), 'the runner carries layer_errors');
-  for (const name of ['Workspace', 'scheme_list', 'draw_histograms']) assert.ok(workbench.has(name), name);
+  for (const name of ['Workspace', 'scheme_list', 'compare_values']) assert.ok(workbench.has(name), name);
   for (const name of ['Engine', 'mnist_test_set', 'mnist_variants', 'read_npy_input', 'output_error']) assert.ok(runner.has(name), name);
   for (const name of ['Engine', 'mnist_test_set']) assert.ok(!workbench.has(name), `the workbench has ${name}`);
   for (const name of ['Workspace', 'draw_histograms']) assert.ok(!runner.has(name), `the runner has ${name}`);

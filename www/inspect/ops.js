@@ -1,7 +1,7 @@
 // Worker operations of the Inspect view: `(ws, id, args) => value` on the worker's Workspace,
 // merged into the workbench worker's table (www/worker.js). The Learn view's 'Compare schemes'
 // panel reuses `compare`.
-import { compare_values, gguf_types } from '../pkg/quantscope.js';
+import { base_scheme_ids, compare_values, gguf_file_types, gguf_types, sample_list, scheme_list } from '../pkg/quantscope.js';
 import { checkpoint } from '../worker-loop.js';
 import { poolSize, runPool } from './pool.js';
 import { forgetFile, rememberFile } from './mix-ops.js';
@@ -42,6 +42,10 @@ async function streamStatistics(ws, id, opened) {
 }
 
 export const inspectOps = {
+  // The pickers' lists for the main thread, which has no workbench module (inspect/lists.js).
+  page_lists: () => ({
+    schemes: scheme_list(), samples: sample_list(), baseSchemeIds: base_scheme_ids(), ggufTypes: gguf_types(), ggufFileTypes: gguf_file_types(),
+  }),
   load_file: (ws, _id, [name, bytes]) => ws.load_file(name, new Uint8Array(bytes)),
   load_sharded: (ws, _id, [indexName, index, shardNames, shards]) =>
     ws.load_sharded(indexName, new Uint8Array(index), shardNames, shards.map((b) => new Uint8Array(b))),

@@ -3,9 +3,9 @@
 //! results are serialized to plain JS objects (JSON-compatible: maps as objects, non-finite as
 //! null).
 //!
-//! The worker owns one [`Workspace`] (the loaded tensors); the page's main thread only calls the
-//! drawing exports ([`draw_histograms`], [`draw_sqnr_chart`], the Learn charts) with numbers the
-//! worker sent it.
+//! The worker owns one [`Workspace`] (the loaded tensors); the page's main thread draws with the
+//! plot module (`src/plots`, `www/pkg-plot`) the numbers the worker sent it, and gets the
+//! pickers' lists ([`scheme_list`], [`sample_list`], ...) from the worker.
 
 use crate::store::TensorStore;
 use quantscope_core::report::{self, HistogramPair};
@@ -534,25 +534,6 @@ pub fn scheme_list() -> Result<JsValue, JsError> {
 #[wasm_bindgen]
 pub fn sample_list() -> Result<JsValue, JsError> {
     to_js(&samples::KINDS)
-}
-
-/// Draws bar histograms (`plot::HistogramChart`: `{title, x_label, series: [{label,
-/// histogram}], markers: [{x, label}]}`) onto `canvas` with plotters.
-#[wasm_bindgen]
-pub fn draw_histograms(canvas: web_sys::HtmlCanvasElement, chart: JsValue) -> Result<(), JsError> {
-    let chart: crate::plot::HistogramChart =
-        serde_wasm_bindgen::from_value(chart).map_err(|e| JsError::new(&format!("histogram chart is malformed: {e}")))?;
-    crate::plot::draw_histograms(canvas, &chart).map_err(|e| JsError::new(&e))
-}
-
-/// Draws SQNR against bits per weight for scheme reports (`[{scheme, bits_per_weight, sqnr_db,
-/// mse}]`); returns every point as drawn, `[{scheme, x, y, text, label: {x0, y0, x1, y1} or
-/// null}]` in canvas pixels (for the page's hover).
-#[wasm_bindgen]
-pub fn draw_sqnr_chart(canvas: web_sys::HtmlCanvasElement, reports: JsValue, selected: &str) -> Result<JsValue, JsError> {
-    let points: Vec<crate::plot::SchemePoint> =
-        serde_wasm_bindgen::from_value(reports).map_err(|e| JsError::new(&format!("scheme points are malformed: {e}")))?;
-    to_js(&crate::plot::draw_sqnr_chart(canvas, &points, selected).map_err(|e| JsError::new(&e))?)
 }
 
 /// The reports of each scheme in `scheme_ids` on `values` of `shape`, as [`Workspace::compare`]
