@@ -204,7 +204,7 @@ pub fn open(name: &str, source: Rc<dyn ByteSource>) -> Result<LazyFile> {
 }
 
 /// [`open`], reading whole only the formats of `readers` (see [`super::load_file_with`]);
-/// another such format is refused naming it ([`Error::ReaderElsewhere`]).
+/// another such format is refused naming it ([`Error::reader_elsewhere`]).
 pub fn open_with(name: &str, source: Rc<dyn ByteSource>, readers: &[(Format, super::Reader)]) -> Result<LazyFile> {
     let format = detect(name, source.as_ref())?;
     let mut file = LazyFile::empty(name, format, source);
@@ -223,7 +223,7 @@ pub fn open_with(name: &str, source: Rc<dyn ByteSource>, readers: &[(Format, sup
 /// reader in `readers`: the reader module's half of [`open`] (`src/reader`).
 pub fn read_whole(name: &str, source: &dyn ByteSource, format: Format, readers: &[(Format, super::Reader)]) -> Result<super::LoadedFile> {
     if !readers.iter().any(|(f, _)| *f == format) {
-        return Err(Error::ReaderElsewhere(format));
+        return Err(Error::reader_elsewhere(format));
     }
     let len = source.len();
     if len > MAX_WHOLE_FILE {

@@ -137,7 +137,7 @@ pub fn load_file(file_name: &str, bytes: &[u8]) -> Result<LoadedFile> {
 }
 
 /// [`load_file`] with only `readers`' formats: another format is refused naming it
-/// ([`Error::ReaderElsewhere`]).
+/// ([`Error::reader_elsewhere`]).
 pub fn load_file_with(file_name: &str, bytes: &[u8], readers: &[(Format, Reader)]) -> Result<LoadedFile> {
     let format = match sniff(bytes) {
         Some(f) => f,
@@ -153,7 +153,7 @@ pub fn load_file_with(file_name: &str, bytes: &[u8], readers: &[(Format, Reader)
 
 /// `bytes` parsed as `format` by its reader in `readers`.
 pub(crate) fn read_with(file_name: &str, bytes: &[u8], format: Format, readers: &[(Format, Reader)]) -> Result<LoadedFile> {
-    let (_, read) = readers.iter().find(|(f, _)| *f == format).ok_or(Error::ReaderElsewhere(format))?;
+    let (_, read) = readers.iter().find(|(f, _)| *f == format).ok_or_else(|| Error::reader_elsewhere(format))?;
     read(file_name, bytes)
 }
 

@@ -19,10 +19,10 @@ fn the_workbench_set_refuses_npz_and_onnx_naming_the_format() {
         ("tiny.onnx", &fixture_bytes!("onnx/tiny.onnx")[..], Format::Onnx),
     ] {
         let err = formats::load_file_with(name, bytes, formats::NPY_SAFETENSORS_GGUF).unwrap_err();
-        assert_eq!(err, Error::ReaderElsewhere(format), "{name}");
+        assert_eq!(err, Error::reader_elsewhere(format), "{name}");
         assert!(err.to_string().contains(format.extension()), "{name}: {err}");
         let err = lazy::open_with(name, source(bytes), formats::NPY_SAFETENSORS_GGUF).unwrap_err();
-        assert_eq!(err, Error::ReaderElsewhere(format), "{name}");
+        assert_eq!(err, Error::reader_elsewhere(format), "{name}");
     }
     let npy = fixture_bytes!("npy/f32_c.npy");
     assert_eq!(formats::load_file_with("w.npy", npy, formats::NPY_SAFETENSORS_GGUF).unwrap(), formats::load_file("w.npy", npy).unwrap());
@@ -53,6 +53,6 @@ fn the_reader_module_set_reads_what_load_file_reads_and_only_that() {
     let src = source(npy);
     assert_eq!(
         lazy::read_whole("w.npy", src.as_ref(), Format::Npy, formats::NPZ_AND_ONNX).unwrap_err(),
-        Error::ReaderElsewhere(Format::Npy)
+        Error::reader_elsewhere(Format::Npy)
     );
 }
