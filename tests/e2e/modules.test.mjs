@@ -96,10 +96,10 @@ test('the models module is under 435 KB gzipped', async () => {
 // src/plots; the main thread had loaded the whole workbench to draw two charts): 412,418 →
 // 354,158 B by node's zlib; the .npz and ONNX readers (zip, inflate and its CRC tables, the protobuf decoder,
 // the ONNX weight descriptions) to the reader module (www/pkg-read, src/reader), which the
-// worker loads when such a file is first opened: → 275,908 B. The ceiling went to 279,000.
-test('the workbench module is under 279 KB gzipped and has no plots and no .npz or ONNX reader', async () => {
+// worker loads when such a file is first opened: → 275,156 B. The ceiling went to 278,000.
+test('the workbench module is under 278 KB gzipped and has no plots and no .npz or ONNX reader', async () => {
   const gz = gzipSync(await pkg('pkg', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 279_000, `www/pkg/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 278_000, `www/pkg/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const workbench = await exportsOf('pkg');
   assert.ok(workbench.has('reader_module_reads'));
   for (const name of ['draw_histograms', 'draw_sqnr_chart', 'read_file']) assert.ok(!workbench.has(name), `the workbench has ${name}`);
@@ -115,10 +115,10 @@ test('the plot module is under 92 KB gzipped', async () => {
 
 // The reader module (src/reader: .npz and ONNX files read whole — zip, inflate, the protobuf
 // decoder, the ONNX weight descriptions — loaded by the Inspect worker when such a file is first
-// opened) was 119,517 B by node's zlib when it was split from the workbench in session 18.
-test('the reader module is under 122 KB gzipped and carries only the reader', async () => {
+// opened) was 119,405 B by node's zlib when it was split from the workbench in session 18.
+test('the reader module is under 121 KB gzipped and carries only the reader', async () => {
   const gz = gzipSync(await pkg('pkg-read', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 122_000, `www/pkg-read/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 121_000, `www/pkg-read/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const reader = await exportsOf('pkg-read');
   assert.ok(reader.has('read_file'));
   for (const name of ['Workspace', 'scheme_list', 'draw_histograms', 'Engine', 'Lesson', 'GgufMixer']) assert.ok(!reader.has(name), `the reader module has ${name}`);
