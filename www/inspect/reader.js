@@ -25,7 +25,12 @@ async function readerModule() {
 // weights (to be added to the finished file's info).
 export async function openAny(ws, name, blob) {
   if (!reader_module_reads(name, blob)) return { opened: ws.open_file(name, blob), weights: null };
-  const read = (await readerModule()).read_file(name, blob);
-  const opened = ws.open_read(name, blob, read);
-  return { opened, weights: read.weights ?? null };
+  const reader = await readerModule();
+  const read = reader.read_file(name, blob);
+  // The values are views of the reader module's memory: the workbench copies them at once.
+  try {
+    return { opened: ws.open_read(name, blob, read), weights: read.weights ?? null };
+  } finally {
+    reader.release();
+  }
 }

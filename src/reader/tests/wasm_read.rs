@@ -7,7 +7,7 @@
 #[path = "../../../tests/common/mod.rs"]
 mod common;
 use quantscope_formats as formats;
-use quantscope_reader::read_file;
+use quantscope_reader::{read_file, release};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 
@@ -48,6 +48,7 @@ fn npz_and_onnx_files_read_as_load_file_reads_them() {
                 w.name
             );
         }
+        release();
     }
 }
 
