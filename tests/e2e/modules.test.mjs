@@ -115,7 +115,7 @@ test('the plot module is under 92 KB gzipped', async () => {
 
 // The reader module (src/reader: .npz and ONNX files read whole — zip, inflate, the protobuf
 // decoder, the ONNX weight descriptions — loaded by the Inspect worker when such a file is first
-// opened) was 119,405 B by node's zlib when it was split from the workbench in session 18.
+// opened) was 119,315 B by node's zlib when it was split from the workbench in session 18.
 test('the reader module is under 121 KB gzipped and carries only the reader', async () => {
   const gz = gzipSync(await pkg('pkg-read', 'quantscope_bg.wasm'), { level: 9 }).length;
   assert.ok(gz < 121_000, `www/pkg-read/quantscope_bg.wasm is ${gz} bytes gzipped`);
