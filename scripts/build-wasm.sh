@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Builds the page's wasm modules and their JS bindings (what index.html loads), one crate each:
 #   www/pkg      src/workbench (quantscope-workbench): files, schemes, the Inspect view, the tensors
+#                (in the Inspect worker)
+#   www/pkg-plot src/plots (quantscope-plots): the Inspect view's charts, the main thread's module
+#   www/pkg-read src/reader (quantscope-reader): .npz and ONNX files read whole, which the Inspect
+#                worker loads when such a file is first opened
 #   www/pkg-learn src/tutor (quantscope-tutor): the Learn view's panels, loaded when Learn opens
 #   www/pkg-run  src/runner (quantscope-runner): the Run view's model engine, in its own worker
 #   www/pkg-train src/trainer (quantscope-trainer): the Train view's training runs, in its worker
@@ -94,6 +98,8 @@ case "$variant" in
   page)
     # The crates share their library dependencies, so cargo builds each of those once.
     build workbench www/pkg "$target_dir"
+    build plots www/pkg-plot "$target_dir"
+    build reader www/pkg-read "$target_dir"
     build tutor www/pkg-learn "$target_dir"
     build runner www/pkg-run "$target_dir"
     build models www/pkg-models "$target_dir"

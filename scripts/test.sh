@@ -28,7 +28,7 @@ cargo test --workspace
 # Most crates' tests are one binary (tests/suite.rs), so one browser session runs all of a crate's
 # tests: the runner's default limit of 20 s per binary is for a single file's.
 export WASM_BINDGEN_TEST_TIMEOUT=600
-for crate in gemm core formats learn engine ptq llm workbench tutor runner trainer; do
+for crate in gemm core formats learn engine ptq llm workbench plots reader tutor runner trainer; do
   step "wasm tests in headless Chromium: src/$crate (wasm-pack test)"
   # No DWARF in the wasm test binaries (50 MB each with it); panics still name their functions.
   CARGO_PROFILE_TEST_DEBUG=0 wasm-pack --log-level warn test --headless --chrome --chromedriver "$CHROMEDRIVER" --mode no-install "src/$crate"

@@ -1,7 +1,10 @@
-// The page (index.html's one module script): the view tabs, the workbench wasm module on this
-// thread (its plots), the four views — Inspect (inspect/), Learn (learn/), Run a model (run/), Train (train/) —
-// and the guided tour. Each view lives in its folder and is mounted from its view.js.
-import init from './pkg/quantscope.js';
+// The page (index.html's one module script): the view tabs, the plot wasm module on this thread
+// (www/pkg-plot; the workbench module is the Inspect worker's, which sends the pickers' lists),
+// the four views — Inspect (inspect/), Learn (learn/), Run a model (run/), Train (train/) — and
+// the guided tour. Each view lives in its folder and is mounted from its view.js.
+import init from './pkg-plot/quantscope.js';
+import { app } from './app.js';
+import { loadLists } from './inspect/lists.js';
 import { wireViews } from './views.js';
 import { wireTour } from './tour.js';
 import { connectInspect, mountInspect, showError, startInspect } from './inspect/view.js';
@@ -12,7 +15,7 @@ import { mountTrain } from './train/view.js';
 async function main() {
   connectInspect();
   wireViews();
-  await init();
+  await Promise.all([init(), loadLists(app.client)]);
   mountInspect();
   mountLearn();
   mountRun();

@@ -42,16 +42,16 @@ const snapshot = (page) => page.evaluate(() => Number(document.querySelector('#r
 
 test('the runner module loads only when the Run view is first shown, in a worker of its own', async () => {
   const page = await browser.page();
-  // The wasm packages fetched (the page's main thread and its worker each fetch the workbench).
+  // The wasm packages fetched (the page's main thread the plot module, its worker the workbench).
   const wasm = new Set();
   page.on('request', (r) => { const m = /\/([^/]+)\/[^/]+\.wasm$/.exec(r.url()); if (m) wasm.add(m[1]); });
   await page.goto(browser.url);
   await page.waitForLoadState('networkidle');
-  assert.deepEqual([...wasm], ['pkg'], 'the Inspect view loads the workbench module alone');
+  assert.deepEqual([...wasm].sort(), ['pkg', 'pkg-plot'], 'the Inspect view loads the workbench and plot modules alone');
   assert.equal(page.workers().length, 1);
   await page.click('#tab-run');
   await page.waitForFunction(() => /held-out test digits/.test(document.querySelector('#run-model-status')?.textContent ?? ''), null, { timeout: 60000 });
-  assert.deepEqual([...wasm], ['pkg', 'pkg-run']);
+  assert.deepEqual([...wasm].sort(), ['pkg', 'pkg-plot', 'pkg-run']);
   assert.equal(page.workers().length, 2);
   assert.ok(page.workers().some((w) => w.url().endsWith('/run/worker.js')));
   await page.close();

@@ -2,7 +2,8 @@
 // (never read whole on this thread), the streamed histogram of a tensor too big to compare, and
 // the Model section's "Download model as GGUF". inspect/view.js calls these; the work is in the
 // worker.
-import { draw_histograms, gguf_file_types, gguf_types } from '../pkg/quantscope.js';
+import { draw_histograms } from '../pkg-plot/quantscope.js';
+import { ggufFileTypes, ggufTypes } from './lists.js';
 import { $ } from '../shared/dom.js';
 import { app } from '../app.js';
 import { imatrixLoaded, showPreviewEntry } from './imatrix.js';
@@ -79,14 +80,14 @@ export function wireGgufExport({ files, client, saveBytes, reportError }) {
   const types = $('#gguf-type');
   const one = document.createElement('optgroup');
   one.label = 'one type for every tensor';
-  for (const t of gguf_types()) one.append(new Option(`${t.id} (${+t.bits_per_weight.toFixed(4)} bits/weight)`, t.id));
+  for (const t of ggufTypes()) one.append(new Option(`${t.id} (${+t.bits_per_weight.toFixed(4)} bits/weight)`, t.id));
   const mixes = document.createElement('optgroup');
   mixes.label = "llama.cpp's mixes (a GGUF model)";
-  for (const name of gguf_file_types()) mixes.append(new Option(name, name));
+  for (const name of ggufFileTypes()) mixes.append(new Option(name, name));
   types.append(one, mixes);
   types.value = 'q4_0';
   // FIT: the last "fit a size" (inspect/mix-fit.js), written as a mix.
-  const isMix = () => types.value === 'FIT' || gguf_file_types().includes(types.value);
+  const isMix = () => types.value === 'FIT' || ggufFileTypes().includes(types.value);
   const mixOptions = () => (isMix() ? { pure: $('#gguf-pure').checked } : null);
   const preview = () => previewMix({ files, client, isMix, mixOptions });
   const fits = document.createElement('optgroup');

@@ -2,8 +2,8 @@
 // runs in the worker (inspect/mix-ops.js: mix_fit, mix_compare, on the mixer module's
 // gguf_fit); this thread draws: the layer map of a mix's preview (a table, layers × tensor
 // kinds, each cell coloured by its ggml type), the fit controls with progress and Cancel, and
-// the SQNR-vs-bpw chart of the named mixes and the fits (the workbench's draw_sqnr_chart).
-import { draw_sqnr_chart } from '../pkg/quantscope.js';
+// the SQNR-vs-bpw chart of the named mixes and the fits (the plot module's draw_sqnr_chart).
+import { draw_sqnr_chart } from '../pkg-plot/quantscope.js';
 import { $ } from '../shared/dom.js';
 
 // A colour per ggml type, from many bits per weight (blue) to few (purple); a type not listed

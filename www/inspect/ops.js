@@ -1,11 +1,12 @@
 // Worker operations of the Inspect view: `(ws, id, args) => value` on the worker's Workspace,
 // merged into the workbench worker's table (www/worker.js). The Learn view's 'Compare schemes'
 // panel reuses `compare`.
-import { compare_values, gguf_types } from '../pkg/quantscope.js';
+import { base_scheme_ids, compare_values, gguf_file_types, gguf_types, sample_list, scheme_list } from '../pkg/quantscope.js';
 import { checkpoint } from '../worker-loop.js';
 import { poolSize, runPool } from './pool.js';
 import { forgetFile, rememberFile } from './mix-ops.js';
 import { gatherPieces } from './pieces.js';
+import { openAny } from './reader.js';
 
 // Scheme ids and ggml type ids differ only for the half floats.
 const GGUF_TYPE_OF = { fp16: 'f16' };
@@ -42,7 +43,16 @@ async function streamStatistics(ws, id, opened) {
 }
 
 export const inspectOps = {
-  load_file: (ws, _id, [name, bytes]) => ws.load_file(name, new Uint8Array(bytes)),
+  // The pickers' lists for the main thread, which has no workbench module (inspect/lists.js).
+  page_lists: () => ({
+    schemes: scheme_list(), samples: sample_list(), baseSchemeIds: base_scheme_ids(), ggufTypes: gguf_types(), ggufFileTypes: gguf_file_types(),
+  }),
+  // Bytes of a file: .npz and ONNX through the reader module (reader.js), as open_file opens them.
+  async load_file(ws, id, [name, bytes]) {
+    const { opened, weights } = await openAny(ws, name, new Blob([bytes]));
+    const info = await streamStatistics(ws, id, opened);
+    return weights ? { ...info, weights } : info;
+  },
   load_sharded: (ws, _id, [indexName, index, shardNames, shards]) =>
     ws.load_sharded(indexName, new Uint8Array(index), shardNames, shards.map((b) => new Uint8Array(b))),
   add_sample: (ws, _id, [kind, rows, cols, seed]) => ws.add_sample(kind, rows, cols, seed),
@@ -50,13 +60,13 @@ export const inspectOps = {
 
   // A dropped File, never copied whole: .safetensors/.gguf headers are parsed, then every
   // tensor's statistics are streamed from the file in steps (progress in values, cancel between
-  // steps). Other formats are read whole inside open_file, as load_file reads them.
-  // The File is kept for the mixer (mix-ops.js), which opens it on its own.
+  // steps). Other formats are read whole inside open_file, .npz and ONNX files by the reader
+  // module (reader.js). The File is kept for the mixer (mix-ops.js), which opens it on its own.
   async open_file(ws, id, [file]) {
-    const opened = ws.open_file(file.name, file);
+    const { opened, weights } = await openAny(ws, file.name, file);
     const info = await streamStatistics(ws, id, opened);
     rememberFile(opened.file_id, file);
-    return info;
+    return weights ? { ...info, weights } : info;
   },
   // A sharded checkpoint the same way: the index's bytes, the shards as Files.
   open_sharded: (ws, id, [indexName, index, shards]) =>

@@ -1,7 +1,8 @@
 // The Inspect view: file input, tensor list, statistics, scheme comparison and charts. The numbers
 // come from the workbench worker (www/worker.js, ops in inspect/ops.js); this thread only renders
-// them and draws with plotters. www/page.js mounts it; it keeps app.js's shared state current.
-import { base_scheme_ids, draw_histograms, draw_sqnr_chart, sample_list, scheme_list } from '../pkg/quantscope.js';
+// them and draws with plotters (the plot module, www/pkg-plot). www/page.js mounts it; it keeps app.js's shared state current.
+import { draw_histograms, draw_sqnr_chart } from '../pkg-plot/quantscope.js';
+import { baseSchemeIds, sampleList, schemeList } from './lists.js';
 import { WorkerClient } from '../client.js';
 import { app } from '../app.js';
 import { getParam, setParams } from '../urlstate.js';
@@ -352,7 +353,7 @@ async function compareModel() {
   clearModelComparison();
   const row = $('#model-progress-row');
   const bar = $('#model-progress');
-  const ids = base_scheme_ids();
+  const ids = baseSchemeIds();
   const tensors = modelTensors();
   // Tensors too big to compare (from large files) are left out and counted below the table.
   const skipped = tensors.filter((t) => t.comparable === false);
@@ -977,7 +978,7 @@ export function connectInspect() {
 
 // Once the wasm module is loaded: the scheme and sample pickers and every control.
 export function mountInspect() {
-  state.schemes = scheme_list();
+  state.schemes = schemeList();
   // One <optgroup> per family (the calibrated integer ids in their own), in registry order.
   const groups = new Map();
   for (const s of state.schemes) {
@@ -988,7 +989,7 @@ export function mountInspect() {
   }
   $('#scheme-picker').replaceChildren(...groups.values());
   const select = $('#sample-kind');
-  for (const [id, description] of sample_list()) { const o = new Option(id, id); o.title = description; select.add(o); }
+  for (const [id, description] of sampleList()) { const o = new Option(id, id); o.title = description; select.add(o); }
   wireInput();
 }
 
@@ -1000,7 +1001,7 @@ export async function startInspect() {
   app.scheme = state.scheme;
   $('#log-counts').checked = getParam('counts') === 'log';
   const kind = getParam('tensor')?.match(/^sample:(.+)$/)?.[1];
-  const start = sample_list().some(([id]) => id === kind) ? kind : 'normal';
+  const start = sampleList().some(([id]) => id === kind) ? kind : 'normal';
   $('#sample-kind').value = start;
   added(await state.client.request('add_sample', [start, 256, 256, 42]));
 }

@@ -3,7 +3,7 @@
 // the normal density, and the INT4, NF4 and FP4 grids over the tensor's histogram. The numbers
 // come from the worker (learn/ops.js → src/learn/src/compare.rs); plotters draws the charts.
 import { app } from '../app.js';
-import { draw_sqnr_chart } from '../pkg/quantscope.js';
+import { draw_sqnr_chart } from '../pkg-plot/quantscope.js';
 import { learn_draw_grid_comparison, learn_draw_nf4_chart, learn_pareto_front } from '../pkg-learn/quantscope.js';
 import { tutorReady } from './module.js';
 import { $, showError } from '../shared/dom.js';

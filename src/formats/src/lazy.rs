@@ -140,6 +140,22 @@ pub fn open_gguf_file(name: &str, source: Rc<dyn ByteSource>) -> Result<LazyFile
 }
 
 impl LazyFile {
+    /// Takes a whole-read file's metadata and tensors (kept in memory).
+    fn set_resident(&mut self, loaded: super::LoadedFile) {
+        self.metadata = loaded.metadata;
+        self.weights = loaded.weights;
+        self.tensors = loaded
+            .tensors
+            .into_iter()
+            .map(|t| LazyTensor {
+                name: t.name.clone(),
+                dtype: t.dtype.clone(),
+                shape: t.shape.iter().map(|&d| d as u64).collect(),
+                storage: Storage::Resident(Rc::new(t)),
+            })
+            .collect();
+    }
+
     fn empty(name: &str, format: Format, source: Rc<dyn ByteSource>) -> LazyFile {
         LazyFile {
             name: name.to_string(),
@@ -184,36 +200,48 @@ pub fn detect(name: &str, source: &dyn ByteSource) -> Result<Format> {
 
 /// Opens a file: safetensors and GGUF lazily (header only), every other format read whole.
 pub fn open(name: &str, source: Rc<dyn ByteSource>) -> Result<LazyFile> {
+    open_with(name, source, super::READERS)
+}
+
+/// [`open`], reading whole only the formats of `readers` (see [`super::load_file_with`]);
+/// another such format is refused naming it ([`Error::reader_elsewhere`]).
+pub fn open_with(name: &str, source: Rc<dyn ByteSource>, readers: &[(Format, super::Reader)]) -> Result<LazyFile> {
     let format = detect(name, source.as_ref())?;
     let mut file = LazyFile::empty(name, format, source);
     match format {
         Format::Safetensors => (file.metadata, file.tensors) = safetensors_header(file.sources[0].as_ref(), 0)?,
         Format::Gguf => open_gguf(&mut file)?,
         _ => {
-            let len = file.sources[0].len();
-            if len > MAX_WHOLE_FILE {
-                return Err(Error::Read(format!(
-                    "{len} bytes is too large to read whole ({} MiB at most); only .safetensors and .gguf files are read piece by piece",
-                    MAX_WHOLE_FILE >> 20
-                )));
-            }
-            let bytes = file.sources[0].read_at(0, len as usize)?;
-            let loaded = super::load_file(name, &bytes)?;
-            file.metadata = loaded.metadata;
-            file.weights = loaded.weights;
-            file.tensors = loaded
-                .tensors
-                .into_iter()
-                .map(|t| LazyTensor {
-                    name: t.name.clone(),
-                    dtype: t.dtype.clone(),
-                    shape: t.shape.iter().map(|&d| d as u64).collect(),
-                    storage: Storage::Resident(Rc::new(t)),
-                })
-                .collect();
+            let loaded = read_whole(name, file.sources[0].as_ref(), format, readers)?;
+            file.set_resident(loaded);
         }
     }
     Ok(file)
+}
+
+/// A file of `format` (one [`open`] reads whole) read whole from `source` and parsed by its
+/// reader in `readers`: the reader module's half of [`open`] (`src/reader`).
+pub fn read_whole(name: &str, source: &dyn ByteSource, format: Format, readers: &[(Format, super::Reader)]) -> Result<super::LoadedFile> {
+    if !readers.iter().any(|(f, _)| *f == format) {
+        return Err(Error::reader_elsewhere(format));
+    }
+    let len = source.len();
+    if len > MAX_WHOLE_FILE {
+        return Err(Error::Read(format!(
+            "{len} bytes is too large to read whole ({} MiB at most); only .safetensors and .gguf files are read piece by piece",
+            MAX_WHOLE_FILE >> 20
+        )));
+    }
+    let bytes = source.read_at(0, len as usize)?;
+    super::read_with(name, &bytes, format, readers)
+}
+
+/// A file another module read whole (`read_whole` in the reader module), its tensors in memory;
+/// `source` is the file itself, as [`open`] keeps it.
+pub fn resident(name: &str, loaded: super::LoadedFile, source: Rc<dyn ByteSource>) -> LazyFile {
+    let mut file = LazyFile::empty(name, loaded.format, source);
+    file.set_resident(loaded);
+    file
 }
 
 /// The metadata and tensors of a safetensors file, source `k` of the file being opened.

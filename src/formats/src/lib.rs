@@ -21,7 +21,7 @@ use quantscope_core::tensor::Tensor;
 use serde::Serialize;
 
 /// The formats quantscope reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     Npy,
@@ -29,6 +29,19 @@ pub enum Format {
     Npz,
     Gguf,
     Onnx,
+}
+
+impl Format {
+    /// The file name extension, `.npz` for `Npz`.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Npy => ".npy",
+            Format::Safetensors => ".safetensors",
+            Format::Npz => ".npz",
+            Format::Gguf => ".gguf",
+            Format::Onnx => ".onnx",
+        }
+    }
 }
 
 /// Everything read from one file.
@@ -73,9 +86,59 @@ fn stem<'a>(file_name: &'a str, extension: &str) -> &'a str {
     base.strip_suffix(extension).unwrap_or(base)
 }
 
+/// A whole-file parser: what [`load_file`] runs for one format (`file_name` names the tensor of
+/// a single-tensor format).
+pub type Reader = fn(&str, &[u8]) -> Result<LoadedFile>;
+
+/// Every format's whole-file parser, for [`load_file_with`] and `lazy::open_with`. A page module
+/// passes only the ones it needs instead, so that the linker leaves the others out: the
+/// workbench has no zip, inflate or protobuf decoder ([`NPZ_AND_ONNX`] are the reader module's,
+/// `src/reader`).
+pub const READERS: &[(Format, Reader)] = &[
+    (Format::Npy, read_npy),
+    (Format::Safetensors, read_safetensors),
+    (Format::Npz, read_npz),
+    (Format::Gguf, read_gguf),
+    (Format::Onnx, read_onnx),
+];
+
+/// The formats without a zip, inflate or protobuf decoder: .npy, .safetensors, .gguf.
+pub const NPY_SAFETENSORS_GGUF: &[(Format, Reader)] =
+    &[(Format::Npy, read_npy), (Format::Safetensors, read_safetensors), (Format::Gguf, read_gguf)];
+
+/// The formats that need a zip reader with inflate (.npz) or a protobuf decoder (.onnx).
+pub const NPZ_AND_ONNX: &[(Format, Reader)] = &[(Format::Npz, read_npz), (Format::Onnx, read_onnx)];
+
+fn read_npy(file_name: &str, bytes: &[u8]) -> Result<LoadedFile> {
+    let tensor = npy::parse(stem(file_name, ".npy"), bytes)?;
+    Ok(LoadedFile { format: Format::Npy, metadata: Vec::new(), tensors: vec![tensor], weights: Vec::new() })
+}
+
+fn read_safetensors(_: &str, bytes: &[u8]) -> Result<LoadedFile> {
+    safetensors::load(bytes)
+}
+
+fn read_npz(_: &str, bytes: &[u8]) -> Result<LoadedFile> {
+    npz::load(bytes)
+}
+
+fn read_gguf(_: &str, bytes: &[u8]) -> Result<LoadedFile> {
+    gguf::parse(bytes)
+}
+
+fn read_onnx(_: &str, bytes: &[u8]) -> Result<LoadedFile> {
+    onnx::parse(bytes)
+}
+
 /// Reads a whole file. `file_name` names the tensor of single-tensor formats and, when the
 /// bytes do not sniff as any format, picks the parser whose specific complaint is shown.
 pub fn load_file(file_name: &str, bytes: &[u8]) -> Result<LoadedFile> {
+    load_file_with(file_name, bytes, READERS)
+}
+
+/// [`load_file`] with only `readers`' formats: another format is refused naming it
+/// ([`Error::reader_elsewhere`]).
+pub fn load_file_with(file_name: &str, bytes: &[u8], readers: &[(Format, Reader)]) -> Result<LoadedFile> {
     let format = match sniff(bytes) {
         Some(f) => f,
         None if file_name.ends_with(".npy") => Format::Npy,
@@ -85,16 +148,13 @@ pub fn load_file(file_name: &str, bytes: &[u8]) -> Result<LoadedFile> {
         None if file_name.ends_with(".onnx") => Format::Onnx,
         None => return Err(Error::UnknownFormat),
     };
-    match format {
-        Format::Npy => {
-            let tensor = npy::parse(stem(file_name, ".npy"), bytes)?;
-            Ok(LoadedFile { format, metadata: Vec::new(), tensors: vec![tensor], weights: Vec::new() })
-        }
-        Format::Safetensors => safetensors::load(bytes),
-        Format::Npz => npz::load(bytes),
-        Format::Gguf => gguf::parse(bytes),
-        Format::Onnx => onnx::parse(bytes),
-    }
+    read_with(file_name, bytes, format, readers)
+}
+
+/// `bytes` parsed as `format` by its reader in `readers`.
+pub(crate) fn read_with(file_name: &str, bytes: &[u8], format: Format, readers: &[(Format, Reader)]) -> Result<LoadedFile> {
+    let (_, read) = readers.iter().find(|(f, _)| *f == format).ok_or_else(|| Error::reader_elsewhere(format))?;
+    read(file_name, bytes)
 }
 
 /// Reads every tensor in a file (see [`load_file`]).

@@ -20,4 +20,5 @@ mod npz_fixtures;
 mod onnx_fixtures;
 mod onnx_splice;
 mod onnx_weights;
+mod readers;
 mod safetensors_fixtures;

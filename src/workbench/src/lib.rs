@@ -1,14 +1,12 @@
 //! The workbench: the module the Inspect view loads (`www/pkg`), and the tensors' home for the
 //! Learn view too (whose panels are the tutor module, `www/pkg-learn`). A thin `#[wasm_bindgen]`
-//! facade over the library crates — the loaded files ([`store`], plain Rust, tested natively),
-//! chart label placement ([`labels`], likewise), the [`Workspace`] the worker owns, and the
-//! plots. Nothing here computes a number the CLI does not also get from the library crates.
+//! facade over the library crates — the loaded files ([`store`], plain Rust, tested natively)
+//! and the [`Workspace`] the worker owns. It draws nothing: the plots are the main thread's
+//! module (`src/plots`, `www/pkg-plot`). Nothing here computes a number the CLI does not also
+//! get from the library crates.
 
-pub mod labels;
 pub mod store;
 
-#[cfg(target_arch = "wasm32")]
-pub mod plot;
 #[cfg(target_arch = "wasm32")]
 mod workspace;
 

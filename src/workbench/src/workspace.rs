@@ -3,9 +3,9 @@
 //! results are serialized to plain JS objects (JSON-compatible: maps as objects, non-finite as
 //! null).
 //!
-//! The worker owns one [`Workspace`] (the loaded tensors); the page's main thread only calls the
-//! drawing exports ([`draw_histograms`], [`draw_sqnr_chart`], the Learn charts) with numbers the
-//! worker sent it.
+//! The worker owns one [`Workspace`] (the loaded tensors); the page's main thread draws with the
+//! plot module (`src/plots`, `www/pkg-plot`) the numbers the worker sent it, and gets the
+//! pickers' lists ([`scheme_list`], [`sample_list`], ...) from the worker.
 
 use crate::store::TensorStore;
 use quantscope_core::report::{self, HistogramPair};
@@ -38,6 +38,11 @@ pub struct Workspace {
     gguf_exports: HashMap<u32, GgufExport>,
     next_export_id: u32,
 }
+
+/// The formats this module reads: those without a zip, inflate or protobuf decoder. An .npz or
+/// ONNX file is read by the reader module (`src/reader`, `www/pkg-read`, which the worker loads
+/// when one is first opened; see [`reader_module_reads`]), 80 KB gzipped this module leaves out.
+const READERS: &[(formats::Format, formats::Reader)] = formats::NPY_SAFETENSORS_GGUF;
 
 /// The most values of a lazily read tensor the page decodes for a comparison, a download or a
 /// Learn view (2^26 f32 = 256 MiB; a comparison holds about four such copies at once). Tensors
@@ -105,10 +110,11 @@ impl Workspace {
     }
 
     /// Parses a file and adds its tensors; returns `{file, format, metadata: [[key, value]],
-    /// tensors: [{index, name, dtype, shape, stored_bytes, stats}]}`, and for an ONNX model
-    /// `weights: [{onnx_name, label, source, graph, consumers, groups}]`, one per tensor.
+    /// tensors: [{index, name, dtype, shape, stored_bytes, stats}]}`. Only .npy, .safetensors
+    /// and .gguf ([`READERS`]): .npz and ONNX files are the reader module's (see
+    /// [`Workspace::open_read`]).
     pub fn load_file(&mut self, file_name: &str, bytes: &[u8]) -> Result<JsValue, JsError> {
-        let mut loaded = formats::load_file(file_name, bytes).map_err(|e| JsError::new(&format!("{file_name}: {e}")))?;
+        let mut loaded = formats::load_file_with(file_name, bytes, READERS).map_err(|e| JsError::new(&format!("{file_name}: {e}")))?;
         let tensors = self.add(std::mem::take(&mut loaded.tensors));
         to_js(&LoadedFileInfo {
             file: file_name,
@@ -312,7 +318,36 @@ impl Workspace {
     pub fn open_file(&mut self, file_name: &str, blob: web_sys::Blob) -> Result<JsValue, JsError> {
         let named = |e: formats::Error| JsError::new(&format!("{file_name}: {e}"));
         let source = Rc::new(BlobSource::new(blob)?);
-        let file = lazy::open(file_name, source).map_err(named)?;
+        let file = lazy::open_with(file_name, source, READERS).map_err(named)?;
+        self.begin_scan(file)
+    }
+
+    /// Opens a file the reader module (`src/reader`, `www/pkg-read`) read whole — an .npz or
+    /// ONNX file, whose zip, inflate and protobuf decoders this module does not carry — as
+    /// [`Workspace::open_file`] opens one: `read` is that module's `read_file(file_name, blob)`,
+    /// `{format, metadata: [[key, value]], tensors: [{name, dtype, shape, values}]}` (an ONNX
+    /// model's `weights` stay with the worker). Returns what `open_file` returns; then call
+    /// `open_step`.
+    pub fn open_read(&mut self, file_name: &str, blob: web_sys::Blob, read: JsValue) -> Result<JsValue, JsError> {
+        let malformed = |what: &str| JsError::new(&format!("{file_name}: the reader module's answer has no valid {what}"));
+        let field = |object: &JsValue, key: &str| js_sys::Reflect::get(object, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED);
+        let format: formats::Format = serde_wasm_bindgen::from_value(field(&read, "format")).map_err(|_| malformed("format"))?;
+        let metadata: Vec<(String, String)> =
+            serde_wasm_bindgen::from_value(field(&read, "metadata")).map_err(|_| malformed("metadata"))?;
+        let entries: js_sys::Array = field(&read, "tensors").dyn_into().map_err(|_| malformed("tensors"))?;
+        let mut tensors = Vec::with_capacity(entries.length() as usize);
+        for entry in entries.iter() {
+            let name = field(&entry, "name").as_string().ok_or_else(|| malformed("tensor name"))?;
+            let dtype = field(&entry, "dtype").as_string().ok_or_else(|| malformed("tensor dtype"))?;
+            let shape: Vec<usize> = serde_wasm_bindgen::from_value(field(&entry, "shape")).map_err(|_| malformed("tensor shape"))?;
+            let values: js_sys::Float32Array = field(&entry, "values").dyn_into().map_err(|_| malformed("tensor values"))?;
+            if shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) != Some(values.length() as usize) {
+                return Err(malformed(&format!("values for tensor '{name}' (they do not fill its shape)")));
+            }
+            tensors.push(Tensor::new(name, shape, dtype, values.to_vec()));
+        }
+        let loaded = formats::LoadedFile { format, metadata, tensors, weights: Vec::new() };
+        let file = lazy::resident(file_name, loaded, Rc::new(BlobSource::new(blob)?));
         self.begin_scan(file)
     }
 
@@ -517,6 +552,14 @@ pub fn gguf_file_types() -> Vec<String> {
     formats::gguf_mix::FileType::ALL.iter().map(|f| f.name().to_string()).collect()
 }
 
+/// Whether `blob` (named `file_name`) is in a format the reader module reads (.npz, ONNX; see
+/// [`Workspace::open_read`]): the worker asks before it opens a file.
+#[wasm_bindgen]
+pub fn reader_module_reads(file_name: &str, blob: web_sys::Blob) -> Result<bool, JsError> {
+    let format = lazy::detect(file_name, &BlobSource::new(blob)?).map_err(|e| JsError::new(&format!("{file_name}: {e}")))?;
+    Ok(!READERS.iter().any(|(f, _)| *f == format))
+}
+
 /// Every scheme, family by family in registry order: `[{id, description, family}]`.
 #[wasm_bindgen]
 pub fn scheme_list() -> Result<JsValue, JsError> {
@@ -534,25 +577,6 @@ pub fn scheme_list() -> Result<JsValue, JsError> {
 #[wasm_bindgen]
 pub fn sample_list() -> Result<JsValue, JsError> {
     to_js(&samples::KINDS)
-}
-
-/// Draws bar histograms (`plot::HistogramChart`: `{title, x_label, series: [{label,
-/// histogram}], markers: [{x, label}]}`) onto `canvas` with plotters.
-#[wasm_bindgen]
-pub fn draw_histograms(canvas: web_sys::HtmlCanvasElement, chart: JsValue) -> Result<(), JsError> {
-    let chart: crate::plot::HistogramChart =
-        serde_wasm_bindgen::from_value(chart).map_err(|e| JsError::new(&format!("histogram chart is malformed: {e}")))?;
-    crate::plot::draw_histograms(canvas, &chart).map_err(|e| JsError::new(&e))
-}
-
-/// Draws SQNR against bits per weight for scheme reports (`[{scheme, bits_per_weight, sqnr_db,
-/// mse}]`); returns every point as drawn, `[{scheme, x, y, text, label: {x0, y0, x1, y1} or
-/// null}]` in canvas pixels (for the page's hover).
-#[wasm_bindgen]
-pub fn draw_sqnr_chart(canvas: web_sys::HtmlCanvasElement, reports: JsValue, selected: &str) -> Result<JsValue, JsError> {
-    let points: Vec<crate::plot::SchemePoint> =
-        serde_wasm_bindgen::from_value(reports).map_err(|e| JsError::new(&format!("scheme points are malformed: {e}")))?;
-    to_js(&crate::plot::draw_sqnr_chart(canvas, &points, selected).map_err(|e| JsError::new(&e))?)
 }
 
 /// The reports of each scheme in `scheme_ids` on `values` of `shape`, as [`Workspace::compare`]

@@ -158,3 +158,74 @@ fn sharded_checkpoints_open_from_files() {
     let text = get(&JsValue::from(err), "message").as_string().unwrap();
     assert!(text.contains("shard 'model-00002-of-00002.safetensors'") && text.contains("was not given"), "{text}");
 }
+
+/// A `read_file` answer of the reader module (src/reader) with one tensor of `shape`.
+fn read_answer(format: &str, shape: &[u32], values: &[f32]) -> JsValue {
+    let tensor = js_sys::Object::new();
+    let shape: js_sys::Array = shape.iter().map(|&d| JsValue::from(d)).collect();
+    for (key, value) in [
+        ("name", JsValue::from_str("w")),
+        ("dtype", JsValue::from_str("float32")),
+        ("shape", shape.into()),
+        ("values", js_sys::Float32Array::from(values).into()),
+    ] {
+        js_sys::Reflect::set(&tensor, &JsValue::from_str(key), &value).unwrap();
+    }
+    let read = js_sys::Object::new();
+    let metadata: js_sys::Array = [js_sys::Array::of2(&"k".into(), &"v".into())].iter().collect();
+    for (key, value) in
+        [("format", JsValue::from_str(format)), ("metadata", metadata.into()), ("tensors", js_sys::Array::of1(&tensor).into())]
+    {
+        js_sys::Reflect::set(&read, &JsValue::from_str(key), &value).unwrap();
+    }
+    read.into()
+}
+
+#[wasm_bindgen_test]
+fn npz_and_onnx_files_are_the_reader_modules_and_open_from_its_answer() {
+    use quantscope_workbench::reader_module_reads;
+    let npz = js_sys::Uint8Array::from(&fixture_bytes!("npz/deflated.npz")[..]);
+    let onnx = js_sys::Uint8Array::from(&fixture_bytes!("onnx/tiny.onnx")[..]);
+    let npy = js_sys::Uint8Array::from(&fixture_bytes!("npy/f32_c.npy")[..]);
+    assert!(reader_module_reads("a.npz", blob(&[&npz])).unwrap());
+    assert!(reader_module_reads("a.onnx", blob(&[&onnx])).unwrap());
+    assert!(!reader_module_reads("a.npy", blob(&[&npy])).unwrap());
+    assert!(!reader_module_reads("a.gguf", blob(&[&js_sys::Uint8Array::from(SOURCE)])).unwrap());
+    // Opened here anyway, an .npz is refused naming the module that reads it.
+    let mut ws = Workspace::new();
+    let err = ws.open_file("a.npz", blob(&[&npz])).err().unwrap();
+    let text = get(&JsValue::from(err), "message").as_string().unwrap();
+    assert!(text.starts_with("a.npz: ") && text.contains("no .npz reader"), "{text}");
+
+    // The reader module's answer opens as open_file opens a file: statistics streamed, comparable.
+    let values = [1.0f32, -2.0, 3.0, 0.5, 0.25, -0.125];
+    let opened = ws.open_read("a.npz", blob(&[&npz]), read_answer("npz", &[2, 3], &values)).unwrap();
+    let id = get(&opened, "file_id").as_f64().unwrap() as usize;
+    assert_eq!(get(&opened, "format").as_string().unwrap(), "npz");
+    let info = loop {
+        let s = ws.open_step(id, 1.0).unwrap();
+        if get(&s, "finished").as_bool().unwrap() {
+            break get(&s, "info");
+        }
+    };
+    let tensors: js_sys::Array = get(&info, "tensors").into();
+    assert_eq!(tensors.length(), 1);
+    let t = tensors.get(0);
+    assert_eq!(get(&t, "name").as_string().unwrap(), "w");
+    assert_eq!(get(&get(&t, "stats"), "max").as_f64().unwrap(), 3.0);
+    let metadata: js_sys::Array = get(&info, "metadata").into();
+    assert_eq!(js_sys::Array::from(&metadata.get(0)).get(1).as_string().unwrap(), "v");
+    let index = get(&t, "index").as_f64().unwrap() as usize;
+    assert_eq!(ws.tensor_values(index).unwrap().to_vec(), values);
+
+    // A malformed answer is an error, not a panic.
+    for (read, what) in [
+        (read_answer("npz", &[4, 3], &values), "do not fill its shape"),
+        (read_answer("zip", &[2, 3], &values), "no valid format"),
+        (JsValue::NULL, "no valid format"),
+    ] {
+        let err = ws.open_read("a.npz", blob(&[&npz]), read).err().unwrap();
+        let text = get(&JsValue::from(err), "message").as_string().unwrap();
+        assert!(text.starts_with("a.npz: ") && text.contains(what), "{text}");
+    }
+}
