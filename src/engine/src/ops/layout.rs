@@ -154,7 +154,8 @@ impl Op for Pad {
             if self.mode != PadMode::Constant && shape[d] == 0 && n > 0 {
                 return Err(value_err(format!("cannot {:?}-pad axis {d}, which is empty", self.mode).to_lowercase()));
             }
-            out_shape.push(n as usize);
+            // `try_from`, not `as`: on wasm32 a length past 2^32 would wrap to a small one.
+            out_shape.push(usize::try_from(n).map_err(|_| shape_err(format!("the padded axis {d} of {n} elements is too large")))?);
         }
         let n = checked_len(&out_shape, x.dtype()).ok_or_else(|| shape_err(format!("the padded shape {out_shape:?} is too large")))?;
         // Per axis, each output coordinate's input coordinate (or None: the fill value).

@@ -178,14 +178,15 @@ impl Op for Split {
         let axis = norm_axis(self.axis, x.rank())?;
         let dim = x.shape()[axis];
         let sizes: Vec<usize> = match (inputs.get(1), &self.split_attr) {
-            (Some(v), _) => ints(v, "Split's split")?.into_iter().map(|s| s.max(0) as usize).collect(),
-            (None, Some(s)) => s.iter().map(|&s| s.max(0) as usize).collect(),
+            // Saturating, not `as`: a size past usize (2^32 on wasm32) must not wrap to a small one.
+            (Some(v), _) => ints(v, "Split's split")?.into_iter().map(|s| usize::try_from(s.max(0)).unwrap_or(usize::MAX)).collect(),
+            (None, Some(s)) => s.iter().map(|&s| usize::try_from(s.max(0)).unwrap_or(usize::MAX)).collect(),
             (None, None) => {
                 let part = dim.div_ceil(self.outputs.max(1));
                 (0..self.outputs).map(|k| part.min(dim.saturating_sub(k * part))).collect()
             }
         };
-        if sizes.len() != self.outputs || sizes.iter().sum::<usize>() != dim {
+        if sizes.len() != self.outputs || sizes.iter().try_fold(0usize, |a, &b| a.checked_add(b)) != Some(dim) {
             return Err(value_err(format!("Split sizes {sizes:?} do not split axis {axis} of {dim} into {} outputs", self.outputs)));
         }
         let st = strides(x.shape());
@@ -231,7 +232,11 @@ impl Op for Expand {
         if target.iter().any(|&d| d < 0) {
             return Err(value_err(format!("Expand's shape {target:?} has a negative dimension")));
         }
-        let target: Vec<usize> = target.iter().map(|&d| d as usize).collect();
+        // `try_from`, not `as`: on wasm32 a dimension past 2^32 would wrap to a small one.
+        let target: Vec<usize> = match target.iter().map(|&d| usize::try_from(d).ok()).collect() {
+            Some(t) => t,
+            None => return Err(shape_err(format!("Expand to {target:?} has too many elements"))),
+        };
         let out = crate::op::broadcast_shapes(x.shape(), &target)?;
         checked_len(&out, x.dtype()).ok_or_else(|| shape_err(format!("Expand to {out:?} has too many elements")))?;
         let steps = broadcast_steps(x.shape(), &out);
@@ -310,7 +315,10 @@ impl Op for ConstantOfShape {
         if shape.iter().any(|&d| d < 0) {
             return Err(value_err(format!("ConstantOfShape's shape {shape:?} has a negative dimension")));
         }
-        let shape: Vec<usize> = shape.iter().map(|&d| d as usize).collect();
+        let shape: Vec<usize> = match shape.iter().map(|&d| usize::try_from(d).ok()).collect() {
+            Some(s) => s,
+            None => return Err(shape_err(format!("shape {shape:?} has too many elements"))),
+        };
         let n = checked_len(&shape, self.value.dtype()).ok_or_else(|| shape_err(format!("shape {shape:?} has too many elements")))?;
         let data = pick(self.value.data(), n, &|_, block| block.fill(0));
         Ok(vec![Value::with_dtype(self.value.dtype(), shape, data)])
