@@ -67,7 +67,7 @@ pub(crate) fn erf_f32(x: f32) -> f32 {
     let t = x.abs();
     let s = x * x;
     let p = -5.991_049_7e-4;
-    let p = p * s + 4.993_395_9e-3;
+    let p = p * s + 4.993_396e-3;
     let p = p * s - 2.676_673_4e-2;
     let p = p * s + 1.128_180_3e-1;
     let p = p * s - 3.761_248_6e-1;
