@@ -775,3 +775,104 @@ fn depthwise_conv_integer_matches_a_naive_loop() {
         assert_eq!(v, want, "element {i}");
     }
 }
+
+// ------------------------------------------------ reductions, OneHot and Erf on their fast paths
+
+/// Deterministic values with mixed signs and magnitudes (so sums round differently by order).
+fn wobbly(n: usize) -> Vec<f32> {
+    (0..n).map(|i| ((i * 7919 % 1009) as f32 - 504.0) * 0.37 + 1e-3 * (i % 13) as f32).collect()
+}
+
+/// ReduceMean/ReduceSum over a block of axes walk the input without a map: bit for bit the
+/// plain loop (f64 sums in flat order, as the map path adds them), over a middle axis
+/// (magika's LayerNorm moments), a block of two, and a block with size-1 axes about it.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn reductions_over_a_block_of_axes_match_the_plain_loop() {
+    let cases: [(&str, &[usize], &[i64]); 4] = [
+        ("ReduceMean", &[2, 37, 9], &[1]),
+        ("ReduceSum", &[3, 4, 5, 6], &[1, 2]),
+        ("ReduceMean", &[1, 2, 11, 1], &[0, 2, 3]),
+        ("ReduceSum", &[4, 6], &[0]),
+    ];
+    for (op, shape, axes) in cases {
+        let g = one(op, &[("x", DType::F32, &[]), ("axes", DType::I64, &[])], vec![attr_int("keepdims", 1)]);
+        let xs = wobbly(shape.iter().product());
+        let y =
+            run1(&model(&g), vec![("x", Value::f32(shape.to_vec(), xs.clone())), ("axes", Value::i64(vec![axes.len()], axes.to_vec()))])
+                .unwrap();
+        let kept: Vec<usize> = shape.iter().enumerate().map(|(d, &n)| if axes.contains(&(d as i64)) { 1 } else { n }).collect();
+        assert_eq!(y.shape(), kept.as_slice(), "{op} {shape:?} {axes:?}");
+        let n_out: usize = kept.iter().product();
+        let mut acc = vec![0f64; n_out];
+        for (flat, &v) in xs.iter().enumerate() {
+            // The output index: the input's multi-index with the reduced axes at 0.
+            let (mut rest, mut o, mut stride) = (flat, 0, 1);
+            for d in (0..shape.len()).rev() {
+                let i = rest % shape[d];
+                rest /= shape[d];
+                o += if kept[d] == 1 { 0 } else { i * stride };
+                stride *= kept[d];
+            }
+            acc[o] += v as f64;
+        }
+        let count = (xs.len() / n_out) as f64;
+        let want: Vec<u32> = acc.iter().map(|&a| (if op == "ReduceMean" { a / count } else { a }) as f32).map(f32::to_bits).collect();
+        let got: Vec<u32> = y.as_f32().unwrap().iter().map(|v| v.to_bits()).collect();
+        assert_eq!(got, want, "{op} {shape:?} {axes:?}");
+    }
+}
+
+/// OneHot on an inner axis, with negative and out-of-range indices, equals the plain loop.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn one_hot_on_an_inner_axis_matches_the_plain_loop() {
+    let (rows, cols, depth) = (3usize, 7usize, 5usize);
+    let idx: Vec<i64> = (0..rows * cols).map(|i| (i as i64 * 5) % 13 - 6).collect();
+    let g = one("OneHot", &[("i", DType::I64, &[]), ("depth", DType::I64, &[]), ("values", DType::F32, &[])], vec![attr_int("axis", 1)]);
+    let y = run1(
+        &model(&g),
+        vec![
+            ("i", Value::i64(vec![rows, cols], idx.clone())),
+            ("depth", Value::i64(vec![], vec![depth as i64])),
+            ("values", Value::f32(vec![2], vec![-1.5, 2.5])),
+        ],
+    )
+    .unwrap();
+    assert_eq!(y.shape(), &[rows, depth, cols]);
+    let mut want = vec![-1.5f32; rows * depth * cols];
+    for r in 0..rows {
+        for c in 0..cols {
+            let i = idx[r * cols + c];
+            let i = if i < 0 { i + depth as i64 } else { i };
+            if (0..depth as i64).contains(&i) {
+                want[(r * depth + i as usize) * cols + c] = 2.5;
+            }
+        }
+    }
+    assert_eq!(y.as_f32().unwrap(), want.as_slice());
+}
+
+/// Erf in f32 (ONNX Runtime's polynomial, vectorizable) is within 4 ulp of erf in f64 over
+/// [−6, 6] and keeps NaN, ±0 and ±∞ as erf does.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn erf_is_within_four_ulp_of_the_f64_erf() {
+    let mut xs: Vec<f32> = (0..24_001).map(|i| -6.0 + i as f32 * 5e-4).collect();
+    xs.extend([0.921_875, -0.921_875, 0.921_874_94, 3.925, 1e-30, -1e-30, 1e-42]);
+    let specials = [0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN];
+    let g = one("Erf", &[("x", DType::F32, &[])], vec![]);
+    let all: Vec<f32> = xs.iter().chain(&specials).copied().collect();
+    let y = run1(&model(&g), vec![("x", Value::f32(vec![all.len()], all.clone()))]).unwrap();
+    let y = y.as_f32().unwrap();
+    for (&x, &got) in xs.iter().zip(y) {
+        let want = libm::erf(x as f64) as f32;
+        let ulp = (got.to_bits() as i64 - want.to_bits() as i64).unsigned_abs();
+        assert!(ulp <= 4, "erf({x:e}) = {got:e}, want {want:e} ({ulp} ulp)");
+    }
+    let tail = &y[xs.len()..];
+    assert_eq!(tail[0].to_bits(), 0f32.to_bits());
+    assert_eq!(tail[1].to_bits(), (-0f32).to_bits());
+    assert_eq!((tail[2], tail[3]), (1.0, -1.0));
+    assert!(tail[4].is_nan());
+}

@@ -16,6 +16,33 @@ fn axes_of(axes: &[i64], rank: usize) -> Result<Vec<usize>, OpError> {
     Ok(out)
 }
 
+/// Calls `f(value, output index)` for every input element in flat order (so each output sums
+/// its inputs in the same order whichever way they are visited). When the reduced axes form
+/// one block (size-1 axes either way), the input is outer × reduced × inner and no map is
+/// built: magika's LayerNorm moments, (2, 384, 512) over axis 1, spent most of their time
+/// building and reading a 393K-entry map.
+fn for_each_target(xs: &[f64], shape: &[usize], reduced: &[bool], mut f: impl FnMut(f64, usize)) {
+    let real: Vec<usize> = (0..shape.len()).filter(|&d| reduced[d] && shape[d] != 1).collect();
+    let block = match (real.first(), real.last()) {
+        (Some(&a), Some(&b)) => (a..=b).all(|d| reduced[d] || shape[d] == 1).then_some((a, b + 1)),
+        _ => Some((shape.len(), shape.len())),
+    };
+    let Some((a, b)) = block else {
+        let (_, map) = reduction_map(shape, reduced);
+        xs.iter().zip(&map).for_each(|(&v, &o)| f(v, o));
+        return;
+    };
+    let (r, inner): (usize, usize) = (shape[a..b].iter().product(), shape[b..].iter().product());
+    if r == 0 || inner == 0 {
+        return;
+    }
+    for (o, group) in xs.chunks_exact(r * inner).enumerate() {
+        for row in group.chunks_exact(inner) {
+            row.iter().enumerate().for_each(|(i, &v)| f(v, o * inner + i));
+        }
+    }
+}
+
 /// For each input element, the flat index of the output element it reduces into, when the
 /// `reduced` axes collapse to size 1: `(output shape with 1s, map)`.
 fn reduction_map(shape: &[usize], reduced: &[bool]) -> (Vec<usize>, Vec<usize>) {
@@ -143,23 +170,21 @@ impl Op for Reduce {
         // Bool ReduceMax / ReduceMin (opset 20) are "any" and "all".
         let bool_ok = x.dtype() == DType::Bool && matches!(self.kind, Reduction::Max | Reduction::Min);
         let xs = if bool_ok { x.to_f64_vec() } else { numbers(x, "the input")? };
-        let (kept, map) = reduction_map(x.shape(), &reduced);
+        let kept: Vec<usize> = x.shape().iter().zip(&reduced).map(|(&d, &r)| if r { 1 } else { d }).collect();
         let n_out: usize = kept.iter().product();
         let count = xs.len().checked_div(n_out).unwrap_or(0);
         let k = self.kind;
         // LogSumExp subtracts each group's max first, so large inputs do not overflow.
         let shift = if k == Reduction::LogSumExp {
             let mut m = vec![f64::NEG_INFINITY; n_out];
-            for (&v, &o) in xs.iter().zip(&map) {
-                m[o] = m[o].max(v);
-            }
+            for_each_target(&xs, x.shape(), &reduced, |v, o| m[o] = m[o].max(v));
             m.iter_mut().for_each(|v| *v = if v.is_finite() { *v } else { 0.0 });
             m
         } else {
             Vec::new()
         };
         let mut acc = vec![k.identity(); n_out];
-        for (&v, &o) in xs.iter().zip(&map) {
+        for_each_target(&xs, x.shape(), &reduced, |v, o| {
             let a = &mut acc[o];
             *a = match k {
                 Reduction::Sum | Reduction::Mean | Reduction::LogSum => *a + v,
@@ -177,7 +202,7 @@ impl Op for Reduce {
             if v.is_nan() && matches!(k, Reduction::Max | Reduction::Min) {
                 *a = f64::NAN;
             }
-        }
+        });
         for (o, a) in acc.iter_mut().enumerate() {
             *a = match k {
                 Reduction::Mean => *a / count as f64,
@@ -393,5 +418,34 @@ impl Op for TopK {
         let mut out_shape = shape.to_vec();
         out_shape[axis] = k;
         Ok(vec![from_f64(x.dtype(), out_shape.clone(), values)?, Value::i64(out_shape, indices)])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The block walk visits every element with the output index the map gives it, in flat
+    /// order (which is what keeps each sum's order, and so its bits, unchanged).
+    #[test]
+    fn block_walk_matches_the_map() {
+        let cases: [(&[usize], &[bool]); 7] = [
+            (&[2, 384, 5], &[false, true, false]),
+            (&[1, 2, 6, 1], &[true, false, true, true]),
+            (&[3, 4], &[true, true]),
+            (&[3, 4], &[false, false]),
+            (&[2, 3, 4], &[true, false, true]),
+            (&[2, 1, 3, 4], &[false, true, true, false]),
+            (&[2, 0, 3], &[false, true, false]),
+        ];
+        for (shape, reduced) in cases {
+            let n: usize = shape.iter().product();
+            let xs: Vec<f64> = (0..n).map(|i| i as f64).collect();
+            let (_, map) = reduction_map(shape, reduced);
+            let mut seen = Vec::new();
+            for_each_target(&xs, shape, reduced, |v, o| seen.push((v as usize, o)));
+            let want: Vec<(usize, usize)> = map.iter().copied().enumerate().collect();
+            assert_eq!(seen, want, "{shape:?} {reduced:?}");
+        }
     }
 }

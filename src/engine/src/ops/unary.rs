@@ -114,7 +114,7 @@ macro_rules! float_impl {
         }
     };
 }
-float_impl!(f32, libm::erff);
+float_impl!(f32, super::activation::erf_f32);
 float_impl!(f64, libm::erf);
 
 impl FloatFn {
@@ -298,6 +298,8 @@ impl Unary {
             UnaryMath::Sign => sign(x),
         };
         match v.data_mut() {
+            // Erf alone, so its loop is the vectorizable kernel with no per-element match.
+            Data::F32(x) if self.f == UnaryMath::Float(FloatFn::Erf) => each(x, super::activation::erf_f32),
             Data::F32(x) => each(x, on_f32),
             Data::F64(x) => each(x, |e| match self.f {
                 UnaryMath::Float(f) => f.eval(e),
