@@ -18,7 +18,7 @@
 //! fake quant on each such module's output, after the ReLU it is fused with. MaxPool2d and Flatten
 //! get none (they are not in torch's default qconfig propagation list: a max of values on the grid
 //! stays on it). The backward applies each straight-through mask; with LSQ's learned nodes
-//! (`ConvNet::qat_learned`, in lsq.rs) [`ConvNet::backward_learned`] runs each node's own backward.
+//! (`ConvNet::qat_learned`) [`ConvNet::backward_learned`] runs each node's own backward.
 
 use crate::conv_gemm;
 use crate::mlp::{learned_slots, linear_forward, linear_input_grad, linear_weight_grad, node_backward, Linear, Qat};
@@ -26,23 +26,9 @@ use crate::observer::QuantSpec;
 use crate::rng::SplitMix64;
 use crate::{Error, Result};
 
-/// A feature map's shape per sample: channels × height × width.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shape {
-    pub channels: usize,
-    pub height: usize,
-    pub width: usize,
-}
-
-impl Shape {
-    pub fn len(&self) -> usize {
-        self.channels * self.height * self.width
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
+// The feature-map shape lives with the products that walk it (conv_gemm.rs), so that module
+// needs nothing from this one.
+pub use crate::conv_gemm::Shape;
 
 /// `nn.Conv2d(in_channels, out_channels, kernel)` with stride 1, no padding, a bias.
 #[derive(Debug, Clone, PartialEq)]
@@ -596,6 +582,18 @@ fn max_pool_2(x: &[f32], si: Shape, so: Shape, out: &mut [f32], argmax: &mut [u3
                 }
             }
         }
+    }
+}
+
+impl ConvNet {
+    /// LSQ nodes for this net, placed as [`ConvNet::qat`] places torch.ao's
+    /// (`prepare_qat` after `fuse_modules_qat`): the input, each Conv2d's and Linear's weight (a
+    /// scale per output channel when `weight` is per channel) and one activation after each such
+    /// layer (after its ReLU), each a `_LearnableFakeQuantize` in its static-estimate state.
+    pub fn qat_learned(&self, weight: QuantSpec, activation: QuantSpec, use_grad_scaling: bool) -> Result<Qat> {
+        // A layer's outputs are its bias's length.
+        let outputs: Vec<usize> = self.params().iter().skip(1).step_by(2).map(|b| b.len()).collect();
+        Qat::learned(&outputs, weight, activation, use_grad_scaling)
     }
 }
 

@@ -18,8 +18,25 @@
 //! loops this replaces (row AXPYs four at a time, the weight gradient as dot products): see the
 //! README's Train section for the figures.
 
-use crate::conv::Shape;
 use quantscope_gemm::{gemm_f32_panels, NR};
+
+/// A feature map's shape per sample: channels × height × width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+impl Shape {
+    pub fn len(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
 
 /// Output height and width of a k×k convolution over `s` (stride 1, no padding).
 fn output_size(s: Shape, k: usize) -> (usize, usize) {

@@ -210,15 +210,3 @@ impl LearnableFakeQuantize {
         }
     }
 }
-
-impl crate::conv::ConvNet {
-    /// LSQ nodes for this net, placed as [`crate::conv::ConvNet::qat`] places torch.ao's
-    /// (`prepare_qat` after `fuse_modules_qat`): the input, each Conv2d's and Linear's weight (a
-    /// scale per output channel when `weight` is per channel) and one activation after each such
-    /// layer (after its ReLU), each a `_LearnableFakeQuantize` in its static-estimate state.
-    pub fn qat_learned(&self, weight: QuantSpec, activation: QuantSpec, use_grad_scaling: bool) -> Result<crate::mlp::Qat> {
-        // A layer's outputs are its bias's length.
-        let outputs: Vec<usize> = self.params().iter().skip(1).step_by(2).map(|b| b.len()).collect();
-        crate::mlp::Qat::learned(&outputs, weight, activation, use_grad_scaling)
-    }
-}
