@@ -52,6 +52,10 @@ pub mod reference;
 mod simd128;
 
 pub use pack::{PackedF32B, PackedI8B, NR};
+/// Four rows of four 32-bit lanes transposed (the panel packers' shuffle; the training crate's
+/// weight-gradient panels use it too).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub use simd128::transpose4;
 
 mod sealed {
     pub trait Sealed {}

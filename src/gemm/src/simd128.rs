@@ -223,7 +223,7 @@ fn words_mut<T: Copy>(c: &mut [T]) -> &mut [u32] {
 
 /// Four rows of four words each, transposed: out[j] holds word j of rows 0..4.
 #[inline(always)]
-fn transpose4(r: [v128; 4]) -> [v128; 4] {
+pub fn transpose4(r: [v128; 4]) -> [v128; 4] {
     let t0 = i32x4_shuffle::<0, 4, 1, 5>(r[0], r[1]);
     let t1 = i32x4_shuffle::<0, 4, 1, 5>(r[2], r[3]);
     let t2 = i32x4_shuffle::<2, 6, 3, 7>(r[0], r[1]);

@@ -145,6 +145,7 @@ fn window_offset(s: Shape, k: usize, l: usize) -> usize {
 mod simd128 {
     use super::{output_size, window_offset, Shape, NR};
     use core::arch::wasm32::*;
+    use quantscope_gemm::transpose4;
 
     /// [`super::fill_patches_t`] when Wo is a multiple of 4: four positions of the eight patch
     /// rows at a time, as eight 4-float loads (one per window) and two 4×4 transposes into the
@@ -174,16 +175,6 @@ mod simd128 {
                 }
             }
         }
-    }
-
-    /// Four rows of four floats, transposed: out[i] holds element i of rows 0..4.
-    #[inline(always)]
-    fn transpose4(r: [v128; 4]) -> [v128; 4] {
-        let t0 = i32x4_shuffle::<0, 4, 1, 5>(r[0], r[1]);
-        let t1 = i32x4_shuffle::<0, 4, 1, 5>(r[2], r[3]);
-        let t2 = i32x4_shuffle::<2, 6, 3, 7>(r[0], r[1]);
-        let t3 = i32x4_shuffle::<2, 6, 3, 7>(r[2], r[3]);
-        [i64x2_shuffle::<0, 2>(t0, t1), i64x2_shuffle::<1, 3>(t0, t1), i64x2_shuffle::<0, 2>(t2, t3), i64x2_shuffle::<1, 3>(t2, t3)]
     }
 }
 
