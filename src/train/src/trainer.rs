@@ -544,7 +544,8 @@ impl Trainer {
     }
 
     /// Prunes from now on with `masks` (one per layer's weight, or a conv net's per Conv2d or
-    /// Linear; from `crate::prune`).
+    /// Linear; from `crate::prune`). Ends a gradual schedule (one cancelled part-way would
+    /// otherwise go on re-pruning in later fine-tuning).
     pub fn set_masks(&mut self, masks: Vec<Vec<f32>>) -> Result<()> {
         let weights: Vec<usize> = match &self.conv {
             Some(net) => net.params().iter().step_by(2).map(|w| w.len()).collect(),
@@ -555,6 +556,7 @@ impl Trainer {
             return Err(Error::Config("the pruning masks do not fit the model's layers".into()));
         }
         self.masks = Some(masks);
+        self.gradual = None;
         Ok(())
     }
 

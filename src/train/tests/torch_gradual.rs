@@ -114,6 +114,7 @@ fn a_gradual_run_reprunes_one_shot_on_schedule_and_holds_the_masks_between() {
             }
         }
         assert_eq!(reprunes, 4, "{method:?}");
+        assert!(t.gradual().is_some());
         let masks = t.masks().unwrap();
         match method {
             Method::GlobalL1 => assert_eq!(prune::sparsity(masks), 384.0 / 512.0),
@@ -142,4 +143,22 @@ fn a_schedule_longer_than_the_fine_tuning_or_past_every_neuron_is_refused() {
     assert!(e.contains("all 12 neurons"), "{e}");
     assert!(t.set_gradual(Method::TwoFour, 0.5, 3, 4, &data).is_err());
     assert!(t.gradual().is_none() && t.masks().is_none());
+}
+
+/// A one-shot prune ends a gradual schedule cancelled part-way: later fine-tuning holds its masks.
+#[test]
+fn a_one_shot_prune_ends_a_gradual_schedule() {
+    let data = data();
+    let mut t = trained(&data);
+    t.set_gradual(Method::GlobalL1, 0.75, 3, 4, &data).unwrap();
+    for _ in 0..4 {
+        t.step(&data).unwrap(); // re-pruned once, at step 3 of 12: then "cancelled"
+    }
+    let masks = prune::global_unstructured(&t.effective_model(), 0.5).unwrap();
+    t.set_masks(masks.clone()).unwrap();
+    assert!(t.gradual().is_none());
+    while !t.finished() {
+        t.step(&data).unwrap();
+    }
+    assert_eq!(t.masks().unwrap(), masks.as_slice());
 }
