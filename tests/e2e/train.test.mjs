@@ -156,3 +156,40 @@ test('FP32 with its PTQ rows, pruned and fine-tuned, then QAT INT4 with Pause an
   assert.deepEqual(page.errors, []);
   await page.close();
 });
+
+test('gradual pruning: refused schedules with their reasons, then 80 % global L1 on a cubic over the fine-tuning', async () => {
+  const page = await browser.page();
+  await page.goto(`${browser.url}#train`);
+  await page.waitForSelector('body[data-ready="true"]', { state: 'attached', timeout: 60000 });
+  await page.fill('#train-hidden', '100, 100');
+  await page.fill('#train-epochs', '1');
+  await page.click('#train-start');
+  await page.waitForFunction(() => document.querySelectorAll('#train-results tbody tr').length === 7, null, { timeout: 120000 });
+  await page.selectOption('#train-prune-schedule', 'gradual');
+  await page.fill('#train-prune-epochs', '1');
+
+  // 2:4 has no schedule; 200 re-prunes of 10 steps do not fit one epoch of 125 steps.
+  const refused = async (reason) => {
+    await page.click('#train-prune');
+    await page.waitForFunction((r) => new RegExp(r).test(document.querySelector('#train-error').textContent), reason.source, { timeout: 60000 });
+  };
+  await page.selectOption('#train-prune-method', 'two_four');
+  await refused(/2:4 sparsity is always 50 %: it has no schedule/);
+  await page.selectOption('#train-prune-method', 'global_l1');
+  await page.fill('#train-prune-every', '10');
+  await page.fill('#train-prune-count', '200');
+  await refused(/needs 2000 steps of fine-tuning, there are 125/);
+  assert.equal((await rows(page)).length, 7, 'nothing pruned or trained by a refused schedule');
+
+  await page.fill('#train-prune-count', '10');
+  await page.fill('#train-prune-sparsity', '80');
+  await page.click('#train-prune');
+  await page.waitForFunction(() => document.querySelectorAll('#train-results tbody tr').length === 8, null, { timeout: 180000 });
+  const gradual = (await rows(page))[7];
+  assert.equal(gradual[1], 'gradual 80 % (global L1, cubic, 10×), fine-tuned 1 epoch');
+  assert.ok(percent(gradual[2]) > 80, `gradual ${gradual[2]}`);
+  assert.match(gradual[4], /^re-pruned every 10 steps, the masks held between; sparse [\d.]+ KB$/);
+  assert.equal(await page.$eval('#train-progress', (p) => p.value), 1);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});

@@ -110,7 +110,9 @@ const html = `
       together (global L1) or of each layer, whole hidden neurons by their L2 norm, or 2 of every 4
       weights (2:4, what sparse tensor cores run; the conv net's first layer, 25 weights per channel, cannot).
       On the conv net, "whole neurons" removes whole output channels of its convolutions. The pruned weights stay
-      at zero through fine-tuning.
+      at zero through fine-tuning. Gradual pruning (Zhu &amp; Gupta, torch.ao's <code>CubicSL</code>) prunes while it
+      fine-tunes instead: every N steps it re-prunes with the same method to a sparsity that rises on a cubic to
+      the one you type, the last re-prune reaching it (2:4, always 50 %, has no schedule).
       The chart is the test accuracy against sparsity, one-shot, on the same weights.</p>
     <div class="controls train-controls">
       <label>Method <select id="train-prune-method">
@@ -121,6 +123,12 @@ const html = `
       </select></label>
       <label>Sparsity % <input id="train-prune-sparsity" type="number" value="80" min="0" max="99" step="any"></label>
       <label>Fine-tune epochs <input id="train-prune-epochs" type="number" value="1" min="0" max="100"></label>
+      <label>Schedule <select id="train-prune-schedule">
+        <option value="oneshot">one-shot</option>
+        <option value="gradual">gradual (cubic)</option>
+      </select></label>
+      <label>Steps between re-prunes <input id="train-prune-every" type="number" value="50" min="1" step="1"></label>
+      <label>Re-prunes <input id="train-prune-count" type="number" value="10" min="1" step="1"></label>
       <button id="train-prune" type="button" disabled>Prune</button>
     </div>
     <canvas id="train-sparsity" width="900" height="220" aria-label="accuracy against sparsity"></canvas>
@@ -424,6 +432,7 @@ async function pruneLastRun() {
   const method = $('#train-prune-method').value;
   const sparsity = Number($('#train-prune-sparsity').value) / 100;
   const epochs = Number($('#train-prune-epochs').value);
+  if ($('#train-prune-schedule').value === 'gradual') return pruneGradually(method, sparsity, epochs);
   const token = ++state.token;
   retireConvert();
   setRunning(true);
@@ -462,6 +471,45 @@ async function pruneLastRun() {
         `the pruned weights quantized after training (weight scales ${perChannel ? 'per neuron' : 'per tensor'}), stored as CSR with INT8 values`);
     }
     $('#train-status').textContent = `${what}: test accuracy ${fmt(report.test_accuracy * 100, { digits: 4 })} % one-shot`;
+  } catch (err) {
+    if (state.token === token) showError($('#train-error'), err);
+  } finally {
+    if (state.token === token) setRunning(false);
+  }
+}
+
+// Gradual pruning: the worker schedules the re-prunes (refused with the reason before anything
+// trains), this drives the fine-tuning (progress, Pause, Cancel) and adds the pruned run's row.
+async function pruneGradually(method, sparsity, epochs) {
+  const every = Number($('#train-prune-every').value);
+  const count = Number($('#train-prune-count').value);
+  if (!(epochs > 0)) {
+    showError($('#train-error'), new Error('gradual pruning re-prunes while it fine-tunes: choose at least 1 fine-tune epoch'));
+    return;
+  }
+  const token = ++state.token;
+  retireConvert();
+  setRunning(true);
+  $('#train-status').textContent = 'pruning gradually…';
+  try {
+    const { curve } = await state.client.request('train_prune', [method, sparsity, epochs, { every, count }]);
+    if (state.token !== token) return;
+    const last = await drive(token, null);
+    if (last === null) return;
+    const report = await state.client.request('train_prune_report', [method]);
+    if (state.token !== token) return;
+    drawSparsity(curve, report);
+    const { run } = state.last;
+    const what = `gradual ${fmt(report.sparsity * 100, { digits: 3 })} % (${PRUNE_NAMES[method]}, cubic, ${count}×)`;
+    const tuned = `fine-tuned ${epochs} epoch${epochs === 1 ? '' : 's'}`;
+    const conv = state.last.settings.arch === 'conv';
+    const shape = method !== 'neurons_l2' ? '' : conv ? `conv channels ${report.neurons.join(' and ')} of 8 and 16 left; ` :
+      `784-${report.neurons.join('-')}-10 after removing neurons; `;
+    const row = addRow(run, `${what}, ${tuned}`, report.test_accuracy, report.sparse_bytes,
+      last.diverged ? `stopped: ${last.diverged}` : `${shape}re-pruned every ${every} steps, the masks held between; ` +
+        `sparse ${fmt(report.sparse_bytes / 1024, { digits: 4 })} KB`);
+    offerConvert(row, run, `pruned ${state.last.method}`, state.last.settings);
+    $('#train-status').textContent = `${what}, ${tuned}: test accuracy ${fmt(report.test_accuracy * 100, { digits: 4 })} %`;
   } catch (err) {
     if (state.token === token) showError($('#train-error'), err);
   } finally {

@@ -92,16 +92,27 @@ const trainOps = {
   },
   // Prunes the run's weights (TrainingRun.prune) after drawing accuracy against sparsity for
   // the same method one-shot; with `fineTuneEpochs` > 0 the run goes on training with the masks
-  // (the page drives it with train_advance).
-  train_prune(_ctx, _id, [method, sparsity, fineTuneEpochs]) {
+  // (the page drives it with train_advance). With `gradual` ({every, count}) nothing is pruned
+  // yet: the run re-prunes as it fine-tunes (TrainingRun.prune_gradually; report null, ask
+  // train_prune_report when it is done).
+  train_prune(_ctx, _id, [method, sparsity, fineTuneEpochs, gradual]) {
     if (!run) throw new Error('no training run to prune: train one first');
     const levels = method === 'two_four' ? [0] : [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95];
     // 95 % of the conv net's first 8 channels rounds to all 8, which leaves nothing (refused).
     if (method === 'neurons_l2' && run.architecture() === 'conv') levels.pop();
     const curve = run.sparsity_curve(method, levels);
+    if (gradual) {
+      run.prune_gradually(method, sparsity, fineTuneEpochs, gradual.every, gradual.count);
+      return { curve, report: null };
+    }
     const report = run.prune(method, sparsity);
     if (fineTuneEpochs > 0) run.fine_tune(fineTuneEpochs);
     return { curve, report };
+  },
+  // The pruned run's sparsity, test accuracy and sizes (after a gradual prune's fine-tuning).
+  train_prune_report(_ctx, _id, [method]) {
+    if (!run) throw new Error('no training run: train one first');
+    return run.prune_report(method);
   },
   // Distils the run into a student (`settings` with temperature and alpha; refused with the
   // reason before anything trains): the student becomes the run, and with `baseline` the same

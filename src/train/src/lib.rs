@@ -37,6 +37,7 @@ pub mod data;
 pub mod distill;
 pub mod fake_quant;
 pub mod fake_quantize;
+pub mod gradual;
 pub mod loss;
 pub mod lsq;
 pub mod mlp;

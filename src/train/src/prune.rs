@@ -110,6 +110,59 @@ pub fn two_of_four(layer: &Linear) -> Result<Vec<f32>> {
     Ok(mask)
 }
 
+/// A pruning method as the Train view names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// [`global_unstructured`].
+    GlobalL1,
+    /// [`l1_unstructured`] in each layer.
+    LayerL1,
+    /// [`ln_structured`] (L2) on every layer but the last (the output keeps its classes).
+    NeuronsL2,
+    /// [`two_of_four`]: always 50 %.
+    TwoFour,
+}
+
+impl Method {
+    /// "global_l1", "layer_l1", "neurons_l2" or "two_four".
+    pub fn parse(name: &str) -> Result<Method> {
+        Ok(match name {
+            "global_l1" => Method::GlobalL1,
+            "layer_l1" => Method::LayerL1,
+            "neurons_l2" => Method::NeuronsL2,
+            "two_four" => Method::TwoFour,
+            other => return Err(Error::Config(format!("unknown pruning method '{other}' (global_l1, layer_l1, neurons_l2 or two_four)"))),
+        })
+    }
+
+    /// The method's masks of `model`'s weights at `amount` (2:4 ignores it).
+    pub fn masks(self, model: &Mlp, amount: f64) -> Result<Vec<Vec<f32>>> {
+        let last = model.layers.len() - 1;
+        match self {
+            Method::GlobalL1 => global_unstructured(model, amount),
+            Method::LayerL1 => model.layers.iter().map(|l| l1_unstructured(l, amount)).collect(),
+            Method::NeuronsL2 => model
+                .layers
+                .iter()
+                .enumerate()
+                .map(|(i, l)| if i == last { Ok(vec![1.0; l.weight.len()]) } else { ln_structured(l, amount, 2) })
+                .collect(),
+            Method::TwoFour => model.layers.iter().map(two_of_four).collect(),
+        }
+    }
+}
+
+/// `fresh` masks on top of `before`: a weight pruned before stays pruned (its weight_orig is
+/// kept, as torch keeps it, and must not come back).
+pub fn combine(mut fresh: Vec<Vec<f32>>, before: Option<&[Vec<f32>]>) -> Vec<Vec<f32>> {
+    if let Some(before) = before {
+        for (m, b) in fresh.iter_mut().zip(before) {
+            m.iter_mut().zip(b).for_each(|(m, b)| *m *= b);
+        }
+    }
+    fresh
+}
+
 /// The weights `weight_orig · mask` as torch's pruned forward uses them.
 pub fn apply(model: &Mlp, masks: &[Vec<f32>]) -> Mlp {
     let mut pruned = model.clone();

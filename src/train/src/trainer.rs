@@ -9,6 +9,7 @@ use crate::loss::softmax_cross_entropy;
 use crate::mlp::{Grads, Mlp, Node, Qat, Tape};
 use crate::observer::{Averaging, Granularity, QuantSpec, Signedness, Symmetry};
 use crate::optim::{Optimizer, OptimizerKind};
+use crate::prune::Method;
 use crate::rng::SplitMix64;
 use crate::share::WeightSharing;
 use crate::trace::Trace;
@@ -159,6 +160,8 @@ pub struct Trainer {
     /// Pruning masks (one per layer's weight), applied as torch's `weight_orig · mask`: the
     /// forward and backward run on the masked weights and only unpruned weights get gradients.
     masks: Option<Vec<Vec<f32>>>,
+    /// Gradual pruning: the schedule the run re-prunes by while it trains (`crate::gradual`).
+    gradual: Option<crate::gradual::Schedule>,
     /// LSQ: the optimizer of the learned scales and zero points (torch's per-parameter state: it
     /// starts when learning does) and their gradients.
     qparam_optimizer: Optimizer,
@@ -318,6 +321,7 @@ impl Trainer {
             batch_y: Vec::new(),
             grad_logits: Vec::new(),
             masks: None,
+            gradual: None,
             qparam_optimizer: Optimizer::new(config_optimizer)?,
             qparam_grads: Vec::new(),
             teacher,
@@ -340,7 +344,16 @@ impl Trainer {
     /// One mini-batch: forward, loss, backward, optimizer step. The last batch of an epoch is
     /// smaller when the batch size does not divide the data (torch's `drop_last=False`).
     /// On a NaN/Inf loss or weights, returns the divergence and leaves the model as before the step.
+    /// Under a gradual pruning schedule, a re-prune step ends by pruning to its level.
     pub fn step(&mut self, data: &Dataset) -> Result<StepReport, Divergence> {
+        let report = self.step_once(data)?;
+        if let Some(level) = self.gradual.as_ref().and_then(|g| g.due(self.step)) {
+            self.reprune(level);
+        }
+        Ok(report)
+    }
+
+    fn step_once(&mut self, data: &Dataset) -> Result<StepReport, Divergence> {
         assert!(!self.finished(), "step() after the last epoch");
         let end = (self.cursor + self.config.batch_size).min(self.order.len());
         data.gather(&self.order[self.cursor..end], &mut self.batch_x, &mut self.batch_y);
@@ -531,7 +544,8 @@ impl Trainer {
     }
 
     /// Prunes from now on with `masks` (one per layer's weight, or a conv net's per Conv2d or
-    /// Linear; from `crate::prune`).
+    /// Linear; from `crate::prune`). Ends a gradual schedule (one cancelled part-way would
+    /// otherwise go on re-pruning in later fine-tuning).
     pub fn set_masks(&mut self, masks: Vec<Vec<f32>>) -> Result<()> {
         let weights: Vec<usize> = match &self.conv {
             Some(net) => net.params().iter().step_by(2).map(|w| w.len()).collect(),
@@ -542,7 +556,53 @@ impl Trainer {
             return Err(Error::Config("the pruning masks do not fit the model's layers".into()));
         }
         self.masks = Some(masks);
+        self.gradual = None;
         Ok(())
+    }
+
+    /// The weight layers pruning works on: the MLP's as the forward uses them, or the conv
+    /// net's Conv2d and Linear layers (`crate::prune::conv_layers`).
+    pub fn prunable_layers(&self) -> Mlp {
+        match self.effective_conv() {
+            Some(net) => crate::prune::conv_layers(&net),
+            None => self.effective_model(),
+        }
+    }
+
+    /// Prunes gradually from now on: the run re-prunes `count` times every `every` steps with
+    /// `method` to CubicSL's level (`crate::gradual::Schedule`, t_0 this step) as it trains.
+    /// Refused with the reason if the schedule makes no sense, the training left (after
+    /// [`Trainer::extend`]) is shorter than it, or its method cannot reach `final_sparsity` on
+    /// these layers.
+    pub fn set_gradual(&mut self, method: Method, final_sparsity: f64, every: u64, count: u64, data: &Dataset) -> Result<()> {
+        let schedule = crate::gradual::Schedule::new(method, final_sparsity, self.step, every, count)?;
+        let left = self.total_steps(data).saturating_sub(self.step);
+        if schedule.span() > left {
+            return Err(Error::Config(format!(
+                "re-pruning {} times every {} steps needs {} steps of fine-tuning, there are {left}: more epochs or fewer steps",
+                schedule.count,
+                schedule.every,
+                schedule.span()
+            )));
+        }
+        schedule.method.masks(&self.prunable_layers(), schedule.final_sparsity)?;
+        self.gradual = Some(schedule);
+        Ok(())
+    }
+
+    pub fn gradual(&self) -> Option<&crate::gradual::Schedule> {
+        self.gradual.as_ref()
+    }
+
+    /// One re-prune of the gradual schedule: its method at `level` on the weights as they are,
+    /// on top of the masks (a pruned weight stays pruned).
+    fn reprune(&mut self, level: f64) {
+        let Some(schedule) = &self.gradual else { return };
+        // `set_gradual` checked the method reaches the final level on these layers; the levels
+        // before it are lower, so this cannot fail.
+        if let Ok(fresh) = schedule.method.masks(&self.prunable_layers(), level) {
+            self.masks = Some(crate::prune::combine(fresh, self.masks.as_deref()));
+        }
     }
 
     pub fn masks(&self) -> Option<&[Vec<f32>]> {

@@ -117,3 +117,7 @@ pub fn fixture_mlp(f: &Npz, prefix: &str, sizes: &[usize]) -> quantscope_train::
         .collect();
     Mlp { layers }
 }
+
+pub fn cubic() -> Npz {
+    Npz::parse(include_bytes!("../../../tests/fixtures/train/cubic.npz"))
+}

@@ -282,3 +282,39 @@ fn a_pruned_conv_run_keeps_its_pruned_weights_at_zero() {
     }
     assert_eq!(t.evaluate(&data), quantscope_train::trainer::evaluate_conv(&after, None, &data));
 }
+
+/// Gradual pruning of a conv net through the same prune functions (`prune::conv_layers`): each
+/// re-prune is one-shot global L1 of the weights there, the masks held between, and the run ends
+/// at the final sparsity with the pruned weights at zero.
+#[test]
+fn a_gradual_conv_run_reprunes_on_schedule() {
+    use quantscope_train::gradual::cubic_sparsity;
+    use quantscope_train::prune::{self, Method};
+    let data = digits(128);
+    let mut t = Trainer::with_conv(config(OptimizerKind::adam(3e-3), 1), &data, ConvNet::digits(4)).unwrap();
+    run(&mut t, &data);
+    t.extend(1).unwrap(); // 4 steps of 32
+    let start = t.step;
+    t.set_gradual(Method::GlobalL1, 0.6, 2, 2, &data).unwrap();
+    while !t.finished() {
+        let before = t.masks().map(<[_]>::to_vec);
+        t.step(&data).unwrap();
+        let weights = prune::conv_layers(&match &before {
+            Some(m) => prune::apply_conv(t.conv.as_ref().unwrap(), m),
+            None => t.conv.clone().unwrap(),
+        });
+        let since = t.step - start;
+        if since % 2 == 0 {
+            let level = cubic_sparsity(0.0, 0.6, since as f64, 0.0, 2.0, 2.0, false);
+            assert_eq!(t.masks().unwrap(), prune::global_unstructured(&weights, level).unwrap().as_slice(), "step {since}");
+        } else {
+            assert_eq!(t.masks().map(<[_]>::to_vec), before, "step {since}");
+        }
+    }
+    let masks = t.masks().unwrap().to_vec();
+    assert!((prune::sparsity(&masks) - 0.6).abs() < 1e-4);
+    let kept = prune::conv_layers(&t.effective_conv().unwrap());
+    for (l, mask) in masks.iter().enumerate() {
+        assert!(mask.iter().zip(&kept.layers[l].weight).all(|(&m, &w)| m != 0.0 || w == 0.0));
+    }
+}

@@ -136,20 +136,7 @@ struct CurvePoint {
 /// The masks of `method` at `amount` for `model`: "global_l1", "layer_l1", "neurons_l2" (whole
 /// hidden neurons by their L2 norm; the output layer keeps its 10 classes) or "two_four".
 fn masks_for(model: &quantscope_train::mlp::Mlp, method: &str, amount: f64) -> Result<Vec<Vec<f32>>, JsError> {
-    let last = model.layers.len() - 1;
-    let masks = match method {
-        "global_l1" => prune::global_unstructured(model, amount),
-        "layer_l1" => model.layers.iter().map(|l| prune::l1_unstructured(l, amount)).collect(),
-        "neurons_l2" => model
-            .layers
-            .iter()
-            .enumerate()
-            .map(|(i, l)| if i == last { Ok(vec![1.0; l.weight.len()]) } else { prune::ln_structured(l, amount, 2) })
-            .collect(),
-        "two_four" => model.layers.iter().map(prune::two_of_four).collect(),
-        other => return Err(JsError::new(&format!("unknown pruning method '{other}' (global_l1, layer_l1, neurons_l2 or two_four)"))),
-    };
-    masks.map_err(js_err)
+    prune::Method::parse(method).and_then(|m| m.masks(model, amount)).map_err(js_err)
 }
 
 /// A training run on the shipped digits.
@@ -338,7 +325,37 @@ impl TrainingRun {
     pub fn prune(&mut self, method: &str, sparsity: f64) -> Result<JsValue, JsError> {
         let model = self.pruned_layers();
         let masks = self.combined_masks(&model, method, sparsity)?;
-        self.trainer.set_masks(masks.clone()).map_err(js_err)?;
+        self.trainer.set_masks(masks).map_err(js_err)?;
+        self.prune_report(method)
+    }
+
+    /// Prunes gradually while the run fine-tunes `epochs` more epochs: `count` re-prunes, one
+    /// every `every` steps, with `method` to torch.ao's CubicSL level rising to `sparsity`
+    /// (`quantscope_train::gradual`), the masks held between; continue with
+    /// [`TrainingRun::advance`], then [`TrainingRun::prune_report`]. Refused with the reason,
+    /// the run left as it was: 2:4, a schedule longer than the fine-tuning, a sparsity the
+    /// method cannot reach.
+    pub fn prune_gradually(&mut self, method: &str, sparsity: f64, epochs: usize, every: f64, count: f64) -> Result<(), JsError> {
+        let method = prune::Method::parse(method).map_err(js_err)?;
+        // Numbers from the page: whole and positive, not wrapped as wasm-bindgen's u32 would.
+        let whole = |v: f64, what: &str| match v.fract() == 0.0 && (1.0..=1e6).contains(&v) {
+            true => Ok(v as u64),
+            false => Err(JsError::new(&format!("{what} {v}: choose a whole number from 1 to 1,000,000"))),
+        };
+        let (every, count) = (whole(every, "steps between re-prunes")?, whole(count, "re-prunes")?);
+        self.fine_tune(epochs)?;
+        let scheduled = self.trainer.set_gradual(method, sparsity, every, count, &self.train);
+        if scheduled.is_err() {
+            // Undo the extension (`Trainer::extend` only raises the epoch count).
+            self.trainer.config.epochs -= epochs;
+        }
+        scheduled.map_err(js_err)
+    }
+
+    /// The pruned run's sparsity, test accuracy and sizes (`method` says how they are stored).
+    pub fn prune_report(&self, method: &str) -> Result<JsValue, JsError> {
+        let model = self.pruned_layers();
+        let Some(masks) = self.trainer.masks() else { return Err(JsError::new("this run is not pruned")) };
         let layers = &model.layers;
         let biases: usize = layers.iter().map(|l| l.bias.len()).sum();
         let nnz: Vec<usize> = masks.iter().map(|m| m.iter().filter(|&&v| v != 0.0).count()).collect();
@@ -357,7 +374,7 @@ impl TrainingRun {
             .map(|(m, l)| m.chunks(l.in_features).filter(|row| row.iter().any(|&v| v != 0.0)).count())
             .collect();
         to_js(&PruneReport {
-            sparsity: prune::sparsity(&masks),
+            sparsity: prune::sparsity(masks),
             test_accuracy: self.trainer.evaluate(&self.test),
             dense_bytes: ((weights + biases) * 4) as f64,
             sparse_bytes: sparse + (biases * 4) as f64,
@@ -370,23 +387,14 @@ impl TrainingRun {
     /// Conv2d and Linear layers, each conv weight as its rows [out channels, in·k·k]
     /// (`prune::conv_layers`: structured pruning removes whole output channels).
     fn pruned_layers(&self) -> quantscope_train::mlp::Mlp {
-        match self.trainer.effective_conv() {
-            Some(net) => prune::conv_layers(&net),
-            None => self.trainer.effective_model(),
-        }
+        self.trainer.prunable_layers()
     }
 
     /// `method`'s masks for the current weights, on top of the run's masks: pruning a pruned run
     /// prunes further, and a weight pruned before stays pruned (its weight_orig is kept, as torch
     /// keeps it, and must not come back).
     fn combined_masks(&self, model: &quantscope_train::mlp::Mlp, method: &str, amount: f64) -> Result<Vec<Vec<f32>>, JsError> {
-        let mut masks = masks_for(model, method, amount)?;
-        if let Some(before) = self.trainer.masks() {
-            for (m, b) in masks.iter_mut().zip(before) {
-                m.iter_mut().zip(b).for_each(|(m, b)| *m *= b);
-            }
-        }
-        Ok(masks)
+        Ok(prune::combine(masks_for(model, method, amount)?, self.trainer.masks()))
     }
 
     /// Test accuracy against sparsity (of the run's masks and `method`'s together), pruning the current weights one-shot (no fine-tuning) at

@@ -102,6 +102,32 @@ fn pruning_reports_sparsity_sizes_and_fine_tunes_with_the_masks() {
 }
 
 #[wasm_bindgen_test]
+fn gradual_pruning_refuses_before_training_and_reaches_its_sparsity() {
+    let (images, labels) = digits(200);
+    let mut run = TrainingRun::new(&images, &labels, &images, &labels, settings(GOOD)).unwrap();
+    run.advance(1000).unwrap();
+    assert!(message(run.prune_report("global_l1").unwrap_err()).contains("not pruned"));
+    // Each refusal leaves the run as it was: finished, unpruned, its epochs as before.
+    let refused = |run: &mut TrainingRun, method: &str, epochs: usize, every: f64, count: f64| {
+        message(run.prune_gradually(method, 0.8, epochs, every, count).unwrap_err())
+    };
+    assert!(refused(&mut run, "two_four", 1, 2.0, 3.0).contains("always 50 %"));
+    assert!(refused(&mut run, "global_l1", 1, 5.0, 3.0).contains("needs 15 steps of fine-tuning, there are 10"));
+    assert!(refused(&mut run, "global_l1", 1, 2.5, 3.0).contains("steps between re-prunes 2.5: choose a whole number"));
+    assert!(refused(&mut run, "global_l1", 1, 2.0, -1.0).contains("re-prunes -1"));
+    assert!(refused(&mut run, "magnitude", 1, 2.0, 3.0).contains("unknown pruning method"));
+    let done = run.advance(1000).unwrap();
+    assert_eq!(get(&done, "step").as_f64(), Some(30.0), "3 epochs of 10 steps, nothing added");
+    run.prune_gradually("layer_l1", 0.8, 1, 2.0, 5.0).unwrap();
+    let done = run.advance(1000).unwrap();
+    assert_eq!(get(&done, "step").as_f64(), Some(40.0));
+    let r = run.prune_report("layer_l1").unwrap();
+    // round(0.8 · 12,544) + round(0.8 · 160) of 12,704 weights.
+    assert_eq!(get(&r, "sparsity").as_f64(), Some((10_035.0 + 128.0) / 12_704.0));
+    assert!(run.test_accuracy() >= 0.6, "{}", run.test_accuracy());
+}
+
+#[wasm_bindgen_test]
 fn lsq_runs_learn_and_a_run_distils_into_a_smaller_student() {
     let (images, labels) = digits(200);
     let lsq = GOOD.replace(r#""qat_bits": null"#, r#""qat_bits": 2, "per_channel": true, "lsq": true"#);
