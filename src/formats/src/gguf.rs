@@ -524,7 +524,7 @@ pub(crate) fn parse_header(bytes: &[u8], file_len: u64) -> Result<Header, Error>
         let Some(ty) = ggml_type(type_id) else {
             return Err(GgufError::UnknownType { name, type_id }.into());
         };
-        let elements = dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
+        let elements = crate::checked_dims_product(&dims);
         let size = elements.and_then(|n| (n / ty.block).checked_mul(ty.bytes));
         let Some(size) = size else {
             return Err(GgufError::ShapeOverflow { name, dims }.into());
@@ -790,6 +790,10 @@ mod tests {
         assert!(matches!(err(&Builder::new().tensor("t", &[1], 4, 0).build()), GgufError::UnknownType { type_id: 4, .. }));
         let overflow = Builder::new().tensor("t", &[1 << 32, 1 << 32], 0, 0).build();
         assert!(matches!(err(&overflow), GgufError::ShapeOverflow { .. }));
+        // Empty in file order, but the non-zero dims overflow (found by the `lazy` fuzz target:
+        // the reversed shape's product panicked).
+        let empty_overflow = Builder::new().tensor("t", &[0, 1 << 40, 1 << 40], 0, 0).build();
+        assert!(matches!(err(&empty_overflow), GgufError::ShapeOverflow { .. }));
         assert!(matches!(err(&Builder::new().tensor("t", &[33], 2, 0).build()), GgufError::RowNotBlockMultiple { row: 33, .. }));
         let dup = Builder::new().tensor("t", &[1], 0, 0).tensor("t", &[1], 0, 32).data(&[0; 36]).build();
         assert_eq!(err(&dup), GgufError::DuplicateTensor("t".into()));

@@ -17,6 +17,15 @@ pub mod onnx;
 pub mod safetensors;
 
 pub use error::{Error, Result};
+
+/// The element count of a header's dims, or `None` when the product of its *non-zero* dims
+/// overflows 64 bits. Checking only the product in file order is not enough: `[0, 2^40, 2^40]`
+/// is 0 that way, but the same dims multiplied in another order (a reversed GGUF shape) overflow.
+/// With this check every partial product, in any order, fits.
+pub(crate) fn checked_dims_product(dims: &[u64]) -> Option<u64> {
+    dims.iter().filter(|&&d| d != 0).try_fold(1u64, |a, &d| a.checked_mul(d))?;
+    Some(dims.iter().product())
+}
 use quantscope_core::tensor::Tensor;
 use serde::Serialize;
 

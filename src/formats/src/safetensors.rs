@@ -308,12 +308,7 @@ pub(crate) fn parse_header(prefix: &[u8], file_len: u64, max_elements: u64) -> R
         }
         let kind = Kind::from_header(&info.dtype)
             .ok_or_else(|| SafetensorsError::UnsupportedDtype { tensor: name.clone(), dtype: info.dtype.clone() })?;
-        let expected = info
-            .shape
-            .iter()
-            .try_fold(1u64, |acc, &d| acc.checked_mul(d))
-            .filter(|&n| n <= max_elements)
-            .and_then(|n| n.checked_mul(kind.size()));
+        let expected = crate::checked_dims_product(&info.shape).filter(|&n| n <= max_elements).and_then(|n| n.checked_mul(kind.size()));
         let Some(expected) = expected else {
             return Err(SafetensorsError::ShapeTooLarge { tensor: name, shape: info.shape });
         };
@@ -588,6 +583,9 @@ mod tests {
         assert_eq!(err(&file(q4, &[0])), SafetensorsError::UnsupportedDtype { tensor: "w".into(), dtype: "Q4".into() });
         let big = r#"{"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}}"#;
         assert!(matches!(err(&file(big, &[0; 4])), SafetensorsError::ShapeTooLarge { .. }));
+        // Empty, but its non-zero dims overflow: another order of the product would too.
+        let empty_big = r#"{"w":{"dtype":"F32","shape":[0,4294967296,4294967296],"data_offsets":[0,0]}}"#;
+        assert!(matches!(err(&file(empty_big, &[])), SafetensorsError::ShapeTooLarge { .. }));
         let past = r#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#;
         assert_eq!(err(&file(past, &[0; 4])), SafetensorsError::OffsetsOutOfBounds { tensor: "w".into(), start: 0, end: 8, data_len: 4 });
         let reversed = r#"{"w":{"dtype":"F32","shape":[0],"data_offsets":[4,0]}}"#;
