@@ -56,6 +56,9 @@ if [ $stable = 0 ] && [ -z "$missing" ]; then
       for d in $dirs; do
         find "tests/fixtures/$d" -maxdepth 1 -type f ! -name '*.json' -size -1024k -exec cp {} "$corpus/" \; 2>/dev/null || true
       done
+      # The corpus a past campaign minimised (libFuzzer's -merge=1), committed without the large
+      # inputs that are the fixtures above.
+      if [ -d "fuzz/seeds/$t" ]; then cp fuzz/seeds/"$t"/* "$corpus/" 2>/dev/null || true; fi
       # The ONNX node tests keep one model per folder (tests/fixtures/onnx_node/node/test_*/model.onnx).
       if [ "$t" = onnx_model ]; then
         find tests/fixtures/onnx_node -name model.onnx -size -64k | while read -r f; do
