@@ -267,6 +267,16 @@ fn empty_shapes_with_an_enormous_axis_are_refused() {
     let err = run1(&model(&g), vec![("shape", Value::i64(vec![2], vec![1 << 27, 2]))]).unwrap_err().to_string();
     assert!(err.contains("'fill'") && err.contains("too many elements"), "{err}");
 
+    // Reshape of an empty tensor to dims whose product overflows (found by the onnx_model target).
+    let mut g = GraphBuilder::new(19);
+    g.input("x", DType::F32, &[Some(1), Some(1), Some(0)]);
+    g.input("shape", DType::I64, &[Some(3)]);
+    g.node("Reshape", "reshape", &["x", "shape"], &["y"], vec![]);
+    g.output("y", DType::F32, &[]);
+    let shape = Value::i64(vec![3], vec![1 << 40, 1 << 40, 0]);
+    let err = run1(&model(&g), vec![("x", Value::f32(vec![1, 1, 0], vec![])), ("shape", shape)]).unwrap_err().to_string();
+    assert!(err.contains("'reshape'") && err.contains("too many elements"), "{err}");
+
     // Tile's repeats whose product with the axis overflows.
     let mut g = GraphBuilder::new(19);
     g.input("x", DType::F32, &[Some(2)]);

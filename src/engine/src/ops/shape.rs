@@ -4,7 +4,7 @@
 
 use crate::attr::Attrs;
 use crate::op::{dtype_err, norm_axis, shape_err, strides, value_err, BuildCtx, Inputs, Op, OpError};
-use crate::value::{map_data, Elem, Value};
+use crate::value::{checked_count, map_data, Elem, Value};
 use std::sync::Arc;
 
 /// The int64/int32 elements of a shape-like input.
@@ -95,11 +95,13 @@ pub(crate) fn reshape_target(input: &[usize], spec: &[i64], allow_zero: bool) ->
             0 if !allow_zero => *input.get(i).ok_or_else(|| {
                 shape_err(format!("shape {spec:?} copies dimension {i} (0) but the input {input:?} has rank {}", input.len()))
             })?,
-            d if d >= 0 => d as usize,
+            // `try_from`, not `as`: on wasm32 a dimension past 2^32 would wrap to a small one.
+            d if d >= 0 => usize::try_from(d).map_err(|_| shape_err(format!("shape {spec:?} has too many elements")))?,
             d => return Err(value_err(format!("shape {spec:?} has the negative dimension {d}"))),
         });
     }
-    let known: usize = out.iter().product();
+    // Checked, and every axis bounded: `[0, 2^40]` holds no elements but is no shape to hand on.
+    let known = checked_count(&out).ok_or_else(|| shape_err(format!("shape {spec:?} has too many elements")))?;
     if let Some(i) = infer {
         if known == 0 || count % known != 0 {
             return Err(shape_err(format!("cannot reshape {input:?} ({count} elements) to {spec:?}")));
