@@ -121,3 +121,16 @@ pub fn fixture_mlp(f: &Npz, prefix: &str, sizes: &[usize]) -> quantscope_train::
 pub fn cubic() -> Npz {
     Npz::parse(include_bytes!("../../../tests/fixtures/train/cubic.npz"))
 }
+
+/// The fixtures' torch.ao QAT settings at `bits`: weights signed, symmetric, a scale per output
+/// channel; activations unsigned, affine, one scale; both with MovingAverageMinMax observers
+/// (`torch.ao.quantization.default_*_fake_quant` with the width changed).
+pub fn qat_specs(bits: u32) -> (quantscope_train::observer::QuantSpec, quantscope_train::observer::QuantSpec) {
+    use quantscope_train::observer::{Averaging, Granularity, QuantSpec, Signedness, Symmetry, AVERAGING_CONSTANT};
+    let averaging = Averaging::MovingAverage(AVERAGING_CONSTANT);
+    let weight =
+        QuantSpec { bits, signedness: Signedness::Signed, symmetry: Symmetry::Symmetric, granularity: Granularity::PerChannel, averaging };
+    let activation =
+        QuantSpec { bits, signedness: Signedness::Unsigned, symmetry: Symmetry::Affine, granularity: Granularity::PerTensor, averaging };
+    (weight, activation)
+}

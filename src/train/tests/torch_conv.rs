@@ -10,7 +10,6 @@ mod common;
 use quantscope_train::conv::{Conv2d, ConvNet, ConvTape, Layer, Shape, DIGIT};
 use quantscope_train::loss::softmax_cross_entropy;
 use quantscope_train::mlp::{Linear, Node};
-use quantscope_train::observer::{Averaging, Granularity, QuantSpec, Signedness, Symmetry, AVERAGING_CONSTANT};
 use quantscope_train::optim::{Optimizer, OptimizerKind};
 use quantscope_train::rng::SplitMix64;
 use quantscope_train::Error;
@@ -139,16 +138,7 @@ fn three_sgd_and_adam_steps_equal_torch() {
 fn a_qat_pass_equals_torchs_prepare_qat() {
     let f = fixture();
     let net = torch_net(&f, "");
-    let averaging = Averaging::MovingAverage(AVERAGING_CONSTANT);
-    let weight = QuantSpec {
-        bits: 4,
-        signedness: Signedness::Signed,
-        symmetry: Symmetry::Symmetric,
-        granularity: Granularity::PerChannel,
-        averaging,
-    };
-    let activation =
-        QuantSpec { bits: 4, signedness: Signedness::Unsigned, symmetry: Symmetry::Affine, granularity: Granularity::PerTensor, averaging };
+    let (weight, activation) = common::qat_specs(4);
     let mut qat = net.qat(weight, activation).unwrap();
     assert_eq!(net.activation_points(), [1, 4, 7], "after each fused ReLU, and after the Linear");
     let mut tape = ConvTape::default();
@@ -185,16 +175,7 @@ fn a_qat_pass_equals_torchs_prepare_qat() {
 fn lsq_steps_equal_torchs_learnable_fake_quantize() {
     let (f, l) = (fixture(), common::conv_lsq());
     let mut net = torch_net(&f, "");
-    let averaging = Averaging::MovingAverage(AVERAGING_CONSTANT);
-    let weight = QuantSpec {
-        bits: 4,
-        signedness: Signedness::Signed,
-        symmetry: Symmetry::Symmetric,
-        granularity: Granularity::PerChannel,
-        averaging,
-    };
-    let activation =
-        QuantSpec { bits: 4, signedness: Signedness::Unsigned, symmetry: Symmetry::Affine, granularity: Granularity::PerTensor, averaging };
+    let (weight, activation) = common::qat_specs(4);
     let mut qat = net.qat_learned(weight, activation, true).unwrap();
     let (mut weights_opt, mut qparams_opt) =
         (Optimizer::new(OptimizerKind::adam(1e-2)).unwrap(), Optimizer::new(OptimizerKind::adam(1e-2)).unwrap());

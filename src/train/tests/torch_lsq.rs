@@ -117,7 +117,6 @@ fn grad_factor_is_the_lsq_papers() {
 fn an_lsq_qat_step_equals_torch() {
     use quantscope_train::loss::softmax_cross_entropy;
     use quantscope_train::mlp::{Linear, Mlp, Node, Qat, Tape};
-    use quantscope_train::observer::{Averaging, Granularity, QuantSpec, Signedness, Symmetry, AVERAGING_CONSTANT};
     use quantscope_train::optim::{Optimizer, OptimizerKind};
 
     let close = |what: &str, ours: &[f32], torch: &[f32], tol: f32| {
@@ -141,16 +140,7 @@ fn an_lsq_qat_step_equals_torch() {
             .collect(),
     };
     let (x, y): (&[f32], Vec<u8>) = (step.get("x"), step.get("y").iter().map(|&v| v as u8).collect());
-    let averaging = Averaging::MovingAverage(AVERAGING_CONSTANT);
-    let weight = QuantSpec {
-        bits: 2,
-        signedness: Signedness::Signed,
-        symmetry: Symmetry::Symmetric,
-        granularity: Granularity::PerChannel,
-        averaging,
-    };
-    let activation =
-        QuantSpec { bits: 2, signedness: Signedness::Unsigned, symmetry: Symmetry::Affine, granularity: Granularity::PerTensor, averaging };
+    let (weight, activation) = common::qat_specs(2);
     let mut qat = Qat::learned(&sizes[1..], weight, activation, true).unwrap();
     let mut weights_opt = Optimizer::new(OptimizerKind::adam(1e-2)).unwrap();
     let mut qparams_opt = Optimizer::new(OptimizerKind::adam(1e-2)).unwrap();

@@ -11,7 +11,6 @@ mod common;
 
 use quantscope_train::loss::softmax_cross_entropy;
 use quantscope_train::mlp::{Linear, Mlp, Node, Qat, Tape};
-use quantscope_train::observer::{Averaging, Granularity, QuantSpec, Signedness, Symmetry, AVERAGING_CONSTANT};
 use quantscope_train::optim::{Optimizer, OptimizerKind};
 
 const SIZES: [usize; 4] = [96, 32, 24, 10];
@@ -83,16 +82,7 @@ fn three_optimizer_steps_equal_torch() {
 fn a_qat_step_equals_torch() {
     let f = common::step();
     let model = torch_model(&f, "");
-    let averaging = Averaging::MovingAverage(AVERAGING_CONSTANT);
-    let weight = QuantSpec {
-        bits: 4,
-        signedness: Signedness::Signed,
-        symmetry: Symmetry::Symmetric,
-        granularity: Granularity::PerChannel,
-        averaging,
-    };
-    let activation =
-        QuantSpec { bits: 4, signedness: Signedness::Unsigned, symmetry: Symmetry::Affine, granularity: Granularity::PerTensor, averaging };
+    let (weight, activation) = common::qat_specs(4);
     let mut qat = Qat::new(3, weight, activation).unwrap();
     let mut tape = Tape::default();
     let (mut loss, mut grads) = (0.0, Vec::new());
