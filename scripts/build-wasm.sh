@@ -34,19 +34,50 @@
 #                                    exports) into www/pkg-bench (for the bench pages)
 #   scripts/build-wasm.sh --no-simd  the same without simd128, into www/pkg-nosimd
 #   scripts/build-wasm.sh --dev      unoptimized builds (faster to compile)
+#   scripts/build-wasm.sh --list     the page modules' folders, in build order
+#   scripts/build-wasm.sh pkg pkg-plot   only those page modules (named by their www/ folder), in
+#                                    that order; `npm start` (scripts/start.mjs) builds the three
+#                                    the first paint needs, serves, and builds the others behind it
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
-profile=release variant=page
+# The page's modules: the www/ folder each is built into, its crate, and the crate's features.
+# This order is the one a first start builds them in after the first paint's two (see start.mjs).
+PAGE_MODULES=(
+  "pkg workbench"
+  "pkg-plot plots"
+  "pkg-learn tutor"
+  "pkg-run runner"
+  "pkg-read reader"
+  "pkg-models models"
+  "pkg-train trainer"
+  "pkg-lm lm"
+  "pkg-mix mixer fit,iq-grids"
+  "pkg-export exporter"
+  "pkg-convert converter"
+  "pkg-qdq qdq"
+  "pkg-calib calib"
+  "pkg-nbits nbits"
+  "pkg-train-export train-export"
+)
+
+profile=release variant=page selected=()
 for arg in "$@"; do
   case "$arg" in
     --dev) profile=dev ;;
     --bench) variant=bench ;;
     --no-simd) variant=nosimd ;;
+    --list) printf '%s\n' "${PAGE_MODULES[@]%% *}"; exit 0 ;;
+    pkg | pkg-*)
+      known=0
+      for m in "${PAGE_MODULES[@]}"; do [ "${m%% *}" = "$arg" ] && known=1; done
+      [ $known = 1 ] || { echo "unknown module $arg (modules: $(printf '%s ' "${PAGE_MODULES[@]%% *}"))" >&2; exit 2; }
+      selected+=("$arg") ;;
     *) echo "unknown option $arg" >&2; exit 2 ;;
   esac
 done
+[ ${#selected[@]} -gt 0 ] || selected=("${PAGE_MODULES[@]%% *}")
 dir=$([ "$profile" = dev ] && echo debug || echo release)
 
 # build CRATE OUT TARGET_DIR [CARGO ARGS...]: cargo builds the crate, then its JS bindings and
@@ -97,21 +128,13 @@ target_dir=${CARGO_TARGET_DIR:-target}
 case "$variant" in
   page)
     # The crates share their library dependencies, so cargo builds each of those once.
-    build workbench www/pkg "$target_dir"
-    build plots www/pkg-plot "$target_dir"
-    build reader www/pkg-read "$target_dir"
-    build tutor www/pkg-learn "$target_dir"
-    build runner www/pkg-run "$target_dir"
-    build models www/pkg-models "$target_dir"
-    build trainer www/pkg-train "$target_dir"
-    build mixer www/pkg-mix "$target_dir" --features fit,iq-grids
-    build exporter www/pkg-export "$target_dir"
-    build converter www/pkg-convert "$target_dir"
-    build train-export www/pkg-train-export "$target_dir"
-    build qdq www/pkg-qdq "$target_dir"
-    build calib www/pkg-calib "$target_dir"
-    build nbits www/pkg-nbits "$target_dir"
-    build lm www/pkg-lm "$target_dir" ;;
+    for out in "${selected[@]}"; do
+      for m in "${PAGE_MODULES[@]}"; do
+        read -r folder crate features <<<"$m"
+        [ "$folder" = "$out" ] || continue
+        build "$crate" "www/$folder" "$target_dir" ${features:+--features "$features"}
+      done
+    done ;;
   bench) build bench www/pkg-bench "$target_dir" ;;
   nosimd)
     export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=-simd128"

@@ -29,10 +29,23 @@ const TYPES = {
   '.onnx': 'application/octet-stream',
 };
 
-export function startServer(port = 0) {
+// `modules`, when given (scripts/start.mjs), says which www/pkg* folders are still being built:
+// `ready(folder)` resolves once a folder's module is finished, or rejects with why its build failed.
+// A request for a file in such a folder waits for it rather than getting a half-written module.
+export function startServer(port = 0, { modules } = {}) {
   const server = createServer(async (req, res) => {
     try {
       const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+      const folder = path.match(/^\/www\/(pkg(?:-[a-z-]+)?)\//)?.[1];
+      if (modules && folder) {
+        try {
+          await modules.ready(folder);
+        } catch (err) {
+          res.writeHead(503, { 'content-type': 'text/plain', 'content-security-policy': CONTENT_SECURITY_POLICY });
+          res.end(`www/${folder} could not be built: ${err.message}`);
+          return;
+        }
+      }
       let file = normalize(join(ROOT, path));
       if (file !== ROOT && !file.startsWith(ROOT + sep)) throw Object.assign(new Error('outside root'), { code: 'ENOENT' });
       if ((await stat(file)).isDirectory()) file = join(file, 'index.html');

@@ -7,8 +7,9 @@ import { startServer } from '../../scripts/serve.mjs';
 
 export const SCREENSHOTS = new URL('../../test-results/', import.meta.url).pathname;
 
-export async function launch() {
-  const server = await startServer(0);
+// `modules`: as scripts/serve.mjs takes it, for a page served while modules are still building.
+export async function launch({ modules } = {}) {
+  const server = await startServer(0, { modules });
   const userDataDir = await mkdtemp(join(tmpdir(), 'quantscope-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
