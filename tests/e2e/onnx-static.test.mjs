@@ -221,3 +221,36 @@ test('Percentile and Entropy calibration download the files ONNX Runtime writes 
   assert.deepEqual(page.errors, []);
   await page.close();
 });
+
+test('"quantize pass-through ops always" is ONNX Runtime\'s ForceQuantizeNoInputCheck, and its file runs in onnxruntime-web', async () => {
+  const page = await openRun();
+  // tests/fixtures/onnx_static/force_model.onnx: Transpose, MaxPool, AveragePool, Where, Gather and
+  // Reshape fed by Abs and Neg, which quantize_static leaves in float; its first calibration run.
+  const calibration = await fixture('force.calibration.npy');
+  const headerLength = calibration[8] | (calibration[9] << 8);
+  const run0 = new Float32Array(calibration.buffer.slice(calibration.byteOffset + 10 + headerLength)).slice(0, 32);
+  await dropFiles(page, '#run-custom-drop', [{ name: 'force_model.onnx', bytes: await fixture('force_model.onnx') },
+    { name: 'run0.npy', bytes: npy(run0, [1, 2, 4, 4]) }]);
+  await page.waitForSelector('#run-custom-table:not([hidden])', { timeout: 30000 });
+  const plain = await download(page);
+  assert.equal(plain.name, 'force_model.qdq_u8.onnx');
+  assert.match(await page.locator('#run-custom-static-result').textContent(), /; 0 nodes quantized\./);
+  await page.setChecked('#run-custom-static-force', true);
+  assert.equal(await page.locator('#run-custom-static-result').textContent(), '', 'the option clears the last file\'s line');
+  const forced = await download(page);
+  assert.equal(forced.name, 'force_model.qdq_u8_force.onnx');
+  assert.match(await page.locator('#run-custom-static-result').textContent(),
+    /6 nodes quantized \(Transpose 'transpose', MaxPool 'maxpool', AveragePool 'avgpool', Where 'where', Gather 'gather', Reshape 'reshape'\)/);
+  const y = await page.evaluate(async ([bytes, x]) => {
+    const ort = await import('/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs');
+    ort.env.wasm.wasmPaths = '/node_modules/onnxruntime-web/dist/';
+    ort.env.wasm.numThreads = 1;
+    const session = await ort.InferenceSession.create(new Uint8Array(bytes));
+    const out = await session.run({ x: new ort.Tensor('float32', Float32Array.from(x), [1, 2, 4, 4]) });
+    return Array.from(out.y.data);
+  }, [Array.from(forced.bytes), Array.from(run0)]);
+  assert.equal(y.length, 8);
+  assert.ok(y.every(Number.isFinite), `${y}`);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});

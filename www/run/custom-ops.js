@@ -352,7 +352,8 @@ export const customOps = {
 // The last steps of custom_static: the file from the calibrated ranges, then that file run by the
 // engine against FP32 on the calibration inputs.
 async function quantizeAndCompare(qdq, model, inputs, options, tensors, mins, maxs, source, step, total) {
-  const q = qdq.quantize_onnx_static(custom.bytes, tensors, mins, maxs, options.activation_type, options.per_channel);
+  const q = qdq.quantize_onnx_static(custom.bytes, tensors, mins, maxs, options.activation_type, options.per_channel,
+    options.force_quantize_no_input_check === true);
   const bytes = q.bytes, report = q.report;
   q.free();
   await step(total - 1);

@@ -123,6 +123,8 @@ const MARKUP = `
         <option value="int8">int8 (QInt8)</option>
       </select>
       <label><input id="run-custom-static-channel" type="checkbox"> per-channel weights</label>
+      <label title="ONNX Runtime's ForceQuantizeNoInputCheck: Transpose, Reshape, MaxPool, Where, Gather and the other ops that pass their input's quantization on get one even when what feeds them stays in float">
+        <input id="run-custom-static-force" type="checkbox"> quantize pass-through ops always</label>
       <span>
         <label for="run-custom-static-method">calibration</label>
         <select id="run-custom-static-method">
@@ -181,7 +183,7 @@ export function mountCustom(section) {
     // A result line describes the file made with the options it names, not the ones now chosen.
     $(id).onchange = () => { $('#run-custom-export-result').textContent = ''; };
   }
-  for (const id of ['#run-custom-static-act', '#run-custom-static-channel', '#run-custom-static-percentile',
+  for (const id of ['#run-custom-static-act', '#run-custom-static-channel', '#run-custom-static-force', '#run-custom-static-percentile',
     '#run-custom-static-symmetric', '#run-custom-static-bins']) {
     $(id).onchange = () => { $('#run-custom-static-result').textContent = ''; };
   }
@@ -497,7 +499,7 @@ async function exportStatic() {
   result.textContent = '';
   const method = $('#run-custom-static-method').value;
   const options = { activation_type: $('#run-custom-static-act').value, per_channel: $('#run-custom-static-channel').checked,
-    method, percentile: Number($('#run-custom-static-percentile').value), bins: Number($('#run-custom-static-bins').value),
+    force_quantize_no_input_check: $('#run-custom-static-force').checked, method, percentile: Number($('#run-custom-static-percentile').value), bins: Number($('#run-custom-static-bins').value),
     symmetric: $('#run-custom-static-symmetric').checked };
   try {
     // A blank or fractional field is said here; the range checks are the calibration's own.
@@ -515,7 +517,7 @@ async function exportStatic() {
       return;
     }
     const tag = `${options.activation_type === 'uint8' ? 'u8' : 's8'}${options.per_channel ? '_per_channel' : ''}` +
-      (method === 'minmax' ? '' : `_${method}`);
+      `${options.force_quantize_no_input_check ? '_force' : ''}${method === 'minmax' ? '' : `_${method}`}`;
     const name = `${state.model.name.replace(/\.onnx$/i, '')}.qdq_${tag}.onnx`;
     saveBytes(r.bytes, name);
     const sqnr = r.outputs.map((o) => `${o.name} ${o.metrics?.sqnr_db == null ? '—' : `${o.metrics.sqnr_db.toFixed(1)} dB`}`).join(', ');

@@ -29,11 +29,13 @@ const USAGE: &str = "usage:
       (ONNX Runtime's quantize_dynamic: MatMulInteger/ConvInteger; the file ONNX Runtime's quantizer writes)
   quantscope quantize-onnx MODEL.onnx --out OUT.onnx --static --calibration [NAME=]C.npy... [--per-channel]
       [--activation-type uint8|int8] [--calibrate-method minmax|percentile|entropy|distribution]
-      [--percentile P] [--bins N] [--quantized-bins N] [--symmetric-range true|false]
+      [--percentile P] [--bins N] [--quantized-bins N] [--symmetric-range true|false] [--force-quantize-no-input-check]
       (ONNX Runtime's quantize_static, QDQ format: int8 weights, activations calibrated over the calibration
        inputs, run as one batch, as its calibrate_method computes it; --percentile (default 99.999) and
        --symmetric-range (histogram of |x|, default true) are Percentile's, --bins the histogram's bins (default
-       2048, Entropy 128), --quantized-bins Entropy's (default 128))
+       2048, Entropy 128), --quantized-bins Entropy's (default 128); --force-quantize-no-input-check is its
+       ForceQuantizeNoInputCheck: Transpose, Reshape, MaxPool, Where, Gather, ... quantized even when what feeds
+       them is not)
   quantscope quantize-onnx MODEL.onnx --out OUT.onnx --nbits 2|4|8 [--block-size 16|32|64|128|256] [--symmetric]
       [--format qoperator|qdq] [--accuracy-level 0-4] [--quant-method rtn|hqq] [--quantize-gather]
       (ONNX Runtime's MatMulNBitsQuantizer, RTN or HQQ (2 or 4 bits, MatMulNBits, float zero points): each MatMul with a constant float B (2-D, or with unit leading
@@ -106,6 +108,8 @@ struct Args {
     bins: Option<usize>,
     quantized_bins: Option<usize>,
     symmetric_range: Option<bool>,
+    /// `quantize-onnx --static --force-quantize-no-input-check` (ONNX Runtime's extra option).
+    force_quantize_no_input_check: bool,
     per_channel: bool,
     reduce_range: bool,
     /// `quantize-onnx --nbits`: weight-only blocked quantization, and its options.
@@ -187,6 +191,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Long("bins") => args.bins = Some(parser.value()?.parse()?),
             Long("quantized-bins") => args.quantized_bins = Some(parser.value()?.parse()?),
             Long("symmetric-range") => args.symmetric_range = Some(parser.value()?.parse()?),
+            Long("force-quantize-no-input-check") => args.force_quantize_no_input_check = true,
             Long("imatrix") => args.imatrix = Some(parser.value()?.into()),
             Long("top") => args.top = Some(parser.value()?.parse()?),
             Long("prompt") => args.prompt = Some(parser.value()?.string()?),
@@ -1034,8 +1039,15 @@ fn quantize_onnx(args: &Args) -> Result<(), Failure> {
     }
     let calibration_options =
         args.percentile.is_some() || args.bins.is_some() || args.quantized_bins.is_some() || args.symmetric_range.is_some();
-    if args.activation_type.is_some() || args.method.is_some() || !args.calibration.is_empty() || calibration_options {
-        return Err(usage("--activation-type, --calibrate-method (and its options) and --calibration are options of --static"));
+    if args.activation_type.is_some()
+        || args.method.is_some()
+        || !args.calibration.is_empty()
+        || calibration_options
+        || args.force_quantize_no_input_check
+    {
+        return Err(usage(
+            "--activation-type, --calibrate-method (and its options), --force-quantize-no-input-check and --calibration are options of --static",
+        ));
     }
     let weight_type = match args.weight_type.as_deref().unwrap_or("int8") {
         "int8" => QType::Int8,
@@ -1163,7 +1175,8 @@ fn static_onnx(args: &Args, source: &Path, out: &Path) -> Result<(), Failure> {
         return Err(bad_input(format!("{name}: {e}")));
     }
     let ranges = calibrator.ranges().map_err(|e| bad_input(format!("{name}: {e}")))?;
-    let options = StaticOptions { activation_type, per_channel: args.per_channel };
+    let options =
+        StaticOptions { activation_type, per_channel: args.per_channel, force_quantize_no_input_check: args.force_quantize_no_input_check };
     let (quantized, report) = quantize_static(&bytes, &ranges, &options).map_err(|e| bad_input(format!("{name}: {e}")))?;
     std::fs::write(out, &quantized).map_err(|e| bad_input(format!("{}: {e}", out.display())))?;
     println!(

@@ -467,6 +467,39 @@ fn quantize_onnx_nbits_writes_onnx_runtime_s_file() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// `quantize-onnx --static --force-quantize-no-input-check` is ONNX Runtime's
+/// ForceQuantizeNoInputCheck: the `force` graph of tests/fixtures/onnx_static (pass-through ops fed
+/// by Abs and Neg, which stay float) gets nothing quantized without it and its six pass-through ops
+/// with it; the flag without --static is refused.
+#[test]
+fn quantize_onnx_static_force_quantize_no_input_check() {
+    let dir = std::env::temp_dir().join(format!("quantscope-cli-force-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let calib = quantscope_formats::npy::parse("c", &std::fs::read(fixture("onnx_static/force.calibration.npy")).unwrap()).unwrap();
+    let run0 = dir.join("run0.npy");
+    std::fs::write(&run0, quantscope_formats::npy::write_f32(&[1, 2, 4, 4], &calib.data[..32])).unwrap();
+    let src = fixture("onnx_static/force_model.onnx");
+    let out = dir.join("force.onnx");
+    let (src_s, out_s, run0_s) = (src.to_str().unwrap(), out.to_str().unwrap(), run0.to_str().unwrap());
+    let base = ["quantize-onnx", src_s, "--out", out_s, "--static", "--calibration", run0_s];
+    let plain = run(&base);
+    assert!(plain.status.success(), "stderr: {}", String::from_utf8_lossy(&plain.stderr));
+    assert!(String::from_utf8_lossy(&plain.stdout).contains("quantized: nothing"), "{}", String::from_utf8_lossy(&plain.stdout));
+    let forced = run(&[&base[..], &["--force-quantize-no-input-check"]].concat());
+    assert!(forced.status.success(), "stderr: {}", String::from_utf8_lossy(&forced.stderr));
+    let stdout = String::from_utf8_lossy(&forced.stdout);
+    assert!(
+        stdout.contains(
+            "quantized: Transpose 'transpose', MaxPool 'maxpool', AveragePool 'avgpool', Where 'where', Gather 'gather', Reshape 'reshape'"
+        ),
+        "{stdout}"
+    );
+    let refused = run(&["quantize-onnx", src_s, "--out", out_s, "--force-quantize-no-input-check"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--force-quantize-no-input-check and --calibration are options of --static"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// `quantize-onnx --static` calibrates on the given inputs and writes ONNX Runtime's
 /// `quantize_static` QDQ file (tests/fixtures/onnx_static, scripts/fixtures/make_onnx_static.py:
 /// the MNIST MLP on 32 of its calibration digits); bad calibration data is refused with the reason.

@@ -44,11 +44,16 @@ pub struct StaticOptions {
     pub activation_type: QType,
     /// `per_channel`: one weight scale per output channel for Conv, Gemm and MatMul.
     pub per_channel: bool,
+    /// `extra_options={"ForceQuantizeNoInputCheck": True}` (base_quantizer.py): the ops that
+    /// otherwise pass on their input's quantization only when it has one (Transpose, Reshape,
+    /// MaxPool, ... of operators/direct_q8.py; Where; Gather of an activation) quantize their
+    /// input themselves, so their output is quantized whatever feeds them.
+    pub force_quantize_no_input_check: bool,
 }
 
 impl Default for StaticOptions {
     fn default() -> Self {
-        StaticOptions { activation_type: QType::Uint8, per_channel: false }
+        StaticOptions { activation_type: QType::Uint8, per_channel: false, force_quantize_no_input_check: false }
     }
 }
 
@@ -374,25 +379,38 @@ impl Quantizer {
                     self.share(output, &n.input[0], &n);
                 }
             }
-            // operators/gather.py `QDQGather`: a float initializer's data (an embedding table) is
-            // quantized as an activation; a quantized input's output shares its parameters.
+            // operators/gather.py `QDQGather`: a float initializer's data (an embedding table), or
+            // with ForceQuantizeNoInputCheck any data, is quantized as an activation; a quantized
+            // input's output shares its parameters.
             "Gather" | "GatherElements" => {
                 let data = &n.input[0];
                 let float_initializer = self.initializers.get(data).is_some_and(|t| t.data_type == Some(1) || t.data_type == Some(10));
-                if float_initializer {
+                if float_initializer || self.options.force_quantize_no_input_check {
                     self.activation(data);
                     self.share(&n.output[0], data, &n);
                 } else if self.is_quantized(data) {
                     self.share(&n.output[0], data, &n);
+                } else {
+                    return Ok(());
                 }
             }
-            // operators/where.py `QDQWhere` (without ForceQuantizeNoInputCheck): the output only
-            // when both value inputs are quantized already, with its own range.
+            // operators/where.py `QDQWhere`: the output, with its own range, only when both value
+            // inputs are quantized already — or, with ForceQuantizeNoInputCheck, always, the
+            // value inputs quantized first.
             "Where" => {
-                if self.is_quantized(&n.input[1]) && self.is_quantized(&n.input[2]) {
-                    for output in &n.output {
-                        self.activation(output);
+                if self.options.force_quantize_no_input_check {
+                    for input in &n.input[1..3] {
+                        if !self.is_quantized(input) {
+                            self.activation(input);
+                        }
                     }
+                }
+                let both_quantized = self.is_quantized(&n.input[1]) && self.is_quantized(&n.input[2]);
+                if !self.options.force_quantize_no_input_check && !both_quantized {
+                    return Ok(());
+                }
+                for output in &n.output {
+                    self.activation(output);
                 }
             }
             // operators/pad.py `QDQPad`: every input (the constant value too) as an activation; the
@@ -432,9 +450,16 @@ impl Quantizer {
                 if op == "Resize" && self.opset < 11 {
                     return Ok(());
                 }
-                if self.is_quantized(&n.input[0]) {
-                    let shares = Some((n.input[0].clone(), n.name.clone().unwrap_or_default()));
-                    self.mark(&n.output[0], TensorInfo { weight: false, axis: None, shares });
+                // operators/direct_q8.py `QDQDirect8BitOp`: ForceQuantizeNoInputCheck quantizes
+                // the input here; either way the output shares the input's parameters.
+                if self.options.force_quantize_no_input_check {
+                    self.activation(&n.input[0]);
+                    self.share(&n.output[0], &n.input[0], &n);
+                } else if self.is_quantized(&n.input[0]) {
+                    self.share(&n.output[0], &n.input[0], &n);
+                } else {
+                    // Nothing to pass on: the node stays float and is not reported as quantized.
+                    return Ok(());
                 }
             }
             _ => {

@@ -25,10 +25,12 @@ pub fn initializer_fields(bytes: &[u8]) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// `quantize_static`'s options from a fixture case's `activation_type` and `per_channel`.
+/// `quantize_static`'s options from a fixture case's `activation_type`, `per_channel` and
+/// `force_quantize_no_input_check` (absent: false).
 pub fn static_options(o: &serde_json::Value) -> StaticOptions {
     StaticOptions {
         activation_type: if o["activation_type"] == "QInt8" { QType::Int8 } else { QType::Uint8 },
         per_channel: o["per_channel"].as_bool().unwrap(),
+        force_quantize_no_input_check: o["force_quantize_no_input_check"].as_bool().unwrap_or(false),
     }
 }

@@ -3,7 +3,8 @@
 //! MLP (MatMul, Add, Relu) and the conv net (Conv, Relu, MaxPool, GlobalAveragePool, Flatten,
 //! Gemm), a graph of the ops with QDQ rules of their own (Resize, Pad reflect/0/0.5, Split, Gather
 //! and GatherElements of an activation and of an initializer, Where, Instance-, Batch- and
-//! LayerNormalization), and the real scikit-learn MLP (skl2onnx: MatMul, Add, Relu, Softmax, ArgMax and
+//! LayerNormalization), Transpose/MaxPool/AveragePool/Where/Gather/Reshape fed by float-only ops
+//! without and with ForceQuantizeNoInputCheck, and the real scikit-learn MLP (skl2onnx: MatMul, Add, Relu, Softmax, ArgMax and
 //! ai.onnx.ml ops left alone), activations uint8 and int8, weights per tensor and per channel, given ONNX Runtime's
 //! calibrated ranges the quantized file has ONNX Runtime's initializers byte for byte, its nodes
 //! in its order, and the engine gives bit-identical outputs running either file. quantscope's own
@@ -86,7 +87,9 @@ fn every_variant_equals_onnx_runtime() {
             assert_eq!(g_ours.input, g_theirs.input, "{what}: graph inputs");
             assert_eq!(io(&g_ours.output), io(&g_theirs.output), "{what}: graph outputs");
             assert_eq!(m_ours.opset_import, m_theirs.opset_import, "{what}: opsets");
-            assert!(report.kept.is_empty() && !report.quantized.is_empty(), "{what}: {report:?}");
+            // Without ForceQuantizeNoInputCheck the `force` graph has nothing quantize_static
+            // quantizes (force_quantize_no_input_check_reports below).
+            assert!(report.kept.is_empty() && (what == "force.u8" || !report.quantized.is_empty()), "{what}: {report:?}");
             // The same arithmetic: the engine runs both files to the same bits.
             let run = |bytes: &[u8]| Model::from_onnx(bytes).unwrap().run(&[(input, runs[0].clone())]).unwrap();
             for ((n1, y1), (n2, y2)) in run(&ours).iter().zip(run(&theirs).iter()) {
@@ -97,7 +100,7 @@ fn every_variant_equals_onnx_runtime() {
             compared += 1;
         }
     }
-    assert_eq!(compared, 18);
+    assert_eq!(compared, 21);
 }
 
 /// MinMax calibration in the engine: every float value of every run, as `MinMaxCalibrater`.
@@ -221,4 +224,28 @@ fn the_calibration_model_reduces_to_the_same_ranges() {
             assert_eq!(reduced.ranges[t], observed[t], "{case} {t}");
         }
     }
+}
+
+/// The report names the nodes that got Q/DQ: without ForceQuantizeNoInputCheck none of the
+/// `force` graph's pass-through ops (their inputs come from Abs and Neg, which stay float), with
+/// it every one of them, in graph order.
+#[test]
+fn force_quantize_no_input_check_reports() {
+    let source = std::fs::read(fixtures().join("force_model.onnx")).unwrap();
+    let ranges = ort_ranges("force");
+    let (_, plain) = quantize_static(&source, &ranges, &StaticOptions::default()).unwrap();
+    assert!(plain.quantized.is_empty(), "{plain:?}");
+    let force = StaticOptions { force_quantize_no_input_check: true, ..StaticOptions::default() };
+    let (bytes, forced) = quantize_static(&source, &ranges, &force).unwrap();
+    assert_eq!(
+        forced.quantized,
+        ["Transpose 'transpose'", "MaxPool 'maxpool'", "AveragePool 'avgpool'", "Where 'where'", "Gather 'gather'", "Reshape 'reshape'"]
+    );
+    // The same nodes as ONNX Runtime's file quantizes (every_variant_equals_onnx_runtime holds the bytes).
+    let theirs = ModelProto::decode(&std::fs::read(fixtures().join("force.u8_force.onnx")).unwrap()[..]).unwrap();
+    let ours = ModelProto::decode(&bytes[..]).unwrap();
+    let quantize_nodes =
+        |m: &ModelProto| m.graph.as_ref().unwrap().node.iter().filter(|n| n.op_type.as_deref() == Some("QuantizeLinear")).count();
+    assert_eq!(quantize_nodes(&ours), quantize_nodes(&theirs));
+    assert_eq!(quantize_nodes(&ours), 9);
 }

@@ -67,8 +67,9 @@ pub fn static_histogram_model(bytes: &[u8]) -> Result<QdqFile, JsError> {
 }
 
 /// `bytes` as ONNX Runtime's `quantize_static(quant_format=QDQ)` writes it for the calibrated
-/// ranges (`tensors[i]` from `mins[i]` to `maxs[i]`), activations "uint8" or "int8": the file
-/// and what was done to its nodes, or why it cannot be quantized.
+/// ranges (`tensors[i]` from `mins[i]` to `maxs[i]`), activations "uint8" or "int8", with or
+/// without its ForceQuantizeNoInputCheck: the file and what was done to its nodes, or why it
+/// cannot be quantized.
 #[wasm_bindgen]
 pub fn quantize_onnx_static(
     bytes: &[u8],
@@ -77,6 +78,7 @@ pub fn quantize_onnx_static(
     maxs: Vec<f32>,
     activation_type: &str,
     per_channel: bool,
+    force_quantize_no_input_check: bool,
 ) -> Result<QdqFile, JsError> {
     let activation_type = match activation_type {
         "uint8" => QType::Uint8,
@@ -87,7 +89,8 @@ pub fn quantize_onnx_static(
         return Err(JsError::new("calibrated ranges: one min and one max per tensor"));
     }
     let ranges: Ranges = tensors.into_iter().zip(mins.into_iter().zip(maxs)).collect();
-    let (bytes, report) = quantize_static(bytes, &ranges, &StaticOptions { activation_type, per_channel }).map_err(js_err)?;
+    let (bytes, report) =
+        quantize_static(bytes, &ranges, &StaticOptions { activation_type, per_channel, force_quantize_no_input_check }).map_err(js_err)?;
     let report = to_js(&Report { quantized: report.quantized, kept: report.kept })?;
     Ok(QdqFile { bytes, report })
 }
