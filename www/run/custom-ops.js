@@ -17,7 +17,7 @@
 //                                          model as ONNX Runtime's quantize_dynamic writes it (the
 //                                          exporter module, www/pkg-export, loaded on first use),
 //                                          then that very file run by the engine against FP32
-//   custom_static     [options: {activation_type, per_channel, method: 'minmax' | 'percentile' |
+//   custom_static     [options: {activation_type, per_channel, force_quantize_no_input_check, method: 'minmax' | 'percentile' |
 //                                          'entropy' | 'distribution', bins, percentile, symmetric},
 //                                          npyBytes, shapes]
 //                                        → {bytes, quantized, kept, calibrated: tensors, outputs: [{name,
