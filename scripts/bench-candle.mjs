@@ -1,0 +1,197 @@
+// Language-model speed beside candle (issue 14's yardstick: "ahead of candle's wasm Q8_0/Q4_K
+// figures"), in the same run: `node scripts/bench-candle.mjs [prompt] [tokens]` after
+// scripts/build-wasm.sh. HuggingFace candle's quantized llama (candle-transformers'
+// `quantized_llama::ModelWeights::from_gguf`, candle-core's quantized matmul and its wasm SIMD128
+// kernels; benches/candle, exact pins in its Cargo.lock) is built for wasm32 with SIMD128 when
+// benches/candle/pkg is missing (cargo, wasm-bindgen, then wasm-opt -O3 as build-wasm.sh does to
+// the page's modules; CANDLE_REBUILD=1 forces it). Both run in one headless Chromium page, one
+// thread: quantscope's www/pkg-lm (the Language model worker's LmSession) and candle, on the
+// same GGUF files — the tiny model in F32 and llama-quantize's Q8_0, Q4_K_M and Q2_K (the files
+// quantscope's export writes byte for byte) — timing the same steps: a `prompt`-token prompt
+// (default 64: the first ids of heldout.txt) evaluated in one call, then `tokens` greedy tokens
+// (default 128), each one forward pass of the token before with the KV cache. Rounds alternate
+// which side goes first; each figure is the best of ROUNDS after a warm-up. llama-bench `-t 1 -p
+// PROMPT -n TOKENS` on the same files gives llama.cpp's CPU figures (built by
+// scripts/fixtures/build_llama.py: cmake, so QUANTSCOPE_PYTHON=/path/to/venv/bin/python of
+// requirements-llama.txt).
+// First it checks that candle does the same work: its logits for the first 64 held-out ids, token
+// by token, against llama.cpp's on the same files (tests/fixtures/tiny_lm/logits-*.npy, which
+// quantscope's tests hold its own to), and its batched prompt's last logits against the token by
+// token ones; it prints both sides' greedy continuations' agreement.
+// The page's module makes quantized copies of an all-F32 file and evaluates a prompt in all of
+// them, so F32's prompt is timed (on every side) on that file with token_embd stored as F16
+// (`llama-quantize --token-embedding-type f16 … F32`), which it runs alone: the same F32
+// matrices (candle turns token_embd into f32 at load either way).
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { launch } from '../tests/e2e/browser.mjs';
+
+const promptLen = Number(process.argv[2] ?? 64);
+const tokens = Number(process.argv[3] ?? 128);
+const ROUNDS = 5;
+const TYPES = ['F32', 'Q8_0', 'Q4_K_M', 'Q2_K'];
+// Logits against llama.cpp's, |diff| over the row's largest |logit|: F32 as quantscope's own
+// test (src/llm/tests/logits.rs; the sums' order differs); the quantized types as quantscope's
+// Q8_0 and Q4_0 tests: the activations' 8-bit codes are the same up to one that an ulp of
+// difference rounds the other way, which moves later logits by up to ~3e-3.
+const TOLERANCE = { F32: 1e-4, Q8_0: 1e-2, Q4_K_M: 1e-2, Q2_K: 1e-2 };
+const root = new URL('..', import.meta.url).pathname;
+const candleDir = join(root, 'benches/candle');
+const model = join(root, 'tests/fixtures/tiny_lm/tiny-lm-f32.gguf');
+
+if (!existsSync(join(root, 'www/pkg-lm/quantscope.js'))) throw new Error('www/pkg-lm is missing: run scripts/build-wasm.sh first');
+if (process.env.CANDLE_REBUILD || !existsSync(join(candleDir, 'pkg/candle.js'))) {
+  console.log('building candle for wasm32 (SIMD128) in benches/candle ...');
+  execFileSync('cargo', ['build', '--release', '--locked', '--target', 'wasm32-unknown-unknown'], { cwd: candleDir, stdio: 'inherit' });
+  const wasm = join(candleDir, 'target/wasm32-unknown-unknown/release/quantscope_candle_bench.wasm');
+  execFileSync('wasm-bindgen', ['--target', 'web', '--no-typescript', '--out-name', 'candle', '--out-dir', join(candleDir, 'pkg'), wasm], { stdio: 'inherit' });
+  const out = join(candleDir, 'pkg/candle_bg.wasm');
+  execFileSync(join(root, 'node_modules/.bin/wasm-opt'), ['-O3', '--enable-simd', '--enable-bulk-memory', '--enable-nontrapping-float-to-int',
+    '--enable-sign-ext', '--enable-mutable-globals', '--enable-reference-types', '--enable-multivalue', '--strip-producers',
+    '--strip-target-features', out, '-o', out], { stdio: 'inherit' });
+}
+
+// The files: llama-quantize's (git-ignored, under benches/candle/target, served with the repo).
+const python = process.env.QUANTSCOPE_PYTHON ?? 'python3';
+const bin = execFileSync(python, [join(root, 'scripts/fixtures/build_llama.py'), '--target', 'llama-quantize', '--target', 'llama-bench'], { cwd: root })
+  .toString().trim().split('\n').pop();
+const ggufDir = join(candleDir, 'target/gguf');
+mkdirSync(ggufDir, { recursive: true });
+const quantize = (args) => execFileSync(join(bin, 'llama-quantize'), args, { stdio: 'ignore', env: { ...process.env, LD_LIBRARY_PATH: bin } });
+const files = { F32: { pp: 'f32-embd-f16.gguf', tg: 'f32.gguf' } };
+execFileSync('cp', [model, join(ggufDir, 'f32.gguf')]);
+quantize(['--token-embedding-type', 'f16', model, join(ggufDir, 'f32-embd-f16.gguf'), 'F32']);
+for (const t of TYPES.slice(1)) {
+  const name = `${t.toLowerCase()}.gguf`;
+  quantize([model, join(ggufDir, name), t]);
+  files[t] = { pp: name, tg: name };
+}
+
+const browser = await launch();
+const page = await browser.page();
+await page.goto(`${browser.url}benches/candle/bench.html`);
+const result = await page.evaluate(async ([types, files, promptLen, tokens, rounds]) => {
+  const npy = async (path) => {
+    const buf = await (await fetch(path)).arrayBuffer();
+    const view = new DataView(buf);
+    const headerLen = view.getUint16(8, true);
+    const header = new TextDecoder().decode(new Uint8Array(buf, 10, headerLen));
+    const shape = header.match(/'shape': \(([^)]*)\)/)[1].split(',').filter((s) => s.trim()).map(Number);
+    const data = header.includes("'<f4'") ? new Float32Array(buf, 10 + headerLen) : new Int32Array(buf, 10 + headerLen);
+    return { shape, data };
+  };
+  const bytesOf = async (name) => new Uint8Array(await (await fetch(`/benches/candle/target/gguf/${name}`)).arrayBuffer());
+  const qs = await import('/www/pkg-lm/quantscope.js');
+  await qs.default();
+  const candle = await import('/benches/candle/pkg/candle.js');
+  await candle.default();
+  const heldout = (await npy('/tests/fixtures/tiny_lm/heldout.ids.npy')).data;
+  const prompt = Uint32Array.from(heldout.slice(0, promptLen));
+
+  // The same work: candle's logits against llama.cpp's on the same files.
+  const checks = {};
+  for (const t of types) {
+    const ref = await npy(`/tests/fixtures/tiny_lm/logits-${t.toLowerCase()}.npy`);
+    const [rows, vocab] = ref.shape;
+    const c = new candle.CandleLm(await bytesOf(files[t].tg));
+    const ours = c.logits_token_by_token(Uint32Array.from(heldout.slice(0, rows)));
+    let worst = 0, worstRow = 0, sameTop = 0;
+    const argmax = (a) => a.reduce((b, v, i) => (v > a[b] ? i : b), 0);
+    for (let r = 0; r < rows; r++) {
+      const a = ours.subarray(r * vocab, (r + 1) * vocab), b = ref.data.subarray(r * vocab, (r + 1) * vocab);
+      const scale = b.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      const diff = a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0) / scale;
+      if (diff > worst) [worst, worstRow] = [diff, r];
+      if (argmax(a) === argmax(b)) sameTop++;
+    }
+    // One call for the prompt against token by token (the last position).
+    const n = Math.min(promptLen, rows);
+    const batched = c.start(Uint32Array.from(heldout.slice(0, n)));
+    const single = ours.subarray((n - 1) * vocab, n * vocab);
+    const scale = single.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    const batchDiff = batched.reduce((m, v, i) => Math.max(m, Math.abs(v - single[i])), 0) / scale;
+    checks[t] = { worst, worstRow, sameTop, rows, batchDiff };
+    c.free();
+  }
+
+  // Speed: for each type, a quantscope session and a candle model of each file.
+  const sides = {};
+  for (const t of types) {
+    const pp = await bytesOf(files[t].pp), tg = files[t].pp === files[t].tg ? pp : await bytesOf(files[t].tg);
+    const qsPP = new qs.LmSession(files[t].pp, pp);
+    const qsTG = files[t].pp === files[t].tg ? qsPP : new qs.LmSession(files[t].tg, tg);
+    const cPP = new candle.CandleLm(pp);
+    const cTG = files[t].pp === files[t].tg ? cPP : new candle.CandleLm(tg);
+    sides[t] = { qsPP, qsTG, cPP, cTG, types: qsTG.summary().variants[0].matrix_types };
+  }
+  const time = (f) => { const start = performance.now(); const out = f(); return [out, (performance.now() - start) / 1000]; };
+  const quantscope = (t) => {
+    const { qsPP, qsTG } = sides[t];
+    const [, ppTime] = time(() => qsPP.start_generation(prompt, tokens, undefined, 1, 0));
+    if (qsTG !== qsPP) qsTG.start_generation(prompt, tokens, undefined, 1, 0);
+    const [step, tgTime] = time(() => qsTG.generate(0, tokens));
+    return { pp: promptLen / ppTime, tg: step.generated / tgTime, ids: step.tokens };
+  };
+  const candleSide = (t) => {
+    const { cPP, cTG } = sides[t];
+    const [, ppTime] = time(() => cPP.start(prompt));
+    if (cTG !== cPP) cTG.start(prompt);
+    const [ids, tgTime] = time(() => cTG.generate(tokens));
+    return { pp: promptLen / ppTime, tg: ids.length / tgTime, ids: Array.from(ids) };
+  };
+  const best = { quantscope: {}, candle: {} };
+  const agree = {};
+  for (let r = -1; r < rounds; r++) { // round -1: the warm-up (memory grown, wasm tiered up)
+    for (const t of types) {
+      const order = r % 2 === 0 ? [['quantscope', quantscope], ['candle', candleSide]] : [['candle', candleSide], ['quantscope', quantscope]];
+      const got = {};
+      for (const [name, run] of order) got[name] = run(t);
+      let same = 0;
+      while (same < tokens && got.quantscope.ids[same] === got.candle.ids[same]) same++;
+      agree[t] = same;
+      if (r < 0) continue;
+      for (const name of ['quantscope', 'candle']) {
+        const b = (best[name][t] ??= { pp: 0, tg: 0 });
+        b.pp = Math.max(b.pp, got[name].pp);
+        b.tg = Math.max(b.tg, got[name].tg);
+      }
+    }
+  }
+  const matrixTypes = Object.fromEntries(types.map((t) => [t, sides[t].types.join(' ')]));
+  return { checks, best, agree, matrixTypes };
+}, [TYPES, files, promptLen, tokens, ROUNDS]);
+await browser.close();
+
+let failed = false;
+console.log(`candle's logits against llama.cpp's, first ${result.checks.F32.rows} held-out ids, token by token (|diff| / row's max |logit|):`);
+for (const t of TYPES) {
+  const c = result.checks[t];
+  const ok = c.worst <= TOLERANCE[t] && c.sameTop === c.rows;
+  failed ||= !ok;
+  console.log(`  ${t.padEnd(7)} worst ${c.worst.toExponential(1)} (position ${c.worstRow}, tolerance ${TOLERANCE[t]})  same top token ${c.sameTop}/${c.rows}  ` +
+    `prompt in one call against token by token ${c.batchDiff.toExponential(1)}  ${ok ? 'ok' : 'FAILED'}` +
+    `  | greedy continuations: ${result.agree[t]}/${tokens} tokens equal to quantscope's`);
+}
+
+const native = {};
+for (const t of TYPES) {
+  const bench = (file, p, n) => JSON.parse(execFileSync(join(bin, 'llama-bench'), ['-m', join(ggufDir, file), '-t', '1', '-p', String(p), '-n', String(n),
+    '-r', String(ROUNDS), '-o', 'json'], { env: { ...process.env, LD_LIBRARY_PATH: bin } }).toString());
+  const ts = (runs, key) => Math.max(...runs.find((x) => x[key] > 0).samples_ts);
+  native[t] = { pp: ts(bench(files[t].pp, promptLen, 0), 'n_prompt'), tg: ts(bench(files[t].tg, 0, tokens), 'n_gen') };
+}
+
+console.log(`\ntokens/s, one thread, best of ${ROUNDS}: prompt of ${promptLen} tokens in one call; ${tokens} tokens generated greedily after it`);
+console.log('| type | matrix types | | llama.cpp (native) | quantscope (wasm) | candle 0.11.1 (wasm) | quantscope ÷ candle | quantscope ÷ llama.cpp |');
+console.log('|---|---|---|---|---|---|---|---|');
+for (const t of TYPES) {
+  for (const [k, label] of [['pp', `prompt ${promptLen}`], ['tg', `generate ${tokens}`]]) {
+    const q = result.best.quantscope[t][k], c = result.best.candle[t][k], n = native[t][k];
+    console.log(`| ${t} | ${result.matrixTypes[t]} | ${label} | ${n.toFixed(0)} | ${q.toFixed(0)} | ${c.toFixed(0)} | ${(q / c).toFixed(2)}× | ${(q / n).toFixed(2)}× |`);
+  }
+}
+if (failed) {
+  console.error('candle does not do the same work as llama.cpp on some type (above): its figures are not comparable');
+  process.exit(1);
+}
