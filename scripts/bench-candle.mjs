@@ -25,6 +25,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import { launch } from '../tests/e2e/browser.mjs';
 
 const cpu = process.argv.includes('--cpu');
@@ -186,9 +187,14 @@ async function measure({ qs, candle, bytes, clock }, [types, checked, files, pro
   return { checks, best, agree, matrixTypes };
 }
 
+// Both modules run TurboFan's code from the first call (no Liftoff baseline to tier up from):
+// on this loaded machine V8's background tier-up of candle's 2 MB module took until the sixth
+// round, so a round's figure depended on how far it had got.
+const JS_FLAGS = '--no-liftoff';
 const args = [TYPES, CHECKED, files, promptLen, tokens, ROUNDS, EXACT];
 let result;
 if (cpu) {
+  setFlagsFromString(JS_FLAGS);
   const load = async (pkg, js, wasm) => {
     const m = await import(join(root, pkg, js));
     await m.default({ module_or_path: readFileSync(join(root, pkg, wasm)) });
@@ -200,7 +206,7 @@ if (cpu) {
   const clock = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; };
   result = await measure({ qs, candle, bytes, clock }, args);
 } else {
-  const browser = await launch();
+  const browser = await launch({ jsFlags: JS_FLAGS });
   const page = await browser.page();
   await page.goto(`${browser.url}benches/candle/bench.html`);
   result = await page.evaluate(async ([source, args]) => {

@@ -7,14 +7,16 @@ import { startServer } from '../../scripts/serve.mjs';
 
 export const SCREENSHOTS = new URL('../../test-results/', import.meta.url).pathname;
 
-export async function launch() {
+// `jsFlags`: V8 flags for the page (the benchmarks' `--no-liftoff`).
+export async function launch({ jsFlags } = {}) {
   const server = await startServer(0);
   const userDataDir = await mkdtemp(join(tmpdir(), 'quantscope-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
+      ...(jsFlags ? [`--js-flags=${jsFlags}`] : [])],
     viewport: { width: 1280, height: 900 },
   });
   await mkdir(SCREENSHOTS, { recursive: true });
