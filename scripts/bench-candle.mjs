@@ -1,23 +1,25 @@
 // Language-model speed beside candle (issue 14's yardstick: "ahead of candle's wasm Q8_0/Q4_K
-// figures"), in the same run: `node scripts/bench-candle.mjs [prompt] [tokens]` after
+// figures"), in the same run: `node scripts/bench-candle.mjs [prompt] [tokens] [--cpu]` after
 // scripts/build-wasm.sh. HuggingFace candle's quantized llama (candle-transformers'
 // `quantized_llama::ModelWeights::from_gguf`, candle-core's quantized matmul and its wasm SIMD128
 // kernels; benches/candle, exact pins in its Cargo.lock) is built for wasm32 with SIMD128 when
 // benches/candle/pkg is missing (cargo, wasm-bindgen, then wasm-opt -O3 as build-wasm.sh does to
-// the page's modules; CANDLE_REBUILD=1 forces it). Both run in one headless Chromium page, one
-// thread: quantscope's www/pkg-lm (the Language model worker's LmSession) and candle, on the
+// the page's modules; CANDLE_REBUILD=1 forces it). Both run in one headless Chromium page (with
+// --cpu: in this Node process, each call timed by the process's CPU time, as bench-lm-cpu.mjs
+// does, without llama-bench), one thread: quantscope's www/pkg-lm (the Language model worker's LmSession) and candle, on the
 // same GGUF files — the tiny model in F32 and llama-quantize's Q8_0, Q4_K_M and Q2_K (the files
-// quantscope's export writes byte for byte) — timing the same steps: a `prompt`-token prompt
+// quantscope's export writes byte for byte) and `--pure` Q4_K and Q2_K — timing the same steps: a `prompt`-token prompt
 // (default 64: the first ids of heldout.txt) evaluated in one call, then `tokens` greedy tokens
 // (default 128), each one forward pass of the token before with the KV cache. Rounds alternate
-// which side goes first; each figure is the best of ROUNDS after a warm-up. llama-bench `-t 1 -p
+// which side goes first; each figure is the best of ROUNDS after a warm-up round. llama-bench `-t 1 -p
 // PROMPT` and `-n TOKENS -d PROMPT` on the same files gives llama.cpp's CPU figures (built by
 // scripts/fixtures/build_llama.py: cmake, so QUANTSCOPE_PYTHON=/path/to/venv/bin/python of
 // requirements-llama.txt).
 // First it checks that candle does the same work: its logits for the first 64 held-out ids, token
 // by token, against llama.cpp's on the same files (tests/fixtures/tiny_lm/logits-*.npy, which
 // quantscope's tests hold its own to), and its batched prompt's last logits against the token by
-// token ones; it prints both sides' greedy continuations' agreement.
+// token ones; both sides' greedy continuations must agree (or part only at a near tie). It exits
+// with status 1 when a check fails.
 // The page's module makes quantized copies of an all-F32 file and evaluates a prompt in all of
 // them, so F32's prompt is timed (on every side) on that file with token_embd stored as F16
 // (`llama-quantize --token-embedding-type f16 … F32`), which it runs alone: the same F32
