@@ -7,15 +7,17 @@ import { startServer } from '../../scripts/serve.mjs';
 
 export const SCREENSHOTS = new URL('../../test-results/', import.meta.url).pathname;
 
-// `modules`: as scripts/serve.mjs takes it, for a page served while modules are still building.
-export async function launch({ modules } = {}) {
+// `modules`: as scripts/serve.mjs takes it, for a page served while modules are still building;
+// `jsFlags`: V8 flags for the page (the benchmarks' `--no-liftoff`).
+export async function launch({ modules, jsFlags } = {}) {
   const server = await startServer(0, { modules });
   const userDataDir = await mkdtemp(join(tmpdir(), 'quantscope-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
+      ...(jsFlags ? [`--js-flags=${jsFlags}`] : [])],
     viewport: { width: 1280, height: 900 },
   });
   await mkdir(SCREENSHOTS, { recursive: true });
