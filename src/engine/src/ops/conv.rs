@@ -321,14 +321,23 @@ fn depthwise_2d(geo: &Geometry, x: &[f32], w: &[f32], y: &mut [f32]) {
     });
 }
 
-/// [`depthwise_2d`] on integers: `y += Σ (x − x_zp)·(w − w_zp)` over the taps inside the input
-/// (a padding tap is `x_zp`, which adds nothing).
-fn depthwise_2d_int<X: Int8, W: Int8>(geo: &Geometry, x: &[X], x_zp: i32, w: &[W], w_zp: i32, y: &mut [i32]) {
+/// [`depthwise_2d`] on integers: `y += Σ (x − x_zp)·w'` over the taps inside the input, `w'`
+/// the weights less their zero point (a padding tap is `x_zp`, which adds nothing).
+fn depthwise_2d_int<X: Int8>(geo: &Geometry, x: &[X], x_zp: i32, w: &[i32], y: &mut [i32]) {
     let (width, sx) = (geo.input[1], geo.strides[1]);
     depthwise_taps(geo, |tap, iy, out, first| {
-        let (wv, row) = (w[tap].to_i32() - w_zp, &x[iy * width..(iy + 1) * width]);
-        for (j, o) in y[out].iter_mut().enumerate() {
-            *o += wv * (row[first + j * sx].to_i32() - x_zp);
+        let (wv, row) = (w[tap], &x[iy * width..(iy + 1) * width]);
+        let out = &mut y[out];
+        if sx == 1 {
+            // Contiguous: the loop vectorizes.
+            let len = out.len();
+            for (o, v) in out.iter_mut().zip(&row[first..first + len]) {
+                *o += wv * (v.to_i32() - x_zp);
+            }
+        } else {
+            for (j, o) in out.iter_mut().enumerate() {
+                *o += wv * (row[first + j * sx].to_i32() - x_zp);
+            }
         }
     });
 }
@@ -365,10 +374,10 @@ impl Plane {
     }
 
     /// Writes columns `o0..o0+cols` (output positions, row-major) of the im2col matrix of
-    /// `channels` channels of `x` (rows `(c·kh + ky)·kw + kx`, 0 for a tap in the padding) as a
-    /// GEMM panel: `panel[8·row + j]`. Eight positions in one output row read, for stride 1,
+    /// `channels` channels of `x` (rows `(c·kh + ky)·kw + kx`, `pad` for a tap in the padding: 0
+    /// for float, the input's zero point for the integer ops) as a GEMM panel: `panel[8·row + j]`. Eight positions in one output row read, for stride 1,
     /// eight neighbours of one input row: one copy; the rest go element by element.
-    fn fill_panel(&self, x: &[f32], channels: usize, o0: usize, cols: usize, panel: &mut [f32]) {
+    fn fill_panel<T: Copy>(&self, x: &[T], channels: usize, o0: usize, cols: usize, pad: T, panel: &mut [T]) {
         let ic = self.h * self.w;
         if self.identity {
             for c in 0..channels {
@@ -386,7 +395,7 @@ impl Plane {
                     if one_row {
                         let iy = (oy0 * self.sy + ky * self.dy).wrapping_sub(self.py);
                         if iy >= self.h {
-                            row.fill(0.0);
+                            row.fill(pad);
                             continue;
                         }
                         let src = &xc[iy * self.w..(iy + 1) * self.w];
@@ -396,7 +405,7 @@ impl Plane {
                         } else {
                             for (j, v) in row.iter_mut().enumerate() {
                                 let ix = ((ox0 + j) * self.sx + kx * self.dx).wrapping_sub(self.px);
-                                *v = if ix < self.w { src[ix] } else { 0.0 };
+                                *v = if ix < self.w { src[ix] } else { pad };
                             }
                         }
                     } else {
@@ -404,7 +413,7 @@ impl Plane {
                             let (oy, ox) = ((o0 + j) / self.ow, (o0 + j) % self.ow);
                             let iy = (oy * self.sy + ky * self.dy).wrapping_sub(self.py);
                             let ix = (ox * self.sx + kx * self.dx).wrapping_sub(self.px);
-                            *v = if iy < self.h && ix < self.w { xc[iy * self.w + ix] } else { 0.0 };
+                            *v = if iy < self.h && ix < self.w { xc[iy * self.w + ix] } else { pad };
                         }
                     }
                 }
@@ -464,7 +473,7 @@ pub fn conv_f32_then(attrs: &ConvAttrs, x: &Value, w: &Value, b: Option<&Value>,
                     kk,
                     oc,
                     wg,
-                    |p, cols, panel| plane.fill_panel(xg, cg, p * quantscope_gemm::NR, cols, panel),
+                    |p, cols, panel| plane.fill_panel(xg, cg, p * quantscope_gemm::NR, cols, 0.0, panel),
                     |yg, j0, cols| {
                         for (ch, row) in yg.chunks_mut(oc).enumerate() {
                             let row = &mut row[j0..j0 + cols];
@@ -552,6 +561,31 @@ pub(crate) fn conv_integer_acc<X: Int8, W: Int8>(
     wshape: &[usize],
     w_zp: &[i32],
 ) -> Result<(Vec<i32>, Vec<usize>), OpError> {
+    use quantscope_gemm::int8_bytes;
+    let x = IntSlice { bytes: int8_bytes(x), signed: X::SIGNED, zp: x_zp.to_i32() };
+    conv_integer_bytes(attrs, x, xshape, IntSlice { bytes: int8_bytes(w), signed: W::SIGNED, zp: 0 }, wshape, w_zp)
+}
+
+/// An 8-bit tensor's bytes, whether they are i8, and (for X) its zero point.
+#[derive(Clone, Copy)]
+struct IntSlice<'a> {
+    bytes: &'a [u8],
+    signed: bool,
+    zp: i32,
+}
+
+/// [`conv_integer_acc`] over bytes: one body for the four (X, W) type pairs (the types only
+/// matter to the kernels, which are picked inside), 3 KB of the models module less than four
+/// copies.
+fn conv_integer_bytes(
+    attrs: &ConvAttrs,
+    x: IntSlice<'_>,
+    xshape: &[usize],
+    w: IntSlice<'_>,
+    wshape: &[usize],
+    w_zp: &[i32],
+) -> Result<(Vec<i32>, Vec<usize>), OpError> {
+    use quantscope_gemm::int8_from_bytes as typed;
     let (n, c, m, geo) = attrs.plan(xshape, wshape)?;
     let g = attrs.group;
     let (cg, mg) = (c / g, m / g);
@@ -559,24 +593,53 @@ pub(crate) fn conv_integer_acc<X: Int8, W: Int8>(
     let mut y = vec![0i32; n * m * oc];
     // Depthwise in 2-D: direct, as conv_f32 (integer sums: the same result in any order).
     let depthwise = cg == 1 && mg == 1 && geo.input.len() == 2;
-    let mut cols = if depthwise { Vec::new() } else { vec![x_zp; kk * oc] };
-    let xz = [x_zp.to_i32()];
+    // 1-D and 2-D: patches written straight into the integer GEMM's panels, as conv_f32 does.
+    let plane = if depthwise { None } else { Plane::of(&geo) };
+    let x_pad = x.zp as u8; // the zero point's byte: a padding tap adds 0
+    let mut cols = if depthwise || plane.is_some() { Vec::new() } else { vec![x_pad; kk * oc] };
+    // Depthwise: each tap's weight minus its channel's zero point.
+    let w_taps: Vec<i32> = if depthwise {
+        let value = |b: u8| if w.signed { b as i8 as i32 } else { b as i32 };
+        w.bytes.iter().enumerate().map(|(i, &b)| value(b) - w_zp[if w_zp.len() == 1 { 0 } else { i / kk.max(1) }]).collect()
+    } else {
+        Vec::new()
+    };
     for img in 0..n {
         if depthwise {
             for ch in 0..c {
-                let xc = &x[(img * c + ch) * ic..(img * c + ch + 1) * ic];
-                let wz = w_zp[if w_zp.len() == 1 { 0 } else { ch }];
+                let xc = &x.bytes[(img * c + ch) * ic..(img * c + ch + 1) * ic];
                 let yc = &mut y[(img * m + ch) * oc..(img * m + ch + 1) * oc];
-                depthwise_2d_int(&geo, xc, x_zp.to_i32(), &w[ch * kk..(ch + 1) * kk], wz, yc);
+                let wc = &w_taps[ch * kk..(ch + 1) * kk];
+                if x.signed {
+                    depthwise_2d_int::<i8>(&geo, typed(xc), x.zp, wc, yc);
+                } else {
+                    depthwise_2d_int::<u8>(&geo, xc, x.zp, wc, yc);
+                }
             }
         }
         for grp in (0..g).filter(|_| !depthwise) {
-            let xg = &x[(img * c + grp * cg) * ic..(img * c + (grp + 1) * cg) * ic];
-            geo.im2col(xg, cg, x_zp, &mut cols);
-            let wg = &w[grp * mg * kk..(grp + 1) * mg * kk];
+            let xg = &x.bytes[(img * c + grp * cg) * ic..(img * c + (grp + 1) * cg) * ic];
+            let wg = &w.bytes[grp * mg * kk..(grp + 1) * mg * kk];
             let wz = if w_zp.len() == 1 { w_zp } else { &w_zp[grp * mg..(grp + 1) * mg] };
             let yg = &mut y[(img * m + grp * mg) * oc..(img * m + (grp + 1) * mg) * oc];
-            quantscope_gemm::matmul_integer(mg, kk, oc, wg, wz, &cols, &xz, yg);
+            if let Some(plane) = &plane {
+                let fill = |p, cols, panel: &mut [u8]| plane.fill_panel(xg, cg, p * quantscope_gemm::NR, cols, x_pad, panel);
+                let b = (x.signed, x.zp);
+                if w.signed {
+                    quantscope_gemm::matmul_integer_panels::<i8>(mg, kk, oc, typed(wg), wz, b, fill, |_, _, _| {}, yg);
+                } else {
+                    quantscope_gemm::matmul_integer_panels::<u8>(mg, kk, oc, wg, wz, b, fill, |_, _, _| {}, yg);
+                }
+                continue;
+            }
+            geo.im2col(xg, cg, x_pad, &mut cols);
+            let xz = [x.zp];
+            match (w.signed, x.signed) {
+                (false, false) => quantscope_gemm::matmul_integer::<u8, u8>(mg, kk, oc, wg, wz, &cols, &xz, yg),
+                (false, true) => quantscope_gemm::matmul_integer::<u8, i8>(mg, kk, oc, wg, wz, typed(&cols), &xz, yg),
+                (true, false) => quantscope_gemm::matmul_integer::<i8, u8>(mg, kk, oc, typed(wg), wz, &cols, &xz, yg),
+                (true, true) => quantscope_gemm::matmul_integer::<i8, i8>(mg, kk, oc, typed(wg), wz, typed(&cols), &xz, yg),
+            }
         }
     }
     let mut shape = vec![n, m];
