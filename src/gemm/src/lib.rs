@@ -306,8 +306,9 @@ pub fn matmul_integer_panels<A: Int8>(
     // their i16 k-pairs.
     let mut raw = vec![0u8; group * 16 * kp];
     let mut wide = vec![pack::I16x8::default(); group * 2 * kp];
+    // A packed once (all of it: the integer kernels' A is a convolution's weights).
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    let ap = if stream { simd128::pack_a_i8_all(m, k, a, a_zp) } else { Vec::new() };
+    let ap = simd128::pack_a_i8_all(m, k, a, a_zp);
     for first in (0..panels).step_by(group) {
         let count = group.min(panels - first);
         for q in 0..count {
@@ -321,11 +322,7 @@ pub fn matmul_integer_panels<A: Int8>(
         }
         let b = &wide[..count * 2 * kp];
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        if stream {
-            simd128::matmul_integer_panel_group(m, kp, &ap, b, n, first, count, c);
-        } else {
-            simd128::matmul_integer_all_panels(m, k, a, a_zp, b, n, c);
-        }
+        simd128::matmul_integer_panel_group(m, kp, &ap, b, n, first, count, c);
         #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
         portable::matmul_integer_panel_group(m, k, a, a_zp, b, n, first, count, c);
         let j0 = first * NR;

@@ -377,7 +377,8 @@ pub(crate) fn pack_a_i8_all<A: Int8>(m: usize, k: usize, a: &[A], a_zp: &[i32]) 
 
 /// Columns of panels `first..first+count` of C (m×n) from A packed by [`pack_a_i8_all`] (`kp`
 /// words per row) and those panels (`b`: `count` panels of `2·kp` vectors, [`PackedI8B`]'s
-/// layout).
+/// layout), A in chunks of MC rows (a multiple of MR, so each chunk's blocks are the packing's)
+/// that each meet all the panels.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn matmul_integer_panel_group(
     m: usize,
@@ -391,15 +392,11 @@ pub(crate) fn matmul_integer_panel_group(
 ) {
     assert!(ap.len() == m * kp && b.len() >= count * 2 * kp && (first + count - 1) * NR < n.max(1));
     let panels = Panels { data: b.as_ptr() as *const v128, steps: kp, n, first, count };
-    chunk::<DotI16>(ap, m, panels, words_mut(c), 0);
-}
-
-/// C (m×n) from the 8-bit A (m×k) and all of B's panels (`b`, [`PackedI8B`]'s layout), A
-/// packed chunk by chunk as [`matmul_integer_packed`] does.
-pub(crate) fn matmul_integer_all_panels<A: Int8>(m: usize, k: usize, a: &[A], a_zp: &[i32], b: &[I16x8], n: usize, c: &mut [i32]) {
-    let kp = k.div_ceil(2);
-    assert!(b.len() >= n.div_ceil(NR) * 2 * kp && a.len() >= m * k);
-    drive::<DotI16>(m, Panels::all(b.as_ptr() as *const v128, kp, n), words_mut(c), |i, rows, out| pack_a_i8(a, k, a_zp, i, rows, out));
+    let c = words_mut(c);
+    for i0 in (0..m).step_by(MC) {
+        let rows = MC.min(m - i0);
+        chunk::<DotI16>(&ap[i0 * kp..(i0 + rows) * kp], rows, panels, c, i0);
+    }
 }
 
 /// See `pack::widen_panel` (its scalar form, which it equals): per k-pair, 16 bytes (two panel

@@ -1,8 +1,10 @@
-//! Conv, ConvInteger and QLinearConv over any number of spatial axes, by im2col and a GEMM
-//! (`quantscope_gemm::gemm_f32` for float, `quantscope_gemm::matmul_integer` for the integer ops):
-//! for each image and group, the input patches become a `C/g·∏k × ∏out` matrix and the output
-//! is `W_g (M/g × C/g·∏k) · patches`. Padding positions hold 0 for float and the input's zero
-//! point for the integer ops, so they contribute nothing.
+//! Conv, ConvInteger and QLinearConv over any number of spatial axes, as a GEMM: for each image
+//! and group the output is `W_g (M/g × C/g·∏k) · patches`, the patches a `C/g·∏k × ∏out`
+//! matrix. In 1-D and 2-D the patches are written straight into the GEMM's panels
+//! (`quantscope_gemm::gemm_f32_panels`, `matmul_integer_panels`: no im2col matrix); in 3-D by
+//! im2col (`gemm_f32`, `matmul_integer`); a 2-D depthwise convolution runs directly. Padding
+//! positions hold 0 for float and the input's zero point for the integer ops, so they
+//! contribute nothing.
 //!
 //! The window geometry (auto_pad, pads, strides, dilations, ceil_mode) is shared with pooling.
 
@@ -562,30 +564,76 @@ pub(crate) fn conv_integer_acc<X: Int8, W: Int8>(
     w_zp: &[i32],
 ) -> Result<(Vec<i32>, Vec<usize>), OpError> {
     use quantscope_gemm::int8_bytes;
-    let x = IntSlice { bytes: int8_bytes(x), signed: X::SIGNED, zp: x_zp.to_i32() };
-    conv_integer_bytes(attrs, x, xshape, IntSlice { bytes: int8_bytes(w), signed: W::SIGNED, zp: 0 }, wshape, w_zp)
+    let kernels = IntKernels::<X, W>(core::marker::PhantomData);
+    conv_integer_bytes(attrs, &kernels, int8_bytes(x), xshape, x_zp.to_i32(), int8_bytes(w), wshape, w_zp)
 }
 
-/// An 8-bit tensor's bytes, whether they are i8, and (for X) its zero point.
-#[derive(Clone, Copy)]
-struct IntSlice<'a> {
-    bytes: &'a [u8],
-    signed: bool,
-    zp: i32,
+/// The kernels of one (X, W) type pair of an integer convolution, over their bytes: behind this
+/// vtable [`conv_integer_bytes`] is compiled once, and a module links only the pairs it uses.
+trait IntConvKernels {
+    /// The weights' signedness.
+    fn w_signed(&self) -> bool;
+    /// [`depthwise_2d_int`] on one channel.
+    fn depthwise(&self, geo: &Geometry, x: &[u8], x_zp: i32, w: &[i32], y: &mut [i32]);
+    /// `quantscope_gemm::matmul_integer_panels` of W (m×k) and the patches `fill` writes.
+    #[allow(clippy::too_many_arguments)]
+    fn panels(
+        &self,
+        m: usize,
+        k: usize,
+        n: usize,
+        w: &[u8],
+        w_zp: &[i32],
+        x_zp: i32,
+        fill: &mut dyn FnMut(usize, usize, &mut [u8]),
+        y: &mut [i32],
+    );
+    /// `quantscope_gemm::matmul_integer` of W (m×k) and an im2col matrix (k×n).
+    #[allow(clippy::too_many_arguments)]
+    fn gemm(&self, m: usize, k: usize, n: usize, w: &[u8], w_zp: &[i32], cols: &[u8], x_zp: i32, y: &mut [i32]);
 }
 
-/// [`conv_integer_acc`] over bytes: one body for the four (X, W) type pairs (the types only
-/// matter to the kernels, which are picked inside), 3 KB of the models module less than four
-/// copies.
+struct IntKernels<X, W>(core::marker::PhantomData<(X, W)>);
+
+impl<X: Int8, W: Int8> IntConvKernels for IntKernels<X, W> {
+    fn w_signed(&self) -> bool {
+        W::SIGNED
+    }
+    fn depthwise(&self, geo: &Geometry, x: &[u8], x_zp: i32, w: &[i32], y: &mut [i32]) {
+        depthwise_2d_int::<X>(geo, quantscope_gemm::int8_from_bytes(x), x_zp, w, y)
+    }
+    fn panels(
+        &self,
+        m: usize,
+        k: usize,
+        n: usize,
+        w: &[u8],
+        w_zp: &[i32],
+        x_zp: i32,
+        fill: &mut dyn FnMut(usize, usize, &mut [u8]),
+        y: &mut [i32],
+    ) {
+        let w = quantscope_gemm::int8_from_bytes::<W>(w);
+        quantscope_gemm::matmul_integer_panels(m, k, n, w, w_zp, (X::SIGNED, x_zp), fill, |_, _, _| {}, y)
+    }
+    fn gemm(&self, m: usize, k: usize, n: usize, w: &[u8], w_zp: &[i32], cols: &[u8], x_zp: i32, y: &mut [i32]) {
+        use quantscope_gemm::int8_from_bytes as typed;
+        quantscope_gemm::matmul_integer::<W, X>(m, k, n, typed(w), w_zp, typed(cols), &[x_zp], y)
+    }
+}
+
+/// [`conv_integer_acc`] over bytes, its type-dependent kernels behind `kernels`.
+#[allow(clippy::too_many_arguments)]
 fn conv_integer_bytes(
     attrs: &ConvAttrs,
-    x: IntSlice<'_>,
+    kernels: &dyn IntConvKernels,
+    x: &[u8],
     xshape: &[usize],
-    w: IntSlice<'_>,
+    x_zp: i32,
+    w: &[u8],
     wshape: &[usize],
     w_zp: &[i32],
 ) -> Result<(Vec<i32>, Vec<usize>), OpError> {
-    use quantscope_gemm::int8_from_bytes as typed;
     let (n, c, m, geo) = attrs.plan(xshape, wshape)?;
     let g = attrs.group;
     let (cg, mg) = (c / g, m / g);
@@ -595,51 +643,36 @@ fn conv_integer_bytes(
     let depthwise = cg == 1 && mg == 1 && geo.input.len() == 2;
     // 1-D and 2-D: patches written straight into the integer GEMM's panels, as conv_f32 does.
     let plane = if depthwise { None } else { Plane::of(&geo) };
-    let x_pad = x.zp as u8; // the zero point's byte: a padding tap adds 0
+    let x_pad = x_zp as u8; // the zero point's byte: a padding tap adds 0
     let mut cols = if depthwise || plane.is_some() { Vec::new() } else { vec![x_pad; kk * oc] };
     // Depthwise: each tap's weight minus its channel's zero point.
     let w_taps: Vec<i32> = if depthwise {
-        let value = |b: u8| if w.signed { b as i8 as i32 } else { b as i32 };
-        w.bytes.iter().enumerate().map(|(i, &b)| value(b) - w_zp[if w_zp.len() == 1 { 0 } else { i / kk.max(1) }]).collect()
+        let signed = kernels.w_signed();
+        let value = |b: u8| if signed { b as i8 as i32 } else { b as i32 };
+        w.iter().enumerate().map(|(i, &b)| value(b) - w_zp[if w_zp.len() == 1 { 0 } else { i / kk.max(1) }]).collect()
     } else {
         Vec::new()
     };
     for img in 0..n {
         if depthwise {
             for ch in 0..c {
-                let xc = &x.bytes[(img * c + ch) * ic..(img * c + ch + 1) * ic];
+                let xc = &x[(img * c + ch) * ic..(img * c + ch + 1) * ic];
                 let yc = &mut y[(img * m + ch) * oc..(img * m + ch + 1) * oc];
-                let wc = &w_taps[ch * kk..(ch + 1) * kk];
-                if x.signed {
-                    depthwise_2d_int::<i8>(&geo, typed(xc), x.zp, wc, yc);
-                } else {
-                    depthwise_2d_int::<u8>(&geo, xc, x.zp, wc, yc);
-                }
+                kernels.depthwise(&geo, xc, x_zp, &w_taps[ch * kk..(ch + 1) * kk], yc);
             }
         }
         for grp in (0..g).filter(|_| !depthwise) {
-            let xg = &x.bytes[(img * c + grp * cg) * ic..(img * c + (grp + 1) * cg) * ic];
-            let wg = &w.bytes[grp * mg * kk..(grp + 1) * mg * kk];
+            let xg = &x[(img * c + grp * cg) * ic..(img * c + (grp + 1) * cg) * ic];
+            let wg = &w[grp * mg * kk..(grp + 1) * mg * kk];
             let wz = if w_zp.len() == 1 { w_zp } else { &w_zp[grp * mg..(grp + 1) * mg] };
             let yg = &mut y[(img * m + grp * mg) * oc..(img * m + (grp + 1) * mg) * oc];
             if let Some(plane) = &plane {
-                let fill = |p, cols, panel: &mut [u8]| plane.fill_panel(xg, cg, p * quantscope_gemm::NR, cols, x_pad, panel);
-                let b = (x.signed, x.zp);
-                if w.signed {
-                    quantscope_gemm::matmul_integer_panels::<i8>(mg, kk, oc, typed(wg), wz, b, fill, |_, _, _| {}, yg);
-                } else {
-                    quantscope_gemm::matmul_integer_panels::<u8>(mg, kk, oc, wg, wz, b, fill, |_, _, _| {}, yg);
-                }
+                let mut fill = |p, cols, panel: &mut [u8]| plane.fill_panel(xg, cg, p * quantscope_gemm::NR, cols, x_pad, panel);
+                kernels.panels(mg, kk, oc, wg, wz, x_zp, &mut fill, yg);
                 continue;
             }
             geo.im2col(xg, cg, x_pad, &mut cols);
-            let xz = [x.zp];
-            match (w.signed, x.signed) {
-                (false, false) => quantscope_gemm::matmul_integer::<u8, u8>(mg, kk, oc, wg, wz, &cols, &xz, yg),
-                (false, true) => quantscope_gemm::matmul_integer::<u8, i8>(mg, kk, oc, wg, wz, typed(&cols), &xz, yg),
-                (true, false) => quantscope_gemm::matmul_integer::<i8, u8>(mg, kk, oc, typed(wg), wz, &cols, &xz, yg),
-                (true, true) => quantscope_gemm::matmul_integer::<i8, i8>(mg, kk, oc, typed(wg), wz, typed(&cols), &xz, yg),
-            }
+            kernels.gemm(mg, kk, oc, wg, wz, &cols, x_zp, yg);
         }
     }
     let mut shape = vec![n, m];

@@ -36,16 +36,11 @@ pub enum Epilogue {
     },
 }
 
-/// `min(max(x, 0), 1)` with NaN kept, as `crate::ops::unary`'s HardSigmoid and HardSwish.
+/// `min(max(x, 0), 1)` with NaN kept, as `crate::ops::unary`'s HardSigmoid and HardSwish
+/// (`f32::clamp` compares the same way: `x < 0`, then `x > 1`).
 #[inline(always)]
 fn clamp01(x: f32) -> f32 {
-    if x < 0.0 {
-        0.0
-    } else if x > 1.0 {
-        1.0
-    } else {
-        x
-    }
+    x.clamp(0.0, 1.0)
 }
 
 /// Clip's order: `max` with the low bound, then `min` with the high one; NaN passes.
@@ -62,6 +57,9 @@ fn clip(e: f32, lo: Option<f32>, hi: Option<f32>) -> f32 {
 }
 
 impl Epilogue {
+    /// Not inlined: one copy serves every call site (the modules' size), and a call per block
+    /// of columns costs nothing measurable.
+    #[inline(never)]
     pub(crate) fn apply(self, v: &mut [f32]) {
         match self {
             Epilogue::None => {}
