@@ -49,10 +49,13 @@ test('the workbench, the tutor, the runner and the models module export their ow
 // the run plan (Conv fusion is reached only through Conv, so none of it is here) and Sigmoid's
 // vectorizable exp: 236,738 → 238,073 B by node's zlib; core's integer quantize fast path and the
 // run plan's graph view (op::PlanView, which took the engine's one module circle away): 238,933
-// B; the ceiling went to 239,500.
-test('the runner module is under 239.5 KB gzipped', async () => {
+// B; the ceiling went to 239,500. Session 19: the int8 Conv's patches written straight into the
+// integer GEMM's panels (the panel filler for bytes, the panel widening and the kernel driver;
+// ppocr_cls INT8 2-3× faster) and the HardSwish forms of the Conv epilogue: 239,036 → 243,694 B;
+// the ceiling went to 244,500.
+test('the runner module is under 244.5 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-run', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 239_500, `www/pkg-run/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 244_500, `www/pkg-run/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The models module (src/models: the runner plus every op of the engine, loaded by the Run
@@ -76,10 +79,13 @@ test('the runner module is under 239.5 KB gzipped', async () => {
 // faster (see README, Benchmarks): Conv straight into the GEMM's panels, the fused Conv →
 // BatchNormalization → activation chains and their matching, tabled pooling windows,
 // ConvTranspose through the GEMM, vectorized LSTM products and Sigmoid (+12,911 B on its own);
-// together 432,610 B by node's zlib; the ceiling went to 435,000.
-test('the models module is under 435 KB gzipped', async () => {
+// together 432,610 B by node's zlib; the ceiling went to 435,000. Session 19: the same int8 Conv
+// panels and epilogues as the runner's (one integer-conv body for the four type pairs) and
+// subgraphs folding their enclosing graph's constants: 434,728 → 438,338 B; the ceiling went
+// to 439,000.
+test('the models module is under 439 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-models', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 435_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 439_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The workbench (the five readers, every scheme, the plots, the GGUF writer) was 489,773 B

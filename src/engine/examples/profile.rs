@@ -1,10 +1,11 @@
 //! Per-op profile of a model on given inputs (native, release build): where a model's time goes,
 //! summed by op type, and its slowest nodes.
-//!   cargo run --release -p quantscope-engine --example profile -- MODEL.onnx NAME=INPUT.npy... [--runs N]
+//!   cargo run --release -p quantscope-engine --example profile -- MODEL.onnx NAME=INPUT.npy... [--runs N] [--int8]
+//! `--int8` profiles the model's int8 dynamic variant (`QuantizeKind::Int8Dynamic`, per tensor).
 //! Native kernels are the portable ones, not wasm's SIMD128: compare op types within a run, and
 //! confirm in the page's bench (`scripts/bench-real-models.mjs`).
 
-use quantscope_engine::{DType, Model, Value};
+use quantscope_engine::{DType, Model, QuantizeConfig, QuantizeKind, Value};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -23,7 +24,11 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let runs = args.iter().position(|a| a == "--runs").map_or(5, |i| args[i + 1].parse().expect("--runs N"));
     let model_path = args.first().expect("MODEL.onnx NAME=INPUT.npy...");
-    let model = Model::from_onnx(&std::fs::read(model_path).expect("model file")).expect("model loads");
+    let mut model = Model::from_onnx(&std::fs::read(model_path).expect("model file")).expect("model loads");
+    if args.iter().any(|a| a == "--int8") {
+        let config = QuantizeConfig { kind: QuantizeKind::Int8Dynamic { per_channel: false }, only_nodes: None };
+        model = model.quantize(&config).expect("int8 dynamic variant");
+    }
     let inputs: Vec<(String, Value)> = args[1..].iter().filter_map(|a| a.split_once('=')).map(|(n, p)| (n.to_string(), npy(p))).collect();
     let inputs: Vec<(&str, Value)> = inputs.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
     let start = Instant::now();

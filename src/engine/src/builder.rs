@@ -128,6 +128,11 @@ pub fn attr_string(name: &str, v: &str) -> AttributeProto {
     AttributeProto { s: Some(v.as_bytes().to_vec()), ..attr(name, 3) }
 }
 
+/// A graph attribute (If's branches, Loop's body): `g`'s graph.
+pub fn attr_graph(name: &str, g: &GraphBuilder) -> AttributeProto {
+    AttributeProto { g: Some(g.graph.encode_to_vec()), ..attr(name, 5) }
+}
+
 pub fn attr_tensor(name: &str, v: &Value) -> AttributeProto {
     AttributeProto { t: Some(tensor_proto::encode("", v)), ..attr(name, 4) }
 }

@@ -1,7 +1,7 @@
 //! The run plan: a model's nodes with each float Conv's epilogue fused into it, as ONNX
 //! Runtime's graph optimizer does (`onnxruntime/core/optimizer/conv_bn_fusion.cc`,
-//! `conv_activation_fusion.cc`): Conv → [BatchNormalization] → [Relu | Clip | x·Sigmoid(x)]
-//! becomes one `FusedConv` (`ops/conv.rs`; the matching is `ops/conv_fuse.rs`, reached through
+//! `conv_activation_fusion.cc`): Conv → [BatchNormalization] → [Relu | Clip | HardSwish |
+//! x·Sigmoid(x) | x·HardSigmoid(x) | x·Clip(x + 3, 0, 6)/6] becomes one `FusedConv` (`ops/conv.rs`; the matching is `ops/conv_fuse.rs`, reached through
 //! `Op::fuse_chain`) that applies the rest to each block of its output while it is in cache,
 //! instead of passes (and a copy, for Sigmoid) over the whole tensor.
 //!

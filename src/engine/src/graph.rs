@@ -82,8 +82,39 @@ impl Subgraph for Model {
     }
 
     fn run_named(&self, inputs: &[(&str, Value)]) -> Result<Vec<Value>, String> {
+        // Inside a native `run_profiled`: this subgraph's nodes timed too (by `Instant`).
+        #[cfg(not(target_arch = "wasm32"))]
+        if NESTED.with(|n| n.borrow().is_some()) {
+            let start = std::time::Instant::now();
+            let mut clock = || start.elapsed().as_secs_f64() * 1e3;
+            let mut inner = Vec::new();
+            let mut record = |ni: usize, ms: f64| push_timed(&mut inner, &self.run_nodes[ni], ms);
+            let outputs = self.execute(inputs, None, Some((&mut clock, &mut record)));
+            NESTED.with(|n| n.borrow_mut().as_mut().map(|n| n.extend(inner)));
+            return Ok(outputs.map_err(|e| e.to_string())?.into_iter().map(|(_, v)| v).collect());
+        }
         Ok(self.run(inputs).map_err(|e| e.to_string())?.into_iter().map(|(_, v)| v).collect())
     }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+std::thread_local! {
+    /// While a native [`Model::run_profiled`] runs: the times of the nodes inside the subgraphs
+    /// (If, Loop) the node being timed has run so far, which its record takes.
+    static NESTED: std::cell::RefCell<Option<Vec<NodeTime>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Records `node`'s time: natively, first the nodes its subgraphs ran (named `node/inner`), then
+/// the node itself with their time taken off (so times by op type add up to the run's).
+fn push_timed(times: &mut Vec<NodeTime>, node: &Node, ms: f64) {
+    #[cfg(not(target_arch = "wasm32"))]
+    let ms = {
+        let inner = NESTED.with(|n| n.borrow_mut().as_mut().map(std::mem::take)).unwrap_or_default();
+        let spent: f64 = inner.iter().map(|t| t.ms).sum();
+        times.extend(inner.into_iter().map(|t| NodeTime { name: format!("{}/{}", node.name, t.name), ..t }));
+        (ms - spent).max(0.0)
+    };
+    times.push(NodeTime { name: node.name.clone(), op_type: node.op.op_type().to_string(), ms });
 }
 
 /// A loaded model, ready to run. Cheap to clone (ops and constants are shared).
@@ -249,12 +280,21 @@ impl Model {
             .filter_map(|o| o.version)
             .max()
             .ok_or_else(|| EngineError::Decode("the model imports no opset for the default ONNX domain".into()))?;
-        Self::from_graph(graph, opset, sets, &[])
+        Self::from_graph(graph, opset, sets, &[], &|_| None)
     }
 
-    /// A model of one graph: the main graph, or a subgraph of If whose `outer` names (values of
-    /// the enclosing graph it reads) become inputs without a declared type.
-    pub(crate) fn from_graph(graph: &GraphProto, opset: i64, sets: &'static [ops::OpSet], outer: &[String]) -> Result<Model, EngineError> {
+    /// A model of one graph: the main graph, or a subgraph of If or Loop whose `outer` names
+    /// (values of the enclosing graph it reads) become inputs without a declared type — or
+    /// constants, where `outer_constant` knows them as constants of the enclosing graph (so the
+    /// subgraph folds what it computes from them at load: silero_vad's LSTM weights, sliced
+    /// inside nested If branches, had been sliced on every run, half the model's time).
+    pub(crate) fn from_graph(
+        graph: &GraphProto,
+        opset: i64,
+        sets: &'static [ops::OpSet],
+        outer: &[String],
+        outer_constant: &dyn Fn(&str) -> Option<Arc<Value>>,
+    ) -> Result<Model, EngineError> {
         let missing = missing_ops(&graph.node, sets);
         if !missing.is_empty() {
             return Err(EngineError::UnsupportedOps(missing));
@@ -297,10 +337,15 @@ impl Model {
                 continue;
             }
             slot_of.insert(name.clone(), names.len());
-            input_slots.push(names.len());
             names.push(name.clone());
-            constants.push(None);
-            inputs.push(IoInfo { name: name.clone(), dtype: None, shape: None });
+            match outer_constant(name) {
+                Some(v) => constants.push(Some(v)),
+                None => {
+                    input_slots.push(names.len() - 1);
+                    constants.push(None);
+                    inputs.push(IoInfo { name: name.clone(), dtype: None, shape: None });
+                }
+            }
         }
 
         // Pass 1: build each op and give its outputs slots.
@@ -343,8 +388,10 @@ impl Model {
                         why: format!("{outs} outputs (the engine produces {}..={})", spec.outputs.0, spec.outputs.1),
                     });
                 }
+                // This graph's constants so far (initializers, earlier Constant nodes).
+                let known = |name: &str| slot_of.get(name).and_then(|&s| constants[s].clone());
                 let subgraph = |g: &GraphProto, outer: &[String]| -> Result<Arc<dyn Subgraph>, String> {
-                    Ok(Arc::new(Model::from_graph(g, opset, sets, outer).map_err(|e| e.to_string())?))
+                    Ok(Arc::new(Model::from_graph(g, opset, sets, outer, &known).map_err(|e| e.to_string())?))
                 };
                 let ctx = BuildCtx { opset, n_inputs: given, n_outputs: outs, subgraph: &subgraph };
                 Some(spec.build(&Attrs::new(&n.attribute), &ctx).map_err(|e| node_error(&name, &op_type, &n.input, e))?)
@@ -534,7 +581,9 @@ impl Model {
     /// Conv counts as one node, `FusedConv`) with `clock` (milliseconds,
     /// e.g. `performance.now()` in a page, an `Instant` natively; the engine has no clock of its
     /// own on wasm32): per node, in run order, its name, op type and time. What the per-op
-    /// profile of `examples/profile.rs` sums; the cost is two clock reads per node.
+    /// profile of `examples/profile.rs` sums; the cost is two clock reads per node. Natively the
+    /// nodes inside If and Loop subgraphs are listed too (before their node, named
+    /// `node/inner`, timed by `std::time::Instant`), and the If or Loop keeps only its own time.
     #[allow(clippy::type_complexity)]
     pub fn run_profiled(
         &self,
@@ -542,12 +591,13 @@ impl Model {
         clock: &mut dyn FnMut() -> f64,
     ) -> Result<(Vec<(String, Value)>, Vec<NodeTime>), EngineError> {
         let mut times = Vec::with_capacity(self.nodes.len());
-        let mut record = |ni: usize, ms: f64| {
-            let node = &self.run_nodes[ni];
-            times.push(NodeTime { name: node.name.clone(), op_type: node.op.op_type().to_string(), ms });
-        };
-        let outputs = self.execute(inputs, None, Some((clock, &mut record)))?;
-        Ok((outputs, times))
+        let mut record = |ni: usize, ms: f64| push_timed(&mut times, &self.run_nodes[ni], ms);
+        #[cfg(not(target_arch = "wasm32"))]
+        NESTED.with(|n| *n.borrow_mut() = Some(Vec::new()));
+        let outputs = self.execute(inputs, None, Some((clock, &mut record)));
+        #[cfg(not(target_arch = "wasm32"))]
+        NESTED.with(|n| *n.borrow_mut() = None);
+        Ok((outputs?, times))
     }
 
     /// Runs the model as [`Model::run`] does, showing `observe` every value as it is made (the

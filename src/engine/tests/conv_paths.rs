@@ -151,6 +151,79 @@ fn conv_equals_a_naive_loop_bit_for_bit() {
     }
 }
 
+/// ConvInteger over the same cases (patches written straight into the integer GEMM's panels
+/// for 1-D and 2-D, the direct depthwise loop, im2col for 3-D): `Σ (x − x_zp)(w − w_zp[m])`
+/// exactly as a naive loop computes it (a padding tap adds 0), u8 × i8 with per-channel weight
+/// zero points and i8 × u8 with one, extreme values included.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn conv_integer_equals_a_naive_loop() {
+    for (ci, k) in cases().iter().enumerate() {
+        for signed_x in [false, true] {
+            let n = 2;
+            let mut xshape = vec![n, k.c];
+            xshape.extend(&k.input);
+            let mut wshape = vec![k.m, k.c / k.group];
+            wshape.extend(&k.kernel);
+            let (xl, wl): (usize, usize) = (xshape.iter().product(), wshape.iter().product());
+            // Codes as i32 in the type's range: x, w, and their zero points.
+            let (xmin, wmin) = if signed_x { (-128, 0) } else { (0, -128) };
+            let code = |i: usize, seed: usize, min: i32| -> i32 { min + ((i * 7919 + seed * 104729) % 256) as i32 };
+            let xq: Vec<i32> = (0..xl).map(|i| if i % 29 == 0 { xmin + 255 } else { code(i, ci, xmin) }).collect();
+            let wq: Vec<i32> = (0..wl).map(|i| if i % 31 == 0 { wmin } else { code(i, ci + 50, wmin) }).collect();
+            let xz = xmin + 97;
+            let wz: Vec<i32> = if signed_x { vec![wmin + 200] } else { (0..k.m).map(|j| wmin + (3 + 41 * j as i32) % 256).collect() };
+            // The naive sums, through the float `naive` loop on exact small integers (each term
+            // and partial sum below 2^24 here, so f32 holds them exactly).
+            let xf: Vec<f32> = xq.iter().map(|&v| (v - xz) as f32).collect();
+            let per = wl / k.m;
+            let wf: Vec<f32> = wq.iter().enumerate().map(|(i, &v)| (v - wz[if wz.len() == 1 { 0 } else { i / per }]) as f32).collect();
+            let (shape, want) = naive(k, n, &xf, &wf, &vec![0.0; k.m]);
+            let bound = want.iter().fold(0f32, |s, v| s.max(v.abs()));
+            assert!(bound < (1 << 24) as f32, "case {ci}: the float naive loop must be exact");
+            let (xv, wv, xzv, wzv) = if signed_x {
+                let i8s = |v: &[i32]| v.iter().map(|&e| e as i8).collect::<Vec<_>>();
+                let u8s = |v: &[i32]| v.iter().map(|&e| e as u8).collect::<Vec<_>>();
+                (
+                    Value::i8(xshape.clone(), i8s(&xq)),
+                    Value::u8(wshape.clone(), u8s(&wq)),
+                    Value::i8(vec![], vec![xz as i8]),
+                    Value::u8(vec![], u8s(&wz)),
+                )
+            } else {
+                let i8s = |v: &[i32]| v.iter().map(|&e| e as i8).collect::<Vec<_>>();
+                let u8s = |v: &[i32]| v.iter().map(|&e| e as u8).collect::<Vec<_>>();
+                (
+                    Value::u8(xshape.clone(), u8s(&xq)),
+                    Value::i8(wshape.clone(), i8s(&wq)),
+                    Value::u8(vec![], vec![xz as u8]),
+                    Value::i8(vec![k.m], i8s(&wz)),
+                )
+            };
+            let ints = |v: &[usize]| v.iter().map(|&d| d as i64).collect::<Vec<_>>();
+            let mut g = GraphBuilder::new(17);
+            g.input("x", if signed_x { DType::I8 } else { DType::U8 }, &xshape.iter().map(|&d| Some(d)).collect::<Vec<_>>());
+            g.initializer("w", &wv).initializer("xz", &xzv).initializer("wz", &wzv);
+            let attrs = vec![
+                attr_int("group", k.group as i64),
+                attr_ints("strides", &ints(&k.strides)),
+                attr_ints("dilations", &ints(&k.dilations)),
+                attr_ints("pads", &ints(&k.pads)),
+            ];
+            g.node("ConvInteger", "conv", &["x", "w", "xz", "wz"], &["y"], attrs);
+            g.output("y", DType::I32, &[]);
+            let model = Model::from_onnx(&g.build()).expect("loads");
+            let got = model.run(&[("x", xv)]).expect("runs").remove(0).1;
+            assert_eq!(got.shape(), shape.as_slice(), "case {ci}");
+            let got = got.as_i32().expect("int32 output").to_vec();
+            let want: Vec<i32> = want.iter().map(|&v| v as i32).collect();
+            if let Some(i) = got.iter().zip(&want).position(|(g, w)| g != w) {
+                panic!("case {ci} (signed x {signed_x}), element {i}: {} vs {}", got[i], want[i]);
+            }
+        }
+    }
+}
+
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn sigmoid_is_within_a_few_ulp_of_f64() {
@@ -243,4 +316,69 @@ fn fused_conv_chains_equal_the_graph() {
     let fused = model.run(&[("x", x.clone())]).expect("runs").remove(0).1.to_f32_vec();
     let graph = model.run_observing(&[("x", x)], &mut |_, _| {}).expect("runs").remove(0).1.to_f32_vec();
     assert!(fused.iter().zip(&graph).all(|(a, b)| a.to_bits() == b.to_bits()), "SiLU fused differs from Sigmoid·Mul");
+}
+
+/// The HardSwish forms a Conv's epilogue takes (`src/engine/src/ops/conv_fuse.rs`): the
+/// HardSwish op, x·HardSigmoid(x), and x·Clip(x + 3, 0, 6)/6 as paddle2onnx writes HardSwish
+/// (its Add and Mul operands in either order): each fused run bit for bit equal to the graph's
+/// nodes in sequence, and the profile showing one FusedConv. An Add constant of a higher rank
+/// than the Conv's output (which broadcasts to a new shape) is left unfused.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn fused_conv_hard_swish_forms_equal_the_graph() {
+    use quantscope_engine::builder::attr_float;
+    let (c, m, h, w) = (3, 6, 7, 11);
+    // (chain name, add constant's shape, whether it fuses)
+    for (chain, add_shape, fuses) in [
+        ("hardswish", vec![], true),
+        ("hardsigmoid", vec![], true),
+        ("parts", vec![], true),
+        ("parts_swapped", vec![1], true),
+        ("parts", vec![1, 1, 1, 1, 1], false),
+    ] {
+        let mut g = GraphBuilder::new(17);
+        g.input("x", DType::F32, &[Some(1), Some(c), Some(h), Some(w)]);
+        // Weights large enough that the outputs cross the clip bounds at −3 and 3.
+        let wv: Vec<f32> = values(m * c * 9, 5).iter().map(|v| v * 4.0).collect();
+        g.initializer("w", &Value::f32(vec![m, c, 3, 3], wv)).initializer("b", &Value::f32(vec![m], values(m, 6)));
+        g.initializer("three", &Value::f32(add_shape.clone(), vec![3.0])).initializer("six", &Value::f32(vec![], vec![6.0]));
+        g.initializer("zero", &Value::f32(vec![], vec![0.0]));
+        g.node("Conv", "conv", &["x", "w", "b"], &["y"], vec![attr_ints("pads", &[1, 1, 1, 1])]);
+        match chain {
+            "hardswish" => {
+                g.node("HardSwish", "act", &["y"], &["z"], vec![]);
+            }
+            "hardsigmoid" => {
+                g.node("HardSigmoid", "hs", &["y"], &["s"], vec![attr_float("alpha", 0.25), attr_float("beta", 0.375)]);
+                g.node("Mul", "act", &["y", "s"], &["z"], vec![]);
+            }
+            "parts" => {
+                g.node("Add", "add", &["y", "three"], &["a"], vec![]);
+                g.node("Clip", "clip", &["a", "zero", "six"], &["k"], vec![]);
+                g.node("Mul", "mul", &["y", "k"], &["p"], vec![]);
+                g.node("Div", "act", &["p", "six"], &["z"], vec![]);
+            }
+            _ => {
+                g.node("Add", "add", &["three", "y"], &["a"], vec![]);
+                g.node("Clip", "clip", &["a", "zero", "six"], &["k"], vec![]);
+                g.node("Mul", "mul", &["k", "y"], &["p"], vec![]);
+                g.node("Div", "act", &["p", "six"], &["z"], vec![]);
+            }
+        }
+        g.output("z", DType::F32, &[]);
+        let model = Model::from_onnx(&g.build()).expect("loads");
+        let x = Value::f32(vec![1, c, h, w], values(c * h * w, 9));
+        let fused = model.run(&[("x", x.clone())]).expect("runs").remove(0).1;
+        let graph = model.run_observing(&[("x", x.clone())], &mut |_, _| {}).expect("runs").remove(0).1;
+        assert_eq!(fused.shape(), graph.shape(), "{chain}");
+        let (a, b) = (fused.to_f32_vec(), graph.to_f32_vec());
+        assert!(b.contains(&0.0) && b.iter().any(|&v| v > 3.0), "{chain}: the case must reach both clip bounds");
+        for (i, (p, q)) in a.iter().zip(&b).enumerate() {
+            assert_eq!(p.to_bits(), q.to_bits(), "{chain}[{i}]: fused {p}, graph {q}");
+        }
+        let mut clock = || 0.0;
+        let (_, times) = model.run_profiled(&[("x", x)], &mut clock).expect("runs");
+        let ops: Vec<&str> = times.iter().map(|t| t.op_type.as_str()).collect();
+        assert_eq!(ops == ["FusedConv"], fuses, "{chain} {add_shape:?}: ran {ops:?}");
+    }
 }

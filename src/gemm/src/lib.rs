@@ -94,6 +94,18 @@ impl Int8 for i8 {
     }
 }
 
+/// An 8-bit slice as its bytes (the bits unchanged).
+pub fn int8_bytes<T: Int8>(v: &[T]) -> &[u8] {
+    // SAFETY: T is u8 or i8 (the trait is sealed): one byte, any bit pattern.
+    unsafe { core::slice::from_raw_parts(v.as_ptr() as *const u8, v.len()) }
+}
+
+/// Bytes as an 8-bit slice of type `T` (the bits unchanged).
+pub fn int8_from_bytes<T: Int8>(v: &[u8]) -> &[T] {
+    // SAFETY: as for int8_bytes.
+    unsafe { core::slice::from_raw_parts(v.as_ptr() as *const T, v.len()) }
+}
+
 #[inline(always)]
 pub(crate) fn zero_point(zp: &[i32], i: usize) -> i32 {
     if zp.len() == 1 {
@@ -252,6 +264,70 @@ pub fn matmul_integer_packed<A: Int8>(m: usize, a: &[A], a_zp: &[i32], b: &Packe
     return simd128::matmul_integer_packed(m, a, a_zp, b, c);
     #[allow(unreachable_code)]
     portable::matmul_integer_packed(m, a, a_zp, b, c)
+}
+
+/// [`matmul_integer`] where B (k×n, one zero point `b_zp`) is never stored whole, as
+/// [`gemm_f32_panels`] does for f32: `fill(p, cols, panel)` writes panel `p`, columns
+/// `8p..8p+cols` of B, as `panel[8·l + j] = B[l][8p + j]` (`8·k` bytes, i8 when `b_signed`, else
+/// u8: B's type is a flag rather than a type parameter, so a caller over every type pair
+/// compiles once per A type; the lanes past `cols` are never read into C). Each panel is then widened to i16 minus `b_zp` in the kernels'
+/// k-pair layout ([`PackedI8B`]) while it is in L1. After each group of panels, `after(c, j0,
+/// cols)` may finish columns `j0..j0+cols` of C while they are in cache. How ConvInteger runs
+/// without an im2col matrix and without packing that matrix again. `a_zp` is one zero point or
+/// one per row. Bit-exact with [`reference::matmul_integer`] on the B that `fill` describes.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_integer_panels<A: Int8>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[A],
+    a_zp: &[i32],
+    (b_signed, b_zp): (bool, i32),
+    mut fill: impl FnMut(usize, usize, &mut [u8]),
+    mut after: impl FnMut(&mut [i32], usize, usize),
+    c: &mut [i32],
+) {
+    assert!(a.len() >= m * k && c.len() >= m * n, "matmul_integer_panels: slices shorter than m×k, m×n");
+    check_zero_points::<A>("a_zp", a_zp, m, "row");
+    if b_signed {
+        check_zero_points::<i8>("b_zp", &[b_zp], 1, "column");
+    } else {
+        check_zero_points::<u8>("b_zp", &[b_zp], 1, "column");
+    }
+    if m == 0 || n == 0 {
+        return;
+    }
+    let (panels, kp) = (n.div_ceil(NR), k.div_ceil(2));
+    // As gemm_f32_panels: panel groups streamed past all of A up to STREAM_ROWS rows, else
+    // every panel filled first and A's chunks each meet all of them.
+    let stream = m <= STREAM_ROWS;
+    let group = if stream { PANEL_GROUP } else { panels };
+    // The bytes `fill` writes (8·k per panel; an odd k's padding row is paired with A's 0) and
+    // their i16 k-pairs.
+    let mut raw = vec![0u8; group * 16 * kp];
+    let mut wide = vec![pack::I16x8::default(); group * 2 * kp];
+    // A packed once (all of it: the integer kernels' A is a convolution's weights).
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    let ap = simd128::pack_a_i8_all(m, k, a, a_zp);
+    for first in (0..panels).step_by(group) {
+        let count = group.min(panels - first);
+        for q in 0..count {
+            let p = first + q;
+            fill(p, NR.min(n - p * NR), &mut raw[q * 16 * kp..][..8 * k]);
+            let (raw, wide) = (&raw[q * 16 * kp..][..16 * kp], &mut wide[q * 2 * kp..][..2 * kp]);
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            simd128::widen_panel(b_signed, raw, b_zp, wide);
+            #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+            pack::widen_panel(b_signed, raw, b_zp, wide);
+        }
+        let b = &wide[..count * 2 * kp];
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        simd128::matmul_integer_panel_group(m, kp, &ap, b, n, first, count, c);
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        portable::matmul_integer_panel_group(m, k, a, a_zp, b, n, first, count, c);
+        let j0 = first * NR;
+        after(c, j0, (count * NR).min(n - j0));
+    }
 }
 
 /// QLinearMatMul's output multiplier as ONNX Runtime computes it: `a_scale · b_scale / y_scale`

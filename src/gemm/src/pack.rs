@@ -85,6 +85,21 @@ impl PackedI8B {
     }
 }
 
+/// Bytes of 8-column panel rows (`raw[8·l + j]`, row `l` of the panel, an even number of rows)
+/// widened to i16 minus the zero point `zp` in [`PackedI8B`]'s k-pair layout: pair `q` is the
+/// vectors `[B'(2q,j), B'(2q+1,j)]` for j < 4, then j ≥ 4. `signed`: the bytes are i8. The
+/// scalar form of `simd128::widen_panel`.
+#[cfg_attr(all(target_arch = "wasm32", target_feature = "simd128"), allow(dead_code))]
+pub(crate) fn widen_panel(signed: bool, raw: &[u8], zp: i32, out: &mut [I16x8]) {
+    let value = |b: u8| if signed { b as i8 as i32 } else { b as i32 } - zp;
+    for (rows, pair) in raw.chunks_exact(16).zip(out.chunks_exact_mut(2)) {
+        for (j, (lo, hi)) in rows[..8].iter().zip(&rows[8..]).enumerate() {
+            pair[j / 4].0[(j % 4) * 2] = value(*lo) as i16;
+            pair[j / 4].0[(j % 4) * 2 + 1] = value(*hi) as i16;
+        }
+    }
+}
+
 /// An f32 B (k×n, row-major) packed for [`super::gemm_f32_packed`].
 ///
 /// Layout: panel `p` (columns `8p..8p+8`), row `l` is two vectors `B[l][8p..8p+4]`,

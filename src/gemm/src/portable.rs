@@ -2,7 +2,7 @@
 //! build). They do the reference's arithmetic in the reference's order — wrapping i32 for the
 //! integer GEMM, `c += a·b` over l in order for f32 — so they equal it bit for bit.
 
-use super::pack::{F32x4, PackedF32B, PackedI8B, NR};
+use super::pack::{F32x4, I16x8, PackedF32B, PackedI8B, NR};
 use super::{zero_point, Int8};
 
 /// See [`super::matmul_integer_packed`].
@@ -60,6 +60,45 @@ pub(crate) fn gemm_f32_panel_group(m: usize, k: usize, a: &[f32], b: &[F32x4], n
             for (&x, v) in row.iter().zip(panel.chunks_exact(2)) {
                 for (col, acc) in acc.iter_mut().enumerate() {
                     *acc += x * v[col / 4].0[col % 4];
+                }
+            }
+            let j0 = (first + q) * NR;
+            let cols = NR.min(n - j0);
+            c[i * n + j0..][..cols].copy_from_slice(&acc[..cols]);
+        }
+    }
+}
+
+/// Columns of panels `first..first+count` of C (m×n) from the 8-bit A (m×k) and those panels
+/// (`b`: `count` panels of `2·⌈k/2⌉` vectors, the layout of [`PackedI8B`]); the scalar
+/// counterpart of `simd128::matmul_integer_panel_group`, wrapping i32 sums.
+#[cfg_attr(all(target_arch = "wasm32", target_feature = "simd128"), allow(dead_code))]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul_integer_panel_group<A: Int8>(
+    m: usize,
+    k: usize,
+    a: &[A],
+    a_zp: &[i32],
+    b: &[I16x8],
+    n: usize,
+    first: usize,
+    count: usize,
+    c: &mut [i32],
+) {
+    let kp = k.div_ceil(2);
+    let mut row = vec![0i32; kp * 2];
+    for i in 0..m {
+        let za = zero_point(a_zp, i);
+        for (r, x) in row.iter_mut().zip(&a[i * k..(i + 1) * k]) {
+            *r = x.to_i32() - za;
+        }
+        for q in 0..count {
+            let panel = &b[q * 2 * kp..(q + 1) * 2 * kp];
+            let mut acc = [0i32; NR];
+            for (pair, v) in row.chunks_exact(2).zip(panel.chunks_exact(2)) {
+                for (col, acc) in acc.iter_mut().enumerate() {
+                    let y = &v[col / 4].0[(col % 4) * 2..];
+                    *acc = acc.wrapping_add(pair[0] * y[0] as i32 + pair[1] * y[1] as i32);
                 }
             }
             let j0 = (first + q) * NR;

@@ -40,7 +40,7 @@
 //! MatMulInteger 512³ (B constant) 52–53 GOP/s and MatMul f32 21–23 GOP/s, against 64–71 and
 //! 27–37 GOP/s here.
 
-use super::pack::{F32x4, PackedF32B, PackedI8B, NR};
+use super::pack::{F32x4, I16x8, PackedF32B, PackedI8B, NR};
 use super::{zero_point, Int8};
 use core::arch::wasm32::*;
 
@@ -356,6 +356,68 @@ pub(crate) fn gemm_f32_panel_group(m: usize, ap: &[u32], b: &[F32x4], n: usize, 
 pub(crate) fn gemm_f32_all_panels(m: usize, k: usize, a: &[f32], b: &[F32x4], n: usize, c: &mut [f32]) {
     assert!(b.len() >= n.div_ceil(NR) * 2 * k && a.len() >= m * k);
     drive::<MulAddF32>(m, Panels::all(b.as_ptr() as *const v128, k, n), words_mut(c), |i, rows, out| pack_a_f32(a, k, i, rows, out));
+}
+
+/// All m rows of the 8-bit A packed as [`chunk`] reads them (blocks of MR rows, then the
+/// rest), `⌈k/2⌉` words per row, for [`matmul_integer_panel_group`].
+pub(crate) fn pack_a_i8_all<A: Int8>(m: usize, k: usize, a: &[A], a_zp: &[i32]) -> Vec<u32> {
+    let kp = k.div_ceil(2);
+    let mut ap = vec![0u32; m * kp];
+    let full = m / MR * MR;
+    if kp > 0 {
+        for r0 in (0..full).step_by(MR) {
+            pack_a_i8(a, k, a_zp, r0, MR, &mut ap[r0 * kp..(r0 + MR) * kp]);
+        }
+        if m > full {
+            pack_a_i8(a, k, a_zp, full, m - full, &mut ap[full * kp..m * kp]);
+        }
+    }
+    ap
+}
+
+/// Columns of panels `first..first+count` of C (m×n) from A packed by [`pack_a_i8_all`] (`kp`
+/// words per row) and those panels (`b`: `count` panels of `2·kp` vectors, [`PackedI8B`]'s
+/// layout), A in chunks of MC rows (a multiple of MR, so each chunk's blocks are the packing's)
+/// that each meet all the panels.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul_integer_panel_group(
+    m: usize,
+    kp: usize,
+    ap: &[u32],
+    b: &[I16x8],
+    n: usize,
+    first: usize,
+    count: usize,
+    c: &mut [i32],
+) {
+    assert!(ap.len() == m * kp && b.len() >= count * 2 * kp && (first + count - 1) * NR < n.max(1));
+    let panels = Panels { data: b.as_ptr() as *const v128, steps: kp, n, first, count };
+    let c = words_mut(c);
+    for i0 in (0..m).step_by(MC) {
+        let rows = MC.min(m - i0);
+        chunk::<DotI16>(&ap[i0 * kp..(i0 + rows) * kp], rows, panels, c, i0);
+    }
+}
+
+/// See `pack::widen_panel` (its scalar form, which it equals): per k-pair, 16 bytes (two panel
+/// rows) widened to i16, minus the zero point, and interleaved row by row.
+pub(crate) fn widen_panel(signed: bool, raw: &[u8], zp: i32, out: &mut [I16x8]) {
+    let z = i16x8_splat(zp as i16);
+    for (rows, pair) in raw.chunks_exact(16).zip(out.chunks_exact_mut(2)) {
+        // SAFETY: 16 readable bytes, two writable 16-byte-aligned vectors.
+        unsafe {
+            let v = v128_load(rows.as_ptr() as *const v128);
+            let (lo, hi) = if signed {
+                (i16x8_extend_low_i8x16(v), i16x8_extend_high_i8x16(v))
+            } else {
+                (u16x8_extend_low_u8x16(v), u16x8_extend_high_u8x16(v))
+            };
+            // Zero points lie in the type's range, so the differences fit i16.
+            let (lo, hi) = (i16x8_sub(lo, z), i16x8_sub(hi, z));
+            v128_store(pair.as_mut_ptr() as *mut v128, i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(lo, hi));
+            v128_store(pair.as_mut_ptr().add(1) as *mut v128, i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(lo, hi));
+        }
+    }
 }
 
 // ------------------------------------------------------------------------------ requantize

@@ -115,6 +115,37 @@ fn check_integer<A: FromI32, B: FromI32>(r: &mut Rng, (m, k, n): (usize, usize, 
     if let Some(d) = first_diff(&got, &want, n) {
         panic!("matmul_integer_packed {what}: {d}");
     }
+    // B through panels (one zero point for all of B, as a convolution's input has): each panel
+    // as `fill` is asked for it, and `after` told every column exactly once, in order.
+    let b_zp = b_zp.first().copied().unwrap_or(0);
+    let mut want_one = vec![0i32; m * n];
+    reference::matmul_integer(m, k, n, &a, &a_zp, &b, &[b_zp], &mut want_one);
+    got.fill(i32::MIN);
+    let mut next = 0;
+    gemm::matmul_integer_panels(
+        m,
+        k,
+        n,
+        &a,
+        &a_zp,
+        (B::SIGNED, b_zp),
+        |p, cols, panel: &mut [u8]| {
+            assert_eq!(panel.len(), 8 * k);
+            assert_eq!(cols, 8.min(n - 8 * p));
+            for l in 0..k {
+                panel[8 * l..8 * l + cols].copy_from_slice(gemm::int8_bytes(&b[l * n + 8 * p..][..cols]));
+            }
+        },
+        |_, j0, cols| {
+            assert_eq!(j0, next, "after: columns out of order");
+            next += cols;
+        },
+        &mut got,
+    );
+    assert_eq!(next, if m == 0 { 0 } else { n }, "after: {what}");
+    if let Some(d) = first_diff(&got, &want_one, n) {
+        panic!("matmul_integer_panels {what}: {d}");
+    }
 }
 
 macro_rules! integer_tests {

@@ -1,8 +1,10 @@
-//! Conv, ConvInteger and QLinearConv over any number of spatial axes, by im2col and a GEMM
-//! (`quantscope_gemm::gemm_f32` for float, `quantscope_gemm::matmul_integer` for the integer ops):
-//! for each image and group, the input patches become a `C/g·∏k × ∏out` matrix and the output
-//! is `W_g (M/g × C/g·∏k) · patches`. Padding positions hold 0 for float and the input's zero
-//! point for the integer ops, so they contribute nothing.
+//! Conv, ConvInteger and QLinearConv over any number of spatial axes, as a GEMM: for each image
+//! and group the output is `W_g (M/g × C/g·∏k) · patches`, the patches a `C/g·∏k × ∏out`
+//! matrix. In 1-D and 2-D the patches are written straight into the GEMM's panels
+//! (`quantscope_gemm::gemm_f32_panels`, `matmul_integer_panels`: no im2col matrix); in 3-D by
+//! im2col (`gemm_f32`, `matmul_integer`); a 2-D depthwise convolution runs directly. Padding
+//! positions hold 0 for float and the input's zero point for the integer ops, so they
+//! contribute nothing.
 //!
 //! The window geometry (auto_pad, pads, strides, dilations, ceil_mode) is shared with pooling.
 
@@ -321,14 +323,23 @@ fn depthwise_2d(geo: &Geometry, x: &[f32], w: &[f32], y: &mut [f32]) {
     });
 }
 
-/// [`depthwise_2d`] on integers: `y += Σ (x − x_zp)·(w − w_zp)` over the taps inside the input
-/// (a padding tap is `x_zp`, which adds nothing).
-fn depthwise_2d_int<X: Int8, W: Int8>(geo: &Geometry, x: &[X], x_zp: i32, w: &[W], w_zp: i32, y: &mut [i32]) {
+/// [`depthwise_2d`] on integers: `y += Σ (x − x_zp)·w'` over the taps inside the input, `w'`
+/// the weights less their zero point (a padding tap is `x_zp`, which adds nothing).
+fn depthwise_2d_int<X: Int8>(geo: &Geometry, x: &[X], x_zp: i32, w: &[i32], y: &mut [i32]) {
     let (width, sx) = (geo.input[1], geo.strides[1]);
     depthwise_taps(geo, |tap, iy, out, first| {
-        let (wv, row) = (w[tap].to_i32() - w_zp, &x[iy * width..(iy + 1) * width]);
-        for (j, o) in y[out].iter_mut().enumerate() {
-            *o += wv * (row[first + j * sx].to_i32() - x_zp);
+        let (wv, row) = (w[tap], &x[iy * width..(iy + 1) * width]);
+        let out = &mut y[out];
+        if sx == 1 {
+            // Contiguous: the loop vectorizes.
+            let len = out.len();
+            for (o, v) in out.iter_mut().zip(&row[first..first + len]) {
+                *o += wv * (v.to_i32() - x_zp);
+            }
+        } else {
+            for (j, o) in out.iter_mut().enumerate() {
+                *o += wv * (row[first + j * sx].to_i32() - x_zp);
+            }
         }
     });
 }
@@ -365,10 +376,10 @@ impl Plane {
     }
 
     /// Writes columns `o0..o0+cols` (output positions, row-major) of the im2col matrix of
-    /// `channels` channels of `x` (rows `(c·kh + ky)·kw + kx`, 0 for a tap in the padding) as a
-    /// GEMM panel: `panel[8·row + j]`. Eight positions in one output row read, for stride 1,
+    /// `channels` channels of `x` (rows `(c·kh + ky)·kw + kx`, `pad` for a tap in the padding: 0
+    /// for float, the input's zero point for the integer ops) as a GEMM panel: `panel[8·row + j]`. Eight positions in one output row read, for stride 1,
     /// eight neighbours of one input row: one copy; the rest go element by element.
-    fn fill_panel(&self, x: &[f32], channels: usize, o0: usize, cols: usize, panel: &mut [f32]) {
+    fn fill_panel<T: Copy>(&self, x: &[T], channels: usize, o0: usize, cols: usize, pad: T, panel: &mut [T]) {
         let ic = self.h * self.w;
         if self.identity {
             for c in 0..channels {
@@ -386,7 +397,7 @@ impl Plane {
                     if one_row {
                         let iy = (oy0 * self.sy + ky * self.dy).wrapping_sub(self.py);
                         if iy >= self.h {
-                            row.fill(0.0);
+                            row.fill(pad);
                             continue;
                         }
                         let src = &xc[iy * self.w..(iy + 1) * self.w];
@@ -396,7 +407,7 @@ impl Plane {
                         } else {
                             for (j, v) in row.iter_mut().enumerate() {
                                 let ix = ((ox0 + j) * self.sx + kx * self.dx).wrapping_sub(self.px);
-                                *v = if ix < self.w { src[ix] } else { 0.0 };
+                                *v = if ix < self.w { src[ix] } else { pad };
                             }
                         }
                     } else {
@@ -404,7 +415,7 @@ impl Plane {
                             let (oy, ox) = ((o0 + j) / self.ow, (o0 + j) % self.ow);
                             let iy = (oy * self.sy + ky * self.dy).wrapping_sub(self.py);
                             let ix = (ox * self.sx + kx * self.dx).wrapping_sub(self.px);
-                            *v = if iy < self.h && ix < self.w { xc[iy * self.w + ix] } else { 0.0 };
+                            *v = if iy < self.h && ix < self.w { xc[iy * self.w + ix] } else { pad };
                         }
                     }
                 }
@@ -464,7 +475,7 @@ pub fn conv_f32_then(attrs: &ConvAttrs, x: &Value, w: &Value, b: Option<&Value>,
                     kk,
                     oc,
                     wg,
-                    |p, cols, panel| plane.fill_panel(xg, cg, p * quantscope_gemm::NR, cols, panel),
+                    |p, cols, panel| plane.fill_panel(xg, cg, p * quantscope_gemm::NR, cols, 0.0, panel),
                     |yg, j0, cols| {
                         for (ch, row) in yg.chunks_mut(oc).enumerate() {
                             let row = &mut row[j0..j0 + cols];
@@ -552,6 +563,77 @@ pub(crate) fn conv_integer_acc<X: Int8, W: Int8>(
     wshape: &[usize],
     w_zp: &[i32],
 ) -> Result<(Vec<i32>, Vec<usize>), OpError> {
+    use quantscope_gemm::int8_bytes;
+    let kernels = IntKernels::<X, W>(core::marker::PhantomData);
+    conv_integer_bytes(attrs, &kernels, int8_bytes(x), xshape, x_zp.to_i32(), int8_bytes(w), wshape, w_zp)
+}
+
+/// The kernels of one (X, W) type pair of an integer convolution, over their bytes: behind this
+/// vtable [`conv_integer_bytes`] is compiled once, and a module links only the pairs it uses.
+trait IntConvKernels {
+    /// The weights' signedness.
+    fn w_signed(&self) -> bool;
+    /// [`depthwise_2d_int`] on one channel.
+    fn depthwise(&self, geo: &Geometry, x: &[u8], x_zp: i32, w: &[i32], y: &mut [i32]);
+    /// `quantscope_gemm::matmul_integer_panels` of W (m×k) and the patches `fill` writes.
+    #[allow(clippy::too_many_arguments)]
+    fn panels(
+        &self,
+        m: usize,
+        k: usize,
+        n: usize,
+        w: &[u8],
+        w_zp: &[i32],
+        x_zp: i32,
+        fill: &mut dyn FnMut(usize, usize, &mut [u8]),
+        y: &mut [i32],
+    );
+    /// `quantscope_gemm::matmul_integer` of W (m×k) and an im2col matrix (k×n).
+    #[allow(clippy::too_many_arguments)]
+    fn gemm(&self, m: usize, k: usize, n: usize, w: &[u8], w_zp: &[i32], cols: &[u8], x_zp: i32, y: &mut [i32]);
+}
+
+struct IntKernels<X, W>(core::marker::PhantomData<(X, W)>);
+
+impl<X: Int8, W: Int8> IntConvKernels for IntKernels<X, W> {
+    fn w_signed(&self) -> bool {
+        W::SIGNED
+    }
+    fn depthwise(&self, geo: &Geometry, x: &[u8], x_zp: i32, w: &[i32], y: &mut [i32]) {
+        depthwise_2d_int::<X>(geo, quantscope_gemm::int8_from_bytes(x), x_zp, w, y)
+    }
+    fn panels(
+        &self,
+        m: usize,
+        k: usize,
+        n: usize,
+        w: &[u8],
+        w_zp: &[i32],
+        x_zp: i32,
+        fill: &mut dyn FnMut(usize, usize, &mut [u8]),
+        y: &mut [i32],
+    ) {
+        let w = quantscope_gemm::int8_from_bytes::<W>(w);
+        quantscope_gemm::matmul_integer_panels(m, k, n, w, w_zp, (X::SIGNED, x_zp), fill, |_, _, _| {}, y)
+    }
+    fn gemm(&self, m: usize, k: usize, n: usize, w: &[u8], w_zp: &[i32], cols: &[u8], x_zp: i32, y: &mut [i32]) {
+        use quantscope_gemm::int8_from_bytes as typed;
+        quantscope_gemm::matmul_integer::<W, X>(m, k, n, typed(w), w_zp, typed(cols), &[x_zp], y)
+    }
+}
+
+/// [`conv_integer_acc`] over bytes, its type-dependent kernels behind `kernels`.
+#[allow(clippy::too_many_arguments)]
+fn conv_integer_bytes(
+    attrs: &ConvAttrs,
+    kernels: &dyn IntConvKernels,
+    x: &[u8],
+    xshape: &[usize],
+    x_zp: i32,
+    w: &[u8],
+    wshape: &[usize],
+    w_zp: &[i32],
+) -> Result<(Vec<i32>, Vec<usize>), OpError> {
     let (n, c, m, geo) = attrs.plan(xshape, wshape)?;
     let g = attrs.group;
     let (cg, mg) = (c / g, m / g);
@@ -559,24 +641,38 @@ pub(crate) fn conv_integer_acc<X: Int8, W: Int8>(
     let mut y = vec![0i32; n * m * oc];
     // Depthwise in 2-D: direct, as conv_f32 (integer sums: the same result in any order).
     let depthwise = cg == 1 && mg == 1 && geo.input.len() == 2;
-    let mut cols = if depthwise { Vec::new() } else { vec![x_zp; kk * oc] };
-    let xz = [x_zp.to_i32()];
+    // 1-D and 2-D: patches written straight into the integer GEMM's panels, as conv_f32 does.
+    let plane = if depthwise { None } else { Plane::of(&geo) };
+    let x_pad = x_zp as u8; // the zero point's byte: a padding tap adds 0
+    let mut cols = if depthwise || plane.is_some() { Vec::new() } else { vec![x_pad; kk * oc] };
+    // Depthwise: each tap's weight minus its channel's zero point.
+    let w_taps: Vec<i32> = if depthwise {
+        let signed = kernels.w_signed();
+        let value = |b: u8| if signed { b as i8 as i32 } else { b as i32 };
+        w.iter().enumerate().map(|(i, &b)| value(b) - w_zp[if w_zp.len() == 1 { 0 } else { i / kk.max(1) }]).collect()
+    } else {
+        Vec::new()
+    };
     for img in 0..n {
         if depthwise {
             for ch in 0..c {
                 let xc = &x[(img * c + ch) * ic..(img * c + ch + 1) * ic];
-                let wz = w_zp[if w_zp.len() == 1 { 0 } else { ch }];
                 let yc = &mut y[(img * m + ch) * oc..(img * m + ch + 1) * oc];
-                depthwise_2d_int(&geo, xc, x_zp.to_i32(), &w[ch * kk..(ch + 1) * kk], wz, yc);
+                kernels.depthwise(&geo, xc, x_zp, &w_taps[ch * kk..(ch + 1) * kk], yc);
             }
         }
         for grp in (0..g).filter(|_| !depthwise) {
             let xg = &x[(img * c + grp * cg) * ic..(img * c + (grp + 1) * cg) * ic];
-            geo.im2col(xg, cg, x_zp, &mut cols);
             let wg = &w[grp * mg * kk..(grp + 1) * mg * kk];
             let wz = if w_zp.len() == 1 { w_zp } else { &w_zp[grp * mg..(grp + 1) * mg] };
             let yg = &mut y[(img * m + grp * mg) * oc..(img * m + (grp + 1) * mg) * oc];
-            quantscope_gemm::matmul_integer(mg, kk, oc, wg, wz, &cols, &xz, yg);
+            if let Some(plane) = &plane {
+                let mut fill = |p, cols, panel: &mut [u8]| plane.fill_panel(xg, cg, p * quantscope_gemm::NR, cols, x_pad, panel);
+                kernels.panels(mg, kk, oc, wg, wz, x_zp, &mut fill, yg);
+                continue;
+            }
+            geo.im2col(xg, cg, x_pad, &mut cols);
+            kernels.gemm(mg, kk, oc, wg, wz, &cols, x_zp, yg);
         }
     }
     let mut shape = vec![n, m];

@@ -1,11 +1,12 @@
 //! The run plan's matching for a float Conv (`Op::fuse_chain`, `crate::fuse`): Conv →
-//! [BatchNormalization] → [Relu | Clip | x·Sigmoid(x)], with BatchNormalization folded into the
+//! [BatchNormalization] → [Relu | Clip | HardSwish | x·Sigmoid(x) | x·HardSigmoid(x) |
+//! x·Clip(x + a, lo, hi)/d (HardSwish as paddle2onnx writes it)], with BatchNormalization folded into the
 //! weights (`onnxruntime/core/optimizer/conv_bn_fusion.cc`, `conv_activation_fusion.cc`), and
 //! the [`Epilogue`] the fused Conv applies to its output.
 
 use crate::op::PlanView;
 use crate::ops::norm::BatchNorm;
-use crate::ops::unary::Clip;
+use crate::ops::unary::{Clip, FloatFn, Unary, UnaryMath};
 use crate::value::{DType, Value};
 
 /// What a fused Conv applies to its output after the bias (`crate::fuse`): each the same f32
@@ -19,22 +20,55 @@ pub enum Epilogue {
     Clip(Option<f32>, Option<f32>),
     /// `y · Sigmoid(y)` (SiLU/Swish, a Sigmoid and a Mul in the graph).
     Silu,
+    /// HardSwish: `y · clamp01(y/6 + 0.5)`.
+    HardSwish,
+    /// `y · HardSigmoid(y)`: `y · clamp01(alpha·y + beta)` (a HardSigmoid and a Mul).
+    HardSigmoidMul {
+        alpha: f32,
+        beta: f32,
+    },
+    /// `y · Clip(y + add, lo, hi) / div`: HardSwish as Add, Clip, Mul and Div (paddle2onnx).
+    ClipMulDiv {
+        add: f32,
+        lo: f32,
+        hi: f32,
+        div: f32,
+    },
+}
+
+/// `min(max(x, 0), 1)` with NaN kept, as `crate::ops::unary`'s HardSigmoid and HardSwish
+/// (`f32::clamp` compares the same way: `x < 0`, then `x > 1`).
+#[inline(always)]
+fn clamp01(x: f32) -> f32 {
+    x.clamp(0.0, 1.0)
+}
+
+/// Clip's order: `max` with the low bound, then `min` with the high one; NaN passes.
+#[inline(always)]
+fn clip(e: f32, lo: Option<f32>, hi: Option<f32>) -> f32 {
+    let e = match lo {
+        Some(l) if e < l => l,
+        _ => e,
+    };
+    match hi {
+        Some(h) if e > h => h,
+        _ => e,
+    }
 }
 
 impl Epilogue {
+    /// Not inlined: one copy serves every call site (the modules' size), and a call per block
+    /// of columns costs nothing measurable.
+    #[inline(never)]
     pub(crate) fn apply(self, v: &mut [f32]) {
         match self {
             Epilogue::None => {}
             Epilogue::Relu => v.iter_mut().for_each(|e| *e = crate::ops::activation::relu32(*e)),
-            Epilogue::Clip(lo, hi) => v.iter_mut().for_each(|e| {
-                if let Some(l) = lo.filter(|&l| *e < l) {
-                    *e = l;
-                }
-                if let Some(h) = hi.filter(|&h| *e > h) {
-                    *e = h;
-                }
-            }),
+            Epilogue::Clip(lo, hi) => v.iter_mut().for_each(|e| *e = clip(*e, lo, hi)),
             Epilogue::Silu => v.iter_mut().for_each(|e| *e *= crate::ops::activation::sigmoid32(*e)),
+            Epilogue::HardSwish => v.iter_mut().for_each(|e| *e *= clamp01(*e / 6.0 + 0.5)),
+            Epilogue::HardSigmoidMul { alpha, beta } => v.iter_mut().for_each(|e| *e *= clamp01(alpha * *e + beta)),
+            Epilogue::ClipMulDiv { add, lo, hi, div } => v.iter_mut().for_each(|e| *e = *e * clip(*e + add, Some(lo), Some(hi)) / div),
         }
     }
 }
@@ -102,6 +136,7 @@ pub(crate) fn conv_chain(plan: &dyn PlanView, i: usize) -> Option<(Value, Option
         epilogue = match act.op_type() {
             _ if !reads_last => Epilogue::None,
             "Relu" => Epilogue::Relu,
+            "HardSwish" => Epilogue::HardSwish,
             "Clip" => match act.as_any().downcast_ref::<Clip>().and_then(|c| c.attr_bounds) {
                 Some((lo, hi)) => Epilogue::Clip(Some(lo), Some(hi)),
                 None => match (bound(1), bound(2)) {
@@ -115,20 +150,61 @@ pub(crate) fn conv_chain(plan: &dyn PlanView, i: usize) -> Option<(Value, Option
             used.push(j);
             last = plan.outputs(j)[0]?;
         }
-    } else if let [a, c] = plan.readers(last) {
-        // x · Sigmoid(x): a Sigmoid of `last` whose only reader is a Mul of `last` by it.
-        let silu = [(*a, *c), (*c, *a)].into_iter().find(|&(s, mi)| {
-            let sig_out = plan.outputs(s).first().copied().flatten();
-            plan.op(s).op_type() == "Sigmoid"
-                && sig_out.and_then(only_reader) == Some(mi)
-                && plan.op(mi).op_type() == "Mul"
-                && !plan.is_output(last)
-                && (plan.inputs(mi) == [Some(last), sig_out] || plan.inputs(mi) == [sig_out, Some(last)])
+    } else if let ([a, c], false) = (plan.readers(last), plan.is_output(last)) {
+        // Whether node `mi` is a Mul of `last` by `other` (either order: the product is the same).
+        let mul_of = |mi: usize, other: Option<usize>| {
+            plan.op(mi).op_type() == "Mul" && (plan.inputs(mi) == [Some(last), other] || plan.inputs(mi) == [other, Some(last)])
+        };
+        let out = |node: usize| plan.outputs(node).first().copied().flatten();
+        // x · Sigmoid(x) and x · HardSigmoid(x): the function of `last` whose only reader is a
+        // Mul of `last` by it.
+        let gated = [(*a, *c), (*c, *a)].into_iter().find_map(|(s, mi)| {
+            let gate = match plan.op(s).op_type() {
+                "Sigmoid" => Epilogue::Silu,
+                "HardSigmoid" => match plan.op(s).as_any().downcast_ref::<Unary>()?.f {
+                    UnaryMath::Float(FloatFn::HardSigmoid { alpha, beta }) => Epilogue::HardSigmoidMul { alpha, beta },
+                    _ => return None,
+                },
+                _ => return None,
+            };
+            (plan.inputs(s).first() == Some(&Some(last)) && out(s).and_then(only_reader) == Some(mi) && mul_of(mi, out(s))).then_some((
+                gate,
+                vec![s, mi],
+                out(mi)?,
+            ))
         });
-        if let Some((s, mul)) = silu {
-            epilogue = Epilogue::Silu;
-            used.extend([s, mul]);
-            last = plan.outputs(mul).first().copied().flatten()?;
+        // x · Clip(x + a, lo, hi) / d: an Add of `last` and a constant, read only by a Clip with
+        // constant bounds, read only by a Mul of `last` by it, read only by a Div by a constant.
+        // (Of no higher rank than the Conv's output, which a broadcast would change.)
+        let scalar =
+            |slot: Option<usize>| constant_f32(plan, slot).filter(|v| v.len() == 1 && v.rank() <= w.rank()).map(|v| v.to_f32_vec()[0]);
+        let parts = || {
+            [(*a, *c), (*c, *a)].into_iter().find_map(|(ad, mi)| {
+                let add = match plan.inputs(ad) {
+                    [Some(x), k] | [k, Some(x)] if *x == last && plan.op(ad).op_type() == "Add" => scalar(*k)?,
+                    _ => return None,
+                };
+                let cl = only_reader(out(ad)?)?;
+                let (lo, hi) = match (plan.op(cl).as_any().downcast_ref::<Clip>()?.attr_bounds, plan.inputs(cl)) {
+                    (Some(b), [Some(x)]) if Some(*x) == out(ad) => b,
+                    (None, [Some(x), l, h]) if Some(*x) == out(ad) => (scalar(*l)?, scalar(*h)?),
+                    _ => return None,
+                };
+                if only_reader(out(cl)?)? != mi || !mul_of(mi, out(cl)) {
+                    return None;
+                }
+                let dv = only_reader(out(mi)?)?;
+                let div = match plan.inputs(dv) {
+                    [x, k] if *x == out(mi) && plan.op(dv).op_type() == "Div" => scalar(*k)?,
+                    _ => return None,
+                };
+                Some((Epilogue::ClipMulDiv { add, lo, hi, div }, vec![ad, cl, mi, dv], out(dv)?))
+            })
+        };
+        if let Some((e, nodes, out)) = gated.or_else(parts) {
+            epilogue = e;
+            used.extend(nodes);
+            last = out;
         }
     }
     if used.is_empty() {

@@ -135,13 +135,14 @@ impl Op for QuantConv {
         let m = self.weight_shape[0];
         let oc: usize = shape[2..].iter().product();
         let mut y = vec![0.0f32; acc.len()];
-        for (i, (yv, &a)) in y.iter_mut().zip(&acc).enumerate() {
-            let ch = (i / oc.max(1)) % m;
-            let v = a as f32 * (scale * self.weights.scale(ch));
-            *yv = match &self.bias {
-                Some(b) => v + b[ch],
-                None => v,
-            };
+        // A channel's row at a time (a division per element had cost as much as the rest).
+        for (row, (ys, accs)) in y.chunks_mut(oc.max(1)).zip(acc.chunks(oc.max(1))).enumerate() {
+            let ch = row % m;
+            let mult = scale * self.weights.scale(ch);
+            match &self.bias {
+                Some(b) => ys.iter_mut().zip(accs).for_each(|(y, &a)| *y = a as f32 * mult + b[ch]),
+                None => ys.iter_mut().zip(accs).for_each(|(y, &a)| *y = a as f32 * mult),
+            }
         }
         Ok(vec![Value::f32(shape, y)])
     }
