@@ -21,6 +21,7 @@
 //! (`ConvNet::qat_learned`) [`ConvNet::backward_learned`] runs each node's own backward.
 
 use crate::conv_gemm;
+use crate::conv_sparse;
 use crate::mlp::{learned_slots, linear_forward, linear_input_grad, linear_weight_grad, node_backward, Linear, Qat};
 use crate::observer::QuantSpec;
 use crate::rng::SplitMix64;
@@ -400,7 +401,7 @@ impl ConvNet {
         let mut slot = grads.len();
         let mut param = points.len();
         let mut g = grad_logits.to_vec();
-        let (mut product, mut weight_t, mut dcols) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut product, mut weight_t, mut dcols, mut terms) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (i, layer) in self.layers.iter().enumerate().rev() {
             let (si, so) = (shapes[i], shapes[i + 1]);
             let input = &tape.acts[i];
@@ -424,13 +425,21 @@ impl ConvNet {
                     if needs_input_grad {
                         conv_gemm::transpose(weight, c.out_channels, c.fan_in(), &mut weight_t);
                     }
+                    // Behind a max pool most of the gradient is 0: then the weight gradient's
+                    // product skips its zeros (the same sums, conv_sparse.rs).
+                    let sparse = conv_sparse::worth_it(&g);
                     let positions = so.height * so.width;
                     for n in 0..batch {
                         let gn = &g[n * so.len()..(n + 1) * so.len()];
                         for (d, go) in gb.iter_mut().zip(gn.chunks_exact(positions)) {
                             *d += conv_gemm::sum(go);
                         }
-                        conv_gemm::weight_grad(gn, &input[n * si.len()..(n + 1) * si.len()], si, c.kernel, &mut product, gw);
+                        let xn = &input[n * si.len()..(n + 1) * si.len()];
+                        if sparse {
+                            conv_sparse::weight_grad(gn, xn, si, c.kernel, &mut product, &mut terms, gw);
+                        } else {
+                            conv_gemm::weight_grad(gn, xn, si, c.kernel, &mut product, gw);
+                        }
                         if needs_input_grad {
                             conv_gemm::cols_grad(&weight_t, c.out_channels, gn, &mut dcols);
                             col2im(&dcols, si, c.kernel, &mut g_in[n * si.len()..(n + 1) * si.len()]);
