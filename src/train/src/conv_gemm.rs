@@ -39,7 +39,7 @@ impl Shape {
 }
 
 /// Output height and width of a k×k convolution over `s` (stride 1, no padding).
-fn output_size(s: Shape, k: usize) -> (usize, usize) {
+pub(crate) fn output_size(s: Shape, k: usize) -> (usize, usize) {
     (s.height - k + 1, s.width - k + 1)
 }
 
@@ -104,7 +104,7 @@ pub(crate) fn weight_grad(g: &[f32], x: &[f32], s: Shape, k: usize, scratch: &mu
 
 /// Panel of patch rows `l0..l0+cols` of the transposed patches: `panel[8·q + j] = patch l0 + j
 /// at position q`, each patch row a strided copy of its input window.
-fn fill_patches_t(x: &[f32], s: Shape, k: usize, l0: usize, cols: usize, panel: &mut [f32]) {
+pub(crate) fn fill_patches_t(x: &[f32], s: Shape, k: usize, l0: usize, cols: usize, panel: &mut [f32]) {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     if output_size(s, k).1 % 4 == 0 {
         return simd128::fill_patches_t(x, s, k, l0, panel);

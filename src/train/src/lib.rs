@@ -32,6 +32,7 @@ wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 pub mod conv;
 mod conv_gemm;
+mod conv_sparse;
 pub mod convert;
 pub mod data;
 pub mod distill;
