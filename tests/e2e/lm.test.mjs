@@ -262,7 +262,7 @@ test('a file larger than the tab can hold is refused before it is read, and the 
     await page.waitForSelector('#lm-error:not([hidden])', { timeout: 60000 });
     assert.match(await page.textContent('#lm-error'),
       /^quantscope-too-big-\d+\.gguf: the file is 1\.60 GiB; this tab holds a language model of up to 1\.5 GiB/);
-    assert.match(await page.textContent('#lm-status'), /^Built-in model: llama, /);
+    assert.match(await page.textContent('#lm-status'), /^Built-in small model: llama, /);
     assert.deepEqual(page.errors, []);
     await page.close();
   } finally {
@@ -301,7 +301,7 @@ test('a file whose weights would not fit once loaded is refused before it is rea
     const gib = ((header.length + rows * 110 + rows * 256 * 4) / 2 ** 30).toFixed(2);
     assert.match(await page.textContent('#lm-error'),
       new RegExp(`^quantscope-iq3s-\\d+\\.gguf: loading it takes ${gib.replace('.', '\\.')} GiB of memory \\(the file 0\\.31 GiB`));
-    assert.match(await page.textContent('#lm-status'), /^Built-in model: llama, /);
+    assert.match(await page.textContent('#lm-status'), /^Built-in small model: llama, /);
     assert.equal(await page.isDisabled('#lm-generate'), false);
     await page.locator('#run-lm').screenshot({ path: `${SCREENSHOTS}run-lm-too-big.png` });
     assert.deepEqual(page.errors, []);

@@ -1,10 +1,11 @@
 // The Run view's Language model worker: it owns the language-model module (www/pkg-lm, src/lm
-// over src/llm) and one LmSession — a GGUF llama model and, for an F32 model, its Q8_0, Q4_0 and
-// Q4_K_M copies made in memory. Started the first time the section is used, so nothing else in
+// over src/llm) and one LmSession — a GGUF llama model and, for an F32 or F16 model, its Q8_0,
+// Q4_0 and Q4_K_M copies made in memory. Started the first time the section is used, so nothing else in
 // the page loads it. The page asks for a few tokens or one perplexity chunk per request, so it
 // streams tokens and Cancel is simply not asking for more.
 //
-//   lm_load_builtin  []                       → summary (+ reference: llama.cpp's figures)
+//   lm_load_builtin  [size]                   → summary (+ size, reference: llama.cpp's figures);
+//                                               progress: bytes fetched of the file, then the copies
 //   lm_memory_needed [name, file]             → bytes loading the File would hold at once (its header read only)
 //   lm_load          [name, bytes]            → summary (the previous model is dropped first)
 //   lm_generate_start [prompt: {text} | {ids}, n_tokens, seed | null, temperature, top_k]
@@ -26,17 +27,43 @@
 import init, { LmSession, lm_memory_needed } from '../pkg-lm/quantscope.js';
 import { serve } from '../worker-loop.js';
 
-// The built-in model and its held-out text are the committed fixtures (scripts/serve.mjs serves
-// the repository root, so the page reaches tests/ directly; nothing is copied).
+// The built-in models and their held-out text are the committed fixtures (scripts/serve.mjs
+// serves the repository root, so the page reaches tests/ directly; nothing is copied). Both sizes
+// share the small one's texts (same tokenizer); the large one is stored in F16
+// (scripts/fixtures/make_tiny_lm.py --size large).
 const FIXTURES = new URL('../../tests/fixtures/tiny_lm/', import.meta.url);
-const BUILTIN = 'tiny-lm-f32.gguf';
+const BUILTINS = {
+  small: { dir: FIXTURES, file: 'tiny-lm-f32.gguf' },
+  large: { dir: new URL('../../tests/fixtures/tiny_lm_large/', import.meta.url), file: 'tiny-lm-large-f16.gguf' },
+};
 
 let session = null;
 
-async function fetchFixture(name, as) {
-  const res = await fetch(new URL(name, FIXTURES));
+async function fetchFixture(name, as, dir = FIXTURES) {
+  const res = await fetch(new URL(name, dir));
   if (!res.ok) throw new Error(`could not load ${name}: HTTP ${res.status}`);
   return as === 'text' ? res.text() : as === 'json' ? res.json() : new Uint8Array(await res.arrayBuffer());
+}
+
+// A model file read as it arrives, `progress(bytes so far, of)` after each piece; `of` is one more
+// than the file's length, the last step being the copies the load makes.
+async function fetchModel(url, progress) {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`could not load ${url.pathname.split('/').pop()}: HTTP ${res.status}`);
+  const total = Number(res.headers.get('content-length')) || 0;
+  const parts = [];
+  let got = 0;
+  for (const reader = res.body.getReader(); ;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    parts.push(value);
+    got += value.length;
+    progress(got, Math.max(total, got) + 1);
+  }
+  const bytes = new Uint8Array(got);
+  let at = 0;
+  for (const part of parts) { bytes.set(part, at); at += part.length; }
+  return bytes;
 }
 
 function load(name, bytes) {
@@ -52,18 +79,28 @@ function need() {
 }
 
 const lmOps = {
-  async lm_load_builtin() {
-    const [bytes, reference, withImatrix, kld, gptq] = await Promise.all([fetchFixture(BUILTIN), fetchFixture('reference.json', 'json'),
-      fetchFixture('imatrix.json', 'json'), fetchFixture('kld.json', 'json'), fetchFixture('gptq.json', 'json')]);
+  async lm_load_builtin(_ctx, id, [size]) {
+    const builtin = BUILTINS[size];
+    if (!builtin) throw new Error(`no built-in model '${size}'`);
+    const progress = (done, total) => self.postMessage({ id, type: 'progress', done, total });
+    const small = size === 'small';
+    const [bytes, reference, withImatrix, kld, gptq] = await Promise.all([fetchModel(new URL(builtin.file, builtin.dir), progress),
+      fetchFixture('reference.json', 'json', builtin.dir), small && fetchFixture('imatrix.json', 'json'),
+      small && fetchFixture('kld.json', 'json'), small && fetchFixture('gptq.json', 'json')]);
     // llama-perplexity's figures by the page's variant names: "TYPE" and "TYPE + imatrix"
-    // (llama-quantize with llama-imatrix's matrix on the same calibration text).
+    // (llama-quantize with llama-imatrix's matrix on the same calibration text); the small
+    // model's imatrix, KL divergence and GPTQ figures were taken for it only.
     const figures = { ...reference.passage_perplexity };
-    for (const [type, row] of Object.entries(withImatrix.types)) {
+    for (const [type, row] of Object.entries(reference.perplexity_by_type?.types ?? {})) {
+      figures[type] ??= { ppl: row.passage_ppl, plus_minus: row.passage_plus_minus };
+    }
+    for (const [type, row] of Object.entries(withImatrix?.types ?? {})) {
       if (row.plain) figures[type] ??= row.plain;
       if (row.imatrix) figures[`${type} + imatrix`] = row.imatrix;
     }
+    const summary = load(builtin.file, bytes);
     // llama-perplexity on quantscope's own GPTQ Q4_0 file (make_tiny_lm_gptq.py's settings).
-    return { ...load(BUILTIN, bytes), builtin: true, reference: figures, kldReference: kld.types, gptqReference: gptq.types['GPTQ Q4_0'] };
+    return { ...summary, builtin: true, size, reference: figures, kldReference: kld ? kld.types : undefined, gptqReference: gptq ? gptq.types['GPTQ Q4_0'] : undefined };
   },
   lm_memory_needed(_ctx, _id, [name, file]) {
     return lm_memory_needed(name, file);

@@ -1,8 +1,9 @@
-// The Run view's "Language model" section: a small llama model (the committed
-// tests/fixtures/tiny_lm/tiny-lm-f32.gguf, 1.38 M parameters trained on Shakespeare) and its
-// Q8_0, Q4_0 and Q4_K_M copies continue a prompt side by side, tokens appearing as they come,
-// and are scored by perplexity on held-out Macbeth as llama-perplexity scores them. A person's own
-// small llama GGUF can be dropped instead. All model work is in run/lm-worker.js (www/pkg-lm),
+// The Run view's "Language model" section: a small llama model (one of two built-in sizes trained
+// on Shakespeare with the same data and recipe: tests/fixtures/tiny_lm/tiny-lm-f32.gguf and
+// tests/fixtures/tiny_lm_large/tiny-lm-large-f16.gguf) and its Q8_0, Q4_0 and Q4_K_M copies
+// continue a prompt side by side, tokens appearing as they come, and are scored by perplexity on
+// held-out Macbeth as llama-perplexity scores them; the perplexity runs of both sizes are set side
+// by side (does the larger model lose less?). A person's own small llama GGUF can be dropped instead. All model work is in run/lm-worker.js (www/pkg-lm),
 // started the first time the section is used; this module asks for a few tokens or one chunk at
 // a time and draws, so Cancel is not asking for more.
 import { WorkerClient } from '../client.js';
@@ -41,11 +42,23 @@ const AWQ_CHUNKS = 4;
 // file), and a model over the limit is refused before being read too.
 const MAX_FILE_BYTES = 1.5 * 2 ** 30;
 
+// The built-in models (scripts/fixtures/make_tiny_lm.py --size small | large), as the choice
+// names them before one is loaded (tests/e2e/lm-sizes.test.mjs holds the counts to the fixtures').
+const BUILTIN_SIZES = {
+  small: 'small: 1.38 M parameters, F32, 5.5 MB',
+  large: 'large: 4.98 M parameters, F16, 10 MB',
+};
+
 const MARKUP = `
-  <h2 id="run-lm-title">Language model: F32 against its quantized copies</h2>
-  <p class="hint">A 1.38 M-parameter llama-architecture model trained on Shakespeare (Macbeth held out), run in
-    this tab as llama.cpp runs it, with its quantized copies made here byte for byte as <code>llama-quantize</code>
-    makes them. Loading fetches the 5.5 MB model and a 0.4 MB module the first time.</p>
+  <h2 id="run-lm-title">Language model: F32 or F16 against its quantized copies</h2>
+  <p class="hint">A llama-architecture model trained on Shakespeare (Macbeth held out), in two sizes made with the
+    same data, tokenizer and recipe, run in this tab as llama.cpp runs it, with its quantized copies made here byte for
+    byte as <code>llama-quantize</code> makes them. Loading fetches the model and a 0.4 MB module the first time.</p>
+  <div class="run-row">
+    <label for="lm-size">Built-in model</label>
+    <select id="lm-size">${Object.entries(BUILTIN_SIZES).map(([k, label]) => `<option value="${k}">${label}</option>`).join('')}</select>
+    <progress id="lm-load-progress" max="1" value="0" hidden></progress>
+  </div>
   <p class="hint" id="lm-status" aria-live="polite">Not loaded yet: Generate or Perplexity loads it.</p>
   <div id="lm-error" class="run-error" role="alert" hidden></div>
   <div class="lm-prompt-row">
@@ -90,6 +103,13 @@ const MARKUP = `
     <figcaption id="lm-ppl-chart-caption" class="hint">Perplexity against bits per weight (log scale), one point per type:
       the lower left is better.</figcaption>
   </figure>
+  <h3 id="lm-sizes-title">Do larger models quantize better?</h3>
+  <p class="hint" id="lm-sizes-hint">Often said of LLMs: the bigger the model, the less a given type costs it. Measured here:
+    run Perplexity with each built-in model (add the same types to both), and each type's increase over its own
+    unquantized model is set side by side.</p>
+  <div class="table-wrap"><table id="lm-sizes-table" hidden>
+    <caption class="hint">Perplexity on the held-out passage, and its increase over the same size's unquantized model.</caption>
+    <thead></thead><tbody></tbody></table></div>
   <h3 id="lm-imatrix-title">Importance matrix and more types</h3>
   <p class="hint">What <code>llama-imatrix -c ${IMATRIX_CTX} --chunks ${IMATRIX_CHUNKS}</code> computes: the mean of x² over
     calibration text for every input column of every layer matrix — the columns whose rounding error matters most. Here the
@@ -184,7 +204,7 @@ const MARKUP = `
   <div id="lm-drop" class="run-drop" tabindex="0" role="button" aria-describedby="lm-drop-help">
     <p><strong>Drop a small llama, qwen2, qwen3 or Gemma GGUF here</strong></p>
     <p id="lm-drop-help" class="hint">or press Enter to choose one (SentencePiece tokenizers, and byte-level BPE with GPT-2's,
-      Llama 3's, Qwen2's or SmolLM's pre-tokenizer; up to ${(MAX_FILE_BYTES / 2 ** 30).toFixed(1)} GiB). An all-F32 model gets its Q8_0, Q4_0
+      Llama 3's, Qwen2's or SmolLM's pre-tokenizer; up to ${(MAX_FILE_BYTES / 2 ** 30).toFixed(1)} GiB). An F32 or F16 model gets its Q8_0, Q4_0
       and Q4_K_M copies; a quantized one runs as it is. Nothing is uploaded.</p>
     <input id="lm-file" type="file" accept=".gguf" hidden>
   </div>
@@ -200,6 +220,7 @@ const state = {
   imatrix: null, // {entries, chunks} of the importance matrix the worker holds for this model
   gptqFile: null, // the name of the last GPTQ variant made, whose file Save GPTQ .gguf gives
   awqFile: null, // the same for AWQ
+  sizeRuns: {}, // by built-in size, its last completed perplexity run: {parameters, ppl: [{name, ppl}]}, first unquantized
 };
 
 function worker() {
@@ -239,6 +260,7 @@ export function mountLanguageModel(section) {
   $('#lm-gptq-grid').onchange = () => { $('#lm-gptq-group').disabled = $('#lm-gptq-grid').value === 'q4_0'; };
   $('#lm-cancel').onclick = () => { state.run++; };
   $('#lm-builtin').onclick = () => { state.loading = null; ensureModel().catch(showFailure); };
+  $('#lm-size').onchange = () => { state.loading = null; ensureModel().catch(showFailure); };
   wireDropZone($('#lm-drop'), $('#lm-file'), (files) => { if (files[0]) loadFile(files[0]).catch(showFailure); });
 }
 
@@ -248,7 +270,7 @@ function showFailure(err) {
 
 function setBusy(busy) {
   state.busy = busy;
-  for (const id of ['#lm-generate', '#lm-ppl', '#lm-builtin', '#lm-imatrix', '#lm-add', '#lm-sens', '#lm-gptq', '#lm-awq']) $(id).disabled = busy;
+  for (const id of ['#lm-generate', '#lm-ppl', '#lm-builtin', '#lm-size', '#lm-imatrix', '#lm-add', '#lm-sens', '#lm-gptq', '#lm-awq']) $(id).disabled = busy;
   $('#lm-imatrix-save').disabled = busy || !state.imatrix;
   $('#lm-gptq-save').disabled = busy || !state.gptqFile;
   $('#lm-awq-save').disabled = busy || !state.awqFile;
@@ -258,7 +280,7 @@ function setBusy(busy) {
 
 function describe(model) {
   const types = model.variants.map((v) => v.name).join(', ');
-  return `${model.builtin ? 'Built-in model' : model.name}: ${model.architecture}, ${model.parameters.toLocaleString('en-US')} parameters, ` +
+  return `${model.builtin ? `Built-in ${model.size} model` : model.name}: ${model.architecture}, ${model.parameters.toLocaleString('en-US')} parameters, ` +
     `${model.n_layer} layers, n_embd ${model.n_embd}, ${model.n_head} heads (${model.n_head_kv} K/V), ` +
     `vocabulary ${model.n_vocab}, trained context ${model.n_ctx_train}. Running: ${types}.`;
 }
@@ -291,11 +313,24 @@ function showModel(model, { keepImatrix = false } = {}) {
   $('#lm-awq-save').disabled = !state.awqFile;
 }
 
-// Loads the built-in model once (or again after a person's model or a worker restart).
+// Loads the chosen built-in model once (or again after a person's model, another size or a worker
+// restart), the bar showing the file's bytes as they arrive, then the copies being made.
 function ensureModel() {
   if (!state.loading) {
-    $('#lm-status').textContent = 'Loading the language model and making its Q8_0, Q4_0 and Q4_K_M copies…';
-    state.loading = request('lm_load_builtin', []).then((model) => { showModel(model); return model; }, (err) => {
+    const size = $('#lm-size').value, bar = $('#lm-load-progress');
+    $('#lm-size').disabled = true;
+    $('#lm-status').textContent = `Loading the ${size} language model…`;
+    bar.hidden = false;
+    bar.value = 0;
+    const onProgress = (done, total) => {
+      bar.max = total;
+      bar.value = done;
+      $('#lm-status').textContent = done < total - 1 ? `Loading the ${size} language model: ${formatBytes(done)} of ${formatBytes(total - 1)}…`
+        : `Loading the ${size} language model: making its Q8_0, Q4_0 and Q4_K_M copies…`;
+    };
+    const settle = () => { bar.hidden = true; $('#lm-size').disabled = state.busy; };
+    state.loading = request('lm_load_builtin', [size], { onProgress }).then((model) => { settle(); showModel(model); return model; }, (err) => {
+      settle();
       state.loading = null;
       $('#lm-status').textContent = 'The language model did not load.';
       throw err;
@@ -477,6 +512,10 @@ async function perplexity() {
     table.dataset.state = 'done';
     status.textContent = `${nChunk} chunks of ${PPL_CTX} tokens, ${rows.length} types.`;
     drawPplChart(rows.map((r) => ({ name: model.variants[r.index].name, bits: r.bits, ppl: r.ppl })));
+    if (model.builtin) {
+      state.sizeRuns[model.size] = { parameters: model.parameters, ppl: rows.map((r) => ({ name: model.variants[r.index].name, ppl: r.ppl })) };
+      drawSizeComparison();
+    }
   } finally {
     bar.hidden = true;
     setBusy(false);
@@ -539,7 +578,7 @@ async function addType(type) {
   try {
     const base = await ensureModel();
     const summary = await request('lm_add_type', [type]);
-    const model = { ...summary, builtin: base.builtin, reference: base.reference, kldReference: base.kldReference, gptqReference: base.gptqReference };
+    const model = { ...summary, builtin: base.builtin, size: base.size, reference: base.reference, kldReference: base.kldReference, gptqReference: base.gptqReference };
     state.loading = Promise.resolve(model);
     showModel(model, { keepImatrix: true });
     status.textContent = `Added ${type}${state.imatrix ? ` and ${type} + imatrix` : ''}: press Generate or Perplexity.`;
@@ -549,6 +588,48 @@ async function addType(type) {
   } finally {
     setBusy(false);
   }
+}
+
+// The two built-in sizes' last perplexity runs side by side: for each type both ran, its perplexity
+// and its increase over the same size's unquantized model (the first row of its run), and which
+// size lost less. Shown once both sizes have run.
+function drawSizeComparison() {
+  const { small, large } = state.sizeRuns;
+  const table = $('#lm-sizes-table');
+  if (!small || !large) {
+    $('#lm-sizes-hint').dataset.waiting = small ? 'large' : 'small';
+    return;
+  }
+  const increase = (run, name) => {
+    const row = run.ppl.find((r) => r.name === name);
+    return row ? { ppl: row.ppl, rel: row.ppl / run.ppl[0].ppl - 1 } : null;
+  };
+  const pct = (x) => `${x >= 0 ? '+' : '−'}${Math.abs(100 * x).toFixed(2)} %`;
+  const mparams = (n) => `${(n / 1e6).toFixed(2)} M`;
+  table.tHead.replaceChildren(el('tr', {}, el('th', { scope: 'col' }, 'type'),
+    el('th', { scope: 'col', class: 'num' }, `small (${mparams(small.parameters)})`), el('th', { scope: 'col', class: 'num' }, 'increase'),
+    el('th', { scope: 'col', class: 'num' }, `large (${mparams(large.parameters)})`), el('th', { scope: 'col', class: 'num' }, 'increase'),
+    el('th', { scope: 'col' }, 'loses less')));
+  const base = el('tr', { 'data-type': 'unquantized' }, el('th', { scope: 'row' }, `unquantized (${small.ppl[0].name} / ${large.ppl[0].name})`),
+    el('td', { class: 'num' }, fmtPpl(small.ppl[0].ppl)), el('td', { class: 'num' }, ''),
+    el('td', { class: 'num' }, fmtPpl(large.ppl[0].ppl)), el('td', { class: 'num' }, ''), el('td', {}, ''));
+  const rows = [];
+  let largeBetter = 0;
+  for (const { name } of small.ppl.slice(1)) {
+    const [s, l] = [increase(small, name), increase(large, name)];
+    if (!l) continue;
+    const winner = l.rel < s.rel ? 'large' : s.rel < l.rel ? 'small' : 'tie';
+    if (winner === 'large') largeBetter++;
+    rows.push(el('tr', { 'data-type': name, 'data-small': String(s.rel), 'data-large': String(l.rel), 'data-winner': winner },
+      el('th', { scope: 'row' }, name), el('td', { class: 'num' }, fmtPpl(s.ppl)), el('td', { class: 'num' }, pct(s.rel)),
+      el('td', { class: 'num' }, fmtPpl(l.ppl)), el('td', { class: 'num' }, pct(l.rel)), el('td', {}, winner)));
+  }
+  table.tBodies[0].replaceChildren(base, ...rows);
+  table.caption.textContent = `Perplexity on the held-out passage (${PPL_CHUNKS} chunks of ${PPL_CTX} tokens) and its increase over ` +
+    `the same size's unquantized model: the large model loses less in ${largeBetter} of ${rows.length} types both ran.`;
+  table.dataset.largeBetter = String(largeBetter);
+  table.dataset.types = String(rows.length);
+  table.hidden = false;
 }
 
 // Perplexity against bits per weight: an SVG scatter, x on a log2 scale (2 to 32 bits).
@@ -705,7 +786,7 @@ async function stepRun(id, startOp, startArgs, stepOp, finish) {
 
 // The worker's summary after a run added variants, shown with the figures the page keeps.
 function adoptSummary(summary, base, reference = base.reference) {
-  const model = { ...summary, builtin: base.builtin, reference, kldReference: base.kldReference, gptqReference: base.gptqReference };
+  const model = { ...summary, builtin: base.builtin, size: base.size, reference, kldReference: base.kldReference, gptqReference: base.gptqReference };
   state.loading = Promise.resolve(model);
   showModel(model, { keepImatrix: true });
 }
@@ -732,7 +813,8 @@ function runGptq() {
 
 async function saveVariantFile(name) {
   const bytes = await request('lm_variant_file', [name]);
-  const stem = (state.model?.builtin ? 'tiny-lm' : state.model?.name.replace(/\.gguf$/i, '')) ?? 'model';
+  const stem = (state.model?.builtin ? (state.model.size === 'small' ? 'tiny-lm' : `tiny-lm-${state.model.size}`)
+    : state.model?.name.replace(/\.gguf$/i, '')) ?? 'model';
   saveBytes(bytes, `${stem}-${name.toLowerCase().replace(/[^a-z0-9]+/g, '-')}.gguf`);
 }
 

@@ -216,6 +216,19 @@ impl Model {
         *slot = Matrix::F32 { rows, cols, w };
     }
 
+    /// Holds every F16 layer matrix as F32 (the same values, exactly): GPTQ and AWQ start from F32
+    /// weights, and an F16 model's are its values widened, as llama-quantize widens them.
+    pub fn widen_f16_layer_matrices(&mut self) {
+        for l in 0..self.config.n_layer {
+            for m in LayerMatrix::ALL {
+                if let Matrix::Dequantized { ty: "f16", w, .. } = self.layer_matrix(l, m) {
+                    let w = w.clone();
+                    self.set_layer_weights(l, m, w);
+                }
+            }
+        }
+    }
+
     /// Layer `l`'s RMSNorm weight before its attention or its feed-forward.
     pub fn layer_norm(&self, l: usize, norm: LayerNorm) -> &[f32] {
         match norm {

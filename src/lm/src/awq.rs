@@ -1,4 +1,4 @@
-//! AWQ in the Language model view: the all-F32 model's per-channel scales searched (and its
+//! AWQ in the Language model view: the F32 or F16 model's per-channel scales searched (and its
 //! weights clipped) layer by layer on calibration text ([`quantscope_llm::AwqRun`]), a step per
 //! call, then added beside the other variants — "AWQ Q4_0" as llama-quantize's Q4_0 mix of the
 //! scaled F32 model (llama.cpp's own AWQ route, a file llama.cpp runs), or on llm-awq's grid

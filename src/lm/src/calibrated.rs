@@ -1,4 +1,4 @@
-//! GPTQ in the Language model view: the all-F32 model quantized layer by layer on calibration
+//! GPTQ in the Language model view: the F32 or F16 model quantized layer by layer on calibration
 //! text ([`quantscope_llm::GptqRun`]), a step per call, then added beside the other variants —
 //! "GPTQ Q4_0" as the Q4_0 file llama.cpp runs, or on the references' grid (int4/int3, groups of
 //! 32/64/128) "GPTQ int4 g128" beside "RTN int4 g128", round-to-nearest on the same grid, both

@@ -13,7 +13,7 @@ use quantscope_llm::{Generator, ImatrixRun, KlDivergence, KlSummary, Model, Perp
 use serde::Serialize;
 use std::rc::Rc;
 
-/// llama.cpp's file types made from an all-F32 model, in the order the page shows them.
+/// llama.cpp's file types made from an F32 or F16 model, in the order the page shows them.
 pub const QUANTIZED_TYPES: [&str; 3] = ["Q8_0", "Q4_0", "Q4_K_M"];
 
 /// The most memory the first variant's log-probabilities may take for the KL divergence.
@@ -135,9 +135,9 @@ pub struct Playground {
     name: String,
     parameters: u64,
     variants: Vec<Variant>,
-    /// The loaded all-F32 file, kept to make more quantized copies from (None for a quantized
+    /// The loaded F32 or F16 file, kept to make more quantized copies from (None for a quantized
     /// file: llama-quantize re-quantizes only with --allow-requantize, and so does not the page).
-    f32_file: Option<lazy::LazyFile>,
+    float_file: Option<lazy::LazyFile>,
     imatrix_run: Option<ImatrixRun>,
     /// The importance matrix of the last completed run.
     imatrix: Option<Rc<Imatrix>>,
@@ -147,8 +147,8 @@ pub struct Playground {
     kl_bases: Vec<Vec<BaseLogProbs>>,
     kl_enabled: bool,
     sensitivity: Option<SensitivityRun>,
-    /// The all-F32 file's bytes (a GPTQ run quantizes its own copy of the model).
-    f32_source: Option<Rc<dyn ByteSource>>,
+    /// The F32 or F16 file's bytes (a GPTQ run quantizes its own copy of the model).
+    float_source: Option<Rc<dyn ByteSource>>,
     gptq: Option<CalibratedRun>,
     awq: Option<AwqPageRun>,
     /// The GPTQ and AWQ variants' files, by variant name, for download.
@@ -175,13 +175,13 @@ fn file_variant(label: &str, bytes: Vec<u8>, bits_per_weight: Option<f64>) -> Re
 /// bytes long), from the header alone, for the page's "too big for the tab" check: the file
 /// (read whole into memory) plus its weights as the loader keeps them
 /// ([`quantscope_llm::weights::loaded_model_bytes`]: Q4_0 unpacked to Q8_0 codes, types without
-/// a kernel dequantized to f32). An all-F32 file is kept for its copies, so add each copy's
-/// weights, and the largest copy's file, held while that copy loads. Bytes.
+/// a kernel dequantized to f32, F16 among them). An F32 or F16 file is kept for its copies, so add
+/// each copy's weights, and the largest copy's file, held while that copy loads. Bytes.
 pub fn memory_needed(file: &lazy::LazyFile, file_len: u64) -> Result<u64, String> {
     let weights = quantscope_llm::weights::loaded_model_bytes(file);
-    let all_f32 = file.tensors.iter().filter(|t| t.shape.iter().filter(|&&d| d > 1).count() >= 2).all(|t| t.dtype == "f32");
+    let float = file.tensors.iter().filter(|t| t.shape.iter().filter(|&&d| d > 1).count() >= 2).all(|t| is_float(&t.dtype));
     let mut total = file_len + weights;
-    if all_f32 {
+    if float {
         let mut largest_file = 0;
         for ty in QUANTIZED_TYPES {
             let ftype = FileType::from_name(ty).map_err(|e| e.to_string())?;
@@ -219,8 +219,10 @@ fn quantized_variant(file: &lazy::LazyFile, ty: &str, options: &MixOptions, labe
 }
 
 impl Playground {
-    /// Loads a llama, qwen2, qwen3, gemma, gemma2 or gemma3 GGUF file; when every matrix is F32, adds its Q8_0, Q4_0 and
-    /// Q4_K_M copies. `progress(done, of)` counts the files made. Errors are the crate's reasons.
+    /// Loads a llama, qwen2, qwen3, gemma, gemma2 or gemma3 GGUF file; when every matrix is F32 or
+    /// F16 (what convert_hf_to_gguf.py writes), adds its Q8_0, Q4_0 and Q4_K_M copies, made from
+    /// it as llama-quantize makes them from either. `progress(done, of)` counts the files made.
+    /// Errors are the crate's reasons.
     pub fn load(name: &str, bytes: Vec<u8>, mut progress: impl FnMut(usize, usize)) -> Result<Playground, String> {
         let file_bytes = bytes.len();
         let source: Rc<dyn ByteSource> = Rc::new(bytes);
@@ -228,30 +230,35 @@ impl Playground {
         let model = Model::from_source(name, source.clone()).map_err(|e| e.to_string())?;
         let file = lazy::open_gguf_file(name, source).map_err(|e| e.to_string())?;
         let (bits, elements) = tensor_bits(&file);
-        let all_f32 = model.matrix_types().iter().all(|(_, t)| *t == "f32");
-        let first = if all_f32 { "F32".to_string() } else { format!("this file ({})", types_label(&model)) };
+        let types = model.matrix_types();
+        let float = types.iter().all(|(_, t)| is_float(t));
+        let first = match types_label(&model).as_str() {
+            "f32" => "F32".to_string(),
+            "f16" => "F16".to_string(),
+            label => format!("this file ({label})"),
+        };
         let parameters = elements as u64;
         let mut variants = vec![Variant::new(&first, model, file_bytes, bits, elements)];
-        if all_f32 {
+        if float {
             for (i, ty) in QUANTIZED_TYPES.iter().enumerate() {
                 progress(i, QUANTIZED_TYPES.len());
                 variants.push(quantized_variant(&file, ty, &MixOptions::default(), ty)?);
             }
             progress(QUANTIZED_TYPES.len(), QUANTIZED_TYPES.len());
         }
-        let f32_file = all_f32.then_some(file);
-        let f32_source = all_f32.then_some(kept_source);
+        let float_file = float.then_some(file);
+        let float_source = float.then_some(kept_source);
         Ok(Playground {
             name: name.to_string(),
             parameters,
             variants,
-            f32_file,
+            float_file,
             imatrix_run: None,
             imatrix: None,
             kl_bases: Vec::new(),
             kl_enabled: false,
             sensitivity: None,
-            f32_source,
+            float_source,
             gptq: None,
             awq: None,
             files: Vec::new(),
@@ -270,9 +277,10 @@ impl Playground {
         group: usize,
         act_order: bool,
     ) -> Result<usize, String> {
-        let source = self.f32_source.clone().ok_or("GPTQ starts from an all-F32 model; this file is already quantized")?;
+        let source = self.float_source.clone().ok_or("GPTQ starts from an F32 or F16 model; this file is already quantized")?;
         let settings = GptqSettings::parse(grid, group, act_order)?;
-        let model = Model::from_source(&self.name, source).map_err(|e| e.to_string())?;
+        let mut model = Model::from_source(&self.name, source).map_err(|e| e.to_string())?;
+        model.widen_f16_layer_matrices();
         let run = CalibratedRun::new(model, text, n_ctx, max_chunks, settings)?;
         let total = run.run.total();
         self.gptq = Some(run);
@@ -286,7 +294,7 @@ impl Playground {
         let step = run.step()?;
         if step.finished {
             let run = self.gptq.take().expect("checked above");
-            let file = self.f32_file.as_ref().expect("a GPTQ run starts from the F32 model");
+            let file = self.float_file.as_ref().expect("a GPTQ run starts from the F32 model");
             let made = run.files(file)?;
             self.add_made(made)?;
         }
@@ -296,8 +304,9 @@ impl Playground {
     /// Readies AWQ of the F32 model on `text`: `grid` "q4_0" or "awq" (llm-awq's int4 g128),
     /// `clip` the clip search too. Returns the number of steps.
     pub fn start_awq(&mut self, text: &str, n_ctx: usize, max_chunks: Option<usize>, grid: &str, clip: bool) -> Result<usize, String> {
-        let source = self.f32_source.clone().ok_or("AWQ starts from an all-F32 model; this file is already quantized")?;
-        let model = Model::from_source(&self.name, source).map_err(|e| e.to_string())?;
+        let source = self.float_source.clone().ok_or("AWQ starts from an F32 or F16 model; this file is already quantized")?;
+        let mut model = Model::from_source(&self.name, source).map_err(|e| e.to_string())?;
+        model.widen_f16_layer_matrices();
         let run = AwqPageRun::new(model, text, n_ctx, max_chunks, grid, clip)?;
         let total = run.total();
         self.awq = Some(run);
@@ -310,7 +319,7 @@ impl Playground {
         let step = run.step()?;
         if step.finished {
             let run = self.awq.take().expect("checked above");
-            let file = self.f32_file.as_ref().expect("an AWQ run starts from the F32 model");
+            let file = self.float_file.as_ref().expect("an AWQ run starts from the F32 model");
             let made = run.files(file)?;
             self.add_made(made)?;
         }
@@ -341,7 +350,8 @@ impl Playground {
     /// with the computed importance matrix when there is one ("TYPE + imatrix"). A name already
     /// shown is made again in place. Returns how many variants there are.
     pub fn add_type(&mut self, ty: &str) -> Result<usize, String> {
-        let file = self.f32_file.as_ref().ok_or("more quantized copies are made from an all-F32 model; this file is already quantized")?;
+        let file =
+            self.float_file.as_ref().ok_or("more quantized copies are made from an F32 or F16 model; this file is already quantized")?;
         let canonical = FileType::from_name(ty).map_err(|e| e.to_string())?.name();
         let mut made = Vec::new();
         // A mix that needs an importance matrix is only made with one (llama-quantize refuses it).
@@ -405,8 +415,8 @@ impl Playground {
         low_type: &str,
         per_layer: bool,
     ) -> Result<usize, String> {
-        if self.f32_file.is_none() {
-            return Err("the probes are made from an all-F32 model; this file is already quantized".into());
+        if self.float_file.is_none() {
+            return Err("the probes are made from an F32 or F16 model; this file is already quantized".into());
         }
         let run = SensitivityRun::new(self.first(), text, n_ctx, max_chunks, low_type, per_layer)?;
         let n = run.n_probe();
@@ -417,7 +427,7 @@ impl Playground {
     /// One more chunk of the sensitivity probes.
     pub fn sensitivity_step(&mut self) -> Result<SensitivityStep, String> {
         let run = self.sensitivity.as_mut().ok_or("no sensitivity run started")?;
-        let file = self.f32_file.as_ref().expect("checked when the run started");
+        let file = self.float_file.as_ref().expect("checked when the run started");
         let imatrix = self.imatrix.as_ref().map(|m| MixImatrix { file_name: IMATRIX_FILE.into(), imatrix: m.clone() });
         run.step(file, self.variants[0].model, imatrix.as_ref())
     }
@@ -448,10 +458,10 @@ impl Playground {
         }
     }
 
-    /// Bytes the loaded weights of every variant take, plus the all-F32 file when it is kept
+    /// Bytes the loaded weights of every variant take, plus the F32 or F16 file when it is kept
     /// (what [`memory_needed`] predicts, less the file a load holds only while it runs).
     pub fn memory_bytes(&self) -> u64 {
-        let file = self.f32_source.as_ref().map_or(0, |s| s.len());
+        let file = self.float_source.as_ref().map_or(0, |s| s.len());
         file + self.variants.iter().map(|v| v.model.memory_bytes()).sum::<u64>()
     }
 
@@ -572,6 +582,11 @@ fn tensor_bits(file: &lazy::LazyFile) -> (f64, f64) {
     let bytes: u64 = file.tensors.iter().filter_map(|t| t.stored_bytes()).sum();
     let elements: u64 = file.tensors.iter().map(|t| t.elements()).sum();
     (bytes as f64 * 8.0, elements as f64)
+}
+
+/// F32 and F16: the types llama-quantize makes every other type from (without --allow-requantize).
+fn is_float(ggml_type: &str) -> bool {
+    matches!(ggml_type, "f32" | "f16")
 }
 
 fn types_label(model: &Model) -> String {

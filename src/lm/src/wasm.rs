@@ -30,7 +30,7 @@ pub struct LmSession {
 
 #[wasm_bindgen]
 impl LmSession {
-    /// Loads a GGUF file (and, for an all-F32 model, makes its Q8_0, Q4_0 and Q4_K_M copies).
+    /// Loads a GGUF file (and, for an F32 or F16 model, makes its Q8_0, Q4_0 and Q4_K_M copies).
     #[wasm_bindgen(constructor)]
     pub fn new(name: &str, bytes: Vec<u8>) -> Result<LmSession, JsError> {
         Ok(LmSession { inner: Playground::load(name, bytes, |_, _| {}).map_err(js_err)? })

@@ -12,3 +12,4 @@ mod awq;
 mod gptq;
 mod playground;
 mod sensitivity;
+mod sizes;
