@@ -38,6 +38,11 @@ use std::rc::Rc;
 /// wasm memory is 4 GiB at most.
 pub const MAX_KV_CACHE_BYTES: usize = 1 << 30;
 
+/// Tokens [`Session::eval`] runs through the matrices together (each matrix tile read once for
+/// them all): more reuse of the weights against more activations to hold (a block's FFN
+/// activations are 2 · TOKEN_BLOCK · n_ff floats).
+const TOKEN_BLOCK: usize = 16;
+
 struct Layer {
     attn_norm: Vec<f32>,
     wq: Matrix,
@@ -506,8 +511,25 @@ fn query_key_value(
 ) {
     project(LayerMatrix::AttnQ, h, q);
     project(LayerMatrix::AttnV, h, v_new);
-    add_bias(v_new, &layer.bv);
     project(LayerMatrix::AttnK, h, k_new);
+    finish_query_key_value(c, rope_freqs, l, layer, pos, q, k_new, v_new, head_in);
+}
+
+/// [`query_key_value`] past the projections: biases, the per-head norms, RoPE and the gemmas'
+/// scaling of q, on position `pos`'s projected q, k and v.
+#[allow(clippy::too_many_arguments)]
+fn finish_query_key_value(
+    c: &LlamaConfig,
+    rope_freqs: Option<&[f32]>,
+    l: usize,
+    layer: &Layer,
+    pos: usize,
+    q: &mut [f32],
+    k_new: &mut [f32],
+    v_new: &mut [f32],
+    head_in: &mut [f32],
+) {
+    add_bias(v_new, &layer.bv);
     add_bias(q, &layer.bq);
     add_bias(k_new, &layer.bk);
     let rope = c.layer_rope(l);
@@ -610,10 +632,79 @@ impl Session<'_> {
             return Err(LlmError::ContextFull { n_ctx: self.n_ctx, needed: self.n_past + tokens.len() });
         }
         let mut logits = vec![0f32; tokens.len() * n_vocab];
+        if sums.is_none() && stop.is_none() && tokens.len() > 1 {
+            for (block, out) in tokens.chunks(TOKEN_BLOCK).zip(logits.chunks_mut(TOKEN_BLOCK * n_vocab)) {
+                self.steps(block, out);
+            }
+            return Ok(logits);
+        }
         for (&t, out) in tokens.iter().zip(logits.chunks_mut(n_vocab)) {
             self.step(t, out, sums.as_mut().map(|s| &mut **s as &mut dyn ActivationObserver), stop);
         }
         Ok(logits)
+    }
+
+    /// Several tokens at positions n_past.. as [`Session::step`] takes them one by one, bit for
+    /// bit: every matrix multiplies the whole block ([`Matrix::matmul`]: a tile of its rows read
+    /// once for all the tokens), the rest — norms, RoPE, attention over the cache — per token, in
+    /// the same operations. A token's keys and values are cached before it attends, and it
+    /// attends only to positions up to its own, so the later tokens of the block change nothing.
+    fn steps(&mut self, tokens: &[u32], logits: &mut [f32]) {
+        let m = self.model;
+        let c = &m.config;
+        let (n, e, hd, p0) = (tokens.len(), c.n_embd, c.head_dim, self.n_past);
+        let (kv_dim, q_dim) = (c.n_head_kv * hd, c.n_head * hd);
+        let mut x = vec![0f32; n * e];
+        for (&t, row) in tokens.iter().zip(x.chunks_mut(e)) {
+            m.embed_row(t, row);
+        }
+        let norm_rows = |x: &[f32], w: &[f32], h: &mut [f32]| {
+            for (xr, hr) in x.chunks(e).zip(h.chunks_mut(e)) {
+                ops::rms_norm(xr, w, c.rms_eps, hr);
+            }
+        };
+        let add_rows = |x: &mut [f32], proj: &[f32]| x.iter_mut().zip(proj).for_each(|(a, b)| *a += b);
+        let mut h = vec![0f32; n * e];
+        let mut q = vec![0f32; n * q_dim];
+        let mut attn = vec![0f32; n * q_dim];
+        let mut proj = vec![0f32; n * e];
+        let mut scores = vec![0f32; p0 + n];
+        let mut head_in = vec![0f32; hd];
+        for (l, layer) in m.layers.iter().enumerate() {
+            norm_rows(&x, &layer.attn_norm, &mut h);
+            let (k_cache, v_cache) = (&mut self.k[l], &mut self.v[l]);
+            layer.wq.matmul(&h, &mut q);
+            layer.wv.matmul(&h, &mut v_cache[p0 * kv_dim..(p0 + n) * kv_dim]);
+            layer.wk.matmul(&h, &mut k_cache[p0 * kv_dim..(p0 + n) * kv_dim]);
+            for (t, (qt, at)) in q.chunks_mut(q_dim).zip(attn.chunks_mut(q_dim)).enumerate() {
+                let pos = p0 + t;
+                let k_new = &mut k_cache[pos * kv_dim..(pos + 1) * kv_dim];
+                let v_new = &mut v_cache[pos * kv_dim..(pos + 1) * kv_dim];
+                finish_query_key_value(c, m.rope_freqs.as_deref(), l, layer, pos, qt, k_new, v_new, &mut head_in);
+                let from = c.window_start(l, pos);
+                attend(c, qt, &k_cache[from * kv_dim..], &v_cache[from * kv_dim..], &mut scores[from..pos + 1], at);
+            }
+            layer.wo.matmul(&attn, &mut proj);
+            post_norm(c, &layer.attn_post_norm, &mut proj);
+            add_rows(&mut x, &proj);
+
+            norm_rows(&x, &layer.ffn_norm, &mut h);
+            let ff = layer.gate.rows();
+            let mut gate = vec![0f32; n * ff];
+            let mut up = vec![0f32; n * ff];
+            layer.gate.matmul(&h, &mut gate);
+            layer.up.matmul(&h, &mut up);
+            for (g, u) in gate.chunks_mut(ff).zip(up.chunks(ff)) {
+                activate(c, g, u);
+            }
+            layer.down.matmul(&gate, &mut proj);
+            post_norm(c, &layer.ffn_post_norm, &mut proj);
+            add_rows(&mut x, &proj);
+        }
+        norm_rows(&x, &m.output_norm, &mut h);
+        m.output.as_ref().unwrap_or(&m.token_embd).matmul(&h, logits);
+        soft_cap(logits, c.final_softcap);
+        self.n_past += n;
     }
 
     /// One token at position n_past; with `sums`, the matrices' inputs are recorded too; with
