@@ -206,26 +206,9 @@ impl Matrix {
         }
     }
 
-    /// y = W x (`ggml_mul_mat` of one column), by the kernels of [`crate::kernels`].
+    /// y = W x (`ggml_mul_mat` of one column), by the kernels of [`crate::kernels`]: [`Matrix::matmul`] of one token.
     pub fn matvec(&self, x: &[f32], y: &mut [f32]) {
-        match self {
-            Matrix::F32 { w, .. } => kernels::f32_matvec(w, x, y),
-            Matrix::Dequantized { act, w, .. } => kernels::f32_matvec(w, &act.round(x), y),
-            Matrix::Q8_0 { blocks, .. } => kernels::q8_0_matvec(blocks, &q8_0::quantize_activations(x), y),
-            Matrix::Q4_0 { blocks, .. } | Matrix::Q5_0 { blocks, .. } | Matrix::Iq4Nl { blocks, .. } => {
-                kernels::q8_0_matvec(blocks, &q8_0::quantize_activations(x), y)
-            }
-            Matrix::Iq4Xs { blocks, .. } => kernels::iq4_xs_matvec(blocks, &kquants::quantize_activations(x), y),
-            Matrix::Q8Min { blocks, .. } => {
-                let (xq, s) = legacy::quantize_activations_q8_1(x);
-                kernels::q8_1_matvec(blocks, &xq, &s, y)
-            }
-            Matrix::Q2K { blocks, .. } => kernels::q2_k_matvec(blocks, &kquants::quantize_activations(x), y),
-            Matrix::Q3K { blocks, .. } => kernels::q3_k_matvec(blocks, &kquants::quantize_activations(x), y),
-            Matrix::Q4K { blocks, .. } => kernels::q4_k_matvec(blocks, &kquants::quantize_activations(x), y),
-            Matrix::Q5K { blocks, .. } => kernels::q5_k_matvec(blocks, &kquants::quantize_activations(x), y),
-            Matrix::Q6K { blocks, .. } => kernels::q6_k_matvec(blocks, &kquants::quantize_activations(x), y),
-        }
+        self.matmul(x, y)
     }
 
     /// Y = W X for `xs.len() / cols` tokens (row-major X: a token's `cols` inputs after another's;
@@ -240,12 +223,12 @@ impl Matrix {
         assert_eq!(ys.len(), n * rows, "matmul: {} outputs for {n} tokens of {rows} rows", ys.len());
         let tokens = || xs.chunks_exact(cols);
         match self {
-            Matrix::F32 { w, .. } => by_tiles(rows, cols * 4, ys, |r, t, y| {
+            Matrix::F32 { w, .. } => by_tiles(rows, cols * 4, ys, &|r, t, y| {
                 kernels::f32_matvec(&w[r.start * cols..r.end * cols], &xs[t * cols..(t + 1) * cols], y)
             }),
             Matrix::Dequantized { act, w, .. } => {
                 let xr: Vec<Vec<f32>> = tokens().map(|x| act.round(x)).collect();
-                by_tiles(rows, cols * 4, ys, |r, t, y| kernels::f32_matvec(&w[r.start * cols..r.end * cols], &xr[t], y))
+                by_tiles(rows, cols * 4, ys, &|r, t, y| kernels::f32_matvec(&w[r.start * cols..r.end * cols], &xr[t], y))
             }
             Matrix::Q8_0 { blocks, .. } | Matrix::Q4_0 { blocks, .. } | Matrix::Q5_0 { blocks, .. } | Matrix::Iq4Nl { blocks, .. } => {
                 let xq: Vec<_> = tokens().map(q8_0::quantize_activations).collect();
@@ -254,7 +237,7 @@ impl Matrix {
             Matrix::Q8Min { blocks, .. } => {
                 let xq: Vec<_> = tokens().map(legacy::quantize_activations_q8_1).collect();
                 let per_row = blocks.len() / rows;
-                by_tiles(rows, per_row * size_of::<BlockQ8Min>(), ys, |r, t, y| {
+                by_tiles(rows, per_row * size_of::<BlockQ8Min>(), ys, &|r, t, y| {
                     kernels::q8_1_matvec(&blocks[r.start * per_row..r.end * per_row], &xq[t].0, &xq[t].1, y)
                 })
             }
@@ -321,7 +304,7 @@ const TILE_BYTES: usize = 32 * 1024;
 
 /// Calls `f(tile rows, token, that token's outputs of those rows)` tile by tile, every token per
 /// tile; `ys` holds `ys.len() / rows` tokens' outputs.
-fn by_tiles(rows: usize, row_bytes: usize, ys: &mut [f32], f: impl Fn(std::ops::Range<usize>, usize, &mut [f32])) {
+fn by_tiles(rows: usize, row_bytes: usize, ys: &mut [f32], f: &dyn Fn(std::ops::Range<usize>, usize, &mut [f32])) {
     let n = ys.len() / rows;
     let tile = (TILE_BYTES / row_bytes.max(1) / 4 * 4).max(4);
     for r0 in (0..rows).step_by(tile) {
@@ -333,9 +316,9 @@ fn by_tiles(rows: usize, row_bytes: usize, ys: &mut [f32], f: impl Fn(std::ops::
 }
 
 /// [`by_tiles`] of a block-quantized matrix's `kernel` (a matvec) against each token's quantized activations.
-fn tiles_of<W, X>(blocks: &[W], rows: usize, xq: &[Vec<X>], ys: &mut [f32], kernel: impl Fn(&[W], &[X], &mut [f32])) {
+fn tiles_of<W, X>(blocks: &[W], rows: usize, xq: &[Vec<X>], ys: &mut [f32], kernel: fn(&[W], &[X], &mut [f32])) {
     let per_row = blocks.len() / rows;
-    by_tiles(rows, per_row * size_of::<W>(), ys, |r, t, y| kernel(&blocks[r.start * per_row..r.end * per_row], &xq[t], y))
+    by_tiles(rows, per_row * size_of::<W>(), ys, &|r, t, y| kernel(&blocks[r.start * per_row..r.end * per_row], &xq[t], y))
 }
 
 /// Each token's activations quantized to Q8_K.

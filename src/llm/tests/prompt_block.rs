@@ -1,11 +1,13 @@
 //! A prompt evaluated in one call (its tokens through each matrix together: `Matrix::matmul`,
-//! `Session::steps`) against the same tokens one call each (`Matrix::matvec`): the logits must be
+//! `Session::steps`) against the same tokens one call each: the logits must be
 //! the same bits, for F32, Q8_0 and the K-quant mixes' files (every matrix kernel the tiny model's
 //! exports reach, among them Q2_K, Q3_K, Q4_K, Q5_K, Q6_K and the legacy types).
 
 use quantscope_formats::gguf_mix::{FileType, MixOptions};
 use quantscope_formats::{gguf_writer, lazy};
-use quantscope_llm::Model;
+use quantscope_llm::activations::LayerMatrix;
+use quantscope_llm::weights::Matrix;
+use quantscope_llm::{kernels, kquants, legacy, q8_0, Model};
 use std::rc::Rc;
 
 fn heldout_ids() -> Vec<u32> {
@@ -21,9 +23,52 @@ fn exported(ftype: &str) -> Model {
     Model::from_gguf(out).unwrap()
 }
 
+/// y = W x as the forward pass multiplied before `Matrix::matmul`: the kernel over the whole
+/// matrix, for one token.
+fn whole_matrix_matvec(m: &Matrix, x: &[f32], y: &mut [f32]) {
+    match m {
+        Matrix::F32 { w, .. } => kernels::f32_matvec(w, x, y),
+        Matrix::Dequantized { act, w, .. } => kernels::f32_matvec(w, &act.round(x), y),
+        Matrix::Q8_0 { blocks, .. } | Matrix::Q4_0 { blocks, .. } | Matrix::Q5_0 { blocks, .. } | Matrix::Iq4Nl { blocks, .. } => {
+            kernels::q8_0_matvec(blocks, &q8_0::quantize_activations(x), y)
+        }
+        Matrix::Iq4Xs { blocks, .. } => kernels::iq4_xs_matvec(blocks, &kquants::quantize_activations(x), y),
+        Matrix::Q8Min { blocks, .. } => {
+            let (xq, s) = legacy::quantize_activations_q8_1(x);
+            kernels::q8_1_matvec(blocks, &xq, &s, y)
+        }
+        Matrix::Q2K { blocks, .. } => kernels::q2_k_matvec(blocks, &kquants::quantize_activations(x), y),
+        Matrix::Q3K { blocks, .. } => kernels::q3_k_matvec(blocks, &kquants::quantize_activations(x), y),
+        Matrix::Q4K { blocks, .. } => kernels::q4_k_matvec(blocks, &kquants::quantize_activations(x), y),
+        Matrix::Q5K { blocks, .. } => kernels::q5_k_matvec(blocks, &kquants::quantize_activations(x), y),
+        Matrix::Q6K { blocks, .. } => kernels::q6_k_matvec(blocks, &kquants::quantize_activations(x), y),
+    }
+}
+
+/// Every layer matrix times 11 tokens' inputs (values of a few magnitudes, as activations have)
+/// in one `matmul`, against the whole-matrix kernel token by token.
+fn check_matmul(name: &str, model: &Model) {
+    for l in 0..model.config.n_layer {
+        for lm in LayerMatrix::ALL {
+            let m = model.layer_matrix(l, lm);
+            let (rows, cols) = (m.rows(), m.cols());
+            let xs: Vec<f32> = (0..11 * cols).map(|i| ((i * 7919 % 1013) as f32 - 506.0) * 0.01 * (1 + i % 5) as f32).collect();
+            let mut ys = vec![0f32; 11 * rows];
+            m.matmul(&xs, &mut ys);
+            let mut y = vec![0f32; rows];
+            for (t, (x, got)) in xs.chunks(cols).zip(ys.chunks(rows)).enumerate() {
+                whole_matrix_matvec(m, x, &mut y);
+                let same = y.iter().zip(got).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{name}: layer {l} {lm:?} ({}) token {t}: matmul differs from the whole-matrix kernel", m.type_name());
+            }
+        }
+    }
+}
+
 /// 3 tokens one by one, then 53 in one call (three blocks and a part one, after cached
 /// positions), against all 56 one by one; then a second prompt call after them.
 fn check(name: &str, model: &Model) {
+    check_matmul(name, model);
     let ids = heldout_ids();
     let mut one_by_one = Vec::new();
     let mut s = model.session(64).unwrap();
