@@ -1,6 +1,7 @@
 //! The forward pass of llama, qwen2, qwen3, gemma, gemma2 and gemma3 (llama.cpp's
 //! `src/models/llama.cpp`, `qwen2.cpp`, `qwen3.cpp`, `gemma.cpp`, `gemma2.cpp`, `gemma3.cpp`: the
-//! same graph but for what [`LlamaConfig`] holds as data), one token at a time against a KV cache:
+//! same graph but for what [`LlamaConfig`] holds as data), against a KV cache; a prompt's tokens go
+//! through each matrix together ([`Session::eval`], [`Matrix::matmul`]), the rest per token:
 //!
 //! ```text
 //! x = token_embd[id]                                  (gemmas: · √n_embd)

@@ -302,9 +302,12 @@ impl Matrix {
 /// passes over it.
 const TILE_BYTES: usize = 32 * 1024;
 
+/// Multiplies a range of a matrix's rows by one token's input, into that token's outputs of those rows.
+type TileFn<'a> = &'a dyn Fn(std::ops::Range<usize>, usize, &mut [f32]);
+
 /// Calls `f(tile rows, token, that token's outputs of those rows)` tile by tile, every token per
 /// tile; `ys` holds `ys.len() / rows` tokens' outputs.
-fn by_tiles(rows: usize, row_bytes: usize, ys: &mut [f32], f: &dyn Fn(std::ops::Range<usize>, usize, &mut [f32])) {
+fn by_tiles(rows: usize, row_bytes: usize, ys: &mut [f32], f: TileFn) {
     let n = ys.len() / rows;
     let tile = (TILE_BYTES / row_bytes.max(1) / 4 * 4).max(4);
     for r0 in (0..rows).step_by(tile) {
