@@ -1,6 +1,7 @@
 //! The forward pass of llama, qwen2, qwen3, gemma, gemma2 and gemma3 (llama.cpp's
 //! `src/models/llama.cpp`, `qwen2.cpp`, `qwen3.cpp`, `gemma.cpp`, `gemma2.cpp`, `gemma3.cpp`: the
-//! same graph but for what [`LlamaConfig`] holds as data), one token at a time against a KV cache:
+//! same graph but for what [`LlamaConfig`] holds as data), against a KV cache; a prompt's tokens go
+//! through each matrix together ([`Session::eval`], [`Matrix::matmul`]), the rest per token:
 //!
 //! ```text
 //! x = token_embd[id]                                  (gemmas: · √n_embd)
@@ -37,6 +38,11 @@ use std::rc::Rc;
 /// The largest KV cache a session allocates (K and V of every layer, f32): a browser tab's
 /// wasm memory is 4 GiB at most.
 pub const MAX_KV_CACHE_BYTES: usize = 1 << 30;
+
+/// Tokens [`Session::eval`] runs through the matrices together (each matrix tile read once for
+/// them all): more reuse of the weights against more activations to hold (a block's FFN
+/// activations are 2 · TOKEN_BLOCK · n_ff floats).
+const TOKEN_BLOCK: usize = 16;
 
 struct Layer {
     attn_norm: Vec<f32>,
@@ -519,8 +525,25 @@ fn query_key_value(
 ) {
     project(LayerMatrix::AttnQ, h, q);
     project(LayerMatrix::AttnV, h, v_new);
-    add_bias(v_new, &layer.bv);
     project(LayerMatrix::AttnK, h, k_new);
+    finish_query_key_value(c, rope_freqs, l, layer, pos, q, k_new, v_new, head_in);
+}
+
+/// [`query_key_value`] past the projections: biases, the per-head norms, RoPE and the gemmas'
+/// scaling of q, on position `pos`'s projected q, k and v.
+#[allow(clippy::too_many_arguments)]
+fn finish_query_key_value(
+    c: &LlamaConfig,
+    rope_freqs: Option<&[f32]>,
+    l: usize,
+    layer: &Layer,
+    pos: usize,
+    q: &mut [f32],
+    k_new: &mut [f32],
+    v_new: &mut [f32],
+    head_in: &mut [f32],
+) {
+    add_bias(v_new, &layer.bv);
     add_bias(q, &layer.bq);
     add_bias(k_new, &layer.bk);
     let rope = c.layer_rope(l);
@@ -623,82 +646,110 @@ impl Session<'_> {
             return Err(LlmError::ContextFull { n_ctx: self.n_ctx, needed: self.n_past + tokens.len() });
         }
         let mut logits = vec![0f32; tokens.len() * n_vocab];
-        for (&t, out) in tokens.iter().zip(logits.chunks_mut(n_vocab)) {
-            self.step(t, out, sums.as_mut().map(|s| &mut **s as &mut dyn ActivationObserver), stop);
+        for (block, out) in tokens.chunks(TOKEN_BLOCK).zip(logits.chunks_mut(TOKEN_BLOCK * n_vocab)) {
+            self.steps(block, out, sums.as_mut().map(|s| &mut **s as &mut dyn ActivationObserver), stop);
         }
         Ok(logits)
     }
 
-    /// One token at position n_past; with `sums`, the matrices' inputs are recorded too; with
-    /// `stop`, the token goes no further than that matrix's input (no logits).
-    fn step(&mut self, token: u32, logits: &mut [f32], mut sums: Option<&mut dyn ActivationObserver>, stop: Option<(usize, LayerMatrix)>) {
-        let mut record = |l: usize, m: LayerMatrix, x: &[f32]| {
+    /// Tokens at positions n_past.., each with the same operations as alone, bit for bit: every
+    /// matrix multiplies the whole block ([`Matrix::matmul`]: a tile of its rows read once for all
+    /// the tokens), the rest — norms, RoPE, attention over the cache — per token. A token's keys
+    /// and values are cached before it attends, and it attends only to positions up to its own,
+    /// so the later tokens of the block change nothing. With `sums`, the matrices' inputs are
+    /// recorded too (each matrix's in token order, as token by token); with `stop`, the tokens go
+    /// no further than that matrix's input (no logits).
+    fn steps(
+        &mut self,
+        tokens: &[u32],
+        logits: &mut [f32],
+        mut sums: Option<&mut dyn ActivationObserver>,
+        stop: Option<(usize, LayerMatrix)>,
+    ) {
+        let mut record = |l: usize, m: LayerMatrix, rows: &[f32], width: usize| {
             if let Some(s) = sums.as_deref_mut() {
-                s.observe(l, m, x);
+                for x in rows.chunks(width) {
+                    s.observe(l, m, x);
+                }
             }
         };
         let m = self.model;
         let c = &m.config;
-        let (hd, n_kv, pos) = (c.head_dim, c.n_head_kv, self.n_past);
-        let kv_dim = n_kv * hd;
-
-        let mut x = vec![0f32; c.n_embd];
-        m.embed_row(token, &mut x);
-        let mut h = vec![0f32; c.n_embd];
-        let mut q = vec![0f32; c.n_head * hd];
-        let mut attn = vec![0f32; c.n_head * hd];
-        let mut proj = vec![0f32; c.n_embd];
-        let mut scores = vec![0f32; pos + 1];
+        let (n, e, hd, p0) = (tokens.len(), c.n_embd, c.head_dim, self.n_past);
+        let (kv_dim, q_dim) = (c.n_head_kv * hd, c.n_head * hd);
+        let mut x = vec![0f32; n * e];
+        for (&t, row) in tokens.iter().zip(x.chunks_mut(e)) {
+            m.embed_row(t, row);
+        }
+        let norm_rows = |x: &[f32], w: &[f32], h: &mut [f32]| {
+            for (xr, hr) in x.chunks(e).zip(h.chunks_mut(e)) {
+                ops::rms_norm(xr, w, c.rms_eps, hr);
+            }
+        };
+        let add_rows = |x: &mut [f32], proj: &[f32]| x.iter_mut().zip(proj).for_each(|(a, b)| *a += b);
+        let mut h = vec![0f32; n * e];
+        let mut q = vec![0f32; n * q_dim];
+        let mut attn = vec![0f32; n * q_dim];
+        let mut proj = vec![0f32; n * e];
+        let mut scores = vec![0f32; p0 + n];
         let mut head_in = vec![0f32; hd];
         for (l, layer) in m.layers.iter().enumerate() {
             // Past the matrix a calibration pass stops at (its input is recorded just before).
             let stops_at = |ms: &[LayerMatrix]| stop.is_some_and(|(sl, sm)| sl == l && ms.contains(&sm));
-            ops::rms_norm(&x, &layer.attn_norm, c.rms_eps, &mut h);
+            norm_rows(&x, &layer.attn_norm, &mut h);
             for m in [LayerMatrix::AttnQ, LayerMatrix::AttnK, LayerMatrix::AttnV] {
-                record(l, m, &h);
+                record(l, m, &h, e);
             }
             if stops_at(&[LayerMatrix::AttnQ, LayerMatrix::AttnK, LayerMatrix::AttnV]) {
                 break;
             }
             let (k_cache, v_cache) = (&mut self.k[l], &mut self.v[l]);
-            let (k_new, v_new) = (&mut k_cache[pos * kv_dim..(pos + 1) * kv_dim], &mut v_cache[pos * kv_dim..(pos + 1) * kv_dim]);
-            let project = |mat: LayerMatrix, x: &[f32], y: &mut [f32]| m.layer_matrix(l, mat).matvec(x, y);
-            query_key_value(c, m.rope_freqs.as_deref(), l, layer, pos, &h, project, &mut q, k_new, v_new, &mut head_in);
-            let from = c.window_start(l, pos);
-            attend(c, &q, &k_cache[from * kv_dim..], &v_cache[from * kv_dim..], &mut scores[from..], &mut attn);
-            record(l, LayerMatrix::AttnOutput, &attn);
+            layer.wq.matmul(&h, &mut q);
+            layer.wv.matmul(&h, &mut v_cache[p0 * kv_dim..(p0 + n) * kv_dim]);
+            layer.wk.matmul(&h, &mut k_cache[p0 * kv_dim..(p0 + n) * kv_dim]);
+            for (t, (qt, at)) in q.chunks_mut(q_dim).zip(attn.chunks_mut(q_dim)).enumerate() {
+                let pos = p0 + t;
+                let k_new = &mut k_cache[pos * kv_dim..(pos + 1) * kv_dim];
+                let v_new = &mut v_cache[pos * kv_dim..(pos + 1) * kv_dim];
+                finish_query_key_value(c, m.rope_freqs.as_deref(), l, layer, pos, qt, k_new, v_new, &mut head_in);
+                let from = c.window_start(l, pos);
+                attend(c, qt, &k_cache[from * kv_dim..], &v_cache[from * kv_dim..], &mut scores[from..pos + 1], at);
+            }
+            record(l, LayerMatrix::AttnOutput, &attn, q_dim);
             if stops_at(&[LayerMatrix::AttnOutput]) {
                 break;
             }
-            layer.wo.matvec(&attn, &mut proj);
+            layer.wo.matmul(&attn, &mut proj);
             post_norm(c, &layer.attn_post_norm, &mut proj);
-            x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
+            add_rows(&mut x, &proj);
 
-            ops::rms_norm(&x, &layer.ffn_norm, c.rms_eps, &mut h);
+            norm_rows(&x, &layer.ffn_norm, &mut h);
             let ff = layer.gate.rows();
-            let mut gate = vec![0f32; ff];
-            let mut up = vec![0f32; ff];
-            record(l, LayerMatrix::FfnGate, &h);
-            record(l, LayerMatrix::FfnUp, &h);
+            let mut gate = vec![0f32; n * ff];
+            let mut up = vec![0f32; n * ff];
+            record(l, LayerMatrix::FfnGate, &h, e);
+            record(l, LayerMatrix::FfnUp, &h, e);
             if stops_at(&[LayerMatrix::FfnGate, LayerMatrix::FfnUp]) {
                 break;
             }
-            layer.gate.matvec(&h, &mut gate);
-            layer.up.matvec(&h, &mut up);
-            activate(c, &mut gate, &up);
-            record(l, LayerMatrix::FfnDown, &gate);
+            layer.gate.matmul(&h, &mut gate);
+            layer.up.matmul(&h, &mut up);
+            for (g, u) in gate.chunks_mut(ff).zip(up.chunks(ff)) {
+                activate(c, g, u);
+            }
+            record(l, LayerMatrix::FfnDown, &gate, ff);
             if stops_at(&[LayerMatrix::FfnDown]) {
                 break;
             }
-            layer.down.matvec(&gate, &mut proj);
+            layer.down.matmul(&gate, &mut proj);
             post_norm(c, &layer.ffn_post_norm, &mut proj);
-            x.iter_mut().zip(&proj).for_each(|(a, b)| *a += b);
+            add_rows(&mut x, &proj);
         }
         if stop.is_none() {
-            ops::rms_norm(&x, &m.output_norm, c.rms_eps, &mut h);
-            m.output.as_ref().unwrap_or(&m.token_embd).matvec(&h, logits);
+            norm_rows(&x, &m.output_norm, &mut h);
+            m.output.as_ref().unwrap_or(&m.token_embd).matmul(&h, logits);
             soft_cap(logits, c.final_softcap);
         }
-        self.n_past += 1;
+        self.n_past += n;
     }
 }

@@ -206,25 +206,47 @@ impl Matrix {
         }
     }
 
-    /// y = W x (`ggml_mul_mat` of one column), by the kernels of [`crate::kernels`].
+    /// y = W x (`ggml_mul_mat` of one column), by the kernels of [`crate::kernels`]: [`Matrix::matmul`] of one token.
     pub fn matvec(&self, x: &[f32], y: &mut [f32]) {
+        self.matmul(x, y)
+    }
+
+    /// Y = W X for `xs.len() / cols` tokens (row-major X: a token's `cols` inputs after another's;
+    /// Y: a token's `rows` outputs after another's), each output exactly as [`Matrix::matvec`]
+    /// makes it (the same kernel on the same row and input: bit for bit). Only the loop nest
+    /// differs: a tile of rows is multiplied by every token before the next tile, so the tile's
+    /// weights are read from memory once per block of tokens, not once per token (llama.cpp's
+    /// `ggml_compute_forward_mul_mat` blocks its rows and columns the same way).
+    pub fn matmul(&self, xs: &[f32], ys: &mut [f32]) {
+        let (rows, cols) = (self.rows(), self.cols());
+        let n = xs.len() / cols;
+        assert_eq!(ys.len(), n * rows, "matmul: {} outputs for {n} tokens of {rows} rows", ys.len());
+        let tokens = || xs.chunks_exact(cols);
         match self {
-            Matrix::F32 { w, .. } => kernels::f32_matvec(w, x, y),
-            Matrix::Dequantized { act, w, .. } => kernels::f32_matvec(w, &act.round(x), y),
-            Matrix::Q8_0 { blocks, .. } => kernels::q8_0_matvec(blocks, &q8_0::quantize_activations(x), y),
-            Matrix::Q4_0 { blocks, .. } | Matrix::Q5_0 { blocks, .. } | Matrix::Iq4Nl { blocks, .. } => {
-                kernels::q8_0_matvec(blocks, &q8_0::quantize_activations(x), y)
+            Matrix::F32 { w, .. } => by_tiles(rows, cols * 4, ys, &|r, t, y| {
+                kernels::f32_matvec(&w[r.start * cols..r.end * cols], &xs[t * cols..(t + 1) * cols], y)
+            }),
+            Matrix::Dequantized { act, w, .. } => {
+                let xr: Vec<Vec<f32>> = tokens().map(|x| act.round(x)).collect();
+                by_tiles(rows, cols * 4, ys, &|r, t, y| kernels::f32_matvec(&w[r.start * cols..r.end * cols], &xr[t], y))
             }
-            Matrix::Iq4Xs { blocks, .. } => kernels::iq4_xs_matvec(blocks, &kquants::quantize_activations(x), y),
+            Matrix::Q8_0 { blocks, .. } | Matrix::Q4_0 { blocks, .. } | Matrix::Q5_0 { blocks, .. } | Matrix::Iq4Nl { blocks, .. } => {
+                let xq: Vec<_> = tokens().map(q8_0::quantize_activations).collect();
+                tiles_of(blocks, rows, &xq, ys, kernels::q8_0_matvec)
+            }
             Matrix::Q8Min { blocks, .. } => {
-                let (xq, s) = legacy::quantize_activations_q8_1(x);
-                kernels::q8_1_matvec(blocks, &xq, &s, y)
+                let xq: Vec<_> = tokens().map(legacy::quantize_activations_q8_1).collect();
+                let per_row = blocks.len() / rows;
+                by_tiles(rows, per_row * size_of::<BlockQ8Min>(), ys, &|r, t, y| {
+                    kernels::q8_1_matvec(&blocks[r.start * per_row..r.end * per_row], &xq[t].0, &xq[t].1, y)
+                })
             }
-            Matrix::Q2K { blocks, .. } => kernels::q2_k_matvec(blocks, &kquants::quantize_activations(x), y),
-            Matrix::Q3K { blocks, .. } => kernels::q3_k_matvec(blocks, &kquants::quantize_activations(x), y),
-            Matrix::Q4K { blocks, .. } => kernels::q4_k_matvec(blocks, &kquants::quantize_activations(x), y),
-            Matrix::Q5K { blocks, .. } => kernels::q5_k_matvec(blocks, &kquants::quantize_activations(x), y),
-            Matrix::Q6K { blocks, .. } => kernels::q6_k_matvec(blocks, &kquants::quantize_activations(x), y),
+            Matrix::Iq4Xs { blocks, .. } => tiles_of(blocks, rows, &q8_k_rows(xs, cols), ys, kernels::iq4_xs_matvec),
+            Matrix::Q2K { blocks, .. } => tiles_of(blocks, rows, &q8_k_rows(xs, cols), ys, kernels::q2_k_matvec),
+            Matrix::Q3K { blocks, .. } => tiles_of(blocks, rows, &q8_k_rows(xs, cols), ys, kernels::q3_k_matvec),
+            Matrix::Q4K { blocks, .. } => tiles_of(blocks, rows, &q8_k_rows(xs, cols), ys, kernels::q4_k_matvec),
+            Matrix::Q5K { blocks, .. } => tiles_of(blocks, rows, &q8_k_rows(xs, cols), ys, kernels::q5_k_matvec),
+            Matrix::Q6K { blocks, .. } => tiles_of(blocks, rows, &q8_k_rows(xs, cols), ys, kernels::q6_k_matvec),
         }
     }
 
@@ -273,6 +295,38 @@ impl Matrix {
             }
         }
     }
+}
+
+/// Bytes of weights a tile of [`Matrix::matmul`] holds at most (at least four rows, the SIMD128
+/// kernels' group): small enough to stay in a core's L1/L2 cache while every token of the block
+/// passes over it.
+const TILE_BYTES: usize = 32 * 1024;
+
+/// Multiplies a range of a matrix's rows by one token's input, into that token's outputs of those rows.
+type TileFn<'a> = &'a dyn Fn(std::ops::Range<usize>, usize, &mut [f32]);
+
+/// Calls `f(tile rows, token, that token's outputs of those rows)` tile by tile, every token per
+/// tile; `ys` holds `ys.len() / rows` tokens' outputs.
+fn by_tiles(rows: usize, row_bytes: usize, ys: &mut [f32], f: TileFn) {
+    let n = ys.len() / rows;
+    let tile = (TILE_BYTES / row_bytes.max(1) / 4 * 4).max(4);
+    for r0 in (0..rows).step_by(tile) {
+        let r1 = (r0 + tile).min(rows);
+        for t in 0..n {
+            f(r0..r1, t, &mut ys[t * rows + r0..t * rows + r1]);
+        }
+    }
+}
+
+/// [`by_tiles`] of a block-quantized matrix's `kernel` (a matvec) against each token's quantized activations.
+fn tiles_of<W, X>(blocks: &[W], rows: usize, xq: &[Vec<X>], ys: &mut [f32], kernel: fn(&[W], &[X], &mut [f32])) {
+    let per_row = blocks.len() / rows;
+    by_tiles(rows, per_row * size_of::<W>(), ys, &|r, t, y| kernel(&blocks[r.start * per_row..r.end * per_row], &xq[t], y))
+}
+
+/// Each token's activations quantized to Q8_K.
+fn q8_k_rows(xs: &[f32], cols: usize) -> Vec<Vec<kquants::BlockQ8K>> {
+    xs.chunks_exact(cols).map(kquants::quantize_activations).collect()
 }
 
 /// The tensors of a GGUF file, looked up by name.

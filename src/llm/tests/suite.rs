@@ -21,6 +21,7 @@ mod logits;
 mod memory;
 mod more_types;
 mod perplexity;
+mod prompt_block;
 mod q8_1;
 mod quantized;
 mod tiny_lm;
