@@ -6,7 +6,7 @@
 
 use crate::op::PlanView;
 use crate::ops::norm::BatchNorm;
-use crate::ops::unary::{Clip, FloatFn, Unary, UnaryMath};
+use crate::ops::unary::{clamp01, clip, Clip, FloatFn, Unary, UnaryMath};
 use crate::value::{DType, Value};
 
 /// What a fused Conv applies to its output after the bias (`crate::fuse`): each the same f32
@@ -34,26 +34,6 @@ pub enum Epilogue {
         hi: f32,
         div: f32,
     },
-}
-
-/// `min(max(x, 0), 1)` with NaN kept, as `crate::ops::unary`'s HardSigmoid and HardSwish
-/// (`f32::clamp` compares the same way: `x < 0`, then `x > 1`).
-#[inline(always)]
-fn clamp01(x: f32) -> f32 {
-    x.clamp(0.0, 1.0)
-}
-
-/// Clip's order: `max` with the low bound, then `min` with the high one; NaN passes.
-#[inline(always)]
-fn clip(e: f32, lo: Option<f32>, hi: Option<f32>) -> f32 {
-    let e = match lo {
-        Some(l) if e < l => l,
-        _ => e,
-    };
-    match hi {
-        Some(h) if e > h => h,
-        _ => e,
-    }
 }
 
 impl Epilogue {

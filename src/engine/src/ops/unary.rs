@@ -47,7 +47,7 @@ pub enum FloatFn {
 }
 
 /// Generic over f32/f64 so both precisions share one definition.
-trait Float:
+pub(crate) trait Float:
     Copy
     + PartialOrd
     + std::ops::Add<Output = Self>
@@ -182,9 +182,9 @@ impl FloatFn {
     }
 }
 
-/// `min(max(x, 0), 1)`, NaN kept.
+/// `min(max(x, 0), 1)`, NaN kept (also the fused Conv epilogues', ops/conv_fuse.rs).
 #[inline(always)]
-fn clamp01<T: Float>(x: T) -> T {
+pub(crate) fn clamp01<T: Float>(x: T) -> T {
     if x < T::c(0.0) {
         T::c(0.0)
     } else if x > T::c(1.0) {
@@ -397,6 +397,20 @@ macro_rules! clip_int {
     }};
 }
 
+/// Clip's order (the spec's): `max` with the low bound, then `min` with the high one; NaN passes.
+/// Also the fused Conv epilogues' (ops/conv_fuse.rs).
+#[inline(always)]
+pub(crate) fn clip<T: PartialOrd>(e: T, lo: Option<T>, hi: Option<T>) -> T {
+    let e = match lo {
+        Some(l) if e < l => l,
+        _ => e,
+    };
+    match hi {
+        Some(h) if e > h => h,
+        _ => e,
+    }
+}
+
 impl Op for Clip {
     fn op_type(&self) -> &'static str {
         "Clip"
@@ -412,29 +426,11 @@ impl Op for Clip {
         if v.data().natural_dtype() != dtype {
             return Err(dtype_err(format!("Clip does not accept {dtype}")));
         }
-        // The spec's order: max with the low bound, then min with the high one.
-        let clip32 = |e: f32| {
-            let e = match lo {
-                Some(l) if e < l as f32 => l as f32,
-                _ => e,
-            };
-            match hi {
-                Some(h) if e > h as f32 => h as f32,
-                _ => e,
-            }
-        };
+        let (lo32, hi32) = (lo.map(|l| l as f32), hi.map(|h| h as f32));
+        let clip32 = |e: f32| clip(e, lo32, hi32);
         match v.data_mut() {
             Data::F32(x) => each(x, clip32),
-            Data::F64(x) => each(x, |e| {
-                let e = match lo {
-                    Some(l) if e < l => l,
-                    _ => e,
-                };
-                match hi {
-                    Some(h) if e > h => h,
-                    _ => e,
-                }
-            }),
+            Data::F64(x) => each(x, |e| clip(e, lo, hi)),
             Data::F16(x) => each(x, |e| f16::from_f32(clip32(e.to_f32()))),
             Data::BF16(x) => each(x, |e| bf16::from_f32(clip32(e.to_f32()))),
             Data::I8(x) => clip_int!(x, lo, hi, i8),
