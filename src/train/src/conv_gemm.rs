@@ -226,12 +226,42 @@ pub(crate) fn sum(x: &[f32]) -> f32 {
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }
 
-/// `[rows, cols]` → `[cols, rows]`.
+/// `a [rows, cols]` → `out [cols, rows]`, 4×4 blocks at a time (SIMD128 shuffles in the page).
 pub(crate) fn transpose(a: &[f32], rows: usize, cols: usize, out: &mut Vec<f32>) {
     out.resize(rows * cols, 0.0);
-    for (r, row) in a.chunks_exact(cols).enumerate() {
-        for (c, &v) in row.iter().enumerate() {
-            out[c * rows + r] = v;
+    let (r4, c4) = (rows / 4 * 4, cols / 4 * 4);
+    for r in (0..r4).step_by(4) {
+        for c in (0..c4).step_by(4) {
+            transpose_block(a, cols, r, c, out, rows);
+        }
+    }
+    for r in 0..rows {
+        for c in if r < r4 { c4 } else { 0 }..cols {
+            out[c * rows + r] = a[r * cols + c];
+        }
+    }
+}
+
+/// The 4×4 block at (r, c) of `a` (row stride `cols`) into `out` (row stride `rows`) at (c, r).
+#[inline(always)]
+fn transpose_block(a: &[f32], cols: usize, r: usize, c: usize, out: &mut [f32], rows: usize) {
+    let (src, dst) = (&a[r * cols + c..], &mut out[c * rows + r..]);
+    assert!(src.len() >= 3 * cols + 4 && dst.len() >= 3 * rows + 4);
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        use core::arch::wasm32::*;
+        // SAFETY: four rows of four floats on each side (asserted above).
+        unsafe {
+            let v: [v128; 4] = core::array::from_fn(|i| v128_load(src.as_ptr().add(i * cols) as *const v128));
+            for (j, t) in quantscope_gemm::transpose4(v).into_iter().enumerate() {
+                v128_store(dst.as_mut_ptr().add(j * rows) as *mut v128, t);
+            }
+        }
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    for i in 0..4 {
+        for j in 0..4 {
+            dst[j * rows + i] = src[i * cols + j];
         }
     }
 }

@@ -25,7 +25,7 @@
 //! gradient 176–177. Batching the forward's 64 per-sample products into one (the weight packed
 //! once) measured slower (155 against 162: its 1.2 MB product did not stay in cache) and is not done.
 
-use crate::conv_gemm::{fill_patches_t, output_size, Shape};
+use crate::conv_gemm::{self, fill_patches_t, output_size, Shape};
 use quantscope_gemm::NR;
 
 /// Panels (8 sums each, two SIMD128 vectors) summed per pass over the terms: three keep the six
@@ -158,53 +158,12 @@ pub(crate) fn cols_grad(
             at += NR;
         }
     }
-    transpose(dcols_t, positions, lp, dcols);
-}
-
-/// `a [rows, cols]` → `out [cols, rows]`, 4×4 blocks at a time (SIMD128 shuffles in the page).
-fn transpose(a: &[f32], rows: usize, cols: usize, out: &mut Vec<f32>) {
-    out.resize(rows * cols, 0.0);
-    let (r4, c4) = (rows / 4 * 4, cols / 4 * 4);
-    for r in (0..r4).step_by(4) {
-        for c in (0..c4).step_by(4) {
-            transpose_block(a, cols, r, c, out, rows);
-        }
-    }
-    for r in 0..rows {
-        for c in if r < r4 { c4 } else { 0 }..cols {
-            out[c * rows + r] = a[r * cols + c];
-        }
-    }
-}
-
-/// The 4×4 block at (r, c) of `a` (row stride `cols`) into `out` (row stride `rows`) at (c, r).
-#[inline(always)]
-fn transpose_block(a: &[f32], cols: usize, r: usize, c: usize, out: &mut [f32], rows: usize) {
-    let (src, dst) = (&a[r * cols + c..], &mut out[c * rows + r..]);
-    assert!(src.len() >= 3 * cols + 4 && dst.len() >= 3 * rows + 4);
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    {
-        use core::arch::wasm32::*;
-        // SAFETY: four rows of four floats on each side (asserted above).
-        unsafe {
-            let v: [v128; 4] = core::array::from_fn(|i| v128_load(src.as_ptr().add(i * cols) as *const v128));
-            for (j, t) in quantscope_gemm::transpose4(v).into_iter().enumerate() {
-                v128_store(dst.as_mut_ptr().add(j * rows) as *mut v128, t);
-            }
-        }
-    }
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    for i in 0..4 {
-        for j in 0..4 {
-            dst[j * rows + i] = src[i * cols + j];
-        }
-    }
+    conv_gemm::transpose(dcols_t, positions, lp, dcols);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conv_gemm;
     use crate::rng::SplitMix64;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
