@@ -67,9 +67,13 @@ export function startServer(port = 0, { modules } = {}) {
   });
 }
 
+/** The port a command line asks for: `--port N`, else the PORT environment variable, else 8080. */
+export function requestedPort(argv = process.argv, env = process.env) {
+  const flag = argv.indexOf('--port');
+  return Number(flag > 0 ? argv[flag + 1] : env.PORT ?? 8080);
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const flag = process.argv.indexOf('--port');
-  const port = Number(flag > 0 ? process.argv[flag + 1] : process.env.PORT ?? 8080);
-  const server = await startServer(port);
+  const server = await startServer(requestedPort());
   console.log(`quantscope is served at http://localhost:${server.address().port}/  (Ctrl+C stops it)`);
 }

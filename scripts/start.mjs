@@ -9,14 +9,12 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { finishedFolder, ModuleBuilds } from './module-builds.mjs';
-import { startServer } from './serve.mjs';
+import { requestedPort, startServer } from './serve.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BUILD = 'scripts/build-wasm.sh';
 const FIRST_PAINT = ['pkg', 'pkg-plot', 'pkg-learn'];
 
-const flag = process.argv.indexOf('--port');
-const port = Number(flag > 0 ? process.argv[flag + 1] : process.env.PORT ?? 8080);
 
 const list = spawnSync('bash', [BUILD, '--list'], { cwd: ROOT, encoding: 'utf8' });
 if (list.status !== 0) throw new Error(`${BUILD} --list failed: ${list.stderr}`);
@@ -26,7 +24,7 @@ const first = spawnSync('bash', [BUILD, ...FIRST_PAINT], { cwd: ROOT, stdio: 'in
 if (first.status !== 0) process.exit(first.status ?? 1);
 
 const modules = new ModuleBuilds(rest);
-const server = await startServer(port, { modules });
+const server = await startServer(requestedPort(), { modules });
 console.log(
   `quantscope is served at http://localhost:${server.address().port}/  (Ctrl+C stops it)\n` +
     `  building the other ${rest.length} modules behind it; a view that needs one waits for it`,
