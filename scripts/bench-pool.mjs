@@ -1,15 +1,31 @@
-// The whole-model comparison on 1 worker and on the pool (part of `npm run bench`; alone:
-// `npm run bench -- --pool`, or `node scripts/bench-pool.mjs` on an already built www/pkg).
-// Writes a safetensors model of 8 tensors of 512 × 1024 f32 (4M parameters, seeded normal
-// values) to a temporary directory, opens it in a fresh page for each pool size (1, 2, and the
-// machine's core count when larger) through the file input, runs *Compare every scheme on the
-// model* and reads the time the page reports. The speed-up is the 1-worker time over each.
+// The whole-model comparison and the GGUF exports on 1 worker and on the pool (part of `npm run
+// bench`; alone: `npm run bench -- --pool`, or `node scripts/bench-pool.mjs` on an already built
+// www/pkg and www/pkg-mix). Writes a safetensors model of 8 tensors of 512 × 1024 f32 (4M
+// parameters, seeded normal values) to a temporary directory, opens it in a fresh page for each
+// pool size (1, 2, and the machine's core count when larger) through the file input, runs
+// *Compare every scheme on the model*, then exports it as q4_k, and reads the times the page
+// reports; then the built-in larger language model (tests/fixtures/tiny_lm_large, 5M
+// parameters) as llama.cpp's Q4_K_M mix. The speed-up is the 1-worker time over each.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { launch } from '../tests/e2e/browser.mjs';
 import { rng, writeSafetensors } from '../tests/e2e/bigfiles-make.mjs';
+
+const LARGE_LM = new URL('../tests/fixtures/tiny_lm_large/tiny-lm-large-f16.gguf', import.meta.url).pathname;
+
+// Exports the page's loaded file as `type` (a ggml type or a llama.cpp mix) and returns the
+// seconds the page reports, checking it used `workers` workers.
+async function exportTime(page, type, workers) {
+  await page.selectOption('#gguf-type', type);
+  await page.evaluate(() => { delete document.body.dataset.ggufExported; });
+  await Promise.all([page.waitForEvent('download', { timeout: 30 * 60000 }), page.click('#gguf-export')]);
+  await page.waitForSelector('#gguf-result:not([hidden])');
+  const [, seconds, used] = (await page.locator('#gguf-result').textContent()).match(/written in ([\d.]+) s on (\d+) workers?/);
+  if (Number(used) !== Math.min(workers, 8)) throw new Error(`the ${type} export used ${used} workers, not ${workers}`);
+  return Number(seconds);
+}
 
 export async function benchPool() {
   const dir = await mkdtemp(join(tmpdir(), 'quantscope-pool-'));
@@ -33,16 +49,28 @@ export async function benchPool() {
       await page.waitForSelector('body[data-model-compared="true"]', { state: 'attached', timeout: 30 * 60000 });
       const text = await page.locator('#model-coverage').textContent();
       const [, pairs, used, seconds] = text.match(/([\d,]+) tensor × scheme round trips on (\d+) workers? in ([\d.]+) s/);
-      results.push({ workers: Number(used), pairs, seconds: Number(seconds) });
+      const q4k = await exportTime(page, 'q4_k', workers);
       await page.close();
+      const mixPage = await browser.page();
+      await mixPage.goto(`${browser.url}#inspect?workers=${workers}`);
+      await mixPage.waitForSelector('body[data-ready="true"]', { state: 'attached', timeout: 60000 });
+      await mixPage.setInputFiles('#file-input', LARGE_LM);
+      await mixPage.waitForFunction(() => document.querySelectorAll('#file-list details').length === 1, null, { timeout: 60000 });
+      const mix = await exportTime(mixPage, 'Q4_K_M', workers);
+      await mixPage.close();
+      results.push({ workers: Number(used), pairs, seconds: Number(seconds), q4k, mix });
     }
   } finally {
     await browser.close();
     await rm(dir, { recursive: true, force: true });
   }
-  console.log(`\nwhole-model comparison, 8 × 512 × 1024 f32 (4M parameters), ${results[0].pairs} round trips; ${cpus().length} cores; one run`);
-  console.log(`${'workers'.padEnd(8)} ${'seconds'.padStart(8)} ${'speed-up'.padStart(9)}`);
-  for (const r of results) console.log(`${String(r.workers).padEnd(8)} ${r.seconds.toFixed(2).padStart(8)} ${(results[0].seconds / r.seconds).toFixed(2).padStart(8)}×`);
+  console.log(`\n8 × 512 × 1024 f32 (4M parameters): the whole-model comparison (${results[0].pairs} round trips) and the q4_k export;` +
+    ` the 5M-parameter tiny LM (F16 GGUF) as Q4_K_M; ${cpus().length} cores; one run; seconds (speed-up over 1 worker)`);
+  console.log(`${'workers'.padEnd(8)} ${'compare'.padStart(16)} ${'q4_k export'.padStart(16)} ${'Q4_K_M mix'.padStart(16)}`);
+  const cell = (s, one) => `${s.toFixed(2)} (${(one / s).toFixed(2)}×)`.padStart(16);
+  for (const r of results) {
+    console.log(`${String(r.workers).padEnd(8)} ${cell(r.seconds, results[0].seconds)} ${cell(r.q4k, results[0].q4k)} ${cell(r.mix, results[0].mix)}`);
+  }
   return results;
 }
 

@@ -76,6 +76,30 @@ test('a Q4_K_M mix is previewed tensor by tensor and downloads as llama-quantize
   await page.close();
 });
 
+test('a mix and a one-type export are encoded on a pool of workers: the same bytes on 1, 2 and 3', async () => {
+  const want = llamaQuantize('Q4_K_M');
+  const oneType = new Set();
+  for (const workers of [1, 2, 3]) {
+    const page = await browser.page();
+    await page.goto(`${browser.url}#inspect?workers=${workers}`);
+    await page.waitForSelector('body[data-ready="true"]', { state: 'attached', timeout: 60000 });
+    await page.setInputFiles('#file-input', source.pathname);
+    await page.waitForFunction(() => document.querySelectorAll('#file-list details').length === 1, null, { timeout: 30000 });
+    await page.selectOption('#gguf-type', 'Q4_K_M');
+    await page.waitForSelector('#gguf-preview:not([hidden])');
+    const mix = await download(page);
+    assert.equal(mix.sha256, want.sha256, `Q4_K_M on ${workers} workers`);
+    assert.equal(await page.evaluate(() => document.body.dataset.ggufWorkers), String(workers));
+    await page.waitForSelector('#gguf-result:not([hidden])');
+    assert.match(await page.locator('#gguf-result').textContent(), new RegExp(`written in [\\d.]+ s on ${workers} workers?\\.`));
+    await page.selectOption('#gguf-type', 'q6_k');
+    oneType.add((await download(page)).sha256);
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  }
+  assert.equal(oneType.size, 1, 'the q6_k file is the same on 1, 2 and 3 workers');
+});
+
 test('a mix of a file that is not a GGUF model is refused with the reason, and the one-type export still works', async () => {
   const page = await browser.page();
   await page.goto(browser.url);

@@ -103,9 +103,11 @@ test('the models module is under 439 KB gzipped', async () => {
 // 354,158 B by node's zlib; the .npz and ONNX readers (zip, inflate and its CRC tables, the protobuf decoder,
 // the ONNX weight descriptions) to the reader module (www/pkg-read, src/reader), which the
 // worker loads when such a file is first opened: → 275,156 B. The ceiling went to 278,000.
-test('the workbench module is under 278 KB gzipped and has no plots and no .npz or ONNX reader', async () => {
+// Session 20: the GGUF export's chunks handed to a pool of workers (gguf_writer::Work, the JS
+// objects of wasm_common::gguf_work, gguf_encode): 275,352 → 278,464 B; the ceiling went to 279,500.
+test('the workbench module is under 279.5 KB gzipped and has no plots and no .npz or ONNX reader', async () => {
   const gz = gzipSync(await pkg('pkg', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 278_000, `www/pkg/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 279_500, `www/pkg/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const workbench = await exportsOf('pkg');
   assert.ok(workbench.has('reader_module_reads'));
   for (const name of ['draw_histograms', 'draw_sqnr_chart', 'read_file']) assert.ok(!workbench.has(name), `the workbench has ${name}`);
@@ -197,9 +199,11 @@ test('the Train export module is under 48 KB gzipped and carries only the run wr
 // export needs for llama.cpp's speed): 235,579 B. The ceiling went to 237,000.
 // Session 17: core's integer quantize fast path (16 values a step, 2.1-2.7 GB/s for INT8/INT2):
 // 237,029 B; the ceiling went to 238,000.
-test('the mixer module is under 238 KB gzipped and carries only the mixer, its fit and its grid quantizers', async () => {
+// Session 20: a mix's chunks handed to a pool of workers (GgufMixer::work, mix_encode):
+// 237,113 → 240,962 B; the ceiling went to 241,500.
+test('the mixer module is under 241.5 KB gzipped and carries only the mixer, its fit and its grid quantizers', async () => {
   const gz = gzipSync(await pkg('pkg-mix', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 238_000, `www/pkg-mix/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 241_500, `www/pkg-mix/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const mixer = await exportsOf('pkg-mix');
   assert.ok(mixer.has('GgufMixer') && mixer.has('ImatrixFile') && mixer.has('shape_plan'));
   for (const name of ['Workspace', 'Engine', 'Lesson', 'TrainingRun']) assert.ok(!mixer.has(name), `the mixer has ${name}`);

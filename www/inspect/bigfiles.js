@@ -5,6 +5,7 @@
 import { draw_histograms } from '../pkg-plot/quantscope.js';
 import { ggufFileTypes, ggufTypes } from './lists.js';
 import { $ } from '../shared/dom.js';
+import { getParam } from '../urlstate.js';
 import { app } from '../app.js';
 import { imatrixLoaded, showPreviewEntry } from './imatrix.js';
 import { drawLayerMap, wireMixFit } from './mix-fit.js';
@@ -74,6 +75,13 @@ export function tooBigNotice(t, count) {
 
 let exportJob = null;
 
+// Workers for the whole-model comparison and the GGUF exports: one per core the browser
+// reports, or the URL's #inspect?workers=N (to compare the speed-up, see the README).
+export function poolWorkers() {
+  const asked = Number(getParam('workers'));
+  return Number.isInteger(asked) && asked > 0 ? asked : (navigator.hardwareConcurrency ?? 2);
+}
+
 // The GGUF export control: pick one loaded file and a ggml type, then the worker quantizes every
 // tensor of that file and the page saves the .gguf it assembles.
 export function wireGgufExport({ files, client, saveBytes, reportError }) {
@@ -134,9 +142,12 @@ export function wireGgufExport({ files, client, saveBytes, reportError }) {
     const result = $('#gguf-result');
     result.hidden = true;
     exportJob?.cancel();
+    // Every core: the worker encodes the chunks on a pool of workers (inspect/pieces.js).
+    const workers = poolWorkers();
+    const started = performance.now();
     const job = mix
-      ? client().start('mix_export', [f.file_id, type, mix], { onProgress })
-      : client().start('export_gguf', [f.indices, type, base], { onProgress });
+      ? client().start('mix_export', [f.file_id, type, mix, workers], { onProgress })
+      : client().start('export_gguf', [f.indices, type, base, workers], { onProgress });
     function onProgress(done, total) {
       bar.max = total;
       bar.value = done;
@@ -145,10 +156,12 @@ export function wireGgufExport({ files, client, saveBytes, reportError }) {
     exportJob = job;
     row.hidden = false;
     try {
-      const { plan, blob } = await job.promise;
+      const { plan, blob, workers: used } = await job.promise;
+      const seconds = (performance.now() - started) / 1000;
       const name = type === 'FIT' ? `${base}.${types.selectedOptions[0].text.replace(/[^A-Za-z0-9._-]+/g, '-')}.gguf` : `${base}.${type}.gguf`;
       saveBytes(blob, name);
-      showPlan(result, name, mix ? mixSummary(plan) : plan);
+      showPlan(result, name, mix ? mixSummary(plan) : plan, `written in ${seconds.toFixed(1)} s on ${used} worker${used === 1 ? '' : 's'}`);
+      document.body.dataset.ggufWorkers = String(used);
       result.hidden = false;
       document.body.dataset.ggufExported = 'true';
     } catch (err) {
@@ -241,13 +254,13 @@ const mixSummary = (plan) => ({ bytes: plan.bytes, scheme: plan.file_type, tenso
 
 // "model.q4_0.gguf: 12.3 MB; 10 tensors as q4_0, 2 as f32.", then every tensor that is not in
 // the requested type and why, in a list that opens on request (a model can have hundreds).
-function showPlan(box, name, plan) {
+function showPlan(box, name, plan, timing) {
   const byType = new Map();
   for (const t of plan.tensors) byType.set(t.type, (byType.get(t.type) ?? 0) + 1);
   const counts = [...byType].map(([type, n]) => `${n} as ${type}`).join(', ');
   const notes = plan.tensors.filter((t) => t.note);
   const line = document.createElement('span');
-  line.textContent = `${name}: ${mb(plan.bytes)}; ${counts}.`;
+  line.textContent = `${name}: ${mb(plan.bytes)}; ${counts}; ${timing}.`;
   box.replaceChildren(line);
   if (!notes.length) return;
   const details = document.createElement('details');

@@ -7,8 +7,9 @@
 //
 //   mix_plan   [fileId, fileType, settings]  → {file_type, bytes, elements, tensors: [{name,
 //                                              type, bytes, elements, rule, weighted}]} or llama.cpp's refusal
-//   mix_export [fileId, fileType, settings]  → {plan, blob}: the file, with progress in bytes
-//                                              (fileType FIT: the last fit's file)
+//   mix_export [fileId, fileType, settings, workers] → {plan, blob, workers}: the file, with
+//                                              progress in bytes (fileType FIT: the last fit's
+//                                              file), its chunks encoded on a pool of `workers`
 //   mix_plan's tensors also carry {sqnr_db, weighted_mse} once the errors are measured (measured: true)
 //   mix_fit     [fileId, unit, text, label] → "fit a size": the target checked first (unit "bpw"
 //                                              or "mb", text as typed), every tensor measured in
@@ -35,7 +36,8 @@
 // importance matrix is the worker's one loaded file (the page has one control for it): a file
 // that does not read leaves the one before in place.
 import { checkpoint } from '../worker-loop.js';
-import { gatherPieces } from './pieces.js';
+import { gatherPieces, gatherPooled } from './pieces.js';
+import { poolSize } from './pool.js';
 
 // The largest importance matrix read whole into the mixer's memory (a MoE model's can be large).
 const IMATRIX_MAX_BYTES = 2 ** 30;
@@ -219,10 +221,17 @@ export const mixOps = {
 
   // The header, then each tensor quantized (or copied as stored) a chunk at a time; the pieces
   // are gathered into a Blob that is posted back.
-  async mix_export(_ws, id, [fileId, fileType, settings]) {
+  // With `workers` > 1 the chunks are encoded on a pool of that many workers (pieces.js), each
+  // loading the mixer module for its quantizers; the file is unchanged.
+  async mix_export(_ws, id, [fileId, fileType, settings, workers]) {
     const mixer = await mixerFor(fileId);
     const plan = fileType === 'FIT' ? mixer.begin_fit() : mixer.begin(fileType, settings);
-    const blob = await gatherPieces(id, () => mixer.step(), plan.bytes, () => mixer.cancel());
-    return { plan, blob };
+    const size = poolSize(workers ?? 1, plan.tensors.length);
+    const blob = size > 1
+      ? await gatherPooled(id, () => mixer.work(), plan.bytes, () => mixer.cancel(), size, 'mix_encode')
+      : await gatherPieces(id, () => mixer.step(), plan.bytes, () => mixer.cancel());
+    return { plan, blob, workers: size };
   },
+  // One chunk of a mix, in a pool worker.
+  mix_encode: async (_ws, _id, [job]) => (await mixerModule()).mix_encode(job),
 };

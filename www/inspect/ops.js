@@ -1,11 +1,11 @@
 // Worker operations of the Inspect view: `(ws, id, args) => value` on the worker's Workspace,
 // merged into the workbench worker's table (www/worker.js). The Learn view's 'Compare schemes'
 // panel reuses `compare`.
-import { base_scheme_ids, compare_values, gguf_file_types, gguf_types, sample_list, scheme_list } from '../pkg/quantscope.js';
+import { base_scheme_ids, compare_values, gguf_encode, gguf_file_types, gguf_types, sample_list, scheme_list } from '../pkg/quantscope.js';
 import { checkpoint } from '../worker-loop.js';
 import { poolSize, runPool } from './pool.js';
 import { forgetFile, rememberFile } from './mix-ops.js';
-import { gatherPieces } from './pieces.js';
+import { gatherPieces, gatherPooled } from './pieces.js';
 import { openAny } from './reader.js';
 
 // Scheme ids and ggml type ids differ only for the half floats.
@@ -86,11 +86,19 @@ export const inspectOps = {
 
   // A whole model as GGUF: the header, then each tensor quantized a chunk at a time; the pieces
   // are gathered into a Blob that is posted back (no copy of the file stays in wasm memory).
-  async export_gguf(ws, id, [indices, scheme, name]) {
+  // With `workers` > 1 the chunks are encoded on a pool of that many workers (pieces.js), the
+  // file unchanged.
+  async export_gguf(ws, id, [indices, scheme, name, workers]) {
     const plan = ws.export_gguf_begin(indices, scheme, name);
-    const blob = await gatherPieces(id, () => ws.export_gguf_step(plan.export_id), plan.bytes, () => ws.export_gguf_cancel(plan.export_id));
-    return { plan, blob };
+    const cancel = () => ws.export_gguf_cancel(plan.export_id);
+    const size = poolSize(workers ?? 1, plan.tensors.length);
+    const blob = size > 1
+      ? await gatherPooled(id, () => ws.export_gguf_work(plan.export_id), plan.bytes, cancel, size, 'gguf_encode')
+      : await gatherPieces(id, () => ws.export_gguf_step(plan.export_id), plan.bytes, cancel);
+    return { plan, blob, workers: size };
   },
+  // One chunk of a GGUF export, in a pool worker.
+  gguf_encode: (_ws, _id, [job]) => gguf_encode(job),
 
   // Scheme by scheme, so progress can be shown and a cancel can land between two schemes.
   async compare(ws, id, [index, schemeIds, options]) {

@@ -1,8 +1,8 @@
-// A pool of workbench workers for the whole-model comparison, so it uses every core. Runs
-// inside the workbench worker (www/worker.js), which keeps the loaded tensors and hands each job
-// a copy of one tensor's values: the pool workers start empty (each its own wasm instance, no
-// SharedArrayBuffer) and answer 'compare_values' (workspace.rs, compare_values) with the
-// worker-loop.js protocol. The pool lives for one comparison: a cancel or an error terminates
+// A pool of workbench workers for the whole-model comparison and the GGUF exports, so they use
+// every core. Runs inside the workbench worker (www/worker.js), which keeps the loaded tensors and
+// hands each job a copy of its values: the pool workers start empty (each its own wasm instance,
+// no SharedArrayBuffer) and answer 'compare_values' (workspace.rs, compare_values) or an export's
+// encode op (pieces.js) with the worker-loop.js protocol. The pool lives for one comparison: a cancel or an error terminates
 // its workers at once, even mid-job, and the memory they grew goes with them.
 import { checkpoint } from '../worker-loop.js';
 
@@ -17,7 +17,7 @@ export function poolSize(requested, jobs) {
   return Math.max(1, Math.min(n, MAX_POOL_WORKERS, jobs));
 }
 
-function startWorker() {
+export function startWorker() {
   const worker = new Worker(new URL('../worker.js', import.meta.url), { type: 'module' });
   const pending = new Map();
   let next = 0;
@@ -31,7 +31,7 @@ function startWorker() {
   // A worker that fails to start (its module or wasm would not load) fails its jobs.
   worker.onerror = (e) => {
     e.preventDefault?.();
-    for (const job of pending.values()) job.reject(new Error(`a comparison worker failed: ${e.message ?? 'it did not start'}`));
+    for (const job of pending.values()) job.reject(new Error(`a pool worker failed: ${e.message ?? 'it did not start'}`));
     pending.clear();
   };
   return {

@@ -9,7 +9,7 @@ import { getParam, setParams } from '../urlstate.js';
 import { $, saveBytes, showError as showIn } from '../shared/dom.js';
 import { fmt, errorText, sqnrText } from '../shared/format.js';
 import { latest } from '../shared/latest.js';
-import { cancelLoad, drawStreamedHistogram, openFile, openSharded, renderGgufFiles, tooBigNotice, wireGgufExport } from './bigfiles.js';
+import { cancelLoad, drawStreamedHistogram, openFile, openSharded, poolWorkers, renderGgufFiles, tooBigNotice, wireGgufExport } from './bigfiles.js';
 import { wireImatrix } from './imatrix.js';
 
 const DEFAULT_SCHEME = 'int8_sym';
@@ -342,13 +342,6 @@ function showModelBreakdown(scheme) {
   box.hidden = false;
 }
 
-// Workers for the whole-model comparison: one per core the browser reports, or the URL's
-// #inspect?workers=N (to compare the speed-up, see the README).
-function comparisonWorkers() {
-  const asked = Number(getParam('workers'));
-  return Number.isInteger(asked) && asked > 0 ? asked : (navigator.hardwareConcurrency ?? 2);
-}
-
 async function compareModel() {
   clearModelComparison();
   const row = $('#model-progress-row');
@@ -363,7 +356,7 @@ async function compareModel() {
     `(${fmt(skipped.reduce((a, t) => a + params(t), 0))} parameters) too big to compare: ${skipped.map((t) => t.name).join(', ')}.` : '';
   const job = state.client.start('compare_model', [compared.map((t) => ({
     index: t.index, name: shownName(t), shape: t.shape, count: t.stats.count, std: t.stats.std ?? 0, mean: t.stats.mean ?? 0,
-  })), ids, comparisonWorkers()], {
+  })), ids, poolWorkers()], {
     onProgress: (done, total) => {
       if (state.modelJob !== job) return;
       bar.max = total;

@@ -161,7 +161,7 @@ impl OutType {
 
     /// The type with this id among every type a mix may write (`ALL` and [`Self::MIX_ONLY`]);
     /// the grid types only where this build has their quantizers (core's `iq-grids` feature).
-    fn in_a_mix(id: &str) -> Option<OutType> {
+    pub fn in_a_mix(id: &str) -> Option<OutType> {
         Self::from_id(id).or_else(|| Self::MIX_ONLY.into_iter().find(|t| t.id() == id).filter(|t| t.built()))
     }
 
@@ -612,76 +612,151 @@ impl Export {
     /// The next piece of the file, or `None` when it is complete; tensors the plan keeps as
     /// stored are copied a chunk at a time through `stored`.
     pub fn next_piece_copying(&mut self, read: &mut ReadValues, stored: &mut ReadStored) -> Result<Option<Vec<u8>>> {
-        let piece = if !self.header_sent {
+        match self.next_work(read, stored)? {
+            None => Ok(None),
+            Some(Work::Ready(bytes)) => Ok(Some(bytes)),
+            Some(Work::Encode(job)) => job.encode(self.weighted).map(Some),
+        }
+    }
+
+    /// The next piece of the file as work: bytes ready to write (the header, a copied chunk) or
+    /// a chunk of values still to encode. The encoding is a pure function of the [`EncodeJob`],
+    /// so the page hands it to a pool of workers and writes the results in this order
+    /// (www/inspect/pieces.js); [`Export::next_piece_copying`] encodes it at once.
+    pub fn next_work(&mut self, read: &mut ReadValues, stored: &mut ReadStored) -> Result<Option<Work>> {
+        if !self.header_sent {
             self.header_sent = true;
-            self.plan.header.clone()
-        } else if let Some(t) = self.plan.tensors.get(self.tensor) {
-            debug_assert!(self.next > 0 || self.written == t.offset);
-            if t.copy {
-                // `next` counts bytes here.
-                let chunk = CHUNK_ELEMENTS.min(usize::try_from(t.size - self.next).unwrap_or(CHUNK_ELEMENTS));
-                let mut bytes = stored(t.source, self.next, chunk)?;
-                if bytes.len() != chunk {
-                    return Err(Error::Read(format!(
-                        "tensor '{}' ended after {} of its {} bytes",
-                        t.name,
-                        self.next + bytes.len() as u64,
-                        t.size
-                    )));
-                }
-                self.next += chunk as u64;
-                if self.next == t.size {
-                    bytes.extend_from_slice(&padding(t.size));
-                    self.tensor += 1;
-                    self.next = 0;
-                }
-                self.written += bytes.len() as u64;
-                return Ok(Some(bytes));
+            self.written += self.plan.header.len() as u64;
+            return Ok(Some(Work::Ready(self.plan.header.clone())));
+        }
+        let Some(t) = self.plan.tensors.get(self.tensor) else {
+            return Ok(None);
+        };
+        debug_assert!(self.next > 0 || self.written == t.offset);
+        if t.copy {
+            // `next` counts bytes here.
+            let chunk = CHUNK_ELEMENTS.min(usize::try_from(t.size - self.next).unwrap_or(CHUNK_ELEMENTS));
+            let mut bytes = stored(t.source, self.next, chunk)?;
+            if bytes.len() != chunk {
+                return Err(Error::Read(format!(
+                    "tensor '{}' ended after {} of its {} bytes",
+                    t.name,
+                    self.next + bytes.len() as u64,
+                    t.size
+                )));
             }
-            let n: u64 = t.shape.iter().product();
-            let (values, mut bytes) = match &t.importance {
-                None => {
-                    let values = read(t.source, self.next, CHUNK_ELEMENTS)?;
-                    let bytes = encode(t.ty, &values)?;
-                    (values, bytes)
-                }
-                Some(w) => {
-                    // Whole rows of one expert at a time, each expert with its slice of the
-                    // weights (`imatrix_for_row` in llama_tensor_quantize_impl).
-                    let n_per_row = *t.shape.last().unwrap_or(&1);
-                    let rows_per_expert = if t.shape.len() >= 2 { t.shape[t.shape.len() - 2] } else { 1 };
-                    let row = self.next / n_per_row;
-                    let (expert, in_expert) = (row / rows_per_expert, row % rows_per_expert);
-                    let rows = ((CHUNK_ELEMENTS as u64 / n_per_row).max(1)).min(rows_per_expert - in_expert);
-                    let values = read(t.source, self.next, (rows * n_per_row) as usize)?;
-                    let slice = &w[(expert * n_per_row) as usize..][..n_per_row as usize];
-                    let shape = [values.len() / n_per_row as usize, n_per_row as usize];
-                    let id = t.ty.scheme_id().expect("only quantized types are given importance weights");
-                    let quantize = self.weighted.ok_or_else(|| {
-                        Error::invalid(format!("tensor '{}' has importance weights but this export has no weighted quantizer", t.name))
-                    })?;
-                    let bytes = quantize(id, &values, &shape, slice)?.packed;
-                    (values, bytes)
-                }
-            };
-            self.next += values.len() as u64;
-            if self.next >= n || values.is_empty() {
-                if self.next != n {
-                    return Err(Error::Read(format!("tensor '{}' ended after {} of its {n} values", t.name, self.next)));
-                }
-                if bytes.len() as u64 != t.size - (self.written - t.offset) {
-                    return Err(Error::invalid(format!("tensor '{}' encoded to an unexpected size", t.name)));
-                }
+            self.next += chunk as u64;
+            if self.next == t.size {
                 bytes.extend_from_slice(&padding(t.size));
                 self.tensor += 1;
                 self.next = 0;
             }
-            bytes
-        } else {
-            return Ok(None);
+            self.written += bytes.len() as u64;
+            return Ok(Some(Work::Ready(bytes)));
+        }
+        let n: u64 = t.shape.iter().product();
+        let (values, importance) = match &t.importance {
+            None => (read(t.source, self.next, CHUNK_ELEMENTS)?, None),
+            Some(w) => {
+                // Whole rows of one expert at a time, each expert with its slice of the
+                // weights (`imatrix_for_row` in llama_tensor_quantize_impl).
+                let n_per_row = *t.shape.last().unwrap_or(&1);
+                let rows_per_expert = if t.shape.len() >= 2 { t.shape[t.shape.len() - 2] } else { 1 };
+                let row = self.next / n_per_row;
+                let (expert, in_expert) = (row / rows_per_expert, row % rows_per_expert);
+                let rows = ((CHUNK_ELEMENTS as u64 / n_per_row).max(1)).min(rows_per_expert - in_expert);
+                let values = read(t.source, self.next, (rows * n_per_row) as usize)?;
+                let slice = w[(expert * n_per_row) as usize..][..n_per_row as usize].to_vec();
+                (values, Some(slice))
+            }
         };
-        self.written += piece.len() as u64;
-        Ok(Some(piece))
+        let job = EncodeJob { tensor: t.name.clone(), ty: t.ty, values, importance, padding: 0 };
+        self.next += job.values.len() as u64;
+        let last = self.next >= n || job.values.is_empty();
+        let job = if last {
+            if self.next != n {
+                return Err(Error::Read(format!("tensor '{}' ended after {} of its {n} values", t.name, self.next)));
+            }
+            self.tensor += 1;
+            self.next = 0;
+            EncodeJob { padding: (padded(t.size) - t.size) as usize, ..job }
+        } else {
+            job
+        };
+        self.written += job.encoded_len()?;
+        Ok(Some(Work::Encode(job)))
+    }
+}
+
+/// A piece of an [`Export`]: bytes to write as they are, or a chunk to encode first.
+#[derive(Debug, Clone)]
+pub enum Work {
+    Ready(Vec<u8>),
+    Encode(EncodeJob),
+}
+
+/// A chunk of one tensor's values to encode as `ty`, followed by `padding` zeros (the tensor's
+/// last chunk): everything [`EncodeJob::encode`] needs, so any worker can do it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodeJob {
+    /// The tensor's name, for errors.
+    pub tensor: String,
+    pub ty: OutType,
+    pub values: Vec<f32>,
+    /// A mix with an imatrix: the importance of each column of the chunk's rows (one expert's
+    /// slice), so the rows have `importance.len()` values each.
+    pub importance: Option<Vec<f32>>,
+    pub padding: usize,
+}
+
+impl EncodeJob {
+    /// Bytes [`EncodeJob::encode`] gives, padding included.
+    pub fn encoded_len(&self) -> Result<u64> {
+        let size = self
+            .ty
+            .size_of(self.values.len() as u64)
+            .ok_or_else(|| Error::invalid(format!("tensor '{}' is too large to encode", self.tensor)))?;
+        Ok(size + self.padding as u64)
+    }
+
+    /// The chunk's bytes and padding; `weighted` quantizes a chunk with importance weights
+    /// ([`Export::with_importance`]).
+    pub fn encode(&self, weighted: Option<WeightedQuantizer>) -> Result<Vec<u8>> {
+        let mut bytes = match &self.importance {
+            None => encode(self.ty, &self.values)?,
+            Some(w) => {
+                let (id, quantize) = match (self.ty.scheme_id(), weighted) {
+                    (Some(id), Some(quantize)) => (id, quantize),
+                    (None, _) => {
+                        return Err(Error::invalid(format!(
+                            "tensor '{}' is {}: importance weights apply to quantized types only",
+                            self.tensor,
+                            self.ty.id()
+                        )))
+                    }
+                    (_, None) => {
+                        return Err(Error::invalid(format!(
+                            "tensor '{}' has importance weights but this export has no weighted quantizer",
+                            self.tensor
+                        )))
+                    }
+                };
+                let n_per_row = w.len().max(1);
+                if self.values.len() % n_per_row != 0 {
+                    return Err(Error::invalid(format!(
+                        "tensor '{}': a chunk of {} values is not whole rows of {n_per_row}",
+                        self.tensor,
+                        self.values.len()
+                    )));
+                }
+                quantize(id, &self.values, &[self.values.len() / n_per_row, n_per_row], w)?.packed
+            }
+        };
+        if bytes.len() as u64 + self.padding as u64 != self.encoded_len()? {
+            return Err(Error::invalid(format!("tensor '{}' encoded to an unexpected size", self.tensor)));
+        }
+        bytes.resize(bytes.len() + self.padding, 0);
+        Ok(bytes)
     }
 }
 

@@ -349,3 +349,66 @@ fn an_imatrix_with_a_non_finite_weight_is_refused() {
     assert!(e.to_string().contains("imatrix contains non-finite value inf"), "{e}");
     assert!(out.is_empty());
 }
+
+/// The page's pool encodes an export's chunks on several workers and writes them in order
+/// (www/inspect/pieces.js): chunks encoded in another order, each from its `EncodeJob` alone,
+/// give the same file as the export writing them itself — with and without importance weights,
+/// with tensors copied as stored.
+#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn chunks_encoded_out_of_order_make_the_same_file() {
+    let cases = crate::common::json(CASES);
+    let source = source();
+    let mut read = |k: usize, start: u64, count: usize| source.read_values(k, start, count);
+    let mut stored = |k: usize, start: u64, len: usize| source.read_stored(k, start, len);
+    let mut tried = Vec::new();
+    for name in ["Q4_K_M", "Q4_K_M-imatrix", "Q8_0", "IQ2_XS-imatrix-full"] {
+        let case = cases["cases"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("no case {name}"));
+        let ftype = FileType::from_name(case["type"].as_str().unwrap()).unwrap();
+        let options = options_of(case);
+        let mut whole = Vec::new();
+        gguf_writer::write_mix(&source, ftype, &options, &mut whole, |_, _| {}).unwrap();
+
+        let plan = gguf_writer::plan_mix(&source, ftype, &options).unwrap();
+        let weighted = plan.tensors.iter().any(|t| t.importance.is_some());
+        let mut export = gguf_writer::Export::with_importance(plan, quantscope_core::schemes::quantize_with_importance);
+        let mut works = Vec::new();
+        while let Some(w) = export.next_work(&mut read, &mut stored).unwrap() {
+            works.push(w);
+        }
+        assert_eq!(export.written, export.plan.len, "{name}: the bytes the works promise");
+        let mut pieces: Vec<Option<Vec<u8>>> = vec![None; works.len()];
+        for (k, w) in works.iter().enumerate().rev() {
+            pieces[k] = Some(match w {
+                gguf_writer::Work::Ready(bytes) => bytes.clone(),
+                gguf_writer::Work::Encode(job) => job.clone().encode(Some(quantscope_core::schemes::quantize_with_importance)).unwrap(),
+            });
+        }
+        let assembled: Vec<u8> = pieces.into_iter().flatten().flatten().collect();
+        assert!(assembled == whole, "{name}: {} bytes assembled, {} written", assembled.len(), whole.len());
+        tried.push((name, weighted, works.len()));
+    }
+    // Both kinds of chunk were exercised, and files of more than one chunk.
+    assert!(tried.iter().any(|t| t.1) && tried.iter().any(|t| !t.1), "{tried:?}");
+    assert!(tried.iter().all(|t| t.2 > 2), "{tried:?}");
+}
+
+/// A chunk with importance weights whose values are not whole rows, or given to an encoder
+/// without a weighted quantizer, is an error naming the tensor, never a wrong file.
+#[test]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn a_malformed_encode_job_is_refused() {
+    let job = gguf_writer::EncodeJob {
+        tensor: "blk.0.ffn_up.weight".into(),
+        ty: gguf_writer::OutType::from_id("q4_k").unwrap(),
+        values: vec![0.5; 512],
+        importance: Some(vec![1.0; 384]),
+        padding: 0,
+    };
+    let e = job.encode(Some(quantscope_core::schemes::quantize_with_importance)).unwrap_err().to_string();
+    assert!(e.contains("blk.0.ffn_up.weight") && e.contains("not whole rows of 384"), "{e}");
+    let e = gguf_writer::EncodeJob { importance: Some(vec![1.0; 256]), ..job.clone() }.encode(None).unwrap_err().to_string();
+    assert!(e.contains("no weighted quantizer"), "{e}");
+    let unweighted = gguf_writer::EncodeJob { importance: None, padding: 7, ..job };
+    assert_eq!(unweighted.encode(None).unwrap().len() as u64, unweighted.encoded_len().unwrap());
+}

@@ -24,7 +24,7 @@ use quantscope_formats::gguf_mix::{FileType, MixImatrix, MixOptions};
 use quantscope_formats::gguf_writer::{self, Export, Plan};
 use quantscope_formats::lazy::{self, LazyFile};
 use quantscope_wasm_common::blob_source::BlobSource;
-use quantscope_wasm_common::{js_err, to_js};
+use quantscope_wasm_common::{gguf_work, js_err, to_js};
 use serde::{Deserialize, Serialize};
 pub use shape::shape_plan;
 use std::rc::Rc;
@@ -142,6 +142,13 @@ fn describe(plan: &Plan, file_type: &str, table: Option<&FitTable>) -> Result<Js
     to_js(&MixPlan { file_type, measured, total_sqnr_db, bytes: plan.len, elements: tensors.iter().map(|t| t.elements).sum(), tensors })
 }
 
+/// The bytes of a chunk of a mix ([`GgufMixer::work`]), padding included, quantized with its
+/// importance weights if it has any: what a pool worker runs (www/inspect/pieces.js).
+#[wasm_bindgen]
+pub fn mix_encode(job: JsValue) -> Result<Vec<u8>, JsError> {
+    gguf_work::encode_js(&job, gguf_writer::OutType::in_a_mix, Some(quantscope_core::schemes::quantize_with_importance))
+}
+
 /// One GGUF model opened for mixing, the importance matrix its mixes use, and the mix being
 /// written, if any.
 #[wasm_bindgen]
@@ -221,6 +228,21 @@ impl GgufMixer {
             self.export = None;
         }
         piece.map_err(mix_err)
+    }
+
+    /// The next piece of the mix as work for the page's pool of workers
+    /// (`wasm_common::gguf_work`): bytes to write, a chunk to encode with [`mix_encode`], or
+    /// `undefined` when the file is complete. An error ends the export.
+    pub fn work(&mut self) -> Result<JsValue, JsError> {
+        let export = self.export.as_mut().ok_or_else(|| JsError::new("no mix is being written"))?;
+        let file = &self.file;
+        let mut read = |k: usize, start: u64, count: usize| file.read_values(k, start, count);
+        let mut stored = |k: usize, start: u64, len: usize| file.read_stored(k, start, len);
+        let work = export.next_work(&mut read, &mut stored);
+        if !matches!(work, Ok(Some(_))) {
+            self.export = None;
+        }
+        gguf_work::work_to_js(work.map_err(mix_err)?)
     }
 
     /// Drops the mix under way, if any.

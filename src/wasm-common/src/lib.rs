@@ -5,6 +5,7 @@
 #![cfg(target_arch = "wasm32")]
 
 pub mod blob_source;
+pub mod gguf_work;
 
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;

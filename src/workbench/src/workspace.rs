@@ -16,7 +16,7 @@ use quantscope_formats::bytesource::ByteSource;
 use quantscope_formats::gguf_writer::{self, OutType};
 use quantscope_formats::lazy::{self, StatsScan};
 use quantscope_wasm_common::blob_source::BlobSource;
-use quantscope_wasm_common::{js_err, to_js};
+use quantscope_wasm_common::{gguf_work, js_err, to_js};
 use serde::Serialize;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -524,10 +524,33 @@ impl Workspace {
         piece.map_err(js_err)
     }
 
+    /// The next piece of export `export_id` as work for the page's pool of workers
+    /// (`wasm_common::gguf_work`): bytes to write, a chunk to encode with [`gguf_encode`], or
+    /// `undefined` when the file is complete. Pieces go into the file in the order given here.
+    pub fn export_gguf_work(&mut self, export_id: u32) -> Result<JsValue, JsError> {
+        let job = self.gguf_exports.get_mut(&export_id).ok_or_else(|| JsError::new(&format!("no GGUF export {export_id} is under way")))?;
+        let store = self.store.get_mut();
+        let indices = &job.indices;
+        let mut read = |k: usize, start: u64, count: usize| store.read_values(indices[k], start, count);
+        let mut no_copies = |_: usize, _: u64, _: usize| Err(formats::Error::invalid("this export copies no stored bytes".into()));
+        let work = job.export.next_work(&mut read, &mut no_copies);
+        if !matches!(work, Ok(Some(_))) {
+            self.gguf_exports.remove(&export_id);
+        }
+        gguf_work::work_to_js(work.map_err(js_err)?)
+    }
+
     /// Abandons export `export_id`.
     pub fn export_gguf_cancel(&mut self, export_id: u32) {
         self.gguf_exports.remove(&export_id);
     }
+}
+
+/// The bytes of a chunk of a GGUF export ([`Workspace::export_gguf_work`]), padding included:
+/// what a pool worker runs (www/inspect/pieces.js).
+#[wasm_bindgen]
+pub fn gguf_encode(job: JsValue) -> Result<Vec<u8>, JsError> {
+    gguf_work::encode_js(&job, OutType::from_id, None)
 }
 
 /// The ggml types a model can be exported as, for the page's picker: `[{id, bits_per_weight}]`.
