@@ -100,6 +100,35 @@ test('a mix and a one-type export are encoded on a pool of workers: the same byt
   assert.equal(oneType.size, 1, 'the q6_k file is the same on 1, 2 and 3 workers');
 });
 
+test('Cancel stops a mix being encoded on the pool: its workers end, nothing is saved, the next export works', async () => {
+  const large = new URL('../fixtures/tiny_lm_large/tiny-lm-large-f16.gguf', import.meta.url);
+  const page = await browser.page();
+  await page.goto(`${browser.url}#inspect?workers=3`);
+  await page.waitForSelector('body[data-ready="true"]', { state: 'attached', timeout: 60000 });
+  await page.setInputFiles('#file-input', large.pathname);
+  await page.waitForFunction(() => document.querySelectorAll('#file-list details').length === 1, null, { timeout: 60000 });
+  await page.selectOption('#gguf-type', 'Q4_K_M');
+  await page.waitForSelector('#gguf-preview:not([hidden])');
+  const before = page.workers().length;
+  let saved = false;
+  page.on('download', () => { saved = true; });
+  await page.click('#gguf-export');
+  // The mix of a 5M-parameter model takes seconds: wait for its three pool workers, then cancel.
+  for (let i = 0; i < 300 && page.workers().length < before + 3; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(page.workers().length, before + 3, 'the pool is running, 3 workers');
+  await page.click('#gguf-cancel');
+  await page.waitForSelector('#gguf-progress-row', { state: 'hidden' });
+  for (let i = 0; i < 50 && page.workers().length !== before; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(page.workers().length, before, 'Cancel terminates the pool');
+  assert.equal(saved, false);
+  assert.equal(await page.locator('#error').isHidden(), true);
+  // The mixer is free again: the same mix downloads, with llama-quantize's bytes checked elsewhere.
+  const [file] = await Promise.all([page.waitForEvent('download', { timeout: 120000 }), page.click('#gguf-export')]);
+  assert.equal(file.suggestedFilename(), 'tiny-lm-large-f16.Q4_K_M.gguf');
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
 test('a mix of a file that is not a GGUF model is refused with the reason, and the one-type export still works', async () => {
   const page = await browser.page();
   await page.goto(browser.url);
