@@ -437,8 +437,8 @@ impl ConvNet {
                         match pooled {
                             Some((p, k)) => {
                                 let sp = shapes[p + 1].len();
-                                let (gp, argmax) = (&g[n * sp..(n + 1) * sp], &tape.argmax[p][n * sp..(n + 1) * sp]);
-                                entries.pooled(gp, argmax, &tape.relu_masks[i + 1][n * so.len()..(n + 1) * so.len()], so, k);
+                                let window = n * sp..(n + 1) * sp;
+                                entries.pooled(&g[window.clone()], &tape.acts[p + 1][window.clone()], &tape.argmax[p][window], so, k);
                             }
                             None => entries.scan(&g[n * so.len()..(n + 1) * so.len()], positions),
                         }

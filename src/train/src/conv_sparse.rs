@@ -91,15 +91,18 @@ impl Entries {
     }
 
     /// The gradient of a `Conv2d` output `s` behind `ReLU → MaxPool2d(k)`, from the pool's output
-    /// gradient `gp [O, H/k, W/k]`, its argmax (indices within the sample's `[O, H, W]`) and the
-    /// ReLU's mask: what the dense backward gets (the pool adds each window's gradient at its
-    /// argmax into zeros, the ReLU zeroes where its input was not positive) without writing it.
+    /// gradient `gp [O, H/k, W/k]`, its output `pooled` and argmax (indices within the sample's
+    /// `[O, H, W]`): what the dense backward gets (the pool adds each window's gradient at its
+    /// argmax into zeros, the ReLU zeroes where its output was not positive, as torch's
+    /// `threshold_backward`) without writing it. The ReLU's output at the argmax is the pooled
+    /// value, so its mask is not read (gathering it missed the cache: it was written a whole
+    /// forward ago, where the pooled values were just read by the next layer's backward).
     /// Positions ascend within a channel: a row of windows puts each entry in the bucket of the
     /// input row `dy` its argmax lies in (branch-free, as [`Entries::scan`]), then appends the
-    /// buckets in row order (one pass per bucket measured twice as slow in the page).
-    pub(crate) fn pooled(&mut self, gp: &[f32], argmax: &[u32], mask: &[bool], s: Shape, k: usize) {
+    /// buckets in row order.
+    pub(crate) fn pooled(&mut self, gp: &[f32], pooled: &[f32], argmax: &[u32], s: Shape, k: usize) {
         let (hp, wp, plane, w) = (s.height / k, s.width / k, s.height * s.width, s.width);
-        assert!(gp.len() == s.channels * hp * wp && argmax.len() == gp.len() && mask.len() == s.len() && k > 0);
+        assert!(gp.len() == s.channels * hp * wp && argmax.len() == gp.len() && pooled.len() == gp.len() && k > 0);
         self.positions = plane;
         self.ends.clear();
         self.items.clear();
@@ -107,15 +110,16 @@ impl Entries {
         let (buckets, counts) = (&mut self.buckets, &mut self.counts);
         buckets.resize(k * wp, (0, 0.0));
         counts.resize(k, 0);
-        for (o, (gc, ac)) in gp.chunks_exact(hp * wp).zip(argmax.chunks_exact(hp * wp)).enumerate() {
+        for o in 0..s.channels {
             let base = o * plane;
-            for (wy, (gr, ar)) in gc.chunks_exact(wp).zip(ac.chunks_exact(wp)).enumerate() {
-                let lo = base + k * wy * w;
+            for wy in 0..hp {
+                let (lo, row) = (base + k * wy * w, (o * hp + wy) * wp..(o * hp + wy + 1) * wp);
+                let (gr, pr, ar) = (&gp[row.clone()], &pooled[row.clone()], &argmax[row]);
                 counts.fill(0);
-                for (&v, &at) in gr.iter().zip(ar) {
+                for ((&v, &p), &at) in gr.iter().zip(pr).zip(ar) {
                     let (at, rel) = (at as usize, (at as usize).wrapping_sub(lo));
                     // In this row of windows (so inside channel o's plane: the position is below `plane`).
-                    let keep = (rel < k * w) & mask[at.min(mask.len() - 1)] & (v != 0.0);
+                    let keep = (rel < k * w) & (p > 0.0) & (v != 0.0);
                     let dy = if k == 2 { (rel >= w) as usize } else { (rel / w).min(k - 1) };
                     // A bucket's count is below the windows seen so far, so below wp.
                     buckets[dy * wp + counts[dy]] = (at.wrapping_sub(base) as u32, v);
@@ -434,10 +438,10 @@ mod tests {
         same_bits("input", &ours, &dx);
     }
 
-    /// The entries read from a pool's argmax and a ReLU's mask are the nonzeros of the dense
-    /// gradient the pool and ReLU backward would write (zeros, the window's gradient added at its
-    /// argmax, zeroed where the mask is off), in the same order: ties, NaNs, ±0 and masked argmaxes,
-    /// pools of 2 and 3 with dropped borders.
+    /// The entries read from a pool's argmax and output are the nonzeros of the dense gradient
+    /// the pool and ReLU backward would write (zeros, the window's gradient added at its argmax,
+    /// zeroed where the ReLU's mask is off), in the same order: NaNs, ±0 and masked argmaxes,
+    /// pools of 1, 2 and 3 with dropped borders.
     #[test]
     fn pooled_entries_are_the_dense_gradients_nonzeros() {
         let mut rng = SplitMix64::new(13);
@@ -462,8 +466,12 @@ mod tests {
             for (v, &m) in dense.iter_mut().zip(&mask) {
                 *v = if m { *v } else { 0.0 };
             }
+            // The pooled values: the ReLU's output at each argmax, positive where the mask passed.
+            let outputs = [0.0, 0.25, 7.0];
+            let pooled_values: Vec<f32> =
+                argmax.iter().map(|&at| if mask[at as usize] { outputs[1 + (rng.next_u64() % 2) as usize] } else { outputs[0] }).collect();
             let (mut pooled, mut scanned) = (Entries::default(), Entries::default());
-            pooled.pooled(&gp, &argmax, &mask, s, k);
+            pooled.pooled(&gp, &pooled_values, &argmax, s, k);
             scanned.scan(&dense, height * width);
             assert_eq!(pooled.ends, scanned.ends, "{channels}×{height}×{width}, pool {k}");
             for (a, b) in pooled.items.iter().zip(&scanned.items) {
