@@ -99,38 +99,58 @@ impl Entries {
     /// forward ago, where the pooled values were just read by the next layer's backward).
     /// Positions ascend within a channel: a row of windows puts each entry in the bucket of the
     /// input row `dy` its argmax lies in (branch-free, as [`Entries::scan`]), then appends the
-    /// buckets in row order.
+    /// buckets in row order (a pass per input row measured slower in the page).
     pub(crate) fn pooled(&mut self, gp: &[f32], pooled: &[f32], argmax: &[u32], s: Shape, k: usize) {
         let (hp, wp, plane, w) = (s.height / k, s.width / k, s.height * s.width, s.width);
         assert!(gp.len() == s.channels * hp * wp && argmax.len() == gp.len() && pooled.len() == gp.len() && k > 0);
         self.positions = plane;
         self.ends.clear();
+        // Written past the entries kept so far (at most one per window) before the count decides.
         self.items.clear();
-        self.items.reserve(gp.len());
-        let (buckets, counts) = (&mut self.buckets, &mut self.counts);
-        buckets.resize(k * wp, (0, 0.0));
-        counts.resize(k, 0);
+        self.items.resize(gp.len() + 1, (0, 0.0));
+        let (items, buckets, counts) = (&mut self.items, &mut self.buckets, &mut self.counts);
+        buckets.resize(k.max(2) * wp, (0, 0.0));
+        counts.resize(k.max(2), 0);
+        let mut n = 0;
         for o in 0..s.channels {
             let base = o * plane;
             for wy in 0..hp {
                 let (lo, row) = (base + k * wy * w, (o * hp + wy) * wp..(o * hp + wy + 1) * wp);
                 let (gr, pr, ar) = (&gp[row.clone()], &pooled[row.clone()], &argmax[row]);
+                // Entries in the first input row go straight to `items`, the others to their
+                // row's bucket; with k = 2 one bucket, its count in a register (a count in
+                // memory made each window wait for the last one's store).
+                let (mut first, mut second) = (0, 0);
                 counts.fill(0);
                 for ((&v, &p), &at) in gr.iter().zip(pr).zip(ar) {
                     let (at, rel) = (at as usize, (at as usize).wrapping_sub(lo));
                     // In this row of windows (so inside channel o's plane: the position is below `plane`).
                     let keep = (rel < k * w) & (p > 0.0) & (v != 0.0);
-                    let dy = if k == 2 { (rel >= w) as usize } else { (rel / w).min(k - 1) };
-                    // A bucket's count is below the windows seen so far, so below wp.
-                    buckets[dy * wp + counts[dy]] = (at.wrapping_sub(base) as u32, v);
-                    counts[dy] += keep as usize;
+                    let (entry, low) = ((at.wrapping_sub(base) as u32, v), rel < w);
+                    // Each count is below the windows seen so far, so every write is in bounds.
+                    items[n + first] = entry;
+                    first += (keep & low) as usize;
+                    if k == 2 {
+                        buckets[second] = entry;
+                        second += (keep & !low) as usize;
+                    } else {
+                        let dy = (rel / w).clamp(1, k.max(2) - 1);
+                        buckets[(dy - 1) * wp + counts[dy - 1]] = entry;
+                        counts[dy - 1] += (keep & !low) as usize;
+                    }
+                }
+                n += first;
+                if k == 2 {
+                    counts[0] = second;
                 }
                 for (bucket, &count) in buckets.chunks_exact(wp).zip(counts.iter()) {
-                    self.items.extend_from_slice(&bucket[..count]);
+                    items[n..n + count].copy_from_slice(&bucket[..count]);
+                    n += count;
                 }
             }
-            self.ends.push(self.items.len());
+            self.ends.push(n);
         }
+        self.items.truncate(n);
     }
 }
 
