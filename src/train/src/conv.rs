@@ -7,10 +7,10 @@
 //! A convolution is three matrix products per sample, as torch's `slow_conv2d` computes them
 //! (aten/src/ATen/native/ConvolutionMM2d.cpp): the output `W [O, C·k·k] × patches + b`, the
 //! weight gradient `dY × patchesᵀ`, the input gradient col2im(`Wᵀ × dY`), where the patches are
-//! the columns of the im2col matrix `[C·k·k, Ho·Wo]`. They run on the gemm crate's SIMD128
-//! kernel with the patches written straight into its panels (`conv_gemm.rs`), so no patch
-//! matrix is stored: the backward regathers them from the layer's input. Behind a max pool the
-//! backward's two products skip the output gradient's zeros (`conv_sparse.rs`; the same sums).
+//! the columns of the im2col matrix `[C·k·k, Ho·Wo]`, and no patch matrix is stored: the forward
+//! runs on the gemm crate's SIMD128 tile reading the patches from the input (`conv_gemm.rs`); the
+//! backward walks only the output gradient's nonzeros, read straight from the max pool's argmax
+//! behind `ReLU → MaxPool2d` (`conv_sparse.rs`; the same sums as the dense products).
 //!
 //! With a [`Qat`] the forward is torch's eager QAT of the same model after `fuse_modules_qat`
 //! (Conv2d + ReLU → `nni.ConvReLU2d`) and `prepare_qat` (torch/ao/quantization/quantize.py
