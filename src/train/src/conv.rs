@@ -7,10 +7,10 @@
 //! A convolution is three matrix products per sample, as torch's `slow_conv2d` computes them
 //! (aten/src/ATen/native/ConvolutionMM2d.cpp): the output `W [O, C·k·k] × patches + b`, the
 //! weight gradient `dY × patchesᵀ`, the input gradient col2im(`Wᵀ × dY`), where the patches are
-//! the columns of the im2col matrix `[C·k·k, Ho·Wo]`. They run on the gemm crate's SIMD128
-//! kernel with the patches written straight into its panels (`conv_gemm.rs`), so no patch
-//! matrix is stored: the backward regathers them from the layer's input. Behind a max pool the
-//! backward's two products skip the output gradient's zeros (`conv_sparse.rs`; the same sums).
+//! the columns of the im2col matrix `[C·k·k, Ho·Wo]`, and no patch matrix is stored: the forward
+//! runs on the gemm crate's SIMD128 tile reading the patches from the input (`conv_gemm.rs`); the
+//! backward walks only the output gradient's nonzeros, read straight from the max pool's argmax
+//! behind `ReLU → MaxPool2d` (`conv_sparse.rs`; the same sums as the dense products).
 //!
 //! With a [`Qat`] the forward is torch's eager QAT of the same model after `fuse_modules_qat`
 //! (Conv2d + ReLU → `nni.ConvReLU2d`) and `prepare_qat` (torch/ao/quantization/quantize.py
@@ -402,7 +402,12 @@ impl ConvNet {
         let mut slot = grads.len();
         let mut param = points.len();
         let mut g = grad_logits.to_vec();
-        let (mut product, mut weight_t, mut dcols, mut terms) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut panels, mut taps, mut entries, mut scratch) =
+            (Vec::new(), Vec::new(), conv_sparse::Entries::default(), Default::default());
+        // Set at a max pool that follows `Conv2d → ReLU` (FP32): the pool's index and size, whose output
+        // gradient `g` then stays as it is, for the convolution to read its nonzeros from (the
+        // pool's and ReLU's backward are not written out: conv_sparse.rs).
+        let mut pooled: Option<(usize, usize)> = None;
         for (i, layer) in self.layers.iter().enumerate().rev() {
             let (si, so) = (shapes[i], shapes[i + 1]);
             let input = &tape.acts[i];
@@ -423,46 +428,49 @@ impl ConvNet {
                     gw.fill(0.0);
                     gb.fill(0.0);
                     let mut g_in = if needs_input_grad { vec![0.0; batch * si.len()] } else { Vec::new() };
-                    // Behind a max pool most of the gradient is 0 (11–20 % nonzero in the digits'
-                    // net): then both products skip its zeros (the same sums, conv_sparse.rs).
-                    // Decided from the layers, not by counting: a pass over the batch's gradient
-                    // cost about as much as counting saves.
-                    let sparse = self.layers[i + 1..]
-                        .iter()
-                        .take_while(|l| !matches!(l, Layer::Conv2d(_) | Layer::Linear(_)))
-                        .any(|l| matches!(l, Layer::MaxPool2d(k) if *k > 1));
-                    let lp = conv_sparse::padded(c.fan_in());
-                    if needs_input_grad && sparse {
-                        conv_sparse::pad_rows(weight, c.fan_in(), &mut weight_t);
-                    } else if needs_input_grad {
-                        conv_gemm::transpose(weight, c.out_channels, c.fan_in(), &mut weight_t);
+                    if needs_input_grad {
+                        conv_sparse::taps(weight, c.out_channels, c.in_channels, c.kernel, &mut taps);
                     }
                     let positions = so.height * so.width;
                     for n in 0..batch {
-                        let gn = &g[n * so.len()..(n + 1) * so.len()];
-                        for (d, go) in gb.iter_mut().zip(gn.chunks_exact(positions)) {
-                            *d += conv_gemm::sum(go);
+                        // The output gradient's nonzeros (11–20 % of it behind the digits' pools).
+                        match pooled {
+                            Some((p, k)) => {
+                                let sp = shapes[p + 1].len();
+                                let window = n * sp..(n + 1) * sp;
+                                entries.pooled(&g[window.clone()], &tape.acts[p + 1][window.clone()], &tape.argmax[p][window], so, k);
+                            }
+                            None => entries.scan(&g[n * so.len()..(n + 1) * so.len()], positions),
+                        }
+                        for (o, d) in gb.iter_mut().enumerate() {
+                            *d += conv_sparse::bias_grad(entries.channel(o), positions);
                         }
                         let xn = &input[n * si.len()..(n + 1) * si.len()];
-                        if sparse {
-                            conv_sparse::weight_grad(gn, xn, si, c.kernel, &mut product, &mut terms, gw);
-                        } else {
-                            conv_gemm::weight_grad(gn, xn, si, c.kernel, &mut product, gw);
-                        }
+                        conv_sparse::weight_grad(&entries, xn, si, c.kernel, &mut panels, gw);
                         if needs_input_grad {
-                            if sparse {
-                                conv_sparse::cols_grad(&weight_t, lp, c.out_channels, gn, &mut terms, &mut product, &mut dcols);
-                            } else {
-                                conv_gemm::cols_grad(&weight_t, c.out_channels, gn, &mut dcols);
-                            }
-                            col2im(&dcols, si, c.kernel, &mut g_in[n * si.len()..(n + 1) * si.len()]);
+                            conv_sparse::input_grad(
+                                &taps,
+                                &entries,
+                                si,
+                                c.kernel,
+                                &mut scratch,
+                                &mut g_in[n * si.len()..(n + 1) * si.len()],
+                            );
                         }
                     }
+                    pooled = None;
                     if tape.qat {
                         let (at, slot) = (param, slots.as_ref().map(|s| s.weights[param]));
                         node_backward(&mut nodes, slot, &|q| &q.weights[at], &c.weight, c.out_channels, gw, &tape.weight_masks[at]);
                     }
                     g = g_in;
+                }
+                // Behind a pool that left the conv its nonzeros: nothing to write.
+                Layer::Relu if pooled.is_some() => {}
+                Layer::MaxPool2d(k)
+                    if !tape.qat && i >= 2 && self.layers[i - 1] == Layer::Relu && matches!(self.layers[i - 2], Layer::Conv2d(_)) =>
+                {
+                    pooled = Some((i, *k));
                 }
                 Layer::Relu => {
                     // torch's threshold_backward: no gradient where the ReLU gave 0.
@@ -504,29 +512,6 @@ impl ConvNet {
         }
         if input_learns {
             node_backward(&mut nodes, slots.as_ref().map(|s| s.input), &|q| &q.input, &tape.raw_input, 1, &mut g, &[]);
-        }
-    }
-}
-
-/// The adjoint of the patch gathering (`im2col`): each patch entry's gradient added back to its
-/// pixel; `dcols` is `[C·k·k, Ho·Wo]` in [`conv_gemm`]'s order.
-fn col2im(dcols: &[f32], s: Shape, k: usize, dx: &mut [f32]) {
-    let (ho, wo) = (s.height - k + 1, s.width - k + 1);
-    let mut rows = dcols.chunks_exact(ho * wo);
-    for c in 0..s.channels {
-        let plane = &mut dx[c * s.height * s.width..(c + 1) * s.height * s.width];
-        for ky in 0..k {
-            for kx in 0..k {
-                let row = rows.next().expect("dcols has C·k·k rows");
-                for (oy, src) in row.chunks_exact(wo).enumerate() {
-                    let dst = &mut plane[(oy + ky) * s.width + kx..][..wo];
-                    match (<&mut [f32; 8]>::try_from(dst), <&[f32; 8]>::try_from(src)) {
-                        // The digits' second conv (Wo = 8): two vector additions of known length.
-                        (Ok(dst), Ok(src)) => dst.iter_mut().zip(src).for_each(|(d, s)| *d += s),
-                        (Err(_), _) | (_, Err(_)) => conv_gemm::add_assign(&mut plane[(oy + ky) * s.width + kx..][..wo], src),
-                    }
-                }
-            }
         }
     }
 }

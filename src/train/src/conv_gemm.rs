@@ -1,22 +1,16 @@
-//! The conv net's three convolution products, per sample, as GEMMs on quantscope-gemm's panel
-//! kernel ([`gemm_f32_panels`]: a 4×8 register tile in SIMD128 in the page), which never stores a
-//! patch matrix: each `fill` writes the patches (or gradients) of eight columns straight into the
-//! 8-column panel the micro-kernel streams, so they stay in L1. Stride 1, no padding; patch row
+//! The conv net's forward convolution, per sample, as a GEMM on quantscope-gemm's panel kernel
+//! ([`gemm_f32_panels`]: a 4×8 register tile in SIMD128 in the page), which never stores a patch
+//! matrix: each `fill` writes the patches of eight columns straight into the 8-column panel the
+//! micro-kernel streams, so they stay in L1. Stride 1, no padding; patch row
 //! `l = (c·k + ky)·k + kx` and output position `q = oy·Wo + ox`, torch's `unfold` order
-//! (aten/src/ATen/native/ConvolutionMM2d.cpp, whose `slow_conv2d` does the same three products on
-//! an explicit im2col matrix):
-//!
-//! - forward: `Y [O, P] = W [O, C·k·k] · patches [C·k·k, P] + b` ([`forward`]);
-//! - weight gradient: `dW [O, C·k·k] += dY [O, P] · patchesᵀ [P, C·k·k]` ([`weight_grad`]);
-//! - input gradient: `dcols [C·k·k, P] = Wᵀ · dY`, then col2im ([`cols_grad`]).
+//! (aten/src/ATen/native/ConvolutionMM2d.cpp, whose `slow_conv2d` does the same product on an
+//! explicit im2col matrix): `Y [O, P] = W [O, C·k·k] · patches [C·k·k, P] + b` ([`forward`]).
+//! The backward's products run over the output gradient's nonzeros (`conv_sparse.rs`), on the
+//! transposed patch panels [`fill_patches_t`] writes.
 //!
 //! Each sum runs over its index in order in one accumulator (see the gemm crate's exactness
 //! note), which is another order than torch's, within the fixtures' tolerance
 //! (`tests/torch_conv.rs`).
-//!
-//! Measured in the page (`node scripts/bench-train.mjs`, batch 64, Adam) against the im2col
-//! loops this replaces (row AXPYs four at a time, the weight gradient as dot products): see the
-//! README's Train section for the figures.
 
 use quantscope_gemm::{gemm_f32_panels, NR};
 
@@ -47,6 +41,10 @@ pub(crate) fn output_size(s: Shape, k: usize) -> (usize, usize) {
 pub(crate) fn forward(weight: &[f32], bias: &[f32], x: &[f32], s: Shape, k: usize, out: &mut [f32]) {
     let (ho, wo) = output_size(s, k);
     let (outputs, positions) = (bias.len(), ho * wo);
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if wo % NR == 0 {
+        return direct::forward(weight, bias, x, s, k, out);
+    }
     gemm_f32_panels(
         outputs,
         s.channels * k * k,
@@ -60,6 +58,80 @@ pub(crate) fn forward(weight: &[f32], bias: &[f32], x: &[f32], s: Shape, k: usiz
         },
         out,
     );
+}
+
+/// [`forward`] when each output row is whole blocks of eight positions (the digits' convs: Wo =
+/// 24 and 8): the gemm crate's 4×8 tile with its B operand read straight from the input rows
+/// (eight positions of one output row are eight consecutive pixels of each patch row's input
+/// row), so no panel is filled (filling them was about 10 % of an FP32 conv net step in the
+/// page). The same sums as the GEMM's: each from +0.0 over the patch rows in order, `acc + a·b`
+/// rounded twice, then the bias added.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod direct {
+    use super::{output_size, Shape, NR};
+    use core::arch::wasm32::*;
+
+    pub(super) fn forward(weight: &[f32], bias: &[f32], x: &[f32], s: Shape, k: usize, out: &mut [f32]) {
+        let (ho, wo) = output_size(s, k);
+        let (outputs, fan_in, positions) = (bias.len(), s.channels * k * k, ho * wo);
+        // Patch row (c, ky, kx) at output (oy, ox) reads x[c·H·W + (oy + ky)·W + ox + kx ..][..8],
+        // which ends by the sample's end when ox + 8 ≤ Wo (asserted: Wo is whole blocks of 8).
+        assert!(wo % NR == 0 && weight.len() >= outputs * fan_in && x.len() >= s.len() && out.len() >= outputs * positions);
+        let full = outputs / 4 * 4;
+        for oy in 0..ho {
+            for ox in (0..wo).step_by(NR) {
+                let q = oy * wo + ox;
+                // SAFETY: rows o..o + R of the weight lie inside it (o + R ≤ outputs) and every
+                // input read is inside x (see above).
+                unsafe {
+                    let xq = x.as_ptr().add(oy * s.width + ox);
+                    for o in (0..full).step_by(4) {
+                        store::<4>(&tile::<4>(weight.as_ptr().add(o * fan_in), fan_in, xq, s, k), bias, o, out, positions, q);
+                    }
+                    for o in full..outputs {
+                        store::<1>(&tile::<1>(weight.as_ptr().add(o * fan_in), fan_in, xq, s, k), bias, o, out, positions, q);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Rows `w..w + R` (row stride `fan_in`) against the eight positions whose patches start at `x`.
+    #[inline(always)]
+    unsafe fn tile<const R: usize>(w: *const f32, fan_in: usize, x: *const f32, s: Shape, k: usize) -> [[v128; 2]; R] {
+        let mut acc = [[f32x4_splat(0.0); 2]; R];
+        let mut l = 0;
+        for c in 0..s.channels {
+            for ky in 0..k {
+                let row = x.add((c * s.height + ky) * s.width);
+                for kx in 0..k {
+                    let b0 = v128_load(row.add(kx) as *const v128);
+                    let b1 = v128_load(row.add(kx + 4) as *const v128);
+                    for (r, acc) in acc.iter_mut().enumerate() {
+                        let a = v128_load32_splat(w.add(r * fan_in + l) as *const u32);
+                        acc[0] = f32x4_add(acc[0], f32x4_mul(a, b0));
+                        acc[1] = f32x4_add(acc[1], f32x4_mul(a, b1));
+                    }
+                    l += 1;
+                }
+            }
+        }
+        acc
+    }
+
+    /// The tile plus each row's bias into `out [O, P]` at rows `o..`, positions `q..q + 8`.
+    #[inline(always)]
+    fn store<const R: usize>(acc: &[[v128; 2]; R], bias: &[f32], o: usize, out: &mut [f32], positions: usize, q: usize) {
+        for (r, acc) in acc.iter().enumerate() {
+            let b = f32x4_splat(bias[o + r]);
+            let dst = &mut out[(o + r) * positions + q..][..NR];
+            // SAFETY: eight writable floats.
+            unsafe {
+                v128_store(dst.as_mut_ptr() as *mut v128, f32x4_add(acc[0], b));
+                v128_store(dst.as_mut_ptr().add(4) as *mut v128, f32x4_add(acc[1], b));
+            }
+        }
+    }
 }
 
 /// Panel of positions `q0..q0+cols`: `panel[8·l + j] = patch l at position q0 + j`. Eight
@@ -89,17 +161,6 @@ fn fill_patches(x: &[f32], s: Shape, k: usize, q0: usize, cols: usize, panel: &m
             }
         }
     }
-}
-
-/// `dw [O, C·k·k] += g [O, P] · patches(x)ᵀ` for one sample; `scratch` holds the sample's
-/// product (kept by the caller between samples: no allocation per sample).
-pub(crate) fn weight_grad(g: &[f32], x: &[f32], s: Shape, k: usize, scratch: &mut Vec<f32>, dw: &mut [f32]) {
-    let (ho, wo) = output_size(s, k);
-    let (fan_in, positions) = (s.channels * k * k, ho * wo);
-    let outputs = dw.len() / fan_in;
-    scratch.resize(outputs * fan_in, 0.0);
-    gemm_f32_panels(outputs, positions, fan_in, g, |p, cols, panel| fill_patches_t(x, s, k, p * NR, cols, panel), |_, _, _| {}, scratch);
-    dw.iter_mut().zip(scratch.iter()).for_each(|(d, v)| *d += v);
 }
 
 /// Panel of patch rows `l0..l0+cols` of the transposed patches: `panel[8·q + j] = patch l0 + j
@@ -178,94 +239,6 @@ mod simd128 {
     }
 }
 
-/// `dcols [C·k·k, P] = weight_t [C·k·k, O] · g [O, P]` for one sample (`weight_t`: the weight
-/// transposed once per backward).
-pub(crate) fn cols_grad(weight_t: &[f32], outputs: usize, g: &[f32], dcols: &mut Vec<f32>) {
-    let fan_in = weight_t.len() / outputs;
-    let positions = g.len() / outputs;
-    dcols.resize(fan_in * positions, 0.0);
-    let fill = |p: usize, cols: usize, panel: &mut [f32]| {
-        for (dst, row) in panel.chunks_exact_mut(NR).zip(g.chunks_exact(positions)) {
-            if cols == NR {
-                copy8(dst, &row[p * NR..]);
-            } else {
-                dst[..cols].copy_from_slice(&row[p * NR..][..cols]);
-            }
-        }
-    };
-    gemm_f32_panels(fan_in, outputs, positions, weight_t, fill, |_, _, _| {}, dcols);
-}
-
-/// `dst += src`, four floats at a time: col2im's rows are the output width (24 or 8 floats),
-/// where the compiler's loop over a runtime length spent more on its remainder checks than on
-/// the additions.
-pub(crate) fn add_assign(dst: &mut [f32], src: &[f32]) {
-    let mut d4 = dst.chunks_exact_mut(4);
-    let mut s4 = src.chunks_exact(4);
-    for (d, s) in (&mut d4).zip(&mut s4) {
-        for i in 0..4 {
-            d[i] += s[i];
-        }
-    }
-    for (d, s) in d4.into_remainder().iter_mut().zip(s4.remainder()) {
-        *d += s;
-    }
-}
-
-/// `Σ x` in eight running sums (a bias gradient over 576 positions: one sum in order is a chain
-/// of dependent additions, which the page cannot vectorise).
-pub(crate) fn sum(x: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let chunks = x.chunks_exact(8);
-    let tail: f32 = chunks.remainder().iter().sum();
-    for c in chunks {
-        for i in 0..8 {
-            acc[i] += c[i];
-        }
-    }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
-}
-
-/// `a [rows, cols]` → `out [cols, rows]`, 4×4 blocks at a time (SIMD128 shuffles in the page).
-pub(crate) fn transpose(a: &[f32], rows: usize, cols: usize, out: &mut Vec<f32>) {
-    out.resize(rows * cols, 0.0);
-    let (r4, c4) = (rows / 4 * 4, cols / 4 * 4);
-    for r in (0..r4).step_by(4) {
-        for c in (0..c4).step_by(4) {
-            transpose_block(a, cols, r, c, out, rows);
-        }
-    }
-    for r in 0..rows {
-        for c in if r < r4 { c4 } else { 0 }..cols {
-            out[c * rows + r] = a[r * cols + c];
-        }
-    }
-}
-
-/// The 4×4 block at (r, c) of `a` (row stride `cols`) into `out` (row stride `rows`) at (c, r).
-#[inline(always)]
-fn transpose_block(a: &[f32], cols: usize, r: usize, c: usize, out: &mut [f32], rows: usize) {
-    let (src, dst) = (&a[r * cols + c..], &mut out[c * rows + r..]);
-    assert!(src.len() >= 3 * cols + 4 && dst.len() >= 3 * rows + 4);
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    {
-        use core::arch::wasm32::*;
-        // SAFETY: four rows of four floats on each side (asserted above).
-        unsafe {
-            let v: [v128; 4] = core::array::from_fn(|i| v128_load(src.as_ptr().add(i * cols) as *const v128));
-            for (j, t) in quantscope_gemm::transpose4(v).into_iter().enumerate() {
-                v128_store(dst.as_mut_ptr().add(j * rows) as *mut v128, t);
-            }
-        }
-    }
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    for i in 0..4 {
-        for j in 0..4 {
-            dst[j * rows + i] = src[i * cols + j];
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,21 +246,21 @@ mod tests {
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
-    /// The three products by their definitions, each sum over its index in order from 0 (as the
-    /// GEMM sums), so the kernels (the SIMD128 fills and micro-kernel in the page) must equal
-    /// them bit for bit: output widths that are and are not multiples of 4 and 8, a last panel of
-    /// fewer than eight patch rows, one and several channels.
+    /// The forward product by its definition, each sum over its index in order from 0 (as the
+    /// GEMM sums), so the kernel (the SIMD128 fill and micro-kernel in the page) must equal it bit
+    /// for bit: output widths that are and are not multiples of 4 and 8 (in the page, 8 takes the
+    /// direct kernel), one and several channels, outputs in and beyond whole blocks of four.
     #[test]
-    fn the_products_equal_their_definitions_bit_for_bit() {
+    fn the_forward_equals_its_definition_bit_for_bit() {
         let mut rng = SplitMix64::new(5);
         for (channels, height, width, k, outputs) in
-            [(1, 28, 28, 5, 8), (8, 12, 12, 5, 16), (3, 7, 9, 3, 5), (2, 5, 6, 2, 9), (1, 4, 4, 4, 3)]
+            [(1, 28, 28, 5, 8), (8, 12, 12, 5, 16), (3, 7, 9, 3, 5), (2, 5, 6, 2, 9), (1, 4, 4, 4, 3), (3, 10, 18, 3, 7), (2, 8, 8, 1, 2)]
         {
             let s = Shape { channels, height, width };
             let (ho, wo) = output_size(s, k);
             let (fan_in, positions) = (channels * k * k, ho * wo);
             let mut draw = |n: usize| (0..n).map(|_| rng.uniform(-1.0, 1.0)).collect::<Vec<f32>>();
-            let (x, w, b, g) = (draw(s.len()), draw(outputs * fan_in), draw(outputs), draw(outputs * positions));
+            let (x, w, b) = (draw(s.len()), draw(outputs * fan_in), draw(outputs));
             let patch = |l: usize, q: usize| x[window_offset(s, k, l) + q / wo * width + q % wo];
             let what = format!("{channels}×{height}×{width}, k {k}, {outputs} outputs");
 
@@ -298,23 +271,6 @@ mod tests {
                     let sum = (0..fan_in).fold(0.0f32, |acc, l| acc + w[o * fan_in + l] * patch(l, q));
                     assert_eq!(v.to_bits(), (sum + b[o]).to_bits(), "forward [{o}][{q}], {what}");
                 }
-            }
-
-            let mut dw = vec![0.5f32; outputs * fan_in];
-            weight_grad(&g, &x, s, k, &mut Vec::new(), &mut dw);
-            for (i, &v) in dw.iter().enumerate() {
-                let (o, l) = (i / fan_in, i % fan_in);
-                let sum = (0..positions).fold(0.0f32, |acc, q| acc + g[o * positions + q] * patch(l, q));
-                assert_eq!(v.to_bits(), (0.5 + sum).to_bits(), "weight gradient [{o}][{l}], {what}");
-            }
-
-            let (mut wt, mut dcols) = (Vec::new(), Vec::new());
-            transpose(&w, outputs, fan_in, &mut wt);
-            cols_grad(&wt, outputs, &g, &mut dcols);
-            for (i, &v) in dcols.iter().enumerate() {
-                let (l, q) = (i / positions, i % positions);
-                let sum = (0..outputs).fold(0.0f32, |acc, o| acc + w[o * fan_in + l] * g[o * positions + q]);
-                assert_eq!(v.to_bits(), sum.to_bits(), "input gradient [{l}][{q}], {what}");
             }
         }
     }

@@ -4,7 +4,8 @@
 //! - [`rng`]: the one PRNG (SplitMix64) behind initialisation and shuffling.
 //! - [`mlp`]: the network, its seeded `nn.Linear` initialisation, forward and backward.
 //! - [`conv`]: a small conv net as a sequence of layers (Conv2d, ReLU, MaxPool2d, Flatten, Linear)
-//!   in torch's NCHW layout, forward and backward; its convolutions as GEMMs (`conv_gemm.rs`).
+//!   in torch's NCHW layout, forward and backward; its forward convolutions as GEMMs
+//!   (`conv_gemm.rs`), its backward over the output gradient's nonzeros (`conv_sparse.rs`).
 //! - [`loss`]: softmax cross-entropy (`torch.nn.functional.cross_entropy`, mean reduction).
 //! - [`optim`]: `torch.optim.SGD` (momentum, dampening, Nesterov, weight decay) and `torch.optim.Adam`.
 //! - [`fake_quant`]: `torch.fake_quantize_per_{tensor,channel}_affine` forward and its
