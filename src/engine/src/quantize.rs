@@ -337,9 +337,11 @@ impl Model {
                     Arc::new(QuantConv {
                         attrs: conv.attrs.clone(),
                         weight_shape: wshape,
-                        weights: QuantWeights { codes, scales, bits },
+                        weights: Arc::new(QuantWeights { codes, scales, bits }),
                         bias: t.bias,
                         act,
+                        norm: None,
+                        epilogue: super::ops::conv::Epilogue::None,
                     }),
                     "Conv",
                 )

@@ -11,11 +11,13 @@
 //! bit (src/engine/tests/engine_quantize.rs runs both). Weights are symmetric (zero point 0) int8, or int4
 //! codes in [−7, 7] held one per i8, per tensor or per output channel; activations are u8.
 
-use super::conv::{conv_integer_acc, ConvAttrs};
+use super::conv::{conv_integer_acc, ConvAttrs, Epilogue};
+use super::conv_fuse::conv_tail;
 use super::quant::{dynamic_params, quantize_u8_into};
-use crate::op::{f32_input, shape_err, Inputs, Op, OpError};
+use crate::op::{f32_input, shape_err, Fused, Inputs, Op, OpError, PlanView};
 use crate::value::Value;
 use quantscope_gemm::PackedI8B;
+use std::sync::Arc;
 
 /// How a quantized op gets its activations' scale and zero point.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -105,20 +107,51 @@ impl Op for QuantMatMul {
     }
 }
 
-/// Conv with constant weights, integer execution.
+/// Conv with constant weights, integer execution. In the run plan (`crate::fuse`) it may also
+/// take the BatchNormalization and activation after it (`FusedQuantConv`): they then run on
+/// each channel's row as it is rescaled, with the same f32 operations as the nodes', instead of
+/// two more passes over the tensor.
 #[derive(Debug)]
 pub struct QuantConv {
     pub attrs: ConvAttrs,
     /// W's shape `[M, C/g, k...]`.
     pub weight_shape: Vec<usize>,
-    pub weights: QuantWeights,
+    /// Shared with the fused copy the run plan makes.
+    pub weights: Arc<QuantWeights>,
     pub bias: Option<Vec<f32>>,
     pub act: ActQuant,
+    /// A fused BatchNormalization, per channel `[mean, k, B]`: `(y − mean)·k + B`, `k = scale /
+    /// √(var + ε)` as `BatchNorm::run` computes them.
+    pub norm: Option<Vec<[f32; 3]>>,
+    pub epilogue: Epilogue,
 }
 
 impl Op for QuantConv {
     fn op_type(&self) -> &'static str {
-        "QuantConv"
+        if self.norm.is_some() || self.epilogue != Epilogue::None {
+            "FusedQuantConv"
+        } else {
+            "QuantConv"
+        }
+    }
+
+    #[allow(private_interfaces)]
+    fn fuse_chain(&self, plan: &dyn PlanView, at: usize) -> Option<Fused> {
+        let x = *plan.inputs(at).first()?;
+        let m = self.weight_shape[0];
+        let tail = conv_tail(plan, at, m, self.weight_shape.len())?;
+        let norm =
+            tail.bn.map(|([scale, b, mean, var], eps)| (0..m).map(|ch| [mean[ch], scale[ch] / (var[ch] + eps).sqrt(), b[ch]]).collect());
+        let op = QuantConv {
+            attrs: self.attrs.clone(),
+            weight_shape: self.weight_shape.clone(),
+            weights: self.weights.clone(),
+            bias: self.bias.clone(),
+            act: self.act,
+            norm,
+            epilogue: tail.epilogue,
+        };
+        Some(Fused { op: Arc::new(op), inputs: vec![x], output: tail.output, absorbed: tail.absorbed })
     }
 
     fn own_bytes(&self) -> u64 {
@@ -143,6 +176,10 @@ impl Op for QuantConv {
                 Some(b) => ys.iter_mut().zip(accs).for_each(|(y, &a)| *y = a as f32 * mult + b[ch]),
                 None => ys.iter_mut().zip(accs).for_each(|(y, &a)| *y = a as f32 * mult),
             }
+            if let Some([mean, k, b]) = self.norm.as_ref().map(|n| n[ch]) {
+                ys.iter_mut().for_each(|v| *v = (*v - mean) * k + b);
+            }
+            self.epilogue.apply(ys);
         }
         Ok(vec![Value::f32(shape, y)])
     }
