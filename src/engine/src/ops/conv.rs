@@ -304,44 +304,62 @@ fn depthwise_taps(geo: &Geometry, mut f: impl FnMut(usize, usize, std::ops::Rang
     }
 }
 
-/// One channel of a 2-D depthwise convolution: `y[oy, ox] += Σ w[ky, kx] · x[iy, ix]`.
-fn depthwise_2d(geo: &Geometry, x: &[f32], w: &[f32], y: &mut [f32]) {
-    let (width, sx) = (geo.input[1], geo.strides[1]);
-    depthwise_taps(geo, |tap, iy, out, first| {
-        let (wv, row) = (w[tap], &x[iy * width..(iy + 1) * width]);
-        let out = &mut y[out];
-        if sx == 1 {
-            let len = out.len();
-            for (o, &v) in out.iter_mut().zip(&row[first..first + len]) {
-                *o += wv * v;
-            }
-        } else {
-            for (j, o) in out.iter_mut().enumerate() {
-                *o += wv * row[first + j * sx];
+/// One channel's input rows split by column phase modulo the horizontal stride, `[phase][row][col
+/// / stride]`, each value through `f`: the inputs of a tap's consecutive outputs (columns
+/// `first, first + stride, …`) are then contiguous, so [`depthwise_plane`]'s inner loop runs over
+/// plain slices (vectorized) for any stride, where a strided gather had run element by element
+/// (ppocr_cls's int8 depthwise Convs, half of them stride 2, were a quarter of its run). Returns
+/// the planes and their row length.
+fn phase_split<T: Copy, U: Copy + Default>(geo: &Geometry, x: &[T], f: impl Fn(T) -> U) -> (Vec<U>, usize) {
+    let (h, width, sx) = (geo.input[0], geo.input[1], geo.strides[1]);
+    let pw = width.div_ceil(sx);
+    let mut planes = vec![U::default(); sx * h * pw];
+    for phase in 0..sx.min(width) {
+        for iy in 0..h {
+            let dst = &mut planes[(phase * h + iy) * pw..][..pw];
+            for (d, &v) in dst.iter_mut().zip(x[iy * width + phase..(iy + 1) * width].iter().step_by(sx)) {
+                *d = f(v);
             }
         }
+    }
+    (planes, pw)
+}
+
+/// One channel of a 2-D depthwise convolution over [`phase_split`]'s planes (row length `pw`):
+/// `y[oy, ox] += Σ w[ky, kx] · x[iy, ix]`, the taps in [`depthwise_taps`]' order, so a float sum
+/// rounds as the direct strided loop's did.
+fn depthwise_plane<T: Copy + core::ops::Mul<Output = T> + core::ops::AddAssign>(
+    geo: &Geometry,
+    planes: &[T],
+    pw: usize,
+    w: &[T],
+    y: &mut [T],
+) {
+    let (h, sx) = (geo.input[0], geo.strides[1]);
+    depthwise_taps(geo, |tap, iy, out, first| {
+        let wv = w[tap];
+        let src = &planes[((first % sx) * h + iy) * pw + first / sx..];
+        for (o, &v) in y[out].iter_mut().zip(src) {
+            *o += wv * v;
+        }
     });
+}
+
+/// One channel of a 2-D depthwise convolution: `y[oy, ox] += Σ w[ky, kx] · x[iy, ix]` (stride 1
+/// reads `x` as it is).
+fn depthwise_2d(geo: &Geometry, x: &[f32], w: &[f32], y: &mut [f32]) {
+    if geo.strides[1] == 1 {
+        return depthwise_plane(geo, x, geo.input[1], w, y);
+    }
+    let (planes, pw) = phase_split(geo, x, |v| v);
+    depthwise_plane(geo, &planes, pw, w, y)
 }
 
 /// [`depthwise_2d`] on integers: `y += Σ (x − x_zp)·w'` over the taps inside the input, `w'`
 /// the weights less their zero point (a padding tap is `x_zp`, which adds nothing).
 fn depthwise_2d_int<X: Int8>(geo: &Geometry, x: &[X], x_zp: i32, w: &[i32], y: &mut [i32]) {
-    let (width, sx) = (geo.input[1], geo.strides[1]);
-    depthwise_taps(geo, |tap, iy, out, first| {
-        let (wv, row) = (w[tap], &x[iy * width..(iy + 1) * width]);
-        let out = &mut y[out];
-        if sx == 1 {
-            // Contiguous: the loop vectorizes.
-            let len = out.len();
-            for (o, v) in out.iter_mut().zip(&row[first..first + len]) {
-                *o += wv * (v.to_i32() - x_zp);
-            }
-        } else {
-            for (j, o) in out.iter_mut().enumerate() {
-                *o += wv * (row[first + j * sx].to_i32() - x_zp);
-            }
-        }
-    });
+    let (planes, pw) = phase_split(geo, x, |v| v.to_i32() - x_zp);
+    depthwise_plane(geo, &planes, pw, w, y)
 }
 
 /// A 1-D or 2-D window geometry seen as 2-D (a 1-D one is a single row), for
@@ -969,5 +987,51 @@ impl Op for ConvTranspose {
         let mut shape = vec![n, m];
         shape.extend(&out);
         Ok(vec![Value::f32(shape, y)])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{depthwise_2d, depthwise_taps, AutoPad, WindowAttrs};
+
+    /// The float depthwise channel over [`super::phase_split`]'s planes equals the strided loop it
+    /// replaced (each output's taps read in place, `row[first + j·stride]`) bit for bit: the
+    /// same products summed in the same order, for strides 1 to 3, dilations and padding.
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn phase_split_depthwise_equals_the_strided_loop_bit_for_bit() {
+        for (input, kernel, strides, dilations, pads) in [
+            ([9, 10], [3, 3], [1, 1], [1, 1], [1, 1, 1, 1]),
+            ([16, 17], [3, 3], [2, 2], [1, 1], [1, 1, 1, 1]),
+            ([12, 23], [5, 5], [2, 3], [1, 2], [2, 0, 1, 3]),
+            ([7, 8], [3, 3], [3, 2], [2, 1], [0, 2, 2, 0]),
+            ([6, 5], [2, 2], [2, 2], [1, 1], [0, 0, 0, 0]),
+        ] {
+            let attrs = WindowAttrs {
+                auto_pad: AutoPad::NotSet,
+                kernel_shape: None,
+                strides: Some(strides.iter().map(|&v| v as i64).collect()),
+                dilations: Some(dilations.iter().map(|&v| v as i64).collect()),
+                pads: Some(pads.iter().map(|&v| v as i64).collect()),
+                ceil_mode: false,
+            };
+            let geo = attrs.geometry(&input, &kernel).unwrap();
+            let x: Vec<f32> = (0..input[0] * input[1]).map(|i| ((i * 7919 % 1009) as f32 - 504.0) / 97.0).collect();
+            let w: Vec<f32> = (0..kernel[0] * kernel[1]).map(|i| ((i * 104729 % 211) as f32 - 105.0) / 31.0).collect();
+            let mut got = vec![0.25f32; geo.out_count()];
+            depthwise_2d(&geo, &x, &w, &mut got);
+            let (width, sx) = (geo.input[1], geo.strides[1]);
+            let mut want = vec![0.25f32; geo.out_count()];
+            depthwise_taps(&geo, |tap, iy, out, first| {
+                let row = &x[iy * width..(iy + 1) * width];
+                for (j, o) in want[out].iter_mut().enumerate() {
+                    *o += w[tap] * row[first + j * sx];
+                }
+            });
+            assert!(want.iter().any(|&v| v != 0.25), "{input:?} {strides:?}: the case must compute something");
+            for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+                assert_eq!(a.to_bits(), b.to_bits(), "{input:?} {kernel:?} {strides:?}: output {i}: {a} vs {b}");
+            }
+        }
     }
 }
