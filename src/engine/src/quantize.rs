@@ -340,8 +340,7 @@ impl Model {
                         weights: Arc::new(QuantWeights { codes, scales, bits }),
                         bias: t.bias,
                         act,
-                        norm: None,
-                        epilogue: super::ops::conv::Epilogue::None,
+                        fuser: node.op.quant_fuser(),
                     }),
                     "Conv",
                 )

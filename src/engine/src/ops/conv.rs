@@ -305,37 +305,38 @@ fn depthwise_taps(geo: &Geometry, mut f: impl FnMut(usize, usize, std::ops::Rang
 }
 
 /// One channel's input rows split by column phase modulo the horizontal stride, `[phase][row][col
-/// / stride]`, each value through `f`: the inputs of a tap's consecutive outputs (columns
-/// `first, first + stride, …`) are then contiguous, so [`depthwise_plane`]'s inner loop runs over
-/// plain slices (vectorized) for any stride, where a strided gather had run element by element
-/// (ppocr_cls's int8 depthwise Convs, half of them stride 2, were a quarter of its run). Returns
-/// the planes and their row length.
-fn phase_split<T: Copy, U: Copy + Default>(geo: &Geometry, x: &[T], f: impl Fn(T) -> U) -> (Vec<U>, usize) {
+/// / stride]`: the inputs of a tap's consecutive outputs (columns `first, first + stride, …`)
+/// are then contiguous, so [`depthwise_plane`]'s inner loop runs over plain slices (vectorized)
+/// for any stride, where a strided gather had run element by element (ppocr_cls's int8
+/// depthwise Convs, half of them stride 2, were a quarter of its run). Returns the planes and
+/// their row length.
+fn phase_split<T: Copy + Default>(geo: &Geometry, x: &[T]) -> (Vec<T>, usize) {
     let (h, width, sx) = (geo.input[0], geo.input[1], geo.strides[1]);
     let pw = width.div_ceil(sx);
-    let mut planes = vec![U::default(); sx * h * pw];
+    let mut planes = vec![T::default(); sx * h * pw];
     for phase in 0..sx.min(width) {
         for iy in 0..h {
             let dst = &mut planes[(phase * h + iy) * pw..][..pw];
             for (d, &v) in dst.iter_mut().zip(x[iy * width + phase..(iy + 1) * width].iter().step_by(sx)) {
-                *d = f(v);
+                *d = v;
             }
         }
     }
     (planes, pw)
 }
 
-/// One channel of a 2-D depthwise convolution over [`phase_split`]'s planes (row length `pw`):
-/// `y[oy, ox] += Σ w[ky, kx] · x[iy, ix]`, the taps in [`depthwise_taps`]' order, so a float sum
-/// rounds as the direct strided loop's did.
-fn depthwise_plane<T: Copy + core::ops::Mul<Output = T> + core::ops::AddAssign>(
-    geo: &Geometry,
-    planes: &[T],
-    pw: usize,
-    w: &[T],
-    y: &mut [T],
-) {
+/// One channel of a 2-D depthwise convolution over [`phase_split`]'s planes (row length `pw`;
+/// for stride 1 the input itself): `y[oy, ox] += Σ w[ky, kx] · x[iy, ix]`, the taps in
+/// [`depthwise_taps`]' order, so a float sum rounds as the direct strided loop's did.
+fn depthwise_plane<T: Copy + Default + core::ops::Mul<Output = T> + core::ops::AddAssign>(geo: &Geometry, x: &[T], w: &[T], y: &mut [T]) {
     let (h, sx) = (geo.input[0], geo.strides[1]);
+    let split;
+    let (planes, pw) = if sx == 1 {
+        (x, geo.input[1])
+    } else {
+        split = phase_split(geo, x);
+        (&split.0[..], split.1)
+    };
     depthwise_taps(geo, |tap, iy, out, first| {
         let wv = w[tap];
         let src = &planes[((first % sx) * h + iy) * pw + first / sx..];
@@ -345,21 +346,19 @@ fn depthwise_plane<T: Copy + core::ops::Mul<Output = T> + core::ops::AddAssign>(
     });
 }
 
-/// One channel of a 2-D depthwise convolution: `y[oy, ox] += Σ w[ky, kx] · x[iy, ix]` (stride 1
-/// reads `x` as it is).
+/// One channel of a 2-D depthwise convolution: `y[oy, ox] += Σ w[ky, kx] · x[iy, ix]`.
 fn depthwise_2d(geo: &Geometry, x: &[f32], w: &[f32], y: &mut [f32]) {
-    if geo.strides[1] == 1 {
-        return depthwise_plane(geo, x, geo.input[1], w, y);
-    }
-    let (planes, pw) = phase_split(geo, x, |v| v);
-    depthwise_plane(geo, &planes, pw, w, y)
+    depthwise_plane(geo, x, w, y)
 }
 
 /// [`depthwise_2d`] on integers: `y += Σ (x − x_zp)·w'` over the taps inside the input, `w'`
-/// the weights less their zero point (a padding tap is `x_zp`, which adds nothing).
-fn depthwise_2d_int<X: Int8>(geo: &Geometry, x: &[X], x_zp: i32, w: &[i32], y: &mut [i32]) {
-    let (planes, pw) = phase_split(geo, x, |v| v.to_i32() - x_zp);
-    depthwise_plane(geo, &planes, pw, w, y)
+/// the weights less their zero point (a padding tap is `x_zp`, which adds nothing). Over the
+/// input's bytes (i8 when `signed`), widened to `x − x_zp` once: one copy serves both types.
+fn depthwise_2d_int(geo: &Geometry, x: &[u8], signed: bool, x_zp: i32, w: &[i32], y: &mut [i32]) {
+    // An i8 byte b is (b ^ 0x80) − 128: no branch in the loop.
+    let (flip, base) = if signed { (0x80, 128 + x_zp) } else { (0, x_zp) };
+    let wide: Vec<i32> = x.iter().map(|&b| (b ^ flip) as i32 - base).collect();
+    depthwise_plane(geo, &wide, w, y)
 }
 
 /// A 1-D or 2-D window geometry seen as 2-D (a 1-D one is a single row), for
@@ -544,6 +543,10 @@ impl Op for Conv {
         let (w, b, epilogue, inputs, output, absorbed) = conv_chain(plan, at)?;
         Some(Fused { op: Arc::new(FusedConv { attrs: self.attrs.clone(), w, b, epilogue }), inputs, output, absorbed })
     }
+    #[allow(private_interfaces)]
+    fn quant_fuser(&self) -> Option<crate::op::QuantFuser> {
+        Some(crate::ops::quantized::fuse_quant_conv)
+    }
     fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
         Ok(vec![conv_f32(&self.attrs, inputs.req(0)?, inputs.req(1)?, inputs.get(2))?])
     }
@@ -618,7 +621,7 @@ impl<X: Int8, W: Int8> IntConvKernels for IntKernels<X, W> {
         W::SIGNED
     }
     fn depthwise(&self, geo: &Geometry, x: &[u8], x_zp: i32, w: &[i32], y: &mut [i32]) {
-        depthwise_2d_int::<X>(geo, quantscope_gemm::int8_from_bytes(x), x_zp, w, y)
+        depthwise_2d_int(geo, x, X::SIGNED, x_zp, w, y)
     }
     fn panels(
         &self,
