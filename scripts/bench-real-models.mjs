@@ -2,18 +2,24 @@
 // (wasm, one thread), in the same headless Chromium: the median time per run of each, FP32 and
 // int8 dynamic, with the ratio (ORT time ÷ quantscope time: above 1× quantscope is faster).
 // After scripts/build-wasm.sh (the models and exporter modules):
-//   node scripts/bench-real-models.mjs [MODEL...]   (only those models of the manifest)
+//   node scripts/bench-real-models.mjs [--base DIR] [MODEL...]   (only those models of the manifest)
+// --base DIR: another build of the models module (a folder of the repository, e.g. main's
+// www/pkg-models copied to .cache/pkg-models-main) timed in the same run, in turn with this one,
+// its outputs compared bit for bit with this build's: the before/after of a change.
 // The committed models always run; the larger ones when .cache/real-models holds them (run the
 // fixture script first).
 import { launch } from '../tests/e2e/browser.mjs';
 
-export async function benchRealModels(only = []) {
+export async function benchRealModels(only = [], base = null) {
   console.error('[bench] real models: quantscope against onnxruntime-web in headless Chromium');
   const browser = await launch();
   let results, errors;
   try {
     const page = await browser.page();
-    await page.goto(`${browser.url}www/bench/bench-real.html${only.length ? `?only=${only.join(',')}` : ''}`);
+    const query = new URLSearchParams();
+    if (only.length) query.set('only', only.join(','));
+    if (base) query.set('base', base);
+    await page.goto(`${browser.url}www/bench/bench-real.html${query.size ? `?${query}` : ''}`);
     await page.waitForSelector('body[data-done="true"]', { state: 'attached', timeout: 30 * 60 * 1000 });
     results = await page.evaluate(() => window.realBenchResults);
     errors = await page.evaluate(() => window.realBenchErrors);
@@ -22,12 +28,22 @@ export async function benchRealModels(only = []) {
   }
   console.log('\nReal models, one Web Worker, batch as committed; median of 9 rounds. INT8: quantscope\'s int8_dynamic ' +
     'against ONNX Runtime running the quantize_dynamic file');
-  console.log(`${'model'.padEnd(20)} ${'variant'.padEnd(7)} ${'quantscope ms'.padStart(14)} ${'ORT-web ms'.padStart(11)} ${'ratio'.padStart(7)}`);
+  const baseHead = base ? ` ${'base ms'.padStart(9)} ${'ratio'.padStart(7)} ${'speed-up'.padStart(8)}  bits` : '';
+  console.log(`${'model'.padEnd(20)} ${'variant'.padEnd(7)} ${'quantscope ms'.padStart(14)} ${'ORT-web ms'.padStart(11)} ${'ratio'.padStart(7)}${baseHead}`);
+  const times = (ms) => `${ms.toFixed(2)}×`;
   for (const r of results) {
-    console.log(`${r.model.padEnd(20)} ${r.variant.padEnd(7)} ${r.quantscope_ms.toFixed(2).padStart(14)} ${r.ort_ms.toFixed(2).padStart(11)} ${`${(r.ort_ms / r.quantscope_ms).toFixed(2)}×`.padStart(7)}`);
+    const baseCols = base
+      ? ` ${r.base_ms.toFixed(2).padStart(9)} ${times(r.ort_ms / r.base_ms).padStart(7)} ${times(r.base_ms / r.quantscope_ms).padStart(8)}  ${r.base_same_bits ? 'same' : 'DIFFER'}`
+      : '';
+    console.log(`${r.model.padEnd(20)} ${r.variant.padEnd(7)} ${r.quantscope_ms.toFixed(2).padStart(14)} ${r.ort_ms.toFixed(2).padStart(11)} ${times(r.ort_ms / r.quantscope_ms).padStart(7)}${baseCols}`);
   }
   if (errors.length) console.log(`errors:\n${errors.join('\n')}`);
   return { results, errors };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await benchRealModels(process.argv.slice(2));
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const args = process.argv.slice(2);
+  const at = args.indexOf('--base');
+  const base = at >= 0 ? args.splice(at, 2)[1] : null;
+  await benchRealModels(args, base);
+}

@@ -52,10 +52,13 @@ test('the workbench, the tutor, the runner and the models module export their ow
 // B; the ceiling went to 239,500. Session 19: the int8 Conv's patches written straight into the
 // integer GEMM's panels (the panel filler for bytes, the panel widening and the kernel driver;
 // ppocr_cls INT8 2-3× faster) and the HardSwish forms of the Conv epilogue: 239,036 → 243,694 B;
-// the ceiling went to 244,500.
-test('the runner module is under 244.5 KB gzipped', async () => {
+// the ceiling went to 244,500. Session 20: the integer depthwise Conv's phase-split planes (every
+// stride vectorized: the int8 variants' hot spot) and the int8 Conv's rescale taking a per-row
+// finisher: 243,696 → 245,330 B (the fused int8 Conv itself is reached only through the float
+// Conv's vtable, which the runner does not link); the ceiling went to 246,000.
+test('the runner module is under 246 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-run', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 244_500, `www/pkg-run/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 246_000, `www/pkg-run/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The models module (src/models: the runner plus every op of the engine, loaded by the Run
@@ -82,10 +85,13 @@ test('the runner module is under 244.5 KB gzipped', async () => {
 // together 432,610 B by node's zlib; the ceiling went to 435,000. Session 19: the same int8 Conv
 // panels and epilogues as the runner's (one integer-conv body for the four type pairs) and
 // subgraphs folding their enclosing graph's constants: 434,728 → 438,338 B; the ceiling went
-// to 439,000.
-test('the models module is under 439 KB gzipped', async () => {
+// to 439,000. Session 20: the int8 Conv fused with the BatchNormalization and activation after
+// it (FusedQuantConv, its chain matching shared with the float Conv's) and the integer depthwise
+// phase-split planes (ppocr_cls INT8 1.1× faster): 438,317 → 441,003 B; the ceiling went to
+// 442,500.
+test('the models module is under 442.5 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-models', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 439_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 442_500, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The workbench (the five readers, every scheme, the plots, the GGUF writer) was 489,773 B

@@ -154,6 +154,15 @@ pub trait Op: Send + Sync + fmt::Debug + AsAny {
         None
     }
 
+    /// For a float Conv: how the int8 op that `Model::quantize` puts in its place fuses the
+    /// nodes after it (`QuantConv::fuse_chain`). Reached through the Conv's vtable, for the same
+    /// reason as [`Op::fuse_chain`]: the runner module quantizes no Conv.
+    #[doc(hidden)]
+    #[allow(private_interfaces)]
+    fn quant_fuser(&self) -> Option<QuantFuser> {
+        None
+    }
+
     /// True for ops whose kernels are float32 only (Conv, ConvTranspose, MatMul, Gemm,
     /// BatchNormalization): the executor ([`run_op`]) widens their float16 / bfloat16 inputs
     /// to float32 and rounds their float32 outputs back, so a model exported in half precision
@@ -221,6 +230,9 @@ pub(crate) trait PlanView {
     /// Whether `slot` is a graph output (its value must stay).
     fn is_output(&self, slot: usize) -> bool;
 }
+
+/// See [`Op::quant_fuser`]: `(the int8 Conv, plan, at) → its fused node`.
+pub(crate) type QuantFuser = fn(&crate::ops::quantized::QuantConv, &dyn PlanView, usize) -> Option<Fused>;
 
 /// A fused node of the run plan: its op, its inputs, its one output slot, and the nodes it
 /// absorbs (they leave the plan).

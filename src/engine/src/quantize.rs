@@ -337,9 +337,10 @@ impl Model {
                     Arc::new(QuantConv {
                         attrs: conv.attrs.clone(),
                         weight_shape: wshape,
-                        weights: QuantWeights { codes, scales, bits },
+                        weights: Arc::new(QuantWeights { codes, scales, bits }),
                         bias: t.bias,
                         act,
+                        fuser: node.op.quant_fuser(),
                     }),
                     "Conv",
                 )

@@ -56,6 +56,8 @@ fn cases() -> Vec<Case> {
         case((5, 2, 1), &[17], &[3], &[1], &[1], &[1, 1]),
         case((4, 4, 2), &[40], &[5], &[2], &[1], &[2, 1]),
         case((4, 4, 4), &[9, 10], &[3, 3], &[1, 1], &[1, 1], &[1, 1, 1, 1]),
+        case((6, 6, 6), &[11, 13], &[3, 3], &[2, 2], &[1, 1], &[1, 1, 1, 1]),
+        case((3, 3, 3), &[10, 17], &[5, 5], &[3, 2], &[2, 1], &[2, 1, 0, 3]),
         case((2, 3, 1), &[4, 5, 6], &[2, 3, 2], &[1, 2, 1], &[1, 1, 1], &[1, 0, 1, 0, 1, 1]),
     ]
 }
@@ -380,5 +382,94 @@ fn fused_conv_hard_swish_forms_equal_the_graph() {
         let (_, times) = model.run_profiled(&[("x", x)], &mut clock).expect("runs");
         let ops: Vec<&str> = times.iter().map(|t| t.op_type.as_str()).collect();
         assert_eq!(ops == ["FusedConv"], fuses, "{chain} {add_shape:?}: ran {ops:?}");
+    }
+}
+
+/// The int8 variants' Conv chains (`QuantConv::fuse_chain`, `src/engine/src/ops/quantized.rs`):
+/// QuantConv → [BatchNormalization] → [Relu | Clip | HardSwish | x·Sigmoid(x) | x·Clip(x + 3, 0,
+/// 6)/6] runs as one FusedQuantConv that normalizes and activates each channel's row as it is
+/// rescaled. Unlike the float Conv's, the BatchNormalization is not folded into the (integer)
+/// weights, so every fused output equals the graph's nodes run one by one bit for bit: dynamic
+/// and static activations, per-tensor and per-channel weights, a grouped (depthwise) Conv, a
+/// BatchNormalization alone, and a Conv whose output is also a graph output (left unfused).
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn fused_quant_conv_chains_equal_the_graph_bit_for_bit() {
+    use quantscope_core::schemes::int::calibration::Calibration;
+    use quantscope_engine::builder::attr_float;
+    use quantscope_engine::{QuantizeConfig, QuantizeKind};
+    let (c, m, h, w) = (4, 6, 9, 11);
+    let mut g = GraphBuilder::new(17);
+    g.input("x", DType::F32, &[Some(1), Some(c), Some(h), Some(w)]);
+    // conv name, input, weight channels, group, then what follows it
+    let convs = [("a", "x", c, 1), ("b", "ra", m, m), ("c", "rb", m, 1), ("d", "rc", m, 2), ("e", "rd", m, 1), ("f", "re", m, 1)];
+    for (k, (name, _, cin, group)) in convs.iter().enumerate() {
+        let per = cin / group * 9;
+        let wv: Vec<f32> = values(m * per, k + 30).iter().map(|v| v * 3.0).collect();
+        g.initializer(&format!("w_{name}"), &Value::f32(vec![m, per / 9, 3, 3], wv));
+        g.initializer(&format!("b_{name}"), &Value::f32(vec![m], values(m, k + 40)));
+    }
+    for (i, p) in ["scale", "bias", "mean", "var"].iter().enumerate() {
+        let v: Vec<f32> = values(m, i + 50).iter().map(|v| if *p == "var" { v.abs() + 0.1 } else { *v * 2.0 }).collect();
+        g.initializer(p, &Value::f32(vec![m], v));
+    }
+    g.initializer("zero", &Value::f32(vec![], vec![0.0])).initializer("six", &Value::f32(vec![], vec![6.0]));
+    g.initializer("three", &Value::f32(vec![], vec![3.0]));
+    for (name, x, _, group) in convs {
+        let attrs = vec![attr_ints("pads", &[1, 1, 1, 1]), attr_int("group", group as i64)];
+        g.node("Conv", &format!("conv_{name}"), &[x, &format!("w_{name}"), &format!("b_{name}")], &[&format!("y{name}")], attrs);
+    }
+    let bn = |g: &mut GraphBuilder, x: &str, y: &str| {
+        g.node("BatchNormalization", &format!("bn_{x}"), &[x, "scale", "bias", "mean", "var"], &[y], vec![attr_float("epsilon", 1e-3)]);
+    };
+    bn(&mut g, "ya", "na");
+    g.node("Relu", "relu_a", &["na"], &["ra"], vec![]);
+    bn(&mut g, "yb", "nb");
+    g.node("HardSwish", "hs_b", &["nb"], &["rb"], vec![]);
+    bn(&mut g, "yc", "rc");
+    g.node("Clip", "clip_d", &["yd", "zero", "six"], &["rd"], vec![]);
+    g.node("Sigmoid", "sig_e", &["ye"], &["se"], vec![]);
+    g.node("Mul", "silu_e", &["se", "ye"], &["re"], vec![]);
+    g.node("Add", "add_f", &["yf", "three"], &["af"], vec![]);
+    g.node("Clip", "clip_f", &["af", "zero", "six"], &["kf"], vec![]);
+    g.node("Mul", "mul_f", &["yf", "kf"], &["pf"], vec![]);
+    g.node("Div", "div_f", &["pf", "six"], &["rf"], vec![]);
+    g.node("Relu", "relu_g", &["re"], &["rg"], vec![]);
+    g.output("rf", DType::F32, &[]).output("rg", DType::F32, &[]).output("ye", DType::F32, &[]);
+    let model = Model::from_onnx(&g.build()).expect("loads");
+    let x = Value::f32(vec![1, c, h, w], values(c * h * w, 60).iter().map(|v| v * 2.0).collect());
+    let batches = vec![vec![("x".to_string(), x.clone())]];
+    let kinds = [
+        QuantizeKind::Int8Dynamic { per_channel: false },
+        QuantizeKind::Int8Dynamic { per_channel: true },
+        QuantizeKind::Int8Static { per_channel: true, calibration: Calibration::MinMax, inputs: batches },
+    ];
+    for kind in kinds {
+        let q = model.quantize(&QuantizeConfig::new(kind.clone())).expect("quantizes");
+        let fused = q.run(&[("x", x.clone())]).expect("runs");
+        let graph = q.run_observing(&[("x", x.clone())], &mut |_, _| {}).expect("runs");
+        for ((name, a), (_, b)) in fused.iter().zip(&graph) {
+            let (a, b) = (a.to_f32_vec(), b.to_f32_vec());
+            let clipped = b.contains(&0.0) && b.iter().any(|&v| v > 3.0);
+            assert!(clipped || name == "ye", "{kind:?} {name}: the case must reach the clip bounds");
+            for (i, (p, q)) in a.iter().zip(&b).enumerate() {
+                assert_eq!(p.to_bits(), q.to_bits(), "{kind:?} {name}[{i}]: fused {p}, graph {q}");
+            }
+        }
+        let mut clock = || 0.0;
+        let (_, times) = q.run_profiled(&[("x", x.clone())], &mut clock).expect("runs");
+        let ops: Vec<(&str, &str)> = times.iter().map(|t| (t.name.as_str(), t.op_type.as_str())).collect();
+        let want = [
+            ("conv_a", "FusedQuantConv"),
+            ("conv_b", "FusedQuantConv"),
+            ("conv_c", "FusedQuantConv"),
+            ("conv_d", "FusedQuantConv"),
+            ("conv_e", "QuantConv"),
+            ("sig_e", "Sigmoid"),
+            ("silu_e", "Mul"),
+            ("conv_f", "FusedQuantConv"),
+            ("relu_g", "Relu"),
+        ];
+        assert_eq!(ops, want, "{kind:?}");
     }
 }

@@ -304,6 +304,28 @@ fn depthwise_taps(geo: &Geometry, mut f: impl FnMut(usize, usize, std::ops::Rang
     }
 }
 
+/// One channel's input rows split by column phase modulo the horizontal stride, `[phase][row][col
+/// / stride]`: the inputs of a tap's consecutive outputs (columns `first, first + stride, …`)
+/// are then contiguous, so [`depthwise_2d_int`]'s inner loop runs over plain slices (vectorized)
+/// for any stride, where a strided gather had run element by element (ppocr_cls's int8
+/// depthwise Convs, half of them stride 2, were a quarter of its run). Returns the planes and
+/// their row length. (The float kernel keeps its strided loop: there the copy cost as much as
+/// it saved.)
+fn phase_split(geo: &Geometry, x: &[i32]) -> (Vec<i32>, usize) {
+    let (h, width, sx) = (geo.input[0], geo.input[1], geo.strides[1]);
+    let pw = width.div_ceil(sx);
+    let mut planes = vec![0; sx * h * pw];
+    for phase in 0..sx.min(width) {
+        for iy in 0..h {
+            let dst = &mut planes[(phase * h + iy) * pw..][..pw];
+            for (d, &v) in dst.iter_mut().zip(x[iy * width + phase..(iy + 1) * width].iter().step_by(sx)) {
+                *d = v;
+            }
+        }
+    }
+    (planes, pw)
+}
+
 /// One channel of a 2-D depthwise convolution: `y[oy, ox] += Σ w[ky, kx] · x[iy, ix]`.
 fn depthwise_2d(geo: &Geometry, x: &[f32], w: &[f32], y: &mut [f32]) {
     let (width, sx) = (geo.input[1], geo.strides[1]);
@@ -324,22 +346,26 @@ fn depthwise_2d(geo: &Geometry, x: &[f32], w: &[f32], y: &mut [f32]) {
 }
 
 /// [`depthwise_2d`] on integers: `y += Σ (x − x_zp)·w'` over the taps inside the input, `w'`
-/// the weights less their zero point (a padding tap is `x_zp`, which adds nothing).
-fn depthwise_2d_int<X: Int8>(geo: &Geometry, x: &[X], x_zp: i32, w: &[i32], y: &mut [i32]) {
-    let (width, sx) = (geo.input[1], geo.strides[1]);
+/// the weights less their zero point (a padding tap is `x_zp`, which adds nothing). Over the
+/// input's bytes (i8 when `signed`), widened to `x − x_zp` once (one copy serves both types),
+/// then split by [`phase_split`] when the stride is over 1.
+fn depthwise_2d_int(geo: &Geometry, x: &[u8], signed: bool, x_zp: i32, w: &[i32], y: &mut [i32]) {
+    // An i8 byte b is (b ^ 0x80) − 128: no branch in the loop.
+    let (flip, base) = if signed { (0x80, 128 + x_zp) } else { (0, x_zp) };
+    let wide: Vec<i32> = x.iter().map(|&b| (b ^ flip) as i32 - base).collect();
+    let (h, sx) = (geo.input[0], geo.strides[1]);
+    let split;
+    let (planes, pw) = if sx == 1 {
+        (&wide[..], geo.input[1])
+    } else {
+        split = phase_split(geo, &wide);
+        (&split.0[..], split.1)
+    };
     depthwise_taps(geo, |tap, iy, out, first| {
-        let (wv, row) = (w[tap], &x[iy * width..(iy + 1) * width]);
-        let out = &mut y[out];
-        if sx == 1 {
-            // Contiguous: the loop vectorizes.
-            let len = out.len();
-            for (o, v) in out.iter_mut().zip(&row[first..first + len]) {
-                *o += wv * (v.to_i32() - x_zp);
-            }
-        } else {
-            for (j, o) in out.iter_mut().enumerate() {
-                *o += wv * (row[first + j * sx].to_i32() - x_zp);
-            }
+        let wv = w[tap];
+        let src = &planes[((first % sx) * h + iy) * pw + first / sx..];
+        for (o, &v) in y[out].iter_mut().zip(src) {
+            *o += wv * v;
         }
     });
 }
@@ -526,6 +552,10 @@ impl Op for Conv {
         let (w, b, epilogue, inputs, output, absorbed) = conv_chain(plan, at)?;
         Some(Fused { op: Arc::new(FusedConv { attrs: self.attrs.clone(), w, b, epilogue }), inputs, output, absorbed })
     }
+    #[allow(private_interfaces)]
+    fn quant_fuser(&self) -> Option<crate::op::QuantFuser> {
+        Some(crate::ops::quantized::fuse_quant_conv)
+    }
     fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
         Ok(vec![conv_f32(&self.attrs, inputs.req(0)?, inputs.req(1)?, inputs.get(2))?])
     }
@@ -600,7 +630,7 @@ impl<X: Int8, W: Int8> IntConvKernels for IntKernels<X, W> {
         W::SIGNED
     }
     fn depthwise(&self, geo: &Geometry, x: &[u8], x_zp: i32, w: &[i32], y: &mut [i32]) {
-        depthwise_2d_int::<X>(geo, quantscope_gemm::int8_from_bytes(x), x_zp, w, y)
+        depthwise_2d_int(geo, x, X::SIGNED, x_zp, w, y)
     }
     fn panels(
         &self,
@@ -969,5 +999,52 @@ impl Op for ConvTranspose {
         let mut shape = vec![n, m];
         shape.extend(&out);
         Ok(vec![Value::f32(shape, y)])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{depthwise_2d_int, depthwise_taps, AutoPad, WindowAttrs};
+
+    /// The integer depthwise channel over [`super::phase_split`]'s planes equals the strided loop it
+    /// replaced (each output's taps read in place, `row[first + j·stride]`), for u8 and i8
+    /// inputs, strides 1 to 3, dilations and padding.
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn phase_split_depthwise_equals_the_strided_loop() {
+        for (input, kernel, strides, dilations, pads) in [
+            ([9, 10], [3, 3], [1, 1], [1, 1], [1, 1, 1, 1]),
+            ([16, 17], [3, 3], [2, 2], [1, 1], [1, 1, 1, 1]),
+            ([12, 23], [5, 5], [2, 3], [1, 2], [2, 0, 1, 3]),
+            ([7, 8], [3, 3], [3, 2], [2, 1], [0, 2, 2, 0]),
+            ([6, 5], [2, 2], [2, 2], [1, 1], [0, 0, 0, 0]),
+        ] {
+            let attrs = WindowAttrs {
+                auto_pad: AutoPad::NotSet,
+                kernel_shape: None,
+                strides: Some(strides.iter().map(|&v| v as i64).collect()),
+                dilations: Some(dilations.iter().map(|&v| v as i64).collect()),
+                pads: Some(pads.iter().map(|&v| v as i64).collect()),
+                ceil_mode: false,
+            };
+            let geo = attrs.geometry(&input, &kernel).unwrap();
+            let x: Vec<u8> = (0..input[0] * input[1]).map(|i| (i * 7919 % 256) as u8).collect();
+            let w: Vec<i32> = (0..kernel[0] * kernel[1]).map(|i| (i * 104729 % 255) as i32 - 127).collect();
+            for (signed, x_zp) in [(false, 131), (true, -17)] {
+                let mut got = vec![5i32; geo.out_count()];
+                depthwise_2d_int(&geo, &x, signed, x_zp, &w, &mut got);
+                let (width, sx) = (geo.input[1], geo.strides[1]);
+                let value = |b: u8| if signed { b as i8 as i32 } else { b as i32 } - x_zp;
+                let mut want = vec![5i32; geo.out_count()];
+                depthwise_taps(&geo, |tap, iy, out, first| {
+                    let row = &x[iy * width..(iy + 1) * width];
+                    for (j, o) in want[out].iter_mut().enumerate() {
+                        *o += w[tap] * value(row[first + j * sx]);
+                    }
+                });
+                assert!(want.iter().any(|&v| v != 5), "{input:?} {strides:?}: the case must compute something");
+                assert_eq!(got, want, "{input:?} {kernel:?} {strides:?} signed {signed}");
+            }
+        }
     }
 }

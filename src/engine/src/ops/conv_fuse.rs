@@ -58,6 +58,16 @@ fn constant_f32(plan: &dyn PlanView, slot: Option<usize>) -> Option<&Value> {
     plan.constant(slot?).filter(|v| v.dtype() == DType::F32)
 }
 
+/// What a Conv's epilogue takes from the nodes after it: a BatchNormalization with constant f32
+/// parameters (`[scale, B, mean, var]`, one per channel, and ε), then an activation; the last
+/// output slot and the nodes absorbed.
+pub(crate) struct Tail {
+    pub bn: Option<([Vec<f32>; 4], f32)>,
+    pub epilogue: Epilogue,
+    pub output: usize,
+    pub absorbed: Vec<usize>,
+}
+
 /// What the float Conv at `i` becomes (`Conv::fuse_chain` makes the node): its weights and
 /// bias, maybe with a BatchNormalization folded in, the epilogue, its inputs, its output slot
 /// and the nodes it absorbs; `None` when nothing after it fuses.
@@ -74,6 +84,27 @@ pub(crate) fn conv_chain(plan: &dyn PlanView, i: usize) -> Option<(Value, Option
     if b.is_some_and(|b| b.len() != m) {
         return None;
     }
+    let tail = conv_tail(plan, i, m, w.rank())?;
+    let (mut w, mut b) = (w.clone(), b.cloned());
+    // Conv → BatchNormalization: folded into the weights and bias.
+    if let Some(([scale, beta, mean, var], epsilon)) = &tail.bn {
+        let mut ws = w.to_f32_vec();
+        let mut bs = b.as_ref().map_or(vec![0.0; m], |b| b.to_f32_vec());
+        let per = ws.len() / m.max(1);
+        for ch in 0..m {
+            let k = scale[ch] / (var[ch] + epsilon).sqrt();
+            ws[ch * per..(ch + 1) * per].iter_mut().for_each(|v| *v *= k);
+            bs[ch] = (bs[ch] - mean[ch]) * k + beta[ch];
+        }
+        w = Value::f32(w.shape().to_vec(), ws);
+        b = Some(Value::f32(vec![m], bs));
+    }
+    Some((w, b, tail.epilogue, vec![Some(x)], tail.output, tail.absorbed))
+}
+
+/// The [`Tail`] after the Conv at `i` (`m` output channels, an output of rank `rank`); `None`
+/// when nothing after it fuses.
+pub(crate) fn conv_tail(plan: &dyn PlanView, i: usize, m: usize, rank: usize) -> Option<Tail> {
     // The one node reading `slot` (not a graph output).
     let only_reader = |slot: usize| match plan.readers(slot) {
         [j] if !plan.is_output(slot) => Some(*j),
@@ -81,24 +112,15 @@ pub(crate) fn conv_chain(plan: &dyn PlanView, i: usize) -> Option<(Value, Option
     };
     let mut last = (*plan.outputs(i).first()?)?;
     let mut used = Vec::new();
-    let (mut w, mut b) = (w.clone(), b.cloned());
-    // Conv → BatchNormalization: folded into the weights and bias.
+    let mut bn = None;
+    // Conv → BatchNormalization.
     if let Some(j) = only_reader(last) {
-        if let Some(bn) = plan.op(j).as_any().downcast_ref::<BatchNorm>() {
+        if let Some(op) = plan.op(j).as_any().downcast_ref::<BatchNorm>() {
             let params: Option<Vec<Vec<f32>>> =
                 (1..=4).map(|k| constant_f32(plan, plan.inputs(j).get(k).copied().flatten()).map(|v| v.to_f32_vec())).collect();
-            if let (Some(p), [Some(out)]) = (params.filter(|p| p.iter().all(|v| v.len() == m)), plan.outputs(j)) {
-                let (scale, beta, mean, var) = (&p[0], &p[1], &p[2], &p[3]);
-                let mut ws = w.to_f32_vec();
-                let mut bs = b.as_ref().map_or(vec![0.0; m], |b| b.to_f32_vec());
-                let per = ws.len() / m.max(1);
-                for ch in 0..m {
-                    let k = scale[ch] / (var[ch] + bn.epsilon).sqrt();
-                    ws[ch * per..(ch + 1) * per].iter_mut().for_each(|v| *v *= k);
-                    bs[ch] = (bs[ch] - mean[ch]) * k + beta[ch];
-                }
-                w = Value::f32(w.shape().to_vec(), ws);
-                b = Some(Value::f32(vec![m], bs));
+            if let (Some(Ok(p)), [Some(out)]) = (params.filter(|p| p.iter().all(|v| v.len() == m)).map(<[_; 4]>::try_from), plan.outputs(j))
+            {
+                bn = Some((p, op.epsilon));
                 used.push(j);
                 last = *out;
             }
@@ -156,8 +178,7 @@ pub(crate) fn conv_chain(plan: &dyn PlanView, i: usize) -> Option<(Value, Option
         // x · Clip(x + a, lo, hi) / d: an Add of `last` and a constant, read only by a Clip with
         // constant bounds, read only by a Mul of `last` by it, read only by a Div by a constant.
         // (Of no higher rank than the Conv's output, which a broadcast would change.)
-        let scalar =
-            |slot: Option<usize>| constant_f32(plan, slot).filter(|v| v.len() == 1 && v.rank() <= w.rank()).map(|v| v.to_f32_vec()[0]);
+        let scalar = |slot: Option<usize>| constant_f32(plan, slot).filter(|v| v.len() == 1 && v.rank() <= rank).map(|v| v.to_f32_vec()[0]);
         let parts = || {
             [(*a, *c), (*c, *a)].into_iter().find_map(|(ad, mi)| {
                 let add = match plan.inputs(ad) {
@@ -190,5 +211,5 @@ pub(crate) fn conv_chain(plan: &dyn PlanView, i: usize) -> Option<(Value, Option
     if used.is_empty() {
         return None;
     }
-    Some((w, b, epilogue, vec![Some(x)], last, used))
+    Some(Tail { bn, epilogue, output: last, absorbed: used })
 }

@@ -11,11 +11,13 @@
 //! bit (src/engine/tests/engine_quantize.rs runs both). Weights are symmetric (zero point 0) int8, or int4
 //! codes in [−7, 7] held one per i8, per tensor or per output channel; activations are u8.
 
-use super::conv::{conv_integer_acc, ConvAttrs};
+use super::conv::{conv_integer_acc, ConvAttrs, Epilogue};
+use super::conv_fuse::conv_tail;
 use super::quant::{dynamic_params, quantize_u8_into};
-use crate::op::{f32_input, shape_err, Inputs, Op, OpError};
+use crate::op::{f32_input, shape_err, Fused, Inputs, Op, OpError, PlanView, QuantFuser};
 use crate::value::Value;
 use quantscope_gemm::PackedI8B;
+use std::sync::Arc;
 
 /// How a quantized op gets its activations' scale and zero point.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -105,27 +107,25 @@ impl Op for QuantMatMul {
     }
 }
 
-/// Conv with constant weights, integer execution.
-#[derive(Debug)]
+/// Conv with constant weights, integer execution. In the run plan (`crate::fuse`) a copy of it
+/// may also take the BatchNormalization and activation after it ([`FusedQuantConv`]).
+#[derive(Debug, Clone)]
 pub struct QuantConv {
     pub attrs: ConvAttrs,
     /// W's shape `[M, C/g, k...]`.
     pub weight_shape: Vec<usize>,
-    pub weights: QuantWeights,
+    /// Shared with the fused copy the run plan makes.
+    pub weights: Arc<QuantWeights>,
     pub bias: Option<Vec<f32>>,
     pub act: ActQuant,
+    /// The float Conv's [`Op::quant_fuser`]: how the run plan fuses this node.
+    pub(crate) fuser: Option<QuantFuser>,
 }
 
-impl Op for QuantConv {
-    fn op_type(&self) -> &'static str {
-        "QuantConv"
-    }
-
-    fn own_bytes(&self) -> u64 {
-        self.weights.stored_bytes() + 4 * self.bias.as_ref().map_or(0, |b| b.len() as u64)
-    }
-
-    fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
+impl QuantConv {
+    /// The convolution, each channel's row handed to `finish(channel, row)` once rescaled, while
+    /// it is in cache.
+    fn conv(&self, inputs: &mut Inputs<'_>, finish: &dyn Fn(usize, &mut [f32])) -> Result<Vec<Value>, OpError> {
         let x = inputs.req(0)?;
         let xs = f32_input(x, "X")?;
         let (scale, zp) = self.act.params(xs);
@@ -143,7 +143,68 @@ impl Op for QuantConv {
                 Some(b) => ys.iter_mut().zip(accs).for_each(|(y, &a)| *y = a as f32 * mult + b[ch]),
                 None => ys.iter_mut().zip(accs).for_each(|(y, &a)| *y = a as f32 * mult),
             }
+            finish(ch, ys);
         }
         Ok(vec![Value::f32(shape, y)])
     }
+}
+
+impl Op for QuantConv {
+    fn op_type(&self) -> &'static str {
+        "QuantConv"
+    }
+
+    #[allow(private_interfaces)]
+    fn fuse_chain(&self, plan: &dyn PlanView, at: usize) -> Option<Fused> {
+        (self.fuser?)(self, plan, at)
+    }
+
+    fn own_bytes(&self) -> u64 {
+        self.weights.stored_bytes() + 4 * self.bias.as_ref().map_or(0, |b| b.len() as u64)
+    }
+
+    fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
+        self.conv(inputs, &|_, _| {})
+    }
+}
+
+/// A [`QuantConv`] with the BatchNormalization and activation after it (`crate::fuse`): each
+/// channel's row is normalized and activated as it is rescaled, with the same f32 operations as
+/// those nodes (the BatchNormalization is not folded into the integer weights), so the output
+/// equals theirs bit for bit, without two more passes over the tensor. Its own type, so that a
+/// module that quantizes no Conv (the runner) links none of it.
+#[derive(Debug)]
+pub struct FusedQuantConv {
+    pub conv: QuantConv,
+    /// A BatchNormalization, per channel `[mean, k, B]`: `(y − mean)·k + B`, `k = scale / √(var
+    /// + ε)` as `BatchNorm::run` computes them.
+    pub norm: Option<Vec<[f32; 3]>>,
+    pub epilogue: Epilogue,
+}
+
+impl Op for FusedQuantConv {
+    fn op_type(&self) -> &'static str {
+        "FusedQuantConv"
+    }
+
+    fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
+        self.conv.conv(inputs, &|ch, ys| {
+            if let Some([mean, k, b]) = self.norm.as_ref().map(|n| n[ch]) {
+                ys.iter_mut().for_each(|v| *v = (*v - mean) * k + b);
+            }
+            self.epilogue.apply(ys);
+        })
+    }
+}
+
+/// [`QuantConv::fuse_chain`] of a QuantConv made from a float Conv (its [`Op::quant_fuser`]): the
+/// BatchNormalization and activation after node `at` taken into a [`FusedQuantConv`].
+#[allow(private_interfaces)]
+pub(crate) fn fuse_quant_conv(q: &QuantConv, plan: &dyn PlanView, at: usize) -> Option<Fused> {
+    let x = *plan.inputs(at).first()?;
+    let m = q.weight_shape[0];
+    let tail = conv_tail(plan, at, m, q.weight_shape.len())?;
+    let norm = tail.bn.map(|([scale, b, mean, var], eps)| (0..m).map(|ch| [mean[ch], scale[ch] / (var[ch] + eps).sqrt(), b[ch]]).collect());
+    let op = FusedQuantConv { conv: QuantConv { fuser: None, ..q.clone() }, norm, epilogue: tail.epilogue };
+    Some(Fused { op: Arc::new(op), inputs: vec![x], output: tail.output, absorbed: tail.absorbed })
 }
