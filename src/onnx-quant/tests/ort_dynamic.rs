@@ -183,12 +183,15 @@ fn an_lstm_that_cannot_be_quantized_stays_in_float_with_the_reason() {
         ..Default::default()
     });
     // the second's R computed (an Identity), not a constant
-    g.node.insert(0, quantscope_formats::onnx::proto::NodeProto {
-        op_type: Some("Identity".into()),
-        input: vec!["r2".into()],
-        output: vec!["r2_copy".into()],
-        ..Default::default()
-    });
+    g.node.insert(
+        0,
+        quantscope_formats::onnx::proto::NodeProto {
+            op_type: Some("Identity".into()),
+            input: vec!["r2".into()],
+            output: vec!["r2_copy".into()],
+            ..Default::default()
+        },
+    );
     g.node[3].input[2] = "r2_copy".into();
     let (ours, report) = quantize_dynamic(&m.encode_to_vec(), &DynamicOptions::default()).unwrap();
     assert!(report.quantized.is_empty(), "{report:?}");

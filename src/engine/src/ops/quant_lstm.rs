@@ -122,23 +122,27 @@ fn direction_params(codes: &Value, scale: &Value, zp: &Value, what: &str, dirs: 
     };
     let s = scale.as_f32().ok_or_else(|| dtype_err(format!("{what}_scale must be float32, not {}", scale.dtype())))?;
     if zp.shape() != scale.shape() {
-        return Err(shape_err(format!("{what}_zero_point is {:?} but {what}_scale is {:?}: they must have the same shape", zp.shape(), scale.shape())));
+        return Err(shape_err(format!(
+            "{what}_zero_point is {:?} but {what}_scale is {:?}: they must have the same shape",
+            zp.shape(),
+            scale.shape()
+        )));
     }
     if zp.dtype() != codes.dtype() {
         return Err(dtype_err(format!("{what}_zero_point is {} but {what} is {}", zp.dtype(), codes.dtype())));
     }
     let z = zp.to_i64_vec().expect("an 8-bit integer type");
     if per_channel && codes.dtype() == DType::I8 && z.iter().any(|&v| v != 0) {
-        return Err(value_err(format!("{what}_zero_point must be all 0 for int8 weights with per-channel scales (ONNX Runtime's kernel requires it)")));
+        return Err(value_err(format!(
+            "{what}_zero_point must be all 0 for int8 weights with per-channel scales (ONNX Runtime's kernel requires it)"
+        )));
     }
     if per_channel && z.iter().any(|&v| v != z[0]) {
         return Err(value_err(format!(
             "{what}_zero_point must hold one value for uint8 weights with per-channel scales (ONNX Runtime's kernel reads only the first)"
         )));
     }
-    Ok((0..dirs)
-        .map(|d| if per_channel { (s[d * g..(d + 1) * g].to_vec(), z[0] as i32) } else { (vec![s[d]], z[d] as i32) })
-        .collect())
+    Ok((0..dirs).map(|d| if per_channel { (s[d * g..(d + 1) * g].to_vec(), z[0] as i32) } else { (vec![s[d]], z[d] as i32) }).collect())
 }
 
 /// Direction `d`'s k×n block of an 8-bit `[dirs, k, n]` tensor, packed with its zero point.
@@ -166,7 +170,10 @@ impl DynamicQuantizeLstm {
         }
         let mut given = [None; 4];
         for (slot, ((at, name), v)) in given.iter_mut().zip(SCALES.iter().zip(params)) {
-            *slot = Some(v.ok_or_else(|| value_err(format!("{name} (input {at}) is missing: the weights' scales and zero points are required")))?);
+            *slot =
+                Some(v.ok_or_else(|| {
+                    value_err(format!("{name} (input {at}) is missing: the weights' scales and zero points are required"))
+                })?);
         }
         let [ws, wz, rs, rz] = given.map(|v| v.expect("checked above"));
         let input = w.shape()[1];
@@ -334,6 +341,10 @@ impl Op for DynamicQuantizeLstm {
                 }
             }
         }
-        Ok(vec![Value::f32(vec![seq, dirs, batch, hid], y), Value::f32(vec![dirs, batch, hid], y_h), Value::f32(vec![dirs, batch, hid], y_c)])
+        Ok(vec![
+            Value::f32(vec![seq, dirs, batch, hid], y),
+            Value::f32(vec![dirs, batch, hid], y_h),
+            Value::f32(vec![dirs, batch, hid], y_c),
+        ])
     }
 }
