@@ -82,10 +82,14 @@ test('the runner module is under 244.5 KB gzipped', async () => {
 // together 432,610 B by node's zlib; the ceiling went to 435,000. Session 19: the same int8 Conv
 // panels and epilogues as the runner's (one integer-conv body for the four type pairs) and
 // subgraphs folding their enclosing graph's constants: 434,728 → 438,338 B; the ceiling went
-// to 439,000.
-test('the models module is under 439 KB gzipped', async () => {
+// to 439,000. Session 20 added com.microsoft DynamicQuantizeLSTM (what ONNX Runtime's
+// quantize_dynamic, and now the page's, makes of an LSTM; ddddocr's quantized CRNN needs it):
+// 438,381 → 448,011 B by node's zlib (built without and with its registration line); keeping its
+// activations, GEMM calls and quantization out of line did not shrink it (≤ 160 B); the ceiling
+// went to 449,000.
+test('the models module is under 449 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-models', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 439_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 449_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The workbench (the five readers, every scheme, the plots, the GGUF writer) was 489,773 B

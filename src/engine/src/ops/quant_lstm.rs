@@ -208,11 +208,78 @@ fn state(v: Option<&Value>, shape: [usize; 3], what: &str) -> Result<Vec<f32>, O
     }
 }
 
+/// One direction's cell functions and options.
+struct Cell {
+    f: Activation,
+    g: Activation,
+    h: Activation,
+    input_forget: bool,
+    clip: Option<f32>,
+}
+
+/// `act` over every element.
+fn apply_all(act: Activation, xs: &mut [f32]) {
+    xs.iter_mut().for_each(|x| *x = apply(act, *x));
+}
+
+#[inline(never)]
+fn apply(act: Activation, x: f32) -> f32 {
+    act.apply(x)
+}
+
+impl Cell {
+    /// `GateComputations` for one sequence: `pre` (4·hidden scratch) = (W·x + R·h) + P ⊙ c
+    /// + (Wb + Rb), clipped, per gate i, o, f, c in the kernel's order; then c and h in place.
+    #[allow(clippy::too_many_arguments)]
+    fn step(&self, gx: &[f32], rec: &[f32], bias: Option<&[f32]>, p: Option<&[f32]>, c: &mut [f32], h: &mut [f32], pre: &mut [f32]) {
+        let hid = c.len();
+        pre.iter_mut().zip(gx.iter().zip(rec)).for_each(|(v, (a, b))| *v = a + b);
+        let finish = |pre: &mut [f32], k: usize, peep: Option<(&[f32], usize)>| {
+            let gate = &mut pre[k * hid..(k + 1) * hid];
+            if let Some((cs, at)) = peep {
+                gate.iter_mut().zip(cs.iter().zip(&p.expect("peephole given")[at..at + hid])).for_each(|(v, (c, w))| *v += c * w);
+            }
+            if let Some(b) = bias {
+                gate.iter_mut().zip(&b[k * hid..(k + 1) * hid]).for_each(|(v, b)| *v += b);
+            }
+            if let Some(cl) = self.clip {
+                gate.iter_mut().for_each(|v| *v = v.min(cl).max(-cl));
+            }
+        };
+        finish(pre, 0, p.map(|_| (&*c, 0)));
+        apply_all(self.f, &mut pre[..hid]);
+        if self.input_forget {
+            let (i, rest) = pre.split_at_mut(hid);
+            rest[hid..2 * hid].iter_mut().zip(i.iter()).for_each(|(f, i)| *f = 1.0 - i);
+        } else {
+            finish(pre, 2, p.map(|_| (&*c, 2 * hid)));
+            apply_all(self.f, &mut pre[2 * hid..3 * hid]);
+        }
+        finish(pre, 3, None);
+        apply_all(self.g, &mut pre[3 * hid..]);
+        // C = C_prev ⊙ f + i ⊙ c̃, then o (its peephole reads the new C), then h = h(C) ⊙ o
+        for j in 0..hid {
+            c[j] = c[j] * pre[2 * hid + j] + pre[j] * pre[3 * hid + j];
+        }
+        finish(pre, 1, p.map(|_| (&*c, hid)));
+        apply_all(self.f, &mut pre[hid..2 * hid]);
+        h.copy_from_slice(c);
+        apply_all(self.h, h);
+        h.iter_mut().zip(&pre[hid..2 * hid]).for_each(|(h, o)| *h *= o);
+    }
+}
+
 /// u8 codes of `x` with DynamicQuantizeLinear's scale and zero point.
 fn quantize(x: &[f32], out: &mut [u8]) -> (f32, u8) {
     let (scale, zp) = dynamic_params(x);
     quantize_u8_into(x, scale, zp, out);
     (scale, zp)
+}
+
+/// `a · b` (u8 × packed 8-bit, exact i32 sums), then `acc · multiplier[j]` into `out`.
+fn product(rows: usize, a: &[u8], a_zp: u8, b: &PackedI8B, acc: &mut [i32], multiplier: &[f32], out: &mut [f32]) {
+    quantscope_gemm::matmul_integer_packed(rows, a, &[a_zp as i32], b, acc);
+    super::activation_quant::rescale(acc, multiplier, None, out);
 }
 
 impl Op for DynamicQuantizeLstm {
@@ -272,7 +339,6 @@ impl Op for DynamicQuantizeLstm {
             Some(p) => return Err(shape_err(format!("P is {:?}, not [{dirs}, {}]", p.shape(), 3 * hid))),
             None => None,
         };
-        let clip = |v: f32| self.clip.map_or(v, |c| v.min(c).max(-c));
 
         let mut y = vec![0.0f32; seq * dirs * batch * hid];
         let mut y_h = vec![0.0f32; dirs * batch * hid];
@@ -286,11 +352,11 @@ impl Op for DynamicQuantizeLstm {
         let mut acc = vec![0i32; rows * g];
         let mut gx = vec![0.0f32; rows * g];
         let (mut hq, mut acc_h, mut rec) = (vec![0u8; batch * hid], vec![0i32; batch * g], vec![0.0f32; batch * g]);
+        let mut pre = vec![0.0f32; g];
         for (d, dw) in weights.directions.iter().enumerate().filter(|_| max_len > 0) {
             let backward = self.reverse || d == 1;
             let [f, gf, hf] = [self.functions[d][0], self.functions[d][1], self.functions[d][2]];
-            quantscope_gemm::matmul_integer_packed(rows, &xq, &[x_zp as i32], &dw.w, &mut acc);
-            super::activation_quant::rescale(&acc, &multiplier(x_scale, &dw.w_scale, g), None, &mut gx);
+            product(rows, &xq, x_zp, &dw.w, &mut acc, &multiplier(x_scale, &dw.w_scale, g), &mut gx);
             // LoadBias: Wb + Rb, summed once.
             let fused: Option<Vec<f32>> = bias.map(|b| (0..g).map(|j| b[d * 2 * g + j] + b[d * 2 * g + g + j]).collect());
             let p = peep.map(|p| &p[d * 3 * hid..(d + 1) * 3 * hid]);
@@ -298,8 +364,7 @@ impl Op for DynamicQuantizeLstm {
             let mut c = c0[d * batch * hid..(d + 1) * batch * hid].to_vec();
             for step in 0..max_len {
                 let (h_scale, h_zp) = quantize(&h, &mut hq);
-                quantscope_gemm::matmul_integer_packed(batch, &hq, &[h_zp as i32], &dw.r, &mut acc_h);
-                super::activation_quant::rescale(&acc_h, &multiplier(h_scale, &dw.r_scale, g), None, &mut rec);
+                product(batch, &hq, h_zp, &dw.r, &mut acc_h, &multiplier(h_scale, &dw.r_scale, g), &mut rec);
                 for (b, &len) in lens.iter().enumerate() {
                     let hb = b * hid;
                     if step >= len {
@@ -310,27 +375,8 @@ impl Op for DynamicQuantizeLstm {
                     }
                     let t = if backward { len - 1 - step } else { step };
                     let (gxr, recr) = (&gx[(t * batch + b) * g..(t * batch + b + 1) * g], &rec[b * g..(b + 1) * g]);
-                    for j in 0..hid {
-                        // GateComputations: (W·x + R·h) + P ⊙ c, + (Wb + Rb), clip, activation.
-                        let gate = |k: usize, peephole: Option<f32>| {
-                            let mut v = gxr[k * hid + j] + recr[k * hid + j];
-                            if let Some(pc) = peephole {
-                                v += pc;
-                            }
-                            if let Some(bias) = &fused {
-                                v += bias[k * hid + j];
-                            }
-                            clip(v)
-                        };
-                        let cp = c[hb + j];
-                        let i = f.apply(gate(0, p.map(|p| cp * p[j])));
-                        let fg = if self.input_forget { 1.0 - i } else { f.apply(gate(2, p.map(|p| cp * p[2 * hid + j]))) };
-                        let cc = gf.apply(gate(3, None));
-                        let cn = cp * fg + i * cc;
-                        let o = f.apply(gate(1, p.map(|p| cn * p[hid + j])));
-                        c[hb + j] = cn;
-                        h[hb + j] = hf.apply(cn) * o;
-                    }
+                    let cell = Cell { f, g: gf, h: hf, input_forget: self.input_forget, clip: self.clip };
+                    cell.step(gxr, recr, fused.as_deref(), p, &mut c[hb..hb + hid], &mut h[hb..hb + hid], &mut pre);
                     let at = ((t * dirs + d) * batch + b) * hid;
                     y[at..at + hid].copy_from_slice(&h[hb..hb + hid]);
                     if step + 1 == len {
