@@ -107,7 +107,7 @@ test('an LSTM model downloads with com.microsoft DynamicQuantizeLSTM as ONNX Run
   await page.selectOption('#run-custom-export-type', 'int8');
   await page.check('#run-custom-export-channel');
   const file = await download(page);
-  assert.equal(file.name, 'lstms.dynamic_int8.onnx');
+  assert.equal(file.name, 'lstms.dynamic_int8_per_channel.onnx');
   const line = await page.locator('#run-custom-export-result').textContent();
   assert.match(line, /2 nodes quantized \(LSTM 'lstm_fwd', LSTM ''\)/);
   const sqnr = [...line.matchAll(/(y1_h|y2_h) ([\d.]+) dB/g)].map((m) => Number(m[2]));
