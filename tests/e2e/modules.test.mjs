@@ -87,11 +87,14 @@ test('the runner module is under 246 KB gzipped', async () => {
 // subgraphs folding their enclosing graph's constants: 434,728 → 438,338 B; the ceiling went
 // to 439,000. Session 20: the int8 Conv fused with the BatchNormalization and activation after
 // it (FusedQuantConv, its chain matching shared with the float Conv's) and the integer depthwise
-// phase-split planes (ppocr_cls INT8 1.1× faster): 438,317 → 441,003 B; the ceiling went to
-// 442,500.
-test('the models module is under 442.5 KB gzipped', async () => {
+// phase-split planes (ppocr_cls INT8 1.1× faster): 438,317 → 441,003 B; com.microsoft
+// DynamicQuantizeLSTM (what ONNX Runtime's quantize_dynamic, and now the page's, makes of an
+// LSTM; ddddocr's quantized CRNN needs it) +9.6 KB (keeping its activations, GEMM calls and
+// quantization out of line did not shrink it, ≤ 160 B): both together 451,051 B; the
+// ceiling went to 452,500.
+test('the models module is under 452.5 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-models', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 442_500, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 452_500, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The workbench (the five readers, every scheme, the plots, the GGUF writer) was 489,773 B

@@ -94,3 +94,42 @@ test('a model the quantizer cannot take is refused with the reason, and the load
   assert.equal(await page.locator('#run-custom-model').isHidden(), false);
   await page.close();
 });
+
+test('an LSTM model downloads with com.microsoft DynamicQuantizeLSTM as ONNX Runtime writes it, and runs', async () => {
+  const page = await openRun();
+  // make_onnx_dynamic.py's lstms: a forward LSTM with a bias, then an unnamed bidirectional one
+  // with sequence_lens, an initial state, clip and no Y. The page loads it, runs it (FP32), and
+  // quantizes it per channel; the file must run in onnxruntime-web to the bits of ONNX
+  // Runtime's own quantize_dynamic file, and the page's SQNR line is the engine's run of it.
+  await dropFiles(page, '#run-custom-drop', [{ name: 'lstms.onnx', bytes: await fixture('lstms.onnx') }]);
+  await page.waitForSelector('#run-custom-export:not([hidden])', { timeout: 30000 });
+  await page.waitForSelector('#run-custom-table:not([hidden])', { timeout: 30000 });
+  await page.selectOption('#run-custom-export-type', 'int8');
+  await page.check('#run-custom-export-channel');
+  const file = await download(page);
+  assert.equal(file.name, 'lstms.dynamic_int8_per_channel.onnx');
+  const line = await page.locator('#run-custom-export-result').textContent();
+  assert.match(line, /2 nodes quantized \(LSTM 'lstm_fwd', LSTM ''\)/);
+  const sqnr = [...line.matchAll(/(y1_h|y2_h) ([\d.]+) dB/g)].map((m) => Number(m[2]));
+  assert.equal(sqnr.length, 2, line);
+  assert.ok(sqnr.every((s) => s > 15), line);
+  const outputs = await page.evaluate(async (models) => {
+    const ort = await import('/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs');
+    ort.env.wasm.wasmPaths = '/node_modules/onnxruntime-web/dist/';
+    ort.env.wasm.numThreads = 1;
+    const x = new Float32Array(4 * 2 * 5).map((_, i) => Math.sin(i * 0.37) * 2);
+    const results = [];
+    for (const bytes of models) {
+      const session = await ort.InferenceSession.create(new Uint8Array(bytes));
+      const out = await session.run({ x: new ort.Tensor('float32', x, [4, 2, 5]) });
+      results.push(Object.fromEntries(Object.entries(out).map(([k, v]) => [k, Array.from(new Uint32Array(v.data.buffer, v.data.byteOffset, v.data.length))])));
+    }
+    return results;
+  }, [Array.from(file.bytes), Array.from(await fixture('lstms.int8_per_channel.onnx'))]);
+  assert.deepEqual(Object.keys(outputs[0]).sort(), ['y1_h', 'y2_h']);
+  assert.deepEqual(outputs[0], outputs[1], "onnxruntime-web gives other bits for the page's file than for ONNX Runtime's");
+  await page.setViewportSize({ width: 1366, height: 900 });
+  await screenshotOf(page, '#run-custom-export', `${SCREENSHOTS}onnx-export-lstm-1366.png`);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});

@@ -52,7 +52,8 @@ const MARKUP = `
   <fieldset id="run-custom-export" class="run-export" hidden>
     <legend>Download it quantized</legend>
     <p class="hint">As ONNX Runtime's <code>quantize_dynamic</code> writes it: MatMul and Conv weights in 8 bits,
-      activations quantized at run time (DynamicQuantizeLinear → MatMulInteger / ConvInteger → Cast → Mul).
+      activations quantized at run time (DynamicQuantizeLinear → MatMulInteger / ConvInteger → Cast → Mul);
+      each LSTM becomes com.microsoft DynamicQuantizeLSTM, with int8 weights whatever the type chosen, as ONNX Runtime writes it.
       Its weights, scales and zero points are byte for byte the ones ONNX Runtime's quantizer writes for these options.</p>
     <div class="run-row">
       <label for="run-custom-export-type">weights</label>

@@ -26,7 +26,7 @@ const USAGE: &str = "usage:
   quantscope compare FILE --tensor NAME --imatrix IMATRIX [--scheme ID]...
       (adds the importance-weighted MSE, and each type that takes an imatrix quantized with it)
   quantscope quantize-onnx MODEL.onnx --out OUT.onnx [--weight-type int8|uint8] [--per-channel] [--reduce-range]
-      (ONNX Runtime's quantize_dynamic: MatMulInteger/ConvInteger; the file ONNX Runtime's quantizer writes)
+      (ONNX Runtime's quantize_dynamic: MatMulInteger/ConvInteger, LSTM as DynamicQuantizeLSTM; the file ONNX Runtime's quantizer writes)
   quantscope quantize-onnx MODEL.onnx --out OUT.onnx --static --calibration [NAME=]C.npy... [--per-channel]
       [--activation-type uint8|int8] [--calibrate-method minmax|percentile|entropy|distribution]
       [--percentile P] [--bins N] [--quantized-bins N] [--symmetric-range true|false] [--force-quantize-no-input-check]

@@ -393,7 +393,7 @@ impl Model {
                 let subgraph = |g: &GraphProto, outer: &[String]| -> Result<Arc<dyn Subgraph>, String> {
                     Ok(Arc::new(Model::from_graph(g, opset, sets, outer, &known).map_err(|e| e.to_string())?))
                 };
-                let ctx = BuildCtx { opset, n_inputs: given, n_outputs: outs, subgraph: &subgraph };
+                let ctx = BuildCtx { opset, n_inputs: given, n_outputs: outs, output_names: &n.output, subgraph: &subgraph };
                 Some(spec.build(&Attrs::new(&n.attribute), &ctx).map_err(|e| node_error(&name, &op_type, &n.input, e))?)
             };
             let mut outputs = Vec::with_capacity(n.output.len());

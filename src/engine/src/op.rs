@@ -211,6 +211,9 @@ pub struct BuildCtx<'a> {
     pub opset: i64,
     pub n_inputs: usize,
     pub n_outputs: usize,
+    /// The node's output names (`""` for an output left out): com.microsoft DynamicQuantizeLSTM
+    /// computes differently when its `Y` is left out, as ONNX Runtime's kernel does.
+    pub output_names: &'a [String],
     /// Builds a subgraph (If's branches, Loop's body) with the model's opset and op sets, the
     /// names it reads from the enclosing graph becoming its inputs. The loader (graph.rs)
     /// provides it, so the ops that hold subgraphs never name the loader: ops depend on this

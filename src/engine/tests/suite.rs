@@ -9,6 +9,7 @@ mod common;
 browser_tests!();
 
 mod conv_paths;
+mod dynamic_quantize_lstm;
 mod engine_conformance;
 mod engine_kernels;
 mod engine_nbits;

@@ -9,6 +9,9 @@
 //! * Conv with an initializer weight (`ConvInteger.quantize`, `operators/conv.py`): the same
 //!   with ConvInteger (the Conv's attributes), weights always per tensor (ONNX Runtime asks for
 //!   no per-channel here), and a bias added after a Reshape to `[1, C, 1, ...]`.
+//! * LSTM with initializer W and R (`LSTMQuant.quantize`, `operators/lstm.py`): com.microsoft
+//!   `DynamicQuantizeLSTM` `<name>_quant` reading int8 W and R transposed, with their scales and
+//!   zero points (see [`crate::lstm`]); the model then imports com.microsoft version 1.
 //!
 //! Weights are symmetric int8 ([−127, 127], or [−64, 64] with `reduce_range`) or asymmetric
 //! uint8, as `QuantType.QInt8` / `QUInt8`; activations uint8 from each run's min/max.
@@ -49,7 +52,7 @@ pub struct Report {
 /// ONNX's `TensorProto.FLOAT`, the type the Cast after each integer op restores.
 const FLOAT: i64 = 1;
 /// The ops `quantize_dynamic` quantizes by default (`IntegerOpsRegistry`) that are not ported.
-const NOT_PORTED: [&str; 4] = ["Gather", "Attention", "LSTM", "EmbedLayerNormalization"];
+const NOT_PORTED: [&str; 3] = ["Gather", "Attention", "EmbedLayerNormalization"];
 
 fn label(n: &NodeProto) -> String {
     format!("{} '{}'", n.op_type.as_deref().unwrap_or("?"), n.name.as_deref().unwrap_or(""))
@@ -198,6 +201,53 @@ impl Quantizer<'_> {
         Ok(())
     }
 
+    /// `LSTMQuant.quantize`: the LSTM as DynamicQuantizeLSTM, or why it stays in float.
+    fn lstm(&mut self, n: &NodeProto) -> Result<std::result::Result<(), &'static str>> {
+        let (w, r) = (&n.input[1], &n.input[2]);
+        if !self.is_float_initializer(w) || !self.is_float_initializer(r) {
+            return Ok(Err("its W or R is not a float constant (ONNX Runtime quantizes only constant weights)"));
+        }
+        if self.quantized.contains_key(w) || self.quantized.contains_key(r) {
+            return Ok(Err("its W or R is shared with a node quantized before it"));
+        }
+        if n.attribute.iter().any(|a| a.name.as_deref() == Some("layout") && a.i.unwrap_or(0) != 0) {
+            // ONNX Runtime drops the attribute, and its kernel then reads X as [seq, batch, ·]
+            return Ok(Err("it has layout 1, which DynamicQuantizeLSTM lacks"));
+        }
+        let (Some((w_shape, w_values)), Some((r_shape, r_values))) =
+            (weights::float_values(self.initializers[w])?, weights::float_values(self.initializers[r])?)
+        else {
+            unreachable!("both are FLOAT initializers")
+        };
+        if w_shape.len() != 3 || r_shape.len() != 3 {
+            return Ok(Err("its W or R is not 3-D"));
+        }
+        // always int8 and symmetric: the rule asks for TensorProto.INT8 whatever weight_type is
+        let how = WeightQuant { qtype: QType::Int8, symmetric: true, reduce_range: self.options.reduce_range };
+        let wq = crate::lstm::quantize_weight(w, &w_shape, &w_values, self.options.per_channel, how)?;
+        let rq = crate::lstm::quantize_weight(r, &r_shape, &r_values, self.options.per_channel, how)?;
+        let names = |name: &str| (weights::quantized_name(name), weights::zero_point_name(name), weights::scale_name(name));
+        let ((w_q, w_zp, w_scale), (r_q, r_zp, r_scale)) = (names(w), names(r));
+        // quantize_weight_per_channel adds scale and zero point then codes for each; the rule
+        // then removes both codes and adds them back transposed, at the end
+        self.new_initializers.extend([wq.scale, wq.zero_point, rq.scale, rq.zero_point, wq.quantized, rq.quantized]);
+        for (name, q) in [(w, (w_q.clone(), w_zp.clone(), w_scale.clone())), (r, (r_q.clone(), r_zp.clone(), r_scale.clone()))] {
+            self.quantized.insert(name.clone(), QuantizedValue { names: q, axis: Some(0) });
+        }
+        let optional = |i: usize| n.input.get(i).cloned().unwrap_or_default();
+        let mut inputs = vec![n.input[0].clone(), w_q, r_q];
+        inputs.extend((3..8).map(optional));
+        inputs.extend([w_scale, w_zp, r_scale, r_zp]);
+        let mut q = node("DynamicQuantizeLSTM", inputs, n.output.clone(), &quant_name(n));
+        q.domain = Some("com.microsoft".into());
+        // make_node(**kwargs) writes the attributes sorted by name; `layout` is left out
+        q.attribute = n.attribute.iter().filter(|a| a.name.as_deref() != Some("layout")).cloned().collect();
+        q.attribute.sort_by(|a, b| a.name.cmp(&b.name));
+        self.push(q);
+        self.dequantize(&n.input[0]);
+        Ok(Ok(()))
+    }
+
     fn conv(&mut self, n: &NodeProto) -> Result<()> {
         let mut nodes = Vec::new();
         let (x_q, x_zp, x_scale) = self.activation(&n.input[0], &mut nodes)?;
@@ -302,6 +352,15 @@ pub fn quantize_dynamic(bytes: &[u8], options: &DynamicOptions) -> Result<(Vec<u
             report.quantized.push(label(&n));
             continue;
         }
+        if ours && op == "LSTM" && n.input.len() >= 3 {
+            match q.lstm(&n)? {
+                Ok(()) => {
+                    report.quantized.push(label(&n));
+                    continue;
+                }
+                Err(why) => report.kept.push((label(&n), why.into())),
+            }
+        }
         if ours && op == "Transpose" && !n.output.is_empty() {
             // Direct8BitOp: a Transpose of a quantized value moves the codes, which keep its
             // scale and zero point (and lose a per-channel axis, as in ONNX Runtime).
@@ -347,5 +406,7 @@ pub fn quantize_dynamic(bytes: &[u8], options: &DynamicOptions) -> Result<(Vec<u
     graph::clean_initializers(&mut edit.graph)?;
     graph::topological_sort(&mut edit.graph)?;
     edit.producer = Some(("quantscope".into(), env!("CARGO_PKG_VERSION").into()));
-    Ok((edit.encode(), report))
+    let ms = edit.graph.nodes.iter().any(|n| n.message.domain.as_deref() == Some("com.microsoft"));
+    let bytes = if ms { crate::lstm::import_ms_domain(&edit.encode(), &edit.model.opset_import)? } else { edit.encode() };
+    Ok((bytes, report))
 }

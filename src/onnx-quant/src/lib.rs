@@ -30,9 +30,10 @@
 //! the QDQ graph of its training forward, or an FP32 MLP as plain MatMul/Add/Relu;
 //! [`convnet::convnet_onnx`] the same for the Train view's conv net (Conv, MaxPool, Flatten).
 //!
-//! Not ported (the nodes stay as they are, and the [`dynamic::Report`] names them): ONNX
-//! Runtime's quantization of Gather, Attention, LSTM and EmbedLayerNormalization, nodes inside
-//! subgraphs, and weights that are not FLOAT.
+//! An LSTM becomes com.microsoft DynamicQuantizeLSTM as in ONNX Runtime ([`lstm`]). Not ported
+//! (the nodes stay as they are, and the [`dynamic::Report`] names them): ONNX Runtime's
+//! quantization of Gather, Attention and EmbedLayerNormalization, nodes inside subgraphs, and
+//! weights that are not FLOAT.
 
 mod bf16_opsets;
 pub mod blockwise;
@@ -43,6 +44,7 @@ pub mod float16;
 mod gemm;
 mod graph;
 pub mod hqq;
+pub mod lstm;
 pub mod mlp;
 pub mod nbits;
 pub mod static_qdq;

@@ -129,7 +129,78 @@ fn the_graph_rules_equal_onnx_runtime() {
             compared += 1;
         }
     }
-    assert!(compared >= 18, "compared {compared} variants");
+    assert!(compared >= 23, "compared {compared} variants");
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("tests/fixtures/onnx_dynamic").join(name)
+}
+
+fn pb(path: PathBuf) -> Value {
+    tensor_proto::decode(&TensorProto::decode(std::fs::read(path).unwrap().as_slice()).unwrap(), "t").unwrap()
+}
+
+/// The LSTMs become com.microsoft DynamicQuantizeLSTM (the files equal ONNX Runtime's: see
+/// the_graph_rules_equal_onnx_runtime), and the engine runs our file as ONNX Runtime runs it:
+/// to 1e-5 (exact integer sums, float rounding apart: src/engine/tests/dynamic_quantize_lstm.rs).
+#[test]
+fn quantized_lstms_run_as_in_onnx_runtime() {
+    let source = std::fs::read(fixture("lstms.onnx")).unwrap();
+    let x = pb(fixture("lstms.input.pb"));
+    for (variant, per_channel, reduce_range, weight_type) in [
+        ("int8", false, false, QType::Int8),
+        ("int8_per_channel", true, false, QType::Int8),
+        ("int8_reduce_range", false, true, QType::Int8),
+        ("uint8", false, false, QType::Uint8),
+        ("uint8_per_channel_reduce_range", true, true, QType::Uint8),
+    ] {
+        let (ours, report) = quantize_dynamic(&source, &DynamicOptions { weight_type, per_channel, reduce_range }).unwrap();
+        assert_eq!(report.quantized.len(), 2, "{variant}: {report:?}");
+        let m = ModelProto::decode(&ours[..]).unwrap();
+        let ops: Vec<_> = m.graph.as_ref().unwrap().node.iter().map(|n| (n.domain.clone(), n.op_type.clone())).collect();
+        let lstm = (Some("com.microsoft".to_string()), Some("DynamicQuantizeLSTM".to_string()));
+        assert_eq!(ops.iter().filter(|o| **o == lstm).count(), 2, "{variant}: {ops:?}");
+        let got = Model::from_onnx(&ours).unwrap().run(&[("x", x.clone())]).unwrap();
+        for (k, (name, y)) in got.iter().enumerate() {
+            let want = pb(fixture(&format!("lstms.{variant}.output_{k}.pb")));
+            assert_eq!(y.shape(), want.shape(), "{variant} {name}");
+            let diff = y.to_f32_vec().iter().zip(want.to_f32_vec()).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(diff <= 1e-5, "{variant} {name}: |engine − ORT| = {diff:e}");
+        }
+    }
+}
+
+#[test]
+fn an_lstm_that_cannot_be_quantized_stays_in_float_with_the_reason() {
+    let source = std::fs::read(fixture("lstms.onnx")).unwrap();
+    let mut m = ModelProto::decode(&source[..]).unwrap();
+    let g = m.graph.as_mut().unwrap();
+    // layout 1 on the first: DynamicQuantizeLSTM has no batch-first layout
+    g.node[0].attribute.push(quantscope_formats::onnx::proto::AttributeProto {
+        name: Some("layout".into()),
+        r#type: Some(2),
+        i: Some(1),
+        ..Default::default()
+    });
+    // the second's R computed (an Identity), not a constant
+    g.node.insert(
+        0,
+        quantscope_formats::onnx::proto::NodeProto {
+            op_type: Some("Identity".into()),
+            input: vec!["r2".into()],
+            output: vec!["r2_copy".into()],
+            ..Default::default()
+        },
+    );
+    g.node[3].input[2] = "r2_copy".into();
+    let (ours, report) = quantize_dynamic(&m.encode_to_vec(), &DynamicOptions::default()).unwrap();
+    assert!(report.quantized.is_empty(), "{report:?}");
+    let why: Vec<&str> = report.kept.iter().map(|(_, w)| w.as_str()).collect();
+    assert!(why[0].contains("layout 1") && why[1].contains("not a float constant"), "{why:?}");
+    // nothing of com.microsoft was written, so no import of it either
+    let out = ModelProto::decode(&ours[..]).unwrap();
+    assert!(out.opset_import.iter().all(|o| o.domain.as_deref() != Some("com.microsoft")));
+    assert!(out.graph.unwrap().node.iter().all(|n| n.op_type.as_deref() != Some("DynamicQuantizeLSTM")));
 }
 
 #[test]

@@ -19,6 +19,7 @@ pub mod nbits;
 pub mod norm;
 pub mod pool;
 pub mod quant;
+pub mod quant_lstm;
 pub mod quantized;
 pub mod recurrent;
 pub mod reduce;
@@ -163,6 +164,7 @@ pub static EXTRA: OpSet = &[
     spec("ai.onnx.ml.ArrayFeatureExtractor", 2, (2, 2), (1, 1), ml::build_array_feature_extractor),
     spec("com.microsoft.MatMulNBits", 3, (3, 6), (1, 1), nbits::build_matmul_nbits),
     spec("com.microsoft.GatherBlockQuantized", 3, (3, 4), (1, 1), nbits::build_gather_block_quantized),
+    spec("com.microsoft.DynamicQuantizeLSTM", 3, (3, 12), (0, 3), quant_lstm::build_dynamic_quantize_lstm),
     spec("Einsum", 1, (1, usize::MAX), (1, 1), einsum::build_einsum),
     spec("If", 1, (1, 1), (1, usize::MAX), control::build_if),
     spec("Loop", 0, (2, usize::MAX), (1, usize::MAX), control::build_loop),

@@ -71,7 +71,7 @@ pub enum Activation {
 }
 
 impl Activation {
-    fn apply(self, x: f32) -> f32 {
+    pub(crate) fn apply(self, x: f32) -> f32 {
         match self {
             Activation::Relu => x.max(0.0),
             Activation::Tanh => x.tanh(),
@@ -108,7 +108,7 @@ impl Activation {
 
 /// The activations named in `names`, taking their alpha and beta in order from the lists (or
 /// the defaults of the ONNX ops of the same names).
-fn activations(names: &[String], alphas: &[f32], betas: &[f32]) -> Result<Vec<Activation>, OpError> {
+pub(crate) fn activations(names: &[String], alphas: &[f32], betas: &[f32]) -> Result<Vec<Activation>, OpError> {
     let (mut a, mut b) = (alphas.iter().copied(), betas.iter().copied());
     names
         .iter()
