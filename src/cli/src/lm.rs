@@ -191,7 +191,9 @@ fn run_steps(quiet: bool, mut advance: impl FnMut() -> Result<(usize, usize, boo
 /// `gptq`: GPTQ of every layer matrix on a text, written as a GGUF (see the usage).
 pub fn gptq(a: &LmArgs) -> Result<(), String> {
     use quantscope_ptq::GptqConfig;
-    let (file, model) = load_with_file(a.model)?;
+    let (file, mut model) = load_with_file(a.model)?;
+    // An F16 model's matrices widened to F32 (exactly), as the page's GPTQ does.
+    model.widen_f16_layer_matrices();
     let (grid, groupsize) =
         quantscope_ptq::gptq_grid(a.grid.unwrap_or("q4_0"), a.sym, a.group).map_err(|e| format!("--grid/--group: {e}"))?;
     // With act-order, static groups keep each group's columns together (as Q4_0 blocks need).
@@ -237,7 +239,8 @@ pub fn gptq(a: &LmArgs) -> Result<(), String> {
 /// a llama-quantize mix of it (see the usage).
 pub fn awq(a: &LmArgs) -> Result<(), String> {
     use quantscope_formats::gguf_mix::{FileType, MixOptions};
-    let (file, model) = load_with_file(a.model)?;
+    let (file, mut model) = load_with_file(a.model)?;
+    model.widen_f16_layer_matrices(); // as for GPTQ
     let (config, _) = quantscope_ptq::awq_config(a.grid.unwrap_or("q4_0"), a.group).map_err(|e| format!("--grid/--group: {e}"))?;
     // The mix is checked before the (long) run.
     let ftype = a.file_type.map(FileType::from_name).transpose().map_err(|e| e.to_string())?;
