@@ -72,7 +72,7 @@ fn a_repeated_token_is_refused_as_llama_cpp_refuses_it() {
     assert_eq!(
         e.to_string(),
         format!(
-            "GGUF metadata 'tokenizer.ggml.tokens': token {repeated:?} appears twice, as ids {id} and {}; llama.cpp refuses a \
+            "GGUF metadata 'tokenizer.ggml.tokens': token '{repeated}' appears twice, as ids {id} and {}; llama.cpp refuses a \
              vocabulary with a repeated token",
             first.n_vocab()
         )

@@ -69,7 +69,7 @@ fn token_ids(tokens: &mut [String]) -> Result<HashMap<String, u32>> {
         if let Some(first) = ids.insert(t.clone(), i as u32) {
             return Err(LlmError::BadKey {
                 key: "tokenizer.ggml.tokens".into(),
-                why: format!("token {t:?} appears twice, as ids {first} and {i}; llama.cpp refuses a vocabulary with a repeated token"),
+                why: format!("token '{t}' appears twice, as ids {first} and {i}; llama.cpp refuses a vocabulary with a repeated token"),
             });
         }
     }
@@ -140,8 +140,8 @@ impl Tokenizer {
         let add_bos = meta.bool("tokenizer.ggml.add_bos_token")?.unwrap_or(default_add_bos);
         // llama.cpp's default is false for both "gpt2" and "llama" vocabularies.
         let add_eos = meta.bool("tokenizer.ggml.add_eos_token")?.unwrap_or(false);
-        let mut user_defined: Vec<u32> =
-            (0..tokens.len() as u32).filter(|&i| types[i as usize] == token_type::USER_DEFINED && !tokens[i as usize].is_empty()).collect();
+        // (No token is empty now: an empty one is "[EMPTY_<id>]", cut out as llama.cpp cuts it.)
+        let mut user_defined: Vec<u32> = (0..tokens.len() as u32).filter(|&i| types[i as usize] == token_type::USER_DEFINED).collect();
         user_defined.sort_by_key(|&i| std::cmp::Reverse(tokens[i as usize].len()));
         Ok(Tokenizer { tokens, types, ids, user_defined, kind, bos, eos, add_bos, add_eos })
     }
