@@ -40,7 +40,7 @@ fn load(path: &Path) -> Result<Model, String> {
 pub fn generate(a: &LmArgs) -> Result<(), String> {
     let model = load(a.model)?;
     let prompt = a.prompt.ok_or("generate needs --prompt TEXT")?;
-    let mut ids = model.tokenizer.encode_with_bos(prompt);
+    let mut ids = model.tokenizer.encode_special(prompt);
     if ids.is_empty() {
         ids.extend(model.tokenizer.bos);
     }
@@ -90,7 +90,7 @@ pub fn perplexity_of(a: &LmArgs) -> Result<(), String> {
     let model = load(a.model)?;
     let path = a.text.ok_or("perplexity needs --text FILE")?;
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let ids = model.tokenizer.encode_with_bos(&text);
+    let ids = model.tokenizer.encode_special(&text);
     let n_ctx = a.ctx.unwrap_or(model.config.n_ctx_train);
     let p = perplexity(&model, &ids, n_ctx, a.chunks, |done, of| {
         if !a.json {
@@ -115,7 +115,7 @@ pub fn make_imatrix(a: &LmArgs) -> Result<(), String> {
     let path = a.text.ok_or("make-imatrix needs --text FILE")?;
     let out = a.out.ok_or("make-imatrix needs --out IMATRIX.gguf")?;
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let ids = model.tokenizer.encode_with_bos(&text);
+    let ids = model.tokenizer.encode_special(&text);
     let n_ctx = a.ctx.unwrap_or(model.config.n_ctx_train);
     // llama-imatrix records the text file's path as given.
     let mut run = ImatrixRun::new(&model, &ids, n_ctx, a.chunks, &path.display().to_string()).map_err(|e| e.to_string())?;
@@ -141,7 +141,7 @@ pub fn kl_divergence_of(
 ) -> Result<(), String> {
     let (base_model, model_q) = (load(base)?, load(model)?);
     let text = std::fs::read_to_string(text).map_err(|e| format!("{}: {e}", text.display()))?;
-    let ids = base_model.tokenizer.encode_with_bos(&text);
+    let ids = base_model.tokenizer.encode_special(&text);
     let n_ctx = ctx.unwrap_or(base_model.config.n_ctx_train);
     let s = kl_divergence(&base_model, &model_q, &ids, n_ctx, chunks).map_err(|e| e.to_string())?;
     if json {
@@ -191,7 +191,9 @@ fn run_steps(quiet: bool, mut advance: impl FnMut() -> Result<(usize, usize, boo
 /// `gptq`: GPTQ of every layer matrix on a text, written as a GGUF (see the usage).
 pub fn gptq(a: &LmArgs) -> Result<(), String> {
     use quantscope_ptq::GptqConfig;
-    let (file, model) = load_with_file(a.model)?;
+    let (file, mut model) = load_with_file(a.model)?;
+    // An F16 model's matrices widened to F32 (exactly), as the page's GPTQ does.
+    model.widen_f16_layer_matrices();
     let (grid, groupsize) =
         quantscope_ptq::gptq_grid(a.grid.unwrap_or("q4_0"), a.sym, a.group).map_err(|e| format!("--grid/--group: {e}"))?;
     // With act-order, static groups keep each group's columns together (as Q4_0 blocks need).
@@ -199,7 +201,7 @@ pub fn gptq(a: &LmArgs) -> Result<(), String> {
     let path = a.text.ok_or("gptq needs --text FILE")?;
     let out = a.out.ok_or("gptq needs --out OUT.gguf")?;
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let ids = model.tokenizer.encode_with_bos(&text);
+    let ids = model.tokenizer.encode_special(&text);
     let n_ctx = a.ctx.unwrap_or(model.config.n_ctx_train);
     let mut run = quantscope_llm::GptqRun::new(model, &ids, n_ctx, a.chunks, grid, config).map_err(|e| e.to_string())?;
     run_steps(a.json, || run.advance().map(|p| (p.done, p.total, p.finished)).map_err(|e| e.to_string()))?;
@@ -237,14 +239,15 @@ pub fn gptq(a: &LmArgs) -> Result<(), String> {
 /// a llama-quantize mix of it (see the usage).
 pub fn awq(a: &LmArgs) -> Result<(), String> {
     use quantscope_formats::gguf_mix::{FileType, MixOptions};
-    let (file, model) = load_with_file(a.model)?;
+    let (file, mut model) = load_with_file(a.model)?;
+    model.widen_f16_layer_matrices(); // as for GPTQ
     let (config, _) = quantscope_ptq::awq_config(a.grid.unwrap_or("q4_0"), a.group).map_err(|e| format!("--grid/--group: {e}"))?;
     // The mix is checked before the (long) run.
     let ftype = a.file_type.map(FileType::from_name).transpose().map_err(|e| e.to_string())?;
     let path = a.text.ok_or("awq needs --text FILE")?;
     let out = a.out.ok_or("awq needs --out AWQ-F32.gguf")?;
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let ids = model.tokenizer.encode_with_bos(&text);
+    let ids = model.tokenizer.encode_special(&text);
     let n_ctx = a.ctx.unwrap_or(model.config.n_ctx_train);
     let mut run = quantscope_llm::AwqRun::new(model, &ids, n_ctx, a.chunks, config, !a.no_clip).map_err(|e| e.to_string())?;
     run_steps(a.json, || run.advance().map(|p| (p.done, p.total, p.finished)).map_err(|e| e.to_string()))?;

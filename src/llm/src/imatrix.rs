@@ -10,7 +10,7 @@
 use crate::activations::{ActivationSums, LayerMatrix};
 use crate::error::{LlmError, Result};
 use crate::model::Model;
-use crate::perplexity::{chunk_with_bos, count_chunks};
+use crate::perplexity::{chunk_with_bos, count_chunks, refuse_add_eos};
 use quantscope_formats::imatrix::Imatrix;
 
 /// llama-imatrix ignores multiplications of fewer than 16 rows (`src1->ne[1] < 16`): with a
@@ -37,6 +37,7 @@ impl ImatrixRun {
                 "an importance matrix with a context of {n_ctx} tokens: llama-imatrix ignores batches of fewer than {MIN_CONTEXT}"
             )));
         }
+        refuse_add_eos(model, "llama-imatrix")?;
         let n_chunk = count_chunks(model, tokens.len(), n_ctx, max_chunks, "an importance matrix", "llama-imatrix")?;
         Ok(ImatrixRun {
             tokens: tokens[..n_chunk * n_ctx].to_vec(),

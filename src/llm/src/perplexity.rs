@@ -40,6 +40,18 @@ pub(crate) fn count_chunks(
     Ok((n_tokens / n_ctx).min(max_chunks.unwrap_or(usize::MAX)))
 }
 
+/// llama-perplexity and llama-imatrix abort on a model that adds EOS to a tokenized text
+/// (`GGML_ASSERT(!llama_vocab_get_add_eos(vocab))` in tools/perplexity/perplexity.cpp and
+/// tools/imatrix/imatrix.cpp): their chunks assume a text of ordinary tokens. Refused here too.
+pub(crate) fn refuse_add_eos(model: &Model, tool: &str) -> Result<()> {
+    if model.tokenizer.add_eos {
+        return Err(LlmError::Unsupported(format!(
+            "{tool} on a model whose tokenizer adds EOS to every text (tokenizer.ggml.add_eos_token): {tool} refuses it"
+        )));
+    }
+    Ok(())
+}
+
 /// Chunk `i` of `n_ctx` tokens, its first token replaced by BOS when the model adds BOS (as both
 /// tools do, so every chunk starts as a text does).
 pub(crate) fn chunk_with_bos(model: &Model, tokens: &[u32], n_ctx: usize, i: usize) -> Vec<u32> {
@@ -95,6 +107,7 @@ impl PerplexityRun {
         if n_ctx < 4 {
             return Err(LlmError::Unsupported(format!("a perplexity context of {n_ctx} tokens (at least 4)")));
         }
+        refuse_add_eos(model, "llama-perplexity")?;
         let n_chunk = count_chunks(model, tokens.len(), n_ctx, max_chunks, "perplexity", "llama-perplexity")?;
         Ok(PerplexityRun {
             tokens: tokens[..n_chunk * n_ctx].to_vec(),

@@ -181,7 +181,7 @@ fn configs_hold_the_architecture_differences() {
     assert_eq!(l3.config.rope_mode, RopeMode::Norm);
     // llama-bpe without tokenizer.ggml.add_bos_token: llama.cpp's default for the pre-type adds BOS.
     assert!(l3.tokenizer.add_bos);
-    assert_eq!(l3.tokenizer.encode_with_bos("x")[0], l3.tokenizer.bos.unwrap());
+    assert_eq!(l3.tokenizer.encode_special("x")[0], l3.tokenizer.bos.unwrap());
     // rope_freqs.weight is read (the test below holds the logits to llama.cpp's): without it the
     // same file gives other logits at every position past the first.
     let with = Model::from_gguf(rope_freqs.gguf.to_vec()).unwrap();

@@ -25,7 +25,7 @@ fn model() -> Model {
 
 fn run(config: AwqConfig, clip: bool, n_ctx: usize, chunks: usize) -> AwqRun {
     let model = model();
-    let tokens = model.tokenizer.encode_with_bos(fixture_str!("tiny_lm/calibration-gptq.txt"));
+    let tokens = model.tokenizer.encode_special(fixture_str!("tiny_lm/calibration-gptq.txt"));
     let mut run = AwqRun::new(model, &tokens, n_ctx, Some(chunks), config, clip).unwrap();
     let total = run.total();
     let mut calls = 0;
@@ -41,7 +41,7 @@ fn run(config: AwqConfig, clip: bool, n_ctx: usize, chunks: usize) -> AwqRun {
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn layer_passes_give_the_sessions_logits() {
     let model = model();
-    let ids = model.tokenizer.encode_with_bos(fixture_str!("tiny_lm/heldout.txt"));
+    let ids = model.tokenizer.encode_special(fixture_str!("tiny_lm/heldout.txt"));
     let ids = &ids[..48];
     let mut x = model.embed(ids).unwrap();
     for l in 0..model.config.n_layer {
@@ -74,7 +74,7 @@ fn scaling_alone_keeps_the_models_function() {
     let scaled = Model::from_gguf(r.write_f32_gguf(&file).unwrap()).unwrap();
     let original = model();
     assert_ne!(scaled.layer_norm(0, LayerNorm::Attn), original.layer_norm(0, LayerNorm::Attn));
-    let ids = original.tokenizer.encode_with_bos(fixture_str!("tiny_lm/heldout.txt"));
+    let ids = original.tokenizer.encode_special(fixture_str!("tiny_lm/heldout.txt"));
     let ids = &ids[..96];
     let a = original.session(96).unwrap().eval(ids).unwrap();
     let b = scaled.session(96).unwrap().eval(ids).unwrap();
@@ -130,7 +130,7 @@ fn v_to_output_scaling_keeps_the_function() {
     let bytes = multi_head_tiny_model();
     let mha = Model::from_gguf(bytes.clone()).unwrap();
     let original = model();
-    let ids = original.tokenizer.encode_with_bos(fixture_str!("tiny_lm/heldout.txt"));
+    let ids = original.tokenizer.encode_special(fixture_str!("tiny_lm/heldout.txt"));
     let ids = &ids[..64];
     let a = original.session(64).unwrap().eval(ids).unwrap();
     assert_eq!(
@@ -139,7 +139,7 @@ fn v_to_output_scaling_keeps_the_function() {
         "the repeated heads are not the same model"
     );
 
-    let tokens = mha.tokenizer.encode_with_bos(fixture_str!("tiny_lm/calibration-gptq.txt"));
+    let tokens = mha.tokenizer.encode_special(fixture_str!("tiny_lm/calibration-gptq.txt"));
     let mut run = AwqRun::new(mha, &tokens, 32, Some(2), AwqConfig::q4_0(), false).unwrap();
     while !run.advance().unwrap().finished {}
     let groups: Vec<ScaleGroup> = run.scale_reports().iter().map(|s| s.group).collect();
@@ -180,7 +180,7 @@ fn awq_then_q4_0_makes_a_q4_0_model() {
     assert_ne!(ours, plain);
     let (ours, plain) = (Model::from_gguf(ours).unwrap(), Model::from_gguf(plain).unwrap());
     assert_eq!(ours.matrix_types(), plain.matrix_types());
-    let tokens = ours.tokenizer.encode_with_bos(fixture_str!("tiny_lm/heldout.txt"));
+    let tokens = ours.tokenizer.encode_special(fixture_str!("tiny_lm/heldout.txt"));
     let ppl = perplexity(&ours, &tokens, 128, Some(2), |_, _| true).unwrap();
     assert!(ppl.ppl.is_finite() && ppl.ppl > 1.0);
 }
@@ -226,13 +226,13 @@ fn llm_awqs_grid_runs_too() {
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn bad_inputs_are_refused() {
     let q8 = Model::from_gguf(fixture_bytes!("tiny_lm/tiny-lm-q8_0.gguf").to_vec()).unwrap();
-    let tokens = q8.tokenizer.encode_with_bos(fixture_str!("tiny_lm/calibration.txt"));
+    let tokens = q8.tokenizer.encode_special(fixture_str!("tiny_lm/calibration.txt"));
     match AwqRun::new(q8, &tokens, 128, Some(2), AwqConfig::q4_0(), true) {
         Err(LlmError::Unsupported(why)) => assert!(why.contains("q8_0") && why.contains("F32"), "{why}"),
         other => panic!("expected a refusal, got {}", other.is_ok()),
     }
     let m = model();
-    let tokens = m.tokenizer.encode_with_bos(fixture_str!("tiny_lm/calibration.txt"));
+    let tokens = m.tokenizer.encode_special(fixture_str!("tiny_lm/calibration.txt"));
     // Groups of 96 do not divide rows of 256.
     let config = AwqConfig { grid: Grid::ZeroPoint { bits: 4 }, groupsize: Some(96), ..AwqConfig::llm_awq() };
     match AwqRun::new(m, &tokens, 128, Some(2), config, true) {
@@ -241,7 +241,7 @@ fn bad_inputs_are_refused() {
     }
     // Too little text for two chunks.
     let m = model();
-    let few = m.tokenizer.encode_with_bos("To be, or not to be");
+    let few = m.tokenizer.encode_special("To be, or not to be");
     assert!(matches!(AwqRun::new(m, &few, 128, None, AwqConfig::q4_0(), true), Err(LlmError::Unsupported(_))));
     // A file before the run ends.
     let m = model();

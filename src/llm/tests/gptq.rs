@@ -14,7 +14,7 @@ use quantscope_ptq::{GptqConfig, Grid};
 fn run(grid: Grid, config: GptqConfig, chunks: usize) -> GptqRun {
     let (source, _) = f32_file();
     let model = Model::from_source("tiny-lm-f32.gguf", source).unwrap();
-    let tokens = model.tokenizer.encode_with_bos(fixture_str!("tiny_lm/calibration.txt"));
+    let tokens = model.tokenizer.encode_special(fixture_str!("tiny_lm/calibration.txt"));
     let mut run = GptqRun::new(model, &tokens, 128, Some(chunks), grid, config).unwrap();
     let total = run.total();
     let mut calls = 0;
@@ -47,7 +47,7 @@ fn q4_0_gptq_file_runs_and_beats_round_to_nearest() {
     // It is a model: it loads (as Q4_0) and scores the held-out text.
     let model = Model::from_gguf(ours).unwrap();
     assert!(model.matrix_types().iter().filter(|(n, _)| n.starts_with("blk.")).all(|(_, t)| *t == "q4_0"));
-    let tokens = model.tokenizer.encode_with_bos(fixture_str!("tiny_lm/heldout.txt"));
+    let tokens = model.tokenizer.encode_special(fixture_str!("tiny_lm/heldout.txt"));
     let ppl = perplexity(&model, &tokens, 128, Some(2), |_, _| true).unwrap();
     assert!(ppl.ppl.is_finite() && ppl.ppl > 1.0);
 }
@@ -81,7 +81,7 @@ fn int3_groups_of_128_with_act_order() {
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn a_quantized_model_is_refused() {
     let model = Model::from_gguf(fixture_bytes!("tiny_lm/tiny-lm-q8_0.gguf").to_vec()).unwrap();
-    let tokens = model.tokenizer.encode_with_bos(fixture_str!("tiny_lm/calibration.txt"));
+    let tokens = model.tokenizer.encode_special(fixture_str!("tiny_lm/calibration.txt"));
     match GptqRun::new(model, &tokens, 128, Some(2), Grid::Q4_0, GptqConfig { groupsize: Some(32), ..Default::default() }) {
         Err(LlmError::Unsupported(why)) => assert!(why.contains("q8_0") && why.contains("F32"), "{why}"),
         other => panic!("expected a refusal, got {}", other.is_ok()),
@@ -99,7 +99,7 @@ fn llama_cpp_runs_the_gptq_file_with_the_same_perplexity() {
     let row = &reference["types"]["GPTQ Q4_0"];
     let (source, file) = f32_file();
     let model = Model::from_source("tiny-lm-f32.gguf", source).unwrap();
-    let tokens = model.tokenizer.encode_with_bos(fixture_str!("tiny_lm/calibration-gptq.txt"));
+    let tokens = model.tokenizer.encode_special(fixture_str!("tiny_lm/calibration-gptq.txt"));
     let chunks = reference["calibration"]["chunks"].as_u64().unwrap() as usize;
     let mut run =
         GptqRun::new(model, &tokens, 128, Some(chunks), Grid::Q4_0, GptqConfig { groupsize: Some(32), ..Default::default() }).unwrap();
@@ -108,7 +108,7 @@ fn llama_cpp_runs_the_gptq_file_with_the_same_perplexity() {
     let fnv = bytes.iter().fold(0xcbf29ce484222325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100000001b3));
     assert_eq!((bytes.len() as u64, format!("{fnv:016x}")), (row["bytes"].as_u64().unwrap(), row["fnv1a64"].as_str().unwrap().to_string()));
     let model = Model::from_gguf(bytes).unwrap();
-    let heldout = model.tokenizer.encode_with_bos(fixture_str!("tiny_lm/heldout.txt"));
+    let heldout = model.tokenizer.encode_special(fixture_str!("tiny_lm/heldout.txt"));
     let ppl = perplexity(&model, &heldout, 128, Some(8), |_, _| true).unwrap().ppl;
     let theirs = row["ppl"].as_f64().unwrap();
     // llama-perplexity prints 4 decimals; the Q4_0 kernels' float sums differ as for llama-quantize's Q4_0.

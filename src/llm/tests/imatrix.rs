@@ -13,7 +13,7 @@ use quantscope_llm::{ImatrixRun, Model};
 
 fn computed(max_chunks: Option<usize>) -> imatrix::Imatrix {
     let model = Model::from_gguf(fixture_bytes!("tiny_lm/tiny-lm-f32.gguf").to_vec()).unwrap();
-    let tokens = model.tokenizer.encode_with_bos(fixture_str!("tiny_lm/calibration.txt"));
+    let tokens = model.tokenizer.encode_special(fixture_str!("tiny_lm/calibration.txt"));
     let mut run = ImatrixRun::new(&model, &tokens, 128, max_chunks, "calibration.txt").unwrap();
     assert!(run.result().is_none(), "no statistics before the first chunk");
     while run.next_chunk(&model).unwrap() {}

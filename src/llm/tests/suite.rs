@@ -26,3 +26,4 @@ mod q8_1;
 mod quantized;
 mod tiny_lm;
 mod tokenizer;
+mod tokenizer_special;

@@ -53,5 +53,5 @@ fn special_token_text_is_not_parsed_and_bos_is_not_added() {
     let ids = m.tokenizer.encode("<|endoftext|>");
     assert!(ids.len() > 1 && !ids.contains(&eos), "{ids:?}");
     // tokenizer.ggml.add_bos_token is false for this model.
-    assert_eq!(m.tokenizer.encode_with_bos("Macbeth"), m.tokenizer.encode("Macbeth"));
+    assert_eq!(m.tokenizer.encode_special("Macbeth"), m.tokenizer.encode("Macbeth"));
 }

@@ -36,7 +36,7 @@ impl AwqPageRun {
     pub fn new(model: Model, text: &str, n_ctx: usize, max_chunks: Option<usize>, grid: &str, clip: bool) -> Result<AwqPageRun, String> {
         let (config, label) = quantscope_ptq::awq_config(grid, None).map_err(|e| e.to_string())?;
         let label = if clip { label } else { format!("{label} no clip") };
-        let tokens = model.tokenizer.encode_with_bos(text);
+        let tokens = model.tokenizer.encode_special(text);
         let run = AwqRun::new(model, &tokens, n_ctx, max_chunks, config, clip).map_err(|e| e.to_string())?;
         Ok(AwqPageRun { run, label })
     }

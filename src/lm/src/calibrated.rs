@@ -77,7 +77,7 @@ pub struct CalibratedRun {
 
 impl CalibratedRun {
     pub fn new(model: Model, text: &str, n_ctx: usize, max_chunks: Option<usize>, settings: GptqSettings) -> Result<CalibratedRun, String> {
-        let tokens = model.tokenizer.encode_with_bos(text);
+        let tokens = model.tokenizer.encode_special(text);
         let run = GptqRun::new(model, &tokens, n_ctx, max_chunks, settings.grid, settings.config()).map_err(|e| e.to_string())?;
         Ok(CalibratedRun { settings, run })
     }

@@ -380,7 +380,7 @@ impl Playground {
     /// number of chunks. A previous result stays until this run completes.
     pub fn start_imatrix(&mut self, text: &str, dataset: &str, n_ctx: usize, max_chunks: Option<usize>) -> Result<usize, String> {
         let model = self.first();
-        let tokens = model.tokenizer.encode_with_bos(text);
+        let tokens = model.tokenizer.encode_special(text);
         let run = ImatrixRun::new(model, &tokens, n_ctx, max_chunks, dataset).map_err(|e| e.to_string())?;
         let n = run.n_chunk();
         self.imatrix_run = Some(run);
@@ -471,7 +471,7 @@ impl Playground {
 
     /// The prompt's ids as generation starts from them (BOS first when the model asks for it).
     pub fn encode_prompt(&self, text: &str) -> Vec<u32> {
-        self.first().tokenizer.encode_with_bos(text)
+        self.first().tokenizer.encode_special(text)
     }
 
     /// The ids of `ids` as text.

@@ -88,7 +88,7 @@ impl SensitivityRun {
         let ty = quantscope_core::ggml_types::by_name(&low_type.to_ascii_lowercase())
             .filter(|t| t.block > 1)
             .ok_or_else(|| format!("'{low_type}' is not a quantized ggml type"))?;
-        let tokens = base.tokenizer.encode_with_bos(text);
+        let tokens = base.tokenizer.encode_special(text);
         let base_run = PerplexityRun::new(base, &tokens, n_ctx, max_chunks).map_err(|e| e.to_string())?;
         let positions = base_run.n_chunk() * (n_ctx - n_ctx / 2 - 1);
         if positions.saturating_mul(base.config.n_vocab * 2) > MAX_BASE_BYTES {

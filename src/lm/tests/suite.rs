@@ -10,6 +10,7 @@ browser_tests!();
 
 mod awq;
 mod gptq;
+mod large_model;
 mod playground;
 mod sensitivity;
 mod sizes;

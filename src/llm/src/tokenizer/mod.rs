@@ -52,6 +52,28 @@ pub struct Tokenizer {
     /// `tokenizer.ggml.add_bos_token` (llama.cpp's default: true for "llama" and for Llama 3's
     /// pre-tokenizer, false for the other "gpt2" ones).
     pub add_bos: bool,
+    /// `tokenizer.ggml.add_eos_token` (llama.cpp's default: false for "gpt2" and "llama").
+    pub add_eos: bool,
+}
+
+/// The id of every token text, as llama.cpp's `llama_vocab::impl::load` builds `token_to_id`
+/// (src/llama-vocab.cpp): an empty token is renamed "[EMPTY_<id>]" first, and a text that two
+/// ids share is refused — llama.cpp aborts on it (`GGML_ASSERT(id_to_token.size() ==
+/// token_to_id.size())`), so no id could be said to be the one llama.cpp gives that text.
+fn token_ids(tokens: &mut [String]) -> Result<HashMap<String, u32>> {
+    let mut ids = HashMap::with_capacity(tokens.len());
+    for (i, t) in tokens.iter_mut().enumerate() {
+        if t.is_empty() {
+            *t = format!("[EMPTY_{i}]");
+        }
+        if let Some(first) = ids.insert(t.clone(), i as u32) {
+            return Err(LlmError::BadKey {
+                key: "tokenizer.ggml.tokens".into(),
+                why: format!("token '{t}' appears twice, as ids {first} and {i}; llama.cpp refuses a vocabulary with a repeated token"),
+            });
+        }
+    }
+    Ok(ids)
 }
 
 enum Kind {
@@ -76,7 +98,7 @@ impl Tokenizer {
                 return Err(LlmError::UnsupportedTokenizer(format!("tokenizer.ggml.model '{model}' (quantscope reads {TOKENIZER_MODELS})")))
             }
         };
-        let tokens = meta.strings("tokenizer.ggml.tokens")?.ok_or_else(|| LlmError::MissingKey("tokenizer.ggml.tokens".into()))?;
+        let mut tokens = meta.strings("tokenizer.ggml.tokens")?.ok_or_else(|| LlmError::MissingKey("tokenizer.ggml.tokens".into()))?;
         if tokens.is_empty() {
             return Err(LlmError::BadKey { key: "tokenizer.ggml.tokens".into(), why: "no tokens".into() });
         }
@@ -90,10 +112,7 @@ impl Tokenizer {
             }
             None => vec![token_type::NORMAL; tokens.len()],
         };
-        let mut ids = HashMap::with_capacity(tokens.len());
-        for (i, t) in tokens.iter().enumerate() {
-            ids.entry(t.clone()).or_insert(i as u32);
-        }
+        let ids = token_ids(&mut tokens)?;
         let id_key = |key: &str| -> Result<Option<u32>> {
             match meta.usize(key)? {
                 Some(id) if id < tokens.len() => Ok(Some(id as u32)),
@@ -101,10 +120,12 @@ impl Tokenizer {
                 None => Ok(None),
             }
         };
-        // "llama" defaults to BOS 1 and EOS 2 (`llama_vocab::impl::load`), "gpt2" to none here.
-        let in_vocab = |id: u32| (id as usize) < tokens.len();
-        let bos = id_key("tokenizer.ggml.bos_token_id")?.or((spm && in_vocab(1)).then_some(1));
-        let eos = id_key("tokenizer.ggml.eos_token_id")?.or((spm && in_vocab(2)).then_some(2));
+        // Without the keys, "llama" defaults to BOS 1 and EOS 2 and "gpt2" to 11 for both
+        // (`llama_vocab::impl::load`).
+        let (default_bos, default_eos) = if spm { (1, 2) } else { (11, 11) };
+        let in_vocab = |id: u32| ((id as usize) < tokens.len()).then_some(id);
+        let bos = id_key("tokenizer.ggml.bos_token_id")?.or(in_vocab(default_bos));
+        let eos = id_key("tokenizer.ggml.eos_token_id")?.or(in_vocab(default_eos));
         let kind = if spm {
             // An SPM vocabulary: no pre-tokenizer (llama.cpp's pre-type is DEFAULT whatever the key says).
             let add_space_prefix = meta.bool("tokenizer.ggml.add_space_prefix")?.unwrap_or(true);
@@ -117,10 +138,12 @@ impl Tokenizer {
             Kind::Bpe(b) => b.pre.default_add_bos(),
         };
         let add_bos = meta.bool("tokenizer.ggml.add_bos_token")?.unwrap_or(default_add_bos);
-        let mut user_defined: Vec<u32> =
-            (0..tokens.len() as u32).filter(|&i| types[i as usize] == token_type::USER_DEFINED && !tokens[i as usize].is_empty()).collect();
+        // llama.cpp's default is false for both "gpt2" and "llama" vocabularies.
+        let add_eos = meta.bool("tokenizer.ggml.add_eos_token")?.unwrap_or(false);
+        // (No token is empty now: an empty one is "[EMPTY_<id>]", cut out as llama.cpp cuts it.)
+        let mut user_defined: Vec<u32> = (0..tokens.len() as u32).filter(|&i| types[i as usize] == token_type::USER_DEFINED).collect();
         user_defined.sort_by_key(|&i| std::cmp::Reverse(tokens[i as usize].len()));
-        Ok(Tokenizer { tokens, types, ids, user_defined, kind, bos, eos, add_bos })
+        Ok(Tokenizer { tokens, types, ids, user_defined, kind, bos, eos, add_bos, add_eos })
     }
 
     /// The pre-tokenizer of a byte-level BPE vocabulary (None for SentencePiece).
@@ -186,13 +209,18 @@ impl Tokenizer {
         out
     }
 
-    /// `encode`, with BOS first when the model asks for it (`add_special = true`).
-    pub fn encode_with_bos(&self, text: &str) -> Vec<u32> {
+    /// `encode` with the special tokens the model asks for, as `llama_tokenize(text, add_special =
+    /// true, parse_special = false)` (what llama.cpp's tools tokenize a prompt or a text file
+    /// with): BOS first when `add_bos`, EOS last when `add_eos` (`llama_vocab::impl::tokenize`).
+    pub fn encode_special(&self, text: &str) -> Vec<u32> {
         let mut ids = Vec::new();
         if let (true, Some(bos)) = (self.add_bos, self.bos) {
             ids.push(bos);
         }
         ids.extend(self.encode(text));
+        if let (true, Some(eos)) = (self.add_eos, self.eos) {
+            ids.push(eos);
+        }
         ids
     }
 
