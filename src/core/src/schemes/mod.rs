@@ -29,6 +29,7 @@ pub mod kmeans;
 pub mod kquants;
 
 use crate::error::{Error, Result};
+use crate::stats::metrics::Accumulator;
 pub use importance::{quantize_with_importance, requires_importance, takes_importance, weighted_mse, REQUIRES_IMPORTANCE_IDS};
 pub(crate) use importance_rules::check_importance;
 use serde::Serialize;
@@ -95,6 +96,62 @@ pub(crate) fn distinct_bytes(codes: &[u8], writable: usize) -> usize {
     used
 }
 
+/// Where a quantizer puts its decoding: kept whole ([`Scheme::quantize`]: the histogram, an
+/// export), or measured against the original a chunk at a time and dropped (the compare's
+/// metrics: no full-tensor copy is written for a number the page shows).
+pub enum Decoding {
+    Keep(Vec<f32>),
+    Measure(Accumulator),
+}
+
+/// Elements per measured chunk: 16 KB of f32, which stays in L1 beside the originals.
+const CHUNK: usize = 4096;
+
+impl Decoding {
+    /// Runs `decode(start, out)` over `original`: `out` takes the decoding of the elements from
+    /// `start` (a multiple of `block`) in whole blocks, a last partial block padded (the values
+    /// past the end are dropped). Keep decodes everything in one call, as a quantizer did before
+    /// there was a choice; Measure a chunk of about [`CHUNK`] elements at a time.
+    pub fn fill(&mut self, original: &[f32], block: usize, mut decode: impl FnMut(usize, &mut [f32])) {
+        let n = original.len();
+        let padded = n.div_ceil(block) * block;
+        match self {
+            Decoding::Keep(v) => {
+                *v = vec![0.0; padded];
+                if n > 0 {
+                    decode(0, v);
+                }
+                v.truncate(n);
+            }
+            Decoding::Measure(acc) => {
+                let chunk = CHUNK.div_ceil(block) * block;
+                let mut buf = vec![0.0; chunk.min(padded)];
+                for start in (0..padded).step_by(chunk) {
+                    let out = &mut buf[..chunk.min(padded - start)];
+                    decode(start, out);
+                    let end = n.min(start + chunk);
+                    acc.push(&original[start..end], &out[..end - start]);
+                }
+            }
+        }
+    }
+
+    /// The kept decoding (empty when measured).
+    pub fn into_kept(self) -> Vec<f32> {
+        match self {
+            Decoding::Keep(v) => v,
+            Decoding::Measure(_) => Vec::new(),
+        }
+    }
+}
+
+/// Runs `quantize` with a kept decoding and returns it in [`Quantized::dequantized`].
+pub(crate) fn keep(quantize: impl FnOnce(&mut Decoding) -> Result<Quantized>) -> Result<Quantized> {
+    let mut kept = Decoding::Keep(Vec::new());
+    let q = quantize(&mut kept)?;
+    Ok(Quantized { dequantized: kept.into_kept(), ..q })
+}
+
 /// A quantization scheme.
 pub trait Scheme: Send + Sync {
     /// The lowercase id used by the CLI, the page and the JSON, e.g. `int8_sym`.
@@ -102,7 +159,12 @@ pub trait Scheme: Send + Sync {
     /// One line saying what the scheme does, for the page and `--help`.
     fn description(&self) -> String;
     /// Quantizes `values` (C order, of `shape`) to packed bytes and back.
-    fn quantize(&self, values: &[f32], shape: &[usize]) -> Result<Quantized>;
+    fn quantize(&self, values: &[f32], shape: &[usize]) -> Result<Quantized> {
+        keep(|out| self.quantize_to(values, shape, out))
+    }
+    /// [`Self::quantize`] with the decoding given to `out` (kept or measured); the returned
+    /// [`Quantized::dequantized`] is empty.
+    fn quantize_to(&self, values: &[f32], shape: &[usize], out: &mut Decoding) -> Result<Quantized>;
     /// Decodes packed bytes of a tensor of `shape`.
     fn dequantize(&self, packed: &[u8], shape: &[usize]) -> Result<Vec<f32>>;
 }

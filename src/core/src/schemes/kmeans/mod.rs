@@ -26,7 +26,7 @@
 //! Packed layout (little-endian): the k f16 centroids of every group (ascending), then every
 //! value's code as a b-bit field, all in one bit stream, least significant bit first.
 
-use super::{distinct_codes, Param, Quantized, Scheme};
+use super::{distinct_codes, Decoding, Param, Quantized, Scheme};
 use crate::error::{Error, Result};
 use half::f16;
 
@@ -229,31 +229,37 @@ impl Scheme for KmeansScheme {
         )
     }
 
-    fn quantize(&self, values: &[f32], _shape: &[usize]) -> Result<Quantized> {
+    fn quantize_to(&self, values: &[f32], _shape: &[usize], out: &mut Decoding) -> Result<Quantized> {
         let k = self.k();
         let mut codebooks = Vec::with_capacity(self.groups(values.len() as u64) as usize * k * 2);
         let mut stream = BitWriter { bytes: Vec::with_capacity((values.len() * self.bits as usize).div_ceil(8)), used: 0 };
-        let mut dequantized = Vec::with_capacity(values.len());
         let mut codes = Vec::with_capacity(values.len());
         let mut first_codebook = Vec::new();
         let mut clipped = 0;
-        for group in values.chunks(self.group_len(values.len())) {
+        let group_len = self.group_len(values.len());
+        let mut centroids = Vec::with_capacity(self.groups(values.len() as u64) as usize * k);
+        for group in values.chunks(group_len) {
             let (stored, group_codes) = palettize(group, k);
             for (&x, &c) in group.iter().zip(&group_codes) {
                 clipped += (x.is_finite() && (x as f64).abs() > F16_MAX) as usize;
                 stream.push(c as u32, self.bits);
-                dequantized.push(stored[c].to_f32());
             }
             codes.extend(group_codes);
             if first_codebook.is_empty() {
                 first_codebook = stored.iter().map(|c| c.to_f64()).collect();
             }
             codebooks.extend(stored.iter().flat_map(|c| c.to_le_bytes()));
+            centroids.extend(stored.iter().map(|c| c.to_f32()));
         }
+        out.fill(values, 1, |s, deq| {
+            for (i, d) in (s..).zip(deq) {
+                *d = centroids[i / group_len * k + codes[i]];
+            }
+        });
         codebooks.extend(stream.bytes);
         Ok(Quantized {
             packed: codebooks,
-            dequantized,
+            dequantized: Vec::new(),
             params: vec![Param { name: "centroids", values: first_codebook }],
             clipped,
             levels_used: distinct_codes(codes, k, k),
