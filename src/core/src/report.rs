@@ -69,11 +69,15 @@ pub fn scheme_report_with(t: &Tensor, scheme: &dyn Scheme) -> Result<(SchemeRepo
 /// sums run in the same order as [`error_metrics`]' over the whole copy, so the report is the
 /// same, bit for bit.
 pub fn scheme_metrics(t: &Tensor, id: &str) -> Result<SchemeReport> {
-    let scheme = schemes::by_id(id)?;
+    scheme_metrics_with(t, schemes::by_id(id)?.as_ref())
+}
+
+/// As [`scheme_metrics`], for a scheme already built.
+pub fn scheme_metrics_with(t: &Tensor, scheme: &dyn Scheme) -> Result<SchemeReport> {
     let mut out = Decoding::Measure(Accumulator::default());
     let q = scheme.quantize_to(&t.data, &t.shape, &mut out)?;
     let Decoding::Measure(sums) = out else { unreachable!("measured") };
-    Ok(build(t, scheme.as_ref(), q, from_sums(sums.finish())))
+    Ok(build(t, scheme, q, from_sums(sums.finish())))
 }
 
 fn build(t: &Tensor, scheme: &dyn Scheme, q: Quantized, metrics: ErrorMetrics) -> SchemeReport {

@@ -168,3 +168,76 @@ fn the_accumulator_gives_one_calls_sums_over_any_split() {
         assert_eq!(bits(&s), bits(&whole), "pieces {pieces:?}");
     }
 }
+
+/// The SIMD128 sums as they were before the accumulator (commit 37c98134,
+/// src/core/src/stats/metrics/simd128.rs), verbatim: the accumulator, fed whole or in pieces,
+/// must give their bits, so the compare's numbers in the page are today's.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn sums_before(original: &[f32], dequantized: &[f32]) -> metrics::Sums {
+    use core::arch::wasm32::*;
+    let n = original.len().min(dequantized.len());
+    let n2 = n / 2 * 2;
+    let z = f64x2_splat(0.0);
+    let inf = f64x2_splat(f64::INFINITY);
+    let (mut signal, mut noise, mut abs_sum, mut max_abs, mut dot, mut deq_sq) = (z, z, z, z, z, z);
+    let mut compared = 0usize;
+    for i in (0..n2).step_by(2) {
+        let x = f64x2(original[i] as f64, original[i + 1] as f64);
+        let y = f64x2(dequantized[i] as f64, dequantized[i + 1] as f64);
+        let fin = f64x2_lt(f64x2_abs(x), inf);
+        compared += i64x2_bitmask(fin).count_ones() as usize;
+        let x = v128_and(x, fin);
+        let y = v128_and(y, fin);
+        let e = f64x2_sub(x, y);
+        let ae = f64x2_abs(e);
+        signal = f64x2_add(signal, f64x2_mul(x, x));
+        noise = f64x2_add(noise, f64x2_mul(e, e));
+        abs_sum = f64x2_add(abs_sum, ae);
+        max_abs = f64x2_pmax(max_abs, ae);
+        dot = f64x2_add(dot, f64x2_mul(x, y));
+        deq_sq = f64x2_add(deq_sq, f64x2_mul(y, y));
+    }
+    let t = metrics::reference::sums(&original[n2..n], &dequantized[n2..n]);
+    let h = |v: v128| f64x2_extract_lane::<0>(v) + f64x2_extract_lane::<1>(v);
+    metrics::Sums {
+        compared: compared + t.compared,
+        signal: h(signal) + t.signal,
+        noise: h(noise) + t.noise,
+        abs_sum: h(abs_sum) + t.abs_sum,
+        max_abs: f64x2_extract_lane::<0>(max_abs).max(f64x2_extract_lane::<1>(max_abs)).max(t.max_abs),
+        dot: h(dot) + t.dot,
+        deq_sq: h(deq_sq) + t.deq_sq,
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[wasm_bindgen_test::wasm_bindgen_test]
+fn the_simd128_accumulator_gives_the_sums_as_they_were() {
+    let bits = |s: &metrics::Sums| {
+        [
+            s.compared as u64,
+            s.signal.to_bits(),
+            s.noise.to_bits(),
+            s.abs_sum.to_bits(),
+            s.max_abs.to_bits(),
+            s.dot.to_bits(),
+            s.deq_sq.to_bits(),
+        ]
+    };
+    for n in [0, 1, 2, 3, 4, 5, 7, 8, 9, 4095, 4096, 4097, 10_001] {
+        let mut x = noise(n, n as u64 + 11);
+        let y: Vec<f32> = x.iter().map(|v| v * 1.01 - 0.002).collect();
+        for (i, v) in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e-42].into_iter().enumerate() {
+            if let Some(x) = x.get_mut(i * 3 + 1) {
+                *x = v;
+            }
+        }
+        let before = bits(&sums_before(&x, &y));
+        assert_eq!(bits(&metrics::sums(&x, &y)), before, "whole, n = {n}");
+        let mut acc = Accumulator::default();
+        for (x, y) in x.chunks(333).zip(y.chunks(333)) {
+            acc.push(x, y);
+        }
+        assert_eq!(bits(&acc.finish()), before, "pieces of 333, n = {n}");
+    }
+}

@@ -42,6 +42,17 @@ impl Accumulator {
             self.pending = None;
             i = 1;
         }
+        // Four at a time: widening a loaded f32x4's halves is the same (exact) f32 → f64 as
+        // the pairs below, lanes and order unchanged.
+        while i + 4 <= n {
+            let (x, y) = (&original[i..i + 4], &dequantized[i..i + 4]);
+            // SAFETY: 4 readable f32 each (wasm loads need no alignment).
+            let (x, y) = unsafe { (v128_load(x.as_ptr() as *const v128), v128_load(y.as_ptr() as *const v128)) };
+            self.step(f64x2_promote_low_f32x4(x), f64x2_promote_low_f32x4(y));
+            let high = |v: v128| f64x2_promote_low_f32x4(i32x4_shuffle::<2, 3, 2, 3>(v, v));
+            self.step(high(x), high(y));
+            i += 4;
+        }
         while i + 2 <= n {
             self.step(f64x2(original[i] as f64, original[i + 1] as f64), f64x2(dequantized[i] as f64, dequantized[i + 1] as f64));
             i += 2;
