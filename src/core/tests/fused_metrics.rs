@@ -56,9 +56,12 @@ fn metric_bits(m: &ErrorMetrics) -> [u64; 7] {
     ]
 }
 
+/// A report's fields: names, metrics, scalars and parameters, the floats as bits.
+type ReportBits = (String, [u64; 7], Vec<u64>, Vec<(&'static str, Vec<u64>)>);
+
 /// Every field of a report, the floats as bits (NaN payloads included: both paths run the same
 /// operations on the same machine).
-fn report_bits(r: &SchemeReport) -> (String, [u64; 7], Vec<u64>, Vec<(&'static str, Vec<u64>)>) {
+fn report_bits(r: &SchemeReport) -> ReportBits {
     let scalars = vec![
         r.bits_per_weight.to_bits(),
         r.bytes as u64,
