@@ -2,9 +2,9 @@
 //! quantizing it costs. One code path for all three, so they cannot disagree.
 
 use crate::error::Result;
-use crate::schemes::{self, Decoding, Param, Quantized, Scheme};
+use crate::schemes::{self, Measured, Param, Quantized, Scheme};
 use crate::stats::histogram::{histogram, Histogram};
-use crate::stats::metrics::{error_metrics, from_sums, Accumulator, ErrorMetrics};
+use crate::stats::metrics::{error_metrics, from_sums, ErrorMetrics};
 use crate::stats::summary::{summarize, Summary};
 use crate::tensor::Tensor;
 use serde::Serialize;
@@ -65,7 +65,7 @@ pub fn scheme_report_with(t: &Tensor, scheme: &dyn Scheme) -> Result<(SchemeRepo
 }
 
 /// [`scheme_report`] without the dequantized copy: the decoding is measured a chunk at a time
-/// and dropped ([`Decoding::Measure`]), for every scheme the page shows only as numbers. The
+/// and dropped ([`Measured`]), for every scheme the page shows only as numbers. The
 /// sums run in the same order as [`error_metrics`]' over the whole copy, so the report is the
 /// same, bit for bit.
 pub fn scheme_metrics(t: &Tensor, id: &str) -> Result<SchemeReport> {
@@ -74,10 +74,9 @@ pub fn scheme_metrics(t: &Tensor, id: &str) -> Result<SchemeReport> {
 
 /// As [`scheme_metrics`], for a scheme already built.
 pub fn scheme_metrics_with(t: &Tensor, scheme: &dyn Scheme) -> Result<SchemeReport> {
-    let mut out = Decoding::Measure(Accumulator::default());
+    let mut out = Measured::default();
     let q = scheme.quantize_to(&t.data, &t.shape, &mut out)?;
-    let Decoding::Measure(sums) = out else { unreachable!("measured") };
-    Ok(build(t, scheme, q, from_sums(sums.finish())))
+    Ok(build(t, scheme, q, from_sums(out.sums.finish())))
 }
 
 fn build(t: &Tensor, scheme: &dyn Scheme, q: Quantized, metrics: ErrorMetrics) -> SchemeReport {

@@ -7,7 +7,7 @@
 //! one-call reduction over arbitrary splits.
 
 use quantscope_core::report::{scheme_metrics, scheme_report, SchemeReport};
-use quantscope_core::schemes::{self, Decoding, Scheme};
+use quantscope_core::schemes::{self, Kept, Measured, Scheme};
 use quantscope_core::stats::metrics::{self, error_metrics, Accumulator, ErrorMetrics};
 use quantscope_core::Tensor;
 
@@ -104,10 +104,12 @@ fn fused_metrics_equal_the_kept_copys_bit_for_bit_for_every_scheme() {
                 metric_bits(&error_metrics(&values, &back)),
                 "{id} on {what}: against dequantize(packed)"
             );
-            let mut out = Decoding::Measure(Accumulator::default());
-            let m = s.quantize_to(&values, &shape, &mut out).unwrap();
-            assert!(m.dequantized.is_empty() && out.into_kept().is_empty(), "{id}: nothing kept");
+            let m = s.quantize_to(&values, &shape, &mut Measured::default()).unwrap();
+            assert!(m.dequantized.is_empty(), "{id}: nothing kept");
             assert_eq!(m.packed, q.packed, "{id} on {what}: packed bytes");
+            let mut kept = Kept::default();
+            s.quantize_to(&values, &shape, &mut kept).unwrap();
+            assert_eq!(kept.0.len(), values.len(), "{id} on {what}: the kept copy without its padding");
             checked += 1;
         }
     }
@@ -123,12 +125,11 @@ fn per_channel_axes_other_than_0_fuse_too() {
         for base in ["int8_sym", "int4_asym", "int2_sym"] {
             let s = schemes::int::IntScheme::from_id(&format!("{base}_channel")).unwrap().with_axis(axis);
             let q = s.quantize(&t.data, &t.shape).unwrap();
-            let mut out = Decoding::Measure(Accumulator::default());
+            let mut out = Measured::default();
             let m = s.quantize_to(&t.data, &t.shape, &mut out).unwrap();
-            let Decoding::Measure(acc) = out else { unreachable!() };
             assert_eq!(m.packed, q.packed);
             assert_eq!(
-                metric_bits(&metrics::from_sums(acc.finish())),
+                metric_bits(&metrics::from_sums(out.sums.finish())),
                 metric_bits(&error_metrics(&t.data, &q.dequantized)),
                 "{base} axis {axis}"
             );

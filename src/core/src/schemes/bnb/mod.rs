@@ -472,7 +472,7 @@ impl Scheme for BnbScheme {
         format!("bitsandbytes 4-bit {table}, absmax per block of 64{dq}")
     }
 
-    fn quantize_to(&self, values: &[f32], shape: &[usize], out: &mut Decoding) -> Result<Quantized> {
+    fn quantize_to(&self, values: &[f32], shape: &[usize], out: &mut dyn Decoding) -> Result<Quantized> {
         let (codes, absmax) = quantize_4bit(self.code, values);
         let mut packed = pack_codes(self.code, &codes);
         let mut params = Vec::new();
@@ -493,7 +493,7 @@ impl Scheme for BnbScheme {
         params.insert(0, Param { name: "absmax", values: used_absmax.iter().map(|&a| a as f64).collect() });
         let table = self.code.dequant_table(shape);
         // Blocks `s / BLOCK ..`: two codes a byte, one absmax a block.
-        out.fill(values, BLOCK, |s, deq| {
+        super::fill(out, values, BLOCK, &mut |s, deq| {
             let real = (values.len() - s).min(deq.len());
             decode_codes(&table, &packed[s / 2..], &used_absmax[s / BLOCK..], &mut deq[..real]);
         });

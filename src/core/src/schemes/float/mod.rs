@@ -401,9 +401,9 @@ impl Scheme for FloatScheme {
         format!("{what}; per-element cast with round-to-nearest-even, no scale")
     }
 
-    fn quantize_to(&self, values: &[f32], _shape: &[usize], out: &mut Decoding) -> Result<Quantized> {
+    fn quantize_to(&self, values: &[f32], _shape: &[usize], out: &mut dyn Decoding) -> Result<Quantized> {
         let mut codes = vec![0u16; values.len()];
-        out.fill(values, 1, |s, o| {
+        super::fill(out, values, 1, &mut |s, o| {
             let codes = &mut codes[s..s + o.len()];
             self.format.encode_slice(&values[s..s + o.len()], codes);
             self.format.decode_slice(codes, o);

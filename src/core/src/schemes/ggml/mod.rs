@@ -238,7 +238,7 @@ impl Scheme for GgmlScheme {
         )
     }
 
-    fn quantize_to(&self, values: &[f32], shape: &[usize], out: &mut Decoding) -> Result<Quantized> {
+    fn quantize_to(&self, values: &[f32], shape: &[usize], out: &mut dyn Decoding) -> Result<Quantized> {
         let n = element_count(shape)?;
         if n != values.len() {
             return Err(Error::InvalidArgument(format!("shape {shape:?} holds {n} values, got {}", values.len())));
@@ -247,7 +247,7 @@ impl Scheme for GgmlScheme {
         let mut packed = vec![0u8; n.div_ceil(QK) * bb];
         let mut clipped = 0;
         // Packs and decodes blocks `s / QK ..` in one pass; the last, partial block zero-padded.
-        out.fill(values, QK, |s, o| {
+        super::fill(out, values, QK, &mut |s, o| {
             let end = n.min(s + o.len());
             let full = (end - s) / QK;
             let (p, p_last) = packed[s / QK * bb..][..o.len() / QK * bb].split_at_mut(full * bb);

@@ -273,7 +273,7 @@ impl ExtraType {
             return Err(super::importance_rules::not_used(self.id()));
         }
         let n_per_row = super::check_importance(self.id(), self.block(), values, shape, importance)?;
-        super::keep(|d| Ok(self.quantize_impl(values, Some((importance, n_per_row)), d)))
+        super::keep(&mut |d| Ok(self.quantize_impl(values, Some((importance, n_per_row)), d)))
     }
 
     /// The codes of the two extreme levels, each paired with the code of the next level inward.
@@ -291,7 +291,7 @@ impl ExtraType {
     }
 
     /// Quantizes, applies the NaN/Inf rules, decodes and counts (see the module docs).
-    fn quantize_impl(self, values: &[f32], importance: Option<(&[f32], usize)>, out: &mut Decoding) -> Quantized {
+    fn quantize_impl(self, values: &[f32], importance: Option<(&[f32], usize)>, out: &mut dyn Decoding) -> Quantized {
         let (bs, bb, nl) = (self.block(), self.block_bytes(), self.levels());
         let blocks = values.len().div_ceil(bs);
         let mut packed = vec![0u8; blocks * bb];
@@ -304,7 +304,7 @@ impl ExtraType {
         let mut seen = vec![false; nl];
         let mut clipped = 0;
         // Blocks `s / bs ..`: packed, counted, then decoded into `deq`.
-        out.fill(values, bs, |s, deq| {
+        super::fill(out, values, bs, &mut |s, deq| {
             let packed = &mut packed[s / bs * bb..][..deq.len() / bs * bb];
             for (k, out) in packed.chunks_exact_mut(bb).enumerate() {
                 let b = s / bs + k;
@@ -411,7 +411,7 @@ impl Scheme for ExtraType {
         )
     }
 
-    fn quantize_to(&self, values: &[f32], shape: &[usize], out: &mut Decoding) -> Result<Quantized> {
+    fn quantize_to(&self, values: &[f32], shape: &[usize], out: &mut dyn Decoding) -> Result<Quantized> {
         check_count(values, shape)?;
         Ok(self.quantize_impl(values, None, out))
     }

@@ -317,7 +317,7 @@ impl Scheme for IntScheme {
         format!("INT{} {kind}, {per}, codes [{qmin}, {qmax}], {range}; ONNX Runtime semantics", self.bits)
     }
 
-    fn quantize_to(&self, values: &[f32], shape: &[usize], out: &mut Decoding) -> Result<Quantized> {
+    fn quantize_to(&self, values: &[f32], shape: &[usize], out: &mut dyn Decoding) -> Result<Quantized> {
         let (qmin, qmax) = self.qrange();
         let grouping = Grouping::new(self.granularity, shape, values.len())?;
         let ranges = self.ranges(values, &grouping);
@@ -330,7 +330,7 @@ impl Scheme for IntScheme {
         let mut clipped = 0;
         let codes = &mut packed[header..];
         // Elements `s..` in runs that stay inside one group's chunk.
-        out.fill(values, 1, |s, mut o| {
+        super::fill(out, values, 1, &mut |s, mut o| {
             let mut i = s;
             while !o.is_empty() {
                 let c = i / grouping.inner;

@@ -158,7 +158,7 @@ impl IqType {
     /// super-blocks): `ggml_quantize_chunk(type, …, imatrix)`.
     pub fn quantize_with_importance(self, values: &[f32], shape: &[usize], importance: &[f32]) -> Result<Quantized> {
         super::check_importance(self.id(), 256, values, shape, importance)?;
-        super::keep(|d| self.quantize_impl(values, Some(importance), d))
+        super::keep(&mut |d| self.quantize_impl(values, Some(importance), d))
     }
 
     /// The packed bytes alone (`ggml_quantize_chunk`'s output, what the GGUF writer stores):
@@ -208,11 +208,11 @@ impl IqType {
         ))
     }
 
-    fn quantize_impl(self, values: &[f32], importance: Option<&[f32]>, out: &mut Decoding) -> Result<Quantized> {
+    fn quantize_impl(self, values: &[f32], importance: Option<&[f32]>, out: &mut dyn Decoding) -> Result<Quantized> {
         let packed = self.pack(values, importance)?;
         let bb = self.block_bytes();
         let mut clipped = 0;
-        out.fill(values, 256, |s, deq| {
+        super::fill(out, values, 256, &mut |s, deq| {
             ggml_dequant::dequantize(self.id(), &packed[s / 256 * bb..][..deq.len() / 256 * bb], deq)
                 .expect("whole blocks of a type with a dequantizer");
             clipped += values[s..values.len().min(s + deq.len())]
@@ -304,7 +304,7 @@ impl Scheme for IqType {
         )
     }
 
-    fn quantize_to(&self, values: &[f32], shape: &[usize], out: &mut Decoding) -> Result<Quantized> {
+    fn quantize_to(&self, values: &[f32], shape: &[usize], out: &mut dyn Decoding) -> Result<Quantized> {
         check_count(values, shape)?;
         if self.requires_importance() {
             return Err(self.needs_importance());

@@ -229,7 +229,7 @@ impl Scheme for KmeansScheme {
         )
     }
 
-    fn quantize_to(&self, values: &[f32], _shape: &[usize], out: &mut Decoding) -> Result<Quantized> {
+    fn quantize_to(&self, values: &[f32], _shape: &[usize], out: &mut dyn Decoding) -> Result<Quantized> {
         let k = self.k();
         let mut codebooks = Vec::with_capacity(self.groups(values.len() as u64) as usize * k * 2);
         let mut stream = BitWriter { bytes: Vec::with_capacity((values.len() * self.bits as usize).div_ceil(8)), used: 0 };
@@ -237,7 +237,6 @@ impl Scheme for KmeansScheme {
         let mut first_codebook = Vec::new();
         let mut clipped = 0;
         let group_len = self.group_len(values.len());
-        let mut centroids = Vec::with_capacity(self.groups(values.len() as u64) as usize * k);
         for group in values.chunks(group_len) {
             let (stored, group_codes) = palettize(group, k);
             for (&x, &c) in group.iter().zip(&group_codes) {
@@ -249,11 +248,11 @@ impl Scheme for KmeansScheme {
                 first_codebook = stored.iter().map(|c| c.to_f64()).collect();
             }
             codebooks.extend(stored.iter().flat_map(|c| c.to_le_bytes()));
-            centroids.extend(stored.iter().map(|c| c.to_f32()));
         }
-        out.fill(values, 1, |s, deq| {
+        super::fill(out, values, 1, &mut |s, deq| {
             for (i, d) in (s..).zip(deq) {
-                *d = centroids[i / group_len * k + codes[i]];
+                let at = (i / group_len * k + codes[i]) * 2;
+                *d = f16::from_le_bytes([codebooks[at], codebooks[at + 1]]).to_f32();
             }
         });
         codebooks.extend(stream.bytes);

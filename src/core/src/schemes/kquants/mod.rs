@@ -187,7 +187,7 @@ impl KQuant {
     /// input rules (NaN/±Inf) are the plain path's. See [`crate::schemes::quantize_with_importance`].
     pub fn quantize_with_importance(self, values: &[f32], shape: &[usize], importance: &[f32]) -> Result<Quantized> {
         let n_per_row = super::check_importance(self.id(), QK_K, values, shape, importance)?;
-        super::keep(|d| {
+        super::keep(&mut |d| {
             Ok(self.quantize_impl(
                 values,
                 |b, x, out| self.quantize_block_weighted(x, &importance[(b * QK_K) % n_per_row..][..QK_K], out),
@@ -199,7 +199,7 @@ impl KQuant {
     /// Quantizes with `quantize_block(block index, finite values, out)`, applies the NaN/Inf
     /// rules, decodes and counts (see the module docs). Generic, so the plain path's code holds
     /// no weighted quantizer (the page's modules never link it).
-    fn quantize_impl(self, values: &[f32], quantize_block: impl Fn(usize, &[f32; QK_K], &mut [u8]), out: &mut Decoding) -> Quantized {
+    fn quantize_impl(self, values: &[f32], quantize_block: impl Fn(usize, &[f32; QK_K], &mut [u8]), out: &mut dyn Decoding) -> Quantized {
         let kind = self;
         let bb = kind.block_bytes();
         let blocks = values.len().div_ceil(QK_K);
@@ -209,7 +209,7 @@ impl KQuant {
         let mut seen = vec![false; top + 1];
         let mut clipped = 0;
         // Super-blocks `s / QK_K ..`: packed, decoded into `deq`, then counted against the decoding.
-        out.fill(values, QK_K, |s, deq| {
+        super::fill(out, values, QK_K, &mut |s, deq| {
             let end = values.len().min(s + deq.len());
             let packed = &mut packed[s / QK_K * bb..][..deq.len() / QK_K * bb];
             for (b, (chunk, out)) in values[s..end].chunks(QK_K).zip(packed.chunks_exact_mut(bb)).enumerate() {
@@ -357,7 +357,7 @@ impl Scheme for KQuant {
         format!("GGML {} ({bpw} bits/weight): super-blocks of 256, {what}; llama.cpp reference quantizer", self.id().to_ascii_uppercase())
     }
 
-    fn quantize_to(&self, values: &[f32], _shape: &[usize], out: &mut Decoding) -> Result<Quantized> {
+    fn quantize_to(&self, values: &[f32], _shape: &[usize], out: &mut dyn Decoding) -> Result<Quantized> {
         Ok(self.quantize_impl(values, |_, x, out| self.quantize_block(x, out), out))
     }
 

@@ -33,32 +33,23 @@ impl Default for Accumulator {
 impl Accumulator {
     pub fn push(&mut self, original: &[f32], dequantized: &[f32]) {
         let n = original.len().min(dequantized.len());
-        let mut i = 0;
-        if let Some((x, y)) = self.pending {
-            if n == 0 {
-                return;
-            }
-            self.step(f64x2(x as f64, original[0] as f64), f64x2(y as f64, dequantized[0] as f64));
+        let (mut x, mut y) = (&original[..n], &dequantized[..n]);
+        if let (Some((px, py)), [x0, ..], [y0, ..]) = (self.pending, x, y) {
+            self.pairs(&[px, *x0], &[py, *y0]);
             self.pending = None;
-            i = 1;
+            (x, y) = (&x[1..], &y[1..]);
         }
-        // Four at a time: widening a loaded f32x4's halves is the same (exact) f32 → f64 as
-        // the pairs below, lanes and order unchanged.
-        while i + 4 <= n {
-            let (x, y) = (&original[i..i + 4], &dequantized[i..i + 4]);
-            // SAFETY: 4 readable f32 each (wasm loads need no alignment).
-            let (x, y) = unsafe { (v128_load(x.as_ptr() as *const v128), v128_load(y.as_ptr() as *const v128)) };
-            self.step(f64x2_promote_low_f32x4(x), f64x2_promote_low_f32x4(y));
-            let high = |v: v128| f64x2_promote_low_f32x4(i32x4_shuffle::<2, 3, 2, 3>(v, v));
-            self.step(high(x), high(y));
-            i += 4;
+        self.pairs(x, y);
+        if let (Some(&xl), Some(&yl)) = (x.get(x.len() / 2 * 2), y.get(y.len() / 2 * 2)) {
+            self.pending = Some((xl, yl));
         }
-        while i + 2 <= n {
-            self.step(f64x2(original[i] as f64, original[i + 1] as f64), f64x2(dequantized[i] as f64, dequantized[i + 1] as f64));
-            i += 2;
-        }
-        if i < n {
-            self.pending = Some((original[i], dequantized[i]));
+    }
+
+    /// The whole pairs of `x` and `y` (equal lengths) into the lanes.
+    #[inline(never)]
+    fn pairs(&mut self, x: &[f32], y: &[f32]) {
+        for (x, y) in x.chunks_exact(2).zip(y.chunks_exact(2)) {
+            self.step(f64x2(x[0] as f64, x[1] as f64), f64x2(y[0] as f64, y[1] as f64));
         }
     }
 
