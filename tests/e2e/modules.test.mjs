@@ -52,10 +52,12 @@ test('the workbench, the tutor, the runner and the models module export their ow
 // B; the ceiling went to 239,500. Session 19: the int8 Conv's patches written straight into the
 // integer GEMM's panels (the panel filler for bytes, the panel widening and the kernel driver;
 // ppocr_cls INT8 2-3× faster) and the HardSwish forms of the Conv epilogue: 239,036 → 243,694 B;
-// the ceiling went to 244,500.
-test('the runner module is under 244.5 KB gzipped', async () => {
+// the ceiling went to 244,500. Session 20: every scheme writes its decoding through
+// `schemes::Decoding` (kept whole here; the compare's fused metrics measure it a chunk at a time
+// instead of keeping a tensor-sized copy): 243,696 → 245,137 B; the ceiling went to 245,500.
+test('the runner module is under 245.5 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-run', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 244_500, `www/pkg-run/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 245_500, `www/pkg-run/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The models module (src/models: the runner plus every op of the engine, loaded by the Run
@@ -132,9 +134,12 @@ test('the reader module is under 121 KB gzipped and carries only the reader', as
 
 // The tutor links every scheme (the Learn panels look schemes up by id); the k-means family,
 // added in the same session as this ceiling (then 220,000 B), took it from 215,359 to 221,715 B.
-test('the tutor module (the Learn panels) is under 225 KB gzipped', async () => {
+// Session 20: every scheme writes its decoding through `schemes::Decoding` (kept whole here, or
+// measured a chunk at a time by the compare's fused metrics, which spare a tensor-sized copy per
+// scheme): 224,655 → 226,339 B; the ceiling went from 225,000 to 227,000.
+test('the tutor module (the Learn panels) is under 227 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-learn', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 225_000, `www/pkg-learn/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 227_000, `www/pkg-learn/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The trainer (src/trainer over src/train: the MLP, its optimizers, torch.ao's fake
