@@ -84,10 +84,12 @@ test('the runner module is under 245.5 KB gzipped', async () => {
 // together 432,610 B by node's zlib; the ceiling went to 435,000. Session 19: the same int8 Conv
 // panels and epilogues as the runner's (one integer-conv body for the four type pairs) and
 // subgraphs folding their enclosing graph's constants: 434,728 → 438,338 B; the ceiling went
-// to 439,000.
-test('the models module is under 439 KB gzipped', async () => {
+// to 439,000. Session 20: every scheme writes its decoding through `schemes::Decoding` (kept
+// whole here; the compare's fused metrics measure it a chunk at a time): 438,338 → 440,087 B;
+// the ceiling went to 440,500.
+test('the models module is under 440.5 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-models', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 439_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 440_500, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The workbench (the five readers, every scheme, the plots, the GGUF writer) was 489,773 B
@@ -201,10 +203,12 @@ test('the Train export module is under 48 KB gzipped and carries only the run wr
 // (→ 234,162 B), then core's extra-simd kernels (Q2_0, TQ2_0, TQ1_0 blocks, which the GGUF
 // export needs for llama.cpp's speed): 235,579 B. The ceiling went to 237,000.
 // Session 17: core's integer quantize fast path (16 values a step, 2.1-2.7 GB/s for INT8/INT2):
-// 237,029 B; the ceiling went to 238,000.
-test('the mixer module is under 238 KB gzipped and carries only the mixer, its fit and its grid quantizers', async () => {
+// 237,029 B; the ceiling went to 238,000. Session 20: every scheme writes its decoding through
+// `schemes::Decoding` (kept whole here; the compare's fused metrics measure it a chunk at a
+// time): 237,113 → 239,984 B; the ceiling went to 240,500.
+test('the mixer module is under 240.5 KB gzipped and carries only the mixer, its fit and its grid quantizers', async () => {
   const gz = gzipSync(await pkg('pkg-mix', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 238_000, `www/pkg-mix/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 240_500, `www/pkg-mix/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const mixer = await exportsOf('pkg-mix');
   assert.ok(mixer.has('GgufMixer') && mixer.has('ImatrixFile') && mixer.has('shape_plan'));
   for (const name of ['Workspace', 'Engine', 'Lesson', 'TrainingRun']) assert.ok(!mixer.has(name), `the mixer has ${name}`);
@@ -298,7 +302,7 @@ test('the calibration module is under 25 KB gzipped and carries only the calibra
 // ceiling went from 390,000 to 410,000. Then it opened files with formats::lazy::open_gguf_file
 // (no zip, npz, ONNX or safetensors reader linked): 411,422 → 258,056 B with the sensitivity
 // probes; the ceiling went down to 265,000 to keep the gain.
-test('the language-model module is under 355 KB gzipped and carries only the language model', async () => {
+test('the language-model module is under 357.5 KB gzipped and carries only the language model', async () => {
   const gz = gzipSync(await pkg('pkg-lm', 'quantscope_bg.wasm'), { level: 9 }).length;
   // 265,000 → 315,000 in session 14: GPTQ (src/ptq, llm::gptq, lm::calibrated, +24 KB) and AWQ
   // (ptq::awq, llm::awq, lm::awq, +27 KB) in the page. 315,000 → 325,000 in session 16: the Q2_K,
@@ -311,7 +315,10 @@ test('the language-model module is under 355 KB gzipped and carries only the lan
   // built-in model is F16; its matrices widened to F32 for GPTQ/AWQ). 353,000 → 355,000 in the same
   // session (→ 354,289 B): the prompt run through each matrix a block of tokens at a time
   // (Session::steps, Matrix::matmul's row tiles; F32 prompts 1.37× faster, bit-identical logits).
-  assert.ok(gz < 355_000, `www/pkg-lm/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  // 355,000 → 357,500 in session 20 (→ 357,023 B): every scheme, the IQ grid types among them,
+  // writes its decoding through `schemes::Decoding` (kept whole here; the compare's fused metrics
+  // measure it a chunk at a time instead of keeping a tensor-sized copy).
+  assert.ok(gz < 357_500, `www/pkg-lm/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const lm = await exportsOf('pkg-lm');
   assert.ok(lm.has('LmSession'));
   for (const name of ['Workspace', 'Engine', 'Lesson', 'TrainingRun', 'GgufMixer']) assert.ok(!lm.has(name), `the language-model module has ${name}`);
