@@ -3,6 +3,7 @@
 //   QUANTSCOPE_BENCH_N=1048576 npm run bench   (default 16M elements)
 //   QUANTSCOPE_BENCH_ONLY=gemm npm run bench   (only the GEMM cases; `schemes` skips them;
 //                                              `pack` only packing beside llama.cpp)
+//   QUANTSCOPE_BENCH_SCHEMES=q8_0,q4_0 npm run bench   (only those schemes, native and in the page)
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -91,13 +92,15 @@ if (runPack) {
 console.error('[bench] bench page in headless Chromium');
 const browser = await launch();
 const page = await browser.page();
-await page.goto(`${browser.url}www/bench/bench.html?n=${n}&only=${only}${nativePack ? '&native=../../test-results/bench-native.json' : ''}`);
+const schemeList = process.env.QUANTSCOPE_BENCH_SCHEMES ? `&schemes=${process.env.QUANTSCOPE_BENCH_SCHEMES}` : '';
+await page.goto(`${browser.url}www/bench/bench.html?n=${n}&only=${only}${schemeList}${nativePack ? '&native=../../test-results/bench-native.json' : ''}`);
 await page.waitForSelector('body[data-done="true"]', { state: 'attached', timeout: 30 * 60 * 1000 });
 const wasm = await page.evaluate(() => window.benchResults);
 const wasmGemm = await page.evaluate(() => window.benchGemm);
 const errors = await page.evaluate(() => window.benchErrors);
 const wasmPack = await page.evaluate(() => window.benchPack);
 const packSameInput = await page.evaluate(() => window.benchPackSameInput);
+const memory = await page.evaluate(() => window.benchMemory);
 await browser.close();
 
 const by = (build) => Object.fromEntries(wasm.filter((r) => r.build === build).map((r) => [r.scheme, r]));
@@ -112,6 +115,25 @@ for (const op of !runSchemes ? [] : ['quantize', 'dequantize', 'metrics']) {
   for (const r of native) {
     const s = simd[r.scheme]?.[key], c = scalar[r.scheme]?.[key], nat = r[key];
     console.log(`${r.scheme.padEnd(16)} ${f(s).padStart(9)} ${f(c).padStart(9)} ${f(nat).padStart(9)} ${ratio(s, c).padStart(12)} ${ratio(nat, s).padStart(12)}`);
+  }
+}
+if (runSchemes) {
+  // The page's compare, metrics only: one scheme's row with the dequantized copy kept (as it was)
+  // and fused (decoded a chunk at a time into the sums, no copy), timed rep by rep in turn.
+  console.log('\ncompare (metrics only): kept copy vs fused');
+  console.log(`${'scheme'.padEnd(16)} ${'simd kept'.padStart(10)} ${'simd fused'.padStart(11)} ${'fused/kept'.padStart(11)} `
+    + `${'scalar f/k'.padStart(11)} ${'native f/k'.padStart(11)}`);
+  for (const r of native) {
+    const s = simd[r.scheme], c = scalar[r.scheme];
+    if (r.compare_kept_mb_s == null) continue;
+    console.log(`${r.scheme.padEnd(16)} ${f(s?.compare_kept_mb_s).padStart(10)} ${f(s?.compare_fused_mb_s).padStart(11)} `
+      + `${ratio(s?.compare_fused_mb_s, s?.compare_kept_mb_s).padStart(11)} ${ratio(c?.compare_fused_mb_s, c?.compare_kept_mb_s).padStart(11)} `
+      + `${ratio(r.compare_fused_mb_s, r.compare_kept_mb_s).padStart(11)}`);
+  }
+  const mb = (b) => (b / 1e6).toFixed(0);
+  if (memory?.kept && memory?.fused) {
+    console.log(`compare's peak wasm memory over these schemes (SIMD128, fresh instance each; the sample is ${mb(memory.kept.sample)} MB): `
+      + `kept copy ${mb(memory.kept.after)} MB, fused ${mb(memory.fused.after)} MB`);
   }
 }
 if (runGemm) {

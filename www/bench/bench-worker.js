@@ -4,9 +4,20 @@ const pkg = new URL(self.location.href).searchParams.get('pkg') ?? 'pkg-bench';
 const wasm = await import(`../${pkg}/quantscope.js`);
 await wasm.default();
 
-self.onmessage = ({ data: { elements, reps, only, gemmMs, gemmReps } }) => {
+self.onmessage = ({ data: { elements, reps, only, gemmMs, gemmReps, schemes, memory } }) => {
   const build = wasm.simd128_enabled() ? 'simd128' : 'scalar';
-  for (const id of only === 'gemm' || only === 'pack' ? [] : wasm.base_scheme_ids()) {
+  const ids = wasm.base_scheme_ids().filter((id) => !schemes || schemes.includes(id));
+  // The compare's memory high-water mark, alone in this fresh instance (bench_compare_memory).
+  if (memory) {
+    try {
+      self.postMessage({ type: 'memory', path: memory, result: wasm.bench_compare_memory(memory === 'fused', ids, elements) });
+    } catch (err) {
+      self.postMessage({ type: 'error', build, scheme: `memory ${memory}`, message: String(err.message ?? err) });
+    }
+    self.postMessage({ type: 'done', build });
+    return;
+  }
+  for (const id of only === 'gemm' || only === 'pack' ? [] : ids) {
     try {
       self.postMessage({ type: 'result', build, result: wasm.bench_scheme(id, elements, reps) });
     } catch (err) {

@@ -12,6 +12,8 @@ const reps = Number(params.get('reps') ?? 3);
 const only = params.get('only') ?? '';
 const gemmMs = Number(params.get('gemm_ms') ?? 20);
 const gemmReps = Number(params.get('gemm_reps') ?? 10);
+// ?schemes=q8_0,q4_0 times only those base schemes (default: every one).
+const schemes = params.get('schemes')?.split(',') ?? null;
 const status = document.querySelector('#status');
 const body = document.querySelector('#results tbody');
 window.benchResults = [];
@@ -19,6 +21,7 @@ window.benchGemm = [];
 window.benchErrors = [];
 window.benchPack = [];
 window.benchPackInput = {};
+window.benchMemory = {};
 const nativeUrl = params.get('native');
 const native = nativeUrl ? await fetch(nativeUrl).then((r) => r.json()).catch((e) => ({ error: String(e) })) : null;
 
@@ -62,18 +65,20 @@ function drawPack() {
   window.benchPackSameInput = same;
 }
 
-function runBuild(pkg) {
+// `memory` ('kept' or 'fused'): only the compare's memory high-water mark, in this fresh worker.
+function runBuild(pkg, memory) {
   return new Promise((resolve) => {
     const worker = new Worker(new URL(`./bench-worker.js?pkg=${pkg}`, import.meta.url), { type: 'module' });
     worker.onerror = (e) => { window.benchErrors.push(`${pkg}: ${e.message}`); resolve(); };
     worker.onmessage = ({ data }) => {
-      if (data.type === 'ready') worker.postMessage({ elements, reps, only, gemmMs, gemmReps });
+      if (data.type === 'ready') worker.postMessage({ elements, reps, only, gemmMs, gemmReps, schemes, memory });
+      else if (data.type === 'memory') window.benchMemory[data.path] = data.result;
       else if (data.type === 'error') window.benchErrors.push(`${data.build} ${data.scheme}: ${data.message}`);
       else if (data.type === 'result') {
         const r = { ...data.result, build: data.build };
         window.benchResults.push(r);
         const tr = body.insertRow();
-        for (const v of [r.scheme, r.build, r.quantize_mb_s, r.dequantize_mb_s, r.metrics_mb_s]) {
+        for (const v of [r.scheme, r.build, r.quantize_mb_s, r.dequantize_mb_s, r.metrics_mb_s, r.compare_kept_mb_s ?? '-', r.compare_fused_mb_s ?? '-']) {
           tr.insertCell().textContent = typeof v === 'number' ? v.toFixed(0) : v;
         }
         status.textContent = `${pkg}: ${r.scheme} done`;
@@ -98,5 +103,15 @@ status.textContent = `${elements.toLocaleString('en-US')} elements, fastest of $
 await runBuild('pkg-bench');
 await runBuild('pkg-nosimd');
 drawPack();
+// The compare's peak wasm memory over the timed schemes, each path in a fresh instance.
+if (!only || only === 'schemes') {
+  for (const path of ['kept', 'fused']) await runBuild('pkg-bench', path);
+  const m = window.benchMemory, mb = (b) => (b / 1e6).toFixed(0);
+  const p = document.createElement('p');
+  p.id = 'compare-memory';
+  p.textContent = m.kept && m.fused ? `Compare, peak wasm memory (SIMD128 build, the sample is ${mb(m.kept.sample)} MB of it): `
+    + `kept copy ${mb(m.kept.after)} MB, fused ${mb(m.fused.after)} MB.` : 'Compare memory: not measured (see the errors).';
+  document.querySelector('#results').closest('section, main').append(p);
+}
 status.textContent = 'done';
 document.body.dataset.done = 'true';

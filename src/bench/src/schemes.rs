@@ -1,7 +1,7 @@
 //! Scheme throughput for the bench page (www/bench-worker.js), timed with `performance.now()`.
 
-use quantscope_core::{pack_bench, samples, schemes, throughput};
-use quantscope_wasm_common::{js_err, performance_now, to_js};
+use quantscope_core::{pack_bench, report, samples, schemes, throughput};
+use quantscope_wasm_common::{js_err, performance_now, to_js, wasm_memory_bytes};
 use wasm_bindgen::prelude::*;
 
 /// Times one scheme on a `normal` sample of `elements` values (fastest of `reps`); returns
@@ -61,4 +61,29 @@ pub fn bench_pack(id: &str, elements: usize, reps: usize) -> Result<JsValue, JsE
     with_pack_input(elements, |values, importance| {
         to_js(&pack_bench::bench_pack(id, values, importance, reps, &performance_now).map_err(js_err)?)
     })
+}
+
+/// The compare's memory high-water mark: wasm memory bytes once a `normal` sample of `elements`
+/// values is made (`sample`) and after comparing it under every id in `ids` (`after`) — kept
+/// (`fused` false: each scheme's dequantized copy, as the compare was) or fused. Call it in a
+/// fresh instance: wasm memory only grows, so its size is the peak. The types that need an
+/// importance vector are skipped (the compare refuses them).
+#[wasm_bindgen]
+pub fn bench_compare_memory(fused: bool, ids: Vec<String>, elements: usize) -> Result<JsValue, JsError> {
+    let cols = 4096.min(elements.max(1));
+    let t = samples::generate("normal", elements / cols, cols, 1).map_err(js_err)?;
+    let sample = wasm_memory_bytes();
+    for id in ids.iter().filter(|id| !schemes::requires_importance(id)) {
+        if fused {
+            report::scheme_metrics(&t, id).map_err(js_err)?;
+        } else {
+            report::scheme_report(&t, id).map_err(js_err)?;
+        }
+    }
+    #[derive(serde::Serialize)]
+    struct Memory {
+        sample: f64,
+        after: f64,
+    }
+    to_js(&Memory { sample, after: wasm_memory_bytes() })
 }

@@ -2,9 +2,9 @@
 //! quantizing it costs. One code path for all three, so they cannot disagree.
 
 use crate::error::Result;
-use crate::schemes::{self, Param, Scheme};
+use crate::schemes::{self, Measured, Param, Quantized, Scheme};
 use crate::stats::histogram::{histogram, Histogram};
-use crate::stats::metrics::{error_metrics, ErrorMetrics};
+use crate::stats::metrics::{error_metrics, from_sums, ErrorMetrics};
 use crate::stats::summary::{summarize, Summary};
 use crate::tensor::Tensor;
 use serde::Serialize;
@@ -58,11 +58,31 @@ pub fn scheme_report(t: &Tensor, id: &str) -> Result<(SchemeReport, Vec<f32>)> {
 
 /// As [`scheme_report`], for a scheme already built (e.g. with a per-channel axis applied).
 pub fn scheme_report_with(t: &Tensor, scheme: &dyn Scheme) -> Result<(SchemeReport, Vec<f32>)> {
-    let q = scheme.quantize(&t.data, &t.shape)?;
+    let mut q = scheme.quantize(&t.data, &t.shape)?;
     let metrics = error_metrics(&t.data, &q.dequantized);
+    let dequantized = std::mem::take(&mut q.dequantized);
+    Ok((build(t, scheme, q, metrics), dequantized))
+}
+
+/// [`scheme_report`] without the dequantized copy: the decoding is measured a chunk at a time
+/// and dropped ([`Measured`]), for every scheme the page shows only as numbers. The
+/// sums run in the same order as [`error_metrics`]' over the whole copy, so the report is the
+/// same, bit for bit.
+pub fn scheme_metrics(t: &Tensor, id: &str) -> Result<SchemeReport> {
+    scheme_metrics_with(t, schemes::by_id(id)?.as_ref())
+}
+
+/// As [`scheme_metrics`], for a scheme already built.
+pub fn scheme_metrics_with(t: &Tensor, scheme: &dyn Scheme) -> Result<SchemeReport> {
+    let mut out = Measured::default();
+    let q = scheme.quantize_to(&t.data, &t.shape, &mut out)?;
+    Ok(build(t, scheme, q, from_sums(out.sums.finish())))
+}
+
+fn build(t: &Tensor, scheme: &dyn Scheme, q: Quantized, metrics: ErrorMetrics) -> SchemeReport {
     let n = t.data.len();
     let finite = metrics.compared;
-    let report = SchemeReport {
+    SchemeReport {
         scheme: scheme.id().to_string(),
         description: scheme.description(),
         metrics,
@@ -77,8 +97,7 @@ pub fn scheme_report_with(t: &Tensor, scheme: &dyn Scheme) -> Result<(SchemeRepo
             .into_iter()
             .map(|p| Param { name: p.name, values: p.values.into_iter().take(MAX_PARAMS_SHOWN).collect() })
             .collect(),
-    };
-    Ok((report, q.dequantized))
+    }
 }
 
 /// How many per-group parameters a report carries.

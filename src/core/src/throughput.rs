@@ -2,8 +2,10 @@
 //! bench page (`www/bench.html`): the same operations, timed by the caller's clock.
 
 use crate::error::Result;
+use crate::report::{scheme_metrics_with, scheme_report_with};
 use crate::schemes::Scheme;
 use crate::stats::metrics::error_metrics;
+use crate::tensor::Tensor;
 use serde::Serialize;
 
 /// Throughput of one scheme, in MB/s of f32 input (n · 4 bytes / seconds / 10^6).
@@ -19,6 +21,12 @@ pub struct SchemeThroughput {
     pub dequantize_mb_s: f64,
     /// `error_metrics` of the original against the dequantized values.
     pub metrics_mb_s: f64,
+    /// One scheme's row of the page's compare, as it was: `report::scheme_report_with`
+    /// (quantize with the dequantized copy, then the metrics over it). `null` for the types that
+    /// need an importance vector (the compare refuses them).
+    pub compare_kept_mb_s: Option<f64>,
+    /// The same row from the fused path, `report::scheme_metrics_with` (no dequantized copy).
+    pub compare_fused_mb_s: Option<f64>,
 }
 
 /// Times `scheme` on `values` with `now_ms` (a monotonic clock in milliseconds). Each operation
@@ -61,8 +69,24 @@ pub fn bench_scheme(
         sink ^= error_metrics(values, &q.dequantized).compared;
         Ok(())
     })?;
+    // The compare's two paths, interleaved rep by rep so both see the same machine state.
+    let (mut kept_s, mut fused_s) = (None, None);
+    if !needs {
+        let t = Tensor::new("bench", shape.to_vec(), "float32", values.to_vec());
+        let (mut kept, mut fused) = (f64::INFINITY, f64::INFINITY);
+        for _ in 0..reps.max(1) {
+            let t0 = now_ms();
+            sink ^= scheme_report_with(&t, scheme)?.0.bytes;
+            let t1 = now_ms();
+            sink ^= scheme_metrics_with(&t, scheme)?.bytes;
+            (kept, fused) = (kept.min(t1 - t0), fused.min(now_ms() - t1));
+        }
+        (kept_s, fused_s) = (Some(mb / (kept.max(1e-3) / 1e3)), Some(mb / (fused.max(1e-3) / 1e3)));
+    }
     std::hint::black_box(sink);
     Ok(SchemeThroughput {
+        compare_kept_mb_s: kept_s,
+        compare_fused_mb_s: fused_s,
         scheme: scheme.id().to_string(),
         elements: values.len(),
         quantize_mb_s: mb / q_s,

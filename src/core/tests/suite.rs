@@ -12,6 +12,7 @@ mod all_schemes;
 mod bnb_fixtures;
 mod calibration;
 mod float_fixtures;
+mod fused_metrics;
 mod ggml_dequant;
 mod ggml_extra_fixtures;
 mod ggml_fixtures;

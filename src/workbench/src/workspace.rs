@@ -203,10 +203,15 @@ impl Workspace {
         let mut reports = Vec::with_capacity(ids.len());
         let mut histogram = None;
         for id in &ids {
-            let (r, dequantized) = report::scheme_report(&t, id).map_err(js_err)?;
-            if options.histogram_scheme.as_deref() == Some(id.as_str()) {
+            // Only the histogram's scheme keeps its dequantized copy; the others are measured a
+            // chunk at a time (the same numbers, bit for bit, without writing a tensor-sized copy).
+            let r = if options.histogram_scheme.as_deref() == Some(id.as_str()) {
+                let (r, dequantized) = report::scheme_report(&t, id).map_err(js_err)?;
                 histogram = Some(report::histograms(&t.data, &dequantized, bins, range));
-            }
+                r
+            } else {
+                report::scheme_metrics(&t, id).map_err(js_err)?
+            };
             reports.push(r);
         }
         let tensor = self.store.borrow().report(index).map_err(js_err)?;
@@ -615,7 +620,7 @@ pub fn compare_values(values: Vec<f32>, shape: Vec<u32>, scheme_ids: JsValue) ->
     let ids: Vec<String> =
         serde_wasm_bindgen::from_value(scheme_ids).map_err(|e| JsError::new(&format!("scheme ids must be an array of strings: {e}")))?;
     let t = Tensor::new("values", shape, "float32", values);
-    let reports = ids.iter().map(|id| report::scheme_report(&t, id).map(|(r, _)| r)).collect::<Result<Vec<_>, _>>().map_err(js_err)?;
+    let reports = ids.iter().map(|id| report::scheme_metrics(&t, id)).collect::<Result<Vec<_>, _>>().map_err(js_err)?;
     to_js(&reports)
 }
 

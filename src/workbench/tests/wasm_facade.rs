@@ -88,6 +88,49 @@ fn compare_values_gives_the_reports_compare_gives() {
 }
 
 #[wasm_bindgen_test]
+fn the_pools_fused_reports_equal_the_kept_path_for_every_scheme() {
+    // compare_values (a pool worker: every scheme measured without a dequantized copy) against
+    // the workbench's compare with each scheme as the histogram's (the kept copy, as before the
+    // fused path): every field the same, the floats bit for bit. 3 × 1501 values with a NaN and a
+    // subnormal: chunks, blocks and groups out of step.
+    let mut values: Vec<f32> = (0..3 * 1501).map(|i| ((i * 7919 % 4099) as f32 / 2049.0 - 1.0).powi(3)).collect();
+    values[17] = f32::NAN;
+    values[1000] = 1e-41;
+    let mut ws = Workspace::new();
+    ws.load_file("w.npy", &quantscope_formats::npy::write_f32(&[3, 1501], &values)).unwrap();
+    let ids: Vec<String> = quantscope_workbench::base_scheme_ids();
+    let pooled = js_sys::Array::from(&compare_values(values, vec![3, 1501], serde_wasm_bindgen::to_value(&ids).unwrap()).unwrap());
+    let keys = [
+        "scheme",
+        "compared",
+        "mse",
+        "rmse",
+        "sqnr_db",
+        "max_abs_error",
+        "mean_abs_error",
+        "cosine_similarity",
+        "bits_per_weight",
+        "bytes",
+    ];
+    let keys2 = ["compression_ratio", "clipped_fraction", "levels_used", "levels_total"];
+    for (i, id) in ids.iter().enumerate() {
+        let options = js_sys::JSON::parse(&format!(r#"{{"histogram_scheme": "{id}"}}"#)).unwrap();
+        let r = ws.compare(0, serde_wasm_bindgen::to_value(&[id]).unwrap(), options).unwrap();
+        assert!(!get(&r, "histogram").is_null(), "{id}: the kept path drew a histogram");
+        let own = js_sys::Array::from(&get(&r, "schemes")).get(0);
+        for key in keys.iter().chain(&keys2) {
+            let (a, b) = (get(&pooled.get(i as u32), key), get(&own, key));
+            match (a.as_f64(), b.as_f64()) {
+                (Some(a), Some(b)) => assert_eq!(a.to_bits(), b.to_bits(), "{id}: {key}"),
+                _ => assert_eq!(a, b, "{id}: {key}"),
+            }
+        }
+        let params = |v: &JsValue| js_sys::JSON::stringify(&get(v, "params")).unwrap().as_string().unwrap();
+        assert_eq!(params(&pooled.get(i as u32)), params(&own), "{id}: params");
+    }
+}
+
+#[wasm_bindgen_test]
 fn compare_values_refuses_a_shape_the_values_do_not_fill_and_unknown_schemes() {
     let ids = serde_wasm_bindgen::to_value(&["int8_sym"]).unwrap();
     let err = JsValue::from(compare_values(vec![0.5; 6], vec![2, 4], ids).unwrap_err());

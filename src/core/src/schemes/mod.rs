@@ -29,6 +29,7 @@ pub mod kmeans;
 pub mod kquants;
 
 use crate::error::{Error, Result};
+use crate::stats::metrics::Accumulator;
 pub use importance::{quantize_with_importance, requires_importance, takes_importance, weighted_mse, REQUIRES_IMPORTANCE_IDS};
 pub(crate) use importance_rules::check_importance;
 use serde::Serialize;
@@ -95,6 +96,86 @@ pub(crate) fn distinct_bytes(codes: &[u8], writable: usize) -> usize {
     used
 }
 
+/// Where a quantizer puts its decoding, through [`fill`]: kept whole ([`Kept`], what
+/// [`Scheme::quantize`] returns for the histogram or an export), or measured against the original
+/// a chunk at a time and dropped ([`Measured`]: the compare's metrics, no tensor-sized copy). A
+/// trait object, so a module that never measures links no measuring code.
+pub trait Decoding {
+    /// Elements per call of the decoder, for `padded` elements decoded in `block`s.
+    fn chunk(&self, padded: usize, block: usize) -> usize;
+    /// Where the decoder writes elements `start .. start + len`.
+    fn buffer(&mut self, start: usize, len: usize) -> &mut [f32];
+    /// The buffer holds the decoding of elements `start ..`; `original` is their originals (the
+    /// real ones: a padded last block's padding is not among them).
+    fn decoded(&mut self, original: &[f32], start: usize);
+}
+
+/// The whole decoding, in one call of the decoder (as a quantizer wrote it before there was a
+/// choice).
+#[derive(Debug, Default)]
+pub struct Kept(pub Vec<f32>);
+
+impl Decoding for Kept {
+    fn chunk(&self, padded: usize, _block: usize) -> usize {
+        padded
+    }
+    fn buffer(&mut self, start: usize, len: usize) -> &mut [f32] {
+        self.0.resize(start + len, 0.0);
+        &mut self.0[start..]
+    }
+    fn decoded(&mut self, original: &[f32], start: usize) {
+        self.0.truncate(start + original.len());
+    }
+}
+
+/// The decoding's error sums, a chunk of whole blocks (about 4096 elements: 16 KB, in L1 beside
+/// its originals) at a time; the chunk is reused. The sums run in the order [`error_metrics`]
+/// runs them over a whole copy (see [`Accumulator`]), so the metrics are the same bit for bit.
+///
+/// [`error_metrics`]: crate::stats::metrics::error_metrics
+#[derive(Default)]
+pub struct Measured {
+    pub sums: Accumulator,
+    chunk: Vec<f32>,
+}
+
+impl Decoding for Measured {
+    fn chunk(&self, _padded: usize, block: usize) -> usize {
+        4096usize.div_ceil(block) * block
+    }
+    fn buffer(&mut self, _start: usize, len: usize) -> &mut [f32] {
+        self.chunk.resize(len, 0.0);
+        &mut self.chunk
+    }
+    fn decoded(&mut self, original: &[f32], _start: usize) {
+        self.sums.push(original, &self.chunk[..original.len()]);
+    }
+}
+
+/// Runs `decode(start, out)` over `original` into `decoding`: `out` takes the decoding of the
+/// elements from `start` (a multiple of `block`) in whole blocks, a last partial block padded
+/// (what the decoder writes past the end is dropped).
+/// Not generic, so the loop is linked once and not once per family.
+pub(crate) fn fill(decoding: &mut dyn Decoding, original: &[f32], block: usize, decode: &mut dyn FnMut(usize, &mut [f32])) {
+    let n = original.len();
+    let padded = n.div_ceil(block) * block;
+    let chunk = decoding.chunk(padded, block);
+    let mut start = 0;
+    while start < padded {
+        let len = chunk.min(padded - start);
+        decode(start, decoding.buffer(start, len));
+        decoding.decoded(&original[start..n.min(start + len)], start);
+        start += len;
+    }
+}
+
+/// Runs `quantize` with a [`Kept`] decoding and returns it in [`Quantized::dequantized`].
+pub(crate) fn keep(quantize: &mut dyn FnMut(&mut dyn Decoding) -> Result<Quantized>) -> Result<Quantized> {
+    let mut kept = Kept::default();
+    let q = quantize(&mut kept)?;
+    Ok(Quantized { dequantized: kept.0, ..q })
+}
+
 /// A quantization scheme.
 pub trait Scheme: Send + Sync {
     /// The lowercase id used by the CLI, the page and the JSON, e.g. `int8_sym`.
@@ -102,7 +183,12 @@ pub trait Scheme: Send + Sync {
     /// One line saying what the scheme does, for the page and `--help`.
     fn description(&self) -> String;
     /// Quantizes `values` (C order, of `shape`) to packed bytes and back.
-    fn quantize(&self, values: &[f32], shape: &[usize]) -> Result<Quantized>;
+    fn quantize(&self, values: &[f32], shape: &[usize]) -> Result<Quantized> {
+        keep(&mut |out| self.quantize_to(values, shape, out))
+    }
+    /// [`Self::quantize`] with the decoding given to `out` (kept or measured); the returned
+    /// [`Quantized::dequantized`] is empty.
+    fn quantize_to(&self, values: &[f32], shape: &[usize], out: &mut dyn Decoding) -> Result<Quantized>;
     /// Decodes packed bytes of a tensor of `shape`.
     fn dequantize(&self, packed: &[u8], shape: &[usize]) -> Result<Vec<f32>>;
 }

@@ -56,7 +56,7 @@ pub mod reference;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod simd128;
 
-use super::{Param, Quantized, Scheme};
+use super::{Decoding, Param, Quantized, Scheme};
 use crate::error::{Error, Result};
 
 /// Elements per 4-bit block (bnb's default `blocksize=64`).
@@ -472,7 +472,7 @@ impl Scheme for BnbScheme {
         format!("bitsandbytes 4-bit {table}, absmax per block of 64{dq}")
     }
 
-    fn quantize(&self, values: &[f32], shape: &[usize]) -> Result<Quantized> {
+    fn quantize_to(&self, values: &[f32], shape: &[usize], out: &mut dyn Decoding) -> Result<Quantized> {
         let (codes, absmax) = quantize_4bit(self.code, values);
         let mut packed = pack_codes(self.code, &codes);
         let mut params = Vec::new();
@@ -491,11 +491,15 @@ impl Scheme for BnbScheme {
             absmax
         };
         params.insert(0, Param { name: "absmax", values: used_absmax.iter().map(|&a| a as f64).collect() });
-        let mut dequantized = vec![0f32; values.len()];
-        decode_codes(&self.code.dequant_table(shape), &packed, &used_absmax, &mut dequantized);
+        let table = self.code.dequant_table(shape);
+        // Blocks `s / BLOCK ..`: two codes a byte, one absmax a block.
+        super::fill(out, values, BLOCK, &mut |s, deq| {
+            let real = (values.len() - s).min(deq.len());
+            decode_codes(&table, &packed[s / 2..], &used_absmax[s / BLOCK..], &mut deq[..real]);
+        });
         debug_assert_eq!(packed.len(), self.layout(shape.iter().product()).1);
         let levels_used = super::distinct_codes(codes.iter().map(|&c| c as usize), 16, 16);
-        Ok(Quantized { packed, dequantized, params, clipped: 0, levels_used, levels_total: 16 })
+        Ok(Quantized { packed, dequantized: Vec::new(), params, clipped: 0, levels_used, levels_total: 16 })
     }
 
     fn dequantize(&self, packed: &[u8], shape: &[usize]) -> Result<Vec<f32>> {

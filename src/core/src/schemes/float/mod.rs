@@ -36,7 +36,7 @@ pub mod reference;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod simd128;
 
-use super::{Param, Quantized, Scheme};
+use super::{Decoding, Param, Quantized, Scheme};
 use crate::error::{Error, Result};
 
 /// One of the narrow float formats.
@@ -401,11 +401,13 @@ impl Scheme for FloatScheme {
         format!("{what}; per-element cast with round-to-nearest-even, no scale")
     }
 
-    fn quantize(&self, values: &[f32], _shape: &[usize]) -> Result<Quantized> {
+    fn quantize_to(&self, values: &[f32], _shape: &[usize], out: &mut dyn Decoding) -> Result<Quantized> {
         let mut codes = vec![0u16; values.len()];
-        self.format.encode_slice(values, &mut codes);
-        let mut dequantized = vec![0f32; values.len()];
-        self.format.decode_slice(&codes, &mut dequantized);
+        super::fill(out, values, 1, &mut |s, o| {
+            let codes = &mut codes[s..s + o.len()];
+            self.format.encode_slice(&values[s..s + o.len()], codes);
+            self.format.decode_slice(codes, o);
+        });
         let max = self.format.max_finite();
         let clipped = values.iter().filter(|x| x.is_finite() && x.abs() > max).count();
         let mut seen = vec![false; 1 << self.format.bits()];
@@ -415,7 +417,7 @@ impl Scheme for FloatScheme {
         let params: Vec<Param> = Vec::new();
         Ok(Quantized {
             packed: self.pack(&codes),
-            dequantized,
+            dequantized: Vec::new(),
             params,
             clipped,
             levels_used: seen.iter().filter(|&&s| s).count(),

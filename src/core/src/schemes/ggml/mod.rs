@@ -60,7 +60,7 @@ pub mod reference;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod simd128;
 
-use super::{Param, Quantized, Scheme};
+use super::{Decoding, Param, Quantized, Scheme};
 use crate::error::{Error, Result};
 use crate::ggml_types;
 
@@ -208,23 +208,6 @@ impl GgmlScheme {
         }
         (packed, clipped)
     }
-
-    /// [`Self::pack`] and the decoded values (`values.len()` of them) in one pass.
-    pub fn pack_decode(&self, values: &[f32]) -> (Vec<u8>, Vec<f32>, usize) {
-        let bb = self.ty.block_bytes();
-        let full = values.len() / QK;
-        let blocks = values.len().div_ceil(QK);
-        let mut packed = vec![0u8; blocks * bb];
-        let mut deq = vec![0.0f32; blocks * QK];
-        let mut clipped = quantize_decode_row(self.ty, &values[..full * QK], &mut packed[..full * bb], &mut deq[..full * QK]);
-        if blocks > full {
-            let mut last = [0.0f32; QK];
-            last[..values.len() - full * QK].copy_from_slice(&values[full * QK..]);
-            clipped += quantize_decode_row(self.ty, &last, &mut packed[full * bb..], &mut deq[full * QK..]);
-        }
-        deq.truncate(values.len());
-        (packed, deq, clipped)
-    }
 }
 
 fn element_count(shape: &[usize]) -> Result<usize> {
@@ -255,13 +238,28 @@ impl Scheme for GgmlScheme {
         )
     }
 
-    fn quantize(&self, values: &[f32], shape: &[usize]) -> Result<Quantized> {
+    fn quantize_to(&self, values: &[f32], shape: &[usize], out: &mut dyn Decoding) -> Result<Quantized> {
         let n = element_count(shape)?;
         if n != values.len() {
             return Err(Error::InvalidArgument(format!("shape {shape:?} holds {n} values, got {}", values.len())));
         }
-        let (packed, dequantized, clipped) = self.pack_decode(values);
-        Ok(self.finish(values, packed, dequantized, clipped))
+        let bb = self.ty.block_bytes();
+        let mut packed = vec![0u8; n.div_ceil(QK) * bb];
+        let mut clipped = 0;
+        // Packs and decodes blocks `s / QK ..` in one pass; the last, partial block zero-padded.
+        super::fill(out, values, QK, &mut |s, o| {
+            let end = n.min(s + o.len());
+            let full = (end - s) / QK;
+            let (p, p_last) = packed[s / QK * bb..][..o.len() / QK * bb].split_at_mut(full * bb);
+            let (o, o_last) = o.split_at_mut(full * QK);
+            clipped += quantize_decode_row(self.ty, &values[s..s + full * QK], p, o);
+            if !o_last.is_empty() {
+                let mut last = [0.0f32; QK];
+                last[..end - s - full * QK].copy_from_slice(&values[s + full * QK..end]);
+                clipped += quantize_decode_row(self.ty, &last, p_last, o_last);
+            }
+        });
+        Ok(self.finish(values, packed, &[], clipped))
     }
 
     fn dequantize(&self, packed: &[u8], shape: &[usize]) -> Result<Vec<f32>> {
@@ -313,12 +311,13 @@ impl GgmlScheme {
         let mut dequantized = vec![0.0f32; values.len()];
         dequantize_row(self.ty, &packed, &mut dequantized);
         // Codes at an end of their range are what this quantizer can clip; counted in `finish`.
-        Ok(self.finish(values, packed, dequantized, usize::MAX))
+        let q = self.finish(values, packed, &dequantized, usize::MAX);
+        Ok(Quantized { dequantized, ..q })
     }
 
     /// Counts: the [`Quantized`] of `packed` and its decoding. `clipped` is the quantizer's
     /// count, or `usize::MAX` to count values more than half a step from their decoding here.
-    fn finish(&self, values: &[f32], packed: Vec<u8>, dequantized: Vec<f32>, clipped: usize) -> Quantized {
+    fn finish(&self, values: &[f32], packed: Vec<u8>, dequantized: &[f32], clipped: usize) -> Quantized {
         let n = values.len();
 
         let bb = self.ty.block_bytes();
@@ -353,14 +352,9 @@ impl GgmlScheme {
             clipped
         } else {
             let d = &params[0].values;
-            values
-                .iter()
-                .zip(&dequantized)
-                .enumerate()
-                .filter(|(i, (x, q))| (**x as f64 - **q as f64).abs() > d[i / QK].abs() / 2.0)
-                .count()
+            values.iter().zip(dequantized).enumerate().filter(|(i, (x, q))| (**x as f64 - **q as f64).abs() > d[i / QK].abs() / 2.0).count()
         };
-        Quantized { packed, dequantized, params, clipped, levels_used, levels_total: 1 << self.ty.code_bits() }
+        Quantized { packed, dequantized: Vec::new(), params, clipped, levels_used, levels_total: 1 << self.ty.code_bits() }
     }
 }
 

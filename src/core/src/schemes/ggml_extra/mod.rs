@@ -46,7 +46,7 @@ pub mod simd128;
 pub mod simd128_pack;
 pub mod ternary;
 
-use super::{Param, Quantized, Scheme};
+use super::{Decoding, Param, Quantized, Scheme};
 use crate::error::{Error, Result};
 use crate::{ggml_dequant, ggml_types};
 
@@ -273,7 +273,7 @@ impl ExtraType {
             return Err(super::importance_rules::not_used(self.id()));
         }
         let n_per_row = super::check_importance(self.id(), self.block(), values, shape, importance)?;
-        Ok(self.quantize_impl(values, Some((importance, n_per_row))))
+        super::keep(&mut |d| Ok(self.quantize_impl(values, Some((importance, n_per_row)), d)))
     }
 
     /// The codes of the two extreme levels, each paired with the code of the next level inward.
@@ -291,7 +291,7 @@ impl ExtraType {
     }
 
     /// Quantizes, applies the NaN/Inf rules, decodes and counts (see the module docs).
-    fn quantize_impl(self, values: &[f32], importance: Option<(&[f32], usize)>) -> Quantized {
+    fn quantize_impl(self, values: &[f32], importance: Option<(&[f32], usize)>, out: &mut dyn Decoding) -> Quantized {
         let (bs, bb, nl) = (self.block(), self.block_bytes(), self.levels());
         let blocks = values.len().div_ceil(bs);
         let mut packed = vec![0u8; blocks * bb];
@@ -303,43 +303,46 @@ impl ExtraType {
         let mut ext = vec![0.0f32; 4 * bs];
         let mut seen = vec![false; nl];
         let mut clipped = 0;
-        for (b, out) in packed.chunks_exact_mut(bb).enumerate() {
-            let chunk = &values[b * bs..values.len().min((b + 1) * bs)];
-            buf.fill(0.0);
-            for (d, &v) in buf.iter_mut().zip(chunk) {
-                *d = if v.is_finite() { v } else { 0.0 };
-            }
-            let weights = importance.map(|(w, n_per_row)| &w[(b * bs) % n_per_row..][..bs]);
-            self.quantize_block(&buf, weights, out);
-            for (k, c) in [ca, ca_in, cb, cb_in].into_iter().enumerate() {
-                scratch.copy_from_slice(out);
-                self.fill_codes(&mut scratch, c);
-                decode(&scratch, &mut ext[k * bs..(k + 1) * bs]);
-            }
-            for (i, &v) in chunk.iter().enumerate() {
-                let (va, va_in, vb, vb_in) = (ext[i], ext[bs + i], ext[2 * bs + i], ext[3 * bs + i]);
-                let ((top, below_top, hi), (bottom, above_bottom, lo)) =
-                    if vb >= va { ((vb, vb_in, cb), (va, va_in, ca)) } else { ((va, va_in, ca), (vb, vb_in, cb)) };
-                if v.is_infinite() {
-                    if top != bottom {
-                        self.set_code(out, i, if v > 0.0 { hi } else { lo });
-                    }
-                } else if top > bottom {
-                    let (v, top, bottom) = (v as f64, top as f64, bottom as f64);
-                    if v > top + (top - below_top as f64) / 2.0 || v < bottom - (above_bottom as f64 - bottom) / 2.0 {
-                        clipped += 1;
-                    }
+        // Blocks `s / bs ..`: packed, counted, then decoded into `deq`.
+        super::fill(out, values, bs, &mut |s, deq| {
+            let packed = &mut packed[s / bs * bb..][..deq.len() / bs * bb];
+            for (k, out) in packed.chunks_exact_mut(bb).enumerate() {
+                let b = s / bs + k;
+                let chunk = &values[b * bs..values.len().min((b + 1) * bs)];
+                buf.fill(0.0);
+                for (d, &v) in buf.iter_mut().zip(chunk) {
+                    *d = if v.is_finite() { v } else { 0.0 };
                 }
-                seen[self.code(out, i) as usize] = true;
+                let weights = importance.map(|(w, n_per_row)| &w[(b * bs) % n_per_row..][..bs]);
+                self.quantize_block(&buf, weights, out);
+                for (k, c) in [ca, ca_in, cb, cb_in].into_iter().enumerate() {
+                    scratch.copy_from_slice(out);
+                    self.fill_codes(&mut scratch, c);
+                    decode(&scratch, &mut ext[k * bs..(k + 1) * bs]);
+                }
+                for (i, &v) in chunk.iter().enumerate() {
+                    let (va, va_in, vb, vb_in) = (ext[i], ext[bs + i], ext[2 * bs + i], ext[3 * bs + i]);
+                    let ((top, below_top, hi), (bottom, above_bottom, lo)) =
+                        if vb >= va { ((vb, vb_in, cb), (va, va_in, ca)) } else { ((va, va_in, ca), (vb, vb_in, cb)) };
+                    if v.is_infinite() {
+                        if top != bottom {
+                            self.set_code(out, i, if v > 0.0 { hi } else { lo });
+                        }
+                    } else if top > bottom {
+                        let (v, top, bottom) = (v as f64, top as f64, bottom as f64);
+                        if v > top + (top - below_top as f64) / 2.0 || v < bottom - (above_bottom as f64 - bottom) / 2.0 {
+                            clipped += 1;
+                        }
+                    }
+                    seen[self.code(out, i) as usize] = true;
+                }
             }
-        }
-        let mut dequantized = vec![0.0f32; blocks * bs];
-        self.dequantize_blocks(&packed, &mut dequantized);
-        dequantized.truncate(values.len());
+            self.dequantize_blocks(packed, deq);
+        });
         Quantized {
             params: self.params(&packed),
             packed,
-            dequantized,
+            dequantized: Vec::new(),
             clipped,
             levels_used: seen.iter().filter(|&&s| s).count(),
             levels_total: nl,
@@ -408,9 +411,9 @@ impl Scheme for ExtraType {
         )
     }
 
-    fn quantize(&self, values: &[f32], shape: &[usize]) -> Result<Quantized> {
+    fn quantize_to(&self, values: &[f32], shape: &[usize], out: &mut dyn Decoding) -> Result<Quantized> {
         check_count(values, shape)?;
-        Ok(self.quantize_impl(values, None))
+        Ok(self.quantize_impl(values, None, out))
     }
 
     fn dequantize(&self, packed: &[u8], shape: &[usize]) -> Result<Vec<f32>> {

@@ -45,7 +45,7 @@ pub mod reference;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod simd128;
 
-use super::{Param, Quantized, Scheme};
+use super::{Decoding, Param, Quantized, Scheme};
 use crate::error::{Error, Result};
 use crate::stats::summary::min_max;
 use calibration::Calibration;
@@ -317,7 +317,7 @@ impl Scheme for IntScheme {
         format!("INT{} {kind}, {per}, codes [{qmin}, {qmax}], {range}; ONNX Runtime semantics", self.bits)
     }
 
-    fn quantize(&self, values: &[f32], shape: &[usize]) -> Result<Quantized> {
+    fn quantize_to(&self, values: &[f32], shape: &[usize], out: &mut dyn Decoding) -> Result<Quantized> {
         let (qmin, qmax) = self.qrange();
         let grouping = Grouping::new(self.granularity, shape, values.len())?;
         let ranges = self.ranges(values, &grouping);
@@ -327,14 +327,21 @@ impl Scheme for IntScheme {
         // them in place (the packed body is shorter, so the write never passes the read).
         let header = params.len() * if self.symmetric { 4 } else { 5 };
         let mut packed = vec![0u8; header + values.len()];
-        let mut dequantized = vec![0f32; values.len()];
         let mut clipped = 0;
         let codes = &mut packed[header..];
-        let chunks = values.chunks(grouping.inner).zip(codes.chunks_mut(grouping.inner)).zip(dequantized.chunks_mut(grouping.inner));
-        for (c, ((chunk, codes), dequantized)) in chunks.enumerate() {
-            let (scale, zp) = params[grouping.of_chunk(c)];
-            clipped += quantize_group(chunk, GroupMap { scale, zero_point: zp, qmin, qmax }, codes, dequantized);
-        }
+        // Elements `s..` in runs that stay inside one group's chunk.
+        super::fill(out, values, 1, &mut |s, mut o| {
+            let mut i = s;
+            while !o.is_empty() {
+                let c = i / grouping.inner;
+                let run = ((c + 1) * grouping.inner - i).min(o.len());
+                let (scale, zp) = params[grouping.of_chunk(c)];
+                let (head, rest) = o.split_at_mut(run);
+                clipped +=
+                    quantize_group(&values[i..i + run], GroupMap { scale, zero_point: zp, qmin, qmax }, &mut codes[i..i + run], head);
+                (i, o) = (i + run, rest);
+            }
+        });
         let levels_used = super::distinct_bytes(codes, (qmax - qmin + 1) as usize);
         let body = match self.bits {
             8 => values.len(),
@@ -359,7 +366,14 @@ impl Scheme for IntScheme {
             out_params.push(Param { name: "clip_lo", values: clips.iter().map(|c| c.0 as f64).collect() });
             out_params.push(Param { name: "clip_hi", values: clips.iter().map(|c| c.1 as f64).collect() });
         }
-        Ok(Quantized { packed, dequantized, params: out_params, clipped, levels_used, levels_total: (qmax - qmin + 1) as usize })
+        Ok(Quantized {
+            packed,
+            dequantized: Vec::new(),
+            params: out_params,
+            clipped,
+            levels_used,
+            levels_total: (qmax - qmin + 1) as usize,
+        })
     }
 
     fn dequantize(&self, packed: &[u8], shape: &[usize]) -> Result<Vec<f32>> {

@@ -41,7 +41,7 @@ mod iq3;
 mod lattice;
 mod search;
 
-use super::{Param, Quantized, Scheme};
+use super::{Decoding, Param, Quantized, Scheme};
 use crate::error::{Error, Result};
 use crate::{ggml_dequant, ggml_types};
 
@@ -158,7 +158,7 @@ impl IqType {
     /// super-blocks): `ggml_quantize_chunk(type, …, imatrix)`.
     pub fn quantize_with_importance(self, values: &[f32], shape: &[usize], importance: &[f32]) -> Result<Quantized> {
         super::check_importance(self.id(), 256, values, shape, importance)?;
-        self.quantize_impl(values, Some(importance))
+        super::keep(&mut |d| self.quantize_impl(values, Some(importance), d))
     }
 
     /// The packed bytes alone (`ggml_quantize_chunk`'s output, what the GGUF writer stores):
@@ -208,27 +208,28 @@ impl IqType {
         ))
     }
 
-    fn quantize_impl(self, values: &[f32], importance: Option<&[f32]>) -> Result<Quantized> {
+    fn quantize_impl(self, values: &[f32], importance: Option<&[f32]>, out: &mut dyn Decoding) -> Result<Quantized> {
         let packed = self.pack(values, importance)?;
         let bb = self.block_bytes();
-        let blocks = values.len().div_ceil(256);
-        let mut dequantized = vec![0.0f32; blocks * 256];
-        ggml_dequant::dequantize(self.id(), &packed, &mut dequantized).expect("whole blocks of a type with a dequantizer");
-        let clipped = values
-            .chunks(256)
-            .zip(dequantized.chunks(256))
-            .map(|(x, y)| {
-                let top = y.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-                x.iter().filter(|v| v.abs() > top).count()
-            })
-            .sum();
-        dequantized.truncate(values.len());
+        let mut clipped = 0;
+        super::fill(out, values, 256, &mut |s, deq| {
+            ggml_dequant::dequantize(self.id(), &packed[s / 256 * bb..][..deq.len() / 256 * bb], deq)
+                .expect("whole blocks of a type with a dequantizer");
+            clipped += values[s..values.len().min(s + deq.len())]
+                .chunks(256)
+                .zip(deq.chunks(256))
+                .map(|(x, y)| {
+                    let top = y.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                    x.iter().filter(|v| v.abs() > top).count()
+                })
+                .sum::<usize>();
+        });
         Ok(Quantized {
             params: vec![Param { name: "d", values: packed.chunks_exact(bb).map(|b| self.block_d(b)).collect() }],
             levels_used: self.points_used(&packed),
             levels_total: self.grid_points(),
             packed,
-            dequantized,
+            dequantized: Vec::new(),
             clipped,
         })
     }
@@ -303,12 +304,12 @@ impl Scheme for IqType {
         )
     }
 
-    fn quantize(&self, values: &[f32], shape: &[usize]) -> Result<Quantized> {
+    fn quantize_to(&self, values: &[f32], shape: &[usize], out: &mut dyn Decoding) -> Result<Quantized> {
         check_count(values, shape)?;
         if self.requires_importance() {
             return Err(self.needs_importance());
         }
-        self.quantize_impl(values, None)
+        self.quantize_impl(values, None, out)
     }
 
     fn dequantize(&self, packed: &[u8], shape: &[usize]) -> Result<Vec<f32>> {

@@ -26,7 +26,7 @@
 //! Packed layout (little-endian): the k f16 centroids of every group (ascending), then every
 //! value's code as a b-bit field, all in one bit stream, least significant bit first.
 
-use super::{distinct_codes, Param, Quantized, Scheme};
+use super::{distinct_codes, Decoding, Param, Quantized, Scheme};
 use crate::error::{Error, Result};
 use half::f16;
 
@@ -229,20 +229,19 @@ impl Scheme for KmeansScheme {
         )
     }
 
-    fn quantize(&self, values: &[f32], _shape: &[usize]) -> Result<Quantized> {
+    fn quantize_to(&self, values: &[f32], _shape: &[usize], out: &mut dyn Decoding) -> Result<Quantized> {
         let k = self.k();
         let mut codebooks = Vec::with_capacity(self.groups(values.len() as u64) as usize * k * 2);
         let mut stream = BitWriter { bytes: Vec::with_capacity((values.len() * self.bits as usize).div_ceil(8)), used: 0 };
-        let mut dequantized = Vec::with_capacity(values.len());
         let mut codes = Vec::with_capacity(values.len());
         let mut first_codebook = Vec::new();
         let mut clipped = 0;
-        for group in values.chunks(self.group_len(values.len())) {
+        let group_len = self.group_len(values.len());
+        for group in values.chunks(group_len) {
             let (stored, group_codes) = palettize(group, k);
             for (&x, &c) in group.iter().zip(&group_codes) {
                 clipped += (x.is_finite() && (x as f64).abs() > F16_MAX) as usize;
                 stream.push(c as u32, self.bits);
-                dequantized.push(stored[c].to_f32());
             }
             codes.extend(group_codes);
             if first_codebook.is_empty() {
@@ -250,10 +249,16 @@ impl Scheme for KmeansScheme {
             }
             codebooks.extend(stored.iter().flat_map(|c| c.to_le_bytes()));
         }
+        super::fill(out, values, 1, &mut |s, deq| {
+            for (i, d) in (s..).zip(deq) {
+                let at = (i / group_len * k + codes[i]) * 2;
+                *d = f16::from_le_bytes([codebooks[at], codebooks[at + 1]]).to_f32();
+            }
+        });
         codebooks.extend(stream.bytes);
         Ok(Quantized {
             packed: codebooks,
-            dequantized,
+            dequantized: Vec::new(),
             params: vec![Param { name: "centroids", values: first_codebook }],
             clipped,
             levels_used: distinct_codes(codes, k, k),

@@ -41,7 +41,7 @@ pub mod reference;
 pub mod simd128;
 pub mod weighted;
 
-use super::{Param, Quantized, Scheme};
+use super::{Decoding, Param, Quantized, Scheme};
 use crate::error::{Error, Result};
 use crate::ggml_types;
 
@@ -187,54 +187,62 @@ impl KQuant {
     /// input rules (NaN/±Inf) are the plain path's. See [`crate::schemes::quantize_with_importance`].
     pub fn quantize_with_importance(self, values: &[f32], shape: &[usize], importance: &[f32]) -> Result<Quantized> {
         let n_per_row = super::check_importance(self.id(), QK_K, values, shape, importance)?;
-        Ok(self.quantize_impl(values, |b, x, out| self.quantize_block_weighted(x, &importance[(b * QK_K) % n_per_row..][..QK_K], out)))
+        super::keep(&mut |d| {
+            Ok(self.quantize_impl(
+                values,
+                |b, x, out| self.quantize_block_weighted(x, &importance[(b * QK_K) % n_per_row..][..QK_K], out),
+                d,
+            ))
+        })
     }
 
     /// Quantizes with `quantize_block(block index, finite values, out)`, applies the NaN/Inf
     /// rules, decodes and counts (see the module docs). Generic, so the plain path's code holds
     /// no weighted quantizer (the page's modules never link it).
-    fn quantize_impl(self, values: &[f32], quantize_block: impl Fn(usize, &[f32; QK_K], &mut [u8])) -> Quantized {
+    fn quantize_impl(self, values: &[f32], quantize_block: impl Fn(usize, &[f32; QK_K], &mut [u8]), out: &mut dyn Decoding) -> Quantized {
         let kind = self;
         let bb = kind.block_bytes();
         let blocks = values.len().div_ceil(QK_K);
         let mut packed = vec![0u8; blocks * bb];
         let mut buf = [0f32; QK_K];
-        for (b, (chunk, out)) in values.chunks(QK_K).zip(packed.chunks_exact_mut(bb)).enumerate() {
-            buf.fill(0.0);
-            for (b, &v) in buf.iter_mut().zip(chunk) {
-                *b = if v.is_finite() { v } else { 0.0 };
-            }
-            quantize_block(b, &buf, out);
-            for (i, &v) in chunk.iter().enumerate() {
-                if v.is_infinite() {
-                    let (dl, ml, bias) = kind.sub_affine(out, i);
-                    let top = (1u32 << kind.bits()) as i32 - 1;
-                    let (lo, hi) = (dl * (-bias) as f32 - ml, dl * (top - bias) as f32 - ml);
-                    let want_top = if v > 0.0 { hi > lo } else { hi < lo };
-                    if hi != lo {
-                        kind.set_code(out, i, if want_top { top as u8 } else { 0 });
-                    }
-                }
-            }
-        }
-        let mut dequantized = vec![0f32; blocks * QK_K];
-        kind.dequantize_blocks(&packed, &mut dequantized);
-        dequantized.truncate(values.len());
-
         let top = (1usize << kind.bits()) - 1;
         let mut seen = vec![false; top + 1];
         let mut clipped = 0;
-        for (i, &x) in values.iter().enumerate() {
-            let block = &packed[(i / QK_K) * bb..(i / QK_K + 1) * bb];
-            let q = kind.code(block, i % QK_K) as usize;
-            seen[q] = true;
-            if x.is_finite() && (q == 0 || q == top) {
-                let (dl, _, _) = kind.sub_affine(block, i % QK_K);
-                if dl != 0.0 && (x as f64 - dequantized[i] as f64).abs() > (dl as f64).abs() / 2.0 {
-                    clipped += 1;
+        // Super-blocks `s / QK_K ..`: packed, decoded into `deq`, then counted against the decoding.
+        super::fill(out, values, QK_K, &mut |s, deq| {
+            let end = values.len().min(s + deq.len());
+            let packed = &mut packed[s / QK_K * bb..][..deq.len() / QK_K * bb];
+            for (b, (chunk, out)) in values[s..end].chunks(QK_K).zip(packed.chunks_exact_mut(bb)).enumerate() {
+                buf.fill(0.0);
+                for (b, &v) in buf.iter_mut().zip(chunk) {
+                    *b = if v.is_finite() { v } else { 0.0 };
+                }
+                quantize_block(s / QK_K + b, &buf, out);
+                for (i, &v) in chunk.iter().enumerate() {
+                    if v.is_infinite() {
+                        let (dl, ml, bias) = kind.sub_affine(out, i);
+                        let top = (1u32 << kind.bits()) as i32 - 1;
+                        let (lo, hi) = (dl * (-bias) as f32 - ml, dl * (top - bias) as f32 - ml);
+                        let want_top = if v > 0.0 { hi > lo } else { hi < lo };
+                        if hi != lo {
+                            kind.set_code(out, i, if want_top { top as u8 } else { 0 });
+                        }
+                    }
                 }
             }
-        }
+            kind.dequantize_blocks(packed, deq);
+            for (i, (&x, &y)) in values[s..end].iter().zip(deq.iter()).enumerate() {
+                let block = &packed[(i / QK_K) * bb..(i / QK_K + 1) * bb];
+                let q = kind.code(block, i % QK_K) as usize;
+                seen[q] = true;
+                if x.is_finite() && (q == 0 || q == top) {
+                    let (dl, _, _) = kind.sub_affine(block, i % QK_K);
+                    if dl != 0.0 && (x as f64 - y as f64).abs() > (dl as f64).abs() / 2.0 {
+                        clipped += 1;
+                    }
+                }
+            }
+        });
         let (d_at, dmin_at) = kind.d_offsets();
         let f16s = |at: usize| -> Vec<f64> {
             packed.chunks_exact(bb).map(|b| reference::fp16_to_fp32(u16::from_le_bytes([b[at], b[at + 1]])) as f64).collect()
@@ -243,7 +251,14 @@ impl KQuant {
         if let Some(at) = dmin_at {
             params.push(Param { name: "dmin", values: f16s(at) });
         }
-        Quantized { packed, dequantized, params, clipped, levels_used: seen.iter().filter(|&&s| s).count(), levels_total: top + 1 }
+        Quantized {
+            packed,
+            dequantized: Vec::new(),
+            params,
+            clipped,
+            levels_used: seen.iter().filter(|&&s| s).count(),
+            levels_total: top + 1,
+        }
     }
 
     /// Decodes whole blocks: `y.len()` is 256 × the number of blocks in `packed`.
@@ -342,8 +357,8 @@ impl Scheme for KQuant {
         format!("GGML {} ({bpw} bits/weight): super-blocks of 256, {what}; llama.cpp reference quantizer", self.id().to_ascii_uppercase())
     }
 
-    fn quantize(&self, values: &[f32], _shape: &[usize]) -> Result<Quantized> {
-        Ok(self.quantize_impl(values, |_, x, out| self.quantize_block(x, out)))
+    fn quantize_to(&self, values: &[f32], _shape: &[usize], out: &mut dyn Decoding) -> Result<Quantized> {
+        Ok(self.quantize_impl(values, |_, x, out| self.quantize_block(x, out), out))
     }
 
     fn dequantize(&self, packed: &[u8], shape: &[usize]) -> Result<Vec<f32>> {

@@ -9,7 +9,11 @@ pub mod reference;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod simd128;
 
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+pub use reference::Accumulator;
 pub use reference::Sums;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub use simd128::Accumulator;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ErrorMetrics {
@@ -32,7 +36,12 @@ pub struct ErrorMetrics {
 /// original that dequantizes to a non-finite value makes the error infinite, which is the truth.
 pub fn error_metrics(original: &[f32], dequantized: &[f32]) -> ErrorMetrics {
     assert_eq!(original.len(), dequantized.len(), "error_metrics needs equal lengths");
-    let Sums { compared, signal, noise, abs_sum, max_abs, dot, deq_sq } = sums(original, dequantized);
+    from_sums(sums(original, dequantized))
+}
+
+/// The metrics of sums from [`sums`] or an [`Accumulator`] (the compare's fused path).
+pub fn from_sums(s: Sums) -> ErrorMetrics {
+    let Sums { compared, signal, noise, abs_sum, max_abs, dot, deq_sq } = s;
     if compared == 0 {
         return ErrorMetrics {
             compared,

@@ -15,20 +15,37 @@ pub struct Sums {
 }
 
 pub fn sums(original: &[f32], dequantized: &[f32]) -> Sums {
-    let mut s = Sums::default();
-    for (&x, &y) in original.iter().zip(dequantized) {
-        if !x.is_finite() {
-            continue;
+    let mut a = Accumulator::default();
+    a.push(original, dequantized);
+    a.finish()
+}
+
+/// [`sums`] fed a piece at a time (the compare's fused path decodes a chunk, pushes it and drops
+/// it): the sums run in element order whatever the pieces, so pushing a tensor in any split gives
+/// what one call on the whole gives, bit for bit.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Accumulator(Sums);
+
+impl Accumulator {
+    pub fn push(&mut self, original: &[f32], dequantized: &[f32]) {
+        let s = &mut self.0;
+        for (&x, &y) in original.iter().zip(dequantized) {
+            if !x.is_finite() {
+                continue;
+            }
+            s.compared += 1;
+            let (x, y) = (x as f64, y as f64);
+            let e = x - y;
+            s.signal += x * x;
+            s.noise += e * e;
+            s.abs_sum += e.abs();
+            s.max_abs = s.max_abs.max(e.abs());
+            s.dot += x * y;
+            s.deq_sq += y * y;
         }
-        s.compared += 1;
-        let (x, y) = (x as f64, y as f64);
-        let e = x - y;
-        s.signal += x * x;
-        s.noise += e * e;
-        s.abs_sum += e.abs();
-        s.max_abs = s.max_abs.max(e.abs());
-        s.dot += x * y;
-        s.deq_sq += y * y;
     }
-    s
+
+    pub fn finish(self) -> Sums {
+        self.0
+    }
 }
