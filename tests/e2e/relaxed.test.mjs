@@ -1,0 +1,59 @@
+// End to end: the Run worker's runner build, chosen at load (www/run/runner.js): the relaxed-SIMD
+// build where Chromium validates relaxed SIMD (it does by default), the plain SIMD128 one where it
+// does not (V8's relaxed SIMD switched off) or where the relaxed build fails to load; and the
+// page's check of the relaxed build against the plain one on the built-in model.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { launch, SCREENSHOTS } from './browser.mjs';
+
+const browsers = [];
+after(async () => { for (const b of browsers) await b.close(); });
+
+// The Run view with its model loaded; `wasm` collects the www/ folders of the wasm files fetched.
+async function openRun(options = {}, route = null) {
+  const browser = await launch(options);
+  browsers.push(browser);
+  const page = await browser.page();
+  const wasm = new Set();
+  page.on('request', (r) => { const m = /\/([^/]+)\/[^/]+\.wasm$/.exec(r.url()); if (m) wasm.add(m[1]); });
+  if (route) await page.route(route, (r) => r.abort());
+  await page.goto(`${browser.url}#run`);
+  await page.waitForFunction(() => /held-out test digits/.test(document.querySelector('#run-model-status')?.textContent ?? ''), null, { timeout: 60000 });
+  await page.waitForFunction(() => /Engine build/.test(document.querySelector('#run-build')?.textContent ?? ''), null, { timeout: 30000 });
+  return { page, wasm };
+}
+
+test('Chromium runs the relaxed-SIMD build, and its INT8 outputs are bit-identical to the plain build on the built-in model', async () => {
+  const { page, wasm } = await openRun();
+  assert.match(await page.textContent('#run-build'), /Engine build: relaxed SIMD/);
+  assert.ok(wasm.has('pkg-run-relaxed') && !wasm.has('pkg-run'), `fetched ${[...wasm]}`);
+  assert.ok(await page.isVisible('#run-build-check'));
+  await page.click('#run-build-check');
+  await page.waitForFunction(() => /relaxed against plain/.test(document.querySelector('#run-build-result')?.textContent ?? ''), null, { timeout: 120000 });
+  const text = await page.textContent('#run-build-result');
+  // 1,000 digits; every INT8 variant identical; the f32 ones within the FMA's last bits.
+  const m = /^1,000 test digits, relaxed against plain: the (\d+) INT8 variants are identical bit for bit\. The other (\d+) .*: (\d+) identical, max \|Δ\| (\S+)\.$/.exec(text);
+  assert.ok(m, text);
+  assert.ok(Number(m[1]) >= 2 && Number(m[2]) >= 2, text);
+  assert.ok(Number(m[4]) < 1e-4, `FP32 max |Δ| ${m[4]}`);
+  // The check loaded the plain module beside the relaxed one.
+  assert.ok(wasm.has('pkg-run'));
+  await page.screenshot({ path: `${SCREENSHOTS}relaxed-build-check.png`, clip: await page.$eval('#run-digits', (e) => { const r = e.getBoundingClientRect(); return { x: r.x, y: r.y + window.scrollY, width: r.width, height: 260 }; }) });
+  assert.deepEqual(page.errors, []);
+});
+
+test('without relaxed SIMD the worker runs the plain SIMD128 build and says so', async () => {
+  const { page, wasm } = await openRun({ jsFlags: '--no-experimental-wasm-relaxed-simd' });
+  assert.equal(await page.textContent('#run-build'), 'Engine build: SIMD128 (this browser has no relaxed SIMD).');
+  assert.ok(wasm.has('pkg-run') && !wasm.has('pkg-run-relaxed'), `fetched ${[...wasm]}`);
+  assert.ok(!(await page.isVisible('#run-build-check')));
+  assert.deepEqual(page.errors, []);
+});
+
+test('a relaxed build that does not load falls back to the plain one', async () => {
+  const { page, wasm } = await openRun({}, '**/pkg-run-relaxed/quantscope.js');
+  assert.equal(await page.textContent('#run-build'), 'Engine build: SIMD128 (the relaxed-SIMD build did not load).');
+  assert.ok(wasm.has('pkg-run'));
+  // The model runs: the prediction table fills.
+  await page.waitForFunction(() => document.querySelector('#run-predictions')?.dataset.rendered > 0, null, { timeout: 30000 });
+});

@@ -1,0 +1,36 @@
+// The runner module the Run worker runs, chosen once at load (tract's approach, wasm-feature-
+// detect's test): the relaxed-SIMD build (www/pkg-run-relaxed: exact int8 dot-product kernels,
+// FMA in the f32 GEMM) where the browser validates a module using the relaxed ops it calls, else
+// the plain SIMD128 build (www/pkg-run). A relaxed build that fails to load (a static host without
+// it) falls back to the plain one too. Both export the same surface.
+
+// (func (result v128) i32x4.relaxed_dot_i8x16_i7x16_add_s and f32x4.relaxed_madd on splats).
+const RELAXED_PROBE = new Uint8Array([
+  0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, // magic, version
+  1, 5, 1, 0x60, 0, 1, 0x7b, // type: () -> v128
+  3, 2, 1, 0, // one function of that type
+  0x0a, 0x1e, 1, 0x1c, 0, // code: one body of 28 bytes, no locals
+  0x41, 1, 0xfd, 0x0f, 0x41, 1, 0xfd, 0x0f, 0x41, 1, 0xfd, 0x0f, // 3 × i8x16.splat(1)
+  0xfd, 0x93, 0x02, // i32x4.relaxed_dot_i8x16_i7x16_add_s (0xfd 0x113)
+  0x41, 1, 0xfd, 0x0f, 0x41, 1, 0xfd, 0x0f, // 2 × i8x16.splat(1)
+  0xfd, 0x85, 0x02, // f32x4.relaxed_madd (0xfd 0x105)
+  0x0b,
+]);
+
+export const relaxedSupported = WebAssembly.validate(RELAXED_PROBE);
+
+let mod = null, build = 'simd128';
+if (relaxedSupported) {
+  try {
+    mod = await import('../pkg-run-relaxed/quantscope.js');
+    build = 'relaxed';
+  } catch (err) {
+    console.warn(`the relaxed-SIMD runner did not load (${err.message}); running the SIMD128 one`);
+  }
+}
+mod ??= await import('../pkg-run/quantscope.js');
+
+/** 'relaxed' or 'simd128': which build this worker runs. */
+export const runnerBuild = build;
+export default mod.default;
+export const { Engine, mnist_test_set, mnist_variants } = mod;
