@@ -19,18 +19,34 @@ const RELAXED_PROBE = new Uint8Array([
 
 export const relaxedSupported = WebAssembly.validate(RELAXED_PROBE);
 
-let mod = null, build = 'simd128';
-if (relaxedSupported) {
-  try {
-    mod = await import('../pkg-run-relaxed/quantscope.js');
-    build = 'relaxed';
-  } catch (err) {
-    console.warn(`the relaxed-SIMD runner did not load (${err.message}); running the SIMD128 one`);
-  }
-}
-mod ??= await import('../pkg-run/quantscope.js');
+// Live bindings, set once the chosen module has loaded (no top-level await: the worker must set
+// its onmessage before any await, or the page's first requests would be dropped).
+export let Engine, mnist_test_set, mnist_variants;
+/** 'relaxed' or 'simd128': which build this worker runs (set when `init()` resolves). */
+export let runnerBuild = null;
 
-/** 'relaxed' or 'simd128': which build this worker runs. */
-export const runnerBuild = build;
-export default mod.default;
-export const { Engine, mnist_test_set, mnist_variants } = mod;
+async function load() {
+  if (relaxedSupported) {
+    try {
+      const mod = await import('../pkg-run-relaxed/quantscope.js');
+      return use(mod, await mod.default(), 'relaxed');
+    } catch (err) {
+      console.warn(`the relaxed-SIMD runner did not load (${err.message}); running the SIMD128 one`);
+    }
+  }
+  const mod = await import('../pkg-run/quantscope.js');
+  return use(mod, await mod.default(), 'simd128');
+}
+
+function use(mod, exports, build) {
+  ({ Engine, mnist_test_set, mnist_variants } = mod);
+  runnerBuild = build;
+  return exports;
+}
+
+let loading = null;
+/** Loads and instantiates the chosen build once; resolves to its wasm exports (as wasm-bindgen's
+ * `init` does). */
+export default function init() {
+  return (loading ??= load());
+}

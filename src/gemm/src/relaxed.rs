@@ -19,6 +19,10 @@
 //! call as "rows" `lo_i`, `hi_i` (one word of four bytes per row and k-quad), step-major, so a
 //! 4-"row" tile is 2 rows of C × 8 columns in 8 accumulators, as simd128.rs's 4×8 tile is.
 
+// The relaxed intrinsics are stable since Rust 1.82; the workspace's MSRV (1.80) is the plain
+// build's, which never compiles this file.
+#![allow(clippy::incompatible_msrv)]
+
 use super::pack::NR;
 use super::{int8_bytes, zero_point, Int8};
 use core::arch::wasm32::*;
@@ -132,6 +136,7 @@ fn store<const R: usize>(
 /// Packs rows `i..i+rows` of A (rows ≤ ROWS) as `out[step·2·rows + 2r]` = lo word,
 /// `+ 2r + 1` = hi word, and sets `u[r]` = `Σ a − k·za`, `za[r]` the row's zero point, both in
 /// A's u8 form.
+#[allow(clippy::too_many_arguments)]
 fn pack_a<A: Int8>(a: &[A], k: usize, a_zp: &[i32], i: usize, rows: usize, out: &mut [u32], u: &mut [i32], za: &mut [i32]) {
     let (flip, shift) = if A::SIGNED { (0x80u8, 128) } else { (0, 0) };
     let bytes = int8_bytes(a);

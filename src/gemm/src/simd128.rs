@@ -72,7 +72,9 @@ struct MulAddF32;
 impl Mac for MulAddF32 {
     #[inline(always)]
     fn mac(acc: v128, a: v128, b: v128) -> v128 {
+        // Stable since Rust 1.82; the MSRV (1.80) is the plain build's.
         #[cfg(target_feature = "relaxed-simd")]
+        #[allow(clippy::incompatible_msrv)]
         return f32x4_relaxed_madd(a, b, acc);
         #[allow(unreachable_code)]
         f32x4_add(acc, f32x4_mul(a, b))
