@@ -7,9 +7,9 @@
 #                worker loads when such a file is first opened
 #   www/pkg-learn src/tutor (quantscope-tutor): the Learn view's panels, loaded when Learn opens
 #   www/pkg-run  src/runner (quantscope-runner): the Run view's model engine, in its own worker
-#   www/pkg-run-relaxed  the same crate built with relaxed SIMD too (int8 dot-product and FMA
-#                kernels, src/gemm/src/relaxed.rs), which the Run worker loads instead where the
-#                browser validates relaxed SIMD (www/run/runner.js)
+#   www/pkg-run-relaxed  the same crate built with relaxed SIMD too (the f32 GEMM's fused
+#                multiply-add), which the Run worker loads instead where the browser validates
+#                relaxed SIMD (www/run/runner.js)
 #   www/pkg-train src/trainer (quantscope-trainer): the Train view's training runs, in its worker
 #   www/pkg-mix  src/mixer (quantscope-mixer) with its `fit` and `iq-grids` features: llama.cpp's
 #                mixes of a GGUF model (the IQ1-IQ3 grid quantizers too) and "fit a size", which
@@ -150,7 +150,8 @@ case "$variant" in
       done
     done ;;
   bench) build bench www/pkg-bench "$target_dir" ;;
-  bench-relaxed) CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$RELAXED_FLAGS" build bench www/pkg-bench-relaxed "$target_dir/relaxed" ;;
+  # With the relaxed int8 kernel too (quantscope-gemm's relaxed-int8 feature, off in the page).
+  bench-relaxed) CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$RELAXED_FLAGS" build bench www/pkg-bench-relaxed "$target_dir/relaxed" --features quantscope-gemm/relaxed-int8 ;;
   nosimd)
     export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=-simd128"
     build bench www/pkg-nosimd "$target_dir/nosimd" ;;

@@ -12,7 +12,7 @@
 // out) or ORT's `await session.run(...)`. Rounds are long enough that the 0.1 ms resolution of
 // performance.now() (without cross-origin isolation) does not matter.
 import init, { BenchGemmModel, BenchModel, conv_model_onnx, gemm_model_onnx, mnist_test_set } from '../pkg-bench/quantscope.js';
-import { fetchBytes, medianMs as timed, ort, say } from './ort-timing.js';
+import { fetchBytes, interleavedMs, medianMs as timed, ort, say } from './ort-timing.js';
 import { testSetMembers } from '../run/testset.js';
 import { PIXELS, countCorrect } from '../shared/mnist.js';
 
@@ -112,10 +112,11 @@ async function main() {
       const worst = other.reduce((w, v, i) => Math.max(w, Math.abs(v - theirs[i])), 0);
       if (int8 ? worst !== 0 : worst > 1e-2) throw new Error(`${op}: the engines differ by ${worst}`);
     }
-    for (const [engine, run] of runs) {
-      say(`${engine} ${op}`);
-      const ms = await medianMs(run);
-      self.postMessage({ type: 'gemm', result: { op, engine, shape, micros: ms * 1e3, gop_s: ops / (ms * 1e6) } });
+    say(`${op}: ${runs.map(([engine]) => engine).join(', ')}, interleaved`);
+    const times = await interleavedMs(runs.map(([, run]) => run), ROUNDS, ROUND_MS);
+    for (const [i, [engine]] of runs.entries()) {
+      const { median, fastest } = times[i];
+      self.postMessage({ type: 'gemm', result: { op, engine, shape, micros: median * 1e3, gop_s: ops / (median * 1e6), fastest_gop_s: ops / (fastest * 1e6) } });
     }
   }
   self.postMessage({ type: 'done' });

@@ -1,6 +1,6 @@
 // The runner module the Run worker runs, chosen once at load (tract's approach, wasm-feature-
-// detect's test): the relaxed-SIMD build (www/pkg-run-relaxed: exact int8 dot-product kernels,
-// FMA in the f32 GEMM) where the browser validates a module using the relaxed ops it calls, else
+// detect's test): the relaxed-SIMD build (www/pkg-run-relaxed: FMA in the f32 GEMM, the int8
+// GEMM exact as before) where the browser validates a module using the relaxed ops, else
 // the plain SIMD128 build (www/pkg-run). A relaxed build that fails to load (a static host without
 // it) falls back to the plain one too. Both export the same surface.
 

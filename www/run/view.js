@@ -199,7 +199,7 @@ async function load() {
 async function showBuild() {
   const { build, relaxed_supported: supported } = await runWorker.request('runner_build', []);
   $('#run-build').textContent = build === 'relaxed'
-    ? 'Engine build: relaxed SIMD (this browser supports it): exact int8 dot products, fused multiply-add in FP32 matrix products.'
+    ? 'Engine build: relaxed SIMD (this browser supports it): fused multiply-add in FP32 matrix products; INT8 exact, as in the plain build.'
     : `Engine build: SIMD128${supported ? ' (the relaxed-SIMD build did not load)' : ' (this browser has no relaxed SIMD)'}.`;
   $('#run-build-check').hidden = build !== 'relaxed';
 }

@@ -48,7 +48,7 @@ pub mod bench;
 mod pack;
 mod portable;
 pub mod reference;
-#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd", feature = "relaxed-int8"))]
 mod relaxed;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd128;
@@ -268,11 +268,14 @@ pub fn matmul_integer_packed<A: Int8>(m: usize, a: &[A], a_zp: &[i32], b: &Packe
     portable::matmul_integer_packed(m, a, a_zp, b, c)
 }
 
-/// The SIMD kernel of [`matmul_integer_packed`]: relaxed-SIMD int8 dots in the relaxed build
-/// (`relaxed.rs`, exact all the same), else SIMD128's i16 dots.
+/// The SIMD kernel of [`matmul_integer_packed`]: SIMD128's i16 dots, or with the `relaxed-int8`
+/// feature in a relaxed-SIMD build the relaxed int8 dots (`relaxed.rs`, exact all the same).
+/// The feature is off in the page's relaxed build: on the AVX2 machine it was measured on,
+/// the exact relaxed formulation (two dots per byte of A) ran at 0.86× the i16 kernel at 512³
+/// and about 0.5× at batch 1 (scripts/bench-relaxed.mjs).
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 fn packed_kernel<A: Int8>(m: usize, a: &[A], a_zp: &[i32], b: &PackedI8B, c: &mut [i32]) {
-    #[cfg(target_feature = "relaxed-simd")]
+    #[cfg(all(target_feature = "relaxed-simd", feature = "relaxed-int8"))]
     return relaxed::matmul_integer_packed(m, a, a_zp, b.k(), b.n(), &b.relaxed, c);
     #[allow(unreachable_code)]
     simd128::matmul_integer_packed(m, a, a_zp, b, c)

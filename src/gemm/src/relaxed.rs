@@ -1,5 +1,13 @@
-//! Relaxed-SIMD integer GEMM (wasm32 built with `+simd128,+relaxed-simd` only): the same
-//! results as `reference::matmul_integer`, bit for bit, from `i32x4.relaxed_dot_i8x16_i7x16_add_s`.
+//! Relaxed-SIMD integer GEMM (wasm32 built with `+simd128,+relaxed-simd` and the crate's
+//! `relaxed-int8` feature only): the same results as `reference::matmul_integer`, bit for bit,
+//! from `i32x4.relaxed_dot_i8x16_i7x16_add_s`.
+//!
+//! Measured in Chromium 156 on a 2-core AVX2 (+AVX-VNNI) machine, fastest of alternating rounds
+//! (scripts/bench-relaxed.mjs): 512³ 0.86× SIMD128's i16 kernel, batch-1 MLP layers ≈ 0.5×. Two
+//! relaxed dots per 4 bytes of A do 8 useful products per 16-lane instruction, which V8's x86
+//! lowering (`pmaddubsw` + `pmaddwd` + add) makes 3 instructions, against `i32x4.dot_i16x8_s` +
+//! add's 2 for the same 8. So the page's relaxed build keeps the i16 kernel; this one is for
+//! engines that lower the dot to one instruction (ARM `sdot`, VNNI), to measure there.
 //!
 //! That instruction is deterministic only when its second operand is 7-bit (0..=127): V8 lowers
 //! it to `vpdpbusd` on AVX-VNNI and to `pmaddubsw` + `pmaddwd` elsewhere on x86, both of which
