@@ -10,7 +10,7 @@ const rounds = Number(process.argv[2] ?? 3);
 const browser = await launch();
 try {
   const page = await browser.page();
-  await page.goto(`${browser.url}www/bench/bench-ort.html`.replace('bench-ort.html', ''));
+  await page.goto(`${browser.url}www/bench/`); // any page of the server: the modules are imported below
   const best = await page.evaluate(async (rounds) => {
     const builds = {};
     for (const name of ['pkg-bench', 'pkg-bench-relaxed']) {

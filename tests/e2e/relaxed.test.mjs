@@ -34,12 +34,12 @@ test('Chromium runs the relaxed-SIMD build, and its INT8 outputs are bit-identic
   const text = await page.textContent('#run-build-result');
   // 1,000 digits; every dynamic INT8 variant identical; the others (f32 products; static INT8,
   // calibrated on f32 activations) within the FMA's last bits.
-  const m = /^1,000 test digits, relaxed against plain: the (\d+) dynamic INT8 variants are identical bit for bit\. The other (\d+) .*: (\d+) identical, max \|Δ\| (\S+)\.$/.exec(text);
+  const m = /^1,000 test digits, relaxed against plain: the (?:dynamic INT8 variant is|\d+ dynamic INT8 variants are) identical bit for bit\. The other (\d+) .*: (\d+) identical, max \|Δ\| (\S+)\.$/.exec(text);
   assert.ok(m, text);
-  assert.ok(Number(m[1]) >= 1 && Number(m[2]) >= 10, text);
+  assert.ok(Number(m[1]) >= 10, text);
   // Probabilities: the largest move is a static INT8 variant calibrated on slightly different
   // ranges (1e-4 in one run); the FP32 model itself moves by ~1e-6.
-  assert.ok(Number(m[4]) < 1e-3, `max |Δ| ${m[4]}`);
+  assert.ok(Number(m[3]) < 1e-3, `max |Δ| ${m[3]}`);
   // The check loaded the plain module beside the relaxed one.
   assert.ok(wasm.has('pkg-run'));
   await page.screenshot({ path: `${SCREENSHOTS}relaxed-build-check.png`, clip: await page.$eval('#run-digits', (e) => { const r = e.getBoundingClientRect(); return { x: r.x, y: r.y + window.scrollY, width: r.width, height: 260 }; }) });

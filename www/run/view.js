@@ -227,7 +227,7 @@ async function checkBuild() {
     const maxDiff = Math.max(0, ...other.map((v) => v.max_diff));
     out.textContent = `${r.digits.toLocaleString('en-US')} test digits, relaxed against plain: ` +
       (broken.length === 0
-        ? `the ${exact.length} dynamic INT8 variants are identical bit for bit. `
+        ? `${exact.length === 1 ? 'the dynamic INT8 variant is' : `the ${exact.length} dynamic INT8 variants are`} identical bit for bit. `
         : `dynamic INT8 NOT identical: ${broken.map((v) => `${name(v)} (${v.differing} values, max |Δ| ${v.max_diff.toExponential(2)})`).join(', ')}. `) +
       `The other ${other.length} (FP32 products, and static INT8 calibrated on them; fused multiply-add allowed): ` +
       `${other.filter((v) => v.identical).length} identical, max |Δ| ${maxDiff.toExponential(2)}.`;
