@@ -48,13 +48,14 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
 # The page's modules: the www/ folder each is built into, its crate, and the crate's features.
-# This order is the one a first start builds them in after the first paint's two (see start.mjs).
+# This order is the one a first start builds them in after the first paint's two (see start.mjs);
+# the relaxed runner last: until it is built the server answers 404 for it (serve.mjs) and the
+# Run worker runs the plain one.
 PAGE_MODULES=(
   "pkg workbench"
   "pkg-plot plots"
   "pkg-learn tutor"
   "pkg-run runner"
-  "pkg-run-relaxed runner"
   "pkg-read reader"
   "pkg-models models"
   "pkg-train trainer"
@@ -66,6 +67,7 @@ PAGE_MODULES=(
   "pkg-calib calib"
   "pkg-nbits nbits"
   "pkg-train-export train-export"
+  "pkg-run-relaxed runner"
 )
 
 profile=release variant=page selected=()
