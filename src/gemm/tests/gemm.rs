@@ -244,10 +244,11 @@ fn packed_b_is_reused_across_batch_sizes() {
     let (k, n) = (100, 17);
     let b: Vec<i8> = values(&mut r, k * n, false);
     let packed = PackedI8B::new(k, n, &b, &[-3]);
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
-    assert_eq!(packed.size_bytes(), 3 * 50 * 2 * 16); // 3 panels × 50 k-pairs × 2 vectors
-                                                      // The relaxed build's i8 form: 3 panels × 25 k-quads × 2 vectors, and two i32 per column.
-    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    // 3 panels × 50 k-pairs × 2 vectors; the relaxed int8 kernel's i8 form: 3 panels × 25
+    // k-quads × 2 vectors, and two i32 per column.
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd", feature = "relaxed-int8")))]
+    assert_eq!(packed.size_bytes(), 3 * 50 * 2 * 16);
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd", feature = "relaxed-int8"))]
     assert_eq!(packed.size_bytes(), 3 * 25 * 2 * 16 + 2 * 24 * 4);
     for m in [1, 4, 7, 256, 0, 1] {
         let a: Vec<u8> = values(&mut r, m * k, false);
