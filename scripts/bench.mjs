@@ -50,6 +50,7 @@ if (process.argv.includes('--pool')) {
 console.error('[bench] building the page modules, the SIMD128 bench build and the scalar bench build (release)');
 sh('bash', ['scripts/build-wasm.sh']);
 sh('bash', ['scripts/build-wasm.sh', '--bench']);
+sh('bash', ['scripts/build-wasm.sh', '--bench-relaxed']);
 sh('bash', ['scripts/build-wasm.sh', '--no-simd']);
 console.error('[bench] native bench (cargo bench, release)');
 // glibc would mmap (and page-fault) every 64 MB result afresh; the wasm heap reuses its grown

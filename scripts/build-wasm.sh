@@ -7,6 +7,9 @@
 #                worker loads when such a file is first opened
 #   www/pkg-learn src/tutor (quantscope-tutor): the Learn view's panels, loaded when Learn opens
 #   www/pkg-run  src/runner (quantscope-runner): the Run view's model engine, in its own worker
+#   www/pkg-run-relaxed  the same crate built with relaxed SIMD too (the f32 GEMM's fused
+#                multiply-add), which the Run worker loads instead where the browser validates
+#                relaxed SIMD (www/run/runner.js)
 #   www/pkg-train src/trainer (quantscope-trainer): the Train view's training runs, in its worker
 #   www/pkg-mix  src/mixer (quantscope-mixer) with its `fit` and `iq-grids` features: llama.cpp's
 #                mixes of a GGUF model (the IQ1-IQ3 grid quantizers too) and "fit a size", which
@@ -33,6 +36,8 @@
 #   scripts/build-wasm.sh --bench    src/bench (quantscope-bench: both modules plus the bench
 #                                    exports) into www/pkg-bench (for the bench pages)
 #   scripts/build-wasm.sh --no-simd  the same without simd128, into www/pkg-nosimd
+#   scripts/build-wasm.sh --bench-relaxed  the bench build with relaxed SIMD too, into
+#                                    www/pkg-bench-relaxed (the onnxruntime-web bench compares both)
 #   scripts/build-wasm.sh --dev      unoptimized builds (faster to compile)
 #   scripts/build-wasm.sh --list     the page modules' folders, in build order
 #   scripts/build-wasm.sh pkg pkg-plot   only those page modules (named by their www/ folder), in
@@ -43,7 +48,9 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
 # The page's modules: the www/ folder each is built into, its crate, and the crate's features.
-# This order is the one a first start builds them in after the first paint's two (see start.mjs).
+# This order is the one a first start builds them in after the first paint's two (see start.mjs);
+# the relaxed runner last: until it is built the server answers 404 for it (serve.mjs) and the
+# Run worker runs the plain one.
 PAGE_MODULES=(
   "pkg workbench"
   "pkg-plot plots"
@@ -60,6 +67,7 @@ PAGE_MODULES=(
   "pkg-calib calib"
   "pkg-nbits nbits"
   "pkg-train-export train-export"
+  "pkg-run-relaxed runner"
 )
 
 profile=release variant=page selected=()
@@ -68,6 +76,7 @@ for arg in "$@"; do
     --dev) profile=dev ;;
     --bench) variant=bench ;;
     --no-simd) variant=nosimd ;;
+    --bench-relaxed) variant=bench-relaxed ;;
     --list) printf '%s\n' "${PAGE_MODULES[@]%% *}"; exit 0 ;;
     pkg | pkg-*)
       known=0
@@ -105,7 +114,7 @@ bindings() {
   rm -f "$wasm"
   # wasm-opt from the npm package binaryen: Debian's is too old for the SIMD proposals.
   if [ "$profile" = release ] && [ -x node_modules/.bin/wasm-opt ]; then
-    node_modules/.bin/wasm-opt -O3 --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
+    node_modules/.bin/wasm-opt -O3 --enable-simd --enable-relaxed-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
       --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue --strip-producers --strip-target-features \
       "$out/quantscope_bg.wasm" -o "$out/quantscope_bg.wasm"
   fi
@@ -125,6 +134,7 @@ finish() {
 }
 
 target_dir=${CARGO_TARGET_DIR:-target}
+RELAXED_FLAGS="-C target-feature=+simd128,+relaxed-simd"
 case "$variant" in
   page)
     # The crates share their library dependencies, so cargo builds each of those once.
@@ -132,10 +142,18 @@ case "$variant" in
       for m in "${PAGE_MODULES[@]}"; do
         read -r folder crate features <<<"$m"
         [ "$folder" = "$out" ] || continue
+        if [ "$folder" = pkg-run-relaxed ]; then
+          # Its own target dir: other flags would otherwise rebuild the shared dependencies
+          # in place each time the two builds alternate.
+          CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$RELAXED_FLAGS" build "$crate" "www/$folder" "$target_dir/relaxed"
+          continue
+        fi
         build "$crate" "www/$folder" "$target_dir" ${features:+--features "$features"}
       done
     done ;;
   bench) build bench www/pkg-bench "$target_dir" ;;
+  # With the relaxed int8 kernel too (quantscope-gemm's relaxed-int8 feature, off in the page).
+  bench-relaxed) CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$RELAXED_FLAGS" build bench www/pkg-bench-relaxed "$target_dir/relaxed" --features quantscope-gemm/relaxed-int8 ;;
   nosimd)
     export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=-simd128"
     build bench www/pkg-nosimd "$target_dir/nosimd" ;;

@@ -29,6 +29,10 @@ const TYPES = {
   '.onnx': 'application/octet-stream',
 };
 
+// Modules the page falls back from when they do not load (www/run/runner.js: the relaxed-SIMD
+// runner, else the plain one): while still being built they are answered 404 at once.
+const FALLBACK_WHILE_BUILDING = new Set(['pkg-run-relaxed']);
+
 // `modules`, when given (scripts/start.mjs), says which www/pkg* folders are still being built:
 // `ready(folder)` resolves once a folder's module is finished, or rejects with why its build failed.
 // A request for a file in such a folder waits for it rather than getting a half-written module.
@@ -37,6 +41,13 @@ export function startServer(port = 0, { modules } = {}) {
     try {
       const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
       const folder = path.match(/^\/www\/(pkg(?:-[a-z-]+)?)\//)?.[1];
+      if (modules && folder && FALLBACK_WHILE_BUILDING.has(folder) && modules.waiting.includes(folder)) {
+        // Not built yet, and the page has a fallback for it: say so at once rather than hold the
+        // Run view until the last module of a first start is built.
+        res.writeHead(404, { 'content-type': 'text/plain', 'content-security-policy': CONTENT_SECURITY_POLICY });
+        res.end(`www/${folder} is still being built`);
+        return;
+      }
       if (modules && folder) {
         try {
           await modules.ready(folder);

@@ -52,6 +52,16 @@ test('every module the page imports is one build-wasm.sh builds', () => {
   for (const folder of imported) assert.ok(listed.includes(folder), `${folder} is imported by the page but not built`);
 });
 
+test('the relaxed runner, which the page falls back from, is answered 404 at once while it is built', async () => {
+  await serving(['pkg-run-relaxed', 'pkg-plot'], async (modules, base) => {
+    const early = await fetch(`${base}/www/pkg-run-relaxed/quantscope.js`);
+    assert.equal(early.status, 404);
+    assert.match(await early.text(), /still being built/);
+    modules.finished('pkg-run-relaxed');
+    assert.equal((await fetch(`${base}/www/pkg-run-relaxed/quantscope.js`)).status, 200);
+  });
+});
+
 test('a request for a module still being built waits for it', async () => {
   await serving(['pkg-plot'], async (modules, base) => {
     const response = fetch(`${base}/www/pkg-plot/quantscope.js`);

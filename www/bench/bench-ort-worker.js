@@ -3,13 +3,16 @@
 // FP32 (www/models/mnist_mlp.onnx in both) and int8 (quantscope's "INT8 dynamic" variant of it;
 // for ORT, www/models/mnist_mlp_int8_ort.onnx, the same model through ORT's own quantize_dynamic).
 // ORT runs its wasm backend on one thread, served from node_modules (no CDN).
+// Where www/pkg-bench-relaxed is built (scripts/build-wasm.sh --bench-relaxed) and the browser
+// has relaxed SIMD, the same engine built with relaxed SIMD (src/gemm/src/relaxed.rs) runs too,
+// as "quantscope relaxed", in the same rounds.
 //
 // Each figure is the median over rounds of the mean time per call, a call being what a page
 // pays for one inference: quantscope's BenchModel.run (input copied in, probabilities copied
 // out) or ORT's `await session.run(...)`. Rounds are long enough that the 0.1 ms resolution of
 // performance.now() (without cross-origin isolation) does not matter.
 import init, { BenchGemmModel, BenchModel, conv_model_onnx, gemm_model_onnx, mnist_test_set } from '../pkg-bench/quantscope.js';
-import { fetchBytes, medianMs as timed, ort, say } from './ort-timing.js';
+import { fetchBytes, interleavedMs, medianMs as timed, ort, say } from './ort-timing.js';
 import { testSetMembers } from '../run/testset.js';
 import { PIXELS, countCorrect } from '../shared/mnist.js';
 
@@ -21,8 +24,21 @@ const CONV = { c: 32, size: 32, m: 64 };
 
 const medianMs = (call) => timed(call, ROUNDS, ROUND_MS);
 
+// The relaxed-SIMD bench build, or null (not built, or no relaxed SIMD here).
+async function relaxedBuild() {
+  try {
+    const mod = await import('../pkg-bench-relaxed/quantscope.js');
+    await mod.default();
+    return mod;
+  } catch (err) {
+    say(`no relaxed-SIMD build: ${err.message}`);
+    return null;
+  }
+}
+
 async function main() {
   await init();
+  const relaxed = await relaxedBuild();
   say('loading the models and the test digits');
   const [fp32Bytes, ortInt8Bytes, testBytes] = await Promise.all([
     fetchBytes('../models/mnist_mlp.onnx'), fetchBytes('../models/mnist_mlp_int8_ort.onnx'), fetchBytes('../models/mnist_test.npz')]);
@@ -33,6 +49,10 @@ async function main() {
   for (const [model, qsInt8, ortBytes] of [['FP32', false, fp32Bytes], ['INT8', true, ortInt8Bytes]]) {
     const qs = new BenchModel(fp32Bytes, qsInt8);
     engines.push({ model, engine: 'quantscope', run: (x, n) => qs.run(x, n) });
+    if (relaxed) {
+      const qr = new relaxed.BenchModel(fp32Bytes, qsInt8);
+      engines.push({ model, engine: 'quantscope relaxed', run: (x, n) => qr.run(x, n) });
+    }
     const session = await ort.InferenceSession.create(ortBytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
     engines.push({
       model, engine: 'onnxruntime-web',
@@ -81,15 +101,22 @@ async function main() {
       ['quantscope', () => (int8 ? qs.run_u8(a) : qs.run_f32(a))],
       ['onnxruntime-web', async () => (await session.run({ a: new ort.Tensor(type, a, shape) })).y.data],
     ];
-    // Both must compute the same result before either is timed.
-    const [ours, theirs] = [await runs[0][1](), await runs[1][1]()];
-    if (ours.length !== theirs.length) throw new Error(`${op}: ${ours.length} outputs against ${theirs.length}`);
-    const worst = ours.reduce((w, v, i) => Math.max(w, Math.abs(v - theirs[i])), 0);
-    if (int8 ? worst !== 0 : worst > 1e-2) throw new Error(`${op}: the engines differ by ${worst}`);
-    for (const [engine, run] of runs) {
-      say(`${engine} ${op}`);
-      const ms = await medianMs(run);
-      self.postMessage({ type: 'gemm', result: { op, engine, shape, micros: ms * 1e3, gop_s: ops / (ms * 1e6) } });
+    if (relaxed) {
+      const qr = new relaxed.BenchGemmModel(bytes, Uint32Array.from(shape));
+      runs.push(['quantscope relaxed', () => (int8 ? qr.run_u8(a) : qr.run_f32(a))]);
+    }
+    // All must compute the same result before any is timed (int8: exactly).
+    const [ours, theirs, ...others] = await Promise.all(runs.map(([, run]) => run()));
+    for (const other of [ours, ...others]) {
+      if (other.length !== theirs.length) throw new Error(`${op}: ${other.length} outputs against ${theirs.length}`);
+      const worst = other.reduce((w, v, i) => Math.max(w, Math.abs(v - theirs[i])), 0);
+      if (int8 ? worst !== 0 : worst > 1e-2) throw new Error(`${op}: the engines differ by ${worst}`);
+    }
+    say(`${op}: ${runs.map(([engine]) => engine).join(', ')}, interleaved`);
+    const times = await interleavedMs(runs.map(([, run]) => run), ROUNDS, ROUND_MS);
+    for (const [i, [engine]] of runs.entries()) {
+      const { median, fastest } = times[i];
+      self.postMessage({ type: 'gemm', result: { op, engine, shape, micros: median * 1e3, gop_s: ops / (median * 1e6), fastest_gop_s: ops / (fastest * 1e6) } });
     }
   }
   self.postMessage({ type: 'done' });

@@ -37,3 +37,32 @@ export async function medianMs(call, rounds, roundMs) {
   times.sort((a, b) => a - b);
   return times[rounds >> 1];
 }
+
+// Several calls timed in interleaved rounds (each round times every call once, so the machine's
+// load moves them alike): per call, the median and the fastest of `rounds` rounds' mean ms per
+// call, each round at least `roundMs` long (sized per call as in medianMs).
+export async function interleavedMs(calls, rounds, roundMs) {
+  const reps = [];
+  for (const call of calls) {
+    let n = 1;
+    for (;;) {
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) await call();
+      if (performance.now() - t0 >= roundMs) break;
+      n *= 2;
+    }
+    reps.push(n);
+  }
+  const times = calls.map(() => []);
+  for (let r = 0; r < rounds; r++) {
+    for (const [c, call] of calls.entries()) {
+      const t0 = performance.now();
+      for (let i = 0; i < reps[c]; i++) await call();
+      times[c].push((performance.now() - t0) / reps[c]);
+    }
+  }
+  return times.map((t) => {
+    t.sort((a, b) => a - b);
+    return { median: t[t.length >> 1], fastest: t[0] };
+  });
+}

@@ -18,7 +18,7 @@
 //   model_free    [handle]                    → undefined
 //
 // Errors are thrown with the engine's message (the worker answers {type: 'error', message}).
-import { Engine } from '../pkg-run/quantscope.js';
+import { Engine } from './runner.js';
 
 let engine = null;
 const models = () => (engine ??= new Engine());

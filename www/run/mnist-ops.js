@@ -19,7 +19,7 @@
 //                                          by the exporter module (www/pkg-export)
 import { engineOps, runnerEngine } from './engine-ops.js';
 import { collectImportance, importanceFile } from './imatrix-ops.js';
-import { mnist_test_set, mnist_variants } from '../pkg-run/quantscope.js';
+import { mnist_test_set, mnist_variants } from './runner.js';
 import { checkpoint } from '../worker-loop.js';
 import { testSetMembers } from './testset.js';
 import { PIXELS, CLASSES, argmax, countCorrect } from '../shared/mnist.js';
@@ -54,6 +54,13 @@ export function builtInCalibrationDigits() {
   return mnist.set?.calibration?.length ? mnist.set.calibration : null;
 }
 
+// The first `count` test digits ([count × 784] pixels), for the build check.
+export function testDigits(count) {
+  const { set } = loaded();
+  const n = Math.min(count, set.count);
+  return { n, data: set.images.subarray(0, n * PIXELS) };
+}
+
 function loaded() {
   if (!mnist.model) throw new Error('the built-in model is not loaded');
   return mnist;
@@ -75,7 +82,9 @@ function variantFor(config) {
   return v;
 }
 
-function withCalibration(config) {
+// `config` with the built-in calibration digits attached when it is a static one (also what the
+// build check, build-check.js, gives both builds).
+export function withCalibration(config) {
   if (config.kind !== 'int8_static') return config;
   const { set } = loaded();
   return { ...config, calibration_inputs: { input: { shape: [set.calibration.length / PIXELS, PIXELS], data: set.calibration } } };

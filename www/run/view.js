@@ -30,6 +30,11 @@ const MARKUP = `
 <section id="run-digits" aria-labelledby="run-digits-title">
   <h2 id="run-digits-title">Handwritten digits: FP32 against quantized</h2>
   <p class="hint" id="run-model-status" aria-live="polite">Loading the built-in model…</p>
+  <div class="run-row">
+    <span class="hint" id="run-build"></span>
+    <button id="run-build-check" type="button" hidden>Check against the plain build</button>
+  </div>
+  <p class="hint" id="run-build-result" aria-live="polite" hidden></p>
   <div id="run-error" class="run-error" role="alert" hidden></div>
   <div class="run-digit-grid">
     <div class="run-input">
@@ -113,6 +118,7 @@ export function mountRun() {
   $('#run-random').onclick = () => pickTest(Math.floor(Math.random() * (state.model?.test_count ?? 1)));
   $('#run-index').onchange = (e) => pickTest(Number(e.target.value));
   $('#run-scheme').onchange = () => predict();
+  $('#run-build-check').onclick = () => checkBuild();
 
   mountAccuracy($('#run-accuracy'), $('#run-sensitivity'), { ready: () => ensureLoaded() });
   const importance = mountImportance($('#run-imatrix'), {
@@ -179,6 +185,7 @@ async function load() {
     `${info.parameters.toLocaleString('en-US')} parameters, ${formatBytes(info.bytes)}). ` +
     `${info.test_count.toLocaleString('en-US')} held-out test digits.`;
   $('#run-index').max = String(info.test_count - 1);
+  showBuild(); // not awaited: a line of text
   state.fixed = fixedColumns(info.variants);
   fillSchemePicker(info.variants);
   // Not awaited: these wait for ensureLoaded(), which resolves when this returns.
@@ -186,6 +193,49 @@ async function load() {
   if (state.pixels === null && state.testIndex === null) pickTest(0);
   else predict();
   return info;
+}
+
+// Which runner build the worker chose (www/run/runner.js), and the check of the relaxed one.
+async function showBuild() {
+  const { build, relaxed_supported: supported } = await runWorker.request('runner_build', []);
+  $('#run-build').textContent = build === 'relaxed'
+    ? 'Engine build: relaxed SIMD (this browser supports it): fused multiply-add in FP32 matrix products; INT8 exact, as in the plain build.'
+    : `Engine build: SIMD128${supported ? ' (the relaxed-SIMD build did not load)' : ' (this browser has no relaxed SIMD)'}.`;
+  $('#run-build-check').hidden = build !== 'relaxed';
+}
+
+// Every variant of the accuracy table on the first 1,000 test digits in both builds: dynamic
+// INT8 ones must be bit-identical, the others (FP32 products, static INT8's FP32 calibration)
+// may differ by the FMA's last bits.
+const CHECK_DIGITS = 1000;
+async function checkBuild() {
+  const button = $('#run-build-check'), out = $('#run-build-result');
+  button.disabled = true;
+  out.hidden = false;
+  out.textContent = 'Running every variant in both builds…';
+  try {
+    const info = await ensureLoaded();
+    const model = await fetchBytes(MODEL_URL);
+    const labels = new Map(info.variants.map((v) => [JSON.stringify(v.config), v.label]));
+    const r = await runWorker.start('runner_check', [model, info.variants.map((v) => v.config), CHECK_DIGITS], {
+      transfer: [model],
+      onProgress: (done, total) => (out.textContent = `Running every variant in both builds… ${done} of ${total}`),
+    }).promise;
+    const exact = r.variants.filter((v) => v.exact), other = r.variants.filter((v) => !v.exact);
+    const broken = exact.filter((v) => !v.identical);
+    const name = (v) => labels.get(JSON.stringify(v.config)) ?? v.config.kind;
+    const maxDiff = Math.max(0, ...other.map((v) => v.max_diff));
+    out.textContent = `${r.digits.toLocaleString('en-US')} test digits, relaxed against plain: ` +
+      (broken.length === 0
+        ? `${exact.length === 1 ? 'the dynamic INT8 variant is' : `the ${exact.length} dynamic INT8 variants are`} identical bit for bit. `
+        : `dynamic INT8 NOT identical: ${broken.map((v) => `${name(v)} (${v.differing} values, max |Δ| ${v.max_diff.toExponential(2)})`).join(', ')}. `) +
+      `The other ${other.length} (FP32 products, and static INT8 calibrated on them; fused multiply-add allowed): ` +
+      `${other.filter((v) => v.identical).length} identical, max |Δ| ${maxDiff.toExponential(2)}.`;
+  } catch (err) {
+    out.textContent = `The check did not run: ${err.message}`;
+  } finally {
+    button.disabled = false;
+  }
 }
 
 // The fourth column's choices: every variant of the accuracy table but the fixed three.

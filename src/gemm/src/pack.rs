@@ -29,7 +29,11 @@ pub(crate) struct F32x4(pub [f32; 4]);
 pub struct PackedI8B {
     k: usize,
     n: usize,
+    /// Empty in the relaxed-SIMD build, whose kernel reads `relaxed` instead.
     pub(crate) data: Vec<I16x8>,
+    /// The relaxed-SIMD kernel's form of B (i8 k-quads, column sums).
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd", feature = "relaxed-int8"))]
+    pub(crate) relaxed: super::relaxed::RelaxedB,
 }
 
 impl PackedI8B {
@@ -41,6 +45,15 @@ impl PackedI8B {
     pub fn new<B: Int8>(k: usize, n: usize, b: &[B], b_zp: &[i32]) -> Self {
         assert!(b.len() >= k * n, "PackedI8B: b is shorter than k×n");
         super::check_zero_points::<B>("b_zp", b_zp, n, "column");
+        #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd", feature = "relaxed-int8"))]
+        return PackedI8B { k, n, data: Vec::new(), relaxed: super::relaxed::RelaxedB::new(k, n, b, b_zp) };
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd", feature = "relaxed-int8")))]
+        PackedI8B { k, n, data: Self::pack_i16(k, n, b, b_zp) }
+    }
+
+    /// SIMD128's i16 k-pair layout (see the type's doc).
+    #[cfg_attr(all(target_arch = "wasm32", target_feature = "relaxed-simd", feature = "relaxed-int8"), allow(dead_code))]
+    fn pack_i16<B: Int8>(k: usize, n: usize, b: &[B], b_zp: &[i32]) -> Vec<I16x8> {
         let kp = k.div_ceil(2);
         let mut data = Vec::with_capacity(n.div_ceil(NR) * kp * 2);
         for j0 in (0..n).step_by(NR) {
@@ -60,7 +73,7 @@ impl PackedI8B {
                 data.push(I16x8(pair[8..].try_into().unwrap()));
             }
         }
-        PackedI8B { k, n, data }
+        data
     }
 
     /// Rows of B (the shared dimension).
@@ -75,7 +88,12 @@ impl PackedI8B {
 
     /// Bytes held (for memory reports).
     pub fn size_bytes(&self) -> usize {
-        self.data.len() * core::mem::size_of::<I16x8>()
+        #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd", feature = "relaxed-int8"))]
+        return self.relaxed.size_bytes();
+        #[allow(unreachable_code)]
+        {
+            self.data.len() * core::mem::size_of::<I16x8>()
+        }
     }
 
     /// The k-pairs of panel `p`: `2·⌈k/2⌉` vectors.
