@@ -374,8 +374,10 @@ test('the first paint waits for no wasm and for under 600 KB of scripts and styl
 // The relaxed-SIMD runner (www/pkg-run-relaxed, the same crate with `+relaxed-simd`: its f32
 // GEMM uses f32x4.relaxed_madd; the int8 GEMM is SIMD128's): 245,506 B by node's zlib when it
 // was added (session 20), the plain runner then 243,696. Only browsers with relaxed SIMD fetch
-// it, instead of www/pkg-run.
-test('the relaxed-SIMD runner module is under 246.5 KB gzipped', async () => {
+// it, instead of www/pkg-run. With the rest of session 20's runner changes merged (the
+// integer depthwise planes, schemes::Decoding): 248,445 B, the plain runner 246,619; the
+// ceiling went to 249,500.
+test('the relaxed-SIMD runner module is under 249.5 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-run-relaxed', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 246_500, `www/pkg-run-relaxed/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 249_500, `www/pkg-run-relaxed/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
