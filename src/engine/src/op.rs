@@ -234,8 +234,9 @@ pub(crate) trait PlanView {
     fn is_output(&self, slot: usize) -> bool;
 }
 
-/// See [`Op::quant_fuser`]: `(the int8 Conv, plan, at) → its fused node`.
-pub(crate) type QuantFuser = fn(&crate::ops::quantized::QuantConv, &dyn PlanView, usize) -> Option<Fused>;
+/// See [`Op::quant_fuser`]: `(the int8 Conv, plan, at) → its fused node`. The int8 Conv comes as
+/// `Any` (ops::quantized downcasts it), so this layer names no op.
+pub(crate) type QuantFuser = fn(&dyn std::any::Any, &dyn PlanView, usize) -> Option<Fused>;
 
 /// A fused node of the run plan: its op, its inputs, its one output slot, and the nodes it
 /// absorbs (they leave the plan).

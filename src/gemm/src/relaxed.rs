@@ -31,8 +31,11 @@
 // build's, which never compiles this file.
 #![allow(clippy::incompatible_msrv)]
 
-use super::pack::NR;
 use super::{int8_bytes, zero_point, Int8};
+
+/// Columns per panel of [`RelaxedB`]: its own layout (pack.rs holds a `RelaxedB` beside its own
+/// panels, so this file takes nothing from it), 8 wide as SIMD128's panels are.
+const NR: usize = 8;
 use core::arch::wasm32::*;
 
 /// 16 bytes, aligned as a vector.

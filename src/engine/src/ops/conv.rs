@@ -264,17 +264,27 @@ impl ConvAttrs {
 }
 
 /// `Conv` (float32).
-#[derive(Debug)]
 pub struct Conv {
     pub attrs: ConvAttrs,
+    /// Its [`Op::quant_fuser`], given by the op table (ops/mod.rs), which names the int8 Conv's
+    /// fusion (ops::quantized) so that this file does not.
+    quant_fuser: crate::op::QuantFuser,
 }
 
-pub fn build_conv(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
+impl std::fmt::Debug for Conv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conv").field("attrs", &self.attrs).finish_non_exhaustive()
+    }
+}
+
+/// A float Conv whose int8 form `Model::quantize` makes fuses as `quant_fuser` says.
+#[allow(private_interfaces)]
+pub fn build_conv(a: &Attrs, quant_fuser: crate::op::QuantFuser) -> Result<Arc<dyn Op>, OpError> {
     let attrs = ConvAttrs::parse(a)?;
     if attrs.window.ceil_mode {
         return Err(OpError::Unsupported("ceil_mode on Conv".into()));
     }
-    Ok(Arc::new(Conv { attrs }))
+    Ok(Arc::new(Conv { attrs, quant_fuser }))
 }
 
 /// The taps of one channel of a 2-D depthwise convolution, a kernel row at a time so that the
@@ -554,7 +564,7 @@ impl Op for Conv {
     }
     #[allow(private_interfaces)]
     fn quant_fuser(&self) -> Option<crate::op::QuantFuser> {
-        Some(crate::ops::quantized::fuse_quant_conv)
+        Some(self.quant_fuser)
     }
     fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
         Ok(vec![conv_f32(&self.attrs, inputs.req(0)?, inputs.req(1)?, inputs.get(2))?])

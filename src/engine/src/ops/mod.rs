@@ -118,7 +118,7 @@ pub static EXTRA: OpSet = &[
     spec("Mean", 1, (1, usize::MAX), (1, 1), minmax::build_mean),
     spec("Pow", 2, (2, 2), (1, 1), minmax::build_pow),
     spec("PRelu", 2, (2, 2), (1, 1), minmax::build_prelu),
-    spec("Conv", 2, (2, 3), (1, 1), conv::build_conv),
+    spec("Conv", 2, (2, 3), (1, 1), build_conv),
     spec("MaxPool", 1, (1, 1), (1, 2), pool::build_maxpool),
     spec("AveragePool", 1, (1, 1), (1, 1), pool::build_averagepool),
     spec("GlobalAveragePool", 1, (1, 1), (1, 1), pool::build_global_averagepool),
@@ -187,6 +187,12 @@ pub static ALL: &[OpSet] = &[BASIC, EXTRA];
 
 /// `Constant` is evaluated when the model loads (see `graph.rs`), so it is not in the table.
 pub const CONSTANT: &str = "Constant";
+
+/// The float Conv, whose int8 form fuses the BatchNormalization and activation after it as
+/// ops::quantized says: named here, in the op table, so that conv.rs need not name the int8 ops.
+fn build_conv(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
+    conv::build_conv(a, quantized::fuse_quant_conv)
+}
 
 /// The op types of `sets`, sorted.
 pub fn supported_ops(sets: &[OpSet]) -> Vec<&'static str> {

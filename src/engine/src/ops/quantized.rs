@@ -199,8 +199,10 @@ impl Op for FusedQuantConv {
 
 /// [`QuantConv::fuse_chain`] of a QuantConv made from a float Conv (its [`Op::quant_fuser`]): the
 /// BatchNormalization and activation after node `at` taken into a [`FusedQuantConv`].
+/// `q` is the QuantConv ([`QuantFuser`] takes it as `Any`); anything else fuses nothing.
 #[allow(private_interfaces)]
-pub(crate) fn fuse_quant_conv(q: &QuantConv, plan: &dyn PlanView, at: usize) -> Option<Fused> {
+pub(crate) fn fuse_quant_conv(q: &dyn std::any::Any, plan: &dyn PlanView, at: usize) -> Option<Fused> {
+    let q = q.downcast_ref::<QuantConv>()?;
     let x = *plan.inputs(at).first()?;
     let m = q.weight_shape[0];
     let tail = conv_tail(plan, at, m, q.weight_shape.len())?;
