@@ -25,7 +25,7 @@
 //! * `layout` must be 0 (the kernel refuses 1).
 
 use super::quant::{dynamic_params, quantize_u8_into};
-use super::recurrent::{activations, Activation};
+use super::recurrent::{shared_attrs, Activation};
 use crate::attr::Attrs;
 use crate::op::{attr_err, dtype_err, f32_input, int_list, shape_err, value_err, BuildCtx, Inputs, Op, OpError};
 use crate::value::{DType, Data, Value};
@@ -70,43 +70,17 @@ struct Weights {
 }
 
 pub fn build_dynamic_quantize_lstm(a: &Attrs, ctx: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
-    a.only(&["activation_alpha", "activation_beta", "activations", "clip", "direction", "hidden_size", "input_forget", "layout"])?;
-    let hidden = match a.int_opt("hidden_size")? {
-        Some(h) if h > 0 => h as usize,
-        Some(h) => return Err(attr_err("hidden_size", format!("must be positive, not {h}"))),
-        None => return Err(attr_err("hidden_size", "is required")),
-    };
-    let (directions, reverse) = match a.string("direction")?.as_deref().unwrap_or("forward") {
-        "forward" => (1, false),
-        "reverse" => (1, true),
-        "bidirectional" => (2, false),
-        other => return Err(attr_err("direction", format!("must be forward, reverse or bidirectional, not '{other}'"))),
-    };
-    if a.int("layout", 0)? != 0 {
+    let s = shared_attrs(a, &["input_forget"], "DynamicQuantizeLSTM", &["Sigmoid", "Tanh", "Tanh"])?;
+    if s.batch_first {
         return Err(attr_err("layout", "must be 0 ([seq, batch, ·]): ONNX Runtime's DynamicQuantizeLSTM has no batch-first layout"));
     }
-    let clip = match a.has("clip") {
-        true => match a.float("clip", 0.0)? {
-            c if c > 0.0 => Some(c),
-            c => return Err(attr_err("clip", format!("must be positive, not {c}"))),
-        },
-        false => None,
-    };
-    let names: Vec<String> = match a.strings("activations")? {
-        Some(n) => n,
-        None => ["Sigmoid", "Tanh", "Tanh"].iter().cycle().take(3 * directions).map(|s| s.to_string()).collect(),
-    };
-    if names.len() != 3 * directions {
-        return Err(attr_err("activations", format!("has {} functions: DynamicQuantizeLSTM needs 3 per direction", names.len())));
-    }
-    let all = activations(&names, &a.floats("activation_alpha")?.unwrap_or_default(), &a.floats("activation_beta")?.unwrap_or_default())?;
     Ok(Arc::new(DynamicQuantizeLstm {
-        hidden,
-        directions,
-        reverse,
+        hidden: s.hidden,
+        directions: s.directions,
+        reverse: s.reverse,
         input_forget: a.flag("input_forget", false)?,
-        clip,
-        functions: all.chunks(3).map(<[_]>::to_vec).collect(),
+        clip: s.clip,
+        functions: s.functions,
         y_declared: ctx.output_names.first().is_some_and(|n| !n.is_empty()),
         weights: None,
     }))

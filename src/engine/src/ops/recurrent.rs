@@ -146,7 +146,19 @@ pub struct Recurrent {
     pub functions: Vec<Vec<Activation>>,
 }
 
-fn build(cell: Cell, a: &Attrs, extra: &[&str]) -> Result<Arc<dyn Op>, OpError> {
+/// The attributes every recurrent op shares (RNN, GRU, LSTM, com.microsoft's
+/// DynamicQuantizeLSTM), checked: `extra` are the op's own attribute names; `op` names it in
+/// errors; each direction has `defaults.len()` activation functions.
+pub(crate) struct Shared {
+    pub hidden: usize,
+    pub directions: usize,
+    pub reverse: bool,
+    pub batch_first: bool,
+    pub clip: Option<f32>,
+    pub functions: Vec<Vec<Activation>>,
+}
+
+pub(crate) fn shared_attrs(a: &Attrs, extra: &[&str], op: &str, defaults: &[&str]) -> Result<Shared, OpError> {
     let mut known = vec!["activation_alpha", "activation_beta", "activations", "clip", "direction", "hidden_size", "layout"];
     known.extend_from_slice(extra);
     a.only(&known)?;
@@ -169,16 +181,30 @@ fn build(cell: Cell, a: &Attrs, extra: &[&str]) -> Result<Arc<dyn Op>, OpError> 
         },
         false => None,
     };
-    let k = cell.functions();
+    let k = defaults.len();
     let names: Vec<String> = match a.strings("activations")? {
         Some(n) => n,
-        None => cell.default_functions().iter().cycle().take(k * directions).map(|s| s.to_string()).collect(),
+        None => defaults.iter().cycle().take(k * directions).map(|s| s.to_string()).collect(),
     };
     if names.len() != k * directions {
-        return Err(attr_err("activations", format!("has {} functions: {} needs {k} per direction", names.len(), cell.name())));
+        return Err(attr_err("activations", format!("has {} functions: {op} needs {k} per direction", names.len())));
     }
     let all = activations(&names, &a.floats("activation_alpha")?.unwrap_or_default(), &a.floats("activation_beta")?.unwrap_or_default())?;
-    Ok(Arc::new(Recurrent { cell, hidden, directions, reverse, batch_first, clip, functions: all.chunks(k).map(<[_]>::to_vec).collect() }))
+    Ok(Shared { hidden, directions, reverse, batch_first, clip, functions: all.chunks(k).map(<[_]>::to_vec).collect() })
+}
+
+fn build(cell: Cell, a: &Attrs, extra: &[&str]) -> Result<Arc<dyn Op>, OpError> {
+    let s = shared_attrs(a, extra, cell.name(), cell.default_functions())?;
+    debug_assert_eq!(cell.functions(), cell.default_functions().len());
+    Ok(Arc::new(Recurrent {
+        cell,
+        hidden: s.hidden,
+        directions: s.directions,
+        reverse: s.reverse,
+        batch_first: s.batch_first,
+        clip: s.clip,
+        functions: s.functions,
+    }))
 }
 
 pub fn build_rnn(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
