@@ -25,9 +25,9 @@
 //! * `layout` must be 0 (the kernel refuses 1).
 
 use super::quant::{dynamic_params, quantize_u8_into};
-use super::recurrent::{shared_attrs, Activation};
+use super::recurrent::{sequence_lengths, shared_attrs, Activation};
 use crate::attr::Attrs;
-use crate::op::{attr_err, dtype_err, f32_input, int_list, shape_err, value_err, BuildCtx, Inputs, Op, OpError};
+use crate::op::{attr_err, dtype_err, f32_input, shape_err, value_err, BuildCtx, Inputs, Op, OpError};
 use crate::value::{DType, Data, Value};
 use quantscope_gemm::PackedI8B;
 use std::sync::Arc;
@@ -297,16 +297,7 @@ impl Op for DynamicQuantizeLstm {
             Some(b) => return Err(shape_err(format!("B is {:?}, not [{dirs}, {}]", b.shape(), 8 * hid))),
             None => None,
         };
-        let lens: Vec<usize> = match inputs.get(4) {
-            Some(l) => {
-                let l = int_list(l, "sequence_lens")?;
-                if l.len() != batch || l.iter().any(|&v| v < 0 || v as usize > seq) {
-                    return Err(value_err(format!("sequence_lens {l:?} must give {batch} lengths in [0, {seq}]")));
-                }
-                l.into_iter().map(|v| v as usize).collect()
-            }
-            None => vec![seq; batch],
-        };
+        let lens = sequence_lengths(inputs.get(4), batch, seq)?;
         let h0 = state(inputs.get(5), [dirs, batch, hid], "initial_h")?;
         let c0 = state(inputs.get(6), [dirs, batch, hid], "initial_c")?;
         let peep = match inputs.get(7) {

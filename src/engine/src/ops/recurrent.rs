@@ -193,6 +193,17 @@ pub(crate) fn shared_attrs(a: &Attrs, extra: &[&str], op: &str, defaults: &[&str
     Ok(Shared { hidden, directions, reverse, batch_first, clip, functions: all.chunks(k).map(<[_]>::to_vec).collect() })
 }
 
+/// `sequence_lens` (input 4 of the recurrent ops): `batch` lengths in `[0, seq]`, or every
+/// sequence whole when it is absent.
+pub(crate) fn sequence_lengths(input: Option<&Value>, batch: usize, seq: usize) -> Result<Vec<usize>, OpError> {
+    let Some(l) = input else { return Ok(vec![seq; batch]) };
+    let l = int_list(l, "sequence_lens")?;
+    if l.len() != batch || l.iter().any(|&v| v < 0 || v as usize > seq) {
+        return Err(value_err(format!("sequence_lens {l:?} must give {batch} lengths in [0, {seq}]")));
+    }
+    Ok(l.into_iter().map(|v| v as usize).collect())
+}
+
 fn build(cell: Cell, a: &Attrs, extra: &[&str]) -> Result<Arc<dyn Op>, OpError> {
     let s = shared_attrs(a, extra, cell.name(), cell.default_functions())?;
     debug_assert_eq!(cell.functions(), cell.default_functions().len());
@@ -290,16 +301,7 @@ impl Op for Recurrent {
             Some(b) => return Err(shape_err(format!("B is {:?}, not [{dirs}, {}]", b.shape(), 2 * g * hid))),
             None => vec![0.0; dirs * 2 * g * hid],
         };
-        let lens: Vec<usize> = match inputs.get(4) {
-            Some(l) => {
-                let l = int_list(l, "sequence_lens")?;
-                if l.len() != batch || l.iter().any(|&v| v < 0 || v as usize > seq) {
-                    return Err(value_err(format!("sequence_lens {l:?} must give {batch} lengths in [0, {seq}]")));
-                }
-                l.into_iter().map(|v| v as usize).collect()
-            }
-            None => vec![seq; batch],
-        };
+        let lens = sequence_lengths(inputs.get(4), batch, seq)?;
         // Initial states arrive as [dirs, batch, hidden] ([batch, dirs, hidden] with layout 1).
         let reorder = |v: Vec<f32>| -> Vec<f32> {
             if !self.batch_first {
