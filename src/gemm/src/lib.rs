@@ -29,7 +29,9 @@
 //! Exactness: the integer GEMM is bit-exact with [`reference::matmul_integer`] (wrapping i32)
 //! on every target. The f32 GEMM is bit-exact with [`reference::gemm_f32`] too: every kernel
 //! computes each `C[i][j]` as `((0 + a₀b₀) + a₁b₁) + …` over l in order, with a separately
-//! rounded multiply and add (no FMA), which is exactly the reference's sum. The tolerance a
+//! rounded multiply and add (no FMA), which is exactly the reference's sum. A mostly-zero A
+//! (a one-hot encoding) takes a path that skips its zeros (`sparse.rs`), which changes no bit
+//! when B is finite and is not taken when it is not. The tolerance a
 //! caller comparing against another library (a different summation order) should use is
 //! `|Δ| ≤ k·ε·Σ_l |a_il·b_lj|` (ε = 2⁻²⁴).
 //!
@@ -52,6 +54,7 @@ pub mod reference;
 mod relaxed;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod simd128;
+mod sparse;
 
 pub use pack::{PackedF32B, PackedI8B, NR};
 /// Four rows of four 32-bit lanes transposed (the panel packers' shuffle; the training crate's
@@ -152,6 +155,12 @@ pub fn gemm_f32(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32
 pub fn gemm_f32_packed(m: usize, a: &[f32], b: &PackedF32B, c: &mut [f32]) {
     let (k, n) = (b.k(), b.n());
     assert!(a.len() >= m * k && c.len() >= m * n, "gemm_f32_packed: slices shorter than m×k, m×n");
+    if sparse::worth_it(&a[..m * k], b) {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        return simd128::gemm_f32_sparse(m, a, b, c);
+        #[allow(unreachable_code)]
+        return portable::gemm_f32_sparse(m, a, b, c);
+    }
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     return simd128::gemm_f32_packed(m, a, b, c);
     #[allow(unreachable_code)]

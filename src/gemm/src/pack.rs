@@ -127,6 +127,9 @@ pub struct PackedF32B {
     k: usize,
     n: usize,
     pub(crate) data: Vec<F32x4>,
+    /// Every element of B is finite: then a zero in A contributes exactly nothing and
+    /// `sparse.rs` may skip it.
+    pub(crate) finite: bool,
 }
 
 impl PackedF32B {
@@ -143,7 +146,8 @@ impl PackedF32B {
                 data.push(F32x4(row[4..].try_into().unwrap()));
             }
         }
-        PackedF32B { k, n, data }
+        let finite = b[..k * n].iter().all(|v| v.is_finite());
+        PackedF32B { k, n, data, finite }
     }
 
     /// Rows of B (the shared dimension).

@@ -28,6 +28,18 @@ pub fn matmul_integer_packed<A: Int8>(m: usize, a: &[A], a_zp: &[i32], b: &Packe
     }
 }
 
+/// [`super::gemm_f32_packed`] for a mostly-zero A (`sparse.rs`): the same multiply-add.
+pub fn gemm_f32_sparse(m: usize, a: &[f32], b: &PackedF32B, c: &mut [f32]) {
+    let mac = |mut acc: [f32; NR], x: f32, b: &PackedF32B, p: usize, l: usize| {
+        let v = &b.panel(p)[2 * l..2 * l + 2];
+        for (col, acc) in acc.iter_mut().enumerate() {
+            *acc += x * v[col / 4].0[col % 4];
+        }
+        acc
+    };
+    super::sparse::gemm_f32_sparse(m, a, b, c, [0f32; NR], mac, |acc, out| out.copy_from_slice(&acc));
+}
+
 /// See [`super::gemm_f32_packed`].
 pub fn gemm_f32_packed(m: usize, a: &[f32], b: &PackedF32B, c: &mut [f32]) {
     let (k, n) = (b.k(), b.n());

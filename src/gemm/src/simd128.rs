@@ -333,6 +333,26 @@ pub fn gemm_f32_packed(m: usize, a: &[f32], b: &PackedF32B, c: &mut [f32]) {
     drive::<MulAddF32>(m, panels, words_mut(c), |i, rows, out| pack_a_f32(a, k, i, rows, out));
 }
 
+/// [`super::gemm_f32_packed`] for a mostly-zero A (`sparse.rs`), with [`MulAddF32`]'s
+/// multiply-add (the relaxed build's too).
+pub fn gemm_f32_sparse(m: usize, a: &[f32], b: &PackedF32B, c: &mut [f32]) {
+    let mac = |acc: [v128; 2], x: f32, b: &PackedF32B, p: usize, l: usize| {
+        let v = &b.panel(p)[2 * l..2 * l + 2];
+        let x = f32x4_splat(x);
+        // SAFETY: each F32x4 is four f32, 16 readable bytes (v128_load needs no alignment).
+        let (lo, hi) = unsafe { (v128_load(v[0].0.as_ptr() as *const v128), v128_load(v[1].0.as_ptr() as *const v128)) };
+        [MulAddF32::mac(acc[0], x, lo), MulAddF32::mac(acc[1], x, hi)]
+    };
+    let store = |acc: [v128; 2], out: &mut [f32]| {
+        // SAFETY: `out` is NR = 8 writable f32.
+        unsafe {
+            v128_store(out.as_mut_ptr() as *mut v128, acc[0]);
+            v128_store(out.as_mut_ptr().add(4) as *mut v128, acc[1]);
+        }
+    };
+    super::sparse::gemm_f32_sparse(m, a, b, c, [f32x4_splat(0.0); 2], mac, store);
+}
+
 /// All m rows of the f32 A packed as [`chunk`] reads them (blocks of MR rows, then the rest),
 /// for [`gemm_f32_panel_group`].
 pub(crate) fn pack_a_f32_all(m: usize, k: usize, a: &[f32]) -> Vec<u32> {

@@ -297,6 +297,39 @@ fn gemm_f32_is_bit_exact_with_reference() {
     }
 }
 
+/// A mostly-zero A (one-hot rows, and rows of a few values among ±0) takes the path that skips
+/// zeros: the same bits as the reference, NaN and ±∞ in A kept; a B holding ±∞ or NaN (where
+/// 0·b is NaN) goes the dense way and still matches.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn gemm_f32_of_a_mostly_zero_a_is_bit_exact_with_reference() {
+    let mut r = Rng::new(11);
+    for (m, k, n) in [(1, 257, 128), (7, 257, 13), (33, 64, 8), (5, 300, 21), (64, 40, 1)] {
+        for b_special in [None, Some(f32::INFINITY), Some(f32::NAN)] {
+            let mut a = vec![0f32; m * k];
+            for (i, row) in a.chunks_mut(k).enumerate() {
+                row.iter_mut().for_each(|x| *x = if r.next() % 3 == 0 { -0.0 } else { 0.0 });
+                row[(r.next() % k as u64) as usize] = match i % 4 {
+                    0 => 1.0,
+                    1 => r.normal(),
+                    2 => [f32::NAN, f32::NEG_INFINITY, 1e-45][i % 3],
+                    _ => 0.0,
+                };
+            }
+            let mut b: Vec<f32> = (0..k * n).map(|_| if r.next() % 8 == 0 { -0.0 } else { r.normal() * 3.0 }).collect();
+            if let Some(v) = b_special {
+                b[(r.next() % (k * n) as u64) as usize] = v;
+            }
+            let mut want = vec![0f32; m * n];
+            reference::gemm_f32(m, k, n, &a, &b, &mut want);
+            let mut got = vec![f32::NAN; m * n];
+            gemm::gemm_f32_packed(m, &a, &PackedF32B::new(k, n, &b), &mut got);
+            assert!(same_f32(&got, &want), "m={m} k={k} n={n} B special {b_special:?}: {:?}", first_diff(&got, &want, n));
+        }
+    }
+}
+
 /// The relaxed build's f32 GEMM (`f32x4.relaxed_madd`, fused or not) against the plain sum
 /// (the reference, which the plain build equals bit for bit): each sum in either form lies
 /// within γ_k·Σ|a·b| of the exact one (γ_k = k·u/(1 − k·u), u = 2⁻²⁴), so they differ by at most
