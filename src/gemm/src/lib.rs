@@ -271,6 +271,9 @@ pub fn matmul_integer_packed<A: Int8>(m: usize, a: &[A], a_zp: &[i32], b: &Packe
     let (k, n) = (b.k(), b.n());
     assert!(a.len() >= m * k && c.len() >= m * n, "matmul_integer_packed: slices shorter than m×k, m×n");
     check_zero_points::<A>("a_zp", a_zp, m, "row");
+    if sparse::worth_it_int8(m, k, a, a_zp, b) {
+        return sparse::matmul_integer_sparse(m, a, a_zp, b, c);
+    }
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     return packed_kernel(m, a, a_zp, b, c);
     #[allow(unreachable_code)]

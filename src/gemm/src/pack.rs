@@ -96,6 +96,11 @@ impl PackedI8B {
         }
     }
 
+    /// Whether `data` holds the i16 k-pair panels (every build but relaxed-int8's).
+    pub(crate) fn has_i16_panels(&self) -> bool {
+        cfg!(not(all(target_arch = "wasm32", target_feature = "relaxed-simd", feature = "relaxed-int8")))
+    }
+
     /// The k-pairs of panel `p`: `2·⌈k/2⌉` vectors.
     pub(crate) fn panel(&self, p: usize) -> &[I16x8] {
         let len = self.k.div_ceil(2) * 2;

@@ -8,8 +8,13 @@
 //! sum never is −0). Skipping those terms, and keeping every other in order with the same
 //! multiply-add, gives the same result. An infinite or NaN `b_l` makes `0·b_l` a NaN, so a B
 //! that holds one never takes this path ([`super::PackedF32B`] records it when packed).
+//!
+//! The integer GEMM's sums are exact (wrapping i32, in any order), so there an A equal to its
+//! zero point almost everywhere (a one-hot A quantized dynamically: 0 is the zero point) skips
+//! those terms with no condition.
 
-use super::pack::{PackedF32B, NR};
+use super::pack::{PackedF32B, PackedI8B, NR};
+use super::{zero_point, Int8};
 
 /// At most one element of A in this many nonzero for the sparse path. Each kept term costs a
 /// B row gathered from every panel (a cache line each) instead of a register-blocked stream:
@@ -55,6 +60,49 @@ pub(crate) fn gemm_f32_sparse<Acc: Copy>(
             let mut row = [0f32; NR];
             store(acc, &mut row);
             c[i * n + p * NR..][..cols].copy_from_slice(&row[..cols]);
+        }
+    }
+}
+
+/// Whether A (m×k, row zero points `a_zp`) equals its zero point at all but one element in
+/// [`DENSITY_DIVISOR`], stopping as soon as it does not.
+pub(crate) fn worth_it_int8<A: Int8>(m: usize, k: usize, a: &[A], a_zp: &[i32], b: &PackedI8B) -> bool {
+    if b.n() < NR || !b.has_i16_panels() {
+        return false;
+    }
+    let budget = m * k / DENSITY_DIVISOR;
+    let mut kept = 0;
+    for i in 0..m {
+        let za = zero_point(a_zp, i);
+        kept += a[i * k..(i + 1) * k].iter().filter(|x| x.to_i32() != za).count();
+        if kept > budget {
+            return false;
+        }
+    }
+    true
+}
+
+/// C (m×n, i32) = (A − a_zp) · B' summing only the terms where A differs from its zero point:
+/// the same wrapping sum as every other integer kernel (`B'` as [`PackedI8B`] holds it).
+pub(crate) fn matmul_integer_sparse<A: Int8>(m: usize, a: &[A], a_zp: &[i32], b: &PackedI8B, c: &mut [i32]) {
+    let (k, n) = (b.k(), b.n());
+    let mut terms: Vec<(usize, i32)> = Vec::with_capacity(k);
+    for i in 0..m {
+        let za = zero_point(a_zp, i);
+        terms.clear();
+        terms.extend(a[i * k..(i + 1) * k].iter().enumerate().map(|(l, x)| (l, x.to_i32() - za)).filter(|&(_, d)| d != 0));
+        for p in 0..n.div_ceil(NR) {
+            let panel = b.panel(p);
+            let mut acc = [0i32; NR];
+            for &(l, d) in &terms {
+                // k-pair l/2, row l%2 of it: [B'(2q, c), B'(2q+1, c)] for c in 4-column halves.
+                let pair = &panel[l / 2 * 2..l / 2 * 2 + 2];
+                for (col, acc) in acc.iter_mut().enumerate() {
+                    *acc = acc.wrapping_add(d * pair[col / 4].0[(col % 4) * 2 + l % 2] as i32);
+                }
+            }
+            let cols = NR.min(n - p * NR);
+            c[i * n + p * NR..][..cols].copy_from_slice(&acc[..cols]);
         }
     }
 }

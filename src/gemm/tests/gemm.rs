@@ -261,6 +261,39 @@ fn packed_b_is_reused_across_batch_sizes() {
     }
 }
 
+/// An A at its zero point almost everywhere (a one-hot input quantized: 0 is the zero point)
+/// takes the path that skips those terms: the reference's wrapping sums exactly, for every type
+/// pair, per-row zero points, and extreme values (wrap-around) in the kept terms.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn matmul_integer_of_an_a_at_its_zero_point_is_exact() {
+    fn case<A: FromI32, B: FromI32>(r: &mut Rng, (m, k, n): (usize, usize, usize)) {
+        let a_zp = zero_points::<A>(r, m, true, false);
+        let b_zp = zero_points::<B>(r, n, true, false);
+        let a: Vec<A> = (0..m * k)
+            .map(|idx| {
+                let (i, l) = (idx / k, idx % k);
+                A::from_i32(if l == (i * 7) % k { r.int(A::MIN, A::MAX) } else { a_zp[i] })
+            })
+            .collect();
+        let b: Vec<B> = values(r, k * n, true);
+        let mut want = vec![0i32; m * n];
+        reference::matmul_integer(m, k, n, &a, &a_zp, &b, &b_zp, &mut want);
+        let mut got = vec![i32::MIN; m * n];
+        gemm::matmul_integer_packed(m, &a, &a_zp, &PackedI8B::new(k, n, &b, &b_zp), &mut got);
+        if let Some(d) = first_diff(&got, &want, n) {
+            panic!("{}×{} m={m} k={k} n={n}: {d}", std::any::type_name::<A>(), std::any::type_name::<B>());
+        }
+    }
+    let mut r = Rng::new(13);
+    for shape in [(1, 257, 128), (9, 257, 13), (40, 33, 8), (3, 64, 21)] {
+        case::<u8, i8>(&mut r, shape);
+        case::<u8, u8>(&mut r, shape);
+        case::<i8, i8>(&mut r, shape);
+        case::<i8, u8>(&mut r, shape);
+    }
+}
+
 // ------------------------------------------------------------------------------ f32
 
 #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
