@@ -577,6 +577,20 @@ impl Op for OneHot {
                 (i >= 0.0 && i < depth as f64).then_some(i as usize)
             })
             .collect();
+        // f32 (every float model's case): `off` everywhere, then `on` at each hot position, one
+        // write per index instead of a pick per element (magika: 3072 × 257 outputs, 1 hot in 257).
+        if let Some(&[off, on]) = values.as_f32() {
+            let mut out = vec![off; len];
+            let outer: usize = shape[..axis].iter().product();
+            for o in 0..outer {
+                for k in 0..inner {
+                    if let Some(d) = hot[o * inner + k] {
+                        out[(o * depth + d) * inner + k] = on;
+                    }
+                }
+            }
+            return Ok(vec![Value::f32(out_shape, out)]);
+        }
         let data = values.data().pick(len, |start, block| {
             // (o, d, k) of the block's first element, then carried along: three divisions per
             // element had been magika's whole OneHot time (3072 × 257 outputs).
