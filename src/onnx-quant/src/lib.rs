@@ -50,6 +50,7 @@ pub mod nbits;
 pub mod static_qdq;
 pub mod types;
 pub mod weights;
+pub mod work;
 
 use quantscope_formats::onnx::OnnxError;
 use std::fmt;
