@@ -128,17 +128,19 @@ test('a pooled HQQ quantization is cancelled and the page quantizes again; 1 wor
   assert.equal(await page.textContent('#run-custom-error'), '');
 
   // The page goes on: the same quantization with one worker and with two, the same bytes
-  const times = [];
+  const times = [], encoding = [];
   const files = [];
   for (const n of [1, 2]) {
     await setWorkers(page, n);
     files.push(await download(page, 300000));
     times.push(Number(/Quantized in ([\d.]+) s on (\d+) worker/.exec(await page.textContent('#run-custom-nbits-result'))[1]));
+    encoding.push(Number(await page.evaluate(() => document.body.dataset.onnxNbitsEncodeSeconds)));
   }
   assert.deepEqual(files.map((f) => f.workers), [1, 2]);
   assert.ok(Buffer.compare(files[0].bytes, files[1].bytes) === 0, 'two workers wrote other bytes than one');
   console.log(`HQQ 4-bit b32 of 8 × 512×512 MatMuls: ${times[0].toFixed(2)} s on 1 worker, ${times[1].toFixed(2)} s on 2 ` +
-    `(${(times[0] / times[1]).toFixed(2)}× faster)`);
+    `(${(times[0] / times[1]).toFixed(2)}× faster); the weights' encoding alone ${encoding[0].toFixed(2)} s and ` +
+    `${encoding[1].toFixed(2)} s (${(encoding[0] / encoding[1]).toFixed(2)}×)`);
   assert.deepEqual(page.errors, []);
   await page.close();
 });

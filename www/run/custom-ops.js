@@ -46,7 +46,8 @@
 //                                          www/pkg-nbits, loaded on first use), each weight encoded on one of up to
 //                                          `workers` pool workers (run/pool.js; the same bytes for any count); progress per
 //                                          step and per weight, Cancel between them; then that file run by the engine
-//                                          against FP32 (`seconds`: planning, encoding and writing the file)
+//                                          against FP32 (`seconds`: planning, encoding and writing the file;
+//                                          `encode_seconds`: the weights' encoding alone)
 //   custom_imatrix    [npyBytes | null, shapes] → llama-imatrix's statistics of the model's MatMul/Gemm
 //                                          weights over those inputs, one batch (imatrix-ops.js)
 //   custom_imatrix_file []               → the last one as llama.cpp's imatrix.gguf (Uint8Array)
@@ -298,15 +299,18 @@ export const customOps = {
     const { model, inputs } = modelInputs(npyBytes, shapes);
     await step(0);
     const { NBitsPlan } = await nbitsModule();
+    const started = performance.now();
     let plan = new NBitsPlan(custom.bytes, options.bits, options.block_size, options.symmetric, options.format, options.method, options.gather);
     let q;
     const size = poolSize(workers, plan.count());
-    const started = performance.now();
+    let encodeSeconds = 0;
     try {
       total = plan.count() + 3;
       await step(1);
       const o = { bits: options.bits, block_size: options.block_size, symmetric: options.symmetric, format: options.format, method: options.method };
+      const encoding = performance.now();
       await encodeWeights(id, plan, size, 'nbits_encode', o, (done) => self.postMessage({ id, type: 'progress', done: 1 + done, total }));
+      encodeSeconds = (performance.now() - encoding) / 1000;
       q = plan.finish(); // consumes the plan
       plan = null;
     } finally {
@@ -322,7 +326,7 @@ export const customOps = {
       const reference = engine.run(model.handle, inputs, 0).outputs;
       const quantized = engine.run(loaded.handle, inputs, 0).outputs;
       const outputs = Object.entries(reference).map(([name, ref]) => ({ name, metrics: output_error(ref.data, quantized[name].data) }));
-      return { bytes, source_bytes: custom.bytes.length, ...report, outputs, workers: size, seconds };
+      return { bytes, source_bytes: custom.bytes.length, ...report, outputs, workers: size, seconds, encode_seconds: encodeSeconds };
     } finally {
       engine.free(loaded.handle);
     }

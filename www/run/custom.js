@@ -598,6 +598,7 @@ async function exportNbits() {
       ` Quantized in ${r.seconds.toFixed(2)} s on ${r.workers} worker${r.workers === 1 ? '' : 's'}.`;
     document.body.dataset.onnxNbits = name;
     document.body.dataset.onnxNbitsWorkers = String(r.workers);
+    document.body.dataset.onnxNbitsEncodeSeconds = String(r.encode_seconds);
   } catch (err) {
     fail('#run-custom-error', `Quantizing ${state.model.name} to weight-only INT${bits}: ${err.message}`);
   } finally {
