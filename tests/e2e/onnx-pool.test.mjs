@@ -4,7 +4,7 @@
 // With 1, 2 and 3 workers the downloaded file is the same bytes, for round to nearest and HQQ
 // (the MNIST MatMul MLP, three MatMuls) and for Gather tables (the embedding model). A pooled
 // HQQ quantization of a bigger model (eight 512×512 MatMuls written in the page) is cancelled
-// mid-way and the page quantizes again at once; the times with one worker and with two are
+// mid-way, which ends its workers, and the page quantizes again at once; the times with one worker and with two are
 // logged (a measurement, not a test: see the README).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,6 +22,13 @@ async function openRun() {
   await page.goto(`${browser.url}#run`);
   await page.waitForFunction(() => /held-out test digits/.test(document.querySelector('#run-model-status')?.textContent ?? ''), null, { timeout: 60000 });
   return page;
+}
+
+// The page's worker count once it has fallen back to `n` (workers end asynchronously), or
+// what it is after 5 s.
+async function workersBackTo(page, n) {
+  for (let i = 0; i < 50 && page.workers().length !== n; i++) await new Promise((r) => setTimeout(r, 100));
+  return page.workers().length;
 }
 
 // The pool size the next quantization asks for, as a link would set it.
@@ -116,13 +123,16 @@ test('a pooled HQQ quantization is cancelled and the page quantizes again; 1 wor
   await dropBigModel(page, 512, 8);
   await choose(page, { method: 'hqq' });
 
-  // Cancel once the pool has answered for a weight or two
+  // Cancel once the pool (two more workers, nested in the Run worker) has answered for a weight
   await setWorkers(page, 2);
+  const before = page.workers().length;
   await page.click('#run-custom-nbits-go');
   const bar = '#run-custom-nbits-progress progress';
   await page.waitForFunction((bar) => document.querySelector(bar)?.value >= 2, bar, { timeout: 120000 });
+  assert.equal(page.workers().length, before + 2, 'the pool is running, 2 workers');
   await page.click('#run-custom-nbits-progress button');
   await page.waitForFunction(() => /cancelled/.test(document.querySelector('#run-custom-nbits-result')?.textContent ?? ''), null, { timeout: 30000 });
+  assert.equal(await workersBackTo(page, before), before, 'Cancel terminates the pool');
   assert.equal(await page.textContent('#run-custom-nbits-result'), 'Weight-only INT4 quantization cancelled.');
   assert.equal(await page.locator('#run-custom-nbits-go').isDisabled(), false);
   assert.equal(await page.textContent('#run-custom-error'), '');
