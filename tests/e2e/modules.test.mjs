@@ -250,12 +250,18 @@ test('the exporter module is under 100 KB gzipped and carries only the exporter'
 // that file is asked for) was 70,011 B by gzip -9 when it was added in session 16 (in the
 // exporter it would have taken that module from 94,434 to 104,402 B, past its ceiling); 2- and
 // 8-bit MatMulNBits and the reshape chain after a squeezed B (session 17) took it to ~74,100, HQQ
-// (its solver and powf) to ~78,000, FLOAT16 weights to 79,307, Gather tables to 82,674.
-test('the weight-only INT4 module is under 84 KB gzipped and carries only its writer', async () => {
+// (its solver and powf) to ~78,000, FLOAT16 weights to 79,307, Gather tables to 82,674. Session
+// 21 cut it into a plan and per-weight jobs for the page's pool of workers (NBitsPlan,
+// encode_nbits_weight) in place of the one-call quantize_onnx_nbits: 83,009 → 90,679 B, measured
+// both on the same machine (the plan and the file's writing became two functions, the quantizers'
+// dispatch a third, beside the jobs' transport and the checks of a worker's answer), so the
+// ceiling went from 84,000 to 91,500. A pool worker loads the whole module though it needs only
+// the quantizers; a module of its own for them would save the pool's downloads.
+test('the weight-only INT4 module is under 91.5 KB gzipped and carries only its writer', async () => {
   const gz = gzipSync(await pkg('pkg-nbits', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 84_000, `www/pkg-nbits/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 91_500, `www/pkg-nbits/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const nbits = await exportsOf('pkg-nbits');
-  assert.ok(nbits.has('quantize_onnx_nbits'));
+  assert.ok(nbits.has('NBitsPlan') && nbits.has('encode_nbits_weight'));
   for (const name of ['Workspace', 'Engine', 'Lesson', 'TrainingRun', 'quantize_onnx_dynamic', 'quantize_onnx_static']) {
     assert.ok(!nbits.has(name), `the weight-only INT4 module has ${name}`);
   }

@@ -5,7 +5,7 @@
 import { draw_histograms } from '../pkg-plot/quantscope.js';
 import { ggufFileTypes, ggufTypes } from './lists.js';
 import { $ } from '../shared/dom.js';
-import { getParam } from '../urlstate.js';
+import { poolWorkers } from '../shared/pool.js';
 import { app } from '../app.js';
 import { imatrixLoaded, showPreviewEntry } from './imatrix.js';
 import { drawLayerMap, wireMixFit } from './mix-fit.js';
@@ -77,10 +77,7 @@ let exportJob = null;
 
 // Workers for the whole-model comparison and the GGUF exports: one per core the browser
 // reports, or the URL's #inspect?workers=N (to compare the speed-up, see the README).
-export function poolWorkers() {
-  const asked = Number(getParam('workers'));
-  return Number.isInteger(asked) && asked > 0 ? asked : (navigator.hardwareConcurrency ?? 2);
-}
+export { poolWorkers };
 
 // The GGUF export control: pick one loaded file and a ggml type, then the worker quantizes every
 // tensor of that file and the page saves the .gguf it assembles.

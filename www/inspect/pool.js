@@ -5,46 +5,12 @@
 // encode op (pieces.js) with the worker-loop.js protocol. The pool lives for one comparison: a cancel or an error terminates
 // its workers at once, even mid-job, and the memory they grew goes with them.
 import { checkpoint } from '../worker-loop.js';
+import { startWorker as startPoolWorker } from '../shared/pool.js';
 
-// More workers than this would each hold a copy of a tensor and its round trips (a 16M-value
-// tensor is ~64 MB a copy) for little gain.
-export const MAX_POOL_WORKERS = 8;
+export { MAX_POOL_WORKERS, poolSize } from '../shared/pool.js';
 
-// The pool size for `requested` workers (the page asks for navigator.hardwareConcurrency):
-// at least 1, at most MAX_POOL_WORKERS and the number of jobs.
-export function poolSize(requested, jobs) {
-  const n = Number.isInteger(requested) && requested > 0 ? requested : 2;
-  return Math.max(1, Math.min(n, MAX_POOL_WORKERS, jobs));
-}
-
-export function startWorker() {
-  const worker = new Worker(new URL('../worker.js', import.meta.url), { type: 'module' });
-  const pending = new Map();
-  let next = 0;
-  worker.onmessage = ({ data }) => {
-    const job = pending.get(data.id);
-    if (!job || data.type === 'progress') return;
-    pending.delete(data.id);
-    if (data.type === 'result') job.resolve(data.value);
-    else job.reject(new Error(data.message));
-  };
-  // A worker that fails to start (its module or wasm would not load) fails its jobs.
-  worker.onerror = (e) => {
-    e.preventDefault?.();
-    for (const job of pending.values()) job.reject(new Error(`a pool worker failed: ${e.message ?? 'it did not start'}`));
-    pending.clear();
-  };
-  return {
-    run(op, args, transfer) {
-      const id = ++next;
-      return new Promise((resolve, reject) => {
-        pending.set(id, { resolve, reject });
-        worker.postMessage({ id, op, args }, transfer);
-      });
-    },
-    terminate: () => worker.terminate(),
-  };
-}
+// A pool worker: the workbench worker, started empty.
+export const startWorker = () => startPoolWorker(new URL('../worker.js', import.meta.url));
 
 // Runs `jobs` ([{values: () => Float32Array, shape, ids}]) on `size` workers, each job's answer
 // (one report per id, in order) passed to onResult(job, reports) as it arrives. Between two

@@ -38,12 +38,16 @@
 //                                          module, www/pkg-convert, loaded on first use), with progress
 //                                          per step and Cancel between them; then that file run
 //                                          by the engine against FP32 (run_error: why it could not)
-//   custom_nbits      [options: {bits, block_size, symmetric, format: 'qoperator' | 'qdq', method: 'rtn' | 'hqq', gather}, npyBytes | null, shapes]
-//                                        → {bytes, source_bytes, quantized, kept, outputs: [{name, metrics}]}: 4-bit
+//   custom_nbits      [options: {bits, block_size, symmetric, format: 'qoperator' | 'qdq', method: 'rtn' | 'hqq', gather}, npyBytes | null, shapes,
+//                                          workers]
+//                                        → {bytes, source_bytes, quantized, kept, outputs: [{name, metrics}], workers, seconds}: 4-bit
 //                                          weights as ONNX Runtime's MatMulNBitsQuantizer (RTN) writes them, com.microsoft
 //                                          MatMulNBits or blocked int4 DequantizeLinear (the weight-only INT4 module,
-//                                          www/pkg-nbits, loaded on first use); progress per step, Cancel between them;
-//                                          then that file run by the engine against FP32
+//                                          www/pkg-nbits, loaded on first use), each weight encoded on one of up to
+//                                          `workers` pool workers (run/pool.js; the same bytes for any count); progress per
+//                                          step and per weight, Cancel between them; then that file run by the engine
+//                                          against FP32 (`seconds`: planning, encoding and writing the file;
+//                                          `encode_seconds`: the weights' encoding alone)
 //   custom_imatrix    [npyBytes | null, shapes] → llama-imatrix's statistics of the model's MatMul/Gemm
 //                                          weights over those inputs, one batch (imatrix-ops.js)
 //   custom_imatrix_file []               → the last one as llama.cpp's imatrix.gguf (Uint8Array)
@@ -56,6 +60,7 @@ import { qdqModule, calibModule } from './qdq.js';
 import { builtInCalibrationDigits } from './mnist-ops.js';
 import { collectImportance, importanceFile } from './imatrix-ops.js';
 import { checkpoint } from '../worker-loop.js';
+import { encodeWeights, poolSize } from './pool.js';
 
 // Up to this many timed runs, as many as fit in the budget (at least one).
 export const CUSTOM_SAMPLES = 5;
@@ -282,28 +287,46 @@ export const customOps = {
     }
   },
 
-  // The loaded model with weight-only 2/4/8-bit MatMuls; three steps (load the module, quantize, run
-  // the file against FP32), each reported, Cancel checked between them.
-  async custom_nbits(_ws, id, [options, npyBytes, shapes = {}]) {
+  // The loaded model with weight-only 2/4/8-bit MatMuls: load the module, plan the file, encode
+  // its weights one by one (here, or over `workers` pool workers: run/pool.js), write the file,
+  // run it against FP32. Progress per step and per weight, Cancel between them.
+  async custom_nbits(_ws, id, [options, npyBytes, shapes = {}, workers = 1]) {
+    let total = 3;
     const step = async (done) => {
-      self.postMessage({ id, type: 'progress', done, total: 3 });
+      self.postMessage({ id, type: 'progress', done, total });
       await checkpoint(id);
     };
     const { model, inputs } = modelInputs(npyBytes, shapes);
     await step(0);
-    const { quantize_onnx_nbits } = await nbitsModule();
-    await step(1);
-    const q = quantize_onnx_nbits(custom.bytes, options.bits, options.block_size, options.symmetric, options.format, options.method, options.gather);
+    const { NBitsPlan } = await nbitsModule();
+    const started = performance.now();
+    let plan = new NBitsPlan(custom.bytes, options.bits, options.block_size, options.symmetric, options.format, options.method, options.gather);
+    let q;
+    const size = poolSize(workers, plan.count());
+    let encodeSeconds = 0;
+    try {
+      total = plan.count() + 3;
+      await step(1);
+      const o = { bits: options.bits, block_size: options.block_size, symmetric: options.symmetric, format: options.format, method: options.method };
+      const encoding = performance.now();
+      await encodeWeights(id, plan, size, 'nbits_encode', o, (done) => self.postMessage({ id, type: 'progress', done: 1 + done, total }));
+      encodeSeconds = (performance.now() - encoding) / 1000;
+      q = plan.finish(); // consumes the plan
+      plan = null;
+    } finally {
+      plan?.free();
+    }
+    const seconds = (performance.now() - started) / 1000;
     const bytes = q.bytes, report = q.report;
     q.free();
-    await step(2);
+    await step(total - 1);
     const { engine, output_error } = custom.models;
     const loaded = engine.load(`${model.name} (INT${options.bits} weights)`, bytes);
     try {
       const reference = engine.run(model.handle, inputs, 0).outputs;
       const quantized = engine.run(loaded.handle, inputs, 0).outputs;
       const outputs = Object.entries(reference).map(([name, ref]) => ({ name, metrics: output_error(ref.data, quantized[name].data) }));
-      return { bytes, source_bytes: custom.bytes.length, ...report, outputs };
+      return { bytes, source_bytes: custom.bytes.length, ...report, outputs, workers: size, seconds, encode_seconds: encodeSeconds };
     } finally {
       engine.free(loaded.handle);
     }

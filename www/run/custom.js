@@ -3,6 +3,7 @@
 // (`custom_load`, `custom_compare` in custom-ops.js, on the models module www/pkg-models).
 import { runWorker, onRunRestart } from './client.js';
 import { saveBytes } from '../shared/dom.js';
+import { poolWorkers } from '../shared/pool.js';
 import { LAYERS_MARKUP, renderLayers, hideLayers } from './layers.js';
 import { mountImportance } from './importance.js';
 import { showView } from '../views.js';
@@ -574,7 +575,7 @@ async function exportNbits() {
     const shapes = randomShapes();
     const npy = state.input ? state.input.bytes.slice(0) : null;
     const r = await withProgress($('#run-custom-nbits-progress'),
-      (onProgress) => runWorker.start('custom_nbits', [options, npy, shapes], { onProgress, transfer: npy ? [npy] : [] }),
+      (onProgress) => runWorker.start('custom_nbits', [options, npy, shapes, poolWorkers()], { onProgress, transfer: npy ? [npy] : [] }),
       `Quantizing weights to ${bits} bits`);
     if (!r) {
       result.textContent = `Weight-only INT${bits} quantization cancelled.`;
@@ -593,8 +594,11 @@ async function exportNbits() {
       `${Math.round((100 * r.bytes.length) / r.source_bytes)}%); ${nodes} ` +
       `with ${bits}-bit weights in blocks of ${options.block_size}` +
       `${method === 'hqq' ? ", HQQ's float zero points" : options.symmetric ? ', symmetric' : ', with zero points'} ` +
-      `(${r.quantized.join(', ')}). This file against FP32 on the inputs above, SQNR: ${sqnr}.${kept}`;
+      `(${r.quantized.join(', ')}). This file against FP32 on the inputs above, SQNR: ${sqnr}.${kept}` +
+      ` Quantized in ${r.seconds.toFixed(2)} s on ${r.workers} worker${r.workers === 1 ? '' : 's'}.`;
     document.body.dataset.onnxNbits = name;
+    document.body.dataset.onnxNbitsWorkers = String(r.workers);
+    document.body.dataset.onnxNbitsEncodeSeconds = String(r.encode_seconds);
   } catch (err) {
     fail('#run-custom-error', `Quantizing ${state.model.name} to weight-only INT${bits}: ${err.message}`);
   } finally {

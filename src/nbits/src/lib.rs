@@ -4,9 +4,15 @@
 //! asked for. A module of its own: in the exporter (www/pkg-export) it would take that from
 //! 94,434 to 104,402 B gzipped, past its 100,000 B ceiling. wasm32 only: on other targets the
 //! crate is empty.
+//!
+//! [`NBitsPlan`] and [`encode_nbits_weight`] split the work over the page's pool of workers
+//! (www/run/pool.js): the Run worker plans, each pool worker (its own instance of this module)
+//! encodes whole weights, and the plan writes the file from them by job number, so the file is
+//! the one `quantscope_onnx_quant::nbits::quantize_nbits` writes whatever the number of workers.
 #![cfg(target_arch = "wasm32")]
 
-use quantscope_onnx_quant::nbits::{quantize_nbits, NBitsAlgorithm, NBitsFormat, NBitsOptions};
+use quantscope_onnx_quant::nbits::{NBitsAlgorithm, NBitsFormat, NBitsOptions, NBitsWork};
+use quantscope_onnx_quant::work::{Encoded, WeightJob, WeightShape};
 use quantscope_onnx_quant::QuantizeError;
 use quantscope_wasm_common::to_js;
 use serde::Serialize;
@@ -54,21 +60,12 @@ impl NBitsOnnx {
     }
 }
 
-/// `bytes` (a whole `.onnx`) with `bits`-bit weights (2, 4 or 8) in blocks of `block_size` along
-/// K, with zero points unless `symmetric`, as com.microsoft MatMulNBits (`format` "qoperator")
-/// or blocked int4 DequantizeLinear ("qdq", 4 bits): the file and what was done to its MatMuls,
-/// or why not. `method` is "rtn" (round to nearest) or "hqq" (HQQ's float zero points);
-/// `gather` quantizes constant Gather tables too (GatherBlockQuantized).
-#[wasm_bindgen]
-pub fn quantize_onnx_nbits(
-    bytes: &[u8],
-    bits: u32,
-    block_size: u32,
-    symmetric: bool,
-    format: &str,
-    method: &str,
-    gather: bool,
-) -> Result<NBitsOnnx, JsError> {
+/// [`NBitsPlan`]'s options: `bits`-bit weights (2, 4 or 8) in blocks of `block_size` along K,
+/// with zero points unless `symmetric`, as com.microsoft MatMulNBits (`format` "qoperator") or
+/// blocked int4 DequantizeLinear ("qdq", 4 bits); `method` is "rtn" (round to nearest) or "hqq"
+/// (HQQ's float zero points); `gather` quantizes constant Gather tables too
+/// (GatherBlockQuantized).
+fn options(bits: u32, block_size: u32, symmetric: bool, format: &str, method: &str, gather: bool) -> Result<NBitsOptions, JsError> {
     let format = match format {
         "qoperator" => NBitsFormat::QOperator,
         "qdq" => NBitsFormat::Qdq,
@@ -79,8 +76,140 @@ pub fn quantize_onnx_nbits(
         "hqq" => NBitsAlgorithm::Hqq,
         other => return Err(JsError::new(&format!("the method is rtn or hqq, not '{other}'"))),
     };
-    let options = NBitsOptions { bits, block_size: block_size as usize, symmetric, format, algorithm, gather, ..NBitsOptions::default() };
-    let (bytes, report) = quantize_nbits(bytes, &options).map_err(js_err)?;
-    let report = to_js(&Report { quantized: report.quantized, kept: report.kept })?;
-    Ok(NBitsOnnx { bytes, report })
+    Ok(NBitsOptions { bits, block_size: block_size as usize, symmetric, format, algorithm, gather, ..NBitsOptions::default() })
+}
+
+/// A model's weight-only quantization cut into one job per weight (`quantscope_onnx_quant::
+/// nbits::NBitsWork`): the jobs are encoded here ([`NBitsPlan::encode`]) or by pool workers
+/// ([`encode_nbits_weight`], handed back with [`NBitsPlan::accept`]) in any order, then
+/// [`NBitsPlan::finish`] writes the file.
+#[wasm_bindgen]
+pub struct NBitsPlan {
+    work: NBitsWork,
+    jobs: Vec<WeightJob>,
+    encoded: Vec<Option<Encoded>>,
+}
+
+#[wasm_bindgen]
+impl NBitsPlan {
+    /// The model in `bytes` (a whole `.onnx`) planned with [`options`]' options, or why not.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        bytes: &[u8],
+        bits: u32,
+        block_size: u32,
+        symmetric: bool,
+        format: &str,
+        method: &str,
+        gather: bool,
+    ) -> Result<NBitsPlan, JsError> {
+        let options = options(bits, block_size, symmetric, format, method, gather)?;
+        let mut work = NBitsWork::plan(bytes, &options).map_err(js_err)?;
+        let jobs = work.take_jobs();
+        let encoded = vec![None; jobs.len()];
+        Ok(NBitsPlan { work, jobs, encoded })
+    }
+
+    /// How many weights.
+    pub fn count(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// Job `i`'s weight (the initializer's name), for messages.
+    pub fn job_weight(&self, i: usize) -> Result<String, JsError> {
+        Ok(self.job(i)?.weight.clone())
+    }
+
+    /// Job `i`'s kind: "matmul" (`job_dims` = `[k, n]`) or "gather" (the table's shape).
+    pub fn job_kind(&self, i: usize) -> Result<String, JsError> {
+        Ok(match self.job(i)?.shape {
+            WeightShape::MatMul { .. } => "matmul".into(),
+            WeightShape::Gather { .. } => "gather".into(),
+        })
+    }
+
+    /// Job `i`'s dimensions (see [`NBitsPlan::job_kind`]).
+    pub fn job_dims(&self, i: usize) -> Result<Vec<u32>, JsError> {
+        let dims = match &self.job(i)?.shape {
+            WeightShape::MatMul { k, n, .. } => vec![*k, *n],
+            WeightShape::Gather { shape } => shape.clone(),
+        };
+        // a weight the plan read has fewer than 2^32 values, so each dimension fits
+        Ok(dims.into_iter().map(|d| d as u32).collect())
+    }
+
+    /// Job `i`'s B is FLOAT16 (its scales are too).
+    pub fn job_half(&self, i: usize) -> Result<bool, JsError> {
+        Ok(matches!(self.job(i)?.shape, WeightShape::MatMul { half: true, .. }))
+    }
+
+    /// Job `i`'s values count (0 once they are handed out or encoded).
+    pub fn job_values(&self, i: usize) -> Result<f64, JsError> {
+        Ok(self.job(i)?.values.len() as f64)
+    }
+
+    /// Job `i`'s values (a Float32Array), which leave the plan: a job handed out is encoded
+    /// elsewhere.
+    pub fn take_values(&mut self, i: usize) -> Result<Vec<f32>, JsError> {
+        self.job(i)?;
+        Ok(std::mem::take(&mut self.jobs[i].values))
+    }
+
+    /// Job `i` encoded here.
+    pub fn encode(&mut self, i: usize) -> Result<(), JsError> {
+        let encoded = self.job(i)?.encode(self.work.options()).map_err(js_err)?;
+        self.jobs[i].values = Vec::new();
+        self.encoded[i] = Some(encoded);
+        Ok(())
+    }
+
+    /// Job `i`'s encoding from a pool worker ([`encode_nbits_weight`]'s bytes).
+    pub fn accept(&mut self, i: usize, bytes: &[u8]) -> Result<(), JsError> {
+        self.job(i)?;
+        self.encoded[i] = Some(Encoded::from_bytes(bytes).map_err(js_err)?);
+        Ok(())
+    }
+
+    /// The file once every job is encoded.
+    pub fn finish(self) -> Result<NBitsOnnx, JsError> {
+        let missing = self.encoded.iter().filter(|e| e.is_none()).count();
+        if missing > 0 {
+            return Err(JsError::new(&format!("{missing} of {} weights are not encoded yet", self.encoded.len())));
+        }
+        let (bytes, report) = self.work.finish(self.encoded.into_iter().flatten().collect()).map_err(js_err)?;
+        let report = to_js(&Report { quantized: report.quantized, kept: report.kept })?;
+        Ok(NBitsOnnx { bytes, report })
+    }
+
+    fn job(&self, i: usize) -> Result<&WeightJob, JsError> {
+        self.jobs.get(i).ok_or_else(|| JsError::new(&format!("no weight job {i}: the plan has {}", self.jobs.len())))
+    }
+}
+
+/// One weight of an [`NBitsPlan`] encoded in a pool worker: `kind`, `dims` and `half` as its
+/// header gives them, its values, and the plan's options; the bytes go back to
+/// [`NBitsPlan::accept`].
+#[wasm_bindgen]
+#[allow(clippy::too_many_arguments)]
+pub fn encode_nbits_weight(
+    weight: &str,
+    kind: &str,
+    dims: Vec<u32>,
+    half: bool,
+    values: Vec<f32>,
+    bits: u32,
+    block_size: u32,
+    symmetric: bool,
+    format: &str,
+    method: &str,
+) -> Result<Vec<u8>, JsError> {
+    let dims: Vec<usize> = dims.into_iter().map(|d| d as usize).collect();
+    let shape = match (kind, dims.as_slice()) {
+        ("matmul", &[k, n]) => WeightShape::MatMul { k, n, half },
+        ("gather", _) => WeightShape::Gather { shape: dims },
+        _ => return Err(JsError::new(&format!("a weight job is a matmul of 2 dimensions or a gather, not a {kind} of {}", dims.len()))),
+    };
+    let options = options(bits, block_size, symmetric, format, method, kind == "gather")?;
+    let job = WeightJob { weight: weight.to_string(), shape, values };
+    Ok(job.encode(&options).map_err(js_err)?.to_bytes())
 }

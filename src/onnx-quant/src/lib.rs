@@ -20,7 +20,9 @@
 //!
 //! [`nbits::quantize_nbits`] is ONNX Runtime's weight-only `MatMulNBitsQuantizer` (RTN,
 //! `matmul_nbits_quantizer.py`): 4-bit blocked MatMul weights as com.microsoft MatMulNBits or as
-//! blocked int4 DequantizeLinear, packed by [`blockwise`] as MLAS packs them, byte for byte.
+//! blocked int4 DequantizeLinear, packed by [`blockwise`] as MLAS packs them, byte for byte;
+//! [`nbits::NBitsWork`] cuts it into one [`work::WeightJob`] per weight, so the page's pool of
+//! workers writes the same file.
 //!
 //! [`float16::convert_to_half`] is onnxconverter-common's `convert_float_to_float16(model,
 //! keep_io_types=True)` ported for the main graph, to FP16 or BF16 (see that module for where
@@ -50,6 +52,7 @@ pub mod nbits;
 pub mod static_qdq;
 pub mod types;
 pub mod weights;
+pub mod work;
 
 use quantscope_formats::onnx::OnnxError;
 use std::fmt;

@@ -33,13 +33,12 @@
 //! (and FLOAT16 ones with HQQ), MatMuls inside subgraphs, GPTQ and k-quant. A FLOAT16 B gets FLOAT16 scales, and its codes come from the reciprocal of the
 //! float16-rounded scale, as MLAS's `ScaleT` makes them.
 
-use crate::blockwise;
 use crate::dynamic::Report;
 use crate::gemm::{self, node};
 use crate::graph;
-use crate::hqq;
 use crate::mlp::attr_int;
 use crate::weights;
+use crate::work::{Encoded, WeightJob, WeightShape};
 use crate::{QuantizeError, Result};
 use prost::Message;
 use quantscope_formats::onnx::proto::{AttributeProto, NodeProto, OperatorSetIdProto, TensorProto, ValueInfoProto};
@@ -181,19 +180,6 @@ fn raw_tensor(name: String, dtype: DType, dims: &[usize], raw: Vec<u8>) -> Tenso
     }
 }
 
-fn f32_bytes(values: &[f32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-/// Scales in B's own type: FLOAT, or FLOAT16 for a FLOAT16 B (the values are float16's already).
-fn scales_tensor(name: String, dims: &[usize], scales: &[f32], half: bool) -> TensorProto {
-    if half {
-        raw_tensor(name, DType::F16, dims, scales.iter().flat_map(|&v| half::f16::from_f32(v).to_le_bytes()).collect())
-    } else {
-        raw_tensor(name, DType::F32, dims, f32_bytes(scales))
-    }
-}
-
 /// `name + suffix`, or no name for a node without one.
 fn suffixed(n: &NodeProto, suffix: &str) -> String {
     match n.name.as_deref() {
@@ -202,10 +188,10 @@ fn suffixed(n: &NodeProto, suffix: &str) -> String {
     }
 }
 
-/// One MatMul's B as the quantizer sees it: `[k, n]` values, and its original shape when that
-/// had unit leading dimensions that were squeezed away.
-struct Weight {
-    values: Vec<f32>,
+/// One MatMul's B as the file needs it: `[k, n]`, and its original shape when that had unit
+/// leading dimensions that were squeezed away.
+#[derive(Debug, Clone)]
+struct MatMulWeight {
     /// B is FLOAT16: its scales are written (and rounded) as float16 too.
     half: bool,
     k: usize,
@@ -213,24 +199,32 @@ struct Weight {
     original_shape: Option<Vec<usize>>,
 }
 
-/// The nodes and initializers that replace one MatMul. `a_rank` is A's static rank, if the
-/// graph records it: when B lost leading dimensions and A's rank may be below B's, the output is
-/// reshaped back to the shape the float MatMul had (`_build_nbits_output_reshape`).
-fn rewrite(n: &NodeProto, b_name: &str, w: &Weight, a_rank: Option<usize>, o: &NBitsOptions) -> (Vec<NodeProto>, Vec<TensorProto>) {
+/// The nodes and initializers that replace one MatMul, from its weight's encoded `parts`
+/// ([`WeightJob::encode`]). `a_rank` is A's static rank, if the graph records it: when B lost
+/// leading dimensions and A's rank may be below B's, the output is reshaped back to the shape the
+/// float MatMul had (`_build_nbits_output_reshape`).
+fn rewrite(
+    n: &NodeProto,
+    b_name: &str,
+    w: &MatMulWeight,
+    a_rank: Option<usize>,
+    o: &NBitsOptions,
+    parts: Vec<Vec<u8>>,
+) -> Result<(Vec<NodeProto>, Vec<TensorProto>)> {
     let (k, cols, bs, bits) = (w.k, w.n, o.block_size, o.bits);
     let k_blocks = k.div_ceil(bs);
     let per_byte = (8 / bits) as usize;
     let needs_reshape = w.original_shape.as_ref().is_some_and(|s| a_rank.map_or(true, |r| r < s.len()));
     let final_output = n.output[0].clone();
     let out = if needs_reshape { format!("{final_output}_pre_reshape") } else { final_output.clone() };
+    let scale_type = if w.half { DType::F16 } else { DType::F32 };
+    let mut parts = Parts::new(b_name, parts);
     let (mut nodes, mut inits, prefix) = match o.format {
         NBitsFormat::QOperator if o.algorithm == NBitsAlgorithm::Hqq => {
-            debug_assert!(!w.half, "HQQ of a FLOAT16 B is refused in eligible()");
-            let h = hqq::hqq(&w.values, k, cols, bs, bits);
             // `numpy_helper.from_array` of the flat scales and zero points
-            let q = raw_tensor(format!("{b_name}_Q{bits}"), DType::U8, &[cols, k_blocks, bs / per_byte], h.packed);
-            let s = raw_tensor(format!("{b_name}_scales"), DType::F32, &[cols * k_blocks], f32_bytes(&h.scales));
-            let zp = raw_tensor(format!("{b_name}_zero_points"), DType::F32, &[cols * k_blocks], f32_bytes(&h.zero_points));
+            let q = parts.tensor(format!("{b_name}_Q{bits}"), DType::U8, &[cols, k_blocks, bs / per_byte])?;
+            let s = parts.tensor(format!("{b_name}_scales"), DType::F32, &[cols * k_blocks])?;
+            let zp = parts.tensor(format!("{b_name}_zero_points"), DType::F32, &[cols * k_blocks])?;
             let inputs = vec![n.input[0].clone(), q.name.clone().unwrap(), s.name.clone().unwrap(), zp.name.clone().unwrap()];
             let mut m = node("MatMulNBits", inputs, vec![out.clone()], &suffixed(n, &format!("_Q{bits}")));
             m.domain = Some("com.microsoft".into());
@@ -243,13 +237,12 @@ fn rewrite(n: &NodeProto, b_name: &str, w: &Weight, a_rank: Option<usize>, o: &N
             (vec![m], vec![q, s, zp], prefix_of(n, b_name, &format!("_Q{bits}")))
         }
         NBitsFormat::QOperator => {
-            let q4 = blockwise::matmul_nbits(&w.values, k, cols, bs, bits, o.symmetric, w.half);
-            let q = raw_tensor(format!("{b_name}_Q{bits}"), DType::U8, &[cols, k_blocks, bs / per_byte], q4.packed);
-            let s = scales_tensor(format!("{b_name}_scales"), &[cols, k_blocks], &q4.scales, w.half);
+            let q = parts.tensor(format!("{b_name}_Q{bits}"), DType::U8, &[cols, k_blocks, bs / per_byte])?;
+            let s = parts.tensor(format!("{b_name}_scales"), scale_type, &[cols, k_blocks])?;
             let mut inputs = vec![n.input[0].clone(), q.name.clone().unwrap(), s.name.clone().unwrap()];
             let mut inits = vec![q, s];
             if !o.symmetric {
-                let zp = raw_tensor(format!("{b_name}_zero_points"), DType::U8, &[cols, k_blocks.div_ceil(per_byte)], q4.zero_points);
+                let zp = parts.tensor(format!("{b_name}_zero_points"), DType::U8, &[cols, k_blocks.div_ceil(per_byte)])?;
                 inputs.push(zp.name.clone().unwrap());
                 inits.push(zp);
             }
@@ -264,15 +257,14 @@ fn rewrite(n: &NodeProto, b_name: &str, w: &Weight, a_rank: Option<usize>, o: &N
             (vec![m], inits, prefix_of(n, b_name, &format!("_Q{bits}")))
         }
         NBitsFormat::Qdq => {
-            let q4 = blockwise::qdq(&w.values, k, cols, bs, o.symmetric, w.half);
             let qtype = if o.symmetric { DType::I4 } else { DType::U4 };
-            let q = raw_tensor(format!("{b_name}_DQ_Q4"), qtype, &[k, cols], q4.packed);
-            let s = scales_tensor(format!("{b_name}_DQ_scales"), &[k_blocks, cols], &q4.scales, w.half);
+            let q = parts.tensor(format!("{b_name}_DQ_Q4"), qtype, &[k, cols])?;
+            let s = parts.tensor(format!("{b_name}_DQ_scales"), scale_type, &[k_blocks, cols])?;
             let dq_out = format!("{b_name}_DQ_Q4_output");
             let mut dq_inputs = vec![q.name.clone().unwrap(), s.name.clone().unwrap()];
             let mut inits = vec![q, s];
-            if let Some(zp) = q4.zero_points {
-                let zp = raw_tensor(format!("{b_name}_DQ_zero_points"), qtype, &[k_blocks, cols], zp);
+            if !o.symmetric {
+                let zp = parts.tensor(format!("{b_name}_DQ_zero_points"), qtype, &[k_blocks, cols])?;
                 dq_inputs.push(zp.name.clone().unwrap());
                 inits.push(zp);
             }
@@ -282,12 +274,47 @@ fn rewrite(n: &NodeProto, b_name: &str, w: &Weight, a_rank: Option<usize>, o: &N
             (vec![dq, mm], inits, prefix_of(n, b_name, "_DQ_Q4"))
         }
     };
+    parts.done()?;
     if let (true, Some(shape)) = (needs_reshape, &w.original_shape) {
         let (more_nodes, more_inits) = output_reshape(&n.input[0], shape, &format!("{prefix}_{final_output}"), &out, &final_output);
         nodes.extend(more_nodes);
         inits.extend(more_inits);
     }
-    (nodes, inits)
+    Ok((nodes, inits))
+}
+
+/// A weight's encoded parts taken in order as the initializers they are, each checked to be
+/// the size its type and shape say (a worker's answer is not trusted).
+struct Parts<'a> {
+    weight: &'a str,
+    parts: std::vec::IntoIter<Vec<u8>>,
+}
+
+impl<'a> Parts<'a> {
+    fn new(weight: &'a str, parts: Vec<Vec<u8>>) -> Parts<'a> {
+        Parts { weight, parts: parts.into_iter() }
+    }
+
+    fn bad(&self, why: String) -> QuantizeError {
+        QuantizeError::Weight { name: self.weight.to_string(), why }
+    }
+
+    fn tensor(&mut self, name: String, dtype: DType, dims: &[usize]) -> Result<TensorProto> {
+        let raw = self.parts.next().ok_or_else(|| self.bad(format!("its encoding has no part for '{name}'")))?;
+        let bits = dims.iter().try_fold(dtype.bits() as usize, |a, &d| a.checked_mul(d));
+        let expected = bits.map_or(usize::MAX, |b| b.div_ceil(8));
+        if expected != raw.len() {
+            return Err(self.bad(format!("'{name}' was encoded to {} bytes, not {expected}", raw.len())));
+        }
+        Ok(raw_tensor(name, dtype, dims, raw))
+    }
+
+    fn done(mut self) -> Result<()> {
+        match self.parts.next() {
+            Some(_) => Err(self.bad("its encoding has more parts than the file takes".into())),
+            None => Ok(()),
+        }
+    }
 }
 
 /// The reshape chain's name prefix: the node's name, or B's when the node has none.
@@ -367,8 +394,8 @@ fn output_reshape(a: &str, b_shape: &[usize], p: &str, pre: &str, fin: &str) -> 
     (nodes, inits)
 }
 
-/// A MatMul's B, or why the MatMul is left in float.
-type Eligible = std::result::Result<Weight, String>;
+/// A MatMul's B and its `[k, n]` values, or why the MatMul is left in float.
+type Eligible = std::result::Result<(MatMulWeight, Vec<f32>), String>;
 
 fn eligible(n: &NodeProto, edit: &ModelEdit, algorithm: NBitsAlgorithm) -> Result<Eligible> {
     let Some(b_name) = n.input.get(1).filter(|s| !s.is_empty()) else {
@@ -402,7 +429,7 @@ fn eligible(n: &NodeProto, edit: &ModelEdit, algorithm: NBitsAlgorithm) -> Resul
             "its B has shape {shape:?}: a batch of matrices (ONNX Runtime quantizes a 2-D B, or one whose leading dimensions are all 1)"
         )));
     }
-    Ok(Ok(Weight { values, half, k, n: cols, original_shape: (r > 2).then_some(shape) }))
+    Ok(Ok((MatMulWeight { half, k, n: cols, original_shape: (r > 2).then_some(shape) }, values)))
 }
 
 /// `_get_static_rank`: the rank of `name` as the graph's inputs, value_info and outputs record
@@ -436,8 +463,8 @@ fn gather_eligible(n: &NodeProto, edit: &ModelEdit) -> Result<GatherData> {
 /// `quantize_ndarray`'s blocks along axis 1 of `data` `[m, k, n]` (m = shape[0], n the rest):
 /// numpy's float32 arithmetic, round half to even. Returns the codes as 4-bit nibbles (int4 in
 /// two's complement) in data's order, the scales `[m, k_blocks, n]` and the zero points
-/// (asymmetric), ready for [`blockwise::pack_nibbles`] (`pack_int8_to_int4`).
-fn gather_blocks(shape: &[usize], values: &[f32], block: usize, symmetric: bool) -> (Vec<u8>, Vec<f32>, Vec<u8>) {
+/// (asymmetric), ready for [`crate::blockwise::pack_nibbles`] (`pack_int8_to_int4`).
+pub(crate) fn gather_blocks(shape: &[usize], values: &[f32], block: usize, symmetric: bool) -> (Vec<u8>, Vec<f32>, Vec<u8>) {
     let (m, k) = (shape[0], shape[1]);
     let n: usize = shape[2..].iter().product();
     let k_blocks = k.div_ceil(block);
@@ -481,32 +508,33 @@ fn gather_blocks(shape: &[usize], values: &[f32], block: usize, symmetric: bool)
 
 /// `quantize_gather`: the Gather becomes com.microsoft `GatherBlockQuantized` `<name>_Q4` over
 /// `<data>_Q4` (int4 when symmetric, else uint4 with `<data>_zero_points`) and `<data>_scales`,
-/// quantized in blocks along axis 1.
+/// quantized in blocks along axis 1 (the encoded `parts` of its [`WeightJob`]).
 fn gather_rewrite(
     n: &NodeProto,
     data: &str,
     shape: &[usize],
-    values: &[f32],
     gather_axis: i64,
     o: &NBitsOptions,
-) -> (NodeProto, Vec<TensorProto>) {
-    let (codes, scales, zps) = gather_blocks(shape, values, o.block_size, o.symmetric);
+    parts: Vec<Vec<u8>>,
+) -> Result<(NodeProto, Vec<TensorProto>)> {
     let qtype = if o.symmetric { DType::I4 } else { DType::U4 };
     let mut scales_shape = shape.to_vec();
     scales_shape[1] = shape[1].div_ceil(o.block_size);
-    let q = raw_tensor(format!("{data}_Q4"), qtype, shape, blockwise::pack_nibbles(&codes));
-    let s = raw_tensor(format!("{data}_scales"), DType::F32, &scales_shape, f32_bytes(&scales));
+    let mut parts = Parts::new(data, parts);
+    let q = parts.tensor(format!("{data}_Q4"), qtype, shape)?;
+    let s = parts.tensor(format!("{data}_scales"), DType::F32, &scales_shape)?;
     let mut inputs = vec![q.name.clone().unwrap(), n.input[1].clone(), s.name.clone().unwrap()];
     let mut inits = vec![q, s];
     if !o.symmetric {
-        let zp = raw_tensor(format!("{data}_zero_points"), qtype, &scales_shape, blockwise::pack_nibbles(&zps));
+        let zp = parts.tensor(format!("{data}_zero_points"), qtype, &scales_shape)?;
         inputs.push(zp.name.clone().unwrap());
         inits.push(zp);
     }
+    parts.done()?;
     let mut g = node("GatherBlockQuantized", inputs, vec![n.output[0].clone()], &suffixed(n, "_Q4"));
     g.domain = Some("com.microsoft".into());
     g.attribute.extend([attr_int("block_size", o.block_size as i64), attr_int("gather_axis", gather_axis), attr_int("quantize_axis", 1)]);
-    (g, inits)
+    Ok((g, inits))
 }
 
 /// ModelProto's `ir_version` (1) and `opset_import` (8), and OperatorSetIdProto's `domain` (1)
@@ -565,87 +593,166 @@ fn set_model_fields(bytes: &[u8], opsets: &[OperatorSetIdProto], format: NBitsFo
     Ok(out)
 }
 
-/// `MatMulNBitsQuantizer(model, bits, block_size, is_symmetric, accuracy_level,
-/// quant_format).process()` of `bytes` (a whole `.onnx` file): the quantized model's bytes and
-/// what happened to each MatMul. A model with no MatMul quantscope can quantize is refused
-/// (ONNX Runtime would write it back unchanged).
-pub fn quantize_nbits(bytes: &[u8], options: &NBitsOptions) -> Result<(Vec<u8>, Report)> {
-    options.check()?;
-    let mut edit = ModelEdit::open(bytes)?;
-    let value_info = edit.graph.value_info()?;
-    let mut report = Report::default();
-    let old_nodes = std::mem::take(&mut edit.graph.nodes);
-    let mut nodes: Vec<Kept<NodeProto>> = Vec::with_capacity(old_nodes.len());
-    let mut new_initializers = Vec::new();
-    let mut quantized_b = Vec::new();
-    let mut other_matmuls = 0;
-    for kept in old_nodes {
-        let n = &kept.message;
-        // `op_types_to_quantize` defaults to {"MatMul"}: the op type alone decides
-        if options.gather && n.op_type.as_deref() == Some("Gather") {
-            match gather_eligible(n, &edit)? {
-                Err(why) => {
-                    report.kept.push((format!("Gather '{}'", n.name.as_deref().unwrap_or("")), why));
-                    nodes.push(kept);
+/// What one of the model's nodes becomes.
+enum Step {
+    /// It stays as it is.
+    Keep(Kept<NodeProto>),
+    /// A MatMul quantized from its B's job.
+    MatMul { node: NodeProto, b_name: String, weight: MatMulWeight, a_rank: Option<usize> },
+    /// A Gather quantized from its table's job.
+    Gather { node: NodeProto, data: String, shape: Vec<usize>, axis: i64 },
+}
+
+/// `MatMulNBitsQuantizer.process` in two halves with the weights' quantization between them:
+/// [`NBitsWork::plan`] reads the model and gives one [`WeightJob`] per weight it quantizes, in
+/// node order; each job is encoded anywhere ([`WeightJob::encode`], a page's pool worker);
+/// [`NBitsWork::finish`] takes the encoded weights by job number and writes the file, so the
+/// file is the same whichever worker encoded which weight, and when.
+pub struct NBitsWork {
+    options: NBitsOptions,
+    edit: ModelEdit,
+    steps: Vec<Step>,
+    jobs: Vec<WeightJob>,
+    report: Report,
+}
+
+impl NBitsWork {
+    /// The model in `bytes` read and its weights to quantize found; a model with no MatMul
+    /// quantscope can quantize is refused (ONNX Runtime would write it back unchanged).
+    pub fn plan(bytes: &[u8], options: &NBitsOptions) -> Result<NBitsWork> {
+        options.check()?;
+        let mut edit = ModelEdit::open(bytes)?;
+        let value_info = edit.graph.value_info()?;
+        let mut report = Report::default();
+        let old_nodes = std::mem::take(&mut edit.graph.nodes);
+        let mut steps = Vec::with_capacity(old_nodes.len());
+        let mut jobs = Vec::new();
+        let mut other_matmuls = 0;
+        for kept in old_nodes {
+            let n = &kept.message;
+            // `op_types_to_quantize` defaults to {"MatMul"}: the op type alone decides
+            if options.gather && n.op_type.as_deref() == Some("Gather") {
+                match gather_eligible(n, &edit)? {
+                    Err(why) => {
+                        report.kept.push((format!("Gather '{}'", n.name.as_deref().unwrap_or("")), why));
+                        steps.push(Step::Keep(kept));
+                    }
+                    Ok((shape, values, axis)) => {
+                        let data = n.input[0].clone();
+                        report.quantized.push(format!("Gather '{}'", n.name.as_deref().unwrap_or("")));
+                        jobs.push(WeightJob { weight: data.clone(), shape: WeightShape::Gather { shape: shape.clone() }, values });
+                        steps.push(Step::Gather { node: kept.message, data, shape, axis });
+                    }
                 }
-                Ok((shape, values, axis)) => {
-                    let data = n.input[0].clone();
-                    let (node, inits) = gather_rewrite(n, &data, &shape, &values, axis, options);
-                    report.quantized.push(format!("Gather '{}'", n.name.as_deref().unwrap_or("")));
+                continue;
+            }
+            if n.op_type.as_deref() != Some("MatMul") {
+                if n.op_type.as_deref() == Some("Gemm") {
+                    other_matmuls += 1;
+                    report.kept.push((
+                        format!("Gemm '{}'", n.name.as_deref().unwrap_or("")),
+                        "ONNX Runtime's weight-only quantizer rewrites MatMul only".into(),
+                    ));
+                }
+                steps.push(Step::Keep(kept));
+                continue;
+            }
+            match eligible(n, &edit, options.algorithm)? {
+                Err(why) => {
+                    report.kept.push((label(n), why));
+                    steps.push(Step::Keep(kept));
+                }
+                Ok((weight, values)) => {
+                    let b_name = n.input[1].clone();
+                    let a_rank = static_rank(&n.input[0], &edit, &value_info);
+                    report.quantized.push(label(n));
+                    let shape = WeightShape::MatMul { k: weight.k, n: weight.n, half: weight.half };
+                    jobs.push(WeightJob { weight: b_name.clone(), shape, values });
+                    steps.push(Step::MatMul { node: kept.message, b_name, weight, a_rank });
+                }
+            }
+        }
+        if report.quantized.is_empty() {
+            let why = if report.kept.is_empty() {
+                "the model has no MatMul node".to_string()
+            } else {
+                report.kept.iter().map(|(n, w)| format!("{n}: {w}")).collect::<Vec<_>>().join("; ")
+            };
+            let hint = if other_matmuls > 0 { " (a Gemm can be written as MatMul + Add before export)" } else { "" };
+            return Err(QuantizeError::Unsupported(format!(
+                "no MatMul with a constant 2-D float B to quantize to {} bits: {why}{hint}",
+                options.bits
+            )));
+        }
+        Ok(NBitsWork { options: *options, edit, steps, jobs, report })
+    }
+
+    /// The weights to quantize, job `i` at `i`.
+    pub fn jobs(&self) -> &[WeightJob] {
+        &self.jobs
+    }
+
+    /// The jobs handed out (their values leave this work; [`NBitsWork::finish`] needs only
+    /// their encodings).
+    pub fn take_jobs(&mut self) -> Vec<WeightJob> {
+        std::mem::take(&mut self.jobs)
+    }
+
+    /// The options every job is encoded with.
+    pub fn options(&self) -> &NBitsOptions {
+        &self.options
+    }
+
+    /// The file, from `encoded[i]`, job `i`'s encoding (as [`WeightJob::encode`] gave it, on
+    /// any worker): the quantized model's bytes and what happened to each MatMul.
+    pub fn finish(self, encoded: Vec<Encoded>) -> Result<(Vec<u8>, Report)> {
+        let NBitsWork { options, mut edit, steps, report, .. } = self;
+        let weights = steps.iter().filter(|s| !matches!(s, Step::Keep(_))).count();
+        if encoded.len() != weights {
+            return Err(QuantizeError::Unsupported(format!("{} encoded weights for the {weights} the model quantizes", encoded.len())));
+        }
+        let mut encoded = encoded.into_iter();
+        let mut nodes: Vec<Kept<NodeProto>> = Vec::with_capacity(steps.len());
+        let mut new_initializers = Vec::new();
+        let mut quantized_b = Vec::new();
+        for step in steps {
+            match step {
+                Step::Keep(kept) => nodes.push(kept),
+                Step::MatMul { node, b_name, weight, a_rank } => {
+                    let parts = encoded.next().expect("one encoding per weight, counted above").parts;
+                    let (new_nodes, inits) = rewrite(&node, &b_name, &weight, a_rank, &options, parts)?;
+                    quantized_b.push(b_name);
+                    nodes.extend(new_nodes.into_iter().map(Kept::new));
+                    new_initializers.extend(inits.into_iter().map(Kept::new));
+                }
+                Step::Gather { node, data, shape, axis } => {
+                    let parts = encoded.next().expect("one encoding per weight, counted above").parts;
+                    let (new_node, inits) = gather_rewrite(&node, &data, &shape, axis, &options, parts)?;
                     quantized_b.push(data);
-                    nodes.push(Kept::new(node));
+                    nodes.push(Kept::new(new_node));
                     new_initializers.extend(inits.into_iter().map(Kept::new));
                 }
             }
-            continue;
         }
-        if n.op_type.as_deref() != Some("MatMul") {
-            if n.op_type.as_deref() == Some("Gemm") {
-                other_matmuls += 1;
-                report.kept.push((
-                    format!("Gemm '{}'", n.name.as_deref().unwrap_or("")),
-                    "ONNX Runtime's weight-only quantizer rewrites MatMul only".into(),
-                ));
-            }
-            nodes.push(kept);
-            continue;
-        }
-        match eligible(n, &edit, options.algorithm)? {
-            Err(why) => {
-                report.kept.push((label(n), why));
-                nodes.push(kept);
-            }
-            Ok(weight) => {
-                let b_name = n.input[1].clone();
-                let a_rank = static_rank(&n.input[0], &edit, &value_info);
-                let (new_nodes, inits) = rewrite(n, &b_name, &weight, a_rank, options);
-                report.quantized.push(label(n));
-                quantized_b.push(b_name);
-                nodes.extend(new_nodes.into_iter().map(Kept::new));
-                new_initializers.extend(inits.into_iter().map(Kept::new));
-            }
-        }
+        edit.graph.nodes = nodes;
+        // The float B leaves the graph inputs (IR < 4 lists initializers there) and, once no node
+        // reads it, the initializers.
+        edit.graph.inputs.retain(|i| !quantized_b.iter().any(|b| i.message.name.as_deref() == Some(b.as_str())));
+        edit.graph.initializers.extend(new_initializers);
+        graph::clean_initializers(&mut edit.graph)?;
+        graph::topological_sort(&mut edit.graph)?;
+        edit.producer = Some(("quantscope".into(), env!("CARGO_PKG_VERSION").into()));
+        let bytes = set_model_fields(&edit.encode(), &edit.model.opset_import, options.format, options.gather)?;
+        Ok((bytes, report))
     }
-    if report.quantized.is_empty() {
-        let why = if report.kept.is_empty() {
-            "the model has no MatMul node".to_string()
-        } else {
-            report.kept.iter().map(|(n, w)| format!("{n}: {w}")).collect::<Vec<_>>().join("; ")
-        };
-        let hint = if other_matmuls > 0 { " (a Gemm can be written as MatMul + Add before export)" } else { "" };
-        return Err(QuantizeError::Unsupported(format!(
-            "no MatMul with a constant 2-D float B to quantize to {} bits: {why}{hint}",
-            options.bits
-        )));
-    }
-    edit.graph.nodes = nodes;
-    // The float B leaves the graph inputs (IR < 4 lists initializers there) and, once no node
-    // reads it, the initializers.
-    edit.graph.inputs.retain(|i| !quantized_b.iter().any(|b| i.message.name.as_deref() == Some(b.as_str())));
-    edit.graph.initializers.extend(new_initializers);
-    graph::clean_initializers(&mut edit.graph)?;
-    graph::topological_sort(&mut edit.graph)?;
-    edit.producer = Some(("quantscope".into(), env!("CARGO_PKG_VERSION").into()));
-    let bytes = set_model_fields(&edit.encode(), &edit.model.opset_import, options.format, options.gather)?;
-    Ok((bytes, report))
+}
+
+/// `MatMulNBitsQuantizer(model, bits, block_size, is_symmetric, accuracy_level,
+/// quant_format).process()` of `bytes` (a whole `.onnx` file): the quantized model's bytes and
+/// what happened to each MatMul, every weight encoded here in turn ([`NBitsWork`] with one
+/// worker). A model with no MatMul quantscope can quantize is refused.
+pub fn quantize_nbits(bytes: &[u8], options: &NBitsOptions) -> Result<(Vec<u8>, Report)> {
+    let mut work = NBitsWork::plan(bytes, options)?;
+    let encoded = work.take_jobs().iter().map(|job| job.encode(options)).collect::<Result<Vec<_>>>()?;
+    work.finish(encoded)
 }

@@ -8,6 +8,7 @@ mod common;
 
 mod compare;
 mod float16;
+mod nbits_work;
 mod ort_calibrate;
 mod ort_dynamic;
 mod ort_nbits;

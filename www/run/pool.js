@@ -1,0 +1,60 @@
+// The Run view's pool of workers for quantizing a person's model on every core: the Run worker
+// (run/worker.js) plans the file and keeps it; each pool worker (run/pool-worker.js, its own
+// wasm instance, no SharedArrayBuffer) encodes whole weights — a MatMul's B, a Gather's table —
+// and the plan takes each encoding back by job number, so the file is byte for byte the one
+// one worker writes, whatever the number of workers and the order the answers come in. The
+// largest weights go first, so the last one to finish is a small one. A cancel or a failed job
+// stops every pool worker at once, even mid-job.
+import { checkpoint } from '../worker-loop.js';
+import { startWorker } from '../shared/pool.js';
+
+export { poolSize } from '../shared/pool.js';
+
+// `plan` (src/nbits' NBitsPlan) has count(), job_weight/job_kind/job_dims/job_half/job_values(i)
+// (the job's header; job_values its values count), take_values(i) (a Float32Array), encode(i)
+// (here) and accept(i, bytes); `op` is the pool worker's encoding op and `options`
+// go with every job. `onJob(done, total)` after each weight. With `size` 1 every weight is
+// encoded here, a cancel checked between two.
+export async function encodeWeights(id, plan, size, op, options, onJob) {
+  const count = plan.count();
+  const order = Array.from({ length: count }, (_, i) => i);
+  const headers = order.map((i) => ({ weight: plan.job_weight(i), kind: plan.job_kind(i), dims: Array.from(plan.job_dims(i)),
+    half: plan.job_half(i), count: plan.job_values(i) }));
+  order.sort((a, b) => headers[b].count - headers[a].count || a - b);
+  let done = 0;
+  if (size <= 1) {
+    for (const i of order) {
+      plan.encode(i);
+      onJob(++done, count);
+      await checkpoint(id);
+    }
+    return;
+  }
+  const workers = Array.from({ length: size }, () => startWorker(new URL('./pool-worker.js', import.meta.url)));
+  const inFlight = new Set();
+  let next = 0, failure = null;
+  const feed = (worker) => {
+    if (failure || next >= count) return;
+    const i = order[next++];
+    const values = plan.take_values(i);
+    const encoding = worker.run(op, [{ ...headers[i], values }, options], [values.buffer])
+      .then((bytes) => {
+        plan.accept(i, bytes);
+        onJob(++done, count);
+      })
+      .catch((err) => { failure ??= err; })
+      .finally(() => { inFlight.delete(encoding); feed(worker); });
+    inFlight.add(encoding);
+  };
+  try {
+    workers.forEach(feed);
+    while (inFlight.size) {
+      await Promise.race(inFlight);
+      if (failure) throw failure;
+      await checkpoint(id);
+    }
+    if (failure) throw failure;
+  } finally {
+    for (const w of workers) w.terminate();
+  }
+}
