@@ -12,7 +12,12 @@ import { launch } from '../tests/e2e/browser.mjs';
 
 export async function benchRealModels(only = [], base = null) {
   console.error('[bench] real models: quantscope against onnxruntime-web in headless Chromium');
-  const browser = await launch();
+  // Both engines run TurboFan's code from the first call, as bench-candle.mjs does: with
+  // Liftoff first, V8 tiers hot functions up on a background thread, and on this loaded
+  // 2-core machine that took longer than the rounds (magika FP32, one run: quantscope 83.8 ms
+  // with Liftoff against 38.7 without; onnxruntime-web 41 and 53 — noise), so the figures had
+  // measured how far the tier-up had got, not either engine's code.
+  const browser = await launch({ jsFlags: '--no-liftoff' });
   let results, errors;
   try {
     const page = await browser.page();
