@@ -150,13 +150,19 @@ function otherArchitecture() {
   return Buffer.concat([Buffer.from('GGUF'), u32(3), u64(0), u64(1), ...str('general.architecture'), u32(8), ...str('gemma3n')]);
 }
 
-test('a model of another architecture and a file that is not GGUF are refused with the reason, at 390 px too', async () => {
+test('a model of another architecture, a vocabulary without the BOS it adds and a file that is not GGUF are refused with the reason, at 390 px too', async () => {
   const page = await openLm(390);
   await dropFiles(page, '#lm-drop', [{ name: 'gemma3n.gguf', bytes: otherArchitecture() }]);
   await page.waitForSelector('#lm-error:not([hidden])', { timeout: 60000 });
   assert.equal(await page.textContent('#lm-error'),
     "gemma3n.gguf: unsupported architecture 'gemma3n': quantscope runs llama, qwen2, qwen3, gemma, gemma2, gemma3");
   assert.equal(await page.textContent('#lm-status'), 'gemma3n.gguf was refused.');
+  // make_tokenizer_special.py's no-bos.gguf: adds BOS, has none; llama.cpp aborts on its first text.
+  const noBos = readFileSync(new URL('../fixtures/llm_tokenizer/no-bos.gguf', import.meta.url));
+  await dropFiles(page, '#lm-drop', [{ name: 'no-bos.gguf', bytes: noBos }]);
+  await page.waitForFunction(() => /^no-bos\.gguf: GGUF metadata 'tokenizer\.ggml\.add_bos_token': is true, but the vocabulary has no BOS token: .*llama\.cpp aborts on every text it tokenizes with this model \(GGML_ASSERT\(vocab\.token_bos\(\) != LLAMA_TOKEN_NULL\)\)$/
+    .test(document.querySelector('#lm-error').textContent), null, { timeout: 60000 });
+  assert.equal(await page.textContent('#lm-status'), 'no-bos.gguf was refused.');
   await dropFiles(page, '#lm-drop', [{ name: 'notes.gguf', bytes: Buffer.from('just some text, not a model') }]);
   await page.waitForFunction(() => /^notes\.gguf: cannot read the model/.test(document.querySelector('#lm-error').textContent), null, { timeout: 60000 });
   // The built-in model comes back and runs.

@@ -52,7 +52,7 @@ const BUILTIN_SIZES = {
 const MARKUP = `
   <h2 id="run-lm-title">Language model: F32 or F16 against its quantized copies</h2>
   <p class="hint">A llama-architecture model trained on Shakespeare (Macbeth held out), in two sizes made with the
-    same data, tokenizer and training settings (the large one for 200 steps, the small one 1,000), run in this tab as llama.cpp runs it, with its quantized copies made here byte for
+    same data, tokenizer and training (1,000 steps each), run in this tab as llama.cpp runs it, with its quantized copies made here byte for
     byte as <code>llama-quantize</code> makes them. Loading fetches the model and a 0.4 MB module the first time.</p>
   <div class="run-row">
     <label for="lm-size">Built-in model</label>
@@ -106,8 +106,8 @@ const MARKUP = `
   <h3 id="lm-sizes-title">Do larger models quantize better?</h3>
   <p class="hint" id="lm-sizes-hint">Often said of LLMs: the bigger the model, the less a given type costs it. Measured here:
     run Perplexity with each built-in model (add the same types to both), and each type's increase over its own
-    unquantized model is set side by side. Mind the confound: the large model saw a fifth of the small one's training
-    tokens, and less-trained weights lose less to rounding, so part of any gap is training, not size.</p>
+    unquantized model is set side by side. Both sizes trained on the same tokens for the same steps: less-trained weights
+    lose less to rounding, so a comparison between models trained unequally would measure training, not size.</p>
   <div class="table-wrap"><table id="lm-sizes-table" hidden>
     <caption class="hint">Perplexity on the held-out passage, and its increase over the same size's unquantized model.</caption>
     <thead></thead><tbody></tbody></table></div>

@@ -101,3 +101,29 @@ fn perplexity_and_imatrix_refuse_a_model_that_adds_eos() {
         );
     }
 }
+
+/// A vocabulary that adds BOS (no-bos.gguf) or EOS (no-eos.gguf) to every text but has no such
+/// token (no id key; llama.cpp's default, 11, out of its 8 tokens): llama.cpp loads it, then
+/// aborts on the first text it tokenizes with add_special (special.json's assertion, checked by
+/// the fixture script); quantscope refuses it when the model is read, naming the key and that
+/// assertion, and so does the model's load, before its tensors are looked at.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn a_vocabulary_without_the_bos_or_eos_it_adds_is_refused_as_llama_cpp_aborts_on_it() {
+    let special = crate::common::json(fixture_str!("llm_tokenizer/special.json"));
+    let n = special["no_special"]["tokens"].as_u64().unwrap();
+    for (case, which, vocab) in [
+        ("no-bos", "BOS", &fixture_bytes!("llm_tokenizer/no-bos.gguf")[..]),
+        ("no-eos", "EOS", fixture_bytes!("llm_tokenizer/no-eos.gguf")),
+    ] {
+        let assertion = special["no_special"]["llama_cpp"][case]["assertion"].as_str().unwrap().strip_suffix(" failed").unwrap();
+        let name = which.to_ascii_lowercase();
+        let want = format!(
+            "GGUF metadata 'tokenizer.ggml.add_{name}_token': is true, but the vocabulary has no {which} token: no \
+             'tokenizer.ggml.{name}_token_id', and llama.cpp's default {which} id for a \"gpt2\" vocabulary, 11, is outside its \
+             {n} tokens; llama.cpp aborts on every text it tokenizes with this model ({assertion})"
+        );
+        assert_eq!(tokenizer(vocab).err().expect("refused").to_string(), want, "{case}");
+        assert_eq!(Model::from_gguf(vocab.to_vec()).err().expect("refused").to_string(), want, "{case}: the model's load");
+    }
+}

@@ -76,6 +76,41 @@ fn token_ids(tokens: &mut [String]) -> Result<HashMap<String, u32>> {
     Ok(ids)
 }
 
+/// A vocabulary that adds BOS (or EOS) to every text but has no such token: no id key, and
+/// llama.cpp's default id out of its range, which `llama_vocab::impl::load` then disables
+/// ("default special token ... out of vocab range, disabling", src/llama-vocab.cpp:2619-2623).
+/// llama.cpp loads it, then aborts on the first text its tools tokenize (`llama_tokenize` with
+/// add_special = true: `GGML_ASSERT(vocab.token_bos() != LLAMA_TOKEN_NULL)` in
+/// `llm_tokenizer_bpe_session::append_bos` and `append_eos`, src/llama-vocab.cpp:588 and 597).
+/// Refused here when the model is read, rather than adding nothing and running on ids llama.cpp
+/// never gives. (SentencePiece's twins, :3443 and :3480, cannot fire here: [`spm::Spm::new`]
+/// requires the 256 byte tokens, so its defaults 1 and 2 are always in range.)
+fn refuse_missing_special(
+    meta: &Metadata,
+    which: &str,
+    add: bool,
+    id: Option<u32>,
+    default_id: u32,
+    spm: bool,
+    n_vocab: usize,
+) -> Result<()> {
+    if !add || id.is_some() {
+        return Ok(());
+    }
+    let name = which.to_ascii_lowercase(); // ASCII: no Unicode case tables in the page (as model.rs)
+    let add_key = format!("tokenizer.ggml.add_{name}_token");
+    let set = if meta.bool(&add_key)?.is_some() { "is true" } else { "is absent, so true (llama.cpp's default)" };
+    let model = if spm { "llama" } else { "gpt2" };
+    Err(LlmError::BadKey {
+        key: add_key,
+        why: format!(
+            "{set}, but the vocabulary has no {which} token: no 'tokenizer.ggml.{name}_token_id', and llama.cpp's default \
+             {which} id for a \"{model}\" vocabulary, {default_id}, is outside its {n_vocab} tokens; llama.cpp aborts on every \
+             text it tokenizes with this model (GGML_ASSERT(vocab.token_{name}() != LLAMA_TOKEN_NULL))"
+        ),
+    })
+}
+
 enum Kind {
     Bpe(Bpe),
     Spm(spm::Spm),
@@ -140,6 +175,8 @@ impl Tokenizer {
         let add_bos = meta.bool("tokenizer.ggml.add_bos_token")?.unwrap_or(default_add_bos);
         // llama.cpp's default is false for both "gpt2" and "llama" vocabularies.
         let add_eos = meta.bool("tokenizer.ggml.add_eos_token")?.unwrap_or(false);
+        refuse_missing_special(meta, "BOS", add_bos, bos, default_bos, spm, tokens.len())?;
+        refuse_missing_special(meta, "EOS", add_eos, eos, default_eos, spm, tokens.len())?;
         // (No token is empty now: an empty one is "[EMPTY_<id>]", cut out as llama.cpp cuts it.)
         let mut user_defined: Vec<u32> = (0..tokens.len() as u32).filter(|&i| types[i as usize] == token_type::USER_DEFINED).collect();
         user_defined.sort_by_key(|&i| std::cmp::Reverse(tokens[i as usize].len()));
@@ -211,7 +248,8 @@ impl Tokenizer {
 
     /// `encode` with the special tokens the model asks for, as `llama_tokenize(text, add_special =
     /// true, parse_special = false)` (what llama.cpp's tools tokenize a prompt or a text file
-    /// with): BOS first when `add_bos`, EOS last when `add_eos` (`llama_vocab::impl::tokenize`).
+    /// with): BOS first when `add_bos`, EOS last when `add_eos` (`llama_vocab::impl::tokenize`; a
+    /// vocabulary that asks for a token it does not have is refused by `from_metadata`).
     pub fn encode_special(&self, text: &str) -> Vec<u32> {
         let mut ids = Vec::new();
         if let (true, Some(bos)) = (self.add_bos, self.bos) {
@@ -402,6 +440,37 @@ mod tests {
         scores.pop();
         let e = spm(scores).err().unwrap();
         assert_eq!(e.to_string(), "GGUF metadata 'tokenizer.ggml.scores': 261 scores for 262 tokens");
+    }
+
+    /// Llama 3's pre-tokenizer adds BOS by llama.cpp's default; in `tiny`'s 8 tokens its default
+    /// BOS id, 11, is out of range (tests/tokenizer_special.rs holds the add_bos_token and
+    /// add_eos_token keys to llama.cpp's abort).
+    #[test]
+    fn a_default_bos_outside_the_vocabulary_is_refused_when_bos_is_added() {
+        let kvs = |add_bos: Option<bool>| {
+            let tokens = ["a", "b", "c", "Ġ", "ab", "abc", "Ġa", "<x>"];
+            let mut kvs = vec![
+                kv_string("tokenizer.ggml.model", "gpt2"),
+                kv_string("tokenizer.ggml.pre", "llama-bpe"),
+                kv_array("tokenizer.ggml.tokens", 8, tokens.iter().map(|t| string(t)).collect()),
+                kv_array("tokenizer.ggml.merges", 8, ["a b", "ab c", "Ġ a"].iter().map(|m| string(m)).collect()),
+            ];
+            if let Some(add) = add_bos {
+                kvs.push(RawKv { key: "tokenizer.ggml.add_bos_token".into(), value_type: 7, value: vec![u8::from(add)] });
+            }
+            kvs
+        };
+        let e = Tokenizer::from_metadata(&Metadata::new(&kvs(None))).err().unwrap();
+        assert_eq!(
+            e.to_string(),
+            "GGUF metadata 'tokenizer.ggml.add_bos_token': is absent, so true (llama.cpp's default), but the vocabulary has no BOS \
+             token: no 'tokenizer.ggml.bos_token_id', and llama.cpp's default BOS id for a \"gpt2\" vocabulary, 11, is outside its 8 \
+             tokens; llama.cpp aborts on every text it tokenizes with this model (GGML_ASSERT(vocab.token_bos() != LLAMA_TOKEN_NULL))"
+        );
+        // Without BOS added, the missing BOS (and EOS) is no matter.
+        let t = Tokenizer::from_metadata(&Metadata::new(&kvs(Some(false)))).unwrap();
+        assert_eq!((t.bos, t.eos, t.add_bos, t.add_eos), (None, None, false, false));
+        assert_eq!(t.encode_special("abc a"), t.encode("abc a"));
     }
 
     #[test]
