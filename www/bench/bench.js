@@ -15,8 +15,8 @@ const gemmReps = Number(params.get('gemm_reps') ?? 10);
 // ?schemes=q8_0,q4_0 times only those base schemes (default: every one).
 const schemes = params.get('schemes')?.split(',') ?? null;
 // ?base=pkg-bench-main: another bench build under www/ (e.g. main's, built into its own folder)
-// timed before the two builds in this same run; its rows carry build `base`, so old → new
-// figures come from one machine state.
+// timed in this same run, its rows carrying build `base`: with ?only=times and ?schemes=, scheme
+// by scheme in turn with this build; otherwise before it.
 const base = params.get('base');
 const status = document.querySelector('#status');
 const body = document.querySelector('#results tbody');
@@ -70,12 +70,12 @@ function drawPack() {
 }
 
 // `memory` ('kept' or 'fused'): only the compare's memory high-water mark, in this fresh worker.
-function runBuild(pkg, memory, label) {
+function runBuild(pkg, memory, label, ids = schemes) {
   return new Promise((resolve) => {
     const worker = new Worker(new URL(`./bench-worker.js?pkg=${pkg}`, import.meta.url), { type: 'module' });
     worker.onerror = (e) => { window.benchErrors.push(`${pkg}: ${e.message}`); resolve(); };
     worker.onmessage = ({ data }) => {
-      if (data.type === 'ready') worker.postMessage({ elements, reps, only, gemmMs, gemmReps, schemes, memory });
+      if (data.type === 'ready') worker.postMessage({ elements, reps, only, gemmMs, gemmReps, schemes: ids, memory });
       else if (data.type === 'memory') window.benchMemory[data.path] = data.result;
       else if (data.type === 'error') window.benchErrors.push(`${data.build} ${data.scheme}: ${data.message}`);
       else if (data.type === 'result') {
@@ -104,8 +104,17 @@ function runBuild(pkg, memory, label) {
 }
 
 status.textContent = `${elements.toLocaleString('en-US')} elements, fastest of ${reps}`;
-if (base) await runBuild(base, undefined, 'base');
-await runBuild('pkg-bench');
+if (base && schemes && only === 'times') {
+  // Scheme by scheme, the base build then this one, each in a fresh worker: both see the
+  // machine within seconds of each other, not a whole pass apart.
+  for (const id of schemes) {
+    await runBuild(base, undefined, 'base', [id]);
+    await runBuild('pkg-bench', undefined, undefined, [id]);
+  }
+} else {
+  if (base) await runBuild(base, undefined, 'base');
+  await runBuild('pkg-bench');
+}
 await runBuild('pkg-nosimd');
 drawPack();
 // The compare's peak wasm memory over the timed schemes, each path in a fresh instance.
