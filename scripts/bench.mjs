@@ -4,6 +4,10 @@
 //   QUANTSCOPE_BENCH_ONLY=gemm npm run bench   (only the GEMM cases; `schemes` skips them;
 //                                              `pack` only packing beside llama.cpp)
 //   QUANTSCOPE_BENCH_SCHEMES=q8_0,q4_0 npm run bench   (only those schemes, native and in the page)
+//   npm run bench -- --base pkg-bench-main   (also times the bench build in www/pkg-bench-main,
+//                                            e.g. main's, in the same page run: old → new)
+//   QUANTSCOPE_BENCH_ONLY=times npm run bench   (only the schemes' quantize/dequantize/metrics times)
+//   QUANTSCOPE_BENCH_BUILT=1 npm run bench   (the wasm builds as they are: no build, no native bench)
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -17,9 +21,12 @@ import { benchPool } from './bench-pool.mjs';
 
 const n = Number(process.env.QUANTSCOPE_BENCH_N ?? 1 << 24);
 const only = process.env.QUANTSCOPE_BENCH_ONLY ?? '';
-const runSchemes = !only || only === 'schemes';
-const runPack = runSchemes || only === 'pack';
+const runSchemes = !only || only === 'schemes' || only === 'times';
+const runPack = (runSchemes && only !== 'times') || only === 'pack';
 const runGemm = !only || only === 'gemm';
+const baseAt = process.argv.indexOf('--base');
+const base = baseAt > 0 ? process.argv[baseAt + 1] : null;
+const built = process.env.QUANTSCOPE_BENCH_BUILT === '1';
 const sh = (cmd, args, env = {}) => execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } }).toString();
 
 // `npm run bench -- --bigfiles`: only the 2 GB safetensors/GGUF memory bench (scripts/bench-bigfiles.mjs).
@@ -47,16 +54,18 @@ if (process.argv.includes('--pool')) {
   process.exit(0);
 }
 
-console.error('[bench] building the page modules, the SIMD128 bench build and the scalar bench build (release)');
-sh('bash', ['scripts/build-wasm.sh']);
-sh('bash', ['scripts/build-wasm.sh', '--bench']);
-sh('bash', ['scripts/build-wasm.sh', '--bench-relaxed']);
-sh('bash', ['scripts/build-wasm.sh', '--no-simd']);
-console.error('[bench] native bench (cargo bench, release)');
+if (!built) {
+  console.error('[bench] building the page modules, the SIMD128 bench build and the scalar bench build (release)');
+  sh('bash', ['scripts/build-wasm.sh']);
+  sh('bash', ['scripts/build-wasm.sh', '--bench']);
+  sh('bash', ['scripts/build-wasm.sh', '--bench-relaxed']);
+  sh('bash', ['scripts/build-wasm.sh', '--no-simd']);
+  console.error('[bench] native bench (cargo bench, release)');
+}
 // glibc would mmap (and page-fault) every 64 MB result afresh; the wasm heap reuses its grown
 // memory. Keeping large blocks in the heap makes the native figures measure the same work.
 const glibcTunables = 'glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=4294967296';
-const native = !runSchemes ? [] : JSON.parse(sh('cargo', ['bench', '-p', 'quantscope-core', '--bench', 'throughput', '--', '--json'],
+const native = !runSchemes || built ? [] : JSON.parse(sh('cargo', ['bench', '-p', 'quantscope-core', '--bench', 'throughput', '--', '--json'],
   { QUANTSCOPE_BENCH_N: String(n), GLIBC_TUNABLES: glibcTunables }).trim().split('\n').pop());
 const nativeGemm = !runGemm ? [] : JSON.parse(sh('cargo', ['bench', '-p', 'quantscope-gemm', '--bench', 'gemm', '--', '--json']).trim().split('\n').pop());
 
@@ -67,7 +76,7 @@ const nativeGemm = !runGemm ? [] : JSON.parse(sh('cargo', ['bench', '-p', 'quant
 const llamaLib = process.env.QUANTSCOPE_LLAMA_LIB
   ?? join(process.env.LLAMA_BUILD_DIR ?? join(homedir(), '.cache', 'quantscope-llama'), 'build', 'bin', 'libggml-base.so');
 let nativePack = null;
-if (runPack) {
+if (runPack && !built) {
   const dir = await mkdtemp(join(tmpdir(), 'quantscope-pack-'));
   try {
     console.error('[bench] native packing (quantscope), writing the input for llama.cpp');
@@ -91,10 +100,14 @@ if (runPack) {
 }
 
 console.error('[bench] bench page in headless Chromium');
-const browser = await launch();
+// TurboFan code only: V8 replaces a wasm function's baseline (Liftoff) code at its next call,
+// never inside a running loop, and compiles the optimized code in the background, so on a
+// loaded machine a kernel called once per rep could run its whole rep in Liftoff and the
+// figures swung 3–6× between runs (issue 15's notes).
+const browser = await launch({ jsFlags: '--no-liftoff' });
 const page = await browser.page();
 const schemeList = process.env.QUANTSCOPE_BENCH_SCHEMES ? `&schemes=${process.env.QUANTSCOPE_BENCH_SCHEMES}` : '';
-await page.goto(`${browser.url}www/bench/bench.html?n=${n}&only=${only}${schemeList}${nativePack ? '&native=../../test-results/bench-native.json' : ''}`);
+await page.goto(`${browser.url}www/bench/bench.html?n=${n}&only=${only}${schemeList}${base ? `&base=${base}` : ''}${nativePack ? '&native=../../test-results/bench-native.json' : ''}`);
 await page.waitForSelector('body[data-done="true"]', { state: 'attached', timeout: 30 * 60 * 1000 });
 const wasm = await page.evaluate(() => window.benchResults);
 const wasmGemm = await page.evaluate(() => window.benchGemm);
@@ -105,17 +118,21 @@ const memory = await page.evaluate(() => window.benchMemory);
 await browser.close();
 
 const by = (build) => Object.fromEntries(wasm.filter((r) => r.build === build).map((r) => [r.scheme, r]));
-const simd = by('simd128'), scalar = by('scalar');
+const simd = by('simd128'), scalar = by('scalar'), old = by('base');
 const f = (v) => (v === undefined ? '-' : v >= 100 ? v.toFixed(0) : v.toFixed(1));
 const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}×` : '-');
+// Without the native bench (QUANTSCOPE_BENCH_BUILT), the rows are the page's.
+const rows = native.length ? native : Object.values(simd);
 if (runSchemes) console.log(`\n${n.toLocaleString('en-US')} f32 elements; MB/s of input (fastest of 3); ratios from this one run`);
 for (const op of !runSchemes ? [] : ['quantize', 'dequantize', 'metrics']) {
   const key = `${op}_mb_s`;
   console.log(`\n${op}`);
-  console.log(`${'scheme'.padEnd(16)} ${'simd128'.padStart(9)} ${'scalar'.padStart(9)} ${'native'.padStart(9)} ${'simd/scalar'.padStart(12)} ${'native/simd'.padStart(12)}`);
-  for (const r of native) {
-    const s = simd[r.scheme]?.[key], c = scalar[r.scheme]?.[key], nat = r[key];
-    console.log(`${r.scheme.padEnd(16)} ${f(s).padStart(9)} ${f(c).padStart(9)} ${f(nat).padStart(9)} ${ratio(s, c).padStart(12)} ${ratio(nat, s).padStart(12)}`);
+  console.log(`${'scheme'.padEnd(16)} ${base ? `${'base'.padStart(9)} ` : ''}${'simd128'.padStart(9)} ${'scalar'.padStart(9)} ${'native'.padStart(9)} `
+    + `${base ? `${'new/base'.padStart(9)} ` : ''}${'simd/scalar'.padStart(12)} ${'native/simd'.padStart(12)}`);
+  for (const r of rows) {
+    const s = simd[r.scheme]?.[key], c = scalar[r.scheme]?.[key], nat = native.length ? r[key] : undefined, o = old[r.scheme]?.[key];
+    console.log(`${r.scheme.padEnd(16)} ${base ? `${f(o).padStart(9)} ` : ''}${f(s).padStart(9)} ${f(c).padStart(9)} ${f(nat).padStart(9)} `
+      + `${base ? `${ratio(s, o).padStart(9)} ` : ''}${ratio(s, c).padStart(12)} ${ratio(nat, s).padStart(12)}`);
   }
 }
 if (runSchemes) {
@@ -169,7 +186,7 @@ if (nativePack) {
 if (errors.length) console.log(`\nerrors:\n${errors.join('\n')}`);
 
 // The built-in MNIST model in quantscope and in onnxruntime-web (SIMD128 build in www/pkg-bench).
-if (only !== 'pack') await benchOrt();
+if (only !== 'pack' && only !== 'times') await benchOrt();
 
 // The whole-model comparison's worker pool against one worker (www/pkg).
 if (!only) await benchPool();

@@ -118,10 +118,13 @@ test('the models module is under 453.5 KB gzipped', async () => {
 // objects of wasm_common::gguf_work, gguf_encode): 275,352 → 278,464 B; every scheme writing its
 // decoding through `schemes::Decoding` (the compare's fused metrics measure it a chunk at a time
 // instead of keeping a tensor-sized copy per scheme) +2.7 KB: together 281,136 B; the ceiling
-// went to 282,500.
-test('the workbench module is under 282.5 KB gzipped and has no plots and no .npz or ONNX reader', async () => {
+// went to 282,500. Session 21: core's `fast-kernels` feature, which only this module and the
+// bench turn on (chunked float casts, one-pass INT groups, 16-lane NF4 codes, SIMD128 Q2_K/Q3_K/
+// Q5_K/Q1_0 dequantize; issue 15's speed goals, which allow this module up to 300 KB):
+// 283,326 B; the ceiling went to 284,500. The runner, models, lm, tutor and mixer do not get it.
+test('the workbench module is under 284.5 KB gzipped and has no plots and no .npz or ONNX reader', async () => {
   const gz = gzipSync(await pkg('pkg', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 282_500, `www/pkg/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 284_500, `www/pkg/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const workbench = await exportsOf('pkg');
   assert.ok(workbench.has('reader_module_reads'));
   for (const name of ['draw_histograms', 'draw_sqnr_chart', 'read_file']) assert.ok(!workbench.has(name), `the workbench has ${name}`);

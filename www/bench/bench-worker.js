@@ -25,7 +25,7 @@ self.onmessage = ({ data: { elements, reps, only, gemmMs, gemmReps, schemes, mem
     }
   }
   // Packing alone on the pack bench's input, to set beside llama.cpp's ggml_quantize_chunk.
-  if (only !== 'gemm') {
+  if (only !== 'gemm' && only !== 'times') {
     try {
       self.postMessage({ type: 'pack-input', build, hashes: wasm.pack_input_hashes(elements) });
       for (const id of wasm.pack_type_ids()) {

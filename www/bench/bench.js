@@ -4,7 +4,7 @@
 // Packing alone (`bench_pack`) goes into `window.benchPack`, drawn beside llama.cpp's own
 // `ggml_quantize_chunk` timed natively when ?native= names the JSON scripts/bench.mjs wrote
 // (the native bench's hashes and figures and scripts/bench-llama.py's).
-// ?only=gemm, ?only=schemes (schemes and packing) or ?only=pack runs one part; ?gemm_ms= (least ms per timed batch, default 20)
+// ?only=gemm, ?only=schemes (schemes and packing), ?only=times (the schemes' times alone) or ?only=pack runs one part; ?gemm_ms= (least ms per timed batch, default 20)
 // and ?gemm_reps= (batches, the fastest counts; default 10) tune the GEMM timing.
 const params = new URL(location.href).searchParams;
 const elements = Number(params.get('n') ?? 1 << 24);
@@ -14,6 +14,10 @@ const gemmMs = Number(params.get('gemm_ms') ?? 20);
 const gemmReps = Number(params.get('gemm_reps') ?? 10);
 // ?schemes=q8_0,q4_0 times only those base schemes (default: every one).
 const schemes = params.get('schemes')?.split(',') ?? null;
+// ?base=pkg-bench-main: another bench build under www/ (e.g. main's, built into its own folder)
+// timed in this same run, its rows carrying build `base`: with ?only=times and ?schemes=, scheme
+// by scheme in turn with this build; otherwise before it.
+const base = params.get('base');
 const status = document.querySelector('#status');
 const body = document.querySelector('#results tbody');
 window.benchResults = [];
@@ -66,16 +70,16 @@ function drawPack() {
 }
 
 // `memory` ('kept' or 'fused'): only the compare's memory high-water mark, in this fresh worker.
-function runBuild(pkg, memory) {
+function runBuild(pkg, memory, label, ids = schemes) {
   return new Promise((resolve) => {
     const worker = new Worker(new URL(`./bench-worker.js?pkg=${pkg}`, import.meta.url), { type: 'module' });
     worker.onerror = (e) => { window.benchErrors.push(`${pkg}: ${e.message}`); resolve(); };
     worker.onmessage = ({ data }) => {
-      if (data.type === 'ready') worker.postMessage({ elements, reps, only, gemmMs, gemmReps, schemes, memory });
+      if (data.type === 'ready') worker.postMessage({ elements, reps, only, gemmMs, gemmReps, schemes: ids, memory });
       else if (data.type === 'memory') window.benchMemory[data.path] = data.result;
       else if (data.type === 'error') window.benchErrors.push(`${data.build} ${data.scheme}: ${data.message}`);
       else if (data.type === 'result') {
-        const r = { ...data.result, build: data.build };
+        const r = { ...data.result, build: label ?? data.build };
         window.benchResults.push(r);
         const tr = body.insertRow();
         for (const v of [r.scheme, r.build, r.quantize_mb_s, r.dequantize_mb_s, r.metrics_mb_s, r.compare_kept_mb_s ?? '-', r.compare_fused_mb_s ?? '-']) {
@@ -83,13 +87,13 @@ function runBuild(pkg, memory) {
         }
         status.textContent = `${pkg}: ${r.scheme} done`;
       } else if (data.type === 'pack-input') {
-        window.benchPackInput[data.build] = data.hashes;
+        window.benchPackInput[label ?? data.build] = data.hashes;
       } else if (data.type === 'pack') {
-        window.benchPack.push({ ...data.result, build: data.build });
+        window.benchPack.push({ ...data.result, build: label ?? data.build });
         status.textContent = `${pkg}: packing ${data.result.scheme} done`;
       } else if (data.type === 'gemm') {
         for (const r of data.results) {
-          window.benchGemm.push({ ...r, build: data.build });
+          window.benchGemm.push({ ...r, build: label ?? data.build });
           const tr = gemmBody.insertRow();
           for (const v of [r.case, data.build, r.micros.toFixed(1), r.gop_s.toFixed(2)]) tr.insertCell().textContent = v;
         }
@@ -100,7 +104,17 @@ function runBuild(pkg, memory) {
 }
 
 status.textContent = `${elements.toLocaleString('en-US')} elements, fastest of ${reps}`;
-await runBuild('pkg-bench');
+if (base && schemes && only === 'times') {
+  // Scheme by scheme, the base build then this one, each in a fresh worker: both see the
+  // machine within seconds of each other, not a whole pass apart.
+  for (const id of schemes) {
+    await runBuild(base, undefined, 'base', [id]);
+    await runBuild('pkg-bench', undefined, undefined, [id]);
+  }
+} else {
+  if (base) await runBuild(base, undefined, 'base');
+  await runBuild('pkg-bench');
+}
 await runBuild('pkg-nosimd');
 drawPack();
 // The compare's peak wasm memory over the timed schemes, each path in a fresh instance.

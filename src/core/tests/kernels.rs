@@ -328,7 +328,7 @@ fn kquant_q6_scale_search_dispatch_matches_ref() {
     assert_eq!(checked, 60 * 7);
 }
 
-/// The FP8/FP4 encoders: `encode_slice` (four lanes per SIMD128 step in Chromium) against the
+/// The FP8/FP4 encoders: `encode_slice` (eight lanes per SIMD128 step in Chromium) against the
 /// scalar `FloatFormat::encode` on a sweep of the whole f32 bit space (every 4099th pattern:
 /// NaNs, ±Inf, subnormals of both f32 and the targets, ties) and every generator at awkward
 /// lengths.

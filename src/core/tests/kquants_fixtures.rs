@@ -103,9 +103,14 @@ const AWKWARD: [usize; 9] = [0, 1, 15, 17, 31, 33, 255, 257, 513];
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn dequantize_kernels_equal_the_scalar_reference() {
     type Kernel = fn(&[u8], &mut [f32]);
-    let kernels: [(&str, Kernel, Kernel, usize); 2] = [
+    // Q2_K, Q3_K and Q5_K through the scheme's dispatch: their SIMD128 kernels with
+    // `fast-kernels`, the reference itself otherwise.
+    let kernels: [(&str, Kernel, Kernel, usize); 5] = [
         ("q4_k", dequant::dequantize_q4_k, dequant::dequantize_block_q4_k, 144),
         ("q6_k", dequant::dequantize_q6_k, dequant::dequantize_block_q6_k, 210),
+        ("q2_k", |p, y| KQuant::Q2K.dequantize_blocks(p, y), dequant::dequantize_block_q2_k, 84),
+        ("q3_k", |p, y| KQuant::Q3K.dequantize_blocks(p, y), dequant::dequantize_block_q3_k, 110),
+        ("q5_k", |p, y| KQuant::Q5K.dequantize_blocks(p, y), dequant::dequantize_block_q5_k, 176),
     ];
     let mut rng = Rng(0x5EED_0001);
     for (id, kernel, reference, bb) in kernels {

@@ -125,7 +125,6 @@ fn bf16_to_f32x4(h: v128) -> v128 {
 /// scaling by a power of two is exact there (the result is below 2^mbits) and `nearest` rounds
 /// ties to even, so it is the reference's `rne_shift` of the significand.
 pub(super) fn f32_to_minifloat(mf: &super::Minifloat, src: &[f32], dst: &mut [u16]) {
-    let n4 = src.len() / 4 * 4;
     let emin = 1 - mf.bias;
     let drop = 23 - mf.mbits;
     let sign_shift = 31 - (mf.mbits + mf.ebits);
@@ -137,11 +136,8 @@ pub(super) fn f32_to_minifloat(mf: &super::Minifloat, src: &[f32], dst: &mut [u1
     // |x| < 2^emin in f32 bits: the target's subnormals (and zero).
     let smallest_normal = u32x4_splat(((emin + 127) as u32) << 23);
     let rebias = u32x4_splat(((mf.bias - 127) as u32) << mf.mbits);
-    let mut i = 0;
-    while i < n4 {
-        // SAFETY: i + 4 <= n4 <= len of both slices (equal, checked by the caller); wasm loads
-        // have no alignment requirement.
-        let x = unsafe { v128_load(src.as_ptr().add(i) as *const v128) };
+    let nan_code = |sign: v128| if mf.nan_keeps_sign { v128_or(nan, sign) } else { nan };
+    let encode = |x: v128| {
         let a = v128_and(x, u32x4_splat(0x7fff_ffff));
         let sign = u32x4_shr(v128_and(x, u32x4_splat(0x8000_0000)), sign_shift);
         // Normal: ((e + bias) << mbits | top mantissa bits), rounded up when the dropped bits
@@ -154,16 +150,20 @@ pub(super) fn f32_to_minifloat(mf: &super::Minifloat, src: &[f32], dst: &mut [u1
         let sub = i32x4_trunc_sat_f32x4(f32x4_nearest(f32x4_mul(a, to_subnormal_units)));
         let code = v128_bitselect(sub, normal, u32x4_lt(a, smallest_normal));
         let code = v128_or(u32x4_min(code, max_code), sign);
-        let nan_code = if mf.nan_keeps_sign { v128_or(nan, sign) } else { nan };
-        let code = v128_bitselect(nan_code, code, u32x4_gt(a, u32x4_splat(0x7f80_0000)));
-        let c: [u32; 4] =
-            [u32x4_extract_lane::<0>(code), u32x4_extract_lane::<1>(code), u32x4_extract_lane::<2>(code), u32x4_extract_lane::<3>(code)];
-        for (d, c) in dst[i..i + 4].iter_mut().zip(c) {
-            *d = c as u16;
+        v128_bitselect(nan_code(sign), code, u32x4_gt(a, u32x4_splat(0x7f80_0000)))
+    };
+    // Eight a step: the codes (≤ 0xff) narrow to u16 lanes exactly.
+    let n8 = src.len() / 8 * 8;
+    for i in (0..n8).step_by(8) {
+        // SAFETY: i + 8 <= n8 <= len of both slices (equal, checked by the caller); wasm loads
+        // and stores have no alignment requirement.
+        unsafe {
+            let lo = encode(v128_load(src.as_ptr().add(i) as *const v128));
+            let hi = encode(v128_load(src.as_ptr().add(i + 4) as *const v128));
+            v128_store(dst.as_mut_ptr().add(i) as *mut v128, u16x8_narrow_i32x4(lo, hi));
         }
-        i += 4;
     }
-    for (d, &x) in dst[n4..].iter_mut().zip(&src[n4..]) {
+    for (d, &x) in dst[n8..].iter_mut().zip(&src[n8..]) {
         *d = mf.encode(x) as u16;
     }
 }

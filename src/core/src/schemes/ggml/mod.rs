@@ -334,19 +334,26 @@ impl GgmlScheme {
             .flat_map(|(i, b)| reference::block_codes(self.ty, b).into_iter().take(n - i * QK))
             .map(|q| (q & 0xFF) as usize);
         let levels_used = super::distinct_codes(codes, 256, writable);
-        let half = |b: &[u8], i: usize| reference::fp16_value(u16::from_le_bytes([b[i], b[i + 1]])) as f64;
-        let mut params = vec![Param {
-            name: "d",
-            values: packed
-                .chunks_exact(bb)
-                .map(|b| match self.ty {
-                    GgmlType::Mxfp4 => reference::e8m0_to_fp32_half(b[0]) as f64,
-                    _ => half(b, 0),
-                })
-                .collect(),
-        }];
+        #[cfg(not(feature = "fast-kernels"))]
+        let half = |i: usize| -> Vec<f64> {
+            packed.chunks_exact(bb).map(|b| reference::fp16_value(u16::from_le_bytes([b[i], b[i + 1]])) as f64).collect()
+        };
+        // `fast-kernels`: every block's f16 at once through the FP16 decode kernel (equal to
+        // `fp16_value`, `half`'s conversion, bit for bit), not one software conversion a block.
+        #[cfg(feature = "fast-kernels")]
+        let half = |i: usize| -> Vec<f64> {
+            let bits: Vec<u16> = packed.chunks_exact(bb).map(|b| u16::from_le_bytes([b[i], b[i + 1]])).collect();
+            let mut v = vec![0f32; bits.len()];
+            super::float::f16_bits_to_f32(&bits, &mut v);
+            v.into_iter().map(f64::from).collect()
+        };
+        let d = match self.ty {
+            GgmlType::Mxfp4 => packed.chunks_exact(bb).map(|b| reference::e8m0_to_fp32_half(b[0]) as f64).collect(),
+            _ => half(0),
+        };
+        let mut params = vec![Param { name: "d", values: d }];
         if matches!(self.ty, GgmlType::Q4_1 | GgmlType::Q5_1) {
-            params.push(Param { name: "m", values: packed.chunks_exact(bb).map(|b| half(b, 2)).collect() });
+            params.push(Param { name: "m", values: half(2) });
         }
         let clipped = if clipped != usize::MAX {
             clipped

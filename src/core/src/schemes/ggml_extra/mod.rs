@@ -258,6 +258,10 @@ impl ExtraType {
     /// Decodes whole blocks (`y.len()` = block × the number of blocks in `packed`) with
     /// llama.cpp's `dequantize_row_*` port.
     pub fn dequantize_blocks(self, packed: &[u8], y: &mut [f32]) {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128", feature = "fast-kernels"))]
+        if self == ExtraType::Q1_0 {
+            return simd128::dequantize_q1_0(packed, y);
+        }
         let f = self.block_dequantizer();
         for (b, out) in packed.chunks_exact(self.block_bytes()).zip(y.chunks_exact_mut(self.block())) {
             f(b, out);

@@ -58,3 +58,25 @@ pub fn iq4_scale_search(xb: &[f32; 32], weight: &[f32; 32], levels: &[i8; 16], t
     }
     d
 }
+
+/// Q1_0 blocks → values (`fast-kernels`); must equal `ggml_dequant::blocks::q1_0` bit for bit:
+/// each code byte splatted and tested against its eight bits (lowest first), each lane `d` where
+/// the bit is set and `−d` (the same f32 negation) where it is clear.
+#[cfg(feature = "fast-kernels")]
+pub fn dequantize_q1_0(packed: &[u8], y: &mut [f32]) {
+    let (low, high, zero) = (u32x4(1, 2, 4, 8), u32x4(16, 32, 64, 128), u32x4_splat(0));
+    for (b, y) in packed.chunks_exact(18).zip(y.chunks_exact_mut(128)) {
+        let d = half::f16::from_le_bytes([b[0], b[1]]).to_f32();
+        let (pos, neg) = (f32x4_splat(d), f32x4_splat(-d));
+        for (&byte, y) in b[2..18].iter().zip(y.chunks_exact_mut(8)) {
+            let v = u32x4_splat(byte as u32);
+            let lo = v128_bitselect(neg, pos, i32x4_eq(v128_and(v, low), zero));
+            let hi = v128_bitselect(neg, pos, i32x4_eq(v128_and(v, high), zero));
+            // SAFETY: `y` holds 8 f32; wasm stores have no alignment requirement.
+            unsafe {
+                v128_store(y.as_mut_ptr() as *mut v128, lo);
+                v128_store(y.as_mut_ptr().add(4) as *mut v128, hi);
+            }
+        }
+    }
+}

@@ -318,6 +318,10 @@ impl Scheme for IntScheme {
     }
 
     fn quantize_to(&self, values: &[f32], shape: &[usize], out: &mut dyn Decoding) -> Result<Quantized> {
+        #[cfg(feature = "fast-kernels")]
+        if let (Granularity::Group { size }, Calibration::MinMax) = (self.granularity, self.calibration) {
+            return Ok(self.quantize_groups(values, size, out));
+        }
         let (qmin, qmax) = self.qrange();
         let grouping = Grouping::new(self.granularity, shape, values.len())?;
         let ranges = self.ranges(values, &grouping);
@@ -342,38 +346,7 @@ impl Scheme for IntScheme {
                 (i, o) = (i + run, rest);
             }
         });
-        let levels_used = super::distinct_bytes(codes, (qmax - qmin + 1) as usize);
-        let body = match self.bits {
-            8 => values.len(),
-            4 => pack_nibbles_in_place(codes),
-            _ => pack_pairs_in_place(codes),
-        };
-        packed.truncate(header + body);
-        for (i, p) in params.iter().enumerate() {
-            packed[4 * i..4 * i + 4].copy_from_slice(&p.0.to_le_bytes());
-        }
-        if !self.symmetric {
-            for (z, p) in packed[4 * params.len()..header].iter_mut().zip(&params) {
-                *z = p.1 as u8;
-            }
-        }
-        let mut out_params = vec![Param { name: "scale", values: params.iter().map(|p| p.0 as f64).collect() }];
-        if !self.symmetric {
-            out_params.push(Param { name: "zero_point", values: params.iter().map(|p| p.1 as f64).collect() });
-        }
-        if self.calibration != Calibration::MinMax {
-            let clips: Vec<(f32, f32)> = ranges.iter().map(|&(lo, hi)| effective_range(lo, hi, self.symmetric)).collect();
-            out_params.push(Param { name: "clip_lo", values: clips.iter().map(|c| c.0 as f64).collect() });
-            out_params.push(Param { name: "clip_hi", values: clips.iter().map(|c| c.1 as f64).collect() });
-        }
-        Ok(Quantized {
-            packed,
-            dequantized: Vec::new(),
-            params: out_params,
-            clipped,
-            levels_used,
-            levels_total: (qmax - qmin + 1) as usize,
-        })
+        Ok(self.finish(params, &ranges, packed, clipped))
     }
 
     fn dequantize(&self, packed: &[u8], shape: &[usize]) -> Result<Vec<f32>> {
@@ -395,6 +368,70 @@ impl Scheme for IntScheme {
             dequantize_group(codes, self.symmetric, scales[g], zero_points[g], out);
         }
         Ok(out)
+    }
+}
+
+impl IntScheme {
+    /// The packed header (scales, zero points), the INT4/INT2 body packed in place, the level
+    /// count and the parameters, from each group's `params`, the calibrated `ranges` (unused for
+    /// min-max) and `packed` holding the header's room and one code byte per value.
+    fn finish(&self, params: Vec<(f32, i32)>, ranges: &[(f32, f32)], mut packed: Vec<u8>, clipped: usize) -> Quantized {
+        let (qmin, qmax) = self.qrange();
+        let header = params.len() * if self.symmetric { 4 } else { 5 };
+        let codes = &mut packed[header..];
+        let n = codes.len();
+        let levels_used = super::distinct_bytes(codes, (qmax - qmin + 1) as usize);
+        let body = match self.bits {
+            8 => n,
+            4 => pack_nibbles_in_place(codes),
+            _ => pack_pairs_in_place(codes),
+        };
+        packed.truncate(header + body);
+        for (i, p) in params.iter().enumerate() {
+            packed[4 * i..4 * i + 4].copy_from_slice(&p.0.to_le_bytes());
+        }
+        if !self.symmetric {
+            for (z, p) in packed[4 * params.len()..header].iter_mut().zip(&params) {
+                *z = p.1 as u8;
+            }
+        }
+        let mut out_params = vec![Param { name: "scale", values: params.iter().map(|p| p.0 as f64).collect() }];
+        if !self.symmetric {
+            out_params.push(Param { name: "zero_point", values: params.iter().map(|p| p.1 as f64).collect() });
+        }
+        if self.calibration != Calibration::MinMax {
+            let clips: Vec<(f32, f32)> = ranges.iter().map(|&(lo, hi)| effective_range(lo, hi, self.symmetric)).collect();
+            out_params.push(Param { name: "clip_lo", values: clips.iter().map(|c| c.0 as f64).collect() });
+            out_params.push(Param { name: "clip_hi", values: clips.iter().map(|c| c.1 as f64).collect() });
+        }
+        Quantized { packed, dequantized: Vec::new(), params: out_params, clipped, levels_used, levels_total: (qmax - qmin + 1) as usize }
+    }
+
+    /// The `fast-kernels` quantizer of min-max groups: one pass, each group's range, scale and
+    /// codes while its values are in cache (the plain path reads the tensor once for the ranges
+    /// and again for the codes, and finds each run's group by a division). The same kernels on
+    /// the same values in the same order: the same bytes and values.
+    #[cfg(feature = "fast-kernels")]
+    fn quantize_groups(&self, values: &[f32], size: usize, out: &mut dyn Decoding) -> Quantized {
+        let (qmin, qmax) = self.qrange();
+        let groups = values.len().div_ceil(size);
+        let header = groups * if self.symmetric { 4 } else { 5 };
+        let mut packed = vec![0u8; header + values.len()];
+        let mut params = Vec::with_capacity(groups);
+        let mut clipped = 0;
+        let codes = &mut packed[header..];
+        // `fill` in whole groups; its last group may be short.
+        super::fill(out, values, size, &mut |s, o| {
+            let end = values.len().min(s + o.len());
+            let runs = values[s..end].chunks(size).zip(codes[s..end].chunks_mut(size)).zip(o.chunks_mut(size));
+            for ((x, c), d) in runs {
+                let (lo, hi) = min_max(x);
+                let (scale, zero_point) = scale_zero_point(lo, hi, qmin, qmax, self.symmetric);
+                params.push((scale, zero_point));
+                clipped += quantize_group(x, GroupMap { scale, zero_point, qmin, qmax }, c, &mut d[..x.len()]);
+            }
+        });
+        self.finish(params, &[], packed, clipped)
     }
 }
 

@@ -265,10 +265,19 @@ impl KQuant {
     pub fn dequantize_blocks(self, packed: &[u8], y: &mut [f32]) {
         use dequant::*;
         match self {
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128", feature = "fast-kernels"))]
+            KQuant::Q2K => simd128::dequantize_q2_k(packed, y),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128", feature = "fast-kernels"))]
+            KQuant::Q3K => simd128::dequantize_q3_k(packed, y),
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128", feature = "fast-kernels"))]
+            KQuant::Q5K => simd128::dequantize_q5_k(packed, y),
+            #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128", feature = "fast-kernels")))]
             KQuant::Q2K => dequantize_blocks_scalar(dequantize_block_q2_k, 84, packed, y),
+            #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128", feature = "fast-kernels")))]
             KQuant::Q3K => dequantize_blocks_scalar(dequantize_block_q3_k, 110, packed, y),
-            KQuant::Q4K => dequantize_q4_k(packed, y),
+            #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128", feature = "fast-kernels")))]
             KQuant::Q5K => dequantize_blocks_scalar(dequantize_block_q5_k, 176, packed, y),
+            KQuant::Q4K => dequantize_q4_k(packed, y),
             KQuant::Q6K => dequantize_q6_k(packed, y),
         }
     }

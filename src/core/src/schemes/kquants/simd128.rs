@@ -102,6 +102,79 @@ pub fn dequantize_q6_k(packed: &[u8], y: &mut [f32]) {
     }
 }
 
+/// Q2_K blocks → values (`fast-kernels`); must equal [`super::dequant::dequantize_block_q2_k`]
+/// bit for bit: 16 two-bit codes a step (one shift of a 16-byte load), `dl·q − ml` with the
+/// reference's scalar `dl`, `ml`.
+#[cfg(feature = "fast-kernels")]
+pub fn dequantize_q2_k(packed: &[u8], y: &mut [f32]) {
+    let m2 = u8x16_splat(3);
+    for (b, y) in packed.chunks_exact(84).zip(y.chunks_exact_mut(QK_K)) {
+        let (d, min) = (fp16_to_fp32(u16::from_le_bytes([b[80], b[81]])), fp16_to_fp32(u16::from_le_bytes([b[82], b[83]])));
+        for n in 0..2 {
+            for half in 0..2 {
+                let q = load16(&b[16 + 32 * n + 16 * half..]);
+                for j in 0..4 {
+                    let sc = b[8 * n + 2 * j + half];
+                    let (dl, ml) = (d * (sc & 0xF) as f32, min * (sc >> 4) as f32);
+                    let codes = v128_and(u8x16_shr(q, 2 * j as u32), m2);
+                    store16(&mut y[128 * n + 32 * j + 16 * half..], u8x16_to_f32(codes), dl, Some(ml));
+                }
+            }
+        }
+    }
+}
+
+/// Q3_K blocks → values (`fast-kernels`); must equal [`super::dequant::dequantize_block_q3_k`]
+/// bit for bit: the two low bits as in Q2_K, minus 4 where the block's hmask bit is clear (an
+/// i8 in −4..=3), times the reference's scalar `dl`.
+#[cfg(feature = "fast-kernels")]
+pub fn dequantize_q3_k(packed: &[u8], y: &mut [f32]) {
+    let (m2, four) = (u8x16_splat(3), u8x16_splat(4));
+    for (b, y) in packed.chunks_exact(110).zip(y.chunks_exact_mut(QK_K)) {
+        let d_all = fp16_to_fp32(u16::from_le_bytes([b[108], b[109]]));
+        let scales = &b[96..108];
+        for n in 0..2 {
+            for half in 0..2 {
+                let (q, hm) = (load16(&b[32 + 32 * n + 16 * half..]), load16(&b[16 * half..]));
+                for j in 0..4 {
+                    let dl = d_all * super::reference::q3_scale(scales, 8 * n + 2 * j + half) as f32;
+                    let bit = u8x16_splat(1 << (4 * n + j));
+                    let minus = v128_and(i8x16_eq(v128_and(hm, bit), u8x16_splat(0)), four);
+                    let codes = i8x16_sub(v128_and(u8x16_shr(q, 2 * j as u32), m2), minus);
+                    store16(&mut y[128 * n + 32 * j + 16 * half..], i8x16_to_f32(codes), dl, None);
+                }
+            }
+        }
+    }
+}
+
+/// Q5_K blocks → values (`fast-kernels`); must equal [`super::dequant::dequantize_block_q5_k`]
+/// bit for bit: Q4_K's nibbles plus 16 where the block's qh bit is set.
+#[cfg(feature = "fast-kernels")]
+pub fn dequantize_q5_k(packed: &[u8], y: &mut [f32]) {
+    let (mask, sixteen) = (u8x16_splat(0x0F), u8x16_splat(16));
+    let high = |qh: v128, bit: u8| v128_and(v128_not(i8x16_eq(v128_and(qh, u8x16_splat(bit)), u8x16_splat(0))), sixteen);
+    for (b, y) in packed.chunks_exact(176).zip(y.chunks_exact_mut(QK_K)) {
+        let d = fp16_to_fp32(u16::from_le_bytes([b[0], b[1]]));
+        let min = fp16_to_fp32(u16::from_le_bytes([b[2], b[3]]));
+        let (scales, qh, ql) = (&b[4..16], &b[16..48], &b[48..176]);
+        for c in 0..4 {
+            let (s1, m1) = get_scale_min_k4(2 * c, scales);
+            let (s2, m2) = get_scale_min_k4(2 * c + 1, scales);
+            let (d1, m1) = (d * s1 as f32, min * m1 as f32);
+            let (d2, m2) = (d * s2 as f32, min * m2 as f32);
+            let y = &mut y[64 * c..64 * c + 64];
+            for h in 0..2 {
+                let (q, hb) = (load16(&ql[32 * c + 16 * h..]), load16(&qh[16 * h..]));
+                let lo = v128_or(v128_and(q, mask), high(hb, 1 << (2 * c)));
+                let hi = v128_or(u8x16_shr(q, 4), high(hb, 2 << (2 * c)));
+                store16(&mut y[16 * h..], u8x16_to_f32(lo), d1, Some(m1));
+                store16(&mut y[32 + 16 * h..], u8x16_to_f32(hi), d2, Some(m2));
+            }
+        }
+    }
+}
+
 // ----------------------------------------------------------------------- quantize: the search
 
 /// `reference::qkx2_search` four candidates at a time: lane `c` of a pass runs candidate
