@@ -97,11 +97,15 @@ fn slice(v: &Value, axis: usize, t: usize) -> Value {
     let shape = v.shape();
     let (dim, inner) = (shape[axis], shape[axis + 1..].iter().product::<usize>());
     let outer: usize = shape[..axis].iter().product();
-    let data = v.data().pick(outer * inner, |start, block| {
-        for (p, slot) in (start..).zip(block.iter_mut()) {
-            *slot = ((p / inner) * dim + t) * inner + p % inner;
-        }
-    });
+    // `&mut dyn`: one copy of `pick` per element type for both of this file's index maps
+    let data = v.data().pick(
+        outer * inner,
+        &mut (|start: usize, block: &mut [usize]| {
+            for (p, slot) in (start..).zip(block.iter_mut()) {
+                *slot = ((p / inner) * dim + t) * inner + p % inner;
+            }
+        }) as &mut dyn FnMut(usize, &mut [usize]),
+    );
     let mut out_shape = shape.to_vec();
     out_shape.remove(axis);
     Value::with_dtype(v.dtype(), out_shape, data)
@@ -130,12 +134,15 @@ fn stack(slices: Vec<Value>, axis: i64, reverse: bool, name: &str) -> Result<Val
     // `data` is [n, outer, inner]; the result is [outer, n, inner]
     let outer: usize = shape[..axis].iter().product();
     let inner: usize = shape[axis..].iter().product();
-    let out = data.pick(outer * n * inner, |start, block| {
-        for (p, slot) in (start..).zip(block.iter_mut()) {
-            let (o, rest) = (p / (n * inner), p % (n * inner));
-            *slot = ((rest / inner) * outer + o) * inner + rest % inner;
-        }
-    });
+    let out = data.pick(
+        outer * n * inner,
+        &mut (|start: usize, block: &mut [usize]| {
+            for (p, slot) in (start..).zip(block.iter_mut()) {
+                let (o, rest) = (p / (n * inner), p % (n * inner));
+                *slot = ((rest / inner) * outer + o) * inner + rest % inner;
+            }
+        }) as &mut dyn FnMut(usize, &mut [usize]),
+    );
     let mut out_shape = shape;
     out_shape.insert(axis, n);
     Ok(Value::with_dtype(dtype, out_shape, out))
