@@ -94,9 +94,12 @@ test('the runner module is under 247.5 KB gzipped', async () => {
 // LSTM; ddddocr's quantized CRNN needs it) +9.6 KB (keeping its activations, GEMM calls and
 // quantization out of line did not shrink it, ≤ 160 B); every scheme writing its decoding
 // through `schemes::Decoding` +1.7 KB: together 452,534 B; the ceiling went to 453,500.
-test('the models module is under 453.5 KB gzipped', async () => {
+// Session 21: the Scan op (src/engine/src/ops/scan.rs: slicing along any axis, stacking along
+// any axis, its attribute checks; one `pick` per element type for both index maps) 452,065 →
+// 459,386 B (base and branch built alike), and the ceiling went to 460,000.
+test('the models module is under 460 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-models', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 453_500, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 460_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The workbench (the five readers, every scheme, the plots, the GGUF writer) was 489,773 B
@@ -240,9 +243,12 @@ test('the mixer module is under 244.5 KB gzipped and carries only the mixer, its
 // 83,910 B by gzip -9 when it was added. Session 13 made it the Run view's writer of llama.cpp's
 // imatrix.gguf too (the runner gathers the statistics, src/runner/src/importance.rs, but had no
 // room for the GGUF writer's layout): 94,640 B, and the ceiling went from 90,000 to 100,000.
-test('the exporter module is under 100 KB gzipped and carries only the exporter', async () => {
+// Session 21: quantize_dynamic inside If/Loop/Scan subgraphs (ONNX Runtime's EnableSubgraph: a
+// scope per subgraph, subgraphs decoded, quantized, cleaned and written back at the wire
+// level, nodes with subgraphs made again) 99,692 → 111,582 B, and the ceiling went to 112,500.
+test('the exporter module is under 112.5 KB gzipped and carries only the exporter', async () => {
   const gz = gzipSync(await pkg('pkg-export', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 100_000, `www/pkg-export/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 112_500, `www/pkg-export/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const exporter = await exportsOf('pkg-export');
   assert.ok(exporter.has('quantize_onnx_dynamic') && exporter.has('imatrix_file'));
   for (const name of ['Workspace', 'Engine', 'Lesson', 'TrainingRun', 'GgufMixer']) assert.ok(!exporter.has(name), `the exporter has ${name}`);

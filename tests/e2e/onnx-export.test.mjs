@@ -3,7 +3,8 @@
 // a MatMul of two computed values is quantized in the page; the downloaded file and ONNX
 // Runtime's own quantize_dynamic output (tests/fixtures/onnx_dynamic) then run in
 // onnxruntime-web in the same browser on the same input and must give the same bits; the page's
-// SQNR line is the engine's run of that file. A model the quantizer refuses says why.
+// SQNR line is the engine's run of that file. A model the quantizer refuses says why. With
+// "inside If/Loop/Scan" the If branches and Loop body are quantized too (ONNX Runtime's EnableSubgraph).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -130,6 +131,44 @@ test('an LSTM model downloads with com.microsoft DynamicQuantizeLSTM as ONNX Run
   assert.deepEqual(outputs[0], outputs[1], "onnxruntime-web gives other bits for the page's file than for ONNX Runtime's");
   await page.setViewportSize({ width: 1366, height: 900 });
   await screenshotOf(page, '#run-custom-export', `${SCREENSHOTS}onnx-export-lstm-1366.png`);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test('with "inside If/Loop/Scan" the subgraphs download quantized as ONNX Runtime writes them, and run', async () => {
+  const page = await openRun();
+  // make_onnx_dynamic.py's subgraphs: MatMul and Conv nodes in If branches, a Loop body with a
+  // nested If; ONNX Runtime's file is quantize_dynamic(extra_options={"EnableSubgraph": True}).
+  await dropFiles(page, '#run-custom-drop', [{ name: 'subgraphs.onnx', bytes: await fixture('subgraphs.onnx') }]);
+  await page.waitForSelector('#run-custom-export:not([hidden])', { timeout: 30000 });
+  await page.selectOption('#run-custom-export-type', 'int8');
+  let file = await download(page);
+  assert.equal(file.name, 'subgraphs.dynamic_int8.onnx');
+  let line = await page.locator('#run-custom-export-result').textContent();
+  assert.match(line, /2 nodes quantized/);
+  assert.match(line, /If 'branch' \(4 MatMul\/Conv\/LSTM\/Gemm node\(s\) inside its subgraphs stay in float/);
+  await page.check('#run-custom-export-subgraphs');
+  file = await download(page);
+  assert.equal(file.name, 'subgraphs.dynamic_int8_subgraphs.onnx');
+  line = await page.locator('#run-custom-export-result').textContent();
+  assert.match(line, /9 nodes quantized/);
+  const outputs = await page.evaluate(async (models) => {
+    const ort = await import('/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs');
+    ort.env.wasm.wasmPaths = '/node_modules/onnxruntime-web/dist/';
+    ort.env.wasm.numThreads = 1;
+    const x = new Float32Array(3 * 16).map((_, i) => Math.sin(i * 0.37) * 2);
+    const results = [];
+    for (const bytes of models) {
+      const session = await ort.InferenceSession.create(new Uint8Array(bytes));
+      for (const cond of [true, false]) {
+        const out = await session.run({ x: new ort.Tensor('float32', x, [3, 16]), cond: new ort.Tensor('bool', [cond], []) });
+        results.push(Object.fromEntries(Object.entries(out).map(([k, v]) => [k, Array.from(new Uint32Array(v.data.buffer, v.data.byteOffset, v.data.length))])));
+      }
+    }
+    return results;
+  }, [Array.from(file.bytes), Array.from(await fixture('subgraphs.int8_subgraphs.onnx'))]);
+  assert.deepEqual(Object.keys(outputs[0]).sort(), ['y_if', 'y_loop', 'z']);
+  assert.deepEqual(outputs.slice(0, 2), outputs.slice(2), "onnxruntime-web gives other bits for the page's file than for ONNX Runtime's");
   assert.deepEqual(page.errors, []);
   await page.close();
 });

@@ -354,14 +354,14 @@ test('a user\'s own model: FP32 against quantized per output, and a clear error 
       { op: 'Relu', name: 'r', inputs: ['a'], outputs: ['b'] },
       { op: 'Col2Im', name: 'z1', inputs: ['b'], outputs: ['c'] },
       { op: 'STFT', name: 't2', inputs: ['c'], outputs: ['d'] },
-      { op: 'Scan', name: 'nz', inputs: ['d'], outputs: ['y'] },
+      { op: 'Unique', name: 'nz', inputs: ['d'], outputs: ['y'] },
     ],
     inputs: [{ name: 'x', shape: [4] }],
     outputs: [{ name: 'y', shape: ['?', '?'] }],
   });
   await dropFiles(page, '#run-custom-drop', [{ name: 'detector.onnx', bytes: detector }]);
   await page.waitForFunction(() => /detector\.onnx/.test(document.querySelector('#run-custom-error').textContent), null, { timeout: 30000 });
-  assert.equal(await page.textContent('#run-custom-error'), 'detector.onnx: ops the engine does not run: STFT ×2, Col2Im ×1, Scan ×1');
+  assert.equal(await page.textContent('#run-custom-error'), 'detector.onnx: ops the engine does not run: STFT ×2, Col2Im ×1, Unique ×1');
   await page.close();
 });
 

@@ -45,7 +45,7 @@ async function bench(name, modelBytes, inputFiles, base) {
   const other = base && base.engine_for_any_model();
   const otherInfo = other && other.load(name, modelBytes);
   const otherInt8 = other && other.variant(otherInfo.handle, { kind: 'int8_dynamic', per_channel: false });
-  const q = quantize_onnx_dynamic(modelBytes, 'int8', false, false);
+  const q = quantize_onnx_dynamic(modelBytes, 'int8', false, false, false);
   const ortInt8Bytes = q.bytes;
   q.free();
   const rows = [];

@@ -12,7 +12,7 @@
 //   custom_run        [npyBytes | null, shapes] → {inputs, outputs: {name: {shape, dtype, data}}}:
 //                                          the FP32 model's outputs on the inputs custom_compare
 //                                          uses (all of each output, for a closer look or a test)
-//   custom_export     [options: {weight_type, per_channel, reduce_range}, npyBytes | null, shapes]
+//   custom_export     [options: {weight_type, per_channel, reduce_range, subgraphs}, npyBytes | null, shapes]
 //                                        → {bytes, quantized, kept, outputs: [{name, metrics}]}: the
 //                                          model as ONNX Runtime's quantize_dynamic writes it (the
 //                                          exporter module, www/pkg-export, loaded on first use),
@@ -177,7 +177,8 @@ export const customOps = {
   async custom_export(_ws, _id, [options, npyBytes, shapes = {}]) {
     const { model, inputs } = modelInputs(npyBytes, shapes);
     const { quantize_onnx_dynamic } = await exporterModule();
-    const q = quantize_onnx_dynamic(custom.bytes, options.weight_type, options.per_channel, options.reduce_range);
+    const q = quantize_onnx_dynamic(custom.bytes, options.weight_type, options.per_channel, options.reduce_range,
+      Boolean(options.subgraphs));
     const bytes = q.bytes, report = q.report;
     q.free();
     const { engine, output_error } = custom.models;

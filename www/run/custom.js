@@ -55,7 +55,8 @@ const MARKUP = `
     <p class="hint">As ONNX Runtime's <code>quantize_dynamic</code> writes it: MatMul and Conv weights in 8 bits,
       activations quantized at run time (DynamicQuantizeLinear → MatMulInteger / ConvInteger → Cast → Mul);
       each LSTM becomes com.microsoft DynamicQuantizeLSTM, with int8 weights whatever the type chosen, as ONNX Runtime writes it.
-      Its weights, scales and zero points are byte for byte the ones ONNX Runtime's quantizer writes for these options.</p>
+      Its weights, scales and zero points are byte for byte the ones ONNX Runtime's quantizer writes for these options.
+      The nodes inside If branches and Loop/Scan bodies stay float unless "inside If/Loop/Scan" is checked (ONNX Runtime's EnableSubgraph).</p>
     <div class="run-row">
       <label for="run-custom-export-type">weights</label>
       <select id="run-custom-export-type">
@@ -65,6 +66,8 @@ const MARKUP = `
       <label><input id="run-custom-export-channel" type="checkbox"> per channel</label>
       <label title="7-bit weights: ONNX Runtime's u8 × s8 kernels on AVX2 CPUs add pairs of products in 16 bits, which full-range int8 weights can overflow">
         <input id="run-custom-export-reduce" type="checkbox"> reduce range</label>
+      <label title="ONNX Runtime's EnableSubgraph: the MatMul, Conv and LSTM nodes inside If branches and Loop/Scan bodies too; off, they stay float, as ONNX Runtime leaves them by default">
+        <input id="run-custom-export-subgraphs" type="checkbox"> inside If/Loop/Scan</label>
       <button id="run-custom-export-go" type="button">Download quantized .onnx</button>
     </div>
     <p id="run-custom-export-result" class="hint" aria-live="polite"></p>
@@ -181,7 +184,7 @@ export function mountCustom(section) {
   }
   $('#run-custom-half-fp16').onclick = () => exportHalf('fp16');
   $('#run-custom-half-bf16').onclick = () => exportHalf('bf16');
-  for (const id of ['#run-custom-export-type', '#run-custom-export-channel', '#run-custom-export-reduce']) {
+  for (const id of ['#run-custom-export-type', '#run-custom-export-channel', '#run-custom-export-reduce', '#run-custom-export-subgraphs']) {
     // A result line describes the file made with the options it names, not the ones now chosen.
     $(id).onchange = () => { $('#run-custom-export-result').textContent = ''; };
   }
@@ -469,12 +472,12 @@ async function exportQuantized() {
   const result = $('#run-custom-export-result');
   result.textContent = 'Quantizing…';
   const options = { weight_type: $('#run-custom-export-type').value, per_channel: $('#run-custom-export-channel').checked,
-    reduce_range: $('#run-custom-export-reduce').checked };
+    reduce_range: $('#run-custom-export-reduce').checked, subgraphs: $('#run-custom-export-subgraphs').checked };
   try {
     const shapes = randomShapes();
     const npy = state.input ? state.input.bytes.slice(0) : null;
     const r = await runWorker.request('custom_export', [options, npy, shapes], { transfer: npy ? [npy] : [] });
-    const tag = `${options.weight_type}${options.per_channel ? '_per_channel' : ''}${options.reduce_range ? '_reduce_range' : ''}`;
+    const tag = `${options.weight_type}${options.per_channel ? '_per_channel' : ''}${options.reduce_range ? '_reduce_range' : ''}${options.subgraphs ? '_subgraphs' : ''}`;
     const name = `${state.model.name.replace(/\.onnx$/i, '')}.dynamic_${tag}.onnx`;
     saveBytes(r.bytes, name);
     const sqnr = r.outputs.map((o) => `${o.name} ${o.metrics?.sqnr_db == null ? '—' : `${o.metrics.sqnr_db.toFixed(1)} dB`}`).join(', ');

@@ -25,7 +25,7 @@ const USAGE: &str = "usage:
   quantscope imatrix IMATRIX [--tensor NAME] [--top N] [--json]   (an importance matrix's entries)
   quantscope compare FILE --tensor NAME --imatrix IMATRIX [--scheme ID]...
       (adds the importance-weighted MSE, and each type that takes an imatrix quantized with it)
-  quantscope quantize-onnx MODEL.onnx --out OUT.onnx [--weight-type int8|uint8] [--per-channel] [--reduce-range]
+  quantscope quantize-onnx MODEL.onnx --out OUT.onnx [--weight-type int8|uint8] [--per-channel] [--reduce-range] [--subgraphs]
       (ONNX Runtime's quantize_dynamic: MatMulInteger/ConvInteger, LSTM as DynamicQuantizeLSTM; the file ONNX Runtime's quantizer writes)
   quantscope quantize-onnx MODEL.onnx --out OUT.onnx --static --calibration [NAME=]C.npy... [--per-channel]
       [--activation-type uint8|int8] [--calibrate-method minmax|percentile|entropy|distribution]
@@ -112,6 +112,8 @@ struct Args {
     force_quantize_no_input_check: bool,
     per_channel: bool,
     reduce_range: bool,
+    /// `quantize-onnx --subgraphs`: quantize inside If/Loop/Scan too (ONNX Runtime's `EnableSubgraph`).
+    subgraphs: bool,
     /// `quantize-onnx --nbits`: weight-only blocked quantization, and its options.
     nbits: Option<u32>,
     /// `quantize-onnx --nbits --quant-method rtn|hqq` (ONNX Runtime's `--quant_method`).
@@ -177,6 +179,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Long("fp16") => args.half = Some("fp16"),
             Long("bf16") => args.half = Some("bf16"),
             Long("reduce-range") => args.reduce_range = true,
+            Long("subgraphs") => args.subgraphs = true,
             Long("nbits") => args.nbits = Some(parser.value()?.parse()?),
             Long("quant-method") => args.quant_method = Some(parser.value()?.string()?),
             Long("quantize-gather") => args.quantize_gather = true,
@@ -1006,6 +1009,9 @@ fn quantize_onnx(args: &Args) -> Result<(), Failure> {
     use quantscope_onnx_quant::weights::QType;
     let [source] = &args.files[..] else { return Err(usage("quantize-onnx takes one MODEL.onnx")) };
     let out = args.out.as_ref().ok_or_else(|| usage("quantize-onnx needs --out OUT.onnx"))?;
+    if args.subgraphs && (args.half.is_some() || args.nbits.is_some() || args.static_qdq) {
+        return Err(usage("--subgraphs is an option of dynamic INT8 (ONNX Runtime's EnableSubgraph of quantize_dynamic)"));
+    }
     if let Some(half) = args.half {
         if args.weight_type.is_some() || args.per_channel || args.reduce_range {
             return Err(usage(format!(
@@ -1056,7 +1062,8 @@ fn quantize_onnx(args: &Args) -> Result<(), Failure> {
     };
     let name = source.display();
     let bytes = std::fs::read(source).map_err(|e| bad_input(format!("{name}: {e}")))?;
-    let options = DynamicOptions { weight_type, per_channel: args.per_channel, reduce_range: args.reduce_range };
+    let options =
+        DynamicOptions { weight_type, per_channel: args.per_channel, reduce_range: args.reduce_range, enable_subgraph: args.subgraphs };
     let (quantized, report) = quantize_dynamic(&bytes, &options).map_err(|e| bad_input(format!("{name}: {e}")))?;
     std::fs::write(out, &quantized).map_err(|e| bad_input(format!("{}: {e}", out.display())))?;
     println!("{}: {} bytes → {}: {} bytes", name, bytes.len(), out.display(), quantized.len());

@@ -6,7 +6,7 @@
 //!   quantscope schemes [--json]
 //!   quantscope export MODEL --scheme TYPE --out OUT.gguf
 //!   quantscope export MODEL.gguf --type FTYPE --out OUT.gguf [--pure] [--output-tensor-type T] [--token-embedding-type T] [--tensor-type P=T]... [--dry-run]
-//!   quantscope quantize-onnx MODEL.onnx --out OUT.onnx [--weight-type int8|uint8] [--per-channel] [--reduce-range]
+//!   quantscope quantize-onnx MODEL.onnx --out OUT.onnx [--weight-type int8|uint8] [--per-channel] [--reduce-range] [--subgraphs]
 //!   quantscope quantize-onnx MODEL.onnx --out OUT.onnx --static --calibration [NAME=]C.npy... [--per-channel] [--activation-type uint8|int8]
 //!     [--calibrate-method minmax|percentile|entropy|distribution] [--percentile P] [--bins N] [--force-quantize-no-input-check]
 //!   quantscope quantize-onnx MODEL.onnx --out OUT.onnx --nbits 2|4|8 [--block-size 128] [--symmetric] [--format qoperator|qdq] [--accuracy-level N]

@@ -385,6 +385,18 @@ fn quantize_onnx_writes_onnx_runtime_s_initializers() {
     let bad = run(&["quantize-onnx", src.to_str().unwrap(), "--out", out.to_str().unwrap(), "--weight-type", "int4"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--weight-type is int8 or uint8, not 'int4'"));
+    // --subgraphs (EnableSubgraph): the If branches and the Loop body quantized too
+    let sub = fixture("onnx_dynamic/subgraphs.onnx");
+    let o = run(&["quantize-onnx", sub.to_str().unwrap(), "--out", out.to_str().unwrap(), "--subgraphs"]);
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("MatMul 'then_mm'") && stdout.contains("MatMul 'inner_mm'") && !stdout.contains("kept in float"), "{stdout}");
+    let o = run(&["quantize-onnx", sub.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("kept in float: Loop 'loop': 3 MatMul/Conv/LSTM/Gemm node(s) inside its subgraphs stay in float"), "{stdout}");
+    let bad = run(&["quantize-onnx", sub.to_str().unwrap(), "--out", out.to_str().unwrap(), "--subgraphs", "--fp16"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--subgraphs is an option of dynamic INT8"));
     let npy = fixture("npy/e2e_weights.npy");
     let not_onnx = run(&["quantize-onnx", npy.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert_eq!(not_onnx.status.code(), Some(1));

@@ -47,15 +47,22 @@ impl QuantizedOnnx {
 
 /// `bytes` (a whole `.onnx`) as ONNX Runtime's `quantize_dynamic` writes it
 /// (`quantscope_onnx_quant::dynamic`), `weight_type` "int8" or "uint8": the file and what was
-/// done to its nodes, or why it cannot be quantized.
+/// done to its nodes, or why it cannot be quantized. `subgraphs`: the nodes inside If/Loop/Scan
+/// too (ONNX Runtime's `EnableSubgraph`).
 #[wasm_bindgen]
-pub fn quantize_onnx_dynamic(bytes: &[u8], weight_type: &str, per_channel: bool, reduce_range: bool) -> Result<QuantizedOnnx, JsError> {
+pub fn quantize_onnx_dynamic(
+    bytes: &[u8],
+    weight_type: &str,
+    per_channel: bool,
+    reduce_range: bool,
+    subgraphs: bool,
+) -> Result<QuantizedOnnx, JsError> {
     let weight_type = match weight_type {
         "int8" => QType::Int8,
         "uint8" => QType::Uint8,
         other => return Err(JsError::new(&format!("weights are int8 or uint8, not '{other}'"))),
     };
-    let options = DynamicOptions { weight_type, per_channel, reduce_range };
+    let options = DynamicOptions { weight_type, per_channel, reduce_range, enable_subgraph: subgraphs };
     let (bytes, report) = quantize_dynamic(bytes, &options).map_err(js_err)?;
     let report = to_js(&Report { quantized: report.quantized, kept: report.kept })?;
     Ok(QuantizedOnnx { bytes, report })

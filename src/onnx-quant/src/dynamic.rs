@@ -1,4 +1,4 @@
-//! ONNX Runtime's `quantize_dynamic`, ported for the main graph (see the crate docs).
+//! ONNX Runtime's `quantize_dynamic` (see the crate docs).
 //!
 //! Per node, in graph order (`ONNXQuantizer.quantize_model`, `onnx_quantizer.py`):
 //! * MatMul with an initializer B (`MatMulInteger.quantize`, `operators/matmul.py`): A through a
@@ -13,6 +13,10 @@
 //!   `DynamicQuantizeLSTM` `<name>_quant` reading int8 W and R transposed, with their scales and
 //!   zero points (see [`crate::lstm`]); the model then imports com.microsoft version 1.
 //!
+//! * With `enable_subgraph`, a node with subgraphs (If, Loop, Scan): each subgraph quantized by
+//!   these rules as a graph of its own (`quantize_subgraph`), whose values from outside are
+//!   quantized by the graph that has them (`parent.__quantize_inputs(from_subgraph=True)`).
+//!
 //! Weights are symmetric int8 ([−127, 127], or [−64, 64] with `reduce_range`) or asymmetric
 //! uint8, as `QuantType.QInt8` / `QUInt8`; activations uint8 from each run's min/max.
 
@@ -20,8 +24,11 @@ use crate::gemm::{self, node};
 use crate::graph;
 use crate::weights::{self, QType, WeightQuant};
 use crate::{QuantizeError, Result};
+use prost::Message;
+use quantscope_formats::onnx::proto::GraphProto;
 use quantscope_formats::onnx::proto::{AttributeProto, NodeProto, TensorProto};
 use quantscope_formats::onnx::splice::{Kept, ModelEdit};
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 /// `quantize_dynamic`'s options that quantscope offers.
@@ -34,11 +41,16 @@ pub struct DynamicOptions {
     /// `reduce_range`: 7-bit weights, which ONNX Runtime's u8×s8 kernels on AVX2 need to never
     /// saturate their 16-bit pair sums.
     pub reduce_range: bool,
+    /// `extra_options={"EnableSubgraph": True}`: the nodes inside If/Loop/Scan subgraphs are
+    /// quantized too, each subgraph as a graph of its own whose outside values are quantized
+    /// where they are made (`quantize_subgraph`, `onnx_quantizer.py`). Off by default, as in
+    /// ONNX Runtime.
+    pub enable_subgraph: bool,
 }
 
 impl Default for DynamicOptions {
     fn default() -> Self {
-        DynamicOptions { weight_type: QType::Int8, per_channel: false, reduce_range: false }
+        DynamicOptions { weight_type: QType::Int8, per_channel: false, reduce_range: false, enable_subgraph: false }
     }
 }
 
@@ -51,6 +63,8 @@ pub struct Report {
 
 /// ONNX's `TensorProto.FLOAT`, the type the Cast after each integer op restores.
 const FLOAT: i64 = 1;
+/// `TensorProto.FLOAT16`.
+const FLOAT16: i32 = 10;
 /// The ops `quantize_dynamic` quantizes by default (`IntegerOpsRegistry`) that are not ported.
 const NOT_PORTED: [&str; 3] = ["Gather", "Attention", "EmbedLayerNormalization"];
 
@@ -68,31 +82,70 @@ struct QuantizedValue {
     axis: Option<i64>,
 }
 
-struct Quantizer<'a> {
-    options: DynamicOptions,
-    initializers: HashMap<String, &'a TensorProto>,
+/// One graph being quantized: the main graph (scope 0) or a subgraph of a node of the scope
+/// before it (ONNX Runtime's `ONNXQuantizer` of the subgraph, whose `parent` is that scope's).
+struct Scope<'a> {
+    initializers: HashMap<String, Cow<'a, TensorProto>>,
     /// `quantized_value_map`: initializers quantized and values a Transpose moved quantized,
     /// by their float name.
     quantized: HashMap<String, QuantizedValue>,
     /// `generated_value_names`: every output of the nodes written so far.
     generated: HashSet<String>,
-    /// The nodes of the model as it came (a DequantizeLinear is not added twice).
+    /// `contains_tensor`: the values a subgraph takes or makes itself (a value from outside is
+    /// quantized by the scope that has it). None for the main graph, which has every value.
+    own_values: Option<HashSet<String>>,
+    /// The nodes of the graph as it came (a DequantizeLinear is not added twice).
     original_names: HashSet<String>,
     new_nodes: Vec<NodeProto>,
     new_initializers: Vec<TensorProto>,
 }
 
+impl<'a> Scope<'a> {
+    fn new(initializers: HashMap<String, Cow<'a, TensorProto>>, nodes: &[NodeProto], own_values: Option<HashSet<String>>) -> Self {
+        Scope {
+            initializers,
+            quantized: HashMap::new(),
+            generated: HashSet::new(),
+            own_values,
+            original_names: nodes.iter().filter_map(|n| n.name.clone()).collect(),
+            new_nodes: Vec::new(),
+            new_initializers: Vec::new(),
+        }
+    }
+}
+
+struct Quantizer<'a> {
+    options: DynamicOptions,
+    /// The main graph then each subgraph being quantized, innermost last.
+    scopes: Vec<Scope<'a>>,
+    report: Report,
+    /// A DynamicQuantizeLSTM was written, in any graph. ONNX Runtime imports com.microsoft only
+    /// for one in the main graph, so its file with one only in a subgraph does not load; this
+    /// one imports it for either.
+    wrote_ms: bool,
+}
+
 impl Quantizer<'_> {
-    fn is_float_initializer(&self, name: &str) -> bool {
-        self.initializers.get(name).is_some_and(|t| t.data_type == Some(1))
+    fn is_float_initializer(&self, s: usize, name: &str) -> bool {
+        self.scopes[s].initializers.get(name).is_some_and(|t| t.data_type == Some(1))
     }
 
-    /// `quantize_initializer` / `quantize_weight_per_channel`, remembered by name.
-    fn initializer(&mut self, name: &str, how: WeightQuant, axis: Option<i64>) -> Result<Names> {
-        if let Some(v) = self.quantized.get(name) {
+    /// `find_initializer_in_path`: the innermost scope up to `s` holding the initializer `name`.
+    fn initializer_scope(&self, s: usize, name: &str) -> Option<usize> {
+        (0..=s).rev().find(|&k| self.scopes[k].initializers.contains_key(name))
+    }
+
+    /// A float initializer of scope `s` or of a scope around it.
+    fn is_float_weight(&self, s: usize, name: &str) -> bool {
+        self.initializer_scope(s, name).is_some_and(|k| self.is_float_initializer(k, name))
+    }
+
+    /// `quantize_initializer` / `quantize_weight_per_channel` in scope `s`, remembered by name.
+    fn initializer(&mut self, s: usize, name: &str, how: WeightQuant, axis: Option<i64>) -> Result<Names> {
+        if let Some(v) = self.scopes[s].quantized.get(name) {
             return Ok(v.names.clone());
         }
-        let t = self.initializers[name];
+        let t = &self.scopes[s].initializers[name];
         let (shape, values) = weights::float_values(t)?.expect("only FLOAT initializers are quantized");
         let q = match axis {
             Some(axis) => {
@@ -108,28 +161,47 @@ impl Quantizer<'_> {
             None => weights::per_tensor(name, &shape, &values, how),
         };
         let names = (weights::quantized_name(name), weights::zero_point_name(name), weights::scale_name(name));
-        self.new_initializers.extend([q.scale, q.zero_point, q.quantized]);
-        self.quantized.insert(name.to_string(), QuantizedValue { names: names.clone(), axis });
+        let scope = &mut self.scopes[s];
+        scope.new_initializers.extend([q.scale, q.zero_point, q.quantized]);
+        scope.quantized.insert(name.to_string(), QuantizedValue { names: names.clone(), axis });
         Ok(names)
     }
 
+    /// `quantize_weight` (`__quantize_inputs` for a weight): in the scope that holds it, the
+    /// innermost one first (a subgraph's MatMul may read a weight of the main graph).
+    fn weight(&mut self, s: usize, name: &str, how: WeightQuant, axis: Option<i64>) -> Result<Names> {
+        if self.scopes[s].quantized.contains_key(name) || self.scopes[s].initializers.contains_key(name) || s == 0 {
+            return self.initializer(s, name, how, axis);
+        }
+        self.weight(s - 1, name, how, axis)
+    }
+
     /// `quantize_activation(node, [0])`: an initializer as uint8 (asymmetric, per tensor), any
-    /// other value through its (shared) DynamicQuantizeLinear node, created in `nodes`.
-    fn activation(&mut self, name: &str, nodes: &mut Vec<NodeProto>) -> Result<Names> {
-        if self.quantized.contains_key(name) || self.is_float_initializer(name) {
+    /// other value through its (shared) DynamicQuantizeLinear node, created in `nodes` — or, for
+    /// a value from outside a subgraph, in the scope that has the value (`from_subgraph`).
+    fn activation(&mut self, s: usize, name: &str, nodes: &mut Vec<NodeProto>, from_subgraph: bool) -> Result<Names> {
+        if self.scopes[s].quantized.contains_key(name) || self.is_float_initializer(s, name) {
             let how = WeightQuant { qtype: QType::Uint8, symmetric: false, reduce_range: false };
-            return self.initializer(name, how, None);
+            return self.initializer(s, name, how, None);
+        }
+        let scope = &self.scopes[s];
+        let own = scope.own_values.as_ref().map_or(true, |v| v.contains(name)) || scope.generated.contains(name);
+        if !own {
+            if scope.initializers.contains_key(name) {
+                return Err(QuantizeError::Unsupported(format!("value '{name}' is an initializer that is not FLOAT")));
+            }
+            return self.activation(s - 1, name, &mut Vec::new(), true);
         }
         let names = (format!("{name}_quantized"), format!("{name}_zero_point"), format!("{name}_scale"));
         let node_name = format!("{name}_QuantizeLinear");
-        let exists = self.new_nodes.iter().chain(nodes.iter()).any(|n| n.name.as_deref() == Some(&node_name));
+        let exists = scope.new_nodes.iter().chain(nodes.iter()).any(|n| n.name.as_deref() == Some(&node_name));
         if !exists {
-            nodes.push(node(
-                "DynamicQuantizeLinear",
-                vec![name.into()],
-                vec![names.0.clone(), names.2.clone(), names.1.clone()],
-                &node_name,
-            ));
+            let q = node("DynamicQuantizeLinear", vec![name.into()], vec![names.0.clone(), names.2.clone(), names.1.clone()], &node_name);
+            if from_subgraph {
+                self.push(s, q);
+            } else {
+                nodes.push(q);
+            }
         }
         Ok(names)
     }
@@ -145,14 +217,14 @@ impl Quantizer<'_> {
 
     /// The Cast, the Mul of the scales and the Mul writing `output` after an integer op named
     /// `op_name` whose output is `int_output`.
-    fn rescale(&mut self, nodes: &mut Vec<NodeProto>, op_name: &str, int_output: &str, scales: [&str; 2], output: &str) {
+    fn rescale(&mut self, s: usize, nodes: &mut Vec<NodeProto>, op_name: &str, int_output: &str, scales: [&str; 2], output: &str) {
         let cast_out = format!("{int_output}_cast_output");
         let mut cast = node("Cast", vec![int_output.into()], vec![cast_out.clone()], &format!("{int_output}_cast"));
         cast.attribute.push(AttributeProto { name: Some("to".into()), r#type: Some(2), i: Some(FLOAT), ..Default::default() });
         nodes.push(cast);
         let mul_name = if op_name.is_empty() { format!("{}_{}_mul", scales[0], scales[1]) } else { format!("{op_name}_scales_mul") };
         let existing =
-            self.new_nodes.iter().chain(nodes.iter()).find(|n| n.name.as_deref() == Some(&mul_name)).map(|n| n.output[0].clone());
+            self.scopes[s].new_nodes.iter().chain(nodes.iter()).find(|n| n.name.as_deref() == Some(&mul_name)).map(|n| n.output[0].clone());
         let mul_out = match existing {
             Some(out) => out,
             None => {
@@ -166,11 +238,12 @@ impl Quantizer<'_> {
     }
 
     /// `_dequantize_value`: a DequantizeLinear giving back `name` for a node that reads it in
-    /// float, if it is held quantized and no node makes it.
-    fn dequantize(&mut self, name: &str) {
-        let Some(v) = self.quantized.get(name).filter(|_| !self.generated.contains(name)).cloned() else { return };
+    /// float, if this scope holds it quantized and no node makes it.
+    fn dequantize(&mut self, s: usize, name: &str) {
+        let scope = &self.scopes[s];
+        let Some(v) = scope.quantized.get(name).filter(|_| !scope.generated.contains(name)).cloned() else { return };
         let dq_name = format!("{name}_DequantizeLinear");
-        if self.original_names.contains(&dq_name) || self.new_nodes.iter().any(|n| n.name.as_deref() == Some(&dq_name)) {
+        if scope.original_names.contains(&dq_name) || scope.new_nodes.iter().any(|n| n.name.as_deref() == Some(&dq_name)) {
             return;
         }
         let (q, zp, scale) = v.names;
@@ -178,36 +251,47 @@ impl Quantizer<'_> {
         if let Some(axis) = v.axis {
             dq.attribute.push(AttributeProto { name: Some("axis".into()), r#type: Some(2), i: Some(axis), ..Default::default() });
         }
-        self.push(dq);
+        self.push(s, dq);
     }
 
-    fn push(&mut self, n: NodeProto) {
-        self.generated.extend(n.output.iter().cloned());
-        self.new_nodes.push(n);
+    fn push(&mut self, s: usize, n: NodeProto) {
+        self.scopes[s].generated.extend(n.output.iter().cloned());
+        self.scopes[s].new_nodes.push(n);
     }
 
-    fn matmul(&mut self, n: &NodeProto) -> Result<()> {
+    fn matmul(&mut self, s: usize, n: &NodeProto) -> Result<()> {
         let mut nodes = Vec::new();
-        let (a_q, a_zp, a_scale) = self.activation(&n.input[0], &mut nodes)?;
+        let (a_q, a_zp, a_scale) = self.activation(s, &n.input[0], &mut nodes, false)?;
         let how = self.weight_how();
         let axis = self.options.per_channel.then_some(-1);
-        let (b_q, b_zp, b_scale) = self.initializer(&n.input[1], how, axis)?;
+        let (b_q, b_zp, b_scale) = self.weight(s, &n.input[1], how, axis)?;
         let output = &n.output[0];
         let int_output = format!("{output}_output_quantized");
         let name = quant_name(n);
         nodes.push(node("MatMulInteger", vec![a_q, b_q, a_zp, b_zp], vec![int_output.clone()], &name));
-        self.rescale(&mut nodes, &name, &int_output, [&a_scale, &b_scale], output);
-        nodes.into_iter().for_each(|n| self.push(n));
+        self.rescale(s, &mut nodes, &name, &int_output, [&a_scale, &b_scale], output);
+        nodes.into_iter().for_each(|n| self.push(s, n));
         Ok(())
     }
 
     /// `LSTMQuant.quantize`: the LSTM as DynamicQuantizeLSTM, or why it stays in float.
-    fn lstm(&mut self, n: &NodeProto) -> Result<std::result::Result<(), &'static str>> {
+    fn lstm(&mut self, s: usize, n: &NodeProto) -> Result<std::result::Result<(), &'static str>> {
         let (w, r) = (&n.input[1], &n.input[2]);
-        if !self.is_float_initializer(w) || !self.is_float_initializer(r) {
+        let half = |name: &str| self.scopes[s].initializers.get(name).is_some_and(|t| t.data_type == Some(FLOAT16));
+        if half(w) || half(r) {
+            // is_valid_quantize_weight takes FLOAT16: ONNX Runtime writes float16 scales and
+            // leaves X float16, and then refuses its own file (DynamicQuantizeLSTM's T is float)
+            return Ok(Err("its W or R is float16: ONNX Runtime's quantizer writes a DynamicQuantizeLSTM reading float16, \
+                 which ONNX Runtime then refuses to load (the op takes float32 only), so it stays in half precision"));
+        }
+        if !self.is_float_initializer(s, w) || !self.is_float_initializer(s, r) {
+            if self.is_float_weight(s, w) && self.is_float_weight(s, r) {
+                // LSTMQuant reads W and R from the subgraph's own initializers and fails
+                return Ok(Err("its W or R is a constant from outside its subgraph, which ONNX Runtime fails to quantize"));
+            }
             return Ok(Err("its W or R is not a float constant (ONNX Runtime quantizes only constant weights)"));
         }
-        if self.quantized.contains_key(w) || self.quantized.contains_key(r) {
+        if self.scopes[s].quantized.contains_key(w) || self.scopes[s].quantized.contains_key(r) {
             return Ok(Err("its W or R is shared with a node quantized before it"));
         }
         if n.attribute.iter().any(|a| a.name.as_deref() == Some("layout") && a.i.unwrap_or(0) != 0) {
@@ -215,7 +299,7 @@ impl Quantizer<'_> {
             return Ok(Err("it has layout 1, which DynamicQuantizeLSTM lacks"));
         }
         let (Some((w_shape, w_values)), Some((r_shape, r_values))) =
-            (weights::float_values(self.initializers[w])?, weights::float_values(self.initializers[r])?)
+            (weights::float_values(&self.scopes[s].initializers[w])?, weights::float_values(&self.scopes[s].initializers[r])?)
         else {
             unreachable!("both are FLOAT initializers")
         };
@@ -230,29 +314,31 @@ impl Quantizer<'_> {
         let ((w_q, w_zp, w_scale), (r_q, r_zp, r_scale)) = (names(w), names(r));
         // quantize_weight_per_channel adds scale and zero point then codes for each; the rule
         // then removes both codes and adds them back transposed, at the end
-        self.new_initializers.extend([wq.scale, wq.zero_point, rq.scale, rq.zero_point, wq.quantized, rq.quantized]);
+        let scope = &mut self.scopes[s];
+        scope.new_initializers.extend([wq.scale, wq.zero_point, rq.scale, rq.zero_point, wq.quantized, rq.quantized]);
         for (name, q) in [(w, (w_q.clone(), w_zp.clone(), w_scale.clone())), (r, (r_q.clone(), r_zp.clone(), r_scale.clone()))] {
-            self.quantized.insert(name.clone(), QuantizedValue { names: q, axis: Some(0) });
+            scope.quantized.insert(name.clone(), QuantizedValue { names: q, axis: Some(0) });
         }
         let optional = |i: usize| n.input.get(i).cloned().unwrap_or_default();
         let mut inputs = vec![n.input[0].clone(), w_q, r_q];
         inputs.extend((3..8).map(optional));
         inputs.extend([w_scale, w_zp, r_scale, r_zp]);
+        self.wrote_ms = true;
         let mut q = node("DynamicQuantizeLSTM", inputs, n.output.clone(), &quant_name(n));
         q.domain = Some("com.microsoft".into());
         // make_node(**kwargs) writes the attributes sorted by name; `layout` is left out
         q.attribute = n.attribute.iter().filter(|a| a.name.as_deref() != Some("layout")).cloned().collect();
         q.attribute.sort_by(|a, b| a.name.cmp(&b.name));
-        self.push(q);
-        self.dequantize(&n.input[0]);
+        self.push(s, q);
+        self.dequantize(s, &n.input[0]);
         Ok(Ok(()))
     }
 
-    fn conv(&mut self, n: &NodeProto) -> Result<()> {
+    fn conv(&mut self, s: usize, n: &NodeProto) -> Result<()> {
         let mut nodes = Vec::new();
-        let (x_q, x_zp, x_scale) = self.activation(&n.input[0], &mut nodes)?;
+        let (x_q, x_zp, x_scale) = self.activation(s, &n.input[0], &mut nodes, false)?;
         let how = self.weight_how();
-        let (w_q, w_zp, w_scale) = self.initializer(&n.input[1], how, None)?;
+        let (w_q, w_zp, w_scale) = self.weight(s, &n.input[1], how, None)?;
         let output = &n.output[0];
         let int_output = format!("{output}_output_quantized");
         let name = quant_name(n);
@@ -263,14 +349,14 @@ impl Quantizer<'_> {
         nodes.push(conv);
         let has_bias = n.input.len() == 3;
         let scaled = if has_bias { format!("{output}quant_scaled_output") } else { output.clone() };
-        self.rescale(&mut nodes, &name, &int_output, [&x_scale, &w_scale], &scaled);
+        self.rescale(s, &mut nodes, &name, &int_output, [&x_scale, &w_scale], &scaled);
         if has_bias {
             // ConvInteger.add_bias: the bias reshaped to [1, -1, 1, ...] (one 1 per weight dim)
-            let rank = self.initializers[&n.input[1]].dims.len();
+            let rank = self.scopes[s].initializers[&n.input[1]].dims.len();
             let shape_name = format!("{output}_bias_reshape_shape");
             let mut shape = vec![1i64; rank];
             shape[1] = -1;
-            self.new_initializers.push(TensorProto {
+            self.scopes[s].new_initializers.push(TensorProto {
                 dims: vec![rank as i64],
                 data_type: Some(7),
                 int64_data: shape,
@@ -281,7 +367,7 @@ impl Quantizer<'_> {
             nodes.push(node("Reshape", vec![n.input[2].clone(), shape_name], vec![reshaped.clone()], ""));
             nodes.push(node("Add", vec![scaled, reshaped], vec![output.clone()], &format!("{output}_bias_add")));
         }
-        nodes.into_iter().for_each(|n| self.push(n));
+        nodes.into_iter().for_each(|n| self.push(s, n));
         Ok(())
     }
 }
@@ -317,96 +403,170 @@ pub fn quantize_dynamic(bytes: &[u8], options: &DynamicOptions) -> Result<(Vec<u
     let mut names: HashSet<String> = graph::names_in_use(&edit.graph)?;
     gemm::replace_gemm_with_matmul(&mut edit.graph, &mut names)?;
 
-    let mut report = Report::default();
     let old_nodes = std::mem::take(&mut edit.graph.nodes);
-    let initializers = edit.graph.initializers.iter().filter_map(|t| Some((t.message.name.clone()?, &t.message))).collect();
-    let original_names = old_nodes.iter().filter_map(|n| n.message.name.clone()).collect();
+    let initializers = edit.graph.initializers.iter().filter_map(|t| Some((t.message.name.clone()?, Cow::Borrowed(&t.message)))).collect();
+    let messages: Vec<NodeProto> = old_nodes.iter().map(|n| n.message.clone()).collect();
     let mut q = Quantizer {
         options: *options,
-        initializers,
-        quantized: HashMap::new(),
-        generated: HashSet::new(),
-        original_names,
-        new_nodes: Vec::new(),
-        new_initializers: Vec::new(),
+        scopes: vec![Scope::new(initializers, &messages, None)],
+        report: Report::default(),
+        wrote_ms: false,
     };
-    // Nodes kept as they came keep their bytes: each is remembered by its place among the new nodes.
-    let mut kept_at: Vec<(usize, Kept<NodeProto>)> = Vec::new();
-    for mut kept in old_nodes {
-        let n = kept.message.clone();
-        let op = n.op_type.as_deref().unwrap_or("");
-        let ours = default_domain(&n) && !n.input.is_empty() && !n.input[0].is_empty();
-        let quantizable = ours
-            && n.input.len() >= 2
-            && match op {
-                // MatMulConstBOnly: only a constant B
-                "MatMul" | "Conv" => q.is_float_initializer(&n.input[1]),
-                _ => false,
-            };
-        if quantizable {
-            if op == "MatMul" {
-                q.matmul(&n)?;
-            } else {
-                q.conv(&n)?;
-            }
-            report.quantized.push(label(&n));
-            continue;
-        }
-        if ours && op == "LSTM" && n.input.len() >= 3 {
-            match q.lstm(&n)? {
-                Ok(()) => {
-                    report.quantized.push(label(&n));
-                    continue;
-                }
-                Err(why) => report.kept.push((label(&n), why.into())),
-            }
-        }
-        if ours && op == "Transpose" && !n.output.is_empty() {
-            // Direct8BitOp: a Transpose of a quantized value moves the codes, which keep its
-            // scale and zero point (and lose a per-channel axis, as in ONNX Runtime).
-            if let Some(v) = q.quantized.get(&n.input[0]).cloned() {
-                let out_q = format!("{}_quantized", n.output[0]);
-                q.quantized.insert(n.output[0].clone(), QuantizedValue { names: (out_q.clone(), v.names.1, v.names.2), axis: None });
-                let edited = kept.edit();
-                edited.input[0] = v.names.0;
-                edited.output[0] = out_q;
-                report.quantized.push(label(&n));
-                q.generated.extend(kept.message.output.iter().cloned());
-                kept_at.push((q.new_nodes.len(), kept));
-                q.new_nodes.push(NodeProto::default());
-                continue;
-            }
-        }
-        if NOT_PORTED.contains(&op) && default_domain(&n) || matches!(op, "MatMul" | "Conv") && default_domain(&n) {
-            let why = match op {
-                "MatMul" => "its B is not a float constant (ONNX Runtime quantizes only a constant B)",
-                "Conv" => "its weight is not a float constant",
-                _ => "ONNX Runtime's quantize_dynamic also quantizes this op; quantscope does not yet",
-            };
-            report.kept.push((label(&n), why.into()));
-        }
-        for input in &n.input {
-            q.dequantize(input);
-        }
-        q.generated.extend(n.output.iter().cloned());
-        kept_at.push((q.new_nodes.len(), kept));
-        q.new_nodes.push(NodeProto::default());
-    }
+    let nodes = q.quantize_nodes(0, old_nodes)?;
     // _dequantize_outputs
     for output in edit.graph.rest.output.iter().filter_map(|o| o.name.clone()) {
-        q.dequantize(&output);
+        q.dequantize(0, &output);
     }
-    let new_initializers = std::mem::take(&mut q.new_initializers);
-    let mut nodes: Vec<Kept<NodeProto>> = q.new_nodes.into_iter().map(Kept::new).collect();
-    for (at, kept) in kept_at {
-        nodes[at] = kept;
-    }
+    let main = q.scopes.pop().expect("the main graph's scope");
+    let nodes = finish_nodes(nodes, main.new_nodes);
+    let (new_initializers, report, wrote_ms) = (main.new_initializers, q.report, q.wrote_ms);
     edit.graph.nodes = nodes;
     edit.graph.initializers.extend(new_initializers.into_iter().map(Kept::new));
     graph::clean_initializers(&mut edit.graph)?;
     graph::topological_sort(&mut edit.graph)?;
     edit.producer = Some(("quantscope".into(), env!("CARGO_PKG_VERSION").into()));
-    let ms = edit.graph.nodes.iter().any(|n| n.message.domain.as_deref() == Some("com.microsoft"));
+    let ms = wrote_ms || edit.graph.nodes.iter().any(|n| n.message.domain.as_deref() == Some("com.microsoft"));
     let bytes = if ms { crate::lstm::import_ms_domain(&edit.encode(), &edit.model.opset_import)? } else { edit.encode() };
     Ok((bytes, report))
+}
+
+/// The new nodes of a graph with the nodes kept as they came put back in their places.
+fn finish_nodes(kept_at: Vec<(usize, Kept<NodeProto>)>, new_nodes: Vec<NodeProto>) -> Vec<Kept<NodeProto>> {
+    let mut nodes: Vec<Kept<NodeProto>> = new_nodes.into_iter().map(Kept::new).collect();
+    for (at, kept) in kept_at {
+        nodes[at] = kept;
+    }
+    nodes
+}
+
+impl Quantizer<'_> {
+    /// `quantize_model`'s loop over the nodes of scope `s`: the nodes kept as they came, each
+    /// with its place among the scope's new nodes (they keep their bytes).
+    fn quantize_nodes(&mut self, s: usize, old_nodes: Vec<Kept<NodeProto>>) -> Result<Vec<(usize, Kept<NodeProto>)>> {
+        let mut kept_at: Vec<(usize, Kept<NodeProto>)> = Vec::new();
+        for mut kept in old_nodes {
+            if graph::has_subgraphs(&kept.message) {
+                let rebuilt = self.subgraphs_of(s, &kept.message)?;
+                kept = Kept::new(rebuilt);
+            }
+            let n = kept.message.clone();
+            let op = n.op_type.as_deref().unwrap_or("");
+            let ours = default_domain(&n) && !n.input.is_empty() && !n.input[0].is_empty();
+            let quantizable = ours
+                && n.input.len() >= 2
+                && match op {
+                    // MatMulConstBOnly: only a constant B (of this graph or one around it)
+                    "MatMul" | "Conv" => self.is_float_weight(s, &n.input[1]),
+                    _ => false,
+                };
+            // ConvInteger.add_bias reads the weight from the subgraph's own initializers
+            let outer_conv_bias = op == "Conv" && n.input.len() == 3 && !self.scopes[s].initializers.contains_key(&n.input[1]);
+            if quantizable && !outer_conv_bias {
+                if op == "MatMul" {
+                    self.matmul(s, &n)?;
+                } else {
+                    self.conv(s, &n)?;
+                }
+                self.report.quantized.push(label(&n));
+                continue;
+            }
+            if ours && op == "LSTM" && n.input.len() >= 3 {
+                match self.lstm(s, &n)? {
+                    Ok(()) => {
+                        self.report.quantized.push(label(&n));
+                        continue;
+                    }
+                    Err(why) => self.report.kept.push((label(&n), why.into())),
+                }
+            }
+            if ours && op == "Transpose" && !n.output.is_empty() {
+                // Direct8BitOp: a Transpose of a quantized value (`find_quantized_value`, this
+                // scope's or one around it) moves the codes, which keep its scale and zero point
+                // (and lose a per-channel axis, as in ONNX Runtime).
+                if let Some(v) = (0..=s).rev().find_map(|k| self.scopes[k].quantized.get(&n.input[0])).cloned() {
+                    let out_q = format!("{}_quantized", n.output[0]);
+                    let moved = QuantizedValue { names: (out_q.clone(), v.names.1, v.names.2), axis: None };
+                    self.scopes[s].quantized.insert(n.output[0].clone(), moved);
+                    let edited = kept.edit();
+                    edited.input[0] = v.names.0;
+                    edited.output[0] = out_q;
+                    self.report.quantized.push(label(&n));
+                    let scope = &mut self.scopes[s];
+                    scope.generated.extend(kept.message.output.iter().cloned());
+                    kept_at.push((scope.new_nodes.len(), kept));
+                    scope.new_nodes.push(NodeProto::default());
+                    continue;
+                }
+            }
+            if NOT_PORTED.contains(&op) && default_domain(&n) || matches!(op, "MatMul" | "Conv") && default_domain(&n) {
+                let why = match op {
+                    "MatMul" => "its B is not a float constant (ONNX Runtime quantizes only a constant B)",
+                    "Conv" if outer_conv_bias => {
+                        "its weight is a constant from outside its subgraph and it has a bias, which ONNX Runtime fails to quantize"
+                    }
+                    "Conv" => "its weight is not a float constant",
+                    _ => "ONNX Runtime's quantize_dynamic also quantizes this op; quantscope does not yet",
+                };
+                self.report.kept.push((label(&n), why.into()));
+            }
+            if op == "Gemm" && s > 0 {
+                let why = "a Gemm inside a subgraph, which ONNX Runtime splits into MatMul + Add and quantizes; quantscope does not yet";
+                self.report.kept.push((label(&n), why.into()));
+            }
+            for input in &n.input {
+                self.dequantize(s, input);
+            }
+            let scope = &mut self.scopes[s];
+            scope.generated.extend(n.output.iter().cloned());
+            kept_at.push((scope.new_nodes.len(), kept));
+            scope.new_nodes.push(NodeProto::default());
+        }
+        Ok(kept_at)
+    }
+
+    /// A node with subgraphs as ONNX Runtime writes it back (`quantize_node_with_sub_graph`,
+    /// then `_clean_initializers_helper`): each subgraph quantized when `enable_subgraph` is
+    /// on (`quantize_subgraph`), its unused initializers removed, the node made again.
+    fn subgraphs_of(&mut self, s: usize, n: &NodeProto) -> Result<NodeProto> {
+        let enabled = self.options.enable_subgraph;
+        let mut left_float = 0;
+        let rebuilt = graph::remake_node(n, |bytes| {
+            if enabled {
+                return self.quantize_subgraph(s, n, bytes);
+            }
+            left_float += graph::quantizable_inside(bytes)?;
+            graph::clean_subgraph(bytes, None, Vec::new())
+        })?;
+        if left_float > 0 {
+            let why = format!(
+                "{left_float} MatMul/Conv/LSTM/Gemm node(s) inside its subgraphs stay in float: subgraph quantization \
+                 (ONNX Runtime's EnableSubgraph) is off"
+            );
+            self.report.kept.push((label(n), why));
+        }
+        Ok(rebuilt)
+    }
+
+    /// `quantize_subgraph`: the subgraph's nodes quantized in a scope of their own inside `s`.
+    fn quantize_subgraph(&mut self, s: usize, owner: &NodeProto, bytes: &[u8]) -> Result<Vec<u8>> {
+        let g = GraphProto::decode(bytes).map_err(|e| {
+            QuantizeError::Unsupported(format!("a subgraph of node '{}' is not a GraphProto: {e}", owner.name.as_deref().unwrap_or("")))
+        })?;
+        let mut initializers = HashMap::new();
+        for t in &g.initializer {
+            // find_by_name: the first of a name
+            initializers.entry(t.name.clone().unwrap_or_default()).or_insert_with(|| Cow::Owned(t.clone()));
+        }
+        let mut own: HashSet<String> = g.input.iter().chain(&g.output).filter_map(|v| v.name.clone()).collect();
+        own.extend(g.node.iter().flat_map(|n| n.output.iter().cloned()));
+        self.scopes.push(Scope::new(initializers, &g.node, Some(own)));
+        let inner = s + 1;
+        let kept_at = self.quantize_nodes(inner, g.node.into_iter().map(Kept::new).collect())?;
+        for output in g.output.iter().filter_map(|o| o.name.clone()) {
+            self.dequantize(inner, &output);
+        }
+        let scope = self.scopes.pop().expect("the subgraph's scope");
+        let nodes: Vec<NodeProto> = finish_nodes(kept_at, scope.new_nodes).into_iter().map(|k| k.message).collect();
+        graph::clean_subgraph(bytes, Some(nodes), scope.new_initializers)
+    }
 }

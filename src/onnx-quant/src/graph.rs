@@ -5,9 +5,15 @@
 
 use crate::{QuantizeError, Result};
 use prost::Message;
-use quantscope_formats::onnx::proto::{GraphProto, NodeProto};
+use quantscope_formats::onnx::proto::{GraphProto, NodeProto, TensorProto, ValueInfoProto};
 use quantscope_formats::onnx::splice::GraphEdit;
+use quantscope_formats::onnx::splice::{bytes_field, rewrite_fields, FieldEdit};
 use std::collections::{HashMap, HashSet};
+
+/// `GraphProto` field numbers (onnx.proto).
+const GRAPH_NODE: u32 = 1;
+const GRAPH_INITIALIZER: u32 = 5;
+const GRAPH_INPUT: u32 = 11;
 
 /// The subgraphs of a node's attributes (`If` branches, `Loop`/`Scan` bodies), decoded.
 pub fn subgraphs(node: &NodeProto) -> Result<Vec<GraphProto>> {
@@ -51,20 +57,27 @@ pub fn names_in_use(graph: &GraphEdit) -> Result<HashSet<String>> {
     Ok(out)
 }
 
-/// The names a subgraph reads from outside itself (what `_clean_initializers_helper` returns).
-fn outer_names(g: &GraphProto) -> Result<HashSet<String>> {
-    let mut wanted: HashSet<String> = g.node.iter().flat_map(|n| n.input.iter()).filter(|s| !s.is_empty()).cloned().collect();
-    wanted.extend(g.output.iter().filter_map(|o| o.name.clone()).filter(|s| !s.is_empty()));
-    for n in &g.node {
+/// The names the nodes (and their subgraphs) and the outputs of a graph read that its nodes do
+/// not make (`_clean_initializers_helper`'s `requesting_tensor_names`).
+fn requested(nodes: &[NodeProto], outputs: &[ValueInfoProto]) -> Result<HashSet<String>> {
+    let mut wanted: HashSet<String> = nodes.iter().flat_map(|n| n.input.iter()).filter(|s| !s.is_empty()).cloned().collect();
+    wanted.extend(outputs.iter().filter_map(|o| o.name.clone()).filter(|s| !s.is_empty()));
+    for n in nodes {
         for sub in subgraphs(n)? {
             wanted.extend(outer_names(&sub)?);
         }
     }
-    for n in &g.node {
+    for n in nodes {
         for o in &n.output {
             wanted.remove(o);
         }
     }
+    Ok(wanted)
+}
+
+/// The names a subgraph reads from outside itself (what `_clean_initializers_helper` returns).
+fn outer_names(g: &GraphProto) -> Result<HashSet<String>> {
+    let mut wanted = requested(&g.node, &g.output)?;
     for t in &g.initializer {
         if let Some(name) = &t.name {
             wanted.remove(name);
@@ -76,6 +89,121 @@ fn outer_names(g: &GraphProto) -> Result<HashSet<String>> {
         }
     }
     Ok(wanted)
+}
+
+/// Whether a node has subgraphs (`If`, `Loop`, `Scan`).
+pub fn has_subgraphs(node: &NodeProto) -> bool {
+    node.attribute.iter().any(|a| a.g.is_some() || !a.graphs.is_empty())
+}
+
+/// A node with subgraphs as `onnx.helper.make_node(op_type, input, output, name=name,
+/// **kwargs)` makes it again (ONNX Runtime does so for each such node, in
+/// `quantize_node_with_sub_graph` and `_clean_initializers_helper`): the attributes sorted by
+/// name and without their doc strings (not decoded here either), the node's doc string and
+/// ONNX domain dropped, each
+/// subgraph replaced by `graph(bytes)` — called in the attributes' own order. A node of
+/// another domain keeps it, so that the file still names its op (ONNX Runtime drops it).
+pub fn remake_node(node: &NodeProto, mut graph: impl FnMut(&[u8]) -> Result<Vec<u8>>) -> Result<NodeProto> {
+    let mut attribute = Vec::with_capacity(node.attribute.len());
+    for a in &node.attribute {
+        let mut a = a.clone();
+        a.ref_attr_name = None;
+        if let Some(g) = &a.g {
+            a.g = Some(graph(g)?);
+        }
+        a.graphs = a.graphs.iter().map(|g| graph(g)).collect::<Result<_>>()?;
+        attribute.push(a);
+    }
+    attribute.sort_by(|a, b| a.name.cmp(&b.name));
+    let default = matches!(node.domain.as_deref(), None | Some("") | Some("ai.onnx"));
+    Ok(NodeProto {
+        input: node.input.clone(),
+        output: node.output.clone(),
+        name: node.name.clone().filter(|s| !s.is_empty()),
+        op_type: node.op_type.clone(),
+        domain: if default { None } else { node.domain.clone() },
+        attribute,
+    })
+}
+
+fn decode_graph(bytes: &[u8]) -> Result<GraphProto> {
+    GraphProto::decode(bytes).map_err(|e| QuantizeError::Unsupported(format!("a subgraph is not a GraphProto: {e}")))
+}
+
+/// How many MatMul, Conv, LSTM and Gemm nodes a subgraph holds, its own subgraphs included.
+pub fn quantizable_inside(bytes: &[u8]) -> Result<usize> {
+    let g = decode_graph(bytes)?;
+    let mut count = 0;
+    for n in &g.node {
+        count += usize::from(matches!(n.op_type.as_deref(), Some("MatMul" | "Conv" | "LSTM" | "Gemm")));
+        for a in &n.attribute {
+            for sub in a.g.iter().chain(&a.graphs) {
+                count += quantizable_inside(sub)?;
+            }
+        }
+    }
+    Ok(count)
+}
+
+/// A subgraph written back as ONNX Runtime leaves it (`_clean_initializers_helper`): its
+/// nodes (`nodes`, or its own with their subgraphs cleaned the same way), its initializers then
+/// `new_initializers`, less those nothing reads (and the graph inputs naming them). The other
+/// fields (value_info, doc string, ...) keep their bytes.
+pub fn clean_subgraph(bytes: &[u8], nodes: Option<Vec<NodeProto>>, new_initializers: Vec<TensorProto>) -> Result<Vec<u8>> {
+    let g = decode_graph(bytes)?;
+    let nodes = match nodes {
+        Some(nodes) => nodes,
+        None => g
+            .node
+            .iter()
+            .map(|n| if has_subgraphs(n) { remake_node(n, |b| clean_subgraph(b, None, Vec::new())) } else { Ok(n.clone()) })
+            .collect::<Result<_>>()?,
+    };
+    let mut wanted = requested(&nodes, &g.output)?;
+    let names: Vec<String> = g.initializer.iter().chain(&new_initializers).map(|t| t.name.clone().unwrap_or_default()).collect();
+    let keep: Vec<bool> = names.iter().map(|name| wanted.remove(name)).collect();
+    let removed: HashSet<&str> = names.iter().zip(&keep).filter(|(_, k)| !**k).map(|(n, _)| n.as_str()).collect();
+    let (old_count, mut at) = (g.initializer.len(), 0);
+    let mut new_fields = Vec::new();
+    for (t, _) in new_initializers.iter().zip(&keep[old_count..]).filter(|(_, k)| **k) {
+        new_fields.extend(bytes_field(GRAPH_INITIALIZER, &t.encode_to_vec()));
+    }
+    let mut node_fields = Vec::new();
+    for n in &nodes {
+        node_fields.extend(bytes_field(GRAPH_NODE, &n.encode_to_vec()));
+    }
+    let mut nodes_written = false;
+    let mut out = rewrite_fields(bytes, |number, payload| match number {
+        GRAPH_NODE if nodes_written => FieldEdit::Drop,
+        GRAPH_NODE => {
+            nodes_written = true;
+            FieldEdit::Replace(std::mem::take(&mut node_fields))
+        }
+        GRAPH_INITIALIZER => {
+            at += 1;
+            let mut whole = if keep[at - 1] { bytes_field(GRAPH_INITIALIZER, payload) } else { Vec::new() };
+            if at == old_count {
+                whole.append(&mut new_fields);
+            }
+            FieldEdit::Replace(whole)
+        }
+        GRAPH_INPUT => {
+            let name = ValueInfoProto::decode(payload).ok().and_then(|v| v.name).unwrap_or_default();
+            if removed.contains(name.as_str()) {
+                FieldEdit::Drop
+            } else {
+                FieldEdit::Keep
+            }
+        }
+        _ => FieldEdit::Keep,
+    })?;
+    if !nodes_written {
+        out.extend(node_fields);
+    }
+    if old_count == 0 {
+        out.extend(new_fields);
+    }
+    Ok(out)
 }
 
 /// Removes the initializers no node (nor subgraph, nor graph output) reads, and the graph

@@ -32,10 +32,11 @@
 //! the QDQ graph of its training forward, or an FP32 MLP as plain MatMul/Add/Relu;
 //! [`convnet::convnet_onnx`] the same for the Train view's conv net (Conv, MaxPool, Flatten).
 //!
-//! An LSTM becomes com.microsoft DynamicQuantizeLSTM as in ONNX Runtime ([`lstm`]). Not ported
-//! (the nodes stay as they are, and the [`dynamic::Report`] names them): ONNX Runtime's
-//! quantization of Gather, Attention and EmbedLayerNormalization, nodes inside subgraphs, and
-//! weights that are not FLOAT.
+//! An LSTM becomes com.microsoft DynamicQuantizeLSTM as in ONNX Runtime ([`lstm`]); with
+//! `enable_subgraph` (ONNX Runtime's `EnableSubgraph`) the nodes inside If/Loop/Scan subgraphs
+//! are quantized too. Not ported (the nodes stay as they are, and the [`dynamic::Report`] names
+//! them): ONNX Runtime's quantization of Gather, Attention and EmbedLayerNormalization, Gemm
+//! inside subgraphs, and weights that are not FLOAT.
 
 mod bf16_opsets;
 pub mod blockwise;

@@ -15,14 +15,14 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// Decodes a GRAPH attribute.
-fn graph_attr(a: &Attrs, name: &str) -> Result<GraphProto, OpError> {
+pub(crate) fn graph_attr(a: &Attrs, name: &str) -> Result<GraphProto, OpError> {
     let bytes = a.graph_bytes(name)?.ok_or_else(|| attr_err(name, "is required"))?;
     GraphProto::decode(bytes).map_err(|e| attr_err(name, format!("is not a GraphProto: {e}")))
 }
 
 /// The names a graph reads but does not define (its inputs, initializers and node outputs
 /// are defined; nested subgraphs' free names count as read).
-fn free_names(g: &GraphProto, out: &mut BTreeSet<String>) {
+pub(crate) fn free_names(g: &GraphProto, out: &mut BTreeSet<String>) {
     let mut defined: BTreeSet<&str> = g.input.iter().filter_map(|v| v.name.as_deref()).collect();
     defined.extend(g.initializer.iter().filter_map(|t| t.name.as_deref()));
     for n in &g.node {

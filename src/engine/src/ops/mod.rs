@@ -24,6 +24,7 @@ pub mod quantized;
 pub mod recurrent;
 pub mod reduce;
 pub mod resize;
+pub mod scan;
 pub mod shape;
 pub mod slice;
 pub mod unary;
@@ -168,6 +169,9 @@ pub static EXTRA: OpSet = &[
     spec("Einsum", 1, (1, usize::MAX), (1, 1), einsum::build_einsum),
     spec("If", 1, (1, 1), (1, usize::MAX), control::build_if),
     spec("Loop", 0, (2, usize::MAX), (1, usize::MAX), control::build_loop),
+    // no input is required at load: Scan-8's first (sequence_lens) may be left out, and that
+    // form is refused by its builder with its opset; Scan-9's are all read as required at run time
+    spec("Scan", 0, (1, usize::MAX), (1, usize::MAX), scan::build_scan),
     spec("RNN", 3, (3, 6), (0, 2), recurrent::build_rnn),
     spec("GRU", 3, (3, 6), (0, 2), recurrent::build_gru),
     spec("LSTM", 3, (3, 8), (0, 3), recurrent::build_lstm),
