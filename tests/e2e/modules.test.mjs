@@ -58,9 +58,12 @@ test('the workbench, the tutor, the runner and the models module export their ow
 // Conv's vtable, which the runner does not link); every scheme writing its decoding through
 // `schemes::Decoding` (kept whole here; the compare's fused metrics measure it a chunk at a time
 // instead of keeping a tensor-sized copy): +1.4 KB; together 246,619 B; the ceiling went to 247,500.
-test('the runner module is under 247.5 KB gzipped', async () => {
+// Session 21: core's FP8/FP4 encoder storing eight codes a step (246,224 B), then the GEMMs
+// summing only a mostly-zero A's nonzero terms (one-hot inputs: src/gemm/src/sparse.rs, f32 and
+// integer) and OneHot's fill-and-write: 248,334 B; the ceiling went to 249,000.
+test('the runner module is under 249 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-run', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 247_500, `www/pkg-run/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 249_000, `www/pkg-run/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The models module (src/models: the runner plus every op of the engine, loaded by the Run
@@ -96,10 +99,12 @@ test('the runner module is under 247.5 KB gzipped', async () => {
 // through `schemes::Decoding` +1.7 KB: together 452,534 B; the ceiling went to 453,500.
 // Session 21: the Scan op (src/engine/src/ops/scan.rs: slicing along any axis, stacking along
 // any axis, its attribute checks; one `pick` per element type for both index maps) 452,065 →
-// 459,386 B (base and branch built alike), and the ceiling went to 460,000.
-test('the models module is under 460 KB gzipped', async () => {
+// 459,386 B (base and branch built alike), and the ceiling went to 460,000. With the GEMMs'
+// mostly-zero-A paths and OneHot's fill (as the runner's, above; magika 1.6× faster): 461,579 B;
+// the ceiling went to 462,500.
+test('the models module is under 462.5 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-models', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 460_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 462_500, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The workbench (the five readers, every scheme, the plots, the GGUF writer) was 489,773 B

@@ -85,12 +85,24 @@ pub(crate) fn worth_it_int8<A: Int8>(m: usize, k: usize, a: &[A], a_zp: &[i32], 
 /// C (m×n, i32) = (A − a_zp) · B' summing only the terms where A differs from its zero point:
 /// the same wrapping sum as every other integer kernel (`B'` as [`PackedI8B`] holds it).
 pub(crate) fn matmul_integer_sparse<A: Int8>(m: usize, a: &[A], a_zp: &[i32], b: &PackedI8B, c: &mut [i32]) {
+    let k = b.k();
+    // Only the row's terms depend on A's type: the kernel below is compiled once.
+    let row_terms = |i: usize, terms: &mut Vec<(usize, i32)>| {
+        let za = zero_point(a_zp, i);
+        terms.extend(a[i * k..(i + 1) * k].iter().enumerate().map(|(l, x)| (l, x.to_i32() - za)).filter(|&(_, d)| d != 0));
+    };
+    sparse_rows_i32(m, b, c, &row_terms);
+}
+
+/// Row `i`'s kept terms `(l, A(i, l) − zero point)`, appended to the list given.
+type RowTerms<'a> = dyn Fn(usize, &mut Vec<(usize, i32)>) + 'a;
+
+fn sparse_rows_i32(m: usize, b: &PackedI8B, c: &mut [i32], row_terms: &RowTerms<'_>) {
     let (k, n) = (b.k(), b.n());
     let mut terms: Vec<(usize, i32)> = Vec::with_capacity(k);
     for i in 0..m {
-        let za = zero_point(a_zp, i);
         terms.clear();
-        terms.extend(a[i * k..(i + 1) * k].iter().enumerate().map(|(l, x)| (l, x.to_i32() - za)).filter(|&(_, d)| d != 0));
+        row_terms(i, &mut terms);
         for p in 0..n.div_ceil(NR) {
             let panel = b.panel(p);
             let mut acc = [0i32; NR];
