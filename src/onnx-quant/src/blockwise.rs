@@ -201,6 +201,52 @@ pub(crate) fn pack_nibbles(codes: &[u8]) -> Vec<u8> {
     codes.chunks(2).map(|c| (c[0] & 0xf) | (c.get(1).copied().unwrap_or(0) << 4)).collect()
 }
 
+/// `quantize_ndarray`'s blocks along axis 1 of `data` `[m, k, n]` (m = shape[0], n the rest):
+/// numpy's float32 arithmetic, round half to even. Returns the codes as 4-bit nibbles (int4 in
+/// two's complement) in data's order, the scales `[m, k_blocks, n]` and the zero points
+/// (asymmetric), ready for [`crate::blockwise::pack_nibbles`] (`pack_int8_to_int4`).
+pub(crate) fn gather_blocks(shape: &[usize], values: &[f32], block: usize, symmetric: bool) -> (Vec<u8>, Vec<f32>, Vec<u8>) {
+    let (m, k) = (shape[0], shape[1]);
+    let n: usize = shape[2..].iter().product();
+    let k_blocks = k.div_ceil(block);
+    let nibble = |q: f32| (q as i32 as u8) & 0xf;
+    let mut codes = vec![0u8; values.len()];
+    let (mut scales, mut zps) = (vec![0f32; m * k_blocks * n], vec![0u8; m * k_blocks * n]);
+    for i in 0..m {
+        for blk in 0..k_blocks {
+            let rows = blk * block..((blk + 1) * block).min(k);
+            for j in 0..n {
+                let at = |r: usize| (i * k + r) * n + j;
+                let (lo, hi) =
+                    rows.clone().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), r| (lo.min(values[at(r)]), hi.max(values[at(r)])));
+                let meta = (i * k_blocks + blk) * n + j;
+                if symmetric {
+                    // quant_slice_symmetric: the extreme of larger magnitude (max on a tie) over -8
+                    let extreme = if hi.abs() > lo.abs() { hi } else { lo };
+                    let scale = extreme / -8.0;
+                    scales[meta] = scale;
+                    for r in rows.clone() {
+                        let q = if scale == 0.0 { 0.0 } else { (values[at(r)] / scale).round_ties_even().clamp(-8.0, 7.0) };
+                        codes[at(r)] = nibble(q);
+                    }
+                } else {
+                    // quant_slice_asymmetric
+                    let (lo, hi) = (lo.min(0.0), hi.max(0.0));
+                    let scale = (hi - lo) / 15.0;
+                    let zp = if scale == 0.0 { 8.0 } else { (-lo / scale).round_ties_even().clamp(0.0, 15.0) };
+                    scales[meta] = scale;
+                    zps[meta] = nibble(zp);
+                    for r in rows.clone() {
+                        let q = if scale == 0.0 { 8.0 } else { (values[at(r)] / scale + zp).round_ties_even().clamp(0.0, 15.0) };
+                        codes[at(r)] = nibble(q);
+                    }
+                }
+            }
+        }
+    }
+    (codes, scales, zps)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

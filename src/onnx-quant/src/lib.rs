@@ -50,6 +50,7 @@ pub mod hqq;
 pub mod lstm;
 pub mod mlp;
 pub mod nbits;
+mod nbits_options;
 pub mod static_qdq;
 pub mod types;
 pub mod weights;

@@ -37,6 +37,7 @@ use crate::dynamic::Report;
 use crate::gemm::{self, node};
 use crate::graph;
 use crate::mlp::attr_int;
+pub use crate::nbits_options::{NBitsAlgorithm, NBitsFormat, NBitsOptions};
 use crate::weights;
 use crate::work::{Encoded, WeightJob, WeightShape};
 use crate::{QuantizeError, Result};
@@ -44,126 +45,6 @@ use prost::Message;
 use quantscope_formats::onnx::proto::{AttributeProto, NodeProto, OperatorSetIdProto, TensorProto, ValueInfoProto};
 use quantscope_formats::onnx::splice::{self, FieldEdit, Kept, ModelEdit};
 use quantscope_formats::onnx::tensor::DType;
-
-/// How the quantized weight is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NBitsFormat {
-    /// `QuantFormat.QOperator`: com.microsoft MatMulNBits.
-    QOperator,
-    /// `QuantFormat.QDQ`: opset-21 blocked DequantizeLinear + MatMul.
-    Qdq,
-}
-
-/// `DefaultWeightOnlyQuantConfig`'s options that quantscope offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NBitsOptions {
-    /// Bits per weight: 2, 4 or 8 for MatMulNBits, 4 for QDQ.
-    pub bits: u32,
-    /// Weights along K quantized together: a power of two from 16 to 256.
-    pub block_size: usize,
-    /// No zero points: codes centred on 8 (MatMulNBits) or int4 (QDQ).
-    pub symmetric: bool,
-    /// MatMulNBits' `accuracy_level` attribute (0 leaves it out, as ONNX Runtime does).
-    pub accuracy_level: i64,
-    pub format: NBitsFormat,
-    pub algorithm: NBitsAlgorithm,
-    /// `op_types_to_quantize` includes Gather: constant Gather data (embedding tables) become
-    /// com.microsoft `GatherBlockQuantized` with int4/uint4 blocks along axis 1.
-    pub gather: bool,
-}
-
-/// How the weights are rounded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NBitsAlgorithm {
-    /// `DefaultWeightOnlyQuantConfig`: round to nearest with min–max blocks (MLAS).
-    Rtn,
-    /// `HQQWeightOnlyQuantConfig`: the min–max scale, float zero points from HQQ's solver
-    /// ([`crate::hqq`]); MatMulNBits only, always with zero points.
-    Hqq,
-}
-
-impl Default for NBitsOptions {
-    fn default() -> Self {
-        // MatMulNBitsQuantizer's defaults: bits 4, block 128, asymmetric, QOperator, RTN
-        NBitsOptions {
-            bits: 4,
-            block_size: 128,
-            symmetric: false,
-            accuracy_level: 0,
-            format: NBitsFormat::QOperator,
-            algorithm: NBitsAlgorithm::Rtn,
-            gather: false,
-        }
-    }
-}
-
-impl NBitsOptions {
-    /// The options MLAS and the MatMulNBits spec accept, or why not.
-    pub fn check(&self) -> Result<()> {
-        if !matches!(self.bits, 2 | 4 | 8) {
-            return Err(QuantizeError::Unsupported(format!(
-                "{} bits: MatMulNBits and ONNX Runtime's quantizer pack 2, 4 or 8 bits",
-                self.bits
-            )));
-        }
-        if self.format == NBitsFormat::Qdq && self.bits != 4 {
-            // matmul_nbits_quantizer.py: "QDQ format only support 4 bits quantization"
-            return Err(QuantizeError::Unsupported(format!(
-                "{} bits in the QDQ format: ONNX Runtime writes blocked DequantizeLinear weights as int4 only; choose the MatMulNBits format",
-                self.bits
-            )));
-        }
-        let b = self.block_size;
-        if !(16..=256).contains(&b) || !b.is_power_of_two() {
-            return Err(QuantizeError::Unsupported(format!(
-                "block size {b}: it must be a power of two from 16 to 256 (16, 32, 64, 128 or 256), as MatMulNBits and ONNX Runtime's MLAS take"
-            )));
-        }
-        if !(0..=4).contains(&self.accuracy_level) {
-            return Err(QuantizeError::Unsupported(format!(
-                "accuracy level {}: MatMulNBits defines 0 (unset), 1 (fp32), 2 (fp16), 3 (bf16) and 4 (int8)",
-                self.accuracy_level
-            )));
-        }
-        if self.algorithm == NBitsAlgorithm::Hqq {
-            // HQQWeightOnlyQuantConfig: "HQQ only supports QOperator format"; its zero points are
-            // always written and it has no accuracy_level
-            let why = if self.format == NBitsFormat::Qdq {
-                Some("the QDQ format: ONNX Runtime writes HQQ weights as MatMulNBits only")
-            } else if self.symmetric {
-                Some("symmetric: HQQ's solver fits each block's float zero point")
-            } else if self.accuracy_level != 0 {
-                Some("an accuracy level: ONNX Runtime's HQQ config has none")
-            } else if self.bits == 8 {
-                // matmul_nbits.cc: "MatMulNBits on CPU does not support 8-bit weights with
-                // floating-point zero points"
-                Some("8 bits: ONNX Runtime's MatMulNBits does not run 8-bit weights with float zero points; HQQ takes 2 or 4")
-            } else {
-                None
-            };
-            if let Some(why) = why {
-                return Err(QuantizeError::Unsupported(format!("HQQ with {why}")));
-            }
-        }
-        if self.gather {
-            // quantize_gather: "Gather only supports QOperator format currently", "Gather only
-            // supports 4 bits quantization"; HQQ: "Gather quantization is not supported yet"
-            let why = match (self.format, self.bits, self.algorithm) {
-                (NBitsFormat::Qdq, _, _) => Some("the QDQ format: ONNX Runtime writes quantized Gathers as GatherBlockQuantized only"),
-                (_, b, _) if b != 4 => Some("other than 4 bits: ONNX Runtime quantizes Gather data to 4 bits only"),
-                (_, _, NBitsAlgorithm::Hqq) => Some("HQQ: ONNX Runtime's HQQ does not quantize Gather"),
-                _ => None,
-            };
-            if let Some(why) = why {
-                return Err(QuantizeError::Unsupported(format!("quantized Gathers with {why}")));
-            }
-        }
-        if self.format == NBitsFormat::Qdq && self.accuracy_level != 0 {
-            return Err(QuantizeError::Unsupported("accuracy level is an attribute of MatMulNBits; the QDQ format has none".into()));
-        }
-        Ok(())
-    }
-}
 
 fn label(n: &NodeProto) -> String {
     format!("MatMul '{}'", n.name.as_deref().unwrap_or(""))
@@ -458,52 +339,6 @@ fn gather_eligible(n: &NodeProto, edit: &ModelEdit) -> Result<GatherData> {
     }
     let axis = gemm::int_attr(n, "axis", 0);
     Ok(Ok((shape, values, axis)))
-}
-
-/// `quantize_ndarray`'s blocks along axis 1 of `data` `[m, k, n]` (m = shape[0], n the rest):
-/// numpy's float32 arithmetic, round half to even. Returns the codes as 4-bit nibbles (int4 in
-/// two's complement) in data's order, the scales `[m, k_blocks, n]` and the zero points
-/// (asymmetric), ready for [`crate::blockwise::pack_nibbles`] (`pack_int8_to_int4`).
-pub(crate) fn gather_blocks(shape: &[usize], values: &[f32], block: usize, symmetric: bool) -> (Vec<u8>, Vec<f32>, Vec<u8>) {
-    let (m, k) = (shape[0], shape[1]);
-    let n: usize = shape[2..].iter().product();
-    let k_blocks = k.div_ceil(block);
-    let nibble = |q: f32| (q as i32 as u8) & 0xf;
-    let mut codes = vec![0u8; values.len()];
-    let (mut scales, mut zps) = (vec![0f32; m * k_blocks * n], vec![0u8; m * k_blocks * n]);
-    for i in 0..m {
-        for blk in 0..k_blocks {
-            let rows = blk * block..((blk + 1) * block).min(k);
-            for j in 0..n {
-                let at = |r: usize| (i * k + r) * n + j;
-                let (lo, hi) =
-                    rows.clone().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), r| (lo.min(values[at(r)]), hi.max(values[at(r)])));
-                let meta = (i * k_blocks + blk) * n + j;
-                if symmetric {
-                    // quant_slice_symmetric: the extreme of larger magnitude (max on a tie) over -8
-                    let extreme = if hi.abs() > lo.abs() { hi } else { lo };
-                    let scale = extreme / -8.0;
-                    scales[meta] = scale;
-                    for r in rows.clone() {
-                        let q = if scale == 0.0 { 0.0 } else { (values[at(r)] / scale).round_ties_even().clamp(-8.0, 7.0) };
-                        codes[at(r)] = nibble(q);
-                    }
-                } else {
-                    // quant_slice_asymmetric
-                    let (lo, hi) = (lo.min(0.0), hi.max(0.0));
-                    let scale = (hi - lo) / 15.0;
-                    let zp = if scale == 0.0 { 8.0 } else { (-lo / scale).round_ties_even().clamp(0.0, 15.0) };
-                    scales[meta] = scale;
-                    zps[meta] = nibble(zp);
-                    for r in rows.clone() {
-                        let q = if scale == 0.0 { 8.0 } else { (values[at(r)] / scale + zp).round_ties_even().clamp(0.0, 15.0) };
-                        codes[at(r)] = nibble(q);
-                    }
-                }
-            }
-        }
-    }
-    (codes, scales, zps)
 }
 
 /// `quantize_gather`: the Gather becomes com.microsoft `GatherBlockQuantized` `<name>_Q4` over

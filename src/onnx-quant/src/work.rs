@@ -11,7 +11,7 @@
 
 use crate::blockwise;
 use crate::hqq;
-use crate::nbits::{gather_blocks, NBitsAlgorithm, NBitsFormat, NBitsOptions};
+use crate::nbits_options::{NBitsAlgorithm, NBitsFormat, NBitsOptions};
 use crate::{QuantizeError, Result};
 
 /// What a weight is, as its encoding needs it.
@@ -103,7 +103,7 @@ impl WeightJob {
                 if shape.len() < 2 {
                     return Err(bad(format!("a Gather table of {} dimension(s): blocks along axis 1 need two", shape.len())));
                 }
-                let (codes, scales, zps) = gather_blocks(shape, &self.values, o.block_size, o.symmetric);
+                let (codes, scales, zps) = blockwise::gather_blocks(shape, &self.values, o.block_size, o.symmetric);
                 let mut parts = vec![blockwise::pack_nibbles(&codes), f32_bytes(&scales)];
                 if !o.symmetric {
                     parts.push(blockwise::pack_nibbles(&zps));
