@@ -396,8 +396,9 @@ test('the first paint waits for no wasm and for under 600 KB of scripts and styl
 // was added (session 20), the plain runner then 243,696. Only browsers with relaxed SIMD fetch
 // it, instead of www/pkg-run. With the rest of session 20's runner changes merged (the
 // integer depthwise planes, schemes::Decoding): 248,445 B, the plain runner 246,619; the
-// ceiling went to 249,500.
-test('the relaxed-SIMD runner module is under 249.5 KB gzipped', async () => {
+// ceiling went to 249,500. Session 21, as the plain runner's (the GEMMs' mostly-zero-A paths,
+// OneHot's fill): 250,158 B; the ceiling went to 251,000.
+test('the relaxed-SIMD runner module is under 251 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-run-relaxed', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 249_500, `www/pkg-run-relaxed/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 251_000, `www/pkg-run-relaxed/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
