@@ -5,7 +5,7 @@
 // encode op (pieces.js) with the worker-loop.js protocol. The pool lives for one comparison: a cancel or an error terminates
 // its workers at once, even mid-job, and the memory they grew goes with them.
 import { checkpoint } from '../worker-loop.js';
-import { startWorker as startPoolWorker } from '../shared/pool.js';
+import { drain, startWorker as startPoolWorker } from '../shared/pool.js';
 
 export { MAX_POOL_WORKERS, poolSize } from '../shared/pool.js';
 
@@ -17,28 +17,9 @@ export const startWorker = () => startPoolWorker(new URL('../worker.js', import.
 // answers it lets a cancel of request `id` land (checkpoint), and then stops every worker.
 export async function runPool(id, jobs, size, onResult) {
   const workers = Array.from({ length: size }, startWorker);
-  let nextJob = 0;
-  let failure = null;
-  const inFlight = new Set();
-  const feed = (worker) => {
-    if (failure || nextJob >= jobs.length) return;
-    const job = jobs[nextJob++];
-    const values = job.values();
-    const done = worker.run('compare_values', [values, job.shape, job.ids], [values.buffer])
-      .then((reports) => { onResult(job, reports); })
-      .catch((err) => { failure ??= err; })
-      .finally(() => { inFlight.delete(done); feed(worker); });
-    inFlight.add(done);
+  const send = (worker, k) => {
+    const values = jobs[k].values();
+    return worker.run('compare_values', [values, jobs[k].shape, jobs[k].ids], [values.buffer]);
   };
-  try {
-    workers.forEach(feed);
-    while (inFlight.size) {
-      await Promise.race(inFlight);
-      if (failure) throw failure;
-      await checkpoint(id);
-    }
-    if (failure) throw failure;
-  } finally {
-    for (const w of workers) w.terminate();
-  }
+  await drain(workers, jobs.length, send, (k, reports) => onResult(jobs[k], reports), () => checkpoint(id));
 }

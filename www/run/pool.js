@@ -6,7 +6,7 @@
 // largest weights go first, so the last one to finish is a small one. A cancel or a failed job
 // stops every pool worker at once, even mid-job.
 import { checkpoint } from '../worker-loop.js';
-import { startWorker } from '../shared/pool.js';
+import { drain, startWorker } from '../shared/pool.js';
 
 export { poolSize } from '../shared/pool.js';
 
@@ -31,30 +31,13 @@ export async function encodeWeights(id, plan, size, op, options, onJob) {
     return;
   }
   const workers = Array.from({ length: size }, () => startWorker(new URL('./pool-worker.js', import.meta.url)));
-  const inFlight = new Set();
-  let next = 0, failure = null;
-  const feed = (worker) => {
-    if (failure || next >= count) return;
-    const i = order[next++];
-    const values = plan.take_values(i);
-    const encoding = worker.run(op, [{ ...headers[i], values }, options], [values.buffer])
-      .then((bytes) => {
-        plan.accept(i, bytes);
-        onJob(++done, count);
-      })
-      .catch((err) => { failure ??= err; })
-      .finally(() => { inFlight.delete(encoding); feed(worker); });
-    inFlight.add(encoding);
+  const send = (worker, k) => {
+    const values = plan.take_values(order[k]);
+    return worker.run(op, [{ ...headers[order[k]], values }, options], [values.buffer]);
   };
-  try {
-    workers.forEach(feed);
-    while (inFlight.size) {
-      await Promise.race(inFlight);
-      if (failure) throw failure;
-      await checkpoint(id);
-    }
-    if (failure) throw failure;
-  } finally {
-    for (const w of workers) w.terminate();
-  }
+  const onAnswer = (k, bytes) => {
+    plan.accept(order[k], bytes);
+    onJob(++done, count);
+  };
+  await drain(workers, count, send, onAnswer, () => checkpoint(id));
 }

@@ -52,3 +52,34 @@ export function startWorker(url) {
     terminate: () => worker.terminate(),
   };
 }
+
+// Runs `count` jobs on `workers`, one in flight per worker, each worker fed its next job as it
+// answers: `send(worker, k)` starts the k-th job and returns its answer (a promise), then
+// `onAnswer(k, answer)`. `between()` runs after each answer (the caller's checkpoint, where a
+// cancel lands). A cancel or a failed job stops every worker at once, even mid-job; the workers
+// are terminated in any case when the jobs are done.
+export async function drain(workers, count, send, onAnswer, between) {
+  let next = 0;
+  let failure = null;
+  const inFlight = new Set();
+  const feed = (worker) => {
+    if (failure || next >= count) return;
+    const k = next++;
+    const answer = send(worker, k)
+      .then((value) => onAnswer(k, value))
+      .catch((err) => { failure ??= err; })
+      .finally(() => { inFlight.delete(answer); feed(worker); });
+    inFlight.add(answer);
+  };
+  try {
+    workers.forEach(feed);
+    while (inFlight.size) {
+      await Promise.race(inFlight);
+      if (failure) throw failure;
+      await between();
+    }
+    if (failure) throw failure;
+  } finally {
+    for (const w of workers) w.terminate();
+  }
+}
