@@ -509,10 +509,6 @@ impl Quantizer<'_> {
                 };
                 self.report.kept.push((label(&n), why.into()));
             }
-            if op == "Gemm" && s > 0 {
-                let why = "a Gemm inside a subgraph, which ONNX Runtime splits into MatMul + Add and quantizes; quantscope does not yet";
-                self.report.kept.push((label(&n), why.into()));
-            }
             for input in &n.input {
                 self.dequantize(s, input);
             }

@@ -2,11 +2,13 @@
 //! (`ONNXModel.__replace_gemm_with_matmul`, `onnxruntime/quantization/onnx_model.py`): only
 //! when alpha = beta = 1 and transA = 0; a transB = 1 constant B becomes a new transposed
 //! initializer `<B>_Transposed` (numbered when the name or a name derived from it is taken),
-//! a computed one a Transpose node.
+//! a computed one a Transpose node. Subgraphs too: a transB weight of an enclosing graph is
+//! transposed into the subgraph that reads it.
 
-use crate::{QuantizeError, Result};
+use crate::{graph, QuantizeError, Result};
+use prost::Message;
 use quantscope_formats::map_data;
-use quantscope_formats::onnx::proto::NodeProto;
+use quantscope_formats::onnx::proto::{GraphProto, NodeProto, TensorProto};
 use quantscope_formats::onnx::splice::{GraphEdit, Kept};
 use quantscope_formats::onnx::tensor;
 use std::collections::{HashMap, HashSet};
@@ -35,67 +37,143 @@ fn transposed(rows: usize, cols: usize) -> impl Fn(usize) -> usize {
     move |k| (k % rows) * cols + k / rows
 }
 
-/// Splits every Gemm of the main graph that ONNX Runtime splits; `names` are the names in use
-/// and gains the ones reserved.
+/// Splits every Gemm that ONNX Runtime splits, in the main graph and in every subgraph (`If`
+/// branches, `Loop`/`Scan` bodies, nested); `names` are the names in use and gains the ones
+/// reserved.
 pub fn replace_gemm_with_matmul(graph: &mut GraphEdit, names: &mut HashSet<String>) -> Result<()> {
     let mut transposed_weights: HashMap<String, String> = HashMap::new();
     let old = std::mem::take(&mut graph.nodes);
     let mut new_nodes = Vec::with_capacity(old.len());
     for kept in old {
-        let n = &kept.message;
-        let gemm = n.op_type.as_deref() == Some("Gemm") && n.input.len() >= 2;
-        if !gemm || float_attr(n, "alpha", 1.0) != 1.0 || float_attr(n, "beta", 1.0) != 1.0 || int_attr(n, "transA", 0) != 0 {
-            new_nodes.push(kept);
-            continue;
-        }
-        let name = n.name.clone().unwrap_or_default();
-        let mut input_b = n.input[1].clone();
-        if int_attr(n, "transB", 0) == 1 {
-            if let Some(b) = graph.initializer(&input_b).cloned() {
-                if !transposed_weights.contains_key(&input_b) {
-                    let mut t_name = format!("{input_b}_Transposed");
-                    let mut suffix = 0;
-                    let suffixes = ["", "_quantized", "_scale", "_zero_point"];
-                    while suffixes.iter().any(|s| names.contains(&format!("{t_name}{s}"))) {
-                        suffix += 1;
-                        t_name = format!("{input_b}_Transposed_{suffix}");
-                    }
-                    names.extend(suffixes.iter().map(|s| format!("{t_name}{s}")));
-                    let decoded = tensor::decode(&b).map_err(|e| QuantizeError::Weight { name: input_b.clone(), why: e.to_string() })?;
-                    let (rows, cols) = match decoded.shape[..] {
-                        [r, c] => (r, c),
-                        _ => {
-                            return Err(QuantizeError::Unsupported(format!(
-                                "Gemm '{name}' has a B of shape {:?}; Gemm's B is 2-D",
-                                decoded.shape
-                            )))
-                        }
-                    };
-                    let at = transposed(rows, cols);
-                    let data = map_data!(&decoded.data, v => (0..v.len()).map(|k| v[at(k)]).collect());
-                    graph.initializers.push(Kept::new(tensor::encode(&t_name, decoded.dtype, &[cols, rows], &data)));
-                    transposed_weights.insert(input_b.clone(), t_name);
-                }
-                input_b = transposed_weights[&input_b].clone();
-            } else {
-                let t_out = format!("{input_b}_Transposed");
-                let t_name = if name.is_empty() { String::new() } else { format!("{name}_Transpose") };
-                new_nodes.push(Kept::new(node("Transpose", vec![n.input[1].clone()], vec![t_out.clone()], &t_name)));
-                input_b = t_out;
+        // ONNX Runtime makes a node with subgraphs again (`make_node`) after walking them; a node
+        // whose subgraphs hold no Gemm to split keeps its bytes (the quantizer remakes it anyway).
+        let main = |name: &str| graph.initializer(name).cloned();
+        let rewritten = if graph::has_subgraphs(&kept.message) {
+            let mut changed = false;
+            let remade = graph::remake_node(&kept.message, |bytes| {
+                let out = split_in_subgraph(bytes, &[&main], names)?;
+                changed |= out.is_some();
+                Ok(out.unwrap_or_else(|| bytes.to_vec()))
+            })?;
+            changed.then_some(remade)
+        } else {
+            None
+        };
+        let kept = rewritten.map(Kept::new).unwrap_or(kept);
+        let mut made = Vec::new();
+        match split(&kept.message, &main, &mut transposed_weights, names, &mut made)? {
+            Some(nodes) => {
+                graph.initializers.extend(made.into_iter().map(Kept::new));
+                new_nodes.extend(nodes.into_iter().map(Kept::new));
             }
-        }
-        // ONNX Runtime adds the Add when Gemm has a third input; an empty (absent) C would give
-        // an Add of nothing, so it is left out here.
-        let has_c = n.input.get(2).is_some_and(|c| !c.is_empty());
-        let out = &n.output[0];
-        let mm_out = if has_c { format!("{out}_MatMul") } else { out.clone() };
-        let mm_name = if name.is_empty() { String::new() } else { format!("{name}_MatMul") };
-        new_nodes.push(Kept::new(node("MatMul", vec![n.input[0].clone(), input_b], vec![mm_out.clone()], &mm_name)));
-        if has_c {
-            let add_name = if name.is_empty() { String::new() } else { format!("{name}_Add") };
-            new_nodes.push(Kept::new(node("Add", vec![mm_out, n.input[2].clone()], vec![out.clone()], &add_name)));
+            None => new_nodes.push(kept),
         }
     }
     graph.nodes = new_nodes;
     Ok(())
+}
+
+/// An initializer by name, looked up in one graph.
+type Lookup<'a> = &'a dyn Fn(&str) -> Option<TensorProto>;
+
+/// One subgraph with its Gemms split (`__replace_gemm_with_matmul` on it): `None` when it holds
+/// no Gemm to split, itself or in its own subgraphs. `outer` are the enclosing graphs'
+/// initializers, innermost last (`graph_path`): a transB weight from any of them is
+/// transposed into this subgraph, one copy per subgraph that reads it.
+fn split_in_subgraph(bytes: &[u8], outer: &[Lookup], names: &mut HashSet<String>) -> Result<Option<Vec<u8>>> {
+    let g = GraphProto::decode(bytes).map_err(|e| QuantizeError::Unsupported(format!("a subgraph is not a GraphProto: {e}")))?;
+    let own = |name: &str| g.initializer.iter().find(|t| t.name.as_deref() == Some(name)).cloned();
+    let mut path: Vec<Lookup> = outer.to_vec();
+    path.push(&own);
+    let in_path = |name: &str| path.iter().rev().find_map(|lookup| lookup(name));
+    let (mut transposed_weights, mut made, mut changed) = (HashMap::new(), Vec::new(), false);
+    let mut nodes = Vec::with_capacity(g.node.len());
+    for n in &g.node {
+        let n = if graph::has_subgraphs(n) {
+            // Remade whether or not it changed, as ONNX Runtime does inside a graph it rewrites.
+            graph::remake_node(n, |inner| {
+                let out = split_in_subgraph(inner, &path, names)?;
+                changed |= out.is_some();
+                Ok(out.unwrap_or_else(|| inner.to_vec()))
+            })?
+        } else {
+            n.clone()
+        };
+        match split(&n, &in_path, &mut transposed_weights, names, &mut made)? {
+            Some(split) => {
+                changed = true;
+                nodes.extend(split);
+            }
+            None => nodes.push(n),
+        }
+    }
+    if !changed {
+        return Ok(None);
+    }
+    graph::with_nodes(bytes, nodes, made).map(Some)
+}
+
+/// The nodes one Gemm becomes, or `None` when ONNX Runtime leaves it (alpha or beta not 1,
+/// transA). A transB weight found by `initializer` is transposed into `made` once per graph
+/// (`transposed_weights`), under a name no tensor has and no derived name would take.
+fn split(
+    n: &NodeProto,
+    initializer: &dyn Fn(&str) -> Option<TensorProto>,
+    transposed_weights: &mut HashMap<String, String>,
+    names: &mut HashSet<String>,
+    made: &mut Vec<TensorProto>,
+) -> Result<Option<Vec<NodeProto>>> {
+    let gemm = n.op_type.as_deref() == Some("Gemm") && n.input.len() >= 2;
+    if !gemm || float_attr(n, "alpha", 1.0) != 1.0 || float_attr(n, "beta", 1.0) != 1.0 || int_attr(n, "transA", 0) != 0 {
+        return Ok(None);
+    }
+    let name = n.name.clone().unwrap_or_default();
+    let mut new_nodes = Vec::new();
+    let mut input_b = n.input[1].clone();
+    if int_attr(n, "transB", 0) == 1 {
+        if let Some(b) = initializer(&input_b) {
+            if !transposed_weights.contains_key(&input_b) {
+                let mut t_name = format!("{input_b}_Transposed");
+                let mut suffix = 0;
+                let suffixes = ["", "_quantized", "_scale", "_zero_point"];
+                while suffixes.iter().any(|s| names.contains(&format!("{t_name}{s}"))) {
+                    suffix += 1;
+                    t_name = format!("{input_b}_Transposed_{suffix}");
+                }
+                names.extend(suffixes.iter().map(|s| format!("{t_name}{s}")));
+                let decoded = tensor::decode(&b).map_err(|e| QuantizeError::Weight { name: input_b.clone(), why: e.to_string() })?;
+                let (rows, cols) = match decoded.shape[..] {
+                    [r, c] => (r, c),
+                    _ => {
+                        return Err(QuantizeError::Unsupported(format!(
+                            "Gemm '{name}' has a B of shape {:?}; Gemm's B is 2-D",
+                            decoded.shape
+                        )))
+                    }
+                };
+                let at = transposed(rows, cols);
+                let data = map_data!(&decoded.data, v => (0..v.len()).map(|k| v[at(k)]).collect());
+                made.push(tensor::encode(&t_name, decoded.dtype, &[cols, rows], &data));
+                transposed_weights.insert(input_b.clone(), t_name);
+            }
+            input_b = transposed_weights[&input_b].clone();
+        } else {
+            let t_out = format!("{input_b}_Transposed");
+            let t_name = if name.is_empty() { String::new() } else { format!("{name}_Transpose") };
+            new_nodes.push(node("Transpose", vec![n.input[1].clone()], vec![t_out.clone()], &t_name));
+            input_b = t_out;
+        }
+    }
+    // ONNX Runtime adds the Add when Gemm has a third input; an empty (absent) C would give
+    // an Add of nothing, so it is left out here.
+    let has_c = n.input.get(2).is_some_and(|c| !c.is_empty());
+    let out = &n.output[0];
+    let mm_out = if has_c { format!("{out}_MatMul") } else { out.clone() };
+    let mm_name = if name.is_empty() { String::new() } else { format!("{name}_MatMul") };
+    new_nodes.push(node("MatMul", vec![n.input[0].clone(), input_b], vec![mm_out.clone()], &mm_name));
+    if has_c {
+        let add_name = if name.is_empty() { String::new() } else { format!("{name}_Add") };
+        new_nodes.push(node("Add", vec![mm_out, n.input[2].clone()], vec![out.clone()], &add_name));
+    }
+    Ok(Some(new_nodes))
 }

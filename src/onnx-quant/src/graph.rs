@@ -160,16 +160,31 @@ pub fn clean_subgraph(bytes: &[u8], nodes: Option<Vec<NodeProto>>, new_initializ
             .collect::<Result<_>>()?,
     };
     let mut wanted = requested(&nodes, &g.output)?;
-    let names: Vec<String> = g.initializer.iter().chain(&new_initializers).map(|t| t.name.clone().unwrap_or_default()).collect();
-    let keep: Vec<bool> = names.iter().map(|name| wanted.remove(name)).collect();
-    let removed: HashSet<&str> = names.iter().zip(&keep).filter(|(_, k)| !**k).map(|(n, _)| n.as_str()).collect();
+    let names = g.initializer.iter().chain(&new_initializers).map(|t| t.name.clone().unwrap_or_default());
+    let keep: Vec<bool> = names.map(|name| wanted.remove(&name)).collect();
+    write_subgraph(bytes, &g, &nodes, &new_initializers, &keep)
+}
+
+/// A subgraph with `nodes` in place of its own and `new_initializers` after its own, every
+/// other field as it was (`__replace_gemm_with_matmul`'s edit of a subgraph).
+pub fn with_nodes(bytes: &[u8], nodes: Vec<NodeProto>, new_initializers: Vec<TensorProto>) -> Result<Vec<u8>> {
+    let g = decode_graph(bytes)?;
+    let keep = vec![true; g.initializer.len() + new_initializers.len()];
+    write_subgraph(bytes, &g, &nodes, &new_initializers, &keep)
+}
+
+/// `bytes` (decoded as `g`) written with `nodes` where its nodes were, and of its initializers
+/// then `new_initializers` those `keep` says (a graph input naming one that goes goes too).
+fn write_subgraph(bytes: &[u8], g: &GraphProto, nodes: &[NodeProto], new_initializers: &[TensorProto], keep: &[bool]) -> Result<Vec<u8>> {
+    let names: Vec<String> = g.initializer.iter().chain(new_initializers).map(|t| t.name.clone().unwrap_or_default()).collect();
+    let removed: HashSet<&str> = names.iter().zip(keep).filter(|(_, k)| !**k).map(|(n, _)| n.as_str()).collect();
     let (old_count, mut at) = (g.initializer.len(), 0);
     let mut new_fields = Vec::new();
     for (t, _) in new_initializers.iter().zip(&keep[old_count..]).filter(|(_, k)| **k) {
         new_fields.extend(bytes_field(GRAPH_INITIALIZER, &t.encode_to_vec()));
     }
     let mut node_fields = Vec::new();
-    for n in &nodes {
+    for n in nodes {
         node_fields.extend(bytes_field(GRAPH_NODE, &n.encode_to_vec()));
     }
     let mut nodes_written = false;

@@ -173,7 +173,7 @@ fn the_graph_rules_equal_onnx_runtime() {
             compared += 1;
         }
     }
-    assert!(compared >= 33, "compared {compared} variants");
+    assert!(compared >= 41, "compared {compared} variants");
 }
 
 fn fixture(name: &str) -> PathBuf {
@@ -366,5 +366,35 @@ fn subgraphs_left_in_float_are_named_and_broken_ones_refused() {
     for enable_subgraph in [false, true] {
         let err = quantize_dynamic(&m.encode_to_vec(), &DynamicOptions { enable_subgraph, ..Default::default() }).unwrap_err();
         assert!(err.to_string().contains("not a GraphProto"), "{err}");
+    }
+}
+
+/// Gemms inside subgraphs are split as ONNX Runtime splits them (the files are equal:
+/// the_graph_rules_equal_onnx_runtime, which runs the then branch); here both files also run
+/// down the else branch (an outer weight transposed into it, a computed B, alpha ≠ 1) to the
+/// same bits, and every split Gemm is reported quantized.
+#[test]
+fn gemms_inside_subgraphs_run_down_both_branches_as_onnx_runtimes_file() {
+    let source = std::fs::read(fixture("subgraph_gemms.onnx")).unwrap();
+    let theirs = std::fs::read(fixture("subgraph_gemms.int8_subgraphs.onnx")).unwrap();
+    let options = DynamicOptions { enable_subgraph: true, ..Default::default() };
+    let (ours, report) = quantize_dynamic(&source, &options).unwrap();
+    // main_mm, main_gemm; then_gemm, then_gemm_outer; else_gemm_outer, the unnamed one, and
+    // the two Transposes of its quantized weight; loop_gemm; inner_gemm. else_gemm_computed's
+    // MatMul reads a Transpose's output (kept, with the reason, as ONNX Runtime keeps it);
+    // else_gemm_alpha stays a Gemm.
+    assert_eq!(report.quantized.len(), 10, "{report:?}");
+    assert_eq!(report.kept.len(), 1, "{report:?}");
+    assert!(report.kept[0].0.contains("else_gemm_computed_MatMul") && report.kept[0].1.contains("not a float constant"), "{report:?}");
+    let inputs = inputs_for(&source);
+    for cond in [1.0, 0.0] {
+        let mut inputs = inputs.clone();
+        inputs.iter_mut().find(|(n, _)| n == "cond").unwrap().1 = Value::from_f32(quantscope_engine::DType::Bool, vec![], &[cond]).unwrap();
+        let inputs: Vec<(&str, Value)> = inputs.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
+        let run = |bytes: &[u8]| Model::from_onnx(bytes).unwrap().run(&inputs).unwrap();
+        for ((name, a), (_, b)) in run(&ours).iter().zip(run(&theirs).iter()) {
+            let (a, b) = (a.to_f32_vec(), b.to_f32_vec());
+            assert!(a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()), "cond {cond}: output {name} differs");
+        }
     }
 }
