@@ -25,7 +25,7 @@
 //! * `layout` must be 0 (the kernel refuses 1).
 
 use super::quant::{dynamic_params, quantize_u8_into};
-use super::recurrent::{sequence_lengths, shared_attrs, Activation};
+use super::recurrent::{sequence_lengths, shared_attrs, Activation, RecurrentAttrs};
 use crate::attr::Attrs;
 use crate::op::{attr_err, dtype_err, f32_input, shape_err, value_err, BuildCtx, Inputs, Op, OpError};
 use crate::value::{DType, Data, Value};
@@ -39,14 +39,9 @@ const SCALES: [(usize, &str); 4] = [(8, "W_scale"), (9, "W_zero_point"), (10, "R
 
 #[derive(Debug, Clone)]
 pub struct DynamicQuantizeLstm {
-    hidden: usize,
-    /// 1 (forward or reverse) or 2 (bidirectional).
-    directions: usize,
-    reverse: bool,
+    /// The recurrent ops' attributes (functions per direction: f, g, h; never batch-first).
+    attrs: RecurrentAttrs,
     input_forget: bool,
-    clip: Option<f32>,
-    /// Per direction: f, g, h.
-    functions: Vec<Vec<Activation>>,
     /// Whether the node has a `Y` output (see the module docs).
     y_declared: bool,
     /// W and R packed at load when they and their scales are constants.
@@ -70,17 +65,13 @@ struct Weights {
 }
 
 pub fn build_dynamic_quantize_lstm(a: &Attrs, ctx: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
-    let s = shared_attrs(a, &["input_forget"], "DynamicQuantizeLSTM", &["Sigmoid", "Tanh", "Tanh"])?;
-    if s.batch_first {
+    let attrs = shared_attrs(a, &["input_forget"], "DynamicQuantizeLSTM", &["Sigmoid", "Tanh", "Tanh"])?;
+    if attrs.batch_first {
         return Err(attr_err("layout", "must be 0 ([seq, batch, ·]): ONNX Runtime's DynamicQuantizeLSTM has no batch-first layout"));
     }
     Ok(Arc::new(DynamicQuantizeLstm {
-        hidden: s.hidden,
-        directions: s.directions,
-        reverse: s.reverse,
+        attrs,
         input_forget: a.flag("input_forget", false)?,
-        clip: s.clip,
-        functions: s.functions,
         y_declared: ctx.output_names.first().is_some_and(|n| !n.is_empty()),
         weights: None,
     }))
@@ -132,7 +123,7 @@ fn pack(codes: &Value, d: usize, k: usize, n: usize, zp: i32) -> Result<PackedI8
 impl DynamicQuantizeLstm {
     /// W, R and their scales and zero points, checked and packed.
     fn weights(&self, w: &Value, r: &Value, params: [Option<&Value>; 4]) -> Result<Weights, OpError> {
-        let (dirs, hid, g) = (self.directions, self.hidden, 4 * self.hidden);
+        let (dirs, hid, g) = (self.attrs.directions, self.attrs.hidden, 4 * self.attrs.hidden);
         if w.rank() != 3 || w.shape()[0] != dirs || w.shape()[2] != g {
             return Err(shape_err(format!(
                 "W is {:?}: it must be [{dirs}, input_size, {g}] (num_directions, input_size, 4·hidden_size: LSTM's W transposed)",
@@ -280,7 +271,7 @@ impl Op for DynamicQuantizeLstm {
         }
         let xs = f32_input(x, "X")?;
         let (seq, batch, input) = (x.shape()[0], x.shape()[1], x.shape()[2]);
-        let (dirs, hid, g) = (self.directions, self.hidden, 4 * self.hidden);
+        let (dirs, hid, g) = (self.attrs.directions, self.attrs.hidden, 4 * self.attrs.hidden);
         let computed;
         let weights = match &self.weights {
             Some(w) => w.as_ref(),
@@ -320,8 +311,8 @@ impl Op for DynamicQuantizeLstm {
         let (mut hq, mut acc_h, mut rec) = (vec![0u8; batch * hid], vec![0i32; batch * g], vec![0.0f32; batch * g]);
         let mut pre = vec![0.0f32; g];
         for (d, dw) in weights.directions.iter().enumerate().filter(|_| max_len > 0) {
-            let backward = self.reverse || d == 1;
-            let [f, gf, hf] = [self.functions[d][0], self.functions[d][1], self.functions[d][2]];
+            let backward = self.attrs.reverse || d == 1;
+            let [f, gf, hf] = [self.attrs.functions[d][0], self.attrs.functions[d][1], self.attrs.functions[d][2]];
             product(rows, &xq, x_zp, &dw.w, &mut acc, &multiplier(x_scale, &dw.w_scale, g), &mut gx);
             // LoadBias: Wb + Rb, summed once.
             let fused: Option<Vec<f32>> = bias.map(|b| (0..g).map(|j| b[d * 2 * g + j] + b[d * 2 * g + g + j]).collect());
@@ -341,7 +332,7 @@ impl Op for DynamicQuantizeLstm {
                     }
                     let t = if backward { len - 1 - step } else { step };
                     let (gxr, recr) = (&gx[(t * batch + b) * g..(t * batch + b + 1) * g], &rec[b * g..(b + 1) * g]);
-                    let cell = Cell { f, g: gf, h: hf, input_forget: self.input_forget, clip: self.clip };
+                    let cell = Cell { f, g: gf, h: hf, input_forget: self.input_forget, clip: self.attrs.clip };
                     cell.step(gxr, recr, fused.as_deref(), p, &mut c[hb..hb + hid], &mut h[hb..hb + hid], &mut pre);
                     let at = ((t * dirs + d) * batch + b) * hid;
                     y[at..at + hid].copy_from_slice(&h[hb..hb + hid]);

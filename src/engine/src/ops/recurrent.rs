@@ -136,6 +136,13 @@ pub(crate) fn activations(names: &[String], alphas: &[f32], betas: &[f32]) -> Re
 #[derive(Debug)]
 pub struct Recurrent {
     pub cell: Cell,
+    pub attrs: RecurrentAttrs,
+}
+
+/// The attributes every recurrent op shares (RNN, GRU, LSTM, com.microsoft's
+/// DynamicQuantizeLSTM).
+#[derive(Debug, Clone)]
+pub struct RecurrentAttrs {
     pub hidden: usize,
     /// 1 (forward or reverse) or 2 (bidirectional).
     pub directions: usize,
@@ -146,19 +153,9 @@ pub struct Recurrent {
     pub functions: Vec<Vec<Activation>>,
 }
 
-/// The attributes every recurrent op shares (RNN, GRU, LSTM, com.microsoft's
-/// DynamicQuantizeLSTM), checked: `extra` are the op's own attribute names; `op` names it in
-/// errors; each direction has `defaults.len()` activation functions.
-pub(crate) struct Shared {
-    pub hidden: usize,
-    pub directions: usize,
-    pub reverse: bool,
-    pub batch_first: bool,
-    pub clip: Option<f32>,
-    pub functions: Vec<Vec<Activation>>,
-}
-
-pub(crate) fn shared_attrs(a: &Attrs, extra: &[&str], op: &str, defaults: &[&str]) -> Result<Shared, OpError> {
+/// [`RecurrentAttrs`] read and checked: `extra` are the op's own attribute names; `op` names it
+/// in errors; each direction has `defaults.len()` activation functions.
+pub(crate) fn shared_attrs(a: &Attrs, extra: &[&str], op: &str, defaults: &[&str]) -> Result<RecurrentAttrs, OpError> {
     let mut known = vec!["activation_alpha", "activation_beta", "activations", "clip", "direction", "hidden_size", "layout"];
     known.extend_from_slice(extra);
     a.only(&known)?;
@@ -190,7 +187,7 @@ pub(crate) fn shared_attrs(a: &Attrs, extra: &[&str], op: &str, defaults: &[&str
         return Err(attr_err("activations", format!("has {} functions: {op} needs {k} per direction", names.len())));
     }
     let all = activations(&names, &a.floats("activation_alpha")?.unwrap_or_default(), &a.floats("activation_beta")?.unwrap_or_default())?;
-    Ok(Shared { hidden, directions, reverse, batch_first, clip, functions: all.chunks(k).map(<[_]>::to_vec).collect() })
+    Ok(RecurrentAttrs { hidden, directions, reverse, batch_first, clip, functions: all.chunks(k).map(<[_]>::to_vec).collect() })
 }
 
 /// `sequence_lens` (input 4 of the recurrent ops): `batch` lengths in `[0, seq]`, or every
@@ -205,17 +202,9 @@ pub(crate) fn sequence_lengths(input: Option<&Value>, batch: usize, seq: usize) 
 }
 
 fn build(cell: Cell, a: &Attrs, extra: &[&str]) -> Result<Arc<dyn Op>, OpError> {
-    let s = shared_attrs(a, extra, cell.name(), cell.default_functions())?;
+    let attrs = shared_attrs(a, extra, cell.name(), cell.default_functions())?;
     debug_assert_eq!(cell.functions(), cell.default_functions().len());
-    Ok(Arc::new(Recurrent {
-        cell,
-        hidden: s.hidden,
-        directions: s.directions,
-        reverse: s.reverse,
-        batch_first: s.batch_first,
-        clip: s.clip,
-        functions: s.functions,
-    }))
+    Ok(Arc::new(Recurrent { cell, attrs }))
 }
 
 pub fn build_rnn(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
@@ -280,11 +269,11 @@ impl Op for Recurrent {
         if x.rank() != 3 {
             return Err(OpError::Rank { input: 0, expected: "3".into(), got: x.rank() });
         }
-        let (dirs, hid, g) = (self.directions, self.hidden, self.cell.gates());
+        let (dirs, hid, g) = (self.attrs.directions, self.attrs.hidden, self.cell.gates());
         let (seq, batch, input) =
-            if self.batch_first { (x.shape()[1], x.shape()[0], x.shape()[2]) } else { (x.shape()[0], x.shape()[1], x.shape()[2]) };
+            if self.attrs.batch_first { (x.shape()[1], x.shape()[0], x.shape()[2]) } else { (x.shape()[0], x.shape()[1], x.shape()[2]) };
         let xs = f32_input(x, "X")?;
-        let at_x = |t: usize, b: usize| if self.batch_first { (b * seq + t) * input } else { (t * batch + b) * input };
+        let at_x = |t: usize, b: usize| if self.attrs.batch_first { (b * seq + t) * input } else { (t * batch + b) * input };
         let (w, r) = (inputs.req(1)?, inputs.req(2)?);
         if w.shape() != [dirs, g * hid, input] || r.shape() != [dirs, g * hid, hid] {
             return Err(shape_err(format!(
@@ -304,7 +293,7 @@ impl Op for Recurrent {
         let lens = sequence_lengths(inputs.get(4), batch, seq)?;
         // Initial states arrive as [dirs, batch, hidden] ([batch, dirs, hidden] with layout 1).
         let reorder = |v: Vec<f32>| -> Vec<f32> {
-            if !self.batch_first {
+            if !self.attrs.batch_first {
                 return v;
             }
             let mut out = vec![0.0; v.len()];
@@ -317,7 +306,7 @@ impl Op for Recurrent {
             out
         };
         let shape_of_state = |v: Option<&Value>, what: &str| -> Result<Vec<f32>, OpError> {
-            match (v, self.batch_first) {
+            match (v, self.attrs.batch_first) {
                 (Some(v), true) => {
                     if v.shape() != [batch, dirs, hid] {
                         return Err(shape_err(format!("{what} is {:?}, not [{batch}, {dirs}, {hid}]", v.shape())));
@@ -337,12 +326,12 @@ impl Op for Recurrent {
         };
         // Y as [seq, dirs, batch, hidden]; reordered for layout 1 at the end.
         let mut y = vec![0.0f32; seq * dirs * batch * hid];
-        let clip = |v: f32| self.clip.map_or(v, |c| v.clamp(-c, c));
+        let clip = |v: f32| self.attrs.clip.map_or(v, |c| v.clamp(-c, c));
         let mut gates = vec![0.0f32; g * hid];
         let mut rec = vec![0.0f32; g * hid];
         for d in 0..dirs {
-            let backward = self.reverse || d == 1;
-            let fns = &self.functions[d];
+            let backward = self.attrs.reverse || d == 1;
+            let fns = &self.attrs.functions[d];
             let wd = &ws[d * g * hid * input..(d + 1) * g * hid * input];
             let rd = &rs[d * g * hid * hid..(d + 1) * g * hid * hid];
             let (wb, rb) = (&bias[d * 2 * g * hid..d * 2 * g * hid + g * hid], &bias[d * 2 * g * hid + g * hid..(d + 1) * 2 * g * hid]);
@@ -413,7 +402,7 @@ impl Op for Recurrent {
                 }
             }
         }
-        let (y, y_shape, hs, cs, state_shape) = if self.batch_first {
+        let (y, y_shape, hs, cs, state_shape) = if self.attrs.batch_first {
             let mut yb = vec![0.0; y.len()];
             for t in 0..seq {
                 for d in 0..dirs {
