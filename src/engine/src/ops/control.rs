@@ -43,6 +43,101 @@ pub(crate) fn free_names(g: &GraphProto, out: &mut BTreeSet<String>) {
     out.extend(read.into_iter().filter(|s| !defined.contains(s.as_str())));
 }
 
+/// The enclosing graph's values a subgraph declares as inputs, from the node's inputs `first..`
+/// (one per name of `captures`, the loader's extra inputs; the subgraph may read only some).
+fn captured<'a>(
+    captures: &'a [String],
+    graph: &dyn Subgraph,
+    inputs: &mut Inputs<'_>,
+    first: usize,
+) -> Result<Vec<(&'a str, Value)>, OpError> {
+    let declared = graph.input_names();
+    captures
+        .iter()
+        .enumerate()
+        .filter(|(_, name)| declared.contains(&name.as_str()))
+        .map(|(k, name)| inputs.req(first + k).map(|v| (name.as_str(), v.clone())))
+        .collect()
+}
+
+/// A loop's body (Loop's and Scan's): the subgraph, its input names in order, and the names it
+/// reads from the enclosing graph ([`Op::captures`]).
+#[derive(Debug)]
+pub(crate) struct Body {
+    pub graph: Arc<dyn Subgraph>,
+    pub inputs: Vec<String>,
+    pub captures: Vec<String>,
+}
+
+impl Body {
+    /// The `body` attribute built, after `check` has accepted its inputs and outputs.
+    pub fn build(a: &Attrs, ctx: &BuildCtx, check: impl FnOnce(&GraphProto) -> Result<(), OpError>) -> Result<Body, OpError> {
+        let g = graph_attr(a, "body")?;
+        check(&g)?;
+        let mut free = BTreeSet::new();
+        free_names(&g, &mut free);
+        let captures: Vec<String> = free.into_iter().collect();
+        let graph = (ctx.subgraph)(&g, &captures).map_err(|e| OpError::Unsupported(format!("body: {e}")))?;
+        Ok(Body { graph, inputs: g.input.iter().map(|v| v.name.clone().unwrap_or_default()).collect(), captures })
+    }
+
+    /// The captured values, from the node's inputs `first..` (read once, before the iterations).
+    pub fn captured(&self, inputs: &mut Inputs<'_>, first: usize) -> Result<Vec<(&str, Value)>, OpError> {
+        captured(&self.captures, self.graph.as_ref(), inputs, first)
+    }
+
+    /// One iteration: `own` are the values of the body's inputs in their order, `captured` the
+    /// enclosing graph's; an input left without a name (unused) or not declared gets nothing.
+    pub fn run(&self, own: Vec<Value>, captured: &[(&str, Value)], iteration: u64) -> Result<Vec<Value>, OpError> {
+        let mut given: Vec<(&str, Value)> = Vec::with_capacity(own.len() + captured.len());
+        given.extend(self.inputs.iter().map(String::as_str).zip(own));
+        given.extend(captured.iter().map(|(n, v)| (*n, v.clone())));
+        let declared = self.graph.input_names();
+        given.retain(|(n, _)| !n.is_empty() && declared.contains(n));
+        self.graph.run_named(&given).map_err(|e| OpError::Value(format!("in the body, iteration {iteration}: {e}")))
+    }
+}
+
+/// One output's per-iteration values (in iteration order; `reverse`: last first) stacked along
+/// `axis` of the result, a new axis (Loop's scan outputs: 0; Scan's: its `scan_output_axes`).
+pub(crate) fn stacked(slices: Vec<Value>, axis: usize, reverse: bool, name: &str) -> Result<Value, OpError> {
+    let Some(first) = slices.first() else {
+        return Err(shape_err(format!("scan output '{name}' has no iterations to take its shape from")));
+    };
+    let (dtype, shape) = (first.dtype(), first.shape().to_vec());
+    let n = slices.len();
+    let ordered: Vec<&Value> = if reverse { slices.iter().rev().collect() } else { slices.iter().collect() };
+    let mut data = crate::value::Data::zeros(dtype, 0);
+    for v in &ordered {
+        if v.shape() != shape.as_slice() || v.dtype() != dtype {
+            return Err(shape_err(format!(
+                "scan output '{name}' changes from {dtype} {shape:?} to {} {:?} between iterations",
+                v.dtype(),
+                v.shape()
+            )));
+        }
+        data = crate::ops::layout::joined(&data, v.data())?;
+    }
+    let mut out_shape = shape;
+    out_shape.insert(axis, n);
+    if axis == 0 {
+        return Ok(Value::with_dtype(dtype, out_shape, data));
+    }
+    // `data` is [n, outer, inner]; the result is [outer, n, inner]
+    let outer: usize = out_shape[..axis].iter().product();
+    let inner: usize = out_shape[axis + 1..].iter().product();
+    let out = data.pick(
+        outer * n * inner,
+        &mut (|start: usize, block: &mut [usize]| {
+            for (p, slot) in (start..).zip(block.iter_mut()) {
+                let (o, rest) = (p / (n * inner), p % (n * inner));
+                *slot = ((rest / inner) * outer + o) * inner + rest % inner;
+            }
+        }) as &mut dyn FnMut(usize, &mut [usize]),
+    );
+    Ok(Value::with_dtype(dtype, out_shape, out))
+}
+
 #[derive(Debug)]
 pub struct If {
     pub then_branch: Arc<dyn Subgraph>,
@@ -85,13 +180,7 @@ impl Op for If {
         }
         let branch = if cond.to_f64_vec()[0] != 0.0 { &self.then_branch } else { &self.else_branch };
         // The branch reads only the captures it declares as inputs (both branches share the list).
-        let given: Vec<(&str, Value)> = self
-            .captures
-            .iter()
-            .enumerate()
-            .filter(|(_, name)| branch.input_names().contains(&name.as_str()))
-            .map(|(k, name)| inputs.req(1 + k).map(|v| (name.as_str(), v.clone())))
-            .collect::<Result<_, _>>()?;
+        let given = captured(&self.captures, branch.as_ref(), inputs, 1)?;
         branch.run_named(&given).map_err(|e| OpError::Value(format!("in the branch: {e}")))
     }
 }
@@ -102,10 +191,8 @@ impl Op for If {
 /// first axis.
 #[derive(Debug)]
 pub struct Loop {
-    pub body: Arc<dyn Subgraph>,
-    pub body_inputs: Vec<String>,
+    pub(crate) body: Body,
     pub carried: usize,
-    pub captures: Vec<String>,
 }
 
 /// Iterations a Loop may run before it is stopped as runaway (a loop driven by its condition
@@ -114,46 +201,23 @@ const MAX_ITERATIONS: usize = 1 << 24;
 
 pub fn build_loop(a: &Attrs, ctx: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
     a.only(&["body"])?;
-    let g = graph_attr(a, "body")?;
     let carried = ctx.n_inputs - 2;
-    if g.input.len() != 2 + carried {
-        return Err(attr_err(
-            "body",
-            format!("has {} inputs: it needs 2 + {carried} (iteration, condition, the carried values)", g.input.len()),
-        ));
-    }
-    if g.output.len() < 1 + carried || ctx.n_outputs > g.output.len() - 1 {
-        return Err(attr_err(
-            "body",
-            format!("has {} outputs for {carried} carried values and {} node outputs", g.output.len(), ctx.n_outputs),
-        ));
-    }
-    let mut free = BTreeSet::new();
-    free_names(&g, &mut free);
-    let captures: Vec<String> = free.into_iter().collect();
-    let body = (ctx.subgraph)(&g, &captures).map_err(|e| OpError::Unsupported(format!("body: {e}")))?;
-    let body_inputs = g.input.iter().map(|v| v.name.clone().unwrap_or_default()).collect();
-    Ok(Arc::new(Loop { body, body_inputs, carried, captures }))
-}
-
-/// Same-shaped values stacked along a new first axis.
-fn stack(values: Vec<Value>) -> Result<Value, OpError> {
-    let Some(first) = values.first() else { return Ok(Value::f32(vec![0], vec![])) };
-    let (dtype, shape) = (first.dtype(), first.shape().to_vec());
-    let mut data = crate::value::Data::zeros(dtype, 0);
-    for v in &values {
-        if v.shape() != shape.as_slice() || v.dtype() != dtype {
-            return Err(shape_err(format!(
-                "scan output changes from {dtype} {shape:?} to {} {:?} between iterations",
-                v.dtype(),
-                v.shape()
-            )));
+    let body = Body::build(a, ctx, |g| {
+        if g.input.len() != 2 + carried {
+            return Err(attr_err(
+                "body",
+                format!("has {} inputs: it needs 2 + {carried} (iteration, condition, the carried values)", g.input.len()),
+            ));
         }
-        data = crate::ops::layout::joined(&data, v.data())?;
-    }
-    let mut out_shape = vec![values.len()];
-    out_shape.extend(shape);
-    Ok(Value::with_dtype(dtype, out_shape, data))
+        if g.output.len() < 1 + carried || ctx.n_outputs > g.output.len() - 1 {
+            return Err(attr_err(
+                "body",
+                format!("has {} outputs for {carried} carried values and {} node outputs", g.output.len(), ctx.n_outputs),
+            ));
+        }
+        Ok(())
+    })?;
+    Ok(Arc::new(Loop { body, carried }))
 }
 
 impl Op for Loop {
@@ -162,7 +226,7 @@ impl Op for Loop {
     }
 
     fn captures(&self) -> &[String] {
-        &self.captures
+        &self.body.captures
     }
 
     fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
@@ -179,31 +243,16 @@ impl Op for Loop {
             None => true,
         };
         let mut carried: Vec<Value> = (0..self.carried).map(|k| inputs.req(2 + k).cloned()).collect::<Result<_, _>>()?;
-        let first_capture = 2 + self.carried;
-        let captured: Vec<(&str, Value)> = self
-            .captures
-            .iter()
-            .enumerate()
-            .filter(|(_, name)| self.body.input_names().contains(&name.as_str()))
-            .map(|(k, name)| inputs.req(first_capture + k).map(|v| (name.as_str(), v.clone())))
-            .collect::<Result<_, _>>()?;
+        let captured = self.body.captured(inputs, 2 + self.carried)?;
         let mut scans: Vec<Vec<Value>> = Vec::new();
         let mut i = 0u64;
         while i < trips && cond {
             if i as usize >= MAX_ITERATIONS {
                 return Err(OpError::Value(format!("stopped after {MAX_ITERATIONS} iterations (a runaway loop?)")));
             }
-            let mut given: Vec<(&str, Value)> = Vec::with_capacity(2 + carried.len() + captured.len());
-            given.push((self.body_inputs[0].as_str(), Value::i64(vec![], vec![i as i64])));
-            given.push((self.body_inputs[1].as_str(), Value::new(vec![], crate::value::Data::Bool(vec![cond]))));
-            for (name, v) in self.body_inputs[2..].iter().zip(carried.drain(..)) {
-                given.push((name.as_str(), v));
-            }
-            given.extend(captured.iter().map(|(n, v)| (*n, v.clone())));
-            // A body input may be left without a name when it is unused.
-            let declared = self.body.input_names();
-            given.retain(|(n, _)| !n.is_empty() && declared.contains(n));
-            let mut outs = self.body.run_named(&given).map_err(|e| OpError::Value(format!("in the body, iteration {i}: {e}")))?.into_iter();
+            let mut own = vec![Value::i64(vec![], vec![i as i64]), Value::new(vec![], crate::value::Data::Bool(vec![cond]))];
+            own.append(&mut carried);
+            let mut outs = self.body.run(own, &captured, i)?.into_iter();
             let c = outs.next().ok_or_else(|| OpError::Value("the body gave no condition".into()))?;
             cond = c.to_f64_vec().first().is_some_and(|&v| v != 0.0);
             carried = outs.by_ref().take(self.carried).collect();
@@ -215,11 +264,12 @@ impl Op for Loop {
             }
             i += 1;
         }
-        let n_scans = self.body.output_count() - 1 - self.carried;
+        let n_scans = self.body.graph.output_count() - 1 - self.carried;
         scans.resize_with(n_scans, Vec::new);
         let mut out = carried;
-        for s in scans {
-            out.push(stack(s)?);
+        for (k, s) in scans.into_iter().enumerate() {
+            // No iteration: an empty float tensor.
+            out.push(if s.is_empty() { Value::f32(vec![0], vec![]) } else { stacked(s, 0, false, &format!("{k}"))? });
         }
         Ok(out)
     }

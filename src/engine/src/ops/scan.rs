@@ -10,22 +10,19 @@
 //! (a `sequence_lens` input and a batch axis) is refused with its opset.
 
 use crate::attr::Attrs;
-use crate::op::{attr_err, shape_err, BuildCtx, Inputs, Op, OpError, Subgraph};
-use crate::ops::control::{free_names, graph_attr};
+use crate::op::{attr_err, shape_err, BuildCtx, Inputs, Op, OpError};
+use crate::ops::control::{stacked, Body};
 use crate::value::Value;
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 #[derive(Debug)]
 pub struct Scan {
-    pub body: Arc<dyn Subgraph>,
-    pub body_inputs: Vec<String>,
+    pub(crate) body: Body,
     pub states: usize,
     pub input_axes: Vec<i64>,
     pub input_reverse: Vec<bool>,
     pub output_axes: Vec<i64>,
     pub output_reverse: Vec<bool>,
-    pub captures: Vec<String>,
 }
 
 /// An attribute of one int per scan input or output: `n` values, each in `allowed` when given.
@@ -62,27 +59,24 @@ pub fn build_scan(a: &Attrs, ctx: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
         .filter(|&m| m >= 1 && m <= ctx.n_inputs)
         .ok_or_else(|| attr_err("num_scan_inputs", format!("is {m}; the node has {} inputs", ctx.n_inputs)))?;
     let states = ctx.n_inputs - m;
-    let g = graph_attr(a, "body")?;
-    if g.input.len() != ctx.n_inputs {
-        return Err(attr_err("body", format!("has {} inputs for {states} states and {m} scan inputs", g.input.len())));
-    }
-    if g.output.len() < states || ctx.n_outputs > g.output.len() {
-        return Err(attr_err("body", format!("has {} outputs for {states} states and {} node outputs", g.output.len(), ctx.n_outputs)));
-    }
-    let k = g.output.len() - states;
-    let mut free = BTreeSet::new();
-    free_names(&g, &mut free);
-    let captures: Vec<String> = free.into_iter().collect();
-    let body = (ctx.subgraph)(&g, &captures).map_err(|e| OpError::Unsupported(format!("body: {e}")))?;
+    let mut k = 0;
+    let body = Body::build(a, ctx, |g| {
+        if g.input.len() != ctx.n_inputs {
+            return Err(attr_err("body", format!("has {} inputs for {states} states and {m} scan inputs", g.input.len())));
+        }
+        if g.output.len() < states || ctx.n_outputs > g.output.len() {
+            return Err(attr_err("body", format!("has {} outputs for {states} states and {} node outputs", g.output.len(), ctx.n_outputs)));
+        }
+        k = g.output.len() - states;
+        Ok(())
+    })?;
     Ok(Arc::new(Scan {
         body,
-        body_inputs: g.input.iter().map(|v| v.name.clone().unwrap_or_default()).collect(),
         states,
         input_axes: per_item(a, "scan_input_axes", m, 0)?,
         input_reverse: directions(a, "scan_input_directions", m)?,
         output_axes: per_item(a, "scan_output_axes", k, 0)?,
         output_reverse: directions(a, "scan_output_directions", k)?,
-        captures,
     }))
 }
 
@@ -111,50 +105,13 @@ fn slice(v: &Value, axis: usize, t: usize) -> Value {
     Value::with_dtype(v.dtype(), out_shape, data)
 }
 
-/// The slices of one scan output (in iteration order), stacked along `axis` of the result.
-fn stack(slices: Vec<Value>, axis: i64, reverse: bool, name: &str) -> Result<Value, OpError> {
-    let Some(first) = slices.first() else {
-        return Err(shape_err(format!("scan output '{name}' has no iterations to take its shape from")));
-    };
-    let (dtype, shape) = (first.dtype(), first.shape().to_vec());
-    let axis = axis_of(axis, shape.len() + 1, &format!("scan output '{name}'"))?;
-    let n = slices.len();
-    let ordered: Vec<&Value> = if reverse { slices.iter().rev().collect() } else { slices.iter().collect() };
-    let mut data = crate::value::Data::zeros(dtype, 0);
-    for v in &ordered {
-        if v.shape() != shape.as_slice() || v.dtype() != dtype {
-            return Err(shape_err(format!(
-                "scan output '{name}' changes from {dtype} {shape:?} to {} {:?} between iterations",
-                v.dtype(),
-                v.shape()
-            )));
-        }
-        data = crate::ops::layout::joined(&data, v.data())?;
-    }
-    // `data` is [n, outer, inner]; the result is [outer, n, inner]
-    let outer: usize = shape[..axis].iter().product();
-    let inner: usize = shape[axis..].iter().product();
-    let out = data.pick(
-        outer * n * inner,
-        &mut (|start: usize, block: &mut [usize]| {
-            for (p, slot) in (start..).zip(block.iter_mut()) {
-                let (o, rest) = (p / (n * inner), p % (n * inner));
-                *slot = ((rest / inner) * outer + o) * inner + rest % inner;
-            }
-        }) as &mut dyn FnMut(usize, &mut [usize]),
-    );
-    let mut out_shape = shape;
-    out_shape.insert(axis, n);
-    Ok(Value::with_dtype(dtype, out_shape, out))
-}
-
 impl Op for Scan {
     fn op_type(&self) -> &'static str {
         "Scan"
     }
 
     fn captures(&self) -> &[String] {
-        &self.captures
+        &self.body.captures
     }
 
     fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
@@ -172,29 +129,16 @@ impl Op for Scan {
             axes.push(axis);
         }
         let length = length.unwrap_or(0);
-        let first_capture = self.states + m;
-        let captured: Vec<(&str, Value)> = self
-            .captures
-            .iter()
-            .enumerate()
-            .filter(|(_, name)| self.body.input_names().contains(&name.as_str()))
-            .map(|(k, name)| inputs.req(first_capture + k).map(|v| (name.as_str(), v.clone())))
-            .collect::<Result<_, _>>()?;
+        let captured = self.body.captured(inputs, self.states + m)?;
         let k_outputs = self.output_axes.len();
         let mut outs: Vec<Vec<Value>> = vec![Vec::with_capacity(length); k_outputs];
         for t in 0..length {
-            let mut given: Vec<(&str, Value)> = Vec::with_capacity(self.body_inputs.len() + captured.len());
-            for (name, v) in self.body_inputs.iter().zip(states.drain(..)) {
-                given.push((name.as_str(), v));
-            }
+            let mut own = std::mem::take(&mut states);
             for (j, v) in scans.iter().enumerate() {
                 let at = if self.input_reverse[j] { length - 1 - t } else { t };
-                given.push((self.body_inputs[self.states + j].as_str(), slice(v, axes[j], at)));
+                own.push(slice(v, axes[j], at));
             }
-            given.extend(captured.iter().map(|(n, v)| (*n, v.clone())));
-            let declared = self.body.input_names();
-            given.retain(|(n, _)| !n.is_empty() && declared.contains(n));
-            let mut got = self.body.run_named(&given).map_err(|e| OpError::Value(format!("in the body, iteration {t}: {e}")))?.into_iter();
+            let mut got = self.body.run(own, &captured, t as u64)?.into_iter();
             states = got.by_ref().take(self.states).collect();
             for (k, v) in got.enumerate().take(k_outputs) {
                 outs[k].push(v);
@@ -202,7 +146,9 @@ impl Op for Scan {
         }
         let mut result = states;
         for (k, slices) in outs.into_iter().enumerate() {
-            result.push(stack(slices, self.output_axes[k], self.output_reverse[k], &format!("{k}"))?);
+            let rank = slices.first().map_or(0, |v| v.shape().len());
+            let axis = axis_of(self.output_axes[k], rank + 1, &format!("scan output '{k}'"))?;
+            result.push(stacked(slices, axis, self.output_reverse[k], &format!("{k}"))?);
         }
         Ok(result)
     }
