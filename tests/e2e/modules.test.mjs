@@ -251,9 +251,12 @@ test('the mixer module is under 244.5 KB gzipped and carries only the mixer, its
 // Session 21: quantize_dynamic inside If/Loop/Scan subgraphs (ONNX Runtime's EnableSubgraph: a
 // scope per subgraph, subgraphs decoded, quantized, cleaned and written back at the wire
 // level, nodes with subgraphs made again) 99,692 → 111,582 B, and the ceiling went to 112,500.
-test('the exporter module is under 112.5 KB gzipped and carries only the exporter', async () => {
+// Session 22: Gemms split in every subgraph as ONNX Runtime splits them (gemm.rs walking the
+// subgraphs, a subgraph written back with its new nodes and transposed weights): 114,295 B
+// (the raw module went 309,299 → 308,708 B; its gzip grew), and the ceiling went to 115,000.
+test('the exporter module is under 115 KB gzipped and carries only the exporter', async () => {
   const gz = gzipSync(await pkg('pkg-export', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 112_500, `www/pkg-export/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 115_000, `www/pkg-export/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const exporter = await exportsOf('pkg-export');
   assert.ok(exporter.has('quantize_onnx_dynamic') && exporter.has('imatrix_file'));
   for (const name of ['Workspace', 'Engine', 'Lesson', 'TrainingRun', 'GgufMixer']) assert.ok(!exporter.has(name), `the exporter has ${name}`);

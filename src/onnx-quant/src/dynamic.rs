@@ -526,7 +526,7 @@ impl Quantizer<'_> {
     fn subgraphs_of(&mut self, s: usize, n: &NodeProto) -> Result<NodeProto> {
         let enabled = self.options.enable_subgraph;
         let mut left_float = 0;
-        let rebuilt = graph::remake_node(n, |bytes| {
+        let rebuilt = graph::remake_node(n, &mut |bytes| {
             if enabled {
                 return self.quantize_subgraph(s, n, bytes);
             }

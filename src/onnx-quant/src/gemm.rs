@@ -50,7 +50,7 @@ pub fn replace_gemm_with_matmul(graph: &mut GraphEdit, names: &mut HashSet<Strin
         let main = |name: &str| graph.initializer(name).cloned();
         let rewritten = if graph::has_subgraphs(&kept.message) {
             let mut changed = false;
-            let remade = graph::remake_node(&kept.message, |bytes| {
+            let remade = graph::remake_node(&kept.message, &mut |bytes| {
                 let out = split_in_subgraph(bytes, &[&main], names)?;
                 changed |= out.is_some();
                 Ok(out.unwrap_or_else(|| bytes.to_vec()))
@@ -91,7 +91,7 @@ fn split_in_subgraph(bytes: &[u8], outer: &[Lookup], names: &mut HashSet<String>
     for n in &g.node {
         let n = if graph::has_subgraphs(n) {
             // Remade whether or not it changed, as ONNX Runtime does inside a graph it rewrites.
-            graph::remake_node(n, |inner| {
+            graph::remake_node(n, &mut |inner| {
                 let out = split_in_subgraph(inner, &path, names)?;
                 changed |= out.is_some();
                 Ok(out.unwrap_or_else(|| inner.to_vec()))
@@ -116,6 +116,8 @@ fn split_in_subgraph(bytes: &[u8], outer: &[Lookup], names: &mut HashSet<String>
 /// The nodes one Gemm becomes, or `None` when ONNX Runtime leaves it (alpha or beta not 1,
 /// transA). A transB weight found by `initializer` is transposed into `made` once per graph
 /// (`transposed_weights`), under a name no tensor has and no derived name would take.
+// Not inlined into its two callers: its transposition is instantiated for every element type.
+#[inline(never)]
 fn split(
     n: &NodeProto,
     initializer: &dyn Fn(&str) -> Option<TensorProto>,

@@ -103,7 +103,8 @@ pub fn has_subgraphs(node: &NodeProto) -> bool {
 /// ONNX domain dropped, each
 /// subgraph replaced by `graph(bytes)` — called in the attributes' own order. A node of
 /// another domain keeps it, so that the file still names its op (ONNX Runtime drops it).
-pub fn remake_node(node: &NodeProto, mut graph: impl FnMut(&[u8]) -> Result<Vec<u8>>) -> Result<NodeProto> {
+// `&mut dyn`: one copy of this for its four callers.
+pub fn remake_node(node: &NodeProto, graph: &mut dyn FnMut(&[u8]) -> Result<Vec<u8>>) -> Result<NodeProto> {
     let mut attribute = Vec::with_capacity(node.attribute.len());
     for a in &node.attribute {
         let mut a = a.clone();
@@ -156,7 +157,7 @@ pub fn clean_subgraph(bytes: &[u8], nodes: Option<Vec<NodeProto>>, new_initializ
         None => g
             .node
             .iter()
-            .map(|n| if has_subgraphs(n) { remake_node(n, |b| clean_subgraph(b, None, Vec::new())) } else { Ok(n.clone()) })
+            .map(|n| if has_subgraphs(n) { remake_node(n, &mut |b| clean_subgraph(b, None, Vec::new())) } else { Ok(n.clone()) })
             .collect::<Result<_>>()?,
     };
     let mut wanted = requested(&nodes, &g.output)?;
@@ -175,6 +176,7 @@ pub fn with_nodes(bytes: &[u8], nodes: Vec<NodeProto>, new_initializers: Vec<Ten
 
 /// `bytes` (decoded as `g`) written with `nodes` where its nodes were, and of its initializers
 /// then `new_initializers` those `keep` says (a graph input naming one that goes goes too).
+#[inline(never)]
 fn write_subgraph(bytes: &[u8], g: &GraphProto, nodes: &[NodeProto], new_initializers: &[TensorProto], keep: &[bool]) -> Result<Vec<u8>> {
     let names: Vec<String> = g.initializer.iter().chain(new_initializers).map(|t| t.name.clone().unwrap_or_default()).collect();
     let removed: HashSet<&str> = names.iter().zip(keep).filter(|(_, k)| !**k).map(|(n, _)| n.as_str()).collect();
