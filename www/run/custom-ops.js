@@ -368,7 +368,7 @@ export const customOps = {
     try {
       total = plan.count() + 4;
       await step(1);
-      const loaded = engine.load(`${model.name} (GPTQ calibration)`, plan.calibration_model());
+      const loaded = engine.load(`${model.name} (GPTQ calibration)`, plan.calibration_model(custom.bytes));
       let outputs;
       try {
         outputs = engine.run(loaded.handle, inputs, 0).outputs;

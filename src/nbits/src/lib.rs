@@ -275,9 +275,9 @@ impl GptqPlan {
         self.work.activations()
     }
 
-    /// The float model with those tensors as outputs.
-    pub fn calibration_model(&self) -> Result<Vec<u8>, JsError> {
-        self.work.calibration_model().map_err(js_err)
+    /// The float model (`bytes`, the file planned) with those tensors as outputs.
+    pub fn calibration_model(&self, bytes: &[u8]) -> Result<Vec<u8>, JsError> {
+        self.work.calibration_model(bytes).map_err(js_err)
     }
 
     /// One calibration item's value of `tensor`.

@@ -115,7 +115,8 @@ impl GptqOptions {
             )));
         }
         if !(self.percdamp.is_finite() && self.percdamp >= 0.0) {
-            return Err(QuantizeError::Unsupported(format!("GPTQ's dampening {}: a fraction ≥ 0 (default 0.01)", self.percdamp)));
+            // (the value is not printed: float formatting would cost the page's module ~10 KB)
+            return Err(QuantizeError::Unsupported("GPTQ's dampening must be a fraction ≥ 0 (default 0.01)".into()));
         }
         if self.gptq_block == 0 {
             return Err(QuantizeError::Unsupported("GPTQ's lazy block size 0: it must be at least 1 (default 128)".into()));
@@ -290,9 +291,13 @@ pub fn gptq(w: &[f32], k: usize, n: usize, mut h: Vec<f64>, o: &GptqOptions) -> 
     }
     // perm = np.argsort(np.diag(H))[::-1] (ties: numpy's sort is not stable; here the later index first)
     let perm: Vec<usize> = if o.actorder {
-        let mut p: Vec<usize> = (0..k).collect();
-        p.sort_by(|&a, &b| h[a * k + a].total_cmp(&h[b * k + b]));
-        p.reverse();
+        // by insertion (a library sort would add its code to the page's module): descending,
+        // each index before the earlier ones it ties with
+        let mut p: Vec<usize> = Vec::with_capacity(k);
+        for i in 0..k {
+            let at = p.partition_point(|&j| h[j * k + j].total_cmp(&h[i * k + i]) == std::cmp::Ordering::Greater);
+            p.insert(at, i);
+        }
         p
     } else {
         (0..k).collect()
@@ -315,11 +320,11 @@ pub fn gptq(w: &[f32], k: usize, n: usize, mut h: Vec<f64>, o: &GptqOptions) -> 
     // Hinv = cholesky(inv(H)).T: H must be positive definite (numpy raises LinAlgError otherwise).
     // Only its zero blocks reach the weights (see the module's notes), so the factor itself is
     // not formed; H's Cholesky factorization is the same test.
-    quantscope_ptq::linalg::cholesky(&h, k).map_err(|_| {
-        QuantizeError::Calibration(
+    if !positive_definite(&h, k) {
+        return Err(QuantizeError::Calibration(
             "GPTQ's Hessian is not positive definite (numpy's inv/cholesky would fail): the calibration data leaves some input channels dependent; give more calibration rows or a dampening above 0".into(),
-        )
-    })?;
+        ));
+    }
     let mut q = vec![0.0f32; k * n];
     let (mut scale, mut zp) = (vec![1.0; n], vec![0.0; n]);
     for i1 in (0..k).step_by(o.gptq_block) {
@@ -361,6 +366,29 @@ pub struct Encoded {
     pub zero_points: Option<Vec<u8>>,
     /// The codes, `[n, k_blocks · block]` (padded), for comparisons.
     pub codes: Vec<u8>,
+}
+
+/// Whether a Cholesky factorization of the symmetric `[k, k]` matrix succeeds (every pivot
+/// positive and finite), in f64 as numpy's `cholesky` would need it.
+fn positive_definite(a: &[f64], k: usize) -> bool {
+    let mut l = vec![0.0; k * k];
+    for i in 0..k {
+        for j in 0..=i {
+            let mut s = a[i * k + j];
+            for t in 0..j {
+                s -= l[i * k + t] * l[j * k + t];
+            }
+            if i == j {
+                if !(s > 0.0 && s.is_finite()) {
+                    return false;
+                }
+                l[i * k + i] = s.sqrt();
+            } else {
+                l[i * k + j] = s / l[j * k + j];
+            }
+        }
+    }
+    true
 }
 
 /// Whether `make_matmul_weight_only_node` can shape the zero points of a `[k, n]` B: it packs
@@ -487,7 +515,6 @@ impl GptqWork {
         let mut report = Report::default();
         let mut targets = Vec::new();
         let mut acts: Vec<Activation> = Vec::new();
-        let initializer_names: HashSet<&str> = edit.graph.initializers.iter().filter_map(|t| t.message.name.as_deref()).collect();
         for (i, kept) in edit.graph.nodes.iter().enumerate() {
             let n = &kept.message;
             if n.op_type.as_deref() != Some("MatMul") {
@@ -502,7 +529,7 @@ impl GptqWork {
                 report.kept.push(why("its B is not a constant (ONNX Runtime quantizes only an initializer B)".into()));
                 continue;
             };
-            if initializer_names.contains(a.as_str()) {
+            if edit.graph.initializer(a).is_some() {
                 report.kept.push(why(format!("its A '{a}' is a constant: there are no calibration values to take")));
                 continue;
             }
@@ -552,16 +579,20 @@ impl GptqWork {
         self.acts.iter().map(|a| a.name.clone()).collect()
     }
 
-    /// The float model with every A tensor that is not a graph input or output already made a
-    /// graph output (`add_tensors_to_outputs`, as `gptq_quantize` augments it): one run of it per
-    /// calibration item gives every value [`GptqWork::observe`] needs (a graph input's value is
-    /// the item itself).
-    pub fn calibration_model(&self) -> Result<Vec<u8>> {
-        let inputs: HashSet<&str> = self.edit.graph.inputs.iter().filter_map(|i| i.message.name.as_deref()).collect();
-        let outputs: HashSet<&str> = self.edit.graph.rest.output.iter().filter_map(|o| o.name.as_deref()).collect();
-        let extra: Vec<String> =
-            self.acts.iter().map(|a| a.name.clone()).filter(|a| !inputs.contains(a.as_str()) && !outputs.contains(a.as_str())).collect();
-        crate::static_qdq::with_outputs(self.edit.clone(), Vec::new(), &extra)
+    /// The float model (`bytes`, the file this work was planned from) with every A tensor that
+    /// is not a graph input or output already made a graph output (`add_tensors_to_outputs`, as
+    /// `gptq_quantize` augments it): one run of it per calibration item gives every value
+    /// [`GptqWork::observe`] needs (a graph input's value is the item itself). The model is read
+    /// again rather than the plan's copy cloned: cloning the ONNX messages would link every
+    /// message's `Clone` into the page's module.
+    pub fn calibration_model(&self, bytes: &[u8]) -> Result<Vec<u8>> {
+        let edit = ModelEdit::open(bytes)?;
+        let listed = |a: &String| {
+            edit.graph.inputs.iter().any(|i| i.message.name.as_ref() == Some(a))
+                || edit.graph.rest.output.iter().any(|o| o.name.as_ref() == Some(a))
+        };
+        let extra: Vec<String> = self.acts.iter().map(|a| a.name.clone()).filter(|a| !listed(a)).collect();
+        crate::static_qdq::with_outputs(edit, Vec::new(), &extra)
     }
 
     /// The MatMuls quantized and those kept in float, with why.
@@ -627,30 +658,30 @@ impl GptqWork {
                 self.quantize(i)?;
             }
         }
+        let acts_count = self.acts.len();
         let GptqWork { options, mut edit, targets, done, report, .. } = self;
         let old: Vec<Kept<NodeProto>> = std::mem::take(&mut edit.graph.nodes);
-        let replaced: HashSet<usize> = targets.iter().map(|t| t.node).collect();
-        let mut new_nodes: Vec<Kept<NodeProto>> = Vec::new();
-        let mut errors = Vec::new();
+        // (no hash maps of new types here: each would add its code to the page's module)
+        let mut replaced = vec![false; old.len()];
+        for t in &targets {
+            replaced[t.node] = true;
+        }
+        let mut processed: Vec<usize> = Vec::new();
+        let mut errors: Vec<Option<LayerError>> = vec![None; targets.len()];
         let mut removed_b = Vec::new();
         // ONNX Runtime's order: by A tensor (first seen), then the A's readers in graph order
-        let mut order: Vec<usize> = (0..targets.len()).collect();
-        order.sort_by_key(|&i| (targets[i].act, targets[i].node));
-        let mut still_reading: HashMap<String, usize> = HashMap::new();
-        for kept in &old {
-            // get_initializer_share_num: the nodes that list the name (once each)
-            let listed: HashSet<&String> = kept.message.input.iter().filter(|s| !s.is_empty()).collect();
-            for i in listed {
-                *still_reading.entry(i.clone()).or_default() += 1;
-            }
-        }
-        let mut names: HashSet<String> = edit.graph.initializers.iter().filter_map(|t| t.message.name.clone()).collect();
+        // (targets are in node order already)
+        let targets_ref = &targets;
+        let order: Vec<usize> = (0..acts_count).flat_map(|a| (0..targets_ref.len()).filter(move |&i| targets_ref[i].act == a)).collect();
+        // get_initializer_share_num: the nodes that list B (once each), for each weight
+        let mut still_reading: Vec<usize> =
+            targets.iter().map(|t| old.iter().filter(|k| k.message.input.iter().any(|i| *i == t.b_name)).count()).collect();
         let mut new_inits: Vec<Kept<TensorProto>> = Vec::new();
-        let mut new_by_node: HashMap<usize, NodeProto> = HashMap::new();
+        let mut new_by_node: Vec<Option<NodeProto>> = (0..old.len()).map(|_| None).collect();
         for i in order {
             let t = &targets[i];
             let (enc, error) = done[i].clone().expect("every weight quantized above");
-            errors.push((i, error));
+            errors[i] = Some(error);
             let n = &old[t.node].message;
             let bs = options.block_size;
             let kb = t.k.div_ceil(bs);
@@ -667,15 +698,19 @@ impl GptqWork {
             inits.push(raw(q_name, DType::U8, &[t.n, kb, bs / 2], enc.packed));
             // get_initializer_share_num before the node goes: B removed when this MatMul is its
             // last reader
-            if still_reading.get(&t.b_name).copied().unwrap_or(0) == 1 {
+            if still_reading[i] == 1 {
                 removed_b.push(t.b_name.clone());
             }
-            if let Some(c) = still_reading.get_mut(&t.b_name) {
-                *c -= 1;
+            // the MatMuls that share this B read it no more after this one
+            for (j, u) in targets.iter().enumerate() {
+                if u.b_name == t.b_name {
+                    still_reading[j] = still_reading[j].saturating_sub(1);
+                }
             }
             // add_initializer skips a name already there
             for init in inits {
-                if names.insert(init.name.clone().unwrap_or_default()) {
+                let taken = |k: &Kept<TensorProto>| k.message.name == init.name;
+                if !edit.graph.initializers.iter().any(taken) && !new_inits.iter().any(taken) {
                     new_inits.push(Kept::new(init));
                 }
             }
@@ -691,8 +726,8 @@ impl GptqWork {
                 m.attribute.push(attr_int("accuracy_level", options.accuracy_level));
             }
             m.attribute.extend([attr_int("bits", 4), attr_int("block_size", bs as i64)]);
-            new_by_node.insert(t.node, m.clone());
-            new_nodes.push(Kept::new(m));
+            new_by_node[t.node] = Some(m);
+            processed.push(t.node);
         }
         // remove_node + add_node: the MatMulNBits nodes after the others, then sorted
         let unique_names = {
@@ -701,19 +736,17 @@ impl GptqWork {
         };
         let graph_inputs: Vec<String> = edit.graph.inputs.iter().filter_map(|i| i.message.name.clone()).collect();
         if unique_names {
-            let mut nodes: Vec<Kept<NodeProto>> =
-                old.into_iter().enumerate().filter(|(i, _)| !replaced.contains(i)).map(|(_, k)| k).collect();
-            nodes.extend(new_nodes);
+            let mut nodes: Vec<Kept<NodeProto>> = old.into_iter().enumerate().filter(|(i, _)| !replaced[*i]).map(|(_, k)| k).collect();
+            nodes.extend(processed.iter().filter_map(|&i| new_by_node[i].take()).map(Kept::new));
             edit.graph.nodes = nc_topological_sort(nodes, &graph_inputs)?;
         } else {
             // neural-compressor's sort keys nodes by name and would drop unnamed or same-named
             // ones: each MatMulNBits takes its MatMul's place instead
-            edit.graph.nodes = old.into_iter().enumerate().map(|(i, k)| new_by_node.remove(&i).map_or(k, Kept::new)).collect();
+            edit.graph.nodes = old.into_iter().enumerate().map(|(i, k)| new_by_node[i].take().map_or(k, Kept::new)).collect();
         }
         edit.graph.initializers.retain(|t| !t.message.name.as_ref().is_some_and(|n| removed_b.contains(n)));
         edit.graph.initializers.extend(new_inits);
-        errors.sort_by_key(|(i, _)| *i);
-        Ok((edit.encode(), report, errors.into_iter().map(|(_, e)| e).collect()))
+        Ok((edit.encode(), report, errors.into_iter().flatten().collect()))
     }
 }
 
@@ -773,17 +806,19 @@ fn relative_error(w: &[f32], wq: &[f32], h: &[f64], k: usize, n: usize) -> f64 {
 
 /// neural-compressor's `ONNXModel.topological_sort` (`onnx_model.py`): breadth-first from the
 /// readers of the graph inputs and the nodes that read no node's output nor a graph input, a node
-/// waiting until all its producers are placed; nodes are told apart by name.
+/// waiting until all its producers are placed. It tells nodes apart by name; this is called only
+/// when the names are unique, so a node's index stands for its name.
 fn nc_topological_sort(nodes: Vec<Kept<NodeProto>>, graph_inputs: &[String]) -> Result<Vec<Kept<NodeProto>>> {
     let msg = |i: usize| &nodes[i].message;
+    // value name → the nodes reading it; → the node making it (last one wins, as in its dict)
     let mut readers: HashMap<&str, Vec<usize>> = HashMap::new();
-    let mut producer: HashMap<&str, usize> = HashMap::new();
+    let mut producer: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, k) in nodes.iter().enumerate() {
         for inp in k.message.input.iter().filter(|s| !s.trim().is_empty()) {
             readers.entry(inp.as_str()).or_default().push(i);
         }
         for out in k.message.output.iter().filter(|s| !s.trim().is_empty()) {
-            producer.insert(out.as_str(), i);
+            producer.insert(out.as_str(), vec![i]);
         }
     }
     let is_input = |s: &str| graph_inputs.iter().any(|g| g == s);
@@ -798,33 +833,30 @@ fn nc_topological_sort(nodes: Vec<Kept<NodeProto>>, graph_inputs: &[String]) -> 
         }
     }
     let mut placed: Vec<usize> = Vec::new();
-    let mut placed_names: HashSet<&str> = HashSet::new();
+    let mut is_placed = vec![false; nodes.len()];
     let mut stalled = 0;
     while let Some(i) = q.pop_front() {
-        let ready = msg(i)
-            .input
-            .iter()
-            .filter_map(|s| producer.get(s.as_str()))
-            .all(|&p| placed_names.contains(msg(p).name.as_deref().unwrap_or_default()));
+        let ready = msg(i).input.iter().filter_map(|s| producer.get(s.as_str())).flatten().all(|&p| is_placed[p]);
         if !ready {
             if !wait.contains(&i) {
                 wait.push_back(i);
             }
         } else {
             stalled = 0;
-            let name = msg(i).name.as_deref().unwrap_or_default();
-            if placed_names.insert(name) {
+            if !is_placed[i] {
+                is_placed[i] = true;
                 placed.push(i);
             }
             for out in &msg(i).output {
                 for &r in readers.get(out.as_str()).into_iter().flatten() {
-                    if !placed_names.contains(msg(r).name.as_deref().unwrap_or_default()) && !q.contains(&r) {
+                    if !is_placed[r] && !q.contains(&r) {
                         q.push_back(r);
                     }
                 }
             }
         }
         if q.is_empty() && !wait.is_empty() {
+            // a whole pass over the waiting nodes placing none means a cycle (Python loops forever)
             stalled += 1;
             if stalled > 1 {
                 break;

@@ -169,6 +169,25 @@ fn the_files_run_as_in_onnx_runtime() {
 }
 
 #[test]
+fn the_calibration_model_gives_every_matmul_input() {
+    // the page's path: the float model with the A tensors as outputs, one run per item
+    let source = std::fs::read(root().join("mlp.onnx")).unwrap();
+    let o = GptqOptions { block_size: 32, ..GptqOptions::default() };
+    let mut work = GptqWork::plan(&source, &o).unwrap();
+    let calibration = Model::from_onnx(&work.calibration_model(&source).unwrap()).unwrap();
+    let (shape, x) = items("all").remove(0);
+    let outputs = calibration.run(&[("x", Value::f32(shape.clone(), x.clone()))]).unwrap();
+    let names: Vec<&str> = outputs.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["y", "a1", "a2"]);
+    work.observe("x", &shape, &x).unwrap();
+    for (name, v) in &outputs[1..] {
+        work.observe(name, v.shape(), v.as_f32().unwrap()).unwrap();
+    }
+    let theirs = std::fs::read(root().join("mlp.b32_asym_onebatch.onnx")).unwrap();
+    assert_same_file("calibration model", &work.finish().unwrap().0, &theirs);
+}
+
+#[test]
 fn gptq_without_calibration_data_is_refused() {
     let source = std::fs::read(root().join("mlp.onnx")).unwrap();
     let work = GptqWork::plan(&source, &GptqOptions { block_size: 32, ..GptqOptions::default() }).unwrap();
