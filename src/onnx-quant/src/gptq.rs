@@ -25,7 +25,7 @@
 //!   the upper-triangular factor (the IST-DASLab reference, in `[N, K]` layout, takes the row
 //!   `Hinv1[i, i:]`), and both are zero below the diagonal: ONNX Runtime 1.32's GPTQ does not
 //!   move any rounding error onto the rows not yet quantized. Its result is that of an identity
-//!   Hessian (checked against its own `gptq` in scripts/fixtures/make_onnx_gptq.py's notes); the
+//!   Hessian (scripts/fixtures/make_onnx_gptq.py's `no_propagation` asserts it on its own `gptq`); the
 //!   calibration data only orders the rows for act-order and finds dead channels. This module
 //!   does the same, and skips the products with those zero blocks (they change no value). The
 //!   Hessian is still factored, so that a calibration set that leaves it singular with no
