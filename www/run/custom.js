@@ -77,7 +77,10 @@ const MARKUP = `
       one zero point; activations stay float. As com.microsoft <code>MatMulNBits</code> (ONNX Runtime's kernel; 2, 4 or 8
       bits) or as an opset-21 <code>DequantizeLinear</code> of blocked int4 weights before the MatMul (any ONNX 1.16+
       runtime; 4 bits only, as ONNX Runtime writes it). Gemm nodes are left in float, as ONNX Runtime leaves them. The
-      packed weights, scales and zero points are byte for byte the ones ONNX Runtime's quantizer writes.</p>
+      packed weights, scales and zero points are byte for byte the ones ONNX Runtime's quantizer writes. GPTQ is ONNX
+      Runtime's <code>GPTQWeightOnlyQuantConfig</code> on the .npy dropped as calibration rows (4-bit MatMulNBits): its
+      1.32 release carries no rounding error forward, so expect round to nearest's error; the line below gives both for
+      each MatMul.</p>
     <div class="run-row">
       <label for="run-custom-nbits-method" title="HQQ (half-quadratic quantization) keeps round-to-nearest's scales and fits each block's zero point, a float, with a proximal solver of the error's lp norm (p = 0.7)">method</label>
       <select id="run-custom-nbits-method">
