@@ -1101,10 +1101,31 @@ fn quantize_onnx_gptq_writes_onnx_runtime_s_file() {
     let ours = sorted(&std::fs::read(&out).unwrap());
     let theirs = sorted(&std::fs::read(fixture("onnx_gptq/mlp.b32_asym_onebatch.onnx")).unwrap());
     assert_eq!(ours, theirs);
+    // the rows as reader items of 4, 4 and 2 (without act-order only H's zeros reach the weights,
+    // so the file is the same)
+    let o = run(&[
+        "quantize-onnx",
+        src_s,
+        "--out",
+        out_s,
+        "--nbits",
+        "4",
+        "--quant-method",
+        "gptq",
+        "--block-size",
+        "32",
+        "--calibration",
+        calib_s,
+        "--calibration-batch",
+        "4",
+    ]);
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(sorted(&std::fs::read(&out).unwrap()), theirs);
     let bad = dir.join("bad.npy");
     std::fs::write(&bad, quantscope_formats::npy::write_f32(&[2, 4, 100], &[0.25; 800])).unwrap();
-    let refused: [(&[&str], i32, &str); 6] = [
+    let refused: [(&[&str], i32, &str); 7] = [
         (&["--nbits", "4", "--quant-method", "gptq"], 2, "GPTQ needs calibration data: --calibration"),
+        (&["--nbits", "4", "--quant-method", "gptq", "--calibration-batch", "0", "--calibration", calib_s], 2, "--calibration-batch 0"),
         (&["--nbits", "2", "--quant-method", "gptq", "--calibration", calib_s], 2, "ONNX Runtime's GPTQ writes 4-bit MatMulNBits"),
         (
             &["--nbits", "4", "--quant-method", "gptq", "--format", "qdq", "--calibration", calib_s],

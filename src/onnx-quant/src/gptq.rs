@@ -675,7 +675,7 @@ impl GptqWork {
         let order: Vec<usize> = (0..acts_count).flat_map(|a| (0..targets_ref.len()).filter(move |&i| targets_ref[i].act == a)).collect();
         // get_initializer_share_num: the nodes that list B (once each), for each weight
         let mut still_reading: Vec<usize> =
-            targets.iter().map(|t| old.iter().filter(|k| k.message.input.iter().any(|i| *i == t.b_name)).count()).collect();
+            targets.iter().map(|t| old.iter().filter(|k| k.message.input.contains(&t.b_name)).count()).collect();
         let mut new_inits: Vec<Kept<TensorProto>> = Vec::new();
         let mut new_by_node: Vec<Option<NodeProto>> = (0..old.len()).map(|_| None).collect();
         for i in order {
