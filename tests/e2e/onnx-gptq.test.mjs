@@ -3,7 +3,9 @@
 // calibration data the button waits and says why; with the fixture's calibration rows as the .npy
 // the page downloads a file whose initializers are, name by name, the bytes ONNX Runtime 1.32's
 // GPTQ wrote for those rows as one reader item (mlp.b32_asym_onebatch.onnx), and the line under the
-// button gives each MatMul's output error against round to nearest. A screenshot of the panel.
+// button gives each MatMul's output error against round to nearest. The downloaded file and ONNX
+// Runtime's run in onnxruntime-web (wasm, one thread) on the fixture's input with the same bits,
+// within 1e-5 of ONNX Runtime's CPU outputs (gptq.json). A screenshot of the panel.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -81,5 +83,25 @@ test("GPTQ waits for calibration data, then downloads ONNX Runtime's file for th
   const line = await page.locator('#run-custom-nbits-result').textContent();
   assert.match(line, /4 MatMuls with GPTQ's 4-bit weights in blocks of 32, with zero points, calibrated on calibration_all\.npy/);
   assert.match(line, /'fc2' 0\.00\d+ \(round to nearest 0\.00\d+\)/);
+  // both files in onnxruntime-web on the fixture's input x [2, 4, 192]
+  const input = await fixture('input.npy');
+  const x = Array.from(new Float32Array(input.buffer.slice(input.byteOffset + input.length - 2 * 4 * 192 * 4, input.byteOffset + input.length)));
+  const runs = await page.evaluate(async ([models, x]) => {
+    const ort = await import('/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs');
+    ort.env.wasm.wasmPaths = '/node_modules/onnxruntime-web/dist/';
+    ort.env.wasm.numThreads = 1;
+    const out = [];
+    for (const bytes of models) {
+      const session = await ort.InferenceSession.create(new Uint8Array(bytes));
+      const r = await session.run({ x: new ort.Tensor('float32', Float32Array.from(x), [2, 4, 192]) });
+      out.push(Array.from(r.y.data));
+    }
+    return out;
+  }, [[Array.from(await readFile(await file.path())), Array.from(await fixture('mlp.b32_asym_onebatch.onnx'))], x]);
+  assert.deepEqual(runs[0], runs[1], "the page's file and ONNX Runtime's run alike in onnxruntime-web");
+  const cpu = JSON.parse(await fixture('gptq.json')).variants.b32_asym_onebatch.output;
+  const scale = Math.max(...cpu.map(Math.abs));
+  const diff = Math.max(...runs[0].map((v, i) => Math.abs(v - cpu[i])));
+  assert.ok(diff <= 1e-5 * scale, `onnxruntime-web against ONNX Runtime's CPU outputs: ${diff}`);
   await screenshotOf(page, '#run-custom-export', `${SCREENSHOTS}run-onnx-gptq.png`);
 });
