@@ -28,8 +28,9 @@
 //!   Hessian (scripts/fixtures/make_onnx_gptq.py's `no_propagation` asserts it on its own `gptq`); the
 //!   calibration data only orders the rows for act-order and finds dead channels. This module
 //!   does the same, and skips the products with those zero blocks (they change no value). The
-//!   Hessian is still factored, so that a calibration set that leaves it singular with no
-//!   dampening fails here as it fails there.
+//!   dampened Hessian is still checked to be positive definite (a Cholesky factorization), so
+//!   that a calibration set that leaves it singular with no dampening fails here as it fails
+//!   there.
 //! * **MatMulNBits** ([`encode`]): the fake-quantized rows are padded to whole blocks and
 //!   *quantized again* by `quant_tensor(Qᵀ, 4, block_size, scheme, "uint")`: min–max per block of
 //!   the dequantized values (`(max − min) / 15` and `round(−min / scale)`; symmetric:
@@ -43,7 +44,8 @@
 //!   (ONNX Runtime adds no com.microsoft import on this path, and loads the file regardless);
 //!   the float B goes when no other node reads it; new initializers are appended (scale, zero
 //!   point, codes for each weight) and the nodes sorted by neural-compressor's
-//!   `ONNXModel.topological_sort`.
+//!   `ONNXModel.topological_sort` (which tells nodes apart by name: for a graph with unnamed or
+//!   same-named nodes, where it would drop nodes, each MatMulNBits takes its MatMul's place).
 //!
 //! Not ported: FLOAT16 weights (ONNX Runtime runs GPTQ in float16 then), MatMuls inside
 //! subgraphs, `nodes_to_exclude`. ONNX Runtime visits the A tensors in a Python `set`'s order;
