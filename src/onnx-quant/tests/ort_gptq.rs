@@ -237,3 +237,45 @@ fn bad_options_are_refused() {
         assert!(e.to_string().contains(says), "{e}");
     }
 }
+
+#[test]
+fn a_graph_with_unnamed_nodes_keeps_every_node() {
+    // neural-compressor's sort keys nodes by name and would lose one of two unnamed nodes: each
+    // MatMulNBits takes its MatMul's place instead
+    use prost::Message;
+    use quantscope_formats::onnx::proto::ModelProto;
+    let mut m = ModelProto::decode(&std::fs::read(root().join("mlp.onnx")).unwrap()[..]).unwrap();
+    let g = m.graph.as_mut().unwrap();
+    g.node[0].name = None; // fc1
+    g.node[2].name = None; // relu1
+    let source = m.encode_to_vec();
+    let mut work = GptqWork::plan(&source, &GptqOptions { block_size: 32, ..GptqOptions::default() }).unwrap();
+    for (shape, values) in items("all") {
+        work.observe("x", &shape, &values).unwrap();
+    }
+    let acts = npz("activations.npz");
+    for t in ["a1", "a2"] {
+        let (shape, values) = &acts[&format!("{t}/all/0")];
+        work.observe(t, shape, values).unwrap();
+    }
+    let (bytes, _, _) = work.finish().unwrap();
+    let edit = ModelEdit::open(&bytes).unwrap();
+    let ops: Vec<(&str, &str)> =
+        edit.graph.nodes.iter().map(|n| (n.message.op_type.as_deref().unwrap(), n.message.name.as_deref().unwrap_or(""))).collect();
+    assert_eq!(
+        ops,
+        [
+            ("MatMulNBits", "_Q4"),
+            ("Add", "fc1_add"),
+            ("Relu", ""),
+            ("MatMulNBits", "fc2_Q4"),
+            ("Relu", "relu2"),
+            ("MatMulNBits", "fc3a_Q4"),
+            ("MatMulNBits", "fc3b_Q4"),
+            ("Add", "out_add"),
+        ]
+    );
+    // and the codes are the named model's
+    let theirs = initializers(&std::fs::read(root().join("mlp.b32_asym_onebatch.onnx")).unwrap());
+    assert_eq!(initializers(&bytes), theirs);
+}
