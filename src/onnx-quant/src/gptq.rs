@@ -488,7 +488,7 @@ pub struct LayerError {
     pub rtn: Option<f64>,
 }
 
-/// The most K²·N multiply-adds a weight's output errors may cost (two of them per weight).
+/// The most K²·N a weight's output errors are computed for (they cost 3 · K² · N multiply-adds).
 pub const ERROR_BUDGET: f64 = 1.5e8;
 
 /// `gptq_quantize` in steps: [`GptqWork::plan`] reads the model and names the tensors whose
@@ -644,11 +644,13 @@ impl GptqWork {
         let rtn = encode(&t.values, k, n, bs, self.options.symmetric).map_err(bad)?;
         let h = a.hessian.matrix();
         let cheap = (k as f64) * (k as f64) * (n as f64) <= ERROR_BUDGET;
-        let error = LayerError {
-            matmul: label,
-            gptq: cheap.then(|| relative_error(&t.values, &dequantize(&enc, k, n, bs), h, k, n)),
-            rtn: cheap.then(|| relative_error(&t.values, &dequantize(&rtn, k, n, bs), h, k, n)),
+        let (gptq_error, rtn_error) = if cheap {
+            let [g, r] = relative_errors(&t.values, [&dequantize(&enc, k, n, bs), &dequantize(&rtn, k, n, bs)], h, k, n);
+            (Some(g), Some(r))
+        } else {
+            (None, None)
         };
+        let error = LayerError { matmul: label, gptq: gptq_error, rtn: rtn_error };
         self.done[i] = Some((enc, error));
         Ok(())
     }
@@ -783,26 +785,34 @@ fn dequantize(e: &Encoded, k: usize, n: usize, block: usize) -> Vec<f32> {
     w
 }
 
-/// `tr(Eᵀ H E) / tr(Wᵀ H W)`, E = W − Ŵ.
-fn relative_error(w: &[f32], wq: &[f32], h: &[f64], k: usize, n: usize) -> f64 {
-    let (mut num, mut den) = (0.0, 0.0);
+/// `tr(Eᵀ H E) / tr(Wᵀ H W)` with E = W − Ŵ, for two Ŵ (the denominator computed once).
+fn relative_errors(w: &[f32], wq: [&[f32]; 2], h: &[f64], k: usize, n: usize) -> [f64; 2] {
+    let (mut num, mut den) = ([0.0; 2], 0.0);
+    let (mut x, mut e) = (vec![0.0; k], [vec![0.0; k], vec![0.0; k]]);
     for c in 0..n {
-        let e: Vec<f64> = (0..k).map(|r| f64::from(w[r * n + c]) - f64::from(wq[r * n + c])).collect();
-        let x: Vec<f64> = (0..k).map(|r| f64::from(w[r * n + c])).collect();
-        for i in 0..k {
-            let (mut he, mut hx) = (0.0, 0.0);
-            for j in 0..k {
-                he += h[i * k + j] * e[j];
-                hx += h[i * k + j] * x[j];
+        for r in 0..k {
+            x[r] = f64::from(w[r * n + c]);
+            for (e, wq) in e.iter_mut().zip(wq) {
+                e[r] = x[r] - f64::from(wq[r * n + c]);
             }
-            num += e[i] * he;
+        }
+        for i in 0..k {
+            let row = &h[i * k..(i + 1) * k];
+            let (mut he0, mut he1, mut hx) = (0.0, 0.0, 0.0);
+            for j in 0..k {
+                he0 += row[j] * e[0][j];
+                he1 += row[j] * e[1][j];
+                hx += row[j] * x[j];
+            }
+            num[0] += e[0][i] * he0;
+            num[1] += e[1][i] * he1;
             den += x[i] * hx;
         }
     }
     if den > 0.0 {
-        num / den
+        [num[0] / den, num[1] / den]
     } else {
-        0.0
+        [0.0; 2]
     }
 }
 
