@@ -273,12 +273,16 @@ test('the exporter module is under 115 KB gzipped and carries only the exporter'
 // both on the same machine (the plan and the file's writing became two functions, the quantizers'
 // dispatch a third, beside the jobs' transport and the checks of a worker's answer), so the
 // ceiling went from 84,000 to 91,500. A pool worker loads the whole module though it needs only
-// the quantizers; a module of its own for them would save the pool's downloads.
-test('the weight-only INT4 module is under 91.5 KB gzipped and carries only its writer', async () => {
+// the quantizers; a module of its own for them would save the pool's downloads. Session 22 added
+// ONNX Runtime's GPTQ (GptqPlan: the Hessians, neural-compressor's gptq and its MatMulNBits
+// writer, its topological sort, the calibration model): 90,412 → 113,859 B measured on the same
+// machine, after keeping new hash-map types, a library sort, float formatting and ONNX message
+// clones out of it (from 132,536), so the ceiling went from 91,500 to 115,000.
+test('the weight-only INT4 module is under 115 KB gzipped and carries only its writer', async () => {
   const gz = gzipSync(await pkg('pkg-nbits', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 91_500, `www/pkg-nbits/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 115_000, `www/pkg-nbits/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const nbits = await exportsOf('pkg-nbits');
-  assert.ok(nbits.has('NBitsPlan') && nbits.has('encode_nbits_weight'));
+  assert.ok(nbits.has('NBitsPlan') && nbits.has('encode_nbits_weight') && nbits.has('GptqPlan'));
   for (const name of ['Workspace', 'Engine', 'Lesson', 'TrainingRun', 'quantize_onnx_dynamic', 'quantize_onnx_static']) {
     assert.ok(!nbits.has(name), `the weight-only INT4 module has ${name}`);
   }

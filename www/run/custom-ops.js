@@ -48,6 +48,15 @@
 //                                          step and per weight, Cancel between them; then that file run by the engine
 //                                          against FP32 (`seconds`: planning, encoding and writing the file;
 //                                          `encode_seconds`: the weights' encoding alone)
+//   custom_gptq       [options: {block_size, symmetric, actorder}, npyBytes | null, shapes]
+//                                        → {bytes, source_bytes, quantized, kept, errors: [{matmul, gptq, rtn}], outputs:
+//                                          [{name, metrics}], source, seconds}: 4-bit MatMulNBits as ONNX Runtime's GPTQ
+//                                          (GPTQWeightOnlyQuantConfig) writes them (www/pkg-nbits): the float model with
+//                                          each MatMul's A as an output run by the engine on the calibration inputs (the
+//                                          .npy, one reader item; an MNIST-shaped model without one takes the built-in
+//                                          calibration digits), each A's Hessian, then GPTQ weight by weight; progress
+//                                          per step and per weight, Cancel between them; then the file against FP32 on
+//                                          the calibration inputs
 //   custom_imatrix    [npyBytes | null, shapes] → llama-imatrix's statistics of the model's MatMul/Gemm
 //                                          weights over those inputs, one batch (imatrix-ops.js)
 //   custom_imatrix_file []               → the last one as llama.cpp's imatrix.gguf (Uint8Array)
@@ -328,6 +337,73 @@ export const customOps = {
       const quantized = engine.run(loaded.handle, inputs, 0).outputs;
       const outputs = Object.entries(reference).map(([name, ref]) => ({ name, metrics: output_error(ref.data, quantized[name].data) }));
       return { bytes, source_bytes: custom.bytes.length, ...report, outputs, workers: size, seconds, encode_seconds: encodeSeconds };
+    } finally {
+      engine.free(loaded.handle);
+    }
+  },
+
+  // The loaded model with GPTQ's 4-bit MatMulNBits: load the module, plan, run the calibration
+  // model, the Hessians, each weight, the file against FP32. Progress per step and per weight.
+  async custom_gptq(_ws, id, [options, npyBytes, shapes = {}]) {
+    const io = custom.model?.inputs ?? [];
+    const digits = !npyBytes && io.length === 1 && io[0].shape?.length === 2 && io[0].shape[1] === 784 ? builtInCalibrationDigits() : null;
+    if (!npyBytes && !digits) {
+      throw new Error('GPTQ needs calibration data: drop a .npy of real inputs (for the model\'s first input) first');
+    }
+    let total = 4;
+    const step = async (done) => {
+      self.postMessage({ id, type: 'progress', done, total });
+      await checkpoint(id);
+    };
+    const { model, inputs } = modelInputs(npyBytes, shapes);
+    if (digits) inputs[io[0].name] = { shape: [digits.length / 784, 784], data: digits };
+    const source = digits ? `the ${digits.length / 784} built-in calibration digits` : null;
+    await step(0);
+    const { GptqPlan } = await nbitsModule();
+    const started = performance.now();
+    // GPTQWeightOnlyQuantConfig's defaults: percdamp 0.01, block_size 128, mse off, per channel
+    let plan = new GptqPlan(custom.bytes, options.block_size, options.symmetric, 0.01, 128, Boolean(options.actorder), false, true);
+    const { engine, output_error } = custom.models;
+    let q;
+    try {
+      total = plan.count() + 4;
+      await step(1);
+      const loaded = engine.load(`${model.name} (GPTQ calibration)`, plan.calibration_model(custom.bytes));
+      let outputs;
+      try {
+        outputs = engine.run(loaded.handle, inputs, 0).outputs;
+      } catch (err) {
+        throw new Error(`the calibration inputs do not run through the model: ${err?.message ?? err}`);
+      } finally {
+        engine.free(loaded.handle);
+      }
+      // the calibration rows as one item of ONNX Runtime's reader
+      for (const t of plan.activations()) {
+        const v = outputs[t] ?? inputs[t];
+        if (!v) throw new Error(`the calibration run gave no value for '${t}'`);
+        plan.observe(t, Uint32Array.from(v.shape), v.data);
+      }
+      await step(2);
+      for (let i = 0; i < plan.count(); i++) {
+        plan.quantize(i);
+        self.postMessage({ id, type: 'progress', done: 3 + i, total });
+        await checkpoint(id);
+      }
+      q = plan.finish(); // consumes the plan
+      plan = null;
+    } finally {
+      plan?.free();
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const bytes = q.bytes, report = q.report;
+    q.free();
+    await step(total - 1);
+    const loaded = engine.load(`${model.name} (GPTQ INT4 weights)`, bytes);
+    try {
+      const reference = engine.run(model.handle, inputs, 0).outputs;
+      const quantized = engine.run(loaded.handle, inputs, 0).outputs;
+      const outputs = Object.entries(reference).map(([name, ref]) => ({ name, metrics: output_error(ref.data, quantized[name].data) }));
+      return { bytes, source_bytes: custom.bytes.length, ...report, outputs, source, seconds };
     } finally {
       engine.free(loaded.handle);
     }

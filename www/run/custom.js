@@ -77,12 +77,16 @@ const MARKUP = `
       one zero point; activations stay float. As com.microsoft <code>MatMulNBits</code> (ONNX Runtime's kernel; 2, 4 or 8
       bits) or as an opset-21 <code>DequantizeLinear</code> of blocked int4 weights before the MatMul (any ONNX 1.16+
       runtime; 4 bits only, as ONNX Runtime writes it). Gemm nodes are left in float, as ONNX Runtime leaves them. The
-      packed weights, scales and zero points are byte for byte the ones ONNX Runtime's quantizer writes.</p>
+      packed weights, scales and zero points are byte for byte the ones ONNX Runtime's quantizer writes. GPTQ is ONNX
+      Runtime's <code>GPTQWeightOnlyQuantConfig</code> on the .npy dropped as calibration rows (4-bit MatMulNBits): its
+      1.32 release carries no rounding error forward, so expect round to nearest's error; the line below gives both for
+      each MatMul.</p>
     <div class="run-row">
       <label for="run-custom-nbits-method" title="HQQ (half-quadratic quantization) keeps round-to-nearest's scales and fits each block's zero point, a float, with a proximal solver of the error's lp norm (p = 0.7)">method</label>
       <select id="run-custom-nbits-method">
         <option value="rtn" selected>round to nearest</option>
         <option value="hqq">HQQ (float zero points)</option>
+        <option value="gptq">GPTQ (with calibration data)</option>
       </select>
       <label for="run-custom-nbits-bits">bits</label>
       <select id="run-custom-nbits-bits">
@@ -107,6 +111,8 @@ const MARKUP = `
       </select>
       <label title="op_types_to_quantize with Gather: each constant Gather table (an embedding) becomes com.microsoft GatherBlockQuantized, int4/uint4 in blocks along axis 1">
         <input id="run-custom-nbits-gather" type="checkbox"> Gather tables too</label>
+      <label title="GPTQ's actorder: each MatMul's input channels quantized in descending order of their calibration energy (diag H), so each block of the processing order gets its own grid">
+        <input id="run-custom-nbits-actorder" type="checkbox"> act-order</label>
       <button id="run-custom-nbits-go" type="button">Download weight-only INT4 .onnx</button>
       <span id="run-custom-nbits-why" class="hint"></span>
     </div>
@@ -179,7 +185,7 @@ export function mountCustom(section) {
   $('#run-custom-static-go').onclick = () => exportStatic();
   $('#run-custom-nbits-go').onclick = () => exportNbits();
   for (const id of ['#run-custom-nbits-method', '#run-custom-nbits-bits', '#run-custom-nbits-block', '#run-custom-nbits-symmetric',
-    '#run-custom-nbits-format', '#run-custom-nbits-gather']) {
+    '#run-custom-nbits-format', '#run-custom-nbits-gather', '#run-custom-nbits-actorder']) {
     $(id).onchange = () => { $('#run-custom-nbits-result').textContent = ''; showNbitsChoice(); };
   }
   $('#run-custom-half-fp16').onclick = () => exportHalf('fp16');
@@ -268,6 +274,8 @@ function showFiles() {
   if (state.input) parts.push(`input ${state.input.name}`);
   $('#run-custom-files').textContent = parts.length ? `Loaded: ${parts.join(', ')}.` : 'No model loaded.';
   $('#run-custom-clear').disabled = parts.length === 0;
+  // GPTQ waits for calibration data
+  showNbitsChoice();
 }
 
 async function takeFiles(files) {
@@ -546,15 +554,27 @@ function nbitsChoice() {
   const format = $('#run-custom-nbits-format').value;
   const symmetric = $('#run-custom-nbits-symmetric').checked;
   const gather = $('#run-custom-nbits-gather').checked;
+  const actorder = $('#run-custom-nbits-actorder').checked;
   let why = '';
   if (bits !== 4 && format === 'qdq') why = `${bits}-bit weights are written as MatMulNBits only: ONNX Runtime's QDQ form is blocked int4`;
   else if (method === 'hqq' && format === 'qdq') why = 'HQQ weights are written as MatMulNBits only, as ONNX Runtime writes them';
   else if (method === 'hqq' && bits === 8) why = "HQQ takes 2 or 4 bits: ONNX Runtime's MatMulNBits does not run 8-bit weights with float zero points";
   else if (method === 'hqq' && symmetric) why = "HQQ fits each block's zero point: untick symmetric";
-  else if (gather && (bits !== 4 || format === 'qdq' || method === 'hqq')) {
+  else if (gather && (bits !== 4 || format === 'qdq' || method !== 'rtn')) {
     why = 'ONNX Runtime quantizes Gather tables to 4-bit GatherBlockQuantized with round to nearest only';
-  }
-  return { method, bits, format, symmetric, gather, why };
+  } else if (method === 'gptq' && (bits !== 4 || format === 'qdq')) {
+    why = "ONNX Runtime's GPTQ writes 4-bit MatMulNBits only";
+  } else if (method === 'gptq' && !state.input && !mnistShaped()) {
+    why = 'GPTQ needs calibration data: drop a .npy of real inputs first';
+  } else if (actorder && method !== 'gptq') why = "act-order is GPTQ's option";
+  return { method, bits, format, symmetric, gather, actorder, why };
+}
+
+// A model of MNIST's [N, 784] pixels alone calibrates on the built-in calibration digits when no
+// .npy was dropped (as static quantization does).
+function mnistShaped() {
+  const io = state.model?.inputs ?? [];
+  return io.length === 1 && io[0].shape?.length === 2 && io[0].shape[1] === 784;
 }
 
 function showNbitsChoice() {
@@ -572,8 +592,16 @@ async function exportNbits() {
   clearError('#run-custom-error');
   const result = $('#run-custom-nbits-result');
   result.textContent = '';
-  const { method, bits, format, symmetric, gather } = nbitsChoice();
+  const { method, bits, format, symmetric, gather, actorder } = nbitsChoice();
   const options = { method, bits, block_size: Number($('#run-custom-nbits-block').value), symmetric, format, gather };
+  if (method === 'gptq') {
+    try {
+      await exportGptq({ block_size: options.block_size, symmetric, actorder }, result);
+    } finally {
+      setBusy(false);
+    }
+    return;
+  }
   try {
     const shapes = randomShapes();
     const npy = state.input ? state.input.bytes.slice(0) : null;
@@ -606,6 +634,42 @@ async function exportNbits() {
     fail('#run-custom-error', `Quantizing ${state.model.name} to weight-only INT${bits}: ${err.message}`);
   } finally {
     setBusy(false);
+  }
+}
+
+// "fc1 0.0123 (round to nearest 0.0121)": each MatMul's output error on the calibration rows.
+function gptqErrors(errors) {
+  const f = (e) => (e == null ? 'not computed' : e.toPrecision(3));
+  return errors.map((e) => `${e.matmul.replace(/^MatMul /, '')} ${f(e.gptq)} (round to nearest ${f(e.rtn)})`).join(', ');
+}
+
+// The model with GPTQ's 4-bit MatMulNBits as ONNX Runtime's GPTQ writes it: calibrated on the .npy
+// dropped (or the built-in digits), quantized in the worker (progress, Cancel), saved, then run
+// against FP32. Called by exportNbits, which holds the busy state.
+async function exportGptq(options, result) {
+  try {
+    const shapes = randomShapes();
+    const npy = state.input ? state.input.bytes.slice(0) : null;
+    const r = await withProgress($('#run-custom-nbits-progress'),
+      (onProgress) => runWorker.start('custom_gptq', [options, npy, shapes], { onProgress, transfer: npy ? [npy] : [] }),
+      'Quantizing weights with GPTQ');
+    if (!r) {
+      result.textContent = 'GPTQ quantization cancelled.';
+      return;
+    }
+    const name = `${state.model.name.replace(/\.onnx$/i, '')}.matmulnbits_gptq_b${options.block_size}${options.symmetric ? '_sym' : ''}` +
+      `${options.actorder ? '_actorder' : ''}.onnx`;
+    saveBytes(r.bytes, name);
+    const sqnr = r.outputs.map((o) => `${o.name} ${o.metrics?.sqnr_db == null ? '—' : `${o.metrics.sqnr_db.toFixed(1)} dB`}`).join(', ');
+    const kept = r.kept.length ? ` Kept in float: ${r.kept.map(([node, why]) => `${node} (${why})`).join('; ')}.` : '';
+    result.textContent = `${name}: ${formatBytes(r.bytes.length)} (FP32 file ${formatBytes(r.source_bytes)}, ` +
+      `${Math.round((100 * r.bytes.length) / r.source_bytes)}%); ${r.quantized.length} MatMul${r.quantized.length === 1 ? '' : 's'} ` +
+      `with GPTQ's 4-bit weights in blocks of ${options.block_size}${options.symmetric ? ', symmetric' : ', with zero points'}, ` +
+      `calibrated on ${r.source ?? state.input.name}. Output error on those rows, ‖(W−Ŵ)ᵀx‖²/‖Wᵀx‖²: ${gptqErrors(r.errors)}. ` +
+      `This file against FP32 on the calibration rows, SQNR: ${sqnr}.${kept} Quantized in ${r.seconds.toFixed(2)} s.`;
+    document.body.dataset.onnxNbits = name;
+  } catch (err) {
+    fail('#run-custom-error', `Quantizing ${state.model.name} with GPTQ: ${err.message}`);
   }
 }
 

@@ -37,12 +37,18 @@ const USAGE: &str = "usage:
        ForceQuantizeNoInputCheck: Transpose, Reshape, MaxPool, Where, Gather, ... quantized even when what feeds
        them is not)
   quantscope quantize-onnx MODEL.onnx --out OUT.onnx --nbits 2|4|8 [--block-size 16|32|64|128|256] [--symmetric]
-      [--format qoperator|qdq] [--accuracy-level 0-4] [--quant-method rtn|hqq] [--quantize-gather]
+      [--format qoperator|qdq] [--accuracy-level 0-4] [--quant-method rtn|hqq|gptq] [--quantize-gather]
       (ONNX Runtime's MatMulNBitsQuantizer, RTN or HQQ (2 or 4 bits, MatMulNBits, float zero points): each MatMul with a constant float B (2-D, or with unit leading
        dimensions) gets 2-, 4- or 8-bit weights in blocks of --block-size (default 128) along K, with zero points
        unless --symmetric; qoperator (default): com.microsoft MatMulNBits; qdq (4 bits only): blocked int4/uint4
        DequantizeLinear + MatMul (opset 21); --quantize-gather: constant Gather tables too, as int4/uint4
        com.microsoft GatherBlockQuantized in blocks along axis 1)
+  quantscope quantize-onnx MODEL.onnx --out OUT.onnx --nbits 4 --quant-method gptq --calibration [NAME=]C.npy...
+      [--block-size N] [--symmetric] [--accuracy-level 0-4] [--percdamp 0.01] [--gptq-block-size 128] [--act-order]
+      [--mse] [--per-tensor] [--calibration-batch B]
+      (ONNX Runtime's GPTQWeightOnlyQuantConfig: the float model runs on the calibration inputs (one item, or items
+       of B rows along the first axis with --calibration-batch, as a CalibrationDataReader gives them), each MatMul's
+       input gives its Hessian, and GPTQ's 4-bit MatMulNBits weights are written as ONNX Runtime writes them)
   quantscope quantize-onnx MODEL.onnx --out OUT.onnx (--fp16 | --bf16)
       (float32 weights in half precision, float32 inputs and outputs kept by Casts:
        onnxconverter_common's convert_float_to_float16(keep_io_types=True), or the same with BFLOAT16)
@@ -120,6 +126,13 @@ struct Args {
     quant_method: Option<String>,
     /// `quantize-onnx --nbits 4 --quantize-gather`: Gather data too (`op_types_to_quantize`).
     quantize_gather: bool,
+    /// `quantize-onnx --nbits 4 --quant-method gptq`: GPTQWeightOnlyQuantConfig's options, and
+    /// the calibration items' batch (`--calibration-batch`).
+    percdamp: Option<f64>,
+    gptq_block_size: Option<usize>,
+    mse: bool,
+    per_tensor: bool,
+    calibration_batch: Option<usize>,
     block_size: Option<usize>,
     symmetric: bool,
     quant_format: Option<String>,
@@ -183,6 +196,11 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Long("nbits") => args.nbits = Some(parser.value()?.parse()?),
             Long("quant-method") => args.quant_method = Some(parser.value()?.string()?),
             Long("quantize-gather") => args.quantize_gather = true,
+            Long("percdamp") => args.percdamp = Some(parser.value()?.parse()?),
+            Long("gptq-block-size") => args.gptq_block_size = Some(parser.value()?.parse()?),
+            Long("mse") => args.mse = true,
+            Long("per-tensor") => args.per_tensor = true,
+            Long("calibration-batch") => args.calibration_batch = Some(parser.value()?.parse()?),
             Long("block-size") => args.block_size = Some(parser.value()?.parse()?),
             Long("symmetric") => args.symmetric = true,
             Long("format") => args.quant_format = Some(parser.value()?.string()?),
@@ -1025,7 +1043,8 @@ fn quantize_onnx(args: &Args) -> Result<(), Failure> {
         || args.quant_format.is_some()
         || args.accuracy_level.is_some()
         || args.quant_method.is_some()
-        || args.quantize_gather;
+        || args.quantize_gather
+        || gptq_options(args);
     if args.nbits.is_some() {
         if args.half.is_some() || args.static_qdq || args.weight_type.is_some() || args.per_channel || args.reduce_range {
             return Err(usage("--nbits writes weight-only blocked weights: --static, --fp16/--bf16, --weight-type, --per-channel and --reduce-range are other methods' options"));
@@ -1034,7 +1053,7 @@ fn quantize_onnx(args: &Args) -> Result<(), Failure> {
     }
     if nbits_options {
         return Err(usage(
-            "--block-size, --symmetric, --format, --accuracy-level, --quant-method and --quantize-gather are options of --nbits",
+            "--block-size, --symmetric, --format, --accuracy-level, --quant-method, --quantize-gather and GPTQ's options are options of --nbits",
         ));
     }
     if args.static_qdq {
@@ -1081,8 +1100,12 @@ fn nbits_onnx(args: &Args, source: &Path, out: &Path) -> Result<(), Failure> {
     let algorithm = match args.quant_method.as_deref().unwrap_or("rtn") {
         "rtn" | "default" => NBitsAlgorithm::Rtn,
         "hqq" => NBitsAlgorithm::Hqq,
-        other => return Err(usage(format!("--quant-method is rtn or hqq, not '{other}'"))),
+        "gptq" => return gptq_onnx(args, source, out),
+        other => return Err(usage(format!("--quant-method is rtn, hqq or gptq, not '{other}'"))),
     };
+    if gptq_options(args) || !args.calibration.is_empty() {
+        return Err(usage("--calibration, --percdamp, --gptq-block-size, --act-order, --mse, --per-tensor and --calibration-batch are options of --quant-method gptq"));
+    }
     let format = match args.quant_format.as_deref().unwrap_or("qoperator") {
         "qoperator" => NBitsFormat::QOperator,
         "qdq" => NBitsFormat::Qdq,
@@ -1123,6 +1146,133 @@ fn nbits_onnx(args: &Args, source: &Path, out: &Path) -> Result<(), Failure> {
         println!("kept in float: {node}: {why}");
     }
     Ok(())
+}
+
+/// Whether a GPTQ-only option was given.
+fn gptq_options(args: &Args) -> bool {
+    args.percdamp.is_some()
+        || args.gptq_block_size.is_some()
+        || args.act_order
+        || args.mse
+        || args.per_tensor
+        || args.calibration_batch.is_some()
+}
+
+/// `quantize-onnx --nbits 4 --quant-method gptq`: ONNX Runtime's `MatMulNBitsQuantizer` with
+/// `GPTQWeightOnlyQuantConfig` (`quantscope_onnx_quant::gptq`): the float model runs on each
+/// calibration item in the engine, each MatMul's A gives its Hessian.
+fn gptq_onnx(args: &Args, source: &Path, out: &Path) -> Result<(), Failure> {
+    use quantscope_onnx_quant::gptq::{GptqOptions, GptqWork};
+    if args.nbits != Some(4) {
+        return Err(usage(format!(
+            "--quant-method gptq with --nbits {}: ONNX Runtime's GPTQ writes 4-bit MatMulNBits whatever bits it is given; use --nbits 4",
+            args.nbits.unwrap_or(0)
+        )));
+    }
+    if args.quant_format.as_deref().is_some_and(|f| f != "qoperator") {
+        return Err(usage("--quant-method gptq writes MatMulNBits only (ONNX Runtime: \"GPTQ only supports QOperator format\")"));
+    }
+    if args.quantize_gather {
+        return Err(usage("--quantize-gather is not an option of --quant-method gptq (ONNX Runtime's GPTQ quantizes MatMul only)"));
+    }
+    if args.calibration.is_empty() {
+        return Err(usage("GPTQ needs calibration data: --calibration [NAME=]C.npy for the model's inputs"));
+    }
+    let defaults = GptqOptions::default();
+    let options = GptqOptions {
+        block_size: args.block_size.unwrap_or(defaults.block_size),
+        symmetric: args.symmetric,
+        accuracy_level: args.accuracy_level.unwrap_or(0),
+        percdamp: args.percdamp.unwrap_or(defaults.percdamp),
+        gptq_block: args.gptq_block_size.unwrap_or(defaults.gptq_block),
+        actorder: args.act_order,
+        mse: args.mse,
+        perchannel: !args.per_tensor,
+    };
+    options.check().map_err(|e| usage(format!("--quant-method gptq: {e}")))?;
+    if args.calibration_batch == Some(0) {
+        return Err(usage("--calibration-batch 0: an item has at least one row"));
+    }
+    let (name, model) = load_onnx(source)?;
+    let bytes = std::fs::read(source).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    let mut work = GptqWork::plan(&bytes, &options).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    let wanted = work.activations();
+    let inputs = model_inputs(&model, &args.calibration)?;
+    for item in calibration_items(&inputs, args.calibration_batch)? {
+        let named: Vec<(&str, quantscope_engine::Value)> = item.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
+        let mut failed = None;
+        let ran = model.run_observing(&named, &mut |tensor, v| {
+            if failed.is_none() && wanted.iter().any(|w| w == tensor) {
+                failed = match v.as_f32() {
+                    Some(values) => work.observe(tensor, v.shape(), values).err(),
+                    None => Some(quantscope_onnx_quant::QuantizeError::Calibration(format!("tensor '{tensor}' is not float32"))),
+                };
+            }
+        });
+        // a value that does not fit a MatMul says so before the run's own error
+        if let Some(e) = failed {
+            return Err(bad_input(format!("{name}: {e}")));
+        }
+        ran.map_err(|e| bad_input(format!("{name}: the calibration inputs do not run: {e}")))?;
+    }
+    for i in 0..work.weights() {
+        work.quantize(i).map_err(|e| bad_input(format!("{name}: {e}")))?;
+    }
+    let (quantized, report, errors) = work.finish().map_err(|e| bad_input(format!("{name}: {e}")))?;
+    std::fs::write(out, &quantized).map_err(|e| bad_input(format!("{}: {e}", out.display())))?;
+    println!(
+        "{}: {} bytes → {}: {} bytes (GPTQ, 4-bit weights, MatMulNBits, blocks of {}, {})",
+        name,
+        bytes.len(),
+        out.display(),
+        quantized.len(),
+        options.block_size,
+        if options.symmetric { "symmetric" } else { "zero points" }
+    );
+    println!("quantized: {}", report.quantized.join(", "));
+    for (node, why) in &report.kept {
+        println!("kept in float: {node}: {why}");
+    }
+    let show = |e: Option<f64>| e.map_or("(not computed: too large)".to_string(), |e| format!("{e:.6}"));
+    for e in &errors {
+        println!(
+            "output error on the calibration data ‖(W−Ŵ)ᵀx‖²/‖Wᵀx‖²: {}: GPTQ {}, round to nearest {}",
+            e.matmul,
+            show(e.gptq),
+            show(e.rtn)
+        );
+    }
+    Ok(())
+}
+
+/// The calibration inputs as a CalibrationDataReader's items: all of them as one, or cut along
+/// the first axis into items of `batch` rows (the last may be shorter).
+#[allow(clippy::type_complexity)]
+fn calibration_items(
+    inputs: &[(String, quantscope_engine::Value)],
+    batch: Option<usize>,
+) -> Result<Vec<Vec<(String, quantscope_engine::Value)>>, Failure> {
+    let Some(batch) = batch else { return Ok(vec![inputs.to_vec()]) };
+    let rows = inputs.first().and_then(|(_, v)| v.shape().first().copied()).unwrap_or(0);
+    if inputs.iter().any(|(_, v)| v.shape().first() != Some(&rows)) {
+        return Err(bad_input(
+            "--calibration-batch cuts every calibration input along its first axis: they must all have the same first dimension",
+        ));
+    }
+    let mut items = Vec::new();
+    for start in (0..rows).step_by(batch) {
+        let end = (start + batch).min(rows);
+        let mut item = Vec::new();
+        for (n, v) in inputs {
+            let f = v.as_f32().ok_or_else(|| bad_input(format!("--calibration-batch: input '{n}' is not float32")))?;
+            let row = f.len() / rows.max(1);
+            let mut shape = v.shape().to_vec();
+            shape[0] = end - start;
+            item.push((n.clone(), quantscope_engine::Value::f32(shape, f[start * row..end * row].to_vec())));
+        }
+        items.push(item);
+    }
+    Ok(items)
 }
 
 /// `quantize-onnx --static`: the model as ONNX Runtime's `quantize_static(quant_format=QDQ)`

@@ -457,7 +457,7 @@ fn quantize_onnx_nbits_writes_onnx_runtime_s_file() {
     assert_eq!((ours.node, ours.initializer), (theirs.node, theirs.initializer));
     let refused: [(&[&str], i32, &str); 9] = [
         (&["--nbits", "8", "--quantize-gather"], 2, "quantized Gathers with other than 4 bits"),
-        (&["--nbits", "4", "--quant-method", "gptq"], 2, "--quant-method is rtn or hqq, not 'gptq'"),
+        (&["--nbits", "4", "--quant-method", "gptq"], 2, "GPTQ needs calibration data"),
         (&["--nbits", "4", "--quant-method", "hqq", "--format", "qdq"], 2, "HQQ with the QDQ format"),
         (&["--nbits", "4", "--block-size", "100"], 2, "block size 100: it must be a power of two from 16 to 256"),
         (&["--nbits", "3"], 2, "3 bits: MatMulNBits and ONNX Runtime's quantizer pack 2, 4 or 8 bits"),
@@ -471,6 +471,8 @@ fn quantize_onnx_nbits_writes_onnx_runtime_s_file() {
         assert_eq!(o.status.code(), Some(code), "{extra:?}");
         assert!(String::from_utf8_lossy(&o.stderr).contains(want), "{extra:?}: {}", String::from_utf8_lossy(&o.stderr));
     }
+    let o = run(&["quantize-onnx", src_s, "--out", out_s, "--nbits", "4", "--quant-method", "awq"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--quant-method is rtn, hqq or gptq, not 'awq'"));
     // The page's MNIST MLP is written with Gemm: nothing for MatMulNBits.
     let gemm = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../www/models/mnist_mlp.onnx"));
     let o = run(&["quantize-onnx", gemm.to_str().unwrap(), "--out", out_s, "--nbits", "4"]);
@@ -1056,5 +1058,92 @@ fn gptq_of_the_tiny_model() {
         "{}",
         String::from_utf8_lossy(&r.stderr)
     );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `quantize-onnx --nbits 4 --quant-method gptq --calibration C.npy` writes ONNX Runtime's GPTQ
+/// file (tests/fixtures/onnx_gptq, scripts/fixtures/make_onnx_gptq.py: the calibration rows as one
+/// reader item) byte for byte in its initializers; bad calibration and options are refused.
+#[test]
+fn quantize_onnx_gptq_writes_onnx_runtime_s_file() {
+    use prost::Message;
+    use quantscope_formats::onnx::proto::{ModelProto, TensorProto};
+    let dir = std::env::temp_dir().join(format!("quantscope-cli-gptq-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("mlp.gptq.onnx");
+    let src = fixture("onnx_gptq/mlp.onnx");
+    let calib = fixture("onnx_gptq/calibration_all.npy");
+    let (src_s, out_s, calib_s) = (src.to_str().unwrap(), out.to_str().unwrap(), calib.to_str().unwrap());
+    let o = run(&[
+        "quantize-onnx",
+        src_s,
+        "--out",
+        out_s,
+        "--nbits",
+        "4",
+        "--quant-method",
+        "gptq",
+        "--block-size",
+        "32",
+        "--calibration",
+        calib_s,
+    ]);
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("quantized: MatMul 'fc1', MatMul 'fc2', MatMul 'fc3a', MatMul 'fc3b'"), "{stdout}");
+    assert!(stdout.contains("output error on the calibration data") && stdout.contains("round to nearest"), "{stdout}");
+    let sorted = |bytes: &[u8]| {
+        let g = ModelProto::decode(bytes).unwrap().graph.unwrap();
+        let mut inits: Vec<TensorProto> = g.initializer;
+        inits.sort_by(|a, b| a.name.cmp(&b.name));
+        (g.node, inits)
+    };
+    let ours = sorted(&std::fs::read(&out).unwrap());
+    let theirs = sorted(&std::fs::read(fixture("onnx_gptq/mlp.b32_asym_onebatch.onnx")).unwrap());
+    assert_eq!(ours, theirs);
+    // the rows as reader items of 4, 4 and 2 (without act-order only H's zeros reach the weights,
+    // so the file is the same)
+    let o = run(&[
+        "quantize-onnx",
+        src_s,
+        "--out",
+        out_s,
+        "--nbits",
+        "4",
+        "--quant-method",
+        "gptq",
+        "--block-size",
+        "32",
+        "--calibration",
+        calib_s,
+        "--calibration-batch",
+        "4",
+    ]);
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(sorted(&std::fs::read(&out).unwrap()), theirs);
+    let bad = dir.join("bad.npy");
+    std::fs::write(&bad, quantscope_formats::npy::write_f32(&[2, 4, 100], &[0.25; 800])).unwrap();
+    let refused: [(&[&str], i32, &str); 7] = [
+        (&["--nbits", "4", "--quant-method", "gptq"], 2, "GPTQ needs calibration data: --calibration"),
+        (&["--nbits", "4", "--quant-method", "gptq", "--calibration-batch", "0", "--calibration", calib_s], 2, "--calibration-batch 0"),
+        (&["--nbits", "2", "--quant-method", "gptq", "--calibration", calib_s], 2, "ONNX Runtime's GPTQ writes 4-bit MatMulNBits"),
+        (
+            &["--nbits", "4", "--quant-method", "gptq", "--format", "qdq", "--calibration", calib_s],
+            2,
+            "GPTQ only supports QOperator format",
+        ),
+        (&["--nbits", "4", "--act-order"], 2, "are options of --quant-method gptq"),
+        (&["--nbits", "4", "--quant-method", "gptq", "--percdamp", "-1", "--calibration", calib_s], 2, "dampening"),
+        (
+            &["--nbits", "4", "--quant-method", "gptq", "--calibration", bad.to_str().unwrap()],
+            1,
+            "the calibration inputs do not run: model input 'x': has shape [2, 4, 100]",
+        ),
+    ];
+    for (extra, code, want) in refused {
+        let o = run(&[&["quantize-onnx", src_s, "--out", out_s][..], extra].concat());
+        assert_eq!(o.status.code(), Some(code), "{extra:?}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(String::from_utf8_lossy(&o.stderr).contains(want), "{extra:?}: {}", String::from_utf8_lossy(&o.stderr));
+    }
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -11,6 +11,7 @@
 //! the one `quantscope_onnx_quant::nbits::quantize_nbits` writes whatever the number of workers.
 #![cfg(target_arch = "wasm32")]
 
+use quantscope_onnx_quant::gptq::{GptqOptions, GptqWork};
 use quantscope_onnx_quant::nbits::{NBitsAlgorithm, NBitsFormat, NBitsOptions, NBitsWork};
 use quantscope_onnx_quant::work::{Encoded, WeightJob, WeightShape};
 use quantscope_onnx_quant::QuantizeError;
@@ -212,4 +213,97 @@ pub fn encode_nbits_weight(
     let options = options(bits, block_size, symmetric, format, method, kind == "gather")?;
     let job = WeightJob { weight: weight.to_string(), shape, values };
     Ok(job.encode(&options).map_err(js_err)?.to_bytes())
+}
+
+/// One weight's output error on the calibration data, GPTQ's file against round to nearest.
+#[derive(Serialize)]
+struct LayerError {
+    matmul: String,
+    gptq: Option<f64>,
+    rtn: Option<f64>,
+}
+
+/// What GPTQ did to each MatMul, and each quantized one's output error.
+#[derive(Serialize)]
+struct GptqReport {
+    quantized: Vec<String>,
+    kept: Vec<(String, String)>,
+    errors: Vec<LayerError>,
+}
+
+/// ONNX Runtime's GPTQ (`quantscope_onnx_quant::gptq::GptqWork`, `GPTQWeightOnlyQuantConfig`) of
+/// a person's model, in steps the Run worker drives: [`GptqPlan::calibration_model`] is run by
+/// the engine on the calibration inputs, each A tensor's value goes to [`GptqPlan::observe`],
+/// then [`GptqPlan::quantize`] one weight at a time (progress and Cancel between them) and
+/// [`GptqPlan::finish`] writes the file (an [`NBitsOnnx`], its report with `errors`).
+#[wasm_bindgen]
+pub struct GptqPlan {
+    work: GptqWork,
+}
+
+#[wasm_bindgen]
+impl GptqPlan {
+    /// The model in `bytes` planned: 4-bit blocks of `block_size`, `symmetric` or with zero
+    /// points, GPTQ's `percdamp`, lazy block `gptq_block`, `actorder`, `mse`, `perchannel`.
+    #[wasm_bindgen(constructor)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        bytes: &[u8],
+        block_size: u32,
+        symmetric: bool,
+        percdamp: f64,
+        gptq_block: u32,
+        actorder: bool,
+        mse: bool,
+        perchannel: bool,
+    ) -> Result<GptqPlan, JsError> {
+        let options = GptqOptions {
+            block_size: block_size as usize,
+            symmetric,
+            accuracy_level: 0,
+            percdamp,
+            gptq_block: gptq_block as usize,
+            actorder,
+            mse,
+            perchannel,
+        };
+        Ok(GptqPlan { work: GptqWork::plan(bytes, &options).map_err(js_err)? })
+    }
+
+    /// The tensors (MatMuls' A) whose calibration values [`GptqPlan::observe`] needs.
+    pub fn activations(&self) -> Vec<String> {
+        self.work.activations()
+    }
+
+    /// The float model (`bytes`, the file planned) with those tensors as outputs.
+    pub fn calibration_model(&self, bytes: &[u8]) -> Result<Vec<u8>, JsError> {
+        self.work.calibration_model(bytes).map_err(js_err)
+    }
+
+    /// One calibration item's value of `tensor`.
+    pub fn observe(&mut self, tensor: &str, shape: Vec<u32>, values: &[f32]) -> Result<(), JsError> {
+        let shape: Vec<usize> = shape.into_iter().map(|d| d as usize).collect();
+        self.work.observe(tensor, &shape, values).map_err(js_err)
+    }
+
+    /// How many weights.
+    pub fn count(&self) -> usize {
+        self.work.weights()
+    }
+
+    /// Weight `i` quantized.
+    pub fn quantize(&mut self, i: usize) -> Result<(), JsError> {
+        if i >= self.work.weights() {
+            return Err(JsError::new(&format!("no weight {i}: the plan has {}", self.work.weights())));
+        }
+        self.work.quantize(i).map_err(js_err)
+    }
+
+    /// The file (consumes the plan).
+    pub fn finish(self) -> Result<NBitsOnnx, JsError> {
+        let (bytes, report, errors) = self.work.finish().map_err(js_err)?;
+        let errors = errors.into_iter().map(|e| LayerError { matmul: e.matmul, gptq: e.gptq, rtn: e.rtn }).collect();
+        let report = to_js(&GptqReport { quantized: report.quantized, kept: report.kept, errors })?;
+        Ok(NBitsOnnx { bytes, report })
+    }
 }

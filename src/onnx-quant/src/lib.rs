@@ -45,6 +45,7 @@ pub mod convnet;
 pub mod dynamic;
 pub mod float16;
 mod gemm;
+pub mod gptq;
 mod graph;
 pub mod hqq;
 pub mod lstm;

@@ -901,7 +901,7 @@ fn calibrated_tensors(edit: &ModelEdit) -> Result<Vec<String>> {
 /// The model with `outputs` (name, node) appended: nodes added to the graph and float outputs
 /// after its other fields (a repeated field's items may be apart on the wire), so the graph's
 /// outputs are written as they were read.
-fn with_outputs(mut edit: ModelEdit, nodes: Vec<NodeProto>, outputs: &[String]) -> Result<Vec<u8>> {
+pub(crate) fn with_outputs(mut edit: ModelEdit, nodes: Vec<NodeProto>, outputs: &[String]) -> Result<Vec<u8>> {
     use prost::Message;
     use quantscope_formats::onnx::proto::{TypeProto, TypeProtoTensor, ValueInfoProto};
     use quantscope_formats::onnx::splice::{bytes_field, rewrite_fields, FieldEdit};

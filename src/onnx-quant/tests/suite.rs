@@ -11,5 +11,6 @@ mod float16;
 mod nbits_work;
 mod ort_calibrate;
 mod ort_dynamic;
+mod ort_gptq;
 mod ort_nbits;
 mod ort_static;

@@ -1,0 +1,107 @@
+// End to end: Run → Your own model → weight-only, method "GPTQ (with calibration data)" (issue
+// 13, item 3). The four-MatMul model of scripts/fixtures/make_onnx_gptq.py is dropped; without
+// calibration data the button waits and says why; with the fixture's calibration rows as the .npy
+// the page downloads a file whose initializers are, name by name, the bytes ONNX Runtime 1.32's
+// GPTQ wrote for those rows as one reader item (mlp.b32_asym_onebatch.onnx), and the line under the
+// button gives each MatMul's output error against round to nearest. The downloaded file and ONNX
+// Runtime's run in onnxruntime-web (wasm, one thread) on the fixture's input with the same bits,
+// within 1e-5 of ONNX Runtime's CPU outputs (gptq.json). A screenshot of the panel.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { launch, dropFiles, screenshotOf, SCREENSHOTS } from './browser.mjs';
+
+let browser;
+before(async () => { browser = await launch(); });
+after(async () => { await browser?.close(); });
+
+const fixture = (name) => readFile(new URL(`../fixtures/onnx_gptq/${name}`, import.meta.url));
+
+// protobuf: (field number, wire type, payload or value) of each field of a message
+function* fields(buf) {
+  let i = 0;
+  const varint = () => {
+    let v = 0n, s = 0n;
+    for (;;) {
+      const b = buf[i++];
+      v |= BigInt(b & 0x7f) << s;
+      s += 7n;
+      if (b < 0x80) return v;
+    }
+  };
+  while (i < buf.length) {
+    const key = Number(varint());
+    const [field, wire] = [key >> 3, key & 7];
+    if (wire === 0) yield [field, wire, varint()];
+    else if (wire === 2) {
+      const len = Number(varint());
+      yield [field, wire, buf.subarray(i, i + len)];
+      i += len;
+    } else if (wire === 5) i += 4;
+    else if (wire === 1) i += 8;
+    else throw new Error(`wire type ${wire}`);
+  }
+}
+
+// ModelProto.graph (7) → GraphProto.initializer (5) → TensorProto name (8) and raw_data (9)
+function initializers(bytes) {
+  const out = new Map();
+  for (const [f, , graph] of fields(bytes)) {
+    if (f !== 7) continue;
+    for (const [g, , t] of fields(graph)) {
+      if (g !== 5) continue;
+      let name = '', raw = null;
+      for (const [k, , v] of fields(t)) {
+        if (k === 8) name = new TextDecoder().decode(v);
+        if (k === 9) raw = Buffer.from(v).toString('hex');
+      }
+      out.set(name, raw);
+    }
+  }
+  return out;
+}
+
+test("GPTQ waits for calibration data, then downloads ONNX Runtime's file for those rows", async () => {
+  const page = await browser.page();
+  await page.goto(`${browser.url}#run`);
+  await page.waitForFunction(() => /held-out test digits/.test(document.querySelector('#run-model-status')?.textContent ?? ''), null, { timeout: 60000 });
+  await dropFiles(page, '#run-custom-drop', [{ name: 'mlp.onnx', bytes: await fixture('mlp.onnx') }]);
+  await page.waitForSelector('#run-custom-export:not([hidden])', { timeout: 60000 });
+  await page.selectOption('#run-custom-nbits-method', 'gptq');
+  await page.selectOption('#run-custom-nbits-block', '32');
+  assert.ok(await page.locator('#run-custom-nbits-go').isDisabled());
+  assert.match(await page.locator('#run-custom-nbits-why').textContent(), /GPTQ needs calibration data/);
+
+  await dropFiles(page, '#run-custom-drop', [{ name: 'calibration_all.npy', bytes: await fixture('calibration_all.npy') }]);
+  await page.waitForFunction(() => !document.querySelector('#run-custom-nbits-go').disabled, null, { timeout: 60000 });
+  const [file] = await Promise.all([page.waitForEvent('download', { timeout: 120000 }), page.click('#run-custom-nbits-go')]);
+  assert.equal(file.suggestedFilename(), 'mlp.matmulnbits_gptq_b32.onnx');
+  const ours = initializers(await readFile(await file.path()));
+  const theirs = initializers(await fixture('mlp.b32_asym_onebatch.onnx'));
+  assert.deepEqual([...ours.keys()].sort(), [...theirs.keys()].sort());
+  for (const [name, raw] of theirs) assert.equal(ours.get(name), raw, name);
+  const line = await page.locator('#run-custom-nbits-result').textContent();
+  assert.match(line, /4 MatMuls with GPTQ's 4-bit weights in blocks of 32, with zero points, calibrated on calibration_all\.npy/);
+  assert.match(line, /'fc2' 0\.00\d+ \(round to nearest 0\.00\d+\)/);
+  // both files in onnxruntime-web on the fixture's input x [2, 4, 192]
+  const input = await fixture('input.npy');
+  const x = Array.from(new Float32Array(input.buffer.slice(input.byteOffset + input.length - 2 * 4 * 192 * 4, input.byteOffset + input.length)));
+  const runs = await page.evaluate(async ([models, x]) => {
+    const ort = await import('/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs');
+    ort.env.wasm.wasmPaths = '/node_modules/onnxruntime-web/dist/';
+    ort.env.wasm.numThreads = 1;
+    const out = [];
+    for (const bytes of models) {
+      const session = await ort.InferenceSession.create(new Uint8Array(bytes));
+      const r = await session.run({ x: new ort.Tensor('float32', Float32Array.from(x), [2, 4, 192]) });
+      out.push(Array.from(r.y.data));
+    }
+    return out;
+  }, [[Array.from(await readFile(await file.path())), Array.from(await fixture('mlp.b32_asym_onebatch.onnx'))], x]);
+  assert.deepEqual(runs[0], runs[1], "the page's file and ONNX Runtime's run alike in onnxruntime-web");
+  const cpu = JSON.parse(await fixture('gptq.json')).variants.b32_asym_onebatch.output;
+  const scale = Math.max(...cpu.map(Math.abs));
+  const diff = Math.max(...runs[0].map((v, i) => Math.abs(v - cpu[i])));
+  assert.ok(diff <= 1e-5 * scale, `onnxruntime-web against ONNX Runtime's CPU outputs: ${diff}`);
+  await screenshotOf(page, '#run-custom-export', `${SCREENSHOTS}run-onnx-gptq.png`);
+});
