@@ -122,6 +122,7 @@ impl DepthwiseInt {
 
     /// Channel `ch`: `y[oy·ow + ox] += Σ w'·(x − x_zp)` over its taps, `x` its input bytes (i8
     /// when `signed`).
+    #[inline(never)]
     pub(crate) fn channel(&mut self, ch: usize, x: &[u8], signed: bool, x_zp: i32, y: &mut [i32]) {
         let (h, w, width) = (self.h, self.w, self.width);
         let half = width / 2;
@@ -193,6 +194,7 @@ impl DepthwiseInt {
 /// `out[j] += Σ dot(planes[start + j], weights[wi])` over `taps` `(start, wi)`, the pair words
 /// as two i16 each. `planes` holds at least `out.len()` rounded up to [`BLOCK`] words past
 /// each start.
+#[inline(never)]
 fn accumulate(taps: &[(usize, usize)], planes: &[u32], weights: &[u32], out: &mut [i32]) {
     if taps.is_empty() {
         return;
