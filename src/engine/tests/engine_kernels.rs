@@ -18,7 +18,8 @@ impl Rng {
     fn value(&mut self, scale: f32) -> f32 {
         let r = self.next();
         match r % 23 {
-            0 => f32::NAN,
+            // NaNs with payloads and either sign: each must quantize to 0.
+            0 => f32::from_bits([0x7FC0_0000, 0x7FC0_00FF, 0xFFC0_0001, 0x7F80_0001, 0xFFFF_FFFF][(r >> 8) as usize % 5]),
             1 => f32::INFINITY,
             2 => f32::NEG_INFINITY,
             3 => -0.0,

@@ -12,6 +12,7 @@ use crate::attr::Attrs;
 use crate::op::{attr_err, dtype_err, scales, shape_err, zero_points, BuildCtx, Fused, Inputs, Op, OpError, PlanView};
 use crate::ops::conv_fuse::conv_chain;
 pub use crate::ops::conv_fuse::Epilogue;
+use crate::ops::depthwise_int::DepthwiseInt;
 use crate::value::{DType, Data, Value};
 use quantscope_gemm::Int8;
 use std::sync::Arc;
@@ -314,28 +315,6 @@ fn depthwise_taps(geo: &Geometry, mut f: impl FnMut(usize, usize, std::ops::Rang
     }
 }
 
-/// One channel's input rows split by column phase modulo the horizontal stride, `[phase][row][col
-/// / stride]`: the inputs of a tap's consecutive outputs (columns `first, first + stride, …`)
-/// are then contiguous, so [`depthwise_2d_int`]'s inner loop runs over plain slices (vectorized)
-/// for any stride, where a strided gather had run element by element (ppocr_cls's int8
-/// depthwise Convs, half of them stride 2, were a quarter of its run). Returns the planes and
-/// their row length. (The float kernel keeps its strided loop: there the copy cost as much as
-/// it saved.)
-fn phase_split(geo: &Geometry, x: &[i32]) -> (Vec<i32>, usize) {
-    let (h, width, sx) = (geo.input[0], geo.input[1], geo.strides[1]);
-    let pw = width.div_ceil(sx);
-    let mut planes = vec![0; sx * h * pw];
-    for phase in 0..sx.min(width) {
-        for iy in 0..h {
-            let dst = &mut planes[(phase * h + iy) * pw..][..pw];
-            for (d, &v) in dst.iter_mut().zip(x[iy * width + phase..(iy + 1) * width].iter().step_by(sx)) {
-                *d = v;
-            }
-        }
-    }
-    (planes, pw)
-}
-
 /// One channel of a 2-D depthwise convolution: `y[oy, ox] += Σ w[ky, kx] · x[iy, ix]`.
 fn depthwise_2d(geo: &Geometry, x: &[f32], w: &[f32], y: &mut [f32]) {
     let (width, sx) = (geo.input[1], geo.strides[1]);
@@ -351,31 +330,6 @@ fn depthwise_2d(geo: &Geometry, x: &[f32], w: &[f32], y: &mut [f32]) {
             for (j, o) in out.iter_mut().enumerate() {
                 *o += wv * row[first + j * sx];
             }
-        }
-    });
-}
-
-/// [`depthwise_2d`] on integers: `y += Σ (x − x_zp)·w'` over the taps inside the input, `w'`
-/// the weights less their zero point (a padding tap is `x_zp`, which adds nothing). Over the
-/// input's bytes (i8 when `signed`), widened to `x − x_zp` once (one copy serves both types),
-/// then split by [`phase_split`] when the stride is over 1.
-fn depthwise_2d_int(geo: &Geometry, x: &[u8], signed: bool, x_zp: i32, w: &[i32], y: &mut [i32]) {
-    // An i8 byte b is (b ^ 0x80) − 128: no branch in the loop.
-    let (flip, base) = if signed { (0x80, 128 + x_zp) } else { (0, x_zp) };
-    let wide: Vec<i32> = x.iter().map(|&b| (b ^ flip) as i32 - base).collect();
-    let (h, sx) = (geo.input[0], geo.strides[1]);
-    let split;
-    let (planes, pw) = if sx == 1 {
-        (&wide[..], geo.input[1])
-    } else {
-        split = phase_split(geo, &wide);
-        (&split.0[..], split.1)
-    };
-    depthwise_taps(geo, |tap, iy, out, first| {
-        let wv = w[tap];
-        let src = &planes[((first % sx) * h + iy) * pw + first / sx..];
-        for (o, &v) in y[out].iter_mut().zip(src) {
-            *o += wv * v;
         }
     });
 }
@@ -419,7 +373,7 @@ impl Plane {
         let ic = self.h * self.w;
         if self.identity {
             for c in 0..channels {
-                panel[8 * c..8 * c + cols].copy_from_slice(&x[c * ic + o0..][..cols]);
+                copy_cols(&mut panel[8 * c..8 * c + cols], &x[c * ic + o0..]);
             }
             return;
         }
@@ -433,13 +387,16 @@ impl Plane {
                     if one_row {
                         let iy = (oy0 * self.sy + ky * self.dy).wrapping_sub(self.py);
                         if iy >= self.h {
-                            row.fill(pad);
+                            match <&mut [T; 8]>::try_from(&mut *row) {
+                                Ok(row) => *row = [pad; 8],
+                                Err(_) => row.fill(pad),
+                            }
                             continue;
                         }
                         let src = &xc[iy * self.w..(iy + 1) * self.w];
                         let ix0 = (ox0 * self.sx + kx * self.dx).wrapping_sub(self.px);
                         if self.sx == 1 && ix0 < self.w && ix0 + cols <= self.w {
-                            row.copy_from_slice(&src[ix0..ix0 + cols]);
+                            copy_cols(row, &src[ix0..]);
                         } else {
                             for (j, v) in row.iter_mut().enumerate() {
                                 let ix = ((ox0 + j) * self.sx + kx * self.dx).wrapping_sub(self.px);
@@ -457,6 +414,18 @@ impl Plane {
                 }
             }
         }
+    }
+}
+
+/// `dst` from the start of `src`: a whole panel row (8 values) as one fixed-size copy, which
+/// LLVM turns into loads and stores. A copy of a length known only at run time is a `memcpy`,
+/// on wasm a `memory.copy` that V8 runs as a call out of the module: for 8 bytes it had cost
+/// more than the int8 GEMM's arithmetic on them (ppocr_cls's 1×1 Convs).
+#[inline(always)]
+fn copy_cols<T: Copy>(dst: &mut [T], src: &[T]) {
+    match (<&mut [T; 8]>::try_from(&mut *dst), src.get(..8).map(<&[T; 8]>::try_from)) {
+        (Ok(d), Some(Ok(s))) => *d = *s,
+        _ => dst.copy_from_slice(&src[..dst.len()]),
     }
 }
 
@@ -611,10 +580,9 @@ pub(crate) fn conv_integer_acc<X: Int8, W: Int8>(
 /// The kernels of one (X, W) type pair of an integer convolution, over their bytes: behind this
 /// vtable [`conv_integer_bytes`] is compiled once, and a module links only the pairs it uses.
 trait IntConvKernels {
-    /// The weights' signedness.
+    /// The inputs' and the weights' signedness.
+    fn x_signed(&self) -> bool;
     fn w_signed(&self) -> bool;
-    /// [`depthwise_2d_int`] on one channel.
-    fn depthwise(&self, geo: &Geometry, x: &[u8], x_zp: i32, w: &[i32], y: &mut [i32]);
     /// `quantscope_gemm::matmul_integer_panels` of W (m×k) and the patches `fill` writes.
     #[allow(clippy::too_many_arguments)]
     fn panels(
@@ -636,11 +604,11 @@ trait IntConvKernels {
 struct IntKernels<X, W>(core::marker::PhantomData<(X, W)>);
 
 impl<X: Int8, W: Int8> IntConvKernels for IntKernels<X, W> {
+    fn x_signed(&self) -> bool {
+        X::SIGNED
+    }
     fn w_signed(&self) -> bool {
         W::SIGNED
-    }
-    fn depthwise(&self, geo: &Geometry, x: &[u8], x_zp: i32, w: &[i32], y: &mut [i32]) {
-        depthwise_2d_int(geo, x, X::SIGNED, x_zp, w, y)
     }
     fn panels(
         &self,
@@ -679,7 +647,7 @@ fn conv_integer_bytes(
     let (cg, mg) = (c / g, m / g);
     let (kk, oc, ic) = (cg * geo.kernel_count(), geo.out_count(), geo.in_count());
     let mut y = vec![0i32; n * m * oc];
-    // Depthwise in 2-D: direct, as conv_f32 (integer sums: the same result in any order).
+    // Depthwise in 2-D: direct (`DepthwiseInt`; integer sums: the same result in any order).
     let depthwise = cg == 1 && mg == 1 && geo.input.len() == 2;
     // 1-D and 2-D: patches written straight into the integer GEMM's panels, as conv_f32 does.
     let plane = if depthwise { None } else { Plane::of(&geo) };
@@ -693,12 +661,13 @@ fn conv_integer_bytes(
     } else {
         Vec::new()
     };
+    let mut direct = depthwise.then(|| DepthwiseInt::new(&geo, &w_taps, c));
     for img in 0..n {
-        if depthwise {
+        if let Some(direct) = direct.as_mut() {
             for ch in 0..c {
                 let xc = &x[(img * c + ch) * ic..(img * c + ch + 1) * ic];
                 let yc = &mut y[(img * m + ch) * oc..(img * m + ch + 1) * oc];
-                kernels.depthwise(&geo, xc, x_zp, &w_taps[ch * kk..(ch + 1) * kk], yc);
+                direct.channel(ch, xc, kernels.x_signed(), x_zp, yc);
             }
         }
         for grp in (0..g).filter(|_| !depthwise) {
@@ -1014,20 +983,31 @@ impl Op for ConvTranspose {
 
 #[cfg(test)]
 mod tests {
-    use super::{depthwise_2d_int, depthwise_taps, AutoPad, WindowAttrs};
+    use super::{depthwise_taps, AutoPad, WindowAttrs};
+    use crate::ops::depthwise_int::DepthwiseInt;
 
-    /// The integer depthwise channel over [`super::phase_split`]'s planes equals the strided loop it
-    /// replaced (each output's taps read in place, `row[first + j·stride]`), for u8 and i8
-    /// inputs, strides 1 to 3, dilations and padding.
+    /// The integer depthwise kernel (`depthwise_int.rs`: tap pairs over planes) equals a strided
+    /// loop that adds each tap's products in place (`row[first + j·stride]`), over three channels
+    /// of one plan, for u8 and i8 inputs: strides 1 to 3 (2 with dilation 1 reads the padded
+    /// rows as its plane), dilations, padding wider than the kernel's reach, odd and even kernel
+    /// widths, a 7×7 kernel (more tap pairs than one pass holds), outputs that are and are not
+    /// a multiple of the 16-output block.
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[cfg_attr(not(target_arch = "wasm32"), test)]
-    fn phase_split_depthwise_equals_the_strided_loop() {
+    fn depthwise_int_equals_the_strided_loop() {
         for (input, kernel, strides, dilations, pads) in [
             ([9, 10], [3, 3], [1, 1], [1, 1], [1, 1, 1, 1]),
             ([16, 17], [3, 3], [2, 2], [1, 1], [1, 1, 1, 1]),
             ([12, 23], [5, 5], [2, 3], [1, 2], [2, 0, 1, 3]),
             ([7, 8], [3, 3], [3, 2], [2, 1], [0, 2, 2, 0]),
             ([6, 5], [2, 2], [2, 2], [1, 1], [0, 0, 0, 0]),
+            ([2, 96], [5, 5], [1, 1], [1, 1], [2, 2, 2, 2]),
+            ([6, 96], [5, 5], [2, 1], [1, 1], [2, 2, 2, 2]),
+            ([24, 96], [3, 3], [2, 2], [1, 1], [1, 1, 1, 1]),
+            ([11, 37], [7, 7], [1, 1], [1, 1], [3, 3, 3, 3]),
+            ([9, 40], [3, 4], [1, 2], [2, 2], [2, 3, 2, 1]),
+            ([5, 33], [3, 3], [1, 1], [1, 1], [4, 6, 4, 5]),
+            ([8, 50], [1, 3], [1, 4], [1, 3], [0, 1, 0, 2]),
         ] {
             let attrs = WindowAttrs {
                 auto_pad: AutoPad::NotSet,
@@ -1038,22 +1018,29 @@ mod tests {
                 ceil_mode: false,
             };
             let geo = attrs.geometry(&input, &kernel).unwrap();
-            let x: Vec<u8> = (0..input[0] * input[1]).map(|i| (i * 7919 % 256) as u8).collect();
-            let w: Vec<i32> = (0..kernel[0] * kernel[1]).map(|i| (i * 104729 % 255) as i32 - 127).collect();
-            for (signed, x_zp) in [(false, 131), (true, -17)] {
-                let mut got = vec![5i32; geo.out_count()];
-                depthwise_2d_int(&geo, &x, signed, x_zp, &w, &mut got);
-                let (width, sx) = (geo.input[1], geo.strides[1]);
-                let value = |b: u8| if signed { b as i8 as i32 } else { b as i32 } - x_zp;
-                let mut want = vec![5i32; geo.out_count()];
-                depthwise_taps(&geo, |tap, iy, out, first| {
-                    let row = &x[iy * width..(iy + 1) * width];
-                    for (j, o) in want[out].iter_mut().enumerate() {
-                        *o += w[tap] * value(row[first + j * sx]);
-                    }
-                });
-                assert!(want.iter().any(|&v| v != 5), "{input:?} {strides:?}: the case must compute something");
-                assert_eq!(got, want, "{input:?} {kernel:?} {strides:?} signed {signed}");
+            let (ic, kc, channels) = (input[0] * input[1], kernel[0] * kernel[1], 3);
+            let x: Vec<u8> = (0..channels * ic).map(|i| if i % 13 == 0 { 255 } else { (i * 7919 % 256) as u8 }).collect();
+            let w: Vec<i32> = (0..channels * kc).map(|i| if i % 11 == 0 { -255 } else { (i * 104729 % 511) as i32 - 255 }).collect();
+            let plan = || DepthwiseInt::new(&geo, &w, channels);
+            let mut direct = plan();
+            for (signed, x_zp) in [(false, 131), (true, -17), (false, 0), (true, 127)] {
+                for ch in 0..channels {
+                    let xc = &x[ch * ic..(ch + 1) * ic];
+                    let wc = &w[ch * kc..(ch + 1) * kc];
+                    let mut got = vec![5i32; geo.out_count()];
+                    direct.channel(ch, xc, signed, x_zp, &mut got);
+                    let (width, sx) = (geo.input[1], geo.strides[1]);
+                    let value = |b: u8| if signed { b as i8 as i32 } else { b as i32 } - x_zp;
+                    let mut want = vec![5i32; geo.out_count()];
+                    depthwise_taps(&geo, |tap, iy, out, first| {
+                        let row = &xc[iy * width..(iy + 1) * width];
+                        for (j, o) in want[out].iter_mut().enumerate() {
+                            *o += wc[tap] * value(row[first + j * sx]);
+                        }
+                    });
+                    assert!(want.iter().any(|&v| v != 5), "{input:?} {strides:?}: the case must compute something");
+                    assert_eq!(got, want, "{input:?} {kernel:?} {strides:?} {dilations:?} {pads:?} signed {signed} channel {ch}");
+                }
             }
         }
     }

@@ -134,17 +134,27 @@ impl QuantConv {
         let (acc, shape) = conv_integer_acc(&self.attrs, &q, x.shape(), zp, &self.weights.codes, &self.weight_shape, &[0])?;
         let m = self.weight_shape[0];
         let oc: usize = shape[2..].iter().product();
-        let mut y = vec![0.0f32; acc.len()];
+        // Rescaled in place: the f32 output takes the accumulators' memory (no second buffer
+        // to allocate and zero).
+        let mut y = std::mem::ManuallyDrop::new(acc);
         // A channel's row at a time (a division per element had cost as much as the rest).
-        for (row, (ys, accs)) in y.chunks_mut(oc.max(1)).zip(acc.chunks(oc.max(1))).enumerate() {
+        for (row, accs) in y.chunks_mut(oc.max(1)).enumerate() {
             let ch = row % m;
             let mult = scale * self.weights.scale(ch);
-            match &self.bias {
-                Some(b) => ys.iter_mut().zip(accs).for_each(|(y, &a)| *y = a as f32 * mult + b[ch]),
-                None => ys.iter_mut().zip(accs).for_each(|(y, &a)| *y = a as f32 * mult),
+            let bias = self.bias.as_ref().map_or(0.0, |b| b[ch]);
+            let has_bias = self.bias.is_some();
+            // SAFETY: i32 and f32 have the same size and alignment and every bit pattern is a
+            // valid f32; each element is read as i32 before it is written as f32.
+            let ys = unsafe { core::slice::from_raw_parts_mut(accs.as_mut_ptr() as *mut f32, accs.len()) };
+            for y in ys.iter_mut() {
+                let a = y.to_bits() as i32 as f32 * mult;
+                *y = if has_bias { a + bias } else { a };
             }
             finish(ch, ys);
         }
+        // SAFETY: the same allocation (length, capacity, a layout of the same size and
+        // alignment), now holding f32 values; `y` is not dropped as Vec<i32>.
+        let y = unsafe { Vec::from_raw_parts(y.as_mut_ptr() as *mut f32, y.len(), y.capacity()) };
         Ok(vec![Value::f32(shape, y)])
     }
 }
