@@ -385,10 +385,8 @@ impl Scheme for KQuant {
                 packed.len()
             )));
         }
-        let mut y = vec![0f32; blocks * QK_K];
-        self.dequantize_blocks(packed, &mut y);
-        y.truncate(n);
-        Ok(y)
+        let bb = self.block_bytes();
+        Ok(super::decode_chunked(n, QK_K, &mut |start, y| self.dequantize_blocks(&packed[start / QK_K * bb..][..y.len() / QK_K * bb], y)))
     }
 }
 
