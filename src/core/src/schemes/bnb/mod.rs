@@ -586,11 +586,18 @@ impl Scheme for BnbScheme {
             f32s_le(rest)
         };
         let table = self.code.dequant_table(shape);
-        // Chunks of whole 64-blocks: two codes a byte, one absmax a block.
-        Ok(super::decode_chunked(n, BLOCK, &mut |start, out| {
+        // `fast-kernels`: chunks of whole 64-blocks (two codes a byte, one absmax a block).
+        #[cfg(feature = "fast-kernels")]
+        return Ok(super::decode_chunked(n, BLOCK, &mut |start, out| {
             let real = (n - start).min(out.len());
             decode_codes(&table, &codes[start / 2..], &absmax[start / BLOCK..], &mut out[..real]);
-        }))
+        }));
+        #[cfg(not(feature = "fast-kernels"))]
+        {
+            let mut out = vec![0f32; n];
+            decode_codes(&table, codes, &absmax, &mut out);
+            Ok(out)
+        }
     }
 }
 

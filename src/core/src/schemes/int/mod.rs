@@ -363,26 +363,45 @@ impl Scheme for IntScheme {
             if self.symmetric { vec![0; grouping.groups] } else { packed[grouping.groups * 4..header].iter().map(|&z| z as i32).collect() };
         let body = &packed[header..];
         let per_byte = 8 / self.bits as usize;
-        let mut unpacked = Vec::new();
-        // A chunk (whole bytes of codes: `decode_chunked`'s chunks are multiples of 4096) at a
-        // time, in runs that stay inside one group.
-        Ok(super::decode_chunked(n, 1, &mut |start, out| {
-            let codes: &[u8] = if per_byte == 1 {
-                &body[start..start + out.len()]
+        #[cfg(not(feature = "fast-kernels"))]
+        {
+            let codes = if per_byte == 1 {
+                body[..n].to_vec()
             } else {
-                unpacked.resize(out.len(), 0);
-                self.unpack_into(&body[start / per_byte..(start + out.len()).div_ceil(per_byte)], &mut unpacked);
-                &unpacked
+                let mut codes = vec![0u8; n];
+                self.unpack_into(body, &mut codes);
+                codes
             };
-            let mut i = 0;
-            while i < out.len() {
-                let c = (start + i) / grouping.inner;
-                let run = ((c + 1) * grouping.inner - (start + i)).min(out.len() - i);
+            let mut out = vec![0f32; n];
+            for (c, (codes, out)) in codes.chunks(grouping.inner).zip(out.chunks_mut(grouping.inner)).enumerate() {
                 let g = grouping.of_chunk(c);
-                dequantize_group(&codes[i..i + run], self.symmetric, scales[g], zero_points[g], &mut out[i..i + run]);
-                i += run;
+                dequantize_group(codes, self.symmetric, scales[g], zero_points[g], out);
             }
-        }))
+            Ok(out)
+        }
+        // `fast-kernels`: a chunk (whole bytes of codes: `decode_chunked`'s chunks are multiples
+        // of 4096) at a time, in runs that stay inside one group.
+        #[cfg(feature = "fast-kernels")]
+        {
+            let mut unpacked = Vec::new();
+            Ok(super::decode_chunked(n, 1, &mut |start, out| {
+                let codes: &[u8] = if per_byte == 1 {
+                    &body[start..start + out.len()]
+                } else {
+                    unpacked.resize(out.len(), 0);
+                    self.unpack_into(&body[start / per_byte..(start + out.len()).div_ceil(per_byte)], &mut unpacked);
+                    &unpacked
+                };
+                let mut i = 0;
+                while i < out.len() {
+                    let c = (start + i) / grouping.inner;
+                    let run = ((c + 1) * grouping.inner - (start + i)).min(out.len() - i);
+                    let g = grouping.of_chunk(c);
+                    dequantize_group(&codes[i..i + run], self.symmetric, scales[g], zero_points[g], &mut out[i..i + run]);
+                    i += run;
+                }
+            }))
+        }
     }
 }
 
@@ -483,10 +502,9 @@ impl IntScheme {
         finite.iter().map(|v| self.calibration.range(v, self.bits, self.symmetric)).collect()
     }
 
-    /// The packed body back to one byte per code (i8 two's complement when symmetric, u8
-    /// otherwise), as [`dequantize_group`] reads them.
-    /// INT4/INT2 codes of `body` into `codes` (one byte each, sign-extended when symmetric; as
-    /// many as `codes` holds, at most all of `body`'s).
+    /// INT4/INT2 codes of the packed `body` back to one byte each in `codes` (i8 two's
+    /// complement when symmetric, u8 otherwise), as [`dequantize_group`] reads them: as many as
+    /// `codes` holds.
     fn unpack_into(&self, body: &[u8], codes: &mut [u8]) {
         let bits = self.bits;
         // A `bits`-wide two's complement field c sign-extends to the byte as (c ^ half) − half.
