@@ -136,9 +136,13 @@ test('the models module is under 466 KB gzipped', async () => {
 // bench turn on (chunked float casts, one-pass INT groups, 16-lane NF4 codes, SIMD128 Q2_K/Q3_K/
 // Q5_K/Q1_0 dequantize; issue 15's speed goals, which allow this module up to 300 KB):
 // 283,326 B; the ceiling went to 284,500. The runner, models, lm, tutor and mixer do not get it.
-test('the workbench module is under 284.5 KB gzipped and has no plots and no .npz or ONNX reader', async () => {
+// Session 22 (issue 15's speed goals): FP16/BF16/FP8/FP4 quantize in one SIMD128 pass per chunk
+// and decoded straight from the bytes, the kept decoding and every dequantize written once through
+// a chunk in cache, NF4's binary-search codes packed per block: 286,342 B; the ceiling went to
+// 287,500.
+test('the workbench module is under 287.5 KB gzipped and has no plots and no .npz or ONNX reader', async () => {
   const gz = gzipSync(await pkg('pkg', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 284_500, `www/pkg/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 287_500, `www/pkg/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const workbench = await exportsOf('pkg');
   assert.ok(workbench.has('reader_module_reads'));
   for (const name of ['draw_histograms', 'draw_sqnr_chart', 'read_file']) assert.ok(!workbench.has(name), `the workbench has ${name}`);

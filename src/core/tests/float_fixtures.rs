@@ -179,6 +179,70 @@ fn f16_kernel_equals_the_reference_on_a_sweep_of_all_f32() {
     }
 }
 
+/// Values at FP8/FP4 rounding points: exponents around their ranges (2^-27 .. 2^18) with the
+/// bits below each format's kept mantissa at a tie, just off it, or carrying into the exponent.
+fn minifloat_inputs(rng: &mut Rng, n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| {
+            let r = rng.next();
+            let u = (r >> 32) as u32;
+            if i % 3 == 0 {
+                return property_inputs(rng, 1)[0];
+            }
+            let low =
+                [0, 0x8_0000, 0x7_ffff, 0x8_0001, 0x10_0000, 0x0f_ffff, 0x10_0001, 0x20_0000, 0x1f_ffff, 0x20_0001, 0x3f_ffff, 0x7f_ffff];
+            let mantissa = (u & 0x70_0000) & !((1 << (20 + (r as u32 >> 8) % 3)) - 1);
+            f32::from_bits((u & 0x8000_0000) | ((((r as u32) % 46) + 100) << 23) | mantissa | low[(r >> 16) as usize % low.len()])
+        })
+        .collect()
+}
+
+/// Lengths around the kernels' steps of 8 and 16 and the 4096-element chunks.
+const CHUNK_LENGTHS: [usize; 13] = [0, 1, 2, 7, 15, 16, 17, 33, 4095, 4096, 4097, 8190, 8209];
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn quantize_equals_the_per_element_reference() {
+    // The scheme's quantize (with `fast-kernels` on wasm32: one SIMD128 pass per chunk that
+    // encodes, packs, decodes and counts) against `FloatFormat::encode`/`decode` element by
+    // element: codes, padding, the decoding bit for bit (NaN payloads too), clips and levels.
+    let mut rng = Rng(0x0f10_a7c0_de00_0001);
+    for round in 0..3 {
+        for n in CHUNK_LENGTHS {
+            let inputs = [property_inputs(&mut rng, n), minifloat_inputs(&mut rng, n)];
+            for (which, values) in inputs.iter().enumerate() {
+                for format in FloatFormat::ALL {
+                    let what = format!("{} (round {round}, inputs {which}, n={n})", format.id());
+                    let scheme = schemes::by_id(format.id()).unwrap();
+                    let q = scheme.quantize(values, &[n]).unwrap();
+                    let nbits = format.bits();
+                    assert_eq!(q.packed.len(), (n * nbits as usize).div_ceil(8), "{what}: packed length");
+                    let want: Vec<u16> = values.iter().map(|&x| format.encode(x)).collect();
+                    let got = unpack(&q.packed, nbits, n);
+                    if let Some(i) = got.iter().zip(&want).position(|(a, b)| a != b) {
+                        panic!("{what}: element {i} = {:#010x} encodes to {:#x}, reference {:#x}", values[i].to_bits(), got[i], want[i]);
+                    }
+                    if nbits == 4 && n % 2 == 1 {
+                        assert_eq!(q.packed[n / 2] >> 4, 0, "{what}: FP4 padding nibble");
+                    }
+                    for (i, (&d, &c)) in q.dequantized.iter().zip(&want).enumerate() {
+                        let r = format.decode(c);
+                        assert_eq!(d.to_bits(), r.to_bits(), "{what}: element {i} (code {c:#x}) decodes to {d:e}, reference {r:e}");
+                    }
+                    assert_eq!(q.dequantized.len(), n, "{what}: decoding length");
+                    assert_eq!(bits(&scheme.dequantize(&q.packed, &[n]).unwrap()), bits(&q.dequantized), "{what}: dequantize(packed)");
+                    let mut distinct = want.clone();
+                    distinct.sort_unstable();
+                    distinct.dedup();
+                    assert_eq!((q.levels_used, q.levels_total), (distinct.len(), 1 << nbits), "{what}: levels");
+                    let max = format.max_finite();
+                    assert_eq!(q.clipped, values.iter().filter(|x| x.is_finite() && x.abs() > max).count(), "{what}: clipped");
+                }
+            }
+        }
+    }
+}
+
 /// The browser run must exercise the SIMD128 kernels, not the scalar fallbacks.
 #[cfg(target_arch = "wasm32")]
 #[wasm_bindgen_test::wasm_bindgen_test]

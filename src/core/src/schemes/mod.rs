@@ -102,7 +102,7 @@ pub(crate) fn distinct_bytes(codes: &[u8], writable: usize) -> usize {
 /// trait object, so a module that never measures links no measuring code.
 pub trait Decoding {
     /// Elements per call of the decoder, for `padded` elements decoded in `block`s.
-    fn chunk(&self, padded: usize, block: usize) -> usize;
+    fn chunk(&mut self, padded: usize, block: usize) -> usize;
     /// Where the decoder writes elements `start .. start + len`.
     fn buffer(&mut self, start: usize, len: usize) -> &mut [f32];
     /// The buffer holds the decoding of elements `start ..`; `original` is their originals (the
@@ -110,19 +110,45 @@ pub trait Decoding {
     fn decoded(&mut self, original: &[f32], start: usize);
 }
 
-/// The whole decoding, in one call of the decoder (as a quantizer wrote it before there was a
-/// choice).
+/// Elements per call of the decoder (whole blocks, at least one): about 16 KB, in L1 beside
+/// its originals.
+fn chunk_elements(block: usize) -> usize {
+    4096usize.div_ceil(block) * block
+}
+
+/// The whole decoding (`.0`). With `fast-kernels` the decoder writes a chunk at a time into a
+/// reused buffer in cache (`.1`), which is appended to the vector, reserved once: the
+/// tensor-sized copy is written once, instead of zero-filled first (a `&mut [f32]` must be
+/// initialized) and then overwritten — a whole extra pass over memory. Without it (the modules
+/// held to their sizes) the decoder writes the whole copy in one call.
 #[derive(Debug, Default)]
-pub struct Kept(pub Vec<f32>);
+pub struct Kept(pub Vec<f32>, #[cfg_attr(not(feature = "fast-kernels"), allow(dead_code))] Vec<f32>);
 
 impl Decoding for Kept {
-    fn chunk(&self, padded: usize, _block: usize) -> usize {
+    #[cfg(feature = "fast-kernels")]
+    fn chunk(&mut self, padded: usize, block: usize) -> usize {
+        self.0.reserve_exact(padded);
+        chunk_elements(block)
+    }
+    #[cfg(feature = "fast-kernels")]
+    fn buffer(&mut self, _start: usize, len: usize) -> &mut [f32] {
+        self.1.resize(len, 0.0);
+        &mut self.1
+    }
+    #[cfg(feature = "fast-kernels")]
+    fn decoded(&mut self, original: &[f32], _start: usize) {
+        self.0.extend_from_slice(&self.1[..original.len()]);
+    }
+    #[cfg(not(feature = "fast-kernels"))]
+    fn chunk(&mut self, padded: usize, _block: usize) -> usize {
         padded
     }
+    #[cfg(not(feature = "fast-kernels"))]
     fn buffer(&mut self, start: usize, len: usize) -> &mut [f32] {
         self.0.resize(start + len, 0.0);
         &mut self.0[start..]
     }
+    #[cfg(not(feature = "fast-kernels"))]
     fn decoded(&mut self, original: &[f32], start: usize) {
         self.0.truncate(start + original.len());
     }
@@ -140,8 +166,8 @@ pub struct Measured {
 }
 
 impl Decoding for Measured {
-    fn chunk(&self, _padded: usize, block: usize) -> usize {
-        4096usize.div_ceil(block) * block
+    fn chunk(&mut self, _padded: usize, block: usize) -> usize {
+        chunk_elements(block)
     }
     fn buffer(&mut self, _start: usize, len: usize) -> &mut [f32] {
         self.chunk.resize(len, 0.0);
@@ -167,6 +193,27 @@ pub(crate) fn fill(decoding: &mut dyn Decoding, original: &[f32], block: usize, 
         decoding.decoded(&original[start..n.min(start + len)], start);
         start += len;
     }
+}
+
+/// The decoding of `n` values, written once: `decode(start, out)` fills `out` with the values
+/// from `start` (a multiple of `block`) on, in whole blocks (the last one padded: what is
+/// written past `n` is dropped), a chunk at a time into a reused buffer in cache that is
+/// appended to the result — as [`Kept`] does for a quantizer, instead of a zero-filled
+/// tensor-sized vector that is then overwritten (`fast-kernels`; the modules held to their
+/// sizes keep the one-call decode).
+#[cfg(feature = "fast-kernels")]
+pub(crate) fn decode_chunked(n: usize, block: usize, decode: &mut dyn FnMut(usize, &mut [f32])) -> Vec<f32> {
+    let mut out = Vec::with_capacity(n);
+    let chunk = chunk_elements(block);
+    let mut buffer = vec![0f32; chunk.min(n.div_ceil(block) * block)];
+    let mut start = 0;
+    while start < n {
+        let len = chunk.min((n - start).div_ceil(block) * block);
+        decode(start, &mut buffer[..len]);
+        out.extend_from_slice(&buffer[..len.min(n - start)]);
+        start += len;
+    }
+    out
 }
 
 /// Runs `quantize` with a [`Kept`] decoding and returns it in [`Quantized::dequantized`].

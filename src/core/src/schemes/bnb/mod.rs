@@ -248,6 +248,46 @@ pub fn quantize_4bit(code: Code4, values: &[f32]) -> (Vec<u8>, Vec<f32>) {
     (codes, absmax)
 }
 
+/// `fast-kernels`: [`quantize_4bit`] and [`pack_codes`] in one pass — each block's codes in a
+/// buffer in cache, packed from there — instead of a byte per element written and read back.
+/// The packed code bytes (room reserved for the absmax after them) and each block's absmax.
+#[cfg(feature = "fast-kernels")]
+fn quantize_4bit_packed(code: Code4, values: &[f32]) -> (Vec<u8>, Vec<f32>) {
+    let blocks = values.len().div_ceil(BLOCK);
+    let mut packed = Vec::with_capacity(values.len().div_ceil(2) + 4 * blocks);
+    let mut absmax = Vec::with_capacity(blocks);
+    let mut codes = [0u8; BLOCK];
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    let lanes = simd128::Lanes4::new(code);
+    for block in values.chunks(BLOCK) {
+        let m = block_absmax(block);
+        let (stored, scaling) = if block.len() == BLOCK {
+            (m, Scaling::Mul(1.0 / m.max(ABSMAX_FLOOR)))
+        } else {
+            let d = m.max(ABSMAX_FLOOR);
+            (d, Scaling::Div(d))
+        };
+        let codes = &mut codes[..block.len()];
+        // SIMD128: a whole block with the tensor's lanes, sixteen values a step.
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        if block.len() == BLOCK {
+            simd128::encode_16s(&lanes, block, scaling, codes);
+        } else {
+            encode_block(code, block, scaling, codes);
+        }
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        encode_block(code, block, scaling, codes);
+        absmax.push(stored);
+        if let Ok(codes) = <&[u8; BLOCK]>::try_from(&*codes) {
+            let pairs: [u8; BLOCK / 2] = core::array::from_fn(|j| (codes[2 * j] << 4) | codes[2 * j + 1]);
+            packed.extend_from_slice(&pairs);
+        } else {
+            packed.extend_from_slice(&pack_codes(code, codes));
+        }
+    }
+    (packed, absmax)
+}
+
 /// Two codes per byte, high nibble first; an odd count padded with the code of 0.0.
 fn pack_codes(code: Code4, codes: &[u8]) -> Vec<u8> {
     let pad = code.order()[code.zero_position()];
@@ -486,8 +526,12 @@ impl Scheme for BnbScheme {
     }
 
     fn quantize_to(&self, values: &[f32], shape: &[usize], out: &mut dyn Decoding) -> Result<Quantized> {
+        #[cfg(not(feature = "fast-kernels"))]
         let (codes, absmax) = quantize_4bit(self.code, values);
+        #[cfg(not(feature = "fast-kernels"))]
         let mut packed = pack_codes(self.code, &codes);
+        #[cfg(feature = "fast-kernels")]
+        let (mut packed, absmax) = quantize_4bit_packed(self.code, values);
         let mut params = Vec::new();
         let used_absmax = if values.is_empty() {
             packed.clear();
@@ -511,7 +555,12 @@ impl Scheme for BnbScheme {
             decode_codes(&table, &packed[s / 2..], &used_absmax[s / BLOCK..], &mut deq[..real]);
         });
         debug_assert_eq!(packed.len(), self.layout(shape.iter().product()).1);
+        #[cfg(not(feature = "fast-kernels"))]
         let levels_used = super::distinct_codes(codes.iter().map(|&c| c as usize), 16, 16);
+        // The codes from the packed bytes, high nibble first (not the padding of an odd count).
+        #[cfg(feature = "fast-kernels")]
+        let levels_used =
+            super::distinct_codes(packed.iter().flat_map(|&b| [(b >> 4) as usize, (b & 0xf) as usize]).take(values.len()), 16, 16);
         Ok(Quantized { packed, dequantized: Vec::new(), params, clipped: 0, levels_used, levels_total: 16 })
     }
 
@@ -536,9 +585,19 @@ impl Scheme for BnbScheme {
         } else {
             f32s_le(rest)
         };
-        let mut out = vec![0f32; n];
-        decode_codes(&self.code.dequant_table(shape), codes, &absmax, &mut out);
-        Ok(out)
+        let table = self.code.dequant_table(shape);
+        // `fast-kernels`: chunks of whole 64-blocks (two codes a byte, one absmax a block).
+        #[cfg(feature = "fast-kernels")]
+        return Ok(super::decode_chunked(n, BLOCK, &mut |start, out| {
+            let real = (n - start).min(out.len());
+            decode_codes(&table, &codes[start / 2..], &absmax[start / BLOCK..], &mut out[..real]);
+        }));
+        #[cfg(not(feature = "fast-kernels"))]
+        {
+            let mut out = vec![0f32; n];
+            decode_codes(&table, codes, &absmax, &mut out);
+            Ok(out)
+        }
     }
 }
 

@@ -33,7 +33,7 @@ pub fn encode_block(code: Code4, block: &[f32], scaling: Scaling, out: &mut [u8]
     let order = code.order();
     let zero = i32x4_splat(code.zero_position() as i32);
     #[cfg(feature = "fast-kernels")]
-    let n16 = encode_16s(code, block, scaling, out);
+    let n16 = encode_16s(&Lanes4::new(code), block, scaling, out);
     #[cfg(not(feature = "fast-kernels"))]
     let n16 = 0;
     let n4 = block.len() / 4 * 4;
@@ -58,28 +58,57 @@ pub fn encode_block(code: Code4, block: &[f32], scaling: Scaling, out: &mut [u8]
     super::reference::encode_block(code, &block[n4..], scaling, &mut out[n4..]);
 }
 
+/// A code's midpoints, argsort and the position of 0.0 as lanes, made once per tensor (each is
+/// computed from the table, which costs more than encoding a block).
+#[cfg(feature = "fast-kernels")]
+#[derive(Clone, Copy)]
+pub(super) struct Lanes4 {
+    bounds: [v128; 15],
+    order: v128,
+    zero: v128,
+}
+
+#[cfg(feature = "fast-kernels")]
+impl Lanes4 {
+    pub(super) fn new(code: Code4) -> Self {
+        let b = code.bounds();
+        Lanes4 {
+            bounds: core::array::from_fn(|i| f32x4_splat(b[i])),
+            // SAFETY: [u8; 16] and v128 have the same size; unaligned loads are fine in wasm.
+            order: unsafe { v128_load(code.order().as_ptr() as *const v128) },
+            zero: i32x4_splat(code.zero_position() as i32),
+        }
+    }
+}
+
 /// The `fast-kernels` step of [`encode_block`]: the same positions, sixteen values a step; the
 /// four position vectors (each lane in 0..=15) narrow exactly to sixteen bytes and one swizzle
 /// through the argsort gives the codes, instead of four lane extracts and table loads per
 /// vector. Returns how many values it encoded (whole steps of 16).
 #[cfg(feature = "fast-kernels")]
-fn encode_16s(code: Code4, block: &[f32], scaling: Scaling, out: &mut [u8]) -> usize {
-    let b = code.bounds();
-    let bounds: [v128; 15] = core::array::from_fn(|i| f32x4_splat(b[i]));
-    // SAFETY: [u8; 16] and v128 have the same size; unaligned loads are fine in wasm.
-    let order = unsafe { v128_load(code.order().as_ptr() as *const v128) };
-    let zero = i32x4_splat(code.zero_position() as i32);
+pub(super) fn encode_16s(lanes: &Lanes4, block: &[f32], scaling: Scaling, out: &mut [u8]) -> usize {
+    let Lanes4 { bounds, order, zero } = *lanes;
     let (lo, hi) = (f32x4_splat(-1.0), f32x4_splat(1.0));
+    // The count of bounds below c by binary search: the bounds are sorted, so `b[j] < c` holds
+    // for a prefix of j and its length is found in four compares, each picking the next
+    // bound per lane from the masks so far (bitselects) — the count the 15 compares give.
     let position = |x: v128| {
         let s = match scaling {
             Scaling::Mul(r) => f32x4_mul(x, f32x4_splat(r)),
             Scaling::Div(d) => f32x4_div(x, f32x4_splat(d)),
         };
         let c = f32x4_min(f32x4_max(s, lo), hi);
-        let mut k = i32x4_splat(0);
-        for &b in &bounds {
-            k = i32x4_sub(k, f32x4_lt(b, c));
-        }
+        let m8 = f32x4_lt(bounds[7], c);
+        let m4 = f32x4_lt(v128_bitselect(bounds[11], bounds[3], m8), c);
+        let b2 = v128_bitselect(v128_bitselect(bounds[13], bounds[9], m4), v128_bitselect(bounds[5], bounds[1], m4), m8);
+        let m2 = f32x4_lt(b2, c);
+        let pick = |at: usize| v128_bitselect(bounds[at + 2], bounds[at], m2);
+        let b1 = v128_bitselect(v128_bitselect(pick(12), pick(8), m4), v128_bitselect(pick(4), pick(0), m4), m8);
+        let m1 = f32x4_lt(b1, c);
+        let k = v128_or(
+            v128_or(v128_and(m8, i32x4_splat(8)), v128_and(m4, i32x4_splat(4))),
+            v128_or(v128_and(m2, i32x4_splat(2)), v128_and(m1, i32x4_splat(1))),
+        );
         v128_bitselect(zero, k, f32x4_ne(s, s))
     };
     let n16 = block.len() / 16 * 16;

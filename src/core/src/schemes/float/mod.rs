@@ -364,6 +364,7 @@ impl FloatScheme {
         }
     }
 
+    #[cfg(not(feature = "fast-kernels"))]
     fn unpack(&self, packed: &[u8], n: usize) -> Result<Vec<u16>> {
         let expected = (n * self.format.bits() as usize).div_ceil(8);
         if packed.len() != expected {
@@ -402,10 +403,14 @@ impl FloatScheme {
         let max = format.max_finite();
         // FP8/FP4 decode through every code's value (at most 256).
         let table: Vec<f32> = if bits <= 8 { (0..1u16 << bits).map(|c| format.decode(c)).collect() } else { Vec::new() };
-        let mut packed = vec![0u8; (values.len() * bits).div_ceil(8)];
+        // Reserved, then a chunk at a time from `chunk_bytes` (in cache): written once, not
+        // zero-filled first.
+        let mut packed = Vec::with_capacity((values.len() * bits).div_ceil(8));
+        let mut chunk_bytes = vec![0u8; CHUNK * 2];
         let mut codes = vec![0u16; CHUNK];
-        // Indexed by a u16 code, so the store per value needs no bounds check.
-        let mut seen = vec![false; 1 << 16];
+        // Indexed by a code (FP4: by a byte of two codes, at 256 + byte), the packed bytes a
+        // chunk at a time.
+        let mut seen: Box<[bool; 1 << 16]> = vec![false; 1 << 16].into_boxed_slice().try_into().expect("2^16 entries");
         let mut clipped = 0;
         // `fill` in pairs, so FP4's two codes a byte never straddle two calls; inside a call,
         // CHUNK (even) elements at a time.
@@ -414,7 +419,19 @@ impl FloatScheme {
             let mut at = 0;
             while at < real {
                 let len = CHUNK.min(real - at);
-                let (x, c, d) = (&values[s + at..s + at + len], &mut codes[..len], &mut o[at..at + len]);
+                let (x, d) = (&values[s + at..s + at + len], &mut o[at..at + len]);
+                let p = &mut chunk_bytes[..(len * bits).div_ceil(8)];
+                // SIMD128: whole steps of 16 in one pass (encode, pack, decode, count clips);
+                // the rest of the chunk below.
+                #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+                let done = {
+                    let (c, done) = simd128::quantize_chunk(format, x, p, d);
+                    clipped += c;
+                    done
+                };
+                #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+                let done = 0;
+                let (x, c, d) = (&x[done..], &mut codes[..len - done], &mut d[done..]);
                 format.encode_slice(x, c);
                 if table.is_empty() {
                     format.decode_slice(c, d);
@@ -425,23 +442,40 @@ impl FloatScheme {
                 }
                 // `is_finite() && abs() > max` without branches, so that it vectorizes.
                 clipped += x.iter().map(|v| (v.abs() > max && v.abs() < f32::INFINITY) as usize).sum::<usize>();
-                let seen: &mut [bool; 1 << 16] = (&mut seen[..]).try_into().expect("2^16 entries");
-                for &k in c.iter() {
-                    seen[k as usize] = true;
-                }
-                let first = (s + at) * bits / 8;
-                let p = &mut packed[first..first + (len * bits).div_ceil(8)];
                 match bits {
-                    16 => p.chunks_exact_mut(2).zip(c.iter()).for_each(|(p, c)| p.copy_from_slice(&c.to_le_bytes())),
-                    8 => p.iter_mut().zip(c.iter()).for_each(|(p, &c)| *p = c as u8),
-                    _ => p
+                    16 => p[2 * done..].chunks_exact_mut(2).zip(c.iter()).for_each(|(p, c)| p.copy_from_slice(&c.to_le_bytes())),
+                    8 => p[done..].iter_mut().zip(c.iter()).for_each(|(p, &c)| *p = c as u8),
+                    _ => p[done / 2..]
                         .iter_mut()
                         .zip(c.chunks(2))
                         .for_each(|(p, c)| *p = (c[0] as u8 & 0xf) | (c.get(1).map_or(0, |&c| c as u8 & 0xf) << 4)),
                 }
+                // The levels, from the packed codes (in cache): one store per code, no branch.
+                match bits {
+                    16 => p.chunks_exact(2).for_each(|b| seen[u16::from_le_bytes([b[0], b[1]]) as usize] = true),
+                    8 => p.iter().for_each(|&b| seen[b as usize] = true),
+                    // Two codes a byte; an odd chunk's last byte has one (the rest is padding).
+                    _ => {
+                        p[..len / 2].iter().for_each(|&b| seen[256 + b as usize] = true);
+                        if len % 2 == 1 {
+                            seen[(p[len / 2] & 0xf) as usize] = true;
+                        }
+                    }
+                }
+                packed.extend_from_slice(p);
                 at += len;
             }
         });
+        if bits == 4 {
+            // Each byte seen is a pair of codes seen.
+            for b in 0..256 {
+                if seen[256 + b] {
+                    seen[b & 0xf] = true;
+                    seen[b >> 4] = true;
+                }
+            }
+            seen[16..].fill(false);
+        }
         Ok(Quantized {
             packed,
             dequantized: Vec::new(),
@@ -452,24 +486,35 @@ impl FloatScheme {
         })
     }
 
-    /// FP16/BF16 bytes → values, a chunk of codes at a time (no tensor-sized code vector).
+    /// Bytes → values a chunk at a time (`decode_chunked`: no tensor-sized code vector, and the
+    /// result written once); SIMD128 decodes straight from the bytes.
     fn dequantize_chunked(&self, packed: &[u8], n: usize) -> Result<Vec<f32>> {
-        if packed.len() != 2 * n {
-            return Err(Error::InvalidArgument(format!(
-                "{} data for {n} elements is {} bytes, got {}",
-                self.format.id(),
-                2 * n,
-                packed.len()
-            )));
+        let format = self.format;
+        let bits = format.bits() as usize;
+        let expected = (n * bits).div_ceil(8);
+        if packed.len() != expected {
+            return Err(Error::InvalidArgument(format!("{} data for {n} elements is {expected} bytes, got {}", format.id(), packed.len())));
         }
-        let mut out = vec![0f32; n];
-        let mut codes = [0u16; CHUNK];
-        for (b, o) in packed.chunks(2 * CHUNK).zip(out.chunks_mut(CHUNK)) {
-            let c = &mut codes[..o.len()];
-            c.iter_mut().zip(b.chunks_exact(2)).for_each(|(c, b)| *c = u16::from_le_bytes([b[0], b[1]]));
-            self.format.decode_slice(c, o);
-        }
-        Ok(out)
+        let table: Vec<f32> = if bits <= 8 { (0..1u16 << bits).map(|c| format.decode(c)).collect() } else { Vec::new() };
+        let mut codes = vec![0u16; CHUNK];
+        // Pairs, so an FP4 chunk starts on a byte.
+        Ok(super::decode_chunked(n, 2, &mut |start, out| {
+            let bytes = &packed[start * bits / 8..];
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            let done = simd128::decode_bytes(format, bytes, out);
+            #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+            let done = 0;
+            let (bytes, out) = (&bytes[done * bits / 8..], &mut out[done..]);
+            match bits {
+                16 => {
+                    let c = &mut codes[..out.len().min(bytes.len() / 2)];
+                    c.iter_mut().zip(bytes.chunks_exact(2)).for_each(|(c, b)| *c = u16::from_le_bytes([b[0], b[1]]));
+                    format.decode_slice(c, &mut out[..c.len()]);
+                }
+                8 => out.iter_mut().zip(bytes).for_each(|(o, &b)| *o = table[b as usize]),
+                _ => out.iter_mut().zip(bytes.iter().flat_map(|&b| [b & 0xf, b >> 4])).for_each(|(o, c)| *o = table[c as usize]),
+            }
+        }))
     }
 }
 
@@ -521,13 +566,14 @@ impl Scheme for FloatScheme {
     fn dequantize(&self, packed: &[u8], shape: &[usize]) -> Result<Vec<f32>> {
         let n: usize = shape.iter().product();
         #[cfg(feature = "fast-kernels")]
-        if self.format.bits() == 16 {
-            return self.dequantize_chunked(packed, n);
+        return self.dequantize_chunked(packed, n);
+        #[cfg(not(feature = "fast-kernels"))]
+        {
+            let codes = self.unpack(packed, n)?;
+            let mut out = vec![0f32; n];
+            self.format.decode_slice(&codes, &mut out);
+            Ok(out)
         }
-        let codes = self.unpack(packed, n)?;
-        let mut out = vec![0f32; n];
-        self.format.decode_slice(&codes, &mut out);
-        Ok(out)
     }
 }
 

@@ -119,51 +119,277 @@ fn bf16_to_f32x4(h: v128) -> v128 {
 }
 
 /// f32 → FP8/FP4 codes; reference `Minifloat::encode` (super), lane for lane: NaN to the
-/// format's NaN code, RNE, saturation to ±max. The normal path is the reference's integer
-/// rebias-and-round with its constant shifts; the subnormal path, whose shift varies per lane
-/// (SIMD128 shifts all lanes alike), computes the same `RNE(|x| / 2^(emin − mbits))` in f32:
-/// scaling by a power of two is exact there (the result is below 2^mbits) and `nearest` rounds
-/// ties to even, so it is the reference's `rne_shift` of the significand.
+/// format's NaN code, RNE, saturation to ±max (see [`MinifloatLanes::encode`]).
 pub(super) fn f32_to_minifloat(mf: &super::Minifloat, src: &[f32], dst: &mut [u16]) {
-    let emin = 1 - mf.bias;
-    let drop = 23 - mf.mbits;
-    let sign_shift = 31 - (mf.mbits + mf.ebits);
-    let nan = u32x4_splat(mf.nan_code);
-    let max_code = u32x4_splat(mf.max_code);
-    let half = u32x4_splat(1 << (drop - 1));
-    let rest_mask = u32x4_splat((1 << drop) - 1);
-    let to_subnormal_units = f32x4_splat(f32::from_bits(((mf.mbits as i32 - emin + 127) as u32) << 23));
-    // |x| < 2^emin in f32 bits: the target's subnormals (and zero).
-    let smallest_normal = u32x4_splat(((emin + 127) as u32) << 23);
-    let rebias = u32x4_splat(((mf.bias - 127) as u32) << mf.mbits);
-    let nan_code = |sign: v128| if mf.nan_keeps_sign { v128_or(nan, sign) } else { nan };
-    let encode = |x: v128| {
-        let a = v128_and(x, u32x4_splat(0x7fff_ffff));
-        let sign = u32x4_shr(v128_and(x, u32x4_splat(0x8000_0000)), sign_shift);
-        // Normal: ((e + bias) << mbits | top mantissa bits), rounded up when the dropped bits
-        // are over half, or half with an odd result. (e + bias) << mbits is (a >> 23 << mbits)
-        // plus the rebias, in wrapping u32 arithmetic.
-        let kept = i32x4_add(u32x4_shr(a, drop), rebias);
-        let rest = v128_and(a, rest_mask);
-        let up = v128_or(u32x4_gt(rest, half), v128_and(i32x4_eq(rest, half), i32x4_eq(v128_and(kept, u32x4_splat(1)), u32x4_splat(1))));
-        let normal = i32x4_sub(kept, up); // `up` lanes are −1 (all ones): subtracting adds 1
-        let sub = i32x4_trunc_sat_f32x4(f32x4_nearest(f32x4_mul(a, to_subnormal_units)));
-        let code = v128_bitselect(sub, normal, u32x4_lt(a, smallest_normal));
-        let code = v128_or(u32x4_min(code, max_code), sign);
-        v128_bitselect(nan_code(sign), code, u32x4_gt(a, u32x4_splat(0x7f80_0000)))
-    };
+    let lanes = MinifloatLanes::new(mf);
     // Eight a step: the codes (≤ 0xff) narrow to u16 lanes exactly.
     let n8 = src.len() / 8 * 8;
     for i in (0..n8).step_by(8) {
         // SAFETY: i + 8 <= n8 <= len of both slices (equal, checked by the caller); wasm loads
         // and stores have no alignment requirement.
         unsafe {
-            let lo = encode(v128_load(src.as_ptr().add(i) as *const v128));
-            let hi = encode(v128_load(src.as_ptr().add(i + 4) as *const v128));
+            let lo = lanes.encode(v128_load(src.as_ptr().add(i) as *const v128));
+            let hi = lanes.encode(v128_load(src.as_ptr().add(i + 4) as *const v128));
             v128_store(dst.as_mut_ptr().add(i) as *mut v128, u16x8_narrow_i32x4(lo, hi));
         }
     }
     for (d, &x) in dst[n8..].iter_mut().zip(&src[n8..]) {
         *d = mf.encode(x) as u16;
     }
+}
+
+/// A [`super::Minifloat`]'s constants as lanes, for its four-lane encoder and decoder.
+struct MinifloatLanes {
+    mf: super::Minifloat,
+    drop: u32,
+    sign_shift: u32,
+    nan: v128,
+    max_code: v128,
+    half: v128,
+    rest_mask: v128,
+    to_subnormal_units: v128,
+    smallest_normal: v128,
+    rebias: v128,
+    /// The decoder's: subnormal code 1's value, and the exponent rebias into f32's field.
+    #[cfg_attr(not(feature = "fast-kernels"), allow(dead_code))]
+    from_subnormal_units: v128,
+    #[cfg_attr(not(feature = "fast-kernels"), allow(dead_code))]
+    code_rebias: v128,
+}
+
+impl MinifloatLanes {
+    fn new(mf: &super::Minifloat) -> Self {
+        let emin = 1 - mf.bias;
+        let drop = 23 - mf.mbits;
+        MinifloatLanes {
+            mf: *mf,
+            drop,
+            sign_shift: 31 - (mf.mbits + mf.ebits),
+            nan: u32x4_splat(mf.nan_code),
+            max_code: u32x4_splat(mf.max_code),
+            half: u32x4_splat(1 << (drop - 1)),
+            rest_mask: u32x4_splat((1 << drop) - 1),
+            to_subnormal_units: f32x4_splat(f32::from_bits(((mf.mbits as i32 - emin + 127) as u32) << 23)),
+            // The value of subnormal code 1: 2^(emin − mbits).
+            from_subnormal_units: f32x4_splat(f32::from_bits(((emin - mf.mbits as i32 + 127) as u32) << 23)),
+            // |x| < 2^emin in f32 bits: the target's subnormals (and zero).
+            smallest_normal: u32x4_splat(((emin + 127) as u32) << 23),
+            rebias: u32x4_splat(((mf.bias - 127) as u32) << mf.mbits),
+            code_rebias: u32x4_splat(((127 - mf.bias) as u32) << 23),
+        }
+    }
+
+    /// Four f32 → four codes (u32 lanes); reference `Minifloat::encode`. The normal path is the
+    /// reference's integer rebias-and-round with its constant shifts; the subnormal path, whose
+    /// shift varies per lane (SIMD128 shifts all lanes alike), computes the same
+    /// `RNE(|x| / 2^(emin − mbits))` in f32: scaling by a power of two is exact there (the result
+    /// is below 2^mbits) and `nearest` rounds ties to even, so it is the reference's
+    /// `rne_shift` of the significand.
+    #[inline(always)]
+    fn encode(&self, x: v128) -> v128 {
+        let a = v128_and(x, u32x4_splat(0x7fff_ffff));
+        let sign = u32x4_shr(v128_and(x, u32x4_splat(0x8000_0000)), self.sign_shift);
+        // Normal: ((e + bias) << mbits | top mantissa bits), rounded up when the dropped bits
+        // are over half, or half with an odd result. (e + bias) << mbits is (a >> 23 << mbits)
+        // plus the rebias, in wrapping u32 arithmetic.
+        let kept = i32x4_add(u32x4_shr(a, self.drop), self.rebias);
+        let rest = v128_and(a, self.rest_mask);
+        let up = v128_or(
+            u32x4_gt(rest, self.half),
+            v128_and(i32x4_eq(rest, self.half), i32x4_eq(v128_and(kept, u32x4_splat(1)), u32x4_splat(1))),
+        );
+        let normal = i32x4_sub(kept, up); // `up` lanes are −1 (all ones): subtracting adds 1
+        let sub = i32x4_trunc_sat_f32x4(f32x4_nearest(f32x4_mul(a, self.to_subnormal_units)));
+        let code = v128_bitselect(sub, normal, u32x4_lt(a, self.smallest_normal));
+        let code = v128_or(u32x4_min(code, self.max_code), sign);
+        let nan = if self.mf.nan_keeps_sign { v128_or(self.nan, sign) } else { self.nan };
+        v128_bitselect(nan, code, u32x4_gt(a, u32x4_splat(0x7f80_0000)))
+    }
+
+    /// Four codes (u32 lanes, each a valid code) → their f32 values; reference
+    /// `Minifloat::decode`: a normal code's exponent and mantissa moved into f32's fields and
+    /// rebiased, a subnormal's `m · 2^(emin − mbits)` (exact), the specials, then the sign.
+    #[cfg(feature = "fast-kernels")]
+    #[inline(always)]
+    fn decode(&self, code: v128) -> v128 {
+        let mf = &self.mf;
+        let sign_bit = 1u32 << (mf.mbits + mf.ebits);
+        let mag = v128_and(code, u32x4_splat(sign_bit - 1));
+        let sign = u32x4_shl(v128_and(code, u32x4_splat(sign_bit)), self.sign_shift);
+        let normal = i32x4_add(u32x4_shl(mag, self.drop), self.code_rebias);
+        let sub = f32x4_mul(f32x4_convert_i32x4(mag), self.from_subnormal_units);
+        let mut v = v128_bitselect(sub, normal, u32x4_lt(mag, u32x4_splat(1 << mf.mbits)));
+        let nan = u32x4_splat(0x7fc0_0000);
+        match mf.specials {
+            super::Specials::None => {}
+            super::Specials::E4m3fn => v = v128_bitselect(nan, v, i32x4_eq(mag, u32x4_splat(0x7f))),
+            super::Specials::Ieee => {
+                let all_ones = ((1u32 << mf.ebits) - 1) << mf.mbits;
+                let special = u32x4_ge(mag, u32x4_splat(all_ones));
+                let inf = v128_bitselect(u32x4_splat(0x7f80_0000), nan, i32x4_eq(mag, u32x4_splat(all_ones)));
+                v = v128_bitselect(inf, v, special);
+            }
+        }
+        v128_or(v, sign)
+    }
+}
+
+// ------------------------------------------------- fast-kernels: one pass over a chunk
+
+/// Four f32 → their FP16 codes (u32 lanes) and those codes' f32 values, in one pass; equal to
+/// [`f32x4_to_f16`] and then [`f16_to_f32x4`] (`half`'s `from_f32` and `to_f32`) lane for lane.
+/// Normal range: `t = |x| + 0xfff + lsb` is the rounded value before the shift, so the code is
+/// `(t − rebias) >> 13` and its value `t` with the 13 dropped bits cleared (a carry that runs
+/// out of FP16's range gives code 0x7c00, ±Inf); subnormals: `s = |x| + 0.5` rounds at 2^-24 and
+/// `s − 0.5` is exact; NaN: the top ten mantissa bits and the quiet bit, both ways.
+#[cfg(feature = "fast-kernels")]
+#[inline(always)]
+fn f32x4_to_f16_and_back(x: v128) -> (v128, v128) {
+    let sign = v128_and(x, u32x4_splat(0x8000_0000));
+    let a = v128_xor(x, sign);
+    let t = i32x4_add(i32x4_add(a, u32x4_splat(0x0fff)), v128_and(u32x4_shr(a, 13), u32x4_splat(1)));
+    let normal = u32x4_shr(i32x4_sub(t, u32x4_splat(0x3800_0000)), 13);
+    let normal_value = v128_and(t, u32x4_splat(0xffff_e000));
+    let s = f32x4_add(a, f32x4_splat(0.5));
+    let is_sub = u32x4_lt(a, u32x4_splat(0x3880_0000));
+    // t ≥ 65536 in f32 bits: beyond max finite once rounded (t wraps only for NaN, below).
+    let over = u32x4_ge(t, u32x4_splat(0x4780_0000));
+    let is_nan = u32x4_gt(a, u32x4_splat(0x7f80_0000));
+    let mut code = v128_bitselect(i32x4_sub(s, u32x4_splat(0x3f00_0000)), normal, is_sub);
+    let mut value = v128_bitselect(f32x4_sub(s, f32x4_splat(0.5)), normal_value, is_sub);
+    code = v128_bitselect(u32x4_splat(0x7c00), code, over);
+    value = v128_bitselect(u32x4_splat(0x7f80_0000), value, over);
+    code = v128_bitselect(v128_or(u32x4_splat(0x7e00), u32x4_shr(v128_and(a, u32x4_splat(0x7f_ffff)), 13)), code, is_nan);
+    value = v128_bitselect(v128_or(v128_and(a, u32x4_splat(0xffff_e000)), u32x4_splat(0x0040_0000)), value, is_nan);
+    (v128_or(code, u32x4_shr(sign, 16)), v128_or(value, sign))
+}
+
+/// Lanes of finite `x` with `|x|` above `max_bits` (|max finite| as f32 bits): −1 each.
+#[cfg(feature = "fast-kernels")]
+#[inline(always)]
+fn clip_mask(x: v128, max_bits: v128) -> v128 {
+    let a = v128_and(x, u32x4_splat(0x7fff_ffff));
+    v128_and(u32x4_gt(a, max_bits), u32x4_lt(a, u32x4_splat(0x7f80_0000)))
+}
+
+/// The `fast-kernels` quantize of one chunk (`super::FloatScheme::quantize_chunked`): each
+/// step encodes 16 values, stores their codes packed (little-endian u16, bytes, or FP4's two a
+/// byte, low nibble first) into `packed`, their decoding into `deq`, and counts clips — equal
+/// to `encode_slice`, the scalar pack, `decode_slice` and the clip filter. Returns (clipped,
+/// elements done: whole steps of 16); the caller finishes the rest.
+#[cfg(feature = "fast-kernels")]
+pub(super) fn quantize_chunk(format: super::FloatFormat, x: &[f32], packed: &mut [u8], deq: &mut [f32]) -> (usize, usize) {
+    use super::FloatFormat;
+    let n16 = x.len() / 16 * 16;
+    let bits = format.bits() as usize;
+    assert!(deq.len() >= n16 && packed.len() >= n16 * bits / 8);
+    let max_bits = u32x4_splat(format.max_finite().to_bits());
+    let mut clips = i32x4_splat(0);
+    let load = |i: usize| -> v128 {
+        // SAFETY: i + 4 <= n16 <= x.len(); no alignment requirement.
+        unsafe { v128_load(x.as_ptr().add(i) as *const v128) }
+    };
+    let deq_ptr = deq.as_mut_ptr();
+    let store_value = |i: usize, v: v128| {
+        // SAFETY: i + 4 <= n16 <= deq.len() (asserted).
+        unsafe { v128_store(deq_ptr.add(i) as *mut v128, v) }
+    };
+    let out = packed.as_mut_ptr();
+    match format {
+        FloatFormat::Fp16 | FloatFormat::Bf16 => {
+            for i in (0..n16).step_by(8) {
+                let (lo, hi) = (load(i), load(i + 4));
+                clips = i32x4_add(clips, i32x4_add(clip_mask(lo, max_bits), clip_mask(hi, max_bits)));
+                let ((cl, vl), (ch, vh)) = if format == FloatFormat::Fp16 {
+                    (f32x4_to_f16_and_back(lo), f32x4_to_f16_and_back(hi))
+                } else {
+                    // A BF16 code's value is the code as the top half (a NaN code keeps its
+                    // quiet bit, which the encoder set): `bf16_to_f32x4`.
+                    let (cl, ch) = (f32x4_to_bf16(lo), f32x4_to_bf16(hi));
+                    ((cl, i32x4_shl(cl, 16)), (ch, i32x4_shl(ch, 16)))
+                };
+                // SAFETY: bytes 2i .. 2i + 16 of packed, 2·n16 <= packed.len() (asserted).
+                unsafe { v128_store(out.add(2 * i) as *mut v128, u16x8_narrow_i32x4(cl, ch)) };
+                store_value(i, vl);
+                store_value(i + 4, vh);
+            }
+        }
+        _ => {
+            let mf = format.minifloat().expect("FP8/FP4");
+            let lanes = MinifloatLanes::new(&mf);
+            for i in (0..n16).step_by(16) {
+                let mut c = [i32x4_splat(0); 4];
+                for (k, c) in c.iter_mut().enumerate() {
+                    let v = load(i + 4 * k);
+                    clips = i32x4_add(clips, clip_mask(v, max_bits));
+                    *c = lanes.encode(v);
+                    store_value(i + 4 * k, lanes.decode(*c));
+                }
+                // Codes ≤ 0xff: both narrowings are exact.
+                let bytes = u8x16_narrow_i16x8(i16x8_narrow_i32x4(c[0], c[1]), i16x8_narrow_i32x4(c[2], c[3]));
+                if bits == 8 {
+                    // SAFETY: bytes i .. i + 16 of packed (asserted).
+                    unsafe { v128_store(out.add(i) as *mut v128, bytes) };
+                } else {
+                    // Each u16 lane holds codes 2j (low byte) and 2j + 1: byte j = low | high << 4.
+                    let pairs = v128_or(v128_and(bytes, u16x8_splat(0x0f)), v128_and(u16x8_shr(bytes, 4), u16x8_splat(0xf0)));
+                    // SAFETY: bytes i/2 .. i/2 + 8 of packed (asserted: n16 / 2 bytes).
+                    unsafe { v128_store64_lane::<0>(u8x16_narrow_i16x8(pairs, pairs), out.add(i / 2) as *mut u64) };
+                }
+            }
+        }
+    }
+    let c = i32x4_add(clips, i32x4_shuffle::<2, 3, 0, 1>(clips, clips));
+    let c = i32x4_add(c, i32x4_shuffle::<1, 0, 3, 2>(c, c));
+    ((i32x4_extract_lane::<0>(c) as u32).wrapping_neg() as usize, n16)
+}
+
+/// Packed bytes → f32, straight from the bytes: FP16/BF16 eight a step (little-endian u16,
+/// [`f16_to_f32x4`] / [`bf16_to_f32x4`]), FP8 sixteen a step and FP4 sixteen from eight bytes
+/// (low nibble first), each code through [`MinifloatLanes::decode`] — equal to unpacking the
+/// codes and `decode_slice`. Returns the elements done (whole steps, within both `bytes` and
+/// `out`); the caller decodes the rest.
+#[cfg(feature = "fast-kernels")]
+pub(super) fn decode_bytes(format: super::FloatFormat, bytes: &[u8], out: &mut [f32]) -> usize {
+    let bits = format.bits() as usize;
+    let step = if bits == 16 { 8 } else { 16 };
+    let n = out.len().min(bytes.len() * 8 / bits) / step * step;
+    let store = |o: &mut [f32], i: usize, v: v128| {
+        // SAFETY: i + 4 <= n <= out.len().
+        unsafe { v128_store(o.as_mut_ptr().add(i) as *mut v128, v) }
+    };
+    match format {
+        super::FloatFormat::Fp16 | super::FloatFormat::Bf16 => {
+            let fp16 = format == super::FloatFormat::Fp16;
+            for i in (0..n).step_by(8) {
+                // SAFETY: bytes 2i .. 2i + 16 are in bounds (n above); no alignment requirement.
+                let h = unsafe { v128_load(bytes.as_ptr().add(2 * i) as *const v128) };
+                let (lo, hi) = (u32x4_extend_low_u16x8(h), u32x4_extend_high_u16x8(h));
+                let (lo, hi) = if fp16 { (f16_to_f32x4(lo), f16_to_f32x4(hi)) } else { (bf16_to_f32x4(lo), bf16_to_f32x4(hi)) };
+                store(out, i, lo);
+                store(out, i + 4, hi);
+            }
+        }
+        _ => {
+            let lanes = MinifloatLanes::new(&format.minifloat().expect("FP8/FP4"));
+            for i in (0..n).step_by(16) {
+                // SAFETY: bytes i .. i + 16 (FP8) or i/2 .. i/2 + 8 (FP4) are in bounds (n above).
+                let codes = unsafe {
+                    if bits == 8 {
+                        v128_load(bytes.as_ptr().add(i) as *const v128)
+                    } else {
+                        let b = v128_load64_zero(bytes.as_ptr().add(i / 2) as *const u64);
+                        let (lo, hi) = (v128_and(b, u8x16_splat(0x0f)), u8x16_shr(b, 4));
+                        i8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(lo, hi)
+                    }
+                };
+                let (lo, hi) = (u16x8_extend_low_u8x16(codes), u16x8_extend_high_u8x16(codes));
+                let c = [u32x4_extend_low_u16x8(lo), u32x4_extend_high_u16x8(lo), u32x4_extend_low_u16x8(hi), u32x4_extend_high_u16x8(hi)];
+                for (k, c) in c.into_iter().enumerate() {
+                    store(out, i + 4 * k, lanes.decode(c));
+                }
+            }
+        }
+    }
+    n
 }

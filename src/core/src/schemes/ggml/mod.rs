@@ -272,10 +272,20 @@ impl Scheme for GgmlScheme {
                 packed.len()
             )));
         }
-        let mut out = vec![0.0f32; n.div_ceil(QK) * QK];
-        dequantize_row(self.ty, packed, &mut out);
-        out.truncate(n);
-        Ok(out)
+        #[cfg(feature = "fast-kernels")]
+        {
+            let bb = self.ty.block_bytes();
+            Ok(super::decode_chunked(n, QK, &mut |start, out| {
+                dequantize_row(self.ty, &packed[start / QK * bb..][..out.len() / QK * bb], out)
+            }))
+        }
+        #[cfg(not(feature = "fast-kernels"))]
+        {
+            let mut out = vec![0.0f32; n.div_ceil(QK) * QK];
+            dequantize_row(self.ty, packed, &mut out);
+            out.truncate(n);
+            Ok(out)
+        }
     }
 }
 

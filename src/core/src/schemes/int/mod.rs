@@ -361,13 +361,47 @@ impl Scheme for IntScheme {
             packed[..grouping.groups * 4].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
         let zero_points: Vec<i32> =
             if self.symmetric { vec![0; grouping.groups] } else { packed[grouping.groups * 4..header].iter().map(|&z| z as i32).collect() };
-        let codes = self.unpack(&packed[header..], n);
-        let mut out = vec![0f32; n];
-        for (c, (codes, out)) in codes.chunks(grouping.inner).zip(out.chunks_mut(grouping.inner)).enumerate() {
-            let g = grouping.of_chunk(c);
-            dequantize_group(codes, self.symmetric, scales[g], zero_points[g], out);
+        let body = &packed[header..];
+        let per_byte = 8 / self.bits as usize;
+        #[cfg(not(feature = "fast-kernels"))]
+        {
+            let codes = if per_byte == 1 {
+                body[..n].to_vec()
+            } else {
+                let mut codes = vec![0u8; n];
+                self.unpack_into(body, &mut codes);
+                codes
+            };
+            let mut out = vec![0f32; n];
+            for (c, (codes, out)) in codes.chunks(grouping.inner).zip(out.chunks_mut(grouping.inner)).enumerate() {
+                let g = grouping.of_chunk(c);
+                dequantize_group(codes, self.symmetric, scales[g], zero_points[g], out);
+            }
+            Ok(out)
         }
-        Ok(out)
+        // `fast-kernels`: a chunk (whole bytes of codes: `decode_chunked`'s chunks are multiples
+        // of 4096) at a time, in runs that stay inside one group.
+        #[cfg(feature = "fast-kernels")]
+        {
+            let mut unpacked = Vec::new();
+            Ok(super::decode_chunked(n, 1, &mut |start, out| {
+                let codes: &[u8] = if per_byte == 1 {
+                    &body[start..start + out.len()]
+                } else {
+                    unpacked.resize(out.len(), 0);
+                    self.unpack_into(&body[start / per_byte..(start + out.len()).div_ceil(per_byte)], &mut unpacked);
+                    &unpacked
+                };
+                let mut i = 0;
+                while i < out.len() {
+                    let c = (start + i) / grouping.inner;
+                    let run = ((c + 1) * grouping.inner - (start + i)).min(out.len() - i);
+                    let g = grouping.of_chunk(c);
+                    dequantize_group(&codes[i..i + run], self.symmetric, scales[g], zero_points[g], &mut out[i..i + run]);
+                    i += run;
+                }
+            }))
+        }
     }
 }
 
@@ -468,17 +502,22 @@ impl IntScheme {
         finite.iter().map(|v| self.calibration.range(v, self.bits, self.symmetric)).collect()
     }
 
-    /// The packed body back to one byte per code (i8 two's complement when symmetric, u8
-    /// otherwise), as [`dequantize_group`] reads them.
-    fn unpack(&self, body: &[u8], n: usize) -> Vec<u8> {
+    /// INT4/INT2 codes of the packed `body` back to one byte each in `codes` (i8 two's
+    /// complement when symmetric, u8 otherwise), as [`dequantize_group`] reads them: as many as
+    /// `codes` holds.
+    fn unpack_into(&self, body: &[u8], codes: &mut [u8]) {
         let bits = self.bits;
-        if bits == 8 {
-            return body[..n].to_vec();
-        }
         // A `bits`-wide two's complement field c sign-extends to the byte as (c ^ half) − half.
         let half = if self.symmetric { 1u8 << (bits - 1) } else { 0 };
         let widen = |c: u8| (c ^ half).wrapping_sub(half);
-        let mut codes = vec![0u8; body.len() * (8 / bits) as usize];
+        let per_byte = (8 / bits) as usize;
+        let whole = codes.len() / per_byte * per_byte;
+        // A last byte only partly used: its codes one by one, low bits first.
+        for i in whole..codes.len() {
+            let shift = (i % per_byte) as u32 * bits;
+            codes[i] = widen((body[i / per_byte] >> shift) & ((1u8 << bits) - 1));
+        }
+        let codes = &mut codes[..whole];
         if bits == 4 {
             for (pair, &b) in codes.chunks_exact_mut(2).zip(body) {
                 pair[0] = widen(b & 0x0f);
@@ -492,8 +531,6 @@ impl IntScheme {
                 quad[3] = widen(b >> 6);
             }
         }
-        codes.truncate(n);
-        codes
     }
 }
 

@@ -385,10 +385,20 @@ impl Scheme for KQuant {
                 packed.len()
             )));
         }
-        let mut y = vec![0f32; blocks * QK_K];
-        self.dequantize_blocks(packed, &mut y);
-        y.truncate(n);
-        Ok(y)
+        #[cfg(feature = "fast-kernels")]
+        {
+            let bb = self.block_bytes();
+            Ok(super::decode_chunked(n, QK_K, &mut |start, y| {
+                self.dequantize_blocks(&packed[start / QK_K * bb..][..y.len() / QK_K * bb], y)
+            }))
+        }
+        #[cfg(not(feature = "fast-kernels"))]
+        {
+            let mut y = vec![0f32; blocks * QK_K];
+            self.dequantize_blocks(packed, &mut y);
+            y.truncate(n);
+            Ok(y)
+        }
     }
 }
 
