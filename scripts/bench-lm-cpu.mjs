@@ -12,8 +12,8 @@
 // `rounds` each. llama-bench's figure is user + system time of `-r 32` minus `-r 2` by
 // /usr/bin/time (30 runs without the model's load; the best of three), on the same files, which
 // quantscope's CLI writes byte for byte as llama-quantize does (F32's prompt file has token_embd in
-// F16, as bench-candle.mjs's, so that the module loads it alone instead of with its quantized
-// copies: the same F32 matrices). Load still costs some through shared caches, but no longer the
+// Q8_0, so that the module loads it alone instead of with its quantized copies: the same F32
+// matrices, token_embd only looked up). Load still costs some through shared caches, but no longer the
 // time the process waits for a core.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -29,14 +29,16 @@ const root = new URL('..', import.meta.url).pathname;
 const model = join(root, 'tests/fixtures/tiny_lm/tiny-lm-f32.gguf');
 const bytes = new Uint8Array(readFileSync(model));
 
-// The files: quantscope's export of each type (and F32 with an F16 token_embd for the prompt).
-execFileSync('cargo', ['build', '--release', '-q', '-p', 'quantscope-cli'], { cwd: root, stdio: 'inherit' });
+// The files: quantscope's export of each type (and F32 with token_embd in Q8_0 for the prompt).
+// QUANTSCOPE_CLI=target/debug/quantscope: an already built CLI (the files are the same).
+const cli = process.env.QUANTSCOPE_CLI ?? join(root, 'target/release/quantscope');
+if (!process.env.QUANTSCOPE_CLI) execFileSync('cargo', ['build', '--release', '-q', '-p', 'quantscope-cli'], { cwd: root, stdio: 'inherit' });
 const dir = mkdtempSync(join(tmpdir(), 'bench-lm-cpu-'));
 const files = {};
 for (const t of TYPES) {
   files[t] = { tg: model, pp: join(dir, `${t}.gguf`) };
   const args = t === 'F32' ? ['--type', 'F32', '--token-embedding-type', 'q8_0'] : ['--type', t];
-  execFileSync(join(root, 'target/release/quantscope'), ['export', model, ...args, '--out', files[t].pp], { stdio: 'ignore' });
+  execFileSync(cli, ['export', model, ...args, '--out', files[t].pp], { stdio: 'ignore' });
   if (t !== 'F32') files[t].tg = files[t].pp;
 }
 const heldout = readFileSync(join(root, 'tests/fixtures/tiny_lm/heldout.ids.npy'));
