@@ -73,9 +73,7 @@ impl<'m> Generator<'m> {
             }
         };
         let mut session = model.session(n_ctx)?;
-        let logits = session.eval(prompt)?;
-        let n_vocab = model.config.n_vocab;
-        let last = logits[logits.len() - n_vocab..].to_vec();
+        let last = session.eval_last(prompt)?;
         Ok(Generator { session, sampling, rng: SplitMix64(seed), last, pending: None })
     }
 

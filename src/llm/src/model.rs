@@ -546,14 +546,16 @@ fn finish_query_key_value(
     add_bias(v_new, &layer.bv);
     add_bias(q, &layer.bq);
     add_bias(k_new, &layer.bk);
-    let rope = c.layer_rope(l);
+    // The position's angles once for every head, as ggml's rope cache.
+    let mut rope = vec![(0f32, 0f32); c.n_rot / 2];
+    ops::rope_cache(pos, c.n_rot, c.layer_rope(l), rope_freqs, &mut rope);
     for (heads, norm) in [(&mut *q, &layer.q_norm), (k_new, &layer.k_norm)] {
         for head in heads.chunks_mut(c.head_dim) {
             if let Some(w) = norm {
                 head_in.copy_from_slice(head);
                 ops::rms_norm(head_in, w, c.rms_eps, head);
             }
-            ops::rope(head, pos, c.n_rot, rope, c.rope_mode, rope_freqs);
+            ops::rope_apply(head, &rope, c.rope_mode);
         }
     }
     if c.gemma {
@@ -612,12 +614,22 @@ impl Session<'_> {
     /// Evaluates `tokens` at the next positions; returns their logits, n_vocab per token.
     /// Nothing is cached when a token is out of range or the context would overflow.
     pub fn eval(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
-        self.eval_with(tokens, None, None)
+        self.eval_with(tokens, None, None, false)
+    }
+
+    /// [`Session::eval`] returning only the last token's logits (n_vocab; the same bits as
+    /// `eval`'s last row), the output head multiplied for that token alone: a prompt before
+    /// generation, as llama.cpp decodes a prompt batch with only its last output.
+    pub fn eval_last(&mut self, tokens: &[u32]) -> Result<Vec<f32>> {
+        if tokens.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.eval_with(tokens, None, None, true)
     }
 
     /// [`Session::eval`], showing every layer matrix's input to `observer`.
     pub(crate) fn eval_observed(&mut self, tokens: &[u32], observer: &mut dyn ActivationObserver) -> Result<Vec<f32>> {
-        self.eval_with(tokens, Some(observer), None)
+        self.eval_with(tokens, Some(observer), None, false)
     }
 
     /// Runs `tokens` only as far as layer `layer`'s matrix `m` (its input is the last thing
@@ -629,7 +641,7 @@ impl Session<'_> {
         layer: usize,
         m: LayerMatrix,
     ) -> Result<()> {
-        self.eval_with(tokens, Some(observer), Some((layer, m))).map(|_| ())
+        self.eval_with(tokens, Some(observer), Some((layer, m)), false).map(|_| ())
     }
 
     fn eval_with(
@@ -637,6 +649,7 @@ impl Session<'_> {
         tokens: &[u32],
         mut sums: Option<&mut dyn ActivationObserver>,
         stop: Option<(usize, LayerMatrix)>,
+        last_only: bool,
     ) -> Result<Vec<f32>> {
         let n_vocab = self.model.config.n_vocab;
         if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= n_vocab) {
@@ -645,9 +658,18 @@ impl Session<'_> {
         if self.n_past + tokens.len() > self.n_ctx {
             return Err(LlmError::ContextFull { n_ctx: self.n_ctx, needed: self.n_past + tokens.len() });
         }
+        if last_only {
+            let mut logits = vec![0f32; n_vocab];
+            let blocks = tokens.chunks(TOKEN_BLOCK).count();
+            for (i, block) in tokens.chunks(TOKEN_BLOCK).enumerate() {
+                let (out, from) = if i + 1 == blocks { (&mut logits[..], block.len() - 1) } else { (&mut [][..], block.len()) };
+                self.steps(block, out, from, None, stop);
+            }
+            return Ok(logits);
+        }
         let mut logits = vec![0f32; tokens.len() * n_vocab];
         for (block, out) in tokens.chunks(TOKEN_BLOCK).zip(logits.chunks_mut(TOKEN_BLOCK * n_vocab)) {
-            self.steps(block, out, sums.as_mut().map(|s| &mut **s as &mut dyn ActivationObserver), stop);
+            self.steps(block, out, 0, sums.as_mut().map(|s| &mut **s as &mut dyn ActivationObserver), stop);
         }
         Ok(logits)
     }
@@ -658,11 +680,13 @@ impl Session<'_> {
     /// and values are cached before it attends, and it attends only to positions up to its own,
     /// so the later tokens of the block change nothing. With `sums`, the matrices' inputs are
     /// recorded too (each matrix's in token order, as token by token); with `stop`, the tokens go
-    /// no further than that matrix's input (no logits).
+    /// no further than that matrix's input (no logits). `logits` gets the logits of tokens
+    /// `from..` only (the output head multiplies only those).
     fn steps(
         &mut self,
         tokens: &[u32],
         logits: &mut [f32],
+        from: usize,
         mut sums: Option<&mut dyn ActivationObserver>,
         stop: Option<(usize, LayerMatrix)>,
     ) {
@@ -745,9 +769,10 @@ impl Session<'_> {
             post_norm(c, &layer.ffn_post_norm, &mut proj);
             add_rows(&mut x, &proj);
         }
-        if stop.is_none() {
-            norm_rows(&x, &m.output_norm, &mut h);
-            m.output.as_ref().unwrap_or(&m.token_embd).matmul(&h, logits);
+        if stop.is_none() && from < n {
+            let (x, h) = (&x[from * e..], &mut h[from * e..]);
+            norm_rows(x, &m.output_norm, h);
+            m.output.as_ref().unwrap_or(&m.token_embd).matmul(h, logits);
             soft_cap(logits, c.final_softcap);
         }
         self.n_past += n;

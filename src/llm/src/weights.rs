@@ -223,16 +223,14 @@ impl Matrix {
         assert_eq!(ys.len(), n * rows, "matmul: {} outputs for {n} tokens of {rows} rows", ys.len());
         let tokens = || xs.chunks_exact(cols);
         match self {
-            Matrix::F32 { w, .. } => by_tiles(rows, cols * 4, ys, &|r, t, y| {
-                kernels::f32_matvec(&w[r.start * cols..r.end * cols], &xs[t * cols..(t + 1) * cols], y)
-            }),
+            Matrix::F32 { w, .. } => f32_tiles(w, rows, cols, xs, ys),
             Matrix::Dequantized { act, w, .. } => {
-                let xr: Vec<Vec<f32>> = tokens().map(|x| act.round(x)).collect();
-                by_tiles(rows, cols * 4, ys, &|r, t, y| kernels::f32_matvec(&w[r.start * cols..r.end * cols], &xr[t], y))
+                let xr: Vec<f32> = tokens().flat_map(|x| act.round(x)).collect();
+                f32_tiles(w, rows, cols, &xr, ys)
             }
             Matrix::Q8_0 { blocks, .. } | Matrix::Q4_0 { blocks, .. } | Matrix::Q5_0 { blocks, .. } | Matrix::Iq4Nl { blocks, .. } => {
                 let xq: Vec<_> = tokens().map(q8_0::quantize_activations).collect();
-                tiles_of(blocks, rows, &xq, ys, kernels::q8_0_matvec)
+                block_tiles(blocks, rows, &xq, ys, kernels::q8_0_matmul)
             }
             Matrix::Q8Min { blocks, .. } => {
                 let xq: Vec<_> = tokens().map(legacy::quantize_activations_q8_1).collect();
@@ -242,11 +240,11 @@ impl Matrix {
                 })
             }
             Matrix::Iq4Xs { blocks, .. } => tiles_of(blocks, rows, &q8_k_rows(xs, cols), ys, kernels::iq4_xs_matvec),
-            Matrix::Q2K { blocks, .. } => tiles_of(blocks, rows, &q8_k_rows(xs, cols), ys, kernels::q2_k_matvec),
-            Matrix::Q3K { blocks, .. } => tiles_of(blocks, rows, &q8_k_rows(xs, cols), ys, kernels::q3_k_matvec),
-            Matrix::Q4K { blocks, .. } => tiles_of(blocks, rows, &q8_k_rows(xs, cols), ys, kernels::q4_k_matvec),
-            Matrix::Q5K { blocks, .. } => tiles_of(blocks, rows, &q8_k_rows(xs, cols), ys, kernels::q5_k_matvec),
-            Matrix::Q6K { blocks, .. } => tiles_of(blocks, rows, &q8_k_rows(xs, cols), ys, kernels::q6_k_matvec),
+            Matrix::Q2K { blocks, .. } => block_tiles(blocks, rows, &q8_k_rows(xs, cols), ys, kernels::q2_k_matmul),
+            Matrix::Q3K { blocks, .. } => block_tiles(blocks, rows, &q8_k_rows(xs, cols), ys, kernels::q3_k_matmul),
+            Matrix::Q4K { blocks, .. } => block_tiles(blocks, rows, &q8_k_rows(xs, cols), ys, kernels::q4_k_matmul),
+            Matrix::Q5K { blocks, .. } => block_tiles(blocks, rows, &q8_k_rows(xs, cols), ys, kernels::q5_k_matmul),
+            Matrix::Q6K { blocks, .. } => block_tiles(blocks, rows, &q8_k_rows(xs, cols), ys, kernels::q6_k_matmul),
         }
     }
 
@@ -318,10 +316,31 @@ fn by_tiles(rows: usize, row_bytes: usize, ys: &mut [f32], f: TileFn) {
     }
 }
 
+/// An F32 matrix times every token, tile by tile of rows ([`kernels::f32_matmul`]: the tile's
+/// rows against every token, register-blocked).
+fn f32_tiles(w: &[f32], rows: usize, cols: usize, xs: &[f32], ys: &mut [f32]) {
+    let tile = (TILE_BYTES / (cols * 4).max(1) / 4 * 4).max(4);
+    for r0 in (0..rows).step_by(tile) {
+        let r1 = (r0 + tile).min(rows);
+        kernels::f32_matmul(&w[r0 * cols..r1 * cols], xs, cols, &mut ys[r0..], rows);
+    }
+}
+
 /// [`by_tiles`] of a block-quantized matrix's `kernel` (a matvec) against each token's quantized activations.
 fn tiles_of<W, X>(blocks: &[W], rows: usize, xq: &[Vec<X>], ys: &mut [f32], kernel: fn(&[W], &[X], &mut [f32])) {
     let per_row = blocks.len() / rows;
     by_tiles(rows, per_row * size_of::<W>(), ys, &|r, t, y| kernel(&blocks[r.start * per_row..r.end * per_row], &xq[t], y))
+}
+
+/// A block-quantized matrix times every token's quantized activations, tile by tile of rows
+/// (`kernel`: a tile kernel, the tile's rows against every token, register-blocked).
+fn block_tiles<W, X>(blocks: &[W], rows: usize, xq: &[Vec<X>], ys: &mut [f32], kernel: fn(&[W], &[Vec<X>], &mut [f32], usize)) {
+    let per_row = blocks.len() / rows;
+    let tile = (TILE_BYTES / (per_row * size_of::<W>()).max(1) / 4 * 4).max(4);
+    for r0 in (0..rows).step_by(tile) {
+        let r1 = (r0 + tile).min(rows);
+        kernel(&blocks[r0 * per_row..r1 * per_row], xq, &mut ys[r0..], rows);
+    }
 }
 
 /// Each token's activations quantized to Q8_K.

@@ -352,3 +352,98 @@ fn iq4_blocks_unpack_as_ggml_and_the_iq4_xs_matvec_equals_its_reference() {
         assert_eq!(bits(&y[0]), bits(&y[1]), "IQ4_XS: {rows} rows of {nb} super-blocks, fill {fill:?}");
     }
 }
+
+/// Outputs of `tokens` tokens at a stride wider than the rows, the gaps holding a marker both
+/// sides must leave alone.
+fn tile_outputs(rows: usize, tokens: usize) -> (Vec<f32>, usize) {
+    let stride = rows + 3;
+    (vec![f32::from_bits(0x7fc0_1234); tokens * stride], stride)
+}
+
+/// The tile kernels (a tile of rows × several tokens, register-blocked: `Matrix::matmul`'s
+/// prompt path) equal their references — the matrix-vector product token by token — bit for
+/// bit: token counts around the kernels' two, row counts around their two and four, random and
+/// extreme codes.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn tile_kernels_equal_their_references() {
+    let mut rng = crate::common::Xorshift(0x711e);
+    for tokens in [1, 2, 3, 5] {
+        for n in [8, 9, 64, 100] {
+            for rows in [1, 3, 4, 5, 9] {
+                let xs: Vec<f32> = (0..tokens * n).map(|_| (rng.next() as i32 as f32) * 1e-9).collect();
+                let w: Vec<f32> = (0..rows * n).map(|_| (rng.next() as i32 as f32) * 1e-9).collect();
+                let (mut ours, stride) = tile_outputs(rows, tokens);
+                let mut theirs = ours.clone();
+                kernels::f32_matmul(&w, &xs, n, &mut ours, stride);
+                reference::f32_matmul(&w, &xs, n, &mut theirs, stride);
+                assert_eq!(bits(&ours), bits(&theirs), "F32: {rows} rows of {n}, {tokens} tokens");
+            }
+        }
+        for (rows, nb, extreme) in [(1, 1, false), (3, 2, false), (4, 8, false), (5, 3, false), (9, 4, false), (6, 4, true)] {
+            let xs: Vec<Vec<BlockQ8_0>> = (0..tokens).map(|_| (0..nb).map(|_| q8_0_block(&mut rng, extreme)).collect()).collect();
+            let w: Vec<BlockQ8_0> = (0..rows * nb).map(|_| q8_0_block(&mut rng, extreme)).collect();
+            let (mut ours, stride) = tile_outputs(rows, tokens);
+            let mut theirs = ours.clone();
+            kernels::q8_0_matmul(&w, &xs, &mut ours, stride);
+            reference::q8_0_matmul(&w, &xs, &mut theirs, stride);
+            assert_eq!(bits(&ours), bits(&theirs), "Q8_0: {rows} rows of {nb} blocks, {tokens} tokens");
+        }
+        for (rows, nb, fill) in K_SHAPES {
+            let xs: Vec<Vec<BlockQ8K>> = (0..tokens).map(|_| q8_k_blocks(&mut rng, nb, fill.is_some())).collect();
+            let mut bytes = |len: usize, scales: &[usize]| block_bytes(&mut rng, rows * nb, len, scales, fill);
+            let (w2, w3) = (
+                kquants::q2_k_from_bytes(&bytes(kquants::Q2_K_BYTES, &[80, 82])),
+                kquants::q3_k_from_bytes(&bytes(kquants::Q3_K_BYTES, &[108])),
+            );
+            let (w4, w5) = (
+                kquants::q4_k_from_bytes(&bytes(kquants::Q4_K_BYTES, &[0, 2])),
+                kquants::q5_k_from_bytes(&bytes(kquants::Q5_K_BYTES, &[0, 2])),
+            );
+            let w6 = kquants::q6_k_from_bytes(&bytes(kquants::Q6_K_BYTES, &[208]));
+            let (out, stride) = tile_outputs(rows, tokens);
+            let check = |name: &str, ours: &dyn Fn(&mut [f32]), theirs: &dyn Fn(&mut [f32])| {
+                let (mut a, mut b) = (out.clone(), out.clone());
+                ours(&mut a);
+                theirs(&mut b);
+                assert_eq!(bits(&a), bits(&b), "{name}: {rows} rows of {nb} super-blocks, {tokens} tokens, fill {fill:?}");
+            };
+            check("Q2_K", &|y| kernels::q2_k_matmul(&w2, &xs, y, stride), &|y| reference::q2_k_matmul(&w2, &xs, y, stride));
+            check("Q3_K", &|y| kernels::q3_k_matmul(&w3, &xs, y, stride), &|y| reference::q3_k_matmul(&w3, &xs, y, stride));
+            check("Q4_K", &|y| kernels::q4_k_matmul(&w4, &xs, y, stride), &|y| reference::q4_k_matmul(&w4, &xs, y, stride));
+            check("Q5_K", &|y| kernels::q5_k_matmul(&w5, &xs, y, stride), &|y| reference::q5_k_matmul(&w5, &xs, y, stride));
+            check("Q6_K", &|y| kernels::q6_k_matmul(&w6, &xs, y, stride), &|y| reference::q6_k_matmul(&w6, &xs, y, stride));
+        }
+    }
+}
+
+/// The softmax's and SwiGLU's exponentials (four lanes at a time in the browser) equal `f32::exp`
+/// there bit for bit: a sweep of every 61st f32 up to ±128 (each branch of the library's `expf`:
+/// tiny, ±1·ln 2, the reduced range, subnormal results, overflow), the branch edges and their
+/// neighbours, zeros, infinities and NaN; the sums to the bit.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn exponentials_equal_their_references() {
+    let mut xs: Vec<f32> = (0..0x4300_0000u32).step_by(61).flat_map(|b| [f32::from_bits(b), -f32::from_bits(b)]).collect();
+    for edge in [0x3900_0000u32, 0x3eb1_7218, 0x3f85_1592, 0x42ae_ac50, 0x42b1_7218, 0x42cf_f1b5, 0x7f80_0000] {
+        for b in edge - 2..=edge + 2 {
+            xs.extend([f32::from_bits(b), -f32::from_bits(b)]);
+        }
+    }
+    xs.extend([0.0, -0.0, f32::NAN, -f32::NAN, f32::MAX, f32::MIN, 1.0, -1.0, 0.5, 88.0, -100.0, -87.5]);
+    for chunk in xs.chunks(4099) {
+        let (mut ours, mut theirs) = (chunk.to_vec(), chunk.to_vec());
+        let (a, b) = (kernels::exp_shifted(&mut ours, 0.0), reference::exp_shifted(&mut theirs, 0.0));
+        assert_eq!(bits(&ours), bits(&theirs), "exp of {:?}..", &chunk[..4]);
+        assert_eq!(a.to_bits(), b.to_bits(), "the sum of the exponentials of {:?}..", &chunk[..4]);
+        let up: Vec<f32> = chunk.iter().rev().copied().collect();
+        let (mut ours, mut theirs) = (chunk.to_vec(), chunk.to_vec());
+        kernels::swiglu(&mut ours, &up);
+        reference::swiglu(&mut theirs, &up);
+        assert_eq!(bits(&ours), bits(&theirs), "swiglu of {:?}..", &chunk[..4]);
+    }
+    // A max subtracted first, as the softmax does.
+    let (mut ours, mut theirs) = (xs[..1001].to_vec(), xs[..1001].to_vec());
+    let (a, b) = (kernels::exp_shifted(&mut ours, 3.25), reference::exp_shifted(&mut theirs, 3.25));
+    assert_eq!((bits(&ours), a.to_bits()), (bits(&theirs), b.to_bits()));
+}

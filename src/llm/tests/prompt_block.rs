@@ -1,5 +1,6 @@
 //! A prompt evaluated in one call (its tokens through each matrix together: `Matrix::matmul`,
-//! `Session::steps`) against the same tokens one call each: the logits must be
+//! `Session::steps`; and `Session::eval_last`, only its last logits) against the same tokens one
+//! call each: the logits must be
 //! the same bits, for F32, Q8_0 and the K-quant mixes' files (every matrix kernel the tiny model's
 //! exports reach, among them Q2_K, Q3_K, Q4_K, Q5_K, Q6_K and the legacy types).
 
@@ -88,6 +89,12 @@ fn check(name: &str, model: &Model) {
         let same = a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
         assert!(same, "{name}: position {p}: the prompt's logits differ from token by token");
     }
+    // Only the last token's logits (a prompt before generation): the same bits.
+    let mut s = model.session(64).unwrap();
+    let last = s.eval_last(&ids[..56]).unwrap();
+    let want = &one_by_one[55 * n_vocab..56 * n_vocab];
+    assert!(last.iter().zip(want).all(|(x, y)| x.to_bits() == y.to_bits()), "{name}: eval_last differs from token by token");
+    assert_eq!((last.len(), s.n_past()), (n_vocab, 56));
 }
 
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]

@@ -42,6 +42,27 @@ pub fn f32_matvec(w: &[f32], x: &[f32], y: &mut [f32]) {
     picked::f32_matvec(w, x, y)
 }
 
+/// Y = W X for a tile of an F32 matrix (`w`: rows of `n`) and tokens (`xs`: tokens of `n`), token
+/// t's output of row r into `ys[t * stride + r]`: each output exactly [`f32_matvec`]'s.
+#[inline]
+pub fn f32_matmul(w: &[f32], xs: &[f32], n: usize, ys: &mut [f32], stride: usize) {
+    picked::f32_matmul(w, xs, n, ys, stride)
+}
+
+/// A softmax's exponentials in place, v = exp(v − max), and their sum in f64 in order. The
+/// SIMD128 kernel computes `f32::exp` as wasm's libm does (compiler-builtins' `expf`, FreeBSD's
+/// `e_expf.c`) four lanes at a time, bit for bit.
+#[inline]
+pub fn exp_shifted(v: &mut [f32], max: f32) -> f64 {
+    picked::exp_shifted(v, max)
+}
+
+/// SwiGLU's gate in place: gate / (1 + exp(−gate)) · up, with [`exp_shifted`]'s exp.
+#[inline]
+pub fn swiglu(gate: &mut [f32], up: &[f32]) {
+    picked::swiglu(gate, up)
+}
+
 /// Activations quantized to Q8_0 as ggml-cpu's x86 `quantize_row_q8_0` does, into `out` (cleared
 /// first; `x.len()` a multiple of 32).
 #[inline]
@@ -103,4 +124,38 @@ pub fn iq4_xs_matvec(w: &[BlockIq4Xs], x: &[BlockQ8K], y: &mut [f32]) {
 #[inline]
 pub fn q8_1_matvec(w: &[BlockQ8Min], x: &[BlockQ8_0], s: &[f32], y: &mut [f32]) {
     picked::q8_1_matvec(w, x, s, y)
+}
+
+/// The block-quantized matrices' products over a tile of rows (`w`: whole rows of blocks) and of
+/// tokens (`xs`: each token's activations, quantized once): token t's output of row r into
+/// `ys[t * stride + r]`, each output exactly the matching `*_matvec`'s (the tile kernels load a
+/// weight block once for several tokens; the float operations of an output stay the matvec's,
+/// in its order).
+pub fn q8_0_matmul(w: &[BlockQ8_0], xs: &[Vec<BlockQ8_0>], ys: &mut [f32], stride: usize) {
+    picked::q8_0_matmul(w, xs, ys, stride)
+}
+
+/// Q4_K × Q8_K over a tile (see [`q8_0_matmul`]).
+pub fn q4_k_matmul(w: &[BlockQ4K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize) {
+    picked::q4_k_matmul(w, xs, ys, stride)
+}
+
+/// Q5_K × Q8_K over a tile (see [`q8_0_matmul`]).
+pub fn q5_k_matmul(w: &[BlockQ5K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize) {
+    picked::q5_k_matmul(w, xs, ys, stride)
+}
+
+/// Q6_K × Q8_K over a tile (see [`q8_0_matmul`]).
+pub fn q6_k_matmul(w: &[BlockQ6K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize) {
+    picked::q6_k_matmul(w, xs, ys, stride)
+}
+
+/// Q3_K × Q8_K over a tile (see [`q8_0_matmul`]).
+pub fn q3_k_matmul(w: &[BlockQ3K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize) {
+    picked::q3_k_matmul(w, xs, ys, stride)
+}
+
+/// Q2_K × Q8_K over a tile (see [`q8_0_matmul`]).
+pub fn q2_k_matmul(w: &[BlockQ2K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize) {
+    picked::q2_k_matmul(w, xs, ys, stride)
 }

@@ -31,6 +31,34 @@ pub fn f32_matvec(w: &[f32], x: &[f32], y: &mut [f32]) {
     }
 }
 
+/// Y = W X over a tile: `w` rows of `n`, `xs` tokens of `n`; token t's output of row r at
+/// `ys[t * stride + r]`, each [`f32_matvec`]'s (the matrix kernels' definition: a tile is the
+/// matrix-vector product token by token, so a prompt's logits are the token-by-token ones).
+pub fn f32_matmul(w: &[f32], xs: &[f32], n: usize, ys: &mut [f32], stride: usize) {
+    let rows = w.len() / n;
+    for (t, x) in xs.chunks_exact(n).enumerate() {
+        f32_matvec(w, x, &mut ys[t * stride..t * stride + rows]);
+    }
+}
+
+/// A softmax's exponentials in place: each value v becomes exp(v − max) (`f32::exp`); returns
+/// their sum, added in order in f64 (`ggml_compute_forward_soft_max_f32`'s `ggml_float`).
+pub fn exp_shifted(v: &mut [f32], max: f32) -> f64 {
+    let mut sum = 0f64;
+    for s in v.iter_mut() {
+        *s = (*s - max).exp();
+        sum += *s as f64;
+    }
+    sum
+}
+
+/// SwiGLU in place: gate = gate / (1 + exp(−gate)) · up (`ggml_swiglu_split`).
+pub fn swiglu(gate: &mut [f32], up: &[f32]) {
+    for (g, &u) in gate.iter_mut().zip(up) {
+        *g = *g / (1.0 + (-*g).exp()) * u;
+    }
+}
+
 /// `quantize_row_q8_0` as ggml-cpu's x86 AVX2 body rounds (the reference logits' build): d = amax / 127
 /// stored as f16, codes x · (127 / amax) rounded to nearest, ties to even (`_mm256_round_ps`), saturated.
 /// (ggml's wasm body truncates instead; the fixtures come from x86.) `x.len()` a multiple of 32.
@@ -270,4 +298,42 @@ pub fn q8_1_matvec(w: &[BlockQ8Min], x: &[BlockQ8_0], s: &[f32], y: &mut [f32]) 
 
 pub fn iq4_xs_matvec(w: &[BlockIq4Xs], x: &[BlockQ8K], y: &mut [f32]) {
     rows(w, x, y, iq4_xs_dot)
+}
+
+/// A block-quantized matrix-vector product over a tile of tokens: token t's outputs (`rows` of
+/// them) into `ys[t * stride..]`, each `matvec`'s of that token (the definition of every
+/// `*_matmul`: the tile kernels must equal the matrix-vector kernels token by token).
+fn by_token<X>(rows: usize, xs: &[Vec<X>], ys: &mut [f32], stride: usize, mut matvec: impl FnMut(&[X], &mut [f32])) {
+    for (t, x) in xs.iter().enumerate() {
+        matvec(x, &mut ys[t * stride..t * stride + rows]);
+    }
+}
+
+/// The rows of a block matrix `w` against activations of `xs[0].len()` blocks (0 without tokens).
+fn rows_of<W, X>(w: &[W], xs: &[Vec<X>]) -> usize {
+    xs.first().map_or(0, |x| if x.is_empty() { 0 } else { w.len() / x.len() })
+}
+
+pub fn q8_0_matmul(w: &[BlockQ8_0], xs: &[Vec<BlockQ8_0>], ys: &mut [f32], stride: usize) {
+    by_token(rows_of(w, xs), xs, ys, stride, |x, y| q8_0_matvec(w, x, y))
+}
+
+pub fn q4_k_matmul(w: &[BlockQ4K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize) {
+    by_token(rows_of(w, xs), xs, ys, stride, |x, y| q4_k_matvec(w, x, y))
+}
+
+pub fn q5_k_matmul(w: &[BlockQ5K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize) {
+    by_token(rows_of(w, xs), xs, ys, stride, |x, y| q5_k_matvec(w, x, y))
+}
+
+pub fn q6_k_matmul(w: &[BlockQ6K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize) {
+    by_token(rows_of(w, xs), xs, ys, stride, |x, y| q6_k_matvec(w, x, y))
+}
+
+pub fn q3_k_matmul(w: &[BlockQ3K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize) {
+    by_token(rows_of(w, xs), xs, ys, stride, |x, y| q3_k_matvec(w, x, y))
+}
+
+pub fn q2_k_matmul(w: &[BlockQ2K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize) {
+    by_token(rows_of(w, xs), xs, ys, stride, |x, y| q2_k_matvec(w, x, y))
 }

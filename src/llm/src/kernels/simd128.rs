@@ -71,6 +71,144 @@ pub fn f32_matvec(w: &[f32], x: &[f32], y: &mut [f32]) {
     }
 }
 
+/// Tokens a tile kernel takes together (with [`R`] rows).
+const T: usize = 2;
+
+/// [`f32_matvec`] of several tokens: `K` rows × `TK` tokens at a time, each weight vector loaded
+/// once for the tokens and each token's once for the rows. An output's two f32x4 accumulators
+/// (ggml's lanes 0–3 and 4–7) are independent chains, so the tile runs lanes 0–3 of every chunk,
+/// then lanes 4–7 — `K·TK` accumulators at a time, in registers — each chain still added chunk
+/// by chunk in order, as [`dot`]'s.
+pub fn f32_matmul(w: &[f32], xs: &[f32], n: usize, ys: &mut [f32], stride: usize) {
+    let (rows, tokens) = (w.len() / n, xs.len() / n);
+    assert!(tokens == 0 || (tokens - 1) * stride + rows <= ys.len(), "f32_matmul: {} outputs for {tokens} tokens of {rows} rows", ys.len());
+    let (full_r, full_t) = (rows / R * R, tokens / T * T);
+    for r in (0..full_r).step_by(R) {
+        for t in (0..full_t).step_by(T) {
+            f32_tile::<R, T>(w, xs, n, r, t, ys, stride);
+        }
+        for t in full_t..tokens {
+            f32_tile::<R, 1>(w, xs, n, r, t, ys, stride);
+        }
+    }
+    for r in full_r..rows {
+        for t in 0..tokens {
+            f32_tile::<1, 1>(w, xs, n, r, t, ys, stride);
+        }
+    }
+}
+
+/// Rows r..r + K times tokens t..t + TK (see [`f32_matmul`]; the caller keeps them in bounds).
+#[inline(always)]
+fn f32_tile<const K: usize, const TK: usize>(w: &[f32], xs: &[f32], n: usize, r: usize, t: usize, ys: &mut [f32], stride: usize) {
+    let chunks = n / 8;
+    assert!((r + K) * n <= w.len() && (t + TK) * n <= xs.len());
+    let half = |off: usize| {
+        let mut acc = [[f32x4_splat(0.0); TK]; K];
+        for c in 0..chunks {
+            // SAFETY: (r + k)·n + c·8 + off + 4 ≤ (r + K)·n ≤ w.len(), the same for xs (asserted).
+            unsafe {
+                let xv: [v128; TK] = core::array::from_fn(|j| v128_load(xs.as_ptr().add((t + j) * n + c * 8 + off) as *const v128));
+                for k in 0..K {
+                    let wv = v128_load(w.as_ptr().add((r + k) * n + c * 8 + off) as *const v128);
+                    for j in 0..TK {
+                        acc[k][j] = f32x4_add(acc[k][j], f32x4_mul(wv, xv[j]));
+                    }
+                }
+            }
+        }
+        acc
+    };
+    let (lo, hi) = (half(0), half(4));
+    for k in 0..K {
+        let row = &w[(r + k) * n..(r + k + 1) * n];
+        for j in 0..TK {
+            let x = &xs[(t + j) * n..(t + j + 1) * n];
+            ys[(t + j) * stride + r + k] = finish_dot(lo[k][j], hi[k][j], &row[chunks * 8..], &x[chunks * 8..]);
+        }
+    }
+}
+
+/// `f32::exp` of four lanes as wasm's libm computes it (compiler-builtins' `expf`, a port of
+/// FreeBSD's `e_expf.c`), its branches as lane selects: k = round(x / ln 2) (from 1.5 ln 2 on;
+/// ±1 from 0.5 ln 2; 0 below, where the reduction x − 0·ln2_hi − 0·ln2_lo leaves x as the
+/// library's own branch does), the same rational approximation in the same operation order, then
+/// `scalbnf`'s y · 2^k as two exact power-of-two steps and one rounding one (2^127 · 2^(k − 127)
+/// above 127, 2^−102 · 2^(k + 102) below −126); 1 + x below 2^−14, x for NaN, x · 2^127 from
+/// 88.72 (∞), 0 below −103.97.
+#[inline(always)]
+fn exp4(x: v128) -> v128 {
+    // The library's constants, by their bits.
+    let ln2_hi = f32x4_splat(f32::from_bits(0x3f31_7200));
+    let ln2_lo = f32x4_splat(f32::from_bits(0x35bf_be8e));
+    let inv_ln2 = f32x4_splat(f32::from_bits(0x3fb8_aa3b));
+    let (p1, p2) = (f32x4_splat(f32::from_bits(0x3e2a_aa8f)), f32x4_splat(f32::from_bits(0xbb35_5215)));
+    let hx = v128_and(x, i32x4_splat(0x7fff_ffff));
+    let neg = i32x4_shr(x, 31); // all ones where the sign bit is set
+    let half = v128_bitselect(f32x4_splat(-0.5), f32x4_splat(0.5), neg);
+    let k_big = i32x4_trunc_sat_f32x4(f32x4_add(f32x4_mul(inv_ln2, x), half));
+    let k_mid = v128_bitselect(i32x4_splat(-1), i32x4_splat(1), neg);
+    let k = v128_bitselect(k_big, v128_and(k_mid, i32x4_gt(hx, i32x4_splat(0x3eb1_7218))), i32x4_gt(hx, i32x4_splat(0x3f85_1592)));
+    let kf = f32x4_convert_i32x4(k);
+    let hi = f32x4_sub(x, f32x4_mul(kf, ln2_hi));
+    let lo = f32x4_mul(kf, ln2_lo);
+    let r = f32x4_sub(hi, lo);
+    let rr = f32x4_mul(r, r);
+    let c = f32x4_sub(r, f32x4_mul(rr, f32x4_add(p1, f32x4_mul(rr, p2))));
+    let q = f32x4_div(f32x4_mul(r, c), f32x4_sub(f32x4_splat(2.0), c));
+    let y = f32x4_add(f32x4_splat(1.0), f32x4_add(f32x4_sub(q, lo), hi));
+    // scalbnf(y, k): a first exact step (1, 2^127 or 2^−102), then 2^(the rest), rounding once.
+    let (over, under) = (i32x4_gt(k, i32x4_splat(127)), i32x4_lt(k, i32x4_splat(-126)));
+    let k1 = v128_bitselect(i32x4_splat(127), v128_bitselect(i32x4_splat(-102), i32x4_splat(0), under), over);
+    let pow2 = |n: v128| i32x4_shl(i32x4_add(n, i32x4_splat(0x7f)), 23);
+    let scaled = f32x4_mul(f32x4_mul(y, pow2(k1)), pow2(i32x4_sub(k, k1)));
+    // The library's early returns.
+    let tiny = f32x4_add(f32x4_splat(1.0), x);
+    let mut out = v128_bitselect(scaled, tiny, i32x4_gt(hx, i32x4_splat(0x3900_0000)));
+    out = v128_bitselect(f32x4_splat(0.0), out, v128_and(neg, i32x4_ge(hx, i32x4_splat(0x42cf_f1b5))));
+    out = v128_bitselect(
+        f32x4_mul(x, f32x4_splat(f32::from_bits(0x7f00_0000))),
+        out,
+        v128_andnot(i32x4_ge(hx, i32x4_splat(0x42b1_7218)), neg),
+    );
+    v128_bitselect(x, out, i32x4_gt(hx, i32x4_splat(0x7f80_0000)))
+}
+
+/// The reference's `exp_shifted`: the exponentials four at a time ([`exp4`]), the sum in order.
+pub fn exp_shifted(v: &mut [f32], max: f32) -> f64 {
+    let m = f32x4_splat(max);
+    let mut chunks = v.chunks_exact_mut(4);
+    for c in &mut chunks {
+        // SAFETY: a 16-byte load and store of the chunk's four values.
+        unsafe {
+            let p = c.as_mut_ptr() as *mut v128;
+            v128_store(p, exp4(f32x4_sub(v128_load(p), m)));
+        }
+    }
+    for s in chunks.into_remainder() {
+        *s = (*s - max).exp();
+    }
+    v.iter().fold(0f64, |sum, &s| sum + s as f64)
+}
+
+/// The reference's `swiglu`, four lanes at a time: gate / (1 + exp(−gate)) · up.
+pub fn swiglu(gate: &mut [f32], up: &[f32]) {
+    let n = gate.len().min(up.len());
+    let full = n / 4 * 4;
+    for i in (0..full).step_by(4) {
+        // SAFETY: i + 4 ≤ n ≤ both lengths.
+        unsafe {
+            let (pg, pu) = (gate.as_mut_ptr().add(i) as *mut v128, up.as_ptr().add(i) as *const v128);
+            let g = v128_load(pg);
+            let e = exp4(f32x4_neg(g));
+            v128_store(pg, f32x4_mul(f32x4_div(g, f32x4_add(f32x4_splat(1.0), e)), v128_load(pu)));
+        }
+    }
+    for (g, &u) in gate[full..n].iter_mut().zip(&up[full..n]) {
+        *g = *g / (1.0 + (-*g).exp()) * u;
+    }
+}
+
 /// `quantize_row_q8_0` (x86 rounding, see the reference): amax as a running `pmax` from 0, which
 /// skips NaN as `f32::max` does; codes rounded to even, then saturated to i8 as `as i8` saturates.
 pub fn quantize_q8_0(x: &[f32], out: &mut Vec<BlockQ8_0>) {
@@ -445,4 +583,289 @@ fn q8_1_rows<const K: usize>(w: &[BlockQ8Min], x: &[BlockQ8_0], s: &[f32], r: us
 pub fn q8_1_matvec(w: &[BlockQ8Min], x: &[BlockQ8_0], s: &[f32], y: &mut [f32]) {
     assert!(w.len() >= y.len() * x.len() && s.len() >= x.len(), "q8_1_matvec: {} blocks for {} rows of {}", w.len(), y.len(), x.len());
     by_four!(y, q8_1_rows, w, x, s)
+}
+
+/// The rows of a tile of a block matrix `w` against `xs` (every token the same number of
+/// blocks), checked against the outputs `ys` (token t's row r at `t · stride + r`).
+fn tile_rows<W, X>(name: &str, w: &[W], xs: &[Vec<X>], ys: &[f32], stride: usize) -> usize {
+    let nb = xs.first().map_or(0, |x| x.len());
+    if nb == 0 {
+        return 0;
+    }
+    let rows = w.len() / nb;
+    assert!(xs.iter().all(|x| x.len() == nb), "{name}: tokens of different lengths");
+    assert!((xs.len() - 1) * stride + rows <= ys.len(), "{name}: {} outputs for {} tokens of {rows} rows", ys.len(), xs.len());
+    rows
+}
+
+/// Runs `$f::<K, TK>(args.., r, t)` over a tile of `$rows` rows and `$tokens` tokens: `K` rows ×
+/// `TK` tokens at a time, then `K` rows × 1 token for the tokens left over, then 1 × 1 for the
+/// rows left over.
+macro_rules! by_tile {
+    ($k:expr, $tk:expr, $rows:expr, $tokens:expr, $f:ident, $($arg:expr),*) => {{
+        const K_: usize = $k;
+        const T_: usize = $tk;
+        let (rows, tokens) = ($rows, $tokens);
+        let (full_r, full_t) = (rows / K_ * K_, tokens / T_ * T_);
+        for r in (0..full_r).step_by(K_) {
+            for t in (0..full_t).step_by(T_) {
+                $f::<K_, T_>($($arg,)* r, t);
+            }
+            for t in full_t..tokens {
+                $f::<K_, 1>($($arg,)* r, t);
+            }
+        }
+        for r in full_r..rows {
+            for t in 0..tokens {
+                $f::<1, 1>($($arg,)* r, t);
+            }
+        }
+    }};
+}
+
+/// `K` rows × `TK` tokens of [`q8_0_rows`]: per block each row's codes widened once for the
+/// tokens and each token's once for the rows; an output's lanes are [`dot4`]'s (exact integer
+/// sums, grouped otherwise) and its float operations [`blocks_rows`]', in block order.
+#[inline(always)]
+fn q8_0_tile<const K: usize, const TK: usize>(w: &[BlockQ8_0], xs: &[Vec<BlockQ8_0>], ys: &mut [f32], stride: usize, r: usize, t: usize) {
+    let nb = xs[t].len();
+    let xr: [&[BlockQ8_0]; TK] = core::array::from_fn(|j| &xs[t + j][..nb]);
+    let wr: [&[BlockQ8_0]; K] = core::array::from_fn(|k| &w[(r + k) * nb..(r + k + 1) * nb]);
+    let mut acc = [[f32x4_splat(0.0); TK]; K];
+    for b in 0..nb {
+        let mut s = [[i32x4_splat(0); TK]; K];
+        for i in 0..4 {
+            // SAFETY: 8-byte loads of codes 8i..8i + 8 of a block's 32.
+            let xv: [v128; TK] = core::array::from_fn(|j| unsafe { ld8(xr[j][b].qs.as_ptr().add(8 * i)) });
+            for k in 0..K {
+                // SAFETY: as above.
+                let wv = unsafe { ld8(wr[k][b].qs.as_ptr().add(8 * i)) };
+                for j in 0..TK {
+                    s[k][j] = i32x4_add(s[k][j], i32x4_dot_i16x8(wv, xv[j]));
+                }
+            }
+        }
+        for k in 0..K {
+            for j in 0..TK {
+                acc[k][j] = f32x4_add(acc[k][j], f32x4_mul(f32x4_convert_i32x4(s[k][j]), f32x4_splat(wr[k][b].d * xr[j][b].d)));
+            }
+        }
+    }
+    for k in 0..K {
+        for j in 0..TK {
+            ys[(t + j) * stride + r + k] = hsum4(acc[k][j]);
+        }
+    }
+}
+
+pub fn q8_0_matmul(w: &[BlockQ8_0], xs: &[Vec<BlockQ8_0>], ys: &mut [f32], stride: usize) {
+    let rows = tile_rows("q8_0_matmul", w, xs, ys, stride);
+    by_tile!(2, 2, rows, xs.len(), q8_0_tile, w, xs, ys, stride)
+}
+
+/// `K` rows × `TK` tokens of [`q4_k_rows`] (Q4_K and Q5_K): a row's codes widened once per
+/// sub-block for the tokens; per output the same exact integer sums and the same two float
+/// updates per super-block, in order.
+#[inline(always)]
+fn q4_k_tile<const K: usize, const TK: usize>(w: &[BlockQ4K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize, r: usize, t: usize) {
+    let nb = xs[t].len();
+    let xr: [&[BlockQ8K]; TK] = core::array::from_fn(|j| &xs[t + j][..nb]);
+    let wr: [&[BlockQ4K]; K] = core::array::from_fn(|k| &w[(r + k) * nb..(r + k + 1) * nb]);
+    let mut sumf = [[0f32; TK]; K];
+    for b in 0..nb {
+        let mut acc = [[i32x4_splat(0); TK]; K];
+        for sb in 0..QK_K / 32 {
+            // SAFETY: four 8-byte loads of codes 32sb..32sb + 32 of 256.
+            let xv: [[v128; 4]; TK] =
+                core::array::from_fn(|j| core::array::from_fn(|i| unsafe { ld8(xr[j][b].qs.as_ptr().add(32 * sb + 8 * i)) }));
+            for k in 0..K {
+                let wb = &wr[k][b];
+                // SAFETY: as above.
+                let wv: [v128; 4] = core::array::from_fn(|i| unsafe { ld8(wb.q.as_ptr().add(32 * sb + 8 * i)) });
+                let sc = i16x8_splat(wb.scales[sb] as i16);
+                for j in 0..TK {
+                    let p = i16x8_add(
+                        i16x8_add(i16x8_mul(wv[0], xv[j][0]), i16x8_mul(wv[1], xv[j][1])),
+                        i16x8_add(i16x8_mul(wv[2], xv[j][2]), i16x8_mul(wv[3], xv[j][3])),
+                    );
+                    acc[k][j] = i32x4_add(acc[k][j], i32x4_dot_i16x8(p, sc));
+                }
+            }
+        }
+        for j in 0..TK {
+            let xb = &xr[j][b];
+            let pairs: [i32; 8] = core::array::from_fn(|m| xb.bsums[2 * m] as i32 + xb.bsums[2 * m + 1] as i32);
+            for k in 0..K {
+                let wb = &wr[k][b];
+                let mins: i32 = (0..8).map(|m| pairs[m] * wb.mins[m] as i32).sum();
+                sumf[k][j] -= xb.d * wb.dmin * mins as f32;
+                sumf[k][j] += xb.d * wb.d * isum(acc[k][j]) as f32;
+            }
+        }
+    }
+    for k in 0..K {
+        for j in 0..TK {
+            ys[(t + j) * stride + r + k] = sumf[k][j];
+        }
+    }
+}
+
+pub fn q4_k_matmul(w: &[BlockQ4K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize) {
+    let rows = tile_rows("q4_k_matmul", w, xs, ys, stride);
+    by_tile!(2, 2, rows, xs.len(), q4_k_tile, w, xs, ys, stride)
+}
+
+pub fn q5_k_matmul(w: &[BlockQ5K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize) {
+    let rows = tile_rows("q5_k_matmul", w, xs, ys, stride);
+    by_tile!(2, 2, rows, xs.len(), q4_k_tile, w, xs, ys, stride)
+}
+
+/// [`lanes8`] of `K` rows × `TK` tokens' super-blocks: each row's codes and scales loaded once
+/// for the tokens.
+#[inline(always)]
+fn lanes8_tile<const K: usize, const TK: usize>(rows: &[&BlockQ6K; K], xb: &[&BlockQ8K; TK]) -> ([[v128; TK]; K], [[v128; TK]; K]) {
+    let (mut lo, mut hi) = ([[i32x4_splat(0); TK]; K], [[i32x4_splat(0); TK]; K]);
+    for p in 0..QK_K / 32 {
+        // SAFETY: four 8-byte loads of codes 32p..32p + 32 of 256.
+        let xv: [[v128; 4]; TK] = core::array::from_fn(|j| core::array::from_fn(|i| unsafe { ld8(xb[j].qs.as_ptr().add(32 * p + 8 * i)) }));
+        for k in 0..K {
+            let wb = rows[k];
+            // SAFETY: four 8-byte loads of codes 32p..32p + 32 of 256, and a 4-byte load of scales 2p, 2p + 1 of 16.
+            let (wv, s): ([v128; 4], v128) = unsafe {
+                (
+                    core::array::from_fn(|i| ld8(wb.q.as_ptr().add(32 * p + 8 * i))),
+                    v128_load32_splat(wb.scales.as_ptr().add(2 * p) as *const u32),
+                )
+            };
+            for j in 0..TK {
+                let a = i16x8_add(i16x8_mul(wv[0], xv[j][0]), i16x8_mul(wv[1], xv[j][1]));
+                let c = i16x8_add(i16x8_mul(wv[2], xv[j][2]), i16x8_mul(wv[3], xv[j][3]));
+                lo[k][j] = i32x4_add(lo[k][j], i32x4_dot_i16x8(i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(a, c), s));
+                hi[k][j] = i32x4_add(hi[k][j], i32x4_dot_i16x8(i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(a, c), s));
+            }
+        }
+    }
+    (lo, hi)
+}
+
+/// `K` rows × `TK` tokens of [`q6_k_rows`].
+#[inline(always)]
+fn q6_k_tile<const K: usize, const TK: usize>(w: &[BlockQ6K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize, r: usize, t: usize) {
+    let nb = xs[t].len();
+    let xr: [&[BlockQ8K]; TK] = core::array::from_fn(|j| &xs[t + j][..nb]);
+    let wr: [&[BlockQ6K]; K] = core::array::from_fn(|k| &w[(r + k) * nb..(r + k + 1) * nb]);
+    let (mut lo, mut hi) = ([[f32x4_splat(0.0); TK]; K], [[f32x4_splat(0.0); TK]; K]);
+    for b in 0..nb {
+        let rows: [&BlockQ6K; K] = core::array::from_fn(|k| &wr[k][b]);
+        let xb: [&BlockQ8K; TK] = core::array::from_fn(|j| &xr[j][b]);
+        let (acc_lo, acc_hi) = lanes8_tile(&rows, &xb);
+        for k in 0..K {
+            for j in 0..TK {
+                let d = f32x4_splat(rows[k].d * xb[j].d);
+                lo[k][j] = f32x4_add(lo[k][j], f32x4_mul(d, f32x4_convert_i32x4(acc_lo[k][j])));
+                hi[k][j] = f32x4_add(hi[k][j], f32x4_mul(d, f32x4_convert_i32x4(acc_hi[k][j])));
+            }
+        }
+    }
+    for k in 0..K {
+        for j in 0..TK {
+            let (l, h) = (lo[k][j], hi[k][j]);
+            let s = [
+                f32x4_extract_lane::<0>(l),
+                f32x4_extract_lane::<1>(l),
+                f32x4_extract_lane::<2>(l),
+                f32x4_extract_lane::<3>(l),
+                f32x4_extract_lane::<0>(h),
+                f32x4_extract_lane::<1>(h),
+                f32x4_extract_lane::<2>(h),
+                f32x4_extract_lane::<3>(h),
+            ];
+            ys[(t + j) * stride + r + k] = s.iter().fold(0f32, |a, &v| a + v);
+        }
+    }
+}
+
+pub fn q6_k_matmul(w: &[BlockQ6K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize) {
+    let rows = tile_rows("q6_k_matmul", w, xs, ys, stride);
+    by_tile!(2, 2, rows, xs.len(), q6_k_tile, w, xs, ys, stride)
+}
+
+/// `K` rows × `TK` tokens of [`q3_k_rows`].
+#[inline(always)]
+fn q3_k_tile<const K: usize, const TK: usize>(w: &[BlockQ3K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize, r: usize, t: usize) {
+    let nb = xs[t].len();
+    let xr: [&[BlockQ8K]; TK] = core::array::from_fn(|j| &xs[t + j][..nb]);
+    let wr: [&[BlockQ3K]; K] = core::array::from_fn(|k| &w[(r + k) * nb..(r + k + 1) * nb]);
+    let mut sums = [[f32x4_splat(0.0); TK]; K];
+    for b in 0..nb {
+        let rows: [&BlockQ3K; K] = core::array::from_fn(|k| &wr[k][b]);
+        let xb: [&BlockQ8K; TK] = core::array::from_fn(|j| &xr[j][b]);
+        let (lo, hi) = lanes8_tile(&rows, &xb);
+        for k in 0..K {
+            for j in 0..TK {
+                let d = f32x4_splat(rows[k].d * xb[j].d);
+                let v = f32x4_add(f32x4_mul(f32x4_convert_i32x4(lo[k][j]), d), f32x4_mul(f32x4_convert_i32x4(hi[k][j]), d));
+                sums[k][j] = f32x4_add(sums[k][j], v);
+            }
+        }
+    }
+    for k in 0..K {
+        for j in 0..TK {
+            ys[(t + j) * stride + r + k] = hsum4(f32x4_add(sums[k][j], f32x4_splat(0.0)));
+        }
+    }
+}
+
+pub fn q3_k_matmul(w: &[BlockQ3K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize) {
+    let rows = tile_rows("q3_k_matmul", w, xs, ys, stride);
+    by_tile!(2, 2, rows, xs.len(), q3_k_tile, w, xs, ys, stride)
+}
+
+/// `K` rows × `TK` tokens of [`q2_k_rows`].
+#[inline(always)]
+fn q2_k_tile<const K: usize, const TK: usize>(w: &[BlockQ2K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize, r: usize, t: usize) {
+    let nb = xs[t].len();
+    let xr: [&[BlockQ8K]; TK] = core::array::from_fn(|j| &xs[t + j][..nb]);
+    let wr: [&[BlockQ2K]; K] = core::array::from_fn(|k| &w[(r + k) * nb..(r + k + 1) * nb]);
+    let mut sumf = [[0f32; TK]; K];
+    for b in 0..nb {
+        let mut acc = [[i32x4_splat(0); TK]; K];
+        for c in 0..QK_K / 32 {
+            // SAFETY: four 8-byte loads of codes 32c..32c + 32 of 256.
+            let xv: [[v128; 4]; TK] =
+                core::array::from_fn(|j| core::array::from_fn(|i| unsafe { ld8(xr[j][b].qs.as_ptr().add(32 * c + 8 * i)) }));
+            for k in 0..K {
+                // SAFETY: as above.
+                let wv: [v128; 4] = core::array::from_fn(|i| unsafe { ld8(wr[k][b].q.as_ptr().add(32 * c + 8 * i)) });
+                for j in 0..TK {
+                    acc[k][j] = i32x4_add(acc[k][j], dot4(wv, &xv[j]));
+                }
+            }
+        }
+        for j in 0..TK {
+            let xb = &xr[j][b];
+            // SAFETY: two 16-byte loads of the 16 block sums.
+            let (bs0, bs1) = unsafe { (v128_load(xb.bsums.as_ptr() as *const v128), v128_load(xb.bsums.as_ptr().add(8) as *const v128)) };
+            for k in 0..K {
+                let wb = &wr[k][b];
+                // SAFETY: one 16-byte load of the 16 scale bytes.
+                let mins = u8x16_shr(unsafe { v128_load(wb.scales.as_ptr() as *const v128) }, 4);
+                let summs = isum(i32x4_add(
+                    i32x4_dot_i16x8(u16x8_extend_low_u8x16(mins), bs0),
+                    i32x4_dot_i16x8(u16x8_extend_high_u8x16(mins), bs1),
+                ));
+                sumf[k][j] += wb.d * xb.d * isum(acc[k][j]) as f32 - wb.dmin * xb.d * summs as f32;
+            }
+        }
+    }
+    for k in 0..K {
+        for j in 0..TK {
+            ys[(t + j) * stride + r + k] = sumf[k][j];
+        }
+    }
+}
+
+pub fn q2_k_matmul(w: &[BlockQ2K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize) {
+    let rows = tile_rows("q2_k_matmul", w, xs, ys, stride);
+    by_tile!(2, 2, rows, xs.len(), q2_k_tile, w, xs, ys, stride)
 }
