@@ -357,9 +357,7 @@ test('the calibration module is under 25 KB gzipped and carries only the calibra
 // ceiling went from 390,000 to 410,000. Then it opened files with formats::lazy::open_gguf_file
 // (no zip, npz, ONNX or safetensors reader linked): 411,422 → 258,056 B with the sensitivity
 // probes; the ceiling went down to 265,000 to keep the gain.
-// With the session's other merges (core's shared code) main's build measured 362,255 B: the
-// ceiling went to 363,500.
-test('the language-model module is under 363.5 KB gzipped and carries only the language model', async () => {
+test('the language-model module is under 368 KB gzipped and carries only the language model', async () => {
   const gz = gzipSync(await pkg('pkg-lm', 'quantscope_bg.wasm'), { level: 9 }).length;
   // 265,000 → 315,000 in session 14: GPTQ (src/ptq, llm::gptq, lm::calibrated, +24 KB) and AWQ
   // (ptq::awq, llm::awq, lm::awq, +27 KB) in the page. 315,000 → 325,000 in session 16: the Q2_K,
@@ -377,8 +375,10 @@ test('the language-model module is under 363.5 KB gzipped and carries only the l
   // measure it a chunk at a time instead of keeping a tensor-sized copy), and a repeated token
   // text is refused and add_eos_token honoured as llama.cpp does. 359,000 → 362,000 in session 22
   // (356,375 → 360,326 B): the prompt's tile kernels (F32, Q8_0 and the K-quants, a rows × tokens
-  // body each with its edges) and the four-lane exp of the softmax and SwiGLU (prompts 1.2–1.8×).
-  assert.ok(gz < 363_500, `www/pkg-lm/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  // body each with its edges) and the four-lane exp of the softmax and SwiGLU (prompts 1.2–1.8×);
+  // → 365,260 B with a tile's leftover token sent to the matrix-vector kernels (inlined per type);
+  // on main with the session's other merges (core's shared code) 366,912 B: the ceiling is 368,000.
+  assert.ok(gz < 368_000, `www/pkg-lm/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const lm = await exportsOf('pkg-lm');
   assert.ok(lm.has('LmSession'));
   for (const name of ['Workspace', 'Engine', 'Lesson', 'TrainingRun', 'GgufMixer']) assert.ok(!lm.has(name), `the language-model module has ${name}`);

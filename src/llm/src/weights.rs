@@ -332,9 +332,13 @@ fn tiles_of<W, X>(blocks: &[W], rows: usize, xq: &[Vec<X>], ys: &mut [f32], kern
     by_tiles(rows, per_row * size_of::<W>(), ys, &|r, t, y| kernel(&blocks[r.start * per_row..r.end * per_row], &xq[t], y))
 }
 
+/// A tile kernel of [`crate::kernels`]: a tile's rows of blocks, every token's activations, the
+/// outputs from the tile's first row on, the outputs' stride (the matrix's rows).
+type TileKernel<W, X> = fn(&[W], &[Vec<X>], &mut [f32], usize);
+
 /// A block-quantized matrix times every token's quantized activations, tile by tile of rows
 /// (`kernel`: a tile kernel, the tile's rows against every token, register-blocked).
-fn block_tiles<W, X>(blocks: &[W], rows: usize, xq: &[Vec<X>], ys: &mut [f32], kernel: fn(&[W], &[Vec<X>], &mut [f32], usize)) {
+fn block_tiles<W, X>(blocks: &[W], rows: usize, xq: &[Vec<X>], ys: &mut [f32], kernel: TileKernel<W, X>) {
     let per_row = blocks.len() / rows;
     let tile = (TILE_BYTES / (per_row * size_of::<W>()).max(1) / 4 * 4).max(4);
     for r0 in (0..rows).step_by(tile) {

@@ -87,14 +87,15 @@ pub fn f32_matmul(w: &[f32], xs: &[f32], n: usize, ys: &mut [f32], stride: usize
         for t in (0..full_t).step_by(T) {
             f32_tile::<R, T>(w, xs, n, r, t, ys, stride);
         }
-        for t in full_t..tokens {
-            f32_tile::<R, 1>(w, xs, n, r, t, ys, stride);
-        }
     }
     for r in full_r..rows {
-        for t in 0..tokens {
+        for t in 0..full_t {
             f32_tile::<1, 1>(w, xs, n, r, t, ys, stride);
         }
+    }
+    // A token left over (a generated one): the matrix-vector kernel.
+    for t in full_t..tokens {
+        f32_matvec(w, &xs[t * n..(t + 1) * n], &mut ys[t * stride..t * stride + rows]);
     }
 }
 
@@ -109,10 +110,10 @@ fn f32_tile<const K: usize, const TK: usize>(w: &[f32], xs: &[f32], n: usize, r:
             // SAFETY: (r + k)·n + c·8 + off + 4 ≤ (r + K)·n ≤ w.len(), the same for xs (asserted).
             unsafe {
                 let xv: [v128; TK] = core::array::from_fn(|j| v128_load(xs.as_ptr().add((t + j) * n + c * 8 + off) as *const v128));
-                for k in 0..K {
+                for (k, row_acc) in acc.iter_mut().enumerate() {
                     let wv = v128_load(w.as_ptr().add((r + k) * n + c * 8 + off) as *const v128);
-                    for j in 0..TK {
-                        acc[k][j] = f32x4_add(acc[k][j], f32x4_mul(wv, xv[j]));
+                    for (a, &x) in row_acc.iter_mut().zip(&xv) {
+                        *a = f32x4_add(*a, f32x4_mul(wv, x));
                     }
                 }
             }
@@ -598,11 +599,11 @@ fn tile_rows<W, X>(name: &str, w: &[W], xs: &[Vec<X>], ys: &[f32], stride: usize
     rows
 }
 
-/// Runs `$f::<K, TK>(args.., r, t)` over a tile of `$rows` rows and `$tokens` tokens: `K` rows ×
-/// `TK` tokens at a time, then `K` rows × 1 token for the tokens left over, then 1 × 1 for the
-/// rows left over.
+/// Runs `$f::<K, TK>(args.., r, t)` over a tile of `$rows` rows and the tokens in whole groups of
+/// `TK`: `K` rows at a time, then 1 for the rows left over; the tokens left over (a lone token: a
+/// generated one) go to `$rest(t)`, the matrix-vector kernel (four rows at a time).
 macro_rules! by_tile {
-    ($k:expr, $tk:expr, $rows:expr, $tokens:expr, $f:ident, $($arg:expr),*) => {{
+    ($k:expr, $tk:expr, $rows:expr, $tokens:expr, $f:ident, $($arg:expr),*; $rest:expr) => {{
         const K_: usize = $k;
         const T_: usize = $tk;
         let (rows, tokens) = ($rows, $tokens);
@@ -611,14 +612,14 @@ macro_rules! by_tile {
             for t in (0..full_t).step_by(T_) {
                 $f::<K_, T_>($($arg,)* r, t);
             }
-            for t in full_t..tokens {
-                $f::<K_, 1>($($arg,)* r, t);
-            }
         }
         for r in full_r..rows {
-            for t in 0..tokens {
+            for t in 0..full_t {
                 $f::<1, 1>($($arg,)* r, t);
             }
+        }
+        for t in full_t..tokens {
+            $rest(t);
         }
     }};
 }
@@ -660,7 +661,7 @@ fn q8_0_tile<const K: usize, const TK: usize>(w: &[BlockQ8_0], xs: &[Vec<BlockQ8
 
 pub fn q8_0_matmul(w: &[BlockQ8_0], xs: &[Vec<BlockQ8_0>], ys: &mut [f32], stride: usize) {
     let rows = tile_rows("q8_0_matmul", w, xs, ys, stride);
-    by_tile!(2, 2, rows, xs.len(), q8_0_tile, w, xs, ys, stride)
+    by_tile!(2, 2, rows, xs.len(), q8_0_tile, w, xs, ys, stride; |t: usize| q8_0_matvec(w, &xs[t], &mut ys[t * stride..t * stride + rows]))
 }
 
 /// `K` rows × `TK` tokens of [`q4_k_rows`] (Q4_K and Q5_K): a row's codes widened once per
@@ -712,12 +713,12 @@ fn q4_k_tile<const K: usize, const TK: usize>(w: &[BlockQ4K], xs: &[Vec<BlockQ8K
 
 pub fn q4_k_matmul(w: &[BlockQ4K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize) {
     let rows = tile_rows("q4_k_matmul", w, xs, ys, stride);
-    by_tile!(2, 2, rows, xs.len(), q4_k_tile, w, xs, ys, stride)
+    by_tile!(2, 2, rows, xs.len(), q4_k_tile, w, xs, ys, stride; |t: usize| q4_k_matvec(w, &xs[t], &mut ys[t * stride..t * stride + rows]))
 }
 
 pub fn q5_k_matmul(w: &[BlockQ5K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize) {
     let rows = tile_rows("q5_k_matmul", w, xs, ys, stride);
-    by_tile!(2, 2, rows, xs.len(), q4_k_tile, w, xs, ys, stride)
+    by_tile!(2, 2, rows, xs.len(), q4_k_tile, w, xs, ys, stride; |t: usize| q5_k_matvec(w, &xs[t], &mut ys[t * stride..t * stride + rows]))
 }
 
 /// [`lanes8`] of `K` rows × `TK` tokens' super-blocks: each row's codes and scales loaded once
@@ -787,7 +788,7 @@ fn q6_k_tile<const K: usize, const TK: usize>(w: &[BlockQ6K], xs: &[Vec<BlockQ8K
 
 pub fn q6_k_matmul(w: &[BlockQ6K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize) {
     let rows = tile_rows("q6_k_matmul", w, xs, ys, stride);
-    by_tile!(2, 2, rows, xs.len(), q6_k_tile, w, xs, ys, stride)
+    by_tile!(2, 2, rows, xs.len(), q6_k_tile, w, xs, ys, stride; |t: usize| q6_k_matvec(w, &xs[t], &mut ys[t * stride..t * stride + rows]))
 }
 
 /// `K` rows × `TK` tokens of [`q3_k_rows`].
@@ -818,7 +819,7 @@ fn q3_k_tile<const K: usize, const TK: usize>(w: &[BlockQ3K], xs: &[Vec<BlockQ8K
 
 pub fn q3_k_matmul(w: &[BlockQ3K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize) {
     let rows = tile_rows("q3_k_matmul", w, xs, ys, stride);
-    by_tile!(2, 2, rows, xs.len(), q3_k_tile, w, xs, ys, stride)
+    by_tile!(2, 2, rows, xs.len(), q3_k_tile, w, xs, ys, stride; |t: usize| q3_k_matvec(w, &xs[t], &mut ys[t * stride..t * stride + rows]))
 }
 
 /// `K` rows × `TK` tokens of [`q2_k_rows`].
@@ -867,5 +868,5 @@ fn q2_k_tile<const K: usize, const TK: usize>(w: &[BlockQ2K], xs: &[Vec<BlockQ8K
 
 pub fn q2_k_matmul(w: &[BlockQ2K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize) {
     let rows = tile_rows("q2_k_matmul", w, xs, ys, stride);
-    by_tile!(2, 2, rows, xs.len(), q2_k_tile, w, xs, ys, stride)
+    by_tile!(2, 2, rows, xs.len(), q2_k_tile, w, xs, ys, stride; |t: usize| q2_k_matvec(w, &xs[t], &mut ys[t * stride..t * stride + rows]))
 }
