@@ -426,7 +426,10 @@ fn tile_kernels_equal_their_references() {
 fn exponentials_equal_their_references() {
     let mut xs: Vec<f32> = (0..0x4300_0000u32).step_by(61).flat_map(|b| [f32::from_bits(b), -f32::from_bits(b)]).collect();
     for edge in [0x3900_0000u32, 0x3eb1_7218, 0x3f85_1592, 0x42ae_ac50, 0x42b1_7218, 0x42cf_f1b5, 0x7f80_0000] {
-        for b in edge - 2..=edge + 2 {
+        // Not the signaling NaNs just above ∞: whether wasm arithmetic quiets one depends on the
+        // compiler (LLVM folds the reference's x − 0 to x, keeping it signaling; the SIMD
+        // subtraction quiets it), which the softmax, subtracting a real max, never meets.
+        for b in (edge - 2..=edge + 2).filter(|b| !(0x7f80_0001..0x7fc0_0000).contains(b)) {
             xs.extend([f32::from_bits(b), -f32::from_bits(b)]);
         }
     }
