@@ -16,6 +16,7 @@
 //! of x86-64 builds, `loops_exponent_log.dispatch`), whose last bit differs from a correctly
 //! rounded log for about one value in ten.
 
+use crate::numpy_sum::pairwise_sum;
 use crate::static_qdq::{RangeCollector, Ranges};
 use crate::{QuantizeError, Result};
 
@@ -482,32 +483,6 @@ fn entropy(p: &[f32], q: &[f32]) -> f32 {
         })
         .collect();
     pairwise_sum(&terms)
-}
-
-/// numpy's float32 `np.sum` of a contiguous array (`pairwise_sum`, `loops_utils.h`): eight
-/// running sums over blocks of up to 128 values, halves (multiples of 8) above that.
-fn pairwise_sum(a: &[f32]) -> f32 {
-    let n = a.len();
-    if n < 8 {
-        return a.iter().fold(0.0, |s, &v| s + v);
-    }
-    if n <= 128 {
-        let mut r: [f32; 8] = a[..8].try_into().unwrap_or([0.0; 8]);
-        let whole = n - n % 8;
-        for chunk in a[8..whole].chunks_exact(8) {
-            for (r, &v) in r.iter_mut().zip(chunk) {
-                *r += v;
-            }
-        }
-        let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        for &v in &a[whole..] {
-            res += v;
-        }
-        return res;
-    }
-    let mut n2 = n / 2;
-    n2 -= n2 % 8;
-    pairwise_sum(&a[..n2]) + pairwise_sum(&a[n2..])
 }
 
 /// numpy's float32 `np.log` on x86-64 (`simd_log_FLOAT`, `loops_exponent_log.dispatch`):

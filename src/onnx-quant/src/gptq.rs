@@ -55,6 +55,7 @@
 use crate::dynamic::Report;
 use crate::gemm::node;
 use crate::mlp::attr_int;
+use crate::numpy_sum::pairwise_sum;
 use crate::weights;
 use crate::{QuantizeError, Result};
 use quantscope_formats::onnx::proto::{NodeProto, TensorProto};
@@ -188,31 +189,6 @@ impl Hessian {
     pub fn items(&self) -> usize {
         self.items
     }
-}
-
-/// numpy's float64 `np.add.reduce` of a 1-D array (`pairwise_sum`, `loops_utils.h`).
-fn pairwise_sum(a: &[f64]) -> f64 {
-    let n = a.len();
-    if n < 8 {
-        return a.iter().fold(0.0, |s, &v| s + v);
-    }
-    if n <= 128 {
-        let mut r: [f64; 8] = a[..8].try_into().unwrap_or([0.0; 8]);
-        let whole = n - n % 8;
-        for chunk in a[8..whole].chunks_exact(8) {
-            for (r, &v) in r.iter_mut().zip(chunk) {
-                *r += v;
-            }
-        }
-        let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        for &v in &a[whole..] {
-            res += v;
-        }
-        return res;
-    }
-    let mut n2 = n / 2;
-    n2 -= n2 % 8;
-    pairwise_sum(&a[..n2]) + pairwise_sum(&a[n2..])
 }
 
 const MAXQ: f64 = 15.0;

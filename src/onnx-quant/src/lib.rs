@@ -52,6 +52,7 @@ pub mod lstm;
 pub mod mlp;
 pub mod nbits;
 mod nbits_options;
+mod numpy_sum;
 pub mod static_qdq;
 pub mod types;
 pub mod weights;

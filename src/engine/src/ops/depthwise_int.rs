@@ -20,7 +20,7 @@
 //! any order (wrapping, as ConvInteger's int32 accumulation). The scalar form below runs where
 //! there is no SIMD128 (native builds) and is what the tests hold both against.
 
-use super::conv::Geometry;
+use super::window::Geometry;
 
 /// The plan of one depthwise convolution (every channel shares it) and its scratch buffers.
 pub(crate) struct DepthwiseInt {

@@ -29,6 +29,7 @@ pub mod scan;
 pub mod shape;
 pub mod slice;
 pub mod unary;
+pub mod window;
 
 use crate::attr::Attrs;
 pub use crate::op::{BuildCtx, Input, Inputs, Op, OpError};

@@ -6,7 +6,7 @@
 //! padded input (`count_include_pad=1`); taps that `ceil_mode` pushes past the end padding
 //! never count, as in PyTorch and the ONNX reference.
 
-use super::conv::{Geometry, WindowAttrs};
+use super::window::{Geometry, WindowAttrs};
 use crate::attr::Attrs;
 use crate::op::{attr_err, dtype_err, BuildCtx, Inputs, Op, OpError};
 use crate::value::{DType, Data, Value};
