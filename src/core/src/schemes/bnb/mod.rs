@@ -230,18 +230,25 @@ pub fn decode_codes(table: &[f32; 16], packed: &[u8], absmax: &[f32], out: &mut 
 
 // --------------------------------------------------------------------- the reference steps
 
+/// A block's stored absmax and how its values are scaled to [-1, 1]: a whole block multiplies by
+/// the reciprocal of its absmax, the last partial one divides by the floored absmax, which is
+/// also what it stores.
+fn block_scaling(block: &[f32]) -> (f32, Scaling) {
+    let m = block_absmax(block);
+    if block.len() == BLOCK {
+        (m, Scaling::Mul(1.0 / m.max(ABSMAX_FLOOR)))
+    } else {
+        let d = m.max(ABSMAX_FLOOR);
+        (d, Scaling::Div(d))
+    }
+}
+
 /// 4-bit codes (unpacked, one per element) and the stored absmax of every 64-block.
 pub fn quantize_4bit(code: Code4, values: &[f32]) -> (Vec<u8>, Vec<f32>) {
     let mut codes = vec![0u8; values.len()];
     let mut absmax = Vec::with_capacity(values.len().div_ceil(BLOCK));
     for (block, out) in values.chunks(BLOCK).zip(codes.chunks_mut(BLOCK)) {
-        let m = block_absmax(block);
-        let (stored, scaling) = if block.len() == BLOCK {
-            (m, Scaling::Mul(1.0 / m.max(ABSMAX_FLOOR)))
-        } else {
-            let d = m.max(ABSMAX_FLOOR);
-            (d, Scaling::Div(d))
-        };
+        let (stored, scaling) = block_scaling(block);
         encode_block(code, block, scaling, out);
         absmax.push(stored);
     }
@@ -260,13 +267,7 @@ fn quantize_4bit_packed(code: Code4, values: &[f32]) -> (Vec<u8>, Vec<f32>) {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     let lanes = simd128::Lanes4::new(code);
     for block in values.chunks(BLOCK) {
-        let m = block_absmax(block);
-        let (stored, scaling) = if block.len() == BLOCK {
-            (m, Scaling::Mul(1.0 / m.max(ABSMAX_FLOOR)))
-        } else {
-            let d = m.max(ABSMAX_FLOOR);
-            (d, Scaling::Div(d))
-        };
+        let (stored, scaling) = block_scaling(block);
         let codes = &mut codes[..block.len()];
         // SIMD128: a whole block with the tensor's lanes, sixteen values a step.
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
