@@ -48,7 +48,7 @@
 //                                          step and per weight, Cancel between them; then that file run by the engine
 //                                          against FP32 (`seconds`: planning, encoding and writing the file;
 //                                          `encode_seconds`: the weights' encoding alone)
-//   custom_gptq       [options: {block_size, symmetric, actorder}, npyBytes | null, shapes]
+//   custom_gptq       [options: {block_size, symmetric, actorder, error_feedback}, npyBytes | null, shapes]
 //                                        → {bytes, source_bytes, quantized, kept, errors: [{matmul, gptq, rtn}], outputs:
 //                                          [{name, metrics}], source, seconds}: 4-bit MatMulNBits as ONNX Runtime's GPTQ
 //                                          (GPTQWeightOnlyQuantConfig) writes them (www/pkg-nbits): the float model with
@@ -362,7 +362,8 @@ export const customOps = {
     const { GptqPlan } = await nbitsModule();
     const started = performance.now();
     // GPTQWeightOnlyQuantConfig's defaults: percdamp 0.01, block_size 128, mse off, per channel
-    let plan = new GptqPlan(custom.bytes, options.block_size, options.symmetric, 0.01, 128, Boolean(options.actorder), false, true);
+    let plan = new GptqPlan(custom.bytes, options.block_size, options.symmetric, 0.01, 128, Boolean(options.actorder), false, true,
+      Boolean(options.error_feedback));
     const { engine, output_error } = custom.models;
     let q;
     try {

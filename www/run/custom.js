@@ -80,13 +80,17 @@ const MARKUP = `
       packed weights, scales and zero points are byte for byte the ones ONNX Runtime's quantizer writes. GPTQ is ONNX
       Runtime's <code>GPTQWeightOnlyQuantConfig</code> on the .npy dropped as calibration rows (4-bit MatMulNBits): its
       1.32 release carries no rounding error forward, so expect round to nearest's error; the line below gives both for
-      each MatMul.</p>
+      each MatMul. <em>GPTQ with error feedback</em> is the paper's algorithm in the same file format (not what ONNX
+      Runtime writes): each input channel's rounding error moves onto the channels not yet quantized, weighted by the
+      inverse Hessian of the calibration rows, so those rows' output error falls well below round to nearest's — give it
+      more calibration rows than the MatMuls have inputs, or it fits those rows rather than the data.</p>
     <div class="run-row">
       <label for="run-custom-nbits-method" title="HQQ (half-quadratic quantization) keeps round-to-nearest's scales and fits each block's zero point, a float, with a proximal solver of the error's lp norm (p = 0.7)">method</label>
       <select id="run-custom-nbits-method">
         <option value="rtn" selected>round to nearest</option>
         <option value="hqq">HQQ (float zero points)</option>
         <option value="gptq">GPTQ (with calibration data)</option>
+        <option value="gptq_feedback" title="ONNX Runtime 1.32's GPTQ moves no rounding error onward (its result is an identity Hessian's); this is the paper's update in the same file format">GPTQ with error feedback (the paper's)</option>
       </select>
       <label for="run-custom-nbits-bits">bits</label>
       <select id="run-custom-nbits-bits">
@@ -555,6 +559,7 @@ function nbitsChoice() {
   const symmetric = $('#run-custom-nbits-symmetric').checked;
   const gather = $('#run-custom-nbits-gather').checked;
   const actorder = $('#run-custom-nbits-actorder').checked;
+  const gptq = method === 'gptq' || method === 'gptq_feedback';
   let why = '';
   if (bits !== 4 && format === 'qdq') why = `${bits}-bit weights are written as MatMulNBits only: ONNX Runtime's QDQ form is blocked int4`;
   else if (method === 'hqq' && format === 'qdq') why = 'HQQ weights are written as MatMulNBits only, as ONNX Runtime writes them';
@@ -562,11 +567,11 @@ function nbitsChoice() {
   else if (method === 'hqq' && symmetric) why = "HQQ fits each block's zero point: untick symmetric";
   else if (gather && (bits !== 4 || format === 'qdq' || method !== 'rtn')) {
     why = 'ONNX Runtime quantizes Gather tables to 4-bit GatherBlockQuantized with round to nearest only';
-  } else if (method === 'gptq' && (bits !== 4 || format === 'qdq')) {
+  } else if (gptq && (bits !== 4 || format === 'qdq')) {
     why = "ONNX Runtime's GPTQ writes 4-bit MatMulNBits only";
-  } else if (method === 'gptq' && !state.input && !mnistShaped()) {
+  } else if (gptq && !state.input && !mnistShaped()) {
     why = 'GPTQ needs calibration data: drop a .npy of real inputs first';
-  } else if (actorder && method !== 'gptq') why = "act-order is GPTQ's option";
+  } else if (actorder && !gptq) why = "act-order is GPTQ's option";
   return { method, bits, format, symmetric, gather, actorder, why };
 }
 
@@ -594,9 +599,9 @@ async function exportNbits() {
   result.textContent = '';
   const { method, bits, format, symmetric, gather, actorder } = nbitsChoice();
   const options = { method, bits, block_size: Number($('#run-custom-nbits-block').value), symmetric, format, gather };
-  if (method === 'gptq') {
+  if (method === 'gptq' || method === 'gptq_feedback') {
     try {
-      await exportGptq({ block_size: options.block_size, symmetric, actorder }, result);
+      await exportGptq({ block_size: options.block_size, symmetric, actorder, error_feedback: method === 'gptq_feedback' }, result);
     } finally {
       setBusy(false);
     }
@@ -657,14 +662,15 @@ async function exportGptq(options, result) {
       result.textContent = 'GPTQ quantization cancelled.';
       return;
     }
-    const name = `${state.model.name.replace(/\.onnx$/i, '')}.matmulnbits_gptq_b${options.block_size}${options.symmetric ? '_sym' : ''}` +
-      `${options.actorder ? '_actorder' : ''}.onnx`;
+    const name = `${state.model.name.replace(/\.onnx$/i, '')}.matmulnbits_gptq${options.error_feedback ? '_feedback' : ''}` +
+      `_b${options.block_size}${options.symmetric ? '_sym' : ''}${options.actorder ? '_actorder' : ''}.onnx`;
     saveBytes(r.bytes, name);
     const sqnr = r.outputs.map((o) => `${o.name} ${o.metrics?.sqnr_db == null ? '—' : `${o.metrics.sqnr_db.toFixed(1)} dB`}`).join(', ');
     const kept = r.kept.length ? ` Kept in float: ${r.kept.map(([node, why]) => `${node} (${why})`).join('; ')}.` : '';
     result.textContent = `${name}: ${formatBytes(r.bytes.length)} (FP32 file ${formatBytes(r.source_bytes)}, ` +
       `${Math.round((100 * r.bytes.length) / r.source_bytes)}%); ${r.quantized.length} MatMul${r.quantized.length === 1 ? '' : 's'} ` +
-      `with GPTQ's 4-bit weights in blocks of ${options.block_size}${options.symmetric ? ', symmetric' : ', with zero points'}, ` +
+      `with GPTQ's 4-bit weights${options.error_feedback ? ' (error fed forward, as the paper does)' : " (as ONNX Runtime 1.32's, no error fed forward)"} ` +
+      `in blocks of ${options.block_size}${options.symmetric ? ', symmetric' : ', with zero points'}, ` +
       `calibrated on ${r.source ?? state.input.name}. Output error on those rows, ‖(W−Ŵ)ᵀx‖²/‖Wᵀx‖²: ${gptqErrors(r.errors)}. ` +
       `This file against FP32 on the calibration rows, SQNR: ${sqnr}.${kept} Quantized in ${r.seconds.toFixed(2)} s.`;
     document.body.dataset.onnxNbits = name;

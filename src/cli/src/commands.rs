@@ -45,10 +45,11 @@ const USAGE: &str = "usage:
        com.microsoft GatherBlockQuantized in blocks along axis 1)
   quantscope quantize-onnx MODEL.onnx --out OUT.onnx --nbits 4 --quant-method gptq --calibration [NAME=]C.npy...
       [--block-size N] [--symmetric] [--accuracy-level 0-4] [--percdamp 0.01] [--gptq-block-size 128] [--act-order]
-      [--mse] [--per-tensor] [--calibration-batch B]
+      [--mse] [--per-tensor] [--calibration-batch B] [--error-feedback]
       (ONNX Runtime's GPTQWeightOnlyQuantConfig: the float model runs on the calibration inputs (one item, or items
        of B rows along the first axis with --calibration-batch, as a CalibrationDataReader gives them), each MatMul's
-       input gives its Hessian, and GPTQ's 4-bit MatMulNBits weights are written as ONNX Runtime writes them)
+       input gives its Hessian, and GPTQ's 4-bit MatMulNBits weights are written as ONNX Runtime writes them;
+       ONNX Runtime 1.32's GPTQ moves no rounding error onward: --error-feedback adds the paper's update)
   quantscope quantize-onnx MODEL.onnx --out OUT.onnx (--fp16 | --bf16)
       (float32 weights in half precision, float32 inputs and outputs kept by Casts:
        onnxconverter_common's convert_float_to_float16(keep_io_types=True), or the same with BFLOAT16)
@@ -132,6 +133,8 @@ struct Args {
     gptq_block_size: Option<usize>,
     mse: bool,
     per_tensor: bool,
+    /// `quantize-onnx --quant-method gptq --error-feedback`: the paper's GPTQ update.
+    error_feedback: bool,
     calibration_batch: Option<usize>,
     block_size: Option<usize>,
     symmetric: bool,
@@ -200,6 +203,7 @@ fn parse_args() -> Result<Args, lexopt::Error> {
             Long("gptq-block-size") => args.gptq_block_size = Some(parser.value()?.parse()?),
             Long("mse") => args.mse = true,
             Long("per-tensor") => args.per_tensor = true,
+            Long("error-feedback") => args.error_feedback = true,
             Long("calibration-batch") => args.calibration_batch = Some(parser.value()?.parse()?),
             Long("block-size") => args.block_size = Some(parser.value()?.parse()?),
             Long("symmetric") => args.symmetric = true,
@@ -1104,7 +1108,7 @@ fn nbits_onnx(args: &Args, source: &Path, out: &Path) -> Result<(), Failure> {
         other => return Err(usage(format!("--quant-method is rtn, hqq or gptq, not '{other}'"))),
     };
     if gptq_options(args) || !args.calibration.is_empty() {
-        return Err(usage("--calibration, --percdamp, --gptq-block-size, --act-order, --mse, --per-tensor and --calibration-batch are options of --quant-method gptq"));
+        return Err(usage("--calibration, --percdamp, --gptq-block-size, --act-order, --mse, --per-tensor, --calibration-batch and --error-feedback are options of --quant-method gptq"));
     }
     let format = match args.quant_format.as_deref().unwrap_or("qoperator") {
         "qoperator" => NBitsFormat::QOperator,
@@ -1156,6 +1160,7 @@ fn gptq_options(args: &Args) -> bool {
         || args.mse
         || args.per_tensor
         || args.calibration_batch.is_some()
+        || args.error_feedback
 }
 
 /// `quantize-onnx --nbits 4 --quant-method gptq`: ONNX Runtime's `MatMulNBitsQuantizer` with
@@ -1188,6 +1193,7 @@ fn gptq_onnx(args: &Args, source: &Path, out: &Path) -> Result<(), Failure> {
         actorder: args.act_order,
         mse: args.mse,
         perchannel: !args.per_tensor,
+        error_feedback: args.error_feedback,
     };
     options.check().map_err(|e| usage(format!("--quant-method gptq: {e}")))?;
     if args.calibration_batch == Some(0) {
@@ -1221,11 +1227,12 @@ fn gptq_onnx(args: &Args, source: &Path, out: &Path) -> Result<(), Failure> {
     let (quantized, report, errors) = work.finish().map_err(|e| bad_input(format!("{name}: {e}")))?;
     std::fs::write(out, &quantized).map_err(|e| bad_input(format!("{}: {e}", out.display())))?;
     println!(
-        "{}: {} bytes → {}: {} bytes (GPTQ, 4-bit weights, MatMulNBits, blocks of {}, {})",
+        "{}: {} bytes → {}: {} bytes (GPTQ{}, 4-bit weights, MatMulNBits, blocks of {}, {})",
         name,
         bytes.len(),
         out.display(),
         quantized.len(),
+        if options.error_feedback { " with error feedback" } else { "" },
         options.block_size,
         if options.symmetric { "symmetric" } else { "zero points" }
     );

@@ -1121,6 +1121,37 @@ fn quantize_onnx_gptq_writes_onnx_runtime_s_file() {
     ]);
     assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(sorted(&std::fs::read(&out).unwrap()), theirs);
+    // --error-feedback: the paper's update (tests/ort_gptq.rs holds the weights to ONNX Runtime's
+    // quantizer with it); each MatMul's output error on the rows falls below round to nearest's
+    let o = run(&[
+        "quantize-onnx",
+        src_s,
+        "--out",
+        out_s,
+        "--nbits",
+        "4",
+        "--quant-method",
+        "gptq",
+        "--block-size",
+        "32",
+        "--calibration",
+        calib_s,
+        "--error-feedback",
+    ]);
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("(GPTQ with error feedback, 4-bit weights"), "{stdout}");
+    let errors: Vec<(f64, f64)> = stdout
+        .lines()
+        .filter_map(|l| l.split_once(": GPTQ "))
+        .map(|(_, rest)| {
+            let (g, r) = rest.split_once(", round to nearest ").unwrap();
+            (g.parse().unwrap(), r.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(errors.len(), 4, "{stdout}");
+    assert!(errors.iter().all(|(g, r)| g < r), "{stdout}");
+    assert_ne!(sorted(&std::fs::read(&out).unwrap()), theirs);
     let bad = dir.join("bad.npy");
     std::fs::write(&bad, quantscope_formats::npy::write_f32(&[2, 4, 100], &[0.25; 800])).unwrap();
     let refused: [(&[&str], i32, &str); 7] = [

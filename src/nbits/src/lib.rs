@@ -244,7 +244,8 @@ pub struct GptqPlan {
 #[wasm_bindgen]
 impl GptqPlan {
     /// The model in `bytes` planned: 4-bit blocks of `block_size`, `symmetric` or with zero
-    /// points, GPTQ's `percdamp`, lazy block `gptq_block`, `actorder`, `mse`, `perchannel`.
+    /// points, GPTQ's `percdamp`, lazy block `gptq_block`, `actorder`, `mse`, `perchannel`, and
+    /// `error_feedback` (the paper's update, which ONNX Runtime 1.32's GPTQ leaves out).
     #[wasm_bindgen(constructor)]
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -256,6 +257,7 @@ impl GptqPlan {
         actorder: bool,
         mse: bool,
         perchannel: bool,
+        error_feedback: bool,
     ) -> Result<GptqPlan, JsError> {
         let options = GptqOptions {
             block_size: block_size as usize,
@@ -266,6 +268,7 @@ impl GptqPlan {
             actorder,
             mse,
             perchannel,
+            error_feedback,
         };
         Ok(GptqPlan { work: GptqWork::plan(bytes, &options).map_err(js_err)? })
     }

@@ -47,6 +47,15 @@
 //!   `ONNXModel.topological_sort` (which tells nodes apart by name: for a graph with unnamed or
 //!   same-named nodes, where it would drop nodes, each MatMulNBits takes its MatMul's place).
 //!
+//! * **Error feedback** ([`GptqOptions::error_feedback`], off by default, not in ONNX Runtime):
+//!   the update the IST-DASLab reference makes, in this `[K, N]` layout — U's row `Hinv1[i, i:]`
+//!   as a column, i.e. the lower factor `cholesky(inv(H))` where ONNX Runtime takes its transpose
+//!   — so each row's rounding error moves onto the rows after it and the calibration data shapes
+//!   the result. Everything else (grids, re-encode, writer) stays ONNX Runtime's. Its proof is
+//!   ONNX Runtime's own quantizer with that one `.T` removed (make_onnx_gptq.py's
+//!   `with_error_feedback`): the same weights but for a few values at a rounding boundary, one
+//!   step apart (the sums run in another order than LAPACK's; tests/ort_gptq.rs has the bound).
+//!
 //! Not ported: FLOAT16 weights (ONNX Runtime runs GPTQ in float16 then), MatMuls inside
 //! subgraphs, `nodes_to_exclude`. ONNX Runtime visits the A tensors in a Python `set`'s order;
 //! that order only decides where each weight's initializers are appended (and which MatMul
@@ -61,6 +70,7 @@ use crate::{QuantizeError, Result};
 use quantscope_formats::onnx::proto::{NodeProto, TensorProto};
 use quantscope_formats::onnx::splice::{Kept, ModelEdit};
 use quantscope_formats::onnx::tensor::DType;
+use quantscope_ptq::linalg;
 use std::collections::{HashMap, HashSet, VecDeque};
 
 /// `GPTQWeightOnlyQuantConfig`'s options with the quantizer's `block_size` and `is_symmetric`.
@@ -83,6 +93,9 @@ pub struct GptqOptions {
     pub mse: bool,
     /// One grid per output column (`true`) or per group of the whole tensor.
     pub perchannel: bool,
+    /// Carry each row's rounding error onto the rows not yet quantized, as the GPTQ paper does
+    /// (ONNX Runtime 1.32's GPTQ does not; see the module's notes).
+    pub error_feedback: bool,
 }
 
 impl Default for GptqOptions {
@@ -98,6 +111,7 @@ impl Default for GptqOptions {
             actorder: false,
             mse: false,
             perchannel: true,
+            error_feedback: false,
         }
     }
 }
@@ -296,32 +310,70 @@ pub fn gptq(w: &[f32], k: usize, n: usize, mut h: Vec<f64>, o: &GptqOptions) -> 
         h[i * k + i] += damp;
     }
     // Hinv = cholesky(inv(H)).T: H must be positive definite (numpy raises LinAlgError otherwise).
-    // Only its zero blocks reach the weights (see the module's notes), so the factor itself is
-    // not formed; H's Cholesky factorization is the same test.
-    if !positive_definite(&h, k) {
-        return Err(QuantizeError::Calibration(
+    // ONNX Runtime reads only its zero blocks (see the module's notes), so without error feedback
+    // the factor itself is not formed and H's Cholesky factorization is the same test.
+    let not_positive_definite = |_| {
+        QuantizeError::Calibration(
             "GPTQ's Hessian is not positive definite (numpy's inv/cholesky would fail): the calibration data leaves some input channels dependent; give more calibration rows or a dampening above 0".into(),
-        ));
-    }
+        )
+    };
+    let l = linalg::cholesky(&h, k).map_err(not_positive_definite)?;
+    // With error feedback: U, the upper factor of H⁻¹ (Uᵀ U = H⁻¹), whose row i weights row i's
+    // error onto the rows after it (ptq::gptq, the IST-DASLab reference, does the same).
+    let u = match o.error_feedback {
+        true => Some(linalg::cholesky_upper(&linalg::cholesky_inverse(&l, k), k).map_err(not_positive_definite)?),
+        false => None,
+    };
     let mut q = vec![0.0f32; k * n];
     let (mut scale, mut zp) = (vec![1.0; n], vec![0.0; n]);
+    let mut err = vec![0.0f64; o.gptq_block.min(k) * n];
     for i1 in (0..k).step_by(o.gptq_block) {
         let i2 = (i1 + o.gptq_block).min(k);
-        // W1 = W[i1:i2] as it stands at the start of the lazy block; the groups' grids come from
-        // W (the same rows: nothing else reaches them)
+        // W1 = W[i1:i2], updated row by row within the block; the groups' grids come from W as
+        // the earlier blocks left it (before this block's own updates), as the reference does
+        let mut w1 = w[i1 * n..i2 * n].to_vec();
         for r in i1..i2 {
             if r % gs == 0 {
                 let end = (r + gs).min(k);
                 (scale, zp) = find_params(&w[r * n..end * n], n, o);
             }
+            let row = (r - i1) * n;
             for j in 0..n {
-                let x = f64::from(w[r * n + j]);
+                let x = f64::from(w1[row + j]);
                 let code = ((x / scale[j]).round_ties_even() + zp[j]).clamp(0.0, MAXQ);
                 q[r * n + j] = (scale[j] * (code - zp[j])) as f32;
+                // err1 = (w − q) / d, with q as numpy holds it (float64)
+                if let Some(u) = &u {
+                    err[row + j] = (x - scale[j] * (code - zp[j])) / u[r * k + r];
+                }
             }
-            // err1 = (w − q) / Hinv1[i, i]; W1[i:] −= Hinv1[i:, i] ⊗ err1 touches row i alone
-            // (Hinv1 is upper triangular), which is not read again; W[i2:] −= Hinv[i2:, i1:i2] ·
-            // Err1 is a zero block: no row after this one changes.
+            // W1[i:] −= Hinv1[i:, i] ⊗ err1: without error feedback it touches row i alone (Hinv1
+            // is upper triangular), which is not read again
+            if let Some(u) = &u {
+                for r2 in r + 1..i2 {
+                    let f = u[r * k + r2];
+                    let (e, target) = (&err[row..row + n], &mut w1[(r2 - i1) * n..(r2 - i1 + 1) * n]);
+                    for (t, &e) in target.iter_mut().zip(e) {
+                        *t = (f64::from(*t) - f * e) as f32;
+                    }
+                }
+            }
+        }
+        // W[i2:] −= Hinv[i2:, i1:i2] · Err1: a zero block without error feedback
+        if let Some(u) = &u {
+            let mut acc = vec![0.0f64; n];
+            for r2 in i2..k {
+                acc.fill(0.0);
+                for t in i1..i2 {
+                    let f = u[t * k + r2];
+                    for (a, &e) in acc.iter_mut().zip(&err[(t - i1) * n..(t - i1 + 1) * n]) {
+                        *a += f * e;
+                    }
+                }
+                for (v, a) in w[r2 * n..(r2 + 1) * n].iter_mut().zip(&acc) {
+                    *v = (f64::from(*v) - a) as f32;
+                }
+            }
         }
     }
     if o.actorder {
@@ -344,29 +396,6 @@ pub struct Encoded {
     pub zero_points: Option<Vec<u8>>,
     /// The codes, `[n, k_blocks · block]` (padded), for comparisons.
     pub codes: Vec<u8>,
-}
-
-/// Whether a Cholesky factorization of the symmetric `[k, k]` matrix succeeds (every pivot
-/// positive and finite), in f64 as numpy's `cholesky` would need it.
-fn positive_definite(a: &[f64], k: usize) -> bool {
-    let mut l = vec![0.0; k * k];
-    for i in 0..k {
-        for j in 0..=i {
-            let mut s = a[i * k + j];
-            for t in 0..j {
-                s -= l[i * k + t] * l[j * k + t];
-            }
-            if i == j {
-                if !(s > 0.0 && s.is_finite()) {
-                    return false;
-                }
-                l[i * k + i] = s.sqrt();
-            } else {
-                l[i * k + j] = s / l[j * k + j];
-            }
-        }
-    }
-    true
 }
 
 /// Whether `make_matmul_weight_only_node` can shape the zero points of a `[k, n]` B: it packs

@@ -43,6 +43,7 @@ fn options(o: &serde_json::Value) -> GptqOptions {
         actorder: o["actorder"].as_bool().unwrap(),
         mse: o["mse"].as_bool().unwrap(),
         perchannel: o["perchannel"].as_bool().unwrap(),
+        error_feedback: o["error_feedback"].as_bool().unwrap(),
     }
 }
 
@@ -129,11 +130,95 @@ fn every_variant_equals_onnx_runtime_on_its_activations() {
     for (variant, o) in listing["variants"].as_object().unwrap() {
         let theirs = std::fs::read(root().join(format!("mlp.{variant}.onnx"))).unwrap();
         let (ours, errors) = with_ort_activations(&source, &options(o), o["reader"].as_str().unwrap());
-        assert_same_file(variant, &ours, &theirs);
+        assert_same_model(variant, o, &ours, &theirs);
         assert_eq!(errors.len(), 4, "{variant}: one output error per MatMul");
         compared += 1;
     }
-    assert_eq!(compared, 9);
+    assert_eq!(compared, 13);
+}
+
+/// ONNX Runtime's file byte for byte; with error feedback (ONNX Runtime's own quantizer with the
+/// reference's update, make_onnx_gptq.py's `with_error_feedback`) the same weights instead.
+fn assert_same_model(what: &str, o: &serde_json::Value, ours: &[u8], theirs: &[u8]) {
+    if o["error_feedback"].as_bool().unwrap() {
+        assert_same_weights(what, ours, theirs, o["block_size"].as_u64().unwrap() as usize);
+    } else {
+        assert_same_file(what, ours, theirs);
+    }
+}
+
+/// Each MatMulNBits weight, dequantized `(code − zero point) · scale`, as ONNX Runtime's: at
+/// least 99.5 % of them within 1e-4 of their block's scale, the rest at most one step apart. Not
+/// bytes: with error feedback every weight after the first rows comes from sums (H⁻¹'s factor,
+/// the lazy block's product; and on the engine's activations, H itself) in another order than
+/// numpy's, so a value within float noise of a rounding boundary can round the other way, and
+/// that one step's error then flows on to the rows after it as the algorithm means it to. The
+/// re-encode `round(−min / scale)` meets exact halves too (a block whose codes span 14 of the 16
+/// steps gives 15/14 · 7 = 7.5), where one ulp moves the zero point and codes a step together;
+/// and the `mse` search can pick the neighbouring shrink. Measured: 0–12 of 135,168 weights apart
+/// on ONNX Runtime's activations, 12–92 on the engine's.
+fn assert_same_weights(what: &str, ours: &[u8], theirs: &[u8], block: usize) {
+    let (a, b) = (initializers(ours), initializers(theirs));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>(), "{what}: initializer names");
+    let suffix = format!("_Q4G{block}");
+    let (mut weights, mut values, mut apart) = (0, 0, 0);
+    for (name, t) in a.iter().filter(|(n, _)| n.ends_with(&suffix)) {
+        let base = name.strip_suffix(&suffix).unwrap();
+        assert_eq!(t.dims, b[name].dims, "{what}: {name}");
+        let (x, y) = (blocks_of(&a, base, block), blocks_of(&b, base, block));
+        for (i, ((sx, vx), (sy, vy))) in x.iter().zip(&y).enumerate() {
+            // one step, and the scales' difference over the codes' reach (mse: another shrink)
+            let step = sx.abs().max(sy.abs());
+            let most = step * 1.0001 + 8.0 * (sx - sy).abs();
+            for (j, (p, q)) in vx.iter().zip(vy).enumerate() {
+                assert!((p - q).abs() <= most, "{what}: {base}: block {i} weight {j} is {p} here, {q} in ONNX Runtime's file");
+                apart += usize::from((p - q).abs() > 1e-4 * step);
+            }
+            values += vx.len();
+        }
+        weights += 1;
+    }
+    assert_eq!(weights, 4, "{what}");
+    assert!(apart * 200 <= values, "{what}: {apart} of {values} weights differ from ONNX Runtime's by more than 1e-4 of their scale");
+    let nodes = |bytes: &[u8]| ModelEdit::open(bytes).unwrap().graph.nodes.iter().map(|n| describe(&n.message)).collect::<Vec<_>>();
+    assert_eq!(nodes(ours), nodes(theirs), "{what}: nodes");
+}
+
+/// `<base>_Q4G<block>` `[N, k_blocks, block/2]` with `<base>_scale` and `<base>_zp` (packed over
+/// the whole `[N · k_blocks]` run; 8 when absent): each block's scale and weights.
+fn blocks_of(inits: &BTreeMap<String, TensorProto>, base: &str, block: usize) -> Vec<(f32, Vec<f32>)> {
+    let packed = inits[&format!("{base}_Q4G{block}")].raw_data.clone().unwrap();
+    let scales: Vec<f32> = inits[&format!("{base}_scale")]
+        .raw_data
+        .as_deref()
+        .unwrap()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    let zp = inits.get(&format!("{base}_zp")).map(|t| t.raw_data.clone().unwrap());
+    let nibble = |bytes: &[u8], i: usize| (bytes[i / 2] >> (4 * (i % 2))) & 15;
+    (0..scales.len())
+        .map(|b| {
+            let z = zp.as_deref().map_or(8, |z| nibble(z, b));
+            let values = (b * block..(b + 1) * block).map(|i| (f32::from(nibble(&packed, i)) - f32::from(z)) * scales[b]).collect();
+            (scales[b], values)
+        })
+        .collect()
+}
+
+#[test]
+fn error_feedback_lowers_every_matmuls_output_error_on_the_calibration_data() {
+    // the paper's GPTQ against ONNX Runtime 1.32's (which moves no error), same grids and blocks
+    let source = std::fs::read(root().join("mlp.onnx")).unwrap();
+    for (block, symmetric, actorder) in [(32, false, false), (128, true, true)] {
+        let o = GptqOptions { block_size: block, symmetric, actorder, ..GptqOptions::default() };
+        let (_, plain) = with_ort_activations(&source, &o, "items");
+        let (_, fed) = with_ort_activations(&source, &GptqOptions { error_feedback: true, ..o }, "items");
+        for (p, f) in plain.iter().zip(&fed) {
+            let (g, r, e) = (p.gptq.unwrap(), p.rtn.unwrap(), f.gptq.unwrap());
+            assert!(e < 0.8 * g && e < r, "{}: error feedback {e}, without {g}, round to nearest {r}", p.matmul);
+        }
+    }
 }
 
 #[test]
@@ -141,9 +226,16 @@ fn every_variant_equals_onnx_runtime_on_the_engines_activations() {
     let source = std::fs::read(root().join("mlp.onnx")).unwrap();
     let listing = listing();
     for (variant, o) in listing["variants"].as_object().unwrap() {
+        if o["error_feedback"].as_bool().unwrap() && o["mse"].as_bool().unwrap() {
+            // the engine's activations differ from ONNX Runtime's in the last bits (float sums in
+            // another order); with error feedback they reach every weight, and the mse search's
+            // argmin over 80 shrinks turns that into another grid for a few blocks: checked on
+            // ONNX Runtime's activations above only
+            continue;
+        }
         let theirs = std::fs::read(root().join(format!("mlp.{variant}.onnx"))).unwrap();
         let ours = with_engine_activations(&source, &options(o), o["reader"].as_str().unwrap());
-        assert_same_file(&format!("{variant} (engine)"), &ours, &theirs);
+        assert_same_model(&format!("{variant} (engine)"), o, &ours, &theirs);
     }
 }
 
@@ -164,7 +256,9 @@ fn the_files_run_as_in_onnx_runtime() {
         assert_eq!(got.len(), ort.len(), "{variant}");
         let scale = ort.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         let d = got.iter().zip(&ort).fold(0.0f32, |m, (a, b)| m.max((a - b).abs())) / scale;
-        assert!(d <= 1e-5, "{variant}: relative max |diff| {d} with ONNX Runtime's outputs");
+        // error feedback: the tie blocks' one-step weights (assert_same_weights) reach the outputs
+        let tolerance = if o["error_feedback"].as_bool().unwrap() { 2e-2 } else { 1e-5 };
+        assert!(d <= tolerance, "{variant}: relative max |diff| {d} with ONNX Runtime's outputs");
     }
 }
 

@@ -13,9 +13,9 @@ pub fn cholesky(a: &[f64], n: usize) -> Result<Vec<f64>> {
             if i == j {
                 let d = a[i * n + i] - s;
                 if d <= 0.0 || !d.is_finite() {
-                    return Err(PtqError::Calibration(format!(
-                        "the Hessian is not positive definite at column {i} (pivot {d:e}): raise the dampening"
-                    )));
+                    // (the pivot is not printed: float formatting would add ~10 KB to the page
+                    // modules that factor a Hessian)
+                    return Err(PtqError::Calibration(format!("the Hessian is not positive definite at column {i}: raise the dampening")));
                 }
                 l[i * n + i] = d.sqrt();
             } else {
