@@ -292,10 +292,12 @@ test('the exporter module is under 115 KB gzipped and carries only the exporter'
 // clones out of it (from 132,536), so the ceiling went from 91,500 to 115,000.
 // On main with the session's other merges (core's and onnx-quant's changes) 114,987 B: the
 // ceiling went to 116,000. Session 23's GPTQ with error feedback (H⁻¹'s upper factor from
-// src/ptq's linalg, the row and block updates) took it to 116,338 B: 117,000.
-test('the weight-only INT4 module is under 117 KB gzipped and carries only its writer', async () => {
+// src/ptq's linalg, the row and block updates) took it past 116,000 (116,338 B by the build's gzip): 117,000. GPTQ on the pool
+// (GptqPlan's job interface, gptq_encode_weight and the weight's trip as bytes, ~10 KB of code
+// before gzip, half of it wasm-bindgen's wrappers of the eleven new exports) to 121,008 B: 121,500.
+test('the weight-only INT4 module is under 121.5 KB gzipped and carries only its writer', async () => {
   const gz = gzipSync(await pkg('pkg-nbits', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 117_000, `www/pkg-nbits/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 121_500, `www/pkg-nbits/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const nbits = await exportsOf('pkg-nbits');
   assert.ok(nbits.has('NBitsPlan') && nbits.has('encode_nbits_weight') && nbits.has('GptqPlan'));
   for (const name of ['Workspace', 'Engine', 'Lesson', 'TrainingRun', 'quantize_onnx_dynamic', 'quantize_onnx_static']) {

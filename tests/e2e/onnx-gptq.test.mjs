@@ -76,6 +76,8 @@ test("GPTQ waits for calibration data, then downloads ONNX Runtime's file for th
   await page.waitForFunction(() => !document.querySelector('#run-custom-nbits-go').disabled, null, { timeout: 60000 });
   const [file] = await Promise.all([page.waitForEvent('download', { timeout: 120000 }), page.click('#run-custom-nbits-go')]);
   assert.equal(file.suggestedFilename(), 'mlp.matmulnbits_gptq_b32.onnx');
+  // one weight per job on the page's pool (a worker per core, two here): ONNX Runtime's bytes
+  assert.equal(await page.evaluate(() => document.body.dataset.onnxNbitsWorkers), String(Math.min(4, await page.evaluate(() => navigator.hardwareConcurrency))));
   const ours = initializers(await readFile(await file.path()));
   const theirs = initializers(await fixture('mlp.b32_asym_onebatch.onnx'));
   assert.deepEqual([...ours.keys()].sort(), [...theirs.keys()].sort());

@@ -48,15 +48,16 @@
 //                                          step and per weight, Cancel between them; then that file run by the engine
 //                                          against FP32 (`seconds`: planning, encoding and writing the file;
 //                                          `encode_seconds`: the weights' encoding alone)
-//   custom_gptq       [options: {block_size, symmetric, actorder, error_feedback}, npyBytes | null, shapes]
+//   custom_gptq       [options: {block_size, symmetric, actorder, error_feedback}, npyBytes | null, shapes, workers]
 //                                        → {bytes, source_bytes, quantized, kept, errors: [{matmul, gptq, rtn}], outputs:
 //                                          [{name, metrics}], source, seconds}: 4-bit MatMulNBits as ONNX Runtime's GPTQ
 //                                          (GPTQWeightOnlyQuantConfig) writes them (www/pkg-nbits): the float model with
 //                                          each MatMul's A as an output run by the engine on the calibration inputs (the
 //                                          .npy, one reader item; an MNIST-shaped model without one takes the built-in
-//                                          calibration digits), each A's Hessian, then GPTQ weight by weight; progress
+//                                          calibration digits), each A's Hessian, then GPTQ weight by weight on up to
+//                                          `workers` pool workers (run/pool.js; the same bytes for any count); progress
 //                                          per step and per weight, Cancel between them; then the file against FP32 on
-//                                          the calibration inputs
+//                                          the calibration inputs (→ also `workers`, the pool's size)
 //   custom_imatrix    [npyBytes | null, shapes] → llama-imatrix's statistics of the model's MatMul/Gemm
 //                                          weights over those inputs, one batch (imatrix-ops.js)
 //   custom_imatrix_file []               → the last one as llama.cpp's imatrix.gguf (Uint8Array)
@@ -344,7 +345,7 @@ export const customOps = {
 
   // The loaded model with GPTQ's 4-bit MatMulNBits: load the module, plan, run the calibration
   // model, the Hessians, each weight, the file against FP32. Progress per step and per weight.
-  async custom_gptq(_ws, id, [options, npyBytes, shapes = {}]) {
+  async custom_gptq(_ws, id, [options, npyBytes, shapes = {}, workers = 1]) {
     const io = custom.model?.inputs ?? [];
     const digits = !npyBytes && io.length === 1 && io[0].shape?.length === 2 && io[0].shape[1] === 784 ? builtInCalibrationDigits() : null;
     if (!npyBytes && !digits) {
@@ -362,8 +363,11 @@ export const customOps = {
     const { GptqPlan } = await nbitsModule();
     const started = performance.now();
     // GPTQWeightOnlyQuantConfig's defaults: percdamp 0.01, block_size 128, mse off, per channel
-    let plan = new GptqPlan(custom.bytes, options.block_size, options.symmetric, 0.01, 128, Boolean(options.actorder), false, true,
-      Boolean(options.error_feedback));
+    const o = { block_size: options.block_size, symmetric: options.symmetric, percdamp: 0.01, gptq_block: 128,
+      actorder: Boolean(options.actorder), mse: false, perchannel: true, error_feedback: Boolean(options.error_feedback) };
+    let plan = new GptqPlan(custom.bytes, o.block_size, o.symmetric, o.percdamp, o.gptq_block, o.actorder, o.mse, o.perchannel,
+      o.error_feedback);
+    let size = 1;
     const { engine, output_error } = custom.models;
     let q;
     try {
@@ -385,11 +389,8 @@ export const customOps = {
         plan.observe(t, Uint32Array.from(v.shape), v.data);
       }
       await step(2);
-      for (let i = 0; i < plan.count(); i++) {
-        plan.quantize(i);
-        self.postMessage({ id, type: 'progress', done: 3 + i, total });
-        await checkpoint(id);
-      }
+      size = poolSize(workers, plan.count());
+      await encodeWeights(id, plan, size, 'gptq_encode', o, (done) => self.postMessage({ id, type: 'progress', done: 2 + done, total }));
       q = plan.finish(); // consumes the plan
       plan = null;
     } finally {
@@ -404,7 +405,7 @@ export const customOps = {
       const reference = engine.run(model.handle, inputs, 0).outputs;
       const quantized = engine.run(loaded.handle, inputs, 0).outputs;
       const outputs = Object.entries(reference).map(([name, ref]) => ({ name, metrics: output_error(ref.data, quantized[name].data) }));
-      return { bytes, source_bytes: custom.bytes.length, ...report, outputs, source, seconds };
+      return { bytes, source_bytes: custom.bytes.length, ...report, outputs, source, seconds, workers: size };
     } finally {
       engine.free(loaded.handle);
     }

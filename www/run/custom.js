@@ -656,7 +656,7 @@ async function exportGptq(options, result) {
     const shapes = randomShapes();
     const npy = state.input ? state.input.bytes.slice(0) : null;
     const r = await withProgress($('#run-custom-nbits-progress'),
-      (onProgress) => runWorker.start('custom_gptq', [options, npy, shapes], { onProgress, transfer: npy ? [npy] : [] }),
+      (onProgress) => runWorker.start('custom_gptq', [options, npy, shapes, poolWorkers()], { onProgress, transfer: npy ? [npy] : [] }),
       'Quantizing weights with GPTQ');
     if (!r) {
       result.textContent = 'GPTQ quantization cancelled.';
@@ -672,8 +672,10 @@ async function exportGptq(options, result) {
       `with GPTQ's 4-bit weights${options.error_feedback ? ' (error fed forward, as the paper does)' : " (as ONNX Runtime 1.32's, no error fed forward)"} ` +
       `in blocks of ${options.block_size}${options.symmetric ? ', symmetric' : ', with zero points'}, ` +
       `calibrated on ${r.source ?? state.input.name}. Output error on those rows, ‖(W−Ŵ)ᵀx‖²/‖Wᵀx‖²: ${gptqErrors(r.errors)}. ` +
-      `This file against FP32 on the calibration rows, SQNR: ${sqnr}.${kept} Quantized in ${r.seconds.toFixed(2)} s.`;
+      `This file against FP32 on the calibration rows, SQNR: ${sqnr}.${kept} Quantized in ${r.seconds.toFixed(2)} s ` +
+      `on ${r.workers} worker${r.workers === 1 ? '' : 's'}.`;
     document.body.dataset.onnxNbits = name;
+    document.body.dataset.onnxNbitsWorkers = String(r.workers);
   } catch (err) {
     fail('#run-custom-error', `Quantizing ${state.model.name} with GPTQ: ${err.message}`);
   }

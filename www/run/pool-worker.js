@@ -11,4 +11,10 @@ serve(Promise.resolve(null), {
     const { encode_nbits_weight } = await nbitsModule();
     return encode_nbits_weight(job.weight, job.kind, job.dims, job.half, job.values, o.bits, o.block_size, o.symmetric, o.format, o.method);
   },
+  // One weight of a GptqPlan: its MatMul, [k, n], values and A's Hessian, and GPTQ's options.
+  async gptq_encode(_context, _id, [job, o]) {
+    const { gptq_encode_weight } = await nbitsModule();
+    return gptq_encode_weight(job.weight, job.dims, job.values, job.hessian, o.block_size, o.symmetric, o.percdamp, o.gptq_block,
+      o.actorder, o.mse, o.perchannel, o.error_feedback);
+  },
 });

@@ -10,10 +10,10 @@ import { drain, startWorker } from '../shared/pool.js';
 
 export { poolSize } from '../shared/pool.js';
 
-// `plan` (src/nbits' NBitsPlan) has count(), job_weight/job_kind/job_dims/job_half/job_values(i)
-// (the job's header; job_values its values count), take_values(i) (a Float32Array), encode(i)
-// (here) and accept(i, bytes); `op` is the pool worker's encoding op and `options`
-// go with every job. `onJob(done, total)` after each weight. With `size` 1 every weight is
+// `plan` (src/nbits' NBitsPlan or GptqPlan) has count(), job_weight/job_kind/job_dims/job_half/
+// job_values(i) (the job's header; job_values its values count), take_values(i) (a Float32Array),
+// for a GptqPlan take_hessian(i) (its A's Hessian, a Float64Array), encode(i) (here) and
+// accept(i, bytes); `op` is the pool worker's encoding op and `options` go with every job. `onJob(done, total)` after each weight. With `size` 1 every weight is
 // encoded here, a cancel checked between two.
 export async function encodeWeights(id, plan, size, op, options, onJob) {
   const count = plan.count();
@@ -33,7 +33,8 @@ export async function encodeWeights(id, plan, size, op, options, onJob) {
   const workers = Array.from({ length: size }, () => startWorker(new URL('./pool-worker.js', import.meta.url)));
   const send = (worker, k) => {
     const values = plan.take_values(order[k]);
-    return worker.run(op, [{ ...headers[order[k]], values }, options], [values.buffer]);
+    const hessian = plan.take_hessian?.(order[k]);
+    return worker.run(op, [{ ...headers[order[k]], values, hessian }, options], hessian ? [values.buffer, hessian.buffer] : [values.buffer]);
   };
   const onAnswer = (k, bytes) => {
     plan.accept(order[k], bytes);

@@ -11,7 +11,7 @@
 //! the one `quantscope_onnx_quant::nbits::quantize_nbits` writes whatever the number of workers.
 #![cfg(target_arch = "wasm32")]
 
-use quantscope_onnx_quant::gptq::{GptqOptions, GptqWork};
+use quantscope_onnx_quant::gptq::{job_from_bytes, job_to_bytes, quantize_weight, GptqOptions, GptqWork};
 use quantscope_onnx_quant::nbits::{NBitsAlgorithm, NBitsFormat, NBitsOptions, NBitsWork};
 use quantscope_onnx_quant::work::{Encoded, WeightJob, WeightShape};
 use quantscope_onnx_quant::QuantizeError;
@@ -259,17 +259,7 @@ impl GptqPlan {
         perchannel: bool,
         error_feedback: bool,
     ) -> Result<GptqPlan, JsError> {
-        let options = GptqOptions {
-            block_size: block_size as usize,
-            symmetric,
-            accuracy_level: 0,
-            percdamp,
-            gptq_block: gptq_block as usize,
-            actorder,
-            mse,
-            perchannel,
-            error_feedback,
-        };
+        let options = gptq_options(block_size, symmetric, percdamp, gptq_block, actorder, mse, perchannel, error_feedback);
         Ok(GptqPlan { work: GptqWork::plan(bytes, &options).map_err(js_err)? })
     }
 
@@ -294,12 +284,72 @@ impl GptqPlan {
         self.work.weights()
     }
 
-    /// Weight `i` quantized.
+    /// Weight `i` quantized here.
     pub fn quantize(&mut self, i: usize) -> Result<(), JsError> {
+        self.index(i)?;
+        self.work.quantize(i).map_err(js_err)
+    }
+
+    // The pool's job interface (www/run/pool.js `encodeWeights`, as NBitsPlan's): each weight a
+    // MatMul's B with its A's Hessian, quantized by `gptq_encode_weight` in a pool worker. The
+    // header getters take indices below count() (the pool's own loop) and need no error path.
+
+    /// Job `i`'s MatMul, for messages.
+    pub fn job_weight(&self, i: usize) -> String {
+        self.work.weight_label(i)
+    }
+
+    /// Always "matmul": GPTQ quantizes MatMuls' B.
+    pub fn job_kind(&self) -> String {
+        "matmul".into()
+    }
+
+    /// Job `i`'s `[k, n]`.
+    pub fn job_dims(&self, i: usize) -> Vec<u32> {
+        let (_, k, n, _, _) = self.work.job(i);
+        vec![k as u32, n as u32]
+    }
+
+    /// Always false: GPTQ takes FLOAT weights.
+    pub fn job_half(&self) -> bool {
+        false
+    }
+
+    /// Job `i`'s values count.
+    pub fn job_values(&self, i: usize) -> f64 {
+        self.work.job(i).3.len() as f64
+    }
+
+    /// Job `i`'s values (a copy: its A's Hessian may serve other weights too).
+    pub fn take_values(&self, i: usize) -> Result<Vec<f32>, JsError> {
+        self.index(i)?;
+        self.work.ready(i).map_err(js_err)?;
+        Ok(self.work.job(i).3.to_vec())
+    }
+
+    /// Job `i`'s A's Hessian `[k, k]` (a Float64Array).
+    pub fn take_hessian(&self, i: usize) -> Result<Vec<f64>, JsError> {
+        self.index(i)?;
+        Ok(self.work.job(i).4.to_vec())
+    }
+
+    /// Job `i` quantized here (the pool's one-worker path).
+    pub fn encode(&mut self, i: usize) -> Result<(), JsError> {
+        self.quantize(i)
+    }
+
+    /// Job `i` from a pool worker (`gptq_encode_weight`'s bytes).
+    pub fn accept(&mut self, i: usize, bytes: &[u8]) -> Result<(), JsError> {
+        self.index(i)?;
+        let (encoded, gptq, rtn) = job_from_bytes(bytes).map_err(js_err)?;
+        self.work.accept(i, encoded, gptq, rtn).map_err(js_err)
+    }
+
+    fn index(&self, i: usize) -> Result<(), JsError> {
         if i >= self.work.weights() {
             return Err(JsError::new(&format!("no weight {i}: the plan has {}", self.work.weights())));
         }
-        self.work.quantize(i).map_err(js_err)
+        Ok(())
     }
 
     /// The file (consumes the plan).
@@ -309,4 +359,57 @@ impl GptqPlan {
         let report = to_js(&GptqReport { quantized: report.quantized, kept: report.kept, errors })?;
         Ok(NBitsOnnx { bytes, report })
     }
+}
+
+/// GPTQWeightOnlyQuantConfig's options with the quantizer's block size and symmetry (MatMulNBits'
+/// accuracy_level is not set from the page).
+#[allow(clippy::too_many_arguments)]
+fn gptq_options(
+    block_size: u32,
+    symmetric: bool,
+    percdamp: f64,
+    gptq_block: u32,
+    actorder: bool,
+    mse: bool,
+    perchannel: bool,
+    error_feedback: bool,
+) -> GptqOptions {
+    GptqOptions {
+        block_size: block_size as usize,
+        symmetric,
+        accuracy_level: 0,
+        percdamp,
+        gptq_block: gptq_block as usize,
+        actorder,
+        mse,
+        perchannel,
+        error_feedback,
+    }
+}
+
+/// One weight of a [`GptqPlan`] quantized in a pool worker: its MatMul (for messages), `[k, n]`,
+/// values and A's Hessian, and the plan's options; the bytes go back to [`GptqPlan::accept`].
+#[wasm_bindgen]
+#[allow(clippy::too_many_arguments)]
+pub fn gptq_encode_weight(
+    weight: &str,
+    dims: Vec<u32>,
+    values: Vec<f32>,
+    hessian: Vec<f64>,
+    block_size: u32,
+    symmetric: bool,
+    percdamp: f64,
+    gptq_block: u32,
+    actorder: bool,
+    mse: bool,
+    perchannel: bool,
+    error_feedback: bool,
+) -> Result<Vec<u8>, JsError> {
+    let &[k, n] = dims.as_slice() else {
+        return Err(JsError::new(&format!("a GPTQ job is a [k, n] MatMul weight, not one of {} dimensions", dims.len())));
+    };
+    let options = gptq_options(block_size, symmetric, percdamp, gptq_block, actorder, mse, perchannel, error_feedback);
+    options.check().map_err(js_err)?;
+    let (encoded, error) = quantize_weight(weight, weight, &values, k as usize, n as usize, &hessian, &options).map_err(js_err)?;
+    Ok(job_to_bytes(&encoded, &error))
 }

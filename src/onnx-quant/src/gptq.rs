@@ -628,35 +628,49 @@ impl GptqWork {
         Ok(())
     }
 
-    /// Quantizes weight `i` (any order; each once).
+    /// Quantizes weight `i` here (any order; each once).
     pub fn quantize(&mut self, i: usize) -> Result<()> {
+        self.ready(i)?;
         let t = &self.targets[i];
-        let a = &self.acts[t.act];
-        let label = matmul_label(&self.edit.graph.nodes[t.node].message);
+        let label = self.weight_label(i);
+        let done = quantize_weight(&label, &t.b_name, &t.values, t.k, t.n, self.acts[t.act].hessian.matrix(), &self.options)?;
+        self.done[i] = Some(done);
+        Ok(())
+    }
+
+    /// Whether weight `i`'s A has had calibration values, or why GPTQ cannot run on it.
+    pub fn ready(&self, i: usize) -> Result<()> {
+        let a = &self.acts[self.targets[i].act];
         if a.hessian.items == 0 {
             return Err(QuantizeError::Calibration(format!(
-                "GPTQ needs calibration data: no calibration values reached {label} (its A is '{}'); give calibration inputs for the model",
+                "GPTQ needs calibration data: no calibration values reached {} (its A is '{}'); give calibration inputs for the model",
+                self.weight_label(i),
                 a.name
             )));
         }
-        let (k, n, bs) = (t.k, t.n, self.options.block_size);
-        let q = gptq(&t.values, k, n, a.hessian.h.clone(), &self.options).map_err(|e| match e {
-            QuantizeError::Calibration(why) => QuantizeError::Calibration(format!("{label}: {why}")),
-            other => other,
-        })?;
-        let bad = |why: String| QuantizeError::Weight { name: t.b_name.clone(), why };
-        let enc = encode(&q, k, n, bs, self.options.symmetric).map_err(bad)?;
-        let rtn = encode(&t.values, k, n, bs, self.options.symmetric).map_err(bad)?;
-        let h = a.hessian.matrix();
-        let cheap = (k as f64) * (k as f64) * (n as f64) <= ERROR_BUDGET;
-        let (gptq_error, rtn_error) = if cheap {
-            let [g, r] = relative_errors(&t.values, [&dequantize(&enc, k, n, bs), &dequantize(&rtn, k, n, bs)], h, k, n);
-            (Some(g), Some(r))
-        } else {
-            (None, None)
-        };
-        let error = LayerError { matmul: label, gptq: gptq_error, rtn: rtn_error };
-        self.done[i] = Some((enc, error));
+        Ok(())
+    }
+
+    /// Weight `i` as a job for another worker ([`quantize_weight`]): its B's name, `[k, n]`,
+    /// values, and its A's Hessian `[k, k]`.
+    pub fn job(&self, i: usize) -> (&str, usize, usize, &[f32], &[f64]) {
+        let t = &self.targets[i];
+        (&t.b_name, t.k, t.n, &t.values, self.acts[t.act].hessian.matrix())
+    }
+
+    /// Weight `i` quantized elsewhere ([`quantize_weight`]'s result, through
+    /// [`job_to_bytes`] / [`job_from_bytes`]).
+    pub fn accept(&mut self, i: usize, encoded: Encoded, gptq: Option<f64>, rtn: Option<f64>) -> Result<()> {
+        let t = &self.targets[i];
+        let kb = t.k.div_ceil(self.options.block_size);
+        let zp_bytes = (t.n * kb).div_ceil(2);
+        let fits = encoded.packed.len() == t.n * kb * self.options.block_size / 2
+            && encoded.scales.len() == t.n * kb
+            && encoded.zero_points.as_ref().map_or(self.options.symmetric, |z| !self.options.symmetric && z.len() == zp_bytes);
+        if !fits {
+            return Err(QuantizeError::Weight { name: t.b_name.clone(), why: "a worker's encoding does not fit the weight".into() });
+        }
+        self.done[i] = Some((encoded, LayerError { matmul: self.weight_label(i), gptq, rtn }));
         Ok(())
     }
 
@@ -760,6 +774,67 @@ impl GptqWork {
 }
 
 /// A tensor as `onnx.helper.make_tensor(name, type, dims, vals=bytes, raw=True)` writes it.
+/// One weight's GPTQ and MatMulNBits encoding with its output errors against round to nearest:
+/// B `[k, n]` and its A's Hessian `h` (as accumulated), `label` and `b_name` for messages. A pure
+/// function of its arguments, so a pool worker gives the bytes the plan itself would. Not inlined:
+/// the page's module calls it from the plan and from a pool worker's entry, and two inlined
+/// copies of GPTQ would grow it by kilobytes.
+#[inline(never)]
+pub fn quantize_weight(
+    label: &str,
+    b_name: &str,
+    w: &[f32],
+    k: usize,
+    n: usize,
+    h: &[f64],
+    o: &GptqOptions,
+) -> Result<(Encoded, LayerError)> {
+    let bad = |why: String| QuantizeError::Weight { name: b_name.to_string(), why };
+    if w.len() != k * n || h.len() != k * k {
+        return Err(bad(format!("{} values and a Hessian of {} for a [{k}, {n}] weight", w.len(), h.len())));
+    }
+    let bs = o.block_size;
+    let q = gptq(w, k, n, h.to_vec(), o).map_err(|e| match e {
+        QuantizeError::Calibration(why) => QuantizeError::Calibration(format!("{label}: {why}")),
+        other => other,
+    })?;
+    let enc = encode(&q, k, n, bs, o.symmetric).map_err(bad)?;
+    let rtn = encode(w, k, n, bs, o.symmetric).map_err(bad)?;
+    let cheap = (k as f64) * (k as f64) * (n as f64) <= ERROR_BUDGET;
+    let (gptq_error, rtn_error) = if cheap {
+        let [g, r] = relative_errors(w, [&dequantize(&enc, k, n, bs), &dequantize(&rtn, k, n, bs)], h, k, n);
+        (Some(g), Some(r))
+    } else {
+        (None, None)
+    };
+    Ok((enc, LayerError { matmul: label.to_string(), gptq: gptq_error, rtn: rtn_error }))
+}
+
+/// [`quantize_weight`]'s result as one buffer for the trip from a pool worker: packed codes,
+/// scales, the two output errors (NaN: not computed), then the zero points when there are any
+/// ([`crate::work::Encoded`]'s parts).
+pub fn job_to_bytes(e: &Encoded, error: &LayerError) -> Vec<u8> {
+    let errors: Vec<u8> = [error.gptq, error.rtn].iter().flat_map(|v| v.unwrap_or(f64::NAN).to_le_bytes()).collect();
+    let mut parts = vec![e.packed.clone(), e.scales.iter().flat_map(|v| v.to_le_bytes()).collect(), errors];
+    parts.extend(e.zero_points.clone());
+    crate::work::Encoded { parts }.to_bytes()
+}
+
+/// What [`job_to_bytes`] wrote: the encoding (without its comparison codes) and the two errors.
+pub fn job_from_bytes(bytes: &[u8]) -> Result<(Encoded, Option<f64>, Option<f64>)> {
+    let mut parts = crate::work::Encoded::from_bytes(bytes)?.parts.into_iter();
+    let damaged = || QuantizeError::Unsupported("a GPTQ weight from a worker is damaged".into());
+    let (packed, scales, errors) = (parts.next(), parts.next(), parts.next());
+    let (Some(packed), Some(scales), Some(errors)) = (packed, scales, errors) else { return Err(damaged()) };
+    if scales.len() % 4 != 0 || errors.len() != 16 {
+        return Err(damaged());
+    }
+    let scales = scales.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
+    let error = |c: &[u8]| Some(f64::from_le_bytes(c.try_into().expect("8 bytes"))).filter(|v| !v.is_nan());
+    let encoded = Encoded { packed, scales, zero_points: parts.next(), codes: Vec::new() };
+    Ok((encoded, error(&errors[..8]), error(&errors[8..])))
+}
+
 fn raw(name: String, dtype: DType, dims: &[usize], raw_data: Vec<u8>) -> TensorProto {
     TensorProto {
         dims: dims.iter().map(|&d| d as i64).collect(),

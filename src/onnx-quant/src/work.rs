@@ -115,8 +115,9 @@ impl WeightJob {
     }
 }
 
-/// [`Encoded::from_bytes`]'s most parts (codes, scales, zero points).
-const MAX_PARTS: usize = 3;
+/// [`Encoded::from_bytes`]'s most parts (codes, scales, zero points; a GPTQ weight adds its
+/// output errors, `gptq::job_to_bytes`).
+const MAX_PARTS: usize = 4;
 
 impl Encoded {
     /// One buffer: the part count (u32 LE), each part's length (u64 LE), then the parts.
@@ -172,7 +173,7 @@ mod tests {
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(Encoded::from_bytes(&longer).is_err());
-        assert!(Encoded::from_bytes(&[4, 0, 0, 0]).is_err());
+        assert!(Encoded::from_bytes(&[5, 0, 0, 0]).is_err());
     }
 
     #[test]

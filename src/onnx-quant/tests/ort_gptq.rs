@@ -373,3 +373,55 @@ fn a_graph_with_unnamed_nodes_keeps_every_node() {
     let theirs = initializers(&std::fs::read(root().join("mlp.b32_asym_onebatch.onnx")).unwrap());
     assert_eq!(initializers(&bytes), theirs);
 }
+
+#[test]
+fn weights_quantized_elsewhere_make_the_same_file() {
+    // the page's pool: each weight's job (B, its A's Hessian) run by quantize_weight in another
+    // worker, its bytes taken back in any order, gives the file the plan writes itself
+    use quantscope_onnx_quant::gptq::{job_from_bytes, job_to_bytes, quantize_weight};
+    let source = std::fs::read(root().join("mlp.onnx")).unwrap();
+    for error_feedback in [false, true] {
+        let o = GptqOptions { block_size: 32, actorder: true, error_feedback, ..GptqOptions::default() };
+        let observed = || {
+            let mut work = GptqWork::plan(&source, &o).unwrap();
+            for (shape, values) in items("all") {
+                work.observe("x", &shape, &values).unwrap();
+            }
+            let acts = npz("activations.npz");
+            for t in ["a1", "a2"] {
+                let (shape, values) = &acts[&format!("{t}/all/0")];
+                work.observe(t, shape, values).unwrap();
+            }
+            work
+        };
+        let (here, _, here_errors) = observed().finish().unwrap();
+        let mut work = observed();
+        for i in (0..work.weights()).rev() {
+            let (b, k, n, values, h) = work.job(i);
+            let (encoded, error) = quantize_weight(&format!("job {i}"), b, values, k, n, h, &o).unwrap();
+            let (encoded, gptq, rtn) = job_from_bytes(&job_to_bytes(&encoded, &error)).unwrap();
+            work.accept(i, encoded, gptq, rtn).unwrap();
+        }
+        let (pooled, _, pooled_errors) = work.finish().unwrap();
+        assert!(pooled == here, "error feedback {error_feedback}: the pooled file differs");
+        assert_eq!(format!("{pooled_errors:?}"), format!("{here_errors:?}"));
+    }
+    // a damaged answer, or one for another weight, is refused
+    let mut work = GptqWork::plan(&source, &GptqOptions { block_size: 32, ..GptqOptions::default() }).unwrap();
+    assert!(job_from_bytes(&[3, 0, 0, 0]).is_err());
+    let (b, k, n, values, _) = work.job(0);
+    let (encoded, error) = quantize_weight(
+        "fc1",
+        b,
+        values,
+        k,
+        n,
+        &vec![0.0; k * k],
+        &GptqOptions { block_size: 32, percdamp: 1.0, ..GptqOptions::default() },
+    )
+    .map_err(|e| e.to_string())
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (encoded, gptq, rtn) = job_from_bytes(&job_to_bytes(&encoded, &error)).unwrap();
+    let e = work.accept(1, encoded, gptq, rtn).unwrap_err();
+    assert!(e.to_string().contains("does not fit the weight"), "{e}");
+}
