@@ -61,12 +61,18 @@ function initializers(bytes) {
   return out;
 }
 
-test("GPTQ waits for calibration data, then downloads ONNX Runtime's file for those rows", async () => {
+// The Run view with the fixture's model dropped as "your own model".
+async function pageWithModel() {
   const page = await browser.page();
   await page.goto(`${browser.url}#run`);
   await page.waitForFunction(() => /held-out test digits/.test(document.querySelector('#run-model-status')?.textContent ?? ''), null, { timeout: 60000 });
   await dropFiles(page, '#run-custom-drop', [{ name: 'mlp.onnx', bytes: await fixture('mlp.onnx') }]);
   await page.waitForSelector('#run-custom-export:not([hidden])', { timeout: 60000 });
+  return page;
+}
+
+test("GPTQ waits for calibration data, then downloads ONNX Runtime's file for those rows", async () => {
+  const page = await pageWithModel();
   await page.selectOption('#run-custom-nbits-method', 'gptq');
   await page.selectOption('#run-custom-nbits-block', '32');
   assert.ok(await page.locator('#run-custom-nbits-go').isDisabled());
@@ -114,11 +120,7 @@ test("GPTQ waits for calibration data, then downloads ONNX Runtime's file for th
 // rows every MatMul's output error is then below round to nearest's, and the file runs in
 // onnxruntime-web.
 test('GPTQ with error feedback beats round to nearest on every MatMul, and the file runs in onnxruntime-web', async () => {
-  const page = await browser.page();
-  await page.goto(`${browser.url}#run`);
-  await page.waitForFunction(() => /held-out test digits/.test(document.querySelector('#run-model-status')?.textContent ?? ''), null, { timeout: 60000 });
-  await dropFiles(page, '#run-custom-drop', [{ name: 'mlp.onnx', bytes: await fixture('mlp.onnx') }]);
-  await page.waitForSelector('#run-custom-export:not([hidden])', { timeout: 60000 });
+  const page = await pageWithModel();
   await dropFiles(page, '#run-custom-drop', [{ name: 'calibration_all.npy', bytes: await fixture('calibration_all.npy') }]);
   await page.selectOption('#run-custom-nbits-method', 'gptq_feedback');
   await page.selectOption('#run-custom-nbits-block', '32');

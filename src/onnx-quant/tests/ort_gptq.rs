@@ -60,6 +60,21 @@ fn items(reader: &str) -> Vec<(Vec<usize>, Vec<f32>)> {
     names.iter().map(|n| c[*n].clone()).collect()
 }
 
+/// A plan of the fixture model (`source`, or a variant of it) with the ten calibration rows as
+/// one item observed: x, and ONNX Runtime's values of a1 and a2.
+fn planned_with_all_rows(source: &[u8], o: &GptqOptions) -> GptqWork {
+    let mut work = GptqWork::plan(source, o).unwrap();
+    for (shape, values) in items("all") {
+        work.observe("x", &shape, &values).unwrap();
+    }
+    let acts = npz("activations.npz");
+    for t in ["a1", "a2"] {
+        let (shape, values) = &acts[&format!("{t}/all/0")];
+        work.observe(t, shape, values).unwrap();
+    }
+    work
+}
+
 /// The model quantized on ONNX Runtime's activations.
 fn with_ort_activations(source: &[u8], o: &GptqOptions, reader: &str) -> (Vec<u8>, Vec<quantscope_onnx_quant::gptq::LayerError>) {
     let acts = npz("activations.npz");
@@ -343,15 +358,7 @@ fn a_graph_with_unnamed_nodes_keeps_every_node() {
     g.node[0].name = None; // fc1
     g.node[2].name = None; // relu1
     let source = m.encode_to_vec();
-    let mut work = GptqWork::plan(&source, &GptqOptions { block_size: 32, ..GptqOptions::default() }).unwrap();
-    for (shape, values) in items("all") {
-        work.observe("x", &shape, &values).unwrap();
-    }
-    let acts = npz("activations.npz");
-    for t in ["a1", "a2"] {
-        let (shape, values) = &acts[&format!("{t}/all/0")];
-        work.observe(t, shape, values).unwrap();
-    }
+    let work = planned_with_all_rows(&source, &GptqOptions { block_size: 32, ..GptqOptions::default() });
     let (bytes, _, _) = work.finish().unwrap();
     let edit = ModelEdit::open(&bytes).unwrap();
     let ops: Vec<(&str, &str)> =
@@ -382,20 +389,8 @@ fn weights_quantized_elsewhere_make_the_same_file() {
     let source = std::fs::read(root().join("mlp.onnx")).unwrap();
     for error_feedback in [false, true] {
         let o = GptqOptions { block_size: 32, actorder: true, error_feedback, ..GptqOptions::default() };
-        let observed = || {
-            let mut work = GptqWork::plan(&source, &o).unwrap();
-            for (shape, values) in items("all") {
-                work.observe("x", &shape, &values).unwrap();
-            }
-            let acts = npz("activations.npz");
-            for t in ["a1", "a2"] {
-                let (shape, values) = &acts[&format!("{t}/all/0")];
-                work.observe(t, shape, values).unwrap();
-            }
-            work
-        };
-        let (here, _, here_errors) = observed().finish().unwrap();
-        let mut work = observed();
+        let (here, _, here_errors) = planned_with_all_rows(&source, &o).finish().unwrap();
+        let mut work = planned_with_all_rows(&source, &o);
         for i in (0..work.weights()).rev() {
             let (b, k, n, values, h) = work.job(i);
             let (encoded, error) = quantize_weight(&format!("job {i}"), b, values, k, n, h, &o).unwrap();
