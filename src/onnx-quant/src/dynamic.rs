@@ -9,6 +9,11 @@
 //! * Conv with an initializer weight (`ConvInteger.quantize`, `operators/conv.py`): the same
 //!   with ConvInteger (the Conv's attributes), weights always per tensor (ONNX Runtime asks for
 //!   no per-channel here), and a bias added after a Reshape to `[1, C, 1, ...]`.
+//! * Gather of a constant table (`GatherQuant.quantize`, `operators/gather.py`): the table as an
+//!   activation is (uint8, asymmetric, per tensor), the Gather on its codes writing
+//!   `<out>_quantized`, which stays quantized with the table's scale and zero point: a MatMul
+//!   after it takes the codes as its A (no DynamicQuantizeLinear), a float reader gets them back
+//!   through `<out>_DequantizeLinear`.
 //! * LSTM with initializer W and R (`LSTMQuant.quantize`, `operators/lstm.py`): com.microsoft
 //!   `DynamicQuantizeLSTM` `<name>_quant` reading int8 W and R transposed, with their scales and
 //!   zero points (see [`crate::lstm`]); the model then imports com.microsoft version 1.
@@ -65,8 +70,9 @@ pub struct Report {
 const FLOAT: i64 = 1;
 /// `TensorProto.FLOAT16`.
 const FLOAT16: i32 = 10;
-/// The ops `quantize_dynamic` quantizes by default (`IntegerOpsRegistry`) that are not ported.
-const NOT_PORTED: [&str; 3] = ["Gather", "Attention", "EmbedLayerNormalization"];
+/// The ops `quantize_dynamic` quantizes by default (`IntegerOpsRegistry`) that are not ported
+/// (com.microsoft's, which exporters do not write: ONNX Runtime's transformer optimizer does).
+const NOT_PORTED: [&str; 2] = ["Attention", "EmbedLayerNormalization"];
 
 fn label(n: &NodeProto) -> String {
     format!("{} '{}'", n.op_type.as_deref().unwrap_or("?"), n.name.as_deref().unwrap_or(""))
@@ -96,6 +102,8 @@ struct Scope<'a> {
     own_values: Option<HashSet<String>>,
     /// The nodes of the graph as it came (a DequantizeLinear is not added twice).
     original_names: HashSet<String>,
+    /// The values Constant nodes make (a weight there is not an initializer: named in the report).
+    constants: HashSet<String>,
     new_nodes: Vec<NodeProto>,
     new_initializers: Vec<TensorProto>,
 }
@@ -108,6 +116,7 @@ impl<'a> Scope<'a> {
             generated: HashSet::new(),
             own_values,
             original_names: nodes.iter().filter_map(|n| n.name.clone()).collect(),
+            constants: nodes.iter().filter(|n| n.op_type.as_deref() == Some("Constant")).flat_map(|n| n.output.iter().cloned()).collect(),
             new_nodes: Vec::new(),
             new_initializers: Vec::new(),
         }
@@ -338,7 +347,12 @@ impl Quantizer<'_> {
         let mut nodes = Vec::new();
         let (x_q, x_zp, x_scale) = self.activation(s, &n.input[0], &mut nodes, false)?;
         let how = self.weight_how();
-        let (w_q, w_zp, w_scale) = self.weight(s, &n.input[1], how, None)?;
+        let (w_q, w_zp, w_scale) = if self.is_float_weight(s, &n.input[1]) || self.scopes[s].quantized.contains_key(&n.input[1]) {
+            self.weight(s, &n.input[1], how, None)?
+        } else {
+            // a computed weight: quantized at run time as an activation is (uint8)
+            self.activation(s, &n.input[1], &mut nodes, false)?
+        };
         let output = &n.output[0];
         let int_output = format!("{output}_output_quantized");
         let name = quant_name(n);
@@ -402,6 +416,12 @@ pub fn quantize_dynamic(bytes: &[u8], options: &DynamicOptions) -> Result<(Vec<u
     }
     let mut names: HashSet<String> = graph::names_in_use(&edit.graph)?;
     gemm::replace_gemm_with_matmul(&mut edit.graph, &mut names)?;
+    // ONNXQuantizer's save-and-reload after the Gemm split (subgraphs: graph::clean_subgraph)
+    for t in edit.graph.initializers.iter_mut() {
+        if let Some(marked) = graph::reloaded(&t.payload()) {
+            t.replace_payload(graph::GRAPH_INITIALIZER, &marked)?;
+        }
+    }
 
     let old_nodes = std::mem::take(&mut edit.graph.nodes);
     let initializers = edit.graph.initializers.iter().filter_map(|t| Some((t.message.name.clone()?, Cow::Borrowed(&t.message)))).collect();
@@ -456,10 +476,15 @@ impl Quantizer<'_> {
                 && n.input.len() >= 2
                 && match op {
                     // MatMulConstBOnly: only a constant B (of this graph or one around it)
-                    "MatMul" | "Conv" => self.is_float_weight(s, &n.input[1]),
+                    "MatMul" => self.is_float_weight(s, &n.input[1]),
+                    // ConvInteger has no such rule: a computed weight (a Constant node's value,
+                    // say) goes through a DynamicQuantizeLinear as an activation does
+                    "Conv" => self.is_float_weight(s, &n.input[1]) || self.initializer_scope(s, &n.input[1]).is_none(),
                     _ => false,
                 };
             // ConvInteger.add_bias reads the weight from the subgraph's own initializers
+            // ConvInteger.add_bias reads the weight from the graph's own initializers, and fails
+            // on a weight from outside a subgraph or a computed one
             let outer_conv_bias = op == "Conv" && n.input.len() == 3 && !self.scopes[s].initializers.contains_key(&n.input[1]);
             if quantizable && !outer_conv_bias {
                 if op == "MatMul" {
@@ -477,6 +502,31 @@ impl Quantizer<'_> {
                         continue;
                     }
                     Err(why) => self.report.kept.push((label(&n), why.into())),
+                }
+            }
+            if ours && op == "Gather" && n.input.len() == 2 && !n.output.is_empty() {
+                // is_valid_quantize_weight: a FLOAT or FLOAT16 initializer of this graph or, with
+                // subgraphs, of one around it
+                let table = (0..=s).rev().find_map(|k| self.scopes[k].initializers.get(&n.input[0]).map(|t| t.data_type));
+                if table == Some(Some(1)) {
+                    let mut nodes = Vec::new();
+                    let (q, zp, scale) = self.activation(s, &n.input[0], &mut nodes, false)?;
+                    nodes.into_iter().for_each(|q| self.push(s, q));
+                    let out_q = format!("{}_quantized", n.output[0]);
+                    self.scopes[s].quantized.insert(n.output[0].clone(), QuantizedValue { names: (out_q.clone(), zp, scale), axis: None });
+                    let edited = kept.edit();
+                    edited.input[0] = q;
+                    edited.output[0] = out_q;
+                    self.report.quantized.push(label(&n));
+                    let scope = &mut self.scopes[s];
+                    scope.generated.extend(kept.message.output.iter().cloned());
+                    kept_at.push((scope.new_nodes.len(), kept));
+                    scope.new_nodes.push(NodeProto::default());
+                    continue;
+                }
+                if table == Some(Some(FLOAT16)) {
+                    let why = "its table is FLOAT16: ONNX Runtime's quantize_dynamic quantizes it too; quantscope does not yet";
+                    self.report.kept.push((label(&n), why.into()));
                 }
             }
             if ours && op == "Transpose" && !n.output.is_empty() {
@@ -499,10 +549,19 @@ impl Quantizer<'_> {
                 }
             }
             if NOT_PORTED.contains(&op) && default_domain(&n) || matches!(op, "MatMul" | "Conv") && default_domain(&n) {
+                let from_constant_node = op == "MatMul" && n.input.get(1).is_some_and(|w| self.scopes[s].constants.contains(w));
                 let why = match op {
+                    _ if from_constant_node => {
+                        "its weight comes from a Constant node, not an initializer: ONNX Runtime's quantize_dynamic quantizes \
+                         initializers only (its quant_pre_process makes Constant nodes initializers first)"
+                    }
                     "MatMul" => "its B is not a float constant (ONNX Runtime quantizes only a constant B)",
-                    "Conv" if outer_conv_bias => {
+                    "Conv" if outer_conv_bias && self.is_float_weight(s, &n.input[1]) => {
                         "its weight is a constant from outside its subgraph and it has a bias, which ONNX Runtime fails to quantize"
+                    }
+                    "Conv" if outer_conv_bias => {
+                        "its weight is computed (not an initializer) and it has a bias: ONNX Runtime's ConvInteger.add_bias fails \
+                         on the whole model (\"Expected <weight> to be an initializer\")"
                     }
                     "Conv" => "its weight is not a float constant",
                     _ => "ONNX Runtime's quantize_dynamic also quantizes this op; quantscope does not yet",

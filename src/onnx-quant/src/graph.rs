@@ -12,7 +12,8 @@ use std::collections::{HashMap, HashSet};
 
 /// `GraphProto` field numbers (onnx.proto).
 const GRAPH_NODE: u32 = 1;
-const GRAPH_INITIALIZER: u32 = 5;
+/// `GraphProto.initializer`.
+pub const GRAPH_INITIALIZER: u32 = 5;
 const GRAPH_INPUT: u32 = 11;
 
 /// The subgraphs of a node's attributes (`If` branches, `Loop`/`Scan` bodies), decoded.
@@ -163,7 +164,7 @@ pub fn clean_subgraph(bytes: &[u8], nodes: Option<Vec<NodeProto>>, new_initializ
     let mut wanted = requested(&nodes, &g.output)?;
     let names = g.initializer.iter().chain(&new_initializers).map(|t| t.name.clone().unwrap_or_default());
     let keep: Vec<bool> = names.map(|name| wanted.remove(&name)).collect();
-    write_subgraph(bytes, &g, &nodes, &new_initializers, &keep)
+    write_subgraph(bytes, &g, &nodes, &new_initializers, &keep, true)
 }
 
 /// A subgraph with `nodes` in place of its own and `new_initializers` after its own, every
@@ -171,13 +172,21 @@ pub fn clean_subgraph(bytes: &[u8], nodes: Option<Vec<NodeProto>>, new_initializ
 pub fn with_nodes(bytes: &[u8], nodes: Vec<NodeProto>, new_initializers: Vec<TensorProto>) -> Result<Vec<u8>> {
     let g = decode_graph(bytes)?;
     let keep = vec![true; g.initializer.len() + new_initializers.len()];
-    write_subgraph(bytes, &g, &nodes, &new_initializers, &keep)
+    write_subgraph(bytes, &g, &nodes, &new_initializers, &keep, false)
 }
 
 /// `bytes` (decoded as `g`) written with `nodes` where its nodes were, and of its initializers
-/// then `new_initializers` those `keep` says (a graph input naming one that goes goes too).
+/// then `new_initializers` those `keep` says (a graph input naming one that goes goes too);
+/// with `reloaded`, its own initializers as ONNX Runtime's reload leaves them ([`reloaded`]).
 #[inline(never)]
-fn write_subgraph(bytes: &[u8], g: &GraphProto, nodes: &[NodeProto], new_initializers: &[TensorProto], keep: &[bool]) -> Result<Vec<u8>> {
+fn write_subgraph(
+    bytes: &[u8],
+    g: &GraphProto,
+    nodes: &[NodeProto],
+    new_initializers: &[TensorProto],
+    keep: &[bool],
+    reloaded: bool,
+) -> Result<Vec<u8>> {
     let names: Vec<String> = g.initializer.iter().chain(new_initializers).map(|t| t.name.clone().unwrap_or_default()).collect();
     let removed: HashSet<&str> = names.iter().zip(keep).filter(|(_, k)| !**k).map(|(n, _)| n.as_str()).collect();
     let (old_count, mut at) = (g.initializer.len(), 0);
@@ -198,7 +207,11 @@ fn write_subgraph(bytes: &[u8], g: &GraphProto, nodes: &[NodeProto], new_initial
         }
         GRAPH_INITIALIZER => {
             at += 1;
-            let mut whole = if keep[at - 1] { bytes_field(GRAPH_INITIALIZER, payload) } else { Vec::new() };
+            let mut whole = match (keep[at - 1], reloaded.then(|| self::reloaded(payload)).flatten()) {
+                (false, _) => Vec::new(),
+                (true, Some(marked)) => bytes_field(GRAPH_INITIALIZER, &marked),
+                (true, None) => bytes_field(GRAPH_INITIALIZER, payload),
+            };
             if at == old_count {
                 whole.append(&mut new_fields);
             }
@@ -221,6 +234,20 @@ fn write_subgraph(bytes: &[u8], g: &GraphProto, nodes: &[NodeProto], new_initial
         out.extend(new_fields);
     }
     Ok(out)
+}
+
+/// An initializer's bytes (`payload`, a TensorProto) as ONNX Runtime's dynamic mode leaves a
+/// float constant it does not quantize: its `ONNXQuantizer` saves and reloads the whole model with
+/// the weights as external data (`save_and_reload_model_with_shape_infer`, quant_utils.py), and
+/// onnx moves out every tensor whose `raw_data` has `sys.getsizeof` ≥ 1024 (33 bytes of CPython's
+/// header: 991 bytes of data and up), then writes `data_location: DEFAULT` on it when it reads
+/// it back (external_data_helper.py). None when the tensor comes back as it was.
+pub fn reloaded(payload: &[u8]) -> Option<Vec<u8>> {
+    let t = TensorProto::decode(payload).ok()?;
+    let moved = t.raw_data.as_ref().is_some_and(|r| r.len() >= 991) && t.data_location.is_none();
+    // field 14 (data_location), varint 0: protobuf writes the fields in number order, and 14 is
+    // the last that onnx's TensorProto defines but metadata_props (16)
+    moved.then(|| [payload, &[14 << 3, 0]].concat())
 }
 
 /// Removes the initializers no node (nor subgraph, nor graph output) reads, and the graph
