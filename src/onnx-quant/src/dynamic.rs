@@ -512,16 +512,8 @@ impl Quantizer<'_> {
                     let mut nodes = Vec::new();
                     let (q, zp, scale) = self.activation(s, &n.input[0], &mut nodes, false)?;
                     nodes.into_iter().for_each(|q| self.push(s, q));
-                    let out_q = format!("{}_quantized", n.output[0]);
-                    self.scopes[s].quantized.insert(n.output[0].clone(), QuantizedValue { names: (out_q.clone(), zp, scale), axis: None });
-                    let edited = kept.edit();
-                    edited.input[0] = q;
-                    edited.output[0] = out_q;
-                    self.report.quantized.push(label(&n));
-                    let scope = &mut self.scopes[s];
-                    scope.generated.extend(kept.message.output.iter().cloned());
-                    kept_at.push((scope.new_nodes.len(), kept));
-                    scope.new_nodes.push(NodeProto::default());
+                    self.on_codes(s, &mut kept, (q, zp, scale));
+                    self.place(s, kept, &mut kept_at);
                     continue;
                 }
                 if table == Some(Some(FLOAT16)) {
@@ -534,17 +526,8 @@ impl Quantizer<'_> {
                 // scope's or one around it) moves the codes, which keep its scale and zero point
                 // (and lose a per-channel axis, as in ONNX Runtime).
                 if let Some(v) = (0..=s).rev().find_map(|k| self.scopes[k].quantized.get(&n.input[0])).cloned() {
-                    let out_q = format!("{}_quantized", n.output[0]);
-                    let moved = QuantizedValue { names: (out_q.clone(), v.names.1, v.names.2), axis: None };
-                    self.scopes[s].quantized.insert(n.output[0].clone(), moved);
-                    let edited = kept.edit();
-                    edited.input[0] = v.names.0;
-                    edited.output[0] = out_q;
-                    self.report.quantized.push(label(&n));
-                    let scope = &mut self.scopes[s];
-                    scope.generated.extend(kept.message.output.iter().cloned());
-                    kept_at.push((scope.new_nodes.len(), kept));
-                    scope.new_nodes.push(NodeProto::default());
+                    self.on_codes(s, &mut kept, v.names);
+                    self.place(s, kept, &mut kept_at);
                     continue;
                 }
             }
@@ -571,12 +554,29 @@ impl Quantizer<'_> {
             for input in &n.input {
                 self.dequantize(s, input);
             }
-            let scope = &mut self.scopes[s];
-            scope.generated.extend(n.output.iter().cloned());
-            kept_at.push((scope.new_nodes.len(), kept));
-            scope.new_nodes.push(NodeProto::default());
+            self.place(s, kept, &mut kept_at);
         }
         Ok(kept_at)
+    }
+
+    /// A node that moves codes (Gather, Transpose: ONNX Runtime's Direct8BitOp-like rules) made to
+    /// read `codes` (the quantized value's names) and write `<out>_quantized`, which then stands
+    /// for its output with the same scale and zero point (and no per-channel axis).
+    fn on_codes(&mut self, s: usize, kept: &mut Kept<NodeProto>, (q, zp, scale): Names) {
+        let n = kept.edit();
+        let out_q = format!("{}_quantized", n.output[0]);
+        self.scopes[s].quantized.insert(n.output[0].clone(), QuantizedValue { names: (out_q.clone(), zp, scale), axis: None });
+        n.input[0] = q;
+        n.output[0] = out_q;
+        self.report.quantized.push(label(n));
+    }
+
+    /// A node of the graph as it came (or edited in place) put back among scope `s`'s new nodes.
+    fn place(&mut self, s: usize, kept: Kept<NodeProto>, kept_at: &mut Vec<(usize, Kept<NodeProto>)>) {
+        let scope = &mut self.scopes[s];
+        scope.generated.extend(kept.message.output.iter().cloned());
+        kept_at.push((scope.new_nodes.len(), kept));
+        scope.new_nodes.push(NodeProto::default());
     }
 
     /// A node with subgraphs as ONNX Runtime writes it back (`quantize_node_with_sub_graph`,
