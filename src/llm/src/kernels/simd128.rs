@@ -4,6 +4,17 @@
 //!
 //! The matrix products take four rows at a time: the activation block is loaded (and widened to
 //! i16) once for four weight rows, and the four rows' accumulators are independent chains.
+//!
+//! Built with relaxed SIMD too (`+relaxed-simd`, www/pkg-lm-relaxed), the products whose weight
+//! codes are non-negative 7-bit bytes and whose integer lanes are free (Q4_K, Q5_K, Q2_K: only a
+//! super-block's total is converted to f32) take their sub-block sums from
+//! `i16x8.relaxed_dot_i8x16_i7x16_s` ([`sub_dot`]), exact on every engine, so that build's
+//! outputs are this file's, bit for bit. Not the others: Q8_0's four lanes each become an f32
+//! partial sum (ggml's grouping, values j with j mod 8 ∈ {2l, 2l + 1} in lane l), which the
+//! relaxed dot's grouping (four adjacent bytes per lane) would change, and its weights are signed
+//! (ggml's AVX2 sign trick costs a sign per weight and token, more than the dot saves); Q6_K's,
+//! Q3_K's and IQ4_XS's codes are signed and their lanes fixed too. No fused multiply-add: every
+//! float operation here is promised equal to `reference.rs`.
 
 use crate::blocks::{BlockIq4Xs, BlockQ8Min, BlockQ8_0, QK};
 use crate::blocks::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K, QK_K};
@@ -357,8 +368,54 @@ fn isum(v: v128) -> i32 {
     i32x4_extract_lane::<0>(v) + i32x4_extract_lane::<1>(v) + i32x4_extract_lane::<2>(v) + i32x4_extract_lane::<3>(v)
 }
 
-/// Q4_K and Q5_K: per sub-block of 32 the codes (bytes, widened) times the activations in i16
-/// (four products per lane, |·| ≤ 4·31·128), then `i32x4_dot_i16x8` with the scale; only the
+/// A sub-block of 32 non-negative 7-bit weight codes (Q4_K, Q5_K: 0..31; Q2_K's scaled codes:
+/// 0..45) or of 32 activation codes, as [`sub_dot`] reads them: in the SIMD128 build widened to
+/// four i16x8, in the relaxed-SIMD build the two raw i8x16.
+#[cfg(not(target_feature = "relaxed-simd"))]
+type Sub = [v128; 4];
+#[cfg(target_feature = "relaxed-simd")]
+type Sub = [v128; 2];
+
+/// Codes `p..p + 32` as a [`Sub`].
+///
+/// # Safety
+/// `p..p + 32` must be readable.
+#[inline(always)]
+unsafe fn sub(p: *const i8) -> Sub {
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    return core::array::from_fn(|i| ld8(p.add(8 * i)));
+    #[cfg(target_feature = "relaxed-simd")]
+    return [v128_load(p as *const v128), v128_load(p.add(16) as *const v128)];
+}
+
+/// Σ w·x of a sub-block as eight i16 lanes of four products each (which four is free: the
+/// callers want the sub-block's total, or the i32 sums of [`sub_dot_i32`]). Exact: |w·x| ≤
+/// 45·128, four of them < 2¹⁵. In the relaxed-SIMD build `i16x8.relaxed_dot_i8x16_i7x16_s`
+/// (x the signed operand, the codes the 7-bit one: 0 ≤ w ≤ 127, so every engine's result is
+/// the same and its pair sums, ≤ 2·127·128, do not saturate) — one `pmaddubsw` on x86 for the
+/// SIMD128 build's two widening loads, four multiplies and three adds per row and token.
+#[inline(always)]
+fn sub_dot(w: &Sub, x: &Sub) -> v128 {
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    return i16x8_add(i16x8_add(i16x8_mul(w[0], x[0]), i16x8_mul(w[1], x[1])), i16x8_add(i16x8_mul(w[2], x[2]), i16x8_mul(w[3], x[3])));
+    // The relaxed intrinsics are stable since Rust 1.82; the workspace's MSRV (1.80) is the plain
+    // build's, which never compiles this line.
+    #[cfg(target_feature = "relaxed-simd")]
+    #[allow(clippy::incompatible_msrv)]
+    return i16x8_add(i16x8_relaxed_dot_i8x16_i7x16(x[0], w[0]), i16x8_relaxed_dot_i8x16_i7x16(x[1], w[1]));
+}
+
+/// [`sub_dot`]'s sums as four i32 lanes (Q2_K's: its lanes are free too).
+#[inline(always)]
+fn sub_dot_i32(w: &Sub, x: &Sub) -> v128 {
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    return dot4(*w, x);
+    #[cfg(target_feature = "relaxed-simd")]
+    return i32x4_extadd_pairwise_i16x8(sub_dot(w, x));
+}
+
+/// Q4_K and Q5_K: per sub-block of 32 the codes times the activations in i16 ([`sub_dot`]: four
+/// products per lane, |·| ≤ 4·31·128), then `i32x4_dot_i16x8` with the scale; only the
 /// super-block's total matters, the lanes are free.
 #[inline(always)]
 fn q4_k_rows<const K: usize>(w: &[BlockQ4K], x: &[BlockQ8K], r: usize, y: &mut [f32]) {
@@ -369,17 +426,13 @@ fn q4_k_rows<const K: usize>(w: &[BlockQ4K], x: &[BlockQ8K], r: usize, y: &mut [
         let pairs: [i32; 8] = core::array::from_fn(|k| xb.bsums[2 * k] as i32 + xb.bsums[2 * k + 1] as i32);
         let mut acc = [i32x4_splat(0); K];
         for j in 0..QK_K / 32 {
-            // SAFETY: four 8-byte loads of codes 32j..32j + 32 of 256.
-            let xv: [v128; 4] = core::array::from_fn(|i| unsafe { ld8(xb.qs.as_ptr().add(32 * j + 8 * i)) });
+            // SAFETY: codes 32j..32j + 32 of 256.
+            let xv = unsafe { sub(xb.qs.as_ptr().add(32 * j)) };
             for k in 0..K {
                 let wb = rows[k];
-                // SAFETY: four 8-byte loads of codes 32j..32j + 32 of 256.
-                let wv: [v128; 4] = core::array::from_fn(|i| unsafe { ld8(wb.q.as_ptr().add(32 * j + 8 * i)) });
-                let p = i16x8_add(
-                    i16x8_add(i16x8_mul(wv[0], xv[0]), i16x8_mul(wv[1], xv[1])),
-                    i16x8_add(i16x8_mul(wv[2], xv[2]), i16x8_mul(wv[3], xv[3])),
-                );
-                acc[k] = i32x4_add(acc[k], i32x4_dot_i16x8(p, i16x8_splat(wb.scales[j] as i16)));
+                // SAFETY: codes 32j..32j + 32 of 256.
+                let wv = unsafe { sub(wb.q.as_ptr().add(32 * j)) };
+                acc[k] = i32x4_add(acc[k], i32x4_dot_i16x8(sub_dot(&wv, &xv), i16x8_splat(wb.scales[j] as i16)));
             }
         }
         for k in 0..K {
@@ -460,8 +513,8 @@ pub fn q6_k_matvec(w: &[BlockQ6K], x: &[BlockQ8K], y: &mut [f32]) {
     by_four!(y, q6_k_rows, w, x)
 }
 
-/// Q2_K: its scaled codes (bytes, 0..45) times the activations as Q8_0's ([`dot4`]; |·| ≤
-/// 2·45·128 per lane); only the super-block's total matters, the lanes are free.
+/// Q2_K: its scaled codes (bytes, 0..45) times the activations ([`sub_dot_i32`]; |·| ≤ 4·45·128
+/// per i16 lane); only the super-block's total matters, the lanes are free.
 #[inline(always)]
 fn q2_k_rows<const K: usize>(w: &[BlockQ2K], x: &[BlockQ8K], r: usize, y: &mut [f32]) {
     let nb = x.len();
@@ -470,12 +523,12 @@ fn q2_k_rows<const K: usize>(w: &[BlockQ2K], x: &[BlockQ8K], r: usize, y: &mut [
         let rows: [&BlockQ2K; K] = core::array::from_fn(|k| &w[(r + k) * nb + b]);
         let mut acc = [i32x4_splat(0); K];
         for c in 0..QK_K / 32 {
-            // SAFETY: four 8-byte loads of codes 32c..32c + 32 of 256.
-            let xv: [v128; 4] = core::array::from_fn(|i| unsafe { ld8(xb.qs.as_ptr().add(32 * c + 8 * i)) });
+            // SAFETY: codes 32c..32c + 32 of 256.
+            let xv = unsafe { sub(xb.qs.as_ptr().add(32 * c)) };
             for k in 0..K {
-                // SAFETY: four 8-byte loads of codes 32c..32c + 32 of 256.
-                let wv = core::array::from_fn(|i| unsafe { ld8(rows[k].q.as_ptr().add(32 * c + 8 * i)) });
-                acc[k] = i32x4_add(acc[k], dot4(wv, &xv));
+                // SAFETY: codes 32c..32c + 32 of 256.
+                let wv = unsafe { sub(rows[k].q.as_ptr().add(32 * c)) };
+                acc[k] = i32x4_add(acc[k], sub_dot_i32(&wv, &xv));
             }
         }
         // SAFETY: two 16-byte loads of the 16 block sums.
@@ -676,20 +729,15 @@ fn q4_k_tile<const K: usize, const TK: usize>(w: &[BlockQ4K], xs: &[Vec<BlockQ8K
     for b in 0..nb {
         let mut acc = [[i32x4_splat(0); TK]; K];
         for sb in 0..QK_K / 32 {
-            // SAFETY: four 8-byte loads of codes 32sb..32sb + 32 of 256.
-            let xv: [[v128; 4]; TK] =
-                core::array::from_fn(|j| core::array::from_fn(|i| unsafe { ld8(xr[j][b].qs.as_ptr().add(32 * sb + 8 * i)) }));
+            // SAFETY: codes 32sb..32sb + 32 of 256.
+            let xv: [Sub; TK] = core::array::from_fn(|j| unsafe { sub(xr[j][b].qs.as_ptr().add(32 * sb)) });
             for k in 0..K {
                 let wb = &wr[k][b];
                 // SAFETY: as above.
-                let wv: [v128; 4] = core::array::from_fn(|i| unsafe { ld8(wb.q.as_ptr().add(32 * sb + 8 * i)) });
+                let wv = unsafe { sub(wb.q.as_ptr().add(32 * sb)) };
                 let sc = i16x8_splat(wb.scales[sb] as i16);
                 for j in 0..TK {
-                    let p = i16x8_add(
-                        i16x8_add(i16x8_mul(wv[0], xv[j][0]), i16x8_mul(wv[1], xv[j][1])),
-                        i16x8_add(i16x8_mul(wv[2], xv[j][2]), i16x8_mul(wv[3], xv[j][3])),
-                    );
-                    acc[k][j] = i32x4_add(acc[k][j], i32x4_dot_i16x8(p, sc));
+                    acc[k][j] = i32x4_add(acc[k][j], i32x4_dot_i16x8(sub_dot(&wv, &xv[j]), sc));
                 }
             }
         }
@@ -832,14 +880,13 @@ fn q2_k_tile<const K: usize, const TK: usize>(w: &[BlockQ2K], xs: &[Vec<BlockQ8K
     for b in 0..nb {
         let mut acc = [[i32x4_splat(0); TK]; K];
         for c in 0..QK_K / 32 {
-            // SAFETY: four 8-byte loads of codes 32c..32c + 32 of 256.
-            let xv: [[v128; 4]; TK] =
-                core::array::from_fn(|j| core::array::from_fn(|i| unsafe { ld8(xr[j][b].qs.as_ptr().add(32 * c + 8 * i)) }));
+            // SAFETY: codes 32c..32c + 32 of 256.
+            let xv: [Sub; TK] = core::array::from_fn(|j| unsafe { sub(xr[j][b].qs.as_ptr().add(32 * c)) });
             for k in 0..K {
                 // SAFETY: as above.
-                let wv: [v128; 4] = core::array::from_fn(|i| unsafe { ld8(wr[k][b].q.as_ptr().add(32 * c + 8 * i)) });
+                let wv = unsafe { sub(wr[k][b].q.as_ptr().add(32 * c)) };
                 for j in 0..TK {
-                    acc[k][j] = i32x4_add(acc[k][j], dot4(wv, &xv[j]));
+                    acc[k][j] = i32x4_add(acc[k][j], sub_dot_i32(&wv, &xv[j]));
                 }
             }
         }
