@@ -289,7 +289,8 @@ function describe(model) {
   const types = model.variants.map((v) => v.name).join(', ');
   return `${model.builtin ? `Built-in ${model.size} model` : model.name}: ${model.architecture}, ${model.parameters.toLocaleString('en-US')} parameters, ` +
     `${model.n_layer} layers, n_embd ${model.n_embd}, ${model.n_head} heads (${model.n_head_kv} K/V), ` +
-    `vocabulary ${model.n_vocab}, trained context ${model.n_ctx_train}. Running: ${types}.`;
+    `vocabulary ${model.n_vocab}, trained context ${model.n_ctx_train}. Running: ${types}.` +
+    (model.warnings ?? []).map((w) => ` llama.cpp warns: ${w}.`).join('');
 }
 
 // Which module the worker chose (www/run/lm-worker.js): the relaxed-SIMD build where the browser
