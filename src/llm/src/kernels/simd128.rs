@@ -221,19 +221,37 @@ pub fn swiglu(gate: &mut [f32], up: &[f32]) {
     }
 }
 
-/// `quantize_row_q8_0` (x86 rounding, see the reference): amax as a running `pmax` from 0, which
-/// skips NaN as `f32::max` does; codes rounded to even, then saturated to i8 as `as i8` saturates.
+/// The running largest |v| from 0, NaN skipped (as the reference's `f32::max` fold skips it), as
+/// the f32 bits of |v| — non-negative, so ordered as their values — NaN lanes cleared first.
+/// Integer max rather than `f32x4_pmax`: in a `+relaxed-simd` build LLVM emits `f32x4.relaxed_max`
+/// for a float max, whose NaN result is the engine's (V8 on x86 kept a NaN that pmax drops: an
+/// all-NaN block's scale came out NaN, not 0).
+#[inline(always)]
+fn abs_max_bits(acc: v128, v: v128) -> v128 {
+    let a = f32x4_abs(v);
+    i32x4_max(acc, v128_and(a, f32x4_eq(a, a)))
+}
+
+/// The largest of [`abs_max_bits`]' four lanes, as f32.
+#[inline(always)]
+fn abs_max_value(m: v128) -> f32 {
+    let m = i32x4_max(m, i32x4_shuffle::<2, 3, 0, 1>(m, m));
+    let m = i32x4_max(m, i32x4_shuffle::<1, 0, 3, 2>(m, m));
+    f32::from_bits(i32x4_extract_lane::<0>(m) as u32)
+}
+
+/// `quantize_row_q8_0` (x86 rounding, see the reference): amax from 0, NaN skipped as `f32::max`
+/// skips it ([`abs_max_bits`]); codes rounded to even, then saturated to i8 as `as i8` saturates.
 pub fn quantize_q8_0(x: &[f32], out: &mut Vec<BlockQ8_0>) {
     out.clear();
     for v in x.chunks_exact(QK) {
         // SAFETY: eight unaligned 16-byte loads of the block's 32 f32.
         let vs: [v128; 8] = core::array::from_fn(|i| unsafe { v128_load(v.as_ptr().add(4 * i) as *const v128) });
-        let mut m = f32x4_splat(0.0);
+        let mut m = i32x4_splat(0);
         for &s in &vs {
-            m = f32x4_pmax(m, f32x4_abs(s));
+            m = abs_max_bits(m, s);
         }
-        let amax =
-            f32x4_extract_lane::<0>(m).max(f32x4_extract_lane::<1>(m)).max(f32x4_extract_lane::<2>(m)).max(f32x4_extract_lane::<3>(m));
+        let amax = abs_max_value(m);
         let d = amax / 127.0;
         let id = f32x4_splat(if amax != 0.0 { 127.0 / amax } else { 0.0 });
         let i: [v128; 8] = core::array::from_fn(|k| i32x4_trunc_sat_f32x4(f32x4_nearest(f32x4_mul(vs[k], id))));
@@ -256,12 +274,11 @@ pub fn quantize_q8_k(x: &[f32], out: &mut Vec<BlockQ8K>) {
     for v in x.chunks_exact(QK_K) {
         // SAFETY: 64 unaligned 16-byte loads of the super-block's 256 f32.
         let load = |i: usize| unsafe { v128_load(v.as_ptr().add(4 * i) as *const v128) };
-        let mut m = f32x4_splat(0.0);
+        let mut m = i32x4_splat(0);
         for i in 0..QK_K / 4 {
-            m = f32x4_pmax(m, f32x4_abs(load(i)));
+            m = abs_max_bits(m, load(i));
         }
-        let amax =
-            f32x4_extract_lane::<0>(m).max(f32x4_extract_lane::<1>(m)).max(f32x4_extract_lane::<2>(m)).max(f32x4_extract_lane::<3>(m));
+        let amax = abs_max_value(m);
         let mut b = BlockQ8K { d: 0.0, qs: [0; QK_K], bsums: [0; QK_K / 16] };
         if amax == 0.0 {
             out.push(b);
