@@ -380,7 +380,7 @@ test('the language-model module is under 370 KB gzipped and carries only the lan
   // body each with its edges) and the four-lane exp of the softmax and SwiGLU (prompts 1.2–1.8×);
   // → 365,260 B with a tile's leftover token sent to the matrix-vector kernels (inlined per type);
   // on main with the session's other merges (core's shared code) 366,912 B: the ceiling is 368,000.
-  // 368,000 → 370,000 in session 23 (365,248 → 367,085 B on its branch): the K-quant kernels'
+  // 368,000 → 370,000 in session 23 (365,248 → 367,052 B on its branch): the K-quant kernels'
   // sub-block helpers shared with the relaxed-SIMD build, the activations' amax as an integer
   // max (exact in that build too), and llama.cpp's "bad special token" warning kept for the page.
   assert.ok(gz < 370_000, `www/pkg-lm/quantscope_bg.wasm is ${gz} bytes gzipped`);
@@ -436,7 +436,7 @@ test('the relaxed-SIMD runner module is under 253 KB gzipped', async () => {
 // The relaxed-SIMD language model (www/pkg-lm-relaxed, src/lm with `+relaxed-simd`: the Q4_K,
 // Q5_K and Q2_K products' sub-block sums from i16x8.relaxed_dot_i8x16_i7x16_s, exact): 366,943 B
 // by gzip -9 when it was added (session 23), the plain module then 365,248 in the same branch;
-// 368,122 and 367,085 at the end of that session. Only browsers with relaxed SIMD fetch it,
+// 367,838 and 367,052 at the end of that session. Only browsers with relaxed SIMD fetch it,
 // instead of www/pkg-lm. The ceiling is the plain module's plus 2,000 B.
 test('the relaxed-SIMD language-model module is under 372 KB gzipped and carries the plain one\'s surface', async () => {
   const gz = gzipSync(await pkg('pkg-lm-relaxed', 'quantscope_bg.wasm'), { level: 9 }).length;
