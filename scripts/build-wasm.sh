@@ -31,8 +31,7 @@
 #                generating and scoring text, in the Run view's Language model worker, loaded
 #                when that section is first used
 #   www/pkg-lm-relaxed  the same crate built with relaxed SIMD too (Q4_K/Q5_K/Q2_K sub-block sums
-#                from the relaxed int8 dot product, exact: the quantized types' outputs bit for bit
-#                the plain build's; fused multiply-add in the F32 matrix products),
+#                from the relaxed int8 dot product, exact: outputs bit for bit the plain build's),
 #                which the Language model worker loads instead where the browser validates relaxed
 #                SIMD (www/run/lm-worker.js)
 #   www/pkg-models src/models (quantscope-models): the runner with every op, which the Run

@@ -25,17 +25,15 @@
 //   lm_awq_step      []                       → {done, total, finished, label, scales, clips, ms, summary when finished}
 //   lm_variant_file  [name]                   → Uint8Array (a GPTQ or AWQ variant's GGUF)
 //   lm_build         []                       → {build: 'relaxed'|'simd128', relaxed_supported}
-//   lm_build_check   [n_ctx]                  → {n_ctx, tokens_scored, variants: [{name, exact, relaxed, plain, identical}]}
+//   lm_build_check   [n_ctx]                  → {n_ctx, tokens_scored, variants: [{name, relaxed, plain, identical}]}
 //       The built-in small model and its copies (with Q5_K_M and Q2_K added) in both builds (the
-//       plain one instantiated here, beside the worker's), one perplexity chunk each. The relaxed
-//       build promises identical outputs for the quantized types (`exact`: no float matrix), so
-//       their perplexity and its ± (functions of every logit) must be equal to the last bit;
-//       F32/F16/BF16 matrices fuse multiply and add there.
+//       plain one instantiated here, beside the worker's), one perplexity chunk each: the relaxed
+//       build promises identical outputs, so every figure (perplexity, KL divergence from F32,
+//       top-1 agreement: functions of every logit) must be equal to the last bit.
 //
 // The module is chosen once at load, as the Run worker's runner (www/run/runner.js): the
 // relaxed-SIMD build (www/pkg-lm-relaxed: the Q4_K/Q5_K/Q2_K products' integer sums from the
-// relaxed int8 dot product, exact; F32 matrices with fused multiply-add) where the browser
-// validates relaxed SIMD, else, or when it
+// relaxed int8 dot product, exact) where the browser validates relaxed SIMD, else, or when it
 // fails to load, the plain SIMD128 build (www/pkg-lm). Both export the same surface.
 import { relaxedSupported } from './runner.js';
 import { serve } from '../worker-loop.js';
@@ -72,8 +70,6 @@ async function plainSession() {
 
 // The types the check adds to the built-in copies, so that every relaxed kernel runs.
 const CHECK_TYPES = ['Q5_K_M', 'Q2_K'];
-// Matrices the relaxed build multiplies with fused multiply-add (not promised identical).
-const FLOAT_MATRICES = new Set(['f32', 'f16', 'bf16']);
 
 // The built-in models and their held-out text are the committed fixtures (scripts/serve.mjs
 // serves the repository root, so the page reaches tests/ directly; nothing is copied). Both sizes
@@ -229,19 +225,16 @@ const lmOps = {
     const sessions = [new LmSession(builtin.file, bytes), new Plain(builtin.file, bytes)];
     try {
       for (const s of sessions) for (const type of CHECK_TYPES) s.add_type(type);
-      const summary = sessions[0].summary().variants;
+      const names = sessions[0].summary().variants.map((v) => v.name);
       for (const s of sessions) s.start_perplexity(text, nCtx, 1);
       const variants = [];
       let tokensScored = 0;
-      for (let i = 0; i < summary.length; i++) {
+      for (let i = 0; i < names.length; i++) {
         const [relaxed, plain] = sessions.map((s) => s.perplexity_step(i));
         tokensScored = relaxed.tokens_scored;
-        const exact = !summary[i].matrix_types.some((t) => FLOAT_MATRICES.has(t));
-        // The perplexity and its ± (functions of every logit of the chunk); JSON keeps every f64
-        // to the bit (shortest round-trip digits). Not the KL divergence: its base is F32's logits.
-        const figures = (step) => JSON.stringify([step.ppl, step.plus_minus, step.tokens_scored]);
-        variants.push({ name: summary[i].name, exact, relaxed, plain, identical: figures(relaxed) === figures(plain) });
-        self.postMessage({ id, type: 'progress', done: i + 1, total: summary.length });
+        // JSON keeps every f64 to the bit (shortest round-trip digits).
+        variants.push({ name: names[i], relaxed, plain, identical: JSON.stringify(relaxed) === JSON.stringify(plain) });
+        self.postMessage({ id, type: 'progress', done: i + 1, total: names.length });
       }
       return { n_ctx: nCtx, tokens_scored: tokensScored, variants };
     } finally {

@@ -36,8 +36,7 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     picked::dot(a, b)
 }
 
-/// y = W x for a row-major F32 matrix of y.len() rows of x.len(): each row as [`dot`] (in the
-/// relaxed-SIMD build with fused multiply-add, see simd128.rs).
+/// y = W x for a row-major F32 matrix of y.len() rows of x.len(): each row as [`dot`].
 #[inline]
 pub fn f32_matvec(w: &[f32], x: &[f32], y: &mut [f32]) {
     picked::f32_matvec(w, x, y)

@@ -13,12 +13,8 @@
 //! partial sum (ggml's grouping, values j with j mod 8 ∈ {2l, 2l + 1} in lane l), which the
 //! relaxed dot's grouping (four adjacent bytes per lane) would change, and its weights are signed
 //! (ggml's AVX2 sign trick costs a sign per weight and token, more than the dot saves); Q6_K's,
-//! Q3_K's and IQ4_XS's codes are signed and their lanes fixed too. The F32 matrix products
-//! ([`f32_matvec`], [`f32_matmul`]; F16 and BF16 matrices are widened to them) fuse multiply and
-//! add in that build ([`madd`]: `f32x4.relaxed_madd`), so there they differ from the reference by
-//! float rounding (within 2·γ_n·Σ|w·x|, src/llm/tests/kernels.rs) while a prompt's outputs stay its
-//! tokens' one at a time; every other float operation stays the reference's (the attention's
-//! [`dot`] too), so the quantized types' outputs are the plain build's bit for bit.
+//! Q3_K's and IQ4_XS's codes are signed and their lanes fixed too. No fused multiply-add: every
+//! float operation here is promised equal to `reference.rs`.
 
 use crate::blocks::{BlockIq4Xs, BlockQ8Min, BlockQ8_0, QK};
 use crate::blocks::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K, QK_K};
@@ -56,37 +52,7 @@ fn finish_dot(lo: v128, hi: v128, a: &[f32], b: &[f32]) -> f32 {
     ((f32x4_extract_lane::<0>(r) + f32x4_extract_lane::<1>(r)) + (f32x4_extract_lane::<2>(r) + f32x4_extract_lane::<3>(r))) + tail
 }
 
-/// acc + a·b for the F32 matrices' products: a multiply then an add (two roundings) in the
-/// SIMD128 build, as [`dot`] and the reference; `f32x4.relaxed_madd` in the relaxed-SIMD build,
-/// which V8 fuses on FMA3 CPUs (one rounding): there an F32 matrix's outputs differ from the
-/// plain build's by float rounding (see src/llm/tests/kernels.rs for the bound it is held to).
-#[inline(always)]
-fn madd(acc: v128, a: v128, b: v128) -> v128 {
-    #[cfg(not(target_feature = "relaxed-simd"))]
-    return f32x4_add(acc, f32x4_mul(a, b));
-    #[cfg(target_feature = "relaxed-simd")]
-    #[allow(clippy::incompatible_msrv)]
-    return f32x4_relaxed_madd(a, b, acc);
-}
-
-/// [`dot`] with [`madd`]: a matrix row's product, the same chains as [`f32_matvec`]'s four rows.
-fn row_dot(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let chunks = n / 8;
-    let (mut lo, mut hi) = (f32x4_splat(0.0), f32x4_splat(0.0));
-    for c in 0..chunks {
-        // SAFETY: c·8 + 8 ≤ n ≤ both lengths; v128 loads have no alignment requirement.
-        let (a0, a1, b0, b1) = unsafe {
-            let (pa, pb) = (a.as_ptr().add(c * 8) as *const v128, b.as_ptr().add(c * 8) as *const v128);
-            (v128_load(pa), v128_load(pa.add(1)), v128_load(pb), v128_load(pb.add(1)))
-        };
-        lo = madd(lo, a0, b0);
-        hi = madd(hi, a1, b1);
-    }
-    finish_dot(lo, hi, &a[chunks * 8..n], &b[chunks * 8..n])
-}
-
-/// Four rows of [`row_dot`] sharing the loads of x.
+/// Four rows of `dot` sharing the loads of x.
 pub fn f32_matvec(w: &[f32], x: &[f32], y: &mut [f32]) {
     let n = x.len();
     assert!(w.len() >= y.len() * n, "f32_matvec: {} weights for {} rows of {n}", w.len(), y.len());
@@ -101,8 +67,8 @@ pub fn f32_matvec(w: &[f32], x: &[f32], y: &mut [f32]) {
                 let (x0, x1) = (v128_load(px), v128_load(px.add(1)));
                 for k in 0..R {
                     let pw = w.as_ptr().add((r + k) * n + c * 8) as *const v128;
-                    lo[k] = madd(lo[k], v128_load(pw), x0);
-                    hi[k] = madd(hi[k], v128_load(pw.add(1)), x1);
+                    lo[k] = f32x4_add(lo[k], f32x4_mul(v128_load(pw), x0));
+                    hi[k] = f32x4_add(hi[k], f32x4_mul(v128_load(pw.add(1)), x1));
                 }
             }
         }
@@ -112,7 +78,7 @@ pub fn f32_matvec(w: &[f32], x: &[f32], y: &mut [f32]) {
         }
     }
     for r in full..y.len() {
-        y[r] = row_dot(&w[r * n..(r + 1) * n], x);
+        y[r] = dot(&w[r * n..(r + 1) * n], x);
     }
 }
 
@@ -158,7 +124,7 @@ fn f32_tile<const K: usize, const TK: usize>(w: &[f32], xs: &[f32], n: usize, r:
                 for (k, row_acc) in acc.iter_mut().enumerate() {
                     let wv = v128_load(w.as_ptr().add((r + k) * n + c * 8 + off) as *const v128);
                     for (a, &x) in row_acc.iter_mut().zip(&xv) {
-                        *a = madd(*a, wv, x);
+                        *a = f32x4_add(*a, f32x4_mul(wv, x));
                     }
                 }
             }
