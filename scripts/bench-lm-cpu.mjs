@@ -9,7 +9,8 @@
 //   -n 0` (its prompt batch of 64 tokens; llama.cpp decodes it with only the last token's logits,
 //   as quantscope's prompt does).
 // QUANTSCOPE_LM_PKG=www/pkg-old,www/pkg-lm compares builds, their rounds interleaved, the best of
-// `rounds` each. llama-bench's figure is user + system time of `-r 32` minus `-r 2` by
+// `rounds` each (www/pkg-lm-relaxed among them: Node 20 validates relaxed SIMD only with
+// `node --experimental-wasm-relaxed-simd`). llama-bench's figure is user + system time of `-r 32` minus `-r 2` by
 // /usr/bin/time (30 runs without the model's load; the best of three), on the same files, which
 // quantscope's CLI writes byte for byte as llama-quantize does (F32's prompt file has token_embd in
 // Q8_0, so that the module loads it alone instead of with its quantized copies: the same F32

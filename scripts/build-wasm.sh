@@ -30,6 +30,10 @@
 #   www/pkg-lm   src/lm (quantscope-lm): a llama GGUF model and its Q8_0/Q4_0/Q4_K_M copies
 #                generating and scoring text, in the Run view's Language model worker, loaded
 #                when that section is first used
+#   www/pkg-lm-relaxed  the same crate built with relaxed SIMD too (Q4_K/Q5_K/Q2_K sub-block sums
+#                from the relaxed int8 dot product, exact: outputs bit for bit the plain build's),
+#                which the Language model worker loads instead where the browser validates relaxed
+#                SIMD (www/run/lm-worker.js)
 #   www/pkg-models src/models (quantscope-models): the runner with every op, which the Run
 #                worker loads when a person drops their own model
 #   scripts/build-wasm.sh            release builds, SIMD128 on (the default, what `npm start` serves)
@@ -49,8 +53,8 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 # The page's modules: the www/ folder each is built into, its crate, and the crate's features.
 # This order is the one a first start builds them in after the first paint's two (see start.mjs);
-# the relaxed runner last: until it is built the server answers 404 for it (serve.mjs) and the
-# Run worker runs the plain one.
+# the relaxed builds last: until one is built the server answers 404 for it (serve.mjs) and its
+# worker runs the plain one.
 PAGE_MODULES=(
   "pkg workbench"
   "pkg-plot plots"
@@ -68,6 +72,7 @@ PAGE_MODULES=(
   "pkg-nbits nbits"
   "pkg-train-export train-export"
   "pkg-run-relaxed runner"
+  "pkg-lm-relaxed lm"
 )
 
 profile=release variant=page selected=()
@@ -142,7 +147,7 @@ case "$variant" in
       for m in "${PAGE_MODULES[@]}"; do
         read -r folder crate features <<<"$m"
         [ "$folder" = "$out" ] || continue
-        if [ "$folder" = pkg-run-relaxed ]; then
+        if [ "$folder" = pkg-run-relaxed ] || [ "$folder" = pkg-lm-relaxed ]; then
           # Its own target dir: other flags would otherwise rebuild the shared dependencies
           # in place each time the two builds alternate.
           CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$RELAXED_FLAGS" build "$crate" "www/$folder" "$target_dir/relaxed"

@@ -29,9 +29,9 @@ const TYPES = {
   '.onnx': 'application/octet-stream',
 };
 
-// Modules the page falls back from when they do not load (www/run/runner.js: the relaxed-SIMD
-// runner, else the plain one): while still being built they are answered 404 at once.
-const FALLBACK_WHILE_BUILDING = new Set(['pkg-run-relaxed']);
+// Modules the page falls back from when they do not load (www/run/runner.js, lm-worker.js: the
+// relaxed-SIMD build, else the plain one): while still being built they are answered 404 at once.
+const FALLBACK_WHILE_BUILDING = new Set(['pkg-run-relaxed', 'pkg-lm-relaxed']);
 
 // `modules`, when given (scripts/start.mjs), says which www/pkg* folders are still being built:
 // `ready(folder)` resolves once a folder's module is finished, or rejects with why its build failed.

@@ -177,6 +177,27 @@ test('a model of another architecture, a vocabulary without the BOS it adds and 
   await page.close();
 });
 
+test('an explicit BOS id outside the vocabulary is warned about as llama.cpp warns, and the model runs', async () => {
+  // The built-in file with tokenizer.ggml.bos_token_id (a u32 after its key and type) set to
+  // 70000 of 512 tokens: llama.cpp warns "bad special token" and keeps its default, 11.
+  const bytes = Buffer.from(gguf);
+  const key = 'tokenizer.ggml.bos_token_id';
+  const at = bytes.indexOf(key) + key.length;
+  assert.equal(bytes.readUInt32LE(at), 4, 'a u32 value');
+  bytes.writeUInt32LE(70000, at + 4);
+  const page = await openLm();
+  await dropFiles(page, '#lm-drop', [{ name: 'bad-bos.gguf', bytes }]);
+  await page.waitForFunction(() => /^bad-bos\.gguf: llama/.test(document.querySelector('#lm-status').textContent), null, { timeout: 60000 });
+  assert.match(await page.textContent('#lm-status'),
+    / Running: F32, Q8_0, Q4_0, Q4_K_M\. llama\.cpp warns: bad special token: 'tokenizer\.ggml\.bos_token_id' = 70000, using default id 11\.$/);
+  assert.ok(await page.isHidden('#lm-error'));
+  await page.fill('#lm-tokens', '4');
+  await page.click('#lm-generate');
+  await page.waitForFunction(() => document.querySelector('#lm-outputs')?.dataset.state === 'done', null, { timeout: 120000 });
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
 test('a seed samples reproducibly: the same seed gives the same tokens, another seed others', async () => {
   const page = await openLm();
   const run = async (seed) => {

@@ -24,8 +24,52 @@
 //   lm_awq_start     [grid, clip, n_ctx, max_chunks] → steps (on calibration-gptq.txt)
 //   lm_awq_step      []                       → {done, total, finished, label, scales, clips, ms, summary when finished}
 //   lm_variant_file  [name]                   → Uint8Array (a GPTQ or AWQ variant's GGUF)
-import init, { LmSession, lm_memory_needed } from '../pkg-lm/quantscope.js';
+//   lm_build         []                       → {build: 'relaxed'|'simd128', relaxed_supported}
+//   lm_build_check   [n_ctx]                  → {n_ctx, tokens_scored, variants: [{name, relaxed, plain, identical}]}
+//       The built-in small model and its copies (with Q5_K_M and Q2_K added) in both builds (the
+//       plain one instantiated here, beside the worker's), one perplexity chunk each: the relaxed
+//       build promises identical outputs, so every figure (perplexity, KL divergence from F32,
+//       top-1 agreement: functions of every logit) must be equal to the last bit.
+//
+// The module is chosen once at load, as the Run worker's runner (www/run/runner.js): the
+// relaxed-SIMD build (www/pkg-lm-relaxed: the Q4_K/Q5_K/Q2_K products' integer sums from the
+// relaxed int8 dot product, exact) where the browser validates relaxed SIMD, else, or when it
+// fails to load, the plain SIMD128 build (www/pkg-lm). Both export the same surface.
+import { relaxedSupported } from './runner.js';
 import { serve } from '../worker-loop.js';
+
+let LmSession, lm_memory_needed, lmBuild = null;
+
+async function init() {
+  if (relaxedSupported) {
+    try {
+      const mod = await import('../pkg-lm-relaxed/quantscope.js');
+      await mod.default();
+      ({ LmSession, lm_memory_needed } = mod);
+      lmBuild = 'relaxed';
+      return;
+    } catch (err) {
+      console.warn(`the relaxed-SIMD language model module did not load (${err.message}); running the SIMD128 one`);
+    }
+  }
+  const mod = await import('../pkg-lm/quantscope.js');
+  await mod.default();
+  ({ LmSession, lm_memory_needed } = mod);
+  lmBuild = 'simd128';
+}
+
+let PlainSession = null;
+async function plainSession() {
+  if (!PlainSession) {
+    const mod = await import('../pkg-lm/quantscope.js');
+    await mod.default();
+    PlainSession = mod.LmSession;
+  }
+  return PlainSession;
+}
+
+// The types the check adds to the built-in copies, so that every relaxed kernel runs.
+const CHECK_TYPES = ['Q5_K_M', 'Q2_K'];
 
 // The built-in models and their held-out text are the committed fixtures (scripts/serve.mjs
 // serves the repository root, so the page reaches tests/ directly; nothing is copied). Both sizes
@@ -170,6 +214,32 @@ const lmOps = {
   },
   lm_add_type(_ctx, _id, [type]) {
     return need().add_type(type);
+  },
+  lm_build() {
+    return { build: lmBuild, relaxed_supported: relaxedSupported };
+  },
+  async lm_build_check(_ctx, id, [nCtx]) {
+    if (lmBuild !== 'relaxed') throw new Error('this worker runs the SIMD128 build: there is no relaxed build to check');
+    const builtin = BUILTINS.small;
+    const [bytes, text, Plain] = await Promise.all([fetchFixture(builtin.file, 'bytes'), fetchFixture('heldout.txt', 'text'), plainSession()]);
+    const sessions = [new LmSession(builtin.file, bytes), new Plain(builtin.file, bytes)];
+    try {
+      for (const s of sessions) for (const type of CHECK_TYPES) s.add_type(type);
+      const names = sessions[0].summary().variants.map((v) => v.name);
+      for (const s of sessions) s.start_perplexity(text, nCtx, 1);
+      const variants = [];
+      let tokensScored = 0;
+      for (let i = 0; i < names.length; i++) {
+        const [relaxed, plain] = sessions.map((s) => s.perplexity_step(i));
+        tokensScored = relaxed.tokens_scored;
+        // JSON keeps every f64 to the bit (shortest round-trip digits).
+        variants.push({ name: names[i], relaxed, plain, identical: JSON.stringify(relaxed) === JSON.stringify(plain) });
+        self.postMessage({ id, type: 'progress', done: i + 1, total: names.length });
+      }
+      return { n_ctx: nCtx, tokens_scored: tokensScored, variants };
+    } finally {
+      for (const s of sessions) s.free();
+    }
   },
   lm_perplexity_step(_ctx, _id, [variant]) {
     const t0 = performance.now();

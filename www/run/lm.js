@@ -60,6 +60,11 @@ const MARKUP = `
     <progress id="lm-load-progress" max="1" value="0" hidden></progress>
   </div>
   <p class="hint" id="lm-status" aria-live="polite">Not loaded yet: Generate or Perplexity loads it.</p>
+  <div class="run-row" id="lm-build-row" hidden>
+    <span id="lm-build" class="hint"></span>
+    <button id="lm-build-check" type="button" hidden>Check it against the plain build</button>
+    <span id="lm-build-result" class="hint" aria-live="polite" hidden></span>
+  </div>
   <div id="lm-error" class="run-error" role="alert" hidden></div>
   <div class="lm-prompt-row">
     <label for="lm-prompt">Prompt</label>
@@ -259,6 +264,7 @@ export function mountLanguageModel(section) {
   $('#lm-awq').onclick = () => Promise.resolve().then(runAwq).catch(showFailure);
   $('#lm-awq-save').onclick = () => saveVariantFile(state.awqFile).catch(showFailure);
   $('#lm-gptq-grid').onchange = () => { $('#lm-gptq-group').disabled = $('#lm-gptq-grid').value === 'q4_0'; };
+  $('#lm-build-check').onclick = () => checkBuild().catch(showFailure);
   $('#lm-cancel').onclick = () => { state.run++; };
   $('#lm-builtin').onclick = () => { state.loading = null; ensureModel().catch(showFailure); };
   $('#lm-size').onchange = () => { state.loading = null; ensureModel().catch(showFailure); };
@@ -283,12 +289,47 @@ function describe(model) {
   const types = model.variants.map((v) => v.name).join(', ');
   return `${model.builtin ? `Built-in ${model.size} model` : model.name}: ${model.architecture}, ${model.parameters.toLocaleString('en-US')} parameters, ` +
     `${model.n_layer} layers, n_embd ${model.n_embd}, ${model.n_head} heads (${model.n_head_kv} K/V), ` +
-    `vocabulary ${model.n_vocab}, trained context ${model.n_ctx_train}. Running: ${types}.`;
+    `vocabulary ${model.n_vocab}, trained context ${model.n_ctx_train}. Running: ${types}.` +
+    (model.warnings ?? []).map((w) => ` llama.cpp warns: ${w}.`).join('');
+}
+
+// Which module the worker chose (www/run/lm-worker.js): the relaxed-SIMD build where the browser
+// has relaxed SIMD, its outputs promised identical to the plain build's.
+async function showBuild() {
+  const { build, relaxed_supported: supported } = await request('lm_build', []);
+  $('#lm-build').textContent = build === 'relaxed'
+    ? 'Module: relaxed SIMD (this browser supports it): Q4_K, Q5_K and Q2_K products from its int8 dot product, exact — outputs identical to the plain build\'s.'
+    : `Module: SIMD128${supported ? ' (the relaxed-SIMD build did not load)' : ' (this browser has no relaxed SIMD)'}.`;
+  $('#lm-build-check').hidden = build !== 'relaxed';
+  $('#lm-build-row').hidden = false;
+}
+
+// The built-in small model and every type the relaxed kernels serve in both builds, one
+// perplexity chunk each: every figure must be equal to the last bit.
+const CHECK_CTX = 128;
+async function checkBuild() {
+  const button = $('#lm-build-check'), out = $('#lm-build-result');
+  button.disabled = true;
+  out.hidden = false;
+  out.textContent = 'Scoring each type in both builds…';
+  try {
+    const r = await request('lm_build_check', [CHECK_CTX], {
+      onProgress: (done, total) => (out.textContent = `Scoring each type in both builds… ${done} of ${total}`),
+    });
+    const differing = r.variants.filter((v) => !v.identical);
+    out.textContent = `Relaxed against plain, the small model's perplexity, KL divergence and top-1 agreement over ${r.tokens_scored} tokens: ` +
+      (differing.length === 0
+        ? `${r.variants.map((v) => v.name).join(', ')} identical bit for bit.`
+        : `NOT identical: ${differing.map((v) => `${v.name} (perplexity ${v.relaxed.ppl} against ${v.plain.ppl})`).join(', ')}.`);
+  } finally {
+    button.disabled = false;
+  }
 }
 
 // A new model (or a new set of types) makes every figure on show stale: they are taken away.
 function showModel(model, { keepImatrix = false } = {}) {
   state.model = model;
+  if ($('#lm-build-row').hidden) showBuild().catch(showFailure);
   $('#lm-status').textContent = describe(model);
   $('#lm-builtin').hidden = model.builtin;
   $('#lm-outputs').replaceChildren();

@@ -74,7 +74,10 @@ pub fn quantize_activations_q8_1(x: &[f32]) -> (Vec<BlockQ8_0>, Vec<f32>) {
         .zip(x.chunks_exact(QK))
         .map(|(b, v)| {
             let sum = b.qs.iter().map(|&q| q as i32).sum::<i32>() as f32;
-            let amax = v.iter().fold(0f32, |m, a| m.max(a.abs()));
+            // max |a| from 0, NaN skipped, as `f32::max` would: on the bits (non-negative, so
+            // ordered as the values), because a `+relaxed-simd` build vectorizes a float max to
+            // `f32x4.relaxed_max`, whose NaN result is the engine's (see kernels::simd128's amax).
+            let amax = f32::from_bits(v.iter().map(|a| a.to_bits() & 0x7fff_ffff).filter(|&b| b <= 0x7f80_0000).fold(0, u32::max));
             f16::from_f32(amax / 127.0 * sum).to_f32()
         })
         .collect();

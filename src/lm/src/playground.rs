@@ -94,6 +94,9 @@ pub struct Summary {
     pub n_ctx_train: usize,
     pub parameters: u64,
     pub variants: Vec<VariantSummary>,
+    /// What llama.cpp would warn about loading the file and go on (the tokenizer's
+    /// [`quantscope_llm::tokenizer::Tokenizer::warnings`]).
+    pub warnings: Vec<String>,
 }
 
 /// What one generation call produced for a variant.
@@ -455,6 +458,7 @@ impl Playground {
             n_ctx_train: c.n_ctx_train,
             parameters: self.parameters,
             variants: self.variants.iter().map(|v| v.summary.clone()).collect(),
+            warnings: self.first().tokenizer.warnings.clone(),
         }
     }
 

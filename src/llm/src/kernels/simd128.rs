@@ -4,6 +4,17 @@
 //!
 //! The matrix products take four rows at a time: the activation block is loaded (and widened to
 //! i16) once for four weight rows, and the four rows' accumulators are independent chains.
+//!
+//! Built with relaxed SIMD too (`+relaxed-simd`, www/pkg-lm-relaxed), the products whose weight
+//! codes are non-negative 7-bit bytes and whose integer lanes are free (Q4_K, Q5_K, Q2_K: only a
+//! super-block's total is converted to f32) take their sub-block sums from
+//! `i16x8.relaxed_dot_i8x16_i7x16_s` ([`sub_dot`]), exact on every engine, so that build's
+//! outputs are this file's, bit for bit. Not the others: Q8_0's four lanes each become an f32
+//! partial sum (ggml's grouping, values j with j mod 8 ∈ {2l, 2l + 1} in lane l), which the
+//! relaxed dot's grouping (four adjacent bytes per lane) would change, and its weights are signed
+//! (ggml's AVX2 sign trick costs a sign per weight and token, more than the dot saves); Q6_K's,
+//! Q3_K's and IQ4_XS's codes are signed and their lanes fixed too. No fused multiply-add: every
+//! float operation here is promised equal to `reference.rs`.
 
 use crate::blocks::{BlockIq4Xs, BlockQ8Min, BlockQ8_0, QK};
 use crate::blocks::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K, QK_K};
@@ -210,19 +221,37 @@ pub fn swiglu(gate: &mut [f32], up: &[f32]) {
     }
 }
 
-/// `quantize_row_q8_0` (x86 rounding, see the reference): amax as a running `pmax` from 0, which
-/// skips NaN as `f32::max` does; codes rounded to even, then saturated to i8 as `as i8` saturates.
+/// The running largest |v| from 0, NaN skipped (as the reference's `f32::max` fold skips it), as
+/// the f32 bits of |v| — non-negative, so ordered as their values — NaN lanes cleared first.
+/// Integer max rather than `f32x4_pmax`: in a `+relaxed-simd` build LLVM emits `f32x4.relaxed_max`
+/// for a float max, whose NaN result is the engine's (V8 on x86 kept a NaN that pmax drops: an
+/// all-NaN block's scale came out NaN, not 0).
+#[inline(always)]
+fn abs_max_bits(acc: v128, v: v128) -> v128 {
+    let a = f32x4_abs(v);
+    i32x4_max(acc, v128_and(a, f32x4_eq(a, a)))
+}
+
+/// The largest of [`abs_max_bits`]' four lanes, as f32.
+#[inline(always)]
+fn abs_max_value(m: v128) -> f32 {
+    let m = i32x4_max(m, i32x4_shuffle::<2, 3, 0, 1>(m, m));
+    let m = i32x4_max(m, i32x4_shuffle::<1, 0, 3, 2>(m, m));
+    f32::from_bits(i32x4_extract_lane::<0>(m) as u32)
+}
+
+/// `quantize_row_q8_0` (x86 rounding, see the reference): amax from 0, NaN skipped as `f32::max`
+/// skips it ([`abs_max_bits`]); codes rounded to even, then saturated to i8 as `as i8` saturates.
 pub fn quantize_q8_0(x: &[f32], out: &mut Vec<BlockQ8_0>) {
     out.clear();
     for v in x.chunks_exact(QK) {
         // SAFETY: eight unaligned 16-byte loads of the block's 32 f32.
         let vs: [v128; 8] = core::array::from_fn(|i| unsafe { v128_load(v.as_ptr().add(4 * i) as *const v128) });
-        let mut m = f32x4_splat(0.0);
+        let mut m = i32x4_splat(0);
         for &s in &vs {
-            m = f32x4_pmax(m, f32x4_abs(s));
+            m = abs_max_bits(m, s);
         }
-        let amax =
-            f32x4_extract_lane::<0>(m).max(f32x4_extract_lane::<1>(m)).max(f32x4_extract_lane::<2>(m)).max(f32x4_extract_lane::<3>(m));
+        let amax = abs_max_value(m);
         let d = amax / 127.0;
         let id = f32x4_splat(if amax != 0.0 { 127.0 / amax } else { 0.0 });
         let i: [v128; 8] = core::array::from_fn(|k| i32x4_trunc_sat_f32x4(f32x4_nearest(f32x4_mul(vs[k], id))));
@@ -245,12 +274,11 @@ pub fn quantize_q8_k(x: &[f32], out: &mut Vec<BlockQ8K>) {
     for v in x.chunks_exact(QK_K) {
         // SAFETY: 64 unaligned 16-byte loads of the super-block's 256 f32.
         let load = |i: usize| unsafe { v128_load(v.as_ptr().add(4 * i) as *const v128) };
-        let mut m = f32x4_splat(0.0);
+        let mut m = i32x4_splat(0);
         for i in 0..QK_K / 4 {
-            m = f32x4_pmax(m, f32x4_abs(load(i)));
+            m = abs_max_bits(m, load(i));
         }
-        let amax =
-            f32x4_extract_lane::<0>(m).max(f32x4_extract_lane::<1>(m)).max(f32x4_extract_lane::<2>(m)).max(f32x4_extract_lane::<3>(m));
+        let amax = abs_max_value(m);
         let mut b = BlockQ8K { d: 0.0, qs: [0; QK_K], bsums: [0; QK_K / 16] };
         if amax == 0.0 {
             out.push(b);
@@ -357,8 +385,54 @@ fn isum(v: v128) -> i32 {
     i32x4_extract_lane::<0>(v) + i32x4_extract_lane::<1>(v) + i32x4_extract_lane::<2>(v) + i32x4_extract_lane::<3>(v)
 }
 
-/// Q4_K and Q5_K: per sub-block of 32 the codes (bytes, widened) times the activations in i16
-/// (four products per lane, |·| ≤ 4·31·128), then `i32x4_dot_i16x8` with the scale; only the
+/// A sub-block of 32 non-negative 7-bit weight codes (Q4_K, Q5_K: 0..31; Q2_K's scaled codes:
+/// 0..45) or of 32 activation codes, as [`sub_dot`] reads them: in the SIMD128 build widened to
+/// four i16x8, in the relaxed-SIMD build the two raw i8x16.
+#[cfg(not(target_feature = "relaxed-simd"))]
+type Sub = [v128; 4];
+#[cfg(target_feature = "relaxed-simd")]
+type Sub = [v128; 2];
+
+/// Codes `p..p + 32` as a [`Sub`].
+///
+/// # Safety
+/// `p..p + 32` must be readable.
+#[inline(always)]
+unsafe fn sub(p: *const i8) -> Sub {
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    return core::array::from_fn(|i| ld8(p.add(8 * i)));
+    #[cfg(target_feature = "relaxed-simd")]
+    return [v128_load(p as *const v128), v128_load(p.add(16) as *const v128)];
+}
+
+/// Σ w·x of a sub-block as eight i16 lanes of four products each (which four is free: the
+/// callers want the sub-block's total, or the i32 sums of [`sub_dot_i32`]). Exact: |w·x| ≤
+/// 45·128, four of them < 2¹⁵. In the relaxed-SIMD build `i16x8.relaxed_dot_i8x16_i7x16_s`
+/// (x the signed operand, the codes the 7-bit one: 0 ≤ w ≤ 127, so every engine's result is
+/// the same and its pair sums, ≤ 2·127·128, do not saturate) — one `pmaddubsw` on x86 for the
+/// SIMD128 build's two widening loads, four multiplies and three adds per row and token.
+#[inline(always)]
+fn sub_dot(w: &Sub, x: &Sub) -> v128 {
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    return i16x8_add(i16x8_add(i16x8_mul(w[0], x[0]), i16x8_mul(w[1], x[1])), i16x8_add(i16x8_mul(w[2], x[2]), i16x8_mul(w[3], x[3])));
+    // The relaxed intrinsics are stable since Rust 1.82; the workspace's MSRV (1.80) is the plain
+    // build's, which never compiles this line.
+    #[cfg(target_feature = "relaxed-simd")]
+    #[allow(clippy::incompatible_msrv)]
+    return i16x8_add(i16x8_relaxed_dot_i8x16_i7x16(x[0], w[0]), i16x8_relaxed_dot_i8x16_i7x16(x[1], w[1]));
+}
+
+/// [`sub_dot`]'s sums as four i32 lanes (Q2_K's: its lanes are free too).
+#[inline(always)]
+fn sub_dot_i32(w: &Sub, x: &Sub) -> v128 {
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    return dot4(*w, x);
+    #[cfg(target_feature = "relaxed-simd")]
+    return i32x4_extadd_pairwise_i16x8(sub_dot(w, x));
+}
+
+/// Q4_K and Q5_K: per sub-block of 32 the codes times the activations in i16 ([`sub_dot`]: four
+/// products per lane, |·| ≤ 4·31·128), then `i32x4_dot_i16x8` with the scale; only the
 /// super-block's total matters, the lanes are free.
 #[inline(always)]
 fn q4_k_rows<const K: usize>(w: &[BlockQ4K], x: &[BlockQ8K], r: usize, y: &mut [f32]) {
@@ -369,17 +443,13 @@ fn q4_k_rows<const K: usize>(w: &[BlockQ4K], x: &[BlockQ8K], r: usize, y: &mut [
         let pairs: [i32; 8] = core::array::from_fn(|k| xb.bsums[2 * k] as i32 + xb.bsums[2 * k + 1] as i32);
         let mut acc = [i32x4_splat(0); K];
         for j in 0..QK_K / 32 {
-            // SAFETY: four 8-byte loads of codes 32j..32j + 32 of 256.
-            let xv: [v128; 4] = core::array::from_fn(|i| unsafe { ld8(xb.qs.as_ptr().add(32 * j + 8 * i)) });
+            // SAFETY: codes 32j..32j + 32 of 256.
+            let xv = unsafe { sub(xb.qs.as_ptr().add(32 * j)) };
             for k in 0..K {
                 let wb = rows[k];
-                // SAFETY: four 8-byte loads of codes 32j..32j + 32 of 256.
-                let wv: [v128; 4] = core::array::from_fn(|i| unsafe { ld8(wb.q.as_ptr().add(32 * j + 8 * i)) });
-                let p = i16x8_add(
-                    i16x8_add(i16x8_mul(wv[0], xv[0]), i16x8_mul(wv[1], xv[1])),
-                    i16x8_add(i16x8_mul(wv[2], xv[2]), i16x8_mul(wv[3], xv[3])),
-                );
-                acc[k] = i32x4_add(acc[k], i32x4_dot_i16x8(p, i16x8_splat(wb.scales[j] as i16)));
+                // SAFETY: codes 32j..32j + 32 of 256.
+                let wv = unsafe { sub(wb.q.as_ptr().add(32 * j)) };
+                acc[k] = i32x4_add(acc[k], i32x4_dot_i16x8(sub_dot(&wv, &xv), i16x8_splat(wb.scales[j] as i16)));
             }
         }
         for k in 0..K {
@@ -460,8 +530,8 @@ pub fn q6_k_matvec(w: &[BlockQ6K], x: &[BlockQ8K], y: &mut [f32]) {
     by_four!(y, q6_k_rows, w, x)
 }
 
-/// Q2_K: its scaled codes (bytes, 0..45) times the activations as Q8_0's ([`dot4`]; |·| ≤
-/// 2·45·128 per lane); only the super-block's total matters, the lanes are free.
+/// Q2_K: its scaled codes (bytes, 0..45) times the activations ([`sub_dot_i32`]; |·| ≤ 4·45·128
+/// per i16 lane); only the super-block's total matters, the lanes are free.
 #[inline(always)]
 fn q2_k_rows<const K: usize>(w: &[BlockQ2K], x: &[BlockQ8K], r: usize, y: &mut [f32]) {
     let nb = x.len();
@@ -470,12 +540,12 @@ fn q2_k_rows<const K: usize>(w: &[BlockQ2K], x: &[BlockQ8K], r: usize, y: &mut [
         let rows: [&BlockQ2K; K] = core::array::from_fn(|k| &w[(r + k) * nb + b]);
         let mut acc = [i32x4_splat(0); K];
         for c in 0..QK_K / 32 {
-            // SAFETY: four 8-byte loads of codes 32c..32c + 32 of 256.
-            let xv: [v128; 4] = core::array::from_fn(|i| unsafe { ld8(xb.qs.as_ptr().add(32 * c + 8 * i)) });
+            // SAFETY: codes 32c..32c + 32 of 256.
+            let xv = unsafe { sub(xb.qs.as_ptr().add(32 * c)) };
             for k in 0..K {
-                // SAFETY: four 8-byte loads of codes 32c..32c + 32 of 256.
-                let wv = core::array::from_fn(|i| unsafe { ld8(rows[k].q.as_ptr().add(32 * c + 8 * i)) });
-                acc[k] = i32x4_add(acc[k], dot4(wv, &xv));
+                // SAFETY: codes 32c..32c + 32 of 256.
+                let wv = unsafe { sub(rows[k].q.as_ptr().add(32 * c)) };
+                acc[k] = i32x4_add(acc[k], sub_dot_i32(&wv, &xv));
             }
         }
         // SAFETY: two 16-byte loads of the 16 block sums.
@@ -624,23 +694,56 @@ macro_rules! by_tile {
     }};
 }
 
+/// One tile of a block matrix's product, the loop every type's tile shares: rows `r..r + K` of
+/// `w` (whole rows of blocks) times tokens `t..t + TK` of `xs`. Each output's accumulator starts
+/// at `init`; per block index, `block` gets the rows' blocks and the tokens' blocks and updates
+/// the `K × TK` accumulators (the type's exact integer sums, then its matrix-vector kernel's
+/// float operations for the block, in order); `finish` turns an accumulator into the output,
+/// written to `ys[(t + j) * stride + r + k]`. Generic and inlined, so each type's tile is the
+/// code it was when each held its own copy of this loop (bench-lm.mjs, before and after in one
+/// run: 64-token prompts −2 % to +2 % in every type, both builds — noise).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn block_tile<W, X, A: Copy, const K: usize, const TK: usize>(
+    w: &[W],
+    xs: &[Vec<X>],
+    ys: &mut [f32],
+    stride: usize,
+    r: usize,
+    t: usize,
+    init: A,
+    block: impl Fn(&[&W; K], &[&X; TK], &mut [[A; TK]; K]),
+    finish: impl Fn(A) -> f32,
+) {
+    let nb = xs[t].len();
+    let xr: [&[X]; TK] = core::array::from_fn(|j| &xs[t + j][..nb]);
+    let wr: [&[W]; K] = core::array::from_fn(|k| &w[(r + k) * nb..(r + k + 1) * nb]);
+    let mut acc = [[init; TK]; K];
+    for b in 0..nb {
+        let rows: [&W; K] = core::array::from_fn(|k| &wr[k][b]);
+        let xb: [&X; TK] = core::array::from_fn(|j| &xr[j][b]);
+        block(&rows, &xb, &mut acc);
+    }
+    for k in 0..K {
+        for j in 0..TK {
+            ys[(t + j) * stride + r + k] = finish(acc[k][j]);
+        }
+    }
+}
+
 /// `K` rows × `TK` tokens of [`q8_0_rows`]: per block each row's codes widened once for the
 /// tokens and each token's once for the rows; an output's lanes are [`dot4`]'s (exact integer
 /// sums, grouped otherwise) and its float operations [`blocks_rows`]', in block order.
 #[inline(always)]
 fn q8_0_tile<const K: usize, const TK: usize>(w: &[BlockQ8_0], xs: &[Vec<BlockQ8_0>], ys: &mut [f32], stride: usize, r: usize, t: usize) {
-    let nb = xs[t].len();
-    let xr: [&[BlockQ8_0]; TK] = core::array::from_fn(|j| &xs[t + j][..nb]);
-    let wr: [&[BlockQ8_0]; K] = core::array::from_fn(|k| &w[(r + k) * nb..(r + k + 1) * nb]);
-    let mut acc = [[f32x4_splat(0.0); TK]; K];
-    for b in 0..nb {
+    let block = |wb: &[&BlockQ8_0; K], xb: &[&BlockQ8_0; TK], acc: &mut [[v128; TK]; K]| {
         let mut s = [[i32x4_splat(0); TK]; K];
         for i in 0..4 {
             // SAFETY: 8-byte loads of codes 8i..8i + 8 of a block's 32.
-            let xv: [v128; TK] = core::array::from_fn(|j| unsafe { ld8(xr[j][b].qs.as_ptr().add(8 * i)) });
+            let xv: [v128; TK] = core::array::from_fn(|j| unsafe { ld8(xb[j].qs.as_ptr().add(8 * i)) });
             for k in 0..K {
                 // SAFETY: as above.
-                let wv = unsafe { ld8(wr[k][b].qs.as_ptr().add(8 * i)) };
+                let wv = unsafe { ld8(wb[k].qs.as_ptr().add(8 * i)) };
                 for j in 0..TK {
                     s[k][j] = i32x4_add(s[k][j], i32x4_dot_i16x8(wv, xv[j]));
                 }
@@ -648,15 +751,11 @@ fn q8_0_tile<const K: usize, const TK: usize>(w: &[BlockQ8_0], xs: &[Vec<BlockQ8
         }
         for k in 0..K {
             for j in 0..TK {
-                acc[k][j] = f32x4_add(acc[k][j], f32x4_mul(f32x4_convert_i32x4(s[k][j]), f32x4_splat(wr[k][b].d * xr[j][b].d)));
+                acc[k][j] = f32x4_add(acc[k][j], f32x4_mul(f32x4_convert_i32x4(s[k][j]), f32x4_splat(wb[k].d * xb[j].d)));
             }
         }
-    }
-    for k in 0..K {
-        for j in 0..TK {
-            ys[(t + j) * stride + r + k] = hsum4(acc[k][j]);
-        }
-    }
+    };
+    block_tile::<_, _, _, K, TK>(w, xs, ys, stride, r, t, f32x4_splat(0.0), block, hsum4)
 }
 
 pub fn q8_0_matmul(w: &[BlockQ8_0], xs: &[Vec<BlockQ8_0>], ys: &mut [f32], stride: usize) {
@@ -664,51 +763,35 @@ pub fn q8_0_matmul(w: &[BlockQ8_0], xs: &[Vec<BlockQ8_0>], ys: &mut [f32], strid
     by_tile!(2, 2, rows, xs.len(), q8_0_tile, w, xs, ys, stride; |t: usize| q8_0_matvec(w, &xs[t], &mut ys[t * stride..t * stride + rows]))
 }
 
-/// `K` rows × `TK` tokens of [`q4_k_rows`] (Q4_K and Q5_K): a row's codes widened once per
+/// `K` rows × `TK` tokens of [`q4_k_rows`] (Q4_K and Q5_K): a row's codes loaded once per
 /// sub-block for the tokens; per output the same exact integer sums and the same two float
 /// updates per super-block, in order.
 #[inline(always)]
 fn q4_k_tile<const K: usize, const TK: usize>(w: &[BlockQ4K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize, r: usize, t: usize) {
-    let nb = xs[t].len();
-    let xr: [&[BlockQ8K]; TK] = core::array::from_fn(|j| &xs[t + j][..nb]);
-    let wr: [&[BlockQ4K]; K] = core::array::from_fn(|k| &w[(r + k) * nb..(r + k + 1) * nb]);
-    let mut sumf = [[0f32; TK]; K];
-    for b in 0..nb {
+    let block = |wb: &[&BlockQ4K; K], xb: &[&BlockQ8K; TK], sumf: &mut [[f32; TK]; K]| {
         let mut acc = [[i32x4_splat(0); TK]; K];
         for sb in 0..QK_K / 32 {
-            // SAFETY: four 8-byte loads of codes 32sb..32sb + 32 of 256.
-            let xv: [[v128; 4]; TK] =
-                core::array::from_fn(|j| core::array::from_fn(|i| unsafe { ld8(xr[j][b].qs.as_ptr().add(32 * sb + 8 * i)) }));
+            // SAFETY: codes 32sb..32sb + 32 of 256.
+            let xv: [Sub; TK] = core::array::from_fn(|j| unsafe { sub(xb[j].qs.as_ptr().add(32 * sb)) });
             for k in 0..K {
-                let wb = &wr[k][b];
                 // SAFETY: as above.
-                let wv: [v128; 4] = core::array::from_fn(|i| unsafe { ld8(wb.q.as_ptr().add(32 * sb + 8 * i)) });
-                let sc = i16x8_splat(wb.scales[sb] as i16);
+                let wv = unsafe { sub(wb[k].q.as_ptr().add(32 * sb)) };
+                let sc = i16x8_splat(wb[k].scales[sb] as i16);
                 for j in 0..TK {
-                    let p = i16x8_add(
-                        i16x8_add(i16x8_mul(wv[0], xv[j][0]), i16x8_mul(wv[1], xv[j][1])),
-                        i16x8_add(i16x8_mul(wv[2], xv[j][2]), i16x8_mul(wv[3], xv[j][3])),
-                    );
-                    acc[k][j] = i32x4_add(acc[k][j], i32x4_dot_i16x8(p, sc));
+                    acc[k][j] = i32x4_add(acc[k][j], i32x4_dot_i16x8(sub_dot(&wv, &xv[j]), sc));
                 }
             }
         }
         for j in 0..TK {
-            let xb = &xr[j][b];
-            let pairs: [i32; 8] = core::array::from_fn(|m| xb.bsums[2 * m] as i32 + xb.bsums[2 * m + 1] as i32);
+            let pairs: [i32; 8] = core::array::from_fn(|m| xb[j].bsums[2 * m] as i32 + xb[j].bsums[2 * m + 1] as i32);
             for k in 0..K {
-                let wb = &wr[k][b];
-                let mins: i32 = (0..8).map(|m| pairs[m] * wb.mins[m] as i32).sum();
-                sumf[k][j] -= xb.d * wb.dmin * mins as f32;
-                sumf[k][j] += xb.d * wb.d * isum(acc[k][j]) as f32;
+                let mins: i32 = (0..8).map(|m| pairs[m] * wb[k].mins[m] as i32).sum();
+                sumf[k][j] -= xb[j].d * wb[k].dmin * mins as f32;
+                sumf[k][j] += xb[j].d * wb[k].d * isum(acc[k][j]) as f32;
             }
         }
-    }
-    for k in 0..K {
-        for j in 0..TK {
-            ys[(t + j) * stride + r + k] = sumf[k][j];
-        }
-    }
+    };
+    block_tile::<_, _, _, K, TK>(w, xs, ys, stride, r, t, 0f32, block, |v| v)
 }
 
 pub fn q4_k_matmul(w: &[BlockQ4K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize) {
@@ -752,38 +835,33 @@ fn lanes8_tile<const K: usize, const TK: usize>(rows: &[&BlockQ6K; K], xb: &[&Bl
 /// `K` rows × `TK` tokens of [`q6_k_rows`].
 #[inline(always)]
 fn q6_k_tile<const K: usize, const TK: usize>(w: &[BlockQ6K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize, r: usize, t: usize) {
-    let nb = xs[t].len();
-    let xr: [&[BlockQ8K]; TK] = core::array::from_fn(|j| &xs[t + j][..nb]);
-    let wr: [&[BlockQ6K]; K] = core::array::from_fn(|k| &w[(r + k) * nb..(r + k + 1) * nb]);
-    let (mut lo, mut hi) = ([[f32x4_splat(0.0); TK]; K], [[f32x4_splat(0.0); TK]; K]);
-    for b in 0..nb {
-        let rows: [&BlockQ6K; K] = core::array::from_fn(|k| &wr[k][b]);
-        let xb: [&BlockQ8K; TK] = core::array::from_fn(|j| &xr[j][b]);
-        let (acc_lo, acc_hi) = lanes8_tile(&rows, &xb);
+    let block = |rows: &[&BlockQ6K; K], xb: &[&BlockQ8K; TK], acc: &mut [[(v128, v128); TK]; K]| {
+        let (acc_lo, acc_hi) = lanes8_tile(rows, xb);
         for k in 0..K {
             for j in 0..TK {
                 let d = f32x4_splat(rows[k].d * xb[j].d);
-                lo[k][j] = f32x4_add(lo[k][j], f32x4_mul(d, f32x4_convert_i32x4(acc_lo[k][j])));
-                hi[k][j] = f32x4_add(hi[k][j], f32x4_mul(d, f32x4_convert_i32x4(acc_hi[k][j])));
+                let (lo, hi) = acc[k][j];
+                acc[k][j] = (
+                    f32x4_add(lo, f32x4_mul(d, f32x4_convert_i32x4(acc_lo[k][j]))),
+                    f32x4_add(hi, f32x4_mul(d, f32x4_convert_i32x4(acc_hi[k][j]))),
+                );
             }
         }
-    }
-    for k in 0..K {
-        for j in 0..TK {
-            let (l, h) = (lo[k][j], hi[k][j]);
-            let s = [
-                f32x4_extract_lane::<0>(l),
-                f32x4_extract_lane::<1>(l),
-                f32x4_extract_lane::<2>(l),
-                f32x4_extract_lane::<3>(l),
-                f32x4_extract_lane::<0>(h),
-                f32x4_extract_lane::<1>(h),
-                f32x4_extract_lane::<2>(h),
-                f32x4_extract_lane::<3>(h),
-            ];
-            ys[(t + j) * stride + r + k] = s.iter().fold(0f32, |a, &v| a + v);
-        }
-    }
+    };
+    let finish = |(l, h): (v128, v128)| {
+        let s = [
+            f32x4_extract_lane::<0>(l),
+            f32x4_extract_lane::<1>(l),
+            f32x4_extract_lane::<2>(l),
+            f32x4_extract_lane::<3>(l),
+            f32x4_extract_lane::<0>(h),
+            f32x4_extract_lane::<1>(h),
+            f32x4_extract_lane::<2>(h),
+            f32x4_extract_lane::<3>(h),
+        ];
+        s.iter().fold(0f32, |a, &v| a + v)
+    };
+    block_tile::<_, _, _, K, TK>(w, xs, ys, stride, r, t, (f32x4_splat(0.0), f32x4_splat(0.0)), block, finish)
 }
 
 pub fn q6_k_matmul(w: &[BlockQ6K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize) {
@@ -794,14 +872,8 @@ pub fn q6_k_matmul(w: &[BlockQ6K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride:
 /// `K` rows × `TK` tokens of [`q3_k_rows`].
 #[inline(always)]
 fn q3_k_tile<const K: usize, const TK: usize>(w: &[BlockQ3K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize, r: usize, t: usize) {
-    let nb = xs[t].len();
-    let xr: [&[BlockQ8K]; TK] = core::array::from_fn(|j| &xs[t + j][..nb]);
-    let wr: [&[BlockQ3K]; K] = core::array::from_fn(|k| &w[(r + k) * nb..(r + k + 1) * nb]);
-    let mut sums = [[f32x4_splat(0.0); TK]; K];
-    for b in 0..nb {
-        let rows: [&BlockQ3K; K] = core::array::from_fn(|k| &wr[k][b]);
-        let xb: [&BlockQ8K; TK] = core::array::from_fn(|j| &xr[j][b]);
-        let (lo, hi) = lanes8_tile(&rows, &xb);
+    let block = |rows: &[&BlockQ3K; K], xb: &[&BlockQ8K; TK], sums: &mut [[v128; TK]; K]| {
+        let (lo, hi) = lanes8_tile(rows, xb);
         for k in 0..K {
             for j in 0..TK {
                 let d = f32x4_splat(rows[k].d * xb[j].d);
@@ -809,12 +881,8 @@ fn q3_k_tile<const K: usize, const TK: usize>(w: &[BlockQ3K], xs: &[Vec<BlockQ8K
                 sums[k][j] = f32x4_add(sums[k][j], v);
             }
         }
-    }
-    for k in 0..K {
-        for j in 0..TK {
-            ys[(t + j) * stride + r + k] = hsum4(f32x4_add(sums[k][j], f32x4_splat(0.0)));
-        }
-    }
+    };
+    block_tile::<_, _, _, K, TK>(w, xs, ys, stride, r, t, f32x4_splat(0.0), block, |v| hsum4(f32x4_add(v, f32x4_splat(0.0))))
 }
 
 pub fn q3_k_matmul(w: &[BlockQ3K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize) {
@@ -825,45 +893,35 @@ pub fn q3_k_matmul(w: &[BlockQ3K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride:
 /// `K` rows × `TK` tokens of [`q2_k_rows`].
 #[inline(always)]
 fn q2_k_tile<const K: usize, const TK: usize>(w: &[BlockQ2K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize, r: usize, t: usize) {
-    let nb = xs[t].len();
-    let xr: [&[BlockQ8K]; TK] = core::array::from_fn(|j| &xs[t + j][..nb]);
-    let wr: [&[BlockQ2K]; K] = core::array::from_fn(|k| &w[(r + k) * nb..(r + k + 1) * nb]);
-    let mut sumf = [[0f32; TK]; K];
-    for b in 0..nb {
+    let block = |wb: &[&BlockQ2K; K], xb: &[&BlockQ8K; TK], sumf: &mut [[f32; TK]; K]| {
         let mut acc = [[i32x4_splat(0); TK]; K];
         for c in 0..QK_K / 32 {
-            // SAFETY: four 8-byte loads of codes 32c..32c + 32 of 256.
-            let xv: [[v128; 4]; TK] =
-                core::array::from_fn(|j| core::array::from_fn(|i| unsafe { ld8(xr[j][b].qs.as_ptr().add(32 * c + 8 * i)) }));
+            // SAFETY: codes 32c..32c + 32 of 256.
+            let xv: [Sub; TK] = core::array::from_fn(|j| unsafe { sub(xb[j].qs.as_ptr().add(32 * c)) });
             for k in 0..K {
                 // SAFETY: as above.
-                let wv: [v128; 4] = core::array::from_fn(|i| unsafe { ld8(wr[k][b].q.as_ptr().add(32 * c + 8 * i)) });
+                let wv = unsafe { sub(wb[k].q.as_ptr().add(32 * c)) };
                 for j in 0..TK {
-                    acc[k][j] = i32x4_add(acc[k][j], dot4(wv, &xv[j]));
+                    acc[k][j] = i32x4_add(acc[k][j], sub_dot_i32(&wv, &xv[j]));
                 }
             }
         }
         for j in 0..TK {
-            let xb = &xr[j][b];
             // SAFETY: two 16-byte loads of the 16 block sums.
-            let (bs0, bs1) = unsafe { (v128_load(xb.bsums.as_ptr() as *const v128), v128_load(xb.bsums.as_ptr().add(8) as *const v128)) };
+            let (bs0, bs1) =
+                unsafe { (v128_load(xb[j].bsums.as_ptr() as *const v128), v128_load(xb[j].bsums.as_ptr().add(8) as *const v128)) };
             for k in 0..K {
-                let wb = &wr[k][b];
                 // SAFETY: one 16-byte load of the 16 scale bytes.
-                let mins = u8x16_shr(unsafe { v128_load(wb.scales.as_ptr() as *const v128) }, 4);
+                let mins = u8x16_shr(unsafe { v128_load(wb[k].scales.as_ptr() as *const v128) }, 4);
                 let summs = isum(i32x4_add(
                     i32x4_dot_i16x8(u16x8_extend_low_u8x16(mins), bs0),
                     i32x4_dot_i16x8(u16x8_extend_high_u8x16(mins), bs1),
                 ));
-                sumf[k][j] += wb.d * xb.d * isum(acc[k][j]) as f32 - wb.dmin * xb.d * summs as f32;
+                sumf[k][j] += wb[k].d * xb[j].d * isum(acc[k][j]) as f32 - wb[k].dmin * xb[j].d * summs as f32;
             }
         }
-    }
-    for k in 0..K {
-        for j in 0..TK {
-            ys[(t + j) * stride + r + k] = sumf[k][j];
-        }
-    }
+    };
+    block_tile::<_, _, _, K, TK>(w, xs, ys, stride, r, t, 0f32, block, |v| v)
 }
 
 pub fn q2_k_matmul(w: &[BlockQ2K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize) {

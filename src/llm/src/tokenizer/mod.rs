@@ -54,6 +54,9 @@ pub struct Tokenizer {
     pub add_bos: bool,
     /// `tokenizer.ggml.add_eos_token` (llama.cpp's default: false for "gpt2" and "llama").
     pub add_eos: bool,
+    /// What llama.cpp warns about and goes on without (an explicit BOS or EOS id outside the
+    /// vocabulary), in its words; the page shows them with the model.
+    pub warnings: Vec<String>,
 }
 
 /// The id of every token text, as llama.cpp's `llama_vocab::impl::load` builds `token_to_id`
@@ -148,19 +151,25 @@ impl Tokenizer {
             None => vec![token_type::NORMAL; tokens.len()],
         };
         let ids = token_ids(&mut tokens)?;
-        let id_key = |key: &str| -> Result<Option<u32>> {
-            match meta.usize(key)? {
-                Some(id) if id < tokens.len() => Ok(Some(id as u32)),
-                Some(id) => Err(LlmError::BadKey { key: key.into(), why: format!("token id {id} is outside the {} tokens", tokens.len()) }),
-                None => Ok(None),
-            }
-        };
         // Without the keys, "llama" defaults to BOS 1 and EOS 2 and "gpt2" to 11 for both
-        // (`llama_vocab::impl::load`).
+        // (`llama_vocab::impl::load`). A key naming a token outside the vocabulary is not an
+        // error there: it warns "bad special token: '<key>' = <id>, using default id <default>"
+        // and keeps the default (src/llama-vocab.cpp, the `special_token_types` loop).
         let (default_bos, default_eos) = if spm { (1, 2) } else { (11, 11) };
         let in_vocab = |id: u32| ((id as usize) < tokens.len()).then_some(id);
-        let bos = id_key("tokenizer.ggml.bos_token_id")?.or(in_vocab(default_bos));
-        let eos = id_key("tokenizer.ggml.eos_token_id")?.or(in_vocab(default_eos));
+        let mut warnings = Vec::new();
+        let mut id_key = |key: &str, default: u32| -> Result<Option<u32>> {
+            match meta.usize(key)? {
+                Some(id) if id < tokens.len() => Ok(Some(id as u32)),
+                Some(id) => {
+                    warnings.push(format!("bad special token: '{key}' = {id}, using default id {default}"));
+                    Ok(in_vocab(default))
+                }
+                None => Ok(in_vocab(default)),
+            }
+        };
+        let bos = id_key("tokenizer.ggml.bos_token_id", default_bos)?;
+        let eos = id_key("tokenizer.ggml.eos_token_id", default_eos)?;
         let kind = if spm {
             // An SPM vocabulary: no pre-tokenizer (llama.cpp's pre-type is DEFAULT whatever the key says).
             let add_space_prefix = meta.bool("tokenizer.ggml.add_space_prefix")?.unwrap_or(true);
@@ -180,7 +189,7 @@ impl Tokenizer {
         // (No token is empty now: an empty one is "[EMPTY_<id>]", cut out as llama.cpp cuts it.)
         let mut user_defined: Vec<u32> = (0..tokens.len() as u32).filter(|&i| types[i as usize] == token_type::USER_DEFINED).collect();
         user_defined.sort_by_key(|&i| std::cmp::Reverse(tokens[i as usize].len()));
-        Ok(Tokenizer { tokens, types, ids, user_defined, kind, bos, eos, add_bos, add_eos })
+        Ok(Tokenizer { tokens, types, ids, user_defined, kind, bos, eos, add_bos, add_eos, warnings })
     }
 
     /// The pre-tokenizer of a byte-level BPE vocabulary (None for SentencePiece).
@@ -471,6 +480,38 @@ mod tests {
         let t = Tokenizer::from_metadata(&Metadata::new(&kvs(Some(false)))).unwrap();
         assert_eq!((t.bos, t.eos, t.add_bos, t.add_eos), (None, None, false, false));
         assert_eq!(t.encode_special("abc a"), t.encode("abc a"));
+    }
+
+    /// An explicit BOS or EOS id outside the vocabulary is not refused: llama.cpp warns ("bad
+    /// special token", src/llama-vocab.cpp) and keeps its default id, in range or not.
+    #[test]
+    fn an_explicit_special_id_outside_the_vocabulary_warns_and_keeps_the_default() {
+        let tokens = ["a", "b", "c", "Ġ", "ab", "abc", "Ġa", "<x>", "d", "e", "f", "g"];
+        let id = |key: &str, v: u32| RawKv { key: key.into(), value_type: 4, value: v.to_le_bytes().to_vec() };
+        let kvs = vec![
+            kv_string("tokenizer.ggml.model", "gpt2"),
+            kv_string("tokenizer.ggml.pre", "gpt-2"),
+            kv_array("tokenizer.ggml.tokens", 8, tokens.iter().map(|t| string(t)).collect()),
+            kv_array("tokenizer.ggml.merges", 8, ["a b", "ab c", "Ġ a"].iter().map(|m| string(m)).collect()),
+            id("tokenizer.ggml.bos_token_id", 12),
+            id("tokenizer.ggml.eos_token_id", 4_000_000_000),
+        ];
+        let t = Tokenizer::from_metadata(&Metadata::new(&kvs)).unwrap();
+        // "gpt2"'s default for both is 11, the last of these 12 tokens.
+        assert_eq!((t.bos, t.eos), (Some(11), Some(11)));
+        assert_eq!(
+            t.warnings,
+            [
+                "bad special token: 'tokenizer.ggml.bos_token_id' = 12, using default id 11",
+                "bad special token: 'tokenizer.ggml.eos_token_id' = 4000000000, using default id 11"
+            ]
+        );
+        // In range: no warning.
+        let mut ok = kvs.clone();
+        ok[4] = id("tokenizer.ggml.bos_token_id", 2);
+        ok[5] = id("tokenizer.ggml.eos_token_id", 3);
+        let t = Tokenizer::from_metadata(&Metadata::new(&ok)).unwrap();
+        assert_eq!((t.bos, t.eos, t.warnings.len()), (Some(2), Some(3), 0));
     }
 
     #[test]
