@@ -81,10 +81,44 @@ pub(crate) fn distinct_codes(codes: impl IntoIterator<Item = usize>, space: usiz
 /// taken between chunks, so the scan stops within one chunk of where `distinct_codes` would.
 /// Where some writable code never occurs — the far tail of a per-tensor INT8 range, say — the
 /// whole tensor is read, and this is several times faster than the branch per byte.
+// Out of line: linked once for its callers (the int, ggml and bnb families).
+#[inline(never)]
 pub(crate) fn distinct_bytes(codes: &[u8], writable: usize) -> usize {
     let mut seen = [false; 256];
     let mut used = 0;
+    // SIMD128: the codes around the first one that are all seen, `start ..= start + width`
+    // (mod 256: signed codes around 0 wrap), grown as codes are seen; a step of sixteen codes
+    // all inside it cannot add a code and is skipped with three operations, instead of sixteen
+    // stores. On a tensor's codes nearly every step is inside once the dense middle is seen
+    // (`fast-kernels`: the modules held to their sizes keep the store per byte).
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128", feature = "fast-kernels"))]
+    let (mut start, mut width) = (codes.first().copied().unwrap_or(0), 0u8);
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128", feature = "fast-kernels"))]
+    if let Some(&c) = codes.first() {
+        seen[c as usize] = true;
+    }
     for chunk in codes.chunks(1 << 14) {
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128", feature = "fast-kernels"))]
+        let chunk = {
+            use core::arch::wasm32::*;
+            let steps = chunk.chunks_exact(16);
+            let rest = steps.remainder();
+            for step in steps {
+                let v = crate::simd128_io::load16(step);
+                if v128_any_true(u8x16_gt(i8x16_sub(v, u8x16_splat(start)), u8x16_splat(width))) {
+                    for &c in step {
+                        seen[c as usize] = true;
+                    }
+                    while width < 255 && seen[start.wrapping_add(width).wrapping_add(1) as usize] {
+                        width += 1;
+                    }
+                    while width < 255 && seen[start.wrapping_sub(1) as usize] {
+                        (start, width) = (start.wrapping_sub(1), width + 1);
+                    }
+                }
+            }
+            rest
+        };
         for &c in chunk {
             seen[c as usize] = true;
         }
