@@ -266,14 +266,17 @@ impl MinifloatLanes {
     /// a magnitude below 16 (zero, the subnormals, the first normals; FP4: every code, signed)
     /// looked up in a 16-entry table of its two bytes (`swizzle` gives 0 for a larger index),
     /// for a larger one `(mag << (7 − mbits)) + ((127 − bias) << 7)`, the exponent rebiased as
-    /// in `decode`; the sign bit on top. A step holding an Inf or NaN code goes to `decode`.
+    /// in `decode`; the sign bit on top. A step holding an Inf or NaN code gives `None`: the
+    /// caller writes it with [`decode16_specials`] (out of line, so that the fast step's four
+    /// vectors stay in registers: returned through memory from a call on one branch, they cost
+    /// FP8/FP4 dequantize a third of its speed).
     /// About 1.7 operations a value, against `decode`'s 3.6 (issue 15: FP8/FP4 dequantize
     /// 2.9–3.9 GB/s in Chromium before, the goal 4).
     #[cfg(feature = "fast-kernels")]
     #[inline(always)]
-    fn decode16(&self, codes: v128) -> [v128; 4] {
+    fn decode16(&self, codes: v128) -> Option<[v128; 4]> {
         if v128_any_true(u8x16_gt(v128_and(codes, self.masks.0), self.finite_up_to)) {
-            return self.decode16_specials(codes);
+            return None;
         }
         let mag = v128_and(codes, self.masks.0);
         let lo = i8x16_swizzle(self.table.0, mag);
@@ -288,23 +291,31 @@ impl MinifloatLanes {
             v128_or(top, v128_and(formula, i16x8_gt(mag, i16x8_splat(15))))
         });
         let z = i16x8_splat(0);
-        [
+        Some([
             i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(z, tops[0]),
             i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(z, tops[0]),
             i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(z, tops[1]),
             i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(z, tops[1]),
-        ]
+        ])
     }
+}
 
-    /// [`Self::decode16`]'s step with an Inf or NaN code, by [`Self::decode`]: out of line (rare,
-    /// and linked once for its callers).
-    #[cfg(feature = "fast-kernels")]
-    #[cold]
-    #[inline(never)]
-    fn decode16_specials(&self, codes: v128) -> [v128; 4] {
-        let (lo, hi) = (u16x8_extend_low_u8x16(codes), u16x8_extend_high_u8x16(codes));
-        [u32x4_extend_low_u16x8(lo), u32x4_extend_high_u16x8(lo), u32x4_extend_low_u16x8(hi), u32x4_extend_high_u16x8(hi)]
-            .map(|c| self.decode(c))
+/// The sixteen values of a step of codes holding an Inf or NaN code (where
+/// [`MinifloatLanes::decode16`] gives `None`), by [`MinifloatLanes::decode`], written to `out`:
+/// out of line (rare, and linked once for its callers).
+///
+/// # Safety
+/// `out` must be valid for writing 16 f32 (no alignment needed).
+#[cfg(feature = "fast-kernels")]
+#[cold]
+#[inline(never)]
+unsafe fn decode16_specials(mf: super::Minifloat, codes: v128, out: *mut f32) {
+    let lanes = MinifloatLanes::new(&mf);
+    let (lo, hi) = (u16x8_extend_low_u8x16(codes), u16x8_extend_high_u8x16(codes));
+    let c = [u32x4_extend_low_u16x8(lo), u32x4_extend_high_u16x8(lo), u32x4_extend_low_u16x8(hi), u32x4_extend_high_u16x8(hi)];
+    for (k, c) in c.into_iter().enumerate() {
+        // SAFETY: the caller's.
+        unsafe { v128_store(out.add(4 * k) as *mut v128, lanes.decode(c)) };
     }
 }
 
@@ -400,8 +411,10 @@ pub(super) fn quantize_chunk(format: super::FloatFormat, x: &[f32], packed: &mut
                 }
                 // Codes ≤ 0xff: both narrowings are exact.
                 let bytes = u8x16_narrow_i16x8(i16x8_narrow_i32x4(c[0], c[1]), i16x8_narrow_i32x4(c[2], c[3]));
-                for (k, v) in lanes.decode16(bytes).into_iter().enumerate() {
-                    store_value(i + 4 * k, v);
+                match lanes.decode16(bytes) {
+                    Some(v) => v.into_iter().enumerate().for_each(|(k, v)| store_value(i + 4 * k, v)),
+                    // SAFETY: i + 16 <= n16 <= deq.len() (asserted).
+                    None => unsafe { decode16_specials(mf, bytes, deq_ptr.add(i)) },
                 }
                 if bits == 8 {
                     // SAFETY: bytes i .. i + 16 of packed (asserted).
@@ -431,25 +444,33 @@ pub(super) fn quantize_chunk(format: super::FloatFormat, x: &[f32], packed: &mut
 /// `f16_to_f32x4`'s subtraction never has one. About 2 operations a value against 4.6.
 #[cfg(feature = "fast-kernels")]
 #[inline(always)]
-fn f16x8_to_f32(h: v128) -> (v128, v128) {
+fn f16x8_to_f32(h: v128) -> Option<(v128, v128)> {
     let em = v128_and(h, u16x8_splat(0x7fff));
     // em + 0x7c00 as i16: below −0x800 exactly for the normal codes (0x0400..=0x7bff).
     let normal = i16x8_lt(i16x8_add(em, i16x8_splat(0x7c00)), i16x8_splat(-0x800));
     if !i16x8_all_true(v128_or(normal, i16x8_eq(em, i16x8_splat(0)))) {
-        return f16x8_to_f32_full(h);
+        return None;
     }
     let z = i16x8_splat(0);
     let field = |x: v128| f32x4_mul(v128_and(i32x4_shr(x, 3), u32x4_splat(0x8fff_ffff)), f32x4_splat(f32::from_bits(239 << 23)));
-    (field(i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(z, h)), field(i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(z, h)))
+    Some((field(i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(z, h)), field(i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(z, h))))
 }
 
-/// [`f16x8_to_f32`]'s step with a subnormal, Inf or NaN code: out of line (rare, and linked once
-/// for its callers).
+/// The eight values of a step of FP16 codes with a subnormal, Inf or NaN code (where
+/// [`f16x8_to_f32`] gives `None`), by [`f16_to_f32x4`], written to `out`: out of line (rare,
+/// and linked once for its callers; see [`MinifloatLanes::decode16`] on why).
+///
+/// # Safety
+/// `out` must be valid for writing 8 f32 (no alignment needed).
 #[cfg(feature = "fast-kernels")]
 #[cold]
 #[inline(never)]
-fn f16x8_to_f32_full(h: v128) -> (v128, v128) {
-    (f16_to_f32x4(u32x4_extend_low_u16x8(h)), f16_to_f32x4(u32x4_extend_high_u16x8(h)))
+unsafe fn f16x8_to_f32_full(h: v128, out: *mut f32) {
+    // SAFETY: the caller's.
+    unsafe {
+        v128_store(out as *mut v128, f16_to_f32x4(u32x4_extend_low_u16x8(h)));
+        v128_store(out.add(4) as *mut v128, f16_to_f32x4(u32x4_extend_high_u16x8(h)));
+    }
 }
 
 /// Eight BF16 codes (u16 lanes) → their f32 values, equal to [`bf16_to_f32x4`]: a NaN code gets
@@ -482,9 +503,14 @@ pub(super) fn decode_bytes(format: super::FloatFormat, bytes: &[u8], out: &mut [
             for i in (0..n).step_by(8) {
                 // SAFETY: bytes 2i .. 2i + 16 are in bounds (n above); no alignment requirement.
                 let h = unsafe { v128_load(bytes.as_ptr().add(2 * i) as *const v128) };
-                let (lo, hi) = if fp16 { f16x8_to_f32(h) } else { bf16x8_to_f32(h) };
-                store(out, i, lo);
-                store(out, i + 4, hi);
+                match if fp16 { f16x8_to_f32(h) } else { Some(bf16x8_to_f32(h)) } {
+                    Some((lo, hi)) => {
+                        store(out, i, lo);
+                        store(out, i + 4, hi);
+                    }
+                    // SAFETY: i + 8 <= n <= out.len().
+                    None => unsafe { f16x8_to_f32_full(h, out.as_mut_ptr().add(i)) },
+                }
             }
         }
         _ => {
@@ -500,8 +526,10 @@ pub(super) fn decode_bytes(format: super::FloatFormat, bytes: &[u8], out: &mut [
                         i8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(lo, hi)
                     }
                 };
-                for (k, v) in lanes.decode16(codes).into_iter().enumerate() {
-                    store(out, i + 4 * k, v);
+                match lanes.decode16(codes) {
+                    Some(v) => v.into_iter().enumerate().for_each(|(k, v)| store(out, i + 4 * k, v)),
+                    // SAFETY: i + 16 <= n <= out.len().
+                    None => unsafe { decode16_specials(lanes.mf, codes, out.as_mut_ptr().add(i)) },
                 }
             }
         }
