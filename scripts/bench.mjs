@@ -8,6 +8,8 @@
 //                                            e.g. main's, in the same page run: old → new)
 //   QUANTSCOPE_BENCH_ONLY=times npm run bench   (only the schemes' quantize/dequantize/metrics times)
 //   QUANTSCOPE_BENCH_BUILT=1 npm run bench   (the wasm builds as they are: no build, no native bench)
+//   QUANTSCOPE_BENCH_REPS=10 npm run bench   (the page's reps per figure, the fastest counts; default
+//                                            3: more on a loaded machine, where a rep is often slowed)
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -106,8 +108,9 @@ console.error('[bench] bench page in headless Chromium');
 // figures swung 3–6× between runs (issue 15's notes).
 const browser = await launch({ jsFlags: '--no-liftoff' });
 const page = await browser.page();
+const reps = process.env.QUANTSCOPE_BENCH_REPS ? `&reps=${Number(process.env.QUANTSCOPE_BENCH_REPS)}` : '';
 const schemeList = process.env.QUANTSCOPE_BENCH_SCHEMES ? `&schemes=${process.env.QUANTSCOPE_BENCH_SCHEMES}` : '';
-await page.goto(`${browser.url}www/bench/bench.html?n=${n}&only=${only}${schemeList}${base ? `&base=${base}` : ''}${nativePack ? '&native=../../test-results/bench-native.json' : ''}`);
+await page.goto(`${browser.url}www/bench/bench.html?n=${n}&only=${only}${reps}${schemeList}${base ? `&base=${base}` : ''}${nativePack ? '&native=../../test-results/bench-native.json' : ''}`);
 await page.waitForSelector('body[data-done="true"]', { state: 'attached', timeout: 30 * 60 * 1000 });
 const wasm = await page.evaluate(() => window.benchResults);
 const wasmGemm = await page.evaluate(() => window.benchGemm);
@@ -123,7 +126,7 @@ const f = (v) => (v === undefined ? '-' : v >= 100 ? v.toFixed(0) : v.toFixed(1)
 const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}×` : '-');
 // Without the native bench (QUANTSCOPE_BENCH_BUILT), the rows are the page's.
 const rows = native.length ? native : Object.values(simd);
-if (runSchemes) console.log(`\n${n.toLocaleString('en-US')} f32 elements; MB/s of input (fastest of 3); ratios from this one run`);
+if (runSchemes) console.log(`\n${n.toLocaleString('en-US')} f32 elements; MB/s of input (fastest of ${process.env.QUANTSCOPE_BENCH_REPS ?? 3}); ratios from this one run`);
 for (const op of !runSchemes ? [] : ['quantize', 'dequantize', 'metrics']) {
   const key = `${op}_mb_s`;
   console.log(`\n${op}`);

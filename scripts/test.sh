@@ -33,6 +33,12 @@ for crate in gemm core formats learn engine ptq llm workbench plots reader tutor
   # No DWARF in the wasm test binaries (50 MB each with it); panics still name their functions.
   CARGO_PROFILE_TEST_DEBUG=0 wasm-pack --log-level warn test --headless --chrome --chromedriver "$CHROMEDRIVER" --mode no-install "src/$crate"
 done
+# The workbench and bench ship core's `fast-kernels` (larger SIMD128 quantize/dequantize kernels,
+# each held to its scalar reference by core's suite): core's suite again with them. It costs the
+# compile of core's tests with the feature (1m32 of CPU here) and ~10 s of tests: 2m52 wall on the
+# loaded 2-core machine (load 5), well under that on an idle one.
+step "wasm tests in headless Chromium: src/core (wasm-pack test, --features fast-kernels)"
+CARGO_PROFILE_TEST_DEBUG=0 wasm-pack --log-level warn test --headless --chrome --chromedriver "$CHROMEDRIVER" --mode no-install src/core --features fast-kernels
 # The mixer's Learn exports quantize with the grid types: its tests take the page's iq-grids.
 step "wasm tests in headless Chromium: src/mixer (wasm-pack test, --features iq-grids)"
 CARGO_PROFILE_TEST_DEBUG=0 wasm-pack --log-level warn test --headless --chrome --chromedriver "$CHROMEDRIVER" --mode no-install src/mixer --features iq-grids

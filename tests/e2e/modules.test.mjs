@@ -141,10 +141,15 @@ test('the models module is under 466 KB gzipped', async () => {
 // a chunk in cache, NF4's binary-search codes packed per block: 286,342 B; the ceiling went to
 // 287,500. With the session's other merges (the engine's and onnx-quant's changes reach it
 // through shared code) main's build measured 287,715 B: the ceiling went to 288,500, still
-// under issue 15's 300 KB goal.
-test('the workbench module is under 288.5 KB gzipped and has no plots and no .npz or ONNX reader', async () => {
+// under issue 15's 300 KB goal. Session 23: FP16/BF16/FP8/FP4 dequantize (and the FP8/FP4
+// quantize's decoding) through fast SIMD128 steps — FP16 by one multiplication where every lane is
+// normal or zero, FP8/FP4 by a 16-entry byte table — 1.15–1.76× in Chromium: 287,723 → 288,960 B
+// (node's zlib, the same base built alike); the INT quantizer's (bias-converted codes, a min-max
+// without the infinity bitselects, a level count that skips seen codes), with it and the min-max
+// out of line: 288,479 B. The ceiling went to 289,500.
+test('the workbench module is under 289.5 KB gzipped and has no plots and no .npz or ONNX reader', async () => {
   const gz = gzipSync(await pkg('pkg', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 288_500, `www/pkg/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 289_500, `www/pkg/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const workbench = await exportsOf('pkg');
   assert.ok(workbench.has('reader_module_reads'));
   for (const name of ['draw_histograms', 'draw_sqnr_chart', 'read_file']) assert.ok(!workbench.has(name), `the workbench has ${name}`);

@@ -243,6 +243,50 @@ fn quantize_equals_the_per_element_reference() {
     }
 }
 
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn dequantize_equals_the_per_element_reference_on_every_code() {
+    // `dequantize` (with `fast-kernels` on wasm32: SIMD128 straight from the bytes, a fast step
+    // where every lane is a plain code and the full decoder where one is not) against
+    // `FloatFormat::decode` bit for bit, on: every code in order (steps of specials,
+    // subnormals and normals side by side), random codes of every kind, and random plain codes
+    // (normals and ±0 only: every step takes the fast path) — at lengths around the steps.
+    let mut rng = Rng(0xdec0_de00_f00d_0001);
+    for format in FloatFormat::ALL {
+        let nbits = format.bits();
+        let count = 1u32 << nbits;
+        let plain = |c: u16| {
+            let v = format.decode(c);
+            v == 0.0 || (v.is_finite() && v.abs() >= f32::MIN_POSITIVE && (nbits != 16 || v.abs() >= 2f32.powi(-14)))
+        };
+        let plain_codes: Vec<u16> = (0..count).map(|c| c as u16).filter(|&c| plain(c)).collect();
+        let in_order: Vec<u16> = (0..count.max(4099)).map(|c| (c % count) as u16).collect();
+        let random: Vec<u16> = (0..4099).map(|_| (rng.next() % count as u64) as u16).collect();
+        let random_plain: Vec<u16> = (0..4099).map(|_| plain_codes[(rng.next() % plain_codes.len() as u64) as usize]).collect();
+        for (which, codes) in [("in order", &in_order), ("random", &random), ("random plain", &random_plain)] {
+            for n in CHUNK_LENGTHS.into_iter().chain([codes.len()]).filter(|&n| n <= codes.len()) {
+                let codes = &codes[..n];
+                let packed: Vec<u8> = match nbits {
+                    16 => codes.iter().flat_map(|c| c.to_le_bytes()).collect(),
+                    8 => codes.iter().map(|&c| c as u8).collect(),
+                    _ => codes.chunks(2).map(|p| p[0] as u8 | p.get(1).map_or(0, |&c| (c as u8) << 4)).collect(),
+                };
+                let got = schemes::by_id(format.id()).unwrap().dequantize(&packed, &[n]).unwrap();
+                for (i, (&g, &c)) in got.iter().zip(codes).enumerate() {
+                    let want = format.decode(c);
+                    assert_eq!(
+                        g.to_bits(),
+                        want.to_bits(),
+                        "{} ({which}, n={n}): element {i}, code {c:#x} gives {g:e}, reference {want:e}",
+                        format.id()
+                    );
+                }
+                assert_eq!(got.len(), n);
+            }
+        }
+    }
+}
+
 /// The browser run must exercise the SIMD128 kernels, not the scalar fallbacks.
 #[cfg(target_arch = "wasm32")]
 #[wasm_bindgen_test::wasm_bindgen_test]

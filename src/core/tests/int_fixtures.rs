@@ -53,3 +53,45 @@ fn unpack(body: &[u8], bits: u32, signed: bool, n: usize) -> Vec<i64> {
         })
         .collect()
 }
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn levels_used_counts_the_distinct_codes() {
+    // `levels_used` (the byte-code count: on wasm32 a SIMD128 pass that skips the steps inside the
+    // codes already seen) against a count of the unpacked codes, on normal-like values (a dense
+    // middle, rare tails: steps outside the seen codes now and then), values with NaN and ±Inf,
+    // and single repeated codes, at lengths around the steps of 16 and the 16K chunks.
+    let mut state = 0x1234_5678_9abc_def0u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for n in [0usize, 1, 15, 16, 17, 100, 16_383, 16_384, 16_401, 40_000] {
+        let normal: Vec<f32> = (0..n).map(|_| (0..4).map(|_| (next() % 1000) as f32 / 500.0 - 1.0).sum::<f32>().powi(3)).collect();
+        let specials: Vec<f32> = normal
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| match i % 97 {
+                5 => f32::NAN,
+                50 => f32::INFINITY,
+                90 => f32::NEG_INFINITY,
+                _ => x,
+            })
+            .collect();
+        let constant = vec![0.25f32; n];
+        for (which, values) in [("normal", &normal), ("specials", &specials), ("constant", &constant)] {
+            for id in ["int8_sym", "int8_asym", "int8_sym_channel", "int4_asym", "int4_sym_g32", "int2_sym_g64", "int8_asym_p99.9"] {
+                let scheme = IntScheme::from_id(id).unwrap();
+                let shape = if n % 2 == 0 && n > 0 { vec![2, n / 2] } else { vec![n] };
+                let q = schemes::Scheme::quantize(&scheme, values, &shape).unwrap();
+                let header = q.params[0].values.len() * if scheme.symmetric { 4 } else { 5 };
+                let mut codes = unpack(&q.packed[header..], scheme.bits, scheme.symmetric, n);
+                codes.sort_unstable();
+                codes.dedup();
+                assert_eq!(q.levels_used, codes.len(), "{id} on {which}, n = {n}: levels used");
+            }
+        }
+    }
+}

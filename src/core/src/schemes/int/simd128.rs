@@ -33,7 +33,18 @@ pub fn quantize_group(values: &[f32], map: GroupMap, codes: &mut [u8], dequantiz
             let c = f32x4_pmin(f32x4_pmax(vlo, r), vhi);
             odd = v128_or(odd, f32x4_ne(c, r));
             unsafe { v128_store(d16.as_mut_ptr().add(4 * k) as *mut v128, f32x4_mul(f32x4_sub(c, vzp), vs)) };
-            *qk = i32x4_trunc_sat_f32x4(c);
+            // c is an integer in [qmin, qmax] (pmax picks qmin for NaN): c + 1.5·2^23 is exact
+            // and its bits are 0x4b40_0000 + c, so subtracting them gives c as i32 — two
+            // operations where `i32x4_trunc_sat_f32x4` is about seven on x64 V8 (`fast-kernels`:
+            // two constants more in the modules held to their sizes).
+            #[cfg(feature = "fast-kernels")]
+            {
+                *qk = i32x4_sub(f32x4_add(c, f32x4_splat(12_582_912.0)), u32x4_splat(0x4b40_0000));
+            }
+            #[cfg(not(feature = "fast-kernels"))]
+            {
+                *qk = i32x4_trunc_sat_f32x4(c);
+            }
         }
         let (lo, hi) = (i16x8_narrow_i32x4(q[0], q[1]), i16x8_narrow_i32x4(q[2], q[3]));
         let bytes = if signed { i8x16_narrow_i16x8(lo, hi) } else { u8x16_narrow_i16x8(lo, hi) };

@@ -42,9 +42,45 @@ pub fn moments(values: &[f32]) -> Moments {
 }
 
 /// SIMD128 [`super::reference::finite_min_max`]: identical (−0 and +0 compare equal, so either
-/// zero may be returned). [`moments`]' loop without its sums and counts, which the integer
-/// schemes' per-group ranges do not use.
+/// zero may be returned). The loop takes min and max of every value but NaN (`pmin(acc, x)` keeps
+/// `acc` when the comparison with a NaN `x` is false), in two accumulators each, eight values a
+/// step: three operations per four values where excluding ±Inf as well took seven (issue 15: the
+/// integer schemes' range pass). An infinity can only show as an infinite min (−Inf) or max
+/// (+Inf); then the finite range is taken again with the infinities excluded lane by lane.
+/// (`fast-kernels`; the modules held to their sizes take the lane-by-lane loop throughout.)
+#[cfg(feature = "fast-kernels")]
+#[inline(never)]
 pub fn finite_min_max(values: &[f32]) -> (f32, f32) {
+    let n8 = values.len() / 8 * 8;
+    let (inf, ninf) = (f32x4_splat(f32::INFINITY), f32x4_splat(f32::NEG_INFINITY));
+    let (mut min0, mut min1, mut max0, mut max1) = (inf, inf, ninf, ninf);
+    for x8 in values[..n8].chunks_exact(8) {
+        // SAFETY: a chunk of exactly 8 f32; unaligned loads are allowed.
+        let (x, y) = unsafe { (v128_load(x8.as_ptr() as *const v128), v128_load(x8.as_ptr().add(4) as *const v128)) };
+        (min0, min1) = (f32x4_pmin(min0, x), f32x4_pmin(min1, y));
+        (max0, max1) = (f32x4_pmax(max0, x), f32x4_pmax(max1, y));
+    }
+    let (min, max) = lanes_min_max(f32x4_pmin(min0, min1), f32x4_pmax(max0, max1));
+    if min == f32::NEG_INFINITY || max == f32::INFINITY {
+        return finite_min_max_excluding(values);
+    }
+    if n8 == values.len() {
+        return (min, max);
+    }
+    let (tmin, tmax) = super::reference::finite_min_max(&values[n8..]);
+    (min.min(tmin), max.max(tmax))
+}
+
+/// SIMD128 [`super::reference::finite_min_max`] without `fast-kernels`: ±Inf replaced lane by lane.
+#[cfg(not(feature = "fast-kernels"))]
+pub fn finite_min_max(values: &[f32]) -> (f32, f32) {
+    finite_min_max_excluding(values)
+}
+
+/// [`finite_min_max`] with ±Inf replaced lane by lane (with `fast-kernels`, where an infinity
+/// occurs: out of line, rare).
+#[cfg_attr(feature = "fast-kernels", cold, inline(never))]
+fn finite_min_max_excluding(values: &[f32]) -> (f32, f32) {
     let n4 = values.len() / 4 * 4;
     let (inf, ninf) = (f32x4_splat(f32::INFINITY), f32x4_splat(f32::NEG_INFINITY));
     let (mut vmin, mut vmax) = (inf, ninf);
@@ -55,14 +91,18 @@ pub fn finite_min_max(values: &[f32]) -> (f32, f32) {
         vmin = f32x4_pmin(vmin, v128_bitselect(x, inf, fin));
         vmax = f32x4_pmax(vmax, v128_bitselect(x, ninf, fin));
     }
+    let (min, max) = lanes_min_max(vmin, vmax);
+    let (tmin, tmax) = super::reference::finite_min_max(&values[n4..]);
+    (min.min(tmin), max.max(tmax))
+}
+
+/// The min of `vmin`'s lanes and the max of `vmax`'s.
+#[inline(always)]
+fn lanes_min_max(vmin: v128, vmax: v128) -> (f32, f32) {
     // Across lanes with shuffles: only the sign of a zero result depends on the order.
     let vmin = f32x4_pmin(vmin, i32x4_shuffle::<2, 3, 0, 1>(vmin, vmin));
     let vmax = f32x4_pmax(vmax, i32x4_shuffle::<2, 3, 0, 1>(vmax, vmax));
     let min = f32x4_extract_lane::<0>(f32x4_pmin(vmin, i32x4_shuffle::<1, 0, 3, 2>(vmin, vmin)));
     let max = f32x4_extract_lane::<0>(f32x4_pmax(vmax, i32x4_shuffle::<1, 0, 3, 2>(vmax, vmax)));
-    if n4 == values.len() {
-        return (min, max);
-    }
-    let (tmin, tmax) = super::reference::finite_min_max(&values[n4..]);
-    (min.min(tmin), max.max(tmax))
+    (min, max)
 }
