@@ -223,9 +223,18 @@ export const customOps = {
     const { model, inputs } = modelInputs(npyBytes, shapes);
     if (digits) inputs[io[0].name] = { shape: [digits.length / 784, 784], data: digits };
     const source = digits ? `the ${digits.length / 784} built-in calibration digits` : null;
+    // Seconds per phase, for the page's line and scripts/bench-onnx-static.mjs.
+    const seconds = {};
+    let mark = performance.now();
+    const lap = (phase) => {
+      const now = performance.now();
+      seconds[phase] = (seconds[phase] ?? 0) + (now - mark) / 1000;
+      mark = now;
+    };
     await step(0);
     const qdq = await qdqModule();
     const calib = histogram ? await calibModule() : null;
+    lap('modules');
     // The options are checked before the model runs: a bad percentile or bin count says so at once.
     const calibrator = histogram ? new calib.StaticCalibration(options.method, options.bins, options.percentile ?? 99.999, options.symmetric ?? true) : null;
     try {
@@ -235,6 +244,7 @@ export const customOps = {
       c.free();
       const { engine } = custom.models;
       const loaded = engine.load(`${model.name} (calibration)`, calibration);
+      lap('calibration_model');
       let outputs;
       try {
         outputs = engine.run(loaded.handle, inputs, 0).outputs;
@@ -243,6 +253,7 @@ export const customOps = {
       } finally {
         engine.free(loaded.handle);
       }
+      lap('calibration_run');
       let mins, maxs;
       if (histogram) {
         await step(2);
@@ -259,8 +270,10 @@ export const customOps = {
         mins = Float32Array.from(tensors, (t) => outputs[`${t}_ReduceMin`].data[0]);
         maxs = Float32Array.from(tensors, (t) => outputs[`${t}_ReduceMax`].data[0]);
       }
+      outputs = null;
+      lap('ranges');
       await step(total - 2);
-      return await quantizeAndCompare(qdq, model, inputs, options, tensors, mins, maxs, source, step, total);
+      return await quantizeAndCompare(qdq, model, inputs, options, tensors, mins, maxs, source, step, total, lap, seconds);
     } finally {
       calibrator?.free();
     }
@@ -451,11 +464,13 @@ export const customOps = {
 
 // The last steps of custom_static: the file from the calibrated ranges, then that file run by the
 // engine against FP32 on the calibration inputs.
-async function quantizeAndCompare(qdq, model, inputs, options, tensors, mins, maxs, source, step, total) {
+// `seconds` gains `writing` (the file) and `checking` (both runs and their comparison).
+async function quantizeAndCompare(qdq, model, inputs, options, tensors, mins, maxs, source, step, total, lap, seconds) {
   const q = qdq.quantize_onnx_static(custom.bytes, tensors, mins, maxs, options.activation_type, options.per_channel,
     options.force_quantize_no_input_check === true);
   const bytes = q.bytes, report = q.report;
   q.free();
+  lap('writing');
   await step(total - 1);
   const { engine, output_error } = custom.models;
   const file = engine.load(`${model.name} (static INT8)`, bytes);
@@ -463,7 +478,8 @@ async function quantizeAndCompare(qdq, model, inputs, options, tensors, mins, ma
     const reference = engine.run(model.handle, inputs, 0).outputs;
     const quantized = engine.run(file.handle, inputs, 0).outputs;
     const outputs = Object.entries(reference).map(([name, ref]) => ({ name, metrics: output_error(ref.data, quantized[name].data) }));
-    return { bytes, ...report, calibrated: tensors.length, source, outputs };
+    lap('checking');
+    return { bytes, ...report, calibrated: tensors.length, source, outputs, seconds };
   } finally {
     engine.free(file.handle);
   }
