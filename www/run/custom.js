@@ -552,7 +552,7 @@ async function exportStatic() {
 // phases: custom-ops.js custom_static).
 function staticSecondsText(seconds) {
   const phases = [['modules', 'loading modules'], ['calibration_model', 'calibration model'], ['calibration_run', 'calibration runs'],
-    ['ranges', 'histograms and ranges'], ['writing', 'writing the file'], ['checking', 'running it against FP32']];
+    ['histograms', 'histograms'], ['ranges', 'ranges'], ['writing', 'writing the file'], ['checking', 'running it against FP32']];
   const total = Object.values(seconds).reduce((a, b) => a + b, 0);
   const s = (v) => `${v.toFixed(v < 10 ? 2 : 1)} s`;
   return `In ${s(total)}: ${phases.filter(([k]) => k in seconds).map(([k, text]) => `${text} ${s(seconds[k])}`).join(', ')}.`;
