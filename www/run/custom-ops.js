@@ -29,7 +29,9 @@
 //                                          outputs), the histogram calibrations with every tensor of that model's list
 //                                          handed to the calibration module (www/pkg-calib) as the model makes it
 //                                          (observe_tensors); progress per step (and per tensor), Cancel between steps;
-//                                          then the file run by the engine against FP32; `seconds`: the time of each phase
+//                                          `seconds`: the time of each phase. No `outputs`: the page saves the file first, then asks
+//   custom_static_check []                → {outputs: [{name, metrics}], seconds}: that file run by the engine
+//                                          against FP32 on the same inputs (progress, Cancel between the two runs)
 //   custom_half       [precision: 'fp16' | 'bf16', npyBytes | null, shapes]
 //                                        → {bytes, source_bytes (the FP32 file's), report: {tensors, values, clamped_small,
 //                                          clamped_large, kept_float, casts}, outputs: [{name,
@@ -80,7 +82,8 @@ const PREVIEW = 4;
 
 // `models` is the loaded module's {engine, read_npy_input, output_error}, set by modelsModule;
 // `bytes` the loaded model's file, which the exporter rewrites.
-const custom = { model: null, bytes: null, models: null, loading: null, imatrix: null };
+// `staticFile`: custom_static's last file and inputs, until custom_static_check runs it.
+const custom = { model: null, bytes: null, models: null, loading: null, imatrix: null, staticFile: null };
 
 async function modelsModule() {
   custom.loading ??= import('../pkg-models/quantscope.js').then(async (m) => {
@@ -174,6 +177,7 @@ export const customOps = {
     custom.model = null;
     custom.bytes = null;
     custom.imatrix = null;
+    custom.staticFile = null;
     if (bytes === null) return null;
     const { engine } = await modelsModule();
     custom.model = engine.load(name, new Uint8Array(bytes));
@@ -214,9 +218,10 @@ export const customOps = {
     if (!npyBytes && !digits) {
       throw new Error('no calibration data: static quantization sets every activation\'s scale from real inputs; drop a .npy of them (for the model\'s first input) first');
     }
-    // Steps: load, calibration model, its run, (the histogram's tensors,) quantize, compare.
+    // Steps: load, calibration model, its run, (the histogram's tensors,) quantize.
     const histogram = (options.method ?? 'minmax') !== 'minmax';
-    const total = histogram ? 5 : 4;
+    const total = histogram ? 4 : 3;
+    custom.staticFile = null;
     const step = async (done) => {
       self.postMessage({ id, type: 'progress', done, total });
       await checkpoint(id);
@@ -289,10 +294,32 @@ export const customOps = {
         maxs = Float32Array.from(tensors, (t) => outputs[`${t}_ReduceMax`].data[0]);
       }
       lap('ranges');
-      await step(total - 2);
+      await step(total - 1);
       return await quantizeAndCompare(qdq, model, inputs, options, tensors, mins, maxs, source, step, total, lap, seconds);
     } finally {
       calibrator?.free();
+    }
+  },
+
+  // custom_static's last file run by the engine beside the FP32 model on the same inputs: the
+  // FP32 run, the file's run (Cancel between them), each output's error.
+  async custom_static_check(_ws, id) {
+    const file = custom.staticFile;
+    if (!file || file.model !== custom.model) throw new Error('no static INT8 file to check: quantize first');
+    const started = performance.now();
+    const { engine, output_error } = custom.models;
+    self.postMessage({ id, type: 'progress', done: 0, total: 2 });
+    const reference = engine.run(file.model.handle, file.inputs, 0).outputs;
+    self.postMessage({ id, type: 'progress', done: 1, total: 2 });
+    await checkpoint(id);
+    const loaded = engine.load(`${file.model.name} (static INT8)`, file.bytes);
+    try {
+      const quantized = engine.run(loaded.handle, file.inputs, 0).outputs;
+      const outputs = Object.entries(reference).map(([name, ref]) => ({ name, metrics: output_error(ref.data, quantized[name].data) }));
+      custom.staticFile = null;
+      return { outputs, seconds: (performance.now() - started) / 1000 };
+    } finally {
+      engine.free(loaded.handle);
     }
   },
 
@@ -481,23 +508,17 @@ export const customOps = {
 
 // The last steps of custom_static: the file from the calibrated ranges, then that file run by the
 // engine against FP32 on the calibration inputs.
-// `seconds` gains `writing` (the file) and `checking` (both runs and their comparison).
+// The last step of custom_static: the file from the calibrated ranges (`seconds` gains `writing`).
+// The file and the inputs stay here for custom_static_check, which the page asks for once it has
+// saved the file: the download does not wait for the two runs that measure it (on ppocr_rec with
+// 32 inputs, two thirds of the time).
 async function quantizeAndCompare(qdq, model, inputs, options, tensors, mins, maxs, source, step, total, lap, seconds) {
   const q = qdq.quantize_onnx_static(custom.bytes, tensors, mins, maxs, options.activation_type, options.per_channel,
     options.force_quantize_no_input_check === true);
   const bytes = q.bytes, report = q.report;
   q.free();
   lap('writing');
-  await step(total - 1);
-  const { engine, output_error } = custom.models;
-  const file = engine.load(`${model.name} (static INT8)`, bytes);
-  try {
-    const reference = engine.run(model.handle, inputs, 0).outputs;
-    const quantized = engine.run(file.handle, inputs, 0).outputs;
-    const outputs = Object.entries(reference).map(([name, ref]) => ({ name, metrics: output_error(ref.data, quantized[name].data) }));
-    lap('checking');
-    return { bytes, ...report, calibrated: tensors.length, source, outputs, seconds };
-  } finally {
-    engine.free(file.handle);
-  }
+  await step(total);
+  custom.staticFile = { bytes, inputs, model };
+  return { bytes, ...report, calibrated: tensors.length, source, seconds };
 }
