@@ -64,10 +64,13 @@ test('the workbench, the tutor, the runner and the models module export their ow
 // Session 22: the integer depthwise Conv by tap pairs (src/engine/src/ops/depthwise_int.rs, in
 // place of the phase-split loop; the int8 Conv is linked through `Model::quantize`), the
 // quantization's byte read from q + 2²³ and the panel rows' fixed-size copies (ppocr_cls INT8
-// 1.3-1.7× faster): 250,613 B; the ceiling went to 251,000.
-test('the runner module is under 251 KB gzipped', async () => {
+// 1.3-1.7× faster): 250,613 B; the ceiling went to 251,000. Session 23: the engine's
+// whole-tensor ReduceMax/ReduceMin and QuantizeLinear's float32 per-tensor path (static QDQ's
+// calibration and the QDQ file's run, 3× faster on ppocr_rec; the runner links both):
+// 250,699 → 251,386 B (main's build against this one); the ceiling went to 251,500.
+test('the runner module is under 251.5 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-run', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 251_000, `www/pkg-run/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 251_500, `www/pkg-run/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The models module (src/models: the runner plus every op of the engine, loaded by the Run
@@ -428,8 +431,10 @@ test('the first paint waits for no wasm and for under 600 KB of scripts and styl
 // ceiling went to 249,500. Session 21, as the plain runner's (the GEMMs' mostly-zero-A paths,
 // OneHot's fill): 250,158 B; the ceiling went to 251,000. Session 22, as the plain runner's (the
 // integer depthwise tap pairs, the quantization's byte read, the panel rows' copies): 252,304
-// B; the ceiling went to 253,000.
-test('the relaxed-SIMD runner module is under 253 KB gzipped', async () => {
+// B; the ceiling went to 253,000. Session 23, as the plain runner's (the whole-tensor
+// ReduceMax/ReduceMin, QuantizeLinear's per-tensor path): 252,384 → 253,123 B; the ceiling went
+// to 253,500.
+test('the relaxed-SIMD runner module is under 253.5 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-run-relaxed', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 253_000, `www/pkg-run-relaxed/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 253_500, `www/pkg-run-relaxed/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
