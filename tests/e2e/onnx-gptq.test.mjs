@@ -5,11 +5,15 @@
 // GPTQ wrote for those rows as one reader item (mlp.b32_asym_onebatch.onnx), and the line under the
 // button gives each MatMul's output error against round to nearest. The downloaded file and ONNX
 // Runtime's run in onnxruntime-web (wasm, one thread) on the fixture's input with the same bits,
-// within 1e-5 of ONNX Runtime's CPU outputs (gptq.json). A screenshot of the panel.
+// within 1e-5 of ONNX Runtime's CPU outputs (gptq.json). A screenshot of the panel. Cancel, on a
+// larger model built by the test, stops GPTQ between two weights without a file, and the next
+// press quantizes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { launch, dropFiles, screenshotOf, SCREENSHOTS } from './browser.mjs';
+import { npy } from './npy.mjs';
+import { onnxModel } from './onnx-writer.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -144,4 +148,65 @@ test('GPTQ with error feedback beats round to nearest on every MatMul, and the f
   assert.equal(y.length, 2 * 4 * 40);
   assert.ok(y.every(Number.isFinite));
   await screenshotOf(page, '#run-custom-export', `${SCREENSHOTS}run-onnx-gptq-feedback.png`);
+});
+
+// GPTQ on a model made here (never committed): LAYERS chained MatMuls of WIDTH × WIDTH seeded
+// weights, a few MB, whose weights take GPTQ long enough in the worker to press Cancel between
+// two of them (the committed fixture's four small MatMuls are done before a click lands).
+const WIDTH = 512, LAYERS = 8, ROWS = 64;
+
+function seeded(n, seed) {
+  let s = seed >>> 0;
+  return Float32Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return (s / 2 ** 32 - 0.5) * 0.2;
+  });
+}
+
+function slowModel() {
+  const names = Array.from({ length: LAYERS + 1 }, (_, i) => (i === 0 ? 'x' : i === LAYERS ? 'y' : `h${i}`));
+  return onnxModel({
+    nodes: Array.from({ length: LAYERS }, (_, i) => ({ op: 'MatMul', name: `fc${i}`, inputs: [names[i], `w${i}`], outputs: [names[i + 1]] })),
+    inputs: [{ name: 'x', shape: ['N', WIDTH] }],
+    outputs: [{ name: 'y', shape: ['N', WIDTH] }],
+    initializers: Array.from({ length: LAYERS }, (_, i) => ({ name: `w${i}`, dims: [WIDTH, WIDTH], data: seeded(WIDTH * WIDTH, 7 + i) })),
+  });
+}
+
+test('Cancel stops GPTQ between two weights: no file, and the next press quantizes', async () => {
+  const page = await browser.page();
+  await page.goto(`${browser.url}#run`);
+  await page.waitForFunction(() => /held-out test digits/.test(document.querySelector('#run-model-status')?.textContent ?? ''), null, { timeout: 60000 });
+  const rows = Array.from(seeded(ROWS * WIDTH, 99), (v) => v * 20);
+  await page.setInputFiles('#run-custom-file', [
+    { name: 'slow.onnx', mimeType: 'application/octet-stream', buffer: Buffer.from(slowModel()) },
+    { name: 'rows.npy', mimeType: 'application/octet-stream', buffer: Buffer.from(npy(rows, [ROWS, WIDTH])) }]);
+  await page.waitForSelector('#run-custom-export:not([hidden])', { timeout: 60000 });
+  await page.selectOption('#run-custom-nbits-method', 'gptq');
+  await page.waitForFunction(() => !document.querySelector('#run-custom-nbits-go').disabled, null, { timeout: 120000 });
+  let downloads = 0;
+  page.on('download', () => { downloads++; });
+  await page.click('#run-custom-nbits-go');
+  // Progress: 3 steps, then one per weight (custom-ops.js custom_gptq). Cancel once two are done.
+  const progress = '#run-custom-nbits-progress .run-progress-text';
+  await page.waitForFunction((sel) => Number(/: (\d+) \//.exec(document.querySelector(sel)?.textContent ?? '')?.[1]) >= 4, progress, { timeout: 120000 });
+  const at = await page.locator(progress).textContent();
+  await page.click('#run-custom-nbits-progress button');
+  await page.waitForFunction(() => document.querySelector('#run-custom-nbits-result')?.textContent === 'GPTQ quantization cancelled.', null, { timeout: 60000 });
+  const [done, total] = /: (\d+) \/ (\d+)/.exec(at).slice(1).map(Number);
+  assert.equal(total, LAYERS + 4, at);
+  assert.ok(done < total - 1, `Cancel pressed at ${at}, before the last weight`);
+  assert.equal(await page.locator('#run-custom-nbits-progress').isHidden(), true);
+  // The worker stops at its next checkpoint; nothing is saved, now or when it gets there.
+  await page.waitForFunction(() => !document.querySelector('#run-custom-nbits-go').disabled);
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.equal(downloads, 0, 'a cancelled GPTQ saves no file');
+
+  const [file] = await Promise.all([page.waitForEvent('download', { timeout: 300000 }), page.click('#run-custom-nbits-go')]);
+  assert.equal(file.suggestedFilename(), 'slow.matmulnbits_gptq_b128.onnx');
+  assert.match(await page.locator('#run-custom-nbits-result').textContent(),
+    new RegExp(`${LAYERS} MatMuls with GPTQ's 4-bit weights \\(as ONNX Runtime 1\\.32's, no error fed forward\\) in blocks of 128, with zero points, calibrated on rows\\.npy`));
+  assert.equal(downloads, 1);
+  assert.deepEqual(page.errors, []);
+  await page.close();
 });

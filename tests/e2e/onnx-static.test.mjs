@@ -41,8 +41,10 @@ async function openRun() {
   return page;
 }
 
+// The file is saved before the worker runs it against FP32; the line gets the SQNR after.
 async function download(page) {
   const [file] = await Promise.all([page.waitForEvent('download', { timeout: 60000 }), page.click('#run-custom-static-go')]);
+  await page.waitForFunction(() => /SQNR/.test(document.querySelector('#run-custom-static-result')?.textContent ?? ''), null, { timeout: 60000 });
   return { name: file.suggestedFilename(), bytes: await readFile(await file.path()) };
 }
 

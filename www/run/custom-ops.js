@@ -24,11 +24,14 @@
 //                                          metrics}], source: null | the built-in digits}: the model as ONNX Runtime's quantize_static writes
 //                                          it in QDQ format (the static QDQ module, www/pkg-qdq, loaded on first use), calibrated on the inputs (the .npy
 //                                          is required: calibration needs real data; an MNIST-shaped model without one
-//                                          takes the built-in calibration digits) through ONNX
-//                                          Runtime's augmented model run by the engine: MinMax's ReduceMin/ReduceMax
-//                                          outputs, or for its histogram calibrations every calibrated tensor, handed
-//                                          tensor by tensor to the calibration module (www/pkg-calib); progress per step
-//                                          (and per tensor), Cancel between them; then the file run by the engine against FP32
+//                                          takes the built-in calibration digits): MinMax through ONNX
+//                                          Runtime's augmented model run by the engine (its ReduceMin/ReduceMax
+//                                          outputs), the histogram calibrations with every tensor of that model's list
+//                                          handed to the calibration module (www/pkg-calib) as the model makes it
+//                                          (observe_tensors); progress per step (and per tensor), Cancel between steps;
+//                                          `seconds`: the time of each phase. No `outputs`: the page saves the file first, then asks
+//   custom_static_check []                → {outputs: [{name, metrics}], seconds}: that file run by the engine
+//                                          against FP32 on the same inputs (progress, Cancel between the two runs)
 //   custom_half       [precision: 'fp16' | 'bf16', npyBytes | null, shapes]
 //                                        → {bytes, source_bytes (the FP32 file's), report: {tensors, values, clamped_small,
 //                                          clamped_large, kept_float, casts}, outputs: [{name,
@@ -80,13 +83,14 @@ const PREVIEW = 4;
 
 // `models` is the loaded module's {engine, read_npy_input, output_error}, set by modelsModule;
 // `bytes` the loaded model's file, which the exporter rewrites.
-const custom = { model: null, bytes: null, models: null, loading: null, imatrix: null };
+// `staticFile`: custom_static's last file and inputs, until custom_static_check runs it.
+const custom = { model: null, bytes: null, models: null, loading: null, imatrix: null, staticFile: null };
 
 async function modelsModule() {
   custom.loading ??= import('../pkg-models/quantscope.js').then(async (m) => {
     await m.default();
     custom.models = { engine: m.engine_for_any_model(), read_npy_input: m.read_npy_input, output_error: m.output_error,
-      layer_errors: m.layer_errors };
+      layer_errors: m.layer_errors, observe_tensors: m.observe_tensors };
     return custom.models;
   });
   try {
@@ -174,6 +178,7 @@ export const customOps = {
     custom.model = null;
     custom.bytes = null;
     custom.imatrix = null;
+    custom.staticFile = null;
     if (bytes === null) return null;
     const { engine } = await modelsModule();
     custom.model = engine.load(name, new Uint8Array(bytes));
@@ -214,9 +219,10 @@ export const customOps = {
     if (!npyBytes && !digits) {
       throw new Error('no calibration data: static quantization sets every activation\'s scale from real inputs; drop a .npy of them (for the model\'s first input) first');
     }
-    // Steps: load, calibration model, its run, (the histogram's tensors,) quantize, compare.
+    // Steps: load, calibration model, its run, (the histogram's tensors,) quantize.
     const histogram = (options.method ?? 'minmax') !== 'minmax';
-    const total = histogram ? 5 : 4;
+    const total = histogram ? 4 : 3;
+    custom.staticFile = null;
     const step = async (done) => {
       self.postMessage({ id, type: 'progress', done, total });
       await checkpoint(id);
@@ -224,9 +230,18 @@ export const customOps = {
     const { model, inputs } = modelInputs(npyBytes, shapes);
     if (digits) inputs[io[0].name] = { shape: [digits.length / 784, 784], data: digits };
     const source = digits ? `the ${digits.length / 784} built-in calibration digits` : null;
+    // Seconds per phase, for the page's line and scripts/bench-onnx-static.mjs.
+    const seconds = {};
+    let mark = performance.now();
+    const lap = (phase) => {
+      const now = performance.now();
+      seconds[phase] = (seconds[phase] ?? 0) + (now - mark) / 1000;
+      mark = now;
+    };
     await step(0);
     const qdq = await qdqModule();
     const calib = histogram ? await calibModule() : null;
+    lap('modules');
     // The options are checked before the model runs: a bad percentile or bin count says so at once.
     const calibrator = histogram ? new calib.StaticCalibration(options.method, options.bins, options.percentile ?? 99.999, options.symmetric ?? true) : null;
     try {
@@ -235,35 +250,77 @@ export const customOps = {
       const calibration = c.bytes, tensors = c.report;
       c.free();
       const { engine } = custom.models;
-      const loaded = engine.load(`${model.name} (calibration)`, calibration);
-      let outputs;
-      try {
-        outputs = engine.run(loaded.handle, inputs, 0).outputs;
-      } catch (err) {
-        throw new Error(`the calibration inputs do not run through the model: ${err?.message ?? err}`);
-      } finally {
-        engine.free(loaded.handle);
-      }
       let mins, maxs;
       if (histogram) {
+        lap('calibration_model');
         await step(2);
-        // All the rows at once, as quantize_static collects every calibration run in one go.
-        for (const [i, t] of tensors.entries()) {
-          calibrator.collect(t, outputs[t].data);
-          self.postMessage({ id, type: 'progress', done: 2 + (i + 1) / tensors.length, total });
-          if (i % 8 === 7) await checkpoint(id);
+        // The histogram model's tensors (every one ONNX Runtime calibrates), each handed to the
+        // calibration module as the model makes it — all the rows at once, as quantize_static
+        // collects every calibration run in one go — rather than all held as outputs of that
+        // model (more values than a tab holds for a 10 MB model on 32 inputs).
+        let collected = 0, histogramMs = 0;
+        const collector = { collect(t, values) {
+          const started = performance.now();
+          calibrator.collect(t, values);
+          histogramMs += performance.now() - started;
+          collected++;
+          self.postMessage({ id, type: 'progress', done: 2 + collected / tensors.length, total });
+        } };
+        try {
+          custom.models.observe_tensors(engine, model.handle, inputs, tensors, collector);
+        } catch (err) {
+          const why = err?.message ?? String(err);
+          throw new Error(/^calibration:/.test(why) ? why : `the calibration inputs do not run through the model: ${why}`);
         }
+        if (collected !== tensors.length) throw new Error(`the model's run gave ${collected} of the ${tensors.length} tensors to calibrate`);
+        lap('calibration_run');
+        seconds.calibration_run -= histogramMs / 1000;
+        seconds.histograms = histogramMs / 1000;
         const r = calibrator.ranges(tensors);
         mins = Float32Array.from(tensors, (_, i) => r[2 * i]);
         maxs = Float32Array.from(tensors, (_, i) => r[2 * i + 1]);
       } else {
+        const loaded = engine.load(`${model.name} (calibration)`, calibration);
+        lap('calibration_model');
+        let outputs;
+        try {
+          outputs = engine.run(loaded.handle, inputs, 0).outputs;
+        } catch (err) {
+          throw new Error(`the calibration inputs do not run through the model: ${err?.message ?? err}`);
+        } finally {
+          engine.free(loaded.handle);
+        }
+        lap('calibration_run');
         mins = Float32Array.from(tensors, (t) => outputs[`${t}_ReduceMin`].data[0]);
         maxs = Float32Array.from(tensors, (t) => outputs[`${t}_ReduceMax`].data[0]);
       }
-      await step(total - 2);
-      return await quantizeAndCompare(qdq, model, inputs, options, tensors, mins, maxs, source, step, total);
+      lap('ranges');
+      await step(total - 1);
+      return await quantizeAndCompare(qdq, model, inputs, options, tensors, mins, maxs, source, step, total, lap, seconds);
     } finally {
       calibrator?.free();
+    }
+  },
+
+  // custom_static's last file run by the engine beside the FP32 model on the same inputs: the
+  // FP32 run, the file's run (Cancel between them), each output's error.
+  async custom_static_check(_ws, id) {
+    const file = custom.staticFile;
+    if (!file || file.model !== custom.model) throw new Error('no static INT8 file to check: quantize first');
+    const started = performance.now();
+    const { engine, output_error } = custom.models;
+    self.postMessage({ id, type: 'progress', done: 0, total: 2 });
+    const reference = engine.run(file.model.handle, file.inputs, 0).outputs;
+    self.postMessage({ id, type: 'progress', done: 1, total: 2 });
+    await checkpoint(id);
+    const loaded = engine.load(`${file.model.name} (static INT8)`, file.bytes);
+    try {
+      const quantized = engine.run(loaded.handle, file.inputs, 0).outputs;
+      const outputs = Object.entries(reference).map(([name, ref]) => ({ name, metrics: output_error(ref.data, quantized[name].data) }));
+      custom.staticFile = null;
+      return { outputs, seconds: (performance.now() - started) / 1000 };
+    } finally {
+      engine.free(loaded.handle);
     }
   },
 
@@ -453,20 +510,17 @@ export const customOps = {
 
 // The last steps of custom_static: the file from the calibrated ranges, then that file run by the
 // engine against FP32 on the calibration inputs.
-async function quantizeAndCompare(qdq, model, inputs, options, tensors, mins, maxs, source, step, total) {
+// The last step of custom_static: the file from the calibrated ranges (`seconds` gains `writing`).
+// The file and the inputs stay here for custom_static_check, which the page asks for once it has
+// saved the file: the download does not wait for the two runs that measure it (on ppocr_rec with
+// 32 inputs, two thirds of the time).
+async function quantizeAndCompare(qdq, model, inputs, options, tensors, mins, maxs, source, step, total, lap, seconds) {
   const q = qdq.quantize_onnx_static(custom.bytes, tensors, mins, maxs, options.activation_type, options.per_channel,
     options.force_quantize_no_input_check === true);
   const bytes = q.bytes, report = q.report;
   q.free();
-  await step(total - 1);
-  const { engine, output_error } = custom.models;
-  const file = engine.load(`${model.name} (static INT8)`, bytes);
-  try {
-    const reference = engine.run(model.handle, inputs, 0).outputs;
-    const quantized = engine.run(file.handle, inputs, 0).outputs;
-    const outputs = Object.entries(reference).map(([name, ref]) => ({ name, metrics: output_error(ref.data, quantized[name].data) }));
-    return { bytes, ...report, calibrated: tensors.length, source, outputs };
-  } finally {
-    engine.free(file.handle);
-  }
+  lap('writing');
+  await step(total);
+  custom.staticFile = { bytes, inputs, model };
+  return { bytes, ...report, calibrated: tensors.length, source, seconds };
 }

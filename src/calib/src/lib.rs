@@ -1,9 +1,10 @@
 //! The calibration module (www/pkg-calib): ONNX Runtime's histogram calibrations of a person's
 //! model for static QDQ (`quantscope_onnx_quant::calibrate`, a port of onnxruntime's
 //! `calibrate.py`: Percentile, Entropy, Distribution), loaded by the Run worker beside the static
-//! QDQ module (www/pkg-qdq) when one of them is chosen. The worker runs the QDQ module's
-//! histogram calibration model in the models module's engine, hands each calibrated tensor's
-//! values to a [`StaticCalibration`], and gives the ranges to the QDQ module's writer. A module
+//! QDQ module (www/pkg-qdq) when one of them is chosen. The worker runs the model in the models
+//! module's engine, which hands each tensor of the QDQ module's histogram calibration model's
+//! list to a [`StaticCalibration`] as it is made (`observe_tensors`), and gives the ranges to the
+//! QDQ module's writer. A module
 //! of its own: in the QDQ module it would take that from 97,3xx to 108,1xx B gzipped (its
 //! ceiling is 100,000), and MinMax (the default) does not need it. wasm32 only: on other targets
 //! the crate is empty.

@@ -1325,16 +1325,28 @@ fn static_onnx(args: &Args, source: &Path, out: &Path) -> Result<(), Failure> {
     let inputs = model_inputs(&model, &args.calibration)?;
     let named: Vec<(&str, quantscope_engine::Value)> = inputs.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
     let mut failed = None;
+    let mut seen: Vec<bool> = vec![false; tensors.len()];
     model
         .run_observing(&named, &mut |tensor, v| {
-            if method != Method::MinMax && !tensors.iter().any(|t| t == tensor) {
+            let at = tensors.iter().position(|t| t == tensor);
+            if method != Method::MinMax && at.is_none() {
                 return;
             }
             if let (Some(values), None) = (v.as_f32(), &failed) {
+                if let Some(i) = at {
+                    seen[i] = true;
+                }
                 failed = calibrator.collect(tensor, values).err();
             }
         })
         .map_err(|e| bad_input(format!("{name}: the calibration inputs do not run: {e}")))?;
+    // Constant nodes' values (paddle2onnx keeps weights in them): ONNX Runtime's augmented model
+    // outputs them, the engine's run never makes them.
+    for (t, _) in tensors.iter().zip(&seen).filter(|(_, &seen)| !seen) {
+        if let (Some(values), None) = (model.constant(t).and_then(|v| v.as_f32()), &failed) {
+            failed = calibrator.collect(t, values).err();
+        }
+    }
     if let Some(e) = failed {
         return Err(bad_input(format!("{name}: {e}")));
     }

@@ -572,6 +572,16 @@ impl Model {
         self.opset
     }
 
+    /// The value the model holds for `name` from load on, if it holds one: an initializer, a
+    /// `Constant` node's value or a folded result. What a run never makes, so
+    /// [`Model::run_observing`] shows only the folded ones (static QDQ's histogram calibration,
+    /// which also takes the `Constant` nodes' values as ONNX Runtime's augmented model gives
+    /// them, reads the rest here).
+    pub fn constant(&self, name: &str) -> Option<&Value> {
+        let slot = self.names.iter().position(|n| n == name)?;
+        self.constants[slot].as_deref()
+    }
+
     /// Runs the model on named inputs; returns every graph output by name, in graph order.
     pub fn run(&self, inputs: &[(&str, Value)]) -> Result<Vec<(String, Value)>, EngineError> {
         self.execute(inputs, None, None)

@@ -836,6 +836,111 @@ fn reductions_over_a_block_of_axes_match_the_plain_loop() {
     }
 }
 
+/// Awkward tensors for the whole-tensor reductions and QuantizeLinear's per-tensor path: every
+/// length around the 16 lanes, ordinary values, and NaN, ±∞, ±0 and ties put at each place.
+fn awkward_f32() -> Vec<Vec<f32>> {
+    let mut rng = crate::common::Xorshift(0x9E37_79B9_7F4A_7C15);
+    let mut cases = Vec::new();
+    for n in [0usize, 1, 2, 15, 16, 17, 31, 32, 33, 47, 100, 257] {
+        let plain: Vec<f32> = (0..n).map(|_| ((rng.next() >> 11) as f64 / (1u64 << 53) as f64 * 8.0 - 4.0) as f32).collect();
+        cases.push(plain.clone());
+        cases.push(plain.iter().map(|v| v.abs() + 1.0).collect()); // all positive
+        cases.push(plain.iter().map(|v| -v.abs() - 1.0).collect()); // all negative
+        cases.push(plain.iter().map(|v| v.round() * 0.5).collect()); // ties of a scale of 1
+        cases.push((0..n).map(|i| if i % 3 == 0 { -0.0 } else { 0.0 }).collect());
+        cases.push((0..n).map(|i| if i % 2 == 0 { -0.0 } else { -1.5 }).collect());
+        cases.push((0..n).map(|i| if i % 2 == 0 { 0.0 } else { 2.5 }).collect());
+        cases.push(vec![f32::NEG_INFINITY; n]);
+        for special in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -0.0, 0.0, f32::MAX, -f32::MAX] {
+            for at in [0, n / 2, n.saturating_sub(1)] {
+                if at < n {
+                    let mut v = plain.clone();
+                    v[at] = special;
+                    cases.push(v);
+                }
+            }
+        }
+    }
+    cases
+}
+
+/// ReduceMax/ReduceMin of a whole float32 tensor (static QDQ's calibration model) take a
+/// sixteen-lane path; its values are the general loop's, bit for bit: the same tensor as float64
+/// runs that loop, whose result rounds exactly back to the float32 one. With NaN and zeros too,
+/// which the path leaves to the loop.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn whole_tensor_reduce_max_and_min_equal_the_general_loop() {
+    for op in ["ReduceMax", "ReduceMin"] {
+        for keepdims in [0, 1] {
+            let m = model(&one(op, &[("x", DType::F32, &[])], vec![attr_int("keepdims", keepdims)]));
+            let m64 = model(&one(op, &[("x", DType::F64, &[])], vec![attr_int("keepdims", keepdims)]));
+            for xs in awkward_f32() {
+                let n = xs.len();
+                // [n] and [1, n, 1]: the size-1 axes are reduced too.
+                for shape in [vec![n], vec![1, n, 1]] {
+                    let got = run1(&m, vec![("x", Value::f32(shape.clone(), xs.clone()))]).unwrap();
+                    let x64 = Value::new(shape.clone(), Data::F64(xs.iter().map(|&v| v as f64).collect()));
+                    let want = run1(&m64, vec![("x", x64)]).unwrap();
+                    let want_bits: Vec<u32> = want.to_f64_vec().iter().map(|&v| (v as f32).to_bits()).collect();
+                    let got_bits: Vec<u32> = got.as_f32().unwrap().iter().map(|v| v.to_bits()).collect();
+                    assert_eq!(got_bits, want_bits, "{op} keepdims {keepdims} of {xs:?}");
+                    assert_eq!(got.shape(), want.shape(), "{op} keepdims {keepdims}");
+                }
+            }
+        }
+    }
+}
+
+/// QuantizeLinear of float32 with one scale (every QDQ activation) takes its own path: the
+/// ONNX formula element by element, `saturate(round_half_even(x / s) + zp)` with NaN to the
+/// zero point, bit for bit, for u8 and i8, with and without a zero point, and scales of 0, ±∞,
+/// NaN and a denormal (which the path hands back to the general loop).
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn per_tensor_quantize_linear_of_f32_is_the_formula() {
+    let formula = |x: f32, s: f32, z: i64, lo: i64, hi: i64| -> i64 {
+        let v = (x / s).round_ties_even() as f64 + z as f64;
+        if v.is_nan() {
+            z
+        } else {
+            v.clamp(lo as f64, hi as f64) as i64
+        }
+    };
+    for scale in [1.0f32, 0.5, 0.013_725_49, 3.0e-41, 0.0, -0.25, f32::INFINITY, f32::NAN] {
+        for (dtype, zp) in [
+            (DType::U8, None),
+            (DType::U8, Some(0i64)),
+            (DType::U8, Some(128)),
+            (DType::U8, Some(255)),
+            (DType::I8, None),
+            (DType::I8, Some(-3)),
+            (DType::I8, Some(127)),
+        ] {
+            let mut g = GraphBuilder::new(21);
+            g.input_unshaped("x", DType::F32).initializer("s", &Value::scalar_f32(scale));
+            let mut names = vec!["x", "s"];
+            if let Some(z) = zp {
+                let zv = if dtype == DType::U8 { Value::u8(vec![], vec![z as u8]) } else { Value::i8(vec![], vec![z as i8]) };
+                g.initializer("z", &zv);
+                names.push("z");
+            }
+            // Without a zero point the type is output_dtype's (opset 21), else uint8.
+            let attrs = if zp.is_none() && dtype == DType::I8 { vec![attr_int("output_dtype", 3)] } else { vec![] };
+            g.node("QuantizeLinear", "q", &names, &["y"], attrs).output("y", dtype, &[]);
+            let m = model(&g);
+            let (lo, hi) = if dtype == DType::U8 { (0, 255) } else { (-128, 127) };
+            for xs in awkward_f32() {
+                let y = run1(&m, vec![("x", Value::f32(vec![xs.len()], xs.clone()))]).unwrap();
+                let got: Vec<i64> = y.to_i64_vec().unwrap();
+                let want: Vec<i64> = xs.iter().map(|&x| formula(x, scale, zp.unwrap_or(0), lo, hi)).collect();
+                assert_eq!(y.dtype(), dtype);
+                assert_eq!(got, want, "{dtype} zp {zp:?} scale {scale} of {xs:?}");
+            }
+        }
+    }
+}
+
 /// OneHot on an inner axis, with negative and out-of-range indices, equals the plain loop.
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]

@@ -20,6 +20,47 @@ pub fn engine_for_any_model() -> Engine {
     Engine::with_ops(ops::ALL)
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// What takes each calibrated tensor's values: the calibration module's
+    /// `StaticCalibration` (www/pkg-calib), or any object with `collect(tensor, values)`.
+    pub type Collector;
+    #[wasm_bindgen(method, catch)]
+    fn collect(this: &Collector, tensor: &str, values: &[f32]) -> Result<(), JsValue>;
+}
+
+/// Runs the model behind `handle` on `inputs` and hands `collector` the float32 values of each
+/// of `tensors` as it is made (`collect(name, values)`: a view of this module's memory, valid
+/// for the call): static QDQ's histogram calibrations (custom-ops.js custom_static). The same
+/// values as ONNX Runtime's augmented model gives as outputs (`histogram_calibration_model`,
+/// every calibrated tensor an output, so no fused chain hides one), without holding them all at
+/// once: ppocr_rec on 8 text lines of 48 × 320 has 405 M of them (1.6 GB), on 32 more than a
+/// tab's memory. The collector's first error stops the collecting and is returned.
+#[wasm_bindgen]
+pub fn observe_tensors(engine: &Engine, handle: u32, inputs: JsValue, tensors: Vec<String>, collector: &Collector) -> Result<(), JsValue> {
+    let (model, values) = engine.model_with_inputs(handle, &inputs)?;
+    let named: Vec<(&str, quantscope_engine::Value)> = values.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
+    // Which of `tensors` were handed over (a linear search: a few thousand names, once per value).
+    let mut seen = vec![false; tensors.len()];
+    let mut failed = None;
+    model
+        .run_observing(&named, &mut |name, v| {
+            let Some(i) = tensors.iter().position(|t| t == name).filter(|&i| !seen[i] && failed.is_none()) else { return };
+            if let Some(xs) = v.as_f32() {
+                seen[i] = true;
+                failed = collector.collect(name, xs).err();
+            }
+        })
+        .map_err(|e| JsError::new(&e.to_string()))?;
+    // Constant nodes' values (Paddle's exports keep their weights in them): no node makes them.
+    for (t, _) in tensors.iter().zip(&seen).filter(|(_, &seen)| !seen) {
+        if let Some(xs) = model.constant(t).and_then(|v| v.as_f32()).filter(|_| failed.is_none()) {
+            failed = collector.collect(t, xs).err();
+        }
+    }
+    failed.map_or(Ok(()), Err)
+}
+
 /// Values kept from the FP32 run for the comparison, at most (64 MB of f32).
 const MAX_KEPT_VALUES: usize = 16 << 20;
 
