@@ -101,6 +101,21 @@ async function modelsModule() {
   }
 }
 
+// A calibration model (the float model with the tensors to observe as outputs) loaded, run once
+// on the calibration inputs and freed: its outputs. `loaded()` is called once it is loaded (the
+// static phases' clock). A run that fails says it is the calibration inputs that do not run.
+function runCalibrationModel(engine, name, bytes, inputs, loaded = () => {}) {
+  const model = engine.load(name, bytes);
+  loaded();
+  try {
+    return engine.run(model.handle, inputs, 0).outputs;
+  } catch (err) {
+    throw new Error(`the calibration inputs do not run through the model: ${err?.message ?? err}`);
+  } finally {
+    engine.free(model.handle);
+  }
+}
+
 // Runs a model: its outputs, and the median time of up to CUSTOM_SAMPLES runs (as many as fit in
 // CUSTOM_BUDGET_MS after the first) with how many were timed.
 function timedRun(engine, handle, inputs) {
@@ -280,16 +295,7 @@ export const customOps = {
         mins = Float32Array.from(tensors, (_, i) => r[2 * i]);
         maxs = Float32Array.from(tensors, (_, i) => r[2 * i + 1]);
       } else {
-        const loaded = engine.load(`${model.name} (calibration)`, calibration);
-        lap('calibration_model');
-        let outputs;
-        try {
-          outputs = engine.run(loaded.handle, inputs, 0).outputs;
-        } catch (err) {
-          throw new Error(`the calibration inputs do not run through the model: ${err?.message ?? err}`);
-        } finally {
-          engine.free(loaded.handle);
-        }
+        const outputs = runCalibrationModel(engine, `${model.name} (calibration)`, calibration, inputs, () => lap('calibration_model'));
         lap('calibration_run');
         mins = Float32Array.from(tensors, (t) => outputs[`${t}_ReduceMin`].data[0]);
         maxs = Float32Array.from(tensors, (t) => outputs[`${t}_ReduceMax`].data[0]);
@@ -430,15 +436,7 @@ export const customOps = {
     try {
       total = plan.count() + 4;
       await step(1);
-      const loaded = engine.load(`${model.name} (GPTQ calibration)`, plan.calibration_model(custom.bytes));
-      let outputs;
-      try {
-        outputs = engine.run(loaded.handle, inputs, 0).outputs;
-      } catch (err) {
-        throw new Error(`the calibration inputs do not run through the model: ${err?.message ?? err}`);
-      } finally {
-        engine.free(loaded.handle);
-      }
+      const outputs = runCalibrationModel(engine, `${model.name} (GPTQ calibration)`, plan.calibration_model(custom.bytes), inputs);
       // the calibration rows as one item of ONNX Runtime's reader
       for (const t of plan.activations()) {
         const v = outputs[t] ?? inputs[t];
