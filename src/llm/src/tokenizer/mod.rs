@@ -104,10 +104,17 @@ fn refuse_missing_special(
     let add_key = format!("tokenizer.ggml.add_{name}_token");
     let set = if meta.bool(&add_key)?.is_some() { "is true" } else { "is absent, so true (llama.cpp's default)" };
     let model = if spm { "llama" } else { "gpt2" };
+    let id_key = format!("tokenizer.ggml.{name}_token_id");
+    // the key absent, or naming a token outside the vocabulary (then llama.cpp falls back to
+    // the default too: the warning, in the tokenizer's warnings)
+    let given = match meta.usize(&id_key)? {
+        Some(v) => format!("'{id_key}' is {v}, outside the vocabulary"),
+        None => format!("no '{id_key}'"),
+    };
     Err(LlmError::BadKey {
         key: add_key,
         why: format!(
-            "{set}, but the vocabulary has no {which} token: no 'tokenizer.ggml.{name}_token_id', and llama.cpp's default \
+            "{set}, but the vocabulary has no {which} token: {given}, and llama.cpp's default \
              {which} id for a \"{model}\" vocabulary, {default_id}, is outside its {n_vocab} tokens; llama.cpp aborts on every \
              text it tokenizes with this model (GGML_ASSERT(vocab.token_{name}() != LLAMA_TOKEN_NULL))"
         ),
@@ -506,6 +513,13 @@ mod tests {
                 "bad special token: 'tokenizer.ggml.eos_token_id' = 4000000000, using default id 11"
             ]
         );
+        // Out of range with a default out of range too (8 tokens, default 11) and BOS added:
+        // refused, and the message names the key's value rather than calling it absent.
+        let mut short = kvs.clone();
+        short[2] = kv_array("tokenizer.ggml.tokens", 8, tokens[..8].iter().map(|t| string(t)).collect());
+        short.push(RawKv { key: "tokenizer.ggml.add_bos_token".into(), value_type: 7, value: vec![1] });
+        let e = Tokenizer::from_metadata(&Metadata::new(&short)).err().unwrap().to_string();
+        assert!(e.contains("'tokenizer.ggml.bos_token_id' is 12, outside the vocabulary") && e.contains("default BOS id"), "{e}");
         // In range: no warning.
         let mut ok = kvs.clone();
         ok[4] = id("tokenizer.ggml.bos_token_id", 2);
