@@ -467,6 +467,23 @@ pub fn q4_k_matvec(w: &[BlockQ4K], x: &[BlockQ8K], y: &mut [f32]) {
     by_four!(y, q4_k_rows, w, x)
 }
 
+/// The eight lanes of `l` then `h` added one after another from 0 (the scalar reference's order:
+/// Q6_K's matrix-vector and tile kernels both end with it).
+#[inline(always)]
+fn sum8_in_order(l: v128, h: v128) -> f32 {
+    let s = [
+        f32x4_extract_lane::<0>(l),
+        f32x4_extract_lane::<1>(l),
+        f32x4_extract_lane::<2>(l),
+        f32x4_extract_lane::<3>(l),
+        f32x4_extract_lane::<0>(h),
+        f32x4_extract_lane::<1>(h),
+        f32x4_extract_lane::<2>(h),
+        f32x4_extract_lane::<3>(h),
+    ];
+    s.iter().fold(0f32, |a, &v| a + v)
+}
+
 /// The reference's eight integer lanes (value e in lane e mod 8) of `K` Q6_K or Q3_K rows' super-blocks
 /// against one of x: lanes 0–3 and 4–7. Per pair of sub-blocks (32 values) each one's codes times
 /// the activations in i16, two products per lane (|·| ≤ 2·32·128): lane i holds its values i and
@@ -511,17 +528,7 @@ fn q6_k_rows<const K: usize>(w: &[BlockQ6K], x: &[BlockQ8K], r: usize, y: &mut [
     }
     for k in 0..K {
         let (l, h) = (lo[k], hi[k]);
-        let s = [
-            f32x4_extract_lane::<0>(l),
-            f32x4_extract_lane::<1>(l),
-            f32x4_extract_lane::<2>(l),
-            f32x4_extract_lane::<3>(l),
-            f32x4_extract_lane::<0>(h),
-            f32x4_extract_lane::<1>(h),
-            f32x4_extract_lane::<2>(h),
-            f32x4_extract_lane::<3>(h),
-        ];
-        y[r + k] = s.iter().fold(0f32, |a, &v| a + v);
+        y[r + k] = sum8_in_order(l, h);
     }
 }
 
@@ -848,19 +855,7 @@ fn q6_k_tile<const K: usize, const TK: usize>(w: &[BlockQ6K], xs: &[Vec<BlockQ8K
             }
         }
     };
-    let finish = |(l, h): (v128, v128)| {
-        let s = [
-            f32x4_extract_lane::<0>(l),
-            f32x4_extract_lane::<1>(l),
-            f32x4_extract_lane::<2>(l),
-            f32x4_extract_lane::<3>(l),
-            f32x4_extract_lane::<0>(h),
-            f32x4_extract_lane::<1>(h),
-            f32x4_extract_lane::<2>(h),
-            f32x4_extract_lane::<3>(h),
-        ];
-        s.iter().fold(0f32, |a, &v| a + v)
-    };
+    let finish = |(l, h): (v128, v128)| sum8_in_order(l, h);
     block_tile::<_, _, _, K, TK>(w, xs, ys, stride, r, t, (f32x4_splat(0.0), f32x4_splat(0.0)), block, finish)
 }
 
