@@ -256,3 +256,40 @@ test('"quantize pass-through ops always" is ONNX Runtime\'s ForceQuantizeNoInput
   assert.deepEqual(page.errors, []);
   await page.close();
 });
+
+test('a paddle2onnx-style model (weights in Constant nodes, an empty Resize roi) calibrates with Entropy as ONNX Runtime does', async () => {
+  const page = await openRun();
+  // tests/fixtures/onnx_static/paddle_model.onnx (opset 12) and its three calibration runs [3, 1, 2, 4, 4]
+  // as one [3, 2, 4, 4] batch: ONNX Runtime's histograms collect all runs at once too.
+  const calibration = await fixture('paddle.calibration.npy');
+  const headerLength = calibration[8] | (calibration[9] << 8);
+  const rows = new Float32Array(calibration.buffer.slice(calibration.byteOffset + 10 + headerLength, calibration.byteOffset + calibration.length));
+  assert.equal(rows.length, 3 * 32);
+  await dropFiles(page, '#run-custom-drop', [{ name: 'paddle_model.onnx', bytes: await fixture('paddle_model.onnx') },
+    { name: 'rows.npy', bytes: npy(rows, [3, 2, 4, 4]) }]);
+  await page.waitForSelector('#run-custom-table:not([hidden])', { timeout: 30000 });
+  await page.selectOption('#run-custom-static-method', 'entropy');
+  const file = await download(page);
+  assert.equal(file.name, 'paddle_model.qdq_u8_entropy.onnx');
+  assert.match(await page.locator('#run-custom-static-result').textContent(), /calibrated \(Entropy, 128 bins\) on rows\.npy/);
+  const theirs = await readFile(new URL('../fixtures/onnx_static_calib/paddle.entropy.onnx', import.meta.url));
+  const [a, b] = await page.evaluate(async ([models, x]) => {
+    const ort = await import('/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs');
+    ort.env.wasm.wasmPaths = '/node_modules/onnxruntime-web/dist/';
+    ort.env.wasm.numThreads = 1;
+    const results = [];
+    for (const bytes of models) {
+      const session = await ort.InferenceSession.create(new Uint8Array(bytes));
+      const out = await session.run({ x: new ort.Tensor('float32', Float32Array.from(x), [3, 2, 4, 4]) });
+      results.push(Array.from(out.y.data));
+    }
+    return results;
+  }, [[Array.from(file.bytes), Array.from(theirs)], Array.from(rows)]);
+  assert.equal(a.length, 3 * 4 * 8 * 8);
+  // The engine's activations may move a range by a histogram bin: within two steps of y's scale.
+  const step = (Math.max(...b) - Math.min(...b)) / 255;
+  const diff = Math.max(...a.map((v, i) => Math.abs(v - b[i])));
+  assert.ok(diff <= 2 * step + 1e-6, `max |difference| ${diff}, step ${step}`);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});

@@ -262,7 +262,8 @@ export const customOps = {
     try {
       await step(1);
       const c = histogram ? qdq.static_histogram_model(custom.bytes) : qdq.static_calibration_model(custom.bytes);
-      const calibration = c.bytes, tensors = c.report;
+      const calibration = c.bytes;
+      let tensors = c.report;
       c.free();
       const { engine } = custom.models;
       let mins, maxs;
@@ -292,8 +293,12 @@ export const customOps = {
         seconds.calibration_run -= histogramMs / 1000;
         seconds.histograms = histogramMs / 1000;
         const r = calibrator.ranges(tensors);
-        mins = Float32Array.from(tensors, (_, i) => r[2 * i]);
-        maxs = Float32Array.from(tensors, (_, i) => r[2 * i + 1]);
+        // A tensor with no values (an empty Resize roi) has no range (NaN here: the collector
+        // refuses NaN values): left out, so a node that needed it is refused by name.
+        const kept = tensors.map((_, i) => i).filter((i) => !Number.isNaN(r[2 * i]));
+        tensors = kept.map((i) => tensors[i]);
+        mins = Float32Array.from(kept, (i) => r[2 * i]);
+        maxs = Float32Array.from(kept, (i) => r[2 * i + 1]);
       } else {
         const outputs = runCalibrationModel(engine, `${model.name} (calibration)`, calibration, inputs, () => lap('calibration_model'));
         lap('calibration_run');
