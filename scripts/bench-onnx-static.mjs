@@ -4,8 +4,8 @@
 // scripts/fixtures/make_real_models.py) and a .npy of 32 seeded text-line images shaped as its input
 // ([32, 3, 48, 320]: RapidOCR's rec_img_shape), choose a calibration, press "Download static INT8
 // (QDQ) .onnx" and wait for the download. Reported per calibration: the wall time from the press to
-// the download, and the worker's phases (custom-ops.js custom_static: calibration model, calibration
-// runs, histograms and ranges, writing the file, running it against FP32). Each downloaded file is
+// the download, and the worker's phases (custom-ops.js custom_static: listing the tensors to calibrate, the calibration
+// run, histograms and ranges, writing the file, running it against FP32). Each downloaded file is
 // then loaded and run by onnxruntime-web (wasm, one thread) in the same browser on the first
 // calibration image, against the FP32 model there (SQNR of the output). With --python PY (a venv of
 // scripts/fixtures/requirements-real.txt) ONNX Runtime's own quantize_static (MinMax) of the same

@@ -48,20 +48,21 @@ async function download(page) {
   return { name: file.suggestedFilename(), bytes: await readFile(await file.path()) };
 }
 
-// Runs each model in onnxruntime-web (wasm, one thread) on the digits: each one's probabilities.
-function runInOrt(page, models, x) {
-  return page.evaluate(async ([models, x]) => {
+// Runs each model in onnxruntime-web (wasm, one thread) on x (by default the digits, fed as
+// `input` [N, 784]): each one's `output` (by default the probabilities).
+function runInOrt(page, models, x, { input = 'input', shape = [x.length / 784, 784], output = 'probabilities' } = {}) {
+  return page.evaluate(async ([models, x, input, shape, output]) => {
     const ort = await import('/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs');
     ort.env.wasm.wasmPaths = '/node_modules/onnxruntime-web/dist/';
     ort.env.wasm.numThreads = 1;
     const results = [];
     for (const bytes of models) {
       const session = await ort.InferenceSession.create(new Uint8Array(bytes));
-      const out = await session.run({ input: new ort.Tensor('float32', Float32Array.from(x), [x.length / 784, 784]) });
-      results.push(Array.from(out.probabilities.data));
+      const out = await session.run({ [input]: new ort.Tensor('float32', Float32Array.from(x), shape) });
+      results.push(Array.from(out[output].data));
     }
     return results;
-  }, [models.map((b) => Array.from(b)), Array.from(x)]);
+  }, [models.map((b) => Array.from(b)), Array.from(x), input, shape, output]);
 }
 
 const argmaxes = (p) => Array.from({ length: p.length / 10 }, (_, r) => p.slice(r * 10, r * 10 + 10).reduce((best, v, i, row) => (v > row[best] ? i : best), 0));
@@ -243,14 +244,7 @@ test('"quantize pass-through ops always" is ONNX Runtime\'s ForceQuantizeNoInput
   assert.equal(forced.name, 'force_model.qdq_u8_force.onnx');
   assert.match(await page.locator('#run-custom-static-result').textContent(),
     /6 nodes quantized \(Transpose 'transpose', MaxPool 'maxpool', AveragePool 'avgpool', Where 'where', Gather 'gather', Reshape 'reshape'\)/);
-  const y = await page.evaluate(async ([bytes, x]) => {
-    const ort = await import('/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs');
-    ort.env.wasm.wasmPaths = '/node_modules/onnxruntime-web/dist/';
-    ort.env.wasm.numThreads = 1;
-    const session = await ort.InferenceSession.create(new Uint8Array(bytes));
-    const out = await session.run({ x: new ort.Tensor('float32', Float32Array.from(x), [1, 2, 4, 4]) });
-    return Array.from(out.y.data);
-  }, [Array.from(forced.bytes), Array.from(run0)]);
+  const [y] = await runInOrt(page, [forced.bytes], run0, { input: 'x', shape: [1, 2, 4, 4], output: 'y' });
   assert.equal(y.length, 8);
   assert.ok(y.every(Number.isFinite), `${y}`);
   assert.deepEqual(page.errors, []);
@@ -273,18 +267,7 @@ test('a paddle2onnx-style model (weights in Constant nodes, an empty Resize roi)
   assert.equal(file.name, 'paddle_model.qdq_u8_entropy.onnx');
   assert.match(await page.locator('#run-custom-static-result').textContent(), /calibrated \(Entropy, 128 bins\) on rows\.npy/);
   const theirs = await readFile(new URL('../fixtures/onnx_static_calib/paddle.entropy.onnx', import.meta.url));
-  const [a, b] = await page.evaluate(async ([models, x]) => {
-    const ort = await import('/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs');
-    ort.env.wasm.wasmPaths = '/node_modules/onnxruntime-web/dist/';
-    ort.env.wasm.numThreads = 1;
-    const results = [];
-    for (const bytes of models) {
-      const session = await ort.InferenceSession.create(new Uint8Array(bytes));
-      const out = await session.run({ x: new ort.Tensor('float32', Float32Array.from(x), [3, 2, 4, 4]) });
-      results.push(Array.from(out.y.data));
-    }
-    return results;
-  }, [[Array.from(file.bytes), Array.from(theirs)], Array.from(rows)]);
+  const [a, b] = await runInOrt(page, [file.bytes, theirs], rows, { input: 'x', shape: [3, 2, 4, 4], output: 'y' });
   assert.equal(a.length, 3 * 4 * 8 * 8);
   // The engine's activations may move a range by a histogram bin: within two steps of y's scale.
   const step = (Math.max(...b) - Math.min(...b)) / 255;

@@ -24,11 +24,11 @@
 //                                          metrics}], source: null | the built-in digits}: the model as ONNX Runtime's quantize_static writes
 //                                          it in QDQ format (the static QDQ module, www/pkg-qdq, loaded on first use), calibrated on the inputs (the .npy
 //                                          is required: calibration needs real data; an MNIST-shaped model without one
-//                                          takes the built-in calibration digits): MinMax through ONNX
-//                                          Runtime's augmented model run by the engine (its ReduceMin/ReduceMax
-//                                          outputs), the histogram calibrations with every tensor of that model's list
-//                                          handed to the calibration module (www/pkg-calib) as the model makes it
-//                                          (observe_tensors); progress per step (and per tensor), Cancel between steps;
+//                                          takes the built-in calibration digits): every tensor of ONNX Runtime's
+//                                          augmented model's list taken as the engine makes it — MinMax's ranges in
+//                                          the models module (observe_ranges), the histogram calibrations' values
+//                                          handed to the calibration module (www/pkg-calib, observe_tensors);
+//                                          progress per step (and per tensor), Cancel between steps;
 //                                          `seconds`: the time of each phase. No `outputs`: the page saves the file first, then asks
 //   custom_static_check []                → {outputs: [{name, metrics}], seconds}: that file run by the engine
 //                                          against FP32 on the same inputs (progress, Cancel between the two runs)
@@ -90,7 +90,7 @@ async function modelsModule() {
   custom.loading ??= import('../pkg-models/quantscope.js').then(async (m) => {
     await m.default();
     custom.models = { engine: m.engine_for_any_model(), read_npy_input: m.read_npy_input, output_error: m.output_error,
-      layer_errors: m.layer_errors, observe_tensors: m.observe_tensors };
+      layer_errors: m.layer_errors, observe_tensors: m.observe_tensors, observe_ranges: m.observe_ranges };
     return custom.models;
   });
   try {
@@ -223,9 +223,10 @@ export const customOps = {
     }
   },
 
-  // The loaded model quantized as ONNX Runtime's quantize_static (QDQ) writes it. Four steps
-  // (load the static QDQ module, run its calibration model on the inputs, quantize, run the file against
-  // FP32), each reported, Cancel checked between them.
+  // The loaded model quantized as ONNX Runtime's quantize_static (QDQ) writes it. Steps (load
+  // the static QDQ module, list the tensors to calibrate, run the model on the inputs taking
+  // their ranges or histograms, quantize; the file's run against FP32 comes after the download),
+  // each reported, Cancel checked between them.
   async custom_static(_ws, id, [options, npyBytes, shapes = {}]) {
     // Without a .npy, a model that takes MNIST's [N, 784] pixels alone calibrates on the digits
     // shipped for that (the built-in model's calibration digits, never test digits).
@@ -234,9 +235,9 @@ export const customOps = {
     if (!npyBytes && !digits) {
       throw new Error('no calibration data: static quantization sets every activation\'s scale from real inputs; drop a .npy of them (for the model\'s first input) first');
     }
-    // Steps: load, calibration model, its run, (the histogram's tensors,) quantize.
+    // Steps: load, the tensors to calibrate, the model's run (with the histograms), quantize.
     const histogram = (options.method ?? 'minmax') !== 'minmax';
-    const total = histogram ? 4 : 3;
+    const total = 4;
     custom.staticFile = null;
     const step = async (done) => {
       self.postMessage({ id, type: 'progress', done, total });
@@ -261,19 +262,19 @@ export const customOps = {
     const calibrator = histogram ? new calib.StaticCalibration(options.method, options.bins, options.percentile ?? 99.999, options.symmetric ?? true) : null;
     try {
       await step(1);
-      const c = histogram ? qdq.static_histogram_model(custom.bytes) : qdq.static_calibration_model(custom.bytes);
-      const calibration = c.bytes;
+      // The tensors ONNX Runtime calibrates (its augmented model's list, the same for every
+      // method; the model itself is not run: the engine hands over each tensor as it makes it,
+      // all the rows at once, as quantize_static collects every calibration run in one go).
+      const c = qdq.static_histogram_model(custom.bytes);
       let tensors = c.report;
       c.free();
+      lap('calibration_model');
+      await step(2);
       const { engine } = custom.models;
-      let mins, maxs;
+      let r;
       if (histogram) {
-        lap('calibration_model');
-        await step(2);
-        // The histogram model's tensors (every one ONNX Runtime calibrates), each handed to the
-        // calibration module as the model makes it — all the rows at once, as quantize_static
-        // collects every calibration run in one go — rather than all held as outputs of that
-        // model (more values than a tab holds for a 10 MB model on 32 inputs).
+        // Each tensor to the calibration module (all held at once would be more values than a
+        // tab holds for a 10 MB model on 32 inputs).
         let collected = 0, histogramMs = 0;
         const collector = { collect(t, values) {
           const started = performance.now();
@@ -292,19 +293,22 @@ export const customOps = {
         lap('calibration_run');
         seconds.calibration_run -= histogramMs / 1000;
         seconds.histograms = histogramMs / 1000;
-        const r = calibrator.ranges(tensors);
-        // A tensor with no values (an empty Resize roi) has no range (NaN here: the collector
-        // refuses NaN values): left out, so a node that needed it is refused by name.
-        const kept = tensors.map((_, i) => i).filter((i) => !Number.isNaN(r[2 * i]));
-        tensors = kept.map((i) => tensors[i]);
-        mins = Float32Array.from(kept, (i) => r[2 * i]);
-        maxs = Float32Array.from(kept, (i) => r[2 * i + 1]);
+        r = calibrator.ranges(tensors);
       } else {
-        const outputs = runCalibrationModel(engine, `${model.name} (calibration)`, calibration, inputs, () => lap('calibration_model'));
+        // MinMax: each tensor's least and greatest value, taken in the models module.
+        try {
+          r = custom.models.observe_ranges(engine, model.handle, inputs, tensors);
+        } catch (err) {
+          throw new Error(`the calibration inputs do not run through the model: ${err?.message ?? err}`);
+        }
         lap('calibration_run');
-        mins = Float32Array.from(tensors, (t) => outputs[`${t}_ReduceMin`].data[0]);
-        maxs = Float32Array.from(tensors, (t) => outputs[`${t}_ReduceMax`].data[0]);
       }
+      // A tensor with no values (an empty Resize roi) has no range (NaN: neither collector keeps
+      // NaN values): left out, so a node that needed it is refused by name.
+      const kept = tensors.map((_, i) => i).filter((i) => !Number.isNaN(r[2 * i]));
+      tensors = kept.map((i) => tensors[i]);
+      const mins = Float32Array.from(kept, (i) => r[2 * i]);
+      const maxs = Float32Array.from(kept, (i) => r[2 * i + 1]);
       lap('ranges');
       await step(total - 1);
       return await quantizeAndCompare(qdq, model, inputs, options, tensors, mins, maxs, source, step, total, lap, seconds);

@@ -563,7 +563,7 @@ async function exportStatic() {
 // "In 4.2 s: calibration runs 2.1 s, …": where the static quantization's time went (the worker's
 // phases: custom-ops.js custom_static, and custom_static_check's `checking` after the download).
 function staticSecondsText(seconds) {
-  const phases = [['modules', 'loading modules'], ['calibration_model', 'calibration model'], ['calibration_run', 'calibration runs'],
+  const phases = [['modules', 'loading modules'], ['calibration_model', 'listing the tensors to calibrate'], ['calibration_run', 'calibration run'],
     ['histograms', 'histograms'], ['ranges', 'ranges'], ['writing', 'writing the file'], ['checking', 'running it against FP32']];
   const total = Object.values(seconds).reduce((a, b) => a + b, 0);
   const s = (v) => `${v.toFixed(v < 10 ? 2 : 1)} s`;

@@ -57,6 +57,13 @@ impl Default for StaticOptions {
     }
 }
 
+/// One batch's MinMax range: its least and greatest value, NaN skipped, infinities kept (as
+/// ReduceMin/ReduceMax over data without NaN); `None` when it has no other values.
+pub fn minmax_range(values: &[f32]) -> Option<(f32, f32)> {
+    let (lo, hi) = crate::calibrate::range_skipping_nan(values);
+    (lo <= hi).then_some((lo, hi))
+}
+
 /// MinMax calibration (`MinMaxCalibrater`, `calibrate.py`): the least and greatest value of
 /// each tensor over every run (NaN ignored, as ReduceMin/ReduceMax over finite data).
 #[derive(Debug, Clone, Default)]
@@ -67,11 +74,7 @@ pub struct RangeCollector {
 
 impl RangeCollector {
     pub fn observe(&mut self, name: &str, values: &[f32]) {
-        let (lo, hi) =
-            values.iter().filter(|v| !v.is_nan()).fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-        if lo > hi {
-            return;
-        }
+        let Some((lo, hi)) = minmax_range(values) else { return };
         let e = self.ranges.entry(name.to_string()).or_insert((lo, hi));
         e.0 = e.0.min(lo);
         e.1 = e.1.max(hi);
