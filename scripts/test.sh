@@ -43,8 +43,8 @@ CARGO_PROFILE_TEST_DEBUG=0 wasm-pack --log-level warn test --headless --chrome -
 step "wasm tests in headless Chromium: src/mixer (wasm-pack test, --features iq-grids)"
 CARGO_PROFILE_TEST_DEBUG=0 wasm-pack --log-level warn test --headless --chrome --chromedriver "$CHROMEDRIVER" --mode no-install src/mixer --features iq-grids
 
-# The static calibration's histogram kernels have SIMD128 forms (src/onnx-quant/src/calibrate.rs),
-# held to their plain loops by two unit tests; the crate's integration suite reads fixture files
+# The static calibration's histogram and MinMax kernels have SIMD128 forms (calibrate.rs, minmax.rs),
+# held to their plain loops by unit tests; the crate's integration suite reads fixture files
 # and stays native. ~1m20 wall here at load 7.
 step "wasm tests in headless Chromium: src/onnx-quant (wasm-pack test --lib)"
 CARGO_PROFILE_TEST_DEBUG=0 wasm-pack --log-level warn test --headless --chrome --chromedriver "$CHROMEDRIVER" --mode no-install src/onnx-quant --lib

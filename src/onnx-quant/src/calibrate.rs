@@ -16,8 +16,8 @@
 //! of x86-64 builds, `loops_exponent_log.dispatch`), whose last bit differs from a correctly
 //! rounded log for about one value in ten.
 
+use crate::minmax::{RangeCollector, Ranges};
 use crate::numpy_sum::pairwise_sum;
-use crate::static_qdq::{RangeCollector, Ranges};
 use crate::{QuantizeError, Result};
 
 /// `CalibrationMethod`.
@@ -383,56 +383,6 @@ fn histogram_with_edges(values: &[f32], edges: &[f64]) -> Vec<i64> {
         hist[i] += 1;
     }
     hist
-}
-
-/// MinMax's range of a batch ([`RangeCollector::observe`]): the least and greatest value, NaN
-/// skipped, infinities kept (as ReduceMin/ReduceMax over data without NaN); `(+∞, −∞)` when
-/// every value is NaN or there are none. The fold `lo.min(v)` over the values, LANES lanes at a
-/// time (`pmin(acc, x)` is `x < acc ? x : acc`: a NaN `x` is never taken), which gives the same
-/// value but for the sign of a zero at a ±0 tie, which no scale or zero point can tell.
-pub(crate) fn range_skipping_nan(values: &[f32]) -> (f32, f32) {
-    let mut lo = [f32::INFINITY; LANES];
-    let mut hi = [f32::NEG_INFINITY; LANES];
-    let whole = values.len() / LANES * LANES;
-    range_lanes(&values[..whole], &mut lo, &mut hi);
-    for (j, &v) in values[whole..].iter().enumerate() {
-        lo[j] = if v < lo[j] { v } else { lo[j] };
-        hi[j] = if v > hi[j] { v } else { hi[j] };
-    }
-    let lo = lo.iter().fold(f32::INFINITY, |a, &b| if b < a { b } else { a });
-    let hi = hi.iter().fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
-    (lo, hi)
-}
-
-#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-fn range_lanes(values: &[f32], lo: &mut [f32; LANES], hi: &mut [f32; LANES]) {
-    for chunk in values.chunks_exact(LANES) {
-        for j in 0..LANES {
-            let v = chunk[j];
-            lo[j] = if v < lo[j] { v } else { lo[j] };
-            hi[j] = if v > hi[j] { v } else { hi[j] };
-        }
-    }
-}
-
-/// SIMD128 `range_lanes`: eight values a step in two accumulators each.
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-fn range_lanes(values: &[f32], lo: &mut [f32; LANES], hi: &mut [f32; LANES]) {
-    use core::arch::wasm32::*;
-    // SAFETY (loads and stores): each array holds LANES = 8 f32, each chunk exactly 8.
-    let load2 = |a: &[f32]| unsafe { (v128_load(a.as_ptr() as *const v128), v128_load(a.as_ptr().add(4) as *const v128)) };
-    let (mut l, mut h) = (load2(lo), load2(hi));
-    for x8 in values.chunks_exact(LANES) {
-        let (x, y) = load2(x8);
-        l = (f32x4_pmin(l.0, x), f32x4_pmin(l.1, y));
-        h = (f32x4_pmax(h.0, x), f32x4_pmax(h.1, y));
-    }
-    let store2 = |a: &mut [f32; LANES], (x, y): (v128, v128)| unsafe {
-        v128_store(a.as_mut_ptr() as *mut v128, x);
-        v128_store(a.as_mut_ptr().add(4) as *mut v128, y);
-    };
-    store2(lo, l);
-    store2(hi, h);
 }
 
 /// What the collectors need from a batch before binning it, in one pass: whether every value
@@ -872,25 +822,6 @@ mod tests {
                 assert_eq!(histogram::<false>(&v, bins, 1.0, 1.0).unwrap(), histogram_reference(&v, bins, 1.0, 1.0), "{what}, ±0.5");
             }
         }
-    }
-
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
-    fn minmax_range_skips_nan_and_keeps_infinities() {
-        let fold =
-            |x: &[f32]| x.iter().filter(|v| !v.is_nan()).fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-        for len in [0usize, 1, 7, 8, 9, 100, 1027] {
-            let v = values(len as u64 + 40, len, 5.0);
-            assert_eq!(range_skipping_nan(&v), fold(&v), "{len}");
-            for (k, bad) in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY].into_iter().enumerate() {
-                let mut w = v.clone();
-                for i in (k..len).step_by(5) {
-                    w[i] = bad;
-                }
-                assert_eq!(range_skipping_nan(&w), fold(&w), "{len}: {bad}");
-            }
-        }
-        assert_eq!(range_skipping_nan(&[f32::NAN; 11]), (f32::INFINITY, f32::NEG_INFINITY));
     }
 
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]

@@ -49,6 +49,7 @@ pub mod gptq;
 mod graph;
 pub mod hqq;
 pub mod lstm;
+pub mod minmax;
 pub mod mlp;
 pub mod nbits;
 mod nbits_options;

@@ -33,9 +33,7 @@ use quantscope_formats::onnx::tensor::{self, DType, Data};
 use std::collections::{HashMap, HashSet};
 
 pub use crate::dynamic::Report;
-
-/// Each tensor's calibrated (min, max).
-pub type Ranges = HashMap<String, (f32, f32)>;
+pub use crate::minmax::{minmax_range, RangeCollector, Ranges};
 
 /// `quantize_static`'s options that quantscope offers (weights are always `QInt8`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,30 +52,6 @@ pub struct StaticOptions {
 impl Default for StaticOptions {
     fn default() -> Self {
         StaticOptions { activation_type: QType::Uint8, per_channel: false, force_quantize_no_input_check: false }
-    }
-}
-
-/// One batch's MinMax range: its least and greatest value, NaN skipped, infinities kept (as
-/// ReduceMin/ReduceMax over data without NaN); `None` when it has no other values.
-pub fn minmax_range(values: &[f32]) -> Option<(f32, f32)> {
-    let (lo, hi) = crate::calibrate::range_skipping_nan(values);
-    (lo <= hi).then_some((lo, hi))
-}
-
-/// MinMax calibration (`MinMaxCalibrater`, `calibrate.py`): the least and greatest value of
-/// each tensor over every run (NaN ignored, as ReduceMin/ReduceMax over finite data).
-#[derive(Debug, Clone, Default)]
-pub struct RangeCollector {
-    pub ranges: Ranges,
-    pub runs: usize,
-}
-
-impl RangeCollector {
-    pub fn observe(&mut self, name: &str, values: &[f32]) {
-        let Some((lo, hi)) = minmax_range(values) else { return };
-        let e = self.ranges.entry(name.to_string()).or_insert((lo, hi));
-        e.0 = e.0.min(lo);
-        e.1 = e.1.max(hi);
     }
 }
 
