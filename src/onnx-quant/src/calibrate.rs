@@ -239,12 +239,13 @@ fn histogram<const ABS: bool>(values: &[f32], bins: usize, first: f32, last: f32
     }
     let denom = last - first;
     let n = bins as f32;
+    let margin = sure_margin(first, last, bins);
     let mut hist = vec![0i64; bins];
     let mut ways = vec![0u32; bins * WAYS];
     // u32 sub-counts, emptied into the i64 counts before they could overflow
     for block in values.chunks(1 << 30) {
         let whole = block.len() / LANES * LANES;
-        count_bins::<ABS>(&block[..whole], first, last, n, &edges, &mut ways);
+        count_bins::<ABS>(&block[..whole], first, last, n, margin, &edges, &mut ways);
         for &x in &block[whole..] {
             let v = if ABS { x.abs() } else { x };
             if let Some(i) = bin_of(v, (v - first) / denom * n, first, last, &edges) {
@@ -263,16 +264,26 @@ fn histogram<const ABS: bool>(values: &[f32], bins: usize, first: f32, last: f32
 /// [`bin_of`]) counted into `ways[bin * WAYS + lane % WAYS]`, branch-free (a value outside
 /// [first, last] adds 0 to a bin that exists). `n` is the bin count as float32.
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-fn count_bins<const ABS: bool>(values: &[f32], first: f32, last: f32, n: f32, edges: &[f32], ways: &mut [u32]) {
+fn count_bins<const ABS: bool>(values: &[f32], first: f32, last: f32, n: f32, margin: Option<f32>, edges: &[f32], ways: &mut [u32]) {
     let denom = last - first;
     let top = edges.len() as u32 - 2;
     for chunk in values.chunks_exact(LANES) {
         let mut v = [0f32; LANES];
+        let mut f = [0f32; LANES];
         let mut i = [0u32; LANES];
         for j in 0..LANES {
             v[j] = if ABS { chunk[j].abs() } else { chunk[j] };
+            f[j] = (v[j] - first) / denom * n;
             // `as u32` saturates (NaN and negatives to 0): the bin always exists
-            i[j] = (((v[j] - first) / denom * n) as u32).min(top);
+            i[j] = (f[j] as u32).min(top);
+        }
+        if let Some(m) = margin {
+            if (0..LANES).all(|j| v[j] >= first && v[j] <= last && f[j] - f[j].floor() > m && f[j] - f[j].floor() < 1.0 - m) {
+                for j in 0..LANES {
+                    ways[i[j] as usize * WAYS + j % WAYS] += 1;
+                }
+                continue;
+            }
         }
         for j in 0..LANES {
             let (lo, hi) = (edges[i[j] as usize], edges[i[j] as usize + 1]);
@@ -288,18 +299,30 @@ fn count_bins<const ABS: bool>(values: &[f32], first: f32, last: f32, n: f32, ed
 /// SIMD128 [`count_bins`]: the same steps four lanes at a time, only the two edge reads and
 /// the counts one lane at a time.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-fn count_bins<const ABS: bool>(values: &[f32], first: f32, last: f32, n: f32, edges: &[f32], ways: &mut [u32]) {
+fn count_bins<const ABS: bool>(values: &[f32], first: f32, last: f32, n: f32, margin: Option<f32>, edges: &[f32], ways: &mut [u32]) {
     use core::arch::wasm32::*;
     let top = edges.len() as u32 - 2;
     let (vfirst, vlast, vdenom, vn) = (f32x4_splat(first), f32x4_splat(last), f32x4_splat(last - first), f32x4_splat(n));
     let (vtop, zero, one) = (u32x4_splat(top), u32x4_splat(0), u32x4_splat(1));
+    // without a margin no position is sure: every lane takes the edges' look
+    let (sure_lo, sure_hi) = (f32x4_splat(margin.unwrap_or(1.0)), f32x4_splat(1.0 - margin.unwrap_or(1.0)));
     for x4 in values.chunks_exact(4) {
         // SAFETY: a chunk of exactly 4 f32; unaligned loads are allowed.
         let x = unsafe { v128_load(x4.as_ptr() as *const v128) };
         let v = if ABS { f32x4_abs(x) } else { x };
+        let f = f32x4_mul(f32x4_div(f32x4_sub(v, vfirst), vdenom), vn);
         // i32x4.trunc_sat (cheaper than its unsigned form): the same bin for a value inside
         // [first, last] (0 ≤ f ≤ bins); outside, a negative becomes a huge u32, then `top`
-        let i = u32x4_min(i32x4_trunc_sat_f32x4(f32x4_mul(f32x4_div(f32x4_sub(v, vfirst), vdenom), vn)), vtop);
+        let i = u32x4_min(i32x4_trunc_sat_f32x4(f), vtop);
+        let inside = v128_and(f32x4_ge(v, vfirst), f32x4_le(v, vlast));
+        let frac = f32x4_sub(f, f32x4_floor(f));
+        if i32x4_all_true(v128_and(inside, v128_and(f32x4_gt(frac, sure_lo), f32x4_lt(frac, sure_hi)))) {
+            ways[u32x4_extract_lane::<0>(i) as usize * WAYS] += 1;
+            ways[u32x4_extract_lane::<1>(i) as usize * WAYS + 1] += 1;
+            ways[u32x4_extract_lane::<2>(i) as usize * WAYS + 2] += 1;
+            ways[u32x4_extract_lane::<3>(i) as usize * WAYS + 3] += 1;
+            continue;
+        }
         let at = [
             u32x4_extract_lane::<0>(i) as usize,
             u32x4_extract_lane::<1>(i) as usize,
@@ -308,7 +331,6 @@ fn count_bins<const ABS: bool>(values: &[f32], first: f32, last: f32, n: f32, ed
         ];
         let lo = f32x4(edges[at[0]], edges[at[1]], edges[at[2]], edges[at[3]]);
         let hi = f32x4(edges[at[0] + 1], edges[at[1] + 1], edges[at[2] + 1], edges[at[3] + 1]);
-        let inside = v128_and(f32x4_ge(v, vfirst), f32x4_le(v, vlast));
         let down = v128_and(u32x4_gt(i, zero), f32x4_lt(v, lo));
         let up = v128_andnot(v128_and(f32x4_ge(v, hi), i32x4_ne(i, vtop)), down);
         // the masks are −1 where true: i + down − up
@@ -319,6 +341,28 @@ fn count_bins<const ABS: bool>(values: &[f32], first: f32, last: f32, n: f32, ed
         ways[u32x4_extract_lane::<2>(bin) as usize * WAYS + 2] += u32x4_extract_lane::<2>(add);
         ways[u32x4_extract_lane::<3>(bin) as usize * WAYS + 3] += u32x4_extract_lane::<3>(add);
     }
+}
+
+/// How far from a whole number a value's computed bin position `f` (numpy's, in float32) must
+/// lie for its bin to be `floor(f)` with no look at the edges: then neither of numpy's
+/// corrections can apply. `f` is within 4.01·u·bins of the exact position (four roundings:
+/// last − first, v − first, the division, the product; u = 2⁻²⁴), and each linspace edge
+/// `k·step + first` within bins·(3.01·u + 1.01·u·max(|first|, |last|) / (last − first)) bins of
+/// its exact place (three roundings of the step's product, one of the sum); a position further
+/// than both from every whole number lies strictly between its bin's two edges. Twice that sum
+/// plus 2⁻¹⁶; `None` when it is not small (a range far from zero for its width), and the
+/// edges are read for every value.
+fn sure_margin(first: f32, last: f32, bins: usize) -> Option<f32> {
+    let u = (2f64).powi(-24);
+    let (first, last, bins) = (first as f64, last as f64, bins as f64);
+    // the bounds are relative ones: not for steps near float32's subnormals
+    if (last - first) / bins < 1e-30 {
+        return None;
+    }
+    let far = first.abs().max(last.abs()) / (last - first);
+    let err = bins * (4.01 * u) + bins * (3.01 * u + 1.01 * u * far);
+    let margin = 2.0 * err + (2f64).powi(-16);
+    (margin < 0.25).then_some(margin as f32)
 }
 
 /// Values whose bin positions [`count_bins`] computes at once (a multiple of four: SIMD128).
@@ -820,6 +864,14 @@ mod tests {
                 assert_eq!(histogram::<true>(&v, bins, 0.0, last).unwrap(), histogram_reference(&abs, bins, 0.0, last), "{what}, |x|");
                 // numpy's zero-width range
                 assert_eq!(histogram::<false>(&v, bins, 1.0, 1.0).unwrap(), histogram_reference(&v, bins, 1.0, 1.0), "{what}, ±0.5");
+                // ranges far from zero for their width (sure_margin's bound at work, or refusing),
+                // and tiny ones
+                for (first, last, scale) in [(1000.0f32, 1000.5f32, 0.25f32), (-3e-36, 5e-36, 4e-36), (0.0, 1e-40, 1e-40)] {
+                    let w: Vec<f32> = v.iter().map(|x| (first + last) / 2.0 + x / 3.0 * scale).collect();
+                    if let Ok(fast) = histogram::<false>(&w, bins, first, last) {
+                        assert_eq!(fast, histogram_reference(&w, bins, first, last), "{what}, [{first}, {last}]");
+                    }
+                }
             }
         }
     }
