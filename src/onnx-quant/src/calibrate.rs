@@ -278,7 +278,10 @@ fn count_bins<const ABS: bool>(values: &[f32], first: f32, last: f32, n: f32, ma
             i[j] = (f[j] as u32).min(top);
         }
         if let Some(m) = margin {
-            if (0..LANES).all(|j| v[j] >= first && v[j] <= last && f[j] - f[j].floor() > m && f[j] - f[j].floor() < 1.0 - m) {
+            // (a value on the first edge is bin 0: f is exactly 0 and edges[1] > first)
+            let sure =
+                |j: usize| v[j] == first || (v[j] > first && v[j] <= last && f[j] - f[j].floor() > m && f[j] - f[j].floor() < 1.0 - m);
+            if (0..LANES).all(sure) {
                 for j in 0..LANES {
                     ways[i[j] as usize * WAYS + j % WAYS] += 1;
                 }
@@ -316,7 +319,10 @@ fn count_bins<const ABS: bool>(values: &[f32], first: f32, last: f32, n: f32, ma
         let i = u32x4_min(i32x4_trunc_sat_f32x4(f), vtop);
         let inside = v128_and(f32x4_ge(v, vfirst), f32x4_le(v, vlast));
         let frac = f32x4_sub(f, f32x4_floor(f));
-        if i32x4_all_true(v128_and(inside, v128_and(f32x4_gt(frac, sure_lo), f32x4_lt(frac, sure_hi)))) {
+        // (a value on the first edge is bin 0: f is exactly 0 and edges[1] > first; ReLU's zeros
+        // in a histogram of |x|)
+        let on_first = f32x4_eq(v, vfirst);
+        if i32x4_all_true(v128_or(on_first, v128_and(inside, v128_and(f32x4_gt(frac, sure_lo), f32x4_lt(frac, sure_hi))))) {
             ways[u32x4_extract_lane::<0>(i) as usize * WAYS] += 1;
             ways[u32x4_extract_lane::<1>(i) as usize * WAYS + 1] += 1;
             ways[u32x4_extract_lane::<2>(i) as usize * WAYS + 2] += 1;
