@@ -1093,3 +1093,67 @@ fn recurrent_layers_agree_with_packed_and_unpacked_weights() {
         }
     }
 }
+
+/// Resize nearest (the one-element gather) equals the separable f64 path it bypasses, which
+/// linear mode at whole-number source coordinates also is: every nearest_mode and coordinate
+/// transformation, up- and downscales, sizes and scales, an axis left alone, a −0 kept.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn resize_nearest_gathers_what_the_reference_picks() {
+    let (n, c, h, w) = (1, 2, 3, 5);
+    let mut xs: Vec<f32> = (0..n * c * h * w).map(|i| i as f32 * 0.5 - 3.0).collect();
+    xs[1] = -0.0;
+    let x = Value::f32(vec![n, c, h, w], xs.clone());
+    for coord in ["half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel"] {
+        for mode in ["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"] {
+            for scales in [[1.0f32, 1.0, 2.0, 2.0], [1.0, 1.0, 0.6, 1.7], [1.0, 1.0, 1.0, 0.4]] {
+                let mut gb = GraphBuilder::new(13);
+                gb.input("x", DType::F32, &[Some(n), Some(c), Some(h), Some(w)]);
+                gb.initializer("roi", &Value::f32(vec![0], vec![])).initializer("s", &Value::f32(vec![4], scales.to_vec()));
+                let attrs = vec![
+                    attr_string("mode", "nearest"),
+                    attr_string("coordinate_transformation_mode", coord),
+                    attr_string("nearest_mode", mode),
+                ];
+                gb.node("Resize", "r", &["x", "roi", "s"], &["y"], attrs);
+                gb.output("y", DType::F32, &[]);
+                let y = run1(&model(&gb), vec![("x", x.clone())]).unwrap();
+                let (oh, ow) = ((h as f32 * scales[2]) as usize, (w as f32 * scales[3]) as usize);
+                assert_eq!(y.shape(), [n, c, oh, ow]);
+                // The reference's nearest pick per axis (onnx/reference/ops/op_resize.py, whose
+                // resized length in the coordinate formulas is scale · length, unrounded).
+                let pick = |o: usize, len: usize, s: f32| -> usize {
+                    let (o, len_f, s) = (o as f64, len as f64, s as f64);
+                    let out = s * len_f;
+                    let x = match coord {
+                        "half_pixel" => (o + 0.5) / s - 0.5,
+                        "pytorch_half_pixel" if out != 1.0 => (o + 0.5) / s - 0.5,
+                        "pytorch_half_pixel" => -0.5,
+                        "align_corners" if out != 1.0 => o * (len_f - 1.0) / (out - 1.0),
+                        "align_corners" => 0.0,
+                        _ => o / s,
+                    };
+                    let r = match mode {
+                        "round_prefer_floor" => {
+                            if x.fract().abs() == 0.5 {
+                                x.floor()
+                            } else {
+                                x.round()
+                            }
+                        }
+                        "round_prefer_ceil" => x.round(),
+                        "floor" => x.floor(),
+                        _ => x.ceil(),
+                    };
+                    r.clamp(0.0, len_f - 1.0) as usize
+                };
+                let got = y.to_f32_vec();
+                for (i, &v) in got.iter().enumerate() {
+                    let (ch, oy, ox) = (i / (oh * ow), i / ow % oh, i % ow);
+                    let want = xs[(ch * h + pick(oy, h, scales[2])) * w + pick(ox, w, scales[3])];
+                    assert_eq!(v.to_bits(), want.to_bits(), "{coord} {mode} {scales:?} element {i}: {v} vs {want}");
+                }
+            }
+        }
+    }
+}
