@@ -26,7 +26,7 @@ test('the workbench, the tutor, the runner and the models module export their ow
   // the layer-by-layer comparison and the calibration's tensor stream.
   for (const name of runner) assert.ok(models.has(name), `the models module lacks the runner's ${name}`);
   assert.ok(runner.has('ImportanceCollector'));
-  assert.deepEqual([...models].filter((name) => !runner.has(name)).sort(), ['engine_for_any_model', 'layer_errors', 'observe_tensors']);
+  assert.deepEqual([...models].filter((name) => !runner.has(name)).sort(), ['engine_for_any_model', 'layer_errors', 'observe_tensors', 'profile_run']);
   assert.ok(!runner.has('layer_errors'), 'the runner carries layer_errors');
   for (const name of ['Workspace', 'scheme_list', 'compare_values']) assert.ok(workbench.has(name), name);
   for (const name of ['Engine', 'mnist_test_set', 'mnist_variants', 'read_npy_input', 'output_error']) assert.ok(runner.has(name), name);
