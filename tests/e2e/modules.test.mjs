@@ -114,10 +114,14 @@ test('the runner module is under 251.5 KB gzipped', async () => {
 // on a 10 MB model with 32 inputs (scripts/bench-onnx-static.mjs) — ReduceMax/ReduceMin of a
 // whole tensor and QuantizeLinear's per-tensor path, and observe_tensors, which streams each
 // calibrated tensor to the histogram calibration (all of them at once did not fit in a tab):
-// 464,419 → 467,305 B (main's build against this one); the ceiling went to 468,500.
-test('the models module is under 468.5 KB gzipped', async () => {
+// 464,419 → 467,305 B (main's build against this one); the ceiling went to 468,500. Session 24
+// (issue 13's FP32 speed): the recurrent layers' packed weights, GEMM over every step and
+// vectorized cell, Resize nearest's gather, the separable MaxPool and `profile_run` (the per-op
+// profile of scripts/profile-real-model.mjs): 467,096 → 473,500 B (the branch point's build
+// against this one); the ceiling went to 474,000.
+test('the models module is under 474 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-models', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 468_500, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 474_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The workbench (the five readers, every scheme, the plots, the GGUF writer) was 489,773 B
