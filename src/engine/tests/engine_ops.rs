@@ -1034,3 +1034,126 @@ fn if_branches_fold_the_enclosing_constants() {
     #[cfg(target_arch = "wasm32")]
     assert_eq!(names, ["if"]);
 }
+
+/// LSTM, GRU and RNN compute the same with W and R as initializers (packed for the GEMM at load:
+/// X · Wᵀ for every step at once, one packed product per step for R) as with W and R as graph
+/// inputs (W packed per run from 4 rows of X; below that, and for R, the eight-lane products),
+/// to float rounding: bidirectional, peepholes, clip, sequence_lens, batch 2, sequences of 1
+/// and 6 steps, hidden sizes that are and are not a multiple of the GEMM's 8 columns.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn recurrent_layers_agree_with_packed_and_unpacked_weights() {
+    for (op, gates, extra) in [
+        ("LSTM", 4, vec![attr_float("clip", 2.5)]),
+        ("GRU", 3, vec![attr_int("linear_before_reset", 0)]),
+        ("GRU", 3, vec![attr_int("linear_before_reset", 1)]),
+        ("RNN", 1, vec![]),
+    ] {
+        for (seq, hid) in [(1, 3), (6, 3), (6, 8)] {
+            let (batch, input, dirs) = (2, 5, 2);
+            let wave = |len: usize, salt: usize| -> Vec<f32> { (0..len).map(|i| (((i * 37 + salt) % 101) as f32 - 50.0) / 60.0).collect() };
+            let x = Value::f32(vec![seq, batch, input], wave(seq * batch * input, 1));
+            let w = Value::f32(vec![dirs, gates * hid, input], wave(dirs * gates * hid * input, 2));
+            let r = Value::f32(vec![dirs, gates * hid, hid], wave(dirs * gates * hid * hid, 3));
+            let b = Value::f32(vec![dirs, 2 * gates * hid], wave(dirs * 2 * gates * hid, 4));
+            let lens = Value::i32(vec![batch], vec![seq as i32, (seq as i32 - 2).max(1)]);
+            let p = Value::f32(vec![dirs, 3 * hid], wave(dirs * 3 * hid, 5));
+            let run = |constant: bool| -> Vec<Vec<f32>> {
+                let mut gb = GraphBuilder::new(14);
+                gb.input("x", DType::F32, &[Some(seq), Some(batch), Some(input)]).input("lens", DType::I32, &[Some(batch)]);
+                if constant {
+                    gb.initializer("w", &w).initializer("r", &r).initializer("b", &b).initializer("p", &p);
+                } else {
+                    for name in ["w", "r", "b", "p"].into_iter().filter(|&n| n != "p" || op == "LSTM") {
+                        gb.input_unshaped(name, DType::F32);
+                    }
+                }
+                let mut attrs = vec![attr_int("hidden_size", hid as i64), attr_string("direction", "bidirectional")];
+                attrs.extend(extra.iter().cloned());
+                let ins: &[&str] = if op == "LSTM" { &["x", "w", "r", "b", "lens", "", "", "p"] } else { &["x", "w", "r", "b", "lens"] };
+                gb.node(op, "rec", ins, &["y", "yh"], attrs);
+                gb.output("y", DType::F32, &[]).output("yh", DType::F32, &[]);
+                let mut feed = vec![("x", x.clone()), ("lens", lens.clone())];
+                if !constant {
+                    feed.extend([("w", w.clone()), ("r", r.clone()), ("b", b.clone()), ("p", p.clone())]);
+                }
+                if op != "LSTM" {
+                    feed.retain(|(n, _)| *n != "p");
+                }
+                model(&gb).run(&feed).unwrap().into_iter().map(|(_, v)| v.to_f32_vec()).collect()
+            };
+            let (packed, plain) = (run(true), run(false));
+            for (a, b) in packed.iter().zip(&plain) {
+                assert_eq!(a.len(), b.len());
+                for (i, (&u, &v)) in a.iter().zip(b).enumerate() {
+                    assert!((u - v).abs() <= 1e-6 * (1.0 + v.abs()), "{op} {extra:?} seq {seq} hidden {hid} element {i}: {u} vs {v}");
+                }
+            }
+            assert!(plain[0].iter().any(|&v| v != 0.0), "{op}: the case must compute something");
+        }
+    }
+}
+
+/// Resize nearest (the one-element gather) equals the separable f64 path it bypasses, which
+/// linear mode at whole-number source coordinates also is: every nearest_mode and coordinate
+/// transformation, up- and downscales, sizes and scales, an axis left alone, a −0 kept.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn resize_nearest_gathers_what_the_reference_picks() {
+    let (n, c, h, w) = (1, 2, 3, 5);
+    let mut xs: Vec<f32> = (0..n * c * h * w).map(|i| i as f32 * 0.5 - 3.0).collect();
+    xs[1] = -0.0;
+    let x = Value::f32(vec![n, c, h, w], xs.clone());
+    for coord in ["half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel"] {
+        for mode in ["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"] {
+            for scales in [[1.0f32, 1.0, 2.0, 2.0], [1.0, 1.0, 0.6, 1.7], [1.0, 1.0, 1.0, 0.4]] {
+                let mut gb = GraphBuilder::new(13);
+                gb.input("x", DType::F32, &[Some(n), Some(c), Some(h), Some(w)]);
+                gb.initializer("roi", &Value::f32(vec![0], vec![])).initializer("s", &Value::f32(vec![4], scales.to_vec()));
+                let attrs = vec![
+                    attr_string("mode", "nearest"),
+                    attr_string("coordinate_transformation_mode", coord),
+                    attr_string("nearest_mode", mode),
+                ];
+                gb.node("Resize", "r", &["x", "roi", "s"], &["y"], attrs);
+                gb.output("y", DType::F32, &[]);
+                let y = run1(&model(&gb), vec![("x", x.clone())]).unwrap();
+                let (oh, ow) = ((h as f32 * scales[2]) as usize, (w as f32 * scales[3]) as usize);
+                assert_eq!(y.shape(), [n, c, oh, ow]);
+                // The reference's nearest pick per axis (onnx/reference/ops/op_resize.py, whose
+                // resized length in the coordinate formulas is scale · length, unrounded).
+                let pick = |o: usize, len: usize, s: f32| -> usize {
+                    let (o, len_f, s) = (o as f64, len as f64, s as f64);
+                    let out = s * len_f;
+                    let x = match coord {
+                        "half_pixel" => (o + 0.5) / s - 0.5,
+                        "pytorch_half_pixel" if out != 1.0 => (o + 0.5) / s - 0.5,
+                        "pytorch_half_pixel" => -0.5,
+                        "align_corners" if out != 1.0 => o * (len_f - 1.0) / (out - 1.0),
+                        "align_corners" => 0.0,
+                        _ => o / s,
+                    };
+                    let r = match mode {
+                        "round_prefer_floor" => {
+                            if x.fract().abs() == 0.5 {
+                                x.floor()
+                            } else {
+                                x.round()
+                            }
+                        }
+                        "round_prefer_ceil" => x.round(),
+                        "floor" => x.floor(),
+                        _ => x.ceil(),
+                    };
+                    r.clamp(0.0, len_f - 1.0) as usize
+                };
+                let got = y.to_f32_vec();
+                for (i, &v) in got.iter().enumerate() {
+                    let (ch, oy, ox) = (i / (oh * ow), i / ow % oh, i % ow);
+                    let want = xs[(ch * h + pick(oy, h, scales[2])) * w + pick(ox, w, scales[3])];
+                    assert_eq!(v.to_bits(), want.to_bits(), "{coord} {mode} {scales:?} element {i}: {v} vs {want}");
+                }
+            }
+        }
+    }
+}

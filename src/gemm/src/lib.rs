@@ -167,12 +167,16 @@ pub fn gemm_f32_packed(m: usize, a: &[f32], b: &PackedF32B, c: &mut [f32]) {
     portable::gemm_f32_packed(m, a, b, c)
 }
 
-/// Panels filled per [`gemm_f32_panels`] group: four, so a lone last row of A still runs the
-/// four-panel row kernel, and 4·k·32 bytes of B stay in L2 (k = 576: 74 KB).
+/// Panels filled per [`gemm_f32_panels`] group, at least: four, so a lone last row of A still
+/// runs the four-panel row kernel.
 const PANEL_GROUP: usize = 4;
 
-/// Rows of A up to which [`gemm_f32_panels`] streams panel groups past all of A.
+/// Rows of A up to which [`matmul_integer_panels`] streams panel groups past all of A.
 const STREAM_ROWS: usize = 64;
+
+/// Bytes of B's panels [`gemm_f32_panels`] fills per group, up to: they stay in L2 while each
+/// chunk of A's rows (the SIMD kernel's 64) meets them, as GotoBLAS blocks B.
+const PANEL_BLOCK_BYTES: usize = 256 << 10;
 
 /// C = A · B in f32 (C is overwritten) where B (k×n) is never stored whole: `fill(p, cols,
 /// panel)` writes panel `p`, columns `8p..8p+cols` of B, as `panel[8·l + j] = B[l][8p + j]`
@@ -196,12 +200,12 @@ pub fn gemm_f32_panels(
         return;
     }
     let panels = n.div_ceil(NR);
-    // Beyond one L2-sized block of A (the SIMD kernel's 64-row chunk), streaming panel groups
-    // would re-read all of A for each group (ppocr_rec's 256-channel 3×3 convs on a 3×40
-    // output: 190 ms against 50 by im2col): then every panel is filled first, and A's chunks
-    // each meet all of them, as `gemm_f32_packed` does (still without the im2col copy).
-    let stream = m <= STREAM_ROWS;
-    let group = if stream { PANEL_GROUP } else { panels };
+    // Groups of panels up to PANEL_BLOCK_BYTES (at least PANEL_GROUP), each met by every
+    // 64-row chunk of A while it is in L2. Before, beyond 64 rows of A every panel was filled
+    // first (ppocr_rec's 256-channel 3×3 convs on a 3×40 output had run 190 ms against 50 by
+    // im2col when four panels at a time met all of A): for ddddocr_det's 96-channel 3×3 convs
+    // over 52 × 52, 9.3 MB of panels, zeroed, written and read back from memory per call.
+    let group = PANEL_GROUP.max(PANEL_BLOCK_BYTES / (32 * k).max(1)).min(panels);
     let len = group * 2 * k;
     // The panel buffer of the last call, taken (a `fill` that calls back in gets its own): a
     // conv net's training makes five of these calls per sample, and allocating and zeroing
@@ -213,7 +217,7 @@ pub fn gemm_f32_panels(
     }
     let buf = &mut kept[..len];
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    let ap = if stream { simd128::pack_a_f32_all(m, k, a) } else { Vec::new() };
+    let ap = simd128::pack_a_f32_all(m, k, a);
     for first in (0..panels).step_by(group) {
         let count = group.min(panels - first);
         for q in 0..count {
@@ -224,11 +228,7 @@ pub fn gemm_f32_panels(
             fill(p, NR.min(n - p * NR), floats);
         }
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        if stream {
-            simd128::gemm_f32_panel_group(m, &ap, buf, n, first, count, c);
-        } else {
-            simd128::gemm_f32_all_panels(m, k, a, buf, n, c);
-        }
+        simd128::gemm_f32_panel_group(m, &ap, &buf[..count * 2 * k], n, first, count, c);
         #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
         portable::gemm_f32_panel_group(m, k, a, buf, n, first, count, c);
         let j0 = first * NR;

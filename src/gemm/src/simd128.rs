@@ -370,19 +370,18 @@ pub(crate) fn pack_a_f32_all(m: usize, k: usize, a: &[f32]) -> Vec<u32> {
 }
 
 /// Columns of panels `first..first+count` of C (m×n) from A packed by [`pack_a_f32_all`] and
-/// those panels (`b`: `count` panels of `2·k` vectors, the layout of [`PackedF32B`]).
+/// those panels (`b`: `count` panels of `2·k` vectors, the layout of [`PackedF32B`]), A in
+/// chunks of MC rows (a multiple of MR, so each chunk's blocks are the packing's) that each
+/// meet all the panels.
 pub(crate) fn gemm_f32_panel_group(m: usize, ap: &[u32], b: &[F32x4], n: usize, first: usize, count: usize, c: &mut [f32]) {
     let k = ap.len() / m.max(1);
     assert!(ap.len() == m * k && b.len() >= count * 2 * k && (first + count - 1) * NR < n.max(1));
     let panels = Panels { data: b.as_ptr() as *const v128, steps: k, n, first, count };
-    chunk::<MulAddF32>(ap, m, panels, words_mut(c), 0);
-}
-
-/// C (m×n) from A (m×k) and all of B's panels (`b`, the layout of [`PackedF32B`]), A packed
-/// chunk by chunk as [`gemm_f32_packed`] does.
-pub(crate) fn gemm_f32_all_panels(m: usize, k: usize, a: &[f32], b: &[F32x4], n: usize, c: &mut [f32]) {
-    assert!(b.len() >= n.div_ceil(NR) * 2 * k && a.len() >= m * k);
-    drive::<MulAddF32>(m, Panels::all(b.as_ptr() as *const v128, k, n), words_mut(c), |i, rows, out| pack_a_f32(a, k, i, rows, out));
+    let c = words_mut(c);
+    for i0 in (0..m).step_by(MC) {
+        let rows = MC.min(m - i0);
+        chunk::<MulAddF32>(&ap[i0 * k..(i0 + rows) * k], rows, panels, c, i0);
+    }
 }
 
 /// All m rows of the 8-bit A packed as [`chunk`] reads them (blocks of MR rows, then the

@@ -326,7 +326,35 @@ fn gemm_f32_is_bit_exact_with_reference() {
             got.fill(f32::NAN);
             gemm::gemm_f32_packed(m, &a, &packed, &mut got);
             assert!(same_f32(&got, &want), "gemm_f32_packed m={m} k={k} n={n} specials {with_specials}: {:?}", first_diff(&got, &want, n));
+            // Through panels filled on demand (a convolution's path): groups of panels met by
+            // each 64-row chunk of A, the group sized by k.
+            let fill = |p: usize, cols: usize, panel: &mut [f32]| {
+                for l in 0..k {
+                    panel[8 * l..8 * l + cols].copy_from_slice(&b[l * n + 8 * p..][..cols]);
+                }
+            };
+            got.fill(f32::NAN);
+            gemm::gemm_f32_panels(m, k, n, &a, fill, |_, _, _| {}, &mut got);
+            assert!(same_f32(&got, &want), "gemm_f32_panels m={m} k={k} n={n} specials {with_specials}: {:?}", first_diff(&got, &want, n));
         }
+    }
+    // Panel groups smaller than n and A beyond one 64-row chunk, with the epilogue seeing each
+    // group's columns once.
+    for (m, k, n) in [(96, 864, 300), (130, 2304, 41), (65, 3, 1000)] {
+        let a: Vec<f32> = (0..m * k).map(|_| r.normal()).collect();
+        let b: Vec<f32> = (0..k * n).map(|_| r.normal()).collect();
+        let mut want = vec![0f32; m * n];
+        reference::gemm_f32(m, k, n, &a, &b, &mut want);
+        let mut got = vec![f32::NAN; m * n];
+        let mut seen = vec![0u8; n];
+        let fill = |p: usize, cols: usize, panel: &mut [f32]| {
+            for l in 0..k {
+                panel[8 * l..8 * l + cols].copy_from_slice(&b[l * n + 8 * p..][..cols]);
+            }
+        };
+        gemm::gemm_f32_panels(m, k, n, &a, fill, |_, j0, cols| seen[j0..j0 + cols].iter_mut().for_each(|s| *s += 1), &mut got);
+        assert!(same_f32(&got, &want), "gemm_f32_panels m={m} k={k} n={n}: {:?}", first_diff(&got, &want, n));
+        assert!(seen.iter().all(|&s| s == 1), "m={m} k={k} n={n}: every column finished once");
     }
 }
 

@@ -172,3 +172,33 @@ pub fn layer_errors(engine: &Engine, reference: u32, variant: u32, inputs: JsVal
     }
     quantscope_wasm_common::to_js(&rows)
 }
+
+/// One node's time in [`profile_run`].
+#[derive(serde::Serialize)]
+struct NodeMs {
+    name: String,
+    op_type: String,
+    ms: f64,
+}
+
+/// The model behind `handle` run `runs` times on `inputs` with each node timed (the run plan's
+/// nodes, fused chains as one): `[{name, op_type, ms}]`, the mean per run, in plan order —
+/// where a model's time goes in the page's own module (`scripts/profile-real-model.mjs`).
+#[wasm_bindgen]
+pub fn profile_run(engine: &Engine, handle: u32, inputs: JsValue, runs: u32) -> Result<JsValue, JsError> {
+    let (model, values) = engine.model_with_inputs(handle, &inputs)?;
+    let named: Vec<(&str, quantscope_engine::Value)> = values.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
+    let mut clock = quantscope_wasm_common::performance_now;
+    let mut rows: Vec<NodeMs> = Vec::new();
+    let runs = runs.max(1);
+    for _ in 0..runs {
+        let (_, times) = model.run_profiled(&named, &mut clock).map_err(|e| JsError::new(&e.to_string()))?;
+        if rows.is_empty() {
+            rows = times.iter().map(|t| NodeMs { name: t.name.clone(), op_type: t.op_type.clone(), ms: 0.0 }).collect();
+        }
+        for (row, t) in rows.iter_mut().zip(&times) {
+            row.ms += t.ms / runs as f64;
+        }
+    }
+    quantscope_wasm_common::to_js(&rows)
+}

@@ -715,12 +715,17 @@ impl Op for ConvTranspose {
         let out_sp: usize = out.iter().product();
         let k_sp: usize = kernel.iter().product();
         let mut y = vec![0f32; n * m * out_sp];
-        // Output offset of each (input position, kernel position) pair, or None when it falls
-        // in the padding: one table shared by every image and channel.
+        // Output offset of each (kernel position, input position) pair, or NOWHERE when it
+        // falls in the padding: one table shared by every image and channel, a kernel
+        // position's row contiguous as the scatter below reads it.
+        const NOWHERE: u32 = u32::MAX;
+        if out.iter().product::<usize>() >= NOWHERE as usize {
+            return Err(shape_err(format!("the output's spatial size {out:?} is too large")));
+        }
         let in_strides = crate::op::strides(input);
         let k_strides = crate::op::strides(kernel);
         let out_strides = crate::op::strides(&out);
-        let mut target = vec![None; in_sp * k_sp];
+        let mut target = vec![NOWHERE; in_sp * k_sp];
         for p in 0..in_sp {
             for k in 0..k_sp {
                 let mut at = 0usize;
@@ -736,7 +741,7 @@ impl Op for ConvTranspose {
                     at += o as usize * out_strides[d];
                 }
                 if inside {
-                    target[p * k_sp + k] = Some(at);
+                    target[k * in_sp + p] = at as u32;
                 }
             }
         }
@@ -755,22 +760,31 @@ impl Op for ConvTranspose {
             }
             for b in 0..n {
                 let xg = &xs[(b * c + gi * cg) * in_sp..(b * c + (gi + 1) * cg) * in_sp];
-                quantscope_gemm::gemm_f32(rows, cg, in_sp, &wt, xg, &mut cols);
+                // X's rows written straight into the GEMM's panels, as a 1×1 Conv's are (no
+                // packed copy of X: ppocr_det's last ConvTranspose multiplies 4 rows of Wᵀ by
+                // 24 × 8960 of X, where packing X had cost more than the product).
+                let fill = |p: usize, n: usize, panel: &mut [f32]| {
+                    for ci in 0..cg {
+                        copy_cols(&mut panel[8 * ci..8 * ci + n], &xg[ci * in_sp + p * quantscope_gemm::NR..]);
+                    }
+                };
+                quantscope_gemm::gemm_f32_panels(rows, cg, in_sp, &wt, fill, |_, _, _| {}, &mut cols);
                 for mi in 0..mg {
                     let yo = &mut y[(b * m + gi * mg + mi) * out_sp..(b * m + gi * mg + mi + 1) * out_sp];
                     for k in 0..k_sp {
                         let row = &cols[(mi * k_sp + k) * in_sp..(mi * k_sp + k + 1) * in_sp];
-                        for (p, &v) in row.iter().enumerate() {
-                            if let Some(at) = target[p * k_sp + k] {
-                                yo[at] += v;
+                        for (&at, &v) in target[k * in_sp..(k + 1) * in_sp].iter().zip(row) {
+                            if at != NOWHERE {
+                                yo[at as usize] += v;
                             }
                         }
                     }
                 }
             }
         }
-        for (i, v) in y.iter_mut().enumerate() {
-            *v += bias[(i / out_sp.max(1)) % m];
+        for (ch, row) in y.chunks_mut(out_sp.max(1)).enumerate() {
+            let b = bias[ch % m];
+            row.iter_mut().for_each(|v| *v += b);
         }
         let mut shape = vec![n, m];
         shape.extend(&out);

@@ -160,6 +160,9 @@ fn maxpool_2d<T: Copy + PartialOrd>(x: &[T], channels: usize, geo: &Geometry, ou
     let (ic, oc) = (h * w, oh * ow);
     // Per output column, the input columns its window covers (inside the input).
     let cols: Vec<(usize, usize)> = (0..ow).map(|ox| taps_inside(geo, 1, ox)).collect();
+    if geo.kernel[0] > 1 && geo.kernel[1] > 1 && geo.kernel[0] * geo.kernel[1] >= 9 {
+        return maxpool_2d_separable(x, channels, geo, &cols, out, idx);
+    }
     for ch in 0..channels {
         let xc = &x[ch * ic..(ch + 1) * ic];
         for oy in 0..oh {
@@ -180,6 +183,71 @@ fn maxpool_2d<T: Copy + PartialOrd>(x: &[T], channels: usize, geo: &Geometry, ou
                     out[ch * oc + oy * ow + ox] = v;
                     idx[ch * oc + oy * ow + ox] = (ch * ic + off) as i64;
                 }
+            }
+        }
+    }
+}
+
+/// [`maxpool_2d`] for a window of 9 taps or more, one axis at a time: per input row, the max of
+/// each output column's taps (kx), then per output, the max of those row maxima over its rows
+/// (ky) — ny + nx comparisons instead of ny·nx (a YOLO neck's 13 × 13 MaxPool: 169 per output).
+/// The same value and index as the scan over the whole window, which takes its first tap and
+/// then each strictly greater one: that is the first occurrence (row-major) of the largest
+/// non-NaN tap, or NaN when the first tap is NaN. So the rows skip NaN (a row whose first tap
+/// is NaN must not hide its other taps), and the window's own first tap decides NaN.
+fn maxpool_2d_separable<T: Copy + PartialOrd>(
+    x: &[T],
+    channels: usize,
+    geo: &Geometry,
+    cols: &[(usize, usize)],
+    out: &mut [T],
+    idx: &mut [i64],
+) {
+    let (h, w) = (geo.input[0], geo.input[1]);
+    let (oh, ow) = (geo.out[0], geo.out[1]);
+    let (ic, oc) = (h * w, oh * ow);
+    if ic == 0 {
+        return; // every window empty: the outputs keep their start values
+    }
+    let is_nan = |v: T| v.partial_cmp(&v).is_none();
+    // v replaces best: greater, or best is NaN and v is not.
+    let better = |v: T, best: T| v > best || (is_nan(best) && !is_nan(v));
+    let rows: Vec<(usize, usize)> = (0..oh).map(|oy| taps_inside(geo, 0, oy)).collect();
+    let mut row_best: Vec<(T, usize)> = Vec::with_capacity(h * ow);
+    for ch in 0..channels {
+        let xc = &x[ch * ic..(ch + 1) * ic];
+        row_best.clear();
+        for y in 0..h {
+            for &(x0, nx) in cols {
+                let first = y * w + x0;
+                // (A row with no tap inside, nx = 0, is never read.)
+                let mut best = (xc[first.min(ic - 1)], first);
+                for kx in 1..nx {
+                    let off = first + kx * geo.dilations[1];
+                    if better(xc[off], best.0) {
+                        best = (xc[off], off);
+                    }
+                }
+                row_best.push(best);
+            }
+        }
+        for (oy, &(y0, ny)) in rows.iter().enumerate() {
+            for (ox, &(x0, nx)) in cols.iter().enumerate() {
+                if ny == 0 || nx == 0 {
+                    continue;
+                }
+                let first = y0 * w + x0;
+                let mut best = if is_nan(xc[first]) { (xc[first], first) } else { row_best[y0 * ow + ox] };
+                if !is_nan(best.0) {
+                    for ky in 1..ny {
+                        let cand = row_best[(y0 + ky * geo.dilations[0]) * ow + ox];
+                        if cand.0 > best.0 {
+                            best = cand;
+                        }
+                    }
+                }
+                out[ch * oc + oy * ow + ox] = best.0;
+                idx[ch * oc + oy * ow + ox] = (ch * ic + best.1) as i64;
             }
         }
     }
@@ -323,5 +391,72 @@ impl Op for GlobalAveragePool {
         let mut shape = x.shape()[..2].to_vec();
         shape.extend(std::iter::repeat(1).take(x.rank() - 2));
         Ok(vec![Value::new(shape, narrow_like(x, y))])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{maxpool_2d, taps_inside};
+    use crate::ops::window::{AutoPad, WindowAttrs};
+
+    /// The separable 2-D MaxPool (windows of 9 taps or more) gives the value and index of a scan
+    /// over each whole window (first tap, then each strictly greater one): NaN as a window's
+    /// first tap and elsewhere, rows that start with NaN, all-NaN rows, ±0 and repeated values
+    /// (ties keep the first), strides, dilations, padding wider than the reach, empty windows.
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn separable_maxpool_equals_the_window_scan() {
+        for (input, kernel, strides, dilations, pads) in [
+            ([13, 13], [13, 13], [1, 1], [1, 1], [6, 6, 6, 6]),
+            ([9, 11], [5, 5], [1, 1], [1, 1], [2, 2, 2, 2]),
+            ([10, 7], [3, 3], [2, 2], [1, 1], [1, 1, 1, 1]),
+            ([12, 12], [3, 4], [1, 3], [2, 1], [0, 2, 3, 1]),
+            ([5, 6], [3, 3], [1, 1], [1, 1], [4, 4, 4, 4]),
+        ] {
+            let attrs = WindowAttrs {
+                auto_pad: AutoPad::NotSet,
+                kernel_shape: None,
+                strides: Some(strides.iter().map(|&v| v as i64).collect()),
+                dilations: Some(dilations.iter().map(|&v| v as i64).collect()),
+                pads: Some(pads.iter().map(|&v| v as i64).collect()),
+                ceil_mode: false,
+            };
+            let geo = attrs.geometry(&input, &kernel).unwrap();
+            let (ic, oc, channels) = (input[0] * input[1], geo.out_count(), 3);
+            let x: Vec<f32> = (0..channels * ic)
+                .map(|i| match (i * 7919) % 23 {
+                    0 => f32::NAN,
+                    1 => -0.0,
+                    2 => 0.0,
+                    v => (v % 5) as f32 - 2.0,
+                })
+                .collect();
+            let (mut out, mut idx) = (vec![f32::NEG_INFINITY; channels * oc], vec![0i64; channels * oc]);
+            maxpool_2d(&x, channels, &geo, &mut out, &mut idx);
+            for ch in 0..channels {
+                for o in 0..oc {
+                    let (oy, ox) = (o / geo.out[1], o % geo.out[1]);
+                    let ((y0, ny), (x0, nx)) = (taps_inside(&geo, 0, oy), taps_inside(&geo, 1, ox));
+                    let mut best: Option<(f32, usize)> = None;
+                    for ky in 0..ny {
+                        for kx in 0..nx {
+                            let off = (y0 + ky * dilations[0]) * input[1] + x0 + kx * dilations[1];
+                            let v = x[ch * ic + off];
+                            if best.map_or(true, |b| v > b.0) {
+                                best = Some((v, off));
+                            }
+                        }
+                    }
+                    let (want, want_idx) = best.map_or((f32::NEG_INFINITY, 0), |(v, off)| (v, (ch * ic + off) as i64));
+                    let at = ch * oc + o;
+                    assert!(
+                        out[at].to_bits() == want.to_bits() && idx[at] == want_idx,
+                        "{input:?} {kernel:?} {strides:?} {dilations:?} {pads:?} ch {ch} out {o}: {} at {} vs {want} at {want_idx}",
+                        out[at],
+                        idx[at]
+                    );
+                }
+            }
+        }
     }
 }

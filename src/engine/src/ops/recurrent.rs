@@ -9,7 +9,9 @@
 
 use crate::attr::Attrs;
 use crate::op::{attr_err, f32_input, int_list, shape_err, value_err, BuildCtx, Inputs, Op, OpError};
+use crate::ops::activation::exp_f32;
 use crate::value::Value;
+use quantscope_gemm::PackedF32B;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -104,6 +106,39 @@ impl Activation {
             Activation::Softplus => (1.0 + x.exp()).ln(),
         }
     }
+
+    /// [`Activation::apply`] on every element, in place: Sigmoid and Tanh without a libm call
+    /// ([`exp_f32`], [`tanh_f32`]), so their loops vectorize (a cell's five activations per
+    /// hidden unit had been calls to `expf`/`tanhf`).
+    fn apply_all(self, xs: &mut [f32]) {
+        match self {
+            Activation::Sigmoid => xs.iter_mut().for_each(|x| *x = crate::ops::activation::sigmoid32(*x)),
+            Activation::Tanh => xs.iter_mut().for_each(|x| *x = tanh_f32(*x)),
+            _ => xs.iter_mut().for_each(|x| *x = self.apply(*x)),
+        }
+    }
+}
+
+/// tanh in f32 without a call, so a loop over it vectorizes: Cephes' `tanhf`
+/// (cephes/single/tanhf.c) — below |x| = 0.625 the odd polynomial `x + x³·P(x²)`, above it
+/// `1 − 2 / (e^{2|x|} + 1)` with x's sign, `e^x` from [`exp_f32`] (which saturates, so large
+/// |x| gives ±1). A few ulp from the exact value. NaN stays NaN.
+#[inline(always)]
+pub(crate) fn tanh_f32(x: f32) -> f32 {
+    let a = x.abs();
+    let z = x * x;
+    let p = -5.704_988_7e-3;
+    let p = p * z + 2.063_909e-2;
+    let p = p * z - 5.373_971_6e-2;
+    let p = p * z + 1.333_144_2e-1;
+    let p = p * z - 3.333_328e-1;
+    let small = p * z * x + x;
+    let big = (1.0 - 2.0 / (exp_f32(a + a) + 1.0)).copysign(x);
+    if a < 0.625 {
+        small
+    } else {
+        big
+    }
 }
 
 /// The activations named in `names`, taking their alpha and beta in order from the lists (or
@@ -137,6 +172,21 @@ pub(crate) fn activations(names: &[String], alphas: &[f32], betas: &[f32]) -> Re
 pub struct Recurrent {
     pub cell: Cell,
     pub attrs: RecurrentAttrs,
+    /// Per direction, Wᵀ and Rᵀ packed for the GEMM when W and R are constants (at load,
+    /// [`Op::specialize`]), as ONNX Runtime's LSTM prepacks them.
+    packed: Option<Arc<Vec<[PackedF32B; 2]>>>,
+}
+
+/// Rows of X (steps × batch) from which [`Recurrent`] computes X · Wᵀ as one GEMM when W is
+/// not packed at load (packing it costs a few passes over W; a product per step, one).
+const GEMM_ROWS: usize = 4;
+
+/// Per direction, `m`'s `[dirs, rows, cols]` matrices transposed and packed as GEMM B
+/// (`cols × rows`).
+fn pack_transposed(m: &[f32], dirs: usize, rows: usize, cols: usize) -> Vec<PackedF32B> {
+    (0..dirs)
+        .map(|d| PackedF32B::new(cols, rows, &crate::ops::matmul::transpose2(&m[d * rows * cols..(d + 1) * rows * cols], rows, cols)))
+        .collect()
 }
 
 /// The attributes every recurrent op shares (RNN, GRU, LSTM, com.microsoft's
@@ -204,7 +254,7 @@ pub(crate) fn sequence_lengths(input: Option<&Value>, batch: usize, seq: usize) 
 fn build(cell: Cell, a: &Attrs, extra: &[&str]) -> Result<Arc<dyn Op>, OpError> {
     let attrs = shared_attrs(a, extra, cell.name(), cell.default_functions())?;
     debug_assert_eq!(cell.functions(), cell.default_functions().len());
-    Ok(Arc::new(Recurrent { cell, attrs }))
+    Ok(Arc::new(Recurrent { cell, attrs, packed: None }))
 }
 
 pub fn build_rnn(a: &Attrs, _: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
@@ -262,6 +312,22 @@ impl Op for Recurrent {
 
     fn widens_half(&self) -> bool {
         true
+    }
+
+    fn specialize(&self, constants: &[Option<&Value>]) -> Result<Option<Arc<dyn Op>>, OpError> {
+        let (Some(Some(w)), Some(Some(r))) = (constants.get(1), constants.get(2)) else { return Ok(None) };
+        let (dirs, hid, g) = (self.attrs.directions, self.attrs.hidden, self.cell.gates());
+        let (Some(ws), Some(rs)) = (w.as_f32(), r.as_f32()) else { return Ok(None) };
+        if w.rank() != 3 || w.shape()[..2] != [dirs, g * hid] || r.shape() != [dirs, g * hid, hid] {
+            return Ok(None); // run() names the mismatch
+        }
+        let input = w.shape()[2];
+        let packed = pack_transposed(ws, dirs, g * hid, input)
+            .into_iter()
+            .zip(pack_transposed(rs, dirs, g * hid, hid))
+            .map(|(w, r)| [w, r])
+            .collect();
+        Ok(Some(Arc::new(Recurrent { cell: self.cell, attrs: self.attrs.clone(), packed: Some(Arc::new(packed)) })))
     }
 
     fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
@@ -329,6 +395,16 @@ impl Op for Recurrent {
         let clip = |v: f32| self.attrs.clip.map_or(v, |c| v.clamp(-c, c));
         let mut gates = vec![0.0f32; g * hid];
         let mut rec = vec![0.0f32; g * hid];
+        // X · Wᵀ of every step at once (`gx`, row `at_x / input`): the GEMM reads W once, where
+        // a product per step read it once per step — ddddocr_common's 512-wide bidirectional
+        // LSTM has 4 MB of W per direction, so its 16 steps had streamed 128 MB. W packed at
+        // load, or here when there are enough rows; else (one step: silero_vad) per step.
+        let rows = seq * batch;
+        let packed_w = (self.packed.is_none() && rows >= GEMM_ROWS).then(|| pack_transposed(ws, dirs, g * hid, input));
+        let w_of = |d: usize| -> Option<&PackedF32B> { self.packed.as_ref().map(|p| &p[d][0]).or(packed_w.as_ref().map(|p| &p[d])) };
+        let r_of = |d: usize| -> Option<&PackedF32B> { self.packed.as_ref().map(|p| &p[d][1]) };
+        let mut gx = vec![0.0f32; if w_of(0).is_some() { rows * g * hid } else { 0 }];
+        let mut hp = vec![0.0f32; hid];
         for d in 0..dirs {
             let backward = self.attrs.reverse || d == 1;
             let fns = &self.attrs.functions[d];
@@ -336,16 +412,32 @@ impl Op for Recurrent {
             let rd = &rs[d * g * hid * hid..(d + 1) * g * hid * hid];
             let (wb, rb) = (&bias[d * 2 * g * hid..d * 2 * g * hid + g * hid], &bias[d * 2 * g * hid + g * hid..(d + 1) * 2 * g * hid]);
             let pd = &peep[d * 3 * hid..(d + 1) * 3 * hid];
+            if let Some(pw) = w_of(d) {
+                quantscope_gemm::gemm_f32_packed(rows, xs, pw, &mut gx);
+            }
             for b in 0..batch {
                 let hb = (d * batch + b) * hid;
                 for step in 0..lens[b] {
                     let t = if backward { lens[b] - 1 - step } else { step };
                     let xt = &xs[at_x(t, b)..at_x(t, b) + input];
-                    gates.copy_from_slice(wb);
-                    add_product(&mut gates, xt, wd);
-                    rec.copy_from_slice(rb);
-                    add_product(&mut rec, &h[hb..hb + hid], rd);
-                    let hp = h[hb..hb + hid].to_vec();
+                    if gx.is_empty() {
+                        gates.copy_from_slice(wb);
+                        add_product(&mut gates, xt, wd);
+                    } else {
+                        let row = &gx[at_x(t, b) / input.max(1) * g * hid..][..g * hid];
+                        gates.iter_mut().zip(wb.iter().zip(row)).for_each(|(v, (&bias, &p))| *v = bias + p);
+                    }
+                    hp.copy_from_slice(&h[hb..hb + hid]);
+                    match r_of(d) {
+                        Some(pr) => {
+                            quantscope_gemm::gemm_f32_packed(1, &hp, pr, &mut rec);
+                            rec.iter_mut().zip(rb).for_each(|(v, &bias)| *v += bias);
+                        }
+                        None => {
+                            rec.copy_from_slice(rb);
+                            add_product(&mut rec, &hp, rd);
+                        }
+                    }
                     match self.cell {
                         Cell::Rnn => {
                             for j in 0..hid {
@@ -371,19 +463,38 @@ impl Op for Recurrent {
                             }
                         }
                         Cell::Lstm { input_forget } => {
+                            // Gate by gate over the hidden units, so each activation runs as one
+                            // vectorized loop: gates[k·hid + j] becomes gate k's value for unit j.
                             let (f, gf, hf) = (fns[0], fns[1], fns[2]);
+                            let cp = &mut c[hb..hb + hid];
+                            let (gi, rest) = gates.split_at_mut(hid);
+                            let (go, rest) = rest.split_at_mut(hid);
+                            let (gfo, gc) = rest.split_at_mut(hid);
+                            let (ri, rest) = rec.split_at(hid);
+                            let (ro, rest) = rest.split_at(hid);
+                            let (rf, rc) = rest.split_at(hid);
                             for j in 0..hid {
-                                let cp = c[hb + j];
-                                let pre = |k: usize| gates[k * hid + j] + rec[k * hid + j];
-                                let i = f.apply(clip(pre(0) + pd[j] * cp));
-                                // input_forget couples the gates: f = 1 − i (as ONNX Runtime).
-                                let fg = if input_forget { 1.0 - i } else { f.apply(clip(pre(2) + pd[2 * hid + j] * cp)) };
-                                let cc = gf.apply(clip(pre(3)));
-                                let cn = fg * cp + i * cc;
-                                let o = f.apply(clip(pre(1) + pd[hid + j] * cn));
-                                c[hb + j] = cn;
-                                h[hb + j] = o * hf.apply(cn);
+                                gi[j] = clip(gi[j] + ri[j] + pd[j] * cp[j]);
+                                gfo[j] = clip(gfo[j] + rf[j] + pd[2 * hid + j] * cp[j]);
+                                gc[j] = clip(gc[j] + rc[j]);
                             }
+                            f.apply_all(gi);
+                            // input_forget couples the gates: f = 1 − i (as ONNX Runtime).
+                            if input_forget {
+                                gfo.iter_mut().zip(gi.iter()).for_each(|(fg, &i)| *fg = 1.0 - i);
+                            } else {
+                                f.apply_all(gfo);
+                            }
+                            gf.apply_all(gc);
+                            for j in 0..hid {
+                                cp[j] = gfo[j] * cp[j] + gi[j] * gc[j];
+                                go[j] = clip(go[j] + ro[j] + pd[hid + j] * cp[j]);
+                            }
+                            f.apply_all(go);
+                            let hb_row = &mut h[hb..hb + hid];
+                            hb_row.copy_from_slice(cp);
+                            hf.apply_all(hb_row);
+                            hb_row.iter_mut().zip(go.iter()).for_each(|(h, &o)| *h *= o);
                         }
                     }
                     let at = ((t * dirs + d) * batch + b) * hid;
