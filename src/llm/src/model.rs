@@ -575,19 +575,10 @@ fn attend(c: &LlamaConfig, q: &[f32], k_cache: &[f32], v_cache: &[f32], scores: 
     for hq in 0..c.n_head {
         let g = hq / group;
         let qh = &q[hq * hd..(hq + 1) * hd];
-        for (j, s) in scores.iter_mut().enumerate() {
-            *s = ops::dot(&k_cache[j * kv_dim + g * hd..j * kv_dim + (g + 1) * hd], qh) * scale;
-        }
+        crate::kernels::attn_scores(&k_cache[g * hd..], kv_dim, qh, scale, scores);
         soft_cap(scores, c.attn_softcap);
         ops::softmax(scores);
-        let out = &mut attn[hq * hd..(hq + 1) * hd];
-        out.fill(0.0);
-        for (j, &p) in scores.iter().enumerate() {
-            let vj = &v_cache[j * kv_dim + g * hd..j * kv_dim + (g + 1) * hd];
-            for (o, &v) in out.iter_mut().zip(vj) {
-                *o += p * v;
-            }
-        }
+        crate::kernels::attn_values(scores, &v_cache[g * hd..], kv_dim, &mut attn[hq * hd..(hq + 1) * hd]);
     }
 }
 
