@@ -19,6 +19,9 @@
 // QUANTSCOPE_LM_PKG=www/pkg-lm,www/pkg-lm-relaxed measures both in the same run, their rounds
 // interleaved, each against the same llama-bench figures (a before/after, or plain against
 // relaxed SIMD, under the same load). QUANTSCOPE_CLI=path: an already built CLI.
+// QUANTSCOPE_LM_ROUNDS=N: the best of N runs instead of 5 (a loaded machine needs more for one
+// undisturbed run); QUANTSCOPE_LM_TYPES=F32,Q8_0,...: only those types (fewer types, more rounds
+// in the same time).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,10 +29,12 @@ import { join } from 'node:path';
 import { launch } from '../tests/e2e/browser.mjs';
 
 const tokens = Number(process.argv[2] ?? 128);
-const ROUNDS = 5;
+const ROUNDS = Number(process.env.QUANTSCOPE_LM_ROUNDS ?? 5);
 const PROMPT = 64;
-const TYPES = ['F32', 'F16', 'BF16', 'Q8_0', 'Q6_K', 'Q5_K_M', 'Q5_1', 'Q5_0', 'Q4_K_M', 'Q4_1', 'Q4_0', 'IQ4_XS', 'IQ4_NL',
+const ALL_TYPES = ['F32', 'F16', 'BF16', 'Q8_0', 'Q6_K', 'Q5_K_M', 'Q5_1', 'Q5_0', 'Q4_K_M', 'Q4_1', 'Q4_0', 'IQ4_XS', 'IQ4_NL',
   'Q3_K_M', 'Q2_K'];
+const TYPES = process.env.QUANTSCOPE_LM_TYPES ? process.env.QUANTSCOPE_LM_TYPES.split(',') : ALL_TYPES;
+for (const t of TYPES) if (!ALL_TYPES.includes(t)) throw new Error(`QUANTSCOPE_LM_TYPES: ${t} is not one of ${ALL_TYPES.join(', ')}`);
 const PKGS = (process.env.QUANTSCOPE_LM_PKG ?? 'www/pkg-lm').split(',');
 const root = new URL('..', import.meta.url).pathname;
 const model = join(root, 'tests/fixtures/tiny_lm/tiny-lm-f32.gguf');

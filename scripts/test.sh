@@ -42,6 +42,19 @@ CARGO_PROFILE_TEST_DEBUG=0 wasm-pack --log-level warn test --headless --chrome -
 # The mixer's Learn exports quantize with the grid types: its tests take the page's iq-grids.
 step "wasm tests in headless Chromium: src/mixer (wasm-pack test, --features iq-grids)"
 CARGO_PROFILE_TEST_DEBUG=0 wasm-pack --log-level warn test --headless --chrome --chromedriver "$CHROMEDRIVER" --mode no-install src/mixer --features iq-grids
+# The Language model worker loads www/pkg-lm-relaxed where the browser has relaxed SIMD: llm's
+# suite again with its flags (scripts/build-wasm.sh's RELAXED_FLAGS), where the Q4_K/Q5_K/Q2_K
+# products take the relaxed int8 dot and LLVM turns float min/max into relaxed_min/max — the
+# kernels held to the same scalar references, the logits to llama.cpp's. `cargo test` rather
+# than wasm-pack, whose extra `cargo build --tests` compiles everything a second time (dev
+# profile); the runner is .cargo/config.toml's, in Chromium as wasm-pack runs it. The same target
+# dir: only the 46 wasm crates of llm's test build recompile with these flags (the host
+# proc-macros and build scripts are shared), beside the plain build's artifacts. Measured in
+# session 24 with the host crates warm: 138 s of CPU (compile and the 80 tests) — 5m16 wall on
+# the shared 2-core machine at load 10; by the CPU time, about two minutes on an idle one.
+step "wasm tests in headless Chromium: src/llm, relaxed SIMD (cargo test --target wasm32-unknown-unknown)"
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd" CARGO_PROFILE_TEST_DEBUG=0 \
+  WASM_BINDGEN_TEST_ONLY_WEB=1 cargo test -p quantscope-llm --target wasm32-unknown-unknown --test suite
 
 # The static calibration's histogram and MinMax kernels have SIMD128 forms (calibrate.rs, minmax.rs),
 # held to their plain loops by unit tests; the crate's integration suite reads fixture files

@@ -385,7 +385,7 @@ test('the calibration module is under 25 KB gzipped and carries only the calibra
 // ceiling went from 390,000 to 410,000. Then it opened files with formats::lazy::open_gguf_file
 // (no zip, npz, ONNX or safetensors reader linked): 411,422 → 258,056 B with the sensitivity
 // probes; the ceiling went down to 265,000 to keep the gain.
-test('the language-model module is under 370 KB gzipped and carries only the language model', async () => {
+test('the language-model module is under 372 KB gzipped and carries only the language model', async () => {
   const gz = gzipSync(await pkg('pkg-lm', 'quantscope_bg.wasm'), { level: 9 }).length;
   // 265,000 → 315,000 in session 14: GPTQ (src/ptq, llm::gptq, lm::calibrated, +24 KB) and AWQ
   // (ptq::awq, llm::awq, lm::awq, +27 KB) in the page. 315,000 → 325,000 in session 16: the Q2_K,
@@ -409,7 +409,11 @@ test('the language-model module is under 370 KB gzipped and carries only the lan
   // 368,000 → 370,000 in session 23 (365,248 → 367,052 B on its branch): the K-quant kernels'
   // sub-block helpers shared with the relaxed-SIMD build, the activations' amax as an integer
   // max (exact in that build too), and llama.cpp's "bad special token" warning kept for the page.
-  assert.ok(gz < 370_000, `www/pkg-lm/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  // 370,000 → 372,000 in session 24 (368,902 → 370,445 B by this test's gzip, 366,978 → 368,734
+  // by gzip -9): the prompt kernels' K-quant super-block epilogues as f32x4 lanes of the tile,
+  // Q8_0's activations widened once per matrix, and attention's score and value loops as SIMD128
+  // kernels (Q4_K_M and Q5_K_M prompts ~1.1×, Q8_0 ~1.05×, bit-identical logits).
+  assert.ok(gz < 372_000, `www/pkg-lm/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const lm = await exportsOf('pkg-lm');
   assert.ok(lm.has('LmSession'));
   for (const name of ['Workspace', 'Engine', 'Lesson', 'TrainingRun', 'GgufMixer']) assert.ok(!lm.has(name), `the language-model module has ${name}`);
@@ -465,9 +469,11 @@ test('the relaxed-SIMD runner module is under 253.5 KB gzipped', async () => {
 // Q5_K and Q2_K products' sub-block sums from i16x8.relaxed_dot_i8x16_i7x16_s, exact): 366,943 B
 // by gzip -9 when it was added (session 23), the plain module then 365,248 in the same branch;
 // 367,838 and 367,052 at the end of that session. Only browsers with relaxed SIMD fetch it,
-// instead of www/pkg-lm. The ceiling is the plain module's plus 2,000 B.
-test('the relaxed-SIMD language-model module is under 372 KB gzipped and carries the plain one\'s surface', async () => {
+// instead of www/pkg-lm. The ceiling is the plain module's plus 2,000 B: 374,000 since session 24
+// (369,615 → 371,639 B by this test's gzip, 367,798 → 369,393 by gzip -9; the prompt kernels of
+// the plain module's ceiling note).
+test('the relaxed-SIMD language-model module is under 374 KB gzipped and carries the plain one\'s surface', async () => {
   const gz = gzipSync(await pkg('pkg-lm-relaxed', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 372_000, `www/pkg-lm-relaxed/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 374_000, `www/pkg-lm-relaxed/quantscope_bg.wasm is ${gz} bytes gzipped`);
   assert.deepEqual([...(await exportsOf('pkg-lm-relaxed'))].sort(), [...(await exportsOf('pkg-lm'))].sort());
 });

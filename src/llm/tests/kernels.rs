@@ -362,13 +362,13 @@ fn tile_outputs(rows: usize, tokens: usize) -> (Vec<f32>, usize) {
 
 /// The tile kernels (a tile of rows × several tokens, register-blocked: `Matrix::matmul`'s
 /// prompt path) equal their references — the matrix-vector product token by token — bit for
-/// bit: token counts around the kernels' two, row counts around their two and four, random and
-/// extreme codes.
+/// bit: token counts around the kernels' two and four, row counts around their two and four,
+/// random and extreme codes.
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn tile_kernels_equal_their_references() {
     let mut rng = crate::common::Xorshift(0x711e);
-    for tokens in [1, 2, 3, 5] {
+    for tokens in [1, 2, 3, 4, 5, 9] {
         for n in [8, 9, 64, 100] {
             for rows in [1, 3, 4, 5, 9] {
                 let xs: Vec<f32> = (0..tokens * n).map(|_| (rng.next() as i32 as f32) * 1e-9).collect();
@@ -449,4 +449,35 @@ fn exponentials_equal_their_references() {
     let (mut ours, mut theirs) = (xs[..1001].to_vec(), xs[..1001].to_vec());
     let (a, b) = (kernels::exp_shifted(&mut ours, 3.25), reference::exp_shifted(&mut theirs, 3.25));
     assert_eq!((bits(&ours), a.to_bits()), (bits(&theirs), b.to_bits()));
+}
+
+/// Attention's two loops over the cached positions (four keys at a time in the browser) equal
+/// their references bit for bit: head sizes with and without an eight-value tail and with and
+/// without whole sixteens, key counts around four, rows wider than a head (a KV cache's stride),
+/// random values, zeros of both signs, and scores with NaN and infinities.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn attention_loops_equal_their_references() {
+    let mut rng = crate::common::Xorshift(0xa77e);
+    for hd in [1, 4, 8, 12, 16, 20, 32, 64, 80] {
+        for keys in [1, 2, 3, 4, 5, 8, 13] {
+            let stride = hd + 7;
+            let cache: Vec<f32> = (0..keys * stride).map(|i| if i % 11 == 0 { -0.0 } else { (rng.next() as i32 as f32) * 1e-9 }).collect();
+            let q: Vec<f32> = (0..hd).map(|_| (rng.next() as i32 as f32) * 1e-9).collect();
+            let (mut ours, mut theirs) = (vec![7.0; keys], vec![7.0; keys]);
+            kernels::attn_scores(&cache, stride, &q, 0.125, &mut ours);
+            reference::attn_scores(&cache, stride, &q, 0.125, &mut theirs);
+            assert_eq!(bits(&ours), bits(&theirs), "scores: {keys} keys of {hd}");
+            let mut p: Vec<f32> = (0..keys).map(|_| (rng.next() % 1000) as f32 / 999.0).collect();
+            for special in [None, Some(f32::NAN), Some(f32::INFINITY), Some(-0.0)] {
+                if let Some(v) = special {
+                    p[keys / 2] = v;
+                }
+                let (mut ours, mut theirs) = (vec![7.0; hd], vec![7.0; hd]);
+                kernels::attn_values(&p, &cache, stride, &mut ours);
+                reference::attn_values(&p, &cache, stride, &mut theirs);
+                assert_eq!(bits(&ours), bits(&theirs), "values: {keys} keys of {hd}, {special:?}");
+            }
+        }
+    }
 }

@@ -17,6 +17,7 @@
 //! double-rounding check per lane and block: more work than the block's integer sums.)
 
 pub mod reference;
+
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod simd128;
 
@@ -47,6 +48,21 @@ pub fn f32_matvec(w: &[f32], x: &[f32], y: &mut [f32]) {
 #[inline]
 pub fn f32_matmul(w: &[f32], xs: &[f32], n: usize, ys: &mut [f32], stride: usize) {
     picked::f32_matmul(w, xs, n, ys, stride)
+}
+
+/// One attention head's scores against the cached keys: `scores[j] = dot(key j, q) · scale`,
+/// key j = `keys[j * stride..][..q.len()]` (each [`dot`]'s operations; the SIMD128 kernel takes
+/// four keys at a time and finishes their eight lanes together).
+#[inline]
+pub fn attn_scores(keys: &[f32], stride: usize, q: &[f32], scale: f32, scores: &mut [f32]) {
+    picked::attn_scores(keys, stride, q, scale, scores)
+}
+
+/// One attention head's output: `out = Σ_j p[j] · value j` (value j = `values[j * stride..]
+/// [..out.len()]`), each element added in j order from 0.
+#[inline]
+pub fn attn_values(p: &[f32], values: &[f32], stride: usize, out: &mut [f32]) {
+    picked::attn_values(p, values, stride, out)
 }
 
 /// A softmax's exponentials in place, v = exp(v − max), and their sum in f64 in order. The

@@ -41,6 +41,26 @@ pub fn f32_matmul(w: &[f32], xs: &[f32], n: usize, ys: &mut [f32], stride: usize
     }
 }
 
+/// One attention head's scores: `scores[j] = dot(key j, q) · scale`, key j being
+/// `keys[j * stride..][..q.len()]` (a KV cache's rows, one KV head's slice of each).
+pub fn attn_scores(keys: &[f32], stride: usize, q: &[f32], scale: f32, scores: &mut [f32]) {
+    for (j, s) in scores.iter_mut().enumerate() {
+        *s = dot(&keys[j * stride..j * stride + q.len()], q) * scale;
+    }
+}
+
+/// One attention head's output: `out = Σ_j p[j] · value j`, value j being
+/// `values[j * stride..][..out.len()]`, each element added in j order from 0.
+pub fn attn_values(p: &[f32], values: &[f32], stride: usize, out: &mut [f32]) {
+    let hd = out.len();
+    out.fill(0.0);
+    for (j, &pj) in p.iter().enumerate() {
+        for (o, &v) in out.iter_mut().zip(&values[j * stride..j * stride + hd]) {
+            *o += pj * v;
+        }
+    }
+}
+
 /// A softmax's exponentials in place: each value v becomes exp(v − max) (`f32::exp`); returns
 /// their sum, added in order in f64 (`ggml_compute_forward_soft_max_f32`'s `ggml_float`).
 pub fn exp_shifted(v: &mut [f32], max: f32) -> f64 {

@@ -141,6 +141,89 @@ fn f32_tile<const K: usize, const TK: usize>(w: &[f32], xs: &[f32], n: usize, r:
     }
 }
 
+/// [`dot`] · `scale` of four keys at a time against `q`: each key's two f32x4 accumulators as
+/// [`dot`]'s, then the four keys' lanes transposed so that [`finish_dot`]'s additions
+/// ((0 + 1) + (2 + 3)) + tail, and the scaling, run once for the four.
+pub fn attn_scores(keys: &[f32], stride: usize, q: &[f32], scale: f32, scores: &mut [f32]) {
+    let (hd, n) = (q.len(), scores.len());
+    if n == 0 {
+        return;
+    }
+    assert!((n - 1) * stride + hd <= keys.len(), "attn_scores: {} values for {n} keys of {hd} at {stride}", keys.len());
+    let chunks = hd / 8;
+    let full = n / 4 * 4;
+    for j0 in (0..full).step_by(4) {
+        let (mut lo, mut hi) = ([f32x4_splat(0.0); 4], [f32x4_splat(0.0); 4]);
+        for c in 0..chunks {
+            // SAFETY: c·8 + 8 ≤ hd = q.len(), and (j0 + i)·stride + c·8 + 8 ≤ (n − 1)·stride + hd ≤ keys.len() (asserted).
+            unsafe {
+                let pq = q.as_ptr().add(c * 8) as *const v128;
+                let (q0, q1) = (v128_load(pq), v128_load(pq.add(1)));
+                for i in 0..4 {
+                    let pk = keys.as_ptr().add((j0 + i) * stride + c * 8) as *const v128;
+                    lo[i] = f32x4_add(lo[i], f32x4_mul(v128_load(pk), q0));
+                    hi[i] = f32x4_add(hi[i], f32x4_mul(v128_load(pk.add(1)), q1));
+                }
+            }
+        }
+        let tail: [f32; 4] = core::array::from_fn(|i| {
+            let k = &keys[(j0 + i) * stride + chunks * 8..(j0 + i) * stride + hd];
+            k.iter().zip(&q[chunks * 8..]).fold(0f32, |t, (a, b)| t + a * b)
+        });
+        let r: [v128; 4] = core::array::from_fn(|i| f32x4_add(lo[i], hi[i]));
+        // e_l: lane l of each key's r.
+        let (a, b) = (i32x4_shuffle::<0, 4, 1, 5>(r[0], r[1]), i32x4_shuffle::<0, 4, 1, 5>(r[2], r[3]));
+        let (c, d) = (i32x4_shuffle::<2, 6, 3, 7>(r[0], r[1]), i32x4_shuffle::<2, 6, 3, 7>(r[2], r[3]));
+        let (e0, e1) = (i64x2_shuffle::<0, 2>(a, b), i64x2_shuffle::<1, 3>(a, b));
+        let (e2, e3) = (i64x2_shuffle::<0, 2>(c, d), i64x2_shuffle::<1, 3>(c, d));
+        let sum = f32x4_add(f32x4_add(f32x4_add(e0, e1), f32x4_add(e2, e3)), f32x4(tail[0], tail[1], tail[2], tail[3]));
+        // SAFETY: a 16-byte store into scores j0..j0 + 4 (j0 + 4 ≤ n).
+        unsafe { v128_store(scores.as_mut_ptr().add(j0) as *mut v128, f32x4_mul(sum, f32x4_splat(scale))) };
+    }
+    for j in full..n {
+        scores[j] = dot(&keys[j * stride..j * stride + hd], q) * scale;
+    }
+}
+
+/// The reference's `attn_values`, 16 (then 4) outputs at a time held in registers over the keys.
+pub fn attn_values(p: &[f32], values: &[f32], stride: usize, out: &mut [f32]) {
+    let (hd, n) = (out.len(), p.len());
+    if n == 0 {
+        out.fill(0.0);
+        return;
+    }
+    assert!((n - 1) * stride + hd <= values.len(), "attn_values: {} values for {n} rows of {hd} at {stride}", values.len());
+    let mut d0 = 0;
+    while d0 + 16 <= hd {
+        let mut acc = [f32x4_splat(0.0); 4];
+        for (j, &pj) in p.iter().enumerate() {
+            let pv = f32x4_splat(pj);
+            for (i, a) in acc.iter_mut().enumerate() {
+                // SAFETY: j·stride + d0 + 4i + 4 ≤ (n − 1)·stride + hd ≤ values.len() (asserted).
+                *a = f32x4_add(*a, f32x4_mul(pv, unsafe { v128_load(values.as_ptr().add(j * stride + d0 + 4 * i) as *const v128) }));
+            }
+        }
+        for (i, a) in acc.iter().enumerate() {
+            // SAFETY: a 16-byte store into out[d0 + 4i..d0 + 4i + 4], within hd.
+            unsafe { v128_store(out.as_mut_ptr().add(d0 + 4 * i) as *mut v128, *a) };
+        }
+        d0 += 16;
+    }
+    while d0 + 4 <= hd {
+        let mut acc = f32x4_splat(0.0);
+        for (j, &pj) in p.iter().enumerate() {
+            // SAFETY: as above, j·stride + d0 + 4 ≤ values.len().
+            acc = f32x4_add(acc, f32x4_mul(f32x4_splat(pj), unsafe { v128_load(values.as_ptr().add(j * stride + d0) as *const v128) }));
+        }
+        // SAFETY: a 16-byte store into out[d0..d0 + 4].
+        unsafe { v128_store(out.as_mut_ptr().add(d0) as *mut v128, acc) };
+        d0 += 4;
+    }
+    for (d, o) in out.iter_mut().enumerate().skip(d0) {
+        *o = p.iter().enumerate().fold(0f32, |acc, (j, &pj)| acc + pj * values[j * stride + d]);
+    }
+}
+
 /// `f32::exp` of four lanes as wasm's libm computes it (compiler-builtins' `expf`, a port of
 /// FreeBSD's `e_expf.c`), its branches as lane selects: k = round(x / ln 2) (from 1.5 ln 2 on;
 /// ±1 from 0.5 ln 2; 0 below, where the reduction x − 0·ln2_hi − 0·ln2_lo leaves x as the
@@ -738,18 +821,104 @@ fn block_tile<W, X, A: Copy, const K: usize, const TK: usize>(
     }
 }
 
-/// `K` rows × `TK` tokens of [`q8_0_rows`]: per block each row's codes widened once for the
-/// tokens and each token's once for the rows; an output's lanes are [`dot4`]'s (exact integer
-/// sums, grouped otherwise) and its float operations [`blocks_rows`]', in block order.
+/// [`block_tile`] for a tile of at most four outputs held as the lanes of one f32x4 (output
+/// (k, j) in lane k·TK + j): per block index `block` gets the rows' and tokens' blocks and the
+/// lanes, and returns them updated. Each lane's float operations are the matrix-vector kernel's
+/// for its output, in its order (an f32x4 operation rounds each lane as the scalar one does), so
+/// a block's float epilogue costs a few vector operations for the tile instead of a scalar chain
+/// per output.
 #[inline(always)]
-fn q8_0_tile<const K: usize, const TK: usize>(w: &[BlockQ8_0], xs: &[Vec<BlockQ8_0>], ys: &mut [f32], stride: usize, r: usize, t: usize) {
-    let block = |wb: &[&BlockQ8_0; K], xb: &[&BlockQ8_0; TK], acc: &mut [[v128; TK]; K]| {
+fn lane_tile<W, X, const K: usize, const TK: usize>(
+    w: &[W],
+    xs: &[Vec<X>],
+    ys: &mut [f32],
+    stride: usize,
+    r: usize,
+    t: usize,
+    block: impl Fn(&[&W; K], &[&X; TK], v128) -> v128,
+) {
+    debug_assert!(K * TK <= 4);
+    let nb = xs[t].len();
+    let xr: [&[X]; TK] = core::array::from_fn(|j| &xs[t + j][..nb]);
+    let wr: [&[W]; K] = core::array::from_fn(|k| &w[(r + k) * nb..(r + k + 1) * nb]);
+    let mut acc = f32x4_splat(0.0);
+    for b in 0..nb {
+        let rows: [&W; K] = core::array::from_fn(|k| &wr[k][b]);
+        let xb: [&X; TK] = core::array::from_fn(|j| &xr[j][b]);
+        acc = block(&rows, &xb, acc);
+    }
+    let mut out = [0f32; 4];
+    // SAFETY: a 16-byte store into four f32.
+    unsafe { v128_store(out.as_mut_ptr() as *mut v128, acc) };
+    for (o, &v) in out.iter().enumerate().take(K * TK) {
+        ys[(t + o % TK) * stride + r + o / TK] = v;
+    }
+}
+
+/// Lane o = the sum of `f(k, j)`'s four i32 lanes for the tile's outputs o = k·TK + j < K·TK
+/// (the other lanes 0): [`isum`] of up to four outputs at once, exact.
+#[inline(always)]
+fn isums<const K: usize, const TK: usize>(f: impl Fn(usize, usize) -> v128) -> v128 {
+    let v: [v128; 4] = core::array::from_fn(|o| if o < K * TK { f(o / TK, o % TK) } else { i32x4_splat(0) });
+    // [a0 + a2, b0 + b2, a1 + a3, b1 + b3] and the same of c, d; then their halves added.
+    let ab = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(v[0], v[1]), i32x4_shuffle::<2, 6, 3, 7>(v[0], v[1]));
+    let cd = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(v[2], v[3]), i32x4_shuffle::<2, 6, 3, 7>(v[2], v[3]));
+    i32x4_add(i32x4_shuffle::<0, 1, 4, 5>(ab, cd), i32x4_shuffle::<2, 3, 6, 7>(ab, cd))
+}
+
+/// Lane o = `f(k, j)` for the tile's outputs o = k·TK + j < K·TK (the other lanes 0).
+#[inline(always)]
+fn f32_lanes<const K: usize, const TK: usize>(f: impl Fn(usize, usize) -> f32) -> v128 {
+    let v: [f32; 4] = core::array::from_fn(|o| if o < K * TK { f(o / TK, o % TK) } else { 0.0 });
+    f32x4(v[0], v[1], v[2], v[3])
+}
+
+/// A token's Q8_K block sums as two i16x8 (sums 0–7, 8–15).
+#[inline(always)]
+fn bsums(x: &BlockQ8K) -> (v128, v128) {
+    // SAFETY: two 16-byte loads of the 16 i16 block sums.
+    unsafe { (v128_load(x.bsums.as_ptr() as *const v128), v128_load(x.bsums.as_ptr().add(8) as *const v128)) }
+}
+
+/// A Q8_0 activation block with its codes widened to i16 once per matrix, for the tile kernel:
+/// its loads of them are then plain 16-byte loads rather than a widening load per row tile.
+#[derive(Clone, Copy)]
+struct WideQ8_0 {
+    qs: [i16; QK],
+    d: f32,
+}
+
+/// Each token's Q8_0 blocks with the codes widened ([`WideQ8_0`]).
+fn widen_q8_0(xs: &[Vec<BlockQ8_0>]) -> Vec<Vec<WideQ8_0>> {
+    xs.iter()
+        .map(|x| {
+            x.iter()
+                .map(|b| {
+                    let mut qs = [0i16; QK];
+                    for i in 0..4 {
+                        // SAFETY: an 8-byte load of codes 8i..8i + 8 of 32, a 16-byte store into 8 of the 32 i16.
+                        unsafe { v128_store(qs.as_mut_ptr().add(8 * i) as *mut v128, ld8(b.qs.as_ptr().add(8 * i))) };
+                    }
+                    WideQ8_0 { qs, d: b.d }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// `K` rows × `TK` tokens of [`q8_0_rows`]: per block each row's codes widened once for the
+/// tokens, the tokens' codes widened already ([`WideQ8_0`]); an output's lanes are [`dot4`]'s
+/// (exact integer sums, grouped otherwise) and its float operations [`blocks_rows`]', in block
+/// order.
+#[inline(always)]
+fn q8_0_tile<const K: usize, const TK: usize>(w: &[BlockQ8_0], xs: &[Vec<WideQ8_0>], ys: &mut [f32], stride: usize, r: usize, t: usize) {
+    let block = |wb: &[&BlockQ8_0; K], xb: &[&WideQ8_0; TK], acc: &mut [[v128; TK]; K]| {
         let mut s = [[i32x4_splat(0); TK]; K];
         for i in 0..4 {
-            // SAFETY: 8-byte loads of codes 8i..8i + 8 of a block's 32.
-            let xv: [v128; TK] = core::array::from_fn(|j| unsafe { ld8(xb[j].qs.as_ptr().add(8 * i)) });
+            // SAFETY: 16-byte loads of widened codes 8i..8i + 8 of a block's 32.
+            let xv: [v128; TK] = core::array::from_fn(|j| unsafe { v128_load(xb[j].qs.as_ptr().add(8 * i) as *const v128) });
             for k in 0..K {
-                // SAFETY: as above.
+                // SAFETY: an 8-byte load of codes 8i..8i + 8 of a block's 32.
                 let wv = unsafe { ld8(wb[k].qs.as_ptr().add(8 * i)) };
                 for j in 0..TK {
                     s[k][j] = i32x4_add(s[k][j], i32x4_dot_i16x8(wv, xv[j]));
@@ -765,17 +934,25 @@ fn q8_0_tile<const K: usize, const TK: usize>(w: &[BlockQ8_0], xs: &[Vec<BlockQ8
     block_tile::<_, _, _, K, TK>(w, xs, ys, stride, r, t, f32x4_splat(0.0), block, hsum4)
 }
 
+/// The Q8_0 tile's rows and tokens.
+const Q8_0_TILE: (usize, usize) = (2, 4);
+
 pub fn q8_0_matmul(w: &[BlockQ8_0], xs: &[Vec<BlockQ8_0>], ys: &mut [f32], stride: usize) {
     let rows = tile_rows("q8_0_matmul", w, xs, ys, stride);
-    by_tile!(2, 2, rows, xs.len(), q8_0_tile, w, xs, ys, stride; |t: usize| q8_0_matvec(w, &xs[t], &mut ys[t * stride..t * stride + rows]))
+    let wide = widen_q8_0(xs);
+    by_tile!(Q8_0_TILE.0, Q8_0_TILE.1, rows, xs.len(), q8_0_tile, w, &wide, ys, stride; |t: usize| q8_0_matvec(w, &xs[t], &mut ys[t * stride..t * stride + rows]))
 }
 
 /// `K` rows × `TK` tokens of [`q4_k_rows`] (Q4_K and Q5_K): a row's codes loaded once per
 /// sub-block for the tokens; per output the same exact integer sums and the same two float
-/// updates per super-block, in order.
+/// updates per super-block, in order — the tile's outputs as the lanes of one f32x4
+/// ([`lane_tile`]), their mins' sums Σ_m mins[m]·(bsums[2m] + bsums[2m + 1]) as Σ_i
+/// bsums[i]·mins[i / 2] by `i32x4_dot_i16x8` (exact: |bsums| ≤ 16·128, mins ≤ 63). The scalar
+/// epilogue per output (eight products for the mins, two lane sums, four float operations) was
+/// as much work as the super-block's 32 relaxed dot products.
 #[inline(always)]
 fn q4_k_tile<const K: usize, const TK: usize>(w: &[BlockQ4K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize, r: usize, t: usize) {
-    let block = |wb: &[&BlockQ4K; K], xb: &[&BlockQ8K; TK], sumf: &mut [[f32; TK]; K]| {
+    let block = |wb: &[&BlockQ4K; K], xb: &[&BlockQ8K; TK], sumf: v128| {
         let mut acc = [[i32x4_splat(0); TK]; K];
         for sb in 0..QK_K / 32 {
             // SAFETY: codes 32sb..32sb + 32 of 256.
@@ -789,16 +966,20 @@ fn q4_k_tile<const K: usize, const TK: usize>(w: &[BlockQ4K], xs: &[Vec<BlockQ8K
                 }
             }
         }
-        for j in 0..TK {
-            let pairs: [i32; 8] = core::array::from_fn(|m| xb[j].bsums[2 * m] as i32 + xb[j].bsums[2 * m + 1] as i32);
-            for k in 0..K {
-                let mins: i32 = (0..8).map(|m| pairs[m] * wb[k].mins[m] as i32).sum();
-                sumf[k][j] -= xb[j].d * wb[k].dmin * mins as f32;
-                sumf[k][j] += xb[j].d * wb[k].d * isum(acc[k][j]) as f32;
-            }
-        }
+        let bs: [(v128, v128); TK] = core::array::from_fn(|j| bsums(xb[j]));
+        let mn: [(v128, v128); K] = core::array::from_fn(|k| {
+            // SAFETY: an 8-byte load of the 8 mins.
+            let m = unsafe { u16x8_load_extend_u8x8(wb[k].mins.as_ptr()) };
+            (i16x8_shuffle::<0, 0, 1, 1, 2, 2, 3, 3>(m, m), i16x8_shuffle::<4, 4, 5, 5, 6, 6, 7, 7>(m, m))
+        });
+        let mins = isums::<K, TK>(|k, j| i32x4_add(i32x4_dot_i16x8(bs[j].0, mn[k].0), i32x4_dot_i16x8(bs[j].1, mn[k].1)));
+        let sums = isums::<K, TK>(|k, j| acc[k][j]);
+        let xd = f32_lanes::<K, TK>(|_, j| xb[j].d);
+        // sumf −= x.d·dmin·mins; sumf += x.d·d·Σ (the matrix-vector kernel's order).
+        let sumf = f32x4_sub(sumf, f32x4_mul(f32x4_mul(xd, f32_lanes::<K, TK>(|k, _| wb[k].dmin)), f32x4_convert_i32x4(mins)));
+        f32x4_add(sumf, f32x4_mul(f32x4_mul(xd, f32_lanes::<K, TK>(|k, _| wb[k].d)), f32x4_convert_i32x4(sums)))
     };
-    block_tile::<_, _, _, K, TK>(w, xs, ys, stride, r, t, 0f32, block, |v| v)
+    lane_tile::<_, _, K, TK>(w, xs, ys, stride, r, t, block)
 }
 
 pub fn q4_k_matmul(w: &[BlockQ4K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize) {
@@ -885,10 +1066,11 @@ pub fn q3_k_matmul(w: &[BlockQ3K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride:
     by_tile!(2, 2, rows, xs.len(), q3_k_tile, w, xs, ys, stride; |t: usize| q3_k_matvec(w, &xs[t], &mut ys[t * stride..t * stride + rows]))
 }
 
-/// `K` rows × `TK` tokens of [`q2_k_rows`].
+/// `K` rows × `TK` tokens of [`q2_k_rows`], the tile's outputs as lanes ([`lane_tile`], as
+/// [`q4_k_tile`]).
 #[inline(always)]
 fn q2_k_tile<const K: usize, const TK: usize>(w: &[BlockQ2K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize, r: usize, t: usize) {
-    let block = |wb: &[&BlockQ2K; K], xb: &[&BlockQ8K; TK], sumf: &mut [[f32; TK]; K]| {
+    let block = |wb: &[&BlockQ2K; K], xb: &[&BlockQ8K; TK], sumf: v128| {
         let mut acc = [[i32x4_splat(0); TK]; K];
         for c in 0..QK_K / 32 {
             // SAFETY: codes 32c..32c + 32 of 256.
@@ -901,22 +1083,21 @@ fn q2_k_tile<const K: usize, const TK: usize>(w: &[BlockQ2K], xs: &[Vec<BlockQ8K
                 }
             }
         }
-        for j in 0..TK {
-            // SAFETY: two 16-byte loads of the 16 block sums.
-            let (bs0, bs1) =
-                unsafe { (v128_load(xb[j].bsums.as_ptr() as *const v128), v128_load(xb[j].bsums.as_ptr().add(8) as *const v128)) };
-            for k in 0..K {
-                // SAFETY: one 16-byte load of the 16 scale bytes.
-                let mins = u8x16_shr(unsafe { v128_load(wb[k].scales.as_ptr() as *const v128) }, 4);
-                let summs = isum(i32x4_add(
-                    i32x4_dot_i16x8(u16x8_extend_low_u8x16(mins), bs0),
-                    i32x4_dot_i16x8(u16x8_extend_high_u8x16(mins), bs1),
-                ));
-                sumf[k][j] += wb[k].d * xb[j].d * isum(acc[k][j]) as f32 - wb[k].dmin * xb[j].d * summs as f32;
-            }
-        }
+        let bs: [(v128, v128); TK] = core::array::from_fn(|j| bsums(xb[j]));
+        let mn: [(v128, v128); K] = core::array::from_fn(|k| {
+            // SAFETY: one 16-byte load of the 16 scale bytes.
+            let m = u8x16_shr(unsafe { v128_load(wb[k].scales.as_ptr() as *const v128) }, 4);
+            (u16x8_extend_low_u8x16(m), u16x8_extend_high_u8x16(m))
+        });
+        let summs = isums::<K, TK>(|k, j| i32x4_add(i32x4_dot_i16x8(mn[k].0, bs[j].0), i32x4_dot_i16x8(mn[k].1, bs[j].1)));
+        let sums = isums::<K, TK>(|k, j| acc[k][j]);
+        let xd = f32_lanes::<K, TK>(|_, j| xb[j].d);
+        // sumf += d·x.d·Σ − dmin·x.d·summs (the matrix-vector kernel's order).
+        let plus = f32x4_mul(f32x4_mul(f32_lanes::<K, TK>(|k, _| wb[k].d), xd), f32x4_convert_i32x4(sums));
+        let minus = f32x4_mul(f32x4_mul(f32_lanes::<K, TK>(|k, _| wb[k].dmin), xd), f32x4_convert_i32x4(summs));
+        f32x4_add(sumf, f32x4_sub(plus, minus))
     };
-    block_tile::<_, _, _, K, TK>(w, xs, ys, stride, r, t, 0f32, block, |v| v)
+    lane_tile::<_, _, K, TK>(w, xs, ys, stride, r, t, block)
 }
 
 pub fn q2_k_matmul(w: &[BlockQ2K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize) {
