@@ -160,10 +160,14 @@ test('the models module is under 476 KB gzipped', async () => {
 // normal or zero, FP8/FP4 by a 16-entry byte table — 1.15–1.76× in Chromium: 287,723 → 288,960 B
 // (node's zlib, the same base built alike); the INT quantizer's (bias-converted codes, a min-max
 // without the infinity bitselects, a level count that skips seen codes), with it and the min-max
-// out of line: 288,479 B. The ceiling went to 289,500.
-test('the workbench module is under 289.5 KB gzipped and has no plots and no .npz or ONNX reader', async () => {
+// out of line: 288,479 B. The ceiling went to 289,500. Session 24 (issue 15's quantize goals):
+// INT codes by the reciprocal where it provably rounds alike, levels counted per chunk, per-channel
+// rows in one pass; FP16/BF16/FP8/FP4 plain steps and the level run; NF4's cell table; Q8_0
+// decoded in registers: 294,340 B (Q8_0/Q4_0/Q5_0 four blocks at a time, 4.1 KB more, showed no
+// gain and were cut). The ceiling went to 295,500, under issue 15's 300 KB goal.
+test('the workbench module is under 295.5 KB gzipped and has no plots and no .npz or ONNX reader', async () => {
   const gz = gzipSync(await pkg('pkg', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 289_500, `www/pkg/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 295_500, `www/pkg/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const workbench = await exportsOf('pkg');
   assert.ok(workbench.has('reader_module_reads'));
   for (const name of ['draw_histograms', 'draw_sqnr_chart', 'read_file']) assert.ok(!workbench.has(name), `the workbench has ${name}`);

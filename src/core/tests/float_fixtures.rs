@@ -197,6 +197,50 @@ fn minifloat_inputs(rng: &mut Rng, n: usize) -> Vec<f32> {
         .collect()
 }
 
+/// Mostly values the fast-kernels quantizer's plain steps take (FP16 normals up to 65504, with
+/// ties and near-ties in the dropped bits, of both signs; BF16/FP8 take them too), and about
+/// one value in 40 from [`property_inputs`] (zeros, subnormals, 65504 < |x| < 65520, Inf, NaN):
+/// most steps of 16 plain, the rest mixed, at every position of a step.
+fn plain_inputs(rng: &mut Rng, n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|_| {
+            let r = rng.next();
+            let u = (r >> 32) as u32;
+            if r % 40 == 0 {
+                return property_inputs(rng, 5)[(r >> 8) as usize % 5];
+            }
+            let low = [0, 0x1000, 0x0fff, 0x1001, 0x8000, 0x7fff, 0x8001][(r >> 8) as usize % 7];
+            // Exponents 2^-14 .. 2^15 (f32 biased 113 ..= 142).
+            let x = f32::from_bits((u & 0x8000_0000) | ((((r as u32) % 30) + 113) << 23) | (u & 0x7f_0000) | low);
+            if x.abs() > 65504.0 {
+                65504.0f32.copysign(x)
+            } else {
+                x
+            }
+        })
+        .collect()
+}
+
+/// FP16 values of 32 consecutive codes (1 ..= 1 + 31/1024) of either sign, and about one value
+/// in 50 from [`plain_inputs`]: the level count's run of magnitudes seen with both signs
+/// covers the dense codes early, so most steps skip their stores and the rest add new codes.
+fn dense_inputs(rng: &mut Rng, n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|_| {
+            let r = rng.next();
+            if r % 50 == 0 {
+                return plain_inputs(rng, 1)[0];
+            }
+            let x = half::f16::from_bits(0x3c00 + (r >> 8) as u16 % 32).to_f32();
+            if r >> 63 == 1 {
+                -x
+            } else {
+                x
+            }
+        })
+        .collect()
+}
+
 /// Lengths around the kernels' steps of 8 and 16 and the 4096-element chunks.
 const CHUNK_LENGTHS: [usize; 13] = [0, 1, 2, 7, 15, 16, 17, 33, 4095, 4096, 4097, 8190, 8209];
 
@@ -209,7 +253,8 @@ fn quantize_equals_the_per_element_reference() {
     let mut rng = Rng(0x0f10_a7c0_de00_0001);
     for round in 0..3 {
         for n in CHUNK_LENGTHS {
-            let inputs = [property_inputs(&mut rng, n), minifloat_inputs(&mut rng, n)];
+            let inputs =
+                [property_inputs(&mut rng, n), minifloat_inputs(&mut rng, n), plain_inputs(&mut rng, n), dense_inputs(&mut rng, n)];
             for (which, values) in inputs.iter().enumerate() {
                 for format in FloatFormat::ALL {
                     let what = format!("{} (round {round}, inputs {which}, n={n})", format.id());

@@ -67,8 +67,20 @@ macro_rules! quantize_kernel_tests {
                 (1e-30, 0, -127, 127),
                 (3e37, 7, 0, 15),
             ];
-            for &n in &LENGTHS {
-                for (gen, x) in inputs(n as u64 + 1, n) {
+            // Beside the generators: values within a few ulps of `(k + ½)·scale` for every
+            // parameter set, where a product by 1/scale and the division can round apart.
+            let near_halves = |n: usize, scale: f32| -> Vec<f32> {
+                (0..n)
+                    .map(|i| {
+                        let k = ((i * 7) % 600) as f32 - 300.0 + 0.5;
+                        f32::from_bits((k * scale).to_bits().wrapping_add_signed((i % 9) as i32 - 4))
+                    })
+                    .collect()
+            };
+            let lengths = LENGTHS.iter().copied().chain([4099]);
+            for n in lengths {
+                let gens = inputs(n as u64 + 1, n).into_iter().chain(params.iter().map(|p| ("near halves", near_halves(n, p.0))));
+                for (gen, x) in gens {
                     for &(scale, zp, qmin, qmax) in &params {
                         let what = format!("{} on {gen}, n = {n}, scale {scale} zp {zp} [{qmin}, {qmax}]", stringify!($simd));
                         let (mut a, mut b) = (vec![0u8; n], vec![0u8; n]);

@@ -81,27 +81,68 @@ pub(crate) fn distinct_codes(codes: impl IntoIterator<Item = usize>, space: usiz
 /// taken between chunks, so the scan stops within one chunk of where `distinct_codes` would.
 /// Where some writable code never occurs — the far tail of a per-tensor INT8 range, say — the
 /// whole tensor is read, and this is several times faster than the branch per byte.
-// Out of line: linked once for its callers (the int, ggml and bnb families).
-#[inline(never)]
 pub(crate) fn distinct_bytes(codes: &[u8], writable: usize) -> usize {
-    let mut seen = [false; 256];
-    let mut used = 0;
-    // SIMD128: the codes around the first one that are all seen, `start ..= start + width`
-    // (mod 256: signed codes around 0 wrap), grown as codes are seen; a step of sixteen codes
-    // all inside it cannot add a code and is skipped with three operations, instead of sixteen
-    // stores. On a tensor's codes nearly every step is inside once the dense middle is seen
-    // (`fast-kernels`: the modules held to their sizes keep the store per byte).
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128", feature = "fast-kernels"))]
-    let (mut start, mut width) = (codes.first().copied().unwrap_or(0), 0u8);
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128", feature = "fast-kernels"))]
-    if let Some(&c) = codes.first() {
-        seen[c as usize] = true;
-    }
+    let mut levels = ByteLevels::new(writable);
     for chunk in codes.chunks(1 << 14) {
+        if levels.add(chunk) {
+            break;
+        }
+    }
+    levels.used()
+}
+
+/// [`distinct_bytes`] fed a chunk at a time, so that a quantizer counts each chunk's codes
+/// while they are in cache instead of reading the whole code tensor again afterwards.
+pub(crate) struct ByteLevels {
+    seen: [bool; 256],
+    used: usize,
+    writable: usize,
+    /// SIMD128: the codes around the first one that are all seen, `start ..= start + width`
+    /// (mod 256: signed codes around 0 wrap), grown as codes are seen; a step of sixteen codes
+    /// all inside it cannot add a code and is skipped with three operations, instead of sixteen
+    /// stores. On a tensor's codes nearly every step is inside once the dense middle is seen
+    /// (`fast-kernels`: the modules held to their sizes keep the store per byte). `None` until
+    /// the first code.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128", feature = "fast-kernels"))]
+    run: Option<(u8, u8)>,
+}
+
+impl ByteLevels {
+    pub(crate) fn new(writable: usize) -> Self {
+        ByteLevels {
+            seen: [false; 256],
+            used: 0,
+            writable,
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128", feature = "fast-kernels"))]
+            run: None,
+        }
+    }
+
+    /// The distinct codes seen so far (every one once all writable codes are seen).
+    pub(crate) fn used(&self) -> usize {
+        self.used
+    }
+
+    /// Adds `codes` to the set; true once every writable code has been seen (later calls
+    /// then read nothing). Out of line: linked once for its callers.
+    #[inline(never)]
+    pub(crate) fn add(&mut self, codes: &[u8]) -> bool {
+        if self.used >= self.writable {
+            return true;
+        }
+        let seen = &mut self.seen;
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128", feature = "fast-kernels"))]
-        let chunk = {
+        let codes = {
             use core::arch::wasm32::*;
-            let steps = chunk.chunks_exact(16);
+            let (mut start, mut width) = match (self.run, codes.first()) {
+                (Some(run), _) => run,
+                (None, Some(&c)) => {
+                    seen[c as usize] = true;
+                    (c, 0)
+                }
+                (None, None) => return false,
+            };
+            let steps = codes.chunks_exact(16);
             let rest = steps.remainder();
             for step in steps {
                 let v = crate::simd128_io::load16(step);
@@ -117,17 +158,15 @@ pub(crate) fn distinct_bytes(codes: &[u8], writable: usize) -> usize {
                     }
                 }
             }
+            self.run = Some((start, width));
             rest
         };
-        for &c in chunk {
+        for &c in codes {
             seen[c as usize] = true;
         }
-        used = seen.iter().filter(|&&s| s).count();
-        if used >= writable {
-            break;
-        }
+        self.used = seen.iter().filter(|&&s| s).count();
+        self.used >= self.writable
     }
-    used
 }
 
 /// Where a quantizer puts its decoding, through [`fill`]: kept whole ([`Kept`], what

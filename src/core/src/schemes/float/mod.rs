@@ -411,6 +411,8 @@ impl FloatScheme {
         // Indexed by a code (FP4: by a byte of two codes, at 256 + byte), the packed bytes a
         // chunk at a time.
         let mut seen: Box<[bool; 1 << 16]> = vec![false; 1 << 16].into_boxed_slice().try_into().expect("2^16 entries");
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        let mut run = simd128::LevelRun::new();
         let mut clipped = 0;
         // `fill` in pairs, so FP4's two codes a byte never straddle two calls; inside a call,
         // CHUNK (even) elements at a time.
@@ -425,7 +427,7 @@ impl FloatScheme {
                 // the rest of the chunk below.
                 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
                 let done = {
-                    let (c, done) = simd128::quantize_chunk(format, x, p, d);
+                    let (c, done) = simd128::quantize_chunk(format, x, p, d, &mut seen[..], &mut run);
                     clipped += c;
                     done
                 };
@@ -450,10 +452,11 @@ impl FloatScheme {
                         .zip(c.chunks(2))
                         .for_each(|(p, c)| *p = (c[0] as u8 & 0xf) | (c.get(1).map_or(0, |&c| c as u8 & 0xf) << 4)),
                 }
-                // The levels, from the packed codes (in cache): one store per code, no branch.
+                // The levels, from the packed codes (in cache): one store per code, no branch
+                // (SIMD128 marked FP16/BF16/FP8's first `done`).
                 match bits {
-                    16 => p.chunks_exact(2).for_each(|b| seen[u16::from_le_bytes([b[0], b[1]]) as usize] = true),
-                    8 => p.iter().for_each(|&b| seen[b as usize] = true),
+                    16 => p[2 * done..].chunks_exact(2).for_each(|b| seen[u16::from_le_bytes([b[0], b[1]]) as usize] = true),
+                    8 => p[done..].iter().for_each(|&b| seen[b as usize] = true),
                     // Two codes a byte; an odd chunk's last byte has one (the rest is padding).
                     _ => {
                         p[..len / 2].iter().for_each(|&b| seen[256 + b as usize] = true);

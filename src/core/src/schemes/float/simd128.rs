@@ -150,6 +150,11 @@ struct MinifloatLanes {
     to_subnormal_units: v128,
     smallest_normal: v128,
     rebias: v128,
+    /// [`MinifloatLanes::encode_plain`]'s: `half − 1`, and `2^(emin − mbits + 23)`.
+    #[cfg_attr(not(feature = "fast-kernels"), allow(dead_code))]
+    half_minus_one: v128,
+    #[cfg_attr(not(feature = "fast-kernels"), allow(dead_code))]
+    subnormal_bias: v128,
     /// The decoder's: subnormal code 1's value, and the exponent rebias into f32's field.
     #[cfg_attr(not(feature = "fast-kernels"), allow(dead_code))]
     from_subnormal_units: v128,
@@ -180,6 +185,8 @@ impl MinifloatLanes {
             nan: u32x4_splat(mf.nan_code),
             max_code: u32x4_splat(mf.max_code),
             half: u32x4_splat(1 << (drop - 1)),
+            half_minus_one: u32x4_splat((1 << (drop - 1)) - 1),
+            subnormal_bias: f32x4_splat(f32::from_bits(((emin - mf.mbits as i32 + 127 + 23) as u32) << 23)),
             rest_mask: u32x4_splat((1 << drop) - 1),
             to_subnormal_units: f32x4_splat(f32::from_bits(((mf.mbits as i32 - emin + 127) as u32) << 23)),
             // The value of subnormal code 1: 2^(emin − mbits).
@@ -231,6 +238,31 @@ impl MinifloatLanes {
         let code = v128_or(u32x4_min(code, self.max_code), sign);
         let nan = if self.mf.nan_keeps_sign { v128_or(self.nan, sign) } else { self.nan };
         v128_bitselect(nan, code, u32x4_gt(a, u32x4_splat(0x7f80_0000)))
+    }
+
+    /// Four f32 with `|x|` at most the largest finite value (no NaN, nothing to clip) → their
+    /// codes (u32 lanes) and those codes' f32 values; equal to [`Self::encode`] and then
+    /// [`Self::decode`] on such lanes. Normal: `t = |x| + (half − 1) + lsb` is the value rounded
+    /// to even before the shift (F. Giesen's rounding, as FP16's), so the code is
+    /// `(t >> drop) + rebias` and its value `t` with the dropped bits cleared (a carry runs into
+    /// the exponent, never past the largest finite value here). Subnormal (and zero):
+    /// `s = |x| + C` with `C = 2^(emin − mbits + 23)`, whose ulp is the subnormal quantum, rounds
+    /// `|x|` to that quantum with ties to even (`s` stays in [C, 2C)), so the code is
+    /// `bits(s) − bits(C)` and its value `s − C` (exact; reaching 2^emin gives the smallest
+    /// normal's code). About 18 operations where `encode` and `decode16` are about 45.
+    #[cfg(feature = "fast-kernels")]
+    #[inline(always)]
+    fn encode_plain(&self, x: v128) -> (v128, v128) {
+        let sign = v128_and(x, u32x4_splat(0x8000_0000));
+        let a = v128_xor(x, sign);
+        let t = i32x4_add(i32x4_add(a, self.half_minus_one), v128_and(u32x4_shr(a, self.drop), u32x4_splat(1)));
+        let normal = i32x4_add(u32x4_shr(t, self.drop), self.rebias);
+        let s = f32x4_add(a, self.subnormal_bias);
+        let sub = i32x4_sub(s, self.subnormal_bias);
+        let is_sub = i32x4_lt(a, self.smallest_normal);
+        let code = v128_or(v128_bitselect(sub, normal, is_sub), u32x4_shr(sign, self.sign_shift));
+        let value = v128_bitselect(f32x4_sub(s, self.subnormal_bias), v128_andnot(t, self.rest_mask), is_sub);
+        (code, v128_or(value, sign))
     }
 
     /// Four codes (u32 lanes, each a valid code) → their f32 values; reference
@@ -357,17 +389,97 @@ fn clip_mask(x: v128, max_bits: v128) -> v128 {
     v128_and(u32x4_gt(a, max_bits), u32x4_lt(a, u32x4_splat(0x7f80_0000)))
 }
 
+/// The level count's state across chunks, for sign-magnitude codes (FP16/BF16: sign bit 15;
+/// FP8: bit 7): every magnitude in `start ..= start + lim` has been seen with both signs, so a
+/// step whose codes all fall in that run cannot add a level and skips its stores into the
+/// table (three operations a step instead of a store per code). On weights the run soon
+/// covers the dense middle of the range and nearly every step is inside it. Empty (`start` all
+/// ones, above every magnitude) until some magnitude has been seen with both signs.
+#[cfg(feature = "fast-kernels")]
+pub(super) struct LevelRun {
+    start: u16,
+    lim: u16,
+}
+
+#[cfg(feature = "fast-kernels")]
+impl LevelRun {
+    pub(super) fn new() -> Self {
+        LevelRun { start: u16::MAX, lim: 0 }
+    }
+
+    /// Marks `codes` in `seen`, then grows the run over the magnitudes now seen with both signs
+    /// (`sign`: the sign bit; magnitudes below it). Out of line: the fast step stays small.
+    #[inline(never)]
+    fn see(&mut self, codes: &[u16], seen: &mut [bool], sign: u16) {
+        for &c in codes {
+            seen[c as usize] = true;
+        }
+        let both = |m: u32| seen[m as usize] && seen[(m | sign as u32) as usize];
+        if self.start == u16::MAX {
+            match codes.iter().map(|&c| (c & !sign) as u32).find(|&m| both(m)) {
+                Some(m) => (self.start, self.lim) = (m as u16, 0),
+                None => return,
+            }
+        }
+        let (mut start, mut len) = (self.start as u32, self.lim as u32 + 1);
+        while start + len < sign as u32 && both(start + len) {
+            len += 1;
+        }
+        while start > 0 && both(start - 1) {
+            (start, len) = (start - 1, len + 1);
+        }
+        (self.start, self.lim) = (start as u16, (len - 1) as u16);
+    }
+
+    /// Eight FP16/BF16 codes (u16 lanes): marked unless every magnitude is in the run.
+    #[inline(always)]
+    fn see16(&mut self, codes: v128, seen: &mut [bool]) {
+        let d = i16x8_sub(v128_and(codes, u16x8_splat(0x7fff)), u16x8_splat(self.start));
+        if v128_any_true(u16x8_sub_sat(d, u16x8_splat(self.lim))) {
+            let mut c = [0u16; 8];
+            // SAFETY: 16 writable bytes.
+            unsafe { v128_store(c.as_mut_ptr() as *mut v128, codes) };
+            self.see(&c, seen, 0x8000);
+        }
+    }
+
+    /// Sixteen FP8 codes (bytes): marked unless every magnitude is in the run.
+    #[inline(always)]
+    fn see8(&mut self, codes: v128, seen: &mut [bool]) {
+        let d = i8x16_sub(v128_and(codes, u8x16_splat(0x7f)), u8x16_splat(self.start as u8));
+        if v128_any_true(u8x16_sub_sat(d, u8x16_splat(self.lim as u8))) {
+            let mut b = [0u8; 16];
+            // SAFETY: 16 writable bytes.
+            unsafe { v128_store(b.as_mut_ptr() as *mut v128, codes) };
+            self.see(&b.map(u16::from), seen, 0x80);
+        }
+    }
+}
+
 /// The `fast-kernels` quantize of one chunk (`super::FloatScheme::quantize_chunked`): each
 /// step encodes 16 values, stores their codes packed (little-endian u16, bytes, or FP4's two a
 /// byte, low nibble first) into `packed`, their decoding into `deq`, and counts clips — equal
-/// to `encode_slice`, the scalar pack, `decode_slice` and the clip filter. Returns (clipped,
-/// elements done: whole steps of 16); the caller finishes the rest.
+/// to `encode_slice`, the scalar pack, `decode_slice` and the clip filter. FP16/BF16/FP8 also
+/// mark their codes in `seen` (through `run`); FP4 leaves that to the caller. Returns
+/// (clipped, elements done: whole steps of 16); the caller finishes the rest.
 #[cfg(feature = "fast-kernels")]
-pub(super) fn quantize_chunk(format: super::FloatFormat, x: &[f32], packed: &mut [u8], deq: &mut [f32]) -> (usize, usize) {
+pub(super) fn quantize_chunk(
+    format: super::FloatFormat,
+    x: &[f32],
+    packed: &mut [u8],
+    deq: &mut [f32],
+    seen: &mut [bool],
+    run: &mut LevelRun,
+) -> (usize, usize) {
     use super::FloatFormat;
     let n16 = x.len() / 16 * 16;
     let bits = format.bits() as usize;
     assert!(deq.len() >= n16 && packed.len() >= n16 * bits / 8);
+    match format {
+        FloatFormat::Fp16 => return half_steps::<true>(&x[..n16], &mut packed[..2 * n16], &mut deq[..n16], seen, run),
+        FloatFormat::Bf16 => return half_steps::<false>(&x[..n16], &mut packed[..2 * n16], &mut deq[..n16], seen, run),
+        _ => {}
+    }
     let max_bits = u32x4_splat(format.max_finite().to_bits());
     let mut clips = i32x4_splat(0);
     let load = |i: usize| -> v128 {
@@ -380,57 +492,128 @@ pub(super) fn quantize_chunk(format: super::FloatFormat, x: &[f32], packed: &mut
         unsafe { v128_store(deq_ptr.add(i) as *mut v128, v) }
     };
     let out = packed.as_mut_ptr();
-    match format {
-        FloatFormat::Fp16 | FloatFormat::Bf16 => {
-            for i in (0..n16).step_by(8) {
-                let (lo, hi) = (load(i), load(i + 4));
+    let mf = format.minifloat().expect("FP8/FP4");
+    let lanes = MinifloatLanes::new(&mf);
+    for i in (0..n16).step_by(16) {
+        let v: [v128; 4] = core::array::from_fn(|k| load(i + 4 * k));
+        // A step whose |x| are all at most the largest finite value (no NaN, nothing clipped)
+        // takes `encode_plain`, codes and values at once; any other the full encoder, the clip
+        // count and `decode16`.
+        let amax = v.map(|v| v128_and(v, u32x4_splat(0x7fff_ffff)));
+        let amax = i32x4_max(i32x4_max(amax[0], amax[1]), i32x4_max(amax[2], amax[3]));
+        let mut c = [i32x4_splat(0); 4];
+        let bytes = if !v128_any_true(i32x4_gt(amax, max_bits)) {
+            for (k, c) in c.iter_mut().enumerate() {
+                let (code, value) = lanes.encode_plain(v[k]);
+                store_value(i + 4 * k, value);
+                *c = code;
+            }
+            // Codes ≤ 0xff: both narrowings are exact.
+            u8x16_narrow_i16x8(i16x8_narrow_i32x4(c[0], c[1]), i16x8_narrow_i32x4(c[2], c[3]))
+        } else {
+            for (k, c) in c.iter_mut().enumerate() {
+                clips = i32x4_add(clips, clip_mask(v[k], max_bits));
+                *c = lanes.encode(v[k]);
+            }
+            let bytes = u8x16_narrow_i16x8(i16x8_narrow_i32x4(c[0], c[1]), i16x8_narrow_i32x4(c[2], c[3]));
+            match lanes.decode16(bytes) {
+                Some(v) => v.into_iter().enumerate().for_each(|(k, v)| store_value(i + 4 * k, v)),
+                // SAFETY: i + 16 <= n16 <= deq.len() (asserted).
+                None => unsafe { decode16_specials(mf, bytes, deq_ptr.add(i)) },
+            }
+            bytes
+        };
+        if bits == 8 {
+            // SAFETY: bytes i .. i + 16 of packed (asserted).
+            unsafe { v128_store(out.add(i) as *mut v128, bytes) };
+            run.see8(bytes, seen);
+        } else {
+            // Each u16 lane holds codes 2j (low byte) and 2j + 1: byte j = low | high << 4.
+            let pairs = v128_or(v128_and(bytes, u16x8_splat(0x0f)), v128_and(u16x8_shr(bytes, 4), u16x8_splat(0xf0)));
+            // SAFETY: bytes i/2 .. i/2 + 8 of packed (asserted: n16 / 2 bytes).
+            unsafe { v128_store64_lane::<0>(u8x16_narrow_i16x8(pairs, pairs), out.add(i / 2) as *mut u64) };
+        }
+    }
+    (lane_sum_negated(clips), n16)
+}
+
+/// The four i32 lanes of `clips` (each a sum of −1 per clip) as a count.
+#[cfg(feature = "fast-kernels")]
+#[inline(always)]
+fn lane_sum_negated(clips: v128) -> usize {
+    let c = i32x4_add(clips, i32x4_shuffle::<2, 3, 0, 1>(clips, clips));
+    let c = i32x4_add(c, i32x4_shuffle::<1, 0, 3, 2>(c, c));
+    (i32x4_extract_lane::<0>(c) as u32).wrapping_neg() as usize
+}
+
+/// [`quantize_chunk`] for FP16 (`FP16`) or BF16, whole steps of 16 (`x.len()` a multiple of
+/// 16). A step whose `|x|` all lie where the conversion is a plain rounding — FP16: normal
+/// and not clipped, `2⁻¹⁴ ≤ |x| ≤ 65504`; BF16: not NaN and not clipped, `|x| ≤` its largest
+/// finite value — takes the rounding alone: `t = |x| + 0xfff + lsb` (BF16: `x + 0x7fff + lsb`,
+/// which cannot carry into the sign there), the code `(t − rebias) >> 13` with the sign (BF16:
+/// `t >> 16`) and the value `t` with the dropped bits cleared: what [`f32x4_to_f16_and_back`]
+/// and [`f32x4_to_bf16`] give on those lanes, in about half their operations, and nothing to
+/// clip. Any other step (a zero, a subnormal, an overflow, Inf or NaN in it) takes those full
+/// conversions and the clip count.
+#[cfg(feature = "fast-kernels")]
+#[inline(always)]
+fn half_steps<const FP16: bool>(x: &[f32], packed: &mut [u8], deq: &mut [f32], seen: &mut [bool], run: &mut LevelRun) -> (usize, usize) {
+    let max_bits = u32x4_splat(if FP16 { super::FloatFormat::Fp16 } else { super::FloatFormat::Bf16 }.max_finite().to_bits());
+    let (lo_bound, hi_bound) = if FP16 { (0x3880_0000, 0x477f_e000) } else { (0, 0x7f7f_0000) };
+    let mut clips = i32x4_splat(0);
+    let steps = x.chunks_exact(16).zip(packed.chunks_exact_mut(32)).zip(deq.chunks_exact_mut(16));
+    for ((x16, p32), d16) in steps {
+        // SAFETY: x16 holds 16 f32; no alignment requirement.
+        let v: [v128; 4] = core::array::from_fn(|k| unsafe { v128_load(x16.as_ptr().add(4 * k) as *const v128) });
+        let a = v.map(|v| v128_and(v, u32x4_splat(0x7fff_ffff)));
+        let amax = i32x4_max(i32x4_max(a[0], a[1]), i32x4_max(a[2], a[3]));
+        let mut outside = i32x4_gt(amax, i32x4_splat(hi_bound));
+        if FP16 {
+            let amin = i32x4_min(i32x4_min(a[0], a[1]), i32x4_min(a[2], a[3]));
+            outside = v128_or(outside, i32x4_lt(amin, i32x4_splat(lo_bound)));
+        }
+        let plain = !v128_any_true(outside);
+        for h in 0..2 {
+            let (lo, hi) = (v[2 * h], v[2 * h + 1]);
+            let ((cl, vl), (ch, vh)) = if plain {
+                if FP16 {
+                    let f = |x: v128| {
+                        let sign = v128_and(x, u32x4_splat(0x8000_0000));
+                        let a = v128_xor(x, sign);
+                        let t = i32x4_add(i32x4_add(a, u32x4_splat(0x0fff)), v128_and(u32x4_shr(a, 13), u32x4_splat(1)));
+                        let code = v128_or(u32x4_shr(i32x4_sub(t, u32x4_splat(0x3800_0000)), 13), u32x4_shr(sign, 16));
+                        (code, v128_or(v128_and(t, u32x4_splat(0xffff_e000)), sign))
+                    };
+                    (f(lo), f(hi))
+                } else {
+                    let f = |x: v128| {
+                        let t = i32x4_add(i32x4_add(x, u32x4_splat(0x7fff)), v128_and(u32x4_shr(x, 16), u32x4_splat(1)));
+                        (u32x4_shr(t, 16), v128_and(t, u32x4_splat(0xffff_0000)))
+                    };
+                    (f(lo), f(hi))
+                }
+            } else {
                 clips = i32x4_add(clips, i32x4_add(clip_mask(lo, max_bits), clip_mask(hi, max_bits)));
-                let ((cl, vl), (ch, vh)) = if format == FloatFormat::Fp16 {
+                if FP16 {
                     (f32x4_to_f16_and_back(lo), f32x4_to_f16_and_back(hi))
                 } else {
                     // A BF16 code's value is the code as the top half (a NaN code keeps its
                     // quiet bit, which the encoder set): `bf16_to_f32x4`.
                     let (cl, ch) = (f32x4_to_bf16(lo), f32x4_to_bf16(hi));
                     ((cl, i32x4_shl(cl, 16)), (ch, i32x4_shl(ch, 16)))
-                };
-                // SAFETY: bytes 2i .. 2i + 16 of packed, 2·n16 <= packed.len() (asserted).
-                unsafe { v128_store(out.add(2 * i) as *mut v128, u16x8_narrow_i32x4(cl, ch)) };
-                store_value(i, vl);
-                store_value(i + 4, vh);
+                }
+            };
+            let codes = u16x8_narrow_i32x4(cl, ch);
+            // SAFETY: p32 holds 32 bytes and d16 16 f32; no alignment requirement.
+            unsafe {
+                v128_store(p32.as_mut_ptr().add(16 * h) as *mut v128, codes);
+                v128_store(d16.as_mut_ptr().add(8 * h) as *mut v128, vl);
+                v128_store(d16.as_mut_ptr().add(8 * h + 4) as *mut v128, vh);
             }
-        }
-        _ => {
-            let mf = format.minifloat().expect("FP8/FP4");
-            let lanes = MinifloatLanes::new(&mf);
-            for i in (0..n16).step_by(16) {
-                let mut c = [i32x4_splat(0); 4];
-                for (k, c) in c.iter_mut().enumerate() {
-                    let v = load(i + 4 * k);
-                    clips = i32x4_add(clips, clip_mask(v, max_bits));
-                    *c = lanes.encode(v);
-                }
-                // Codes ≤ 0xff: both narrowings are exact.
-                let bytes = u8x16_narrow_i16x8(i16x8_narrow_i32x4(c[0], c[1]), i16x8_narrow_i32x4(c[2], c[3]));
-                match lanes.decode16(bytes) {
-                    Some(v) => v.into_iter().enumerate().for_each(|(k, v)| store_value(i + 4 * k, v)),
-                    // SAFETY: i + 16 <= n16 <= deq.len() (asserted).
-                    None => unsafe { decode16_specials(mf, bytes, deq_ptr.add(i)) },
-                }
-                if bits == 8 {
-                    // SAFETY: bytes i .. i + 16 of packed (asserted).
-                    unsafe { v128_store(out.add(i) as *mut v128, bytes) };
-                } else {
-                    // Each u16 lane holds codes 2j (low byte) and 2j + 1: byte j = low | high << 4.
-                    let pairs = v128_or(v128_and(bytes, u16x8_splat(0x0f)), v128_and(u16x8_shr(bytes, 4), u16x8_splat(0xf0)));
-                    // SAFETY: bytes i/2 .. i/2 + 8 of packed (asserted: n16 / 2 bytes).
-                    unsafe { v128_store64_lane::<0>(u8x16_narrow_i16x8(pairs, pairs), out.add(i / 2) as *mut u64) };
-                }
-            }
+            run.see16(codes, seen);
         }
     }
-    let c = i32x4_add(clips, i32x4_shuffle::<2, 3, 0, 1>(clips, clips));
-    let c = i32x4_add(c, i32x4_shuffle::<1, 0, 3, 2>(c, c));
-    ((i32x4_extract_lane::<0>(c) as u32).wrapping_neg() as usize, n16)
+    (lane_sum_negated(clips), x.len())
 }
 
 /// Eight FP16 codes (u16 lanes) → their f32 values, low four and high four; equal to

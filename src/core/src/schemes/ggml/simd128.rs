@@ -35,6 +35,24 @@ pub fn quantize_decode_row(ty: GgmlType, x: &[f32], out: &mut [u8], deq: &mut [f
 /// One loop per type, so each block function is inlined with its type a constant (an
 /// indirect call per block of 32 cost q4_1 about a fifth of its packing time).
 fn quantize_blocks(ty: GgmlType, x: &[f32], out: &mut [u8], deq: Option<&mut [f32]>) -> usize {
+    match (ty, deq) {
+        // Quantized and decoded in one go from the block's registers (`q8_0_block_decode`;
+        // `fast-kernels`: the modules held to their sizes decode from the bytes).
+        #[cfg(feature = "fast-kernels")]
+        (GgmlType::Q8_0, Some(deq)) => {
+            let xs = x.chunks_exact(QK).map(|x| <&[f32; QK]>::try_from(x).unwrap());
+            let os = out.chunks_exact_mut(34).map(|o| <&mut [u8; 34]>::try_from(o).unwrap());
+            let ds = deq.chunks_exact_mut(QK).map(|d| <&mut [f32; QK]>::try_from(d).unwrap());
+            xs.zip(os).zip(ds).map(|((x, o), d)| q8_0_block_decode(x, o, d)).sum()
+        }
+        (ty, deq) => quantize_blocks_apart(ty, x, out, deq),
+    }
+}
+
+/// [`quantize_blocks`] for every type but Q8_0 with a decoding: each block packed, then decoded
+/// from its bytes.
+#[inline(always)]
+fn quantize_blocks_apart(ty: GgmlType, x: &[f32], out: &mut [u8], deq: Option<&mut [f32]>) -> usize {
     match ty {
         GgmlType::Q8_0 => blocks::<34>(x, out, deq, |x, o| q8_0_block(GgmlType::Q8_0, x, o), q8_0_dequantize_block),
         GgmlType::Q4_0 => {
@@ -197,6 +215,55 @@ fn q8_0_block(ty: GgmlType, x: &[f32], out: &mut [u8]) -> usize {
     let idv = f32x4_splat(id);
     // |x·id| ≤ 127·(1 + 2⁻²²) here, so roundf never leaves [−127, 127]: nothing clips.
     let q: [v128; 8] = core::array::from_fn(|k| i32x4_trunc_sat_f32x4(roundf(f32x4_mul(v[k], idv))));
+    let lo = i8x16_narrow_i16x8(i16x8_narrow_i32x4(q[0], q[1]), i16x8_narrow_i32x4(q[2], q[3]));
+    let hi = i8x16_narrow_i16x8(i16x8_narrow_i32x4(q[4], q[5]), i16x8_narrow_i32x4(q[6], q[7]));
+    store16(&mut out[2..18], lo);
+    store16(&mut out[18..34], hi);
+    0
+}
+
+/// `roundf` per lane (half away from zero) as `t + trunc(2·(p − t))`, `t = trunc(p)`: `p − t`
+/// is exact and below 1 in magnitude, so `trunc(2(p − t))` is ±1 exactly when `|p − t| ≥ ½`,
+/// with `p`'s sign — [`roundf`]'s result in five operations instead of eight.
+#[cfg(feature = "fast-kernels")]
+#[inline(always)]
+fn roundf5(p: v128) -> v128 {
+    let t = f32x4_trunc(p);
+    let f = f32x4_sub(p, t);
+    f32x4_add(t, f32x4_trunc(f32x4_add(f, f)))
+}
+
+/// Q8_0, one block, packed and decoded in one pass: [`q8_0_block`] and then
+/// [`q8_0_dequantize_block`] on its bytes, without going through the bytes. The rounded
+/// products are the codes as exact f32 integers in [−127, 127], biased to `code + 1.5·2²³`
+/// (exact), whose bits are `0x4b40_0000 + code`: the byte in one subtraction where
+/// `i32x4_trunc_sat_f32x4` is about seven operations on x64 V8, and the decoding `code·d16`
+/// with `d16` the stored f16 scale's value (the reference's `q as f32 * d`). A block with NaN/±Inf or a tiny scale
+/// goes through the reference and the decode kernel, as in the two-pass path.
+#[cfg(feature = "fast-kernels")]
+#[inline(always)]
+fn q8_0_block_decode(x: &[f32; QK], out: &mut [u8; 34], deq: &mut [f32; QK]) -> usize {
+    let v = load_block(x);
+    let amax_bits = max_abs_bits(&v);
+    let d = f32::from_bits(amax_bits) / 127.0;
+    let id = inverse(d);
+    if amax_bits >= 0x7F80_0000 || !id.is_finite() {
+        let clipped = reference::quantize_block(GgmlType::Q8_0, x, out);
+        q8_0_dequantize_block(out, deq);
+        return clipped;
+    }
+    let bits = fp16_bits(d);
+    out[..2].copy_from_slice(&bits.to_le_bytes());
+    let (idv, dv) = (f32x4_splat(id), f32x4_splat(fp16_value(bits)));
+    let (magic, magic_bits) = (f32x4_splat(12_582_912.0), i32x4_splat(0x4b40_0000));
+    // |x·id| ≤ 127·(1 + 2⁻²²) here, so roundf never leaves [−127, 127]: nothing clips.
+    let q: [v128; 8] = core::array::from_fn(|k| {
+        let biased = f32x4_add(roundf5(f32x4_mul(v[k], idv)), magic);
+        // `biased − 1.5·2²³` is the code again, exact, and +0 where roundf gave −0 (a small
+        // negative product): the reference decodes the integer 0, +0·d.
+        store_f32x4(&mut deq[4 * k..], f32x4_mul(f32x4_sub(biased, magic), dv));
+        i32x4_sub(biased, magic_bits)
+    });
     let lo = i8x16_narrow_i16x8(i16x8_narrow_i32x4(q[0], q[1]), i16x8_narrow_i32x4(q[2], q[3]));
     let hi = i8x16_narrow_i16x8(i16x8_narrow_i32x4(q[4], q[5]), i16x8_narrow_i32x4(q[6], q[7]));
     store16(&mut out[2..18], lo);

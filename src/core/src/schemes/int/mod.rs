@@ -318,23 +318,37 @@ impl Scheme for IntScheme {
     }
 
     fn quantize_to(&self, values: &[f32], shape: &[usize], out: &mut dyn Decoding) -> Result<Quantized> {
-        #[cfg(feature = "fast-kernels")]
-        if let (Granularity::Group { size }, Calibration::MinMax) = (self.granularity, self.calibration) {
-            return Ok(self.quantize_groups(values, size, out));
-        }
         let (qmin, qmax) = self.qrange();
         let grouping = Grouping::new(self.granularity, shape, values.len())?;
+        #[cfg(feature = "fast-kernels")]
+        if self.calibration == Calibration::MinMax {
+            if let Some(size) = self.contiguous_groups(shape) {
+                return Ok(self.quantize_groups(values, size, out));
+            }
+        }
         let ranges = self.ranges(values, &grouping);
         let params: Vec<(f32, i32)> = ranges.iter().map(|&(lo, hi)| scale_zero_point(lo, hi, qmin, qmax, self.symmetric)).collect();
         // One pass per group writes each code's byte and its dequantized value into the packed
         // buffer's body, where the bytes are INT8's packed body as they stand; INT4/INT2 pack
         // them in place (the packed body is shorter, so the write never passes the read).
         let header = params.len() * if self.symmetric { 4 } else { 5 };
+        #[cfg(not(feature = "fast-kernels"))]
         let mut packed = vec![0u8; header + values.len()];
+        // `fast-kernels`: the body grows a chunk at a time just before the chunk's codes are
+        // written (zeros and codes meet in cache: no tensor-sized zero fill first), and the
+        // levels are counted from each chunk's codes while they are in cache.
+        #[cfg(feature = "fast-kernels")]
+        let (mut packed, mut levels) = {
+            let mut packed = Vec::with_capacity(header + values.len());
+            packed.resize(header, 0);
+            (packed, super::ByteLevels::new((qmax - qmin + 1) as usize))
+        };
         let mut clipped = 0;
-        let codes = &mut packed[header..];
         // Elements `s..` in runs that stay inside one group's chunk.
         super::fill(out, values, 1, &mut |s, mut o| {
+            #[cfg(feature = "fast-kernels")]
+            packed.resize(header + s + o.len(), 0);
+            let codes = &mut packed[header..];
             let mut i = s;
             while !o.is_empty() {
                 let c = i / grouping.inner;
@@ -345,8 +359,14 @@ impl Scheme for IntScheme {
                     quantize_group(&values[i..i + run], GroupMap { scale, zero_point: zp, qmin, qmax }, &mut codes[i..i + run], head);
                 (i, o) = (i + run, rest);
             }
+            #[cfg(feature = "fast-kernels")]
+            levels.add(&codes[s..i]);
         });
-        Ok(self.finish(params, &ranges, packed, clipped))
+        #[cfg(not(feature = "fast-kernels"))]
+        let levels_used = None;
+        #[cfg(feature = "fast-kernels")]
+        let levels_used = Some(levels.used());
+        Ok(self.finish(params, &ranges, packed, clipped, levels_used))
     }
 
     fn dequantize(&self, packed: &[u8], shape: &[usize]) -> Result<Vec<f32>> {
@@ -409,12 +429,20 @@ impl IntScheme {
     /// The packed header (scales, zero points), the INT4/INT2 body packed in place, the level
     /// count and the parameters, from each group's `params`, the calibrated `ranges` (unused for
     /// min-max) and `packed` holding the header's room and one code byte per value.
-    fn finish(&self, params: Vec<(f32, i32)>, ranges: &[(f32, f32)], mut packed: Vec<u8>, clipped: usize) -> Quantized {
+    /// `levels_used`: the distinct codes if the caller counted them, else counted here.
+    fn finish(
+        &self,
+        params: Vec<(f32, i32)>,
+        ranges: &[(f32, f32)],
+        mut packed: Vec<u8>,
+        clipped: usize,
+        levels_used: Option<usize>,
+    ) -> Quantized {
         let (qmin, qmax) = self.qrange();
         let header = params.len() * if self.symmetric { 4 } else { 5 };
         let codes = &mut packed[header..];
         let n = codes.len();
-        let levels_used = super::distinct_bytes(codes, (qmax - qmin + 1) as usize);
+        let levels_used = levels_used.unwrap_or_else(|| super::distinct_bytes(codes, (qmax - qmin + 1) as usize));
         let body = match self.bits {
             8 => n,
             4 => pack_nibbles_in_place(codes),
@@ -443,29 +471,62 @@ impl IntScheme {
 
     /// The `fast-kernels` quantizer of min-max groups: one pass, each group's range, scale and
     /// codes while its values are in cache (the plain path reads the tensor once for the ranges
-    /// and again for the codes, and finds each run's group by a division). The same kernels on
-    /// the same values in the same order: the same bytes and values.
+    /// and again for the codes, and finds each run's group by a division), and the levels
+    /// counted from each chunk's codes while they are in cache. The same kernels on the same
+    /// values in the same order: the same bytes and values.
     #[cfg(feature = "fast-kernels")]
     fn quantize_groups(&self, values: &[f32], size: usize, out: &mut dyn Decoding) -> Quantized {
         let (qmin, qmax) = self.qrange();
         let groups = values.len().div_ceil(size);
         let header = groups * if self.symmetric { 4 } else { 5 };
-        let mut packed = vec![0u8; header + values.len()];
+        // Grown a chunk at a time just before its codes are written (see `quantize_to`).
+        let mut packed = Vec::with_capacity(header + values.len());
+        packed.resize(header, 0);
+        let mut levels = super::ByteLevels::new((qmax - qmin + 1) as usize);
         let mut params = Vec::with_capacity(groups);
         let mut clipped = 0;
-        let codes = &mut packed[header..];
         // `fill` in whole groups; its last group may be short.
         super::fill(out, values, size, &mut |s, o| {
             let end = values.len().min(s + o.len());
-            let runs = values[s..end].chunks(size).zip(codes[s..end].chunks_mut(size)).zip(o.chunks_mut(size));
-            for ((x, c), d) in runs {
-                let (lo, hi) = min_max(x);
-                let (scale, zero_point) = scale_zero_point(lo, hi, qmin, qmax, self.symmetric);
-                params.push((scale, zero_point));
-                clipped += quantize_group(x, GroupMap { scale, zero_point, qmin, qmax }, c, &mut d[..x.len()]);
+            packed.resize(header + end, 0);
+            let codes = &mut packed[header + s..];
+            // Four groups at a time: their ranges, then their scales, then their codes, so
+            // that the four independent chains of range → f64 scale → codes overlap (one
+            // group's chain is mostly latency: a reduction, an f64 and an f32 division).
+            let runs = values[s..end].chunks(4 * size).zip(codes.chunks_mut(4 * size)).zip(o.chunks_mut(4 * size));
+            for ((x4, c4), d4) in runs {
+                let group = |g: usize| &x4[(g * size).min(x4.len())..((g + 1) * size).min(x4.len())];
+                let ranges: [(f32, f32); 4] = core::array::from_fn(|g| min_max(group(g)));
+                let maps = ranges.map(|(lo, hi)| {
+                    let (scale, zero_point) = scale_zero_point(lo, hi, qmin, qmax, self.symmetric);
+                    GroupMap { scale, zero_point, qmin, qmax }
+                });
+                let runs = x4.chunks(size).zip(c4.chunks_mut(size)).zip(d4.chunks_mut(size)).zip(maps);
+                for (((x, c), d), map) in runs {
+                    params.push((map.scale, map.zero_point));
+                    clipped += quantize_group(x, map, c, &mut d[..x.len()]);
+                }
             }
+            levels.add(codes);
         });
-        self.finish(params, &[], packed, clipped)
+        self.finish(params, &[], packed, clipped, Some(levels.used()))
+    }
+
+    /// The element count of each group when the groups are contiguous runs of the tensor in C
+    /// order (per group; per channel when every axis before the channel axis has length 1, as
+    /// for axis 0), and small enough to stay in cache between their range and their codes.
+    /// `None` for per-tensor schemes (one group: its range is read first, then its codes a
+    /// chunk at a time) and an axis out of range.
+    #[cfg(feature = "fast-kernels")]
+    fn contiguous_groups(&self, shape: &[usize]) -> Option<usize> {
+        match self.granularity {
+            Granularity::Tensor => None,
+            Granularity::Group { size } => Some(size),
+            Granularity::Channel { axis } => {
+                let inner = shape.get(axis + 1..)?.iter().product::<usize>().max(1);
+                (shape[..axis].iter().all(|&d| d == 1) && inner <= 1 << 16).then_some(inner)
+            }
+        }
     }
 }
 

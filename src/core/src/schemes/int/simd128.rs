@@ -15,10 +15,41 @@ use core::arch::wasm32::*;
 /// held exactly in f32, so `(q − zp)·scale` in f32 equals the reference's `(q − zp) as f32 ·
 /// scale`, and the truncation and saturating narrows to bytes are exact (signed for qmin < 0,
 /// unsigned otherwise). A clamped step is stored, then overwritten by the reference.
+///
+/// `fast-kernels`: the division becomes a product by `r = 1/scale` where that is provably the
+/// same code (see [`quantize_steps`]), and a step where it might not be is redone as above.
 pub fn quantize_group(values: &[f32], map: GroupMap, codes: &mut [u8], dequantized: &mut [f32]) -> usize {
-    let GroupMap { scale, zero_point, qmin, qmax } = map;
     assert!(values.len() == codes.len() && values.len() == dequantized.len());
+    #[cfg(feature = "fast-kernels")]
+    {
+        let GroupMap { scale, zero_point, qmin, qmax } = map;
+        let r = 1.0 / scale;
+        if scale.is_finite() && r.is_finite() && r != 0.0 && -256 <= qmin && qmax <= 256 && (qmin..=qmax).contains(&zero_point) {
+            return quantize_steps::<true>(values, map, r, codes, dequantized);
+        }
+    }
+    quantize_steps::<false>(values, map, 0.0, codes, dequantized)
+}
+
+/// [`quantize_group`]'s loop; `RECIPROCAL`: `x·r` (`r = 1/scale` in f32) instead of `x / scale`.
+///
+/// Why the product gives the reference's code wherever a step is not redone: let `Q = x/scale`
+/// exactly, `d = fl(x/scale)` (the reference's quotient) and `p = fl(x·r)`. Each of `d`, `r`
+/// and `p` is one rounding (relative error ≤ u = 2⁻²⁴), so `|d − p| ≤ |Q|·(3u + u²)`. A lane
+/// keeps `p`'s code only if `|p − nearest(p)| < ½ − 2⁻¹³` (the subtraction is exact: `p` and
+/// the integer are within ½ of each other). An unclamped lane has `|nearest(p) + zp| ≤ 256`
+/// with `|zp| ≤ 256` (the caller checks qmin ≥ −256, qmax ≤ 256, zp in [qmin, qmax]), so
+/// `|p| < 512.5` and `|d − p| < 512.5·(1 + 2u)·(3u + u²) < 2⁻¹³`: no half-integer lies between
+/// `d` and `p` (nor on `d`), so `d` rounds to the same integer. A clamped lane, NaN (`x` NaN)
+/// or ±Inf (`x` ±Inf, or `x·r` overflowing: then `|p| ≥ 512` too) is redone by the reference.
+/// Subnormal or zero `p` or `d` (tiny `x`) are far below ½: both round to a zero of `x`'s sign.
+/// About one step in 400 is redone (2·2⁻¹³ of the lanes are near a half); `tests/kernels.rs`
+/// holds the kernel to the reference on ties, near-ties and random bits.
+#[inline(always)]
+fn quantize_steps<const RECIPROCAL: bool>(values: &[f32], map: GroupMap, r: f32, codes: &mut [u8], dequantized: &mut [f32]) -> usize {
+    let GroupMap { scale, zero_point, qmin, qmax } = map;
     let (vs, vzp, vlo, vhi) = (f32x4_splat(scale), f32x4_splat(zero_point as f32), f32x4_splat(qmin as f32), f32x4_splat(qmax as f32));
+    let (vr, near) = (f32x4_splat(r), f32x4_splat(0.5 - 1.0 / 8192.0));
     let signed = qmin < 0;
     let mut clipped = 0usize;
     let n16 = values.len() / 16 * 16;
@@ -29,7 +60,12 @@ pub fn quantize_group(values: &[f32], map: GroupMap, codes: &mut [u8], dequantiz
         for (k, qk) in q.iter_mut().enumerate() {
             // SAFETY: x16 and d16 hold 16 elements; unaligned loads and stores are allowed.
             let x = unsafe { v128_load(x16.as_ptr().add(4 * k) as *const v128) };
-            let r = f32x4_add(f32x4_nearest(f32x4_div(x, vs)), vzp);
+            let p = if RECIPROCAL { f32x4_mul(x, vr) } else { f32x4_div(x, vs) };
+            let rounded = f32x4_nearest(p);
+            if RECIPROCAL {
+                odd = v128_or(odd, f32x4_ge(f32x4_abs(f32x4_sub(p, rounded)), near));
+            }
+            let r = f32x4_add(rounded, vzp);
             let c = f32x4_pmin(f32x4_pmax(vlo, r), vhi);
             odd = v128_or(odd, f32x4_ne(c, r));
             unsafe { v128_store(d16.as_mut_ptr().add(4 * k) as *mut v128, f32x4_mul(f32x4_sub(c, vzp), vs)) };
