@@ -67,10 +67,13 @@ test('the workbench, the tutor, the runner and the models module export their ow
 // 1.3-1.7× faster): 250,613 B; the ceiling went to 251,000. Session 23: the engine's
 // whole-tensor ReduceMax/ReduceMin and QuantizeLinear's float32 per-tensor path (static QDQ's
 // calibration and the QDQ file's run, 3× faster on ppocr_rec; the runner links both):
-// 250,699 → 251,386 B (main's build against this one); the ceiling went to 251,500.
-test('the runner module is under 251.5 KB gzipped', async () => {
+// 250,699 → 251,386 B (main's build against this one); the ceiling went to 251,500. Session 24:
+// the float kernels of issue 13's FP32 speed (the recurrent layers' packed GEMMs, Resize
+// nearest's gather, the separable MaxPool, the panel groups) and core's INT/FP8/NF4 quantize
+// kernels of issue 15, each under the ceiling alone: 251,504 B together; the ceiling went to 252,000.
+test('the runner module is under 252 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-run', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 251_500, `www/pkg-run/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 252_000, `www/pkg-run/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The models module (src/models: the runner plus every op of the engine, loaded by the Run
