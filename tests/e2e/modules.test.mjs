@@ -360,7 +360,7 @@ test('the static QDQ module is under 103 KB gzipped and carries only the QDQ wri
   const gz = gzipSync(await pkg('pkg-qdq', 'quantscope_bg.wasm'), { level: 9 }).length;
   assert.ok(gz < 103_000, `www/pkg-qdq/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const qdq = await exportsOf('pkg-qdq');
-  assert.ok(qdq.has('quantize_onnx_static') && qdq.has('static_calibration_model') && qdq.has('static_histogram_model'));
+  assert.ok(qdq.has('quantize_onnx_static') && qdq.has('static_calibrated_tensors'));
   for (const name of ['quantize_onnx_dynamic', 'convert_onnx_half', 'imatrix_file', 'Workspace', 'Engine', 'Lesson', 'TrainingRun', 'GgufMixer', 'StaticCalibration']) {
     assert.ok(!qdq.has(name), `the static QDQ module has ${name}`);
   }
@@ -377,7 +377,7 @@ test('the calibration module is under 25 KB gzipped and carries only the calibra
   assert.ok(gz < 25_000, `www/pkg-calib/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const calib = await exportsOf('pkg-calib');
   assert.ok(calib.has('StaticCalibration'));
-  for (const name of ['quantize_onnx_static', 'static_histogram_model', 'quantize_onnx_dynamic', 'Workspace', 'Engine']) {
+  for (const name of ['quantize_onnx_static', 'static_calibrated_tensors', 'quantize_onnx_dynamic', 'Workspace', 'Engine']) {
     assert.ok(!calib.has(name), `the calibration module has ${name}`);
   }
 });

@@ -262,12 +262,10 @@ export const customOps = {
     const calibrator = histogram ? new calib.StaticCalibration(options.method, options.bins, options.percentile ?? 99.999, options.symmetric ?? true) : null;
     try {
       await step(1);
-      // The tensors ONNX Runtime calibrates (its augmented model's list, the same for every
-      // method; the model itself is not run: the engine hands over each tensor as it makes it,
+      // The tensors ONNX Runtime calibrates (its augmented models' list, the same for every
+      // method; no augmented model is run: the engine hands over each tensor as it makes it,
       // all the rows at once, as quantize_static collects every calibration run in one go).
-      const c = qdq.static_histogram_model(custom.bytes);
-      let tensors = c.report;
-      c.free();
+      let tensors = qdq.static_calibrated_tensors(custom.bytes);
       lap('calibration_model');
       await step(2);
       const { engine } = custom.models;

@@ -45,7 +45,7 @@ pub fn observe_tensors(engine: &Engine, handle: u32, inputs: JsValue, tensors: V
 /// greatest value of each of `tensors` in one run of the model behind `handle` on `inputs`,
 /// `[lo₀, hi₀, lo₁, hi₁, …]`, NaN skipped (`minmax_range`, as the CLI's `RangeCollector`);
 /// NaN, NaN for a tensor with no values. The ranges ONNX Runtime's augmented model gives
-/// (`static_calibration_model`, a ReduceMin and a ReduceMax after each tensor), without those
+/// (onnx-quant's `calibration_model`, a ReduceMin and a ReduceMax after each tensor), without those
 /// 2 × 716 nodes in ppocr_rec's graph, which keep its chains from fusing: on 8 text lines the
 /// run took 1.7–2.6 s that way, 1.15–1.2 s observed.
 #[wasm_bindgen]

@@ -1,17 +1,15 @@
 //! The static QDQ module: the one the Run view's worker loads (`www/pkg-qdq`) when a person asks
 //! for their model as ONNX Runtime's `quantize_static(quant_format=QDQ)` writes it. A thin
-//! `#[wasm_bindgen]` facade over `quantscope_onnx_quant::static_qdq`: [`static_calibration_model`]
-//! gives ONNX Runtime's augmented model (a ReduceMin and a ReduceMax output per tensor), which the
-//! worker runs on the person's inputs in the models module's engine; for ONNX Runtime's
-//! histogram calibrations (Percentile, Entropy, Distribution), [`static_histogram_model`] makes
-//! every calibrated tensor an output instead, and the calibration module (src/calib,
-//! www/pkg-calib) turns their values into ranges; [`quantize_onnx_static`] writes the file from
+//! `#[wasm_bindgen]` facade over `quantscope_onnx_quant::static_qdq`: [`static_calibrated_tensors`]
+//! lists the tensors ONNX Runtime calibrates, whose ranges (MinMax) or values (for the histogram
+//! calibrations, handed to the calibration module, src/calib, www/pkg-calib) the worker takes as
+//! the models module's engine makes them; [`quantize_onnx_static`] writes the file from
 //! those ranges. Apart from the exporter (dynamic INT8), whose size budget
 //! it would take from 94,544 to 124,912 B gzipped. wasm32 only: on other targets the crate is
 //! empty.
 #![cfg(target_arch = "wasm32")]
 
-use quantscope_onnx_quant::static_qdq::{calibration_model, histogram_calibration_model, quantize_static, Ranges, StaticOptions};
+use quantscope_onnx_quant::static_qdq::{quantize_static, tensors_to_calibrate, Ranges, StaticOptions};
 use quantscope_onnx_quant::weights::QType;
 use quantscope_wasm_common::{js_err, to_js};
 use serde::Serialize;
@@ -27,7 +25,7 @@ struct Report {
     kept: Vec<(String, String)>,
 }
 
-/// A model file and what goes with it (the report, or the calibrated tensors).
+/// A model file and what was done to its nodes.
 #[wasm_bindgen]
 pub struct QdqFile {
     bytes: Vec<u8>,
@@ -42,28 +40,20 @@ impl QdqFile {
         self.bytes.clone()
     }
 
-    /// `{quantized: [node], kept: [[node, why]]}` for a quantized file; the tensor names for a
-    /// calibration model.
+    /// `{quantized: [node], kept: [[node, why]]}`.
     #[wasm_bindgen(getter)]
     pub fn report(&self) -> JsValue {
         self.report.clone()
     }
 }
 
-/// ONNX Runtime's augmented calibration model for `bytes`: `{bytes, report: tensors}`, where the
-/// model's extra outputs are `<tensor>_ReduceMin` and `<tensor>_ReduceMax` for each tensor.
+/// The tensors ONNX Runtime's calibraters calibrate in `bytes` (every float tensor read or
+/// written by an op `quantize_static` quantizes: its augmented models' list, the same for every
+/// method). The worker takes their ranges, or their values for the histograms, as the models
+/// module's engine makes them; no augmented model is built.
 #[wasm_bindgen]
-pub fn static_calibration_model(bytes: &[u8]) -> Result<QdqFile, JsError> {
-    let (bytes, tensors) = calibration_model(bytes).map_err(js_err)?;
-    Ok(QdqFile { bytes, report: to_js(&tensors)? })
-}
-
-/// `HistogramCalibrater`'s augmented model for `bytes`: `{bytes, report: tensors}`, each
-/// calibrated tensor a graph output of its own name.
-#[wasm_bindgen]
-pub fn static_histogram_model(bytes: &[u8]) -> Result<QdqFile, JsError> {
-    let (bytes, tensors) = histogram_calibration_model(bytes).map_err(js_err)?;
-    Ok(QdqFile { bytes, report: to_js(&tensors)? })
+pub fn static_calibrated_tensors(bytes: &[u8]) -> Result<Vec<String>, JsError> {
+    tensors_to_calibrate(bytes).map_err(js_err)
 }
 
 /// `bytes` as ONNX Runtime's `quantize_static(quant_format=QDQ)` writes it for the calibrated
