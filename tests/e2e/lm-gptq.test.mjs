@@ -8,7 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { openLm as openLmPage } from './lm-page.mjs';
+import { cancelWhenPast, openLm as openLmPage } from './lm-page.mjs';
 import { launch, SCREENSHOTS } from './browser.mjs';
 
 const gptq = JSON.parse(await readFile(new URL('../fixtures/tiny_lm/gptq.json', import.meta.url)));
@@ -67,8 +67,7 @@ test('int3 groups of 128: Cancel adds nothing, a finished run adds GPTQ and RTN 
   await page.selectOption('#lm-gptq-group', '128');
   await page.fill('#lm-gptq-chunks', '2');
   await page.click('#lm-gptq');
-  await page.waitForFunction(() => Number(document.querySelector('#lm-gptq-progress').value) > 0, null, { timeout: 120000 });
-  await page.click('#lm-cancel');
+  await cancelWhenPast(page, '#lm-gptq-progress', 0);
   await page.waitForFunction(() => document.querySelector('#lm-gptq-status').dataset.state === 'cancelled', null, { timeout: 60000 });
   assert.match(await page.textContent('#lm-gptq-status'), /^Cancelled after \d+ of 24 steps; nothing was added\.$/);
   assert.match(await page.textContent('#lm-status'), /Running: F32, Q8_0, Q4_0, Q4_K_M\.$/);

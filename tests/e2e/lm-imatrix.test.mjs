@@ -8,7 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { openLm as openLmPage } from './lm-page.mjs';
+import { cancelWhenPast, openLm as openLmPage } from './lm-page.mjs';
 import { launch, SCREENSHOTS } from './browser.mjs';
 
 const fixture = (name) => readFile(new URL(`../fixtures/tiny_lm/${name}`, import.meta.url));
@@ -70,8 +70,7 @@ test('Cancel stops an importance matrix between two chunks; adding a type hides 
   await page.click('#lm-ppl');
   await page.waitForFunction(() => document.querySelector('#lm-ppl-table')?.dataset.state === 'done', null, { timeout: 180000 });
   await page.click('#lm-imatrix');
-  await page.waitForFunction(() => Number(document.querySelector('#lm-imatrix-progress').value) > 0, null, { timeout: 120000 });
-  await page.click('#lm-cancel');
+  await cancelWhenPast(page, '#lm-imatrix-progress', 0);
   await page.waitForFunction(() => document.querySelector('#lm-imatrix-status').dataset.state === 'cancelled', null, { timeout: 60000 });
   assert.match(await page.textContent('#lm-imatrix-status'), /^Cancelled after [1-7] of 8 chunks\.$/);
   assert.equal(await page.isDisabled('#lm-imatrix-save'), true, 'a cancelled run is not saved');
@@ -105,8 +104,7 @@ test('the sensitivity probes rank the matrix kinds as llama-perplexity does, and
 
   await page.check('#lm-sens-layers');
   await page.click('#lm-sens');
-  await page.waitForFunction(() => Number(document.querySelector('#lm-sens-progress').value) > 2, null, { timeout: 120000 });
-  await page.click('#lm-cancel');
+  await cancelWhenPast(page, '#lm-sens-progress', 2);
   await page.waitForFunction(() => document.querySelector('#lm-sens-table').dataset.state === 'cancelled', null, { timeout: 60000 });
   assert.match(await page.textContent('#lm-sens-status'), /^Cancelled after \d+ of 22 probes\.$/);
   assert.equal(await page.isDisabled('#lm-sens'), false);

@@ -9,7 +9,7 @@ import { readFile, open as openFile, rm } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openLm as openLmPage } from './lm-page.mjs';
+import { cancelWhenPast, openLm as openLmPage } from './lm-page.mjs';
 import { launch, dropFiles, SCREENSHOTS } from './browser.mjs';
 import init, { LmSession } from '../../www/pkg-lm/quantscope.js';
 
@@ -218,9 +218,8 @@ test('a seed samples reproducibly: the same seed gives the same tokens, another 
 test('Cancel stops a perplexity run between two chunks', async () => {
   const page = await openLm();
   await page.click('#lm-ppl');
-  await page.waitForFunction(() => document.querySelector('#lm-ppl-table')?.dataset.state === 'running'
-    && Number(document.querySelector('#lm-ppl-progress').value) > 0, null, { timeout: 120000 });
-  await page.click('#lm-cancel');
+  await page.waitForFunction(() => document.querySelector('#lm-ppl-table')?.dataset.state === 'running', null, { timeout: 120000 });
+  await cancelWhenPast(page, '#lm-ppl-progress', 0);
   await page.waitForFunction(() => document.querySelector('#lm-ppl-table').dataset.state === 'cancelled', null, { timeout: 60000 });
   assert.match(await page.textContent('#lm-ppl-status'), /^Cancelled after [0-7] of 8 chunks\.$/);
   assert.equal(await page.isHidden('#lm-ppl-progress'), true);

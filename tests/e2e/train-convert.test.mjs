@@ -22,8 +22,9 @@ async function convert(page, row) {
   const button = page.locator('#train-results tbody tr').nth(row).locator('.train-convert');
   const [file] = await Promise.all([page.waitForEvent('download', { timeout: 120000 }), button.click()]);
   const line = page.locator('#train-results tbody tr').nth(row).locator('.train-convert-result');
-  await page.waitForFunction((row) => /predictions equal/.test(document.querySelectorAll('#train-results .train-convert-result')[row]?.textContent ?? ''),
-    row, { timeout: 120000 }).catch(() => {});
+  // The row's own line (PTQ rows have none, so the n-th line is not the n-th row's).
+  await page.waitForFunction((row) => /predictions equal/.test(document.querySelectorAll('#train-results tbody tr')[row]
+    ?.querySelector('.train-convert-result')?.textContent ?? ''), row, { timeout: 120000 });
   return { name: file.suggestedFilename(), bytes: await readFile(await file.path()), line: await line.textContent() };
 }
 
