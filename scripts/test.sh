@@ -13,6 +13,19 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 
 step "formatting and lints (cargo fmt --check; clippy, native and wasm32, warnings are errors)"
 cargo fmt --all --check
+
+# The page's release build shares nothing with the test builds (another profile, so other
+# artifacts and other lock files in target/) and waits on no test: it runs from here in the
+# background at the lowest priority, on the CPU the steps below leave idle (a test binary running
+# in the browser on one core, a single-threaded link), and the e2e step waits for it. Its own
+# process group (job control on for the one `&`), so that a failing step stops all of it.
+step "release wasm build for the page: started in the background (its log is shown before the e2e tests)"
+release_log=$(mktemp)
+set -m
+nice -n 19 bash scripts/build-wasm.sh >"$release_log" 2>&1 &
+release_build=$!
+set +m
+trap 'kill -- -"$release_build" 2>/dev/null || true; rm -f "$release_log"' EXIT
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy --workspace --all-targets --target wasm32-unknown-unknown -- -D warnings
 # The mixer's page features (www/pkg-mix) are not in the workspace build above.
@@ -22,26 +35,34 @@ step "native tests (cargo test --workspace)"
 bash scripts/check-test-suites.sh
 cargo test --workspace
 
-# The crates with wasm tests, each run as the README documents it: wasm-pack in headless
-# Chromium (SIMD128 on, from .cargo/config.toml). The facades' own exports are tested in
-# workbench and runner; bench and cli have no wasm tests.
+# The crates with wasm tests, in headless Chromium (SIMD128 on, from .cargo/config.toml). The
+# facades' own exports are tested in workbench and runner; bench and cli have no wasm tests.
 # Most crates' tests are one binary (tests/suite.rs), so one browser session runs all of a crate's
 # tests: the runner's default limit of 20 s per binary is for a single file's.
 export WASM_BINDGEN_TEST_TIMEOUT=600
-for crate in gemm core formats learn engine ptq llm workbench plots reader tutor runner trainer; do
-  step "wasm tests in headless Chromium: src/$crate (wasm-pack test)"
-  # No DWARF in the wasm test binaries (50 MB each with it); panics still name their functions.
-  CARGO_PROFILE_TEST_DEBUG=0 wasm-pack --log-level warn test --headless --chrome --chromedriver "$CHROMEDRIVER" --mode no-install "src/$crate"
+# No DWARF in the wasm test binaries (50 MB each with it); panics still name their functions.
+export CARGO_PROFILE_TEST_DEBUG=0
+# core's suite as the README documents it and a CI of one's own would run it: `wasm-pack test`.
+step "wasm tests in headless Chromium: src/core (wasm-pack test)"
+wasm-pack --log-level warn test --headless --chrome --chromedriver "$CHROMEDRIVER" --mode no-install src/core
+# The others with `cargo test --target wasm32-unknown-unknown -p CRATE`, which is what wasm-pack
+# runs after a `cargo build --tests` of its own in the dev profile whose artifacts the optimized
+# test profile never uses (2m43 of the CI run compiled for nothing). One crate per invocation, as
+# wasm-pack in the crate's folder: each crate's suite with the features its own dependencies ask
+# for, not their union. The runner is .cargo/config.toml's, in Chromium via $CHROMEDRIVER.
+for crate in gemm formats learn engine ptq llm workbench plots reader tutor runner trainer; do
+  step "wasm tests in headless Chromium: src/$crate (cargo test --target wasm32-unknown-unknown)"
+  WASM_BINDGEN_TEST_ONLY_WEB=1 cargo test -p "quantscope-$crate" --target wasm32-unknown-unknown
 done
 # The workbench and bench ship core's `fast-kernels` (larger SIMD128 quantize/dequantize kernels,
 # each held to its scalar reference by core's suite): core's suite again with them. It costs the
 # compile of core's tests with the feature (1m32 of CPU here) and ~10 s of tests: 2m52 wall on the
 # loaded 2-core machine (load 5), well under that on an idle one.
-step "wasm tests in headless Chromium: src/core (wasm-pack test, --features fast-kernels)"
-CARGO_PROFILE_TEST_DEBUG=0 wasm-pack --log-level warn test --headless --chrome --chromedriver "$CHROMEDRIVER" --mode no-install src/core --features fast-kernels
+step "wasm tests in headless Chromium: src/core (--features fast-kernels)"
+WASM_BINDGEN_TEST_ONLY_WEB=1 cargo test -p quantscope-core --features fast-kernels --target wasm32-unknown-unknown
 # The mixer's Learn exports quantize with the grid types: its tests take the page's iq-grids.
-step "wasm tests in headless Chromium: src/mixer (wasm-pack test, --features iq-grids)"
-CARGO_PROFILE_TEST_DEBUG=0 wasm-pack --log-level warn test --headless --chrome --chromedriver "$CHROMEDRIVER" --mode no-install src/mixer --features iq-grids
+step "wasm tests in headless Chromium: src/mixer (--features iq-grids)"
+WASM_BINDGEN_TEST_ONLY_WEB=1 cargo test -p quantscope-mixer --features iq-grids --target wasm32-unknown-unknown
 # The Language model worker loads www/pkg-lm-relaxed where the browser has relaxed SIMD: llm's
 # suite again with its flags (scripts/build-wasm.sh's RELAXED_FLAGS), where the Q4_K/Q5_K/Q2_K
 # products take the relaxed int8 dot and LLVM turns float min/max into relaxed_min/max — the
@@ -59,11 +80,16 @@ CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128,+relax
 # The static calibration's histogram and MinMax kernels have SIMD128 forms (calibrate.rs, minmax.rs),
 # held to their plain loops by unit tests; the crate's integration suite reads fixture files
 # and stays native. ~1m20 wall here at load 7.
-step "wasm tests in headless Chromium: src/onnx-quant (wasm-pack test --lib)"
-CARGO_PROFILE_TEST_DEBUG=0 wasm-pack --log-level warn test --headless --chrome --chromedriver "$CHROMEDRIVER" --mode no-install src/onnx-quant --lib
+step "wasm tests in headless Chromium: src/onnx-quant (--lib)"
+WASM_BINDGEN_TEST_ONLY_WEB=1 cargo test -p quantscope-onnx-quant --lib --target wasm32-unknown-unknown
 
-step "release wasm build for the page"
-bash scripts/build-wasm.sh
+step "release wasm build for the page: waiting for it to finish"
+if ! wait "$release_build"; then
+  cat "$release_log" >&2
+  echo "the release wasm build failed" >&2
+  exit 1
+fi
+grep '^\[build\]' "$release_log" >&2 || true
 
 step "browser end-to-end tests (Playwright, Debian's Chromium)"
 node --test --test-concurrency=1 tests/e2e/
