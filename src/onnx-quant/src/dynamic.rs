@@ -132,6 +132,8 @@ struct Quantizer<'a> {
     /// for one in the main graph, so its file with one only in a subgraph does not load; this
     /// one imports it for either.
     wrote_ms: bool,
+    /// The model's ONNX opset: a float16 table's DequantizeLinear needs 19.
+    opset: i64,
 }
 
 impl Quantizer<'_> {
@@ -155,8 +157,30 @@ impl Quantizer<'_> {
             return Ok(v.names.clone());
         }
         let t = &self.scopes[s].initializers[name];
-        let (shape, values) = weights::float_values(t)?.expect("only FLOAT initializers are quantized");
-        let q = match axis {
+        let q = if t.data_type == Some(FLOAT16) {
+            // A float16 embedding table, quantized as an activation (per tensor, uint8).
+            let (shape, values) = weights::half_values(t)?.expect("a FLOAT16 initializer");
+            weights::per_tensor_half(name, &shape, &values, how)
+        } else {
+            let (shape, values) = weights::float_values(t)?.expect("only FLOAT initializers are quantized");
+            self.float_weight(name, &shape, &values, how, axis)?
+        };
+        let names = (weights::quantized_name(name), weights::zero_point_name(name), weights::scale_name(name));
+        let scope = &mut self.scopes[s];
+        scope.new_initializers.extend([q.scale, q.zero_point, q.quantized]);
+        scope.quantized.insert(name.to_string(), QuantizedValue { names: names.clone(), axis });
+        Ok(names)
+    }
+
+    fn float_weight(
+        &self,
+        name: &str,
+        shape: &[usize],
+        values: &[f32],
+        how: WeightQuant,
+        axis: Option<i64>,
+    ) -> Result<weights::QuantizedWeight> {
+        Ok(match axis {
             Some(axis) => {
                 let rank = shape.len() as i64;
                 let axis = if axis < 0 { axis + rank } else { axis };
@@ -165,15 +189,10 @@ impl Quantizer<'_> {
                         "weight '{name}' of shape {shape:?} has no axis {axis} for its per-channel scales"
                     )));
                 }
-                weights::per_channel(name, &shape, &values, axis as usize, how)
+                weights::per_channel(name, shape, values, axis as usize, how)
             }
-            None => weights::per_tensor(name, &shape, &values, how),
-        };
-        let names = (weights::quantized_name(name), weights::zero_point_name(name), weights::scale_name(name));
-        let scope = &mut self.scopes[s];
-        scope.new_initializers.extend([q.scale, q.zero_point, q.quantized]);
-        scope.quantized.insert(name.to_string(), QuantizedValue { names: names.clone(), axis });
-        Ok(names)
+            None => weights::per_tensor(name, shape, values, how),
+        })
     }
 
     /// `quantize_weight` (`__quantize_inputs` for a weight): in the scope that holds it, the
@@ -431,6 +450,7 @@ pub fn quantize_dynamic(bytes: &[u8], options: &DynamicOptions) -> Result<(Vec<u
         scopes: vec![Scope::new(initializers, &messages, None)],
         report: Report::default(),
         wrote_ms: false,
+        opset: opset.unwrap_or(11),
     };
     let nodes = q.quantize_nodes(0, old_nodes)?;
     // _dequantize_outputs
@@ -508,7 +528,14 @@ impl Quantizer<'_> {
                 // is_valid_quantize_weight: a FLOAT or FLOAT16 initializer of this graph or, with
                 // subgraphs, of one around it
                 let table = (0..=s).rev().find_map(|k| self.scopes[k].initializers.get(&n.input[0]).map(|t| t.data_type));
-                if table == Some(Some(1)) {
+                let half = table == Some(Some(FLOAT16));
+                if half && self.opset >= 19 {
+                    // quantized in the scope that holds it; `activation` below then finds it there
+                    let k = self.initializer_scope(s, &n.input[0]).expect("the table's scope");
+                    let how = WeightQuant { qtype: QType::Uint8, symmetric: false, reduce_range: false };
+                    self.initializer(k, &n.input[0], how, None)?;
+                }
+                if table == Some(Some(1)) || half && self.opset >= 19 {
                     let mut nodes = Vec::new();
                     let (q, zp, scale) = self.activation(s, &n.input[0], &mut nodes, false)?;
                     nodes.into_iter().for_each(|q| self.push(s, q));
@@ -516,9 +543,13 @@ impl Quantizer<'_> {
                     self.place(s, kept, &mut kept_at);
                     continue;
                 }
-                if table == Some(Some(FLOAT16)) {
-                    let why = "its table is FLOAT16: ONNX Runtime's quantize_dynamic quantizes it too; quantscope does not yet";
-                    self.report.kept.push((label(&n), why.into()));
+                if half {
+                    let why = format!(
+                        "its table is float16: ONNX Runtime's quantize_dynamic writes a float16 scale, which DequantizeLinear \
+                         reads from opset 19 on, and at this model's opset {} refuses to load its own file",
+                        self.opset
+                    );
+                    self.report.kept.push((label(&n), why));
                 }
             }
             if ours && op == "Transpose" && !n.output.is_empty() {

@@ -137,6 +137,39 @@ pub fn per_tensor(name: &str, shape: &[usize], values: &[f32], how: WeightQuant)
     }
 }
 
+/// A float16 table (values widened to f32, exactly) as ONNX Runtime quantizes it, one scale
+/// and zero point for all of it: `compute_scale_zp` in float64 from the float16 extremes, the
+/// scale stored as float16 (and 1 with zero point 0 where that rounds to 0, its
+/// `smallest_subnormal` test), the zero point from the float64 scale, the codes from float32
+/// values over the float16 scale (`quantize_nparray`). onnxruntime/quantization/quant_utils.py.
+pub fn per_tensor_half(name: &str, shape: &[usize], values: &[f32], how: WeightQuant) -> QuantizedWeight {
+    let (rmin, rmax) = values.iter().fold((0f32, 0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let (qmin, qmax) = how.qtype.range(how.reduce_range, how.symmetric);
+    let (rmin, rmax) = if how.symmetric { (-rmin.abs().max(rmax), rmin.abs().max(rmax)) } else { (rmin, rmax) };
+    let wide = (rmax as f64 - rmin as f64) / (qmax - qmin) as f64;
+    let stored = half::f16::from_f64(wide);
+    let (scale, zero_point) = if stored.to_f32() == 0.0 {
+        (half::f16::ONE, 0)
+    } else if how.symmetric {
+        (stored, ((qmin + qmax) as f64 / 2.0).round_ties_even() as i32)
+    } else {
+        (stored, (qmin as f64 - rmin as f64 / wide).round_ties_even() as i32)
+    };
+    let (lo, hi) = how.qtype.full_range();
+    let codes = values.iter().map(|&v| quantize_value(v, scale.to_f32(), zero_point, lo, hi).0).collect();
+    QuantizedWeight {
+        // `make_tensor(name, FLOAT16, [], [scale])`: the bits in int32_data
+        scale: TensorProto {
+            data_type: Some(DType::F16.onnx_id()),
+            int32_data: vec![scale.to_bits() as i32],
+            name: Some(scale_name(name)),
+            ..Default::default()
+        },
+        zero_point: zero_point_tensor(zero_point_name(name), how.qtype, Vec::new(), vec![zero_point]),
+        quantized: tensor::encode(&quantized_name(name), how.qtype.dtype(), shape, &codes_data(how.qtype, codes)),
+    }
+}
+
 /// One scale and zero point per index of `axis` (already normalised to `0..rank`).
 pub fn per_channel(name: &str, shape: &[usize], values: &[f32], axis: usize, how: WeightQuant) -> QuantizedWeight {
     let channels = shape[axis];

@@ -171,14 +171,18 @@ fn the_graph_rules_equal_onnx_runtime() {
                 continue;
             }
             if o.get("onnxruntime_output_does_not_load").is_some() {
-                // ONNX Runtime writes a file it then refuses (a float16 LSTM as DynamicQuantizeLSTM):
-                // ours keeps the node in float, says why, and runs.
+                // ONNX Runtime writes a file it then refuses (a float16 LSTM as DynamicQuantizeLSTM,
+                // float16 tables' Gathers before opset 19): ours keeps those nodes in float, says
+                // why, and runs.
                 let (ours, report) = quantize_dynamic(&source, &options).unwrap();
-                assert!(report.quantized.is_empty() && report.kept.len() == 1, "{what}: {report:?}");
-                assert!(report.kept[0].1.contains("float16") && report.kept[0].1.contains("refuses to load"), "{what}: {report:?}");
+                let kept = if case == "half_gathers_opset17" { 2 } else { 1 };
+                assert!(report.quantized.is_empty() && report.kept.len() == kept, "{what}: {report:?}");
+                for (_, why) in &report.kept {
+                    assert!(why.contains("float16") && why.contains("refuses to load"), "{what}: {report:?}");
+                }
                 let want = Model::from_onnx(&source).unwrap().run(&inputs).unwrap();
                 let got = Model::from_onnx(&ours).unwrap().run(&inputs).unwrap_or_else(|e| panic!("{what}: {e}"));
-                assert_eq!(format!("{got:?}"), format!("{want:?}"), "{what}: the float16 LSTM runs as before");
+                assert_eq!(format!("{got:?}"), format!("{want:?}"), "{what}: the float16 nodes run as before");
                 continue;
             }
             let theirs = std::fs::read(root.join(format!("{what}.onnx"))).unwrap();
