@@ -873,6 +873,17 @@ fn f32_lanes<const K: usize, const TK: usize>(f: impl Fn(usize, usize) -> f32) -
     f32x4(v[0], v[1], v[2], v[3])
 }
 
+/// Lane `j` (< 4) of `v` in every lane.
+#[inline(always)]
+fn lane_splat(v: v128, j: usize) -> v128 {
+    match j {
+        0 => i32x4_shuffle::<0, 0, 0, 0>(v, v),
+        1 => i32x4_shuffle::<1, 1, 1, 1>(v, v),
+        2 => i32x4_shuffle::<2, 2, 2, 2>(v, v),
+        _ => i32x4_shuffle::<3, 3, 3, 3>(v, v),
+    }
+}
+
 /// A token's Q8_K block sums as two i16x8 (sums 0–7, 8–15).
 #[inline(always)]
 fn bsums(x: &BlockQ8K) -> (v128, v128) {
@@ -925,9 +936,13 @@ fn q8_0_tile<const K: usize, const TK: usize>(w: &[BlockQ8_0], xs: &[Vec<WideQ8_
                 }
             }
         }
+        // The scales' products d_w · d_x of a row and the (up to four) tokens as one f32x4
+        // multiply (the scalar products, lane for lane), each then splatted by a shuffle.
+        let xd = f32_lanes::<1, TK>(|_, j| xb[j].d);
         for k in 0..K {
+            let d = f32x4_mul(f32x4_splat(wb[k].d), xd);
             for j in 0..TK {
-                acc[k][j] = f32x4_add(acc[k][j], f32x4_mul(f32x4_convert_i32x4(s[k][j]), f32x4_splat(wb[k].d * xb[j].d)));
+                acc[k][j] = f32x4_add(acc[k][j], f32x4_mul(f32x4_convert_i32x4(s[k][j]), lane_splat(d, j)));
             }
         }
     };
