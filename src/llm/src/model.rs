@@ -696,11 +696,7 @@ impl Session<'_> {
         for (&t, row) in tokens.iter().zip(x.chunks_mut(e)) {
             m.embed_row(t, row);
         }
-        let norm_rows = |x: &[f32], w: &[f32], h: &mut [f32]| {
-            for (xr, hr) in x.chunks(e).zip(h.chunks_mut(e)) {
-                ops::rms_norm(xr, w, c.rms_eps, hr);
-            }
-        };
+        let norm_rows = |x: &[f32], w: &[f32], h: &mut [f32]| crate::kernels::rms_norm_rows(x, w, c.rms_eps, h);
         let add_rows = |x: &mut [f32], proj: &[f32]| x.iter_mut().zip(proj).for_each(|(a, b)| *a += b);
         let mut h = vec![0f32; n * e];
         let mut q = vec![0f32; n * q_dim];
