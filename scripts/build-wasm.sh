@@ -118,8 +118,17 @@ bindings() {
   wasm-bindgen --target web --no-typescript --out-name quantscope --out-dir "$out" "$wasm"
   rm -f "$wasm"
   # wasm-opt from the npm package binaryen: Debian's is too old for the SIMD proposals.
+  # The language model's modules skip binaryen's inlining: with it their quantized prompts ran
+  # 9-18 % slower in Node 20's V8 (bench-lm-cpu.mjs's engine; 64-token prompts by CPU time,
+  # session 25: -O1 and -O3 without that one pass as fast as wasm-bindgen's output; -O2, -O3 and
+  # -O3 without code-pushing, pick-load-signs or rse as slow). Chromium 156 ran both alike (within
+  # its wall-clock noise), so only the Node figures move; it costs 280-560 gzipped bytes.
+  local skip=()
+  case "$out" in
+    */pkg-lm | */pkg-lm-relaxed) skip=(--skip-pass=inlining-optimizing) ;;
+  esac
   if [ "$profile" = release ] && [ -x node_modules/.bin/wasm-opt ]; then
-    node_modules/.bin/wasm-opt -O3 --enable-simd --enable-relaxed-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
+    node_modules/.bin/wasm-opt -O3 "${skip[@]}" --enable-simd --enable-relaxed-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
       --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue --strip-producers --strip-target-features \
       "$out/quantscope_bg.wasm" -o "$out/quantscope_bg.wasm"
   fi

@@ -30,7 +30,7 @@ use crate::error::{LlmError, Result};
 use crate::metadata::Metadata;
 use crate::ops;
 use crate::tokenizer::Tokenizer;
-use crate::weights::{Matrix, TensorSource};
+use crate::weights::{Activations, Matrix, TensorSource};
 use quantscope_formats::bytesource::ByteSource;
 use quantscope_formats::{lazy, Format};
 use std::rc::Rc;
@@ -529,18 +529,18 @@ fn query_key_value(
     project(LayerMatrix::AttnQ, h, q);
     project(LayerMatrix::AttnV, h, v_new);
     project(LayerMatrix::AttnK, h, k_new);
-    finish_query_key_value(c, rope_freqs, l, layer, pos, q, k_new, v_new, head_in);
+    let mut rope = vec![(0f32, 0f32); c.n_rot / 2];
+    ops::rope_cache(pos, c.n_rot, c.layer_rope(l), rope_freqs, &mut rope);
+    finish_query_key_value(c, &rope, layer, q, k_new, v_new, head_in);
 }
 
 /// [`query_key_value`] past the projections: biases, the per-head norms, RoPE and the gemmas'
-/// scaling of q, on position `pos`'s projected q, k and v.
-#[allow(clippy::too_many_arguments)]
+/// scaling of q, on a position's projected q, k and v, `rope` the position's angles
+/// ([`ops::rope_cache`] with the layer's base and scale: once for every head, as ggml's rope cache).
 fn finish_query_key_value(
     c: &LlamaConfig,
-    rope_freqs: Option<&[f32]>,
-    l: usize,
+    rope: &[(f32, f32)],
     layer: &Layer,
-    pos: usize,
     q: &mut [f32],
     k_new: &mut [f32],
     v_new: &mut [f32],
@@ -549,16 +549,13 @@ fn finish_query_key_value(
     add_bias(v_new, &layer.bv);
     add_bias(q, &layer.bq);
     add_bias(k_new, &layer.bk);
-    // The position's angles once for every head, as ggml's rope cache.
-    let mut rope = vec![(0f32, 0f32); c.n_rot / 2];
-    ops::rope_cache(pos, c.n_rot, c.layer_rope(l), rope_freqs, &mut rope);
     for (heads, norm) in [(&mut *q, &layer.q_norm), (k_new, &layer.k_norm)] {
         for head in heads.chunks_mut(c.head_dim) {
             if let Some(w) = norm {
                 head_in.copy_from_slice(head);
                 ops::rms_norm(head_in, w, c.rms_eps, head);
             }
-            ops::rope_apply(head, &rope, c.rope_mode);
+            ops::rope_apply(head, rope, c.rope_mode);
         }
     }
     if c.gemma {
@@ -699,11 +696,7 @@ impl Session<'_> {
         for (&t, row) in tokens.iter().zip(x.chunks_mut(e)) {
             m.embed_row(t, row);
         }
-        let norm_rows = |x: &[f32], w: &[f32], h: &mut [f32]| {
-            for (xr, hr) in x.chunks(e).zip(h.chunks_mut(e)) {
-                ops::rms_norm(xr, w, c.rms_eps, hr);
-            }
-        };
+        let norm_rows = |x: &[f32], w: &[f32], h: &mut [f32]| crate::kernels::rms_norm_rows(x, w, c.rms_eps, h);
         let add_rows = |x: &mut [f32], proj: &[f32]| x.iter_mut().zip(proj).for_each(|(a, b)| *a += b);
         let mut h = vec![0f32; n * e];
         let mut q = vec![0f32; n * q_dim];
@@ -711,6 +704,11 @@ impl Session<'_> {
         let mut proj = vec![0f32; n * e];
         let mut scores = vec![0f32; p0 + n];
         let mut head_in = vec![0f32; hd];
+        // The block's positions' RoPE angles, made again only where a layer's base and scale
+        // differ from the layer before's (the same operations: the same bits).
+        let half_rot = c.n_rot / 2;
+        let mut ropes = vec![(0f32, 0f32); n * half_rot];
+        let mut ropes_of = None;
         for (l, layer) in m.layers.iter().enumerate() {
             // Past the matrix a calibration pass stops at (its input is recorded just before).
             let stops_at = |ms: &[LayerMatrix]| stop.is_some_and(|(sl, sm)| sl == l && ms.contains(&sm));
@@ -722,14 +720,21 @@ impl Session<'_> {
                 break;
             }
             let (k_cache, v_cache) = (&mut self.k[l], &mut self.v[l]);
-            layer.wq.matmul(&h, &mut q);
-            layer.wv.matmul(&h, &mut v_cache[p0 * kv_dim..(p0 + n) * kv_dim]);
-            layer.wk.matmul(&h, &mut k_cache[p0 * kv_dim..(p0 + n) * kv_dim]);
+            let hq = Activations::new(&h);
+            layer.wq.matmul_shared(&hq, &mut q);
+            layer.wv.matmul_shared(&hq, &mut v_cache[p0 * kv_dim..(p0 + n) * kv_dim]);
+            layer.wk.matmul_shared(&hq, &mut k_cache[p0 * kv_dim..(p0 + n) * kv_dim]);
+            if ropes_of != Some(c.layer_rope(l)) {
+                ropes_of = Some(c.layer_rope(l));
+                for (t, rope) in ropes.chunks_mut(half_rot.max(1)).enumerate().take(n) {
+                    ops::rope_cache(p0 + t, c.n_rot, c.layer_rope(l), m.rope_freqs.as_deref(), &mut rope[..half_rot]);
+                }
+            }
             for (t, (qt, at)) in q.chunks_mut(q_dim).zip(attn.chunks_mut(q_dim)).enumerate() {
                 let pos = p0 + t;
                 let k_new = &mut k_cache[pos * kv_dim..(pos + 1) * kv_dim];
                 let v_new = &mut v_cache[pos * kv_dim..(pos + 1) * kv_dim];
-                finish_query_key_value(c, m.rope_freqs.as_deref(), l, layer, pos, qt, k_new, v_new, &mut head_in);
+                finish_query_key_value(c, &ropes[t * half_rot..(t + 1) * half_rot], layer, qt, k_new, v_new, &mut head_in);
                 let from = c.window_start(l, pos);
                 attend(c, qt, &k_cache[from * kv_dim..], &v_cache[from * kv_dim..], &mut scores[from..pos + 1], at);
             }
@@ -750,8 +755,9 @@ impl Session<'_> {
             if stops_at(&[LayerMatrix::FfnGate, LayerMatrix::FfnUp]) {
                 break;
             }
-            layer.gate.matmul(&h, &mut gate);
-            layer.up.matmul(&h, &mut up);
+            let hq = Activations::new(&h);
+            layer.gate.matmul_shared(&hq, &mut gate);
+            layer.up.matmul_shared(&hq, &mut up);
             for (g, u) in gate.chunks_mut(ff).zip(up.chunks(ff)) {
                 activate(c, g, u);
             }

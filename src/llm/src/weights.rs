@@ -218,10 +218,19 @@ impl Matrix {
     /// weights are read from memory once per block of tokens, not once per token (llama.cpp's
     /// `ggml_compute_forward_mul_mat` blocks its rows and columns the same way).
     pub fn matmul(&self, xs: &[f32], ys: &mut [f32]) {
-        let (rows, cols) = (self.rows(), self.cols());
+        self.matmul_shared(&Activations::new(xs), ys)
+    }
+
+    /// [`Matrix::matmul`] of activations that several matrices take (a layer's Q, K and V, gate
+    /// and up): their Q8_0 or Q8_K form made once, by the first matrix that needs it (the same
+    /// bits each time: the products are unchanged).
+    pub fn matmul_shared(&self, acts: &Activations, ys: &mut [f32]) {
+        let (rows, cols, xs) = (self.rows(), self.cols(), acts.xs);
         let n = xs.len() / cols;
         assert_eq!(ys.len(), n * rows, "matmul: {} outputs for {n} tokens of {rows} rows", ys.len());
         let tokens = || xs.chunks_exact(cols);
+        let q8_0 = || acts.q8_0.get_or_init(|| tokens().map(q8_0::quantize_activations).collect());
+        let q8_k = || acts.q8_k.get_or_init(|| q8_k_rows(xs, cols));
         match self {
             Matrix::F32 { w, .. } => f32_tiles(w, rows, cols, xs, ys),
             Matrix::Dequantized { act, w, .. } => {
@@ -229,8 +238,7 @@ impl Matrix {
                 f32_tiles(w, rows, cols, &xr, ys)
             }
             Matrix::Q8_0 { blocks, .. } | Matrix::Q4_0 { blocks, .. } | Matrix::Q5_0 { blocks, .. } | Matrix::Iq4Nl { blocks, .. } => {
-                let xq: Vec<_> = tokens().map(q8_0::quantize_activations).collect();
-                block_tiles(blocks, rows, &xq, ys, kernels::q8_0_matmul)
+                block_tiles(blocks, rows, q8_0(), ys, kernels::q8_0_matmul)
             }
             Matrix::Q8Min { blocks, .. } => {
                 let xq: Vec<_> = tokens().map(legacy::quantize_activations_q8_1).collect();
@@ -239,12 +247,12 @@ impl Matrix {
                     kernels::q8_1_matvec(&blocks[r.start * per_row..r.end * per_row], &xq[t].0, &xq[t].1, y)
                 })
             }
-            Matrix::Iq4Xs { blocks, .. } => tiles_of(blocks, rows, &q8_k_rows(xs, cols), ys, kernels::iq4_xs_matvec),
-            Matrix::Q2K { blocks, .. } => block_tiles(blocks, rows, &q8_k_rows(xs, cols), ys, kernels::q2_k_matmul),
-            Matrix::Q3K { blocks, .. } => block_tiles(blocks, rows, &q8_k_rows(xs, cols), ys, kernels::q3_k_matmul),
-            Matrix::Q4K { blocks, .. } => block_tiles(blocks, rows, &q8_k_rows(xs, cols), ys, kernels::q4_k_matmul),
-            Matrix::Q5K { blocks, .. } => block_tiles(blocks, rows, &q8_k_rows(xs, cols), ys, kernels::q5_k_matmul),
-            Matrix::Q6K { blocks, .. } => block_tiles(blocks, rows, &q8_k_rows(xs, cols), ys, kernels::q6_k_matmul),
+            Matrix::Iq4Xs { blocks, .. } => tiles_of(blocks, rows, q8_k(), ys, kernels::iq4_xs_matvec),
+            Matrix::Q2K { blocks, .. } => block_tiles(blocks, rows, q8_k(), ys, kernels::q2_k_matmul),
+            Matrix::Q3K { blocks, .. } => block_tiles(blocks, rows, q8_k(), ys, kernels::q3_k_matmul),
+            Matrix::Q4K { blocks, .. } => block_tiles(blocks, rows, q8_k(), ys, kernels::q4_k_matmul),
+            Matrix::Q5K { blocks, .. } => block_tiles(blocks, rows, q8_k(), ys, kernels::q5_k_matmul),
+            Matrix::Q6K { blocks, .. } => block_tiles(blocks, rows, q8_k(), ys, kernels::q6_k_matmul),
         }
     }
 
@@ -344,6 +352,20 @@ fn block_tiles<W, X>(blocks: &[W], rows: usize, xq: &[Vec<X>], ys: &mut [f32], k
     for r0 in (0..rows).step_by(tile) {
         let r1 = (r0 + tile).min(rows);
         kernel(&blocks[r0 * per_row..r1 * per_row], xq, &mut ys[r0..], rows);
+    }
+}
+
+/// A block of tokens' activations (token after token) and, once a matrix has made them, their
+/// Q8_0 and Q8_K forms ([`Matrix::matmul_shared`]); every matrix given them has the same columns.
+pub struct Activations<'a> {
+    xs: &'a [f32],
+    q8_0: core::cell::OnceCell<Vec<Vec<BlockQ8_0>>>,
+    q8_k: core::cell::OnceCell<Vec<Vec<kquants::BlockQ8K>>>,
+}
+
+impl<'a> Activations<'a> {
+    pub fn new(xs: &'a [f32]) -> Self {
+        Activations { xs, q8_0: Default::default(), q8_k: Default::default() }
     }
 }
 

@@ -481,3 +481,24 @@ fn attention_loops_equal_their_references() {
         }
     }
 }
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn rms_norm_rows_equals_its_reference() {
+    let mut rng = crate::common::Xorshift(0x4a5e);
+    for e in [1, 4, 6, 8, 32, 256] {
+        for rows in [0, 1, 7, 8, 9, 17] {
+            let w: Vec<f32> = (0..e).map(|_| (rng.next() as i32 as f32) * 1e-9).collect();
+            let mut x: Vec<f32> = (0..rows * e).map(|i| if i % 13 == 0 { -0.0 } else { (rng.next() as i32 as f32) * 1e-9 }).collect();
+            if rows > 3 {
+                // A row of zeros and a row whose squares overflow f32.
+                x[2 * e..3 * e].fill(0.0);
+                x[3 * e] = 3e19;
+            }
+            let (mut ours, mut theirs) = (vec![7.0; rows * e], vec![7.0; rows * e]);
+            kernels::rms_norm_rows(&x, &w, 1e-5, &mut ours);
+            reference::rms_norm_rows(&x, &w, 1e-5, &mut theirs);
+            assert_eq!(bits(&ours), bits(&theirs), "{rows} rows of {e}");
+        }
+    }
+}

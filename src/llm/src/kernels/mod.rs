@@ -65,6 +65,15 @@ pub fn attn_values(p: &[f32], values: &[f32], stride: usize, out: &mut [f32]) {
     picked::attn_values(p, values, stride, out)
 }
 
+/// RMSNorm times its weight of each row of `x` (rows of `w.len()`) into `out`:
+/// [`crate::ops::rms_norm`] row by row (the sum of squares in f64 in order). The SIMD128 kernel
+/// runs eight rows at a time, two per f64x2 lane pair, so that the eight sums' additions overlap
+/// instead of waiting on one another (each row's sum still added value by value in order).
+#[inline]
+pub fn rms_norm_rows(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
+    picked::rms_norm_rows(x, w, eps, out)
+}
+
 /// A softmax's exponentials in place, v = exp(v − max), and their sum in f64 in order. The
 /// SIMD128 kernel computes `f32::exp` as wasm's libm does (compiler-builtins' `expf`, FreeBSD's
 /// `e_expf.c`) four lanes at a time, bit for bit.

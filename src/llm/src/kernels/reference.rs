@@ -357,3 +357,11 @@ pub fn q3_k_matmul(w: &[BlockQ3K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride:
 pub fn q2_k_matmul(w: &[BlockQ2K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize) {
     by_token(rows_of(w, xs), xs, ys, stride, |x, y| q2_k_matvec(w, x, y))
 }
+
+/// [`crate::ops::rms_norm`] of each row of `x` (rows of `w.len()`).
+pub fn rms_norm_rows(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
+    let e = w.len().max(1);
+    for (xr, o) in x.chunks(e).zip(out.chunks_mut(e)) {
+        crate::ops::rms_norm(xr, w, eps, o);
+    }
+}

@@ -224,6 +224,54 @@ pub fn attn_values(p: &[f32], values: &[f32], stride: usize, out: &mut [f32]) {
     }
 }
 
+/// The reference's `rms_norm_rows`, eight rows at a time: per four values of each row, the four
+/// rows' f32x4 loads transposed so that value i of rows a, b sits in one f64x2 (squared in f32,
+/// then widened, as `(v * v) as f64`), added to that pair's running sum in value order — four
+/// independent f64x2 chains where the reference's sums wait on each other. The rest of each row
+/// (mean, scale, the products) is the reference's, per row; rows left over, rows whose width is
+/// not a multiple of four, the reference's.
+pub fn rms_norm_rows(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
+    let e = w.len();
+    if e == 0 || e % 4 != 0 {
+        return super::reference::rms_norm_rows(x, w, eps, out);
+    }
+    let rows = (x.len() / e).min(out.len() / e);
+    let full = rows / 8 * 8;
+    for r0 in (0..full).step_by(8) {
+        let mut acc = [f64x2_splat(0.0); 4];
+        for i in (0..e).step_by(4) {
+            // SAFETY: (r0 + k)·e + i + 4 ≤ rows·e ≤ x.len() (k < 8, i + 4 ≤ e).
+            let v: [v128; 8] = core::array::from_fn(|k| unsafe { v128_load(x.as_ptr().add((r0 + k) * e + i) as *const v128) });
+            for p in 0..4 {
+                let (a, b) = (v[2 * p], v[2 * p + 1]);
+                // [a0, b0, a1, b1] and [a2, b2, a3, b3], squared in f32.
+                let lo = i32x4_shuffle::<0, 4, 1, 5>(a, b);
+                let hi = i32x4_shuffle::<2, 6, 3, 7>(a, b);
+                let (lo, hi) = (f32x4_mul(lo, lo), f32x4_mul(hi, hi));
+                let s = f64x2_add(acc[p], f64x2_promote_low_f32x4(lo));
+                let s = f64x2_add(s, f64x2_promote_low_f32x4(i64x2_shuffle::<1, 1>(lo, lo)));
+                let s = f64x2_add(s, f64x2_promote_low_f32x4(hi));
+                acc[p] = f64x2_add(s, f64x2_promote_low_f32x4(i64x2_shuffle::<1, 1>(hi, hi)));
+            }
+        }
+        for k in 0..8 {
+            let sum = if k % 2 == 0 { f64x2_extract_lane::<0>(acc[k / 2]) } else { f64x2_extract_lane::<1>(acc[k / 2]) };
+            let mean = (sum / e as f64) as f32;
+            let scale = f32x4_splat(1.0 / (mean + eps).sqrt());
+            let r = r0 + k;
+            for i in (0..e).step_by(4) {
+                // SAFETY: r·e + i + 4 ≤ rows·e, within x and out; i + 4 ≤ e = w.len().
+                unsafe {
+                    let v = v128_load(x.as_ptr().add(r * e + i) as *const v128);
+                    let wv = v128_load(w.as_ptr().add(i) as *const v128);
+                    v128_store(out.as_mut_ptr().add(r * e + i) as *mut v128, f32x4_mul(f32x4_mul(v, scale), wv));
+                }
+            }
+        }
+    }
+    super::reference::rms_norm_rows(&x[full * e..rows * e], w, eps, &mut out[full * e..rows * e]);
+}
+
 /// `f32::exp` of four lanes as wasm's libm computes it (compiler-builtins' `expf`, a port of
 /// FreeBSD's `e_expf.c`), its branches as lane selects: k = round(x / ln 2) (from 1.5 ln 2 on;
 /// ±1 from 0.5 ln 2; 0 below, where the reduction x − 0·ln2_hi − 0·ln2_lo leaves x as the
@@ -873,6 +921,17 @@ fn f32_lanes<const K: usize, const TK: usize>(f: impl Fn(usize, usize) -> f32) -
     f32x4(v[0], v[1], v[2], v[3])
 }
 
+/// Lane `j` (< 4) of `v` in every lane.
+#[inline(always)]
+fn lane_splat(v: v128, j: usize) -> v128 {
+    match j {
+        0 => i32x4_shuffle::<0, 0, 0, 0>(v, v),
+        1 => i32x4_shuffle::<1, 1, 1, 1>(v, v),
+        2 => i32x4_shuffle::<2, 2, 2, 2>(v, v),
+        _ => i32x4_shuffle::<3, 3, 3, 3>(v, v),
+    }
+}
+
 /// A token's Q8_K block sums as two i16x8 (sums 0–7, 8–15).
 #[inline(always)]
 fn bsums(x: &BlockQ8K) -> (v128, v128) {
@@ -925,9 +984,13 @@ fn q8_0_tile<const K: usize, const TK: usize>(w: &[BlockQ8_0], xs: &[Vec<WideQ8_
                 }
             }
         }
+        // The scales' products d_w · d_x of a row and the (up to four) tokens as one f32x4
+        // multiply (the scalar products, lane for lane), each then splatted by a shuffle.
+        let xd = f32_lanes::<1, TK>(|_, j| xb[j].d);
         for k in 0..K {
+            let d = f32x4_mul(f32x4_splat(wb[k].d), xd);
             for j in 0..TK {
-                acc[k][j] = f32x4_add(acc[k][j], f32x4_mul(f32x4_convert_i32x4(s[k][j]), f32x4_splat(wb[k].d * xb[j].d)));
+                acc[k][j] = f32x4_add(acc[k][j], f32x4_mul(f32x4_convert_i32x4(s[k][j]), lane_splat(d, j)));
             }
         }
     };
