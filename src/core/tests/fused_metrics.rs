@@ -230,10 +230,17 @@ fn the_simd128_accumulator_gives_the_sums_as_they_were() {
     };
     for n in [0, 1, 2, 3, 4, 5, 7, 8, 9, 4095, 4096, 4097, 10_001] {
         let mut x = noise(n, n as u64 + 11);
-        let y: Vec<f32> = x.iter().map(|v| v * 1.01 - 0.002).collect();
+        let mut y: Vec<f32> = x.iter().map(|v| v * 1.01 - 0.002).collect();
         for (i, v) in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e-42].into_iter().enumerate() {
             if let Some(x) = x.get_mut(i * 3 + 1) {
                 *x = v;
+            }
+        }
+        // A finite original decoded to ±Inf or a subnormal, far from the non-finite originals
+        // (inside steps whose originals are all finite).
+        for (at, v) in [(20, f32::INFINITY), (4099, f32::NEG_INFINITY), (9001, 1e-42)] {
+            if let Some(y) = y.get_mut(at) {
+                *y = v;
             }
         }
         let before = bits(&sums_before(&x, &y));

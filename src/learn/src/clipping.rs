@@ -11,9 +11,9 @@
 
 use quantscope_core::error::{Error, Result};
 use quantscope_core::schemes::int::{qrange, quantize_group, scale_zero_point, GroupMap, IntScheme};
-use quantscope_core::schemes::Scheme;
+use quantscope_core::schemes::{Measured, Scheme};
 use quantscope_core::stats::histogram::{histogram, Histogram};
-use quantscope_core::stats::metrics::error_metrics;
+use quantscope_core::stats::metrics::{error_metrics, from_sums};
 use quantscope_core::stats::summary::min_max;
 use serde::Serialize;
 
@@ -127,14 +127,17 @@ pub fn markers(values: &[f32], bits: u32) -> Result<Vec<Marker>> {
         .map(|&(method, suffix)| {
             let id = format!("int{bits}_sym{suffix}");
             let scheme = IntScheme::from_id(&id).ok_or_else(|| Error::UnknownScheme(id.clone()))?;
-            let q = scheme.quantize(values, &[values.len()])?;
+            // Only the MSE is shown: measured without a dequantized copy (`schemes::Measured`, the
+            // same sums as `error_metrics` over the copy, bit for bit).
+            let mut measured = Measured::default();
+            let q = scheme.quantize_to(values, &[values.len()], &mut measured)?;
             // Min-max has no clip parameter: its range is ±max|x|.
             let clip = q.params.iter().find(|p| p.name == "clip_hi").and_then(|p| p.values.first().copied()).unwrap_or(absmax as f64);
             Ok(Marker {
                 method,
                 scheme: id,
                 clip,
-                mse: error_metrics(values, &q.dequantized).mse,
+                mse: from_sums(measured.sums.finish()).mse,
                 clipped_fraction: if compared == 0 { 0.0 } else { q.clipped as f64 / compared as f64 },
             })
         })

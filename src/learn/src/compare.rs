@@ -16,10 +16,10 @@
 use quantscope_core::error::{Error, Result};
 use quantscope_core::schemes::bnb::Code4;
 use quantscope_core::schemes::int::IntScheme;
-use quantscope_core::schemes::Scheme;
+use quantscope_core::schemes::{Measured, Scheme};
 use quantscope_core::stats::finite_or_null;
 use quantscope_core::stats::histogram::{histogram, Histogram};
-use quantscope_core::stats::metrics::error_metrics;
+use quantscope_core::stats::metrics::{error_metrics, from_sums};
 use quantscope_core::stats::summary::summarize;
 use quantscope_core::tensor::Tensor;
 use serde::{Deserialize, Serialize};
@@ -199,9 +199,10 @@ pub fn grid_comparison(t: &Tensor, bins: usize) -> Result<GridComparison> {
 
     // INT4: the library's own per-tensor symmetric scheme; its levels are q · scale.
     let int4 = IntScheme::from_id("int4_sym").expect("int4_sym is registered");
-    let q = int4.quantize(&t.data, &t.shape)?;
+    let mut measured = Measured::default();
+    let q = int4.quantize_to(&t.data, &t.shape, &mut measured)?;
     let scale = q.params.iter().find(|p| p.name == "scale").map_or(1.0, |p| p.values[0]);
-    let m = error_metrics(&t.data, &q.dequantized);
+    let m = from_sums(measured.sums.finish());
     grids.push(Grid {
         id: "int4",
         name: "INT4 (symmetric)",

@@ -4,7 +4,7 @@
 //! granularities — one scale per tensor, per output channel (axis 0), per group of 32, 64 and
 //! 128 contiguous values — and returns each one's error and every group's scale, for the
 //! page's heat map. The numbers are the scheme library's own ([`quantscope_core::schemes::int`]), measured
-//! with the same [`error_metrics`] as [`quantscope_core::report::scheme_report`].
+//! with the same error sums as [`quantscope_core::report::scheme_metrics`] (no dequantized copy).
 //!
 //! [`block_view`] opens one block of the packed bytes and decodes it field by field — the f16
 //! scale of a Q4_0 block, its 16 bytes of nibbles (low nibble = element `j`, high nibble =
@@ -19,9 +19,9 @@ use quantscope_core::schemes::ggml::{reference, GgmlType, QK};
 use quantscope_core::schemes::ggml_extra::{iq4::KVALUES_IQ4NL, nvfp4::ue4m3_to_fp32, ternary::tq1_0_location, ExtraType};
 use quantscope_core::schemes::int::{Granularity, IntScheme};
 use quantscope_core::schemes::kquants::{reference as kref, KQuant, QK_K};
-use quantscope_core::schemes::{self, Scheme};
+use quantscope_core::schemes::{self, Measured, Scheme};
 use quantscope_core::stats::finite_or_null;
-use quantscope_core::stats::metrics::error_metrics;
+use quantscope_core::stats::metrics::from_sums;
 use quantscope_core::tensor::Tensor;
 use serde::Serialize;
 
@@ -90,8 +90,11 @@ pub fn granularity_report(t: &Tensor, bits: u32, symmetric: bool) -> Result<Gran
     let mut choices = Vec::with_capacity(GRANULARITIES.len());
     for (suffix, label) in GRANULARITIES {
         let scheme = IntScheme::from_id(&format!("{base}{suffix}")).ok_or_else(|| Error::UnknownScheme(format!("{base}{suffix}")))?;
-        let q = scheme.quantize(&t.data, &t.shape)?;
-        let metrics = error_metrics(&t.data, &q.dequantized);
+        // Only the metrics are shown: measured a chunk at a time, no dequantized copy (the same
+        // numbers as `error_metrics` over the copy, bit for bit: `schemes::Measured`).
+        let mut measured = Measured::default();
+        let q = scheme.quantize_to(&t.data, &t.shape, &mut measured)?;
+        let metrics = from_sums(measured.sums.finish());
         let param = |name: &str| -> Vec<f32> {
             q.params.iter().find(|p| p.name == name).map(|p| p.values.iter().map(|&v| v as f32).collect()).unwrap_or_default()
         };

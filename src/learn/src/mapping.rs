@@ -5,14 +5,14 @@
 //!
 //! The schemes are the library's own (`schemes::int`, ONNX Runtime semantics): the scale and
 //! zero point are the ones `IntScheme::quantize` reports, each traced value goes through
-//! [`quantize_value`], and the MSE is `stats::metrics::error_metrics` of the scheme's round
+//! [`quantize_value`], and the MSE is the `stats::metrics` error sums of the scheme's round
 //! trip — the numbers the Inspect view shows for the same tensor.
 
 use quantscope_core::error::{Error, Result};
 use quantscope_core::schemes::int::{quantize_value, Granularity, IntScheme};
-use quantscope_core::schemes::Scheme;
+use quantscope_core::schemes::{Measured, Scheme};
 use quantscope_core::stats::histogram::{histogram, Histogram};
-use quantscope_core::stats::metrics::error_metrics;
+use quantscope_core::stats::metrics::from_sums;
 use quantscope_core::stats::summary::min_max;
 use serde::Serialize;
 
@@ -96,14 +96,16 @@ fn traced_values(finite: &[f32], min: f32, max: f32, own: Option<f32>) -> Vec<(&
 
 fn map(values: &[f32], bits: u32, symmetric: bool, traced: &[(&'static str, f32)]) -> Result<Mapping> {
     let scheme = IntScheme::new(bits, symmetric, Granularity::Tensor);
-    let q = scheme.quantize(values, &[values.len()])?;
+    // Only the metrics are shown: measured without a dequantized copy (`schemes::Measured`).
+    let mut measured = Measured::default();
+    let q = scheme.quantize_to(values, &[values.len()], &mut measured)?;
     let param = |name: &str| q.params.iter().find(|p| p.name == name).and_then(|p| p.values.first().copied());
     let scale = param("scale").ok_or_else(|| Error::InvalidArgument("the tensor is empty".into()))? as f32;
     let zero_point = param("zero_point").unwrap_or(0.0) as i32;
     let (qmin, qmax) = scheme.qrange();
     let (lo, hi) = min_max(values);
     let range = quantscope_core::schemes::int::effective_range(lo, hi, symmetric);
-    let metrics = error_metrics(values, &q.dequantized);
+    let metrics = from_sums(measured.sums.finish());
     let traces = traced
         .iter()
         .map(|&(label, x)| {
