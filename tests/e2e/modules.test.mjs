@@ -294,9 +294,11 @@ test('the mixer module is under 244.5 KB gzipped and carries only the mixer, its
 // (the raw module went 309,299 → 308,708 B; its gzip grew), and the ceiling went to 115,000.
 // Session 23: Gathers of constant tables, ConvInteger on a computed weight and the reload's
 // data_location (dynamic.rs, graph::reloaded): 116,413 B, and the ceiling went to 117,000.
-test('the exporter module is under 117 KB gzipped and carries only the exporter', async () => {
+// Session 25: float16 embedding tables quantized as ONNX Runtime does (weights::per_tensor_half,
+// half's f64 → f16 rounding): 118,710 B, and the ceiling went to 119,500.
+test('the exporter module is under 119.5 KB gzipped and carries only the exporter', async () => {
   const gz = gzipSync(await pkg('pkg-export', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 117_000, `www/pkg-export/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 119_500, `www/pkg-export/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const exporter = await exportsOf('pkg-export');
   assert.ok(exporter.has('quantize_onnx_dynamic') && exporter.has('imatrix_file'));
   for (const name of ['Workspace', 'Engine', 'Lesson', 'TrainingRun', 'GgufMixer']) assert.ok(!exporter.has(name), `the exporter has ${name}`);
