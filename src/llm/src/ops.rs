@@ -5,16 +5,9 @@
 
 use crate::config::RopeMode;
 
-/// RMSNorm times its weight: `ggml_compute_forward_rms_norm_f32` (sum of squares in double,
-/// mean and scale in float), then `ggml_mul`.
-pub fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
-    let sum: f64 = x.iter().map(|&v| (v * v) as f64).sum();
-    let mean = (sum / x.len() as f64) as f32;
-    let scale = 1.0 / (mean + eps).sqrt();
-    for ((o, &v), &w) in out.iter_mut().zip(x).zip(weight) {
-        *o = (v * scale) * w;
-    }
-}
+/// RMSNorm times its weight ([`crate::kernels::reference::rms_norm`], beside the kernels that
+/// hold to it).
+pub use crate::kernels::reference::rms_norm;
 
 /// Dot product of two f32 slices in ggml's eight lanes ([`crate::kernels::dot`]).
 pub use crate::kernels::dot;

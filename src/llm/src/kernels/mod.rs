@@ -66,7 +66,7 @@ pub fn attn_values(p: &[f32], values: &[f32], stride: usize, out: &mut [f32]) {
 }
 
 /// RMSNorm times its weight of each row of `x` (rows of `w.len()`) into `out`:
-/// [`crate::ops::rms_norm`] row by row (the sum of squares in f64 in order). The SIMD128 kernel
+/// [`reference::rms_norm`] row by row (the sum of squares in f64 in order). The SIMD128 kernel
 /// runs eight rows at a time, two per f64x2 lane pair, so that the eight sums' additions overlap
 /// instead of waiting on one another (each row's sum still added value by value in order).
 #[inline]

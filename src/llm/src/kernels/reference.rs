@@ -358,10 +358,21 @@ pub fn q2_k_matmul(w: &[BlockQ2K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride:
     by_token(rows_of(w, xs), xs, ys, stride, |x, y| q2_k_matvec(w, x, y))
 }
 
-/// [`crate::ops::rms_norm`] of each row of `x` (rows of `w.len()`).
+/// RMSNorm times its weight: `ggml_compute_forward_rms_norm_f32` (sum of squares in double,
+/// mean and scale in float), then `ggml_mul`.
+pub fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
+    let sum: f64 = x.iter().map(|&v| (v * v) as f64).sum();
+    let mean = (sum / x.len() as f64) as f32;
+    let scale = 1.0 / (mean + eps).sqrt();
+    for ((o, &v), &w) in out.iter_mut().zip(x).zip(weight) {
+        *o = (v * scale) * w;
+    }
+}
+
+/// [`rms_norm`] of each row of `x` (rows of `w.len()`).
 pub fn rms_norm_rows(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
     let e = w.len().max(1);
     for (xr, o) in x.chunks(e).zip(out.chunks_mut(e)) {
-        crate::ops::rms_norm(xr, w, eps, o);
+        rms_norm(xr, w, eps, o);
     }
 }
