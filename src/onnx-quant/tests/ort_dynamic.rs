@@ -448,3 +448,26 @@ fn gemms_inside_subgraphs_run_down_both_branches_as_onnx_runtimes_file() {
         }
     }
 }
+
+/// A float16 table's scale, zero point and codes are `quantize_data`'s (ONNX Runtime 1.32, uint8,
+/// asymmetric; the values below printed by it), and a range whose scale rounds to float16 zero
+/// takes its fallback of scale 1 and zero point 0 — the smallest subnormal's test, not float32's.
+#[test]
+fn float16_tables_quantize_as_quantize_data() {
+    use quantscope_onnx_quant::weights::{per_tensor_half, WeightQuant};
+    let how = WeightQuant { qtype: QType::Uint8, symmetric: false, reduce_range: false };
+    let halves = |v: &[f32]| v.iter().map(|&x| half::f16::from_f32(x).to_f32()).collect::<Vec<_>>();
+    let cases: [(&[f32], u16, i32, &[u8]); 3] = [
+        (&[0.5, -0.25, 0.1, 0.0002], 6662, 85, &[255, 0, 119, 85]),
+        (&[1.2e-7, 0.0, -3e-8], 0x3c00, 0, &[0, 0, 0]),
+        (&[0.0, 0.0, 0.0], 0x3c00, 0, &[0, 0, 0]),
+    ];
+    for (values, scale_bits, zero_point, codes) in cases {
+        let q = per_tensor_half("t", &[values.len()], &halves(values), how);
+        assert_eq!(q.scale.data_type, Some(10), "{values:?}: a FLOAT16 scale");
+        assert_eq!(q.scale.int32_data, [scale_bits as i32], "{values:?}: scale bits");
+        assert_eq!(q.zero_point.int32_data, [zero_point], "{values:?}: zero point");
+        let got = tensor_proto::decode(&q.quantized, "t").unwrap().to_f32_vec();
+        assert_eq!(got, codes.iter().map(|&c| c as f32).collect::<Vec<_>>(), "{values:?}: codes");
+    }
+}
