@@ -91,5 +91,5 @@ if ! wait "$release_build"; then
 fi
 grep '^\[build\]' "$release_log" >&2 || true
 
-step "browser end-to-end tests (Playwright, Debian's Chromium)"
-node --test --test-concurrency=1 tests/e2e/
+step "browser end-to-end tests (Playwright, Debian's Chromium; two files at a time, a file that failed again alone)"
+node scripts/e2e.mjs
