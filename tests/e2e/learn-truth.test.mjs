@@ -386,8 +386,12 @@ test('quickly flipped bits: two presses flip two bits, and a new number drops fl
   const page = await openLearn();
   await page.waitForSelector('#learn-formats[data-ready="true"]', { state: 'attached', timeout: 60000 });
   const fp16 = '#learn-format-rows [data-format="fp16"]';
+  // 0.1 is the field's own value, so filling it in leaves a re-read 150 ms later that would drop
+  // flips made before it: Enter reads it now, and the rows are waited for until that answer.
   await page.fill('#learn-number', '0.1');
-  await page.waitForFunction((s) => document.querySelector(s)?.dataset.bits === '0 01011 1001100110', fp16);
+  await page.press('#learn-number', 'Enter');
+  await page.waitForFunction((s) => document.querySelector(s)?.dataset.bits === '0 01011 1001100110'
+    && document.querySelector('#learn-format-rows').getAttribute('aria-busy') !== 'true', fp16);
   // Two presses before the first answer: both bits flip (bit 0 and bit 1 of the mantissa).
   await page.evaluate((s) => { document.querySelector(`${s} [data-bit="0"]`).click(); document.querySelector(`${s} [data-bit="1"]`).click(); }, fp16);
   await page.waitForFunction((s) => document.querySelector(s)?.dataset.bits === '0 01011 1001100101', fp16);
