@@ -320,8 +320,11 @@ fn count_bins<const ABS: bool>(
     }
 }
 
-/// SIMD128 [`count_bins`]: the same steps four lanes at a time, only the two edge reads and
-/// the counts one lane at a time.
+/// SIMD128 [`count_bins`]. A sure group of four (the common case) takes its bins from a
+/// position computed with a product by `bins / (last − first)` instead of numpy's quotient —
+/// four roundings too, so within the same 4.01·u·bins of the exact position that
+/// [`sure_margin`] allows for — rounded with the 2²³ trick (no float-to-int conversion); any
+/// other group computes numpy's positions, reads the edges and counts lane by lane.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[allow(clippy::too_many_arguments)]
 fn count_bins<const ABS: bool>(
@@ -340,31 +343,40 @@ fn count_bins<const ABS: bool>(
     let (vzero_bin, zero_ok) = (u32x4_splat(zero.unwrap_or(0)), u32x4_splat(if zero.is_some() { u32::MAX } else { 0 }));
     let (vfirst, vlast, vdenom, vn) = (f32x4_splat(first), f32x4_splat(last), f32x4_splat(last - first), f32x4_splat(n));
     let (vtop, zero, one) = (u32x4_splat(top), u32x4_splat(0), u32x4_splat(1));
+    // bins / (last − first): finite when there is a margin (the step is then at least 1e-30)
+    let vscale = f32x4_splat(n / (last - first));
+    // 2²³: g + 2²³ rounds g (0 ≤ g < 2²²: MAX_BINS) to a whole number in its low mantissa bits
+    let (magic, low23) = (f32x4_splat(8_388_608.0), u32x4_splat(0x007F_FFFF));
     // without a margin no position is sure: every lane takes the edges' look
-    let (sure_lo, sure_hi) = (f32x4_splat(margin.unwrap_or(1.0)), f32x4_splat(1.0 - margin.unwrap_or(1.0)));
+    let sure = f32x4_splat(margin.unwrap_or(1.0));
     for x4 in values.chunks_exact(4) {
         // SAFETY: a chunk of exactly 4 f32; unaligned loads are allowed.
         let x = unsafe { v128_load(x4.as_ptr() as *const v128) };
         let v = if ABS { f32x4_abs(x) } else { x };
-        let f = f32x4_mul(f32x4_div(f32x4_sub(v, vfirst), vdenom), vn);
-        // i32x4.trunc_sat (cheaper than its unsigned form): the same bin for a value inside
-        // [first, last] (0 ≤ f ≤ bins); outside, a negative becomes a huge u32, then `top`
-        let is_zero = v128_and(f32x4_eq(v, f32x4_splat(0.0)), zero_ok);
-        let i = u32x4_min(i32x4_trunc_sat_f32x4(f), vtop);
         let inside = v128_and(f32x4_ge(v, vfirst), f32x4_le(v, vlast));
-        let frac = f32x4_sub(f, f32x4_floor(f));
-        // (a value on the first edge is bin 0: f is exactly 0 and edges[1] > first; ReLU's zeros
-        // in a histogram of |x|)
+        let is_zero = v128_and(f32x4_eq(v, f32x4_splat(0.0)), zero_ok);
+        // the position g, its nearest whole number r (in t's low bits) and g − r (exact:
+        // Sterbenz), whose sign says whether floor(g) is r or r − 1
+        let g = f32x4_mul(f32x4_sub(v, vfirst), vscale);
+        let t = f32x4_add(g, magic);
+        let d = f32x4_sub(g, f32x4_sub(t, magic));
+        // (a value on the first edge is bin 0: g is exactly 0 and edges[1] > first; ReLU's
+        // zeros in a histogram of |x|)
         let on_first = v128_or(f32x4_eq(v, vfirst), is_zero);
-        if i32x4_all_true(v128_or(on_first, v128_and(inside, v128_and(f32x4_gt(frac, sure_lo), f32x4_lt(frac, sure_hi))))) {
-            // (a zero's edge look from its own position, below, gives the same bin)
-            let b = v128_bitselect(vzero_bin, i, is_zero);
+        if i32x4_all_true(v128_or(on_first, v128_and(inside, f32x4_gt(f32x4_abs(d), sure)))) {
+            // the masks are −1 where true: r − (d < 0); exact zeros take numpy's bin of 0
+            let b = v128_bitselect(vzero_bin, i32x4_add(v128_and(t, low23), f32x4_lt(d, f32x4_splat(0.0))), is_zero);
             ways[u32x4_extract_lane::<0>(b) as usize * WAYS] += 1;
             ways[u32x4_extract_lane::<1>(b) as usize * WAYS + 1] += 1;
             ways[u32x4_extract_lane::<2>(b) as usize * WAYS + 2] += 1;
             ways[u32x4_extract_lane::<3>(b) as usize * WAYS + 3] += 1;
             continue;
         }
+        // numpy's position and bin: i32x4.trunc_sat (cheaper than its unsigned form) gives the
+        // same bin for a value inside [first, last] (0 ≤ f ≤ bins); outside, a negative becomes
+        // a huge u32, then `top`
+        let f = f32x4_mul(f32x4_div(f32x4_sub(v, vfirst), vdenom), vn);
+        let i = u32x4_min(i32x4_trunc_sat_f32x4(f), vtop);
         let at = [
             u32x4_extract_lane::<0>(i) as usize,
             u32x4_extract_lane::<1>(i) as usize,
