@@ -4,7 +4,8 @@
 // module's memory included, as the Run worker hands each tensor over. With `--base DIR` (another
 // build of the module, e.g. main's www/pkg-calib copied to .cache/pkg-calib-main) both run in
 // turn in the same process and their ranges are compared bit for bit.
-//   bash scripts/build-wasm.sh pkg-calib && node scripts/bench-calib.mjs [--base DIR] [--rounds N]
+// `--relu`: the values through a ReLU (half of them exact zeros, as most of ppocr_rec's tensors).
+//   bash scripts/build-wasm.sh pkg-calib && node scripts/bench-calib.mjs [--base DIR] [--rounds N] [--relu]
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -25,7 +26,9 @@ for (let i = 0; i < N; i++) {
   s = (Math.imul(s, 1103515245) + 12345) >>> 0;
   x[i] = Math.tan((s / 2 ** 32 - 0.5) * 3) * 0.3;
 }
-console.log(`calibration histograms, one collect of ${N} values, best of ${rounds} (M values/s)`);
+const relu = process.argv.includes('--relu');
+if (relu) for (let i = 0; i < N; i++) x[i] = Math.max(x[i], 0);
+console.log(`calibration histograms, one collect of ${N} values${relu ? ' (ReLU: half exact zeros)' : ''}, best of ${rounds} (M values/s)`);
 for (const method of ['percentile', 'entropy', 'distribution']) {
   const best = modules.map(() => Infinity);
   const ranges = [];

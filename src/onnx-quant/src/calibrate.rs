@@ -240,12 +240,15 @@ fn histogram<const ABS: bool>(values: &[f32], bins: usize, first: f32, last: f32
     let denom = last - first;
     let n = bins as f32;
     let margin = sure_margin(first, last, bins);
+    // Every exact zero (±0) has the same computed position, so numpy's bin of it is found once
+    // (ReLU's zeros at the centre of ±max|x| sit on an edge, where the sure test never holds).
+    let zero = bin_of(0.0, (0.0 - first) / denom * n, first, last, &edges).map(|b| b as u32);
     let mut hist = vec![0i64; bins];
     let mut ways = vec![0u32; bins * WAYS];
     // u32 sub-counts, emptied into the i64 counts before they could overflow
     for block in values.chunks(1 << 30) {
         let whole = block.len() / LANES * LANES;
-        count_bins::<ABS>(&block[..whole], first, last, n, margin, &edges, &mut ways);
+        count_bins::<ABS>(&block[..whole], first, last, n, margin, zero, &edges, &mut ways);
         for &x in &block[whole..] {
             let v = if ABS { x.abs() } else { x };
             if let Some(i) = bin_of(v, (v - first) / denom * n, first, last, &edges) {
@@ -262,9 +265,20 @@ fn histogram<const ABS: bool>(values: &[f32], bins: usize, first: f32, last: f32
 
 /// [`histogram`]'s loop over whole chunks of [`LANES`] values: numpy's bin of each (see
 /// [`bin_of`]) counted into `ways[bin * WAYS + lane % WAYS]`, branch-free (a value outside
-/// [first, last] adds 0 to a bin that exists). `n` is the bin count as float32.
+/// [first, last] adds 0 to a bin that exists). `n` is the bin count as float32; `zero` is
+/// numpy's bin of 0 (`None` when 0 is outside the range), which an exact zero takes at once.
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-fn count_bins<const ABS: bool>(values: &[f32], first: f32, last: f32, n: f32, margin: Option<f32>, edges: &[f32], ways: &mut [u32]) {
+#[allow(clippy::too_many_arguments)]
+fn count_bins<const ABS: bool>(
+    values: &[f32],
+    first: f32,
+    last: f32,
+    n: f32,
+    margin: Option<f32>,
+    zero: Option<u32>,
+    edges: &[f32],
+    ways: &mut [u32],
+) {
     let denom = last - first;
     let top = edges.len() as u32 - 2;
     for chunk in values.chunks_exact(LANES) {
@@ -279,11 +293,18 @@ fn count_bins<const ABS: bool>(values: &[f32], first: f32, last: f32, n: f32, ma
         }
         if let Some(m) = margin {
             // (a value on the first edge is bin 0: f is exactly 0 and edges[1] > first)
-            let sure =
-                |j: usize| v[j] == first || (v[j] > first && v[j] <= last && f[j] - f[j].floor() > m && f[j] - f[j].floor() < 1.0 - m);
+            let sure = |j: usize| {
+                v[j] == first
+                    || (zero.is_some() && v[j] == 0.0)
+                    || (v[j] > first && v[j] <= last && f[j] - f[j].floor() > m && f[j] - f[j].floor() < 1.0 - m)
+            };
             if (0..LANES).all(sure) {
                 for j in 0..LANES {
-                    ways[i[j] as usize * WAYS + j % WAYS] += 1;
+                    let bin = match zero {
+                        Some(z) if v[j] == 0.0 => z,
+                        _ => i[j],
+                    };
+                    ways[bin as usize * WAYS + j % WAYS] += 1;
                 }
                 continue;
             }
@@ -299,36 +320,63 @@ fn count_bins<const ABS: bool>(values: &[f32], first: f32, last: f32, n: f32, ma
     }
 }
 
-/// SIMD128 [`count_bins`]: the same steps four lanes at a time, only the two edge reads and
-/// the counts one lane at a time.
+/// SIMD128 [`count_bins`]. A sure group of four (the common case) takes its bins from a
+/// position computed with a product by `bins / (last − first)` instead of numpy's quotient —
+/// four roundings too, so within the same 4.01·u·bins of the exact position that
+/// [`sure_margin`] allows for — rounded with the 2²³ trick (no float-to-int conversion); any
+/// other group computes numpy's positions, reads the edges and counts lane by lane.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-fn count_bins<const ABS: bool>(values: &[f32], first: f32, last: f32, n: f32, margin: Option<f32>, edges: &[f32], ways: &mut [u32]) {
+#[allow(clippy::too_many_arguments)]
+fn count_bins<const ABS: bool>(
+    values: &[f32],
+    first: f32,
+    last: f32,
+    n: f32,
+    margin: Option<f32>,
+    zero: Option<u32>,
+    edges: &[f32],
+    ways: &mut [u32],
+) {
     use core::arch::wasm32::*;
     let top = edges.len() as u32 - 2;
+    // exact zeros take numpy's bin of 0 (when 0 is in the range: then the mask test below can hold)
+    let (vzero_bin, zero_ok) = (u32x4_splat(zero.unwrap_or(0)), u32x4_splat(if zero.is_some() { u32::MAX } else { 0 }));
     let (vfirst, vlast, vdenom, vn) = (f32x4_splat(first), f32x4_splat(last), f32x4_splat(last - first), f32x4_splat(n));
     let (vtop, zero, one) = (u32x4_splat(top), u32x4_splat(0), u32x4_splat(1));
+    // bins / (last − first): finite when there is a margin (the step is then at least 1e-30)
+    let vscale = f32x4_splat(n / (last - first));
+    // 2²³: g + 2²³ rounds g (0 ≤ g < 2²²: MAX_BINS) to a whole number in its low mantissa bits
+    let (magic, low23) = (f32x4_splat(8_388_608.0), u32x4_splat(0x007F_FFFF));
     // without a margin no position is sure: every lane takes the edges' look
-    let (sure_lo, sure_hi) = (f32x4_splat(margin.unwrap_or(1.0)), f32x4_splat(1.0 - margin.unwrap_or(1.0)));
+    let sure = f32x4_splat(margin.unwrap_or(1.0));
     for x4 in values.chunks_exact(4) {
         // SAFETY: a chunk of exactly 4 f32; unaligned loads are allowed.
         let x = unsafe { v128_load(x4.as_ptr() as *const v128) };
         let v = if ABS { f32x4_abs(x) } else { x };
-        let f = f32x4_mul(f32x4_div(f32x4_sub(v, vfirst), vdenom), vn);
-        // i32x4.trunc_sat (cheaper than its unsigned form): the same bin for a value inside
-        // [first, last] (0 ≤ f ≤ bins); outside, a negative becomes a huge u32, then `top`
-        let i = u32x4_min(i32x4_trunc_sat_f32x4(f), vtop);
         let inside = v128_and(f32x4_ge(v, vfirst), f32x4_le(v, vlast));
-        let frac = f32x4_sub(f, f32x4_floor(f));
-        // (a value on the first edge is bin 0: f is exactly 0 and edges[1] > first; ReLU's zeros
-        // in a histogram of |x|)
-        let on_first = f32x4_eq(v, vfirst);
-        if i32x4_all_true(v128_or(on_first, v128_and(inside, v128_and(f32x4_gt(frac, sure_lo), f32x4_lt(frac, sure_hi))))) {
-            ways[u32x4_extract_lane::<0>(i) as usize * WAYS] += 1;
-            ways[u32x4_extract_lane::<1>(i) as usize * WAYS + 1] += 1;
-            ways[u32x4_extract_lane::<2>(i) as usize * WAYS + 2] += 1;
-            ways[u32x4_extract_lane::<3>(i) as usize * WAYS + 3] += 1;
+        let is_zero = v128_and(f32x4_eq(v, f32x4_splat(0.0)), zero_ok);
+        // the position g, its nearest whole number r (in t's low bits) and g − r (exact:
+        // Sterbenz), whose sign says whether floor(g) is r or r − 1
+        let g = f32x4_mul(f32x4_sub(v, vfirst), vscale);
+        let t = f32x4_add(g, magic);
+        let d = f32x4_sub(g, f32x4_sub(t, magic));
+        // (a value on the first edge is bin 0: g is exactly 0 and edges[1] > first; ReLU's
+        // zeros in a histogram of |x|)
+        let on_first = v128_or(f32x4_eq(v, vfirst), is_zero);
+        if i32x4_all_true(v128_or(on_first, v128_and(inside, f32x4_gt(f32x4_abs(d), sure)))) {
+            // the masks are −1 where true: r − (d < 0); exact zeros take numpy's bin of 0
+            let b = v128_bitselect(vzero_bin, i32x4_add(v128_and(t, low23), f32x4_lt(d, f32x4_splat(0.0))), is_zero);
+            ways[u32x4_extract_lane::<0>(b) as usize * WAYS] += 1;
+            ways[u32x4_extract_lane::<1>(b) as usize * WAYS + 1] += 1;
+            ways[u32x4_extract_lane::<2>(b) as usize * WAYS + 2] += 1;
+            ways[u32x4_extract_lane::<3>(b) as usize * WAYS + 3] += 1;
             continue;
         }
+        // numpy's position and bin: i32x4.trunc_sat (cheaper than its unsigned form) gives the
+        // same bin for a value inside [first, last] (0 ≤ f ≤ bins); outside, a negative becomes
+        // a huge u32, then `top`
+        let f = f32x4_mul(f32x4_div(f32x4_sub(v, vfirst), vdenom), vn);
+        let i = u32x4_min(i32x4_trunc_sat_f32x4(f), vtop);
         let at = [
             u32x4_extract_lane::<0>(i) as usize,
             u32x4_extract_lane::<1>(i) as usize,
@@ -876,6 +924,35 @@ mod tests {
                     let w: Vec<f32> = v.iter().map(|x| (first + last) / 2.0 + x / 3.0 * scale).collect();
                     if let Ok(fast) = histogram::<false>(&w, bins, first, last) {
                         assert_eq!(fast, histogram_reference(&w, bins, first, last), "{what}, [{first}, {last}]");
+                    }
+                }
+            }
+        }
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn exact_zeros_take_numpys_bin_at_once() {
+        // numpy: np.histogram([0.], 2048, (-1, 1)) counts the zero in bin 1024 (on its lower edge)
+        let (hist, _) = histogram::<false>(&[0.0; 9], 2048, -1.0, 1.0).unwrap();
+        assert_eq!((hist[1024], hist.iter().sum::<i64>()), (9, 9));
+        // ReLU-like tensors (half their values ±0, in runs and scattered) over ±max|x| and over
+        // ranges where 0 is not on an edge or is outside, against the plain loop
+        for (seed, len) in [(11u64, 9usize), (12, 64), (13, 1001), (14, 20_003)] {
+            let mut v = values(seed, len, 1.7);
+            for (k, x) in v.iter_mut().enumerate() {
+                if k % 3 != 1 || (k / 8) % 2 == 0 {
+                    *x = if k % 5 == 0 { -0.0 } else { 0.0 };
+                }
+            }
+            for bins in [1usize, 2, 3, 7, 100, 128, 2047, 2048] {
+                for (first, last) in [(-1.7f32, 1.7f32), (-1.0, 1.7), (-0.3, 7.1), (-1e-3, 1e-3), (0.0, 1.7), (0.25, 1.7)] {
+                    let what = format!("seed {seed}, {len} values, {bins} bins, [{first}, {last}]");
+                    assert_eq!(histogram::<false>(&v, bins, first, last).unwrap(), histogram_reference(&v, bins, first, last), "{what}");
+                    if first >= 0.0 {
+                        let abs: Vec<f32> = v.iter().map(|x| x.abs()).collect();
+                        let fast = histogram::<true>(&v, bins, first, last).unwrap();
+                        assert_eq!(fast, histogram_reference(&abs, bins, first, last), "{what}, |x|");
                     }
                 }
             }
