@@ -96,6 +96,47 @@ test('a model the quantizer cannot take is refused with the reason, and the load
   await page.close();
 });
 
+test('a float16 embedding table downloads as ONNX Runtime quantizes it at opset 21, and stays float16 with the reason at opset 17', async () => {
+  const page = await openRun();
+  await dropFiles(page, '#run-custom-drop', [{ name: 'half_gathers.onnx', bytes: await fixture('half_gathers.onnx') }]);
+  await page.waitForSelector('#run-custom-export:not([hidden])', { timeout: 30000 });
+  await page.selectOption('#run-custom-export-type', 'uint8');
+  const file = await download(page);
+  assert.equal(file.name, 'half_gathers.dynamic_uint8.onnx');
+  assert.match(await page.locator('#run-custom-export-result').textContent(),
+    /: \d+ B \(the original 144 B\); 2 nodes quantized \(Gather 'embed16', Gather 'by_column16'\)\./);
+  // The page's file and ONNX Runtime's own give the same float16 bits in onnxruntime-web.
+  const [ours, theirs] = await page.evaluate(async (models) => {
+    const ort = await import('/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs');
+    ort.env.wasm.wasmPaths = '/node_modules/onnxruntime-web/dist/';
+    ort.env.wasm.numThreads = 1;
+    const results = [];
+    for (const bytes of models) {
+      const session = await ort.InferenceSession.create(new Uint8Array(bytes));
+      const out = await session.run({
+        ids: new ort.Tensor('int64', BigInt64Array.from([0n, 5n, 11n]), [3]),
+        cols: new ort.Tensor('int64', BigInt64Array.from([1n, 4n]), [2]),
+      });
+      results.push(Object.fromEntries(Object.entries(out).map(([k, v]) => [k, Array.from(new Uint16Array(v.data.buffer, v.data.byteOffset, v.data.length))])));
+    }
+    return results;
+  }, [Array.from(file.bytes), Array.from(await fixture('half_gathers.uint8.onnx'))]);
+  assert.deepEqual(Object.keys(ours).sort(), ['e2', 'r1']);
+  assert.equal(ours.r1.length, 18);
+  assert.deepEqual(ours, theirs, "onnxruntime-web gives other bits for the page's file than for ONNX Runtime's");
+
+  // At opset 17 DequantizeLinear takes no float16 scale: ONNX Runtime writes that file anyway and
+  // refuses to load it; the page keeps both Gathers in float16 and says why.
+  await dropFiles(page, '#run-custom-drop', [{ name: 'half_gathers_opset17.onnx', bytes: await fixture('half_gathers_opset17.onnx') }]);
+  await page.waitForFunction(() => /model half_gathers_opset17\.onnx/.test(document.querySelector('#run-custom-files').textContent));
+  await download(page);
+  const line = await page.locator('#run-custom-export-result').textContent();
+  assert.match(line, /0 nodes quantized\./);
+  assert.match(line, /Kept in float: Gather 'embed16' \(its table is float16: .* at this model's opset 17 refuses to load its own file\); Gather 'by_column16'/);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
 test('an LSTM model downloads with com.microsoft DynamicQuantizeLSTM as ONNX Runtime writes it, and runs', async () => {
   const page = await openRun();
   // make_onnx_dynamic.py's lstms: a forward LSTM with a bias, then an unnamed bidirectional one

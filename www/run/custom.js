@@ -495,7 +495,7 @@ async function exportQuantized() {
     saveBytes(r.bytes, name);
     const sqnr = r.outputs.map((o) => `${o.name} ${o.metrics?.sqnr_db == null ? '—' : `${o.metrics.sqnr_db.toFixed(1)} dB`}`).join(', ');
     const kept = r.kept.length ? ` Kept in float: ${r.kept.map(([node, why]) => `${node} (${why})`).join('; ')}.` : '';
-    result.textContent = `${name}: ${formatBytes(r.bytes.length)} (FP32 ${formatBytes(state.model.bytes)}); ` +
+    result.textContent = `${name}: ${formatBytes(r.bytes.length)} (the original ${formatBytes(state.model.bytes)}); ` +
       `${r.quantized.length} node${r.quantized.length === 1 ? '' : 's'} quantized` +
       `${r.quantized.length ? ` (${r.quantized.join(', ')})` : ''}. This file against FP32 on the inputs above, SQNR: ${sqnr}.${kept}`;
     document.body.dataset.onnxExported = name;
