@@ -29,22 +29,30 @@ async function download(page) {
   return { name: file.suggestedFilename(), bytes: await readFile(await file.path()) };
 }
 
-// Runs both models in onnxruntime-web (wasm, one thread) on one seeded input; returns each
-// output's values as arrays of bit patterns.
-function runInOrt(page, models) {
-  return page.evaluate(async (models) => {
+// Runs each model in onnxruntime-web (wasm, one thread) on each of `feeds` (input name →
+// [type, values, dims]; by default one seeded float32 x of [3, 16]); returns, model by model and
+// feed by feed, each output's values as arrays of bit patterns (16 or 32 bits per value).
+const seeded = (n) => Array.from({ length: n }, (_, i) => Math.fround(Math.sin(i * 0.37) * 2));
+function runInOrt(page, models, feeds = [{ x: ['float32', seeded(3 * 16), [3, 16]] }]) {
+  return page.evaluate(async ([models, feeds]) => {
     const ort = await import('/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs');
     ort.env.wasm.wasmPaths = '/node_modules/onnxruntime-web/dist/';
     ort.env.wasm.numThreads = 1;
-    const x = new Float32Array(3 * 16).map((_, i) => Math.sin(i * 0.37) * 2);
+    const tensor = ([type, values, dims]) => new ort.Tensor(type,
+      type === 'int64' ? BigInt64Array.from(values, BigInt) : type === 'float32' ? Float32Array.from(values) : values, dims);
     const results = [];
     for (const bytes of models) {
       const session = await ort.InferenceSession.create(new Uint8Array(bytes));
-      const out = await session.run({ x: new ort.Tensor('float32', x, [3, 16]) });
-      results.push(Object.fromEntries(Object.entries(out).map(([k, v]) => [k, Array.from(new Uint32Array(v.data.buffer, v.data.byteOffset, v.data.length))])));
+      for (const feed of feeds) {
+        const out = await session.run(Object.fromEntries(Object.entries(feed).map(([name, t]) => [name, tensor(t)])));
+        results.push(Object.fromEntries(Object.entries(out).map(([k, v]) => {
+          const Bits = v.data.BYTES_PER_ELEMENT === 2 ? Uint16Array : Uint32Array;
+          return [k, Array.from(new Bits(v.data.buffer, v.data.byteOffset, v.data.length))];
+        })));
+      }
     }
     return results;
-  }, models.map((b) => Array.from(b)));
+  }, [models.map((b) => Array.from(b)), feeds]);
 }
 
 test('a model downloads as ONNX Runtime quantizes it, and runs in onnxruntime-web to the same bits', async () => {
@@ -106,21 +114,8 @@ test('a float16 embedding table downloads as ONNX Runtime quantizes it at opset 
   assert.match(await page.locator('#run-custom-export-result').textContent(),
     /: \d+ B \(the original 144 B\); 2 nodes quantized \(Gather 'embed16', Gather 'by_column16'\)\./);
   // The page's file and ONNX Runtime's own give the same float16 bits in onnxruntime-web.
-  const [ours, theirs] = await page.evaluate(async (models) => {
-    const ort = await import('/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs');
-    ort.env.wasm.wasmPaths = '/node_modules/onnxruntime-web/dist/';
-    ort.env.wasm.numThreads = 1;
-    const results = [];
-    for (const bytes of models) {
-      const session = await ort.InferenceSession.create(new Uint8Array(bytes));
-      const out = await session.run({
-        ids: new ort.Tensor('int64', BigInt64Array.from([0n, 5n, 11n]), [3]),
-        cols: new ort.Tensor('int64', BigInt64Array.from([1n, 4n]), [2]),
-      });
-      results.push(Object.fromEntries(Object.entries(out).map(([k, v]) => [k, Array.from(new Uint16Array(v.data.buffer, v.data.byteOffset, v.data.length))])));
-    }
-    return results;
-  }, [Array.from(file.bytes), Array.from(await fixture('half_gathers.uint8.onnx'))]);
+  const [ours, theirs] = await runInOrt(page, [file.bytes, await fixture('half_gathers.uint8.onnx')],
+    [{ ids: ['int64', [0, 5, 11], [3]], cols: ['int64', [1, 4], [2]] }]);
   assert.deepEqual(Object.keys(ours).sort(), ['e2', 'r1']);
   assert.equal(ours.r1.length, 18);
   assert.deepEqual(ours, theirs, "onnxruntime-web gives other bits for the page's file than for ONNX Runtime's");
@@ -155,19 +150,8 @@ test('an LSTM model downloads with com.microsoft DynamicQuantizeLSTM as ONNX Run
   const sqnr = [...line.matchAll(/(y1_h|y2_h) ([\d.]+) dB/g)].map((m) => Number(m[2]));
   assert.equal(sqnr.length, 2, line);
   assert.ok(sqnr.every((s) => s > 15), line);
-  const outputs = await page.evaluate(async (models) => {
-    const ort = await import('/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs');
-    ort.env.wasm.wasmPaths = '/node_modules/onnxruntime-web/dist/';
-    ort.env.wasm.numThreads = 1;
-    const x = new Float32Array(4 * 2 * 5).map((_, i) => Math.sin(i * 0.37) * 2);
-    const results = [];
-    for (const bytes of models) {
-      const session = await ort.InferenceSession.create(new Uint8Array(bytes));
-      const out = await session.run({ x: new ort.Tensor('float32', x, [4, 2, 5]) });
-      results.push(Object.fromEntries(Object.entries(out).map(([k, v]) => [k, Array.from(new Uint32Array(v.data.buffer, v.data.byteOffset, v.data.length))])));
-    }
-    return results;
-  }, [Array.from(file.bytes), Array.from(await fixture('lstms.int8_per_channel.onnx'))]);
+  const outputs = await runInOrt(page, [file.bytes, await fixture('lstms.int8_per_channel.onnx')],
+    [{ x: ['float32', seeded(4 * 2 * 5), [4, 2, 5]] }]);
   assert.deepEqual(Object.keys(outputs[0]).sort(), ['y1_h', 'y2_h']);
   assert.deepEqual(outputs[0], outputs[1], "onnxruntime-web gives other bits for the page's file than for ONNX Runtime's");
   await page.setViewportSize({ width: 1366, height: 900 });
@@ -193,21 +177,9 @@ test('with "inside If/Loop/Scan" the subgraphs download quantized as ONNX Runtim
   assert.equal(file.name, 'subgraphs.dynamic_int8_subgraphs.onnx');
   line = await page.locator('#run-custom-export-result').textContent();
   assert.match(line, /9 nodes quantized/);
-  const outputs = await page.evaluate(async (models) => {
-    const ort = await import('/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs');
-    ort.env.wasm.wasmPaths = '/node_modules/onnxruntime-web/dist/';
-    ort.env.wasm.numThreads = 1;
-    const x = new Float32Array(3 * 16).map((_, i) => Math.sin(i * 0.37) * 2);
-    const results = [];
-    for (const bytes of models) {
-      const session = await ort.InferenceSession.create(new Uint8Array(bytes));
-      for (const cond of [true, false]) {
-        const out = await session.run({ x: new ort.Tensor('float32', x, [3, 16]), cond: new ort.Tensor('bool', [cond], []) });
-        results.push(Object.fromEntries(Object.entries(out).map(([k, v]) => [k, Array.from(new Uint32Array(v.data.buffer, v.data.byteOffset, v.data.length))])));
-      }
-    }
-    return results;
-  }, [Array.from(file.bytes), Array.from(await fixture('subgraphs.int8_subgraphs.onnx'))]);
+  const x = ['float32', seeded(3 * 16), [3, 16]];
+  const outputs = await runInOrt(page, [file.bytes, await fixture('subgraphs.int8_subgraphs.onnx')],
+    [true, false].map((cond) => ({ x, cond: ['bool', [cond], []] })));
   assert.deepEqual(Object.keys(outputs[0]).sort(), ['y_if', 'y_loop', 'z']);
   assert.deepEqual(outputs.slice(0, 2), outputs.slice(2), "onnxruntime-web gives other bits for the page's file than for ONNX Runtime's");
   assert.deepEqual(page.errors, []);
