@@ -16,6 +16,7 @@
 // A benchmark, never part of `npm test`. After scripts/build-wasm.sh (run, models, qdq, calib):
 //   node scripts/bench-onnx-static.mjs [--methods minmax,entropy,percentile,distribution]
 //       [--count 32] [--width 320] [--model .cache/real-models/ppocr_rec.onnx] [--python PY]
+//       [--workers N] (the page's pool for the histograms; by default one per core, as the page)
 // The files and the .npy are left in .cache/bench-onnx-static/.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -70,9 +71,9 @@ function textLines(count, height, width, seed = 2026) {
   return out;
 }
 
-async function openRun(browser) {
+async function openRun(browser, workers) {
   const page = await browser.page();
-  await page.goto(`${browser.url}#run`);
+  await page.goto(`${browser.url}#run${workers ? `?workers=${workers}` : ''}`);
   await page.waitForFunction(() => /held-out test digits/.test(document.querySelector('#run-model-status')?.textContent ?? ''), null, { timeout: 120000 });
   return page;
 }
@@ -129,7 +130,7 @@ print(f"ONNX Runtime's quantize_static: byte-identical initializers, of its {len
       + f"; onnxruntime {ort.__version__} (CPU) on row 0: the page's file SQNR {sqnr(y):.1f} dB, ONNX Runtime's {sqnr(theirs_y):.1f} dB")
 `;
 
-export async function benchOnnxStatic({ methods, count, width, model, python }) {
+export async function benchOnnxStatic({ methods, count, width, model, python, workers }) {
   if (!existsSync(model)) {
     throw new Error(`${model} is missing: make it with scripts/fixtures/make_real_models.py (its docstring: a venv of scripts/fixtures/requirements-real.txt)`);
   }
@@ -145,7 +146,7 @@ export async function benchOnnxStatic({ methods, count, width, model, python }) 
   const browser = await launch();
   const results = [];
   try {
-    const page = await openRun(browser);
+    const page = await openRun(browser, workers);
     const dropped = performance.now();
     // The drop zone's file picker (the same handler as a drop), with the model and the .npy.
     await page.setInputFiles('#run-custom-file', [
@@ -170,7 +171,8 @@ export async function benchOnnxStatic({ methods, count, width, model, python }) 
       const line = await page.locator('#run-custom-static-result').textContent();
       const fileUrl = `${browser.url}${path.slice(ROOT.length)}`;
       const check = await ortCheck(page, `${browser.url}${model.slice(ROOT.length)}`, fileUrl, rows.subarray(0, rows.length / count), [1, 3, 48, width]);
-      const row = { method, wall, seconds, bytes: (await readFile(path)).length, path, line, ort_web: check };
+      const pool = Number(await page.evaluate(() => document.body.dataset.onnxStaticWorkers));
+      const row = { method, wall, seconds, pool, bytes: (await readFile(path)).length, path, line, ort_web: check };
       // (MinMax only: ONNX Runtime's histogram calibrations hold every tensor of every run, 6.5 GB here.)
       if (python && method === 'minmax') {
         row.python = execFileSync(python, ['-c', PY_COMPARE, model, npyPath, path, METHODS[method], `${OUT}ort.${download.suggestedFilename()}`],
@@ -187,11 +189,11 @@ export async function benchOnnxStatic({ methods, count, width, model, python }) 
   console.log(`\n${name}, ${count} calibration inputs [${shape.join(', ')}], static INT8 QDQ (uint8 activations, per-tensor weights), ` +
     `one press to the download, seconds (load ${loadavg().map((v) => v.toFixed(1)).join(' ')} at the end)`);
   console.log(`${'calibration'.padEnd(13)} ${'wall'.padStart(7)} ${'modules'.padStart(7)} ${'cal.model'.padStart(9)} ${'cal.runs'.padStart(8)} ` +
-    `${'histo.'.padStart(7)} ${'ranges'.padStart(7)} ${'writing'.padStart(7)} ${'checking'.padStart(8)}  ORT-web loads and runs it`);
+    `${'histo.'.padStart(7)} ${'pooled'.padStart(7)} ${'workers'.padStart(7)} ${'ranges'.padStart(7)} ${'writing'.padStart(7)} ${'checking'.padStart(8)}  ORT-web loads and runs it`);
   for (const r of results) {
     const p = r.seconds;
     console.log(`${METHODS[r.method].padEnd(13)} ${s(r.wall)} ${s(p.modules)} ${s(p.calibration_model).padStart(9)} ${s(p.calibration_run).padStart(8)} ` +
-      `${s(p.histograms)} ${s(p.ranges)} ${s(p.writing)} ${s(p.checking).padStart(8)}  ${r.ort_web.finite ? 'yes' : 'NOT FINITE'}, SQNR ${r.ort_web.sqnr_db.toFixed(1)} dB on row 0`);
+      `${s(p.histograms)} ${s(p.calibration_pool)} ${String(r.pool).padStart(7)} ${s(p.ranges)} ${s(p.writing)} ${s(p.checking).padStart(8)}  ${r.ort_web.finite ? 'yes' : 'NOT FINITE'}, SQNR ${r.ort_web.sqnr_db.toFixed(1)} dB on row 0`);
   }
   for (const r of results) if (r.python) console.log(`${METHODS[r.method]}: ${r.python}`);
   return results;
@@ -207,5 +209,6 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     width: Number(option(args, 'width', '320')),
     model: resolve(option(args, 'model', `${ROOT}.cache/real-models/ppocr_rec.onnx`)),
     python: option(args, 'python', null),
+    workers: option(args, 'workers', null),
   });
 }

@@ -251,8 +251,11 @@ test('"quantize pass-through ops always" is ONNX Runtime\'s ForceQuantizeNoInput
   await page.close();
 });
 
-test('a paddle2onnx-style model (weights in Constant nodes, an empty Resize roi) calibrates with Entropy as ONNX Runtime does', async () => {
-  const page = await openRun();
+test('a paddle2onnx-style model (weights in Constant nodes, an empty Resize roi) calibrates with Entropy as ONNX Runtime does, on 3 workers or 1 alike', async () => {
+  const page = await browser.page();
+  // The histograms over a pool of 3 workers (run/pool.js calibrateOnPool: the tensors shared out).
+  await page.goto(`${browser.url}#run?workers=3`);
+  await page.waitForFunction(() => /held-out test digits/.test(document.querySelector('#run-model-status')?.textContent ?? ''), null, { timeout: 60000 });
   // tests/fixtures/onnx_static/paddle_model.onnx (opset 12) and its three calibration runs [3, 1, 2, 4, 4]
   // as one [3, 2, 4, 4] batch: ONNX Runtime's histograms collect all runs at once too.
   const calibration = await fixture('paddle.calibration.npy');
@@ -265,7 +268,21 @@ test('a paddle2onnx-style model (weights in Constant nodes, an empty Resize roi)
   await page.selectOption('#run-custom-static-method', 'entropy');
   const file = await download(page);
   assert.equal(file.name, 'paddle_model.qdq_u8_entropy.onnx');
-  assert.match(await page.locator('#run-custom-static-result').textContent(), /calibrated \(Entropy, 128 bins\) on rows\.npy/);
+  assert.match(await page.locator('#run-custom-static-result').textContent(), /calibrated \(Entropy, 128 bins\) on rows\.npy.*The histograms on 3 workers\./);
+  // One worker calibrates every tensor itself: the same file, byte for byte.
+  await page.evaluate(() => { location.hash = '#run?workers=1'; });
+  const alone = await download(page);
+  assert.equal(await page.evaluate(() => document.body.dataset.onnxStaticWorkers), '1');
+  assert.doesNotMatch(await page.locator('#run-custom-static-result').textContent(), /workers/);
+  assert.ok(Buffer.compare(alone.bytes, file.bytes) === 0, 'the file on 1 worker is the file on 3');
+  // A NaN among the inputs: the pool worker that meets it names the tensor, and the page says so.
+  await page.evaluate(() => { location.hash = '#run?workers=3'; });
+  const nan = rows.slice();
+  nan[5] = NaN;
+  await dropFiles(page, '#run-custom-drop', [{ name: 'nan.npy', bytes: npy(nan, [3, 2, 4, 4]) }]);
+  await page.waitForFunction(() => /nan\.npy/.test(document.querySelector('#run-custom-files')?.textContent ?? ''));
+  await page.click('#run-custom-static-go');
+  await page.waitForFunction(() => /statically: calibration: '.+' took the value NaN in the calibration runs/.test(document.querySelector('#run-custom-error')?.textContent ?? ''), null, { timeout: 30000 });
   const theirs = await readFile(new URL('../fixtures/onnx_static_calib/paddle.entropy.onnx', import.meta.url));
   const [a, b] = await runInOrt(page, [file.bytes, theirs], rows, { input: 'x', shape: [3, 2, 4, 4], output: 'y' });
   assert.equal(a.length, 3 * 4 * 8 * 8);

@@ -19,15 +19,16 @@
 //                                          then that very file run by the engine against FP32
 //   custom_static     [options: {activation_type, per_channel, force_quantize_no_input_check, method: 'minmax' | 'percentile' |
 //                                          'entropy' | 'distribution', bins, percentile, symmetric},
-//                                          npyBytes, shapes]
+//                                          npyBytes, shapes, workers]
 //                                        → {bytes, quantized, kept, calibrated: tensors, outputs: [{name,
-//                                          metrics}], source: null | the built-in digits}: the model as ONNX Runtime's quantize_static writes
+//                                          metrics}], source: null | the built-in digits, workers}: the model as ONNX Runtime's quantize_static writes
 //                                          it in QDQ format (the static QDQ module, www/pkg-qdq, loaded on first use), calibrated on the inputs (the .npy
 //                                          is required: calibration needs real data; an MNIST-shaped model without one
 //                                          takes the built-in calibration digits): every tensor of ONNX Runtime's
 //                                          augmented model's list taken as the engine makes it — MinMax's ranges in
 //                                          the models module (observe_ranges), the histogram calibrations' values
-//                                          handed to the calibration module (www/pkg-calib, observe_tensors);
+//                                          handed to the calibration module (www/pkg-calib, observe_tensors),
+//                                          those tensors shared out over `workers` pool workers (run/pool.js);
 //                                          progress per step (and per tensor), Cancel between steps;
 //                                          `seconds`: the time of each phase. No `outputs`: the page saves the file first, then asks
 //   custom_static_check []                → {outputs: [{name, metrics}], seconds}: that file run by the engine
@@ -73,7 +74,7 @@ import { qdqModule, calibModule } from './qdq.js';
 import { builtInCalibrationDigits } from './mnist-ops.js';
 import { collectImportance, importanceFile } from './imatrix-ops.js';
 import { checkpoint } from '../worker-loop.js';
-import { encodeWeights, poolSize } from './pool.js';
+import { calibrateOnPool, encodeWeights, poolSize } from './pool.js';
 
 // Up to this many timed runs, as many as fit in the budget (at least one).
 export const CUSTOM_SAMPLES = 5;
@@ -227,7 +228,7 @@ export const customOps = {
   // the static QDQ module, list the tensors to calibrate, run the model on the inputs taking
   // their ranges or histograms, quantize; the file's run against FP32 comes after the download),
   // each reported, Cancel checked between them.
-  async custom_static(_ws, id, [options, npyBytes, shapes = {}]) {
+  async custom_static(_ws, id, [options, npyBytes, shapes = {}, workers = 1]) {
     // Without a .npy, a model that takes MNIST's [N, 784] pixels alone calibrates on the digits
     // shipped for that (the built-in model's calibration digits, never test digits).
     const io = custom.model?.inputs ?? [];
@@ -260,6 +261,7 @@ export const customOps = {
     lap('modules');
     // The options are checked before the model runs: a bad percentile or bin count says so at once.
     const calibrator = histogram ? new calib.StaticCalibration(options.method, options.bins, options.percentile ?? 99.999, options.symmetric ?? true) : null;
+    let usedWorkers = 1;
     try {
       await step(1);
       // The tensors ONNX Runtime calibrates (its augmented models' list, the same for every
@@ -270,7 +272,18 @@ export const customOps = {
       await step(2);
       const { engine } = custom.models;
       let r;
-      if (histogram) {
+      // The histograms over the pool (run/pool.js: tensors shared out, the same ranges for any
+      // count); MinMax's ranges cost little beside the run itself, which each worker would repeat.
+      const size = histogram ? poolSize(workers, tensors.length) : 1;
+      usedWorkers = size;
+      if (size > 1) {
+        let collected = 0;
+        const job = { name: model.name, bytes: custom.bytes, inputs };
+        const o = { method: options.method, bins: options.bins, percentile: options.percentile ?? 99.999, symmetric: options.symmetric ?? true };
+        r = await calibrateOnPool(id, job, tensors, size, o,
+          () => self.postMessage({ id, type: 'progress', done: 2 + ++collected / tensors.length, total }));
+        lap('calibration_pool');
+      } else if (histogram) {
         // Each tensor to the calibration module (all held at once would be more values than a
         // tab holds for a 10 MB model on 32 inputs).
         let collected = 0, histogramMs = 0;
@@ -309,7 +322,7 @@ export const customOps = {
       const maxs = Float32Array.from(kept, (i) => r[2 * i + 1]);
       lap('ranges');
       await step(total - 1);
-      return await quantizeAndCompare(qdq, model, inputs, options, tensors, mins, maxs, source, step, total, lap, seconds);
+      return { ...await quantizeAndCompare(qdq, model, inputs, options, tensors, mins, maxs, source, step, total, lap, seconds), workers: usedWorkers };
     } finally {
       calibrator?.free();
     }

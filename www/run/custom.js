@@ -528,7 +528,7 @@ async function exportStatic() {
     const shapes = randomShapes();
     const npy = state.input ? state.input.bytes.slice(0) : null;
     const r = await withProgress($('#run-custom-static-progress'),
-      (onProgress) => runWorker.start('custom_static', [options, npy, shapes], { onProgress, transfer: npy ? [npy] : [] }),
+      (onProgress) => runWorker.start('custom_static', [options, npy, shapes, poolWorkers()], { onProgress, transfer: npy ? [npy] : [] }),
       'Calibrating and quantizing');
     if (!r) {
       result.textContent = 'Static quantization cancelled.';
@@ -544,14 +544,16 @@ async function exportStatic() {
       `calibrated (${calibrationText(options)}) on ${r.source ?? state.input.name}; ${r.quantized.length} node${r.quantized.length === 1 ? '' : 's'} quantized` +
       `${r.quantized.length ? ` (${r.quantized.join(', ')})` : ''}.`;
     const on = r.source ? 'those digits' : 'the inputs above';
-    result.textContent = `${made}${kept} ${staticSecondsText(r.seconds)} Running it against FP32 on ${on}…`;
+    const pool = r.workers > 1 ? ` The histograms on ${r.workers} workers.` : '';
+    result.textContent = `${made}${kept} ${staticSecondsText(r.seconds)}${pool} Running it against FP32 on ${on}…`;
     const check = await withProgress($('#run-custom-static-progress'),
       (onProgress) => runWorker.start('custom_static_check', [], { onProgress }), 'Running the file against FP32');
     const seconds = check ? { ...r.seconds, checking: check.seconds } : r.seconds;
     const sqnr = check?.outputs.map((o) => `${o.name} ${o.metrics?.sqnr_db == null ? '—' : `${o.metrics.sqnr_db.toFixed(1)} dB`}`).join(', ');
     result.textContent = `${made} ${check ? `This file against FP32 on ${on}, SQNR: ${sqnr}.` : 'Its run against FP32 was cancelled.'}${kept}` +
-      ` ${staticSecondsText(seconds)}`;
+      ` ${staticSecondsText(seconds)}${pool}`;
     document.body.dataset.onnxStatic = name;
+    document.body.dataset.onnxStaticWorkers = String(r.workers);
     document.body.dataset.onnxStaticSeconds = JSON.stringify(seconds);
   } catch (err) {
     fail('#run-custom-error', `Quantizing ${state.model.name} statically: ${err.message}`);
@@ -564,6 +566,7 @@ async function exportStatic() {
 // phases: custom-ops.js custom_static, and custom_static_check's `checking` after the download).
 function staticSecondsText(seconds) {
   const phases = [['modules', 'loading modules'], ['calibration_model', 'listing the tensors to calibrate'], ['calibration_run', 'calibration run'],
+    ['calibration_pool', 'calibration runs with their histograms'],
     ['histograms', 'histograms'], ['ranges', 'ranges'], ['writing', 'writing the file'], ['checking', 'running it against FP32']];
   const total = Object.values(seconds).reduce((a, b) => a + b, 0);
   const s = (v) => `${v.toFixed(v < 10 ? 2 : 1)} s`;

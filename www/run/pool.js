@@ -4,7 +4,8 @@
 // and the plan takes each encoding back by job number, so the file is byte for byte the one
 // one worker writes, whatever the number of workers and the order the answers come in. The
 // largest weights go first, so the last one to finish is a small one. A cancel or a failed job
-// stops every pool worker at once, even mid-job.
+// stops every pool worker at once, even mid-job. A static quantization's histogram calibration
+// goes over the pool too, split by tensor (calibrateOnPool).
 import { checkpoint } from '../worker-loop.js';
 import { drain, startWorker } from '../shared/pool.js';
 
@@ -41,4 +42,32 @@ export async function encodeWeights(id, plan, size, op, options, onJob) {
     onJob(++done, count);
   };
   await drain(workers, count, send, onAnswer, () => checkpoint(id));
+}
+
+// A static quantization's histogram calibration on `size` pool workers: tensor i goes to worker
+// i mod size, each worker runs the model (`job`: name, bytes, inputs) on all the calibration inputs
+// and calibrates its share, every value of each tensor as one worker would — so the ranges, and
+// the file, are the same bits for any number of workers. Each worker repeats the model's run (the
+// histograms, most of the time, are split). → [lowest₀, highest₀, lowest₁, …] in `tensors`' order.
+// `onTensor()` after each tensor; a cancel (checked every 50 ms) or a failure stops every worker.
+export async function calibrateOnPool(id, job, tensors, size, options, onTensor) {
+  const shares = Array.from({ length: size }, (_, w) => tensors.map((_, i) => i).filter((i) => i % size === w));
+  const workers = shares.map(() => startWorker(new URL('./pool-worker.js', import.meta.url)));
+  const ranges = new Float32Array(2 * tensors.length).fill(NaN);
+  let failure = null, finished = false;
+  try {
+    const answers = Promise.all(shares.map((share, w) => workers[w]
+      .run('static_histograms', [{ ...job, tensors: share.map((i) => tensors[i]) }, options], [], onTensor)
+      .then((r) => share.forEach((i, k) => { ranges[2 * i] = r[2 * k]; ranges[2 * i + 1] = r[2 * k + 1]; }))
+      .catch((err) => { failure ??= err; })));
+    answers.then(() => { finished = true; });
+    while (!finished && !failure) {
+      await Promise.race([answers, new Promise((r) => setTimeout(r, 50))]);
+      await checkpoint(id);
+    }
+    if (failure) throw failure;
+    return ranges;
+  } finally {
+    for (const w of workers) w.terminate();
+  }
 }

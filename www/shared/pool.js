@@ -23,14 +23,19 @@ export function poolWorkers() {
   return Number.isInteger(asked) && asked > 0 ? asked : (navigator.hardwareConcurrency ?? 2);
 }
 
-// A worker of the module at `url` with a `run(op, args, transfer)` → Promise of its answer.
+// A worker of the module at `url` with a `run(op, args, transfer, onProgress)` → Promise of its
+// answer; `onProgress(done, total)` takes the job's progress messages.
 export function startWorker(url) {
   const worker = new Worker(url, { type: 'module' });
   const pending = new Map();
   let next = 0;
   worker.onmessage = ({ data }) => {
     const job = pending.get(data.id);
-    if (!job || data.type === 'progress') return;
+    if (!job) return;
+    if (data.type === 'progress') {
+      job.onProgress?.(data.done, data.total);
+      return;
+    }
     pending.delete(data.id);
     if (data.type === 'result') job.resolve(data.value);
     else job.reject(new Error(data.message));
@@ -42,10 +47,10 @@ export function startWorker(url) {
     pending.clear();
   };
   return {
-    run(op, args, transfer) {
+    run(op, args, transfer, onProgress) {
       const id = ++next;
       return new Promise((resolve, reject) => {
-        pending.set(id, { resolve, reject });
+        pending.set(id, { resolve, reject, onProgress });
         worker.postMessage({ id, op, args }, transfer);
       });
     },
