@@ -437,8 +437,8 @@ pub fn quantize_dynamic(bytes: &[u8], options: &DynamicOptions) -> Result<(Vec<u
     gemm::replace_gemm_with_matmul(&mut edit.graph, &mut names)?;
     // ONNXQuantizer's save-and-reload after the Gemm split (subgraphs: graph::clean_subgraph)
     for t in edit.graph.initializers.iter_mut() {
-        if let Some(marked) = graph::reloaded(&t.payload()) {
-            t.replace_payload(graph::GRAPH_INITIALIZER, &marked)?;
+        if graph::moved_by_reload(&t.message) {
+            t.append_to_payload(graph::GRAPH_INITIALIZER, &graph::DATA_LOCATION_DEFAULT, |t| t.data_location = Some(0));
         }
     }
 

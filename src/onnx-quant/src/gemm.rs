@@ -32,9 +32,32 @@ pub fn node(op: &str, inputs: Vec<String>, outputs: Vec<String>, name: &str) -> 
     }
 }
 
-fn transposed(rows: usize, cols: usize) -> impl Fn(usize) -> usize {
-    // element k of the transpose [cols, rows] is element (k % rows) * cols + k / rows
-    move |k| (k % rows) * cols + k / rows
+/// The transpose [cols, rows] of `v` [rows, cols] (tensor::decode holds its length to the
+/// shape), column by column: no division per element (`k % rows`, `k / rows` had been most of
+/// its time).
+fn transpose<T: Copy>(v: &[T], rows: usize, cols: usize) -> Vec<T> {
+    let mut out = Vec::with_capacity(v.len());
+    for c in 0..cols {
+        out.extend((0..rows).map(|r| v[r * cols + c]));
+    }
+    out
+}
+
+/// [`transpose`] in tiles of 32 × 32, so that reads and writes both stay within a few pages:
+/// a column of ddddocr's 512 × 8210 classifier touches 512 pages (2.4× slower in the page).
+fn transpose_tiled(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    const TILE: usize = 32;
+    let mut out = vec![0f32; v.len()];
+    for c0 in (0..cols).step_by(TILE) {
+        for r0 in (0..rows).step_by(TILE) {
+            for c in c0..(c0 + TILE).min(cols) {
+                for r in r0..(r0 + TILE).min(rows) {
+                    out[c * rows + r] = v[r * cols + c];
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Splits every Gemm that ONNX Runtime splits, in the main graph and in every subgraph (`If`
@@ -153,8 +176,11 @@ fn split(
                         )))
                     }
                 };
-                let at = transposed(rows, cols);
-                let data = map_data!(&decoded.data, v => (0..v.len()).map(|k| v[at(k)]).collect());
+                // float32 (nearly every Gemm) in tiles; the other types column by column (less code)
+                let data = match &decoded.data {
+                    tensor::Data::F32(v) => tensor::Data::F32(transpose_tiled(v, rows, cols)),
+                    other => map_data!(other, v => transpose(v, rows, cols)),
+                };
                 made.push(tensor::encode(&t_name, decoded.dtype, &[cols, rows], &data));
                 transposed_weights.insert(input_b.clone(), t_name);
             }

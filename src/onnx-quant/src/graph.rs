@@ -244,11 +244,18 @@ fn write_subgraph(
 /// it back (external_data_helper.py). None when the tensor comes back as it was.
 pub fn reloaded(payload: &[u8]) -> Option<Vec<u8>> {
     let t = TensorProto::decode(payload).ok()?;
-    let moved = t.raw_data.as_ref().is_some_and(|r| r.len() >= 991) && t.data_location.is_none();
-    // field 14 (data_location), varint 0: protobuf writes the fields in number order, and 14 is
-    // the last that onnx's TensorProto defines but metadata_props (16)
-    moved.then(|| [payload, &[14 << 3, 0]].concat())
+    moved_by_reload(&t).then(|| [payload, &DATA_LOCATION_DEFAULT].concat())
 }
+
+/// Whether [`reloaded`] marks this tensor.
+pub fn moved_by_reload(t: &TensorProto) -> bool {
+    t.raw_data.as_ref().is_some_and(|r| r.len() >= 991) && t.data_location.is_none()
+}
+
+/// Field 14 (data_location), varint 0 (DEFAULT), as [`reloaded`] appends it: protobuf writes the
+/// fields in number order, and 14 is the last that onnx's TensorProto defines but
+/// metadata_props (16).
+pub const DATA_LOCATION_DEFAULT: [u8; 2] = [14 << 3, 0];
 
 /// Removes the initializers no node (nor subgraph, nor graph output) reads, and the graph
 /// inputs that named them (models of IR version < 4 list initializers as inputs).

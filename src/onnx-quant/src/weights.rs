@@ -175,23 +175,29 @@ pub fn per_channel(name: &str, shape: &[usize], values: &[f32], axis: usize, how
     let channels = shape[axis];
     let inner: usize = shape[axis + 1..].iter().product();
     let outer: usize = shape[..axis].iter().product();
+    // quantize_group of each channel's values (`weights.take(c, axis).flatten()`, in C order),
+    // read in the weight's own order instead of channel by channel: a MatMul's channels are its
+    // columns, and gathering each column read the whole matrix once per column. Each channel's
+    // extremes fold its values in the same order, so every scale, zero point and code is the same.
+    let (mut rmin, mut rmax) = (vec![f32::INFINITY; channels], vec![f32::NEG_INFINITY; channels]);
+    for (k, block) in values.chunks_exact(inner.max(1)).take(outer * channels).enumerate() {
+        let c = k % channels;
+        for &v in block {
+            rmin[c] = rmin[c].min(v);
+            rmax[c] = rmax[c].max(v);
+        }
+    }
+    let (qmin, qmax) = how.qtype.range(how.reduce_range, how.symmetric);
+    let (scales, zero_points): (Vec<f32>, Vec<i32>) = (0..channels)
+        .map(|c| if outer * inner == 0 { (1.0, 0) } else { scale_zero_point(rmin[c], rmax[c], qmin, qmax, how.symmetric) })
+        .unzip();
+    let (lo, hi) = how.qtype.full_range();
     let mut codes = vec![0i32; values.len()];
-    let (mut scales, mut zero_points) = (Vec::with_capacity(channels), Vec::with_capacity(channels));
-    let mut slice = Vec::with_capacity(outer * inner);
-    for c in 0..channels {
-        // weights.take(c, axis).flatten(), in C order
-        slice.clear();
-        for o in 0..outer {
-            let start = (o * channels + c) * inner;
-            slice.extend_from_slice(&values[start..start + inner]);
+    for (k, (block, out)) in values.chunks_exact(inner.max(1)).zip(codes.chunks_exact_mut(inner.max(1))).enumerate() {
+        let c = k % channels;
+        for (&v, q) in block.iter().zip(out) {
+            *q = quantize_value(v, scales[c], zero_points[c], lo, hi).0;
         }
-        let (scale, zero_point, group) = quantize_group(&slice, how);
-        for o in 0..outer {
-            let start = (o * channels + c) * inner;
-            codes[start..start + inner].copy_from_slice(&group[o * inner..(o + 1) * inner]);
-        }
-        scales.push(scale);
-        zero_points.push(zero_point);
     }
     let dims = vec![channels as i64];
     QuantizedWeight {

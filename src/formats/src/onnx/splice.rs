@@ -58,6 +58,27 @@ impl<T: Message> Kept<T> {
         }
     }
 
+    /// Appends `extra` (whole fields) to the message's bytes, written as field `number`, and
+    /// `update`s the decoded message to match (what decoding the longer bytes would give):
+    /// one copy of the bytes, where [`Kept::payload`] and [`Kept::replace_payload`] make four.
+    pub fn append_to_payload(&mut self, number: u32, extra: &[u8], update: impl FnOnce(&mut T)) {
+        let encoded;
+        let payload = match &self.raw {
+            Some(whole) => fields(whole).ok().and_then(|f| f.first().map(|f| f.payload)).unwrap_or_default(),
+            None => {
+                encoded = self.message.encode_to_vec();
+                &encoded
+            }
+        };
+        let mut whole = Vec::with_capacity(payload.len() + extra.len() + 12);
+        put_varint(&mut whole, (u64::from(number) << 3) | 2);
+        put_varint(&mut whole, (payload.len() + extra.len()) as u64);
+        whole.extend_from_slice(payload);
+        whole.extend_from_slice(extra);
+        update(&mut self.message);
+        self.raw = Some(whole);
+    }
+
     /// Replaces the message with `payload` (its bytes, written as field `number`), which is
     /// kept as it is: fields quantscope does not decode survive a [`rewrite_fields`].
     pub fn replace_payload(&mut self, number: u32, payload: &[u8]) -> Result<(), OnnxError>
@@ -240,17 +261,23 @@ fn decode<T: Message + Default>(bytes: &[u8], what: &str) -> Result<T, OnnxError
 impl ModelEdit {
     /// Opens `bytes` (a whole `.onnx` file) for a rewrite of its main graph.
     pub fn open(bytes: &[u8]) -> Result<ModelEdit, OnnxError> {
+        // The graph (nearly all of a model's bytes) is neither copied here nor decoded whole:
+        // GraphEdit takes it field by field, and `encode` writes it anew.
         let mut fields_out = Vec::new();
         let mut graph_bytes = None;
+        let mut others = Vec::new();
         for f in fields(bytes)? {
             if f.number == MODEL_GRAPH {
                 graph_bytes = Some(f.payload);
+                fields_out.push((f.number, Vec::new()));
+            } else {
+                others.extend_from_slice(f.whole);
+                fields_out.push((f.number, f.whole.to_vec()));
             }
-            fields_out.push((f.number, f.whole.to_vec()));
         }
         let graph_bytes = graph_bytes.ok_or(OnnxError::MissingGraph)?;
-        let mut model: ModelProto = decode(bytes, "the model")?;
-        model.graph = None;
+        // A message decoded from some of its fields is the message without the others.
+        let model: ModelProto = decode(&others, "the model")?;
         Ok(ModelEdit { graph: GraphEdit::open(graph_bytes)?, model, producer: None, fields: fields_out })
     }
 
@@ -294,6 +321,7 @@ impl ModelEdit {
 impl GraphEdit {
     fn open(bytes: &[u8]) -> Result<GraphEdit, OnnxError> {
         let (mut nodes, mut initializers, mut inputs, mut layout) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut others = Vec::new();
         for f in fields(bytes)? {
             let list = matches!(f.number, GRAPH_NODE | GRAPH_INITIALIZER | GRAPH_INPUT);
             if list && !layout.iter().any(|s| matches!(s, Slot::List(n) if *n == f.number)) {
@@ -304,7 +332,10 @@ impl GraphEdit {
                 GRAPH_NODE => nodes.push(Kept { message: decode(f.payload, "a node")?, raw }),
                 GRAPH_INITIALIZER => initializers.push(Kept { message: decode(f.payload, "an initializer")?, raw }),
                 GRAPH_INPUT => inputs.push(Kept { message: decode(f.payload, "a graph input")?, raw }),
-                _ => layout.push(Slot::Other(f.number, f.whole.to_vec())),
+                _ => {
+                    others.extend_from_slice(f.whole);
+                    layout.push(Slot::Other(f.number, f.whole.to_vec()));
+                }
             }
         }
         for number in [GRAPH_NODE, GRAPH_INITIALIZER, GRAPH_INPUT] {
@@ -313,10 +344,8 @@ impl GraphEdit {
                 layout.insert(at, Slot::List(number));
             }
         }
-        let mut rest: GraphProto = decode(bytes, "the graph")?;
-        rest.node.clear();
-        rest.initializer.clear();
-        rest.input.clear();
+        // the other fields alone: the lists are decoded above, item by item
+        let rest: GraphProto = decode(&others, "the graph")?;
         Ok(GraphEdit { nodes, initializers, inputs, rest, layout })
     }
 
