@@ -5,25 +5,23 @@
 //! The matrix products take four rows at a time: the activation block is loaded (and widened to
 //! i16) once for four weight rows, and the four rows' accumulators are independent chains.
 //!
-//! Built with relaxed SIMD too (`+relaxed-simd`, www/pkg-lm-relaxed):
-//! - the products whose weight codes are non-negative 7-bit bytes and whose integer lanes are
-//!   free (Q4_K, Q5_K, Q2_K: only a super-block's total is converted to f32) take their sub-block
-//!   sums from `i16x8.relaxed_dot_i8x16_i7x16_s` ([`sub_dot`]), exact on every engine;
-//! - Q8_0's tile kernel (a prompt's products, and Q4_0's, Q5_0's and IQ4_NL's, unpacked to Q8_0
-//!   codes) takes `i32x4.relaxed_dot_i8x16_i7x16_add_s` with ggml's sign trick, its cost moved
-//!   to once per token, and its bytes permuted so that each i32 lane holds the plain kernel's
-//!   products ([`relaxed_q8_0`]), exact too;
-//!
-//! so those outputs are this file's plain build's, bit for bit. Not Q6_K's, Q3_K's and IQ4_XS's:
-//! their codes are signed and their lanes fixed (not tried yet). The one exception to "bit for
+//! Built with relaxed SIMD too (`+relaxed-simd`, www/pkg-lm-relaxed), the products whose weight
+//! codes are non-negative 7-bit bytes and whose integer lanes are free (Q4_K, Q5_K, Q2_K: only a
+//! super-block's total is converted to f32) take their sub-block sums from
+//! `i16x8.relaxed_dot_i8x16_i7x16_s` ([`sub_dot`]), exact on every engine, so that build's
+//! outputs are this file's, bit for bit. Not the others: Q8_0's four lanes each become an f32
+//! partial sum (ggml's grouping, values j with j mod 8 ∈ {2l, 2l + 1} in lane l), which the
+//! relaxed dot's grouping (four adjacent bytes per lane) would change, and its weights are signed
+//! (ggml's AVX2 sign trick costs a sign per weight and token, more than the dot saves); Q6_K's,
+//! Q3_K's and IQ4_XS's codes are signed and their lanes fixed too. The one exception to "bit for
 //! bit" is the relaxed build's F32 matrix products ([`f32_matvec`], [`f32_matmul`]) while
 //! [`super::FusedF32`] is on (text generation only): they take `f32x4.relaxed_madd` ([`mac`]),
 //! which V8 fuses where the CPU has FMA3 (one rounding, as llama.cpp's x86 build does), so they
-//! differ from `reference.rs` by float rounding — held to it
-//! within the bound of two sums of the same products in the same order
-//! (src/llm/tests/kernels.rs) and the logits to llama.cpp's (src/llm/tests/logits.rs). Their tile
-//! and matrix-vector kernels take the same operations per output, so a prompt's outputs stay the
-//! token-by-token ones. Every other float operation here is the reference's, in its order.
+//! differ from `reference.rs` by float rounding — held to it within the bound of two sums of the
+//! same products in the same order (src/llm/tests/kernels.rs) and the logits to llama.cpp's
+//! (src/llm/tests/logits.rs). Their tile and matrix-vector kernels take the same operations per
+//! output, so a prompt's outputs stay the token-by-token ones. Every other float operation here
+//! is the reference's, in its order.
 
 use crate::blocks::{BlockIq4Xs, BlockQ8Min, BlockQ8_0, QK};
 use crate::blocks::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K, QK_K};
@@ -1078,13 +1076,6 @@ const Q8_0_TILE: (usize, usize) = (2, 4);
 
 pub fn q8_0_matmul(w: &[BlockQ8_0], xs: &[Vec<BlockQ8_0>], ys: &mut [f32], stride: usize) {
     let rows = tile_rows("q8_0_matmul", w, xs, ys, stride);
-    #[cfg(target_feature = "relaxed-simd")]
-    if let Some(signed) = relaxed_q8_0::prepare(xs) {
-        use relaxed_q8_0::tile as q8_0_relaxed_tile;
-        const TILE: (usize, usize) = relaxed_q8_0::TILE;
-        by_tile!(TILE.0, TILE.1, rows, xs.len(), q8_0_relaxed_tile, w, &signed, ys, stride; |t: usize| q8_0_matvec(w, &xs[t], &mut ys[t * stride..t * stride + rows]));
-        return;
-    }
     let wide = widen_q8_0(xs);
     by_tile!(Q8_0_TILE.0, Q8_0_TILE.1, rows, xs.len(), q8_0_tile, w, &wide, ys, stride; |t: usize| q8_0_matvec(w, &xs[t], &mut ys[t * stride..t * stride + rows]))
 }
@@ -1249,111 +1240,4 @@ fn q2_k_tile<const K: usize, const TK: usize>(w: &[BlockQ2K], xs: &[Vec<BlockQ8K
 pub fn q2_k_matmul(w: &[BlockQ2K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize) {
     let rows = tile_rows("q2_k_matmul", w, xs, ys, stride);
     by_tile!(2, 2, rows, xs.len(), q2_k_tile, w, xs, ys, stride; |t: usize| q2_k_matvec(w, &xs[t], &mut ys[t * stride..t * stride + rows]))
-}
-
-/// Q8_0's tile kernel in the relaxed-SIMD build: ggml's AVX2 sign trick with
-/// `i32x4.relaxed_dot_i8x16_i7x16_add_s` (one `vpdpbusd` where V8 finds AVX-VNNI), its integer
-/// lanes and float operations [`q8_0_tile`]'s, so the outputs are bit for bit the plain build's.
-/// Its speed depends on that instruction: in Chromium 156 on this AVX-VNNI Xeon, 64-token Q8_0
-/// prompts +0.5–7 % against the plain tile (renderer CPU time and wall clock, five interleaved
-/// runs at load 5–9: small beside the block's float epilogue, which stays); without VNNI V8
-/// lowers the instruction to `pmaddubsw`, a `pmaddwd` by a ones vector it rebuilds each time and
-/// a `paddd`, and the tile is slower than the plain one — Node 20's V8 (never VNNI): Q8_0, Q5_0,
-/// Q4_0 and IQ4_NL prompts −17 to −21 % by CPU time (session 26, scripts/bench-lm-cpu.mjs).
-///
-/// - The sign trick, with the sign's cost moved off the weights: Σ w·x = Σ (w ^ m)·|x| + Σ_{x<0}
-///   |x|, m the activation's sign mask (all ones where x < 0: there w ^ m = −w − 1, and
-///   (−w − 1)·(−x) = w·x + x). Each token's |x| (the 7-bit operand), m and the correction Σ_{x<0}
-///   |x| per lane are made once per call ([`Signed`]); per weight row, token and 16 bytes that
-///   leaves one xor and the dot, which starts from the correction. Exact for every weight byte
-///   (w ^ m is any i8) and every activation code but −128 (|−128| is not 7-bit): the activations'
-///   quantizer never makes one (|round(v·127/amax)| ≤ 127), so [`prepare`] leaves a call with
-///   one (a test's) to the plain kernel.
-/// - The lanes: the relaxed dot adds four adjacent bytes per i32 lane, the plain kernel's lane l
-///   takes values j with j mod 8 ∈ {2l, 2l + 1}. Both operands' bytes are permuted alike (16 at
-///   a time: [0, 1, 8, 9, 2, 3, 10, 11, ...], [`perm`]) — the activations once per call, a
-///   weight row's once per tile for its tokens — so each i32 lane holds the same products.
-#[cfg(target_feature = "relaxed-simd")]
-mod relaxed_q8_0 {
-    use super::*;
-
-    /// The relaxed Q8_0 tile's rows and tokens.
-    pub(super) const TILE: (usize, usize) = (2, 4);
-
-    /// A Q8_0 activation block for the sign trick, its bytes [`perm`]uted: |x|, the sign masks
-    /// (all ones where x < 0), the correction Σ_{x<0} |x| of each i32 lane, and the scale.
-    #[derive(Clone, Copy)]
-    pub(super) struct Signed {
-        abs: [v128; 2],
-        neg: [v128; 2],
-        fix: v128,
-        d: f32,
-    }
-
-    /// Values 0, 1, 8, 9 | 2, 3, 10, 11 | 4, 5, 12, 13 | 6, 7, 14, 15 of 16: i32 lane l of the
-    /// relaxed dot then adds values 2l, 2l + 1, 8 + 2l, 9 + 2l — `i32x4_dot_i16x8`'s lane l of
-    /// the two eights.
-    #[inline(always)]
-    fn perm(v: v128) -> v128 {
-        i8x16_shuffle::<0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15>(v, v)
-    }
-
-    /// A block's 32 codes as two i8x16.
-    #[inline(always)]
-    fn codes(b: &BlockQ8_0) -> [v128; 2] {
-        // SAFETY: two 16-byte loads of the block's 32 codes.
-        unsafe { [v128_load(b.qs.as_ptr() as *const v128), v128_load(b.qs.as_ptr().add(16) as *const v128)] }
-    }
-
-    /// Each token's [`Signed`] blocks, or None where an activation code is −128.
-    #[inline(never)]
-    pub(super) fn prepare(xs: &[Vec<BlockQ8_0>]) -> Option<Vec<Vec<Signed>>> {
-        let min = i8x16_splat(-128);
-        let mut any = i8x16_splat(0);
-        for b in xs.iter().flatten() {
-            let [lo, hi] = codes(b);
-            any = v128_or(any, v128_or(i8x16_eq(lo, min), i8x16_eq(hi, min)));
-        }
-        if v128_any_true(any) {
-            return None;
-        }
-        let signed = |b: &BlockQ8_0| {
-            let v = codes(b).map(perm);
-            let (abs, neg) = (v.map(|v| i8x16_abs(v)), v.map(|v| i8x16_lt(v, i8x16_splat(0))));
-            // Σ |x| where x < 0, four bytes per lane (≤ 8·127: exact).
-            let lanes = |h: usize| i32x4_extadd_pairwise_u16x8(u16x8_extadd_pairwise_u8x16(v128_and(abs[h], neg[h])));
-            Signed { abs, neg, fix: i32x4_add(lanes(0), lanes(1)), d: b.d }
-        };
-        Some(xs.iter().map(|x| x.iter().map(signed).collect()).collect())
-    }
-
-    /// `K` rows × `TK` tokens of [`q8_0_tile`]'s outputs: the same i32 lanes (see the module),
-    /// then its float operations per block, in order.
-    #[inline(always)]
-    pub(super) fn tile<const K: usize, const TK: usize>(
-        w: &[BlockQ8_0],
-        xs: &[Vec<Signed>],
-        ys: &mut [f32],
-        stride: usize,
-        r: usize,
-        t: usize,
-    ) {
-        let block = |wb: &[&BlockQ8_0; K], xb: &[&Signed; TK], acc: &mut [[v128; TK]; K]| {
-            let xd = f32_lanes::<1, TK>(|_, j| xb[j].d);
-            for k in 0..K {
-                let wv = codes(wb[k]).map(perm);
-                let d = f32x4_mul(f32x4_splat(wb[k].d), xd);
-                for j in 0..TK {
-                    let x = xb[j];
-                    // The relaxed intrinsics are stable since Rust 1.82 (MSRV 1.80 is the plain build's).
-                    #[allow(clippy::incompatible_msrv)]
-                    let s = i32x4_relaxed_dot_i8x16_i7x16_add(v128_xor(wv[0], x.neg[0]), x.abs[0], x.fix);
-                    #[allow(clippy::incompatible_msrv)]
-                    let s = i32x4_relaxed_dot_i8x16_i7x16_add(v128_xor(wv[1], x.neg[1]), x.abs[1], s);
-                    acc[k][j] = f32x4_add(acc[k][j], f32x4_mul(f32x4_convert_i32x4(s), lane_splat(d, j)));
-                }
-            }
-        };
-        block_tile::<_, _, _, K, TK>(w, xs, ys, stride, r, t, f32x4_splat(0.0), block, hsum4)
-    }
 }
