@@ -18,6 +18,26 @@ fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
 }
 
+/// The F32 matrix products' outputs `ours` against the reference's `theirs` (`abs`: the same
+/// product of the operands' magnitudes, Σ|w·x| per output, `n` the length of the sums). Bit for
+/// bit, except in the relaxed-SIMD build with `kernels::FusedF32` on (text generation's
+/// setting), whose F32 products take `f32x4.relaxed_madd`: fused where the CPU has FMA
+/// (src/llm/src/kernels/simd128.rs, `mac`), so within the rounding bound of two n-term sums of
+/// the same products in the same order, 2·(n + 1)·ε·Σ|w·x| (the logits are then held to
+/// llama.cpp's, not to the plain build's bits).
+fn f32_products_match(ours: &[f32], theirs: &[f32], abs: &[f32], n: usize, what: &str) {
+    if !(cfg!(target_feature = "relaxed-simd") && kernels::FusedF32::is_on()) {
+        return assert_eq!(bits(ours), bits(theirs), "{what}");
+    }
+    for (i, ((&a, &b), &m)) in ours.iter().zip(theirs).zip(abs).enumerate() {
+        let bound = 2.0 * (n + 1) as f64 * f32::EPSILON as f64 * m as f64;
+        assert!(
+            a.to_bits() == b.to_bits() || (a as f64 - b as f64).abs() <= bound,
+            "{what}: output {i}: {a} against {b} (bound {bound:e})"
+        );
+    }
+}
+
 /// An f16 scale as the files hold them (random exponent and mantissa, either sign).
 fn f16_scale(rng: &mut crate::common::Xorshift) -> [u8; 2] {
     let h = (rng.next() as u16 & 0x83ff) | ((rng.next() % 24 + 2) as u16) << 10;
@@ -32,12 +52,15 @@ fn f32_dot_and_matvec_equal_their_references() {
         let a: Vec<f32> = (0..n).map(|_| (rng.next() as i64 as f32) * 1e-19).collect();
         let b: Vec<f32> = (0..n).map(|_| (rng.next() as i32 as f32) * 1e-9).collect();
         assert_eq!(kernels::dot(&a, &b).to_bits(), reference::dot(&a, &b).to_bits(), "dot of {n}");
-        for rows in [0, 1, 3, 4, 5, 9] {
+        for (rows, fused) in [0, 1, 3, 4, 5, 9].into_iter().flat_map(|r| [(r, false), (r, true)]) {
+            let _fused = fused.then(kernels::FusedF32::on);
             let w: Vec<f32> = (0..rows * n).map(|_| (rng.next() as i32 as f32) * 1e-9).collect();
             let (mut ours, mut theirs) = (vec![0f32; rows], vec![0f32; rows]);
             kernels::f32_matvec(&w, &b, &mut ours);
             reference::f32_matvec(&w, &b, &mut theirs);
-            assert_eq!(bits(&ours), bits(&theirs), "{rows} rows of {n}");
+            let mut abs = vec![0f32; rows];
+            reference::f32_matvec(&w.iter().map(|v| v.abs()).collect::<Vec<_>>(), &b.iter().map(|v| v.abs()).collect::<Vec<_>>(), &mut abs);
+            f32_products_match(&ours, &theirs, &abs, n, &format!("{rows} rows of {n}, fused {fused}"));
         }
     }
 }
@@ -370,14 +393,25 @@ fn tile_kernels_equal_their_references() {
     let mut rng = crate::common::Xorshift(0x711e);
     for tokens in [1, 2, 3, 4, 5, 9] {
         for n in [8, 9, 64, 100] {
-            for rows in [1, 3, 4, 5, 9] {
+            for (rows, fused) in [1, 3, 4, 5, 9].into_iter().flat_map(|r| [(r, false), (r, true)]) {
+                let _fused = fused.then(kernels::FusedF32::on);
                 let xs: Vec<f32> = (0..tokens * n).map(|_| (rng.next() as i32 as f32) * 1e-9).collect();
                 let w: Vec<f32> = (0..rows * n).map(|_| (rng.next() as i32 as f32) * 1e-9).collect();
                 let (mut ours, stride) = tile_outputs(rows, tokens);
                 let mut theirs = ours.clone();
                 kernels::f32_matmul(&w, &xs, n, &mut ours, stride);
                 reference::f32_matmul(&w, &xs, n, &mut theirs, stride);
-                assert_eq!(bits(&ours), bits(&theirs), "F32: {rows} rows of {n}, {tokens} tokens");
+                let mut abs = theirs.clone();
+                let magnitudes = |v: &[f32]| v.iter().map(|v| v.abs()).collect::<Vec<_>>();
+                reference::f32_matmul(&magnitudes(&w), &magnitudes(&xs), n, &mut abs, stride);
+                f32_products_match(&ours, &theirs, &abs, n, &format!("F32: {rows} rows of {n}, {tokens} tokens, fused {fused}"));
+                // Every build and setting: the tile's outputs are the matrix-vector kernel's,
+                // token by token (a prompt's logits are the token-by-token ones).
+                let mut by_token = theirs.clone();
+                for t in 0..tokens {
+                    kernels::f32_matvec(&w, &xs[t * n..(t + 1) * n], &mut by_token[t * stride..t * stride + rows]);
+                }
+                assert_eq!(bits(&ours), bits(&by_token), "F32: {rows} rows of {n}, {tokens} tokens, fused {fused}, against f32_matvec");
             }
         }
         for (rows, nb, extreme) in [(1, 1, false), (3, 2, false), (4, 8, false), (5, 3, false), (9, 4, false), (6, 4, true)] {

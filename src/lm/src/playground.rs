@@ -8,6 +8,7 @@ use quantscope_formats::gguf_mix::{FileType, MixImatrix, MixOptions};
 use quantscope_formats::imatrix::Imatrix;
 use quantscope_formats::imatrix_writer;
 use quantscope_formats::{gguf_writer, lazy};
+use quantscope_llm::kernels;
 use quantscope_llm::kl_divergence::{base_chunk, BaseLogProbs};
 use quantscope_llm::{Generator, ImatrixRun, KlDivergence, KlSummary, Model, PerplexityRun, Sampling};
 use serde::Serialize;
@@ -486,6 +487,9 @@ impl Playground {
 
     /// Evaluates `prompt` in every variant, ready to generate `n_tokens` each.
     pub fn start_generation(&mut self, prompt: &[u32], n_tokens: usize, sampling: Sampling) -> Result<(), String> {
+        // Generation's F32 products fused in the relaxed build (kernels::FusedF32: not bit for
+        // bit the plain build's, held to llama.cpp's logits); perplexity and calibration stay exact.
+        let _fused = kernels::FusedF32::on();
         for v in &mut self.variants {
             v.generator = None;
             v.generated.clear();
@@ -509,6 +513,7 @@ impl Playground {
     pub fn generate(&mut self, index: usize, n: usize) -> Result<GenerationStep, String> {
         let v = self.variants.get_mut(index).ok_or_else(|| format!("no model variant {index}"))?;
         let g = v.generator.as_mut().ok_or("no generation started: press Generate first")?;
+        let _fused = kernels::FusedF32::on();
         let mut tokens = Vec::new();
         while tokens.len() < n && v.remaining > 0 {
             tokens.push(g.next_token().map_err(|e| e.to_string())?);

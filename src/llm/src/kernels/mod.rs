@@ -30,6 +30,37 @@ use simd128 as picked;
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 use reference as picked;
 
+static FUSED_F32: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// While one of these lives, the relaxed-SIMD build's F32 matrix products ([`f32_matvec`],
+/// [`f32_matmul`]) take `f32x4.relaxed_madd`, which V8 fuses where the CPU has FMA3 (as
+/// llama.cpp's x86 build fuses them): a prompt of an F32 model ~1.2× faster in Chromium, its
+/// logits then differing from the reference's (and the plain build's) by float rounding, held to
+/// llama.cpp's as every build's are. Only text generation turns it on (src/lm's playground:
+/// prompt and next tokens); everything the page promises bit for bit — perplexity and KL
+/// divergence (equal in both builds), GPTQ's, AWQ's and the imatrix's calibration passes (GPTQ's
+/// Q4_0 file is the one llama.cpp was given, byte for byte) — runs with it off, the default. The
+/// plain build and the native reference ignore it. Dropping it restores the previous setting.
+pub struct FusedF32 {
+    was: bool,
+}
+
+impl FusedF32 {
+    pub fn on() -> FusedF32 {
+        FusedF32 { was: FUSED_F32.swap(true, core::sync::atomic::Ordering::Relaxed) }
+    }
+
+    pub fn is_on() -> bool {
+        FUSED_F32.load(core::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for FusedF32 {
+    fn drop(&mut self) {
+        FUSED_F32.store(self.was, core::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Σ a·b in eight interleaved f32 partial sums (lane l takes elements l, l + 8, ...), added as
 /// ((0+4) + (1+5)) + ((2+6) + (3+7)), then the tail.
 #[inline]
@@ -37,7 +68,8 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     picked::dot(a, b)
 }
 
-/// y = W x for a row-major F32 matrix of y.len() rows of x.len(): each row as [`dot`].
+/// y = W x for a row-major F32 matrix of y.len() rows of x.len(): each row as [`dot`] (fused
+/// where [`FusedF32`] says so).
 #[inline]
 pub fn f32_matvec(w: &[f32], x: &[f32], y: &mut [f32]) {
     picked::f32_matvec(w, x, y)

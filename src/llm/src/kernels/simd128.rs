@@ -13,8 +13,15 @@
 //! partial sum (ggml's grouping, values j with j mod 8 ∈ {2l, 2l + 1} in lane l), which the
 //! relaxed dot's grouping (four adjacent bytes per lane) would change, and its weights are signed
 //! (ggml's AVX2 sign trick costs a sign per weight and token, more than the dot saves); Q6_K's,
-//! Q3_K's and IQ4_XS's codes are signed and their lanes fixed too. No fused multiply-add: every
-//! float operation here is promised equal to `reference.rs`.
+//! Q3_K's and IQ4_XS's codes are signed and their lanes fixed too. The one exception to "bit for
+//! bit" is the relaxed build's F32 matrix products ([`f32_matvec`], [`f32_matmul`]) while
+//! [`super::FusedF32`] is on (text generation only): they take `f32x4.relaxed_madd` ([`mac`]),
+//! which V8 fuses where the CPU has FMA3 (one rounding, as llama.cpp's x86 build does), so they
+//! differ from `reference.rs` by float rounding — held to it within the bound of two sums of the
+//! same products in the same order (src/llm/tests/kernels.rs) and the logits to llama.cpp's
+//! (src/llm/tests/logits.rs). Their tile and matrix-vector kernels take the same operations per
+//! output, so a prompt's outputs stay the token-by-token ones. Every other float operation here
+//! is the reference's, in its order.
 
 use crate::blocks::{BlockIq4Xs, BlockQ8Min, BlockQ8_0, QK};
 use crate::blocks::{BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K, QK_K};
@@ -52,8 +59,58 @@ fn finish_dot(lo: v128, hi: v128, a: &[f32], b: &[f32]) -> f32 {
     ((f32x4_extract_lane::<0>(r) + f32x4_extract_lane::<1>(r)) + (f32x4_extract_lane::<2>(r) + f32x4_extract_lane::<3>(r))) + tail
 }
 
-/// Four rows of `dot` sharing the loads of x.
+/// `acc + a·b` of the F32 matrix products: a multiply then an add (each rounded, the
+/// reference's), or with `FUSED` in the relaxed-SIMD build `f32x4.relaxed_madd`, which the engine
+/// may fuse (V8 emits `vfmadd231ps` where the CPU has FMA3: one rounding, an operation fewer;
+/// [`super::FusedF32`] says when). Those products then differ from the reference by float
+/// rounding (tested within `2·(n + 1)·ε·Σ|a·b|`); the plain build ignores `FUSED`.
+#[inline(always)]
+fn mac<const FUSED: bool>(acc: v128, a: v128, b: v128) -> v128 {
+    // Stable since Rust 1.82; the workspace's MSRV (1.80) is the plain build's, which never
+    // compiles this line.
+    #[cfg(target_feature = "relaxed-simd")]
+    #[allow(clippy::incompatible_msrv)]
+    if FUSED {
+        return f32x4_relaxed_madd(a, b, acc);
+    }
+    f32x4_add(acc, f32x4_mul(a, b))
+}
+
+/// [`dot`] with [`mac`]: [`f32_matvec`]'s rows left over (so that each of its outputs takes the
+/// same operations whichever group its row falls in).
+fn dot_mac<const FUSED: bool>(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let chunks = n / 8;
+    let (mut lo, mut hi) = (f32x4_splat(0.0), f32x4_splat(0.0));
+    for c in 0..chunks {
+        // SAFETY: c·8 + 8 ≤ n ≤ both lengths; v128 loads have no alignment requirement.
+        let (a0, a1, b0, b1) = unsafe {
+            let (pa, pb) = (a.as_ptr().add(c * 8) as *const v128, b.as_ptr().add(c * 8) as *const v128);
+            (v128_load(pa), v128_load(pa.add(1)), v128_load(pb), v128_load(pb.add(1)))
+        };
+        lo = mac::<FUSED>(lo, a0, b0);
+        hi = mac::<FUSED>(hi, a1, b1);
+    }
+    finish_dot(lo, hi, &a[chunks * 8..n], &b[chunks * 8..n])
+}
+
+/// Whether the F32 products fuse ([`super::FusedF32`]; only the relaxed build reads it).
+#[inline(always)]
+fn fused() -> bool {
+    cfg!(target_feature = "relaxed-simd") && super::FusedF32::is_on()
+}
+
 pub fn f32_matvec(w: &[f32], x: &[f32], y: &mut [f32]) {
+    if fused() {
+        f32_matvec_with::<true>(w, x, y)
+    } else {
+        f32_matvec_with::<false>(w, x, y)
+    }
+}
+
+/// Four rows of `dot` sharing the loads of x (each chunk's products by [`mac`]).
+#[inline(always)]
+fn f32_matvec_with<const FUSED: bool>(w: &[f32], x: &[f32], y: &mut [f32]) {
     let n = x.len();
     assert!(w.len() >= y.len() * n, "f32_matvec: {} weights for {} rows of {n}", w.len(), y.len());
     let chunks = n / 8;
@@ -67,8 +124,8 @@ pub fn f32_matvec(w: &[f32], x: &[f32], y: &mut [f32]) {
                 let (x0, x1) = (v128_load(px), v128_load(px.add(1)));
                 for k in 0..R {
                     let pw = w.as_ptr().add((r + k) * n + c * 8) as *const v128;
-                    lo[k] = f32x4_add(lo[k], f32x4_mul(v128_load(pw), x0));
-                    hi[k] = f32x4_add(hi[k], f32x4_mul(v128_load(pw.add(1)), x1));
+                    lo[k] = mac::<FUSED>(lo[k], v128_load(pw), x0);
+                    hi[k] = mac::<FUSED>(hi[k], v128_load(pw.add(1)), x1);
                 }
             }
         }
@@ -78,7 +135,7 @@ pub fn f32_matvec(w: &[f32], x: &[f32], y: &mut [f32]) {
         }
     }
     for r in full..y.len() {
-        y[r] = dot(&w[r * n..(r + 1) * n], x);
+        y[r] = dot_mac::<FUSED>(&w[r * n..(r + 1) * n], x);
     }
 }
 
@@ -91,28 +148,45 @@ const T: usize = 2;
 /// then lanes 4–7 — `K·TK` accumulators at a time, in registers — each chain still added chunk
 /// by chunk in order, as [`dot`]'s.
 pub fn f32_matmul(w: &[f32], xs: &[f32], n: usize, ys: &mut [f32], stride: usize) {
+    if fused() {
+        f32_matmul_with::<true>(w, xs, n, ys, stride)
+    } else {
+        f32_matmul_with::<false>(w, xs, n, ys, stride)
+    }
+}
+
+#[inline(always)]
+fn f32_matmul_with<const FUSED: bool>(w: &[f32], xs: &[f32], n: usize, ys: &mut [f32], stride: usize) {
     let (rows, tokens) = (w.len() / n, xs.len() / n);
     assert!(tokens == 0 || (tokens - 1) * stride + rows <= ys.len(), "f32_matmul: {} outputs for {tokens} tokens of {rows} rows", ys.len());
     let (full_r, full_t) = (rows / R * R, tokens / T * T);
     for r in (0..full_r).step_by(R) {
         for t in (0..full_t).step_by(T) {
-            f32_tile::<R, T>(w, xs, n, r, t, ys, stride);
+            f32_tile::<R, T, FUSED>(w, xs, n, r, t, ys, stride);
         }
     }
     for r in full_r..rows {
         for t in 0..full_t {
-            f32_tile::<1, 1>(w, xs, n, r, t, ys, stride);
+            f32_tile::<1, 1, FUSED>(w, xs, n, r, t, ys, stride);
         }
     }
     // A token left over (a generated one): the matrix-vector kernel.
     for t in full_t..tokens {
-        f32_matvec(w, &xs[t * n..(t + 1) * n], &mut ys[t * stride..t * stride + rows]);
+        f32_matvec_with::<FUSED>(w, &xs[t * n..(t + 1) * n], &mut ys[t * stride..t * stride + rows]);
     }
 }
 
 /// Rows r..r + K times tokens t..t + TK (see [`f32_matmul`]; the caller keeps them in bounds).
 #[inline(always)]
-fn f32_tile<const K: usize, const TK: usize>(w: &[f32], xs: &[f32], n: usize, r: usize, t: usize, ys: &mut [f32], stride: usize) {
+fn f32_tile<const K: usize, const TK: usize, const FUSED: bool>(
+    w: &[f32],
+    xs: &[f32],
+    n: usize,
+    r: usize,
+    t: usize,
+    ys: &mut [f32],
+    stride: usize,
+) {
     let chunks = n / 8;
     assert!((r + K) * n <= w.len() && (t + TK) * n <= xs.len());
     let half = |off: usize| {
@@ -124,7 +198,7 @@ fn f32_tile<const K: usize, const TK: usize>(w: &[f32], xs: &[f32], n: usize, r:
                 for (k, row_acc) in acc.iter_mut().enumerate() {
                     let wv = v128_load(w.as_ptr().add((r + k) * n + c * 8 + off) as *const v128);
                     for (a, &x) in row_acc.iter_mut().zip(&xv) {
-                        *a = f32x4_add(*a, f32x4_mul(wv, x));
+                        *a = mac::<FUSED>(*a, wv, x);
                     }
                 }
             }
