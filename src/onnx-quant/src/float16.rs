@@ -179,8 +179,8 @@ fn cast(input: &str, output: &str, name: &str, to: i32) -> NodeProto {
 /// A float32 `TensorProto`'s bytes converted (`convert_tensor_float_to_float16`): its
 /// `data_type` set, `raw_data` rewritten in place, `float_data` replaced by `int32_data` holding
 /// the half bits; every other field as it was.
-fn convert_tensor(payload: &[u8], half: Half, report: &mut HalfReport) -> Result<Vec<u8>> {
-    let t = TensorProto::decode(payload).map_err(|e| QuantizeError::Unsupported(format!("a tensor cannot be read: {e}")))?;
+/// `t` is `payload` decoded.
+fn convert_tensor(t: &TensorProto, payload: &[u8], half: Half, report: &mut HalfReport) -> Result<Vec<u8>> {
     let tensor_name = t.name.clone().unwrap_or_default();
     if t.data_location == Some(1) || !t.external_data.is_empty() {
         return Err(QuantizeError::Weight {
@@ -224,7 +224,7 @@ fn convert_tensor(payload: &[u8], half: Half, report: &mut HalfReport) -> Result
 
 /// The same for a tensor held in a node's attribute.
 fn convert_attribute_tensor(t: &mut TensorProto, half: Half, report: &mut HalfReport) -> Result<()> {
-    let bytes = convert_tensor(&t.encode_to_vec(), half, report)?;
+    let bytes = convert_tensor(t, &t.encode_to_vec(), half, report)?;
     *t = TensorProto::decode(&bytes[..]).map_err(|e| QuantizeError::Unsupported(format!("a converted tensor cannot be read: {e}")))?;
     Ok(())
 }
@@ -588,7 +588,8 @@ pub fn convert_to_half(bytes: &[u8], half: Half) -> Result<(Vec<u8>, HalfReport)
     for t in edit.graph.initializers.iter_mut() {
         let tensor_name = t.message.name.clone().unwrap_or_default();
         if t.message.data_type == Some(FLOAT) && !kept_inits.contains(&tensor_name) {
-            let payload = convert_tensor(&t.payload(), half, &mut report)?;
+            // (the kept bytes as they are: no copy of them, nor a second decode)
+            let payload = convert_tensor(&t.message, &t.payload_ref(), half, &mut report)?;
             t.replace_payload(5, &payload)?;
         }
     }

@@ -79,6 +79,14 @@ impl<T: Message> Kept<T> {
         self.raw = Some(whole);
     }
 
+    /// [`Kept::payload`], borrowed when the message is kept as it came.
+    pub fn payload_ref(&self) -> std::borrow::Cow<'_, [u8]> {
+        match &self.raw {
+            Some(whole) => fields(whole).ok().and_then(|f| f.first().map(|f| f.payload)).unwrap_or_default().into(),
+            None => self.message.encode_to_vec().into(),
+        }
+    }
+
     /// Replaces the message with `payload` (its bytes, written as field `number`), which is
     /// kept as it is: fields quantscope does not decode survive a [`rewrite_fields`].
     pub fn replace_payload(&mut self, number: u32, payload: &[u8]) -> Result<(), OnnxError>
