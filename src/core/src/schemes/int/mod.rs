@@ -344,8 +344,15 @@ impl Scheme for IntScheme {
             (packed, super::ByteLevels::new((qmax - qmin + 1) as usize))
         };
         let mut clipped = 0;
-        // Elements `s..` in runs that stay inside one group's chunk.
-        super::fill(out, values, 1, &mut |s, mut o| {
+        // Elements `s..` in runs that stay inside one group's chunk (`fast-kernels`: written
+        // through `MaybeUninit`, every element: SAFETY for `fill_uninit`).
+        #[cfg(feature = "fast-kernels")]
+        let fill = |out, values, block, decode: &mut dyn FnMut(usize, &mut [core::mem::MaybeUninit<f32>])| unsafe {
+            super::fill_uninit(out, values, block, decode)
+        };
+        #[cfg(not(feature = "fast-kernels"))]
+        let fill = super::fill;
+        fill(out, values, 1, &mut |s, mut o| {
             #[cfg(feature = "fast-kernels")]
             packed.resize(header + s + o.len(), 0);
             let codes = &mut packed[header..];
@@ -356,7 +363,7 @@ impl Scheme for IntScheme {
                 let (scale, zp) = params[grouping.of_chunk(c)];
                 let (head, rest) = o.split_at_mut(run);
                 clipped +=
-                    quantize_group(&values[i..i + run], GroupMap { scale, zero_point: zp, qmin, qmax }, &mut codes[i..i + run], head);
+                    quantize_group_out(&values[i..i + run], GroupMap { scale, zero_point: zp, qmin, qmax }, &mut codes[i..i + run], head);
                 (i, o) = (i + run, rest);
             }
             #[cfg(feature = "fast-kernels")]
@@ -485,8 +492,9 @@ impl IntScheme {
         let mut levels = super::ByteLevels::new((qmax - qmin + 1) as usize);
         let mut params = Vec::with_capacity(groups);
         let mut clipped = 0;
-        // `fill` in whole groups; its last group may be short.
-        super::fill(out, values, size, &mut |s, o| {
+        // `fill` in whole groups; its last group may be short. Every real element is written
+        // (SAFETY for `fill_uninit`): each group's `x.len()` values.
+        let decode = &mut |s: usize, o: &mut [core::mem::MaybeUninit<f32>]| {
             let end = values.len().min(s + o.len());
             packed.resize(header + end, 0);
             let codes = &mut packed[header + s..];
@@ -504,11 +512,13 @@ impl IntScheme {
                 let runs = x4.chunks(size).zip(c4.chunks_mut(size)).zip(d4.chunks_mut(size)).zip(maps);
                 for (((x, c), d), map) in runs {
                     params.push((map.scale, map.zero_point));
-                    clipped += quantize_group(x, map, c, &mut d[..x.len()]);
+                    clipped += quantize_group_uninit(x, map, c, &mut d[..x.len()]);
                 }
             }
             levels.add(codes);
-        });
+        };
+        // SAFETY: see `decode`.
+        unsafe { super::fill_uninit(out, values, size, decode) };
         self.finish(params, &[], packed, clipped, Some(levels.used()))
     }
 
@@ -623,6 +633,23 @@ pub fn quantize_group(values: &[f32], map: GroupMap, codes: &mut [u8], dequantiz
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     return reference::quantize_group(values, map, codes, dequantized);
 }
+
+/// [`quantize_group`] writing `dequantized` through `MaybeUninit` (`fast-kernels`: into a kept
+/// decoding's memory as it is): every element is written.
+#[cfg(feature = "fast-kernels")]
+#[inline]
+pub fn quantize_group_uninit(values: &[f32], map: GroupMap, codes: &mut [u8], dequantized: &mut [core::mem::MaybeUninit<f32>]) -> usize {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return simd128::quantize_group_uninit(values, map, codes, dequantized);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    return reference::quantize_group(values, map, codes, super::zeroed(dequantized));
+}
+
+#[cfg(not(feature = "fast-kernels"))]
+use quantize_group as quantize_group_out;
+/// The kernel for `quantize_to`'s runs: through `MaybeUninit` with `fast-kernels`.
+#[cfg(feature = "fast-kernels")]
+use quantize_group_uninit as quantize_group_out;
 
 /// The per-group dequantize kernel (see [`reference::dequantize_group`]).
 #[inline]

@@ -4,6 +4,8 @@
 use super::reference::GroupMap;
 use crate::simd128_io::{load16, store16};
 use core::arch::wasm32::*;
+#[cfg(feature = "fast-kernels")]
+use core::mem::MaybeUninit;
 
 /// SIMD128 version of [`super::reference::quantize_group`], bit-identical: `f32x4_div`, then
 /// `f32x4_nearest` (round half to even, as `round_ties_even`), `+ zp` in f32, clamped with
@@ -21,14 +23,29 @@ use core::arch::wasm32::*;
 pub fn quantize_group(values: &[f32], map: GroupMap, codes: &mut [u8], dequantized: &mut [f32]) -> usize {
     assert!(values.len() == codes.len() && values.len() == dequantized.len());
     #[cfg(feature = "fast-kernels")]
-    {
-        let GroupMap { scale, zero_point, qmin, qmax } = map;
-        let r = 1.0 / scale;
-        if scale.is_finite() && r.is_finite() && r != 0.0 && -256 <= qmin && qmax <= 256 && (qmin..=qmax).contains(&zero_point) {
-            return quantize_magic(values, map, r, codes, dequantized);
-        }
+    if let Some(r) = reciprocal(map) {
+        return quantize_magic(values, map, r, codes, crate::schemes::as_uninit(dequantized));
     }
     quantize_steps(values, map, codes, dequantized)
+}
+
+/// [`quantize_group`] writing `dequantized` through `MaybeUninit` (`fast-kernels`): every
+/// element is written.
+#[cfg(feature = "fast-kernels")]
+pub fn quantize_group_uninit(values: &[f32], map: GroupMap, codes: &mut [u8], dequantized: &mut [MaybeUninit<f32>]) -> usize {
+    assert!(values.len() == codes.len() && values.len() == dequantized.len());
+    match reciprocal(map) {
+        Some(r) => quantize_magic(values, map, r, codes, dequantized),
+        None => quantize_steps(values, map, codes, crate::schemes::zeroed(dequantized)),
+    }
+}
+
+/// `1/scale` where [`quantize_magic`] may use it.
+#[cfg(feature = "fast-kernels")]
+fn reciprocal(map: GroupMap) -> Option<f32> {
+    let GroupMap { scale, zero_point, qmin, qmax } = map;
+    let r = 1.0 / scale;
+    (scale.is_finite() && r.is_finite() && r != 0.0 && -256 <= qmin && qmax <= 256 && (qmin..=qmax).contains(&zero_point)).then_some(r)
 }
 
 /// [`quantize_group`]'s loop with the division (without `fast-kernels`, and where `1/scale`
@@ -114,7 +131,8 @@ fn quantize_steps(values: &[f32], map: GroupMap, codes: &mut [u8], dequantized: 
 /// 2048).
 #[cfg(feature = "fast-kernels")]
 #[inline(never)]
-fn quantize_magic(values: &[f32], map: GroupMap, r: f32, codes: &mut [u8], dequantized: &mut [f32]) -> usize {
+fn quantize_magic(values: &[f32], map: GroupMap, r: f32, codes: &mut [u8], dequantized: &mut [MaybeUninit<f32>]) -> usize {
+    assert!(values.len() == codes.len() && values.len() == dequantized.len());
     // Where a square of `p − n` keeps its lane: (½ − 2⁻¹²)² = 2⁻² − 2⁻¹² + 2⁻²⁴, exact in f32.
     const FAR: f32 = 0.25 - 1.0 / 4096.0 + 1.0 / 16_777_216.0;
     const MAGIC: f32 = 12_582_912.0;
@@ -127,7 +145,7 @@ fn quantize_magic(values: &[f32], map: GroupMap, r: f32, codes: &mut [u8], dequa
     let n16 = values.len() / 16 * 16;
     let steps = values[..n16].chunks_exact(16).zip(codes[..n16].chunks_exact_mut(16)).zip(dequantized[..n16].chunks_exact_mut(16));
     for ((x16, c16), d16) in steps {
-        let dp = d16.as_mut_ptr();
+        let dp = d16.as_mut_ptr() as *mut f32;
         let lane = |k: usize| {
             // SAFETY: x16 and d16 hold 16 elements; unaligned loads and stores are allowed.
             let x = unsafe { v128_load(x16.as_ptr().add(4 * k) as *const v128) };
@@ -150,10 +168,10 @@ fn quantize_magic(values: &[f32], map: GroupMap, r: f32, codes: &mut [u8], dequa
         let d = i32x4_max(i32x4_max(d0, d1), i32x4_max(d2, d3));
         if v128_any_true(v128_or(v128_or(i32x4_lt(lo, vqmin), i32x4_gt(hi, vqmax)), i32x4_gt(d, far))) {
             // Rare on min-max ranges: the reference redoes (overwrites) these sixteen.
-            clipped += super::reference::quantize_group(x16, map, c16, d16);
+            clipped += super::reference::quantize_group(x16, map, c16, crate::schemes::zeroed(d16));
         }
     }
-    clipped + super::reference::quantize_group(&values[n16..], map, &mut codes[n16..], &mut dequantized[n16..])
+    clipped + super::reference::quantize_group(&values[n16..], map, &mut codes[n16..], crate::schemes::zeroed(&mut dequantized[n16..]))
 }
 
 /// SIMD128 version of [`super::reference::dequantize_group`], bit-identical: bytes widened to
