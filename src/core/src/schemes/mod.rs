@@ -203,7 +203,7 @@ pub trait Decoding {
 
 /// Elements per call of the decoder (whole blocks, at least one): about 16 KB, in L1 beside
 /// its originals.
-fn chunk_elements(block: usize) -> usize {
+pub(crate) fn chunk_elements(block: usize) -> usize {
     4096usize.div_ceil(block) * block
 }
 

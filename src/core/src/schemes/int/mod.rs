@@ -373,7 +373,7 @@ impl Scheme for IntScheme {
         let levels_used = None;
         #[cfg(feature = "fast-kernels")]
         let levels_used = Some(levels.used());
-        Ok(self.finish(params, &ranges, packed, clipped, levels_used))
+        Ok(self.finish(params, &ranges, packed, clipped, levels_used, false))
     }
 
     fn dequantize(&self, packed: &[u8], shape: &[usize]) -> Result<Vec<f32>> {
@@ -444,6 +444,7 @@ impl IntScheme {
         mut packed: Vec<u8>,
         clipped: usize,
         levels_used: Option<usize>,
+        body_packed: bool,
     ) -> Quantized {
         let (qmin, qmax) = self.qrange();
         let header = params.len() * if self.symmetric { 4 } else { 5 };
@@ -452,6 +453,7 @@ impl IntScheme {
         let levels_used = levels_used.unwrap_or_else(|| super::distinct_bytes(codes, (qmax - qmin + 1) as usize));
         let body = match self.bits {
             8 => n,
+            _ if body_packed => (n * self.bits as usize).div_ceil(8),
             4 => pack_nibbles_in_place(codes),
             _ => pack_pairs_in_place(codes),
         };
@@ -491,6 +493,9 @@ impl IntScheme {
         packed.resize(header, 0);
         let mut levels = super::ByteLevels::new((qmax - qmin + 1) as usize);
         let mut params = Vec::with_capacity(groups);
+        // INT4/INT2 pack each chunk (`fill_uninit`'s chunks are whole groups of about 4096
+        // values) where every chunk starts on a whole byte of codes.
+        let pack_chunks = self.bits < 8 && super::chunk_elements(size) % (8 / self.bits as usize) == 0;
         let mut clipped = 0;
         // `fill` in whole groups; its last group may be short. Every real element is written
         // (SAFETY for `fill_uninit`): each group's `x.len()` values.
@@ -516,10 +521,20 @@ impl IntScheme {
                 }
             }
             levels.add(codes);
+            if pack_chunks {
+                // INT4/INT2: this chunk's codes packed while in cache, to their place in the
+                // body (`s` is a multiple of the codes a byte, so the bytes are the whole
+                // body's), not in a pass over the whole tensor's codes afterwards.
+                let per = 8 / self.bits as usize;
+                assert_eq!(s % per, 0, "a chunk starts on a whole byte of codes");
+                let codes = &mut packed[header + s..header + end];
+                let bytes = if self.bits == 4 { pack_nibbles_in_place(codes) } else { pack_pairs_in_place(codes) };
+                packed.copy_within(header + s..header + s + bytes, header + s / per);
+            }
         };
         // SAFETY: see `decode`.
         unsafe { super::fill_uninit(out, values, size, decode) };
-        self.finish(params, &[], packed, clipped, Some(levels.used()))
+        self.finish(params, &[], packed, clipped, Some(levels.used()), pack_chunks)
     }
 
     /// The element count of each group when the groups are contiguous runs of the tensor in C
