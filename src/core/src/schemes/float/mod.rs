@@ -415,8 +415,9 @@ impl FloatScheme {
         let mut run = simd128::LevelRun::new();
         let mut clipped = 0;
         // `fill` in pairs, so FP4's two codes a byte never straddle two calls; inside a call,
-        // CHUNK (even) elements at a time.
-        super::fill(out, values, 2, &mut |s, o| {
+        // CHUNK (even) elements at a time. Every real element is written (SAFETY for
+        // `fill_uninit`: the loop runs to `real`; the SIMD steps, then the rest).
+        let decode = &mut |s: usize, o: &mut [core::mem::MaybeUninit<f32>]| {
             let real = (values.len() - s).min(o.len());
             let mut at = 0;
             while at < real {
@@ -433,7 +434,7 @@ impl FloatScheme {
                 };
                 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
                 let done = 0;
-                let (x, c, d) = (&x[done..], &mut codes[..len - done], &mut d[done..]);
+                let (x, c, d) = (&x[done..], &mut codes[..len - done], super::zeroed(&mut d[done..]));
                 format.encode_slice(x, c);
                 if table.is_empty() {
                     format.decode_slice(c, d);
@@ -468,7 +469,9 @@ impl FloatScheme {
                 packed.extend_from_slice(p);
                 at += len;
             }
-        });
+        };
+        // SAFETY: see `decode`.
+        unsafe { super::fill_uninit(out, values, 2, decode) };
         if bits == 4 {
             // Each byte seen is a pair of codes seen.
             for b in 0..256 {

@@ -5,6 +5,8 @@
 //! f32x4 ↔ one u16x8); the tail goes through the reference.
 
 use core::arch::wasm32::*;
+#[cfg(feature = "fast-kernels")]
+use core::mem::MaybeUninit;
 
 /// f32 → FP16 bits; reference `half::f16::from_f32` (`super::reference::f32_to_f16_bits`).
 /// Normal range: RNE by integer add (F. Giesen's float_to_half_fast3_rtne); subnormals: adding
@@ -467,7 +469,7 @@ pub(super) fn quantize_chunk(
     format: super::FloatFormat,
     x: &[f32],
     packed: &mut [u8],
-    deq: &mut [f32],
+    deq: &mut [MaybeUninit<f32>],
     seen: &mut [bool],
     run: &mut LevelRun,
 ) -> (usize, usize) {
@@ -486,7 +488,7 @@ pub(super) fn quantize_chunk(
         // SAFETY: i + 4 <= n16 <= x.len(); no alignment requirement.
         unsafe { v128_load(x.as_ptr().add(i) as *const v128) }
     };
-    let deq_ptr = deq.as_mut_ptr();
+    let deq_ptr = deq.as_mut_ptr() as *mut f32;
     let store_value = |i: usize, v: v128| {
         // SAFETY: i + 4 <= n16 <= deq.len() (asserted).
         unsafe { v128_store(deq_ptr.add(i) as *mut v128, v) }
@@ -557,7 +559,13 @@ fn lane_sum_negated(clips: v128) -> usize {
 /// conversions and the clip count.
 #[cfg(feature = "fast-kernels")]
 #[inline(always)]
-fn half_steps<const FP16: bool>(x: &[f32], packed: &mut [u8], deq: &mut [f32], seen: &mut [bool], run: &mut LevelRun) -> (usize, usize) {
+fn half_steps<const FP16: bool>(
+    x: &[f32],
+    packed: &mut [u8],
+    deq: &mut [MaybeUninit<f32>],
+    seen: &mut [bool],
+    run: &mut LevelRun,
+) -> (usize, usize) {
     let max_bits = u32x4_splat(if FP16 { super::FloatFormat::Fp16 } else { super::FloatFormat::Bf16 }.max_finite().to_bits());
     let (lo_bound, hi_bound) = if FP16 { (0x3880_0000, 0x477f_e000) } else { (0, 0x7f7f_0000) };
     let mut clips = i32x4_splat(0);

@@ -173,6 +173,17 @@ pub fn quantize_decode_row(ty: GgmlType, x: &[f32], out: &mut [u8], deq: &mut [f
     }
 }
 
+/// [`quantize_decode_row`] writing `deq` through `MaybeUninit` (`fast-kernels`: into a kept
+/// decoding's memory as it is): every element is written.
+#[cfg(feature = "fast-kernels")]
+pub fn quantize_decode_row_uninit(ty: GgmlType, x: &[f32], out: &mut [u8], deq: &mut [core::mem::MaybeUninit<f32>]) -> usize {
+    assert!(x.len() % QK == 0 && out.len() == x.len() / QK * ty.block_bytes() && deq.len() == x.len());
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return simd128::quantize_decode_row_uninit(ty, x, out, deq);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    return quantize_decode_row(ty, x, out, super::zeroed(deq));
+}
+
 /// Dequantizes whole blocks. The one place the dequantize kernel is chosen.
 pub fn dequantize_row(ty: GgmlType, packed: &[u8], out: &mut [f32]) {
     assert!(packed.len() % ty.block_bytes() == 0 && out.len() == packed.len() / ty.block_bytes() * QK);
@@ -247,7 +258,18 @@ impl Scheme for GgmlScheme {
         let mut packed = vec![0u8; n.div_ceil(QK) * bb];
         let mut clipped = 0;
         // Packs and decodes blocks `s / QK ..` in one pass; the last, partial block zero-padded.
-        super::fill(out, values, QK, &mut |s, o| {
+        // `fast-kernels`: through `MaybeUninit`, every element of every block written (SAFETY
+        // for `fill_uninit`).
+        #[cfg(feature = "fast-kernels")]
+        let (fill, quantize_decode_row) = (
+            |out, values, block, decode: &mut dyn FnMut(usize, &mut [core::mem::MaybeUninit<f32>])| unsafe {
+                super::fill_uninit(out, values, block, decode)
+            },
+            quantize_decode_row_uninit,
+        );
+        #[cfg(not(feature = "fast-kernels"))]
+        let fill = super::fill;
+        fill(out, values, QK, &mut |s, o| {
             let end = n.min(s + o.len());
             let full = (end - s) / QK;
             let (p, p_last) = packed[s / QK * bb..][..o.len() / QK * bb].split_at_mut(full * bb);

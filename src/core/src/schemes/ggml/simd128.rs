@@ -18,6 +18,7 @@ use super::reference::{self, fp16_bits, fp16_value, inverse, KVALUES_MXFP4};
 use super::{GgmlType, QK};
 use crate::simd128_io::{load16, store16};
 use core::arch::wasm32::*;
+use core::mem::MaybeUninit;
 
 /// The SIMD quantizer for `ty`, if there is one. Returns the clip count.
 pub fn quantize_row(ty: GgmlType, x: &[f32], out: &mut [u8]) -> Option<usize> {
@@ -32,6 +33,27 @@ pub fn quantize_decode_row(ty: GgmlType, x: &[f32], out: &mut [u8], deq: &mut [f
     quantize_blocks(ty, x, out, Some(deq))
 }
 
+/// [`quantize_decode_row`] writing `deq` through `MaybeUninit` (`fast-kernels`: a kept decoding's
+/// memory as it is, `schemes::fill_uninit`): every element is written, each block's by its
+/// decode kernel, which stores through `MaybeUninit`.
+#[cfg(feature = "fast-kernels")]
+pub fn quantize_decode_row_uninit(ty: GgmlType, x: &[f32], out: &mut [u8], deq: &mut [MaybeUninit<f32>]) -> usize {
+    match ty {
+        GgmlType::Q8_0 => q8_0_blocks_decode(x, out, deq),
+        _ => quantize_blocks_apart(ty, x, out, Some(deq)),
+    }
+}
+
+/// Q8_0 blocks packed and decoded at once ([`q8_0_block_decode`]).
+#[cfg(feature = "fast-kernels")]
+#[inline(always)]
+fn q8_0_blocks_decode(x: &[f32], out: &mut [u8], deq: &mut [MaybeUninit<f32>]) -> usize {
+    let xs = x.chunks_exact(QK).map(|x| <&[f32; QK]>::try_from(x).unwrap());
+    let os = out.chunks_exact_mut(34).map(|o| <&mut [u8; 34]>::try_from(o).unwrap());
+    let ds = deq.chunks_exact_mut(QK).map(|d| <&mut [MaybeUninit<f32>; QK]>::try_from(d).unwrap());
+    xs.zip(os).zip(ds).map(|((x, o), d)| q8_0_block_decode(x, o, d)).sum()
+}
+
 /// One loop per type, so each block function is inlined with its type a constant (an
 /// indirect call per block of 32 cost q4_1 about a fifth of its packing time).
 fn quantize_blocks(ty: GgmlType, x: &[f32], out: &mut [u8], deq: Option<&mut [f32]>) -> usize {
@@ -39,20 +61,15 @@ fn quantize_blocks(ty: GgmlType, x: &[f32], out: &mut [u8], deq: Option<&mut [f3
         // Quantized and decoded in one go from the block's registers (`q8_0_block_decode`;
         // `fast-kernels`: the modules held to their sizes decode from the bytes).
         #[cfg(feature = "fast-kernels")]
-        (GgmlType::Q8_0, Some(deq)) => {
-            let xs = x.chunks_exact(QK).map(|x| <&[f32; QK]>::try_from(x).unwrap());
-            let os = out.chunks_exact_mut(34).map(|o| <&mut [u8; 34]>::try_from(o).unwrap());
-            let ds = deq.chunks_exact_mut(QK).map(|d| <&mut [f32; QK]>::try_from(d).unwrap());
-            xs.zip(os).zip(ds).map(|((x, o), d)| q8_0_block_decode(x, o, d)).sum()
-        }
-        (ty, deq) => quantize_blocks_apart(ty, x, out, deq),
+        (GgmlType::Q8_0, Some(deq)) => q8_0_blocks_decode(x, out, uninit(deq)),
+        (ty, deq) => quantize_blocks_apart(ty, x, out, deq.map(uninit)),
     }
 }
 
 /// [`quantize_blocks`] for every type but Q8_0 with a decoding: each block packed, then decoded
 /// from its bytes.
 #[inline(always)]
-fn quantize_blocks_apart(ty: GgmlType, x: &[f32], out: &mut [u8], deq: Option<&mut [f32]>) -> usize {
+fn quantize_blocks_apart(ty: GgmlType, x: &[f32], out: &mut [u8], deq: Option<&mut [MaybeUninit<f32>]>) -> usize {
     match ty {
         GgmlType::Q8_0 => blocks::<34>(x, out, deq, |x, o| q8_0_block(GgmlType::Q8_0, x, o), q8_0_dequantize_block),
         GgmlType::Q4_0 => {
@@ -79,9 +96,9 @@ fn quantize_blocks_apart(ty: GgmlType, x: &[f32], out: &mut [u8], deq: Option<&m
 fn blocks<const BB: usize>(
     x: &[f32],
     out: &mut [u8],
-    deq: Option<&mut [f32]>,
+    deq: Option<&mut [MaybeUninit<f32>]>,
     quantize: impl Fn(&[f32; QK], &mut [u8; BB]) -> usize,
-    decode: impl Fn(&[u8], &mut [f32]),
+    decode: impl Fn(&[u8], &mut [MaybeUninit<f32>]),
 ) -> usize {
     // `chunks_exact` slices converted to arrays (the conversion cannot fail; `as_chunks` is
     // newer than the MSRV).
@@ -90,8 +107,7 @@ fn blocks<const BB: usize>(
     let mut clipped = 0;
     match deq {
         Some(deq) => {
-            let ds = deq.chunks_exact_mut(QK).map(|d| <&mut [f32; QK]>::try_from(d).unwrap());
-            for ((x, o), d) in xs.zip(os).zip(ds) {
+            for ((x, o), d) in xs.zip(os).zip(deq.chunks_exact_mut(QK)) {
                 clipped += quantize(x, o);
                 decode(o, d);
             }
@@ -110,8 +126,8 @@ pub fn dequantize_row(ty: GgmlType, packed: &[u8], out: &mut [f32]) -> bool {
     let bb = ty.block_bytes();
     for (b, o) in packed.chunks_exact(bb).zip(out.chunks_exact_mut(QK)) {
         match ty {
-            GgmlType::Q8_0 => q8_0_dequantize_block(b, o),
-            _ => nibble_dequantize_block(ty, b, o),
+            GgmlType::Q8_0 => q8_0_dequantize_block(b, uninit(o)),
+            _ => nibble_dequantize_block(ty, b, uninit(o)),
         }
     }
     true
@@ -125,13 +141,6 @@ fn load_block(x: &[f32]) -> [v128; 8] {
     let x = &x[..QK];
     // SAFETY: `x` holds 32 f32 = 8 × 16 bytes; wasm's v128.load has no alignment requirement.
     core::array::from_fn(|k| unsafe { v128_load(x.as_ptr().add(4 * k) as *const v128) })
-}
-
-#[inline(always)]
-fn store_f32x4(o: &mut [f32], v: v128) {
-    let o = &mut o[..4];
-    // SAFETY: 4 writable f32; no alignment requirement.
-    unsafe { v128_store(o.as_mut_ptr() as *mut v128, v) }
 }
 
 /// The largest `|x|` as bits. For non-negative floats the integer order is the float order, so
@@ -242,7 +251,7 @@ fn roundf5(p: v128) -> v128 {
 /// goes through the reference and the decode kernel, as in the two-pass path.
 #[cfg(feature = "fast-kernels")]
 #[inline(always)]
-fn q8_0_block_decode(x: &[f32; QK], out: &mut [u8; 34], deq: &mut [f32; QK]) -> usize {
+fn q8_0_block_decode(x: &[f32; QK], out: &mut [u8; 34], deq: &mut [MaybeUninit<f32>; QK]) -> usize {
     let v = load_block(x);
     let amax_bits = max_abs_bits(&v);
     let d = f32::from_bits(amax_bits) / 127.0;
@@ -252,6 +261,7 @@ fn q8_0_block_decode(x: &[f32; QK], out: &mut [u8; 34], deq: &mut [f32; QK]) -> 
         q8_0_dequantize_block(out, deq);
         return clipped;
     }
+    let dp = deq.as_mut_ptr() as *mut f32;
     let bits = fp16_bits(d);
     out[..2].copy_from_slice(&bits.to_le_bytes());
     let (idv, dv) = (f32x4_splat(id), f32x4_splat(fp16_value(bits)));
@@ -261,11 +271,16 @@ fn q8_0_block_decode(x: &[f32; QK], out: &mut [u8; 34], deq: &mut [f32; QK]) -> 
         let biased = f32x4_add(roundf5(f32x4_mul(v[k], idv)), magic);
         // `biased − 1.5·2²³` is the code again, exact, and +0 where roundf gave −0 (a small
         // negative product): the reference decodes the integer 0, +0·d.
-        store_f32x4(&mut deq[4 * k..], f32x4_mul(f32x4_sub(biased, magic), dv));
+        // SAFETY: k < 8: four of the block's 32 f32; no alignment requirement.
+        unsafe { v128_store(dp.add(4 * k) as *mut v128, f32x4_mul(f32x4_sub(biased, magic), dv)) };
         i32x4_sub(biased, magic_bits)
     });
-    let lo = i8x16_narrow_i16x8(i16x8_narrow_i32x4(q[0], q[1]), i16x8_narrow_i32x4(q[2], q[3]));
-    let hi = i8x16_narrow_i16x8(i16x8_narrow_i32x4(q[4], q[5]), i16x8_narrow_i32x4(q[6], q[7]));
+    // Each code in [−127, 127] is its i32's low byte (two's complement): picked by shuffles,
+    // where LLVM turns `i16x8_narrow_i32x4` into clamps and shuffles (int/simd128.rs,
+    // `quantize_magic`).
+    let low = |a: v128, b: v128| i8x16_shuffle::<0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0>(a, b);
+    let lo = i64x2_shuffle::<0, 2>(low(q[0], q[1]), low(q[2], q[3]));
+    let hi = i64x2_shuffle::<0, 2>(low(q[4], q[5]), low(q[6], q[7]));
     store16(&mut out[2..18], lo);
     store16(&mut out[18..34], hi);
     0
@@ -400,17 +415,26 @@ fn mxfp4_block(ty: GgmlType, x: &[f32], out: &mut [u8]) -> usize {
 
 /// Widens 16 i8 lanes to f32 and stores `f(value)` for each into `o[..16]`.
 #[inline(always)]
-fn store_i8x16_as_f32(codes: v128, o: &mut [f32], f: impl Fn(v128) -> v128) {
+fn store_i8x16_as_f32(codes: v128, o: &mut [MaybeUninit<f32>], f: impl Fn(v128) -> v128) {
+    let o = &mut o[..16];
     let (w0, w1) = (i16x8_extend_low_i8x16(codes), i16x8_extend_high_i8x16(codes));
     let parts = [i32x4_extend_low_i16x8(w0), i32x4_extend_high_i16x8(w0), i32x4_extend_low_i16x8(w1), i32x4_extend_high_i16x8(w1)];
     for (k, p) in parts.into_iter().enumerate() {
-        store_f32x4(&mut o[4 * k..], f(f32x4_convert_i32x4(p)));
+        // SAFETY: k < 4: four of `o`'s 16 f32; no alignment requirement.
+        unsafe { v128_store(o.as_mut_ptr().add(4 * k) as *mut v128, f(f32x4_convert_i32x4(p))) };
     }
+}
+
+/// An initialized buffer as one the decode kernels write through `MaybeUninit` (they store
+/// only values): one kernel for a kept decoding's memory as it is and for initialized buffers.
+fn uninit(o: &mut [f32]) -> &mut [MaybeUninit<f32>] {
+    // SAFETY: the same layout; nothing uninitialized is ever written through the result.
+    unsafe { &mut *(o as *mut [f32] as *mut [MaybeUninit<f32>]) }
 }
 
 /// Q8_0, one block: `q as f32 * d`. Reference: `reference::dequantize_block` for Q8_0.
 #[inline(always)]
-fn q8_0_dequantize_block(b: &[u8], o: &mut [f32]) {
+fn q8_0_dequantize_block(b: &[u8], o: &mut [MaybeUninit<f32>]) {
     let d = f32x4_splat(fp16_value(u16::from_le_bytes([b[0], b[1]])));
     store_i8x16_as_f32(load16(&b[2..18]), &mut o[..16], |q| f32x4_mul(q, d));
     store_i8x16_as_f32(load16(&b[18..34]), &mut o[16..32], |q| f32x4_mul(q, d));
@@ -429,7 +453,7 @@ fn qh_bits(qh: u32, first_byte: u8) -> v128 {
 /// Q4_0, Q4_1, Q5_0, Q5_1 and MXFP4, one block. Reference: `reference::dequantize_block`
 /// (`d * (q − 8|16)`, `d * q + m`, `d * kvalues[q]`, each a separate f32 rounding).
 #[inline(always)]
-fn nibble_dequantize_block(ty: GgmlType, b: &[u8], o: &mut [f32]) {
+fn nibble_dequantize_block(ty: GgmlType, b: &[u8], o: &mut [MaybeUninit<f32>]) {
     let h = |i: usize| fp16_value(u16::from_le_bytes([b[i], b[i + 1]]));
     let qs_at = match ty {
         GgmlType::Q4_0 => 2,

@@ -344,8 +344,15 @@ impl Scheme for IntScheme {
             (packed, super::ByteLevels::new((qmax - qmin + 1) as usize))
         };
         let mut clipped = 0;
-        // Elements `s..` in runs that stay inside one group's chunk.
-        super::fill(out, values, 1, &mut |s, mut o| {
+        // Elements `s..` in runs that stay inside one group's chunk (`fast-kernels`: written
+        // through `MaybeUninit`, every element: SAFETY for `fill_uninit`).
+        #[cfg(feature = "fast-kernels")]
+        let fill = |out, values, block, decode: &mut dyn FnMut(usize, &mut [core::mem::MaybeUninit<f32>])| unsafe {
+            super::fill_uninit(out, values, block, decode)
+        };
+        #[cfg(not(feature = "fast-kernels"))]
+        let fill = super::fill;
+        fill(out, values, 1, &mut |s, mut o| {
             #[cfg(feature = "fast-kernels")]
             packed.resize(header + s + o.len(), 0);
             let codes = &mut packed[header..];
@@ -356,7 +363,7 @@ impl Scheme for IntScheme {
                 let (scale, zp) = params[grouping.of_chunk(c)];
                 let (head, rest) = o.split_at_mut(run);
                 clipped +=
-                    quantize_group(&values[i..i + run], GroupMap { scale, zero_point: zp, qmin, qmax }, &mut codes[i..i + run], head);
+                    quantize_group_out(&values[i..i + run], GroupMap { scale, zero_point: zp, qmin, qmax }, &mut codes[i..i + run], head);
                 (i, o) = (i + run, rest);
             }
             #[cfg(feature = "fast-kernels")]
@@ -366,7 +373,7 @@ impl Scheme for IntScheme {
         let levels_used = None;
         #[cfg(feature = "fast-kernels")]
         let levels_used = Some(levels.used());
-        Ok(self.finish(params, &ranges, packed, clipped, levels_used))
+        Ok(self.finish(params, &ranges, packed, clipped, levels_used, false))
     }
 
     fn dequantize(&self, packed: &[u8], shape: &[usize]) -> Result<Vec<f32>> {
@@ -437,6 +444,7 @@ impl IntScheme {
         mut packed: Vec<u8>,
         clipped: usize,
         levels_used: Option<usize>,
+        body_packed: bool,
     ) -> Quantized {
         let (qmin, qmax) = self.qrange();
         let header = params.len() * if self.symmetric { 4 } else { 5 };
@@ -445,6 +453,7 @@ impl IntScheme {
         let levels_used = levels_used.unwrap_or_else(|| super::distinct_bytes(codes, (qmax - qmin + 1) as usize));
         let body = match self.bits {
             8 => n,
+            _ if body_packed => (n * self.bits as usize).div_ceil(8),
             4 => pack_nibbles_in_place(codes),
             _ => pack_pairs_in_place(codes),
         };
@@ -484,9 +493,13 @@ impl IntScheme {
         packed.resize(header, 0);
         let mut levels = super::ByteLevels::new((qmax - qmin + 1) as usize);
         let mut params = Vec::with_capacity(groups);
+        // INT4/INT2 pack each chunk (`fill_uninit`'s chunks are whole groups of about 4096
+        // values) where every chunk starts on a whole byte of codes.
+        let pack_chunks = self.bits < 8 && super::chunk_elements(size) % (8 / self.bits as usize) == 0;
         let mut clipped = 0;
-        // `fill` in whole groups; its last group may be short.
-        super::fill(out, values, size, &mut |s, o| {
+        // `fill` in whole groups; its last group may be short. Every real element is written
+        // (SAFETY for `fill_uninit`): each group's `x.len()` values.
+        let decode = &mut |s: usize, o: &mut [core::mem::MaybeUninit<f32>]| {
             let end = values.len().min(s + o.len());
             packed.resize(header + end, 0);
             let codes = &mut packed[header + s..];
@@ -504,12 +517,24 @@ impl IntScheme {
                 let runs = x4.chunks(size).zip(c4.chunks_mut(size)).zip(d4.chunks_mut(size)).zip(maps);
                 for (((x, c), d), map) in runs {
                     params.push((map.scale, map.zero_point));
-                    clipped += quantize_group(x, map, c, &mut d[..x.len()]);
+                    clipped += quantize_group_uninit(x, map, c, &mut d[..x.len()]);
                 }
             }
             levels.add(codes);
-        });
-        self.finish(params, &[], packed, clipped, Some(levels.used()))
+            if pack_chunks {
+                // INT4/INT2: this chunk's codes packed while in cache, to their place in the
+                // body (`s` is a multiple of the codes a byte, so the bytes are the whole
+                // body's), not in a pass over the whole tensor's codes afterwards.
+                let per = 8 / self.bits as usize;
+                assert_eq!(s % per, 0, "a chunk starts on a whole byte of codes");
+                let codes = &mut packed[header + s..header + end];
+                let bytes = if self.bits == 4 { pack_nibbles_in_place(codes) } else { pack_pairs_in_place(codes) };
+                packed.copy_within(header + s..header + s + bytes, header + s / per);
+            }
+        };
+        // SAFETY: see `decode`.
+        unsafe { super::fill_uninit(out, values, size, decode) };
+        self.finish(params, &[], packed, clipped, Some(levels.used()), pack_chunks)
     }
 
     /// The element count of each group when the groups are contiguous runs of the tensor in C
@@ -623,6 +648,23 @@ pub fn quantize_group(values: &[f32], map: GroupMap, codes: &mut [u8], dequantiz
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     return reference::quantize_group(values, map, codes, dequantized);
 }
+
+/// [`quantize_group`] writing `dequantized` through `MaybeUninit` (`fast-kernels`: into a kept
+/// decoding's memory as it is): every element is written.
+#[cfg(feature = "fast-kernels")]
+#[inline]
+pub fn quantize_group_uninit(values: &[f32], map: GroupMap, codes: &mut [u8], dequantized: &mut [core::mem::MaybeUninit<f32>]) -> usize {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return simd128::quantize_group_uninit(values, map, codes, dequantized);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    return reference::quantize_group(values, map, codes, super::zeroed(dequantized));
+}
+
+#[cfg(not(feature = "fast-kernels"))]
+use quantize_group as quantize_group_out;
+/// The kernel for `quantize_to`'s runs: through `MaybeUninit` with `fast-kernels`.
+#[cfg(feature = "fast-kernels")]
+use quantize_group_uninit as quantize_group_out;
 
 /// The per-group dequantize kernel (see [`reference::dequantize_group`]).
 #[inline]
