@@ -228,7 +228,7 @@ fn copy_cols<T: Copy>(dst: &mut [T], src: &[T]) {
 
 /// Float convolution: `y[n, m, ...] = Σ w · x + b[m]`.
 pub fn conv_f32(attrs: &ConvAttrs, x: &Value, w: &Value, b: Option<&Value>) -> Result<Value, OpError> {
-    conv_f32_then(attrs, x, w, b, Epilogue::None)
+    conv_f32_then(attrs, x, w, b, Epilogue::NONE)
 }
 
 /// [`conv_f32`], then `epilogue` on the output (on each block of columns while in cache, on the
