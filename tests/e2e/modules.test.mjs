@@ -71,9 +71,13 @@ test('the workbench, the tutor, the runner and the models module export their ow
 // the float kernels of issue 13's FP32 speed (the recurrent layers' packed GEMMs, Resize
 // nearest's gather, the separable MaxPool, the panel groups) and core's INT/FP8/NF4 quantize
 // kernels of issue 15, each under the ceiling alone: 251,504 B together; the ceiling went to 252,000.
-test('the runner module is under 252 KB gzipped', async () => {
+// Session 26 (issue 13's FP32 speed on PP-OCR): the Conv epilogue's scalar steps, the
+// one-position Conv, Softmax's vectorized exp and the float depthwise kernel (ppocr_rec FP32
+// about 0.7× the time): 251,257 → 252,151 B (the branch point's build against this one); the
+// ceiling went to 253,000.
+test('the runner module is under 253 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-run', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 252_000, `www/pkg-run/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 253_000, `www/pkg-run/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The models module (src/models: the runner plus every op of the engine, loaded by the Run
@@ -124,10 +128,13 @@ test('the runner module is under 252 KB gzipped', async () => {
 // against this one); and MinMax's ranges taken as the engine makes each tensor (observe_ranges,
 // onnx-quant's SIMD128 NaN-skipping range; the run without the augmented model's 2 × 716
 // reductions is 1.5–2× faster on ppocr_rec), observe_tensors and it sharing one loop: +1,907 B;
-// together 475,639 B; the ceiling went to 476,000.
-test('the models module is under 476 KB gzipped', async () => {
+// together 475,639 B; the ceiling went to 476,000. Session 26, as the runner's (the Conv
+// epilogue's scalar steps, the one-position Conv, Softmax's vectorized exp, the float depthwise
+// kernel): 475,764 → 480,088 B (the branch point's build against this one); the ceiling went
+// to 481,000.
+test('the models module is under 481 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-models', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 476_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 481_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The workbench (the five readers, every scheme, the plots, the GGUF writer) was 489,773 B
@@ -468,10 +475,10 @@ test('the first paint waits for no wasm and for under 600 KB of scripts and styl
 // integer depthwise tap pairs, the quantization's byte read, the panel rows' copies): 252,304
 // B; the ceiling went to 253,000. Session 23, as the plain runner's (the whole-tensor
 // ReduceMax/ReduceMin, QuantizeLinear's per-tensor path): 252,384 → 253,123 B; the ceiling went
-// to 253,500.
-test('the relaxed-SIMD runner module is under 253.5 KB gzipped', async () => {
+// to 253,500. Session 26, as the plain runner's: 253,156 → 253,740 B; the ceiling went to 254,500.
+test('the relaxed-SIMD runner module is under 254.5 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-run-relaxed', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 253_500, `www/pkg-run-relaxed/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 254_500, `www/pkg-run-relaxed/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The relaxed-SIMD language model (www/pkg-lm-relaxed, src/lm with `+relaxed-simd`: the Q4_K,
