@@ -231,38 +231,28 @@ fn copy_cols<T: Copy>(dst: &mut [T], src: &[T]) {
 
 /// A convolution with one output position (after a global pool: the squeeze-excitation blocks
 /// of MobileNetV3 and PP-LCNet), `y = W·p` for the one patch `p`, as the row `yᵀ = pᵀ·Wᵀ`: the
-/// GEMM's one-row kernel, with the panels of Wᵀ read from W's rows. The same products summed
-/// in the same order as `W·P` (bit for bit), without the 7 of each panel's 8 columns that one
-/// output position leaves idle. Those had cost more than the arithmetic where weights are
-/// subnormal, which x64 multiplies by a microcode assist per instruction: ppocr_rec's 480 → 120
-/// and 120 → 480 squeeze-excitation Convs, a fifth of whose weights are, took 1.1 ms each.
+/// GEMM's one-row kernel on Wᵀ. The same products summed in the same order as `W·P` (bit for
+/// bit), without the 7 of each panel's 8 columns that one output position leaves idle. Those
+/// had cost more than the arithmetic where weights are subnormal, which x64 multiplies by a
+/// microcode assist per instruction: ppocr_rec's four squeeze-excitation Convs, a fifth of
+/// whose weights are, took 3.0 ms, now 0.8. (Wᵀ's panels written by a closure straight from W
+/// saved another 0.2 ms but linked a second `gemm_f32_panels` driver, 0.7 KB gzipped.)
 fn one_position(plane: &Plane, xg: &[f32], cg: usize, wg: &[f32], bg: Option<&[f32]>, epilogue: Epilogue, yg: &mut [f32]) {
     let (mg, kk) = (yg.len(), wg.len() / yg.len().max(1));
     let mut column = vec![0.0f32; 8 * kk];
     plane.fill_panel(xg, cg, 0, 1, 0.0, &mut column);
     let patch: Vec<f32> = column.iter().step_by(8).copied().collect();
-    quantscope_gemm::gemm_f32_panels(
-        1,
-        kk,
-        mg,
-        &patch,
-        |q, cols, panel| {
-            let rows = &wg[q * quantscope_gemm::NR * kk..];
-            for (j, row) in rows.chunks_exact(kk).take(cols).enumerate() {
-                for (l, &v) in row.iter().enumerate() {
-                    panel[8 * l + j] = v;
-                }
-            }
-        },
-        |y, j0, cols| {
-            let y = &mut y[j0..j0 + cols];
-            if let Some(bg) = bg {
-                y.iter_mut().zip(&bg[j0..]).for_each(|(v, b)| *v += b);
-            }
-            epilogue.apply(y);
-        },
-        yg,
-    );
+    let mut wt = vec![0.0f32; kk * mg];
+    for (i, row) in wg.chunks_exact(kk).enumerate() {
+        for (l, &v) in row.iter().enumerate() {
+            wt[l * mg + i] = v;
+        }
+    }
+    quantscope_gemm::gemm_f32(1, kk, mg, &patch, &wt, yg);
+    if let Some(bg) = bg {
+        yg.iter_mut().zip(bg).for_each(|(v, b)| *v += b);
+    }
+    epilogue.apply(yg);
 }
 
 /// Float convolution: `y[n, m, ...] = Σ w · x + b[m]`.
