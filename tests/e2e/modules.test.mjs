@@ -71,9 +71,13 @@ test('the workbench, the tutor, the runner and the models module export their ow
 // the float kernels of issue 13's FP32 speed (the recurrent layers' packed GEMMs, Resize
 // nearest's gather, the separable MaxPool, the panel groups) and core's INT/FP8/NF4 quantize
 // kernels of issue 15, each under the ceiling alone: 251,504 B together; the ceiling went to 252,000.
-test('the runner module is under 252 KB gzipped', async () => {
+// Session 26 (issue 13's FP32 speed on PP-OCR): the Conv epilogue's scalar steps, the
+// one-position Conv, Softmax's vectorized exp, the float depthwise kernel (ppocr_rec FP32 about
+// 0.7× the time) and float32 Split's contiguous copies: 251,257 → 252,530 B (the branch point's
+// build against this one); the ceiling went to 253,000.
+test('the runner module is under 253 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-run', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 252_000, `www/pkg-run/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 253_000, `www/pkg-run/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The models module (src/models: the runner plus every op of the engine, loaded by the Run
@@ -124,13 +128,15 @@ test('the runner module is under 252 KB gzipped', async () => {
 // against this one); and MinMax's ranges taken as the engine makes each tensor (observe_ranges,
 // onnx-quant's SIMD128 NaN-skipping range; the run without the augmented model's 2 × 716
 // reductions is 1.5–2× faster on ppocr_rec), observe_tensors and it sharing one loop: +1,907 B;
-// together 475,639 B; the ceiling went to 476,000. Session 26: session 25's sources (no change
-// to the module since) built on this machine (rustc 1.95.0, binaryen 132) measure 476,651 B,
-// while the clean-clone CI run of them passed under 476,000: the same sources move by ~1 KB with
-// the build's environment; the ceiling went to 477,500.
-test('the models module is under 477.5 KB gzipped', async () => {
+// together 475,639 B; the ceiling went to 476,000. Session 26, as the runner's (the Conv
+// epilogue's scalar steps, the one-position Conv, Softmax's vectorized exp, the float depthwise
+// kernel, Split): 475,764 → 480,289 B (the branch point's build against this one, in the helper's
+// worktree). The same sources measure ~900 B more in main's checkout (session 25's: 476,651 B
+// there, 475,764 in the worktree, and under 476,000 in the clean-clone CI run): the build's
+// environment moves them by ~1 KB, so the ceiling went to 482,000.
+test('the models module is under 482 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-models', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 477_500, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 482_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The workbench (the five readers, every scheme, the plots, the GGUF writer) was 489,773 B
@@ -473,10 +479,10 @@ test('the first paint waits for no wasm and for under 600 KB of scripts and styl
 // integer depthwise tap pairs, the quantization's byte read, the panel rows' copies): 252,304
 // B; the ceiling went to 253,000. Session 23, as the plain runner's (the whole-tensor
 // ReduceMax/ReduceMin, QuantizeLinear's per-tensor path): 252,384 → 253,123 B; the ceiling went
-// to 253,500.
-test('the relaxed-SIMD runner module is under 253.5 KB gzipped', async () => {
+// to 253,500. Session 26, as the plain runner's: 253,156 → 254,095 B; the ceiling went to 254,500.
+test('the relaxed-SIMD runner module is under 254.5 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-run-relaxed', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 253_500, `www/pkg-run-relaxed/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 254_500, `www/pkg-run-relaxed/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The relaxed-SIMD language model (www/pkg-lm-relaxed, src/lm with `+relaxed-simd`: the Q4_K,

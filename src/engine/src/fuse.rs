@@ -1,15 +1,16 @@
 //! The run plan: a model's nodes with each float Conv's epilogue fused into it, as ONNX
 //! Runtime's graph optimizer does (`onnxruntime/core/optimizer/conv_bn_fusion.cc`,
-//! `conv_activation_fusion.cc`): Conv → [BatchNormalization] → [Relu | Clip | HardSwish |
-//! x·Sigmoid(x) | x·HardSigmoid(x) | x·Clip(x + 3, 0, 6)/6] becomes one `FusedConv` (`ops/conv.rs`; the matching is `ops/conv_fuse.rs`, reached through
-//! `Op::fuse_chain`) that applies the rest to each block of its output while it is in cache,
-//! instead of passes (and a copy, for Sigmoid) over the whole tensor.
+//! `conv_activation_fusion.cc`): Conv → [BatchNormalization] → [scalar Add/Sub/Mul/Div steps] →
+//! [Relu | Clip | HardSwish | x·Sigmoid(x) | x·HardSigmoid(x) | x·Clip(x + 3, 0, 6)/6] → [scalar
+//! steps] becomes one `FusedConv` (`ops/conv.rs`; the matching is `ops/conv_fuse.rs`, reached
+//! through `Op::fuse_chain`) that applies the rest to each block of its output while it is in
+//! cache, instead of passes (and a copy, for Sigmoid) over the whole tensor.
 //!
 //! Only [`Model::run`] and [`Model::run_profiled`] use the plan. Calibration, the per-node
 //! comparison and the quantizer walk `Model::nodes`, the graph as loaded, so they still see the
 //! Conv's, BatchNormalization's and activation's own values.
 //!
-//! Exactness: the activations are the ops' own f32 functions, so a fused Conv without a
+//! Exactness: the steps and activations are the ops' own f32 functions, so a fused Conv without a
 //! BatchNormalization gives the unfused bits. Folding BatchNormalization into the weights
 //! (`w·k`, `(b − mean)·k + B`, `k = scale / √(var + ε)`) rounds differently from normalizing
 //! the Conv's output: within float rounding (the real-model tests hold it to ONNX Runtime at

@@ -4,9 +4,9 @@
 //! padding tap adding w·0), then adds the bias: equal bit for bit, natively and with SIMD128 in
 //! Chromium. The cases cover output widths that are not a multiple of the 8-column panel (a
 //! panel spanning two output rows), 1 to 9 output channels (the 4-row tiles' remainders),
-//! strides, dilations, asymmetric padding, groups, 1-D, 3-D and 1×1 (depthwise to 1e-5: it sums a
-//! channel's taps in another order). And Sigmoid, computed with its
-//! own `exp`, against f64 to a few ulp. And the fused Conv chains of the run plan.
+//! strides, dilations, asymmetric padding, groups, 1-D, 3-D, 1×1 and one output position
+//! (depthwise to 1e-5: it sums a channel's taps in another order). And Sigmoid, computed with
+//! its own `exp`, against f64 to a few ulp. And the fused Conv chains of the run plan.
 
 use quantscope_engine::builder::{attr_int, attr_ints, GraphBuilder};
 use quantscope_engine::{DType, Model, Value};
@@ -59,6 +59,12 @@ fn cases() -> Vec<Case> {
         case((6, 6, 6), &[11, 13], &[3, 3], &[2, 2], &[1, 1], &[1, 1, 1, 1]),
         case((3, 3, 3), &[10, 17], &[5, 5], &[3, 2], &[2, 1], &[2, 1, 0, 3]),
         case((2, 3, 1), &[4, 5, 6], &[2, 3, 2], &[1, 2, 1], &[1, 1, 1], &[1, 0, 1, 0, 1, 1]),
+        // One output position (`one_position`: W·p as the row pᵀ·Wᵀ): a squeeze-excitation
+        // 1×1 over 1×1 with more than four panels of outputs, a 3×3 window over 3×3, grouped, 1-D.
+        case((20, 37, 1), &[1, 1], &[1, 1], &[1, 1], &[1, 1], &[0, 0, 0, 0]),
+        case((3, 13, 1), &[3, 3], &[3, 3], &[1, 1], &[1, 1], &[0, 0, 0, 0]),
+        case((4, 6, 2), &[2, 3], &[2, 3], &[1, 1], &[1, 1], &[0, 0, 0, 0]),
+        case((5, 9, 1), &[4], &[4], &[1], &[1], &[0, 0]),
     ]
 }
 
@@ -471,5 +477,71 @@ fn fused_quant_conv_chains_equal_the_graph_bit_for_bit() {
             ("relu_g", "Relu"),
         ];
         assert_eq!(ops, want, "{kind:?}");
+    }
+}
+
+/// Scalar steps around a Conv's activation (`src/engine/src/ops/conv_fuse.rs`: an Add, Sub, Mul
+/// or Div by a one-element constant, as paddle2onnx writes PP-LCNetV3's learnable affine blocks,
+/// `y·s + b` before and after each HardSwish), fused into the float Conv and the int8 variants'
+/// QuantConv: each run bit for bit equal to the graph's nodes in sequence. A Conv whose steps
+/// run past four (`Steps::MAX`) fuses the first four; a constant of a higher rank than the Conv's
+/// output (a broadcast to a new shape) ends the chain.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn fused_conv_scalar_steps_equal_the_graph() {
+    use quantscope_engine::{QuantizeConfig, QuantizeKind};
+    let (c, m, h, w) = (3, 6, 7, 11);
+    let mut g = GraphBuilder::new(17);
+    g.input("x", DType::F32, &[Some(1), Some(c), Some(h), Some(w)]);
+    for (k, (name, cin)) in [("a", c), ("b", m), ("c", m)].into_iter().enumerate() {
+        let wv: Vec<f32> = values(m * cin * 9, k + 70).iter().map(|v| v * 4.0).collect();
+        g.initializer(&format!("w_{name}"), &Value::f32(vec![m, cin, 3, 3], wv));
+        g.initializer(&format!("b_{name}"), &Value::f32(vec![m], values(m, k + 80)));
+    }
+    for (name, v) in [("s", 1.25f32), ("t", -0.375), ("u", 0.8125), ("three", 3.0), ("zero", 0.0), ("six", 6.0)] {
+        g.initializer(name, &Value::f32(vec![1], vec![v]));
+    }
+    g.initializer("wide", &Value::f32(vec![1, 1, 1, 1, 1], vec![0.5]));
+    let pads = || vec![attr_ints("pads", &[1, 1, 1, 1])];
+    // a: Mul (constant first), Add, HardSwish as paddle2onnx writes it, Mul, Add.
+    g.node("Conv", "conv_a", &["x", "w_a", "b_a"], &["ya"], pads());
+    g.node("Mul", "mul_a", &["s", "ya"], &["ma"], vec![]);
+    g.node("Add", "add_a", &["ma", "t"], &["aa"], vec![]);
+    g.node("Add", "hs_add", &["aa", "three"], &["ha"], vec![]);
+    g.node("Clip", "hs_clip", &["ha", "zero", "six"], &["ka"], vec![]);
+    g.node("Mul", "hs_mul", &["aa", "ka"], &["pa"], vec![]);
+    g.node("Div", "hs_div", &["pa", "six"], &["qa"], vec![]);
+    g.node("Mul", "mul_a2", &["qa", "u"], &["ra"], vec![]);
+    g.node("Add", "add_a2", &["t", "ra"], &["za"], vec![]);
+    // b: five steps and no activation: the fifth is left a node.
+    g.node("Conv", "conv_b", &["za", "w_b", "b_b"], &["yb"], pads());
+    g.node("Sub", "sub_b", &["yb", "t"], &["sb"], vec![]);
+    g.node("Div", "div_b", &["sb", "u"], &["db"], vec![]);
+    g.node("Mul", "mul_b", &["db", "s"], &["mb"], vec![]);
+    g.node("Add", "add_b", &["mb", "three"], &["ab"], vec![]);
+    g.node("Mul", "mul_b2", &["ab", "u"], &["zb"], vec![]);
+    // c: Relu, then a step whose constant broadcasts to rank 5 (not fused).
+    g.node("Conv", "conv_c", &["zb", "w_c", "b_c"], &["yc"], pads());
+    g.node("Relu", "relu_c", &["yc"], &["rc"], vec![]);
+    g.node("Mul", "mul_c", &["rc", "wide"], &["zc"], vec![]);
+    g.output("zc", DType::F32, &[]);
+    let model = Model::from_onnx(&g.build()).expect("loads");
+    let x = Value::f32(vec![1, c, h, w], values(c * h * w, 90));
+    for kind in [None, Some(QuantizeKind::Int8Dynamic { per_channel: false })] {
+        let model = match &kind {
+            None => model.clone(),
+            Some(k) => model.quantize(&QuantizeConfig::new(k.clone())).expect("quantizes"),
+        };
+        let fused = model.run(&[("x", x.clone())]).expect("runs").remove(0).1;
+        let graph = model.run_observing(&[("x", x.clone())], &mut |_, _| {}).expect("runs").remove(0).1;
+        assert_eq!(fused.shape(), graph.shape());
+        let (a, b) = (fused.to_f32_vec(), graph.to_f32_vec());
+        for (i, (p, q)) in a.iter().zip(&b).enumerate() {
+            assert_eq!(p.to_bits(), q.to_bits(), "{kind:?} [{i}]: fused {p}, graph {q}");
+        }
+        let mut clock = || 0.0;
+        let (_, times) = model.run_profiled(&[("x", x.clone())], &mut clock).expect("runs");
+        let ops: Vec<&str> = times.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(ops, ["conv_a", "conv_b", "mul_b2", "conv_c", "mul_c"], "{kind:?}");
     }
 }

@@ -693,6 +693,29 @@ fn pooling_and_softmax() {
     let g = one("Softmax", &[("x", DType::F32, &[])], vec![]);
     let y = run1(&model(&g), vec![("x", Value::f32(vec![1, 3], vec![1000., 1000., f32::NEG_INFINITY]))]).unwrap();
     assert_eq!(y.to_f32_vec(), [0.5, 0.5, 0.0]);
+    // Long rows (`exp_f32` and a sum in 8 lanes on the last axis, libm-free along another) against
+    // f64: each probability p = e^d / Σ within (8 + |d|)·ε of itself (d = x − max rounds to f32
+    // first, as in ONNX Runtime: |d|·ε/2 of e^d); a −∞ gives exactly 0.
+    for axis in [-1, 0] {
+        let (rows, n) = (3, 1003);
+        let mut x: Vec<f32> = (0..rows * n).map(|i| ((i * 7919 % 4001) as f32 - 2000.0) / 97.0).collect();
+        x[5] = f32::NEG_INFINITY;
+        let shape = if axis == -1 { vec![rows, n] } else { vec![n, rows] };
+        let g = one("Softmax", &[("x", DType::F32, &[])], vec![attr_int("axis", axis)]);
+        let y = run1(&model(&g), vec![("x", Value::f32(shape, x.clone()))]).unwrap().to_f32_vec();
+        let at = |r: usize, k: usize| if axis == -1 { r * n + k } else { k * rows + r };
+        for r in 0..rows {
+            let max = (0..n).map(|k| x[at(r, k)] as f64).fold(f64::NEG_INFINITY, f64::max);
+            let sum: f64 = (0..n).map(|k| (x[at(r, k)] as f64 - max).exp()).sum();
+            for k in (0..n).filter(|&k| at(r, k) != 5) {
+                let d = x[at(r, k)] as f64 - max;
+                let (got, want) = (y[at(r, k)] as f64, d.exp() / sum);
+                let tolerance = want * f64::from(f32::EPSILON) * (8.0 + d.abs());
+                assert!((got - want).abs() <= tolerance, "axis {axis} row {r}[{k}]: {got} against {want}");
+            }
+        }
+        assert_eq!(y[5], 0.0);
+    }
 }
 
 /// The depthwise path (one channel per group, 2-D) against a direct f64 loop, over strides,

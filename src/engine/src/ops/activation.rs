@@ -203,20 +203,60 @@ pub fn build_softmax(a: &Attrs, ctx: &BuildCtx) -> Result<Arc<dyn Op>, OpError> 
     Ok(Arc::new(Softmax { axis, coerce_2d }))
 }
 
+/// Softmax's `e^d` for `d = x − max ≤ 0`: [`exp_f32`] (vectorizable), and an exact 0 below its
+/// range (where the value is subnormal or 0: −∞, a masked position, must give 0).
+#[inline(always)]
+fn softmax_exp(d: f32) -> f32 {
+    if d < -87.3 {
+        0.0
+    } else {
+        exp_f32(d)
+    }
+}
+
+/// Each row along the axis: the max, `e^(x − max)` ([`softmax_exp`], within 2 ulp of libm's
+/// `expf`), the sum, and each value divided by it. A contiguous row (`inner` = 1, the last axis: attention, a
+/// classifier) is summed in 8 lanes then across them, as ONNX Runtime's MLAS sums it in
+/// vectors (`MlasComputeSoftmax`): not the order of a plain loop, so within `n·ε` of it. libm's
+/// `expf` per element had cost ppocr_rec's 40 × 6625 Softmax 1.4 ms, 4 % of its run.
 fn softmax_f32(x: &mut [f32], outer: usize, n: usize, inner: usize) {
-    for o in 0..outer {
-        for i in 0..inner {
-            let at = |k: usize| o * n * inner + k * inner + i;
-            let max = (0..n).map(|k| x[at(k)]).fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0.0f32;
-            for k in 0..n {
-                let e = (x[at(k)] - max).exp();
-                x[at(k)] = e;
-                sum += e;
+    if inner == 1 {
+        for row in x.chunks_exact_mut(n.max(1)).take(outer) {
+            let mut lanes = [f32::NEG_INFINITY; 8];
+            let mut chunks = row.chunks_exact(8);
+            for c in &mut chunks {
+                lanes.iter_mut().zip(c).for_each(|(m, &v)| *m = m.max(v));
             }
-            for k in 0..n {
-                x[at(k)] /= sum;
+            let max = chunks.remainder().iter().chain(&lanes).fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+            row.iter_mut().for_each(|v| *v = softmax_exp(*v - max));
+            let mut lanes = [0.0f32; 8];
+            let mut chunks = row.chunks_exact(8);
+            for c in &mut chunks {
+                lanes.iter_mut().zip(c).for_each(|(s, &v)| *s += v);
             }
+            let [a, b, c, d, e, f, g, h] = lanes;
+            let sum = chunks.remainder().iter().fold(((a + b) + (c + d)) + ((e + f) + (g + h)), |s, &v| s + v);
+            row.iter_mut().for_each(|v| *v /= sum);
+        }
+        return;
+    }
+    // Another axis: each position i of the inner block sums its n values in order, the
+    // positions side by side (a row of the axis at a time, so each pass vectorizes over i).
+    let (mut max, mut sum) = (vec![0.0f32; inner], vec![0.0f32; inner]);
+    for block in x.chunks_exact_mut((n * inner).max(1)).take(outer) {
+        max.fill(f32::NEG_INFINITY);
+        for row in block.chunks_exact(inner) {
+            max.iter_mut().zip(row).for_each(|(m, &v)| *m = m.max(v));
+        }
+        sum.fill(0.0);
+        for row in block.chunks_exact_mut(inner) {
+            for ((v, s), &m) in row.iter_mut().zip(&mut sum).zip(&max) {
+                *v = softmax_exp(*v - m);
+                *s += *v;
+            }
+        }
+        for row in block.chunks_exact_mut(inner) {
+            row.iter_mut().zip(&sum).for_each(|(v, s)| *v /= s);
         }
     }
 }

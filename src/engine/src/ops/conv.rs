@@ -13,6 +13,7 @@ use crate::attr::Attrs;
 use crate::op::{attr_err, dtype_err, scales, shape_err, zero_points, BuildCtx, Fused, Inputs, Op, OpError, PlanView};
 use crate::ops::conv_fuse::conv_chain;
 pub use crate::ops::conv_fuse::Epilogue;
+use crate::ops::depthwise_f32::DepthwiseF32;
 use crate::ops::depthwise_int::DepthwiseInt;
 pub use crate::ops::window::{AutoPad, Geometry, WindowAttrs};
 use crate::value::{DType, Data, Value};
@@ -112,7 +113,9 @@ fn depthwise_taps(geo: &Geometry, mut f: impl FnMut(usize, usize, std::ops::Rang
     }
 }
 
-/// One channel of a 2-D depthwise convolution: `y[oy, ox] += Σ w[ky, kx] · x[iy, ix]`.
+/// One channel of a 2-D depthwise convolution: `y[oy, ox] += Σ w[ky, kx] · x[iy, ix]`, one tap
+/// at a time over the output rows: where [`DepthwiseF32`] does not apply (a weight that is not
+/// finite), and the order of the sums it keeps.
 fn depthwise_2d(geo: &Geometry, x: &[f32], w: &[f32], y: &mut [f32]) {
     let (width, sx) = (geo.input[1], geo.strides[1]);
     depthwise_taps(geo, |tap, iy, out, first| {
@@ -226,9 +229,35 @@ fn copy_cols<T: Copy>(dst: &mut [T], src: &[T]) {
     }
 }
 
+/// A convolution with one output position (after a global pool: the squeeze-excitation blocks
+/// of MobileNetV3 and PP-LCNet), `y = W·p` for the one patch `p`, as the row `yᵀ = pᵀ·Wᵀ`: the
+/// GEMM's one-row kernel on Wᵀ. The same products summed in the same order as `W·P` (bit for
+/// bit), without the 7 of each panel's 8 columns that one output position leaves idle. Those
+/// had cost more than the arithmetic where weights are subnormal, which x64 multiplies by a
+/// microcode assist per instruction: ppocr_rec's four squeeze-excitation Convs, a fifth of
+/// whose weights are, took 3.0 ms, now 0.8. (Wᵀ's panels written by a closure straight from W
+/// saved another 0.2 ms but linked a second `gemm_f32_panels` driver, 0.7 KB gzipped.)
+fn one_position(plane: &Plane, xg: &[f32], cg: usize, wg: &[f32], bg: Option<&[f32]>, epilogue: Epilogue, yg: &mut [f32]) {
+    let (mg, kk) = (yg.len(), wg.len() / yg.len().max(1));
+    let mut column = vec![0.0f32; 8 * kk];
+    plane.fill_panel(xg, cg, 0, 1, 0.0, &mut column);
+    let patch: Vec<f32> = column.iter().step_by(8).copied().collect();
+    let mut wt = vec![0.0f32; kk * mg];
+    for (i, row) in wg.chunks_exact(kk).enumerate() {
+        for (l, &v) in row.iter().enumerate() {
+            wt[l * mg + i] = v;
+        }
+    }
+    quantscope_gemm::gemm_f32(1, kk, mg, &patch, &wt, yg);
+    if let Some(bg) = bg {
+        yg.iter_mut().zip(bg).for_each(|(v, b)| *v += b);
+    }
+    epilogue.apply(yg);
+}
+
 /// Float convolution: `y[n, m, ...] = Σ w · x + b[m]`.
 pub fn conv_f32(attrs: &ConvAttrs, x: &Value, w: &Value, b: Option<&Value>) -> Result<Value, OpError> {
-    conv_f32_then(attrs, x, w, b, Epilogue::None)
+    conv_f32_then(attrs, x, w, b, Epilogue::NONE)
 }
 
 /// [`conv_f32`], then `epilogue` on the output (on each block of columns while in cache, on the
@@ -258,12 +287,16 @@ pub fn conv_f32_then(attrs: &ConvAttrs, x: &Value, w: &Value, b: Option<&Value>,
     // 1-D and 2-D: patches written straight into the GEMM's panels (no im2col matrix).
     let plane = if depthwise { None } else { Plane::of(&geo) };
     let mut cols = if identity || depthwise || plane.is_some() { Vec::new() } else { vec![0.0f32; kk * oc] };
+    let mut direct = depthwise.then(|| DepthwiseF32::new(&geo));
     for img in 0..n {
-        if depthwise {
+        if let Some(direct) = &mut direct {
             for ch in 0..c {
                 let xc = &xs[(img * c + ch) * ic..(img * c + ch + 1) * ic];
                 let yc = &mut y[(img * m + ch) * oc..(img * m + ch + 1) * oc];
-                depthwise_2d(&geo, xc, &ws[ch * kk..(ch + 1) * kk], yc);
+                let wc = &ws[ch * kk..(ch + 1) * kk];
+                if !direct.channel(xc, wc, yc) {
+                    depthwise_2d(&geo, xc, wc, yc);
+                }
             }
         }
         for grp in (0..g).filter(|_| !depthwise) {
@@ -272,6 +305,10 @@ pub fn conv_f32_then(attrs: &ConvAttrs, x: &Value, w: &Value, b: Option<&Value>,
                 let wg = &ws[grp * mg * kk..(grp + 1) * mg * kk];
                 let yg = &mut y[(img * m + grp * mg) * oc..(img * m + (grp + 1) * mg) * oc];
                 let bg = bias.map(|b| &b[grp * mg..(grp + 1) * mg]);
+                if oc == 1 && kk > 0 {
+                    one_position(plane, xg, cg, wg, bg, epilogue, yg);
+                    continue;
+                }
                 quantscope_gemm::gemm_f32_panels(
                     mg,
                     kk,
@@ -722,18 +759,21 @@ impl Op for ConvTranspose {
         if out.iter().product::<usize>() >= NOWHERE as usize {
             return Err(shape_err(format!("the output's spatial size {out:?} is too large")));
         }
-        let in_strides = crate::op::strides(input);
         let k_strides = crate::op::strides(kernel);
         let out_strides = crate::op::strides(&out);
+        // The input position's coordinates counted up as p runs (an odometer), not divided out
+        // of p for every entry: eight integer divisions per entry had been most of ppocr_det's
+        // last ConvTranspose (24 → 1 channel over 80 × 112: 35,840 entries).
         let mut target = vec![NOWHERE; in_sp * k_sp];
-        for p in 0..in_sp {
-            for k in 0..k_sp {
+        let mut pi = vec![0i64; r];
+        for k in 0..k_sp {
+            let shift: Vec<i64> = (0..r).map(|d| (k / k_strides[d] % kernel[d]) as i64 * dilations[d] - begin[d]).collect();
+            pi.fill(0);
+            for slot in &mut target[k * in_sp..(k + 1) * in_sp] {
                 let mut at = 0usize;
                 let mut inside = true;
                 for d in 0..r {
-                    let pi = (p / in_strides[d] % input[d]) as i64;
-                    let ki = (k / k_strides[d] % kernel[d]) as i64;
-                    let o = pi * strides[d] + ki * dilations[d] - begin[d];
+                    let o = pi[d] * strides[d] + shift[d];
                     if o < 0 || o >= out[d] as i64 {
                         inside = false;
                         break;
@@ -741,7 +781,14 @@ impl Op for ConvTranspose {
                     at += o as usize * out_strides[d];
                 }
                 if inside {
-                    target[k * in_sp + p] = at as u32;
+                    *slot = at as u32;
+                }
+                for d in (0..r).rev() {
+                    pi[d] += 1;
+                    if pi[d] < input[d] as i64 {
+                        break;
+                    }
+                    pi[d] = 0;
                 }
             }
         }
@@ -794,19 +841,18 @@ impl Op for ConvTranspose {
 
 #[cfg(test)]
 mod tests {
-    use super::{depthwise_taps, AutoPad, WindowAttrs};
+    use super::{depthwise_2d, depthwise_taps, AutoPad, Geometry, WindowAttrs};
+    use crate::ops::depthwise_f32::DepthwiseF32;
     use crate::ops::depthwise_int::DepthwiseInt;
 
-    /// The integer depthwise kernel (`depthwise_int.rs`: tap pairs over planes) equals a strided
-    /// loop that adds each tap's products in place (`row[first + j·stride]`), over three channels
-    /// of one plan, for u8 and i8 inputs: strides 1 to 3 (2 with dilation 1 reads the padded
-    /// rows as its plane), dilations, padding wider than the kernel's reach, odd and even kernel
-    /// widths, a 7×7 kernel (more tap pairs than one pass holds), outputs that are and are not
-    /// a multiple of the 16-output block.
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
-    fn depthwise_int_equals_the_strided_loop() {
-        for (input, kernel, strides, dilations, pads) in [
+    /// The depthwise kernels' test geometries, `(geometry, input, kernel, strides, dilations,
+    /// pads)`: strides 1 to 3 (2 with dilation 1 reads the integer kernel's padded rows as its
+    /// plane), dilations, padding wider than the kernel's reach, odd and even kernel widths, a
+    /// 7×7 kernel (more tap pairs than one integer pass holds), outputs that are and are not a
+    /// multiple of the 16-output block.
+    #[allow(clippy::type_complexity)]
+    fn geometries() -> Vec<(Geometry, [usize; 2], [usize; 2], [usize; 2], [usize; 2], [usize; 4])> {
+        [
             ([9, 10], [3, 3], [1, 1], [1, 1], [1, 1, 1, 1]),
             ([16, 17], [3, 3], [2, 2], [1, 1], [1, 1, 1, 1]),
             ([12, 23], [5, 5], [2, 3], [1, 2], [2, 0, 1, 3]),
@@ -819,7 +865,9 @@ mod tests {
             ([9, 40], [3, 4], [1, 2], [2, 2], [2, 3, 2, 1]),
             ([5, 33], [3, 3], [1, 1], [1, 1], [4, 6, 4, 5]),
             ([8, 50], [1, 3], [1, 4], [1, 3], [0, 1, 0, 2]),
-        ] {
+        ]
+        .into_iter()
+        .map(|(input, kernel, strides, dilations, pads)| {
             let attrs = WindowAttrs {
                 auto_pad: AutoPad::NotSet,
                 kernel_shape: None,
@@ -828,7 +876,51 @@ mod tests {
                 pads: Some(pads.iter().map(|&v| v as i64).collect()),
                 ceil_mode: false,
             };
-            let geo = attrs.geometry(&input, &kernel).unwrap();
+            (attrs.geometry(&input, &kernel).unwrap(), input, kernel, strides, dilations, pads)
+        })
+        .collect()
+    }
+
+    /// The float depthwise kernel (`depthwise_f32.rs`: taps over padded planes, sums in
+    /// registers) equals the tap-at-a-time loop over output rows bit for bit, over three
+    /// channels of one plan: inputs with ±0, ±∞ and NaN, weights with ±0; a channel with an
+    /// infinite weight is refused (the loop then runs it).
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn depthwise_f32_equals_the_tap_loop() {
+        for (geo, input, kernel, strides, dilations, pads) in geometries() {
+            let (ic, kc, channels) = (input[0] * input[1], kernel[0] * kernel[1], 3);
+            let special = [0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN];
+            let x: Vec<f32> = (0..channels * ic)
+                .map(|i| if i % 97 == 5 { special[i / 97 % 5] } else { ((i * 7919 % 2003) as f32 - 1001.0) / 317.0 })
+                .collect();
+            let w: Vec<f32> =
+                (0..channels * kc).map(|i| if i % 7 == 3 { -0.0 } else { ((i * 104729 % 211) as f32 - 105.0) / 53.0 }).collect();
+            let mut direct = DepthwiseF32::new(&geo);
+            for ch in 0..channels {
+                let (xc, wc) = (&x[ch * ic..(ch + 1) * ic], &w[ch * kc..(ch + 1) * kc]);
+                let mut got = vec![5.0f32; geo.out_count()];
+                assert!(direct.channel(xc, wc, &mut got));
+                let mut want = vec![0.0f32; geo.out_count()];
+                depthwise_2d(&geo, xc, wc, &mut want);
+                let bits = |v: &[f32]| v.iter().map(|f| if f.is_nan() { u32::MAX } else { f.to_bits() }).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want), "{input:?} {kernel:?} {strides:?} {dilations:?} {pads:?} channel {ch}");
+            }
+            let mut inf = w[..kc].to_vec();
+            inf[kc / 2] = f32::INFINITY;
+            let mut untouched = vec![5.0f32; geo.out_count()];
+            assert!(!direct.channel(&x[..ic], &inf, &mut untouched));
+            assert!(untouched.iter().all(|&v| v == 5.0));
+        }
+    }
+
+    /// The integer depthwise kernel (`depthwise_int.rs`: tap pairs over planes) equals a strided
+    /// loop that adds each tap's products in place (`row[first + j·stride]`), over three channels
+    /// of one plan, for u8 and i8 inputs, over [`geometries`].
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn depthwise_int_equals_the_strided_loop() {
+        for (geo, input, kernel, strides, dilations, pads) in geometries() {
             let (ic, kc, channels) = (input[0] * input[1], kernel[0] * kernel[1], 3);
             let x: Vec<u8> = (0..channels * ic).map(|i| if i % 13 == 0 { 255 } else { (i * 7919 % 256) as u8 }).collect();
             let w: Vec<i32> = (0..channels * kc).map(|i| if i % 11 == 0 { -255 } else { (i * 104729 % 511) as i32 - 255 }).collect();

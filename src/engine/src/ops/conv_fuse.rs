@@ -1,18 +1,87 @@
 //! The run plan's matching for a float Conv (`Op::fuse_chain`, `crate::fuse`): Conv →
-//! [BatchNormalization] → [Relu | Clip | HardSwish | x·Sigmoid(x) | x·HardSigmoid(x) |
-//! x·Clip(x + a, lo, hi)/d (HardSwish as paddle2onnx writes it)], with BatchNormalization folded into the
-//! weights (`onnxruntime/core/optimizer/conv_bn_fusion.cc`, `conv_activation_fusion.cc`), and
-//! the [`Epilogue`] the fused Conv applies to its output.
+//! [BatchNormalization] → [scalar steps] → [Relu | Clip | HardSwish | x·Sigmoid(x) |
+//! x·HardSigmoid(x) | x·Clip(x + a, lo, hi)/d (HardSwish as paddle2onnx writes it)] → [scalar
+//! steps], with BatchNormalization folded into the weights
+//! (`onnxruntime/core/optimizer/conv_bn_fusion.cc`, `conv_activation_fusion.cc`), and the
+//! [`Epilogue`] the fused Conv applies to its output. A scalar step is an Add, Sub, Mul or Div of
+//! the value by a one-element constant: PP-LCNetV3's "learnable affine blocks" (paddle2onnx
+//! writes `y·s + b` as a Mul and an Add around each activation: PP-OCR's recognizer and
+//! detector), which had kept 8 elementwise passes over the tensor after each of their Convs.
 
 use crate::op::PlanView;
 use crate::ops::norm::BatchNorm;
 use crate::ops::unary::{clamp01, clip, Clip, FloatFn, Unary, UnaryMath};
 use crate::value::{DType, Value};
 
-/// What a fused Conv applies to its output after the bias (`crate::fuse`): each the same f32
-/// arithmetic as the op it replaces, so the fused output equals the unfused one bit for bit.
+/// What a fused Conv applies to its output after the bias (`crate::fuse`): scalar steps, an
+/// activation, scalar steps — each the same f32 arithmetic as the op it replaces, so the fused
+/// output equals the unfused one bit for bit.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Epilogue {
+pub struct Epilogue {
+    pub before: Steps,
+    pub act: Activation,
+    pub after: Steps,
+}
+
+impl Epilogue {
+    /// Nothing: the Conv's output as it is.
+    pub const NONE: Epilogue = Epilogue { before: Steps::NONE, act: Activation::None, after: Steps::NONE };
+
+    /// Not inlined: one copy serves every call site (the modules' size), and a call per block
+    /// of columns costs nothing measurable. Each step is its own pass over `v` (a block of a
+    /// row, in L1), so that each loop vectorizes.
+    #[inline(never)]
+    pub(crate) fn apply(self, v: &mut [f32]) {
+        self.before.apply(v);
+        self.act.apply(v);
+        self.after.apply(v);
+    }
+}
+
+/// An elementwise op of the value and a one-element constant, the value on the left (Add and
+/// Mul may have it on either side: the result is the same).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Step {
+    Add(f32),
+    Sub(f32),
+    Mul(f32),
+    Div(f32),
+}
+
+/// Scalar steps in order, up to [`Steps::MAX`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Steps {
+    steps: [Step; Steps::MAX],
+    len: usize,
+}
+
+impl Steps {
+    /// Steps one epilogue side takes, at most (PP-LCNetV3 has two: a Mul and an Add).
+    pub const MAX: usize = 4;
+    pub const NONE: Steps = Steps { steps: [Step::Add(0.0); Steps::MAX], len: 0 };
+
+    /// `self` and `step`, or `None` when full.
+    fn with(mut self, step: Step) -> Option<Steps> {
+        *self.steps.get_mut(self.len)? = step;
+        self.len += 1;
+        Some(self)
+    }
+
+    fn apply(&self, v: &mut [f32]) {
+        for step in &self.steps[..self.len] {
+            match *step {
+                Step::Add(k) => v.iter_mut().for_each(|e| *e += k),
+                Step::Sub(k) => v.iter_mut().for_each(|e| *e -= k),
+                Step::Mul(k) => v.iter_mut().for_each(|e| *e *= k),
+                Step::Div(k) => v.iter_mut().for_each(|e| *e /= k),
+            }
+        }
+    }
+}
+
+/// The activation of an [`Epilogue`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Activation {
     None,
     /// Relu (NaN passes).
     Relu,
@@ -36,19 +105,16 @@ pub enum Epilogue {
     },
 }
 
-impl Epilogue {
-    /// Not inlined: one copy serves every call site (the modules' size), and a call per block
-    /// of columns costs nothing measurable.
-    #[inline(never)]
-    pub(crate) fn apply(self, v: &mut [f32]) {
+impl Activation {
+    fn apply(self, v: &mut [f32]) {
         match self {
-            Epilogue::None => {}
-            Epilogue::Relu => v.iter_mut().for_each(|e| *e = crate::ops::activation::relu32(*e)),
-            Epilogue::Clip(lo, hi) => v.iter_mut().for_each(|e| *e = clip(*e, lo, hi)),
-            Epilogue::Silu => v.iter_mut().for_each(|e| *e *= crate::ops::activation::sigmoid32(*e)),
-            Epilogue::HardSwish => v.iter_mut().for_each(|e| *e *= clamp01(*e / 6.0 + 0.5)),
-            Epilogue::HardSigmoidMul { alpha, beta } => v.iter_mut().for_each(|e| *e *= clamp01(alpha * *e + beta)),
-            Epilogue::ClipMulDiv { add, lo, hi, div } => v.iter_mut().for_each(|e| *e = *e * clip(*e + add, Some(lo), Some(hi)) / div),
+            Activation::None => {}
+            Activation::Relu => v.iter_mut().for_each(|e| *e = crate::ops::activation::relu32(*e)),
+            Activation::Clip(lo, hi) => v.iter_mut().for_each(|e| *e = clip(*e, lo, hi)),
+            Activation::Silu => v.iter_mut().for_each(|e| *e *= crate::ops::activation::sigmoid32(*e)),
+            Activation::HardSwish => v.iter_mut().for_each(|e| *e *= clamp01(*e / 6.0 + 0.5)),
+            Activation::HardSigmoidMul { alpha, beta } => v.iter_mut().for_each(|e| *e *= clamp01(alpha * *e + beta)),
+            Activation::ClipMulDiv { add, lo, hi, div } => v.iter_mut().for_each(|e| *e = *e * clip(*e + add, Some(lo), Some(hi)) / div),
         }
     }
 }
@@ -126,29 +192,53 @@ pub(crate) fn conv_tail(plan: &dyn PlanView, i: usize, m: usize, rank: usize) ->
             }
         }
     }
+    let scalar = |slot: Option<usize>| constant_f32(plan, slot).filter(|v| v.len() == 1 && v.rank() <= rank).map(|v| v.to_f32_vec()[0]);
+    let out = |node: usize| plan.outputs(node).first().copied().flatten();
+    // Scalar steps from `last` on: each the only reader of the value before it, an Add, Sub,
+    // Mul or Div of it by a one-element constant of no higher rank than the Conv's output (one
+    // of a higher rank broadcasts to a new shape).
+    let steps = |last: &mut usize, used: &mut Vec<usize>| {
+        let mut steps = Steps::NONE;
+        while let Some(j) = only_reader(*last) {
+            let (step, k): (fn(f32) -> Step, _) = match (plan.op(j).op_type(), plan.inputs(j)) {
+                ("Add", [Some(x), k] | [k, Some(x)]) if *x == *last => (Step::Add, *k),
+                ("Mul", [Some(x), k] | [k, Some(x)]) if *x == *last => (Step::Mul, *k),
+                ("Sub", [Some(x), k]) if *x == *last => (Step::Sub, *k),
+                ("Div", [Some(x), k]) if *x == *last => (Step::Div, *k),
+                _ => break,
+            };
+            let (Some(k), [Some(o)]) = (scalar(k), plan.outputs(j)) else { break };
+            let Some(more) = steps.with(step(k)) else { break };
+            steps = more;
+            used.push(j);
+            *last = *o;
+        }
+        steps
+    };
+    let before = steps(&mut last, &mut used);
     // Then an activation.
-    let mut epilogue = Epilogue::None;
+    let mut act = Activation::None;
     if let Some(j) = only_reader(last) {
-        let (act, act_inputs) = (plan.op(j), plan.inputs(j));
+        let (op, act_inputs) = (plan.op(j), plan.inputs(j));
         let reads_last = act_inputs.first() == Some(&Some(last));
         let bound = |k: usize| match act_inputs.get(k).copied().flatten() {
             None => Some(None),
             Some(s) => constant_f32(plan, Some(s)).filter(|v| v.len() == 1).map(|v| Some(v.to_f32_vec()[0])),
         };
-        epilogue = match act.op_type() {
-            _ if !reads_last => Epilogue::None,
-            "Relu" => Epilogue::Relu,
-            "HardSwish" => Epilogue::HardSwish,
-            "Clip" => match act.as_any().downcast_ref::<Clip>().and_then(|c| c.attr_bounds) {
-                Some((lo, hi)) => Epilogue::Clip(Some(lo), Some(hi)),
+        act = match op.op_type() {
+            _ if !reads_last => Activation::None,
+            "Relu" => Activation::Relu,
+            "HardSwish" => Activation::HardSwish,
+            "Clip" => match op.as_any().downcast_ref::<Clip>().and_then(|c| c.attr_bounds) {
+                Some((lo, hi)) => Activation::Clip(Some(lo), Some(hi)),
                 None => match (bound(1), bound(2)) {
-                    (Some(lo), Some(hi)) => Epilogue::Clip(lo, hi),
-                    _ => Epilogue::None,
+                    (Some(lo), Some(hi)) => Activation::Clip(lo, hi),
+                    _ => Activation::None,
                 },
             },
-            _ => Epilogue::None,
+            _ => Activation::None,
         };
-        if epilogue != Epilogue::None {
+        if act != Activation::None {
             used.push(j);
             last = plan.outputs(j)[0]?;
         }
@@ -157,14 +247,13 @@ pub(crate) fn conv_tail(plan: &dyn PlanView, i: usize, m: usize, rank: usize) ->
         let mul_of = |mi: usize, other: Option<usize>| {
             plan.op(mi).op_type() == "Mul" && (plan.inputs(mi) == [Some(last), other] || plan.inputs(mi) == [other, Some(last)])
         };
-        let out = |node: usize| plan.outputs(node).first().copied().flatten();
         // x · Sigmoid(x) and x · HardSigmoid(x): the function of `last` whose only reader is a
         // Mul of `last` by it.
         let gated = [(*a, *c), (*c, *a)].into_iter().find_map(|(s, mi)| {
             let gate = match plan.op(s).op_type() {
-                "Sigmoid" => Epilogue::Silu,
+                "Sigmoid" => Activation::Silu,
                 "HardSigmoid" => match plan.op(s).as_any().downcast_ref::<Unary>()?.f {
-                    UnaryMath::Float(FloatFn::HardSigmoid { alpha, beta }) => Epilogue::HardSigmoidMul { alpha, beta },
+                    UnaryMath::Float(FloatFn::HardSigmoid { alpha, beta }) => Activation::HardSigmoidMul { alpha, beta },
                     _ => return None,
                 },
                 _ => return None,
@@ -177,8 +266,6 @@ pub(crate) fn conv_tail(plan: &dyn PlanView, i: usize, m: usize, rank: usize) ->
         });
         // x · Clip(x + a, lo, hi) / d: an Add of `last` and a constant, read only by a Clip with
         // constant bounds, read only by a Mul of `last` by it, read only by a Div by a constant.
-        // (Of no higher rank than the Conv's output, which a broadcast would change.)
-        let scalar = |slot: Option<usize>| constant_f32(plan, slot).filter(|v| v.len() == 1 && v.rank() <= rank).map(|v| v.to_f32_vec()[0]);
         let parts = || {
             [(*a, *c), (*c, *a)].into_iter().find_map(|(ad, mi)| {
                 let add = match plan.inputs(ad) {
@@ -199,15 +286,18 @@ pub(crate) fn conv_tail(plan: &dyn PlanView, i: usize, m: usize, rank: usize) ->
                     [x, k] if *x == out(mi) && plan.op(dv).op_type() == "Div" => scalar(*k)?,
                     _ => return None,
                 };
-                Some((Epilogue::ClipMulDiv { add, lo, hi, div }, vec![ad, cl, mi, dv], out(dv)?))
+                Some((Activation::ClipMulDiv { add, lo, hi, div }, vec![ad, cl, mi, dv], out(dv)?))
             })
         };
         if let Some((e, nodes, out)) = gated.or_else(parts) {
-            epilogue = e;
+            act = e;
             used.extend(nodes);
             last = out;
         }
     }
+    // Then scalar steps again (after an activation: without one, `before` took them all).
+    let after = if act == Activation::None { Steps::NONE } else { steps(&mut last, &mut used) };
+    let epilogue = Epilogue { before, act, after };
     if used.is_empty() {
         return None;
     }

@@ -8,6 +8,7 @@ pub mod cast;
 pub mod control;
 pub mod conv;
 mod conv_fuse;
+mod depthwise_f32;
 mod depthwise_int;
 pub mod einsum;
 pub mod elementwise;

@@ -190,6 +190,26 @@ impl Op for Split {
             return Err(value_err(format!("Split sizes {sizes:?} do not split axis {axis} of {dim} into {} outputs", self.outputs)));
         }
         let st = strides(x.shape());
+        if let Some(xs) = x.as_f32() {
+            // float32 (what models split: YOLO's C2f blocks): each part is `outer` runs of
+            // `size · inner` contiguous values, copied whole instead of gathered one index at a
+            // time (nudenet's nine Splits had cost 2.5 ms of its 90).
+            let (inner, outer) = (st[axis], x.shape()[..axis].iter().product::<usize>());
+            let mut offset = 0;
+            let mut out = Vec::with_capacity(sizes.len());
+            for size in sizes {
+                let mut shape = x.shape().to_vec();
+                shape[axis] = size;
+                let mut data = Vec::with_capacity(outer * size * inner);
+                for o in 0..outer {
+                    let from = (o * dim + offset) * inner;
+                    data.extend_from_slice(&xs[from..from + size * inner]);
+                }
+                out.push(Value::f32(shape, data));
+                offset += size;
+            }
+            return Ok(out);
+        }
         let step: Vec<isize> = st.iter().map(|&s| s as isize).collect();
         let mut offset = 0;
         let mut out = Vec::with_capacity(sizes.len());
