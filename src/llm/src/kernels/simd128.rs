@@ -31,21 +31,9 @@ use half::f16;
 /// Rows a matrix kernel takes together.
 const R: usize = 4;
 
-/// Two f32x4 accumulators are ggml's eight lanes: lanes 0–3 and 4–7.
+/// Two f32x4 accumulators are ggml's eight lanes: lanes 0–3 and 4–7 ([`dot_mac`] unfused).
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let n = a.len().min(b.len());
-    let chunks = n / 8;
-    let (mut lo, mut hi) = (f32x4_splat(0.0), f32x4_splat(0.0));
-    for c in 0..chunks {
-        // SAFETY: c·8 + 8 ≤ n ≤ both lengths; v128 loads have no alignment requirement.
-        let (a0, a1, b0, b1) = unsafe {
-            let (pa, pb) = (a.as_ptr().add(c * 8) as *const v128, b.as_ptr().add(c * 8) as *const v128);
-            (v128_load(pa), v128_load(pa.add(1)), v128_load(pb), v128_load(pb.add(1)))
-        };
-        lo = f32x4_add(lo, f32x4_mul(a0, b0));
-        hi = f32x4_add(hi, f32x4_mul(a1, b1));
-    }
-    finish_dot(lo, hi, &a[chunks * 8..n], &b[chunks * 8..n])
+    dot_mac::<false>(a, b)
 }
 
 /// ((0+4) + (1+5)) + ((2+6) + (3+7)), as the reference adds them, then the tail.
