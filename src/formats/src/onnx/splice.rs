@@ -52,28 +52,18 @@ impl<T: Message> Kept<T> {
 
     /// The message's own bytes (without its field key and length): as it came, or encoded.
     pub fn payload(&self) -> Vec<u8> {
-        match &self.raw {
-            Some(whole) => fields(whole).ok().and_then(|f| f.first().map(|f| f.payload.to_vec())).unwrap_or_default(),
-            None => self.message.encode_to_vec(),
-        }
+        self.payload_ref().into_owned()
     }
 
     /// Appends `extra` (whole fields) to the message's bytes, written as field `number`, and
     /// `update`s the decoded message to match (what decoding the longer bytes would give):
     /// one copy of the bytes, where [`Kept::payload`] and [`Kept::replace_payload`] make four.
     pub fn append_to_payload(&mut self, number: u32, extra: &[u8], update: impl FnOnce(&mut T)) {
-        let encoded;
-        let payload = match &self.raw {
-            Some(whole) => fields(whole).ok().and_then(|f| f.first().map(|f| f.payload)).unwrap_or_default(),
-            None => {
-                encoded = self.message.encode_to_vec();
-                &encoded
-            }
-        };
+        let payload = self.payload_ref();
         let mut whole = Vec::with_capacity(payload.len() + extra.len() + 12);
         put_varint(&mut whole, (u64::from(number) << 3) | 2);
         put_varint(&mut whole, (payload.len() + extra.len()) as u64);
-        whole.extend_from_slice(payload);
+        whole.extend_from_slice(&payload);
         whole.extend_from_slice(extra);
         update(&mut self.message);
         self.raw = Some(whole);
