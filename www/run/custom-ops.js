@@ -70,10 +70,11 @@ import { median } from './stats.js';
 import { exporterModule } from './exporter.js';
 import { converterModule } from './converter.js';
 import { nbitsModule } from './nbits.js';
-import { qdqModule, calibModule } from './qdq.js';
+import { qdqModule, calibModule, histogramRanges } from './qdq.js';
 import { builtInCalibrationDigits } from './mnist-ops.js';
 import { collectImportance, importanceFile } from './imatrix-ops.js';
 import { checkpoint } from '../worker-loop.js';
+import { seededUniform } from '../shared/random.js';
 import { calibrateOnPool, encodeWeights, poolSize } from './pool.js';
 
 // Up to this many timed runs, as many as fit in the budget (at least one).
@@ -141,13 +142,7 @@ function concreteShape(io, shape) {
 function seededInput(io, givenShape) {
   const shape = concreteShape(io, givenShape);
   const n = shape.reduce((a, b) => a * b, 1);
-  let s = 0x9e3779b9;
-  const uniform = () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const uniform = seededUniform();
   const data = new Float32Array(n);
   const integer = io.dtype && !/^(float|bfloat)/.test(io.dtype);
   for (let i = 0; i < n; i++) {
@@ -284,27 +279,18 @@ export const customOps = {
           () => self.postMessage({ id, type: 'progress', done: 2 + ++collected / tensors.length, total }));
         lap('calibration_pool');
       } else if (histogram) {
-        // Each tensor to the calibration module (all held at once would be more values than a
-        // tab holds for a 10 MB model on 32 inputs).
+        // The histograms' time apart from the run's: each tensor's binning timed.
         let collected = 0, histogramMs = 0;
-        const collector = { collect(t, values) {
+        const timed = { collect(t, values) {
           const started = performance.now();
           calibrator.collect(t, values);
           histogramMs += performance.now() - started;
-          collected++;
-          self.postMessage({ id, type: 'progress', done: 2 + collected / tensors.length, total });
-        } };
-        try {
-          custom.models.observe_tensors(engine, model.handle, inputs, tensors, collector);
-        } catch (err) {
-          const why = err?.message ?? String(err);
-          throw new Error(/^calibration:/.test(why) ? why : `the calibration inputs do not run through the model: ${why}`);
-        }
-        if (collected !== tensors.length) throw new Error(`the model's run gave ${collected} of the ${tensors.length} tensors to calibrate`);
+        }, ranges: (t) => calibrator.ranges(t) };
+        r = histogramRanges(custom.models, engine, model.handle, inputs, tensors, timed,
+          () => self.postMessage({ id, type: 'progress', done: 2 + ++collected / tensors.length, total }));
         lap('calibration_run');
         seconds.calibration_run -= histogramMs / 1000;
         seconds.histograms = histogramMs / 1000;
-        r = calibrator.ranges(tensors);
       } else {
         // MinMax: each tensor's least and greatest value, taken in the models module.
         try {

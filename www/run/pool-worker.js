@@ -6,7 +6,7 @@
 import { serve } from '../worker-loop.js';
 import { onDemand } from '../shared/on-demand.js';
 import { nbitsModule } from './nbits.js';
-import { calibModule } from './qdq.js';
+import { calibModule, histogramRanges } from './qdq.js';
 
 const modelsModule = onDemand(new URL('../pkg-models/quantscope.js', import.meta.url).href, 'models');
 
@@ -34,18 +34,8 @@ serve(Promise.resolve(null), {
     const model = engine.load(job.name, job.bytes);
     try {
       let collected = 0;
-      const collector = { collect(t, values) {
-        calibrator.collect(t, values);
-        self.postMessage({ id, type: 'progress', done: ++collected, total: job.tensors.length });
-      } };
-      try {
-        models.observe_tensors(engine, model.handle, job.inputs, job.tensors, collector);
-      } catch (err) {
-        const why = err?.message ?? String(err);
-        throw new Error(/^calibration:/.test(why) ? why : `the calibration inputs do not run through the model: ${why}`);
-      }
-      if (collected !== job.tensors.length) throw new Error(`the model's run gave ${collected} of the ${job.tensors.length} tensors to calibrate`);
-      return calibrator.ranges(job.tensors);
+      return histogramRanges(models, engine, model.handle, job.inputs, job.tensors, calibrator,
+        () => self.postMessage({ id, type: 'progress', done: ++collected, total: job.tensors.length }));
     } finally {
       engine.free(model.handle);
       calibrator.free();

@@ -8,6 +8,7 @@
 // goes over the pool too, split by tensor (calibrateOnPool).
 import { checkpoint } from '../worker-loop.js';
 import { drain, startWorker } from '../shared/pool.js';
+import { seededUniform } from '../shared/random.js';
 
 export { poolSize } from '../shared/pool.js';
 
@@ -52,39 +53,22 @@ export async function encodeWeights(id, plan, size, op, options, onJob) {
 // and calibrates its share, every value of each tensor as one worker would — so the ranges, and
 // the file, are the same bits for any number of workers. Each worker repeats the model's run (the
 // histograms, most of the time, are split). → [lowest₀, highest₀, lowest₁, …] in `tensors`' order.
-// `onTensor()` after each tensor; a cancel (checked every 50 ms) or a failure stops every worker.
+// `onTensor()` after each tensor; a cancel or a failure stops every worker (drain).
 export async function calibrateOnPool(id, job, tensors, size, options, onTensor) {
   const shares = Array.from({ length: size }, () => []);
   shuffled(tensors.length).forEach((i, k) => shares[k % size].push(i));
   const workers = shares.map(() => startWorker(new URL('./pool-worker.js', import.meta.url)));
   const ranges = new Float32Array(2 * tensors.length).fill(NaN);
-  let failure = null, finished = false;
-  try {
-    const answers = Promise.all(shares.map((share, w) => workers[w]
-      .run('static_histograms', [{ ...job, tensors: share.map((i) => tensors[i]) }, options], [], onTensor)
-      .then((r) => share.forEach((i, k) => { ranges[2 * i] = r[2 * k]; ranges[2 * i + 1] = r[2 * k + 1]; }))
-      .catch((err) => { failure ??= err; })));
-    answers.then(() => { finished = true; });
-    while (!finished && !failure) {
-      await Promise.race([answers, new Promise((r) => setTimeout(r, 50))]);
-      await checkpoint(id);
-    }
-    if (failure) throw failure;
-    return ranges;
-  } finally {
-    for (const w of workers) w.terminate();
-  }
+  // one job per worker: its share
+  const send = (worker, w) => worker.run('static_histograms', [{ ...job, tensors: shares[w].map((i) => tensors[i]) }, options], [], onTensor);
+  const onAnswer = (w, r) => shares[w].forEach((i, k) => { ranges[2 * i] = r[2 * k]; ranges[2 * i + 1] = r[2 * k + 1]; });
+  await drain(workers, size, send, onAnswer, () => checkpoint(id));
+  return ranges;
 }
 
-// 0, 1, …, n − 1 in an order fixed by a seeded generator (mulberry32; Fisher–Yates).
+// 0, 1, …, n − 1 in an order fixed by the seeded generator (Fisher–Yates).
 function shuffled(n) {
-  let a = 0x9e3779b9;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededUniform();
   const order = Array.from({ length: n }, (_, i) => i);
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(next() * (i + 1));

@@ -60,9 +60,10 @@ export function startWorker(url) {
 
 // Runs `count` jobs on `workers`, one in flight per worker, each worker fed its next job as it
 // answers: `send(worker, k)` starts the k-th job and returns its answer (a promise), then
-// `onAnswer(k, answer)`. `between()` runs after each answer (the caller's checkpoint, where a
-// cancel lands). A cancel or a failed job stops every worker at once, even mid-job; the workers
-// are terminated in any case when the jobs are done.
+// `onAnswer(k, answer)`. `between()` runs after each answer and every 50 ms while the workers
+// work (the caller's checkpoint, where a cancel lands: a job may be a whole model's run). A cancel
+// or a failed job stops every worker at once, even mid-job; the workers are terminated in any
+// case when the jobs are done.
 export async function drain(workers, count, send, onAnswer, between) {
   let next = 0;
   let failure = null;
@@ -79,7 +80,7 @@ export async function drain(workers, count, send, onAnswer, between) {
   try {
     workers.forEach(feed);
     while (inFlight.size) {
-      await Promise.race(inFlight);
+      await Promise.race([...inFlight, new Promise((r) => setTimeout(r, 50))]);
       if (failure) throw failure;
       await between();
     }
