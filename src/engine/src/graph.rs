@@ -16,6 +16,7 @@ pub(crate) use crate::node::Node;
 use prost::Message;
 use quantscope_formats::onnx::proto::{DimensionValue, GraphProto, ModelProto, NodeProto, ValueInfoProto};
 use serde::Serialize;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -79,6 +80,10 @@ impl Subgraph for Model {
 
     fn output_count(&self) -> usize {
         self.outputs.len()
+    }
+
+    fn stored_bytes(&self) -> u64 {
+        self.stored_bytes
     }
 
     fn run_named(&self, inputs: &[(&str, Value)]) -> Result<Vec<Value>, String> {
@@ -188,6 +193,22 @@ fn io_info(v: &ValueInfoProto) -> IoInfo {
             .collect()
     });
     IoInfo { name, dtype, shape }
+}
+
+/// The weights and ops of the subgraphs a graph's nodes hold, summed as they are built.
+#[derive(Default)]
+struct Nested {
+    parameters: u64,
+    stored_bytes: u64,
+    ops: Vec<(String, usize)>,
+}
+
+impl Nested {
+    fn add(&mut self, subgraph: &Model) {
+        self.parameters += subgraph.parameters;
+        self.stored_bytes += subgraph.stored_bytes;
+        self.ops.extend(subgraph.op_counts.iter().cloned());
+    }
 }
 
 /// Op types by count, most first, then by name.
@@ -305,6 +326,9 @@ impl Model {
         let mut slot_of: HashMap<String, usize> = HashMap::new();
         let mut parameters = 0u64;
         let mut stored_bytes = 0u64;
+        // What the subgraphs built below hold (each counts its own subgraphs): a model whose
+        // weights live in If branches (silero-vad's) has them counted, as Inspect lists them.
+        let nested = RefCell::new(Nested::default());
 
         for (i, t) in graph.initializer.iter().enumerate() {
             let name = t.name.clone().unwrap_or_else(|| format!("initializer #{i}"));
@@ -391,7 +415,9 @@ impl Model {
                 // This graph's constants so far (initializers, earlier Constant nodes).
                 let known = |name: &str| slot_of.get(name).and_then(|&s| constants[s].clone());
                 let subgraph = |g: &GraphProto, outer: &[String]| -> Result<Arc<dyn Subgraph>, String> {
-                    Ok(Arc::new(Model::from_graph(g, opset, sets, outer, &known).map_err(|e| e.to_string())?))
+                    let model = Model::from_graph(g, opset, sets, outer, &known).map_err(|e| e.to_string())?;
+                    nested.borrow_mut().add(&model);
+                    Ok(Arc::new(model))
                 };
                 let ctx = BuildCtx { opset, n_inputs: given, n_outputs: outs, output_names: &n.output, subgraph: &subgraph };
                 Some(spec.build(&Attrs::new(&n.attribute), &ctx).map_err(|e| node_error(&name, &op_type, &n.input, e))?)
@@ -413,6 +439,7 @@ impl Model {
             if op.is_none() {
                 // Constant: evaluated now; the node disappears.
                 let v = constant_value(n, &name)?;
+                parameters += v.len() as u64;
                 stored_bytes += v.stored_bytes();
                 let slot = outputs.first().copied().flatten().ok_or_else(|| EngineError::Unsupported {
                     node: name.clone(),
@@ -454,7 +481,16 @@ impl Model {
             outputs.push(info);
         }
 
-        let op_counts = count_ops(graph.node.iter().map(|n| n.op_type.as_deref().unwrap_or("?")));
+        let nested = nested.into_inner();
+        let op_counts = count_ops(
+            graph
+                .node
+                .iter()
+                .map(|n| n.op_type.as_deref().unwrap_or("?"))
+                .chain(nested.ops.iter().flat_map(|(op, count)| std::iter::repeat(op.as_str()).take(*count))),
+        );
+        parameters += nested.parameters;
+        stored_bytes += nested.stored_bytes;
         let mut model = Model {
             opset,
             names,

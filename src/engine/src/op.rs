@@ -258,6 +258,9 @@ pub trait Subgraph: Send + Sync + fmt::Debug {
     fn output_count(&self) -> usize;
     /// The outputs in the subgraph's order; an error is the engine's message.
     fn run_named(&self, inputs: &[(&str, Value)]) -> Result<Vec<Value>, String>;
+    /// The subgraph's weights in bytes as stored (its own subgraphs' included): the model's
+    /// size counts them, as the file holds them.
+    fn stored_bytes(&self) -> u64;
 }
 
 // Shared helpers.

@@ -252,7 +252,14 @@ impl Model {
             }
         };
         let total = self.nodes.iter().filter(|n| quantizable(self, n)).count();
-        out.description = format!("{label}; {} of {total} MatMul/Gemm/Conv nodes", selected.len());
+        // The nodes inside If/Loop/Scan subgraphs are not rewritten: said, so that "0 of 0" on a
+        // model whose weights all live in branches (silero-vad) is not read as "nothing to do".
+        let nested = if self.nodes.iter().any(|n| n.op.own_bytes() > 0 && matches!(n.op.op_type(), "If" | "Loop" | "Scan")) {
+            " (the nodes inside If/Loop/Scan subgraphs stay FP32)"
+        } else {
+            ""
+        };
+        out.description = format!("{label}; {} of {total} MatMul/Gemm/Conv nodes{nested}", selected.len());
         out.plan();
         out.stored_bytes = out.weight_bytes(&sizes);
         Ok(out)

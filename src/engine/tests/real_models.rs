@@ -59,3 +59,35 @@ fn real_models_match_onnx_runtime() {
     // magika (tf2onnx), silero (PyTorch), ppocr_cls (PaddlePaddle), sklearn_mlp (skl2onnx), ...
     assert!(checked.len() >= 6, "checked only {checked:?}");
 }
+
+/// silero-vad keeps every weight inside its If branches (one per sample rate): the model's
+/// parameters, size and ops count them, as Inspect lists them (formats' ONNX reader), not only
+/// the main graph's handful of values; a quantized variant, which leaves the branches in float,
+/// still holds them.
+#[test]
+fn weights_and_ops_inside_subgraphs_are_counted() {
+    let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("tests/fixtures/real_models/silero_vad");
+    let bytes = std::fs::read(root.join("model.onnx")).unwrap();
+    let model = Model::from_onnx(&bytes).unwrap();
+    let listed = quantscope_formats::onnx::parse(&bytes).unwrap();
+    let (values, stored): (u64, u64) = listed.tensors.iter().fold((0, 0), |(n, b), t| {
+        let bits = quantscope_core::tensor::stored_bits(&t.dtype).unwrap() as u64;
+        (n + t.len() as u64, b + (t.len() as u64 * bits).div_ceil(8))
+    });
+    assert!(values > 100_000, "the branches hold silero's weights: {values}");
+    assert_eq!(model.parameter_count(), values);
+    assert_eq!(model.stored_bytes(), stored);
+    let convs = model.op_counts().iter().find(|(op, _)| op == "Conv").map(|(_, n)| *n);
+    assert!(convs.unwrap_or(0) >= 2, "{:?}", model.op_counts());
+    let fp32 = model.quantize(&quantscope_engine::QuantizeConfig::new(quantscope_engine::QuantizeKind::Fp32)).unwrap();
+    assert_eq!(fp32.stored_bytes(), stored);
+    let int8 = model
+        .quantize(&quantscope_engine::QuantizeConfig::new(quantscope_engine::QuantizeKind::Int8Dynamic { per_channel: false }))
+        .unwrap();
+    assert_eq!(int8.stored_bytes(), stored, "the branches stay float");
+    assert!(
+        int8.description().ends_with("0 of 0 MatMul/Gemm/Conv nodes (the nodes inside If/Loop/Scan subgraphs stay FP32)"),
+        "{}",
+        int8.description()
+    );
+}

@@ -166,6 +166,11 @@ impl Op for If {
         "If"
     }
 
+    /// Both branches' weights: the file holds both, whichever runs.
+    fn own_bytes(&self) -> u64 {
+        self.then_branch.stored_bytes() + self.else_branch.stored_bytes()
+    }
+
     fn captures(&self) -> &[String] {
         &self.captures
     }
@@ -223,6 +228,11 @@ pub fn build_loop(a: &Attrs, ctx: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
 impl Op for Loop {
     fn op_type(&self) -> &'static str {
         "Loop"
+    }
+
+    /// The body's weights.
+    fn own_bytes(&self) -> u64 {
+        self.body.graph.stored_bytes()
     }
 
     fn captures(&self) -> &[String] {

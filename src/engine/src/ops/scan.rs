@@ -110,6 +110,11 @@ impl Op for Scan {
         "Scan"
     }
 
+    /// The body's weights.
+    fn own_bytes(&self) -> u64 {
+        self.body.graph.stored_bytes()
+    }
+
     fn captures(&self) -> &[String] {
         &self.body.captures
     }
