@@ -56,7 +56,7 @@ function runInOrt(page, models, x) {
 function runInEngine(page, npyBytes) {
   return page.evaluate(async (bytes) => {
     const { runWorker } = await import('./www/run/client.js');
-    const r = await runWorker.request('custom_run', [new Uint8Array(bytes).buffer, {}]);
+    const r = await runWorker.request('custom_run', [{ arrays: [{ file: 'input.npy', bytes: new Uint8Array(bytes).buffer }], images: [] }, {}]);
     return Array.from(r.outputs.probabilities.data);
   }, Array.from(npyBytes));
 }

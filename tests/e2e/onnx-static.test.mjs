@@ -110,7 +110,7 @@ test('no calibration data (the MNIST MLP takes its built-in digits), inputs of t
   await page.waitForSelector('#run-custom-table:not([hidden])', { timeout: 30000 });
   await page.click('#run-custom-static-go');
   await page.waitForSelector('#run-custom-error:not([hidden])');
-  assert.match(await page.locator('#run-custom-error').textContent(), /Quantizing convnet\.onnx statically: no calibration data: .*drop a \.npy/);
+  assert.match(await page.locator('#run-custom-error').textContent(), /Quantizing convnet\.onnx statically: no calibration data: .*drop \.npy\/\.npz arrays or images of them first/);
 
   // The MNIST MLP without a .npy calibrates on the built-in model's calibration digits.
   await dropFiles(page, '#run-custom-drop', [{ name: 'mnist_mlp.onnx', bytes: await mnist() }]);

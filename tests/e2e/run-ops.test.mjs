@@ -53,7 +53,7 @@ test('a dropped model of the newer ops runs in the Run view and matches onnx\'s 
   const npy = [...await fixture('input.npy')];
   const result = await page.evaluate(async (bytes) => {
     const { runWorker } = await import('./www/run/client.js');
-    const r = await runWorker.request('custom_run', [new Uint8Array(bytes).buffer, {}]);
+    const r = await runWorker.request('custom_run', [{ arrays: [{ file: 'input.npy', bytes: new Uint8Array(bytes).buffer }], images: [] }, {}]);
     return Object.fromEntries(Object.entries(r.outputs).map(([k, v]) => [k, { shape: v.shape, dtype: v.dtype, data: [...v.data] }]));
   }, npy);
   assert.deepEqual(Object.keys(result), Object.keys(expected));
@@ -86,7 +86,7 @@ test('the same model exported in float16 runs too, within float16\'s precision o
   assert.match(await page.textContent('#run-custom-model'), /x float16 \[1, 4, 6, 6\]/);
   const result = await page.evaluate(async (bytes) => {
     const { runWorker } = await import('./www/run/client.js');
-    const r = await runWorker.request('custom_run', [new Uint8Array(bytes).buffer, {}]);
+    const r = await runWorker.request('custom_run', [{ arrays: [{ file: 'input.npy', bytes: new Uint8Array(bytes).buffer }], images: [] }, {}]);
     return Object.fromEntries(Object.entries(r.outputs).map(([k, v]) => [k, { shape: v.shape, dtype: v.dtype, data: [...v.data] }]));
   }, [...await fixture('input.npy')]);
   // The reference rounds to float16 after every numpy step, the engine once per op: a few

@@ -1,29 +1,31 @@
-// Worker operations for a person's own model: drop a small .onnx (and optionally a .npy input),
-// then compare its FP32 outputs with a quantized copy's. They run on the models module
+// Worker operations for a person's own model: drop a small .onnx (and optionally its inputs:
+// .npy/.npz arrays, images), then compare its FP32 outputs with a quantized copy's. They run on the models module
 // (www/pkg-models: the runner's exports plus an engine that knows every op), which this worker
 // imports on the first model dropped; the built-in MNIST model never needs it.
 //
 //   custom_load       [name, bytes]      → the engine's model summary ([null, null] forgets it)
-//   custom_compare    [config, npyBytes | null, shapes: {input: shape of its random values}]
+//   (`given`, below: the files dropped for the inputs, {arrays: [{file, bytes}], images: [{file,
+//   bytes}], image: {scale, mean, std, order}}, read by input-files.js's resolveGiven; null when none)
+//   custom_compare    [config, given | null, shapes: {input: shape of its random values}]
 //                                        → {inputs, outputs: [{name, shape, dtype, metrics,
 //                                          argmax_agreement, preview: the first FP32 values,
 //                                          count}], layers: the models module's layer_errors
 //                                          (every node output against FP32), fp32, quantized}
-//   custom_run        [npyBytes | null, shapes] → {inputs, outputs: {name: {shape, dtype, data}}}:
+//   custom_run        [given | null, shapes] → {inputs, outputs: {name: {shape, dtype, data}}}:
 //                                          the FP32 model's outputs on the inputs custom_compare
 //                                          uses (all of each output, for a closer look or a test)
-//   custom_export     [options: {weight_type, per_channel, reduce_range, subgraphs}, npyBytes | null, shapes]
+//   custom_export     [options: {weight_type, per_channel, reduce_range, subgraphs}, given | null, shapes]
 //                                        → {bytes, quantized, kept, outputs: [{name, metrics}]}: the
 //                                          model as ONNX Runtime's quantize_dynamic writes it (the
 //                                          exporter module, www/pkg-export, loaded on first use),
 //                                          then that very file run by the engine against FP32
 //   custom_static     [options: {activation_type, per_channel, force_quantize_no_input_check, method: 'minmax' | 'percentile' |
 //                                          'entropy' | 'distribution', bins, percentile, symmetric},
-//                                          npyBytes, shapes, workers]
+//                                          given, shapes, workers]
 //                                        → {bytes, quantized, kept, calibrated: tensors, outputs: [{name,
 //                                          metrics}], source: null | the built-in digits, workers}: the model as ONNX Runtime's quantize_static writes
-//                                          it in QDQ format (the static QDQ module, www/pkg-qdq, loaded on first use), calibrated on the inputs (the .npy
-//                                          is required: calibration needs real data; an MNIST-shaped model without one
+//                                          it in QDQ format (the static QDQ module, www/pkg-qdq, loaded on first use), calibrated on the inputs (files of
+//                                          them are required: calibration needs real data; an MNIST-shaped model without one
 //                                          takes the built-in calibration digits): every tensor of ONNX Runtime's
 //                                          augmented model's list taken as the engine makes it — MinMax's ranges in
 //                                          the models module (observe_ranges), the histogram calibrations' values
@@ -33,7 +35,7 @@
 //                                          `seconds`: the time of each phase. No `outputs`: the page saves the file first, then asks
 //   custom_static_check []                → {outputs: [{name, metrics}], seconds}: that file run by the engine
 //                                          against FP32 on the same inputs (progress, Cancel between the two runs)
-//   custom_half       [precision: 'fp16' | 'bf16', npyBytes | null, shapes]
+//   custom_half       [precision: 'fp16' | 'bf16', given | null, shapes]
 //                                        → {bytes, source_bytes (the FP32 file's), report: {tensors, values, clamped_small,
 //                                          clamped_large, kept_float, casts}, outputs: [{name,
 //                                          metrics}] | null, run_error}: the model's float32
@@ -42,7 +44,7 @@
 //                                          module, www/pkg-convert, loaded on first use), with progress
 //                                          per step and Cancel between them; then that file run
 //                                          by the engine against FP32 (run_error: why it could not)
-//   custom_nbits      [options: {bits, block_size, symmetric, format: 'qoperator' | 'qdq', method: 'rtn' | 'hqq', gather}, npyBytes | null, shapes,
+//   custom_nbits      [options: {bits, block_size, symmetric, format: 'qoperator' | 'qdq', method: 'rtn' | 'hqq', gather}, given | null, shapes,
 //                                          workers]
 //                                        → {bytes, source_bytes, quantized, kept, outputs: [{name, metrics}], workers, seconds}: 4-bit
 //                                          weights as ONNX Runtime's MatMulNBitsQuantizer (RTN) writes them, com.microsoft
@@ -52,7 +54,7 @@
 //                                          step and per weight, Cancel between them; then that file run by the engine
 //                                          against FP32 (`seconds`: planning, encoding and writing the file;
 //                                          `encode_seconds`: the weights' encoding alone)
-//   custom_gptq       [options: {block_size, symmetric, actorder, error_feedback}, npyBytes | null, shapes, workers]
+//   custom_gptq       [options: {block_size, symmetric, actorder, error_feedback}, given | null, shapes, workers]
 //                                        → {bytes, source_bytes, quantized, kept, errors: [{matmul, gptq, rtn}], outputs:
 //                                          [{name, metrics}], source, seconds}: 4-bit MatMulNBits as ONNX Runtime's GPTQ
 //                                          (GPTQWeightOnlyQuantConfig) writes them (www/pkg-nbits): the float model with
@@ -62,7 +64,7 @@
 //                                          `workers` pool workers (run/pool.js; the same bytes for any count); progress
 //                                          per step and per weight, Cancel between them; then the file against FP32 on
 //                                          the calibration inputs (→ also `workers`, the pool's size)
-//   custom_imatrix    [npyBytes | null, shapes] → llama-imatrix's statistics of the model's MatMul/Gemm
+//   custom_imatrix    [given | null, shapes] → llama-imatrix's statistics of the model's MatMul/Gemm
 //                                          weights over those inputs, one batch (imatrix-ops.js)
 //   custom_imatrix_file []               → the last one as llama.cpp's imatrix.gguf (Uint8Array)
 import { argmax } from '../shared/mnist.js';
@@ -76,6 +78,7 @@ import { collectImportance, importanceFile } from './imatrix-ops.js';
 import { checkpoint } from '../worker-loop.js';
 import { seededUniform } from '../shared/random.js';
 import { calibrateOnPool, encodeWeights, poolSize } from './pool.js';
+import { resolveGiven } from './input-files.js';
 
 // Up to this many timed runs, as many as fit in the budget (at least one).
 export const CUSTOM_SAMPLES = 5;
@@ -164,22 +167,18 @@ function argmaxAgreement(a, b, shape) {
   return same / rows;
 }
 
-// The loaded model's inputs: the .npy for the first one if there is one, seeded random values
-// of the page's sizes for the others.
-function modelInputs(npyBytes, shapes) {
+// The loaded model's inputs: the values of the files dropped (`given`: input-files.js's
+// resolveGiven), seeded random values of the page's sizes for the others.
+async function modelInputs(given, shapes) {
   const model = custom.model;
   if (!model) throw new Error('drop a model first');
-  const inputs = {}, used = [];
-  model.inputs.forEach((io, i) => {
-    if (i === 0 && npyBytes) {
-      const t = custom.models.read_npy_input(new Uint8Array(npyBytes));
-      inputs[io.name] = { shape: t.shape, data: t.data };
-      used.push({ name: io.name, shape: t.shape, source: 'npy' });
-    } else {
-      inputs[io.name] = seededInput(io, shapes[io.name]);
-      used.push({ name: io.name, shape: inputs[io.name].shape, source: 'random' });
-    }
-  });
+  const { inputs, used } = await resolveGiven(model, given, shapes, (bytes) => custom.models.read_npy_input(bytes));
+  for (const io of model.inputs) {
+    if (inputs[io.name]) continue;
+    inputs[io.name] = seededInput(io, shapes[io.name]);
+    used.push({ name: io.name, shape: inputs[io.name].shape, source: 'random' });
+  }
+  used.sort((a, b) => model.inputs.findIndex((i) => i.name === a.name) - model.inputs.findIndex((i) => i.name === b.name));
   return { model, inputs, used };
 }
 
@@ -200,8 +199,8 @@ export const customOps = {
   // The loaded model quantized as ONNX Runtime's quantize_dynamic quantizes it; the file is then
   // loaded by the engine and run on the page's inputs beside the FP32 model, so the error shown
   // is the downloaded file's own.
-  async custom_export(_ws, _id, [options, npyBytes, shapes = {}]) {
-    const { model, inputs } = modelInputs(npyBytes, shapes);
+  async custom_export(_ws, _id, [options, given, shapes = {}]) {
+    const { model, inputs } = await modelInputs(given, shapes);
     const { quantize_onnx_dynamic } = await exporterModule();
     const q = quantize_onnx_dynamic(custom.bytes, options.weight_type, options.per_channel, options.reduce_range,
       Boolean(options.subgraphs));
@@ -223,13 +222,13 @@ export const customOps = {
   // the static QDQ module, list the tensors to calibrate, run the model on the inputs taking
   // their ranges or histograms, quantize; the file's run against FP32 comes after the download),
   // each reported, Cancel checked between them.
-  async custom_static(_ws, id, [options, npyBytes, shapes = {}, workers = 1]) {
+  async custom_static(_ws, id, [options, given, shapes = {}, workers = 1]) {
     // Without a .npy, a model that takes MNIST's [N, 784] pixels alone calibrates on the digits
     // shipped for that (the built-in model's calibration digits, never test digits).
     const io = custom.model?.inputs ?? [];
-    const digits = !npyBytes && io.length === 1 && io[0].shape?.length === 2 && io[0].shape[1] === 784 ? builtInCalibrationDigits() : null;
-    if (!npyBytes && !digits) {
-      throw new Error('no calibration data: static quantization sets every activation\'s scale from real inputs; drop a .npy of them (for the model\'s first input) first');
+    const digits = !given && io.length === 1 && io[0].shape?.length === 2 && io[0].shape[1] === 784 ? builtInCalibrationDigits() : null;
+    if (!given && !digits) {
+      throw new Error('no calibration data: static quantization sets every activation\'s scale from real inputs; drop .npy/.npz arrays or images of them first');
     }
     // Steps: load, the tensors to calibrate, the model's run (with the histograms), quantize.
     const histogram = (options.method ?? 'minmax') !== 'minmax';
@@ -239,7 +238,7 @@ export const customOps = {
       self.postMessage({ id, type: 'progress', done, total });
       await checkpoint(id);
     };
-    const { model, inputs } = modelInputs(npyBytes, shapes);
+    const { model, inputs } = await modelInputs(given, shapes);
     if (digits) inputs[io[0].name] = { shape: [digits.length / 784, 784], data: digits };
     const source = digits ? `the ${digits.length / 784} built-in calibration digits` : null;
     // Seconds per phase, for the page's line and scripts/bench-onnx-static.mjs.
@@ -338,12 +337,12 @@ export const customOps = {
 
   // The loaded model with half-precision weights; three steps (load the converter, convert, run
   // the file against FP32), each reported, Cancel checked between them.
-  async custom_half(_ws, id, [precision, npyBytes, shapes = {}]) {
+  async custom_half(_ws, id, [precision, given, shapes = {}]) {
     const step = async (done) => {
       self.postMessage({ id, type: 'progress', done, total: 3 });
       await checkpoint(id);
     };
-    const { model, inputs } = modelInputs(npyBytes, shapes);
+    const { model, inputs } = await modelInputs(given, shapes);
     await step(0);
     const { convert_onnx_half } = await converterModule();
     await step(1);
@@ -370,13 +369,13 @@ export const customOps = {
   // The loaded model with weight-only 2/4/8-bit MatMuls: load the module, plan the file, encode
   // its weights one by one (here, or over `workers` pool workers: run/pool.js), write the file,
   // run it against FP32. Progress per step and per weight, Cancel between them.
-  async custom_nbits(_ws, id, [options, npyBytes, shapes = {}, workers = 1]) {
+  async custom_nbits(_ws, id, [options, given, shapes = {}, workers = 1]) {
     let total = 3;
     const step = async (done) => {
       self.postMessage({ id, type: 'progress', done, total });
       await checkpoint(id);
     };
-    const { model, inputs } = modelInputs(npyBytes, shapes);
+    const { model, inputs } = await modelInputs(given, shapes);
     await step(0);
     const { NBitsPlan } = await nbitsModule();
     const started = performance.now();
@@ -414,18 +413,18 @@ export const customOps = {
 
   // The loaded model with GPTQ's 4-bit MatMulNBits: load the module, plan, run the calibration
   // model, the Hessians, each weight, the file against FP32. Progress per step and per weight.
-  async custom_gptq(_ws, id, [options, npyBytes, shapes = {}, workers = 1]) {
+  async custom_gptq(_ws, id, [options, given, shapes = {}, workers = 1]) {
     const io = custom.model?.inputs ?? [];
-    const digits = !npyBytes && io.length === 1 && io[0].shape?.length === 2 && io[0].shape[1] === 784 ? builtInCalibrationDigits() : null;
-    if (!npyBytes && !digits) {
-      throw new Error('GPTQ needs calibration data: drop a .npy of real inputs (for the model\'s first input) first');
+    const digits = !given && io.length === 1 && io[0].shape?.length === 2 && io[0].shape[1] === 784 ? builtInCalibrationDigits() : null;
+    if (!given && !digits) {
+      throw new Error('GPTQ needs calibration data: drop .npy/.npz arrays or images of real inputs first');
     }
     let total = 4;
     const step = async (done) => {
       self.postMessage({ id, type: 'progress', done, total });
       await checkpoint(id);
     };
-    const { model, inputs } = modelInputs(npyBytes, shapes);
+    const { model, inputs } = await modelInputs(given, shapes);
     if (digits) inputs[io[0].name] = { shape: [digits.length / 784, 784], data: digits };
     const source = digits ? `the ${digits.length / 784} built-in calibration digits` : null;
     await step(0);
@@ -472,13 +471,13 @@ export const customOps = {
     }
   },
 
-  custom_run(_ws, _id, [npyBytes, shapes = {}]) {
-    const { model, inputs, used } = modelInputs(npyBytes, shapes);
+  async custom_run(_ws, _id, [given, shapes = {}]) {
+    const { model, inputs, used } = await modelInputs(given, shapes);
     return { inputs: used, outputs: custom.models.engine.run(model.handle, inputs, 0).outputs };
   },
 
-  custom_compare(_ws, _id, [config, npyBytes, shapes = {}]) {
-    const { model, inputs, used } = modelInputs(npyBytes, shapes);
+  async custom_compare(_ws, _id, [config, given, shapes = {}]) {
+    const { model, inputs, used } = await modelInputs(given, shapes);
     const { engine, output_error } = custom.models;
     const full = config.kind === 'int8_static' ? { ...config, calibration_inputs: inputs } : config;
     const reference = timedRun(engine, model.handle, inputs);
@@ -500,8 +499,8 @@ export const customOps = {
     }
   },
 
-  async custom_imatrix(_ws, id, [npyBytes, shapes = {}]) {
-    const { model, inputs } = modelInputs(npyBytes, shapes);
+  async custom_imatrix(_ws, id, [given, shapes = {}]) {
+    const { model, inputs } = await modelInputs(given, shapes);
     custom.imatrix = await collectImportance(custom.models.engine, model.handle, [inputs], id);
     return custom.imatrix;
   },

@@ -1,4 +1,5 @@
-// A user's own model: drop a small .onnx (and optionally a .npy input), then compare its FP32
+// A user's own model: drop a small .onnx (and optionally its inputs: .npy/.npz arrays, images —
+// input-files.js matches them to the model's inputs), then compare its FP32
 // outputs with a quantized copy's, output by output. The worker loads and runs both
 // (`custom_load`, `custom_compare` in custom-ops.js, on the models module www/pkg-models).
 import { runWorker, onRunRestart } from './client.js';
@@ -7,20 +8,24 @@ import { poolWorkers } from '../shared/pool.js';
 import { LAYERS_MARKUP, renderLayers, hideLayers } from './layers.js';
 import { mountImportance } from './importance.js';
 import { showView } from '../views.js';
+import { ARRAY_FILE, IMAGE_FILE, imageLayout, planInputs } from './input-plan.js';
+import { IMAGE_SETTINGS_MARKUP, mountImageSettings, showImageSettings, imageSettings } from './image-settings.js';
 import { $, el, formatBytes, formatMicros, fail, clearError, opsText, wireDropZone, withProgress, progressRow } from './ui.js';
 
 const MARKUP = `
   <h2 id="run-custom-title">Your own model</h2>
-  <p class="hint">Drop a small .onnx model — and, if you like, a .npy array as its first input — to compare its
-    FP32 outputs with a quantized copy's. Without a .npy every input gets seeded random values from N(0, 1),
-    of the sizes you set for its named dimensions. Nothing is uploaded.</p>
+  <p class="hint">Drop a small .onnx model — and, if you like, its inputs — to compare its FP32 outputs with a
+    quantized copy's. Inputs: .npy arrays (each for the input of its file name, else the next input in order), a .npz
+    of them (numpy.savez: each array for the input of its name), or images for an image model (one batch row each).
+    An input without a file gets seeded random values from N(0, 1), of the sizes you set for its open dimensions.
+    Several rows (or images) are the calibration data of static INT8 and GPTQ. Nothing is uploaded.</p>
   <div id="run-custom-drop" class="run-drop" tabindex="0" role="button" aria-describedby="run-custom-drop-help">
-    <p><strong>Drop an .onnx model (and a .npy input) here</strong></p>
+    <p><strong>Drop an .onnx model (and .npy, .npz or image inputs) here</strong></p>
     <p id="run-custom-drop-help" class="hint">or press Enter to choose files</p>
-    <input id="run-custom-file" type="file" accept=".onnx,.npy" multiple hidden>
+    <input id="run-custom-file" type="file" accept=".onnx,.npy,.npz,image/*" multiple hidden>
   </div>
   <div class="run-row">
-    <button id="run-custom-clear" type="button" disabled>Clear model and input</button>
+    <button id="run-custom-clear" type="button" disabled>Clear model and inputs</button>
     <span id="run-custom-files" class="hint" aria-live="polite">No model loaded.</span>
   </div>
   <div id="run-custom-error" class="run-error" role="alert" hidden></div>
@@ -32,7 +37,7 @@ const MARKUP = `
   <fieldset id="run-custom-sizes" class="run-sizes" hidden>
     <legend>Input sizes: the model leaves these dimensions open</legend>
     <div class="run-row" id="run-custom-size-fields"></div>
-  </fieldset>
+  </fieldset>${IMAGE_SETTINGS_MARKUP}
   <div class="run-row" id="run-custom-controls" hidden>
     <label for="run-custom-scheme">quantized with</label> <select id="run-custom-scheme"></select>
     <button id="run-custom-run" type="button">Run FP32 and quantized</button>
@@ -79,7 +84,7 @@ const MARKUP = `
       bits) or as an opset-21 <code>DequantizeLinear</code> of blocked int4 weights before the MatMul (any ONNX 1.16+
       runtime; 4 bits only, as ONNX Runtime writes it). Gemm nodes are left in float, as ONNX Runtime leaves them. The
       packed weights, scales and zero points are byte for byte the ones ONNX Runtime's quantizer writes. GPTQ is ONNX
-      Runtime's <code>GPTQWeightOnlyQuantConfig</code> on the .npy dropped as calibration rows (4-bit MatMulNBits): its
+      Runtime's <code>GPTQWeightOnlyQuantConfig</code> on the inputs dropped as calibration rows (4-bit MatMulNBits): its
       1.32 release carries no rounding error forward, so expect round to nearest's error; the line below gives both for
       each MatMul. <em>GPTQ with error feedback</em> is the paper's algorithm in the same file format (not what ONNX
       Runtime writes): each input channel's rounding error moves onto the channels not yet quantized, weighted by the
@@ -125,8 +130,8 @@ const MARKUP = `
     <p id="run-custom-nbits-result" class="hint" aria-live="polite"></p>
     <p class="hint">Or static INT8 in ONNX Runtime's QDQ format, as its <code>quantize_static</code> writes it: int8 weights
       (symmetric, per tensor or per output channel) and int32 biases read through DequantizeLinear, and every activation
-      through QuantizeLinear → DequantizeLinear with a scale calibrated on the .npy input you dropped (a model of MNIST's
-      [N, 784] pixels without a .npy takes the built-in model's 256 calibration digits), by ONNX Runtime's
+      through QuantizeLinear → DequantizeLinear with a scale calibrated on the inputs you dropped (a model of MNIST's
+      [N, 784] pixels without one takes the built-in model's 256 calibration digits), by ONNX Runtime's
       <code>calibrate_method</code>: MinMax, each tensor's least and greatest value over those rows; Percentile, a histogram
       of |x| (or of x, unticked) cut where it holds that percent of the values; Entropy, the range whose 128-level
       quantization loses least information (KL divergence) about a histogram of x; Distribution, the histogram's whole
@@ -178,12 +183,15 @@ const MARKUP = `
     <p id="run-custom-half-result" class="hint" aria-live="polite"></p>
   </fieldset>`;
 
-// keep: nodes to keep in FP32 in the next comparison (the Which-layers-hurt boxes).
-const state = { model: null, input: null, busy: false, refused: null, keep: new Set(), importance: null };
+// data: the files dropped for the inputs, {arrays: [{file, bytes, listed: [{label, stem}]}],
+// images: [{file, bytes}]}, or null; keep: nodes to keep in FP32 in the next comparison (the
+// Which-layers-hurt boxes).
+const state = { model: null, data: null, busy: false, again: false, refused: null, keep: new Set(), importance: null };
 
 export function mountCustom(section) {
   section.innerHTML = MARKUP;
   wireDropZone($('#run-custom-drop'), $('#run-custom-file'), takeFiles);
+  mountImageSettings(() => { if (state.model) compare(); });
   $('#run-custom-run').onclick = () => compare();
   $('#run-custom-layers-rerun').onclick = () => compare();
   $('#run-custom-export-go').onclick = () => exportQuantized();
@@ -211,11 +219,11 @@ export function mountCustom(section) {
     id: 'run-custom-imatrix',
     heading: '<h3>Which inputs matter? Its importance matrix</h3>',
     lede: 'What llama.cpp\'s <code>llama-imatrix</code> records, for every MatMul and Gemm weight of this model: the mean ' +
-      'of x² of each input column, over the inputs above (your .npy, or the seeded random values: calibration data should ' +
+      'of x² of each input column, over the inputs above (your files, or the seeded random values: calibration data should ' +
       'be real inputs for the statistics to mean something). Saved in llama.cpp\'s imatrix.gguf layout.',
     start: (onProgress) => {
-      const npy = state.input ? state.input.bytes.slice(0) : null;
-      return runWorker.start('custom_imatrix', [npy, randomShapes()], { onProgress, transfer: npy ? [npy] : [] });
+      const [given, transfer] = givenInputs();
+      return runWorker.start('custom_imatrix', [given, randomShapes()], { onProgress, transfer });
     },
     file: () => runWorker.request('custom_imatrix_file', []),
   });
@@ -249,10 +257,10 @@ function inspectInstead(file) {
   showView('inspect');
 }
 
-// Forgets the model and its input (a bad .npy goes with it) and empties the panel.
+// Forgets the model and its inputs (a bad .npy goes with them) and empties the panel.
 function clearAll() {
   state.model = null;
-  state.input = null;
+  state.data = null;
   hideResults();
   clearError('#run-custom-error');
   showFiles();
@@ -269,36 +277,79 @@ function hideResults() {
   $('#run-custom-half-result').textContent = '';
   $('#run-custom-static-result').textContent = '';
   hideLayers();
+  showImageSettings(null);
   $('#run-custom-input').textContent = '';
 }
 
-// What the next run uses: the model and the input file, if any.
+// What the next run uses: the model and the input files, if any.
 function showFiles() {
   const parts = [];
   if (state.model) parts.push(`model ${state.model.name}`);
-  if (state.input) parts.push(`input ${state.input.name}`);
+  if (state.data) parts.push(`input${state.data.arrays.length + state.data.images.length === 1 ? '' : 's'} ${dataLabel()}`);
   $('#run-custom-files').textContent = parts.length ? `Loaded: ${parts.join(', ')}.` : 'No model loaded.';
   $('#run-custom-clear').disabled = parts.length === 0;
   // GPTQ waits for calibration data
   showNbitsChoice();
 }
 
+// 'input.npy, state.npy', 'x.npz, 3 images'
+function dataLabel() {
+  if (!state.data) return '';
+  const { arrays, images } = state.data;
+  const pics = images.length === 1 ? images[0].file : images.length ? `${images.length} images` : '';
+  return [...arrays.map((a) => a.file), pics].filter(Boolean).join(', ');
+}
+
+// Which input each dropped array and the images go to (input-files.js), for the model loaded.
+function inputPlan(data = state.data) {
+  if (!state.model || !data) return { arrays: new Map(), image: null };
+  return planInputs(state.model.inputs, data.arrays.flatMap((a) => a.listed), data.images.length);
+}
+
+// The dropped files as custom-ops.js takes them (`given`), copied so they can be sent again, and
+// the buffers to transfer.
+function givenInputs() {
+  if (!state.data) return [null, []];
+  const copy = ({ file, bytes }) => ({ file, bytes: bytes.slice(0) });
+  const given = { arrays: state.data.arrays.map(copy), images: state.data.images.map(copy),
+    image: state.data.images.length ? imageSettings() : null };
+  return [given, [...given.arrays, ...given.images].map((f) => f.bytes)];
+}
+
 async function takeFiles(files) {
   clearError('#run-custom-error');
   const onnx = files.find((f) => f.name.toLowerCase().endsWith('.onnx'));
-  const npy = files.find((f) => f.name.toLowerCase().endsWith('.npy'));
-  const other = files.filter((f) => f !== onnx && f !== npy);
+  const arrayFiles = files.filter((f) => ARRAY_FILE.test(f.name));
+  const imageFiles = files.filter((f) => f !== onnx && !ARRAY_FILE.test(f.name) && (IMAGE_FILE.test(f.name) || f.type.startsWith('image/')));
+  const other = files.filter((f) => f !== onnx && !arrayFiles.includes(f) && !imageFiles.includes(f));
   if (other.length) {
-    fail('#run-custom-error', `${other.map((f) => f.name).join(', ')}: not an .onnx model or a .npy input`);
-    if (!onnx && !npy) return;
+    fail('#run-custom-error', `${other.map((f) => f.name).join(', ')}: not an .onnx model, a .npy/.npz array or an image`);
+    if (!onnx && !arrayFiles.length && !imageFiles.length) return;
   }
-  // A new model starts without an input: the previous model's .npy (perhaps the wrong one)
-  // does not stick to it. A .npy dropped with it, or after it, is its input.
+  // The files dropped for the inputs replace the ones before; an archive that cannot be read is
+  // said, and the inputs before stay.
+  let data = null;
+  if (arrayFiles.length || imageFiles.length) {
+    try {
+      // The reader (and its zip code) loads with the first data file.
+      const { arraysOf } = await import('./input-files.js');
+      const arrays = await Promise.all(arrayFiles.map(async (f) => {
+        const bytes = await f.arrayBuffer();
+        return { file: f.name, bytes, listed: arraysOf(f.name, bytes, false) };
+      }));
+      const images = await Promise.all(imageFiles.map(async (f) => ({ file: f.name, bytes: await f.arrayBuffer() })));
+      data = { arrays, images };
+    } catch (err) {
+      fail('#run-custom-error', err.message);
+      if (!onnx) return;
+    }
+  }
+  // A new model starts without inputs: the previous model's files (perhaps the wrong ones) do not
+  // stick to it. Files dropped with it, or after it, are its inputs.
   if (onnx) {
-    state.input = null;
+    state.data = null;
     state.keep = new Set();
   }
-  if (npy) state.input = { name: npy.name, bytes: await npy.arrayBuffer() };
   if (onnx) {
     state.model = null;
     hideResults();
@@ -317,10 +368,25 @@ async function takeFiles(files) {
     }
     renderModel(state.model);
   }
+  // Files that fit none of the model's inputs are refused whole (said after the run, which
+  // clears the error box); the ones before stay.
+  let refused = null;
+  if (data && state.model) {
+    try {
+      inputPlan(data);
+      state.data = data;
+    } catch (err) {
+      refused = err.message;
+      data = null;
+    }
+  } else if (data) {
+    state.data = data;
+  }
   if (state.model) renderSizes();
   showFiles();
-  if (state.model) await compare();
-  else if (npy) $('#run-custom-input').textContent = `Input ${npy.name} is ready; now drop a model.`;
+  if (state.model && (onnx || data)) await compare();
+  else if (data) $('#run-custom-input').textContent = `Inputs ${dataLabel()} are ready; now drop a model.`;
+  if (refused) fail('#run-custom-error', refused);
 }
 
 function renderModel(info) {
@@ -328,8 +394,8 @@ function renderModel(info) {
   dl.replaceChildren();
   const sig = (list) => list.map((v) => `${v.name} ${v.dtype} [${v.shape.join(', ')}]`).join('; ');
   for (const [k, v] of [['model', info.name], ['inputs', sig(info.inputs)], ['outputs', sig(info.outputs)],
-    ['ops', opsText(info.ops)], ['parameters', info.parameters.toLocaleString('en-US')], ['size', formatBytes(info.bytes)]]) {
-    dl.append(el('div', {}, el('dt', {}, k), el('dd', {}, v)));
+    ['ops', opsSummary(info.ops)], ['parameters', info.parameters.toLocaleString('en-US')], ['size', formatBytes(info.bytes)]]) {
+    dl.append(el('div', {}, el('dt', {}, k), el('dd', { title: k === 'ops' ? opsText(info.ops) : null }, v)));
   }
   dl.hidden = false;
   $('#run-custom-controls').hidden = false;
@@ -337,6 +403,13 @@ function renderModel(info) {
   // A model that multiplies by no constant weight has no importance matrix to compute.
   $('#run-custom-imatrix').hidden = !info.nodes.some((n) => (n.op_type === 'MatMul' || n.op_type === 'Gemm') && n.quantizable);
   renderSizes();
+}
+
+// The op types, most used first; past a dozen, how many more (a model with subgraphs counts
+// their nodes too, and silero-vad has 28 op types).
+function opsSummary(ops) {
+  const shown = ops.length > 14 ? ops.slice(0, 12) : ops;
+  return opsText(shown) + (shown.length < ops.length ? `, and ${ops.length - shown.length} more op types` : '');
 }
 
 // A size for an open dimension, from its name (batch 1, sequence 16, image sides 224, channels 3)
@@ -356,10 +429,13 @@ function defaultSize(name, axis, rank) {
 // same size wherever it appears), one per unnamed ('?') axis.
 function openDims() {
   const dims = new Map();
-  state.model.inputs.forEach((io, i) => {
-    if (i === 0 && state.input) return; // the .npy gives it
+  const plan = inputPlan();
+  state.model.inputs.forEach((io) => {
+    if (plan.arrays.has(io.name)) return; // a file gives it
+    // The images give an image input's batch and channels; its height and width are asked for.
+    const image = io.name === plan.image ? imageLayout(io) : null;
     (io.shape ?? []).forEach((d, axis) => {
-      if (typeof d === 'number') return;
+      if (typeof d === 'number' || (image && axis !== image.h && axis !== image.w)) return;
       const key = d === '?' ? `${io.name}:${axis}` : d;
       if (!dims.has(key)) {
         dims.set(key, { key, label: d === '?' ? `${io.name}, axis ${axis}` : d, size: defaultSize(d === '?' ? '' : d, axis, io.shape.length) });
@@ -379,6 +455,7 @@ function renderSizes() {
     return el('label', {}, `${d.label} `, input);
   }));
   $('#run-custom-sizes').hidden = dims.length === 0;
+  showImageSettings(state.model ? inputPlan().image : null);
 }
 
 // Most values one random input may hold (64 MB of f32), so a typo is an error, not a stalled tab.
@@ -396,9 +473,11 @@ function randomShapes() {
     sizes[input.dataset.key] = v;
   }
   const shapes = {};
-  state.model.inputs.forEach((io, i) => {
-    if ((i === 0 && state.input) || !io.shape) return;
-    const shape = io.shape.map((d, axis) => (typeof d === 'number' ? d : sizes[d === '?' ? `${io.name}:${axis}` : d]));
+  const plan = inputPlan();
+  state.model.inputs.forEach((io) => {
+    if (plan.arrays.has(io.name) || !io.shape) return;
+    // An image input's batch and channels come from the images (1 here: only the sides are read).
+    const shape = io.shape.map((d, axis) => (typeof d === 'number' ? d : sizes[d === '?' ? `${io.name}:${axis}` : d] ?? 1));
     const n = shape.reduce((a, b) => a * b, 1);
     if (n > MAX_INPUT_VALUES) {
       throw new Error(`input '${io.name}' [${shape.join(', ')}] would hold ${n.toLocaleString('en-US')} values; at most ${MAX_INPUT_VALUES.toLocaleString('en-US')}`);
@@ -409,7 +488,13 @@ function randomShapes() {
 }
 
 async function compare() {
-  if (!state.model || state.busy) return;
+  if (!state.model) return;
+  // A run asked for while another job holds the worker (new files dropped, a setting changed)
+  // runs when that job ends, on what is chosen then.
+  if (state.busy) {
+    state.again = true;
+    return;
+  }
   if (!$('#run-custom-scheme').value) {
     fail('#run-custom-error', 'The list of schemes is not there yet: the built-in model is still loading.');
     return;
@@ -423,11 +508,11 @@ async function compare() {
       config.only_nodes = state.model.nodes.filter((n) => n.quantizable && !state.keep.has(n.name)).map((n) => n.name);
     }
     const shapes = randomShapes();
-    // A copy of the .npy bytes goes over, so it can be reused with the next scheme.
-    const npy = state.input ? state.input.bytes.slice(0) : null;
-    const r = await runWorker.request('custom_compare', [config, npy, shapes], { transfer: npy ? [npy] : [] });
+    // Copies of the files go over, so they can be reused with the next scheme.
+    const [given, transfer] = givenInputs();
+    const r = await runWorker.request('custom_compare', [config, given, shapes], { transfer });
     $('#run-custom-input').textContent = r.inputs.map((i) =>
-      `${i.name} [${i.shape.join(', ')}]: ${i.source === 'npy' ? state.input.name : 'seeded random N(0, 1)'}`).join('; ');
+      `${i.name} [${i.shape.join(', ')}]: ${i.source === 'random' ? 'seeded random N(0, 1)' : i.source}`).join('; ');
     // "argmax agrees" means something only for classifier outputs ([classes], [batch, classes]).
     const classifier = r.outputs.some((o) => o.argmax_agreement !== null);
     $('#run-custom-argmax').hidden = !classifier;
@@ -451,7 +536,7 @@ async function compare() {
       `(${runs(r.fp32.samples)}), ${formatBytes(r.fp32.bytes)}; ${r.quantized.description} ${formatMicros(r.quantized.micros)} ` +
       `(${runs(r.quantized.samples)}), ${formatBytes(r.quantized.bytes)}.`;
   } catch (err) {
-    const input = state.input ? ` with ${state.input.name}` : '';
+    const input = state.data ? ` with ${dataLabel()}` : '';
     fail('#run-custom-error', `Running ${state.model.name}${input}: ${err.message}`);
   } finally {
     setBusy(false);
@@ -461,6 +546,10 @@ async function compare() {
 // One job at a time in the worker: both buttons wait for it.
 function setBusy(busy) {
   state.busy = busy;
+  if (!busy && state.again) {
+    state.again = false;
+    setTimeout(() => compare());
+  }
   $('#run-custom-run').disabled = busy;
   $('#run-custom-export-go').disabled = busy;
   $('#run-custom-static-go').disabled = busy;
@@ -488,8 +577,8 @@ async function exportQuantized() {
     reduce_range: $('#run-custom-export-reduce').checked, subgraphs: $('#run-custom-export-subgraphs').checked };
   try {
     const shapes = randomShapes();
-    const npy = state.input ? state.input.bytes.slice(0) : null;
-    const r = await runWorker.request('custom_export', [options, npy, shapes], { transfer: npy ? [npy] : [] });
+    const [given, transfer] = givenInputs();
+    const r = await runWorker.request('custom_export', [options, given, shapes], { transfer });
     const tag = `${options.weight_type}${options.per_channel ? '_per_channel' : ''}${options.reduce_range ? '_reduce_range' : ''}${options.subgraphs ? '_subgraphs' : ''}`;
     const name = `${state.model.name.replace(/\.onnx$/i, '')}.dynamic_${tag}.onnx`;
     saveBytes(r.bytes, name);
@@ -508,7 +597,7 @@ async function exportQuantized() {
 }
 
 // The model as ONNX Runtime's quantize_static writes it (QDQ), calibrated in the worker on the
-// dropped .npy (progress, Cancel), saved as a file; then that file run against FP32.
+// dropped inputs (progress, Cancel), saved as a file; then that file run against FP32.
 async function exportStatic() {
   if (!state.model || state.busy) return;
   setBusy(true);
@@ -526,9 +615,9 @@ async function exportStatic() {
     }
     if (method === 'percentile' && $('#run-custom-static-percentile').value === '') throw new Error('calibration: give a percentile in (0, 100]');
     const shapes = randomShapes();
-    const npy = state.input ? state.input.bytes.slice(0) : null;
+    const [given, transfer] = givenInputs();
     const r = await withProgress($('#run-custom-static-progress'),
-      (onProgress) => runWorker.start('custom_static', [options, npy, shapes, poolWorkers()], { onProgress, transfer: npy ? [npy] : [] }),
+      (onProgress) => runWorker.start('custom_static', [options, given, shapes, poolWorkers()], { onProgress, transfer }),
       'Calibrating and quantizing');
     if (!r) {
       result.textContent = 'Static quantization cancelled.';
@@ -541,7 +630,7 @@ async function exportStatic() {
     saveBytes(r.bytes, name);
     const kept = r.kept.length ? ` Kept in float: ${r.kept.map(([node, why]) => `${node} (${why})`).join('; ')}.` : '';
     const made = `${name}: ${formatBytes(r.bytes.length)} (FP32 ${formatBytes(state.model.bytes)}); ${r.calibrated} tensors ` +
-      `calibrated (${calibrationText(options)}) on ${r.source ?? state.input.name}; ${r.quantized.length} node${r.quantized.length === 1 ? '' : 's'} quantized` +
+      `calibrated (${calibrationText(options)}) on ${r.source ?? dataLabel()}; ${r.quantized.length} node${r.quantized.length === 1 ? '' : 's'} quantized` +
       `${r.quantized.length ? ` (${r.quantized.join(', ')})` : ''}.`;
     const on = r.source ? 'those digits' : 'the inputs above';
     const pool = r.workers > 1 ? ` The histograms on ${r.workers} workers.` : '';
@@ -592,14 +681,14 @@ function nbitsChoice() {
     why = 'ONNX Runtime quantizes Gather tables to 4-bit GatherBlockQuantized with round to nearest only';
   } else if (gptq && (bits !== 4 || format === 'qdq')) {
     why = "ONNX Runtime's GPTQ writes 4-bit MatMulNBits only";
-  } else if (gptq && !state.input && !mnistShaped()) {
-    why = 'GPTQ needs calibration data: drop a .npy of real inputs first';
+  } else if (gptq && !state.data && !mnistShaped()) {
+    why = 'GPTQ needs calibration data: drop .npy/.npz arrays or images of real inputs first';
   } else if (actorder && !gptq) why = "act-order is GPTQ's option";
   return { method, bits, format, symmetric, gather, actorder, why };
 }
 
 // A model of MNIST's [N, 784] pixels alone calibrates on the built-in calibration digits when no
-// .npy was dropped (as static quantization does).
+// input was dropped (as static quantization does).
 function mnistShaped() {
   const io = state.model?.inputs ?? [];
   return io.length === 1 && io[0].shape?.length === 2 && io[0].shape[1] === 784;
@@ -632,9 +721,9 @@ async function exportNbits() {
   }
   try {
     const shapes = randomShapes();
-    const npy = state.input ? state.input.bytes.slice(0) : null;
+    const [given, transfer] = givenInputs();
     const r = await withProgress($('#run-custom-nbits-progress'),
-      (onProgress) => runWorker.start('custom_nbits', [options, npy, shapes, poolWorkers()], { onProgress, transfer: npy ? [npy] : [] }),
+      (onProgress) => runWorker.start('custom_nbits', [options, given, shapes, poolWorkers()], { onProgress, transfer }),
       `Quantizing weights to ${bits} bits`);
     if (!r) {
       result.textContent = `Weight-only INT${bits} quantization cancelled.`;
@@ -671,15 +760,15 @@ function gptqErrors(errors) {
   return errors.map((e) => `${e.matmul.replace(/^MatMul /, '')} ${f(e.gptq)} (round to nearest ${f(e.rtn)})`).join(', ');
 }
 
-// The model with GPTQ's 4-bit MatMulNBits as ONNX Runtime's GPTQ writes it: calibrated on the .npy
+// The model with GPTQ's 4-bit MatMulNBits as ONNX Runtime's GPTQ writes it: calibrated on the inputs
 // dropped (or the built-in digits), quantized in the worker (progress, Cancel), saved, then run
 // against FP32. Called by exportNbits, which holds the busy state.
 async function exportGptq(options, result) {
   try {
     const shapes = randomShapes();
-    const npy = state.input ? state.input.bytes.slice(0) : null;
+    const [given, transfer] = givenInputs();
     const r = await withProgress($('#run-custom-nbits-progress'),
-      (onProgress) => runWorker.start('custom_gptq', [options, npy, shapes, poolWorkers()], { onProgress, transfer: npy ? [npy] : [] }),
+      (onProgress) => runWorker.start('custom_gptq', [options, given, shapes, poolWorkers()], { onProgress, transfer }),
       'Quantizing weights with GPTQ');
     if (!r) {
       result.textContent = 'GPTQ quantization cancelled.';
@@ -694,7 +783,7 @@ async function exportGptq(options, result) {
       `${Math.round((100 * r.bytes.length) / r.source_bytes)}%); ${r.quantized.length} MatMul${r.quantized.length === 1 ? '' : 's'} ` +
       `with GPTQ's 4-bit weights${options.error_feedback ? ' (error fed forward, as the paper does)' : " (as ONNX Runtime 1.32's, no error fed forward)"} ` +
       `in blocks of ${options.block_size}${options.symmetric ? ', symmetric' : ', with zero points'}, ` +
-      `calibrated on ${r.source ?? state.input.name}. Output error on those rows, ‖(W−Ŵ)ᵀx‖²/‖Wᵀx‖²: ${gptqErrors(r.errors)}. ` +
+      `calibrated on ${r.source ?? dataLabel()}. Output error on those rows, ‖(W−Ŵ)ᵀx‖²/‖Wᵀx‖²: ${gptqErrors(r.errors)}. ` +
       `This file against FP32 on the calibration rows, SQNR: ${sqnr}.${kept} Quantized in ${r.seconds.toFixed(2)} s ` +
       `on ${r.workers} worker${r.workers === 1 ? '' : 's'}.`;
     document.body.dataset.onnxNbits = name;
@@ -715,9 +804,9 @@ async function exportHalf(precision) {
   const label = precision === 'fp16' ? 'FP16' : 'BF16';
   try {
     const shapes = randomShapes();
-    const npy = state.input ? state.input.bytes.slice(0) : null;
+    const [given, transfer] = givenInputs();
     const r = await withProgress($('#run-custom-half-progress'),
-      (onProgress) => runWorker.start('custom_half', [precision, npy, shapes], { onProgress, transfer: npy ? [npy] : [] }),
+      (onProgress) => runWorker.start('custom_half', [precision, given, shapes], { onProgress, transfer }),
       `Converting to ${label}`);
     if (!r) {
       result.textContent = `${label} conversion cancelled.`;
