@@ -50,3 +50,29 @@ test('which layers hurt: node outputs worst first, and a node kept in FP32 comes
   assert.deepEqual(page.errors, []);
   await page.close();
 });
+
+test('a model whose values outgrow one pass is compared in several, and past that says why under the outputs', async () => {
+  const { onnxModel } = await import('./onnx-writer.mjs');
+  const page = await browser.page();
+  await page.goto(`${browser.url}#run`);
+  await page.waitForFunction(() => /held-out test digits/.test(document.querySelector('#run-model-status')?.textContent ?? ''), null, { timeout: 60000 });
+  // Five Relus of 4M values each: 20M values, the fifth starting past the first pass's 16M.
+  const chain = (n) => onnxModel({
+    nodes: Array.from({ length: n }, (_, k) => ({ op: 'Relu', name: `relu${k}`, inputs: [k ? `v${k - 1}` : 'x'], outputs: [k === n - 1 ? 'y' : `v${k}`] })),
+    inputs: [{ name: 'x', shape: [1, 1 << 22] }],
+    outputs: [{ name: 'y', shape: [1, 1 << 22] }],
+  });
+  await dropFiles(page, '#run-custom-drop', [{ name: 'relus.onnx', bytes: chain(5) }]);
+  await page.waitForSelector('#run-custom-layers:not([hidden])', { timeout: 60000 });
+  assert.deepEqual((await rows(page)).map((r) => r.node).sort(), ['relu0', 'relu1', 'relu2', 'relu3', 'relu4']);
+  assert.equal(await page.locator('#run-custom-layers-error').isHidden(), true);
+  // Seventeen (68M values) outgrow the four passes: said in the section, the outputs' table stands.
+  await dropFiles(page, '#run-custom-drop', [{ name: 'relus17.onnx', bytes: chain(17) }]);
+  await page.waitForFunction(() => /Not compared layer by layer: the model's intermediate values hold more than 67108864 numbers/
+    .test(document.querySelector('#run-custom-layers-error').textContent), null, { timeout: 60000 });
+  assert.equal(await page.locator('#run-custom-table').isHidden(), false);
+  assert.equal(await page.locator('#run-custom-layers-table').isHidden(), true);
+  assert.equal(await page.locator('#run-custom-error').isHidden(), true);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});

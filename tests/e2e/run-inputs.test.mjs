@@ -109,18 +109,18 @@ test('images become an image input: resized, normalised as the settings say, one
   });
   const model = onnxModel({
     nodes: [{ op: 'Identity', name: 'id', inputs: ['pixels'], outputs: ['same'] }],
-    inputs: [{ name: 'pixels', shape: ['batch', 3, 2, 'width'] }],
-    outputs: [{ name: 'same', shape: ['batch', 3, 2, 'width'] }],
+    inputs: [{ name: 'pixels', shape: ['batch', 3, 2, '?'] }],
+    outputs: [{ name: 'same', shape: ['batch', 3, 2, '?'] }],
   });
   await dropFiles(page, '#run-custom-drop', [{ name: 'identity.onnx', bytes: model },
     { name: 'a.png', bytes: new Uint8Array(png) }, { name: 'b.png', bytes: new Uint8Array(png) }]);
   await page.waitForSelector('#run-custom-table:not([hidden])', { timeout: 60000 });
   assert.equal(await page.locator('#run-custom-image').isHidden(), false);
-  // Only the open width is asked for (the batch and channels come from the images).
+  // Only the open width is asked for, by what it is (the batch and channels come from the images).
   const fields = await page.$$eval('#run-custom-size-fields label', (ls) => ls.map((l) => l.textContent.trim()));
-  assert.deepEqual(fields, ['width']);
-  await page.fill('#run-custom-size-fields input[data-key="width"]', '4');
-  await page.press('#run-custom-size-fields input[data-key="width"]', 'Enter');
+  assert.deepEqual(fields, ['pixels, width']);
+  await page.fill('#run-custom-size-fields input[data-key="pixels:3"]', '4');
+  await page.press('#run-custom-size-fields input[data-key="pixels:3"]', 'Enter');
   await page.waitForFunction(() => /pixels \[2, 3, 2, 4\]: 2 images, resized to 4 × 2/.test(document.querySelector('#run-custom-input').textContent), null, { timeout: 30000 });
   // ImageNet's mean and std (the default): (pixel / 255 − mean) / std per channel, NCHW.
   const mean = [0.485, 0.456, 0.406], std = [0.229, 0.224, 0.225];

@@ -10,7 +10,8 @@
 //                                        → {inputs, outputs: [{name, shape, dtype, metrics,
 //                                          argmax_agreement, preview: the first FP32 values,
 //                                          count}], layers: the models module's layer_errors
-//                                          (every node output against FP32), fp32, quantized}
+//                                          (every node output against FP32), layers_error (why
+//                                          there are none), fp32, quantized}
 //   custom_run        [given | null, shapes] → {inputs, outputs: {name: {shape, dtype, data}}}:
 //                                          the FP32 model's outputs on the inputs custom_compare
 //                                          uses (all of each output, for a closer look or a test)
@@ -491,8 +492,14 @@ export const customOps = {
           preview: Array.from(ref.data.subarray(0, PREVIEW)), count: ref.data.length };
       });
       // Which layers hurt: every value the quantized copy makes against the FP32 model's.
-      const layers = config.kind === 'fp32' ? [] : custom.models.layer_errors(engine, model.handle, v.handle, inputs);
-      return { inputs: used, outputs, layers, fp32: { micros: reference.micros, samples: reference.samples, bytes: model.bytes },
+      // Its failure (values too many to keep) is said under the outputs' table, which stands.
+      let layers = [], layersError = null;
+      try {
+        if (config.kind !== 'fp32') layers = custom.models.layer_errors(engine, model.handle, v.handle, inputs);
+      } catch (err) {
+        layersError = err.message ?? String(err);
+      }
+      return { inputs: used, outputs, layers, layers_error: layersError, fp32: { micros: reference.micros, samples: reference.samples, bytes: model.bytes },
         quantized: { micros: quantized.micros, samples: quantized.samples, bytes: v.bytes, description: v.description } };
     } finally {
       engine.free(v.handle);

@@ -438,7 +438,8 @@ function openDims() {
       if (typeof d === 'number' || (image && axis !== image.h && axis !== image.w)) return;
       const key = d === '?' ? `${io.name}:${axis}` : d;
       if (!dims.has(key)) {
-        dims.set(key, { key, label: d === '?' ? `${io.name}, axis ${axis}` : d, size: defaultSize(d === '?' ? '' : d, axis, io.shape.length) });
+        const unnamed = image ? `${io.name}, ${axis === image.h ? 'height' : 'width'}` : `${io.name}, axis ${axis}`;
+        dims.set(key, { key, label: d === '?' ? unnamed : d, size: defaultSize(d === '?' ? '' : d, axis, io.shape.length) });
       }
     });
   });
@@ -530,7 +531,7 @@ async function compare() {
       tr.cells[7].className = 'run-text run-values';
     }
     $('#run-custom-table').hidden = false;
-    renderLayers(r.layers, state.keep);
+    renderLayers(r.layers, state.keep, undefined, r.layers_error);
     const runs = (n) => (n === 1 ? 'one run' : `median of ${n} runs`);
     $('#run-custom-latency').textContent = `Latency, one call on these inputs: FP32 ${formatMicros(r.fp32.micros)} ` +
       `(${runs(r.fp32.samples)}), ${formatBytes(r.fp32.bytes)}; ${r.quantized.description} ${formatMicros(r.quantized.micros)} ` +

@@ -15,6 +15,7 @@ export const LAYERS_MARKUP = `
     <p class="hint">Each node's output in the quantized copy against the FP32 model's, on the inputs above, lowest
       SQNR first. Errors accumulate: a value's SQNR includes every quantized node before it. The three worst
       quantized nodes are marked. Keep some in FP32 and run again to see what mixed precision buys.</p>
+    <p id="run-custom-layers-error" class="run-error" role="status" hidden></p>
     <div class="run-row">
       <button id="run-custom-layers-rerun" type="button">Run again with the checked nodes in FP32</button>
       <span id="run-custom-layers-kept" class="hint" aria-live="polite"></span>
@@ -28,11 +29,15 @@ export const LAYERS_MARKUP = `
     </div>
   </section>`;
 
-// rows: layer_errors' answer; kept: the Set of node names to keep in FP32 (edited in place).
-export function renderLayers(rows, kept, onChange) {
+// rows: layer_errors' answer; kept: the Set of node names to keep in FP32 (edited in place);
+// error: why there are no rows, when layer_errors failed (the section says it instead).
+export function renderLayers(rows, kept, onChange, error = null) {
   const section = $('#run-custom-layers');
+  $('#run-custom-layers-error').hidden = !error;
+  $('#run-custom-layers-error').textContent = error ? `Not compared layer by layer: ${error}.` : '';
+  $('#run-custom-layers-table').hidden = Boolean(error);
   if (!rows.length) {
-    section.hidden = true;
+    section.hidden = !error;
     return;
   }
   const sqnr = (r) => (r.sqnr_db === null ? Infinity : r.sqnr_db);

@@ -92,8 +92,11 @@ fn observe_each(engine: &Engine, handle: u32, inputs: &JsValue, tensors: &[Strin
     failed.map_or(Ok(()), Err)
 }
 
-/// Values kept from the FP32 run for the comparison, at most (64 MB of f32).
+/// Values kept from the FP32 run for one pass of the comparison, at most (64 MB of f32).
 const MAX_KEPT_VALUES: usize = 16 << 20;
+/// Passes at most: a model whose values outgrow this many windows is refused (each pass runs
+/// both models once).
+const MAX_PASSES: usize = 4;
 
 /// One node output of the quantized variant against the same value in the FP32 model.
 #[derive(serde::Serialize)]
@@ -124,34 +127,43 @@ pub fn layer_errors(engine: &Engine, reference: u32, variant: u32, inputs: JsVal
     let (quantized, _) = engine.model_with_inputs(variant, &inputs)?;
     let named: Vec<(&str, quantscope_engine::Value)> = values.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
     let inputs_of: std::collections::HashSet<&str> = model.inputs().iter().map(|i| i.name.as_str()).collect();
-    let mut kept: HashMap<String, Vec<f32>> = HashMap::new();
-    let mut total = 0usize;
-    let mut too_big = false;
-    model
-        .run_observing(&named, &mut |name, v| {
-            if v.dtype() != quantscope_engine::DType::F32 || inputs_of.contains(name) || too_big {
-                return;
-            }
-            total += v.len();
-            too_big = total > MAX_KEPT_VALUES;
-            kept.insert(name.to_string(), v.to_f32_vec());
-        })
-        .map_err(|e| JsError::new(&e.to_string()))?;
-    if too_big {
-        return Err(JsError::new(&format!(
-            "the model's intermediate values hold more than {MAX_KEPT_VALUES} numbers on these inputs: use smaller inputs to compare it layer by layer"
-        )));
-    }
+    // The FP32 values are kept a window at a time (by where each starts in the run's order, the
+    // same in every pass): a model whose values outgrow one window is compared in several passes.
     let mut metrics: HashMap<String, quantscope_core::stats::metrics::ErrorMetrics> = HashMap::new();
-    quantized
-        .run_observing(&named, &mut |name, v| {
-            if let Some(r) = kept.get(name) {
-                if v.dtype() == quantscope_engine::DType::F32 && v.len() == r.len() {
-                    metrics.insert(name.to_string(), error_metrics(r, &v.to_f32_vec()));
+    for pass in 0.. {
+        if pass == MAX_PASSES {
+            return Err(JsError::new(&format!(
+                "the model's intermediate values hold more than {} numbers on these inputs: use smaller inputs to compare it layer by layer",
+                MAX_PASSES * MAX_KEPT_VALUES
+            )));
+        }
+        let window = pass * MAX_KEPT_VALUES..(pass + 1) * MAX_KEPT_VALUES;
+        let mut kept: HashMap<String, Vec<f32>> = HashMap::new();
+        let mut total = 0usize;
+        model
+            .run_observing(&named, &mut |name, v| {
+                if v.dtype() != quantscope_engine::DType::F32 || inputs_of.contains(name) {
+                    return;
                 }
-            }
-        })
-        .map_err(|e| JsError::new(&e.to_string()))?;
+                if window.contains(&total) {
+                    kept.insert(name.to_string(), v.to_f32_vec());
+                }
+                total += v.len();
+            })
+            .map_err(|e| JsError::new(&e.to_string()))?;
+        quantized
+            .run_observing(&named, &mut |name, v| {
+                if let Some(r) = kept.get(name) {
+                    if v.dtype() == quantscope_engine::DType::F32 && v.len() == r.len() {
+                        metrics.insert(name.to_string(), error_metrics(r, &v.to_f32_vec()));
+                    }
+                }
+            })
+            .map_err(|e| JsError::new(&e.to_string()))?;
+        if total <= window.end {
+            break;
+        }
+    }
     let variant_ops: HashMap<String, String> = quantized.nodes().into_iter().map(|n| (n.name, n.op_type)).collect();
     let mut rows = Vec::new();
     for n in model.nodes() {
