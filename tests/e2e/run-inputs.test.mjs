@@ -159,3 +159,68 @@ test('images become an image input: resized, normalised as the settings say, one
   assert.deepEqual(page.errors, []);
   await page.close();
 });
+
+test('a model that fixes its batch at 1 takes several images as one run each: its static calibration equals the open-batch model\'s', async () => {
+  const page = await openRun();
+  // Two different 4 × 2 images (the second widens every range).
+  const pngs = await page.evaluate(async () => Promise.all([['#ff0000', '#0000ff'], ['#ffffff', '#102030']].map(async ([left, right]) => {
+    const canvas = new OffscreenCanvas(4, 2);
+    const ctx = canvas.getContext('2d');
+    ctx.fillStyle = left;
+    ctx.fillRect(0, 0, 2, 2);
+    ctx.fillStyle = right;
+    ctx.fillRect(2, 0, 2, 2);
+    return [...new Uint8Array(await (await canvas.convertToBlob({ type: 'image/png' })).arrayBuffer())];
+  })));
+  const conv = (batch) => onnxModel({
+    nodes: [{ op: 'Conv', name: 'conv', inputs: ['x', 'w'], outputs: ['y'] }],
+    inputs: [{ name: 'x', shape: [batch, 3, 2, 4] }],
+    outputs: [{ name: 'y', shape: [batch, 2, 2, 4] }],
+    initializers: [{ name: 'w', dims: [2, 3, 1, 1], data: [0.1, 0.2, 0.3, -0.4, 0.5, 0.6] }],
+  });
+  const images = pngs.map((p, k) => ({ name: `${k}.png`, bytes: new Uint8Array(p) }));
+  const files = {};
+  for (const batch of [1, 'N']) {
+    await dropFiles(page, '#run-custom-drop', [{ name: `conv_${batch}.onnx`, bytes: conv(batch) }, ...images]);
+    await page.waitForFunction((b) => document.querySelector('#run-custom-files').textContent.includes(`conv_${b}.onnx`) &&
+      !document.querySelector('#run-custom-table').hidden, batch, { timeout: 30000 });
+    assert.equal(await page.locator('#run-custom-error').isHidden(), true, await page.textContent('#run-custom-error'));
+    assert.equal(await page.textContent('#run-custom-input'),
+      `x [2, 3, 2, 4]: 2 images, resized to 4 × 2${batch === 1 ? '; the model takes 1 at a time: 2 runs' : ''}`);
+    for (const method of ['minmax', 'entropy']) {
+      await page.selectOption('#run-custom-static-method', method);
+      await page.evaluate(() => { document.querySelector('#run-custom-static-result').textContent = ''; });
+      const [file] = await Promise.all([page.waitForEvent('download', { timeout: 60000 }), page.click('#run-custom-static-go')]);
+      await page.waitForFunction(() => / SQNR: /.test(document.querySelector('#run-custom-static-result').textContent), null, { timeout: 60000 });
+      assert.match(await page.textContent('#run-custom-static-result'), /calibrated \((MinMax|Entropy, 128 bins)\) on 2 images/);
+      files[`${batch} ${method}`] = [...await readFile(await file.path())];
+    }
+  }
+  // Calibrated on the first image alone, the file differs (the second image widens y's range):
+  // a calibration that saw only the first run would fail the check below.
+  await dropFiles(page, '#run-custom-drop', [{ name: 'conv_1.onnx', bytes: conv(1) }, images[0]]);
+  await page.waitForFunction(() => /input 0\.png/.test(document.querySelector('#run-custom-files').textContent) &&
+    !document.querySelector('#run-custom-table').hidden, null, { timeout: 30000 });
+  await page.selectOption('#run-custom-static-method', 'minmax');
+  const [one] = await Promise.all([page.waitForEvent('download', { timeout: 60000 }), page.click('#run-custom-static-go')]);
+  files['first image'] = [...await readFile(await one.path())];
+  // The same ranges, so the same quantized model: onnxruntime-web runs each batch-1 file as the
+  // open-batch one on the first image, value for value.
+  const mean = [0.485, 0.456, 0.406], std = [0.229, 0.224, 0.225];
+  const x = [0, 1, 2].flatMap((c) => Array.from({ length: 8 }, (_, p) => ((p % 4 < 2 ? [1, 0, 0] : [0, 0, 1])[c] - mean[c]) / std[c]));
+  const ys = await page.evaluate(async ([files, x]) => {
+    const ort = await import('/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs');
+    ort.env.wasm.wasmPaths = '/node_modules/onnxruntime-web/dist/';
+    ort.env.wasm.numThreads = 1;
+    const out = {};
+    for (const [key, bytes] of Object.entries(files)) {
+      const session = await ort.InferenceSession.create(new Uint8Array(bytes));
+      out[key] = Array.from((await session.run({ x: new ort.Tensor('float32', Float32Array.from(x), [1, 3, 2, 4]) })).y.data);
+    }
+    return out;
+  }, [files, x]);
+  for (const method of ['minmax', 'entropy']) assert.deepEqual(ys[`1 ${method}`], ys[`N ${method}`], method);
+  assert.notDeepEqual(ys['1 minmax'], ys['first image'], 'one image\'s calibration differs from two\'s, so the check can fail');
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});

@@ -73,7 +73,7 @@ import { median } from './stats.js';
 import { exporterModule } from './exporter.js';
 import { converterModule } from './converter.js';
 import { nbitsModule } from './nbits.js';
-import { qdqModule, calibModule, histogramRanges } from './qdq.js';
+import { qdqModule, calibModule, histogramRanges, histogramRangesBatched, minMaxRanges } from './qdq.js';
 import { builtInCalibrationDigits } from './mnist-ops.js';
 import { collectImportance, importanceFile } from './imatrix-ops.js';
 import { checkpoint } from '../worker-loop.js';
@@ -180,7 +180,36 @@ async function modelInputs(given, shapes) {
     used.push({ name: io.name, shape: inputs[io.name].shape, source: 'random' });
   }
   used.sort((a, b) => model.inputs.findIndex((i) => i.name === a.name) - model.inputs.findIndex((i) => i.name === b.name));
-  return { model, inputs, used };
+  const batches = batchesOf(model, inputs);
+  if (batches.length > 1) {
+    for (const u of used) {
+      if (batches[0][u.name].shape !== inputs[u.name].shape) u.source += `; the model takes ${batches[0][u.name].shape[0]} at a time: ${batches.length} runs`;
+    }
+  }
+  // inputs: what one run takes (the first batch); all: every row, for the calibrations.
+  return { model, inputs: batches[0], all: inputs, batches, used };
+}
+
+// The input sets of a model that fixes its batch size (YOLO's [1, 3, 640, 640]) given N times as
+// many rows: N runs of a batch each, as ONNX Runtime's calibration reader feeds them one item at a
+// time (the engine's calibration_batches does the same for its own static variant). Inputs
+// without a fixed first axis (a scalar sample rate) go whole to every run; rows that do not
+// divide are left for the engine to refuse by name.
+function batchesOf(model, inputs) {
+  let runs = 1;
+  for (const io of model.inputs) {
+    const b = io.shape?.[0], v = inputs[io.name];
+    if (typeof b !== 'number' || b < 1 || !v?.shape.length || v.shape[0] === b) continue;
+    if (v.shape[0] % b !== 0 || (runs > 1 && v.shape[0] / b !== runs)) return [inputs];
+    runs = v.shape[0] / b;
+  }
+  if (runs === 1) return [inputs];
+  return Array.from({ length: runs }, (_, k) => Object.fromEntries(Object.entries(inputs).map(([name, v]) => {
+    const b = model.inputs.find((io) => io.name === name)?.shape?.[0];
+    if (typeof b !== 'number' || !v.shape.length || v.shape[0] !== b * runs) return [name, v];
+    const per = v.data.length / runs;
+    return [name, { shape: [b, ...v.shape.slice(1)], data: v.data.subarray(k * per, (k + 1) * per) }];
+  })));
 }
 
 export const customOps = {
@@ -239,8 +268,12 @@ export const customOps = {
       self.postMessage({ id, type: 'progress', done, total });
       await checkpoint(id);
     };
-    const { model, inputs } = await modelInputs(given, shapes);
-    if (digits) inputs[io[0].name] = { shape: [digits.length / 784, 784], data: digits };
+    let { model, inputs, batches } = await modelInputs(given, shapes);
+    if (digits) {
+      inputs[io[0].name] = { shape: [digits.length / 784, 784], data: digits };
+      batches = batchesOf(model, inputs);
+      inputs = batches[0];
+    }
     const source = digits ? `the ${digits.length / 784} built-in calibration digits` : null;
     // Seconds per phase, for the page's line and scripts/bench-onnx-static.mjs.
     const seconds = {};
@@ -269,7 +302,9 @@ export const customOps = {
       let r;
       // The histograms over the pool (run/pool.js: tensors shared out, the same ranges for any
       // count); MinMax's ranges cost little beside the run itself, which each worker would repeat.
-      const size = histogram ? poolSize(workers, tensors.length) : 1;
+      // (A model run in several batches calibrates on this worker: every batch's values of a
+      // tensor are collected together, which a pool worker would have to run every batch for.)
+      const size = histogram && batches.length === 1 ? poolSize(workers, tensors.length) : 1;
       usedWorkers = size;
       if (size > 1) {
         let collected = 0;
@@ -278,6 +313,11 @@ export const customOps = {
         r = await calibrateOnPool(id, job, tensors, size, o,
           () => self.postMessage({ id, type: 'progress', done: 2 + ++collected / tensors.length, total }));
         lap('calibration_pool');
+      } else if (histogram && batches.length > 1) {
+        let collected = 0;
+        r = histogramRangesBatched(custom.models, engine, model.handle, batches, tensors, calibrator,
+          () => self.postMessage({ id, type: 'progress', done: 2 + ++collected / tensors.length, total }));
+        lap('calibration_run');
       } else if (histogram) {
         // The histograms' time apart from the run's: each tensor's binning timed.
         let collected = 0, histogramMs = 0;
@@ -294,7 +334,7 @@ export const customOps = {
       } else {
         // MinMax: each tensor's least and greatest value, taken in the models module.
         try {
-          r = custom.models.observe_ranges(engine, model.handle, inputs, tensors);
+          r = minMaxRanges(batches.map((b) => custom.models.observe_ranges(engine, model.handle, b, tensors)));
         } catch (err) {
           throw new Error(`the calibration inputs do not run through the model: ${err?.message ?? err}`);
         }
@@ -425,8 +465,12 @@ export const customOps = {
       self.postMessage({ id, type: 'progress', done, total });
       await checkpoint(id);
     };
-    const { model, inputs } = await modelInputs(given, shapes);
-    if (digits) inputs[io[0].name] = { shape: [digits.length / 784, 784], data: digits };
+    let { model, inputs, batches } = await modelInputs(given, shapes);
+    if (digits) {
+      inputs[io[0].name] = { shape: [digits.length / 784, 784], data: digits };
+      batches = batchesOf(model, inputs);
+      inputs = batches[0];
+    }
     const source = digits ? `the ${digits.length / 784} built-in calibration digits` : null;
     await step(0);
     const { GptqPlan } = await nbitsModule();
@@ -442,12 +486,16 @@ export const customOps = {
     try {
       total = plan.count() + 4;
       await step(1);
-      const outputs = runCalibrationModel(engine, `${model.name} (GPTQ calibration)`, plan.calibration_model(custom.bytes), inputs);
-      // the calibration rows as one item of ONNX Runtime's reader
-      for (const t of plan.activations()) {
-        const v = outputs[t] ?? inputs[t];
-        if (!v) throw new Error(`the calibration run gave no value for '${t}'`);
-        plan.observe(t, Uint32Array.from(v.shape), v.data);
+      // the calibration rows as one item of ONNX Runtime's reader (an item a batch when the model
+      // fixes its batch size)
+      const calibration = plan.calibration_model(custom.bytes);
+      for (const batch of batches) {
+        const outputs = runCalibrationModel(engine, `${model.name} (GPTQ calibration)`, calibration, batch);
+        for (const t of plan.activations()) {
+          const v = outputs[t] ?? batch[t];
+          if (!v) throw new Error(`the calibration run gave no value for '${t}'`);
+          plan.observe(t, Uint32Array.from(v.shape), v.data);
+        }
       }
       await step(2);
       size = poolSize(workers, plan.count());
@@ -478,9 +526,9 @@ export const customOps = {
   },
 
   async custom_compare(_ws, _id, [config, given, shapes = {}]) {
-    const { model, inputs, used } = await modelInputs(given, shapes);
+    const { model, inputs, all, used } = await modelInputs(given, shapes);
     const { engine, output_error } = custom.models;
-    const full = config.kind === 'int8_static' ? { ...config, calibration_inputs: inputs } : config;
+    const full = config.kind === 'int8_static' ? { ...config, calibration_inputs: all } : config;
     const reference = timedRun(engine, model.handle, inputs);
     const v = engine.variant(model.handle, full);
     try {
@@ -507,8 +555,8 @@ export const customOps = {
   },
 
   async custom_imatrix(_ws, id, [given, shapes = {}]) {
-    const { model, inputs } = await modelInputs(given, shapes);
-    custom.imatrix = await collectImportance(custom.models.engine, model.handle, [inputs], id);
+    const { model, batches } = await modelInputs(given, shapes);
+    custom.imatrix = await collectImportance(custom.models.engine, model.handle, batches, id);
     return custom.imatrix;
   },
 
