@@ -76,10 +76,11 @@ test('the workbench, the tutor, the runner and the models module export their ow
 // 0.7× the time) and float32 Split's contiguous copies: 251,257 → 252,530 B (the branch point's
 // build against this one); the ceiling went to 253,000. Session 27: a model's parameters, size
 // and op counts take in its Constants and If/Loop/Scan subgraphs (silero-vad had shown 0
-// parameters): 253,078 B; the ceiling went to 254,000.
-test('the runner module is under 254 KB gzipped', async () => {
+// parameters) and the dynamic and weight-only copies quantize inside them: 254,225 B; the
+// ceiling went to 255,000.
+test('the runner module is under 255 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-run', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 254_000, `www/pkg-run/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 255_000, `www/pkg-run/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The models module (src/models: the runner plus every op of the engine, loaded by the Run
@@ -482,10 +483,10 @@ test('the first paint waits for no wasm and for under 600 KB of scripts and styl
 // B; the ceiling went to 253,000. Session 23, as the plain runner's (the whole-tensor
 // ReduceMax/ReduceMin, QuantizeLinear's per-tensor path): 252,384 → 253,123 B; the ceiling went
 // to 253,500. Session 26, as the plain runner's: 253,156 → 254,095 B; the ceiling went to 254,500.
-// Session 27, as the plain runner's (subgraphs' weights counted): 254,709 B; the ceiling went to 255,500.
-test('the relaxed-SIMD runner module is under 255.5 KB gzipped', async () => {
+// Session 27, as the plain runner's (subgraphs counted and quantized): 255,994 B; the ceiling went to 256,500.
+test('the relaxed-SIMD runner module is under 256.5 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-run-relaxed', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 255_500, `www/pkg-run-relaxed/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 256_500, `www/pkg-run-relaxed/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The relaxed-SIMD language model (www/pkg-lm-relaxed, src/lm with `+relaxed-simd`: the Q4_K,

@@ -13,6 +13,7 @@ use super::tensor_proto;
 use super::value::{DType, Value};
 use crate::error::{EngineError, MissingOp};
 pub(crate) use crate::node::Node;
+use crate::quantize::QuantizeConfig;
 use prost::Message;
 use quantscope_formats::onnx::proto::{DimensionValue, GraphProto, ModelProto, NodeProto, ValueInfoProto};
 use serde::Serialize;
@@ -86,6 +87,11 @@ impl Subgraph for Model {
         self.stored_bytes
     }
 
+    fn quantized(&self, config: &QuantizeConfig) -> Result<(Arc<dyn Subgraph>, usize, usize), EngineError> {
+        let (model, quantized, total) = self.quantize_counted(config)?;
+        Ok((Arc::new(model), quantized, total))
+    }
+
     fn run_named(&self, inputs: &[(&str, Value)]) -> Result<Vec<Value>, String> {
         // Inside a native `run_profiled`: this subgraph's nodes timed too (by `Instant`).
         #[cfg(not(target_arch = "wasm32"))]
@@ -146,10 +152,16 @@ pub struct Model {
     /// Slots whose values folding computed at load (node outputs, not initializers): a
     /// calibration observes them too, as ONNX Runtime's, which runs those nodes, does.
     pub(crate) folded: Vec<usize>,
+    /// The input slots of each of `folded`, in its order (a variant's size counts the constants
+    /// the file stores).
+    pub(crate) folded_from: Vec<Vec<usize>>,
     /// Op types with counts, most frequent first.
     pub(crate) op_counts: Vec<(String, usize)>,
     pub(crate) parameters: u64,
     pub(crate) stored_bytes: u64,
+    /// The slots of the enclosing graphs' constants a subgraph reads (their weights are counted
+    /// where they are defined, not again here).
+    pub(crate) captured: Vec<usize>,
     pub(crate) description: String,
 }
 
@@ -356,6 +368,7 @@ impl Model {
             constants.push(None);
             inputs.push(info);
         }
+        let mut captured = Vec::new();
         for name in outer {
             if slot_of.contains_key(name) {
                 continue;
@@ -363,7 +376,10 @@ impl Model {
             slot_of.insert(name.clone(), names.len());
             names.push(name.clone());
             match outer_constant(name) {
-                Some(v) => constants.push(Some(v)),
+                Some(v) => {
+                    captured.push(names.len() - 1);
+                    constants.push(Some(v));
+                }
                 None => {
                     input_slots.push(names.len() - 1);
                     constants.push(None);
@@ -504,9 +520,11 @@ impl Model {
             run_nodes: Vec::new(),
             run_last_use: Vec::new(),
             folded: Vec::new(),
+            folded_from: Vec::new(),
             op_counts,
             parameters,
             stored_bytes,
+            captured,
             description: "FP32 (as loaded)".into(),
         };
         model.nodes = toposort(std::mem::take(&mut model.nodes), model.names.len())?;
@@ -529,10 +547,12 @@ impl Model {
             if all_const && !node.inputs.is_empty() && node.op.op_type() != "DequantizeLinear" {
                 let outs = crate::op::run_op(node.op.as_ref(), Inputs::refs(&consts))
                     .map_err(|e| node_error(&node.name, node.op.op_type(), &input_names, e))?;
+                let sources: Vec<usize> = node.inputs.iter().flatten().copied().collect();
                 for (slot, v) in node.outputs.iter().zip(outs) {
                     if let Some(s) = slot {
                         self.constants[*s] = Some(Arc::new(v));
                         self.folded.push(*s);
+                        self.folded_from.push(sources.clone());
                     }
                 }
                 continue;

@@ -6,6 +6,8 @@
 //! An op whose inputs include constants may [`Op::specialize`] itself at load time (Gemm keeps
 //! a transposed copy of a constant `B`, so the run does not transpose it again).
 
+use crate::error::EngineError;
+use crate::quantize::QuantizeConfig;
 use crate::value::{DType, Value};
 use quantscope_formats::onnx::proto::GraphProto;
 use std::any::Any;
@@ -176,7 +178,16 @@ pub trait Op: Send + Sync + fmt::Debug + AsAny {
     fn captures(&self) -> &[String] {
         &[]
     }
+
+    /// For an op holding subgraphs (If, Loop, Scan): the same op with each subgraph replaced by
+    /// `map`'s (the quantizer's variants of the branches and bodies); `None` for every other op.
+    fn map_subgraphs(&self, _map: &mut SubgraphMap<'_>) -> Option<Result<Arc<dyn Op>, EngineError>> {
+        None
+    }
 }
+
+/// See [`Op::map_subgraphs`].
+pub type SubgraphMap<'a> = dyn FnMut(&Arc<dyn Subgraph>) -> Result<Arc<dyn Subgraph>, EngineError> + 'a;
 
 /// Runs `op` on `inputs`, through float32 when the op [`Op::widens_half`] and an input is
 /// float16 or bfloat16. (Half-precision constant weights are then widened on every run and
@@ -261,6 +272,9 @@ pub trait Subgraph: Send + Sync + fmt::Debug {
     /// The subgraph's weights in bytes as stored (its own subgraphs' included): the model's
     /// size counts them, as the file holds them.
     fn stored_bytes(&self) -> u64;
+    /// This subgraph quantized as `config` says (`Model::quantize`, its own subgraphs too), with
+    /// how many of its MatMul/Gemm/Conv nodes were quantized and how many there are.
+    fn quantized(&self, config: &QuantizeConfig) -> Result<(Arc<dyn Subgraph>, usize, usize), EngineError>;
 }
 
 // Shared helpers.

@@ -23,6 +23,7 @@
 //! weights count their scheme's packed bytes.
 
 use super::graph::{count_ops, Model, Node, NodeInfo};
+use super::op::Subgraph;
 use super::ops::conv::Conv;
 use super::ops::matmul::{transpose2, Gemm, MatMul};
 use super::ops::quantized::{ActQuant, QuantConv, QuantMatMul, QuantWeights};
@@ -212,6 +213,12 @@ fn quantize_weights(t: &Target, bits: u32, per_channel: bool) -> (Vec<i8>, Vec<f
 impl Model {
     /// A quantized variant of this model (see the module docs). The original is unchanged.
     pub fn quantize(&self, config: &QuantizeConfig) -> Result<Model, EngineError> {
+        Ok(self.quantize_counted(config)?.0)
+    }
+
+    /// [`Model::quantize`], with how many MatMul/Gemm/Conv nodes were quantized and how many
+    /// there are, subgraphs' included.
+    pub(crate) fn quantize_counted(&self, config: &QuantizeConfig) -> Result<(Model, usize, usize), EngineError> {
         let selected = self.select(config.only_nodes.as_deref())?;
         let mut out = self.clone();
         // Sizes of replaced weights (weight-only: the scheme's packed bytes).
@@ -219,7 +226,7 @@ impl Model {
         let label = match &config.kind {
             QuantizeKind::Fp32 => {
                 out.description = "FP32".into();
-                return Ok(out);
+                return Ok((out, 0, 0));
             }
             QuantizeKind::Int8Dynamic { per_channel } => {
                 out.rewrite_integer(&selected, 8, *per_channel, &HashMap::new())?;
@@ -252,17 +259,38 @@ impl Model {
             }
         };
         let total = self.nodes.iter().filter(|n| quantizable(self, n)).count();
-        // The nodes inside If/Loop/Scan subgraphs are not rewritten: said, so that "0 of 0" on a
-        // model whose weights all live in branches (silero-vad) is not read as "nothing to do".
-        let nested = if self.nodes.iter().any(|n| n.op.own_bytes() > 0 && matches!(n.op.op_type(), "If" | "Loop" | "Scan")) {
-            " (the nodes inside If/Loop/Scan subgraphs stay FP32)"
-        } else {
-            ""
+        // The nodes inside If/Loop/Scan subgraphs (silero-vad keeps every weight in its If
+        // branches): quantized the same way when the whole model is, not by a static
+        // calibration (its values inside the bodies are not observed) nor a node selection
+        // (it names the main graph's nodes).
+        let into_subgraphs = config.only_nodes.is_none() && !matches!(config.kind, QuantizeKind::Int8Static { .. });
+        let (mut inner, mut inner_total, mut held) = (0, 0, false);
+        for node in &mut out.nodes {
+            let mut map = |g: &Arc<dyn Subgraph>| -> Result<Arc<dyn Subgraph>, EngineError> {
+                held = true;
+                if !into_subgraphs {
+                    return Ok(g.clone());
+                }
+                let (q, quantized, all) = g.quantized(config)?;
+                inner += quantized;
+                inner_total += all;
+                Ok(q)
+            };
+            if let Some(op) = node.op.map_subgraphs(&mut map) {
+                node.op = op?;
+            }
+        }
+        let nested = match (held, into_subgraphs) {
+            (false, _) => String::new(),
+            (true, true) => format!(", and {inner} of {inner_total} inside If/Loop/Scan subgraphs"),
+            // Said, so that "0 of 0" on a model whose weights all live in branches is not read
+            // as "nothing to do".
+            (true, false) => " (the nodes inside If/Loop/Scan subgraphs stay FP32)".into(),
         };
         out.description = format!("{label}; {} of {total} MatMul/Gemm/Conv nodes{nested}", selected.len());
         out.plan();
         out.stored_bytes = out.weight_bytes(&sizes);
-        Ok(out)
+        Ok((out, selected.len() + inner, total + inner_total))
     }
 
     /// The quantizable node indices `only` selects (all when `None`).
@@ -434,6 +462,22 @@ impl Model {
         }
         for &s in &self.output_slots {
             used[s] = true;
+        }
+        // A folded value stands for the constants it was made from, which are what the file
+        // stores (a weight folded from an enclosing graph's is that graph's to count).
+        let sources = |s: usize| self.folded.iter().position(|&f| f == s).map(|i| &self.folded_from[i]);
+        let mut folded: Vec<usize> = (0..used.len()).filter(|&s| used[s] && !overrides.contains_key(&s) && sources(s).is_some()).collect();
+        while let Some(s) = folded.pop() {
+            used[s] = false;
+            for &source in sources(s).into_iter().flatten() {
+                if !used[source] && sources(source).is_some() {
+                    folded.push(source);
+                }
+                used[source] = true;
+            }
+        }
+        for &s in &self.captured {
+            used[s] = false;
         }
         let consts: u64 = (0..self.names.len())
             .filter(|&s| used[s])

@@ -7,7 +7,8 @@
 //! ([`Op::captures`]), so each branch is an ordinary model (a [`Subgraph`], built by the loader) whose inputs they are.
 
 use crate::attr::Attrs;
-use crate::op::{attr_err, dtype_err, shape_err, BuildCtx, Inputs, Op, OpError, Subgraph};
+use crate::error::EngineError;
+use crate::op::{attr_err, dtype_err, shape_err, BuildCtx, Inputs, Op, OpError, Subgraph, SubgraphMap};
 use crate::value::{DType, Value};
 use prost::Message;
 use quantscope_formats::onnx::proto::GraphProto;
@@ -70,6 +71,11 @@ pub(crate) struct Body {
 }
 
 impl Body {
+    /// The same body with its graph replaced by `map`'s.
+    pub fn mapped(&self, map: &mut SubgraphMap<'_>) -> Result<Body, EngineError> {
+        Ok(Body { graph: map(&self.graph)?, inputs: self.inputs.clone(), captures: self.captures.clone() })
+    }
+
     /// The `body` attribute built, after `check` has accepted its inputs and outputs.
     pub fn build(a: &Attrs, ctx: &BuildCtx, check: impl FnOnce(&GraphProto) -> Result<(), OpError>) -> Result<Body, OpError> {
         let g = graph_attr(a, "body")?;
@@ -171,6 +177,13 @@ impl Op for If {
         self.then_branch.stored_bytes() + self.else_branch.stored_bytes()
     }
 
+    fn map_subgraphs(&self, map: &mut SubgraphMap<'_>) -> Option<Result<Arc<dyn Op>, EngineError>> {
+        Some((|| {
+            let (then_branch, else_branch) = (map(&self.then_branch)?, map(&self.else_branch)?);
+            Ok(Arc::new(If { then_branch, else_branch, captures: self.captures.clone() }) as Arc<dyn Op>)
+        })())
+    }
+
     fn captures(&self) -> &[String] {
         &self.captures
     }
@@ -233,6 +246,10 @@ impl Op for Loop {
     /// The body's weights.
     fn own_bytes(&self) -> u64 {
         self.body.graph.stored_bytes()
+    }
+
+    fn map_subgraphs(&self, map: &mut SubgraphMap<'_>) -> Option<Result<Arc<dyn Op>, EngineError>> {
+        Some(self.body.mapped(map).map(|body| Arc::new(Loop { body, carried: self.carried }) as Arc<dyn Op>))
     }
 
     fn captures(&self) -> &[String] {

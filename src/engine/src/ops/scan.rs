@@ -10,7 +10,8 @@
 //! (a `sequence_lens` input and a batch axis) is refused with its opset.
 
 use crate::attr::Attrs;
-use crate::op::{attr_err, shape_err, BuildCtx, Inputs, Op, OpError};
+use crate::error::EngineError;
+use crate::op::{attr_err, shape_err, BuildCtx, Inputs, Op, OpError, SubgraphMap};
 use crate::ops::control::{stacked, Body};
 use crate::value::Value;
 use std::sync::Arc;
@@ -113,6 +114,19 @@ impl Op for Scan {
     /// The body's weights.
     fn own_bytes(&self) -> u64 {
         self.body.graph.stored_bytes()
+    }
+
+    fn map_subgraphs(&self, map: &mut SubgraphMap<'_>) -> Option<Result<Arc<dyn Op>, EngineError>> {
+        Some(self.body.mapped(map).map(|body| {
+            Arc::new(Scan {
+                body,
+                states: self.states,
+                input_axes: self.input_axes.clone(),
+                input_reverse: self.input_reverse.clone(),
+                output_axes: self.output_axes.clone(),
+                output_reverse: self.output_reverse.clone(),
+            }) as Arc<dyn Op>
+        }))
     }
 
     fn captures(&self) -> &[String] {
