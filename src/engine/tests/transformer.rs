@@ -5,13 +5,13 @@
 //! ONNX Runtime 1.32's outputs (tests/fixtures/onnx_transformer).
 //!
 //! Tolerances, as max |engine − ORT| / max |ORT|: FP32 1e-4 (float sums in another order; ORT's
-//! erf and softmax exp are approximations). The quantized models: the integer products are
-//! exact, but each DynamicQuantizeLinear rounds its float input to a code, and a float that ORT
-//! and the engine compute a rounding apart can land on the neighbouring code — one step of an
-//! activation's scale, carried through the layers after it; 2e-2 bounds that for this model
-//! (measured: see the test's output), and is far below what the quantization itself changes
-//! (the quantized outputs differ from FP32 by much more). Bad input is refused with the node
-//! named and what is supported. Native only.
+//! erf and softmax exp are approximations; measured ≤ 8e-7). The quantized models: the integer
+//! products (MatMulInteger, QAttention's projection) are exact, but each DynamicQuantizeLinear
+//! rounds a float to a code, and a float that ORT and the engine compute a rounding apart could
+//! land on the neighbouring code — one step of that activation's scale, carried on; 1e-3 allows
+//! a rare such flip and is still far below what quantization itself changes (measured ≤ 2e-7:
+//! no code moved on these inputs). Bad input is refused with the node named and what is
+//! supported. Native only.
 #![cfg(not(target_arch = "wasm32"))]
 
 use prost::Message;
@@ -80,7 +80,7 @@ fn onnx_runtimes_quantized_encoders_match_onnx_runtime() {
     let c = cases();
     for variant in c["variants"].as_object().unwrap().keys() {
         for (name, d) in relative_diffs(&format!("bert.{variant}")) {
-            assert!(d <= 2e-2, "{variant} {name}: {d:e}");
+            assert!(d <= 1e-3, "{variant} {name}: {d:e}");
         }
     }
 }
