@@ -37,19 +37,27 @@ fn cases() -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(root().join("cases.json")).unwrap()).unwrap()
 }
 
-fn inputs() -> Vec<(String, Value)> {
-    cases()["inputs"].as_array().unwrap().iter().map(|n| n.as_str().unwrap().to_string()).map(|n| (n.clone(), npy(&root().join(format!("input.{n}.npy"))))).collect()
+/// The seeded inputs of `model` (bert or distilbert).
+fn inputs(model: &str) -> Vec<(String, Value)> {
+    let c = cases();
+    let names = c["models"][model]["inputs"].as_array().unwrap().iter().map(|n| n.as_str().unwrap().to_string());
+    names.map(|n| (n.clone(), npy(&root().join(format!("input.{n}.npy"))))).collect()
 }
 
 fn run(bytes: &[u8]) -> Result<Vec<(String, Value)>, String> {
-    let feeds = inputs();
+    run_model("bert", bytes)
+}
+
+fn run_model(model: &str, bytes: &[u8]) -> Result<Vec<(String, Value)>, String> {
+    let feeds = inputs(model);
     let feeds: Vec<(&str, Value)> = feeds.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
     Model::from_onnx(bytes).map_err(|e| e.to_string())?.run(&feeds).map_err(|e| e.to_string())
 }
 
-/// max |engine − ORT| / max |ORT| of each output of `stem` (bert or bert.<variant>).
-fn relative_diffs(stem: &str) -> Vec<(String, f32)> {
-    let got = run(&std::fs::read(root().join(format!("{stem}.onnx"))).unwrap()).unwrap_or_else(|e| panic!("{stem}: {e}"));
+/// max |engine − ORT| / max |ORT| of each output of `stem` (`model` or `model.<variant>`).
+fn relative_diffs(model: &str, stem: &str) -> Vec<(String, f32)> {
+    let bytes = std::fs::read(root().join(format!("{stem}.onnx"))).unwrap();
+    let got = run_model(model, &bytes).unwrap_or_else(|e| panic!("{stem}: {e}"));
     got.iter()
         .map(|(name, y)| {
             let o = npy(&root().join(format!("{stem}.out.{name}.npy")));
@@ -65,22 +73,28 @@ fn relative_diffs(stem: &str) -> Vec<(String, f32)> {
 }
 
 #[test]
-fn the_optimized_fp32_encoder_matches_onnx_runtime() {
-    let ops = cases()["ops"].to_string();
-    for op in ["Attention", "EmbedLayerNormalization", "SkipLayerNormalization", "BiasGelu"] {
-        assert!(ops.contains(&format!("com.microsoft:{op}")), "the fixture has no {op}: {ops}");
-    }
-    for (name, d) in relative_diffs("bert") {
-        assert!(d <= 1e-4, "{name}: {d:e}");
+fn the_optimized_fp32_encoders_match_onnx_runtime() {
+    for model in ["bert", "distilbert"] {
+        let ops = cases()["models"][model]["ops"].to_string();
+        for op in ["Attention", "EmbedLayerNormalization", "SkipLayerNormalization", "BiasGelu"] {
+            assert!(ops.contains(&format!("com.microsoft:{op}")), "{model} has no {op}: {ops}");
+        }
+        for (name, d) in relative_diffs(model, model) {
+            assert!(d <= 1e-4, "{model} {name}: {d:e}");
+        }
     }
 }
 
 #[test]
 fn onnx_runtimes_quantized_encoders_match_onnx_runtime() {
     let c = cases();
-    for variant in c["variants"].as_object().unwrap().keys() {
-        for (name, d) in relative_diffs(&format!("bert.{variant}")) {
-            assert!(d <= 1e-3, "{variant} {name}: {d:e}");
+    for (model, case) in c["models"].as_object().unwrap() {
+        let ops = case["variants"]["int8"]["ops"].to_string();
+        assert!(ops.contains("com.microsoft:QAttention") && ops.contains("com.microsoft:QEmbedLayerNormalization"), "{ops}");
+        for variant in case["variants"].as_object().unwrap().keys() {
+            for (name, d) in relative_diffs(model, &format!("{model}.{variant}")) {
+                assert!(d <= 1e-3, "{model}.{variant} {name}: {d:e}");
+            }
         }
     }
 }
@@ -100,7 +114,12 @@ fn err(bytes: &[u8]) -> String {
 #[test]
 fn unsupported_attention_forms_are_refused_by_name() {
     let e = err(&edited("Attention", |n| {
-        n.attribute.push(AttributeProto { name: Some("qkv_hidden_sizes".into()), r#type: Some(7), ints: vec![32, 32, 16], ..Default::default() })
+        n.attribute.push(AttributeProto {
+            name: Some("qkv_hidden_sizes".into()),
+            r#type: Some(7),
+            ints: vec![32, 32, 16],
+            ..Default::default()
+        })
     }));
     assert!(e.contains("Attention_0") && e.contains("qkv_hidden_sizes") && e.contains("equal Q, K and V"), "{e}");
     let e = err(&edited("Attention", |n| {

@@ -17,8 +17,8 @@ fn root() -> PathBuf {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("tests/fixtures/onnx_transformer")
 }
 
-fn inputs(c: &serde_json::Value) -> Vec<(String, Value)> {
-    c["inputs"]
+fn inputs(case: &serde_json::Value) -> Vec<(String, Value)> {
+    case["inputs"]
         .as_array()
         .unwrap()
         .iter()
@@ -32,13 +32,22 @@ fn inputs(c: &serde_json::Value) -> Vec<(String, Value)> {
 }
 
 #[test]
-fn a_fused_bert_quantizes_as_onnx_runtime_does() {
+fn fused_berts_quantize_as_onnx_runtime_does() {
     let c: serde_json::Value = serde_json::from_slice(&std::fs::read(root().join("cases.json")).unwrap()).unwrap();
-    let source = std::fs::read(root().join("bert.onnx")).unwrap();
-    let feeds = inputs(&c);
+    for (model, case) in c["models"].as_object().unwrap() {
+        one_model(model, case);
+    }
+}
+
+/// bert (token types: every QEmbedLayerNormalization input) or distilbert (none: the segment
+/// table's names left empty).
+fn one_model(model: &str, case: &serde_json::Value) {
+    let source = std::fs::read(root().join(format!("{model}.onnx"))).unwrap();
+    let feeds = inputs(case);
     let feeds: Vec<(&str, Value)> = feeds.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
-    let variants = c["variants"].as_object().unwrap();
+    let variants = case["variants"].as_object().unwrap();
     assert_eq!(variants.len(), 3);
+    let layers = if model == "bert" { 2 } else { 1 };
     for (variant, v) in variants {
         let options = DynamicOptions {
             weight_type: if v["weight_type"] == "QInt8" { QType::Int8 } else { QType::Uint8 },
@@ -46,13 +55,15 @@ fn a_fused_bert_quantizes_as_onnx_runtime_does() {
             reduce_range: v["reduce_range"].as_bool().unwrap(),
             enable_subgraph: false,
         };
-        let theirs = std::fs::read(root().join(format!("bert.{variant}.onnx"))).unwrap();
-        assert_same(&source, &theirs, options, &feeds, variant);
+        let theirs = std::fs::read(root().join(format!("{model}.{variant}.onnx"))).unwrap();
+        assert_same(&source, &theirs, options, &feeds, &format!("{model}.{variant}"));
         let (_, report) = quantize_dynamic(&source, &options).unwrap();
-        for node in ["Attention 'Attention_0'", "Attention 'Attention_1'", "EmbedLayerNormalization 'EmbedLayerNormalization_0'"] {
-            assert!(report.quantized.iter().any(|q| q == node), "{variant}: {node} not in {:?}", report.quantized);
+        let mut fused: Vec<String> = (0..layers).map(|k| format!("Attention 'Attention_{k}'")).collect();
+        fused.push("EmbedLayerNormalization 'EmbedLayerNormalization_0'".into());
+        for node in fused {
+            assert!(report.quantized.iter().any(|q| *q == node), "{model}.{variant}: {node} not in {:?}", report.quantized);
         }
-        assert!(report.kept.is_empty(), "{variant}: {:?}", report.kept);
+        assert!(report.kept.is_empty(), "{model}.{variant}: {:?}", report.kept);
     }
 }
 
@@ -63,7 +74,12 @@ fn an_attention_with_qkv_hidden_sizes_stays_in_float_as_in_onnx_runtime() {
     let mut m = ModelProto::decode(std::fs::read(root().join("bert.onnx")).unwrap().as_slice()).unwrap();
     let g = m.graph.as_mut().unwrap();
     let n = g.node.iter_mut().find(|n| n.op_type.as_deref() == Some("Attention")).unwrap();
-    n.attribute.push(AttributeProto { name: Some("qkv_hidden_sizes".into()), r#type: Some(7), ints: vec![32, 32, 32], ..Default::default() });
+    n.attribute.push(AttributeProto {
+        name: Some("qkv_hidden_sizes".into()),
+        r#type: Some(7),
+        ints: vec![32, 32, 32],
+        ..Default::default()
+    });
     let (_, report) = quantize_dynamic(&m.encode_to_vec(), &DynamicOptions::default()).unwrap();
     let kept = report.kept.iter().find(|(n, _)| n == "Attention 'Attention_0'").expect("kept");
     assert!(kept.1.contains("qkv_hidden_sizes"), "{kept:?}");

@@ -6,14 +6,14 @@
 //! `embed_layer_norm_helper.cc`) and `contrib_ops/cpu/quantization/qembed_layer_norm.cc`
 //! (onnxruntime 1.32):
 //!
-//! * Per token: `word[input_ids] + position[s] + segment[segment_ids]` (the position is the
-//!   token's index in its sequence; the segment table and ids are optional), layer-normalized
-//!   over the hidden axis with `epsilon` (`/ √(var + ε) · gamma + beta`).
+//! * Per token: `word[input_ids] + position[p] + segment[segment_ids]` (`p` from the optional
+//!   `position_ids`, `[B, S]` or `[1, S]`, else the token's index in its sequence; the segment
+//!   table and ids are optional), layer-normalized over the hidden axis with `epsilon`
+//!   (`/ √(var + ε) · gamma + beta`).
 //! * Output 1, `mask_index` `[B]` int32: how many of each sequence's mask entries are 1 (0s
 //!   without a mask) — what `Attention` then takes as the sequence lengths.
-//! * Ids are int32 and must be in their tables' range. Not supported (refused at load): the
-//!   `position_ids` input and the third output (`embedding_sum`), which the BERT optimizer writes
-//!   for no encoder it fuses by default.
+//! * Ids are int32 and must be in their tables' range. Not supported (refused at load): the third
+//!   output (`embedding_sum`), which the BERT optimizer writes for no encoder it fuses by default.
 
 use crate::attr::Attrs;
 use crate::op::{dtype_err, f32_input, scales, shape_err, value_err, zero_points, BuildCtx, Inputs, Op, OpError};
@@ -75,9 +75,6 @@ impl Op for EmbedLayerNorm {
     }
 
     fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
-        if !self.quantized && inputs.get(8).is_some() {
-            return Err(value_err("EmbedLayerNormalization's input 8 (position_ids) is not supported: positions are each token's index"));
-        }
         let input_ids = inputs.req(0)?;
         let &[b, s] = input_ids.shape() else {
             return Err(shape_err(format!("input_ids is {:?}: it must be 2-D [batch, sequence]", input_ids.shape())));
@@ -89,9 +86,15 @@ impl Op for EmbedLayerNorm {
             return Err(shape_err(format!("word_embedding is {wshape:?}: it must be 2-D [vocabulary, hidden]")));
         };
         let (pshape, pos) = table(inputs, 3, q, "position_embedding")?.ok_or_else(|| value_err("position_embedding is missing"))?;
-        if pshape.len() != 2 || pshape[1] != h || pshape[0] < s {
-            return Err(shape_err(format!("position_embedding is {pshape:?}: it must be [≥ {s} positions, {h}]")));
+        if pshape.len() != 2 || pshape[1] != h {
+            return Err(shape_err(format!("position_embedding is {pshape:?}: it must be [positions, {h}]")));
         }
+        // EmbedLayerNormalization's position_ids: [B, S], or [1, S] for every sequence
+        let position_ids = match inputs.get(8).filter(|_| !q) {
+            Some(p) if p.shape() == [b, s] || p.shape() == [1, s] => Some((ids(p, "position_ids")?, p.shape()[0] == 1)),
+            Some(p) => return Err(shape_err(format!("position_ids is {:?}: it must be [{b}, {s}] or [1, {s}]", p.shape()))),
+            None => None,
+        };
         let segment = match (inputs.get(1), table(inputs, 4, q, "segment_embedding")?) {
             (Some(sid), Some((shape, t))) => {
                 if shape.len() != 2 || shape[1] != h {
@@ -117,7 +120,14 @@ impl Op for EmbedLayerNorm {
             if w < 0 || w as usize >= vocab {
                 return Err(value_err(format!("input_ids holds {w}, outside the word table's {vocab} rows")));
             }
-            let p = t % s;
+            let p = match position_ids {
+                Some((p, broadcast)) => p[if broadcast { t % s } else { t }],
+                None => (t % s) as i32,
+            };
+            if p < 0 || p as usize >= pshape[0] {
+                return Err(value_err(format!("position {p} is outside the position table's {} rows", pshape[0])));
+            }
+            let p = p as usize;
             for (i, x) in sum.iter_mut().enumerate() {
                 *x = word[w as usize * h + i] as f64 + pos[p * h + i] as f64;
             }

@@ -39,7 +39,11 @@ impl Op for SkipLayerNorm {
         let skip = f32_input(skip_v, "skip")?;
         let trailing = input.shape().ends_with(skip_v.shape());
         if !trailing || skip.is_empty() || x.len() % skip.len() != 0 {
-            return Err(shape_err(format!("skip is {:?}: it must be input's shape {:?} or its trailing dimensions", skip_v.shape(), input.shape())));
+            return Err(shape_err(format!(
+                "skip is {:?}: it must be input's shape {:?} or its trailing dimensions",
+                skip_v.shape(),
+                input.shape()
+            )));
         }
         let param = |i: usize, what: &str| -> Result<Option<&[f32]>, OpError> {
             match inputs.get(i) {
