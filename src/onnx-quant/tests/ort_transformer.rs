@@ -61,7 +61,7 @@ fn one_model(model: &str, case: &serde_json::Value) {
         let mut fused: Vec<String> = (0..layers).map(|k| format!("Attention 'Attention_{k}'")).collect();
         fused.push("EmbedLayerNormalization 'EmbedLayerNormalization_0'".into());
         for node in fused {
-            assert!(report.quantized.iter().any(|q| *q == node), "{model}.{variant}: {node} not in {:?}", report.quantized);
+            assert!(report.quantized.contains(&node), "{model}.{variant}: {node} not in {:?}", report.quantized);
         }
         assert!(report.kept.is_empty(), "{model}.{variant}: {:?}", report.kept);
     }

@@ -49,7 +49,10 @@ fn ids<'v>(v: &'v Value, what: &str) -> Result<&'v [i32], OpError> {
 
 /// A table (or gamma/beta) as f32: float as it is, or 8-bit codes dequantized with the scale and
 /// zero point at inputs `scale_at` and `scale_at + 5` (`quantization::Dequantize`).
-fn table(inputs: &Inputs<'_>, i: usize, quantized: bool, what: &str) -> Result<Option<(Vec<usize>, Vec<f32>)>, OpError> {
+/// A table's shape and values.
+type Table = (Vec<usize>, Vec<f32>);
+
+fn table(inputs: &Inputs<'_>, i: usize, quantized: bool, what: &str) -> Result<Option<Table>, OpError> {
     let Some(v) = inputs.get(i) else { return Ok(None) };
     if !quantized {
         return Ok(Some((v.shape().to_vec(), f32_input(v, what)?.to_vec())));
