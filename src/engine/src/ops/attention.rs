@@ -23,6 +23,7 @@
 use crate::attr::Attrs;
 use crate::op::{attr_err, dtype_err, f32_input, scales, shape_err, value_err, zero_points, BuildCtx, Inputs, Op, OpError};
 use crate::value::{DType, Data, Value};
+use quantscope_gemm::{PackedF32B, PackedI8B};
 use std::sync::Arc;
 
 /// The attributes both ops share.
@@ -86,20 +87,24 @@ fn build_attrs(a: &Attrs, ctx: &BuildCtx, op: &'static str, past_input: usize) -
 #[derive(Debug)]
 pub struct Attention {
     attrs: AttentionAttrs,
+    /// The weights packed at load when they are a constant (`specialize`).
+    packed: Option<Arc<PackedF32B>>,
 }
 
 pub fn build_attention(a: &Attrs, ctx: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
-    Ok(Arc::new(Attention { attrs: build_attrs(a, ctx, "Attention", 4)? }))
+    Ok(Arc::new(Attention { attrs: build_attrs(a, ctx, "Attention", 4)?, packed: None }))
 }
 
 /// com.microsoft `QAttention` (uint8 input, int8 or uint8 weights).
 #[derive(Debug)]
 pub struct QAttention {
     attrs: AttentionAttrs,
+    /// The weights packed with their zero points at load when both are constants (`specialize`).
+    packed: Option<Arc<PackedI8B>>,
 }
 
 pub fn build_qattention(a: &Attrs, ctx: &BuildCtx) -> Result<Arc<dyn Op>, OpError> {
-    Ok(Arc::new(QAttention { attrs: build_attrs(a, ctx, "QAttention", 8)? }))
+    Ok(Arc::new(QAttention { attrs: build_attrs(a, ctx, "QAttention", 8)?, packed: None }))
 }
 
 /// `[B, S, D]` input and `[D, 3·H]` weights: (B, S, D, H).
@@ -243,6 +248,13 @@ impl Op for Attention {
         "Attention"
     }
 
+    fn specialize(&self, constants: &[Option<&Value>]) -> Result<Option<Arc<dyn Op>>, OpError> {
+        let Some(w) = constants.get(1).copied().flatten() else { return Ok(None) };
+        let (&[k, n], Some(values)) = (w.shape(), w.as_f32()) else { return Ok(None) };
+        let packed = Some(Arc::new(PackedF32B::new(k, n, values)));
+        Ok(Some(Arc::new(Attention { attrs: self.attrs.clone(), packed })))
+    }
+
     fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
         self.attrs.encoder_only(inputs)?;
         let (input, weights, bias) = (inputs.req(0)?, inputs.req(1)?, inputs.req(2)?);
@@ -252,7 +264,10 @@ impl Op for Attention {
         let bias = f32_input(bias, "bias")?;
         let mask = self.attrs.mask(inputs.get(3), b, s)?;
         let mut qkv = vec![0f32; b * s * 3 * h];
-        quantscope_gemm::gemm_f32(b * s, d, 3 * h, x, w, &mut qkv);
+        match &self.packed {
+            Some(p) => quantscope_gemm::gemm_f32_packed(b * s, x, p, &mut qkv),
+            None => quantscope_gemm::gemm_f32(b * s, d, 3 * h, x, w, &mut qkv),
+        }
         for row in qkv.chunks_exact_mut(3 * h) {
             row.iter_mut().zip(bias).for_each(|(x, b)| *x += b);
         }
@@ -263,6 +278,19 @@ impl Op for Attention {
 impl Op for QAttention {
     fn op_type(&self) -> &'static str {
         "QAttention"
+    }
+
+    fn specialize(&self, constants: &[Option<&Value>]) -> Result<Option<Arc<dyn Op>>, OpError> {
+        let (Some(w), Some(zp)) = (constants.get(1).copied().flatten(), constants.get(7).copied().flatten()) else { return Ok(None) };
+        let &[k, n] = w.shape() else { return Ok(None) };
+        // checked here as at run time: a bad zero point is refused when the node runs
+        let Ok(w_zp) = zero_points(Some(zp), Some(n), "weight_zero_point", w.dtype()) else { return Ok(None) };
+        let packed = match w.data() {
+            Data::I8(c) => PackedI8B::new(k, n, c, &w_zp),
+            Data::U8(c) => PackedI8B::new(k, n, c, &w_zp),
+            _ => return Ok(None),
+        };
+        Ok(Some(Arc::new(QAttention { attrs: self.attrs.clone(), packed: Some(Arc::new(packed)) })))
     }
 
     fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
@@ -278,9 +306,10 @@ impl Op for QAttention {
         let mask = self.attrs.mask(inputs.get(5), b, s)?;
         let n = 3 * h;
         let mut acc = vec![0i32; b * s * n];
-        match weights.data() {
-            Data::I8(w) => quantscope_gemm::matmul_integer(b * s, d, n, x, &x_zp, w, &w_zp, &mut acc),
-            Data::U8(w) => quantscope_gemm::matmul_integer(b * s, d, n, x, &x_zp, w, &w_zp, &mut acc),
+        match (&self.packed, weights.data()) {
+            (Some(p), _) => quantscope_gemm::matmul_integer_packed(b * s, x, &x_zp, p, &mut acc),
+            (None, Data::I8(w)) => quantscope_gemm::matmul_integer(b * s, d, n, x, &x_zp, w, &w_zp, &mut acc),
+            (None, Data::U8(w)) => quantscope_gemm::matmul_integer(b * s, d, n, x, &x_zp, w, &w_zp, &mut acc),
             _ => return Err(dtype_err(format!("weights must be int8 or uint8, not {}", weights.dtype()))),
         }
         // attention_quant.cc: dequant_scale = weight_scale · input_scale, then acc · it + bias
