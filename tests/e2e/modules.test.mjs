@@ -138,11 +138,12 @@ test('the runner module is under 253 KB gzipped', async () => {
 // quantize_dynamic makes of them (Attention, QAttention, EmbedLayerNormalization,
 // QEmbedLayerNormalization, SkipLayerNormalization, BiasGelu, FastGelu, Gelu: src/engine/src/ops/
 // attention.rs, embed_norm.rs, skip_norm.rs, bias_gelu.rs), so that an ORT-optimized transformer
-// runs in the page: 481,597 → 493,980 B by node's zlib (main's build against the helper's);
-// the ceiling went to 495,000.
-test('the models module is under 495 KB gzipped', async () => {
+// runs in the page, their constant weights packed at load: 481,597 → 494,697 B by node's zlib
+// (main's build against the helper's); with the ~1 KB the build's environment moves it, the
+// ceiling went to 496,000.
+test('the models module is under 496 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-models', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 495_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 496_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The workbench (the five readers, every scheme, the plots, the GGUF writer) was 489,773 B
