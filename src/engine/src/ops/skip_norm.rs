@@ -3,7 +3,7 @@
 //! (`fusion_skiplayernorm.py`). Kernel: `onnxruntime/contrib_ops/cpu/skip_layer_norm.cc`
 //! (onnxruntime 1.32): `x = input + skip (+ bias)`, normalized over the last axis with `epsilon`,
 //! `· gamma (+ beta)`. Output 3, when named, is `x` itself (`input_skip_bias_sum`). `skip` is
-//! input's shape or its trailing `[S, H]` (broadcast over the batch). Computed in f64, rounded
+//! input's shape, or `[S, H]` or `[1, S, H]` (broadcast over the batch). Computed in f64, rounded
 //! once. Outputs 1 and 2 (mean, inv_std_var: training only) are refused.
 
 use crate::attr::Attrs;
@@ -37,7 +37,13 @@ impl Op for SkipLayerNorm {
         let x = f32_input(input, "input")?;
         let skip_v = inputs.req(1)?;
         let skip = f32_input(skip_v, "skip")?;
-        let trailing = input.shape().ends_with(skip_v.shape());
+        // skip_layer_norm_helper.h: input's shape, or [S, H] / [1, S, H] for every batch
+        let stripped: &[usize] = {
+            let sh = skip_v.shape();
+            let lead = sh.iter().take_while(|&&d| d == 1).count().min(sh.len().saturating_sub(2));
+            &sh[lead..]
+        };
+        let trailing = skip_v.rank() <= input.rank() && input.shape().ends_with(stripped);
         if !trailing || skip.is_empty() || x.len() % skip.len() != 0 {
             return Err(shape_err(format!(
                 "skip is {:?}: it must be input's shape {:?} or its trailing dimensions",
