@@ -136,10 +136,17 @@ test('the runner module is under 255 KB gzipped', async () => {
 // kernel, Split): 475,764 → 480,289 B (the branch point's build against this one, in the helper's
 // worktree). The same sources measure ~900 B more in main's checkout (session 25's: 476,651 B
 // there, 475,764 in the worktree, and under 476,000 in the clean-clone CI run): the build's
-// environment moves them by ~1 KB, so the ceiling went to 482,000.
-test('the models module is under 482 KB gzipped', async () => {
+// environment moves them by ~1 KB, so the ceiling went to 482,000. Session 27: the com.microsoft
+// ops ONNX Runtime's transformer optimizer writes for a BERT-like encoder and what its
+// quantize_dynamic makes of them (Attention, QAttention, EmbedLayerNormalization,
+// QEmbedLayerNormalization, SkipLayerNormalization, BiasGelu, FastGelu, Gelu: src/engine/src/ops/
+// attention.rs, embed_norm.rs, skip_norm.rs, bias_gelu.rs), so that an ORT-optimized transformer
+// runs in the page, their constant weights packed at load: 481,597 → 494,750 B by node's zlib
+// (main's build against the helper's); with the ~1 KB the build's environment moves it, the
+// ceiling went to 496,000.
+test('the models module is under 496 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-models', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 482_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 496_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The workbench (the five readers, every scheme, the plots, the GGUF writer) was 489,773 B
@@ -310,9 +317,13 @@ test('the mixer module is under 244.5 KB gzipped and carries only the mixer, its
 // half's f64 → f16 rounding): 118,710 B, and the ceiling went to 119,500. Session 26: per-channel
 // weights read in the weight's own order and a float32 Gemm weight transposed in tiles (dynamic
 // INT8 of ddddocr_common, 54 MB, 662 → 270 ms CPU in Node): 120,029 B, and the ceiling went to 120,500.
-test('the exporter module is under 120.5 KB gzipped and carries only the exporter', async () => {
+// Session 27: ONNX Runtime's AttentionQuant and EmbedLayerNormalizationQuant (an ORT-optimized
+// transformer's Attention → QAttention, EmbedLayerNormalization → QEmbedLayerNormalization,
+// src/onnx-quant/src/dynamic/transformer.rs): 120,179 → 122,666 B (main's build against the
+// helper's), and the ceiling went to 123,000.
+test('the exporter module is under 123 KB gzipped and carries only the exporter', async () => {
   const gz = gzipSync(await pkg('pkg-export', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 120_500, `www/pkg-export/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 123_000, `www/pkg-export/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const exporter = await exportsOf('pkg-export');
   assert.ok(exporter.has('quantize_onnx_dynamic') && exporter.has('imatrix_file'));
   for (const name of ['Workspace', 'Engine', 'Lesson', 'TrainingRun', 'GgufMixer']) assert.ok(!exporter.has(name), `the exporter has ${name}`);

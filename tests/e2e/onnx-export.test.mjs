@@ -5,6 +5,8 @@
 // onnxruntime-web in the same browser on the same input and must give the same bits; the page's
 // SQNR line is the engine's run of that file. A model the quantizer refuses says why. With
 // "inside If/Loop/Scan" the If branches and Loop body are quantized too (ONNX Runtime's EnableSubgraph).
+// A transformer ONNX Runtime's optimizer fused (com.microsoft Attention, EmbedLayerNormalization,
+// SkipLayerNormalization, BiasGelu) runs and downloads with QAttention and QEmbedLayerNormalization.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -182,6 +184,34 @@ test('with "inside If/Loop/Scan" the subgraphs download quantized as ONNX Runtim
     [true, false].map((cond) => ({ x, cond: ['bool', [cond], []] })));
   assert.deepEqual(Object.keys(outputs[0]).sort(), ['y_if', 'y_loop', 'z']);
   assert.deepEqual(outputs.slice(0, 2), outputs.slice(2), "onnxruntime-web gives other bits for the page's file than for ONNX Runtime's");
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test("a transformer ONNX Runtime's optimizer fused runs, and downloads with QAttention as ONNX Runtime writes it", async () => {
+  const page = await openRun();
+  // make_onnx_transformer.py's distilbert: EmbedLayerNormalization (no token types), Attention,
+  // SkipLayerNormalization and BiasGelu; ONNX Runtime's file is its quantize_dynamic per channel.
+  const model = await readFile(new URL('../fixtures/onnx_transformer/distilbert.onnx', import.meta.url));
+  await dropFiles(page, '#run-custom-drop', [{ name: 'distilbert.onnx', bytes: model }]);
+  await page.waitForSelector('#run-custom-export:not([hidden])', { timeout: 30000 });
+  await page.waitForSelector('#run-custom-table:not([hidden])', { timeout: 30000 });
+  await page.selectOption('#run-custom-export-type', 'int8');
+  await page.check('#run-custom-export-channel');
+  const file = await download(page);
+  assert.equal(file.name, 'distilbert.dynamic_int8_per_channel.onnx');
+  const line = await page.locator('#run-custom-export-result').textContent();
+  assert.match(line, /nodes quantized \(EmbedLayerNormalization 'EmbedLayerNormalization_0', Attention 'Attention_0', /);
+  assert.doesNotMatch(line, /Kept in float/);
+  // two sequences of 8 tokens, the second right padded to 5 (EmbedLayerNormalization's mask_index)
+  const ids = [5, 17, 33, 2, 90, 41, 7, 12, 60, 3, 25, 71, 8, 14, 0, 0];
+  const mask = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0];
+  const outputs = await runInOrt(page, [file.bytes, await readFile(new URL('../fixtures/onnx_transformer/distilbert.int8_per_channel.onnx', import.meta.url))],
+    [{ input_ids: ['int64', ids, [2, 8]], attention_mask: ['int64', mask, [2, 8]] }]);
+  assert.deepEqual(Object.keys(outputs[0]).sort(), ['last_hidden_state', 'pooler_output']);
+  assert.deepEqual(outputs[0], outputs[1], "onnxruntime-web gives other bits for the page's file than for ONNX Runtime's");
+  await page.setViewportSize({ width: 1366, height: 900 });
+  await screenshotOf(page, '#run-custom-export', `${SCREENSHOTS}onnx-export-transformer-1366.png`);
   assert.deepEqual(page.errors, []);
   await page.close();
 });

@@ -60,7 +60,7 @@ const MARKUP = `
     <p class="hint">As ONNX Runtime's <code>quantize_dynamic</code> writes it: MatMul and Conv weights in 8 bits,
       activations quantized at run time (DynamicQuantizeLinear → MatMulInteger / ConvInteger → Cast → Mul);
       each LSTM becomes com.microsoft DynamicQuantizeLSTM, with int8 weights whatever the type chosen, as ONNX Runtime writes it;
-      a Gather of a constant table (an embedding) gathers its uint8 codes.
+      a Gather of a constant table (an embedding) gathers its uint8 codes; a transformer ONNX Runtime's optimizer fused gets com.microsoft QAttention and QEmbedLayerNormalization for its Attention and EmbedLayerNormalization.
       Its weights, scales and zero points are byte for byte the ones ONNX Runtime's quantizer writes for these options.
       The nodes inside If branches and Loop/Scan bodies stay float unless "inside If/Loop/Scan" is checked (ONNX Runtime's EnableSubgraph).</p>
     <div class="run-row">

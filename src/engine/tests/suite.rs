@@ -18,3 +18,4 @@ mod engine_quantize;
 mod importance;
 mod mnist;
 mod real_models;
+mod transformer;

@@ -25,6 +25,8 @@
 //! Weights are symmetric int8 ([−127, 127], or [−64, 64] with `reduce_range`) or asymmetric
 //! uint8, as `QuantType.QInt8` / `QUInt8`; activations uint8 from each run's min/max.
 
+mod transformer;
+
 use crate::gemm::{self, node};
 use crate::graph;
 use crate::weights::{self, QType, WeightQuant};
@@ -70,10 +72,6 @@ pub struct Report {
 const FLOAT: i64 = 1;
 /// `TensorProto.FLOAT16`.
 const FLOAT16: i32 = 10;
-/// The ops `quantize_dynamic` quantizes by default (`IntegerOpsRegistry`) that are not ported
-/// (com.microsoft's, which exporters do not write: ONNX Runtime's transformer optimizer does).
-const NOT_PORTED: [&str; 2] = ["Attention", "EmbedLayerNormalization"];
-
 fn label(n: &NodeProto) -> String {
     format!("{} '{}'", n.op_type.as_deref().unwrap_or("?"), n.name.as_deref().unwrap_or(""))
 }
@@ -208,6 +206,10 @@ impl Quantizer<'_> {
     /// other value through its (shared) DynamicQuantizeLinear node, created in `nodes` — or, for
     /// a value from outside a subgraph, in the scope that has the value (`from_subgraph`).
     fn activation(&mut self, s: usize, name: &str, nodes: &mut Vec<NodeProto>, from_subgraph: bool) -> Result<Names> {
+        if name.is_empty() {
+            // an optional input left out (EmbedLayerNormalization's segment table): empty names
+            return Ok(Default::default());
+        }
         if self.scopes[s].quantized.contains_key(name) || self.is_float_initializer(s, name) {
             let how = WeightQuant { qtype: QType::Uint8, symmetric: false, reduce_range: false };
             return self.initializer(s, name, how, None);
@@ -552,6 +554,18 @@ impl Quantizer<'_> {
                     self.report.kept.push((label(&n), why));
                 }
             }
+            if op == "Attention" || op == "EmbedLayerNormalization" {
+                // AttentionQuant / EmbedLayerNormalizationQuant (crate::transformer): matched by
+                // op type alone, as ONNX Runtime's registry does (the nodes are com.microsoft's)
+                let done = if op == "Attention" { self.attention(s, &n)? } else { self.embed_layer_norm(s, &n)? };
+                match done {
+                    Ok(()) => {
+                        self.report.quantized.push(label(&n));
+                        continue;
+                    }
+                    Err(why) => self.report.kept.push((label(&n), why)),
+                }
+            }
             if ours && op == "Transpose" && !n.output.is_empty() {
                 // Direct8BitOp: a Transpose of a quantized value (`find_quantized_value`, this
                 // scope's or one around it) moves the codes, which keep its scale and zero point
@@ -562,7 +576,7 @@ impl Quantizer<'_> {
                     continue;
                 }
             }
-            if NOT_PORTED.contains(&op) && default_domain(&n) || matches!(op, "MatMul" | "Conv") && default_domain(&n) {
+            if matches!(op, "MatMul" | "Conv") && default_domain(&n) {
                 let from_constant_node = op == "MatMul" && n.input.get(1).is_some_and(|w| self.scopes[s].constants.contains(w));
                 let why = match op {
                     _ if from_constant_node => {
@@ -577,8 +591,7 @@ impl Quantizer<'_> {
                         "its weight is computed (not an initializer) and it has a bias: ONNX Runtime's ConvInteger.add_bias fails \
                          on the whole model (\"Expected <weight> to be an initializer\")"
                     }
-                    "Conv" => "its weight is not a float constant",
-                    _ => "ONNX Runtime's quantize_dynamic also quantizes this op; quantscope does not yet",
+                    _ => "its weight is not a float constant",
                 };
                 self.report.kept.push((label(&n), why.into()));
             }

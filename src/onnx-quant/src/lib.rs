@@ -32,11 +32,15 @@
 //! the QDQ graph of its training forward, or an FP32 MLP as plain MatMul/Add/Relu;
 //! [`convnet::convnet_onnx`] the same for the Train view's conv net (Conv, MaxPool, Flatten).
 //!
-//! An LSTM becomes com.microsoft DynamicQuantizeLSTM as in ONNX Runtime ([`lstm`]); with
-//! `enable_subgraph` (ONNX Runtime's `EnableSubgraph`) the nodes inside If/Loop/Scan subgraphs
-//! are quantized too. Not ported (the nodes stay as they are, and the [`dynamic::Report`] names
-//! them): ONNX Runtime's quantization of Gather, Attention and EmbedLayerNormalization, Gemm
-//! inside subgraphs, and weights that are not FLOAT.
+//! An LSTM becomes com.microsoft DynamicQuantizeLSTM as in ONNX Runtime ([`lstm`]); a Gather of
+//! an embedding table reads the table's uint8 codes, which a Transpose moves and a MatMul reads
+//! as they are; the com.microsoft Attention and EmbedLayerNormalization that ONNX Runtime's
+//! transformer optimizer writes become QAttention and QEmbedLayerNormalization
+//! (`dynamic/transformer.rs`). With `enable_subgraph` (ONNX Runtime's `EnableSubgraph`) the
+//! nodes inside If/Loop/Scan subgraphs are quantized too. Not ported (the nodes stay as they
+//! are, and the [`dynamic::Report`] names them with the reason): weights that are not FLOAT
+//! (but a float16 Gather table), and an Attention whose weight is computed rather than an
+//! initializer (ONNX Runtime quantizes that at run time).
 
 mod bf16_opsets;
 pub mod blockwise;

@@ -64,7 +64,7 @@ fn describe_graph(bytes: &[u8]) -> String {
 
 /// Our quantization of `source` equals ONNX Runtime's file `theirs`: initializers byte for
 /// byte, nodes in order, graph inputs and outputs, opsets, and the engine's outputs.
-fn assert_same(source: &[u8], theirs: &[u8], options: DynamicOptions, inputs: &[(&str, Value)], what: &str) {
+pub(crate) fn assert_same(source: &[u8], theirs: &[u8], options: DynamicOptions, inputs: &[(&str, Value)], what: &str) {
     let (ours, report) = quantize_dynamic(source, &options).unwrap();
     let (a, b) = (initializer_fields(&ours), initializer_fields(theirs));
     let names = |fields: &[Vec<u8>]| fields.iter().map(|f| TensorProto::decode(&f[2..]).ok().and_then(|t| t.name)).collect::<Vec<_>>();

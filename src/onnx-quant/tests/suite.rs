@@ -14,3 +14,4 @@ mod ort_dynamic;
 mod ort_gptq;
 mod ort_nbits;
 mod ort_static;
+mod ort_transformer;

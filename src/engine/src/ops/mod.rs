@@ -4,6 +4,8 @@
 
 pub mod activation;
 pub mod activation_quant;
+pub mod attention;
+pub mod bias_gelu;
 pub mod cast;
 pub mod control;
 pub mod conv;
@@ -12,6 +14,7 @@ mod depthwise_f32;
 mod depthwise_int;
 pub mod einsum;
 pub mod elementwise;
+pub mod embed_norm;
 pub mod layout;
 pub mod logic;
 pub mod matmul;
@@ -28,6 +31,7 @@ pub mod reduce;
 pub mod resize;
 pub mod scan;
 pub mod shape;
+pub mod skip_norm;
 pub mod slice;
 pub mod unary;
 pub mod window;
@@ -169,6 +173,16 @@ pub static EXTRA: OpSet = &[
     spec("com.microsoft.MatMulNBits", 3, (3, 6), (1, 1), nbits::build_matmul_nbits),
     spec("com.microsoft.GatherBlockQuantized", 3, (3, 4), (1, 1), nbits::build_gather_block_quantized),
     spec("com.microsoft.DynamicQuantizeLSTM", 3, (3, 12), (0, 3), quant_lstm::build_dynamic_quantize_lstm),
+    // What ONNX Runtime's transformer optimizer fuses a BERT-like encoder into, and what its
+    // quantize_dynamic makes of that (ops/attention.rs, embed_norm.rs, skip_norm.rs, bias_gelu.rs)
+    spec("com.microsoft.Attention", 3, (3, 7), (1, 2), attention::build_attention),
+    spec("com.microsoft.QAttention", 5, (5, 9), (1, 2), attention::build_qattention),
+    spec("com.microsoft.EmbedLayerNormalization", 1, (7, 9), (1, 3), embed_norm::build_embed_layer_norm),
+    spec("com.microsoft.QEmbedLayerNormalization", 1, (13, 18), (1, 2), embed_norm::build_qembed_layer_norm),
+    spec("com.microsoft.SkipLayerNormalization", 3, (3, 5), (1, 4), skip_norm::build_skip_layer_norm),
+    spec("com.microsoft.BiasGelu", 2, (2, 2), (1, 1), bias_gelu::build_bias_gelu),
+    spec("com.microsoft.FastGelu", 1, (1, 2), (1, 1), bias_gelu::build_fast_gelu),
+    spec("com.microsoft.Gelu", 1, (1, 1), (1, 1), bias_gelu::build_ms_gelu),
     spec("Einsum", 1, (1, usize::MAX), (1, 1), einsum::build_einsum),
     spec("If", 1, (1, 1), (1, usize::MAX), control::build_if),
     spec("Loop", 0, (2, usize::MAX), (1, usize::MAX), control::build_loop),

@@ -1,7 +1,9 @@
 //! What an op's input is called: ONNX's own input names for the ops whose weights people look
 //! for (from the operator schemas, `onnx/docs/Operators.md`), and a plainer word for the few
 //! single letters that mean a weight or a bias ("Conv 'conv1' weight" rather than "W").
-//! Ops not in the table, variadic inputs and other domains' ops get `input <k>`.
+//! com.microsoft's ops that ONNX Runtime's transformer optimizer and quantizers write have their
+//! names from its schemas (`docs/ContribOperators.md`). Ops not in the tables, variadic inputs
+//! and other domains' ops get `input <k>`.
 
 /// ONNX's input names by position, for ops of the default domain.
 const INPUT_NAMES: &[(&str, &[&str])] = &[
@@ -44,15 +46,75 @@ const INPUT_NAMES: &[(&str, &[&str])] = &[
     ("Loop", &["M", "cond"]),
 ];
 
+/// com.microsoft's input names by position (ONNX Runtime's `docs/ContribOperators.md`).
+const MS_INPUT_NAMES: &[(&str, &[&str])] = &[
+    ("Attention", &["input", "weights", "bias", "mask_index", "past", "attention_bias", "past_sequence_length"]),
+    (
+        "QAttention",
+        &["input", "weight", "bias", "input_scale", "weight_scale", "mask_index", "input_zero_point", "weight_zero_point", "past"],
+    ),
+    (
+        "EmbedLayerNormalization",
+        &["input_ids", "segment_ids", "word_embedding", "position_embedding", "segment_embedding", "gamma", "beta", "mask", "position_ids"],
+    ),
+    (
+        "QEmbedLayerNormalization",
+        &[
+            "input_ids",
+            "segment_ids",
+            "word_embedding",
+            "position_embedding",
+            "segment_embedding",
+            "gamma",
+            "beta",
+            "mask",
+            "word_embedding_scale",
+            "position_embedding_scale",
+            "segment_embedding_scale",
+            "gamma_scale",
+            "beta_scale",
+            "word_embedding_zero_point",
+            "position_embedding_zero_point",
+            "segment_embedding_zero_point",
+            "gamma_zero_point",
+            "beta_zero_point",
+        ],
+    ),
+    ("SkipLayerNormalization", &["input", "skip", "gamma", "beta", "bias"]),
+    ("BiasGelu", &["A", "B"]),
+    ("FastGelu", &["X", "bias"]),
+    ("MatMulNBits", &["A", "B", "scales", "zero_points", "g_idx", "bias"]),
+    ("GatherBlockQuantized", &["data", "indices", "scales", "zero_points"]),
+    (
+        "DynamicQuantizeLSTM",
+        &["X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P", "W_scale", "W_zero_point", "R_scale", "R_zero_point"],
+    ),
+];
+
 /// Ops whose input `B` is a bias added to the output (in Gemm and MatMul `B` is a matrix).
-const B_IS_BIAS: &[&str] =
-    &["Conv", "ConvTranspose", "QLinearConv", "BatchNormalization", "InstanceNormalization", "LayerNormalization", "LSTM", "GRU", "RNN"];
+const B_IS_BIAS: &[&str] = &[
+    "Conv",
+    "ConvTranspose",
+    "QLinearConv",
+    "BatchNormalization",
+    "InstanceNormalization",
+    "LayerNormalization",
+    "LSTM",
+    "GRU",
+    "RNN",
+    "com.microsoft.BiasGelu",
+    "com.microsoft.DynamicQuantizeLSTM",
+];
 
 /// ONNX's name for input `k` of `op` (`domain` empty or `ai.onnx` for the default domain), or
 /// `input <k>` when the table does not know it.
 pub fn input_name(domain: &str, op: &str, k: usize) -> String {
-    let default_domain = domain.is_empty() || domain == "ai.onnx";
-    let known = INPUT_NAMES.iter().find(|(o, _)| default_domain && *o == op).and_then(|(_, names)| names.get(k));
+    let table = match domain {
+        "" | "ai.onnx" => INPUT_NAMES,
+        "com.microsoft" => MS_INPUT_NAMES,
+        _ => &[],
+    };
+    let known = table.iter().find(|(o, _)| *o == op).and_then(|(_, names)| names.get(k));
     known.map_or_else(|| format!("input {k}"), |n| n.to_string())
 }
 
@@ -85,5 +147,9 @@ mod tests {
         assert_eq!(input_name("", "Concat", 3), "input 3");
         assert_eq!(input_name("", "Conv", 7), "input 7");
         assert_eq!(input_name("com.microsoft", "Conv", 1), "input 1");
+        assert_eq!(input_name("com.microsoft", "EmbedLayerNormalization", 2), "word_embedding");
+        assert_eq!(role("com.microsoft.Attention", &input_name("com.microsoft", "Attention", 1)), "weights");
+        assert_eq!(role("com.microsoft.BiasGelu", &input_name("com.microsoft", "BiasGelu", 1)), "bias");
+        assert_eq!(input_name("other.domain", "Attention", 1), "input 1");
     }
 }
