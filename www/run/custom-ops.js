@@ -142,18 +142,22 @@ function concreteShape(io, shape) {
   return shape;
 }
 
-// Seeded N(0, 1) values (integers 0–9 for integer inputs), so a run can be repeated exactly.
+// Seeded N(0, 1) values, so a run can be repeated exactly; for integer inputs, integers 0–9 —
+// but all 0 for a token type or segment id (a BERT has 2 types) and all 1 for a mask (every
+// token attended), which random integers would overrun or zero out.
 function seededInput(io, givenShape) {
   const shape = concreteShape(io, givenShape);
   const n = shape.reduce((a, b) => a * b, 1);
   const uniform = seededUniform();
   const data = new Float32Array(n);
   const integer = io.dtype && !/^(float|bfloat)/.test(io.dtype);
+  if (integer && /type|segment/i.test(io.name)) return { shape, data, label: 'all 0 (made up)' };
+  if (integer && /mask/i.test(io.name)) return { shape, data: data.fill(1), label: 'all 1 (made up)' };
   for (let i = 0; i < n; i++) {
     data[i] = integer ? Math.floor(uniform() * 10)
       : Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
   }
-  return { shape, data };
+  return { shape, data, label: integer ? 'seeded random integers 0–9' : 'seeded random N(0, 1)' };
 }
 
 // Fraction of rows whose argmax agrees, for classifier-like outputs only: [classes] or
@@ -176,8 +180,9 @@ async function modelInputs(given, shapes) {
   const { inputs, used } = await resolveGiven(model, given, shapes, (bytes) => custom.models.read_npy_input(bytes));
   for (const io of model.inputs) {
     if (inputs[io.name]) continue;
-    inputs[io.name] = seededInput(io, shapes[io.name]);
-    used.push({ name: io.name, shape: inputs[io.name].shape, source: 'random' });
+    const { shape, data, label } = seededInput(io, shapes[io.name]);
+    inputs[io.name] = { shape, data };
+    used.push({ name: io.name, shape, source: 'random', label });
   }
   used.sort((a, b) => model.inputs.findIndex((i) => i.name === a.name) - model.inputs.findIndex((i) => i.name === b.name));
   const batches = batchesOf(model, inputs);

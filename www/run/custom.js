@@ -513,7 +513,7 @@ async function compare() {
     const [given, transfer] = givenInputs();
     const r = await runWorker.request('custom_compare', [config, given, shapes], { transfer });
     $('#run-custom-input').textContent = r.inputs.map((i) =>
-      `${i.name} [${i.shape.join(', ')}]: ${i.source === 'random' ? 'seeded random N(0, 1)' : i.source}`).join('; ');
+      `${i.name} [${i.shape.join(', ')}]: ${i.source === 'random' ? i.label : i.source}`).join('; ');
     // "argmax agrees" means something only for classifier outputs ([classes], [batch, classes]).
     const classifier = r.outputs.some((o) => o.argmax_agreement !== null);
     $('#run-custom-argmax').hidden = !classifier;
