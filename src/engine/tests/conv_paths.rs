@@ -592,7 +592,8 @@ fn quant_conv_over_few_positions_equals_the_dynamic_graph() {
         g.initializer("w", &Value::f32(wshape.clone(), w.clone())).initializer("b", &Value::f32(vec![k.m], b.clone()));
         g.node("Conv", "conv", &["x", "w", "b"], &["y"], attrs());
         g.output("y", DType::F32, &[]);
-        let q = Model::from_onnx(&g.build()).expect("loads").quantize(&QuantizeConfig::new(QuantizeKind::Int8Dynamic { per_channel: false }));
+        let q =
+            Model::from_onnx(&g.build()).expect("loads").quantize(&QuantizeConfig::new(QuantizeKind::Int8Dynamic { per_channel: false }));
         let q = q.expect("quantizes");
         let mut g = GraphBuilder::new(17);
         input(&mut g);
