@@ -510,8 +510,6 @@ trait IntConvKernels {
     fn pack_rows(&self, m: usize, k: usize, w: &[u8], w_zp: &[i32]) -> PackedI8A;
     /// W (k×m here, transposed) minus its zero points (one per column) packed as a B.
     fn pack_cols(&self, k: usize, m: usize, wt: &[u8], w_zp: &[i32]) -> PackedI8B;
-    /// `quantscope_gemm::matmul_integer_packed` of the patches (`rows` × k, X's type) and W packed.
-    fn packed(&self, rows: usize, patches: &[u8], x_zp: i32, w: &PackedI8B, y: &mut [i32]);
     /// `quantscope_gemm::matmul_integer` of W (m×k) and an im2col matrix (k×n).
     #[allow(clippy::too_many_arguments)]
     fn gemm(&self, m: usize, k: usize, n: usize, w: &[u8], w_zp: &[i32], cols: &[u8], x_zp: i32, y: &mut [i32]);
@@ -531,9 +529,6 @@ impl<X: Int8, W: Int8> IntConvKernels for IntKernels<X, W> {
     }
     fn pack_cols(&self, k: usize, m: usize, wt: &[u8], w_zp: &[i32]) -> PackedI8B {
         PackedI8B::new(k, m, quantscope_gemm::int8_from_bytes::<W>(wt), w_zp)
-    }
-    fn packed(&self, rows: usize, patches: &[u8], x_zp: i32, w: &PackedI8B, y: &mut [i32]) {
-        quantscope_gemm::matmul_integer_packed(rows, quantscope_gemm::int8_from_bytes::<X>(patches), &[x_zp], w, y)
     }
     fn gemm(&self, m: usize, k: usize, n: usize, w: &[u8], w_zp: &[i32], cols: &[u8], x_zp: i32, y: &mut [i32]) {
         use quantscope_gemm::int8_from_bytes as typed;
@@ -574,8 +569,10 @@ fn conv_integer_bytes(
         Vec::new()
     };
     let mut direct = depthwise.then(|| DepthwiseInt::new(&geo, &w_taps, c));
-    // W packed (per group), as conv_f32 does: the panel path's A, or Wᵀ for few positions.
-    let few = plane.is_some() && oc < FEW_POSITIONS && kk > 0;
+    // W packed (per group), as conv_f32 does: the panel path's A, or Wᵀ for few positions —
+    // for u8 inputs (the int8 variants' activations; an i8 X takes the panels, which links
+    // one integer GEMM driver fewer).
+    let few = plane.is_some() && oc < FEW_POSITIONS && kk > 0 && !kernels.x_signed();
     let w_group = |grp: usize| &w[grp * mg * kk..(grp + 1) * mg * kk];
     let wz_group = |grp: usize| if w_zp.len() == 1 { w_zp } else { &w_zp[grp * mg..(grp + 1) * mg] };
     let (mut rows_here, mut cols_here) = (None, None);
@@ -607,7 +604,7 @@ fn conv_integer_bytes(
                     // Yᵀ = Pᵀ·Wᵀ (see few_positions), then Y.
                     let pt = patch_rows(plane, xg, cg, oc, kk, x_pad);
                     let mut yt = vec![0i32; oc * mg];
-                    kernels.packed(oc, &pt, x_zp, &w_cols[grp], &mut yt);
+                    quantscope_gemm::matmul_integer_packed::<u8>(oc, &pt, &[x_zp], &w_cols[grp], &mut yt);
                     for (ch, row) in yg.chunks_exact_mut(oc).enumerate() {
                         row.iter_mut().enumerate().for_each(|(j, v)| *v = yt[j * mg + ch]);
                     }
