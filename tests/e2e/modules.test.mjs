@@ -74,10 +74,14 @@ test('the workbench, the tutor, the runner and the models module export their ow
 // Session 26 (issue 13's FP32 speed on PP-OCR): the Conv epilogue's scalar steps, the
 // one-position Conv, Softmax's vectorized exp, the float depthwise kernel (ppocr_rec FP32 about
 // 0.7× the time) and float32 Split's contiguous copies: 251,257 → 252,530 B (the branch point's
-// build against this one); the ceiling went to 253,000.
-test('the runner module is under 253 KB gzipped', async () => {
+// build against this one); the ceiling went to 253,000. Session 27 (issue 13's speed on the
+// silero models): a Conv's constant weights packed for the GEMM once and kept (the panel path's
+// A, float and int8, and Wᵀ for the Convs over fewer than 8 positions, which run as Yᵀ = Pᵀ·Wᵀ;
+// silero's encoder ran 2-3× faster): 252,422 → 254,391 B (the branch point's build against this
+// one, in the helper's worktree; main's checkout measures ~650 B more), so the ceiling went to 255,500.
+test('the runner module is under 255.5 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-run', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 253_000, `www/pkg-run/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 255_500, `www/pkg-run/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The models module (src/models: the runner plus every op of the engine, loaded by the Run
@@ -133,10 +137,13 @@ test('the runner module is under 253 KB gzipped', async () => {
 // kernel, Split): 475,764 → 480,289 B (the branch point's build against this one, in the helper's
 // worktree). The same sources measure ~900 B more in main's checkout (session 25's: 476,651 B
 // there, 475,764 in the worktree, and under 476,000 in the clean-clone CI run): the build's
-// environment moves them by ~1 KB, so the ceiling went to 482,000.
-test('the models module is under 482 KB gzipped', async () => {
+// environment moves them by ~1 KB, so the ceiling went to 482,000. Session 27, as the
+// runner's (Conv weights packed once, the few-positions Conv; and Pow's x·x): 480,213 →
+// 483,801 B (the branch point's build against this one, in the helper's worktree; main's
+// checkout had measured 482,109 for the branch point, ~1.9 KB more), so the ceiling went to 486,500.
+test('the models module is under 486.5 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-models', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 482_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 486_500, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The workbench (the five readers, every scheme, the plots, the GGUF writer) was 489,773 B
@@ -480,9 +487,11 @@ test('the first paint waits for no wasm and for under 600 KB of scripts and styl
 // B; the ceiling went to 253,000. Session 23, as the plain runner's (the whole-tensor
 // ReduceMax/ReduceMin, QuantizeLinear's per-tensor path): 252,384 → 253,123 B; the ceiling went
 // to 253,500. Session 26, as the plain runner's: 253,156 → 254,095 B; the ceiling went to 254,500.
-test('the relaxed-SIMD runner module is under 254.5 KB gzipped', async () => {
+// Session 27, as the plain runner's (Conv weights packed once): 256,076 B in the helper's
+// worktree (main's checkout had measured 254,709 for the branch point); the ceiling went to 257,500.
+test('the relaxed-SIMD runner module is under 257.5 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-run-relaxed', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 254_500, `www/pkg-run-relaxed/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 257_500, `www/pkg-run-relaxed/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The relaxed-SIMD language model (www/pkg-lm-relaxed, src/lm with `+relaxed-simd`: the Q4_K,

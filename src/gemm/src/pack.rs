@@ -135,7 +135,9 @@ pub struct PackedF32A {
 }
 
 impl PackedF32A {
-    /// Packs `a` (m×k, row-major). Panics if `a` is shorter than m×k.
+    /// Packs `a` (m×k, row-major). Panics if `a` is shorter than m×k. Not inlined: one copy
+    /// of the packing serves every caller (the modules' size).
+    #[inline(never)]
     pub fn new(m: usize, k: usize, a: &[f32]) -> Self {
         assert!(a.len() >= m * k, "PackedF32A: a is shorter than m×k");
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
