@@ -4,8 +4,10 @@
 //! padding tap adding w·0), then adds the bias: equal bit for bit, natively and with SIMD128 in
 //! Chromium. The cases cover output widths that are not a multiple of the 8-column panel (a
 //! panel spanning two output rows), 1 to 9 output channels (the 4-row tiles' remainders),
-//! strides, dilations, asymmetric padding, groups, 1-D, 3-D, 1×1 and one output position
-//! (depthwise to 1e-5: it sums a channel's taps in another order). And Sigmoid, computed with
+//! strides, dilations, asymmetric padding, groups, 1-D, 3-D, 1×1, and one to seven output
+//! positions (the transposed product, `few_positions`), each model run twice (the weights are
+//! packed on the first run and kept) (depthwise to 1e-5: it sums a channel's taps in another
+//! order). And Sigmoid, computed with
 //! its own `exp`, against f64 to a few ulp. And the fused Conv chains of the run plan.
 
 use quantscope_engine::builder::{attr_int, attr_ints, GraphBuilder};
@@ -59,7 +61,7 @@ fn cases() -> Vec<Case> {
         case((6, 6, 6), &[11, 13], &[3, 3], &[2, 2], &[1, 1], &[1, 1, 1, 1]),
         case((3, 3, 3), &[10, 17], &[5, 5], &[3, 2], &[2, 1], &[2, 1, 0, 3]),
         case((2, 3, 1), &[4, 5, 6], &[2, 3, 2], &[1, 2, 1], &[1, 1, 1], &[1, 0, 1, 0, 1, 1]),
-        // One output position (`one_position`: W·p as the row pᵀ·Wᵀ): a squeeze-excitation
+        // One output position (`few_positions`: W·p as the row pᵀ·Wᵀ): a squeeze-excitation
         // 1×1 over 1×1 with more than four panels of outputs, a 3×3 window over 3×3, grouped, 1-D.
         case((20, 37, 1), &[1, 1], &[1, 1], &[1, 1], &[1, 1], &[0, 0, 0, 0]),
         case((3, 13, 1), &[3, 3], &[3, 3], &[1, 1], &[1, 1], &[0, 0, 0, 0]),

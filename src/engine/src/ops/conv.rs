@@ -1,8 +1,10 @@
 //! Conv, ConvInteger and QLinearConv over any number of spatial axes, as a GEMM: for each image
 //! and group the output is `W_g (M/g × C/g·∏k) · patches`, the patches a `C/g·∏k × ∏out`
 //! matrix. In 1-D and 2-D the patches are written straight into the GEMM's panels
-//! (`quantscope_gemm::gemm_f32_panels`, `matmul_integer_panels`: no im2col matrix); in 3-D by
-//! im2col (`gemm_f32`, `matmul_integer`); a 2-D depthwise convolution runs directly. Padding
+//! (`quantscope_gemm::gemm_f32_panels_packed`, `matmul_integer_panels_packed`: no im2col matrix;
+//! constant weights packed once, [`PackedConvF32`]), or below 8 output positions the product
+//! runs transposed (`few_positions`); in 3-D by im2col (`gemm_f32`, `matmul_integer`); a 2-D
+//! depthwise convolution runs directly. Padding
 //! positions hold 0 for float and the input's zero point for the integer ops, so they
 //! contribute nothing.
 //!
