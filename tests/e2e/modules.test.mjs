@@ -76,12 +76,14 @@ test('the workbench, the tutor, the runner and the models module export their ow
 // 0.7× the time) and float32 Split's contiguous copies: 251,257 → 252,530 B (the branch point's
 // build against this one); the ceiling went to 253,000. Session 27: a model's parameters, size
 // and op counts take in its Constants and If/Loop/Scan subgraphs (silero-vad had shown 0
-// parameters) and the dynamic and weight-only copies quantize inside them: 254,225 B; the
-// ceiling went to 255,000, but main's checkout measures the same build at 255,069 B (the build
-// environment's ~1 KB): 256,000.
-test('the runner module is under 256 KB gzipped', async () => {
+// parameters) and the dynamic and weight-only copies quantize inside them (+~2 KB); a Conv's
+// constant weights packed for the GEMM once and kept (the panel path's A, float and int8, and Wᵀ
+// for the Convs over fewer than 8 positions, which run as Yᵀ = Pᵀ·Wᵀ; silero's encoder ran 2-3×
+// faster: 252,422 → 254,391 B in the helper's worktree): 257,081 B in main's checkout; the
+// ceiling went to 258,000.
+test('the runner module is under 258 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-run', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 256_000, `www/pkg-run/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 258_000, `www/pkg-run/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The models module (src/models: the runner plus every op of the engine, loaded by the Run
@@ -143,13 +145,14 @@ test('the runner module is under 256 KB gzipped', async () => {
 // QEmbedLayerNormalization, SkipLayerNormalization, BiasGelu, FastGelu, Gelu: src/engine/src/ops/
 // attention.rs, embed_norm.rs, skip_norm.rs, bias_gelu.rs), so that an ORT-optimized transformer
 // runs in the page, their constant weights packed at load: 481,597 → 494,750 B by node's zlib
-// (main's build against the helper's); with the ~1 KB the build's environment moves it, the
-// ceiling went to 496,000. With the same session's subgraph accounting and quantization inside
-// If/Loop/Scan (engine) and the layer comparison's passes: 499,525 B in main's checkout; the
-// ceiling went to 501,000.
-test('the models module is under 501 KB gzipped', async () => {
+// (main's build against the helper's); the subgraph accounting and quantization inside
+// If/Loop/Scan, the layer comparison's passes (499,525 B in main's checkout); and, as the
+// runner's, Conv weights packed once and the few-positions Conv, Pow's x·x and Pad's rows
+// (480,213 → 484,155 B in that helper's worktree): 502,940 B in main's checkout; the ceiling went
+// to 504,000.
+test('the models module is under 504 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-models', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 501_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 504_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The workbench (the five readers, every scheme, the plots, the GGUF writer) was 489,773 B
@@ -497,10 +500,11 @@ test('the first paint waits for no wasm and for under 600 KB of scripts and styl
 // B; the ceiling went to 253,000. Session 23, as the plain runner's (the whole-tensor
 // ReduceMax/ReduceMin, QuantizeLinear's per-tensor path): 252,384 → 253,123 B; the ceiling went
 // to 253,500. Session 26, as the plain runner's: 253,156 → 254,095 B; the ceiling went to 254,500.
-// Session 27, as the plain runner's (subgraphs counted and quantized): 255,994 B, 256,753 after the merge; the ceiling went to 257,500.
-test('the relaxed-SIMD runner module is under 257.5 KB gzipped', async () => {
+// Session 27, as the plain runner's (subgraphs counted and quantized; Conv weights packed once):
+// 258,616 B in main's checkout; the ceiling went to 259,500.
+test('the relaxed-SIMD runner module is under 259.5 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-run-relaxed', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 257_500, `www/pkg-run-relaxed/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 259_500, `www/pkg-run-relaxed/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The relaxed-SIMD language model (www/pkg-lm-relaxed, src/lm with `+relaxed-simd`: the Q4_K,

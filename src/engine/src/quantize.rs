@@ -376,6 +376,7 @@ impl Model {
                         bias: t.bias,
                         act,
                         fuser: node.op.quant_fuser(),
+                        packed: Default::default(),
                     }),
                     "Conv",
                 )

@@ -4,8 +4,10 @@
 //! padding tap adding w·0), then adds the bias: equal bit for bit, natively and with SIMD128 in
 //! Chromium. The cases cover output widths that are not a multiple of the 8-column panel (a
 //! panel spanning two output rows), 1 to 9 output channels (the 4-row tiles' remainders),
-//! strides, dilations, asymmetric padding, groups, 1-D, 3-D, 1×1 and one output position
-//! (depthwise to 1e-5: it sums a channel's taps in another order). And Sigmoid, computed with
+//! strides, dilations, asymmetric padding, groups, 1-D, 3-D, 1×1, and one to seven output
+//! positions (the transposed product, `few_positions`), each model run twice (the weights are
+//! packed on the first run and kept) (depthwise to 1e-5: it sums a channel's taps in another
+//! order). And Sigmoid, computed with
 //! its own `exp`, against f64 to a few ulp. And the fused Conv chains of the run plan.
 
 use quantscope_engine::builder::{attr_int, attr_ints, GraphBuilder};
@@ -59,12 +61,20 @@ fn cases() -> Vec<Case> {
         case((6, 6, 6), &[11, 13], &[3, 3], &[2, 2], &[1, 1], &[1, 1, 1, 1]),
         case((3, 3, 3), &[10, 17], &[5, 5], &[3, 2], &[2, 1], &[2, 1, 0, 3]),
         case((2, 3, 1), &[4, 5, 6], &[2, 3, 2], &[1, 2, 1], &[1, 1, 1], &[1, 0, 1, 0, 1, 1]),
-        // One output position (`one_position`: W·p as the row pᵀ·Wᵀ): a squeeze-excitation
+        // One output position (`few_positions`: W·p as the row pᵀ·Wᵀ): a squeeze-excitation
         // 1×1 over 1×1 with more than four panels of outputs, a 3×3 window over 3×3, grouped, 1-D.
         case((20, 37, 1), &[1, 1], &[1, 1], &[1, 1], &[1, 1], &[0, 0, 0, 0]),
         case((3, 13, 1), &[3, 3], &[3, 3], &[1, 1], &[1, 1], &[0, 0, 0, 0]),
         case((4, 6, 2), &[2, 3], &[2, 3], &[1, 1], &[1, 1], &[0, 0, 0, 0]),
         case((5, 9, 1), &[4], &[4], &[1], &[1], &[0, 0]),
+        // Two to seven output positions (`few_positions`: Yᵀ = Pᵀ·Wᵀ, Wᵀ packed once), as
+        // silero's 1-D Convs: output channels past four panels and not a multiple of eight,
+        // strides, grouped, 2-D, and a 1×1 (identity) window.
+        case((7, 37, 1), &[5], &[3], &[1], &[1], &[1, 1]),
+        case((4, 70, 1), &[12], &[3], &[2], &[1], &[1, 1]),
+        case((6, 10, 2), &[4], &[3], &[2], &[1], &[1, 1]),
+        case((3, 9, 1), &[2, 3], &[2, 2], &[1, 1], &[1, 1], &[0, 0, 0, 0]),
+        case((5, 16, 1), &[7], &[1], &[1], &[1], &[0, 0]),
     ]
 }
 
@@ -144,7 +154,10 @@ fn conv_equals_a_naive_loop_bit_for_bit() {
         g.node("Conv", "conv", &["x", "w", "b"], &["y"], attrs);
         g.output("y", DType::F32, &[]);
         let model = Model::from_onnx(&g.build()).expect("loads");
-        let got = model.run(&[("x", Value::f32(xshape.clone(), x.clone()))]).expect("runs").remove(0).1;
+        let run = || model.run(&[("x", Value::f32(xshape.clone(), x.clone()))]).expect("runs").remove(0).1;
+        // The first run packs the weights, the second reuses them.
+        let (got, again) = (run(), run());
+        assert_eq!(got.to_f32_vec(), again.to_f32_vec(), "case {ci}: the second run");
         let (shape, want) = naive(k, n, &x, &w, &b);
         assert_eq!(got.shape(), shape.as_slice(), "case {ci}");
         // The depthwise loop sums a channel's taps column by column: another order.
@@ -543,5 +556,64 @@ fn fused_conv_scalar_steps_equal_the_graph() {
         let (_, times) = model.run_profiled(&[("x", x.clone())], &mut clock).expect("runs");
         let ops: Vec<&str> = times.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(ops, ["conv_a", "conv_b", "mul_b2", "conv_c", "mul_c"], "{kind:?}");
+    }
+}
+
+/// The int8 variant's Conv (its weights packed on the first run and kept: W as the panel path's
+/// A, or Wᵀ for few output positions) equals ONNX Runtime's dynamic graph run op by op —
+/// DynamicQuantizeLinear → ConvInteger → Cast → Mul → Add — bit for bit, on two runs. (That
+/// ConvInteger packs W on every run; its kernels are held to a naive loop above.) The weights
+/// are integers up to ±127, so their int8 codes are themselves (scale 1).
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn quant_conv_over_few_positions_equals_the_dynamic_graph() {
+    use quantscope_engine::{QuantizeConfig, QuantizeKind};
+    for (ci, k) in cases().iter().enumerate().filter(|(_, k)| k.input.len() < 3 && k.group < k.c) {
+        let mut xshape = vec![1, k.c];
+        xshape.extend(&k.input);
+        let mut wshape = vec![k.m, k.c / k.group];
+        wshape.extend(&k.kernel);
+        let wl: usize = wshape.iter().product();
+        let w: Vec<f32> = (0..wl).map(|i| if i == 0 { 127.0 } else { ((i * 7919 + ci) % 255) as f32 - 127.0 }).collect();
+        let b = values(k.m, ci + 99);
+        let x = values(xshape.iter().product(), ci + 7);
+        let ints = |v: &[usize]| v.iter().map(|&d| d as i64).collect::<Vec<_>>();
+        let attrs = || {
+            vec![
+                attr_int("group", k.group as i64),
+                attr_ints("strides", &ints(&k.strides)),
+                attr_ints("dilations", &ints(&k.dilations)),
+                attr_ints("pads", &ints(&k.pads)),
+            ]
+        };
+        let input = |g: &mut GraphBuilder| {
+            g.input("x", DType::F32, &xshape.iter().map(|&d| Some(d)).collect::<Vec<_>>());
+        };
+        let mut g = GraphBuilder::new(17);
+        input(&mut g);
+        g.initializer("w", &Value::f32(wshape.clone(), w.clone())).initializer("b", &Value::f32(vec![k.m], b.clone()));
+        g.node("Conv", "conv", &["x", "w", "b"], &["y"], attrs());
+        g.output("y", DType::F32, &[]);
+        let q =
+            Model::from_onnx(&g.build()).expect("loads").quantize(&QuantizeConfig::new(QuantizeKind::Int8Dynamic { per_channel: false }));
+        let q = q.expect("quantizes");
+        let mut g = GraphBuilder::new(17);
+        input(&mut g);
+        g.initializer("wq", &Value::i8(wshape.clone(), w.iter().map(|&v| v as i8).collect()));
+        g.initializer("b", &Value::f32(vec![1, k.m].into_iter().chain(k.input.iter().map(|_| 1)).collect(), b.clone()));
+        g.node("DynamicQuantizeLinear", "dq", &["x"], &["xq", "xs", "xz"], vec![]);
+        g.node("ConvInteger", "conv", &["xq", "wq", "xz"], &["acc"], attrs());
+        g.node("Cast", "cast", &["acc"], &["accf"], vec![attr_int("to", 1)]);
+        g.node("Mul", "mul", &["accf", "xs"], &["scaled"], vec![]);
+        g.node("Add", "add", &["scaled", "b"], &["y"], vec![]);
+        g.output("y", DType::F32, &[]);
+        let graph = Model::from_onnx(&g.build()).expect("loads");
+        let feed = [("x", Value::f32(xshape.clone(), x.clone()))];
+        let want = graph.run(&feed).expect("runs").remove(0).1.to_f32_vec();
+        for run in 0..2 {
+            let got = q.run(&feed).expect("runs").remove(0).1.to_f32_vec();
+            let same = got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same && got.len() == want.len(), "case {ci}, run {run}: {got:?} vs {want:?}");
+        }
     }
 }

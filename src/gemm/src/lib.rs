@@ -56,7 +56,7 @@ mod relaxed;
 mod simd128;
 mod sparse;
 
-pub use pack::{PackedF32B, PackedI8B, NR};
+pub use pack::{PackedF32A, PackedF32B, PackedI8A, PackedI8B, NR};
 /// Four rows of four 32-bit lanes transposed (the panel packers' shuffle; the training crate's
 /// weight-gradient panels use it too).
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -191,11 +191,26 @@ pub fn gemm_f32_panels(
     k: usize,
     n: usize,
     a: &[f32],
+    fill: impl FnMut(usize, usize, &mut [f32]),
+    after: impl FnMut(&mut [f32], usize, usize),
+    c: &mut [f32],
+) {
+    assert!(a.len() >= m * k && c.len() >= m * n, "gemm_f32_panels: slices shorter than m×k, m×n");
+    gemm_f32_panels_packed(&PackedF32A::new(m, k, a), n, fill, after, c)
+}
+
+/// [`gemm_f32_panels`] with A packed once ([`PackedF32A`]): a convolution's weights, which
+/// that function packs on every call (silero's 1-D Convs over 1 to 5 positions had spent more
+/// time packing their weights than multiplying them).
+pub fn gemm_f32_panels_packed(
+    a: &PackedF32A,
+    n: usize,
     mut fill: impl FnMut(usize, usize, &mut [f32]),
     mut after: impl FnMut(&mut [f32], usize, usize),
     c: &mut [f32],
 ) {
-    assert!(a.len() >= m * k && c.len() >= m * n, "gemm_f32_panels: slices shorter than m×k, m×n");
+    let (m, k) = (a.m(), a.k());
+    assert!(c.len() >= m * n, "gemm_f32_panels_packed: c is shorter than m×n");
     if m == 0 || n == 0 {
         return;
     }
@@ -216,8 +231,6 @@ pub fn gemm_f32_panels(
         kept.resize(len, pack::F32x4::default());
     }
     let buf = &mut kept[..len];
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    let ap = simd128::pack_a_f32_all(m, k, a);
     for first in (0..panels).step_by(group) {
         let count = group.min(panels - first);
         for q in 0..count {
@@ -228,9 +241,9 @@ pub fn gemm_f32_panels(
             fill(p, NR.min(n - p * NR), floats);
         }
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        simd128::gemm_f32_panel_group(m, &ap, &buf[..count * 2 * k], n, first, count, c);
+        simd128::gemm_f32_panel_group(m, &a.data, &buf[..count * 2 * k], n, first, count, c);
         #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-        portable::gemm_f32_panel_group(m, k, a, buf, n, first, count, c);
+        portable::gemm_f32_panel_group(m, k, &a.data, buf, n, first, count, c);
         let j0 = first * NR;
         after(c, j0, (count * NR).min(n - j0));
     }
@@ -309,13 +322,27 @@ pub fn matmul_integer_panels<A: Int8>(
     n: usize,
     a: &[A],
     a_zp: &[i32],
+    b: (bool, i32),
+    fill: impl FnMut(usize, usize, &mut [u8]),
+    after: impl FnMut(&mut [i32], usize, usize),
+    c: &mut [i32],
+) {
+    assert!(a.len() >= m * k && c.len() >= m * n, "matmul_integer_panels: slices shorter than m×k, m×n");
+    matmul_integer_panels_packed(&PackedI8A::new(m, k, a, a_zp), n, b, fill, after, c)
+}
+
+/// [`matmul_integer_panels`] with A (and its zero points) packed once ([`PackedI8A`]): a
+/// quantized convolution's weights, which that function packs on every call.
+pub fn matmul_integer_panels_packed(
+    a: &PackedI8A,
+    n: usize,
     (b_signed, b_zp): (bool, i32),
     mut fill: impl FnMut(usize, usize, &mut [u8]),
     mut after: impl FnMut(&mut [i32], usize, usize),
     c: &mut [i32],
 ) {
-    assert!(a.len() >= m * k && c.len() >= m * n, "matmul_integer_panels: slices shorter than m×k, m×n");
-    check_zero_points::<A>("a_zp", a_zp, m, "row");
+    let (m, k) = (a.m(), a.k());
+    assert!(c.len() >= m * n, "matmul_integer_panels_packed: c is shorter than m×n");
     if b_signed {
         check_zero_points::<i8>("b_zp", &[b_zp], 1, "column");
     } else {
@@ -333,9 +360,6 @@ pub fn matmul_integer_panels<A: Int8>(
     // their i16 k-pairs.
     let mut raw = vec![0u8; group * 16 * kp];
     let mut wide = vec![pack::I16x8::default(); group * 2 * kp];
-    // A packed once (all of it: the integer kernels' A is a convolution's weights).
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    let ap = simd128::pack_a_i8_all(m, k, a, a_zp);
     for first in (0..panels).step_by(group) {
         let count = group.min(panels - first);
         for q in 0..count {
@@ -349,9 +373,9 @@ pub fn matmul_integer_panels<A: Int8>(
         }
         let b = &wide[..count * 2 * kp];
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        simd128::matmul_integer_panel_group(m, kp, &ap, b, n, first, count, c);
+        simd128::matmul_integer_panel_group(m, kp, &a.data, b, n, first, count, c);
         #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-        portable::matmul_integer_panel_group(m, k, a, a_zp, b, n, first, count, c);
+        portable::matmul_integer_panel_group(m, kp, &a.data, b, n, first, count, c);
         let j0 = first * NR;
         after(c, j0, (count * NR).min(n - j0));
     }

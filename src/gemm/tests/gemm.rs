@@ -146,6 +146,20 @@ fn check_integer<A: FromI32, B: FromI32>(r: &mut Rng, (m, k, n): (usize, usize, 
     if let Some(d) = first_diff(&got, &want_one, n) {
         panic!("matmul_integer_panels {what}: {d}");
     }
+    // A packed once (a convolution's weights), used for two calls.
+    let packed_a = gemm::PackedI8A::new(m, k, &a, &a_zp);
+    for _ in 0..2 {
+        got.fill(i32::MIN);
+        let fill = |p: usize, cols: usize, panel: &mut [u8]| {
+            for l in 0..k {
+                panel[8 * l..8 * l + cols].copy_from_slice(gemm::int8_bytes(&b[l * n + 8 * p..][..cols]));
+            }
+        };
+        gemm::matmul_integer_panels_packed(&packed_a, n, (B::SIGNED, b_zp), fill, |_, _, _| {}, &mut got);
+        if let Some(d) = first_diff(&got, &want_one, n) {
+            panic!("matmul_integer_panels_packed {what}: {d}");
+        }
+    }
 }
 
 macro_rules! integer_tests {
@@ -336,6 +350,14 @@ fn gemm_f32_is_bit_exact_with_reference() {
             got.fill(f32::NAN);
             gemm::gemm_f32_panels(m, k, n, &a, fill, |_, _, _| {}, &mut got);
             assert!(same_f32(&got, &want), "gemm_f32_panels m={m} k={k} n={n} specials {with_specials}: {:?}", first_diff(&got, &want, n));
+            // A packed once (a convolution's weights), used for two calls.
+            let packed_a = gemm::PackedF32A::new(m, k, &a);
+            assert_eq!((packed_a.m(), packed_a.k()), (m, k));
+            for _ in 0..2 {
+                got.fill(f32::NAN);
+                gemm::gemm_f32_panels_packed(&packed_a, n, fill, |_, _, _| {}, &mut got);
+                assert!(same_f32(&got, &want), "gemm_f32_panels_packed m={m} k={k} n={n}: {:?}", first_diff(&got, &want, n));
+            }
         }
     }
     // Panel groups smaller than n and A beyond one 64-row chunk, with the epilogue seeing each

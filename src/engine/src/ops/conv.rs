@@ -1,8 +1,10 @@
 //! Conv, ConvInteger and QLinearConv over any number of spatial axes, as a GEMM: for each image
 //! and group the output is `W_g (M/g × C/g·∏k) · patches`, the patches a `C/g·∏k × ∏out`
 //! matrix. In 1-D and 2-D the patches are written straight into the GEMM's panels
-//! (`quantscope_gemm::gemm_f32_panels`, `matmul_integer_panels`: no im2col matrix); in 3-D by
-//! im2col (`gemm_f32`, `matmul_integer`); a 2-D depthwise convolution runs directly. Padding
+//! (`quantscope_gemm::gemm_f32_panels_packed`, `matmul_integer_panels_packed`: no im2col matrix;
+//! constant weights packed once, [`PackedConvF32`]), or below 8 output positions the product
+//! runs transposed (`few_positions`); in 3-D by im2col (`gemm_f32`, `matmul_integer`); a 2-D
+//! depthwise convolution runs directly. Padding
 //! positions hold 0 for float and the input's zero point for the integer ops, so they
 //! contribute nothing.
 //!
@@ -17,8 +19,8 @@ use crate::ops::depthwise_f32::DepthwiseF32;
 use crate::ops::depthwise_int::DepthwiseInt;
 pub use crate::ops::window::{AutoPad, Geometry, WindowAttrs};
 use crate::value::{DType, Data, Value};
-use quantscope_gemm::Int8;
-use std::sync::Arc;
+use quantscope_gemm::{Int8, PackedF32A, PackedF32B, PackedI8A, PackedI8B};
+use std::sync::{Arc, OnceLock};
 
 /// Conv-family attributes: the window plus `group`.
 #[derive(Debug, Clone)]
@@ -229,40 +231,104 @@ fn copy_cols<T: Copy>(dst: &mut [T], src: &[T]) {
     }
 }
 
-/// A convolution with one output position (after a global pool: the squeeze-excitation blocks
-/// of MobileNetV3 and PP-LCNet), `y = W·p` for the one patch `p`, as the row `yᵀ = pᵀ·Wᵀ`: the
-/// GEMM's one-row kernel on Wᵀ. The same products summed in the same order as `W·P` (bit for
-/// bit), without the 7 of each panel's 8 columns that one output position leaves idle. Those
-/// had cost more than the arithmetic where weights are subnormal, which x64 multiplies by a
-/// microcode assist per instruction: ppocr_rec's four squeeze-excitation Convs, a fifth of
-/// whose weights are, took 3.0 ms, now 0.8. (Wᵀ's panels written by a closure straight from W
-/// saved another 0.2 ms but linked a second `gemm_f32_panels` driver, 0.7 KB gzipped.)
-fn one_position(plane: &Plane, xg: &[f32], cg: usize, wg: &[f32], bg: Option<&[f32]>, epilogue: Epilogue, yg: &mut [f32]) {
-    let (mg, kk) = (yg.len(), wg.len() / yg.len().max(1));
-    let mut column = vec![0.0f32; 8 * kk];
-    plane.fill_panel(xg, cg, 0, 1, 0.0, &mut column);
-    let patch: Vec<f32> = column.iter().step_by(8).copied().collect();
-    let mut wt = vec![0.0f32; kk * mg];
-    for (i, row) in wg.chunks_exact(kk).enumerate() {
+/// Output positions below which a 1-D or 2-D convolution runs as `Yᵀ = Pᵀ·Wᵀ` (see
+/// [`few_positions`]) rather than `Y = W·P` over panels of eight positions.
+const FEW_POSITIONS: usize = 8;
+
+/// A float Conv's constant weights packed for the GEMM once, per group, on the first run that
+/// needs each form (the output's length, known only then, decides): W_g as the panel path's A
+/// ([`PackedF32A`]: `gemm_f32_panels` had packed it on every call), W_gᵀ as
+/// [`few_positions`]' B. Held by the run plan's [`FusedConv`].
+#[derive(Debug, Default)]
+pub struct PackedConvF32 {
+    rows: OnceLock<Vec<PackedF32A>>,
+    cols: OnceLock<Vec<PackedF32B>>,
+}
+
+/// The integer counterpart of [`PackedConvF32`] (zero points included), held by the int8
+/// variants' QuantConv.
+#[derive(Debug, Default)]
+pub struct PackedConvI8 {
+    rows: OnceLock<Vec<PackedI8A>>,
+    cols: OnceLock<Vec<PackedI8B>>,
+}
+
+/// `make()`, or the value `cache` holds (made by `make` the first time).
+fn cached<'a, T>(cache: Option<&'a OnceLock<T>>, local: &'a mut Option<T>, make: impl FnOnce() -> T) -> &'a T {
+    match cache {
+        Some(cache) => cache.get_or_init(make),
+        None => local.insert(make()),
+    }
+}
+
+/// W_g (`mg` rows of `kk`) transposed: `kk` rows of `mg`.
+fn transposed<T: Copy + Default>(wg: &[T], mg: usize, kk: usize) -> Vec<T> {
+    let mut wt = vec![T::default(); kk * mg];
+    for (i, row) in wg.chunks_exact(kk.max(1)).take(mg).enumerate() {
         for (l, &v) in row.iter().enumerate() {
             wt[l * mg + i] = v;
         }
     }
-    quantscope_gemm::gemm_f32(1, kk, mg, &patch, &wt, yg);
-    if let Some(bg) = bg {
-        yg.iter_mut().zip(bg).for_each(|(v, b)| *v += b);
+    wt
+}
+
+/// The patches of a group's `oc` output positions as the rows of Pᵀ (`oc × kk`, a row per
+/// position), through the panel writer ([`Plane::fill_panel`]), eight positions at a time.
+fn patch_rows<T: Copy + Default>(plane: &Plane, xg: &[T], cg: usize, oc: usize, kk: usize, pad: T) -> Vec<T> {
+    let mut panel = vec![pad; 8 * kk];
+    let mut rows = vec![T::default(); oc * kk];
+    for p0 in (0..oc).step_by(8) {
+        let cols = 8.min(oc - p0);
+        plane.fill_panel(xg, cg, p0, cols, pad, &mut panel);
+        for (l, lanes) in panel.chunks_exact(8).enumerate() {
+            for (j, &v) in lanes[..cols].iter().enumerate() {
+                rows[(p0 + j) * kk + l] = v;
+            }
+        }
     }
-    epilogue.apply(yg);
+    rows
+}
+
+/// A convolution with few output positions (`oc` < [`FEW_POSITIONS`]: silero's 1-D Convs over
+/// 1 to 5 positions, the squeeze-excitation blocks of MobileNetV3 and PP-LCNet after a global
+/// pool), `Y = W·P` computed as `Yᵀ = Pᵀ·Wᵀ`: the GEMM's rows are the positions and its
+/// 8-column panels the output channels, where `W·P` would leave 8 − oc of each panel's columns
+/// idle, and W_gᵀ (`wt`) is packed once. The same products summed in the same order as `W·P`
+/// (bit for bit). The idle columns had cost more than the arithmetic where weights are
+/// subnormal, which x64 multiplies by a microcode assist per instruction: ppocr_rec's four
+/// squeeze-excitation Convs, a fifth of whose weights are, took 3.0 ms, then 0.8.
+#[allow(clippy::too_many_arguments)]
+fn few_positions(plane: &Plane, xg: &[f32], cg: usize, oc: usize, wt: &PackedF32B, bg: Option<&[f32]>, epilogue: Epilogue, yg: &mut [f32]) {
+    let (kk, mg) = (wt.k(), wt.n());
+    let pt = patch_rows(plane, xg, cg, oc, kk, 0.0);
+    let mut yt = vec![0.0f32; oc * mg];
+    quantscope_gemm::gemm_f32_packed(oc, &pt, wt, &mut yt);
+    for (ch, row) in yg.chunks_exact_mut(oc).enumerate() {
+        for (j, v) in row.iter_mut().enumerate() {
+            *v = yt[j * mg + ch];
+        }
+        if let Some(bg) = bg {
+            row.iter_mut().for_each(|v| *v += bg[ch]);
+        }
+        epilogue.apply(row);
+    }
 }
 
 /// Float convolution: `y[n, m, ...] = Σ w · x + b[m]`.
 pub fn conv_f32(attrs: &ConvAttrs, x: &Value, w: &Value, b: Option<&Value>) -> Result<Value, OpError> {
-    conv_f32_then(attrs, x, w, b, Epilogue::NONE)
+    conv_f32_then(attrs, x, w, b, Epilogue::NONE, None)
 }
 
 /// [`conv_f32`], then `epilogue` on the output (on each block of columns while in cache, on the
-/// GEMM path).
-pub fn conv_f32_then(attrs: &ConvAttrs, x: &Value, w: &Value, b: Option<&Value>, epilogue: Epilogue) -> Result<Value, OpError> {
+/// GEMM path). `packed`: W's packed forms, kept from one run to the next (W is constant).
+pub fn conv_f32_then(
+    attrs: &ConvAttrs,
+    x: &Value,
+    w: &Value,
+    b: Option<&Value>,
+    epilogue: Epilogue,
+    packed: Option<&PackedConvF32>,
+) -> Result<Value, OpError> {
     let xs = crate::op::f32_input(x, "X")?;
     let ws = crate::op::f32_input(w, "W")?;
     let (n, c, m, geo) = attrs.plan(x.shape(), w.shape())?;
@@ -288,6 +354,22 @@ pub fn conv_f32_then(attrs: &ConvAttrs, x: &Value, w: &Value, b: Option<&Value>,
     let plane = if depthwise { None } else { Plane::of(&geo) };
     let mut cols = if identity || depthwise || plane.is_some() { Vec::new() } else { vec![0.0f32; kk * oc] };
     let mut direct = depthwise.then(|| DepthwiseF32::new(&geo));
+    // W packed (per group): as A of the panel path, or Wᵀ for few output positions.
+    let few = plane.is_some() && oc < FEW_POSITIONS && kk > 0;
+    let (mut rows_here, mut cols_here) = (None, None);
+    let w_group = |grp: usize| &ws[grp * mg * kk..(grp + 1) * mg * kk];
+    let w_rows: &[PackedF32A] = match plane.is_some() && !few {
+        true => cached::<Vec<PackedF32A>>(packed.map(|p| &p.rows), &mut rows_here, || {
+            (0..g).map(|grp| PackedF32A::new(mg, kk, w_group(grp))).collect()
+        }),
+        false => &[],
+    };
+    let w_cols: &[PackedF32B] = match few {
+        true => cached::<Vec<PackedF32B>>(packed.map(|p| &p.cols), &mut cols_here, || {
+            (0..g).map(|grp| PackedF32B::new(kk, mg, &transposed(w_group(grp), mg, kk))).collect()
+        }),
+        false => &[],
+    };
     for img in 0..n {
         if let Some(direct) = &mut direct {
             for ch in 0..c {
@@ -302,18 +384,15 @@ pub fn conv_f32_then(attrs: &ConvAttrs, x: &Value, w: &Value, b: Option<&Value>,
         for grp in (0..g).filter(|_| !depthwise) {
             let xg = &xs[(img * c + grp * cg) * ic..(img * c + (grp + 1) * cg) * ic];
             if let Some(plane) = &plane {
-                let wg = &ws[grp * mg * kk..(grp + 1) * mg * kk];
                 let yg = &mut y[(img * m + grp * mg) * oc..(img * m + (grp + 1) * mg) * oc];
                 let bg = bias.map(|b| &b[grp * mg..(grp + 1) * mg]);
-                if oc == 1 && kk > 0 {
-                    one_position(plane, xg, cg, wg, bg, epilogue, yg);
+                if few {
+                    few_positions(plane, xg, cg, oc, &w_cols[grp], bg, epilogue, yg);
                     continue;
                 }
-                quantscope_gemm::gemm_f32_panels(
-                    mg,
-                    kk,
+                quantscope_gemm::gemm_f32_panels_packed(
+                    &w_rows[grp],
                     oc,
-                    wg,
                     |p, cols, panel| plane.fill_panel(xg, cg, p * quantscope_gemm::NR, cols, 0.0, panel),
                     |yg, j0, cols| {
                         for (ch, row) in yg.chunks_mut(oc).enumerate() {
@@ -363,7 +442,8 @@ impl Op for Conv {
     #[allow(private_interfaces)]
     fn fuse_chain(&self, plan: &dyn PlanView, at: usize) -> Option<Fused> {
         let (w, b, epilogue, inputs, output, absorbed) = conv_chain(plan, at)?;
-        Some(Fused { op: Arc::new(FusedConv { attrs: self.attrs.clone(), w, b, epilogue }), inputs, output, absorbed })
+        let op = FusedConv { attrs: self.attrs.clone(), w, b, epilogue, alone: absorbed.is_empty(), packed: PackedConvF32::default() };
+        Some(Fused { op: Arc::new(op), inputs, output, absorbed })
     }
     #[allow(private_interfaces)]
     fn quant_fuser(&self) -> Option<crate::op::QuantFuser> {
@@ -376,27 +456,37 @@ impl Op for Conv {
 
 /// A float Conv with its weights (and bias) held, maybe a BatchNormalization folded into them,
 /// and an [`Epilogue`]: what `crate::fuse` puts in the run plan for Conv → [BatchNormalization]
-/// → [Relu | Clip | Sigmoid·Mul]. Its one input is X.
+/// → [Relu | Clip | Sigmoid·Mul], and for a Conv with constant weights that nothing after it
+/// joins (`alone`: then it keeps its op type, "Conv"). Its one input is X; its weights are
+/// packed for the GEMM on its first run and kept.
 #[derive(Debug)]
 pub struct FusedConv {
     pub attrs: ConvAttrs,
     pub w: Value,
     pub b: Option<Value>,
     pub epilogue: Epilogue,
+    pub alone: bool,
+    pub packed: PackedConvF32,
 }
 
 impl Op for FusedConv {
     fn op_type(&self) -> &'static str {
-        "FusedConv"
+        if self.alone {
+            "Conv"
+        } else {
+            "FusedConv"
+        }
     }
     fn run(&self, inputs: &mut Inputs<'_>) -> Result<Vec<Value>, OpError> {
-        Ok(vec![conv_f32_then(&self.attrs, inputs.req(0)?, &self.w, self.b.as_ref(), self.epilogue)?])
+        Ok(vec![conv_f32_then(&self.attrs, inputs.req(0)?, &self.w, self.b.as_ref(), self.epilogue, Some(&self.packed))?])
     }
 }
 
 // --------------------------------------------------------------------- integer convolution
 
-/// The int32 accumulators of a quantized convolution: `Σ (x − x_zp)(w − w_zp[m])`.
+/// The int32 accumulators of a quantized convolution: `Σ (x − x_zp)(w − w_zp[m])`. `packed`:
+/// W's packed forms, kept from one run to the next (W and its zero points are constant).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn conv_integer_acc<X: Int8, W: Int8>(
     attrs: &ConvAttrs,
     x: &[X],
@@ -405,10 +495,11 @@ pub(crate) fn conv_integer_acc<X: Int8, W: Int8>(
     w: &[W],
     wshape: &[usize],
     w_zp: &[i32],
+    packed: Option<&PackedConvI8>,
 ) -> Result<(Vec<i32>, Vec<usize>), OpError> {
     use quantscope_gemm::int8_bytes;
     let kernels = IntKernels::<X, W>(core::marker::PhantomData);
-    conv_integer_bytes(attrs, &kernels, int8_bytes(x), xshape, x_zp.to_i32(), int8_bytes(w), wshape, w_zp)
+    conv_integer_bytes(attrs, &kernels, int8_bytes(x), xshape, x_zp.to_i32(), int8_bytes(w), wshape, w_zp, packed)
 }
 
 /// The kernels of one (X, W) type pair of an integer convolution, over their bytes: behind this
@@ -417,19 +508,10 @@ trait IntConvKernels {
     /// The inputs' and the weights' signedness.
     fn x_signed(&self) -> bool;
     fn w_signed(&self) -> bool;
-    /// `quantscope_gemm::matmul_integer_panels` of W (m×k) and the patches `fill` writes.
-    #[allow(clippy::too_many_arguments)]
-    fn panels(
-        &self,
-        m: usize,
-        k: usize,
-        n: usize,
-        w: &[u8],
-        w_zp: &[i32],
-        x_zp: i32,
-        fill: &mut dyn FnMut(usize, usize, &mut [u8]),
-        y: &mut [i32],
-    );
+    /// W (m×k) minus its zero points packed as the panel path's A.
+    fn pack_rows(&self, m: usize, k: usize, w: &[u8], w_zp: &[i32]) -> PackedI8A;
+    /// W (k×m here, transposed) minus its zero points (one per column) packed as a B.
+    fn pack_cols(&self, k: usize, m: usize, wt: &[u8], w_zp: &[i32]) -> PackedI8B;
     /// `quantscope_gemm::matmul_integer` of W (m×k) and an im2col matrix (k×n).
     #[allow(clippy::too_many_arguments)]
     fn gemm(&self, m: usize, k: usize, n: usize, w: &[u8], w_zp: &[i32], cols: &[u8], x_zp: i32, y: &mut [i32]);
@@ -444,19 +526,11 @@ impl<X: Int8, W: Int8> IntConvKernels for IntKernels<X, W> {
     fn w_signed(&self) -> bool {
         W::SIGNED
     }
-    fn panels(
-        &self,
-        m: usize,
-        k: usize,
-        n: usize,
-        w: &[u8],
-        w_zp: &[i32],
-        x_zp: i32,
-        fill: &mut dyn FnMut(usize, usize, &mut [u8]),
-        y: &mut [i32],
-    ) {
-        let w = quantscope_gemm::int8_from_bytes::<W>(w);
-        quantscope_gemm::matmul_integer_panels(m, k, n, w, w_zp, (X::SIGNED, x_zp), fill, |_, _, _| {}, y)
+    fn pack_rows(&self, m: usize, k: usize, w: &[u8], w_zp: &[i32]) -> PackedI8A {
+        PackedI8A::new(m, k, quantscope_gemm::int8_from_bytes::<W>(w), w_zp)
+    }
+    fn pack_cols(&self, k: usize, m: usize, wt: &[u8], w_zp: &[i32]) -> PackedI8B {
+        PackedI8B::new(k, m, quantscope_gemm::int8_from_bytes::<W>(wt), w_zp)
     }
     fn gemm(&self, m: usize, k: usize, n: usize, w: &[u8], w_zp: &[i32], cols: &[u8], x_zp: i32, y: &mut [i32]) {
         use quantscope_gemm::int8_from_bytes as typed;
@@ -475,6 +549,7 @@ fn conv_integer_bytes(
     w: &[u8],
     wshape: &[usize],
     w_zp: &[i32],
+    packed: Option<&PackedConvI8>,
 ) -> Result<(Vec<i32>, Vec<usize>), OpError> {
     let (n, c, m, geo) = attrs.plan(xshape, wshape)?;
     let g = attrs.group;
@@ -496,6 +571,25 @@ fn conv_integer_bytes(
         Vec::new()
     };
     let mut direct = depthwise.then(|| DepthwiseInt::new(&geo, &w_taps, c));
+    // W packed (per group), as conv_f32 does: the panel path's A, or Wᵀ for few positions —
+    // for u8 inputs (the int8 variants' activations; an i8 X takes the panels, which links
+    // one integer GEMM driver fewer).
+    let few = plane.is_some() && oc < FEW_POSITIONS && kk > 0 && !kernels.x_signed();
+    let w_group = |grp: usize| &w[grp * mg * kk..(grp + 1) * mg * kk];
+    let wz_group = |grp: usize| if w_zp.len() == 1 { w_zp } else { &w_zp[grp * mg..(grp + 1) * mg] };
+    let (mut rows_here, mut cols_here) = (None, None);
+    let w_rows: &[PackedI8A] = match plane.is_some() && !few {
+        true => cached::<Vec<PackedI8A>>(packed.map(|p| &p.rows), &mut rows_here, || {
+            (0..g).map(|grp| kernels.pack_rows(mg, kk, w_group(grp), wz_group(grp))).collect()
+        }),
+        false => &[],
+    };
+    let w_cols: &[PackedI8B] = match few {
+        true => cached::<Vec<PackedI8B>>(packed.map(|p| &p.cols), &mut cols_here, || {
+            (0..g).map(|grp| kernels.pack_cols(kk, mg, &transposed(w_group(grp), mg, kk), wz_group(grp))).collect()
+        }),
+        false => &[],
+    };
     for img in 0..n {
         if let Some(direct) = direct.as_mut() {
             for ch in 0..c {
@@ -506,16 +600,25 @@ fn conv_integer_bytes(
         }
         for grp in (0..g).filter(|_| !depthwise) {
             let xg = &x[(img * c + grp * cg) * ic..(img * c + (grp + 1) * cg) * ic];
-            let wg = &w[grp * mg * kk..(grp + 1) * mg * kk];
-            let wz = if w_zp.len() == 1 { w_zp } else { &w_zp[grp * mg..(grp + 1) * mg] };
             let yg = &mut y[(img * m + grp * mg) * oc..(img * m + (grp + 1) * mg) * oc];
             if let Some(plane) = &plane {
-                let mut fill = |p, cols, panel: &mut [u8]| plane.fill_panel(xg, cg, p * quantscope_gemm::NR, cols, x_pad, panel);
-                kernels.panels(mg, kk, oc, wg, wz, x_zp, &mut fill, yg);
+                if few {
+                    // Yᵀ = Pᵀ·Wᵀ (see few_positions), then Y.
+                    let pt = patch_rows(plane, xg, cg, oc, kk, x_pad);
+                    let mut yt = vec![0i32; oc * mg];
+                    quantscope_gemm::matmul_integer_packed::<u8>(oc, &pt, &[x_zp], &w_cols[grp], &mut yt);
+                    for (ch, row) in yg.chunks_exact_mut(oc).enumerate() {
+                        row.iter_mut().enumerate().for_each(|(j, v)| *v = yt[j * mg + ch]);
+                    }
+                    continue;
+                }
+                let fill = |p, cols, panel: &mut [u8]| plane.fill_panel(xg, cg, p * quantscope_gemm::NR, cols, x_pad, panel);
+                let b = (kernels.x_signed(), x_zp);
+                quantscope_gemm::matmul_integer_panels_packed(&w_rows[grp], oc, b, fill, |_, _, _| {}, yg);
                 continue;
             }
             geo.im2col(xg, cg, x_pad, &mut cols);
-            kernels.gemm(mg, kk, oc, wg, wz, &cols, x_zp, yg);
+            kernels.gemm(mg, kk, oc, w_group(grp), wz_group(grp), &cols, x_zp, yg);
         }
     }
     let mut shape = vec![n, m];
@@ -535,10 +638,10 @@ fn conv_integer_any(
     let wz = zero_points(w_zp, Some(m), "w_zero_point", w.dtype())?;
     let xz = zero_points(x_zp, None, "x_zero_point", x.dtype())?[0];
     match (x.data(), w.data(), x.dtype(), w.dtype()) {
-        (Data::U8(xs), Data::U8(ws), DType::U8, DType::U8) => conv_integer_acc(attrs, xs, x.shape(), xz as u8, ws, w.shape(), &wz),
-        (Data::U8(xs), Data::I8(ws), DType::U8, DType::I8) => conv_integer_acc(attrs, xs, x.shape(), xz as u8, ws, w.shape(), &wz),
-        (Data::I8(xs), Data::U8(ws), DType::I8, DType::U8) => conv_integer_acc(attrs, xs, x.shape(), xz as i8, ws, w.shape(), &wz),
-        (Data::I8(xs), Data::I8(ws), DType::I8, DType::I8) => conv_integer_acc(attrs, xs, x.shape(), xz as i8, ws, w.shape(), &wz),
+        (Data::U8(xs), Data::U8(ws), DType::U8, DType::U8) => conv_integer_acc(attrs, xs, x.shape(), xz as u8, ws, w.shape(), &wz, None),
+        (Data::U8(xs), Data::I8(ws), DType::U8, DType::I8) => conv_integer_acc(attrs, xs, x.shape(), xz as u8, ws, w.shape(), &wz, None),
+        (Data::I8(xs), Data::U8(ws), DType::I8, DType::U8) => conv_integer_acc(attrs, xs, x.shape(), xz as i8, ws, w.shape(), &wz, None),
+        (Data::I8(xs), Data::I8(ws), DType::I8, DType::I8) => conv_integer_acc(attrs, xs, x.shape(), xz as i8, ws, w.shape(), &wz, None),
         _ => Err(dtype_err(format!("x and w must be uint8 or int8, not {} and {}", x.dtype(), w.dtype()))),
     }
 }

@@ -136,7 +136,8 @@ pub(crate) struct Tail {
 
 /// What the float Conv at `i` becomes (`Conv::fuse_chain` makes the node): its weights and
 /// bias, maybe with a BatchNormalization folded in, the epilogue, its inputs, its output slot
-/// and the nodes it absorbs; `None` when nothing after it fuses.
+/// and the nodes it absorbs (none when nothing after it fuses); `None` when its weights or bias
+/// are not constant.
 #[allow(clippy::type_complexity)]
 pub(crate) fn conv_chain(plan: &dyn PlanView, i: usize) -> Option<(Value, Option<Value>, Epilogue, Vec<Option<usize>>, usize, Vec<usize>)> {
     let node_inputs = plan.inputs(i);
@@ -150,7 +151,9 @@ pub(crate) fn conv_chain(plan: &dyn PlanView, i: usize) -> Option<(Value, Option
     if b.is_some_and(|b| b.len() != m) {
         return None;
     }
-    let tail = conv_tail(plan, i, m, w.rank())?;
+    // Nothing after it fuses: the Conv alone, its weights held (and packed on its first run).
+    let output = (*plan.outputs(i).first()?)?;
+    let tail = conv_tail(plan, i, m, w.rank()).unwrap_or(Tail { bn: None, epilogue: Epilogue::NONE, output, absorbed: Vec::new() });
     let (mut w, mut b) = (w.clone(), b.cloned());
     // Conv → BatchNormalization: folded into the weights and bias.
     if let Some(([scale, beta, mean, var], epsilon)) = &tail.bn {

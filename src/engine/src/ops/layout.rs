@@ -174,18 +174,21 @@ impl Op for Pad {
         let sentinel = x.len();
         let data = joined(x.data(), &fill)?;
         let mut order = Vec::with_capacity(n);
-        for_each_index(&out_shape, |idx| {
-            let mut at = 0;
-            for d in 0..rank {
-                match sources[d][idx[d]] {
-                    Some(s) => at += s * in_strides[d],
-                    None => {
-                        at = sentinel;
-                        break;
-                    }
-                }
+        // A row of the last axis at a time: its sources are one table, offset by the row's start
+        // (an element-by-element walk over every axis had cost silero's 832-sample reflect pad
+        // 20 µs).
+        let last = rank.saturating_sub(1);
+        let row: &[Option<usize>] = sources.get(last).map_or(&[None], |v| v.as_slice());
+        for_each_index(&out_shape[..last], |idx| {
+            let mut start = Some(0);
+            for d in 0..last {
+                start = start.zip(sources[d][idx[d]]).map(|(at, s)| at + s * in_strides[d]);
             }
-            order.push(at);
+            match (start, rank) {
+                (_, 0) => order.push(0),
+                (Some(at), _) => order.extend(row.iter().map(|s| s.map_or(sentinel, |s| at + s))),
+                (None, _) => order.extend(core::iter::repeat(sentinel).take(row.len())),
+            }
         });
         let picked = take(&data, &order);
         Ok(vec![Value::with_dtype(x.dtype(), out_shape, picked)])

@@ -210,6 +210,14 @@ impl Op for Pow {
         // any other exponent in f64 (numpy promotes), rounded to the base's dtype; half
         // precision through f32; integers in i64.
         let (shape, data) = match x.data() {
+            // x² as x·x, as ONNX Runtime's Pow does for a scalar exponent of 2
+            // (`onnxruntime/core/providers/cpu/math/element_wise_ops.cc`, PowImpl) and numpy's
+            // `power` (its fast scalar power): the correctly rounded square, without a `powf`
+            // call per element (silero's STFT magnitudes).
+            Data::F32(b) if y.dtype() == x.dtype() && y.as_f32().is_some_and(|e| e == [2.0]) => {
+                let (s, v) = zip_broadcast(b, x.shape(), y.as_f32().expect("f32"), y.shape(), |a, _| a * a)?;
+                (s, Data::F32(v))
+            }
             Data::F32(b) if y.dtype() == x.dtype() => {
                 let (s, v) = zip_broadcast(b, x.shape(), y.as_f32().expect("same dtype"), y.shape(), f32::powf)?;
                 (s, Data::F32(v))

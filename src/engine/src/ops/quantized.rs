@@ -11,7 +11,7 @@
 //! bit (src/engine/tests/engine_quantize.rs runs both). Weights are symmetric (zero point 0) int8, or int4
 //! codes in [−7, 7] held one per i8, per tensor or per output channel; activations are u8.
 
-use super::conv::{conv_integer_acc, ConvAttrs, Epilogue};
+use super::conv::{conv_integer_acc, ConvAttrs, Epilogue, PackedConvI8};
 use super::conv_fuse::conv_tail;
 use super::quant::{dynamic_params, quantize_u8_into};
 use crate::op::{f32_input, shape_err, Fused, Inputs, Op, OpError, PlanView, QuantFuser};
@@ -120,6 +120,8 @@ pub struct QuantConv {
     pub act: ActQuant,
     /// The float Conv's [`Op::quant_fuser`]: how the run plan fuses this node.
     pub(crate) fuser: Option<QuantFuser>,
+    /// The weights packed for the integer GEMM on the first run (shared with the fused copy).
+    pub packed: Arc<PackedConvI8>,
 }
 
 impl QuantConv {
@@ -131,7 +133,8 @@ impl QuantConv {
         let (scale, zp) = self.act.params(xs);
         let mut q = vec![0u8; xs.len()];
         quantize_u8_into(xs, scale, zp, &mut q);
-        let (acc, shape) = conv_integer_acc(&self.attrs, &q, x.shape(), zp, &self.weights.codes, &self.weight_shape, &[0])?;
+        let (acc, shape) =
+            conv_integer_acc(&self.attrs, &q, x.shape(), zp, &self.weights.codes, &self.weight_shape, &[0], Some(&self.packed))?;
         let m = self.weight_shape[0];
         let oc: usize = shape[2..].iter().product();
         // Rescaled in place: the f32 output takes the accumulators' memory (no second buffer
