@@ -264,6 +264,8 @@ impl ExtraType {
             ExtraType::Iq4Nl => return simd128::dequantize_iq4_nl(packed, y),
             ExtraType::Iq4Xs => return simd128::dequantize_iq4_xs(packed, y),
             ExtraType::Nvfp4 => return simd128::dequantize_nvfp4(packed, y),
+            ExtraType::Q2_0 => return simd128::dequantize_q2_0(packed, y),
+            ExtraType::Tq2_0 => return simd128::dequantize_tq2_0(packed, y),
             _ => {}
         }
         let f = self.block_dequantizer();
