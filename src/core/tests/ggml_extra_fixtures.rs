@@ -97,7 +97,7 @@ fn table_dequantize_kernels_equal_the_block_references() {
         s as u8
     };
     let scales: [[u8; 2]; 6] = [[0x00, 0x7e], [0x00, 0x7c], [0x00, 0xfc], [0x01, 0x00], [0x00, 0x80], [0x55, 0x3c]];
-    let types: [(ExtraType, fn(&[u8], &mut [f32])); 6] = [
+    let types: [(ExtraType, quantscope_core::ggml_dequant::BlockDequantizer); 6] = [
         (ExtraType::Q1_0, blocks::q1_0),
         (ExtraType::Iq4Nl, iquants::iq4_nl),
         (ExtraType::Iq4Xs, iquants::iq4_xs),
