@@ -14,7 +14,13 @@
 //! Kernels: quantize and dequantize all six types. MXFP4's nearest-value search is the
 //! reference's brute force over the 16 codes, four lanes at a time, with the same f32 errors.
 
-use super::reference::{self, fp16_bits_fast as fp16_bits, fp16_value_fast as fp16_value, inverse, KVALUES_MXFP4};
+// `fast-kernels`: the block scales by the short f16 conversions (equal to `half`'s); the
+// modules held to their sizes keep `half`'s.
+use super::reference::{self, inverse, KVALUES_MXFP4};
+#[cfg(not(feature = "fast-kernels"))]
+use super::reference::{fp16_bits, fp16_value};
+#[cfg(feature = "fast-kernels")]
+use super::reference::{fp16_bits_fast as fp16_bits, fp16_value_fast as fp16_value};
 use super::{GgmlType, QK};
 use crate::simd128_io::{load16, store16};
 use core::arch::wasm32::*;
