@@ -192,10 +192,13 @@ test('the models module is under 504 KB gzipped', async () => {
 // INT codes by the reciprocal where it provably rounds alike, levels counted per chunk, per-channel
 // rows in one pass; FP16/BF16/FP8/FP4 plain steps and the level run; NF4's cell table; Q8_0
 // decoded in registers: 294,340 B (Q8_0/Q4_0/Q5_0 four blocks at a time, 4.1 KB more, showed no
-// gain and were cut). The ceiling went to 295,500, under issue 15's 300 KB goal.
-test('the workbench module is under 295.5 KB gzipped and has no plots and no .npz or ONNX reader', async () => {
+// gain and were cut). The ceiling went to 295,500, under issue 15's 300 KB goal. Session 27:
+// Q4_0/Q5_0 decoded in registers, SIMD128 dequantize of IQ4_NL/IQ4_XS/NVFP4/Q2_0/TQ2_0 (2–2.8×),
+// k-means read a word at a time (2.4–3.6×), short f16 block scales, the per-group min-max
+// inlined: 293,575 → 296,712 B. The ceiling went to 297,500, under issue 15's 300 KB goal.
+test('the workbench module is under 297.5 KB gzipped and has no plots and no .npz or ONNX reader', async () => {
   const gz = gzipSync(await pkg('pkg', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 295_500, `www/pkg/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 297_500, `www/pkg/quantscope_bg.wasm is ${gz} bytes gzipped`);
   const workbench = await exportsOf('pkg');
   assert.ok(workbench.has('reader_module_reads'));
   for (const name of ['draw_histograms', 'draw_sqnr_chart', 'read_file']) assert.ok(!workbench.has(name), `the workbench has ${name}`);

@@ -81,12 +81,14 @@ fn awkward_lengths_pad_and_round_trip() {
     }
 }
 
-/// Q1_0's dequantize dispatch (its SIMD128 kernel with `fast-kernels`) equals the block-at-a-time
-/// port of `dequantize_row_q1_0` on arbitrary bytes: every bit pattern, and f16 scales that are
-/// NaN, ±Inf, subnormal or ±0.
+/// The dequantize dispatch of Q1_0, IQ4_NL, IQ4_XS, NVFP4, Q2_0 and TQ2_0 (their SIMD128 kernels with
+/// `fast-kernels`) equals the block-at-a-time ports of `dequantize_row_*` on arbitrary bytes:
+/// every bit pattern, and f16 scales that are NaN, ±Inf, subnormal or ±0 (NVFP4's UE4M3 scales
+/// are every byte at random).
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
-fn q1_0_dequantize_equals_the_block_reference() {
+fn table_dequantize_kernels_equal_the_block_references() {
+    use quantscope_core::ggml_dequant::{blocks, iquants};
     let mut s = 0x9E37_79B9_7F4A_7C15u64;
     let mut next = move || {
         s ^= s << 13;
@@ -95,22 +97,35 @@ fn q1_0_dequantize_equals_the_block_reference() {
         s as u8
     };
     let scales: [[u8; 2]; 6] = [[0x00, 0x7e], [0x00, 0x7c], [0x00, 0xfc], [0x01, 0x00], [0x00, 0x80], [0x55, 0x3c]];
-    for blocks in [0usize, 1, 2, 5] {
-        for trial in 0..8 {
-            let mut packed: Vec<u8> = (0..18 * blocks).map(|_| next()).collect();
-            for (b, block) in packed.chunks_exact_mut(18).enumerate() {
-                if trial % 2 == 0 {
-                    block[..2].copy_from_slice(&scales[(b + trial) % scales.len()]);
+    let types: [(ExtraType, quantscope_core::ggml_dequant::BlockDequantizer); 6] = [
+        (ExtraType::Q1_0, blocks::q1_0),
+        (ExtraType::Iq4Nl, iquants::iq4_nl),
+        (ExtraType::Iq4Xs, iquants::iq4_xs),
+        (ExtraType::Nvfp4, blocks::nvfp4),
+        (ExtraType::Q2_0, blocks::q2_0),
+        (ExtraType::Tq2_0, blocks::tq2_0),
+    ];
+    for (t, reference) in types {
+        let (bb, block) = (t.block_bytes(), t.block());
+        for blocks in [0usize, 1, 2, 5] {
+            for trial in 0..8 {
+                let mut packed: Vec<u8> = (0..bb * blocks).map(|_| next()).collect();
+                for (b, bytes) in packed.chunks_exact_mut(bb).enumerate() {
+                    if trial % 2 == 0 && t != ExtraType::Nvfp4 {
+                        // TQ2_0's f16 comes after its codes.
+                        let at = if t == ExtraType::Tq2_0 { 64 } else { 0 };
+                        bytes[at..at + 2].copy_from_slice(&scales[(b + trial) % scales.len()]);
+                    }
                 }
+                let mut got = vec![0f32; block * blocks];
+                t.dequantize_blocks(&packed, &mut got);
+                let mut want = vec![0f32; block * blocks];
+                for (b, y) in packed.chunks_exact(bb).zip(want.chunks_exact_mut(block)) {
+                    reference(b, y);
+                }
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&want), "{}: {blocks} blocks, trial {trial}", t.id());
             }
-            let mut got = vec![0f32; 128 * blocks];
-            ExtraType::Q1_0.dequantize_blocks(&packed, &mut got);
-            let mut want = vec![0f32; 128 * blocks];
-            for (b, y) in packed.chunks_exact(18).zip(want.chunks_exact_mut(128)) {
-                quantscope_core::ggml_dequant::blocks::q1_0(b, y);
-            }
-            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&got), bits(&want), "{blocks} blocks, trial {trial}");
         }
     }
 }

@@ -313,3 +313,25 @@ fn dequantize_kernels_equal_the_reference() {
         }
     }
 }
+
+/// The kernels' short f16 conversions equal `half`'s: every f16 code back to f32, and f32 →
+/// f16 on every 4099th bit pattern (all signs, binades, NaN and Inf) plus 4096 patterns around
+/// each edge of the short path (2⁻¹⁴, 65504, 65520) and each f16 rounding midpoint near them.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn short_f16_conversions_equal_half() {
+    for h in 0..=u16::MAX {
+        let (got, want) = (reference::fp16_value_fast(h), reference::fp16_value(h));
+        assert!(got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()), "f16 {h:#06x}: {got} against {want}");
+    }
+    let check = |b: u32| {
+        let x = f32::from_bits(b);
+        assert_eq!(reference::fp16_bits_fast(x), reference::fp16_bits(x), "f32 {b:#010x}");
+    };
+    (0..=u32::MAX / 4099).for_each(|i| check(i * 4099));
+    for edge in [0x3880_0000u32, 0x477F_E000, 0x477F_F000, 0x3880_1000, 0x3F80_1000, 0x4000_3000] {
+        for sign in [0, 0x8000_0000] {
+            (edge - 2048..edge + 2048).for_each(|b| check(b | sign));
+        }
+    }
+}

@@ -85,7 +85,7 @@ pub fn tq2_0(b: &[u8], y: &mut [f32]) {
 
 /// `ggml_ue4m3_to_fp32` (`ggml/src/ggml-impl.h`): an unsigned E4M3 scale (the top bit is
 /// ignored), halved to match the doubled E2M1 values of `kvalues_mxfp4`; 0 and 0x7F are 0.
-fn ue4m3(x: u8) -> f32 {
+pub fn ue4m3(x: u8) -> f32 {
     if x == 0 || x == 0x7f {
         return 0.0;
     }

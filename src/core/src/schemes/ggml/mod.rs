@@ -255,7 +255,13 @@ impl Scheme for GgmlScheme {
             return Err(Error::InvalidArgument(format!("shape {shape:?} holds {n} values, got {}", values.len())));
         }
         let bb = self.ty.block_bytes();
+        // `fast-kernels`: reserved, and grown by each chunk's blocks just before they are
+        // written (the zeros meet the codes in cache), where a zero-filled tensor-sized vector
+        // was a pass of its own over memory (`calloc` of reused memory clears it).
+        #[cfg(not(feature = "fast-kernels"))]
         let mut packed = vec![0u8; n.div_ceil(QK) * bb];
+        #[cfg(feature = "fast-kernels")]
+        let mut packed = Vec::with_capacity(n.div_ceil(QK) * bb);
         let mut clipped = 0;
         // Packs and decodes blocks `s / QK ..` in one pass; the last, partial block zero-padded.
         // `fast-kernels`: through `MaybeUninit`, every element of every block written (SAFETY
@@ -272,6 +278,8 @@ impl Scheme for GgmlScheme {
         fill(out, values, QK, &mut |s, o| {
             let end = n.min(s + o.len());
             let full = (end - s) / QK;
+            #[cfg(feature = "fast-kernels")]
+            packed.resize((s + o.len()) / QK * bb, 0);
             let (p, p_last) = packed[s / QK * bb..][..o.len() / QK * bb].split_at_mut(full * bb);
             let (o, o_last) = o.split_at_mut(full * QK);
             clipped += quantize_decode_row(self.ty, &values[s..s + full * QK], p, o);
@@ -372,12 +380,11 @@ impl GgmlScheme {
         };
         // `fast-kernels`: every block's f16 at once through the FP16 decode kernel (equal to
         // `fp16_value`, `half`'s conversion, bit for bit), not one software conversion a block.
+        // `fast-kernels`: one pass, each block's f16 by `fp16_value_fast` (equal to
+        // `fp16_value` bit for bit, a few integer operations for a normal code).
         #[cfg(feature = "fast-kernels")]
         let half = |i: usize| -> Vec<f64> {
-            let bits: Vec<u16> = packed.chunks_exact(bb).map(|b| u16::from_le_bytes([b[i], b[i + 1]])).collect();
-            let mut v = vec![0f32; bits.len()];
-            super::float::f16_bits_to_f32(&bits, &mut v);
-            v.into_iter().map(f64::from).collect()
+            packed.chunks_exact(bb).map(|b| reference::fp16_value_fast(u16::from_le_bytes([b[i], b[i + 1]])) as f64).collect()
         };
         let d = match self.ty {
             GgmlType::Mxfp4 => packed.chunks_exact(bb).map(|b| reference::e8m0_to_fp32_half(b[0]) as f64).collect(),

@@ -26,6 +26,39 @@ pub fn fp16_value(bits: u16) -> f32 {
     f16::from_bits(bits).to_f32()
 }
 
+/// [`fp16_bits`] with a short path (a few integer operations, no branch but the range check)
+/// where `|x|` lies in [2⁻¹⁴, 65520), whose f16 is normal and finite: round to nearest even by
+/// adding `0xFFF` plus the kept mantissa's lowest bit below the thirteen dropped bits (a carry
+/// into the exponent is the right result), then rebias. Any other `x` takes [`fp16_bits`]. The
+/// SIMD128 kernels take it for every block scale (`half`'s conversion is a chain of branches);
+/// `tests/ggml_fixtures.rs` holds it to [`fp16_bits`].
+#[inline(always)]
+pub fn fp16_bits_fast(x: f32) -> u16 {
+    let b = x.to_bits();
+    let a = b & 0x7FFF_FFFF;
+    // 0x3880_0000 = 2⁻¹⁴; 0x477F_F000 = 65520, the first value that rounds to Inf.
+    if a.wrapping_sub(0x3880_0000) < 0x477F_F000 - 0x3880_0000 {
+        let h = ((a + 0x0FFF + ((a >> 13) & 1)) >> 13) - ((127 - 15) << 10);
+        (h | ((b >> 16) & 0x8000)) as u16
+    } else {
+        fp16_bits(x)
+    }
+}
+
+/// [`fp16_value`] with a short path for normal codes (exponent field 1–30): the exponent
+/// rebiased and the mantissa shifted into place, exact. Zero, subnormal, Inf and NaN codes take
+/// [`fp16_value`].
+#[inline(always)]
+pub fn fp16_value_fast(h: u16) -> f32 {
+    let h = h as u32;
+    let e = h & 0x7C00;
+    if e != 0 && e != 0x7C00 {
+        f32::from_bits((((h & 0x7FFF) << 13) + ((127 - 15) << 23)) | ((h & 0x8000) << 16))
+    } else {
+        fp16_value(h as u16)
+    }
+}
+
 /// quantscope's rule for block statistics: NaN and ±Inf count as 0.
 #[inline]
 fn finite_or_zero(v: f32) -> f32 {

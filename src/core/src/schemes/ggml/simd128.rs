@@ -14,7 +14,13 @@
 //! Kernels: quantize and dequantize all six types. MXFP4's nearest-value search is the
 //! reference's brute force over the 16 codes, four lanes at a time, with the same f32 errors.
 
-use super::reference::{self, fp16_bits, fp16_value, inverse, KVALUES_MXFP4};
+// `fast-kernels`: the block scales by the short f16 conversions (equal to `half`'s); the
+// modules held to their sizes keep `half`'s.
+use super::reference::{self, inverse, KVALUES_MXFP4};
+#[cfg(not(feature = "fast-kernels"))]
+use super::reference::{fp16_bits, fp16_value};
+#[cfg(feature = "fast-kernels")]
+use super::reference::{fp16_bits_fast as fp16_bits, fp16_value_fast as fp16_value};
 use super::{GgmlType, QK};
 use crate::simd128_io::{load16, store16};
 use core::arch::wasm32::*;
@@ -40,6 +46,8 @@ pub fn quantize_decode_row(ty: GgmlType, x: &[f32], out: &mut [u8], deq: &mut [f
 pub fn quantize_decode_row_uninit(ty: GgmlType, x: &[f32], out: &mut [u8], deq: &mut [MaybeUninit<f32>]) -> usize {
     match ty {
         GgmlType::Q8_0 => q8_0_blocks_decode(x, out, deq),
+        GgmlType::Q4_0 => symmetric_blocks_decode::<18>(GgmlType::Q4_0, x, out, deq),
+        GgmlType::Q5_0 => symmetric_blocks_decode::<22>(GgmlType::Q5_0, x, out, deq),
         _ => quantize_blocks_apart(ty, x, out, Some(deq)),
     }
 }
@@ -62,6 +70,10 @@ fn quantize_blocks(ty: GgmlType, x: &[f32], out: &mut [u8], deq: Option<&mut [f3
         // `fast-kernels`: the modules held to their sizes decode from the bytes).
         #[cfg(feature = "fast-kernels")]
         (GgmlType::Q8_0, Some(deq)) => q8_0_blocks_decode(x, out, uninit(deq)),
+        #[cfg(feature = "fast-kernels")]
+        (GgmlType::Q4_0, Some(deq)) => symmetric_blocks_decode::<18>(GgmlType::Q4_0, x, out, uninit(deq)),
+        #[cfg(feature = "fast-kernels")]
+        (GgmlType::Q5_0, Some(deq)) => symmetric_blocks_decode::<22>(GgmlType::Q5_0, x, out, uninit(deq)),
         (ty, deq) => quantize_blocks_apart(ty, x, out, deq.map(uninit)),
     }
 }
@@ -265,7 +277,7 @@ fn q8_0_block_decode(x: &[f32; QK], out: &mut [u8; 34], deq: &mut [MaybeUninit<f
     let bits = fp16_bits(d);
     out[..2].copy_from_slice(&bits.to_le_bytes());
     let (idv, dv) = (f32x4_splat(id), f32x4_splat(fp16_value(bits)));
-    let (magic, magic_bits) = (f32x4_splat(12_582_912.0), i32x4_splat(0x4b40_0000));
+    let magic = f32x4_splat(12_582_912.0);
     // |x·id| ≤ 127·(1 + 2⁻²²) here, so roundf never leaves [−127, 127]: nothing clips.
     let q: [v128; 8] = core::array::from_fn(|k| {
         let biased = f32x4_add(roundf5(f32x4_mul(v[k], idv)), magic);
@@ -273,9 +285,10 @@ fn q8_0_block_decode(x: &[f32; QK], out: &mut [u8; 34], deq: &mut [MaybeUninit<f
         // negative product): the reference decodes the integer 0, +0·d.
         // SAFETY: k < 8: four of the block's 32 f32; no alignment requirement.
         unsafe { v128_store(dp.add(4 * k) as *mut v128, f32x4_mul(f32x4_sub(biased, magic), dv)) };
-        i32x4_sub(biased, magic_bits)
+        biased
     });
-    // Each code in [−127, 127] is its i32's low byte (two's complement): picked by shuffles,
+    // The bits of `biased` are 0x4b40_0000 + code, so each code in [−127, 127] is the low byte
+    // of its lane (two's complement), with no subtraction first: picked by shuffles,
     // where LLVM turns `i16x8_narrow_i32x4` into clamps and shuffles (int/simd128.rs,
     // `quantize_magic`).
     let low = |a: v128, b: v128| i8x16_shuffle::<0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0>(a, b);
@@ -314,6 +327,84 @@ fn symmetric_block(ty: GgmlType, x: &[f32], out: &mut [u8]) -> usize {
         store16(&mut out[6..22], pack_nibbles(&q));
     }
     clipped as usize
+}
+
+/// Q4_0 or Q5_0 blocks (`BB` 18 or 22 bytes) packed and decoded at once
+/// ([`symmetric_block_decode`]), the clip count kept in lanes across the blocks.
+#[cfg(feature = "fast-kernels")]
+#[inline(always)]
+fn symmetric_blocks_decode<const BB: usize>(ty: GgmlType, x: &[f32], out: &mut [u8], deq: &mut [MaybeUninit<f32>]) -> usize {
+    let xs = x.chunks_exact(QK).map(|x| <&[f32; QK]>::try_from(x).unwrap());
+    let os = out.chunks_exact_mut(BB).map(|o| <&mut [u8; BB]>::try_from(o).unwrap());
+    let ds = deq.chunks_exact_mut(QK).map(|d| <&mut [MaybeUninit<f32>; QK]>::try_from(d).unwrap());
+    let (mut lanes, mut clipped) = (i32x4_splat(0), 0);
+    for ((x, o), d) in xs.zip(os).zip(ds) {
+        clipped += symmetric_block_decode(ty, x, o, d, &mut lanes);
+    }
+    // Each lane counted its clipped values as −1s.
+    let lanes = i32x4_add(lanes, i32x4_shuffle::<2, 3, 0, 1>(lanes, lanes));
+    clipped + i32x4_extract_lane::<0>(i32x4_add(lanes, i32x4_shuffle::<1, 0, 3, 2>(lanes, lanes))).unsigned_abs() as usize
+}
+
+/// Q4_0 or Q5_0, one block, packed and decoded in one pass: [`symmetric_block`] and then
+/// [`nibble_dequantize_block`] on its bytes, without going through the bytes. `t =
+/// trunc(x·id + bias)` as f32 (the reference's operations; an exact integer), clipped where it
+/// leaves [0, hi] (−0 does not: the reference's range test keeps it), clamped by `pmax`/`pmin`
+/// to the code `c`; `c + 1.5·2²³` has `0x4b40_0000 + c` for bits, so the code is the low byte
+/// of its lane, and the decoding is `d16·(c − 8)` (`c − 16`), the reference's `d * (q − 8)`
+/// with both factors the same exact values. The clipped lanes are counted into `clip` as −1s
+/// (returned: the clips of a block that took the reference). A block with NaN/±Inf or a tiny
+/// scale goes through the reference and the decode kernel, as in the two-pass path.
+#[cfg(feature = "fast-kernels")]
+#[inline(always)]
+fn symmetric_block_decode<const BB: usize>(
+    ty: GgmlType,
+    x: &[f32; QK],
+    out: &mut [u8; BB],
+    deq: &mut [MaybeUninit<f32>; QK],
+    clip: &mut v128,
+) -> usize {
+    let v = load_block(x);
+    let amax_bits = max_abs_bits(&v);
+    let q4 = ty == GgmlType::Q4_0;
+    let (div, bias, hi) = if q4 { (-8.0f32, 8.5f32, 15.0f32) } else { (-16.0, 16.5, 31.0) };
+    // The reference keeps max = +0.0 for an all-zero block.
+    let max = if amax_bits == 0 || amax_bits >= 0x7F80_0000 { 0.0 } else { x[first_abs_index(&v, amax_bits)] };
+    let d = max / div;
+    let id = inverse(d);
+    if amax_bits >= 0x7F80_0000 || !id.is_finite() {
+        let clipped = reference::quantize_block(ty, x, out);
+        nibble_dequantize_block(ty, out, deq);
+        return clipped;
+    }
+    let dp = deq.as_mut_ptr() as *mut f32;
+    let bits = fp16_bits(d);
+    out[..2].copy_from_slice(&bits.to_le_bytes());
+    let (idv, dv) = (f32x4_splat(id), f32x4_splat(fp16_value(bits)));
+    let (bv, hv, off, zero, magic) = (f32x4_splat(bias), f32x4_splat(hi), f32x4_splat(-div), f32x4_splat(0.0), f32x4_splat(12_582_912.0));
+    let q: [v128; 8] = core::array::from_fn(|k| {
+        let t = f32x4_trunc(f32x4_add(f32x4_mul(v[k], idv), bv));
+        *clip = i32x4_add(*clip, v128_or(f32x4_gt(t, hv), f32x4_lt(t, zero)));
+        let c = f32x4_pmin(f32x4_pmax(zero, t), hv);
+        // SAFETY: k < 8: four of the block's 32 f32; no alignment requirement.
+        unsafe { v128_store(dp.add(4 * k) as *mut v128, f32x4_mul(dv, f32x4_sub(c, off))) };
+        f32x4_add(c, magic)
+    });
+    // Byte j: code j in the low nibble, code j + 16 in the high one (`pack_nibbles`), from the
+    // lanes' low bytes; bit 4 of each code (Q5_0) from the same bits.
+    let nib: [v128; 4] = core::array::from_fn(|k| {
+        let lo = if q4 { q[k] } else { v128_and(q[k], i32x4_splat(0x0F)) };
+        v128_or(lo, i32x4_shl(q[k + 4], 4))
+    });
+    let low = |a: v128, b: v128| i8x16_shuffle::<0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0>(a, b);
+    let qs = i64x2_shuffle::<0, 2>(low(nib[0], nib[1]), low(nib[2], nib[3]));
+    if q4 {
+        store16(&mut out[2..18], qs);
+    } else {
+        out[2..6].copy_from_slice(&pack_qh(&q));
+        store16(&mut out[6..22], qs);
+    }
+    0
 }
 
 /// Q4_1 and Q5_1, one block. Reference: `reference::quantize_block` (min/max with strict

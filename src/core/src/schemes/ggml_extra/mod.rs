@@ -259,8 +259,14 @@ impl ExtraType {
     /// llama.cpp's `dequantize_row_*` port.
     pub fn dequantize_blocks(self, packed: &[u8], y: &mut [f32]) {
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128", feature = "fast-kernels"))]
-        if self == ExtraType::Q1_0 {
-            return simd128::dequantize_q1_0(packed, y);
+        match self {
+            ExtraType::Q1_0 => return simd128::dequantize_q1_0(packed, y),
+            ExtraType::Iq4Nl => return simd128::dequantize_iq4_nl(packed, y),
+            ExtraType::Iq4Xs => return simd128::dequantize_iq4_xs(packed, y),
+            ExtraType::Nvfp4 => return simd128::dequantize_nvfp4(packed, y),
+            ExtraType::Q2_0 => return simd128::dequantize_q2_0(packed, y),
+            ExtraType::Tq2_0 => return simd128::dequantize_tq2_0(packed, y),
+            _ => {}
         }
         let f = self.block_dequantizer();
         for (b, out) in packed.chunks_exact(self.block_bytes()).zip(y.chunks_exact_mut(self.block())) {
@@ -433,10 +439,22 @@ impl Scheme for ExtraType {
                 packed.len()
             )));
         }
-        let mut y = vec![0.0f32; blocks * self.block()];
-        self.dequantize_blocks(packed, &mut y);
-        y.truncate(n);
-        Ok(y)
+        // `fast-kernels`: a chunk at a time into the result (no zero-filled tensor-sized vector
+        // first), as the legacy types decode.
+        #[cfg(feature = "fast-kernels")]
+        {
+            let (block, bb) = (self.block(), self.block_bytes());
+            Ok(super::decode_chunked(n, block, &mut |start, out| {
+                self.dequantize_blocks(&packed[start / block * bb..][..out.len() / block * bb], out)
+            }))
+        }
+        #[cfg(not(feature = "fast-kernels"))]
+        {
+            let mut y = vec![0.0f32; blocks * self.block()];
+            self.dequantize_blocks(packed, &mut y);
+            y.truncate(n);
+            Ok(y)
+        }
     }
 }
 

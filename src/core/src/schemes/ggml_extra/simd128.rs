@@ -80,3 +80,141 @@ pub fn dequantize_q1_0(packed: &[u8], y: &mut [f32]) {
         }
     }
 }
+
+/// `kvalues_iq4nl` (ggml-common.h), as `ggml_dequant`'s table.
+#[cfg(feature = "fast-kernels")]
+const KVALUES_IQ4NL: [i8; 16] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
+/// `kvalues_mxfp4`, E2M1 doubled (NVFP4's table), as `ggml_dequant`'s.
+#[cfg(feature = "fast-kernels")]
+const KVALUES_FP4: [i8; 16] = [0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12];
+
+/// Sixteen 4-bit indices (one a byte) through a 16-entry i8 table, each value times `d` (one f32
+/// product, as the references' `d * kvalues[q] as f32`), stored at `y[..16]`.
+#[cfg(feature = "fast-kernels")]
+#[inline(always)]
+fn store_table16(table: v128, idx: v128, d: v128, y: &mut [f32]) {
+    store_i8x16_times(i8x16_swizzle(table, idx), d, y);
+}
+
+/// Sixteen i8 values, each times `d` (one f32 product), stored at `y[..16]`.
+#[cfg(feature = "fast-kernels")]
+#[inline(always)]
+fn store_i8x16_times(v: v128, d: v128, y: &mut [f32]) {
+    let y = &mut y[..16];
+    let (w0, w1) = (i16x8_extend_low_i8x16(v), i16x8_extend_high_i8x16(v));
+    let parts = [i32x4_extend_low_i16x8(w0), i32x4_extend_high_i16x8(w0), i32x4_extend_low_i16x8(w1), i32x4_extend_high_i16x8(w1)];
+    for (k, p) in parts.into_iter().enumerate() {
+        // SAFETY: k < 4: four of `y`'s 16 f32; wasm stores have no alignment requirement.
+        unsafe { v128_store(y.as_mut_ptr().add(4 * k) as *mut v128, f32x4_mul(d, f32x4_convert_i32x4(p))) };
+    }
+}
+
+#[cfg(feature = "fast-kernels")]
+#[inline(always)]
+fn table(k: &[i8; 16]) -> v128 {
+    // SAFETY: 16 bytes.
+    unsafe { v128_load(k.as_ptr() as *const v128) }
+}
+
+/// IQ4_NL blocks → values (`fast-kernels`); must equal `ggml_dequant::iquants::iq4_nl` bit for
+/// bit: the low nibbles are values 0–15, the high ones 16–31, each `d · kvalues_iq4nl[q]`.
+#[cfg(feature = "fast-kernels")]
+pub fn dequantize_iq4_nl(packed: &[u8], y: &mut [f32]) {
+    let t = table(&KVALUES_IQ4NL);
+    for (b, y) in packed.chunks_exact(18).zip(y.chunks_exact_mut(32)) {
+        let d = f32x4_splat(half::f16::from_le_bytes([b[0], b[1]]).to_f32());
+        let q = crate::simd128_io::load16(&b[2..18]);
+        let (lo, hi) = y.split_at_mut(16);
+        store_table16(t, v128_and(q, u8x16_splat(0x0F)), d, lo);
+        store_table16(t, u8x16_shr(q, 4), d, hi);
+    }
+}
+
+/// IQ4_XS blocks → values (`fast-kernels`); must equal `ggml_dequant::iquants::iq4_xs` bit for
+/// bit: eight runs of 32 values, each with its scale `d · (ls − 32)` (the same f32 product),
+/// laid out as IQ4_NL's.
+#[cfg(feature = "fast-kernels")]
+pub fn dequantize_iq4_xs(packed: &[u8], y: &mut [f32]) {
+    let t = table(&KVALUES_IQ4NL);
+    for (b, y) in packed.chunks_exact(136).zip(y.chunks_exact_mut(256)) {
+        let d = half::f16::from_le_bytes([b[0], b[1]]).to_f32();
+        let scales_h = u16::from_le_bytes([b[2], b[3]]) as i32;
+        for (ib, y) in y.chunks_exact_mut(32).enumerate() {
+            let ls = ((b[4 + ib / 2] as i32 >> (4 * (ib % 2))) & 0xf) | (((scales_h >> (2 * ib)) & 3) << 4);
+            let dl = f32x4_splat(d * (ls - 32) as f32);
+            let q = crate::simd128_io::load16(&b[8 + 16 * ib..]);
+            let (lo, hi) = y.split_at_mut(16);
+            store_table16(t, v128_and(q, u8x16_splat(0x0F)), dl, lo);
+            store_table16(t, u8x16_shr(q, 4), dl, hi);
+        }
+    }
+}
+
+/// NVFP4 blocks → values (`fast-kernels`); must equal `ggml_dequant::blocks::nvfp4` bit for bit:
+/// four runs of 16 values with their UE4M3 scales, each run's eight code bytes giving values
+/// 0–7 (low nibbles) and 8–15 (high ones), each `kvalues[q] · d`; two runs a load.
+#[cfg(feature = "fast-kernels")]
+pub fn dequantize_nvfp4(packed: &[u8], y: &mut [f32]) {
+    use crate::ggml_dequant::blocks::ue4m3;
+    let t = table(&KVALUES_FP4);
+    for (b, y) in packed.chunks_exact(36).zip(y.chunks_exact_mut(64)) {
+        for (s, y) in [0, 2].into_iter().zip(y.chunks_exact_mut(32)) {
+            let q = crate::simd128_io::load16(&b[4 + 8 * s..]);
+            let (lo, hi) = (v128_and(q, u8x16_splat(0x0F)), u8x16_shr(q, 4));
+            let (first, second) = y.split_at_mut(16);
+            store_table16(t, i64x2_shuffle::<0, 2>(lo, hi), f32x4_splat(ue4m3(b[s])), first);
+            store_table16(t, i64x2_shuffle::<1, 3>(lo, hi), f32x4_splat(ue4m3(b[s + 1])), second);
+        }
+    }
+}
+
+/// Q2_0 blocks → values (`fast-kernels`); must equal `ggml_dequant::blocks::q2_0` bit for bit:
+/// value j is bits `2(j % 4)` of code byte `j / 4`, `(q − 1)·d`. The four bit pairs of the
+/// sixteen bytes are split into four vectors and interleaved back into value order (bytes, then
+/// byte pairs).
+#[cfg(feature = "fast-kernels")]
+pub fn dequantize_q2_0(packed: &[u8], y: &mut [f32]) {
+    let (three, one) = (u8x16_splat(3), u8x16_splat(1));
+    for (b, y) in packed.chunks_exact(18).zip(y.chunks_exact_mut(64)) {
+        let d = f32x4_splat(half::f16::from_le_bytes([b[0], b[1]]).to_f32());
+        let q = crate::simd128_io::load16(&b[2..18]);
+        let s: [v128; 4] = core::array::from_fn(|l| i8x16_sub(v128_and(u8x16_shr(q, 2 * l as u32), three), one));
+        let (a_lo, b_lo) = (
+            i8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(s[0], s[1]),
+            i8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(s[2], s[3]),
+        );
+        let (a_hi, b_hi) = (
+            i8x16_shuffle::<8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31>(s[0], s[1]),
+            i8x16_shuffle::<8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31>(s[2], s[3]),
+        );
+        let v = [
+            i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(a_lo, b_lo),
+            i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(a_lo, b_lo),
+            i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(a_hi, b_hi),
+            i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(a_hi, b_hi),
+        ];
+        for (v, y) in v.into_iter().zip(y.chunks_exact_mut(16)) {
+            store_i8x16_times(v, d, y);
+        }
+    }
+}
+
+/// TQ2_0 blocks → values (`fast-kernels`); must equal `ggml_dequant::blocks::tq2_0` bit for
+/// bit: each 32-byte half gives four runs of 32 values, run `l` from bits `2l` of its bytes,
+/// `(q − 1)·d` with `d` the f16 after the codes.
+#[cfg(feature = "fast-kernels")]
+pub fn dequantize_tq2_0(packed: &[u8], y: &mut [f32]) {
+    let (three, one) = (u8x16_splat(3), u8x16_splat(1));
+    for (b, y) in packed.chunks_exact(66).zip(y.chunks_exact_mut(256)) {
+        let d = f32x4_splat(half::f16::from_le_bytes([b[64], b[65]]).to_f32());
+        for (half, y) in y.chunks_exact_mut(128).enumerate() {
+            let q = [crate::simd128_io::load16(&b[32 * half..]), crate::simd128_io::load16(&b[32 * half + 16..])];
+            for (l, y) in y.chunks_exact_mut(32).enumerate() {
+                let (first, second) = y.split_at_mut(16);
+                let code = |q: v128| i8x16_sub(v128_and(u8x16_shr(q, 2 * l as u32), three), one);
+                store_i8x16_times(code(q[0]), d, first);
+                store_i8x16_times(code(q[1]), d, second);
+            }
+        }
+    }
+}

@@ -171,7 +171,12 @@ fn quantize_magic(values: &[f32], map: GroupMap, r: f32, codes: &mut [u8], dequa
             clipped += super::reference::quantize_group(x16, map, c16, crate::schemes::zeroed(d16));
         }
     }
-    clipped + super::reference::quantize_group(&values[n16..], map, &mut codes[n16..], crate::schemes::zeroed(&mut dequantized[n16..]))
+    // Groups of a multiple of 16 (every listed size) have no tail: no call for it.
+    if n16 < values.len() {
+        clipped +=
+            super::reference::quantize_group(&values[n16..], map, &mut codes[n16..], crate::schemes::zeroed(&mut dequantized[n16..]));
+    }
+    clipped
 }
 
 /// SIMD128 version of [`super::reference::dequantize_group`], bit-identical: bytes widened to

@@ -205,6 +205,8 @@ impl BitWriter {
     }
 }
 
+/// Code `index` of the stream, bit by bit (without `fast-kernels`; see `dequantize`).
+#[cfg(not(feature = "fast-kernels"))]
 fn read_code(stream: &[u8], index: usize, bits: u32) -> usize {
     (0..bits as usize).fold(0, |code, b| {
         let at = index * bits as usize + b;
@@ -275,8 +277,40 @@ impl Scheme for KmeansScheme {
         let n = n as usize;
         let (k, group) = (self.k(), self.group_len(n));
         let (books, stream) = packed.split_at(self.groups(n as u64) as usize * k * 2);
-        let centroid = |g: usize, c: usize| f16::from_le_bytes([books[(g * k + c) * 2], books[(g * k + c) * 2 + 1]]).to_f32();
-        Ok((0..n).map(|i| centroid(i / group, read_code(stream, i, self.bits))).collect())
+        #[cfg(not(feature = "fast-kernels"))]
+        {
+            let centroid = |g: usize, c: usize| f16::from_le_bytes([books[(g * k + c) * 2], books[(g * k + c) * 2 + 1]]).to_f32();
+            Ok((0..n).map(|i| centroid(i / group, read_code(stream, i, self.bits))).collect())
+        }
+        #[cfg(feature = "fast-kernels")]
+        {
+            // About 0.9 KB gzipped more than bit by bit (the modules held to their sizes keep
+            // that): every codebook decoded once (the f16 conversion a value took before), then
+            // the codes read from the stream a word at a time: `acc` holds the next `have` bits,
+            // refilled by whole bytes. The same values; bit by bit ran at 0.4–0.7 GB/s.
+            let table: Vec<f32> = books.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect();
+            let bits = self.bits as usize;
+            let mask = (1u64 << bits) - 1;
+            let (mut acc, mut have, mut next) = (0u64, 0usize, 0usize);
+            let mut out = Vec::with_capacity(n);
+            for (g, start) in (0..n).step_by(group).enumerate() {
+                let book = &table[g * k..(g + 1) * k];
+                out.extend((start..n.min(start + group)).map(|_| {
+                    if have < bits {
+                        // The stream holds every code's bits (checked above), so this refill
+                        // brings at least `bits`.
+                        while have <= 56 && next < stream.len() {
+                            acc |= (stream[next] as u64) << have;
+                            (have, next) = (have + 8, next + 1);
+                        }
+                    }
+                    let c = book[(acc & mask) as usize];
+                    (acc, have) = (acc >> bits, have - bits);
+                    c
+                }));
+            }
+            Ok(out)
+        }
     }
 }
 
