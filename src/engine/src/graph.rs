@@ -13,7 +13,7 @@ use super::tensor_proto;
 use super::value::{DType, Value};
 use crate::error::{EngineError, MissingOp};
 pub(crate) use crate::node::Node;
-use crate::quantize::QuantizeConfig;
+use crate::quantize_config::QuantizeConfig;
 use prost::Message;
 use quantscope_formats::onnx::proto::{DimensionValue, GraphProto, ModelProto, NodeProto, ValueInfoProto};
 use serde::Serialize;

@@ -27,6 +27,7 @@ mod node;
 pub mod op;
 pub mod ops;
 mod quantize;
+mod quantize_config;
 pub mod tensor_proto;
 pub mod value;
 

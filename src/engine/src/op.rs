@@ -7,7 +7,7 @@
 //! a transposed copy of a constant `B`, so the run does not transpose it again).
 
 use crate::error::EngineError;
-use crate::quantize::QuantizeConfig;
+use crate::quantize_config::QuantizeConfig;
 use crate::value::{DType, Value};
 use quantscope_formats::onnx::proto::GraphProto;
 use std::any::Any;

@@ -27,6 +27,7 @@ use super::op::Subgraph;
 use super::ops::conv::Conv;
 use super::ops::matmul::{transpose2, Gemm, MatMul};
 use super::ops::quantized::{ActQuant, QuantConv, QuantMatMul, QuantWeights};
+pub use super::quantize_config::{QuantizeConfig, QuantizeKind};
 use super::value::Value;
 use crate::error::EngineError;
 use quantscope_core::schemes::int::calibration::Calibration;
@@ -34,22 +35,6 @@ use quantscope_core::schemes::int::{qrange, quantize_value, scale_zero_point};
 use quantscope_gemm::PackedI8B;
 use std::collections::HashMap;
 use std::sync::Arc;
-
-/// What to turn the model into.
-#[derive(Debug, Clone, PartialEq)]
-pub enum QuantizeKind {
-    /// The model unchanged.
-    Fp32,
-    /// int8 weights, u8 activations quantized per run.
-    Int8Dynamic { per_channel: bool },
-    /// int8 weights, u8 activations with calibrated scales. `inputs` is a list of batches,
-    /// each the model's inputs by name.
-    Int8Static { per_channel: bool, calibration: Calibration, inputs: Vec<Vec<(String, Value)>> },
-    /// int4 weights (codes in [−7, 7]), u8 activations per run.
-    Int4Dynamic { per_channel: bool },
-    /// Weights through a `quantscope_core::schemes` id and back; float execution.
-    WeightOnly { scheme: String },
-}
 
 /// The scheme of a weight-only variant: every family of `quantscope_core::schemes` but
 /// `ggml_extra` (IQ4, NVFP4, TQ, Q1_0/Q2_0), looked up family by family rather than through
@@ -69,20 +54,6 @@ fn weight_only_scheme(id: &str) -> Result<Box<dyn quantscope_core::schemes::Sche
                 quantscope_core::error::Error::UnknownScheme(id.to_string()).to_string()
             })
         })
-}
-
-/// Quantization settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct QuantizeConfig {
-    pub kind: QuantizeKind,
-    /// Only these nodes (by name); `None` for every quantizable node.
-    pub only_nodes: Option<Vec<String>>,
-}
-
-impl QuantizeConfig {
-    pub fn new(kind: QuantizeKind) -> Self {
-        QuantizeConfig { kind, only_nodes: None }
-    }
 }
 
 /// The percentile ONNX Runtime's static calibration uses by default (`percentile=99.999`).

@@ -57,6 +57,45 @@ mod simd128;
 mod sparse;
 
 pub use pack::{PackedF32A, PackedF32B, PackedI8A, PackedI8B, NR};
+
+// The A packers live here, beside the kernels' dispatch: with SIMD128 in the micro-kernel's block
+// order (simd128.rs), else row by row (pack.rs holds the types and no kernel).
+impl PackedF32A {
+    /// Packs `a` (m×k, row-major). Panics if `a` is shorter than m×k. Not inlined: one copy
+    /// of the packing serves every caller (the modules' size).
+    #[inline(never)]
+    pub fn new(m: usize, k: usize, a: &[f32]) -> Self {
+        assert!(a.len() >= m * k, "PackedF32A: a is shorter than m×k");
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        let data = simd128::pack_a_f32_all(m, k, a);
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        let data = a[..m * k].iter().map(|x| x.to_bits()).collect();
+        PackedF32A { m, k, data }
+    }
+}
+
+impl PackedI8A {
+    /// Packs `a` (m×k, row-major) minus `a_zp` (one zero point, or one per row, each within
+    /// A's range). Panics if `a` is shorter than m×k or a zero point is out of range.
+    pub fn new<A: Int8>(m: usize, k: usize, a: &[A], a_zp: &[i32]) -> Self {
+        assert!(a.len() >= m * k, "PackedI8A: a is shorter than m×k");
+        check_zero_points::<A>("a_zp", a_zp, m, "row");
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        let data = simd128::pack_a_i8_all(m, k, a, a_zp);
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        let data = (0..m)
+            .flat_map(|i| {
+                let (row, za) = (&a[i * k..(i + 1) * k], zero_point(a_zp, i));
+                (0..k.div_ceil(2)).map(move |q| {
+                    let lo = (row[2 * q].to_i32() - za) as u16 as u32;
+                    let hi = row.get(2 * q + 1).map_or(0, |x| (x.to_i32() - za) as u16 as u32);
+                    lo | hi << 16
+                })
+            })
+            .collect();
+        PackedI8A { m, k, data }
+    }
+}
 /// Four rows of four 32-bit lanes transposed (the panel packers' shuffle; the training crate's
 /// weight-gradient panels use it too).
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]

@@ -126,27 +126,15 @@ pub(crate) fn widen_panel(signed: bool, raw: &[u8], zp: i32, out: &mut [I16x8]) 
 /// An f32 A (m×k, row-major) packed once for [`super::gemm_f32_panels_packed`]: a
 /// convolution's weights, which [`super::gemm_f32_panels`] would pack on every call. With
 /// SIMD128 the words are in the micro-kernel's block order (`simd128::pack_a_f32_all`), else A's
-/// rows as they are.
+/// rows as they are (`new` is in the crate root, which picks the kernels).
 #[derive(Clone, Debug, PartialEq)]
 pub struct PackedF32A {
-    m: usize,
-    k: usize,
+    pub(crate) m: usize,
+    pub(crate) k: usize,
     pub(crate) data: Vec<u32>,
 }
 
 impl PackedF32A {
-    /// Packs `a` (m×k, row-major). Panics if `a` is shorter than m×k. Not inlined: one copy
-    /// of the packing serves every caller (the modules' size).
-    #[inline(never)]
-    pub fn new(m: usize, k: usize, a: &[f32]) -> Self {
-        assert!(a.len() >= m * k, "PackedF32A: a is shorter than m×k");
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        let data = super::simd128::pack_a_f32_all(m, k, a);
-        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-        let data = a[..m * k].iter().map(|x| x.to_bits()).collect();
-        PackedF32A { m, k, data }
-    }
-
     /// Rows of A (of the output).
     pub fn m(&self) -> usize {
         self.m
@@ -164,33 +152,12 @@ impl PackedF32A {
 /// (`simd128::pack_a_i8_all`), else row by row.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PackedI8A {
-    m: usize,
-    k: usize,
+    pub(crate) m: usize,
+    pub(crate) k: usize,
     pub(crate) data: Vec<u32>,
 }
 
 impl PackedI8A {
-    /// Packs `a` (m×k, row-major) minus `a_zp` (one zero point, or one per row, each within
-    /// A's range). Panics if `a` is shorter than m×k or a zero point is out of range.
-    pub fn new<A: Int8>(m: usize, k: usize, a: &[A], a_zp: &[i32]) -> Self {
-        assert!(a.len() >= m * k, "PackedI8A: a is shorter than m×k");
-        super::check_zero_points::<A>("a_zp", a_zp, m, "row");
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        let data = super::simd128::pack_a_i8_all(m, k, a, a_zp);
-        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-        let data = (0..m)
-            .flat_map(|i| {
-                let (row, za) = (&a[i * k..(i + 1) * k], zero_point(a_zp, i));
-                (0..k.div_ceil(2)).map(move |q| {
-                    let lo = (row[2 * q].to_i32() - za) as u16 as u32;
-                    let hi = row.get(2 * q + 1).map_or(0, |x| (x.to_i32() - za) as u16 as u32);
-                    lo | hi << 16
-                })
-            })
-            .collect();
-        PackedI8A { m, k, data }
-    }
-
     /// Rows of A (of the output).
     pub fn m(&self) -> usize {
         self.m
