@@ -327,8 +327,10 @@ async function takeFiles(files) {
     if (!onnx && !arrayFiles.length && !imageFiles.length) return;
   }
   // The files dropped for the inputs replace the ones before; an archive that cannot be read is
-  // said, and the inputs before stay.
+  // said, and the inputs before stay. Said after the run (which clears the error box) when a model
+  // came with it.
   let data = null;
+  let refused = null;
   if (arrayFiles.length || imageFiles.length) {
     try {
       // The reader (and its zip code) loads with the first data file.
@@ -340,8 +342,11 @@ async function takeFiles(files) {
       const images = await Promise.all(imageFiles.map(async (f) => ({ file: f.name, bytes: await f.arrayBuffer() })));
       data = { arrays, images };
     } catch (err) {
-      fail('#run-custom-error', err.message);
-      if (!onnx) return;
+      if (!onnx) {
+        fail('#run-custom-error', err.message);
+        return;
+      }
+      refused = err.message;
     }
   }
   // A new model starts without inputs: the previous model's files (perhaps the wrong ones) do not
@@ -370,7 +375,6 @@ async function takeFiles(files) {
   }
   // Files that fit none of the model's inputs are refused whole (said after the run, which
   // clears the error box); the ones before stay.
-  let refused = null;
   if (data && state.model) {
     try {
       inputPlan(data);
