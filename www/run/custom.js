@@ -17,7 +17,8 @@ const MARKUP = `
   <p class="hint">Drop a small .onnx model — and, if you like, its inputs — to compare its FP32 outputs with a
     quantized copy's. Inputs: .npy arrays (each for the input of its file name, else the next input in order), a .npz
     of them (numpy.savez: each array for the input of its name), or images for an image model (one batch row each).
-    An input without a file gets seeded random values from N(0, 1), of the sizes you set for its open dimensions.
+    An input without a file gets made-up values of the sizes you set for its open dimensions: seeded N(0, 1)
+    (integers 0–9; all 0 for a token type, all 1 for a mask).
     Several rows (or images) are the calibration data of static INT8 and GPTQ. Nothing is uploaded.</p>
   <div id="run-custom-drop" class="run-drop" tabindex="0" role="button" aria-describedby="run-custom-drop-help">
     <p><strong>Drop an .onnx model (and .npy, .npz or image inputs) here</strong></p>
