@@ -437,7 +437,11 @@ impl Model {
         }
         // A folded value stands for the constants it was made from, which are what the file
         // stores (a weight folded from an enclosing graph's is that graph's to count).
-        let sources = |s: usize| self.folded.iter().position(|&f| f == s).map(|i| &self.folded_from[i]);
+        let mut folded_at = vec![usize::MAX; used.len()];
+        for (i, &f) in self.folded.iter().enumerate() {
+            folded_at[f] = i;
+        }
+        let sources = |s: usize| self.folded_from.get(folded_at[s]);
         let mut folded: Vec<usize> = (0..used.len()).filter(|&s| used[s] && !overrides.contains_key(&s) && sources(s).is_some()).collect();
         while let Some(s) = folded.pop() {
             used[s] = false;
