@@ -8,6 +8,9 @@ export CHROMEDRIVER=/usr/bin/chromedriver
 # A clean clone gains nothing from incremental caches, and they were a third of the 9 GB the
 # run left in target/; a CI machine with little free disk crashed the linker on them.
 export CARGO_INCREMENTAL=0
+# No DWARF in the test binaries, native and wasm (50 MB per wasm binary with it): the optimized
+# test builds compile and link faster without it, and panics still name their functions.
+export CARGO_PROFILE_TEST_DEBUG=0
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 
@@ -40,11 +43,15 @@ cargo test --workspace
 # Most crates' tests are one binary (tests/suite.rs), so one browser session runs all of a crate's
 # tests: the runner's default limit of 20 s per binary is for a single file's.
 export WASM_BINDGEN_TEST_TIMEOUT=600
-# No DWARF in the wasm test binaries (50 MB each with it); panics still name their functions.
-export CARGO_PROFILE_TEST_DEBUG=0
 # core's suite as the README documents it and a CI of one's own would run it: `wasm-pack test`.
+# wasm-pack first runs `cargo build --tests` in the dev profile, then `cargo test`: with the dev
+# profile's settings made the test profile's for this one command (opt-level 2, no DWARF; the
+# package overrides are the same table), cargo hashes both builds alike and `cargo test` finds
+# everything built (the dev build had compiled the crate and its dependencies a second time:
+# 2m33 of the run at load 7).
 step "wasm tests in headless Chromium: src/core (wasm-pack test)"
-wasm-pack --log-level warn test --headless --chrome --chromedriver "$CHROMEDRIVER" --mode no-install src/core
+CARGO_PROFILE_DEV_OPT_LEVEL=2 CARGO_PROFILE_DEV_DEBUG=0 \
+  wasm-pack --log-level warn test --headless --chrome --chromedriver "$CHROMEDRIVER" --mode no-install src/core
 # The others with `cargo test --target wasm32-unknown-unknown -p CRATE`, which is what wasm-pack
 # runs after a `cargo build --tests` of its own in the dev profile whose artifacts the optimized
 # test profile never uses (2m43 of the CI run compiled for nothing). One crate per invocation, as
