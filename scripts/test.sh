@@ -52,24 +52,21 @@ export WASM_BINDGEN_TEST_TIMEOUT=600
 step "wasm tests in headless Chromium: src/core (wasm-pack test)"
 CARGO_PROFILE_DEV_OPT_LEVEL=2 CARGO_PROFILE_DEV_DEBUG=0 \
   wasm-pack --log-level warn test --headless --chrome --chromedriver "$CHROMEDRIVER" --mode no-install src/core
-# The others with `cargo test --target wasm32-unknown-unknown -p CRATE`, which is what wasm-pack
-# runs after a `cargo build --tests` of its own in the dev profile whose artifacts the optimized
-# test profile never uses (2m43 of the CI run compiled for nothing). One crate per invocation, as
-# wasm-pack in the crate's folder: each crate's suite with the features its own dependencies ask
-# for, not their union. The runner is .cargo/config.toml's, in Chromium via $CHROMEDRIVER.
-for crate in gemm formats learn engine ptq llm workbench plots reader tutor runner trainer; do
-  step "wasm tests in headless Chromium: src/$crate (cargo test --target wasm32-unknown-unknown)"
-  WASM_BINDGEN_TEST_ONLY_WEB=1 cargo test -p "quantscope-$crate" --target wasm32-unknown-unknown
-done
-# The workbench and bench ship core's `fast-kernels` (larger SIMD128 quantize/dequantize kernels,
-# each held to its scalar reference by core's suite): core's suite again with them. It costs the
-# compile of core's tests with the feature (1m32 of CPU here) and ~10 s of tests: 2m52 wall on the
-# loaded 2-core machine (load 5), well under that on an idle one.
-step "wasm tests in headless Chromium: src/core (--features fast-kernels)"
-WASM_BINDGEN_TEST_ONLY_WEB=1 cargo test -p quantscope-core --features fast-kernels --target wasm32-unknown-unknown
-# The mixer's Learn exports quantize with the grid types: its tests take the page's iq-grids.
-step "wasm tests in headless Chromium: src/mixer (--features iq-grids)"
-WASM_BINDGEN_TEST_ONLY_WEB=1 cargo test -p quantscope-mixer --features iq-grids --target wasm32-unknown-unknown
+# The others with one `cargo test --target wasm32-unknown-unknown` for all of them, which is what
+# wasm-pack runs after a `cargo build --tests` of its own. One invocation, so one build: the
+# features are unified across these crates as in the native `cargo test --workspace` (one crate
+# per invocation had compiled core and everything above it once per feature set its dependents
+# ask for — seven builds of core, and a step each for core's `fast-kernels` kernels and the
+# mixer's `iq-grids`). Core's suite runs here with the workbench's `fast-kernels` (its larger
+# SIMD128 quantize/dequantize kernels, each held to its scalar reference; the wasm-pack run above
+# is core without them), the mixer's with its Learn exports' `iq-grids`. cargo runs each crate's
+# test binary in its own browser session; most crates' tests are one binary (tests/suite.rs).
+# The runner is .cargo/config.toml's, in Chromium via $CHROMEDRIVER; bench and cli have no wasm
+# tests.
+step "wasm tests in headless Chromium: every other crate with wasm tests, one build (cargo test --target wasm32-unknown-unknown)"
+wasm_crates=(core gemm formats learn engine ptq llm workbench plots reader tutor runner trainer mixer)
+WASM_BINDGEN_TEST_ONLY_WEB=1 cargo test --target wasm32-unknown-unknown \
+  "${wasm_crates[@]/#/--package=quantscope-}" --features quantscope-mixer/iq-grids
 # The Language model worker loads www/pkg-lm-relaxed where the browser has relaxed SIMD: llm's
 # suite again with its flags (scripts/build-wasm.sh's RELAXED_FLAGS), where the Q4_K/Q5_K/Q2_K
 # products take the relaxed int8 dot and LLVM turns float min/max into relaxed_min/max — the

@@ -98,7 +98,11 @@ fn the_pools_fused_reports_equal_the_kept_path_for_every_scheme() {
     values[1000] = 1e-41;
     let mut ws = Workspace::new();
     ws.load_file("w.npy", &quantscope_formats::npy::write_f32(&[3, 1501], &values)).unwrap();
-    let ids: Vec<String> = quantscope_workbench::base_scheme_ids();
+    // Not the IQ1-IQ3 grid types, which refuse a NaN as llama.cpp's quantizers do: they are in
+    // the list where a build enables core's `iq-grids` (CI's one wasm test build of every crate
+    // does, for the mixer's and the formats' suites), never in the workbench's own module.
+    let grid = |id: &str| ["iq1_", "iq2_", "iq3_"].iter().any(|p| id.starts_with(p));
+    let ids: Vec<String> = quantscope_workbench::base_scheme_ids().into_iter().filter(|id| !grid(id)).collect();
     let pooled = js_sys::Array::from(&compare_values(values, vec![3, 1501], serde_wasm_bindgen::to_value(&ids).unwrap()).unwrap());
     let keys = [
         "scheme",
