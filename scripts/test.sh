@@ -56,15 +56,18 @@ CARGO_PROFILE_DEV_OPT_LEVEL=2 CARGO_PROFILE_DEV_DEBUG=0 \
 # wasm-pack runs after a `cargo build --tests` of its own. One invocation, so one build: the
 # features are unified across these crates as in the native `cargo test --workspace` (one crate
 # per invocation had compiled core and everything above it once per feature set its dependents
-# ask for — seven builds of core, and a step each for core's `fast-kernels` kernels and the
-# mixer's `iq-grids`). Core's suite runs here with the workbench's `fast-kernels` (its larger
+# ask for: core six times in these steps, besides a step each for core's `fast-kernels` kernels,
+# the mixer's `iq-grids` and onnx-quant's unit tests). Core's suite runs here with the workbench's `fast-kernels` (its larger
 # SIMD128 quantize/dequantize kernels, each held to its scalar reference; the wasm-pack run above
 # is core without them), the mixer's with its Learn exports' `iq-grids`. cargo runs each crate's
 # test binary in its own browser session; most crates' tests are one binary (tests/suite.rs).
+# onnx-quant's unit tests hold the static calibration's SIMD128 histogram and MinMax kernels
+# (calibrate.rs, minmax.rs) to their plain loops; its integration suite reads fixture files and
+# is native only (each of its files is `cfg(not(target_arch = "wasm32"))`).
 # The runner is .cargo/config.toml's, in Chromium via $CHROMEDRIVER; bench and cli have no wasm
 # tests.
 step "wasm tests in headless Chromium: every other crate with wasm tests, one build (cargo test --target wasm32-unknown-unknown)"
-wasm_crates=(core gemm formats learn engine ptq llm workbench plots reader tutor runner trainer mixer)
+wasm_crates=(core gemm formats learn engine ptq llm workbench plots reader tutor runner trainer mixer onnx-quant)
 WASM_BINDGEN_TEST_ONLY_WEB=1 cargo test --target wasm32-unknown-unknown \
   "${wasm_crates[@]/#/--package=quantscope-}" --features quantscope-mixer/iq-grids
 # The Language model worker loads www/pkg-lm-relaxed where the browser has relaxed SIMD: llm's
@@ -80,12 +83,6 @@ WASM_BINDGEN_TEST_ONLY_WEB=1 cargo test --target wasm32-unknown-unknown \
 step "wasm tests in headless Chromium: src/llm, relaxed SIMD (cargo test --target wasm32-unknown-unknown)"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd" CARGO_PROFILE_TEST_DEBUG=0 \
   WASM_BINDGEN_TEST_ONLY_WEB=1 cargo test -p quantscope-llm --target wasm32-unknown-unknown --test suite
-
-# The static calibration's histogram and MinMax kernels have SIMD128 forms (calibrate.rs, minmax.rs),
-# held to their plain loops by unit tests; the crate's integration suite reads fixture files
-# and stays native. ~1m20 wall here at load 7.
-step "wasm tests in headless Chromium: src/onnx-quant (--lib)"
-WASM_BINDGEN_TEST_ONLY_WEB=1 cargo test -p quantscope-onnx-quant --lib --target wasm32-unknown-unknown
 
 step "release wasm build for the page: waiting for it to finish"
 if ! wait "$release_build"; then
