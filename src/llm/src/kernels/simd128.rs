@@ -9,11 +9,14 @@
 //! codes are non-negative 7-bit bytes and whose integer lanes are free (Q4_K, Q5_K, Q2_K: only a
 //! super-block's total is converted to f32) take their sub-block sums from
 //! `i16x8.relaxed_dot_i8x16_i7x16_s` ([`sub_dot`]), exact on every engine, so that build's
-//! outputs are this file's, bit for bit. Not the others: Q8_0's four lanes each become an f32
-//! partial sum (ggml's grouping, values j with j mod 8 ∈ {2l, 2l + 1} in lane l), which the
-//! relaxed dot's grouping (four adjacent bytes per lane) would change, and its weights are signed
-//! (ggml's AVX2 sign trick costs a sign per weight and token, more than the dot saves); Q6_K's,
-//! Q3_K's and IQ4_XS's codes are signed and their lanes fixed too. The one exception to "bit for
+//! outputs are this file's, bit for bit. So do Q6_K's and Q3_K's tiles (a prompt's path,
+//! `relaxed6`): their codes are signed and their lanes fixed, so both operands' bytes are put in
+//! an order whose i16 pairs share a lane, and the codes offset to non-negative, the offset times
+//! the activations' pair sums subtracted, exactly. Not the others: Q8_0's four lanes each become
+//! an f32 partial sum (ggml's grouping, values j with j mod 8 ∈ {2l, 2l + 1} in lane l), which
+//! the relaxed dot's grouping (four adjacent bytes per lane) would change, and its weights are
+//! signed (ggml's AVX2 sign trick costs a sign per weight and token, more than the dot saves);
+//! IQ4_XS's codes are signed and its lanes fixed too. The one exception to "bit for
 //! bit" is the relaxed build's F32 matrix products ([`f32_matvec`], [`f32_matmul`]) while
 //! [`super::FusedF32`] is on (text generation only): they take `f32x4.relaxed_madd` ([`mac`]),
 //! which V8 fuses where the CPU has FMA3 (one rounding, as llama.cpp's x86 build does), so they
@@ -1119,6 +1122,7 @@ pub fn q5_k_matmul(w: &[BlockQ5K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride:
 
 /// [`lanes8`] of `K` rows × `TK` tokens' super-blocks: each row's codes and scales loaded once
 /// for the tokens.
+#[cfg(not(target_feature = "relaxed-simd"))]
 #[inline(always)]
 fn lanes8_tile<const K: usize, const TK: usize>(rows: &[&BlockQ6K; K], xb: &[&BlockQ8K; TK]) -> ([[v128; TK]; K], [[v128; TK]; K]) {
     let (mut lo, mut hi) = ([[i32x4_splat(0); TK]; K], [[i32x4_splat(0); TK]; K]);
@@ -1146,18 +1150,14 @@ fn lanes8_tile<const K: usize, const TK: usize>(rows: &[&BlockQ6K; K], xb: &[&Bl
 }
 
 /// `K` rows × `TK` tokens of [`q6_k_rows`].
+#[cfg(not(target_feature = "relaxed-simd"))]
 #[inline(always)]
 fn q6_k_tile<const K: usize, const TK: usize>(w: &[BlockQ6K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize, r: usize, t: usize) {
     let block = |rows: &[&BlockQ6K; K], xb: &[&BlockQ8K; TK], acc: &mut [[(v128, v128); TK]; K]| {
-        let (acc_lo, acc_hi) = lanes8_tile(rows, xb);
+        let (lo, hi) = lanes8_tile(rows, xb);
         for k in 0..K {
             for j in 0..TK {
-                let d = f32x4_splat(rows[k].d * xb[j].d);
-                let (lo, hi) = acc[k][j];
-                acc[k][j] = (
-                    f32x4_add(lo, f32x4_mul(d, f32x4_convert_i32x4(acc_lo[k][j]))),
-                    f32x4_add(hi, f32x4_mul(d, f32x4_convert_i32x4(acc_hi[k][j]))),
-                );
+                acc[k][j] = q6_k_update(acc[k][j], lo[k][j], hi[k][j], rows[k].d * xb[j].d);
             }
         }
     };
@@ -1167,19 +1167,46 @@ fn q6_k_tile<const K: usize, const TK: usize>(w: &[BlockQ6K], xs: &[Vec<BlockQ8K
 
 pub fn q6_k_matmul(w: &[BlockQ6K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize) {
     let rows = tile_rows("q6_k_matmul", w, xs, ys, stride);
-    by_tile!(2, 2, rows, xs.len(), q6_k_tile, w, xs, ys, stride; |t: usize| q6_k_matvec(w, &xs[t], &mut ys[t * stride..t * stride + rows]))
+    #[cfg(target_feature = "relaxed-simd")]
+    return relaxed6::matmul::<_, 32>(
+        w,
+        xs,
+        ys,
+        stride,
+        rows,
+        (f32x4_splat(0.0), f32x4_splat(0.0)),
+        q6_k_update,
+        |(l, h)| sum8_in_order(l, h),
+        q6_k_matvec,
+    );
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    by_tile!(2, 2, rows, xs.len(), q6_k_tile, w, xs, ys, stride; |t: usize| q6_k_matvec(w, &xs[t], &mut ys[t * stride..t * stride + rows]));
+}
+
+/// One super-block's update of a Q6_K output (its eight integer lanes `lo`, `hi` and d_w·d_x):
+/// [`q6_k_rows`]' float operations.
+#[inline(always)]
+fn q6_k_update((l, h): (v128, v128), lo: v128, hi: v128, d: f32) -> (v128, v128) {
+    let d = f32x4_splat(d);
+    (f32x4_add(l, f32x4_mul(d, f32x4_convert_i32x4(lo))), f32x4_add(h, f32x4_mul(d, f32x4_convert_i32x4(hi))))
+}
+
+/// One super-block's update of a Q3_K output: [`q3_k_rows`]' float operations.
+#[inline(always)]
+fn q3_k_update(sums: v128, lo: v128, hi: v128, d: f32) -> v128 {
+    let d = f32x4_splat(d);
+    f32x4_add(sums, f32x4_add(f32x4_mul(f32x4_convert_i32x4(lo), d), f32x4_mul(f32x4_convert_i32x4(hi), d)))
 }
 
 /// `K` rows × `TK` tokens of [`q3_k_rows`].
+#[cfg(not(target_feature = "relaxed-simd"))]
 #[inline(always)]
 fn q3_k_tile<const K: usize, const TK: usize>(w: &[BlockQ3K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize, r: usize, t: usize) {
     let block = |rows: &[&BlockQ3K; K], xb: &[&BlockQ8K; TK], sums: &mut [[v128; TK]; K]| {
         let (lo, hi) = lanes8_tile(rows, xb);
         for k in 0..K {
             for j in 0..TK {
-                let d = f32x4_splat(rows[k].d * xb[j].d);
-                let v = f32x4_add(f32x4_mul(f32x4_convert_i32x4(lo[k][j]), d), f32x4_mul(f32x4_convert_i32x4(hi[k][j]), d));
-                sums[k][j] = f32x4_add(sums[k][j], v);
+                sums[k][j] = q3_k_update(sums[k][j], lo[k][j], hi[k][j], rows[k].d * xb[j].d);
             }
         }
     };
@@ -1188,7 +1215,20 @@ fn q3_k_tile<const K: usize, const TK: usize>(w: &[BlockQ3K], xs: &[Vec<BlockQ8K
 
 pub fn q3_k_matmul(w: &[BlockQ3K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize) {
     let rows = tile_rows("q3_k_matmul", w, xs, ys, stride);
-    by_tile!(2, 2, rows, xs.len(), q3_k_tile, w, xs, ys, stride; |t: usize| q3_k_matvec(w, &xs[t], &mut ys[t * stride..t * stride + rows]))
+    #[cfg(target_feature = "relaxed-simd")]
+    return relaxed6::matmul::<_, 4>(
+        w,
+        xs,
+        ys,
+        stride,
+        rows,
+        f32x4_splat(0.0),
+        q3_k_update,
+        |v| hsum4(f32x4_add(v, f32x4_splat(0.0))),
+        q3_k_matvec,
+    );
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    by_tile!(2, 2, rows, xs.len(), q3_k_tile, w, xs, ys, stride; |t: usize| q3_k_matvec(w, &xs[t], &mut ys[t * stride..t * stride + rows]));
 }
 
 /// `K` rows × `TK` tokens of [`q2_k_rows`], the tile's outputs as lanes ([`lane_tile`], as
@@ -1228,4 +1268,159 @@ fn q2_k_tile<const K: usize, const TK: usize>(w: &[BlockQ2K], xs: &[Vec<BlockQ8K
 pub fn q2_k_matmul(w: &[BlockQ2K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize) {
     let rows = tile_rows("q2_k_matmul", w, xs, ys, stride);
     by_tile!(2, 2, rows, xs.len(), q2_k_tile, w, xs, ys, stride; |t: usize| q2_k_matvec(w, &xs[t], &mut ys[t * stride..t * stride + rows]))
+}
+
+/// Q6_K's and Q3_K's tiles in the relaxed-SIMD build, on `i16x8.relaxed_dot_i8x16_i7x16_s` as
+/// Q4_K's are. Their codes are signed (−32..31, −4..3) and their eight integer lanes are the
+/// reference's (value e in lane e mod 8, each lane converted to f32 on its own), so per pair of
+/// sub-blocks (32 values) both operands' bytes go in [`order`]: each i16 lane of the dot then sums
+/// two values of one reference lane and one sub-block, and `i32x4_dot_i16x8` with the pair's two
+/// scales gives [`lanes8`]' i32 lanes directly. The weights' codes plus OFF (32, 4: 0..63, 0..7)
+/// are the dot's 7-bit operand, exact on every engine; OFF times the activations' pair sums
+/// (made once per token and matrix) is subtracted from each i16 lane, exact (|true lane| ≤
+/// 2·32·128). A row's codes are ordered once per matrix call for all its tokens. Per row, token
+/// and 32 values: two dots, two subtractions, two `i32x4_dot_i16x8` and two adds, where the
+/// SIMD128 tile takes four multiplies, two adds, two shuffles and the same four. The float
+/// operations are the matrix-vector kernel's, so the outputs are the SIMD128 build's, bit for bit.
+#[cfg(target_feature = "relaxed-simd")]
+#[allow(clippy::incompatible_msrv)]
+mod relaxed6 {
+    use super::*;
+
+    /// The tile's rows and tokens (2 × 4 and 4 × 2 measured within ±4 % of it in Chromium, one
+    /// run interleaved, 64-token prompts of the Q6_K, Q3_K_M and Q2_K files).
+    const TILE: (usize, usize) = (2, 2);
+
+    /// A 32-value chunk's bytes (sub-block a = values 0..15, b = 16..31) for the relaxed dot: in
+    /// the first vector i16 lane 2m holds a's values m and m + 8, lane 2m + 1 b's values m and
+    /// m + 8 (m < 4: the reference's lane m of each sub-block); in the second the same for m + 4.
+    #[inline(always)]
+    fn order(a: v128, b: v128) -> (v128, v128) {
+        (
+            i8x16_shuffle::<0, 8, 16, 24, 1, 9, 17, 25, 2, 10, 18, 26, 3, 11, 19, 27>(a, b),
+            i8x16_shuffle::<4, 12, 20, 28, 5, 13, 21, 29, 6, 14, 22, 30, 7, 15, 23, 31>(a, b),
+        )
+    }
+
+    /// A 256-byte super-block's codes as 16 ordered vectors (chunk p: 2p, 2p + 1).
+    #[inline(always)]
+    fn ordered(q: &[i8; QK_K]) -> [v128; 16] {
+        let mut out = [i32x4_splat(0); 16];
+        for p in 0..QK_K / 32 {
+            // SAFETY: two 16-byte loads of codes 32p..32p + 32 of 256.
+            let (a, b) =
+                unsafe { (v128_load(q.as_ptr().add(32 * p) as *const v128), v128_load(q.as_ptr().add(32 * p + 16) as *const v128)) };
+            (out[2 * p], out[2 * p + 1]) = order(a, b);
+        }
+        out
+    }
+
+    /// A token's Q8_K super-block for the tile: its codes in [`order`], OFF times each i16 lane's
+    /// pair of codes, and its scale.
+    #[derive(Clone, Copy)]
+    pub(super) struct Ordered {
+        q: [v128; 16],
+        off: [v128; 16],
+        d: f32,
+    }
+
+    fn order_x<const OFF: i16>(x: &BlockQ8K) -> Ordered {
+        let q = ordered(&x.qs);
+        let off = core::array::from_fn(|i| i16x8_mul(i16x8_extadd_pairwise_i8x16(q[i]), i16x8_splat(OFF)));
+        Ordered { q, off, d: x.d }
+    }
+
+    /// Outputs (r + k, t + j), k < K, j < TK: `codes` the K rows' super-blocks ordered (plus OFF),
+    /// `xs` the tokens' (nb per token); per super-block `update(acc, lo, hi, d_w·d_x)` with the
+    /// reference's integer lanes, then `finish`.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn tile<A: Copy, const K: usize, const TK: usize>(
+        w: &[BlockQ6K],
+        codes: &[[v128; 16]],
+        xs: &[Ordered],
+        nb: usize,
+        ys: &mut [f32],
+        stride: usize,
+        r: usize,
+        t: usize,
+        init: A,
+        update: impl Fn(A, v128, v128, f32) -> A,
+        finish: impl Fn(A) -> f32,
+    ) {
+        let mut acc = [[init; TK]; K];
+        for b in 0..nb {
+            let rows: [&BlockQ6K; K] = core::array::from_fn(|k| &w[(r + k) * nb + b]);
+            let cs: [&[v128; 16]; K] = core::array::from_fn(|k| &codes[k * nb + b]);
+            let xb: [&Ordered; TK] = core::array::from_fn(|j| &xs[(t + j) * nb + b]);
+            let (mut lo, mut hi) = ([[i32x4_splat(0); TK]; K], [[i32x4_splat(0); TK]; K]);
+            for p in 0..QK_K / 32 {
+                for k in 0..K {
+                    // SAFETY: a 4-byte load of scales 2p, 2p + 1 of 16.
+                    let s = unsafe { v128_load32_splat(rows[k].scales.as_ptr().add(2 * p) as *const u32) };
+                    for j in 0..TK {
+                        let l = i16x8_sub(i16x8_relaxed_dot_i8x16_i7x16(xb[j].q[2 * p], cs[k][2 * p]), xb[j].off[2 * p]);
+                        let h = i16x8_sub(i16x8_relaxed_dot_i8x16_i7x16(xb[j].q[2 * p + 1], cs[k][2 * p + 1]), xb[j].off[2 * p + 1]);
+                        lo[k][j] = i32x4_add(lo[k][j], i32x4_dot_i16x8(l, s));
+                        hi[k][j] = i32x4_add(hi[k][j], i32x4_dot_i16x8(h, s));
+                    }
+                }
+            }
+            for k in 0..K {
+                for j in 0..TK {
+                    acc[k][j] = update(acc[k][j], lo[k][j], hi[k][j], rows[k].d * xb[j].d);
+                }
+            }
+        }
+        for k in 0..K {
+            for j in 0..TK {
+                ys[(t + j) * stride + r + k] = finish(acc[k][j]);
+            }
+        }
+    }
+
+    /// The tile loop of Q6_K (OFF 32) or Q3_K (OFF 4): rows two at a time (then one), each
+    /// ordered once, against the tokens two at a time; a token left over goes to the
+    /// matrix-vector kernel (`matvec`, a generated token's path).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn matmul<A: Copy, const OFF: i16>(
+        w: &[BlockQ6K],
+        xs: &[Vec<BlockQ8K>],
+        ys: &mut [f32],
+        stride: usize,
+        rows: usize,
+        init: A,
+        update: impl Fn(A, v128, v128, f32) -> A + Copy,
+        finish: impl Fn(A) -> f32 + Copy,
+        matvec: fn(&[BlockQ6K], &[BlockQ8K], &mut [f32]),
+    ) {
+        const K: usize = TILE.0;
+        const TK: usize = TILE.1;
+        if rows == 0 {
+            return;
+        }
+        let nb = xs[0].len();
+        let full_t = xs.len() / TK * TK;
+        let ordered_xs: Vec<Ordered> = xs[..full_t].iter().flat_map(|x| x.iter().map(order_x::<OFF>)).collect();
+        let off = i8x16_splat(OFF as i8);
+        let mut codes = vec![[i32x4_splat(0); 16]; K * nb];
+        let mut r = 0;
+        while r < rows && full_t > 0 {
+            let k = if rows - r >= K { K } else { 1 };
+            for (c, b) in codes.iter_mut().zip(&w[r * nb..(r + k) * nb]) {
+                *c = ordered(&b.q).map(|v| i8x16_add(v, off));
+            }
+            for t in (0..full_t).step_by(TK) {
+                if k == K {
+                    tile::<A, K, TK>(w, &codes, &ordered_xs, nb, ys, stride, r, t, init, update, finish);
+                } else {
+                    tile::<A, 1, TK>(w, &codes, &ordered_xs, nb, ys, stride, r, t, init, update, finish);
+                }
+            }
+            r += k;
+        }
+        for t in full_t..xs.len() {
+            matvec(w, &xs[t], &mut ys[t * stride..t * stride + rows]);
+        }
+    }
 }
