@@ -1350,8 +1350,8 @@ mod tiles6 {
         }
     }
 
-    /// The tile loop of Q6_K (OFF 32) or Q3_K (OFF 4): rows [`TILE`].0 at a time (then one),
-    /// each ordered once, against the tokens [`TILE`].1 at a time; a token left over goes to the
+    /// The tile loop of Q6_K (OFF 32) or Q3_K (OFF 4): rows [`TILE`].0 at a time, each ordered
+    /// once, against the tokens [`TILE`].1 at a time; a row or token left over goes to the
     /// matrix-vector kernel (`matvec`, a generated token's path).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn matmul<A: Copy, const OFF: i16>(
@@ -1374,20 +1374,20 @@ mod tiles6 {
         let full_t = xs.len() / TK * TK;
         let ordered: Vec<Ordered> = xs[..full_t].iter().flat_map(|x| x.iter().map(order_x::<OFF>)).collect();
         let mut cs = vec![[i32x4_splat(0); core::mem::size_of::<Codes>() / 16]; K * nb];
-        let mut r = 0;
-        while r < rows && full_t > 0 {
-            let k = if rows - r >= K { K } else { 1 };
-            for (c, b) in cs.iter_mut().zip(&w[r * nb..(r + k) * nb]) {
+        let full_r = if full_t > 0 { rows / K * K } else { 0 };
+        for r in (0..full_r).step_by(K) {
+            for (c, b) in cs.iter_mut().zip(&w[r * nb..(r + K) * nb]) {
                 *c = codes::<OFF>(&b.q, |i| b.scales[i]);
             }
             for t in (0..full_t).step_by(TK) {
-                if k == K {
-                    tile::<A, K, TK>(w, &cs, &ordered, nb, ys, stride, r, t, init, update, finish);
-                } else {
-                    tile::<A, 1, TK>(w, &cs, &ordered, nb, ys, stride, r, t, init, update, finish);
-                }
+                tile::<A, K, TK>(w, &cs, &ordered, nb, ys, stride, r, t, init, update, finish);
             }
-            r += k;
+        }
+        // A row left over: the matrix-vector kernel on that row alone, token by token.
+        for r in full_r..rows {
+            for t in 0..full_t {
+                matvec(&w[r * nb..(r + 1) * nb], &xs[t], &mut ys[t * stride + r..t * stride + r + 1]);
+            }
         }
         for t in full_t..xs.len() {
             matvec(w, &xs[t], &mut ys[t * stride..t * stride + rows]);
