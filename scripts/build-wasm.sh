@@ -31,9 +31,10 @@
 #                generating and scoring text, in the Run view's Language model worker, loaded
 #                when that section is first used
 #   www/pkg-lm-relaxed  the same crate built with relaxed SIMD too (Q4_K/Q5_K/Q2_K sub-block sums
-#                from the relaxed int8 dot product, exact: outputs bit for bit the plain build's),
-#                which the Language model worker loads instead where the browser validates relaxed
-#                SIMD (www/run/lm-worker.js)
+#                and Q6_K/Q3_K prompt tiles from the relaxed int8 dot product, exact: outputs bit
+#                for bit the plain build's; F32 products fused while text generates), which the
+#                Language model worker loads instead where the browser validates relaxed SIMD
+#                (www/run/lm-worker.js)
 #   www/pkg-models src/models (quantscope-models): the runner with every op, which the Run
 #                worker loads when a person drops their own model
 #   scripts/build-wasm.sh            release builds, SIMD128 on (the default, what `npm start` serves)

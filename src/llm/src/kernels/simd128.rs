@@ -9,11 +9,14 @@
 //! codes are non-negative 7-bit bytes and whose integer lanes are free (Q4_K, Q5_K, Q2_K: only a
 //! super-block's total is converted to f32) take their sub-block sums from
 //! `i16x8.relaxed_dot_i8x16_i7x16_s` ([`sub_dot`]), exact on every engine, so that build's
-//! outputs are this file's, bit for bit. Not the others: Q8_0's four lanes each become an f32
-//! partial sum (ggml's grouping, values j with j mod 8 ∈ {2l, 2l + 1} in lane l), which the
-//! relaxed dot's grouping (four adjacent bytes per lane) would change, and its weights are signed
-//! (ggml's AVX2 sign trick costs a sign per weight and token, more than the dot saves); Q6_K's,
-//! Q3_K's and IQ4_XS's codes are signed and their lanes fixed too. The one exception to "bit for
+//! outputs are this file's, bit for bit. So do Q6_K's and Q3_K's tiles (a prompt's path,
+//! `tiles6`): their codes are signed and their lanes fixed, so both operands' bytes are put in
+//! an order whose i16 pairs share a lane, and the codes offset to non-negative, the offset times
+//! the activations' pair sums subtracted, exactly. Not the others: Q8_0's four lanes each become
+//! an f32 partial sum (ggml's grouping, values j with j mod 8 ∈ {2l, 2l + 1} in lane l), which
+//! the relaxed dot's grouping (four adjacent bytes per lane) would change, and its weights are
+//! signed (ggml's AVX2 sign trick costs a sign per weight and token, more than the dot saves);
+//! IQ4_XS's codes are signed and its lanes fixed too. The one exception to "bit for
 //! bit" is the relaxed build's F32 matrix products ([`f32_matvec`], [`f32_matmul`]) while
 //! [`super::FusedF32`] is on (text generation only): they take `f32x4.relaxed_madd` ([`mac`]),
 //! which V8 fuses where the CPU has FMA3 (one rounding, as llama.cpp's x86 build does), so they
@@ -1117,78 +1120,39 @@ pub fn q5_k_matmul(w: &[BlockQ5K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride:
     by_tile!(2, 2, rows, xs.len(), q4_k_tile, w, xs, ys, stride; |t: usize| q5_k_matvec(w, &xs[t], &mut ys[t * stride..t * stride + rows]))
 }
 
-/// [`lanes8`] of `K` rows × `TK` tokens' super-blocks: each row's codes and scales loaded once
-/// for the tokens.
-#[inline(always)]
-fn lanes8_tile<const K: usize, const TK: usize>(rows: &[&BlockQ6K; K], xb: &[&BlockQ8K; TK]) -> ([[v128; TK]; K], [[v128; TK]; K]) {
-    let (mut lo, mut hi) = ([[i32x4_splat(0); TK]; K], [[i32x4_splat(0); TK]; K]);
-    for p in 0..QK_K / 32 {
-        // SAFETY: four 8-byte loads of codes 32p..32p + 32 of 256.
-        let xv: [[v128; 4]; TK] = core::array::from_fn(|j| core::array::from_fn(|i| unsafe { ld8(xb[j].qs.as_ptr().add(32 * p + 8 * i)) }));
-        for k in 0..K {
-            let wb = rows[k];
-            // SAFETY: four 8-byte loads of codes 32p..32p + 32 of 256, and a 4-byte load of scales 2p, 2p + 1 of 16.
-            let (wv, s): ([v128; 4], v128) = unsafe {
-                (
-                    core::array::from_fn(|i| ld8(wb.q.as_ptr().add(32 * p + 8 * i))),
-                    v128_load32_splat(wb.scales.as_ptr().add(2 * p) as *const u32),
-                )
-            };
-            for j in 0..TK {
-                let a = i16x8_add(i16x8_mul(wv[0], xv[j][0]), i16x8_mul(wv[1], xv[j][1]));
-                let c = i16x8_add(i16x8_mul(wv[2], xv[j][2]), i16x8_mul(wv[3], xv[j][3]));
-                lo[k][j] = i32x4_add(lo[k][j], i32x4_dot_i16x8(i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(a, c), s));
-                hi[k][j] = i32x4_add(hi[k][j], i32x4_dot_i16x8(i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(a, c), s));
-            }
-        }
-    }
-    (lo, hi)
-}
-
-/// `K` rows × `TK` tokens of [`q6_k_rows`].
-#[inline(always)]
-fn q6_k_tile<const K: usize, const TK: usize>(w: &[BlockQ6K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize, r: usize, t: usize) {
-    let block = |rows: &[&BlockQ6K; K], xb: &[&BlockQ8K; TK], acc: &mut [[(v128, v128); TK]; K]| {
-        let (acc_lo, acc_hi) = lanes8_tile(rows, xb);
-        for k in 0..K {
-            for j in 0..TK {
-                let d = f32x4_splat(rows[k].d * xb[j].d);
-                let (lo, hi) = acc[k][j];
-                acc[k][j] = (
-                    f32x4_add(lo, f32x4_mul(d, f32x4_convert_i32x4(acc_lo[k][j]))),
-                    f32x4_add(hi, f32x4_mul(d, f32x4_convert_i32x4(acc_hi[k][j]))),
-                );
-            }
-        }
-    };
-    let finish = |(l, h): (v128, v128)| sum8_in_order(l, h);
-    block_tile::<_, _, _, K, TK>(w, xs, ys, stride, r, t, (f32x4_splat(0.0), f32x4_splat(0.0)), block, finish)
-}
-
 pub fn q6_k_matmul(w: &[BlockQ6K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize) {
     let rows = tile_rows("q6_k_matmul", w, xs, ys, stride);
-    by_tile!(2, 2, rows, xs.len(), q6_k_tile, w, xs, ys, stride; |t: usize| q6_k_matvec(w, &xs[t], &mut ys[t * stride..t * stride + rows]))
+    tiles6::matmul::<_, 32>(
+        w,
+        xs,
+        ys,
+        stride,
+        rows,
+        (f32x4_splat(0.0), f32x4_splat(0.0)),
+        q6_k_update,
+        |(l, h)| sum8_in_order(l, h),
+        q6_k_matvec,
+    );
 }
 
-/// `K` rows × `TK` tokens of [`q3_k_rows`].
+/// One super-block's update of a Q6_K output (its eight integer lanes `lo`, `hi` and d_w·d_x):
+/// [`q6_k_rows`]' float operations.
 #[inline(always)]
-fn q3_k_tile<const K: usize, const TK: usize>(w: &[BlockQ3K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize, r: usize, t: usize) {
-    let block = |rows: &[&BlockQ3K; K], xb: &[&BlockQ8K; TK], sums: &mut [[v128; TK]; K]| {
-        let (lo, hi) = lanes8_tile(rows, xb);
-        for k in 0..K {
-            for j in 0..TK {
-                let d = f32x4_splat(rows[k].d * xb[j].d);
-                let v = f32x4_add(f32x4_mul(f32x4_convert_i32x4(lo[k][j]), d), f32x4_mul(f32x4_convert_i32x4(hi[k][j]), d));
-                sums[k][j] = f32x4_add(sums[k][j], v);
-            }
-        }
-    };
-    block_tile::<_, _, _, K, TK>(w, xs, ys, stride, r, t, f32x4_splat(0.0), block, |v| hsum4(f32x4_add(v, f32x4_splat(0.0))))
+fn q6_k_update((l, h): (v128, v128), lo: v128, hi: v128, d: f32) -> (v128, v128) {
+    let d = f32x4_splat(d);
+    (f32x4_add(l, f32x4_mul(d, f32x4_convert_i32x4(lo))), f32x4_add(h, f32x4_mul(d, f32x4_convert_i32x4(hi))))
+}
+
+/// One super-block's update of a Q3_K output: [`q3_k_rows`]' float operations.
+#[inline(always)]
+fn q3_k_update(sums: v128, lo: v128, hi: v128, d: f32) -> v128 {
+    let d = f32x4_splat(d);
+    f32x4_add(sums, f32x4_add(f32x4_mul(f32x4_convert_i32x4(lo), d), f32x4_mul(f32x4_convert_i32x4(hi), d)))
 }
 
 pub fn q3_k_matmul(w: &[BlockQ3K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize) {
     let rows = tile_rows("q3_k_matmul", w, xs, ys, stride);
-    by_tile!(2, 2, rows, xs.len(), q3_k_tile, w, xs, ys, stride; |t: usize| q3_k_matvec(w, &xs[t], &mut ys[t * stride..t * stride + rows]))
+    tiles6::matmul::<_, 4>(w, xs, ys, stride, rows, f32x4_splat(0.0), q3_k_update, |v| hsum4(f32x4_add(v, f32x4_splat(0.0))), q3_k_matvec);
 }
 
 /// `K` rows × `TK` tokens of [`q2_k_rows`], the tile's outputs as lanes ([`lane_tile`], as
@@ -1228,4 +1192,205 @@ fn q2_k_tile<const K: usize, const TK: usize>(w: &[BlockQ2K], xs: &[Vec<BlockQ8K
 pub fn q2_k_matmul(w: &[BlockQ2K], xs: &[Vec<BlockQ8K>], ys: &mut [f32], stride: usize) {
     let rows = tile_rows("q2_k_matmul", w, xs, ys, stride);
     by_tile!(2, 2, rows, xs.len(), q2_k_tile, w, xs, ys, stride; |t: usize| q2_k_matvec(w, &xs[t], &mut ys[t * stride..t * stride + rows]))
+}
+
+/// Q6_K's and Q3_K's prompt tiles ([`q6_k_matmul`], [`q3_k_matmul`]). Their codes are signed
+/// (−32..31, −4..3) and their eight integer lanes are the reference's (value e in lane e mod 8,
+/// each lane converted to f32 on its own), so per pair of sub-blocks (32 values, a = 0..15,
+/// b = 16..31) both operands' codes are put in an order in which the dot products' pairs are two
+/// values of one reference lane — a row's codes once per matrix call for all its tokens, a
+/// token's once per call for all rows — and the products then give [`lanes8`]' i32 lanes without
+/// a shuffle:
+/// - SIMD128: the codes widened to i16, the weights' times their sub-block's scale (exact:
+///   |code·scale| ≤ 32·128), so one `i32x4_dot_i16x8` per eight values is code·scale·x summed in
+///   pairs (values m and m + 8 of one sub-block) into lane m;
+/// - relaxed SIMD: `i16x8.relaxed_dot_i8x16_i7x16_s` on the bytes (i16 lane 2m: a's values m and
+///   m + 8, lane 2m + 1: b's), the weights' codes plus OFF (32, 4: 0..63, 0..7) its 7-bit operand,
+///   exact on every engine; OFF times the activations' pair sums is subtracted from each i16 lane
+///   (exact: |true lane| ≤ 2·32·128), then `i32x4_dot_i16x8` with the two sub-blocks' scales.
+///
+/// Per row, token and 32 values four `i32x4_dot_i16x8` and four adds (SIMD128), or two dots, two
+/// subtractions, two `i32x4_dot_i16x8` and two adds (relaxed), where the earlier tile took four
+/// multiplies, two adds, two shuffles and two `i32x4_dot_i16x8` and two adds. The float
+/// operations are the matrix-vector kernel's, so the outputs are the reference's, bit for bit.
+mod tiles6 {
+    use super::*;
+
+    /// The tile's rows and tokens (2 × 4 and 4 × 2 measured within ±4 % of it in Chromium, one
+    /// run interleaved, 64-token prompts of the Q6_K, Q3_K_M and Q2_K files, relaxed build).
+    const TILE: (usize, usize) = (2, 2);
+
+    /// A super-block's codes as the tile reads them: per 32-value chunk p, SIMD128 four i16x8
+    /// (4p: a's values m, m + 8 for m < 4; 4p + 1: b's; 4p + 2, 4p + 3: the same for m ≥ 4),
+    /// relaxed two i8x16 (2p: i16 lanes 2m, 2m + 1 = a's, b's values m, m + 8 for m < 4; 2p + 1:
+    /// m ≥ 4).
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    type Codes = [v128; 32];
+    #[cfg(target_feature = "relaxed-simd")]
+    type Codes = [v128; 16];
+
+    /// Chunk p's two 16-byte halves (a, b) of a super-block's 256 codes.
+    #[inline(always)]
+    fn halves(q: &[i8; QK_K], p: usize) -> (v128, v128) {
+        // SAFETY: two 16-byte loads of codes 32p..32p + 32 of 256.
+        unsafe { (v128_load(q.as_ptr().add(32 * p) as *const v128), v128_load(q.as_ptr().add(32 * p + 16) as *const v128)) }
+    }
+
+    /// [`Codes`] of 256 codes, each SIMD128 i16 times `scale(sub-block)`, each relaxed byte plus
+    /// OFF.
+    #[inline(always)]
+    fn codes<const OFF: i16>(q: &[i8; QK_K], scale: impl Fn(usize) -> i16) -> Codes {
+        let mut out = [i32x4_splat(0); core::mem::size_of::<Codes>() / 16];
+        for p in 0..QK_K / 32 {
+            let (a, b) = halves(q, p);
+            #[cfg(not(target_feature = "relaxed-simd"))]
+            {
+                let pairs = |v: v128| i8x16_shuffle::<0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15>(v, v);
+                let (a, b) = (pairs(a), pairs(b));
+                let (sa, sb) = (i16x8_splat(scale(2 * p)), i16x8_splat(scale(2 * p + 1)));
+                out[4 * p] = i16x8_mul(i16x8_extend_low_i8x16(a), sa);
+                out[4 * p + 1] = i16x8_mul(i16x8_extend_low_i8x16(b), sb);
+                out[4 * p + 2] = i16x8_mul(i16x8_extend_high_i8x16(a), sa);
+                out[4 * p + 3] = i16x8_mul(i16x8_extend_high_i8x16(b), sb);
+            }
+            #[cfg(target_feature = "relaxed-simd")]
+            {
+                let off = i8x16_splat(OFF as i8);
+                out[2 * p] = i8x16_add(i8x16_shuffle::<0, 8, 16, 24, 1, 9, 17, 25, 2, 10, 18, 26, 3, 11, 19, 27>(a, b), off);
+                out[2 * p + 1] = i8x16_add(i8x16_shuffle::<4, 12, 20, 28, 5, 13, 21, 29, 6, 14, 22, 30, 7, 15, 23, 31>(a, b), off);
+                let _ = &scale;
+            }
+        }
+        out
+    }
+
+    /// A token's Q8_K super-block for the tile: its codes as [`Codes`] (scale 1, no offset), in
+    /// the relaxed build OFF times each i16 lane's pair of codes, and its scale.
+    #[derive(Clone, Copy)]
+    pub(super) struct Ordered {
+        q: Codes,
+        #[cfg(target_feature = "relaxed-simd")]
+        off: [v128; 16],
+        d: f32,
+    }
+
+    fn order_x<const OFF: i16>(x: &BlockQ8K) -> Ordered {
+        #[cfg(not(target_feature = "relaxed-simd"))]
+        return Ordered { q: codes::<OFF>(&x.qs, |_| 1), d: x.d };
+        #[cfg(target_feature = "relaxed-simd")]
+        {
+            // The activations' bytes in the weights' order, without the offset.
+            let q = codes::<0>(&x.qs, |_| 1);
+            let off = core::array::from_fn(|i| i16x8_mul(i16x8_extadd_pairwise_i8x16(q[i]), i16x8_splat(OFF)));
+            Ordered { q, off, d: x.d }
+        }
+    }
+
+    /// Chunk p's contribution to one output's eight integer lanes.
+    #[inline(always)]
+    #[allow(clippy::incompatible_msrv)]
+    fn chunk(w: &BlockQ6K, c: &Codes, x: &Ordered, p: usize, (lo, hi): (v128, v128)) -> (v128, v128) {
+        #[cfg(not(target_feature = "relaxed-simd"))]
+        {
+            let _ = w;
+            let dot = |i: usize| i32x4_dot_i16x8(c[i], x.q[i]);
+            (i32x4_add(lo, i32x4_add(dot(4 * p), dot(4 * p + 1))), i32x4_add(hi, i32x4_add(dot(4 * p + 2), dot(4 * p + 3))))
+        }
+        #[cfg(target_feature = "relaxed-simd")]
+        {
+            // SAFETY: a 4-byte load of scales 2p, 2p + 1 of 16.
+            let s = unsafe { v128_load32_splat(w.scales.as_ptr().add(2 * p) as *const u32) };
+            let l = i16x8_sub(i16x8_relaxed_dot_i8x16_i7x16(x.q[2 * p], c[2 * p]), x.off[2 * p]);
+            let h = i16x8_sub(i16x8_relaxed_dot_i8x16_i7x16(x.q[2 * p + 1], c[2 * p + 1]), x.off[2 * p + 1]);
+            (i32x4_add(lo, i32x4_dot_i16x8(l, s)), i32x4_add(hi, i32x4_dot_i16x8(h, s)))
+        }
+    }
+
+    /// Outputs (r + k, t + j), k < K, j < TK: `cs` the K rows' super-blocks as [`Codes`], `xs`
+    /// the tokens' (nb per token); per super-block `update(acc, lo, hi, d_w·d_x)` with the
+    /// reference's integer lanes, then `finish`.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn tile<A: Copy, const K: usize, const TK: usize>(
+        w: &[BlockQ6K],
+        cs: &[Codes],
+        xs: &[Ordered],
+        nb: usize,
+        ys: &mut [f32],
+        stride: usize,
+        r: usize,
+        t: usize,
+        init: A,
+        update: impl Fn(A, v128, v128, f32) -> A,
+        finish: impl Fn(A) -> f32,
+    ) {
+        let mut acc = [[init; TK]; K];
+        for b in 0..nb {
+            let rows: [&BlockQ6K; K] = core::array::from_fn(|k| &w[(r + k) * nb + b]);
+            let c: [&Codes; K] = core::array::from_fn(|k| &cs[k * nb + b]);
+            let xb: [&Ordered; TK] = core::array::from_fn(|j| &xs[(t + j) * nb + b]);
+            let mut lanes = [[(i32x4_splat(0), i32x4_splat(0)); TK]; K];
+            for p in 0..QK_K / 32 {
+                for k in 0..K {
+                    for j in 0..TK {
+                        lanes[k][j] = chunk(rows[k], c[k], xb[j], p, lanes[k][j]);
+                    }
+                }
+            }
+            for k in 0..K {
+                for j in 0..TK {
+                    acc[k][j] = update(acc[k][j], lanes[k][j].0, lanes[k][j].1, rows[k].d * xb[j].d);
+                }
+            }
+        }
+        for k in 0..K {
+            for j in 0..TK {
+                ys[(t + j) * stride + r + k] = finish(acc[k][j]);
+            }
+        }
+    }
+
+    /// The tile loop of Q6_K (OFF 32) or Q3_K (OFF 4): rows [`TILE`].0 at a time, each ordered
+    /// once, against the tokens [`TILE`].1 at a time; a row or token left over goes to the
+    /// matrix-vector kernel (`matvec`, a generated token's path).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn matmul<A: Copy, const OFF: i16>(
+        w: &[BlockQ6K],
+        xs: &[Vec<BlockQ8K>],
+        ys: &mut [f32],
+        stride: usize,
+        rows: usize,
+        init: A,
+        update: impl Fn(A, v128, v128, f32) -> A + Copy,
+        finish: impl Fn(A) -> f32 + Copy,
+        matvec: fn(&[BlockQ6K], &[BlockQ8K], &mut [f32]),
+    ) {
+        const K: usize = TILE.0;
+        const TK: usize = TILE.1;
+        if rows == 0 {
+            return;
+        }
+        let nb = xs[0].len();
+        let full_t = xs.len() / TK * TK;
+        let ordered: Vec<Ordered> = xs[..full_t].iter().flat_map(|x| x.iter().map(order_x::<OFF>)).collect();
+        let mut cs = vec![[i32x4_splat(0); core::mem::size_of::<Codes>() / 16]; K * nb];
+        let full_r = if full_t > 0 { rows / K * K } else { 0 };
+        for r in (0..full_r).step_by(K) {
+            for (c, b) in cs.iter_mut().zip(&w[r * nb..(r + K) * nb]) {
+                *c = codes::<OFF>(&b.q, |i| b.scales[i]);
+            }
+            for t in (0..full_t).step_by(TK) {
+                tile::<A, K, TK>(w, &cs, &ordered, nb, ys, stride, r, t, init, update, finish);
+            }
+        }
+        // A row left over: the matrix-vector kernel on that row alone, token by token.
+        for r in full_r..rows {
+            for t in 0..full_t {
+                matvec(&w[r * nb..(r + 1) * nb], &xs[t], &mut ys[t * stride + r..t * stride + r + 1]);
+            }
+        }
+        for t in full_t..xs.len() {
+            matvec(w, &xs[t], &mut ys[t * stride..t * stride + rows]);
+        }
+    }
 }
