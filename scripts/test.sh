@@ -43,6 +43,12 @@ cargo test --workspace
 # Most crates' tests are one binary (tests/suite.rs), so one browser session runs all of a crate's
 # tests: the runner's default limit of 20 s per binary is for a single file's.
 export WASM_BINDGEN_TEST_TIMEOUT=600
+# wasm-bindgen-test runs a binary's synchronous tests back to back in one task of the page, and
+# the runner reads the page's output through WebDriver scripts, which ChromeDriver gives up on
+# after the W3C default of 30 s ("Timed out receiving message from renderer: 30.000"): a suite
+# whose tests take longer than that together (llm's, core's on a loaded machine) failed without a
+# failing test. The session's script timeout from this capabilities file is the runner's 600 s.
+export WASM_BINDGEN_TEST_WEBDRIVER_JSON="$PWD/tests/webdriver.json"
 # core's suite as the README documents it and a CI of one's own would run it: `wasm-pack test`.
 # wasm-pack first runs `cargo build --tests` in the dev profile, then `cargo test`: with the dev
 # profile's settings made the test profile's for this one command (opt-level 2, no DWARF; the
