@@ -4,7 +4,8 @@
 //! (`quantscope_gemm::gemm_f32_panels_packed`, `matmul_integer_panels_packed`: no im2col matrix;
 //! constant weights packed once, [`PackedConvF32`]), or below 8 output positions the product
 //! runs transposed (`few_positions`); in 3-D by im2col (`gemm_f32`, `matmul_integer`); a 2-D
-//! depthwise convolution runs directly. Padding
+//! depthwise convolution runs directly; a float 2-D 3×3 stride-1 one with 8 or more channels
+//! per group by Winograd's F(2×2, 3×3) (`winograd.rs`, within rounding of the sum). Padding
 //! positions hold 0 for float and the input's zero point for the integer ops, so they
 //! contribute nothing.
 //!
