@@ -34,13 +34,14 @@ export async function benchRealModels(only = [], base = null) {
   console.log('\nReal models, one Web Worker, batch as committed; median of 9 rounds. INT8: quantscope\'s int8_dynamic ' +
     'against ONNX Runtime running the quantize_dynamic file');
   const baseHead = base ? ` ${'base ms'.padStart(9)} ${'ratio'.padStart(7)} ${'speed-up'.padStart(8)}  bits` : '';
-  console.log(`${'model'.padEnd(20)} ${'variant'.padEnd(7)} ${'quantscope ms'.padStart(14)} ${'ORT-web ms'.padStart(11)} ${'ratio'.padStart(7)}${baseHead}`);
+  // diff: the largest |quantscope − ORT| of an output over its largest |ORT value|, worst output (FP32 must be ≤ 1e-4).
+  console.log(`${'model'.padEnd(20)} ${'variant'.padEnd(7)} ${'quantscope ms'.padStart(14)} ${'ORT-web ms'.padStart(11)} ${'ratio'.padStart(7)} ${'diff'.padStart(8)}${baseHead}`);
   const times = (ms) => `${ms.toFixed(2)}×`;
   for (const r of results) {
     const baseCols = base
       ? ` ${r.base_ms.toFixed(2).padStart(9)} ${times(r.ort_ms / r.base_ms).padStart(7)} ${times(r.base_ms / r.quantscope_ms).padStart(8)}  ${r.base_same_bits ? 'same' : 'DIFFER'}`
       : '';
-    console.log(`${r.model.padEnd(20)} ${r.variant.padEnd(7)} ${r.quantscope_ms.toFixed(2).padStart(14)} ${r.ort_ms.toFixed(2).padStart(11)} ${times(r.ort_ms / r.quantscope_ms).padStart(7)}${baseCols}`);
+    console.log(`${r.model.padEnd(20)} ${r.variant.padEnd(7)} ${r.quantscope_ms.toFixed(2).padStart(14)} ${r.ort_ms.toFixed(2).padStart(11)} ${times(r.ort_ms / r.quantscope_ms).padStart(7)} ${r.rel_diff.toExponential(1).padStart(8)}${baseCols}`);
   }
   if (errors.length) console.log(`errors:\n${errors.join('\n')}`);
   return { results, errors };

@@ -149,10 +149,15 @@ test('the runner module is under 258 KB gzipped', async () => {
 // If/Loop/Scan, the layer comparison's passes (499,525 B in main's checkout); and, as the
 // runner's, Conv weights packed once and the few-positions Conv, Pow's x·x and Pad's rows
 // (480,213 → 484,155 B in that helper's worktree): 502,940 B in main's checkout; the ceiling went
-// to 504,000.
-test('the models module is under 504 KB gzipped', async () => {
+// to 504,000. Session 28: the float 3×3 stride-1 Conv by Winograd F(2×2, 3×3) (src/engine/src/
+// ops/winograd.rs: the weight, input and output transforms in SIMD128 lanes, the blocks of tiles
+// through the packed-A GEMM; nudenet and ddddocr_det FP32 1.2–1.3× faster, which had been level
+// with onnxruntime-web): 502,940 B (main's checkout) → 508,826 B (the helper's worktree, which
+// has measured up to ~1 KB less than main's checkout for the same sources); the ceiling went to
+// 511,000.
+test('the models module is under 511 KB gzipped', async () => {
   const gz = gzipSync(await pkg('pkg-models', 'quantscope_bg.wasm'), { level: 9 }).length;
-  assert.ok(gz < 504_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
+  assert.ok(gz < 511_000, `www/pkg-models/quantscope_bg.wasm is ${gz} bytes gzipped`);
 });
 
 // The workbench (the five readers, every scheme, the plots, the GGUF writer) was 489,773 B

@@ -617,3 +617,78 @@ fn quant_conv_over_few_positions_equals_the_dynamic_graph() {
         }
     }
 }
+
+/// The 3×3 stride-1 Convs with 8 or more input and output channels per group, which run by
+/// Winograd's F(2×2, 3×3) (`src/engine/src/ops/winograd.rs`): within a few roundings of the
+/// naive loop, `|Δ| ≤ 2·kk·ε·Σ|w·x|` per element (kk = 9·C/group terms; the worst seen is
+/// printed), over odd output sizes (a tile cut at the edge), asymmetric and no padding, more
+/// tiles than one block of 128 (in blocks of whole tile rows), groups, output channels not a multiple of four, batch 2, and
+/// the second run (weights transformed once). An input or weight that is not finite takes the
+/// direct path: then bit for bit.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn winograd_conv_is_within_rounding_of_a_naive_loop() {
+    let cases = [
+        case((16, 16, 1), &[9, 11], &[3, 3], &[1, 1], &[1, 1], &[1, 1, 1, 1]),
+        case((17, 21, 1), &[19, 14], &[3, 3], &[1, 1], &[1, 1], &[0, 1, 2, 0]),
+        case((16, 18, 1), &[6, 5], &[3, 3], &[1, 1], &[1, 1], &[0, 0, 0, 0]),
+        case((32, 34, 2), &[7, 8], &[3, 3], &[1, 1], &[1, 1], &[1, 1, 1, 1]),
+        case((8, 12, 1), &[30, 20], &[3, 3], &[1, 1], &[1, 1], &[1, 1, 1, 1]),
+    ];
+    let ints = |v: &[usize]| v.iter().map(|&d| d as i64).collect::<Vec<_>>();
+    let mut worst = 0f64;
+    for (ci, k) in cases.iter().enumerate() {
+        for poison in [None, Some("x"), Some("w")] {
+            let n = 2;
+            let xshape = vec![n, k.c, k.input[0], k.input[1]];
+            let wshape = vec![k.m, k.c / k.group, 3, 3];
+            let mut x = values(xshape.iter().product(), ci + 7);
+            let mut w = values(wshape.iter().product(), ci + 57);
+            let b = values(k.m, ci + 99);
+            // An infinity in the first and last channel of each image (each image's groups
+            // choose their path).
+            let image = x.len() / 2;
+            match poison {
+                Some("x") => {
+                    for at in [5, image - 6, image + 5, 2 * image - 6] {
+                        x[at] = if at % 2 == 0 { f32::INFINITY } else { f32::NEG_INFINITY };
+                    }
+                }
+                Some(_) => {
+                    let last = w.len() - 5;
+                    w[5] = f32::NAN;
+                    w[last] = f32::NAN;
+                }
+                None => {}
+            }
+            let mut g = GraphBuilder::new(17);
+            g.input("x", DType::F32, &xshape.iter().map(|&d| Some(d)).collect::<Vec<_>>());
+            g.initializer("w", &Value::f32(wshape.clone(), w.clone())).initializer("b", &Value::f32(vec![k.m], b.clone()));
+            let attrs = vec![attr_int("group", k.group as i64), attr_ints("pads", &ints(&k.pads))];
+            g.node("Conv", "conv", &["x", "w", "b"], &["y"], attrs);
+            g.output("y", DType::F32, &[]);
+            let model = Model::from_onnx(&g.build()).expect("loads");
+            let run = || model.run(&[("x", Value::f32(xshape.clone(), x.clone()))]).expect("runs").remove(0).1;
+            let (got, again) = (run(), run());
+            let (shape, want) = naive(k, n, &x, &w, &b);
+            assert_eq!(got.shape(), shape.as_slice(), "case {ci}");
+            let (got, again) = (got.to_f32_vec(), again.to_f32_vec());
+            assert!(got.iter().zip(&again).all(|(a, b)| a.to_bits() == b.to_bits()), "case {ci}: the second run");
+            if poison.is_some() {
+                for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                    assert_eq!(g.to_bits(), w.to_bits(), "case {ci} ({poison:?} not finite), element {i}: {g} vs {w}");
+                }
+                continue;
+            }
+            let abs = |v: &[f32]| v.iter().map(|e| e.abs()).collect::<Vec<_>>();
+            let (_, bound) = naive(k, n, &abs(&x), &abs(&w), &vec![0.0; k.m]);
+            let kk = (k.c / k.group * 9) as f64;
+            for (i, ((g, w), s)) in got.iter().zip(&want).zip(&bound).enumerate() {
+                let ratio = (g - w).abs() as f64 / (kk * f32::EPSILON as f64 * *s as f64);
+                worst = worst.max(ratio);
+                assert!(ratio <= 2.0, "case {ci}, element {i}: {g} vs {w} ({ratio} of kk·ε·Σ|w·x|)");
+            }
+        }
+    }
+    eprintln!("winograd: worst |Δ| = {worst:.4} kk·ε·Σ|w·x|");
+}

@@ -4,7 +4,8 @@
 //! (`quantscope_gemm::gemm_f32_panels_packed`, `matmul_integer_panels_packed`: no im2col matrix;
 //! constant weights packed once, [`PackedConvF32`]), or below 8 output positions the product
 //! runs transposed (`few_positions`); in 3-D by im2col (`gemm_f32`, `matmul_integer`); a 2-D
-//! depthwise convolution runs directly. Padding
+//! depthwise convolution runs directly; a float 2-D 3×3 stride-1 one with 8 or more channels
+//! per group by Winograd's F(2×2, 3×3) (`winograd.rs`, within rounding of the sum). Padding
 //! positions hold 0 for float and the input's zero point for the integer ops, so they
 //! contribute nothing.
 //!
@@ -18,6 +19,7 @@ pub use crate::ops::conv_fuse::Epilogue;
 use crate::ops::depthwise_f32::DepthwiseF32;
 use crate::ops::depthwise_int::DepthwiseInt;
 pub use crate::ops::window::{AutoPad, Geometry, WindowAttrs};
+use crate::ops::winograd;
 use crate::value::{DType, Data, Value};
 use quantscope_gemm::{Int8, PackedF32A, PackedF32B, PackedI8A, PackedI8B};
 use std::sync::{Arc, OnceLock};
@@ -243,6 +245,9 @@ const FEW_POSITIONS: usize = 8;
 pub struct PackedConvF32 {
     rows: OnceLock<Vec<PackedF32A>>,
     cols: OnceLock<Vec<PackedF32B>>,
+    /// Per group, the 16 Winograd-transformed weight matrices (`winograd.rs`), or none when a
+    /// weight is not finite.
+    winograd: OnceLock<Vec<Vec<PackedF32A>>>,
 }
 
 /// The integer counterpart of [`PackedConvF32`] (zero points included), held by the int8
@@ -356,9 +361,25 @@ pub fn conv_f32_then(
     let mut direct = depthwise.then(|| DepthwiseF32::new(&geo));
     // W packed (per group): as A of the panel path, or Wᵀ for few output positions.
     let few = plane.is_some() && oc < FEW_POSITIONS && kk > 0;
-    let (mut rows_here, mut cols_here) = (None, None);
+    let (mut rows_here, mut cols_here, mut wino_here) = (None, None, None);
     let w_group = |grp: usize| &ws[grp * mg * kk..(grp + 1) * mg * kk];
-    let w_rows: &[PackedF32A] = match plane.is_some() && !few {
+    // 3×3, stride 1: Winograd F(2×2, 3×3) where every weight is finite (winograd.rs).
+    let wino: &[Vec<PackedF32A>] = match plane.is_some() && !few && winograd::fits(&geo, cg, mg) {
+        true => cached::<Vec<Vec<PackedF32A>>>(packed.map(|p| &p.winograd), &mut wino_here, || {
+            (0..g).map(|grp| winograd::pack_weights(w_group(grp), mg, cg)).collect()
+        }),
+        false => &[],
+    };
+    let all_wino = !wino.is_empty() && wino.iter().all(|u| !u.is_empty());
+    let wino_plane = (!wino.is_empty()).then(|| winograd::Plane2 {
+        h: geo.input[0],
+        w: geo.input[1],
+        py: geo.pad_begin[0],
+        px: geo.pad_begin[1],
+        oh: geo.out[0],
+        ow: geo.out[1],
+    });
+    let w_rows: &[PackedF32A] = match plane.is_some() && !few && !all_wino {
         true => cached::<Vec<PackedF32A>>(packed.map(|p| &p.rows), &mut rows_here, || {
             (0..g).map(|grp| PackedF32A::new(mg, kk, w_group(grp))).collect()
         }),
@@ -390,8 +411,22 @@ pub fn conv_f32_then(
                     few_positions(plane, xg, cg, oc, &w_cols[grp], bg, epilogue, yg);
                     continue;
                 }
+                if let Some(wp) = &wino_plane {
+                    if !wino[grp].is_empty() && winograd::conv(wp, xg, cg, &wino[grp], bg, epilogue, yg) {
+                        continue;
+                    }
+                }
+                // An input value that is not finite after all: the weights packed for this call.
+                let packed_here;
+                let w_rows_g = match w_rows.get(grp) {
+                    Some(a) => a,
+                    None => {
+                        packed_here = PackedF32A::new(mg, kk, w_group(grp));
+                        &packed_here
+                    }
+                };
                 quantscope_gemm::gemm_f32_panels_packed(
-                    &w_rows[grp],
+                    w_rows_g,
                     oc,
                     |p, cols, panel| plane.fill_panel(xg, cg, p * quantscope_gemm::NR, cols, 0.0, panel),
                     |yg, j0, cols| {

@@ -35,6 +35,7 @@ pub mod skip_norm;
 pub mod slice;
 pub mod unary;
 pub mod window;
+mod winograd;
 
 use crate::attr::Attrs;
 pub use crate::op::{BuildCtx, Input, Inputs, Op, OpError};
