@@ -95,7 +95,7 @@ fn partial_blocks_and_unknown_types_are_refused() {
     assert!(out.iter().all(|&v| v == 0.0));
 }
 
-/// The IQ schemes' `dequantize` (with `fast-kernels` in SIMD128, IQ2_XXS/IQ2_XS/IQ2_S's
+/// The IQ schemes' `dequantize` (with `fast-kernels` in SIMD128, IQ2_* and IQ3_*'s
 /// `schemes/iquants/simd128.rs`) equals the block references bit for bit on arbitrary bytes,
 /// with f16 scales that are NaN, ±Inf, subnormal or ±0 in some blocks.
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]

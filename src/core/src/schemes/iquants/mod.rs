@@ -40,7 +40,7 @@ mod iq2;
 mod iq3;
 mod lattice;
 mod search;
-// IQ2_XXS/IQ2_XS/IQ2_S dequantize, eight values a grid entry; the references they equal are
+// IQ2_XXS/IQ2_XS/IQ2_S/IQ3_XXS/IQ3_S dequantize, eight values a step; the references they equal are
 // `ggml_dequant::iquants`'s.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128", feature = "fast-kernels"))]
 mod simd128;
@@ -335,6 +335,8 @@ impl Scheme for IqType {
             IqType::Iq2Xxs => simd128::dequantize_iq2_xxs(packed, &mut y),
             IqType::Iq2Xs => simd128::dequantize_iq2_xs(packed, &mut y),
             IqType::Iq2S => simd128::dequantize_iq2_s(packed, &mut y),
+            IqType::Iq3Xxs => simd128::dequantize_iq3_xxs(packed, &mut y),
+            IqType::Iq3S => simd128::dequantize_iq3_s(packed, &mut y),
             _ => ggml_dequant::dequantize(self.id(), packed, &mut y).expect("whole blocks of a type with a dequantizer"),
         }
         #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128", feature = "fast-kernels")))]
