@@ -94,3 +94,39 @@ fn partial_blocks_and_unknown_types_are_refused() {
     assert!(ggml_dequant::dequantize("iq2_xxs", &[0; 66], &mut out).is_some());
     assert!(out.iter().all(|&v| v == 0.0));
 }
+
+/// The IQ schemes' `dequantize` (with `fast-kernels` in SIMD128, IQ2_* and IQ3_*'s
+/// `schemes/iquants/simd128.rs`) equals the block references bit for bit on arbitrary bytes,
+/// with f16 scales that are NaN, ±Inf, subnormal or ±0 in some blocks.
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn iq_dequantize_equals_the_block_references() {
+    let mut s = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 32) as u8
+    };
+    let scales: [[u8; 2]; 6] = [[0x00, 0x7e], [0x00, 0x7c], [0x00, 0xfc], [0x01, 0x00], [0x00, 0x80], [0x55, 0x3c]];
+    for name in ["iq2_xxs", "iq2_xs", "iq2_s", "iq3_xxs", "iq3_s", "iq1_s", "iq1_m"] {
+        let bb = ggml_types::by_name(name).unwrap().bytes as usize;
+        let reference = ggml_dequant::dequantizer(name).unwrap();
+        let scheme = quantscope_core::schemes::by_id(name).unwrap();
+        for blocks in [1usize, 3] {
+            let mut packed: Vec<u8> = (0..bb * blocks).map(|_| next()).collect();
+            for (b, bytes) in packed.chunks_exact_mut(bb).enumerate() {
+                if name != "iq1_m" {
+                    bytes[..2].copy_from_slice(&scales[(b + blocks) % scales.len()]);
+                }
+            }
+            let got = scheme.dequantize(&packed, &[blocks * 256]).unwrap();
+            let mut want = vec![0f32; blocks * 256];
+            for (b, y) in packed.chunks_exact(bb).zip(want.chunks_exact_mut(256)) {
+                reference(b, y);
+            }
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "{name}: {blocks} blocks");
+        }
+    }
+}

@@ -81,7 +81,7 @@ fn awkward_lengths_pad_and_round_trip() {
     }
 }
 
-/// The dequantize dispatch of Q1_0, IQ4_NL, IQ4_XS, NVFP4, Q2_0 and TQ2_0 (their SIMD128 kernels with
+/// The dequantize dispatch of Q1_0, IQ4_NL, IQ4_XS, NVFP4, Q2_0, TQ2_0 and TQ1_0 (their SIMD128 kernels with
 /// `fast-kernels`) equals the block-at-a-time ports of `dequantize_row_*` on arbitrary bytes:
 /// every bit pattern, and f16 scales that are NaN, ±Inf, subnormal or ±0 (NVFP4's UE4M3 scales
 /// are every byte at random).
@@ -97,13 +97,14 @@ fn table_dequantize_kernels_equal_the_block_references() {
         s as u8
     };
     let scales: [[u8; 2]; 6] = [[0x00, 0x7e], [0x00, 0x7c], [0x00, 0xfc], [0x01, 0x00], [0x00, 0x80], [0x55, 0x3c]];
-    let types: [(ExtraType, quantscope_core::ggml_dequant::BlockDequantizer); 6] = [
+    let types: [(ExtraType, quantscope_core::ggml_dequant::BlockDequantizer); 7] = [
         (ExtraType::Q1_0, blocks::q1_0),
         (ExtraType::Iq4Nl, iquants::iq4_nl),
         (ExtraType::Iq4Xs, iquants::iq4_xs),
         (ExtraType::Nvfp4, blocks::nvfp4),
         (ExtraType::Q2_0, blocks::q2_0),
         (ExtraType::Tq2_0, blocks::tq2_0),
+        (ExtraType::Tq1_0, blocks::tq1_0),
     ];
     for (t, reference) in types {
         let (bb, block) = (t.block_bytes(), t.block());
@@ -112,8 +113,12 @@ fn table_dequantize_kernels_equal_the_block_references() {
                 let mut packed: Vec<u8> = (0..bb * blocks).map(|_| next()).collect();
                 for (b, bytes) in packed.chunks_exact_mut(bb).enumerate() {
                     if trial % 2 == 0 && t != ExtraType::Nvfp4 {
-                        // TQ2_0's f16 comes after its codes.
-                        let at = if t == ExtraType::Tq2_0 { 64 } else { 0 };
+                        // TQ2_0's and TQ1_0's f16 comes after their codes.
+                        let at = match t {
+                            ExtraType::Tq2_0 => 64,
+                            ExtraType::Tq1_0 => 52,
+                            _ => 0,
+                        };
                         bytes[at..at + 2].copy_from_slice(&scales[(b + trial) % scales.len()]);
                     }
                 }

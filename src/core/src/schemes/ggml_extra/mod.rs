@@ -260,17 +260,21 @@ impl ExtraType {
     pub fn dequantize_blocks(self, packed: &[u8], y: &mut [f32]) {
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128", feature = "fast-kernels"))]
         match self {
-            ExtraType::Q1_0 => return simd128::dequantize_q1_0(packed, y),
-            ExtraType::Iq4Nl => return simd128::dequantize_iq4_nl(packed, y),
-            ExtraType::Iq4Xs => return simd128::dequantize_iq4_xs(packed, y),
-            ExtraType::Nvfp4 => return simd128::dequantize_nvfp4(packed, y),
-            ExtraType::Q2_0 => return simd128::dequantize_q2_0(packed, y),
-            ExtraType::Tq2_0 => return simd128::dequantize_tq2_0(packed, y),
-            _ => {}
+            ExtraType::Q1_0 => simd128::dequantize_q1_0(packed, y),
+            ExtraType::Iq4Nl => simd128::dequantize_iq4_nl(packed, y),
+            ExtraType::Iq4Xs => simd128::dequantize_iq4_xs(packed, y),
+            ExtraType::Nvfp4 => simd128::dequantize_nvfp4(packed, y),
+            ExtraType::Q2_0 => simd128::dequantize_q2_0(packed, y),
+            ExtraType::Tq2_0 => simd128::dequantize_tq2_0(packed, y),
+            ExtraType::Tq1_0 => simd128::dequantize_tq1_0(packed, y),
         }
-        let f = self.block_dequantizer();
-        for (b, out) in packed.chunks_exact(self.block_bytes()).zip(y.chunks_exact_mut(self.block())) {
-            f(b, out);
+        // Every type has a kernel there; elsewhere the block references.
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128", feature = "fast-kernels")))]
+        {
+            let f = self.block_dequantizer();
+            for (b, out) in packed.chunks_exact(self.block_bytes()).zip(y.chunks_exact_mut(self.block())) {
+                f(b, out);
+            }
         }
     }
 

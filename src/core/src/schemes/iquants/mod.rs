@@ -40,6 +40,10 @@ mod iq2;
 mod iq3;
 mod lattice;
 mod search;
+// IQ2_XXS/IQ2_XS/IQ2_S/IQ3_XXS/IQ3_S dequantize, eight values a step; the references they equal are
+// `ggml_dequant::iquants`'s.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128", feature = "fast-kernels"))]
+mod simd128;
 
 use super::{Decoding, Param, Quantized, Scheme};
 use crate::error::{Error, Result};
@@ -326,6 +330,16 @@ impl Scheme for IqType {
             )));
         }
         let mut y = vec![0.0f32; blocks * 256];
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128", feature = "fast-kernels"))]
+        match self {
+            IqType::Iq2Xxs => simd128::dequantize_iq2_xxs(packed, &mut y),
+            IqType::Iq2Xs => simd128::dequantize_iq2_xs(packed, &mut y),
+            IqType::Iq2S => simd128::dequantize_iq2_s(packed, &mut y),
+            IqType::Iq3Xxs => simd128::dequantize_iq3_xxs(packed, &mut y),
+            IqType::Iq3S => simd128::dequantize_iq3_s(packed, &mut y),
+            _ => ggml_dequant::dequantize(self.id(), packed, &mut y).expect("whole blocks of a type with a dequantizer"),
+        }
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128", feature = "fast-kernels")))]
         ggml_dequant::dequantize(self.id(), packed, &mut y).expect("whole blocks of a type with a dequantizer");
         y.truncate(n);
         Ok(y)
