@@ -12,15 +12,8 @@ const LENGTHS: [usize; 11] = [0, 1, 2, 15, 17, 31, 33, 255, 257, 300, 1000];
 
 /// A small seeded generator so failures reproduce.
 fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.2
-        })
-        .collect()
+    let mut rng = crate::common::Xorshift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    (0..n).map(|_| ((rng.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.2).collect()
 }
 
 /// Equal bits, or both NaN (wasm does not fix NaN payloads).

@@ -12,12 +12,10 @@ use quantscope_core::stats::metrics::{self, error_metrics, Accumulator, ErrorMet
 use quantscope_core::Tensor;
 
 fn noise(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut rng = crate::common::Xorshift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     (0..n)
         .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
+            let s = rng.next();
             // Heavy-ish tails: a cube spreads the magnitudes over several octaves.
             let u = (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
             4.0 * u * u * u + 0.01 * u

@@ -101,13 +101,8 @@ fn partial_blocks_and_unknown_types_are_refused() {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn iq_dequantize_equals_the_block_references() {
-    let mut s = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        (s >> 32) as u8
-    };
+    let mut rng = crate::common::Xorshift(0x2545_F491_4F6C_DD1D);
+    let mut next = move || (rng.next() >> 32) as u8;
     let scales: [[u8; 2]; 6] = [[0x00, 0x7e], [0x00, 0x7c], [0x00, 0xfc], [0x01, 0x00], [0x00, 0x80], [0x55, 0x3c]];
     for name in ["iq2_xxs", "iq2_xs", "iq2_s", "iq3_xxs", "iq3_s", "iq1_s", "iq1_m"] {
         let bb = ggml_types::by_name(name).unwrap().bytes as usize;

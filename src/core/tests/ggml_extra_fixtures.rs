@@ -89,13 +89,8 @@ fn awkward_lengths_pad_and_round_trip() {
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn table_dequantize_kernels_equal_the_block_references() {
     use quantscope_core::ggml_dequant::{blocks, iquants};
-    let mut s = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s as u8
-    };
+    let mut rng = crate::common::Xorshift(0x9E37_79B9_7F4A_7C15);
+    let mut next = move || rng.next() as u8;
     let scales: [[u8; 2]; 6] = [[0x00, 0x7e], [0x00, 0x7c], [0x00, 0xfc], [0x01, 0x00], [0x00, 0x80], [0x55, 0x3c]];
     let types: [(ExtraType, quantscope_core::ggml_dequant::BlockDequantizer); 7] = [
         (ExtraType::Q1_0, blocks::q1_0),

@@ -61,13 +61,8 @@ fn levels_used_counts_the_distinct_codes() {
     // codes already seen) against a count of the unpacked codes, on normal-like values (a dense
     // middle, rare tails: steps outside the seen codes now and then), values with NaN and ±Inf,
     // and single repeated codes, at lengths around the steps of 16 and the 16K chunks.
-    let mut state = 0x1234_5678_9abc_def0u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rng = crate::common::Xorshift(0x1234_5678_9abc_def0);
+    let mut next = move || rng.next();
     for n in [0usize, 1, 15, 16, 17, 100, 16_383, 16_384, 16_401, 40_000] {
         let normal: Vec<f32> = (0..n).map(|_| (0..4).map(|_| (next() % 1000) as f32 / 500.0 - 1.0).sum::<f32>().powi(3)).collect();
         let specials: Vec<f32> = normal

@@ -36,13 +36,8 @@ fn packed_bytes_equal_the_reference_fit() {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn dequantize_equals_the_layout_definition() {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut byte = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 24) as u8
-    };
+    let mut rng = crate::common::Xorshift(0x9e37_79b9_7f4a_7c15);
+    let mut byte = move || (rng.next() >> 24) as u8;
     for id in schemes::kmeans::ids() {
         let bits: usize = id["kmeans".len()..].split('_').next().unwrap().parse().unwrap();
         let group = if id.ends_with("_g128") { 128 } else { usize::MAX };
